@@ -1,0 +1,79 @@
+# Tzurot: `make run` starts the whole mesh locally, `make test` runs the full suite.
+# Both install what they need: uv (into .tools/), the Python environment (.venv/, from uv.lock)
+# and buf (node_modules/, from package-lock.json).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+BUF := node_modules/.bin/buf
+PYTEST := $(UV) run --frozen pytest
+export UV_LINK_MODE ?= copy
+# pip here may be configured with a local wheel folder (the CPU build of torch); uv is told too.
+FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
+ifneq ($(FIND_LINKS),)
+export UV_FIND_LINKS ?= $(FIND_LINKS)
+endif
+
+.PHONY: help setup run test test-unit test-component test-contract test-e2e lint fmt proto proto-check bench bench-quick clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml) | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: .venv/.synced $(BUF)  ## install uv, the Python environment and buf
+
+run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it)
+	$(UV) run --frozen tzurot up
+
+proto: .venv/.synced  ## regenerate the Python stubs from proto/
+	scripts/gen_proto.sh
+
+proto-check: setup  ## buf lint, buf breaking against main, and fail if generated stubs are stale
+	$(BUF) lint
+	scripts/check_proto.sh
+
+lint: .venv/.synced  ## ruff and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+fmt: .venv/.synced  ## format and autofix
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+test: setup proto-check lint  ## the whole suite: lint, contracts, unit, component, contract, e2e
+	$(PYTEST) -q
+
+test-unit: .venv/.synced  ## unit tests only
+	$(PYTEST) -q tests/unit
+
+test-component: .venv/.synced  ## component tests (real Postgres)
+	$(PYTEST) -q -m component
+
+test-contract: .venv/.synced  ## contract tests (real gRPC)
+	$(PYTEST) -q -m contract
+
+test-e2e: .venv/.synced  ## end-to-end tests (the whole mesh on loopback)
+	$(PYTEST) -q -m e2e
+
+bench: .venv/.synced  ## benchmarks (JSON figures under bench/results/)
+	$(UV) run --frozen python -m bench
+
+bench-quick: .venv/.synced  ## a quick pass of the benchmarks
+	$(UV) run --frozen python -m bench --quick
+
+clean:  ## remove local state (.data/) and caches, keep the environments
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache
