@@ -1,0 +1,1 @@
+"""The tzurot command line."""

@@ -1,0 +1,210 @@
+"""`tzurot up`: the whole mesh on this machine (embedded Postgres, dev certificates, five services).
+
+Starts the services as child processes (`python -m tzurot.<service>`), waits for every health
+check, loads the seed personalities and prints where each listens. Ctrl-C stops all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tzurot.cli.localdb import local_postgres
+from tzurot.cli.migrate import migrate_all
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MeshLayout:
+    """Ports and paths of a local mesh."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    base_port: int = 50051
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.data_dir / "certs"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
+
+    def port(self, service: str) -> int:
+        return self.base_port + ("gateway", "inference", "memory", "keyvault").index(service)
+
+    def addr(self, service: str) -> str:
+        return f"{self.host}:{self.port(service)}"
+
+
+def ensure_master_key(path: Path) -> None:
+    """A development master key, made once and kept with the local data (mode 0600)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+
+
+def service_env(
+    layout: MeshLayout, service: str, database_url: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "TZUROT_TLS_DIR": str(layout.certs_dir / service),
+        "TZUROT_GATEWAY_ADDR": layout.addr("gateway"),
+        "TZUROT_INFERENCE_ADDR": layout.addr("inference"),
+        "TZUROT_MEMORY_ADDR": layout.addr("memory"),
+        "TZUROT_KEYVAULT_ADDR": layout.addr("keyvault"),
+        **extra,
+    }
+    if service != "bot":
+        env["TZUROT_LISTEN"] = layout.addr(service)
+    if service in ("gateway", "memory", "keyvault"):
+        env["TZUROT_DATABASE_URL"] = database_url
+    if service == "keyvault":
+        env["TZUROT_MASTER_KEY_FILE"] = str(layout.master_key_file)
+    return env
+
+
+async def wait_healthy(layout: MeshLayout, services: Sequence[str], timeout: float) -> None:
+    """Polls each service's grpc.health.v1 over mTLS (as `cli`) until SERVING."""
+    tls = load_tls(layout.certs_dir / "cli")
+    deadline = time.monotonic() + timeout
+    for service in services:
+        async with secure_channel(
+            layout.addr(service), tls, server_identity=service, default_timeout=1.0
+        ) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service} did not become healthy within {timeout:.0f} s")
+                await asyncio.sleep(0.05)
+
+
+async def import_seeds(layout: MeshLayout, seed_dir: Path) -> list[str]:
+    """Loads personalities/*.yaml through the gateway (as the operator's CLI)."""
+    names = []
+    tls = load_tls(layout.certs_dir / "cli")
+    async with secure_channel(
+        layout.addr("gateway"), tls, server_identity="gateway", default_timeout=10.0
+    ) as channel:
+        stub = gw_grpc.GatewayServiceStub(channel)
+        for path in sorted(seed_dir.glob("*.yaml")):
+            reply = await stub.ImportPersonality(
+                gw.ImportPersonalityRequest(
+                    format=gw.IMPORT_FORMAT_SEED_YAML, document=path.read_bytes()
+                )
+            )
+            names.append(reply.personality.display_name)
+    return names
+
+
+class Mesh:
+    """The child processes of a running local mesh."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def spawn(self, service: str, env: Mapping[str, str]) -> None:
+        self.processes[service] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"tzurot.{service}", env=dict(env)
+        )
+
+    async def wait_any_exit(self) -> str:
+        waits = {asyncio.ensure_future(p.wait()): name for name, p in self.processes.items()}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return waits[next(iter(done))]
+
+    async def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM in reverse start order (gateway first), SIGKILL what outlives the grace."""
+        for process in reversed(list(self.processes.values())):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def run_mesh(
+    layout: MeshLayout,
+    *,
+    seed_dir: Path,
+    extra_env: Mapping[str, str],
+    with_bot: bool,
+    ready: asyncio.Event | None = None,
+) -> int:
+    """Runs until Ctrl-C/SIGTERM or until a service dies; returns an exit code."""
+    started = time.monotonic()
+    generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
+    ensure_master_key(layout.master_key_file)
+    with local_postgres(layout.data_dir / "pg") as database_url:
+        migrate_all(database_url)
+        mesh = Mesh()
+        services = ["keyvault", "memory", "inference", "gateway"]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            for service in services + (["bot"] if with_bot else []):
+                await mesh.spawn(service, service_env(layout, service, database_url, extra_env))
+            await wait_healthy(layout, services, timeout=60)
+            names = await import_seeds(layout, seed_dir)
+            _print_ready(layout, services, names, time.monotonic() - started, with_bot)
+            if ready is not None:
+                ready.set()
+            stopper = asyncio.ensure_future(stop.wait())
+            died = asyncio.ensure_future(mesh.wait_any_exit())
+            done, _ = await asyncio.wait({stopper, died}, return_when=asyncio.FIRST_COMPLETED)
+            if died in done:
+                print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await mesh.stop()
+
+
+def _print_ready(
+    layout: MeshLayout, services: Sequence[str], names: Sequence[str], seconds: float, bot: bool
+) -> None:
+    print(f"\nTzurot is up in {seconds:.1f} s (Ctrl-C stops it).")
+    for service in services:
+        print(f"  {service:<10} {layout.addr(service)}  (mTLS, certs in {layout.certs_dir})")
+    print(f"  {'bot':<10} {'connected to Discord' if bot else 'off (set TZUROT_DISCORD_TOKEN)'}")
+    print(f"  postgres   {layout.data_dir / 'pg'} (embedded)")
+    print(f"Personalities: {', '.join(names) or 'none (add personalities/*.yaml)'}")
+    print("Try: uv run tzurot chat <personality>\n", flush=True)

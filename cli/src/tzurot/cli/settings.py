@@ -1,0 +1,18 @@
+"""Settings of the tzurot command line (env `TZUROT_*`)."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".data")
+
+
+class CliSettings(BaseSettings):
+    """Where the gateway is and which certificate the CLI presents (identity `cli`)."""
+
+    model_config = SettingsConfigDict(env_prefix="TZUROT_", extra="ignore")
+
+    gateway_addr: str = "127.0.0.1:50051"
+    cli_tls_dir: Path = DEFAULT_DATA_DIR / "certs" / "cli"
+    rpc_timeout_seconds: float = 30.0
+    generate_timeout_seconds: float = 600.0

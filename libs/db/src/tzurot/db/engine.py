@@ -1,0 +1,144 @@
+"""Async SQLAlchemy engines over asyncpg, and the startup check every service runs.
+
+URLs arrive in libpq form (`postgresql://user:pw@host/db`, or a unix socket as
+`postgresql://user@/db?host=/socket/dir`, which is what the embedded server hands out);
+`async_url` turns them into what SQLAlchemy's asyncpg dialect accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from tzurot.runtime.errors import StartupError
+
+ASYNC_DRIVER = "postgresql+asyncpg"
+_SCHEMES = ("postgresql", "postgres")
+# libpq's sslmode has no asyncpg keyword of that name; asyncpg's `ssl` takes the same values.
+_LIBPQ_TO_ASYNCPG = {"sslmode": "ssl"}
+
+
+def _parse(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.drivername.split("+", 1)[0]
+    if backend not in _SCHEMES:
+        raise ValueError(f"not a Postgres URL (scheme {parsed.drivername!r})")
+    return parsed
+
+
+def async_url(url: str) -> str:
+    """Returns `url` for SQLAlchemy's asyncpg dialect (`postgresql+asyncpg://…`).
+
+    Accepts `postgresql://`, `postgres://` and any `postgresql+<driver>://`; keeps the
+    `?host=/socket/dir` form (asyncpg reads it as a unix socket directory) and maps
+    libpq's `sslmode` to asyncpg's `ssl`.
+    """
+    parsed = _parse(url)
+    query = {_LIBPQ_TO_ASYNCPG.get(key, key): value for key, value in parsed.query.items()}
+    return parsed.set(drivername=ASYNC_DRIVER, query=query).render_as_string(hide_password=False)
+
+
+def redacted_url(url: str | URL) -> str:
+    """Returns the URL with its password replaced by `***`, readable for logs."""
+    rendered = make_url(url).render_as_string(hide_password=True)
+    base, sep, query = rendered.partition("?")
+    return base + sep + unquote(query)
+
+
+def describe_target(url: str | URL) -> str:
+    """Names where a URL points without its credentials: `host[:port] db=name`."""
+    parsed = make_url(url)
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    if not isinstance(host, str):  # repeated ?host= (multi-host): name them all
+        host = ",".join(host)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port} db={parsed.database or parsed.username or 'postgres'}"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: float = 10.0,
+    server_settings: Mapping[str, str] | None = None,
+) -> AsyncEngine:
+    """Builds a pooled asyncpg engine.
+
+    Connections are pinged before use (a restarted database costs one retry, not an
+    error), recycled after 30 minutes, and give up connecting after `connect_timeout`.
+    `server_settings` become session parameters, e.g. `{"application_name": "memory"}`.
+    """
+    connect_args: dict[str, object] = {"timeout": connect_timeout}
+    if server_settings:
+        connect_args["server_settings"] = dict(server_settings)
+    return _create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max(pool_size // 2, 1),
+        pool_timeout=30,
+        pool_recycle=1800,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (no lazy reload in async code)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def check_database(engine: AsyncEngine, schema: str) -> None:
+    """Fails fast, in one line, unless the database answers and holds `schema`.
+
+    Raises StartupError naming host and database (never the password) when the server
+    cannot be reached or refuses us, and when the schema is missing (not migrated).
+    """
+    where = describe_target(engine.url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("select 1 from pg_namespace where nspname = :schema"), {"schema": schema}
+            )
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        reason = _reason(exc, engine.url.password)
+        raise StartupError(f"cannot reach the database at {where}: {reason}") from exc
+    if found is None:
+        raise StartupError(
+            f"the database at {where} has no schema {schema!r}: run `tzurot migrate` first"
+        )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """A one-line reason for a connection failure, scrubbed of the password."""
+    root = _root_cause(exc)
+    if isinstance(root, TimeoutError):
+        return "timed out"
+    if isinstance(root, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(root, FileNotFoundError):
+        return "no server socket there (is Postgres running?)"
+    if isinstance(root, OSError) and root.strerror:
+        reason = root.strerror.lower()
+    else:
+        lines = str(root).strip().splitlines()
+        reason = lines[0] if lines else type(root).__name__
+    if password:
+        reason = reason.replace(password, "***")
+    return reason

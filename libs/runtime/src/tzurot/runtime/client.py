@@ -1,0 +1,122 @@
+"""mTLS client channels: pinned server identity, default deadline, request id, retries.
+
+The channel checks the server's certificate against `server_identity` (not the address),
+so a client that reaches the wrong service fails the handshake. Native gRPC retries, when
+enabled for a service, retry UNAVAILABLE with backoff; for a server-streaming call gRPC
+retries only until the first response arrives, so no reply is ever duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+
+from tzurot.runtime.grpc_options import CLIENT_OPTIONS
+from tzurot.runtime.identity import REQUEST_ID_HEADER, current_request_id, new_request_id
+from tzurot.runtime.tls import TlsFiles, channel_credentials
+
+_Continuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
+
+
+def retry_service_config(service: str, max_attempts: int) -> str:
+    """gRPC service config JSON retrying UNAVAILABLE for every method of `service`."""
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": service}],
+                    "retryPolicy": {
+                        "maxAttempts": max_attempts,
+                        "initialBackoff": "0.2s",
+                        "maxBackoff": "2s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def secure_channel(
+    target: str,
+    tls: TlsFiles,
+    *,
+    server_identity: str,
+    default_timeout: float,
+    retry_service: str | None = None,
+    max_attempts: int = 3,
+) -> grpc.aio.Channel:
+    """An mTLS channel to `target` that only accepts the certificate of `server_identity`."""
+    options: list[tuple[str, str | int]] = [
+        *CLIENT_OPTIONS,
+        ("grpc.ssl_target_name_override", server_identity),
+        ("grpc.enable_retries", 1 if retry_service else 0),
+    ]
+    if retry_service is not None:
+        options.append(("grpc.service_config", retry_service_config(retry_service, max_attempts)))
+    return grpc.aio.secure_channel(
+        target,
+        channel_credentials(tls),
+        options=options,
+        interceptors=[CallDefaultsInterceptor(default_timeout)],
+    )
+
+
+class CallDefaultsInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    """Adds the default deadline when the caller set none and propagates `x-request-id`."""
+
+    def __init__(self, default_timeout: float) -> None:
+        self._default_timeout = default_timeout
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        if metadata.get(REQUEST_ID_HEADER) is None:
+            metadata.add(REQUEST_ID_HEADER, current_request_id() or new_request_id())
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=self._default_timeout if details.timeout is None else details.timeout,
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_stream_unary(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: AsyncIterable[Any] | Iterable[Any],
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+    async def intercept_stream_stream(
+        self,
+        continuation: _Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: AsyncIterable[Any] | Iterable[Any],
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)

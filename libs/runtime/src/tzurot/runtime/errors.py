@@ -1,0 +1,257 @@
+"""Typed domain errors that travel over gRPC as rich statuses (google.rpc details).
+
+A servicer raises a `TzurotError`; the server interceptor turns it into a status with an
+`ErrorInfo` (domain "tzurot", the reason, the metadata) plus `BadRequest` or `RetryInfo`
+where they apply; a client turns the `AioRpcError` back into the same typed error with
+`from_rpc_error`. Messages reach other services and users: never put a secret in one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import (  # type: ignore[import-untyped]  # googleapis-common-protos has no stubs
+    error_details_pb2,
+    status_pb2,
+)
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "tzurot"
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class StartupError(Exception):
+    """A configuration problem found at start; its message is one line for the operator."""
+
+
+class TzurotError(Exception):
+    """Base of every error a service reports to its callers."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    default_reason: ClassVar[str] = "UNKNOWN"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        code: grpc.StatusCode | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+        if code is not None:
+            self.code = code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code.name}, {self.reason}, {self.message!r})"
+
+    def extra_details(self) -> list[any_pb2.Any]:
+        """Details beyond ErrorInfo that this kind of error carries."""
+        return []
+
+
+class InvalidArgument(TzurotError):
+    """The request is malformed; `field` names the offending request field."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.field = field
+
+    def extra_details(self) -> list[any_pb2.Any]:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=self.field, description=self.message
+        )
+        return [_pack(error_details_pb2.BadRequest(field_violations=[violation]))]
+
+
+class NotFound(TzurotError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(TzurotError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class PermissionDenied(TzurotError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(TzurotError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class FailedPrecondition(TzurotError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(TzurotError):
+    """A rate limit or quota; `retry_after_seconds` says when trying again makes sense."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float | None = None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds
+
+    def extra_details(self) -> list[any_pb2.Any]:
+        if self.retry_after_seconds is None:
+            return []
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(self.retry_after_seconds * 1e9))
+        return [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]
+
+
+class Unavailable(TzurotError):
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"
+
+
+class DeadlineExceeded(TzurotError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+
+
+class Internal(TzurotError):
+    code = grpc.StatusCode.INTERNAL
+    default_reason = "INTERNAL"
+
+
+_BY_CODE: dict[grpc.StatusCode, type[TzurotError]] = {
+    cls.code: cls
+    for cls in (
+        NotFound,
+        AlreadyExists,
+        PermissionDenied,
+        Unauthenticated,
+        FailedPrecondition,
+        Unavailable,
+        DeadlineExceeded,
+        Internal,
+    )
+}
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_status(err: TzurotError) -> grpc.Status:
+    """The rich gRPC status for `err`, ready for `context.abort_with_status`."""
+    info = error_details_pb2.ErrorInfo(
+        reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata
+    )
+    proto = status_pb2.Status(
+        code=err.code.value[0],
+        message=err.message,
+        details=[_pack(info), *err.extra_details()],
+    )
+    status: grpc.Status = rpc_status.to_status(proto)
+    return status
+
+
+def error_from_code(
+    code: grpc.StatusCode | str,
+    message: str,
+    *,
+    reason: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    field: str = "",
+    retry_after_seconds: float | None = None,
+) -> TzurotError:
+    """The typed error for a status code (or its name, e.g. "NOT_FOUND")."""
+    status_code = code if isinstance(code, grpc.StatusCode) else _code_by_name(code)
+    if status_code is grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidArgument(field, message, reason=reason, metadata=metadata)
+    if status_code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResourceExhausted(
+            message, retry_after_seconds=retry_after_seconds, reason=reason, metadata=metadata
+        )
+    cls = _BY_CODE.get(status_code)
+    if cls is None:
+        return TzurotError(
+            message, reason=reason or status_code.name, metadata=metadata, code=status_code
+        )
+    return cls(message, reason=reason, metadata=metadata)
+
+
+def _code_by_name(name: str) -> grpc.StatusCode:
+    try:
+        return grpc.StatusCode[name.upper()]
+    except KeyError:
+        return grpc.StatusCode.UNKNOWN
+
+
+def from_rpc_error(exc: grpc.RpcError) -> TzurotError:
+    """Decodes a failed call (aio or sync) back into the typed error the server raised."""
+    code: grpc.StatusCode = exc.code()
+    details: str = exc.details() or ""
+    status = _rich_status(exc.trailing_metadata(), code)
+    if status is None:
+        return error_from_code(code, details)
+    reason: str | None = None
+    metadata: dict[str, str] = {}
+    field = ""
+    retry_after: float | None = None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason or None, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            field = bad.field_violations[0].field if bad.field_violations else ""
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return error_from_code(
+        code,
+        status.message or details,
+        reason=reason,
+        metadata=metadata,
+        field=field,
+        retry_after_seconds=retry_after,
+    )
+
+
+def _rich_status(trailing: Iterable[Any] | None, code: grpc.StatusCode) -> Any:
+    """The google.rpc.Status in the trailers, when present and consistent with `code`."""
+    for key, value in trailing or ():  # (key, value) pairs: tuples or aio Metadata items
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            if status.code == code.value[0]:
+                return status
+    return None

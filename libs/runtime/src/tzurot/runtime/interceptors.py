@@ -1,0 +1,204 @@
+"""The server-side call pipeline every RPC passes through.
+
+In order: bind the request id (from `x-request-id` or fresh) and the caller identity (from
+the peer certificate) in contextvars; authorize the method for that caller; cap the run
+time when the caller sent no deadline; turn a raised `TzurotError` into its rich status
+and anything else into INTERNAL (logged, never echoed); write one access-log line.
+
+It wraps the handler's behaviour rather than `intercept_service` alone, because only the
+behaviour runs in the RPC's own task with its `ServicerContext`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+import structlog
+
+from tzurot.runtime.authz import OPEN_SERVICES, AccessRules, service_of
+from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, to_status
+from tzurot.runtime.identity import bind_call, peer_identity, request_id_from
+
+log = structlog.get_logger("tzurot.rpc")
+
+if TYPE_CHECKING:  # the grpc classes are generic only in their stubs
+    _Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+    _Continuation: TypeAlias = Callable[
+        [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+    ]
+
+
+@dataclass
+class _Call:
+    """What one RPC accumulates for its access-log line."""
+
+    method: str
+    context: _Context
+    started: float = field(default_factory=time.perf_counter)
+    caller: str | None = None
+    request_id: str = ""
+    code: grpc.StatusCode | None = None
+
+
+class ServerCallInterceptor(grpc.aio.ServerInterceptor):
+    """Identity, request id, authorization, time cap, error mapping and access log."""
+
+    def __init__(self, *, rules: AccessRules, max_request_seconds: float) -> None:
+        self._rules = rules
+        self._max_request_seconds = max_request_seconds
+
+    async def intercept_service(
+        self, continuation: _Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self._wrap(handler, handler_call_details.method)
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        deserializer, serializer = handler.request_deserializer, handler.response_serializer
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method), deserializer, serializer
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary, method), deserializer, serializer
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(handler.unary_stream, method), deserializer, serializer
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._streaming(handler.stream_stream, method), deserializer, serializer
+            )
+        return handler
+
+    def _unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        async def run(request: Any, context: _Context) -> Any:
+            call = _Call(method, context)
+            with self._bound(call):
+                try:
+                    await self._authorize(call)
+                    deadline = self._deadline(context)
+                    return await _deadline_bounded(behavior(request, context), deadline)
+                except BaseException as exc:
+                    await self._fail(call, exc)
+                    raise  # reached when _fail only recorded the outcome (abort, cancel)
+                finally:
+                    self._access_log(call)
+
+        return run
+
+    def _streaming(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        if not inspect.isasyncgenfunction(behavior):
+            # A coroutine that writes with context.write(): unary-shaped from our side.
+            return self._unary(behavior, method)
+
+        async def run(request: Any, context: _Context) -> AsyncIterator[Any]:
+            call = _Call(method, context)
+            with self._bound(call):
+                try:
+                    await self._authorize(call)
+                    deadline = self._deadline(context)
+                    responses = behavior(request, context)
+                    try:
+                        while True:
+                            try:
+                                item = await _deadline_bounded(anext(responses), deadline)
+                            except StopAsyncIteration:
+                                break
+                            yield item  # outside the time cap: sending is gRPC's business
+                    finally:
+                        await responses.aclose()
+                except BaseException as exc:
+                    await self._fail(call, exc)
+                    raise
+                finally:
+                    self._access_log(call)
+
+        return run
+
+    @contextlib.contextmanager
+    def _bound(self, call: _Call) -> Iterator[None]:
+        """Reads request id and caller, binding both for our code and for every log line."""
+        call.request_id = request_id_from(call.context.invocation_metadata())
+        call.caller = peer_identity(call.context)
+        with (
+            bind_call(call.caller, call.request_id),
+            structlog.contextvars.bound_contextvars(request_id=call.request_id, caller=call.caller),
+        ):
+            yield
+
+    async def _authorize(self, call: _Call) -> None:
+        if call.caller is None:
+            call.code = grpc.StatusCode.UNAUTHENTICATED
+            log.warning("authz.unauthenticated", method=call.method)
+            await call.context.abort(call.code, "no tzurot identity in the client certificate")
+        if not self._rules.allows(call.method, call.caller):
+            call.code = grpc.StatusCode.PERMISSION_DENIED
+            log.warning("authz.denied", caller=call.caller, method=call.method)
+            await call.context.abort(
+                call.code, f"caller {call.caller!r} may not call {call.method}"
+            )
+
+    def _deadline(self, context: _Context) -> float | None:
+        """Loop time by which a call must end when its client set no deadline (else None)."""
+        if context.time_remaining() is not None:
+            return None  # gRPC itself enforces the client's deadline
+        return asyncio.get_running_loop().time() + self._max_request_seconds
+
+    async def _fail(self, call: _Call, exc: BaseException) -> None:
+        """Records the outcome of a failed call and aborts with the right status."""
+        if isinstance(exc, grpc.aio.AbortError):
+            call.code = call.code or call.context.code() or grpc.StatusCode.UNKNOWN
+            return
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            call.code = grpc.StatusCode.CANCELLED
+            return
+        if not isinstance(exc, Exception):
+            return
+        if not isinstance(exc, TzurotError):
+            log.exception("rpc.unexpected_error", method=call.method)
+            exc = Internal(f"internal error (request id {call.request_id})")
+        call.code = exc.code
+        await call.context.abort_with_status(to_status(exc))
+
+    def _access_log(self, call: _Call) -> None:
+        emit = log.debug if service_of(call.method) in OPEN_SERVICES else log.info
+        emit(
+            "rpc.served",
+            method=call.method,
+            caller=call.caller,
+            request_id=call.request_id,
+            code=(call.code or grpc.StatusCode.OK).name,
+            duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
+        )
+
+
+async def _deadline_bounded(step: Any, deadline: float | None) -> Any:
+    """Awaits `step`, turning our own time cap into DEADLINE_EXCEEDED."""
+    if not inspect.isawaitable(step):
+        return step  # a plain function behaviour already ran
+    if deadline is None:
+        return await step
+    cap = asyncio.timeout_at(deadline)
+    try:
+        async with cap:
+            return await step
+    except TimeoutError:
+        if cap.expired():
+            raise DeadlineExceeded(
+                "the call ran past the server's time limit", reason="SERVER_TIME_LIMIT"
+            ) from None
+        raise

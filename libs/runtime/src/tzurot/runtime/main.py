@@ -1,0 +1,59 @@
+"""Process entry point for a service: run its async main, fail at start in one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from tzurot.runtime.errors import StartupError
+
+EXIT_STARTUP = 2
+EXIT_INTERRUPTED = 130
+
+
+def run_service(name: str, main: Callable[[], Awaitable[None]]) -> NoReturn:
+    """Runs `main()`; a StartupError or invalid settings print one line and exit 2."""
+    prog = name if name.startswith("tzurot-") else f"tzurot-{name}"
+    try:
+        asyncio.run(_run(main))
+    except StartupError as exc:
+        _die(prog, str(exc))
+    except ValidationError as exc:
+        _die(prog, describe_settings_error(exc))
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)
+
+
+async def _run(main: Callable[[], Awaitable[None]]) -> None:
+    await main()
+
+
+def _die(prog: str, reason: str) -> NoReturn:
+    print(f"{prog}: cannot start: {reason}", file=sys.stderr)
+    sys.exit(EXIT_STARTUP)
+
+
+def describe_settings_error(exc: ValidationError, prefix: str = "TZUROT_") -> str:
+    """'TZUROT_TLS_DIR is not set; TZUROT_GRACE_SECONDS: Input should be a valid number'.
+
+    Only the env var names and pydantic's messages: never the input values (secrets).
+    """
+    missing: list[str] = []
+    invalid: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        var = prefix + "__".join(str(part) for part in error["loc"]).upper()
+        if error["type"] == "missing":
+            missing.append(var)
+        else:
+            invalid.append(f"{var}: {error['msg']}")
+    parts = []
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        parts.append(f"{', '.join(missing)} {verb} not set")
+    parts.extend(invalid)
+    return "; ".join(parts) or "invalid settings"

@@ -1,0 +1,64 @@
+"""Scrubbing secrets from log output: known values plus the shapes of common credentials.
+
+Patterns: OpenAI-style `sk-…` (including OpenRouter `sk-or-v1-…` and Anthropic
+`sk-ant-…`), ElevenLabs `sk_…`, Google `AIza…`, `Bearer <token>` and Discord bot tokens.
+Exact known values (the service's own secrets) are replaced first, longest first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from structlog.typing import EventDict, WrappedLogger
+
+REDACTED = "[REDACTED]"
+MIN_SECRET_CHARS = 4
+"""Known secrets shorter than this are not redacted: it would shred every log line."""
+
+_KEY_CHARS = r"[A-Za-z0-9_\-]"
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Unambiguous vendor prefixes match anywhere, even glued to other text.
+    (re.compile(rf"sk-or-v1-{_KEY_CHARS}+"), REDACTED),
+    (re.compile(rf"sk-ant-{_KEY_CHARS}+"), REDACTED),
+    (re.compile(r"AIza[0-9A-Za-z_\-]{35}"), REDACTED),
+    # Generic shapes need a word start so `task-…` or `risk_…` survive.
+    (re.compile(rf"(?<![A-Za-z0-9])sk-{_KEY_CHARS}{{16,}}"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9])sk_[A-Za-z0-9]{20,}"), REDACTED),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"), rf"\1 {REDACTED}"),
+    (re.compile(r"(?<![\w\-])[MNO][\w\-]{23,}\.[\w\-]{6,7}\.[\w\-]{27,}"), REDACTED),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with known secrets and credential-shaped substrings replaced."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class Redactor:
+    """A structlog processor redacting every value of the event dict, recursively."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= MIN_SECRET_CHARS)
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        return {key: self._scrub(value) for key, value in event.items()}
+
+    def _scrub(self, value: object) -> object:
+        if isinstance(value, str):
+            return redact(value, self._secrets)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, Mapping):
+            return {
+                (redact(k, self._secrets) if isinstance(k, str) else k): self._scrub(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrub(item) for item in value]
+        # Renderers would fall back to repr(); redact that instead of trusting the object.
+        return redact(repr(value), self._secrets)

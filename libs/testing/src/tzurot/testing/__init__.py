@@ -1,0 +1,1 @@
+"""Test harnesses and protocol-level fakes of what lies beyond this machine."""

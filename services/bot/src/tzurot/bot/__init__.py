@@ -1,0 +1,1 @@
+"""Bot: the Discord front end. It talks to the gateway only."""

@@ -1,0 +1,45 @@
+"""`python -m tzurot.bot`: connect to Discord (needs TZUROT_DISCORD_TOKEN) and the gateway."""
+
+from tzurot.bot.bot import TzurotBot
+from tzurot.bot.config import BotSettings
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.config import secret_values
+from tzurot.runtime.errors import StartupError
+from tzurot.runtime.logging import configure_logging
+from tzurot.runtime.main import run_service
+from tzurot.runtime.tls import load_tls
+from tzurot.v1 import gateway_pb2_grpc
+
+
+async def _serve() -> None:
+    settings = BotSettings.load()
+    if settings.discord_token is None:
+        raise StartupError("TZUROT_DISCORD_TOKEN is not set: the bot needs a Discord bot token")
+    configure_logging(
+        "bot", level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
+    )
+    channel = secure_channel(
+        settings.gateway_addr,
+        load_tls(settings.tls_dir),
+        server_identity="gateway",
+        default_timeout=settings.default_deadline_seconds,
+    )
+    bot = TzurotBot(
+        gateway_pb2_grpc.GatewayServiceStub(channel),
+        generate_timeout=settings.generate_timeout_seconds,
+        shard_ids=settings.shard_ids,
+        shard_count=settings.shard_count,
+    )
+    try:
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())
+    finally:
+        await channel.close()
+
+
+def main() -> None:
+    run_service("bot", _serve)
+
+
+if __name__ == "__main__":
+    main()

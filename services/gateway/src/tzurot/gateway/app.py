@@ -1,0 +1,96 @@
+"""Wires gateway: database, clients of inference/memory/keyvault, use-cases, gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.db.engine import check_database, create_engine
+from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
+from tzurot.gateway.config import GatewaySettings
+from tzurot.gateway.resolve import global_default_config
+from tzurot.gateway.server import GatewayServicer
+from tzurot.gateway.service import Gateway, GatewayLimits
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.tables import SCHEMA
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
+from tzurot.runtime.tls import load_tls
+from tzurot.v1 import gateway_pb2_grpc
+
+SERVICE_NAME = "tzurot.v1.GatewayService"
+
+
+@dataclass
+class GatewayApp:
+    running: RunningServer
+    channels: tuple[grpc.aio.Channel, ...]
+    engine: AsyncEngine
+    grace: float
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self) -> None:
+        await self.running.stop(self.grace)
+        for channel in self.channels:
+            await channel.close()
+        await self.engine.dispose()
+
+
+async def start_gateway(settings: GatewaySettings) -> GatewayApp:
+    tls = load_tls(settings.tls_dir)
+    engine = create_engine(settings.database_url.get_secret_value())
+    await check_database(engine, SCHEMA)
+
+    def channel(addr: str, identity: str, retry_service: str | None = None) -> grpc.aio.Channel:
+        return secure_channel(
+            addr,
+            tls,
+            server_identity=identity,
+            default_timeout=settings.default_deadline_seconds,
+            retry_service=retry_service,
+            max_attempts=settings.inference_max_attempts,
+        )
+
+    inference_channel = channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService")
+    memory_channel = channel(settings.memory_addr, "memory")
+    keyvault_channel = channel(settings.keyvault_addr, "keyvault")
+    gateway = Gateway(
+        store=GatewayStore(engine),
+        inference=GrpcInference(
+            inference_channel, generate_timeout=settings.generate_deadline_seconds
+        ),
+        memory=GrpcMemory(memory_channel),
+        keyvault=GrpcKeyVault(keyvault_channel),
+        limits=GatewayLimits(
+            max_message_chars=settings.max_message_chars,
+            max_history_messages=settings.max_history_messages,
+            duplicate_wait_seconds=settings.duplicate_wait_seconds,
+            default_config=global_default_config(settings.default_provider, settings.default_model),
+        ),
+    )
+    servicer = GatewayServicer(gateway)
+    running = await create_server(
+        service="gateway",
+        settings=settings,
+        registrations=[
+            ServiceRegistration(
+                SERVICE_NAME,
+                lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+                    servicer, server
+                ),
+            )
+        ],
+        default_allowed=settings.allowed_callers,
+    )
+    await running.start()
+    return GatewayApp(
+        running=running,
+        channels=(inference_channel, memory_channel, keyvault_channel),
+        engine=engine,
+        grace=settings.grace_seconds,
+    )

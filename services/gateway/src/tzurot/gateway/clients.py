@@ -1,0 +1,115 @@
+"""gRPC adapters for the ports gateway calls: inference, memory and keyvault."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+from pydantic import SecretStr
+
+from tzurot.gateway import convert
+from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletKey
+from tzurot.runtime.errors import from_rpc_error
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
+from tzurot.v1 import keyvault_pb2 as kv
+from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
+from tzurot.v1 import memory_pb2 as mem
+from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+_ROLES = {"user": common.ROLE_USER, "assistant": common.ROLE_ASSISTANT}
+
+
+class GrpcInference:
+    def __init__(self, channel: grpc.aio.Channel, *, generate_timeout: float) -> None:
+        self._stub = inf_grpc.InferenceServiceStub(channel)
+        self._generate_timeout = generate_timeout
+
+    async def generate_reply(self, request: ReplyRequest) -> AsyncIterator[ReplyEvent]:
+        call = self._stub.GenerateReply(
+            convert.reply_request(request), timeout=self._generate_timeout
+        )
+        try:
+            async for msg in call:
+                yield convert.reply_event(msg)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()  # no-op once finished; stops inference if our caller went away
+
+    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+        try:
+            await self._stub.ValidateKey(
+                inf.ValidateKeyRequest(provider=provider, api_key=api_key.get_secret_value())
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+
+class GrpcMemory:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = mem_grpc.MemoryServiceStub(channel)
+
+    async def store_exchange(
+        self,
+        *,
+        job_id: str,
+        conversation_id: str,
+        personality_id: str,
+        user_id: str,
+        turns: Sequence[HistoryTurn],
+    ) -> None:
+        request = mem.StoreExchangeRequest(
+            job_id=job_id,
+            channel_id=conversation_id,
+            personality_id=personality_id,
+            user_id=user_id,
+            turns=[
+                common.Turn(
+                    role=_ROLES[turn.role],
+                    author_id=turn.author_id,
+                    author_name=turn.author_name,
+                    content=turn.content,
+                    message_ids=list(turn.message_ids),
+                    personality_id=personality_id,
+                    channel_id=conversation_id,
+                    job_id=job_id,
+                )
+                for turn in turns
+            ],
+        )
+        try:
+            await self._stub.StoreExchange(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+
+class GrpcKeyVault:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = kv_grpc.KeyVaultServiceStub(channel)
+
+    async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey:
+        try:
+            reply = await self._stub.PutKey(
+                kv.PutKeyRequest(
+                    user_id=user_id, provider=provider, api_key=api_key.get_secret_value()
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return convert.key_record(reply.record)
+
+    async def list_keys(self, user_id: str) -> list[WalletKey]:
+        try:
+            reply = await self._stub.ListKeys(kv.ListKeysRequest(user_id=user_id))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return [convert.key_record(rec) for rec in reply.records]
+
+    async def delete_key(self, user_id: str, provider: str) -> bool:
+        try:
+            reply = await self._stub.DeleteKey(kv.DeleteKeyRequest(user_id=user_id, provider=provider))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.deleted

@@ -1,0 +1,27 @@
+"""Gateway settings (env `TZUROT_*`)."""
+
+from pydantic import Field, SecretStr
+
+from tzurot.runtime.config import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Where gateway listens, its database, the services it calls and its limits."""
+
+    listen: str = "127.0.0.1:50051"
+    database_url: SecretStr
+    inference_addr: str = "127.0.0.1:50052"
+    memory_addr: str = "127.0.0.1:50053"
+    keyvault_addr: str = "127.0.0.1:50054"
+    default_provider: str = "openrouter"
+    default_model: str = "openai/gpt-4o-mini"
+    max_message_chars: int = Field(default=16_000, gt=0)
+    max_history_messages: int = Field(default=50, gt=0, le=100)
+    # Attempts at inference while nothing has been streamed (gRPC's native retry on UNAVAILABLE).
+    inference_max_attempts: int = Field(default=3, ge=1, le=5)
+    # Deadline for one whole generation (the provider's own timeouts are inside it).
+    generate_deadline_seconds: float = Field(default=480.0, gt=0)
+    # How long a duplicate request waits for the original job to finish before giving up.
+    duplicate_wait_seconds: float = Field(default=480.0, gt=0)
+    # Identities allowed to call gateway (mTLS certificate names).
+    allowed_callers: frozenset[str] = frozenset({"bot", "cli"})

@@ -1,0 +1,275 @@
+"""Proto <-> domain mappings for gateway's own API and the services it calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tzurot.gateway import domain as d
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import keyvault_pb2 as kv
+
+_JOB_STATUS = {
+    d.JobStatus.QUEUED: common.JOB_STATUS_QUEUED,
+    d.JobStatus.RUNNING: common.JOB_STATUS_RUNNING,
+    d.JobStatus.STREAMED: common.JOB_STATUS_STREAMED,
+    d.JobStatus.DELIVERED: common.JOB_STATUS_DELIVERED,
+    d.JobStatus.FAILED: common.JOB_STATUS_FAILED,
+}
+_CONFIG_SOURCE = {
+    d.ConfigSource.GLOBAL: common.CONFIG_SOURCE_GLOBAL,
+    d.ConfigSource.PERSONALITY: common.CONFIG_SOURCE_PERSONALITY,
+    d.ConfigSource.USER_PERSONALITY: common.CONFIG_SOURCE_USER_PERSONALITY,
+}
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+
+# ---- requests into gateway ----
+
+
+def actor(msg: common.Actor) -> d.Actor:
+    return d.Actor(platform_user_id=msg.user_id, display_name=msg.display_name or msg.user_id)
+
+
+def location(msg: common.Location) -> d.Location:
+    return d.Location(
+        guild_id=msg.guild_id,
+        channel_id=msg.channel_id,
+        thread_id=msg.thread_id,
+        nsfw_channel=msg.nsfw_channel,
+    )
+
+
+def attachment(msg: common.Attachment) -> d.Attachment:
+    return d.Attachment(
+        url=msg.url,
+        content_type=msg.content_type,
+        filename=msg.filename,
+        size_bytes=msg.size_bytes,
+        description=msg.description,
+    )
+
+
+def referenced_message(msg: common.ReferencedMessage) -> d.ReferencedMessage:
+    return d.ReferencedMessage(
+        message_id=msg.message_id,
+        author_id=msg.author_id,
+        author_name=msg.author_name,
+        content=msg.content,
+        created_at=msg.created_at.ToDatetime(tzinfo=UTC) if msg.HasField("created_at") else None,
+        attachments=tuple(attachment(a) for a in msg.attachments),
+        depth=msg.depth,
+    )
+
+
+def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
+    return d.GenerateCommand(
+        actor=actor(req.actor),
+        location=location(req.location),
+        personality=req.personality,
+        content=req.content,
+        idempotency_key=req.idempotency_key,
+        message_ids=tuple(req.message_ids),
+        references=tuple(referenced_message(r) for r in req.references),
+        attachments=tuple(attachment(a) for a in req.attachments),
+        include_reasoning=req.include_reasoning,
+    )
+
+
+# ---- replies from gateway ----
+
+
+def personality(p: d.Personality) -> common.Personality:
+    return common.Personality(
+        id=p.id,
+        slug=p.slug,
+        display_name=p.display_name,
+        aliases=list(p.aliases),
+        avatar_url=p.avatar_url,
+        system_prompt=p.system_prompt,
+        character=common.CharacterFields(
+            description=p.character.description,
+            personality=p.character.personality,
+            scenario=p.character.scenario,
+            example_dialogues=p.character.example_dialogues,
+            post_history_instructions=p.character.post_history_instructions,
+        ),
+        default_llm_config_id=p.default_llm_config_id or "",
+        error_message=p.error_message,
+        birthday=p.birthday,
+        owner_user_id=p.owner_user_id or "",
+        public=p.public,
+        nsfw=p.nsfw,
+        created_at=timestamp(p.created_at),
+        updated_at=timestamp(p.updated_at),
+    )
+
+
+def usage(u: d.Usage | None) -> common.Usage | None:
+    if u is None:
+        return None
+    return common.Usage(
+        provider=u.provider,
+        model=u.model,
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+    )
+
+
+def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
+    if isinstance(event, d.JobAccepted):
+        return gw.GenerateResponse(
+            accepted=gw.JobAccepted(
+                job_id=event.job_id,
+                personality=personality(event.personality),
+                replayed=event.replayed,
+            )
+        )
+    if isinstance(event, d.ReplyChunk):
+        return gw.GenerateResponse(chunk=gw.TextChunk(text=event.text))
+    return gw.GenerateResponse(
+        finished=gw.GenerationFinished(
+            job_id=event.job_id,
+            content=event.content,
+            usage=usage(event.usage),
+            finish_reason=event.finish_reason,
+            reasoning=event.reasoning,
+        )
+    )
+
+
+def job(j: d.Job) -> gw.Job:
+    return gw.Job(
+        id=j.id,
+        idempotency_key=j.idempotency_key,
+        status=_JOB_STATUS[j.status],
+        personality_id=j.personality_id,
+        user_id=j.user_id,
+        channel_id=j.channel_id,
+        attempts=j.attempts,
+        content=j.content,
+        usage=usage(j.usage),
+        error=None
+        if j.error is None
+        else gw.JobError(code=j.error.code, message=j.error.message, reason=j.error.reason),
+        created_at=timestamp(j.created_at),
+        started_at=timestamp(j.started_at),
+        finished_at=timestamp(j.finished_at),
+        delivered_at=timestamp(j.delivered_at),
+    )
+
+
+def wallet_key(k: d.WalletKey) -> gw.WalletKey:
+    return gw.WalletKey(
+        provider=k.provider,
+        active=True,
+        created_at=timestamp(k.created_at),
+        last_used_at=timestamp(k.last_used_at),
+        hint=k.hint,
+    )
+
+
+# ---- gateway -> inference ----
+
+
+def llm_config(c: d.LlmConfig) -> common.LlmConfig:
+    msg = common.LlmConfig(
+        id=c.id,
+        name=c.name,
+        provider=c.provider,
+        model=c.model,
+        owner_user_id=c.owner_user_id or "",
+        context_window=c.context_window,
+        max_referenced_messages=c.max_referenced_messages,
+        free_use=c.free_use,
+        description=c.description,
+    )
+    json_format.ParseDict(dict(c.advanced_parameters), msg.advanced_parameters)
+    return msg
+
+
+def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
+    return inf.GenerateReplyRequest(
+        job_id=r.job_id,
+        user_id=r.user_id,
+        actor=common.Actor(user_id=r.actor.platform_user_id, display_name=r.actor.display_name),
+        location=common.Location(
+            guild_id=r.location.guild_id,
+            channel_id=r.location.conversation_id,
+            thread_id=r.location.thread_id,
+            nsfw_channel=r.location.nsfw_channel,
+        ),
+        personality=personality(r.personality),
+        config=common.ResolvedLlmConfig(
+            config=llm_config(r.config.config), source=_CONFIG_SOURCE[r.config.source]
+        ),
+        content=r.content,
+        references=[_referenced_message_proto(m) for m in r.references],
+        attachments=[_attachment_proto(a) for a in r.attachments],
+        timezone=r.timezone,
+        max_history_messages=r.max_history_messages,
+        include_reasoning=r.include_reasoning,
+    )
+
+
+def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
+    if msg.HasField("chunk"):
+        return d.ReplyChunk(msg.chunk.text)
+    fin = msg.finished
+    return d.ReplyFinished(
+        content=fin.content,
+        usage=d.Usage(
+            provider=fin.usage.provider,
+            model=fin.usage.model,
+            input_tokens=fin.usage.input_tokens,
+            output_tokens=fin.usage.output_tokens,
+        ),
+        finish_reason=fin.finish_reason,
+        reasoning=fin.reasoning,
+    )
+
+
+def _attachment_proto(a: d.Attachment) -> common.Attachment:
+    return common.Attachment(
+        url=a.url,
+        content_type=a.content_type,
+        filename=a.filename,
+        size_bytes=a.size_bytes,
+        description=a.description,
+    )
+
+
+def _referenced_message_proto(m: d.ReferencedMessage) -> common.ReferencedMessage:
+    return common.ReferencedMessage(
+        message_id=m.message_id,
+        author_id=m.author_id,
+        author_name=m.author_name,
+        content=m.content,
+        created_at=timestamp(m.created_at),
+        attachments=[_attachment_proto(a) for a in m.attachments],
+        depth=m.depth,
+    )
+
+
+# ---- keyvault ----
+
+
+def key_record(rec: kv.KeyRecord) -> d.WalletKey:
+    return d.WalletKey(
+        provider=rec.provider,
+        created_at=rec.created_at.ToDatetime(tzinfo=UTC) if rec.HasField("created_at") else None,
+        last_used_at=rec.last_used_at.ToDatetime(tzinfo=UTC) if rec.HasField("last_used_at") else None,
+        hint=rec.hint,
+    )

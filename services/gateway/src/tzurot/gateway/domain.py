@@ -1,0 +1,254 @@
+"""Gateway's domain types: plain data, no gRPC and no SQL."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STREAMED = "streamed"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        """A job in a terminal state will not change without a client's action."""
+        return self in (JobStatus.STREAMED, JobStatus.DELIVERED, JobStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The human a request is for, as asserted by the calling client."""
+
+    platform_user_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    platform_user_id: str
+    display_name: str
+    timezone: str
+    superuser: bool
+    nsfw_verified: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CharacterFields:
+    description: str = ""
+    personality: str = ""
+    scenario: str = ""
+    example_dialogues: str = ""
+    post_history_instructions: str = ""
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    id: str
+    name: str
+    provider: str
+    model: str
+    owner_user_id: str | None = None
+    advanced_parameters: Mapping[str, Any] = field(default_factory=dict)
+    context_window: int = 0
+    max_referenced_messages: int = 0
+    free_use: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Personality:
+    id: str
+    slug: str
+    display_name: str
+    aliases: tuple[str, ...]
+    avatar_url: str
+    system_prompt: str
+    character: CharacterFields
+    default_llm_config_id: str | None
+    error_message: str
+    birthday: str
+    owner_user_id: str | None
+    public: bool
+    nsfw: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConfigSource(enum.StrEnum):
+    GLOBAL = "global"
+    PERSONALITY = "personality"
+    USER_PERSONALITY = "user_personality"
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    config: LlmConfig
+    source: ConfigSource
+
+
+@dataclass(frozen=True)
+class Usage:
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    idempotency_key: str
+    status: JobStatus
+    user_id: str
+    personality_id: str
+    channel_id: str
+    guild_id: str
+    request_content: str
+    request_message_ids: tuple[str, ...]
+    author_id: str
+    author_name: str
+    attempts: int
+    content: str
+    usage: Usage | None
+    error: JobError | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+    delivered_message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Location:
+    guild_id: str = ""
+    channel_id: str = ""
+    thread_id: str = ""
+    nsfw_channel: bool = False
+
+    @property
+    def conversation_id(self) -> str:
+        """History is kept per thread when there is one, else per channel."""
+        return self.thread_id or self.channel_id
+
+
+@dataclass(frozen=True)
+class Attachment:
+    url: str
+    content_type: str = ""
+    filename: str = ""
+    size_bytes: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReferencedMessage:
+    message_id: str
+    author_id: str
+    author_name: str
+    content: str
+    created_at: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class GenerateCommand:
+    """One incoming message addressed to a personality."""
+
+    actor: Actor
+    location: Location
+    personality: str
+    content: str
+    idempotency_key: str
+    message_ids: tuple[str, ...] = ()
+    references: tuple[ReferencedMessage, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    include_reasoning: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """What gateway asks inference for: everything resolved, nothing left to look up in `core`."""
+
+    job_id: str
+    user_id: str
+    actor: Actor
+    location: Location
+    personality: Personality
+    config: ResolvedConfig
+    content: str
+    references: tuple[ReferencedMessage, ...]
+    attachments: tuple[Attachment, ...]
+    timezone: str
+    max_history_messages: int
+    include_reasoning: bool
+
+
+@dataclass(frozen=True)
+class ReplyChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    content: str
+    usage: Usage
+    finish_reason: str
+    reasoning: str = ""
+
+
+ReplyEvent = ReplyChunk | ReplyFinished
+
+
+@dataclass(frozen=True)
+class JobAccepted:
+    job_id: str
+    personality: Personality
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class GenerationFinished:
+    job_id: str
+    content: str
+    usage: Usage | None
+    finish_reason: str
+    reasoning: str = ""
+
+
+GenerateEvent = JobAccepted | ReplyChunk | GenerationFinished
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """A turn handed to memory when an exchange is delivered."""
+
+    role: str  # "user" or "assistant"
+    author_id: str
+    author_name: str
+    content: str
+    message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WalletKey:
+    provider: str
+    created_at: datetime | None
+    last_used_at: datetime | None
+    hint: str

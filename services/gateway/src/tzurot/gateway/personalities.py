@@ -1,0 +1,129 @@
+"""The personality seed format (`personalities/*.yaml`) and its validation.
+
+A seed file describes one personality::
+
+    slug: lilith                      # optional; derived from name
+    name: Lilith
+    aliases: [lil, the night queen]
+    avatar_url: https://example.com/lilith.png
+    system_prompt: |
+      You are Lilith...
+    character: {description: ..., personality: ..., scenario: ..., example_dialogues: ...,
+                post_history_instructions: ...}
+    llm: {provider: openrouter, model: anthropic/claude-sonnet-4.5, free_use: false}
+    error_message: "*Lilith's candle gutters.* Something went wrong."
+    birthday: "10-31"
+    public: true
+    nsfw: false
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tzurot.runtime.errors import InvalidArgument
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_BIRTHDAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+MAX_SEED_BYTES = 256 * 1024
+
+
+def slugify(name: str) -> str:
+    """'The Oracle of Delphi' -> 'the-oracle-of-delphi'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:63]
+
+
+def normalize_alias(alias: str) -> str:
+    """Aliases match case-insensitively and ignore surrounding whitespace and a leading '@'."""
+    return " ".join(alias.strip().lstrip("@").lower().split())
+
+
+class CharacterSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    personality: str = ""
+    scenario: str = ""
+    example_dialogues: str = ""
+    post_history_instructions: str = ""
+
+
+class LlmSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=200)
+    free_use: bool = False
+    context_window: int = Field(default=0, ge=0)
+    max_referenced_messages: int = Field(default=0, ge=0)
+    advanced_parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class PersonalitySeed(BaseModel):
+    """One personality as the seed files and ImportPersonality describe it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    slug: str = ""
+    aliases: list[str] = Field(default_factory=list, max_length=50)
+    avatar_url: str = Field(default="", max_length=2048)
+    system_prompt: str = Field(default="", max_length=64_000)
+    character: CharacterSeed = Field(default_factory=CharacterSeed)
+    llm: LlmSeed | None = None
+    error_message: str = Field(default="", max_length=2000)
+    birthday: str = ""
+    public: bool = True
+    nsfw: bool = False
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_is_valid(cls, value: str) -> str:
+        if value and not SLUG_PATTERN.match(value):
+            raise ValueError("a slug is lowercase letters, digits and dashes, at most 63")
+        return value
+
+    @field_validator("birthday")
+    @classmethod
+    def _birthday_is_month_day(cls, value: str) -> str:
+        if value and not _BIRTHDAY.match(value):
+            raise ValueError("birthday is MM-DD")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases_are_names(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if not normalize_alias(alias) or len(alias) > 80:
+                raise ValueError(f"alias {alias!r} must be 1 to 80 characters")
+        return value
+
+    @property
+    def effective_slug(self) -> str:
+        return self.slug or slugify(self.name)
+
+
+def parse_seed_yaml(document: bytes | str, *, source: str = "document") -> PersonalitySeed:
+    """Parses and validates one seed; any problem is an InvalidArgument naming the field."""
+    if len(document) > MAX_SEED_BYTES:
+        raise InvalidArgument("document", f"{source} is larger than {MAX_SEED_BYTES} bytes")
+    try:
+        data = yaml.safe_load(document)
+    except yaml.YAMLError as exc:
+        raise InvalidArgument("document", f"{source} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("document", f"{source} must be a YAML mapping of personality fields")
+    try:
+        seed = PersonalitySeed.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "document"
+        raise InvalidArgument(field, f"{source}: {field}: {first['msg']}") from None
+    if not SLUG_PATTERN.match(seed.effective_slug):
+        raise InvalidArgument("slug", f"{source}: cannot derive a slug from name {seed.name!r}")
+    return seed

@@ -1,0 +1,100 @@
+"""GatewayService servicer: converts requests, calls the Gateway use-cases, converts replies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from pydantic import SecretStr
+
+from tzurot.gateway import convert
+from tzurot.gateway.personalities import parse_seed_yaml
+from tzurot.gateway.service import Gateway
+from tzurot.runtime.errors import InvalidArgument
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+class GatewayServicer(gw_grpc.GatewayServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def Generate(  # noqa: N802 - gRPC method name
+        self, request: gw.GenerateRequest, context: Context
+    ) -> AsyncIterator[gw.GenerateResponse]:
+        async for event in self._gateway.generate(convert.generate_command(request)):
+            yield convert.generate_event(event)
+
+    async def ConfirmDelivery(  # noqa: N802 - gRPC method name
+        self, request: gw.ConfirmDeliveryRequest, context: Context
+    ) -> gw.ConfirmDeliveryResponse:
+        job = await self._gateway.confirm_delivery(request.job_id, list(request.message_ids))
+        return gw.ConfirmDeliveryResponse(job=convert.job(job))
+
+    async def GetJobStatus(  # noqa: N802 - gRPC method name
+        self, request: gw.GetJobStatusRequest, context: Context
+    ) -> gw.GetJobStatusResponse:
+        job = await self._gateway.job_status(
+            job_id=request.job_id, idempotency_key=request.idempotency_key
+        )
+        return gw.GetJobStatusResponse(job=convert.job(job))
+
+    async def GetPersonality(  # noqa: N802 - gRPC method name
+        self, request: gw.GetPersonalityRequest, context: Context
+    ) -> gw.GetPersonalityResponse:
+        personality = await self._gateway.get_personality(
+            request.personality, _actor_or_none(request)
+        )
+        return gw.GetPersonalityResponse(personality=convert.personality(personality))
+
+    async def ListPersonalities(  # noqa: N802 - gRPC method name
+        self, request: gw.ListPersonalitiesRequest, context: Context
+    ) -> gw.ListPersonalitiesResponse:
+        personalities = await self._gateway.list_personalities(_actor_or_none(request))
+        return gw.ListPersonalitiesResponse(
+            personalities=[convert.personality(p) for p in personalities]
+        )
+
+    async def ImportPersonality(  # noqa: N802 - gRPC method name
+        self, request: gw.ImportPersonalityRequest, context: Context
+    ) -> gw.ImportPersonalityResponse:
+        if request.format != gw.IMPORT_FORMAT_SEED_YAML:
+            raise InvalidArgument("format", "only IMPORT_FORMAT_SEED_YAML is supported so far")
+        seed = parse_seed_yaml(request.document)
+        personality, created = await self._gateway.import_personality(
+            seed, actor=_actor_or_none(request)
+        )
+        return gw.ImportPersonalityResponse(
+            personality=convert.personality(personality), created=created
+        )
+
+    async def SetWalletKey(  # noqa: N802 - gRPC method name
+        self, request: gw.SetWalletKeyRequest, context: Context
+    ) -> gw.SetWalletKeyResponse:
+        key = await self._gateway.set_wallet_key(
+            convert.actor(request.actor),
+            request.provider,
+            SecretStr(request.api_key),
+            skip_validation=request.skip_validation,
+        )
+        return gw.SetWalletKeyResponse(key=convert.wallet_key(key))
+
+    async def ListWalletKeys(  # noqa: N802 - gRPC method name
+        self, request: gw.ListWalletKeysRequest, context: Context
+    ) -> gw.ListWalletKeysResponse:
+        keys = await self._gateway.list_wallet_keys(convert.actor(request.actor))
+        return gw.ListWalletKeysResponse(keys=[convert.wallet_key(k) for k in keys])
+
+    async def RemoveWalletKey(  # noqa: N802 - gRPC method name
+        self, request: gw.RemoveWalletKeyRequest, context: Context
+    ) -> gw.RemoveWalletKeyResponse:
+        await self._gateway.remove_wallet_key(convert.actor(request.actor), request.provider)
+        return gw.RemoveWalletKeyResponse()
+
+
+def _actor_or_none(
+    request: gw.GetPersonalityRequest | gw.ListPersonalitiesRequest | gw.ImportPersonalityRequest,
+) -> convert.d.Actor | None:
+    return convert.actor(request.actor) if request.HasField("actor") and request.actor.user_id else None

@@ -1,0 +1,132 @@
+"""Gateway's tables in Postgres schema `core` (SQLAlchemy Core; migrations mirror these)."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+SCHEMA = "core"
+metadata = sa.MetaData(schema=SCHEMA)
+
+_now = sa.text("now()")
+_uuid = sa.text("gen_random_uuid()")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("platform_user_id", sa.Text, nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("superuser", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("nsfw_verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+llm_configs = sa.Table(
+    "llm_configs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("owner_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("advanced_parameters", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("context_window", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_referenced_messages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("free_use", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Names are unique per owner; global configs (owner NULL) share one namespace.
+    sa.Index(
+        "llm_configs_owner_name_key",
+        sa.text("coalesce(owner_user_id::text, '')"),
+        sa.text("lower(name)"),
+        unique=True,
+    ),
+)
+
+personalities = sa.Table(
+    "personalities",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("slug", sa.Text, nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("avatar_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("system_prompt", sa.Text, nullable=False, server_default=""),
+    sa.Column("character", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "default_llm_config_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("llm_configs.id", ondelete="SET NULL"),
+    ),
+    sa.Column("error_message", sa.Text, nullable=False, server_default=""),
+    sa.Column("birthday", sa.Text, nullable=False, server_default=""),
+    sa.Column("owner_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("nsfw", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
+)
+
+personality_aliases = sa.Table(
+    "personality_aliases",
+    metadata,
+    sa.Column("alias", sa.Text, primary_key=True),  # stored lowercased: unique case-insensitively
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("display", sa.Text, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("personality_id", UUID(as_uuid=False), nullable=False),
+    sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("request_content", sa.Text, nullable=False),
+    sa.Column("request_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("author_id", sa.Text, nullable=False),
+    sa.Column("author_name", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("content", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("input_tokens", sa.Integer),
+    sa.Column("output_tokens", sa.Integer),
+    sa.Column("error_code", sa.Text),
+    sa.Column("error_reason", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("delivered_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(
+        "status in ('queued', 'running', 'streamed', 'delivered', 'failed')", name="jobs_status_check"
+    ),
+    sa.Index("jobs_status_created_idx", "status", "created_at"),
+)
+
+usage_log = sa.Table(
+    "usage_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("job_id", UUID(as_uuid=False)),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("request_type", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
+)

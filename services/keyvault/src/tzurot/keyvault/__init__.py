@@ -1,0 +1,1 @@
+"""Keyvault: the only process that holds the master key; stores users' API keys encrypted."""

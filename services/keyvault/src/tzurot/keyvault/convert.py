@@ -1,0 +1,37 @@
+"""Proto <-> domain mappings for KeyVaultService."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tzurot.keyvault.domain import KeyRecord, RewrapProgress
+from tzurot.v1 import keyvault_pb2 as kv
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def key_record(record: KeyRecord) -> kv.KeyRecord:
+    message = kv.KeyRecord(
+        user_id=record.user_id,
+        provider=record.provider,
+        master_key_version=record.master_key_version,
+        hint=record.hint,
+        created_at=timestamp(record.created_at),
+    )
+    if record.last_used_at is not None:
+        message.last_used_at.CopyFrom(timestamp(record.last_used_at))
+    return message
+
+
+def rewrap_progress(progress: RewrapProgress) -> kv.RewrapKeysResponse:
+    return kv.RewrapKeysResponse(
+        master_key_version=progress.master_key_version,
+        rewrapped=progress.rewrapped,
+        total=progress.total,
+    )

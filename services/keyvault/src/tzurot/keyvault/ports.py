@@ -1,0 +1,42 @@
+"""What the keyvault use-cases need from the outside: a store for sealed keys and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from tzurot.keyvault.crypto import SealedKey
+from tzurot.keyvault.domain import AuditEntry, KeyRecord
+
+# Re-encrypts one row's sealed key under the newest version: (user_id, provider, sealed) -> sealed.
+Resealer = Callable[[str, str, SealedKey], SealedKey]
+
+
+class KeyStore(Protocol):
+    async def put(self, user_id: str, provider: str, sealed: SealedKey, hint: str) -> KeyRecord:
+        """Stores the key for (user, provider), replacing any earlier one."""
+        ...
+
+    async def delete(self, user_id: str, provider: str) -> bool:
+        """Deletes the key; False when there was none."""
+        ...
+
+    async def list_for_user(self, user_id: str) -> list[KeyRecord]: ...
+
+    async def get_sealed(self, user_id: str, provider: str) -> SealedKey | None: ...
+
+    async def mark_used(self, user_id: str, provider: str) -> bool:
+        """Sets last_used_at to now; False when there is no such key."""
+        ...
+
+    async def count_wrapped_below(self, version: int) -> int:
+        """How many keys are wrapped by a master key version older than `version`."""
+        ...
+
+    async def rewrap_batch(
+        self, version: int, limit: int, reseal: Resealer, *, skip_locked: bool
+    ) -> int:
+        """Re-encrypts up to `limit` keys older than `version` in one transaction; the count."""
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> None: ...

@@ -1,0 +1,191 @@
+"""Keyvault's use-cases: store, list, delete, decrypt, mark used, rewrap. No gRPC here.
+
+Every call writes one audit row (caller identity, method, user, provider, outcome) after
+it finishes, and fails if that row cannot be written: a key is never handed out unaudited.
+Audit rows carry user and provider only when they passed validation, and never a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from pydantic import SecretStr
+
+from tzurot.keyvault.crypto import KeyDecryptError, MasterKeyRing
+from tzurot.keyvault.domain import AuditEntry, KeyRecord, Outcome, RewrapProgress, key_hint
+from tzurot.keyvault.ports import KeyStore
+from tzurot.keyvault.validation import (
+    check_api_key,
+    check_batch_size,
+    check_provider,
+    check_user_id,
+)
+from tzurot.runtime.errors import Internal, NotFound, TzurotError
+from tzurot.runtime.identity import current_caller
+
+log = structlog.get_logger("tzurot.keyvault")
+
+UNKNOWN_CALLER = "unknown"
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass
+class _Note:
+    """What a use-case tells its audit row on success."""
+
+    outcome: Outcome = Outcome.OK
+    detail: str = ""
+
+
+def _valid_or_blank(value: str, check: Callable[[str], str]) -> str:
+    try:
+        return check(value)
+    except TzurotError:
+        return ""
+
+
+def no_key(provider: str) -> NotFound:
+    return NotFound(f"no {provider} key stored for this user", reason="NO_API_KEY")
+
+
+class KeyVault:
+    """The use-cases behind the KeyVaultService RPCs."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        ring: MasterKeyRing,
+        *,
+        caller: Callable[[], str | None] = current_caller,
+        default_batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self._store = store
+        self._ring = ring
+        self._caller = caller
+        self._default_batch_size = default_batch_size
+
+    @property
+    def newest_version(self) -> int:
+        return self._ring.newest_version
+
+    async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> KeyRecord:
+        """Encrypts and stores the key, replacing any earlier key for (user, provider)."""
+        async with self._audited("PutKey", user_id, provider) as note:
+            check_user_id(user_id)
+            check_provider(provider)
+            check_api_key(api_key)
+            sealed = self._ring.encrypt(user_id, provider, api_key)
+            record = await self._store.put(
+                user_id, provider, sealed, key_hint(api_key.get_secret_value())
+            )
+            note.detail = f"master key version {record.master_key_version}"
+            log.info("key stored", user_id=user_id, provider=provider)
+            return record
+
+    async def delete_key(self, user_id: str, provider: str) -> bool:
+        """Deletes the key; False (audited as not_found) when there was none."""
+        async with self._audited("DeleteKey", user_id, provider) as note:
+            check_user_id(user_id)
+            check_provider(provider)
+            deleted = await self._store.delete(user_id, provider)
+            if not deleted:
+                note.outcome = Outcome.NOT_FOUND
+            return deleted
+
+    async def list_keys(self, user_id: str) -> list[KeyRecord]:
+        """What is stored for a user, by provider; never a key."""
+        async with self._audited("ListKeys", user_id, "") as note:
+            check_user_id(user_id)
+            records = await self._store.list_for_user(user_id)
+            note.detail = f"{len(records)} keys"
+            return records
+
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr:
+        """The plaintext key, wrapped; changes nothing stored (see mark_used)."""
+        async with self._audited("Decrypt", user_id, provider):
+            check_user_id(user_id)
+            check_provider(provider)
+            sealed = await self._store.get_sealed(user_id, provider)
+            if sealed is None:
+                raise no_key(provider)
+            try:
+                return self._ring.decrypt(user_id, provider, sealed)
+            except KeyDecryptError as exc:
+                log.error("stored key cannot be decrypted", error=str(exc))
+                raise Internal(str(exc)) from None
+
+    async def mark_used(self, user_id: str, provider: str) -> None:
+        """Records that the key was just used."""
+        async with self._audited("MarkUsed", user_id, provider):
+            check_user_id(user_id)
+            check_provider(provider)
+            if not await self._store.mark_used(user_id, provider):
+                raise no_key(provider)
+
+    async def rewrap(self, batch_size: int = 0) -> AsyncGenerator[RewrapProgress, None]:
+        """Re-encrypts every key older than the newest master key version, batch by batch.
+
+        Yields progress after each batch (once, with zeros, when nothing is stale). Rows
+        locked by other work are skipped, then waited for once nothing else is left, so a
+        finished run leaves no stale row; an interrupted run resumes where it stopped.
+        """
+        async with self._audited("RewrapKeys", "", "") as note:
+            size = check_batch_size(batch_size, self._default_batch_size)
+            version = self._ring.newest_version
+            total = await self._store.count_wrapped_below(version)
+            done = 0
+            note.detail = f"0 of {total} to version {version}"
+            while count := await self._rewrap_one_batch(version, size):
+                done += count
+                note.detail = f"{done} of {max(total, done)} to version {version}"
+                yield RewrapProgress(version, done, max(total, done))
+            if done == 0:
+                yield RewrapProgress(version, 0, total)
+            log.info("rewrap finished", master_key_version=version, rewrapped=done)
+
+    async def _rewrap_one_batch(self, version: int, size: int) -> int:
+        reseal = self._ring.rewrap
+        try:
+            count = await self._store.rewrap_batch(version, size, reseal, skip_locked=True)
+            if count == 0:  # nothing free: wait for rows briefly locked by live traffic
+                count = await self._store.rewrap_batch(version, size, reseal, skip_locked=False)
+        except KeyDecryptError as exc:
+            raise Internal(f"rewrap stopped: {exc}") from None
+        return count
+
+    async def record_refusal(self, caller: str, method: str, detail: str) -> None:
+        """Audits a call the authorization policy refused before it reached a use-case."""
+        await self._store.record_audit(
+            AuditEntry(caller or UNKNOWN_CALLER, method, "", "", Outcome.DENIED, detail)
+        )
+
+    @asynccontextmanager
+    async def _audited(self, method: str, user_id: str, provider: str) -> AsyncIterator[_Note]:
+        note = _Note()
+        user = _valid_or_blank(user_id, check_user_id)
+        prov = _valid_or_blank(provider, check_provider)
+        try:
+            yield note
+        except TzurotError as exc:
+            outcome = Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.ERROR
+            await self._audit(method, user, prov, outcome, exc.message)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            await self._audit(method, user, prov, Outcome.ERROR, f"cancelled ({note.detail})")
+            raise
+        except Exception as exc:
+            await self._audit(method, user, prov, Outcome.ERROR, type(exc).__name__)
+            raise
+        await self._audit(method, user, prov, note.outcome, note.detail)
+
+    async def _audit(
+        self, method: str, user_id: str, provider: str, outcome: Outcome, detail: str
+    ) -> None:
+        caller = self._caller() or UNKNOWN_CALLER
+        await self._store.record_audit(
+            AuditEntry(caller, method, user_id, provider, outcome, detail)
+        )

@@ -1,0 +1,171 @@
+"""Keyvault's Postgres store (schema `vault`): sealed keys and the audit log.
+
+Each method is one short transaction. Rewrap locks a batch of stale rows with
+`FOR UPDATE SKIP LOCKED`, so several rewrappers and live traffic can run side by side and
+an interrupted run simply resumes with the rows still stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.keyvault.crypto import SealedKey
+from tzurot.keyvault.domain import AuditEntry, KeyRecord
+from tzurot.keyvault.ports import Resealer
+from tzurot.keyvault.tables import api_keys, audit_log
+
+_RECORD_COLUMNS = (
+    api_keys.c.user_id,
+    api_keys.c.provider,
+    api_keys.c.master_key_version,
+    api_keys.c.hint,
+    api_keys.c.created_at,
+    api_keys.c.updated_at,
+    api_keys.c.last_used_at,
+)
+
+
+def _record(row: sa.Row[*tuple[Any, ...]]) -> KeyRecord:
+    return KeyRecord(
+        user_id=row.user_id,
+        provider=row.provider,
+        master_key_version=row.master_key_version,
+        hint=row.hint,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _row_key(user_id: str, provider: str) -> sa.ColumnElement[bool]:
+    return sa.and_(api_keys.c.user_id == user_id, api_keys.c.provider == provider)
+
+
+class PostgresKeyStore:
+    """All of keyvault's SQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def put(self, user_id: str, provider: str, sealed: SealedKey, hint: str) -> KeyRecord:
+        sealed_values = {
+            "master_key_version": sealed.master_key_version,
+            "nonce": sealed.nonce,
+            "ciphertext": sealed.ciphertext,
+            "hint": hint,
+        }
+        insert_row = insert(api_keys).values(user_id=user_id, provider=provider, **sealed_values)
+        stmt = insert_row.on_conflict_do_update(
+            index_elements=[api_keys.c.user_id, api_keys.c.provider],
+            set_={**sealed_values, "updated_at": sa.func.now(), "last_used_at": None},
+        ).returning(*_RECORD_COLUMNS)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(stmt)).one()
+        return _record(row)
+
+    async def delete(self, user_id: str, provider: str) -> bool:
+        stmt = sa.delete(api_keys).where(_row_key(user_id, provider)).returning(api_keys.c.user_id)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def list_for_user(self, user_id: str) -> list[KeyRecord]:
+        stmt = (
+            sa.select(*_RECORD_COLUMNS)
+            .where(api_keys.c.user_id == user_id)
+            .order_by(api_keys.c.provider)
+        )
+        async with self._engine.connect() as conn:
+            return [_record(row) for row in await conn.execute(stmt)]
+
+    async def get_sealed(self, user_id: str, provider: str) -> SealedKey | None:
+        stmt = sa.select(
+            api_keys.c.master_key_version, api_keys.c.nonce, api_keys.c.ciphertext
+        ).where(_row_key(user_id, provider))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return SealedKey(row.master_key_version, bytes(row.nonce), bytes(row.ciphertext))
+
+    async def mark_used(self, user_id: str, provider: str) -> bool:
+        stmt = (
+            sa.update(api_keys)
+            .where(_row_key(user_id, provider))
+            .values(last_used_at=sa.func.now())
+            .returning(api_keys.c.user_id)
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def count_wrapped_below(self, version: int) -> int:
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.master_key_version < version)
+        )
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(stmt) or 0)
+
+    async def rewrap_batch(
+        self, version: int, limit: int, reseal: Resealer, *, skip_locked: bool
+    ) -> int:
+        select = (
+            sa.select(
+                api_keys.c.user_id,
+                api_keys.c.provider,
+                api_keys.c.master_key_version,
+                api_keys.c.nonce,
+                api_keys.c.ciphertext,
+            )
+            .where(api_keys.c.master_key_version < version)
+            .order_by(api_keys.c.user_id, api_keys.c.provider)
+            .limit(limit)
+            .with_for_update(skip_locked=skip_locked)
+        )
+        update = (
+            sa.update(api_keys)
+            .where(
+                api_keys.c.user_id == sa.bindparam("b_user_id"),
+                api_keys.c.provider == sa.bindparam("b_provider"),
+            )
+            .values(
+                master_key_version=sa.bindparam("b_version"),
+                nonce=sa.bindparam("b_nonce"),
+                ciphertext=sa.bindparam("b_ciphertext"),
+            )
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(select)).all()
+            if not rows:
+                return 0
+            params = []
+            for row in rows:
+                old = SealedKey(row.master_key_version, bytes(row.nonce), bytes(row.ciphertext))
+                new = reseal(row.user_id, row.provider, old)
+                params.append(
+                    {
+                        "b_user_id": row.user_id,
+                        "b_provider": row.provider,
+                        "b_version": new.master_key_version,
+                        "b_nonce": new.nonce,
+                        "b_ciphertext": new.ciphertext,
+                    }
+                )
+            await conn.execute(update, params)
+        return len(rows)
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        stmt = sa.insert(audit_log).values(
+            caller=entry.caller,
+            method=entry.method,
+            user_id=entry.user_id,
+            provider=entry.provider,
+            outcome=entry.outcome.value,
+            detail=entry.detail,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)

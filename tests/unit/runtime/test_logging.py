@@ -1,0 +1,103 @@
+"""configure_logging(): JSON/console output on stderr, service field, redaction everywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from tzurot.runtime.logging import configure_logging
+
+KEY = "sk-or-v1-" + "c0ffee" * 8
+DB_PASSWORD = "correct-horse-battery"
+
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+
+def json_lines(err: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in err.splitlines() if line.strip()]
+
+
+def test_json_events_carry_service_and_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("keyvault", level="INFO", fmt="json", secrets=[DB_PASSWORD])
+    log = structlog.get_logger("tzurot.test")
+    log.info(
+        "key.stored",
+        key=KEY,
+        nested={"headers": [f"Bearer {KEY}"], "dsn": f"postgres://u:{DB_PASSWORD}@h/db"},
+    )
+    log.debug("hidden")
+    (event,) = json_lines(capsys.readouterr().err)
+    assert event["event"] == "key.stored"
+    assert event["service"] == "keyvault"
+    assert event["level"] == "info"
+    text = json.dumps(event)
+    assert KEY not in text
+    assert DB_PASSWORD not in text
+    assert event["nested"] == {
+        "headers": ["Bearer [REDACTED]"],
+        "dsn": "postgres://u:[REDACTED]@h/db",
+    }
+
+
+def test_stdlib_records_go_through_the_same_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("inference", level="DEBUG", fmt="json")
+    logging.getLogger("httpx").warning("POST with api_key=%s failed", KEY)
+    (event,) = json_lines(capsys.readouterr().err)
+    assert event["service"] == "inference"
+    assert event["logger"] == "httpx"
+    assert event["level"] == "warning"
+    assert KEY not in json.dumps(event)
+    assert str(event["event"]).startswith("POST with api_key=[REDACTED]")
+
+
+def test_exception_tracebacks_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("gateway", level="INFO", fmt="json", secrets=[DB_PASSWORD])
+    log = structlog.get_logger("tzurot.test")
+    try:
+        raise RuntimeError(f"provider rejected {KEY} (db {DB_PASSWORD})")
+    except RuntimeError:
+        log.exception("call.failed")
+        logging.getLogger("sqlalchemy").exception("stdlib too")
+    err = capsys.readouterr().err
+    events = json_lines(err)
+    assert [e["event"] for e in events] == ["call.failed", "stdlib too"]
+    for event in events:
+        assert "RuntimeError: provider rejected [REDACTED]" in str(event["exception"])
+    assert KEY not in err
+    assert DB_PASSWORD not in err
+
+
+def test_console_format_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("bot", level="INFO", fmt="console")
+    try:
+        raise ValueError(KEY)
+    except ValueError:
+        structlog.get_logger().exception("boom", token=KEY)
+    err = capsys.readouterr().err
+    assert "boom" in err
+    assert "ValueError" in err
+    assert KEY not in err
+
+
+def test_auto_format_is_json_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("memory", level="INFO", fmt="auto")
+    structlog.get_logger().info("hello")
+    assert json_lines(capsys.readouterr().err)[0]["event"] == "hello"
+
+
+def test_reconfiguring_replaces_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("memory", level="INFO", fmt="json")
+    configure_logging("memory", level="INFO", fmt="json")
+    structlog.get_logger().info("once")
+    assert len(json_lines(capsys.readouterr().err)) == 1
+
+
+def test_unknown_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
+        configure_logging("memory", level="LOUD", fmt="json")

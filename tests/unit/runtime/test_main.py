@@ -1,0 +1,69 @@
+"""run_service() in a real child process: exit codes and the one-line startup failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def run(body: str, **env: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(
+        """
+        from tzurot.runtime.config import ServiceSettings
+        from tzurot.runtime.errors import StartupError
+        from tzurot.runtime.main import run_service
+
+        async def main() -> None:
+        {body}
+
+        run_service("gateway", main)
+        """
+    ).format(body=textwrap.indent(textwrap.dedent(body), "    "))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
+    return subprocess.run(  # noqa: S603  # our own interpreter running our own script
+        [sys.executable, "-c", script],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_clean_exit() -> None:
+    done = run("return None")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_startup_error_is_one_line_and_exit_2() -> None:
+    done = run('raise StartupError("TLS certificate not found: /x/tls.crt (run `tzurot certs`)")')
+    assert done.returncode == 2
+    assert done.stderr == (
+        "tzurot-gateway: cannot start: TLS certificate not found: /x/tls.crt (run `tzurot certs`)\n"
+    )
+
+
+def test_invalid_settings_name_the_env_vars() -> None:
+    done = run("ServiceSettings.load()", TZUROT_GRACE_SECONDS="soon")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "tzurot-gateway: cannot start: TZUROT_TLS_DIR is not set; "
+        "TZUROT_GRACE_SECONDS: Input should be a valid number, unable to parse string as a number"
+    ]
+
+
+SELF_SIGINT = """
+import asyncio, os, signal
+os.kill(os.getpid(), signal.SIGINT)
+await asyncio.Event().wait()
+"""
+
+
+@pytest.mark.parametrize("how", ["raise KeyboardInterrupt", SELF_SIGINT])
+def test_interrupt_exits_quietly_with_130(how: str) -> None:
+    done = run(how)
+    assert (done.returncode, done.stderr) == (130, "")

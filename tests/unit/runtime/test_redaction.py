@@ -1,0 +1,94 @@
+"""redact(): the credential shapes and known secrets it must scrub, and what it leaves alone."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tzurot.runtime.redaction import REDACTED, redact
+
+ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-proj-AbCdEf0123456789ghijKLMNopqrstuv",
+        "sk-" + "a1B2" * 12,
+        "sk-or-v1-" + "0123456789abcdef" * 4,
+        "sk-ant-api03-" + "x" * 40 + "-AA",
+        "sk_" + "0123456789abcdef" * 3,
+        "AIza" + "SyA-1234567890abcdefghijklmnopqrst_",
+        DISCORD_TOKEN,
+    ],
+)
+def test_credential_shapes_are_redacted(secret: str) -> None:
+    text = f"calling provider with key={secret}, retrying"
+    redacted = redact(text)
+    assert secret not in redacted
+    assert redacted.startswith("calling provider with key=")
+    assert redacted.endswith(", retrying")
+    assert REDACTED in redacted
+
+
+def test_bearer_token_keeps_the_scheme() -> None:
+    assert redact("Authorization: Bearer abc.DEF-123_xyz/+=") == f"Authorization: Bearer {REDACTED}"
+    assert redact("authorization: bearer abcdefgh1234") == f"authorization: bearer {REDACTED}"
+
+
+def test_vendor_prefixes_are_caught_even_glued_to_text() -> None:
+    key = "sk-or-v1-" + "f" * 64
+    assert key not in redact(f"xx{key}yy")
+
+
+def test_known_secrets_are_replaced_longest_first() -> None:
+    text = "url=postgres://app:pa55word!@db/tzurot pw=pa55word!"
+    redacted = redact(text, ["pa55word!", "postgres://app:pa55word!@db/tzurot"])
+    assert redacted == f"url={REDACTED} pw={REDACTED}"
+
+
+def test_tiny_and_empty_known_secrets_are_ignored() -> None:
+    assert redact("a b c", ["", "a"]) == "a b c"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "task-assessment-for-the-whole-project-today",
+        "the risk_management_of_it_all_and_then_more",
+        "sk-short",
+        "Bearer",
+        "model=gpt-4o-mini tokens=1234 latency_ms=56.7",
+        "an ordinary sentence. With dots. And more.",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+@given(
+    prefix=st.text(),
+    suffix=st.text(),
+    body=st.text(alphabet=ALNUM, min_size=20, max_size=64),
+)
+def test_planted_openrouter_key_never_survives(prefix: str, suffix: str, body: str) -> None:
+    key = f"sk-or-v1-{body}"
+    assert key not in redact(prefix + key + suffix)
+
+
+@given(
+    prefix=st.text(),
+    suffix=st.text(),
+    # Lowercase and digits: a secret made of the marker's own letters could reappear in it.
+    secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=4, max_size=40),
+)
+def test_planted_known_secret_never_survives(prefix: str, suffix: str, secret: str) -> None:
+    assert secret not in redact(prefix + secret + suffix, [secret])
+
+
+@given(st.text())
+def test_redaction_is_idempotent(text: str) -> None:
+    once = redact(text)
+    assert redact(once) == once
