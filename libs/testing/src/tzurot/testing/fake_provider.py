@@ -1,0 +1,305 @@
+"""A local OpenAI-compatible provider, faked at the HTTP level so the real `openai` client runs.
+
+Serves `POST /v1/chat/completions` (SSE streaming with a final usage chunk, or one JSON body),
+`GET /v1/models` and `POST /v1/embeddings`. A key outside `valid_keys` gets the 401 a real
+vendor sends, including the masked key echo that real error bodies carry. Every request is
+recorded, and faults can be injected: HTTP errors for the next N requests, a delay between
+chunks, a connection dropped mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+ReplyFn = Callable[[dict[str, Any]], str]
+
+DEFAULT_KEY = "sk-test-valid"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    api_key: str | None
+    body: dict[str, Any]
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: float | None = None
+
+
+def echo_reply(body: dict[str, Any]) -> str:
+    """The default answer: repeats the last user message."""
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            return f"You said: {_text(message.get('content'))}"
+    return "You said nothing."
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _words(text: str) -> list[str]:
+    """Splits keeping the spaces, so the chunks join back to the exact text."""
+    chunks: list[str] = []
+    for word in text.split(" "):
+        chunks.append(word if not chunks else " " + word)
+    return [c for c in chunks if c]
+
+
+def _error_body(status: int, message: str, code: str, kind: str) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status
+    )
+
+
+class FakeProvider:
+    """Run with `async with FakeProvider(valid_keys={"sk-good"}) as fake:`; see `base_url`.
+
+    `reply` is the answer text, or a function of the request body; `chunk_delay` spaces the
+    SSE chunks; `drop_after_chunks` closes the connection mid-stream after that many chunks.
+    """
+
+    def __init__(
+        self,
+        valid_keys: Iterable[str] = (DEFAULT_KEY,),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reply: str | ReplyFn = echo_reply,
+        chunk_delay: float = 0.0,
+        require_key: bool = True,
+    ) -> None:
+        self.valid_keys = set(valid_keys)
+        self.host, self.port = host, port
+        self.reply, self.chunk_delay, self.require_key = reply, chunk_delay, require_key
+        self.models: list[str] = ["fake/echo", "fake/large"]
+        self.embedding_dimensions = 384
+        self.requests: list[RecordedRequest] = []
+        self.drop_after_chunks: int | None = None
+        self._faults: list[_Fault] = []
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeProvider:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- fault injection and inspection ------------------------------------------------------
+
+    def fail_next(self, status: int, times: int = 1, *, retry_after: float | None = None) -> None:
+        """The next `times` requests answer HTTP `status` with an OpenAI-style error body."""
+        self._faults.append(_Fault(status, times, retry_after))
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        header = request.headers.get("Authorization", "")
+        api_key = header.removeprefix("Bearer ").strip() or None
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                return body, _error_body(
+                    400, "invalid JSON body", "invalid_json", "invalid_request_error"
+                )
+        self.requests.append(RecordedRequest(request.method, request.path, api_key, body))
+        if self.require_key and api_key not in self.valid_keys:
+            shown = f"{api_key[:5]}***" if api_key else "none"
+            return body, _error_body(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at https://example.invalid.",
+                "invalid_api_key",
+                "invalid_request_error",
+            )
+        if self._faults:
+            fault = self._faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.pop(0)
+            response = _error_body(
+                fault.status,
+                f"injected fault {fault.status}",
+                f"http_{fault.status}",
+                "server_error",
+            )
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(fault.retry_after)
+            return body, response
+        return body, None
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        _, refused = await self._admit(request)
+        if refused:
+            return refused
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._admit(request)
+        if refused:
+            return refused
+        inputs = body.get("input", [])
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        dims = int(body.get("dimensions") or self.embedding_dimensions)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _embed(text, dims)}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(estimate_tokens(t) for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._admit(request)
+        if refused:
+            return refused
+        model = str(body.get("model", ""))
+        if model not in self.models:
+            return _error_body(
+                404,
+                f"The model `{model}` does not exist",
+                "model_not_found",
+                "invalid_request_error",
+            )
+        text = self.reply(body) if callable(self.reply) else self.reply
+        prompt_tokens = sum(
+            estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
+        )
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": estimate_tokens(text),
+            "total_tokens": prompt_tokens + estimate_tokens(text),
+        }
+        head = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "created": int(time.time()),
+            "model": model,
+        }
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    **head,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, head, text, usage if include_usage else None)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        head: dict[str, Any],
+        text: str,
+        usage: dict[str, int] | None,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(choices: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
+            chunk = {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": choices,
+                **(extra or {}),
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await send(
+            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        )
+        for n, piece in enumerate(_words(text)):
+            if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+            await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if usage is not None:
+            await send([], {"usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _embed(text: str, dims: int) -> list[float]:
+    """A deterministic unit vector from the text's words: equal texts embed equally."""
+    vector = [0.0] * dims
+    for word in text.lower().split():
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        index = int.from_bytes(digest[:4], "big") % dims
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]

@@ -1,0 +1,1 @@
+"""Memory: conversation history per (channel, personality); long-term memory comes later."""
