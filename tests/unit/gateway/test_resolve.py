@@ -24,6 +24,8 @@ def test_personality_default_before_global() -> None:
 
 
 def test_global_default_last() -> None:
-    resolved = resolve_llm_config(user_override=None, personality_default=None, global_default=GLOBAL)
+    resolved = resolve_llm_config(
+        user_override=None, personality_default=None, global_default=GLOBAL
+    )
     assert resolved.source is ConfigSource.GLOBAL
     assert (resolved.config.provider, resolved.config.model) == ("openrouter", "openai/gpt-4o-mini")

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import os
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +20,12 @@ from tzurot.runtime.errors import StartupError, from_rpc_error
 from tzurot.v1 import gateway_pb2 as gw
 
 app = typer.Typer(help="Tzurot: AI personalities for Discord.", no_args_is_help=True)
-wallet_app = typer.Typer(help="Your LLM provider API keys (bring your own key).", no_args_is_help=True)
+wallet_app = typer.Typer(
+    help="Your LLM provider API keys (bring your own key).", no_args_is_help=True
+)
 app.add_typer(wallet_app, name="wallet")
 
-UserOption = Annotated[
-    str, typer.Option("--user", "-u", help="Who you are to the personalities.")
-]
+UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
 
 
 def _default_user() -> str:
@@ -33,31 +34,37 @@ def _default_user() -> str:
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option(help="Local state: Postgres, certificates, master key.")] = DEFAULT_DATA_DIR,
-    seeds: Annotated[Path, typer.Option(help="Folder of personality seed files.")] = Path("personalities"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Local state: Postgres, certificates, master key.")
+    ] = DEFAULT_DATA_DIR,
+    seeds: Annotated[Path, typer.Option(help="Folder of personality seed files.")] = Path(
+        "personalities"
+    ),
     demo: Annotated[
-        bool, typer.Option(help="Point every provider at a local fake LLM (no key or network needed).")
+        bool,
+        typer.Option(help="Point every provider at a local fake LLM (no key or network needed)."),
     ] = False,
+    base_port: Annotated[
+        int,
+        typer.Option(help="gateway listens here; inference, memory, keyvault on the next ports."),
+    ] = 50051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
     from tzurot.cli.mesh import MeshLayout, run_mesh
 
-    extra_env: dict[str, str] = {}
-
     async def _main() -> int:
-        if demo:
-            from tzurot.cli.demo import demo_provider
+        async with AsyncExitStack() as stack:
+            extra_env: dict[str, str] = {}
+            if demo:
+                from tzurot.cli.demo import demo_provider
 
-            async with demo_provider() as env:
-                extra_env.update(env)
-                return await run_mesh(
-                    MeshLayout(data_dir), seed_dir=seeds, extra_env=extra_env,
-                    with_bot=bool(os.environ.get("TZUROT_DISCORD_TOKEN")),
-                )
-        return await run_mesh(
-            MeshLayout(data_dir), seed_dir=seeds, extra_env=extra_env,
-            with_bot=bool(os.environ.get("TZUROT_DISCORD_TOKEN")),
-        )
+                extra_env = await stack.enter_async_context(demo_provider())
+            return await run_mesh(
+                MeshLayout(data_dir, base_port=base_port),
+                seed_dir=seeds,
+                extra_env=extra_env,
+                with_bot=bool(os.environ.get("TZUROT_DISCORD_TOKEN")),
+            )
 
     raise typer.Exit(_run(_main()))
 
@@ -85,7 +92,9 @@ def chat(
 
 @wallet_app.command("set")
 def wallet_set(
-    provider: Annotated[str, typer.Argument(help="openrouter, openai, anthropic, gemini, ollama, ...")],
+    provider: Annotated[
+        str, typer.Argument(help="openrouter, openai, anthropic, gemini, ollama, ...")
+    ],
     user: UserOption = "",
     key_stdin: Annotated[bool, typer.Option(help="Read the key from standard input.")] = False,
 ) -> None:
@@ -115,8 +124,13 @@ def wallet_list(user: UserOption = "") -> None:
         if not reply.keys:
             print("No keys stored. Add one with: tzurot wallet set openrouter")
         for key in reply.keys:
-            used = key.last_used_at.ToDatetime().isoformat(" ", "minutes") if key.HasField("last_used_at") else "never"
-            print(f"{key.provider:<12} …{key.hint:<4}  created {key.created_at.ToDatetime():%Y-%m-%d}  last used {used}")
+            used = (
+                key.last_used_at.ToDatetime().isoformat(" ", "minutes")
+                if key.HasField("last_used_at")
+                else "never"
+            )
+            created = f"{key.created_at.ToDatetime():%Y-%m-%d}"
+            print(f"{key.provider:<12} …{key.hint:<4}  created {created}  last used {used}")
         return 0
 
     raise typer.Exit(_run(_main()))
@@ -140,7 +154,9 @@ def wallet_remove(provider: str, user: UserOption = "") -> None:
 
 @app.command()
 def certs(
-    out: Annotated[Path, typer.Option(help="Where to write the CA and certificates.")] = DEFAULT_DATA_DIR / "certs",
+    out: Annotated[
+        Path, typer.Option(help="Where to write the CA and certificates.")
+    ] = DEFAULT_DATA_DIR / "certs",
 ) -> None:
     """Make a development CA and one certificate per service identity."""
     from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
@@ -152,7 +168,10 @@ def certs(
 @app.command()
 def migrate(
     database_url: Annotated[
-        str | None, typer.Option(envvar="TZUROT_DATABASE_URL", help="Postgres URL (default: the embedded one).")
+        str | None,
+        typer.Option(
+            envvar="TZUROT_DATABASE_URL", help="Postgres URL (default: the embedded one)."
+        ),
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded Postgres location.")] = DEFAULT_DATA_DIR,
 ) -> None:

@@ -89,10 +89,10 @@ def service_env(
     return env
 
 
-async def wait_healthy(layout: MeshLayout, services: Sequence[str], timeout: float) -> None:
+async def wait_healthy(layout: MeshLayout, services: Sequence[str], within: float) -> None:
     """Polls each service's grpc.health.v1 over mTLS (as `cli`) until SERVING."""
     tls = load_tls(layout.certs_dir / "cli")
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     for service in services:
         async with secure_channel(
             layout.addr(service), tls, server_identity=service, default_timeout=1.0
@@ -106,7 +106,7 @@ async def wait_healthy(layout: MeshLayout, services: Sequence[str], timeout: flo
                 except grpc.aio.AioRpcError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{service} did not become healthy within {timeout:.0f} s")
+                    raise TimeoutError(f"{service} did not become healthy within {within:.0f} s")
                 await asyncio.sleep(0.05)
 
 
@@ -118,14 +118,16 @@ async def import_seeds(layout: MeshLayout, seed_dir: Path) -> list[str]:
         layout.addr("gateway"), tls, server_identity="gateway", default_timeout=10.0
     ) as channel:
         stub = gw_grpc.GatewayServiceStub(channel)
-        for path in sorted(seed_dir.glob("*.yaml")):
+        for document in _seed_documents(seed_dir):
             reply = await stub.ImportPersonality(
-                gw.ImportPersonalityRequest(
-                    format=gw.IMPORT_FORMAT_SEED_YAML, document=path.read_bytes()
-                )
+                gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=document)
             )
             names.append(reply.personality.display_name)
     return names
+
+
+def _seed_documents(seed_dir: Path) -> list[bytes]:
+    return [path.read_bytes() for path in sorted(seed_dir.glob("*.yaml"))]
 
 
 class Mesh:
@@ -182,7 +184,7 @@ async def run_mesh(
         try:
             for service in services + (["bot"] if with_bot else []):
                 await mesh.spawn(service, service_env(layout, service, database_url, extra_env))
-            await wait_healthy(layout, services, timeout=60)
+            await wait_healthy(layout, services, within=60)
             names = await import_seeds(layout, seed_dir)
             _print_ready(layout, services, names, time.monotonic() - started, with_bot)
             if ready is not None:

@@ -92,11 +92,14 @@ class FakeProvider:
         reply: str | ReplyFn = echo_reply,
         chunk_delay: float = 0.0,
         require_key: bool = True,
+        models: Iterable[str] = ("fake/echo", "fake/large"),
+        any_model: bool = False,
     ) -> None:
         self.valid_keys = set(valid_keys)
         self.host, self.port = host, port
         self.reply, self.chunk_delay, self.require_key = reply, chunk_delay, require_key
-        self.models: list[str] = ["fake/echo", "fake/large"]
+        self.models: list[str] = list(models)
+        self.any_model = any_model
         self.embedding_dimensions = 384
         self.requests: list[RecordedRequest] = []
         self.drop_after_chunks: int | None = None
@@ -217,7 +220,7 @@ class FakeProvider:
         if refused:
             return refused
         model = str(body.get("model", ""))
-        if model not in self.models:
+        if model not in self.models and not self.any_model:
             return _error_body(
                 404,
                 f"The model `{model}` does not exist",

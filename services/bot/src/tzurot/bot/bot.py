@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import grpc
 import discord
+import grpc
 import structlog
 
 from tzurot.bot.addressing import candidate_names
@@ -41,7 +41,9 @@ class TzurotBot(discord.Client):
             return
         if not isinstance(message.channel, discord.TextChannel | discord.Thread):
             return
-        actor = common.Actor(user_id=str(message.author.id), display_name=message.author.display_name)
+        actor = common.Actor(
+            user_id=str(message.author.id), display_name=message.author.display_name
+        )
         for name, rest in candidate_names(message.content):
             try:
                 reply = await self._gateway.GetPersonality(

@@ -109,7 +109,9 @@ class GrpcKeyVault:
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         try:
-            reply = await self._stub.DeleteKey(kv.DeleteKeyRequest(user_id=user_id, provider=provider))
+            reply = await self._stub.DeleteKey(
+                kv.DeleteKeyRequest(user_id=user_id, provider=provider)
+            )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return reply.deleted

@@ -35,7 +35,6 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return ts
 
 
-
 # ---- requests into gateway ----
 
 
@@ -270,6 +269,8 @@ def key_record(rec: kv.KeyRecord) -> d.WalletKey:
     return d.WalletKey(
         provider=rec.provider,
         created_at=rec.created_at.ToDatetime(tzinfo=UTC) if rec.HasField("created_at") else None,
-        last_used_at=rec.last_used_at.ToDatetime(tzinfo=UTC) if rec.HasField("last_used_at") else None,
+        last_used_at=rec.last_used_at.ToDatetime(tzinfo=UTC)
+        if rec.HasField("last_used_at")
+        else None,
         hint=rec.hint,
     )

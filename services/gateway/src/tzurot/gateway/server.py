@@ -8,6 +8,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert
+from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import parse_seed_yaml
 from tzurot.gateway.service import Gateway
 from tzurot.runtime.errors import InvalidArgument
@@ -21,19 +22,19 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    async def Generate(  # noqa: N802 - gRPC method name
+    async def Generate(
         self, request: gw.GenerateRequest, context: Context
     ) -> AsyncIterator[gw.GenerateResponse]:
         async for event in self._gateway.generate(convert.generate_command(request)):
             yield convert.generate_event(event)
 
-    async def ConfirmDelivery(  # noqa: N802 - gRPC method name
+    async def ConfirmDelivery(
         self, request: gw.ConfirmDeliveryRequest, context: Context
     ) -> gw.ConfirmDeliveryResponse:
         job = await self._gateway.confirm_delivery(request.job_id, list(request.message_ids))
         return gw.ConfirmDeliveryResponse(job=convert.job(job))
 
-    async def GetJobStatus(  # noqa: N802 - gRPC method name
+    async def GetJobStatus(
         self, request: gw.GetJobStatusRequest, context: Context
     ) -> gw.GetJobStatusResponse:
         job = await self._gateway.job_status(
@@ -41,7 +42,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         )
         return gw.GetJobStatusResponse(job=convert.job(job))
 
-    async def GetPersonality(  # noqa: N802 - gRPC method name
+    async def GetPersonality(
         self, request: gw.GetPersonalityRequest, context: Context
     ) -> gw.GetPersonalityResponse:
         personality = await self._gateway.get_personality(
@@ -49,7 +50,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         )
         return gw.GetPersonalityResponse(personality=convert.personality(personality))
 
-    async def ListPersonalities(  # noqa: N802 - gRPC method name
+    async def ListPersonalities(
         self, request: gw.ListPersonalitiesRequest, context: Context
     ) -> gw.ListPersonalitiesResponse:
         personalities = await self._gateway.list_personalities(_actor_or_none(request))
@@ -57,7 +58,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
             personalities=[convert.personality(p) for p in personalities]
         )
 
-    async def ImportPersonality(  # noqa: N802 - gRPC method name
+    async def ImportPersonality(
         self, request: gw.ImportPersonalityRequest, context: Context
     ) -> gw.ImportPersonalityResponse:
         if request.format != gw.IMPORT_FORMAT_SEED_YAML:
@@ -70,7 +71,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
             personality=convert.personality(personality), created=created
         )
 
-    async def SetWalletKey(  # noqa: N802 - gRPC method name
+    async def SetWalletKey(
         self, request: gw.SetWalletKeyRequest, context: Context
     ) -> gw.SetWalletKeyResponse:
         key = await self._gateway.set_wallet_key(
@@ -81,13 +82,13 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         )
         return gw.SetWalletKeyResponse(key=convert.wallet_key(key))
 
-    async def ListWalletKeys(  # noqa: N802 - gRPC method name
+    async def ListWalletKeys(
         self, request: gw.ListWalletKeysRequest, context: Context
     ) -> gw.ListWalletKeysResponse:
         keys = await self._gateway.list_wallet_keys(convert.actor(request.actor))
         return gw.ListWalletKeysResponse(keys=[convert.wallet_key(k) for k in keys])
 
-    async def RemoveWalletKey(  # noqa: N802 - gRPC method name
+    async def RemoveWalletKey(
         self, request: gw.RemoveWalletKeyRequest, context: Context
     ) -> gw.RemoveWalletKeyResponse:
         await self._gateway.remove_wallet_key(convert.actor(request.actor), request.provider)
@@ -96,5 +97,9 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
 
 def _actor_or_none(
     request: gw.GetPersonalityRequest | gw.ListPersonalitiesRequest | gw.ImportPersonalityRequest,
-) -> convert.d.Actor | None:
-    return convert.actor(request.actor) if request.HasField("actor") and request.actor.user_id else None
+) -> Actor | None:
+    return (
+        convert.actor(request.actor)
+        if request.HasField("actor") and request.actor.user_id
+        else None
+    )

@@ -145,9 +145,13 @@ class Gateway:
             )
             raise
         if finished is None:
-            err = FailedPrecondition("inference ended without a final answer", reason="NO_ANSWER")
-            await self._store.fail_job(job_id, JobError(err.code.name, err.reason, err.message))
-            raise err
+            missing = FailedPrecondition(
+                "inference ended without a final answer", reason="NO_ANSWER"
+            )
+            await self._store.fail_job(
+                job_id, JobError(missing.code.name, missing.reason, missing.message)
+            )
+            raise missing
         await self._store.finish_job(job_id, finished.content, finished.usage, "chat")
         log.info(
             "job.streamed",
@@ -205,11 +209,17 @@ class Gateway:
             user_id=job.user_id,
             turns=[
                 HistoryTurn(
-                    "user", job.author_id, job.author_name, job.request_content,
+                    "user",
+                    job.author_id,
+                    job.author_name,
+                    job.request_content,
                     job.request_message_ids,
                 ),
                 HistoryTurn(
-                    "assistant", personality.slug, personality.display_name, job.content,
+                    "assistant",
+                    personality.slug,
+                    personality.display_name,
+                    job.content,
                     tuple(message_ids),
                 ),
             ],
@@ -223,7 +233,9 @@ class Gateway:
             raise InvalidArgument("job_id", "give a job_id or an idempotency_key")
         job = await self._store.get_job_by_key(idempotency_key)
         if job is None:
-            raise NotFound(f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND")
+            raise NotFound(
+                f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND"
+            )
         return job
 
     # ---- personalities ----

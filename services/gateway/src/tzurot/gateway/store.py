@@ -142,9 +142,10 @@ class GatewayStore:
                 "public": seed.public,
                 "nsfw": seed.nsfw,
             }
-            stmt = insert(t.personalities).values(**values)
-            update = {k: stmt.excluded[k] for k in values if k not in ("slug", "owner_user_id")}
-            stmt = stmt.on_conflict_do_update(
+            insert_stmt = insert(t.personalities).values(**values)
+            excluded = insert_stmt.excluded
+            update = {k: excluded[k] for k in values if k not in ("slug", "owner_user_id")}
+            stmt = insert_stmt.on_conflict_do_update(
                 index_elements=[t.personalities.c.slug],
                 set_={**update, "updated_at": sa.func.now()},
             ).returning(t.personalities.c.id, sa.literal_column("xmax = 0").label("created"))
@@ -180,7 +181,11 @@ class GatewayStore:
                 sa.update(t.llm_configs).where(t.llm_configs.c.id == existing).values(**values)
             )
             return str(existing)
-        return str(await conn.scalar(sa.insert(t.llm_configs).values(**values).returning(t.llm_configs.c.id)))
+        return str(
+            await conn.scalar(
+                sa.insert(t.llm_configs).values(**values).returning(t.llm_configs.c.id)
+            )
+        )
 
     async def _replace_aliases(
         self, conn: AsyncConnection, personality_id: str, aliases: Sequence[str]
@@ -336,8 +341,7 @@ class GatewayStore:
         return _job((await conn.execute(stmt)).one()._mapping)
 
 
-
-def _user(row: Mapping[str, Any]) -> User:
+def _user(row: sa.RowMapping) -> User:
     return User(
         id=str(row["id"]),
         platform_user_id=row["platform_user_id"],
@@ -349,9 +353,11 @@ def _user(row: Mapping[str, Any]) -> User:
     )
 
 
-def _personality(row: Mapping[str, Any]) -> Personality:
+def _personality(row: sa.RowMapping) -> Personality:
     character = row["character"]
-    if isinstance(character, str):  # pragma: no cover - asyncpg decodes jsonb to str without a codec
+    if isinstance(
+        character, str
+    ):  # pragma: no cover - asyncpg decodes jsonb to str without a codec
         character = json.loads(character)
     return Personality(
         id=str(row["id"]),
@@ -372,7 +378,7 @@ def _personality(row: Mapping[str, Any]) -> Personality:
     )
 
 
-def _llm_config(row: Mapping[str, Any]) -> LlmConfig:
+def _llm_config(row: sa.RowMapping) -> LlmConfig:
     return LlmConfig(
         id=str(row["id"]),
         name=row["name"],
@@ -387,7 +393,7 @@ def _llm_config(row: Mapping[str, Any]) -> LlmConfig:
     )
 
 
-def _job(row: Mapping[str, Any]) -> Job:
+def _job(row: sa.RowMapping) -> Job:
     usage = None
     if row["provider"] is not None:
         usage = Usage(
@@ -399,7 +405,9 @@ def _job(row: Mapping[str, Any]) -> Job:
     error = None
     if row["error_code"] is not None:
         error = JobError(
-            code=row["error_code"], reason=row["error_reason"] or "", message=row["error_message"] or ""
+            code=row["error_code"],
+            reason=row["error_reason"] or "",
+            message=row["error_message"] or "",
         )
     return Job(
         id=str(row["id"]),

@@ -111,7 +111,8 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(
-        "status in ('queued', 'running', 'streamed', 'delivered', 'failed')", name="jobs_status_check"
+        "status in ('queued', 'running', 'streamed', 'delivered', 'failed')",
+        name="jobs_status_check",
     ),
     sa.Index("jobs_status_created_idx", "status", "created_at"),
 )

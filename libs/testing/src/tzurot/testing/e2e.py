@@ -1,0 +1,82 @@
+"""End-to-end helpers: a mesh with one seeded personality, and the bot's side of a chat."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.mesh import InProcessMesh, in_process_mesh
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+USER_KEY = "sk-or-user-key-0123456789abcdef"
+SYSTEM_PROMPT = "You are Echo, a test personality who repeats what you hear."
+
+ECHO_SEED = f"""
+name: Echo
+aliases: [the mirror]
+system_prompt: {SYSTEM_PROMPT}
+llm: {{provider: openrouter, model: fake/echo}}
+error_message: "Echo went quiet:"
+""".encode()
+
+
+@dataclass
+class Harness:
+    mesh: InProcessMesh
+    provider: FakeProvider
+    bot: gw_grpc.GatewayServiceAsyncStub
+    cli: gw_grpc.GatewayServiceAsyncStub
+
+
+def actor(name: str = "alice") -> common.Actor:
+    return common.Actor(user_id=f"discord:{name}", display_name=name.title())
+
+
+def request(
+    content: str, *, who: str = "alice", channel: str = "chan-1", key: str = ""
+) -> gw.GenerateRequest:
+    message_id = key or f"msg-{uuid.uuid4().hex[:12]}"
+    return gw.GenerateRequest(
+        actor=actor(who),
+        location=common.Location(guild_id="guild-1", channel_id=channel),
+        personality="Echo",
+        content=content,
+        idempotency_key=message_id,
+        message_ids=[message_id],
+    )
+
+
+@asynccontextmanager
+async def echo_mesh(database_url: str, workdir: Path) -> AsyncIterator[Harness]:
+    """The mesh with personality Echo (openrouter, model fake/echo) and a fake provider."""
+    async with (
+        FakeProvider(valid_keys={USER_KEY}) as provider,
+        in_process_mesh(database_url, workdir, provider) as mesh,
+    ):
+        cli = await mesh.gateway_stub("cli")
+        await cli.ImportPersonality(
+            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
+        )
+        yield Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
+
+
+async def set_key(h: Harness, key: str = USER_KEY, who: str = "alice") -> None:
+    await h.bot.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=actor(who), provider="openrouter", api_key=key)
+    )
+
+
+async def converse(h: Harness, req: gw.GenerateRequest) -> tuple[list[gw.GenerateResponse], str]:
+    """Streams one answer and confirms its delivery, as the bot does after posting it."""
+    events = [event async for event in h.bot.Generate(req)]
+    job_id = events[0].accepted.job_id
+    await h.bot.ConfirmDelivery(
+        gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=[f"reply-{job_id}"])
+    )
+    return events, job_id

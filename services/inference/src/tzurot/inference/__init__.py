@@ -1,0 +1,1 @@
+"""Inference: builds prompts and streams answers from OpenAI-compatible LLM providers."""

@@ -1,0 +1,28 @@
+"""Inference settings (env `TZUROT_*`).
+
+Mappings are JSON in one variable (`TZUROT_PROVIDERS='{"local": "http://…/v1"}'`) or one
+variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); both also work as files in
+`TZUROT_SECRETS_DIR`.
+"""
+
+from pydantic import Field, SecretStr
+
+from tzurot.runtime.config import ServiceSettings
+
+
+class InferenceSettings(ServiceSettings):
+    """Where inference listens, the services it calls, its providers and their limits."""
+
+    listen: str = "127.0.0.1:50052"
+    memory_addr: str = "127.0.0.1:50053"
+    keyvault_addr: str = "127.0.0.1:50054"
+    providers: dict[str, str] = Field(default_factory=dict)
+    """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL."""
+    system_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """`TZUROT_SYSTEM_KEYS`: the operator's keys by provider, only for free_use configs."""
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries the OpenAI client makes (with backoff) on connection errors, 408/409/429/5xx."""
+    provider_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Per connect/read/write: for a stream, the longest silence between two chunks."""
+    history_limit: int = Field(default=30, ge=0, le=500)
+    """Turns of history in the prompt when the request does not say."""

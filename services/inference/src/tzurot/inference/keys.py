@@ -1,0 +1,58 @@
+"""Whose API key pays for a call: the user's, else the operator's for free models, else none.
+
+The key stays a SecretStr until the moment the provider client needs it; it never goes into
+a log, an error message or a repr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import SecretStr
+
+from tzurot.inference.domain import ResolvedKey
+from tzurot.inference.ports import KeyDecryptor
+from tzurot.inference.providers import OLLAMA_PLACEHOLDER_KEY, Provider
+from tzurot.runtime.errors import FailedPrecondition
+
+
+def no_api_key(provider: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"no API key for {provider}; add one with /wallet set {provider}",
+        reason="NO_API_KEY",
+        metadata={"provider": provider},
+    )
+
+
+class KeyResolver:
+    def __init__(
+        self, vault: KeyDecryptor, system_keys: Mapping[str, SecretStr] | None = None
+    ) -> None:
+        self._vault = vault
+        self._system_keys = {
+            name: key for name, key in (system_keys or {}).items() if key.get_secret_value()
+        }
+
+    async def resolve(self, user_id: str, provider: Provider, *, free_use: bool) -> ResolvedKey:
+        """The key for this call; FailedPrecondition NO_API_KEY when there is none to use.
+
+        A provider that needs no key (a local Ollama) gets a placeholder, source "none".
+        """
+        if not provider.needs_key:
+            return ResolvedKey(SecretStr(OLLAMA_PLACEHOLDER_KEY), "none")
+        stored = await self._vault.decrypt(user_id, provider.name)
+        if stored is not None and stored.get_secret_value():
+            return ResolvedKey(stored, "user")
+        system = self._system_keys.get(provider.name)
+        if free_use and system is not None:
+            return ResolvedKey(system, "system")
+        raise no_api_key(provider.name)
+
+    async def user_key(self, user_id: str, provider: Provider) -> SecretStr:
+        """The user's own stored key (for `wallet test`); never the operator's."""
+        if not provider.needs_key:
+            return SecretStr(OLLAMA_PLACEHOLDER_KEY)
+        stored = await self._vault.decrypt(user_id, provider.name)
+        if stored is None or not stored.get_secret_value():
+            raise no_api_key(provider.name)
+        return stored

@@ -1,0 +1,82 @@
+"""Which OpenAI-compatible endpoints inference knows, by name.
+
+A provider is a base URL speaking the OpenAI chat-completions protocol. The defaults cover
+OpenRouter, OpenAI and a local Ollama; the operator adds or overrides names with
+`TZUROT_PROVIDERS` (a JSON object, name -> base URL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tzurot.runtime.errors import InvalidArgument, StartupError
+
+OLLAMA = "ollama"
+OLLAMA_PLACEHOLDER_KEY = "ollama"
+"""Ollama ignores the key, but the OpenAI client insists on sending one."""
+
+DEFAULT_PROVIDERS: Mapping[str, str] = {
+    "openrouter": "https://openrouter.ai/api/v1",
+    "openai": "https://api.openai.com/v1",
+    OLLAMA: "http://127.0.0.1:11434/v1",
+}
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    base_url: str
+
+    @property
+    def needs_key(self) -> bool:
+        return self.name != OLLAMA
+
+
+class ProviderRegistry:
+    """The known providers: the defaults, then the operator's additions and overrides."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        merged = dict(DEFAULT_PROVIDERS)
+        for name, base_url in (overrides or {}).items():
+            merged[_check_name(name)] = _check_base_url(name, base_url)
+        self._providers = {name: Provider(name, url) for name, url in merged.items()}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    def get(self, name: str) -> Provider:
+        """The provider called `name`; InvalidArgument naming the known ones otherwise."""
+        provider = self._providers.get(name)
+        if provider is None:
+            known = ", ".join(self.names)
+            raise InvalidArgument(
+                "provider",
+                f"unknown provider {name!r}; known: {known}",
+                reason="UNKNOWN_PROVIDER",
+                metadata={"provider": name[:64]},
+            )
+        return provider
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise StartupError(
+            f"TZUROT_PROVIDERS: provider name {name!r} must be lowercase letters, digits, _ . or -"
+        )
+    return name
+
+
+def _check_base_url(name: str, base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StartupError(f"TZUROT_PROVIDERS: base URL of {name!r} must be an http(s) URL")
+    if parts.username or parts.password:
+        # A credential in the URL would be logged and sent to every caller of the provider.
+        raise StartupError(f"TZUROT_PROVIDERS: base URL of {name!r} must not carry credentials")
+    return base_url.rstrip("/")

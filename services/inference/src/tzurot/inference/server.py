@@ -1,0 +1,60 @@
+"""InferenceService over gRPC: thin. Convert the request, call the use-case, convert the reply.
+
+Domain errors (tzurot.runtime.errors) propagate to the runtime's interceptor, which maps
+them to rich statuses. Authorization per method is the server's policy (see app.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from pydantic import SecretStr
+
+from tzurot.inference import convert
+from tzurot.inference.service import Inference
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def not_implemented(method: str) -> TzurotError:
+    return TzurotError(
+        f"{method} is not implemented yet",
+        reason="NOT_IMPLEMENTED",
+        code=grpc.StatusCode.UNIMPLEMENTED,
+    )
+
+
+class InferenceServicer(inf_grpc.InferenceServiceServicer):
+    def __init__(self, inference: Inference) -> None:
+        self._inference = inference
+
+    async def GenerateReply(
+        self, request: inf.GenerateReplyRequest, context: Context
+    ) -> AsyncIterator[inf.GenerateReplyResponse]:
+        async for event in self._inference.generate_reply(convert.reply_request(request)):
+            yield convert.reply_event(event)
+
+    async def ValidateKey(
+        self, request: inf.ValidateKeyRequest, context: Context
+    ) -> inf.ValidateKeyResponse:
+        which = request.WhichOneof("key")
+        count = await self._inference.validate_key(
+            request.provider,
+            api_key=SecretStr(request.api_key) if which == "api_key" else None,
+            user_id=request.user_id if which == "user_id" else None,
+        )
+        return inf.ValidateKeyResponse(model_count=count)
+
+    async def DescribeImage(
+        self, request: inf.DescribeImageRequest, context: Context
+    ) -> inf.DescribeImageResponse:
+        raise not_implemented("DescribeImage")
+
+    async def TranscribeAudio(
+        self, request: inf.TranscribeAudioRequest, context: Context
+    ) -> inf.TranscribeAudioResponse:
+        raise not_implemented("TranscribeAudio")

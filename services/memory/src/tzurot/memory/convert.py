@@ -1,0 +1,88 @@
+"""Proto <-> domain mappings for MemoryService's history RPCs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tzurot.memory.domain import Attachment, NewTurn, Role, StoredTurn
+from tzurot.v1 import common_pb2 as common
+
+_ROLE_TO_PROTO = {
+    Role.USER: common.ROLE_USER,
+    Role.ASSISTANT: common.ROLE_ASSISTANT,
+    Role.SYSTEM: common.ROLE_SYSTEM,
+}
+_ROLE_FROM_PROTO = {value: role.value for role, value in _ROLE_TO_PROTO.items()}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def optional_datetime(message: Message, field: str) -> datetime | None:
+    """The Timestamp field `field` of `message` as an aware UTC datetime; None when unset."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def role_name(role: common.Role.ValueType) -> str:
+    """The domain name of a proto role; "unspecified" for anything validation must refuse."""
+    return _ROLE_FROM_PROTO.get(role, "unspecified")
+
+
+def attachment(message: common.Attachment) -> Attachment:
+    return Attachment(
+        url=message.url,
+        content_type=message.content_type,
+        filename=message.filename,
+        size_bytes=message.size_bytes,
+        description=message.description,
+    )
+
+
+def new_turn(message: common.Turn) -> NewTurn:
+    """A turn to store. Its id, created_at and place fields are ignored: the exchange's win."""
+    return NewTurn(
+        role=role_name(message.role),
+        content=message.content,
+        author_id=message.author_id,
+        author_name=message.author_name,
+        message_ids=tuple(message.message_ids),
+        attachments=tuple(attachment(a) for a in message.attachments),
+    )
+
+
+def turn(stored: StoredTurn) -> common.Turn:
+    return common.Turn(
+        id=stored.id,
+        role=_ROLE_TO_PROTO[stored.role],
+        author_id=stored.author_id,
+        author_name=stored.author_name,
+        content=stored.content,
+        message_ids=list(stored.message_ids),
+        created_at=timestamp(stored.created_at),
+        personality_id=stored.personality_id,
+        channel_id=stored.channel_id,
+        job_id=stored.job_id,
+        attachments=[
+            common.Attachment(
+                url=a.url,
+                content_type=a.content_type,
+                filename=a.filename,
+                size_bytes=a.size_bytes,
+                description=a.description,
+            )
+            for a in stored.attachments
+        ],
+    )
+
+
+def turns(stored: list[StoredTurn]) -> list[common.Turn]:
+    return [turn(item) for item in stored]

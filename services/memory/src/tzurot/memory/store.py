@@ -1,0 +1,191 @@
+"""Memory's Postgres store (schema `memory`): conversation turns.
+
+Each method is one short transaction. An exchange is written with
+`INSERT … ON CONFLICT (job_id, position) DO NOTHING` and read back in the same
+transaction: a retried or concurrent duplicate call waits for the first writer, inserts
+nothing and returns what the first stored. Every turn of an exchange gets the
+transaction's `now()` as created_at, so `position` alone orders an exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
+from tzurot.memory.tables import turns
+
+_COLUMNS = (
+    turns.c.id,
+    turns.c.job_id,
+    turns.c.position,
+    turns.c.channel_id,
+    turns.c.personality_id,
+    turns.c.user_id,
+    turns.c.role,
+    turns.c.author_id,
+    turns.c.author_name,
+    turns.c.content,
+    turns.c.message_ids,
+    turns.c.attachments,
+    turns.c.created_at,
+)
+# Oldest first; an exchange's turns share created_at, so position breaks the tie.
+_OLDEST_FIRST = (turns.c.created_at, turns.c.job_id, turns.c.position)
+_NEWEST_FIRST = tuple(column.desc() for column in _OLDEST_FIRST)
+_ATTACHMENT_FIELDS = ("url", "content_type", "filename", "size_bytes", "description")
+
+
+def _attachment_json(attachment: Attachment) -> dict[str, Any]:
+    return {name: getattr(attachment, name) for name in _ATTACHMENT_FIELDS}
+
+
+def _attachment(data: Mapping[str, Any]) -> Attachment:
+    return Attachment(
+        url=str(data.get("url", "")),
+        content_type=str(data.get("content_type", "")),
+        filename=str(data.get("filename", "")),
+        size_bytes=int(data.get("size_bytes", 0)),
+        description=str(data.get("description", "")),
+    )
+
+
+def _turn(row: sa.Row[*tuple[Any, ...]]) -> StoredTurn:
+    return StoredTurn(
+        id=str(row.id),
+        job_id=row.job_id,
+        position=row.position,
+        channel_id=row.channel_id,
+        personality_id=row.personality_id,
+        user_id=row.user_id,
+        role=Role(row.role),
+        author_id=row.author_id,
+        author_name=row.author_name,
+        content=row.content,
+        message_ids=tuple(row.message_ids),
+        attachments=tuple(_attachment(item) for item in row.attachments),
+        created_at=row.created_at,
+    )
+
+
+def _conversation(channel_id: str, personality_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(turns.c.channel_id == channel_id, turns.c.personality_id == personality_id)
+
+
+class PostgresTurnStore:
+    """All of memory's history SQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def store_exchange(self, exchange: Exchange) -> StoredExchange:
+        rows = [
+            {
+                "job_id": exchange.job_id,
+                "position": position,
+                "channel_id": exchange.channel_id,
+                "personality_id": exchange.personality_id,
+                "user_id": exchange.user_id,
+                "role": turn.role,
+                "author_id": turn.author_id,
+                "author_name": turn.author_name,
+                "content": turn.content,
+                "message_ids": list(turn.message_ids),
+                "attachments": [_attachment_json(a) for a in turn.attachments],
+            }
+            for position, turn in enumerate(exchange.turns)
+        ]
+        stmt = (
+            insert(turns)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[turns.c.job_id, turns.c.position])
+            .returning(turns.c.id)
+        )
+        read_back = (
+            sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id).order_by(turns.c.position)
+        )
+        async with self._engine.begin() as conn:
+            savepoint = await conn.begin_nested()
+            inserted = len((await conn.execute(stmt)).all())
+            created = inserted == len(rows)
+            if created:
+                await savepoint.commit()
+            else:
+                # The job was stored before (possibly with other turns): keep only that.
+                await savepoint.rollback()
+            stored = [_turn(row) for row in await conn.execute(read_back)]
+        return StoredExchange(turns=stored, created=created)
+
+    async def history(
+        self, channel_id: str, personality_id: str, limit: int, before: datetime | None
+    ) -> list[StoredTurn]:
+        stmt = sa.select(*_COLUMNS).where(_conversation(channel_id, personality_id))
+        if before is not None:
+            stmt = stmt.where(turns.c.created_at < before)
+        stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit)
+        async with self._engine.connect() as conn:
+            newest_first = [_turn(row) for row in await conn.execute(stmt)]
+        return newest_first[::-1]
+
+    async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(turns.c.message_ids.overlap(list(message_ids)))
+            .order_by(*_OLDEST_FIRST)
+        )
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(stmt)]
+
+    async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
+        target = (
+            sa.select(turns.c.id)
+            .where(turns.c.message_ids.contains([message_id]))
+            .order_by(*_NEWEST_FIRST)
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(turns)
+            .where(turns.c.id == target)
+            .values(content=content)
+            .returning(*_COLUMNS)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _turn(row)
+
+    async def delete_by_message_ids(self, message_ids: Sequence[str]) -> int:
+        stmt = sa.delete(turns).where(turns.c.message_ids.overlap(list(message_ids)))
+        return await self._delete(stmt)
+
+    async def clear(self, channel_id: str, personality_id: str) -> int:
+        return await self._delete(sa.delete(turns).where(_conversation(channel_id, personality_id)))
+
+    async def remove_last_exchange(
+        self, channel_id: str, personality_id: str, user_id: str
+    ) -> list[StoredTurn]:
+        place = _conversation(channel_id, personality_id)
+        newest_job = (
+            sa.select(turns.c.job_id)
+            .where(place, turns.c.user_id == user_id)
+            .order_by(turns.c.created_at.desc(), turns.c.job_id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = sa.delete(turns).where(place, turns.c.job_id == newest_job).returning(*_COLUMNS)
+        async with self._engine.begin() as conn:
+            removed = [_turn(row) for row in await conn.execute(stmt)]
+        return sorted(removed, key=lambda turn: turn.position)
+
+    async def delete_user(self, user_id: str) -> int:
+        return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))
+
+    async def _delete(self, stmt: sa.Delete) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount)

@@ -1,0 +1,89 @@
+"""Migration 0001 builds exactly the tables of tables.py, and downgrades cleanly."""
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from tzurot.db.engine import create_engine
+from tzurot.db.migrate import current, downgrade, upgrade
+from tzurot.memory.migrations import SCHEMA as MIGRATIONS_SCHEMA
+from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.tables import SCHEMA, metadata
+
+pytestmark = pytest.mark.component
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": lambda name, type_, _p: name == SCHEMA if type_ == "schema" else True,
+            "version_table_schema": SCHEMA,
+        },
+    )
+    return [
+        change
+        for change in compare_metadata(context, metadata)
+        if not (change[0] == "remove_table" and change[1].name == "alembic_version")
+    ]
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalars(
+                text("select tablename from pg_tables where schemaname = :s"), {"s": SCHEMA}
+            )
+            return set(found)
+    finally:
+        await engine.dispose()
+
+
+async def _indexes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalars(
+                text("select indexname from pg_indexes where schemaname = :s"), {"s": SCHEMA}
+            )
+            return set(found)
+    finally:
+        await engine.dispose()
+
+
+def test_schema_names_agree() -> None:
+    assert MIGRATIONS_SCHEMA == SCHEMA == "memory"
+
+
+async def test_head_matches_the_table_definitions(memory_url: str) -> None:
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
+    engine = create_engine(memory_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+    assert await _indexes(memory_url) >= {
+        "turns_pkey",
+        "turns_job_position_key",
+        "turns_history_idx",
+        "turns_message_ids_idx",
+        "turns_user_idx",
+    }
+
+
+async def test_upgrade_downgrade_upgrade(memory_url: str) -> None:
+    downgrade(SCRIPT_LOCATION, memory_url, SCHEMA, "base")
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) is None
+    assert await _tables(memory_url) == {"alembic_version"}
+    upgrade(SCRIPT_LOCATION, memory_url, SCHEMA)
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
+    assert await _tables(memory_url) == {"alembic_version", "turns"}
+    upgrade(SCRIPT_LOCATION, memory_url, SCHEMA)  # at head already: a no-op
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
