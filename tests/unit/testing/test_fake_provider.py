@@ -33,20 +33,21 @@ async def test_streams_the_reply_in_order_with_a_usage_chunk() -> None:
     assert "".join(pieces) == "one two three four"
     assert [p for p in pieces if p] == ["one", " two", " three", " four"]
     assert finish == "stop"
-    assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
+    assert usage is not None
+    assert usage.completion_tokens > 0
+    assert usage.prompt_tokens > 0
     assert fake.chat_requests()[0].api_key == KEY
 
 
 async def test_echoes_the_last_user_message_without_streaming() -> None:
-    async with FakeProvider(valid_keys={KEY}) as fake:
-        async with client(fake) as api:
-            reply = await api.chat.completions.create(
-                model="fake/echo",
-                messages=[
-                    {"role": "user", "content": "first"},
-                    {"role": "user", "content": "second"},
-                ],
-            )
+    async with FakeProvider(valid_keys={KEY}) as fake, client(fake) as api:
+        reply = await api.chat.completions.create(
+            model="fake/echo",
+            messages=[
+                {"role": "user", "content": "first"},
+                {"role": "user", "content": "second"},
+            ],
+        )
     assert reply.choices[0].message.content == "You said: second"
 
 
@@ -93,11 +94,10 @@ async def test_a_dropped_stream_surfaces_as_an_error() -> None:
 
 
 async def test_embeddings_are_deterministic_unit_vectors() -> None:
-    async with FakeProvider(valid_keys={KEY}) as fake:
-        async with client(fake) as api:
-            result = await api.embeddings.create(
-                model="fake/embed", input=["the cat sat", "the cat sat", "dogs bark"], dimensions=64
-            )
+    async with FakeProvider(valid_keys={KEY}) as fake, client(fake) as api:
+        result = await api.embeddings.create(
+            model="fake/embed", input=["the cat sat", "the cat sat", "dogs bark"], dimensions=64
+        )
     first, again, other = (d.embedding for d in result.data)
     assert first == again != other
     assert len(first) == 64

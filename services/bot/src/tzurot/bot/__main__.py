@@ -27,8 +27,6 @@ async def _serve() -> None:
     bot = TzurotBot(
         gateway_pb2_grpc.GatewayServiceStub(channel),
         generate_timeout=settings.generate_timeout_seconds,
-        shard_ids=settings.shard_ids,
-        shard_count=settings.shard_count,
     )
     try:
         async with bot:

@@ -20,15 +20,13 @@ log = structlog.get_logger(__name__)
 class TzurotBot(discord.Client):
     def __init__(
         self,
-        gateway: gw_grpc.GatewayServiceStub,
+        gateway: gw_grpc.GatewayServiceAsyncStub,
         *,
         generate_timeout: float,
-        shard_ids: list[int] | None = None,
-        shard_count: int | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
-        super().__init__(intents=intents, shard_ids=shard_ids, shard_count=shard_count)
+        super().__init__(intents=intents)
         self._gateway = gateway
         self._generate_timeout = generate_timeout
         self._webhooks = WebhookCache()

@@ -1,0 +1,151 @@
+"""`tzurot up --demo` as a user runs it: real processes, then `tzurot chat -m`, then Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+Mesh = tuple[subprocess.Popen[str], dict[str, str], list[str]]
+"""The `tzurot up` process, the environment for `tzurot chat`, and what `up` printed."""
+
+REPO = Path(__file__).resolve().parents[2]
+READY_WITHIN = 120.0
+
+
+def free_base_port() -> int:
+    """A port p such that p..p+3 are free now (the mesh takes four consecutive ports)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base > 65000:
+            continue
+        try:
+            held = []
+            for port in range(base, base + 4):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise RuntimeError("no four consecutive free ports")
+
+
+@pytest.fixture(scope="module")
+def mesh(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Mesh]:
+    data = tmp_path_factory.mktemp("data")
+    base = free_base_port()
+    env = {k: v for k, v in os.environ.items() if k != "TZUROT_DISCORD_TOKEN"}
+    env["TZUROT_LOG_FORMAT"] = "json"
+    up = subprocess.Popen(  # our own interpreter and module, no shell
+        [
+            sys.executable,
+            "-m",
+            "tzurot.cli",
+            "up",
+            "--demo",
+            "--data-dir",
+            str(data),
+            "--base-port",
+            str(base),
+            "--seeds",
+            str(REPO / "personalities"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + READY_WITHIN
+    assert up.stdout is not None
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Try:"):
+            break
+    chat_env = {
+        **env,
+        "TZUROT_GATEWAY_ADDR": f"127.0.0.1:{base}",
+        "TZUROT_CLI_TLS_DIR": str(data / "certs" / "cli"),
+    }
+    try:
+        yield up, chat_env, lines
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+
+def chat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # our own interpreter and module, no shell
+        [sys.executable, "-m", "tzurot.cli", "chat", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_up_prints_where_each_service_listens(
+    mesh: Mesh,
+) -> None:
+    _, _, lines = mesh
+    text = "".join(lines)
+    assert "Tzurot is up in" in text, text
+    for service in ("gateway", "inference", "memory", "keyvault"):
+        assert service in text
+    assert "Lilith" in text
+    assert "Sage" in text
+
+
+def test_chat_keeps_history_between_commands(
+    mesh: Mesh,
+) -> None:
+    _, env, _ = mesh
+    first = chat(env, "Sage", "--user", "dana", "-m", "the sky is green")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith("Sage> ")
+    assert "0 earlier messages" in first.stdout
+    assert "the sky is green" in first.stdout
+
+    second = chat(env, "the oracle", "--user", "dana", "-m", "what colour is the sky?")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "2 earlier messages" in second.stdout
+
+
+def test_chat_without_a_key_explains_how_to_add_one(
+    mesh: Mesh,
+) -> None:
+    _, env, _ = mesh
+    result = chat(env, "Lilith", "--user", "erin", "-m", "hello")
+    assert result.returncode == 1
+    assert "openrouter" in result.stdout
+    assert "wallet" in result.stdout
+
+
+def test_ctrl_c_stops_everything(
+    mesh: Mesh,
+) -> None:
+    up, _, _ = mesh
+    up.send_signal(signal.SIGINT)
+    assert up.wait(timeout=30) == 0
