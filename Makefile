@@ -7,6 +7,7 @@ SHELL := /bin/bash
 
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV
 BUF := node_modules/.bin/buf
 PYTEST := $(UV) run --frozen pytest
 export UV_LINK_MODE ?= copy

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-scripts/gen_proto.sh "$tmp" >/dev/null
-if ! diff -r -q "$tmp/tzurot/v1" libs/proto/src/tzurot/v1; then
+scripts/gen_proto.sh "$tmp" >/dev/null 2>&1
+if ! diff -r -q -x __pycache__ "$tmp/tzurot/v1" libs/proto/src/tzurot/v1; then
   echo "generated stubs are stale: run 'make proto' and commit the result" >&2
   exit 1
 fi

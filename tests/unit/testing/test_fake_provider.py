@@ -15,21 +15,21 @@ def client(fake: FakeProvider, key: str = KEY, retries: int = 0) -> openai.Async
 
 
 async def test_streams_the_reply_in_order_with_a_usage_chunk() -> None:
-    async with FakeProvider(valid_keys={KEY}, reply="one two three four") as fake:
-        async with client(fake) as api:
-            stream = await api.chat.completions.create(
-                model="fake/echo",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            pieces, usage, finish = [], None, None
-            async for chunk in stream:
-                if chunk.choices:
-                    pieces.append(chunk.choices[0].delta.content or "")
-                    finish = chunk.choices[0].finish_reason or finish
-                if chunk.usage:
-                    usage = chunk.usage
+    fake = FakeProvider(valid_keys={KEY}, reply="one two three four")
+    async with fake, client(fake) as api:
+        stream = await api.chat.completions.create(
+            model="fake/echo",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        pieces, usage, finish = [], None, None
+        async for chunk in stream:
+            if chunk.choices:
+                pieces.append(chunk.choices[0].delta.content or "")
+                finish = chunk.choices[0].finish_reason or finish
+            if chunk.usage:
+                usage = chunk.usage
     assert "".join(pieces) == "one two three four"
     assert [p for p in pieces if p] == ["one", " two", " three", " four"]
     assert finish == "stop"
