@@ -95,7 +95,11 @@ async def test_store_returns_the_turns_in_order(history: History) -> None:
     assert stored.created is True
     user, assistant = stored.turns
     assert (user.role, user.position, user.content) == (Role.USER, 0, "hello")
-    assert (assistant.role, assistant.position, assistant.content) == (Role.ASSISTANT, 1, "hi there")
+    assert (assistant.role, assistant.position, assistant.content) == (
+        Role.ASSISTANT,
+        1,
+        "hi there",
+    )
     assert user.attachments == (attachment,)
     assert assistant.message_ids == ("a0-1", "a0-2")
     assert {t.user_id for t in stored.turns} == {"user-a"}
@@ -149,38 +153,37 @@ async def test_a_failed_exchange_stores_nothing(history: History, engine: AsyncE
     assert await count_rows(engine) == 0
 
 
+GOOD = {"job_id": "job", "channel_id": CHANNEL, "personality_id": PERSONA}
+
+
 @pytest.mark.parametrize(
-    ("job", "channel", "persona", "turns", "field"),
+    ("overrides", "turns", "field"),
     [
-        ("", CHANNEL, PERSONA, exchange_turns("q", "a"), "job_id"),
-        ("job", "", PERSONA, exchange_turns("q", "a"), "channel_id"),
-        ("job", CHANNEL, "", exchange_turns("q", "a"), "personality_id"),
-        ("job id", CHANNEL, PERSONA, exchange_turns("q", "a"), "job_id"),
-        ("j" * 129, CHANNEL, PERSONA, exchange_turns("q", "a"), "job_id"),
-        ("job", CHANNEL, PERSONA, [], "turns"),
-        ("job", CHANNEL, PERSONA, exchange_turns("q", "a") * 9, "turns"),
-        ("job", CHANNEL, PERSONA, [NewTurn(role="system", content="x")], "turns[0].role"),
-        ("job", CHANNEL, PERSONA, [NewTurn(role="unspecified", content="x")], "turns[0].role"),
-        ("job", CHANNEL, PERSONA, [NewTurn(role="user", content="x" * 32_001)], "turns[0].content"),
+        ({"job_id": ""}, exchange_turns("q", "a"), "job_id"),
+        ({"channel_id": ""}, exchange_turns("q", "a"), "channel_id"),
+        ({"personality_id": ""}, exchange_turns("q", "a"), "personality_id"),
+        ({"job_id": "job id"}, exchange_turns("q", "a"), "job_id"),
+        ({"job_id": "j" * 129}, exchange_turns("q", "a"), "job_id"),
+        ({}, [], "turns"),
+        ({}, exchange_turns("q", "a") * 9, "turns"),
+        ({}, [NewTurn(role="system", content="x")], "turns[0].role"),
+        ({}, [NewTurn(role="unspecified", content="x")], "turns[0].role"),
+        ({}, [NewTurn(role="user", content="x" * 32_001)], "turns[0].content"),
         (
-            "job",
-            CHANNEL,
-            PERSONA,
+            {},
             [NewTurn(role="user", content="x", message_ids=("",))],
             "turns[0].message_ids[0]",
         ),
     ],
 )
 async def test_invalid_exchanges_name_the_field(
-    history: History,
-    job: str,
-    channel: str,
-    persona: str,
-    turns: list[NewTurn],
-    field: str,
+    history: History, overrides: dict[str, str], turns: list[NewTurn], field: str
 ) -> None:
+    ids = {**GOOD, **overrides}
     with pytest.raises(InvalidArgument) as caught:
-        await history.store_exchange(job, channel, persona, "user-a", turns)
+        await history.store_exchange(
+            ids["job_id"], ids["channel_id"], ids["personality_id"], "user-a", turns
+        )
     assert caught.value.field == field
 
 

@@ -1,0 +1,283 @@
+"""MemoryService over real mTLS gRPC on loopback, backed by real Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import SecretStr
+
+from tzurot.memory.app import AUTHORIZATION, SERVICE_NAME, MemoryApp, start_memory
+from tzurot.memory.config import MemorySettings
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import InvalidArgument, NotFound, from_rpc_error
+from tzurot.runtime.tls import SERVICE_IDENTITIES, load_tls
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import memory_pb2 as mem
+from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+pytestmark = pytest.mark.component
+
+if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
+    Stub = mem_grpc.MemoryServiceAsyncStub
+
+Connect = Callable[[str], "Stub"]
+
+CHANNEL = "chan-1"
+PERSONA = "lilith"
+USER = "6f1c9c1e-7d3a-4d2b-9a43-0c5f3b1e2a10"
+
+
+@pytest.fixture
+async def app(memory_url: str, pki: Path) -> AsyncIterator[MemoryApp]:
+    settings = MemorySettings(
+        listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
+    )
+    running = await start_memory(settings)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
+    """A stub to the running memory service, authenticated as the given identity."""
+    channels: list[grpc.aio.Channel] = []
+
+    def make(identity: str) -> Stub:
+        channel = secure_channel(
+            f"127.0.0.1:{app.port}",
+            load_tls(pki / identity),
+            server_identity="memory",
+            default_timeout=30.0,
+        )
+        channels.append(channel)
+        return mem_grpc.MemoryServiceStub(channel)
+
+    try:
+        yield make
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def exchange(job_id: str, n: int = 0, user_id: str = USER) -> mem.StoreExchangeRequest:
+    return mem.StoreExchangeRequest(
+        job_id=job_id,
+        channel_id=CHANNEL,
+        personality_id=PERSONA,
+        user_id=user_id,
+        turns=[
+            common.Turn(
+                role=common.ROLE_USER,
+                author_id="111",
+                author_name="Alice",
+                content=f"q{n}",
+                message_ids=[f"u{n}"],
+                attachments=[
+                    common.Attachment(
+                        url="https://cdn.example/cat.png",
+                        content_type="image/png",
+                        filename="cat.png",
+                        size_bytes=10,
+                    )
+                ],
+            ),
+            common.Turn(
+                role=common.ROLE_ASSISTANT,
+                author_name="Lilith",
+                content=f"a{n}",
+                message_ids=[f"a{n}-1", f"a{n}-2"],
+            ),
+        ],
+    )
+
+
+async def test_history_round_trip(connect: Connect) -> None:
+    gateway, inference = connect("gateway"), connect("inference")
+    stored = await gateway.StoreExchange(exchange("job-1", 1))
+    assert stored.created is True
+    assert [t.role for t in stored.turns] == [common.ROLE_USER, common.ROLE_ASSISTANT]
+    user_turn = stored.turns[0]
+    assert (user_turn.job_id, user_turn.channel_id, user_turn.personality_id) == (
+        "job-1",
+        CHANNEL,
+        PERSONA,
+    )
+    assert user_turn.id
+    assert user_turn.HasField("created_at")
+    assert user_turn.attachments[0].filename == "cat.png"
+
+    again = await gateway.StoreExchange(exchange("job-1", 7))
+    assert again.created is False
+    assert list(again.turns) == list(stored.turns)
+    await gateway.StoreExchange(exchange("job-2", 2))
+
+    reply = await inference.GetHistory(
+        mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA)
+    )
+    assert [t.content for t in reply.turns] == ["q1", "a1", "q2", "a2"]
+    newest = await inference.GetHistory(
+        mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA, limit=2)
+    )
+    assert [t.content for t in newest.turns] == ["q2", "a2"]
+    older = await gateway.GetHistory(
+        mem.GetHistoryRequest(
+            channel_id=CHANNEL, personality_id=PERSONA, before=newest.turns[0].created_at
+        )
+    )
+    assert [t.content for t in older.turns] == ["q1", "a1"]
+
+    found = await inference.FindTurnsByMessageId(
+        mem.FindTurnsByMessageIdRequest(message_ids=["a1-2"])
+    )
+    assert [t.content for t in found.turns] == ["a1"]
+
+    edited = await gateway.EditTurn(mem.EditTurnRequest(message_id="u2", content="q2 edited"))
+    assert edited.turn.content == "q2 edited"
+
+    removed = await gateway.RemoveLastExchange(
+        mem.RemoveLastExchangeRequest(channel_id=CHANNEL, personality_id=PERSONA, user_id=USER)
+    )
+    assert [t.content for t in removed.removed] == ["q2 edited", "a2"]
+
+    deleted = await gateway.DeleteTurns(mem.DeleteTurnsRequest(message_ids=["a1-1"]))
+    assert deleted.deleted == 1
+    await gateway.StoreExchange(exchange("job-3", 3))
+    cleared = await gateway.ClearTurns(
+        mem.ClearTurnsRequest(channel_id=CHANNEL, personality_id=PERSONA)
+    )
+    assert cleared.deleted == 3
+
+    await gateway.StoreExchange(exchange("job-4", 4))
+    forgotten = await gateway.ForgetUser(mem.ForgetUserRequest(user_id=USER))
+    assert (forgotten.deleted_turns, forgotten.deleted_memories) == (2, 0)
+
+
+async def test_before_in_the_future_sees_everything(connect: Connect) -> None:
+    gateway = connect("gateway")
+    await gateway.StoreExchange(exchange("job-1"))
+    future = Timestamp()
+    future.FromDatetime(datetime(2999, 1, 1, tzinfo=UTC))
+    reply = await gateway.GetHistory(
+        mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA, before=future)
+    )
+    assert len(reply.turns) == 2
+
+
+async def test_errors_travel_as_rich_statuses(connect: Connect) -> None:
+    gateway = connect("gateway")
+    bad = exchange("job-1")
+    bad.turns[1].role = common.ROLE_SYSTEM
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await gateway.StoreExchange(bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = from_rpc_error(caught.value)
+    assert isinstance(error, InvalidArgument)
+    assert error.field == "turns[1].role"
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await gateway.EditTurn(mem.EditTurnRequest(message_id="nope", content="x"))
+    not_found = from_rpc_error(missing.value)
+    assert isinstance(not_found, NotFound)
+    assert not_found.reason == "TURN_NOT_FOUND"
+
+    with pytest.raises(grpc.aio.AioRpcError) as limit:
+        await gateway.GetHistory(
+            mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA, limit=501)
+        )
+    assert limit.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_store_exchange_as_inference_is_refused(connect: Connect) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await connect("inference").StoreExchange(exchange("job-1"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    history = await connect("gateway").GetHistory(
+        mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA)
+    )
+    assert list(history.turns) == []
+
+
+async def test_long_term_memory_is_unimplemented(connect: Connect) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await connect("inference").QueryMemories(
+            mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")
+        )
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.details() == "QueryMemories: long-term memory is not built yet"
+    assert from_rpc_error(caught.value).reason == "LONG_TERM_MEMORY_NOT_BUILT"
+
+
+GATEWAY_ONLY = {
+    "StoreExchange",
+    "EditTurn",
+    "DeleteTurns",
+    "ClearTurns",
+    "RemoveLastExchange",
+    "ForgetUser",
+}
+LONG_TERM = {"QueryMemories", "AddMemory", "DropWeakMemories", "CountMemories", "Consolidate"}
+
+
+def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
+    return {
+        "StoreExchange": lambda s: s.StoreExchange(exchange("job-authz")),
+        "GetHistory": lambda s: s.GetHistory(
+            mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA)
+        ),
+        "FindTurnsByMessageId": lambda s: s.FindTurnsByMessageId(
+            mem.FindTurnsByMessageIdRequest(message_ids=["u0"])
+        ),
+        "EditTurn": lambda s: s.EditTurn(mem.EditTurnRequest(message_id="u0", content="edited")),
+        "DeleteTurns": lambda s: s.DeleteTurns(mem.DeleteTurnsRequest(message_ids=["none"])),
+        "ClearTurns": lambda s: s.ClearTurns(
+            mem.ClearTurnsRequest(channel_id="elsewhere", personality_id=PERSONA)
+        ),
+        "RemoveLastExchange": lambda s: s.RemoveLastExchange(
+            mem.RemoveLastExchangeRequest(
+                channel_id=CHANNEL, personality_id=PERSONA, user_id="nobody"
+            )
+        ),
+        "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
+        "QueryMemories": lambda s: s.QueryMemories(mem.QueryMemoriesRequest()),
+        "AddMemory": lambda s: s.AddMemory(mem.AddMemoryRequest()),
+        "DropWeakMemories": lambda s: s.DropWeakMemories(mem.DropWeakMemoriesRequest()),
+        "CountMemories": lambda s: s.CountMemories(mem.CountMemoriesRequest()),
+        "Consolidate": lambda s: s.Consolidate(mem.ConsolidateRequest()),
+    }
+
+
+def expected_code(method: str, identity: str) -> grpc.StatusCode:
+    allowed = {"gateway"} if method in GATEWAY_ONLY else {"gateway", "inference"}
+    if identity not in allowed:
+        return grpc.StatusCode.PERMISSION_DENIED
+    return grpc.StatusCode.UNIMPLEMENTED if method in LONG_TERM else grpc.StatusCode.OK
+
+
+async def test_authorization_matrix(connect: Connect) -> None:
+    service = mem.DESCRIPTOR.services_by_name["MemoryService"]
+    methods = {method.name for method in service.methods}
+    assert methods == set(calls())
+    assert set(AUTHORIZATION) == {f"/{SERVICE_NAME}/{name}" for name in methods}
+    stubs = {identity: connect(identity) for identity in SERVICE_IDENTITIES}
+    results: dict[tuple[str, str], grpc.StatusCode] = {}
+    for method, call in calls().items():
+        for identity, stub in stubs.items():
+            try:
+                await call(stub)
+                results[method, identity] = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as exc:
+                results[method, identity] = exc.code()
+    expected = {
+        (method, identity): expected_code(method, identity)
+        for method in methods
+        for identity in SERVICE_IDENTITIES
+    }
+    assert results == expected
