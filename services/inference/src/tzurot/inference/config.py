@@ -5,9 +5,16 @@ variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); both also work as fil
 `TZUROT_SECRETS_DIR`.
 """
 
+import re
+from typing import Any, Self
+
 from pydantic import Field, SecretStr
+from pydantic_settings import SettingsError
 
 from tzurot.runtime.config import ServiceSettings
+from tzurot.runtime.errors import StartupError
+
+_FIELD_IN_ERROR = re.compile(r'field "(\w+)"')
 
 
 class InferenceSettings(ServiceSettings):
@@ -26,3 +33,14 @@ class InferenceSettings(ServiceSettings):
     """Per connect/read/write: for a stream, the longest silence between two chunks."""
     history_limit: int = Field(default=30, ge=0, le=500)
     """Turns of history in the prompt when the request does not say."""
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """As ServiceSettings.load; a mapping that is not JSON is one line, not a traceback."""
+        try:
+            return super().load(**overrides)
+        except SettingsError as exc:
+            # pydantic-settings names the field but not the value (which may be a key).
+            found = _FIELD_IN_ERROR.search(str(exc))
+            name = f"TZUROT_{found.group(1).upper()}" if found else "a TZUROT_* setting"
+            raise StartupError(f"{name} is not valid JSON") from None

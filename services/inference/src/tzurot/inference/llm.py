@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -129,7 +129,7 @@ class LlmClient:
         model: str,
         messages: Sequence[ChatMessage],
         parameters: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text deltas in order, then one Completion."""
         client = self._client(provider, api_key)
         pieces: list[str] = []

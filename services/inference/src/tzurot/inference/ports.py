@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import SecretStr
@@ -35,8 +35,11 @@ class LanguageModel(Protocol):
         model: str,
         messages: Sequence[ChatMessage],
         parameters: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        """Yields the answer's text deltas in order, then one Completion."""
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Yields the answer's text deltas in order, then one Completion.
+
+        Closing the generator early ends the provider call (the caller went away).
+        """
         ...
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:

@@ -7,6 +7,7 @@ them to rich statuses. Authorization per method is the server's policy (see app.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import grpc
 from pydantic import SecretStr
@@ -35,8 +36,10 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
     ) -> AsyncIterator[inf.GenerateReplyResponse]:
-        async for event in self._inference.generate_reply(convert.reply_request(request)):
-            yield convert.reply_event(event)
+        events = self._inference.generate_reply(convert.reply_request(request))
+        async with aclosing(events):
+            async for event in events:
+                yield convert.reply_event(event)
 
     async def ValidateKey(
         self, request: inf.ValidateKeyRequest, context: Context

@@ -6,7 +6,8 @@ stream the provider's answer, then report content, usage and which context was u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 from pydantic import SecretStr
@@ -55,7 +56,7 @@ class Inference:
         self._history_limit = history_limit
         self._clock = clock
 
-    async def generate_reply(self, request: ReplyRequest) -> AsyncIterator[ReplyEvent]:
+    async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         """Yields the answer's text deltas in order, then one ReplyFinished."""
         _check_reply_request(request)
         provider = self._providers.get(request.model.provider)
@@ -75,17 +76,19 @@ class Inference:
             key_source=key.source,
         )
         completion: Completion | None = None
-        async for event in self._llm.stream_chat(
+        stream = self._llm.stream_chat(
             provider,
             key.api_key,
             model=request.model.model,
             messages=messages,
             parameters=request.model.advanced_parameters,
-        ):
-            if isinstance(event, TextDelta):
-                yield event
-            else:
-                completion = event
+        )
+        async with aclosing(stream):  # a caller that goes away ends the provider call now
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    yield event
+                else:
+                    completion = event
         if completion is None:  # a LanguageModel that broke its contract
             raise Unavailable(
                 f"{provider.name} ended the answer without finishing it",

@@ -1,0 +1,389 @@
+"""InferenceService over real mTLS gRPC: fake memory and keyvault servers, the fake provider."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+import structlog
+from google.protobuf import struct_pb2
+from pydantic import SecretStr
+
+from tzurot.inference.app import AUTHORIZATION, InferenceApp, start_inference
+from tzurot.inference.config import InferenceSettings
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+    from_rpc_error,
+)
+from tzurot.runtime.logging import configure_logging
+from tzurot.runtime.tls import load_tls
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
+
+from .conftest import Backends
+
+pytestmark = pytest.mark.contract
+
+# Deliberately not shaped like any vendor key, so only its absence (not the redactor) passes.
+GOOD_KEY = "plantedGOODzq7Wm3Xv9Rt2Lp8"
+BAD_KEY = "plantedBADkey5Hj2Qw9Zx4Cv7"
+SYSTEM_KEY = "plantedSYSTEMn3Bv8Kl1Pz6"
+USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
+GUEST = "7d2c1b0a-1111-4222-8333-944455556666"
+
+if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
+    Stub = inf_grpc.InferenceServiceAsyncStub
+
+Start = Callable[..., Awaitable[InferenceApp]]
+Connect = Callable[[InferenceApp, str], "Stub"]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={GOOD_KEY, SYSTEM_KEY}) as provider:
+        yield provider
+
+
+@pytest.fixture
+async def start(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncIterator[Start]:
+    """Starts inference on port 0 wired to the fake backends and provider ("fakeai")."""
+    apps: list[InferenceApp] = []
+
+    async def run(**overrides: object) -> InferenceApp:
+        fields: dict[str, object] = {
+            "listen": "127.0.0.1:0",
+            "tls_dir": pki / "inference",
+            "memory_addr": f"127.0.0.1:{backends.memory_port}",
+            "keyvault_addr": f"127.0.0.1:{backends.vault_port}",
+            "providers": {"fakeai": fake.base_url},
+            "system_keys": {"fakeai": SecretStr(SYSTEM_KEY)},
+            "provider_max_retries": 1,
+            "provider_timeout_seconds": 10.0,
+            "grace_seconds": 0.5,
+            **overrides,
+        }
+        app = await start_inference(InferenceSettings.model_validate(fields))
+        apps.append(app)
+        return app
+
+    try:
+        yield run
+    finally:
+        for app in apps:
+            await app.stop()
+
+
+@pytest.fixture
+async def connect(pki: Path) -> AsyncIterator[Connect]:
+    channels: list[grpc.aio.Channel] = []
+
+    def make(app: InferenceApp, identity: str) -> Stub:
+        channel = secure_channel(
+            f"127.0.0.1:{app.port}",
+            load_tls(pki / identity),
+            server_identity="inference",
+            default_timeout=30.0,
+        )
+        channels.append(channel)
+        return inf_grpc.InferenceServiceStub(channel)
+
+    try:
+        yield make
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def reply_request(
+    *,
+    user_id: str = USER,
+    provider: str = "fakeai",
+    model: str = "fake/echo",
+    free_use: bool = False,
+    content: str = "hello there",
+    max_history: int = 0,
+) -> inf.GenerateReplyRequest:
+    params = struct_pb2.Struct()
+    params.update({"temperature": 0.5, "max_tokens": 256, "api_base": "http://evil.invalid"})
+    return inf.GenerateReplyRequest(
+        job_id="job-1",
+        user_id=user_id,
+        actor=common.Actor(user_id="discord:1", display_name="Ann"),
+        location=common.Location(guild_id="g", channel_id="chan-1"),
+        personality=common.Personality(
+            id="p-1",
+            slug="lilith",
+            display_name="Lilith",
+            system_prompt="You are Lilith.",
+            character=common.CharacterFields(
+                description="A demon.", post_history_instructions="Stay in character."
+            ),
+        ),
+        config=common.ResolvedLlmConfig(
+            config=common.LlmConfig(
+                provider=provider,
+                model=model,
+                free_use=free_use,
+                advanced_parameters=params,
+            ),
+            source=common.CONFIG_SOURCE_GLOBAL,
+        ),
+        content=content,
+        timezone="Europe/Berlin",
+        max_history_messages=max_history,
+    )
+
+
+async def generate(
+    stub: Stub, request: inf.GenerateReplyRequest
+) -> list[inf.GenerateReplyResponse]:
+    return [response async for response in stub.GenerateReply(request)]
+
+
+async def failure(stub: Stub, request: inf.GenerateReplyRequest) -> TzurotError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await generate(stub, request)
+    return from_rpc_error(caught.value)
+
+
+def seed(backends: Backends) -> None:
+    backends.vault.keys[(USER, "fakeai")] = GOOD_KEY
+    backends.memory.turns[("chan-1", "p-1")] = [
+        common.Turn(role=common.ROLE_USER, author_name="Bob", content="first"),
+        common.Turn(role=common.ROLE_ASSISTANT, author_name="Lilith", content="Hm."),
+        common.Turn(role=common.ROLE_USER, author_name="Ann", content="second"),
+    ]
+
+
+async def test_generate_reply_streams_then_finishes(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    app = await start(history_limit=2)
+    responses = await generate(connect(app, "gateway"), reply_request())
+
+    *chunks, last = responses
+    assert all(r.WhichOneof("event") == "chunk" for r in chunks)
+    assert last.WhichOneof("event") == "finished"
+    text = "".join(r.chunk.text for r in chunks)
+    assert text == "You said: Ann: hello there"
+    finished = last.finished
+    assert finished.content == text
+    assert finished.finish_reason == "stop"
+    assert (finished.usage.provider, finished.usage.model) == ("fakeai", "fake/echo")
+    assert finished.usage.input_tokens > 0
+    assert finished.usage.output_tokens == 7
+    assert finished.report.key_source == "user"
+    assert finished.report.history_turns == 2
+    assert finished.report.prompt_tokens_estimate > 0
+
+    [history] = backends.memory.requests
+    assert (history.channel_id, history.personality_id, history.limit) == ("chan-1", "p-1", 2)
+    assert backends.vault.calls == [(USER, "fakeai")]
+    [call] = fake.chat_requests()
+    assert call.api_key == GOOD_KEY
+    assert (call.body["temperature"], call.body["max_tokens"]) == (0.5, 256)
+    assert "api_base" not in call.body
+    roles = [(m["role"], m["content"]) for m in call.body["messages"]]
+    assert roles[0][0] == "system"
+    assert roles[0][1].startswith("You are Lilith.\n\n## Description\nA demon.")
+    assert "Current date and time:" in roles[0][1]
+    assert roles[1:] == [
+        ("assistant", "Hm."),
+        ("user", "Ann: second"),
+        ("user", "Ann: hello there"),
+        ("system", "Stay in character."),
+    ]
+
+
+async def test_free_use_runs_on_the_operator_key(
+    start: Start, connect: Connect, fake: FakeProvider
+) -> None:
+    app = await start()
+    responses = await generate(connect(app, "gateway"), reply_request(user_id=GUEST, free_use=True))
+    assert responses[-1].finished.report.key_source == "system"
+    assert fake.chat_requests()[0].api_key == SYSTEM_KEY
+
+
+async def test_no_key_is_failed_precondition(
+    start: Start, connect: Connect, fake: FakeProvider
+) -> None:
+    app = await start()
+    err = await failure(connect(app, "gateway"), reply_request(user_id=GUEST))
+    assert isinstance(err, FailedPrecondition)
+    assert (err.reason, err.metadata) == ("NO_API_KEY", {"provider": "fakeai"})
+    assert err.message == "no API key for fakeai; add one with /wallet set fakeai"
+    assert fake.requests == []
+
+
+async def test_rejected_key_never_travels_back(
+    start: Start, connect: Connect, backends: Backends
+) -> None:
+    backends.vault.keys[(USER, "fakeai")] = BAD_KEY
+    app = await start()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await generate(connect(app, "gateway"), reply_request())
+    rpc_error = caught.value
+    assert rpc_error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    err = from_rpc_error(rpc_error)
+    assert (err.reason, err.metadata) == ("INVALID_API_KEY", {"provider": "fakeai"})
+    everything = (
+        f"{rpc_error.details()} {rpc_error.trailing_metadata()!r} {rpc_error.debug_error_string()}"
+    )
+    assert BAD_KEY not in everything
+    assert BAD_KEY[:5] not in everything
+    assert "Incorrect API key" not in everything
+
+
+async def test_provider_rate_limit_is_resource_exhausted(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    fake.fail_next(429, times=2, retry_after=0.5)
+    app = await start(provider_max_retries=0)
+    err = await failure(connect(app, "gateway"), reply_request())
+    assert isinstance(err, ResourceExhausted)
+    assert err.reason == "PROVIDER_RATE_LIMITED"
+    assert err.retry_after_seconds == pytest.approx(0.5)
+
+
+async def test_unknown_provider_and_model(
+    start: Start, connect: Connect, backends: Backends
+) -> None:
+    seed(backends)
+    app = await start()
+    stub = connect(app, "gateway")
+    err = await failure(stub, reply_request(provider="anthropicc"))
+    assert isinstance(err, InvalidArgument)
+    assert (err.field, err.reason) == ("provider", "UNKNOWN_PROVIDER")
+    assert "known: fakeai, ollama, openai, openrouter" in err.message
+    err = await failure(stub, reply_request(model="fake/nope"))
+    assert isinstance(err, InvalidArgument)
+    assert (err.field, err.reason) == ("model", "MODEL_NOT_FOUND")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_memory_down_is_unavailable(
+    start: Start, connect: Connect, backends: Backends
+) -> None:
+    seed(backends)
+    app = await start(memory_addr=f"127.0.0.1:{_closed_port()}", default_deadline_seconds=2.0)
+    err = await failure(connect(app, "gateway"), reply_request())
+    assert isinstance(err, Unavailable)
+
+
+async def test_validate_key(start: Start, connect: Connect, backends: Backends) -> None:
+    seed(backends)
+    app = await start()
+    stub = connect(app, "gateway")
+    reply = await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", api_key=GOOD_KEY))
+    assert reply.model_count == 2
+    reply = await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", user_id=USER))
+    assert reply.model_count == 2
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", api_key=BAD_KEY))
+    err = from_rpc_error(caught.value)
+    assert (err.code, err.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_API_KEY")
+    assert BAD_KEY[:5] not in f"{caught.value.details()} {caught.value.trailing_metadata()!r}"
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", user_id=GUEST))
+    assert from_rpc_error(caught.value).reason == "NO_API_KEY"
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_later_methods_are_unimplemented(start: Start, connect: Connect) -> None:
+    app = await start()
+    stub = connect(app, "gateway")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DescribeImage(inf.DescribeImageRequest())
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.TranscribeAudio(inf.TranscribeAudioRequest())
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_every_method_is_gateway_only() -> None:
+    methods = inf.DESCRIPTOR.services_by_name["InferenceService"].methods
+    assert set(AUTHORIZATION) == {f"/tzurot.v1.InferenceService/{m.name}" for m in methods}
+    assert set(AUTHORIZATION.values()) == {frozenset({"gateway"})}
+
+
+@pytest.mark.parametrize("identity", ["bot", "cli", "memory", "keyvault", "inference"])
+async def test_callers_other_than_gateway_are_denied(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, identity: str
+) -> None:
+    seed(backends)
+    app = await start()
+    stub = connect(app, identity)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await generate(stub, reply_request())
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", api_key=GOOD_KEY))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (backends.vault.calls, fake.requests) == ([], [])
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """The production logging pipeline at DEBUG, without the keys among its known secrets."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("inference", level="DEBUG", fmt="json", secrets=())
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("debug_logs")
+async def test_logs_of_a_full_run_hold_no_key(
+    start: Start,
+    connect: Connect,
+    backends: Backends,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    seed(backends)
+    app = await start()
+    stub = connect(app, "gateway")
+    await generate(stub, reply_request())
+    await generate(stub, reply_request(user_id=GUEST, free_use=True))
+    await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", api_key=GOOD_KEY))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai", api_key=BAD_KEY))
+    backends.vault.keys[(USER, "fakeai")] = BAD_KEY
+    with pytest.raises(grpc.aio.AioRpcError):
+        await generate(stub, reply_request())
+    out, err = capfd.readouterr()
+    logs = out + err
+    assert "rpc.served" in logs
+    for key in (GOOD_KEY, BAD_KEY, SYSTEM_KEY):
+        assert key not in logs
+        assert key[:12] not in logs
+        assert key[-12:] not in logs

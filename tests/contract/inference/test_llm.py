@@ -1,0 +1,230 @@
+"""LlmClient against the fake OpenAI-compatible provider: the real openai client over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tzurot.inference.domain import Completion, StreamEvent, TextDelta, TokenUsage
+from tzurot.inference.llm import LlmClient
+from tzurot.inference.prompt import ChatMessage
+from tzurot.inference.providers import Provider
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+)
+from tzurot.testing.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.contract
+
+# Deliberately not shaped like any vendor key, so only its absence (not the redactor) passes.
+GOOD_KEY = "plantedGOODzq7Wm3Xv9Rt2Lp8"
+BAD_KEY = "plantedBADkey5Hj2Qw9Zx4Cv7"
+
+MESSAGES: list[ChatMessage] = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Ann: hello there"},
+]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={GOOD_KEY}) as provider:
+        yield provider
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmClient]:
+    client = LlmClient(max_retries=1, timeout_seconds=10.0)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def provider(fake: FakeProvider, name: str = "fakeai") -> Provider:
+    return Provider(name, fake.base_url)
+
+
+async def run(
+    llm: LlmClient,
+    target: Provider,
+    key: str = GOOD_KEY,
+    *,
+    model: str = "fake/echo",
+    messages: Sequence[ChatMessage] = MESSAGES,
+    parameters: dict[str, Any] | None = None,
+) -> list[StreamEvent]:
+    events = llm.stream_chat(
+        target, SecretStr(key), model=model, messages=messages, parameters=parameters
+    )
+    return [event async for event in events]
+
+
+async def drain(events: AsyncIterator[StreamEvent], into: list[StreamEvent]) -> None:
+    async for event in events:
+        into.append(event)
+
+
+def assert_key_hidden(err: TzurotError, key: str) -> None:
+    shown = f"{err.message} {err!r} {err} {err.metadata}"
+    assert key not in shown
+    assert key[:5] not in shown  # the provider's masked echo ("Incorrect API key: plant***")
+    assert "***" not in shown
+    assert err.__cause__ is None
+
+
+async def test_streams_deltas_in_order_then_usage(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.reply = "one two three four"
+    events = await run(llm, provider(fake), parameters={"temperature": 0.2, "max_tokens": 64.0})
+    *deltas, done = events
+    assert deltas == [TextDelta("one"), TextDelta(" two"), TextDelta(" three"), TextDelta(" four")]
+    assert isinstance(done, Completion)
+    assert done.content == "one two three four"
+    assert done.finish_reason == "stop"
+    # The fake counts ceil(len/4) per message: 4 + 4 prompt tokens, 5 answer tokens.
+    assert done.usage == TokenUsage(input_tokens=8, output_tokens=5)
+    [request] = fake.chat_requests()
+    assert request.api_key == GOOD_KEY
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert request.body["messages"] == MESSAGES
+    assert (request.body["temperature"], request.body["max_tokens"]) == (0.2, 64)
+
+
+async def test_401_names_the_provider_never_the_key(fake: FakeProvider, llm: LlmClient) -> None:
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(llm, provider(fake, "openrouter"), BAD_KEY)
+    err = caught.value
+    assert err.reason == "INVALID_API_KEY"
+    assert err.metadata == {"provider": "openrouter"}
+    assert err.message == (
+        "openrouter rejected the API key (HTTP 401); update it with /wallet set openrouter"
+    )
+    assert_key_hidden(err, BAD_KEY)
+    assert len(fake.chat_requests()) == 1  # a 401 is never retried
+
+
+async def test_403_is_an_invalid_key_too(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.fail_next(403)
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(llm, provider(fake))
+    assert (caught.value.reason, "HTTP 403" in caught.value.message) == ("INVALID_API_KEY", True)
+
+
+async def test_500_then_success_is_retried(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.fail_next(500, retry_after=0.01)  # a short Retry-After keeps the SDK's backoff short
+    events = await run(llm, provider(fake))
+    assert isinstance(events[-1], Completion)
+    assert events[-1].content == "You said: Ann: hello there"
+    assert len(fake.chat_requests()) == 2
+
+
+async def test_5xx_after_the_retries_is_unavailable(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.fail_next(503, times=2, retry_after=0.01)
+    with pytest.raises(Unavailable) as caught:
+        await run(llm, provider(fake))
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert caught.value.message == "fakeai is unavailable (HTTP 503); try again later"
+    assert len(fake.chat_requests()) == 2  # max_retries=1
+
+
+async def test_429_is_resource_exhausted_with_retry_after(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.fail_next(429, times=2, retry_after=0.02)
+    with pytest.raises(ResourceExhausted) as caught:
+        await run(llm, provider(fake))
+    assert caught.value.reason == "PROVIDER_RATE_LIMITED"
+    assert caught.value.retry_after_seconds == pytest.approx(0.02)
+    assert "fakeai" in caught.value.message
+
+
+async def test_402_is_quota(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.fail_next(402)
+    with pytest.raises(ResourceExhausted) as caught:
+        await run(llm, provider(fake))
+    assert caught.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+    assert caught.value.retry_after_seconds is None
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_unknown_model_names_the_model(fake: FakeProvider, llm: LlmClient) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await run(llm, provider(fake), model="fake/nope")
+    assert caught.value.reason == "MODEL_NOT_FOUND"
+    assert caught.value.message == "fakeai has no model 'fake/nope' (HTTP 404)"
+    assert caught.value.metadata == {"provider": "fakeai", "model": "fake/nope"}
+
+
+async def test_400_carries_only_the_provider_code(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.fail_next(400)
+    with pytest.raises(InvalidArgument) as caught:
+        await run(llm, provider(fake))
+    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+    # The fake's code "http_400" is not a plain identifier, so nothing of the body is quoted.
+    assert caught.value.message == "fakeai rejected the request (HTTP 400)"
+    assert caught.value.metadata == {"provider": "fakeai", "status": "400"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_connection_refused_is_unavailable() -> None:
+    llm = LlmClient(max_retries=0, timeout_seconds=5.0)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            await run(llm, Provider("local", f"http://127.0.0.1:{_closed_port()}/v1"))
+    finally:
+        await llm.aclose()
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert caught.value.message == "local is unreachable; try again later"
+
+
+async def test_silence_past_the_timeout_is_unavailable(fake: FakeProvider) -> None:
+    fake.chunk_delay = 1.0
+    llm = LlmClient(max_retries=0, timeout_seconds=0.2)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            await run(llm, provider(fake))
+    finally:
+        await llm.aclose()
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+
+
+async def test_connection_dropped_mid_stream(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.drop_after_chunks = 1
+    seen: list[StreamEvent] = []
+    events = llm.stream_chat(
+        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", messages=MESSAGES
+    )
+    with pytest.raises(Unavailable):
+        await drain(events, seen)
+    assert seen == [TextDelta("You")]
+
+
+async def test_count_models(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.models = ["a", "b", "c"]
+    assert await llm.count_models(provider(fake), SecretStr(GOOD_KEY)) == 3
+    with pytest.raises(FailedPrecondition) as caught:
+        await llm.count_models(provider(fake, "openai"), SecretStr(BAD_KEY))
+    assert caught.value.reason == "INVALID_API_KEY"
+    assert_key_hidden(caught.value, BAD_KEY)
+
+
+async def test_many_calls_share_one_pool(fake: FakeProvider, llm: LlmClient) -> None:
+    for _ in range(3):
+        await run(llm, provider(fake))
+    await llm.count_models(provider(fake), SecretStr(GOOD_KEY))
+    assert [r.api_key for r in fake.requests] == [GOOD_KEY] * 4

@@ -1,0 +1,59 @@
+"""Inference settings from the environment: JSON mappings, secrets registered for redaction."""
+
+from pathlib import Path
+
+import pytest
+
+from tzurot.inference.config import InferenceSettings
+from tzurot.runtime.config import secret_values
+from tzurot.runtime.errors import StartupError
+
+SYSTEM_KEY = "sk-or-systemKEYp8Ny4Lq"
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    settings = InferenceSettings.load()
+    assert settings.listen == "127.0.0.1:50052"
+    assert (settings.memory_addr, settings.keyvault_addr) == ("127.0.0.1:50053", "127.0.0.1:50054")
+    assert (settings.providers, settings.system_keys) == ({}, {})
+    assert (settings.provider_max_retries, settings.provider_timeout_seconds) == (2, 120.0)
+    assert settings.history_limit == 30
+
+
+def test_json_mappings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("TZUROT_PROVIDERS", '{"local": "http://127.0.0.1:8080/v1"}')
+    monkeypatch.setenv("TZUROT_SYSTEM_KEYS", f'{{"openrouter": "{SYSTEM_KEY}"}}')
+    settings = InferenceSettings.load()
+    assert settings.providers == {"local": "http://127.0.0.1:8080/v1"}
+    assert settings.system_keys["openrouter"].get_secret_value() == SYSTEM_KEY
+    assert SYSTEM_KEY not in repr(settings)
+    assert SYSTEM_KEY in secret_values(settings)
+
+
+def test_one_variable_per_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("TZUROT_SYSTEM_KEYS__OPENROUTER", SYSTEM_KEY)
+    settings = InferenceSettings.load()
+    assert settings.system_keys["openrouter"].get_secret_value() == SYSTEM_KEY
+
+
+def test_system_keys_from_the_secrets_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "TZUROT_SYSTEM_KEYS").write_text(f'{{"openai": "{SYSTEM_KEY}"}}')
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("TZUROT_SECRETS_DIR", str(secrets))
+    settings = InferenceSettings.load()
+    assert secret_values(settings) == [SYSTEM_KEY]
+
+
+def test_bad_json_is_one_line_without_the_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("TZUROT_SYSTEM_KEYS", f'{{"openrouter": {SYSTEM_KEY}')
+    with pytest.raises(StartupError) as caught:
+        InferenceSettings.load()
+    assert str(caught.value) == "TZUROT_SYSTEM_KEYS is not valid JSON"

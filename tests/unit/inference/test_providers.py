@@ -1,0 +1,52 @@
+"""The provider registry: defaults, operator overrides, unknown names."""
+
+import pytest
+
+from tzurot.inference.providers import DEFAULT_PROVIDERS, ProviderRegistry
+from tzurot.runtime.errors import InvalidArgument, StartupError
+
+
+def test_defaults() -> None:
+    registry = ProviderRegistry()
+    assert registry.names == ["ollama", "openai", "openrouter"]
+    assert registry.get("openrouter").base_url == "https://openrouter.ai/api/v1"
+    assert registry.get("openai").base_url == "https://api.openai.com/v1"
+    assert registry.get("ollama").base_url == "http://127.0.0.1:11434/v1"
+    assert not registry.get("ollama").needs_key
+    assert registry.get("openai").needs_key
+
+
+def test_overrides_and_additions() -> None:
+    registry = ProviderRegistry(
+        {"ollama": "http://gpu-box:11434/v1/", "local": "http://127.0.0.1:8080/v1"}
+    )
+    assert registry.get("ollama").base_url == "http://gpu-box:11434/v1"
+    assert registry.get("local").base_url == "http://127.0.0.1:8080/v1"
+    assert registry.get("local").needs_key
+    assert registry.names == sorted([*DEFAULT_PROVIDERS, "local"])
+
+
+def test_unknown_provider_names_the_known_ones() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        ProviderRegistry({"local": "http://127.0.0.1:1/v1"}).get("anthropicc")
+    assert caught.value.field == "provider"
+    assert caught.value.reason == "UNKNOWN_PROVIDER"
+    assert caught.value.message == (
+        "unknown provider 'anthropicc'; known: local, ollama, openai, openrouter"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "expected"),
+    [
+        ("Bad Name", "http://x/v1", "provider name 'Bad Name'"),
+        ("x", "ftp://x/v1", "base URL of 'x' must be an http(s) URL"),
+        ("x", "not a url", "base URL of 'x' must be an http(s) URL"),
+        ("x", "https://user:hunter2@x/v1", "must not carry credentials"),
+    ],
+)
+def test_bad_operator_providers_fail_at_start(name: str, url: str, expected: str) -> None:
+    with pytest.raises(StartupError, match="TZUROT_PROVIDERS") as caught:
+        ProviderRegistry({name: url})
+    assert expected in str(caught.value)
+    assert "hunter2" not in str(caught.value)
