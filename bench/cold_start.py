@@ -57,6 +57,7 @@ def start_once(data_dir: Path) -> float:
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
+        up.stdout.close()
 
 
 def run(repeats: int) -> list[Figure]:

@@ -64,13 +64,9 @@ async def test_history_is_per_channel(harness: Harness) -> None:
 
 
 async def test_a_wrong_key_fails_naming_the_provider_never_the_key(harness: Harness) -> None:
-    wrong = "sk-or-wrong-key-fedcba9876543210"
-    # Stored without validation (as if it were revoked after it was set).
-    await harness.bot.SetWalletKey(
-        gw.SetWalletKeyRequest(
-            actor=actor(), provider="openrouter", api_key=wrong, skip_validation=True
-        )
-    )
+    await set_key(harness)
+    harness.provider.valid_keys.clear()  # the provider revokes the key after it was stored
+    wrong = USER_KEY
     req = request("hi")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in harness.bot.Generate(req):

@@ -93,6 +93,7 @@ def mesh(
         if up.poll() is None:
             up.kill()
             up.wait()
+        up.stdout.close()
 
 
 def chat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -24,7 +24,7 @@ def run(body: str, **env: str) -> subprocess.CompletedProcess[str]:
         """
     ).format(body=textwrap.indent(textwrap.dedent(body), "    "))
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    return subprocess.run(  # noqa: S603  # our own interpreter running our own script
+    return subprocess.run(  # our own interpreter running our own script
         [sys.executable, "-c", script],
         env={**clean, **env},
         capture_output=True,
@@ -67,3 +67,15 @@ await asyncio.Event().wait()
 def test_interrupt_exits_quietly_with_130(how: str) -> None:
     done = run(how)
     assert (done.returncode, done.stderr) == (130, "")
+
+
+def test_an_unparsable_complex_setting_is_one_line() -> None:
+    from pydantic_settings import SettingsError
+
+    from tzurot.runtime.main import describe_unparsable_setting
+
+    err = SettingsError(
+        'error parsing value for field "allowed_callers" from source "EnvSettingsSource"'
+    )
+    assert describe_unparsable_setting(err) == "TZUROT_ALLOWED_CALLERS is not valid JSON"
+    assert describe_unparsable_setting(SettingsError("odd")) == "a setting could not be parsed"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from tzurot.runtime.errors import StartupError
 
@@ -24,6 +26,8 @@ def run_service(name: str, main: Callable[[], Awaitable[None]]) -> NoReturn:
         _die(prog, str(exc))
     except ValidationError as exc:
         _die(prog, describe_settings_error(exc))
+    except SettingsError as exc:  # e.g. a dict/set setting whose env value is not JSON
+        _die(prog, describe_unparsable_setting(exc))
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(0)
@@ -57,3 +61,11 @@ def describe_settings_error(exc: ValidationError, prefix: str = "TZUROT_") -> st
         parts.append(f"{', '.join(missing)} {verb} not set")
     parts.extend(invalid)
     return "; ".join(parts) or "invalid settings"
+
+
+def describe_unparsable_setting(exc: SettingsError, prefix: str = "TZUROT_") -> str:
+    """'TZUROT_PROVIDERS is not valid JSON' from pydantic-settings' parse error (no values)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match is None:
+        return "a setting could not be parsed"
+    return f"{prefix}{match.group(1).upper()} is not valid JSON"
