@@ -36,8 +36,8 @@ $(BUF): package.json package-lock.json
 
 setup: .venv/.synced $(BUF)  ## install uv, the Python environment and buf
 
-run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it)
-	$(UV) run --frozen tzurot up
+run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it; ARGS=--demo)
+	$(UV) run --frozen tzurot up $(ARGS)
 
 proto: .venv/.synced  ## regenerate the Python stubs from proto/
 	scripts/gen_proto.sh
