@@ -116,7 +116,7 @@ def reply_request(
     max_history: int = 0,
 ) -> inf.GenerateReplyRequest:
     params = struct_pb2.Struct()
-    params.update({"temperature": 0.5, "max_tokens": 256, "api_base": "http://evil.invalid"})
+    params.update({"temperature": 0.5, "max_tokens": 256})
     return inf.GenerateReplyRequest(
         job_id="job-1",
         user_id=user_id,
@@ -195,17 +195,15 @@ async def test_generate_reply_streams_then_finishes(
     [call] = fake.chat_requests()
     assert call.api_key == GOOD_KEY
     assert (call.body["temperature"], call.body["max_tokens"]) == (0.5, 256)
-    assert "api_base" not in call.body
     roles = [(m["role"], m["content"]) for m in call.body["messages"]]
     assert roles[0][0] == "system"
     assert roles[0][1].startswith("You are Lilith.\n\n## Description\nA demon.")
-    assert "Current date and time:" in roles[0][1]
-    assert roles[1:] == [
-        ("assistant", "Hm."),
-        ("user", "Ann: second"),
-        ("user", "Ann: hello there"),
-        ("system", "Stay in character."),
-    ]
+    assert "Current date and time:" not in roles[0][1]  # volatile: after the history
+    assert roles[1:3] == [("assistant", "Hm."), ("user", "Ann: second")]
+    assert roles[3][0] == "system"
+    assert roles[3][1].startswith("Current date and time:")
+    assert roles[4:] == [("user", "Ann: hello there"), ("system", "Stay in character.")]
+    assert [q.query for q in backends.memory.memory_queries] == ["hello there"]
 
 
 async def test_free_use_runs_on_the_operator_key(
@@ -314,15 +312,17 @@ async def test_validate_key(start: Start, connect: Connect, backends: Backends) 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_later_methods_are_unimplemented(start: Start, connect: Connect) -> None:
+async def test_unknown_advanced_parameter_is_refused_before_any_call(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
     app = await start()
-    stub = connect(app, "gateway")
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.DescribeImage(inf.DescribeImageRequest())
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.TranscribeAudio(inf.TranscribeAudioRequest())
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    request = reply_request()
+    request.config.config.advanced_parameters.update({"api_base": "http://evil.invalid"})
+    err = await failure(connect(app, "gateway"), request)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "config.config.advanced_parameters.api_base"
+    assert (fake.requests, backends.vault.calls) == ([], [])
 
 
 def test_every_method_is_gateway_only() -> None:

@@ -258,7 +258,7 @@ def system_text(data: PromptInput, labels: dict[str, str]) -> str:
             if t.role == "user" and t.author_name
         }
     )
-    current = _label(data.author_id, data.author_name, labels)
+    current = _current_label(data, labels)
     if current:
         names = sorted({*names, current})
     if names:
@@ -288,19 +288,30 @@ def _persona_text(persona: Persona | None, label: str) -> str:
 
 
 def _labels(data: PromptInput) -> dict[str, str]:
-    """Author id -> the name shown; two people with one display name become 'Ann' and 'Ann (2)'."""
-    labels: dict[str, str] = {}
-    taken: dict[str, int] = {}
+    """Author key -> the name shown: two people (two author ids) with one display name become
+    'Ann' and 'Ann (2)'; a turn without an author id is whoever has that name first."""
     current = data.author_id or data.author_name
     authors = [(t.author_id, t.author_name) for t in data.history if t.role == "user"]
     authors.append((data.author_id, data.author_name))
-    for author_id, shown in authors:
-        key = author_id or shown
-        name = _display_name(data) if key == current else shown
-        if not name or key in labels:
-            continue
-        taken[name] = taken.get(name, 0) + 1
-        labels[key] = name if taken[name] == 1 else f"{name} ({taken[name]})"
+    named = [
+        (
+            author_id or shown,
+            author_id,
+            _display_name(data) if (author_id or shown) == current else shown,
+        )
+        for author_id, shown in authors
+        if shown
+    ]
+    ids_by_name: dict[str, list[str]] = {}
+    for _, author_id, name in named:
+        ids = ids_by_name.setdefault(name, [])
+        if author_id and author_id not in ids:
+            ids.append(author_id)
+    labels: dict[str, str] = {}
+    for key, author_id, name in named:
+        ids = ids_by_name[name]
+        number = ids.index(author_id) + 1 if author_id in ids else 1
+        labels.setdefault(key, name if number == 1 else f"{name} ({number})")
     return labels
 
 
@@ -308,6 +319,10 @@ def _display_name(data: PromptInput) -> str:
     if data.persona is not None and data.persona.preferred_name.strip():
         return data.persona.preferred_name.strip()
     return data.author_name
+
+
+def _current_label(data: PromptInput, labels: dict[str, str]) -> str:
+    return labels.get(data.author_id or data.author_name, _display_name(data))
 
 
 def _label(author_id: str, name: str, labels: dict[str, str]) -> str:
@@ -328,8 +343,7 @@ def _history_message(turn: HistoryTurn, labels: dict[str, str]) -> ChatMessage:
 
 
 def _user_message(data: PromptInput, labels: dict[str, str]) -> ChatMessage:
-    label = _label(data.author_id, _display_name(data), labels)
-    text = _said(label, data.content)
+    text = _said(_current_label(data, labels), data.content)
     if not data.images:
         return {"role": "user", "content": text}
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
