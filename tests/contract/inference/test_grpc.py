@@ -266,7 +266,10 @@ async def test_unknown_provider_and_model(
     err = await failure(stub, reply_request(provider="anthropicc"))
     assert isinstance(err, InvalidArgument)
     assert (err.field, err.reason) == ("provider", "UNKNOWN_PROVIDER")
-    assert "known: fakeai, ollama, openai, openrouter" in err.message
+    assert (
+        "known: anthropic, fakeai, gemini, lmstudio, ollama, openai, openrouter, vllm"
+        in err.message
+    )
     err = await failure(stub, reply_request(model="fake/nope"))
     assert isinstance(err, InvalidArgument)
     assert (err.field, err.reason) == ("model", "MODEL_NOT_FOUND")

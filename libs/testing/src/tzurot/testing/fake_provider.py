@@ -19,7 +19,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +36,8 @@ class RecordedRequest:
     path: str
     api_key: str | None
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    """Lowercase names; never the Authorization header (its key is `api_key`)."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ class FakeProvider:
                 return body, _error_body(
                     400, "invalid JSON body", "invalid_json", "invalid_request_error"
                 )
-        self.requests.append(RecordedRequest(request.method, request.path, api_key, body))
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(RecordedRequest(request.method, request.path, api_key, body, headers))
         if self.require_key and api_key not in self.valid_keys:
             shown = f"{api_key[:5]}***" if api_key else "none"
             return body, _error_body(
