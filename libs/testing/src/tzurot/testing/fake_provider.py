@@ -55,6 +55,7 @@ class _Fault:
     status: int
     remaining: int
     retry_after: float | None = None
+    code: str | None = None
 
 
 def echo_reply(body: dict[str, Any]) -> str:
@@ -161,9 +162,17 @@ class FakeProvider:
 
     # -- fault injection and inspection ------------------------------------------------------
 
-    def fail_next(self, status: int, times: int = 1, *, retry_after: float | None = None) -> None:
-        """The next `times` requests answer HTTP `status` with an OpenAI-style error body."""
-        self._faults.append(_Fault(status, times, retry_after))
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        """The next `times` requests answer HTTP `status` with an OpenAI-style error body
+        (its `code` is `http_<status>` unless given, e.g. "content_filter")."""
+        self._faults.append(_Fault(status, times, retry_after, code))
 
     def enqueue(
         self,
@@ -215,7 +224,7 @@ class FakeProvider:
             response = _error_body(
                 fault.status,
                 f"injected fault {fault.status}",
-                f"http_{fault.status}",
+                fault.code or f"http_{fault.status}",
                 "server_error",
             )
             if fault.retry_after is not None:
