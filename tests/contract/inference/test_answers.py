@@ -120,13 +120,15 @@ async def test_thinking_tags_and_reasoning_fields_stay_out_of_the_answer(
     fake: FakeProvider, llm: LlmClient
 ) -> None:
     fake.enqueue(
-        "<think>They greet me; I should be sly.</think>Greetings, mortal. What brings you to my door tonight?",
+        "<think>They greet me; I should be sly.</think>"
+        "Greetings, mortal. What brings you to my door tonight?",
         reasoning="First, consider the user.",
     )
     streamed, finished = await run(make(fake, llm))
     assert finished.content == "Greetings, mortal. What brings you to my door tonight?"
     assert streamed == finished.content
-    assert "sly" not in streamed and "consider" not in streamed
+    assert "sly" not in streamed
+    assert "consider" not in streamed
     assert finished.reasoning == "First, consider the user.\n\nThey greet me; I should be sly."
 
 

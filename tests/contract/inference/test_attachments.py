@@ -245,7 +245,7 @@ async def test_the_size_limit_holds_while_streaming(
         ("x.bmp", "image/bmp", "ATTACHMENT_TYPE_NOT_SUPPORTED", False),
     ],
 )
-async def test_types_are_checked_before_and_during_the_download(
+async def test_types_are_checked_before_and_during_the_download(  # noqa: PLR0917  # parametrized
     inference: Inference, cdn: Cdn, name: str, content_type: str, reason: str, fetched: bool
 ) -> None:
     err = await failure(

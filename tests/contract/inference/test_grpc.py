@@ -21,6 +21,7 @@ from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
+    StartupError,
     TzurotError,
     Unavailable,
     from_rpc_error,
@@ -313,6 +314,68 @@ async def test_validate_key(start: Start, connect: Connect, backends: Backends) 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ValidateKey(inf.ValidateKeyRequest(provider="fakeai"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_memories_references_and_reasoning_travel_over_grpc(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    backends.memory.memories = [
+        common.Memory(id="m-1", text="Ann hates mornings.", score=0.8),
+        common.Memory(id="m-2", text="Ann owns a cat.", score=0.6),
+    ]
+    fake.enqueue("<think>she is grumpy</think>Good morning, then.")
+    app = await start()
+    request = reply_request()
+    request.memory_limit = 5
+    request.memory_threshold = 0.4
+    request.references.add(message_id="r-1", author_name="Bob", content="wake up!", depth=1)
+    request.personality.cleanup_rules.add(pattern="morning", replacement="evening")
+    responses = await generate(connect(app, "gateway"), request)
+    finished = responses[-1].finished
+    assert finished.content == "Good evening, then."
+    assert finished.reasoning == "she is grumpy"
+    assert finished.user_content == "hello there"
+    assert list(finished.report.memory_ids) == ["m-1", "m-2"]
+    assert list(finished.report.referenced_message_ids) == ["r-1"]
+    [query] = backends.memory.memory_queries
+    assert (query.personality_id, query.user_id, query.query) == ("p-1", USER, "hello there")
+    assert query.limit == 5
+    assert query.threshold == pytest.approx(0.4)
+    context = fake.chat_requests()[0].body["messages"][-3]["content"]
+    assert "- Ann hates mornings.\n- Ann owns a cat." in context
+    assert "## Messages referred to\n- Bob: wake up!" in context
+
+
+async def test_bad_cleanup_rule_in_the_personality(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    app = await start()
+    request = reply_request()
+    request.personality.cleanup_rules.add(pattern="[unclosed")
+    err = await failure(connect(app, "gateway"), request)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "personality.cleanup_rules[0].pattern"
+    assert fake.requests == []
+
+
+async def test_bad_global_cleanup_rule_fails_at_start(start: Start) -> None:
+    with pytest.raises(StartupError, match="TZUROT_CLEANUP_RULES: cleanup rule 0"):
+        await start(cleanup_rules=[{"pattern": "(", "replacement": ""}])
+
+
+async def test_describe_image_needs_a_user(start: Start, connect: Connect) -> None:
+    app = await start()
+    stub = connect(app, "gateway")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DescribeImage(inf.DescribeImageRequest())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.TranscribeAudio(inf.TranscribeAudioRequest(user_id=USER))
+    err = from_rpc_error(caught.value)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "audio.url"
 
 
 async def test_unknown_advanced_parameter_is_refused_before_any_call(

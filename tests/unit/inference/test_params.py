@@ -99,5 +99,5 @@ def test_bad_values_name_the_field(raw: dict[str, Any], field: str) -> None:
         parse_advanced_parameters(raw)
     assert caught.value.field == PREFIX + field
     assert caught.value.reason == "INVALID_ADVANCED_PARAMETER"
-    assert field.split(".")[0] in caught.value.message
+    assert field.split(".", maxsplit=1)[0] in caught.value.message
     assert "Bearer x" not in caught.value.message

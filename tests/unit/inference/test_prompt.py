@@ -1,6 +1,7 @@
 """The prompt builder: layout, budgets at every edge, prefix stability for prompt caching."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from tzurot.inference.domain import (
 from tzurot.inference.prompt import (
     IMAGE_TOKENS,
     Budget,
+    ChatMessage,
     PromptInput,
     build_prompt,
     current_date_line,
@@ -47,8 +49,8 @@ def prompt_input(**changes: object) -> PromptInput:
     return replace(base, **changes)  # type: ignore[arg-type]  # test helper
 
 
-def contents(messages: list[dict[str, object]] | list) -> list[tuple[str, object]]:  # type: ignore[type-arg]
-    return [(m["role"], m["content"]) for m in messages]
+def contents(messages: Sequence[ChatMessage]) -> list[tuple[str, object]]:
+    return [(str(m["role"]), m["content"]) for m in messages]
 
 
 def test_full_layout_in_the_documented_order() -> None:
@@ -151,7 +153,8 @@ def test_consecutive_turns_share_their_prefix_bytes() -> None:
         BIG,
         COUNTER,
     )
-    later = history + [
+    later = [
+        *history,
         HistoryTurn("user", "Ann", "tell me more"),
         HistoryTurn("assistant", "Lilith", "Very well."),
     ]
@@ -173,7 +176,8 @@ def test_consecutive_turns_share_their_prefix_bytes() -> None:
     assert two.startswith(one[:-1])  # the same bytes, up to the closing bracket
     assert first.messages[stable]["content"] == "[Author's note: Stay gothic.]"
     # the volatile parts are at the end, after the stable prefix
-    assert "Ann likes rain." not in one and "14:05" not in one
+    assert "Ann likes rain." not in one
+    assert "14:05" not in one
 
 
 def _window_for(target_limit: int) -> Budget:

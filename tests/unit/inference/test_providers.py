@@ -49,7 +49,8 @@ def test_unknown_provider_names_the_known_ones() -> None:
     assert caught.value.field == "provider"
     assert caught.value.reason == "UNKNOWN_PROVIDER"
     assert caught.value.message == (
-        "unknown provider 'anthropicc'; known: local, ollama, openai, openrouter"
+        "unknown provider 'anthropicc'; known: anthropic, gemini, lmstudio, local, ollama, "
+        "openai, openrouter, vllm"
     )
 
 

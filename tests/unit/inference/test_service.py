@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     Character,
     Completion,
@@ -21,7 +22,6 @@ from tzurot.inference.domain import (
     TokenUsage,
 )
 from tzurot.inference.keys import KeyResolver
-from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.service import Inference
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument

@@ -67,7 +67,7 @@ class _Attempt:
     completion: Completion | None = None
 
 
-class _Retry(Exception):  # noqa: N818  # control flow, not an error
+class _Retry(Exception):  # control flow, not an error
     pass
 
 
@@ -106,7 +106,7 @@ async def answer(
         )
         state = _Attempt()
         limit = min(settings.attempt_timeout, deadline - clock())
-        stream = _attempt(llm, provider, api_key, model, call, name, recent, state)
+        stream = _attempt(llm, _Target(provider, api_key, model), call, name, recent, state)
         try:
             async with asyncio.timeout(max(limit, 0.0)), aclosing(stream):
                 async for delta in stream:
@@ -160,20 +160,26 @@ async def answer(
         return
 
 
-async def _attempt(
+@dataclass(frozen=True)
+class _Target:
+    provider: Provider
+    api_key: SecretStr
+    model: str
+
+
+async def _attempt(  # noqa: PLR0917  # one private call site
     llm: LanguageModel,
-    provider: Provider,
-    api_key: SecretStr,
-    model: str,
+    target: _Target,
     call: ProviderCall,
     name: str,
     recent: Sequence[str],
     state: _Attempt,
 ) -> AsyncGenerator[TextDelta, None]:
     """One provider call; streams visible text once the held-back start is safe to show."""
+    provider = target.provider
     thinking = ThinkingFilter()
     held = ""
-    stream = llm.stream_chat(provider, api_key, model=model, call=call)
+    stream = llm.stream_chat(provider, target.api_key, model=target.model, call=call)
     async with aclosing(stream):
         async for event in stream:
             if isinstance(event, ReasoningDelta):

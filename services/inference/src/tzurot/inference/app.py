@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-
 import httpx2 as httpx
 
 from tzurot.inference.answering import AnswerSettings
@@ -19,8 +18,8 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.server import InferenceServicer
 from tzurot.inference.service import Inference, ModelName, ReplySettings
-from tzurot.runtime.errors import StartupError
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import StartupError
 from tzurot.runtime.server import (
     AuthorizationPolicy,
     RunningServer,

@@ -47,7 +47,8 @@ def compile_rules(rules: Sequence[CleanupRule]) -> tuple[CompiledRule, ...]:
 
 
 def _echo_prefix(name: str) -> re.Pattern[str]:
-    """'Lilith: ', '**Lilith:** ', 'Lilith: [2025-06-03 14:05] ', '[14:05] Lilith: ' at the start."""
+    """'Lilith: ', '**Lilith:** ', 'Lilith: [2025-06-03 14:05] ', '[14:05] Lilith: ' at the
+    start of an answer."""
     stamp = r"\[[^\]\n]{1,40}\]\s*"
     who = rf"(?:\*\*)?{re.escape(name)}(?:\*\*)?\s*:(?:\*\*)?\s*" if name else r"(?!)"
     return re.compile(rf"\A\s*(?:(?:{stamp})?{who}(?:{stamp})?|{stamp}(?={who}))", re.IGNORECASE)

@@ -3,14 +3,13 @@ keyvault (Decrypt)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
+from google.protobuf import timestamp_pb2
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from datetime import datetime
-
-from google.protobuf import timestamp_pb2
-
 from tzurot.inference.domain import HistoryTurn, MemoryItem
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import keyvault_pb2 as kv

@@ -216,7 +216,7 @@ def _output(
         body["response_format"] = params.response_format.model_dump(exclude_none=True)
 
 
-def _reasoning(
+def _reasoning(  # noqa: PLR0917  # private; every argument is needed
     body: dict[str, Any],
     dialect: Dialect,
     family: Family,

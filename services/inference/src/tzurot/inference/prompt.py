@@ -192,20 +192,9 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
     context = "\n\n".join(
         part for part in (time_text, memory_text, reference_text, mention_text) if part
     )
-    messages: list[ChatMessage] = []
-    if system:
-        messages.append({"role": "system", "content": system})
     conversation: list[ChatMessage] = [_history_message(turn, labels) for turn in kept]
     conversation.append(user_message)
-    if note:
-        depth = min(_depth(data.character), len(conversation))
-        conversation.insert(len(conversation) - depth, {"role": "system", "content": note})
-    messages.extend(conversation[:-1])
-    if context:
-        messages.append({"role": "system", "content": context})
-    messages.append(conversation[-1])
-    if post:
-        messages.append({"role": "system", "content": post})
+    messages = _assemble(system, conversation, _depth(data.character), note, context, post)
 
     sections = {
         "system": _count(counter, system),
@@ -229,6 +218,28 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
         referenced_message_ids=tuple(ref.message_id for ref in references),
         sections=sections,
     )
+
+
+def _assemble(  # noqa: PLR0917  # private; the parts in their order
+    system: str,
+    conversation: list[ChatMessage],
+    depth: int,
+    note: str,
+    context: str,
+    post: str,
+) -> list[ChatMessage]:
+    """System, conversation (note at its depth), context, the new message, post-history."""
+    if note:
+        at = len(conversation) - min(depth, len(conversation))
+        conversation.insert(at, {"role": "system", "content": note})
+    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    messages.extend(conversation[:-1])
+    if context:
+        messages.append({"role": "system", "content": context})
+    messages.append(conversation[-1])
+    if post:
+        messages.append({"role": "system", "content": post})
+    return messages
 
 
 # -- the stable part ---------------------------------------------------------------------

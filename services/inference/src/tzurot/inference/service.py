@@ -235,6 +235,8 @@ class Inference:
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
+        if not url:
+            raise InvalidArgument("image.url", "image.url is required")
         chosen = ModelName(provider, model) if provider and model else self._settings.vision
         target = await self._target(user_id, chosen, free_use=False)
         if target is None:
@@ -251,6 +253,8 @@ class Inference:
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
+        if not url:
+            raise InvalidArgument("audio.url", "audio.url is required")
         chosen = self._settings.transcription
         if provider and chosen is not None:
             chosen = ModelName(provider, chosen.model)

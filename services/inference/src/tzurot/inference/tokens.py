@@ -25,7 +25,18 @@ MESSAGE_OVERHEAD_TOKENS = 4
 """Per chat message: role and separators (OpenAI's documented 3, plus one for safety)."""
 
 _PATTERNS = {
-    "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "cl100k_base": "|".join(
+        [
+            r"""'(?i:[sdmt]|ll|ve|re)""",
+            r"""[^\r\n\p{L}\p{N}]?+\p{L}++""",
+            r"""\p{N}{1,3}+""",
+            r""" ?[^\s\p{L}\p{N}]++[\r\n]*+""",
+            r"""\s++$""",
+            r"""\s*[\r\n]""",
+            r"""\s+(?!\S)""",
+            r"""\s""",
+        ]
+    ),
     "o200k_base": "|".join(
         [
             r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
