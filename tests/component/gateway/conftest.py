@@ -44,6 +44,7 @@ from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
+from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import TzurotError
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
@@ -250,12 +251,13 @@ LIMITS = GatewayLimits(
 
 
 @pytest.fixture
-def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
-    return Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
-    )
+def gateway(store: GatewayStore, inference: FakeInference, memory: FakeMemory) -> Gateway:
+    return Gateway(store=store, inference=inference, memory=memory, limits=LIMITS)
+
+
+@pytest.fixture
+def wallet(store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault) -> Wallet:
+    return Wallet(users=store, checker=inference, keyvault=keyvault)
 
 
 @pytest.fixture
