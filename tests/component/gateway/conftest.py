@@ -147,6 +147,7 @@ class FakeInference:
     key_error: TzurotError | None = None
     requests: list[ReplyRequest] = field(default_factory=list)
     validated: list[tuple[str, str]] = field(default_factory=list)
+    checked: list[tuple[str, str]] = field(default_factory=list)
     first_event_sent: asyncio.Event = field(default_factory=asyncio.Event)
     streams_closed: int = 0
 
@@ -167,6 +168,12 @@ class FakeInference:
         self.validated.append((provider, api_key.get_secret_value()))
         if self.key_error is not None:
             raise self.key_error
+
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        self.checked.append((user_id, provider))
+        if self.key_error is not None:
+            raise self.key_error
+        return 3
 
 
 @dataclass(frozen=True)

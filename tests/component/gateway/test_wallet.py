@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -19,7 +20,9 @@ from tzurot.runtime.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     TzurotError,
+    Unavailable,
 )
 
 from .conftest import ALICE, FakeInference, FakeKeyVault, command
@@ -57,17 +60,100 @@ async def test_wallet_set_list_remove(
     assert caught.value.reason == "NO_API_KEY"
 
 
-async def test_rejected_key_is_not_stored(
-    wallet: Wallet, inference: FakeInference, keyvault: FakeKeyVault
+@pytest.mark.parametrize(
+    ("refusal", "code", "message"),
+    [
+        (
+            FailedPrecondition("openrouter rejected the API key", reason="INVALID_API_KEY"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the key was rejected by openrouter",
+        ),
+        (
+            ResourceExhausted("no credits (HTTP 402)", reason="PROVIDER_QUOTA_EXCEEDED"),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "openrouter accepted the key but it has no credits or quota left",
+        ),
+        (
+            Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE"),
+            grpc.StatusCode.UNAVAILABLE,
+            "openrouter is unreachable",
+        ),
+    ],
+)
+async def test_a_refused_key_is_not_stored(
+    wallet: Wallet,
+    *,
+    inference: FakeInference,
+    keyvault: FakeKeyVault,
+    refusal: TzurotError,
+    code: grpc.StatusCode,
+    message: str,
 ) -> None:
-    inference.key_error = FailedPrecondition(
-        "the key was rejected by openrouter", reason="INVALID_API_KEY"
-    )
-    with pytest.raises(FailedPrecondition) as caught:
+    inference.key_error = refusal
+    with pytest.raises(TzurotError) as caught:
         await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    assert caught.value.reason == "INVALID_API_KEY"
+    assert (caught.value.code, caught.value.message) == (code, message)
+    assert caught.value.reason == refusal.reason
     assert inference.validated == [("openrouter", PLANTED)]
     assert keyvault.keys == {}
+
+
+async def test_setting_again_replaces_the_key(wallet: Wallet, keyvault: FakeKeyVault) -> None:
+    await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    await wallet.set(ALICE, "openrouter", SecretStr(PLANTED + "2"), skip_validation=False)
+    assert [k.get_secret_value() for k in keyvault.keys.values()] == [PLANTED + "2"]
+    assert [k.hint for k in await wallet.list(ALICE)] == [(PLANTED + "2")[-4:]]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "valid", "detail"),
+    [
+        (None, True, "the key works (3 models visible)"),
+        (
+            FailedPrecondition("rejected", reason="INVALID_API_KEY"),
+            False,
+            "the key was rejected by openrouter",
+        ),
+        (
+            ResourceExhausted("no credits", reason="PROVIDER_QUOTA_EXCEEDED"),
+            False,
+            "no credits or quota left on this key at openrouter",
+        ),
+        (
+            ResourceExhausted("slow down", reason="PROVIDER_RATE_LIMITED"),
+            True,
+            "the key works, but openrouter is rate limiting it now",
+        ),
+    ],
+)
+async def test_testing_a_stored_key_reports_refusals_and_quota(
+    wallet: Wallet,
+    *,
+    store: GatewayStore,
+    inference: FakeInference,
+    refusal: TzurotError | None,
+    valid: bool,
+    detail: str,
+) -> None:
+    await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    inference.key_error = refusal
+    result = await wallet.test(ALICE, "openrouter")
+    assert (result.valid, result.detail) == (valid, detail)
+    alice = await store.upsert_user(ALICE)
+    assert inference.checked == [(alice.id, "openrouter")]  # the user id, never the key
+
+
+async def test_testing_needs_a_stored_key_and_a_reachable_provider(
+    wallet: Wallet, inference: FakeInference
+) -> None:
+    with pytest.raises(NotFound) as missing:
+        await wallet.test(ALICE, "openrouter")
+    assert missing.value.reason == "NO_API_KEY"
+    assert inference.checked == []
+    await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    inference.key_error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
+    with pytest.raises(Unavailable):
+        await wallet.test(ALICE, "openrouter")
 
 
 async def test_skipping_validation_is_for_superusers(

@@ -101,6 +101,12 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         await self._wallet.remove(convert.actor(request.actor), request.provider)
         return gw.RemoveWalletKeyResponse()
 
+    async def TestWalletKey(
+        self, request: gw.TestWalletKeyRequest, context: Context
+    ) -> gw.TestWalletKeyResponse:
+        result = await self._wallet.test(convert.actor(request.actor), request.provider)
+        return gw.TestWalletKeyResponse(valid=result.valid, detail=result.detail)
+
 
 def _actor_or_none(
     request: gw.GetPersonalityRequest | gw.ListPersonalitiesRequest | gw.ImportPersonalityRequest,
