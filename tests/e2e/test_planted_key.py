@@ -54,12 +54,12 @@ class PayloadRecorder(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
         continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
         ],
-        details: grpc.HandlerCallDetails,
+        handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler: Any = await continuation(details)
-        method = details.method
+        handler: Any = await continuation(handler_call_details)
+        method = handler_call_details.method
         if handler is None:
             return None
         if handler.unary_unary is not None:
