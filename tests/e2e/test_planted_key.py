@@ -147,6 +147,21 @@ async def tables_holding(database_url: str, text: str) -> list[str]:
     return found
 
 
+async def usage_rows(database_url: str) -> list[tuple[str, str, str, bool, bool]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT provider, model, request_type, input_tokens > 0, "
+                    "output_tokens > 0 AND user_id IS NOT NULL FROM core.usage_log ORDER BY id"
+                )
+            )
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    finally:
+        await engine.dispose()
+
+
 async def test_the_planted_key_appears_nowhere(
     fresh_database: DatabaseFactory,
     tmp_path: Path,
@@ -198,6 +213,9 @@ async def test_the_planted_key_appears_nowhere(
         vault = kv_grpc.KeyVaultServiceStub(await mesh.channel("cli", "keyvault"))
         async for _ in vault.RewrapKeys(kv.RewrapKeysRequest()):
             pass
+        assert (
+            await usage_rows(database_url) == [("openrouter", "fake/echo", "chat", True, True)] * 2
+        )  # every generation was recorded; the failed third one was not
         assert await tables_holding(database_url, PLANTED[-4:]) == ["vault.api_keys.hint"]
         assert await tables_holding(database_url, PLANTED) == []
         assert await tables_holding(database_url, PLANTED[:12]) == []
