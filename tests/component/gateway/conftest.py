@@ -44,6 +44,7 @@ from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
+from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import TzurotError
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
@@ -146,6 +147,7 @@ class FakeInference:
     key_error: TzurotError | None = None
     requests: list[ReplyRequest] = field(default_factory=list)
     validated: list[tuple[str, str]] = field(default_factory=list)
+    checked: list[tuple[str, str]] = field(default_factory=list)
     first_event_sent: asyncio.Event = field(default_factory=asyncio.Event)
     streams_closed: int = 0
 
@@ -166,6 +168,12 @@ class FakeInference:
         self.validated.append((provider, api_key.get_secret_value()))
         if self.key_error is not None:
             raise self.key_error
+
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        self.checked.append((user_id, provider))
+        if self.key_error is not None:
+            raise self.key_error
+        return 3
 
 
 @dataclass(frozen=True)
@@ -250,12 +258,13 @@ LIMITS = GatewayLimits(
 
 
 @pytest.fixture
-def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
-    return Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
-    )
+def gateway(store: GatewayStore, inference: FakeInference, memory: FakeMemory) -> Gateway:
+    return Gateway(store=store, inference=inference, memory=memory, limits=LIMITS)
+
+
+@pytest.fixture
+def wallet(store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault) -> Wallet:
+    return Wallet(users=store, checker=inference, keyvault=keyvault)
 
 
 @pytest.fixture

@@ -106,8 +106,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def ValidateKey(
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:
-        self.validated.append((request.provider, request.api_key))
-        if request.api_key in self.rejected_keys:
+        self.validated.append((request.provider, request.api_key or request.user_id))
+        if request.api_key in self.rejected_keys or request.user_id in self.rejected_keys:
             raise FailedPrecondition(
                 f"the key was rejected by {request.provider}", reason="INVALID_API_KEY"
             )
@@ -522,10 +522,22 @@ async def test_wallet_over_grpc(connect: Connect, mesh: Mesh) -> None:
             gw.SetWalletKeyRequest(actor=ACTOR, provider="openai", api_key="rejected-key-0000")
         )
     )
-    assert rejected.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rejected.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rejected.details() == "the key was rejected by openai"
     assert from_rpc_error(rejected).reason == "INVALID_API_KEY"
-    assert "rejected-key-0000" not in (rejected.details() or "")
     assert len(mesh.keyvault.keys) == 1
+
+    tested = await bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openrouter"))
+    assert (tested.valid, tested.detail) == (True, "the key works (3 models visible)")
+    (user_id,) = {user for user, _ in mesh.keyvault.keys}
+    assert mesh.inference.validated[-1] == ("openrouter", user_id)  # the id, never the key
+    mesh.inference.rejected_keys.add(user_id)
+    tested = await bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openrouter"))
+    assert (tested.valid, tested.detail) == (False, "the key was rejected by openrouter")
+    untested = await rpc_error(
+        bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openai"))
+    )
+    assert untested.code() == grpc.StatusCode.NOT_FOUND
 
     listed = await bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=ACTOR))
     assert [k.provider for k in listed.keys] == ["openrouter"]

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
@@ -33,7 +32,6 @@ from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     TzurotError,
     Unavailable,
 )
@@ -43,7 +41,6 @@ from .conftest import (
     MAX_MESSAGE_CHARS,
     USAGE,
     FakeInference,
-    FakeKeyVault,
     FakeMemory,
     answer,
     command,
@@ -567,121 +564,3 @@ async def test_job_status_by_id_or_key(gateway: Gateway, lilith: Personality) ->
         await gateway.job_status(idempotency_key="nope")
     with pytest.raises(InvalidArgument):
         await gateway.job_status(job_id="nope")
-
-
-# ---- wallet ----
-
-
-async def test_wallet_set_list_remove(
-    gateway: Gateway, store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault
-) -> None:
-    key = await gateway.set_wallet_key(
-        ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False
-    )
-    assert (key.provider, key.hint) == ("openrouter", PLANTED[-4:])
-    assert inference.validated == [("openrouter", PLANTED)]
-    alice = await store.upsert_user(ALICE)
-    assert keyvault.keys[alice.id, "openrouter"].get_secret_value() == PLANTED
-
-    assert [k.provider for k in await gateway.list_wallet_keys(ALICE)] == ["openrouter"]
-    assert await gateway.list_wallet_keys(BOB) == []
-
-    await gateway.remove_wallet_key(ALICE, "openrouter")
-    assert keyvault.keys == {}
-    with pytest.raises(NotFound) as caught:
-        await gateway.remove_wallet_key(ALICE, "openrouter")
-    assert caught.value.reason == "NO_API_KEY"
-
-
-async def test_rejected_key_is_not_stored(
-    gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault
-) -> None:
-    inference.key_error = FailedPrecondition(
-        "the key was rejected by openrouter", reason="INVALID_API_KEY"
-    )
-    with pytest.raises(FailedPrecondition) as caught:
-        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    assert caught.value.reason == "INVALID_API_KEY"
-    assert inference.validated == [("openrouter", PLANTED)]
-    assert keyvault.keys == {}
-
-
-async def test_skipping_validation_is_for_superusers(
-    gateway: Gateway,
-    store: GatewayStore,
-    engine: AsyncEngine,
-    inference: FakeInference,
-    keyvault: FakeKeyVault,
-) -> None:
-    with pytest.raises(PermissionDenied):
-        await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
-    assert keyvault.keys == {}
-    alice = await store.upsert_user(ALICE)
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(t.users).where(t.users.c.id == alice.id).values(superuser=True)
-        )
-    await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
-    assert inference.validated == []
-    assert list(keyvault.keys) == [(alice.id, "ollama")]
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        ("", PLANTED, "provider"),
-        ("p" * 201, PLANTED, "provider"),
-        ("openrouter", "", "api_key"),
-        ("openrouter", "   ", "api_key"),
-        ("openrouter", PLANTED * 200, "api_key"),
-    ],
-)
-async def test_invalid_wallet_requests_name_the_field(
-    gateway: Gateway,
-    inference: FakeInference,
-    keyvault: FakeKeyVault,
-    case: tuple[str, str, str],
-) -> None:
-    provider, api_key, field = case
-    with pytest.raises(InvalidArgument) as caught:
-        await gateway.set_wallet_key(ALICE, provider, SecretStr(api_key), skip_validation=False)
-    assert caught.value.field == field
-    assert PLANTED not in caught.value.message
-    assert inference.validated == []
-    assert keyvault.keys == {}
-
-
-@pytest.mark.usefixtures("debug_logs")
-async def test_the_key_never_reaches_logs_or_errors(
-    gateway: Gateway,
-    inference: FakeInference,
-    lilith: Personality,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    errors: list[TzurotError] = []
-    await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    await gateway.list_wallet_keys(ALICE)
-    for provider, key, skip in (
-        ("openrouter", PLANTED * 200, False),
-        ("", PLANTED, False),
-        ("openrouter", PLANTED, True),
-    ):
-        with pytest.raises(TzurotError) as caught:
-            await gateway.set_wallet_key(ALICE, provider, SecretStr(key), skip_validation=skip)
-        errors.append(caught.value)
-    inference.key_error = FailedPrecondition(
-        "the key was rejected by openrouter", reason="INVALID_API_KEY"
-    )
-    with pytest.raises(TzurotError) as rejected:
-        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    errors.append(rejected.value)
-    await collect(gateway.generate(command()))
-    await gateway.remove_wallet_key(ALICE, "openrouter")
-
-    out, err = capfd.readouterr()
-    logs = out + err
-    assert "job.streamed" in logs  # the pipeline did capture gateway's events
-    for text in (logs, *(f"{e!r} {e} {e.metadata}" for e in errors)):
-        assert PLANTED not in text
-        assert PLANTED[:12] not in text
-        assert PLANTED[-12:] not in text

@@ -15,6 +15,7 @@ from tzurot.gateway.server import GatewayServicer
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
+from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
 from tzurot.runtime.tls import load_tls
@@ -63,14 +64,15 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
 
     try:
         await check_database(engine, SCHEMA)
+        store = GatewayStore(engine)
+        inference = GrpcInference(
+            channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
+            generate_timeout=settings.generate_deadline_seconds,
+        )
         gateway = Gateway(
-            store=GatewayStore(engine),
-            inference=GrpcInference(
-                channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
-                generate_timeout=settings.generate_deadline_seconds,
-            ),
+            store=store,
+            inference=inference,
             memory=GrpcMemory(channel(settings.memory_addr, "memory")),
-            keyvault=GrpcKeyVault(channel(settings.keyvault_addr, "keyvault")),
             limits=GatewayLimits(
                 max_message_chars=settings.max_message_chars,
                 max_history_messages=settings.max_history_messages,
@@ -80,8 +82,13 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
                 ),
             ),
         )
+        wallet = Wallet(
+            users=store,
+            checker=inference,
+            keyvault=GrpcKeyVault(channel(settings.keyvault_addr, "keyvault")),
+        )
         # RPCs of later issues answer UNIMPLEMENTED (see server.py); mypy still sees them abstract.
-        servicer = GatewayServicer(gateway)  # type: ignore[abstract]
+        servicer = GatewayServicer(gateway, wallet)  # type: ignore[abstract]
         running = await create_server(
             service="gateway",
             settings=settings,

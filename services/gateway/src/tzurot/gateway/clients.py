@@ -46,6 +46,15 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        try:
+            reply = await self._stub.ValidateKey(
+                inf.ValidateKeyRequest(provider=provider, user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.model_count
+
 
 class GrpcMemory:
     def __init__(self, channel: grpc.aio.Channel) -> None:

@@ -13,10 +13,6 @@ class Inference(Protocol):
         """Streams the answer; closing the generator early must stop the generation."""
         ...
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
-        """Raises a TzurotError when the provider rejects the key or cannot be reached."""
-        ...
-
 
 class Memory(Protocol):
     async def store_exchange(

@@ -1,4 +1,4 @@
-"""Gateway's use-cases: generate, deliver, job status, personalities and the wallet.
+"""Gateway's use-cases: generate, deliver, job status and personalities (wallet: wallet.py).
 
 Plain async code over the store and the ports; the gRPC servicer only converts.
 """
@@ -12,7 +12,6 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 import structlog
-from pydantic import SecretStr
 
 from tzurot.gateway.domain import (
     Actor,
@@ -31,10 +30,9 @@ from tzurot.gateway.domain import (
     ReplyRequest,
     ResolvedConfig,
     User,
-    WalletKey,
 )
 from tzurot.gateway.personalities import PersonalitySeed
-from tzurot.gateway.ports import Inference, KeyVault, Memory
+from tzurot.gateway.ports import Inference, Memory
 from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import (
@@ -42,7 +40,6 @@ from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     TzurotError,
     error_from_code,
 )
@@ -50,7 +47,6 @@ from tzurot.runtime.errors import (
 log = structlog.get_logger(__name__)
 
 MAX_ID_CHARS = 200
-MAX_API_KEY_CHARS = 4096
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
@@ -73,13 +69,11 @@ class Gateway:
         store: GatewayStore,
         inference: Inference,
         memory: Memory,
-        keyvault: KeyVault,
         limits: GatewayLimits,
     ) -> None:
         self._store = store
         self._inference = inference
         self._memory = memory
-        self._keyvault = keyvault
         self._limits = limits
 
     # ---- conversation ----
@@ -274,35 +268,6 @@ class Gateway:
     async def list_personalities(self, actor: Actor | None) -> list[Personality]:
         user = None if actor is None else await self._store.upsert_user(actor)
         return [p for p in await self._store.list_personalities() if _may_use(p, user)]
-
-    # ---- wallet ----
-
-    async def set_wallet_key(
-        self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
-    ) -> WalletKey:
-        _require_id("provider", provider)
-        key = api_key.get_secret_value()
-        if not key.strip():
-            raise InvalidArgument("api_key", "the API key is empty")
-        if len(key) > MAX_API_KEY_CHARS:
-            raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
-        user = await self._store.upsert_user(actor)
-        if skip_validation:
-            if not user.superuser:
-                raise PermissionDenied("only superusers may store a key without validation")
-        else:
-            await self._inference.validate_key(provider, api_key)
-        return await self._keyvault.put_key(user.id, provider, api_key)
-
-    async def list_wallet_keys(self, actor: Actor) -> list[WalletKey]:
-        user = await self._store.upsert_user(actor)
-        return await self._keyvault.list_keys(user.id)
-
-    async def remove_wallet_key(self, actor: Actor, provider: str) -> None:
-        _require_id("provider", provider)
-        user = await self._store.upsert_user(actor)
-        if not await self._keyvault.delete_key(user.id, provider):
-            raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
 
     # ---- helpers ----
 
