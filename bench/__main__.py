@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import chat_turn, cold_start
+from bench import chat_turn, cold_start, keyvault
 from bench.results import table, write
 
 
@@ -14,7 +14,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples, same figures")
     args = parser.parse_args()
     turns, starts = (50, 1) if args.quick else (500, 3)
+    decrypts, keys = (200, 500) if args.quick else (2000, 5000)
     figures = asyncio.run(chat_turn.run(turns))
+    figures += asyncio.run(keyvault.run(decrypts, keys))
     figures += cold_start.run(starts)
     print(table(figures))
     print(f"\nJSON: {write(figures, quick=args.quick)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import grpc
 from pydantic import SecretStr
@@ -26,7 +26,7 @@ class GrpcInference:
         self._stub = inf_grpc.InferenceServiceStub(channel)
         self._generate_timeout = generate_timeout
 
-    async def generate_reply(self, request: ReplyRequest) -> AsyncIterator[ReplyEvent]:
+    async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         call = self._stub.GenerateReply(
             convert.reply_request(request), timeout=self._generate_timeout
         )
@@ -45,6 +45,15 @@ class GrpcInference:
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
+
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        try:
+            reply = await self._stub.ValidateKey(
+                inf.ValidateKeyRequest(provider=provider, user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.model_count
 
 
 class GrpcMemory:

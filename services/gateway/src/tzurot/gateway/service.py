@@ -1,4 +1,4 @@
-"""Gateway's use-cases: generate, deliver, job status, personalities and the wallet.
+"""Gateway's use-cases: generate, deliver, job status and personalities (wallet: wallet.py).
 
 Plain async code over the store and the ports; the gRPC servicer only converts.
 """
@@ -6,12 +6,12 @@ Plain async code over the store and the ports; the gRPC servicer only converts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 import structlog
-from pydantic import SecretStr
 
 from tzurot.gateway.domain import (
     Actor,
@@ -30,17 +30,16 @@ from tzurot.gateway.domain import (
     ReplyRequest,
     ResolvedConfig,
     User,
-    WalletKey,
 )
 from tzurot.gateway.personalities import PersonalitySeed
-from tzurot.gateway.ports import Inference, KeyVault, Memory
+from tzurot.gateway.ports import Inference, Memory
 from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     TzurotError,
     error_from_code,
 )
@@ -48,8 +47,9 @@ from tzurot.runtime.errors import (
 log = structlog.get_logger(__name__)
 
 MAX_ID_CHARS = 200
-MAX_API_KEY_CHARS = 4096
 _DUPLICATE_POLL_SECONDS = 0.1
+_CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
+_UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,16 @@ class Gateway:
         store: GatewayStore,
         inference: Inference,
         memory: Memory,
-        keyvault: KeyVault,
         limits: GatewayLimits,
     ) -> None:
         self._store = store
         self._inference = inference
         self._memory = memory
-        self._keyvault = keyvault
         self._limits = limits
 
     # ---- conversation ----
 
-    async def generate(self, command: GenerateCommand) -> AsyncIterator[GenerateEvent]:
+    async def generate(self, command: GenerateCommand) -> AsyncGenerator[GenerateEvent, None]:
         """Streams JobAccepted, the answer's chunks in order, then GenerationFinished.
 
         A duplicate idempotency key replays the existing job instead of generating again.
@@ -102,74 +100,91 @@ class Gateway:
             )
         )
         if not claimed:
-            async for event in self._replay(job, personality):
-                yield event
-            return
-        yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
-        request = ReplyRequest(
-            job_id=job.id,
-            user_id=user.id,
-            actor=command.actor,
-            location=command.location,
-            personality=personality,
-            config=await self._effective_config(personality),
-            content=command.content,
-            references=command.references,
-            attachments=command.attachments,
-            timezone=user.timezone,
-            max_history_messages=self._limits.max_history_messages,
-            include_reasoning=command.include_reasoning,
-        )
-        async for event in self._run_job(job.id, request):
-            yield event
-
-    async def _run_job(self, job_id: str, request: ReplyRequest) -> AsyncIterator[GenerateEvent]:
-        await self._store.start_attempt(job_id)
-        finished: ReplyFinished | None = None
-        try:
-            async for event in self._inference.generate_reply(request):
-                if isinstance(event, ReplyChunk):
+            if (job.user_id, job.personality_id) != (user.id, personality.id):
+                # Never replay someone else's answer: the key names another request.
+                raise AlreadyExists(
+                    "this idempotency key was already used for another request",
+                    reason="IDEMPOTENCY_KEY_REUSED",
+                )
+            async with contextlib.aclosing(self._replay(job, personality)) as replayed:
+                async for event in replayed:
                     yield event
-                else:
-                    finished = event
+            return
+        # aclosing: when our consumer closes this stream, the inner ones must close now (and
+        # mark the job), not whenever the garbage collector finalizes them.
+        async with contextlib.aclosing(self._run_job(job, user, personality, command)) as events:
+            async for event in events:
+                yield event
+
+    async def _run_job(
+        self, job: Job, user: User, personality: Personality, command: GenerateCommand
+    ) -> AsyncGenerator[GenerateEvent, None]:
+        """Runs a claimed job. Whatever stops it early, it ends `failed` with the reason."""
+        try:
+            yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
+            await self._store.start_attempt(job.id)
+            request = ReplyRequest(
+                job_id=job.id,
+                user_id=user.id,
+                actor=command.actor,
+                location=command.location,
+                personality=personality,
+                config=await self._effective_config(personality),
+                content=command.content,
+                references=command.references,
+                attachments=command.attachments,
+                timezone=user.timezone,
+                max_history_messages=self._limits.max_history_messages,
+                include_reasoning=command.include_reasoning,
+            )
+            finished: ReplyFinished | None = None
+            async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
+                async for event in replies:
+                    if isinstance(event, ReplyChunk):
+                        yield event
+                    else:
+                        finished = event
+            if finished is None:
+                raise FailedPrecondition(
+                    "inference ended without a final answer", reason="NO_ANSWER"
+                )
+            await self._store.finish_job(job.id, finished.content, finished.usage, "chat")
         except TzurotError as err:
-            await self._store.fail_job(job_id, JobError(err.code.name, err.reason, err.message))
-            log.info("job.failed", job_id=job_id, code=err.code.name, reason=err.reason)
+            await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            # The client went away mid-stream: nothing was delivered, so no turn is stored.
-            await asyncio.shield(
-                self._store.fail_job(
-                    job_id, JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
-                )
-            )
+            # The client went away: nothing was delivered, so no turn is stored.
+            await self._fail(job.id, _CLIENT_CANCELLED)
             raise
-        if finished is None:
-            missing = FailedPrecondition(
-                "inference ended without a final answer", reason="NO_ANSWER"
-            )
-            await self._store.fail_job(
-                job_id, JobError(missing.code.name, missing.reason, missing.message)
-            )
-            raise missing
-        await self._store.finish_job(job_id, finished.content, finished.usage, "chat")
+        except Exception:
+            # A bug, not an outcome: the job must not stay `running` for duplicates to wait on.
+            log.exception("job.unexpected_error", job_id=job.id)
+            await self._fail(job.id, _UNEXPECTED)
+            raise
         log.info(
             "job.streamed",
-            job_id=job_id,
+            job_id=job.id,
             provider=finished.usage.provider,
             model=finished.usage.model,
             input_tokens=finished.usage.input_tokens,
             output_tokens=finished.usage.output_tokens,
         )
         yield GenerationFinished(
-            job_id=job_id,
+            job_id=job.id,
             content=finished.content,
             usage=finished.usage,
             finish_reason=finished.finish_reason,
-            reasoning=finished.reasoning if request.include_reasoning else "",
+            reasoning=finished.reasoning if command.include_reasoning else "",
         )
 
-    async def _replay(self, job: Job, personality: Personality) -> AsyncIterator[GenerateEvent]:
+    async def _fail(self, job_id: str, error: JobError) -> None:
+        """Marks the job failed; shielded, so a cancelled stream still records why."""
+        await asyncio.shield(self._store.fail_job(job_id, error))
+        log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
+
+    async def _replay(
+        self, job: Job, personality: Personality
+    ) -> AsyncGenerator[GenerateEvent, None]:
         """A duplicate request: wait for the original job, then repeat its outcome."""
         deadline = asyncio.get_running_loop().time() + self._limits.duplicate_wait_seconds
         while not job.status.terminal:
@@ -253,35 +268,6 @@ class Gateway:
     async def list_personalities(self, actor: Actor | None) -> list[Personality]:
         user = None if actor is None else await self._store.upsert_user(actor)
         return [p for p in await self._store.list_personalities() if _may_use(p, user)]
-
-    # ---- wallet ----
-
-    async def set_wallet_key(
-        self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
-    ) -> WalletKey:
-        _require_id("provider", provider)
-        key = api_key.get_secret_value()
-        if not key.strip():
-            raise InvalidArgument("api_key", "the API key is empty")
-        if len(key) > MAX_API_KEY_CHARS:
-            raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
-        user = await self._store.upsert_user(actor)
-        if skip_validation:
-            if not user.superuser:
-                raise PermissionDenied("only superusers may store a key without validation")
-        else:
-            await self._inference.validate_key(provider, api_key)
-        return await self._keyvault.put_key(user.id, provider, api_key)
-
-    async def list_wallet_keys(self, actor: Actor) -> list[WalletKey]:
-        user = await self._store.upsert_user(actor)
-        return await self._keyvault.list_keys(user.id)
-
-    async def remove_wallet_key(self, actor: Actor, provider: str) -> None:
-        _require_id("provider", provider)
-        user = await self._store.upsert_user(actor)
-        if not await self._keyvault.delete_key(user.id, provider):
-            raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
 
     # ---- helpers ----
 

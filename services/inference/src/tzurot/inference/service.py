@@ -108,7 +108,12 @@ class Inference:
         params = parse_advanced_parameters(request.model.advanced_parameters)
         rules = self._settings.cleanup_rules + _personality_rules(request)
         provider = self._providers.get(request.model.provider)
-        key = await self._keys.resolve(request.user_id, provider, free_use=request.model.free_use)
+        key = await self._keys.resolve(
+            request.user_id,
+            provider,
+            free_use=request.model.free_use,
+            model=request.model.model,
+        )
         history = await self._recent_history(request)
         memories = await self._relevant_memories(request, history)
         prepared = await self._prepare_attachments(request, params)
@@ -225,7 +230,7 @@ class Inference:
         if name is None or not name.model:
             return None
         provider = self._providers.get(name.provider)
-        key = await self._keys.resolve(user_id, provider, free_use=free_use)
+        key = await self._keys.resolve(user_id, provider, free_use=free_use, model=name.model)
         return ModelTarget(provider, key.api_key, name.model)
 
     async def describe_image(
