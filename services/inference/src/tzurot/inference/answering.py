@@ -108,8 +108,11 @@ async def answer(
         limit = min(settings.attempt_timeout, deadline - clock())
         stream = _attempt(llm, _Target(provider, api_key, model), call, name, recent, state)
         try:
-            async with asyncio.timeout(max(limit, 0.0)), aclosing(stream):
-                async for delta in stream:
+            # The limit covers waiting for the provider, never the caller's time between
+            # deltas (a timeout around a yield would cancel the caller's own await).
+            limited = _within(stream, clock() + max(limit, 0.0), clock)
+            async with aclosing(stream), aclosing(limited):
+                async for delta in limited:
                     yield delta
         except TimeoutError:
             if state.streamed or timeouts_left == 0 or deadline - clock() <= 0:
@@ -158,6 +161,19 @@ async def answer(
             attempts=attempts,
         )
         return
+
+
+async def _within(
+    stream: AsyncGenerator[TextDelta, None], deadline: float, clock: Callable[[], float]
+) -> AsyncGenerator[TextDelta, None]:
+    """The stream's deltas; TimeoutError when the next one is not there by `deadline`."""
+    while True:
+        try:
+            async with asyncio.timeout(max(deadline - clock(), 0.0)):
+                delta = await anext(stream)
+        except StopAsyncIteration:
+            return
+        yield delta
 
 
 @dataclass(frozen=True)
