@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import grpc
 import httpx2 as httpx
+import tiktoken
 
 from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
@@ -18,6 +20,7 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.server import InferenceServicer
 from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.tokens import load_encoding
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.server import (
@@ -45,6 +48,8 @@ class InferenceApp:
     llm: LlmClient
     grace: float
     downloads: httpx.AsyncClient
+    warm_up: asyncio.Future[tiktoken.Encoding] | None = field(default=None, repr=False)
+    """Loading the o200k encoding (~1 s) in a thread, so the first reply does not wait."""
 
     @property
     def port(self) -> int:
@@ -153,10 +158,12 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     except BaseException:
         await _close(channels, llm, downloads)
         raise
+    warm_up = asyncio.get_running_loop().run_in_executor(None, load_encoding, "o200k_base")
     return InferenceApp(
         running=running,
         channels=channels,
         llm=llm,
         grace=settings.grace_seconds,
         downloads=downloads,
+        warm_up=warm_up,
     )
