@@ -82,9 +82,9 @@ class LocalPostgres:
         from pgserver.postgres_server import get_server  # noqa: PLC0415
 
         mode = "delete" if self._delete_on_stop else "stop"
-        self._data_dir.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
+                self._data_dir.parent.mkdir(parents=True, exist_ok=True)
                 _forget_dead_handles(self._data_dir)
                 server = get_server(self._data_dir, cleanup_mode=mode)
                 break
