@@ -41,7 +41,7 @@ async def _run(rounds: int, turns_each: int, memories: int) -> list[Figure]:
         sides: dict[str, Chat] = {MESH: env.grpc, FLOOR: env.floor}
         for side, chat in sides.items():  # warm connections, caches, statement caches
             await conversations(chat, env.clock, count=CONVERSATIONS, turns_each=1, prefix=side)
-        single = await _single(env, rounds * 30)
+        single = await _single(env, 20 * rounds)
         loaded: dict[str, list[Timing]] = {MESH: [], FLOOR: []}
         for _ in range(rounds):
             for side, chat in sides.items():

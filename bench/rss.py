@@ -27,6 +27,7 @@ from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 SERVICES = ("gateway", "inference", "memory", "keyvault")
 PREFIX = "rss"
+COLUMNS = "p50 = RSS after load, p99 = peak RSS (VmHWM), mean = idle RSS"
 
 
 def run(quick: bool) -> list[Figure]:
@@ -86,13 +87,10 @@ def run(quick: bool) -> list[Figure]:
             extra={
                 "idle_rss_mib": idle[name][0],
                 "idle_peak_mib": idle[name][1],
-                "loaded_rss_mib": loaded[name][0],
-                "loaded_peak_mib": loaded[name][1],
-                "load": load,
-                "columns": "p50=RSS after load, p99=peak (VmHWM), mean=idle RSS",
+                **({"load": load, "columns": COLUMNS} if n == 0 else {}),
             },
         )
-        for name in pids
+        for n, name in enumerate(pids)
     ]
 
 

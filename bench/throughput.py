@@ -18,7 +18,7 @@ USERS = 50
 
 
 def run(quick: bool) -> list[Figure]:
-    rates, seconds = ([10, 20, 40, 80], 3.0) if quick else ([10, 20, 30, 40, 60, 80, 100, 130], 8.0)
+    rates, seconds = ([10, 20, 40], 2.0) if quick else ([10, 20, 30, 40, 60, 80, 100, 130], 8.0)
     return asyncio.run(_run(rates, seconds))
 
 
