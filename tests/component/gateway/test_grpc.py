@@ -538,9 +538,14 @@ async def test_wallet_over_grpc(connect: Connect, mesh: Mesh) -> None:
     assert missing.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_rpcs_not_built_yet_are_unimplemented(connect: Connect) -> None:
+async def test_memory_rpcs_not_built_yet_pass_unimplemented_through(connect: Connect) -> None:
+    bot = connect("bot")
+    await import_seed(connect("cli"), "lilith")
+    # This test's memory servicer, like memory before long-term memory, lacks QueryMemories.
     error = await rpc_error(
-        connect("bot").ResolveMentions(gw.ResolveMentionsRequest(actor=ACTOR, content="@lilith"))
+        bot.SearchMemories(
+            gw.SearchMemoriesRequest(actor=ACTOR, personality="lilith", query="cats")
+        )
     )
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
 

@@ -259,9 +259,7 @@ class GatewayStore:
 
     # ---- jobs ----
 
-    async def claim_job(
-        self, new: NewJob, *, lease_seconds: float = 90.0
-    ) -> tuple[Job, bool]:
+    async def claim_job(self, new: NewJob, *, lease_seconds: float = 90.0) -> tuple[Job, bool]:
         """Inserts the job for an idempotency key, or returns the existing one (claimed=False).
 
         An existing job of the same user and personality is claimed again (a new attempt) when
