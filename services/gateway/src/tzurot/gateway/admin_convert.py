@@ -9,19 +9,12 @@ from google.protobuf import json_format, struct_pb2
 
 from tzurot.gateway import domain as d
 from tzurot.gateway import settings as cascade
-from tzurot.gateway.convert import llm_config, personality, timestamp
+from tzurot.gateway.convert import CONFIG_SOURCE, llm_config, personality, timestamp
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
-CONFIG_SOURCE_TO_PROTO = {
-    d.ConfigSource.HARDCODED: common.CONFIG_SOURCE_HARDCODED,
-    d.ConfigSource.GLOBAL: common.CONFIG_SOURCE_GLOBAL,
-    d.ConfigSource.PERSONALITY: common.CONFIG_SOURCE_PERSONALITY,
-    d.ConfigSource.CHANNEL: common.CONFIG_SOURCE_CHANNEL,
-    d.ConfigSource.USER: common.CONFIG_SOURCE_USER,
-    d.ConfigSource.USER_PERSONALITY: common.CONFIG_SOURCE_USER_PERSONALITY,
-}
+CONFIG_SOURCE_TO_PROTO = CONFIG_SOURCE
 _CONFIG_SOURCE_FROM_PROTO: dict[int, d.ConfigSource] = {
     int(v): k for k, v in CONFIG_SOURCE_TO_PROTO.items()
 }
