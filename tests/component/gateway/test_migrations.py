@@ -87,7 +87,14 @@ async def test_0002_downgrades_to_0001_keeping_its_tables(migrated_url: str) -> 
     try:
         async with engine.connect() as conn:
             columns = await conn.run_sync(_columns)
-        assert set(columns) == {"users", "llm_configs", "personalities", "personality_aliases", "jobs", "usage_log"}
+        assert set(columns) == {
+            "users",
+            "llm_configs",
+            "personalities",
+            "personality_aliases",
+            "jobs",
+            "usage_log",
+        }
         assert "heartbeat_at" not in columns["jobs"]
     finally:
         await engine.dispose()

@@ -31,9 +31,7 @@ async def test_a_burst_of_ten_times_the_limit_from_two_replicas_admits_exactly_t
     try:
         limiters = [RateLimiter(engine), RateLimiter(other_replica)]
         bucket = Bucket("user:burst", SLOW, "you")
-        results = await asyncio.gather(
-            *(_attempt(limiters[i % 2], [bucket]) for i in range(50))
-        )
+        results = await asyncio.gather(*(_attempt(limiters[i % 2], [bucket]) for i in range(50)))
     finally:
         await other_replica.dispose()
     assert sum(results) == 5

@@ -314,6 +314,7 @@ async def test_duplicate_of_a_job_failed_for_good_repeats_its_error(
 )
 async def test_a_retry_of_a_job_failed_for_a_passing_reason_runs_it_again(
     gateway: Gateway,
+    *,
     store: GatewayStore,
     inference: FakeInference,
     engine: AsyncEngine,
@@ -328,8 +329,10 @@ async def test_a_retry_of_a_job_failed_for_a_passing_reason_runs_it_again(
 
     accepted, *_, finished = await collect(gateway.generate(command()))
 
-    assert isinstance(accepted, JobAccepted) and accepted.replayed is False
-    assert isinstance(finished, GenerationFinished) and finished.content == "Back again."
+    assert isinstance(accepted, JobAccepted)
+    assert accepted.replayed is False
+    assert isinstance(finished, GenerationFinished)
+    assert finished.content == "Back again."
     job = await store.get_job(accepted.job_id)
     assert job is not None
     assert (job.status, job.attempts, job.error) == (JobStatus.STREAMED, 2, None)
@@ -348,7 +351,8 @@ async def test_a_retry_after_the_client_cancelled_runs_the_job_again(
     inference.gate.set()
     assert isinstance(accepted, JobAccepted)
     failed = await store.get_job(accepted.job_id)
-    assert failed is not None and failed.error is not None
+    assert failed is not None
+    assert failed.error is not None
     assert failed.error.code == "CANCELLED"
 
     events = await collect(gateway.generate(command()))
@@ -392,7 +396,8 @@ async def test_a_job_abandoned_while_running_is_taken_over_after_its_lease(
 
     events = await asyncio.wait_for(collect(gateway.generate(command())), 5)
 
-    assert isinstance(events[0], JobAccepted) and events[0].replayed is False
+    assert isinstance(events[0], JobAccepted)
+    assert events[0].replayed is False
     assert events[0].job_id == job.id
     done = await store.get_job(job.id)
     assert done is not None
