@@ -155,9 +155,12 @@ class AdminStore:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(*PERSONALITY_COLUMNS)
-                    .join(t.personality_aliases)
-                    .where(t.personality_aliases.c.alias == normalize_alias(alias))
+                    sa.select(*PERSONALITY_COLUMNS).where(
+                        t.personalities.c.id
+                        == sa.select(t.personality_aliases.c.personality_id)
+                        .where(t.personality_aliases.c.alias == normalize_alias(alias))
+                        .scalar_subquery()
+                    )
                 )
             ).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
