@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.results import Figure, summarise
 from tzurot.cli.localdb import create_database, local_postgres
-from tzurot.testing.e2e import Harness, converse, echo_mesh, request, set_key
+from tzurot.testing.e2e import NO_RATE_LIMITS, Harness, converse, echo_mesh, request, set_key
 from tzurot.v1 import gateway_pb2 as gw
 
 
@@ -22,7 +22,7 @@ async def run(turns: int) -> list[Figure]:
         root = Path(tmp)
         with local_postgres(root / "pg", delete_on_exit=True) as server_url:
             database_url = create_database(server_url, f"bench_{uuid.uuid4().hex[:8]}")
-            async with echo_mesh(database_url, root) as h:
+            async with echo_mesh(database_url, root, gateway=NO_RATE_LIMITS) as h:
                 h.provider.reply = "a short instant answer"
                 await set_key(h)
                 for _ in range(5):  # warm connections and caches
