@@ -63,6 +63,11 @@ async def test_personality_lifecycle_and_ownership(connect: Connect) -> None:
     muse = await private_of_alice(bot)
     assert (muse.slug, muse.public, list(muse.aliases)) == ("muse", False, ["the muse"])
     assert muse.owner_user_id
+    await g.import_seed(connect("cli"), "lilith")
+    owned = await bot.ListPersonalities(gw.ListPersonalitiesRequest(actor=ALICE, owned_only=True))
+    assert [p.slug for p in owned.personalities] == ["muse"]
+    listed = await bot.ListPersonalities(gw.ListPersonalitiesRequest(actor=BOB))
+    assert [p.slug for p in listed.personalities] == ["lilith"]
     # Private: Alice sees it, Bob does not even learn it exists.
     await bot.GetPersonality(gw.GetPersonalityRequest(actor=ALICE, personality="the muse"))
     await fails(

@@ -44,6 +44,17 @@ class GatewayAdminServicer(GatewayServicer):
 
     # ---- personalities ----
 
+    async def ListPersonalities(
+        self, request: gw.ListPersonalitiesRequest, context: Context
+    ) -> gw.ListPersonalitiesResponse:
+        reply = await super().ListPersonalities(request, context)
+        if not request.owned_only:
+            return reply
+        owner = (await self._who(request)).user_id or ""
+        return gw.ListPersonalitiesResponse(
+            personalities=[p for p in reply.personalities if p.owner_user_id == owner]
+        )
+
     async def CreatePersonality(
         self, request: gw.CreatePersonalityRequest, context: Context
     ) -> gw.CreatePersonalityResponse:
