@@ -29,6 +29,15 @@ from tzurot.v1 import gateway_pb2 as gw
 MESH, FLOOR = "mesh", "floor"
 
 
+# Rate limits stay on (their SQL is part of a turn's cost) but never refuse a bench turn.
+UNREACHABLE_LIMITS = {
+    "rate_user_capacity": 10**9,
+    "rate_user_per_minute": 10**9,
+    "rate_channel_capacity": 10**9,
+    "rate_channel_per_minute": 10**9,
+}
+
+
 @dataclass
 class BenchEnv:
     harness: Harness
@@ -58,7 +67,7 @@ async def bench_env(users: int) -> AsyncIterator[BenchEnv]:
         local_postgres(Path(tmp) / "pg", delete_on_exit=True) as server_url,
     ):
         database_url = create_database(server_url, f"bench_{uuid.uuid4().hex[:8]}")
-        async with echo_mesh(database_url, Path(tmp)) as harness:
+        async with echo_mesh(database_url, Path(tmp), gateway=UNREACHABLE_LIMITS) as harness:
             clock = ProviderClock()
             harness.provider.reply = clock
             async with floor(database_url, harness.provider.base_url) as in_process:

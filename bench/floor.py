@@ -23,6 +23,7 @@ from tzurot.db.engine import create_engine
 from tzurot.gateway import convert as gw_convert
 from tzurot.gateway.domain import HistoryTurn as GatewayTurn
 from tzurot.gateway.domain import ReplyEvent, ReplyRequest, WalletKey
+from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
@@ -45,6 +46,10 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 _ROLES = {"user": common.ROLE_USER, "assistant": common.ROLE_ASSISTANT}
+
+
+UNREACHABLE_BUCKET = BucketPolicy(capacity=10**9, refill_per_second=10**9)
+"""The mesh's rate limits in bench/env.py: checked on every turn, never refusing."""
 
 
 class DirectInference:
@@ -185,18 +190,21 @@ async def floor(database_url: str, provider_url: str) -> AsyncIterator[Floor]:
         history_limit=30,
     )
     store = GatewayStore(engines[0])
-    wallet = Wallet(users=store, checker=DirectInference(inference), keyvault=vault)
     gateway = Gateway(
         store=store,
         inference=DirectInference(inference),
         memory=DirectMemory(history),
+        keyvault=vault,
         limits=GatewayLimits(
             max_message_chars=16_000,
             max_history_messages=50,
             duplicate_wait_seconds=480.0,
             default_config=global_default_config("openrouter", "openai/gpt-4o-mini"),
+            user_bucket=UNREACHABLE_BUCKET,
+            channel_bucket=UNREACHABLE_BUCKET,
         ),
     )
+    wallet = Wallet(users=gateway, checker=DirectInference(inference), keyvault=vault)
     try:
         yield Floor(gateway, wallet)
     finally:

@@ -48,7 +48,13 @@ def run(quick: bool) -> list[Figure]:
                 "--seeds",
                 str(REPO / "personalities"),
             ],
-            env={**os.environ, "TZUROT_LOG_FORMAT": "json"},
+            env={
+                **os.environ,
+                "TZUROT_LOG_FORMAT": "json",
+                # the load phase sends 1000 turns; the default per-user limit would refuse them
+                "TZUROT_RATE_USER_CAPACITY": "0",
+                "TZUROT_RATE_CHANNEL_CAPACITY": "0",
+            },
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
