@@ -6,6 +6,7 @@ presents the `inference` certificate for Decrypt and `cli` for RewrapKeys.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import tempfile
@@ -34,7 +35,12 @@ def _line(version: int) -> str:
     return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
 
 
-async def run(decrypts: int, keys: int) -> list[Figure]:
+def run(quick: bool) -> list[Figure]:
+    decrypts, keys = (200, 500) if quick else (2000, 5000)
+    return asyncio.run(_run(decrypts, keys))
+
+
+async def _run(decrypts: int, keys: int) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="tzbench-kv-", dir="/tmp") as tmp:
         root = Path(tmp)
         generate_dev_pki(root / "pki", SERVICE_IDENTITIES)

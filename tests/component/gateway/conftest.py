@@ -45,10 +45,11 @@ from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
 from tzurot.gateway.wallet import Wallet
-from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.errors import TzurotError, Unimplemented
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import memory_pb2 as mem
 
 SEEDS = Path(__file__).parents[3] / "personalities"
 USAGE = Usage(
@@ -205,6 +206,45 @@ class FakeMemory:
             StoredExchange(job_id, conversation_id, personality_id, user_id, tuple(turns))
         )
 
+    async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
+        gone = [
+            e
+            for e in self.exchanges
+            if (e.conversation_id, e.personality_id) == (conversation_id, personality_id)
+        ]
+        self.exchanges = [e for e in self.exchanges if e not in gone]
+        return sum(len(e.turns) for e in gone)
+
+    async def remove_last_exchange(
+        self, conversation_id: str, personality_id: str, user_id: str
+    ) -> list[HistoryTurn]:
+        for exchange in reversed(self.exchanges):
+            if (exchange.conversation_id, exchange.personality_id, exchange.user_id) == (
+                conversation_id,
+                personality_id,
+                user_id,
+            ):
+                self.exchanges.remove(exchange)
+                return list(exchange.turns)
+        return []
+
+    async def forget_user(self, user_id: str) -> int:
+        gone = [e for e in self.exchanges if e.user_id == user_id]
+        self.exchanges = [e for e in self.exchanges if e not in gone]
+        return sum(len(e.turns) for e in gone)
+
+    # Long-term memory arrives with its own issue: like memory today, these are unimplemented.
+    async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
+        raise Unimplemented("QueryMemories is not available yet")
+
+    async def drop_weak_memories(
+        self, request: mem.DropWeakMemoriesRequest
+    ) -> mem.DropWeakMemoriesResponse:
+        raise Unimplemented("DropWeakMemories is not available yet")
+
+    async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
+        raise Unimplemented("CountMemories is not available yet")
+
 
 @dataclass
 class FakeKeyVault:
@@ -258,13 +298,17 @@ LIMITS = GatewayLimits(
 
 
 @pytest.fixture
-def gateway(store: GatewayStore, inference: FakeInference, memory: FakeMemory) -> Gateway:
-    return Gateway(store=store, inference=inference, memory=memory, limits=LIMITS)
+def gateway(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Gateway:
+    return Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
+    )
 
 
 @pytest.fixture
-def wallet(store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault) -> Wallet:
-    return Wallet(users=store, checker=inference, keyvault=keyvault)
+def wallet(gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault) -> Wallet:
+    return Wallet(users=gateway, checker=inference, keyvault=keyvault)
 
 
 @pytest.fixture

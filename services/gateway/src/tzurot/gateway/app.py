@@ -8,10 +8,12 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
+from tzurot.gateway.admin import Admin
+from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.config import GatewaySettings
+from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
-from tzurot.gateway.server import GatewayServicer
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
@@ -69,10 +71,13 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
             generate_timeout=settings.generate_deadline_seconds,
         )
+        memory = GrpcMemory(channel(settings.memory_addr, "memory"))
+        keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault"))
         gateway = Gateway(
             store=store,
             inference=inference,
-            memory=GrpcMemory(channel(settings.memory_addr, "memory")),
+            memory=memory,
+            keyvault=keyvault,
             limits=GatewayLimits(
                 max_message_chars=settings.max_message_chars,
                 max_history_messages=settings.max_history_messages,
@@ -80,15 +85,28 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
                 default_config=global_default_config(
                     settings.default_provider, settings.default_model
                 ),
+                job_lease_seconds=settings.job_lease_seconds,
+                superusers=settings.superusers,
+                user_bucket=_bucket(settings.rate_user_capacity, settings.rate_user_per_minute),
+                channel_bucket=_bucket(
+                    settings.rate_channel_capacity, settings.rate_channel_per_minute
+                ),
+                guest_mode=settings.guest_mode,
+                guest_daily_budget=settings.guest_daily_budget,
+                guest_user_bucket=_bucket(
+                    settings.guest_user_per_day, settings.guest_user_per_day / (24 * 60)
+                ),
             ),
         )
-        wallet = Wallet(
-            users=store,
-            checker=inference,
-            keyvault=GrpcKeyVault(channel(settings.keyvault_addr, "keyvault")),
+        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        admin = Admin(
+            gateway=gateway,
+            store=store,
+            memory=memory,
+            keyvault=keyvault,
+            operator_identities=settings.operator_identities,
         )
-        # RPCs of later issues answer UNIMPLEMENTED (see server.py); mypy still sees them abstract.
-        servicer = GatewayServicer(gateway, wallet)  # type: ignore[abstract]
+        servicer = GatewayAdminServicer(gateway, wallet, admin)
         running = await create_server(
             service="gateway",
             settings=settings,
@@ -114,3 +132,10 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
         engine=engine,
         grace=settings.grace_seconds,
     )
+
+
+def _bucket(capacity: int, per_minute: float) -> BucketPolicy | None:
+    """A bucket policy, or None (no limit) when the capacity is 0."""
+    if capacity <= 0 or per_minute <= 0:
+        return None
+    return BucketPolicy(capacity=capacity, refill_per_second=per_minute / 60)

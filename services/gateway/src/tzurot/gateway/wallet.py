@@ -38,7 +38,9 @@ RATE_LIMITED = "PROVIDER_RATE_LIMITED"
 
 
 class Users(Protocol):
-    async def upsert_user(self, actor: Actor) -> User: ...
+    async def user(self, actor: Actor) -> User:
+        """The actor's user, created on first sight (with the operator's superuser list)."""
+        ...
 
 
 class KeyChecker(Protocol):
@@ -77,7 +79,7 @@ class Wallet:
             raise InvalidArgument("api_key", "the API key is empty")
         if len(key) > MAX_API_KEY_CHARS:
             raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
-        user = await self._users.upsert_user(actor)
+        user = await self._users.user(actor)
         if skip_validation:
             if not user.superuser:
                 raise PermissionDenied("only superusers may store a key without validation")
@@ -93,12 +95,12 @@ class Wallet:
         return record
 
     async def list(self, actor: Actor) -> list[WalletKey]:
-        user = await self._users.upsert_user(actor)
+        user = await self._users.user(actor)
         return await self._keyvault.list_keys(user.id)
 
     async def remove(self, actor: Actor, provider: str) -> None:
         _check_provider(provider)
-        user = await self._users.upsert_user(actor)
+        user = await self._users.user(actor)
         if not await self._keyvault.delete_key(user.id, provider):
             raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
         log.info("wallet.key_removed", user_id=user.id, provider=provider)
@@ -109,7 +111,7 @@ class Wallet:
         NOT_FOUND when no key is stored; UNAVAILABLE when the provider cannot say.
         """
         _check_provider(provider)
-        user = await self._users.upsert_user(actor)
+        user = await self._users.user(actor)
         if all(key.provider != provider for key in await self._keyvault.list_keys(user.id)):
             raise NotFound(
                 f"no {provider} key stored for you; add one with /wallet set {provider}",
