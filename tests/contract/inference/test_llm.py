@@ -230,3 +230,29 @@ async def test_many_calls_share_one_pool(fake: FakeProvider, llm: LlmClient) -> 
         await run(llm, provider(fake))
     await llm.count_models(provider(fake), SecretStr(GOOD_KEY))
     assert [r.api_key for r in fake.requests] == [GOOD_KEY] * 4
+
+
+async def test_openrouter_keys_are_proven_by_its_key_endpoint(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """OpenRouter lists models without a key, so listing them alone would accept any key."""
+    fake.public_models = True
+    fake.models = ["a", "b"]
+    with pytest.raises(FailedPrecondition) as caught:
+        await llm.count_models(provider(fake, "openrouter"), SecretStr(BAD_KEY))
+    assert caught.value.reason == "INVALID_API_KEY"
+    assert "openrouter" in caught.value.message
+    assert_key_hidden(caught.value, BAD_KEY)
+    assert await llm.count_models(provider(fake, "openrouter"), SecretStr(GOOD_KEY)) == 2
+    assert [r.path for r in fake.requests][-2:] == ["/v1/key", "/v1/models"]
+
+
+async def test_openrouter_key_without_credit_is_quota(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.credit_remaining = 0
+    with pytest.raises(ResourceExhausted) as caught:
+        await llm.count_models(provider(fake, "openrouter"), SecretStr(GOOD_KEY))
+    assert caught.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+    fake.credit_remaining = 3.5
+    assert await llm.count_models(provider(fake, "openrouter"), SecretStr(GOOD_KEY)) == len(
+        fake.models
+    )

@@ -116,6 +116,10 @@ class FakeProvider:
         self.reply, self.chunk_delay, self.require_key = reply, chunk_delay, require_key
         self.models: list[str] = list(models)
         self.any_model = any_model
+        self.public_models = False
+        """Serve /v1/models without a key, as OpenRouter does (keys are proven by /v1/key)."""
+        self.credit_remaining: float | None = None
+        """What GET /v1/key reports as `limit_remaining` (None: no limit)."""
         self.embedding_dimensions = 384
         self.requests: list[RecordedRequest] = []
         self.drop_after_chunks: int | None = None
@@ -135,6 +139,7 @@ class FakeProvider:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/key", self._key)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self._runner = web.AppRunner(app, access_log=None)
@@ -193,7 +198,9 @@ class FakeProvider:
 
     # -- handlers --------------------------------------------------------------------------
 
-    async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+    async def _admit(
+        self, request: web.Request, *, public: bool = False
+    ) -> tuple[dict[str, Any], web.Response | None]:
         header = request.headers.get("Authorization", "")
         api_key = header.removeprefix("Bearer ").strip() or None
         body: dict[str, Any] = {}
@@ -208,7 +215,7 @@ class FakeProvider:
                 )
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
         self.requests.append(RecordedRequest(request.method, request.path, api_key, body, headers))
-        if self.require_key and api_key not in self.valid_keys:
+        if self.require_key and not public and api_key not in self.valid_keys:
             shown = f"{api_key[:5]}***" if api_key else "none"
             return body, _error_body(
                 401,
@@ -233,11 +240,29 @@ class FakeProvider:
         return body, None
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        _, refused = await self._admit(request)
+        _, refused = await self._admit(request, public=self.public_models)
         if refused:
             return refused
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
+
+    async def _key(self, request: web.Request) -> web.StreamResponse:
+        """OpenRouter's GET /key: the key's own limits; 401 for a key it does not know."""
+        _, refused = await self._admit(request)
+        if refused:
+            return refused
+        limit = None if self.credit_remaining is None else max(self.credit_remaining, 0) + 1
+        return web.json_response(
+            {
+                "data": {
+                    "label": "fake key",
+                    "usage": 0,
+                    "limit": limit,
+                    "limit_remaining": self.credit_remaining,
+                    "is_free_tier": False,
+                }
+            }
+        )
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body, refused = await self._admit(request)

@@ -168,6 +168,8 @@ class LlmClient:
         """How many models the key can see: a cheap call that proves the key works."""
         client = self._client(provider, api_key)
         try:
+            if provider.key_check_path is not None:
+                await self._check_key_endpoint(client, provider)
             return len([model async for model in client.models.list()])
         except openai.NotFoundError:
             raise FailedPrecondition(
@@ -177,6 +179,20 @@ class LlmClient:
             ) from None
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name) from None
+
+    @staticmethod
+    async def _check_key_endpoint(client: openai.AsyncOpenAI, provider: Provider) -> None:
+        """The provider's own key endpoint: 401 for a bad key; no credit left is quota."""
+        assert provider.key_check_path is not None
+        answer = await client.get(provider.key_check_path, cast_to=object)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        remaining = data.get("limit_remaining") if isinstance(data, dict) else None
+        if isinstance(remaining, int | float) and remaining <= 0:
+            raise ResourceExhausted(
+                f"the {provider.name} key has no credit left; add credit or raise its limit",
+                reason="PROVIDER_QUOTA_EXCEEDED",
+                metadata={"provider": provider.name},
+            )
 
 
 def invalid_api_key(provider: str, status: int) -> FailedPrecondition:

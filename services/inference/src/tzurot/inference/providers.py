@@ -34,6 +34,10 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
 
 
+KEY_CHECK_PATHS = {"openrouter": "/key"}
+"""OpenRouter lists models to anyone; GET /key answers 401 for a bad key and shows its credit."""
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -42,6 +46,11 @@ class Provider:
     @property
     def needs_key(self) -> bool:
         return self.name not in LOCAL_PROVIDERS
+
+    @property
+    def key_check_path(self) -> str | None:
+        """An authenticated endpoint proving a key, for providers whose model list is public."""
+        return KEY_CHECK_PATHS.get(self.name)
 
 
 class ProviderRegistry:
