@@ -30,6 +30,10 @@ class Embedder(Protocol):
         """One unit vector per text, in order."""
         ...
 
+    async def aclose(self) -> None:
+        """Releases connections (the local model stays loaded for the process)."""
+        ...
+
 
 class EmbeddingError(Unavailable):
     """The embedder failed or answered with vectors of the wrong shape."""
@@ -97,6 +101,9 @@ class MiniLMEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         return await asyncio.to_thread(self.embed_sync, texts)
 
+    async def aclose(self) -> None:
+        return None
+
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible embeddings endpoint, asked for `dimensions` floats."""
@@ -117,6 +124,9 @@ class OpenAIEmbedder:
     @property
     def dimensions(self) -> int:
         return self._dimensions
+
+    async def aclose(self) -> None:
+        await self._client.close()
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         vectors: list[Vector] = []
