@@ -33,8 +33,10 @@ def clustered(
     rng: np.random.Generator, count: int, centres: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     picks = rng.integers(0, len(centres), count)
-    vectors = centres[picks] + rng.normal(0, 0.35, (count, centres.shape[1])).astype(np.float32)
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    noise = rng.normal(0, 0.35, (count, centres.shape[1])).astype(np.float32)
+    vectors: npt.NDArray[np.float32] = centres[picks] + noise
+    unit: npt.NDArray[np.float32] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit
 
 
 async def run(sizes: list[int], queries: int, ef_search: int = 100) -> list[Figure]:
