@@ -1,43 +1,45 @@
-"""`python -m bench [--quick]`: run the figures, print a table, write bench/results/*.json."""
+"""`python -m bench [--quick] [--only NAME ...]`: run the figures, print a table, write JSON.
+
+Each figure module has `run(quick: bool) -> list[Figure]`; add a module to FIGURES to add
+its figures to `make bench`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-from pathlib import Path
+import importlib
+import time
+from types import ModuleType
 
-from bench import chat_turn, cold_start, memory_quality, memory_speed
-from bench.results import RESULTS_DIR, table, write
+from bench.results import Figure, table, write
+
+FIGURES = [
+    "overhead",  # 1 and 3: turn through the mesh vs the in-process floor; first token
+    "throughput",  # 2: sustained messages per second with p99 < 100 ms
+    "keyvault",  # 4: Decrypt over mTLS, rewrap rate
+    "memory_speed",  # 5: memory insert/search latency, HNSW recall@10 vs exact
+    "memory_quality",  # 5: retrieval quality on a LoCoMo-format file
+    "cold_start",  # 6: `tzurot up` to all services healthy
+    "rss",  # 7: RSS of each service, idle and after load
+]
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="fewer samples, same figures")
-    parser.add_argument(
-        "--memory-sizes",
-        default="",
-        help="memory counts for the speed figures, e.g. 10000,100000,1000000 "
-        "(default: 10000 quick, 10000,100000 full)",
-    )
-    parser.add_argument(
-        "--locomo", type=Path, default=memory_quality.SAMPLE, help="a LoCoMo-format JSON file"
-    )
-    parser.add_argument("--only-memory", action="store_true", help="skip the chat figures")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these modules")
     args = parser.parse_args()
-    turns, starts = (50, 1) if args.quick else (500, 3)
-    default_sizes = "10000" if args.quick else "10000,100000"
-    sizes = [int(n) for n in (args.memory_sizes or default_sizes).split(",")]
-    figures = [] if args.only_memory else asyncio.run(chat_turn.run(turns))
-    figures += [] if args.only_memory else cold_start.run(starts)
-    figures += asyncio.run(memory_speed.run(sizes, queries=100 if args.quick else 500))
+    figures: list[Figure] = []
+    for name in args.only or FIGURES:
+        started = time.perf_counter()
+        figures += _module(name).run(args.quick)
+        print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     print(table(figures))
     print(f"\nJSON: {write(figures, quick=args.quick)}")
-    quality = asyncio.run(memory_quality.run(args.locomo))
-    print(f"\nMemory retrieval quality ({args.locomo.name}):\n{memory_quality.table(quality)}")
-    path = RESULTS_DIR / f"memory-quality-{args.locomo.stem}.json"
-    path.write_text(json.dumps(quality, indent=2) + "\n")
-    print(f"JSON: {path}")
 
 
 if __name__ == "__main__":

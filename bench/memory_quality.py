@@ -6,12 +6,14 @@ keyword only, reciprocal-rank fusion (k=60) of those two, and the hybrid score. 
 evidence recall@5 and @10 (share of a question's evidence dia_ids among the dia_ids of
 the top k memories) and MRR of the first evidence hit, per category and overall.
 Ranking has no side effects here (no reinforcement), so every method sees the same state.
+The file: `TZUROT_BENCH_LOCOMO`, by default the small hand-written bench/data sample.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import tempfile
 import uuid
@@ -21,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.results import Figure
 from tzurot.cli.localdb import create_database, local_postgres
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
@@ -75,7 +78,29 @@ def metrics(ranked: list[str], evidence: set[str]) -> dict[str, float]:
     }
 
 
-async def run(path: Path = SAMPLE) -> dict[str, dict[str, dict[str, float]]]:
+def run(quick: bool) -> list[Figure]:
+    """One figure per method (value: recall@10 overall); the full table is printed."""
+    path = Path(os.environ.get("TZUROT_BENCH_LOCOMO", str(SAMPLE)))
+    report = asyncio.run(evaluate(path))
+    print(f"Memory retrieval quality ({path.name}):\n{table(report)}", flush=True)
+    figures = []
+    for method, by_category in report.items():
+        overall = by_category["all"]
+        figures.append(
+            Figure(
+                name=f"memory recall@10, {method}",
+                unit="",
+                samples=int(overall["questions"]),
+                p50=overall["recall@10"],
+                p99=overall["recall@10"],
+                mean=overall["recall@10"],
+                extra={"recall@5": overall["recall@5"], "mrr": overall["mrr"], "file": path.name},
+            )
+        )
+    return figures
+
+
+async def evaluate(path: Path = SAMPLE) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {category | "all": {metric: mean}}}."""
     data = json.loads(await asyncio.to_thread(path.read_text))
     embedder = MiniLMEmbedder()

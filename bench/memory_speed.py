@@ -2,10 +2,14 @@
 the HNSW path against exact search, on clustered (not uniform) 384-d unit vectors.
 
 Scope filter: one of 100 users of one personality (1% of the rows), as in production.
+Sizes: `TZUROT_BENCH_MEMORY_SIZES` (comma-separated, e.g. 10000,100000,1000000); by default
+10k in quick mode, 10k and 100k otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -39,7 +43,13 @@ def clustered(
     return unit
 
 
-async def run(sizes: list[int], queries: int, ef_search: int = 100) -> list[Figure]:
+def run(quick: bool) -> list[Figure]:
+    default = "10000" if quick else "10000,100000"
+    sizes = [int(n) for n in os.environ.get("TZUROT_BENCH_MEMORY_SIZES", default).split(",")]
+    return asyncio.run(measure(sizes, queries=100 if quick else 500))
+
+
+async def measure(sizes: list[int], queries: int, ef_search: int = 100) -> list[Figure]:
     figures: list[Figure] = []
     rng = np.random.default_rng(42)
     centres = rng.normal(0, 1, (CLUSTERS, 384)).astype(np.float32)

@@ -25,3 +25,18 @@ class GatewaySettings(ServiceSettings):
     duplicate_wait_seconds: float = Field(default=480.0, gt=0)
     # Identities allowed to call gateway (mTLS certificate names).
     allowed_callers: frozenset[str] = frozenset({"bot", "cli"})
+    # Identities that may call without an actor, acting as the operator (superuser).
+    operator_identities: frozenset[str] = frozenset({"cli"})
+    # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
+    superusers: frozenset[str] = frozenset()
+    # A running job whose heartbeat is older than this is taken over by a duplicate request.
+    job_lease_seconds: float = Field(default=90.0, gt=0)
+    # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
+    rate_user_capacity: int = Field(default=10, ge=0)
+    rate_user_per_minute: float = Field(default=6.0, gt=0)
+    rate_channel_capacity: int = Field(default=30, ge=0)
+    rate_channel_per_minute: float = Field(default=20.0, gt=0)
+    # Guest mode: users without a key may use `free_use` configs within a fair share.
+    guest_mode: bool = True
+    guest_daily_budget: int = Field(default=500, ge=0)
+    guest_user_per_day: int = Field(default=20, ge=0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn
 
 import grpc
 from pydantic import SecretStr
@@ -11,7 +13,8 @@ from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import parse_seed_yaml
 from tzurot.gateway.service import Gateway
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.gateway.wallet import Wallet
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -19,14 +22,18 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class GatewayServicer(gw_grpc.GatewayServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, wallet: Wallet) -> None:
         self._gateway = gateway
+        self._wallet = wallet
 
     async def Generate(
         self, request: gw.GenerateRequest, context: Context
     ) -> AsyncIterator[gw.GenerateResponse]:
-        async for event in self._gateway.generate(convert.generate_command(request)):
-            yield convert.generate_event(event)
+        command = convert.generate_command(request)
+        # aclosing: a cancelled call closes the use-case now, which records the job as failed.
+        async with contextlib.aclosing(self._gateway.generate(command)) as events:
+            async for event in events:
+                yield convert.generate_event(event)
 
     async def ConfirmDelivery(
         self, request: gw.ConfirmDeliveryRequest, context: Context
@@ -74,7 +81,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def SetWalletKey(
         self, request: gw.SetWalletKeyRequest, context: Context
     ) -> gw.SetWalletKeyResponse:
-        key = await self._gateway.set_wallet_key(
+        key = await self._wallet.set(
             convert.actor(request.actor),
             request.provider,
             SecretStr(request.api_key),
@@ -85,14 +92,20 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def ListWalletKeys(
         self, request: gw.ListWalletKeysRequest, context: Context
     ) -> gw.ListWalletKeysResponse:
-        keys = await self._gateway.list_wallet_keys(convert.actor(request.actor))
+        keys = await self._wallet.list(convert.actor(request.actor))
         return gw.ListWalletKeysResponse(keys=[convert.wallet_key(k) for k in keys])
 
     async def RemoveWalletKey(
         self, request: gw.RemoveWalletKeyRequest, context: Context
     ) -> gw.RemoveWalletKeyResponse:
-        await self._gateway.remove_wallet_key(convert.actor(request.actor), request.provider)
+        await self._wallet.remove(convert.actor(request.actor), request.provider)
         return gw.RemoveWalletKeyResponse()
+
+    async def TestWalletKey(
+        self, request: gw.TestWalletKeyRequest, context: Context
+    ) -> gw.TestWalletKeyResponse:
+        result = await self._wallet.test(convert.actor(request.actor), request.provider)
+        return gw.TestWalletKeyResponse(valid=result.valid, detail=result.detail)
 
 
 def _actor_or_none(
@@ -103,3 +116,22 @@ def _actor_or_none(
         if request.HasField("actor") and request.actor.user_id
         else None
     )
+
+
+def _not_built(name: str) -> Callable[..., Awaitable[NoReturn]]:
+    async def not_built(self: GatewayServicer, request: Any, context: Context) -> NoReturn:
+        raise TzurotError(
+            f"{name} is not available yet",
+            code=grpc.StatusCode.UNIMPLEMENTED,
+            reason="NOT_IMPLEMENTED",
+        )
+
+    not_built.__name__ = name
+    return not_built
+
+
+# The generated base answers an unbuilt RPC by raising NotImplementedError, which the server
+# interceptor reports as INTERNAL (an unexpected error); answer UNIMPLEMENTED, typed, instead.
+for _method in gw.DESCRIPTOR.services_by_name["GatewayService"].methods:
+    if _method.name not in GatewayServicer.__dict__:
+        setattr(GatewayServicer, _method.name, _not_built(_method.name))
