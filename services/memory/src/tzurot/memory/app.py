@@ -3,7 +3,6 @@ worker and the mTLS gRPC server."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,7 +85,7 @@ class MemoryApp:
 
 
 def make_embedder(settings: MemorySettings) -> Embedder:
-    """The configured embedder; the local model loads once, at startup."""
+    """The configured embedder; the local model starts loading (once per process) now."""
     if settings.embedder == "openai":
         from openai import AsyncOpenAI  # noqa: PLC0415 - only this embedder needs the SDK
 
@@ -97,7 +96,7 @@ def make_embedder(settings: MemorySettings) -> Embedder:
         )
         return OpenAIEmbedder(client, settings.embedding_model)
     local = MiniLMEmbedder()
-    local.load()
+    local.warm()
     return local
 
 
@@ -115,7 +114,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         await check_database(engine, SCHEMA)
         owns_embedder = embedder is None
         if embedder is None:
-            embedder = await asyncio.to_thread(make_embedder, settings)
+            embedder = make_embedder(settings)
         turn_store = PostgresTurnStore(engine)
         memory_store = PostgresMemoryStore(engine, ef_search=settings.hnsw_ef_search)
         longterm = LongTermMemory(

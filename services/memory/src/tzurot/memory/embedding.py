@@ -82,8 +82,13 @@ class MiniLMEmbedder:
         return EMBEDDING_DIMENSIONS
 
     def load(self) -> None:
-        """Loads the model now (startup), not on the first request."""
+        """Loads the model now, not on the first request."""
         _minilm(self._device)
+
+    def warm(self) -> None:
+        """Starts loading the model in a background thread: the service answers health
+        checks at once, and the first embedding waits for the load to finish."""
+        threading.Thread(target=self.load, name="minilm-load", daemon=True).start()
 
     def embed_sync(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
