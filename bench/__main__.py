@@ -17,7 +17,8 @@ FIGURES = [
     "overhead",  # 1 and 3: turn through the mesh vs the in-process floor; first token
     "throughput",  # 2: sustained messages per second with p99 < 100 ms
     "keyvault",  # 4: Decrypt over mTLS, rewrap rate
-    # 5: "memory_speed" (issue #9) adds itself here.
+    "memory_speed",  # 5: memory insert/search latency, HNSW recall@10 vs exact
+    "memory_quality",  # 5: retrieval quality on a LoCoMo-format file
     "cold_start",  # 6: `tzurot up` to all services healthy
     "rss",  # 7: RSS of each service, idle and after load
 ]

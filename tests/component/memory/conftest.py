@@ -1,16 +1,22 @@
-"""Memory component fixtures: a migrated `memory` schema, its engine, the dev PKI."""
+"""Memory component fixtures: a migrated `memory` schema, its engine, the dev PKI,
+embedders (a deterministic one over HTTP, and the real MiniLM loaded once)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
+from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.tables import SCHEMA
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
+from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.postgres import DatabaseFactory
 
 
@@ -36,3 +42,39 @@ def pki(tmp_path: Path) -> Path:
     """A dev CA and a certificate folder for every service identity."""
     generate_dev_pki(tmp_path / "pki", SERVICE_IDENTITIES)
     return tmp_path / "pki"
+
+
+@pytest.fixture(scope="session")
+async def fake_provider() -> AsyncIterator[FakeProvider]:
+    """One fake OpenAI-compatible provider for the run; it serves /v1/embeddings."""
+    async with FakeProvider(require_key=False) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+async def embedder(fake_provider: FakeProvider) -> AsyncIterator[Embedder]:
+    """A deterministic bag-of-words embedder over real HTTP (the OpenAI-compatible path)."""
+    client = AsyncOpenAI(base_url=fake_provider.base_url, api_key="none", max_retries=0)
+    embedder = OpenAIEmbedder(client, "fake/embed")
+    try:
+        yield embedder
+    finally:
+        await embedder.aclose()
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    """The real all-MiniLM-L6-v2, loaded once per run."""
+    model = MiniLMEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture
+def memory_store(engine: AsyncEngine) -> PostgresMemoryStore:
+    return PostgresMemoryStore(engine)
+
+
+@pytest.fixture
+def longterm(memory_store: PostgresMemoryStore, embedder: Embedder) -> LongTermMemory:
+    return LongTermMemory(memory_store, embedder)

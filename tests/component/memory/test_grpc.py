@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from tzurot.memory.app import AUTHORIZATION, SERVICE_NAME, MemoryApp, start_memory
 from tzurot.memory.config import MemorySettings
+from tzurot.memory.embedding import Embedder
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import InvalidArgument, NotFound, from_rpc_error
 from tzurot.runtime.tls import SERVICE_IDENTITIES, load_tls
@@ -34,11 +35,11 @@ USER = "6f1c9c1e-7d3a-4d2b-9a43-0c5f3b1e2a10"
 
 
 @pytest.fixture
-async def app(memory_url: str, pki: Path) -> AsyncIterator[MemoryApp]:
+async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[MemoryApp]:
     settings = MemorySettings(
         listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
     )
-    running = await start_memory(settings)
+    running = await start_memory(settings, embedder)
     try:
         yield running
     finally:
@@ -205,16 +206,6 @@ async def test_store_exchange_as_inference_is_refused(connect: Connect) -> None:
     assert list(history.turns) == []
 
 
-async def test_long_term_memory_is_unimplemented(connect: Connect) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await connect("inference").QueryMemories(
-            mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")
-        )
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert caught.value.details() == "QueryMemories: long-term memory is not built yet"
-    assert from_rpc_error(caught.value).reason == "LONG_TERM_MEMORY_NOT_BUILT"
-
-
 GATEWAY_ONLY = {
     "StoreExchange",
     "EditTurn",
@@ -222,8 +213,9 @@ GATEWAY_ONLY = {
     "ClearTurns",
     "RemoveLastExchange",
     "ForgetUser",
+    "SetMemoryMode",
+    "GetMemoryMode",
 }
-LONG_TERM = {"QueryMemories", "AddMemory", "DropWeakMemories", "CountMemories", "Consolidate"}
 
 
 def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
@@ -246,11 +238,25 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
             )
         ),
         "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
-        "QueryMemories": lambda s: s.QueryMemories(mem.QueryMemoriesRequest()),
-        "AddMemory": lambda s: s.AddMemory(mem.AddMemoryRequest()),
-        "DropWeakMemories": lambda s: s.DropWeakMemories(mem.DropWeakMemoriesRequest()),
-        "CountMemories": lambda s: s.CountMemories(mem.CountMemoriesRequest()),
+        "QueryMemories": lambda s: s.QueryMemories(
+            mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")
+        ),
+        "AddMemory": lambda s: s.AddMemory(
+            mem.AddMemoryRequest(memory=common.Memory(personality_id="authz", text="a fact"))
+        ),
+        "DropWeakMemories": lambda s: s.DropWeakMemories(
+            mem.DropWeakMemoriesRequest(personality_id="authz", threshold=0.01)
+        ),
+        "CountMemories": lambda s: s.CountMemories(
+            mem.CountMemoriesRequest(personality_id=PERSONA, user_id=USER)
+        ),
         "Consolidate": lambda s: s.Consolidate(mem.ConsolidateRequest()),
+        "SetMemoryMode": lambda s: s.SetMemoryMode(
+            mem.SetMemoryModeRequest(personality_id=PERSONA, user_id="nobody")
+        ),
+        "GetMemoryMode": lambda s: s.GetMemoryMode(
+            mem.GetMemoryModeRequest(personality_id=PERSONA, user_id="nobody")
+        ),
     }
 
 
@@ -258,7 +264,7 @@ def expected_code(method: str, identity: str) -> grpc.StatusCode:
     allowed = {"gateway"} if method in GATEWAY_ONLY else {"gateway", "inference"}
     if identity not in allowed:
         return grpc.StatusCode.PERMISSION_DENIED
-    return grpc.StatusCode.UNIMPLEMENTED if method in LONG_TERM else grpc.StatusCode.OK
+    return grpc.StatusCode.OK
 
 
 async def test_authorization_matrix(connect: Connect) -> None:

@@ -92,6 +92,9 @@ async def test_serves_until_sigterm(pki: Path, memory_url: str, tmp_path: Path) 
         "TZUROT_TLS_DIR": str(pki / "memory"),
         "TZUROT_DATABASE_URL": memory_url,
         "TZUROT_LOG_FORMAT": "json",
+        # The local model takes seconds to load; tests of MiniLM are in test_longterm.py.
+        "TZUROT_EMBEDDER": "openai",
+        "TZUROT_EMBEDDING_BASE_URL": "http://127.0.0.1:9/v1",
     }
     with log_path.open("w") as log:
         process = await asyncio.create_subprocess_exec(

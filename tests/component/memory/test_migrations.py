@@ -1,4 +1,4 @@
-"""Migration 0001 builds exactly the tables of tables.py, and downgrades cleanly."""
+"""The migrations build exactly the tables of tables.py, and downgrades cleanly."""
 
 from typing import Any
 
@@ -15,6 +15,9 @@ from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.tables import SCHEMA, metadata
 
 pytestmark = pytest.mark.component
+
+HEAD = "0002"
+TABLES = {"alembic_version", "turns", "memories", "waypoints", "memory_modes", "formation_outbox"}
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -62,7 +65,7 @@ def test_schema_names_agree() -> None:
 
 
 async def test_head_matches_the_table_definitions(memory_url: str) -> None:
-    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == HEAD
     engine = create_engine(memory_url)
     try:
         async with engine.connect() as conn:
@@ -75,6 +78,12 @@ async def test_head_matches_the_table_definitions(memory_url: str) -> None:
         "turns_history_idx",
         "turns_message_ids_idx",
         "turns_user_idx",
+        "memories_pkey",
+        "memories_scope_idx",
+        "memories_embedding_idx",
+        "memories_search_text_idx",
+        "waypoints_pkey",
+        "waypoints_dst_idx",
     }
 
 
@@ -83,7 +92,7 @@ async def test_upgrade_downgrade_upgrade(memory_url: str) -> None:
     assert current(SCRIPT_LOCATION, memory_url, SCHEMA) is None
     assert await _tables(memory_url) == {"alembic_version"}
     upgrade(SCRIPT_LOCATION, memory_url, SCHEMA)
-    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
-    assert await _tables(memory_url) == {"alembic_version", "turns"}
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == HEAD
+    assert await _tables(memory_url) == TABLES
     upgrade(SCRIPT_LOCATION, memory_url, SCHEMA)  # at head already: a no-op
-    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == "0001"
+    assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == HEAD

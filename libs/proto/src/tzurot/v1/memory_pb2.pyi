@@ -640,3 +640,121 @@ class ForgetUserResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ForgetUserResponse: _TypeAlias = ForgetUserResponse  # noqa: Y015
+
+@_typing.final
+class MemoryMode(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCOGNITO_UNTIL_FIELD_NUMBER: _builtins.int
+    FRESH_SINCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incognito_until(self) -> _timestamp_pb2.Timestamp:
+        """While now is before this, no memory of the user is formed or added."""
+
+    @_builtins.property
+    def fresh_since(self) -> _timestamp_pb2.Timestamp:
+        """Memories created before this are not retrieved."""
+
+    def __init__(
+        self,
+        *,
+        incognito_until: _timestamp_pb2.Timestamp | None = ...,
+        fresh_since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since", "incognito_until", b"incognito_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since", "incognito_until", b"incognito_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemoryMode: _TypeAlias = MemoryMode  # noqa: Y015
+
+@_typing.final
+class SetMemoryModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    @_builtins.property
+    def mode(self) -> Global___MemoryMode:
+        """Replaces the whole mode; unset fields turn that mode off."""
+
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        mode: Global___MemoryMode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMemoryModeRequest: _TypeAlias = SetMemoryModeRequest  # noqa: Y015
+
+@_typing.final
+class SetMemoryModeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def mode(self) -> Global___MemoryMode: ...
+    def __init__(
+        self,
+        *,
+        mode: Global___MemoryMode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMemoryModeResponse: _TypeAlias = SetMemoryModeResponse  # noqa: Y015
+
+@_typing.final
+class GetMemoryModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemoryModeRequest: _TypeAlias = GetMemoryModeRequest  # noqa: Y015
+
+@_typing.final
+class GetMemoryModeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def mode(self) -> Global___MemoryMode: ...
+    def __init__(
+        self,
+        *,
+        mode: Global___MemoryMode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemoryModeResponse: _TypeAlias = GetMemoryModeResponse  # noqa: Y015

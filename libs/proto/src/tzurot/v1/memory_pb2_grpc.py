@@ -101,6 +101,16 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.FromString,
                 _registered_method=True)
+        self.SetMemoryMode = channel.unary_unary(
+                '/tzurot.v1.MemoryService/SetMemoryMode',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeResponse.FromString,
+                _registered_method=True)
+        self.GetMemoryMode = channel.unary_unary(
+                '/tzurot.v1.MemoryService/GetMemoryMode',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -192,6 +202,20 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetMemoryMode(self, request, context):
+        """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
+        time), per user and personality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMemoryMode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -259,6 +283,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ForgetUser,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.SerializeToString,
+            ),
+            'SetMemoryMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMemoryMode,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeResponse.SerializeToString,
+            ),
+            'GetMemoryMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemoryMode,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -614,6 +648,60 @@ class MemoryService:
             '/tzurot.v1.MemoryService/ForgetUser',
             tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMemoryMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/SetMemoryMode',
+            tzurot_dot_v1_dot_memory__pb2.SetMemoryModeRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.SetMemoryModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemoryMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/GetMemoryMode',
+            tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class MemoryServiceStub:
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]
     """Everything of a user, for the privacy request."""
+    SetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]
+    """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
+    time), per user and personality.
+    """
+    GetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]
 
 @_typing.type_check_only
 class MemoryServiceAsyncStub(MemoryServiceStub):
@@ -81,6 +86,11 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]  # type: ignore[assignment]
     """Everything of a user, for the privacy request."""
+    SetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]  # type: ignore[assignment]
+    """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
+    time), per user and personality.
+    """
+    GetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]  # type: ignore[assignment]
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Conversation history and long-term memory (schema `memory`). Called by gateway (storage,
@@ -183,5 +193,22 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.ForgetUserResponse, _abc.Awaitable[_memory_pb2.ForgetUserResponse]]:
         """Everything of a user, for the privacy request."""
+
+    @_abc_1.abstractmethod
+    def SetMemoryMode(
+        self,
+        request: _memory_pb2.SetMemoryModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.SetMemoryModeResponse, _abc.Awaitable[_memory_pb2.SetMemoryModeResponse]]:
+        """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
+        time), per user and personality.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMemoryMode(
+        self,
+        request: _memory_pb2.GetMemoryModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.GetMemoryModeResponse, _abc.Awaitable[_memory_pb2.GetMemoryModeResponse]]: ...
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

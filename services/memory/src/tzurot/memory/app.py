@@ -1,4 +1,5 @@
-"""Wires memory: database, history use-cases and the mTLS gRPC server."""
+"""Wires memory: database, embedder, history and long-term use-cases, the formation
+worker and the mTLS gRPC server."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
+from tzurot.memory import scoring
 from tzurot.memory.config import MemorySettings
+from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.formation import Formation
+from tzurot.memory.longterm import LongTermMemory, Tuning
+from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.server import MemoryServicer
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
@@ -40,6 +46,8 @@ AUTHORIZATION: AuthorizationPolicy = {
         "ClearTurns",
         "RemoveLastExchange",
         "ForgetUser",
+        "SetMemoryMode",
+        "GetMemoryMode",
     ),
     **_methods(_GATEWAY_AND_INFERENCE, "GetHistory", "FindTurnsByMessageId"),
     **_methods(
@@ -59,6 +67,10 @@ class MemoryApp:
     running: RunningServer
     engine: AsyncEngine
     grace: float
+    formation: Formation
+    longterm: LongTermMemory
+    embedder: Embedder
+    owns_embedder: bool
 
     @property
     def port(self) -> int:
@@ -66,11 +78,33 @@ class MemoryApp:
 
     async def stop(self) -> None:
         await self.running.stop(self.grace)
+        await self.formation.stop()
+        if self.owns_embedder:
+            await self.embedder.aclose()
         await self.engine.dispose()
 
 
-async def start_memory(settings: MemorySettings) -> MemoryApp:
-    """Starts memory: checks certificates and the migrated database, then serves."""
+def make_embedder(settings: MemorySettings) -> Embedder:
+    """The configured embedder; the local model starts loading (once per process) now."""
+    if settings.embedder == "openai":
+        from openai import AsyncOpenAI  # noqa: PLC0415 - only this embedder needs the SDK
+
+        client = AsyncOpenAI(
+            base_url=settings.embedding_base_url or None,
+            api_key=settings.embedding_api_key.get_secret_value() or "none",
+            max_retries=2,
+        )
+        return OpenAIEmbedder(client, settings.embedding_model)
+    local = MiniLMEmbedder()
+    local.warm()
+    return local
+
+
+async def start_memory(settings: MemorySettings, embedder: Embedder | None = None) -> MemoryApp:
+    """Starts memory: checks certificates and the migrated database, then serves.
+
+    `embedder` replaces the configured one (tests hand in a shared instance).
+    """
     # Local configuration fails first, before the network is touched.
     load_tls(settings.tls_dir)
     engine = create_engine(
@@ -78,8 +112,19 @@ async def start_memory(settings: MemorySettings) -> MemoryApp:
     )
     try:
         await check_database(engine, SCHEMA)
+        owns_embedder = embedder is None
+        if embedder is None:
+            embedder = make_embedder(settings)
+        turn_store = PostgresTurnStore(engine)
+        memory_store = PostgresMemoryStore(engine, ef_search=settings.hnsw_ef_search)
+        longterm = LongTermMemory(
+            memory_store, embedder, Tuning(weights=scoring.Weights(*settings.memory_weights))
+        )
+        formation = Formation(
+            memory_store, turn_store, longterm, poll_seconds=settings.formation_poll_seconds
+        )
         servicer = MemoryServicer(
-            History(PostgresTurnStore(engine), default_limit=settings.history_limit)
+            History(turn_store, default_limit=settings.history_limit), longterm, formation
         )
         running = await create_server(
             service="memory",
@@ -96,7 +141,16 @@ async def start_memory(settings: MemorySettings) -> MemoryApp:
             default_allowed=frozenset(),
         )
         await running.start()
+        formation.start()
     except BaseException:
         await engine.dispose()
         raise
-    return MemoryApp(running=running, engine=engine, grace=settings.grace_seconds)
+    return MemoryApp(
+        running=running,
+        engine=engine,
+        grace=settings.grace_seconds,
+        formation=formation,
+        longterm=longterm,
+        embedder=embedder,
+        owns_embedder=owns_embedder,
+    )

@@ -1,5 +1,7 @@
 """Memory settings (env `TZUROT_*`)."""
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from tzurot.memory.validation import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
@@ -7,9 +9,22 @@ from tzurot.runtime.config import ServiceSettings
 
 
 class MemorySettings(ServiceSettings):
-    """Where memory listens and its database."""
+    """Where memory listens, its database, its embedder and long-term memory's knobs."""
 
     listen: str = "127.0.0.1:50053"
     database_url: SecretStr
     history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
     """`TZUROT_HISTORY_LIMIT`: turns GetHistory returns when the caller asks for 0."""
+    embedder: Literal["local", "openai"] = "local"
+    """`TZUROT_EMBEDDER`: local all-MiniLM-L6-v2, or an OpenAI-compatible endpoint."""
+    embedding_base_url: str = ""
+    """`TZUROT_EMBEDDING_BASE_URL`: the OpenAI-compatible endpoint (embedder=openai)."""
+    embedding_model: str = "text-embedding-3-small"
+    embedding_api_key: SecretStr = SecretStr("")
+    """`TZUROT_EMBEDDING_API_KEY`: the endpoint's key, if it wants one."""
+    memory_weights: tuple[float, float, float, float] = (0.60, 0.20, 0.15, 0.05)
+    """`TZUROT_MEMORY_WEIGHTS`: hybrid weights (similarity, keywords, waypoints, recency)."""
+    hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    """`TZUROT_HNSW_EF_SEARCH`: HNSW candidate list size per search (recall vs speed)."""
+    formation_poll_seconds: float = Field(default=30.0, gt=0)
+    """`TZUROT_FORMATION_POLL_SECONDS`: how often the formation outbox is checked anyway."""

@@ -1,4 +1,4 @@
-"""Proto <-> domain mappings for MemoryService's history RPCs."""
+"""Proto <-> domain mappings for MemoryService: turns, memories, modes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tzurot.memory.domain import Attachment, NewTurn, Role, StoredTurn
+from tzurot.memory.domain import (
+    Attachment,
+    MemoryMode,
+    NewTurn,
+    Role,
+    StoredMemory,
+    StoredTurn,
+)
 from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import memory_pb2 as mem
 
 _ROLE_TO_PROTO = {
     Role.USER: common.ROLE_USER,
@@ -86,3 +94,46 @@ def turn(stored: StoredTurn) -> common.Turn:
 
 def turns(stored: list[StoredTurn]) -> list[common.Turn]:
     return [turn(item) for item in stored]
+
+
+_SECTOR_TO_PROTO = {
+    "episodic": common.MEMORY_SECTOR_EPISODIC,
+    "semantic": common.MEMORY_SECTOR_SEMANTIC,
+    "procedural": common.MEMORY_SECTOR_PROCEDURAL,
+    "emotional": common.MEMORY_SECTOR_EMOTIONAL,
+    "reflective": common.MEMORY_SECTOR_REFLECTIVE,
+}
+_SECTOR_FROM_PROTO = {value: name for name, value in _SECTOR_TO_PROTO.items()}
+
+
+def sector_name(sector: common.MemorySector.ValueType) -> str:
+    """The domain sector name; "" (classify from the text) for UNSPECIFIED or unknown."""
+    return _SECTOR_FROM_PROTO.get(sector, "")
+
+
+def sector(name: str) -> common.MemorySector.ValueType:
+    return _SECTOR_TO_PROTO.get(name, common.MEMORY_SECTOR_UNSPECIFIED)
+
+
+def memory(stored: StoredMemory) -> common.Memory:
+    return common.Memory(
+        id=stored.id,
+        personality_id=stored.personality_id,
+        user_id=stored.user_id,
+        text=stored.text,
+        sector=sector(stored.sector),
+        salience=stored.salience,
+        created_at=timestamp(stored.created_at),
+        last_accessed_at=timestamp(stored.last_accessed_at),
+        source_turn_ids=list(stored.source_turn_ids),
+        score=stored.score,
+    )
+
+
+def memory_mode(mode: MemoryMode) -> mem.MemoryMode:
+    message = mem.MemoryMode()
+    if mode.incognito_until is not None:
+        message.incognito_until.CopyFrom(timestamp(mode.incognito_until))
+    if mode.fresh_since is not None:
+        message.fresh_since.CopyFrom(timestamp(mode.fresh_since))
+    return message

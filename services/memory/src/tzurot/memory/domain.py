@@ -80,3 +80,65 @@ class ForgottenUser:
 
     deleted_turns: int
     deleted_memories: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryScope:
+    """Whose memories: a personality and one user ('' is the personality's shared lore)."""
+
+    personality_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class StoredMemory:
+    id: str
+    personality_id: str
+    user_id: str
+    text: str
+    sector: str
+    salience: float
+    created_at: datetime
+    last_accessed_at: datetime
+    source_turn_ids: tuple[str, ...]
+    score: float = 0.0
+    """Set on search results: the hybrid relevance score in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search candidate: the memory, its cosine similarity to the query, its embedding."""
+
+    memory: StoredMemory
+    cosine: float
+
+
+@dataclass(frozen=True)
+class AddedMemory:
+    memory: StoredMemory
+    merged: bool
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    total: int
+    sectors: dict[str, int]
+    oldest: datetime | None
+    newest: datetime | None
+
+
+@dataclass(frozen=True)
+class MemoryMode:
+    """Per (personality, user): incognito stores nothing until a time; fresh retrieves
+    nothing created before a time."""
+
+    incognito_until: datetime | None = None
+    fresh_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    decayed: int = 0
+    pruned: int = 0
+    merged: int = 0
+    reflections: int = 0

@@ -2,7 +2,8 @@
 
 Domain errors (tzurot.runtime.errors) propagate to the runtime's interceptor, which maps
 them to rich statuses. Authorization per method is the server's policy (see app.py).
-Long-term memory is not built yet: its RPCs answer UNIMPLEMENTED with a reason.
+StoreExchange wakes the formation worker, which forms long-term memories off the
+request path (formation.py).
 """
 
 from __future__ import annotations
@@ -10,27 +11,22 @@ from __future__ import annotations
 import grpc
 
 from tzurot.memory import convert
+from tzurot.memory.formation import Formation
+from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.service import History
-from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
 Context = grpc.aio.ServicerContext[object, object]
 
-LONG_TERM_NOT_BUILT = "LONG_TERM_MEMORY_NOT_BUILT"
-
-
-def long_term_not_built(method: str) -> TzurotError:
-    return TzurotError(
-        f"{method}: long-term memory is not built yet",
-        reason=LONG_TERM_NOT_BUILT,
-        code=grpc.StatusCode.UNIMPLEMENTED,
-    )
-
 
 class MemoryServicer(mem_grpc.MemoryServiceServicer):
-    def __init__(self, history: History) -> None:
+    def __init__(
+        self, history: History, longterm: LongTermMemory, formation: Formation | None = None
+    ) -> None:
         self._history = history
+        self._longterm = longterm
+        self._formation = formation
 
     async def StoreExchange(
         self, request: mem.StoreExchangeRequest, context: Context
@@ -42,6 +38,8 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.user_id,
             [convert.new_turn(turn) for turn in request.turns],
         )
+        if stored.created and self._formation is not None:
+            self._formation.kick()
         return mem.StoreExchangeResponse(turns=convert.turns(stored.turns), created=stored.created)
 
     async def GetHistory(
@@ -91,31 +89,87 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         self, request: mem.ForgetUserRequest, context: Context
     ) -> mem.ForgetUserResponse:
         forgotten = await self._history.forget_user(request.user_id)
+        deleted_memories = await self._longterm.forget_user(request.user_id)
         return mem.ForgetUserResponse(
-            deleted_turns=forgotten.deleted_turns, deleted_memories=forgotten.deleted_memories
+            deleted_turns=forgotten.deleted_turns, deleted_memories=deleted_memories
         )
 
     async def QueryMemories(
         self, request: mem.QueryMemoriesRequest, context: Context
     ) -> mem.QueryMemoriesResponse:
-        raise long_term_not_built("QueryMemories")
+        found = await self._longterm.query(
+            request.personality_id,
+            request.user_id,
+            request.query,
+            limit=request.limit,
+            threshold=request.threshold,
+            exclude_after=convert.optional_datetime(request, "exclude_after"),
+        )
+        return mem.QueryMemoriesResponse(memories=[convert.memory(m) for m in found])
 
     async def AddMemory(
         self, request: mem.AddMemoryRequest, context: Context
     ) -> mem.AddMemoryResponse:
-        raise long_term_not_built("AddMemory")
+        given = request.memory
+        added = await self._longterm.add(
+            given.personality_id,
+            given.user_id,
+            given.text,
+            sector=convert.sector_name(given.sector),
+            salience=given.salience,
+            source_turn_ids=list(given.source_turn_ids),
+        )
+        return mem.AddMemoryResponse(memory=convert.memory(added.memory), merged=added.merged)
 
     async def DropWeakMemories(
         self, request: mem.DropWeakMemoriesRequest, context: Context
     ) -> mem.DropWeakMemoriesResponse:
-        raise long_term_not_built("DropWeakMemories")
+        deleted = await self._longterm.drop_weak(
+            request.personality_id, request.user_id, request.threshold
+        )
+        return mem.DropWeakMemoriesResponse(deleted=deleted)
 
     async def CountMemories(
         self, request: mem.CountMemoriesRequest, context: Context
     ) -> mem.CountMemoriesResponse:
-        raise long_term_not_built("CountMemories")
+        stats = await self._longterm.stats(request.personality_id, request.user_id)
+        reply = mem.CountMemoriesResponse(
+            total=stats.total,
+            sectors=[
+                mem.SectorTally(sector=convert.sector(name), count=count)
+                for name, count in sorted(stats.sectors.items())
+            ],
+        )
+        if stats.oldest is not None:
+            reply.oldest.CopyFrom(convert.timestamp(stats.oldest))
+        if stats.newest is not None:
+            reply.newest.CopyFrom(convert.timestamp(stats.newest))
+        return reply
 
     async def Consolidate(
         self, request: mem.ConsolidateRequest, context: Context
     ) -> mem.ConsolidateResponse:
-        raise long_term_not_built("Consolidate")
+        done = await self._longterm.consolidate()
+        return mem.ConsolidateResponse(
+            decayed=done.decayed,
+            pruned=done.pruned,
+            merged=done.merged,
+            reflections=done.reflections,
+        )
+
+    async def SetMemoryMode(
+        self, request: mem.SetMemoryModeRequest, context: Context
+    ) -> mem.SetMemoryModeResponse:
+        mode = await self._longterm.set_mode(
+            request.personality_id,
+            request.user_id,
+            incognito_until=convert.optional_datetime(request.mode, "incognito_until"),
+            fresh_since=convert.optional_datetime(request.mode, "fresh_since"),
+        )
+        return mem.SetMemoryModeResponse(mode=convert.memory_mode(mode))
+
+    async def GetMemoryMode(
+        self, request: mem.GetMemoryModeRequest, context: Context
+    ) -> mem.GetMemoryModeResponse:
+        mode = await self._longterm.mode(request.personality_id, request.user_id)
+        return mem.GetMemoryModeResponse(mode=convert.memory_mode(mode))

@@ -103,7 +103,7 @@ class History:
         return await self._store.remove_last_exchange(channel_id, personality_id, user_id)
 
     async def forget_user(self, user_id: str) -> ForgottenUser:
-        """Deletes every turn of the user's exchanges (long-term memory: none stored yet)."""
+        """Deletes every turn of the user's exchanges (LongTermMemory forgets the memories)."""
         check_id("user_id", user_id)
         deleted = await self._store.delete_user(user_id)
         log.info("user forgotten", user_id=user_id, deleted_turns=deleted)

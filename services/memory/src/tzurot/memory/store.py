@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
-from tzurot.memory.tables import turns
+from tzurot.memory.tables import formation_outbox, turns
 
 _COLUMNS = (
     turns.c.id,
@@ -115,6 +115,13 @@ class PostgresTurnStore:
             created = inserted == len(rows)
             if created:
                 await savepoint.commit()
+                # Long-term memories are formed from it later (formation.py); the outbox
+                # row commits with the turns, so a crash cannot lose the exchange's memories.
+                await conn.execute(
+                    insert(formation_outbox)
+                    .values(job_id=exchange.job_id)
+                    .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
+                )
             else:
                 # The job was stored before (possibly with other turns): keep only that.
                 await savepoint.rollback()
@@ -131,6 +138,12 @@ class PostgresTurnStore:
         async with self._engine.connect() as conn:
             newest_first = [_turn(row) for row in await conn.execute(stmt)]
         return newest_first[::-1]
+
+    async def job_turns(self, job_id: str) -> list[StoredTurn]:
+        """The turns stored for a job, in order (none if it was deleted since)."""
+        stmt = sa.select(*_COLUMNS).where(turns.c.job_id == job_id).order_by(turns.c.position)
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(stmt)]
 
     async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:
         stmt = (

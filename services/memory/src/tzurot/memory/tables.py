@@ -1,7 +1,8 @@
 """Memory's tables in Postgres schema `memory` (SQLAlchemy Core; migrations mirror these)."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 SCHEMA = "memory"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -49,4 +50,110 @@ turns = sa.Table(
     sa.Index("turns_message_ids_idx", "message_ids", postgresql_using="gin"),
     # ForgetUser and RemoveLastExchange.
     sa.Index("turns_user_idx", "user_id"),
+)
+
+EMBEDDING_DIMENSIONS = 384
+"""all-MiniLM-L6-v2's width; an OpenAI-compatible embedder is asked for this many too."""
+
+SECTORS = ("episodic", "semantic", "procedural", "emotional", "reflective")
+
+memories = sa.Table(
+    "memories",
+    metadata,
+    sa.Column(
+        "id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")
+    ),
+    sa.Column("personality_id", sa.Text, nullable=False),
+    # '' is the personality's shared scope (lore), seen by every user.
+    sa.Column("user_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
+    sa.Column("sector", sa.Text, nullable=False),
+    sa.Column("salience", sa.Float, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.Column(
+        "last_accessed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.text("now()"),
+    ),
+    # Decay is applied from here on (consolidation moves it forward).
+    sa.Column(
+        "decayed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.Column(
+        "source_turn_ids", ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+    ),
+    # Set once the memory has been summarised into a reflective memory.
+    sa.Column("reflected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column(
+        "search_text",
+        TSVECTOR,
+        sa.Computed("to_tsvector('english', text)", persisted=True),
+        nullable=False,
+    ),
+    sa.CheckConstraint(
+        "sector in ('episodic', 'semantic', 'procedural', 'emotional', 'reflective')",
+        name="memories_sector_check",
+    ),
+    sa.CheckConstraint("salience >= 0 and salience <= 1", name="memories_salience_check"),
+    sa.Index("memories_scope_idx", "personality_id", "user_id", "created_at"),
+    sa.Index(
+        "memories_embedding_idx",
+        "embedding",
+        postgresql_using="hnsw",
+        postgresql_ops={"embedding": "vector_cosine_ops"},
+        postgresql_with={"m": 16, "ef_construction": 64},
+    ),
+    sa.Index("memories_search_text_idx", "search_text", postgresql_using="gin"),
+    sa.Index("memories_user_idx", "user_id"),
+)
+
+waypoints = sa.Table(
+    "waypoints",
+    metadata,
+    # Stored in both directions, so a memory's neighbours are one index range.
+    sa.Column(
+        "src_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("memories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "dst_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("memories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.CheckConstraint("src_id <> dst_id", name="waypoints_no_loop_check"),
+    sa.Index("waypoints_dst_idx", "dst_id"),
+)
+
+memory_modes = sa.Table(
+    "memory_modes",
+    metadata,
+    sa.Column("personality_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    # Nothing is stored while now() < incognito_until.
+    sa.Column("incognito_until", sa.DateTime(timezone=True), nullable=True),
+    # Nothing created before fresh_since is retrieved.
+    sa.Column("fresh_since", sa.DateTime(timezone=True), nullable=True),
+)
+
+formation_outbox = sa.Table(
+    "formation_outbox",
+    metadata,
+    # A stored exchange whose memories are not formed yet; written in the exchange's
+    # transaction, deleted once its memories are, so a crash loses nothing.
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
 )

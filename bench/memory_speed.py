@@ -1,0 +1,142 @@
+"""Memory figures: insert and filtered search latency at growing sizes, and recall@10 of
+the HNSW path against exact search, on clustered (not uniform) 384-d unit vectors.
+
+Scope filter: one of 100 users of one personality (1% of the rows), as in production.
+Sizes: `TZUROT_BENCH_MEMORY_SIZES` (comma-separated, e.g. 10000,100000,1000000); by default
+10k in quick mode, 10k and 100k otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.results import Figure, summarise
+from tzurot.cli.localdb import create_database, local_postgres
+from tzurot.db.engine import create_engine
+from tzurot.db.migrate import upgrade
+from tzurot.memory.domain import MemoryScope
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.tables import SCHEMA
+
+USERS = 100
+CLUSTERS = 200
+K = 10
+BATCH = 2000
+
+
+def clustered(
+    rng: np.random.Generator, count: int, centres: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    picks = rng.integers(0, len(centres), count)
+    noise = rng.normal(0, 0.35, (count, centres.shape[1])).astype(np.float32)
+    vectors: npt.NDArray[np.float32] = centres[picks] + noise
+    unit: npt.NDArray[np.float32] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit
+
+
+def run(quick: bool) -> list[Figure]:
+    default = "10000" if quick else "10000,100000"
+    sizes = [int(n) for n in os.environ.get("TZUROT_BENCH_MEMORY_SIZES", default).split(",")]
+    return asyncio.run(measure(sizes, queries=100 if quick else 500))
+
+
+async def measure(sizes: list[int], queries: int, ef_search: int = 100) -> list[Figure]:
+    figures: list[Figure] = []
+    rng = np.random.default_rng(42)
+    centres = rng.normal(0, 1, (CLUSTERS, 384)).astype(np.float32)
+    with (
+        tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp,
+        local_postgres(Path(tmp) / "pg", delete_on_exit=True) as server_url,
+    ):
+        url = create_database(server_url, f"bench_{uuid.uuid4().hex[:8]}")
+        upgrade(SCRIPT_LOCATION, url, SCHEMA)
+        engine = create_engine(url)
+        store = PostgresMemoryStore(engine, ef_search=ef_search)
+        try:
+            vectors = np.zeros((0, 384), dtype=np.float32)
+            users: list[int] = []
+            for size in sorted(sizes):
+                started = time.perf_counter()
+                before = len(vectors)
+                while len(vectors) < size:
+                    count = min(BATCH, size - len(vectors))
+                    fresh = clustered(rng, count, centres)
+                    first = len(vectors)
+                    await store.insert_many(
+                        [
+                            {
+                                "personality_id": "p",
+                                "user_id": f"u{(first + i) % USERS}",
+                                "text": str(first + i),
+                                "embedding": fresh[i].tolist(),
+                                "sector": "semantic",
+                                "salience": 0.5,
+                            }
+                            for i in range(count)
+                        ]
+                    )
+                    vectors = np.vstack([vectors, fresh])
+                    users += [(first + i) % USERS for i in range(count)]
+                bulk_seconds = time.perf_counter() - started
+                rate = (size - before) / bulk_seconds if bulk_seconds else 0.0
+                figures += await _measure(
+                    store, rng, centres, vectors, np.array(users), queries, size, rate
+                )
+        finally:
+            await engine.dispose()
+    return figures
+
+
+async def _measure(  # noqa: PLR0917 - one figure's inputs
+    store: PostgresMemoryStore,
+    rng: np.random.Generator,
+    centres: npt.NDArray[np.float32],
+    vectors: npt.NDArray[np.float32],
+    users: npt.NDArray[np.int64],
+    queries: int,
+    size: int,
+    bulk_rate: float,
+) -> list[Figure]:
+    inserts: list[float] = []
+    for n in range(min(queries, 100)):
+        vector = clustered(rng, 1, centres)[0].tolist()
+        started = time.perf_counter()
+        await store.insert(
+            MemoryScope("p-insert", f"u{n}"),
+            text="x",
+            embedding=vector,
+            sector="semantic",
+            salience=0.5,
+        )
+        inserts.append((time.perf_counter() - started) * 1000)
+    latencies: list[float] = []
+    recalls: list[float] = []
+    for n in range(queries):
+        user = n % USERS
+        query = clustered(rng, 1, centres)[0]
+        started = time.perf_counter()
+        hits = await store.nearest("p", [f"u{user}"], query.tolist(), K)
+        latencies.append((time.perf_counter() - started) * 1000)
+        scope = np.flatnonzero(users == user)
+        exact = scope[np.argsort(-(vectors[scope] @ query))[:K]]
+        found = {int(hit.memory.text) for hit in hits}
+        recalls.append(len(found & {int(i) for i in exact}) / K)
+    recall = float(np.mean(recalls))
+    return [
+        summarise(f"memory insert at {size:,}", inserts),
+        summarise(
+            f"memory search (1% scope, k={K}) at {size:,}",
+            latencies,
+            recall_at_10=round(recall, 4),
+            bulk_load_rows_per_s=round(bulk_rate),
+        ),
+    ]

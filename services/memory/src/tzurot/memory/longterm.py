@@ -1,0 +1,445 @@
+"""Long-term memory use-cases (OpenMemory-style): add, search, prune, count, consolidate,
+form from delivered exchanges, incognito and fresh modes, forget a user. No gRPC here.
+
+A search gathers candidates from the HNSW index and from full text (both filtered by
+scope and time window), scores each by the hybrid score (scoring.py), expands one hop
+through the waypoint graph when the best score is weak, then reinforces what it returns:
+salience steps up and the co-retrieved memories are linked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import structlog
+
+from tzurot.memory import reflection, scoring
+from tzurot.memory.domain import (
+    AddedMemory,
+    Consolidation,
+    Hit,
+    MemoryMode,
+    MemoryScope,
+    MemoryStats,
+    StoredMemory,
+    StoredTurn,
+)
+from tzurot.memory.embedding import Embedder, Vector
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.sectors import Sector, classify
+from tzurot.memory.validation import check_id
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
+
+log = structlog.get_logger("tzurot.memory")
+
+DEFAULT_QUERY_LIMIT = 20
+MAX_QUERY_LIMIT = 100
+DEFAULT_THRESHOLD = 0.5
+MAX_MEMORY_CHARS = 4_000
+_TSQUERY_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Every knob of long-term memory; the defaults are OpenMemory's unless noted."""
+
+    weights: scoring.Weights = field(default_factory=scoring.Weights)
+    candidates: int = 60
+    """Candidates per source (vector, full text) before hybrid scoring."""
+    initial_salience: float = 0.5
+    retrieval_boost: float = 0.1
+    merge_similarity: float = 0.92
+    """A new memory this close (cosine) to one of its scope merges into it."""
+    link_similarity: float = 0.75
+    link_weight: float = 0.5
+    co_retrieval_weight: float = 0.3
+    co_retrieval_increment: float = 0.1
+    co_retrieval_top: int = 5
+    expansion_below: float = 0.55
+    seeds: int = 3
+    prune_below: float = 0.05
+    waypoint_fade_per_day: float = 0.01
+    reflection_similarity: float = 0.8
+    reflection_min_memories: int = 20
+    reflection_min_cluster: int = 3
+    reflection_max_chars: int = 400
+    min_formation_chars: int = 12
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which memories a search may see: created at or after `since`, before `before`."""
+
+    since: datetime | None = None
+    before: datetime | None = None
+
+    def admits(self, memory: StoredMemory) -> bool:
+        if self.since is not None and memory.created_at < self.since:
+            return False
+        return self.before is None or memory.created_at < self.before
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _days(since: datetime, now: datetime) -> float:
+    return (now - since).total_seconds() / 86400.0
+
+
+def _tsquery_words(text: str) -> list[str]:
+    """Content words safe to join into a to_tsquery OR-expression."""
+    words = _TSQUERY_WORD.findall(text.lower())
+    return sorted({w for w in words if w not in scoring.STOPWORDS and len(w) > 1})
+
+
+def check_text(field_name: str, text: str) -> str:
+    if not text.strip():
+        raise InvalidArgument(field_name, f"{field_name} is required")
+    if len(text) > MAX_MEMORY_CHARS:
+        raise InvalidArgument(
+            field_name, f"{field_name} must be at most {MAX_MEMORY_CHARS} characters"
+        )
+    return text
+
+
+def check_unit(field_name: str, value: float, *, default: float) -> float:
+    """A value in [0, 1]; 0 means `default`."""
+    if value == 0:
+        return default
+    if not 0 < value <= 1:
+        raise InvalidArgument(field_name, f"{field_name} must be between 0 and 1")
+    return value
+
+
+class LongTermMemory:
+    def __init__(
+        self, store: PostgresMemoryStore, embedder: Embedder, tuning: Tuning | None = None
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self.tuning = tuning or Tuning()
+
+    # Search.
+
+    async def query(
+        self,
+        personality_id: str,
+        user_id: str,
+        query: str,
+        *,
+        limit: int = 0,
+        threshold: float = 0.0,
+        exclude_after: datetime | None = None,
+        reinforce: bool = True,
+    ) -> list[StoredMemory]:
+        """The scope's (and the shared lore's) memories most relevant to `query`, best first.
+
+        Memories created at or after `exclude_after` (already in the prompt's history) and,
+        in fresh mode, before the fresh point are never returned.
+        """
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id, required=False)
+        check_text("query", query)
+        if limit == 0:
+            limit = DEFAULT_QUERY_LIMIT
+        if not 1 <= limit <= MAX_QUERY_LIMIT:
+            raise InvalidArgument("limit", f"limit must be between 1 and {MAX_QUERY_LIMIT}")
+        threshold = check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
+        mode = await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
+        window = Window(since=mode.fresh_since, before=exclude_after)
+        user_ids = [user_id, ""] if user_id else [""]
+        (vector,) = await self._embedder.embed([query])
+        ranked = await self.rank(personality_id, user_ids, query, vector, window)
+        results = [m for m in ranked if m.score >= threshold][:limit]
+        if reinforce and results:
+            await self._reinforce(results)
+        return results
+
+    async def rank(
+        self,
+        personality_id: str,
+        user_ids: Sequence[str],
+        query: str,
+        vector: Vector,
+        window: Window,
+    ) -> list[StoredMemory]:
+        """Every candidate by hybrid score, best first (no threshold, no side effects)."""
+        t = self.tuning
+        hits: dict[str, Hit] = {}
+        if t.weights.similarity > 0:
+            for hit in await self._store.nearest(
+                personality_id,
+                user_ids,
+                vector,
+                t.candidates,
+                created_before=window.before,
+                created_since=window.since,
+            ):
+                hits[hit.memory.id] = hit
+        if t.weights.keywords > 0:
+            for hit in await self._store.keyword_search(
+                personality_id,
+                user_ids,
+                _tsquery_words(query),
+                vector,
+                t.candidates,
+                created_before=window.before,
+                created_since=window.since,
+            ):
+                hits.setdefault(hit.memory.id, hit)
+        if not hits:
+            return []
+        seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
+        edges = await self._store.neighbours(seeds) if t.weights.waypoints > 0 else []
+        scored = self._score(query, hits, edges)
+        if t.weights.waypoints > 0 and scored[0].score < t.expansion_below:
+            # Weak best hit: follow the graph one hop from the seeds.
+            new = sorted({dst for _src, dst, _w in edges if dst not in hits})
+            for hit in await self._store.fetch(new, vector):
+                memory = hit.memory
+                in_scope = memory.personality_id == personality_id and memory.user_id in user_ids
+                if in_scope and window.admits(memory):
+                    hits[memory.id] = hit
+            scored = self._score(query, hits, edges)
+        return scored
+
+    def _score(
+        self, query: str, hits: dict[str, Hit], edges: Sequence[tuple[str, str, float]]
+    ) -> list[StoredMemory]:
+        now = _now()
+        query_tokens = scoring.tokens(query)
+        incoming: dict[str, list[float]] = {}
+        for _src, dst, weight in edges:
+            incoming.setdefault(dst, []).append(weight)
+        scored = []
+        for memory_id, hit in hits.items():
+            components = scoring.Components(
+                similarity=scoring.similarity(hit.cosine),
+                keywords=scoring.keyword_overlap(query_tokens, scoring.tokens(hit.memory.text)),
+                waypoints=scoring.waypoint_activation(incoming.get(memory_id, [])),
+                recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
+            )
+            score = scoring.hybrid(components, self.tuning.weights)
+            scored.append(_with_score(hit.memory, score))
+        scored.sort(key=lambda m: (-m.score, m.id))
+        return scored
+
+    async def _reinforce(self, results: Sequence[StoredMemory]) -> None:
+        t = self.tuning
+        await self._store.touch([m.id for m in results], t.retrieval_boost)
+        top = [m.id for m in results[: t.co_retrieval_top]]
+        await self._store.link(
+            itertools.combinations(top, 2), t.co_retrieval_weight, t.co_retrieval_increment
+        )
+
+    # Storage.
+
+    async def add(
+        self,
+        personality_id: str,
+        user_id: str,
+        text: str,
+        *,
+        sector: str = "",
+        salience: float = 0.0,
+        source_turn_ids: Sequence[str] = (),
+    ) -> AddedMemory:
+        """Stores one memory (user_id '' for the personality's shared lore).
+
+        The sector is classified from the text unless given; a near-duplicate in the
+        scope absorbs it instead (merged=True). Refused while the user is incognito.
+        """
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id, required=False)
+        check_text("memory.text", text)
+        salience = check_unit("memory.salience", salience, default=self.tuning.initial_salience)
+        for index, turn_id in enumerate(source_turn_ids):
+            check_id(f"memory.source_turn_ids[{index}]", turn_id)
+        chosen = Sector(sector) if sector else classify(text)
+        if user_id and await self._incognito(personality_id, user_id):
+            raise FailedPrecondition(
+                "the user is in incognito mode for this personality", reason="INCOGNITO"
+            )
+        (vector,) = await self._embedder.embed([text])
+        scope = MemoryScope(personality_id, user_id)
+        return await self._store_one(
+            scope,
+            text=text,
+            vector=vector,
+            sector=chosen,
+            salience=salience,
+            source_turn_ids=source_turn_ids,
+        )
+
+    async def _store_one(
+        self,
+        scope: MemoryScope,
+        *,
+        text: str,
+        vector: Vector,
+        sector: Sector,
+        salience: float,
+        source_turn_ids: Sequence[str],
+    ) -> AddedMemory:
+        t = self.tuning
+        near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
+        if near and near[0].cosine >= t.merge_similarity:
+            merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience)
+            return AddedMemory(merged, merged=True)
+        memory = await self._store.insert(
+            scope,
+            text=text,
+            embedding=vector,
+            sector=sector.value,
+            salience=salience,
+            source_turn_ids=source_turn_ids,
+        )
+        related = [
+            (memory.id, hit.memory.id)
+            for hit in near
+            if hit.cosine >= t.link_similarity and hit.memory.sector == sector.value
+        ]
+        await self._store.link(related, t.link_weight)
+        return AddedMemory(memory, merged=False)
+
+    async def form(self, turns: Sequence[StoredTurn]) -> int:
+        """Memories from one delivered exchange: one per turn with enough to remember.
+
+        Idempotent: an exchange whose turns already formed memories forms none again.
+        """
+        if not turns:
+            return 0
+        first = turns[0]
+        scope = MemoryScope(first.personality_id, first.user_id)
+        if first.user_id and await self._incognito(scope.personality_id, first.user_id):
+            return 0
+        if await self._store.with_source_turns(scope, [turn.id for turn in turns]):
+            return 0
+        chosen = [
+            (turn, _memory_text(turn, body))
+            for turn in turns
+            if len(body := _memory_body(turn)) >= self.tuning.min_formation_chars
+        ]
+        if not chosen:
+            return 0
+        vectors = await self._embedder.embed([text for _turn, text in chosen])
+        for (turn, text), vector in zip(chosen, vectors, strict=True):
+            await self._store_one(
+                scope,
+                text=text,
+                vector=vector,
+                sector=classify(text),
+                salience=self.tuning.initial_salience,
+                source_turn_ids=[turn.id],
+            )
+        return len(chosen)
+
+    # Maintenance and privacy.
+
+    async def drop_weak(self, personality_id: str, user_id: str, threshold: float) -> int:
+        """Deletes the scope's memories whose salience (decayed to now) is under `threshold`."""
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id, required=False)
+        if not 0 < threshold <= 1:
+            raise InvalidArgument("threshold", "threshold must be between 0 and 1")
+        deleted = await self._store.drop_weak(personality_id, user_id, threshold)
+        log.info("weak memories dropped", personality_id=personality_id, deleted=deleted)
+        return deleted
+
+    async def stats(self, personality_id: str, user_id: str) -> MemoryStats:
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id, required=False)
+        return await self._store.stats(personality_id, user_id)
+
+    async def consolidate(self) -> Consolidation:
+        """The "REM" pass: decay salience, fade and prune edges, merge, reflect."""
+        t = self.tuning
+        decayed = await self._store.decay_all()
+        pruned = await self._store.prune_waypoints(t.waypoint_fade_per_day, t.prune_below)
+        merged = 0
+        gone: set[str] = set()
+        for older, newer in await self._store.near_duplicates(1 - t.merge_similarity):
+            if older in gone or newer in gone:
+                continue
+            await self._store.absorb(older, newer)
+            gone.add(newer)
+            merged += 1
+        reflections = await self.reflect()
+        result = Consolidation(decayed, pruned, merged, reflections)
+        log.info("memory consolidated", **result.__dict__)
+        return result
+
+    async def reflect(self) -> int:
+        """Summarises clusters of related episodic memories into reflective ones."""
+        t = self.tuning
+        made = 0
+        for scope in await self._store.reflection_scopes(t.reflection_min_memories):
+            episodes, vectors = await self._store.episodic(scope)
+            groups = reflection.clusters(vectors, t.reflection_similarity, t.reflection_min_cluster)
+            for group in groups:
+                members = [episodes[i] for i in group]
+                text = reflection.summarise([m.text for m in members], t.reflection_max_chars)
+                if not text:
+                    continue
+                (vector,) = await self._embedder.embed([text])
+                turn_ids = sorted({tid for m in members for tid in m.source_turn_ids})
+                salience = max(m.salience for m in members)
+                memory = await self._store.insert(
+                    scope,
+                    text=text,
+                    embedding=vector,
+                    sector=Sector.REFLECTIVE.value,
+                    salience=salience,
+                    source_turn_ids=turn_ids,
+                )
+                await self._store.link([(memory.id, m.id) for m in members], t.link_weight)
+                await self._store.mark_reflected([m.id for m in members])
+                made += 1
+        return made
+
+    async def forget_user(self, user_id: str) -> int:
+        check_id("user_id", user_id)
+        return await self._store.delete_user(user_id)
+
+    async def set_mode(
+        self,
+        personality_id: str,
+        user_id: str,
+        incognito_until: datetime | None,
+        fresh_since: datetime | None,
+    ) -> MemoryMode:
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id)
+        return await self._store.set_mode(
+            personality_id, user_id, MemoryMode(incognito_until, fresh_since)
+        )
+
+    async def mode(self, personality_id: str, user_id: str) -> MemoryMode:
+        check_id("personality_id", personality_id)
+        check_id("user_id", user_id)
+        return await self._store.mode(personality_id, user_id)
+
+    async def _incognito(self, personality_id: str, user_id: str) -> bool:
+        until = (await self._store.mode(personality_id, user_id)).incognito_until
+        return until is not None and until > _now()
+
+
+def _memory_body(turn: StoredTurn) -> str:
+    """What a turn said: its content and its attachments' descriptions."""
+    parts = [turn.content.strip()]
+    parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
+    return " ".join(part for part in parts if part)
+
+
+def _memory_text(turn: StoredTurn, body: str) -> str:
+    speaker = turn.author_name or turn.role.value
+    return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]
+
+
+def _with_score(memory: StoredMemory, score: float) -> StoredMemory:
+    return replace(memory, score=score)

@@ -1,0 +1,509 @@
+"""Memory's Postgres store for long-term memory: memories, waypoints, modes, the outbox.
+
+Vector search runs on the HNSW (cosine) index, always filtered by scope, with pgvector
+0.8's iterative scan (`hnsw.iterative_scan = relaxed_order`) so a selective filter still
+fills k rows; results are re-sorted by distance here (relaxed order may be slightly off).
+Effective salience is computed in SQL: the stored salience decayed by the sector's daily
+rate for the days since `decayed_at`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tzurot.memory.domain import Hit, MemoryMode, MemoryScope, MemoryStats, StoredMemory
+from tzurot.memory.embedding import Vector
+from tzurot.memory.sectors import DECAY_PER_DAY
+from tzurot.memory.tables import formation_outbox, memories, memory_modes, waypoints
+
+_COLUMNS = (
+    memories.c.id,
+    memories.c.personality_id,
+    memories.c.user_id,
+    memories.c.text,
+    memories.c.sector,
+    memories.c.salience,
+    memories.c.created_at,
+    memories.c.last_accessed_at,
+    memories.c.source_turn_ids,
+)
+
+_DAYS_SINCE_DECAY = sa.func.extract("epoch", sa.func.now() - memories.c.decayed_at) / 86400.0
+_RATE = sa.case(
+    *((memories.c.sector == sector.value, rate) for sector, rate in DECAY_PER_DAY.items()),
+    else_=0.0,
+)
+EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECAY)
+"""Salience now: decay since the last consolidation or access applied on read."""
+
+
+def _memory(row: Any, score: float = 0.0) -> StoredMemory:
+    return StoredMemory(
+        id=str(row.id),
+        personality_id=row.personality_id,
+        user_id=row.user_id,
+        text=row.text,
+        sector=row.sector,
+        salience=float(row.salience),
+        created_at=row.created_at,
+        last_accessed_at=row.last_accessed_at,
+        source_turn_ids=tuple(row.source_turn_ids),
+        score=score,
+    )
+
+
+def _ids(ids: Iterable[str]) -> list[uuid.UUID]:
+    return [uuid.UUID(value) for value in ids]
+
+
+def _scope_filter(
+    personality_id: str,
+    user_ids: Sequence[str],
+    created_before: datetime | None = None,
+    created_since: datetime | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    where = [memories.c.personality_id == personality_id, memories.c.user_id.in_(user_ids)]
+    if created_before is not None:
+        where.append(memories.c.created_at < created_before)
+    if created_since is not None:
+        where.append(memories.c.created_at >= created_since)
+    return where
+
+
+async def _iterative_scan(conn: AsyncConnection, ef_search: int) -> None:
+    """Session settings for this transaction: filtered HNSW scans keep going until k rows."""
+    await conn.execute(sa.text("select set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
+    await conn.execute(
+        sa.text("select set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)}
+    )
+
+
+def _edge_key(row: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
+    return row["src_id"], row["dst_id"]
+
+
+class PostgresMemoryStore:
+    """All of memory's long-term SQL."""
+
+    def __init__(self, engine: AsyncEngine, *, ef_search: int = 100) -> None:
+        self._engine = engine
+        self._ef_search = ef_search
+
+    async def insert(
+        self,
+        scope: MemoryScope,
+        *,
+        text: str,
+        embedding: Vector,
+        sector: str,
+        salience: float,
+        source_turn_ids: Sequence[str] = (),
+        created_at: datetime | None = None,
+    ) -> StoredMemory:
+        values: dict[str, Any] = {
+            "personality_id": scope.personality_id,
+            "user_id": scope.user_id,
+            "text": text,
+            "embedding": embedding,
+            "sector": sector,
+            "salience": salience,
+            "source_turn_ids": list(source_turn_ids),
+        }
+        if created_at is not None:
+            values |= {"created_at": created_at, "last_accessed_at": created_at}
+            values["decayed_at"] = created_at
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(memories.insert().values(values).returning(*_COLUMNS))).one()
+        return _memory(row)
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Bulk insert of prepared rows (benchmarks and imports)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(memories.insert(), list(rows))
+
+    async def nearest(
+        self,
+        personality_id: str,
+        user_ids: Sequence[str],
+        embedding: Vector,
+        k: int,
+        *,
+        sector: str | None = None,
+        created_before: datetime | None = None,
+        created_since: datetime | None = None,
+    ) -> list[Hit]:
+        """The k memories of the scope closest to `embedding`, closest first."""
+        distance = memories.c.embedding.cosine_distance(embedding)
+        where = _scope_filter(personality_id, user_ids, created_before, created_since)
+        if sector is not None:
+            where.append(memories.c.sector == sector)
+        stmt = sa.select(*_COLUMNS, distance.label("distance")).where(*where)
+        stmt = stmt.order_by(distance).limit(k)
+        async with self._engine.begin() as conn:
+            await _iterative_scan(conn, max(self._ef_search, k))
+            rows = (await conn.execute(stmt)).all()
+        hits = [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
+        return sorted(hits, key=lambda hit: -hit.cosine)
+
+    async def keyword_search(
+        self,
+        personality_id: str,
+        user_ids: Sequence[str],
+        words: Sequence[str],
+        embedding: Vector,
+        k: int,
+        *,
+        created_before: datetime | None = None,
+        created_since: datetime | None = None,
+    ) -> list[Hit]:
+        """Up to k memories of the scope matching any of `words` (full text), best first."""
+        if not words:
+            return []
+        query = sa.func.to_tsquery("english", " | ".join(words))
+        rank = sa.func.ts_rank_cd(memories.c.search_text, query)
+        distance = memories.c.embedding.cosine_distance(embedding)
+        stmt = (
+            sa.select(*_COLUMNS, distance.label("distance"))
+            .where(
+                *_scope_filter(personality_id, user_ids, created_before, created_since),
+                memories.c.search_text.op("@@")(query),
+            )
+            .order_by(rank.desc())
+            .limit(k)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
+
+    async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
+        """The given memories, with their cosine similarity to `embedding`."""
+        if not ids:
+            return []
+        distance = memories.c.embedding.cosine_distance(embedding)
+        stmt = sa.select(*_COLUMNS, distance.label("distance")).where(memories.c.id.in_(_ids(ids)))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
+
+    async def with_source_turns(self, scope: MemoryScope, turn_ids: Sequence[str]) -> bool:
+        """Whether the scope already holds a memory formed from any of these turns."""
+        stmt = sa.select(
+            sa.exists().where(
+                memories.c.personality_id == scope.personality_id,
+                memories.c.user_id == scope.user_id,
+                memories.c.source_turn_ids.overlap(list(turn_ids)),
+            )
+        )
+        async with self._engine.connect() as conn:
+            return bool(await conn.scalar(stmt))
+
+    async def merge(
+        self, target_id: str, source_turn_ids: Sequence[str], salience: float
+    ) -> StoredMemory:
+        """A near-duplicate arrived: the target absorbs its turns, salience and access."""
+        merged_turns = sa.func.array(
+            sa.select(
+                sa.func.unnest(sa.func.array_cat(memories.c.source_turn_ids, list(source_turn_ids)))
+            )
+            .distinct()
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(memories)
+            .where(memories.c.id == uuid.UUID(target_id))
+            .values(
+                source_turn_ids=merged_turns,
+                salience=sa.func.least(1.0, sa.func.greatest(EFFECTIVE_SALIENCE, salience)),
+                last_accessed_at=sa.func.now(),
+                decayed_at=sa.func.now(),
+            )
+            .returning(*_COLUMNS)
+        )
+        async with self._engine.begin() as conn:
+            return _memory((await conn.execute(stmt)).one())
+
+    async def absorb(self, keep_id: str, drop_id: str) -> None:
+        """Consolidation's merge: `keep` takes `drop`'s turns, salience and edges; `drop` goes."""
+        keep, drop = uuid.UUID(keep_id), uuid.UUID(drop_id)
+        async with self._engine.begin() as conn:
+            dropped = (
+                await conn.execute(
+                    sa.delete(memories)
+                    .where(memories.c.id == drop)
+                    .returning(memories.c.source_turn_ids, EFFECTIVE_SALIENCE.label("salience"))
+                )
+            ).first()
+            if dropped is None:
+                return
+            await conn.execute(
+                sa.update(memories)
+                .where(memories.c.id == keep)
+                .values(
+                    source_turn_ids=sa.func.array(
+                        sa.select(
+                            sa.func.unnest(
+                                sa.func.array_cat(
+                                    memories.c.source_turn_ids, list(dropped.source_turn_ids)
+                                )
+                            )
+                        )
+                        .distinct()
+                        .scalar_subquery()
+                    ),
+                    salience=sa.func.least(
+                        1.0, sa.func.greatest(EFFECTIVE_SALIENCE, float(dropped.salience))
+                    ),
+                )
+            )
+
+    async def neighbours(self, ids: Sequence[str]) -> list[tuple[str, str, float]]:
+        """Edges (src, dst, weight) leaving any of `ids`."""
+        if not ids:
+            return []
+        stmt = sa.select(waypoints.c.src_id, waypoints.c.dst_id, waypoints.c.weight).where(
+            waypoints.c.src_id.in_(_ids(ids))
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(str(r.src_id), str(r.dst_id), float(r.weight)) for r in rows]
+
+    async def link(
+        self, pairs: Iterable[tuple[str, str]], weight: float, increment: float = 0.0
+    ) -> int:
+        """Edges in both directions: new ones get `weight`, existing ones `+ increment` (≤ 1)."""
+        rows = []
+        for a, b in pairs:
+            if a == b:
+                continue
+            rows += [
+                {"src_id": uuid.UUID(a), "dst_id": uuid.UUID(b), "weight": weight},
+                {"src_id": uuid.UUID(b), "dst_id": uuid.UUID(a), "weight": weight},
+            ]
+        if not rows:
+            return 0
+        # Deterministic order: concurrent upserts of the same pairs cannot deadlock.
+        rows = sorted({(r["src_id"], r["dst_id"]): r for r in rows}.values(), key=_edge_key)
+        stmt = insert(waypoints).values(rows)
+        if increment > 0:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[waypoints.c.src_id, waypoints.c.dst_id],
+                set_={
+                    "weight": sa.func.least(1.0, waypoints.c.weight + increment),
+                    "updated_at": sa.func.now(),
+                },
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(
+                index_elements=[waypoints.c.src_id, waypoints.c.dst_id]
+            )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+        return len(rows) // 2
+
+    async def touch(self, ids: Sequence[str], boost: float) -> None:
+        """Retrieved: salience steps toward 1 (from its decayed value), access time is now."""
+        if not ids:
+            return
+        stmt = (
+            sa.update(memories)
+            .where(memories.c.id.in_(_ids(ids)))
+            .values(
+                salience=sa.func.least(1.0, EFFECTIVE_SALIENCE + boost * (1 - EFFECTIVE_SALIENCE)),
+                last_accessed_at=sa.func.now(),
+                decayed_at=sa.func.now(),
+            )
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def drop_weak(self, personality_id: str, user_id: str, threshold: float) -> int:
+        stmt = sa.delete(memories).where(
+            memories.c.personality_id == personality_id,
+            memories.c.user_id == user_id,
+            threshold > EFFECTIVE_SALIENCE,
+        )
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def stats(self, personality_id: str, user_id: str) -> MemoryStats:
+        stmt = (
+            sa.select(
+                memories.c.sector,
+                sa.func.count(),
+                sa.func.min(memories.c.created_at),
+                sa.func.max(memories.c.created_at),
+            )
+            .where(memories.c.personality_id == personality_id, memories.c.user_id == user_id)
+            .group_by(memories.c.sector)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return MemoryStats(
+            total=sum(int(row[1]) for row in rows),
+            sectors={row[0]: int(row[1]) for row in rows},
+            oldest=min((row[2] for row in rows), default=None),
+            newest=max((row[3] for row in rows), default=None),
+        )
+
+    async def delete_user(self, user_id: str) -> int:
+        async with self._engine.begin() as conn:
+            await conn.execute(sa.delete(memory_modes).where(memory_modes.c.user_id == user_id))
+            result = await conn.execute(sa.delete(memories).where(memories.c.user_id == user_id))
+        return int(result.rowcount)
+
+    async def mode(self, personality_id: str, user_id: str) -> MemoryMode:
+        stmt = sa.select(memory_modes.c.incognito_until, memory_modes.c.fresh_since).where(
+            memory_modes.c.personality_id == personality_id, memory_modes.c.user_id == user_id
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return MemoryMode() if row is None else MemoryMode(row[0], row[1])
+
+    async def set_mode(self, personality_id: str, user_id: str, mode: MemoryMode) -> MemoryMode:
+        values = {
+            "personality_id": personality_id,
+            "user_id": user_id,
+            "incognito_until": mode.incognito_until,
+            "fresh_since": mode.fresh_since,
+        }
+        stmt = insert(memory_modes).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[memory_modes.c.personality_id, memory_modes.c.user_id],
+            set_={"incognito_until": mode.incognito_until, "fresh_since": mode.fresh_since},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+        return mode
+
+    # Consolidation.
+
+    async def decay_all(self) -> int:
+        """Applies pending decay to every memory not decayed for an hour; how many changed."""
+        stmt = (
+            sa.update(memories)
+            .where(memories.c.decayed_at < sa.func.now() - sa.text("interval '1 hour'"))
+            .values(salience=EFFECTIVE_SALIENCE, decayed_at=sa.func.now())
+        )
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def prune_waypoints(self, rate_per_day: float, floor: float) -> int:
+        """Edges fade by `rate_per_day` since last reinforced; those under `floor` go."""
+        faded = waypoints.c.weight * sa.func.exp(
+            -rate_per_day
+            * sa.func.extract("epoch", sa.func.now() - waypoints.c.updated_at)
+            / 86400.0
+        )
+        async with self._engine.begin() as conn:
+            pruned = await conn.execute(sa.delete(waypoints).where(faded < floor))
+            await conn.execute(
+                sa.update(waypoints)
+                .where(waypoints.c.updated_at < sa.func.now())
+                .values(weight=faded, updated_at=sa.func.now())
+            )
+        return int(pruned.rowcount)
+
+    async def near_duplicates(self, max_distance: float) -> list[tuple[str, str]]:
+        """Pairs (older, newer) of one scope and sector closer than `max_distance`."""
+        other = memories.alias("other")
+        nearest = (
+            sa.select(other.c.id, other.c.created_at, other.c.embedding)
+            .where(
+                other.c.personality_id == memories.c.personality_id,
+                other.c.user_id == memories.c.user_id,
+                other.c.sector == memories.c.sector,
+                other.c.id != memories.c.id,
+            )
+            .order_by(other.c.embedding.cosine_distance(memories.c.embedding))
+            .limit(1)
+            .lateral("nearest")
+        )
+        stmt = sa.select(
+            memories.c.id, memories.c.created_at, nearest.c.id, nearest.c.created_at
+        ).where(nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance)
+        async with self._engine.begin() as conn:
+            await _iterative_scan(conn, self._ef_search)
+            rows = (await conn.execute(stmt.join_from(memories, nearest, sa.true()))).all()
+        pairs = set()
+        for a_id, a_at, b_id, b_at in rows:
+            older, newer = (a_id, b_id) if (a_at, str(a_id)) <= (b_at, str(b_id)) else (b_id, a_id)
+            pairs.add((str(older), str(newer)))
+        return sorted(pairs)
+
+    async def reflection_scopes(self, min_count: int) -> list[MemoryScope]:
+        """Scopes holding at least `min_count` episodic memories not yet reflected on."""
+        stmt = (
+            sa.select(memories.c.personality_id, memories.c.user_id)
+            .where(memories.c.sector == "episodic", ~memories.c.reflected)
+            .group_by(memories.c.personality_id, memories.c.user_id)
+            .having(sa.func.count() >= min_count)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [MemoryScope(row[0], row[1]) for row in rows]
+
+    async def episodic(
+        self, scope: MemoryScope
+    ) -> tuple[list[StoredMemory], npt.NDArray[np.float32]]:
+        """The scope's unreflected episodic memories (oldest first) and their embeddings."""
+        stmt = (
+            sa.select(*_COLUMNS, memories.c.embedding)
+            .where(
+                memories.c.personality_id == scope.personality_id,
+                memories.c.user_id == scope.user_id,
+                memories.c.sector == "episodic",
+                ~memories.c.reflected,
+            )
+            .order_by(memories.c.created_at, memories.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        vectors = np.array([np.asarray(row.embedding) for row in rows], dtype=np.float32)
+        return [_memory(row) for row in rows], vectors
+
+    async def mark_reflected(self, ids: Sequence[str]) -> None:
+        stmt = sa.update(memories).where(memories.c.id.in_(_ids(ids))).values(reflected=True)
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+
+    # The formation outbox.
+
+    async def pending_jobs(self, limit: int) -> list[str]:
+        stmt = (
+            sa.select(formation_outbox.c.job_id)
+            .order_by(formation_outbox.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list(await conn.scalars(stmt))
+
+    async def finish_job(self, job_id: str) -> None:
+        stmt = sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def fail_job(self, job_id: str, max_attempts: int) -> bool:
+        """Counts a failed attempt; True (and the job dropped) once `max_attempts` is reached."""
+        stmt = (
+            sa.update(formation_outbox)
+            .where(formation_outbox.c.job_id == job_id)
+            .values(attempts=formation_outbox.c.attempts + 1)
+            .returning(formation_outbox.c.attempts)
+        )
+        async with self._engine.begin() as conn:
+            attempts = await conn.scalar(stmt)
+            if attempts is not None and attempts >= max_attempts:
+                await conn.execute(
+                    sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
+                )
+                return True
+        return False

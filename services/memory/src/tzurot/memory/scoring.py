@@ -1,0 +1,137 @@
+"""The hybrid relevance score and each of its components, all in [0, 1].
+
+score = w_sim * similarity + w_kw * keyword overlap + w_wp * waypoint activation
+        + w_rec * recency, with weights summing to 1 (normalised if they do not).
+
+Departures from OpenMemory's hsg.ts, measured in bench/memory_quality:
+- the boosted similarity 1 - e^(-3s) is divided by its maximum 1 - e^(-3), so a perfect
+  match scores 1 and the weighted sum stays in [0, 1];
+- no final sigmoid: on inputs in [0, 1] it squeezes every score into [0.5, 0.73], which
+  would make a 0.5 threshold keep everything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SIMILARITY_TAU = 3.0
+RECENCY_HALF_DAYS = 7.0
+RECENCY_HORIZON_DAYS = 60.0
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_STOPWORDS_TEXT = """a about above after again against all am an and any are as at be
+    because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    i'm i've i'd you're it's that's don't didn't"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Weights:
+    similarity: float = 0.60
+    keywords: float = 0.20
+    waypoints: float = 0.15
+    recency: float = 0.05
+
+    def normalised(self) -> Weights:
+        total = self.similarity + self.keywords + self.waypoints + self.recency
+        if total <= 0:
+            raise ValueError("at least one weight must be positive")
+        return Weights(
+            self.similarity / total,
+            self.keywords / total,
+            self.waypoints / total,
+            self.recency / total,
+        )
+
+
+@dataclass(frozen=True)
+class Components:
+    """The four normalised signals of one candidate."""
+
+    similarity: float
+    keywords: float
+    waypoints: float
+    recency: float
+
+
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def tokens(text: str) -> set[str]:
+    """Lower-case content words (stopwords dropped), with a plural/-ing/-ed stemmed off."""
+    found = set()
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        found.add(stem(word))
+    return found
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough that 'dogs' meets 'dog' and 'painting' meets 'paint'."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def similarity(cosine: float) -> float:
+    """Boosted cosine similarity 1 - e^(-3s), rescaled so 1 stays 1; negatives are 0."""
+    return _clamp(
+        (1 - math.exp(-SIMILARITY_TAU * _clamp(cosine))) / (1 - math.exp(-SIMILARITY_TAU))
+    )
+
+
+def keyword_overlap(query_tokens: set[str], memory_tokens: set[str]) -> float:
+    """The share of the query's content words the memory contains."""
+    if not query_tokens:
+        return 0.0
+    return len(query_tokens & memory_tokens) / len(query_tokens)
+
+
+def recency(days: float) -> float:
+    """e^(-d/7) * (1 - d/60) for d days since last access: 1 now, 0 from 60 days on."""
+    days = max(0.0, days)
+    return _clamp(math.exp(-days / RECENCY_HALF_DAYS) * (1 - days / RECENCY_HORIZON_DAYS))
+
+
+def waypoint_activation(edge_weights: Iterable[float]) -> float:
+    """Activation spread to a memory by the edges reaching it from the best hits.
+
+    Edges combine like independent evidence, 1 - prod(1 - w): one edge of 0.5 gives 0.5,
+    two give 0.75; never above 1.
+    """
+    missing = 1.0
+    for weight in edge_weights:
+        missing *= 1 - _clamp(weight)
+    return 1 - missing
+
+
+def hybrid(components: Components, weights: Weights) -> float:
+    w = weights.normalised()
+    return _clamp(
+        w.similarity * components.similarity
+        + w.keywords * components.keywords
+        + w.waypoints * components.waypoints
+        + w.recency * components.recency
+    )
+
+
+def salience_after(salience: float, rate_per_day: float, days: float) -> float:
+    """Salience decayed exponentially for `days` at the sector's daily rate."""
+    return _clamp(salience * math.exp(-rate_per_day * max(0.0, days)))
+
+
+def reinforced(salience: float, boost: float = 0.1) -> float:
+    """Salience after a retrieval: a step of `boost` toward 1."""
+    return _clamp(salience + boost * (1 - salience))

@@ -1,0 +1,75 @@
+"""Filtered HNSW search returns the full k under a 1%-selective scope (pgvector 0.8
+iterative scans), and without iterative scans the same plan comes back short."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import sqlalchemy as sa
+
+from tzurot.db.engine import create_engine
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.tables import memories
+
+pytestmark = pytest.mark.component
+
+ROWS = 2000
+K = 15
+
+
+def _vector(rng: random.Random, centre: list[float]) -> list[float]:
+    return [c + rng.gauss(0, 0.3) for c in centre]
+
+
+async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
+    rng = random.Random(7)
+    centres = [[rng.gauss(0, 1) for _ in range(384)] for _ in range(10)]
+    rows = [
+        {
+            "personality_id": "p",
+            # 1% of the rows belong to the scope searched below.
+            "user_id": "target" if n % 100 == 0 else f"user-{n % 97}",
+            "text": f"memory {n}",
+            "embedding": _vector(rng, centres[n % 10]),
+            "sector": "semantic",
+            "salience": 0.5,
+        }
+        for n in range(ROWS)
+    ]
+    # Only the HNSW index can serve ORDER BY distance: no sequential scan, no scope index.
+    engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("drop index memory.memories_scope_idx"))
+            await conn.execute(sa.text("drop index memory.memories_user_idx"))
+        store = PostgresMemoryStore(engine, ef_search=40)
+        await store.insert_many(rows)
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("analyze memory.memories"))
+        query = _vector(rng, centres[3])
+
+        hits = await store.nearest("p", ["target"], query, K)
+        assert len(hits) == K
+        assert all(hit.memory.user_id == "target" for hit in hits)
+
+        distance = memories.c.embedding.cosine_distance(query)
+        stmt = (
+            sa.select(memories.c.id)
+            .where(memories.c.personality_id == "p", memories.c.user_id == "target")
+            .order_by(distance)
+            .limit(K)
+        )
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("set local hnsw.ef_search = 40"))
+            plan = "\n".join((await conn.execute(sa.text("explain " + _sql(stmt, conn)))).scalars())
+            assert "memories_embedding_idx" in plan
+            await conn.execute(sa.text("set local hnsw.iterative_scan = off"))
+            short = (await conn.execute(stmt)).all()
+        assert len(short) < K  # the control: a plain filtered HNSW scan comes back short
+    finally:
+        await engine.dispose()
+
+
+def _sql(stmt: sa.Select[tuple[object]], conn: object) -> str:
+    return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]

@@ -1,0 +1,64 @@
+"""Each component of the hybrid score, and the sum, on known inputs."""
+
+import math
+
+import pytest
+
+from tzurot.memory import scoring
+from tzurot.memory.scoring import Components, Weights
+
+
+def test_similarity_is_boosted_and_normalised() -> None:
+    assert scoring.similarity(1.0) == pytest.approx(1.0)
+    assert scoring.similarity(0.0) == 0.0
+    assert scoring.similarity(-0.4) == 0.0
+    half = (1 - math.exp(-1.5)) / (1 - math.exp(-3))
+    assert scoring.similarity(0.5) == pytest.approx(half)
+    assert scoring.similarity(0.5) > 0.5  # the boost lifts mid similarities
+    assert scoring.similarity(0.3) < scoring.similarity(0.31)
+
+
+def test_keyword_overlap_is_the_share_of_query_words() -> None:
+    query = scoring.tokens("Where did Alice adopt her dogs?")
+    assert query == {"alice", "adopt", "dog"}
+    assert scoring.keyword_overlap(query, scoring.tokens("alice adopted a dog")) == pytest.approx(
+        1.0
+    )
+    assert scoring.keyword_overlap(query, scoring.tokens("the dog barked")) == pytest.approx(1 / 3)
+    assert scoring.keyword_overlap(set(), {"x"}) == 0.0
+
+
+def test_recency_falls_to_zero_at_sixty_days() -> None:
+    assert scoring.recency(0) == pytest.approx(1.0)
+    assert scoring.recency(7) == pytest.approx(math.exp(-1) * (1 - 7 / 60))
+    assert scoring.recency(60) == 0.0
+    assert scoring.recency(400) == 0.0
+    assert scoring.recency(-1) == pytest.approx(1.0)
+
+
+def test_waypoint_activation_combines_edges() -> None:
+    assert scoring.waypoint_activation([]) == 0.0
+    assert scoring.waypoint_activation([0.5]) == pytest.approx(0.5)
+    assert scoring.waypoint_activation([0.5, 0.5]) == pytest.approx(0.75)
+    assert scoring.waypoint_activation([1.0, 0.3]) == pytest.approx(1.0)
+
+
+def test_hybrid_weights_each_component() -> None:
+    weights = Weights()
+    assert scoring.hybrid(Components(1, 0, 0, 0), weights) == pytest.approx(0.60)
+    assert scoring.hybrid(Components(0, 1, 0, 0), weights) == pytest.approx(0.20)
+    assert scoring.hybrid(Components(0, 0, 1, 0), weights) == pytest.approx(0.15)
+    assert scoring.hybrid(Components(0, 0, 0, 1), weights) == pytest.approx(0.05)
+    assert scoring.hybrid(Components(1, 1, 1, 1), weights) == pytest.approx(1.0)
+
+
+def test_weights_are_normalised_and_configurable() -> None:
+    assert scoring.hybrid(Components(1, 0, 0, 0), Weights(2, 2, 0, 0)) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="positive"):
+        Weights(0, 0, 0, 0).normalised()
+
+
+def test_salience_decays_and_reinforces() -> None:
+    assert scoring.salience_after(0.8, 0.015, 10) == pytest.approx(0.8 * math.exp(-0.15))
+    assert scoring.reinforced(0.5) == pytest.approx(0.55)
+    assert scoring.reinforced(1.0) == 1.0
