@@ -23,5 +23,6 @@ class GatewaySettings(ServiceSettings):
     generate_deadline_seconds: float = Field(default=480.0, gt=0)
     # How long a duplicate request waits for the original job to finish before giving up.
     duplicate_wait_seconds: float = Field(default=480.0, gt=0)
-    # Identities allowed to call gateway (mTLS certificate names).
-    allowed_callers: frozenset[str] = frozenset({"bot", "cli"})
+    # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
+    # which itself admits only clients presenting a `cli` certificate.
+    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge"})

@@ -36,6 +36,7 @@ from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import Inference, KeyVault, Memory
 from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.store import GatewayStore, NewJob
+from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -134,6 +135,7 @@ class Gateway:
                     finished = event
         except TzurotError as err:
             await self._store.fail_job(job_id, JobError(err.code.name, err.reason, err.message))
+            metrics.record_job("failed", err.reason)
             log.info("job.failed", job_id=job_id, code=err.code.name, reason=err.reason)
             raise
         except (asyncio.CancelledError, GeneratorExit):
@@ -143,6 +145,7 @@ class Gateway:
                     job_id, JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
                 )
             )
+            metrics.record_job("failed", "CLIENT_CANCELLED")
             raise
         if finished is None:
             missing = FailedPrecondition(
@@ -151,8 +154,16 @@ class Gateway:
             await self._store.fail_job(
                 job_id, JobError(missing.code.name, missing.reason, missing.message)
             )
+            metrics.record_job("failed", missing.reason)
             raise missing
         await self._store.finish_job(job_id, finished.content, finished.usage, "chat")
+        metrics.record_job("streamed")
+        metrics.record_tokens(
+            finished.usage.provider,
+            finished.usage.model,
+            input_tokens=finished.usage.input_tokens,
+            output_tokens=finished.usage.output_tokens,
+        )
         log.info(
             "job.streamed",
             job_id=job_id,
@@ -184,6 +195,7 @@ class Gateway:
             job = refreshed
         if job.status is JobStatus.FAILED:
             raise _job_error(job)
+        metrics.record_job("replayed")
         yield JobAccepted(job_id=job.id, personality=personality, replayed=True)
         if job.content:
             yield ReplyChunk(job.content)
@@ -224,7 +236,9 @@ class Gateway:
                 ),
             ],
         )
-        return await self._store.mark_delivered(job.id, message_ids)
+        delivered = await self._store.mark_delivered(job.id, message_ids)
+        metrics.record_job("delivered")
+        return delivered
 
     async def job_status(self, *, job_id: str = "", idempotency_key: str = "") -> Job:
         if job_id:
