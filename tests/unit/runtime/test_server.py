@@ -573,3 +573,48 @@ async def test_denied_call_is_logged_as_a_refusal(
     assert [(e["caller"], e["method"], e["level"]) for e in denied] == [("bot", WHOAMI, "warning")]
     served = [e for e in events if e["event"] == "rpc.served"]
     assert [e["code"] for e in served] == ["PERMISSION_DENIED"]
+
+
+async def test_a_method_not_overridden_answers_unimplemented(tmp_path: Path) -> None:
+    """The generated base raises NotImplementedError; callers see UNIMPLEMENTED, not INTERNAL."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from tzurot.runtime.client import secure_channel
+    from tzurot.runtime.config import ServiceSettings
+    from tzurot.runtime.server import ServiceRegistration, create_server
+    from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
+    from tzurot.v1 import memory_pb2, memory_pb2_grpc
+
+    generate_dev_pki(tmp_path, SERVICE_IDENTITIES)
+    running = await create_server(
+        service="memory",
+        settings=ServiceSettings(listen="127.0.0.1:0", tls_dir=tmp_path / "memory"),
+        registrations=[
+            ServiceRegistration(
+                "tzurot.v1.MemoryService",
+                lambda server: memory_pb2_grpc.add_MemoryServiceServicer_to_server(
+                    memory_pb2_grpc.MemoryServiceServicer(),  # type: ignore[abstract]
+                    server,
+                ),
+            )
+        ],
+        authorization={},
+        default_allowed=frozenset({"gateway"}),
+    )
+    await running.start()
+    try:
+        async with secure_channel(
+            f"127.0.0.1:{running.port}",
+            load_tls(tmp_path / "gateway"),
+            server_identity="memory",
+            default_timeout=5.0,
+        ) as channel:
+            stub = memory_pb2_grpc.MemoryServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.CountMemories(memory_pb2.CountMemoriesRequest())
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            health = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(health_pb2.HealthCheckRequest())
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await running.stop(0)

@@ -141,6 +141,11 @@ class DeadlineExceeded(TzurotError):
     default_reason = "DEADLINE_EXCEEDED"
 
 
+class Unimplemented(TzurotError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_reason = "NOT_IMPLEMENTED"
+
+
 class Internal(TzurotError):
     code = grpc.StatusCode.INTERNAL
     default_reason = "INTERNAL"
@@ -156,6 +161,7 @@ _BY_CODE: dict[grpc.StatusCode, type[TzurotError]] = {
         FailedPrecondition,
         Unavailable,
         DeadlineExceeded,
+        Unimplemented,
         Internal,
     )
 }

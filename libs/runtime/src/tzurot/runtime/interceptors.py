@@ -24,7 +24,7 @@ import grpc
 import structlog
 
 from tzurot.runtime.authz import OPEN_SERVICES, AccessRules, service_of
-from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, to_status
+from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, Unimplemented, to_status
 from tzurot.runtime.identity import bind_call, peer_identity, request_id_from
 from tzurot.runtime.metrics import observe_call
 
@@ -170,6 +170,8 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             return
         if not isinstance(exc, Exception):
             return
+        if isinstance(exc, NotImplementedError):  # a generated base method not overridden yet
+            exc = Unimplemented(f"{call.method} is not implemented yet")
         if not isinstance(exc, TzurotError):
             log.exception("rpc.unexpected_error", method=call.method)
             exc = Internal(f"internal error (request id {call.request_id})")

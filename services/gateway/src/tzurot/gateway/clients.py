@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import grpc
 from pydantic import SecretStr
@@ -26,7 +26,7 @@ class GrpcInference:
         self._stub = inf_grpc.InferenceServiceStub(channel)
         self._generate_timeout = generate_timeout
 
-    async def generate_reply(self, request: ReplyRequest) -> AsyncIterator[ReplyEvent]:
+    async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         call = self._stub.GenerateReply(
             convert.reply_request(request), timeout=self._generate_timeout
         )

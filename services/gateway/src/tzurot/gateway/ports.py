@@ -1,6 +1,6 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -9,7 +9,9 @@ from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletK
 
 
 class Inference(Protocol):
-    def generate_reply(self, request: ReplyRequest) -> AsyncIterator[ReplyEvent]: ...
+    def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+        """Streams the answer; closing the generator early must stop the generation."""
+        ...
 
     async def validate_key(self, provider: str, api_key: SecretStr) -> None:
         """Raises a TzurotError when the provider rejects the key or cannot be reached."""

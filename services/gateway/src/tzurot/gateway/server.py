@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn
 
 import grpc
 from pydantic import SecretStr
@@ -11,7 +13,7 @@ from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import parse_seed_yaml
 from tzurot.gateway.service import Gateway
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -25,8 +27,11 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def Generate(
         self, request: gw.GenerateRequest, context: Context
     ) -> AsyncIterator[gw.GenerateResponse]:
-        async for event in self._gateway.generate(convert.generate_command(request)):
-            yield convert.generate_event(event)
+        command = convert.generate_command(request)
+        # aclosing: a cancelled call closes the use-case now, which records the job as failed.
+        async with contextlib.aclosing(self._gateway.generate(command)) as events:
+            async for event in events:
+                yield convert.generate_event(event)
 
     async def ConfirmDelivery(
         self, request: gw.ConfirmDeliveryRequest, context: Context
@@ -103,3 +108,22 @@ def _actor_or_none(
         if request.HasField("actor") and request.actor.user_id
         else None
     )
+
+
+def _not_built(name: str) -> Callable[..., Awaitable[NoReturn]]:
+    async def not_built(self: GatewayServicer, request: Any, context: Context) -> NoReturn:
+        raise TzurotError(
+            f"{name} is not available yet",
+            code=grpc.StatusCode.UNIMPLEMENTED,
+            reason="NOT_IMPLEMENTED",
+        )
+
+    not_built.__name__ = name
+    return not_built
+
+
+# The generated base answers an unbuilt RPC by raising NotImplementedError, which the server
+# interceptor reports as INTERNAL (an unexpected error); answer UNIMPLEMENTED, typed, instead.
+for _method in gw.DESCRIPTOR.services_by_name["GatewayService"].methods:
+    if _method.name not in GatewayServicer.__dict__:
+        setattr(GatewayServicer, _method.name, _not_built(_method.name))

@@ -6,8 +6,9 @@ Plain async code over the store and the ports; the gRPC servicer only converts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -38,6 +39,7 @@ from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -51,6 +53,8 @@ log = structlog.get_logger(__name__)
 MAX_ID_CHARS = 200
 MAX_API_KEY_CHARS = 4096
 _DUPLICATE_POLL_SECONDS = 0.1
+_CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
+_UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Gateway:
 
     # ---- conversation ----
 
-    async def generate(self, command: GenerateCommand) -> AsyncIterator[GenerateEvent]:
+    async def generate(self, command: GenerateCommand) -> AsyncGenerator[GenerateEvent, None]:
         """Streams JobAccepted, the answer's chunks in order, then GenerationFinished.
 
         A duplicate idempotency key replays the existing job instead of generating again.
@@ -103,60 +107,67 @@ class Gateway:
             )
         )
         if not claimed:
-            async for event in self._replay(job, personality):
-                yield event
-            return
-        yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
-        request = ReplyRequest(
-            job_id=job.id,
-            user_id=user.id,
-            actor=command.actor,
-            location=command.location,
-            personality=personality,
-            config=await self._effective_config(personality),
-            content=command.content,
-            references=command.references,
-            attachments=command.attachments,
-            timezone=user.timezone,
-            max_history_messages=self._limits.max_history_messages,
-            include_reasoning=command.include_reasoning,
-        )
-        async for event in self._run_job(job.id, request):
-            yield event
-
-    async def _run_job(self, job_id: str, request: ReplyRequest) -> AsyncIterator[GenerateEvent]:
-        await self._store.start_attempt(job_id)
-        finished: ReplyFinished | None = None
-        try:
-            async for event in self._inference.generate_reply(request):
-                if isinstance(event, ReplyChunk):
+            if (job.user_id, job.personality_id) != (user.id, personality.id):
+                # Never replay someone else's answer: the key names another request.
+                raise AlreadyExists(
+                    "this idempotency key was already used for another request",
+                    reason="IDEMPOTENCY_KEY_REUSED",
+                )
+            async with contextlib.aclosing(self._replay(job, personality)) as replayed:
+                async for event in replayed:
                     yield event
-                else:
-                    finished = event
+            return
+        # aclosing: when our consumer closes this stream, the inner ones must close now (and
+        # mark the job), not whenever the garbage collector finalizes them.
+        async with contextlib.aclosing(self._run_job(job, user, personality, command)) as events:
+            async for event in events:
+                yield event
+
+    async def _run_job(
+        self, job: Job, user: User, personality: Personality, command: GenerateCommand
+    ) -> AsyncGenerator[GenerateEvent, None]:
+        """Runs a claimed job. Whatever stops it early, it ends `failed` with the reason."""
+        try:
+            yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
+            await self._store.start_attempt(job.id)
+            request = ReplyRequest(
+                job_id=job.id,
+                user_id=user.id,
+                actor=command.actor,
+                location=command.location,
+                personality=personality,
+                config=await self._effective_config(personality),
+                content=command.content,
+                references=command.references,
+                attachments=command.attachments,
+                timezone=user.timezone,
+                max_history_messages=self._limits.max_history_messages,
+                include_reasoning=command.include_reasoning,
+            )
+            finished: ReplyFinished | None = None
+            async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
+                async for event in replies:
+                    if isinstance(event, ReplyChunk):
+                        yield event
+                    else:
+                        finished = event
+            if finished is None:
+                raise FailedPrecondition(
+                    "inference ended without a final answer", reason="NO_ANSWER"
+                )
+            await self._store.finish_job(job.id, finished.content, finished.usage, "chat")
         except TzurotError as err:
-            await self._store.fail_job(job_id, JobError(err.code.name, err.reason, err.message))
-            metrics.record_job("failed", err.reason)
-            log.info("job.failed", job_id=job_id, code=err.code.name, reason=err.reason)
+            await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            # The client went away mid-stream: nothing was delivered, so no turn is stored.
-            await asyncio.shield(
-                self._store.fail_job(
-                    job_id, JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
-                )
-            )
-            metrics.record_job("failed", "CLIENT_CANCELLED")
+            # The client went away: nothing was delivered, so no turn is stored.
+            await self._fail(job.id, _CLIENT_CANCELLED)
             raise
-        if finished is None:
-            missing = FailedPrecondition(
-                "inference ended without a final answer", reason="NO_ANSWER"
-            )
-            await self._store.fail_job(
-                job_id, JobError(missing.code.name, missing.reason, missing.message)
-            )
-            metrics.record_job("failed", missing.reason)
-            raise missing
-        await self._store.finish_job(job_id, finished.content, finished.usage, "chat")
+        except Exception:
+            # A bug, not an outcome: the job must not stay `running` for duplicates to wait on.
+            log.exception("job.unexpected_error", job_id=job.id)
+            await self._fail(job.id, _UNEXPECTED)
+            raise
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -166,21 +177,29 @@ class Gateway:
         )
         log.info(
             "job.streamed",
-            job_id=job_id,
+            job_id=job.id,
             provider=finished.usage.provider,
             model=finished.usage.model,
             input_tokens=finished.usage.input_tokens,
             output_tokens=finished.usage.output_tokens,
         )
         yield GenerationFinished(
-            job_id=job_id,
+            job_id=job.id,
             content=finished.content,
             usage=finished.usage,
             finish_reason=finished.finish_reason,
-            reasoning=finished.reasoning if request.include_reasoning else "",
+            reasoning=finished.reasoning if command.include_reasoning else "",
         )
 
-    async def _replay(self, job: Job, personality: Personality) -> AsyncIterator[GenerateEvent]:
+    async def _fail(self, job_id: str, error: JobError) -> None:
+        """Marks the job failed; shielded, so a cancelled stream still records why."""
+        await asyncio.shield(self._store.fail_job(job_id, error))
+        metrics.record_job("failed", error.reason)
+        log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
+
+    async def _replay(
+        self, job: Job, personality: Personality
+    ) -> AsyncGenerator[GenerateEvent, None]:
         """A duplicate request: wait for the original job, then repeat its outcome."""
         deadline = asyncio.get_running_loop().time() + self._limits.duplicate_wait_seconds
         while not job.status.terminal:

@@ -26,13 +26,15 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.runtime.errors import AlreadyExists
 
+# array_agg over no rows is NULL, which _personality reads as no aliases.
 _ALIASES = (
-    sa.select(sa.func.coalesce(sa.func.array_agg(t.personality_aliases.c.display), "{}"))
+    sa.select(sa.func.array_agg(t.personality_aliases.c.display))
     .where(t.personality_aliases.c.personality_id == t.personalities.c.id)
     .scalar_subquery()
     .label("aliases")
 )
 _PERSONALITY_COLUMNS = (*t.personalities.c, _ALIASES)
+_IMPORT_LOCK = "tzurot.core.personality_import"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ class GatewayStore:
         """Creates or updates a personality (by slug) with its aliases and default config."""
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
+            # Imports are rare and touch several rows whose uniqueness is checked in code (the
+            # default config, alias clashes): one at a time, or two would both pass the checks.
+            await conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_IMPORT_LOCK)))
+            )
             config_id = await self._upsert_default_config(conn, slug, seed)
             values: dict[str, Any] = {
                 "slug": slug,

@@ -1,0 +1,316 @@
+"""Gateway component fixtures: a migrated `core` schema, the store, and fakes of the ports.
+
+The fakes implement `tzurot.gateway.ports` in memory. They stand in for our own inference,
+memory and keyvault services at this level only; contract and e2e tests use the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import structlog
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tzurot.cli.localdb import create_database, with_database
+from tzurot.db.engine import async_url, create_engine
+from tzurot.db.migrate import upgrade
+from tzurot.gateway.domain import (
+    Actor,
+    GenerateCommand,
+    HistoryTurn,
+    Location,
+    Personality,
+    ReplyChunk,
+    ReplyEvent,
+    ReplyFinished,
+    ReplyRequest,
+    Usage,
+    WalletKey,
+)
+from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
+from tzurot.gateway.personalities import PersonalitySeed, parse_seed_yaml
+from tzurot.gateway.resolve import global_default_config
+from tzurot.gateway.service import Gateway, GatewayLimits
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.tables import metadata
+from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.logging import configure_logging
+from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
+from tzurot.testing.postgres import DatabaseFactory
+
+SEEDS = Path(__file__).parents[3] / "personalities"
+USAGE = Usage(
+    provider="openrouter", model="anthropic/claude-sonnet-4.5", input_tokens=42, output_tokens=7
+)
+MAX_MESSAGE_CHARS = 2000
+
+
+# ---- database ----
+
+
+@pytest.fixture(scope="session")
+def core_template(postgres_url: str) -> str:
+    """A database migrated to head once per run, which `core_url` copies."""
+    name = f"core_template_{uuid.uuid4().hex[:12]}"
+    upgrade(SCRIPT_LOCATION, create_database(postgres_url, name), SCHEMA)
+    return name
+
+
+@pytest.fixture(scope="module")
+async def core_database(postgres_url: str, core_template: str) -> str:
+    """A database for this test module with schema `core` at head (a copy of the template)."""
+    name = f"test_{uuid.uuid4().hex[:20]}"
+    engine = create_async_engine(
+        async_url(postgres_url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(f'create database "{name}" template "{core_template}"'))
+    finally:
+        await engine.dispose()
+    return with_database(postgres_url, name)
+
+
+@pytest.fixture
+async def core_url(core_database: str) -> str:
+    """The module's database, emptied for this test."""
+    names = ", ".join(f"{table.schema}.{table.name}" for table in metadata.sorted_tables)
+    engine = create_async_engine(async_url(core_database), poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f"truncate {names} restart identity cascade"))
+    finally:
+        await engine.dispose()
+    return core_database
+
+
+@pytest.fixture
+def migrated_url(fresh_database: DatabaseFactory) -> str:
+    """A new database migrated to head by Alembic itself."""
+    url = fresh_database()
+    upgrade(SCRIPT_LOCATION, url, SCHEMA)
+    return url
+
+
+@pytest.fixture
+async def engine(core_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(core_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def store(engine: AsyncEngine) -> GatewayStore:
+    return GatewayStore(engine)
+
+
+def seed(name: str) -> PersonalitySeed:
+    """One of the seeds the repository ships in personalities/."""
+    path = SEEDS / f"{name}.yaml"
+    return parse_seed_yaml(path.read_bytes(), source=path.name)
+
+
+# ---- fakes of the ports ----
+
+
+def answer(*chunks: str, usage: Usage = USAGE, reasoning: str = "") -> list[ReplyEvent]:
+    """A scripted inference stream: the chunks, then the whole answer."""
+    return [
+        *(ReplyChunk(c) for c in chunks),
+        ReplyFinished(
+            content="".join(chunks), usage=usage, finish_reason="stop", reasoning=reasoning
+        ),
+    ]
+
+
+@dataclass
+class FakeInference:
+    """Replays `script`; then raises `error` if set. With `gate`, waits on it between events."""
+
+    script: list[ReplyEvent] = field(default_factory=lambda: answer("Hello", ", ", "mortal."))
+    error: Exception | None = None
+    gate: asyncio.Event | None = None
+    key_error: TzurotError | None = None
+    requests: list[ReplyRequest] = field(default_factory=list)
+    validated: list[tuple[str, str]] = field(default_factory=list)
+    first_event_sent: asyncio.Event = field(default_factory=asyncio.Event)
+    streams_closed: int = 0
+
+    async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+        self.requests.append(request)
+        try:
+            for index, event in enumerate(self.script):
+                if index and self.gate is not None:
+                    await self.gate.wait()
+                yield event
+                self.first_event_sent.set()
+            if self.error is not None:
+                raise self.error
+        finally:
+            self.streams_closed += 1
+
+    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+        self.validated.append((provider, api_key.get_secret_value()))
+        if self.key_error is not None:
+            raise self.key_error
+
+
+@dataclass(frozen=True)
+class StoredExchange:
+    job_id: str
+    conversation_id: str
+    personality_id: str
+    user_id: str
+    turns: tuple[HistoryTurn, ...]
+
+
+@dataclass
+class FakeMemory:
+    exchanges: list[StoredExchange] = field(default_factory=list)
+    error: TzurotError | None = None
+
+    async def store_exchange(
+        self,
+        *,
+        job_id: str,
+        conversation_id: str,
+        personality_id: str,
+        user_id: str,
+        turns: Sequence[HistoryTurn],
+    ) -> None:
+        if self.error is not None:
+            raise self.error
+        self.exchanges.append(
+            StoredExchange(job_id, conversation_id, personality_id, user_id, tuple(turns))
+        )
+
+
+@dataclass
+class FakeKeyVault:
+    keys: dict[tuple[str, str], SecretStr] = field(default_factory=dict)
+
+    async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey:
+        self.keys[user_id, provider] = api_key
+        return self._record(provider, api_key)
+
+    async def list_keys(self, user_id: str) -> list[WalletKey]:
+        return [
+            self._record(provider, key)
+            for (owner, provider), key in sorted(self.keys.items())
+            if owner == user_id
+        ]
+
+    async def delete_key(self, user_id: str, provider: str) -> bool:
+        return self.keys.pop((user_id, provider), None) is not None
+
+    @staticmethod
+    def _record(provider: str, key: SecretStr) -> WalletKey:
+        return WalletKey(
+            provider=provider,
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+            last_used_at=None,
+            hint=key.get_secret_value()[-4:],
+        )
+
+
+@pytest.fixture
+def inference() -> FakeInference:
+    return FakeInference()
+
+
+@pytest.fixture
+def memory() -> FakeMemory:
+    return FakeMemory()
+
+
+@pytest.fixture
+def keyvault() -> FakeKeyVault:
+    return FakeKeyVault()
+
+
+LIMITS = GatewayLimits(
+    max_message_chars=MAX_MESSAGE_CHARS,
+    max_history_messages=30,
+    duplicate_wait_seconds=5.0,
+    default_config=global_default_config("openrouter", "openai/gpt-4o-mini"),
+)
+
+
+@pytest.fixture
+def gateway(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Gateway:
+    return Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
+    )
+
+
+@pytest.fixture
+async def lilith(store: GatewayStore) -> Personality:
+    personality, created = await store.import_personality(seed("lilith"), owner_user_id=None)
+    assert created
+    return personality
+
+
+# ---- commands ----
+
+ALICE = Actor(platform_user_id="100000000000000001", display_name="Alice")
+
+
+def command(
+    content: str = "Hello Lilith",
+    *,
+    key: str = "msg-1",
+    personality: str = "lilith",
+    actor: Actor = ALICE,
+    location: Location = Location(guild_id="guild-1", channel_id="channel-1"),  # noqa: B008 - frozen
+    **fields: Any,
+) -> GenerateCommand:
+    return GenerateCommand(
+        actor=actor,
+        location=location,
+        personality=personality,
+        content=content,
+        idempotency_key=key,
+        message_ids=(key,),
+        **fields,
+    )
+
+
+# ---- PKI and logs ----
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dev CA and a certificate folder for every service identity (one per run)."""
+    path = tmp_path_factory.mktemp("gateway-pki") / "pki"
+    generate_dev_pki(path, SERVICE_IDENTITIES)
+    return path
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """The production logging pipeline at DEBUG, with no secrets known to the redactor."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("gateway", level="DEBUG", fmt="json", secrets=())
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        structlog.reset_defaults()

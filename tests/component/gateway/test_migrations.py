@@ -1,0 +1,78 @@
+"""Migration 0001 builds exactly the tables of tables.py, and downgrades cleanly."""
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from tzurot.db.engine import create_engine
+from tzurot.db.migrate import current, downgrade, upgrade
+from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
+from tzurot.gateway.tables import metadata
+
+pytestmark = pytest.mark.component
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": lambda name, type_, _p: name == SCHEMA if type_ == "schema" else True,
+            "version_table_schema": SCHEMA,
+            "compare_server_default": True,
+        },
+    )
+    return [
+        change
+        for change in compare_metadata(context, metadata)
+        if not (
+            isinstance(change, tuple)
+            and change[0] == "remove_table"
+            and change[1].name == "alembic_version"
+        )
+    ]
+
+
+def _columns(connection: Connection) -> dict[str, set[str]]:
+    inspector = sa.inspect(connection)
+    return {
+        table: {column["name"] for column in inspector.get_columns(table, schema=SCHEMA)}
+        for table in inspector.get_table_names(schema=SCHEMA)
+        if table != "alembic_version"
+    }
+
+
+async def test_head_matches_the_table_definitions(migrated_url: str) -> None:
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == "0001"
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_columns) == {
+                table.name: {column.name for column in table.columns}
+                for table in metadata.tables.values()
+            }
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_and_upgrade_again(migrated_url: str) -> None:
+    downgrade(SCRIPT_LOCATION, migrated_url, SCHEMA, "base")
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.scalars(
+                sa.text("select tablename from pg_tables where schemaname = :s"), {"s": SCHEMA}
+            )
+            assert set(tables) == {"alembic_version"}
+        upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)
+        assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == "0001"
+        async with engine.connect() as conn:
+            assert set(await conn.run_sync(_columns)) == {t.name for t in metadata.tables.values()}
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()

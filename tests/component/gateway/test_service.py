@@ -1,0 +1,687 @@
+"""Gateway use-cases against real Postgres, with in-memory fakes of inference/memory/keyvault."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.domain import (
+    Actor,
+    Attachment,
+    ConfigSource,
+    GenerateEvent,
+    GenerationFinished,
+    HistoryTurn,
+    JobAccepted,
+    JobStatus,
+    Location,
+    Personality,
+    ReplyChunk,
+)
+from tzurot.gateway.personalities import PersonalitySeed
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
+from tzurot.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TzurotError,
+    Unavailable,
+)
+
+from .conftest import (
+    ALICE,
+    MAX_MESSAGE_CHARS,
+    USAGE,
+    FakeInference,
+    FakeKeyVault,
+    FakeMemory,
+    answer,
+    command,
+)
+
+pytestmark = pytest.mark.component
+
+BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
+# Deliberately not shaped like any vendor key, so only its absence (not the redactor) passes.
+PLANTED = "plantedKEYzq7Wm3Xv9Rt2Lp8Ny4"
+
+
+async def collect(
+    stream: AsyncIterator[GenerateEvent], into: list[GenerateEvent] | None = None
+) -> list[GenerateEvent]:
+    """Every event of the stream; `into` keeps those received before an error."""
+    events = [] if into is None else into
+    async for event in stream:
+        events.append(event)
+    return events
+
+
+async def job_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(t.jobs)) or 0)
+
+
+# ---- generate ----
+
+
+async def test_generate_streams_accepted_chunks_then_finished(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    lilith: Personality,
+) -> None:
+    events = await collect(gateway.generate(command()))
+
+    accepted, *chunks, finished = events
+    assert isinstance(accepted, JobAccepted)
+    assert (accepted.personality, accepted.replayed) == (lilith, False)
+    assert chunks == [ReplyChunk("Hello"), ReplyChunk(", "), ReplyChunk("mortal.")]
+    assert finished == GenerationFinished(
+        job_id=accepted.job_id, content="Hello, mortal.", usage=USAGE, finish_reason="stop"
+    )
+
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert (job.status, job.content, job.usage, job.attempts) == (
+        JobStatus.STREAMED,
+        "Hello, mortal.",
+        USAGE,
+        1,
+    )
+    assert (job.idempotency_key, job.channel_id, job.request_message_ids) == (
+        "msg-1",
+        "channel-1",
+        ("msg-1",),
+    )
+    assert job.error is None
+    async with engine.connect() as conn:
+        [usage] = (await conn.execute(sa.select(t.usage_log))).all()
+    assert (usage.job_id, usage.input_tokens, usage.output_tokens) == (job.id, 42, 7)
+
+    [request] = inference.requests
+    assert (request.job_id, request.user_id, request.content) == (
+        job.id,
+        job.user_id,
+        "Hello Lilith",
+    )
+    assert request.personality == lilith
+    assert request.config.source is ConfigSource.PERSONALITY
+    assert (request.config.config.provider, request.config.config.model) == (
+        "openrouter",
+        "anthropic/claude-sonnet-4.5",
+    )
+    assert (request.timezone, request.max_history_messages) == ("UTC", 30)
+
+
+async def test_personality_without_llm_uses_the_global_default(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference
+) -> None:
+    await store.import_personality(PersonalitySeed(name="Plain"), owner_user_id=None)
+    await collect(gateway.generate(command(personality="plain")))
+    [request] = inference.requests
+    assert request.config.source is ConfigSource.GLOBAL
+    assert request.config.config.model == "openai/gpt-4o-mini"
+
+
+async def test_reasoning_only_when_asked(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.script = answer("Yes.", reasoning="Because.")
+    *_, plain = await collect(gateway.generate(command(key="a")))
+    *_, asked = await collect(gateway.generate(command(key="b", include_reasoning=True)))
+    assert isinstance(plain, GenerationFinished)
+    assert isinstance(asked, GenerationFinished)
+    assert (plain.reasoning, asked.reasoning) == ("", "Because.")
+
+
+async def test_thread_is_the_conversation(
+    gateway: Gateway, store: GatewayStore, lilith: Personality
+) -> None:
+    location = Location(guild_id="g", channel_id="parent", thread_id="thread-9")
+    accepted, *_ = await collect(gateway.generate(command(location=location)))
+    assert isinstance(accepted, JobAccepted)
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.channel_id == "thread-9"
+
+
+async def test_attachment_only_message_is_accepted(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    image = Attachment(url="https://cdn.example/cat.png", content_type="image/png")
+    await collect(gateway.generate(command("", attachments=(image,))))
+    assert inference.requests[0].attachments == (image,)
+
+
+# ---- delivery ----
+
+
+async def test_confirm_delivery_stores_the_exchange_once(
+    gateway: Gateway, store: GatewayStore, memory: FakeMemory, lilith: Personality
+) -> None:
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+
+    delivered = await gateway.confirm_delivery(accepted.job_id, ["answer-1", "answer-2"])
+    assert delivered.status is JobStatus.DELIVERED
+    assert delivered.delivered_message_ids == ("answer-1", "answer-2")
+    assert delivered.delivered_at is not None
+
+    [exchange] = memory.exchanges
+    assert (exchange.job_id, exchange.conversation_id, exchange.personality_id) == (
+        accepted.job_id,
+        "channel-1",
+        lilith.id,
+    )
+    assert exchange.user_id == delivered.user_id
+    assert exchange.turns == (
+        HistoryTurn("user", ALICE.platform_user_id, "Alice", "Hello Lilith", ("msg-1",)),
+        HistoryTurn("assistant", "lilith", "Lilith", "Hello, mortal.", ("answer-1", "answer-2")),
+    )
+
+    again = await gateway.confirm_delivery(accepted.job_id, ["answer-1", "answer-2"])
+    assert again == delivered
+    assert len(memory.exchanges) == 1
+
+
+async def test_failed_memory_leaves_the_job_streamed_for_a_retry(
+    gateway: Gateway, store: GatewayStore, memory: FakeMemory, lilith: Personality
+) -> None:
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+    memory.error = Unavailable("memory is down")
+    with pytest.raises(Unavailable):
+        await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.status is JobStatus.STREAMED
+
+    memory.error = None
+    delivered = await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    assert delivered.status is JobStatus.DELIVERED
+    assert len(memory.exchanges) == 1
+
+
+async def test_confirm_delivery_of_unknown_or_unfinished_jobs(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    with pytest.raises(InvalidArgument) as invalid:
+        await gateway.confirm_delivery("not-a-job", [])
+    assert invalid.value.field == "job_id"
+    with pytest.raises(NotFound) as missing:
+        await gateway.confirm_delivery("00000000-0000-0000-0000-000000000000", [])
+    assert missing.value.reason == "JOB_NOT_FOUND"
+
+    inference.error = Unavailable("provider down", reason="PROVIDER_UNAVAILABLE")
+    inference.script = []
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    with pytest.raises(Unavailable):
+        await anext(stream)
+    with pytest.raises(FailedPrecondition) as failed:
+        await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    assert failed.value.reason == "JOB_NOT_STREAMED"
+
+
+# ---- idempotency ----
+
+
+async def test_duplicate_after_completion_replays_without_inference(
+    gateway: Gateway, inference: FakeInference, engine: AsyncEngine, lilith: Personality
+) -> None:
+    first = await collect(gateway.generate(command()))
+    second = await collect(gateway.generate(command()))
+    accepted = first[0]
+    assert isinstance(accepted, JobAccepted)
+    assert second == [
+        JobAccepted(job_id=accepted.job_id, personality=lilith, replayed=True),
+        ReplyChunk("Hello, mortal."),
+        GenerationFinished(
+            job_id=accepted.job_id, content="Hello, mortal.", usage=USAGE, finish_reason="stop"
+        ),
+    ]
+    await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    third = await collect(gateway.generate(command()))
+    assert third == second
+    assert len(inference.requests) == 1
+    assert await job_count(engine) == 1
+
+
+async def test_duplicate_while_running_waits_for_the_original(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.gate = asyncio.Event()
+    original = asyncio.create_task(collect(gateway.generate(command())))
+    await asyncio.wait_for(inference.first_event_sent.wait(), 5)
+    duplicate = asyncio.create_task(collect(gateway.generate(command())))
+    await asyncio.sleep(0.3)
+    assert not duplicate.done()
+    inference.gate.set()
+    first, second = await asyncio.wait_for(asyncio.gather(original, duplicate), 10)
+    assert isinstance(second[0], JobAccepted)
+    assert second[0].replayed is True
+    assert second[-1] == first[-1]
+    assert len(inference.requests) == 1
+
+
+async def test_concurrent_duplicates_generate_once(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    results = await asyncio.wait_for(
+        asyncio.gather(*(collect(gateway.generate(command())) for _ in range(3))), 10
+    )
+    assert len(inference.requests) == 1
+    replayed = [r[0].replayed for r in results if isinstance(r[0], JobAccepted)]
+    assert sorted(replayed) == [False, True, True]
+    assert {r[-1] for r in results} == {results[0][-1]}
+
+
+async def test_duplicate_of_a_failed_job_repeats_its_error(
+    gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.script = []
+    inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
+    with pytest.raises(Unavailable):
+        await collect(gateway.generate(command()))
+    with pytest.raises(Unavailable) as again:
+        await collect(gateway.generate(command()))
+    assert (again.value.reason, again.value.message) == (
+        "PROVIDER_UNAVAILABLE",
+        "openrouter is unreachable",
+    )
+    assert len(inference.requests) == 1
+
+
+async def test_a_key_reused_by_another_user_or_personality_is_refused(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    await store.import_personality(PersonalitySeed(name="Sage"), owner_user_id=None)
+    await collect(gateway.generate(command()))
+    for other in (command(actor=BOB), command(personality="sage")):
+        with pytest.raises(AlreadyExists) as caught:
+            await collect(gateway.generate(other))
+        assert caught.value.reason == "IDEMPOTENCY_KEY_REUSED"
+        assert "mortal" not in caught.value.message
+    assert len(inference.requests) == 1
+
+
+# ---- validation ----
+
+
+async def test_unknown_personality_is_not_found_by_name(
+    gateway: Gateway, engine: AsyncEngine, inference: FakeInference, lilith: Personality
+) -> None:
+    with pytest.raises(NotFound) as caught:
+        await collect(gateway.generate(command(personality="Morgana")))
+    assert "Morgana" in caught.value.message
+    assert caught.value.reason == "PERSONALITY_NOT_FOUND"
+    assert inference.requests == []
+    assert await job_count(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"content": ""}, "content"),
+        ({"content": "   \n\t"}, "content"),
+        ({"content": "x" * (MAX_MESSAGE_CHARS + 1)}, "content"),
+        ({"key": ""}, "idempotency_key"),
+        ({"key": "k" * 201}, "idempotency_key"),
+        ({"personality": "  "}, "personality"),
+        ({"actor": Actor("", "nobody")}, "actor.user_id"),
+        ({"location": Location()}, "location.channel_id"),
+    ],
+)
+@pytest.mark.usefixtures("lilith")
+async def test_invalid_messages_name_the_field(
+    gateway: Gateway,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await collect(gateway.generate(command(**fields)))
+    assert caught.value.field == field
+    assert inference.requests == []
+    assert await job_count(engine) == 0
+
+
+async def test_message_at_the_limit_is_accepted(gateway: Gateway, lilith: Personality) -> None:
+    events = await collect(gateway.generate(command("x" * MAX_MESSAGE_CHARS)))
+    assert isinstance(events[-1], GenerationFinished)
+
+
+async def test_private_personality_only_for_owner_and_superusers(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine
+) -> None:
+    owner = await store.upsert_user(ALICE)
+    await store.import_personality(
+        PersonalitySeed(name="Secret", public=False), owner_user_id=owner.id
+    )
+    events = await collect(gateway.generate(command(personality="secret", key="a")))
+    assert isinstance(events[-1], GenerationFinished)
+    with pytest.raises(NotFound):
+        await collect(gateway.generate(command(personality="secret", key="b", actor=BOB)))
+    bob = await store.upsert_user(BOB)
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(t.users).where(t.users.c.id == bob.id).values(superuser=True))
+    events = await collect(gateway.generate(command(personality="secret", key="c", actor=BOB)))
+    assert isinstance(events[-1], GenerationFinished)
+    assert [p.slug for p in await gateway.list_personalities(None)] == []
+    assert [p.slug for p in await gateway.list_personalities(ALICE)] == ["secret"]
+    with pytest.raises(NotFound):
+        await gateway.get_personality("secret", None)
+
+
+# ---- failures ----
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_inference_unavailable_fails_the_job(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    memory: FakeMemory,
+) -> None:
+    inference.script = [ReplyChunk("Hel")]
+    inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
+    received: list[GenerateEvent] = []
+    with pytest.raises(Unavailable) as caught:
+        await collect(gateway.generate(command()), into=received)
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert received[1:] == [ReplyChunk("Hel")]
+
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert (job.error.code, job.error.reason, job.error.message) == (
+        "UNAVAILABLE",
+        "PROVIDER_UNAVAILABLE",
+        "openrouter is unreachable",
+    )
+    assert job.finished_at is not None
+    assert memory.exchanges == []
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(t.usage_log))).all() == []
+
+
+async def test_inference_without_a_final_answer_fails_the_job(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.script = [ReplyChunk("Hel")]
+    with pytest.raises(FailedPrecondition) as caught:
+        await collect(gateway.generate(command()))
+    assert caught.value.reason == "NO_ANSWER"
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+
+
+async def test_unexpected_inference_error_fails_the_job(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.script = []
+    inference.error = RuntimeError("adapter bug")
+    with pytest.raises(RuntimeError):  # the server interceptor reports it as INTERNAL
+        await collect(gateway.generate(command()))
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code == "INTERNAL"
+    assert "adapter bug" not in job.error.message
+
+
+# ---- cancellation ----
+
+
+async def test_closing_the_stream_mid_answer_fails_the_job_as_cancelled(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    lilith: Personality,
+) -> None:
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    assert await anext(stream) == ReplyChunk("Hello")
+    await stream.aclose()  # the client went away
+
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert (job.error.code, job.error.reason) == ("CANCELLED", "CLIENT_CANCELLED")
+    assert inference.streams_closed == 1  # inference was told to stop too
+    with pytest.raises(FailedPrecondition):
+        await gateway.confirm_delivery(job.id, ["answer-1"])
+    assert memory.exchanges == []
+
+
+async def test_cancelling_the_consumer_mid_answer_fails_the_job_as_cancelled(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    lilith: Personality,
+) -> None:
+    inference.gate = asyncio.Event()
+    consumer = asyncio.create_task(collect(gateway.generate(command())))
+    await asyncio.wait_for(inference.first_event_sent.wait(), 5)
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.reason == "CLIENT_CANCELLED"
+    assert inference.streams_closed == 1
+    assert memory.exchanges == []
+
+
+async def test_closing_the_stream_right_after_acceptance_fails_the_job(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await stream.aclose()
+
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.status is JobStatus.FAILED  # not `queued` forever, with duplicates waiting on it
+    assert job.error is not None
+    assert job.error.reason == "CLIENT_CANCELLED"
+    assert inference.requests == []
+    with pytest.raises(TzurotError) as again:
+        await collect(gateway.generate(command()))
+    assert again.value.reason == "CLIENT_CANCELLED"
+
+
+async def test_a_failing_store_after_acceptance_fails_the_job(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+) -> None:
+    personality, _ = await store.import_personality(
+        PersonalitySeed.model_validate(
+            {"name": "Configured", "llm": {"provider": "p", "model": "m"}}
+        ),
+        owner_user_id=None,
+    )
+    # The default config cannot be read back (a corrupt row): an unexpected error after accept.
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("alter table core.llm_configs rename column model to model_renamed")
+        )
+    try:
+        with pytest.raises(sa.exc.SQLAlchemyError):
+            await collect(gateway.generate(command(personality="configured")))
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("alter table core.llm_configs rename column model_renamed to model")
+            )
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert job.personality_id == personality.id
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert (job.error.code, job.error.message) == ("INTERNAL", "internal error")
+    assert inference.requests == []
+
+
+# ---- job status ----
+
+
+async def test_job_status_by_id_or_key(gateway: Gateway, lilith: Personality) -> None:
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+    by_id = await gateway.job_status(job_id=accepted.job_id)
+    by_key = await gateway.job_status(idempotency_key="msg-1")
+    assert by_id == by_key
+    assert by_id.status is JobStatus.STREAMED
+    with pytest.raises(InvalidArgument):
+        await gateway.job_status()
+    with pytest.raises(NotFound):
+        await gateway.job_status(idempotency_key="nope")
+    with pytest.raises(InvalidArgument):
+        await gateway.job_status(job_id="nope")
+
+
+# ---- wallet ----
+
+
+async def test_wallet_set_list_remove(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault
+) -> None:
+    key = await gateway.set_wallet_key(
+        ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False
+    )
+    assert (key.provider, key.hint) == ("openrouter", PLANTED[-4:])
+    assert inference.validated == [("openrouter", PLANTED)]
+    alice = await store.upsert_user(ALICE)
+    assert keyvault.keys[alice.id, "openrouter"].get_secret_value() == PLANTED
+
+    assert [k.provider for k in await gateway.list_wallet_keys(ALICE)] == ["openrouter"]
+    assert await gateway.list_wallet_keys(BOB) == []
+
+    await gateway.remove_wallet_key(ALICE, "openrouter")
+    assert keyvault.keys == {}
+    with pytest.raises(NotFound) as caught:
+        await gateway.remove_wallet_key(ALICE, "openrouter")
+    assert caught.value.reason == "NO_API_KEY"
+
+
+async def test_rejected_key_is_not_stored(
+    gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault
+) -> None:
+    inference.key_error = FailedPrecondition(
+        "the key was rejected by openrouter", reason="INVALID_API_KEY"
+    )
+    with pytest.raises(FailedPrecondition) as caught:
+        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    assert caught.value.reason == "INVALID_API_KEY"
+    assert inference.validated == [("openrouter", PLANTED)]
+    assert keyvault.keys == {}
+
+
+async def test_skipping_validation_is_for_superusers(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    keyvault: FakeKeyVault,
+) -> None:
+    with pytest.raises(PermissionDenied):
+        await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
+    assert keyvault.keys == {}
+    alice = await store.upsert_user(ALICE)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t.users).where(t.users.c.id == alice.id).values(superuser=True)
+        )
+    await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
+    assert inference.validated == []
+    assert list(keyvault.keys) == [(alice.id, "ollama")]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("", PLANTED, "provider"),
+        ("p" * 201, PLANTED, "provider"),
+        ("openrouter", "", "api_key"),
+        ("openrouter", "   ", "api_key"),
+        ("openrouter", PLANTED * 200, "api_key"),
+    ],
+)
+async def test_invalid_wallet_requests_name_the_field(
+    gateway: Gateway,
+    inference: FakeInference,
+    keyvault: FakeKeyVault,
+    case: tuple[str, str, str],
+) -> None:
+    provider, api_key, field = case
+    with pytest.raises(InvalidArgument) as caught:
+        await gateway.set_wallet_key(ALICE, provider, SecretStr(api_key), skip_validation=False)
+    assert caught.value.field == field
+    assert PLANTED not in caught.value.message
+    assert inference.validated == []
+    assert keyvault.keys == {}
+
+
+@pytest.mark.usefixtures("debug_logs")
+async def test_the_key_never_reaches_logs_or_errors(
+    gateway: Gateway,
+    inference: FakeInference,
+    lilith: Personality,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    errors: list[TzurotError] = []
+    await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    await gateway.list_wallet_keys(ALICE)
+    for provider, key, skip in (
+        ("openrouter", PLANTED * 200, False),
+        ("", PLANTED, False),
+        ("openrouter", PLANTED, True),
+    ):
+        with pytest.raises(TzurotError) as caught:
+            await gateway.set_wallet_key(ALICE, provider, SecretStr(key), skip_validation=skip)
+        errors.append(caught.value)
+    inference.key_error = FailedPrecondition(
+        "the key was rejected by openrouter", reason="INVALID_API_KEY"
+    )
+    with pytest.raises(TzurotError) as rejected:
+        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    errors.append(rejected.value)
+    await collect(gateway.generate(command()))
+    await gateway.remove_wallet_key(ALICE, "openrouter")
+
+    out, err = capfd.readouterr()
+    logs = out + err
+    assert "job.streamed" in logs  # the pipeline did capture gateway's events
+    for text in (logs, *(f"{e!r} {e} {e.metadata}" for e in errors)):
+        assert PLANTED not in text
+        assert PLANTED[:12] not in text
+        assert PLANTED[-12:] not in text
