@@ -14,10 +14,10 @@ if ! cmp -s "$tmp/gateway.pb" deploy/k8s/base/edge/gateway.pb; then
   echo "deploy/k8s/base/edge/gateway.pb (Envoy's descriptor set) is stale: run 'make proto' and commit it" >&2
   exit 1
 fi
-pkg=$("${UV:-uv}" run --frozen python -c "import google.api.http_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parent)")
-for f in annotations http; do
-  if ! cmp -s "$pkg/$f.proto" "third_party/googleapis/google/api/$f.proto"; then
-    echo "third_party/googleapis/google/api/$f.proto differs from googleapis-common-protos: copy it again" >&2
+pkg=$("${UV:-uv}" run --frozen python -c "import google.api.http_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[1])")
+for f in api/annotations api/http rpc/status rpc/error_details; do
+  if ! cmp -s "$pkg/$f.proto" "third_party/googleapis/google/$f.proto"; then
+    echo "third_party/googleapis/google/$f.proto differs from googleapis-common-protos: copy it again" >&2
     exit 1
   fi
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the Python stubs (+ mypy .pyi) for proto/tzurot/v1 into OUT (default libs/proto/src)
 # and the gateway's descriptor set for Envoy's gRPC-JSON transcoder into DESCRIPTOR
-# (default deploy/k8s/base/edge/gateway.pb).
+# (default deploy/k8s/base/edge/gateway.pb), with google.rpc's status and error details so
+# Envoy can render our rich errors as JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-libs/proto/src}
@@ -15,4 +16,5 @@ rm -f "$out"/tzurot/v1/*_pb2*.py "$out"/tzurot/v1/*_pb2*.pyi
   proto/tzurot/v1/*.proto
 touch "$out/tzurot/v1/py.typed"
 "${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
-  --include_imports --descriptor_set_out="$descriptor" proto/tzurot/v1/gateway.proto
+  --include_imports --descriptor_set_out="$descriptor" proto/tzurot/v1/gateway.proto \
+  google/rpc/status.proto google/rpc/error_details.proto
