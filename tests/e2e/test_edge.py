@@ -158,6 +158,10 @@ async def test_json_admin_calls_through_the_edge(edge: Edge) -> None:
     assert missing_status == 404
     assert missing_body["code"] == grpc.StatusCode.NOT_FOUND.value[0]
     assert "nobody" in missing_body["message"]
+    # The rich status survives: google.rpc.ErrorInfo rendered through the descriptor set.
+    (info,) = [d for d in missing_body["details"] if d["@type"].endswith("google.rpc.ErrorInfo")]
+    assert info["domain"] == "tzurot"
+    assert info["reason"]
 
 
 @pytest.mark.parametrize("identity", [None, "bot"])
