@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import grpc
@@ -21,6 +22,12 @@ from tzurot.runtime.server import RunningServer
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 ChannelFactory = Callable[..., grpc.aio.Channel]
+if TYPE_CHECKING:  # generic only in the stubs
+    UnaryUnary = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
+
+
+def probe(channel: grpc.aio.Channel, name: str) -> UnaryUnary:
+    return channel.unary_unary(f"/test.v1.Probe/{name}")
 
 
 def sample(name: str, **labels: str) -> float:
@@ -65,10 +72,10 @@ async def test_rpcs_are_counted_by_method_and_code(
     running = await start_server()
     channel = channel_to(running)
     for _ in range(3):
-        await channel.unary_unary("/test.v1.Probe/Whoami")(b"")
+        await probe(channel, "Whoami")(b"")
     for kind in ("not_found", "exhausted", "exhausted"):
         with pytest.raises(grpc.aio.AioRpcError):
-            await channel.unary_unary("/test.v1.Probe/Fail")(kind.encode())
+            await probe(channel, "Fail")(kind.encode())
     assert handled("Whoami", "OK") - before_ok == 3
     assert handled("Fail", "NOT_FOUND") - before_nf == 1
     refused = sample(
@@ -87,7 +94,7 @@ async def test_refused_callers_are_counted_too(
     before = handled("Whoami", "PERMISSION_DENIED")
     running = await start_server(default_allowed=frozenset({"cli"}))
     with pytest.raises(grpc.aio.AioRpcError):
-        await channel_to(running, identity="bot").unary_unary("/test.v1.Probe/Whoami")(b"")
+        await probe(channel_to(running, identity="bot"), "Whoami")(b"")
     assert handled("Whoami", "PERMISSION_DENIED") - before == 1
 
 
@@ -96,7 +103,7 @@ async def test_metrics_endpoint_serves_what_the_service_recorded(
 ) -> None:
     running = await start_server(metrics_listen="127.0.0.1:0")
     assert running.metrics_server is not None
-    await channel_to(running).unary_unary("/test.v1.Probe/Whoami")(b"")
+    await probe(channel_to(running), "Whoami")(b"")
     metrics.record_job("failed", "NO_API_KEY")
     metrics.record_tokens("openrouter", "fake/echo", input_tokens=12, output_tokens=5)
     values = await scrape(running.metrics_server.port)
