@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import chat_turn, cold_start
+from bench import chat_turn, cold_start, edge
 from bench.results import table, write
 
 
@@ -15,6 +15,7 @@ def main() -> None:
     args = parser.parse_args()
     turns, starts = (50, 1) if args.quick else (500, 3)
     figures = asyncio.run(chat_turn.run(turns))
+    figures += asyncio.run(edge.run(turns * 2))
     figures += cold_start.run(starts)
     print(table(figures))
     print(f"\nJSON: {write(figures, quick=args.quick)}")
