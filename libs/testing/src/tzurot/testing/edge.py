@@ -79,8 +79,7 @@ async def running_envoy(
             envoy_binary(),
             "--config-path",
             str(config_path),
-            "--base-id",
-            str(ports.admin),  # the shared-memory id must be unique per running envoy
+            "--disable-hot-restart",  # as in Kubernetes; also no shared memory to collide on
             "--log-level",
             "warning",
             "--concurrency",
