@@ -20,7 +20,7 @@ from bench.results import Figure, summarise
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_base_port() -> int:
+def free_base_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1]) % 20000 + 30000
@@ -39,7 +39,7 @@ def start_once(data_dir: Path) -> float:
             "--data-dir",
             str(data_dir),
             "--base-port",
-            str(_free_base_port()),
+            str(free_base_port()),
             "--seeds",
             str(REPO / "personalities"),
         ],
@@ -60,7 +60,8 @@ def start_once(data_dir: Path) -> float:
         up.stdout.close()
 
 
-def run(repeats: int) -> list[Figure]:
+def run(quick: bool) -> list[Figure]:
+    repeats = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="tzcold-", dir="/tmp") as tmp:
         data = Path(tmp) / "data"
         fresh = start_once(data) * 1000

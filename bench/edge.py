@@ -6,6 +6,7 @@ the edge as JSON (gRPC-JSON transcoding), each measured at the client on loopbac
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import tempfile
 import time
@@ -26,7 +27,11 @@ from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 _WARM_UP = 20
 
 
-async def run(calls: int) -> list[Figure]:
+def run(quick: bool) -> list[Figure]:
+    return asyncio.run(_run(100 if quick else 1000))
+
+
+async def _run(calls: int) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp:
         root = Path(tmp)
         with local_postgres(root / "pg", delete_on_exit=True) as server_url:

@@ -52,12 +52,13 @@ def write(figures: list[Figure], *, quick: bool) -> Path:
 
 
 def table(figures: list[Figure]) -> str:
-    rows = [f"{'figure':<34} {'n':>5} {'p50':>9} {'p99':>9} {'mean':>9}  notes"]
+    width = max([6, *(len(f.name) for f in figures)])
+    rows = [f"{'figure':<{width}} {'n':>5} {'p50':>10} {'p99':>10} {'mean':>10}  notes"]
     for f in figures:
         notes = ", ".join(f"{k}={v}" for k, v in f.extra.items())
         rows.append(
-            f"{f.name:<34} {f.samples:>5} {f.p50:>7.1f}{f.unit} {f.p99:>7.1f}{f.unit}"
-            f" {f.mean:>7.1f}{f.unit}  {notes}"
+            f"{f.name:<{width}} {f.samples:>5} {f.p50:>7.1f}{f.unit:<3} {f.p99:>7.1f}{f.unit:<3}"
+            f" {f.mean:>7.1f}{f.unit:<3}  {notes}"
         )
     return "\n".join(rows)
 

@@ -150,3 +150,22 @@ def test_ctrl_c_stops_everything(
     up, _, _ = mesh
     up.send_signal(signal.SIGINT)
     assert up.wait(timeout=30) == 0
+
+
+def test_a_service_failing_at_start_stops_the_mesh_with_its_reason(tmp_path: Path) -> None:
+    base = free_base_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 3))  # keyvault's port
+        squatter.listen()
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "tzurot.cli", "up", "--demo",
+                "--data-dir", str(tmp_path / "data"), "--base-port", str(base),
+                "--seeds", str(REPO / "personalities"),
+            ],
+            capture_output=True, text=True, timeout=READY_WITHIN, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"tzurot-keyvault: cannot start: cannot listen on 127.0.0.1:{base + 3}" in result.stderr
+    assert "tzurot up: keyvault exited; stopping the mesh" in result.stderr
+    assert "Tzurot is up" not in result.stdout

@@ -44,10 +44,12 @@ from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
-from tzurot.runtime.errors import TzurotError
+from tzurot.gateway.wallet import Wallet
+from tzurot.runtime.errors import TzurotError, Unimplemented
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import memory_pb2 as mem
 
 SEEDS = Path(__file__).parents[3] / "personalities"
 USAGE = Usage(
@@ -146,6 +148,7 @@ class FakeInference:
     key_error: TzurotError | None = None
     requests: list[ReplyRequest] = field(default_factory=list)
     validated: list[tuple[str, str]] = field(default_factory=list)
+    checked: list[tuple[str, str]] = field(default_factory=list)
     first_event_sent: asyncio.Event = field(default_factory=asyncio.Event)
     streams_closed: int = 0
 
@@ -166,6 +169,12 @@ class FakeInference:
         self.validated.append((provider, api_key.get_secret_value()))
         if self.key_error is not None:
             raise self.key_error
+
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        self.checked.append((user_id, provider))
+        if self.key_error is not None:
+            raise self.key_error
+        return 3
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,45 @@ class FakeMemory:
         self.exchanges.append(
             StoredExchange(job_id, conversation_id, personality_id, user_id, tuple(turns))
         )
+
+    async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
+        gone = [
+            e
+            for e in self.exchanges
+            if (e.conversation_id, e.personality_id) == (conversation_id, personality_id)
+        ]
+        self.exchanges = [e for e in self.exchanges if e not in gone]
+        return sum(len(e.turns) for e in gone)
+
+    async def remove_last_exchange(
+        self, conversation_id: str, personality_id: str, user_id: str
+    ) -> list[HistoryTurn]:
+        for exchange in reversed(self.exchanges):
+            if (exchange.conversation_id, exchange.personality_id, exchange.user_id) == (
+                conversation_id,
+                personality_id,
+                user_id,
+            ):
+                self.exchanges.remove(exchange)
+                return list(exchange.turns)
+        return []
+
+    async def forget_user(self, user_id: str) -> int:
+        gone = [e for e in self.exchanges if e.user_id == user_id]
+        self.exchanges = [e for e in self.exchanges if e not in gone]
+        return sum(len(e.turns) for e in gone)
+
+    # Long-term memory arrives with its own issue: like memory today, these are unimplemented.
+    async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
+        raise Unimplemented("QueryMemories is not available yet")
+
+    async def drop_weak_memories(
+        self, request: mem.DropWeakMemoriesRequest
+    ) -> mem.DropWeakMemoriesResponse:
+        raise Unimplemented("DropWeakMemories is not available yet")
+
+    async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
+        raise Unimplemented("CountMemories is not available yet")
 
 
 @dataclass
@@ -256,6 +304,11 @@ def gateway(
     return Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
     )
+
+
+@pytest.fixture
+def wallet(gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault) -> Wallet:
+    return Wallet(users=gateway, checker=inference, keyvault=keyvault)
 
 
 @pytest.fixture

@@ -106,8 +106,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def ValidateKey(
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:
-        self.validated.append((request.provider, request.api_key))
-        if request.api_key in self.rejected_keys:
+        self.validated.append((request.provider, request.api_key or request.user_id))
+        if request.api_key in self.rejected_keys or request.user_id in self.rejected_keys:
             raise FailedPrecondition(
                 f"the key was rejected by {request.provider}", reason="INVALID_API_KEY"
             )
@@ -125,6 +125,40 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         if created:
             self.stored.append(request)
         return mem.StoreExchangeResponse(turns=list(request.turns), created=created)
+
+    def _take(self, keep: Callable[[mem.StoreExchangeRequest], bool]) -> list[common.Turn]:
+        gone = [r for r in self.stored if not keep(r)]
+        self.stored = [r for r in self.stored if keep(r)]
+        return [turn for r in gone for turn in r.turns]
+
+    async def ClearTurns(
+        self, request: mem.ClearTurnsRequest, context: Context
+    ) -> mem.ClearTurnsResponse:
+        gone = self._take(
+            lambda r: (
+                (r.channel_id, r.personality_id) != (request.channel_id, request.personality_id)
+            )
+        )
+        return mem.ClearTurnsResponse(deleted=len(gone))
+
+    async def RemoveLastExchange(
+        self, request: mem.RemoveLastExchangeRequest, context: Context
+    ) -> mem.RemoveLastExchangeResponse:
+        mine = [
+            r
+            for r in self.stored
+            if (r.channel_id, r.personality_id, r.user_id)
+            == (request.channel_id, request.personality_id, request.user_id)
+        ]
+        if not mine:
+            return mem.RemoveLastExchangeResponse()
+        return mem.RemoveLastExchangeResponse(removed=self._take(lambda r: r is not mine[-1]))
+
+    async def ForgetUser(
+        self, request: mem.ForgetUserRequest, context: Context
+    ) -> mem.ForgetUserResponse:
+        gone = self._take(lambda r: r.user_id != request.user_id)
+        return mem.ForgetUserResponse(deleted_turns=len(gone))
 
 
 class KeyVaultServicer(kv_grpc.KeyVaultServiceServicer):
@@ -524,10 +558,22 @@ async def test_wallet_over_grpc(connect: Connect, mesh: Mesh) -> None:
             gw.SetWalletKeyRequest(actor=ACTOR, provider="openai", api_key="rejected-key-0000")
         )
     )
-    assert rejected.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rejected.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rejected.details() == "the key was rejected by openai"
     assert from_rpc_error(rejected).reason == "INVALID_API_KEY"
-    assert "rejected-key-0000" not in (rejected.details() or "")
     assert len(mesh.keyvault.keys) == 1
+
+    tested = await bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openrouter"))
+    assert (tested.valid, tested.detail) == (True, "the key works (3 models visible)")
+    (user_id,) = {user for user, _ in mesh.keyvault.keys}
+    assert mesh.inference.validated[-1] == ("openrouter", user_id)  # the id, never the key
+    mesh.inference.rejected_keys.add(user_id)
+    tested = await bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openrouter"))
+    assert (tested.valid, tested.detail) == (False, "the key was rejected by openrouter")
+    untested = await rpc_error(
+        bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="openai"))
+    )
+    assert untested.code() == grpc.StatusCode.NOT_FOUND
 
     listed = await bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=ACTOR))
     assert [k.provider for k in listed.keys] == ["openrouter"]
@@ -540,9 +586,14 @@ async def test_wallet_over_grpc(connect: Connect, mesh: Mesh) -> None:
     assert missing.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_rpcs_not_built_yet_are_unimplemented(connect: Connect) -> None:
+async def test_memory_rpcs_not_built_yet_pass_unimplemented_through(connect: Connect) -> None:
+    bot = connect("bot")
+    await import_seed(connect("cli"), "lilith")
+    # This test's memory servicer, like memory before long-term memory, lacks QueryMemories.
     error = await rpc_error(
-        connect("bot").ResolveMentions(gw.ResolveMentionsRequest(actor=ACTOR, content="@lilith"))
+        bot.SearchMemories(
+            gw.SearchMemoriesRequest(actor=ACTOR, personality="lilith", query="cats")
+        )
     )
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
 

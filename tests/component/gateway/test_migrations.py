@@ -1,4 +1,4 @@
-"""Migration 0001 builds exactly the tables of tables.py, and downgrades cleanly."""
+"""Migrations build exactly the tables of tables.py, and downgrades cleanly."""
 
 from typing import Any
 
@@ -14,6 +14,8 @@ from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
 from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
+
+HEAD = "0002"
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -47,7 +49,7 @@ def _columns(connection: Connection) -> dict[str, set[str]]:
 
 
 async def test_head_matches_the_table_definitions(migrated_url: str) -> None:
-    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == "0001"
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == HEAD
     engine = create_engine(migrated_url)
     try:
         async with engine.connect() as conn:
@@ -70,9 +72,31 @@ async def test_downgrade_and_upgrade_again(migrated_url: str) -> None:
             )
             assert set(tables) == {"alembic_version"}
         upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)
-        assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == "0001"
+        assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == HEAD
         async with engine.connect() as conn:
             assert set(await conn.run_sync(_columns)) == {t.name for t in metadata.tables.values()}
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+async def test_0002_downgrades_to_0001_keeping_its_tables(migrated_url: str) -> None:
+    downgrade(SCRIPT_LOCATION, migrated_url, SCHEMA, "0001")
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == "0001"
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(_columns)
+        assert set(columns) == {
+            "users",
+            "llm_configs",
+            "personalities",
+            "personality_aliases",
+            "jobs",
+            "usage_log",
+        }
+        assert "heartbeat_at" not in columns["jobs"]
+    finally:
+        await engine.dispose()
+    upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == HEAD

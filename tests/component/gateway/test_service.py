@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
@@ -27,13 +27,12 @@ from tzurot.gateway.domain import (
 )
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     TzurotError,
     Unavailable,
 )
@@ -43,7 +42,6 @@ from .conftest import (
     MAX_MESSAGE_CHARS,
     USAGE,
     FakeInference,
-    FakeKeyVault,
     FakeMemory,
     answer,
     command,
@@ -288,20 +286,143 @@ async def test_concurrent_duplicates_generate_once(
     assert {r[-1] for r in results} == {results[0][-1]}
 
 
-async def test_duplicate_of_a_failed_job_repeats_its_error(
+async def test_duplicate_of_a_job_failed_for_good_repeats_its_error(
     gateway: Gateway, inference: FakeInference, lilith: Personality
 ) -> None:
     inference.script = []
-    inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
-    with pytest.raises(Unavailable):
+    inference.error = FailedPrecondition("no API key for openrouter", reason="NO_API_KEY")
+    with pytest.raises(FailedPrecondition):
         await collect(gateway.generate(command()))
-    with pytest.raises(Unavailable) as again:
+    with pytest.raises(FailedPrecondition) as again:
         await collect(gateway.generate(command()))
     assert (again.value.reason, again.value.message) == (
-        "PROVIDER_UNAVAILABLE",
-        "openrouter is unreachable",
+        "NO_API_KEY",
+        "no API key for openrouter",
     )
     assert len(inference.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE"),
+        TzurotError("took too long", code=grpc.StatusCode.DEADLINE_EXCEEDED),
+    ],
+)
+async def test_a_retry_of_a_job_failed_for_a_passing_reason_runs_it_again(
+    gateway: Gateway,
+    *,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+    error: TzurotError,
+) -> None:
+    inference.script = []
+    inference.error = error
+    with pytest.raises(TzurotError):
+        await collect(gateway.generate(command()))
+    inference.script, inference.error = answer("Back again."), None
+
+    accepted, *_, finished = await collect(gateway.generate(command()))
+
+    assert isinstance(accepted, JobAccepted)
+    assert accepted.replayed is False
+    assert isinstance(finished, GenerationFinished)
+    assert finished.content == "Back again."
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.error) == (JobStatus.STREAMED, 2, None)
+    assert len(inference.requests) == 2
+    assert await job_count(engine) == 1
+
+
+async def test_a_retry_after_the_client_cancelled_runs_the_job_again(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    await anext(stream)
+    await stream.aclose()  # the client went away mid-answer
+    inference.gate.set()
+    assert isinstance(accepted, JobAccepted)
+    failed = await store.get_job(accepted.job_id)
+    assert failed is not None
+    assert failed.error is not None
+    assert failed.error.code == "CANCELLED"
+
+    events = await collect(gateway.generate(command()))
+
+    assert events[-1] == GenerationFinished(
+        job_id=accepted.job_id, content="Hello, mortal.", usage=USAGE, finish_reason="stop"
+    )
+
+
+async def test_a_job_abandoned_while_running_is_taken_over_after_its_lease(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    # A gateway claimed the job, started it, and died: the row says running, nobody runs it.
+    user = await gateway.user(ALICE)
+    job, claimed = await store.claim_job(
+        NewJob(
+            idempotency_key="msg-1",
+            user_id=user.id,
+            personality_id=lilith.id,
+            guild_id="guild-1",
+            channel_id="channel-1",
+            request_content="Hello Lilith",
+            request_message_ids=["msg-1"],
+            author_id=ALICE.platform_user_id,
+            author_name="Alice",
+        ),
+        lease_seconds=60,
+    )
+    assert claimed
+    await store.start_attempt(job.id)
+    async with engine.begin() as conn:  # its last heartbeat was long ago
+        await conn.execute(
+            sa.update(t.jobs)
+            .where(t.jobs.c.id == job.id)
+            .values(heartbeat_at=sa.func.now() - sa.text("interval '10 minutes'"))
+        )
+
+    events = await asyncio.wait_for(collect(gateway.generate(command())), 5)
+
+    assert isinstance(events[0], JobAccepted)
+    assert events[0].replayed is False
+    assert events[0].job_id == job.id
+    done = await store.get_job(job.id)
+    assert done is not None
+    assert (done.status, done.attempts) == (JobStatus.STREAMED, 2)
+    assert len(inference.requests) == 1
+
+
+async def test_a_running_job_within_its_lease_is_not_taken_over(
+    store: GatewayStore, gateway: Gateway, lilith: Personality
+) -> None:
+    user = await gateway.user(ALICE)
+    new = NewJob(
+        idempotency_key="msg-1",
+        user_id=user.id,
+        personality_id=lilith.id,
+        guild_id="",
+        channel_id="channel-1",
+        request_content="hi",
+        request_message_ids=[],
+        author_id=ALICE.platform_user_id,
+        author_name="Alice",
+    )
+    job, _ = await store.claim_job(new, lease_seconds=60)
+    await store.start_attempt(job.id)
+    again, claimed = await store.claim_job(new, lease_seconds=60)
+    assert (claimed, again.status) == (False, JobStatus.RUNNING)
+    taken, claimed = await store.claim_job(new, lease_seconds=0)
+    assert (claimed, taken.status, taken.attempts) == (True, JobStatus.QUEUED, 1)
 
 
 async def test_a_key_reused_by_another_user_or_personality_is_refused(
@@ -512,39 +633,30 @@ async def test_closing_the_stream_right_after_acceptance_fails_the_job(
     assert job.error is not None
     assert job.error.reason == "CLIENT_CANCELLED"
     assert inference.requests == []
-    with pytest.raises(TzurotError) as again:
-        await collect(gateway.generate(command()))
-    assert again.value.reason == "CLIENT_CANCELLED"
+    # Cancelled is a passing reason: the client's retry runs the job.
+    again = await collect(gateway.generate(command()))
+    assert again[-1] == GenerationFinished(
+        job_id=accepted.job_id, content="Hello, mortal.", usage=USAGE, finish_reason="stop"
+    )
 
 
 async def test_a_failing_store_after_acceptance_fails_the_job(
     gateway: Gateway,
     store: GatewayStore,
-    engine: AsyncEngine,
     inference: FakeInference,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    personality, _ = await store.import_personality(
-        PersonalitySeed.model_validate(
-            {"name": "Configured", "llm": {"provider": "p", "model": "m"}}
-        ),
-        owner_user_id=None,
-    )
-    # The default config cannot be read back (a corrupt row): an unexpected error after accept.
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.text("alter table core.llm_configs rename column model to model_renamed")
-        )
-    try:
-        with pytest.raises(sa.exc.SQLAlchemyError):
-            await collect(gateway.generate(command(personality="configured")))
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.text("alter table core.llm_configs rename column model_renamed to model")
-            )
+    async def broken(job_id: str) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    # An unexpected error after the job was accepted.
+    monkeypatch.setattr(store, "start_attempt", broken)
+    with pytest.raises(RuntimeError):
+        await collect(gateway.generate(command()))
     job = await store.get_job_by_key("msg-1")
     assert job is not None
-    assert job.personality_id == personality.id
+    assert job.personality_id == lilith.id
     assert job.status is JobStatus.FAILED
     assert job.error is not None
     assert (job.error.code, job.error.message) == ("INTERNAL", "internal error")
@@ -567,121 +679,3 @@ async def test_job_status_by_id_or_key(gateway: Gateway, lilith: Personality) ->
         await gateway.job_status(idempotency_key="nope")
     with pytest.raises(InvalidArgument):
         await gateway.job_status(job_id="nope")
-
-
-# ---- wallet ----
-
-
-async def test_wallet_set_list_remove(
-    gateway: Gateway, store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault
-) -> None:
-    key = await gateway.set_wallet_key(
-        ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False
-    )
-    assert (key.provider, key.hint) == ("openrouter", PLANTED[-4:])
-    assert inference.validated == [("openrouter", PLANTED)]
-    alice = await store.upsert_user(ALICE)
-    assert keyvault.keys[alice.id, "openrouter"].get_secret_value() == PLANTED
-
-    assert [k.provider for k in await gateway.list_wallet_keys(ALICE)] == ["openrouter"]
-    assert await gateway.list_wallet_keys(BOB) == []
-
-    await gateway.remove_wallet_key(ALICE, "openrouter")
-    assert keyvault.keys == {}
-    with pytest.raises(NotFound) as caught:
-        await gateway.remove_wallet_key(ALICE, "openrouter")
-    assert caught.value.reason == "NO_API_KEY"
-
-
-async def test_rejected_key_is_not_stored(
-    gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault
-) -> None:
-    inference.key_error = FailedPrecondition(
-        "the key was rejected by openrouter", reason="INVALID_API_KEY"
-    )
-    with pytest.raises(FailedPrecondition) as caught:
-        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    assert caught.value.reason == "INVALID_API_KEY"
-    assert inference.validated == [("openrouter", PLANTED)]
-    assert keyvault.keys == {}
-
-
-async def test_skipping_validation_is_for_superusers(
-    gateway: Gateway,
-    store: GatewayStore,
-    engine: AsyncEngine,
-    inference: FakeInference,
-    keyvault: FakeKeyVault,
-) -> None:
-    with pytest.raises(PermissionDenied):
-        await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
-    assert keyvault.keys == {}
-    alice = await store.upsert_user(ALICE)
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(t.users).where(t.users.c.id == alice.id).values(superuser=True)
-        )
-    await gateway.set_wallet_key(ALICE, "ollama", SecretStr(PLANTED), skip_validation=True)
-    assert inference.validated == []
-    assert list(keyvault.keys) == [(alice.id, "ollama")]
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        ("", PLANTED, "provider"),
-        ("p" * 201, PLANTED, "provider"),
-        ("openrouter", "", "api_key"),
-        ("openrouter", "   ", "api_key"),
-        ("openrouter", PLANTED * 200, "api_key"),
-    ],
-)
-async def test_invalid_wallet_requests_name_the_field(
-    gateway: Gateway,
-    inference: FakeInference,
-    keyvault: FakeKeyVault,
-    case: tuple[str, str, str],
-) -> None:
-    provider, api_key, field = case
-    with pytest.raises(InvalidArgument) as caught:
-        await gateway.set_wallet_key(ALICE, provider, SecretStr(api_key), skip_validation=False)
-    assert caught.value.field == field
-    assert PLANTED not in caught.value.message
-    assert inference.validated == []
-    assert keyvault.keys == {}
-
-
-@pytest.mark.usefixtures("debug_logs")
-async def test_the_key_never_reaches_logs_or_errors(
-    gateway: Gateway,
-    inference: FakeInference,
-    lilith: Personality,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    errors: list[TzurotError] = []
-    await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    await gateway.list_wallet_keys(ALICE)
-    for provider, key, skip in (
-        ("openrouter", PLANTED * 200, False),
-        ("", PLANTED, False),
-        ("openrouter", PLANTED, True),
-    ):
-        with pytest.raises(TzurotError) as caught:
-            await gateway.set_wallet_key(ALICE, provider, SecretStr(key), skip_validation=skip)
-        errors.append(caught.value)
-    inference.key_error = FailedPrecondition(
-        "the key was rejected by openrouter", reason="INVALID_API_KEY"
-    )
-    with pytest.raises(TzurotError) as rejected:
-        await gateway.set_wallet_key(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    errors.append(rejected.value)
-    await collect(gateway.generate(command()))
-    await gateway.remove_wallet_key(ALICE, "openrouter")
-
-    out, err = capfd.readouterr()
-    logs = out + err
-    assert "job.streamed" in logs  # the pipeline did capture gateway's events
-    for text in (logs, *(f"{e!r} {e} {e.metadata}" for e in errors)):
-        assert PLANTED not in text
-        assert PLANTED[:12] not in text
-        assert PLANTED[-12:] not in text

@@ -1,7 +1,10 @@
 """KeyVault use-cases against real Postgres: storage, audit, replacement, rewrap."""
 
 import asyncio
+import base64
+import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.keyvault.crypto import MasterKeyRing
+from tzurot.keyvault.masterkey import load_master_key_ring
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
 from tzurot.keyvault.tables import api_keys, audit_log
@@ -260,3 +264,73 @@ async def test_two_rewraps_at_once_share_the_work(
     assert {r["master_key_version"] for r in await rows(engine, api_keys)} == {2}
     for uid, key in keys.items():
         assert (await new.decrypt(uid, "openai")).get_secret_value() == key
+
+
+def key_line(version: int) -> str:
+    return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+
+
+async def test_a_version_added_to_the_key_file_is_picked_up_by_every_replica(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Rotation with two replicas: one rewraps, the other keeps decrypting without a failure."""
+    key_file = tmp_path / "master.key"
+    key_file.write_text(key_line(1))
+
+    def source() -> MasterKeyRing:
+        return load_master_key_ring(None, key_file)
+
+    def replica(caller: str) -> KeyVault:
+        return KeyVault(
+            PostgresKeyStore(engine), source(), caller=lambda: caller, ring_source=source
+        )
+
+    reader, rotator = replica("inference"), replica("cli")
+    keys = {user(): f"sk-replica-{i:04d}-xxxxxxxx" for i in range(30)}
+    for uid, key in keys.items():
+        await reader.put_key(uid, "openrouter", SecretStr(key))
+
+    key_file.write_text(key_file.read_text() + key_line(2))
+    done = asyncio.Event()
+    decrypted = 0
+
+    async def traffic() -> None:
+        nonlocal decrypted
+        while not done.is_set():
+            for uid, key in keys.items():
+                assert (await reader.decrypt(uid, "openrouter")).get_secret_value() == key
+                decrypted += 1
+
+    readers = asyncio.create_task(traffic())
+    try:
+        progress = [p async for p in rotator.rewrap(batch_size=4)]
+    finally:
+        done.set()
+    await readers
+    assert (progress[-1].master_key_version, progress[-1].rewrapped) == (2, 30)
+    assert decrypted >= 30
+    assert reader.newest_version == 2  # reloaded on meeting a version-2 row
+    assert {r["master_key_version"] for r in await rows(engine, api_keys)} == {2}
+
+
+async def test_a_reload_that_would_lose_a_version_is_refused(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "master.key"
+    first = key_line(1)
+    key_file.write_text(first)
+    kv = KeyVault(
+        PostgresKeyStore(engine),
+        load_master_key_ring(None, key_file),
+        caller=lambda: "cli",
+        ring_source=lambda: load_master_key_ring(None, key_file),
+    )
+    uid = user()
+    await kv.put_key(uid, "openai", SecretStr(PLANTED))
+    for text in (key_line(2), key_line(1) + key_line(2), "not a key\n"):  # v1 gone or changed
+        key_file.write_text(text)
+        assert not await kv.reload_ring()
+        assert (await kv.decrypt(uid, "openai")).get_secret_value() == PLANTED
+    key_file.write_text(first + key_line(2))
+    assert await kv.reload_ring()
+    assert kv.newest_version == 2

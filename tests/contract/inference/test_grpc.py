@@ -69,6 +69,7 @@ async def start(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncItera
             "keyvault_addr": f"127.0.0.1:{backends.vault_port}",
             "providers": {"fakeai": fake.base_url},
             "system_keys": {"fakeai": SecretStr(SYSTEM_KEY)},
+            "free_models": ["fake/*"],
             "provider_max_retries": 1,
             "provider_timeout_seconds": 10.0,
             "grace_seconds": 0.5,

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import SecretStr
 
-from tzurot.inference.keys import KeyResolver
+from tzurot.inference.keys import DEFAULT_FREE_MODELS, KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.runtime.errors import FailedPrecondition
 
@@ -77,3 +77,35 @@ async def test_user_key_never_falls_back_to_the_system_key() -> None:
     vault = FakeVault({(USER, "openai"): USER_KEY})
     stored = await KeyResolver(vault).user_key(USER, PROVIDERS.get("openai"))
     assert stored.get_secret_value() == USER_KEY
+
+
+@pytest.mark.parametrize(
+    ("model", "free"),
+    [
+        ("meta-llama/llama-3.1-8b-instruct:free", True),
+        ("google/gemma-2-9b-it", True),
+        ("anthropic/claude-sonnet-4.5", False),
+        ("anthropic/claude-sonnet-4.5:freeish", False),
+    ],
+)
+async def test_system_key_only_for_the_operators_free_models(model: str, free: bool) -> None:
+    resolver = KeyResolver(
+        FakeVault(), {"openrouter": SecretStr(SYSTEM_KEY)}, ["*:free", "google/gemma-2-9b-it"]
+    )
+    openrouter = PROVIDERS.get("openrouter")
+    if free:
+        key = await resolver.resolve(USER, openrouter, free_use=True, model=model)
+        assert key.source == "system"
+    else:
+        with pytest.raises(FailedPrecondition) as caught:
+            await resolver.resolve(USER, openrouter, free_use=True, model=model)
+        assert caught.value.reason == "NO_API_KEY"
+        assert "/wallet set openrouter" in caught.value.message
+    with pytest.raises(FailedPrecondition):  # a paid-for personality never uses it
+        await resolver.resolve(USER, openrouter, free_use=False, model=model)
+
+
+def test_default_free_models_are_openrouters_free_tier() -> None:
+    resolver = KeyResolver(FakeVault(), {}, DEFAULT_FREE_MODELS)
+    assert resolver.is_free_model("mistralai/mistral-7b-instruct:free")
+    assert not resolver.is_free_model("openai/gpt-4o")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -101,3 +103,34 @@ def test_reconfiguring_replaces_the_handler(capsys: pytest.CaptureFixture[str]) 
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         configure_logging("memory", level="LOUD", fmt="json")
+
+
+UNCAUGHT = f"""
+import threading
+from tzurot.runtime.logging import configure_logging
+
+configure_logging("bot", level="INFO", fmt="json", secrets=["{DB_PASSWORD}"])
+def fail() -> None:
+    raise ValueError("{KEY}")
+
+thread = threading.Thread(target=fail, name="worker")
+thread.start()
+thread.join()
+raise RuntimeError("token {KEY} password {DB_PASSWORD}")
+"""
+
+
+def test_uncaught_exceptions_are_logged_redacted() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", UNCAUGHT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    events = json_lines(result.stderr)
+    assert [(e["event"], e["level"], e["service"]) for e in events] == [
+        ("uncaught exception in thread worker", "critical", "bot"),
+        ("uncaught exception", "critical", "bot"),
+    ]
+    assert "ValueError: [REDACTED]" in str(events[0]["exception"])
+    assert "RuntimeError: token [REDACTED] password [REDACTED]" in str(events[1]["exception"])
+    assert KEY not in result.stderr
+    assert DB_PASSWORD not in result.stderr

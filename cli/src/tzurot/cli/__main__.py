@@ -24,6 +24,8 @@ wallet_app = typer.Typer(
     help="Your LLM provider API keys (bring your own key).", no_args_is_help=True
 )
 app.add_typer(wallet_app, name="wallet")
+keys_app = typer.Typer(help="Keyvault's master key: versions and rotation.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
 
@@ -187,6 +189,76 @@ def migrate(
             ran = migrate_all(url)
     for migration in ran:
         print(f"{migration.service}: schema {migration.schema} is at head")
+
+
+@keys_app.command("add-version")
+def keys_add_version(
+    master_key_file: Annotated[
+        Path,
+        typer.Option(help="The master key file (what keyvault's TZUROT_MASTER_KEY_FILE reads)."),
+    ] = DEFAULT_DATA_DIR / "master.key",
+) -> None:
+    """Append a new master key version; keyvault wraps new keys with it once it sees it."""
+    from tzurot.cli.keys import add_master_key_version
+
+    try:
+        version = add_master_key_version(master_key_file)
+    except StartupError as exc:
+        print(f"tzurot: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    print(f"Added master key version {version} to {master_key_file}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    data_dir: Annotated[
+        Path, typer.Option(help="Local state of `tzurot up` (master.key, certs/cli).")
+    ] = DEFAULT_DATA_DIR,
+    add_version: Annotated[
+        bool,
+        typer.Option(
+            help="Append a new version to <data-dir>/master.key first (local dev). In "
+            "production add it to the Secret, roll keyvault, then use --no-add-version."
+        ),
+    ] = True,
+    keyvault_addr: Annotated[
+        str, typer.Option(envvar="TZUROT_KEYVAULT_ADDR", help="keyvault host:port.")
+    ] = "127.0.0.1:50054",
+    tls_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="TZUROT_CLI_TLS_DIR", help="The cli certificate (default <data-dir>/certs/cli)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Keys per transaction (0: keyvault's default).")
+    ] = 0,
+) -> None:
+    """Re-wrap every stored key under the newest master key version, online and resumably."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tzurot.cli.keys import add_master_key_version, rewrap_keys
+
+    async def _main() -> int:
+        if add_version:
+            version = add_master_key_version(data_dir / "master.key")
+            print(f"Added master key version {version} to {data_dir / 'master.key'}")
+        certs = tls_dir or data_dir / "certs" / "cli"
+        with Progress(
+            TextColumn("re-wrapping to version {task.fields[version]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+        ) as bar:
+            task = bar.add_task("rewrap", total=None, version="?")
+            last = None
+            async for step in rewrap_keys(keyvault_addr, certs, batch_size=batch_size):
+                bar.update(task, completed=step.rewrapped, total=step.total, version=step.version)
+                last = step
+        if last is not None:
+            print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
+        return 0
+
+    raise typer.Exit(_run(_main()))
 
 
 def _run(coro: object) -> int:

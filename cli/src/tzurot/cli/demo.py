@@ -33,4 +33,5 @@ async def demo_provider() -> AsyncIterator[dict[str, str]]:
         yield {
             "TZUROT_PROVIDERS": json.dumps({name: fake.base_url for name in PROVIDERS}),
             "TZUROT_SYSTEM_KEYS": json.dumps({name: DEMO_SYSTEM_KEY for name in PROVIDERS}),
+            "TZUROT_FREE_MODELS": json.dumps(["*"]),
         }

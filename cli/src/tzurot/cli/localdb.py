@@ -48,6 +48,9 @@ _EXTENSION_DATABASES = ("template1", "postgres")
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
+START_ATTEMPTS = 3
+
+
 class LocalPostgres:
     """One embedded server on `data_dir`; `start` returns its `postgresql://` URL.
 
@@ -79,12 +82,19 @@ class LocalPostgres:
         from pgserver.postgres_server import get_server  # noqa: PLC0415
 
         mode = "delete" if self._delete_on_stop else "stop"
-        try:
-            self._data_dir.parent.mkdir(parents=True, exist_ok=True)
-            _forget_dead_handles(self._data_dir)
-            server = get_server(self._data_dir, cleanup_mode=mode)
-        except (subprocess.SubprocessError, OSError, RuntimeError, AssertionError) as exc:
-            raise StartupError(self._failure(exc)) from exc
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._data_dir.parent.mkdir(parents=True, exist_ok=True)
+                _forget_dead_handles(self._data_dir)
+                server = get_server(self._data_dir, cleanup_mode=mode)
+                break
+            except subprocess.TimeoutExpired as exc:
+                # pgserver gives `pg_ctl start` a fixed 10 s; a loaded machine can need more, and
+                # Postgres keeps starting after pg_ctl is killed, so the next attempt adopts it.
+                if attempt == START_ATTEMPTS:
+                    raise StartupError(self._failure(exc)) from exc
+            except (subprocess.SubprocessError, OSError, RuntimeError, AssertionError) as exc:
+                raise StartupError(self._failure(exc)) from exc
         url = server.get_uri()
         try:
             for database in _EXTENSION_DATABASES:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -181,22 +182,33 @@ async def run_mesh(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        watchers: list[asyncio.Future[Any]] = []
         try:
             for service in services + (["bot"] if with_bot else []):
                 await mesh.spawn(service, service_env(layout, service, database_url, extra_env))
-            await wait_healthy(layout, services, within=60)
+            died = asyncio.ensure_future(mesh.wait_any_exit())
+            healthy = asyncio.ensure_future(wait_healthy(layout, services, within=60))
+            stopper = asyncio.ensure_future(stop.wait())
+            watchers += [died, healthy, stopper]
+            await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if died.done():  # a service failed at start: its own one-line reason is above
+                print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
+                return 1
+            if stopper.done():
+                return 0
+            healthy.result()
             names = await import_seeds(layout, seed_dir)
             _print_ready(layout, services, names, time.monotonic() - started, with_bot)
             if ready is not None:
                 ready.set()
-            stopper = asyncio.ensure_future(stop.wait())
-            died = asyncio.ensure_future(mesh.wait_any_exit())
-            done, _ = await asyncio.wait({stopper, died}, return_when=asyncio.FIRST_COMPLETED)
-            if died in done:
+            await asyncio.wait({stopper, died}, return_when=asyncio.FIRST_COMPLETED)
+            if died.done():
                 print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
                 return 1
             return 0
         finally:
+            for task in watchers:
+                task.cancel()
             await mesh.stop()
 
 

@@ -7,14 +7,17 @@ URLs arrive in libpq form (`postgresql://user:pw@host/db`, or a unix socket as
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from tzurot.runtime.errors import StartupError
 
@@ -22,6 +25,9 @@ ASYNC_DRIVER = "postgresql+asyncpg"
 _SCHEMES = ("postgresql", "postgres")
 # libpq's sslmode has no asyncpg keyword of that name; asyncpg's `ssl` takes the same values.
 _LIBPQ_TO_ASYNCPG = {"sslmode": "ssl"}
+IDLE_PING_SECONDS = 5.0
+"""A pooled connection unused for this long is pinged before it is handed out."""
+_LAST_USED = "tzurot_last_used"
 
 
 def _parse(url: str) -> URL:
@@ -67,25 +73,59 @@ def create_engine(
     pool_size: int = 10,
     connect_timeout: float = 10.0,
     server_settings: Mapping[str, str] | None = None,
+    ping_after_idle: float = IDLE_PING_SECONDS,
 ) -> AsyncEngine:
     """Builds a pooled asyncpg engine.
 
-    Connections are pinged before use (a restarted database costs one retry, not an
-    error), recycled after 30 minutes, and give up connecting after `connect_timeout`.
-    `server_settings` become session parameters, e.g. `{"application_name": "memory"}`.
+    Connections idle for `ping_after_idle` seconds are pinged before use (a restarted
+    database costs one retry, not an error), all are recycled after 30 minutes, and
+    connecting gives up after `connect_timeout`. `server_settings` become session
+    parameters, e.g. `{"application_name": "memory"}`.
     """
     connect_args: dict[str, object] = {"timeout": connect_timeout}
     if server_settings:
         connect_args["server_settings"] = dict(server_settings)
-    return _create_async_engine(
+    engine = _create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max(pool_size // 2, 1),
         pool_timeout=30,
         pool_recycle=1800,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
+    _ping_idle_connections(engine, ping_after_idle)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, after: float) -> None:
+    """Pre-ping, but only for connections that sat idle in the pool for `after` seconds.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, and over asyncpg a ping is three
+    round trips (BEGIN, SELECT 1, ROLLBACK): most of a short query's cost. A connection
+    used moments ago is as alive as a ping would show; one that broke mid-use is discarded
+    by the pool on the error. A failed ping raises DisconnectionError, which makes the
+    pool replace the connection and check out again (SQLAlchemy's documented recipe).
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or time.monotonic() - last < after:
+            return  # fresh from connect, or used moments ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection failed its ping") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -57,6 +58,66 @@ USAGE_PERIOD_DAY: UsagePeriod.ValueType  # 1
 USAGE_PERIOD_WEEK: UsagePeriod.ValueType  # 2
 USAGE_PERIOD_MONTH: UsagePeriod.ValueType  # 3
 Global___UsagePeriod: _TypeAlias = UsagePeriod  # noqa: Y015
+
+class _DenyTarget:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DenyTargetEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DenyTarget.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DENY_TARGET_UNSPECIFIED: _DenyTarget.ValueType  # 0
+    DENY_TARGET_USER: _DenyTarget.ValueType  # 1
+    DENY_TARGET_GUILD: _DenyTarget.ValueType  # 2
+
+class DenyTarget(_DenyTarget, metaclass=_DenyTargetEnumTypeWrapper):
+    """---- Denylist ----"""
+
+DENY_TARGET_UNSPECIFIED: DenyTarget.ValueType  # 0
+DENY_TARGET_USER: DenyTarget.ValueType  # 1
+DENY_TARGET_GUILD: DenyTarget.ValueType  # 2
+Global___DenyTarget: _TypeAlias = DenyTarget  # noqa: Y015
+
+class _DenyScope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DenyScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DenyScope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DENY_SCOPE_UNSPECIFIED: _DenyScope.ValueType  # 0
+    DENY_SCOPE_BOT: _DenyScope.ValueType  # 1
+    DENY_SCOPE_GUILD: _DenyScope.ValueType  # 2
+    DENY_SCOPE_CHANNEL: _DenyScope.ValueType  # 3
+    DENY_SCOPE_PERSONALITY: _DenyScope.ValueType  # 4
+
+class DenyScope(_DenyScope, metaclass=_DenyScopeEnumTypeWrapper): ...
+
+DENY_SCOPE_UNSPECIFIED: DenyScope.ValueType  # 0
+DENY_SCOPE_BOT: DenyScope.ValueType  # 1
+DENY_SCOPE_GUILD: DenyScope.ValueType  # 2
+DENY_SCOPE_CHANNEL: DenyScope.ValueType  # 3
+DENY_SCOPE_PERSONALITY: DenyScope.ValueType  # 4
+Global___DenyScope: _TypeAlias = DenyScope  # noqa: Y015
+
+class _DenyMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DenyModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DenyMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DENY_MODE_UNSPECIFIED: _DenyMode.ValueType  # 0
+    DENY_MODE_BLOCK: _DenyMode.ValueType  # 1
+    """Refused with PERMISSION_DENIED reason DENYLISTED (the bot may say so)."""
+    DENY_MODE_MUTE: _DenyMode.ValueType  # 2
+    """Refused with PERMISSION_DENIED reason MUTED (the bot stays silent)."""
+
+class DenyMode(_DenyMode, metaclass=_DenyModeEnumTypeWrapper): ...
+
+DENY_MODE_UNSPECIFIED: DenyMode.ValueType  # 0
+DENY_MODE_BLOCK: DenyMode.ValueType  # 1
+"""Refused with PERMISSION_DENIED reason DENYLISTED (the bot may say so)."""
+DENY_MODE_MUTE: DenyMode.ValueType  # 2
+"""Refused with PERMISSION_DENIED reason MUTED (the bot stays silent)."""
+Global___DenyMode: _TypeAlias = DenyMode  # noqa: Y015
 
 @_typing.final
 class GenerateRequest(_message.Message):
@@ -1614,11 +1675,14 @@ class UsageTotal(_message.Message):
     REQUESTS_FIELD_NUMBER: _builtins.int
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     requests: _builtins.int
     input_tokens: _builtins.int
     output_tokens: _builtins.int
+    user_id: _builtins.str
+    """Platform user id; set only for all_users reports."""
     def __init__(
         self,
         *,
@@ -1627,10 +1691,11 @@ class UsageTotal(_message.Message):
         requests: _builtins.int = ...,
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
+        user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1642,7 +1707,10 @@ class GetUsageRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
+    ALL_USERS_FIELD_NUMBER: _builtins.int
     period: Global___UsagePeriod.ValueType
+    all_users: _builtins.bool
+    """Superusers only: totals of every user (UsageTotal.user_id set) instead of the actor's."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     def __init__(
@@ -1650,10 +1718,11 @@ class GetUsageRequest(_message.Message):
         *,
         actor: _common_pb2.Actor | None = ...,
         period: Global___UsagePeriod.ValueType = ...,
+        all_users: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "period", b"period"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "all_users", b"all_users", "period", b"period"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2193,3 +2262,361 @@ class DeleteUserDataResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteUserDataResponse: _TypeAlias = DeleteUserDataResponse  # noqa: Y015
+
+@_typing.final
+class ResolvedSetting(_message.Message):
+    """---- Settings ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """e.g. "max_history_messages", "max_images", "memory_threshold", "memory_limit",
+    "model_footer", "voice_mode".
+    """
+    source: _common_pb2.ConfigSource.ValueType
+    """The level the value came from."""
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        value: _struct_pb2.Value | None = ...,
+        source: _common_pb2.ConfigSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolvedSetting: _TypeAlias = ResolvedSetting  # noqa: Y015
+
+@_typing.final
+class GetSettingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """Optional: resolve toward this personality and in this place."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        location: _common_pb2.Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettingsRequest: _TypeAlias = GetSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetSettingsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResolvedSetting]: ...
+    def __init__(
+        self,
+        *,
+        settings: _abc.Iterable[Global___ResolvedSetting] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettingsResponse: _TypeAlias = GetSettingsResponse  # noqa: Y015
+
+@_typing.final
+class SetSettingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    scope: _common_pb2.ConfigSource.ValueType
+    """GLOBAL (superusers), PERSONALITY (owner or superuser), CHANNEL (location.channel_id),
+    USER (the actor's default) or USER_PERSONALITY (the actor toward a personality).
+    """
+    personality: _builtins.str
+    key: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        personality: _builtins.str = ...,
+        location: _common_pb2.Location | None = ...,
+        key: _builtins.str = ...,
+        value: _struct_pb2.Value | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "personality", b"personality", "scope", b"scope", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSettingRequest: _TypeAlias = SetSettingRequest  # noqa: Y015
+
+@_typing.final
+class SetSettingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def setting(self) -> Global___ResolvedSetting: ...
+    def __init__(
+        self,
+        *,
+        setting: Global___ResolvedSetting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSettingResponse: _TypeAlias = SetSettingResponse  # noqa: Y015
+
+@_typing.final
+class ResetSettingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    scope: _common_pb2.ConfigSource.ValueType
+    personality: _builtins.str
+    key: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        personality: _builtins.str = ...,
+        location: _common_pb2.Location | None = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetSettingRequest: _TypeAlias = ResetSettingRequest  # noqa: Y015
+
+@_typing.final
+class ResetSettingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def setting(self) -> Global___ResolvedSetting: ...
+    def __init__(
+        self,
+        *,
+        setting: Global___ResolvedSetting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetSettingResponse: _TypeAlias = ResetSettingResponse  # noqa: Y015
+
+@_typing.final
+class DenylistEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    TARGET_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    SCOPE_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    target: Global___DenyTarget.ValueType
+    target_id: _builtins.str
+    """A Discord user id or guild id."""
+    scope: Global___DenyScope.ValueType
+    scope_id: _builtins.str
+    """The guild id, channel id or personality slug; empty for DENY_SCOPE_BOT."""
+    mode: Global___DenyMode.ValueType
+    reason: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        target: Global___DenyTarget.ValueType = ...,
+        target_id: _builtins.str = ...,
+        scope: Global___DenyScope.ValueType = ...,
+        scope_id: _builtins.str = ...,
+        mode: Global___DenyMode.ValueType = ...,
+        reason: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "mode", b"mode", "reason", b"reason", "scope", b"scope", "scope_id", b"scope_id", "target", b"target", "target_id", b"target_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DenylistEntry: _TypeAlias = DenylistEntry  # noqa: Y015
+
+@_typing.final
+class AddDenylistEntryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def entry(self) -> Global___DenylistEntry: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        entry: Global___DenylistEntry | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "entry", b"entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddDenylistEntryRequest: _TypeAlias = AddDenylistEntryRequest  # noqa: Y015
+
+@_typing.final
+class AddDenylistEntryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___DenylistEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___DenylistEntry | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddDenylistEntryResponse: _TypeAlias = AddDenylistEntryResponse  # noqa: Y015
+
+@_typing.final
+class RemoveDenylistEntryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    entry_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        entry_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "entry_id", b"entry_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveDenylistEntryRequest: _TypeAlias = RemoveDenylistEntryRequest  # noqa: Y015
+
+@_typing.final
+class RemoveDenylistEntryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveDenylistEntryResponse: _TypeAlias = RemoveDenylistEntryResponse  # noqa: Y015
+
+@_typing.final
+class ListDenylistRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDenylistRequest: _TypeAlias = ListDenylistRequest  # noqa: Y015
+
+@_typing.final
+class ListDenylistResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___DenylistEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___DenylistEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDenylistResponse: _TypeAlias = ListDenylistResponse  # noqa: Y015

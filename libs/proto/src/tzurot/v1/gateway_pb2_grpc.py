@@ -230,6 +230,36 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataResponse.FromString,
                 _registered_method=True)
+        self.GetSettings = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetSettings',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetSettingsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetSettingsResponse.FromString,
+                _registered_method=True)
+        self.SetSetting = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetSetting',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetSettingRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetSettingResponse.FromString,
+                _registered_method=True)
+        self.ResetSetting = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ResetSetting',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ResetSettingRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ResetSettingResponse.FromString,
+                _registered_method=True)
+        self.AddDenylistEntry = channel.unary_unary(
+                '/tzurot.v1.GatewayService/AddDenylistEntry',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryResponse.FromString,
+                _registered_method=True)
+        self.RemoveDenylistEntry = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RemoveDenylistEntry',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryResponse.FromString,
+                _registered_method=True)
+        self.ListDenylist = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListDenylist',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -482,6 +512,45 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSettings(self, request, context):
+        """Settings cascade: hardcoded → global → personality → channel → user → user-per-personality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSetting(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetSetting(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddDenylistEntry(self, request, context):
+        """Denylist (superusers): users or guilds blocked or muted bot-wide, in a guild, a channel or
+        toward a personality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveDenylistEntry(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDenylist(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -674,6 +743,36 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.DeleteUserData,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataResponse.SerializeToString,
+            ),
+            'GetSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettings,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetSettingsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetSettingsResponse.SerializeToString,
+            ),
+            'SetSetting': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSetting,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetSettingRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetSettingResponse.SerializeToString,
+            ),
+            'ResetSetting': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetSetting,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ResetSettingRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ResetSettingResponse.SerializeToString,
+            ),
+            'AddDenylistEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddDenylistEntry,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryResponse.SerializeToString,
+            ),
+            'RemoveDenylistEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveDenylistEntry,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryResponse.SerializeToString,
+            ),
+            'ListDenylist': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDenylist,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1708,6 +1807,168 @@ class GatewayService:
             '/tzurot.v1.GatewayService/DeleteUserData',
             tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.DeleteUserDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetSettings',
+            tzurot_dot_v1_dot_gateway__pb2.GetSettingsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.GetSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSetting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetSetting',
+            tzurot_dot_v1_dot_gateway__pb2.SetSettingRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetSettingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetSetting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ResetSetting',
+            tzurot_dot_v1_dot_gateway__pb2.ResetSettingRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ResetSettingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddDenylistEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/AddDenylistEntry',
+            tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AddDenylistEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveDenylistEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RemoveDenylistEntry',
+            tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RemoveDenylistEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDenylist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListDenylist',
+            tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,16 @@ class GatewayServiceStub:
     ExportUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]
+    GetSettings: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetSettingsRequest, _gateway_pb2.GetSettingsResponse]
+    """Settings cascade: hardcoded → global → personality → channel → user → user-per-personality."""
+    SetSetting: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetSettingRequest, _gateway_pb2.SetSettingResponse]
+    ResetSetting: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ResetSettingRequest, _gateway_pb2.ResetSettingResponse]
+    AddDenylistEntry: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddDenylistEntryRequest, _gateway_pb2.AddDenylistEntryResponse]
+    """Denylist (superusers): users or guilds blocked or muted bot-wide, in a guild, a channel or
+    toward a personality.
+    """
+    RemoveDenylistEntry: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]
+    ListDenylist: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -155,6 +165,16 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ExportUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]  # type: ignore[assignment]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]  # type: ignore[assignment]
+    GetSettings: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetSettingsRequest, _gateway_pb2.GetSettingsResponse]  # type: ignore[assignment]
+    """Settings cascade: hardcoded → global → personality → channel → user → user-per-personality."""
+    SetSetting: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetSettingRequest, _gateway_pb2.SetSettingResponse]  # type: ignore[assignment]
+    ResetSetting: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ResetSettingRequest, _gateway_pb2.ResetSettingResponse]  # type: ignore[assignment]
+    AddDenylistEntry: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddDenylistEntryRequest, _gateway_pb2.AddDenylistEntryResponse]  # type: ignore[assignment]
+    """Denylist (superusers): users or guilds blocked or muted bot-wide, in a guild, a channel or
+    toward a personality.
+    """
+    RemoveDenylistEntry: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]  # type: ignore[assignment]
+    ListDenylist: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]  # type: ignore[assignment]
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -444,5 +464,51 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.DeleteUserDataRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.DeleteUserDataResponse, _abc.Awaitable[_gateway_pb2.DeleteUserDataResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSettings(
+        self,
+        request: _gateway_pb2.GetSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetSettingsResponse, _abc.Awaitable[_gateway_pb2.GetSettingsResponse]]:
+        """Settings cascade: hardcoded → global → personality → channel → user → user-per-personality."""
+
+    @_abc_1.abstractmethod
+    def SetSetting(
+        self,
+        request: _gateway_pb2.SetSettingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetSettingResponse, _abc.Awaitable[_gateway_pb2.SetSettingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ResetSetting(
+        self,
+        request: _gateway_pb2.ResetSettingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ResetSettingResponse, _abc.Awaitable[_gateway_pb2.ResetSettingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddDenylistEntry(
+        self,
+        request: _gateway_pb2.AddDenylistEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AddDenylistEntryResponse, _abc.Awaitable[_gateway_pb2.AddDenylistEntryResponse]]:
+        """Denylist (superusers): users or guilds blocked or muted bot-wide, in a guild, a channel or
+        toward a personality.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveDenylistEntry(
+        self,
+        request: _gateway_pb2.RemoveDenylistEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RemoveDenylistEntryResponse, _abc.Awaitable[_gateway_pb2.RemoveDenylistEntryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDenylist(
+        self,
+        request: _gateway_pb2.ListDenylistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListDenylistResponse, _abc.Awaitable[_gateway_pb2.ListDenylistResponse]]: ...
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

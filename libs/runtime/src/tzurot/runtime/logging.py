@@ -2,14 +2,18 @@
 
 Everything (our structlog events and stdlib records from grpc, sqlalchemy, discord.py…)
 goes through the same `ProcessorFormatter`, so nothing reaches stderr without passing the
-redactor. Tracebacks are formatted to text first and redacted like any other value.
+redactor. Tracebacks are formatted to text first and redacted like any other value, and
+uncaught exceptions (main thread, other threads) are logged through the same pipeline
+instead of Python's default unredacted print to stderr.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable
+from types import TracebackType
 from typing import TextIO
 
 import structlog
@@ -41,6 +45,29 @@ def _add_service(service: str) -> Processor:
         return event
 
     return add
+
+
+_UNCAUGHT = "tzurot.uncaught"
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """sys.excepthook: an uncaught exception becomes one redacted CRITICAL event."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger(_UNCAUGHT).critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    logging.getLogger(_UNCAUGHT).critical(
+        "uncaught exception in thread %s",
+        args.thread.name if args.thread is not None else "?",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 def _use_json(fmt: str) -> bool:
@@ -91,6 +118,8 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.mesh import InProcessMesh, in_process_mesh
@@ -52,12 +53,18 @@ def request(
     )
 
 
+NO_RATE_LIMITS = {"rate_user_capacity": 0, "rate_channel_capacity": 0}
+"""Gateway settings for load runs (benchmarks), where one user sends many messages."""
+
+
 @asynccontextmanager
-async def echo_mesh(database_url: str, workdir: Path) -> AsyncIterator[Harness]:
+async def echo_mesh(
+    database_url: str, workdir: Path, *, gateway: Mapping[str, Any] | None = None
+) -> AsyncIterator[Harness]:
     """The mesh with personality Echo (openrouter, model fake/echo) and a fake provider."""
     async with (
         FakeProvider(valid_keys={USER_KEY}) as provider,
-        in_process_mesh(database_url, workdir, provider) as mesh,
+        in_process_mesh(database_url, workdir, provider, gateway=gateway) as mesh,
     ):
         cli = await mesh.gateway_stub("cli")
         await cli.ImportPersonality(

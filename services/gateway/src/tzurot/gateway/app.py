@@ -8,13 +8,16 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
+from tzurot.gateway.admin import Admin
+from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.config import GatewaySettings
+from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
-from tzurot.gateway.server import GatewayServicer
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
+from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
 from tzurot.runtime.tls import load_tls
@@ -63,14 +66,18 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
 
     try:
         await check_database(engine, SCHEMA)
+        store = GatewayStore(engine)
+        inference = GrpcInference(
+            channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
+            generate_timeout=settings.generate_deadline_seconds,
+        )
+        memory = GrpcMemory(channel(settings.memory_addr, "memory"))
+        keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault"))
         gateway = Gateway(
-            store=GatewayStore(engine),
-            inference=GrpcInference(
-                channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
-                generate_timeout=settings.generate_deadline_seconds,
-            ),
-            memory=GrpcMemory(channel(settings.memory_addr, "memory")),
-            keyvault=GrpcKeyVault(channel(settings.keyvault_addr, "keyvault")),
+            store=store,
+            inference=inference,
+            memory=memory,
+            keyvault=keyvault,
             limits=GatewayLimits(
                 max_message_chars=settings.max_message_chars,
                 max_history_messages=settings.max_history_messages,
@@ -78,10 +85,28 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
                 default_config=global_default_config(
                     settings.default_provider, settings.default_model
                 ),
+                job_lease_seconds=settings.job_lease_seconds,
+                superusers=settings.superusers,
+                user_bucket=_bucket(settings.rate_user_capacity, settings.rate_user_per_minute),
+                channel_bucket=_bucket(
+                    settings.rate_channel_capacity, settings.rate_channel_per_minute
+                ),
+                guest_mode=settings.guest_mode,
+                guest_daily_budget=settings.guest_daily_budget,
+                guest_user_bucket=_bucket(
+                    settings.guest_user_per_day, settings.guest_user_per_day / (24 * 60)
+                ),
             ),
         )
-        # RPCs of later issues answer UNIMPLEMENTED (see server.py); mypy still sees them abstract.
-        servicer = GatewayServicer(gateway)  # type: ignore[abstract]
+        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        admin = Admin(
+            gateway=gateway,
+            store=store,
+            memory=memory,
+            keyvault=keyvault,
+            operator_identities=settings.operator_identities,
+        )
+        servicer = GatewayAdminServicer(gateway, wallet, admin)
         running = await create_server(
             service="gateway",
             settings=settings,
@@ -107,3 +132,10 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
         engine=engine,
         grace=settings.grace_seconds,
     )
+
+
+def _bucket(capacity: int, per_minute: float) -> BucketPolicy | None:
+    """A bucket policy, or None (no limit) when the capacity is 0."""
+    if capacity <= 0 or per_minute <= 0:
+        return None
+    return BucketPolicy(capacity=capacity, refill_per_second=per_minute / 60)

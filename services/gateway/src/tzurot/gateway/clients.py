@@ -46,6 +46,15 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        try:
+            reply = await self._stub.ValidateKey(
+                inf.ValidateKeyRequest(provider=provider, user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.model_count
+
 
 class GrpcMemory:
     def __init__(self, channel: grpc.aio.Channel) -> None:
@@ -83,6 +92,68 @@ class GrpcMemory:
             await self._stub.StoreExchange(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
+
+    async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
+        try:
+            reply = await self._stub.ClearTurns(
+                mem.ClearTurnsRequest(channel_id=conversation_id, personality_id=personality_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.deleted
+
+    async def remove_last_exchange(
+        self, conversation_id: str, personality_id: str, user_id: str
+    ) -> list[HistoryTurn]:
+        try:
+            reply = await self._stub.RemoveLastExchange(
+                mem.RemoveLastExchangeRequest(
+                    channel_id=conversation_id, personality_id=personality_id, user_id=user_id
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        roles = {v: k for k, v in _ROLES.items()}
+        return [
+            HistoryTurn(
+                roles.get(turn.role, "user"),
+                turn.author_id,
+                turn.author_name,
+                turn.content,
+                tuple(turn.message_ids),
+            )
+            for turn in reply.removed
+        ]
+
+    async def forget_user(self, user_id: str) -> int:
+        try:
+            reply = await self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.deleted_turns + reply.deleted_memories
+
+    async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
+        try:
+            reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
+
+    async def drop_weak_memories(
+        self, request: mem.DropWeakMemoriesRequest
+    ) -> mem.DropWeakMemoriesResponse:
+        try:
+            reply: mem.DropWeakMemoriesResponse = await self._stub.DropWeakMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
+
+    async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
+        try:
+            reply: mem.CountMemoriesResponse = await self._stub.CountMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
 
 
 class GrpcKeyVault:

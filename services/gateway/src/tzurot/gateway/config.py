@@ -26,3 +26,19 @@ class GatewaySettings(ServiceSettings):
     # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
     # which itself admits only clients presenting a `cli` certificate.
     allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge"})
+    # Identities that may call without an actor, acting as the operator (superuser): the CLI,
+    # and operators reaching gateway through the edge (cli certificates only).
+    operator_identities: frozenset[str] = frozenset({"cli", "edge"})
+    # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
+    superusers: frozenset[str] = frozenset()
+    # A running job whose heartbeat is older than this is taken over by a duplicate request.
+    job_lease_seconds: float = Field(default=90.0, gt=0)
+    # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
+    rate_user_capacity: int = Field(default=10, ge=0)
+    rate_user_per_minute: float = Field(default=6.0, gt=0)
+    rate_channel_capacity: int = Field(default=30, ge=0)
+    rate_channel_per_minute: float = Field(default=20.0, gt=0)
+    # Guest mode: users without a key may use `free_use` configs within a fair share.
+    guest_mode: bool = True
+    guest_daily_budget: int = Field(default=500, ge=0)
+    guest_user_per_day: int = Field(default=20, ge=0)

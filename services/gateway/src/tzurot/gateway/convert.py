@@ -20,9 +20,12 @@ _JOB_STATUS = {
     d.JobStatus.DELIVERED: common.JOB_STATUS_DELIVERED,
     d.JobStatus.FAILED: common.JOB_STATUS_FAILED,
 }
-_CONFIG_SOURCE = {
+CONFIG_SOURCE = {
+    d.ConfigSource.HARDCODED: common.CONFIG_SOURCE_HARDCODED,
     d.ConfigSource.GLOBAL: common.CONFIG_SOURCE_GLOBAL,
     d.ConfigSource.PERSONALITY: common.CONFIG_SOURCE_PERSONALITY,
+    d.ConfigSource.CHANNEL: common.CONFIG_SOURCE_CHANNEL,
+    d.ConfigSource.USER: common.CONFIG_SOURCE_USER,
     d.ConfigSource.USER_PERSONALITY: common.CONFIG_SOURCE_USER_PERSONALITY,
 }
 
@@ -111,6 +114,7 @@ def personality(p: d.Personality) -> common.Personality:
         owner_user_id=p.owner_user_id or "",
         public=p.public,
         nsfw=p.nsfw,
+        voice_id=p.voice_id,
         created_at=timestamp(p.created_at),
         updated_at=timestamp(p.updated_at),
     )
@@ -212,7 +216,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         personality=personality(r.personality),
         config=common.ResolvedLlmConfig(
-            config=llm_config(r.config.config), source=_CONFIG_SOURCE[r.config.source]
+            config=llm_config(r.config.config), source=CONFIG_SOURCE[r.config.source]
         ),
         content=r.content,
         references=[_referenced_message_proto(m) for m in r.references],
@@ -220,6 +224,16 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         timezone=r.timezone,
         max_history_messages=r.max_history_messages,
         include_reasoning=r.include_reasoning,
+        persona=None
+        if r.persona is None
+        else gw.Persona(
+            name=r.persona.name,
+            preferred_name=r.persona.preferred_name,
+            pronouns=r.persona.pronouns,
+            description=r.persona.description,
+        ),
+        memory_threshold=r.memory_threshold,
+        memory_limit=r.memory_limit,
     )
 
 

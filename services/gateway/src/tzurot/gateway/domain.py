@@ -81,11 +81,17 @@ class Personality:
     nsfw: bool
     created_at: datetime
     updated_at: datetime
+    voice_id: str = ""
 
 
 class ConfigSource(enum.StrEnum):
+    """Levels of the settings cascade, lowest precedence first."""
+
+    HARDCODED = "hardcoded"
     GLOBAL = "global"
     PERSONALITY = "personality"
+    CHANNEL = "channel"
+    USER = "user"
     USER_PERSONALITY = "user_personality"
 
 
@@ -183,6 +189,16 @@ class GenerateCommand:
 
 
 @dataclass(frozen=True)
+class Persona:
+    """A user's identity toward personalities."""
+
+    name: str = ""
+    preferred_name: str = ""
+    pronouns: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ReplyRequest:
     """What gateway asks inference for: everything resolved, nothing left to look up in `core`."""
 
@@ -198,6 +214,9 @@ class ReplyRequest:
     timezone: str
     max_history_messages: int
     include_reasoning: bool
+    persona: Persona | None = None
+    memory_threshold: float = 0.5
+    memory_limit: int = 20
 
 
 @dataclass(frozen=True)
@@ -252,3 +271,51 @@ class WalletKey:
     created_at: datetime | None
     last_used_at: datetime | None
     hint: str
+
+
+@dataclass(frozen=True)
+class ChannelActivation:
+    guild_id: str
+    channel_id: str
+    personality: Personality
+    activated_by_user_id: str | None
+    activated_at: datetime
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    provider: str
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    platform_user_id: str = ""
+
+
+class DenyTarget(enum.StrEnum):
+    USER = "user"
+    GUILD = "guild"
+
+
+class DenyScope(enum.StrEnum):
+    BOT = "bot"
+    GUILD = "guild"
+    CHANNEL = "channel"
+    PERSONALITY = "personality"
+
+
+class DenyMode(enum.StrEnum):
+    BLOCK = "block"
+    MUTE = "mute"
+
+
+@dataclass(frozen=True)
+class DenyEntry:
+    id: str
+    target: DenyTarget
+    target_id: str
+    scope: DenyScope
+    scope_id: str
+    mode: DenyMode
+    reason: str
+    created_at: datetime

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tzurot.runtime.errors import InvalidArgument
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_BIRTHDAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+BIRTHDAY_PATTERN = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 MAX_SEED_BYTES = 256 * 1024
 
 
@@ -91,7 +91,7 @@ class PersonalitySeed(BaseModel):
     @field_validator("birthday")
     @classmethod
     def _birthday_is_month_day(cls, value: str) -> str:
-        if value and not _BIRTHDAY.match(value):
+        if value and not BIRTHDAY_PATTERN.match(value):
             raise ValueError("birthday is MM-DD")
         return value
 

@@ -6,6 +6,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletKey
+from tzurot.v1 import memory_pb2 as mem
 
 
 class Inference(Protocol):
@@ -13,12 +14,10 @@ class Inference(Protocol):
         """Streams the answer; closing the generator early must stop the generation."""
         ...
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
-        """Raises a TzurotError when the provider rejects the key or cannot be reached."""
-        ...
 
+class History(Protocol):
+    """What Generate/ConfirmDelivery need from memory: storing a delivered exchange."""
 
-class Memory(Protocol):
     async def store_exchange(
         self,
         *,
@@ -28,6 +27,33 @@ class Memory(Protocol):
         user_id: str,
         turns: Sequence[HistoryTurn],
     ) -> None: ...
+
+
+class Memory(History, Protocol):
+    """Everything the admin use-cases ask of memory too."""
+
+    async def clear_turns(self, conversation_id: str, personality_id: str) -> int: ...
+
+    async def remove_last_exchange(
+        self, conversation_id: str, personality_id: str, user_id: str
+    ) -> list[HistoryTurn]: ...
+
+    async def forget_user(self, user_id: str) -> int:
+        """Deletes the user's turns and memories; the number of rows deleted."""
+        ...
+
+    # Long-term memory: forwarded as memory's messages (gateway adds nothing of its own).
+    async def query_memories(
+        self, request: mem.QueryMemoriesRequest
+    ) -> mem.QueryMemoriesResponse: ...
+
+    async def drop_weak_memories(
+        self, request: mem.DropWeakMemoriesRequest
+    ) -> mem.DropWeakMemoriesResponse: ...
+
+    async def count_memories(
+        self, request: mem.CountMemoriesRequest
+    ) -> mem.CountMemoriesResponse: ...
 
 
 class KeyVault(Protocol):

@@ -13,6 +13,7 @@ from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import parse_seed_yaml
 from tzurot.gateway.service import Gateway
+from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -21,8 +22,9 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class GatewayServicer(gw_grpc.GatewayServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, wallet: Wallet) -> None:
         self._gateway = gateway
+        self._wallet = wallet
 
     async def Generate(
         self, request: gw.GenerateRequest, context: Context
@@ -79,7 +81,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def SetWalletKey(
         self, request: gw.SetWalletKeyRequest, context: Context
     ) -> gw.SetWalletKeyResponse:
-        key = await self._gateway.set_wallet_key(
+        key = await self._wallet.set(
             convert.actor(request.actor),
             request.provider,
             SecretStr(request.api_key),
@@ -90,14 +92,20 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def ListWalletKeys(
         self, request: gw.ListWalletKeysRequest, context: Context
     ) -> gw.ListWalletKeysResponse:
-        keys = await self._gateway.list_wallet_keys(convert.actor(request.actor))
+        keys = await self._wallet.list(convert.actor(request.actor))
         return gw.ListWalletKeysResponse(keys=[convert.wallet_key(k) for k in keys])
 
     async def RemoveWalletKey(
         self, request: gw.RemoveWalletKeyRequest, context: Context
     ) -> gw.RemoveWalletKeyResponse:
-        await self._gateway.remove_wallet_key(convert.actor(request.actor), request.provider)
+        await self._wallet.remove(convert.actor(request.actor), request.provider)
         return gw.RemoveWalletKeyResponse()
+
+    async def TestWalletKey(
+        self, request: gw.TestWalletKeyRequest, context: Context
+    ) -> gw.TestWalletKeyResponse:
+        result = await self._wallet.test(convert.actor(request.actor), request.provider)
+        return gw.TestWalletKeyResponse(valid=result.valid, detail=result.detail)
 
 
 def _actor_or_none(

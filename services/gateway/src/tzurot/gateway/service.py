@@ -1,4 +1,4 @@
-"""Gateway's use-cases: generate, deliver, job status, personalities and the wallet.
+"""Gateway's use-cases: generate, deliver, job status and personalities (wallet: wallet.py).
 
 Plain async code over the store and the ports; the gRPC servicer only converts.
 """
@@ -10,12 +10,15 @@ import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 import structlog
-from pydantic import SecretStr
 
+from tzurot.gateway import settings as settings_cascade
+from tzurot.gateway.admin_store import AdminStore
 from tzurot.gateway.domain import (
     Actor,
+    DenyMode,
     GenerateCommand,
     GenerateEvent,
     GenerationFinished,
@@ -25,17 +28,25 @@ from tzurot.gateway.domain import (
     JobError,
     JobStatus,
     LlmConfig,
+    Location,
+    Persona,
     Personality,
     ReplyChunk,
     ReplyFinished,
     ReplyRequest,
     ResolvedConfig,
     User,
-    WalletKey,
 )
 from tzurot.gateway.personalities import PersonalitySeed
-from tzurot.gateway.ports import Inference, KeyVault, Memory
+from tzurot.gateway.ports import History, Inference, KeyVault
+from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.resolve import resolve_llm_config
+from tzurot.gateway.settings import (
+    MAX_HISTORY_MESSAGES,
+    MAX_IMAGES,
+    MEMORY_LIMIT,
+    MEMORY_THRESHOLD,
+)
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
@@ -44,6 +55,7 @@ from tzurot.runtime.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     TzurotError,
     error_from_code,
 )
@@ -51,7 +63,6 @@ from tzurot.runtime.errors import (
 log = structlog.get_logger(__name__)
 
 MAX_ID_CHARS = 200
-MAX_API_KEY_CHARS = 4096
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
@@ -63,6 +74,27 @@ class GatewayLimits:
     max_history_messages: int
     duplicate_wait_seconds: float
     default_config: LlmConfig
+    # A running job whose heartbeat is older than this was abandoned (its gateway died).
+    job_lease_seconds: float = 90.0
+    # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
+    superusers: frozenset[str] = frozenset()
+    # Token buckets per user and per channel; None disables one. Superusers are exempt.
+    user_bucket: BucketPolicy | None = None
+    channel_bucket: BucketPolicy | None = None
+    # Guest mode: users without a key on `free_use` configs, within a fair share.
+    guest_mode: bool = True
+    guest_daily_budget: int = 500
+    guest_user_bucket: BucketPolicy | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything resolved for one generation before its job is claimed."""
+
+    config: ResolvedConfig
+    settings: dict[str, settings_cascade.ResolvedSetting]
+    persona: Persona | None
+    request_type: str
 
 
 class Gateway:
@@ -73,11 +105,14 @@ class Gateway:
         *,
         store: GatewayStore,
         inference: Inference,
-        memory: Memory,
+        memory: History,
         keyvault: KeyVault,
         limits: GatewayLimits,
     ) -> None:
         self._store = store
+        self._admin_store = AdminStore(store.engine)
+        self._limiter = RateLimiter(store.engine)
+        self._quota = QuotaCounter(store.engine)
         self._inference = inference
         self._memory = memory
         self._keyvault = keyvault
@@ -91,21 +126,26 @@ class Gateway:
         A duplicate idempotency key replays the existing job instead of generating again.
         """
         self._validate_generate(command)
-        user = await self._store.upsert_user(command.actor)
+        user = await self.user(command.actor)
         personality = await self._usable_personality(command.personality, user)
-        job, claimed = await self._store.claim_job(
-            NewJob(
-                idempotency_key=command.idempotency_key,
-                user_id=user.id,
-                personality_id=personality.id,
-                guild_id=command.location.guild_id,
-                channel_id=command.location.conversation_id,
-                request_content=command.content,
-                request_message_ids=command.message_ids,
-                author_id=command.actor.platform_user_id,
-                author_name=command.actor.display_name,
-            )
+        await self._check_denylist(user, command.location, personality)
+        user = await self._check_nsfw(user, personality, command.location)
+        existing = await self._store.get_job_by_key(command.idempotency_key)
+        if existing is None:  # a duplicate or a retry is not a new message: no token taken
+            await self._take_rate_tokens(user, command.location)
+        prepared = await self._prepare(user, personality, command.location, new=existing is None)
+        new = NewJob(
+            idempotency_key=command.idempotency_key,
+            user_id=user.id,
+            personality_id=personality.id,
+            guild_id=command.location.guild_id,
+            channel_id=command.location.conversation_id,
+            request_content=command.content,
+            request_message_ids=command.message_ids,
+            author_id=command.actor.platform_user_id,
+            author_name=command.actor.display_name,
         )
+        job, claimed = await self._claim(new)
         if not claimed:
             if (job.user_id, job.personality_id) != (user.id, personality.id):
                 # Never replay someone else's answer: the key names another request.
@@ -113,36 +153,68 @@ class Gateway:
                     "this idempotency key was already used for another request",
                     reason="IDEMPOTENCY_KEY_REUSED",
                 )
+            job, claimed = await self._wait_for(job, new)
+        if not claimed:
             async with contextlib.aclosing(self._replay(job, personality)) as replayed:
                 async for event in replayed:
                     yield event
             return
         # aclosing: when our consumer closes this stream, the inner ones must close now (and
         # mark the job), not whenever the garbage collector finalizes them.
-        async with contextlib.aclosing(self._run_job(job, user, personality, command)) as events:
+        async with contextlib.aclosing(
+            self._run_job(job, user, personality, command, prepared)
+        ) as events:
             async for event in events:
                 yield event
 
+    async def _claim(self, new: NewJob) -> tuple[Job, bool]:
+        return await self._store.claim_job(new, lease_seconds=self._limits.job_lease_seconds)
+
+    async def _wait_for(self, job: Job, new: NewJob) -> tuple[Job, bool]:
+        """A duplicate: wait until the original job ends, or claim it when it is abandoned."""
+        deadline = asyncio.get_running_loop().time() + self._limits.duplicate_wait_seconds
+        claimed = False
+        while not claimed and not job.status.terminal:
+            if asyncio.get_running_loop().time() > deadline:
+                raise FailedPrecondition(
+                    f"job {job.id} for this message is still {job.status.value}",
+                    reason="JOB_IN_PROGRESS",
+                )
+            await asyncio.sleep(_DUPLICATE_POLL_SECONDS)
+            job, claimed = await self._claim(new)  # claims only a job whose lease expired
+        return job, claimed
+
     async def _run_job(
-        self, job: Job, user: User, personality: Personality, command: GenerateCommand
+        self,
+        job: Job,
+        user: User,
+        personality: Personality,
+        command: GenerateCommand,
+        prepared: _Prepared,
     ) -> AsyncGenerator[GenerateEvent, None]:
         """Runs a claimed job. Whatever stops it early, it ends `failed` with the reason."""
+        keep_alive: asyncio.Task[None] | None = None
         try:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
             await self._store.start_attempt(job.id)
+            keep_alive = asyncio.create_task(self._keep_alive(job.id))
+            settings = prepared.settings
             request = ReplyRequest(
                 job_id=job.id,
                 user_id=user.id,
                 actor=command.actor,
                 location=command.location,
                 personality=personality,
-                config=await self._effective_config(personality),
+                config=prepared.config,
                 content=command.content,
                 references=command.references,
-                attachments=command.attachments,
+                attachments=command.attachments[: int(settings[MAX_IMAGES].value)],
                 timezone=user.timezone,
-                max_history_messages=self._limits.max_history_messages,
+                max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
                 include_reasoning=command.include_reasoning,
+                persona=prepared.persona,
+                memory_threshold=float(settings[MEMORY_THRESHOLD].value),
+                memory_limit=int(settings[MEMORY_LIMIT].value),
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
@@ -155,7 +227,9 @@ class Gateway:
                 raise FailedPrecondition(
                     "inference ended without a final answer", reason="NO_ANSWER"
                 )
-            await self._store.finish_job(job.id, finished.content, finished.usage, "chat")
+            await self._store.finish_job(
+                job.id, finished.content, finished.usage, prepared.request_type
+            )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
             raise
@@ -168,6 +242,9 @@ class Gateway:
             log.exception("job.unexpected_error", job_id=job.id)
             await self._fail(job.id, _UNEXPECTED)
             raise
+        finally:
+            if keep_alive is not None:
+                keep_alive.cancel()
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -200,18 +277,7 @@ class Gateway:
     async def _replay(
         self, job: Job, personality: Personality
     ) -> AsyncGenerator[GenerateEvent, None]:
-        """A duplicate request: wait for the original job, then repeat its outcome."""
-        deadline = asyncio.get_running_loop().time() + self._limits.duplicate_wait_seconds
-        while not job.status.terminal:
-            if asyncio.get_running_loop().time() > deadline:
-                raise FailedPrecondition(
-                    f"job {job.id} for this message is still {job.status.value}",
-                    reason="JOB_IN_PROGRESS",
-                )
-            await asyncio.sleep(_DUPLICATE_POLL_SECONDS)
-            refreshed = await self._store.get_job(job.id)
-            assert refreshed is not None  # jobs are never deleted while a key can repeat
-            job = refreshed
+        """A duplicate request of a finished job: repeat its outcome."""
         if job.status is JobStatus.FAILED:
             raise _job_error(job)
         metrics.record_job("replayed")
@@ -287,35 +353,6 @@ class Gateway:
         user = None if actor is None else await self._store.upsert_user(actor)
         return [p for p in await self._store.list_personalities() if _may_use(p, user)]
 
-    # ---- wallet ----
-
-    async def set_wallet_key(
-        self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
-    ) -> WalletKey:
-        _require_id("provider", provider)
-        key = api_key.get_secret_value()
-        if not key.strip():
-            raise InvalidArgument("api_key", "the API key is empty")
-        if len(key) > MAX_API_KEY_CHARS:
-            raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
-        user = await self._store.upsert_user(actor)
-        if skip_validation:
-            if not user.superuser:
-                raise PermissionDenied("only superusers may store a key without validation")
-        else:
-            await self._inference.validate_key(provider, api_key)
-        return await self._keyvault.put_key(user.id, provider, api_key)
-
-    async def list_wallet_keys(self, actor: Actor) -> list[WalletKey]:
-        user = await self._store.upsert_user(actor)
-        return await self._keyvault.list_keys(user.id)
-
-    async def remove_wallet_key(self, actor: Actor, provider: str) -> None:
-        _require_id("provider", provider)
-        user = await self._store.upsert_user(actor)
-        if not await self._keyvault.delete_key(user.id, provider):
-            raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
-
     # ---- helpers ----
 
     def _validate_generate(self, command: GenerateCommand) -> None:
@@ -347,15 +384,133 @@ class Gateway:
             )
         return personality
 
-    async def _effective_config(self, personality: Personality) -> ResolvedConfig:
+    async def effective_config(self, personality: Personality, user: User | None) -> ResolvedConfig:
+        """User override → personality default → global default."""
         default = None
         if personality.default_llm_config_id:
             default = await self._store.get_llm_config(personality.default_llm_config_id)
+        override = None
+        if user is not None:
+            override = await self._admin_store.get_override(user.id, personality.id)
         return resolve_llm_config(
-            user_override=None,
+            user_override=override,
             personality_default=default,
             global_default=self._limits.default_config,
         )
+
+    async def resolved_settings(
+        self, user: User | None, personality: Personality | None, channel_id: str
+    ) -> dict[str, settings_cascade.ResolvedSetting]:
+        levels = await self._admin_store.setting_levels(
+            user_id=user.id if user else "",
+            personality_id=personality.id if personality else "",
+            channel_id=channel_id,
+        )
+        return settings_cascade.resolve(
+            levels, {MAX_HISTORY_MESSAGES: self._limits.max_history_messages}
+        )
+
+    async def user(self, actor: Actor) -> User:
+        """The actor's user, created on first sight; superuser when the operator listed them."""
+        return await self._store.upsert_user(
+            actor, superuser=actor.platform_user_id in self._limits.superusers
+        )
+
+    async def _check_denylist(self, user: User, where: Location, personality: Personality) -> None:
+        """Operators are never filtered; a mute is refused like a block, with its own reason."""
+        if user.superuser:
+            return
+        entries = await self._admin_store.matching_deny(
+            user_id=user.platform_user_id,
+            guild_id=where.guild_id,
+            channel_id=where.channel_id,
+            personality_slug=personality.slug,
+        )
+        if any(e.mode is DenyMode.BLOCK for e in entries):
+            raise PermissionDenied("you may not use this bot here", reason="DENYLISTED")
+        if entries:
+            raise PermissionDenied("muted here", reason="MUTED")
+
+    async def _check_nsfw(self, user: User, personality: Personality, where: Location) -> User:
+        """Age-restricted channels verify the user once; NSFW personalities need both."""
+        if where.nsfw_channel and not user.nsfw_verified:
+            user = await self._admin_store.update_user(user.id, nsfw_verified=True)
+            log.info("user.nsfw_verified", user_id=user.id)
+        if personality.nsfw:
+            if where.guild_id and not where.nsfw_channel:
+                raise PermissionDenied(
+                    f"{personality.display_name} answers only in age-restricted channels",
+                    reason="NSFW_CHANNEL_REQUIRED",
+                )
+            if not user.nsfw_verified:
+                raise PermissionDenied(
+                    f"{personality.display_name} is NSFW: use the bot once in an "
+                    "age-restricted channel to verify your age",
+                    reason="NSFW_VERIFICATION_REQUIRED",
+                )
+        return user
+
+    async def _take_rate_tokens(self, user: User, where: Location) -> None:
+        if user.superuser:
+            return
+        buckets = []
+        if self._limits.user_bucket is not None:
+            buckets.append(Bucket(f"user:{user.id}", self._limits.user_bucket, "you"))
+        if self._limits.channel_bucket is not None and where.channel_id:
+            buckets.append(
+                Bucket(f"channel:{where.channel_id}", self._limits.channel_bucket, "this channel")
+            )
+        if buckets:
+            await self._limiter.take(buckets)
+
+    async def _prepare(
+        self, user: User, personality: Personality, where: Location, *, new: bool
+    ) -> _Prepared:
+        config = await self.effective_config(personality, user)
+        request_type = "chat"
+        if config.config.free_use and new:
+            keys = await self._keyvault.list_keys(user.id)
+            if all(k.provider != config.config.provider for k in keys):
+                await self._admit_guest(user, config.config)
+                request_type = "guest"
+        persona = await self._admin_store.get_persona(user.id, personality.id)
+        if persona is None:
+            persona = await self._admin_store.get_persona(user.id, None)
+        return _Prepared(
+            config=config,
+            settings=await self.resolved_settings(user, personality, where.conversation_id),
+            persona=persona,
+            request_type=request_type,
+        )
+
+    async def _admit_guest(self, user: User, config: LlmConfig) -> None:
+        """A user without a key on a free model: within the guests' fair share, or refused."""
+        limits = self._limits
+        if not limits.guest_mode:
+            raise FailedPrecondition(
+                f"no API key for {config.provider}; add one with /wallet set {config.provider}",
+                reason="NO_API_KEY",
+            )
+        if not user.superuser and limits.guest_user_bucket is not None:
+            await self._limiter.take([Bucket(f"guest:{user.id}", limits.guest_user_bucket, "you")])
+        day = datetime.now(UTC).date().isoformat()
+        if not await self._quota.use(f"guest:{day}", limits.guest_daily_budget):
+            raise ResourceExhausted(
+                "the free models' daily budget is spent; add your own key with /wallet set "
+                f"{config.provider}, or try again tomorrow",
+                retry_after_seconds=_seconds_to_midnight(),
+                reason="GUEST_BUDGET_EXHAUSTED",
+            )
+
+    async def _keep_alive(self, job_id: str) -> None:
+        """Renews the job's lease while it runs, so duplicates do not take it over."""
+        interval = self._limits.job_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._store.heartbeat(job_id)
+            except Exception:  # a missed beat is not fatal; the next one may succeed
+                log.warning("job.heartbeat_failed", job_id=job_id, exc_info=True)
 
     async def _job(self, job_id: str) -> Job:
         try:
@@ -366,6 +521,12 @@ class Gateway:
         if job is None:
             raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
         return job
+
+
+def _seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()
 
 
 def _may_use(personality: Personality, user: User | None) -> bool:

@@ -33,8 +33,10 @@ _ALIASES = (
     .scalar_subquery()
     .label("aliases")
 )
-_PERSONALITY_COLUMNS = (*t.personalities.c, _ALIASES)
+PERSONALITY_COLUMNS = (*t.personalities.c, _ALIASES)
 _IMPORT_LOCK = "tzurot.core.personality_import"
+# A job that failed with one of these may be tried again under the same idempotency key.
+RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,29 @@ class GatewayStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     # ---- users ----
 
-    async def upsert_user(self, actor: Actor) -> User:
+    async def upsert_user(self, actor: Actor, *, superuser: bool = False) -> User:
+        """The actor's user, created on first sight; `superuser` grants (never revokes) it."""
         stmt = insert(t.users).values(
-            platform_user_id=actor.platform_user_id, display_name=actor.display_name
+            platform_user_id=actor.platform_user_id,
+            display_name=actor.display_name,
+            superuser=superuser,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.users.c.platform_user_id],
-            set_={"display_name": stmt.excluded.display_name},
-            where=t.users.c.display_name.is_distinct_from(stmt.excluded.display_name),
+            set_={
+                "display_name": stmt.excluded.display_name,
+                "superuser": t.users.c.superuser | stmt.excluded.superuser,
+            },
+            where=sa.or_(
+                t.users.c.display_name.is_distinct_from(stmt.excluded.display_name),
+                sa.and_(stmt.excluded.superuser, sa.not_(t.users.c.superuser)),
+            ),
         )
         async with self._engine.begin() as conn:
             row = (await conn.execute(stmt.returning(*t.users.c))).one_or_none()
@@ -77,7 +92,7 @@ class GatewayStore:
                         )
                     )
                 ).one()
-        return _user(row._mapping)
+        return user_from_row(row._mapping)
 
     # ---- personalities ----
 
@@ -94,7 +109,7 @@ class GatewayStore:
             else_=2,
         )
         stmt = (
-            sa.select(*_PERSONALITY_COLUMNS)
+            sa.select(*PERSONALITY_COLUMNS)
             .where(
                 sa.or_(
                     t.personalities.c.slug == key,
@@ -107,22 +122,22 @@ class GatewayStore:
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
-        return None if row is None else _personality(row._mapping)
+        return None if row is None else personality_from_row(row._mapping)
 
     async def get_personality(self, personality_id: str) -> Personality | None:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(*_PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
+                    sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
                 )
             ).one_or_none()
-        return None if row is None else _personality(row._mapping)
+        return None if row is None else personality_from_row(row._mapping)
 
     async def list_personalities(self) -> list[Personality]:
-        stmt = sa.select(*_PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
+        stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_personality(row._mapping) for row in rows]
+        return [personality_from_row(row._mapping) for row in rows]
 
     async def import_personality(
         self, seed: PersonalitySeed, *, owner_user_id: str | None
@@ -228,10 +243,10 @@ class GatewayStore:
     async def _personality_by_id(self, conn: AsyncConnection, personality_id: str) -> Personality:
         row = (
             await conn.execute(
-                sa.select(*_PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
+                sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
             )
         ).one()
-        return _personality(row._mapping)
+        return personality_from_row(row._mapping)
 
     # ---- LLM configs ----
 
@@ -240,39 +255,79 @@ class GatewayStore:
             row = (
                 await conn.execute(sa.select(t.llm_configs).where(t.llm_configs.c.id == config_id))
             ).one_or_none()
-        return None if row is None else _llm_config(row._mapping)
+        return None if row is None else llm_config_from_row(row._mapping)
 
     # ---- jobs ----
 
-    async def claim_job(self, new: NewJob) -> tuple[Job, bool]:
-        """Inserts the job for an idempotency key, or returns the existing one (claimed=False)."""
-        stmt = (
-            insert(t.jobs)
-            .values(
-                idempotency_key=new.idempotency_key,
-                status=JobStatus.QUEUED.value,
-                user_id=new.user_id,
-                personality_id=new.personality_id,
-                guild_id=new.guild_id,
-                channel_id=new.channel_id,
-                request_content=new.request_content,
-                request_message_ids=list(new.request_message_ids),
-                author_id=new.author_id,
-                author_name=new.author_name,
-            )
-            .on_conflict_do_nothing(index_elements=[t.jobs.c.idempotency_key])
-            .returning(*t.jobs.c)
+    async def claim_job(self, new: NewJob, *, lease_seconds: float = 90.0) -> tuple[Job, bool]:
+        """Inserts the job for an idempotency key, or returns the existing one (claimed=False).
+
+        An existing job of the same user and personality is claimed again (a new attempt) when
+        it failed for a retryable reason (RETRYABLE_CODES), or when it is queued or running
+        but its heartbeat is older than `lease_seconds` (the gateway running it died). One
+        statement, so of several concurrent duplicates exactly one wins the claim.
+        """
+        jobs = t.jobs.c
+        stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
+        insert_stmt = insert(t.jobs).values(
+            idempotency_key=new.idempotency_key,
+            status=JobStatus.QUEUED.value,
+            user_id=new.user_id,
+            personality_id=new.personality_id,
+            guild_id=new.guild_id,
+            channel_id=new.channel_id,
+            request_content=new.request_content,
+            request_message_ids=list(new.request_message_ids),
+            author_id=new.author_id,
+            author_name=new.author_name,
+            heartbeat_at=sa.func.clock_timestamp(),
         )
+        reclaimable = sa.and_(
+            jobs.user_id == insert_stmt.excluded.user_id,
+            jobs.personality_id == insert_stmt.excluded.personality_id,
+            sa.or_(
+                sa.and_(
+                    jobs.status == JobStatus.FAILED.value,
+                    jobs.error_code.in_(RETRYABLE_CODES),
+                ),
+                sa.and_(
+                    jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                    sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
+                ),
+            ),
+        )
+        stmt = insert_stmt.on_conflict_do_update(
+            index_elements=[jobs.idempotency_key],
+            set_={
+                "status": JobStatus.QUEUED.value,
+                "error_code": None,
+                "error_reason": None,
+                "error_message": None,
+                "content": "",
+                "finished_at": None,
+                "heartbeat_at": sa.func.clock_timestamp(),
+            },
+            where=reclaimable,
+        ).returning(*t.jobs.c)
         async with self._engine.begin() as conn:
             row = (await conn.execute(stmt)).one_or_none()
             if row is not None:
                 return _job(row._mapping), True
             row = (
                 await conn.execute(
-                    sa.select(t.jobs).where(t.jobs.c.idempotency_key == new.idempotency_key)
+                    sa.select(t.jobs).where(jobs.idempotency_key == new.idempotency_key)
                 )
             ).one()
         return _job(row._mapping), False
+
+    async def heartbeat(self, job_id: str) -> None:
+        """The job's runner is alive: renew its lease."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.RUNNING.value)
+                .values(heartbeat_at=sa.func.clock_timestamp())
+            )
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self._one_job(t.jobs.c.id == job_id)
@@ -285,6 +340,7 @@ class GatewayStore:
             job_id,
             status=JobStatus.RUNNING.value,
             attempts=t.jobs.c.attempts + 1,
+            heartbeat_at=sa.func.clock_timestamp(),
             started_at=sa.func.coalesce(t.jobs.c.started_at, sa.func.now()),
         )
 
@@ -348,7 +404,7 @@ class GatewayStore:
         return _job((await conn.execute(stmt)).one()._mapping)
 
 
-def _user(row: sa.RowMapping) -> User:
+def user_from_row(row: sa.RowMapping) -> User:
     return User(
         id=str(row["id"]),
         platform_user_id=row["platform_user_id"],
@@ -360,7 +416,7 @@ def _user(row: sa.RowMapping) -> User:
     )
 
 
-def _personality(row: sa.RowMapping) -> Personality:
+def personality_from_row(row: sa.RowMapping) -> Personality:
     character = row["character"]
     if isinstance(
         character, str
@@ -382,10 +438,11 @@ def _personality(row: sa.RowMapping) -> Personality:
         nsfw=row["nsfw"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        voice_id=row["voice_id"],
     )
 
 
-def _llm_config(row: sa.RowMapping) -> LlmConfig:
+def llm_config_from_row(row: sa.RowMapping) -> LlmConfig:
     return LlmConfig(
         id=str(row["id"]),
         name=row["name"],

@@ -63,6 +63,7 @@ personalities = sa.Table(
     sa.Column("owner_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("nsfw", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("voice_id", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
@@ -110,6 +111,8 @@ jobs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    # Renewed while a gateway runs the job; a running job with an old heartbeat was abandoned.
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(
         "status in ('queued', 'running', 'streamed', 'delivered', 'failed')",
         name="jobs_status_check",
@@ -130,4 +133,110 @@ usage_log = sa.Table(
     sa.Column("request_type", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
+)
+
+
+def _user_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("users.id", ondelete="CASCADE")
+
+
+def _personality_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("personalities.id", ondelete="CASCADE")
+
+
+model_overrides = sa.Table(
+    "model_overrides",
+    metadata,
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), primary_key=True),
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), primary_key=True),
+    sa.Column(
+        "llm_config_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("llm_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+personas = sa.Table(
+    "personas",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), nullable=False),
+    # NULL: the user's default persona; else an override toward one personality.
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk()),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("preferred_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("pronouns", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index(
+        "personas_user_personality_key",
+        "user_id",
+        sa.text("coalesce(personality_id::text, '')"),
+        unique=True,
+    ),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    # global | personality | channel | user | user_personality
+    sa.Column("scope", sa.Text, primary_key=True),
+    # "" for global; a personality id, a channel id, a user id, or "<user id>:<personality id>".
+    sa.Column("scope_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+channel_activations = sa.Table(
+    "channel_activations",
+    metadata,
+    sa.Column("channel_id", sa.Text, primary_key=True),
+    sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), nullable=False),
+    sa.Column(
+        "activated_by_user_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("users.id", ondelete="SET NULL"),
+    ),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+denylist = sa.Table(
+    "denylist",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("target", sa.Text, nullable=False),  # user | guild
+    sa.Column("target_id", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),  # bot | guild | channel | personality
+    sa.Column("scope_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("mode", sa.Text, nullable=False),  # block | mute
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.UniqueConstraint("target", "target_id", "scope", "scope_id", name="denylist_entry_key"),
+    sa.CheckConstraint("target in ('user', 'guild')", name="denylist_target_check"),
+    sa.CheckConstraint(
+        "scope in ('bot', 'guild', 'channel', 'personality')", name="denylist_scope_check"
+    ),
+    sa.CheckConstraint("mode in ('block', 'mute')", name="denylist_mode_check"),
+)
+
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    # "user:<id>", "channel:<id>", "guest:<user id>": token buckets shared by every replica.
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+quota_counters = sa.Table(
+    "quota_counters",
+    metadata,
+    # e.g. "guest:2026-11-25": requests counted against a budget for one period.
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )

@@ -82,7 +82,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     try:
         inference = Inference(
             providers=providers,
-            keys=KeyResolver(GrpcKeyVault(keyvault), settings.system_keys),
+            keys=KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models),
             history=GrpcHistory(memory),
             llm=llm,
             history_limit=settings.history_limit,

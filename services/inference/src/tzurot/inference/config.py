@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsError
 
+from tzurot.inference.keys import DEFAULT_FREE_MODELS
 from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
 
@@ -27,6 +28,8 @@ class InferenceSettings(ServiceSettings):
     """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL."""
     system_keys: dict[str, SecretStr] = Field(default_factory=dict)
     """`TZUROT_SYSTEM_KEYS`: the operator's keys by provider, only for free_use configs."""
+    free_models: list[str] = Field(default_factory=lambda: list(DEFAULT_FREE_MODELS))
+    """`TZUROT_FREE_MODELS`: JSON list of model globs a free_use config may run on a system key."""
     provider_max_retries: int = Field(default=2, ge=0, le=10)
     """Retries the OpenAI client makes (with backoff) on connection errors, 408/409/429/5xx."""
     provider_timeout_seconds: float = Field(default=120.0, gt=0)

@@ -1,12 +1,18 @@
 """Whose API key pays for a call: the user's, else the operator's for free models, else none.
 
+The operator's system key pays only when both agree: the personality's config says
+`free_use`, and the model matches one of the operator's free-model patterns
+(`TZUROT_FREE_MODELS`, shell-style globs; default `*:free`, OpenRouter's free tier). A
+personality any user can import thus cannot spend the operator's money on a paid model.
+
 The key stays a SecretStr until the moment the provider client needs it; it never goes into
 a log, an error message or a repr.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
 
 from pydantic import SecretStr
 
@@ -24,16 +30,29 @@ def no_api_key(provider: str) -> FailedPrecondition:
     )
 
 
+DEFAULT_FREE_MODELS = ("*:free",)
+
+
 class KeyResolver:
     def __init__(
-        self, vault: KeyDecryptor, system_keys: Mapping[str, SecretStr] | None = None
+        self,
+        vault: KeyDecryptor,
+        system_keys: Mapping[str, SecretStr] | None = None,
+        free_models: Iterable[str] = ("*",),
     ) -> None:
         self._vault = vault
         self._system_keys = {
             name: key for name, key in (system_keys or {}).items() if key.get_secret_value()
         }
+        self._free_models = tuple(free_models)
 
-    async def resolve(self, user_id: str, provider: Provider, *, free_use: bool) -> ResolvedKey:
+    def is_free_model(self, model: str) -> bool:
+        """Whether the operator lets `model` run on a system key (for free_use configs)."""
+        return any(fnmatchcase(model, pattern) for pattern in self._free_models)
+
+    async def resolve(
+        self, user_id: str, provider: Provider, *, free_use: bool, model: str = ""
+    ) -> ResolvedKey:
         """The key for this call; FailedPrecondition NO_API_KEY when there is none to use.
 
         A provider that needs no key (a local Ollama) gets a placeholder, source "none".
@@ -44,7 +63,7 @@ class KeyResolver:
         if stored is not None and stored.get_secret_value():
             return ResolvedKey(stored, "user")
         system = self._system_keys.get(provider.name)
-        if free_use and system is not None:
+        if free_use and system is not None and self.is_free_model(model):
             return ResolvedKey(system, "system")
         raise no_api_key(provider.name)
 

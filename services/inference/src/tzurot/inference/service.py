@@ -60,7 +60,12 @@ class Inference:
         """Yields the answer's text deltas in order, then one ReplyFinished."""
         _check_reply_request(request)
         provider = self._providers.get(request.model.provider)
-        key = await self._keys.resolve(request.user_id, provider, free_use=request.model.free_use)
+        key = await self._keys.resolve(
+            request.user_id,
+            provider,
+            free_use=request.model.free_use,
+            model=request.model.model,
+        )
         history = await self._recent_history(request)
         messages = build_messages(
             request.character,

@@ -66,8 +66,13 @@ async def start_keyvault(
     )
     try:
         await check_database(engine, SCHEMA)
+        key_file = settings.master_key_file
         vault = KeyVault(
-            PostgresKeyStore(engine), ring, default_batch_size=settings.rewrap_batch_size
+            PostgresKeyStore(engine),
+            ring,
+            default_batch_size=settings.rewrap_batch_size,
+            # A mounted file can gain a version while we run; an env value cannot.
+            ring_source=None if key_file is None else lambda: load_master_key_ring(None, key_file),
         )
         servicer = KeyVaultServicer(vault)
         running = await create_server(

@@ -8,6 +8,7 @@ length-prefixed in the associated data, so no two distinct triples share an enco
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from collections.abc import Iterable, Mapping
@@ -86,13 +87,16 @@ class MasterKeyRing:
 
     def __init__(self, keys: Iterable[MasterKey]) -> None:
         ciphers: dict[int, AESGCM] = {}
+        digests: dict[int, bytes] = {}
         for key in keys:
             if key.version in ciphers:
                 raise ValueError(f"master key version {key.version} appears twice")
             ciphers[key.version] = AESGCM(key.material)
+            digests[key.version] = hashlib.sha256(b"tzurot/keyvault/id\x00" + key.material).digest()
         if not ciphers:
             raise ValueError("a master key ring needs at least one key")
         self._ciphers: Mapping[int, AESGCM] = ciphers
+        self._digests: Mapping[int, bytes] = digests
         self._newest = max(ciphers)
 
     @classmethod
@@ -110,6 +114,10 @@ class MasterKeyRing:
 
     def __repr__(self) -> str:
         return f"MasterKeyRing(versions={list(self.versions)})"
+
+    def extends(self, other: MasterKeyRing) -> bool:
+        """Whether this ring holds every version of `other` with the same key material."""
+        return all(self._digests.get(v) == digest for v, digest in other._digests.items())
 
     def encrypt(self, user_id: str, provider: str, plaintext: SecretStr) -> SealedKey:
         """Wraps `plaintext` under the newest version with a fresh random nonce."""

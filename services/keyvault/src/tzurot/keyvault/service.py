@@ -24,7 +24,7 @@ from tzurot.keyvault.validation import (
     check_provider,
     check_user_id,
 )
-from tzurot.runtime.errors import Internal, NotFound, TzurotError
+from tzurot.runtime.errors import Internal, NotFound, StartupError, TzurotError
 from tzurot.runtime.identity import current_caller
 
 log = structlog.get_logger("tzurot.keyvault")
@@ -62,15 +62,40 @@ class KeyVault:
         *,
         caller: Callable[[], str | None] = current_caller,
         default_batch_size: int = DEFAULT_BATCH_SIZE,
+        ring_source: Callable[[], MasterKeyRing] | None = None,
     ) -> None:
         self._store = store
         self._ring = ring
+        self._ring_source = ring_source
         self._caller = caller
         self._default_batch_size = default_batch_size
 
     @property
     def newest_version(self) -> int:
         return self._ring.newest_version
+
+    async def reload_ring(self) -> bool:
+        """Re-reads the master key source (the mounted file), e.g. after a version was added.
+
+        The new ring must keep every version of the current one unchanged, or a stored key
+        could become unreadable: such a ring (or an unreadable source) is refused and the
+        current ring stays. True when the ring gained a version.
+        """
+        if self._ring_source is None:
+            return False
+        try:
+            ring = await asyncio.to_thread(self._ring_source)
+        except StartupError as exc:
+            log.error("master key reload refused", reason=str(exc))
+            return False
+        if not ring.extends(self._ring):
+            log.error("master key reload refused", reason="a known version is missing or changed")
+            return False
+        if ring.versions == self._ring.versions:
+            return False
+        self._ring = ring
+        log.info("master key ring reloaded", versions=list(ring.versions))
+        return True
 
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> KeyRecord:
         """Encrypts and stores the key, replacing any earlier key for (user, provider)."""
@@ -112,6 +137,9 @@ class KeyVault:
             sealed = await self._store.get_sealed(user_id, provider)
             if sealed is None:
                 raise no_key(provider)
+            if sealed.master_key_version not in self._ring.versions:
+                # Another replica rewrapped it under a version added after we started.
+                await self.reload_ring()
             try:
                 return self._ring.decrypt(user_id, provider, sealed)
             except KeyDecryptError as exc:
@@ -135,6 +163,7 @@ class KeyVault:
         """
         async with self._audited("RewrapKeys", "", "") as note:
             size = check_batch_size(batch_size, self._default_batch_size)
+            await self.reload_ring()  # picks up a version appended to the key file
             version = self._ring.newest_version
             total = await self._store.count_wrapped_below(version)
             done = 0

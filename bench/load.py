@@ -1,0 +1,174 @@
+"""Load drivers: one turn as the bot does it, many conversations at once, a fixed arrival rate.
+
+A turn is Generate (streamed to the end) plus ConfirmDelivery. Each timing also carries when
+the first chunk reached the client, and how long after the fake provider started answering
+that was (the provider stamps each request it answers; see `ProviderClock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+_MARK = re.compile(r"\[turn:([0-9a-f]{32})\]")
+ANSWER = "a short instant answer"
+
+
+class ProviderClock:
+    """The fake provider's `reply`: stamps the moment it starts answering each marked turn."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        for message in reversed(body.get("messages", [])):
+            found = _MARK.search(str(message.get("content", "")))
+            if found:
+                self.started[found.group(1)] = time.perf_counter()
+                break
+        return ANSWER
+
+
+@dataclass(frozen=True)
+class Timing:
+    whole_ms: float
+    first_chunk_ms: float
+    provider_to_client_ms: float | None
+    """First chunk at the client minus the provider starting its answer."""
+
+
+class Chat(Protocol):
+    """A client of gateway's Generate and ConfirmDelivery (over gRPC, or the in-process floor)."""
+
+    def generate(self, request: gw.GenerateRequest) -> AsyncIterator[gw.GenerateResponse]: ...
+
+    async def confirm(self, job_id: str, message_ids: Sequence[str]) -> None: ...
+
+
+@dataclass
+class GrpcChat:
+    stub: gw_grpc.GatewayServiceAsyncStub
+
+    async def generate(self, request: gw.GenerateRequest) -> AsyncIterator[gw.GenerateResponse]:
+        async for event in self.stub.Generate(request):
+            yield event
+
+    async def confirm(self, job_id: str, message_ids: Sequence[str]) -> None:
+        await self.stub.ConfirmDelivery(
+            gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=list(message_ids))
+        )
+
+
+def turn_request(
+    user: str, channel: str, personality: str = "Echo"
+) -> tuple[str, gw.GenerateRequest]:
+    mark = uuid.uuid4().hex
+    request = gw.GenerateRequest(
+        actor=common.Actor(user_id=f"discord:{user}", display_name=user),
+        location=common.Location(guild_id="bench-guild", channel_id=channel),
+        personality=personality,
+        content=f"hello there [turn:{mark}]",
+        idempotency_key=mark,
+        message_ids=[mark],
+    )
+    return mark, request
+
+
+async def one_turn(
+    chat: Chat, clock: ProviderClock, user: str, channel: str, personality: str = "Echo"
+) -> Timing:
+    mark, request = turn_request(user, channel, personality)
+    started = time.perf_counter()
+    first_chunk = 0.0
+    job_id = ""
+    async for event in chat.generate(request):
+        if event.HasField("accepted"):
+            job_id = event.accepted.job_id
+        elif event.HasField("chunk") and not first_chunk:
+            first_chunk = time.perf_counter()
+    await chat.confirm(job_id, [f"reply-{mark}"])
+    done = time.perf_counter()
+    provider_started = clock.started.pop(mark, None)
+    return Timing(
+        whole_ms=(done - started) * 1000,
+        first_chunk_ms=(first_chunk - started) * 1000,
+        provider_to_client_ms=None
+        if provider_started is None
+        else (first_chunk - provider_started) * 1000,
+    )
+
+
+def user_of(prefix: str, n: int) -> str:
+    """Users are per side (`mesh`, `floor`): each side stores keys under its own master key."""
+    return f"{prefix}-user-{n}"
+
+
+async def conversations(
+    chat: Chat,
+    clock: ProviderClock,
+    *,
+    count: int,
+    turns_each: int,
+    prefix: str,
+    personality: str = "Echo",
+) -> list[Timing]:
+    """`count` conversations at once, each its own user and channel, turns one after another."""
+
+    async def converse(n: int) -> list[Timing]:
+        user, channel = user_of(prefix, n), f"{prefix}-chan-{n}"
+        return [await one_turn(chat, clock, user, channel, personality) for _ in range(turns_each)]
+
+    results = await asyncio.gather(*(converse(n) for n in range(count)))
+    return [timing for timings in results for timing in timings]
+
+
+@dataclass
+class RateStep:
+    target_per_s: float
+    achieved_per_s: float
+    timings: list[Timing] = field(default_factory=list)
+    errors: int = 0
+
+
+async def at_rate(
+    chat: Chat,
+    clock: ProviderClock,
+    *,
+    per_second: float,
+    seconds: float,
+    users: int,
+    prefix: str,
+) -> RateStep:
+    """Open loop: starts a turn every 1/rate seconds whatever the latency, for `seconds`."""
+    total = max(1, round(per_second * seconds))
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    timings: list[Timing] = []
+    errors = 0
+
+    async def run(n: int) -> None:
+        nonlocal errors
+        try:
+            user, channel = user_of(prefix, n % users), f"{prefix}-rate-{n % users}"
+            timings.append(await one_turn(chat, clock, user, channel))
+        except Exception:
+            errors += 1
+
+    tasks: list[asyncio.Task[None]] = []
+    for n in range(total):
+        delay = begin + n / per_second - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(run(n)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - begin
+    return RateStep(per_second, len(timings) / elapsed, timings, errors)

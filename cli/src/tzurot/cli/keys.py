@@ -1,0 +1,90 @@
+"""`tzurot keys`: add a master key version and re-wrap every stored key under it.
+
+The operator flow (see docs/KEYVAULT.md): append `<version>:<key>` to the master key file
+(the Kubernetes Secret), let keyvault see it (it re-reads the file when a rewrap starts),
+then run RewrapKeys as identity `cli`. Locally (`.data/master.key`) `tzurot keys rotate`
+does all of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import StartupError
+from tzurot.runtime.tls import load_tls
+from tzurot.v1 import keyvault_pb2 as kv
+from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
+
+_VERSIONED = re.compile(r"\s*([1-9][0-9]{0,8})\s*:")
+
+
+def new_key_line(version: int) -> str:
+    """A fresh 32-byte key as a `<version>:<base64>` line."""
+    return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def add_master_key_version(path: Path) -> int:
+    """Appends a new, higher version to the key file (rewritten atomically, mode 0600).
+
+    A file holding one unversioned key becomes `1:<key>` first. Returns the new version.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StartupError(f"cannot read master key file {path}: {exc.strerror}") from None
+    lines = [line.strip() for line in text.splitlines()]
+    keys = [line for line in lines if line and not line.startswith("#")]
+    if not keys:
+        raise StartupError(f"master key file {path} holds no key")
+    if len(keys) == 1 and ":" not in keys[0]:
+        lines = [f"1:{line}" if line == keys[0] else line for line in lines]
+        versions = [1]
+    else:
+        versions = []
+        for line in keys:
+            found = _VERSIONED.match(line)
+            if found is None:
+                raise StartupError(f"master key file {path}: a line is not <version>:<key>")
+            versions.append(int(found.group(1)))
+    version = max(versions) + 1
+    lines = [line for line in lines if line] + [new_key_line(version)]
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return version
+
+
+@dataclass(frozen=True)
+class Progress:
+    version: int
+    rewrapped: int
+    total: int
+
+
+async def rewrap_keys(
+    keyvault_addr: str, tls_dir: Path, *, batch_size: int = 0, deadline_seconds: float = 3600.0
+) -> AsyncIterator[Progress]:
+    """Calls keyvault's RewrapKeys as the certificate in `tls_dir` (identity `cli`)."""
+    channel = secure_channel(
+        keyvault_addr,
+        load_tls(tls_dir),
+        server_identity="keyvault",
+        default_timeout=deadline_seconds,
+    )
+    try:
+        stub = kv_grpc.KeyVaultServiceStub(channel)
+        async for reply in stub.RewrapKeys(kv.RewrapKeysRequest(batch_size=batch_size)):
+            yield Progress(reply.master_key_version, reply.rewrapped, reply.total)
+    finally:
+        await channel.close()

@@ -1,0 +1,63 @@
+"""Finds the personalities a message addresses: `@name`, `@alias`, longest match first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tzurot.gateway.domain import Personality
+from tzurot.gateway.personalities import normalize_alias
+
+
+def _names(personality: Personality) -> set[str]:
+    names = {personality.slug, personality.display_name, *personality.aliases}
+    return {normalize_alias(n) for n in names if normalize_alias(n)}
+
+
+def find_mentions(
+    content: str, personalities: Sequence[Personality], limit: int
+) -> list[tuple[Personality, str, int]]:
+    """(personality, matched text, offset) for each `@name` in order of appearance.
+
+    At each `@`, the longest name that matches (case-insensitively, whitespace-collapsed,
+    ending at a non-word character) wins, so "@the oracle" beats "@the". A personality is
+    reported once, at its first mention.
+    """
+    candidates = sorted(
+        ((name, p) for p in personalities for name in _names(p)),
+        key=lambda item: len(item[0]),
+        reverse=True,
+    )
+    lowered = content.lower()
+    found: list[tuple[Personality, str, int]] = []
+    seen: set[str] = set()
+    index = lowered.find("@")
+    while index != -1 and len(found) < limit:
+        end = index + 1
+        for name, personality in candidates:
+            end_of_match = _match(lowered, index + 1, name)
+            if end_of_match is None:
+                continue
+            end = end_of_match
+            if personality.id not in seen:
+                seen.add(personality.id)
+                found.append((personality, content[index:end_of_match], index))
+            break
+        index = lowered.find("@", end)
+    return found
+
+
+def _match(text: str, start: int, name: str) -> int | None:
+    """End of `name` in `text` at `start`, with any run of whitespace matching a space."""
+    pos = start
+    for word_index, word in enumerate(name.split(" ")):
+        if word_index:
+            if pos >= len(text) or not text[pos].isspace():
+                return None
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+        if not text.startswith(word, pos):
+            return None
+        pos += len(word)
+    if pos < len(text) and (text[pos].isalnum() or text[pos] in "_-"):
+        return None
+    return pos

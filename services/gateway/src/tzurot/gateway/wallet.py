@@ -1,0 +1,157 @@
+"""The wallet (bring your own key): set, list, remove and test a user's provider keys.
+
+Gateway never stores a key: inference checks a new key with the provider (a cheap dry-run
+call), keyvault encrypts and keeps it. The plaintext exists here only for the length of one
+`set` call; `test` sends inference only the user id, and inference fetches the key itself.
+
+Provider refusals map to statuses the bot turns into friendly messages: a rejected key is
+INVALID_ARGUMENT, no credits or quota RESOURCE_EXHAUSTED, an unreachable provider
+UNAVAILABLE (and nothing is stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from pydantic import SecretStr
+
+from tzurot.gateway.domain import Actor, User, WalletKey
+from tzurot.gateway.ports import KeyVault
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    TzurotError,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_PROVIDER_CHARS = 200
+MAX_API_KEY_CHARS = 4096
+INVALID_API_KEY = "INVALID_API_KEY"
+QUOTA_EXCEEDED = "PROVIDER_QUOTA_EXCEEDED"
+RATE_LIMITED = "PROVIDER_RATE_LIMITED"
+
+
+class Users(Protocol):
+    async def user(self, actor: Actor) -> User:
+        """The actor's user, created on first sight (with the operator's superuser list)."""
+        ...
+
+
+class KeyChecker(Protocol):
+    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+        """Raises a TzurotError when the provider rejects the key or cannot be reached."""
+        ...
+
+    async def check_stored_key(self, user_id: str, provider: str) -> int:
+        """Checks the user's stored key (inference fetches it); how many models it sees."""
+        ...
+
+
+@dataclass(frozen=True)
+class KeyTest:
+    """What `wallet test` found: whether the stored key works, and why not."""
+
+    valid: bool
+    detail: str
+
+
+class Wallet:
+    """The use-cases behind the wallet RPCs."""
+
+    def __init__(self, *, users: Users, checker: KeyChecker, keyvault: KeyVault) -> None:
+        self._users = users
+        self._checker = checker
+        self._keyvault = keyvault
+
+    async def set(
+        self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
+    ) -> WalletKey:
+        """Checks the key with the provider, then stores it (replacing any earlier one)."""
+        _check_provider(provider)
+        key = api_key.get_secret_value()
+        if not key.strip():
+            raise InvalidArgument("api_key", "the API key is empty")
+        if len(key) > MAX_API_KEY_CHARS:
+            raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
+        user = await self._users.user(actor)
+        if skip_validation:
+            if not user.superuser:
+                raise PermissionDenied("only superusers may store a key without validation")
+        else:
+            try:
+                await self._checker.validate_key(provider, api_key)
+            except TzurotError as exc:
+                raise _rejected_key(exc, provider) from None
+        record = await self._keyvault.put_key(user.id, provider, api_key)
+        log.info(
+            "wallet.key_set", user_id=user.id, provider=provider, validated=not skip_validation
+        )
+        return record
+
+    async def list(self, actor: Actor) -> list[WalletKey]:
+        user = await self._users.user(actor)
+        return await self._keyvault.list_keys(user.id)
+
+    async def remove(self, actor: Actor, provider: str) -> None:
+        _check_provider(provider)
+        user = await self._users.user(actor)
+        if not await self._keyvault.delete_key(user.id, provider):
+            raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
+        log.info("wallet.key_removed", user_id=user.id, provider=provider)
+
+    async def test(self, actor: Actor, provider: str) -> KeyTest:
+        """Re-checks the stored key with the provider; reports a refusal or an empty quota.
+
+        NOT_FOUND when no key is stored; UNAVAILABLE when the provider cannot say.
+        """
+        _check_provider(provider)
+        user = await self._users.user(actor)
+        if all(key.provider != provider for key in await self._keyvault.list_keys(user.id)):
+            raise NotFound(
+                f"no {provider} key stored for you; add one with /wallet set {provider}",
+                reason="NO_API_KEY",
+            )
+        try:
+            models = await self._checker.check_stored_key(user.id, provider)
+        except TzurotError as exc:
+            if exc.reason == INVALID_API_KEY:
+                return KeyTest(False, f"the key was rejected by {provider}")
+            if exc.reason == QUOTA_EXCEEDED:
+                return KeyTest(False, f"no credits or quota left on this key at {provider}")
+            if exc.reason == RATE_LIMITED:
+                return KeyTest(True, f"the key works, but {provider} is rate limiting it now")
+            raise
+        return KeyTest(True, f"the key works ({models} models visible)")
+
+
+def _rejected_key(exc: TzurotError, provider: str) -> TzurotError:
+    """A refused new key is the caller's bad input: INVALID_ARGUMENT naming `api_key`."""
+    if exc.reason == INVALID_API_KEY and isinstance(exc, FailedPrecondition | InvalidArgument):
+        return InvalidArgument(
+            "api_key",
+            f"the key was rejected by {provider}",
+            reason=INVALID_API_KEY,
+            metadata={"provider": provider},
+        )
+    if exc.reason == QUOTA_EXCEEDED and isinstance(exc, ResourceExhausted):
+        return ResourceExhausted(
+            f"{provider} accepted the key but it has no credits or quota left",
+            reason=QUOTA_EXCEEDED,
+            metadata={"provider": provider},
+        )
+    return exc
+
+
+def _check_provider(provider: str) -> None:
+    if not provider.strip():
+        raise InvalidArgument("provider", "provider is required")
+    if len(provider) > MAX_PROVIDER_CHARS:
+        raise InvalidArgument(
+            "provider", f"provider is longer than {MAX_PROVIDER_CHARS} characters"
+        )

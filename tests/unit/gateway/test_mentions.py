@@ -1,0 +1,62 @@
+"""@mentions: longest match first, word boundaries, one result per personality, limits."""
+
+from datetime import UTC, datetime
+
+from tzurot.gateway.domain import CharacterFields, Personality
+from tzurot.gateway.mentions import find_mentions
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def personality(slug: str, name: str, *aliases: str) -> Personality:
+    return Personality(
+        id=slug,
+        slug=slug,
+        display_name=name,
+        aliases=aliases,
+        avatar_url="",
+        system_prompt="",
+        character=CharacterFields(),
+        default_llm_config_id=None,
+        error_message="",
+        birthday="",
+        owner_user_id=None,
+        public=True,
+        nsfw=False,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+THE = personality("the", "The")
+ORACLE = personality("oracle", "Oracle", "the oracle")
+LILITH = personality("lilith", "Lilith", "lil")
+ALL = [THE, ORACLE, LILITH]
+
+
+def found(content: str, limit: int = 5) -> list[tuple[str, str, int]]:
+    return [(p.slug, text, offset) for p, text, offset in find_mentions(content, ALL, limit)]
+
+
+def test_the_longest_name_wins() -> None:
+    assert found("ask @the  Oracle now") == [("oracle", "@the  Oracle", 4)]
+    assert found("@the other one") == [("the", "@the", 0)]
+
+
+def test_names_end_at_a_word_boundary() -> None:
+    assert found("@lilithx and @lil, @lilith") == [("lilith", "@lil", 13)]
+    assert found("mail me at x@lil-y") == []
+
+
+def test_each_personality_once_in_order_of_appearance_up_to_the_limit() -> None:
+    assert found("@Lil @oracle @lilith @the") == [
+        ("lilith", "@Lil", 0),
+        ("oracle", "@oracle", 5),
+        ("the", "@the", 21),
+    ]
+    assert found("@Lil @oracle @the", limit=2) == [("lilith", "@Lil", 0), ("oracle", "@oracle", 5)]
+
+
+def test_no_mentions() -> None:
+    assert found("hello lilith, no at sign") == []
+    assert found("@") == []

@@ -1,0 +1,73 @@
+"""The settings cascade: the most specific level wins and says where the value came from."""
+
+import pytest
+
+from tzurot.gateway.domain import ConfigSource
+from tzurot.gateway.settings import SPECS, resolve, validate
+from tzurot.runtime.errors import InvalidArgument
+
+
+def test_defaults_are_hardcoded() -> None:
+    resolved = resolve({})
+    assert {k: (r.value, r.source) for k, r in resolved.items()} == {
+        k: (spec.default, ConfigSource.HARDCODED) for k, spec in SPECS.items()
+    }
+    assert resolved["max_history_messages"].value == 50
+    assert resolved["memory_threshold"].value == 0.5
+
+
+def test_each_level_overrides_the_ones_before() -> None:
+    levels: dict[ConfigSource, dict[str, object]] = {
+        ConfigSource.GLOBAL: {"max_history_messages": 80, "max_images": 4},
+        ConfigSource.PERSONALITY: {"max_history_messages": 60},
+        ConfigSource.CHANNEL: {"max_history_messages": 40, "voice_mode": "auto"},
+        ConfigSource.USER: {"max_history_messages": 30},
+        ConfigSource.USER_PERSONALITY: {"max_history_messages": 20},
+    }
+    resolved = resolve(levels, {"max_history_messages": 45})
+    assert (resolved["max_history_messages"].value, resolved["max_history_messages"].source) == (
+        20,
+        ConfigSource.USER_PERSONALITY,
+    )
+    assert (resolved["max_images"].value, resolved["max_images"].source) == (
+        4,
+        ConfigSource.GLOBAL,
+    )
+    assert resolved["voice_mode"].source is ConfigSource.CHANNEL
+    del levels[ConfigSource.USER_PERSONALITY]
+    assert resolve(levels)["max_history_messages"].source is ConfigSource.USER
+
+
+def test_an_invalid_stored_value_falls_back_to_the_level_below() -> None:
+    resolved = resolve(
+        {ConfigSource.GLOBAL: {"max_images": 3}, ConfigSource.USER: {"max_images": 99}}
+    )
+    assert (resolved["max_images"].value, resolved["max_images"].source) == (
+        3,
+        ConfigSource.GLOBAL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("max_history_messages", 101, "value"),
+        ("max_history_messages", 0, "value"),
+        ("max_history_messages", 2.5, "value"),
+        ("max_history_messages", True, "value"),
+        ("memory_threshold", 1.5, "value"),
+        ("model_footer", "yes", "value"),
+        ("voice_mode", "loud", "value"),
+        ("colour", 1, "key"),
+    ],
+)
+def test_validation_names_the_field(key: str, value: object, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate(key, value)
+    assert caught.value.field == field
+
+
+def test_validation_normalizes() -> None:
+    assert validate("max_history_messages", 100.0) == 100
+    assert validate("memory_threshold", 1) == 1.0
+    assert validate("model_footer", False) is False
