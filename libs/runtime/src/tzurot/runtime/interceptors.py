@@ -181,7 +181,6 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
     def _access_log(self, call: _Call) -> None:
         code = call.code or grpc.StatusCode.OK
         seconds = time.perf_counter() - call.started
-        observe_call(call.method, code, seconds)
         emit = log.debug if service_of(call.method) in OPEN_SERVICES else log.info
         emit(
             "rpc.served",
@@ -191,6 +190,7 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             code=code.name,
             duration_ms=round(seconds * 1000, 3),
         )
+        observe_call(call.method, code, seconds)
 
 
 async def _deadline_bounded(step: Any, deadline: float | None) -> Any:
