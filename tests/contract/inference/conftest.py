@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from tzurot.runtime.config import ServiceSettings
-from tzurot.runtime.errors import NotFound
+from tzurot.runtime.errors import NotFound, TzurotError
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.v1 import common_pb2 as common
@@ -56,6 +56,21 @@ class FakeMemory(mem_grpc.MemoryServiceServicer):
 
     turns: dict[tuple[str, str], list[common.Turn]] = field(default_factory=dict)
     requests: list[mem.GetHistoryRequest] = field(default_factory=list)
+    memories: list[common.Memory] | None = None
+    """None: QueryMemories is UNIMPLEMENTED, as in a memory service without long-term memory."""
+    memory_queries: list[mem.QueryMemoriesRequest] = field(default_factory=list)
+
+    async def QueryMemories(
+        self, request: mem.QueryMemoriesRequest, context: Context
+    ) -> mem.QueryMemoriesResponse:
+        self.memory_queries.append(request)
+        if self.memories is None:
+            raise TzurotError(
+                "QueryMemories is not built yet",
+                reason="NOT_IMPLEMENTED",
+                code=grpc.StatusCode.UNIMPLEMENTED,
+            )
+        return mem.QueryMemoriesResponse(memories=self.memories[: request.limit or None])
 
     async def GetHistory(
         self, request: mem.GetHistoryRequest, context: Context

@@ -21,6 +21,7 @@ from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
+    StartupError,
     TzurotError,
     Unavailable,
     from_rpc_error,
@@ -117,7 +118,7 @@ def reply_request(
     max_history: int = 0,
 ) -> inf.GenerateReplyRequest:
     params = struct_pb2.Struct()
-    params.update({"temperature": 0.5, "max_tokens": 256, "api_base": "http://evil.invalid"})
+    params.update({"temperature": 0.5, "max_tokens": 256})
     return inf.GenerateReplyRequest(
         job_id="job-1",
         user_id=user_id,
@@ -196,17 +197,15 @@ async def test_generate_reply_streams_then_finishes(
     [call] = fake.chat_requests()
     assert call.api_key == GOOD_KEY
     assert (call.body["temperature"], call.body["max_tokens"]) == (0.5, 256)
-    assert "api_base" not in call.body
     roles = [(m["role"], m["content"]) for m in call.body["messages"]]
     assert roles[0][0] == "system"
     assert roles[0][1].startswith("You are Lilith.\n\n## Description\nA demon.")
-    assert "Current date and time:" in roles[0][1]
-    assert roles[1:] == [
-        ("assistant", "Hm."),
-        ("user", "Ann: second"),
-        ("user", "Ann: hello there"),
-        ("system", "Stay in character."),
-    ]
+    assert "Current date and time:" not in roles[0][1]  # volatile: after the history
+    assert roles[1:3] == [("assistant", "Hm."), ("user", "Ann: second")]
+    assert roles[3][0] == "system"
+    assert roles[3][1].startswith("Current date and time:")
+    assert roles[4:] == [("user", "Ann: hello there"), ("system", "Stay in character.")]
+    assert [q.query for q in backends.memory.memory_queries] == ["hello there"]
 
 
 async def test_free_use_runs_on_the_operator_key(
@@ -269,7 +268,10 @@ async def test_unknown_provider_and_model(
     err = await failure(stub, reply_request(provider="anthropicc"))
     assert isinstance(err, InvalidArgument)
     assert (err.field, err.reason) == ("provider", "UNKNOWN_PROVIDER")
-    assert "known: fakeai, ollama, openai, openrouter" in err.message
+    assert (
+        "known: anthropic, fakeai, gemini, lmstudio, ollama, openai, openrouter, vllm"
+        in err.message
+    )
     err = await failure(stub, reply_request(model="fake/nope"))
     assert isinstance(err, InvalidArgument)
     assert (err.field, err.reason) == ("model", "MODEL_NOT_FOUND")
@@ -315,15 +317,79 @@ async def test_validate_key(start: Start, connect: Connect, backends: Backends) 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_later_methods_are_unimplemented(start: Start, connect: Connect) -> None:
+async def test_memories_references_and_reasoning_travel_over_grpc(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    backends.memory.memories = [
+        common.Memory(id="m-1", text="Ann hates mornings.", score=0.8),
+        common.Memory(id="m-2", text="Ann owns a cat.", score=0.6),
+    ]
+    fake.enqueue("<think>she is grumpy</think>Good morning, then.")
+    app = await start()
+    request = reply_request()
+    request.memory_limit = 5
+    request.memory_threshold = 0.4
+    request.references.add(message_id="r-1", author_name="Bob", content="wake up!", depth=1)
+    request.personality.cleanup_rules.add(pattern="morning", replacement="evening")
+    responses = await generate(connect(app, "gateway"), request)
+    finished = responses[-1].finished
+    assert finished.content == "Good evening, then."
+    assert finished.reasoning == "she is grumpy"
+    assert finished.user_content == "hello there"
+    assert list(finished.report.memory_ids) == ["m-1", "m-2"]
+    assert list(finished.report.referenced_message_ids) == ["r-1"]
+    [query] = backends.memory.memory_queries
+    assert (query.personality_id, query.user_id, query.query) == ("p-1", USER, "hello there")
+    assert query.limit == 5
+    assert query.threshold == pytest.approx(0.4)
+    context = fake.chat_requests()[0].body["messages"][-3]["content"]
+    assert "- Ann hates mornings.\n- Ann owns a cat." in context
+    assert "## Messages referred to\n- Bob: wake up!" in context
+
+
+async def test_bad_cleanup_rule_in_the_personality(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    app = await start()
+    request = reply_request()
+    request.personality.cleanup_rules.add(pattern="[unclosed")
+    err = await failure(connect(app, "gateway"), request)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "personality.cleanup_rules[0].pattern"
+    assert fake.requests == []
+
+
+async def test_bad_global_cleanup_rule_fails_at_start(start: Start) -> None:
+    with pytest.raises(StartupError, match="TZUROT_CLEANUP_RULES: cleanup rule 0"):
+        await start(cleanup_rules=[{"pattern": "(", "replacement": ""}])
+
+
+async def test_describe_image_needs_a_user(start: Start, connect: Connect) -> None:
     app = await start()
     stub = connect(app, "gateway")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.DescribeImage(inf.DescribeImageRequest())
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.TranscribeAudio(inf.TranscribeAudioRequest())
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        await stub.TranscribeAudio(inf.TranscribeAudioRequest(user_id=USER))
+    err = from_rpc_error(caught.value)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "audio.url"
+
+
+async def test_unknown_advanced_parameter_is_refused_before_any_call(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    app = await start()
+    request = reply_request()
+    request.config.config.advanced_parameters.update({"api_base": "http://evil.invalid"})
+    err = await failure(connect(app, "gateway"), request)
+    assert isinstance(err, InvalidArgument)
+    assert err.field == "config.config.advanced_parameters.api_base"
+    assert (fake.requests, backends.vault.calls) == ([], [])
 
 
 def test_every_method_is_gateway_only() -> None:

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import Completion, StreamEvent, TextDelta, TokenUsage
 from tzurot.inference.llm import LlmClient
+from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
 from tzurot.runtime.errors import (
@@ -62,9 +64,9 @@ async def run(
     messages: Sequence[ChatMessage] = MESSAGES,
     parameters: dict[str, Any] | None = None,
 ) -> list[StreamEvent]:
-    events = llm.stream_chat(
-        target, SecretStr(key), model=model, messages=messages, parameters=parameters
-    )
+    """One call as the service makes it: the config's parameters through the dialect."""
+    call = build_call(target.name, model, parse_advanced_parameters(parameters), messages)
+    events = llm.stream_chat(target, SecretStr(key), model=model, call=call)
     return [event async for event in events]
 
 
@@ -207,7 +209,7 @@ async def test_connection_dropped_mid_stream(fake: FakeProvider, llm: LlmClient)
     fake.drop_after_chunks = 1
     seen: list[StreamEvent] = []
     events = llm.stream_chat(
-        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", messages=MESSAGES
+        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=ProviderCall(MESSAGES)
     )
     with pytest.raises(Unavailable):
         await drain(events, seen)

@@ -8,7 +8,24 @@ from tzurot.runtime.errors import InvalidArgument, StartupError
 
 def test_defaults() -> None:
     registry = ProviderRegistry()
-    assert registry.names == ["ollama", "openai", "openrouter"]
+    assert registry.names == [
+        "anthropic",
+        "gemini",
+        "lmstudio",
+        "ollama",
+        "openai",
+        "openrouter",
+        "vllm",
+    ]
+    assert registry.get("anthropic").base_url == "https://api.anthropic.com/v1"
+    assert registry.get("gemini").base_url == (
+        "https://generativelanguage.googleapis.com/v1beta/openai"
+    )
+    assert registry.get("vllm").base_url == "http://127.0.0.1:8000/v1"
+    assert registry.get("lmstudio").base_url == "http://127.0.0.1:1234/v1"
+    assert not registry.get("vllm").needs_key
+    assert not registry.get("lmstudio").needs_key
+    assert registry.get("anthropic").needs_key
     assert registry.get("openrouter").base_url == "https://openrouter.ai/api/v1"
     assert registry.get("openai").base_url == "https://api.openai.com/v1"
     assert registry.get("ollama").base_url == "http://127.0.0.1:11434/v1"
@@ -32,7 +49,8 @@ def test_unknown_provider_names_the_known_ones() -> None:
     assert caught.value.field == "provider"
     assert caught.value.reason == "UNKNOWN_PROVIDER"
     assert caught.value.message == (
-        "unknown provider 'anthropicc'; known: local, ollama, openai, openrouter"
+        "unknown provider 'anthropicc'; known: anthropic, gemini, lmstudio, local, ollama, "
+        "openai, openrouter, vllm"
     )
 
 

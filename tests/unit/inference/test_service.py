@@ -1,6 +1,6 @@
 """The reply and key-check use-cases with in-memory ports (no gRPC, no HTTP)."""
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     Character,
     Completion,
@@ -21,7 +22,6 @@ from tzurot.inference.domain import (
     TokenUsage,
 )
 from tzurot.inference.keys import KeyResolver
-from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.service import Inference
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
@@ -79,16 +79,15 @@ class FakeModel:
         api_key: SecretStr,
         *,
         model: str,
-        messages: Sequence[ChatMessage],
-        parameters: Mapping[str, Any] | None = None,
+        call: ProviderCall,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.calls.append(
             {
                 "provider": provider.name,
                 "api_key": api_key.get_secret_value(),
                 "model": model,
-                "messages": list(messages),
-                "parameters": dict(parameters or {}),
+                "messages": list(call.messages),
+                "parameters": dict(call.body),
             }
         )
         try:
@@ -101,6 +100,18 @@ class FakeModel:
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
         self.calls.append({"provider": provider.name, "api_key": api_key.get_secret_value()})
         return self.models
+
+    async def transcribe(
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+    ) -> str:
+        raise AssertionError("not used here")
 
 
 def make(
@@ -132,8 +143,9 @@ async def test_reply_streams_then_finishes_with_a_report() -> None:
     turns = [HistoryTurn("user", "Bob", "yo"), HistoryTurn("assistant", "Lilith", "Greetings.")]
     inference, history, model = make(history=FakeHistory(turns))
     events = await collect(inference.generate_reply(REQUEST))
-    assert events[:2] == [TextDelta("Hi"), TextDelta(" Ann")]
-    finished = events[2]
+    # A short answer is held back whole (it could still be an echo or a repeat).
+    assert events[:1] == [TextDelta("Hi Ann")]
+    finished = events[1]
     assert isinstance(finished, ReplyFinished)
     assert (finished.content, finished.provider, finished.model) == (
         "Hi Ann",
@@ -148,18 +160,21 @@ async def test_reply_streams_then_finishes_with_a_report() -> None:
     [call] = model.calls
     assert call["api_key"] == USER_KEY
     assert call["parameters"] == {"temperature": 0.7}
-    assert [m["content"] for m in call["messages"]] == [
-        "You are Lilith.",
+    contents = [m["content"] for m in call["messages"]]
+    assert contents[0].startswith("You are Lilith.\n\n## Conversation\n")
+    assert contents[1:] == [
         "Bob: yo",
         "Greetings.",
+        "Current date and time: Tuesday, 3 June 2025, 12:05 (UTC)",
         "Ann: hello",
     ]
 
 
 async def test_a_caller_that_goes_away_ends_the_provider_call() -> None:
-    inference, _, model = make()
+    first = "A long enough opening that streaming starts at once, "
+    inference, _, model = make(model=FakeModel([first, "then more"]))
     events = inference.generate_reply(REQUEST)
-    assert await anext(events) == TextDelta("Hi")
+    assert await anext(events) == TextDelta(first)
     assert not model.closed
     await events.aclose()
     assert model.closed

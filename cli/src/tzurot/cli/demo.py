@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-PROVIDERS = ("openrouter", "openai", "ollama")
+PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "vllm", "lmstudio")
 DEMO_SYSTEM_KEY = "sk-demo-system-key"
 
 
 def demo_reply(body: dict[str, Any]) -> str:
     """Says how much context arrived, then echoes the new message."""
     messages = body.get("messages", [])
-    earlier = sum(1 for m in messages[1:-1] if m.get("role") in ("user", "assistant"))
-    last = messages[-1].get("content", "") if messages else ""
+    said = [m for m in messages if m.get("role") in ("user", "assistant")]
+    earlier = max(len(said) - 1, 0)
+    users = [m for m in said if m.get("role") == "user"]
+    last = users[-1].get("content", "") if users else ""
     return f"(demo reply; {earlier} earlier messages in my prompt) I heard: {last}"
 
 

@@ -340,11 +340,18 @@ class CharacterFields(_message.Message):
     SCENARIO_FIELD_NUMBER: _builtins.int
     EXAMPLE_DIALOGUES_FIELD_NUMBER: _builtins.int
     POST_HISTORY_INSTRUCTIONS_FIELD_NUMBER: _builtins.int
+    AUTHOR_NOTE_FIELD_NUMBER: _builtins.int
+    AUTHOR_NOTE_DEPTH_FIELD_NUMBER: _builtins.int
     description: _builtins.str
     personality: _builtins.str
     scenario: _builtins.str
     example_dialogues: _builtins.str
     post_history_instructions: _builtins.str
+    author_note: _builtins.str
+    """Injected author_note_depth messages from the bottom of the conversation (2-4; 0 means 3)
+    to keep the style in long chats.
+    """
+    author_note_depth: _builtins.int
     def __init__(
         self,
         *,
@@ -353,14 +360,42 @@ class CharacterFields(_message.Message):
         scenario: _builtins.str = ...,
         example_dialogues: _builtins.str = ...,
         post_history_instructions: _builtins.str = ...,
+        author_note: _builtins.str = ...,
+        author_note_depth: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "example_dialogues", b"example_dialogues", "personality", b"personality", "post_history_instructions", b"post_history_instructions", "scenario", b"scenario"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_note", b"author_note", "author_note_depth", b"author_note_depth", "description", b"description", "example_dialogues", b"example_dialogues", "personality", b"personality", "post_history_instructions", b"post_history_instructions", "scenario", b"scenario"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CharacterFields: _TypeAlias = CharacterFields  # noqa: Y015
+
+@_typing.final
+class CleanupRule(_message.Message):
+    """A regex replacement applied to every answer of a personality, after the global rules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATTERN_FIELD_NUMBER: _builtins.int
+    REPLACEMENT_FIELD_NUMBER: _builtins.int
+    pattern: _builtins.str
+    """Python `re` syntax, multiline; at most 500 characters."""
+    replacement: _builtins.str
+    """May use \\1 or \\g<name> group references."""
+    def __init__(
+        self,
+        *,
+        pattern: _builtins.str = ...,
+        replacement: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pattern", b"pattern", "replacement", b"replacement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CleanupRule: _TypeAlias = CleanupRule  # noqa: Y015
 
 @_typing.final
 class Personality(_message.Message):
@@ -382,6 +417,7 @@ class Personality(_message.Message):
     VOICE_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CLEANUP_RULES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     """Stable lowercase identifier, e.g. "lilith"."""
@@ -406,6 +442,10 @@ class Personality(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def cleanup_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___CleanupRule]:
+        """Applied in order to every answer (inference checks them: INVALID_ARGUMENT names the rule)."""
+
     def __init__(
         self,
         *,
@@ -425,10 +465,11 @@ class Personality(_message.Message):
         voice_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        cleanup_rules: _abc.Iterable[Global___CleanupRule] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["character", b"character", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "character", b"character", "created_at", b"created_at", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

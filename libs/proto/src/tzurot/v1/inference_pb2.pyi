@@ -41,6 +41,7 @@ class GenerateReplyRequest(_message.Message):
     MEMORY_THRESHOLD_FIELD_NUMBER: _builtins.int
     MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
+    MENTIONS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -65,6 +66,10 @@ class GenerateReplyRequest(_message.Message):
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]: ...
     @_builtins.property
     def persona(self) -> _gateway_pb2.Persona: ...
+    @_builtins.property
+    def mentions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MentionedEntity]:
+        """Channels and roles the message mentions, with what the prompt should know of them."""
+
     def __init__(
         self,
         *,
@@ -83,14 +88,45 @@ class GenerateReplyRequest(_message.Message):
         memory_threshold: _builtins.float = ...,
         memory_limit: _builtins.int = ...,
         include_reasoning: _builtins.bool = ...,
+        mentions: _abc.Iterable[Global___MentionedEntity] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "location", b"location", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateReplyRequest: _TypeAlias = GenerateReplyRequest  # noqa: Y015
+
+@_typing.final
+class MentionedEntity(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"channel" or "role"."""
+    id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    """A channel's topic, a role's purpose."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MentionedEntity: _TypeAlias = MentionedEntity  # noqa: Y015
 
 @_typing.final
 class PromptReport(_message.Message):
@@ -137,13 +173,24 @@ class ReplyFinished(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
     REPORT_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    USER_CONTENT_FIELD_NUMBER: _builtins.int
     content: _builtins.str
     finish_reason: _builtins.str
     reasoning: _builtins.str
+    """The model's thinking (tags and provider reasoning fields), never part of content."""
+    user_content: _builtins.str
+    """The user's message as it entered the prompt, transcripts and descriptions included:
+    what history should keep for this turn.
+    """
     @_builtins.property
     def usage(self) -> _common_pb2.Usage: ...
     @_builtins.property
     def report(self) -> Global___PromptReport: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]:
+        """The request's attachments with description (image) or transcript (audio) filled in."""
+
     def __init__(
         self,
         *,
@@ -152,10 +199,12 @@ class ReplyFinished(_message.Message):
         finish_reason: _builtins.str = ...,
         reasoning: _builtins.str = ...,
         report: Global___PromptReport | None = ...,
+        attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
+        user_content: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "finish_reason", b"finish_reason", "reasoning", b"reasoning", "report", b"report", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "content", b"content", "finish_reason", b"finish_reason", "reasoning", b"reasoning", "report", b"report", "usage", b"usage", "user_content", b"user_content"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,7 +1,10 @@
 """A local OpenAI-compatible provider, faked at the HTTP level so the real `openai` client runs.
 
 Serves `POST /v1/chat/completions` (SSE streaming with a final usage chunk, or one JSON body),
-`GET /v1/models` and `POST /v1/embeddings`. A key outside `valid_keys` gets the 401 a real
+`GET /v1/models`, `POST /v1/embeddings` and `POST /v1/audio/transcriptions` (multipart, like
+Whisper). Answers can be scripted per call (`enqueue`): text, a separate reasoning field in the
+deltas (`reasoning` as OpenRouter sends it, `reasoning_content` as DeepSeek and vLLM do) and
+the finish reason (`content_filter`). A key outside `valid_keys` gets the 401 a real
 vendor sends, including the masked key echo that real error bodies carry. Every request is
 recorded, and faults can be injected: HTTP errors for the next N requests, a delay between
 chunks, a connection dropped mid-stream.
@@ -16,11 +19,11 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 ReplyFn = Callable[[dict[str, Any]], str]
 
@@ -33,6 +36,18 @@ class RecordedRequest:
     path: str
     api_key: str | None
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    """Lowercase names; never the Authorization header (its key is `api_key`)."""
+
+
+@dataclass(frozen=True)
+class ScriptedReply:
+    """One scripted answer: its text, a reasoning field streamed before it, the finish reason."""
+
+    text: str
+    reasoning: str = ""
+    reasoning_field: str = "reasoning"
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -40,6 +55,7 @@ class _Fault:
     status: int
     remaining: int
     retry_after: float | None = None
+    code: str | None = None
 
 
 def echo_reply(body: dict[str, Any]) -> str:
@@ -103,6 +119,9 @@ class FakeProvider:
         self.embedding_dimensions = 384
         self.requests: list[RecordedRequest] = []
         self.drop_after_chunks: int | None = None
+        self.transcript = "hello from a voice message"
+        self.script: list[ScriptedReply] = []
+        """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self._faults: list[_Fault] = []
         self._runner: web.AppRunner | None = None
 
@@ -117,6 +136,7 @@ class FakeProvider:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -142,12 +162,34 @@ class FakeProvider:
 
     # -- fault injection and inspection ------------------------------------------------------
 
-    def fail_next(self, status: int, times: int = 1, *, retry_after: float | None = None) -> None:
-        """The next `times` requests answer HTTP `status` with an OpenAI-style error body."""
-        self._faults.append(_Fault(status, times, retry_after))
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        """The next `times` requests answer HTTP `status` with an OpenAI-style error body
+        (its `code` is `http_<status>` unless given, e.g. "content_filter")."""
+        self._faults.append(_Fault(status, times, retry_after, code))
+
+    def enqueue(
+        self,
+        text: str,
+        *,
+        reasoning: str = "",
+        reasoning_field: str = "reasoning",
+        finish_reason: str = "stop",
+    ) -> None:
+        """The next chat call (after those already queued) answers exactly this."""
+        self.script.append(ScriptedReply(text, reasoning, reasoning_field, finish_reason))
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
+    def transcription_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/audio/transcriptions"]
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -155,14 +197,17 @@ class FakeProvider:
         header = request.headers.get("Authorization", "")
         api_key = header.removeprefix("Bearer ").strip() or None
         body: dict[str, Any] = {}
-        if request.can_read_body:
+        if request.content_type.startswith("multipart/"):
+            body = await _read_multipart(request)
+        elif request.can_read_body:
             try:
                 body = await request.json()
             except json.JSONDecodeError:
                 return body, _error_body(
                     400, "invalid JSON body", "invalid_json", "invalid_request_error"
                 )
-        self.requests.append(RecordedRequest(request.method, request.path, api_key, body))
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(RecordedRequest(request.method, request.path, api_key, body, headers))
         if self.require_key and api_key not in self.valid_keys:
             shown = f"{api_key[:5]}***" if api_key else "none"
             return body, _error_body(
@@ -179,7 +224,7 @@ class FakeProvider:
             response = _error_body(
                 fault.status,
                 f"injected fault {fault.status}",
-                f"http_{fault.status}",
+                fault.code or f"http_{fault.status}",
                 "server_error",
             )
             if fault.retry_after is not None:
@@ -227,7 +272,11 @@ class FakeProvider:
                 "model_not_found",
                 "invalid_request_error",
             )
-        text = self.reply(body) if callable(self.reply) else self.reply
+        if self.script:
+            scripted = self.script.pop(0)
+        else:
+            scripted = ScriptedReply(self.reply(body) if callable(self.reply) else self.reply)
+        text = scripted.text
         prompt_tokens = sum(
             estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
         )
@@ -249,23 +298,42 @@ class FakeProvider:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": text,
+                                **(
+                                    {scripted.reasoning_field: scripted.reasoning}
+                                    if scripted.reasoning
+                                    else {}
+                                ),
+                            },
+                            "finish_reason": scripted.finish_reason,
                         }
                     ],
                     "usage": usage,
                 }
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await self._stream(request, head, text, usage if include_usage else None)
+        return await self._stream(request, head, scripted, usage if include_usage else None)
+
+    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._admit(request)
+        if refused:
+            return refused
+        if not body.get("file_size"):
+            return _error_body(400, "no audio file", "invalid_file", "invalid_request_error")
+        if body.get("response_format") in ("text",):
+            return web.Response(text=self.transcript)
+        return web.json_response({"text": self.transcript})
 
     async def _stream(
         self,
         request: web.Request,
         head: dict[str, Any],
-        text: str,
+        scripted: ScriptedReply,
         usage: dict[str, int] | None,
     ) -> web.StreamResponse:
+        text = scripted.text
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
 
@@ -281,6 +349,9 @@ class FakeProvider:
         await send(
             [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
+        for piece in _words(scripted.reasoning):
+            delta = {"content": None, scripted.reasoning_field: piece}
+            await send([{"index": 0, "delta": delta, "finish_reason": None}])
         for n, piece in enumerate(_words(text)):
             if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
                 assert request.transport is not None
@@ -289,12 +360,30 @@ class FakeProvider:
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
             await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-        await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        await send([{"index": 0, "delta": {}, "finish_reason": scripted.finish_reason}])
         if usage is not None:
             await send([], {"usage": usage})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+async def _read_multipart(request: web.Request) -> dict[str, Any]:
+    """Form fields as strings; the file as its name, content type, size and SHA-256."""
+    fields: dict[str, Any] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        data = await part.read()
+        if part.filename is not None:
+            fields["file_name"] = part.filename
+            fields["file_content_type"] = part.headers.get("Content-Type", "")
+            fields["file_size"] = len(data)
+            fields["file_sha256"] = hashlib.sha256(data).hexdigest()
+        else:
+            fields[part.name] = data.decode()
+    return fields
 
 
 def _embed(text: str, dims: int) -> list[float]:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import grpc
+import httpx2 as httpx
+import tiktoken
 
-from tzurot.inference.clients import GrpcHistory, GrpcKeyVault
+from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
+from tzurot.inference.cleanup import BadRule, compile_rules
+from tzurot.inference.clients import GrpcHistory, GrpcKeyVault, GrpcMemories
 from tzurot.inference.config import InferenceSettings
+from tzurot.inference.domain import CleanupRule
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.server import InferenceServicer
-from tzurot.inference.service import Inference
+from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.tokens import load_encoding
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import StartupError
 from tzurot.runtime.server import (
     AuthorizationPolicy,
     RunningServer,
@@ -38,6 +47,9 @@ class InferenceApp:
     channels: tuple[grpc.aio.Channel, ...]
     llm: LlmClient
     grace: float
+    downloads: httpx.AsyncClient
+    warm_up: asyncio.Future[tiktoken.Encoding] | None = field(default=None, repr=False)
+    """Loading the o200k encoding (~1 s) in a thread, so the first reply does not wait."""
 
     @property
     def port(self) -> int:
@@ -48,19 +60,48 @@ class InferenceApp:
         try:
             await self.running.stop(self.grace)
         finally:
-            await _close(self.channels, self.llm)
+            await _close(self.channels, self.llm, self.downloads)
 
 
-async def _close(channels: tuple[grpc.aio.Channel, ...], llm: LlmClient) -> None:
+async def _close(
+    channels: tuple[grpc.aio.Channel, ...], llm: LlmClient, downloads: httpx.AsyncClient
+) -> None:
     for channel in channels:
         await channel.close()
     await llm.aclose()
+    await downloads.aclose()
+
+
+def reply_settings(settings: InferenceSettings) -> ReplySettings:
+    """The operator's reply settings; StartupError naming a cleanup rule that is bad."""
+    try:
+        rules = compile_rules(
+            [CleanupRule(rule.pattern, rule.replacement) for rule in settings.cleanup_rules]
+        )
+    except BadRule as exc:
+        raise StartupError(f"TZUROT_CLEANUP_RULES: {exc}") from None
+    return ReplySettings(
+        history_limit=settings.history_limit,
+        default_context_window=settings.default_context_window,
+        reference_share=settings.reference_share,
+        answer=AnswerSettings(
+            attempt_timeout=settings.attempt_timeout_seconds,
+            total_timeout=settings.total_timeout_seconds,
+        ),
+        cleanup_rules=rules,
+        vision=ModelName(settings.vision_provider, settings.vision_model),
+        transcription=ModelName(settings.transcription_provider, settings.transcription_model),
+        transcript_cleanup=ModelName(
+            settings.transcript_cleanup_provider, settings.transcript_cleanup_model
+        ),
+    )
 
 
 async def start_inference(settings: InferenceSettings) -> InferenceApp:
     """Starts inference with its mTLS server and channels to memory and keyvault."""
     # Local configuration fails first, before anything is opened.
     providers = ProviderRegistry(settings.providers)
+    options = reply_settings(settings)
     tls = load_tls(settings.tls_dir)
     memory = secure_channel(
         settings.memory_addr,
@@ -79,13 +120,24 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         max_retries=settings.provider_max_retries,
         timeout_seconds=settings.provider_timeout_seconds,
     )
+    downloads = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
     try:
         inference = Inference(
             providers=providers,
             keys=KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models),
             history=GrpcHistory(memory),
             llm=llm,
-            history_limit=settings.history_limit,
+            settings=options,
+            memories=GrpcMemories(memory),
+            attachments=AttachmentReader(
+                HttpDownloader(downloads, settings.attachment_hosts),
+                llm,
+                AttachmentLimits(
+                    max_image_bytes=settings.max_image_bytes,
+                    max_audio_bytes=settings.max_audio_bytes,
+                    max_attachments=settings.max_attachments,
+                ),
+            ),
         )
         servicer = InferenceServicer(inference)
         running = await create_server(
@@ -104,6 +156,14 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         )
         await running.start()
     except BaseException:
-        await _close(channels, llm)
+        await _close(channels, llm, downloads)
         raise
-    return InferenceApp(running=running, channels=channels, llm=llm, grace=settings.grace_seconds)
+    warm_up = asyncio.get_running_loop().run_in_executor(None, load_encoding, "o200k_base")
+    return InferenceApp(
+        running=running,
+        channels=channels,
+        llm=llm,
+        grace=settings.grace_seconds,
+        downloads=downloads,
+        warm_up=warm_up,
+    )

@@ -1,12 +1,16 @@
-"""gRPC adapters for the ports inference calls: memory (history) and keyvault (Decrypt)."""
+"""gRPC adapters for the ports inference calls: memory (history, long-term memories) and
+keyvault (Decrypt)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
+from google.protobuf import timestamp_pb2
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import HistoryTurn
+from tzurot.inference.domain import HistoryTurn, MemoryItem
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
@@ -31,6 +35,42 @@ class GrpcHistory:
             raise from_rpc_error(exc) from None
         turns = (convert.history_turn(turn) for turn in reply.turns)
         return [turn for turn in turns if turn is not None]
+
+
+class GrpcMemories:
+    """QueryMemories; a memory service that does not have it yet (UNIMPLEMENTED) has none."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = mem_grpc.MemoryServiceStub(channel)
+
+    async def relevant_memories(
+        self,
+        *,
+        personality_id: str,
+        user_id: str,
+        query: str,
+        limit: int,
+        threshold: float,
+        exclude_after: datetime | None,
+    ) -> list[MemoryItem]:
+        request = mem.QueryMemoriesRequest(
+            personality_id=personality_id,
+            user_id=user_id,
+            query=query,
+            limit=limit,
+            threshold=threshold,
+        )
+        if exclude_after is not None:
+            stamp = timestamp_pb2.Timestamp()
+            stamp.FromDatetime(exclude_after)
+            request.exclude_after.CopyFrom(stamp)
+        try:
+            reply = await self._stub.QueryMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return []
+            raise from_rpc_error(exc) from None
+        return [convert.memory_item(memory) for memory in reply.memories]
 
 
 class GrpcKeyVault:

@@ -8,7 +8,7 @@ variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); both also work as fil
 import re
 from typing import Any, Self
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsError
 
 from tzurot.inference.keys import DEFAULT_FREE_MODELS
@@ -16,6 +16,12 @@ from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
 
 _FIELD_IN_ERROR = re.compile(r'field "(\w+)"')
+
+
+class CleanupRuleSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pattern: str
+    replacement: str = ""
 
 
 class InferenceSettings(ServiceSettings):
@@ -36,6 +42,32 @@ class InferenceSettings(ServiceSettings):
     """Per connect/read/write: for a stream, the longest silence between two chunks."""
     history_limit: int = Field(default=30, ge=0, le=500)
     """Turns of history in the prompt when the request does not say."""
+    attempt_timeout_seconds: float = Field(default=180.0, gt=0)
+    """One provider attempt, start to last chunk; then it is retried while time remains."""
+    total_timeout_seconds: float = Field(default=480.0, gt=0)
+    """Every attempt of one reply together (retries for repeats, empties and timeouts)."""
+    default_context_window: int = Field(default=32_768, ge=1024, le=10_000_000)
+    """Tokens, for a config that does not say."""
+    reference_share: float = Field(default=0.5, gt=0, le=1)
+    """The most of the remaining budget referenced messages (and, apart, mentions) may take."""
+    cleanup_rules: list[CleanupRuleSetting] = Field(default_factory=list)
+    """`TZUROT_CLEANUP_RULES`: JSON `[{"pattern": "…", "replacement": "…"}]`, applied to every
+    answer before the personality's own rules."""
+    vision_provider: str = "openrouter"
+    vision_model: str = "openai/gpt-4o-mini"
+    """Describes images for models that cannot see them."""
+    transcription_provider: str = "openai"
+    transcription_model: str = "whisper-1"
+    transcript_cleanup_provider: str = "openrouter"
+    transcript_cleanup_model: str = "openai/gpt-4o-mini"
+    """A cheap model that fixes a transcript's punctuation; empty skips the clean-up."""
+    attachment_hosts: list[str] = Field(
+        default_factory=lambda: ["cdn.discordapp.com", "media.discordapp.net"]
+    )
+    """Hosts attachments may be downloaded from (nothing else: no requests into the mesh)."""
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    max_attachments: int = Field(default=10, ge=0, le=50)
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC
 from typing import Any
 
 from google.protobuf import json_format
@@ -25,6 +27,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
         job_id=msg.job_id,
         user_id=msg.user_id,
         author_name=msg.actor.display_name,
+        author_id=msg.actor.user_id,
         channel_id=msg.location.channel_id,
         character=d.Character(
             id=person.id,
@@ -35,16 +38,75 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
             scenario=character.scenario,
             example_dialogues=character.example_dialogues,
             post_history_instructions=character.post_history_instructions,
+            author_note=character.author_note,
+            author_note_depth=character.author_note_depth,
+            birthday=person.birthday,
+            cleanup_rules=tuple(
+                d.CleanupRule(rule.pattern, rule.replacement) for rule in person.cleanup_rules
+            ),
         ),
         model=d.ModelChoice(
             provider=config.provider,
             model=config.model,
             advanced_parameters=_struct(config),
             free_use=config.free_use,
+            context_window=max(config.context_window, 0),
+            max_referenced_messages=max(config.max_referenced_messages, 0),
         ),
         content=msg.content,
         timezone=msg.timezone,
         max_history_messages=msg.max_history_messages,
+        persona=_persona(msg) if msg.HasField("persona") else None,
+        references=tuple(
+            d.Reference(
+                message_id=ref.message_id,
+                author_name=ref.author_name,
+                content=_with_descriptions(ref.content, ref.attachments),
+                depth=ref.depth,
+            )
+            for ref in msg.references
+        ),
+        attachments=tuple(attachment(a) for a in msg.attachments),
+        mentions=tuple(
+            d.Mention(kind=m.kind, name=m.name, description=m.description) for m in msg.mentions
+        ),
+        memory_threshold=msg.memory_threshold,
+        memory_limit=max(msg.memory_limit, 0),
+        include_reasoning=msg.include_reasoning,
+    )
+
+
+def _persona(msg: inf.GenerateReplyRequest) -> d.Persona:
+    p = msg.persona
+    return d.Persona(
+        name=p.name, preferred_name=p.preferred_name, pronouns=p.pronouns, description=p.description
+    )
+
+
+def _with_descriptions(content: str, attachments: Iterable[common.Attachment]) -> str:
+    notes = [
+        f"[{a.filename or 'attachment'}: {a.description}]" for a in attachments if a.description
+    ]
+    return "\n".join([content, *notes]) if notes else content
+
+
+def attachment(a: common.Attachment) -> d.AttachmentRef:
+    return d.AttachmentRef(
+        url=a.url,
+        content_type=a.content_type,
+        filename=a.filename,
+        size_bytes=a.size_bytes,
+        description=a.description,
+    )
+
+
+def attachment_proto(a: d.AttachmentRef) -> common.Attachment:
+    return common.Attachment(
+        url=a.url,
+        content_type=a.content_type,
+        filename=a.filename,
+        size_bytes=a.size_bytes,
+        description=a.description,
     )
 
 
@@ -60,7 +122,18 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
     role = _ROLES.get(turn.role)
     if role is None:
         return None
-    return d.HistoryTurn(role=role, author_name=turn.author_name, content=turn.content)
+    return d.HistoryTurn(
+        role=role,
+        author_name=turn.author_name,
+        content=_with_descriptions(turn.content, turn.attachments),
+        author_id=turn.author_id,
+        message_ids=tuple(turn.message_ids),
+        created_at=turn.created_at.ToDatetime(UTC) if turn.HasField("created_at") else None,
+    )
+
+
+def memory_item(memory: common.Memory) -> d.MemoryItem:
+    return d.MemoryItem(id=memory.id, text=memory.text, score=memory.score)
 
 
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
@@ -76,10 +149,15 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 output_tokens=event.usage.output_tokens,
             ),
             finish_reason=event.finish_reason,
+            reasoning=event.reasoning,
             report=inf.PromptReport(
                 prompt_tokens_estimate=event.report.prompt_tokens_estimate,
                 history_turns=event.report.history_turns,
                 key_source=event.report.key_source,
+                memory_ids=event.report.memory_ids,
+                referenced_message_ids=event.report.referenced_message_ids,
             ),
+            attachments=[attachment_proto(a) for a in event.attachments],
+            user_content=event.user_content,
         )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -25,6 +26,30 @@ class Character:
     scenario: str = ""
     example_dialogues: str = ""
     post_history_instructions: str = ""
+    author_note: str = ""
+    """Injected `author_note_depth` messages from the bottom to keep style in long chats."""
+    author_note_depth: int = 0
+    birthday: str = ""
+    """"MM-DD" (or "YYYY-MM-DD"); mentioned in the prompt when near."""
+    cleanup_rules: tuple[CleanupRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class CleanupRule:
+    """A regex replacement applied to every answer, in order."""
+
+    pattern: str
+    replacement: str = ""
+
+
+@dataclass(frozen=True)
+class Persona:
+    """How the user wants to be known to the personality."""
+
+    name: str = ""
+    preferred_name: str = ""
+    pronouns: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,8 @@ class ModelChoice:
     model: str
     advanced_parameters: Mapping[str, Any] = field(default_factory=dict)
     free_use: bool = False
+    context_window: int = 0
+    max_referenced_messages: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,59 @@ class HistoryTurn:
     role: Role
     author_name: str
     content: str
+    author_id: str = ""
+    message_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """A long-term memory found relevant to the new message (score in [0, 1])."""
+
+    id: str
+    text: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A message the new one points at (reply chain, message link)."""
+
+    message_id: str
+    author_name: str
+    content: str
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A channel or role mentioned in the message, with what the prompt should know of it."""
+
+    kind: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    url: str
+    content_type: str = ""
+    filename: str = ""
+    size_bytes: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given to a vision model as a data URL."""
+
+    data_url: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +137,15 @@ class ReplyRequest:
     content: str
     timezone: str = ""
     max_history_messages: int = 0
+    persona: Persona | None = None
+    references: tuple[Reference, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    memory_threshold: float = 0.0
+    memory_limit: int = 0
+    include_reasoning: bool = False
+    author_id: str = ""
+    """The author's platform id, to tell apart two people with one display name."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +170,20 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the provider's separate reasoning field (never shown as the answer)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Completion:
     """The end of one provider call: the whole answer and what it cost."""
 
     content: str
     usage: TokenUsage
     finish_reason: str
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +193,8 @@ class PromptReport:
     prompt_tokens_estimate: int
     history_turns: int
     key_source: KeySource
+    memory_ids: tuple[str, ...] = ()
+    referenced_message_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +205,12 @@ class ReplyFinished:
     usage: TokenUsage
     finish_reason: str
     report: PromptReport
+    reasoning: str = ""
+    attachments: tuple[AttachmentRef, ...] = ()
+    """The request's attachments with their description or transcript filled in."""
+    user_content: str = ""
+    """The user's message as it entered the prompt (with transcripts): what history keeps."""
 
 
 ReplyEvent = TextDelta | ReplyFinished
-StreamEvent = TextDelta | Completion
+StreamEvent = TextDelta | ReasoningDelta | Completion

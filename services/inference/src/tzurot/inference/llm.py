@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
 
 import openai
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionAssistantMessageParam,
-    ChatCompletionChunk,
-    ChatCompletionMessageParam,
-    ChatCompletionSystemMessageParam,
-    ChatCompletionUserMessageParam,
-)
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
-from tzurot.inference.domain import Completion, StreamEvent, TextDelta, TokenUsage
-from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens, estimate_tokens
+from tzurot.inference.dialects import ProviderCall
+from tzurot.inference.domain import (
+    Completion,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
+from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
 from tzurot.inference.providers import Provider
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -36,65 +35,27 @@ from tzurot.runtime.errors import (
     Unavailable,
 )
 
-_FLOAT_PARAMETERS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
-_INT_PARAMETERS = frozenset({"max_tokens", "max_completion_tokens", "seed"})
-SAFE_PARAMETERS = _FLOAT_PARAMETERS | _INT_PARAMETERS | {"stop"}
-"""Advanced parameters passed to the provider; anything else is dropped."""
-
 _PROVIDER_CODE = re.compile(r"[a-z_]{1,48}")
+_CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+REASONING_FIELDS = ("reasoning", "reasoning_content")
+"""Where providers stream thinking apart from the answer (OpenRouter; DeepSeek, vLLM)."""
 
 
-def sampling_parameters(advanced: Mapping[str, Any]) -> dict[str, Any]:
-    """The known-safe sampling parameters, with whole numbers made ints again.
-
-    The config travels as a protobuf Struct, where every number is a double; providers
-    reject `max_tokens: 512.0`.
-    """
-    chosen: dict[str, Any] = {}
-    for name, value in advanced.items():
-        if name in _FLOAT_PARAMETERS and _is_number(value):
-            chosen[name] = float(value)
-        elif name in _INT_PARAMETERS and _is_number(value) and float(value).is_integer():
-            chosen[name] = int(value)
-        elif name == "stop" and _is_stop(value):
-            chosen[name] = value
-    return chosen
-
-
-def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
+def content_filtered(provider: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{provider} refused to answer: its content filter blocked this conversation",
+        reason="CONTENT_FILTERED",
+        metadata={"provider": provider},
     )
 
 
-def _is_stop(value: object) -> bool:
-    if isinstance(value, str):
-        return True
-    return (
-        isinstance(value, list)
-        and 0 < len(value) <= 4
-        and all(isinstance(item, str) for item in value)
-    )
-
-
-def _openai_messages(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
-    converted: list[ChatCompletionMessageParam] = []
-    for message in messages:
-        if message["role"] == "system":
-            converted.append(
-                ChatCompletionSystemMessageParam(role="system", content=message["content"])
-            )
-        elif message["role"] == "assistant":
-            converted.append(
-                ChatCompletionAssistantMessageParam(role="assistant", content=message["content"])
-            )
-        else:
-            converted.append(
-                ChatCompletionUserMessageParam(role="user", content=message["content"])
-            )
-    return converted
+def _reasoning_piece(delta: object) -> str:
+    extra = getattr(delta, "model_extra", None) or {}
+    for name in REASONING_FIELDS:
+        value = extra.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 class LlmClient:
@@ -129,28 +90,29 @@ class LlmClient:
         api_key: SecretStr,
         *,
         model: str,
-        messages: Sequence[ChatMessage],
-        parameters: Mapping[str, Any] | None = None,
+        call: ProviderCall,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Yields the answer's text deltas in order, then one Completion."""
+        """Yields the answer's text (and reasoning) deltas in order, then one Completion."""
         client = self._client(provider, api_key)
         pieces: list[str] = []
+        thoughts: list[str] = []
         usage: TokenUsage | None = None
         finish_reason = ""
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
             # transform over every message (~1 ms each, most of a turn's CPU), a no-op for
-            # plain text messages like ours. Same request, same stream, same errors.
+            # the plain messages dialects.py builds. Same request, same stream, same errors.
             stream = await client.post(
                 "/chat/completions",
                 cast_to=ChatCompletion,
                 body={
-                    **sampling_parameters(parameters or {}),
+                    **call.body,
                     "model": model,
-                    "messages": _openai_messages(messages),
+                    "messages": call.messages,
                     "stream": True,
                     "stream_options": {"include_usage": True},
                 },
+                options={"headers": call.headers} if call.headers else {},
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
@@ -162,6 +124,10 @@ class LlmClient:
                             output_tokens=chunk.usage.completion_tokens,
                         )
                     for choice in chunk.choices[:1]:
+                        thought = _reasoning_piece(choice.delta)
+                        if thought:
+                            thoughts.append(thought)
+                            yield ReasoningDelta(thought)
                         if choice.delta.content:
                             pieces.append(choice.delta.content)
                             yield TextDelta(choice.delta.content)
@@ -173,8 +139,30 @@ class LlmClient:
             raise provider_error(exc, provider.name, model=model) from None
         content = "".join(pieces)
         if usage is None:
-            usage = TokenUsage(estimate_prompt_tokens(messages), estimate_tokens(content))
-        yield Completion(content=content, usage=usage, finish_reason=finish_reason)
+            usage = TokenUsage(estimate_prompt_tokens(call.messages), estimate_tokens(content))
+        yield Completion(
+            content=content, usage=usage, finish_reason=finish_reason, reasoning="".join(thoughts)
+        )
+
+    async def transcribe(
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+    ) -> str:
+        """The text of an audio file through `/audio/transcriptions` (Whisper)."""
+        client = self._client(provider, api_key)
+        try:
+            result = await client.audio.transcriptions.create(
+                model=model, file=(filename, audio, content_type)
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, provider.name, model=model) from None
+        return result.text
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
         """How many models the key can see: a cheap call that proves the key works."""
@@ -220,6 +208,8 @@ def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> Tzur
     status, meta = exc.status_code, {"provider": provider}
     if status in (401, 403):
         return invalid_api_key(provider, status)
+    if isinstance(exc.code, str) and exc.code in _CONTENT_FILTER_CODES:
+        return content_filtered(provider)
     if status in (402, 429):
         quota = status == 402
         return ResourceExhausted(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Protocol
 
 from pydantic import SecretStr
 
-from tzurot.inference.domain import HistoryTurn, StreamEvent
-from tzurot.inference.prompt import ChatMessage
+from tzurot.inference.dialects import ProviderCall
+from tzurot.inference.domain import Downloaded, HistoryTurn, MemoryItem, StreamEvent
 from tzurot.inference.providers import Provider
 
 
@@ -33,10 +34,9 @@ class LanguageModel(Protocol):
         api_key: SecretStr,
         *,
         model: str,
-        messages: Sequence[ChatMessage],
-        parameters: Mapping[str, Any] | None = None,
+        call: ProviderCall,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Yields the answer's text deltas in order, then one Completion.
+        """Yields the answer's text and reasoning deltas in order, then one Completion.
 
         Closing the generator early ends the provider call (the caller went away).
         """
@@ -44,4 +44,41 @@ class LanguageModel(Protocol):
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
         """How many models the key can see; the typed provider error when it is refused."""
+        ...
+
+    async def transcribe(
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+    ) -> str:
+        """The transcript of an audio file (OpenAI-compatible `/audio/transcriptions`)."""
+        ...
+
+
+class MemorySource(Protocol):
+    async def relevant_memories(
+        self,
+        *,
+        personality_id: str,
+        user_id: str,
+        query: str,
+        limit: int,
+        threshold: float,
+        exclude_after: datetime | None,
+    ) -> list[MemoryItem]:
+        """Long-term memories relevant to `query`, most relevant first; [] when none."""
+        ...
+
+
+class Downloader(Protocol):
+    async def fetch(
+        self, url: str, *, field: str, max_bytes: int, allowed_types: frozenset[str]
+    ) -> Downloaded:
+        """The bytes at `url`; InvalidArgument naming `field` when too large or of a type not
+        allowed (checked while streaming, so an oversized file is never read whole)."""
         ...

@@ -1,26 +1,62 @@
-"""Chat messages for one reply: the character, the history, the new message. Pure functions.
+"""The prompt for one reply, within the model's context window. Pure functions.
 
-Layout: one system message (system prompt, then the non-empty character sections, then the
-current date in the user's time zone), the history oldest first (user turns prefixed with
-their author's name, since a channel has many users), the new message, and the character's
-post-history instructions as a last system message, where models weigh them most.
+Order (stable first, so consecutive turns share their prefix bytes and provider prompt
+caching works; volatile last):
+
+1. one system message: the system prompt, the character sections (description,
+   personality, scenario, example dialogues), the conversation rules, the participants
+   and the user's persona;
+2. the history, oldest first, trimmed oldest-first to its budget (user turns start with
+   their author's name, so several users in a channel stay apart), with the author's note
+   injected `author_note_depth` (2-4) messages from the bottom;
+3. one context message: current date and time in the user's time zone (and the
+   personality's birthday when near), relevant memories, referenced messages, mentioned
+   channels and roles;
+4. the new message (with image parts for a vision model);
+5. the post-history instructions, where models weigh them most.
+
+Budgets (see `Budget`): input at most 75% of the window up to 64k tokens, 50% above, and
+never into the 5% (or max_tokens) reserved for the answer; memories at most 25% of the
+window, at least 10% when history competes, picked greedily by relevance; references and
+mention context each at most `reference_share` (0.5) of what remains; history gets the rest.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TypedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, TypedDict, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tzurot.inference.domain import Character, HistoryTurn, Role
+from tzurot.inference.domain import (
+    Character,
+    HistoryTurn,
+    ImagePart,
+    MemoryItem,
+    Mention,
+    Persona,
+    Reference,
+)
+from tzurot.inference.tokens import TokenCounter
+from tzurot.runtime.errors import InvalidArgument
+
+_T = TypeVar("_T")
+ChatRole = Literal["system", "developer", "user", "assistant"]
 
 
 class ChatMessage(TypedDict):
-    role: Role
-    content: str
+    role: ChatRole
+    content: str | list[dict[str, Any]]
 
+
+IMAGE_TOKENS = 1105
+"""Counted per image part: OpenAI's cost of a high-detail 1024px tile set, rounded up."""
+SMALL_WINDOW = 65_536
+AUTHOR_NOTE_DEPTHS = range(2, 5)
+DEFAULT_AUTHOR_NOTE_DEPTH = 3
+BIRTHDAY_DAYS_AHEAD = 7
 
 _SECTIONS = (
     ("description", "Description"),
@@ -30,8 +66,188 @@ _SECTIONS = (
 )
 
 
-def system_text(character: Character, *, timezone: str = "", now: datetime | None = None) -> str:
-    """The system message: prompt, labelled character sections, current date when asked."""
+@dataclass(frozen=True)
+class Budget:
+    """How the context window is shared; every figure in tokens."""
+
+    context_window: int
+    max_output_tokens: int | None = None
+    reference_share: float = 0.5
+
+    @property
+    def input_limit(self) -> int:
+        share = 0.75 if self.context_window <= SMALL_WINDOW else 0.5
+        reserve = max(math.ceil(self.context_window * 0.05), self.max_output_tokens or 0)
+        return max(0, min(math.floor(self.context_window * share), self.context_window - reserve))
+
+    @property
+    def memory_cap(self) -> int:
+        return math.floor(self.context_window * 0.25)
+
+    @property
+    def memory_floor(self) -> int:
+        return math.floor(self.context_window * 0.10)
+
+
+@dataclass(frozen=True)
+class PromptInput:
+    character: Character
+    author_name: str
+    content: str
+    history: Sequence[HistoryTurn] = ()
+    author_id: str = ""
+    persona: Persona | None = None
+    memories: Sequence[MemoryItem] = ()
+    references: Sequence[Reference] = ()
+    mentions: Sequence[Mention] = ()
+    images: Sequence[ImagePart] = ()
+    timezone: str = ""
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[ChatMessage]
+    tokens: int
+    history_turns: int
+    memory_ids: tuple[str, ...] = ()
+    referenced_message_ids: tuple[str, ...] = ()
+    sections: dict[str, int] = field(default_factory=dict)
+    """Tokens used per part (system, history, memories, references, mentions, …)."""
+
+
+def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Prompt:
+    """The messages for one reply; InvalidArgument PROMPT_TOO_LONG when the fixed parts
+    (system message, new message, post-history instructions) alone exceed the input limit."""
+    labels = _labels(data)
+    system = system_text(data, labels)
+    user_message = _user_message(data, labels)
+    post = data.character.post_history_instructions.strip()
+    note = _author_note(data.character)
+    time_text = time_context(data.character, data.timezone, data.now) if data.now else ""
+
+    fixed = (
+        _count(counter, system)
+        + _count(counter, _text_of(user_message))
+        + len(data.images) * IMAGE_TOKENS
+        + _count(counter, post)
+        + _count(counter, note)
+        + _count(counter, time_text)
+    )
+    limit = budget.input_limit
+    if fixed > limit:
+        raise InvalidArgument(
+            "content",
+            f"the message does not fit the model's context: it needs {fixed} tokens with the "
+            f"character's prompt, and the input limit is {limit}",
+            reason="PROMPT_TOO_LONG",
+            metadata={"needed_tokens": str(fixed), "limit_tokens": str(limit)},
+        )
+    remaining = limit - fixed
+
+    history = [turn for turn in data.history if turn.content]
+    history_cost = [counter.count_message(_turn_text(turn, labels)) for turn in history]
+    history_need = sum(history_cost)
+
+    memory_costs = [counter.count(f"- {memory.text}") + 1 for memory in data.memories]
+    memory_need = sum(memory_costs) + (counter.count(_MEMORY_HEADER) if data.memories else 0)
+    memory_room = min(
+        memory_need,
+        budget.memory_cap,
+        remaining,
+        max(min(budget.memory_floor, memory_need), remaining - history_need),
+    )
+    memories = _pick_memories(data.memories, memory_costs, memory_room, counter)
+    memory_text = _memory_block(memories)
+    remaining -= _count(counter, memory_text)
+
+    known_ids = {mid for turn in history for mid in turn.message_ids}
+    references = [ref for ref in data.references if ref.message_id not in known_ids]
+    reference_text, references = _fit_lines(
+        references,
+        [_reference_line(ref) for ref in references],
+        _REFERENCES_HEADER,
+        math.floor(remaining * budget.reference_share),
+        counter,
+    )
+    remaining -= _count(counter, reference_text)
+    mention_text, _ = _fit_lines(
+        list(data.mentions),
+        [_mention_line(mention) for mention in data.mentions],
+        _MENTIONS_HEADER,
+        math.floor(remaining * budget.reference_share),
+        counter,
+    )
+    remaining -= _count(counter, mention_text)
+
+    kept: list[HistoryTurn] = []
+    used = 0
+    for turn, cost in zip(reversed(history), reversed(history_cost), strict=True):
+        if used + cost > remaining:
+            break
+        kept.append(turn)
+        used += cost
+    kept.reverse()
+
+    context = "\n\n".join(
+        part for part in (time_text, memory_text, reference_text, mention_text) if part
+    )
+    conversation: list[ChatMessage] = [_history_message(turn, labels) for turn in kept]
+    conversation.append(user_message)
+    messages = _assemble(system, conversation, _depth(data.character), note, context, post)
+
+    sections = {
+        "system": _count(counter, system),
+        "history": used,
+        "memories": _count(counter, memory_text),
+        "references": _count(counter, reference_text),
+        "mentions": _count(counter, mention_text),
+        "time": _count(counter, time_text),
+        "author_note": _count(counter, note),
+        "message": _count(counter, _text_of(user_message)) + len(data.images) * IMAGE_TOKENS,
+        "post_history": _count(counter, post),
+    }
+    total = (
+        sum(counter.count_message(_text_of(m)) for m in messages) + len(data.images) * IMAGE_TOKENS
+    )
+    return Prompt(
+        messages=messages,
+        tokens=total,
+        history_turns=len(kept),
+        memory_ids=tuple(memory.id for memory in memories),
+        referenced_message_ids=tuple(ref.message_id for ref in references),
+        sections=sections,
+    )
+
+
+def _assemble(  # noqa: PLR0917  # private; the parts in their order
+    system: str,
+    conversation: list[ChatMessage],
+    depth: int,
+    note: str,
+    context: str,
+    post: str,
+) -> list[ChatMessage]:
+    """System, conversation (note at its depth), context, the new message, post-history."""
+    if note:
+        at = len(conversation) - min(depth, len(conversation))
+        conversation.insert(at, {"role": "system", "content": note})
+    messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    messages.extend(conversation[:-1])
+    if context:
+        messages.append({"role": "system", "content": context})
+    messages.append(conversation[-1])
+    if post:
+        messages.append({"role": "system", "content": post})
+    return messages
+
+
+# -- the stable part ---------------------------------------------------------------------
+
+
+def system_text(data: PromptInput, labels: dict[str, str]) -> str:
+    """Identity, character, conversation rules, participants, persona: nothing volatile."""
+    character = data.character
     parts: list[str] = []
     if character.system_prompt.strip():
         parts.append(character.system_prompt.strip())
@@ -39,58 +255,265 @@ def system_text(character: Character, *, timezone: str = "", now: datetime | Non
         value = str(getattr(character, attribute)).strip()
         if value:
             parts.append(f"## {label}\n{value}")
-    if timezone:
-        parts.append(current_date_line(timezone, now or datetime.now(UTC)))
+    if character.name:
+        parts.append(
+            "## Conversation\n"
+            f"You are {character.name}, talking with people in a chat channel. Each of their "
+            'messages starts with the author\'s name ("Name: message"); several people may '
+            f"talk at once. Answer as {character.name} only, without a name prefix."
+        )
+    names = sorted(
+        {
+            labels.get(t.author_id or t.author_name, t.author_name)
+            for t in data.history
+            if t.role == "user" and t.author_name
+        }
+    )
+    current = _current_label(data, labels)
+    if current:
+        names = sorted({*names, current})
+    if names:
+        parts.append("## Participants\n" + "\n".join(f"- {name}" for name in names))
+    persona = _persona_text(data.persona, current)
+    if persona:
+        parts.append(persona)
     return "\n\n".join(parts)
 
 
-def current_date_line(timezone: str, now: datetime) -> str:
-    """'Current date and time: Tuesday, 3 June 2025, 14:05 (Europe/Berlin)'; UTC if unknown."""
-    try:
-        zone = ZoneInfo(timezone)
-        name = timezone
-    except (ZoneInfoNotFoundError, ValueError):
-        zone, name = ZoneInfo("UTC"), "UTC"
-    local = now.astimezone(zone)
-    stamp = f"{local:%A}, {local.day} {local:%B %Y}, {local:%H:%M}"
-    return f"Current date and time: {stamp} ({name})"
+def _persona_text(persona: Persona | None, label: str) -> str:
+    if persona is None:
+        return ""
+    lines = [
+        f"{title}: {value.strip()}"
+        for title, value in (
+            ("Name", persona.name),
+            ("Preferred name", persona.preferred_name),
+            ("Pronouns", persona.pronouns),
+            ("About", persona.description),
+        )
+        if value.strip()
+    ]
+    if not lines:
+        return ""
+    return f"## About {label or 'the user'}\n" + "\n".join(lines)
 
 
-def build_messages(
-    character: Character,
-    history: Sequence[HistoryTurn],
-    *,
-    author_name: str,
-    content: str,
-    timezone: str = "",
-    now: datetime | None = None,
-) -> list[ChatMessage]:
-    """The messages to send for a new message `content` written by `author_name`."""
-    messages: list[ChatMessage] = []
-    system = system_text(character, timezone=timezone, now=now)
-    if system:
-        messages.append({"role": "system", "content": system})
-    for turn in history:
-        if not turn.content:
-            continue
-        if turn.role == "user":
-            messages.append({"role": "user", "content": _said(turn.author_name, turn.content)})
-        else:
-            messages.append({"role": turn.role, "content": turn.content})
-    messages.append({"role": "user", "content": _said(author_name, content)})
-    if character.post_history_instructions.strip():
-        messages.append({"role": "system", "content": character.post_history_instructions.strip()})
-    return messages
+def _labels(data: PromptInput) -> dict[str, str]:
+    """Author key -> the name shown: two people (two author ids) with one display name become
+    'Ann' and 'Ann (2)'; a turn without an author id is whoever has that name first."""
+    current = data.author_id or data.author_name
+    authors = [(t.author_id, t.author_name) for t in data.history if t.role == "user"]
+    authors.append((data.author_id, data.author_name))
+    named = [
+        (
+            author_id or shown,
+            author_id,
+            _display_name(data) if (author_id or shown) == current else shown,
+        )
+        for author_id, shown in authors
+        if shown
+    ]
+    ids_by_name: dict[str, list[str]] = {}
+    for _, author_id, name in named:
+        ids = ids_by_name.setdefault(name, [])
+        if author_id and author_id not in ids:
+            ids.append(author_id)
+    labels: dict[str, str] = {}
+    for key, author_id, name in named:
+        ids = ids_by_name[name]
+        number = ids.index(author_id) + 1 if author_id in ids else 1
+        labels.setdefault(key, name if number == 1 else f"{name} ({number})")
+    return labels
+
+
+def _display_name(data: PromptInput) -> str:
+    if data.persona is not None and data.persona.preferred_name.strip():
+        return data.persona.preferred_name.strip()
+    return data.author_name
+
+
+def _current_label(data: PromptInput, labels: dict[str, str]) -> str:
+    return labels.get(data.author_id or data.author_name, _display_name(data))
+
+
+def _label(author_id: str, name: str, labels: dict[str, str]) -> str:
+    return labels.get(author_id or name, name)
+
+
+# -- the conversation ----------------------------------------------------------------------
+
+
+def _turn_text(turn: HistoryTurn, labels: dict[str, str]) -> str:
+    if turn.role == "user":
+        return _said(_label(turn.author_id, turn.author_name, labels), turn.content)
+    return turn.content
+
+
+def _history_message(turn: HistoryTurn, labels: dict[str, str]) -> ChatMessage:
+    return {"role": turn.role, "content": _turn_text(turn, labels)}
+
+
+def _user_message(data: PromptInput, labels: dict[str, str]) -> ChatMessage:
+    text = _said(_current_label(data, labels), data.content)
+    if not data.images:
+        return {"role": "user", "content": text}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    parts.extend(
+        {"type": "image_url", "image_url": {"url": image.data_url}} for image in data.images
+    )
+    return {"role": "user", "content": parts}
+
+
+def _author_note(character: Character) -> str:
+    note = character.author_note.strip()
+    return f"[Author's note: {note}]" if note else ""
+
+
+def _depth(character: Character) -> int:
+    depth = character.author_note_depth
+    return depth if depth in AUTHOR_NOTE_DEPTHS else DEFAULT_AUTHOR_NOTE_DEPTH
 
 
 def _said(author_name: str, content: str) -> str:
     return f"{author_name}: {content}" if author_name else content
 
 
+# -- the volatile part -------------------------------------------------------------------
+
+_MEMORY_HEADER = "## What you remember"
+_REFERENCES_HEADER = "## Messages referred to"
+_MENTIONS_HEADER = "## Mentioned channels and roles"
+
+
+def time_context(character: Character, timezone: str, now: datetime) -> str:
+    lines = [current_date_line(timezone, now)]
+    birthday = birthday_line(character, _zone(timezone)[0], now)
+    if birthday:
+        lines.append(birthday)
+    return "\n".join(lines)
+
+
+def current_date_line(timezone: str, now: datetime) -> str:
+    """'Current date and time: Tuesday, 3 June 2025, 14:05 (Europe/Berlin)'; UTC if unknown."""
+    zone, name = _zone(timezone)
+    local = now.astimezone(zone)
+    stamp = f"{local:%A}, {local.day} {local:%B %Y}, {local:%H:%M}"
+    return f"Current date and time: {stamp} ({name})"
+
+
+def _zone(timezone: str) -> tuple[ZoneInfo, str]:
+    try:
+        return ZoneInfo(timezone), timezone
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC"), "UTC"
+
+
+def birthday_line(character: Character, zone: ZoneInfo, now: datetime) -> str:
+    """A line when the personality's birthday is today or within a week; '' otherwise."""
+    parsed = _month_day(character.birthday)
+    if parsed is None or not character.name:
+        return ""
+    today = now.astimezone(zone).date()
+    month, day = parsed
+    days = min(
+        (d - today).days
+        for d in (_on(today.year, month, day), _on(today.year + 1, month, day))
+        if d >= today
+    )
+    if days == 0:
+        return f"Today is {character.name}'s birthday."
+    if days <= BIRTHDAY_DAYS_AHEAD:
+        when = "tomorrow" if days == 1 else f"in {days} days"
+        return f"{character.name}'s birthday is {when}."
+    return ""
+
+
+def _month_day(text: str) -> tuple[int, int] | None:
+    parts = text.strip().split("-")
+    try:
+        month, day = int(parts[-2]), int(parts[-1])
+        date(2000, month, day)  # a leap year: 02-29 is valid
+    except (ValueError, IndexError):
+        return None
+    return month, day
+
+
+def _on(year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:  # 29 February in a common year
+        return date(year, 3, 1)
+
+
+def _pick_memories(
+    memories: Sequence[MemoryItem], costs: list[int], room: int, counter: TokenCounter
+) -> list[MemoryItem]:
+    """Most relevant first, each taken when it still fits (the header counts once)."""
+    header = counter.count(_MEMORY_HEADER)
+    if room <= header:
+        return []
+    picked: list[tuple[int, MemoryItem]] = []
+    used = header
+    ranked = sorted(enumerate(memories), key=lambda pair: -pair[1].score)
+    for index, memory in ranked:
+        if used + costs[index] <= room:
+            picked.append((index, memory))
+            used += costs[index]
+    return [memory for _, memory in sorted(picked, key=lambda pair: -pair[1].score)]
+
+
+def _memory_block(memories: Sequence[MemoryItem]) -> str:
+    if not memories:
+        return ""
+    return _MEMORY_HEADER + "\n" + "\n".join(f"- {memory.text}" for memory in memories)
+
+
+def _reference_line(ref: Reference) -> str:
+    return f"- {ref.author_name}: {ref.content}"
+
+
+def _mention_line(mention: Mention) -> str:
+    prefix = "#" if mention.kind == "channel" else "@"
+    detail = f": {mention.description}" if mention.description else ""
+    return f"- {prefix}{mention.name}{detail}"
+
+
+def _fit_lines(
+    items: list[_T], lines: list[str], header: str, room: int, counter: TokenCounter
+) -> tuple[str, list[_T]]:
+    """The block of the first lines that fit `room` tokens with their header."""
+    if not items:
+        return "", []
+    used = counter.count(header)
+    kept_items: list[_T] = []
+    kept_lines: list[str] = []
+    for item, line in zip(items, lines, strict=True):
+        cost = counter.count(line) + 1
+        if used + cost > room:
+            break
+        kept_items.append(item)
+        kept_lines.append(line)
+        used += cost
+    if not kept_lines:
+        return "", []
+    return header + "\n" + "\n".join(kept_lines), kept_items
+
+
+def _count(counter: TokenCounter, text: str) -> int:
+    return counter.count_message(text) if text else 0
+
+
+def _text_of(message: ChatMessage) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+
+
 def estimate_tokens(text: str) -> int:
-    """A crude estimate (about four characters a token) for reports and missing usage."""
+    """A crude estimate (about four characters a token) where no counter is at hand."""
     return math.ceil(len(text) / 4)
 
 
 def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
-    return sum(estimate_tokens(message["content"]) for message in messages)
+    return sum(estimate_tokens(_text_of(message)) for message in messages)

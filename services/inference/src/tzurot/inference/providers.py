@@ -1,8 +1,10 @@
 """Which OpenAI-compatible endpoints inference knows, by name.
 
 A provider is a base URL speaking the OpenAI chat-completions protocol. The defaults cover
-OpenRouter, OpenAI and a local Ollama; the operator adds or overrides names with
-`TZUROT_PROVIDERS` (a JSON object, name -> base URL).
+OpenRouter, OpenAI, Anthropic and Gemini (their OpenAI-compatible endpoints) and the local
+servers Ollama, vLLM and LM Studio (no key); the operator adds or overrides names with
+`TZUROT_PROVIDERS` (a JSON object, name -> base URL). How each is spoken to (which
+parameters, how reasoning is asked for) is dialects.py's job.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from tzurot.runtime.errors import InvalidArgument, StartupError
 
 OLLAMA = "ollama"
 OLLAMA_PLACEHOLDER_KEY = "ollama"
-"""Ollama ignores the key, but the OpenAI client insists on sending one."""
+"""Local servers ignore the key, but the OpenAI client insists on sending one."""
+LOCAL_PROVIDERS = frozenset({OLLAMA, "vllm", "lmstudio"})
 
 DEFAULT_PROVIDERS: Mapping[str, str] = {
     "openrouter": "https://openrouter.ai/api/v1",
     "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
     OLLAMA: "http://127.0.0.1:11434/v1",
+    "vllm": "http://127.0.0.1:8000/v1",
+    "lmstudio": "http://127.0.0.1:1234/v1",
 }
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
@@ -34,7 +41,7 @@ class Provider:
 
     @property
     def needs_key(self) -> bool:
-        return self.name != OLLAMA
+        return self.name not in LOCAL_PROVIDERS
 
 
 class ProviderRegistry:

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from tzurot.inference import convert
 from tzurot.inference.service import Inference
 from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
@@ -55,9 +56,27 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def DescribeImage(
         self, request: inf.DescribeImageRequest, context: Context
     ) -> inf.DescribeImageResponse:
-        raise not_implemented("DescribeImage")
+        config = request.vision_config.config
+        description = await self._inference.describe_image(
+            request.user_id,
+            request.image.url,
+            request.image.content_type,
+            config.provider,
+            config.model,
+        )
+        return inf.DescribeImageResponse(
+            description=description,
+            usage=common.Usage(provider=config.provider, model=config.model),
+        )
 
     async def TranscribeAudio(
         self, request: inf.TranscribeAudioRequest, context: Context
     ) -> inf.TranscribeAudioResponse:
-        raise not_implemented("TranscribeAudio")
+        transcript = await self._inference.transcribe_audio(
+            request.user_id,
+            request.audio.url,
+            request.audio.content_type,
+            request.audio.filename,
+            request.provider,
+        )
+        return inf.TranscribeAudioResponse(transcript=transcript)

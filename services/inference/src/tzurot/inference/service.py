@@ -1,39 +1,77 @@
 """Inference's use-cases: generate a reply, validate a key. No gRPC here.
 
-A reply: resolve whose key pays, read the conversation's recent history, build the prompt,
-stream the provider's answer, then report content, usage and which context was used.
+A reply: check the config's parameters, resolve whose key pays, read the recent history and
+the relevant long-term memories, read the attachments, build the prompt within the model's
+budget, stream the provider's answer (see answering.py), then report content, reasoning,
+usage and which context was used.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
+from tzurot.inference.answering import Answer, AnswerSettings, answer
+from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared
+from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
+from tzurot.inference.dialects import supports_vision
 from tzurot.inference.domain import (
-    Completion,
+    AttachmentRef,
     HistoryTurn,
+    MemoryItem,
     PromptReport,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
-    TextDelta,
 )
 from tzurot.inference.keys import KeyResolver
-from tzurot.inference.ports import HistorySource, LanguageModel
-from tzurot.inference.prompt import build_messages, estimate_prompt_tokens
+from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
+from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
+from tzurot.inference.prompt import Budget, PromptInput, build_prompt
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.runtime.errors import InvalidArgument, Unavailable
+from tzurot.inference.tokens import TokenCounter
+from tzurot.runtime.errors import InvalidArgument
 
 MAX_HISTORY_MESSAGES = 500
 """The most turns one prompt asks memory for (memory's own cap)."""
 MAX_API_KEY_CHARS = 4096
+RECENT_REPLIES = 5
+DEFAULT_MEMORY_LIMIT = 10
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ModelName:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """The operator's choices for every reply."""
+
+    history_limit: int = 30
+    default_context_window: int = 32_768
+    reference_share: float = 0.5
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    cleanup_rules: tuple[CompiledRule, ...] = ()
+    vision: ModelName | None = None
+    transcription: ModelName | None = None
+    transcript_cleanup: ModelName | None = None
+
+
+class NoMemories:
+    """A MemorySource for when long-term memory is not wired."""
+
+    async def relevant_memories(self, **_: object) -> list[MemoryItem]:
+        return []
 
 
 class Inference:
@@ -46,19 +84,29 @@ class Inference:
         keys: KeyResolver,
         history: HistorySource,
         llm: LanguageModel,
-        history_limit: int,
+        history_limit: int | None = None,
+        settings: ReplySettings | None = None,
+        memories: MemorySource | None = None,
+        attachments: AttachmentReader | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._providers = providers
         self._keys = keys
         self._history = history
         self._llm = llm
-        self._history_limit = history_limit
+        settings = settings or ReplySettings()
+        if history_limit is not None:
+            settings = replace(settings, history_limit=history_limit)
+        self._settings = settings
+        self._memories: MemorySource = memories or NoMemories()
+        self._attachments = attachments
         self._clock = clock
 
     async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         """Yields the answer's text deltas in order, then one ReplyFinished."""
         _check_reply_request(request)
+        params = parse_advanced_parameters(request.model.advanced_parameters)
+        rules = self._settings.cleanup_rules + _personality_rules(request)
         provider = self._providers.get(request.model.provider)
         key = await self._keys.resolve(
             request.user_id,
@@ -67,55 +115,166 @@ class Inference:
             model=request.model.model,
         )
         history = await self._recent_history(request)
-        messages = build_messages(
-            request.character,
-            history,
-            author_name=request.author_name,
-            content=request.content,
-            timezone=request.timezone,
-            now=self._clock(),
+        memories = await self._relevant_memories(request, history)
+        prepared = await self._prepare_attachments(request, params)
+        content = "\n".join(part for part in (request.content, *prepared.notes) if part)
+        references = request.references
+        if request.model.max_referenced_messages > 0:
+            references = references[: request.model.max_referenced_messages]
+        prompt = build_prompt(
+            PromptInput(
+                character=request.character,
+                author_name=request.author_name,
+                author_id=request.author_id,
+                content=content,
+                history=history,
+                persona=request.persona,
+                memories=memories,
+                references=references,
+                mentions=request.mentions,
+                images=prepared.images,
+                timezone=request.timezone,
+                now=self._clock(),
+            ),
+            Budget(
+                context_window=request.model.context_window
+                or self._settings.default_context_window,
+                max_output_tokens=params.max_tokens,
+                reference_share=self._settings.reference_share,
+            ),
+            TokenCounter(request.model.model),
         )
         report = PromptReport(
-            prompt_tokens_estimate=estimate_prompt_tokens(messages),
-            history_turns=len(history),
+            prompt_tokens_estimate=prompt.tokens,
+            history_turns=prompt.history_turns,
             key_source=key.source,
+            memory_ids=prompt.memory_ids,
+            referenced_message_ids=prompt.referenced_message_ids,
         )
-        completion: Completion | None = None
-        stream = self._llm.stream_chat(
+        recent = [t.content for t in history if t.role == "assistant"][-RECENT_REPLIES:]
+        events = answer(
+            self._llm,
             provider,
             key.api_key,
             model=request.model.model,
-            messages=messages,
-            parameters=request.model.advanced_parameters,
+            params=params,
+            messages=prompt.messages,
+            name=request.character.name,
+            recent=recent,
+            rules=rules,
+            settings=self._settings.answer,
         )
-        async with aclosing(stream):  # a caller that goes away ends the provider call now
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    yield event
+        final: Answer | None = None
+        async with aclosing(events):  # a caller that goes away ends the provider call now
+            async for event in events:
+                if isinstance(event, Answer):
+                    final = event
                 else:
-                    completion = event
-        if completion is None:  # a LanguageModel that broke its contract
-            raise Unavailable(
-                f"{provider.name} ended the answer without finishing it",
-                reason="PROVIDER_UNAVAILABLE",
-                metadata={"provider": provider.name},
-            )
+                    yield event
+        assert final is not None  # answer() ends with one or raises
         yield ReplyFinished(
-            content=completion.content,
+            content=final.content,
             provider=provider.name,
             model=request.model.model,
-            usage=completion.usage,
-            finish_reason=completion.finish_reason,
+            usage=final.usage,
+            finish_reason=final.finish_reason,
             report=report,
+            reasoning=final.reasoning,
+            attachments=tuple(prepared.attachments),
+            user_content=content,
         )
 
     async def _recent_history(self, request: ReplyRequest) -> list[HistoryTurn]:
-        limit = request.max_history_messages or self._history_limit
+        limit = request.max_history_messages or self._settings.history_limit
         if limit <= 0 or not request.channel_id or not request.character.id:
             return []
         return await self._history.recent_turns(
             request.channel_id, request.character.id, min(limit, MAX_HISTORY_MESSAGES)
         )
+
+    async def _relevant_memories(
+        self, request: ReplyRequest, history: Sequence[HistoryTurn]
+    ) -> list[MemoryItem]:
+        if not request.character.id or not request.content.strip():
+            return []
+        stamps = [turn.created_at for turn in history if turn.created_at is not None]
+        return await self._memories.relevant_memories(
+            personality_id=request.character.id,
+            user_id=request.user_id,
+            query=request.content,
+            limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
+            threshold=request.memory_threshold,
+            exclude_after=min(stamps) if stamps else None,
+        )
+
+    async def _prepare_attachments(
+        self, request: ReplyRequest, params: AdvancedParameters
+    ) -> Prepared:
+        if not request.attachments:
+            return Prepared()
+        if self._attachments is None:
+            raise InvalidArgument("attachments", "attachments are not supported here")
+        self._attachments.check(request.attachments)
+        free = request.model.free_use
+        return await self._attachments.prepare(
+            request.attachments,
+            vision=supports_vision(request.model.model, params),
+            describer=await self._target(request.user_id, self._settings.vision, free),
+            transcriber=await self._target(request.user_id, self._settings.transcription, free),
+            cleaner=await self._target(request.user_id, self._settings.transcript_cleanup, free),
+        )
+
+    async def _target(
+        self, user_id: str, name: ModelName | None, free_use: bool
+    ) -> ModelTarget | None:
+        if name is None or not name.model:
+            return None
+        provider = self._providers.get(name.provider)
+        key = await self._keys.resolve(user_id, provider, free_use=free_use, model=name.model)
+        return ModelTarget(provider, key.api_key, name.model)
+
+    async def describe_image(
+        self, user_id: str, url: str, content_type: str, provider: str, model: str
+    ) -> str:
+        """DescribeImage: a vision model's description of one image."""
+        reader = self._reader()
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not url:
+            raise InvalidArgument("image.url", "image.url is required")
+        chosen = ModelName(provider, model) if provider and model else self._settings.vision
+        target = await self._target(user_id, chosen, free_use=False)
+        if target is None:
+            raise InvalidArgument("vision_config", "no vision model given or configured")
+        attachment = AttachmentRef(url=url, content_type=content_type)
+        reader.check([attachment])
+        image = await reader.image_part(attachment, "image")
+        return await reader.describe(image, target)
+
+    async def transcribe_audio(
+        self, user_id: str, url: str, content_type: str, filename: str, provider: str
+    ) -> str:
+        """TranscribeAudio: the cleaned transcript of one audio file."""
+        reader = self._reader()
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not url:
+            raise InvalidArgument("audio.url", "audio.url is required")
+        chosen = self._settings.transcription
+        if provider and chosen is not None:
+            chosen = ModelName(provider, chosen.model)
+        target = await self._target(user_id, chosen, free_use=False)
+        if target is None:
+            raise InvalidArgument("provider", "no transcription model configured")
+        cleaner = await self._target(user_id, self._settings.transcript_cleanup, free_use=False)
+        attachment = AttachmentRef(url=url, content_type=content_type, filename=filename)
+        reader.check([attachment])
+        return await reader.transcribe(attachment, "audio", target, cleaner)
+
+    def _reader(self) -> AttachmentReader:
+        if self._attachments is None:
+            raise InvalidArgument("attachments", "attachments are not supported here")
+        return self._attachments
 
     async def validate_key(
         self, provider_name: str, *, api_key: SecretStr | None = None, user_id: str | None = None
@@ -135,6 +294,17 @@ class Inference:
                 raise InvalidArgument("user_id", "user_id is required")
             key = await self._keys.user_key(user_id, provider)
         return await self._llm.count_models(provider, key)
+
+
+def _personality_rules(request: ReplyRequest) -> tuple[CompiledRule, ...]:
+    try:
+        return compile_rules(request.character.cleanup_rules)
+    except BadRule as exc:
+        raise InvalidArgument(
+            f"personality.cleanup_rules[{exc.index}].pattern",
+            str(exc),
+            reason="INVALID_CLEANUP_RULE",
+        ) from None
 
 
 def _check_reply_request(request: ReplyRequest) -> None:

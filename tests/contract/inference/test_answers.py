@@ -1,0 +1,271 @@
+"""Response handling end to end on the fake provider: thinking kept apart, near-repeats and
+empty answers retried, content filter refused, time limits per attempt and in total."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.cleanup import compile_rules
+from tzurot.inference.domain import (
+    Character,
+    CleanupRule,
+    HistoryTurn,
+    MemoryItem,
+    ModelChoice,
+    ReplyEvent,
+    ReplyFinished,
+    ReplyRequest,
+    TextDelta,
+)
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.llm import LlmClient
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.service import Inference, ReplySettings
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from tzurot.testing.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.contract
+
+KEY = "plantedANSWERzq7Wm3Xv9Rt2"
+USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
+OLD_REPLY = "The night is long and full of whispers, little one; sit by my candle and listen."
+REQUEST = ReplyRequest(
+    job_id="job-1",
+    user_id=USER,
+    author_name="Ann",
+    channel_id="chan-1",
+    character=Character(id="p-1", name="Lilith", system_prompt="You are Lilith."),
+    model=ModelChoice(
+        provider="fakeai", model="fake/echo", advanced_parameters={"temperature": 0.5}
+    ),
+    content="hello",
+)
+
+
+class Vault:
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        return SecretStr(KEY)
+
+
+class History:
+    def __init__(self, turns: list[HistoryTurn]) -> None:
+        self.turns = turns
+
+    async def recent_turns(
+        self, channel_id: str, personality_id: str, limit: int
+    ) -> list[HistoryTurn]:
+        return self.turns[-limit:]
+
+
+class Memories:
+    def __init__(self, items: list[MemoryItem]) -> None:
+        self.items = items
+        self.asked: list[dict[str, Any]] = []
+
+    async def relevant_memories(self, **query: Any) -> list[MemoryItem]:
+        self.asked.append(query)
+        return self.items
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={KEY}) as provider:
+        yield provider
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmClient]:
+    client = LlmClient(max_retries=0, timeout_seconds=10.0)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def make(
+    fake: FakeProvider,
+    llm: LlmClient,
+    *,
+    history: list[HistoryTurn] | None = None,
+    memories: Memories | None = None,
+    settings: ReplySettings | None = None,
+) -> Inference:
+    return Inference(
+        providers=ProviderRegistry({"fakeai": fake.base_url}),
+        keys=KeyResolver(Vault()),
+        history=History(history or []),
+        llm=llm,
+        settings=settings or ReplySettings(),
+        memories=memories,
+        clock=lambda: datetime(2025, 6, 3, 12, 5, tzinfo=UTC),
+    )
+
+
+async def run(inference: Inference, request: ReplyRequest = REQUEST) -> tuple[str, ReplyFinished]:
+    events: list[ReplyEvent] = [e async for e in inference.generate_reply(request)]
+    *deltas, finished = events
+    assert isinstance(finished, ReplyFinished)
+    assert all(isinstance(d, TextDelta) for d in deltas)
+    return "".join(d.text for d in deltas if isinstance(d, TextDelta)), finished
+
+
+async def test_thinking_tags_and_reasoning_fields_stay_out_of_the_answer(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.enqueue(
+        "<think>They greet me; I should be sly.</think>"
+        "Greetings, mortal. What brings you to my door tonight?",
+        reasoning="First, consider the user.",
+    )
+    streamed, finished = await run(make(fake, llm))
+    assert finished.content == "Greetings, mortal. What brings you to my door tonight?"
+    assert streamed == finished.content
+    assert "sly" not in streamed
+    assert "consider" not in streamed
+    assert finished.reasoning == "First, consider the user.\n\nThey greet me; I should be sly."
+
+
+async def test_reasoning_content_field_as_deepseek_sends_it(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.enqueue("Hello.", reasoning="step one", reasoning_field="reasoning_content")
+    _, finished = await run(make(fake, llm))
+    assert (finished.content, finished.reasoning) == ("Hello.", "step one")
+
+
+async def test_a_near_repeat_is_asked_again_hotter(fake: FakeProvider, llm: LlmClient) -> None:
+    history = [HistoryTurn("user", "Ann", "hi"), HistoryTurn("assistant", "Lilith", OLD_REPLY)]
+    fake.enqueue(OLD_REPLY.replace("little one", "little one,"))
+    fake.enqueue("Something new entirely: the moon is out.")
+    streamed, finished = await run(make(fake, llm, history=history))
+    assert finished.content == "Something new entirely: the moon is out."
+    assert streamed == finished.content  # the repeat was held back, never streamed
+    first, second = fake.chat_requests()
+    assert first.body["temperature"] == 0.5
+    assert "frequency_penalty" not in first.body
+    assert (second.body["temperature"], second.body["frequency_penalty"]) == (0.8, 0.5)
+    assert finished.usage.input_tokens > 0
+
+
+async def test_repeats_are_retried_at_most_twice(fake: FakeProvider, llm: LlmClient) -> None:
+    history = [HistoryTurn("assistant", "Lilith", OLD_REPLY)]
+    for _ in range(3):
+        fake.enqueue(OLD_REPLY)
+    _, finished = await run(make(fake, llm, history=history))
+    assert finished.content == OLD_REPLY  # the third try is taken as it is
+    temps = [r.body["temperature"] for r in fake.chat_requests()]
+    assert temps == [0.5, 0.8, 1.1]
+
+
+async def test_only_the_last_five_replies_count(fake: FakeProvider, llm: LlmClient) -> None:
+    history = [HistoryTurn("assistant", "Lilith", OLD_REPLY)] + [
+        HistoryTurn("assistant", "Lilith", f"other reply number {i}") for i in range(5)
+    ]
+    fake.enqueue(OLD_REPLY)
+    _, finished = await run(make(fake, llm, history=history))
+    assert finished.content == OLD_REPLY
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_an_empty_answer_is_asked_once_more(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.enqueue("<think>hmm</think>   ")
+    fake.enqueue("Here I am.")
+    _, finished = await run(make(fake, llm))
+    assert finished.content == "Here I am."
+    assert len(fake.chat_requests()) == 2
+
+
+async def test_two_empty_answers_are_a_clear_error(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.enqueue("")
+    fake.enqueue("Lilith: ")  # only the echoed name: empty after cleanup
+    with pytest.raises(Unavailable) as caught:
+        await run(make(fake, llm))
+    assert caught.value.reason == "EMPTY_ANSWER"
+    assert caught.value.message == (
+        "fakeai returned an empty answer twice; try again or choose another model"
+    )
+
+
+async def test_content_filter_is_a_refusal(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.enqueue("I cann", finish_reason="content_filter")
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(make(fake, llm))
+    assert caught.value.reason == "CONTENT_FILTERED"
+    assert caught.value.message == (
+        "fakeai refused to answer: its content filter blocked this conversation"
+    )
+
+
+async def test_a_content_policy_error_status_is_a_refusal_too(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.fail_next(400, code="content_policy_violation")
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(make(fake, llm))
+    assert caught.value.reason == "CONTENT_FILTERED"
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_cleanup_rules_global_then_personality(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.enqueue("Lilith: [14:05] *waves* Hello darling, hello.")
+    settings = ReplySettings(cleanup_rules=compile_rules([CleanupRule(r"\*[^*]+\*\s*", "")]))
+    character = replace(REQUEST.character, cleanup_rules=(CleanupRule("darling", "dear"),))
+    _, finished = await run(
+        make(fake, llm, settings=settings), replace(REQUEST, character=character)
+    )
+    assert finished.content == "Hello dear, hello."
+
+
+async def test_a_bad_personality_rule_names_it(fake: FakeProvider, llm: LlmClient) -> None:
+    character = replace(REQUEST.character, cleanup_rules=(CleanupRule("ok"), CleanupRule("(")))
+    with pytest.raises(InvalidArgument) as caught:
+        await run(make(fake, llm), replace(REQUEST, character=character))
+    assert caught.value.field == "personality.cleanup_rules[1].pattern"
+    assert fake.requests == []
+
+
+async def test_a_slow_attempt_is_retried_then_the_total_limit_fails(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.chunk_delay = 0.2  # every chunk is late: each attempt runs out of time
+    settings = ReplySettings(answer=AnswerSettings(attempt_timeout=0.15, total_timeout=10.0))
+    with pytest.raises(Unavailable) as caught:
+        await run(make(fake, llm, settings=settings))
+    assert caught.value.reason == "PROVIDER_TIMEOUT"
+    assert len(fake.chat_requests()) == 3  # the first try and two retries
+
+
+async def test_the_total_limit_bounds_all_attempts(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.chunk_delay = 0.2
+    settings = ReplySettings(answer=AnswerSettings(attempt_timeout=5.0, total_timeout=0.3))
+    with pytest.raises(Unavailable):
+        await run(make(fake, llm, settings=settings))
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_memories_are_asked_for_and_reported(fake: FakeProvider, llm: LlmClient) -> None:
+    stamp = datetime(2025, 6, 1, tzinfo=UTC)
+    history = [HistoryTurn("user", "Ann", "earlier", created_at=stamp)]
+    memories = Memories([MemoryItem("m-1", "Ann is afraid of moths.", 0.9)])
+    request = replace(REQUEST, memory_limit=4, memory_threshold=0.3)
+    _, finished = await run(make(fake, llm, history=history, memories=memories), request)
+    assert memories.asked == [
+        {
+            "personality_id": "p-1",
+            "user_id": USER,
+            "query": "hello",
+            "limit": 4,
+            "threshold": 0.3,
+            "exclude_after": stamp,
+        }
+    ]
+    assert finished.report.memory_ids == ("m-1",)
+    context = fake.chat_requests()[0].body["messages"][-2]["content"]
+    assert "## What you remember\n- Ann is afraid of moths." in context

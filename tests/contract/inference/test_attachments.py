@@ -1,0 +1,294 @@
+"""Attachments: downloaded from a local HTTP server (standing in for Discord's CDN) within
+size and type limits, then given to the model as image parts, described by a vision model,
+or transcribed (Whisper-style multipart on the fake provider) and cleaned."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import httpx2
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
+from tzurot.inference.domain import (
+    AttachmentRef,
+    Character,
+    ModelChoice,
+    ReplyFinished,
+    ReplyRequest,
+)
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.llm import LlmClient
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError
+from tzurot.testing.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.contract
+
+KEY = "plantedATTACHzq7Wm3Xv9Rt2"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+OGG = b"OggS" + bytes(300)
+LIMITS = AttachmentLimits(max_image_bytes=1000, max_audio_bytes=2000, max_attachments=3)
+
+
+@dataclass
+class Cdn:
+    base: str
+    hits: list[str]
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[Cdn]:
+    hits: list[str] = []
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        hits.append(name)
+        if name == "cat.png":
+            return web.Response(body=PNG, content_type="image/png")
+        if name == "voice.ogg":
+            return web.Response(body=OGG, content_type="audio/ogg")
+        if name == "page.png":
+            return web.Response(text="<html>", content_type="text/html")
+        if name == "big.png":  # no Content-Length: the limit must hold while streaming
+            response = web.StreamResponse(headers={"Content-Type": "image/png"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for _ in range(20):
+                await response.write(bytes(100))
+            await response.write_eof()
+            return response
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/att/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Cdn(f"http://127.0.0.1:{port}/att", hits)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={KEY}, any_model=True) as provider:
+        yield provider
+
+
+class Vault:
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        return SecretStr(KEY)
+
+
+class NoHistory:
+    async def recent_turns(self, channel_id: str, personality_id: str, limit: int) -> list[object]:
+        return []
+
+
+@pytest.fixture
+async def inference(fake: FakeProvider) -> AsyncIterator[Inference]:
+    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    client = httpx2.AsyncClient()
+    try:
+        yield Inference(
+            providers=ProviderRegistry({"fakeai": fake.base_url}),
+            keys=KeyResolver(Vault()),
+            history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
+            llm=llm,
+            settings=ReplySettings(
+                vision=ModelName("fakeai", "fake/vision"),
+                transcription=ModelName("fakeai", "whisper-1"),
+                transcript_cleanup=ModelName("fakeai", "fake/cheap"),
+            ),
+            attachments=AttachmentReader(HttpDownloader(client, ["127.0.0.1"]), llm, LIMITS),
+            clock=lambda: datetime(2025, 6, 3, tzinfo=UTC),
+        )
+    finally:
+        await llm.aclose()
+        await client.aclose()
+
+
+def request(model: str, *attachments: AttachmentRef, content: str = "look") -> ReplyRequest:
+    return ReplyRequest(
+        job_id="j",
+        user_id="u-1",
+        author_name="Ann",
+        channel_id="c",
+        character=Character(id="p", name="Lilith"),
+        model=ModelChoice(provider="fakeai", model=model),
+        content=content,
+        attachments=attachments,
+    )
+
+
+def image(cdn: Cdn, name: str = "cat.png", **changes: object) -> AttachmentRef:
+    ref = AttachmentRef(
+        url=f"{cdn.base}/{name}", content_type="image/png", filename=name, size_bytes=len(PNG)
+    )
+    return replace(ref, **changes)  # type: ignore[arg-type]  # test helper
+
+
+async def finish(inference: Inference, req: ReplyRequest) -> ReplyFinished:
+    events = [e async for e in inference.generate_reply(req)]
+    last = events[-1]
+    assert isinstance(last, ReplyFinished)
+    return last
+
+
+async def failure(inference: Inference, req: ReplyRequest) -> TzurotError:
+    with pytest.raises(TzurotError) as caught:
+        await finish(inference, req)
+    return caught.value
+
+
+async def test_a_vision_model_gets_the_image_as_a_part(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    finished = await finish(inference, request("openai/gpt-4o", image(cdn)))
+    [call] = fake.chat_requests()
+    user = call.body["messages"][-1]
+    assert user["role"] == "user"
+    assert user["content"] == [
+        {"type": "text", "text": "Ann: look"},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+        },
+    ]
+    assert finished.report.prompt_tokens_estimate > 1105
+
+
+async def test_a_model_without_vision_gets_a_description(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.enqueue("A grey cat asleep on a red sofa.")
+    fake.enqueue("What a lazy beast.")
+    finished = await finish(inference, request("fake/echo", image(cdn)))
+    describe, reply = fake.chat_requests()
+    assert describe.body["model"] == "fake/vision"
+    parts = describe.body["messages"][0]["content"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert reply.body["messages"][-1] == {
+        "role": "user",
+        "content": "Ann: look\n[Image cat.png: A grey cat asleep on a red sofa.]",
+    }
+    assert finished.content == "What a lazy beast."
+    assert finished.attachments[0].description == "A grey cat asleep on a red sofa."
+
+
+async def test_audio_is_transcribed_cleaned_and_kept_for_history(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.transcript = "um hello lilith how are you"
+    fake.enqueue("Hello, Lilith. How are you?")  # the cleanup model
+    fake.enqueue("I am well, child.")
+    voice = AttachmentRef(
+        url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+    )
+    finished = await finish(inference, request("fake/echo", voice, content=""))
+    [transcription] = fake.transcription_requests()
+    assert transcription.body["model"] == "whisper-1"
+    assert (transcription.body["file_name"], transcription.body["file_size"]) == (
+        "voice.ogg",
+        len(OGG),
+    )
+    assert transcription.body["file_content_type"] == "audio/ogg"
+    cleanup, reply = fake.chat_requests()
+    assert cleanup.body["model"] == "fake/cheap"
+    assert cleanup.body["temperature"] == 0.0
+    assert cleanup.body["messages"][-1] == {
+        "role": "user",
+        "content": "um hello lilith how are you",
+    }
+    assert (
+        reply.body["messages"][-1]["content"] == "Ann: [Voice message: Hello, Lilith. How are you?]"
+    )
+    assert finished.user_content == "[Voice message: Hello, Lilith. How are you?]"
+    assert finished.attachments[0].description == "Hello, Lilith. How are you?"
+
+
+async def test_an_image_too_large_by_its_declared_size_is_never_fetched(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    err = await failure(inference, request("openai/gpt-4o", image(cdn, size_bytes=5000)))
+    assert isinstance(err, InvalidArgument)
+    assert (err.field, err.reason) == ("attachments[0]", "ATTACHMENT_TOO_LARGE")
+    assert err.message == "the attachment is larger than 1000 bytes"
+    assert (cdn.hits, fake.requests) == ([], [])
+
+
+async def test_the_size_limit_holds_while_streaming(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    err = await failure(inference, request("openai/gpt-4o", image(cdn, "big.png", size_bytes=0)))
+    assert isinstance(err, InvalidArgument)
+    assert err.reason == "ATTACHMENT_TOO_LARGE"
+    assert cdn.hits == ["big.png"]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "reason", "fetched"),
+    [
+        ("page.png", "image/png", "ATTACHMENT_TYPE_NOT_SUPPORTED", True),  # the server disagrees
+        ("doc.pdf", "application/pdf", "ATTACHMENT_TYPE_NOT_SUPPORTED", False),
+        ("x.bmp", "image/bmp", "ATTACHMENT_TYPE_NOT_SUPPORTED", False),
+    ],
+)
+async def test_types_are_checked_before_and_during_the_download(  # noqa: PLR0917  # parametrized
+    inference: Inference, cdn: Cdn, name: str, content_type: str, reason: str, fetched: bool
+) -> None:
+    err = await failure(
+        inference, request("openai/gpt-4o", image(cdn, name, content_type=content_type))
+    )
+    assert isinstance(err, InvalidArgument)
+    assert (err.field, err.reason) == ("attachments[0]", reason)
+    assert bool(cdn.hits) == fetched
+
+
+async def test_only_allowed_hosts_are_fetched(inference: Inference, cdn: Cdn) -> None:
+    ref = image(cdn, url="http://169.254.169.254/latest/meta-data")
+    err = await failure(inference, request("openai/gpt-4o", ref))
+    assert isinstance(err, InvalidArgument)
+    assert err.reason == "ATTACHMENT_HOST"
+
+
+async def test_an_expired_link_says_so(inference: Inference, cdn: Cdn) -> None:
+    err = await failure(inference, request("openai/gpt-4o", image(cdn, "gone.png")))
+    assert isinstance(err, FailedPrecondition)
+    assert err.reason == "ATTACHMENT_UNAVAILABLE"
+    assert "HTTP 404" in err.message
+
+
+async def test_too_many_attachments(inference: Inference, cdn: Cdn) -> None:
+    err = await failure(inference, request("openai/gpt-4o", *[image(cdn)] * 4))
+    assert isinstance(err, InvalidArgument)
+    assert (err.field, err.reason) == ("attachments", "TOO_MANY_ATTACHMENTS")
+    assert cdn.hits == []
+
+
+async def test_describe_and_transcribe_use_cases(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.enqueue("A cat.")
+    assert (
+        await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+        == "A cat."
+    )
+    assert fake.chat_requests()[-1].body["model"] == "fake/vision"
+    fake.transcript = "hi there"
+    fake.enqueue("Hi there.")
+    text = await inference.transcribe_audio(
+        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
+    )
+    assert text == "Hi there."
