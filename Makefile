@@ -17,7 +17,7 @@ ifneq ($(FIND_LINKS),)
 export UV_FIND_LINKS ?= $(FIND_LINKS)
 endif
 
-.PHONY: help setup run test test-unit test-component test-contract test-e2e lint fmt proto proto-check bench bench-quick clean
+.PHONY: help setup run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,8 +55,11 @@ fmt: .venv/.synced  ## format and autofix
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-test: setup proto-check lint  ## the whole suite: lint, contracts, unit, component, contract, e2e
-	$(PYTEST) -q
+test: setup proto-check lint k8s-check  ## the whole suite: lint, contracts, manifests, unit, component, contract, e2e
+	$(PYTEST) -q --ignore=tests/k8s
+
+k8s-check: .venv/.synced  ## render every Kubernetes overlay, validate it offline, test its isolation rules
+	scripts/k8s_check.sh
 
 test-unit: .venv/.synced  ## unit tests only
 	$(PYTEST) -q tests/unit

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Regenerates the Python stubs (+ mypy .pyi) for proto/tzurot/v1 into OUT (default libs/proto/src).
+# Regenerates the Python stubs (+ mypy .pyi) for proto/tzurot/v1 into OUT (default libs/proto/src)
+# and the gateway's descriptor set for Envoy's gRPC-JSON transcoder into DESCRIPTOR
+# (default deploy/k8s/base/edge/gateway.pb), with google.rpc's status and error details so
+# Envoy can render our rich errors as JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-libs/proto/src}
-mkdir -p "$out/tzurot/v1"
+descriptor=${2:-deploy/k8s/base/edge/gateway.pb}
+includes=(-Iproto -Ithird_party/googleapis)
+mkdir -p "$out/tzurot/v1" "$(dirname "$descriptor")"
 rm -f "$out"/tzurot/v1/*_pb2*.py "$out"/tzurot/v1/*_pb2*.pyi
-"${UV:-uv}" run --frozen python -m grpc_tools.protoc -Iproto \
+"${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
   --python_out="$out" --grpc_python_out="$out" \
   --mypy_out="$out" --mypy_grpc_out="$out" \
   proto/tzurot/v1/*.proto
 touch "$out/tzurot/v1/py.typed"
+"${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
+  --include_imports --descriptor_set_out="$descriptor" proto/tzurot/v1/gateway.proto \
+  google/rpc/status.proto google/rpc/error_details.proto

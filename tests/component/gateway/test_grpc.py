@@ -453,8 +453,10 @@ async def test_generate_as_bot_streams_then_delivery_stores_the_exchange(
     assert len(mesh.inference.requests) == 1
 
 
-@pytest.mark.parametrize("identity", [i for i in SERVICE_IDENTITIES if i not in ("bot", "cli")])
-async def test_only_bot_and_cli_may_call(connect: Connect, identity: str) -> None:
+@pytest.mark.parametrize(
+    "identity", [i for i in SERVICE_IDENTITIES if i not in ("bot", "cli", "edge")]
+)
+async def test_only_bot_cli_and_edge_may_call(connect: Connect, identity: str) -> None:
     stub = connect(identity)
     error = await rpc_error(stub.GetJobStatus(gw.GetJobStatusRequest(idempotency_key="x")))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -28,7 +28,10 @@ if _version_not_supported:
 class GatewayServiceStub:
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     def __init__(self, channel):
@@ -262,7 +265,10 @@ class GatewayServiceStub:
 class GatewayServiceServicer:
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     def Generate(self, request, context):
@@ -779,7 +785,10 @@ def add_GatewayServiceServicer_to_server(servicer, server):
 class GatewayService:
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     @staticmethod

@@ -29,7 +29,10 @@ GRPC_VERSION: str
 class GatewayServiceStub:
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     @_typing.overload
@@ -103,7 +106,10 @@ class GatewayServiceStub:
 class GatewayServiceAsyncStub(GatewayServiceStub):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -173,7 +179,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
     the gateway and nothing else. Requests name the human they act for in an Actor; the gateway
-    trusts it only from internal identities (bot, cli) authenticated by mTLS.
+    trusts it only from internal identities (bot, cli, edge) authenticated by mTLS.
+
+    The admin calls carry google.api.http annotations: the Envoy edge (deploy/k8s/base/edge)
+    transcodes them to JSON over HTTP for operators (curl through `kubectl port-forward`).
     """
 
     @_abc_1.abstractmethod

@@ -30,6 +30,8 @@ class ServiceSettings(BaseSettings):
     """host:port the mTLS gRPC server binds."""
     health_listen: str | None = None
     """Optional plaintext host:port serving only grpc.health.v1 (Kubernetes gRPC probes)."""
+    metrics_listen: str | None = None
+    """Optional host:port serving Prometheus metrics at /metrics over plain HTTP."""
     tls_dir: Path
     """Folder with ca.crt, tls.crt and tls.key (the layout of a cert-manager Secret)."""
     log_level: str = "INFO"

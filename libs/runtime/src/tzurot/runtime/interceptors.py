@@ -3,7 +3,8 @@
 In order: bind the request id (from `x-request-id` or fresh) and the caller identity (from
 the peer certificate) in contextvars; authorize the method for that caller; cap the run
 time when the caller sent no deadline; turn a raised `TzurotError` into its rich status
-and anything else into INTERNAL (logged, never echoed); write one access-log line.
+and anything else into INTERNAL (logged, never echoed); write one access-log line and
+report the outcome to the Prometheus metrics.
 
 It wraps the handler's behaviour rather than `intercept_service` alone, because only the
 behaviour runs in the RPC's own task with its `ServicerContext`.
@@ -25,6 +26,7 @@ import structlog
 from tzurot.runtime.authz import OPEN_SERVICES, AccessRules, service_of
 from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, Unimplemented, to_status
 from tzurot.runtime.identity import bind_call, peer_identity, request_id_from
+from tzurot.runtime.metrics import observe_call
 
 log = structlog.get_logger("tzurot.rpc")
 
@@ -177,15 +179,18 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
         await call.context.abort_with_status(to_status(exc))
 
     def _access_log(self, call: _Call) -> None:
+        code = call.code or grpc.StatusCode.OK
+        seconds = time.perf_counter() - call.started
         emit = log.debug if service_of(call.method) in OPEN_SERVICES else log.info
         emit(
             "rpc.served",
             method=call.method,
             caller=call.caller,
             request_id=call.request_id,
-            code=(call.code or grpc.StatusCode.OK).name,
-            duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
+            code=code.name,
+            duration_ms=round(seconds * 1000, 3),
         )
+        observe_call(call.method, code, seconds)
 
 
 async def _deadline_bounded(step: Any, deadline: float | None) -> Any:

@@ -1,4 +1,4 @@
-"""The gRPC server bootstrap every service uses: mTLS, health, reflection, interceptors.
+"""The gRPC server bootstrap every service uses: mTLS, health, reflection, interceptors, metrics.
 
 `create_server` builds (but does not start) the server so tests can bind port 0 and read
 the real port; `serve_until_signal` waits for SIGTERM/SIGINT and drains gracefully: health
@@ -25,6 +25,7 @@ from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.grpc_options import SERVER_OPTIONS
 from tzurot.runtime.interceptors import ServerCallInterceptor
+from tzurot.runtime.metrics import MetricsServer, start_metrics_server
 from tzurot.runtime.tls import load_tls, server_credentials
 
 __all__ = [
@@ -60,6 +61,7 @@ class RunningServer:
     service_names: tuple[str, ...]
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
+    metrics_server: MetricsServer | None = None
 
     async def start(self) -> None:
         """Starts serving and reports SERVING for "" and every registered service."""
@@ -75,6 +77,8 @@ class RunningServer:
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(grace)
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)
 
 
 async def create_server(
@@ -109,7 +113,15 @@ async def create_server(
         running.health_server, running.health_port = _plaintext_health(
             settings.health_listen, health
         )
-    log.info("server.created", service=service, port=port, health_port=running.health_port)
+    if settings.metrics_listen:
+        running.metrics_server = start_metrics_server(settings.metrics_listen)
+    log.info(
+        "server.created",
+        service=service,
+        port=port,
+        health_port=running.health_port,
+        metrics_port=running.metrics_server.port if running.metrics_server else None,
+    )
     return running
 
 

@@ -24,7 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tzurot.runtime.errors import StartupError
 
 SPIFFE_TRUST_DOMAIN = "tzurot.local"
-SERVICE_IDENTITIES = ("gateway", "inference", "memory", "keyvault", "bot", "cli")
+SERVICE_IDENTITIES = ("gateway", "inference", "memory", "keyvault", "bot", "cli", "edge")
+"""Every mTLS identity: the five services, the `tzurot` CLI and `edge` (the Envoy edge)."""
 _CA_NAME = "Tzurot development CA"
 _RENEW_BEFORE = dt.timedelta(days=30)
 

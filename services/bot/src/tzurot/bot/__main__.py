@@ -7,6 +7,7 @@ from tzurot.runtime.config import secret_values
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.main import run_service
+from tzurot.runtime.probes import start_probe_server
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
@@ -28,10 +29,14 @@ async def _serve() -> None:
         gateway_pb2_grpc.GatewayServiceStub(channel),
         generate_timeout=settings.generate_timeout_seconds,
     )
+    # Kubernetes probes and Prometheus (TZUROT_HEALTH_LISTEN, TZUROT_METRICS_LISTEN).
+    probes = await start_probe_server("bot", settings)
+    await probes.set_serving(True)
     try:
         async with bot:
             await bot.start(settings.discord_token.get_secret_value())
     finally:
+        await probes.stop()
         await channel.close()
 
 

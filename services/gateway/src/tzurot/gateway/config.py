@@ -23,10 +23,12 @@ class GatewaySettings(ServiceSettings):
     generate_deadline_seconds: float = Field(default=480.0, gt=0)
     # How long a duplicate request waits for the original job to finish before giving up.
     duplicate_wait_seconds: float = Field(default=480.0, gt=0)
-    # Identities allowed to call gateway (mTLS certificate names).
-    allowed_callers: frozenset[str] = frozenset({"bot", "cli"})
-    # Identities that may call without an actor, acting as the operator (superuser).
-    operator_identities: frozenset[str] = frozenset({"cli"})
+    # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
+    # which itself admits only clients presenting a `cli` certificate.
+    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge"})
+    # Identities that may call without an actor, acting as the operator (superuser): the CLI,
+    # and operators reaching gateway through the edge (cli certificates only).
+    operator_identities: frozenset[str] = frozenset({"cli", "edge"})
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
     # A running job whose heartbeat is older than this is taken over by a duplicate request.

@@ -48,6 +48,7 @@ from tzurot.gateway.settings import (
     MEMORY_THRESHOLD,
 )
 from tzurot.gateway.store import GatewayStore, NewJob
+from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -244,6 +245,13 @@ class Gateway:
         finally:
             if keep_alive is not None:
                 keep_alive.cancel()
+        metrics.record_job("streamed")
+        metrics.record_tokens(
+            finished.usage.provider,
+            finished.usage.model,
+            input_tokens=finished.usage.input_tokens,
+            output_tokens=finished.usage.output_tokens,
+        )
         log.info(
             "job.streamed",
             job_id=job.id,
@@ -263,6 +271,7 @@ class Gateway:
     async def _fail(self, job_id: str, error: JobError) -> None:
         """Marks the job failed; shielded, so a cancelled stream still records why."""
         await asyncio.shield(self._store.fail_job(job_id, error))
+        metrics.record_job("failed", error.reason)
         log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
 
     async def _replay(
@@ -271,6 +280,7 @@ class Gateway:
         """A duplicate request of a finished job: repeat its outcome."""
         if job.status is JobStatus.FAILED:
             raise _job_error(job)
+        metrics.record_job("replayed")
         yield JobAccepted(job_id=job.id, personality=personality, replayed=True)
         if job.content:
             yield ReplyChunk(job.content)
@@ -311,7 +321,9 @@ class Gateway:
                 ),
             ],
         )
-        return await self._store.mark_delivered(job.id, message_ids)
+        delivered = await self._store.mark_delivered(job.id, message_ids)
+        metrics.record_job("delivered")
+        return delivered
 
     async def job_status(self, *, job_id: str = "", idempotency_key: str = "") -> Job:
         if job_id:

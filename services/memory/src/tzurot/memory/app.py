@@ -56,8 +56,9 @@ AUTHORIZATION: AuthorizationPolicy = {
         "AddMemory",
         "DropWeakMemories",
         "CountMemories",
-        "Consolidate",
     ),
+    # The consolidation CronJob (tzurot.memory.consolidate) calls as memory itself.
+    **_methods(_GATEWAY_AND_INFERENCE | {"memory"}, "Consolidate"),
 }
 """Who may call each method; anything not listed is refused (default_allowed is empty)."""
 

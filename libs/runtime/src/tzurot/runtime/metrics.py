@@ -1,0 +1,121 @@
+"""Prometheus metrics: RPC counts and latencies, job outcomes, token usage, rate-limit refusals.
+
+The metrics live in prometheus-client's default registry (one process is one service in
+production; Prometheus adds `job` and `pod` labels when it scrapes). `observe_call` is what
+the server interceptor reports every finished RPC to; the `record_*` functions are for the
+services' own events. `start_metrics_server` serves `/metrics` over plain HTTP on
+`TZUROT_METRICS_LISTEN` (unset: nothing listens, as in tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+import grpc
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+
+from tzurot.runtime.errors import StartupError
+
+__all__ = [
+    "JOBS",
+    "RATE_LIMIT_REFUSALS",
+    "RPC_HANDLED",
+    "RPC_SECONDS",
+    "TOKENS",
+    "MetricsServer",
+    "observe_call",
+    "record_job",
+    "record_rate_limit_refusal",
+    "record_tokens",
+    "start_metrics_server",
+]
+
+RPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by method and status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+RPC_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from a call's arrival to its completion on the server.",
+    ["grpc_service", "grpc_method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+JOBS = Counter(
+    "tzurot_jobs_total",
+    "Generation jobs by outcome (streamed, delivered, failed, replayed).",
+    ["outcome", "reason"],
+)
+TOKENS = Counter(
+    "tzurot_llm_tokens_total",
+    "LLM tokens used, by provider, model and direction (input or output).",
+    ["provider", "model", "direction"],
+)
+RATE_LIMIT_REFUSALS = Counter(
+    "tzurot_rate_limit_refusals_total",
+    "Calls refused with RESOURCE_EXHAUSTED (rate limits, quotas), by method.",
+    ["grpc_service", "grpc_method"],
+)
+
+
+def _split(method: str) -> tuple[str, str]:
+    """ "/pkg.Service/Method" -> ("pkg.Service", "Method")."""
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def observe_call(method: str, code: grpc.StatusCode, seconds: float) -> None:
+    """Counts one finished RPC and its duration; RESOURCE_EXHAUSTED also counts as a refusal."""
+    service, name = _split(method)
+    RPC_HANDLED.labels(service, name, code.name).inc()
+    RPC_SECONDS.labels(service, name).observe(seconds)
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        RATE_LIMIT_REFUSALS.labels(service, name).inc()
+
+
+def record_job(outcome: str, reason: str = "") -> None:
+    """A job reached `outcome`; `reason` is the machine-readable reason of a failure."""
+    JOBS.labels(outcome, reason).inc()
+
+
+def record_tokens(provider: str, model: str, *, input_tokens: int, output_tokens: int) -> None:
+    """Token usage of one LLM call."""
+    TOKENS.labels(provider, model, "input").inc(max(input_tokens, 0))
+    TOKENS.labels(provider, model, "output").inc(max(output_tokens, 0))
+
+
+def record_rate_limit_refusal(method: str) -> None:
+    """A refusal that did not end as a RESOURCE_EXHAUSTED status of `method` (e.g. in the bot)."""
+    RATE_LIMIT_REFUSALS.labels(*_split(method)).inc()
+
+
+@dataclass
+class MetricsServer:
+    """The `/metrics` HTTP endpoint running in a daemon thread."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_metrics_server(address: str, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
+    """Serves `registry` at http://`address`/metrics ("host:port"; port 0 picks a free one)."""
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit():
+        raise StartupError(f"TZUROT_METRICS_LISTEN is not host:port: {address!r}")
+    try:
+        server, thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)  # noqa: S104  # an empty host means every interface, as for TZUROT_LISTEN
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {address} for metrics: {exc.strerror}") from None
+    return MetricsServer(server, thread)

