@@ -1,7 +1,10 @@
 """`python -m tzurot.bot`: connect to Discord (needs TZUROT_DISCORD_TOKEN) and the gateway."""
 
+import logging
+
 from tzurot.bot.bot import TzurotBot
 from tzurot.bot.config import BotSettings
+from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.config import secret_values
 from tzurot.runtime.errors import StartupError
@@ -19,16 +22,19 @@ async def _serve() -> None:
     configure_logging(
         "bot", level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
     )
+    # discord.py logs whole gateway events at DEBUG, modal submissions (API keys) included.
+    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().level))
     channel = secure_channel(
         settings.gateway_addr,
         load_tls(settings.tls_dir),
         server_identity="gateway",
         default_timeout=settings.default_deadline_seconds,
     )
-    bot = TzurotBot(
+    gateway = GatewayClient(
         gateway_pb2_grpc.GatewayServiceStub(channel),
         generate_timeout=settings.generate_timeout_seconds,
     )
+    bot = TzurotBot(gateway, settings)
     # Kubernetes probes and Prometheus (TZUROT_HEALTH_LISTEN, TZUROT_METRICS_LISTEN).
     probes = await start_probe_server("bot", settings)
     await probes.set_serving(True)

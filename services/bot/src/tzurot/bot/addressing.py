@@ -1,24 +1,70 @@
-"""Which personality a Discord message addresses: `@Name` at the start or anywhere.
+"""Which personalities a message addresses by `@Name` or `@alias`.
 
-The gateway resolves names and aliases; here we only find candidate names. Multi-word names
-are tried longest first, so `@the night queen hi` asks for "the night queen" before "the".
+Names may have several words and are matched case-insensitively; at each `@` the longest
+known name wins, so `@the night queen hi` picks "the night queen" over "the night". A name
+must end at a word boundary. Each personality answers once, in order of first mention.
 """
 
 from __future__ import annotations
 
 import re
 
-_MENTION = re.compile(r"(?:^|\s)@([^\s@<>][^@<>\n]*)")
-MAX_NAME_WORDS = 4
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tzurot.v1 import common_pb2 as common
 
 
-def candidate_names(content: str) -> list[tuple[str, str]]:
-    """(name, remaining text) candidates for each `@…` in the message, longest name first."""
-    candidates: list[tuple[str, str]] = []
-    for match in _MENTION.finditer(content):
-        words = match.group(1).split()
-        for count in range(min(MAX_NAME_WORDS, len(words)), 0, -1):
-            name = " ".join(words[:count]).rstrip(",.:;!?")
-            rest = (content[: match.start()] + " " + " ".join(words[count:])).strip()
-            candidates.append((name, rest))
-    return candidates
+@dataclass(frozen=True)
+class Addressed:
+    personality: common.Personality
+    matched_text: str
+    offset: int
+
+
+def names_of(personality: common.Personality) -> list[str]:
+    names = [personality.display_name, personality.slug, *personality.aliases]
+    return [n for n in dict.fromkeys(n.strip() for n in names) if n]
+
+
+def match_mentions(
+    content: str, personalities: Iterable[common.Personality], limit: int = 5
+) -> list[Addressed]:
+    """The personalities `content` mentions with `@`, in order, each once, at most `limit`."""
+    table = sorted(
+        ((name.casefold(), p) for p in personalities for name in names_of(p)),
+        key=lambda item: len(item[0]),
+        reverse=True,
+    )
+    folded = content.casefold()
+    found: list[Addressed] = []
+    seen: set[str] = set()
+    index = folded.find("@")
+    while index != -1 and len(found) < limit:
+        if index == 0 or not (folded[index - 1].isalnum() or folded[index - 1] == "@"):
+            for name, personality in table:
+                end = index + 1 + len(name)
+                if folded.startswith(name, index + 1) and _boundary(folded, end):
+                    key = personality.id or personality.slug
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(Addressed(personality, content[index:end], index))
+                    index = end - 1
+                    break
+        index = folded.find("@", index + 1)
+    return found
+
+
+def _boundary(text: str, end: int) -> bool:
+    return end >= len(text) or not (text[end].isalnum() or text[end] in "_-'")
+
+
+def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
+    """The content without the mention texts (so the model reads "hi", not "@Lilith hi")."""
+    out, cursor = [], 0
+    for item in sorted(addressed, key=lambda a: a.offset):
+        out.append(content[cursor : item.offset])
+        cursor = item.offset + len(item.matched_text)
+    out.append(content[cursor:])
+    text = re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
+    return text.lstrip(",:;").strip()

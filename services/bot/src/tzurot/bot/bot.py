@@ -1,108 +1,101 @@
-"""The discord.py client: sees messages that address a personality and answers as it."""
+"""The discord.py client: wires the message flow, reactions and slash commands to events.
+
+Discord's REST base comes from settings (`discord.http.Route.BASE`, which webhooks and
+interaction callbacks use too); the websocket URL from Discord's `/gateway/bot` answer, as
+Discord asks clients to do. With `shard_count` set, this process runs exactly one shard.
+"""
 
 from __future__ import annotations
 
+import aiohttp
 import discord
-import grpc
 import structlog
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
-from tzurot.bot.addressing import candidate_names
-from tzurot.bot.splitting import split_message
-from tzurot.bot.webhooks import WebhookCache
-from tzurot.runtime.errors import from_rpc_error
-from tzurot.v1 import common_pb2 as common
-from tzurot.v1 import gateway_pb2 as gw
-from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+from tzurot.bot.commands.registry import add_commands
+from tzurot.bot.config import BotSettings
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.messages import MessageFlow
+from tzurot.bot.pluralkit import PluralKit
+from tzurot.bot.webhooks import WebhookPool
 
 log = structlog.get_logger(__name__)
 
 
+def bot_intents() -> discord.Intents:
+    """Guilds, guild messages, reactions and message content (a privileged intent)."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.guild_reactions = True
+    intents.message_content = True
+    return intents
+
+
 class TzurotBot(discord.Client):
-    def __init__(
-        self,
-        gateway: gw_grpc.GatewayServiceAsyncStub,
-        *,
-        generate_timeout: float,
-    ) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = True
-        super().__init__(intents=intents)
-        self._gateway = gateway
-        self._generate_timeout = generate_timeout
-        self._webhooks = WebhookCache()
+    def __init__(self, gateway: GatewayClient, settings: BotSettings) -> None:
+        discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+        super().__init__(
+            intents=bot_intents(),
+            shard_id=settings.shard_id,
+            shard_count=settings.shard_count,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False),
+        )
+        self.settings = settings
+        self.gateway = gateway
+        self.webhooks = WebhookPool(settings.webhook_name)
+        self.tree = app_commands.CommandTree(self)
+        self._pk_session: aiohttp.ClientSession | None = None
+        self.flow: MessageFlow | None = None
+        self.synced: list[app_commands.AppCommand] = []
+
+    async def setup_hook(self) -> None:
+        _, url, _ = await self.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        pluralkit = None
+        if self.settings.pluralkit_enabled:
+            self._pk_session = aiohttp.ClientSession()
+            pluralkit = PluralKit(
+                self._pk_session,
+                self.settings.pluralkit_api_base,
+                retry_delay=self.settings.pluralkit_retry_delay_seconds,
+            )
+        self.flow = MessageFlow(self, self.gateway, self.webhooks, self.settings, pluralkit)
+        add_commands(self.tree, self.gateway, self.flow)
+        self.synced = await self.sync_commands()
+
+    async def sync_commands(self) -> list[app_commands.AppCommand]:
+        """Per guild in development (instant), globally in production."""
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            return await self.tree.sync(guild=guild)
+        return await self.tree.sync()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._pk_session is not None:
+            await self._pk_session.close()
 
     async def on_ready(self) -> None:
-        log.info("bot.ready", user=str(self.user), guilds=len(self.guilds))
+        log.info(
+            "bot.ready",
+            user=str(self.user),
+            guilds=len(self.guilds),
+            shard=self.shard_id,
+            shards=self.shard_count,
+        )
 
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.webhook_id is not None:
-            return
-        if not isinstance(message.channel, discord.TextChannel | discord.Thread):
-            return
-        actor = common.Actor(
-            user_id=str(message.author.id), display_name=message.author.display_name
-        )
-        for name, rest in candidate_names(message.content):
-            try:
-                reply = await self._gateway.GetPersonality(
-                    gw.GetPersonalityRequest(actor=actor, personality=name)
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.NOT_FOUND:
-                    continue
-                raise
-            await self._answer(message, actor, reply.personality, rest)
-            return
+        if self.flow is not None:
+            await self.flow.on_message(message)
 
-    async def _answer(
-        self,
-        message: discord.Message,
-        actor: common.Actor,
-        personality: common.Personality,
-        content: str,
-    ) -> None:
-        channel = message.channel
-        thread = channel if isinstance(channel, discord.Thread) else None
-        parent = channel.parent if isinstance(channel, discord.Thread) else channel
-        assert isinstance(parent, discord.TextChannel)
-        location = common.Location(
-            guild_id=str(message.guild.id) if message.guild else "",
-            channel_id=str(parent.id),
-            thread_id=str(thread.id) if thread else "",
-            nsfw_channel=parent.is_nsfw(),
-        )
-        request = gw.GenerateRequest(
-            actor=actor,
-            location=location,
-            personality=personality.slug,
-            content=content,
-            idempotency_key=str(message.id),
-            message_ids=[str(message.id)],
-        )
-        hook = await self._webhooks.for_channel(parent)
-        job_id, text = "", ""
-        try:
-            async with channel.typing():
-                async for event in self._gateway.Generate(request, timeout=self._generate_timeout):
-                    if event.HasField("accepted"):
-                        job_id = event.accepted.job_id
-                    elif event.HasField("finished"):
-                        text = event.finished.content
-        except grpc.aio.AioRpcError as exc:
-            err = from_rpc_error(exc)
-            text = f"{personality.error_message or 'Something went wrong:'} {err.message}"
-            job_id = ""
-        posted = []
-        for piece in split_message(text):
-            sent = await hook.send(
-                piece,
-                username=personality.display_name[:80],
-                avatar_url=personality.avatar_url or None,
-                thread=thread or discord.utils.MISSING,
-                wait=True,
-            )
-            posted.append(str(sent.id))
-        if job_id:
-            await self._gateway.ConfirmDelivery(
-                gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=posted)
-            )
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.flow is not None:
+            await self.flow.on_reaction(payload)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if self.flow is not None:
+            self.flow.on_delete(payload.message_id)

@@ -1,0 +1,116 @@
+"""End to end through Discord: the fake Discord, the real bot, and the whole mesh behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord.gateway import DiscordWebSocket
+from pydantic import SecretStr
+
+from tzurot.bot.bot import TzurotBot
+from tzurot.bot.config import BotSettings
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.testing.fake_discord import FakeDiscord, Json
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.mesh import InProcessMesh, in_process_mesh
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+USER_KEY = "sk-or-alice-key-0123456789abcdef"
+LILITH_SEED = b"""
+name: Lilith
+aliases: [lil, the night queen]
+avatar_url: https://example.com/lilith.png
+system_prompt: You are Lilith, a test personality.
+llm: {provider: openrouter, model: fake/lilith}
+error_message: "*Lilith's candle gutters.*"
+public: true
+"""
+SAGE_SEED = b"""
+name: Sage
+system_prompt: You are Sage.
+llm: {provider: openrouter, model: fake/sage}
+error_message: "*Sage frowns.*"
+"""
+
+
+@dataclass
+class World:
+    """One Discord server with a #general channel and two users, Alice and Bob."""
+
+    discord: FakeDiscord
+    provider: FakeProvider
+    mesh: InProcessMesh
+    cli: gw_grpc.GatewayServiceAsyncStub
+    guild: Json
+    general: Json
+    alice: Json
+    bob: Json
+
+    async def set_key(self, who: Json, key: str = USER_KEY) -> None:
+        await self.cli.SetWalletKey(
+            gw.SetWalletKeyRequest(
+                actor=_actor(who), provider="openrouter", api_key=key, skip_validation=True
+            )
+        )
+
+
+def _actor(user: Json) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+@asynccontextmanager
+async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
+    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
+    async with (
+        FakeProvider(valid_keys={USER_KEY}) as provider,
+        in_process_mesh(database_url, workdir, provider) as mesh,
+        FakeDiscord() as fake,
+    ):
+        cli = await mesh.gateway_stub("cli")
+        for seed in (LILITH_SEED, SAGE_SEED):
+            await cli.ImportPersonality(
+                gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=seed)
+            )
+        guild = fake.add_guild("Test Server")
+        general = fake.add_channel(guild, "general", topic="chatting about anything")
+        alice, bob = fake.make_user("alice"), fake.make_user("bob")
+        yield World(fake, provider, mesh, cli, guild, general, alice, bob)
+
+
+@asynccontextmanager
+async def running_bot(world: World, **overrides: Any) -> AsyncIterator[TzurotBot]:
+    """The real bot, connected to the fake Discord and to the mesh's gateway as `bot`."""
+    settings = BotSettings(
+        tls_dir=world.mesh.pki / "bot",
+        discord_token=SecretStr(world.discord.token),
+        discord_api_base=world.discord.api_base,
+        gateway_addr=world.mesh.gateway_addr,
+        stream_edit_interval_seconds=0.2,
+        pluralkit_enabled=False,
+        dev_guild_id=int(world.guild["id"]),
+        **overrides,
+    )
+    channel = await world.mesh.channel("bot")
+    gateway = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    bot = TzurotBot(gateway, settings)
+    task = asyncio.create_task(bot.start(world.discord.token))
+    try:
+        await world.discord.wait_until(lambda: task.done() or bot.is_ready())
+        if task.done():
+            task.result()
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved

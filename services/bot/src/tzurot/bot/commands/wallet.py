@@ -1,0 +1,143 @@
+"""/wallet: bring your own API key. The key is typed into a modal, never a command argument."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands.common import PROVIDERS, actor, choices, failure_text, reply, send
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def describe_keys(keys: list[gw.WalletKey]) -> str:
+    if not keys:
+        return "You have no API keys stored. Add one with `/wallet set <provider>`."
+    lines = ["Your API keys:"]
+    for key in keys:
+        state = "active" if key.active else "inactive"
+        hint = f" (…{key.hint})" if key.hint else ""
+        used = (
+            f", last used <t:{key.last_used_at.seconds}:R>"
+            if key.HasField("last_used_at") and key.last_used_at.seconds
+            else ""
+        )
+        lines.append(f"- **{key.provider}**{hint}: {state}{used}")
+    return "\n".join(lines)
+
+
+class WalletKeyModal(discord.ui.Modal):
+    """A private form: what is typed here goes to the gateway (then keyvault) only."""
+
+    def __init__(self, gateway: GatewayClient, provider: str) -> None:
+        super().__init__(title=f"Your {provider} API key"[:45], timeout=600)
+        self.gateway, self.provider = gateway, provider
+        self.key: discord.ui.TextInput[WalletKeyModal] = discord.ui.TextInput(
+            label="API key",
+            custom_id="api_key",
+            placeholder="paste your key; only you see this form",
+            min_length=8,
+            max_length=512,
+        )
+        self.add_item(self.key)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = gw.SetWalletKeyRequest(
+            actor=actor(interaction), provider=self.provider, api_key=self.key.value.strip()
+        )
+        try:
+            saved = await self.gateway.call(self.gateway.stub.SetWalletKey(request))
+        except TzurotError as err:
+            text = f"Your {self.provider} key was not saved: {failure_text(err)}"
+        else:
+            hint = f" (…{saved.key.hint})" if saved.key.hint else ""
+            text = f"Saved your {self.provider} key{hint}. It is stored encrypted."
+        finally:
+            del request
+        await interaction.followup.send(text, ephemeral=True)
+
+
+class WalletCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="wallet", description="Your own API keys for the model providers")
+        self.gateway = gateway
+
+    async def _provider_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(list(PROVIDERS), current)
+
+    async def _stored_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            listed = await self.gateway.call(
+                self.gateway.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(interaction)))
+            )
+        except TzurotError:
+            return []
+        return choices([k.provider for k in listed.keys], current)
+
+    @app_commands.command(name="set", description="Add or replace your key (opens a private form)")
+    @app_commands.describe(provider="The provider the key is for")
+    async def set_key(self, interaction: discord.Interaction, provider: str) -> None:
+        await interaction.response.send_modal(WalletKeyModal(self.gateway, provider.strip().lower()))
+
+    @set_key.autocomplete("provider")
+    async def _set_auto(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._provider_choices(interaction, current)
+
+    @app_commands.command(name="list", description="Which keys you have stored")
+    async def list_keys(self, interaction: discord.Interaction) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListWalletKeys(
+                gw.ListWalletKeysRequest(actor=actor(interaction))
+            ),
+            lambda r: describe_keys(list(r.keys)),
+        )
+
+    @app_commands.command(name="remove", description="Delete one of your keys")
+    async def remove_key(self, interaction: discord.Interaction, provider: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.RemoveWalletKey(
+                gw.RemoveWalletKeyRequest(actor=actor(interaction), provider=provider)
+            ),
+            lambda _: f"Removed your {provider} key.",
+        )
+
+    @remove_key.autocomplete("provider")
+    async def _remove_auto(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._stored_choices(interaction, current)
+
+    @app_commands.command(name="test", description="Check that a stored key still works")
+    async def test_key(self, interaction: discord.Interaction, provider: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.TestWalletKey(
+                gw.TestWalletKeyRequest(actor=actor(interaction), provider=provider)
+            ),
+            lambda r: f"Your {provider} key works."
+            if r.valid
+            else f"Your {provider} key does not work: {r.detail}",
+        )
+
+    @test_key.autocomplete("provider")
+    async def _test_auto(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._stored_choices(interaction, current)
+
+
+__all__ = ["WalletCommands", "WalletKeyModal", "describe_keys", "send"]

@@ -1,0 +1,45 @@
+"""What a user reads when an answer cannot be produced: the personality's voice + a reason."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+
+from tzurot.runtime.errors import ResourceExhausted, TzurotError
+from tzurot.v1 import common_pb2 as common
+
+DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
+
+
+def reason_text(err: TzurotError) -> str:
+    """A short reason a user can act on; never the provider's raw text."""
+    provider = err.metadata.get("provider", "the provider")
+    if err.reason == "NO_API_KEY":
+        return (
+            f"You have no API key for {provider}. Add yours with `/wallet set {provider}` "
+            "(it opens a private form)."
+        )
+    if err.reason == "INVALID_API_KEY":
+        return f"Your {provider} key was rejected. Check it with `/wallet test` or replace it."
+    if err.reason == "PROVIDER_QUOTA_EXCEEDED":
+        return f"Your {provider} quota or credit is used up."
+    if isinstance(err, ResourceExhausted) or err.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        wait = getattr(err, "retry_after_seconds", None)
+        if wait:
+            return f"Rate limited: try again in {max(1, math.ceil(wait))} seconds."
+        return "Rate limited: try again in a minute."
+    if err.reason == "PROVIDER_UNAVAILABLE" or err.code is grpc.StatusCode.UNAVAILABLE:
+        return "The model provider is not reachable right now; try again shortly."
+    if err.code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "The answer took too long; try again."
+    if err.code in {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}:
+        return err.message
+    if err.code is grpc.StatusCode.PERMISSION_DENIED:
+        return err.message
+    return "Something went wrong on our side."
+
+
+def error_reply(personality: common.Personality, err: TzurotError) -> str:
+    voice = personality.error_message.strip() or DEFAULT_ERROR_MESSAGE
+    return f"{voice}\n-# {reason_text(err)}"

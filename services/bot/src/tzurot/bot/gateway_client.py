@@ -1,0 +1,115 @@
+"""The bot's only way out: the gateway's gRPC API, with failures as typed Tzurot errors.
+
+`call` awaits any gateway RPC and turns an `AioRpcError` into the `TzurotError` the server
+raised (reason, metadata, retry delay). `unimplemented` tells an RPC the gateway does not offer
+yet (issue #5's admin API) from a real failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+import discord
+import grpc
+
+from tzurot.runtime.errors import TzurotError, from_rpc_error
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+T = TypeVar("T")
+
+
+def unimplemented(err: TzurotError) -> bool:
+    return err.code is grpc.StatusCode.UNIMPLEMENTED
+
+
+def actor_of(user: discord.abc.User, *, user_id: str | None = None) -> common.Actor:
+    return common.Actor(user_id=user_id or str(user.id), display_name=user.display_name)
+
+
+def location_of(channel: object, guild: discord.Guild | None) -> common.Location:
+    """Where a message is: threads and forum posts name their parent channel and the thread."""
+    thread = channel if isinstance(channel, discord.Thread) else None
+    parent = channel.parent if isinstance(channel, discord.Thread) else channel
+    nsfw = bool(getattr(parent, "is_nsfw", lambda: False)())
+    return common.Location(
+        guild_id=str(guild.id) if guild else "",
+        channel_id=str(getattr(parent, "id", "")),
+        thread_id=str(thread.id) if thread else "",
+        nsfw_channel=nsfw,
+    )
+
+
+class GatewayClient:
+    def __init__(self, stub: gw_grpc.GatewayServiceAsyncStub, *, generate_timeout: float) -> None:
+        self.stub = stub
+        self.generate_timeout = generate_timeout
+
+    async def call(self, rpc: Awaitable[T]) -> T:
+        try:
+            return await rpc
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def generate(self, request: gw.GenerateRequest) -> AsyncIterator[gw.GenerateResponse]:
+        try:
+            async for event in self.stub.Generate(request, timeout=self.generate_timeout):
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def personalities(self, actor: common.Actor) -> list[common.Personality]:
+        reply = await self.call(
+            self.stub.ListPersonalities(gw.ListPersonalitiesRequest(actor=actor))
+        )
+        return list(reply.personalities)
+
+    async def personality(self, actor: common.Actor, name: str) -> common.Personality | None:
+        try:
+            reply = await self.call(
+                self.stub.GetPersonality(gw.GetPersonalityRequest(actor=actor, personality=name))
+            )
+        except TzurotError as err:
+            if err.code is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.personality
+
+    async def resolve_mentions(
+        self, actor: common.Actor, content: str, limit: int
+    ) -> list[gw.Mention] | None:
+        """The gateway's answer, or None when it does not offer ResolveMentions yet."""
+        try:
+            reply = await self.call(
+                self.stub.ResolveMentions(
+                    gw.ResolveMentionsRequest(actor=actor, content=content, limit=limit)
+                )
+            )
+        except TzurotError as err:
+            if unimplemented(err):
+                return None
+            raise
+        return list(reply.mentions)
+
+    async def activation(self, location: common.Location) -> common.Personality | None:
+        """The personality activated where `location` is (thread first, then its channel)."""
+        try:
+            reply = await self.call(
+                self.stub.GetChannelActivation(gw.GetChannelActivationRequest(location=location))
+            )
+        except TzurotError as err:
+            if unimplemented(err) or err.code is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        if not reply.HasField("activation"):
+            return None
+        return reply.activation.personality
+
+    async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
+        await self.call(
+            self.stub.ConfirmDelivery(
+                gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=[str(i) for i in message_ids])
+            )
+        )

@@ -1,0 +1,90 @@
+"""The messages a user's message points at: its reply chain and Discord message links.
+
+Walked breadth-first from the user's message: depth 1 is the message it replies to and the
+messages it links; each of those adds its own at depth 2, up to `max_depth`, at most
+`max_count` in all, each message once. A link to a channel the user cannot read is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import discord
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tzurot.bot.attachments import to_attachment
+from tzurot.v1 import common_pb2 as common
+
+MESSAGE_LINK = re.compile(
+    r"https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
+)
+REPLY_QUOTE_PREFIX = "-# ↪"
+
+Resolver = Callable[[int, int], Awaitable[discord.Message | None]]
+
+
+def strip_reply_quote(content: str) -> str:
+    """An answer's content without the quoted line we put on top of it."""
+    lines = content.split("\n")
+    if lines and lines[0].startswith(REPLY_QUOTE_PREFIX):
+        lines = lines[1:]
+    return "\n".join(lines)
+
+
+def linked_ids(content: str) -> list[tuple[int, int]]:
+    """(channel id, message id) for each Discord message link in `content`."""
+    return [(int(m.group(2)), int(m.group(3))) for m in MESSAGE_LINK.finditer(content)]
+
+
+def as_reference(message: discord.Message, depth: int) -> common.ReferencedMessage:
+    created = Timestamp()
+    created.FromDatetime(message.created_at)
+    return common.ReferencedMessage(
+        message_id=str(message.id),
+        author_id=str(message.author.id),
+        author_name=message.author.display_name,
+        content=strip_reply_quote(message.content),
+        created_at=created,
+        attachments=[to_attachment(a) for a in message.attachments],
+        depth=depth,
+    )
+
+
+async def collect_references(
+    message: discord.Message, *, max_depth: int, max_count: int, resolve: Resolver
+) -> list[common.ReferencedMessage]:
+    """The reply chain and linked messages of `message`, breadth first, deduplicated.
+
+    `resolve(channel_id, message_id)` returns the message if the user may read it, else None.
+    """
+    out: list[common.ReferencedMessage] = []
+    seen = {message.id}
+    queue: deque[tuple[discord.Message, int]] = deque([(message, 0)])
+    while queue and len(out) < max_count:
+        current, depth = queue.popleft()
+        if depth >= max_depth:
+            continue
+        for target in await _pointers(current, resolve):
+            if target.id in seen or len(out) >= max_count:
+                continue
+            seen.add(target.id)
+            out.append(as_reference(target, depth + 1))
+            queue.append((target, depth + 1))
+    return out
+
+
+async def _pointers(message: discord.Message, resolve: Resolver) -> list[discord.Message]:
+    found: list[discord.Message] = []
+    ref = message.reference
+    if ref is not None and ref.message_id is not None:
+        resolved = ref.resolved if isinstance(ref.resolved, discord.Message) else None
+        target = resolved or await resolve(ref.channel_id, ref.message_id)
+        if target is not None:
+            found.append(target)
+    for channel_id, message_id in linked_ids(message.content):
+        target = await resolve(channel_id, message_id)
+        if target is not None:
+            found.append(target)
+    return found
