@@ -1,10 +1,12 @@
 """The mesh on loopback: four real services with mTLS, real Postgres, a fake LLM provider."""
 
 from collections.abc import AsyncIterator
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tzurot.cli.localdb import create_database
 from tzurot.testing.discord_e2e import World, discord_world
 from tzurot.testing.e2e import Harness, echo_mesh
 from tzurot.testing.postgres import DatabaseFactory
@@ -16,7 +18,17 @@ async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncItera
         yield h
 
 
-@pytest.fixture
-async def world(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[World]:
-    async with discord_world(fresh_database(), tmp_path) as w:
+@pytest.fixture(scope="module")
+async def discord_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    """One mesh and fake Discord per test module (starting them is most of a test's time)."""
+    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+    async with discord_world(database, tmp_path_factory.mktemp("discord")) as w:
         yield w
+
+
+@pytest.fixture
+def world(discord_mesh: World) -> World:
+    """A fresh channel and users in the shared server."""
+    return discord_mesh.scene()

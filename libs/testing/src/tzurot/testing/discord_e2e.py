@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from tzurot.bot.bot import TzurotBot
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.testing.fake_discord import FakeDiscord, Json
-from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.fake_provider import FakeProvider, echo_reply
 from tzurot.testing.mesh import InProcessMesh, in_process_mesh
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -55,10 +55,22 @@ class World:
     alice: Json
     bob: Json
 
+    def scene(self) -> World:
+        """A new channel and new users in the same server, so tests sharing a mesh stay apart."""
+        fake = self.discord
+        self.provider.reply = echo_reply
+        self.provider.chunk_delay = 0.0
+        return replace(
+            self,
+            general=fake.add_channel(self.guild, "general", topic="chatting about anything"),
+            alice=fake.make_user("alice"),
+            bob=fake.make_user("bob"),
+        )
+
     async def set_key(self, who: Json, key: str = USER_KEY) -> None:
         await self.cli.SetWalletKey(
             gw.SetWalletKeyRequest(
-                actor=_actor(who), provider="openrouter", api_key=key, skip_validation=True
+                actor=_actor(who), provider="openrouter", api_key=key
             )
         )
 
@@ -71,7 +83,7 @@ def _actor(user: Json) -> common.Actor:
 async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
     """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
     async with (
-        FakeProvider(valid_keys={USER_KEY}) as provider,
+        FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
         in_process_mesh(database_url, workdir, provider) as mesh,
         FakeDiscord() as fake,
     ):
@@ -89,16 +101,17 @@ async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World
 @asynccontextmanager
 async def running_bot(world: World, **overrides: Any) -> AsyncIterator[TzurotBot]:
     """The real bot, connected to the fake Discord and to the mesh's gateway as `bot`."""
-    settings = BotSettings(
-        tls_dir=world.mesh.pki / "bot",
-        discord_token=SecretStr(world.discord.token),
-        discord_api_base=world.discord.api_base,
-        gateway_addr=world.mesh.gateway_addr,
-        stream_edit_interval_seconds=0.2,
-        pluralkit_enabled=False,
-        dev_guild_id=int(world.guild["id"]),
-        **overrides,
-    )
+    options: dict[str, Any] = {
+        "tls_dir": world.mesh.pki / "bot",
+        "discord_token": SecretStr(world.discord.token),
+        "discord_api_base": world.discord.api_base,
+        "gateway_addr": world.mesh.gateway_addr,
+        "stream_edit_interval_seconds": 0.2,
+        "guild_ready_timeout_seconds": 0.05,
+        "pluralkit_enabled": False,
+        "dev_guild_id": int(world.guild["id"]),
+    }
+    settings = BotSettings(**{**options, **overrides})
     channel = await world.mesh.channel("bot")
     gateway = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
     saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY

@@ -42,6 +42,7 @@ class TzurotBot(discord.Client):
             shard_id=settings.shard_id,
             shard_count=settings.shard_count,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False),
+            guild_ready_timeout=settings.guild_ready_timeout_seconds,
         )
         self.settings = settings
         self.gateway = gateway

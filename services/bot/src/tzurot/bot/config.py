@@ -51,6 +51,8 @@ class BotSettings(ServiceSettings):
     pluralkit_grace_seconds: float = Field(default=0.0, ge=0)
 
     webhook_name: str = "Tzurot"
+    # How long discord.py waits for more GUILD_CREATEs before it calls the bot ready.
+    guild_ready_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _shard_from_ordinal(self) -> BotSettings:
