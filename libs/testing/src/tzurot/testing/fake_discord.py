@@ -455,6 +455,7 @@ class FakeDiscord:
             "guild_locale": "en-US",
             "app_permissions": ALL_PERMISSIONS,
             "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
             "authorizing_integration_owners": {"0": channel["guild_id"]},
             "context": 0,
         }
