@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import grpc
 from discord.gateway import DiscordWebSocket
 from pydantic import SecretStr
 
@@ -79,6 +80,44 @@ def _actor(user: Json) -> common.Actor:
     return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
 
 
+class RecordingGateway(gw_grpc.GatewayServiceServicer):
+    """Sits between the bot and the real gateway and keeps every GenerateRequest it forwards."""
+
+    def __init__(self, upstream: gw_grpc.GatewayServiceAsyncStub) -> None:
+        self.upstream = upstream
+        self.generated: list[gw.GenerateRequest] = []
+
+    async def Generate(self, request: gw.GenerateRequest, context: Any) -> Any:
+        self.generated.append(request)
+        async for event in self.upstream.Generate(request):
+            yield event
+
+    async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest, context: Any) -> Any:
+        return await self.upstream.ConfirmDelivery(request)
+
+    async def ListPersonalities(self, request: gw.ListPersonalitiesRequest, context: Any) -> Any:
+        return await self.upstream.ListPersonalities(request)
+
+    async def GetPersonality(self, request: gw.GetPersonalityRequest, context: Any) -> Any:
+        return await self.upstream.GetPersonality(request)
+
+
+@asynccontextmanager
+async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:
+    """A recording hop to the mesh's gateway on loopback, and a bot-side client for it."""
+    recorder = RecordingGateway(await world.mesh.gateway_stub("bot"))
+    server = grpc.aio.server()
+    gw_grpc.add_GatewayServiceServicer_to_server(recorder, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield recorder, GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
+    finally:
+        await channel.close()
+        await server.stop(None)
+
+
 @asynccontextmanager
 async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
     """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
@@ -99,7 +138,9 @@ async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World
 
 
 @asynccontextmanager
-async def running_bot(world: World, **overrides: Any) -> AsyncIterator[TzurotBot]:
+async def running_bot(
+    world: World, *, gateway: GatewayClient | None = None, **overrides: Any
+) -> AsyncIterator[TzurotBot]:
     """The real bot, connected to the fake Discord and to the mesh's gateway as `bot`."""
     options: dict[str, Any] = {
         "tls_dir": world.mesh.pki / "bot",
@@ -112,8 +153,9 @@ async def running_bot(world: World, **overrides: Any) -> AsyncIterator[TzurotBot
         "dev_guild_id": int(world.guild["id"]),
     }
     settings = BotSettings(**{**options, **overrides})
-    channel = await world.mesh.channel("bot")
-    gateway = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
+    if gateway is None:
+        channel = await world.mesh.channel("bot")
+        gateway = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
     saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     bot = TzurotBot(gateway, settings)
     task = asyncio.create_task(bot.start(world.discord.token))

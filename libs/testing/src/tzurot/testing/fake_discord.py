@@ -136,7 +136,6 @@ class FakeDiscord:
         self.typing: list[int] = []
         self.sessions: list[_Session] = []
         self.requests: list[tuple[str, str]] = []
-        self.member_permissions: dict[tuple[int, int], int] = {}
         self.faults: dict[str, list[tuple[int, Json]]] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -304,8 +303,11 @@ class FakeDiscord:
         return thread
 
     def hide_channel_from(self, channel: Json, user: Json) -> None:
-        """`user` may not view `channel` (a member permission override)."""
-        self.member_permissions[(int(channel["id"]), int(user["id"]))] = 0
+        """`user` may not view `channel`: a member overwrite denying VIEW_CHANNEL (set it before
+        the bot connects; GUILD_CREATE carries it)."""
+        channel["permission_overwrites"].append(
+            {"id": user["id"], "type": 1, "allow": "0", "deny": str(1 << 10)}
+        )
 
     def _member(self, user: Json, *, permissions: str | None = None) -> Json:
         member: Json = {

@@ -76,6 +76,9 @@ class TzurotBot(discord.Client):
         return await self.tree.sync()
 
     async def close(self) -> None:
+        """Lets answers in flight finish (within the grace period), then disconnects."""
+        if self.flow is not None:
+            await self.flow.idle(self.settings.grace_seconds)
         await super().close()
         if self._pk_session is not None:
             await self._pk_session.close()

@@ -8,6 +8,7 @@ are ignored, except PluralKit-proxied messages, which act for the human PluralKi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -65,11 +66,29 @@ class MessageFlow:
         self._latest: dict[tuple[int, str], Answer] = {}
         self._deleted: SeenMessages = SeenMessages(settings.seen_messages_capacity)
         self._personalities: tuple[float, list[common.Personality]] | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
 
     # ---- events ----
 
     async def on_message(self, message: discord.Message) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._on_message(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def idle(self, timeout: float) -> None:
+        """Waits (at most `timeout` s) until no message is being answered: for a clean stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _on_message(self, message: discord.Message) -> None:
         if message.guild is None or self._webhooks.owns(message.webhook_id):
             return
         me = self._client.user
