@@ -1,7 +1,7 @@
 """The mesh on loopback: four real services with mTLS, real Postgres, a fake LLM provider."""
 
-from collections.abc import AsyncIterator
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest

@@ -71,9 +71,11 @@ async def test_a_rejected_key_is_not_saved_and_the_user_is_told_why(world: World
 async def test_wallet_list_and_remove(world: World) -> None:
     await world.set_key(world.alice)
     async with running_bot(world):
-        listed = await world.discord.slash(world.general, world.alice, "wallet", subcommand=["list"])
+        listed = await world.discord.slash(
+            world.general, world.alice, "wallet", subcommand=["list"]
+        )
         text = await answered(world, listed)
-        assert "**openrouter**" in text and "active" in text
+        assert "**openrouter**: active" in text
         assert listed.is_ephemeral()
         assert USER_KEY not in text
 

@@ -52,11 +52,15 @@ async def test_unknown_webhook_refreshes_the_cache_and_retries_once(world: World
         world.discord.unknown_webhook_next(times=1)
         await world.discord.say(world.general, world.alice, "@Lilith second")
         answers = await world.discord.wait_until(
-            lambda: len(world.discord.webhook_messages(world.general)) == 2
-            and world.discord.webhook_messages(world.general)
+            lambda: (
+                len(world.discord.webhook_messages(world.general)) == 2
+                and world.discord.webhook_messages(world.general)
+            )
         )
     assert answers[1].author_name == "Lilith"
-    calls = [m for m, path in world.discord.requests if path.endswith(f"{world.general['id']}/webhooks")]
+    calls = [
+        m for m, path in world.discord.requests if path.endswith(f"{world.general['id']}/webhooks")
+    ]
     # Found nothing and created one on first use; looked again (and found it) after the 10015.
     assert calls == ["GET", "POST", "GET"]
 

@@ -1,26 +1,56 @@
-"""Finding the personality names a message addresses."""
+"""Finding the personalities a message addresses by @name or @alias."""
 
-from tzurot.bot.addressing import candidate_names
+from tzurot.bot.addressing import match_mentions, strip_mentions
+from tzurot.v1 import common_pb2 as common
 
-
-def test_single_word_mention_at_start() -> None:
-    assert candidate_names("@Lilith hi there")[-1] == ("Lilith", "hi there")
-
-
-def test_multi_word_names_are_tried_longest_first() -> None:
-    names = [name for name, _ in candidate_names("@the night queen hello")]
-    assert names[:3] == ["the night queen hello", "the night queen", "the night"]
-    assert names[-1] == "the"
+LILITH = common.Personality(
+    id="1", slug="lilith", display_name="Lilith", aliases=["lil", "the night queen"]
+)
+NIGHT = common.Personality(id="2", slug="the-night", display_name="The Night")
+SAGE = common.Personality(id="3", slug="sage", display_name="Sage")
+ALL = [LILITH, NIGHT, SAGE]
 
 
-def test_trailing_punctuation_is_not_part_of_the_name() -> None:
-    assert ("Lilith", "are you there?") in candidate_names("@Lilith, are you there?")
+def names(content: str, limit: int = 5) -> list[str]:
+    return [a.personality.slug for a in match_mentions(content, ALL, limit)]
 
 
-def test_mention_in_the_middle_keeps_the_text_before() -> None:
-    assert ("Sage", "hey what is 2+2") in candidate_names("hey @Sage what is 2+2")
+def test_a_mention_is_case_insensitive_and_found_anywhere() -> None:
+    assert names("@lilith hi") == ["lilith"]
+    assert names("hey @LILITH, you there?") == ["lilith"]
 
 
-def test_no_mention() -> None:
-    assert candidate_names("just chatting") == []
-    assert candidate_names("mail me at a@b.c") == []
+def test_aliases_address_the_personality() -> None:
+    assert names("@lil hi") == ["lilith"]
+
+
+def test_the_longest_name_wins() -> None:
+    found = match_mentions("@the night queen sing", ALL)
+    assert [a.personality.slug for a in found] == ["lilith"]
+    assert found[0].matched_text == "@the night queen"
+    assert names("@the night is dark") == ["the-night"]
+
+
+def test_a_name_must_end_at_a_word_boundary() -> None:
+    assert names("@lilithx hi") == []
+    assert names("@sage's idea") == []
+    assert names("@sage, idea") == ["sage"]
+
+
+def test_several_personalities_answer_in_order_each_once() -> None:
+    assert names("@Sage and @Lilith and @sage again") == ["sage", "lilith"]
+
+
+def test_at_most_limit_personalities() -> None:
+    assert names("@Sage @Lilith @the night", limit=2) == ["sage", "lilith"]
+
+
+def test_an_email_address_is_not_a_mention() -> None:
+    assert names("mail sage@lilith.com") == []
+
+
+def test_strip_mentions_leaves_the_words_for_the_model() -> None:
+    content = "@Lilith hi there"
+    assert strip_mentions(content, match_mentions(content, ALL)) == "hi there"
+    content = "hey @Sage and @Lilith, what now?"
+    assert strip_mentions(content, match_mentions(content, ALL)) == "hey and , what now?"

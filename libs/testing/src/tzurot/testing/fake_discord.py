@@ -120,7 +120,7 @@ class FakeDiscord:
     def __init__(self, *, host: str = "127.0.0.1", heartbeat_interval_ms: int = 41_250) -> None:
         self.host, self.port = host, 0
         self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.token = "fake-discord-bot-token.XXXXXX.abcdefghijklmnopqrstuvwxyz012345"
+        self.token = "fake-discord-bot-token.XXXXXX.abcdefghijklmnopqrstuvwxyz012345"  # noqa: S105  # a fake token only this fake accepts
         self._ids = itertools.count(1)
         self.users: dict[int, Json] = {}
         self._now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
@@ -202,7 +202,7 @@ class FakeDiscord:
         return ((self._now_ms + n) << 22) | (n & 0xFFF)
 
     def make_user(self, name: str, *, bot: bool = False) -> Json:
-        user = {
+        user: Json = {
             "id": str(self.snowflake()),
             "username": name,
             "global_name": name.title(),
@@ -393,7 +393,12 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete."""
         opts: list[Json] = [
-            {"name": k, "type": _option_type(v), "value": v, **({"focused": True} if k == focused else {})}
+            {
+                "name": k,
+                "type": _option_type(v),
+                "value": v,
+                **({"focused": True} if k == focused else {}),
+            }
             for k, v in (options or {}).items()
         ]
         for name in reversed(subcommand):
@@ -468,16 +473,16 @@ class FakeDiscord:
 
     # ---- waiting on the bot ----
 
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    async def wait_until(self, predicate: Callable[[], Any], within: float = 15.0) -> Any:
         """Waits until `predicate()` is truthy (checked after every request the bot makes)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             result = predicate()
             if result:
                 return result
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout}s waiting for the bot")
+                raise TimeoutError(f"timed out after {within}s waiting for the bot")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.5))
@@ -565,7 +570,9 @@ class FakeDiscord:
         session.shard = (int(shard[0]), int(shard[1]))
         session.intents = int(data.get("intents", 0))
         mine = [
-            g for gid, g in self.guilds.items() if (gid >> 22) % session.shard[1] == session.shard[0]
+            g
+            for gid, g in self.guilds.items()
+            if (gid >> 22) % session.shard[1] == session.shard[0]
         ]
         ready = {
             "v": 10,
@@ -768,10 +775,8 @@ class FakeDiscord:
             return _not_found(10015, "Unknown Webhook")
         body = await _json_body(request)
         username = str(body.get("username") or hook["name"])
-        if len(username) > 80 or "clyde" in username.lower() or "discord" in username.lower():
-            return _json({"code": 50035, "message": "Invalid Form Body"}, status=400)
         content = str(body.get("content") or "")
-        if len(content) > 2000:
+        if not _valid_username(username) or len(content) > 2000:
             return _json({"code": 50035, "message": "Invalid Form Body"}, status=400)
         thread_id = request.query.get("thread_id")
         channel = self.channels[int(thread_id) if thread_id else int(hook["channel_id"])]
@@ -901,6 +906,12 @@ def _json(body: Any, *, status: int = 200) -> web.Response:
     return web.Response(
         body=json.dumps(body).encode(), status=status, headers={"Content-Type": "application/json"}
     )
+
+
+def _valid_username(name: str) -> bool:
+    """Discord's rules for webhook usernames."""
+    lowered = name.lower()
+    return 1 <= len(name) <= 80 and "clyde" not in lowered and "discord" not in lowered
 
 
 def _option_type(value: Any) -> int:

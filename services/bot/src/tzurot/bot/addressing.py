@@ -8,7 +8,6 @@ must end at a word boundary. Each personality answers once, in order of first me
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 

@@ -19,7 +19,7 @@ class AttachmentLimits:
 
 
 def kind_of(content_type: str, filename: str) -> str:
-    """"image", "audio" or "other", from the content type or, lacking one, the extension."""
+    """ "image", "audio" or "other", from the content type or, lacking one, the extension."""
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype.startswith("image/"):
         return "image"

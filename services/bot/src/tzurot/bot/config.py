@@ -64,9 +64,12 @@ class BotSettings(ServiceSettings):
             self.shard_id = 0
         if self.shard_id is not None and self.shard_count is None:
             raise ValueError("shard_id needs shard_count")
-        if self.shard_id is not None and self.shard_count is not None:
-            if self.shard_id >= self.shard_count:
-                raise ValueError(
-                    f"shard_id {self.shard_id} is out of range for shard_count {self.shard_count}"
-                )
+        if (
+            self.shard_id is not None
+            and self.shard_count is not None
+            and (self.shard_id >= self.shard_count)
+        ):
+            raise ValueError(
+                f"shard_id {self.shard_id} is out of range for shard_count {self.shard_count}"
+            )
         return self

@@ -12,7 +12,7 @@ from tzurot.v1 import common_pb2 as common
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 
 
-def reason_text(err: TzurotError) -> str:
+def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return per reason reads best
     """A short reason a user can act on; never the provider's raw text."""
     provider = err.metadata.get("provider", "the provider")
     if err.reason == "NO_API_KEY":

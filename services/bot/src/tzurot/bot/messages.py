@@ -83,37 +83,15 @@ class MessageFlow:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def idle(self, timeout: float) -> None:
-        """Waits (at most `timeout` s) until no message is being answered: for a clean stop."""
+    async def idle(self, grace: float) -> None:
+        """Waits (at most `grace` s) until no message is being answered: for a clean stop."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), grace)
 
     async def _on_message(self, message: discord.Message) -> None:
-        if message.guild is None or self._webhooks.owns(message.webhook_id):
+        actor = await self._actor(message)
+        if actor is None:
             return
-        me = self._client.user
-        if me is not None and message.author.id == me.id:
-            return
-        if message.webhook_id is not None:
-            if self._pluralkit is None or not await self._is_foreign_webhook(message):
-                return
-            if not self._seen.first_time(message.id):
-                return
-            sender = await self._pluralkit.sender_of(message.id)
-            if sender is None:
-                return
-            actor = actor_of(message.author, user_id=sender)
-        elif message.author.bot:
-            return
-        else:
-            if not self._seen.first_time(message.id):
-                return
-            actor = actor_of(message.author)
-            if self._pluralkit is not None and self._settings.pluralkit_grace_seconds > 0:
-                # PluralKit deletes and reposts a proxied message: answer the repost only.
-                await asyncio.sleep(self._settings.pluralkit_grace_seconds)
-                if message.id in self._deleted:
-                    return
         targets = await self._addressed(message, actor)
         if not targets:
             return
@@ -125,6 +103,29 @@ class MessageFlow:
             one.content = content
             one.idempotency_key = f"{message.id}:{one.personality}"
             await self._answer(message, personality, one)
+
+    async def _actor(self, message: discord.Message) -> common.Actor | None:
+        """Who the message speaks for, or None when it is not for us (or seen already)."""
+        me = self._client.user
+        ignored = (
+            message.guild is None
+            or self._webhooks.owns(message.webhook_id)
+            or (me is not None and message.author.id == me.id)
+            or (message.webhook_id is None and message.author.bot)
+        )
+        if ignored or not self._seen.first_time(message.id):
+            return None
+        if message.webhook_id is not None:
+            if self._pluralkit is None or not await self._is_foreign_webhook(message):
+                return None
+            sender = await self._pluralkit.sender_of(message.id)
+            return actor_of(message.author, user_id=sender) if sender else None
+        if self._pluralkit is not None and self._settings.pluralkit_grace_seconds > 0:
+            # PluralKit deletes and reposts a proxied message: answer the repost only.
+            await asyncio.sleep(self._settings.pluralkit_grace_seconds)
+            if message.id in self._deleted:
+                return None
+        return actor_of(message.author)
 
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
@@ -212,7 +213,7 @@ class MessageFlow:
         self, message: discord.Message, actor: common.Actor
     ) -> gw.GenerateRequest:
         guild = message.guild
-        assert guild is not None  # noqa: S101  # on_message returns early for DMs
+        assert guild is not None  # on_message returns early for DMs
 
         def channel_info(cid: int) -> ChannelInfo | None:
             ch = guild.get_channel_or_thread(cid)
@@ -241,7 +242,7 @@ class MessageFlow:
             max_count=self._settings.max_referenced_messages,
             resolve=lambda cid, mid: self._readable(message, cid, mid),
         )
-        request = gw.GenerateRequest(
+        return gw.GenerateRequest(
             actor=actor,
             location=location_of(message.channel, guild),
             content=content if not notes else content + "\n" + "\n".join(notes),
@@ -249,7 +250,6 @@ class MessageFlow:
             references=references,
             attachments=attachments,
         )
-        return request
 
     async def _readable(
         self, message: discord.Message, channel_id: int, message_id: int
@@ -366,5 +366,6 @@ def _reply_quote(message: discord.Message) -> str:
     if len(snippet) > 60:
         snippet = snippet[:59] + "…"
     snippet = discord.utils.escape_markdown(snippet) or "(attachment)"
-    return f"{REPLY_QUOTE_PREFIX} **{message.author.display_name}** {snippet} · {message.jump_url}\n"
-
+    return (
+        f"{REPLY_QUOTE_PREFIX} **{message.author.display_name}** {snippet} · {message.jump_url}\n"
+    )

@@ -53,7 +53,9 @@ def sanitize_username(name: str) -> str:
     return clean[:USERNAME_LIMIT]
 
 
-def webhook_channel(channel: discord.abc.Messageable) -> tuple[WebhookChannel, discord.Thread | None]:
+def webhook_channel(
+    channel: discord.abc.Messageable,
+) -> tuple[WebhookChannel, discord.Thread | None]:
     """The channel that owns the webhook, and the thread to post into (if any)."""
     if isinstance(channel, discord.Thread):
         parent = channel.parent

@@ -83,7 +83,9 @@ class WalletCommands(app_commands.Group):
     @app_commands.command(name="set", description="Add or replace your key (opens a private form)")
     @app_commands.describe(provider="The provider the key is for")
     async def set_key(self, interaction: discord.Interaction, provider: str) -> None:
-        await interaction.response.send_modal(WalletKeyModal(self.gateway, provider.strip().lower()))
+        await interaction.response.send_modal(
+            WalletKeyModal(self.gateway, provider.strip().lower())
+        )
 
     @set_key.autocomplete("provider")
     async def _set_auto(
@@ -128,9 +130,11 @@ class WalletCommands(app_commands.Group):
             lambda: self.gateway.stub.TestWalletKey(
                 gw.TestWalletKeyRequest(actor=actor(interaction), provider=provider)
             ),
-            lambda r: f"Your {provider} key works."
-            if r.valid
-            else f"Your {provider} key does not work: {r.detail}",
+            lambda r: (
+                f"Your {provider} key works."
+                if r.valid
+                else f"Your {provider} key does not work: {r.detail}"
+            ),
         )
 
     @test_key.autocomplete("provider")

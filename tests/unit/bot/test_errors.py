@@ -1,0 +1,35 @@
+"""What users read when an answer fails: the personality's voice and an actionable reason."""
+
+import grpc
+
+from tzurot.bot.errors import DEFAULT_ERROR_MESSAGE, error_reply
+from tzurot.runtime.errors import FailedPrecondition, ResourceExhausted, TzurotError, Unavailable
+from tzurot.v1 import common_pb2 as common
+
+LILITH = common.Personality(display_name="Lilith", error_message="*Lilith's candle gutters.*")
+
+
+def test_no_key_says_how_to_add_one() -> None:
+    err = FailedPrecondition("no key", reason="NO_API_KEY", metadata={"provider": "openrouter"})
+    text = error_reply(LILITH, err)
+    assert text.startswith("*Lilith's candle gutters.*")
+    assert "/wallet set openrouter" in text
+
+
+def test_rate_limit_says_when_to_retry() -> None:
+    err = ResourceExhausted("slow down", retry_after_seconds=12.2, reason="PROVIDER_RATE_LIMITED")
+    assert "try again in 13 seconds" in error_reply(LILITH, err)
+
+
+def test_quota_and_provider_down() -> None:
+    quota = ResourceExhausted("quota", reason="PROVIDER_QUOTA_EXCEEDED")
+    assert "quota" in error_reply(LILITH, quota)
+    down = Unavailable("down", reason="PROVIDER_UNAVAILABLE")
+    assert "not reachable" in error_reply(LILITH, down)
+
+
+def test_internal_details_are_not_shown() -> None:
+    err = TzurotError("stack trace with secrets", code=grpc.StatusCode.INTERNAL)
+    text = error_reply(common.Personality(display_name="X"), err)
+    assert "stack trace" not in text
+    assert text.startswith(DEFAULT_ERROR_MESSAGE)
