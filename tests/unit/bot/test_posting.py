@@ -46,7 +46,7 @@ async def test_a_long_answer_ends_as_its_split_pieces() -> None:
     stream = answer(channel, now, interval=0)
     paragraph = ("word " * 199 + "end.").strip()
     text = ""
-    for n in range(5):
+    for _ in range(5):
         text += ("\n\n" if text else "") + paragraph
         now[0] += 1
         await stream.update(text)
@@ -57,7 +57,7 @@ async def test_a_long_answer_ends_as_its_split_pieces() -> None:
 
 
 async def test_the_prefix_goes_on_the_first_message_only() -> None:
-    channel, now = Channel(), [0.0]
+    channel = Channel()
     stream = StreamedAnswer(
         channel.send, channel.edit, channel.delete, interval=0, prefix="-# ↪ quote\n"
     )
