@@ -68,6 +68,22 @@ class World:
             bob=fake.make_user("bob"),
         )
 
+    async def delivered(self, idempotency_key: str, within: float = 15.0) -> gw.Job:
+        """Waits until the job for `idempotency_key` is delivered (the bot is done with it)."""
+        for _ in range(int(within / 0.05)):
+            try:
+                reply = await self.cli.GetJobStatus(
+                    gw.GetJobStatusRequest(idempotency_key=idempotency_key)
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.NOT_FOUND:  # not sent by the bot yet
+                    raise
+            else:
+                if reply.job.status == common.JOB_STATUS_DELIVERED:
+                    return reply.job
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"job {idempotency_key!r} was not delivered within {within}s")
+
     async def set_key(self, who: Json, key: str = USER_KEY) -> None:
         await self.cli.SetWalletKey(
             gw.SetWalletKeyRequest(actor=_actor(who), provider="openrouter", api_key=key)

@@ -134,6 +134,7 @@ class FakeDiscord:
         self.interactions: dict[str, FakeInteraction] = {}
         self.synced_commands: dict[str, list[Json]] = {}
         self.typing: list[int] = []
+        self.uploads: list[bytes] = []
         self.sessions: list[_Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
@@ -663,6 +664,7 @@ class FakeDiscord:
         commands = await request.json()
         stored = [
             {
+                "description": "",  # Discord answers "" for context menus
                 **c,
                 "id": str(self.snowflake()),
                 "application_id": str(self.application_id),
@@ -694,7 +696,7 @@ class FakeDiscord:
 
     async def _create_message(self, request: web.Request) -> web.Response:
         channel = self.channels[int(request.match_info["channel"])]
-        body = await _json_body(request)
+        body = await _json_body(request, self.uploads)
         data = self._message_json(channel, self.bot_user, body.get("content") or "")
         data["embeds"] = body.get("embeds") or []
         posted = self._store(data)
@@ -773,7 +775,7 @@ class FakeDiscord:
         hook = self._hook(request)
         if hook is None:
             return _not_found(10015, "Unknown Webhook")
-        body = await _json_body(request)
+        body = await _json_body(request, self.uploads)
         username = str(body.get("username") or hook["name"])
         content = str(body.get("content") or "")
         if not _valid_username(username) or len(content) > 2000:
@@ -811,7 +813,7 @@ class FakeDiscord:
     async def _edit_webhook_message(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         if token in self.interactions:
-            body = await _json_body(request)
+            body = await _json_body(request, self.uploads)
             self.interactions[token].responses.append({"type": "edit", "data": body})
             return _json(self._interaction_message(self.interactions[token], body))
         if self._hook(request) is None:
@@ -819,7 +821,7 @@ class FakeDiscord:
         posted = self._webhook_message(request)
         if posted is None:
             return _not_found(10008, "Unknown Message")
-        body = await _json_body(request)
+        body = await _json_body(request, self.uploads)
         if "content" in body:
             if len(body["content"] or "") > 2000:
                 return _json({"code": 50035, "message": "Invalid Form Body"}, status=400)
@@ -844,7 +846,7 @@ class FakeDiscord:
                 {"code": 40060, "message": "Interaction has already been acknowledged."},
                 status=400,
             )
-        body = await _json_body(request)
+        body = await _json_body(request, self.uploads)
         record.responses.append(body)
         answer: Json = {"interaction": {"id": str(record.id), "type": record.data["type"]}}
         if body.get("type") in {4, 5}:
@@ -853,7 +855,7 @@ class FakeDiscord:
         return _json(answer)
 
     async def _followup(self, request: web.Request, record: FakeInteraction) -> web.Response:
-        body = await _json_body(request)
+        body = await _json_body(request, self.uploads)
         record.responses.append({"type": "followup", "data": body})
         return _json(self._interaction_message(record, body))
 
@@ -928,11 +930,15 @@ def _not_found(code: int, message: str) -> web.Response:
     return _json({"code": code, "message": message}, status=404)
 
 
-async def _json_body(request: web.Request) -> Json:
-    """The JSON body, also when discord.py sends multipart (`payload_json`)."""
+async def _json_body(request: web.Request, uploads: list[bytes]) -> Json:
+    """The JSON body, also when discord.py sends multipart (`payload_json` + files, which are
+    appended to `uploads`)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw = form.get("payload_json")
+        for value in form.values():
+            if isinstance(value, web.FileField):
+                uploads.append(value.file.read())
         return json.loads(str(raw)) if raw is not None else {}
     if not request.can_read_body:
         return {}

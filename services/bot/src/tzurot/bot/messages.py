@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import discord
@@ -74,10 +75,16 @@ class MessageFlow:
     # ---- events ----
 
     async def on_message(self, message: discord.Message) -> None:
+        with self._busy():
+            await self._on_message(message)
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Counts work in flight, so a stop can wait for answers being posted."""
         self._in_flight += 1
         self._idle.clear()
         try:
-            await self._on_message(message)
+            yield
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -127,10 +134,18 @@ class MessageFlow:
                 return None
         return actor_of(message.author)
 
+    def answer_for(self, message_id: int) -> Answer | None:
+        """What the bot posted as `message_id` (for Inspect), if it still remembers."""
+        return self._answers.get(message_id)
+
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        with self._busy():
+            await self._on_reaction(payload)
+
+    async def _on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         answer = self._answers.get(payload.message_id)
         if answer is None or payload.user_id != answer.user_id:
             return
@@ -289,6 +304,7 @@ class MessageFlow:
             sent = await self._webhooks.send(
                 channel, text, username=shown.display_name, avatar_url=shown.avatar_url or None
             )
+            self._answers[sent.id] = answer  # known at once, for replies and reactions
             return sent.id
 
         async def edit(message_id: int, text: str) -> None:
@@ -327,8 +343,6 @@ class MessageFlow:
         except WebhookLimitReached as err:
             await channel.send(str(err))
             return
-        for message_id in answer.message_ids:
-            self._answers[message_id] = answer
         while len(self._answers) > self._settings.seen_messages_capacity:
             self._answers.popitem(last=False)
         if answer.job_id and answer.message_ids:

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 from discord import app_commands
 
+from tzurot.bot.commands.account import (
+    HistoryCommands,
+    PersonaCommands,
+    SettingsCommands,
+    TimezoneCommands,
+    usage_command,
+)
+from tzurot.bot.commands.channel import ChannelCommands
+from tzurot.bot.commands.character import CharacterCommands
+from tzurot.bot.commands.memory import MemoryCommands
+from tzurot.bot.commands.misc import help_command, inspect_menu
+from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 
 
 def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: MessageFlow) -> None:
-    tree.add_command(WalletCommands(gateway))
+    for group in (
+        WalletCommands(gateway),
+        LlmConfigCommands(gateway),
+        ModelCommands(gateway),
+        TimezoneCommands(gateway),
+        ChannelCommands(gateway),
+        CharacterCommands(gateway),
+        PersonaCommands(gateway),
+        HistoryCommands(gateway),
+        SettingsCommands(gateway),
+        MemoryCommands(gateway),
+    ):
+        tree.add_command(group)
+    tree.add_command(usage_command(gateway))
+    tree.add_command(help_command())
+    tree.add_command(inspect_menu(gateway, flow))

@@ -1,0 +1,204 @@
+"""/timezone, /usage, /persona, /history and /settings data: the user's own things."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands import render
+from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.gateway_client import GatewayClient, location_of
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import gateway_pb2 as gw
+
+
+class TimezoneCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="timezone", description="Your time zone, for dates in answers")
+        self.gateway = gateway
+
+    @app_commands.command(name="set", description="Set your IANA time zone")
+    async def set_zone(self, interaction: discord.Interaction, zone: str) -> None:
+        problem = render.check_timezone(zone)
+        if problem:
+            await send(interaction, problem)
+            return
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.SetTimezone(
+                gw.SetTimezoneRequest(actor=actor(interaction), timezone=zone)
+            ),
+            lambda r: render.timezone(r.user),
+        )
+
+    @set_zone.autocomplete("zone")
+    async def _zones(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in render.timezone_names(current)]
+
+    @app_commands.command(name="get", description="Show your time zone")
+    async def get_zone(self, interaction: discord.Interaction) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.GetUser(gw.GetUserRequest(actor=actor(interaction))),
+            lambda r: render.timezone(r.user),
+        )
+
+
+def usage_command(gateway: GatewayClient) -> app_commands.Command[Any, Any, None]:
+    @app_commands.command(name="usage", description="Your token usage")
+    @app_commands.choices(
+        period=[app_commands.Choice(name=p, value=p) for p in ("day", "week", "month")]
+    )
+    async def usage(interaction: discord.Interaction, period: str = "day") -> None:
+        await reply(
+            interaction,
+            gateway,
+            lambda: gateway.stub.GetUsage(
+                gw.GetUsageRequest(actor=actor(interaction), period=render.PERIODS[period])
+            ),
+            lambda r: render.usage(r, period),
+        )
+
+    return usage
+
+
+class PersonaCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="persona", description="Who you are to the personalities")
+        self.gateway = gateway
+
+    @app_commands.command(name="set", description="Your name, pronouns and a few words")
+    async def set_persona(
+        self,
+        interaction: discord.Interaction,
+        preferred_name: str,
+        pronouns: str = "",
+        description: str = "",
+        personality: str = "",
+    ) -> None:
+        persona = gw.Persona(
+            name=preferred_name,
+            preferred_name=preferred_name,
+            pronouns=pronouns,
+            description=description,
+        )
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.SetPersona(
+                gw.SetPersonaRequest(
+                    actor=actor(interaction), personality=personality, persona=persona
+                )
+            ),
+            lambda r: render.persona(gw.GetPersonaResponse(persona=r.persona)),
+        )
+
+    @app_commands.command(name="view", description="Show your persona")
+    async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.GetPersona(
+                gw.GetPersonaRequest(actor=actor(interaction), personality=personality)
+            ),
+            render.persona,
+        )
+
+    @set_persona.autocomplete("personality")
+    @view.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)
+
+
+class HistoryCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="history", description="Your conversation here")
+        self.gateway = gateway
+
+    @app_commands.command(name="clear", description="Forget this channel's conversation")
+    async def clear(self, interaction: discord.Interaction, personality: str) -> None:
+        location = location_of(interaction.channel, interaction.guild)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ClearHistory(
+                gw.ClearHistoryRequest(
+                    actor=actor(interaction), location=location, personality=personality
+                )
+            ),
+            lambda r: f"Cleared {r.deleted_turns} messages of history with {personality}.",
+        )
+
+    @app_commands.command(name="undo", description="Forget your last exchange here")
+    async def undo(self, interaction: discord.Interaction, personality: str) -> None:
+        location = location_of(interaction.channel, interaction.guild)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.UndoLastExchange(
+                gw.UndoLastExchangeRequest(
+                    actor=actor(interaction), location=location, personality=personality
+                )
+            ),
+            lambda r: f"Removed {len(r.removed)} messages from history.",
+        )
+
+    @clear.autocomplete("personality")
+    @undo.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)
+
+
+class DataCommands(app_commands.Group):
+    """/settings data export|delete."""
+
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="data", description="Everything stored about you")
+        self.gateway = gateway
+
+    @app_commands.command(name="export", description="Download everything stored about you")
+    async def export(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            archive = await self.gateway.call(
+                self.gateway.stub.ExportUserData(gw.ExportUserDataRequest(actor=actor(interaction)))
+            )
+        except TzurotError as err:
+            await send(interaction, failure_text(err))
+            return
+        name = archive.filename or "tzurot-data.zip"
+        await interaction.followup.send(
+            "Your data:", file=discord.File(io.BytesIO(archive.archive), name), ephemeral=True
+        )
+
+    @app_commands.command(name="delete", description="Erase everything stored about you")
+    async def delete(self, interaction: discord.Interaction, confirm: str) -> None:
+        if confirm != "DELETE":
+            await send(interaction, "Nothing deleted: type `DELETE` in `confirm` to erase it all.")
+            return
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.DeleteUserData(
+                gw.DeleteUserDataRequest(actor=actor(interaction))
+            ),
+            lambda r: f"Erased ({r.deleted_rows} records).",
+        )
+
+
+class SettingsCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="settings", description="Your settings")
+        self.add_command(DataCommands(gateway))

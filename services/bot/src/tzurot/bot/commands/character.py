@@ -1,0 +1,166 @@
+"""/character create|edit|view|browse|import|export|avatar (the gateway lets owners and
+superusers edit; JSON import/export)."""
+
+from __future__ import annotations
+
+import io
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands import render
+from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+MAX_IMPORT_BYTES = 1024 * 1024
+EDITABLE = {
+    "display_name": "display_name",
+    "system_prompt": "system_prompt",
+    "description": "character.description",
+    "error_message": "error_message",
+}
+
+
+class CharacterCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="character", description="Personalities: create, edit, share")
+        self.gateway = gateway
+
+    @app_commands.command(name="create", description="Create a personality")
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        system_prompt: str,
+        description: str = "",
+        public: bool = False,
+    ) -> None:
+        personality = common.Personality(
+            display_name=name,
+            system_prompt=system_prompt,
+            character=common.CharacterFields(description=description),
+            public=public,
+        )
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.CreatePersonality(
+                gw.CreatePersonalityRequest(actor=actor(interaction), personality=personality)
+            ),
+            lambda r: (
+                f"Created **{r.personality.display_name}**. Say hi with "
+                f"`@{r.personality.display_name}`."
+            ),
+        )
+
+    @app_commands.command(name="edit", description="Change one field of a personality you own")
+    @app_commands.choices(field=[app_commands.Choice(name=k, value=k) for k in EDITABLE])
+    async def edit(
+        self, interaction: discord.Interaction, personality: str, field: str, value: str
+    ) -> None:
+        changed = common.Personality(slug=personality)
+        if field == "description":
+            changed.character.description = value
+        else:
+            setattr(changed, field, value)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.UpdatePersonality(
+                gw.UpdatePersonalityRequest(
+                    actor=actor(interaction), personality=changed, update_paths=[EDITABLE[field]]
+                )
+            ),
+            lambda r: f"Updated {field} of **{r.personality.display_name}**.",
+        )
+
+    @app_commands.command(name="view", description="Show a personality")
+    async def view(self, interaction: discord.Interaction, personality: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.GetPersonality(
+                gw.GetPersonalityRequest(actor=actor(interaction), personality=personality)
+            ),
+            lambda r: render.character(r.personality),
+        )
+
+    @app_commands.command(name="browse", description="Personalities you can talk to")
+    async def browse(self, interaction: discord.Interaction, mine: bool = False) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListPersonalities(
+                gw.ListPersonalitiesRequest(actor=actor(interaction), owned_only=mine)
+            ),
+            lambda r: render.character_list(list(r.personalities)),
+        )
+
+    @app_commands.command(name="import", description="Import a character card (JSON)")
+    async def import_card(self, interaction: discord.Interaction, card: discord.Attachment) -> None:
+        if card.size > MAX_IMPORT_BYTES:
+            await send(interaction, "That file is too large for a character card (1 MB at most).")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        document = await card.read()
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ImportPersonality(
+                gw.ImportPersonalityRequest(
+                    actor=actor(interaction),
+                    format=gw.IMPORT_FORMAT_CHARACTER_CARD_JSON,
+                    document=document,
+                )
+            ),
+            lambda r: f"{'Imported' if r.created else 'Updated'} **{r.personality.display_name}**.",
+        )
+
+    @app_commands.command(name="export", description="Download a personality as JSON")
+    async def export(self, interaction: discord.Interaction, personality: str) -> None:
+        try:
+            found = await self.gateway.call(
+                self.gateway.stub.GetPersonality(
+                    gw.GetPersonalityRequest(actor=actor(interaction), personality=personality)
+                )
+            )
+        except TzurotError as err:
+            await send(interaction, failure_text(err))
+            return
+        p = found.personality
+        file = discord.File(io.BytesIO(render.character_json(p)), f"{p.slug or 'character'}.json")
+        await interaction.response.send_message(
+            f"**{p.display_name}** as JSON:", file=file, ephemeral=True
+        )
+
+    @app_commands.command(name="avatar", description="Set a personality's avatar (an image)")
+    async def avatar(
+        self, interaction: discord.Interaction, personality: str, image: discord.Attachment
+    ) -> None:
+        if not (image.content_type or "").startswith("image/"):
+            await send(interaction, "The avatar must be an image.")
+            return
+        changed = common.Personality(slug=personality, avatar_url=image.url)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.UpdatePersonality(
+                gw.UpdatePersonalityRequest(
+                    actor=actor(interaction), personality=changed, update_paths=["avatar_url"]
+                )
+            ),
+            lambda r: f"New avatar for **{r.personality.display_name}**.",
+        )
+
+    @edit.autocomplete("personality")
+    @view.autocomplete("personality")
+    @export.autocomplete("personality")
+    @avatar.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)

@@ -1,0 +1,157 @@
+"""Plain text for command answers (pure functions, unit-tested)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from google.protobuf import json_format
+
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+SOURCES = {
+    common.CONFIG_SOURCE_HARDCODED: "built-in default",
+    common.CONFIG_SOURCE_GLOBAL: "global default",
+    common.CONFIG_SOURCE_PERSONALITY: "the personality's default",
+    common.CONFIG_SOURCE_CHANNEL: "this channel",
+    common.CONFIG_SOURCE_USER: "your default",
+    common.CONFIG_SOURCE_USER_PERSONALITY: "your choice for this personality",
+}
+PERIODS = {
+    "day": gw.USAGE_PERIOD_DAY,
+    "week": gw.USAGE_PERIOD_WEEK,
+    "month": gw.USAGE_PERIOD_MONTH,
+}
+
+
+def llm_configs(configs: list[common.LlmConfig]) -> str:
+    if not configs:
+        return "No LLM configs yet. Create one with `/llm-config create`."
+    lines = ["LLM configs:"]
+    for c in configs:
+        scope = "global" if not c.owner_user_id else "yours"
+        free = ", free" if c.free_use else ""
+        lines.append(f"- **{c.name}** `{c.provider}/{c.model}` ({scope}{free}) id `{c.id}`")
+    return "\n".join(lines)
+
+
+def effective(personality: str, resolved: common.ResolvedLlmConfig) -> str:
+    c = resolved.config
+    source = SOURCES.get(resolved.source, "unknown")
+    model = f"`{c.provider}/{c.model}`"
+    return f"**{personality}** now uses **{c.name or c.model}** ({model}), from {source}."
+
+
+def usage(reply: gw.GetUsageResponse, period: str) -> str:
+    if not reply.totals:
+        return f"No usage in the last {period}."
+    lines = [f"Your usage in the last {period}:"]
+    total_in = total_out = 0
+    for t in reply.totals:
+        total_in += t.input_tokens
+        total_out += t.output_tokens
+        lines.append(
+            f"- `{t.provider}/{t.model}`: {t.requests} requests, "
+            f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
+        )
+    lines.append(f"Total: {total_in:,} in / {total_out:,} out tokens")
+    return "\n".join(lines)
+
+
+def timezone_names(current: str, limit: int = 25) -> list[str]:
+    """IANA zones matching what was typed (Discord shows at most 25)."""
+    typed = current.casefold().replace(" ", "_")
+    zones = sorted(z for z in available_timezones() if "/" in z or z == "UTC")
+    starts = [z for z in zones if z.casefold().startswith(typed)]
+    contains = [z for z in zones if typed in z.casefold() and z not in starts]
+    return (starts + contains)[:limit]
+
+
+def check_timezone(name: str) -> str | None:
+    """None when `name` is a known IANA zone, else a message saying so."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"`{name}` is not an IANA time zone (for example `Europe/Berlin`)."
+    return None
+
+
+def timezone(user: gw.User) -> str:
+    if not user.timezone:
+        return "You have not set a time zone (UTC is used). Set one with `/timezone set`."
+    now = datetime.now(ZoneInfo(user.timezone)).strftime("%H:%M")
+    return f"Your time zone is **{user.timezone}** (it is {now} there)."
+
+
+def persona(reply: gw.GetPersonaResponse) -> str:
+    p = reply.persona
+    if not (p.name or p.preferred_name or p.pronouns or p.description):
+        return "You have no persona. Set one with `/persona set`."
+    kind = "Override for this personality" if reply.is_override else "Your persona"
+    parts = [f"{kind}: **{p.preferred_name or p.name or '(no name)'}**"]
+    if p.pronouns:
+        parts.append(f"Pronouns: {p.pronouns}")
+    if p.description:
+        parts.append(p.description)
+    return "\n".join(parts)
+
+
+def memory_stats(reply: gw.GetMemoryStatsResponse, personality: str) -> str:
+    if not reply.total:
+        return f"{personality} has no memories of you yet."
+    sectors = ", ".join(
+        f"{common.MemorySector.Name(s.sector).removeprefix('MEMORY_SECTOR_').lower()}: {s.count}"
+        for s in reply.sectors
+    )
+    return f"{personality} has {reply.total} memories of you ({sectors})."
+
+
+def memories(reply: gw.SearchMemoriesResponse) -> str:
+    if not reply.memories:
+        return "No memories match."
+    return "\n".join(f"- {m.text[:180]}" for m in reply.memories)[:1900]
+
+
+def character(p: common.Personality) -> str:
+    lines = [f"**{p.display_name}** (`{p.slug}`)"]
+    if p.aliases:
+        lines.append("Aliases: " + ", ".join(p.aliases))
+    if p.character.description:
+        lines.append(p.character.description[:800])
+    visibility = "public" if p.public else "private"
+    lines.append(f"{visibility}{', NSFW' if p.nsfw else ''}")
+    return "\n".join(lines)
+
+
+def character_list(personalities: list[common.Personality]) -> str:
+    if not personalities:
+        return "No personalities to show."
+    return "\n".join(
+        f"- **{p.display_name}**" + (f" ({', '.join(p.aliases)})" if p.aliases else "")
+        for p in personalities[:50]
+    )
+
+
+def character_json(p: common.Personality) -> bytes:
+    """A personality as an exportable JSON document (no ids or timestamps)."""
+    data = json_format.MessageToDict(p, preserving_proto_field_name=True)
+    for key in ("id", "owner_user_id", "created_at", "updated_at", "default_llm_config_id"):
+        data.pop(key, None)
+    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+
+def inspect(job: gw.Job, resolved: common.ResolvedLlmConfig | None) -> str:
+    lines = [f"Job `{job.id}`: {common.JobStatus.Name(job.status).removeprefix('JOB_STATUS_')}"]
+    if job.usage.model:
+        lines.append(
+            f"Model `{job.usage.provider}/{job.usage.model}`: "
+            f"{job.usage.input_tokens} in / {job.usage.output_tokens} out tokens"
+        )
+    if resolved is not None and resolved.config.model:
+        source = SOURCES.get(resolved.source, "unknown")
+        lines.append(f"Config **{resolved.config.name or resolved.config.model}** from {source}")
+    if job.attempts > 1:
+        lines.append(f"Attempts: {job.attempts}")
+    return "\n".join(lines)
