@@ -1,0 +1,78 @@
+"""Command answers as text."""
+
+from tzurot.bot.commands import render
+from tzurot.bot.commands.wallet import describe_keys
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def test_wallet_keys_show_provider_state_and_hint_only() -> None:
+    text = describe_keys([gw.WalletKey(provider="openrouter", active=True, hint="cdef")])
+    assert "**openrouter** (…cdef): active" in text
+    assert "no API keys" in describe_keys([])
+
+
+def test_usage_totals_per_model_and_overall() -> None:
+    reply = gw.GetUsageResponse(
+        totals=[
+            gw.UsageTotal(
+                provider="openrouter", model="a", requests=2, input_tokens=1000, output_tokens=50
+            ),
+            gw.UsageTotal(
+                provider="openai", model="b", requests=1, input_tokens=10, output_tokens=5
+            ),
+        ]
+    )
+    text = render.usage(reply, "week")
+    assert "`openrouter/a`: 2 requests, 1,000 in / 50 out tokens" in text
+    assert text.endswith("Total: 1,010 in / 55 out tokens")
+    assert render.usage(gw.GetUsageResponse(), "day") == "No usage in the last day."
+
+
+def test_timezones_autocomplete_prefix_first_and_validate() -> None:
+    names = render.timezone_names("new")
+    assert names[0].startswith("America/New_York") or names[0].lower().startswith("new")
+    assert "America/New_York" in render.timezone_names("new york")
+    assert len(render.timezone_names("")) == 25
+    assert render.check_timezone("Europe/Berlin") is None
+    assert "not an IANA" in (render.check_timezone("Mars/Base") or "")
+
+
+def test_effective_config_names_its_source() -> None:
+    resolved = common.ResolvedLlmConfig(
+        config=common.LlmConfig(name="Fast", provider="openrouter", model="x/y"),
+        source=common.CONFIG_SOURCE_USER_PERSONALITY,
+    )
+    assert render.effective("Lilith", resolved) == (
+        "**Lilith** now uses **Fast** (`openrouter/x/y`), from your choice for this personality."
+    )
+
+
+def test_character_export_has_no_ids() -> None:
+    p = common.Personality(id="9", slug="lilith", display_name="Lilith", owner_user_id="u1")
+    document = render.character_json(p).decode()
+    assert '"display_name": "Lilith"' in document
+    assert '"id"' not in document
+    assert "owner_user_id" not in document
+
+
+def test_memory_stats_by_sector() -> None:
+    reply = gw.GetMemoryStatsResponse(
+        total=3,
+        sectors=[
+            gw.SectorCount(sector=common.MEMORY_SECTOR_EPISODIC, count=2),
+            gw.SectorCount(sector=common.MEMORY_SECTOR_SEMANTIC, count=1),
+        ],
+    )
+    assert render.memory_stats(reply, "Lilith") == (
+        "Lilith has 3 memories of you (episodic: 2, semantic: 1)."
+    )
+
+
+def test_persona_and_empty_persona() -> None:
+    empty = render.persona(gw.GetPersonaResponse())
+    assert "/persona set" in empty
+    shown = render.persona(
+        gw.GetPersonaResponse(persona=gw.Persona(preferred_name="Al", pronouns="they/them"))
+    )
+    assert shown == "Your persona: **Al**\nPronouns: they/them"
