@@ -10,8 +10,13 @@ from tzurot.testing.fake_discord import FakeDiscord
 
 
 class Client(discord.Client):
-    def __init__(self, **options: object) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05, **options)
+    def __init__(self, shard_id: int | None = None, shard_count: int | None = None) -> None:
+        super().__init__(
+            intents=discord.Intents.default(),
+            guild_ready_timeout=0.05,
+            shard_id=shard_id,
+            shard_count=shard_count,
+        )
         self.seen: list[discord.Message] = []
 
     async def setup_hook(self) -> None:
