@@ -101,3 +101,56 @@ async def test_two_shards_never_answer_the_same_message_twice(world: World) -> N
             await fake.say(channel, world.alice, "@Lilith hello")
         await fake.wait_until(lambda: all(fake.webhook_messages(c) for c in channels))
     assert [len(fake.webhook_messages(c)) for c in channels] == [1, 1, 1]
+
+
+async def test_attachments_and_channel_role_mentions_reach_the_gateway_readably(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    art = world.discord.add_channel(world.guild, "art", topic="drawings and paintings")
+    mods = world.discord.add_role(world.guild, "mods")
+    files = [
+        {
+            "id": str(world.discord.snowflake()),
+            "filename": "cat.png",
+            "size": 2048,
+            "url": "https://cdn.example/cat.png",
+            "proxy_url": "https://cdn.example/cat.png",
+            "content_type": "image/png",
+        },
+        {
+            "id": str(world.discord.snowflake()),
+            "filename": "voice-message.ogg",
+            "size": 4096,
+            "url": "https://cdn.example/voice.ogg",
+            "proxy_url": "https://cdn.example/voice.ogg",
+            "content_type": "audio/ogg",
+        },
+        {
+            "id": str(world.discord.snowflake()),
+            "filename": "report.pdf",
+            "size": 100,
+            "url": "https://cdn.example/report.pdf",
+            "proxy_url": "https://cdn.example/report.pdf",
+            "content_type": "application/pdf",
+        },
+    ]
+    async with recording_gateway(world) as (recorder, gateway), running_bot(world, gateway=gateway):
+        await world.discord.say(
+            world.general,
+            world.alice,
+            f"@Lilith look in <#{art['id']}>, ask <@&{mods['id']}>",
+            attachments=files,
+            mention_roles=[mods["id"]],
+        )
+        await world.discord.wait_until(lambda: world.discord.webhook_messages(world.general))
+    (request,) = recorder.generated
+    assert request.content.startswith("look in #art, ask @mods")
+    assert "#art is about: drawings and paintings" in request.content
+    assert "report.pdf: not read" in request.content
+    assert [(a.filename, a.content_type) for a in request.attachments] == [
+        ("cat.png", "image/png"),
+        ("voice-message.ogg", "audio/ogg"),
+    ]
+    assert request.location.channel_id == world.general["id"]
+    assert request.actor.user_id == world.alice["id"]

@@ -115,6 +115,20 @@ class RecordingGateway(gw_grpc.GatewayServiceServicer):
     async def GetPersonality(self, request: gw.GetPersonalityRequest, context: Any) -> Any:
         return await self.upstream.GetPersonality(request)
 
+    async def ResolveMentions(self, request: gw.ResolveMentionsRequest, context: Any) -> Any:
+        try:
+            return await self.upstream.ResolveMentions(request)
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "")
+
+    async def GetChannelActivation(
+        self, request: gw.GetChannelActivationRequest, context: Any
+    ) -> Any:
+        try:
+            return await self.upstream.GetChannelActivation(request)
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "")
+
 
 @asynccontextmanager
 async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:

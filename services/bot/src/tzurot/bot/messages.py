@@ -102,12 +102,12 @@ class MessageFlow:
         targets = await self._addressed(message, actor)
         if not targets:
             return
-        request = await self._request_base(message, actor)
+        request, notes = await self._request_base(message, actor)
         for personality, content in targets:
             one = gw.GenerateRequest()
             one.CopyFrom(request)
             one.personality = personality.slug or personality.display_name
-            one.content = content
+            one.content = "\n".join([self._readable_text(message, content), *notes])
             one.idempotency_key = f"{message.id}:{one.personality}"
             await self._answer(message, personality, one)
 
@@ -226,7 +226,27 @@ class MessageFlow:
 
     async def _request_base(
         self, message: discord.Message, actor: common.Actor
-    ) -> gw.GenerateRequest:
+    ) -> tuple[gw.GenerateRequest, list[str]]:
+        """What every addressed personality gets (content is set per personality), and notes
+        about attachments left out."""
+        attachments, notes = triage([to_attachment(a) for a in message.attachments], self._limits)
+        references = await collect_references(
+            message,
+            max_depth=self._settings.max_reference_depth,
+            max_count=self._settings.max_referenced_messages,
+            resolve=lambda cid, mid: self._readable(message, cid, mid),
+        )
+        request = gw.GenerateRequest(
+            actor=actor,
+            location=location_of(message.channel, message.guild),
+            message_ids=[str(message.id)],
+            references=references,
+            attachments=attachments,
+        )
+        return request, notes
+
+    def _readable_text(self, message: discord.Message, text: str) -> str:
+        """`text` with channel, role and user mentions as names (and channel topics)."""
         guild = message.guild
         assert guild is not None  # on_message returns early for DMs
 
@@ -242,28 +262,13 @@ class MessageFlow:
             member = guild.get_member(uid) or discord.utils.get(message.mentions, id=uid)
             return member.display_name if member else None
 
-        content = resolve_mentions(
-            message.content,
+        return resolve_mentions(
+            text,
             channel=channel_info,
             role=role_name,
             user=user_name,
             max_channels=self._settings.max_channel_mentions,
             max_roles=self._settings.max_role_mentions,
-        )
-        attachments, notes = triage([to_attachment(a) for a in message.attachments], self._limits)
-        references = await collect_references(
-            message,
-            max_depth=self._settings.max_reference_depth,
-            max_count=self._settings.max_referenced_messages,
-            resolve=lambda cid, mid: self._readable(message, cid, mid),
-        )
-        return gw.GenerateRequest(
-            actor=actor,
-            location=location_of(message.channel, guild),
-            content=content if not notes else content + "\n" + "\n".join(notes),
-            message_ids=[str(message.id)],
-            references=references,
-            attachments=attachments,
         )
 
     async def _readable(
