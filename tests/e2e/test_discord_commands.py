@@ -75,7 +75,7 @@ async def test_wallet_list_and_remove(world: World) -> None:
             world.general, world.alice, "wallet", subcommand=["list"]
         )
         text = await answered(world, listed)
-        assert "**openrouter**: active" in text
+        assert f"**openrouter** (…{USER_KEY[-4:]}): active" in text
         assert listed.is_ephemeral()
         assert USER_KEY not in text
 
