@@ -91,8 +91,8 @@ async def test_two_shards_never_answer_the_same_message_twice(world: World) -> N
     guilds = [world.guild, fake.add_guild("Second"), fake.add_guild("Third")]
     channels = [world.general] + [fake.add_channel(g, "general") for g in guilds[1:]]
     async with (
-        running_bot(world, shard_id=0, shard_count=2) as zero,
-        running_bot(world, shard_id=1, shard_count=2) as one,
+        running_bot(world, shard_index=0, shard_count=2) as zero,
+        running_bot(world, pod_name="bot-1", shard_count=2) as one,
     ):
         assert {g.id for g in zero.guilds}.isdisjoint({g.id for g in one.guilds})
         assert len(zero.guilds) + len(one.guilds) == len(fake.guilds)
@@ -101,6 +101,23 @@ async def test_two_shards_never_answer_the_same_message_twice(world: World) -> N
             await fake.say(channel, world.alice, "@Lilith hello")
         await fake.wait_until(lambda: all(fake.webhook_messages(c) for c in channels))
     assert [len(fake.webhook_messages(c)) for c in channels] == [1, 1, 1]
+
+
+async def test_one_process_can_run_a_group_of_shards(world: World) -> None:
+    await world.set_key(world.alice)
+    fake = world.discord
+    other = fake.add_guild("Another")
+    channels = [world.general, fake.add_channel(other, "general")]
+    # Four shards in two groups: this is group 0 (shards 0 and 2); nothing runs group 1 here.
+    async with running_bot(world, shard_count=4, shard_groups=2, shard_index=0) as bot:
+        assert sorted(bot.shards) == [0, 2]
+        assert sorted(s.shard for s in fake.sessions) == [(0, 4), (2, 4)]
+        ours = [c for c in channels if (int(c["guild_id"]) >> 22) % 4 in {0, 2}]
+        for channel in channels:
+            await fake.say(channel, world.alice, "@Lilith hello")
+        await fake.wait_until(lambda: all(fake.webhook_messages(c) for c in ours))
+    for channel in channels:
+        assert len(fake.webhook_messages(channel)) == (1 if channel in ours else 0)
 
 
 async def test_attachments_and_channel_role_mentions_reach_the_gateway_readably(

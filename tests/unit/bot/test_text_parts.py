@@ -77,10 +77,15 @@ def test_a_message_is_seen_once_and_memory_is_bounded() -> None:
     assert seen.first_time(1)  # forgotten: only the last two are kept
 
 
-def test_the_shard_comes_from_the_statefulset_ordinal(tmp_path: Path) -> None:
-    settings = BotSettings(tls_dir=tmp_path, shard_count=4, pod_name="tzurot-bot-2")
-    assert settings.shard_id == 2
+def test_the_shard_group_comes_from_the_statefulset_ordinal(tmp_path: Path) -> None:
+    settings = BotSettings(tls_dir=tmp_path, shard_count=8, shard_groups=4, pod_name="bot-2")
+    assert settings.shard_ids == [2, 6]
+    one_each = BotSettings(tls_dir=tmp_path, shard_count=2, shard_index=1)
+    assert one_each.shard_ids == [1]
+    assert BotSettings(tls_dir=tmp_path).shard_ids is None
     with pytest.raises(ValidationError, match="out of range"):
-        BotSettings(tls_dir=tmp_path, shard_count=2, shard_id=2)
-    with pytest.raises(ValidationError, match="needs shard_count"):
-        BotSettings(tls_dir=tmp_path, shard_id=1)
+        BotSettings(tls_dir=tmp_path, shard_count=4, shard_groups=2, shard_index=2)
+    with pytest.raises(ValidationError, match="need shard_count"):
+        BotSettings(tls_dir=tmp_path, shard_index=1)
+    with pytest.raises(ValidationError, match="would have no shard"):
+        BotSettings(tls_dir=tmp_path, shard_count=2, shard_groups=3)

@@ -178,6 +178,7 @@ async def running_bot(
         "gateway_addr": world.mesh.gateway_addr,
         "stream_edit_interval_seconds": 0.2,
         "guild_ready_timeout_seconds": 0.05,
+        "identify_delay_seconds": 0.0,
         "pluralkit_enabled": False,
         "dev_guild_id": int(world.guild["id"]),
     }

@@ -2,10 +2,15 @@
 
 Discord's REST base comes from settings (`discord.http.Route.BASE`, which webhooks and
 interaction callbacks use too); the websocket URL from Discord's `/gateway/bot` answer, as
-Discord asks clients to do. With `shard_count` set, this process runs exactly one shard.
+Discord asks clients to do. The client is discord.py's AutoShardedClient: with `shard_count`
+set it runs this process's group of shards (`BotSettings.shard_ids`), else every shard
+Discord recommends. Discord sends each guild's events to one shard only.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import aiohttp
 import discord
@@ -34,13 +39,15 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
-class TzurotBot(discord.Client):
+class TzurotBot(discord.AutoShardedClient):
     def __init__(self, gateway: GatewayClient, settings: BotSettings) -> None:
         discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+        sharding: dict[str, Any] = {}
+        if settings.shard_ids is not None:
+            sharding = {"shard_ids": settings.shard_ids, "shard_count": settings.shard_count}
         super().__init__(
             intents=bot_intents(),
-            shard_id=settings.shard_id,
-            shard_count=settings.shard_count,
+            **sharding,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False),
             guild_ready_timeout=settings.guild_ready_timeout_seconds,
         )
@@ -67,6 +74,11 @@ class TzurotBot(discord.Client):
         add_commands(self.tree, self.gateway, self.flow)
         self.synced = await self.sync_commands()
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord's IDENTIFY rate: one shard after another, `identify_delay_seconds` apart."""
+        if not initial:
+            await asyncio.sleep(self.settings.identify_delay_seconds)
+
     async def sync_commands(self) -> list[app_commands.AppCommand]:
         """Per guild in development (instant), globally in production."""
         if self.settings.dev_guild_id is not None:
@@ -88,8 +100,8 @@ class TzurotBot(discord.Client):
             "bot.ready",
             user=str(self.user),
             guilds=len(self.guilds),
-            shard=self.shard_id,
-            shards=self.shard_count,
+            shards=sorted(self.shards),
+            shard_count=self.shard_count,
         )
 
     async def on_message(self, message: discord.Message) -> None:

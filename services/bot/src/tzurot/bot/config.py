@@ -20,11 +20,17 @@ class BotSettings(ServiceSettings):
     gateway_addr: str = "127.0.0.1:50051"
     generate_timeout_seconds: float = Field(default=600.0, gt=0)
 
-    # Sharding: this process runs shard `shard_id` of `shard_count`. In Kubernetes the bot is a
-    # StatefulSet and `pod_name` (e.g. "tzurot-bot-2") gives the ordinal when shard_id is unset.
+    # Sharding, laid out like the StatefulSet: `shard_count` S shards in all, `shard_groups` N
+    # bot processes (the replicas), and this one is group `shard_index` i (the pod ordinal;
+    # taken from `pod_name`, e.g. "bot-2", when unset). Group i runs shards i, i+N, … < S.
+    # N defaults to S (one shard per process). Unset shard_count: one process, every shard
+    # Discord recommends.
     shard_count: int | None = Field(default=None, ge=1)
-    shard_id: int | None = Field(default=None, ge=0)
+    shard_index: int | None = Field(default=None, ge=0)
+    shard_groups: int | None = Field(default=None, ge=1)
     pod_name: str | None = None
+    # Discord lets a bot IDENTIFY `max_concurrency` shards per 5 s; the pause between shards.
+    identify_delay_seconds: float = Field(default=5.0, ge=0)
 
     # Slash commands are synced to this guild only (development) or globally when unset.
     dev_guild_id: int | None = None
@@ -55,21 +61,30 @@ class BotSettings(ServiceSettings):
     guild_ready_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
-    def _shard_from_ordinal(self) -> BotSettings:
-        if self.shard_id is None and self.shard_count is not None and self.pod_name:
+    def _shard_group(self) -> BotSettings:
+        if self.shard_count is None:
+            if self.shard_index is not None or self.shard_groups is not None:
+                raise ValueError("shard_index and shard_groups need shard_count")
+            return self
+        if self.shard_index is None and self.pod_name:
             match = _ORDINAL.search(self.pod_name)
             if match:
-                self.shard_id = int(match.group(1))
-        if self.shard_count is not None and self.shard_id is None:
-            self.shard_id = 0
-        if self.shard_id is not None and self.shard_count is None:
-            raise ValueError("shard_id needs shard_count")
-        if (
-            self.shard_id is not None
-            and self.shard_count is not None
-            and (self.shard_id >= self.shard_count)
-        ):
+                self.shard_index = int(match.group(1))
+        groups = self.shard_groups or self.shard_count
+        index = self.shard_index or 0
+        if groups > self.shard_count:
             raise ValueError(
-                f"shard_id {self.shard_id} is out of range for shard_count {self.shard_count}"
+                f"shard_groups {groups} is more than shard_count {self.shard_count}: "
+                "some bot processes would have no shard"
             )
+        if index >= groups:
+            raise ValueError(f"shard_index {index} is out of range for {groups} shard groups")
         return self
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The shards this process runs; None for all of them (unsharded)."""
+        if self.shard_count is None:
+            return None
+        groups = self.shard_groups or self.shard_count
+        return list(range(self.shard_index or 0, self.shard_count, groups))
