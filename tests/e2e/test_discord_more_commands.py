@@ -177,3 +177,97 @@ async def test_a_regenerate_reaction_replaces_the_answer(world: World) -> None:
         (again,) = world.discord.webhook_messages(world.general)
     assert answer.deleted
     assert again.content.endswith("second take")
+
+
+async def test_llm_config_create_list_and_model_set_for_a_personality(world: World) -> None:
+    async with running_bot(world):
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "llm-config",
+            {"name": "Fast", "provider": "openrouter", "model": "fake/fast"},
+            subcommand=["create"],
+        )
+        assert "Created **Fast**" in await answered(world, created)
+        listed = await world.discord.slash(
+            world.general, world.alice, "llm-config", subcommand=["list"]
+        )
+        listing = await answered(world, listed)
+        assert "**Fast** `openrouter/fake/fast` (yours)" in listing
+        offered = await world.discord.slash(
+            world.general,
+            world.alice,
+            "model",
+            {"personality": "Lilith", "config": "fa"},
+            subcommand=["set"],
+            focused="config",
+        )
+        await world.discord.wait_until(offered.choices)
+        config_id = next(c["value"] for c in offered.choices() if c["name"].startswith("Fast"))
+        chosen = await world.discord.slash(
+            world.general,
+            world.alice,
+            "model",
+            {"personality": "Lilith", "config": config_id},
+            subcommand=["set"],
+        )
+        assert "**Lilith** now uses **Fast**" in await answered(world, chosen)
+
+        await world.set_key(world.alice)
+        await world.discord.say(world.general, world.alice, "@Lilith which model?")
+        await world.discord.wait_until(lambda: world.discord.webhook_messages(world.general))
+    assert world.provider.chat_requests()[-1].body["model"] == "fake/fast"
+
+
+async def test_persona_set_and_view(world: World) -> None:
+    async with running_bot(world):
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "persona",
+            {"preferred_name": "Ali", "pronouns": "she/her"},
+            subcommand=["set"],
+        )
+        assert "**Ali**" in await answered(world, done)
+        shown = await world.discord.slash(
+            world.general, world.alice, "persona", subcommand=["view"]
+        )
+        text = await answered(world, shown)
+    assert "**Ali**" in text
+    assert "she/her" in text
+
+
+async def test_history_clear_forgets_the_conversation_here(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        said = await world.discord.say(world.general, world.alice, "@Lilith my secret is 42")
+        await world.delivered(f"{said.id}:lilith")
+        cleared = await world.discord.slash(
+            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["clear"]
+        )
+        assert "Cleared" in await answered(world, cleared)
+        said = await world.discord.say(world.general, world.alice, "@Lilith what was my secret?")
+        await world.delivered(f"{said.id}:lilith")
+    prompt = world.provider.chat_requests()[-1].body["messages"]
+    # No history turn is left (long-term memories, in the system prompt, are another matter).
+    turns = [m for m in prompt if m["role"] != "system"]
+    assert not any("my secret is 42" in str(m["content"]) for m in turns)
+    assert turns[-1]["content"].endswith("what was my secret?")
+
+
+async def test_character_create_then_talk_to_it(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world, personality_cache_seconds=0):
+        made = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"name": "Morgana", "system_prompt": "You are Morgana.", "public": True},
+            subcommand=["create"],
+        )
+        assert "Created **Morgana**" in await answered(world, made)
+        await world.discord.say(world.general, world.alice, "@Morgana hello")
+        (answer,) = await world.discord.wait_until(
+            lambda: world.discord.webhook_messages(world.general)
+        )
+    assert answer.author_name == "Morgana"

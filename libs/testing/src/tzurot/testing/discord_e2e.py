@@ -68,7 +68,7 @@ class World:
             bob=fake.make_user("bob"),
         )
 
-    async def delivered(self, idempotency_key: str, within: float = 15.0) -> gw.Job:
+    async def delivered(self, idempotency_key: str, within: float = 30.0) -> gw.Job:
         """Waits until the job for `idempotency_key` is delivered (the bot is done with it)."""
         for _ in range(int(within / 0.05)):
             try:

@@ -474,7 +474,7 @@ class FakeDiscord:
 
     # ---- waiting on the bot ----
 
-    async def wait_until(self, predicate: Callable[[], Any], within: float = 15.0) -> Any:
+    async def wait_until(self, predicate: Callable[[], Any], within: float = 30.0) -> Any:
         """Waits until `predicate()` is truthy (checked after every request the bot makes)."""
         deadline = asyncio.get_running_loop().time() + within
         while True:
