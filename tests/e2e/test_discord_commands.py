@@ -26,7 +26,9 @@ async def test_commands_are_synced_to_the_development_guild_on_start(world: Worl
     assert {o["name"] for o in wallet["options"]} >= {"set", "list", "remove", "test"}
 
 
-async def test_wallet_set_opens_a_modal_and_the_key_lands_in_keyvault(world: World) -> None:
+async def test_wallet_set_opens_a_modal_and_the_key_lands_in_keyvault(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
     async with running_bot(world):
         opened = await world.discord.slash(
             world.general, world.alice, "wallet", {"provider": "openrouter"}, subcommand=["set"]
@@ -52,6 +54,10 @@ async def test_wallet_set_opens_a_modal_and_the_key_lands_in_keyvault(world: Wor
     seen = [p.content for p in world.discord.webhook_messages()] + opened.texts() + text.split()
     assert not any(USER_KEY in s for s in seen)
     assert not any(USER_KEY in str(r) for r in opened.responses + submitted.responses)
+    # Nor in any log line of the bot or the mesh (all in this process).
+    logged = capfd.readouterr()
+    assert "SetWalletKey" in logged.out + logged.err
+    assert USER_KEY not in logged.out + logged.err
 
 
 async def test_a_rejected_key_is_not_saved_and_the_user_is_told_why(world: World) -> None:

@@ -139,7 +139,7 @@ def test_disruption_budgets_and_autoscalers(objects: tuple[Obj, ...]) -> None:
     for name in scalers:  # the autoscaler owns the count; an apply must not reset it
         assert "replicas" not in deployments[name]["spec"], name
     (bot,) = [s for s in of_kind(objects, "StatefulSet") if s["metadata"]["name"] == "bot"]
-    # Until the bot reads its shard settings, a second replica would answer every message twice.
+    # Replicas must match TZUROT_SHARD_GROUPS (each pod runs its group of shards).
     assert bot["spec"]["replicas"] == 1
     (container,) = bot["spec"]["template"]["spec"]["containers"]
     shard = {e["name"]: e for e in container["env"]}["TZUROT_SHARD_INDEX"]
