@@ -363,6 +363,16 @@ class FakeDiscord:
             payload["member"] = self._member(payload["author"])
         await self.dispatch("MESSAGE_CREATE", payload, guild_id=int(payload["guild_id"]))
 
+    async def delete_message(self, message: Posted) -> None:
+        """Someone (a moderator, PluralKit) deleted `message`: MESSAGE_DELETE."""
+        message.deleted = True
+        channel = self.channels[message.channel_id]
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {"id": str(message.id), "channel_id": channel["id"], "guild_id": channel["guild_id"]},
+            guild_id=int(channel["guild_id"]),
+        )
+
     async def react(self, message: Posted, user: Json, emoji: str) -> None:
         channel = self.channels[message.channel_id]
         await self.dispatch(
