@@ -116,3 +116,11 @@ async def test_wallet_set_autocompletes_provider_names(world: World) -> None:
         )
         await world.discord.wait_until(typed.choices)
     assert [c["value"] for c in typed.choices()] == ["anthropic"]
+
+
+async def test_without_a_development_guild_commands_are_synced_globally(world: World) -> None:
+    world.discord.synced_commands.clear()
+    async with running_bot(world, dev_guild_id=None):
+        pass
+    assert list(world.discord.synced_commands) == ["global"]
+    assert "wallet" in {c["name"] for c in world.discord.synced_commands["global"]}
