@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
     ChannelActivation,
@@ -53,6 +54,7 @@ def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
 class AdminStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)  # reads: no BEGIN/ROLLBACK round trips
 
     # ---- users ----
 
@@ -152,7 +154,7 @@ class AdminStore:
         )
 
     async def alias_owner(self, alias: str) -> Personality | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(
@@ -195,7 +197,7 @@ class AdminStore:
         if user_id is not None:
             where = sa.or_(where, c.owner_user_id == user_id)
         stmt = sa.select(t.llm_configs).where(where).order_by(c.owner_user_id.nulls_first(), c.name)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [llm_config_from_row(row._mapping) for row in rows]
 
@@ -210,7 +212,7 @@ class AdminStore:
             .join(t.model_overrides, o.llm_config_id == t.llm_configs.c.id)
             .where(o.user_id == user_id, o.personality_id == personality_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else llm_config_from_row(row._mapping)
 
@@ -244,7 +246,7 @@ class AdminStore:
             if personality_id is None
             else (p.personality_id == personality_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.personas).where(p.user_id == user_id, match))
             ).one_or_none()
@@ -294,7 +296,7 @@ class AdminStore:
         stmt = sa.select(s.scope, s.key, s.value).where(
             sa.tuple_(s.scope, s.scope_id).in_([(scope.value, sid) for scope, sid in wanted])
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         levels: dict[ConfigSource, dict[str, Any]] = {}
         for scope, key, value in rows:
@@ -339,7 +341,7 @@ class AdminStore:
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .where(a.channel_id == channel_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         if row is None:
             return None
@@ -420,7 +422,7 @@ class AdminStore:
         return bool(result.rowcount)
 
     async def list_deny(self) -> list[DenyEntry]:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(sa.select(t.denylist).order_by(t.denylist.c.created_at))
             ).all()
@@ -443,7 +445,7 @@ class AdminStore:
         if guild_id:
             targets.append(sa.and_(d.target == DenyTarget.GUILD.value, d.target_id == guild_id))
         stmt = sa.select(t.denylist).where(sa.or_(*targets), sa.or_(*scopes))
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_deny(row._mapping) for row in rows]
 
@@ -467,7 +469,7 @@ class AdminStore:
         )
         if user_id is not None:
             stmt = stmt.where(u.user_id == user_id)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             UsageTotal(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
     Actor,
@@ -57,6 +58,7 @@ class GatewayStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)  # reads: no BEGIN/ROLLBACK round trips
 
     @property
     def engine(self) -> AsyncEngine:
@@ -120,12 +122,12 @@ class GatewayStore:
             .order_by(rank, t.personalities.c.created_at)
             .limit(1)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
 
     async def get_personality(self, personality_id: str) -> Personality | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
@@ -135,7 +137,7 @@ class GatewayStore:
 
     async def list_personalities(self) -> list[Personality]:
         stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [personality_from_row(row._mapping) for row in rows]
 
@@ -251,7 +253,7 @@ class GatewayStore:
     # ---- LLM configs ----
 
     async def get_llm_config(self, config_id: str) -> LlmConfig | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.llm_configs).where(t.llm_configs.c.id == config_id))
             ).one_or_none()
@@ -390,7 +392,7 @@ class GatewayStore:
         )
 
     async def _one_job(self, where: sa.ColumnElement[bool]) -> Job | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(sa.select(t.jobs).where(where))).one_or_none()
         return None if row is None else _job(row._mapping)
 
