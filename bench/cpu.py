@@ -41,7 +41,7 @@ def _count_transactions() -> None:
     async def counted(self: Any) -> None:
         if self.isolation_level != "autocommit":
             _counts["transactions"] += 1
-        await start(self)
+        await start(self)  # type: ignore[no-untyped-call]
 
     adapter._start_transaction = counted  # type: ignore[method-assign]
 

@@ -39,6 +39,15 @@ from tzurot.runtime.errors import AlreadyExists
 _ALIAS_LOCK = "tzurot.core.personality_import"  # shared with imports: alias checks serialize
 
 
+def _persona(row: sa.Row[Any]) -> Persona:
+    return Persona(
+        name=row.name,
+        preferred_name=row.preferred_name,
+        pronouns=row.pronouns,
+        description=row.description,
+    )
+
+
 def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
     if scope is ConfigSource.GLOBAL:
         return ""
@@ -250,14 +259,23 @@ class AdminStore:
             row = (
                 await conn.execute(sa.select(t.personas).where(p.user_id == user_id, match))
             ).one_or_none()
-        if row is None:
-            return None
-        return Persona(
-            name=row.name,
-            preferred_name=row.preferred_name,
-            pronouns=row.pronouns,
-            description=row.description,
+        return None if row is None else _persona(row)
+
+    async def effective_persona(self, user_id: str, personality_id: str) -> Persona | None:
+        """The user's persona for this personality, else their default one: one query."""
+        p = t.personas.c
+        stmt = (
+            sa.select(t.personas)
+            .where(
+                p.user_id == user_id,
+                sa.or_(p.personality_id == personality_id, p.personality_id.is_(None)),
+            )
+            .order_by(p.personality_id.nulls_last())
+            .limit(1)
         )
+        async with self._reads.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        return None if row is None else _persona(row)
 
     async def set_persona(self, user_id: str, personality_id: str | None, persona: Persona) -> None:
         values = {

@@ -84,9 +84,16 @@ class GatewayStore:
                 sa.and_(stmt.excluded.superuser, sa.not_(t.users.c.superuser)),
             ),
         )
+        # Unchanged (the usual case): ON CONFLICT … WHERE returns nothing, so the same
+        # statement also reads the row as it stands.
+        changed = stmt.returning(*t.users.c).cte("changed")
+        unchanged = sa.select(t.users).where(
+            t.users.c.platform_user_id == actor.platform_user_id,
+            ~sa.exists(sa.select(changed.c.id)),
+        )
         async with self._engine.begin() as conn:
-            row = (await conn.execute(stmt.returning(*t.users.c))).one_or_none()
-            if row is None:  # unchanged row: ON CONFLICT ... WHERE returned nothing
+            row = (await conn.execute(sa.union_all(sa.select(changed), unchanged))).one_or_none()
+            if row is None:  # created by a concurrent request after this statement began
                 row = (
                     await conn.execute(
                         sa.select(t.users).where(
@@ -261,19 +268,31 @@ class GatewayStore:
 
     # ---- jobs ----
 
-    async def claim_job(self, new: NewJob, *, lease_seconds: float = 90.0) -> tuple[Job, bool]:
+    async def claim_job(
+        self, new: NewJob, *, lease_seconds: float = 90.0, start: bool = False
+    ) -> tuple[Job, bool]:
         """Inserts the job for an idempotency key, or returns the existing one (claimed=False).
 
         An existing job of the same user and personality is claimed again (a new attempt) when
         it failed for a retryable reason (RETRYABLE_CODES), or when it is queued or running
         but its heartbeat is older than `lease_seconds` (the gateway running it died). One
-        statement, so of several concurrent duplicates exactly one wins the claim.
+        statement, so of several concurrent duplicates exactly one wins the claim. With
+        `start`, a claimed job is also started (as `start_attempt`) by the same statement.
         """
         jobs = t.jobs.c
+        started: dict[str, Any] = {}
+        if start:
+            started = {
+                "status": JobStatus.RUNNING.value,
+                "attempts": jobs.attempts + 1,
+                "started_at": sa.func.coalesce(jobs.started_at, sa.func.now()),
+            }
         stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
+        first: dict[str, Any] = {"status": JobStatus.QUEUED.value}
+        if start:
+            first = {"status": JobStatus.RUNNING.value, "attempts": 1, "started_at": sa.func.now()}
         insert_stmt = insert(t.jobs).values(
             idempotency_key=new.idempotency_key,
-            status=JobStatus.QUEUED.value,
             user_id=new.user_id,
             personality_id=new.personality_id,
             guild_id=new.guild_id,
@@ -283,6 +302,7 @@ class GatewayStore:
             author_id=new.author_id,
             author_name=new.author_name,
             heartbeat_at=sa.func.clock_timestamp(),
+            **first,
         )
         reclaimable = sa.and_(
             jobs.user_id == insert_stmt.excluded.user_id,
@@ -308,6 +328,7 @@ class GatewayStore:
                 "content": "",
                 "finished_at": None,
                 "heartbeat_at": sa.func.clock_timestamp(),
+                **started,
             },
             where=reclaimable,
         ).returning(*t.jobs.c)
