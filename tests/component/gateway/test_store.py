@@ -326,6 +326,55 @@ async def test_effective_persona_prefers_the_one_for_this_personality(
     assert await admin.effective_persona(other.id, lilith.id) is None
 
 
+async def test_cached_personalities_and_configs_follow_writes_in_this_process(
+    store: GatewayStore, lilith: Personality
+) -> None:
+    admin = AdminStore(store.engine, store.catalog)
+    assert await store.find_personality("lilith") == lilith  # now cached by name and id
+    assert lilith.default_llm_config_id is not None
+    config = await store.get_llm_config(lilith.default_llm_config_id)
+    assert config is not None
+
+    await admin.update_personality(lilith.id, {"display_name": "Lady Lilith"}, ["lili"])
+    renamed = await store.find_personality("lilith")
+    assert renamed is not None
+    assert (renamed.display_name, renamed.aliases) == ("Lady Lilith", ("lili",))
+    assert await store.get_personality(lilith.id) == renamed
+    assert await store.find_personality("lili") == renamed
+    await admin.remove_alias("lili")
+    assert await store.find_personality("lili") is None
+
+    original = seed("lilith")
+    assert original.llm is not None
+    llm = original.llm.model_copy(update={"model": "another-model"})
+    reseeded = original.model_copy(update={"llm": llm})
+    await store.import_personality(reseeded, owner_user_id=None)
+    changed = await store.get_llm_config(lilith.default_llm_config_id)
+    assert changed is not None
+    assert changed.model == "another-model"
+
+    await admin.delete_personality(lilith.id)
+    assert await store.find_personality("lilith") is None
+    assert await store.get_personality(lilith.id) is None
+
+
+async def test_another_replica_sees_writes_within_its_cache_ttl(
+    engine: AsyncEngine, store: GatewayStore, lilith: Personality
+) -> None:
+    replica = GatewayStore(engine, catalog_ttl=0.2)
+    assert await replica.find_personality("lilith") == lilith
+    await AdminStore(store.engine, store.catalog).update_personality(
+        lilith.id, {"public": False}, None
+    )
+    cached = await replica.find_personality("lilith")
+    assert cached is not None
+    assert cached.public  # not this replica's write: cached until the TTL ends
+    await asyncio.sleep(0.25)
+    fresh = await replica.find_personality("lilith")
+    assert fresh is not None
+    assert not fresh.public
+
+
 async def test_failed_job_keeps_its_error_and_logs_no_usage(
     store: GatewayStore, engine: AsyncEngine, lilith: Personality
 ) -> None:

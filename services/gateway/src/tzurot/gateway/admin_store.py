@@ -3,17 +3,19 @@ personas, settings, channel activations, the denylist, usage totals and user dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
+from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import (
     ChannelActivation,
     ConfigSource,
@@ -61,9 +63,20 @@ def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
 
 
 class AdminStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, catalog: TtlCache[Any] | None = None) -> None:
         self._engine = engine
         self._reads = autocommit(engine)  # reads: no BEGIN/ROLLBACK round trips
+        self._catalog = catalog  # GatewayStore.catalog: cleared by writes to what it caches
+
+    @asynccontextmanager
+    async def _catalog_write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction writing personalities, aliases or configs; clears the catalog cache."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        finally:
+            if self._catalog is not None:
+                self._catalog.clear()
 
     # ---- users ----
 
@@ -82,7 +95,7 @@ class AdminStore:
     # ---- personalities ----
 
     async def create_personality(self, values: Mapping[str, Any], aliases: Sequence[str]) -> str:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -106,7 +119,7 @@ class AdminStore:
     async def update_personality(
         self, personality_id: str, values: Mapping[str, Any], aliases: Sequence[str] | None
     ) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -126,13 +139,13 @@ class AdminStore:
                     await self._add_alias(conn, personality_id, alias)
 
     async def delete_personality(self, personality_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personalities).where(t.personalities.c.id == personality_id)
             )
 
     async def add_alias(self, personality_id: str, alias: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -177,7 +190,7 @@ class AdminStore:
         return None if row is None else personality_from_row(row._mapping)
 
     async def remove_alias(self, alias: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personality_aliases).where(
                     t.personality_aliases.c.alias == normalize_alias(alias)
@@ -188,7 +201,7 @@ class AdminStore:
 
     async def create_llm_config(self, values: Mapping[str, Any]) -> LlmConfig:
         try:
-            async with self._engine.begin() as conn:
+            async with self._catalog_write() as conn:
                 row = (
                     await conn.execute(
                         sa.insert(t.llm_configs).values(**values).returning(*t.llm_configs.c)
@@ -211,7 +224,7 @@ class AdminStore:
         return [llm_config_from_row(row._mapping) for row in rows]
 
     async def delete_llm_config(self, config_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(sa.delete(t.llm_configs).where(t.llm_configs.c.id == config_id))
 
     async def get_override(self, user_id: str, personality_id: str) -> LlmConfig | None:
@@ -555,7 +568,7 @@ class AdminStore:
             t.usage_log,
         ]
         owner_column = {t.llm_configs.name: t.llm_configs.c.owner_user_id}
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             total = 0
             for table in counted:
                 column = owner_column.get(table.name, table.c.get("user_id"))

@@ -110,7 +110,7 @@ class Gateway:
         limits: GatewayLimits,
     ) -> None:
         self._store = store
-        self._admin_store = AdminStore(store.engine)
+        self._admin_store = AdminStore(store.engine, store.catalog)
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
         self._inference = inference

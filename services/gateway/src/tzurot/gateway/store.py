@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
+from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
 from tzurot.gateway.domain import (
     Actor,
     CharacterFields,
@@ -56,9 +57,12 @@ class NewJob:
 class GatewayStore:
     """All of gateway's SQL. Methods are small transactions; none holds a connection open."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:
         self._engine = engine
         self._reads = autocommit(engine)  # reads: no BEGIN/ROLLBACK round trips
+        # Personalities (by name and id) and LLM configs (by id). Every write to them in this
+        # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
+        self.catalog: TtlCache[Personality | LlmConfig] = TtlCache(catalog_ttl)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -108,6 +112,10 @@ class GatewayStore:
     async def find_personality(self, name: str) -> Personality | None:
         """By slug, display name or alias, case-insensitively, in that order of preference."""
         key = normalize_alias(name)
+        cached = self.catalog.get(("name", key))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
         alias_match = sa.exists().where(
             t.personality_aliases.c.personality_id == t.personalities.c.id,
             t.personality_aliases.c.alias == key,
@@ -131,16 +139,29 @@ class GatewayStore:
         )
         async with self._reads.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
-        return None if row is None else personality_from_row(row._mapping)
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("name", key), personality, generation)
+        self.catalog.put(("personality", personality.id), personality, generation)
+        return personality
 
     async def get_personality(self, personality_id: str) -> Personality | None:
+        cached = self.catalog.get(("personality", personality_id))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
         async with self._reads.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
                 )
             ).one_or_none()
-        return None if row is None else personality_from_row(row._mapping)
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("personality", personality_id), personality, generation)
+        return personality
 
     async def list_personalities(self) -> list[Personality]:
         stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
@@ -183,6 +204,7 @@ class GatewayStore:
             row = (await conn.execute(stmt)).one()
             await self._replace_aliases(conn, row.id, seed.aliases)
             personality = await self._personality_by_id(conn, row.id)
+        self.catalog.clear()
         return personality, bool(row.created)
 
     async def _upsert_default_config(
@@ -260,11 +282,19 @@ class GatewayStore:
     # ---- LLM configs ----
 
     async def get_llm_config(self, config_id: str) -> LlmConfig | None:
+        cached = self.catalog.get(("config", config_id))
+        if isinstance(cached, LlmConfig):
+            return cached
+        generation = self.catalog.generation
         async with self._reads.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.llm_configs).where(t.llm_configs.c.id == config_id))
             ).one_or_none()
-        return None if row is None else llm_config_from_row(row._mapping)
+        if row is None:
+            return None
+        config = llm_config_from_row(row._mapping)
+        self.catalog.put(("config", config_id), config, generation)
+        return config
 
     # ---- jobs ----
 
