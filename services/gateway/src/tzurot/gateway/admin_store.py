@@ -65,7 +65,7 @@ def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
 class AdminStore:
     def __init__(self, engine: AsyncEngine, catalog: TtlCache[Any] | None = None) -> None:
         self._engine = engine
-        self._reads = autocommit(engine)  # reads: no BEGIN/ROLLBACK round trips
+        self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
         self._catalog = catalog  # GatewayStore.catalog: cleared by writes to what it caches
 
     @asynccontextmanager
@@ -176,7 +176,7 @@ class AdminStore:
         )
 
     async def alias_owner(self, alias: str) -> Personality | None:
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(
@@ -219,7 +219,7 @@ class AdminStore:
         if user_id is not None:
             where = sa.or_(where, c.owner_user_id == user_id)
         stmt = sa.select(t.llm_configs).where(where).order_by(c.owner_user_id.nulls_first(), c.name)
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [llm_config_from_row(row._mapping) for row in rows]
 
@@ -234,7 +234,7 @@ class AdminStore:
             .join(t.model_overrides, o.llm_config_id == t.llm_configs.c.id)
             .where(o.user_id == user_id, o.personality_id == personality_id)
         )
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else llm_config_from_row(row._mapping)
 
@@ -268,7 +268,7 @@ class AdminStore:
             if personality_id is None
             else (p.personality_id == personality_id)
         )
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.personas).where(p.user_id == user_id, match))
             ).one_or_none()
@@ -286,7 +286,7 @@ class AdminStore:
             .order_by(p.personality_id.nulls_last())
             .limit(1)
         )
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else _persona(row)
 
@@ -327,7 +327,7 @@ class AdminStore:
         stmt = sa.select(s.scope, s.key, s.value).where(
             sa.tuple_(s.scope, s.scope_id).in_([(scope.value, sid) for scope, sid in wanted])
         )
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         levels: dict[ConfigSource, dict[str, Any]] = {}
         for scope, key, value in rows:
@@ -372,7 +372,7 @@ class AdminStore:
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .where(a.channel_id == channel_id)
         )
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         if row is None:
             return None
@@ -453,7 +453,7 @@ class AdminStore:
         return bool(result.rowcount)
 
     async def list_deny(self) -> list[DenyEntry]:
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (
                 await conn.execute(sa.select(t.denylist).order_by(t.denylist.c.created_at))
             ).all()
@@ -476,7 +476,7 @@ class AdminStore:
         if guild_id:
             targets.append(sa.and_(d.target == DenyTarget.GUILD.value, d.target_id == guild_id))
         stmt = sa.select(t.denylist).where(sa.or_(*targets), sa.or_(*scopes))
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_deny(row._mapping) for row in rows]
 
@@ -500,7 +500,7 @@ class AdminStore:
         )
         if user_id is not None:
             stmt = stmt.where(u.user_id == user_id)
-        async with self._reads.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             UsageTotal(
