@@ -1,9 +1,10 @@
 """`python -m bench.cpu [--turns N]`: CPU and database work per turn, mesh and floor.
 
 Runs turns of one conversation one after another and prints, per turn: CPU time of this
-process (every service runs in it; Postgres not counted), p50 of the whole turn, and the
-SQL statements and transactions all services sent (statements counted with SQLAlchemy engine
-events, BEGINs in the asyncpg adapter; round trips = statements + BEGIN + COMMIT/ROLLBACK).
+process (every service runs in it; Postgres not counted), p50 of the whole turn, the SQL
+statements all services sent (and gateway's alone; SQLAlchemy engine events), BEGINs sent
+(counted in the asyncpg adapter) and round trips = statements + BEGIN + COMMIT/ROLLBACK.
+Background SQL (memory's formation worker) is let drain before each side is measured.
 Quieter than the latency figures on a shared machine: compare these before and after a change.
 """
 
@@ -26,11 +27,19 @@ from bench.load import conversations
 _counts: Counter[str] = Counter()
 
 
-def _count(name: str) -> Any:
-    def listener(*_: Any, **__: Any) -> None:
-        _counts[name] += 1
+def _count_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    _counts["statements"] += 1
+    if "core." in statement:  # gateway's schema
+        _counts["gateway"] += 1
 
-    return listener
+
+async def _quiesce() -> None:
+    """Waits until background work (memory's formation worker) stops sending SQL."""
+    for _ in range(40):
+        before = _counts["statements"]
+        await asyncio.sleep(0.5)
+        if _counts["statements"] == before:
+            return
 
 
 def _count_transactions() -> None:
@@ -47,11 +56,12 @@ def _count_transactions() -> None:
 
 
 async def _run(turns: int) -> None:
-    event.listen(Engine, "before_cursor_execute", _count("statements"))
+    event.listen(Engine, "before_cursor_execute", _count_statement)
     _count_transactions()
     async with bench_env(1) as env:
         for side, chat in ((MESH, env.grpc), (FLOOR, env.floor)):
             await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)
+            await _quiesce()
             _counts.clear()
             cpu = time.process_time()
             timings = await conversations(chat, env.clock, count=1, turns_each=turns, prefix=side)
@@ -60,7 +70,8 @@ async def _run(turns: int) -> None:
             statements, transactions = _counts["statements"], _counts["transactions"]
             print(
                 f"{side:5}  cpu {cpu_ms:6.1f} ms/turn  p50 {p50:6.1f} ms  "
-                f"statements {statements / turns:5.1f}/turn  "
+                f"statements {statements / turns:5.1f}/turn "
+                f"(gateway {_counts['gateway'] / turns:4.1f})  "
                 f"transactions {transactions / turns:5.1f}/turn  "
                 f"round trips {(statements + 2 * transactions) / turns:5.1f}/turn",
                 flush=True,
