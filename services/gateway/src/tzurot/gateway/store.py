@@ -145,6 +145,54 @@ _CLAIM_AND_START = _claim_statement(start=True)
 _JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
 
 
+def _finish_job_statement() -> sa.Select[Any]:
+    """UPDATE the job to streamed and INSERT its usage row from what the UPDATE returned."""
+    jobs = t.jobs.c
+    done = (
+        sa.update(t.jobs)
+        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .values(
+            status=JobStatus.STREAMED.value,
+            content=sa.bindparam("v_content", type_=sa.Text),
+            provider=sa.bindparam("v_provider", type_=sa.Text),
+            model=sa.bindparam("v_model", type_=sa.Text),
+            input_tokens=sa.bindparam("v_input_tokens", type_=sa.Integer),
+            output_tokens=sa.bindparam("v_output_tokens", type_=sa.Integer),
+            finished_at=sa.func.now(),
+        )
+        .returning(*t.jobs.c)
+        .cte("done")
+    )
+    logged = (
+        sa.insert(t.usage_log)
+        .from_select(
+            [
+                "user_id",
+                "job_id",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "request_type",
+            ],
+            sa.select(
+                done.c.user_id,
+                done.c.id,
+                done.c.provider,
+                done.c.model,
+                done.c.input_tokens,
+                done.c.output_tokens,
+                sa.bindparam("v_request_type", type_=sa.Text),
+            ),
+        )
+        .cte("logged")
+    )
+    return sa.select(done).add_cte(logged)
+
+
+_FINISH_JOB = _finish_job_statement()
+
+
 @dataclass(frozen=True)
 class NewJob:
     idempotency_key: str
@@ -433,31 +481,18 @@ class GatewayStore:
         )
 
     async def finish_job(self, job_id: str, content: str, usage: Usage, request_type: str) -> Job:
-        """Marks the job streamed with its answer and records usage, in one transaction."""
-        async with self._engine.begin() as conn:
-            job = await self._update_job_in(
-                conn,
-                job_id,
-                status=JobStatus.STREAMED.value,
-                content=content,
-                provider=usage.provider,
-                model=usage.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                finished_at=sa.func.now(),
-            )
-            await conn.execute(
-                sa.insert(t.usage_log).values(
-                    user_id=job.user_id,
-                    job_id=job_id,
-                    provider=usage.provider,
-                    model=usage.model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    request_type=request_type,
-                )
-            )
-        return job
+        """Marks the job streamed with its answer and records usage, in one statement."""
+        params = {
+            "job_id": job_id,
+            "v_content": content,
+            "v_provider": usage.provider,
+            "v_model": usage.model,
+            "v_input_tokens": usage.input_tokens,
+            "v_output_tokens": usage.output_tokens,
+            "v_request_type": request_type,
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
 
     async def fail_job(self, job_id: str, error: JobError) -> Job:
         return await self._update_job(
