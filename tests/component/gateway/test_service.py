@@ -640,18 +640,18 @@ async def test_closing_the_stream_right_after_acceptance_fails_the_job(
     )
 
 
-async def test_a_failing_store_after_acceptance_fails_the_job(
+async def test_an_unexpected_error_after_acceptance_fails_the_job(
     gateway: Gateway,
     store: GatewayStore,
     inference: FakeInference,
     lilith: Personality,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken(job_id: str) -> None:
+    def broken(request: object) -> None:
         raise RuntimeError("the disk is on fire")
 
     # An unexpected error after the job was accepted.
-    monkeypatch.setattr(store, "start_attempt", broken)
+    monkeypatch.setattr(inference, "generate_reply", broken)
     with pytest.raises(RuntimeError):
         await collect(gateway.generate(command()))
     job = await store.get_job_by_key("msg-1")

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Actor, JobError, JobStatus, Personality, Usage
+from tzurot.gateway.admin_store import AdminStore
+from tzurot.gateway.domain import Actor, JobError, JobStatus, Persona, Personality, Usage
 from tzurot.gateway.personalities import PersonalitySeed, parse_seed_yaml
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import AlreadyExists
@@ -293,6 +294,85 @@ async def test_job_lifecycle_to_delivered_with_usage_logged(
     assert await store.get_job(job.id) == delivered
     assert await store.get_job_by_key("msg-1") == delivered
     assert await store.get_job_by_key("nope") is None
+
+
+async def test_claim_with_start_runs_the_attempt_in_the_same_statement(
+    store: GatewayStore, lilith: Personality
+) -> None:
+    user = await store.upsert_user(Actor("100", "Alice"))
+    job, claimed = await store.claim_job(new_job(user.id, lilith.id), start=True)
+    assert claimed
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
+    assert job.started_at is not None
+    await store.fail_job(job.id, JobError("UNAVAILABLE", "DOWN", "inference is down"))
+
+    retried, claimed = await store.claim_job(new_job(user.id, lilith.id), start=True)
+    assert claimed
+    assert (retried.id, retried.status, retried.attempts) == (job.id, JobStatus.RUNNING, 2)
+    assert (retried.error, retried.started_at) == (None, job.started_at)
+
+
+async def test_effective_persona_prefers_the_one_for_this_personality(
+    store: GatewayStore, lilith: Personality
+) -> None:
+    admin = AdminStore(store.engine)
+    user = await store.upsert_user(Actor("100", "Alice"))
+    assert await admin.effective_persona(user.id, lilith.id) is None
+    await admin.set_persona(user.id, None, Persona(name="Al"))
+    assert await admin.effective_persona(user.id, lilith.id) == Persona(name="Al")
+    await admin.set_persona(user.id, lilith.id, Persona(name="Mortal"))
+    assert await admin.effective_persona(user.id, lilith.id) == Persona(name="Mortal")
+    other = await store.upsert_user(Actor("200", "Bob"))
+    assert await admin.effective_persona(other.id, lilith.id) is None
+
+
+async def test_cached_personalities_and_configs_follow_writes_in_this_process(
+    store: GatewayStore, lilith: Personality
+) -> None:
+    admin = AdminStore(store.engine, store.catalog)
+    assert await store.find_personality("lilith") == lilith  # now cached by name and id
+    assert lilith.default_llm_config_id is not None
+    config = await store.get_llm_config(lilith.default_llm_config_id)
+    assert config is not None
+
+    await admin.update_personality(lilith.id, {"display_name": "Lady Lilith"}, ["lili"])
+    renamed = await store.find_personality("lilith")
+    assert renamed is not None
+    assert (renamed.display_name, renamed.aliases) == ("Lady Lilith", ("lili",))
+    assert await store.get_personality(lilith.id) == renamed
+    assert await store.find_personality("lili") == renamed
+    await admin.remove_alias("lili")
+    assert await store.find_personality("lili") is None
+
+    original = seed("lilith")
+    assert original.llm is not None
+    llm = original.llm.model_copy(update={"model": "another-model"})
+    reseeded = original.model_copy(update={"llm": llm})
+    await store.import_personality(reseeded, owner_user_id=None)
+    changed = await store.get_llm_config(lilith.default_llm_config_id)
+    assert changed is not None
+    assert changed.model == "another-model"
+
+    await admin.delete_personality(lilith.id)
+    assert await store.find_personality("lilith") is None
+    assert await store.get_personality(lilith.id) is None
+
+
+async def test_another_replica_sees_writes_within_its_cache_ttl(
+    engine: AsyncEngine, store: GatewayStore, lilith: Personality
+) -> None:
+    replica = GatewayStore(engine, catalog_ttl=0.2)
+    assert await replica.find_personality("lilith") == lilith
+    await AdminStore(store.engine, store.catalog).update_personality(
+        lilith.id, {"public": False}, None
+    )
+    cached = await replica.find_personality("lilith")
+    assert cached is not None
+    assert cached.public  # not this replica's write: cached until the TTL ends
+    await asyncio.sleep(0.25)
+    fresh = await replica.find_personality("lilith")
+    assert fresh is not None
+    assert not fresh.public
 
 
 async def test_failed_job_keeps_its_error_and_logs_no_usage(

@@ -128,6 +128,16 @@ def _ping_idle_connections(engine: AsyncEngine, after: float) -> None:
             raise DisconnectionError("pooled connection failed its ping")
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, with connections in autocommit: for reads of a single statement.
+
+    Over asyncpg, `engine.connect()` wraps even one SELECT in BEGIN … ROLLBACK: three round
+    trips for one query. In autocommit each statement is its own transaction (one snapshot),
+    so a lone read costs one round trip. Never use it for writes that must go together.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit (no lazy reload in async code)."""
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -126,7 +126,7 @@ class Admin:
     ) -> None:
         self._gateway = gateway
         self._store = store
-        self._db = AdminStore(store.engine)
+        self._db = AdminStore(store.engine, store.catalog)
         self._memory = memory
         self._keyvault = keyvault
         self._operators = operator_identities

@@ -3,16 +3,19 @@ personas, settings, channel activations, the denylist, usage totals and user dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
+from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import (
     ChannelActivation,
     ConfigSource,
@@ -38,6 +41,15 @@ from tzurot.runtime.errors import AlreadyExists
 _ALIAS_LOCK = "tzurot.core.personality_import"  # shared with imports: alias checks serialize
 
 
+def _persona(row: sa.Row[Any]) -> Persona:
+    return Persona(
+        name=row.name,
+        preferred_name=row.preferred_name,
+        pronouns=row.pronouns,
+        description=row.description,
+    )
+
+
 def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
     if scope is ConfigSource.GLOBAL:
         return ""
@@ -51,8 +63,20 @@ def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
 
 
 class AdminStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, catalog: TtlCache[Any] | None = None) -> None:
         self._engine = engine
+        self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
+        self._catalog = catalog  # GatewayStore.catalog: cleared by writes to what it caches
+
+    @asynccontextmanager
+    async def _catalog_write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction writing personalities, aliases or configs; clears the catalog cache."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        finally:
+            if self._catalog is not None:
+                self._catalog.clear()
 
     # ---- users ----
 
@@ -71,7 +95,7 @@ class AdminStore:
     # ---- personalities ----
 
     async def create_personality(self, values: Mapping[str, Any], aliases: Sequence[str]) -> str:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -95,7 +119,7 @@ class AdminStore:
     async def update_personality(
         self, personality_id: str, values: Mapping[str, Any], aliases: Sequence[str] | None
     ) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -115,13 +139,13 @@ class AdminStore:
                     await self._add_alias(conn, personality_id, alias)
 
     async def delete_personality(self, personality_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personalities).where(t.personalities.c.id == personality_id)
             )
 
     async def add_alias(self, personality_id: str, alias: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(_ALIAS_LOCK)))
             )
@@ -152,7 +176,7 @@ class AdminStore:
         )
 
     async def alias_owner(self, alias: str) -> Personality | None:
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(
@@ -166,7 +190,7 @@ class AdminStore:
         return None if row is None else personality_from_row(row._mapping)
 
     async def remove_alias(self, alias: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personality_aliases).where(
                     t.personality_aliases.c.alias == normalize_alias(alias)
@@ -177,7 +201,7 @@ class AdminStore:
 
     async def create_llm_config(self, values: Mapping[str, Any]) -> LlmConfig:
         try:
-            async with self._engine.begin() as conn:
+            async with self._catalog_write() as conn:
                 row = (
                     await conn.execute(
                         sa.insert(t.llm_configs).values(**values).returning(*t.llm_configs.c)
@@ -195,12 +219,12 @@ class AdminStore:
         if user_id is not None:
             where = sa.or_(where, c.owner_user_id == user_id)
         stmt = sa.select(t.llm_configs).where(where).order_by(c.owner_user_id.nulls_first(), c.name)
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [llm_config_from_row(row._mapping) for row in rows]
 
     async def delete_llm_config(self, config_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             await conn.execute(sa.delete(t.llm_configs).where(t.llm_configs.c.id == config_id))
 
     async def get_override(self, user_id: str, personality_id: str) -> LlmConfig | None:
@@ -210,7 +234,7 @@ class AdminStore:
             .join(t.model_overrides, o.llm_config_id == t.llm_configs.c.id)
             .where(o.user_id == user_id, o.personality_id == personality_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else llm_config_from_row(row._mapping)
 
@@ -244,18 +268,27 @@ class AdminStore:
             if personality_id is None
             else (p.personality_id == personality_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.personas).where(p.user_id == user_id, match))
             ).one_or_none()
-        if row is None:
-            return None
-        return Persona(
-            name=row.name,
-            preferred_name=row.preferred_name,
-            pronouns=row.pronouns,
-            description=row.description,
+        return None if row is None else _persona(row)
+
+    async def effective_persona(self, user_id: str, personality_id: str) -> Persona | None:
+        """The user's persona for this personality, else their default one: one query."""
+        p = t.personas.c
+        stmt = (
+            sa.select(t.personas)
+            .where(
+                p.user_id == user_id,
+                sa.or_(p.personality_id == personality_id, p.personality_id.is_(None)),
+            )
+            .order_by(p.personality_id.nulls_last())
+            .limit(1)
         )
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        return None if row is None else _persona(row)
 
     async def set_persona(self, user_id: str, personality_id: str | None, persona: Persona) -> None:
         values = {
@@ -294,7 +327,7 @@ class AdminStore:
         stmt = sa.select(s.scope, s.key, s.value).where(
             sa.tuple_(s.scope, s.scope_id).in_([(scope.value, sid) for scope, sid in wanted])
         )
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         levels: dict[ConfigSource, dict[str, Any]] = {}
         for scope, key, value in rows:
@@ -339,7 +372,7 @@ class AdminStore:
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .where(a.channel_id == channel_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         if row is None:
             return None
@@ -420,7 +453,7 @@ class AdminStore:
         return bool(result.rowcount)
 
     async def list_deny(self) -> list[DenyEntry]:
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (
                 await conn.execute(sa.select(t.denylist).order_by(t.denylist.c.created_at))
             ).all()
@@ -443,7 +476,7 @@ class AdminStore:
         if guild_id:
             targets.append(sa.and_(d.target == DenyTarget.GUILD.value, d.target_id == guild_id))
         stmt = sa.select(t.denylist).where(sa.or_(*targets), sa.or_(*scopes))
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_deny(row._mapping) for row in rows]
 
@@ -467,7 +500,7 @@ class AdminStore:
         )
         if user_id is not None:
             stmt = stmt.where(u.user_id == user_id)
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             UsageTotal(
@@ -535,7 +568,7 @@ class AdminStore:
             t.usage_log,
         ]
         owner_column = {t.llm_configs.name: t.llm_configs.c.owner_user_id}
-        async with self._engine.begin() as conn:
+        async with self._catalog_write() as conn:
             total = 0
             for table in counted:
                 column = owner_column.get(table.name, table.c.get("user_id"))

@@ -65,23 +65,38 @@ class RateLimiter:
             ) from None
 
     async def _take_one(self, conn: AsyncConnection, bucket: Bucket) -> None:
-        b = t.rate_buckets.c
-        capacity = bucket.policy.capacity
-        rate = bucket.policy.refill_per_second
-        now = sa.func.clock_timestamp()
-        elapsed = sa.func.greatest(0.0, sa.extract("epoch", now - b.updated_at))
-        available = sa.func.least(capacity, b.tokens + elapsed * rate)
-        stmt = insert(t.rate_buckets).values(key=bucket.key, tokens=capacity - 1, updated_at=now)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[b.key],
-            set_={"tokens": available - 1, "updated_at": sa.func.greatest(b.updated_at, now)},
-            where=available >= 1,
-        ).returning(b.tokens)
-        if (await conn.execute(upsert)).one_or_none() is not None:
+        params = {
+            "key": bucket.key,
+            "capacity": bucket.policy.capacity,
+            "rate": bucket.policy.refill_per_second,
+        }
+        if (await conn.execute(_TAKE, params)).one_or_none() is not None:
             return
         # Denied: the conflicting row is locked by us now, so this read is current.
-        left = await conn.scalar(sa.select(available).where(b.key == bucket.key))
-        raise _Denied(bucket, (1 - float(left or 0.0)) / rate)
+        left = await conn.scalar(_AVAILABLE, params)
+        raise _Denied(bucket, (1 - float(left or 0.0)) / bucket.policy.refill_per_second)
+
+
+def _statements() -> tuple[sa.Executable, sa.Executable]:
+    """The take (upsert) and the tokens-available read, built once with bind parameters."""
+    b = t.rate_buckets.c
+    capacity = sa.bindparam("capacity", type_=sa.Float)
+    rate = sa.bindparam("rate", type_=sa.Float)
+    now = sa.func.clock_timestamp()
+    elapsed = sa.func.greatest(0.0, sa.extract("epoch", now - b.updated_at))
+    available = sa.func.least(capacity, b.tokens + elapsed * rate)
+    stmt = insert(t.rate_buckets).values(
+        key=sa.bindparam("key", type_=sa.String), tokens=capacity - 1, updated_at=now
+    )
+    take = stmt.on_conflict_do_update(
+        index_elements=[b.key],
+        set_={"tokens": available - 1, "updated_at": sa.func.greatest(b.updated_at, now)},
+        where=available >= 1,
+    ).returning(b.tokens)
+    return take, sa.select(available).where(b.key == sa.bindparam("key"))
+
+
+_TAKE, _AVAILABLE = _statements()
 
 
 class QuotaCounter:

@@ -110,7 +110,7 @@ class Gateway:
         limits: GatewayLimits,
     ) -> None:
         self._store = store
-        self._admin_store = AdminStore(store.engine)
+        self._admin_store = AdminStore(store.engine, store.catalog)
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
         self._inference = inference
@@ -168,7 +168,9 @@ class Gateway:
                 yield event
 
     async def _claim(self, new: NewJob) -> tuple[Job, bool]:
-        return await self._store.claim_job(new, lease_seconds=self._limits.job_lease_seconds)
+        return await self._store.claim_job(
+            new, lease_seconds=self._limits.job_lease_seconds, start=True
+        )
 
     async def _wait_for(self, job: Job, new: NewJob) -> tuple[Job, bool]:
         """A duplicate: wait until the original job ends, or claim it when it is abandoned."""
@@ -192,11 +194,10 @@ class Gateway:
         command: GenerateCommand,
         prepared: _Prepared,
     ) -> AsyncGenerator[GenerateEvent, None]:
-        """Runs a claimed job. Whatever stops it early, it ends `failed` with the reason."""
+        """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`."""
         keep_alive: asyncio.Task[None] | None = None
         try:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
-            await self._store.start_attempt(job.id)
             keep_alive = asyncio.create_task(self._keep_alive(job.id))
             settings = prepared.settings
             request = ReplyRequest(
@@ -473,9 +474,7 @@ class Gateway:
             if all(k.provider != config.config.provider for k in keys):
                 await self._admit_guest(user, config.config)
                 request_type = "guest"
-        persona = await self._admin_store.get_persona(user.id, personality.id)
-        if persona is None:
-            persona = await self._admin_store.get_persona(user.id, None)
+        persona = await self._admin_store.effective_persona(user.id, personality.id)
         return _Prepared(
             config=config,
             settings=await self.resolved_settings(user, personality, where.conversation_id),

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
+from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
 from tzurot.gateway.domain import (
     Actor,
     CharacterFields,
@@ -39,6 +41,158 @@ _IMPORT_LOCK = "tzurot.core.personality_import"
 RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
 
 
+def _upsert_user_statement() -> sa.CompoundSelect[Any]:
+    """INSERT … ON CONFLICT that updates only on a change; unchanged, it reads the row.
+
+    Built once (bind parameters), so no per-call construction or cache-key work.
+    """
+    users = t.users.c
+    stmt = insert(t.users).values(
+        platform_user_id=sa.bindparam("platform_user_id", type_=sa.String),
+        display_name=sa.bindparam("display_name", type_=sa.String),
+        superuser=sa.bindparam("superuser", type_=sa.Boolean),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[users.platform_user_id],
+        set_={
+            "display_name": stmt.excluded.display_name,
+            "superuser": users.superuser | stmt.excluded.superuser,
+        },
+        where=sa.or_(
+            users.display_name.is_distinct_from(stmt.excluded.display_name),
+            sa.and_(stmt.excluded.superuser, sa.not_(users.superuser)),
+        ),
+    )
+    # Unchanged (the usual case): ON CONFLICT … WHERE returns nothing, so the same
+    # statement also reads the row as it stands.
+    changed = stmt.returning(*t.users.c).cte("changed")
+    unchanged = sa.select(t.users).where(
+        users.platform_user_id == sa.bindparam("platform_user_id"),
+        ~sa.exists(sa.select(changed.c.id)),
+    )
+    return sa.union_all(sa.select(changed), unchanged)
+
+
+_UPSERT_USER = _upsert_user_statement()
+_USER_BY_PLATFORM_ID = sa.select(t.users).where(
+    t.users.c.platform_user_id == sa.bindparam("platform_user_id")
+)
+
+
+def _claim_statement(*, start: bool) -> sa.Insert:
+    """claim_job's statement, built once per `start` (bind parameters named as NewJob's)."""
+    jobs = t.jobs.c
+    started: dict[str, Any] = {}
+    if start:
+        started = {
+            "status": JobStatus.RUNNING.value,
+            "attempts": jobs.attempts + 1,
+            "started_at": sa.func.coalesce(jobs.started_at, sa.func.now()),
+        }
+    lease = sa.bindparam("lease_seconds", type_=sa.Float)
+    stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease)
+    first: dict[str, Any] = {"status": JobStatus.QUEUED.value}
+    if start:
+        first = {"status": JobStatus.RUNNING.value, "attempts": 1, "started_at": sa.func.now()}
+    columns = (
+        "idempotency_key",
+        "user_id",
+        "personality_id",
+        "guild_id",
+        "channel_id",
+        "request_content",
+        "request_message_ids",
+        "author_id",
+        "author_name",
+    )
+    insert_stmt = insert(t.jobs).values(
+        **{name: sa.bindparam(name, type_=t.jobs.c[name].type) for name in columns},
+        heartbeat_at=sa.func.clock_timestamp(),
+        **first,
+    )
+    reclaimable = sa.and_(
+        jobs.user_id == insert_stmt.excluded.user_id,
+        jobs.personality_id == insert_stmt.excluded.personality_id,
+        sa.or_(
+            sa.and_(
+                jobs.status == JobStatus.FAILED.value,
+                jobs.error_code.in_(RETRYABLE_CODES),
+            ),
+            sa.and_(
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
+            ),
+        ),
+    )
+    return insert_stmt.on_conflict_do_update(
+        index_elements=[jobs.idempotency_key],
+        set_={
+            "status": JobStatus.QUEUED.value,
+            "error_code": None,
+            "error_reason": None,
+            "error_message": None,
+            "content": "",
+            "finished_at": None,
+            "heartbeat_at": sa.func.clock_timestamp(),
+            **started,
+        },
+        where=reclaimable,
+    ).returning(*t.jobs.c)
+
+
+_CLAIM = _claim_statement(start=False)
+_CLAIM_AND_START = _claim_statement(start=True)
+_JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+
+
+def _finish_job_statement() -> sa.Select[Any]:
+    """UPDATE the job to streamed and INSERT its usage row from what the UPDATE returned."""
+    jobs = t.jobs.c
+    done = (
+        sa.update(t.jobs)
+        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .values(
+            status=JobStatus.STREAMED.value,
+            content=sa.bindparam("v_content", type_=sa.Text),
+            provider=sa.bindparam("v_provider", type_=sa.Text),
+            model=sa.bindparam("v_model", type_=sa.Text),
+            input_tokens=sa.bindparam("v_input_tokens", type_=sa.Integer),
+            output_tokens=sa.bindparam("v_output_tokens", type_=sa.Integer),
+            finished_at=sa.func.now(),
+        )
+        .returning(*t.jobs.c)
+        .cte("done")
+    )
+    logged = (
+        sa.insert(t.usage_log)
+        .from_select(
+            [
+                "user_id",
+                "job_id",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "request_type",
+            ],
+            sa.select(
+                done.c.user_id,
+                done.c.id,
+                done.c.provider,
+                done.c.model,
+                done.c.input_tokens,
+                done.c.output_tokens,
+                sa.bindparam("v_request_type", type_=sa.Text),
+            ),
+        )
+        .cte("logged")
+    )
+    return sa.select(done).add_cte(logged)
+
+
+_FINISH_JOB = _finish_job_statement()
+
+
 @dataclass(frozen=True)
 class NewJob:
     idempotency_key: str
@@ -55,8 +209,12 @@ class NewJob:
 class GatewayStore:
     """All of gateway's SQL. Methods are small transactions; none holds a connection open."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:
         self._engine = engine
+        self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
+        # Personalities (by name and id) and LLM configs (by id). Every write to them in this
+        # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
+        self.catalog: TtlCache[Personality | LlmConfig] = TtlCache(catalog_ttl)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -66,32 +224,15 @@ class GatewayStore:
 
     async def upsert_user(self, actor: Actor, *, superuser: bool = False) -> User:
         """The actor's user, created on first sight; `superuser` grants (never revokes) it."""
-        stmt = insert(t.users).values(
-            platform_user_id=actor.platform_user_id,
-            display_name=actor.display_name,
-            superuser=superuser,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.users.c.platform_user_id],
-            set_={
-                "display_name": stmt.excluded.display_name,
-                "superuser": t.users.c.superuser | stmt.excluded.superuser,
-            },
-            where=sa.or_(
-                t.users.c.display_name.is_distinct_from(stmt.excluded.display_name),
-                sa.and_(stmt.excluded.superuser, sa.not_(t.users.c.superuser)),
-            ),
-        )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(stmt.returning(*t.users.c))).one_or_none()
-            if row is None:  # unchanged row: ON CONFLICT ... WHERE returned nothing
-                row = (
-                    await conn.execute(
-                        sa.select(t.users).where(
-                            t.users.c.platform_user_id == actor.platform_user_id
-                        )
-                    )
-                ).one()
+        params = {
+            "platform_user_id": actor.platform_user_id,
+            "display_name": actor.display_name,
+            "superuser": superuser,
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            row = (await conn.execute(_UPSERT_USER, params)).one_or_none()
+            if row is None:  # created by a concurrent request after the upsert began
+                row = (await conn.execute(_USER_BY_PLATFORM_ID, params)).one()
         return user_from_row(row._mapping)
 
     # ---- personalities ----
@@ -99,6 +240,10 @@ class GatewayStore:
     async def find_personality(self, name: str) -> Personality | None:
         """By slug, display name or alias, case-insensitively, in that order of preference."""
         key = normalize_alias(name)
+        cached = self.catalog.get(("name", key))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
         alias_match = sa.exists().where(
             t.personality_aliases.c.personality_id == t.personalities.c.id,
             t.personality_aliases.c.alias == key,
@@ -120,22 +265,35 @@ class GatewayStore:
             .order_by(rank, t.personalities.c.created_at)
             .limit(1)
         )
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
-        return None if row is None else personality_from_row(row._mapping)
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("name", key), personality, generation)
+        self.catalog.put(("personality", personality.id), personality, generation)
+        return personality
 
     async def get_personality(self, personality_id: str) -> Personality | None:
-        async with self._engine.connect() as conn:
+        cached = self.catalog.get(("personality", personality_id))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
                 )
             ).one_or_none()
-        return None if row is None else personality_from_row(row._mapping)
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("personality", personality_id), personality, generation)
+        return personality
 
     async def list_personalities(self) -> list[Personality]:
         stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [personality_from_row(row._mapping) for row in rows]
 
@@ -174,6 +332,7 @@ class GatewayStore:
             row = (await conn.execute(stmt)).one()
             await self._replace_aliases(conn, row.id, seed.aliases)
             personality = await self._personality_by_id(conn, row.id)
+        self.catalog.clear()
         return personality, bool(row.created)
 
     async def _upsert_default_config(
@@ -251,78 +410,55 @@ class GatewayStore:
     # ---- LLM configs ----
 
     async def get_llm_config(self, config_id: str) -> LlmConfig | None:
-        async with self._engine.connect() as conn:
+        cached = self.catalog.get(("config", config_id))
+        if isinstance(cached, LlmConfig):
+            return cached
+        generation = self.catalog.generation
+        async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(sa.select(t.llm_configs).where(t.llm_configs.c.id == config_id))
             ).one_or_none()
-        return None if row is None else llm_config_from_row(row._mapping)
+        if row is None:
+            return None
+        config = llm_config_from_row(row._mapping)
+        self.catalog.put(("config", config_id), config, generation)
+        return config
 
     # ---- jobs ----
 
-    async def claim_job(self, new: NewJob, *, lease_seconds: float = 90.0) -> tuple[Job, bool]:
+    async def claim_job(
+        self, new: NewJob, *, lease_seconds: float = 90.0, start: bool = False
+    ) -> tuple[Job, bool]:
         """Inserts the job for an idempotency key, or returns the existing one (claimed=False).
 
         An existing job of the same user and personality is claimed again (a new attempt) when
         it failed for a retryable reason (RETRYABLE_CODES), or when it is queued or running
         but its heartbeat is older than `lease_seconds` (the gateway running it died). One
-        statement, so of several concurrent duplicates exactly one wins the claim.
+        statement, so of several concurrent duplicates exactly one wins the claim. With
+        `start`, a claimed job is also started (as `start_attempt`) by the same statement.
         """
-        jobs = t.jobs.c
-        stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
-        insert_stmt = insert(t.jobs).values(
-            idempotency_key=new.idempotency_key,
-            status=JobStatus.QUEUED.value,
-            user_id=new.user_id,
-            personality_id=new.personality_id,
-            guild_id=new.guild_id,
-            channel_id=new.channel_id,
-            request_content=new.request_content,
-            request_message_ids=list(new.request_message_ids),
-            author_id=new.author_id,
-            author_name=new.author_name,
-            heartbeat_at=sa.func.clock_timestamp(),
-        )
-        reclaimable = sa.and_(
-            jobs.user_id == insert_stmt.excluded.user_id,
-            jobs.personality_id == insert_stmt.excluded.personality_id,
-            sa.or_(
-                sa.and_(
-                    jobs.status == JobStatus.FAILED.value,
-                    jobs.error_code.in_(RETRYABLE_CODES),
-                ),
-                sa.and_(
-                    jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-                    sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
-                ),
-            ),
-        )
-        stmt = insert_stmt.on_conflict_do_update(
-            index_elements=[jobs.idempotency_key],
-            set_={
-                "status": JobStatus.QUEUED.value,
-                "error_code": None,
-                "error_reason": None,
-                "error_message": None,
-                "content": "",
-                "finished_at": None,
-                "heartbeat_at": sa.func.clock_timestamp(),
-            },
-            where=reclaimable,
-        ).returning(*t.jobs.c)
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(stmt)).one_or_none()
+        params = {
+            "idempotency_key": new.idempotency_key,
+            "user_id": new.user_id,
+            "personality_id": new.personality_id,
+            "guild_id": new.guild_id,
+            "channel_id": new.channel_id,
+            "request_content": new.request_content,
+            "request_message_ids": list(new.request_message_ids),
+            "author_id": new.author_id,
+            "author_name": new.author_name,
+            "lease_seconds": lease_seconds,
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            row = (await conn.execute(_CLAIM_AND_START if start else _CLAIM, params)).one_or_none()
             if row is not None:
                 return _job(row._mapping), True
-            row = (
-                await conn.execute(
-                    sa.select(t.jobs).where(jobs.idempotency_key == new.idempotency_key)
-                )
-            ).one()
+            row = (await conn.execute(_JOB_BY_KEY, params)).one()
         return _job(row._mapping), False
 
     async def heartbeat(self, job_id: str) -> None:
         """The job's runner is alive: renew its lease."""
-        async with self._engine.begin() as conn:
+        async with self._autocommit.connect() as conn:
             await conn.execute(
                 sa.update(t.jobs)
                 .where(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.RUNNING.value)
@@ -345,31 +481,18 @@ class GatewayStore:
         )
 
     async def finish_job(self, job_id: str, content: str, usage: Usage, request_type: str) -> Job:
-        """Marks the job streamed with its answer and records usage, in one transaction."""
-        async with self._engine.begin() as conn:
-            job = await self._update_job_in(
-                conn,
-                job_id,
-                status=JobStatus.STREAMED.value,
-                content=content,
-                provider=usage.provider,
-                model=usage.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                finished_at=sa.func.now(),
-            )
-            await conn.execute(
-                sa.insert(t.usage_log).values(
-                    user_id=job.user_id,
-                    job_id=job_id,
-                    provider=usage.provider,
-                    model=usage.model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    request_type=request_type,
-                )
-            )
-        return job
+        """Marks the job streamed with its answer and records usage, in one statement."""
+        params = {
+            "job_id": job_id,
+            "v_content": content,
+            "v_provider": usage.provider,
+            "v_model": usage.model,
+            "v_input_tokens": usage.input_tokens,
+            "v_output_tokens": usage.output_tokens,
+            "v_request_type": request_type,
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
 
     async def fail_job(self, job_id: str, error: JobError) -> Job:
         return await self._update_job(
@@ -390,12 +513,12 @@ class GatewayStore:
         )
 
     async def _one_job(self, where: sa.ColumnElement[bool]) -> Job | None:
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = (await conn.execute(sa.select(t.jobs).where(where))).one_or_none()
         return None if row is None else _job(row._mapping)
 
     async def _update_job(self, job_id: str, **values: Any) -> Job:
-        async with self._engine.begin() as conn:
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
             return await self._update_job_in(conn, job_id, **values)
 
     @staticmethod

@@ -1,0 +1,88 @@
+"""`python -m bench.cpu [--turns N]`: CPU and database work per turn, mesh and floor.
+
+Runs turns of one conversation one after another and prints, per turn: CPU time of this
+process (every service runs in it; Postgres not counted), p50 of the whole turn, the SQL
+statements all services sent (and gateway's alone; SQLAlchemy engine events), BEGINs sent
+(counted in the asyncpg adapter) and round trips = statements + BEGIN + COMMIT/ROLLBACK.
+Background SQL (memory's formation worker) is let drain before each side is measured.
+Quieter than the latency figures on a shared machine: compare these before and after a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.engine import Engine
+
+from bench.env import FLOOR, MESH, bench_env
+from bench.load import conversations
+
+_counts: Counter[str] = Counter()
+
+
+def _count_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    _counts["statements"] += 1
+    if "core." in statement:  # gateway's schema
+        _counts["gateway"] += 1
+
+
+async def _quiesce() -> None:
+    """Waits until background work (memory's formation worker) stops sending SQL."""
+    for _ in range(40):
+        before = _counts["statements"]
+        await asyncio.sleep(0.5)
+        if _counts["statements"] == before:
+            return
+
+
+def _count_transactions() -> None:
+    """Counts BEGINs sent to Postgres (autocommit connections send none)."""
+    adapter = pg_asyncpg.AsyncAdapt_asyncpg_connection
+    start = adapter._start_transaction
+
+    async def counted(self: Any) -> None:
+        if self.isolation_level != "autocommit":
+            _counts["transactions"] += 1
+        await start(self)  # type: ignore[no-untyped-call]
+
+    adapter._start_transaction = counted  # type: ignore[method-assign]
+
+
+async def _run(turns: int) -> None:
+    event.listen(Engine, "before_cursor_execute", _count_statement)
+    _count_transactions()
+    async with bench_env(1) as env:
+        for side, chat in ((MESH, env.grpc), (FLOOR, env.floor)):
+            await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)
+            await _quiesce()
+            _counts.clear()
+            cpu = time.process_time()
+            timings = await conversations(chat, env.clock, count=1, turns_each=turns, prefix=side)
+            cpu_ms = (time.process_time() - cpu) * 1000 / turns
+            p50 = statistics.median(t.whole_ms for t in timings)
+            statements, transactions = _counts["statements"], _counts["transactions"]
+            print(
+                f"{side:5}  cpu {cpu_ms:6.1f} ms/turn  p50 {p50:6.1f} ms  "
+                f"statements {statements / turns:5.1f}/turn "
+                f"(gateway {_counts['gateway'] / turns:4.1f})  "
+                f"transactions {transactions / turns:5.1f}/turn  "
+                f"round trips {(statements + 2 * transactions) / turns:5.1f}/turn",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu")
+    parser.add_argument("--turns", type=int, default=100)
+    asyncio.run(_run(parser.parse_args().turns))
+
+
+if __name__ == "__main__":
+    main()
