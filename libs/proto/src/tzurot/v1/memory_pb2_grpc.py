@@ -111,6 +111,11 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.FromString,
                 _registered_method=True)
+        self.ExportUser = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ExportUser',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.FromString,
+                _registered_method=True)
         self.SetMemoryMode = channel.unary_unary(
                 '/tzurot.v1.MemoryService/SetMemoryMode',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeRequest.SerializeToString,
@@ -226,6 +231,13 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUser(self, request, context):
+        """Everything stored of a user (turns and long-term memories), for the data export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetMemoryMode(self, request, context):
         """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
         time), per user and personality.
@@ -317,6 +329,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ForgetUser,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.SerializeToString,
+            ),
+            'ExportUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUser,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.SerializeToString,
             ),
             'SetMemoryMode': grpc.unary_unary_rpc_method_handler(
                     servicer.SetMemoryMode,
@@ -736,6 +753,33 @@ class MemoryService:
             '/tzurot.v1.MemoryService/ForgetUser',
             tzurot_dot_v1_dot_memory__pb2.ForgetUserRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.ForgetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ExportUser',
+            tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

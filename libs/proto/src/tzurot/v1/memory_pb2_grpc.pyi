@@ -58,6 +58,8 @@ class MemoryServiceStub:
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]
     """Everything of a user, for the privacy request."""
+    ExportUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ExportUserRequest, _memory_pb2.ExportUserResponse]
+    """Everything stored of a user (turns and long-term memories), for the data export."""
     SetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]
     """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
     time), per user and personality.
@@ -94,6 +96,8 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]  # type: ignore[assignment]
     """Everything of a user, for the privacy request."""
+    ExportUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ExportUserRequest, _memory_pb2.ExportUserResponse]  # type: ignore[assignment]
+    """Everything stored of a user (turns and long-term memories), for the data export."""
     SetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]  # type: ignore[assignment]
     """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
     time), per user and personality.
@@ -217,6 +221,14 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.ForgetUserResponse, _abc.Awaitable[_memory_pb2.ForgetUserResponse]]:
         """Everything of a user, for the privacy request."""
+
+    @_abc_1.abstractmethod
+    def ExportUser(
+        self,
+        request: _memory_pb2.ExportUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ExportUserResponse, _abc.Awaitable[_memory_pb2.ExportUserResponse]]:
+        """Everything stored of a user (turns and long-term memories), for the data export."""
 
     @_abc_1.abstractmethod
     def SetMemoryMode(
