@@ -206,6 +206,66 @@ async def test_store_exchange_as_inference_is_refused(connect: Connect) -> None:
     assert list(history.turns) == []
 
 
+async def test_export_user_returns_only_that_users_turns_and_memories(connect: Connect) -> None:
+    gateway = connect("gateway")
+    other = "0b7e2f4a-1111-4c2d-8e3f-5a6b7c8d9e0f"
+    await gateway.StoreExchange(exchange("job-1", 1))
+    await gateway.StoreExchange(exchange("job-other", 9, user_id=other))
+    await gateway.StoreExchange(exchange("job-2", 2))
+    await gateway.AddMemory(
+        mem.AddMemoryRequest(
+            memory=common.Memory(
+                personality_id=PERSONA, user_id=USER, text="alice keeps a cat named pixel"
+            )
+        )
+    )
+    await gateway.AddMemory(
+        mem.AddMemoryRequest(
+            memory=common.Memory(
+                personality_id=PERSONA, user_id=other, text="someone else likes trains"
+            )
+        )
+    )
+    await gateway.AddMemory(
+        mem.AddMemoryRequest(
+            memory=common.Memory(personality_id=PERSONA, text="lilith's shared lore of the realm")
+        )
+    )
+
+    exported = await gateway.ExportUser(mem.ExportUserRequest(user_id=USER))
+
+    assert [t.content for t in exported.turns] == ["q1", "a1", "q2", "a2"]
+    first = exported.turns[0]
+    assert (first.channel_id, first.personality_id, first.job_id) == (CHANNEL, PERSONA, "job-1")
+    assert (first.role, first.author_name, list(first.message_ids)) == (
+        common.ROLE_USER,
+        "Alice",
+        ["u1"],
+    )
+    assert first.HasField("created_at")
+    assert [(m.user_id, m.text) for m in exported.memories] == [
+        (USER, "alice keeps a cat named pixel")
+    ]
+    memory = exported.memories[0]
+    assert memory.sector != common.MEMORY_SECTOR_UNSPECIFIED
+    assert memory.salience > 0
+    assert memory.HasField("created_at") and memory.HasField("last_accessed_at")
+
+    nobody = await gateway.ExportUser(mem.ExportUserRequest(user_id="nobody"))
+    assert (list(nobody.turns), list(nobody.memories)) == ([], [])
+
+
+async def test_export_user_validation_and_authorization(connect: Connect) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await connect("gateway").ExportUser(mem.ExportUserRequest())
+    error = from_rpc_error(missing.value)
+    assert isinstance(error, InvalidArgument)
+    assert error.field == "user_id"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await connect("inference").ExportUser(mem.ExportUserRequest(user_id=USER))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
 GATEWAY_ONLY = {
     "StoreExchange",
     "EditTurn",
@@ -214,6 +274,7 @@ GATEWAY_ONLY = {
     "RemoveLastExchange",
     "SetTurnMessageIds",
     "ForgetUser",
+    "ExportUser",
     "SetMemoryMode",
     "GetMemoryMode",
 }
@@ -245,6 +306,7 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
             mem.PruneHistoryRequest(older_than=Timestamp(seconds=1))
         ),
         "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
+        "ExportUser": lambda s: s.ExportUser(mem.ExportUserRequest(user_id="nobody")),
         "QueryMemories": lambda s: s.QueryMemories(
             mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")
         ),

@@ -47,6 +47,7 @@ AUTHORIZATION: AuthorizationPolicy = {
         "RemoveLastExchange",
         "SetTurnMessageIds",
         "ForgetUser",
+        "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
     ),

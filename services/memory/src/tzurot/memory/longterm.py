@@ -405,6 +405,13 @@ class LongTermMemory:
                 made += 1
         return made
 
+    async def export_user(self, user_id: str) -> list[StoredMemory]:
+        """Every memory of the user, oldest first (the data export); nothing is touched."""
+        check_id("user_id", user_id)
+        found = await self._store.user_memories(user_id)
+        log.info("user memories exported", user_id=user_id, memories=len(found))
+        return found
+
     async def forget_user(self, user_id: str) -> int:
         check_id("user_id", user_id)
         return await self._store.delete_user(user_id)

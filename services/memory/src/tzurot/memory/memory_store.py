@@ -355,6 +355,16 @@ class PostgresMemoryStore:
             newest=max((row[3] for row in rows), default=None),
         )
 
+    async def user_memories(self, user_id: str) -> list[StoredMemory]:
+        """Every memory of the user (any personality; not the shared lore), oldest first."""
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(memories.c.user_id == user_id)
+            .order_by(memories.c.created_at, memories.c.id)
+        )
+        async with self._engine.connect() as conn:
+            return [_memory(row) for row in await conn.execute(stmt)]
+
     async def delete_user(self, user_id: str) -> int:
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(memory_modes).where(memory_modes.c.user_id == user_id))

@@ -114,6 +114,15 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             deleted_turns=forgotten.deleted_turns, deleted_memories=deleted_memories
         )
 
+    async def ExportUser(
+        self, request: mem.ExportUserRequest, context: Context
+    ) -> mem.ExportUserResponse:
+        turns = await self._history.export_user(request.user_id)
+        memories = await self._longterm.export_user(request.user_id)
+        return mem.ExportUserResponse(
+            turns=convert.turns(turns), memories=[convert.memory(m) for m in memories]
+        )
+
     async def QueryMemories(
         self, request: mem.QueryMemoriesRequest, context: Context
     ) -> mem.QueryMemoriesResponse:

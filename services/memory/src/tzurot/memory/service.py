@@ -185,6 +185,13 @@ class History:
         check_id("user_id", user_id)
         return await self._store.remove_last_exchange(channel_id, personality_id, user_id)
 
+    async def export_user(self, user_id: str) -> list[StoredTurn]:
+        """Every turn of the user's exchanges, oldest first (the data export)."""
+        check_id("user_id", user_id)
+        found = await self._store.user_turns(user_id)
+        log.info("user turns exported", user_id=user_id, turns=len(found))
+        return found
+
     async def forget_user(self, user_id: str) -> ForgottenUser:
         """Deletes every turn of the user's exchanges (LongTermMemory forgets the memories)."""
         check_id("user_id", user_id)

@@ -254,6 +254,12 @@ class PostgresTurnStore:
             removed = [_turn(row) for row in await conn.execute(stmt)]
         return sorted(removed, key=lambda turn: turn.position)
 
+    async def user_turns(self, user_id: str) -> list[StoredTurn]:
+        """Every turn of the user's exchanges, oldest first."""
+        stmt = sa.select(*_COLUMNS).where(turns.c.user_id == user_id).order_by(*_OLDEST_FIRST)
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(stmt)]
+
     async def delete_user(self, user_id: str) -> int:
         return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))
 
