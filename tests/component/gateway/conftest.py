@@ -49,6 +49,7 @@ from tzurot.runtime.errors import TzurotError, Unimplemented
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
 SEEDS = Path(__file__).parents[3] / "personalities"
@@ -232,6 +233,26 @@ class FakeMemory:
         gone = [e for e in self.exchanges if e.user_id == user_id]
         self.exchanges = [e for e in self.exchanges if e not in gone]
         return sum(len(e.turns) for e in gone)
+
+    async def export_user(self, user_id: str) -> mem.ExportUserResponse:
+        """The user's stored turns (this fake keeps no long-term memories)."""
+        return mem.ExportUserResponse(
+            turns=[
+                common.Turn(
+                    role=common.ROLE_USER if turn.role == "user" else common.ROLE_ASSISTANT,
+                    author_id=turn.author_id,
+                    author_name=turn.author_name,
+                    content=turn.content,
+                    message_ids=list(turn.message_ids),
+                    personality_id=exchange.personality_id,
+                    channel_id=exchange.conversation_id,
+                    job_id=exchange.job_id,
+                )
+                for exchange in self.exchanges
+                if exchange.user_id == user_id
+                for turn in exchange.turns
+            ]
+        )
 
     # Long-term memory arrives with its own issue: like memory today, these are unimplemented.
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:

@@ -8,11 +8,13 @@ import io
 import json
 import zipfile
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
@@ -531,7 +533,22 @@ async def test_usage_history_export_and_delete(connect: Connect, mesh: g.Mesh) -
         grpc.StatusCode.NOT_FOUND,
     )
 
-    await chat(bot, "m3")
+    job_id = await chat(bot, "m3")
+    alice_id = mesh.memory.stored[-1].user_id
+    created = Timestamp()
+    created.FromDatetime(datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC))
+    mesh.memory.memories = [
+        common.Memory(
+            personality_id="p-1",
+            user_id=alice_id,
+            text="Alice: my cat is called Pixel",
+            sector=common.MEMORY_SECTOR_EPISODIC,
+            salience=0.5,
+            created_at=created,
+            last_accessed_at=created,
+        ),
+        common.Memory(personality_id="p-1", user_id="someone-else", text="not Alice's"),
+    ]
     await bot.SetWalletKey(
         gw.SetWalletKeyRequest(actor=ALICE, provider="openrouter", api_key=g.PLANTED)
     )
@@ -543,11 +560,33 @@ async def test_usage_history_export_and_delete(connect: Connect, mesh: g.Mesh) -
     messages = json.loads(files["messages.json"])
     assert [m["request_content"] for m in messages] == ["Hello Lilith"] * 3
     assert [w["provider"] for w in json.loads(files["wallet.json"])] == ["openrouter"]
+    history = json.loads(files["history.json"])
+    assert [(t["role"], t["content"], t["job_id"]) for t in history] == [
+        ("user", "Hello Lilith", job_id),
+        ("assistant", "Hello, mortal.", job_id),
+    ]
+    assert history[1]["message_ids"] == ["a-m3"]
+    assert history[0]["channel_id"] == WHERE.channel_id
+    assert history[0]["created_at"] == "2025-01-02T00:00:00+00:00"
+    assert json.loads(files["memories.json"]) == [
+        {
+            "personality_id": "p-1",
+            "text": "Alice: my cat is called Pixel",
+            "sector": "episodic",
+            "salience": 0.5,
+            "created_at": "2025-03-04T05:06:07+00:00",
+            "last_accessed_at": "2025-03-04T05:06:07+00:00",
+        }
+    ]
+    readme = files["README.txt"].decode()
+    assert "history.json" in readme
+    assert "memories.json" in readme
 
     deleted = await bot.DeleteUserData(gw.DeleteUserDataRequest(actor=ALICE))
     assert deleted.deleted_rows >= 1 + 3 + 3 + 1  # user, jobs, usage rows, the key
     assert mesh.keyvault.keys == {}
     assert mesh.memory.stored == []
+    assert [m.user_id for m in mesh.memory.memories] == ["someone-else"]
     after = await bot.GetUsage(gw.GetUsageRequest(actor=ALICE, period=gw.USAGE_PERIOD_DAY))
     assert list(after.totals) == []
 

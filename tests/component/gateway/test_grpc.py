@@ -117,6 +117,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
 class MemoryServicer(mem_grpc.MemoryServiceServicer):
     def __init__(self) -> None:
         self.stored: list[mem.StoreExchangeRequest] = []
+        self.memories: list[common.Memory] = []
 
     async def StoreExchange(
         self, request: mem.StoreExchangeRequest, context: Context
@@ -158,7 +159,34 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         self, request: mem.ForgetUserRequest, context: Context
     ) -> mem.ForgetUserResponse:
         gone = self._take(lambda r: r.user_id != request.user_id)
-        return mem.ForgetUserResponse(deleted_turns=len(gone))
+        memories = [m for m in self.memories if m.user_id == request.user_id]
+        self.memories = [m for m in self.memories if m.user_id != request.user_id]
+        return mem.ForgetUserResponse(deleted_turns=len(gone), deleted_memories=len(memories))
+
+    async def ExportUser(
+        self, request: mem.ExportUserRequest, context: Context
+    ) -> mem.ExportUserResponse:
+        created = Timestamp()
+        created.FromDatetime(datetime(2025, 1, 2, tzinfo=UTC))
+        turns = [
+            common.Turn(
+                id=f"{r.job_id}-{n}",
+                role=t.role,
+                author_id=t.author_id,
+                author_name=t.author_name,
+                content=t.content,
+                message_ids=list(t.message_ids),
+                created_at=created,
+                personality_id=r.personality_id,
+                channel_id=r.channel_id,
+                job_id=r.job_id,
+            )
+            for r in self.stored
+            if r.user_id == request.user_id
+            for n, t in enumerate(r.turns)
+        ]
+        memories = [m for m in self.memories if m.user_id == request.user_id]
+        return mem.ExportUserResponse(turns=turns, memories=memories)
 
 
 class KeyVaultServicer(kv_grpc.KeyVaultServiceServicer):

@@ -249,7 +249,8 @@ async def test_export_user_returns_only_that_users_turns_and_memories(connect: C
     memory = exported.memories[0]
     assert memory.sector != common.MEMORY_SECTOR_UNSPECIFIED
     assert memory.salience > 0
-    assert memory.HasField("created_at") and memory.HasField("last_accessed_at")
+    assert memory.HasField("created_at")
+    assert memory.HasField("last_accessed_at")
 
     nobody = await gateway.ExportUser(mem.ExportUserRequest(user_id="nobody"))
     assert (list(nobody.turns), list(nobody.memories)) == ([], [])

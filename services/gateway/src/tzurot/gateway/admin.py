@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from tzurot.gateway import settings as cascade
 from tzurot.gateway.admin_store import AdminStore
 from tzurot.gateway.domain import (
@@ -47,6 +50,7 @@ from tzurot.runtime.errors import (
     NotFound,
     PermissionDenied,
 )
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
 MAX_NAME = 80
@@ -561,14 +565,20 @@ class Admin:
             }
             for k in keys
         ]
+        stored = await self._memory.export_user(user.id)
+        data["history"] = [_exported_turn(turn) for turn in stored.turns]
+        data["memories"] = [_exported_memory(memory) for memory in stored.memories]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, rows in data.items():
                 archive.writestr(f"{name}.json", json.dumps(rows, indent=2, ensure_ascii=False))
             archive.writestr(
                 "README.txt",
-                "Everything Tzurot stores about you. Conversation history is in "
-                "messages.json; API keys are never exported (wallet.json lists providers).\n",
+                "Everything Tzurot stores about you. Your requests and answers are in "
+                "messages.json; the conversation turns memory keeps (the context personalities "
+                "see) are in history.json, and what personalities remember about you long-term "
+                "is in memories.json. API keys are never exported (wallet.json lists "
+                "providers).\n",
             )
         stamp = datetime.now(UTC).strftime("%Y%m%d")
         return buffer.getvalue(), f"tzurot-{user.platform_user_id}-{stamp}.zip"
@@ -606,3 +616,42 @@ def _is_uuid(value: str) -> bool:
 
 def _valid_birthday(value: str) -> bool:
     return BIRTHDAY_PATTERN.match(value) is not None
+
+
+def _stamp(message: Message, field: str) -> str | None:
+    """A Timestamp field as ISO 8601 UTC; None when unset."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC).isoformat()
+
+
+def _exported_turn(turn: common.Turn) -> dict[str, Any]:
+    """One history turn for history.json."""
+    return {
+        "channel_id": turn.channel_id,
+        "personality_id": turn.personality_id,
+        "job_id": turn.job_id,
+        "role": common.Role.Name(turn.role).removeprefix("ROLE_").lower(),
+        "author_id": turn.author_id,
+        "author_name": turn.author_name,
+        "content": turn.content,
+        "message_ids": list(turn.message_ids),
+        "attachments": [
+            {"url": a.url, "filename": a.filename, "content_type": a.content_type}
+            for a in turn.attachments
+        ],
+        "created_at": _stamp(turn, "created_at"),
+    }
+
+
+def _exported_memory(memory: common.Memory) -> dict[str, Any]:
+    """One long-term memory for memories.json (no embedding, no score)."""
+    return {
+        "personality_id": memory.personality_id,
+        "text": memory.text,
+        "sector": common.MemorySector.Name(memory.sector).removeprefix("MEMORY_SECTOR_").lower(),
+        "salience": memory.salience,
+        "created_at": _stamp(memory, "created_at"),
+        "last_accessed_at": _stamp(memory, "last_accessed_at"),
+    }

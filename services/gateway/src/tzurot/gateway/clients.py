@@ -132,6 +132,15 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply.deleted_turns + reply.deleted_memories
 
+    async def export_user(self, user_id: str) -> mem.ExportUserResponse:
+        try:
+            reply: mem.ExportUserResponse = await self._stub.ExportUser(
+                mem.ExportUserRequest(user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
+
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
         try:
             reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)

@@ -42,6 +42,10 @@ class Memory(History, Protocol):
         """Deletes the user's turns and memories; the number of rows deleted."""
         ...
 
+    async def export_user(self, user_id: str) -> mem.ExportUserResponse:
+        """The user's stored turns and long-term memories, oldest first (data export)."""
+        ...
+
     # Long-term memory: forwarded as memory's messages (gateway adds nothing of its own).
     async def query_memories(
         self, request: mem.QueryMemoriesRequest
