@@ -31,7 +31,7 @@ COLUMNS = "p50 = RSS after load, p99 = peak RSS (VmHWM), mean = idle RSS"
 
 
 def run(quick: bool) -> list[Figure]:
-    conversations_at_once, turns_each = (20, 5) if quick else (50, 20)
+    conversations_at_once, turns_each = (20, 3) if quick else (50, 20)
     with tempfile.TemporaryDirectory(prefix="tzrss-", dir="/tmp") as tmp:
         data, port = Path(tmp) / "data", free_base_port()
         up = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
