@@ -84,6 +84,7 @@ class GrpcMemory:
                     personality_id=personality_id,
                     channel_id=conversation_id,
                     job_id=job_id,
+                    attachments=[convert.attachment_proto(a) for a in turn.attachments],
                 )
                 for turn in turns
             ],

@@ -37,6 +37,7 @@ from tzurot.gateway.domain import (
     ResolvedConfig,
     User,
 )
+from tzurot.gateway.job_context import context_columns, load_context
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
@@ -228,7 +229,11 @@ class Gateway:
                     "inference ended without a final answer", reason="NO_ANSWER"
                 )
             await self._store.finish_job(
-                job.id, finished.content, finished.usage, prepared.request_type
+                job.id,
+                finished.content,
+                finished.usage,
+                prepared.request_type,
+                context_columns(finished, include_reasoning=command.include_reasoning),
             )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
@@ -299,6 +304,7 @@ class Gateway:
                 reason="JOB_NOT_STREAMED",
             )
         personality = await self._store_personality(job.personality_id)
+        context = await load_context(self._store.engine, job.id)
         await self._memory.store_exchange(
             job_id=job.id,
             conversation_id=job.channel_id,
@@ -309,8 +315,10 @@ class Gateway:
                     "user",
                     job.author_id,
                     job.author_name,
-                    job.request_content,
+                    # As the prompt saw it: a voice message's transcript, image descriptions.
+                    job.request_content if context.user_content is None else context.user_content,
                     job.request_message_ids,
+                    context.attachments,
                 ),
                 HistoryTurn(
                     "assistant",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,12 +344,23 @@ class GatewayStore:
             started_at=sa.func.coalesce(t.jobs.c.started_at, sa.func.now()),
         )
 
-    async def finish_job(self, job_id: str, content: str, usage: Usage, request_type: str) -> Job:
-        """Marks the job streamed with its answer and records usage, in one transaction."""
+    async def finish_job(
+        self,
+        job_id: str,
+        content: str,
+        usage: Usage,
+        request_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Marks the job streamed with its answer and records usage, in one transaction.
+
+        `context`: the job's context columns (job_context.context_columns).
+        """
         async with self._engine.begin() as conn:
             job = await self._update_job_in(
                 conn,
                 job_id,
+                **(context or {}),
                 status=JobStatus.STREAMED.value,
                 content=content,
                 provider=usage.provider,
