@@ -80,6 +80,6 @@ async def test_history_keeps_the_image_description_the_prompt_saw(
 
     messages = harness.provider.chat_requests()[-1].body["messages"]
     earlier_user_turns = [str(m["content"]) for m in messages[:-1] if m["role"] == "user"]
-    assert any("what is this?" in c and DESCRIPTION in c for c in earlier_user_turns), (
+    assert any("what is this?" in c and c.count(DESCRIPTION) == 1 for c in earlier_user_turns), (
         earlier_user_turns
     )

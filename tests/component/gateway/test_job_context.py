@@ -82,7 +82,7 @@ async def test_history_keeps_the_transcript_and_descriptions_not_the_raw_request
         "Alice",
         "[Voice message: Hello, Lilith. How are you?]",
         ("msg-1",),
-        (TRANSCRIBED,),
+        (VOICE,),  # the transcript is in the content once, not again on the attachment
     )
     assert assistant_turn.content == "I am well."
 

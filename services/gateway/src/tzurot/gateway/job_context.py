@@ -7,7 +7,7 @@ when the user asked for it, the reasoning.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +18,17 @@ from tzurot.gateway.domain import Attachment, JobContext, PromptReport, ReplyFin
 
 
 def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict[str, Any]:
-    """The job row's context columns for a finished reply (finish_job writes them)."""
+    """The job row's context columns for a finished reply (finish_job writes them).
+
+    The attachments are kept without their descriptions when user_content carries them
+    already, or history would show each description twice.
+    """
+    attachments = finished.attachments
+    if finished.user_content:
+        attachments = tuple(replace(a, description="") for a in attachments)
     return {
         "user_content": finished.user_content or None,
-        "user_attachments": [asdict(a) for a in finished.attachments] or None,
+        "user_attachments": [asdict(a) for a in attachments] or None,
         "prompt_report": asdict(finished.report) if finished.report is not None else None,
         "reasoning": (finished.reasoning or None) if include_reasoning else None,
     }
