@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tzurot.gateway.domain import (
+    Actor,
     Attachment,
     GenerateEvent,
     HistoryTurn,
@@ -17,10 +18,13 @@ from tzurot.gateway.domain import (
     ReplyFinished,
 )
 from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
 
-from .conftest import USAGE, FakeInference, FakeMemory, command
+from .conftest import ALICE, USAGE, FakeInference, FakeMemory, command
 
 pytestmark = pytest.mark.component
+
+BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
 
 VOICE = Attachment(
     url="https://cdn.example/voice.ogg",
@@ -95,3 +99,27 @@ async def test_without_a_user_content_history_keeps_the_request(
     [exchange] = memory.exchanges
     assert exchange.turns[0].content == "Hello Lilith"
     assert exchange.turns[0].attachments == ()
+
+
+@pytest.mark.parametrize("asked", [True, False])
+async def test_the_report_for_its_user_and_reasoning_only_when_asked(
+    gateway: Gateway,
+    inference: FakeInference,
+    lilith: Personality,
+    store: GatewayStore,
+    asked: bool,
+) -> None:
+    inference.script = list(finished_with_context(reasoning="keep it short"))
+    job_id = await job_id_of(gateway.generate(command(include_reasoning=asked)))
+    job = await gateway.job_status(job_id=job_id)
+
+    context = await gateway.job_context(job, ALICE)
+    assert context is not None
+    assert context.report == REPORT
+    assert context.reasoning == ("keep it short" if asked else "")
+
+    assert await gateway.job_context(job, BOB) is None
+    await store.upsert_user(BOB, superuser=True)
+    boss = await gateway.job_context(job, BOB)
+    assert boss is not None
+    assert boss.report == REPORT

@@ -153,7 +153,8 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
     )
 
 
-def job(j: d.Job) -> gw.Job:
+def job(j: d.Job, context: d.JobContext | None = None) -> gw.Job:
+    """The job; with `context`, what informed its answer (Job.inspection)."""
     return gw.Job(
         id=j.id,
         idempotency_key=j.idempotency_key,
@@ -171,6 +172,19 @@ def job(j: d.Job) -> gw.Job:
         started_at=timestamp(j.started_at),
         finished_at=timestamp(j.finished_at),
         delivered_at=timestamp(j.delivered_at),
+        inspection=None if context is None else job_inspection(context),
+    )
+
+
+def job_inspection(c: d.JobContext) -> gw.JobInspection:
+    report = c.report or d.PromptReport()
+    return gw.JobInspection(
+        memory_ids=list(report.memory_ids),
+        referenced_message_ids=list(report.referenced_message_ids),
+        history_turns=report.history_turns,
+        key_source=report.key_source,
+        prompt_tokens_estimate=report.prompt_tokens_estimate,
+        reasoning=c.reasoning,
     )
 
 

@@ -25,6 +25,7 @@ from tzurot.gateway.domain import (
     HistoryTurn,
     Job,
     JobAccepted,
+    JobContext,
     JobError,
     JobStatus,
     LlmConfig,
@@ -344,6 +345,13 @@ class Gateway:
                 f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND"
             )
         return job
+
+    async def job_context(self, job: Job, actor: Actor) -> JobContext | None:
+        """What informed the job's answer, for its own user or a superuser; else None."""
+        user = await self.user(actor)
+        if job.user_id != user.id and not user.superuser:
+            return None
+        return await load_context(self._store.engine, job.id)
 
     # ---- personalities ----
 
