@@ -212,6 +212,7 @@ GATEWAY_ONLY = {
     "DeleteTurns",
     "ClearTurns",
     "RemoveLastExchange",
+    "SetTurnMessageIds",
     "ForgetUser",
     "SetMemoryMode",
     "GetMemoryMode",
@@ -236,6 +237,12 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
             mem.RemoveLastExchangeRequest(
                 channel_id=CHANNEL, personality_id=PERSONA, user_id="nobody"
             )
+        ),
+        "SetTurnMessageIds": lambda s: s.SetTurnMessageIds(
+            mem.SetTurnMessageIdsRequest(job_id="job-authz", assistant_message_ids=["a0-1"])
+        ),
+        "PruneHistory": lambda s: s.PruneHistory(
+            mem.PruneHistoryRequest(older_than=Timestamp(seconds=1))
         ),
         "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
         "QueryMemories": lambda s: s.QueryMemories(
@@ -264,6 +271,8 @@ def expected_code(method: str, identity: str) -> grpc.StatusCode:
     allowed = {"gateway"} if method in GATEWAY_ONLY else {"gateway", "inference"}
     if method == "Consolidate":
         allowed.add("memory")  # the consolidation CronJob runs as memory itself
+    if method == "PruneHistory":
+        allowed = {"gateway", "memory"}  # retention: a write, also run by that job
     if identity not in allowed:
         return grpc.StatusCode.PERMISSION_DENIED
     return grpc.StatusCode.OK

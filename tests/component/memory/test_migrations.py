@@ -16,7 +16,7 @@ from tzurot.memory.tables import SCHEMA, metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {"alembic_version", "turns", "memories", "waypoints", "memory_modes", "formation_outbox"}
 
 

@@ -62,3 +62,24 @@ def test_salience_decays_and_reinforces() -> None:
     assert scoring.salience_after(0.8, 0.015, 10) == pytest.approx(0.8 * math.exp(-0.15))
     assert scoring.reinforced(0.5) == pytest.approx(0.55)
     assert scoring.reinforced(1.0) == 1.0
+
+
+def test_term_weights_are_bm25_idf_over_the_candidates() -> None:
+    documents = [{"maya", "dog"}, {"maya", "bakery"}, {"maya", "pixel"}, {"jonas", "bowl"}]
+    weights = scoring.term_weights({"maya", "pixel", "absent"}, documents)
+    assert weights["maya"] == pytest.approx(math.log(1 + 1.5 / 3.5))
+    assert weights["pixel"] == pytest.approx(math.log(1 + 3.5 / 1.5))
+    assert weights["absent"] == pytest.approx(math.log(1 + 4.5 / 0.5))
+    assert weights["absent"] > weights["pixel"] > weights["maya"] > 0
+    assert scoring.term_weights({"x"}, []) == {"x": pytest.approx(math.log(2))}
+
+
+def test_weighted_overlap_favours_the_rare_query_word() -> None:
+    query = {"maya", "pixel"}
+    weights = {"maya": 0.1, "pixel": 0.9}
+    # Unweighted, both memories share half of the query.
+    assert scoring.keyword_overlap(query, {"maya"}) == scoring.keyword_overlap(query, {"pixel"})
+    assert scoring.keyword_overlap(query, {"maya"}, weights) == pytest.approx(0.1)
+    assert scoring.keyword_overlap(query, {"pixel"}, weights) == pytest.approx(0.9)
+    assert scoring.keyword_overlap(query, {"maya", "pixel", "dog"}, weights) == pytest.approx(1)
+    assert scoring.keyword_overlap(set(), {"maya"}, weights) == 0.0

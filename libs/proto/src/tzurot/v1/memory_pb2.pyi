@@ -85,13 +85,21 @@ class GetHistoryRequest(_message.Message):
     PERSONALITY_ID_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     BEFORE_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
     personality_id: _builtins.str
     limit: _builtins.int
     """At most this many turns (the newest ones)."""
+    max_tokens: _builtins.int
+    """When > 0, only the newest turns whose estimated tokens (chars / 4) fit in this many."""
+    page_token: _builtins.str
+    """The previous page's next_page_token: continue with the turns just older than it.
+    Not together with `before`.
+    """
     @_builtins.property
     def before(self) -> _timestamp_pb2.Timestamp:
-        """Only turns older than this, for pagination."""
+        """Only turns older than this. Prefer page_token: `before` cannot split an exchange."""
 
     def __init__(
         self,
@@ -100,10 +108,12 @@ class GetHistoryRequest(_message.Message):
         personality_id: _builtins.str = ...,
         limit: _builtins.int = ...,
         before: _timestamp_pb2.Timestamp | None = ...,
+        max_tokens: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["before", b"before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before", "channel_id", b"channel_id", "limit", b"limit", "personality_id", b"personality_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before", "channel_id", b"channel_id", "limit", b"limit", "max_tokens", b"max_tokens", "page_token", b"page_token", "personality_id", b"personality_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -114,16 +124,20 @@ class GetHistoryResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TURNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Set when older turns remain: pass it as page_token for the page before this one."""
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
     def __init__(
         self,
         *,
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["turns", b"turns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "turns", b"turns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -336,6 +350,100 @@ class RemoveLastExchangeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveLastExchangeResponse: _TypeAlias = RemoveLastExchangeResponse  # noqa: Y015
+
+@_typing.final
+class SetTurnMessageIdsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    USER_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    ASSISTANT_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    @_builtins.property
+    def user_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replace the message ids of the job's last user turn; empty leaves them as they are."""
+
+    @_builtins.property
+    def assistant_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replace the message ids of the job's last assistant turn; empty leaves them as they are."""
+
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        user_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        assistant_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_message_ids", b"assistant_message_ids", "job_id", b"job_id", "user_message_ids", b"user_message_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTurnMessageIdsRequest: _TypeAlias = SetTurnMessageIdsRequest  # noqa: Y015
+
+@_typing.final
+class SetTurnMessageIdsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TURNS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
+        """Every turn of the job, after the update."""
+
+    def __init__(
+        self,
+        *,
+        turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["turns", b"turns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTurnMessageIdsResponse: _TypeAlias = SetTurnMessageIdsResponse  # noqa: Y015
+
+@_typing.final
+class PruneHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLDER_THAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def older_than(self) -> _timestamp_pb2.Timestamp:
+        """Turns created before this are deleted; required."""
+
+    def __init__(
+        self,
+        *,
+        older_than: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["older_than", b"older_than"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["older_than", b"older_than"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneHistoryRequest: _TypeAlias = PruneHistoryRequest  # noqa: Y015
+
+@_typing.final
+class PruneHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.int
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneHistoryResponse: _TypeAlias = PruneHistoryResponse  # noqa: Y015
 
 @_typing.final
 class QueryMemoriesRequest(_message.Message):

@@ -45,6 +45,7 @@ AUTHORIZATION: AuthorizationPolicy = {
         "DeleteTurns",
         "ClearTurns",
         "RemoveLastExchange",
+        "SetTurnMessageIds",
         "ForgetUser",
         "SetMemoryMode",
         "GetMemoryMode",
@@ -59,6 +60,8 @@ AUTHORIZATION: AuthorizationPolicy = {
     ),
     # The consolidation CronJob (tzurot.memory.consolidate) calls as memory itself.
     **_methods(_GATEWAY_AND_INFERENCE | {"memory"}, "Consolidate"),
+    # Retention: a write, so gateway or the consolidation job only.
+    **_methods(_GATEWAY | {"memory"}, "PruneHistory"),
 }
 """Who may call each method; anything not listed is refused (default_allowed is empty)."""
 

@@ -4,6 +4,9 @@ StoreExchange writes an outbox row in the exchange's transaction; this worker dr
 the outbox (woken by `kick()` after each new exchange, and every `poll_seconds` in case
 a wake-up was missed or the process restarted), forms the memories, then deletes the
 row. A job that keeps failing is dropped after `max_attempts`, with an error log.
+
+Replicas share the outbox: each job is claimed with `SELECT … FOR UPDATE SKIP LOCKED` and
+its row stays locked while it is formed, so two replicas never form one exchange.
 """
 
 from __future__ import annotations
@@ -29,14 +32,12 @@ class Formation:
         *,
         poll_seconds: float = 30.0,
         max_attempts: int = 5,
-        batch: int = 50,
     ) -> None:
         self._memories = memory_store
         self._turns = turn_store
         self._longterm = longterm
         self._poll = poll_seconds
         self._max_attempts = max_attempts
-        self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -46,25 +47,29 @@ class Formation:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Forms memories for every pending job; the number of jobs finished."""
+        """Forms memories for every pending job; the number of jobs finished.
+
+        Each job is claimed alone (locked until formed); one that fails is not claimed
+        again in this pass, so it is retried on the next wake-up.
+        """
         finished = 0
+        failed: list[str] = []
         async with self._lock:
-            while jobs := await self._memories.pending_jobs(self._batch):
-                progressed = False
-                for job_id in jobs:
+            while True:
+                async with self._memories.claim_job(skip=failed) as claim:
+                    if claim is None:
+                        break
+                    job_id = claim.job_id
                     try:
                         formed = await self._longterm.form(await self._turns.job_turns(job_id))
                     except Exception:
-                        dropped = await self._memories.fail_job(job_id, self._max_attempts)
+                        dropped = await claim.fail(self._max_attempts)
                         log.exception("memory formation failed", job_id=job_id, dropped=dropped)
-                        progressed = progressed or dropped
+                        failed.append(job_id)
                         continue
-                    await self._memories.finish_job(job_id)
-                    log.info("memories formed", job_id=job_id, memories=formed)
-                    finished += 1
-                    progressed = True
-                if not progressed:
-                    break  # every pending job is failing: retry on the next wake-up
+                    await claim.finish()
+                log.info("memories formed", job_id=job_id, memories=formed)
+                finished += 1
         return finished
 
     def start(self) -> None:

@@ -216,11 +216,14 @@ class LongTermMemory:
         incoming: dict[str, list[float]] = {}
         for _src, dst, weight in edges:
             incoming.setdefault(dst, []).append(weight)
+        texts = {memory_id: scoring.tokens(hit.memory.text) for memory_id, hit in hits.items()}
+        # Query words weigh by their rarity among the candidates (IDF).
+        weights = scoring.term_weights(query_tokens, list(texts.values()))
         scored = []
         for memory_id, hit in hits.items():
             components = scoring.Components(
                 similarity=scoring.similarity(hit.cosine),
-                keywords=scoring.keyword_overlap(query_tokens, scoring.tokens(hit.memory.text)),
+                keywords=scoring.keyword_overlap(query_tokens, texts[memory_id], weights),
                 waypoints=scoring.waypoint_activation(incoming.get(memory_id, [])),
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
             )

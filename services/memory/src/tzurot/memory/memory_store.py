@@ -9,8 +9,9 @@ rate for the days since `decayed_at`.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -486,24 +487,50 @@ class PostgresMemoryStore:
         async with self._engine.connect() as conn:
             return list(await conn.scalars(stmt))
 
-    async def finish_job(self, job_id: str) -> None:
-        stmt = sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+    @contextlib.asynccontextmanager
+    async def claim_job(self, skip: Sequence[str] = ()) -> AsyncIterator[OutboxClaim | None]:
+        """The oldest outbox job no other worker holds (None if there is none), locked.
 
-    async def fail_job(self, job_id: str, max_attempts: int) -> bool:
-        """Counts a failed attempt; True (and the job dropped) once `max_attempts` is reached."""
+        `SELECT … FOR UPDATE SKIP LOCKED` in a transaction held open while the caller forms
+        the job: another replica skips the row, so two never form one exchange at once. The
+        claim's finish/fail commit with the block; a crash rolls back and frees the row.
+        `skip`: jobs this pass already failed (retried on a later pass, not in a loop).
+        """
         stmt = (
+            sa.select(formation_outbox.c.job_id)
+            .order_by(formation_outbox.c.created_at, formation_outbox.c.job_id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if skip:
+            stmt = stmt.where(formation_outbox.c.job_id.not_in(list(skip)))
+        async with self._engine.begin() as conn:
+            job_id = await conn.scalar(stmt)
+            yield None if job_id is None else OutboxClaim(conn, job_id)
+
+
+class OutboxClaim:
+    """One locked outbox row; its transaction commits when the claim's block ends."""
+
+    def __init__(self, conn: AsyncConnection, job_id: str) -> None:
+        self._conn = conn
+        self.job_id = job_id
+
+    async def finish(self) -> None:
+        """The job's memories are formed: its row goes."""
+        await self._conn.execute(
+            sa.delete(formation_outbox).where(formation_outbox.c.job_id == self.job_id)
+        )
+
+    async def fail(self, max_attempts: int) -> bool:
+        """Counts a failed attempt; True (and the row deleted) once `max_attempts` is reached."""
+        attempts = await self._conn.scalar(
             sa.update(formation_outbox)
-            .where(formation_outbox.c.job_id == job_id)
+            .where(formation_outbox.c.job_id == self.job_id)
             .values(attempts=formation_outbox.c.attempts + 1)
             .returning(formation_outbox.c.attempts)
         )
-        async with self._engine.begin() as conn:
-            attempts = await conn.scalar(stmt)
-            if attempts is not None and attempts >= max_attempts:
-                await conn.execute(
-                    sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
-                )
-                return True
+        if attempts is not None and attempts >= max_attempts:
+            await self.finish()
+            return True
         return False

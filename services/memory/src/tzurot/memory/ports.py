@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from tzurot.memory.domain import Exchange, StoredExchange, StoredTurn
+from tzurot.memory.domain import Exchange, Role, StoredExchange, StoredTurn
+from tzurot.memory.paging import HistoryCursor
 
 
 class TurnStore(Protocol):
@@ -18,9 +19,28 @@ class TurnStore(Protocol):
         ...
 
     async def history(
-        self, channel_id: str, personality_id: str, limit: int, before: datetime | None
+        self,
+        channel_id: str,
+        personality_id: str,
+        limit: int,
+        before: datetime | None = None,
+        cursor: HistoryCursor | None = None,
     ) -> list[StoredTurn]:
-        """The newest `limit` turns older than `before`, oldest first."""
+        """The newest `limit` turns older than `before` and sorting before `cursor`,
+        oldest first."""
+        ...
+
+    async def set_message_ids(
+        self, job_id: str, by_role: Mapping[Role, Sequence[str]]
+    ) -> list[StoredTurn]:
+        """Replaces the message ids of the job's last turn of each role; the job's turns.
+
+        NotFound when the job or a turn of a given role is missing (nothing is changed).
+        """
+        ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Deletes every turn created before `older_than`; the count deleted."""
         ...
 
     async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 SIMILARITY_TAU = 3.0
@@ -92,11 +92,35 @@ def similarity(cosine: float) -> float:
     )
 
 
-def keyword_overlap(query_tokens: set[str], memory_tokens: set[str]) -> float:
-    """The share of the query's content words the memory contains."""
+def keyword_overlap(
+    query_tokens: set[str], memory_tokens: set[str], weights: Mapping[str, float] | None = None
+) -> float:
+    """The (weighted) share of the query's content words the memory contains.
+
+    Without `weights` every word counts 1; with them (see `term_weights`) a word found in
+    few candidates counts more than one found in most.
+    """
     if not query_tokens:
         return 0.0
-    return len(query_tokens & memory_tokens) / len(query_tokens)
+    if weights is None:
+        return len(query_tokens & memory_tokens) / len(query_tokens)
+    total = sum(weights.get(token, 1.0) for token in query_tokens)
+    found = sum(weights.get(token, 1.0) for token in query_tokens & memory_tokens)
+    return found / total if total > 0 else 0.0
+
+
+def term_weights(query_tokens: set[str], documents: Sequence[set[str]]) -> dict[str, float]:
+    """BM25's inverse document frequency of each query word over `documents`.
+
+    idf = ln(1 + (N - df + 0.5) / (df + 0.5)): always positive; a word in every document
+    (a speaker's name in "Name: text") weighs little, a rare one (a dog's name) much.
+    """
+    n = len(documents)
+    weights = {}
+    for token in query_tokens:
+        df = sum(1 for document in documents if token in document)
+        weights[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return weights
 
 
 def recency(days: float) -> float:

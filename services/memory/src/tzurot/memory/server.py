@@ -45,13 +45,33 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     async def GetHistory(
         self, request: mem.GetHistoryRequest, context: Context
     ) -> mem.GetHistoryResponse:
-        turns = await self._history.get_history(
+        page = await self._history.get_history_page(
             request.channel_id,
             request.personality_id,
             request.limit,
             convert.optional_datetime(request, "before"),
+            max_tokens=request.max_tokens,
+            page_token=request.page_token,
         )
-        return mem.GetHistoryResponse(turns=convert.turns(turns))
+        return mem.GetHistoryResponse(
+            turns=convert.turns(page.turns), next_page_token=page.next_page_token
+        )
+
+    async def SetTurnMessageIds(
+        self, request: mem.SetTurnMessageIdsRequest, context: Context
+    ) -> mem.SetTurnMessageIdsResponse:
+        turns = await self._history.set_turn_message_ids(
+            request.job_id, list(request.user_message_ids), list(request.assistant_message_ids)
+        )
+        return mem.SetTurnMessageIdsResponse(turns=convert.turns(turns))
+
+    async def PruneHistory(
+        self, request: mem.PruneHistoryRequest, context: Context
+    ) -> mem.PruneHistoryResponse:
+        deleted = await self._history.prune_history(
+            convert.optional_datetime(request, "older_than")
+        )
+        return mem.PruneHistoryResponse(deleted=deleted)
 
     async def FindTurnsByMessageId(
         self, request: mem.FindTurnsByMessageIdRequest, context: Context

@@ -5,23 +5,43 @@ deletes, clear, undo the last exchange, forget a user. No gRPC here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 
-from tzurot.memory.domain import Exchange, ForgottenUser, NewTurn, StoredExchange, StoredTurn
+from tzurot.memory.domain import (
+    Exchange,
+    ForgottenUser,
+    NewTurn,
+    Role,
+    StoredExchange,
+    StoredTurn,
+)
+from tzurot.memory.paging import HistoryCursor, decode_cursor, encode_cursor, newest_within
 from tzurot.memory.ports import TurnStore
 from tzurot.memory.validation import (
     DEFAULT_HISTORY_LIMIT,
+    MAX_MESSAGE_IDS_PER_TURN,
     check_content,
     check_exchange,
     check_history_limit,
     check_id,
     check_lookup_ids,
+    check_max_tokens,
+    check_message_ids,
 )
-from tzurot.runtime.errors import NotFound
+from tzurot.runtime.errors import InvalidArgument, NotFound
 
 log = structlog.get_logger("tzurot.memory")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Turns oldest first; `next_page_token` (or '') continues with the older ones."""
+
+    turns: list[StoredTurn]
+    next_page_token: str = ""
 
 
 class History:
@@ -58,15 +78,78 @@ class History:
         limit: int = 0,
         before: datetime | None = None,
     ) -> list[StoredTurn]:
-        """The newest `limit` turns (0: the default) older than `before`, oldest first.
+        """The newest `limit` turns (0: the default) older than `before`, oldest first."""
+        return (await self.get_history_page(channel_id, personality_id, limit, before)).turns
 
-        Turns of one exchange share created_at, so paging with `before` set to the oldest
-        turn's created_at skips any turns of that exchange the page cut off.
+    async def get_history_page(
+        self,
+        channel_id: str,
+        personality_id: str,
+        limit: int = 0,
+        before: datetime | None = None,
+        *,
+        max_tokens: int = 0,
+        page_token: str = "",
+    ) -> HistoryPage:
+        """The newest turns, oldest first: at most `limit` (0: the default), and when
+        `max_tokens` > 0 only the newest ones whose estimated tokens fit in it.
+
+        `page_token` (a previous page's next_page_token) continues just before that page,
+        even inside an exchange the page cut; `before` (a time) cannot, and is exclusive
+        with it. The page carries a next_page_token when older turns remain.
         """
         check_id("channel_id", channel_id)
         check_id("personality_id", personality_id)
         size = check_history_limit(limit, self._default_limit)
-        return await self._store.history(channel_id, personality_id, size, before)
+        budget = check_max_tokens(max_tokens)
+        cursor = decode_cursor(page_token) if page_token else None
+        if cursor is not None and before is not None:
+            raise InvalidArgument("page_token", "set page_token or before, not both")
+        # One turn more than the page tells whether older turns remain.
+        fetched = await self._store.history(channel_id, personality_id, size + 1, before, cursor)
+        newest_first = fetched[::-1][:size]
+        if budget:
+            newest_first = newest_within(newest_first, budget)
+        page = newest_first[::-1]
+        more = len(page) < len(fetched) and bool(page)
+        token = encode_cursor(HistoryCursor.after(page[0])) if more else ""
+        return HistoryPage(turns=page, next_page_token=token)
+
+    async def set_turn_message_ids(
+        self,
+        job_id: str,
+        user_message_ids: Sequence[str],
+        assistant_message_ids: Sequence[str],
+    ) -> list[StoredTurn]:
+        """After delivery: the message ids of the job's last user and last assistant turn.
+
+        An empty list leaves that turn's ids alone; at least one must be given.
+        """
+        check_id("job_id", job_id)
+        by_role: dict[Role, tuple[str, ...]] = {}
+        for role, field, ids in (
+            (Role.USER, "user_message_ids", user_message_ids),
+            (Role.ASSISTANT, "assistant_message_ids", assistant_message_ids),
+        ):
+            if ids:
+                by_role[role] = check_message_ids(field, ids, limit=MAX_MESSAGE_IDS_PER_TURN)
+        if not by_role:
+            raise InvalidArgument(
+                "user_message_ids", "give user_message_ids or assistant_message_ids"
+            )
+        turns = await self._store.set_message_ids(job_id, by_role)
+        log.info("turn message ids set", job_id=job_id, roles=[r.value for r in by_role])
+        return turns
+
+    async def prune_history(self, older_than: datetime | None) -> int:
+        """Retention: deletes every turn created before `older_than` (not in the future)."""
+        if older_than is None:
+            raise InvalidArgument("older_than", "older_than is required")
+        if older_than > datetime.now(UTC):
+            raise InvalidArgument("older_than", "older_than must not be in the future")
+        deleted = await self._store.prune(older_than)
+        log.info("history pruned", older_than=older_than.isoformat(), deleted=deleted)
+        return deleted
 
     async def find_turns_by_message_id(self, message_ids: Sequence[str]) -> list[StoredTurn]:
         """Turns posted as any of the given Discord messages, oldest first."""

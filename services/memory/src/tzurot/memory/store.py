@@ -18,7 +18,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
+from tzurot.memory.paging import HistoryCursor
 from tzurot.memory.tables import formation_outbox, turns
+from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
     turns.c.id,
@@ -38,6 +40,8 @@ _COLUMNS = (
 # Oldest first; an exchange's turns share created_at, so position breaks the tie.
 _OLDEST_FIRST = (turns.c.created_at, turns.c.job_id, turns.c.position)
 _NEWEST_FIRST = tuple(column.desc() for column in _OLDEST_FIRST)
+PRUNE_BATCH = 5000
+"""PruneHistory deletes in batches of this many rows, one short transaction each."""
 _ATTACHMENT_FIELDS = ("url", "content_type", "filename", "size_bytes", "description")
 
 
@@ -129,15 +133,70 @@ class PostgresTurnStore:
         return StoredExchange(turns=stored, created=created)
 
     async def history(
-        self, channel_id: str, personality_id: str, limit: int, before: datetime | None
+        self,
+        channel_id: str,
+        personality_id: str,
+        limit: int,
+        before: datetime | None = None,
+        cursor: HistoryCursor | None = None,
     ) -> list[StoredTurn]:
         stmt = sa.select(*_COLUMNS).where(_conversation(channel_id, personality_id))
         if before is not None:
             stmt = stmt.where(turns.c.created_at < before)
+        if cursor is not None:
+            # Row comparison on the full sort key: resumes inside a cut exchange.
+            stmt = stmt.where(
+                sa.tuple_(*_OLDEST_FIRST)
+                < sa.tuple_(
+                    sa.literal(cursor.created_at, turns.c.created_at.type),
+                    sa.literal(cursor.job_id, turns.c.job_id.type),
+                    sa.literal(cursor.position, turns.c.position.type),
+                )
+            )
         stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit)
         async with self._engine.connect() as conn:
             newest_first = [_turn(row) for row in await conn.execute(stmt)]
         return newest_first[::-1]
+
+    async def set_message_ids(
+        self, job_id: str, by_role: Mapping[Role, Sequence[str]]
+    ) -> list[StoredTurn]:
+        """Replaces the message ids of the job's last turn of each given role; its turns.
+
+        NotFound when the job has no turns, or no turn of a role given.
+        """
+        job = turns.c.job_id == job_id
+        async with self._engine.begin() as conn:
+            locked = sa.select(turns.c.id, turns.c.role).where(job).order_by(turns.c.position)
+            rows = (await conn.execute(locked.with_for_update())).all()
+            if not rows:
+                raise NotFound(f"no turns are stored for job {job_id}", reason="JOB_NOT_FOUND")
+            last = {Role(row.role): row.id for row in rows}  # later positions win
+            for role, message_ids in by_role.items():
+                if role not in last:
+                    raise NotFound(
+                        f"job {job_id} has no {role.value} turn", reason="TURN_NOT_FOUND"
+                    )
+                await conn.execute(
+                    sa.update(turns)
+                    .where(turns.c.id == last[role])
+                    .values(message_ids=list(message_ids))
+                )
+            read_back = sa.select(*_COLUMNS).where(job).order_by(turns.c.position)
+            return [_turn(row) for row in await conn.execute(read_back)]
+
+    async def prune(self, older_than: datetime) -> int:
+        """Deletes every turn created before `older_than`, in batches; the count deleted."""
+        batch = (
+            sa.select(turns.c.id)
+            .where(turns.c.created_at < older_than)
+            .limit(PRUNE_BATCH)
+            .scalar_subquery()
+        )
+        deleted = 0
+        while (count := await self._delete(sa.delete(turns).where(turns.c.id.in_(batch)))) > 0:
+            deleted += count
+        return deleted
 
     async def job_turns(self, job_id: str) -> list[StoredTurn]:
         """The turns stored for a job, in order (none if it was deleted since)."""

@@ -50,6 +50,8 @@ turns = sa.Table(
     sa.Index("turns_message_ids_idx", "message_ids", postgresql_using="gin"),
     # ForgetUser and RemoveLastExchange.
     sa.Index("turns_user_idx", "user_id"),
+    # PruneHistory (retention).
+    sa.Index("turns_created_idx", "created_at"),
 )
 
 EMBEDDING_DIMENSIONS = 384

@@ -106,3 +106,15 @@ def check_history_limit(limit: int, default: int = DEFAULT_HISTORY_LIMIT) -> int
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise InvalidArgument("limit", f"limit must be between 1 and {MAX_HISTORY_LIMIT}")
     return limit
+
+
+MAX_HISTORY_TOKENS = 2_000_000
+
+
+def check_max_tokens(max_tokens: int) -> int:
+    """0 means no token budget; otherwise 1..MAX_HISTORY_TOKENS."""
+    if not 0 <= max_tokens <= MAX_HISTORY_TOKENS:
+        raise InvalidArgument(
+            "max_tokens", f"max_tokens must be between 0 and {MAX_HISTORY_TOKENS}"
+        )
+    return max_tokens

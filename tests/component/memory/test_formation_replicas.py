@@ -1,0 +1,102 @@
+"""The formation worker on several replicas: outbox rows are claimed with
+`FOR UPDATE SKIP LOCKED`, so two workers never form one exchange, and a failing job is
+retried once per pass. Real Postgres; each "replica" has its own engine (connection pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.db.engine import create_engine
+from tzurot.memory.domain import Exchange, NewTurn, StoredTurn
+from tzurot.memory.embedding import Embedder
+from tzurot.memory.formation import Formation
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.store import PostgresTurnStore
+from tzurot.memory.tables import formation_outbox, memories
+
+pytestmark = pytest.mark.component
+
+PERSONA = "lilith"
+USER = "u-replica"
+
+
+class RecordingMemory(LongTermMemory):
+    """Real formation that notes each job it forms and takes a moment, as embedding does."""
+
+    def __init__(self, *args: object, fail_job: str = "", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.formed: list[str] = []
+        self.fail_job = fail_job
+
+    async def form(self, turns: Sequence[StoredTurn]) -> int:
+        job_id = turns[0].job_id
+        if job_id == self.fail_job:
+            raise RuntimeError("embedder down")
+        self.formed.append(job_id)
+        await asyncio.sleep(0.02)
+        return await super().form(turns)
+
+
+async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:
+    turns = PostgresTurnStore(engine)
+    jobs = [f"job-{n:02d}" for n in range(count)]
+    for n, job_id in enumerate(jobs):
+        text = f"remember that locker {n} holds the blue umbrella number {n}"
+        await turns.store_exchange(
+            Exchange(job_id, "chan-r", PERSONA, USER, (NewTurn("user", text),))
+        )
+    return jobs
+
+
+def replica(
+    engine: AsyncEngine, embedder: Embedder, **kwargs: str
+) -> tuple[Formation, RecordingMemory]:
+    store = PostgresMemoryStore(engine)
+    longterm = RecordingMemory(store, embedder, **kwargs)
+    return Formation(store, PostgresTurnStore(engine), longterm), longterm
+
+
+async def test_two_replicas_never_form_the_same_exchange(
+    engine: AsyncEngine, memory_url: str, embedder: Embedder
+) -> None:
+    jobs = await store_exchanges(engine, 16)
+    other_engine = create_engine(memory_url)
+    try:
+        (first, first_memory), (second, second_memory) = (
+            replica(engine, embedder),
+            replica(other_engine, embedder),
+        )
+        done = await asyncio.gather(first.drain(), second.drain())
+    finally:
+        await other_engine.dispose()
+    formed = first_memory.formed + second_memory.formed
+    assert sorted(formed) == jobs  # every exchange, each exactly once
+    assert first_memory.formed
+    assert second_memory.formed  # both replicas took part
+    assert sum(done) == len(jobs)
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(formation_outbox)) == 0
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(memories)) == len(jobs)
+
+
+async def test_a_failing_job_is_tried_once_per_pass_then_dropped(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    jobs = await store_exchanges(engine, 3)
+    worker, memory = replica(engine, embedder, fail_job=jobs[1])
+    assert await worker.drain() == 2
+    assert memory.formed == [jobs[0], jobs[2]]
+    attempts = sa.select(formation_outbox.c.job_id, formation_outbox.c.attempts)
+    async with engine.connect() as conn:
+        assert (await conn.execute(attempts)).all() == [(jobs[1], 1)]
+    for _pass in range(4):  # max_attempts is 5
+        assert await worker.drain() == 0
+    async with engine.connect() as conn:
+        assert (await conn.execute(attempts)).all() == []
