@@ -186,6 +186,28 @@ async def test_a_cross_reaction_by_the_user_deletes_the_answer(world: World) -> 
         await world.discord.wait_until(lambda: answer.deleted)
 
 
+async def test_a_cross_on_an_older_answer_takes_its_exchange_out_of_history(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        first = await world.discord.say(world.general, world.alice, "@Lilith the owl is grey")
+        await world.delivered(f"{first.id}:lilith")
+        second = await world.discord.say(world.general, world.alice, "@Lilith the fox is red")
+        await world.delivered(f"{second.id}:lilith")
+        older, _newer = world.discord.webhook_messages(world.general)
+        await world.discord.react(older, world.bob, "❌")  # not Bob's: nothing happens
+        await world.discord.react(older, world.alice, "❌")
+        await world.discord.wait_until(lambda: older.deleted)
+        third = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
+        await world.delivered(f"{third.id}:lilith")
+    messages = world.provider.chat_requests()[-1].body["messages"]
+    # The conversation only: long-term memories (system context) may still recall the owl.
+    history = [str(m["content"]) for m in messages[:-1] if m["role"] in {"user", "assistant"}]
+    assert any("the fox is red" in c for c in history)
+    assert not any("the owl is grey" in c for c in history)
+
+
 async def test_a_regenerate_reaction_replaces_the_answer(world: World) -> None:
     await world.set_key(world.alice)
     replies = iter(["first take", "second take"])

@@ -2063,6 +2063,52 @@ class UndoLastExchangeResponse(_message.Message):
 Global___UndoLastExchangeResponse: _TypeAlias = UndoLastExchangeResponse  # noqa: Y015
 
 @_typing.final
+class DeleteExchangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """A Discord message id of the exchange: best the answer's (a user's message may have been
+    answered by several personalities).
+    """
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExchangeRequest: _TypeAlias = DeleteExchangeRequest  # noqa: Y015
+
+@_typing.final
+class DeleteExchangeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
+    def __init__(
+        self,
+        *,
+        removed: _abc.Iterable[_common_pb2.Turn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExchangeResponse: _TypeAlias = DeleteExchangeResponse  # noqa: Y015
+
+@_typing.final
 class SearchMemoriesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

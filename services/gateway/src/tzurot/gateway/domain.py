@@ -280,6 +280,8 @@ class HistoryTurn:
     content: str
     message_ids: tuple[str, ...]
     attachments: tuple[Attachment, ...] = ()
+    # The job whose exchange the turn belongs to (set on turns read back from memory).
+    job_id: str = ""
 
 
 @dataclass(frozen=True)
