@@ -153,6 +153,28 @@ async def test_inspect_shows_the_job_and_model_behind_an_answer(world: World) ->
     assert inspected.is_ephemeral()
 
 
+async def test_inspect_shows_the_references_and_context_to_the_user_it_answered(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        bobs = await world.discord.say(world.general, world.bob, "the bridge closes at nine")
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith should we hurry?", reply_to=bobs
+        )
+        await world.delivered(f"{said.id}:lilith")
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        text = await answered(world, inspected)
+        by_bob = await world.discord.context_menu(world.general, world.bob, "Inspect", answer)
+        bobs_view = await answered(world, by_bob)
+    assert "References (1):\n- Bob: the bridge closes at nine" in text
+    assert "history turns, paid with your key" in text
+    assert "Memories:" in text
+    assert "Only the person it answered can see what informed it." in bobs_view
+    assert "the bridge closes at nine" not in bobs_view
+
+
 async def test_a_cross_reaction_by_the_user_deletes_the_answer(world: World) -> None:
     await world.set_key(world.alice)
     async with running_bot(world):
@@ -162,6 +184,28 @@ async def test_a_cross_reaction_by_the_user_deletes_the_answer(world: World) -> 
         await world.discord.react(answer, world.bob, "❌")  # not Bob's answer: nothing happens
         await world.discord.react(answer, world.alice, "❌")
         await world.discord.wait_until(lambda: answer.deleted)
+
+
+async def test_a_cross_on_an_older_answer_takes_its_exchange_out_of_history(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        first = await world.discord.say(world.general, world.alice, "@Lilith the owl is grey")
+        await world.delivered(f"{first.id}:lilith")
+        second = await world.discord.say(world.general, world.alice, "@Lilith the fox is red")
+        await world.delivered(f"{second.id}:lilith")
+        older, _newer = world.discord.webhook_messages(world.general)
+        await world.discord.react(older, world.bob, "❌")  # not Bob's: nothing happens
+        await world.discord.react(older, world.alice, "❌")
+        await world.discord.wait_until(lambda: older.deleted)
+        third = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
+        await world.delivered(f"{third.id}:lilith")
+    messages = world.provider.chat_requests()[-1].body["messages"]
+    # The conversation only: long-term memories (system context) may still recall the owl.
+    history = [str(m["content"]) for m in messages[:-1] if m["role"] in {"user", "assistant"}]
+    assert any("the fox is red" in c for c in history)
+    assert not any("the owl is grey" in c for c in history)
 
 
 async def test_a_regenerate_reaction_replaces_the_answer(world: World) -> None:

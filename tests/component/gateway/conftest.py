@@ -7,6 +7,7 @@ memory and keyvault services at this level only; contract and e2e tests use the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
@@ -228,6 +229,26 @@ class FakeMemory:
                 self.exchanges.remove(exchange)
                 return list(exchange.turns)
         return []
+
+    async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
+        wanted = set(message_ids)
+        return [
+            dataclasses.replace(turn, job_id=e.job_id)
+            for e in self.exchanges
+            for turn in e.turns
+            if wanted.intersection(turn.message_ids)
+        ]
+
+    async def delete_turns(self, message_ids: Sequence[str]) -> int:
+        doomed = set(message_ids)
+        before = sum(len(e.turns) for e in self.exchanges)
+        self.exchanges = [
+            dataclasses.replace(
+                e, turns=tuple(t for t in e.turns if not doomed.intersection(t.message_ids))
+            )
+            for e in self.exchanges
+        ]
+        return before - sum(len(e.turns) for e in self.exchanges)
 
     async def forget_user(self, user_id: str) -> int:
         gone = [e for e in self.exchanges if e.user_id == user_id]

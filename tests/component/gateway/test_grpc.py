@@ -73,6 +73,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self.cancelled = asyncio.Event()
         self.validated: list[tuple[str, str]] = []
         self.rejected_keys: set[str] = set()
+        self.report: inf.PromptReport | None = None
+        self.reasoning = ""
 
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
@@ -97,6 +99,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                         output_tokens=7,
                     ),
                     finish_reason="stop",
+                    report=self.report,
+                    reasoning=self.reasoning,
                 )
             )
         except asyncio.CancelledError:
@@ -680,3 +684,38 @@ async def test_logs_of_a_grpc_run_hold_no_key(
     assert PLANTED not in logs
     assert PLANTED[:12] not in logs
     assert PLANTED[-12:] not in logs
+
+
+async def test_job_status_shows_what_informed_the_answer_to_its_user_only(
+    connect: Connect, mesh: Mesh
+) -> None:
+    await import_seed(connect("cli"), "lilith")
+    bot = connect("bot")
+    mesh.inference.report = inf.PromptReport(
+        prompt_tokens_estimate=640,
+        history_turns=6,
+        memory_ids=["mem-1"],
+        referenced_message_ids=["ref-1", "ref-2"],
+        key_source="user",
+    )
+    mesh.inference.reasoning = "she wants a short answer"
+    request = generate_request()
+    request.include_reasoning = True
+    replies = [r async for r in bot.Generate(request)]
+    job_id = replies[0].accepted.job_id
+
+    own = await bot.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id, actor=ACTOR))
+    assert own.job.inspection == gw.JobInspection(
+        memory_ids=["mem-1"],
+        referenced_message_ids=["ref-1", "ref-2"],
+        history_turns=6,
+        key_source="user",
+        prompt_tokens_estimate=640,
+        reasoning="she wants a short answer",
+    )
+    stranger = common.Actor(user_id="100000000000000009", display_name="Mallory")
+    other = await bot.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id, actor=stranger))
+    anonymous = await bot.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))
+    assert other.job.status == common.JOB_STATUS_STREAMED
+    assert not other.job.HasField("inspection")
+    assert not anonymous.job.HasField("inspection")

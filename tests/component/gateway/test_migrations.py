@@ -15,7 +15,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -96,6 +96,22 @@ async def test_0002_downgrades_to_0001_keeping_its_tables(migrated_url: str) -> 
             "usage_log",
         }
         assert "heartbeat_at" not in columns["jobs"]
+    finally:
+        await engine.dispose()
+    upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == HEAD
+
+
+async def test_0003_downgrades_to_0002_dropping_the_job_context(migrated_url: str) -> None:
+    downgrade(SCRIPT_LOCATION, migrated_url, SCHEMA, "0002")
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(_columns)
+        assert "heartbeat_at" in columns["jobs"]
+        assert not {"user_content", "user_attachments", "prompt_report", "reasoning"} & set(
+            columns["jobs"]
+        )
     finally:
         await engine.dispose()
     upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import grpc
 import pytest
 import structlog
 from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
 
 from tzurot.inference.app import AUTHORIZATION, InferenceApp, start_inference
@@ -454,3 +456,52 @@ async def test_logs_of_a_full_run_hold_no_key(
         assert key not in logs
         assert key[:12] not in logs
         assert key[-12:] not in logs
+
+
+async def test_references_history_holds_are_not_repeated(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    backends.vault.keys[(USER, "fakeai")] = GOOD_KEY
+    said = Timestamp()
+    said.FromDatetime(datetime(2025, 6, 3, 12, 0, tzinfo=UTC))
+    soon = Timestamp()
+    soon.FromDatetime(datetime(2025, 6, 3, 12, 1, tzinfo=UTC))
+    backends.memory.turns[("chan-1", "p-1")] = [
+        common.Turn(
+            role=common.ROLE_USER,
+            author_id="discord:bob",
+            author_name="Bob",
+            content="meet at noon",
+            message_ids=["m-1"],
+            created_at=said,
+        ),
+        common.Turn(
+            role=common.ROLE_ASSISTANT,
+            author_id="lilith",
+            author_name="Lilith",
+            content="I will be there.",
+            message_ids=["a-1"],
+            created_at=said,
+        ),
+    ]
+    app = await start()
+    request = reply_request(max_history=10)
+    # By id: the answer history stored; by text in the window: Bob's message, proxied anew.
+    request.references.add(message_id="a-1", author_name="Lilith", content="I will be there.")
+    request.references.add(
+        message_id="m-1-proxied",
+        author_id="discord:bob",
+        author_name="Bob",
+        content="meet at noon",
+        created_at=soon,
+    )
+    request.references.add(
+        message_id="m-2", author_id="discord:bob", author_name="Bob", content="bring the map"
+    )
+    responses = await generate(connect(app, "gateway"), request)
+
+    assert list(responses[-1].finished.report.referenced_message_ids) == ["m-2"]
+    context = fake.chat_requests()[0].body["messages"][-3]["content"]
+    assert "## Messages referred to\n- Bob: bring the map" in context
+    assert "meet at noon" not in context
+    assert "I will be there." not in context

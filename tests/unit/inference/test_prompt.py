@@ -352,3 +352,17 @@ def test_token_estimates() -> None:
     assert estimate_tokens("abcd") == 1
     assert estimate_tokens("abcde") == 2
     assert estimate_prompt_tokens([{"role": "user", "content": "A: bcdefg"}]) == 3
+
+
+def test_references_history_holds_by_text_in_a_window_leave_the_prompt() -> None:
+    said = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
+    history = [HistoryTurn("user", "Bob", "meet at noon", "u-bob", ("m-1",), said)]
+    refs = [
+        Reference("m-1b", "Bob", "meet at noon", 1, "u-bob", said + timedelta(seconds=30)),
+        Reference("m-2", "Bob", "bring the map", 1, "u-bob", said + timedelta(seconds=40)),
+    ]
+    prompt = build_prompt(prompt_input(references=refs, history=history), BIG, COUNTER)
+    assert prompt.referenced_message_ids == ("m-2",)
+    context = [str(c) for _, c in contents(prompt.messages) if "bring the map" in str(c)]
+    assert context
+    assert all(c.count("meet at noon") == 0 for c in context)

@@ -376,6 +376,7 @@ class Job(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    INSPECTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     idempotency_key: _builtins.str
     status: _common_pb2.JobStatus.ValueType
@@ -396,6 +397,12 @@ class Job(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def inspection(self) -> Global___JobInspection:
+        """What informed the answer; set only for the job's own user or a superuser (GetJobStatus with
+        their actor).
+        """
+
     def __init__(
         self,
         *,
@@ -413,14 +420,55 @@ class Job(_message.Message):
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        inspection: Global___JobInspection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "started_at", b"started_at", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "inspection", b"inspection", "started_at", b"started_at", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "personality_id", b"personality_id", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "inspection", b"inspection", "personality_id", b"personality_id", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class JobInspection(_message.Message):
+    """Which context informed a job's answer (inference's prompt report), for Inspect."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_IDS_FIELD_NUMBER: _builtins.int
+    REFERENCED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    HISTORY_TURNS_FIELD_NUMBER: _builtins.int
+    KEY_SOURCE_FIELD_NUMBER: _builtins.int
+    PROMPT_TOKENS_ESTIMATE_FIELD_NUMBER: _builtins.int
+    REASONING_FIELD_NUMBER: _builtins.int
+    history_turns: _builtins.int
+    key_source: _builtins.str
+    """"user" or "system": whose key paid for the call."""
+    prompt_tokens_estimate: _builtins.int
+    reasoning: _builtins.str
+    """The model's reasoning; kept only when the user asked for it (include_reasoning)."""
+    @_builtins.property
+    def memory_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def referenced_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        memory_ids: _abc.Iterable[_builtins.str] | None = ...,
+        referenced_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        history_turns: _builtins.int = ...,
+        key_source: _builtins.str = ...,
+        prompt_tokens_estimate: _builtins.int = ...,
+        reasoning: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history_turns", b"history_turns", "key_source", b"key_source", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobInspection: _TypeAlias = JobInspection  # noqa: Y015
 
 @_typing.final
 class GetJobStatusRequest(_message.Message):
@@ -428,17 +476,23 @@ class GetJobStatusRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     idempotency_key: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor:
+        """Who asks: the job's own user or a superuser also gets Job.inspection."""
+
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_key: _TypeAlias = _typing.Literal["job_id", "idempotency_key"]  # noqa: Y015
     _WhichOneofArgType_key: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
@@ -2007,6 +2061,52 @@ class UndoLastExchangeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UndoLastExchangeResponse: _TypeAlias = UndoLastExchangeResponse  # noqa: Y015
+
+@_typing.final
+class DeleteExchangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """A Discord message id of the exchange: best the answer's (a user's message may have been
+    answered by several personalities).
+    """
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExchangeRequest: _TypeAlias = DeleteExchangeRequest  # noqa: Y015
+
+@_typing.final
+class DeleteExchangeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
+    def __init__(
+        self,
+        *,
+        removed: _abc.Iterable[_common_pb2.Turn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExchangeResponse: _TypeAlias = DeleteExchangeResponse  # noqa: Y015
 
 @_typing.final
 class SearchMemoriesRequest(_message.Message):

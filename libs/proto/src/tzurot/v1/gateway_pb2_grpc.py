@@ -205,6 +205,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeResponse.FromString,
                 _registered_method=True)
+        self.DeleteExchange = channel.unary_unary(
+                '/tzurot.v1.GatewayService/DeleteExchange',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeResponse.FromString,
+                _registered_method=True)
         self.SearchMemories = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SearchMemories',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SearchMemoriesRequest.SerializeToString,
@@ -481,6 +486,14 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteExchange(self, request, context):
+        """Deletes the exchange (user turn + answer) one of whose messages is message_id, any one in
+        history, not only the last; only the user it answered may.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SearchMemories(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -718,6 +731,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.UndoLastExchange,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeResponse.SerializeToString,
+            ),
+            'DeleteExchange': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExchange,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeResponse.SerializeToString,
             ),
             'SearchMemories': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchMemories,
@@ -1672,6 +1690,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/UndoLastExchange',
             tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.UndoLastExchangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExchange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/DeleteExchange',
+            tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.DeleteExchangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

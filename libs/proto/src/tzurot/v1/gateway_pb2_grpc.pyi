@@ -85,6 +85,10 @@ class GatewayServiceStub:
     ClearHistory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ClearHistoryRequest, _gateway_pb2.ClearHistoryResponse]
     """History and memory, on the user's behalf."""
     UndoLastExchange: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UndoLastExchangeRequest, _gateway_pb2.UndoLastExchangeResponse]
+    DeleteExchange: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteExchangeRequest, _gateway_pb2.DeleteExchangeResponse]
+    """Deletes the exchange (user turn + answer) one of whose messages is message_id, any one in
+    history, not only the last; only the user it answered may.
+    """
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
@@ -159,6 +163,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ClearHistory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ClearHistoryRequest, _gateway_pb2.ClearHistoryResponse]  # type: ignore[assignment]
     """History and memory, on the user's behalf."""
     UndoLastExchange: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UndoLastExchangeRequest, _gateway_pb2.UndoLastExchangeResponse]  # type: ignore[assignment]
+    DeleteExchange: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteExchangeRequest, _gateway_pb2.DeleteExchangeResponse]  # type: ignore[assignment]
+    """Deletes the exchange (user turn + answer) one of whose messages is message_id, any one in
+    history, not only the last; only the user it answered may.
+    """
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
@@ -428,6 +436,16 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.UndoLastExchangeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.UndoLastExchangeResponse, _abc.Awaitable[_gateway_pb2.UndoLastExchangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteExchange(
+        self,
+        request: _gateway_pb2.DeleteExchangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DeleteExchangeResponse, _abc.Awaitable[_gateway_pb2.DeleteExchangeResponse]]:
+        """Deletes the exchange (user turn + answer) one of whose messages is message_id, any one in
+        history, not only the last; only the user it answered may.
+        """
 
     @_abc_1.abstractmethod
     def SearchMemories(

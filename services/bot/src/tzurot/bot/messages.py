@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import discord
+import grpc
 import structlog
 
 from tzurot.bot.addressing import Addressed, match_mentions, strip_mentions
@@ -355,11 +356,30 @@ class MessageFlow:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
 
     async def _forget_turn(self, answer: Answer) -> None:
-        """Removes the answer's turn from history when it is the latest one there."""
+        """Removes the answer's exchange from history, whether it is the latest one or not."""
         key = (_channel_key(answer.channel), answer.personality.slug)
-        if self._latest.get(key) is not answer:
-            return
-        del self._latest[key]
+        latest = self._latest.get(key) is answer
+        if latest:
+            del self._latest[key]
+        if not answer.job_id or not answer.message_ids:
+            return  # an error reply: no exchange was stored
+        try:
+            await self._gateway.call(
+                self._gateway.stub.DeleteExchange(
+                    gw.DeleteExchangeRequest(
+                        actor=answer.request.actor, message_id=str(answer.message_ids[0])
+                    )
+                )
+            )
+        except TzurotError as err:
+            if err.code is grpc.StatusCode.NOT_FOUND:  # never stored, or already gone
+                return
+            if not unimplemented(err):
+                raise
+            if latest:  # a gateway without DeleteExchange: the latest one at least
+                await self._undo_last(answer)
+
+    async def _undo_last(self, answer: Answer) -> None:
         try:
             await self._gateway.call(
                 self._gateway.stub.UndoLastExchange(

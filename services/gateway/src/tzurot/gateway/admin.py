@@ -38,6 +38,7 @@ from tzurot.gateway.domain import (
     UsageTotal,
     User,
 )
+from tzurot.gateway.exchanges import delete_exchange
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import BIRTHDAY_PATTERN, SLUG_PATTERN, normalize_alias, slugify
 from tzurot.gateway.ports import KeyVault, Memory
@@ -481,6 +482,10 @@ class Admin:
         conversation = _require("location.channel_id", where.conversation_id)
         personality = await self._personality(name, who)
         return await self._memory.remove_last_exchange(conversation, personality.id, user.id)
+
+    async def delete_exchange(self, who: Principal, message_id: str) -> list[HistoryTurn]:
+        """❌/🔄 on any answer: its exchange leaves history (exchanges.py)."""
+        return await delete_exchange(self._store, self._memory, who.require_user(), message_id)
 
     async def search_memories(
         self, who: Principal, name: str, query: str, limit: int

@@ -265,6 +265,12 @@ class GatewayAdminServicer(GatewayServicer):
         )
         return gw.UndoLastExchangeResponse(removed=[ac.turn(t) for t in removed])
 
+    async def DeleteExchange(
+        self, request: gw.DeleteExchangeRequest, context: Context
+    ) -> gw.DeleteExchangeResponse:
+        removed = await self._admin.delete_exchange(await self._who(request), request.message_id)
+        return gw.DeleteExchangeResponse(removed=[ac.turn(t) for t in removed])
+
     async def SearchMemories(
         self, request: gw.SearchMemoriesRequest, context: Context
     ) -> gw.SearchMemoriesResponse:

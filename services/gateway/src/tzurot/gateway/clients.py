@@ -84,6 +84,7 @@ class GrpcMemory:
                     personality_id=personality_id,
                     channel_id=conversation_id,
                     job_id=job_id,
+                    attachments=[convert.attachment_proto(a) for a in turn.attachments],
                 )
                 for turn in turns
             ],
@@ -125,6 +126,24 @@ class GrpcMemory:
             for turn in reply.removed
         ]
 
+    async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
+        try:
+            reply = await self._stub.FindTurnsByMessageId(
+                mem.FindTurnsByMessageIdRequest(message_ids=list(message_ids))
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return [_history_turn(turn) for turn in reply.turns]
+
+    async def delete_turns(self, message_ids: Sequence[str]) -> int:
+        try:
+            reply = await self._stub.DeleteTurns(
+                mem.DeleteTurnsRequest(message_ids=list(message_ids))
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.deleted
+
     async def forget_user(self, user_id: str) -> int:
         try:
             reply = await self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id))
@@ -163,6 +182,17 @@ class GrpcMemory:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return reply
+
+
+def _history_turn(turn: common.Turn) -> HistoryTurn:
+    return HistoryTurn(
+        "assistant" if turn.role == common.ROLE_ASSISTANT else "user",
+        turn.author_id,
+        turn.author_name,
+        turn.content,
+        tuple(turn.message_ids),
+        job_id=turn.job_id,
+    )
 
 
 class GrpcKeyVault:

@@ -153,7 +153,8 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
     )
 
 
-def job(j: d.Job) -> gw.Job:
+def job(j: d.Job, context: d.JobContext | None = None) -> gw.Job:
+    """The job; with `context`, what informed its answer (Job.inspection)."""
     return gw.Job(
         id=j.id,
         idempotency_key=j.idempotency_key,
@@ -171,6 +172,19 @@ def job(j: d.Job) -> gw.Job:
         started_at=timestamp(j.started_at),
         finished_at=timestamp(j.finished_at),
         delivered_at=timestamp(j.delivered_at),
+        inspection=None if context is None else job_inspection(context),
+    )
+
+
+def job_inspection(c: d.JobContext) -> gw.JobInspection:
+    report = c.report or d.PromptReport()
+    return gw.JobInspection(
+        memory_ids=list(report.memory_ids),
+        referenced_message_ids=list(report.referenced_message_ids),
+        history_turns=report.history_turns,
+        key_source=report.key_source,
+        prompt_tokens_estimate=report.prompt_tokens_estimate,
+        reasoning=c.reasoning,
     )
 
 
@@ -220,7 +234,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         content=r.content,
         references=[_referenced_message_proto(m) for m in r.references],
-        attachments=[_attachment_proto(a) for a in r.attachments],
+        attachments=[attachment_proto(a) for a in r.attachments],
         timezone=r.timezone,
         max_history_messages=r.max_history_messages,
         include_reasoning=r.include_reasoning,
@@ -251,10 +265,23 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         ),
         finish_reason=fin.finish_reason,
         reasoning=fin.reasoning,
+        report=prompt_report(fin.report) if fin.HasField("report") else None,
+        attachments=tuple(attachment(a) for a in fin.attachments),
+        user_content=fin.user_content,
     )
 
 
-def _attachment_proto(a: d.Attachment) -> common.Attachment:
+def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
+    return d.PromptReport(
+        prompt_tokens_estimate=msg.prompt_tokens_estimate,
+        history_turns=msg.history_turns,
+        memory_ids=tuple(msg.memory_ids),
+        referenced_message_ids=tuple(msg.referenced_message_ids),
+        key_source=msg.key_source,
+    )
+
+
+def attachment_proto(a: d.Attachment) -> common.Attachment:
     return common.Attachment(
         url=a.url,
         content_type=a.content_type,
@@ -271,7 +298,7 @@ def _referenced_message_proto(m: d.ReferencedMessage) -> common.ReferencedMessag
         author_name=m.author_name,
         content=m.content,
         created_at=timestamp(m.created_at),
-        attachments=[_attachment_proto(a) for a in m.attachments],
+        attachments=[attachment_proto(a) for a in m.attachments],
         depth=m.depth,
     )
 

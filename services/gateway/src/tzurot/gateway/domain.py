@@ -225,11 +225,27 @@ class ReplyChunk:
 
 
 @dataclass(frozen=True)
+class PromptReport:
+    """Which context informed a reply (inference's report), for Inspect."""
+
+    prompt_tokens_estimate: int = 0
+    history_turns: int = 0
+    memory_ids: tuple[str, ...] = ()
+    referenced_message_ids: tuple[str, ...] = ()
+    key_source: str = ""
+
+
+@dataclass(frozen=True)
 class ReplyFinished:
     content: str
     usage: Usage
     finish_reason: str
     reasoning: str = ""
+    report: PromptReport | None = None
+    # The request's attachments with descriptions/transcripts filled in.
+    attachments: tuple[Attachment, ...] = ()
+    # The user's message as it entered the prompt (transcripts included), for history.
+    user_content: str = ""
 
 
 ReplyEvent = ReplyChunk | ReplyFinished
@@ -263,6 +279,20 @@ class HistoryTurn:
     author_name: str
     content: str
     message_ids: tuple[str, ...]
+    attachments: tuple[Attachment, ...] = ()
+    # The job whose exchange the turn belongs to (set on turns read back from memory).
+    job_id: str = ""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a finished job keeps beside its answer: the user's turn as the prompt saw it,
+    inference's PromptReport and (only when asked for) the reasoning."""
+
+    user_content: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    report: PromptReport | None = None
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,14 @@ class Memory(History, Protocol):
         self, conversation_id: str, personality_id: str, user_id: str
     ) -> list[HistoryTurn]: ...
 
+    async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
+        """Turns posted as any of the Discord messages, with their job ids."""
+        ...
+
+    async def delete_turns(self, message_ids: Sequence[str]) -> int:
+        """Deletes the turns posted as any of the messages; how many."""
+        ...
+
     async def forget_user(self, user_id: str) -> int:
         """Deletes the user's turns and memories; the number of rows deleted."""
         ...

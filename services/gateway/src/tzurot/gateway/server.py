@@ -47,7 +47,10 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         job = await self._gateway.job_status(
             job_id=request.job_id, idempotency_key=request.idempotency_key
         )
-        return gw.GetJobStatusResponse(job=convert.job(job))
+        inspected = None
+        if request.HasField("actor") and request.actor.user_id:
+            inspected = await self._gateway.job_context(job, convert.actor(request.actor))
+        return gw.GetJobStatusResponse(job=convert.job(job, inspected))
 
     async def GetPersonality(
         self, request: gw.GetPersonalityRequest, context: Context

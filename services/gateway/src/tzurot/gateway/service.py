@@ -25,6 +25,7 @@ from tzurot.gateway.domain import (
     HistoryTurn,
     Job,
     JobAccepted,
+    JobContext,
     JobError,
     JobStatus,
     LlmConfig,
@@ -37,6 +38,7 @@ from tzurot.gateway.domain import (
     ResolvedConfig,
     User,
 )
+from tzurot.gateway.job_context import context_columns, load_context
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
@@ -229,7 +231,11 @@ class Gateway:
                     "inference ended without a final answer", reason="NO_ANSWER"
                 )
             await self._store.finish_job(
-                job.id, finished.content, finished.usage, prepared.request_type
+                job.id,
+                finished.content,
+                finished.usage,
+                prepared.request_type,
+                context_columns(finished, include_reasoning=command.include_reasoning),
             )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
@@ -300,6 +306,7 @@ class Gateway:
                 reason="JOB_NOT_STREAMED",
             )
         personality = await self._store_personality(job.personality_id)
+        context = await load_context(self._store.engine, job.id)
         await self._memory.store_exchange(
             job_id=job.id,
             conversation_id=job.channel_id,
@@ -310,8 +317,10 @@ class Gateway:
                     "user",
                     job.author_id,
                     job.author_name,
-                    job.request_content,
+                    # As the prompt saw it: a voice message's transcript, image descriptions.
+                    job.request_content if context.user_content is None else context.user_content,
                     job.request_message_ids,
+                    context.attachments,
                 ),
                 HistoryTurn(
                     "assistant",
@@ -337,6 +346,13 @@ class Gateway:
                 f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND"
             )
         return job
+
+    async def job_context(self, job: Job, actor: Actor) -> JobContext | None:
+        """What informed the job's answer, for its own user or a superuser; else None."""
+        user = await self.user(actor)
+        if job.user_id != user.id and not user.superuser:
+            return None
+        return await load_context(self._store.engine, job.id)
 
     # ---- personalities ----
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +145,10 @@ _CLAIM_AND_START = _claim_statement(start=True)
 _JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
 
 
+CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoning")
+"""What a finished reply leaves on its job for delivery and Inspect (job_context.py)."""
+
+
 def _finish_job_statement() -> sa.Select[Any]:
     """UPDATE the job to streamed and INSERT its usage row from what the UPDATE returned."""
     jobs = t.jobs.c
@@ -159,6 +163,10 @@ def _finish_job_statement() -> sa.Select[Any]:
             input_tokens=sa.bindparam("v_input_tokens", type_=sa.Integer),
             output_tokens=sa.bindparam("v_output_tokens", type_=sa.Integer),
             finished_at=sa.func.now(),
+            **{
+                name: sa.bindparam(f"v_{name}", type_=getattr(jobs, name).type)
+                for name in CONTEXT_COLUMNS
+            },
         )
         .returning(*t.jobs.c)
         .cte("done")
@@ -480,8 +488,18 @@ class GatewayStore:
             started_at=sa.func.coalesce(t.jobs.c.started_at, sa.func.now()),
         )
 
-    async def finish_job(self, job_id: str, content: str, usage: Usage, request_type: str) -> Job:
-        """Marks the job streamed with its answer and records usage, in one statement."""
+    async def finish_job(
+        self,
+        job_id: str,
+        content: str,
+        usage: Usage,
+        request_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Marks the job streamed with its answer and records usage, in one statement.
+
+        `context`: the job's context columns (job_context.context_columns).
+        """
         params = {
             "job_id": job_id,
             "v_content": content,
@@ -490,6 +508,8 @@ class GatewayStore:
             "v_input_tokens": usage.input_tokens,
             "v_output_tokens": usage.output_tokens,
             "v_request_type": request_type,
+            **{f"v_{name}": None for name in CONTEXT_COLUMNS},
+            **{f"v_{name}": value for name, value in (context or {}).items()},
         }
         async with self._autocommit.connect() as conn:  # one statement: its own transaction
             return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)

@@ -113,6 +113,12 @@ jobs = sa.Table(
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     # Renewed while a gateway runs the job; a running job with an old heartbeat was abandoned.
     sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
+    # The job's context (job_context.py): the user's turn as the prompt saw it, inference's
+    # PromptReport, the reasoning when asked for.
+    sa.Column("user_content", sa.Text),
+    sa.Column("user_attachments", JSONB),
+    sa.Column("prompt_report", JSONB),
+    sa.Column("reasoning", sa.Text),
     sa.CheckConstraint(
         "status in ('queued', 'running', 'streamed', 'delivered', 'failed')",
         name="jobs_status_check",

@@ -63,6 +63,8 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
                 author_name=ref.author_name,
                 content=_with_descriptions(ref.content, ref.attachments),
                 depth=ref.depth,
+                author_id=ref.author_id,
+                created_at=ref.created_at.ToDatetime(UTC) if ref.HasField("created_at") else None,
             )
             for ref in msg.references
         ),

@@ -93,6 +93,8 @@ class Reference:
     author_name: str
     content: str
     depth: int = 1
+    author_id: str = ""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

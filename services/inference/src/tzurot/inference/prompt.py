@@ -10,8 +10,8 @@ caching works; volatile last):
    their author's name, so several users in a channel stay apart), with the author's note
    injected `author_note_depth` (2-4) messages from the bottom;
 3. one context message: current date and time in the user's time zone (and the
-   personality's birthday when near), relevant memories, referenced messages, mentioned
-   channels and roles;
+   personality's birthday when near), relevant memories, referenced messages (those the
+   history does not already hold: references.py), mentioned channels and roles;
 4. the new message (with image parts for a vision model);
 5. the post-history instructions, where models weigh them most.
 
@@ -39,6 +39,7 @@ from tzurot.inference.domain import (
     Persona,
     Reference,
 )
+from tzurot.inference.references import not_in_history
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import InvalidArgument
 
@@ -161,8 +162,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
     memory_text = _memory_block(memories)
     remaining -= _count(counter, memory_text)
 
-    known_ids = {mid for turn in history for mid in turn.message_ids}
-    references = [ref for ref in data.references if ref.message_id not in known_ids]
+    references = not_in_history(data.references, history)
     reference_text, references = _fit_lines(
         references,
         [_reference_line(ref) for ref in references],

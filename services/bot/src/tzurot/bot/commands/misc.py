@@ -46,7 +46,9 @@ def inspect_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.Cont
             return
         try:
             status = await gateway.call(
-                gateway.stub.GetJobStatus(gw.GetJobStatusRequest(job_id=answer.job_id))
+                gateway.stub.GetJobStatus(
+                    gw.GetJobStatusRequest(job_id=answer.job_id, actor=actor(interaction))
+                )
             )
         except TzurotError as err:
             await send(interaction, failure_text(err))
@@ -67,10 +69,10 @@ def inspect_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.Cont
             if not unimplemented(err):
                 raise
         lines = [render.inspect(status.job, resolved)]
-        refs = answer.request.references
-        if refs:
-            lines.append(f"References ({len(refs)}):")
-            lines += [f"- {r.author_name}: {r.content[:80]}" for r in refs[:10]]
+        if status.job.HasField("inspection"):
+            lines.append(render.inspection(status.job.inspection, answer.request.references))
+        else:
+            lines.append("Only the person it answered can see what informed it.")
         await send(interaction, "\n".join(lines))
 
     return app_commands.ContextMenu(name="Inspect", callback=inspect)

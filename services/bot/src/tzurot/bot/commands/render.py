@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -155,3 +156,33 @@ def inspect(job: gw.Job, resolved: common.ResolvedLlmConfig | None) -> str:
     if job.attempts > 1:
         lines.append(f"Attempts: {job.attempts}")
     return "\n".join(lines)
+
+
+_INSPECT_CHARS = 1500  # of Discord's 2000, leaving room for the job's lines above
+
+
+def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMessage]) -> str:
+    """What informed an answer: history, memories, the references the prompt kept, reasoning."""
+    key = {"user": "your key", "system": "the operator's key"}.get(info.key_source)
+    lines = [
+        f"Prompt: ~{info.prompt_tokens_estimate} tokens, {info.history_turns} history turns"
+        + (f", paid with {key}" if key else "")
+    ]
+    if info.memory_ids:
+        shown = ", ".join(f"`{m}`" for m in info.memory_ids[:10])
+        lines.append(f"Memories ({len(info.memory_ids)}): {shown}")
+    else:
+        lines.append("Memories: none")
+    used = set(info.referenced_message_ids)
+    kept = [r for r in references if r.message_id in used]
+    if kept:
+        lines.append(f"References ({len(kept)}):")
+        lines += [f"- {r.author_name}: {r.content[:80]}" for r in kept[:10]]
+    elif info.referenced_message_ids:
+        lines.append(f"References: {len(info.referenced_message_ids)}")
+    text = "\n".join(lines)
+    if info.reasoning:
+        # A spoiler, cut to fit one message with what precedes it (the closing bars must stay).
+        room = max(0, _INSPECT_CHARS - len(text))
+        text += f"\nReasoning: ||{info.reasoning[:room]}||"
+    return text

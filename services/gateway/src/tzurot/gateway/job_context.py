@@ -1,0 +1,62 @@
+"""A job's context, kept on its row beside the answer (columns of migration 0003).
+
+ConfirmDelivery stores the user's turn as the prompt saw it (a voice message's transcript,
+image descriptions) rather than the raw request; Inspect shows the PromptReport and, only
+when the user asked for it, the reasoning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.domain import Attachment, JobContext, PromptReport, ReplyFinished
+
+
+def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict[str, Any]:
+    """The job row's context columns for a finished reply (finish_job writes them).
+
+    The attachments are kept without their descriptions when user_content carries them
+    already, or history would show each description twice.
+    """
+    attachments = finished.attachments
+    if finished.user_content:
+        attachments = tuple(replace(a, description="") for a in attachments)
+    return {
+        "user_content": finished.user_content or None,
+        "user_attachments": [asdict(a) for a in attachments] or None,
+        "prompt_report": asdict(finished.report) if finished.report is not None else None,
+        "reasoning": (finished.reasoning or None) if include_reasoning else None,
+    }
+
+
+async def load_context(engine: AsyncEngine, job_id: str) -> JobContext:
+    jobs = t.jobs.c
+    stmt = sa.select(
+        jobs.user_content, jobs.user_attachments, jobs.prompt_report, jobs.reasoning
+    ).where(jobs.id == job_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(stmt)).mappings().one_or_none()
+    if row is None:
+        return JobContext()
+    report = row["prompt_report"]
+    return JobContext(
+        user_content=row["user_content"],
+        attachments=tuple(Attachment(**a) for a in row["user_attachments"] or ()),
+        report=_report(report) if report is not None else None,
+        reasoning=row["reasoning"] or "",
+    )
+
+
+def _report(data: dict[str, Any]) -> PromptReport:
+    return PromptReport(
+        prompt_tokens_estimate=int(data.get("prompt_tokens_estimate", 0)),
+        history_turns=int(data.get("history_turns", 0)),
+        memory_ids=tuple(data.get("memory_ids", ())),
+        referenced_message_ids=tuple(data.get("referenced_message_ids", ())),
+        key_source=str(data.get("key_source", "")),
+    )

@@ -1,0 +1,85 @@
+"""A job's context across the mesh: what history keeps of a user's turn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tzurot.testing.e2e import ECHO_SEED, USER_KEY, Harness, converse, request, set_key
+from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
+from tzurot.testing.mesh import in_process_mesh
+from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+DESCRIPTION = "a grey cat asleep on a red sofa"
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[str]:
+    """A local stand-in for Discord's CDN."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=PNG, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/att/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with (
+        FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
+        in_process_mesh(
+            fresh_database(),
+            tmp_path,
+            provider,
+            # Every helper model on the user's one (openrouter) key.
+            inference={"attachment_hosts": ["127.0.0.1"], "transcription_provider": "openrouter"},
+        ) as mesh,
+    ):
+        cli = await mesh.gateway_stub("cli")
+        await cli.ImportPersonality(
+            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
+        )
+        yield Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
+
+
+async def test_history_keeps_the_image_description_the_prompt_saw(
+    harness: Harness, cdn: str
+) -> None:
+    await set_key(harness)
+    first = request("what is this?")
+    first.attachments.append(
+        common.Attachment(
+            url=f"{cdn}/cat.png", content_type="image/png", filename="cat.png", size_bytes=208
+        )
+    )
+    harness.provider.script = [ScriptedReply(DESCRIPTION)]  # the vision model's description
+    await converse(harness, first)
+    assert any(
+        DESCRIPTION in str(r.body["messages"][-1]["content"])
+        for r in harness.provider.chat_requests()[1:]
+    ), "the first prompt saw the description"
+
+    await converse(harness, request("and what colour was the sofa?"))
+
+    messages = harness.provider.chat_requests()[-1].body["messages"]
+    earlier_user_turns = [str(m["content"]) for m in messages[:-1] if m["role"] == "user"]
+    assert any("what is this?" in c and c.count(DESCRIPTION) == 1 for c in earlier_user_turns), (
+        earlier_user_turns
+    )
