@@ -86,8 +86,10 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 
 class Vault:
+    """The user holds a key for every provider except `keyless`."""
+
     async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
-        return SecretStr(KEY)
+        return None if provider == "keyless" else SecretStr(KEY)
 
 
 class NoHistory:
@@ -292,3 +294,38 @@ async def test_describe_and_transcribe_use_cases(
         "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
     )
     assert text == "Hi there."
+
+
+async def test_only_the_helper_models_a_message_needs_are_keyed(
+    fake: FakeProvider, cdn: Cdn
+) -> None:
+    """An image for a model without vision needs the describer's key, not the transcriber's."""
+    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    client = httpx2.AsyncClient()
+    inference = Inference(
+        providers=ProviderRegistry({"fakeai": fake.base_url, "keyless": fake.base_url}),
+        keys=KeyResolver(Vault()),
+        history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
+        llm=llm,
+        settings=ReplySettings(
+            vision=ModelName("fakeai", "fake/vision"),
+            transcription=ModelName("keyless", "whisper-1"),
+            transcript_cleanup=ModelName("keyless", "fake/cheap"),
+        ),
+        attachments=AttachmentReader(HttpDownloader(client, ["127.0.0.1"]), llm, LIMITS),
+        clock=lambda: datetime(2025, 6, 3, tzinfo=UTC),
+    )
+    try:
+        fake.enqueue("A grey cat.")
+        fake.enqueue("Nice cat.")
+        finished = await finish(inference, request("fake/echo", image(cdn)))
+        assert finished.content == "Nice cat."
+        voice = AttachmentRef(
+            url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+        )
+        err = await failure(inference, request("fake/echo", voice, content=""))
+        assert err.reason == "NO_API_KEY"
+        assert "keyless" in err.message
+    finally:
+        await llm.aclose()
+        await client.aclose()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pydantic import SecretStr
 
 from tzurot.inference.answering import Answer, AnswerSettings, answer
-from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared
+from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.dialects import supports_vision
 from tzurot.inference.domain import (
@@ -216,12 +216,25 @@ class Inference:
             raise InvalidArgument("attachments", "attachments are not supported here")
         self._attachments.check(request.attachments)
         free = request.model.free_use
+        vision = supports_vision(request.model.model, params)
+        # Keys are looked up only for the helper models this message needs: an image for a
+        # vision model or an already described file needs none.
+        pending = {kind_of(a) for a in request.attachments if not a.description}
+        describe = "image" in pending and not vision
+        transcribe = "audio" in pending
+        settings = self._settings
         return await self._attachments.prepare(
             request.attachments,
-            vision=supports_vision(request.model.model, params),
-            describer=await self._target(request.user_id, self._settings.vision, free),
-            transcriber=await self._target(request.user_id, self._settings.transcription, free),
-            cleaner=await self._target(request.user_id, self._settings.transcript_cleanup, free),
+            vision=vision,
+            describer=await self._target(request.user_id, settings.vision, free)
+            if describe
+            else None,
+            transcriber=await self._target(request.user_id, settings.transcription, free)
+            if transcribe
+            else None,
+            cleaner=await self._target(request.user_id, settings.transcript_cleanup, free)
+            if transcribe
+            else None,
         )
 
     async def _target(
