@@ -31,7 +31,7 @@ CONVERSATIONS = 50
 
 
 def run(quick: bool) -> list[Figure]:
-    rounds, turns_each, memories = (1, 3, 0) if quick else (3, 6, 10_000)
+    rounds, turns_each, memories = (1, 2, 0) if quick else (3, 6, 10_000)
     return asyncio.run(_run(rounds, turns_each, memories))
 
 
