@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.results import Figure, summarise
@@ -26,9 +28,11 @@ def free_base_port() -> int:
         return int(probe.getsockname()[1]) % 20000 + 30000
 
 
-def start_once(data_dir: Path) -> float:
-    """Seconds from spawning `tzurot up` until it reports ready; then stops it with SIGINT."""
-    started = time.perf_counter()
+@contextmanager
+def running_up(
+    data_dir: Path, base_port: int, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """`tzurot up --demo` as `make run` starts it; yields once ready, then stops it (SIGINT)."""
     up = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
         [
             sys.executable,
@@ -39,11 +43,11 @@ def start_once(data_dir: Path) -> float:
             "--data-dir",
             str(data_dir),
             "--base-port",
-            str(free_base_port()),
+            str(base_port),
             "--seeds",
             str(REPO / "personalities"),
         ],
-        env={**os.environ, "TZUROT_LOG_FORMAT": "json"},
+        env={**os.environ, "TZUROT_LOG_FORMAT": "json", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -52,12 +56,21 @@ def start_once(data_dir: Path) -> float:
     try:
         for line in up.stdout:
             if line.startswith("Tzurot is up"):
-                return time.perf_counter() - started
-        raise RuntimeError("tzurot up exited before it was ready")
+                break
+        else:
+            raise RuntimeError("tzurot up exited before it was ready")
+        yield up
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
         up.stdout.close()
+
+
+def start_once(data_dir: Path) -> float:
+    """Seconds from spawning `tzurot up` until it reports ready."""
+    started = time.perf_counter()
+    with running_up(data_dir, free_base_port()):
+        return time.perf_counter() - started
 
 
 def run(quick: bool) -> list[Figure]:

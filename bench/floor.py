@@ -42,11 +42,7 @@ from tzurot.memory import convert as mem_convert
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.runtime.errors import NotFound
-from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
-
-_ROLES = {"user": common.ROLE_USER, "assistant": common.ROLE_ASSISTANT}
-
 
 UNREACHABLE_BUCKET = BucketPolicy(capacity=10**9, refill_per_second=10**9)
 """The mesh's rate limits in bench/env.py: checked on every turn, never refusing."""
@@ -92,19 +88,13 @@ class DirectMemory:
             personality_id,
             user_id,
             [
-                mem_convert.new_turn(
-                    common.Turn(
-                        role=_ROLES[turn.role],
-                        author_id=turn.author_id,
-                        author_name=turn.author_name,
-                        content=turn.content,
-                        message_ids=list(turn.message_ids),
-                        personality_id=personality_id,
-                        channel_id=conversation_id,
-                        job_id=job_id,
-                    )
+                mem_convert.new_turn(turn)
+                for turn in gw_convert.exchange_turns(
+                    turns,
+                    job_id=job_id,
+                    conversation_id=conversation_id,
+                    personality_id=personality_id,
                 )
-                for turn in turns
             ],
         )
 

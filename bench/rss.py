@@ -8,15 +8,11 @@ process `tzurot up` spawned (`python -m tzurot.<service>`).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.cold_start import REPO, free_base_port
+from bench.cold_start import free_base_port, running_up
 from bench.load import GrpcChat, ProviderClock, conversations, user_of
 from bench.results import Figure
 from tzurot.runtime.client import secure_channel
@@ -34,38 +30,9 @@ def run(quick: bool) -> list[Figure]:
     conversations_at_once, turns_each = (20, 3) if quick else (50, 20)
     with tempfile.TemporaryDirectory(prefix="tzrss-", dir="/tmp") as tmp:
         data, port = Path(tmp) / "data", free_base_port()
-        up = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-            [
-                sys.executable,
-                "-m",
-                "tzurot.cli",
-                "up",
-                "--demo",
-                "--data-dir",
-                str(data),
-                "--base-port",
-                str(port),
-                "--seeds",
-                str(REPO / "personalities"),
-            ],
-            env={
-                **os.environ,
-                "TZUROT_LOG_FORMAT": "json",
-                # the load phase sends 1000 turns; the default per-user limit would refuse them
-                "TZUROT_RATE_USER_CAPACITY": "0",
-                "TZUROT_RATE_CHANNEL_CAPACITY": "0",
-            },
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert up.stdout is not None
-        try:
-            for line in up.stdout:
-                if line.startswith("Tzurot is up"):
-                    break
-            else:
-                raise RuntimeError("tzurot up exited before it was ready")
+        # the load phase sends many turns; the default per-user limit would refuse them
+        no_limits = {"TZUROT_RATE_USER_CAPACITY": "0", "TZUROT_RATE_CHANNEL_CAPACITY": "0"}
+        with running_up(data, port, no_limits) as up:
             pids = _service_pids(up.pid)
             time.sleep(1.0)
             idle = {name: _memory(pid) for name, pid in pids.items()}
@@ -77,10 +44,6 @@ def run(quick: bool) -> list[Figure]:
             )
             seconds = time.perf_counter() - started
             loaded = {name: _memory(pid) for name, pid in pids.items()}
-        finally:
-            up.send_signal(signal.SIGINT)
-            up.wait(timeout=60)
-            up.stdout.close()
     load = f"{turns} turns, {conversations_at_once} at once, {turns / seconds:.0f}/s"
     return [
         Figure(

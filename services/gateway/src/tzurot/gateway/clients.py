@@ -18,8 +18,6 @@ from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
-_ROLES = {"user": common.ROLE_USER, "assistant": common.ROLE_ASSISTANT}
-
 
 class GrpcInference:
     def __init__(self, channel: grpc.aio.Channel, *, generate_timeout: float) -> None:
@@ -74,20 +72,12 @@ class GrpcMemory:
             channel_id=conversation_id,
             personality_id=personality_id,
             user_id=user_id,
-            turns=[
-                common.Turn(
-                    role=_ROLES[turn.role],
-                    author_id=turn.author_id,
-                    author_name=turn.author_name,
-                    content=turn.content,
-                    message_ids=list(turn.message_ids),
-                    personality_id=personality_id,
-                    channel_id=conversation_id,
-                    job_id=job_id,
-                    attachments=[convert.attachment_proto(a) for a in turn.attachments],
-                )
-                for turn in turns
-            ],
+            turns=convert.exchange_turns(
+                turns,
+                job_id=job_id,
+                conversation_id=conversation_id,
+                personality_id=personality_id,
+            ),
         )
         try:
             await self._stub.StoreExchange(request)
@@ -114,7 +104,7 @@ class GrpcMemory:
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
-        roles = {v: k for k, v in _ROLES.items()}
+        roles = {v: k for k, v in convert.TURN_ROLES.items()}
         return [
             HistoryTurn(
                 roles.get(turn.role, "user"),

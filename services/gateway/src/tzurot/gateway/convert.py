@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf import json_format
@@ -315,3 +316,26 @@ def key_record(rec: kv.KeyRecord) -> d.WalletKey:
         else None,
         hint=rec.hint,
     )
+
+
+TURN_ROLES = {"user": common.ROLE_USER, "assistant": common.ROLE_ASSISTANT}
+
+
+def exchange_turns(
+    turns: Sequence[d.HistoryTurn], *, job_id: str, conversation_id: str, personality_id: str
+) -> list[common.Turn]:
+    """The turns of one delivered exchange, as memory's StoreExchange takes them."""
+    return [
+        common.Turn(
+            role=TURN_ROLES[turn.role],
+            author_id=turn.author_id,
+            author_name=turn.author_name,
+            content=turn.content,
+            message_ids=list(turn.message_ids),
+            personality_id=personality_id,
+            channel_id=conversation_id,
+            job_id=job_id,
+            attachments=[attachment_proto(a) for a in turn.attachments],
+        )
+        for turn in turns
+    ]

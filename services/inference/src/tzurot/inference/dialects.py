@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tzurot.inference.params import AdvancedParameters, ThinkingLevel
+from tzurot.inference.params import SAMPLING_NAMES, AdvancedParameters, ThinkingLevel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.runtime.errors import InvalidArgument
 
@@ -48,32 +48,9 @@ _LEVEL_OF_EFFORT: dict[str, ThinkingLevel] = {
     "medium": "medium",
     "high": "high",
 }
-_SAMPLING_REJECTED_BY_REASONING = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "top_k",
-        "min_p",
-        "top_a",
-        "frequency_penalty",
-        "presence_penalty",
-        "repetition_penalty",
-    }
-)
+_SAMPLING_REJECTED_BY_REASONING = frozenset(SAMPLING_NAMES) - {"seed"}
 _SAMPLING_BY_DIALECT: dict[Dialect, frozenset[str]] = {
-    "openrouter": frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "min_p",
-            "top_a",
-            "frequency_penalty",
-            "presence_penalty",
-            "repetition_penalty",
-            "seed",
-        }
-    ),
+    "openrouter": frozenset(SAMPLING_NAMES),
     "openai": frozenset({"temperature", "top_p", "frequency_penalty", "presence_penalty", "seed"}),
     "anthropic": frozenset({"temperature", "top_p"}),
     "gemini": frozenset({"temperature", "top_p", "frequency_penalty", "presence_penalty", "seed"}),

@@ -64,6 +64,20 @@ class ProviderRouting(_Strict):
     quantizations: list[str] | None = Field(default=None, max_length=10)
 
 
+SAMPLING_NAMES = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "top_a",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "seed",
+)
+"""Every sampling parameter the schema accepts, by its wire name."""
+
+
 class AdvancedParameters(_Strict):
     # sampling
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -109,18 +123,9 @@ class AdvancedParameters(_Strict):
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that were set, by their wire names."""
-        names = (
-            "temperature",
-            "top_p",
-            "top_k",
-            "min_p",
-            "top_a",
-            "frequency_penalty",
-            "presence_penalty",
-            "repetition_penalty",
-            "seed",
-        )
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name) for name in SAMPLING_NAMES if getattr(self, name) is not None
+        }
 
     def routing(self) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
