@@ -418,6 +418,7 @@ class Personality(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     CLEANUP_RULES_FIELD_NUMBER: _builtins.int
+    TALKATIVENESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     """Stable lowercase identifier, e.g. "lilith"."""
@@ -434,6 +435,8 @@ class Personality(_message.Message):
     public: _builtins.bool
     nsfw: _builtins.bool
     voice_id: _builtins.str
+    talkativeness: _builtins.float
+    """Group channels: how likely it speaks when nobody names it (0-1; unset means 0.5)."""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -466,12 +469,15 @@ class Personality(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         cleanup_rules: _abc.Iterable[Global___CleanupRule] | None = ...,
+        talkativeness: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["character", b"character", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness", "character", b"character", "created_at", b"created_at", "talkativeness", b"talkativeness", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness", "aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "talkativeness", b"talkativeness", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__talkativeness: _TypeAlias = _typing.Literal["talkativeness"]  # noqa: Y015
+    _WhichOneofArgType__talkativeness: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__talkativeness) -> _WhichOneofReturnType__talkativeness | None: ...
 
 Global___Personality: _TypeAlias = Personality  # noqa: Y015
 

@@ -134,6 +134,8 @@ class GenerateRequest(_message.Message):
     REFERENCES_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    ROUND_ID_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     """Slug, display name or alias of the personality addressed."""
     content: _builtins.str
@@ -141,6 +143,12 @@ class GenerateRequest(_message.Message):
     """The Discord message id (or a client-made unique id): one job per key."""
     include_reasoning: _builtins.bool
     """Show the model's reasoning (as a spoiler) when the user asked for it."""
+    turn_id: _builtins.str
+    """A turn the gateway scheduled (BotEvent.turn.turn_id): actor, location, personality and
+    content come from the gateway's record, not from this request.
+    """
+    round_id: _builtins.str
+    """PlanChannelReply's round_id, when this answer is one of the round's speakers."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -165,10 +173,12 @@ class GenerateRequest(_message.Message):
         references: _abc.Iterable[_common_pb2.ReferencedMessage] | None = ...,
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         include_reasoning: _builtins.bool = ...,
+        turn_id: _builtins.str = ...,
+        round_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "message_ids", b"message_ids", "personality", b"personality", "references", b"references"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "message_ids", b"message_ids", "personality", b"personality", "references", b"references", "round_id", b"round_id", "turn_id", b"turn_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1892,6 +1902,9 @@ class DeactivateChannelRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """The personality to remove; empty removes every personality activated in the channel."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -1901,10 +1914,11 @@ class DeactivateChannelRequest(_message.Message):
         *,
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
+        personality: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "personality", b"personality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2720,3 +2734,592 @@ class ListDenylistResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDenylistResponse: _TypeAlias = ListDenylistResponse  # noqa: Y015
+
+@_typing.final
+class PlanChannelReplyRequest(_message.Message):
+    """---- Group channels, free will, release notifications (issue 19) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    content: _builtins.str
+    message_id: _builtins.str
+    """The human's Discord message id."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        location: _common_pb2.Location | None = ...,
+        content: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "content", b"content", "location", b"location", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanChannelReplyRequest: _TypeAlias = PlanChannelReplyRequest  # noqa: Y015
+
+@_typing.final
+class PlanChannelReplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_ID_FIELD_NUMBER: _builtins.int
+    SPEAKERS_FIELD_NUMBER: _builtins.int
+    round_id: _builtins.str
+    """Empty when no personality is activated in the channel."""
+    @_builtins.property
+    def speakers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Personality]:
+        """In speaking order; answer each with GenerateRequest.round_id set, one after the other."""
+
+    def __init__(
+        self,
+        *,
+        round_id: _builtins.str = ...,
+        speakers: _abc.Iterable[_common_pb2.Personality] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["round_id", b"round_id", "speakers", b"speakers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanChannelReplyResponse: _TypeAlias = PlanChannelReplyResponse  # noqa: Y015
+
+@_typing.final
+class ListChannelActivationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        location: _common_pb2.Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelActivationsRequest: _TypeAlias = ListChannelActivationsRequest  # noqa: Y015
+
+@_typing.final
+class ListChannelActivationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activations(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelActivation]: ...
+    def __init__(
+        self,
+        *,
+        activations: _abc.Iterable[Global___ChannelActivation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activations", b"activations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelActivationsResponse: _TypeAlias = ListChannelActivationsResponse  # noqa: Y015
+
+@_typing.final
+class SetFreeWillRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    QUIET_HOURS_FIELD_NUMBER: _builtins.int
+    DAILY_BUDGET_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    enabled: _builtins.bool
+    timezone: _builtins.str
+    """Optional on enable: the guild's IANA time zone, the channel's quiet hours (local, "23-8")
+    and its daily budget of spontaneous messages (1-48).
+    """
+    quiet_hours: _builtins.str
+    daily_budget: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        location: _common_pb2.Location | None = ...,
+        personality: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+        timezone: _builtins.str = ...,
+        quiet_hours: _builtins.str = ...,
+        daily_budget: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "daily_budget", b"daily_budget", "enabled", b"enabled", "location", b"location", "personality", b"personality", "quiet_hours", b"quiet_hours", "timezone", b"timezone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFreeWillRequest: _TypeAlias = SetFreeWillRequest  # noqa: Y015
+
+@_typing.final
+class FreeWillStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    PAYER_USER_ID_FIELD_NUMBER: _builtins.int
+    DISABLED_REASON_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    QUIET_HOURS_FIELD_NUMBER: _builtins.int
+    DAILY_BUDGET_FIELD_NUMBER: _builtins.int
+    USED_TODAY_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    payer_user_id: _builtins.str
+    """Whose key pays for this personality's spontaneous messages here."""
+    disabled_reason: _builtins.str
+    """Why it was switched off by the gateway, e.g. "NO_API_KEY"."""
+    timezone: _builtins.str
+    quiet_hours: _builtins.str
+    daily_budget: _builtins.int
+    used_today: _builtins.int
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        location: _common_pb2.Location | None = ...,
+        personality: _common_pb2.Personality | None = ...,
+        enabled: _builtins.bool = ...,
+        payer_user_id: _builtins.str = ...,
+        disabled_reason: _builtins.str = ...,
+        timezone: _builtins.str = ...,
+        quiet_hours: _builtins.str = ...,
+        daily_budget: _builtins.int = ...,
+        used_today: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location", "personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daily_budget", b"daily_budget", "disabled_reason", b"disabled_reason", "enabled", b"enabled", "location", b"location", "payer_user_id", b"payer_user_id", "personality", b"personality", "quiet_hours", b"quiet_hours", "timezone", b"timezone", "used_today", b"used_today"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreeWillStatus: _TypeAlias = FreeWillStatus  # noqa: Y015
+
+@_typing.final
+class SetFreeWillResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> Global___FreeWillStatus: ...
+    def __init__(
+        self,
+        *,
+        status: Global___FreeWillStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFreeWillResponse: _TypeAlias = SetFreeWillResponse  # noqa: Y015
+
+@_typing.final
+class GetFreeWillRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        location: _common_pb2.Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFreeWillRequest: _TypeAlias = GetFreeWillRequest  # noqa: Y015
+
+@_typing.final
+class GetFreeWillResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___FreeWillStatus]: ...
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___FreeWillStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFreeWillResponse: _TypeAlias = GetFreeWillResponse  # noqa: Y015
+
+@_typing.final
+class SubscribeBotEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARD_ID_FIELD_NUMBER: _builtins.int
+    SHARD_COUNT_FIELD_NUMBER: _builtins.int
+    shard_id: _builtins.int
+    """The Discord shard this stream serves (guild_id >> 22 % shard_count == shard_id); a
+    shard_count of 0 or 1 serves every guild.
+    """
+    shard_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        shard_id: _builtins.int = ...,
+        shard_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shard_count", b"shard_count", "shard_id", b"shard_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeBotEventsRequest: _TypeAlias = SubscribeBotEventsRequest  # noqa: Y015
+
+@_typing.final
+class ScheduledTurn(_message.Message):
+    """A turn the gateway scheduled: call Generate with turn_id and post the answer as the
+    personality, then AckBotEvent with the message ids.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REPLY_TO_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    turn_id: _builtins.str
+    reason: _builtins.str
+    """"chain" (answering another personality), "check_in", "react" or "reflect"."""
+    reply_to_message_id: _builtins.str
+    """The message answered, when there is one (a chain reply)."""
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        turn_id: _builtins.str = ...,
+        personality: _common_pb2.Personality | None = ...,
+        reason: _builtins.str = ...,
+        reply_to_message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality", "reason", b"reason", "reply_to_message_id", b"reply_to_message_id", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduledTurn: _TypeAlias = ScheduledTurn  # noqa: Y015
+
+@_typing.final
+class Notice(_message.Message):
+    """A message the bot posts as itself."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"release" or "announcement"."""
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notice: _TypeAlias = Notice  # noqa: Y015
+
+@_typing.final
+class BotEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    TURN_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    @_builtins.property
+    def turn(self) -> Global___ScheduledTurn: ...
+    @_builtins.property
+    def notice(self) -> Global___Notice: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        location: _common_pb2.Location | None = ...,
+        turn: Global___ScheduledTurn | None = ...,
+        notice: Global___Notice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___BotEvent: _TypeAlias = BotEvent  # noqa: Y015
+
+@_typing.final
+class AckBotEventRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    DROPPED_REASON_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    dropped_reason: _builtins.str
+    """Why it was not posted (e.g. "CHANNEL_GONE", "CHAIN_INTERRUPTED"); empty when posted."""
+    @_builtins.property
+    def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The Discord messages it was posted as; empty when it was dropped."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        dropped_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_reason", b"dropped_reason", "event_id", b"event_id", "message_ids", b"message_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckBotEventRequest: _TypeAlias = AckBotEventRequest  # noqa: Y015
+
+@_typing.final
+class AckBotEventResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckBotEventResponse: _TypeAlias = AckBotEventResponse  # noqa: Y015
+
+@_typing.final
+class SubscribeNotificationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        location: _common_pb2.Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeNotificationsRequest: _TypeAlias = SubscribeNotificationsRequest  # noqa: Y015
+
+@_typing.final
+class SubscribeNotificationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """The release the channel is current with: it gets the notes of later ones."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeNotificationsResponse: _TypeAlias = SubscribeNotificationsResponse  # noqa: Y015
+
+@_typing.final
+class UnsubscribeNotificationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        location: _common_pb2.Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeNotificationsRequest: _TypeAlias = UnsubscribeNotificationsRequest  # noqa: Y015
+
+@_typing.final
+class UnsubscribeNotificationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeNotificationsResponse: _TypeAlias = UnsubscribeNotificationsResponse  # noqa: Y015
+
+@_typing.final
+class GetChangelogRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """Empty: the running release."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetChangelogRequest: _TypeAlias = GetChangelogRequest  # noqa: Y015
+
+@_typing.final
+class GetChangelogResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    DISCORD_TEXT_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    date: _builtins.str
+    notes: _builtins.str
+    """Markdown, whole."""
+    discord_text: _builtins.str
+    """Cut to one Discord message, with a link to the full notes when cut."""
+    url: _builtins.str
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        date: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        discord_text: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "discord_text", b"discord_text", "notes", b"notes", "url", b"url", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetChangelogResponse: _TypeAlias = GetChangelogResponse  # noqa: Y015
+
+@_typing.final
+class AnnounceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnnounceRequest: _TypeAlias = AnnounceRequest  # noqa: Y015
+
+@_typing.final
+class AnnounceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    channels: _builtins.int
+    """How many subscribed channels it was queued for."""
+    def __init__(
+        self,
+        *,
+        channels: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnnounceResponse: _TypeAlias = AnnounceResponse  # noqa: Y015

@@ -265,6 +265,56 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
                 _registered_method=True)
+        self.PlanChannelReply = channel.unary_unary(
+                '/tzurot.v1.GatewayService/PlanChannelReply',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyResponse.FromString,
+                _registered_method=True)
+        self.ListChannelActivations = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListChannelActivations',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsResponse.FromString,
+                _registered_method=True)
+        self.SetFreeWill = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetFreeWill',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetFreeWillRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetFreeWillResponse.FromString,
+                _registered_method=True)
+        self.GetFreeWill = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetFreeWill',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetFreeWillRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetFreeWillResponse.FromString,
+                _registered_method=True)
+        self.SubscribeBotEvents = channel.unary_stream(
+                '/tzurot.v1.GatewayService/SubscribeBotEvents',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BotEvent.FromString,
+                _registered_method=True)
+        self.AckBotEvent = channel.unary_unary(
+                '/tzurot.v1.GatewayService/AckBotEvent',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AckBotEventRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AckBotEventResponse.FromString,
+                _registered_method=True)
+        self.SubscribeNotifications = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SubscribeNotifications',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeNotifications = channel.unary_unary(
+                '/tzurot.v1.GatewayService/UnsubscribeNotifications',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsResponse.FromString,
+                _registered_method=True)
+        self.GetChangelog = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetChangelog',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetChangelogRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetChangelogResponse.FromString,
+                _registered_method=True)
+        self.Announce = channel.unary_unary(
+                '/tzurot.v1.GatewayService/Announce',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -564,6 +614,74 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanChannelReply(self, request, context):
+        """---- Group channels, free will, release notifications (issue 19) ----
+        Who answers a human message in a channel with activated personalities, in speaking order
+        (natural order, no LLM call). Starts a new round: any pending bot-to-bot chain stops.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannelActivations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFreeWill(self, request, context):
+        """Free will: opt a personality in or out of speaking up on its own in a channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFreeWill(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeBotEvents(self, request, context):
+        """The bot holds one stream per shard: what it must post unprompted (chain replies, free
+        will, release notes, announcements). Events stay until acknowledged; an unacknowledged
+        event is sent again after its lease, to whichever subscriber holds the shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckBotEvent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeNotifications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeNotifications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetChangelog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Announce(self, request, context):
+        """Superusers: a message to every subscribed channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -791,6 +909,56 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListDenylist,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.SerializeToString,
+            ),
+            'PlanChannelReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanChannelReply,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyResponse.SerializeToString,
+            ),
+            'ListChannelActivations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannelActivations,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsResponse.SerializeToString,
+            ),
+            'SetFreeWill': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFreeWill,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetFreeWillRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetFreeWillResponse.SerializeToString,
+            ),
+            'GetFreeWill': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFreeWill,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetFreeWillRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetFreeWillResponse.SerializeToString,
+            ),
+            'SubscribeBotEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeBotEvents,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BotEvent.SerializeToString,
+            ),
+            'AckBotEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckBotEvent,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AckBotEventRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AckBotEventResponse.SerializeToString,
+            ),
+            'SubscribeNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubscribeNotifications,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsResponse.SerializeToString,
+            ),
+            'UnsubscribeNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeNotifications,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsResponse.SerializeToString,
+            ),
+            'GetChangelog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChangelog,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetChangelogRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetChangelogResponse.SerializeToString,
+            ),
+            'Announce': grpc.unary_unary_rpc_method_handler(
+                    servicer.Announce,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2014,6 +2182,276 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ListDenylist',
             tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanChannelReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/PlanChannelReply',
+            tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.PlanChannelReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannelActivations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListChannelActivations',
+            tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListChannelActivationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFreeWill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetFreeWill',
+            tzurot_dot_v1_dot_gateway__pb2.SetFreeWillRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetFreeWillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFreeWill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetFreeWill',
+            tzurot_dot_v1_dot_gateway__pb2.GetFreeWillRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.GetFreeWillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeBotEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SubscribeBotEvents',
+            tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.BotEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckBotEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/AckBotEvent',
+            tzurot_dot_v1_dot_gateway__pb2.AckBotEventRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AckBotEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SubscribeNotifications',
+            tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SubscribeNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/UnsubscribeNotifications',
+            tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.UnsubscribeNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChangelog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetChangelog',
+            tzurot_dot_v1_dot_gateway__pb2.GetChangelogRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.GetChangelogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Announce(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/Announce',
+            tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.FromString,
             options,
             channel_credentials,
             insecure,

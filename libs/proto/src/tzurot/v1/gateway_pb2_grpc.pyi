@@ -105,6 +105,26 @@ class GatewayServiceStub:
     """
     RemoveDenylistEntry: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]
     ListDenylist: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]
+    PlanChannelReply: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PlanChannelReplyRequest, _gateway_pb2.PlanChannelReplyResponse]
+    """---- Group channels, free will, release notifications (issue 19) ----
+    Who answers a human message in a channel with activated personalities, in speaking order
+    (natural order, no LLM call). Starts a new round: any pending bot-to-bot chain stops.
+    """
+    ListChannelActivations: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListChannelActivationsRequest, _gateway_pb2.ListChannelActivationsResponse]
+    SetFreeWill: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetFreeWillRequest, _gateway_pb2.SetFreeWillResponse]
+    """Free will: opt a personality in or out of speaking up on its own in a channel."""
+    GetFreeWill: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]
+    SubscribeBotEvents: _grpc.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.BotEvent]
+    """The bot holds one stream per shard: what it must post unprompted (chain replies, free
+    will, release notes, announcements). Events stay until acknowledged; an unacknowledged
+    event is sent again after its lease, to whichever subscriber holds the shard.
+    """
+    AckBotEvent: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AckBotEventRequest, _gateway_pb2.AckBotEventResponse]
+    SubscribeNotifications: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SubscribeNotificationsRequest, _gateway_pb2.SubscribeNotificationsResponse]
+    UnsubscribeNotifications: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UnsubscribeNotificationsRequest, _gateway_pb2.UnsubscribeNotificationsResponse]
+    GetChangelog: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetChangelogRequest, _gateway_pb2.GetChangelogResponse]
+    Announce: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AnnounceRequest, _gateway_pb2.AnnounceResponse]
+    """Superusers: a message to every subscribed channel."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -183,6 +203,26 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     RemoveDenylistEntry: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]  # type: ignore[assignment]
     ListDenylist: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]  # type: ignore[assignment]
+    PlanChannelReply: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PlanChannelReplyRequest, _gateway_pb2.PlanChannelReplyResponse]  # type: ignore[assignment]
+    """---- Group channels, free will, release notifications (issue 19) ----
+    Who answers a human message in a channel with activated personalities, in speaking order
+    (natural order, no LLM call). Starts a new round: any pending bot-to-bot chain stops.
+    """
+    ListChannelActivations: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListChannelActivationsRequest, _gateway_pb2.ListChannelActivationsResponse]  # type: ignore[assignment]
+    SetFreeWill: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetFreeWillRequest, _gateway_pb2.SetFreeWillResponse]  # type: ignore[assignment]
+    """Free will: opt a personality in or out of speaking up on its own in a channel."""
+    GetFreeWill: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]  # type: ignore[assignment]
+    SubscribeBotEvents: _aio.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.BotEvent]  # type: ignore[assignment]
+    """The bot holds one stream per shard: what it must post unprompted (chain replies, free
+    will, release notes, announcements). Events stay until acknowledged; an unacknowledged
+    event is sent again after its lease, to whichever subscriber holds the shard.
+    """
+    AckBotEvent: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AckBotEventRequest, _gateway_pb2.AckBotEventResponse]  # type: ignore[assignment]
+    SubscribeNotifications: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SubscribeNotificationsRequest, _gateway_pb2.SubscribeNotificationsResponse]  # type: ignore[assignment]
+    UnsubscribeNotifications: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UnsubscribeNotificationsRequest, _gateway_pb2.UnsubscribeNotificationsResponse]  # type: ignore[assignment]
+    GetChangelog: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetChangelogRequest, _gateway_pb2.GetChangelogResponse]  # type: ignore[assignment]
+    Announce: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AnnounceRequest, _gateway_pb2.AnnounceResponse]  # type: ignore[assignment]
+    """Superusers: a message to every subscribed channel."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -528,5 +568,85 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ListDenylistRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListDenylistResponse, _abc.Awaitable[_gateway_pb2.ListDenylistResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PlanChannelReply(
+        self,
+        request: _gateway_pb2.PlanChannelReplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.PlanChannelReplyResponse, _abc.Awaitable[_gateway_pb2.PlanChannelReplyResponse]]:
+        """---- Group channels, free will, release notifications (issue 19) ----
+        Who answers a human message in a channel with activated personalities, in speaking order
+        (natural order, no LLM call). Starts a new round: any pending bot-to-bot chain stops.
+        """
+
+    @_abc_1.abstractmethod
+    def ListChannelActivations(
+        self,
+        request: _gateway_pb2.ListChannelActivationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListChannelActivationsResponse, _abc.Awaitable[_gateway_pb2.ListChannelActivationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetFreeWill(
+        self,
+        request: _gateway_pb2.SetFreeWillRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetFreeWillResponse, _abc.Awaitable[_gateway_pb2.SetFreeWillResponse]]:
+        """Free will: opt a personality in or out of speaking up on its own in a channel."""
+
+    @_abc_1.abstractmethod
+    def GetFreeWill(
+        self,
+        request: _gateway_pb2.GetFreeWillRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetFreeWillResponse, _abc.Awaitable[_gateway_pb2.GetFreeWillResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubscribeBotEvents(
+        self,
+        request: _gateway_pb2.SubscribeBotEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.BotEvent], _abc.AsyncIterator[_gateway_pb2.BotEvent]]:
+        """The bot holds one stream per shard: what it must post unprompted (chain replies, free
+        will, release notes, announcements). Events stay until acknowledged; an unacknowledged
+        event is sent again after its lease, to whichever subscriber holds the shard.
+        """
+
+    @_abc_1.abstractmethod
+    def AckBotEvent(
+        self,
+        request: _gateway_pb2.AckBotEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AckBotEventResponse, _abc.Awaitable[_gateway_pb2.AckBotEventResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubscribeNotifications(
+        self,
+        request: _gateway_pb2.SubscribeNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SubscribeNotificationsResponse, _abc.Awaitable[_gateway_pb2.SubscribeNotificationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UnsubscribeNotifications(
+        self,
+        request: _gateway_pb2.UnsubscribeNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.UnsubscribeNotificationsResponse, _abc.Awaitable[_gateway_pb2.UnsubscribeNotificationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetChangelog(
+        self,
+        request: _gateway_pb2.GetChangelogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetChangelogResponse, _abc.Awaitable[_gateway_pb2.GetChangelogResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Announce(
+        self,
+        request: _gateway_pb2.AnnounceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AnnounceResponse, _abc.Awaitable[_gateway_pb2.AnnounceResponse]]:
+        """Superusers: a message to every subscribed channel."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -42,6 +42,8 @@ class GenerateReplyRequest(_message.Message):
     MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
     MENTIONS_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    DIRECTIVE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -52,6 +54,10 @@ class GenerateReplyRequest(_message.Message):
     memory_threshold: _builtins.float
     memory_limit: _builtins.int
     include_reasoning: _builtins.bool
+    directive: _builtins.str
+    """A turn nobody asked for (free will, a reply to another personality): the instruction
+    the prompt ends with instead of a user's message; content is then empty.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -69,6 +75,10 @@ class GenerateReplyRequest(_message.Message):
     @_builtins.property
     def mentions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MentionedEntity]:
         """Channels and roles the message mentions, with what the prompt should know of them."""
+
+    @_builtins.property
+    def group(self) -> Global___GroupContext:
+        """Set in a channel where several personalities talk: history covers them all."""
 
     def __init__(
         self,
@@ -89,14 +99,58 @@ class GenerateReplyRequest(_message.Message):
         memory_limit: _builtins.int = ...,
         include_reasoning: _builtins.bool = ...,
         mentions: _abc.Iterable[Global___MentionedEntity] | None = ...,
+        group: Global___GroupContext | None = ...,
+        directive: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "location", b"location", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateReplyRequest: _TypeAlias = GenerateReplyRequest  # noqa: Y015
+
+@_typing.final
+class GroupMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "personality_id", b"personality_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupMember: _TypeAlias = GroupMember  # noqa: Y015
+
+@_typing.final
+class GroupContext(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMember]: ...
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[Global___GroupMember] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupContext: _TypeAlias = GroupContext  # noqa: Y015
 
 @_typing.final
 class MentionedEntity(_message.Message):

@@ -87,6 +87,7 @@ class GetHistoryRequest(_message.Message):
     BEFORE_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    WHOLE_CHANNEL_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
     personality_id: _builtins.str
     limit: _builtins.int
@@ -97,6 +98,8 @@ class GetHistoryRequest(_message.Message):
     """The previous page's next_page_token: continue with the turns just older than it.
     Not together with `before`.
     """
+    whole_channel: _builtins.bool
+    """Group channels: every personality's turns in the channel, not only personality_id's."""
     @_builtins.property
     def before(self) -> _timestamp_pb2.Timestamp:
         """Only turns older than this. Prefer page_token: `before` cannot split an exchange."""
@@ -110,10 +113,11 @@ class GetHistoryRequest(_message.Message):
         before: _timestamp_pb2.Timestamp | None = ...,
         max_tokens: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        whole_channel: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["before", b"before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before", "channel_id", b"channel_id", "limit", b"limit", "max_tokens", b"max_tokens", "page_token", b"page_token", "personality_id", b"personality_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before", "channel_id", b"channel_id", "limit", b"limit", "max_tokens", b"max_tokens", "page_token", b"page_token", "personality_id", b"personality_id", "whole_channel", b"whole_channel"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
