@@ -3102,6 +3102,26 @@ class BotEvent(_message.Message):
 Global___BotEvent: _TypeAlias = BotEvent  # noqa: Y015
 
 @_typing.final
+class SubscribeBotEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___BotEvent: ...
+    def __init__(
+        self,
+        *,
+        event: Global___BotEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeBotEventsResponse: _TypeAlias = SubscribeBotEventsResponse  # noqa: Y015
+
+@_typing.final
 class AckBotEventRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

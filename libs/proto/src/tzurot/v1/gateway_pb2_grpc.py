@@ -288,7 +288,7 @@ class GatewayServiceStub:
         self.SubscribeBotEvents = channel.unary_stream(
                 '/tzurot.v1.GatewayService/SubscribeBotEvents',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BotEvent.FromString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsResponse.FromString,
                 _registered_method=True)
         self.AckBotEvent = channel.unary_unary(
                 '/tzurot.v1.GatewayService/AckBotEvent',
@@ -933,7 +933,7 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'SubscribeBotEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.SubscribeBotEvents,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BotEvent.SerializeToString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsResponse.SerializeToString,
             ),
             'AckBotEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.AckBotEvent,
@@ -2316,7 +2316,7 @@ class GatewayService:
             target,
             '/tzurot.v1.GatewayService/SubscribeBotEvents',
             tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsRequest.SerializeToString,
-            tzurot_dot_v1_dot_gateway__pb2.BotEvent.FromString,
+            tzurot_dot_v1_dot_gateway__pb2.SubscribeBotEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -114,7 +114,7 @@ class GatewayServiceStub:
     SetFreeWill: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetFreeWillRequest, _gateway_pb2.SetFreeWillResponse]
     """Free will: opt a personality in or out of speaking up on its own in a channel."""
     GetFreeWill: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]
-    SubscribeBotEvents: _grpc.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.BotEvent]
+    SubscribeBotEvents: _grpc.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.SubscribeBotEventsResponse]
     """The bot holds one stream per shard: what it must post unprompted (chain replies, free
     will, release notes, announcements). Events stay until acknowledged; an unacknowledged
     event is sent again after its lease, to whichever subscriber holds the shard.
@@ -212,7 +212,7 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SetFreeWill: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetFreeWillRequest, _gateway_pb2.SetFreeWillResponse]  # type: ignore[assignment]
     """Free will: opt a personality in or out of speaking up on its own in a channel."""
     GetFreeWill: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]  # type: ignore[assignment]
-    SubscribeBotEvents: _aio.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.BotEvent]  # type: ignore[assignment]
+    SubscribeBotEvents: _aio.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.SubscribeBotEventsResponse]  # type: ignore[assignment]
     """The bot holds one stream per shard: what it must post unprompted (chain replies, free
     will, release notes, announcements). Events stay until acknowledged; an unacknowledged
     event is sent again after its lease, to whichever subscriber holds the shard.
@@ -607,7 +607,7 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _gateway_pb2.SubscribeBotEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.BotEvent], _abc.AsyncIterator[_gateway_pb2.BotEvent]]:
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.SubscribeBotEventsResponse], _abc.AsyncIterator[_gateway_pb2.SubscribeBotEventsResponse]]:
         """The bot holds one stream per shard: what it must post unprompted (chain replies, free
         will, release notes, announcements). Events stay until acknowledged; an unacknowledged
         event is sent again after its lease, to whichever subscriber holds the shard.
