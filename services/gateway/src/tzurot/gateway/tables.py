@@ -201,7 +201,8 @@ channel_activations = sa.Table(
     metadata,
     sa.Column("channel_id", sa.Text, primary_key=True),
     sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
-    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), nullable=False),
+    # Several personalities per channel (migration 0004): a group channel.
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), primary_key=True),
     sa.Column(
         "activated_by_user_id",
         UUID(as_uuid=False),
