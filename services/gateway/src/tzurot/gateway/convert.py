@@ -88,6 +88,8 @@ def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
         references=tuple(referenced_message(r) for r in req.references),
         attachments=tuple(attachment(a) for a in req.attachments),
         include_reasoning=req.include_reasoning,
+        turn_id=req.turn_id,
+        round_id=req.round_id,
     )
 
 
@@ -249,6 +251,12 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         memory_threshold=r.memory_threshold,
         memory_limit=r.memory_limit,
+        group=inf.GroupContext(
+            members=[inf.GroupMember(personality_id=m.personality_id, name=m.name) for m in r.group]
+        )
+        if r.group
+        else None,
+        directive=r.directive,
     )
 
 

@@ -186,6 +186,16 @@ class GenerateCommand:
     references: tuple[ReferencedMessage, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     include_reasoning: bool = False
+    # A turn the gateway scheduled (free will, a chain reply): see groups.py.
+    turn_id: str = ""
+    # PlanChannelReply's round, when this answer is one of its speakers.
+    round_id: str = ""
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    personality_id: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,10 @@ class ReplyRequest:
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20
+    # Group channels: every personality activated there (history then covers them all).
+    group: tuple[GroupMember, ...] = ()
+    # A turn nobody asked for: what the prompt ends with instead of a user's message.
+    directive: str = ""
 
 
 @dataclass(frozen=True)
