@@ -89,3 +89,11 @@ def test_the_same_seed_gives_the_same_order_and_seeds_differ() -> None:
     first = ids(choose_speakers(loud, "hi", rng=seeded_rng("seed", 7), max_speakers=6))
     again = ids(choose_speakers(loud, "hi", rng=seeded_rng("seed", 7), max_speakers=6))
     assert first == again
+
+
+def test_a_human_naming_the_last_speaker_still_gets_it() -> None:
+    loud = [Member("x", ("Xan",), 0.0), Member("y", ("Yul",), 0.0)]
+    picked = choose_speakers(
+        loud, "Xan?", rng=seeded_rng(1), max_speakers=2, last_speaker_id="x", from_human=True
+    )
+    assert ids(picked) == ["x"]

@@ -173,6 +173,12 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def consolidate(self) -> None:
+        try:
+            await self._stub.Consolidate(mem.ConsolidateRequest(), timeout=600)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
 
 def _history_turn(turn: common.Turn) -> HistoryTurn:
     return HistoryTurn(

@@ -67,6 +67,9 @@ class Memory(History, Protocol):
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
 
+    # Consolidation (decay, merge, reflect), triggered by activity.
+    async def consolidate(self) -> None: ...
+
 
 class KeyVault(Protocol):
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey: ...

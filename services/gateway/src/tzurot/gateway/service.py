@@ -38,6 +38,10 @@ from tzurot.gateway.domain import (
     ResolvedConfig,
     User,
 )
+from tzurot.gateway.clock import Clock, SystemClock
+from tzurot.gateway.events import BotEvents
+from tzurot.gateway.group_store import GroupStore
+from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -87,6 +91,14 @@ class GatewayLimits:
     guest_mode: bool = True
     guest_daily_budget: int = 500
     guest_user_bucket: BucketPolicy | None = None
+    # Group channels: the seed of speaker selection ("" draws one per process).
+    group_seed: str = ""
+    # The bot event stream: how often a quiet stream looks for new events, and how long a
+    # subscriber holds an unacknowledged event before it is sent again.
+    events_poll_seconds: float = 1.0
+    event_lease_seconds: float = 60.0
+    # Memory consolidation every this many delivered exchanges (0: only the CronJob).
+    consolidate_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,8 +122,25 @@ class Gateway:
         memory: History,
         keyvault: KeyVault,
         limits: GatewayLimits,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
+        self.clock: Clock = clock or SystemClock()
+        self.group_store = GroupStore(store.engine)
+        self.events = BotEvents(
+            self.group_store,
+            self.clock,
+            poll_seconds=limits.events_poll_seconds,
+            lease_seconds=limits.event_lease_seconds,
+        )
+        self.groups = Groups(
+            self.group_store,
+            self.clock,
+            lambda conversation: self.resolved_settings(None, None, conversation),
+            seed=limits.group_seed,
+            wake=self.events.wake,
+        )
+        self._background: set[asyncio.Task[None]] = set()
         self._admin_store = AdminStore(store.engine, store.catalog)
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
@@ -126,8 +155,15 @@ class Gateway:
         """Streams JobAccepted, the answer's chunks in order, then GenerationFinished.
 
         A duplicate idempotency key replays the existing job instead of generating again.
+        A `turn_id` runs a turn the gateway scheduled (groups.py): its payer, place and
+        personality come from the gateway's record.
         """
-        self._validate_generate(command)
+        turn = None
+        if command.turn_id:
+            turn = await self.groups.resolve_turn(command.turn_id, self._store_personality)
+            command = turn.command
+        self._validate_generate(command, scheduled=turn is not None)
+        await self.groups.note_message(command)
         user = await self.user(command.actor)
         personality = await self._usable_personality(command.personality, user)
         await self._check_denylist(user, command.location, personality)
@@ -148,6 +184,8 @@ class Gateway:
             author_name=command.actor.display_name,
         )
         job, claimed = await self._claim(new)
+        if claimed:
+            await self.groups.record_job(job, command, personality, turn)
         if not claimed:
             if (job.user_id, job.personality_id) != (user.id, personality.id):
                 # Never replay someone else's answer: the key names another request.
@@ -164,7 +202,9 @@ class Gateway:
         # aclosing: when our consumer closes this stream, the inner ones must close now (and
         # mark the job), not whenever the garbage collector finalizes them.
         async with contextlib.aclosing(
-            self._run_job(job, user, personality, command, prepared)
+            self._run_job(
+                job, user, personality, command, prepared, turn.directive if turn else ""
+            )
         ) as events:
             async for event in events:
                 yield event
@@ -195,6 +235,7 @@ class Gateway:
         personality: Personality,
         command: GenerateCommand,
         prepared: _Prepared,
+        directive: str = "",
     ) -> AsyncGenerator[GenerateEvent, None]:
         """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`."""
         keep_alive: asyncio.Task[None] | None = None
@@ -218,6 +259,8 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                group=await self.groups.members(command.location),
+                directive=directive,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
@@ -307,13 +350,15 @@ class Gateway:
             )
         personality = await self._store_personality(job.personality_id)
         context = await load_context(self._store.engine, job.id)
+        scheduled = job.idempotency_key.startswith(TURN_KEY_PREFIX)
         await self._memory.store_exchange(
             job_id=job.id,
             conversation_id=job.channel_id,
             personality_id=job.personality_id,
             user_id=job.user_id,
             turns=[
-                HistoryTurn(
+                # A scheduled turn answered no human message: only the answer is history.
+                *[] if scheduled else [HistoryTurn(
                     "user",
                     job.author_id,
                     job.author_name,
@@ -321,7 +366,7 @@ class Gateway:
                     job.request_content if context.user_content is None else context.user_content,
                     job.request_message_ids,
                     context.attachments,
-                ),
+                )],
                 HistoryTurn(
                     "assistant",
                     personality.slug,
@@ -333,7 +378,28 @@ class Gateway:
         )
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
+        await self.groups.after_delivery(delivered, tuple(message_ids))
+        await self._count_activity()
         return delivered
+
+    async def _count_activity(self) -> None:
+        """Consolidation triggered by activity: every `consolidate_every` exchanges, in the
+        background (the answer is delivered already; a failure waits for the next trigger)."""
+        every = self._limits.consolidate_every
+        if every <= 0:
+            return
+        if await self.group_store.bump_counter("exchanges") % every:
+            return
+        task = asyncio.create_task(self._consolidate())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _consolidate(self) -> None:
+        try:
+            await self._memory.consolidate()
+            log.info("memory.consolidated_by_activity")
+        except Exception:
+            log.warning("memory.consolidation_failed", exc_info=True)
 
     async def job_status(self, *, job_id: str = "", idempotency_key: str = "") -> Job:
         if job_id:
@@ -372,13 +438,13 @@ class Gateway:
 
     # ---- helpers ----
 
-    def _validate_generate(self, command: GenerateCommand) -> None:
+    def _validate_generate(self, command: GenerateCommand, *, scheduled: bool = False) -> None:
         _require_id("actor.user_id", command.actor.platform_user_id)
         _require_id("idempotency_key", command.idempotency_key)
         _require_id("location.channel_id", command.location.conversation_id)
         if not command.personality.strip():
             raise InvalidArgument("personality", "name the personality to talk to")
-        if not command.content.strip() and not command.attachments:
+        if not scheduled and not command.content.strip() and not command.attachments:
             raise InvalidArgument("content", "the message is empty")
         if len(command.content) > self._limits.max_message_chars:
             raise InvalidArgument(

@@ -66,6 +66,9 @@ MEMORY_THRESHOLD = "memory_threshold"
 MEMORY_LIMIT = "memory_limit"
 MODEL_FOOTER = "model_footer"
 VOICE_MODE = "voice_mode"
+GROUP_MAX_SPEAKERS = "group_max_speakers"
+GROUP_CHAIN_CAP = "group_chain_cap"
+GROUP_CHAIN_COOLDOWN_SECONDS = "group_chain_cooldown_seconds"
 
 SPECS: Mapping[str, SettingSpec] = {
     MAX_HISTORY_MESSAGES: SettingSpec(50, _int(1, 100), "history turns put in a prompt"),
@@ -74,6 +77,15 @@ SPECS: Mapping[str, SettingSpec] = {
     MEMORY_LIMIT: SettingSpec(20, _int(0, 100), "most memories recalled per message"),
     MODEL_FOOTER: SettingSpec(True, _bool, "show the model under each answer"),
     VOICE_MODE: SettingSpec("off", _choice("off", "auto", "always"), "answer with voice"),
+    GROUP_MAX_SPEAKERS: SettingSpec(
+        2, _int(1, 10), "group channels: most personalities answering one message"
+    ),
+    GROUP_CHAIN_CAP: SettingSpec(
+        2, _int(0, 10), "group channels: most replies of personalities to each other in a row"
+    ),
+    GROUP_CHAIN_COOLDOWN_SECONDS: SettingSpec(
+        10, _int(0, 3600), "group channels: seconds before a personality answers another"
+    ),
 }
 
 SCOPES = (

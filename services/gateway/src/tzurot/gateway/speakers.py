@@ -9,8 +9,8 @@ Pure and deterministic given a seed. The rules (after SillyTavern's group chats,
    `talkativeness` (0 never speaks unprompted, 1 always).
 3. When nobody was picked, one member is drawn at random among the talkative ones
    (talkativeness > 0), or among all when none is.
-4. The last speaker is deprioritised: when a personality just spoke (a bot-to-bot reply), it
-   is skipped by rules 1-3 unless it is the only member.
+4. The last speaker is deprioritised: it is skipped by rules 2-3 (and by rule 1 when the text
+   is its own, a bot-to-bot reply) unless it is the only member.
 5. Each member once, at most `max_speakers` of them, in the order picked.
 
 A chain reply (a personality answering another) uses the same rules with `minimum=0`: nobody
@@ -69,12 +69,17 @@ def choose_speakers(
     max_speakers: int,
     last_speaker_id: str = "",
     minimum: int = 1,
+    from_human: bool = False,
 ) -> list[Member]:
-    """The members who answer `text`, in speaking order (see the module docstring)."""
+    """The members who answer `text`, in speaking order (see the module docstring).
+
+    `from_human`: a person wrote `text`, so naming the last speaker still picks it (only its
+    unprompted turn is deprioritised); a personality's text never picks the one who wrote it.
+    """
     if not members or max_speakers <= 0:
         return []
     eligible = [m for m in members if m.personality_id != last_speaker_id] or list(members)
-    picked = named_in(text, eligible)
+    picked = named_in(text, list(members) if from_human else eligible)
     shuffled = list(eligible)
     rng.shuffle(shuffled)
     for member in shuffled:

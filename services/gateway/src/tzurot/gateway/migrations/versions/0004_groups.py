@@ -43,6 +43,10 @@ def upgrade() -> None:
     op.create_table(
         "channel_state",
         sa.Column("conversation_id", sa.Text(), primary_key=True),
+        sa.Column("guild_id", sa.Text(), server_default="", nullable=False),
+        sa.Column("channel_id", sa.Text(), server_default="", nullable=False),
+        sa.Column("thread_id", sa.Text(), server_default="", nullable=False),
+        sa.Column("nsfw_channel", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("round_id", sa.Text(), server_default="", nullable=False),
         sa.Column("round_starter_user_id", sa.UUID(as_uuid=False), nullable=True),
         sa.Column("round_speakers", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),

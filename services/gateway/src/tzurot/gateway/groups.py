@@ -1,0 +1,253 @@
+"""Group channels: who answers a human message, personalities answering each other, and the
+turns the gateway schedules (chain replies here, free will in freewill.py).
+
+A *round* is one human message: `plan` picks its speakers (speakers.py) and records the round
+on the conversation; the bot answers them one after the other (GenerateRequest.round_id).
+When the round's last answer is delivered, `after_delivery` may queue a *chain* reply: another
+personality answering the one who just spoke, by the same rules without a forced speaker,
+after the channel's cooldown, up to the channel's chain cap. Every human message starts a new
+round, so a chain reply still waiting is refused when its turn comes (CHAIN_INTERRUPTED).
+The chain's turns are paid by the human whose message started the round.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from tzurot.gateway import settings as cascade
+from tzurot.gateway.clock import Clock
+from tzurot.gateway.domain import (
+    Actor,
+    GenerateCommand,
+    GroupMember,
+    Job,
+    Location,
+    Personality,
+    User,
+)
+from tzurot.gateway.group_store import ActiveMember, BotEventRow, GroupJob, GroupStore, location_values
+from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+log = structlog.get_logger(__name__)
+
+SettingsOf = Callable[[str], Awaitable[dict[str, cascade.ResolvedSetting]]]
+TURN_KEY_PREFIX = "turn:"
+
+
+@dataclass(frozen=True)
+class ScheduledTurn:
+    """A turn the gateway queued, resolved into the command Generate runs for it."""
+
+    event: BotEventRow
+    command: GenerateCommand
+    directive: str
+
+
+def may_use(personality: Personality, user: User | None) -> bool:
+    """Private personalities are usable by their owner and superusers only."""
+    if personality.public or user is None:
+        return personality.public
+    return user.superuser or personality.owner_user_id == user.id
+
+
+def _member(active: ActiveMember) -> Member:
+    p = active.activation.personality
+    return Member(p.id, (p.display_name, p.slug, *p.aliases), active.talkativeness)
+
+
+class Groups:
+    def __init__(
+        self,
+        store: GroupStore,
+        clock: Clock,
+        channel_settings: SettingsOf,
+        *,
+        seed: str = "",
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = channel_settings
+        # Without a configured seed, each process draws its own (still one per message).
+        self._seed = seed or secrets.token_hex(8)
+        self._wake = wake
+
+    # ---- a human message ----
+
+    async def plan(
+        self, user: User, where: Location, content: str, message_id: str
+    ) -> tuple[str, list[Personality]]:
+        """The speakers of a new round, in order; ("", []) when nobody is activated here."""
+        if not where.channel_id.strip():
+            raise InvalidArgument("location.channel_id", "location.channel_id is required")
+        if not message_id.strip():
+            raise InvalidArgument("message_id", "message_id is required")
+        conversation = where.conversation_id
+        active = [
+            m for m in await self._store.members(where.channel_id) if may_use(m.activation.personality, user)
+        ]
+        if not active:
+            await self._store.note_human(where, self._clock.now(), interrupt=True)
+            return "", []
+        state = await self._store.state(conversation)
+        settings = await self._settings(conversation)
+        by_id = {m.activation.personality.id: m.activation.personality for m in active}
+        picked = choose_speakers(
+            [_member(m) for m in active],
+            content,
+            rng=seeded_rng(self._seed, conversation, message_id),
+            max_speakers=int(settings[cascade.GROUP_MAX_SPEAKERS].value),
+            last_speaker_id=state.last_speaker_id if state else "",
+            from_human=True,
+        )
+        round_id = f"m:{message_id}"
+        speakers = [by_id[m.personality_id] for m in picked]
+        await self._store.start_round(
+            where, round_id, user.id, [p.id for p in speakers], self._clock.now()
+        )
+        log.info("group.round", conversation=conversation, speakers=[p.slug for p in speakers])
+        return round_id, speakers
+
+    async def note_message(self, command: GenerateCommand) -> None:
+        """Any human message: the channel is not quiet; outside a planned round, it also
+        interrupts whatever chain was running."""
+        if command.turn_id:
+            return
+        if command.round_id:
+            state = await self._store.state(command.location.conversation_id)
+            if state is not None and state.round_id == command.round_id:
+                return  # plan() just recorded it
+        await self._store.note_human(command.location, self._clock.now(), interrupt=True)
+
+    async def members(self, where: Location) -> tuple[GroupMember, ...]:
+        """Everyone activated here when that is a group (two or more); else ()."""
+        active = await self._store.members(where.channel_id)
+        if len(active) < 2:
+            return ()
+        return tuple(
+            GroupMember(m.activation.personality.id, m.activation.personality.display_name)
+            for m in active
+        )
+
+    async def record_job(
+        self, job: Job, command: GenerateCommand, personality: Personality, turn: ScheduledTurn | None
+    ) -> None:
+        conversation = command.location.conversation_id
+        if turn is not None:
+            if turn.event.round_id:
+                await self._store.record_group_job(
+                    GroupJob(job.id, conversation, turn.event.round_id, turn.event.depth, True)
+                )
+            return
+        if not command.round_id:
+            return
+        state = await self._store.state(conversation)
+        if state is None or state.round_id != command.round_id:
+            return
+        if personality.id not in state.round_speakers:
+            return
+        last = state.round_speakers[-1] == personality.id
+        await self._store.record_group_job(
+            GroupJob(job.id, conversation, command.round_id, 0, last)
+        )
+
+    # ---- after an answer was posted ----
+
+    async def after_delivery(self, job: Job, message_ids: tuple[str, ...]) -> None:
+        """Remembers the last speaker; after a round's last answer, maybe queues a chain reply."""
+        group_job = await self._store.group_job(job.id)
+        if group_job is None:
+            return
+        conversation = group_job.conversation_id
+        await self._store.set_last_speaker(conversation, job.personality_id)
+        state = await self._store.state(conversation)
+        if state is None or state.round_id != group_job.round_id or not group_job.last_in_round:
+            return  # interrupted by a human, or more speakers of this round to come
+        if state.round_starter_user_id is None:
+            return
+        settings = await self._settings(conversation)
+        if group_job.depth >= int(settings[cascade.GROUP_CHAIN_CAP].value):
+            log.info("group.chain_capped", conversation=conversation, depth=group_job.depth)
+            return
+        active = await self._store.members(state.location.channel_id)
+        speaker_of = {m.activation.personality.id: m.activation.personality for m in active}
+        others = [m for m in active if m.activation.personality.id != job.personality_id]
+        picked = choose_speakers(
+            [_member(m) for m in others],
+            job.content,
+            rng=seeded_rng(self._seed, conversation, group_job.round_id, group_job.depth + 1),
+            max_speakers=1,
+            last_speaker_id=job.personality_id,
+            minimum=0,
+        )
+        if not picked:
+            return
+        speaker = speaker_of[picked[0].personality_id]
+        previous = speaker_of.get(job.personality_id)
+        cooldown = int(settings[cascade.GROUP_CHAIN_COOLDOWN_SECONDS].value)
+        depth = group_job.depth + 1
+        added = await self._store.add_event(
+            {
+                **location_values(state.location),
+                "kind": "turn",
+                "dedup_key": f"chain:{conversation}:{group_job.round_id}:{depth}",
+                "personality_id": speaker.id,
+                "payer_user_id": state.round_starter_user_id,
+                "reason": "chain",
+                "round_id": group_job.round_id,
+                "depth": depth,
+                "reply_to_message_id": message_ids[0] if message_ids else "",
+                "directive": chain_directive(
+                    previous.display_name if previous else "another personality",
+                    speaker.display_name,
+                ),
+                "available_at": self._clock.now() + timedelta(seconds=cooldown),
+            }
+        )
+        if added:
+            log.info("group.chain_reply", conversation=conversation, depth=depth, speaker=speaker.slug)
+            self._wake()
+
+    # ---- scheduled turns ----
+
+    async def resolve_turn(self, turn_id: str, personality_of: Callable[[str], Awaitable[Personality]]) -> ScheduledTurn:
+        """The command a scheduled turn runs as: its payer, its place, its personality."""
+        try:
+            event = await self._store.event(turn_id)
+        except Exception:  # a malformed uuid
+            event = None
+        if event is None or event.kind != "turn" or event.personality_id is None:
+            raise NotFound(f"no scheduled turn {turn_id!r}", reason="TURN_NOT_FOUND")
+        if event.round_id:
+            state = await self._store.state(event.location.conversation_id)
+            if state is None or state.round_id != event.round_id:
+                raise FailedPrecondition(
+                    "someone spoke since; this reply is no longer wanted",
+                    reason="CHAIN_INTERRUPTED",
+                )
+        payer = None if event.payer_user_id is None else await self._store.user_by_id(event.payer_user_id)
+        if payer is None:
+            raise PermissionDenied("nobody pays for this turn any more", reason="NO_PAYER")
+        personality = await personality_of(event.personality_id)
+        command = GenerateCommand(
+            actor=Actor(payer.platform_user_id, payer.display_name),
+            location=event.location,
+            personality=personality.slug,
+            content="",
+            idempotency_key=f"{TURN_KEY_PREFIX}{event.id}",
+            turn_id=event.id,
+        )
+        return ScheduledTurn(event, command, event.directive)
+
+
+def chain_directive(previous: str, speaker: str) -> str:
+    return (
+        f"{previous} just spoke (the last message above). As {speaker}, reply to what was "
+        "said, in character and briefly, as one voice in this group conversation."
+    )
