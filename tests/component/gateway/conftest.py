@@ -192,6 +192,10 @@ class StoredExchange:
 class FakeMemory:
     exchanges: list[StoredExchange] = field(default_factory=list)
     error: TzurotError | None = None
+    consolidations: int = 0
+
+    async def consolidate(self) -> None:
+        self.consolidations += 1
 
     async def store_exchange(
         self,

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 
 import grpc
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
+from tzurot.gateway import changelog
 from tzurot.gateway.admin import Admin
-from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
+from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
+from tzurot.gateway.domain import Personality
+from tzurot.gateway.freewill import FreeWill
+from tzurot.gateway.freewill_plan import FreeWillPolicy
+from tzurot.gateway.group_admin import GroupAdmin
+from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
+from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
@@ -19,11 +31,13 @@ from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
 from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import NotFound
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -32,19 +46,27 @@ class GatewayApp:
     channels: tuple[grpc.aio.Channel, ...]
     engine: AsyncEngine
     grace: float
+    gateway: Gateway
+    features: GroupFeatures
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
         return self.running.port
 
     async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.running.stop(self.grace)
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
 
 
-async def start_gateway(settings: GatewaySettings) -> GatewayApp:
+async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None) -> GatewayApp:
+    """Starts gateway; `clock` replaces the system clock for scheduling (tests)."""
     # Local configuration fails first, before the network is touched.
     tls = load_tls(settings.tls_dir)
     engine = create_engine(
@@ -96,8 +118,14 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
                 guest_user_bucket=_bucket(
                     settings.guest_user_per_day, settings.guest_user_per_day / (24 * 60)
                 ),
+                group_seed=settings.group_seed,
+                events_poll_seconds=settings.events_poll_seconds,
+                event_lease_seconds=settings.event_lease_seconds,
+                consolidate_every=settings.consolidate_every_exchanges,
             ),
+            clock=clock,
         )
+        features = _group_features(settings, gateway, keyvault)
         wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
         admin = Admin(
             gateway=gateway,
@@ -106,7 +134,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
         )
-        servicer = GatewayAdminServicer(gateway, wallet, admin)
+        servicer = GatewayGroupServicer(gateway, wallet, admin, features)
         running = await create_server(
             service="gateway",
             settings=settings,
@@ -121,17 +149,80 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             default_allowed=settings.allowed_callers,
         )
         await running.start()
+        if await features.notifications.announce_release():
+            gateway.events.wake()
     except BaseException:
         for made in channels:
             await made.close()
         await engine.dispose()
         raise
+    tasks = []
+    if settings.freewill_tick_seconds > 0:
+        tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(
         running=running,
         channels=tuple(channels),
         engine=engine,
         grace=settings.grace_seconds,
+        gateway=gateway,
+        features=features,
+        tasks=tasks,
     )
+
+
+def _group_features(
+    settings: GatewaySettings, gateway: Gateway, keyvault: GrpcKeyVault
+) -> GroupFeatures:
+    policy = FreeWillPolicy(
+        quiet_after=timedelta(minutes=settings.freewill_quiet_after_minutes),
+        min_gap=timedelta(minutes=settings.freewill_min_gap_minutes),
+        check_every=(settings.freewill_check_min_seconds, settings.freewill_check_max_seconds),
+    )
+
+    async def personality_of(personality_id: str) -> Personality:
+        found = await gateway.personality_by_id(personality_id)
+        if found is None:
+            raise NotFound(f"personality {personality_id} is gone", reason="PERSONALITY_NOT_FOUND")
+        return found
+
+    freewill = FreeWill(
+        gateway.group_store,
+        gateway.clock,
+        keyvault,
+        gateway.effective_config,
+        personality_of,
+        policy=policy,
+        seed=settings.group_seed,
+        allow_free_use=settings.freewill_free_use,
+    )
+    freewill.wake = gateway.events.wake
+    return GroupFeatures(
+        admin=GroupAdmin(gateway.group_store),
+        freewill=freewill,
+        notifications=Notifications(
+            gateway.group_store,
+            _releases(settings.changelog_path),
+            changelog_url=settings.changelog_url,
+        ),
+    )
+
+
+def _releases(path: Path | None) -> list[changelog.Release]:
+    """The changelog's releases; none (notifications idle) when there is no readable file."""
+    candidates = (
+        [path]
+        if path
+        else [Path.cwd() / "CHANGELOG.md", Path(__file__).parents[5] / "CHANGELOG.md"]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return changelog.load(candidate)
+            except changelog.ChangelogError as exc:
+                log.warning("changelog.unreadable", path=str(candidate), error=str(exc))
+                return []
+    log.info("changelog.missing", tried=[str(c) for c in candidates])
+    return []
 
 
 def _bucket(capacity: int, per_minute: float) -> BucketPolicy | None:

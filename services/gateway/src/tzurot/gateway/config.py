@@ -1,5 +1,7 @@
 """Gateway settings (env `TZUROT_*`)."""
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from tzurot.runtime.config import ServiceSettings
@@ -42,3 +44,26 @@ class GatewaySettings(ServiceSettings):
     guest_mode: bool = True
     guest_daily_budget: int = Field(default=500, ge=0)
     guest_user_per_day: int = Field(default=20, ge=0)
+    # Group channels: the seed of speaker selection; empty draws one per process (set it to
+    # make the choices reproducible).
+    group_seed: str = ""
+    # The bot event stream: a quiet stream looks for events this often; an event the bot
+    # never acknowledged is sent again after the lease.
+    events_poll_seconds: float = Field(default=1.0, gt=0)
+    event_lease_seconds: float = Field(default=60.0, gt=0)
+    # Free will: how often each replica looks at due channels (0 turns the loop off), how
+    # long a channel is quiet before a check-in, the least gap between two spontaneous
+    # messages, the range of the random delay between looks at a channel, and whether the
+    # operator's key may pay for free will on `free_use` models.
+    freewill_tick_seconds: float = Field(default=30.0, ge=0)
+    freewill_quiet_after_minutes: float = Field(default=120.0, gt=0)
+    freewill_min_gap_minutes: float = Field(default=60.0, ge=0)
+    freewill_check_min_seconds: float = Field(default=600.0, gt=0)
+    freewill_check_max_seconds: float = Field(default=1800.0, gt=0)
+    freewill_free_use: bool = False
+    # Memory consolidation after every this many delivered exchanges (0: only the CronJob).
+    consolidate_every_exchanges: int = Field(default=500, ge=0)
+    # Release notes: the changelog (default: CHANGELOG.md of the working directory or the
+    # source checkout) and where its full text is read.
+    changelog_path: Path | None = None
+    changelog_url: str = "https://github.com/lbds137/tzurot/blob/main/CHANGELOG.md"

@@ -10,6 +10,7 @@ streams at once; others notice within `poll_seconds`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from datetime import timedelta
 
@@ -24,7 +25,12 @@ log = structlog.get_logger(__name__)
 
 class BotEvents:
     def __init__(
-        self, store: GroupStore, clock: Clock, *, poll_seconds: float = 1.0, lease_seconds: float = 60.0
+        self,
+        store: GroupStore,
+        clock: Clock,
+        *,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -53,10 +59,8 @@ class BotEvents:
                     yield event
                 if events:
                     continue
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waker.wait(), self._poll)
-                except TimeoutError:
-                    pass
         finally:
             self._wakers.discard(waker)
             log.info("events.unsubscribed", shard_id=shard_id)

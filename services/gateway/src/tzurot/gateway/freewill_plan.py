@@ -79,23 +79,30 @@ def decide(
     now: datetime, state: ChannelState, policy: FreeWillPolicy, rng: random.Random
 ) -> Action | None:
     """What to do at this check, or None (see the module docstring)."""
-    if in_quiet_hours(now, state.timezone, state.quiet_start_hour, state.quiet_end_hour):
-        return None
-    if state.used_today >= policy.daily_budget:
-        return None
-    if state.last_freewill_at is not None and now - state.last_freewill_at < policy.min_gap:
+    if not _may_speak(now, state, policy):
         return None
     roll = rng.random()
     human = state.last_human_at
-    if human is not None and now - human >= policy.quiet_after:
-        if state.last_freewill_at is None or state.last_freewill_at < human:
-            return Action.CHECK_IN
-        return None
-    if human is not None and now - human <= policy.react_window and roll < policy.react_chance:
+    if human is None:
+        return None  # a channel nobody ever talked in is not talked at
+    if now - human >= policy.quiet_after:
+        fresh_spell = state.last_freewill_at is None or state.last_freewill_at < human
+        return Action.CHECK_IN if fresh_spell else None
+    if now - human <= policy.react_window and roll < policy.react_chance:
         return Action.REACT
-    if roll < policy.react_chance + policy.reflect_chance and human is not None:
+    if roll < policy.react_chance + policy.reflect_chance:
         return Action.REFLECT
     return None
+
+
+def _may_speak(now: datetime, state: ChannelState, policy: FreeWillPolicy) -> bool:
+    """Outside quiet hours, within the day's budget, and not too soon after the last one."""
+    if in_quiet_hours(now, state.timezone, state.quiet_start_hour, state.quiet_end_hour):
+        return False
+    if state.used_today >= policy.daily_budget:
+        return False
+    last = state.last_freewill_at
+    return last is None or now - last >= policy.min_gap
 
 
 def pick_speaker(personality_ids: Sequence[str], rng: random.Random) -> str:

@@ -150,7 +150,10 @@ class GroupStore:
                 activated_by_user_id=user_id,
             )
             .on_conflict_do_nothing(
-                index_elements=[t.channel_activations.c.channel_id, t.channel_activations.c.personality_id]
+                index_elements=[
+                    t.channel_activations.c.channel_id,
+                    t.channel_activations.c.personality_id,
+                ]
             )
         )
         async with self.engine.begin() as conn:
@@ -183,7 +186,9 @@ class GroupStore:
         return DEFAULT_TALKATIVENESS if value is None else float(value)
 
     async def set_talkativeness(self, personality_id: str, value: float) -> None:
-        stmt = insert(g.personality_traits).values(personality_id=personality_id, talkativeness=value)
+        stmt = insert(g.personality_traits).values(
+            personality_id=personality_id, talkativeness=value
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[g.personality_traits.c.personality_id],
             set_={"talkativeness": value, "updated_at": sa.func.now()},
@@ -212,7 +217,9 @@ class GroupStore:
             "updated_at": now,
         }
         stmt = insert(g.channel_state).values(conversation_id=conversation_id, **values)
-        stmt = stmt.on_conflict_do_update(index_elements=[g.channel_state.c.conversation_id], set_=values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[g.channel_state.c.conversation_id], set_=values
+        )
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
@@ -224,7 +231,9 @@ class GroupStore:
             values["round_id"] = sa.func.gen_random_uuid().cast(sa.Text)
             values["round_speakers"] = []
         stmt = insert(g.channel_state).values(conversation_id=conversation_id, **values)
-        stmt = stmt.on_conflict_do_update(index_elements=[g.channel_state.c.conversation_id], set_=values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[g.channel_state.c.conversation_id], set_=values
+        )
         async with self._autocommit.connect() as conn:
             await conn.execute(stmt)
 
@@ -232,7 +241,9 @@ class GroupStore:
         c = g.channel_state.c
         async with self._autocommit.connect() as conn:
             row = (
-                await conn.execute(sa.select(g.channel_state).where(c.conversation_id == conversation_id))
+                await conn.execute(
+                    sa.select(g.channel_state).where(c.conversation_id == conversation_id)
+                )
             ).one_or_none()
         if row is None:
             return None
@@ -250,7 +261,7 @@ class GroupStore:
 
     async def last_human_at(self, conversation_id: str) -> datetime | None:
         async with self._autocommit.connect() as conn:
-            return await conn.scalar(  # type: ignore[no-any-return]  # a timestamptz column
+            return await conn.scalar(
                 sa.select(g.channel_state.c.last_human_at).where(
                     g.channel_state.c.conversation_id == conversation_id
                 )
@@ -294,7 +305,9 @@ class GroupStore:
 
     # ---- the bot event outbox ----
 
-    async def add_event(self, values: dict[str, Any], conn: AsyncConnection | None = None) -> str | None:
+    async def add_event(
+        self, values: dict[str, Any], conn: AsyncConnection | None = None
+    ) -> str | None:
         """Queues an event; None when its dedup_key was queued already (once-only)."""
         stmt = (
             insert(g.bot_events)
@@ -363,13 +376,17 @@ class GroupStore:
             result = await conn.execute(
                 sa.update(g.bot_events)
                 .where(e.id == event_id, e.delivered_at.is_(None))
-                .values(delivered_at=now, message_ids=list(message_ids), dropped_reason=dropped_reason)
+                .values(
+                    delivered_at=now, message_ids=list(message_ids), dropped_reason=dropped_reason
+                )
             )
         return bool(result.rowcount)
 
     async def user_by_id(self, user_id: str) -> User | None:
         async with self._autocommit.connect() as conn:
-            row = (await conn.execute(sa.select(t.users).where(t.users.c.id == user_id))).one_or_none()
+            row = (
+                await conn.execute(sa.select(t.users).where(t.users.c.id == user_id))
+            ).one_or_none()
         if row is None:
             return None
         m = row._mapping
@@ -384,11 +401,15 @@ class GroupStore:
         )
 
     async def bump_counter(self, name: str) -> int:
-        stmt = insert(g.activity_counters).values(name=name, value=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[g.activity_counters.c.name],
-            set_={"value": g.activity_counters.c.value + 1},
-        ).returning(g.activity_counters.c.value)
+        stmt = (
+            insert(g.activity_counters)
+            .values(name=name, value=1)
+            .on_conflict_do_update(
+                index_elements=[g.activity_counters.c.name],
+                set_={"value": g.activity_counters.c.value + 1},
+            )
+            .returning(g.activity_counters.c.value)
+        )
         async with self._autocommit.connect() as conn:
             value = await conn.scalar(stmt)
         return int(value or 0)

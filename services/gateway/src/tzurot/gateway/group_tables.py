@@ -40,7 +40,9 @@ channel_state = sa.Table(
     sa.Column("thread_id", sa.Text, nullable=False, server_default=""),
     sa.Column("nsfw_channel", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("round_id", sa.Text, nullable=False, server_default=""),
-    sa.Column("round_starter_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column(
+        "round_starter_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")
+    ),
     sa.Column("round_speakers", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("last_speaker_id", sa.Text, nullable=False, server_default=""),
     sa.Column("last_human_at", _TS),
@@ -52,7 +54,10 @@ group_jobs = sa.Table(
     "group_jobs",
     metadata,
     sa.Column(
-        "job_id", UUID(as_uuid=False), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        "job_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("conversation_id", sa.Text, nullable=False),
     sa.Column("round_id", sa.Text, nullable=False),
@@ -143,7 +148,9 @@ notification_subscriptions = sa.Table(
     sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
     sa.Column("channel_id", sa.Text, nullable=False),
     sa.Column("thread_id", sa.Text, nullable=False, server_default=""),
-    sa.Column("subscribed_by_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column(
+        "subscribed_by_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")
+    ),
     # The release this channel has been told about (or was current when it subscribed).
     sa.Column("version", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", _TS, nullable=False, server_default=_now),

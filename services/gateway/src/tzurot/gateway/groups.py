@@ -30,7 +30,13 @@ from tzurot.gateway.domain import (
     Personality,
     User,
 )
-from tzurot.gateway.group_store import ActiveMember, BotEventRow, GroupJob, GroupStore, location_values
+from tzurot.gateway.group_store import (
+    ActiveMember,
+    BotEventRow,
+    GroupJob,
+    GroupStore,
+    location_values,
+)
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
@@ -90,7 +96,9 @@ class Groups:
             raise InvalidArgument("message_id", "message_id is required")
         conversation = where.conversation_id
         active = [
-            m for m in await self._store.members(where.channel_id) if may_use(m.activation.personality, user)
+            m
+            for m in await self._store.members(where.channel_id)
+            if may_use(m.activation.personality, user)
         ]
         if not active:
             await self._store.note_human(where, self._clock.now(), interrupt=True)
@@ -136,7 +144,11 @@ class Groups:
         )
 
     async def record_job(
-        self, job: Job, command: GenerateCommand, personality: Personality, turn: ScheduledTurn | None
+        self,
+        job: Job,
+        command: GenerateCommand,
+        personality: Personality,
+        turn: ScheduledTurn | None,
     ) -> None:
         conversation = command.location.conversation_id
         if turn is not None:
@@ -211,12 +223,16 @@ class Groups:
             }
         )
         if added:
-            log.info("group.chain_reply", conversation=conversation, depth=depth, speaker=speaker.slug)
+            log.info(
+                "group.chain_reply", conversation=conversation, depth=depth, speaker=speaker.slug
+            )
             self._wake()
 
     # ---- scheduled turns ----
 
-    async def resolve_turn(self, turn_id: str, personality_of: Callable[[str], Awaitable[Personality]]) -> ScheduledTurn:
+    async def resolve_turn(
+        self, turn_id: str, personality_of: Callable[[str], Awaitable[Personality]]
+    ) -> ScheduledTurn:
         """The command a scheduled turn runs as: its payer, its place, its personality."""
         try:
             event = await self._store.event(turn_id)
@@ -231,7 +247,11 @@ class Groups:
                     "someone spoke since; this reply is no longer wanted",
                     reason="CHAIN_INTERRUPTED",
                 )
-        payer = None if event.payer_user_id is None else await self._store.user_by_id(event.payer_user_id)
+        payer = (
+            None
+            if event.payer_user_id is None
+            else await self._store.user_by_id(event.payer_user_id)
+        )
         if payer is None:
             raise PermissionDenied("nobody pays for this turn any more", reason="NO_PAYER")
         personality = await personality_of(event.personality_id)

@@ -28,6 +28,9 @@ class History(Protocol):
         turns: Sequence[HistoryTurn],
     ) -> None: ...
 
+    # Consolidation (decay, merge, reflect), triggered by activity.
+    async def consolidate(self) -> None: ...
+
 
 class Memory(History, Protocol):
     """Everything the admin use-cases ask of memory too."""
@@ -66,9 +69,6 @@ class Memory(History, Protocol):
     async def count_memories(
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
-
-    # Consolidation (decay, merge, reflect), triggered by activity.
-    async def consolidate(self) -> None: ...
 
 
 class KeyVault(Protocol):

@@ -16,6 +16,7 @@ import structlog
 
 from tzurot.gateway import settings as settings_cascade
 from tzurot.gateway.admin_store import AdminStore
+from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.domain import (
     Actor,
     DenyMode,
@@ -38,7 +39,6 @@ from tzurot.gateway.domain import (
     ResolvedConfig,
     User,
 )
-from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
@@ -203,7 +203,7 @@ class Gateway:
         # mark the job), not whenever the garbage collector finalizes them.
         async with contextlib.aclosing(
             self._run_job(
-                job, user, personality, command, prepared, turn.directive if turn else ""
+                job, user, personality, command, prepared, directive=turn.directive if turn else ""
             )
         ) as events:
             async for event in events:
@@ -235,6 +235,7 @@ class Gateway:
         personality: Personality,
         command: GenerateCommand,
         prepared: _Prepared,
+        *,
         directive: str = "",
     ) -> AsyncGenerator[GenerateEvent, None]:
         """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`."""
@@ -350,31 +351,32 @@ class Gateway:
             )
         personality = await self._store_personality(job.personality_id)
         context = await load_context(self._store.engine, job.id)
-        scheduled = job.idempotency_key.startswith(TURN_KEY_PREFIX)
+        answer = HistoryTurn(
+            "assistant",
+            personality.slug,
+            personality.display_name,
+            job.content,
+            tuple(message_ids),
+        )
+        turns = [answer]
+        if not job.idempotency_key.startswith(TURN_KEY_PREFIX):
+            # A scheduled turn answered no human message: then only the answer is history.
+            asked = HistoryTurn(
+                "user",
+                job.author_id,
+                job.author_name,
+                # As the prompt saw it: a voice message's transcript, image descriptions.
+                job.request_content if context.user_content is None else context.user_content,
+                job.request_message_ids,
+                context.attachments,
+            )
+            turns = [asked, answer]
         await self._memory.store_exchange(
             job_id=job.id,
             conversation_id=job.channel_id,
             personality_id=job.personality_id,
             user_id=job.user_id,
-            turns=[
-                # A scheduled turn answered no human message: only the answer is history.
-                *[] if scheduled else [HistoryTurn(
-                    "user",
-                    job.author_id,
-                    job.author_name,
-                    # As the prompt saw it: a voice message's transcript, image descriptions.
-                    job.request_content if context.user_content is None else context.user_content,
-                    job.request_message_ids,
-                    context.attachments,
-                )],
-                HistoryTurn(
-                    "assistant",
-                    personality.slug,
-                    personality.display_name,
-                    job.content,
-                    tuple(message_ids),
-                ),
-            ],
+            turns=turns,
         )
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
@@ -435,6 +437,16 @@ class Gateway:
     async def list_personalities(self, actor: Actor | None) -> list[Personality]:
         user = None if actor is None else await self._store.upsert_user(actor)
         return [p for p in await self._store.list_personalities() if _may_use(p, user)]
+
+    async def find_personality(self, name: str) -> Personality | None:
+        return await self._store.find_personality(name)
+
+    async def personality_for(self, name: str, user: User) -> Personality:
+        """The personality `name` as `user` may use it, else NOT_FOUND."""
+        return await self._usable_personality(name, user)
+
+    async def personality_by_id(self, personality_id: str) -> Personality | None:
+        return await self._store.get_personality(personality_id)
 
     # ---- helpers ----
 

@@ -30,7 +30,10 @@ def upgrade() -> None:
     # Several personalities per channel: the key becomes (channel, personality).
     op.drop_constraint("channel_activations_pkey", "channel_activations", schema=_S)
     op.create_primary_key(
-        "channel_activations_pkey", "channel_activations", ["channel_id", "personality_id"], schema=_S
+        "channel_activations_pkey",
+        "channel_activations",
+        ["channel_id", "personality_id"],
+        schema=_S,
     )
     op.create_table(
         "personality_traits",
@@ -49,7 +52,9 @@ def upgrade() -> None:
         sa.Column("nsfw_channel", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("round_id", sa.Text(), server_default="", nullable=False),
         sa.Column("round_starter_user_id", sa.UUID(as_uuid=False), nullable=True),
-        sa.Column("round_speakers", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column(
+            "round_speakers", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False
+        ),
         sa.Column("last_speaker_id", sa.Text(), server_default="", nullable=False),
         sa.Column("last_human_at", _TS, nullable=True),
         sa.Column("updated_at", _TS, server_default=_NOW, nullable=False),
@@ -178,4 +183,6 @@ def downgrade() -> None:
         "> (b.activated_at, b.personality_id::text)"
     )
     op.drop_constraint("channel_activations_pkey", "channel_activations", schema=_S)
-    op.create_primary_key("channel_activations_pkey", "channel_activations", ["channel_id"], schema=_S)
+    op.create_primary_key(
+        "channel_activations_pkey", "channel_activations", ["channel_id"], schema=_S
+    )

@@ -1,0 +1,262 @@
+"""The RPCs of group channels, free will, the bot event stream and notifications: thin
+handlers over groups.py, group_admin.py, freewill.py, events.py and notifications.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from tzurot.gateway import convert
+from tzurot.gateway.admin import Admin, Principal
+from tzurot.gateway.admin_convert import activation as activation_proto
+from tzurot.gateway.admin_server import GatewayAdminServicer
+from tzurot.gateway.domain import Personality
+from tzurot.gateway.freewill import FreeWill, FreeWillStatus
+from tzurot.gateway.group_admin import GroupAdmin
+from tzurot.gateway.group_store import ActiveMember, BotEventRow
+from tzurot.gateway.notifications import Notifications
+from tzurot.gateway.server import Context
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.wallet import Wallet
+from tzurot.runtime.errors import InvalidArgument, NotFound
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+TALKATIVENESS_PATH = "talkativeness"
+
+
+@dataclass(frozen=True)
+class GroupFeatures:
+    admin: GroupAdmin
+    freewill: FreeWill
+    notifications: Notifications
+
+
+def _uuid(field: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, f"{value!r} is not an id") from None
+
+
+class GatewayGroupServicer(GatewayAdminServicer):
+    """GatewayService with everything (admin servicer) plus issue 19's RPCs."""
+
+    def __init__(
+        self, gateway: Gateway, wallet: Wallet, admin: Admin, features: GroupFeatures
+    ) -> None:
+        super().__init__(gateway, wallet, admin)
+        self._features = features
+
+    async def _personality(self, name: str, who: Principal) -> Personality:
+        if not name.strip():
+            raise InvalidArgument("personality", "name the personality")
+        if who.user is None:  # the operator sees every personality
+            found = await self._gateway.find_personality(name)
+            if found is None:
+                raise NotFound(f"no personality named {name!r}", reason="PERSONALITY_NOT_FOUND")
+            return found
+        return await self._gateway.personality_for(name, who.user)
+
+    # ---- group channels ----
+
+    async def PlanChannelReply(
+        self, request: gw.PlanChannelReplyRequest, context: Context
+    ) -> gw.PlanChannelReplyResponse:
+        user = (await self._who(request)).require_user()
+        round_id, speakers = await self._gateway.groups.plan(
+            user, convert.location(request.location), request.content, request.message_id
+        )
+        return gw.PlanChannelReplyResponse(
+            round_id=round_id, speakers=[convert.personality(p) for p in speakers]
+        )
+
+    async def ListChannelActivations(
+        self, request: gw.ListChannelActivationsRequest, context: Context
+    ) -> gw.ListChannelActivationsResponse:
+        members = await self._features.admin.members(convert.location(request.location), None)
+        return gw.ListChannelActivationsResponse(activations=[_activation(m) for m in members])
+
+    async def ActivateChannel(
+        self, request: gw.ActivateChannelRequest, context: Context
+    ) -> gw.ActivateChannelResponse:
+        who = await self._who(request)
+        personality = await self._personality(request.personality, who)
+        added = await self._features.admin.activate(
+            who.user, convert.location(request.location), personality
+        )
+        return gw.ActivateChannelResponse(activation=activation_proto(added))
+
+    async def DeactivateChannel(
+        self, request: gw.DeactivateChannelRequest, context: Context
+    ) -> gw.DeactivateChannelResponse:
+        who = await self._who(request)
+        personality = (
+            await self._personality(request.personality, who) if request.personality else None
+        )
+        await self._features.admin.deactivate(convert.location(request.location), personality)
+        return gw.DeactivateChannelResponse()
+
+    async def GetChannelActivation(
+        self, request: gw.GetChannelActivationRequest, context: Context
+    ) -> gw.GetChannelActivationResponse:
+        """The first personality activated here (clients that know of one only)."""
+        members = await self._features.admin.members(convert.location(request.location), None)
+        if not members:
+            return gw.GetChannelActivationResponse()
+        return gw.GetChannelActivationResponse(activation=_activation(members[0]))
+
+    async def UpdatePersonality(
+        self, request: gw.UpdatePersonalityRequest, context: Context
+    ) -> gw.UpdatePersonalityResponse:
+        """`talkativeness` is kept by the group store; every other path by the admin."""
+        paths = list(request.update_paths)
+        if TALKATIVENESS_PATH not in paths:
+            return await super().UpdatePersonality(request, context)
+        who = await self._who(request)
+        name = request.personality.id or request.personality.slug
+        personality = await self._personality(name, who)
+        value = await self._features.admin.set_talkativeness(
+            who.user, personality, request.personality.talkativeness
+        )
+        rest = [p for p in paths if p != TALKATIVENESS_PATH]
+        if rest:
+            forwarded = gw.UpdatePersonalityRequest()
+            forwarded.CopyFrom(request)
+            del forwarded.update_paths[:]
+            forwarded.update_paths.extend(rest)
+            reply = await super().UpdatePersonality(forwarded, context)
+        else:
+            reply = gw.UpdatePersonalityResponse(personality=convert.personality(personality))
+        reply.personality.talkativeness = value
+        return reply
+
+    # ---- free will ----
+
+    async def SetFreeWill(
+        self, request: gw.SetFreeWillRequest, context: Context
+    ) -> gw.SetFreeWillResponse:
+        who = await self._who(request)
+        user = who.require_user()
+        personality = await self._personality(request.personality, who)
+        status = await self._features.freewill.set(
+            user,
+            convert.location(request.location),
+            personality,
+            enabled=request.enabled,
+            timezone=request.timezone,
+            quiet_hours=request.quiet_hours,
+            daily_budget=request.daily_budget,
+        )
+        return gw.SetFreeWillResponse(status=_status(status))
+
+    async def GetFreeWill(
+        self, request: gw.GetFreeWillRequest, context: Context
+    ) -> gw.GetFreeWillResponse:
+        statuses = await self._features.freewill.statuses(convert.location(request.location))
+        return gw.GetFreeWillResponse(statuses=[_status(s) for s in statuses])
+
+    # ---- the bot's event stream ----
+
+    async def SubscribeBotEvents(
+        self, request: gw.SubscribeBotEventsRequest, context: Context
+    ) -> AsyncIterator[gw.SubscribeBotEventsResponse]:
+        async for event in self._gateway.events.stream(request.shard_id, request.shard_count):
+            yield gw.SubscribeBotEventsResponse(event=await self._event(event))
+
+    async def _event(self, event: BotEventRow) -> gw.BotEvent:
+        where = common.Location(
+            guild_id=event.location.guild_id,
+            channel_id=event.location.channel_id,
+            thread_id=event.location.thread_id,
+            nsfw_channel=event.location.nsfw_channel,
+        )
+        if event.kind == "notice":
+            return gw.BotEvent(
+                event_id=event.id,
+                location=where,
+                notice=gw.Notice(kind=event.notice_kind, text=event.text),
+            )
+        personality = None
+        if event.personality_id is not None:
+            found = await self._gateway.personality_by_id(event.personality_id)
+            personality = None if found is None else convert.personality(found)
+        return gw.BotEvent(
+            event_id=event.id,
+            location=where,
+            turn=gw.ScheduledTurn(
+                turn_id=event.id,
+                personality=personality,
+                reason=event.reason,
+                reply_to_message_id=event.reply_to_message_id,
+            ),
+        )
+
+    async def AckBotEvent(
+        self, request: gw.AckBotEventRequest, context: Context
+    ) -> gw.AckBotEventResponse:
+        await self._gateway.events.ack(
+            _uuid("event_id", request.event_id), list(request.message_ids), request.dropped_reason
+        )
+        return gw.AckBotEventResponse()
+
+    # ---- notifications ----
+
+    async def SubscribeNotifications(
+        self, request: gw.SubscribeNotificationsRequest, context: Context
+    ) -> gw.SubscribeNotificationsResponse:
+        user = (await self._who(request)).require_user()
+        version = await self._features.notifications.subscribe(
+            user, convert.location(request.location)
+        )
+        return gw.SubscribeNotificationsResponse(version=version)
+
+    async def UnsubscribeNotifications(
+        self, request: gw.UnsubscribeNotificationsRequest, context: Context
+    ) -> gw.UnsubscribeNotificationsResponse:
+        (await self._who(request)).require_user()
+        await self._features.notifications.unsubscribe(convert.location(request.location))
+        return gw.UnsubscribeNotificationsResponse()
+
+    async def GetChangelog(
+        self, request: gw.GetChangelogRequest, context: Context
+    ) -> gw.GetChangelogResponse:
+        rendered = self._features.notifications.notes(request.version)
+        return gw.GetChangelogResponse(
+            version=rendered.release.version,
+            date=rendered.release.date,
+            notes=rendered.release.notes,
+            discord_text=rendered.discord_text,
+            url=rendered.url,
+        )
+
+    async def Announce(self, request: gw.AnnounceRequest, context: Context) -> gw.AnnounceResponse:
+        who = await self._who(request)
+        count = await self._features.notifications.announce(who.superuser, request.text)
+        self._gateway.events.wake()
+        return gw.AnnounceResponse(channels=count)
+
+
+def _activation(member: ActiveMember) -> gw.ChannelActivation:
+    proto = activation_proto(member.activation)
+    proto.personality.talkativeness = member.talkativeness
+    return proto
+
+
+def _status(s: FreeWillStatus) -> gw.FreeWillStatus:
+    return gw.FreeWillStatus(
+        location=common.Location(
+            guild_id=s.location.guild_id,
+            channel_id=s.location.channel_id,
+            thread_id=s.location.thread_id,
+        ),
+        personality=convert.personality(s.personality),
+        enabled=s.enabled,
+        payer_user_id=s.payer_user_id,
+        disabled_reason=s.disabled_reason,
+        timezone=s.timezone,
+        quiet_hours=s.quiet_hours,
+        daily_budget=s.daily_budget,
+        used_today=s.used_today,
+    )
