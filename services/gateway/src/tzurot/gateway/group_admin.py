@@ -1,48 +1,18 @@
-"""Group channel administration: activations (several per channel) and talkativeness."""
+"""Group channels: who is activated in a channel (with talkativeness), and setting it."""
 
 from __future__ import annotations
 
 import math
 
-from tzurot.gateway.domain import ChannelActivation, Location, Personality, User
+from tzurot.gateway.domain import Location, Personality, User
 from tzurot.gateway.group_store import ActiveMember, GroupStore
 from tzurot.gateway.groups import may_use
-from tzurot.runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, PermissionDenied
 
 
 class GroupAdmin:
     def __init__(self, store: GroupStore) -> None:
         self._store = store
-
-    async def activate(
-        self, user: User | None, where: Location, personality: Personality
-    ) -> ChannelActivation:
-        channel_id = _channel(where)
-        added = await self._store.add_activation(
-            where.guild_id, channel_id, personality.id, None if user is None else user.id
-        )
-        if not added:
-            raise AlreadyExists(
-                f"{personality.display_name} is already activated in this channel",
-                reason="CHANNEL_ALREADY_ACTIVATED",
-                metadata={"personality": personality.slug},
-            )
-        return next(
-            m.activation
-            for m in await self._store.members(channel_id)
-            if m.activation.personality.id == personality.id
-        )
-
-    async def deactivate(self, where: Location, personality: Personality | None) -> int:
-        removed = await self._store.remove_activations(
-            _channel(where), None if personality is None else personality.id
-        )
-        if not removed:
-            named = (
-                "no personality is" if personality is None else f"{personality.display_name} is not"
-            )
-            raise NotFound(f"{named} activated in this channel", reason="NOT_ACTIVATED")
-        return removed
 
     async def members(self, where: Location, user: User | None) -> list[ActiveMember]:
         return [

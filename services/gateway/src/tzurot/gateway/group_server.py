@@ -78,35 +78,6 @@ class GatewayGroupServicer(GatewayAdminServicer):
         members = await self._features.admin.members(convert.location(request.location), None)
         return gw.ListChannelActivationsResponse(activations=[_activation(m) for m in members])
 
-    async def ActivateChannel(
-        self, request: gw.ActivateChannelRequest, context: Context
-    ) -> gw.ActivateChannelResponse:
-        who = await self._who(request)
-        personality = await self._personality(request.personality, who)
-        added = await self._features.admin.activate(
-            who.user, convert.location(request.location), personality
-        )
-        return gw.ActivateChannelResponse(activation=activation_proto(added))
-
-    async def DeactivateChannel(
-        self, request: gw.DeactivateChannelRequest, context: Context
-    ) -> gw.DeactivateChannelResponse:
-        who = await self._who(request)
-        personality = (
-            await self._personality(request.personality, who) if request.personality else None
-        )
-        await self._features.admin.deactivate(convert.location(request.location), personality)
-        return gw.DeactivateChannelResponse()
-
-    async def GetChannelActivation(
-        self, request: gw.GetChannelActivationRequest, context: Context
-    ) -> gw.GetChannelActivationResponse:
-        """The first personality activated here (clients that know of one only)."""
-        members = await self._features.admin.members(convert.location(request.location), None)
-        if not members:
-            return gw.GetChannelActivationResponse()
-        return gw.GetChannelActivationResponse(activation=_activation(members[0]))
-
     async def UpdatePersonality(
         self, request: gw.UpdatePersonalityRequest, context: Context
     ) -> gw.UpdatePersonalityResponse:

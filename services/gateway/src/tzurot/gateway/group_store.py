@@ -137,45 +137,6 @@ class GroupStore:
             for r in rows
         ]
 
-    async def add_activation(
-        self, guild_id: str, channel_id: str, personality_id: str, user_id: str | None
-    ) -> bool:
-        """Adds the personality to the channel; False when it was already there."""
-        stmt = (
-            insert(t.channel_activations)
-            .values(
-                channel_id=channel_id,
-                guild_id=guild_id,
-                personality_id=personality_id,
-                activated_by_user_id=user_id,
-            )
-            .on_conflict_do_nothing(
-                index_elements=[
-                    t.channel_activations.c.channel_id,
-                    t.channel_activations.c.personality_id,
-                ]
-            )
-        )
-        async with self.engine.begin() as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount)
-
-    async def count_activations(self, channel_id: str) -> int:
-        async with self._autocommit.connect() as conn:
-            count = await conn.scalar(
-                sa.select(sa.func.count()).where(t.channel_activations.c.channel_id == channel_id)
-            )
-        return int(count or 0)
-
-    async def remove_activations(self, channel_id: str, personality_id: str | None) -> int:
-        a = t.channel_activations.c
-        stmt = sa.delete(t.channel_activations).where(a.channel_id == channel_id)
-        if personality_id is not None:
-            stmt = stmt.where(a.personality_id == personality_id)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(stmt)
-        return int(result.rowcount or 0)
-
     async def talkativeness(self, personality_id: str) -> float:
         async with self._autocommit.connect() as conn:
             value = await conn.scalar(
