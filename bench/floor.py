@@ -106,7 +106,7 @@ class DirectHistory:
         self._history = history
 
     async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
     ) -> list[InferenceTurn]:
         stored = await self._history.get_history(channel_id, personality_id, limit)
         turns = (inf_convert.history_turn(turn) for turn in mem_convert.turns(stored))

@@ -59,7 +59,7 @@ class History:
         self.turns = turns
 
     async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
     ) -> list[HistoryTurn]:
         return self.turns[-limit:]
 

@@ -93,7 +93,9 @@ class Vault:
 
 
 class NoHistory:
-    async def recent_turns(self, channel_id: str, personality_id: str, limit: int) -> list[object]:
+    async def recent_turns(
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
+    ) -> list[object]:
         return []
 
 

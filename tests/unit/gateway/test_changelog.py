@@ -35,7 +35,8 @@ def test_releases_newest_first_without_unreleased() -> None:
     releases = parse(SAMPLE)
     assert [r.version for r in releases] == ["0.2.0", "0.1.0"]
     first = latest(releases)
-    assert first is not None and first.date == "2026-12-02"
+    assert first is not None
+    assert first.date == "2026-12-02"
     assert first.notes == "### Added\n- Group channels.\n### Fixed\n- A bug."
     assert first.url == "https://example.org/releases/v0.2.0"
     assert releases[1].url == ""
@@ -60,7 +61,8 @@ def test_long_notes_are_cut_at_a_line_within_the_limit_with_a_link() -> None:
     text = render(release, full_url="https://x/CHANGELOG.md")
     assert len(text) <= 2000
     assert text.endswith("…\nFull notes: <https://x/CHANGELOG.md>")
-    assert "- change number 0 " in text and "- change number 199" not in text
+    assert "- change number 0 " in text
+    assert "- change number 199" not in text
     body = text.split("\n…\n")[0]
     assert all(line.startswith(("**", "- change number")) for line in body.splitlines())
 
@@ -69,5 +71,6 @@ def test_the_project_changelog_parses_and_its_latest_release_renders() -> None:
     root = Path(__file__).resolve().parents[3]
     releases = load(root / "CHANGELOG.md")
     newest = latest(releases)
-    assert newest is not None and newest.notes
+    assert newest is not None
+    assert newest.notes
     assert len(render(newest, full_url="https://x")) <= 2000

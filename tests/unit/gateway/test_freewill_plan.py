@@ -95,4 +95,6 @@ def test_the_schedule_is_random_within_its_range_and_seeded() -> None:
     times = {next_check(NOON, policy, seeded_rng("s", n)) for n in range(30)}
     assert len(times) > 20
     assert all(NOON + timedelta(seconds=60) <= t <= NOON + timedelta(seconds=120) for t in times)
-    assert next_check(NOON, policy, seeded_rng("s", 1)) == next_check(NOON, policy, seeded_rng("s", 1))
+    assert next_check(NOON, policy, seeded_rng("s", 1)) == next_check(
+        NOON, policy, seeded_rng("s", 1)
+    )

@@ -43,7 +43,8 @@ def test_talkativeness_is_a_probability() -> None:
     half = Member("h", ("Half",), 0.5)
     other = Member("o", ("Other",), 0.0)
     spoke = Counter(
-        "h" in ids(choose_speakers([half, other], "x", rng=seeded_rng(s), max_speakers=2, minimum=0))
+        "h"
+        in ids(choose_speakers([half, other], "x", rng=seeded_rng(s), max_speakers=2, minimum=0))
         for s in range(2000)
     )
     assert 900 < spoke[True] < 1100
@@ -61,7 +62,8 @@ def test_a_chain_reply_may_have_nobody() -> None:
 def test_at_most_max_speakers_each_once() -> None:
     loud = [Member(str(i), (f"P{i}",), 1.0) for i in range(5)]
     picked = choose_speakers(loud, "P1 P1 P2", rng=seeded_rng(3), max_speakers=3)
-    assert len(picked) == 3 and len(set(ids(picked))) == 3
+    assert len(picked) == 3
+    assert len(set(ids(picked))) == 3
     assert ids(picked)[:2] == ["1", "2"]
 
 
@@ -76,7 +78,9 @@ def test_the_last_speaker_is_deprioritised() -> None:
 
 def test_the_last_speaker_still_speaks_when_alone() -> None:
     only = [Member("x", ("Xan",), 1.0)]
-    assert ids(choose_speakers(only, "hi", rng=seeded_rng(1), max_speakers=1, last_speaker_id="x")) == ["x"]
+    assert ids(
+        choose_speakers(only, "hi", rng=seeded_rng(1), max_speakers=1, last_speaker_id="x")
+    ) == ["x"]
 
 
 def test_the_same_seed_gives_the_same_order_and_seeds_differ() -> None:

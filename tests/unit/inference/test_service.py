@@ -58,7 +58,7 @@ class FakeHistory:
         self.calls: list[tuple[str, str, int]] = []
 
     async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
     ) -> list[HistoryTurn]:
         self.calls.append((channel_id, personality_id, limit))
         return self.turns[-limit:]

@@ -44,6 +44,7 @@ class GenerateReplyRequest(_message.Message):
     MENTIONS_FIELD_NUMBER: _builtins.int
     GROUP_FIELD_NUMBER: _builtins.int
     DIRECTIVE_FIELD_NUMBER: _builtins.int
+    MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -80,6 +81,12 @@ class GenerateReplyRequest(_message.Message):
     def group(self) -> Global___GroupContext:
         """Set in a channel where several personalities talk: history covers them all."""
 
+    @_builtins.property
+    def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Discord message ids of the message answered (group channels: it may already be in the
+        history, answered by another personality).
+        """
+
     def __init__(
         self,
         *,
@@ -101,10 +108,11 @@ class GenerateReplyRequest(_message.Message):
         mentions: _abc.Iterable[Global___MentionedEntity] | None = ...,
         group: Global___GroupContext | None = ...,
         directive: _builtins.str = ...,
+        message_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

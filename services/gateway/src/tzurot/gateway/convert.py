@@ -257,6 +257,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         if r.group
         else None,
         directive=r.directive,
+        message_ids=list(r.message_ids),
     )
 
 

@@ -231,6 +231,7 @@ class ReplyRequest:
     group: tuple[GroupMember, ...] = ()
     # A turn nobody asked for: what the prompt ends with instead of a user's message.
     directive: str = ""
+    message_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,7 @@ class Gateway:
                 memory_limit=int(settings[MEMORY_LIMIT].value),
                 group=await self.groups.members(command.location),
                 directive=directive,
+                message_ids=command.message_ids,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:

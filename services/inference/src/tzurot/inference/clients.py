@@ -23,12 +23,15 @@ class GrpcHistory:
         self._stub = mem_grpc.MemoryServiceStub(channel)
 
     async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
     ) -> list[HistoryTurn]:
         try:
             reply = await self._stub.GetHistory(
                 mem.GetHistoryRequest(
-                    channel_id=channel_id, personality_id=personality_id, limit=limit
+                    channel_id=channel_id,
+                    personality_id=personality_id,
+                    limit=limit,
+                    whole_channel=whole_channel,
                 )
             )
         except grpc.aio.AioRpcError as exc:

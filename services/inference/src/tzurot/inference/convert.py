@@ -54,6 +54,9 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
             max_referenced_messages=max(config.max_referenced_messages, 0),
         ),
         content=msg.content,
+        group=tuple(d.GroupMember(m.personality_id, m.name) for m in msg.group.members),
+        directive=msg.directive,
+        message_ids=tuple(msg.message_ids),
         timezone=msg.timezone,
         max_history_messages=msg.max_history_messages,
         persona=_persona(msg) if msg.HasField("persona") else None,
@@ -131,6 +134,7 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
         author_id=turn.author_id,
         message_ids=tuple(turn.message_ids),
         created_at=turn.created_at.ToDatetime(UTC) if turn.HasField("created_at") else None,
+        personality_id=turn.personality_id,
     )
 
 

@@ -74,6 +74,8 @@ class HistoryTurn:
     author_id: str = ""
     message_ids: tuple[str, ...] = ()
     created_at: datetime | None = None
+    # Whose conversation the turn belongs to (group channels hold several).
+    personality_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,17 @@ class ReplyRequest:
     include_reasoning: bool = False
     author_id: str = ""
     """The author's platform id, to tell apart two people with one display name."""
+    group: tuple[GroupMember, ...] = ()
+    """Group channels: every personality activated there (history then covers them all)."""
+    directive: str = ""
+    """A turn nobody asked for (free will, a chain reply): what the prompt ends with."""
+    message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    personality_id: str
+    name: str
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from tzurot.inference.providers import Provider
 
 class HistorySource(Protocol):
     async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
     ) -> list[HistoryTurn]:
-        """The newest `limit` turns of the conversation, oldest first."""
+        """The newest `limit` turns of the conversation, oldest first (every personality's
+        in the channel with `whole_channel`)."""
         ...
 
 

@@ -104,6 +104,11 @@ class PromptInput:
     images: Sequence[ImagePart] = ()
     timezone: str = ""
     now: datetime | None = None
+    directive: str = ""
+    """Ends the prompt instead of the new message (a turn nobody asked for, or a message
+    another personality of the group answered already and the history holds)."""
+    group: Sequence[str] = ()
+    """The other personalities of a group channel."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,13 @@ def system_text(data: PromptInput, labels: dict[str, str]) -> str:
             'messages starts with the author\'s name ("Name: message"); several people may '
             f"talk at once. Answer as {character.name} only, without a name prefix."
         )
+    if data.group:
+        parts.append(
+            "## Group\n"
+            f"Other characters talk in this channel too: {', '.join(data.group)}. Their "
+            "messages start with their names like everyone's; speak only as "
+            f"{character.name or 'yourself'}, never for them."
+        )
     names = sorted(
         {
             labels.get(t.author_id or t.author_name, t.author_name)
@@ -354,6 +366,8 @@ def _history_message(turn: HistoryTurn, labels: dict[str, str]) -> ChatMessage:
 
 
 def _user_message(data: PromptInput, labels: dict[str, str]) -> ChatMessage:
+    if data.directive:
+        return {"role": "user", "content": f"[{data.directive}]"}
     text = _said(_current_label(data, labels), data.content)
     if not data.images:
         return {"role": "user", "content": text}

@@ -28,6 +28,7 @@ from tzurot.inference.domain import (
     ReplyFinished,
     ReplyRequest,
 )
+from tzurot.inference.group_view import answered_already, group_history, others
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
@@ -115,6 +116,14 @@ class Inference:
             model=request.model.model,
         )
         history = await self._recent_history(request)
+        directive, scheduled = request.directive, not request.content.strip()
+        if request.group:
+            history = group_history(history, request.character.id, request.group)
+            if not directive and answered_already(history, request.message_ids):
+                directive = (
+                    f"{request.author_name} spoke to the group above and others may have "
+                    f"answered already. Answer as {request.character.name}, in your own voice."
+                )
         memories = await self._relevant_memories(request, history)
         prepared = await self._prepare_attachments(request, params)
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
@@ -124,9 +133,12 @@ class Inference:
         prompt = build_prompt(
             PromptInput(
                 character=request.character,
-                author_name=request.author_name,
-                author_id=request.author_id,
+                # A scheduled turn answers nobody: its payer is not in the conversation.
+                author_name="" if scheduled and directive else request.author_name,
+                author_id="" if scheduled and directive else request.author_id,
                 content=content,
+                directive=directive,
+                group=others(request.group, request.character.id),
                 history=history,
                 persona=request.persona,
                 memories=memories,
@@ -188,20 +200,27 @@ class Inference:
         limit = request.max_history_messages or self._settings.history_limit
         if limit <= 0 or not request.channel_id or not request.character.id:
             return []
-        return await self._history.recent_turns(
-            request.channel_id, request.character.id, min(limit, MAX_HISTORY_MESSAGES)
-        )
+        limit = min(limit, MAX_HISTORY_MESSAGES)
+        if request.group:
+            return await self._history.recent_turns(
+                request.channel_id, request.character.id, limit, whole_channel=True
+            )
+        return await self._history.recent_turns(request.channel_id, request.character.id, limit)
 
     async def _relevant_memories(
         self, request: ReplyRequest, history: Sequence[HistoryTurn]
     ) -> list[MemoryItem]:
-        if not request.character.id or not request.content.strip():
+        # A scheduled turn has no message: the latest one in the channel, or its directive.
+        query = request.content.strip() or next(
+            (t.content for t in reversed(history) if t.content.strip()), request.directive
+        )
+        if not request.character.id or not query.strip():
             return []
         stamps = [turn.created_at for turn in history if turn.created_at is not None]
         return await self._memories.relevant_memories(
             personality_id=request.character.id,
             user_id=request.user_id,
-            query=request.content,
+            query=query,
             limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
             threshold=request.memory_threshold,
             exclude_after=min(stamps) if stamps else None,

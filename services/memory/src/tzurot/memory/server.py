@@ -52,6 +52,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             convert.optional_datetime(request, "before"),
             max_tokens=request.max_tokens,
             page_token=request.page_token,
+            whole_channel=request.whole_channel,
         )
         return mem.GetHistoryResponse(
             turns=convert.turns(page.turns), next_page_token=page.next_page_token

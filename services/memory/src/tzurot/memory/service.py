@@ -90,6 +90,7 @@ class History:
         *,
         max_tokens: int = 0,
         page_token: str = "",
+        whole_channel: bool = False,
     ) -> HistoryPage:
         """The newest turns, oldest first: at most `limit` (0: the default), and when
         `max_tokens` > 0 only the newest ones whose estimated tokens fit in it.
@@ -97,9 +98,13 @@ class History:
         `page_token` (a previous page's next_page_token) continues just before that page,
         even inside an exchange the page cut; `before` (a time) cannot, and is exclusive
         with it. The page carries a next_page_token when older turns remain.
+        `whole_channel` (group channels): every personality's turns in the channel.
         """
         check_id("channel_id", channel_id)
-        check_id("personality_id", personality_id)
+        if whole_channel:
+            personality_id = ""
+        else:
+            check_id("personality_id", personality_id)
         size = check_history_limit(limit, self._default_limit)
         budget = check_max_tokens(max_tokens)
         cursor = decode_cursor(page_token) if page_token else None

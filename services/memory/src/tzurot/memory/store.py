@@ -78,6 +78,9 @@ def _turn(row: sa.Row[*tuple[Any, ...]]) -> StoredTurn:
 
 
 def _conversation(channel_id: str, personality_id: str) -> sa.ColumnElement[bool]:
+    """One personality's conversation in a channel; every personality's when it is ''."""
+    if not personality_id:
+        return turns.c.channel_id == channel_id
     return sa.and_(turns.c.channel_id == channel_id, turns.c.personality_id == personality_id)
 
 
