@@ -2891,7 +2891,7 @@ class FreeWillStatus(_message.Message):
     USED_TODAY_FIELD_NUMBER: _builtins.int
     enabled: _builtins.bool
     payer_user_id: _builtins.str
-    """Whose key pays for this personality's spontaneous messages here."""
+    """Whose key pays for this personality's spontaneous messages here (platform user id)."""
     disabled_reason: _builtins.str
     """Why it was switched off by the gateway, e.g. "NO_API_KEY"."""
     timezone: _builtins.str

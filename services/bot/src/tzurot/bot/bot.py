@@ -10,6 +10,7 @@ Discord recommends. Discord sends each guild's events to one shard only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from discord.gateway import DiscordWebSocket
 
 from tzurot.bot.commands.registry import add_commands
 from tzurot.bot.config import BotSettings
+from tzurot.bot.events import EventListener
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.pluralkit import PluralKit
@@ -58,6 +60,8 @@ class TzurotBot(discord.AutoShardedClient):
         self._pk_session: aiohttp.ClientSession | None = None
         self.flow: MessageFlow | None = None
         self.synced: list[app_commands.AppCommand] = []
+        self.listeners: list[EventListener] = []
+        self._listening: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
         _, url, _ = await self.http.get_bot_gateway()
@@ -73,6 +77,20 @@ class TzurotBot(discord.AutoShardedClient):
         self.flow = MessageFlow(self, self.gateway, self.webhooks, self.settings, pluralkit)
         add_commands(self.tree, self.gateway, self.flow)
         self.synced = await self.sync_commands()
+        self._listen(self.flow)
+
+    def _listen(self, flow: MessageFlow) -> None:
+        """One event stream per shard this process runs (all guilds when unsharded)."""
+        count = self.settings.shard_count or 1
+        shards = self.settings.shard_ids if self.settings.shard_ids is not None else [0]
+        if count <= 1:
+            shards = [0]
+        for shard in shards:
+            listener = EventListener(
+                self, self.gateway, flow, shard_id=shard, shard_count=max(count, 1)
+            )
+            self.listeners.append(listener)
+            self._listening.append(asyncio.create_task(listener.run()))
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Discord's IDENTIFY rate: one shard after another, `identify_delay_seconds` apart."""
@@ -89,6 +107,11 @@ class TzurotBot(discord.AutoShardedClient):
 
     async def close(self) -> None:
         """Lets answers in flight finish (within the grace period), then disconnects."""
+        for task in self._listening:
+            task.cancel()
+        for task in self._listening:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.flow is not None:
             await self.flow.idle(self.settings.grace_seconds)
         await super().close()

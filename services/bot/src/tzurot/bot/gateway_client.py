@@ -93,6 +93,25 @@ class GatewayClient:
             raise
         return list(reply.mentions)
 
+    async def plan_reply(
+        self, actor: common.Actor, location: common.Location, content: str, message_id: str
+    ) -> tuple[str, list[common.Personality]] | None:
+        """Who of the channel's activated personalities answers, in order, and the round id;
+        None when the gateway does not offer PlanChannelReply."""
+        try:
+            reply = await self.call(
+                self.stub.PlanChannelReply(
+                    gw.PlanChannelReplyRequest(
+                        actor=actor, location=location, content=content, message_id=message_id
+                    )
+                )
+            )
+        except TzurotError as err:
+            if unimplemented(err):
+                return None
+            raise
+        return reply.round_id, list(reply.speakers)
+
     async def activation(self, location: common.Location) -> common.Personality | None:
         """The personality activated where `location` is (thread first, then its channel)."""
         try:

@@ -50,6 +50,8 @@ class Answer:
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
     regenerations: int = 0
+    # Why nothing was posted, when a scheduled turn failed quietly (e.g. CHAIN_INTERRUPTED).
+    error_reason: str = ""
 
 
 class MessageFlow:
@@ -100,16 +102,17 @@ class MessageFlow:
         actor = await self._actor(message)
         if actor is None:
             return
-        targets = await self._addressed(message, actor)
+        targets, round_id = await self._addressed(message, actor)
         if not targets:
             return
         request, notes = await self._request_base(message, actor)
-        for personality, content in targets:
+        for personality, content in targets:  # one after the other: later ones see earlier
             one = gw.GenerateRequest()
             one.CopyFrom(request)
             one.personality = personality.slug or personality.display_name
             one.content = "\n".join([self._readable_text(message, content), *notes])
             one.idempotency_key = f"{message.id}:{one.personality}"
+            one.round_id = round_id
             await self._answer(message, personality, one)
 
     async def _actor(self, message: discord.Message) -> common.Actor | None:
@@ -169,7 +172,9 @@ class MessageFlow:
 
     async def _addressed(
         self, message: discord.Message, actor: common.Actor
-    ) -> list[tuple[common.Personality, str]]:
+    ) -> tuple[list[tuple[common.Personality, str]], str]:
+        """Who answers, with the text each gets, and the group round when the channel's
+        activated personalities answer (the gateway picks them: PlanChannelReply)."""
         content = message.content
         limit = self._settings.max_personalities_per_message
         mentions = await self._gateway.resolve_mentions(actor, content, limit)
@@ -180,14 +185,19 @@ class MessageFlow:
             spans = [(a.personality, a.matched_text, a.offset) for a in found]
         if spans:
             stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
-            return [(p, stripped) for p, _, _ in spans]
+            return [(p, stripped) for p, _, _ in spans], ""
         replied = await self._replied_personality(message, actor)
         if replied is not None:
-            return [(replied, content)]
-        active = await self._gateway.activation(location_of(message.channel, message.guild))
+            return [(replied, content)], ""
+        where = location_of(message.channel, message.guild)
+        planned = await self._gateway.plan_reply(actor, where, content, str(message.id))
+        if planned is not None:
+            round_id, speakers = planned
+            return [(p, content) for p in speakers], round_id
+        active = await self._gateway.activation(where)
         if active is not None:
-            return [(active, content)]
-        return []
+            return [(active, content)], ""
+        return [], ""
 
     async def _known(self, actor: common.Actor) -> list[common.Personality]:
         cached = self._personalities
@@ -295,14 +305,27 @@ class MessageFlow:
     ) -> None:
         await self._post(message.channel, message, personality, request, message.author.id)
 
-    async def _post(
+    async def post_scheduled(
+        self,
+        channel: discord.abc.Messageable,
+        personality: common.Personality,
+        request: gw.GenerateRequest,
+    ) -> Answer:
+        """A turn the gateway scheduled (free will, a chain reply): posted like any answer,
+        but a failure posts nothing (nobody asked; `error_reason` says why)."""
+        with self._busy():
+            return await self._post(channel, None, personality, request, 0, quiet=True)
+
+    async def _post(  # private; one answer's parts
         self,
         channel: discord.abc.Messageable,
         message: discord.Message | None,
         personality: common.Personality,
         request: gw.GenerateRequest,
         user_id: int,
-    ) -> None:
+        *,
+        quiet: bool = False,
+    ) -> Answer:
         answer = Answer(personality, user_id, channel, request)
         shown = personality
 
@@ -345,15 +368,19 @@ class MessageFlow:
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
-            answer.message_ids = await stream.finish(error_reply(shown, err))
+            answer.error_reason = err.reason or err.code.name
+            answer.message_ids = await stream.finish("" if quiet else error_reply(shown, err))
         except WebhookLimitReached as err:
-            await channel.send(str(err))
-            return
+            answer.error_reason = "WEBHOOK_LIMIT"
+            if not quiet:
+                await channel.send(str(err))
+            return answer
         while len(self._answers) > self._settings.seen_messages_capacity:
             self._answers.popitem(last=False)
         if answer.job_id and answer.message_ids:
             self._latest[(_channel_key(channel), personality.slug)] = answer
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+        return answer
 
     async def _forget_turn(self, answer: Answer) -> None:
         """Removes the answer's exchange from history, whether it is the latest one or not."""

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import group_tables as g
+from tzurot.gateway import tables as t
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.domain import Location, Personality, ResolvedConfig, User
 from tzurot.gateway.freewill_plan import (
@@ -55,7 +56,7 @@ class FreeWillStatus:
     location: Location
     personality: Personality
     enabled: bool
-    payer_user_id: str
+    payer_user_id: str  # the platform user id (a Discord snowflake)
     disabled_reason: str
     timezone: str
     quiet_hours: str
@@ -208,9 +209,14 @@ class FreeWill:
         fc, fp = g.freewill_channels.c, g.freewill_personalities.c
         stmt = (
             sa.select(
-                *fc, fp.enabled, fp.payer_user_id, fp.disabled_reason, g.guild_settings.c.timezone
+                *fc,
+                fp.enabled,
+                t.users.c.platform_user_id,
+                fp.disabled_reason,
+                g.guild_settings.c.timezone,
             )
             .join(g.freewill_personalities, fp.conversation_id == fc.conversation_id)
+            .join(t.users, t.users.c.id == fp.payer_user_id)
             .outerjoin(g.guild_settings, g.guild_settings.c.guild_id == fc.guild_id)
             .where(fc.conversation_id == where.conversation_id, fp.personality_id == personality.id)
         )
@@ -222,7 +228,7 @@ class FreeWill:
             location=where,
             personality=personality,
             enabled=m["enabled"],
-            payer_user_id=str(m["payer_user_id"]),
+            payer_user_id=m["platform_user_id"],
             disabled_reason=m["disabled_reason"],
             timezone=zone,
             quiet_hours=f"{m['quiet_start_hour']}-{m['quiet_end_hour']}",

@@ -1,4 +1,5 @@
-"""/channel activate|deactivate: a personality answers every message in a channel."""
+"""/channel activate|deactivate|list|talkativeness: the personalities that answer every
+message in a channel (several make a group channel)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,19 @@ from discord import app_commands
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient, location_of
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+
+def render_activations(reply_: gw.ListChannelActivationsResponse) -> str:
+    if not reply_.activations:
+        return "No personality answers every message here. `/channel activate` adds one."
+    lines = [
+        f"- **{a.personality.display_name}** (talkativeness {a.personality.talkativeness:.2f})"
+        for a in reply_.activations
+    ]
+    kind = "group channel" if len(lines) > 1 else "channel"
+    return f"Answering every message in this {kind}:\n" + "\n".join(lines)
 
 
 @app_commands.default_permissions(manage_channels=True)
@@ -18,7 +31,7 @@ class ChannelCommands(app_commands.Group):
         super().__init__(name="channel", description="Personalities that answer in a channel")
         self.gateway = gateway
 
-    @app_commands.command(name="activate", description="A personality answers every message here")
+    @app_commands.command(name="activate", description="Add a personality that answers here")
     @app_commands.checks.has_permissions(manage_channels=True)
     async def activate(self, interaction: discord.Interaction, personality: str) -> None:
         location = location_of(interaction.channel, interaction.guild)
@@ -32,30 +45,83 @@ class ChannelCommands(app_commands.Group):
             ),
             lambda r: (
                 f"**{r.activation.personality.display_name}** now answers every message "
-                "here. `/channel deactivate` stops it."
+                "here. With several personalities, they take turns in natural order. "
+                f"`/channel deactivate {r.activation.personality.slug}` stops it."
             ),
             ephemeral=False,
         )
 
-    @activate.autocomplete("personality")
-    async def _personalities(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await personality_choices(self.gateway, interaction, current)
-
-    @app_commands.command(name="deactivate", description="Stop answering every message here")
+    @app_commands.command(
+        name="deactivate", description="Stop a personality (or all) answering every message"
+    )
+    @app_commands.describe(personality="Leave empty to stop every personality here")
     @app_commands.checks.has_permissions(manage_channels=True)
-    async def deactivate(self, interaction: discord.Interaction) -> None:
+    async def deactivate(
+        self, interaction: discord.Interaction, personality: str | None = None
+    ) -> None:
         location = location_of(interaction.channel, interaction.guild)
         await reply(
             interaction,
             self.gateway,
             lambda: self.gateway.stub.DeactivateChannel(
-                gw.DeactivateChannelRequest(actor=actor(interaction), location=location)
+                gw.DeactivateChannelRequest(
+                    actor=actor(interaction), location=location, personality=personality or ""
+                )
             ),
-            lambda _: "No personality answers every message here any more.",
+            lambda _: (
+                f"**{personality}** no longer answers every message here."
+                if personality
+                else "No personality answers every message here any more."
+            ),
             ephemeral=False,
         )
+
+    @app_commands.command(name="list", description="Who answers every message here")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        location = location_of(interaction.channel, interaction.guild)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListChannelActivations(
+                gw.ListChannelActivationsRequest(location=location)
+            ),
+            render_activations,
+        )
+
+    @app_commands.command(
+        name="talkativeness",
+        description="How often a personality speaks up in group channels (its owner)",
+    )
+    @app_commands.describe(value="0 never unprompted, 1 always; the default is 0.5")
+    async def talkativeness(
+        self,
+        interaction: discord.Interaction,
+        personality: str,
+        value: app_commands.Range[float, 0.0, 1.0],
+    ) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.UpdatePersonality(
+                gw.UpdatePersonalityRequest(
+                    actor=actor(interaction),
+                    personality=common.Personality(slug=personality, talkativeness=value),
+                    update_paths=["talkativeness"],
+                )
+            ),
+            lambda r: (
+                f"**{r.personality.display_name}** now has talkativeness "
+                f"{r.personality.talkativeness:.2f}."
+            ),
+        )
+
+    @activate.autocomplete("personality")
+    @deactivate.autocomplete("personality")
+    @talkativeness.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -26,7 +26,10 @@ HELP = """**Talking to personalities**
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar`,
 `/memory search|prune|stats`
-**Channels** `/channel activate|deactivate` (needs Manage Channels)
+**Channels** `/channel activate|deactivate|list` (needs Manage Channels): several
+personalities make a group channel, taking turns; name one ("hey Lilith") to pick it.
+`/channel talkativeness` (owners), `/freewill on|off|status` (speaking up unprompted)
+**News** `/changelog`, `/notifications subscribe|unsubscribe` (needs Manage Server)
 Right-click an answer → Apps → **Inspect** to see what informed it."""
 
 

@@ -13,9 +13,15 @@ from tzurot.bot.commands.account import (
 )
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
+from tzurot.bot.commands.freewill import FreeWillCommands
 from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
+from tzurot.bot.commands.notifications import (
+    AdminCommands,
+    NotificationCommands,
+    changelog_command,
+)
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -33,8 +39,12 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         HistoryCommands(gateway),
         SettingsCommands(gateway),
         MemoryCommands(gateway),
+        FreeWillCommands(gateway),
+        NotificationCommands(gateway),
+        AdminCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))
+    tree.add_command(changelog_command(gateway))
     tree.add_command(help_command())
     tree.add_command(inspect_menu(gateway, flow))

@@ -1,0 +1,161 @@
+"""What the bot posts without being asked: the gateway's event stream, one per shard.
+
+The gateway keeps every event (a chain reply, a free-will turn, release notes, an
+announcement) until the bot acknowledges it, and sends an unacknowledged one again after its
+lease. So the listener only has to hold the stream open: when it breaks (gateway restart,
+network, the call's deadline) it reconnects with exponential backoff, and whatever it had not
+acknowledged comes back. Each event is handled once here per delivery:
+
+- a turn is generated and posted like any answer (`MessageFlow.post_scheduled`: Generate with
+  the turn id, post through the webhook, ConfirmDelivery), then acknowledged with its message
+  ids; a turn the gateway refuses (a human interrupted the chain, no key) is acknowledged as
+  dropped, and nothing is posted;
+- a notice is posted as the bot itself, without pinging anyone;
+- a channel that is gone or forbids the bot is acknowledged as dropped; any other failure is
+  left unacknowledged, to come back after its lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import discord
+import grpc
+import structlog
+
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.messages import MessageFlow
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+log = structlog.get_logger(__name__)
+
+STREAM_SECONDS = 3600.0
+"""Each stream is re-opened after this long (a deadline keeps a dead peer from hanging it)."""
+
+
+class EventListener:
+    def __init__(
+        self,
+        client: discord.Client,
+        gateway: GatewayClient,
+        flow: MessageFlow,
+        *,
+        shard_id: int = 0,
+        shard_count: int = 1,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self._client = client
+        self._gateway = gateway
+        self._flow = flow
+        self._request = gw.SubscribeBotEventsRequest(shard_id=shard_id, shard_count=shard_count)
+        self._backoff = backoff
+        self.connections = 0
+        self.handled = 0
+
+    async def run(self) -> None:
+        """Holds the stream open until cancelled, reconnecting after every break."""
+        await self._client.wait_until_ready()
+        delay = self._backoff[0]
+        while True:
+            try:
+                stream = self._gateway.stub.SubscribeBotEvents(
+                    self._request, timeout=STREAM_SECONDS
+                )
+                self.connections += 1
+                log.info("events.connected", shard_id=self._request.shard_id)
+                async for reply in stream:
+                    delay = self._backoff[0]
+                    await self._handle(reply.event)
+            except grpc.aio.AioRpcError as exc:
+                log.info("events.disconnected", code=exc.code().name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("events.failed")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff[1])
+
+    async def _handle(self, event: gw.BotEvent) -> None:
+        channel = await self._channel(event.location)
+        if channel is None:
+            await self._ack(event.event_id, [], "CHANNEL_GONE")
+            return
+        kind = event.WhichOneof("kind")
+        try:
+            if kind == "notice":
+                sent = await channel.send(
+                    event.notice.text[:2000], allowed_mentions=discord.AllowedMentions.none()
+                )
+                await self._ack(event.event_id, [sent.id], "")
+            elif kind == "turn":
+                await self._turn(channel, event)
+            else:
+                await self._ack(event.event_id, [], "UNKNOWN_EVENT")
+        except discord.Forbidden:
+            await self._ack(event.event_id, [], "FORBIDDEN")
+        except discord.NotFound:
+            await self._ack(event.event_id, [], "CHANNEL_GONE")
+        self.handled += 1
+
+    async def _turn(self, channel: discord.abc.Messageable, event: gw.BotEvent) -> None:
+        turn = event.turn
+        request = gw.GenerateRequest(
+            location=event.location,
+            personality=turn.personality.slug,
+            idempotency_key=f"turn:{turn.turn_id}",
+            turn_id=turn.turn_id,
+        )
+        answer = await self._flow.post_scheduled(channel, turn.personality, request)
+        if answer.error_reason and answer.error_reason not in _DROP and not answer.message_ids:
+            log.info("events.turn_retry_later", reason=answer.error_reason)
+            return  # a transient failure: the lease brings it back
+        await self._ack(
+            event.event_id, answer.message_ids, "" if answer.message_ids else answer.error_reason
+        )
+
+    async def _channel(self, location: common.Location) -> discord.abc.Messageable | None:
+        target = int(location.thread_id or location.channel_id or 0)
+        if not target:
+            return None
+        found = self._client.get_channel(target)
+        if found is None:
+            with contextlib.suppress(discord.NotFound, discord.Forbidden, discord.HTTPException):
+                found = await self._client.fetch_channel(target)
+        return found if isinstance(found, discord.abc.Messageable) else None
+
+    async def _ack(self, event_id: str, message_ids: list[int], reason: str) -> None:
+        try:
+            await self._gateway.call(
+                self._gateway.stub.AckBotEvent(
+                    gw.AckBotEventRequest(
+                        event_id=event_id,
+                        message_ids=[str(i) for i in message_ids],
+                        dropped_reason=reason,
+                    )
+                )
+            )
+        except TzurotError as err:
+            log.warning("events.ack_failed", event_id=event_id, reason=err.reason)
+
+
+_DROP = frozenset(
+    {
+        "CHAIN_INTERRUPTED",
+        "TURN_NOT_FOUND",
+        "NO_PAYER",
+        "NO_API_KEY",
+        "INVALID_API_KEY",
+        "PERSONALITY_NOT_FOUND",
+        "DENYLISTED",
+        "MUTED",
+        "NSFW_CHANNEL_REQUIRED",
+        "NSFW_VERIFICATION_REQUIRED",
+        "GUEST_BUDGET_EXHAUSTED",
+        "CONTENT_FILTERED",
+        "WEBHOOK_LIMIT",
+    }
+)
+"""Turn failures that will not heal by retrying: acknowledged as dropped."""
