@@ -21,10 +21,15 @@ def test_a_name_in_plain_text_picks_that_speaker() -> None:
     assert ids(picked) == ["a"]
 
 
-def test_names_speak_in_the_order_they_appear_and_any_word_of_a_name_counts() -> None:
-    text = "Wren, then LILITH, then the demon"
+def test_names_speak_in_the_order_they_appear_whole_or_by_first_name() -> None:
+    text = "Sage, then LILITH, then the radio demon"
     assert ids(named_in(text, GROUP)) == ["s", "l", "a"]
     assert ids(choose_speakers(GROUP, text, rng=seeded_rng(1), max_speakers=2)) == ["s", "l"]
+
+
+def test_a_word_of_an_alias_alone_does_not_name_anyone() -> None:
+    assert named_in("the demon of the radio", GROUP) == []
+    assert named_in("Wren alone", GROUP) == []
 
 
 def test_a_name_inside_another_word_does_not_count() -> None:

@@ -148,11 +148,15 @@ async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGatewa
 
 
 @asynccontextmanager
-async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
-    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
+async def discord_world(
+    database_url: str, workdir: Path, **mesh_options: Any
+) -> AsyncIterator[World]:
+    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet).
+
+    `mesh_options` go to `in_process_mesh` (gateway settings, a gateway clock)."""
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(database_url, workdir, provider) as mesh,
+        in_process_mesh(database_url, workdir, provider, **mesh_options) as mesh,
         FakeDiscord() as fake,
     ):
         cli = await mesh.gateway_stub("cli")

@@ -19,7 +19,8 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.cli.migrate import migrate_all
-from tzurot.gateway.app import start_gateway
+from tzurot.gateway.app import GatewayApp, start_gateway
+from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.inference.app import start_inference
 from tzurot.inference.config import InferenceSettings
@@ -51,6 +52,10 @@ class InProcessMesh:
     database_url: str
     ports: MeshPorts
     _stack: AsyncExitStack
+    # The running gateway, for tests that drive its scheduler (free will) directly.
+    gateway_app: GatewayApp | None = None
+    # Its settings, to start more replicas of it (tests of work shared by replicas).
+    gateway_settings: GatewaySettings | None = None
 
     @property
     def gateway_addr(self) -> str:
@@ -80,11 +85,13 @@ async def in_process_mesh(
     providers: Mapping[str, str] | None = None,
     inference: Mapping[str, Any] | None = None,
     gateway: Mapping[str, Any] | None = None,
+    gateway_clock: Clock | None = None,
 ) -> AsyncIterator[InProcessMesh]:
     """Migrates `database_url`, makes a dev PKI in `workdir` and starts the four services.
 
     Every provider name (openrouter, openai and any in `providers`) points at `provider`
-    unless `providers` says otherwise; `inference`/`gateway` override settings fields.
+    unless `providers` says otherwise; `inference`/`gateway` override settings fields;
+    `gateway_clock` replaces the gateway's scheduling clock (free will, cooldowns).
     """
     pki = workdir / "pki"
     generate_dev_pki(pki, SERVICE_IDENTITIES)
@@ -114,17 +121,23 @@ async def in_process_mesh(
             )
         )
         stack.push_async_callback(inference_app.stop)
-        gateway_app = await start_gateway(
-            GatewaySettings(
-                listen=LOOPBACK,
-                tls_dir=pki / "gateway",
-                database_url=db,
-                inference_addr=f"127.0.0.1:{inference_app.port}",
-                memory_addr=f"127.0.0.1:{memory.port}",
-                keyvault_addr=f"127.0.0.1:{keyvault.port}",
-                **(gateway or {}),
-            )
+        gateway_settings = GatewaySettings(
+            listen=LOOPBACK,
+            tls_dir=pki / "gateway",
+            database_url=db,
+            inference_addr=f"127.0.0.1:{inference_app.port}",
+            memory_addr=f"127.0.0.1:{memory.port}",
+            keyvault_addr=f"127.0.0.1:{keyvault.port}",
+            **(gateway or {}),
         )
+        gateway_app = await start_gateway(gateway_settings, clock=gateway_clock)
         stack.push_async_callback(gateway_app.stop)
         ports = MeshPorts(gateway_app.port, inference_app.port, memory.port, keyvault.port)
-        yield InProcessMesh(pki=pki, database_url=database_url, ports=ports, _stack=stack)
+        yield InProcessMesh(
+            pki=pki,
+            database_url=database_url,
+            ports=ports,
+            _stack=stack,
+            gateway_app=gateway_app,
+            gateway_settings=gateway_settings,
+        )

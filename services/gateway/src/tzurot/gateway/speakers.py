@@ -3,8 +3,10 @@
 Pure and deterministic given a seed. The rules (after SillyTavern's group chats,
 `activateNaturalOrder`):
 
-1. Anyone named in the text speaks, in the order the names appear (whole words of the
-   display name, slug or an alias, case-insensitive: "hey alastor" picks Alastor).
+1. Anyone named in the text speaks, in the order the names appear (a whole display name,
+   slug or alias, or the display name's first word, case-insensitive: "hey alastor" picks
+   Alastor). SillyTavern takes any word of a name; a whole alias is safer ("the night
+   queen" must not answer every "the").
 2. Then every member, in a seeded shuffle, speaks when a roll in [0, 1) falls under their
    `talkativeness` (0 never speaks unprompted, 1 always).
 3. When nobody was picked, one member is drawn at random among the talkative ones
@@ -49,17 +51,31 @@ def seeded_rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311
 
 
+def _find(tokens: Sequence[str], phrase: Sequence[str]) -> int | None:
+    """Where the words of `phrase` first appear together in `tokens`."""
+    size = len(phrase)
+    if not size:
+        return None
+    for start in range(len(tokens) - size + 1):
+        if list(tokens[start : start + size]) == list(phrase):
+            return start
+    return None
+
+
 def named_in(text: str, members: Sequence[Member]) -> list[Member]:
-    """Members whose name (any whole word of it) appears in `text`, in order of appearance."""
-    found: list[Member] = []
-    for word in words(text):
-        for member in members:
-            if member in found:
-                continue
-            if any(word in words(name) for name in member.names if name):
-                found.append(member)
-                break
-    return found
+    """Members named in `text`, in order of appearance: a whole name (display name, slug or
+    alias, as whole words: "the night queen", not "the") or the display name's first word
+    ("Sage" for "Sage Wren"), case-insensitive."""
+    tokens = words(text)
+    found: list[tuple[int, int, Member]] = []
+    for index, member in enumerate(members):
+        phrases = [words(name) for name in member.names if name]
+        if phrases and phrases[0]:
+            phrases.append(phrases[0][:1])
+        places = [p for p in (_find(tokens, phrase) for phrase in phrases) if p is not None]
+        if places:
+            found.append((min(places), index, member))
+    return [member for _, _, member in sorted(found, key=lambda f: (f[0], f[1]))]
 
 
 def choose_speakers(

@@ -1,0 +1,418 @@
+"""Group channels, free will and release notes through the fake Discord and the whole mesh.
+
+The gateway runs on a ManualClock: cooldowns, quiet spells and schedules move when a test
+advances it, never by sleeping. Speaker choice is seeded (GROUP_SEED), so a test computes the
+expected order with the same pure function the gateway uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from google.protobuf import struct_pb2
+
+from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
+from tzurot.gateway.app import start_gateway
+from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
+from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.fake_discord import Posted
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import memory_pb2 as mem
+from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+pytestmark = pytest.mark.e2e
+
+GROUP_SEED = "e2e-seed"
+MANAGE_CHANNELS = str(1 << 4)
+MANAGE_GUILD = str(1 << 5)
+ALASTOR_SEED = b"""
+name: Alastor
+system_prompt: You are Alastor, the radio demon.
+llm: {provider: openrouter, model: fake/alastor}
+"""
+CHANGELOG_V1 = """# Changelog
+## [Unreleased]
+## [0.1.0] - 2026-12-01
+### Added
+- The first release.
+"""
+CHANGELOG_V2 = """# Changelog
+## [Unreleased]
+## [0.2.0] - 2026-12-02
+### Added
+- Group channels, where personalities take turns.
+## [0.1.0] - 2026-12-01
+### Added
+- The first release.
+"""
+NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock(NOON)
+
+
+@pytest.fixture(scope="module")
+def changelog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("release") / "CHANGELOG.md"
+    path.write_text(CHANGELOG_V1)
+    return path
+
+
+@pytest.fixture(scope="module")
+async def group_mesh(
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    clock: ManualClock,
+    changelog: Path,
+) -> AsyncIterator[World]:
+    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+    options: dict[str, Any] = {
+        "group_seed": GROUP_SEED,
+        "events_poll_seconds": 0.1,
+        "freewill_tick_seconds": 0,  # the tests tick the scheduler themselves
+        "freewill_quiet_after_minutes": 60,
+        "freewill_min_gap_minutes": 30,
+        "freewill_check_min_seconds": 60,
+        "freewill_check_max_seconds": 60,
+        "changelog_path": changelog,
+        "changelog_url": "https://example.org/CHANGELOG.md",
+        "superusers": frozenset(),
+    }
+    async with discord_world(
+        database, tmp_path_factory.mktemp("groups"), gateway=options, gateway_clock=clock
+    ) as world:
+        await world.cli.ImportPersonality(
+            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ALASTOR_SEED)
+        )
+        await _warm_memory(world)
+        yield world
+
+
+async def _warm_memory(world: World) -> None:
+    """Waits for memory's embedding model (it loads in the background, slowly on a busy
+    machine), so the tests' answers do not race it."""
+    memory = mem_grpc.MemoryServiceStub(await world.mesh.channel("inference", target="memory"))
+    await memory.QueryMemories(
+        mem.QueryMemoriesRequest(
+            personality_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), query="warm", limit=1
+        ),
+        timeout=300,
+    )
+
+
+@pytest.fixture
+async def world(group_mesh: World) -> World:
+    """A fresh channel, and fresh Alice and Bob who both have a key."""
+    fresh = group_mesh.scene()
+    await fresh.set_key(fresh.alice)
+    await fresh.set_key(fresh.bob)
+    return fresh
+
+
+# ---- helpers ----
+
+
+async def activate(world: World, *names: str) -> None:
+    for name in names:
+        await world.cli.ActivateChannel(
+            gw.ActivateChannelRequest(location=_where(world), personality=name)
+        )
+
+
+async def set_channel(world: World, key: str, value: float) -> None:
+    await world.cli.SetSetting(
+        gw.SetSettingRequest(
+            scope=common.CONFIG_SOURCE_CHANNEL,
+            location=_where(world),
+            key=key,
+            value=struct_pb2.Value(number_value=value),
+        )
+    )
+
+
+async def talkative(world: World, **values: float) -> None:
+    for slug, value in values.items():
+        await world.cli.UpdatePersonality(
+            gw.UpdatePersonalityRequest(
+                personality=common.Personality(slug=slug, talkativeness=value),
+                update_paths=["talkativeness"],
+            )
+        )
+
+
+def _where(world: World) -> common.Location:
+    return common.Location(guild_id=str(world.guild["id"]), channel_id=str(world.general["id"]))
+
+
+def answers(world: World) -> list[Posted]:
+    return world.discord.webhook_messages(world.general)
+
+
+def bot_posts(world: World, channel: Any) -> list[Posted]:
+    bot_id = str(world.discord.bot_user["id"])
+    return [
+        m
+        for m in world.discord.messages.get(int(channel["id"]), [])
+        if not m.webhook_id and str(m.data["author"]["id"]) == bot_id and not m.deleted
+    ]
+
+
+async def events_of(world: World, where: str) -> list[dict[str, Any]]:
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT reason, round_id, depth, delivered_at, dropped_reason, message_ids, "
+                    "notice_kind, text FROM core.bot_events WHERE channel_id = :c "
+                    "ORDER BY created_at"
+                ),
+                {"c": where},
+            )
+            return [dict(r._mapping) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def settled(world: World, predicate: Any, within: float = 60.0) -> list[dict[str, Any]]:
+    """Waits until the channel's events satisfy `predicate` (the bot acknowledges them)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        events = await events_of(world, str(world.general["id"]))
+        if predicate(events):
+            return events
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"events never settled: {events}")
+        await asyncio.sleep(0.1)
+
+
+async def expected_order(world: World, text: str, message_id: int, count: int) -> list[str]:
+    """The speakers the gateway must pick, by the same seeded rules."""
+    listed = await world.cli.ListChannelActivations(
+        gw.ListChannelActivationsRequest(location=_where(world))
+    )
+    members = [
+        Member(
+            a.personality.id,
+            (a.personality.display_name, a.personality.slug, *a.personality.aliases),
+            a.personality.talkativeness,
+        )
+        for a in listed.activations
+    ]
+    names = {a.personality.id: a.personality.display_name for a in listed.activations}
+    picked = choose_speakers(
+        members,
+        text,
+        rng=seeded_rng(GROUP_SEED, str(world.general["id"]), str(message_id)),
+        max_speakers=count,
+        from_human=True,
+    )
+    return [names[m.personality_id] for m in picked]
+
+
+# ---- group channels ----
+
+
+async def test_three_personalities_answer_in_the_seeded_order(world: World) -> None:
+    await talkative(world, lilith=1.0, sage=1.0, alastor=1.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+    async with running_bot(world):
+        activated = await world.discord.slash(
+            world.general,
+            world.alice,
+            "channel",
+            {"personality": "Lilith"},
+            subcommand=["activate"],
+            permissions=MANAGE_CHANNELS,
+        )
+        await world.discord.wait_until(lambda: "".join(activated.texts()))
+        await activate(world, "Sage", "Alastor")
+        said = await world.discord.say(world.general, world.alice, "good evening, everyone")
+        posted = await world.discord.wait_until(lambda: len(answers(world)) >= 3 and answers(world))
+        listed = await world.discord.slash(
+            world.general, world.alice, "channel", subcommand=["list"]
+        )
+        await world.discord.wait_until(lambda: "".join(listed.texts()))
+    order = await expected_order(world, "good evening, everyone", said.id, 3)
+    assert sorted(order) == ["Alastor", "Lilith", "Sage"]
+    assert [m.author_name for m in posted] == order
+    assert "group channel" in "".join(listed.texts())
+    # Each later speaker's prompt shows the earlier answers, attributed to who said them.
+    last = world.provider.chat_requests()[-1].body["messages"]
+    said_by = [m["content"] for m in last if m["role"] == "user" and isinstance(m["content"], str)]
+    assert any(c.startswith(f"{order[0]}: ") for c in said_by)
+    assert any(c.startswith(f"{order[1]}: ") for c in said_by)
+    system = last[0]["content"]
+    assert "## Group" in system
+    assert all(name in system for name in order[:2])
+    # All three were paid by Alice's key (the human whose message it was).
+    assert {r.api_key for r in world.provider.chat_requests()[-3:]} == {
+        "sk-or-alice-key-0123456789abcdef"
+    }
+
+
+async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
+    await activate(world, "Lilith", "Sage", "Alastor")
+    await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "hey alastor, what's on the radio?")
+        await world.discord.wait_until(lambda: answers(world))
+        await world.discord.say(world.general, world.alice, "and you, Sage?")
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+    assert [m.author_name for m in answers(world)] == ["Alastor", "Sage"]
+
+
+async def test_a_chain_stops_at_its_cap(world: World) -> None:
+    await activate(world, "Lilith", "Sage", "Alastor")
+    await talkative(world, lilith=1.0, sage=1.0, alastor=1.0)
+    await set_channel(world, "group_max_speakers", 1)
+    await set_channel(world, "group_chain_cap", 2)
+    await set_channel(world, "group_chain_cooldown_seconds", 0)
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "someone start us off")
+        events = await settled(
+            world, lambda ev: len(ev) == 2 and all(e["delivered_at"] for e in ev)
+        )
+        posted = await world.discord.wait_until(lambda: len(answers(world)) >= 3 and answers(world))
+    assert [(e["reason"], e["depth"], e["dropped_reason"]) for e in events] == [
+        ("chain", 1, ""),
+        ("chain", 2, ""),
+    ]
+    names = [m.author_name for m in posted]
+    assert len(names) == 3
+    assert names[0] != names[1] != names[2]  # nobody answers themselves
+    # The chain's turns went to the provider on Alice's key, as replies to each other.
+    chain = world.provider.chat_requests()[-1].body["messages"]
+    assert chain[-1]["content"].startswith(f"[{names[1]} just spoke")
+
+
+async def test_a_human_message_interrupts_the_chain(world: World, clock: ManualClock) -> None:
+    await activate(world, "Lilith", "Sage")
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 1)
+    await set_channel(world, "group_chain_cap", 1)
+    await set_channel(world, "group_chain_cooldown_seconds", 600)
+    async with running_bot(world):
+        first = await world.discord.say(world.general, world.alice, "tell me a story")
+        await settled(world, lambda ev: len(ev) == 1)  # the reply waits out its cooldown
+        assert len(answers(world)) == 1
+        await world.discord.say(world.general, world.bob, "wait, me first!")
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+        clock.advance(timedelta(seconds=601))
+        events = await settled(
+            world, lambda ev: len(ev) == 2 and all(e["delivered_at"] for e in ev)
+        )
+    interrupted = next(e for e in events if e["round_id"] == f"m:{first.id}")
+    assert interrupted["dropped_reason"] == "CHAIN_INTERRUPTED"
+    assert interrupted["message_ids"] == []
+    # Bob's round went on (its own chain reply posted); Alice's stale one never did.
+    assert len(answers(world)) == 3
+
+
+# ---- free will ----
+
+
+async def test_free_will_checks_in_after_a_quiet_spell_within_budget_on_one_replica(
+    world: World, clock: ManualClock
+) -> None:
+    assert world.mesh.gateway_app is not None
+    assert world.mesh.gateway_settings is not None
+    first = world.mesh.gateway_app.features.freewill
+    replica = await start_gateway(world.mesh.gateway_settings, clock=clock)
+    try:
+        async with running_bot(world):
+            enabled = await world.discord.slash(
+                world.general,
+                world.alice,
+                "freewill",
+                {"personality": "Lilith", "daily_budget": 2, "quiet_hours": "23-8"},
+                subcommand=["on"],
+                permissions=MANAGE_CHANNELS,
+            )
+            assert "at most 2 times a day" in await world.discord.wait_until(
+                lambda: "".join(enabled.texts())
+            )
+            check_ins = 0
+            for _ in range(3):  # a human talks, then the channel goes quiet: three spells
+                clock.advance(timedelta(minutes=1))
+                seen = len(answers(world))
+                await world.discord.say(world.general, world.alice, "@Lilith good night")
+                await world.discord.wait_until(lambda n=seen: len(answers(world)) > n)
+                clock.advance(timedelta(hours=2))
+                seen = len(answers(world))
+                both = await asyncio.gather(first.tick(), replica.features.freewill.tick())
+                assert sum(both) <= 1  # two replicas never queue one look twice
+                check_ins += sum(both)
+                if sum(both):
+                    await world.discord.wait_until(lambda n=seen: len(answers(world)) > n)
+            events = await settled(
+                world, lambda ev: len(ev) == 2 and all(e["delivered_at"] for e in ev)
+            )
+    finally:
+        await replica.stop()
+    assert check_ins == 2  # the daily budget: the third quiet spell got nothing
+    assert [(e["reason"], e["dropped_reason"]) for e in events] == [
+        ("check_in", ""),
+        ("check_in", ""),
+    ]
+    assert all(e["message_ids"] for e in events)
+    check_in = world.provider.chat_requests()[-1]
+    assert "check in" in check_in.body["messages"][-1]["content"]
+    assert check_in.api_key == "sk-or-alice-key-0123456789abcdef"  # paid by who enabled it
+
+
+# ---- release notes ----
+
+
+async def test_release_notes_post_once_per_channel_per_version(
+    world: World, clock: ManualClock, changelog: Path
+) -> None:
+    assert world.mesh.gateway_settings is not None
+    other = world.discord.add_channel(world.guild, "announcements")
+    async with running_bot(world):
+        for channel in (world.general, other):
+            done = await world.discord.slash(
+                channel,
+                world.alice,
+                "notifications",
+                subcommand=["subscribe"],
+                permissions=MANAGE_GUILD,
+            )
+            assert "0.1.0" in await world.discord.wait_until(lambda d=done: "".join(d.texts()))
+        # A new version starts: two replicas at once, then one of them restarts.
+        changelog.write_text(CHANGELOG_V2)  # noqa: ASYNC240  # a tiny test file
+        try:
+            replicas = await asyncio.gather(
+                start_gateway(world.mesh.gateway_settings, clock=clock),
+                start_gateway(world.mesh.gateway_settings, clock=clock),
+            )
+            for replica in replicas:
+                await replica.stop()
+            restarted = await start_gateway(world.mesh.gateway_settings, clock=clock)
+            await restarted.stop()
+        finally:
+            changelog.write_text(CHANGELOG_V1)  # noqa: ASYNC240  # a tiny test file
+        for channel in (world.general, other):
+            await world.discord.wait_until(lambda c=channel: bot_posts(world, c))
+        shown = await world.discord.slash(world.general, world.alice, "changelog")
+        text = await world.discord.wait_until(lambda: "".join(shown.texts()))
+    for channel in (world.general, other):
+        (notes,) = bot_posts(world, channel)
+        assert notes.content.startswith("**Tzurot 0.2.0** (2026-12-02)")
+        assert "Group channels" in notes.content
+    assert "Tzurot 0.1.0" in text  # this gateway runs 0.1.0
