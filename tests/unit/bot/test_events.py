@@ -1,0 +1,123 @@
+"""The bot's event listener: reconnects after a broken stream, posts notices, acknowledges."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import grpc
+import pytest
+
+from tzurot.bot.events import EventListener
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def _broken() -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "gateway gone"
+    )
+
+
+def _notice(event_id: str, channel_id: int) -> gw.SubscribeBotEventsResponse:
+    return gw.SubscribeBotEventsResponse(
+        event=gw.BotEvent(
+            event_id=event_id,
+            location=common.Location(guild_id="1", channel_id=str(channel_id)),
+            notice=gw.Notice(kind="release", text="**Tzurot 9.9.9**"),
+        )
+    )
+
+
+@dataclass
+class FakeStub:
+    """Each SubscribeBotEvents call plays the next script: events, then a break."""
+
+    scripts: list[list[gw.SubscribeBotEventsResponse]]
+    calls: int = 0
+    acks: list[gw.AckBotEventRequest] = field(default_factory=list)
+
+    def SubscribeBotEvents(self, request: Any, timeout: float) -> AsyncIterator[Any]:  # noqa: N802  # the RPC's name
+        script = self.scripts[self.calls] if self.calls < len(self.scripts) else []
+        self.calls += 1
+
+        async def stream() -> AsyncIterator[Any]:
+            for event in script:
+                yield event
+            raise _broken()
+
+        return stream()
+
+    async def AckBotEvent(self, request: gw.AckBotEventRequest) -> gw.AckBotEventResponse:  # noqa: N802  # the RPC's name
+        self.acks.append(request)
+        return gw.AckBotEventResponse()
+
+
+@dataclass
+class FakeChannel(discord.abc.Messageable):
+    id: int
+    sent: list[str] = field(default_factory=list)
+
+    async def _get_channel(self) -> Any:
+        return self
+
+    async def send(self, content: str | None = None, **_: Any) -> Any:  # type: ignore[override]  # a fake
+        self.sent.append(content or "")
+        return discord.Object(id=1000 + len(self.sent))
+
+
+class FakeClient:
+    def __init__(self, channel: FakeChannel) -> None:
+        self.channel = channel
+
+    async def wait_until_ready(self) -> None:
+        return None
+
+    def get_channel(self, channel_id: int) -> Any:
+        return self.channel if channel_id == self.channel.id else None
+
+    async def fetch_channel(self, channel_id: int) -> Any:
+        raise discord.NotFound(_Response(), "Unknown Channel")
+
+
+class _Response:
+    status = 404
+    reason = "Not Found"
+
+
+async def _until(predicate: Any) -> None:
+    for _ in range(400):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("never happened")
+
+
+async def test_it_reconnects_after_breaks_and_acknowledges_what_it_posted() -> None:
+    channel = FakeChannel(42)
+    stub = FakeStub([[], [_notice("e1", 42)], [_notice("e2", 42), _notice("e3", 7)]])
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    listener = EventListener(
+        FakeClient(channel),  # type: ignore[arg-type]  # a fake client
+        gateway,
+        flow=None,  # type: ignore[arg-type]  # notices need no message flow
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: len(stub.acks) == 3)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert stub.calls >= 3  # two breaks survived
+    assert channel.sent == ["**Tzurot 9.9.9**", "**Tzurot 9.9.9**"]
+    assert [(a.event_id, list(a.message_ids), a.dropped_reason) for a in stub.acks] == [
+        ("e1", ["1001"], ""),
+        ("e2", ["1002"], ""),
+        ("e3", [], "CHANNEL_GONE"),  # a channel the bot cannot see any more
+    ]
