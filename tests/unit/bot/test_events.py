@@ -41,7 +41,7 @@ class FakeStub:
     calls: int = 0
     acks: list[gw.AckBotEventRequest] = field(default_factory=list)
 
-    def SubscribeBotEvents(self, request: Any, timeout: float) -> AsyncIterator[Any]:  # noqa: N802  # the RPC's name
+    def SubscribeBotEvents(self, request: Any, timeout: float) -> AsyncIterator[Any]:
         script = self.scripts[self.calls] if self.calls < len(self.scripts) else []
         self.calls += 1
 
@@ -52,7 +52,7 @@ class FakeStub:
 
         return stream()
 
-    async def AckBotEvent(self, request: gw.AckBotEventRequest) -> gw.AckBotEventResponse:  # noqa: N802  # the RPC's name
+    async def AckBotEvent(self, request: gw.AckBotEventRequest) -> gw.AckBotEventResponse:
         self.acks.append(request)
         return gw.AckBotEventResponse()
 
