@@ -464,26 +464,74 @@ async def test_channel_activation(connect: Connect) -> None:
     again = await bot.ActivateChannel(
         gw.ActivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
     )
-    assert again.activation.personality.slug == "lilith"
-    details = await fails(
-        bot.ActivateChannel(
-            gw.ActivateChannelRequest(actor=BOB, location=WHERE, personality="sage")
-        ),
-        grpc.StatusCode.ALREADY_EXISTS,
+    assert again.activation.personality.slug == "lilith"  # already there: nothing changes
+    second = await bot.ActivateChannel(
+        gw.ActivateChannelRequest(actor=BOB, location=WHERE, personality="sage")
     )
-    assert "lilith" in details
+    assert second.activation.personality.slug == "sage"  # a group channel now
+    listed = await bot.ListChannelActivations(gw.ListChannelActivationsRequest(location=WHERE))
+    assert [a.personality.slug for a in listed.activations] == ["lilith", "sage"]
+    assert [a.personality.talkativeness for a in listed.activations] == [0.5, 0.5]
     got = await bot.GetChannelActivation(gw.GetChannelActivationRequest(location=WHERE))
-    assert got.activation.personality.slug == "lilith"
+    assert got.activation.personality.slug == "lilith"  # the first one
     await fails(
         bot.ActivateChannel(gw.ActivateChannelRequest(actor=ALICE, personality="lilith")),
         grpc.StatusCode.INVALID_ARGUMENT,
         "location.channel_id",
     )
+    await bot.DeactivateChannel(
+        gw.DeactivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+    )
+    await fails(
+        bot.DeactivateChannel(
+            gw.DeactivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+        ),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    listed = await bot.ListChannelActivations(gw.ListChannelActivationsRequest(location=WHERE))
+    assert [a.personality.slug for a in listed.activations] == ["sage"]
     await bot.DeactivateChannel(gw.DeactivateChannelRequest(actor=ALICE, location=WHERE))
     await fails(
         bot.DeactivateChannel(gw.DeactivateChannelRequest(actor=ALICE, location=WHERE)),
         grpc.StatusCode.NOT_FOUND,
     )
+
+
+async def test_talkativeness_is_its_owners_and_between_zero_and_one(connect: Connect) -> None:
+    bot, cli = connect("bot"), connect("cli")
+    await g.import_seed(cli, "lilith")
+    await bot.ActivateChannel(
+        gw.ActivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+    )
+    await fails(  # seeded personalities belong to the operator
+        bot.UpdatePersonality(
+            gw.UpdatePersonalityRequest(
+                actor=ALICE,
+                personality=common.Personality(slug="lilith", talkativeness=0.9),
+                update_paths=["talkativeness"],
+            )
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    await fails(
+        cli.UpdatePersonality(
+            gw.UpdatePersonalityRequest(
+                personality=common.Personality(slug="lilith", talkativeness=1.5),
+                update_paths=["talkativeness"],
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "personality.talkativeness",
+    )
+    done = await cli.UpdatePersonality(
+        gw.UpdatePersonalityRequest(
+            personality=common.Personality(slug="lilith", talkativeness=0.9),
+            update_paths=["talkativeness"],
+        )
+    )
+    assert done.personality.talkativeness == pytest.approx(0.9)
+    listed = await bot.ListChannelActivations(gw.ListChannelActivationsRequest(location=WHERE))
+    assert listed.activations[0].personality.talkativeness == pytest.approx(0.9)
 
 
 # ---- conversation extras: usage, rate limit, history, privacy ----

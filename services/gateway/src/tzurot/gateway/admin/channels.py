@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid, limit_text, require
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
-from tzurot.runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 class ChannelAdmin(AdminBase):
     async def activate_channel(
         self, who: Principal, where: Location, name: str
     ) -> ChannelActivation:
-        """Adds the personality to the channel (several make a group channel)."""
+        """Adds the personality to the channel (several make a group channel); activating
+        one that is already there changes nothing."""
         channel_id = require("location.channel_id", where.channel_id)
         personality = await self._personality(name, who)
-        if not await self._db.activate(where.guild_id, channel_id, personality.id, who.user_id):
-            raise AlreadyExists(
-                f"{personality.display_name} is already activated in this channel",
-                reason="CHANNEL_ALREADY_ACTIVATED",
-                metadata={"personality": personality.slug},
-            )
+        await self._db.activate(where.guild_id, channel_id, personality.id, who.user_id)
         activation = await self._db.get_activation(channel_id, personality.id)
         assert activation is not None
         return activation
