@@ -528,7 +528,9 @@ class AddMemoryRequest(_message.Message):
 
     MEMORY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def memory(self) -> _common_pb2.Memory: ...
+    def memory(self) -> _common_pb2.Memory:
+        """memory.created_at, when set, is when it happened (imports); otherwise now."""
+
     def __init__(
         self,
         *,
