@@ -143,6 +143,25 @@ async def test_near_duplicate_merges(stub: Stub) -> None:
     assert count.total == 1
 
 
+async def test_merges_keep_each_users_turns_apart(stub: Stub) -> None:
+    """A merge adds the new turns to its own row only, never every memory's turns."""
+    for user, turns in ((ALICE, ["a1", "a2"]), (BOB, ["b1", "b2"])):
+        for turn in turns:
+            await stub.AddMemory(
+                add("likes green tea in the morning", user_id=user, source_turn_ids=[turn])
+            )
+    await stub.AddMemory(add("collects vintage stamps from japan", source_turn_ids=["a3"]))
+    await stub.AddMemory(add("collects vintage stamps from japan", source_turn_ids=["a4"]))
+    for user, expected in (
+        (ALICE, [["a1", "a2"], ["a3", "a4"]]),
+        (BOB, [["b1", "b2"]]),
+    ):
+        found = await stub.QueryMemories(
+            query("green tea vintage stamps", user_id=user, threshold=0.1)
+        )
+        assert sorted(sorted(m.source_turn_ids) for m in found.memories) == expected
+
+
 async def test_waypoints_link_similar_and_co_retrieved(
     served: tuple[MemoryApp, Stub], engine: AsyncEngine
 ) -> None:

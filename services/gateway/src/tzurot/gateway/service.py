@@ -15,7 +15,6 @@ from datetime import UTC, datetime, time, timedelta
 import structlog
 
 from tzurot.gateway import settings as settings_cascade
-from tzurot.gateway.admin_store import AdminStore
 from tzurot.gateway.domain import (
     Actor,
     DenyMode,
@@ -49,7 +48,7 @@ from tzurot.gateway.settings import (
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
 )
-from tzurot.gateway.store import GatewayStore, NewJob
+from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,

@@ -47,6 +47,16 @@ EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECA
 """Salience now: decay since the last consolidation or access applied on read."""
 
 
+def _with_turns(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
+    """The updated row's own source turns plus `extra`, distinct.
+
+    The subquery is correlated to the row being updated: uncorrelated, it would read
+    `FROM memory.memories` and collect every memory's turns in the table.
+    """
+    union = sa.func.unnest(sa.func.array_cat(memories.c.source_turn_ids, list(extra)))
+    return sa.func.array(sa.select(union).distinct().correlate(memories).scalar_subquery())
+
+
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     return StoredMemory(
         id=str(row.id),
@@ -211,18 +221,11 @@ class PostgresMemoryStore:
         self, target_id: str, source_turn_ids: Sequence[str], salience: float
     ) -> StoredMemory:
         """A near-duplicate arrived: the target absorbs its turns, salience and access."""
-        merged_turns = sa.func.array(
-            sa.select(
-                sa.func.unnest(sa.func.array_cat(memories.c.source_turn_ids, list(source_turn_ids)))
-            )
-            .distinct()
-            .scalar_subquery()
-        )
         stmt = (
             sa.update(memories)
             .where(memories.c.id == uuid.UUID(target_id))
             .values(
-                source_turn_ids=merged_turns,
+                source_turn_ids=_with_turns(source_turn_ids),
                 salience=sa.func.least(1.0, sa.func.greatest(EFFECTIVE_SALIENCE, salience)),
                 last_accessed_at=sa.func.now(),
                 decayed_at=sa.func.now(),
@@ -249,17 +252,7 @@ class PostgresMemoryStore:
                 sa.update(memories)
                 .where(memories.c.id == keep)
                 .values(
-                    source_turn_ids=sa.func.array(
-                        sa.select(
-                            sa.func.unnest(
-                                sa.func.array_cat(
-                                    memories.c.source_turn_ids, list(dropped.source_turn_ids)
-                                )
-                            )
-                        )
-                        .distinct()
-                        .scalar_subquery()
-                    ),
+                    source_turn_ids=_with_turns(dropped.source_turn_ids),
                     salience=sa.func.least(
                         1.0, sa.func.greatest(EFFECTIVE_SALIENCE, float(dropped.salience))
                     ),
