@@ -168,7 +168,6 @@ async def test_inspect_shows_the_references_and_context_to_the_user_it_answered(
         bobs_view = await answered(world, by_bob)
     assert "References (1):\n- Bob: the bridge closes at nine" in text
     assert "history turns, paid with your key" in text
-    assert "Memories:" in text
     assert "Only the person it answered can see what informed it." in bobs_view
     assert "the bridge closes at nine" not in bobs_view
 

@@ -24,7 +24,9 @@ COMMON = Path("proto/tzurot/v1/common.proto")
 def _run(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        args, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _git(cwd: Path, *args: str) -> str:
