@@ -35,17 +35,15 @@ async def test_inspect_shows_the_memories_by_their_text(world: World) -> None:
             world.general, world.alice, "@Lilith I am terribly afraid of grey moths"
         )
         await world.delivered(f"{said.id}:lilith")
-        # Memory forms off the request path; wait until it is searchable.
-        for _ in range(200):
-            found = await world.cli.SearchMemories(
-                gw.SearchMemoriesRequest(
-                    actor=_actor(world.alice), personality="lilith", query="grey moths"
-                )
+        # Memory forms off the request path; wait until it is stored.
+        for _ in range(600):
+            stats = await world.cli.GetMemoryStats(
+                gw.GetMemoryStatsRequest(actor=_actor(world.alice), personality="lilith")
             )
-            if found.memories:
+            if stats.total:
                 break
             await asyncio.sleep(0.1)
-        assert found.memories, "no memory formed from the exchange"
+        assert stats.total, "no memory formed from the exchange"
         # With the conversation cleared, the memory (not history) carries the fact.
         await world.cli.ClearHistory(
             gw.ClearHistoryRequest(

@@ -96,7 +96,7 @@ def make(
     llm: LlmClient,
     *,
     history: list[HistoryTurn] | None = None,
-    memories: Memories | None = None,
+    memories: Memories | FailingMemories | None = None,
     settings: ReplySettings | None = None,
 ) -> Inference:
     return Inference(
