@@ -10,8 +10,8 @@ from sqlalchemy.engine import Connection
 
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import current, downgrade, upgrade
-from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
 from tzurot.gateway import group_tables  # noqa: F401  # its tables join `metadata`
+from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
 from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
