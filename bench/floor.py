@@ -100,6 +100,9 @@ class DirectMemory:
             used_memory_ids=used_memory_ids,
         )
 
+    async def consolidate(self) -> None:
+        """Consolidation by activity is off in the floor (consolidate_every is 0)."""
+
 
 class DirectHistory:
     """Inference's HistorySource, calling memory's History use-case in this process."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from tzurot.gateway.app import start_gateway
 from tzurot.gateway.clock import ManualClock
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
-from tzurot.testing.fake_discord import Posted
+from tzurot.testing.fake_discord import FakeInteraction, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import memory_pb2 as mem
@@ -167,6 +167,18 @@ def bot_posts(world: World, channel: Any) -> list[Posted]:
         for m in world.discord.messages.get(int(channel["id"]), [])
         if not m.webhook_id and str(m.data["author"]["id"]) == bot_id and not m.deleted
     ]
+
+
+def _more_answers(world: World, seen: int) -> Callable[[], bool]:
+    return lambda: len(answers(world)) > seen
+
+
+def _texts(interaction: FakeInteraction) -> Callable[[], str]:
+    return lambda: "".join(interaction.texts())
+
+
+def _posts(world: World, channel: Any) -> Callable[[], list[Posted]]:
+    return lambda: bot_posts(world, channel)
 
 
 async def events_of(world: World, where: str) -> list[dict[str, Any]]:
@@ -353,14 +365,14 @@ async def test_free_will_checks_in_after_a_quiet_spell_within_budget_on_one_repl
                 clock.advance(timedelta(minutes=1))
                 seen = len(answers(world))
                 await world.discord.say(world.general, world.alice, "@Lilith good night")
-                await world.discord.wait_until(lambda n=seen: len(answers(world)) > n)
+                await world.discord.wait_until(_more_answers(world, seen))
                 clock.advance(timedelta(hours=2))
                 seen = len(answers(world))
                 both = await asyncio.gather(first.tick(), replica.features.freewill.tick())
                 assert sum(both) <= 1  # two replicas never queue one look twice
                 check_ins += sum(both)
                 if sum(both):
-                    await world.discord.wait_until(lambda n=seen: len(answers(world)) > n)
+                    await world.discord.wait_until(_more_answers(world, seen))
             events = await settled(
                 world, lambda ev: len(ev) == 2 and all(e["delivered_at"] for e in ev)
             )
@@ -399,7 +411,7 @@ async def test_release_notes_post_once_per_channel_per_version(
                 subcommand=["subscribe"],
                 permissions=MANAGE_GUILD,
             )
-            assert "0.1.0" in await world.discord.wait_until(lambda d=done: "".join(d.texts()))
+            assert "0.1.0" in await world.discord.wait_until(_texts(done))
         # A new version starts: two replicas at once, then one of them restarts.
         changelog.write_text(CHANGELOG_V2)  # noqa: ASYNC240  # a tiny test file
         try:
@@ -414,7 +426,7 @@ async def test_release_notes_post_once_per_channel_per_version(
         finally:
             changelog.write_text(CHANGELOG_V1)  # noqa: ASYNC240  # a tiny test file
         for channel in (world.general, other):
-            await world.discord.wait_until(lambda c=channel: bot_posts(world, c))
+            await world.discord.wait_until(_posts(world, channel))
         shown = await world.discord.slash(world.general, world.alice, "changelog")
         text = await world.discord.wait_until(lambda: "".join(shown.texts()))
     for channel in (world.general, other):
