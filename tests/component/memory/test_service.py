@@ -322,3 +322,20 @@ async def test_forget_user(history: History) -> None:
     assert (await history.forget_user("user-a")).deleted_turns == 0
     with pytest.raises(InvalidArgument):
         await history.forget_user("")
+
+
+async def test_a_group_channel_reads_every_personality_of_the_channel(history: History) -> None:
+    await store(history, 1)
+    await store(history, 2, persona="other")
+    await store(history, 3, channel="elsewhere")
+    own = await history.get_history_page(CHANNEL, PERSONA)
+    assert [t.content for t in own.turns] == ["q1", "a1"]
+    group = await history.get_history_page(CHANNEL, "", whole_channel=True)
+    assert [(t.content, t.personality_id) for t in group.turns] == [
+        ("q1", PERSONA),
+        ("a1", PERSONA),
+        ("q2", "other"),
+        ("a2", "other"),
+    ]
+    with pytest.raises(InvalidArgument):
+        await history.get_history_page(CHANNEL, "")  # one personality's, unless whole_channel

@@ -306,8 +306,10 @@ class GroupStore:
         if shard_count > 1:
             shard = sa.case(
                 (e.guild_id == "", 0),
+                # Discord's rule: shard = (guild_id >> 22) % shard_count.
                 else_=sa.func.mod(
-                    sa.cast(e.guild_id, sa.Numeric).cast(sa.BigInteger).op(">>")(22), shard_count
+                    sa.cast(e.guild_id, sa.BigInteger).op(">>")(sa.literal(22, sa.Integer)),
+                    shard_count,
                 ),
             )
             due = due.where(shard == shard_id)

@@ -1,0 +1,109 @@
+"""The bot event outbox on real Postgres: claimed once, re-sent after its lease, per shard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.events import BotEvents
+from tzurot.gateway.group_store import BotEventRow, GroupStore
+
+pytestmark = pytest.mark.component
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+SHARD_1_GUILD = str((1 << 22) * 3)  # (id >> 22) % 2 == 1
+
+
+async def notice(
+    store: GroupStore, text: str, *, guild: str = "", key: str | None = None
+) -> str | None:
+    return await store.add_event(
+        {
+            "kind": "notice",
+            "notice_kind": "announcement",
+            "text": text,
+            "guild_id": guild,
+            "channel_id": "c1",
+            "dedup_key": key,
+            "available_at": T0,
+        }
+    )
+
+
+async def take(stream: AsyncGenerator[BotEventRow, None], count: int) -> list[str]:
+    got = []
+    for _ in range(count):
+        got.append((await asyncio.wait_for(anext(stream), 10)).text)
+    return got
+
+
+async def test_two_subscribers_never_get_one_event_and_a_dedup_key_queues_once(
+    engine: AsyncEngine,
+) -> None:
+    store, clock = GroupStore(engine), ManualClock(T0)
+    for n in range(6):
+        await notice(store, f"n{n}")
+    assert await notice(store, "once", key="k") is not None
+    assert await notice(store, "twice", key="k") is None
+    events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    first, second = events.stream(0, 1), events.stream(0, 1)
+    got = await take(first, 7)
+    assert sorted(got) == sorted([f"n{n}" for n in range(6)] + ["once"])
+    waiting = asyncio.ensure_future(anext(second))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # all of them are the first subscriber's until their lease ends
+    await stop(waiting)
+    await first.aclose()
+    await second.aclose()
+
+
+async def stop(task: asyncio.Future[BotEventRow]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_an_unacknowledged_event_comes_back_after_its_lease_and_an_ack_ends_it(
+    engine: AsyncEngine,
+) -> None:
+    store, clock = GroupStore(engine), ManualClock(T0)
+    event_id = await notice(store, "hello")
+    assert event_id is not None
+    events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    gone = events.stream(0, 1)
+    assert await take(gone, 1) == ["hello"]
+    await gone.aclose()  # the bot died before acknowledging
+    back = events.stream(0, 1)
+    waiting = asyncio.ensure_future(anext(back))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # still leased to the one that went away
+    clock.advance(timedelta(seconds=61))
+    assert (await asyncio.wait_for(waiting, 10)).text == "hello"
+    await events.ack(event_id, ["m1"], "")
+    clock.advance(timedelta(seconds=61))
+    again = asyncio.ensure_future(anext(back))
+    await asyncio.sleep(0.3)
+    assert not again.done()  # acknowledged: never sent again
+    await stop(again)
+    await back.aclose()
+    row = await store.event(event_id)
+    assert row is not None
+    assert row.delivered
+
+
+async def test_each_shard_gets_its_guilds(engine: AsyncEngine) -> None:
+    store, clock = GroupStore(engine), ManualClock(T0)
+    await notice(store, "shard0", guild=str(1 << 23))  # (id >> 22) % 2 == 0
+    await notice(store, "shard1", guild=SHARD_1_GUILD)
+    events = BotEvents(store, clock, poll_seconds=0.05)
+    zero, one = events.stream(0, 2), events.stream(1, 2)
+    assert await take(one, 1) == ["shard1"]
+    assert await take(zero, 1) == ["shard0"]
+    await zero.aclose()
+    await one.aclose()
