@@ -7,7 +7,6 @@ from discord import app_commands
 from tzurot.bot.commands.account import (
     HistoryCommands,
     PersonaCommands,
-    SettingsCommands,
     TimezoneCommands,
     usage_command,
 )
@@ -22,6 +21,7 @@ from tzurot.bot.commands.notifications import (
     NotificationCommands,
     changelog_command,
 )
+from tzurot.bot.commands.settings import SettingsCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
