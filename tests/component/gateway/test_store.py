@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.admin_store import AdminStore
 from tzurot.gateway.domain import Actor, JobError, JobStatus, Persona, Personality, Usage
 from tzurot.gateway.personalities import PersonalitySeed, parse_seed_yaml
-from tzurot.gateway.store import GatewayStore, NewJob
+from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
 from tzurot.runtime.errors import AlreadyExists
 
 from .conftest import USAGE, seed

@@ -13,11 +13,20 @@ from tzurot.db.migrate import current, downgrade, upgrade
 from tzurot.memory.migrations import SCHEMA as MIGRATIONS_SCHEMA
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.tables import SCHEMA, metadata
+from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0003"
-TABLES = {"alembic_version", "turns", "memories", "waypoints", "memory_modes", "formation_outbox"}
+HEAD = "0005"
+TABLES = {
+    "alembic_version",
+    "turns",
+    "memories",
+    "waypoints",
+    "memory_modes",
+    "formation_outbox",
+    "memory_uses",
+}
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -96,3 +105,52 @@ async def test_upgrade_downgrade_upgrade(memory_url: str) -> None:
     assert await _tables(memory_url) == TABLES
     upgrade(SCRIPT_LOCATION, memory_url, SCHEMA)  # at head already: a no-op
     assert current(SCRIPT_LOCATION, memory_url, SCHEMA) == HEAD
+
+
+async def test_0004_repairs_source_turns_polluted_by_merge(fresh_database: DatabaseFactory) -> None:
+    """Rows polluted by the old uncorrelated merge keep only turns of their own scope."""
+    url = fresh_database()
+    upgrade(SCRIPT_LOCATION, url, SCHEMA, "0003")
+    engine = create_engine(url)
+    turn = {"alice": "11111111-1111-1111-1111-111111111111"}
+    turn["bob"] = "22222222-2222-2222-2222-222222222222"
+    turn["other"] = "33333333-3333-3333-3333-333333333333"
+    polluted = sorted(turn.values())
+    try:
+        async with engine.begin() as conn:
+            for name, user, persona in (
+                ("alice", "ua", "p1"),
+                ("bob", "ub", "p1"),
+                ("other", "ua", "p2"),
+            ):
+                await conn.execute(
+                    text(
+                        "insert into memory.turns (id, job_id, position, channel_id,"
+                        " personality_id, user_id, role)"
+                        " values (:id, :job, 0, 'c', :p, :u, 'user')"
+                    ),
+                    {"id": turn[name], "job": name, "p": persona, "u": user},
+                )
+            for user in ("ua", "ub", ""):
+                await conn.execute(
+                    text(
+                        "insert into memory.memories (personality_id, user_id, text, embedding,"
+                        " sector, salience, source_turn_ids) values ('p1', :u, 'm', :v,"
+                        " 'semantic', 0.5, :ids)"
+                    ),
+                    {"u": user, "v": "[" + ",".join(["0.1"] * 384) + "]", "ids": polluted},
+                )
+        upgrade(SCRIPT_LOCATION, url, SCHEMA)
+        async with engine.connect() as conn:
+            rows: dict[str, list[str]] = dict(
+                (
+                    await conn.execute(text("select user_id, source_turn_ids from memory.memories"))
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    assert rows == {
+        "ua": [turn["alice"]],
+        "ub": [turn["bob"]],
+        "": sorted([turn["alice"], turn["bob"]]),
+    }

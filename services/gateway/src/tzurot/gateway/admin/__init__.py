@@ -1,0 +1,40 @@
+"""The admin API's use-cases, one module per capability:
+
+- personalities.py: personalities, aliases, mentions of them
+- users.py: time zone, NSFW verification, personas
+- configs.py: LLM configs, model overrides, the settings cascade
+- channels.py: channel activation and moderation (the denylist)
+- memory.py: history and long-term memory on the user's behalf
+- privacy.py: a user's data export and deletion
+- usage.py: usage totals
+
+Authorization by principal (base.py): a user acts on their own things, superusers on
+everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
+actor, as superuser.
+"""
+
+from __future__ import annotations
+
+from tzurot.gateway.admin.base import Principal, SettingTarget
+from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
+from tzurot.gateway.admin.configs import ConfigAdmin
+from tzurot.gateway.admin.memory import MemoryAdmin
+from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
+from tzurot.gateway.admin.privacy import PrivacyAdmin
+from tzurot.gateway.admin.usage import UsageAdmin
+from tzurot.gateway.admin.users import UserAdmin
+
+__all__ = ["PERSONALITY_PATHS", "Admin", "Principal", "SettingTarget"]
+
+
+class Admin(
+    PersonalityAdmin,
+    UserAdmin,
+    ConfigAdmin,
+    ChannelAdmin,
+    ModerationAdmin,
+    MemoryAdmin,
+    PrivacyAdmin,
+    UsageAdmin,
+):
+    """Every admin use-case (the capability classes share AdminBase's constructor)."""

@@ -1,0 +1,125 @@
+"""What every admin capability shares: who acts (`Principal`), the lookups that check what
+they may see or change, and input checks."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
+from tzurot.gateway.ports import KeyVault, Memory
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
+
+MAX_NAME = 80
+MAX_TEXT = 64_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a user, or the operator itself (an internal identity without an actor)."""
+
+    user: User | None
+
+    @property
+    def superuser(self) -> bool:
+        return self.user is None or self.user.superuser
+
+    @property
+    def user_id(self) -> str | None:
+        return None if self.user is None else self.user.id
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise InvalidArgument("actor", "this request acts for a user: set actor.user_id")
+        return self.user
+
+
+@dataclass(frozen=True)
+class SettingTarget:
+    """The level a setting is written at, and what names it there."""
+
+    scope: ConfigSource
+    personality: str = ""
+    location: Location = Location()  # noqa: RUF009 - frozen
+
+
+def require(field: str, value: str, max_len: int = 200) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidArgument(field, f"{field} is required")
+    if len(value) > max_len:
+        raise InvalidArgument(field, f"{field} is longer than {max_len} characters")
+    return value
+
+
+def limit_text(field: str, value: str, max_len: int) -> str:
+    if len(value) > max_len:
+        raise InvalidArgument(field, f"{field} is longer than {max_len} characters")
+    return value
+
+
+def may_see(personality: Personality, who: Principal) -> bool:
+    return personality.public or who.superuser or personality.owner_user_id == who.user_id
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class AdminBase:
+    def __init__(
+        self,
+        *,
+        gateway: Gateway,
+        store: GatewayStore,
+        memory: Memory,
+        keyvault: KeyVault,
+        operator_identities: frozenset[str],
+    ) -> None:
+        self._gateway = gateway
+        self._store = store
+        self._db = AdminStore(store.engine, store.catalog)
+        self._memory = memory
+        self._keyvault = keyvault
+        self._operators = operator_identities
+
+    async def principal(self, actor: Actor | None, caller: str | None) -> Principal:
+        if actor is not None:
+            require("actor.user_id", actor.platform_user_id)
+            return Principal(await self._gateway.user(actor))
+        if caller is not None and caller in self._operators:
+            return Principal(None)
+        raise InvalidArgument("actor", "actor.user_id is required")
+
+    async def _personality(
+        self, name: str, who: Principal, field: str = "personality"
+    ) -> Personality:
+        require(field, name)
+        found = await self._store.find_personality(name)
+        if found is None or not may_see(found, who):
+            raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
+        return found
+
+    async def _owned(self, name: str, who: Principal, field: str = "personality") -> Personality:
+        found = await self._personality(name, who, field)
+        if not (who.superuser or found.owner_user_id == who.user_id):
+            raise PermissionDenied(
+                f"only the owner of {quoted(found.slug)} or a superuser may change it",
+                reason="NOT_OWNER",
+            )
+        return found
+
+    async def _usable_config(self, who: Principal, config_id: str, field: str) -> LlmConfig:
+        require(field, config_id)
+        config = await self._store.get_llm_config(config_id) if is_uuid(config_id) else None
+        if config is None or not (
+            config.owner_user_id is None or config.owner_user_id == who.user_id or who.superuser
+        ):
+            raise NotFound(f"no LLM config {config_id}", reason="CONFIG_NOT_FOUND")
+        return config

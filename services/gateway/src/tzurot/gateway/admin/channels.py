@@ -1,0 +1,69 @@
+"""Channels and moderation: activating a personality in a channel, and the denylist."""
+
+from __future__ import annotations
+
+from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid, limit_text, require
+from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
+from tzurot.runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, quoted
+
+
+class ChannelAdmin(AdminBase):
+    async def activate_channel(
+        self, who: Principal, where: Location, name: str
+    ) -> ChannelActivation:
+        channel_id = require("location.channel_id", where.channel_id)
+        personality = await self._personality(name, who)
+        if not await self._db.activate(where.guild_id, channel_id, personality.id, who.user_id):
+            current = await self._db.get_activation(channel_id)
+            named = current.personality.slug if current else "another personality"
+            raise AlreadyExists(
+                f"{quoted(named)} is already activated in this channel; deactivate it first",
+                reason="CHANNEL_ALREADY_ACTIVATED",
+                metadata={"personality": named},
+            )
+        activation = await self._db.get_activation(channel_id)
+        assert activation is not None
+        return activation
+
+    async def deactivate_channel(self, who: Principal, where: Location) -> None:
+        channel_id = require("location.channel_id", where.channel_id)
+        if not await self._db.deactivate(channel_id):
+            raise NotFound("no personality is activated in this channel", reason="NOT_ACTIVATED")
+
+    async def channel_activation(self, where: Location) -> ChannelActivation | None:
+        return await self._db.get_activation(require("location.channel_id", where.channel_id))
+
+
+class ModerationAdmin(AdminBase):
+    def _superuser(self, who: Principal) -> None:
+        if not who.superuser:
+            raise PermissionDenied("only superusers manage the denylist")
+
+    async def add_deny(self, who: Principal, entry: DenyEntry) -> DenyEntry:
+        self._superuser(who)
+        target_id = require("entry.target_id", entry.target_id)
+        scope_id = entry.scope_id.strip()
+        if entry.scope is DenyScope.BOT:
+            scope_id = ""
+        elif not scope_id:
+            raise InvalidArgument("entry.scope_id", f"a {entry.scope.value} entry names one")
+        elif entry.scope is DenyScope.PERSONALITY:
+            scope_id = (await self._personality(scope_id, who, "entry.scope_id")).slug
+        return await self._db.add_deny(
+            target=entry.target,
+            target_id=target_id,
+            scope=entry.scope,
+            scope_id=scope_id,
+            mode=entry.mode,
+            reason=limit_text("entry.reason", entry.reason, 500),
+        )
+
+    async def remove_deny(self, who: Principal, entry_id: str) -> None:
+        self._superuser(who)
+        require("entry_id", entry_id)
+        if not is_uuid(entry_id) or not await self._db.remove_deny(entry_id):
+            raise NotFound(f"no denylist entry {entry_id}", reason="ENTRY_NOT_FOUND")
+
+    async def list_deny(self, who: Principal) -> list[DenyEntry]:
+        self._superuser(who)
+        return await self._db.list_deny()

@@ -1,0 +1,129 @@
+"""Configs and settings: LLM configs, a user's model override per personality, the effective
+config, and the settings cascade (read, set and reset at each level)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tzurot.gateway import settings as cascade
+from tzurot.gateway.admin.base import (
+    MAX_NAME,
+    AdminBase,
+    Principal,
+    SettingTarget,
+    limit_text,
+    require,
+)
+from tzurot.gateway.domain import ConfigSource, LlmConfig, Location, ResolvedConfig
+from tzurot.runtime.errors import InvalidArgument, PermissionDenied, quoted
+
+
+class ConfigAdmin(AdminBase):
+    async def create_llm_config(self, who: Principal, c: LlmConfig, *, global_: bool) -> LlmConfig:
+        if global_ and not who.superuser:
+            raise PermissionDenied("only superusers may create global configs")
+        if not global_:
+            who.require_user()
+        name = require("config.name", c.name, MAX_NAME)
+        provider = require("config.provider", c.provider, 64)
+        model = require("config.model", c.model, 200)
+        if c.context_window < 0:
+            raise InvalidArgument("config.context_window", "context_window is negative")
+        if c.max_referenced_messages < 0:
+            raise InvalidArgument("config.max_referenced_messages", "it is negative")
+        if c.free_use and not who.superuser:
+            raise PermissionDenied("only superusers may mark a config free to use")
+        return await self._db.create_llm_config(
+            {
+                "name": name,
+                "provider": provider,
+                "model": model,
+                "owner_user_id": None if global_ else who.user_id,
+                "advanced_parameters": dict(c.advanced_parameters),
+                "context_window": c.context_window,
+                "max_referenced_messages": c.max_referenced_messages,
+                "free_use": c.free_use,
+                "description": limit_text("config.description", c.description, 2000),
+            }
+        )
+
+    async def list_llm_configs(self, who: Principal) -> list[LlmConfig]:
+        return await self._db.list_llm_configs(who.user_id)
+
+    async def delete_llm_config(self, who: Principal, config_id: str) -> None:
+        config = await self._usable_config(who, config_id, "config_id")
+        if config.owner_user_id != who.user_id and not who.superuser:
+            raise PermissionDenied("only superusers may delete global configs")
+        await self._db.delete_llm_config(config.id)
+
+    # ---- model overrides ----
+
+    async def set_model_override(self, who: Principal, name: str, config_id: str) -> ResolvedConfig:
+        user = who.require_user()
+        personality = await self._personality(name, who)
+        config = await self._usable_config(who, config_id, "config_id")
+        await self._db.set_override(user.id, personality.id, config.id)
+        return await self._gateway.effective_config(personality, user)
+
+    async def reset_model_override(self, who: Principal, name: str) -> ResolvedConfig:
+        user = who.require_user()
+        personality = await self._personality(name, who)
+        await self._db.reset_override(user.id, personality.id)
+        return await self._gateway.effective_config(personality, user)
+
+    async def effective_config(self, who: Principal, name: str) -> ResolvedConfig:
+        personality = await self._personality(name, who)
+        return await self._gateway.effective_config(personality, who.user)
+
+    # ---- settings ----
+
+    async def get_settings(
+        self, who: Principal, name: str, where: Location
+    ) -> list[cascade.ResolvedSetting]:
+        personality = await self._personality(name, who) if name.strip() else None
+        resolved = await self._gateway.resolved_settings(
+            who.user, personality, where.conversation_id
+        )
+        return list(resolved.values())
+
+    async def _setting_ids(self, who: Principal, target: SettingTarget) -> dict[str, str]:
+        scope, name, where = target.scope, target.personality, target.location
+        if scope is ConfigSource.GLOBAL:
+            if not who.superuser:
+                raise PermissionDenied("only superusers may change global settings")
+            return {}
+        if scope is ConfigSource.PERSONALITY:
+            return {"personality_id": (await self._owned(name, who)).id}
+        if scope is ConfigSource.CHANNEL:
+            # Who may manage a channel is Discord's to say; the bot checks it before calling.
+            return {"channel_id": require("location.channel_id", where.conversation_id)}
+        if scope is ConfigSource.USER:
+            return {"user_id": who.require_user().id}
+        if scope is ConfigSource.USER_PERSONALITY:
+            user = who.require_user()
+            return {"user_id": user.id, "personality_id": (await self._personality(name, who)).id}
+        raise InvalidArgument(
+            "scope", "scope is GLOBAL, PERSONALITY, CHANNEL, USER or USER_PERSONALITY"
+        )
+
+    async def set_setting(
+        self, who: Principal, target: SettingTarget, key: str, value: Any
+    ) -> cascade.ResolvedSetting:
+        checked = cascade.validate(key, value)
+        ids = await self._setting_ids(who, target)
+        await self._db.set_setting(target.scope, ids, key, checked)
+        return cascade.ResolvedSetting(key, checked, target.scope)
+
+    async def reset_setting(
+        self, who: Principal, target: SettingTarget, key: str
+    ) -> cascade.ResolvedSetting:
+        name, where = target.personality, target.location
+        if key not in cascade.SPECS:
+            raise InvalidArgument("key", f"unknown setting {quoted(key)}")
+        ids = await self._setting_ids(who, target)
+        await self._db.reset_setting(target.scope, ids, key)
+        personality = await self._personality(name, who) if name.strip() else None
+        resolved = await self._gateway.resolved_settings(
+            who.user, personality, where.conversation_id
+        )
+        return resolved[key]

@@ -1,0 +1,64 @@
+"""History and memory on the user's behalf: clear, undo, delete an exchange, search, prune
+and count long-term memories (memory service's RPCs behind the gateway's checks)."""
+
+from __future__ import annotations
+
+from tzurot.gateway.admin.base import AdminBase, Principal, require
+from tzurot.gateway.domain import HistoryTurn, Location
+from tzurot.gateway.exchanges import delete_exchange
+from tzurot.runtime.errors import InvalidArgument
+from tzurot.v1 import memory_pb2 as mem
+
+
+class MemoryAdmin(AdminBase):
+    async def clear_history(self, who: Principal, where: Location, name: str) -> int:
+        who.require_user()
+        conversation = require("location.channel_id", where.conversation_id)
+        personality = await self._personality(name, who)
+        return await self._memory.clear_turns(conversation, personality.id)
+
+    async def undo_last_exchange(
+        self, who: Principal, where: Location, name: str
+    ) -> list[HistoryTurn]:
+        user = who.require_user()
+        conversation = require("location.channel_id", where.conversation_id)
+        personality = await self._personality(name, who)
+        return await self._memory.remove_last_exchange(conversation, personality.id, user.id)
+
+    async def delete_exchange(self, who: Principal, message_id: str) -> list[HistoryTurn]:
+        """❌/🔄 on any answer: its exchange leaves history (exchanges.py)."""
+        return await delete_exchange(self._store, self._memory, who.require_user(), message_id)
+
+    async def search_memories(
+        self, who: Principal, name: str, query: str, limit: int
+    ) -> mem.QueryMemoriesResponse:
+        user = who.require_user()
+        require("query", query, 2000)
+        if not 0 <= limit <= 100:
+            raise InvalidArgument("limit", "limit is between 1 and 100 (0 for the default)")
+        personality = await self._personality(name, who)
+        return await self._memory.query_memories(
+            mem.QueryMemoriesRequest(
+                personality_id=personality.id, user_id=user.id, query=query, limit=limit or 10
+            )
+        )
+
+    async def prune_memories(
+        self, who: Principal, name: str, threshold: float
+    ) -> mem.DropWeakMemoriesResponse:
+        user = who.require_user()
+        if not 0.0 < threshold <= 1.0:
+            raise InvalidArgument("threshold", "threshold is above 0 and at most 1")
+        personality = await self._personality(name, who)
+        return await self._memory.drop_weak_memories(
+            mem.DropWeakMemoriesRequest(
+                personality_id=personality.id, user_id=user.id, threshold=threshold
+            )
+        )
+
+    async def memory_stats(self, who: Principal, name: str) -> mem.CountMemoriesResponse:
+        user = who.require_user()
+        personality = await self._personality(name, who)
+        return await self._memory.count_memories(
+            mem.CountMemoriesRequest(personality_id=personality.id, user_id=user.id)
+        )

@@ -1,0 +1,156 @@
+"""Personalities and aliases: create, update, delete, aliases, and finding mentions of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tzurot.gateway.admin.base import (
+    MAX_NAME,
+    MAX_TEXT,
+    AdminBase,
+    Principal,
+    is_uuid,
+    limit_text,
+    may_see,
+    require,
+)
+from tzurot.gateway.domain import Personality
+from tzurot.gateway.mentions import find_mentions
+from tzurot.gateway.personalities import BIRTHDAY_PATTERN, SLUG_PATTERN, normalize_alias, slugify
+from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
+
+PERSONALITY_PATHS = frozenset(
+    {
+        "display_name",
+        "avatar_url",
+        "system_prompt",
+        "character",
+        "default_llm_config_id",
+        "error_message",
+        "birthday",
+        "public",
+        "nsfw",
+        "voice_id",
+        "aliases",
+    }
+)
+
+
+class PersonalityAdmin(AdminBase):
+    async def create_personality(self, who: Principal, p: Personality) -> Personality:
+        display = require("personality.display_name", p.display_name, MAX_NAME)
+        slug = p.slug.strip() or slugify(display)
+        if not SLUG_PATTERN.match(slug):
+            raise InvalidArgument(
+                "personality.slug", "a slug is lowercase letters, digits and dashes, at most 63"
+            )
+        values = await self._personality_values(who, p, set(PERSONALITY_PATHS) - {"aliases"})
+        values.update(slug=slug, display_name=display, owner_user_id=who.user_id)
+        aliases = self._aliases(p.aliases)
+        personality_id = await self._db.create_personality(values, aliases)
+        created = await self._store.get_personality(personality_id)
+        assert created is not None
+        return created
+
+    async def update_personality(
+        self, who: Principal, p: Personality, paths: Sequence[str]
+    ) -> Personality:
+        key = p.id or p.slug
+        if not key:
+            raise InvalidArgument("personality.id", "name the personality by id or slug")
+        target = (
+            await self._store.get_personality(p.id) if is_uuid(p.id) else None
+        ) or await self._store.find_personality(p.slug or p.id)
+        if target is None or not may_see(target, who):
+            raise NotFound(f"no personality {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
+        target = await self._owned(target.slug, who)
+        unknown = sorted(set(paths) - PERSONALITY_PATHS)
+        if unknown:
+            raise InvalidArgument("update_paths", f"cannot update {', '.join(unknown)}")
+        if not paths:
+            raise InvalidArgument("update_paths", "name the fields to update")
+        values = await self._personality_values(who, p, set(paths) - {"aliases"})
+        if "display_name" in values:
+            values["display_name"] = require("personality.display_name", p.display_name, MAX_NAME)
+        aliases = self._aliases(p.aliases) if "aliases" in paths else None
+        await self._db.update_personality(target.id, values, aliases)
+        updated = await self._store.get_personality(target.id)
+        assert updated is not None
+        return updated
+
+    async def delete_personality(self, who: Principal, name: str) -> None:
+        target = await self._owned(name, who)
+        await self._db.delete_personality(target.id)
+
+    async def _personality_values(
+        self, who: Principal, p: Personality, paths: set[str]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        texts = {
+            "display_name": (p.display_name.strip(), MAX_NAME),
+            "avatar_url": (p.avatar_url, 2048),
+            "system_prompt": (p.system_prompt, MAX_TEXT),
+            "error_message": (p.error_message, 2000),
+            "voice_id": (p.voice_id, 200),
+        }
+        for name, (text, max_len) in texts.items():
+            if name in paths:
+                values[name] = limit_text(f"personality.{name}", text, max_len)
+        for flag in ("public", "nsfw"):
+            if flag in paths:
+                values[flag] = getattr(p, flag)
+        if "character" in paths:
+            for name, text in vars(p.character).items():
+                limit_text(f"personality.character.{name}", text, MAX_TEXT)
+            values["character"] = dict(vars(p.character))
+        if "birthday" in paths:
+            if p.birthday and BIRTHDAY_PATTERN.match(p.birthday) is None:
+                raise InvalidArgument("personality.birthday", "birthday is MM-DD")
+            values["birthday"] = p.birthday
+        if "default_llm_config_id" in paths:
+            config_id = p.default_llm_config_id or None
+            if config_id is not None:
+                await self._usable_config(who, config_id, "personality.default_llm_config_id")
+            values["default_llm_config_id"] = config_id
+        return values
+
+    @staticmethod
+    def _aliases(aliases: Sequence[str]) -> list[str]:
+        for alias in aliases:
+            if not normalize_alias(alias) or len(alias) > MAX_NAME:
+                raise InvalidArgument(
+                    "personality.aliases", f"alias {quoted(alias)} is not 1 to 80 characters"
+                )
+        return list(aliases)
+
+    # ---- aliases ----
+
+    async def add_alias(self, who: Principal, name: str, alias: str) -> Personality:
+        require("alias", alias, MAX_NAME)
+        if not normalize_alias(alias):
+            raise InvalidArgument("alias", "the alias is empty")
+        target = await self._owned(name, who)
+        await self._db.add_alias(target.id, alias)
+        updated = await self._store.get_personality(target.id)
+        assert updated is not None
+        return updated
+
+    async def remove_alias(self, who: Principal, alias: str) -> None:
+        require("alias", alias, MAX_NAME)
+        owner = await self._db.alias_owner(alias)
+        if owner is None or not may_see(owner, who):
+            raise NotFound(f"no alias {quoted(alias)}", reason="ALIAS_NOT_FOUND")
+        await self._owned(owner.slug, who)
+        await self._db.remove_alias(alias)
+
+    # ---- mentions ----
+
+    async def resolve_mentions(
+        self, who: Principal, content: str, limit: int
+    ) -> list[tuple[Personality, str, int]]:
+        if limit < 0:
+            raise InvalidArgument("limit", "limit is not negative")
+        limit_text("content", content, 16_000)
+        personalities = [p for p in await self._store.list_personalities() if may_see(p, who)]
+        return find_mentions(content, personalities, limit or 5)

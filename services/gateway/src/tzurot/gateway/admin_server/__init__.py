@@ -1,0 +1,20 @@
+"""The admin RPCs of GatewayService: thin handlers over `Admin` (admin/), one module per
+capability (the same names as admin/ and store/)."""
+
+from __future__ import annotations
+
+from tzurot.gateway.admin_server.channels import ChannelRpcs
+from tzurot.gateway.admin_server.configs import ConfigRpcs
+from tzurot.gateway.admin_server.memory import MemoryRpcs
+from tzurot.gateway.admin_server.personalities import PersonalityRpcs
+from tzurot.gateway.admin_server.privacy import PrivacyRpcs
+from tzurot.gateway.admin_server.usage import UsageRpcs
+from tzurot.gateway.admin_server.users import UserRpcs
+
+__all__ = ["GatewayAdminServicer"]
+
+
+class GatewayAdminServicer(
+    PersonalityRpcs, UserRpcs, ConfigRpcs, ChannelRpcs, MemoryRpcs, PrivacyRpcs, UsageRpcs
+):
+    """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""

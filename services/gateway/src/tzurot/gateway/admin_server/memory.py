@@ -1,0 +1,63 @@
+"""History and memory RPCs (on the user's behalf)."""
+
+from __future__ import annotations
+
+from tzurot.gateway import admin_convert as ac
+from tzurot.gateway import convert
+from tzurot.gateway.admin_server.base import AdminRpcs
+from tzurot.gateway.server import Context
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import memory_pb2 as mem
+
+
+class MemoryRpcs(AdminRpcs):
+    async def ClearHistory(
+        self, request: gw.ClearHistoryRequest, context: Context
+    ) -> gw.ClearHistoryResponse:
+        deleted = await self._admin.clear_history(
+            await self._who(request), convert.location(request.location), request.personality
+        )
+        return gw.ClearHistoryResponse(deleted_turns=deleted)
+
+    async def UndoLastExchange(
+        self, request: gw.UndoLastExchangeRequest, context: Context
+    ) -> gw.UndoLastExchangeResponse:
+        removed = await self._admin.undo_last_exchange(
+            await self._who(request), convert.location(request.location), request.personality
+        )
+        return gw.UndoLastExchangeResponse(removed=[ac.turn(t) for t in removed])
+
+    async def DeleteExchange(
+        self, request: gw.DeleteExchangeRequest, context: Context
+    ) -> gw.DeleteExchangeResponse:
+        removed = await self._admin.delete_exchange(await self._who(request), request.message_id)
+        return gw.DeleteExchangeResponse(removed=[ac.turn(t) for t in removed])
+
+    async def SearchMemories(
+        self, request: gw.SearchMemoriesRequest, context: Context
+    ) -> gw.SearchMemoriesResponse:
+        reply = await self._admin.search_memories(
+            await self._who(request), request.personality, request.query, request.limit
+        )
+        return gw.SearchMemoriesResponse(memories=list(reply.memories))
+
+    async def PruneMemories(
+        self, request: gw.PruneMemoriesRequest, context: Context
+    ) -> gw.PruneMemoriesResponse:
+        reply = await self._admin.prune_memories(
+            await self._who(request), request.personality, request.threshold
+        )
+        return gw.PruneMemoriesResponse(deleted=reply.deleted)
+
+    async def GetMemoryStats(
+        self, request: gw.GetMemoryStatsRequest, context: Context
+    ) -> gw.GetMemoryStatsResponse:
+        reply: mem.CountMemoriesResponse = await self._admin.memory_stats(
+            await self._who(request), request.personality
+        )
+        return gw.GetMemoryStatsResponse(
+            total=reply.total,
+            sectors=[gw.SectorCount(sector=s.sector, count=s.count) for s in reply.sectors],
+            oldest=reply.oldest if reply.HasField("oldest") else None,
+            newest=reply.newest if reply.HasField("newest") else None,
+        )

@@ -1,0 +1,201 @@
+"""Card containers: JSON, PNG with tEXt chunks, and CHARX (a zip with `card.json`).
+
+PNG (both specs): a tEXt chunk `chara` holds base64 of the V2 JSON, `ccv3` base64 of the V3
+JSON; both are read and `ccv3` wins. A CHARX holds `card.json` at its root and the assets its
+`embeded://` URIs point at. Pillow reads and writes the PNG chunks; the avatar is kept
+re-encoded without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from tzurot.gateway.cards.spec import Card, backfill_v2, card_json, parse_card
+from tzurot.runtime.errors import InvalidArgument
+
+MAX_CARD_BYTES = 16 * 1024 * 1024
+MAX_CHARX_ENTRIES = 256
+MAX_ASSET_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+EMBEDDED_PREFIX = "embeded://"  # sic: the V3 spec's spelling
+_PLACEHOLDER_SIZE = (400, 600)
+
+
+@dataclass
+class DecodedCard:
+    """A card read from a file, with the picture a PNG carried and a CHARX's assets."""
+
+    card: Card
+    container: str  # "json", "png" or "charx"
+    image: bytes | None = None
+    image_type: str = ""
+    assets: dict[str, bytes] = field(default_factory=dict)
+
+
+def bad(message: str, reason: str = "BAD_CARD") -> InvalidArgument:
+    return InvalidArgument("document", message, reason=reason)
+
+
+def decode(data: bytes, *, filename: str = "") -> DecodedCard:
+    """Reads a card from JSON, PNG or CHARX bytes (recognised by content, not by name)."""
+    if len(data) > MAX_CARD_BYTES:
+        raise bad(
+            f"the file is {len(data)} bytes; a card may be at most {MAX_CARD_BYTES} bytes",
+            "CARD_TOO_LARGE",
+        )
+    if data.startswith(PNG_MAGIC):
+        return _decode_png(data)
+    if data.startswith(ZIP_MAGIC):
+        return _decode_charx(data)
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{"):
+        return DecodedCard(parse_card(_json(stripped, "the JSON card")), "json")
+    name = f" {filename!r}" if filename else ""
+    raise bad(f"the file{name} is not a PNG, JSON or CHARX character card", "UNSUPPORTED_FORMAT")
+
+
+def _json(raw: bytes, what: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad(f"{what} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise bad(f"{what} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def _open_image(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise bad(
+                    f"the image is {image.width}x{image.height}; at most {MAX_IMAGE_PIXELS} pixels",
+                    "CARD_TOO_LARGE",
+                )
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InvalidArgument):
+            raise
+        raise bad(f"the PNG cannot be read: {exc}") from None
+    except Image.DecompressionBombWarning:
+        raise bad("the image is too large to read", "CARD_TOO_LARGE") from None
+    return image
+
+
+def _decode_png(data: bytes) -> DecodedCard:
+    image = _open_image(data)
+    chunks: dict[str, Any] = getattr(image, "text", {}) or {}
+    raw = chunks.get("ccv3") or chunks.get("chara")
+    chunk = "ccv3" if chunks.get("ccv3") else "chara"
+    if not raw:
+        raise bad(
+            "the PNG has no character card in it (no 'chara' or 'ccv3' text chunk)", "NO_CARD"
+        )
+    try:
+        decoded = base64.b64decode(str(raw).strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise bad(f"the PNG's '{chunk}' chunk is not valid base64") from None
+    card = parse_card(_json(decoded, f"the PNG's '{chunk}' chunk"), source=f"'{chunk}' chunk")
+    return DecodedCard(card, "png", image=_plain_png(image), image_type="image/png")
+
+
+def _plain_png(image: Image.Image) -> bytes:
+    """The picture re-encoded without its text chunks (the card is kept apart)."""
+    out = io.BytesIO()
+    mode = image.mode if image.mode in ("RGB", "RGBA", "L", "LA", "P") else "RGBA"
+    image.convert(mode).save(out, "PNG")
+    return out.getvalue()
+
+
+def _decode_charx(data: bytes) -> DecodedCard:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise bad("the CHARX file is not a valid zip archive") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_CHARX_ENTRIES:
+            raise bad(f"the CHARX holds {len(infos)} files; at most {MAX_CHARX_ENTRIES}")
+        if any(info.flag_bits & 0x1 for info in infos):
+            raise bad("the CHARX is encrypted; export it without a password")
+        total = sum(info.file_size for info in infos)
+        if total > MAX_CARD_BYTES * 2:
+            raise bad("the CHARX unpacks to more than 32 MB", "CARD_TOO_LARGE")
+        names = {info.filename for info in infos}
+        if "card.json" not in names:
+            raise bad("the CHARX has no card.json at its root", "NO_CARD")
+        card = parse_card(_json(archive.read("card.json"), "card.json"), source="card.json")
+        assets: dict[str, bytes] = {}
+        for asset in card.data.assets or []:
+            if not asset.uri.startswith(EMBEDDED_PREFIX):
+                continue
+            path = asset.uri[len(EMBEDDED_PREFIX) :]
+            if path not in names:
+                raise bad(f"the CHARX lacks the asset {path!r} that card.json names")
+            info = archive.getinfo(path)
+            if info.file_size > MAX_ASSET_BYTES:
+                raise bad(f"the asset {path!r} is larger than {MAX_ASSET_BYTES} bytes")
+            assets[path] = archive.read(path)
+    decoded = DecodedCard(card, "charx", assets=assets)
+    icon = main_icon(card)
+    if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX):
+        picture = assets.get(icon.uri[len(EMBEDDED_PREFIX) :])
+        if picture:
+            decoded.image = _plain_png(_open_image(picture))
+            decoded.image_type = "image/png"
+    return decoded
+
+
+def main_icon(card: Card) -> Any:
+    """The V3 main icon: the icon asset named 'main', else the first icon."""
+    icons = [a for a in card.data.assets or [] if a.type == "icon"]
+    for asset in icons:
+        if asset.name == "main":
+            return asset
+    return icons[0] if icons else None
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def encode_json(card: Card) -> bytes:
+    return json.dumps(card_json(card), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _b64(document: dict[str, Any]) -> str:
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def encode_png(card: Card, image: bytes | None) -> bytes:
+    """The picture (a placeholder when there is none) with `ccv3` and a backfilled `chara`."""
+    picture = _open_image(image) if image else Image.new("RGB", _PLACEHOLDER_SIZE, "#2b2d31")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("chara", _b64(backfill_v2(card)))
+    info.add_text("ccv3", _b64(card_json(card)))
+    mode = picture.mode if picture.mode in ("RGB", "RGBA", "L", "LA", "P") else "RGBA"
+    out = io.BytesIO()
+    picture.convert(mode).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def encode_charx(card: Card, assets: dict[str, bytes]) -> bytes:
+    """A zip with card.json at its root and each embedded asset at its path."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("card.json", encode_json(card))
+        for path, data in sorted(assets.items()):
+            archive.writestr(path, data)
+    return out.getvalue()

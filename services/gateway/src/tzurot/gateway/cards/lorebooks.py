@@ -1,0 +1,455 @@
+"""Lorebooks in one shape, from and to SillyTavern world info and card `character_book`s.
+
+The shape follows SillyTavern's World Info entry (its field names turned snake_case):
+primary and secondary keys with a selective logic, constant, probability, insertion order,
+position (before/after the character definition, or at a depth with a role), timed effects
+(sticky, cooldown, delay) and recursion flags. A card book carries the SillyTavern-only fields
+in each entry's `extensions` the way SillyTavern writes them, so a book exported here imports
+there and back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tzurot.gateway.cards.spec import Book, BookEntry, parse_book, parse_card
+from tzurot.runtime.errors import InvalidArgument
+
+Logic = Literal["AND_ANY", "NOT_ALL", "NOT_ANY", "AND_ALL"]
+Position = Literal["before_char", "after_char", "at_depth"]
+LoreRole = Literal["system", "user", "assistant"]
+LOGIC_BY_NUMBER: dict[int, Logic] = {0: "AND_ANY", 1: "NOT_ALL", 2: "NOT_ANY", 3: "AND_ALL"}
+NUMBER_BY_LOGIC = {name: number for number, name in LOGIC_BY_NUMBER.items()}
+ROLE_BY_NUMBER: dict[int, LoreRole] = {0: "system", 1: "user", 2: "assistant"}
+NUMBER_BY_ROLE = {name: number for number, name in ROLE_BY_NUMBER.items()}
+# SillyTavern's positions: before, after, AN top, AN bottom, at depth, EM top, EM bottom.
+# The author's-note and example-message anchors have no twin here; they map to the nearest
+# placement and the original number is kept in `extensions.position` for export.
+_POSITION_BY_NUMBER: dict[int, Position] = {
+    0: "before_char",
+    1: "after_char",
+    2: "at_depth",
+    3: "at_depth",
+    4: "at_depth",
+    5: "before_char",
+    6: "after_char",
+}
+DEFAULT_DEPTH = 4
+MAX_ENTRIES = 2000
+MAX_LOREBOOK_BYTES = 4 * 1024 * 1024
+
+
+class LoreEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uid: str
+    keys: list[str] = Field(default_factory=list)
+    secondary_keys: list[str] = Field(default_factory=list)
+    logic: Logic = "AND_ANY"
+    content: str = ""
+    comment: str = ""
+    name: str = ""
+    constant: bool = False
+    enabled: bool = True
+    order: int = 100
+    priority: int | None = None
+    position: Position = "before_char"
+    depth: int = Field(default=DEFAULT_DEPTH, ge=0, le=1000)
+    role: LoreRole = "system"
+    probability: int = Field(default=100, ge=0, le=100)
+    use_probability: bool = True
+    case_sensitive: bool | None = None
+    match_whole_words: bool | None = None
+    use_regex: bool = False
+    scan_depth: int | None = Field(default=None, ge=0, le=1000)
+    sticky: int = Field(default=0, ge=0)
+    cooldown: int = Field(default=0, ge=0)
+    delay: int = Field(default=0, ge=0)
+    exclude_recursion: bool = False
+    prevent_recursion: bool = False
+    delay_until_recursion: int = Field(default=0, ge=0)
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class Lorebook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="Lorebook", min_length=1, max_length=100)
+    description: str = ""
+    scan_depth: int | None = Field(default=None, ge=0, le=1000)
+    token_budget: int | None = Field(default=None, ge=0)
+    recursive_scanning: bool = False
+    extensions: dict[str, Any] = Field(default_factory=dict)
+    entries: list[LoreEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value is not None and value != "" else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _delay_level(value: Any) -> int:
+    if value is True:
+        return 1
+    return max(0, _int(value, 0)) if not isinstance(value, bool) else 0
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [str(item) for item in value if str(item).strip()]
+    return []
+
+
+# -- card character_book -----------------------------------------------------------------
+
+_ST_EXTENSION_KEYS = (
+    "position",
+    "exclude_recursion",
+    "prevent_recursion",
+    "delay_until_recursion",
+    "display_index",
+    "probability",
+    "useProbability",
+    "depth",
+    "selectiveLogic",
+    "scan_depth",
+    "case_sensitive",
+    "match_whole_words",
+    "role",
+    "sticky",
+    "cooldown",
+    "delay",
+)
+
+
+def from_card_book(book: Book) -> Lorebook:
+    """A card's `character_book` as SillyTavern reads it (its `convertCharacterBook`)."""
+    entries = []
+    for index, entry in enumerate(book.entries):
+        ext = dict(entry.extensions)
+        st_position = _opt_int(ext.get("position"))
+        position: Position
+        if st_position is not None and st_position in _POSITION_BY_NUMBER:
+            position = _POSITION_BY_NUMBER[st_position]
+        else:
+            position = "before_char" if entry.position == "before_char" else "after_char"
+        case = _opt_bool(ext.get("case_sensitive"))
+        entries.append(
+            LoreEntry(
+                uid=str(entry.id if entry.id is not None else index),
+                keys=list(entry.keys),
+                secondary_keys=list(entry.secondary_keys or []) if entry.selective else [],
+                logic=LOGIC_BY_NUMBER.get(_int(ext.get("selectiveLogic"), 0), "AND_ANY"),
+                content=entry.content,
+                comment=entry.comment or "",
+                name=entry.name or "",
+                constant=bool(entry.constant),
+                enabled=entry.enabled,
+                order=int(entry.insertion_order),
+                priority=int(entry.priority) if entry.priority is not None else None,
+                position=position,
+                depth=max(0, _int(ext.get("depth"), DEFAULT_DEPTH)),
+                role=ROLE_BY_NUMBER.get(_int(ext.get("role"), 0), "system"),
+                probability=min(100, max(0, _int(ext.get("probability"), 100))),
+                use_probability=bool(ext.get("useProbability", True)),
+                case_sensitive=case if case is not None else entry.case_sensitive,
+                match_whole_words=_opt_bool(ext.get("match_whole_words")),
+                use_regex=entry.use_regex,
+                scan_depth=_opt_int(ext.get("scan_depth")),
+                sticky=max(0, _int(ext.get("sticky"), 0)),
+                cooldown=max(0, _int(ext.get("cooldown"), 0)),
+                delay=max(0, _int(ext.get("delay"), 0)),
+                exclude_recursion=bool(ext.get("exclude_recursion", False)),
+                prevent_recursion=bool(ext.get("prevent_recursion", False)),
+                delay_until_recursion=_delay_level(ext.get("delay_until_recursion")),
+                extensions={
+                    **{k: v for k, v in ext.items() if k not in _ST_EXTENSION_KEYS},
+                    **_entry_extras(entry),
+                    **({"position": st_position} if st_position in (2, 3, 5, 6) else {}),
+                },
+            )
+        )
+    return Lorebook(
+        name=(book.name or "Character book")[:100],
+        description=book.description or "",
+        scan_depth=book.scan_depth,
+        token_budget=book.token_budget,
+        recursive_scanning=bool(book.recursive_scanning),
+        extensions={**book.extensions, **_extras(book)},
+        entries=entries,
+    )
+
+
+def _extras(model: BaseModel) -> dict[str, Any]:
+    """Fields a newer spec added (kept for export) under one reserved key."""
+    extra = model.model_extra or {}
+    return {"tzurot/unknown_fields": dict(extra)} if extra else {}
+
+
+def _entry_extras(entry: BookEntry) -> dict[str, Any]:
+    extras = _extras(entry)
+    if entry.selective is not None and not entry.selective and entry.secondary_keys:
+        extras["tzurot/inactive_secondary_keys"] = list(entry.secondary_keys)
+    return extras
+
+
+def to_card_book(book: Lorebook) -> Book:
+    """The lorebook as a card `character_book`, SillyTavern's fields in entry extensions."""
+    entries = []
+    for entry in book.entries:
+        ext = dict(entry.extensions)
+        unknown = ext.pop("tzurot/unknown_fields", {})
+        inactive = ext.pop("tzurot/inactive_secondary_keys", None)
+        st_position = ext.pop("position", None)
+        if entry.position == "at_depth" and st_position not in (2, 3):
+            st_position = 4
+        elif entry.position == "before_char" and st_position != 5:
+            st_position = 0
+        elif entry.position == "after_char" and st_position != 6:
+            st_position = 1
+        ext |= {
+            "position": st_position,
+            "exclude_recursion": entry.exclude_recursion,
+            "prevent_recursion": entry.prevent_recursion,
+            "delay_until_recursion": entry.delay_until_recursion,
+            "probability": entry.probability,
+            "useProbability": entry.use_probability,
+            "depth": entry.depth,
+            "selectiveLogic": NUMBER_BY_LOGIC[entry.logic],
+            "scan_depth": entry.scan_depth,
+            "case_sensitive": entry.case_sensitive,
+            "match_whole_words": entry.match_whole_words,
+            "role": NUMBER_BY_ROLE[entry.role],
+            "sticky": entry.sticky,
+            "cooldown": entry.cooldown,
+            "delay": entry.delay,
+        }
+        selective = bool(entry.secondary_keys) or inactive is None
+        fields: dict[str, Any] = {
+            "id": int(entry.uid) if entry.uid.isdigit() else entry.uid,
+            "keys": entry.keys,
+            "secondary_keys": entry.secondary_keys or inactive or [],
+            "selective": selective,
+            "content": entry.content,
+            "comment": entry.comment,
+            "constant": entry.constant,
+            "enabled": entry.enabled,
+            "insertion_order": entry.order,
+            "position": "before_char" if st_position in (0, 5) else "after_char",
+            "case_sensitive": entry.case_sensitive,
+            "use_regex": entry.use_regex,
+            "extensions": ext,
+            **unknown,
+        }
+        if entry.name:
+            fields["name"] = entry.name
+        if entry.priority is not None:
+            fields["priority"] = entry.priority
+        entries.append(BookEntry.model_validate(fields))
+    extensions = dict(book.extensions)
+    unknown = extensions.pop("tzurot/unknown_fields", {})
+    return Book.model_validate(
+        {
+            "name": book.name,
+            "description": book.description,
+            "scan_depth": book.scan_depth,
+            "token_budget": book.token_budget,
+            "recursive_scanning": book.recursive_scanning,
+            "extensions": extensions,
+            "entries": [e.model_dump(mode="json", exclude_none=True) for e in entries],
+            **unknown,
+        }
+    )
+
+
+# -- SillyTavern world info JSON ---------------------------------------------------------
+
+_WI_KNOWN = {
+    "uid",
+    "key",
+    "keysecondary",
+    "comment",
+    "content",
+    "constant",
+    "selective",
+    "selectiveLogic",
+    "order",
+    "position",
+    "disable",
+    "excludeRecursion",
+    "preventRecursion",
+    "delayUntilRecursion",
+    "probability",
+    "useProbability",
+    "depth",
+    "role",
+    "scanDepth",
+    "caseSensitive",
+    "matchWholeWords",
+    "sticky",
+    "cooldown",
+    "delay",
+}
+
+
+def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
+    """SillyTavern's world info file: `{"entries": {"<uid>": {...}}}`."""
+    raw_entries = document.get("entries")
+    if not isinstance(raw_entries, dict):
+        raise InvalidArgument(
+            "entries", "world info needs an 'entries' object", reason="BAD_LOREBOOK"
+        )
+    entries = []
+    for key, raw in raw_entries.items():
+        if not isinstance(raw, dict):
+            raise InvalidArgument(
+                f"entries.{key}", "each entry must be an object", reason="BAD_LOREBOOK"
+            )
+        st_position = _int(raw.get("position"), 0)
+        role_number = raw.get("role")
+        selective = raw.get("selective", True)
+        secondary = _strings(raw.get("keysecondary"))
+        extensions = {k: v for k, v in raw.items() if k not in _WI_KNOWN}
+        if st_position in (2, 3, 5, 6):
+            extensions["position"] = st_position
+        if not selective and secondary:
+            extensions["tzurot/inactive_secondary_keys"] = secondary
+        entries.append(
+            LoreEntry(
+                uid=str(raw.get("uid", key)),
+                keys=_strings(raw.get("key")),
+                secondary_keys=secondary if selective else [],
+                logic=LOGIC_BY_NUMBER.get(_int(raw.get("selectiveLogic"), 0), "AND_ANY"),
+                content=str(raw.get("content") or ""),
+                comment=str(raw.get("comment") or ""),
+                constant=bool(raw.get("constant", False)),
+                enabled=not bool(raw.get("disable", False)),
+                order=_int(raw.get("order"), 100),
+                position=_POSITION_BY_NUMBER.get(st_position, "before_char"),
+                depth=max(0, _int(raw.get("depth"), DEFAULT_DEPTH)),
+                role=ROLE_BY_NUMBER.get(_int(role_number, 0), "system"),
+                probability=min(100, max(0, _int(raw.get("probability"), 100))),
+                use_probability=bool(raw.get("useProbability", True)),
+                case_sensitive=_opt_bool(raw.get("caseSensitive")),
+                match_whole_words=_opt_bool(raw.get("matchWholeWords")),
+                scan_depth=_opt_int(raw.get("scanDepth")),
+                sticky=max(0, _int(raw.get("sticky"), 0)),
+                cooldown=max(0, _int(raw.get("cooldown"), 0)),
+                delay=max(0, _int(raw.get("delay"), 0)),
+                exclude_recursion=bool(raw.get("excludeRecursion", False)),
+                prevent_recursion=bool(raw.get("preventRecursion", False)),
+                delay_until_recursion=_delay_level(raw.get("delayUntilRecursion")),
+                extensions=extensions,
+            )
+        )
+    title = str(document.get("name") or name or "World info")[:100]
+    return Lorebook(name=title, entries=entries)
+
+
+def to_world_info(book: Lorebook) -> dict[str, Any]:
+    """The lorebook as a SillyTavern world info file."""
+    entries: dict[str, Any] = {}
+    for index, entry in enumerate(book.entries):
+        ext = dict(entry.extensions)
+        inactive = ext.pop("tzurot/inactive_secondary_keys", None)
+        st_position = ext.pop("position", None)
+        number = {"before_char": 0, "after_char": 1, "at_depth": 4}[entry.position]
+        if st_position in (2, 3, 5, 6):
+            number = st_position
+        uid = int(entry.uid) if entry.uid.isdigit() else index
+        entries[str(uid)] = {
+            **ext,
+            "uid": uid,
+            "key": entry.keys,
+            "keysecondary": entry.secondary_keys or inactive or [],
+            "comment": entry.comment,
+            "content": entry.content,
+            "constant": entry.constant,
+            "selective": inactive is None,
+            "selectiveLogic": NUMBER_BY_LOGIC[entry.logic],
+            "order": entry.order,
+            "position": number,
+            "disable": not entry.enabled,
+            "excludeRecursion": entry.exclude_recursion,
+            "preventRecursion": entry.prevent_recursion,
+            "delayUntilRecursion": entry.delay_until_recursion,
+            "probability": entry.probability,
+            "useProbability": entry.use_probability,
+            "depth": entry.depth,
+            "role": NUMBER_BY_ROLE[entry.role],
+            "scanDepth": entry.scan_depth,
+            "caseSensitive": entry.case_sensitive,
+            "matchWholeWords": entry.match_whole_words,
+            "sticky": entry.sticky or None,
+            "cooldown": entry.cooldown or None,
+            "delay": entry.delay or None,
+        }
+    return {"name": book.name, "entries": entries}
+
+
+# -- documents ---------------------------------------------------------------------------
+
+
+def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
+    """A lorebook file: SillyTavern world info, `lorebook_v3`, a bare book, or a card's
+    `character_book`; InvalidArgument says what is wrong."""
+    if len(data) > MAX_LOREBOOK_BYTES:
+        raise InvalidArgument(
+            "document", f"a lorebook may be at most {MAX_LOREBOOK_BYTES} bytes", reason="TOO_LARGE"
+        )
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(
+            "document", f"the lorebook is not valid JSON: {exc}", reason="BAD_LOREBOOK"
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidArgument("document", "a lorebook is a JSON object", reason="BAD_LOREBOOK")
+    try:
+        if isinstance(document.get("entries"), dict):
+            return from_world_info(document, name=name)
+        if document.get("spec") in ("chara_card_v2", "chara_card_v3"):
+            book = parse_card(document).data.character_book
+            if book is None:
+                raise InvalidArgument(
+                    "document", "the card has no character_book", reason="BAD_LOREBOOK"
+                )
+            return from_card_book(book)
+        lore = from_card_book(parse_book(document))
+        if name and not document.get("name") and not (document.get("data") or {}).get("name"):
+            lore.name = name[:100]
+        return lore
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "document"
+        raise InvalidArgument(
+            field, f"lorebook: {field}: {first['msg']}", reason="BAD_LOREBOOK"
+        ) from None
+
+
+def lorebook_v3_document(book: Lorebook) -> dict[str, Any]:
+    """The export format: `{"spec": "lorebook_v3", "data": <character_book>}`."""
+    return {
+        "spec": "lorebook_v3",
+        "data": to_card_book(book).model_dump(mode="json", exclude_none=True),
+    }

@@ -1,0 +1,184 @@
+"""A character card as a personality, and a personality as a V3 card.
+
+Card fields with a place in a personality go there (name, description, personality, scenario,
+mes_example, system_prompt, post_history_instructions); the rest (greetings, creator notes,
+tags, creator, version, nickname, assets, source, dates, extensions and any field a newer
+spec adds) is kept as the personality's card data and written back on export. The
+`character_book` becomes the personality's lorebook. Tzurot's own fields travel in
+`extensions["tzurot"]` (slug, aliases, error message, birthday, nsfw), so export then import
+gives the same personality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tzurot.gateway.cards.codec import EMBEDDED_PREFIX, DecodedCard, main_icon
+from tzurot.gateway.cards.lorebooks import Lorebook, from_card_book, to_card_book
+from tzurot.gateway.cards.spec import SPEC_V3, Card, CardData
+from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
+from tzurot.runtime.errors import InvalidArgument
+
+TZUROT_EXTENSION = "tzurot"
+CARD_KEYS = (
+    "nickname",
+    "first_mes",
+    "alternate_greetings",
+    "group_only_greetings",
+    "creator_notes",
+    "creator_notes_multilingual",
+    "tags",
+    "creator",
+    "character_version",
+    "extensions",
+    "assets",
+    "source",
+    "creation_date",
+    "modification_date",
+)
+
+
+@dataclass
+class CharacterDraft:
+    """Everything a card says about a character, in Tzurot's terms."""
+
+    seed: PersonalitySeed
+    card: dict[str, Any]
+    """The card-only fields (CARD_KEYS, plus `unknown_fields` of newer specs)."""
+    lorebook: Lorebook | None = None
+    avatar: bytes | None = None
+    avatar_type: str = ""
+    assets: dict[str, bytes] = field(default_factory=dict)
+
+
+def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
+    data = decoded.card.data
+    ours = data.extensions.get(TZUROT_EXTENSION)
+    ours = ours if isinstance(ours, dict) else {}
+    name = data.name.strip()[:80]
+    slug = str(ours.get("slug") or "") or slugify(name)
+    if not SLUG_PATTERN.match(slug):
+        raise InvalidArgument("data.name", f"cannot derive a slug from the name {name!r}")
+    try:
+        seed = PersonalitySeed.model_validate(
+            {
+                "name": name,
+                "slug": slug,
+                "aliases": list(ours.get("aliases") or []),
+                "avatar_url": str(ours.get("avatar_url") or ""),
+                "system_prompt": data.system_prompt,
+                "character": {
+                    "description": data.description,
+                    "personality": data.personality,
+                    "scenario": data.scenario,
+                    "example_dialogues": data.mes_example,
+                    "post_history_instructions": data.post_history_instructions,
+                },
+                "error_message": str(ours.get("error_message") or ""),
+                "birthday": str(ours.get("birthday") or ""),
+                "nsfw": bool(ours.get("nsfw", False)),
+                "public": bool(ours.get("public", True)),
+            }
+        )
+    except ValueError as exc:
+        raise InvalidArgument("data", f"the card cannot become a personality: {exc}") from None
+    dumped = data.model_dump(mode="json", exclude_none=True)
+    card = {key: dumped[key] for key in CARD_KEYS if key in dumped}
+    card["extensions"] = {
+        k: v for k, v in card.get("extensions", {}).items() if k != TZUROT_EXTENSION
+    }
+    if data.model_extra:
+        card["unknown_fields"] = dict(data.model_extra)
+    if decoded.card.model_extra:
+        card["card_unknown_fields"] = dict(decoded.card.model_extra)
+    lorebook = from_card_book(data.character_book) if data.character_book else None
+    if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
+        lorebook.name = f"{name} (card)"[:100]
+    assets = dict(decoded.assets)
+    icon = main_icon(decoded.card)
+    if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX) and decoded.image:
+        assets.pop(icon.uri[len(EMBEDDED_PREFIX) :], None)  # kept as the avatar instead
+    return CharacterDraft(
+        seed=seed,
+        card=card,
+        lorebook=lorebook,
+        avatar=decoded.image,
+        avatar_type=decoded.image_type,
+        assets=assets,
+    )
+
+
+@dataclass(frozen=True)
+class CharacterView:
+    """What export needs of a personality."""
+
+    name: str
+    slug: str
+    aliases: tuple[str, ...]
+    avatar_url: str
+    system_prompt: str
+    description: str
+    personality: str
+    scenario: str
+    example_dialogues: str
+    post_history_instructions: str
+    error_message: str
+    birthday: str
+    nsfw: bool
+    public: bool
+    card: dict[str, Any]
+    lorebook: Lorebook | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+
+def card_from_view(view: CharacterView) -> Card:
+    """A V3 card (spec_version 3.0) of the personality."""
+    card = dict(view.card)
+    unknown = dict(card.pop("unknown_fields", {}) or {})
+    top_unknown = dict(card.pop("card_unknown_fields", {}) or {})
+    extensions = dict(card.pop("extensions", {}) or {})
+    extensions[TZUROT_EXTENSION] = {
+        "slug": view.slug,
+        "aliases": list(view.aliases),
+        "avatar_url": view.avatar_url,
+        "error_message": view.error_message,
+        "birthday": view.birthday,
+        "nsfw": view.nsfw,
+        "public": view.public,
+    }
+    data: dict[str, Any] = {
+        **unknown,
+        "name": view.name,
+        "description": view.description,
+        "personality": view.personality,
+        "scenario": view.scenario,
+        "first_mes": card.pop("first_mes", ""),
+        "mes_example": view.example_dialogues,
+        "creator_notes": card.pop("creator_notes", ""),
+        "system_prompt": view.system_prompt,
+        "post_history_instructions": view.post_history_instructions,
+        "alternate_greetings": card.pop("alternate_greetings", []),
+        "tags": card.pop("tags", []),
+        "creator": card.pop("creator", ""),
+        "character_version": card.pop("character_version", ""),
+        "extensions": extensions,
+        "group_only_greetings": card.pop("group_only_greetings", []),
+        "creation_date": card.pop("creation_date", view.created_at or None),
+        "modification_date": view.updated_at or card.pop("modification_date", None),
+        **{k: v for k, v in card.items() if k in CARD_KEYS and k != "modification_date"},
+    }
+    if view.lorebook is not None:
+        data["character_book"] = to_card_book(view.lorebook).model_dump(
+            mode="json", exclude_none=True
+        )
+    document = {**top_unknown, "spec": SPEC_V3, "spec_version": "3.0", "data": data}
+    cleaned = {k: v for k, v in document.items()}
+    cleaned["data"] = {k: v for k, v in data.items() if v is not None}
+    return Card.model_validate(cleaned)
+
+
+def card_data_defaults() -> dict[str, Any]:
+    """Card fields of a personality that never came from a card."""
+    return CardData(name="x").model_dump(mode="json", include=set(CARD_KEYS), exclude_none=True)

@@ -1,0 +1,83 @@
+"""Gateway's Postgres store (schema `core`), one module per capability.
+
+`GatewayStore` is what the conversation path reads and writes (users, personalities, configs,
+jobs); `AdminStore` is the admin API's SQL. Both are made of the capability parts:
+
+- users.py: users and personas
+- personalities.py: personalities and aliases (lookups, imports, admin writes)
+- configs.py: LLM configs, model overrides, stored settings levels
+- channels.py: channel activations and the denylist (moderation)
+- jobs.py: jobs and their usage rows
+- usage.py: usage totals
+- privacy.py: a user's export and deletion
+- rows.py: rows as domain objects
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.db.engine import autocommit
+from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
+from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
+from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
+from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
+from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
+from tzurot.gateway.store.privacy import PrivacyQueries
+from tzurot.gateway.store.rows import (
+    PERSONALITY_COLUMNS,
+    llm_config_from_row,
+    personality_from_row,
+    user_from_row,
+)
+from tzurot.gateway.store.usage import UsageQueries
+from tzurot.gateway.store.users import UserReads, UserWrites
+
+__all__ = [
+    "CONTEXT_COLUMNS",
+    "PERSONALITY_COLUMNS",
+    "RETRYABLE_CODES",
+    "AdminStore",
+    "GatewayStore",
+    "NewJob",
+    "llm_config_from_row",
+    "personality_from_row",
+    "user_from_row",
+]
+
+
+class GatewayStore(UserReads, PersonalityReads, ConfigReads, JobQueries):
+    """The conversation path's SQL. Methods are small transactions; none holds a connection."""
+
+    def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:
+        self._engine = engine
+        self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
+        # Personalities (by name and id) and LLM configs (by id). Every write to them in this
+        # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
+        self.catalog: TtlCache[Personality | LlmConfig] = TtlCache(catalog_ttl)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+
+class AdminStore(
+    UserWrites,
+    PersonalityWrites,
+    ConfigWrites,
+    SettingQueries,
+    ChannelQueries,
+    ModerationQueries,
+    UsageQueries,
+    PrivacyQueries,
+):
+    """The admin API's SQL: users, personas, personalities, aliases, configs, overrides,
+    settings, channel activations, the denylist, usage totals and user data."""
+
+    def __init__(self, engine: AsyncEngine, catalog: TtlCache[Any] | None = None) -> None:
+        self._engine = engine
+        self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
+        self._catalog = catalog  # GatewayStore.catalog: cleared by writes to what it caches

@@ -1,0 +1,269 @@
+"""Jobs: one per request, claimed by idempotency key, leased while it runs, finished with
+its answer and usage in one statement, then marked delivered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.domain import Job, JobError, JobStatus, Usage
+from tzurot.gateway.store.base import SqlBase
+from tzurot.gateway.store.rows import job_from_row as _job
+
+# A job that failed with one of these may be tried again under the same idempotency key.
+RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
+
+
+def _claim_statement(*, start: bool) -> sa.Insert:
+    """claim_job's statement, built once per `start` (bind parameters named as NewJob's)."""
+    jobs = t.jobs.c
+    started: dict[str, Any] = {}
+    if start:
+        started = {
+            "status": JobStatus.RUNNING.value,
+            "attempts": jobs.attempts + 1,
+            "started_at": sa.func.coalesce(jobs.started_at, sa.func.now()),
+        }
+    lease = sa.bindparam("lease_seconds", type_=sa.Float)
+    stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease)
+    first: dict[str, Any] = {"status": JobStatus.QUEUED.value}
+    if start:
+        first = {"status": JobStatus.RUNNING.value, "attempts": 1, "started_at": sa.func.now()}
+    columns = (
+        "idempotency_key",
+        "user_id",
+        "personality_id",
+        "guild_id",
+        "channel_id",
+        "request_content",
+        "request_message_ids",
+        "author_id",
+        "author_name",
+    )
+    insert_stmt = insert(t.jobs).values(
+        **{name: sa.bindparam(name, type_=t.jobs.c[name].type) for name in columns},
+        heartbeat_at=sa.func.clock_timestamp(),
+        **first,
+    )
+    reclaimable = sa.and_(
+        jobs.user_id == insert_stmt.excluded.user_id,
+        jobs.personality_id == insert_stmt.excluded.personality_id,
+        sa.or_(
+            sa.and_(
+                jobs.status == JobStatus.FAILED.value,
+                jobs.error_code.in_(RETRYABLE_CODES),
+            ),
+            sa.and_(
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
+            ),
+        ),
+    )
+    return insert_stmt.on_conflict_do_update(
+        index_elements=[jobs.idempotency_key],
+        set_={
+            "status": JobStatus.QUEUED.value,
+            "error_code": None,
+            "error_reason": None,
+            "error_message": None,
+            "content": "",
+            "finished_at": None,
+            "heartbeat_at": sa.func.clock_timestamp(),
+            **started,
+        },
+        where=reclaimable,
+    ).returning(*t.jobs.c)
+
+
+_CLAIM = _claim_statement(start=False)
+_CLAIM_AND_START = _claim_statement(start=True)
+_JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+
+
+CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoning")
+"""What a finished reply leaves on its job for delivery and Inspect (job_context.py)."""
+
+
+def _finish_job_statement() -> sa.Select[Any]:
+    """UPDATE the job to streamed and INSERT its usage row from what the UPDATE returned."""
+    jobs = t.jobs.c
+    done = (
+        sa.update(t.jobs)
+        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .values(
+            status=JobStatus.STREAMED.value,
+            content=sa.bindparam("v_content", type_=sa.Text),
+            provider=sa.bindparam("v_provider", type_=sa.Text),
+            model=sa.bindparam("v_model", type_=sa.Text),
+            input_tokens=sa.bindparam("v_input_tokens", type_=sa.Integer),
+            output_tokens=sa.bindparam("v_output_tokens", type_=sa.Integer),
+            finished_at=sa.func.now(),
+            **{
+                name: sa.bindparam(f"v_{name}", type_=getattr(jobs, name).type)
+                for name in CONTEXT_COLUMNS
+            },
+        )
+        .returning(*t.jobs.c)
+        .cte("done")
+    )
+    logged = (
+        sa.insert(t.usage_log)
+        .from_select(
+            [
+                "user_id",
+                "job_id",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "request_type",
+            ],
+            sa.select(
+                done.c.user_id,
+                done.c.id,
+                done.c.provider,
+                done.c.model,
+                done.c.input_tokens,
+                done.c.output_tokens,
+                sa.bindparam("v_request_type", type_=sa.Text),
+            ),
+        )
+        .cte("logged")
+    )
+    return sa.select(done).add_cte(logged)
+
+
+_FINISH_JOB = _finish_job_statement()
+
+
+@dataclass(frozen=True)
+class NewJob:
+    idempotency_key: str
+    user_id: str
+    personality_id: str
+    guild_id: str
+    channel_id: str
+    request_content: str
+    request_message_ids: Sequence[str]
+    author_id: str
+    author_name: str
+
+
+class JobQueries(SqlBase):
+    async def claim_job(
+        self, new: NewJob, *, lease_seconds: float = 90.0, start: bool = False
+    ) -> tuple[Job, bool]:
+        """Inserts the job for an idempotency key, or returns the existing one (claimed=False).
+
+        An existing job of the same user and personality is claimed again (a new attempt) when
+        it failed for a retryable reason (RETRYABLE_CODES), or when it is queued or running
+        but its heartbeat is older than `lease_seconds` (the gateway running it died). One
+        statement, so of several concurrent duplicates exactly one wins the claim. With
+        `start`, a claimed job is also started (as `start_attempt`) by the same statement.
+        """
+        params = {
+            "idempotency_key": new.idempotency_key,
+            "user_id": new.user_id,
+            "personality_id": new.personality_id,
+            "guild_id": new.guild_id,
+            "channel_id": new.channel_id,
+            "request_content": new.request_content,
+            "request_message_ids": list(new.request_message_ids),
+            "author_id": new.author_id,
+            "author_name": new.author_name,
+            "lease_seconds": lease_seconds,
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            row = (await conn.execute(_CLAIM_AND_START if start else _CLAIM, params)).one_or_none()
+            if row is not None:
+                return _job(row._mapping), True
+            row = (await conn.execute(_JOB_BY_KEY, params)).one()
+        return _job(row._mapping), False
+
+    async def heartbeat(self, job_id: str) -> None:
+        """The job's runner is alive: renew its lease."""
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.RUNNING.value)
+                .values(heartbeat_at=sa.func.clock_timestamp())
+            )
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._one_job(t.jobs.c.id == job_id)
+
+    async def get_job_by_key(self, idempotency_key: str) -> Job | None:
+        return await self._one_job(t.jobs.c.idempotency_key == idempotency_key)
+
+    async def start_attempt(self, job_id: str) -> Job:
+        return await self._update_job(
+            job_id,
+            status=JobStatus.RUNNING.value,
+            attempts=t.jobs.c.attempts + 1,
+            heartbeat_at=sa.func.clock_timestamp(),
+            started_at=sa.func.coalesce(t.jobs.c.started_at, sa.func.now()),
+        )
+
+    async def finish_job(
+        self,
+        job_id: str,
+        content: str,
+        usage: Usage,
+        request_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Marks the job streamed with its answer and records usage, in one statement.
+
+        `context`: the job's context columns (job_context.context_columns).
+        """
+        params = {
+            "job_id": job_id,
+            "v_content": content,
+            "v_provider": usage.provider,
+            "v_model": usage.model,
+            "v_input_tokens": usage.input_tokens,
+            "v_output_tokens": usage.output_tokens,
+            "v_request_type": request_type,
+            **{f"v_{name}": None for name in CONTEXT_COLUMNS},
+            **{f"v_{name}": value for name, value in (context or {}).items()},
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+
+    async def fail_job(self, job_id: str, error: JobError) -> Job:
+        return await self._update_job(
+            job_id,
+            status=JobStatus.FAILED.value,
+            error_code=error.code,
+            error_reason=error.reason,
+            error_message=error.message,
+            finished_at=sa.func.now(),
+        )
+
+    async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
+        return await self._update_job(
+            job_id,
+            status=JobStatus.DELIVERED.value,
+            delivered_message_ids=list(message_ids),
+            delivered_at=sa.func.now(),
+        )
+
+    async def _one_job(self, where: sa.ColumnElement[bool]) -> Job | None:
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(sa.select(t.jobs).where(where))).one_or_none()
+        return None if row is None else _job(row._mapping)
+
+    async def _update_job(self, job_id: str, **values: Any) -> Job:
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            return await self._update_job_in(conn, job_id, **values)
+
+    @staticmethod
+    async def _update_job_in(conn: AsyncConnection, job_id: str, **values: Any) -> Job:
+        stmt = sa.update(t.jobs).where(t.jobs.c.id == job_id).values(**values).returning(*t.jobs.c)
+        return _job((await conn.execute(stmt)).one()._mapping)

@@ -1,0 +1,295 @@
+"""Personalities and aliases: lookups (cached in the catalog), imports, admin writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.cache import TtlCache
+from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
+from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
+from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
+from tzurot.runtime.errors import AlreadyExists, quoted
+
+
+class PersonalityReads(SqlBase):
+    # Personalities (by name and id) and LLM configs (by id). Every write to them in this
+    # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
+    catalog: TtlCache[Personality | LlmConfig]
+
+    async def find_personality(self, name: str) -> Personality | None:
+        """By slug, display name or alias, case-insensitively, in that order of preference."""
+        key = normalize_alias(name)
+        cached = self.catalog.get(("name", key))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
+        alias_match = sa.exists().where(
+            t.personality_aliases.c.personality_id == t.personalities.c.id,
+            t.personality_aliases.c.alias == key,
+        )
+        rank = sa.case(
+            (t.personalities.c.slug == key, 0),
+            (sa.func.lower(t.personalities.c.display_name) == key, 1),
+            else_=2,
+        )
+        stmt = (
+            sa.select(*PERSONALITY_COLUMNS)
+            .where(
+                sa.or_(
+                    t.personalities.c.slug == key,
+                    sa.func.lower(t.personalities.c.display_name) == key,
+                    alias_match,
+                )
+            )
+            .order_by(rank, t.personalities.c.created_at)
+            .limit(1)
+        )
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("name", key), personality, generation)
+        self.catalog.put(("personality", personality.id), personality, generation)
+        return personality
+
+    async def get_personality(self, personality_id: str) -> Personality | None:
+        cached = self.catalog.get(("personality", personality_id))
+        if isinstance(cached, Personality):
+            return cached
+        generation = self.catalog.generation
+        async with self._autocommit.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        personality = personality_from_row(row._mapping)
+        self.catalog.put(("personality", personality_id), personality, generation)
+        return personality
+
+    async def list_personalities(self) -> list[Personality]:
+        stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [personality_from_row(row._mapping) for row in rows]
+
+    async def import_personality(
+        self, seed: PersonalitySeed, *, owner_user_id: str | None
+    ) -> tuple[Personality, bool]:
+        """Creates or updates a personality (by slug) with its aliases and default config."""
+        slug = seed.effective_slug
+        async with self._engine.begin() as conn:
+            # Imports are rare and touch several rows whose uniqueness is checked in code (the
+            # default config, alias clashes): one at a time, or two would both pass the checks.
+            await conn.execute(alias_lock())
+            config_id = await self._upsert_default_config(conn, slug, seed)
+            values: dict[str, Any] = {
+                "slug": slug,
+                "display_name": seed.name,
+                "avatar_url": seed.avatar_url,
+                "system_prompt": seed.system_prompt,
+                "character": seed.character.model_dump(),
+                "default_llm_config_id": config_id,
+                "error_message": seed.error_message,
+                "birthday": seed.birthday,
+                "owner_user_id": owner_user_id,
+                "public": seed.public,
+                "nsfw": seed.nsfw,
+            }
+            insert_stmt = insert(t.personalities).values(**values)
+            excluded = insert_stmt.excluded
+            update = {k: excluded[k] for k in values if k not in ("slug", "owner_user_id")}
+            stmt = insert_stmt.on_conflict_do_update(
+                index_elements=[t.personalities.c.slug],
+                set_={**update, "updated_at": sa.func.now()},
+            ).returning(t.personalities.c.id, sa.literal_column("xmax = 0").label("created"))
+            row = (await conn.execute(stmt)).one()
+            await self._replace_aliases(conn, row.id, seed.aliases)
+            personality = await self._personality_by_id(conn, row.id)
+        self.catalog.clear()
+        return personality, bool(row.created)
+
+    async def _upsert_default_config(
+        self, conn: AsyncConnection, slug: str, seed: PersonalitySeed
+    ) -> str | None:
+        if seed.llm is None:
+            return None
+        name = f"{slug} default"
+        existing = await conn.scalar(
+            sa.select(t.llm_configs.c.id).where(
+                t.llm_configs.c.owner_user_id.is_(None),
+                sa.func.lower(t.llm_configs.c.name) == name,
+            )
+        )
+        values = {
+            "name": name,
+            "provider": seed.llm.provider,
+            "model": seed.llm.model,
+            "free_use": seed.llm.free_use,
+            "context_window": seed.llm.context_window,
+            "max_referenced_messages": seed.llm.max_referenced_messages,
+            "advanced_parameters": seed.llm.advanced_parameters,
+            "description": f"Default model of {seed.name}",
+        }
+        if existing is not None:
+            await conn.execute(
+                sa.update(t.llm_configs).where(t.llm_configs.c.id == existing).values(**values)
+            )
+            return str(existing)
+        return str(
+            await conn.scalar(
+                sa.insert(t.llm_configs).values(**values).returning(t.llm_configs.c.id)
+            )
+        )
+
+    async def _replace_aliases(
+        self, conn: AsyncConnection, personality_id: str, aliases: Sequence[str]
+    ) -> None:
+        wanted = {normalize_alias(a): a.strip().lstrip("@") for a in aliases}
+        clashes = (
+            await conn.execute(
+                sa.select(t.personality_aliases.c.alias, t.personalities.c.slug)
+                .join(t.personalities)
+                .where(
+                    t.personality_aliases.c.alias.in_(list(wanted)),
+                    t.personality_aliases.c.personality_id != personality_id,
+                )
+            )
+        ).all()
+        if clashes:
+            alias, owner = clashes[0]
+            raise AlreadyExists(
+                f"alias {quoted(alias)} already belongs to personality {quoted(owner)}"
+            )
+        await conn.execute(
+            sa.delete(t.personality_aliases).where(
+                t.personality_aliases.c.personality_id == personality_id
+            )
+        )
+        if wanted:
+            await conn.execute(
+                sa.insert(t.personality_aliases),
+                [
+                    {"alias": key, "display": display, "personality_id": personality_id}
+                    for key, display in wanted.items()
+                ],
+            )
+
+    async def _personality_by_id(self, conn: AsyncConnection, personality_id: str) -> Personality:
+        row = (
+            await conn.execute(
+                sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
+            )
+        ).one()
+        return personality_from_row(row._mapping)
+
+
+class PersonalityWrites(AdminSqlBase):
+    async def create_personality(self, values: Mapping[str, Any], aliases: Sequence[str]) -> str:
+        async with self._catalog_write() as conn:
+            await conn.execute(alias_lock())
+            exists = await conn.scalar(
+                sa.select(t.personalities.c.id).where(t.personalities.c.slug == values["slug"])
+            )
+            if exists is not None:
+                raise AlreadyExists(
+                    f"a personality with slug {quoted(values['slug'])} already exists",
+                    reason="PERSONALITY_EXISTS",
+                )
+            personality_id = str(
+                await conn.scalar(
+                    sa.insert(t.personalities).values(**values).returning(t.personalities.c.id)
+                )
+            )
+            for alias in aliases:
+                await self._add_alias(conn, personality_id, alias)
+        return personality_id
+
+    async def update_personality(
+        self, personality_id: str, values: Mapping[str, Any], aliases: Sequence[str] | None
+    ) -> None:
+        async with self._catalog_write() as conn:
+            await conn.execute(alias_lock())
+            if values:
+                await conn.execute(
+                    sa.update(t.personalities)
+                    .where(t.personalities.c.id == personality_id)
+                    .values(**values, updated_at=sa.func.now())
+                )
+            if aliases is not None:
+                await conn.execute(
+                    sa.delete(t.personality_aliases).where(
+                        t.personality_aliases.c.personality_id == personality_id
+                    )
+                )
+                for alias in aliases:
+                    await self._add_alias(conn, personality_id, alias)
+
+    async def delete_personality(self, personality_id: str) -> None:
+        async with self._catalog_write() as conn:
+            await conn.execute(
+                sa.delete(t.personalities).where(t.personalities.c.id == personality_id)
+            )
+
+    # ---- aliases ----
+
+    async def add_alias(self, personality_id: str, alias: str) -> None:
+        async with self._catalog_write() as conn:
+            await conn.execute(alias_lock())
+            await self._add_alias(conn, personality_id, alias)
+
+    @staticmethod
+    async def _add_alias(conn: Any, personality_id: str, alias: str) -> None:
+        key = normalize_alias(alias)
+        owner = (
+            await conn.execute(
+                sa.select(t.personalities.c.id, t.personalities.c.slug)
+                .join(t.personality_aliases)
+                .where(t.personality_aliases.c.alias == key)
+            )
+        ).one_or_none()
+        if owner is not None:
+            if str(owner.id) == personality_id:
+                return
+            raise AlreadyExists(
+                f"alias {quoted(key)} already belongs to personality {quoted(owner.slug)}",
+                reason="ALIAS_TAKEN",
+                metadata={"personality": owner.slug},
+            )
+        await conn.execute(
+            sa.insert(t.personality_aliases).values(
+                alias=key, display=alias.strip().lstrip("@"), personality_id=personality_id
+            )
+        )
+
+    async def alias_owner(self, alias: str) -> Personality | None:
+        async with self._autocommit.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(*PERSONALITY_COLUMNS).where(
+                        t.personalities.c.id
+                        == sa.select(t.personality_aliases.c.personality_id)
+                        .where(t.personality_aliases.c.alias == normalize_alias(alias))
+                        .scalar_subquery()
+                    )
+                )
+            ).one_or_none()
+        return None if row is None else personality_from_row(row._mapping)
+
+    async def remove_alias(self, alias: str) -> None:
+        async with self._catalog_write() as conn:
+            await conn.execute(
+                sa.delete(t.personality_aliases).where(
+                    t.personality_aliases.c.alias == normalize_alias(alias)
+                )
+            )

@@ -1,0 +1,45 @@
+"""Usage: requests and tokens per user, provider and model since a point in time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.domain import UsageTotal
+from tzurot.gateway.store.base import AdminSqlBase
+
+
+class UsageQueries(AdminSqlBase):
+    async def usage_totals(self, since: datetime, user_id: str | None) -> list[UsageTotal]:
+        u = t.usage_log.c
+        stmt = (
+            sa.select(
+                t.users.c.platform_user_id,
+                u.provider,
+                u.model,
+                sa.func.count().label("requests"),
+                sa.func.coalesce(sa.func.sum(u.input_tokens), 0).label("input_tokens"),
+                sa.func.coalesce(sa.func.sum(u.output_tokens), 0).label("output_tokens"),
+            )
+            .join(t.users, t.users.c.id == u.user_id)
+            .where(u.created_at >= since)
+            .group_by(t.users.c.platform_user_id, u.provider, u.model)
+            .order_by(t.users.c.platform_user_id, u.provider, u.model)
+        )
+        if user_id is not None:
+            stmt = stmt.where(u.user_id == user_id)
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            UsageTotal(
+                provider=row.provider,
+                model=row.model,
+                requests=int(row.requests),
+                input_tokens=int(row.input_tokens),
+                output_tokens=int(row.output_tokens),
+                platform_user_id=row.platform_user_id,
+            )
+            for row in rows
+        ]

@@ -1,0 +1,79 @@
+"""Card macros (curly-braced syntax), expanded when the prompt is built, never at import.
+
+From the V3 spec: `{{char}}` (the nickname, else the name; also the legacy `<BOT>`,
+`<bot>`, `<char>`), `{{user}}` (the user's persona or display name; also `<USER>`,
+`<user>`), `{{random:A,B}}` (`\\,` escapes a comma; SillyTavern's `{{random::A::B}}` too),
+`{{pick:A,B}}` (the same choice for the same prompt), `{{roll:N}}`/`{{roll:dN}}`,
+`{{// A}}`, `{{hidden_key:A}}` and `{{comment: A}}` (removed from the prompt),
+`{{reverse:A}}`; and V2's `{{original}}` (the system prompt the character replaces: there
+is no global one here, so it is empty). Names are matched case-insensitively; an unknown
+macro is left as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+
+_MACRO = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_LEGACY_CHAR = re.compile(r"<(?:BOT|bot|char)>")
+_LEGACY_USER = re.compile(r"<(?:USER|user)>")
+_SPLIT = re.compile(r"(?<!\\),")
+
+
+@dataclass(frozen=True)
+class MacroContext:
+    char: str
+    user: str
+    seed: str = ""
+    """Makes `{{pick}}`, `{{random}}` and `{{roll}}` repeat within one reply (a retry asks
+    the same prompt, so provider caching still works)."""
+
+
+def _choices(body: str) -> list[str]:
+    if body.startswith(":"):  # SillyTavern's {{random::A::B}}
+        return [part for part in body[1:].split("::")]
+    return [part.replace("\\,", ",") for part in _SPLIT.split(body)]
+
+
+def expand(text: str, ctx: MacroContext) -> str:
+    if not text or ("{{" not in text and "<" not in text):
+        return text
+    digest = hashlib.sha256(f"{ctx.seed}\0{text}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311  # not cryptography
+
+    def one(match: re.Match[str]) -> str:  # noqa: PLR0911  # one answer per macro
+        inner = match.group(1)
+        name, sep, body = inner.partition(":")
+        key = name.strip().lower()
+        if inner.strip().startswith("//"):
+            return ""
+        if not sep:
+            if key == "char":
+                return ctx.char
+            if key == "user":
+                return ctx.user
+            if key == "original":
+                return ""
+            return match.group(0)
+        if key in ("random", "pick"):
+            options = _choices(body)
+            return rng.choice(options) if options else ""
+        if key == "roll":
+            sides = body.strip().lower().removeprefix("d")
+            return (
+                str(rng.randint(1, int(sides)))
+                if sides.isdigit() and int(sides) > 0
+                else match.group(0)
+            )
+        if key in ("hidden_key", "comment"):
+            return ""
+        if key == "reverse":
+            return body[::-1]
+        return match.group(0)
+
+    expanded = _MACRO.sub(one, text)
+    expanded = _LEGACY_CHAR.sub(ctx.char, expanded)
+    return _LEGACY_USER.sub(ctx.user, expanded)

@@ -1,0 +1,174 @@
+"""Key matching and V3 decorators of lorebook entries (SillyTavern's rules).
+
+A key written `/pattern/flags` is a regular expression (JavaScript flags i, m, s, u, g, y;
+the last three change nothing here); so is every key of an entry with `use_regex`. Other
+keys match as text: case-insensitively unless the entry says otherwise, and with
+`match_whole_words` a one-word key must stand between non-word characters while a key of
+several words matches as a substring. A regex that does not compile, or runs longer than
+`REGEX_TIMEOUT_SECONDS`, matches nothing: lore never stalls a reply.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import regex
+
+from tzurot.inference.lore.model import Entry, LoreRole, Position
+
+REGEX_TIMEOUT_SECONDS = 0.05
+_DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
+_FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
+
+
+@functools.lru_cache(maxsize=2048)
+def _compile(pattern: str, flags: int) -> regex.Pattern[str] | None:
+    try:
+        return regex.compile(pattern, flags | regex.V0)
+    except (regex.error, ValueError, OverflowError):
+        return None
+
+
+def key_regex(key: str, *, force: bool = False) -> regex.Pattern[str] | None:
+    """The compiled regex of a `/pattern/flags` key (any key when `force`); else None."""
+    match = _DELIMITED.match(key)
+    if match:
+        pattern, flag_text = match.group(1), match.group(2)
+        if regex.search(r"(^|[^\\])/", pattern):  # an unescaped delimiter: not a regex
+            return None if not force else _compile(key, 0)
+        flags = 0
+        for letter in flag_text:
+            flags |= _FLAGS.get(letter, 0)
+        return _compile(pattern.replace("\\/", "/"), flags)
+    return _compile(key, 0) if force else None
+
+
+def _search(pattern: regex.Pattern[str], text: str) -> bool:
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None
+    except TimeoutError:
+        return False
+
+
+def matches(text: str, key: str, entry: Entry, *, case_sensitive: bool, whole_words: bool) -> bool:
+    """Whether `key` occurs in the scanned `text` under the entry's rules."""
+    key = key.strip()
+    if not key:
+        return False
+    if entry.use_regex or _DELIMITED.match(key):
+        pattern = key_regex(key, force=entry.use_regex)
+        if pattern is not None:
+            return _search(pattern, text)
+        if entry.use_regex:
+            return False  # an invalid regex never matches (V3 spec)
+    haystack = text if case_sensitive else text.lower()
+    needle = key if case_sensitive else key.lower()
+    if not whole_words or len(needle.split()) > 1:
+        return needle in haystack
+    bounded = _compile(rf"(?:^|\W)({regex.escape(needle)})(?:$|\W)", 0)
+    return bounded is not None and _search(bounded, haystack)
+
+
+# -- V3 decorators -------------------------------------------------------------------------
+
+_POSITIONS: dict[str, Position] = {
+    "before_desc": "before_char",
+    "after_desc": "after_char",
+    "personality": "after_char",
+    "scenario": "after_char",
+}
+_KNOWN = {
+    "activate",
+    "dont_activate",
+    "depth",
+    "role",
+    "scan_depth",
+    "position",
+    "activate_only_after",
+    "activate_only_every",
+    "additional_keys",
+    "exclude_keys",
+}
+
+
+@dataclass
+class Decorators:
+    """What an entry's leading `@@name value` lines ask for, and the content without them."""
+
+    content: str
+    activate: bool = False
+    dont_activate: bool = False
+    depth: int | None = None
+    role: LoreRole | None = None
+    scan_depth: int | None = None
+    position: Position | None = None
+    activate_only_after: int | None = None
+    activate_only_every: int | None = None
+    additional_keys: list[str] = field(default_factory=list)
+    exclude_keys: list[str] = field(default_factory=list)
+
+
+def _number(value: str) -> int | None:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _apply(
+    found: Decorators, name: str, value: str, seen: set[str]
+) -> bool:  # one branch per decorator of the spec
+    """Applies one decorator; False when it is not recognised or its value is invalid."""
+    if name not in _KNOWN:
+        return False
+    if name in seen and name not in ("additional_keys",):
+        return True  # only the first of a name counts
+    number = _number(value)
+    if name == "activate":
+        found.activate = True
+    elif name == "dont_activate":
+        found.dont_activate = True
+    elif name in ("depth", "scan_depth", "activate_only_after", "activate_only_every"):
+        if number is None or number < 0:
+            return False
+        setattr(found, name, number)
+    elif name == "role":
+        if value.strip() not in ("system", "user", "assistant"):
+            return False
+        found.role = value.strip()  # type: ignore[assignment]
+    elif name == "position":
+        if value.strip() not in _POSITIONS:
+            return False
+        found.position = _POSITIONS[value.strip()]
+    elif name == "additional_keys":
+        found.additional_keys.extend(k.strip() for k in value.split(",") if k.strip())
+    elif name == "exclude_keys":
+        found.exclude_keys.extend(k.strip() for k in value.split(",") if k.strip())
+    seen.add(name)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def decorators(content: str) -> Decorators:
+    """Parses the decorator lines at the top of `content` (fallbacks `@@@` are tried in
+    order when the decorator before them was not recognised)."""
+    lines = content.split("\n")
+    found = Decorators(content=content)
+    if not content.startswith("@@"):
+        return found
+    seen: set[str] = set()
+    index = 0
+    previous_ok = True
+    while index < len(lines) and lines[index].startswith("@@"):
+        line = lines[index]
+        fallback = line.startswith("@@@")
+        name, _, value = line.lstrip("@").partition(" ")
+        if fallback:
+            if not previous_ok:
+                previous_ok = _apply(found, name.strip(), value, seen)
+        else:
+            previous_ok = _apply(found, name.strip(), value, seen)
+        index += 1
+    found.content = "\n".join(lines[index:]).strip("\n")
+    return found
