@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 import structlog
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from tzurot.runtime.authz import OPEN_SERVICES, AccessRules, service_of
-from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, Unimplemented, to_status
+from tzurot.runtime.errors import (
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    TzurotError,
+    Unimplemented,
+    to_status,
+)
 from tzurot.runtime.identity import bind_call, peer_identity, request_id_from
 from tzurot.runtime.metrics import observe_call
 from tzurot.runtime.textcheck import check_storable
@@ -70,7 +77,8 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        deserializer, serializer = handler.request_deserializer, handler.response_serializer
+        deserializer = _tolerant(handler.request_deserializer)
+        serializer = handler.response_serializer
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method), deserializer, serializer
@@ -198,8 +206,32 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
         observe_call(call.method, code, seconds)
 
 
+@dataclass(frozen=True)
+class _Malformed:
+    """What a request that does not parse becomes: refused as INVALID_ARGUMENT by the call,
+    instead of gRPC's UNKNOWN from a deserializer that raised."""
+
+    error: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError as exc:
+            return _Malformed(type(exc).__name__)
+
+    return deserialize
+
+
 def _check_request(request: Any) -> None:
-    """Text no service can store is refused here, naming the field, before any use-case."""
+    """A request that does not parse, or that holds text no service can store, is refused
+    here, naming the field, before any use-case."""
+    if isinstance(request, _Malformed):
+        raise InvalidArgument("request", "the request is not a valid protobuf message")
     if isinstance(request, Message):  # a client-streaming call passes an iterator instead
         check_storable(request)
 
