@@ -150,6 +150,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             usage=usage(event.usage),
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
+            footer=event.footer,
         )
     )
 
