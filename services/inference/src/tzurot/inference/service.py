@@ -32,6 +32,7 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.group_view import answered_already, group_history, others
 from tzurot.inference.keys import KeyResolver
+from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
 from tzurot.inference.prompt import Budget, PromptInput, build_prompt
@@ -232,7 +233,7 @@ class Inference:
             found = await self._memories.relevant_memories(
                 personality_id=request.character.id,
                 user_id=request.user_id,
-                query=query,
+                query=memory_query(query),
                 limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
                 threshold=request.memory_threshold,
                 exclude_after=min(stamps) if stamps else None,
