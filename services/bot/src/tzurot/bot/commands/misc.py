@@ -28,6 +28,7 @@ HELP = """**Talking to personalities**
 **Personalities** `/character create|edit|view|browse|import|export|avatar`,
 `/memory search|prune|stats`
 **Channels** `/channel activate|deactivate` (needs Manage Channels)
+**Superusers** `/admin deny add|remove|list` (block or mute users and servers)
 Right-click an answer → Apps → **Inspect** to see what informed it."""
 
 
