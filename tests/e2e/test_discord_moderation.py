@@ -46,7 +46,7 @@ async def answered(world: World, interaction: FakeInteraction) -> str:
     return text
 
 
-async def deny(world: World, who: dict[str, str], mode: int) -> None:
+async def deny(world: World, who: dict[str, str], mode: gw.DenyMode.ValueType) -> None:
     await world.cli.AddDenylistEntry(
         gw.AddDenylistEntryRequest(
             entry=gw.DenylistEntry(
