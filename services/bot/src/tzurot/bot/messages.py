@@ -25,6 +25,7 @@ from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
+from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references
@@ -74,6 +75,7 @@ class MessageFlow:
         self._idle = asyncio.Event()
         self._idle.set()
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
+        self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
 
     # ---- events ----
 
@@ -352,10 +354,13 @@ class MessageFlow:
         )
         text = ""
         try:
-            async with channel.typing():
+            async with contextlib.AsyncExitStack() as typing:
                 async for event in self._gateway.generate(request):
                     kind = event.WhichOneof("event")
                     if kind == "accepted":
+                        # Typing only once the gateway took the message: a refusal (a mute)
+                        # shows nothing at all.
+                        await typing.enter_async_context(channel.typing())
                         answer.job_id = event.accepted.job_id
                         if event.accepted.HasField("personality"):
                             shown = event.accepted.personality
@@ -371,7 +376,11 @@ class MessageFlow:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
-            answer.message_ids = await stream.finish("" if quiet else error_reply(shown, err))
+            if quiet or not self._notices.should_reply(err, user_id):
+                # A scheduled turn nobody asked for, a mute, or a block told already: silent.
+                await stream.finish("")
+                return answer
+            answer.message_ids = await stream.finish(error_reply(shown, err))
         except WebhookLimitReached as err:
             answer.error_reason = "WEBHOOK_LIMIT"
             if not quiet:

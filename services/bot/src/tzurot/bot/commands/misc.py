@@ -31,6 +31,8 @@ HELP = """**Talking to personalities**
 personalities make a group channel, taking turns; name one ("hey Lilith") to pick it.
 `/channel talkativeness` (owners), `/freewill on|off|status` (speaking up unprompted)
 **News** `/changelog`, `/notifications subscribe|unsubscribe` (needs Manage Server)
+**Superusers** `/admin deny add|remove|list` (block or mute users and servers),
+`/admin announce` (to every subscribed channel)
 Right-click an answer → Apps → **Inspect** to see what informed it."""
 
 

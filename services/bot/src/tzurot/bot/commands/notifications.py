@@ -1,4 +1,5 @@
-"""/notifications subscribe|unsubscribe (server admins), /changelog, /admin announce."""
+"""/notifications subscribe|unsubscribe (server admins), /changelog, /admin announce
+(added to the /admin group of admin.py)."""
 
 from __future__ import annotations
 
@@ -75,20 +76,16 @@ def changelog_command(gateway: GatewayClient) -> app_commands.Command[Any, Any, 
     return changelog
 
 
-class AdminCommands(app_commands.Group):
-    """Operator tasks; the gateway refuses anyone but a superuser."""
-
-    def __init__(self, gateway: GatewayClient) -> None:
-        super().__init__(name="admin", description="Bot operators only")
-        self.gateway = gateway
+def announce_command(gateway: GatewayClient) -> app_commands.Command[Any, Any, None]:
+    """/admin announce: the gateway refuses anyone but a superuser."""
 
     @app_commands.command(name="announce", description="Post to every subscribed channel")
-    async def announce(self, interaction: discord.Interaction, text: str) -> None:
+    async def announce(interaction: discord.Interaction, text: str) -> None:
         await reply(
             interaction,
-            self.gateway,
-            lambda: self.gateway.stub.Announce(
-                gw.AnnounceRequest(actor=actor(interaction), text=text)
-            ),
+            gateway,
+            lambda: gateway.stub.Announce(gw.AnnounceRequest(actor=actor(interaction), text=text)),
             lambda r: f"Announcement queued for {r.channels} subscribed channel(s).",
         )
+
+    return announce

@@ -10,17 +10,14 @@ from tzurot.bot.commands.account import (
     TimezoneCommands,
     usage_command,
 )
+from tzurot.bot.commands.admin import AdminCommands
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
 from tzurot.bot.commands.freewill import FreeWillCommands
 from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
-from tzurot.bot.commands.notifications import (
-    AdminCommands,
-    NotificationCommands,
-    changelog_command,
-)
+from tzurot.bot.commands.notifications import NotificationCommands, changelog_command
 from tzurot.bot.commands.settings import SettingsCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
