@@ -26,7 +26,7 @@ HELP = """**Talking to personalities**
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar`,
-`/memory search|prune|stats`
+`/memory search|prune|stats|incognito|fresh`
 **Channels** `/channel activate|deactivate|list` (needs Manage Channels): several
 personalities make a group channel, taking turns; name one ("hey Lilith") to pick it.
 `/channel talkativeness` (owners), `/freewill on|off|status` (speaking up unprompted)
