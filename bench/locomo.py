@@ -292,8 +292,11 @@ def ablations(deployed: Tuning) -> dict[str, tuple[Tuning, bool]]:
     weights = deployed.weights
     return {
         "- threshold": (deployed, True),
-        "- waypoints": (replace(deployed, weights=replace(weights, waypoints=0)), False),
-        "- recency": (replace(deployed, weights=replace(weights, recency=0)), False),
+        "+ waypoints 0.15": (replace(deployed, weights=replace(weights, waypoints=0.15)), False),
+        "keywords 0.35": (
+            replace(deployed, weights=replace(weights, similarity=0.6, keywords=0.35)),
+            False,
+        ),
         "- keywords": (replace(deployed, weights=replace(weights, keywords=0)), False),
     }
 

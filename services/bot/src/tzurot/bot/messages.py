@@ -50,7 +50,6 @@ class Answer:
     request: gw.GenerateRequest
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
-    regenerations: int = 0
     # Why nothing was posted, when a scheduled turn failed quietly (e.g. CHAIN_INTERRUPTED).
     error_reason: str = ""
 
@@ -165,9 +164,10 @@ class MessageFlow:
         if emoji == REGENERATE_EMOJI:
             request = gw.GenerateRequest()
             request.CopyFrom(answer.request)
-            answer.regenerations += 1
-            base = answer.request.idempotency_key.split("#regen")[0]
-            request.idempotency_key = f"{base}#regen{answer.regenerations}"
+            # A new key each time, counted from the answer's own key: a regenerated answer
+            # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
+            base, _, count = answer.request.idempotency_key.partition("#regen")
+            request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
             await self._post(answer.channel, None, answer.personality, request, answer.user_id)
 
     # ---- who is addressed ----
