@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -251,12 +252,23 @@ class LongTermMemory:
         sector: str = "",
         salience: float = 0.0,
         source_turn_ids: Sequence[str] = (),
+        memory_id: str = "",
+        created_at: datetime | None = None,
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
 
         The sector is classified from the text unless given; a near-duplicate in the
         scope absorbs it instead (merged=True). Refused while the user is incognito.
+        With `memory_id` (imports) the call is idempotent and never merges: a memory of
+        that id is returned as stored (existed=True); `created_at` keeps an original time.
         """
+        if memory_id:
+            memory_id = _check_uuid("memory.id", memory_id)
+            existing = await self._store.get(memory_id)
+            if existing is not None:
+                return AddedMemory(existing, merged=False, existed=True)
+        if created_at is not None and created_at > datetime.now(UTC):
+            raise InvalidArgument("memory.created_at", "memory.created_at is in the future")
         check_id("personality_id", personality_id)
         check_id("user_id", user_id, required=False)
         check_text("memory.text", text)
@@ -277,6 +289,8 @@ class LongTermMemory:
             sector=chosen,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            memory_id=memory_id or None,
+            created_at=created_at,
         )
 
     async def _store_one(
@@ -288,10 +302,12 @@ class LongTermMemory:
         sector: Sector,
         salience: float,
         source_turn_ids: Sequence[str],
+        memory_id: str | None = None,
+        created_at: datetime | None = None,
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
-        if near and near[0].cosine >= t.merge_similarity:
+        if memory_id is None and near and near[0].cosine >= t.merge_similarity:
             merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience)
             return AddedMemory(merged, merged=True)
         memory = await self._store.insert(
@@ -301,6 +317,8 @@ class LongTermMemory:
             sector=sector.value,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            created_at=created_at,
+            memory_id=memory_id,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -444,6 +462,13 @@ def _memory_body(turn: StoredTurn) -> str:
     parts = [turn.content.strip()]
     parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
     return " ".join(part for part in parts if part)
+
+
+def _check_uuid(field: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, f"{field} must be a UUID") from None
 
 
 def _memory_text(turn: StoredTurn, body: str) -> str:

@@ -8,6 +8,8 @@ request path (formation.py).
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import grpc
 
 from tzurot.memory import convert
@@ -147,8 +149,12 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             sector=convert.sector_name(given.sector),
             salience=given.salience,
             source_turn_ids=list(given.source_turn_ids),
+            memory_id=given.id,
+            created_at=given.created_at.ToDatetime(UTC) if given.HasField("created_at") else None,
         )
-        return mem.AddMemoryResponse(memory=convert.memory(added.memory), merged=added.merged)
+        return mem.AddMemoryResponse(
+            memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
+        )
 
     async def DropWeakMemories(
         self, request: mem.DropWeakMemoriesRequest, context: Context
