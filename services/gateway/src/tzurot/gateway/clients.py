@@ -173,6 +173,13 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
+        try:
+            reply: mem.AddMemoryResponse = await self._stub.AddMemory(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
+
 
 def _history_turn(turn: common.Turn) -> HistoryTurn:
     return HistoryTurn(

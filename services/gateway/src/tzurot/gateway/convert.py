@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway import domain as d
+from tzurot.gateway import lore_convert
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -118,6 +119,8 @@ def personality(p: d.Personality) -> common.Personality:
         voice_id=p.voice_id,
         created_at=timestamp(p.created_at),
         updated_at=timestamp(p.updated_at),
+        card=lore_convert.character_card(p.card),
+        custom_fields=lore_convert.struct(p.custom_fields),
     )
 
 
@@ -186,6 +189,7 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
         key_source=report.key_source,
         prompt_tokens_estimate=report.prompt_tokens_estimate,
         reasoning=c.reasoning,
+        lore=[lore_convert.lore_activation_proto(a) for a in report.lore],
     )
 
 
@@ -249,6 +253,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         memory_threshold=r.memory_threshold,
         memory_limit=r.memory_limit,
+        lore=None if r.lore is None else lore_convert.lore_context(r.lore),
     )
 
 
@@ -269,6 +274,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         report=prompt_report(fin.report) if fin.HasField("report") else None,
         attachments=tuple(attachment(a) for a in fin.attachments),
         user_content=fin.user_content,
+        lore_state=lore_convert.lore_state(fin.lore_state) if fin.HasField("lore_state") else None,
     )
 
 
@@ -279,6 +285,7 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         memory_ids=tuple(msg.memory_ids),
         referenced_message_ids=tuple(msg.referenced_message_ids),
         key_source=msg.key_source,
+        lore=tuple(lore_convert.lore_activation(a) for a in msg.lore),
     )
 
 

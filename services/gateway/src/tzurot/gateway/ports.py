@@ -67,6 +67,10 @@ class Memory(History, Protocol):
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
 
+    async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
+        """Imports (shapes.inc): with memory.id the call is idempotent."""
+        ...
+
 
 class KeyVault(Protocol):
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey: ...
