@@ -336,6 +336,8 @@ class Gateway:
                     tuple(message_ids),
                 ),
             ],
+            # The signal of use that reinforces long-term memories (retrieval alone does not).
+            used_memory_ids=context.report.memory_ids if context.report is not None else (),
         )
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")

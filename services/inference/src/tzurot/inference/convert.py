@@ -144,7 +144,12 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
 
 
 def memory_item(memory: common.Memory) -> d.MemoryItem:
-    return d.MemoryItem(id=memory.id, text=memory.text, score=memory.score)
+    return d.MemoryItem(
+        id=memory.id,
+        text=memory.text,
+        score=memory.score,
+        created_at=memory.created_at.ToDatetime(UTC) if memory.HasField("created_at") else None,
+    )
 
 
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:

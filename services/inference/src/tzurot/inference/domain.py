@@ -87,6 +87,8 @@ class MemoryItem:
     id: str
     text: str
     score: float = 0.0
+    created_at: datetime | None = None
+    """When it happened: the prompt dates each memory, so "when" questions can be answered."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ request path (formation.py).
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import grpc
 
 from tzurot.memory import convert
@@ -39,6 +37,8 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.personality_id,
             request.user_id,
             [convert.new_turn(turn) for turn in request.turns],
+            occurred_at=convert.optional_datetime(request, "occurred_at"),
+            used_memory_ids=list(request.used_memory_ids),
         )
         if stored.created and self._formation is not None:
             self._formation.kick()
@@ -134,6 +134,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.query,
             limit=request.limit,
             threshold=request.threshold,
+            no_threshold=request.no_threshold,
             exclude_after=convert.optional_datetime(request, "exclude_after"),
         )
         return mem.QueryMemoriesResponse(memories=[convert.memory(m) for m in found])
@@ -150,7 +151,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             salience=given.salience,
             source_turn_ids=list(given.source_turn_ids),
             memory_id=given.id,
-            created_at=given.created_at.ToDatetime(UTC) if given.HasField("created_at") else None,
+            created_at=convert.optional_datetime(given, "created_at"),
         )
         return mem.AddMemoryResponse(
             memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
@@ -190,6 +191,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             pruned=done.pruned,
             merged=done.merged,
             reflections=done.reflections,
+            reinforced=done.reinforced,
         )
 
     async def SetMemoryMode(

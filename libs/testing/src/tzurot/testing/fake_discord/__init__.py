@@ -1,0 +1,44 @@
+"""A fake Discord at the protocol level: the REST routes the bot uses and a gateway websocket.
+
+The real discord.py client is pointed at it through its own seams: `discord.http.Route.BASE`
+(every REST call, webhooks and interaction callbacks included) and the gateway URL the REST
+`/gateway/bot` answer gives. Frames are plain JSON text (discord.py decompresses only binary
+frames). A test plays the users (`say`, `slash`, `submit_modal`, `react`) and reads what the bot
+did from the records (`messages`, `interactions`, `synced_commands`, `typing`).
+
+Events are routed to the shard that owns the guild (`(guild_id >> 22) % shard_count`), as
+Discord does, so several bot processes can be tested against one fake.
+
+Modules: `state` (the world and the records), `gateway` (the websocket), `users` (a test playing
+Discord's users), `rest` (the REST routes), `rules` (Discord's limits and validation),
+`pluralkit` (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
+"""
+
+from tzurot.testing.fake_discord.pluralkit import FakePluralKit
+from tzurot.testing.fake_discord.records import FakeInteraction, Posted
+from tzurot.testing.fake_discord.rules import (
+    ALL_PERMISSIONS,
+    API_PREFIX,
+    DISCORD_EPOCH_MS,
+    FORUM,
+    MAX_WEBHOOKS_PER_CHANNEL,
+    TEXT,
+    THREAD,
+)
+from tzurot.testing.fake_discord.server import FakeDiscord
+from tzurot.testing.fake_discord.wire import Json
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "API_PREFIX",
+    "DISCORD_EPOCH_MS",
+    "FORUM",
+    "MAX_WEBHOOKS_PER_CHANNEL",
+    "TEXT",
+    "THREAD",
+    "FakeDiscord",
+    "FakeInteraction",
+    "FakePluralKit",
+    "Json",
+    "Posted",
+]

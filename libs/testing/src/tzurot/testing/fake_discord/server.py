@@ -1,0 +1,60 @@
+"""`FakeDiscord`: the aiohttp app serving the REST routes and the gateway websocket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from tzurot.testing.fake_discord.rest import Rest
+from tzurot.testing.fake_discord.rules import API_PREFIX
+
+
+class FakeDiscord(Rest):
+    """Start with `async with FakeDiscord() as discord:`; point discord.py at `api_base`."""
+
+    # ---- lifecycle ----
+
+    async def __aenter__(self) -> FakeDiscord:
+        app = web.Application(middlewares=[self._record_middleware])
+        app.router.add_get("/gateway", self._gateway)
+        r = API_PREFIX
+        routes: list[tuple[str, str, Callable[[web.Request], Any]]] = [
+            ("GET", "/gateway/bot", self._gateway_bot),
+            ("GET", "/gateway", self._gateway_bot),
+            ("GET", "/users/@me", self._me),
+            ("GET", "/users/{user_id}", self._get_user),
+            ("GET", "/oauth2/applications/@me", self._application),
+            ("PUT", "/applications/{app}/commands", self._sync_global),
+            ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync_guild),
+            ("GET", "/channels/{channel}", self._get_channel),
+            ("GET", "/channels/{channel}/messages/{message}", self._get_message),
+            ("POST", "/channels/{channel}/messages", self._create_message),
+            ("POST", "/channels/{channel}/typing", self._typing),
+            ("GET", "/channels/{channel}/webhooks", self._list_webhooks),
+            ("POST", "/channels/{channel}/webhooks", self._create_webhook),
+            ("GET", "/guilds/{guild}/members/{user}", self._get_member),
+            ("GET", "/webhooks/{hook}", self._get_webhook),
+            ("DELETE", "/webhooks/{hook}", self._delete_webhook),
+            ("POST", "/webhooks/{hook}/{token}", self._execute_webhook),
+            ("GET", "/webhooks/{hook}/{token}/messages/{message}", self._get_webhook_message),
+            ("PATCH", "/webhooks/{hook}/{token}/messages/{message}", self._edit_webhook_message),
+            ("DELETE", "/webhooks/{hook}/{token}/messages/{message}", self._delete_hook_message),
+            ("POST", "/interactions/{id}/{token}/callback", self._interaction_callback),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, r + path, handler)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for session in list(self.sessions):
+            await session.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

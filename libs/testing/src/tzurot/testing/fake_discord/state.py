@@ -1,0 +1,286 @@
+"""The fake Discord's world: users, guilds, channels, stored messages, webhooks, records."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+
+from tzurot.testing.fake_discord.records import FakeInteraction, Posted, Session
+from tzurot.testing.fake_discord.rules import API_PREFIX, DISCORD_EPOCH_MS, TEXT, THREAD
+from tzurot.testing.fake_discord.wire import Json, iso
+
+
+class DiscordState:
+    """Everything the fake knows; the REST and gateway layers read and change it."""
+
+    def __init__(self, *, host: str = "127.0.0.1", heartbeat_interval_ms: int = 41_250) -> None:
+        self.host, self.port = host, 0
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.token = "fake-discord-bot-token.XXXXXX.abcdefghijklmnopqrstuvwxyz012345"  # noqa: S105  # a fake token only this fake accepts
+        self._ids = itertools.count(1)
+        self.users: dict[int, Json] = {}
+        self._now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        self.application_id = self.snowflake()
+        self.bot_user: Json = self.make_user("Tzurot", bot=True)
+        self.owner: Json = self.make_user("owner")
+        self.guilds: dict[int, Json] = {}
+        self.channels: dict[int, Json] = {}
+        self.messages: dict[int, list[Posted]] = {}
+        self.webhooks: dict[int, Json] = {}
+        self.interactions: dict[str, FakeInteraction] = {}
+        self.synced_commands: dict[str, list[Json]] = {}
+        self.typing: list[int] = []
+        self.uploads: list[bytes] = []
+        self.sessions: list[Session] = []
+        self.requests: list[tuple[str, str]] = []
+        self.faults: dict[str, list[tuple[int, Json]]] = {}
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def api_base(self) -> str:
+        """What `discord.http.Route.BASE` must be set to."""
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    # ---- the world ----
+
+    def snowflake(self) -> int:
+        """A unique id; consecutive ids differ in their timestamp bits, so shards alternate."""
+        n = next(self._ids)
+        return ((self._now_ms + n) << 22) | (n & 0xFFF)
+
+    def make_user(self, name: str, *, bot: bool = False) -> Json:
+        user: Json = {
+            "id": str(self.snowflake()),
+            "username": name,
+            "global_name": name.title(),
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+        }
+        self.users[int(user["id"])] = user
+        return user
+
+    def add_guild(self, name: str = "Test Server") -> Json:
+        guild_id = self.snowflake()
+        guild: Json = {
+            "id": str(guild_id),
+            "name": name,
+            "icon": None,
+            "owner_id": self.owner["id"],
+            "roles": [
+                {
+                    "id": str(guild_id),
+                    "name": "@everyone",
+                    "permissions": "1071698660929",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "channels": [],
+            "threads": [],
+            "members": [self._member(self.bot_user)],
+            "member_count": 2,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "unavailable": False,
+            "large": False,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "system_channel_flags": 0,
+            "joined_at": iso(),
+        }
+        self.guilds[guild_id] = guild
+        return guild
+
+    def add_role(self, guild: Json, name: str) -> Json:
+        role = dict(guild["roles"][0], id=str(self.snowflake()), name=name, position=1)
+        guild["roles"].append(role)
+        return role
+
+    def add_channel(
+        self, guild: Json, name: str, *, topic: str | None = None, nsfw: bool = False
+    ) -> Json:
+        channel: Json = {
+            "id": str(self.snowflake()),
+            "type": TEXT,
+            "guild_id": guild["id"],
+            "name": name,
+            "topic": topic,
+            "nsfw": nsfw,
+            "position": len(guild["channels"]),
+            "permission_overwrites": [],
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+        }
+        guild["channels"].append(channel)
+        self.channels[int(channel["id"])] = channel
+        return channel
+
+    def add_thread(self, guild: Json, parent: Json, name: str) -> Json:
+        thread: Json = {
+            "id": str(self.snowflake()),
+            "type": THREAD,
+            "guild_id": guild["id"],
+            "parent_id": parent["id"],
+            "owner_id": self.owner["id"],
+            "name": name,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": iso(),
+                "locked": False,
+            },
+        }
+        guild["threads"].append(thread)
+        self.channels[int(thread["id"])] = thread
+        return thread
+
+    def hide_channel_from(self, channel: Json, user: Json) -> None:
+        """`user` may not view `channel`: a member overwrite denying VIEW_CHANNEL (set it before
+        the bot connects; GUILD_CREATE carries it)."""
+        channel["permission_overwrites"].append(
+            {"id": user["id"], "type": 1, "allow": "0", "deny": str(1 << 10)}
+        )
+
+    def _member(self, user: Json, *, permissions: str | None = None) -> Json:
+        member: Json = {
+            "user": user,
+            "nick": None,
+            "roles": [],
+            "joined_at": iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+        if permissions is not None:
+            member["permissions"] = permissions
+        return member
+
+    # ---- waiting on the bot ----
+
+    async def wait_until(self, predicate: Callable[[], Any], within: float = 30.0) -> Any:
+        """Waits until `predicate()` is truthy (checked after every request the bot makes)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {within}s waiting for the bot")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.5))
+
+    def webhook_messages(self, channel: Json | int | None = None) -> list[Posted]:
+        """Messages the bot posted through webhooks (not deleted), oldest first."""
+        return [m for m in self._all(channel) if m.webhook_id and not m.deleted]
+
+    def _all(self, channel: Json | int | None) -> Iterator[Posted]:
+        if channel is None:
+            for messages in self.messages.values():
+                yield from messages
+            return
+        channel_id = channel if isinstance(channel, int) else int(channel["id"])
+        yield from self.messages.get(channel_id, [])
+
+    def find(self, message_id: int) -> Posted | None:
+        for posted in self._all(None):
+            if posted.id == message_id:
+                return posted
+        return None
+
+    def fail_next(self, route: str, status: int, body: Json, times: int = 1) -> None:
+        """The next `times` calls of `route` ("execute_webhook", "create_webhook") fail so."""
+        self.faults.setdefault(route, []).extend([(status, body)] * times)
+
+    def unknown_webhook_next(self, times: int = 1) -> None:
+        self.fail_next("execute_webhook", 404, {"code": 10015, "message": "Unknown Webhook"}, times)
+
+    def delete_webhook(self, hook_id: int) -> None:
+        """Someone deleted the webhook in the channel settings."""
+        self.webhooks.pop(hook_id, None)
+
+    def add_foreign_webhooks(self, channel: Json, count: int) -> None:
+        """Webhooks owned by other integrations (they count toward Discord's cap)."""
+        for i in range(count):
+            self._new_webhook(int(channel["id"]), f"Other {i}", creator=self.owner)
+
+    def _touch(self) -> None:
+        self._changed.set()
+
+    def _new_webhook(self, channel_id: int, name: str, *, creator: Json) -> Json:
+        hook_id = self.snowflake()
+        hook = {
+            "id": str(hook_id),
+            "type": 1,
+            "guild_id": self.channels[channel_id]["guild_id"],
+            "channel_id": str(channel_id),
+            "name": name,
+            "avatar": None,
+            "token": f"webhook-token-{hook_id}",
+            "application_id": str(self.application_id) if creator is self.bot_user else None,
+            "user": creator,
+        }
+        self.webhooks[hook_id] = hook
+        return hook
+
+    # ---- helpers ----
+
+    def _message_json(
+        self, channel: Json, author: Json, content: str, *, message_id: int | None = None
+    ) -> Json:
+        guild_id = channel.get("guild_id")
+        return {
+            "id": str(message_id or self.snowflake()),
+            "channel_id": channel["id"],
+            "guild_id": guild_id,
+            "author": author,
+            "content": content,
+            "timestamp": iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": [],
+        }
+
+    def _store(self, data: Json, *, avatar_url: str | None = None) -> Posted:
+        existing = self.find(int(data["id"]))
+        if existing is not None:
+            return existing
+        posted = Posted(data, avatar_url=avatar_url)
+        self.messages.setdefault(int(data["channel_id"]), []).append(posted)
+        self._touch()
+        return posted

@@ -1,0 +1,183 @@
+"""Playing the users: messages, deletions, reactions, slash commands, menus and modals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tzurot.testing.fake_discord.gateway import Gateway
+from tzurot.testing.fake_discord.records import FakeInteraction, Posted
+from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS
+from tzurot.testing.fake_discord.wire import Json
+
+
+class Users(Gateway):
+    """What a test does as Discord's users; every action reaches the bot as a gateway event."""
+
+    # ---- playing the users ----
+
+    async def say(
+        self,
+        channel: Json,
+        author: Json,
+        content: str,
+        *,
+        reply_to: Posted | None = None,
+        attachments: Sequence[Json] = (),
+        message_id: int | None = None,
+        webhook_id: int | None = None,
+        mention_roles: Sequence[str] = (),
+    ) -> Posted:
+        """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild."""
+        data = self._message_json(channel, author, content, message_id=message_id)
+        data["attachments"] = [dict(a) for a in attachments]
+        data["mention_roles"] = list(mention_roles)
+        if webhook_id is not None:
+            data["webhook_id"] = str(webhook_id)
+        if reply_to is not None:
+            data["type"] = 19
+            data["message_reference"] = {
+                "message_id": str(reply_to.id),
+                "channel_id": str(reply_to.channel_id),
+                "guild_id": channel["guild_id"],
+            }
+            data["referenced_message"] = reply_to.data
+        posted = self._store(data)
+        await self.dispatch_message(posted)
+        return posted
+
+    async def dispatch_message(self, posted: Posted) -> None:
+        """Sends MESSAGE_CREATE for a stored message (again, to test deduplication)."""
+        payload = dict(posted.data)
+        if payload["author"].get("id") in {u["id"] for u in self.users.values()}:
+            payload["member"] = self._member(payload["author"])
+        await self.dispatch("MESSAGE_CREATE", payload, guild_id=int(payload["guild_id"]))
+
+    async def delete_message(self, message: Posted) -> None:
+        """Someone (a moderator, PluralKit) deleted `message`: MESSAGE_DELETE."""
+        message.deleted = True
+        channel = self.channels[message.channel_id]
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {"id": str(message.id), "channel_id": channel["id"], "guild_id": channel["guild_id"]},
+            guild_id=int(channel["guild_id"]),
+        )
+
+    async def react(self, message: Posted, user: Json, emoji: str) -> None:
+        channel = self.channels[message.channel_id]
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": user["id"],
+                "channel_id": str(message.channel_id),
+                "message_id": str(message.id),
+                "guild_id": channel["guild_id"],
+                "member": self._member(user),
+                "emoji": {"id": None, "name": emoji},
+                "burst": False,
+                "type": 0,
+                "message_author_id": message.data["author"]["id"],
+            },
+            guild_id=int(channel["guild_id"]),
+        )
+
+    async def slash(
+        self,
+        channel: Json,
+        user: Json,
+        command: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        subcommand: Sequence[str] = (),
+        permissions: str = "0",
+        focused: str | None = None,
+    ) -> FakeInteraction:
+        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete."""
+        opts: list[Json] = [
+            {
+                "name": k,
+                "type": option_type(v),
+                "value": v,
+                **({"focused": True} if k == focused else {}),
+            }
+            for k, v in (options or {}).items()
+        ]
+        for name in reversed(subcommand):
+            opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
+        data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        kind = 4 if focused else 2
+        return await self._interact(channel, user, kind, data, permissions=permissions)
+
+    async def context_menu(
+        self, channel: Json, user: Json, name: str, target: Posted
+    ) -> FakeInteraction:
+        data = {
+            "id": str(self.snowflake()),
+            "name": name,
+            "type": 3,
+            "target_id": str(target.id),
+            "resolved": {"messages": {str(target.id): target.data}},
+        }
+        return await self._interact(channel, user, 2, data)
+
+    async def submit_modal(
+        self, opened: FakeInteraction, user: Json, values: Mapping[str, str]
+    ) -> FakeInteraction:
+        """Submits the modal `opened` showed, with text input values by custom_id."""
+        modal = opened.modal()
+        if modal is None:
+            raise AssertionError(f"the bot opened no modal: {opened.responses}")
+        channel = self.channels[int(opened.data["channel_id"])]
+
+        def answer(component: Json) -> Json:
+            if component["type"] == 1:
+                return {"type": 1, "components": [answer(c) for c in component["components"]]}
+            if component["type"] == 18:
+                return {"type": 18, "component": answer(component["component"])}
+            custom_id = component.get("custom_id", "")
+            return {"type": component["type"], "custom_id": custom_id, "value": values[custom_id]}
+
+        data = {
+            "custom_id": modal["custom_id"],
+            "components": [answer(c) for c in modal["components"]],
+        }
+        return await self._interact(channel, user, 5, data)
+
+    async def _interact(
+        self, channel: Json, user: Json, kind: int, data: Json, *, permissions: str = "0"
+    ) -> FakeInteraction:
+        interaction_id = self.snowflake()
+        token = f"interaction-token-{interaction_id}"
+        payload: Json = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "guild_id": channel["guild_id"],
+            "channel_id": channel["id"],
+            "channel": channel,
+            "member": self._member(user, permissions=permissions),
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": ALL_PERMISSIONS,
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": channel["guild_id"]},
+            "context": 0,
+        }
+        record = FakeInteraction(interaction_id, token, payload)
+        self.interactions[token] = record
+        await self.dispatch("INTERACTION_CREATE", payload, guild_id=int(channel["guild_id"]))
+        return record
+
+
+def option_type(value: Any) -> int:
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return 4
+    if isinstance(value, float):
+        return 10
+    return 3

@@ -1,0 +1,43 @@
+"""The fake's wire helpers: Discord's JSON answers and reading discord.py's request bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+Json = dict[str, Any]
+
+
+def iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat()
+
+
+def json_response(body: Any, *, status: int = 200) -> web.Response:
+    """A JSON answer with Discord's exact content type (discord.py compares it verbatim)."""
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+def not_found(code: int, message: str) -> web.Response:
+    return json_response({"code": code, "message": message}, status=404)
+
+
+async def read_json_body(request: web.Request, uploads: list[bytes]) -> Json:
+    """The JSON body, also when discord.py sends multipart (`payload_json` + files, which are
+    appended to `uploads`)."""
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        raw = form.get("payload_json")
+        for value in form.values():
+            if isinstance(value, web.FileField):
+                uploads.append(value.file.read())
+        return json.loads(str(raw)) if raw is not None else {}
+    if not request.can_read_body:
+        return {}
+    body: Json = await request.json()
+    return body
