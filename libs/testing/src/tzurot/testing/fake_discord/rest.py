@@ -251,7 +251,9 @@ class Rest(Users):
                 {"code": 40060, "message": "Interaction has already been acknowledged."},
                 status=400,
             )
+        before = len(self.uploads)
         body = await read_json_body(request, self.uploads)
+        record.files.extend(self.uploads[before:])
         record.responses.append(body)
         answer: Json = {"interaction": {"id": str(record.id), "type": record.data["type"]}}
         if body.get("type") in {4, 5}:
@@ -260,9 +262,18 @@ class Rest(Users):
         return json_response(answer)
 
     async def _followup(self, request: web.Request, record: FakeInteraction) -> web.Response:
+        before = len(self.uploads)
         body = await read_json_body(request, self.uploads)
+        record.files.extend(self.uploads[before:])
         record.responses.append({"type": "followup", "data": body})
         return json_response(self._interaction_message(record, body))
+
+    async def _cdn_attachment(self, request: web.Request) -> web.Response:
+        """An attachment a user uploaded (`upload`), as Discord's CDN serves it."""
+        found = self.cdn.get(int(request.match_info["attachment"]))
+        if found is None or found[0] != request.match_info["filename"]:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[2], content_type=found[1])
 
     def _interaction_message(self, record: FakeInteraction, body: Json) -> Json:
         channel = self.channels[int(record.data["channel_id"])]

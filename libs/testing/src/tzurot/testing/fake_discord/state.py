@@ -37,6 +37,8 @@ class DiscordState:
         self.synced_commands: dict[str, list[Json]] = {}
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
+        # Attachments users uploaded: id -> (filename, content type, bytes), served as the CDN.
+        self.cdn: dict[int, tuple[str, str, bytes]] = {}
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}

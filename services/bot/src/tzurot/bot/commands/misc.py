@@ -24,8 +24,9 @@ HELP = """**Talking to personalities**
 **Models** `/llm-config create|list|delete`, `/model set|reset`
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
 `/settings data export|delete`
-**Personalities** `/character create|edit|view|browse|import|export|avatar`,
-`/memory search|prune|stats`
+**Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
+V2/V3: PNG, JSON, CHARX), `/memory search|prune|stats`
+**Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate` (needs Manage Channels)
 Right-click an answer → Apps → **Inspect** to see what informed it."""
 
