@@ -16,13 +16,12 @@ from tzurot.gateway.cards.lorebooks import Lorebook
 from tzurot.gateway.lore import SCOPES, LoreContext, LoreState, Scope, StoredLorebook, TimedEffect
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
 
+_ATTACH = t.lorebook_attachments.alias("attach")
+# Correlated to the lorebook row only (a query may also read lorebook_attachments itself).
 _ATTACHED = (
-    sa.select(
-        sa.func.array_agg(
-            sa.func.concat(t.lorebook_attachments.c.scope, ":", t.lorebook_attachments.c.target)
-        )
-    )
-    .where(t.lorebook_attachments.c.lorebook_id == t.lorebooks.c.id)
+    sa.select(sa.func.array_agg(sa.func.concat(_ATTACH.c.scope, ":", _ATTACH.c.target)))
+    .where(_ATTACH.c.lorebook_id == t.lorebooks.c.id)
+    .correlate(t.lorebooks)
     .scalar_subquery()
     .label("attached")
 )
