@@ -18,6 +18,14 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+async def memory_loaded(world: World) -> None:
+    """The answers here read long-term memory: wait until its model is loaded."""
+    await world.memory_ready()
+
+
 MANAGE_CHANNELS = str(1 << 4)
 
 

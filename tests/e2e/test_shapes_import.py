@@ -24,6 +24,12 @@ from tzurot.v1 import gateway_pb2 as gw
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+async def memory_loaded(world: World) -> None:
+    """The answers here read long-term memory: wait until its model is loaded."""
+    await world.memory_ready()
+
+
 def actor(user: dict[str, Any]) -> common.Actor:
     return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
 

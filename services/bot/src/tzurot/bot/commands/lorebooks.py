@@ -48,8 +48,8 @@ def _target(
 
 
 def _may_manage_channel(interaction: discord.Interaction) -> bool:
-    permissions = getattr(interaction.user, "guild_permissions", None)
-    return bool(permissions and permissions.manage_channels)
+    """The member's permissions in this channel, as Discord resolved them for the command."""
+    return interaction.permissions.manage_channels
 
 
 class LorebookCommands(app_commands.Group):
