@@ -68,7 +68,9 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
     )
     assert (done.created, done.imported, done.skipped, done.avatar) == (True, 6, 0, "downloaded")
     assert progress == [(0, 6), (4, 6), (6, 6)]
-    again = await import_shapes(world.cli, read, user_map=user_map, owner=owner)
+    again = await import_shapes(
+        world.cli, read, user_map=user_map, owner=owner, aliases=["keeper of greyhaven"]
+    )
     assert (again.created, again.imported, again.skipped) == (False, 0, 6)
 
     found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality="mira"))
