@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.gateway.cards.lorebooks import LoreEntry, Lorebook
+from tzurot.gateway.cards.lorebooks import Lorebook, LoreEntry
 from tzurot.gateway.lore import LoreState, TimedEffect
 from tzurot.gateway.store import AdminStore, GatewayStore
 

@@ -10,6 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway import domain as d
 from tzurot.gateway import lore_convert
+from tzurot.gateway.imports import ImportFormat
+from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -153,6 +155,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             usage=usage(event.usage),
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
+            footer=event.footer,
         )
     )
 
@@ -190,6 +193,8 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
         prompt_tokens_estimate=report.prompt_tokens_estimate,
         reasoning=c.reasoning,
         lore=[lore_convert.lore_activation_proto(a) for a in report.lore],
+        memories=[common.MemoryNote(id=m.id, text=m.text) for m in report.memories],
+        degraded=list(report.degraded),
     )
 
 
@@ -286,6 +291,8 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         referenced_message_ids=tuple(msg.referenced_message_ids),
         key_source=msg.key_source,
         lore=tuple(lore_convert.lore_activation(a) for a in msg.lore),
+        memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
+        degraded=tuple(msg.degraded),
     )
 
 
@@ -346,3 +353,18 @@ def exchange_turns(
         )
         for turn in turns
     ]
+
+
+_IMPORT_FORMATS: dict[int, ImportFormat] = {
+    gw.IMPORT_FORMAT_SEED_YAML: ImportFormat.SEED_YAML,
+    gw.IMPORT_FORMAT_CHARACTER_CARD_JSON: ImportFormat.CHARACTER_CARD_JSON,
+}
+
+
+def import_format(value: int) -> ImportFormat:
+    found = _IMPORT_FORMATS.get(int(value))
+    if found is None:
+        raise InvalidArgument(
+            "format", "format is IMPORT_FORMAT_SEED_YAML or IMPORT_FORMAT_CHARACTER_CARD_JSON"
+        )
+    return found

@@ -232,6 +232,14 @@ class ReplyChunk:
 
 
 @dataclass(frozen=True)
+class MemoryNote:
+    """A memory that informed a reply: id and text."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PromptReport:
     """Which context informed a reply (inference's report), for Inspect."""
 
@@ -241,6 +249,9 @@ class PromptReport:
     referenced_message_ids: tuple[str, ...] = ()
     key_source: str = ""
     lore: tuple[LoreActivation, ...] = ()
+    memories: tuple[MemoryNote, ...] = ()
+    # What the answer went without (e.g. "memory_unavailable").
+    degraded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,7 @@ class GenerationFinished:
     usage: Usage | None
     finish_reason: str
     reasoning: str = ""
+    footer: str = ""
 
 
 GenerateEvent = JobAccepted | ReplyChunk | GenerationFinished

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Attachment, JobContext, PromptReport, ReplyFinished
+from tzurot.gateway.domain import Attachment, JobContext, MemoryNote, PromptReport, ReplyFinished
 from tzurot.gateway.lore import LoreActivation
 
 
@@ -61,4 +61,9 @@ def _report(data: dict[str, Any]) -> PromptReport:
         referenced_message_ids=tuple(data.get("referenced_message_ids", ())),
         key_source=str(data.get("key_source", "")),
         lore=tuple(LoreActivation(**item) for item in data.get("lore", ())),
+        memories=tuple(
+            MemoryNote(id=str(m.get("id", "")), text=str(m.get("text", "")))
+            for m in data.get("memories", ())
+        ),
+        degraded=tuple(str(r) for r in data.get("degraded", ())),
     )

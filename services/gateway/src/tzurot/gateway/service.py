@@ -38,15 +38,20 @@ from tzurot.gateway.domain import (
     User,
 )
 from tzurot.gateway.job_context import context_columns, load_context
+from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.settings import (
+    KEEP_REASONING,
+    MAX_AUDIO,
     MAX_HISTORY_MESSAGES,
     MAX_IMAGES,
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
+    MODEL_FOOTER,
+    limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
 from tzurot.runtime import metrics
@@ -59,6 +64,7 @@ from tzurot.runtime.errors import (
     ResourceExhausted,
     TzurotError,
     error_from_code,
+    quoted,
 )
 
 log = structlog.get_logger(__name__)
@@ -203,6 +209,8 @@ class Gateway:
             settings = prepared.settings
             conversation = command.location.conversation_id
             lore = await self._store.lore_context(personality.id, conversation)
+            # Reasoning is kept for Inspect when the client asks or the user's setting says so.
+            keep_reasoning = command.include_reasoning or bool(settings[KEEP_REASONING].value)
             request = ReplyRequest(
                 job_id=job.id,
                 user_id=user.id,
@@ -212,10 +220,14 @@ class Gateway:
                 config=prepared.config,
                 content=command.content,
                 references=command.references,
-                attachments=command.attachments[: int(settings[MAX_IMAGES].value)],
+                attachments=limit_attachments(
+                    command.attachments,
+                    max_images=int(settings[MAX_IMAGES].value),
+                    max_audio=int(settings[MAX_AUDIO].value),
+                ),
                 timezone=user.timezone,
                 max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
-                include_reasoning=command.include_reasoning,
+                include_reasoning=keep_reasoning,
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
@@ -237,7 +249,7 @@ class Gateway:
                 finished.content,
                 finished.usage,
                 prepared.request_type,
-                context_columns(finished, include_reasoning=command.include_reasoning),
+                context_columns(finished, include_reasoning=keep_reasoning),
             )
             if request.lore is not None and finished.lore_state is not None:
                 # Sticky, cooldown and delay count this conversation's messages: kept here
@@ -279,6 +291,7 @@ class Gateway:
             usage=finished.usage,
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
+            footer=_footer(finished, prepared),
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -351,7 +364,7 @@ class Gateway:
         job = await self._store.get_job_by_key(idempotency_key)
         if job is None:
             raise NotFound(
-                f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND"
+                f"no job for idempotency key {quoted(idempotency_key)}", reason="JOB_NOT_FOUND"
             )
         return job
 
@@ -374,9 +387,24 @@ class Gateway:
         user = None if actor is None else await self._store.upsert_user(actor)
         return await self._usable_personality(name, user)
 
-    async def list_personalities(self, actor: Actor | None) -> list[Personality]:
-        user = None if actor is None else await self._store.upsert_user(actor)
-        return [p for p in await self._store.list_personalities() if _may_use(p, user)]
+    async def list_personalities(
+        self,
+        actor: Actor | None,
+        page: PageRequest | None = None,
+        *,
+        owned_by: str | None = None,
+    ) -> Page[Personality]:
+        """One page (by slug) of the personalities `actor` may use; `owned_by` keeps only
+        those of that owner ('' for the operator's, which have none)."""
+        page = page or PageRequest()
+        page_size(page.size)  # refuse a bad size before any work
+        user = None if actor is None else await self.user(actor)
+        usable = [
+            p
+            for p in await self._store.list_personalities()
+            if _may_use(p, user) and (owned_by is None or (p.owner_user_id or "") == owned_by)
+        ]
+        return paginate(usable, page, key=lambda p: p.slug)
 
     # ---- helpers ----
 
@@ -398,7 +426,7 @@ class Gateway:
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
         personality = await self._store.find_personality(name)
         if personality is None or not _may_use(personality, user):
-            raise NotFound(f"no personality named {name!r}", reason="PERSONALITY_NOT_FOUND")
+            raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
 
     async def _store_personality(self, personality_id: str) -> Personality:
@@ -436,7 +464,11 @@ class Gateway:
         )
 
     async def user(self, actor: Actor) -> User:
-        """The actor's user, created on first sight; superuser when the operator listed them."""
+        """The actor's user, created on first sight; superuser when the operator listed them.
+
+        Every use-case acting for a human comes through here: no actor, no user.
+        """
+        _require_id("actor.user_id", actor.platform_user_id)
         return await self._store.upsert_user(
             actor, superuser=actor.platform_user_id in self._limits.superusers
         )
@@ -539,7 +571,7 @@ class Gateway:
         try:
             uuid.UUID(job_id)
         except ValueError:
-            raise InvalidArgument("job_id", f"{job_id!r} is not a job id") from None
+            raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
         job = await self._store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
@@ -571,3 +603,10 @@ def _job_error(job: Job) -> TzurotError:
     if error is None:
         return FailedPrecondition(f"job {job.id} failed", reason="JOB_FAILED")
     return error_from_code(error.code, error.message, reason=error.reason)
+
+
+def _footer(finished: ReplyFinished, prepared: _Prepared) -> str:
+    """The answering model, when the model_footer setting is on."""
+    if not prepared.settings[MODEL_FOOTER].value:
+        return ""
+    return f"{finished.usage.provider}/{finished.usage.model}"

@@ -179,6 +179,8 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                         for a in event.report.lore_dropped
                     ),
                 ],
+                memories=[common.MemoryNote(id=m.id, text=m.text) for m in event.report.memories],
+                degraded=event.report.degraded,
             ),
             attachments=[attachment_proto(a) for a in event.attachments],
             user_content=event.user_content,

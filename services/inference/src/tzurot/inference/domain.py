@@ -206,6 +206,14 @@ class PromptReport:
     referenced_message_ids: tuple[str, ...] = ()
     lore: tuple[Activation, ...] = ()
     lore_dropped: tuple[Activation, ...] = ()
+    # The memories of memory_ids (id and text), for Inspect.
+    memories: tuple[MemoryItem, ...] = ()
+    # What the answer went without, e.g. MEMORY_UNAVAILABLE.
+    degraded: tuple[str, ...] = ()
+
+
+MEMORY_UNAVAILABLE = "memory_unavailable"
+"""A degraded answer's reason: long-term memory failed, so the answer had none."""
 
 
 @dataclass(frozen=True)

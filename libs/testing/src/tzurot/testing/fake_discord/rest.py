@@ -268,13 +268,6 @@ class Rest(Users):
         record.responses.append({"type": "followup", "data": body})
         return json_response(self._interaction_message(record, body))
 
-    async def _cdn_attachment(self, request: web.Request) -> web.Response:
-        """An attachment a user uploaded (`upload`), as Discord's CDN serves it."""
-        found = self.cdn.get(int(request.match_info["attachment"]))
-        if found is None or found[0] != request.match_info["filename"]:
-            return web.Response(status=404, text="Not Found")
-        return web.Response(body=found[2], content_type=found[1])
-
     def _interaction_message(self, record: FakeInteraction, body: Json) -> Json:
         channel = self.channels[int(record.data["channel_id"])]
         data = self._message_json(channel, self.bot_user, str(body.get("content") or ""))

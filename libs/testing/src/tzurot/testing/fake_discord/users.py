@@ -93,47 +93,26 @@ class Users(Gateway):
         focused: str | None = None,
     ) -> FakeInteraction:
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
-        An option whose value is an attachment from `upload` is an ATTACHMENT option."""
-        opts: list[Json] = []
-        resolved: dict[str, Json] = {}
-        for k, v in (options or {}).items():
-            if isinstance(v, dict) and "proxy_url" in v:  # an uploaded attachment
-                resolved[str(v["id"])] = dict(v)
-                opts.append({"name": k, "type": 11, "value": str(v["id"])})
-                continue
-            opts.append(
-                {
-                    "name": k,
-                    "type": option_type(v),
-                    "value": v,
-                    **({"focused": True} if k == focused else {}),
-                }
-            )
+
+        An option whose value is an attachment object (from `upload`) is an ATTACHMENT option,
+        resolved in the interaction's data as Discord does."""
+        attached = {k: v for k, v in (options or {}).items() if isinstance(v, Mapping)}
+        opts: list[Json] = [
+            {
+                "name": k,
+                "type": 11 if k in attached else option_type(v),
+                "value": v["id"] if k in attached else v,
+                **({"focused": True} if k == focused else {}),
+            }
+            for k, v in (options or {}).items()
+        ]
         for name in reversed(subcommand):
             opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
-        data: Json = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
-        if resolved:
-            data["resolved"] = {"attachments": resolved}
+        data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        if attached:
+            data["resolved"] = {"attachments": {a["id"]: dict(a) for a in attached.values()}}
         kind = 4 if focused else 2
         return await self._interact(channel, user, kind, data, permissions=permissions)
-
-    def upload(self, channel: Json, filename: str, data: bytes, content_type: str = "") -> Json:
-        """A file a user attaches (to a command), served at its CDN url like Discord's."""
-        attachment_id = self.snowflake()
-        self.cdn[attachment_id] = (filename, content_type or "application/octet-stream", data)
-        url = (
-            f"http://{self.host}:{self.port}/attachments/{channel['id']}/{attachment_id}/{filename}"
-        )
-        attachment: Json = {
-            "id": str(attachment_id),
-            "filename": filename,
-            "size": len(data),
-            "url": url,
-            "proxy_url": url,
-        }
-        if content_type:
-            attachment["content_type"] = content_type
-        return attachment
 
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
