@@ -305,6 +305,14 @@ class FakeMemory:
         self.added[given.id] = given
         return mem.AddMemoryResponse(memory=given)
 
+    async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
+        raise Unimplemented("GetMemoryMode is not available here")
+
+    async def set_memory_mode(
+        self, personality_id: str, user_id: str, mode: mem.MemoryMode
+    ) -> mem.MemoryMode:
+        raise Unimplemented("SetMemoryMode is not available here")
+
 
 @dataclass
 class FakeKeyVault:

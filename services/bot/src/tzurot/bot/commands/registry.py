@@ -10,6 +10,7 @@ from tzurot.bot.commands.account import (
     TimezoneCommands,
     usage_command,
 )
+from tzurot.bot.commands.admin import AdminCommands
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
 from tzurot.bot.commands.lorebooks import LorebookCommands
@@ -35,6 +36,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         SettingsCommands(gateway),
         MemoryCommands(gateway),
         LorebookCommands(gateway),
+        AdminCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))
