@@ -296,6 +296,9 @@ class FakeMemory:
     async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
         raise Unimplemented("CountMemories is not available yet")
 
+    async def edit_turn(self, message_id: str, content: str) -> None:
+        raise Unimplemented("EditTurn is not available here")
+
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         raise Unimplemented("GetMemoryMode is not available here")
 
