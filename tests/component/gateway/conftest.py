@@ -305,6 +305,9 @@ class FakeMemory:
         self.added[given.id] = given
         return mem.AddMemoryResponse(memory=given)
 
+    async def edit_turn(self, message_id: str, content: str) -> None:
+        raise Unimplemented("EditTurn is not available here")
+
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         raise Unimplemented("GetMemoryMode is not available here")
 

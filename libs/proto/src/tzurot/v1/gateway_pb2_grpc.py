@@ -235,6 +235,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.FromString,
                 _registered_method=True)
+        self.EditMessage = channel.unary_unary(
+                '/tzurot.v1.GatewayService/EditMessage',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ExportUserData',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportUserDataRequest.SerializeToString,
@@ -586,6 +591,15 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EditMessage(self, request, context):
+        """A user edited a message a personality answered: its user turn in history takes the new
+        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+        posted as it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Privacy: everything stored about a user, as an archive, or erased.
         """
@@ -902,6 +916,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.StartFresh,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.SerializeToString,
+            ),
+            'EditMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditMessage,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.SerializeToString,
             ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
@@ -2053,6 +2072,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/StartFresh',
             tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/EditMessage',
+            tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -97,6 +97,11 @@ class GatewayServiceStub:
     long-term memory is formed while on) and fresh (memories from before a point are not used).
     """
     StartFresh: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]
+    EditMessage: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]
+    """A user edited a message a personality answered: its user turn in history takes the new
+    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+    posted as it.
+    """
     ExportUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]
@@ -199,6 +204,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     long-term memory is formed while on) and fresh (memories from before a point are not used).
     """
     StartFresh: _aio.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]  # type: ignore[assignment]
+    EditMessage: _aio.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]  # type: ignore[assignment]
+    """A user edited a message a personality answered: its user turn in history takes the new
+    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+    posted as it.
+    """
     ExportUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]  # type: ignore[assignment]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]  # type: ignore[assignment]
@@ -532,6 +542,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.StartFreshRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.StartFreshResponse, _abc.Awaitable[_gateway_pb2.StartFreshResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EditMessage(
+        self,
+        request: _gateway_pb2.EditMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.EditMessageResponse, _abc.Awaitable[_gateway_pb2.EditMessageResponse]]:
+        """A user edited a message a personality answered: its user turn in history takes the new
+        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+        posted as it.
+        """
 
     @_abc_1.abstractmethod
     def ExportUserData(

@@ -9,6 +9,7 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Sequence
@@ -152,10 +153,12 @@ class LongTermMemory:
         threshold = (
             0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
         )
-        mode = await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
+        # The mode's read overlaps the query's embedding.
+        mode, (vector,) = await asyncio.gather(
+            self._mode_or_default(personality_id, user_id), self._embedder.embed([query])
+        )
         window = Window(since=mode.fresh_since, before=exclude_after)
         user_ids = [user_id, ""] if user_id else [""]
-        (vector,) = await self._embedder.embed([query])
         ranked = await self.rank(personality_id, user_ids, query, vector, window)
         return [m for m in ranked if m.score >= threshold][:limit]
 
@@ -169,19 +172,19 @@ class LongTermMemory:
     ) -> list[StoredMemory]:
         """Every candidate by hybrid score, best first (no threshold, no side effects)."""
         t = self.tuning
-        hits: dict[str, Hit] = {}
-        if t.weights.similarity > 0:
-            for hit in await self._store.nearest(
+        # The two candidate pools are read concurrently (two pooled connections).
+        nearest, matching = await asyncio.gather(
+            self._store.nearest(
                 personality_id,
                 user_ids,
                 vector,
                 t.candidates,
                 created_before=window.before,
                 created_since=window.since,
-            ):
-                hits[hit.memory.id] = hit
-        if t.weights.keywords > 0:
-            for hit in await self._store.keyword_search(
+            )
+            if t.weights.similarity > 0
+            else _no_hits(),
+            self._store.keyword_search(
                 personality_id,
                 user_ids,
                 _tsquery_words(query),
@@ -189,8 +192,13 @@ class LongTermMemory:
                 t.candidates,
                 created_before=window.before,
                 created_since=window.since,
-            ):
-                hits.setdefault(hit.memory.id, hit)
+            )
+            if t.weights.keywords > 0
+            else _no_hits(),
+        )
+        hits: dict[str, Hit] = {hit.memory.id: hit for hit in nearest}
+        for hit in matching:
+            hits.setdefault(hit.memory.id, hit)
         if not hits:
             return []
         seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
@@ -465,9 +473,16 @@ class LongTermMemory:
         check_id("user_id", user_id)
         return await self._store.mode(personality_id, user_id)
 
+    async def _mode_or_default(self, personality_id: str, user_id: str) -> MemoryMode:
+        return await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
+
     async def _incognito(self, personality_id: str, user_id: str) -> bool:
         until = (await self._store.mode(personality_id, user_id)).incognito_until
         return until is not None and until > _now()
+
+
+async def _no_hits() -> list[Hit]:
+    return []
 
 
 def _memory_body(turn: StoredTurn) -> str:

@@ -18,7 +18,8 @@ from tzurot.v1 import gateway_pb2 as gw
 HELP = """**Talking to personalities**
 - Mention one: `@Lilith hi` (names and aliases, any case; up to 5 per message).
 - Reply to one of its messages to continue; in an activated channel, just talk.
-- React ❌ on its answer to delete it, 🔄 to get a new one.
+- React ❌ on its answer to delete it, 🔄 to get a new one (again and again).
+- Edit your message and the personality remembers the new text.
 
 **Your key** `/wallet set` (a private form), `/wallet list|remove|test`, `/usage`
 **Models** `/llm-config create|list|delete`, `/model set|reset`
