@@ -103,7 +103,7 @@ class MessageFlow:
         actor = await self._actor(message)
         if actor is None:
             return
-        targets, round_id = await self._addressed(message, actor)
+        targets, round_id = await self._targets(message, actor)
         if not targets:
             return
         request, notes = await self._request_base(message, actor)
@@ -143,6 +143,39 @@ class MessageFlow:
         """What the bot posted as `message_id` (for Inspect), if it still remembers."""
         return self._answers.get(message_id)
 
+    async def on_edit(self, message: discord.Message) -> None:
+        with self._busy():
+            await self._on_edit(message)
+
+    async def _on_edit(self, message: discord.Message) -> None:
+        """A user edited a message a personality answered: its turn in history follows."""
+        if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        key = str(message.id)
+        answered = next(
+            (a for a in list(self._answers.values()) if key in a.request.message_ids), None
+        )
+        if answered is None:
+            return
+        actor = actor_of(message.author)
+        addressed = await self._addressed(message, actor)
+        content = next(
+            (text for p, text in addressed if p.slug == answered.personality.slug),
+            message.content,
+        )
+        try:
+            await self._gateway.call(
+                self._gateway.stub.EditMessage(
+                    gw.EditMessageRequest(
+                        actor=actor,
+                        message_id=key,
+                        content=self._readable_text(message, content),
+                    )
+                )
+            )
+        except TzurotError as err:
+            log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
+
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
 
@@ -174,9 +207,34 @@ class MessageFlow:
 
     async def _addressed(
         self, message: discord.Message, actor: common.Actor
+    ) -> list[tuple[common.Personality, str]]:
+        """Who the message addresses, with the text each gets: mentions, else a reply to one
+        of our answers, else the channel's (first) activated personality."""
+        explicit = await self._explicit(message, actor)
+        if explicit:
+            return explicit
+        active = await self._gateway.activation(location_of(message.channel, message.guild))
+        return [(active, message.content)] if active is not None else []
+
+    async def _targets(
+        self, message: discord.Message, actor: common.Actor
     ) -> tuple[list[tuple[common.Personality, str]], str]:
-        """Who answers, with the text each gets, and the group round when the channel's
-        activated personalities answer (the gateway picks them: PlanChannelReply)."""
+        """Who answers a new message, in order, and its group round: mentions and replies
+        first; else the channel's activated personalities as the gateway picks them
+        (PlanChannelReply, which also starts the round); else the activated one."""
+        explicit = await self._explicit(message, actor)
+        if explicit:
+            return explicit, ""
+        where = location_of(message.channel, message.guild)
+        planned = await self._gateway.plan_reply(actor, where, message.content, str(message.id))
+        if planned is not None:
+            round_id, speakers = planned
+            return [(p, message.content) for p in speakers], round_id
+        return await self._addressed(message, actor), ""
+
+    async def _explicit(
+        self, message: discord.Message, actor: common.Actor
+    ) -> list[tuple[common.Personality, str]]:
         content = message.content
         limit = self._settings.max_personalities_per_message
         mentions = await self._gateway.resolve_mentions(actor, content, limit)
@@ -187,19 +245,11 @@ class MessageFlow:
             spans = [(a.personality, a.matched_text, a.offset) for a in found]
         if spans:
             stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
-            return [(p, stripped) for p, _, _ in spans], ""
+            return [(p, stripped) for p, _, _ in spans]
         replied = await self._replied_personality(message, actor)
         if replied is not None:
-            return [(replied, content)], ""
-        where = location_of(message.channel, message.guild)
-        planned = await self._gateway.plan_reply(actor, where, content, str(message.id))
-        if planned is not None:
-            round_id, speakers = planned
-            return [(p, content) for p in speakers], round_id
-        active = await self._gateway.activation(where)
-        if active is not None:
-            return [(active, content)], ""
-        return [], ""
+            return [(replied, content)]
+        return []
 
     async def _known(self, actor: common.Actor) -> list[common.Personality]:
         cached = self._personalities

@@ -134,6 +134,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
         )
+        admin.bot_owner_id = settings.bot_owner_id
+        admin.superuser_ids = settings.superusers
         servicer = GatewayGroupServicer(gateway, wallet, admin, features)
         running = await create_server(
             service="gateway",
