@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import grpc
 import typer
 
-from tzurot.cli.chat import repl, send_message
-from tzurot.cli.gateway_client import CliUser, GatewayClient
-from tzurot.cli.settings import DEFAULT_DATA_DIR, CliSettings
-from tzurot.runtime.errors import StartupError, from_rpc_error
-from tzurot.v1 import gateway_pb2 as gw
+from tzurot.cli.paths import DEFAULT_DATA_DIR
 
-app = typer.Typer(help="Tzurot: AI personalities for Discord.", no_args_is_help=True)
+# Everything else loads inside the command that needs it: `tzurot --help` and `tzurot chat -m`
+# must start in well under a second (gRPC, protobuf, pydantic and structlog cost more).
+if TYPE_CHECKING:
+    from tzurot.cli.gateway_client import CliUser
+
+# Plain help (no rich): loading rich to format help costs more than the rest of the start.
+_PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+app = typer.Typer(help="Tzurot: AI personalities for Discord.", no_args_is_help=True, **_PLAIN)
 wallet_app = typer.Typer(
-    help="Your LLM provider API keys (bring your own key).", no_args_is_help=True
+    help="Your LLM provider API keys (bring your own key).", no_args_is_help=True, **_PLAIN
 )
 app.add_typer(wallet_app, name="wallet")
-keys_app = typer.Typer(help="Keyvault's master key: versions and rotation.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keyvault's master key: versions and rotation.", no_args_is_help=True, **_PLAIN
+)
 app.add_typer(keys_app, name="keys")
 
 UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
@@ -32,6 +34,21 @@ UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to th
 
 def _default_user() -> str:
     return os.environ.get("USER") or getpass.getuser() or "you"
+
+
+def _user(name: str) -> CliUser:
+    from tzurot.cli.gateway_client import CliUser
+
+    return CliUser(name or _default_user())
+
+
+def _gateway() -> tuple[Any, Any, Any]:
+    """The gateway messages, client and settings, loaded only by the commands that call it."""
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
+    from tzurot.v1 import gateway_pb2 as gw
+
+    return gw, GatewayClient, CliSettings
 
 
 @app.command()
@@ -49,9 +66,11 @@ def up(
     base_port: Annotated[
         int,
         typer.Option(help="gateway listens here; inference, memory, keyvault on the next ports."),
-    ] = 50051,
+    ] = 15051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    from contextlib import AsyncExitStack
+
     from tzurot.cli.mesh import MeshLayout, run_mesh
 
     async def _main() -> int:
@@ -80,7 +99,11 @@ def chat(
     ] = None,
 ) -> None:
     """Talk to a personality through the gateway (history is kept, as in Discord)."""
-    who = CliUser(user or _default_user())
+    from tzurot.cli.chat import repl, send_message
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
+
+    who = _user(user)
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -102,7 +125,8 @@ def wallet_set(
 ) -> None:
     """Store your API key for a provider (validated with the provider first)."""
     key = sys.stdin.readline().strip() if key_stdin else getpass.getpass(f"{provider} API key: ")
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -118,7 +142,8 @@ def wallet_set(
 @wallet_app.command("list")
 def wallet_list(user: UserOption = "") -> None:
     """List your stored keys (provider, created, last used; never the key)."""
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -141,7 +166,8 @@ def wallet_list(user: UserOption = "") -> None:
 @wallet_app.command("remove")
 def wallet_remove(provider: str, user: UserOption = "") -> None:
     """Delete your stored key for a provider."""
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -200,6 +226,7 @@ def keys_add_version(
 ) -> None:
     """Append a new master key version; keyvault wraps new keys with it once it sees it."""
     from tzurot.cli.keys import add_master_key_version
+    from tzurot.runtime.errors import StartupError
 
     try:
         version = add_master_key_version(master_key_file)
@@ -223,7 +250,7 @@ def keys_rotate(
     ] = True,
     keyvault_addr: Annotated[
         str, typer.Option(envvar="TZUROT_KEYVAULT_ADDR", help="keyvault host:port.")
-    ] = "127.0.0.1:50054",
+    ] = "127.0.0.1:15054",
     tls_dir: Annotated[
         Path | None,
         typer.Option(
@@ -263,6 +290,13 @@ def keys_rotate(
 
 def _run(coro: object) -> int:
     """Runs a command's coroutine; errors become one line and an exit code."""
+    import asyncio
+
+    import grpc
+
+    from tzurot.cli.speech import cli_text
+    from tzurot.runtime.errors import StartupError, from_rpc_error
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except KeyboardInterrupt:
@@ -272,7 +306,7 @@ def _run(coro: object) -> int:
         return 2
     except grpc.aio.AioRpcError as exc:
         err = from_rpc_error(exc)
-        print(f"tzurot: [{err.code.name.lower()}] {err.message}", file=sys.stderr)
+        print(f"tzurot: [{err.code.name.lower()}] {cli_text(err.message)}", file=sys.stderr)
         return 1
 
 

@@ -28,6 +28,9 @@ from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
+CHAT_HINT = "make chat   (or .venv/bin/tzurot chat <personality>)"
+"""What the start-up banner suggests; the README shows the same commands."""
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -42,7 +45,7 @@ class MeshLayout:
 
     data_dir: Path
     host: str = "127.0.0.1"
-    base_port: int = 50051
+    base_port: int = 15051
 
     @property
     def certs_dir(self) -> Path:
@@ -221,4 +224,4 @@ def _print_ready(
     print(f"  {'bot':<10} {'connected to Discord' if bot else 'off (set TZUROT_DISCORD_TOKEN)'}")
     print(f"  postgres   {layout.data_dir / 'pg'} (embedded)")
     print(f"Personalities: {', '.join(names) or 'none (add personalities/*.yaml)'}")
-    print("Try: uv run tzurot chat <personality>\n", flush=True)
+    print(f"Try: {CHAT_HINT}\n", flush=True)

@@ -8,11 +8,11 @@ from tzurot.runtime.config import ServiceSettings
 class GatewaySettings(ServiceSettings):
     """Where gateway listens, its database, the services it calls and its limits."""
 
-    listen: str = "127.0.0.1:50051"
+    listen: str = "127.0.0.1:15051"
     database_url: SecretStr
-    inference_addr: str = "127.0.0.1:50052"
-    memory_addr: str = "127.0.0.1:50053"
-    keyvault_addr: str = "127.0.0.1:50054"
+    inference_addr: str = "127.0.0.1:15052"
+    memory_addr: str = "127.0.0.1:15053"
+    keyvault_addr: str = "127.0.0.1:15054"
     default_provider: str = "openrouter"
     default_model: str = "openai/gpt-4o-mini"
     max_message_chars: int = Field(default=16_000, gt=0)
