@@ -40,5 +40,8 @@ class GatewaySettings(ServiceSettings):
     rate_channel_per_minute: float = Field(default=20.0, gt=0)
     # Guest mode: users without a key may use `free_use` configs within a fair share.
     guest_mode: bool = True
+    # `tzurot up --demo` only: every config counts as `free_use`, so every personality
+    # answers a keyless user on the (fake) system key. Never set it in production.
+    demo_all_free: bool = False
     guest_daily_budget: int = Field(default=500, ge=0)
     guest_user_per_day: int = Field(default=20, ge=0)
