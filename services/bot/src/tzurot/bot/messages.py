@@ -25,6 +25,7 @@ from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
+from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references
@@ -49,7 +50,6 @@ class Answer:
     request: gw.GenerateRequest
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
-    regenerations: int = 0
 
 
 class MessageFlow:
@@ -72,6 +72,7 @@ class MessageFlow:
         self._idle = asyncio.Event()
         self._idle.set()
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
+        self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
 
     # ---- events ----
 
@@ -139,6 +140,39 @@ class MessageFlow:
         """What the bot posted as `message_id` (for Inspect), if it still remembers."""
         return self._answers.get(message_id)
 
+    async def on_edit(self, message: discord.Message) -> None:
+        with self._busy():
+            await self._on_edit(message)
+
+    async def _on_edit(self, message: discord.Message) -> None:
+        """A user edited a message a personality answered: its turn in history follows."""
+        if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        key = str(message.id)
+        answered = next(
+            (a for a in list(self._answers.values()) if key in a.request.message_ids), None
+        )
+        if answered is None:
+            return
+        actor = actor_of(message.author)
+        addressed = await self._addressed(message, actor)
+        content = next(
+            (text for p, text in addressed if p.slug == answered.personality.slug),
+            message.content,
+        )
+        try:
+            await self._gateway.call(
+                self._gateway.stub.EditMessage(
+                    gw.EditMessageRequest(
+                        actor=actor,
+                        message_id=key,
+                        content=self._readable_text(message, content),
+                    )
+                )
+            )
+        except TzurotError as err:
+            log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
+
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
 
@@ -160,9 +194,10 @@ class MessageFlow:
         if emoji == REGENERATE_EMOJI:
             request = gw.GenerateRequest()
             request.CopyFrom(answer.request)
-            answer.regenerations += 1
-            base = answer.request.idempotency_key.split("#regen")[0]
-            request.idempotency_key = f"{base}#regen{answer.regenerations}"
+            # A new key each time, counted from the answer's own key: a regenerated answer
+            # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
+            base, _, count = answer.request.idempotency_key.partition("#regen")
+            request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
             await self._post(answer.channel, None, answer.personality, request, answer.user_id)
 
     # ---- who is addressed ----
@@ -329,10 +364,13 @@ class MessageFlow:
         )
         text = ""
         try:
-            async with channel.typing():
+            async with contextlib.AsyncExitStack() as typing:
                 async for event in self._gateway.generate(request):
                     kind = event.WhichOneof("event")
                     if kind == "accepted":
+                        # Typing only once the gateway took the message: a refusal (a mute)
+                        # shows nothing at all.
+                        await typing.enter_async_context(channel.typing())
                         answer.job_id = event.accepted.job_id
                         if event.accepted.HasField("personality"):
                             shown = event.accepted.personality
@@ -347,6 +385,9 @@ class MessageFlow:
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
+            if not self._notices.should_reply(err, user_id):
+                await stream.finish("")  # muted, or a block told already: no reply at all
+                return
             answer.message_ids = await stream.finish(error_reply(shown, err))
         except WebhookLimitReached as err:
             await channel.send(str(err))

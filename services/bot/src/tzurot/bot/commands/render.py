@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -101,12 +102,24 @@ def persona(reply: gw.GetPersonaResponse) -> str:
 
 def memory_stats(reply: gw.GetMemoryStatsResponse, personality: str) -> str:
     if not reply.total:
-        return f"{personality} has no memories of you yet."
-    sectors = ", ".join(
-        f"{common.MemorySector.Name(s.sector).removeprefix('MEMORY_SECTOR_').lower()}: {s.count}"
-        for s in reply.sectors
-    )
-    return f"{personality} has {reply.total} memories of you ({sectors})."
+        text = f"{personality} has no memories of you yet."
+    else:
+        sectors = ", ".join(
+            f"{common.MemorySector.Name(s.sector).removeprefix('MEMORY_SECTOR_').lower()}: "
+            f"{s.count}"
+            for s in reply.sectors
+        )
+        text = f"{personality} has {reply.total} memories of you ({sectors})."
+    if reply.HasField("incognito_until"):
+        text += f"\nIncognito until {discord_time(reply.incognito_until)}: nothing is remembered."
+    if reply.HasField("fresh_since"):
+        text += f"\nFresh since {discord_time(reply.fresh_since)}: older memories are not used."
+    return text
+
+
+def discord_time(stamp: Timestamp) -> str:
+    """A timestamp Discord shows in the reader's own time zone."""
+    return f"<t:{stamp.seconds}:f>"
 
 
 def memories(reply: gw.SearchMemoriesResponse) -> str:
@@ -191,9 +204,42 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
         lines += [f"- {r.author_name}: {r.content[:80]}" for r in kept[:10]]
     elif info.referenced_message_ids:
         lines.append(f"References: {len(info.referenced_message_ids)}")
+    lines += lore_lines(info.lore)
     text = "\n".join(lines)
     if info.reasoning:
         # A spoiler, cut to fit one message with what precedes it (the closing bars must stay).
         room = max(0, _INSPECT_CHARS - len(text))
         text += f"\nReasoning: ||{info.reasoning[:room]}||"
     return text
+
+
+def lore_lines(lore: Sequence[common.LoreActivation]) -> list[str]:
+    """Which lorebook entries fired and why (and those the budget left out)."""
+    if not lore:
+        return []
+    fired = [a for a in lore if not a.dropped]
+    dropped = [a for a in lore if a.dropped]
+    lines = [f"Lore ({len(fired)} fired):"]
+    lines += [f"- {a.lorebook_name} / {a.entry_label}: {a.reason}"[:160] for a in fired[:8]]
+    if dropped:
+        names = ", ".join(a.entry_label for a in dropped[:5])
+        lines.append(f"Left out by the budget: {names}"[:200])
+    return lines
+
+
+def lorebooks(books: Sequence[common.Lorebook]) -> str:
+    if not books:
+        return "No lorebooks here. `/lorebook import` a SillyTavern world info file to add one."
+    scope = {
+        common.LORE_SCOPE_PERSONALITY: "personality",
+        common.LORE_SCOPE_CHANNEL: "channel",
+        common.LORE_SCOPE_GLOBAL: "global",
+    }
+    lines = []
+    for book in books[:20]:
+        where = ", ".join(f"{scope.get(a.scope, '?')} {a.target}".strip() for a in book.attachments)
+        lines.append(
+            f"**{book.name}** ({book.entry_count} entries) `{book.id}`"
+            + (f": attached to {where}" if where else ": not attached")
+        )
+    return "\n".join(lines)
