@@ -28,7 +28,9 @@ keys_app = typer.Typer(
     help="Keyvault's master key: versions and rotation.", no_args_is_help=True, **_PLAIN
 )
 app.add_typer(keys_app, name="keys")
-import_app = typer.Typer(help="Bring personalities in from elsewhere.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Bring personalities in from elsewhere.", no_args_is_help=True, **_PLAIN
+)
 app.add_typer(import_app, name="import")
 
 UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
@@ -311,6 +313,8 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
     """Import a shapes.inc backup: the personality, its settings and its memories."""
     from rich.progress import Progress
 
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
     from tzurot.cli.shapes_import import BackupError, read_backup, read_user_map
     from tzurot.cli.shapes_import import import_shapes as run_import
 
