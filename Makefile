@@ -18,7 +18,7 @@ ifneq ($(FIND_LINKS),)
 export UV_FIND_LINKS ?= $(FIND_LINKS)
 endif
 
-.PHONY: help setup ts run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
+.PHONY: help setup ts conformance run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ test: setup ts proto-check lint k8s-check  ## the whole suite: lint, contracts, 
 
 k8s-check: .venv/.synced  ## render every Kubernetes overlay, validate it offline, test its isolation rules
 	scripts/k8s_check.sh
+
+conformance: .venv/.synced  ## contract tests of SERVICE against any implementation at ADDR (PKI: its certs folder); no ADDR: the Python services
+	TZUROT_CONFORMANCE_SERVICE=$(SERVICE) TZUROT_CONFORMANCE_ADDR=$(ADDR) \
+	TZUROT_CONFORMANCE_PKI=$(or $(PKI),$(if $(ADDR),.data/certs)) $(PYTEST) -q tests/conformance
 
 test-unit: .venv/.synced  ## unit tests only
 	$(PYTEST) -q tests/unit
