@@ -341,6 +341,8 @@ class MessageFlow:
                         await stream.update(text)
                     elif kind == "finished":
                         text = event.finished.content
+                        if event.finished.footer:  # shown under the answer, never in history
+                            text += f"\n-# {event.finished.footer}"
             answer.message_ids = await stream.finish(text)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)

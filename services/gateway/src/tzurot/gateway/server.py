@@ -11,10 +11,10 @@ from pydantic import SecretStr
 
 from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
-from tzurot.gateway.personalities import parse_seed_yaml
+from tzurot.gateway.imports import seed_from_document
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.wallet import Wallet
-from tzurot.runtime.errors import InvalidArgument, TzurotError
+from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -71,9 +71,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def ImportPersonality(
         self, request: gw.ImportPersonalityRequest, context: Context
     ) -> gw.ImportPersonalityResponse:
-        if request.format != gw.IMPORT_FORMAT_SEED_YAML:
-            raise InvalidArgument("format", "only IMPORT_FORMAT_SEED_YAML is supported so far")
-        seed = parse_seed_yaml(request.document)
+        seed = seed_from_document(convert.import_format(request.format), request.document)
         personality, created = await self._gateway.import_personality(
             seed, actor=_actor_or_none(request)
         )

@@ -49,6 +49,7 @@ from tzurot.gateway.settings import (
     MAX_IMAGES,
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
+    MODEL_FOOTER,
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
@@ -281,6 +282,7 @@ class Gateway:
             usage=finished.usage,
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
+            footer=_footer(finished, prepared),
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -573,3 +575,10 @@ def _job_error(job: Job) -> TzurotError:
     if error is None:
         return FailedPrecondition(f"job {job.id} failed", reason="JOB_FAILED")
     return error_from_code(error.code, error.message, reason=error.reason)
+
+
+def _footer(finished: ReplyFinished, prepared: _Prepared) -> str:
+    """The answering model, when the model_footer setting is on."""
+    if not prepared.settings[MODEL_FOOTER].value:
+        return ""
+    return f"{finished.usage.provider}/{finished.usage.model}"

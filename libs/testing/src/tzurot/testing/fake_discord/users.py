@@ -92,12 +92,16 @@ class Users(Gateway):
         permissions: str = "0",
         focused: str | None = None,
     ) -> FakeInteraction:
-        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete."""
+        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
+
+        An option whose value is an attachment object (from `upload`) is an ATTACHMENT option,
+        resolved in the interaction's data as Discord does."""
+        attached = {k: v for k, v in (options or {}).items() if isinstance(v, Mapping)}
         opts: list[Json] = [
             {
                 "name": k,
-                "type": option_type(v),
-                "value": v,
+                "type": 11 if k in attached else option_type(v),
+                "value": v["id"] if k in attached else v,
                 **({"focused": True} if k == focused else {}),
             }
             for k, v in (options or {}).items()
@@ -105,6 +109,8 @@ class Users(Gateway):
         for name in reversed(subcommand):
             opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
         data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        if attached:
+            data["resolved"] = {"attachments": {a["id"]: dict(a) for a in attached.values()}}
         kind = 4 if focused else 2
         return await self._interact(channel, user, kind, data, permissions=permissions)
 

@@ -1,4 +1,5 @@
-"""/timezone, /usage, /persona, /history and /settings data: the user's own things."""
+"""/timezone, /usage, /persona, /history and /settings data (DataCommands): the user's own
+things."""
 
 from __future__ import annotations
 
@@ -196,9 +197,3 @@ class DataCommands(app_commands.Group):
             ),
             lambda r: f"Erased ({r.deleted_rows} records).",
         )
-
-
-class SettingsCommands(app_commands.Group):
-    def __init__(self, gateway: GatewayClient) -> None:
-        super().__init__(name="settings", description="Your settings")
-        self.add_command(DataCommands(gateway))

@@ -43,6 +43,8 @@ class SettingTarget:
     scope: ConfigSource
     personality: str = ""
     location: Location = Location()  # noqa: RUF009 - frozen
+    # The actor may manage the location's channel (Discord's Manage Channels, from the bot).
+    manage_channels: bool = False
 
 
 def require(field: str, value: str, max_len: int = 200) -> str:

@@ -95,8 +95,15 @@ class ConfigAdmin(AdminBase):
         if scope is ConfigSource.PERSONALITY:
             return {"personality_id": (await self._owned(name, who)).id}
         if scope is ConfigSource.CHANNEL:
-            # Who may manage a channel is Discord's to say; the bot checks it before calling.
-            return {"channel_id": require("location.channel_id", where.conversation_id)}
+            # Who may manage a channel is Discord's to say: the bot passes what the interaction
+            # says, and nobody else (but the operator) writes a channel's settings.
+            channel_id = require("location.channel_id", where.conversation_id)
+            if not (who.superuser or target.manage_channels):
+                raise PermissionDenied(
+                    "changing this channel's settings needs the Manage Channels permission",
+                    reason="MANAGE_CHANNELS_REQUIRED",
+                )
+            return {"channel_id": channel_id}
         if scope is ConfigSource.USER:
             return {"user_id": who.require_user().id}
         if scope is ConfigSource.USER_PERSONALITY:
