@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tzurot.gateway.domain import Attachment, ConfigSource
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, quoted
 
 Json = bool | int | float | str
 
@@ -119,7 +119,7 @@ def validate(key: str, value: Any) -> Json:
     """The value, normalized; InvalidArgument naming the key when it is unknown or wrong."""
     spec = SPECS.get(key)
     if spec is None:
-        raise InvalidArgument("key", f"unknown setting {key!r}; known: {', '.join(SPECS)}")
+        raise InvalidArgument("key", f"unknown setting {quoted(key)}; known: {', '.join(SPECS)}")
     try:
         return spec.check(value)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from tzurot.gateway.admin.base import (
     require,
 )
 from tzurot.gateway.domain import ConfigSource, LlmConfig, Location, ResolvedConfig
-from tzurot.runtime.errors import InvalidArgument, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, PermissionDenied, quoted
 
 
 class ConfigAdmin(AdminBase):
@@ -126,7 +126,7 @@ class ConfigAdmin(AdminBase):
     ) -> cascade.ResolvedSetting:
         name, where = target.personality, target.location
         if key not in cascade.SPECS:
-            raise InvalidArgument("key", f"unknown setting {key!r}")
+            raise InvalidArgument("key", f"unknown setting {quoted(key)}")
         ids = await self._setting_ids(who, target)
         await self._db.reset_setting(target.scope, ids, key)
         personality = await self._personality(name, who) if name.strip() else None
