@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.gateway.shapes.documents import kind_of, parse_config, parse_history, parse_memories
+from tzurot.cli.shapes_import import kind_of
+from tzurot.gateway.shapes.documents import parse_config, parse_history, parse_memories
 from tzurot.gateway.shapes.mapping import plan_personality
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.shapes_backup import ALICE, shape_config, shape_history, shape_memories
