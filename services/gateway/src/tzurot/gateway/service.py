@@ -229,6 +229,7 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                mentions=command.mentions,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
