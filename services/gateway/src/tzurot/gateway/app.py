@@ -106,6 +106,8 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
         )
+        admin.bot_owner_id = settings.bot_owner_id
+        admin.superuser_ids = settings.superusers
         servicer = GatewayAdminServicer(gateway, wallet, admin)
         running = await create_server(
             service="gateway",

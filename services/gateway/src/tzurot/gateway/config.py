@@ -25,12 +25,16 @@ class GatewaySettings(ServiceSettings):
     duplicate_wait_seconds: float = Field(default=480.0, gt=0)
     # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
     # which itself admits only clients presenting a `cli` certificate.
-    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge"})
+    # `gateway` is the pod's own identity: operators run `tzurot admin` inside the gateway pod.
+    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge", "gateway"})
     # Identities that may call without an actor, acting as the operator (superuser): the CLI,
     # and operators reaching gateway through the edge (cli certificates only).
-    operator_identities: frozenset[str] = frozenset({"cli", "edge"})
+    operator_identities: frozenset[str] = frozenset({"cli", "edge", "gateway"})
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
+    # The bot owner's platform id: imported shapes.inc personalities belong to them (else
+    # to the first superuser).
+    bot_owner_id: str = ""
     # A running job whose heartbeat is older than this is taken over by a duplicate request.
     job_lease_seconds: float = Field(default=90.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -254,6 +255,7 @@ class LongTermMemory:
         sector: str = "",
         salience: float = 0.0,
         source_turn_ids: Sequence[str] = (),
+        memory_id: str = "",
         created_at: datetime | None = None,
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
@@ -262,7 +264,14 @@ class LongTermMemory:
 
         The sector is classified from the text unless given; a near-duplicate in the
         scope absorbs it instead (merged=True). Refused while the user is incognito.
+        With `memory_id` (imports) the call is idempotent and never merges: a memory of
+        that id is returned as stored (existed=True); `created_at` keeps an original time.
         """
+        if memory_id:
+            memory_id = _check_uuid("memory.id", memory_id)
+            existing = await self._store.get(memory_id)
+            if existing is not None:
+                return AddedMemory(existing, merged=False, existed=True)
         check_id("personality_id", personality_id)
         check_id("user_id", user_id, required=False)
         check_text("memory.text", text)
@@ -285,6 +294,7 @@ class LongTermMemory:
             sector=chosen,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            memory_id=memory_id or None,
             created_at=created_at,
         )
 
@@ -297,11 +307,12 @@ class LongTermMemory:
         sector: Sector,
         salience: float,
         source_turn_ids: Sequence[str],
+        memory_id: str | None = None,
         created_at: datetime | None = None,
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
-        if near and near[0].cosine >= t.merge_similarity:
+        if memory_id is None and near and near[0].cosine >= t.merge_similarity:
             merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience)
             return AddedMemory(merged, merged=True)
         memory = await self._store.insert(
@@ -312,6 +323,7 @@ class LongTermMemory:
             salience=salience,
             source_turn_ids=source_turn_ids,
             created_at=created_at,
+            memory_id=memory_id,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -478,6 +490,13 @@ def _memory_body(turn: StoredTurn) -> str:
     parts = [turn.content.strip()]
     parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
     return " ".join(part for part in parts if part)
+
+
+def _check_uuid(field: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, f"{field} must be a UUID") from None
 
 
 def _memory_text(turn: StoredTurn, body: str) -> str:

@@ -49,6 +49,8 @@ class FakeInteraction:
     token: str
     data: Json
     responses: list[Json] = field(default_factory=list)
+    files: list[bytes] = field(default_factory=list)
+    """Files the bot attached to its answers, in order."""
 
     def modal(self) -> Json | None:
         """The modal the bot opened (callback type 9), if any."""

@@ -251,7 +251,9 @@ class Rest(Users):
                 {"code": 40060, "message": "Interaction has already been acknowledged."},
                 status=400,
             )
+        before = len(self.uploads)
         body = await read_json_body(request, self.uploads)
+        record.files.extend(self.uploads[before:])
         record.responses.append(body)
         answer: Json = {"interaction": {"id": str(record.id), "type": record.data["type"]}}
         if body.get("type") in {4, 5}:
@@ -260,7 +262,9 @@ class Rest(Users):
         return json_response(answer)
 
     async def _followup(self, request: web.Request, record: FakeInteraction) -> web.Response:
+        before = len(self.uploads)
         body = await read_json_body(request, self.uploads)
+        record.files.extend(self.uploads[before:])
         record.responses.append({"type": "followup", "data": body})
         return json_response(self._interaction_message(record, body))
 

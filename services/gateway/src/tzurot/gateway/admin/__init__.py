@@ -7,6 +7,9 @@
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
 - usage.py: usage totals
+- cards.py: character card import and export
+- lorebooks.py: lorebooks and where they are attached
+- shapes.py: the shapes.inc backup import (operators)
 
 Authorization by principal (base.py): a user acts on their own things, superusers on
 everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
@@ -16,11 +19,14 @@ actor, as superuser.
 from __future__ import annotations
 
 from tzurot.gateway.admin.base import Principal, SettingTarget
+from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
 from tzurot.gateway.admin.configs import ConfigAdmin
+from tzurot.gateway.admin.lorebooks import LorebookAdmin
 from tzurot.gateway.admin.memory import MemoryAdmin
 from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
 from tzurot.gateway.admin.privacy import PrivacyAdmin
+from tzurot.gateway.admin.shapes import ShapesAdmin
 from tzurot.gateway.admin.usage import UsageAdmin
 from tzurot.gateway.admin.users import UserAdmin
 
@@ -36,5 +42,8 @@ class Admin(
     MemoryAdmin,
     PrivacyAdmin,
     UsageAdmin,
+    CardAdmin,
+    LorebookAdmin,
+    ShapesAdmin,
 ):
     """Every admin use-case (the capability classes share AdminBase's constructor)."""

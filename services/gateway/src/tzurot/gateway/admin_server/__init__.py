@@ -3,6 +3,7 @@ capability (the same names as admin/ and store/)."""
 
 from __future__ import annotations
 
+from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
@@ -15,6 +16,15 @@ __all__ = ["GatewayAdminServicer"]
 
 
 class GatewayAdminServicer(
-    PersonalityRpcs, UserRpcs, ConfigRpcs, ChannelRpcs, MemoryRpcs, PrivacyRpcs, UsageRpcs
+    PersonalityRpcs,
+    UserRpcs,
+    ConfigRpcs,
+    ChannelRpcs,
+    MemoryRpcs,
+    PrivacyRpcs,
+    UsageRpcs,
+    CardRpcs,
+    LorebookRpcs,
+    ShapesRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""
