@@ -33,7 +33,7 @@ class GrpcHistory:
                 )
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         turns = (convert.history_turn(turn) for turn in reply.turns)
         return [turn for turn in turns if turn is not None]
 
@@ -68,7 +68,7 @@ class GrpcMemories:
         try:
             reply = await self._stub.QueryMemories(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return [convert.memory_item(memory) for memory in reply.memories]
 
     async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
@@ -97,5 +97,5 @@ class GrpcKeyVault:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="keyvault") from None
         return SecretStr(reply.api_key)
