@@ -179,6 +179,7 @@ class GenerateRequest(_message.Message):
     REFERENCES_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
+    MENTIONS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     """Slug, display name or alias of the personality addressed."""
     content: _builtins.str
@@ -198,6 +199,12 @@ class GenerateRequest(_message.Message):
     def references(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ReferencedMessage]: ...
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]: ...
+    @_builtins.property
+    def mentions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageMention]:
+        """Channels, roles and users the message mentions, resolved by the client: the prompt gets
+        them in its budgeted mentions block (inference's MentionedEntity).
+        """
+
     def __init__(
         self,
         *,
@@ -210,14 +217,45 @@ class GenerateRequest(_message.Message):
         references: _abc.Iterable[_common_pb2.ReferencedMessage] | None = ...,
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         include_reasoning: _builtins.bool = ...,
+        mentions: _abc.Iterable[Global___MessageMention] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "message_ids", b"message_ids", "personality", b"personality", "references", b"references"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class MessageMention(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"channel", "role" or "user"."""
+    id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    """A channel's topic, a role's purpose."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageMention: _TypeAlias = MessageMention  # noqa: Y015
 
 @_typing.final
 class JobAccepted(_message.Message):

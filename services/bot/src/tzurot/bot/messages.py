@@ -279,8 +279,36 @@ class MessageFlow:
             message_ids=[str(message.id)],
             references=references,
             attachments=attachments,
+            mentions=self._mentioned(message),
         )
         return request, notes
+
+    def _mentioned(self, message: discord.Message) -> list[gw.MessageMention]:
+        """The channels, roles and users the message mentions, as the prompt should know them."""
+        guild = message.guild
+        if guild is None:
+            return []
+        found: list[gw.MessageMention] = []
+        for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
+            channel = guild.get_channel_or_thread(cid)
+            if channel is not None:
+                topic = getattr(channel, "topic", None) or ""
+                found.append(
+                    gw.MessageMention(
+                        kind="channel", id=str(cid), name=channel.name, description=topic
+                    )
+                )
+        for rid in message.raw_role_mentions[: self._settings.max_role_mentions]:
+            role = guild.get_role(rid)
+            if role is not None:
+                found.append(gw.MessageMention(kind="role", id=str(rid), name=role.name))
+        me = self._client.user
+        for user in message.mentions[:5]:
+            if me is None or user.id != me.id:
+                found.append(
+                    gw.MessageMention(kind="user", id=str(user.id), name=user.display_name)
+                )
+        return found
 
     def _readable_text(self, message: discord.Message, text: str) -> str:
         """`text` with channel, role and user mentions as names (and channel topics)."""

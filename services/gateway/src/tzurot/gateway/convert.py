@@ -91,7 +91,14 @@ def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
         references=tuple(referenced_message(r) for r in req.references),
         attachments=tuple(attachment(a) for a in req.attachments),
         include_reasoning=req.include_reasoning,
+        mentions=tuple(
+            d.Mention(kind=m.kind, id=m.id, name=m.name, description=m.description)
+            for m in req.mentions[:MAX_MENTIONS]
+        ),
     )
+
+
+MAX_MENTIONS = 20
 
 
 # ---- replies from gateway ----
@@ -304,6 +311,10 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         memory_threshold=r.memory_threshold,
         memory_limit=r.memory_limit,
+        mentions=[
+            inf.MentionedEntity(kind=m.kind, id=m.id, name=m.name, description=m.description)
+            for m in r.mentions
+        ],
         lore=None if r.lore is None else lore_convert.lore_context(r.lore),
     )
 

@@ -195,6 +195,17 @@ class GenerateCommand:
     references: tuple[ReferencedMessage, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     include_reasoning: bool = False
+    mentions: tuple[Mention, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A channel, role or user the message mentions (resolved by the client)."""
+
+    kind: str
+    id: str
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,6 +237,7 @@ class ReplyRequest:
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20
+    mentions: tuple[Mention, ...] = ()
     lore: LoreContext | None = None
 
 

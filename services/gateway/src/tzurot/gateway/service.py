@@ -234,6 +234,7 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                mentions=command.mentions,
                 lore=lore if lore.books else None,
             )
             finished: ReplyFinished | None = None
