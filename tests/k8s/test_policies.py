@@ -28,7 +28,7 @@ from tzurot.testing.k8s import (
 )
 
 SERVICES = ("gateway", "inference", "memory", "keyvault")
-PORTS = {"gateway": 50051, "inference": 50052, "memory": 50053, "keyvault": 50054}
+PORTS = {"gateway": 15051, "inference": 15052, "memory": 15053, "keyvault": 15054}
 SCHEMA_OWNERS = {"gateway", "memory", "keyvault"}
 HEALTH_PORT = 8080
 
@@ -227,7 +227,7 @@ def _pods(objects: tuple[Obj, ...]) -> dict[str, Peer]:
 def test_default_deny_and_dns(objects: tuple[Obj, ...]) -> None:
     model = network(objects)
     stranger = Peer({NAME: "debug-shell"})
-    assert not model.allows(stranger, Peer.pod("gateway"), 50051)
+    assert not model.allows(stranger, Peer.pod("gateway"), 15051)
     assert not model.allows(stranger, INTERNET, 443)
     for name, pod in _pods(objects).items():
         assert model.allows(pod, KUBE_DNS, 53, "UDP"), name

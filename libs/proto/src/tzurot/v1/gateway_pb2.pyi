@@ -3030,9 +3030,14 @@ class ImportLorebookRequest(_message.Message):
     DOCUMENT_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     ATTACH_FIELD_NUMBER: _builtins.int
+    REPLACE_FIELD_NUMBER: _builtins.int
     document: _builtins.bytes
     name: _builtins.str
     """Used when the document names none (a SillyTavern file's name is its file name)."""
+    replace: _builtins.str
+    """Optional: the id or name of one of the actor's lorebooks to replace in place (its
+    entries and settings; its attachments and id stay): how owners edit a lorebook.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -3046,10 +3051,11 @@ class ImportLorebookRequest(_message.Message):
         document: _builtins.bytes = ...,
         name: _builtins.str = ...,
         attach: _common_pb2.LorebookAttachment | None = ...,
+        replace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach", "document", b"document", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach", "document", b"document", "name", b"name", "replace", b"replace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
 import structlog
@@ -92,6 +92,8 @@ class GatewayLimits:
     guest_mode: bool = True
     guest_daily_budget: int = 500
     guest_user_bucket: BucketPolicy | None = None
+    # `tzurot up --demo`: every config counts as free_use (TZUROT_DEMO_ALL_FREE).
+    demo_all_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -524,6 +526,8 @@ class Gateway:
         self, user: User, personality: Personality, where: Location, *, new: bool
     ) -> _Prepared:
         config = await self.effective_config(personality, user)
+        if self._limits.demo_all_free and not config.config.free_use:
+            config = replace(config, config=replace(config.config, free_use=True))
         request_type = "chat"
         if config.config.free_use and new:
             keys = await self._keyvault.list_keys(user.id)

@@ -32,7 +32,7 @@ class GrpcHistory:
                 )
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         turns = (convert.history_turn(turn) for turn in reply.turns)
         return [turn for turn in turns if turn is not None]
 
@@ -67,7 +67,7 @@ class GrpcMemories:
         try:
             reply = await self._stub.QueryMemories(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return [convert.memory_item(memory) for memory in reply.memories]
 
 
@@ -81,5 +81,5 @@ class GrpcKeyVault:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="keyvault") from None
         return SecretStr(reply.api_key)

@@ -27,9 +27,9 @@ class CleanupRuleSetting(BaseModel):
 class InferenceSettings(ServiceSettings):
     """Where inference listens, the services it calls, its providers and their limits."""
 
-    listen: str = "127.0.0.1:50052"
-    memory_addr: str = "127.0.0.1:50053"
-    keyvault_addr: str = "127.0.0.1:50054"
+    listen: str = "127.0.0.1:15052"
+    memory_addr: str = "127.0.0.1:15053"
+    keyvault_addr: str = "127.0.0.1:15054"
     providers: dict[str, str] = Field(default_factory=dict)
     """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL."""
     system_keys: dict[str, SecretStr] = Field(default_factory=dict)
