@@ -134,6 +134,11 @@ class GatewayServiceStub:
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
+    ListAvailableSkills: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]
+    """---- Skills (issue 18) ----
+    The skills the operator offers; a personality's owner enables some of them
+    (UpdatePersonality with update_paths ["skills"]).
+    """
     PlanChannelReply: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PlanChannelReplyRequest, _gateway_pb2.PlanChannelReplyResponse]
     """---- Group channels, free will, release notifications (issue 19) ----
     Who answers a human message in a channel with activated personalities, in speaking order
@@ -261,6 +266,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
+    ListAvailableSkills: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]  # type: ignore[assignment]
+    """---- Skills (issue 18) ----
+    The skills the operator offers; a personality's owner enables some of them
+    (UpdatePersonality with update_paths ["skills"]).
+    """
     PlanChannelReply: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PlanChannelReplyRequest, _gateway_pb2.PlanChannelReplyResponse]  # type: ignore[assignment]
     """---- Group channels, free will, release notifications (issue 19) ----
     Who answers a human message in a channel with activated personalities, in speaking order
@@ -733,6 +743,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ImportShapesMemoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportShapesMemoriesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesMemoriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAvailableSkills(
+        self,
+        request: _gateway_pb2.ListAvailableSkillsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListAvailableSkillsResponse, _abc.Awaitable[_gateway_pb2.ListAvailableSkillsResponse]]:
+        """---- Skills (issue 18) ----
+        The skills the operator offers; a personality's owner enables some of them
+        (UpdatePersonality with update_paths ["skills"]).
+        """
 
     @_abc_1.abstractmethod
     def PlanChannelReply(

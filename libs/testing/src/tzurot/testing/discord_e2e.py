@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -168,14 +168,22 @@ async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGatewa
 
 @asynccontextmanager
 async def discord_world(
-    database_url: str, workdir: Path, **mesh_options: Any
+    database_url: str,
+    workdir: Path,
+    *,
+    inference: Mapping[str, Any] | None = None,
+    **mesh_options: Any,
 ) -> AsyncIterator[World]:
     """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet).
 
-    `mesh_options` go to `in_process_mesh` (gateway settings, a gateway clock)."""
+    `inference` overrides inference's settings (e.g. skills: search backend, fetch allow-list);
+    `mesh_options` go to `in_process_mesh` too (gateway settings, a gateway clock).
+    """
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(database_url, workdir, provider, **mesh_options) as mesh,
+        in_process_mesh(
+            database_url, workdir, provider, inference=inference, **mesh_options
+        ) as mesh,
         FakeDiscord() as fake,
     ):
         cli = await mesh.gateway_stub("cli")

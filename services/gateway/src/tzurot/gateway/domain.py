@@ -88,6 +88,8 @@ class Personality:
     """Character card fields with no other place (cards.mapping.CARD_KEYS)."""
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
+    skills: tuple[str, ...] = ()
+    """Skills the owner enabled (names of inference's ListSkills)."""
 
 
 class ConfigSource(enum.StrEnum):
@@ -113,6 +115,7 @@ class Usage:
     model: str
     input_tokens: int
     output_tokens: int
+    images: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,17 @@ class GenerateCommand:
     turn_id: str = ""
     # PlanChannelReply's round, when this answer is one of its speakers.
     round_id: str = ""
+    mentions: tuple[Mention, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A channel, role or user the message mentions (resolved by the client)."""
+
+    kind: str
+    id: str
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,7 @@ class ReplyRequest:
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20
+    mentions: tuple[Mention, ...] = ()
     lore: LoreContext | None = None
     # Group channels: every personality activated there (history then covers them all).
     group: tuple[GroupMember, ...] = ()
@@ -267,6 +282,47 @@ class PromptReport:
     memories: tuple[MemoryNote, ...] = ()
     # What the answer went without (e.g. "memory_unavailable").
     degraded: tuple[str, ...] = ()
+    skill_steps: tuple[SkillStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkillStep:
+    """One skill call of the tool loop (skill, arguments, short result, time)."""
+
+    step: int
+    skill: str
+    arguments: str
+    summary: str
+    duration_ms: int
+    ok: bool
+    stealth: bool
+
+
+@dataclass(frozen=True)
+class SkillActivity:
+    """The personality is using a skill: the client shows it is working."""
+
+    skill: str
+    step: int
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A file of the answer (a generated image), posted as an attachment."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SkillInfo:
+    name: str
+    description: str
+    parameters_json: str
+    stealth: bool
+    auto_memorize: bool
 
 
 @dataclass(frozen=True)
@@ -282,9 +338,10 @@ class ReplyFinished:
     user_content: str = ""
     # The conversation's lore state after this reply (None: no lore in play).
     lore_state: LoreState | None = None
+    files: tuple[GeneratedFile, ...] = ()
 
 
-ReplyEvent = ReplyChunk | ReplyFinished
+ReplyEvent = ReplyChunk | SkillActivity | ReplyFinished
 
 
 @dataclass(frozen=True)
@@ -302,9 +359,10 @@ class GenerationFinished:
     finish_reason: str
     reasoning: str = ""
     footer: str = ""
+    files: tuple[GeneratedFile, ...] = ()
 
 
-GenerateEvent = JobAccepted | ReplyChunk | GenerationFinished
+GenerateEvent = JobAccepted | ReplyChunk | SkillActivity | GenerationFinished
 
 
 @dataclass(frozen=True)
@@ -357,6 +415,7 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     platform_user_id: str = ""
+    images: int = 0
 
 
 class DenyTarget(enum.StrEnum):

@@ -36,12 +36,13 @@ from tzurot.gateway.domain import (
     ReplyFinished,
     ReplyRequest,
     ResolvedConfig,
+    SkillActivity,
     User,
 )
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
-from tzurot.gateway.job_context import context_columns, load_context
+from tzurot.gateway.job_context import context_columns, load_context, skill_notes
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -275,6 +276,7 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                mentions=command.mentions,
                 lore=lore if lore.books else None,
                 group=await self.groups.members(command.location),
                 directive=directive,
@@ -283,7 +285,7 @@ class Gateway:
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
                 async for event in replies:
-                    if isinstance(event, ReplyChunk):
+                    if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
                     else:
                         finished = event
@@ -339,6 +341,7 @@ class Gateway:
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
             footer=_footer(finished, prepared),
+            files=finished.files,
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -379,6 +382,7 @@ class Gateway:
             personality.display_name,
             job.content,
             tuple(message_ids),
+            skill_notes(context.report),
         )
         turns = [answer]
         if not job.idempotency_key.startswith(TURN_KEY_PREFIX):

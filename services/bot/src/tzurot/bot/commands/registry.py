@@ -20,6 +20,7 @@ from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
 from tzurot.bot.commands.notifications import NotificationCommands, changelog_command
 from tzurot.bot.commands.settings import SettingsCommands
+from tzurot.bot.commands.skills import SkillCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -41,6 +42,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         NotificationCommands(gateway),
         LorebookCommands(gateway),
         AdminCommands(gateway),
+        SkillCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))
