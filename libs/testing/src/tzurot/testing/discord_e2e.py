@@ -176,7 +176,6 @@ async def running_bot(
         "discord_token": SecretStr(world.discord.token),
         "discord_api_base": world.discord.api_base,
         "gateway_addr": world.mesh.gateway_addr,
-        "stream_edit_interval_seconds": 0.2,
         "guild_ready_timeout_seconds": 0.05,
         "identify_delay_seconds": 0.0,
         "pluralkit_enabled": False,

@@ -57,6 +57,11 @@ class BotSettings(ServiceSettings):
     pluralkit_grace_seconds: float = Field(default=0.0, ge=0)
 
     webhook_name: str = "Tzurot"
+    # After Discord answers 403 in a channel, no answer is generated there for this long.
+    forbidden_channel_seconds: float = Field(default=600.0, ge=0)
+    # Answers may ping the user they answer (only if the model writes their mention); nobody
+    # else, never @everyone/@here or roles.
+    ping_answered_user: bool = False
     # How long discord.py waits for more GUILD_CREATEs before it calls the bot ready.
     guild_ready_timeout_seconds: float = Field(default=2.0, gt=0)
 

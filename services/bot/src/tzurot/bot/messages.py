@@ -20,8 +20,10 @@ import structlog
 
 from tzurot.bot.addressing import Addressed, match_mentions, strip_mentions
 from tzurot.bot.attachments import AttachmentLimits, to_attachment, triage
+from tzurot.bot.cadence import ChannelCadence
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
+from tzurot.bot.delivery import ForbiddenChannels, delivery_problem, refusal_text
 from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
@@ -50,6 +52,7 @@ class Answer:
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
     regenerations: int = 0
+    shown: common.Personality = field(default_factory=common.Personality)  # as resolved
 
 
 class MessageFlow:
@@ -72,12 +75,19 @@ class MessageFlow:
         self._idle = asyncio.Event()
         self._idle.set()
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
+        self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
+        self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
 
     # ---- events ----
 
     async def on_message(self, message: discord.Message) -> None:
         with self._busy():
-            await self._on_message(message)
+            try:
+                await self._on_message(message)
+            except (discord.HTTPException, TzurotError) as exc:
+                # Whatever Discord or the gateway refused is told where it happens; the rest is
+                # logged here, never raised into discord.py's event loop.
+                log.warning("bot.message_failed", error=type(exc).__name__)
 
     @contextlib.contextmanager
     def _busy(self) -> Iterator[None]:
@@ -117,14 +127,19 @@ class MessageFlow:
         me = self._client.user
         ignored = (
             message.guild is None
-            or self._webhooks.owns(message.webhook_id)
+            or self._is_ours(message)
             or (me is not None and message.author.id == me.id)
             or (message.webhook_id is None and message.author.bot)
+            # Replies to other apps' interactions come through their application webhook.
+            or message.interaction_metadata is not None
         )
         if ignored or not self._seen.first_time(message.id):
             return None
         if message.webhook_id is not None:
-            if self._pluralkit is None or not await self._is_foreign_webhook(message):
+            if self._pluralkit is None:
+                return None
+            # Only a message addressing a personality is worth asking PluralKit about.
+            if not await self._addressed(message, actor_of(message.author)):
                 return None
             sender = await self._pluralkit.sender_of(message.id)
             return actor_of(message.author, user_id=sender) if sender else None
@@ -155,7 +170,13 @@ class MessageFlow:
             return
         for message_id in answer.message_ids:
             self._answers.pop(message_id, None)
-            await self._webhooks.delete(answer.channel, message_id)
+            try:
+                await self._webhooks.delete(answer.channel, message_id)
+            except discord.NotFound:
+                pass  # deleted already (a moderator, or a second reaction)
+            except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
+                log.info("bot.delete_refused", error=type(exc).__name__)
+                return
         await self._forget_turn(answer)
         if emoji == REGENERATE_EMOJI:
             request = gw.GenerateRequest()
@@ -209,19 +230,17 @@ class MessageFlow:
         target = ref.resolved if isinstance(ref.resolved, discord.Message) else None
         if target is None or target.webhook_id is None:
             return None
-        if self._webhooks.owns(target.webhook_id) or await self._is_ours(message, target):
+        if self._is_ours(target):
             return await self._gateway.personality(actor, target.author.display_name)
         return None
 
-    async def _is_ours(self, message: discord.Message, target: discord.Message) -> bool:
-        try:
-            hook = await self._webhooks.for_channel_of(message.channel)
-        except (discord.HTTPException, WebhookLimitReached, TypeError):
-            return False
-        return hook.id == target.webhook_id
-
-    async def _is_foreign_webhook(self, message: discord.Message) -> bool:
-        return not await self._is_ours(message, message)
+    def _is_ours(self, message: discord.Message) -> bool:
+        """Posted by this bot's application (its webhooks carry its application id) or one of
+        the webhooks it uses: no API call, and never a webhook created to find out."""
+        app_id = self._client.application_id
+        return (app_id is not None and message.application_id == app_id) or self._webhooks.owns(
+            message.webhook_id
+        )
 
     # ---- what is sent ----
 
@@ -303,18 +322,32 @@ class MessageFlow:
         request: gw.GenerateRequest,
         user_id: int,
     ) -> None:
-        answer = Answer(personality, user_id, channel, request)
-        shown = personality
+        """Checks the answer can be delivered, generates it, streams it into the channel;
+        whatever Discord refuses is told to the user and what was delivered is confirmed."""
+        channel_id = _channel_key(channel)
+        if channel_id in self._forbidden:
+            log.info("bot.channel_forbidden", channel_id=channel_id)
+            return
+        problem = delivery_problem(channel)
+        if problem is not None:
+            await self._notify(channel, problem)
+            return
+        answer = Answer(personality, user_id, channel, request, shown=personality)
+        mentions = self._mentions(user_id)
 
         async def send(text: str) -> int:
             sent = await self._webhooks.send(
-                channel, text, username=shown.display_name, avatar_url=shown.avatar_url or None
+                channel,
+                text,
+                username=answer.shown.display_name,
+                avatar_url=answer.shown.avatar_url or None,
+                mentions=mentions,
             )
             self._answers[sent.id] = answer  # known at once, for replies and reactions
             return sent.id
 
         async def edit(message_id: int, text: str) -> None:
-            await self._webhooks.edit(channel, message_id, text)
+            await self._webhooks.edit(channel, message_id, text, mentions=mentions)
 
         async def delete(message_id: int) -> None:
             await self._webhooks.delete(channel, message_id)
@@ -324,36 +357,82 @@ class MessageFlow:
             send,
             edit,
             delete,
-            interval=self._settings.stream_edit_interval_seconds,
+            interval=lambda: self._cadence.interval(channel_id),
             prefix=prefix,
+            on_limited=lambda wait: self._cadence.limited(channel_id, wait),
         )
-        text = ""
+        self._cadence.start(channel_id)
         try:
-            async with channel.typing():
-                async for event in self._gateway.generate(request):
-                    kind = event.WhichOneof("event")
-                    if kind == "accepted":
-                        answer.job_id = event.accepted.job_id
-                        if event.accepted.HasField("personality"):
-                            shown = event.accepted.personality
-                    elif kind == "chunk":
-                        text += event.chunk.text
-                        await stream.update(text)
-                    elif kind == "finished":
-                        text = event.finished.content
-            answer.message_ids = await stream.finish(text)
+            # The webhook first: a channel at Discord's cap or refusing us costs no generation.
+            await self._webhooks.for_channel_of(channel)
+            answer.message_ids = await self._stream(channel, answer, stream)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
-            answer.message_ids = await stream.finish(error_reply(shown, err))
+            answer.message_ids = await self._finish_quietly(stream, error_reply(answer.shown, err))
         except WebhookLimitReached as err:
-            await channel.send(str(err))
+            await self._notify(channel, str(err))
             return
+        except discord.HTTPException as exc:
+            answer.message_ids = stream.message_ids  # the part that was delivered
+            await self._refused(channel, exc)
+        finally:
+            self._cadence.stop(channel_id)
         while len(self._answers) > self._settings.seen_messages_capacity:
             self._answers.popitem(last=False)
         if answer.job_id and answer.message_ids:
-            self._latest[(_channel_key(channel), personality.slug)] = answer
+            self._latest[(channel_id, personality.slug)] = answer
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+
+    async def _stream(
+        self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer
+    ) -> list[int]:
+        """Generates and streams the answer; returns the ids of the messages posted."""
+        text = ""
+        async with channel.typing():
+            async for event in self._gateway.generate(answer.request):
+                kind = event.WhichOneof("event")
+                if kind == "accepted":
+                    answer.job_id = event.accepted.job_id
+                    if event.accepted.HasField("personality"):
+                        answer.shown = event.accepted.personality
+                elif kind == "chunk":
+                    text += event.chunk.text
+                    await stream.update(text)
+                elif kind == "finished":
+                    text = event.finished.content
+        return await stream.finish(text)
+
+    def _mentions(self, user_id: int) -> discord.AllowedMentions:
+        """Never @everyone/@here or roles; users only the one answered, when configured."""
+        users: list[discord.abc.Snowflake] | bool = (
+            [discord.Object(user_id)] if self._settings.ping_answered_user else False
+        )
+        return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+    async def _finish_quietly(self, stream: StreamedAnswer, text: str) -> list[int]:
+        try:
+            return await stream.finish(text)
+        except discord.HTTPException as exc:
+            log.info("bot.error_reply_refused", status=exc.status, code=exc.code)
+            return stream.message_ids
+
+    async def _refused(self, channel: discord.abc.Messageable, exc: discord.HTTPException) -> None:
+        log.info("bot.post_refused", status=exc.status, code=exc.code)
+        if exc.status == 403:
+            self._forbidden.remember(_channel_key(channel))
+            self._webhooks.forget(_channel_key(channel))
+        await self._notify(channel, refusal_text(exc))
+
+    async def _notify(self, channel: discord.abc.Messageable, text: str) -> None:
+        """A short plain message from the bot itself; nothing escapes if Discord refuses it."""
+        try:
+            await channel.send(
+                discord.utils.escape_mentions(text)[:2000],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.info("bot.notice_refused", status=exc.status, code=exc.code)
 
     async def _forget_turn(self, answer: Answer) -> None:
         """Removes the answer's exchange from history, whether it is the latest one or not."""
@@ -404,7 +483,9 @@ def _reply_quote(message: discord.Message) -> str:
     snippet = " ".join(message.content.split())
     if len(snippet) > 60:
         snippet = snippet[:59] + "…"
-    snippet = discord.utils.escape_markdown(snippet) or "(attachment)"
+    snippet = (
+        discord.utils.escape_mentions(discord.utils.escape_markdown(snippet)) or "(attachment)"
+    )
     return (
         f"{REPLY_QUOTE_PREFIX} **{message.author.display_name}** {snippet} · {message.jump_url}\n"
     )

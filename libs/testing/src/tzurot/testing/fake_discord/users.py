@@ -7,7 +7,7 @@ from typing import Any
 
 from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
-from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS
+from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS, DEFAULT_ATTACHMENT_SIZE_LIMIT
 from tzurot.testing.fake_discord.wire import Json
 
 
@@ -91,8 +91,11 @@ class Users(Gateway):
         subcommand: Sequence[str] = (),
         permissions: str = "0",
         focused: str | None = None,
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
+        resolved: Json | None = None,
     ) -> FakeInteraction:
-        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete."""
+        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete;
+        `resolved` carries attachments (`{"attachments": {id: attachment}}`)."""
         opts: list[Json] = [
             {
                 "name": k,
@@ -104,9 +107,18 @@ class Users(Gateway):
         ]
         for name in reversed(subcommand):
             opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
-        data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        data: Json = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        if resolved is not None:
+            data["resolved"] = resolved
         kind = 4 if focused else 2
-        return await self._interact(channel, user, kind, data, permissions=permissions)
+        return await self._interact(
+            channel,
+            user,
+            kind,
+            data,
+            permissions=permissions,
+            attachment_size_limit=attachment_size_limit,
+        )
 
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
@@ -144,7 +156,14 @@ class Users(Gateway):
         return await self._interact(channel, user, 5, data)
 
     async def _interact(
-        self, channel: Json, user: Json, kind: int, data: Json, *, permissions: str = "0"
+        self,
+        channel: Json,
+        user: Json,
+        kind: int,
+        data: Json,
+        *,
+        permissions: str = "0",
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
     ) -> FakeInteraction:
         interaction_id = self.snowflake()
         token = f"interaction-token-{interaction_id}"
@@ -163,7 +182,7 @@ class Users(Gateway):
             "guild_locale": "en-US",
             "app_permissions": ALL_PERMISSIONS,
             "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
+            "attachment_size_limit": attachment_size_limit,
             "authorizing_integration_owners": {"0": channel["guild_id"]},
             "context": 0,
         }

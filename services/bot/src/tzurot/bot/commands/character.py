@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -122,6 +122,7 @@ class CharacterCommands(app_commands.Group):
 
     @app_commands.command(name="export", description="Download a personality as JSON")
     async def export(self, interaction: discord.Interaction, personality: str) -> None:
+        await defer(interaction)
         try:
             found = await self.gateway.call(
                 self.gateway.stub.GetPersonality(
@@ -132,10 +133,12 @@ class CharacterCommands(app_commands.Group):
             await send(interaction, failure_text(err))
             return
         p = found.personality
-        file = discord.File(io.BytesIO(render.character_json(p)), f"{p.slug or 'character'}.json")
-        await interaction.response.send_message(
-            f"**{p.display_name}** as JSON:", file=file, ephemeral=True
-        )
+        data = render.character_json(p)
+        if not fits(interaction, len(data)):
+            await send(interaction, "That character is larger than Discord lets me attach here.")
+            return
+        file = discord.File(io.BytesIO(data), f"{p.slug or 'character'}.json")
+        await send(interaction, f"**{p.display_name}** as JSON:", file=file)
 
     @app_commands.command(name="avatar", description="Set a personality's avatar (an image)")
     async def avatar(

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, send
+from tzurot.bot.commands.common import actor, defer, failure_text, send
 from tzurot.bot.gateway_client import GatewayClient, unimplemented
 from tzurot.bot.messages import MessageFlow
 from tzurot.runtime.errors import TzurotError
@@ -40,6 +40,7 @@ def help_command() -> app_commands.Command[Any, Any, None]:
 
 def inspect_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.ContextMenu:
     async def inspect(interaction: discord.Interaction, message: discord.Message) -> None:
+        await defer(interaction)
         answer = flow.answer_for(message.id)
         if answer is None or not answer.job_id:
             await send(interaction, "That is not an answer this bot remembers posting.")
