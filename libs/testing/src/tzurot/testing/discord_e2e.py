@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -131,10 +131,14 @@ class RecordingGateway(gw_grpc.GatewayServiceServicer):
 
 
 @asynccontextmanager
-async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:
-    """A recording hop to the mesh's gateway on loopback, and a bot-side client for it."""
+async def recording_gateway(
+    world: World,
+    kind: Callable[[gw_grpc.GatewayServiceAsyncStub], RecordingGateway] = RecordingGateway,
+) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:
+    """A recording hop (`kind`, which may also delay or alter calls) to the mesh's gateway on
+    loopback, and a bot-side client for it."""
     # Forwards only what the bot calls; the generated base answers UNIMPLEMENTED for the rest.
-    recorder = RecordingGateway(await world.mesh.gateway_stub("bot"))  # type: ignore[abstract]
+    recorder = kind(await world.mesh.gateway_stub("bot"))
     server = grpc.aio.server()
     gw_grpc.add_GatewayServiceServicer_to_server(recorder, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -124,6 +124,7 @@ jobs = sa.Table(
         name="jobs_status_check",
     ),
     sa.Index("jobs_status_created_idx", "status", "created_at"),
+    sa.Index("jobs_delivered_message_ids_idx", "delivered_message_ids", postgresql_using="gin"),
 )
 
 usage_log = sa.Table(

@@ -316,6 +316,11 @@ class DiscordState:
         """Someone deleted the webhook in the channel settings."""
         self.webhooks.pop(hook_id, None)
 
+    def add_webhook(self, channel: Json, name: str, *, owner: Json) -> Json:
+        """A webhook someone made earlier (`owner` the bot user: made by the bot, then maybe
+        renamed by an admin)."""
+        return self._new_webhook(int(channel["id"]), name, creator=owner)
+
     def add_foreign_webhooks(self, channel: Json, count: int) -> None:
         """Webhooks owned by other integrations (they count toward Discord's cap)."""
         for i in range(count):

@@ -27,9 +27,12 @@ class Users(Gateway):
         message_id: int | None = None,
         webhook_id: int | None = None,
         mention_roles: Sequence[str] = (),
+        extra: Json | None = None,
     ) -> Posted:
-        """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild."""
+        """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild.
+        `extra` adds message fields (`application_id`, `interaction_metadata`, `embeds`…)."""
         data = self._message_json(channel, author, content, message_id=message_id)
+        data.update(extra or {})
         data["attachments"] = [dict(a) for a in attachments]
         data["mention_roles"] = list(mention_roles)
         if webhook_id is not None:

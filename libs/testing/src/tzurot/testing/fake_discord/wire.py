@@ -36,10 +36,14 @@ async def read_body(request: web.Request, uploads: list[bytes]) -> tuple[Json, l
     files; the files are appended to `uploads` too)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
-        raw = form.get("payload_json")
+        raw: object = form.get("payload_json")
+        if isinstance(raw, web.FileField):
+            raw = raw.file.read()
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode()
         files: list[bytes] = []
-        for value in form.values():
-            if isinstance(value, web.FileField):
+        for name, value in form.items():
+            if isinstance(value, web.FileField) and name != "payload_json":
                 files.append(value.file.read())
         uploads.extend(files)
         return (json.loads(str(raw)) if raw is not None else {}), files

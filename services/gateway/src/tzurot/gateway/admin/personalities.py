@@ -17,7 +17,13 @@ from tzurot.gateway.admin.base import (
 )
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.mentions import find_mentions
-from tzurot.gateway.personalities import BIRTHDAY_PATTERN, SLUG_PATTERN, normalize_alias, slugify
+from tzurot.gateway.personalities import (
+    BIRTHDAY_PATTERN,
+    SLUG_PATTERN,
+    avatar_url_problem,
+    normalize_alias,
+    slugify,
+)
 from tzurot.runtime.errors import InvalidArgument, NotFound
 
 PERSONALITY_PATHS = frozenset(
@@ -97,6 +103,11 @@ class PersonalityAdmin(AdminBase):
         for name, (text, max_len) in texts.items():
             if name in paths:
                 values[name] = limit_text(f"personality.{name}", text, max_len)
+        if "avatar_url" in paths:
+            problem = avatar_url_problem(values["avatar_url"].strip())
+            if problem is not None:
+                raise InvalidArgument("personality.avatar_url", problem)
+            values["avatar_url"] = values["avatar_url"].strip()
         for flag in ("public", "nsfw"):
             if flag in paths:
                 values[flag] = getattr(p, flag)
