@@ -81,6 +81,7 @@ class DirectMemory:
         personality_id: str,
         user_id: str,
         turns: Sequence[GatewayTurn],
+        used_memory_ids: Sequence[str] = (),
     ) -> None:
         await self._history.store_exchange(
             job_id,
@@ -96,6 +97,7 @@ class DirectMemory:
                     personality_id=personality_id,
                 )
             ],
+            used_memory_ids=used_memory_ids,
         )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when the committed stubs differ from what proto/ generates, and when proto/ breaks
-# compatibility with the main branch (once main has contracts to compare against).
+# compatibility with the contracts before this change (see the base below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -22,7 +22,26 @@ for f in api/annotations api/http rpc/status rpc/error_details; do
   fi
 done
 buf=node_modules/.bin/buf
-if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/tzurot/v1/common.proto 2>/dev/null; then
-  "$buf" breaking --against '.git#branch=main'
+# Breaking changes are judged against the contracts as they were before this change: the
+# newest release tag (v*) if there is one, else the main commit this branch last took in (its
+# merge base with main), else, on main itself, the commit before the last one that changed
+# proto/. PROTO_BASE names another base. Never against the tree being checked.
+base=${PROTO_BASE:-}
+if [ -z "$base" ]; then
+  if tag=$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null); then
+    base=$tag
+  elif git rev-parse --verify -q main >/dev/null; then
+    base=$(git merge-base HEAD main)
+    if [ "$base" = "$(git rev-parse HEAD)" ]; then
+      last=$(git log -1 --first-parent --format=%H -- proto)
+      base=$(git rev-parse -q --verify "${last}^" || true)
+    fi
+  fi
+fi
+if [ -n "$base" ] && git cat-file -e "$base:proto/tzurot/v1/common.proto" 2>/dev/null; then
+  mkdir "$tmp/base"
+  git archive "$base" buf.yaml proto third_party | tar -x -C "$tmp/base"
+  echo "buf breaking against $(git rev-parse --short "$base")"
+  "$buf" breaking --against "$tmp/base"
 fi
 echo "proto: stubs fresh, lint and breaking checks passed"

@@ -214,18 +214,13 @@ async def test_messages_in_a_thread_are_answered_in_the_thread(world: World) -> 
 async def test_an_activated_channel_answers_without_a_mention(world: World) -> None:
     await world.set_key(world.alice)
     location = common.Location(guild_id=world.guild["id"], channel_id=world.general["id"])
-    try:
-        await world.cli.ActivateChannel(
-            gw.ActivateChannelRequest(
-                actor=common.Actor(user_id=world.alice["id"]),
-                location=location,
-                personality="lilith",
-            )
+    await world.cli.ActivateChannel(
+        gw.ActivateChannelRequest(
+            actor=common.Actor(user_id=world.alice["id"]),
+            location=location,
+            personality="lilith",
         )
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-            pytest.skip("needs gateway admin API (issue #5)")
-        raise
+    )
     async with running_bot(world):
         await world.discord.say(world.general, world.alice, "no mention here")
         (answer,) = await world.discord.wait_until(

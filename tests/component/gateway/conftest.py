@@ -186,6 +186,7 @@ class StoredExchange:
     personality_id: str
     user_id: str
     turns: tuple[HistoryTurn, ...]
+    used_memory_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -201,11 +202,19 @@ class FakeMemory:
         personality_id: str,
         user_id: str,
         turns: Sequence[HistoryTurn],
+        used_memory_ids: Sequence[str] = (),
     ) -> None:
         if self.error is not None:
             raise self.error
         self.exchanges.append(
-            StoredExchange(job_id, conversation_id, personality_id, user_id, tuple(turns))
+            StoredExchange(
+                job_id,
+                conversation_id,
+                personality_id,
+                user_id,
+                tuple(turns),
+                tuple(used_memory_ids),
+            )
         )
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:

@@ -89,6 +89,8 @@ async def test_history_keeps_the_transcript_and_descriptions_not_the_raw_request
         (VOICE,),  # the transcript is in the content once, not again on the attachment
     )
     assert assistant_turn.content == "I am well."
+    # The memories in the prompt are reported as used (memory reinforces them if kept).
+    assert exchange.used_memory_ids == ("mem-1", "mem-2")
 
 
 async def test_without_a_user_content_history_keeps_the_request(

@@ -162,7 +162,7 @@ async def test_merges_keep_each_users_turns_apart(stub: Stub) -> None:
         assert sorted(sorted(m.source_turn_ids) for m in found.memories) == expected
 
 
-async def test_waypoints_link_similar_and_co_retrieved(
+async def test_waypoints_link_similar_and_search_changes_nothing(
     served: tuple[MemoryApp, Stub], engine: AsyncEngine
 ) -> None:
     _app, stub = served
@@ -174,14 +174,12 @@ async def test_waypoints_link_similar_and_co_retrieved(
     assert edges[b.id, a.id] == pytest.approx(0.5)
     assert (a.id, c.id) not in edges
 
-    await stub.QueryMemories(query("green tea morning evening", threshold=0.1))
-    edges = await _edges(engine)
-    assert edges[a.id, b.id] == pytest.approx(0.6)  # co-retrieved: +0.1
-    first_c = edges.get((a.id, c.id))
-    await stub.QueryMemories(query("green tea morning evening snow weather", threshold=0.01))
-    edges = await _edges(engine)
-    assert first_c is None or edges[a.id, c.id] > first_c
-    assert edges[a.id, c.id] >= 0.3
+    before = await _saliences(engine)
+    for _ in range(3):
+        found = await stub.QueryMemories(query("green tea morning evening snow", threshold=0.01))
+        assert {m.id for m in found.memories} == {a.id, b.id, c.id}
+    assert await _edges(engine) == edges  # retrieval links nothing
+    assert await _saliences(engine) == before  # and reinforces nothing
 
 
 async def _edges(engine: AsyncEngine) -> dict[tuple[str, str], float]:
@@ -190,12 +188,78 @@ async def _edges(engine: AsyncEngine) -> dict[tuple[str, str], float]:
     return {(str(r.src_id), str(r.dst_id)): r.weight for r in rows}
 
 
-async def test_retrieval_reinforces_salience(stub: Stub) -> None:
-    added = (await stub.AddMemory(add("alice plays the cello in an orchestra"))).memory
-    found = await stub.QueryMemories(query("cello orchestra"))
-    assert found.memories[0].id == added.id
-    again = await stub.QueryMemories(query("cello orchestra"))
-    assert again.memories[0].salience > added.salience
+async def _saliences(engine: AsyncEngine) -> dict[str, tuple[float, datetime]]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(memories.c.id, memories.c.salience, memories.c.last_accessed_at)
+            )
+        ).all()
+    return {str(r.id): (r.salience, r.last_accessed_at) for r in rows}
+
+
+async def test_use_in_a_kept_answer_reinforces_once(
+    served: tuple[MemoryApp, Stub], engine: AsyncEngine
+) -> None:
+    """Only memories in the prompt of a delivered answer that stood are reinforced."""
+    _app, stub = served
+    used = (await stub.AddMemory(add("alice plays the cello in an orchestra"))).memory
+    regretted = (await stub.AddMemory(add("alice hates the smell of fresh paint"))).memory
+    idle = (await stub.AddMemory(add("alice once saw a comet from the roof"))).memory
+    kept = exchange("job-kept", "how is the orchestra going?")
+    kept.used_memory_ids.append(used.id)
+    await stub.StoreExchange(kept)
+    deleted = exchange("job-deleted", "should I paint my room?")
+    deleted.used_memory_ids.append(regretted.id)
+    deleted.turns[1].message_ids.append("m-regretted")
+    await stub.StoreExchange(deleted)
+    await stub.DeleteTurns(mem.DeleteTurnsRequest(message_ids=["m-regretted"]))
+
+    done = await stub.Consolidate(mem.ConsolidateRequest())
+    assert done.reinforced == 0  # too early: the user may still delete or regenerate
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("update memory.memory_uses set created_at = now() - interval '1 hour'")
+        )
+    done = await stub.Consolidate(mem.ConsolidateRequest())
+    assert done.reinforced == 1
+    after = await _saliences(engine)
+    assert after[used.id][0] > used.salience
+    assert after[regretted.id][0] <= regretted.salience
+    assert after[idle.id][0] <= idle.salience
+    again = await stub.Consolidate(mem.ConsolidateRequest())
+    assert again.reinforced == 0  # each use counts once
+
+
+async def test_dated_exchange_forms_dated_memories(served: tuple[MemoryApp, Stub]) -> None:
+    app, stub = served
+    when = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+    dated = exchange("job-dated", "I adopted a greyhound called Pixel today")
+    dated.occurred_at.CopyFrom(stamp(when))
+    stored = await stub.StoreExchange(dated)
+    assert {t.created_at.ToDatetime(UTC) for t in stored.turns} == {when}
+    await app.formation.drain()
+    found = await stub.QueryMemories(query("greyhound pixel", no_threshold=True))
+    assert found.memories
+    assert all(m.created_at.ToDatetime(UTC) == when for m in found.memories)
+    added = await stub.AddMemory(add("alice learned to sail in 2019", created_at=stamp(when)))
+    assert added.memory.created_at.ToDatetime(UTC) == when
+    future = exchange("job-future", "from the future")
+    future.occurred_at.CopyFrom(stamp(datetime.now(UTC) + timedelta(days=1)))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.StoreExchange(future)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "occurred_at" in (refused.value.details() or "")
+
+
+async def test_no_threshold_returns_weak_matches(stub: Stub) -> None:
+    await stub.AddMemory(add("alice keeps bees on the balcony"))
+    default = await stub.QueryMemories(query("quantum chromodynamics lecture"))
+    assert list(default.memories) == []
+    everything = await stub.QueryMemories(
+        query("quantum chromodynamics lecture", no_threshold=True)
+    )
+    assert [m.text for m in everything.memories] == ["alice keeps bees on the balcony"]
 
 
 async def test_query_expands_through_waypoints_when_weak(
@@ -206,7 +270,7 @@ async def test_query_expands_through_waypoints_when_weak(
     for n in range(3):
         await longterm.add(PERSONA, ALICE, f"unrelated chore list item {n} laundry dishes")
     await memory_store.link([(hit.memory.id, linked.memory.id)], 0.9)
-    ranked = await longterm.query(PERSONA, ALICE, "lisbon trip", threshold=0.01, reinforce=False)
+    ranked = await longterm.query(PERSONA, ALICE, "lisbon trip", threshold=0.01)
     ids = [m.id for m in ranked]
     assert ids[0] == hit.memory.id
     assert linked.memory.id in ids  # one hop from the best hit, no shared word with the query

@@ -17,8 +17,16 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0004"
-TABLES = {"alembic_version", "turns", "memories", "waypoints", "memory_modes", "formation_outbox"}
+HEAD = "0005"
+TABLES = {
+    "alembic_version",
+    "turns",
+    "memories",
+    "waypoints",
+    "memory_modes",
+    "formation_outbox",
+    "memory_uses",
+}
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from tzurot.inference.answering import AnswerSettings
@@ -94,7 +96,7 @@ def make(
     llm: LlmClient,
     *,
     history: list[HistoryTurn] | None = None,
-    memories: Memories | None = None,
+    memories: Memories | FailingMemories | None = None,
     settings: ReplySettings | None = None,
 ) -> Inference:
     return Inference(
@@ -269,3 +271,37 @@ async def test_memories_are_asked_for_and_reported(fake: FakeProvider, llm: LlmC
     assert finished.report.memory_ids == ("m-1",)
     context = fake.chat_requests()[0].body["messages"][-2]["content"]
     assert "## What you remember\n- Ann is afraid of moths." in context
+
+
+class FailingMemories:
+    """Long-term memory that is down: every query fails as an unavailable service does."""
+
+    async def relevant_memories(self, **query: Any) -> list[MemoryItem]:
+        raise Unavailable("memory is restarting")
+
+
+async def test_memories_are_reported_with_their_text(fake: FakeProvider, llm: LlmClient) -> None:
+    memories = Memories([MemoryItem("m-1", "Ann is afraid of moths.", 0.9)])
+    _, finished = await run(make(fake, llm, memories=memories))
+    assert finished.report.memories == (MemoryItem("m-1", "Ann is afraid of moths.", 0.9),)
+    assert finished.report.degraded == ()
+
+
+async def test_a_failing_memory_service_degrades_the_answer_and_is_counted(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    before = REGISTRY.get_sample_value(
+        "tzurot_degraded_answers_total", {"reason": "memory_unavailable"}
+    )
+    with structlog.testing.capture_logs() as logs:
+        streamed, finished = await run(make(fake, llm, memories=FailingMemories()))
+    after = REGISTRY.get_sample_value(
+        "tzurot_degraded_answers_total", {"reason": "memory_unavailable"}
+    )
+    assert streamed  # still answered
+    assert finished.report.degraded == ("memory_unavailable",)
+    assert finished.report.memory_ids == ()
+    assert (after or 0) - (before or 0) == 1
+    (warning,) = [e for e in logs if e["event"] == "memory.unavailable"]
+    assert warning["log_level"] == "warning"
+    assert warning["code"] == "UNAVAILABLE"

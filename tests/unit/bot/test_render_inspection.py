@@ -15,6 +15,10 @@ REFS = [
 def test_only_the_references_the_prompt_kept_are_listed() -> None:
     info = gw.JobInspection(
         memory_ids=["m-1", "m-2"],
+        memories=[
+            common.MemoryNote(id="m-1", text="Ann fears moths.\nShe said so twice."),
+            common.MemoryNote(id="m-2", text="Ann " + "likes tea " * 20),
+        ],
         referenced_message_ids=["r-1"],
         history_turns=4,
         key_source="system",
@@ -23,7 +27,9 @@ def test_only_the_references_the_prompt_kept_are_listed() -> None:
     text = render.inspection(info, REFS)
     assert text.splitlines() == [
         "Prompt: ~900 tokens, 4 history turns, paid with the operator's key",
-        "Memories (2): `m-1`, `m-2`",
+        "Memories (2):",
+        "- Ann fears moths.…",
+        "- Ann " + ("likes tea " * 10)[:95] + "…",
         "References (1):",
         "- Bob: the bridge closes",
     ]
@@ -36,3 +42,18 @@ def test_long_reasoning_is_cut_but_stays_a_closed_spoiler() -> None:
     assert text.endswith("||")
     assert text.count("||") == 2
     assert len(text) <= 1600
+
+
+def test_a_degraded_answer_says_memory_was_unavailable() -> None:
+    info = gw.JobInspection(history_turns=1, degraded=["memory_unavailable"])
+    text = render.inspection(info, [])
+    assert "Long-term memory was unavailable" in text
+    assert "Long-term memory was unavailable" not in render.inspection(
+        gw.JobInspection(history_turns=1), []
+    )
+
+
+def test_one_line_cuts_to_the_width_and_the_first_line() -> None:
+    assert render.one_line("short", 10) == "short"
+    assert render.one_line("a\nb", 10) == "a…"
+    assert render.one_line("x" * 12, 10) == "x" * 9 + "…"

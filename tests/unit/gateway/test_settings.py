@@ -71,3 +71,20 @@ def test_validation_normalizes() -> None:
     assert validate("max_history_messages", 100.0) == 100
     assert validate("memory_threshold", 1) == 1.0
     assert validate("model_footer", False) is False
+
+
+def test_images_and_audio_are_limited_separately() -> None:
+    from tzurot.gateway.domain import Attachment
+    from tzurot.gateway.settings import limit_attachments
+
+    files = [
+        Attachment("u1", "image/png"),
+        Attachment("u2", "audio/ogg"),
+        Attachment("u3", "image/jpeg"),
+        Attachment("u4", "audio/mpeg; codecs=mp3"),
+        Attachment("u5", "text/plain"),
+        Attachment("u6", "audio/wav"),
+    ]
+    kept = limit_attachments(files, max_images=1, max_audio=2)
+    assert [a.url for a in kept] == ["u1", "u2", "u4", "u5"]
+    assert [a.url for a in limit_attachments(files, max_images=0, max_audio=0)] == ["u5"]

@@ -366,3 +366,11 @@ def test_references_history_holds_by_text_in_a_window_leave_the_prompt() -> None
     context = [str(c) for _, c in contents(prompt.messages) if "bring the map" in str(c)]
     assert context
     assert all(c.count("meet at noon") == 0 for c in context)
+
+
+def test_memories_carry_the_date_they_happened() -> None:
+    dated = MemoryItem("m1", "Ann adopted a cat.", 0.9, created_at=datetime(2023, 5, 8, tzinfo=UTC))
+    undated = MemoryItem("m2", "Ann likes rain.", 0.8)
+    prompt = build_prompt(prompt_input(memories=[dated, undated]), BIG, COUNTER)
+    block = next(m["content"] for m in prompt.messages if "What you remember" in str(m["content"]))
+    assert "- (8 May 2023) Ann adopted a cat.\n- Ann likes rain." in str(block)

@@ -26,47 +26,49 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tzurot/v1/common.proto\x12\ttzurot.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x05\x41\x63tor\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"Y\n\x08Location\x12\x10\n\x08guild_id\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\t\x12\x11\n\tthread_id\x18\x03 \x01(\t\x12\x14\n\x0cnsfw_channel\x18\x04 \x01(\x08\"U\n\x05Usage\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\"j\n\nAttachment\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xcb\x01\n\x11ReferencedMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61uthor_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12\r\n\x05\x64\x65pth\x18\x07 \x01(\x05\"\x97\x02\n\x04Turn\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04role\x18\x02 \x01(\x0e\x32\x0f.tzurot.v1.Role\x12\x11\n\tauthor_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61uthor_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12\x13\n\x0bmessage_ids\x18\x06 \x03(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0epersonality_id\x18\x08 \x01(\t\x12\x12\n\nchannel_id\x18\t \x01(\t\x12\x0e\n\x06job_id\x18\n \x01(\t\x12*\n\x0b\x61ttachments\x18\x0b \x03(\x0b\x32\x15.tzurot.v1.Attachment\"\xbb\x01\n\x0f\x43haracterFields\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x13\n\x0bpersonality\x18\x02 \x01(\t\x12\x10\n\x08scenario\x18\x03 \x01(\t\x12\x19\n\x11\x65xample_dialogues\x18\x04 \x01(\t\x12!\n\x19post_history_instructions\x18\x05 \x01(\t\x12\x13\n\x0b\x61uthor_note\x18\x06 \x01(\t\x12\x19\n\x11\x61uthor_note_depth\x18\x07 \x01(\x05\"3\n\x0b\x43leanupRule\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\"\xc6\x03\n\x0bPersonality\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t\x12\x15\n\rsystem_prompt\x18\x06 \x01(\t\x12-\n\tcharacter\x18\x07 \x01(\x0b\x32\x1a.tzurot.v1.CharacterFields\x12\x1d\n\x15\x64\x65\x66\x61ult_llm_config_id\x18\x08 \x01(\t\x12\x15\n\rerror_message\x18\t \x01(\t\x12\x10\n\x08\x62irthday\x18\n \x01(\t\x12\x15\n\rowner_user_id\x18\x0b \x01(\t\x12\x0e\n\x06public\x18\x0c \x01(\x08\x12\x0c\n\x04nsfw\x18\r \x01(\x08\x12\x10\n\x08voice_id\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\rcleanup_rules\x18\x11 \x03(\x0b\x32\x16.tzurot.v1.CleanupRule\"\xf3\x01\n\tLlmConfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rowner_user_id\x18\x05 \x01(\t\x12\x34\n\x13\x61\x64vanced_parameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x63ontext_window\x18\x07 \x01(\x05\x12\x1f\n\x17max_referenced_messages\x18\x08 \x01(\x05\x12\x10\n\x08\x66ree_use\x18\t \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\"b\n\x11ResolvedLlmConfig\x12$\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.LlmConfig\x12\'\n\x06source\x18\x02 \x01(\x0e\x32\x17.tzurot.v1.ConfigSource\"\x94\x02\n\x06Memory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0epersonality_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\'\n\x06sector\x18\x05 \x01(\x0e\x32\x17.tzurot.v1.MemorySector\x12\x10\n\x08salience\x18\x06 \x01(\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_accessed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsource_turn_ids\x18\t \x03(\t\x12\r\n\x05score\x18\n \x01(\x01\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02\x12\x0f\n\x0bROLE_SYSTEM\x10\x03*\xda\x01\n\x0c\x43onfigSource\x12\x1d\n\x19\x43ONFIG_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONFIG_SOURCE_HARDCODED\x10\x01\x12\x18\n\x14\x43ONFIG_SOURCE_GLOBAL\x10\x02\x12\x1d\n\x19\x43ONFIG_SOURCE_PERSONALITY\x10\x03\x12\x19\n\x15\x43ONFIG_SOURCE_CHANNEL\x10\x04\x12\x16\n\x12\x43ONFIG_SOURCE_USER\x10\x05\x12\"\n\x1e\x43ONFIG_SOURCE_USER_PERSONALITY\x10\x06*\xa0\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x17\n\x13JOB_STATUS_STREAMED\x10\x03\x12\x18\n\x14JOB_STATUS_DELIVERED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05*\xbe\x01\n\x0cMemorySector\x12\x1d\n\x19MEMORY_SECTOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16MEMORY_SECTOR_EPISODIC\x10\x01\x12\x1a\n\x16MEMORY_SECTOR_SEMANTIC\x10\x02\x12\x1c\n\x18MEMORY_SECTOR_PROCEDURAL\x10\x03\x12\x1b\n\x17MEMORY_SECTOR_EMOTIONAL\x10\x04\x12\x1c\n\x18MEMORY_SECTOR_REFLECTIVE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tzurot/v1/common.proto\x12\ttzurot.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x05\x41\x63tor\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"Y\n\x08Location\x12\x10\n\x08guild_id\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\t\x12\x11\n\tthread_id\x18\x03 \x01(\t\x12\x14\n\x0cnsfw_channel\x18\x04 \x01(\x08\"&\n\nMemoryNote\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"U\n\x05Usage\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\"j\n\nAttachment\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xcb\x01\n\x11ReferencedMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61uthor_name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12\r\n\x05\x64\x65pth\x18\x07 \x01(\x05\"\x97\x02\n\x04Turn\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04role\x18\x02 \x01(\x0e\x32\x0f.tzurot.v1.Role\x12\x11\n\tauthor_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61uthor_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12\x13\n\x0bmessage_ids\x18\x06 \x03(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0epersonality_id\x18\x08 \x01(\t\x12\x12\n\nchannel_id\x18\t \x01(\t\x12\x0e\n\x06job_id\x18\n \x01(\t\x12*\n\x0b\x61ttachments\x18\x0b \x03(\x0b\x32\x15.tzurot.v1.Attachment\"\xbb\x01\n\x0f\x43haracterFields\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x13\n\x0bpersonality\x18\x02 \x01(\t\x12\x10\n\x08scenario\x18\x03 \x01(\t\x12\x19\n\x11\x65xample_dialogues\x18\x04 \x01(\t\x12!\n\x19post_history_instructions\x18\x05 \x01(\t\x12\x13\n\x0b\x61uthor_note\x18\x06 \x01(\t\x12\x19\n\x11\x61uthor_note_depth\x18\x07 \x01(\x05\"3\n\x0b\x43leanupRule\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\"\xc6\x03\n\x0bPersonality\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t\x12\x15\n\rsystem_prompt\x18\x06 \x01(\t\x12-\n\tcharacter\x18\x07 \x01(\x0b\x32\x1a.tzurot.v1.CharacterFields\x12\x1d\n\x15\x64\x65\x66\x61ult_llm_config_id\x18\x08 \x01(\t\x12\x15\n\rerror_message\x18\t \x01(\t\x12\x10\n\x08\x62irthday\x18\n \x01(\t\x12\x15\n\rowner_user_id\x18\x0b \x01(\t\x12\x0e\n\x06public\x18\x0c \x01(\x08\x12\x0c\n\x04nsfw\x18\r \x01(\x08\x12\x10\n\x08voice_id\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\rcleanup_rules\x18\x11 \x03(\x0b\x32\x16.tzurot.v1.CleanupRule\"\xf3\x01\n\tLlmConfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rowner_user_id\x18\x05 \x01(\t\x12\x34\n\x13\x61\x64vanced_parameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x63ontext_window\x18\x07 \x01(\x05\x12\x1f\n\x17max_referenced_messages\x18\x08 \x01(\x05\x12\x10\n\x08\x66ree_use\x18\t \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\"b\n\x11ResolvedLlmConfig\x12$\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.LlmConfig\x12\'\n\x06source\x18\x02 \x01(\x0e\x32\x17.tzurot.v1.ConfigSource\"\x94\x02\n\x06Memory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0epersonality_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\'\n\x06sector\x18\x05 \x01(\x0e\x32\x17.tzurot.v1.MemorySector\x12\x10\n\x08salience\x18\x06 \x01(\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_accessed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsource_turn_ids\x18\t \x03(\t\x12\r\n\x05score\x18\n \x01(\x01\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02\x12\x0f\n\x0bROLE_SYSTEM\x10\x03*\xda\x01\n\x0c\x43onfigSource\x12\x1d\n\x19\x43ONFIG_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONFIG_SOURCE_HARDCODED\x10\x01\x12\x18\n\x14\x43ONFIG_SOURCE_GLOBAL\x10\x02\x12\x1d\n\x19\x43ONFIG_SOURCE_PERSONALITY\x10\x03\x12\x19\n\x15\x43ONFIG_SOURCE_CHANNEL\x10\x04\x12\x16\n\x12\x43ONFIG_SOURCE_USER\x10\x05\x12\"\n\x1e\x43ONFIG_SOURCE_USER_PERSONALITY\x10\x06*\xa0\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x17\n\x13JOB_STATUS_STREAMED\x10\x03\x12\x18\n\x14JOB_STATUS_DELIVERED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05*\xbe\x01\n\x0cMemorySector\x12\x1d\n\x19MEMORY_SECTOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16MEMORY_SECTOR_EPISODIC\x10\x01\x12\x1a\n\x16MEMORY_SECTOR_SEMANTIC\x10\x02\x12\x1c\n\x18MEMORY_SECTOR_PROCEDURAL\x10\x03\x12\x1b\n\x17MEMORY_SECTOR_EMOTIONAL\x10\x04\x12\x1c\n\x18MEMORY_SECTOR_REFLECTIVE\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tzurot.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2342
-  _globals['_ROLE']._serialized_end=2422
-  _globals['_CONFIGSOURCE']._serialized_start=2425
-  _globals['_CONFIGSOURCE']._serialized_end=2643
-  _globals['_JOBSTATUS']._serialized_start=2646
-  _globals['_JOBSTATUS']._serialized_end=2806
-  _globals['_MEMORYSECTOR']._serialized_start=2809
-  _globals['_MEMORYSECTOR']._serialized_end=2999
+  _globals['_ROLE']._serialized_start=2382
+  _globals['_ROLE']._serialized_end=2462
+  _globals['_CONFIGSOURCE']._serialized_start=2465
+  _globals['_CONFIGSOURCE']._serialized_end=2683
+  _globals['_JOBSTATUS']._serialized_start=2686
+  _globals['_JOBSTATUS']._serialized_end=2846
+  _globals['_MEMORYSECTOR']._serialized_start=2849
+  _globals['_MEMORYSECTOR']._serialized_end=3039
   _globals['_ACTOR']._serialized_start=100
   _globals['_ACTOR']._serialized_end=146
   _globals['_LOCATION']._serialized_start=148
   _globals['_LOCATION']._serialized_end=237
-  _globals['_USAGE']._serialized_start=239
-  _globals['_USAGE']._serialized_end=324
-  _globals['_ATTACHMENT']._serialized_start=326
-  _globals['_ATTACHMENT']._serialized_end=432
-  _globals['_REFERENCEDMESSAGE']._serialized_start=435
-  _globals['_REFERENCEDMESSAGE']._serialized_end=638
-  _globals['_TURN']._serialized_start=641
-  _globals['_TURN']._serialized_end=920
-  _globals['_CHARACTERFIELDS']._serialized_start=923
-  _globals['_CHARACTERFIELDS']._serialized_end=1110
-  _globals['_CLEANUPRULE']._serialized_start=1112
-  _globals['_CLEANUPRULE']._serialized_end=1163
-  _globals['_PERSONALITY']._serialized_start=1166
-  _globals['_PERSONALITY']._serialized_end=1620
-  _globals['_LLMCONFIG']._serialized_start=1623
-  _globals['_LLMCONFIG']._serialized_end=1866
-  _globals['_RESOLVEDLLMCONFIG']._serialized_start=1868
-  _globals['_RESOLVEDLLMCONFIG']._serialized_end=1966
-  _globals['_MEMORY']._serialized_start=1969
-  _globals['_MEMORY']._serialized_end=2245
-  _globals['_PAGEREQUEST']._serialized_start=2247
-  _globals['_PAGEREQUEST']._serialized_end=2299
-  _globals['_PAGERESPONSE']._serialized_start=2301
-  _globals['_PAGERESPONSE']._serialized_end=2340
+  _globals['_MEMORYNOTE']._serialized_start=239
+  _globals['_MEMORYNOTE']._serialized_end=277
+  _globals['_USAGE']._serialized_start=279
+  _globals['_USAGE']._serialized_end=364
+  _globals['_ATTACHMENT']._serialized_start=366
+  _globals['_ATTACHMENT']._serialized_end=472
+  _globals['_REFERENCEDMESSAGE']._serialized_start=475
+  _globals['_REFERENCEDMESSAGE']._serialized_end=678
+  _globals['_TURN']._serialized_start=681
+  _globals['_TURN']._serialized_end=960
+  _globals['_CHARACTERFIELDS']._serialized_start=963
+  _globals['_CHARACTERFIELDS']._serialized_end=1150
+  _globals['_CLEANUPRULE']._serialized_start=1152
+  _globals['_CLEANUPRULE']._serialized_end=1203
+  _globals['_PERSONALITY']._serialized_start=1206
+  _globals['_PERSONALITY']._serialized_end=1660
+  _globals['_LLMCONFIG']._serialized_start=1663
+  _globals['_LLMCONFIG']._serialized_end=1906
+  _globals['_RESOLVEDLLMCONFIG']._serialized_start=1908
+  _globals['_RESOLVEDLLMCONFIG']._serialized_end=2006
+  _globals['_MEMORY']._serialized_start=2009
+  _globals['_MEMORY']._serialized_end=2285
+  _globals['_PAGEREQUEST']._serialized_start=2287
+  _globals['_PAGEREQUEST']._serialized_end=2339
+  _globals['_PAGERESPONSE']._serialized_start=2341
+  _globals['_PAGERESPONSE']._serialized_end=2380
 # @@protoc_insertion_point(module_scope)

@@ -456,16 +456,28 @@ class JobInspection(_message.Message):
     KEY_SOURCE_FIELD_NUMBER: _builtins.int
     PROMPT_TOKENS_ESTIMATE_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
     """"user" or "system": whose key paid for the call."""
     prompt_tokens_estimate: _builtins.int
     reasoning: _builtins.str
-    """The model's reasoning; kept only when the user asked for it (include_reasoning)."""
+    """The model's reasoning; kept only when the user asked for it (include_reasoning, or the
+    keep_reasoning setting).
+    """
     @_builtins.property
     def memory_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def referenced_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.MemoryNote]:
+        """The memories in memory_ids, with their text."""
+
+    @_builtins.property
+    def degraded(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the answer had to go without, e.g. "memory_unavailable"."""
+
     def __init__(
         self,
         *,
@@ -475,10 +487,12 @@ class JobInspection(_message.Message):
         key_source: _builtins.str = ...,
         prompt_tokens_estimate: _builtins.int = ...,
         reasoning: _builtins.str = ...,
+        memories: _abc.Iterable[_common_pb2.MemoryNote] | None = ...,
+        degraded: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["history_turns", b"history_turns", "key_source", b"key_source", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

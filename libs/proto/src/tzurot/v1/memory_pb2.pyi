@@ -29,6 +29,8 @@ class StoreExchangeRequest(_message.Message):
     PERSONALITY_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    USED_MEMORY_IDS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     channel_id: _builtins.str
     personality_id: _builtins.str
@@ -36,6 +38,18 @@ class StoreExchangeRequest(_message.Message):
     """Gateway's internal user id of the human in this exchange."""
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When the exchange happened (imports, dated conversations); unset means now. At most a
+        few minutes ahead of the server's clock.
+        """
+
+    @_builtins.property
+    def used_memory_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Long-term memories that were in the prompt of this delivered answer: the signal of use
+        that reinforces them (later, and only if the exchange is not deleted or regenerated).
+        """
+
     def __init__(
         self,
         *,
@@ -44,10 +58,12 @@ class StoreExchangeRequest(_message.Message):
         personality_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        used_memory_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "job_id", b"job_id", "personality_id", b"personality_id", "turns", b"turns", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -455,11 +471,14 @@ class QueryMemoriesRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
     EXCLUDE_AFTER_FIELD_NUMBER: _builtins.int
+    NO_THRESHOLD_FIELD_NUMBER: _builtins.int
     personality_id: _builtins.str
     user_id: _builtins.str
     query: _builtins.str
     limit: _builtins.int
     threshold: _builtins.float
+    no_threshold: _builtins.bool
+    """Every candidate counts, however weak (threshold 0 means the default, 0.5)."""
     @_builtins.property
     def exclude_after(self) -> _timestamp_pb2.Timestamp:
         """Memories created after this are already in the prompt's history: not returned."""
@@ -473,10 +492,11 @@ class QueryMemoriesRequest(_message.Message):
         limit: _builtins.int = ...,
         threshold: _builtins.float = ...,
         exclude_after: _timestamp_pb2.Timestamp | None = ...,
+        no_threshold: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["exclude_after", b"exclude_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exclude_after", b"exclude_after", "limit", b"limit", "personality_id", b"personality_id", "query", b"query", "threshold", b"threshold", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exclude_after", b"exclude_after", "limit", b"limit", "no_threshold", b"no_threshold", "personality_id", b"personality_id", "query", b"query", "threshold", b"threshold", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -508,7 +528,9 @@ class AddMemoryRequest(_message.Message):
 
     MEMORY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def memory(self) -> _common_pb2.Memory: ...
+    def memory(self) -> _common_pb2.Memory:
+        """memory.created_at, when set, is when it happened (imports); otherwise now."""
+
     def __init__(
         self,
         *,
@@ -688,10 +710,13 @@ class ConsolidateResponse(_message.Message):
     PRUNED_FIELD_NUMBER: _builtins.int
     MERGED_FIELD_NUMBER: _builtins.int
     REFLECTIONS_FIELD_NUMBER: _builtins.int
+    REINFORCED_FIELD_NUMBER: _builtins.int
     decayed: _builtins.int
     pruned: _builtins.int
     merged: _builtins.int
     reflections: _builtins.int
+    reinforced: _builtins.int
+    """Memories reinforced because they were used in delivered answers that were kept."""
     def __init__(
         self,
         *,
@@ -699,10 +724,11 @@ class ConsolidateResponse(_message.Message):
         pruned: _builtins.int = ...,
         merged: _builtins.int = ...,
         reflections: _builtins.int = ...,
+        reinforced: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decayed", b"decayed", "merged", b"merged", "pruned", b"pruned", "reflections", b"reflections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decayed", b"decayed", "merged", b"merged", "pruned", b"pruned", "reflections", b"reflections", "reinforced", b"reinforced"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

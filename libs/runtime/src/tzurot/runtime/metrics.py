@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, s
 from tzurot.runtime.errors import StartupError
 
 __all__ = [
+    "DEGRADED",
     "JOBS",
     "RATE_LIMIT_REFUSALS",
     "RPC_HANDLED",
@@ -26,6 +27,7 @@ __all__ = [
     "TOKENS",
     "MetricsServer",
     "observe_call",
+    "record_degraded",
     "record_job",
     "record_rate_limit_refusal",
     "record_tokens",
@@ -52,6 +54,12 @@ TOKENS = Counter(
     "tzurot_llm_tokens_total",
     "LLM tokens used, by provider, model and direction (input or output).",
     ["provider", "model", "direction"],
+)
+DEGRADED = Counter(
+    "tzurot_degraded_answers_total",
+    "Answers made without a part of their context because a dependency failed, by what was "
+    "missing (e.g. memory_unavailable).",
+    ["reason"],
 )
 RATE_LIMIT_REFUSALS = Counter(
     "tzurot_rate_limit_refusals_total",
@@ -84,6 +92,11 @@ def record_tokens(provider: str, model: str, *, input_tokens: int, output_tokens
     """Token usage of one LLM call."""
     TOKENS.labels(provider, model, "input").inc(max(input_tokens, 0))
     TOKENS.labels(provider, model, "output").inc(max(output_tokens, 0))
+
+
+def record_degraded(reason: str) -> None:
+    """An answer went on without part of its context (`reason` names which part)."""
+    DEGRADED.labels(reason).inc()
 
 
 def record_rate_limit_refusal(method: str) -> None:

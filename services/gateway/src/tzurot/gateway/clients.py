@@ -66,6 +66,7 @@ class GrpcMemory:
         personality_id: str,
         user_id: str,
         turns: Sequence[HistoryTurn],
+        used_memory_ids: Sequence[str] = (),
     ) -> None:
         request = mem.StoreExchangeRequest(
             job_id=job_id,
@@ -78,6 +79,7 @@ class GrpcMemory:
                 conversation_id=conversation_id,
                 personality_id=personality_id,
             ),
+            used_memory_ids=used_memory_ids,
         )
         try:
             await self._stub.StoreExchange(request)

@@ -189,6 +189,8 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
         key_source=report.key_source,
         prompt_tokens_estimate=report.prompt_tokens_estimate,
         reasoning=c.reasoning,
+        memories=[common.MemoryNote(id=m.id, text=m.text) for m in report.memories],
+        degraded=list(report.degraded),
     )
 
 
@@ -282,6 +284,8 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         memory_ids=tuple(msg.memory_ids),
         referenced_message_ids=tuple(msg.referenced_message_ids),
         key_source=msg.key_source,
+        memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
+        degraded=tuple(msg.degraded),
     )
 
 

@@ -225,6 +225,14 @@ class ReplyChunk:
 
 
 @dataclass(frozen=True)
+class MemoryNote:
+    """A memory that informed a reply: id and text."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PromptReport:
     """Which context informed a reply (inference's report), for Inspect."""
 
@@ -233,6 +241,9 @@ class PromptReport:
     memory_ids: tuple[str, ...] = ()
     referenced_message_ids: tuple[str, ...] = ()
     key_source: str = ""
+    memories: tuple[MemoryNote, ...] = ()
+    # What the answer went without (e.g. "memory_unavailable").
+    degraded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

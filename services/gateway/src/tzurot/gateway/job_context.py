@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Attachment, JobContext, PromptReport, ReplyFinished
+from tzurot.gateway.domain import Attachment, JobContext, MemoryNote, PromptReport, ReplyFinished
 
 
 def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict[str, Any]:
@@ -59,4 +59,9 @@ def _report(data: dict[str, Any]) -> PromptReport:
         memory_ids=tuple(data.get("memory_ids", ())),
         referenced_message_ids=tuple(data.get("referenced_message_ids", ())),
         key_source=str(data.get("key_source", "")),
+        memories=tuple(
+            MemoryNote(id=str(m.get("id", "")), text=str(m.get("text", "")))
+            for m in data.get("memories", ())
+        ),
+        degraded=tuple(str(r) for r in data.get("degraded", ())),
     )

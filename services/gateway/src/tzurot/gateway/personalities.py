@@ -44,6 +44,8 @@ def avatar_url_problem(url: str) -> str | None:
     if len(url) > AVATAR_URL_LIMIT or any(c.isspace() or ord(c) < 32 for c in url):
         return "avatar_url is not a well formed URL"
     return None
+
+
 MAX_SEED_BYTES = 256 * 1024
 
 

@@ -26,6 +26,7 @@ class History(Protocol):
         personality_id: str,
         user_id: str,
         turns: Sequence[HistoryTurn],
+        used_memory_ids: Sequence[str] = (),
     ) -> None: ...
 
 

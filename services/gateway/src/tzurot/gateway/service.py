@@ -43,10 +43,13 @@ from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.resolve import resolve_llm_config
 from tzurot.gateway.settings import (
+    KEEP_REASONING,
+    MAX_AUDIO,
     MAX_HISTORY_MESSAGES,
     MAX_IMAGES,
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
+    limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
 from tzurot.runtime import metrics
@@ -201,6 +204,8 @@ class Gateway:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
             keep_alive = asyncio.create_task(self._keep_alive(job.id))
             settings = prepared.settings
+            # Reasoning is kept for Inspect when the client asks or the user's setting says so.
+            keep_reasoning = command.include_reasoning or bool(settings[KEEP_REASONING].value)
             request = ReplyRequest(
                 job_id=job.id,
                 user_id=user.id,
@@ -210,10 +215,14 @@ class Gateway:
                 config=prepared.config,
                 content=command.content,
                 references=command.references,
-                attachments=command.attachments[: int(settings[MAX_IMAGES].value)],
+                attachments=limit_attachments(
+                    command.attachments,
+                    max_images=int(settings[MAX_IMAGES].value),
+                    max_audio=int(settings[MAX_AUDIO].value),
+                ),
                 timezone=user.timezone,
                 max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
-                include_reasoning=command.include_reasoning,
+                include_reasoning=keep_reasoning,
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
@@ -234,7 +243,7 @@ class Gateway:
                 finished.content,
                 finished.usage,
                 prepared.request_type,
-                context_columns(finished, include_reasoning=command.include_reasoning),
+                context_columns(finished, include_reasoning=keep_reasoning),
             )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
@@ -329,6 +338,8 @@ class Gateway:
                     tuple(message_ids),
                 ),
             ],
+            # The signal of use that reinforces long-term memories (retrieval alone does not).
+            used_memory_ids=context.report.memory_ids if context.report is not None else (),
         )
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")

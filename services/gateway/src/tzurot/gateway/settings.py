@@ -6,11 +6,11 @@ resolved value says which level that was (for /inspect and /model show).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tzurot.gateway.domain import ConfigSource
+from tzurot.gateway.domain import Attachment, ConfigSource
 from tzurot.runtime.errors import InvalidArgument
 
 Json = bool | int | float | str
@@ -62,17 +62,21 @@ def _choice(*options: str) -> Callable[[Any], Json]:
 
 MAX_HISTORY_MESSAGES = "max_history_messages"
 MAX_IMAGES = "max_images"
+MAX_AUDIO = "max_audio"
 MEMORY_THRESHOLD = "memory_threshold"
 MEMORY_LIMIT = "memory_limit"
 MODEL_FOOTER = "model_footer"
+KEEP_REASONING = "keep_reasoning"
 VOICE_MODE = "voice_mode"
 
 SPECS: Mapping[str, SettingSpec] = {
     MAX_HISTORY_MESSAGES: SettingSpec(50, _int(1, 100), "history turns put in a prompt"),
     MAX_IMAGES: SettingSpec(10, _int(0, 10), "images of a message described for the model"),
+    MAX_AUDIO: SettingSpec(3, _int(0, 10), "voice messages and audio files transcribed"),
     MEMORY_THRESHOLD: SettingSpec(0.5, _float(0.0, 1.0), "least relevance of a recalled memory"),
     MEMORY_LIMIT: SettingSpec(20, _int(0, 100), "most memories recalled per message"),
     MODEL_FOOTER: SettingSpec(True, _bool, "show the model under each answer"),
+    KEEP_REASONING: SettingSpec(False, _bool, "keep the model's reasoning for Inspect"),
     VOICE_MODE: SettingSpec("off", _choice("off", "auto", "always"), "answer with voice"),
 }
 
@@ -122,3 +126,21 @@ def resolve(
                     continue  # a value stored before its rule tightened: ignore, fall back
         resolved[key] = current
     return resolved
+
+
+def limit_attachments(
+    attachments: Sequence[Attachment], *, max_images: int, max_audio: int
+) -> tuple[Attachment, ...]:
+    """The first `max_images` images and the first `max_audio` audio files, in order; other
+    files are not counted against either (inference judges them)."""
+    kept: list[Attachment] = []
+    seen = {"image": 0, "audio": 0}
+    limits = {"image": max_images, "audio": max_audio}
+    for attachment in attachments:
+        kind = attachment.content_type.split(";", 1)[0].strip().lower().split("/", 1)[0]
+        if kind in seen:
+            if seen[kind] >= limits[kind]:
+                continue
+            seen[kind] += 1
+        kept.append(attachment)
+    return tuple(kept)

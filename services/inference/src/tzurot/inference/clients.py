@@ -38,7 +38,7 @@ class GrpcHistory:
 
 
 class GrpcMemories:
-    """QueryMemories; a memory service that does not have it yet (UNIMPLEMENTED) has none."""
+    """QueryMemories; any failure (UNIMPLEMENTED included) is raised: the caller degrades."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = mem_grpc.MemoryServiceStub(channel)
@@ -67,8 +67,6 @@ class GrpcMemories:
         try:
             reply = await self._stub.QueryMemories(request)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                return []
             raise from_rpc_error(exc) from None
         return [convert.memory_item(memory) for memory in reply.memories]
 

@@ -135,7 +135,12 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
 
 
 def memory_item(memory: common.Memory) -> d.MemoryItem:
-    return d.MemoryItem(id=memory.id, text=memory.text, score=memory.score)
+    return d.MemoryItem(
+        id=memory.id,
+        text=memory.text,
+        score=memory.score,
+        created_at=memory.created_at.ToDatetime(UTC) if memory.HasField("created_at") else None,
+    )
 
 
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
@@ -158,6 +163,8 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 key_source=event.report.key_source,
                 memory_ids=event.report.memory_ids,
                 referenced_message_ids=event.report.referenced_message_ids,
+                memories=[common.MemoryNote(id=m.id, text=m.text) for m in event.report.memories],
+                degraded=event.report.degraded,
             ),
             attachments=[attachment_proto(a) for a in event.attachments],
             user_content=event.user_content,

@@ -83,6 +83,8 @@ class MemoryItem:
     id: str
     text: str
     score: float = 0.0
+    created_at: datetime | None = None
+    """When it happened: the prompt dates each memory, so "when" questions can be answered."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,14 @@ class PromptReport:
     key_source: KeySource
     memory_ids: tuple[str, ...] = ()
     referenced_message_ids: tuple[str, ...] = ()
+    # The memories of memory_ids (id and text), for Inspect.
+    memories: tuple[MemoryItem, ...] = ()
+    # What the answer went without, e.g. MEMORY_UNAVAILABLE.
+    degraded: tuple[str, ...] = ()
+
+
+MEMORY_UNAVAILABLE = "memory_unavailable"
+"""A degraded answer's reason: long-term memory failed, so the answer had none."""
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
     history_cost = [counter.count_message(_turn_text(turn, labels)) for turn in history]
     history_need = sum(history_cost)
 
-    memory_costs = [counter.count(f"- {memory.text}") + 1 for memory in data.memories]
+    memory_costs = [counter.count(_memory_line(memory)) + 1 for memory in data.memories]
     memory_need = sum(memory_costs) + (counter.count(_MEMORY_HEADER) if data.memories else 0)
     memory_room = min(
         memory_need,
@@ -465,7 +465,15 @@ def _pick_memories(
 def _memory_block(memories: Sequence[MemoryItem]) -> str:
     if not memories:
         return ""
-    return _MEMORY_HEADER + "\n" + "\n".join(f"- {memory.text}" for memory in memories)
+    return _MEMORY_HEADER + "\n" + "\n".join(_memory_line(memory) for memory in memories)
+
+
+def _memory_line(memory: MemoryItem) -> str:
+    """`- (8 May 2023) text`: the date of what is remembered, when known."""
+    if memory.created_at is None:
+        return f"- {memory.text}"
+    when = memory.created_at
+    return f"- ({when.day} {when:%B %Y}) {memory.text}"
 
 
 def _reference_line(ref: Reference) -> str:

@@ -13,6 +13,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import structlog
 from pydantic import SecretStr
 
 from tzurot.inference.answering import Answer, AnswerSettings, answer
@@ -20,6 +21,7 @@ from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.dialects import supports_vision
 from tzurot.inference.domain import (
+    MEMORY_UNAVAILABLE,
     AttachmentRef,
     HistoryTurn,
     MemoryItem,
@@ -34,13 +36,16 @@ from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
 from tzurot.inference.prompt import Budget, PromptInput, build_prompt
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.tokens import TokenCounter
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime import metrics
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 
 MAX_HISTORY_MESSAGES = 500
 """The most turns one prompt asks memory for (memory's own cap)."""
 MAX_API_KEY_CHARS = 4096
 RECENT_REPLIES = 5
 DEFAULT_MEMORY_LIMIT = 10
+
+log = structlog.get_logger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -115,7 +120,7 @@ class Inference:
             model=request.model.model,
         )
         history = await self._recent_history(request)
-        memories = await self._relevant_memories(request, history)
+        memories, degraded = await self._relevant_memories(request, history)
         prepared = await self._prepare_attachments(request, params)
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
@@ -150,6 +155,8 @@ class Inference:
             key_source=key.source,
             memory_ids=prompt.memory_ids,
             referenced_message_ids=prompt.referenced_message_ids,
+            memories=tuple(m for m in memories if m.id in set(prompt.memory_ids)),
+            degraded=degraded,
         )
         recent = [t.content for t in history if t.role == "assistant"][-RECENT_REPLIES:]
         events = answer(
@@ -194,18 +201,31 @@ class Inference:
 
     async def _relevant_memories(
         self, request: ReplyRequest, history: Sequence[HistoryTurn]
-    ) -> list[MemoryItem]:
+    ) -> tuple[list[MemoryItem], tuple[str, ...]]:
+        """The memories for the prompt, and what is missing: a failing memory service leaves
+        the answer without long-term memory (degraded: logged and counted), not unanswered."""
         if not request.character.id or not request.content.strip():
-            return []
+            return [], ()
         stamps = [turn.created_at for turn in history if turn.created_at is not None]
-        return await self._memories.relevant_memories(
-            personality_id=request.character.id,
-            user_id=request.user_id,
-            query=request.content,
-            limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
-            threshold=request.memory_threshold,
-            exclude_after=min(stamps) if stamps else None,
-        )
+        try:
+            found = await self._memories.relevant_memories(
+                personality_id=request.character.id,
+                user_id=request.user_id,
+                query=request.content,
+                limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
+                threshold=request.memory_threshold,
+                exclude_after=min(stamps) if stamps else None,
+            )
+        except TzurotError as err:
+            log.warning(
+                "memory.unavailable",
+                code=err.code.name,
+                reason=err.reason,
+                personality_id=request.character.id,
+            )
+            metrics.record_degraded(MEMORY_UNAVAILABLE)
+            return [], (MEMORY_UNAVAILABLE,)
+        return found, ()
 
     async def _prepare_attachments(
         self, request: ReplyRequest, params: AdvancedParameters

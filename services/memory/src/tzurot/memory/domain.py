@@ -45,6 +45,10 @@ class Exchange:
     personality_id: str
     user_id: str
     turns: tuple[NewTurn, ...]
+    occurred_at: datetime | None = None
+    """When it happened (imports, dated conversations); None is now."""
+    used_memory_ids: tuple[str, ...] = ()
+    """Long-term memories in the delivered answer's prompt (the signal of use)."""
 
 
 @dataclass(frozen=True)
@@ -142,3 +146,4 @@ class Consolidation:
     pruned: int = 0
     merged: int = 0
     reflections: int = 0
+    reinforced: int = 0

@@ -2,18 +2,17 @@
 form from delivered exchanges, incognito and fresh modes, forget a user. No gRPC here.
 
 A search gathers candidates from the HNSW index and from full text (both filtered by
-scope and time window), scores each by the hybrid score (scoring.py), expands one hop
-through the waypoint graph when the best score is weak, then reinforces what it returns:
-salience steps up and the co-retrieved memories are linked.
+scope and time window) and scores each by the hybrid score (scoring.py). A search has no
+side effects: what was retrieved is not what was useful, so reinforcement comes only from
+use (the memories in the prompt of a delivered answer that was kept; see `consolidate`).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -31,7 +30,7 @@ from tzurot.memory.domain import (
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
-from tzurot.memory.validation import check_id
+from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
 
 log = structlog.get_logger("tzurot.memory")
@@ -52,13 +51,11 @@ class Tuning:
     """Candidates per source (vector, full text) before hybrid scoring."""
     initial_salience: float = 0.5
     retrieval_boost: float = 0.1
+    """Salience step of a memory used in a delivered answer that was kept."""
     merge_similarity: float = 0.92
     """A new memory this close (cosine) to one of its scope merges into it."""
     link_similarity: float = 0.75
     link_weight: float = 0.5
-    co_retrieval_weight: float = 0.3
-    co_retrieval_increment: float = 0.1
-    co_retrieval_top: int = 5
     expansion_below: float = 0.55
     seeds: int = 3
     prune_below: float = 0.05
@@ -68,6 +65,8 @@ class Tuning:
     reflection_min_cluster: int = 3
     reflection_max_chars: int = 400
     min_formation_chars: int = 12
+    use_grace: timedelta = timedelta(minutes=10)
+    """A used memory is reinforced once its answer stood this long (not deleted/regenerated)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ class LongTermMemory:
         limit: int = 0,
         threshold: float = 0.0,
         exclude_after: datetime | None = None,
-        reinforce: bool = True,
+        no_threshold: bool = False,
     ) -> list[StoredMemory]:
         """The scope's (and the shared lore's) memories most relevant to `query`, best first.
 
@@ -149,16 +148,15 @@ class LongTermMemory:
             limit = DEFAULT_QUERY_LIMIT
         if not 1 <= limit <= MAX_QUERY_LIMIT:
             raise InvalidArgument("limit", f"limit must be between 1 and {MAX_QUERY_LIMIT}")
-        threshold = check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
+        threshold = (
+            0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
+        )
         mode = await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
         window = Window(since=mode.fresh_since, before=exclude_after)
         user_ids = [user_id, ""] if user_id else [""]
         (vector,) = await self._embedder.embed([query])
         ranked = await self.rank(personality_id, user_ids, query, vector, window)
-        results = [m for m in ranked if m.score >= threshold][:limit]
-        if reinforce and results:
-            await self._reinforce(results)
-        return results
+        return [m for m in ranked if m.score >= threshold][:limit]
 
     async def rank(
         self,
@@ -232,13 +230,10 @@ class LongTermMemory:
         scored.sort(key=lambda m: (-m.score, m.id))
         return scored
 
-    async def _reinforce(self, results: Sequence[StoredMemory]) -> None:
+    async def reinforce_used(self) -> int:
+        """Memories used in delivered answers that stood `use_grace` get their boost (once)."""
         t = self.tuning
-        await self._store.touch([m.id for m in results], t.retrieval_boost)
-        top = [m.id for m in results[: t.co_retrieval_top]]
-        await self._store.link(
-            itertools.combinations(top, 2), t.co_retrieval_weight, t.co_retrieval_increment
-        )
+        return await self._store.reinforce_used(t.use_grace, t.retrieval_boost)
 
     # Storage.
 
@@ -251,8 +246,11 @@ class LongTermMemory:
         sector: str = "",
         salience: float = 0.0,
         source_turn_ids: Sequence[str] = (),
+        created_at: datetime | None = None,
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
+
+        `created_at` is when it happened (imports); None is now.
 
         The sector is classified from the text unless given; a near-duplicate in the
         scope absorbs it instead (merged=True). Refused while the user is incognito.
@@ -263,6 +261,8 @@ class LongTermMemory:
         salience = check_unit("memory.salience", salience, default=self.tuning.initial_salience)
         for index, turn_id in enumerate(source_turn_ids):
             check_id(f"memory.source_turn_ids[{index}]", turn_id)
+        if created_at is not None:
+            check_not_future("memory.created_at", created_at)
         chosen = Sector(sector) if sector else classify(text)
         if user_id and await self._incognito(personality_id, user_id):
             raise FailedPrecondition(
@@ -277,6 +277,7 @@ class LongTermMemory:
             sector=chosen,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            created_at=created_at,
         )
 
     async def _store_one(
@@ -288,6 +289,7 @@ class LongTermMemory:
         sector: Sector,
         salience: float,
         source_turn_ids: Sequence[str],
+        created_at: datetime | None = None,
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
@@ -301,6 +303,7 @@ class LongTermMemory:
             sector=sector.value,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            created_at=created_at,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -339,6 +342,7 @@ class LongTermMemory:
                 sector=classify(text),
                 salience=self.tuning.initial_salience,
                 source_turn_ids=[turn.id],
+                created_at=turn.created_at,
             )
         return len(chosen)
 
@@ -373,7 +377,8 @@ class LongTermMemory:
             gone.add(newer)
             merged += 1
         reflections = await self.reflect()
-        result = Consolidation(decayed, pruned, merged, reflections)
+        reinforced = await self.reinforce_used()
+        result = Consolidation(decayed, pruned, merged, reflections, reinforced)
         log.info("memory consolidated", **result.__dict__)
         return result
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tzurot.memory.domain import Hit, MemoryMode, MemoryScope, MemoryStats, StoredMemory
 from tzurot.memory.embedding import Vector
 from tzurot.memory.sectors import DECAY_PER_DAY
-from tzurot.memory.tables import formation_outbox, memories, memory_modes, waypoints
+from tzurot.memory.tables import (
+    formation_outbox,
+    memories,
+    memory_modes,
+    memory_uses,
+    turns,
+    waypoints,
+)
 
 _COLUMNS = (
     memories.c.id,
@@ -303,21 +310,33 @@ class PostgresMemoryStore:
             await conn.execute(stmt)
         return len(rows) // 2
 
-    async def touch(self, ids: Sequence[str], boost: float) -> None:
-        """Retrieved: salience steps toward 1 (from its decayed value), access time is now."""
-        if not ids:
-            return
+    async def reinforce_used(self, grace: timedelta, boost: float) -> int:
+        """Boosts, once, the memories used by answers delivered at least `grace` ago whose
+        exchange still stands (a deleted or regenerated answer's turns are gone), then
+        forgets those uses. Returns how many memories were reinforced."""
+        due = (
+            sa.delete(memory_uses)
+            .where(memory_uses.c.created_at < sa.func.now() - grace)
+            .returning(memory_uses.c.job_id, memory_uses.c.memory_ids)
+            .cte("due")
+        )
+        kept = (
+            sa.select(sa.func.unnest(due.c.memory_ids).label("id"))
+            .where(sa.exists().where(turns.c.job_id == due.c.job_id, turns.c.role == "assistant"))
+            .cte("kept")
+        )
         stmt = (
             sa.update(memories)
-            .where(memories.c.id.in_(_ids(ids)))
+            .where(memories.c.id.in_(sa.select(kept.c.id)))
             .values(
                 salience=sa.func.least(1.0, EFFECTIVE_SALIENCE + boost * (1 - EFFECTIVE_SALIENCE)),
                 last_accessed_at=sa.func.now(),
                 decayed_at=sa.func.now(),
             )
+            .returning(memories.c.id)
         )
         async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+            return len((await conn.execute(stmt)).all())
 
     async def drop_weak(self, personality_id: str, user_id: str, threshold: float) -> int:
         stmt = sa.delete(memories).where(

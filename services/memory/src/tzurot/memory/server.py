@@ -37,6 +37,8 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.personality_id,
             request.user_id,
             [convert.new_turn(turn) for turn in request.turns],
+            occurred_at=convert.optional_datetime(request, "occurred_at"),
+            used_memory_ids=list(request.used_memory_ids),
         )
         if stored.created and self._formation is not None:
             self._formation.kick()
@@ -132,6 +134,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.query,
             limit=request.limit,
             threshold=request.threshold,
+            no_threshold=request.no_threshold,
             exclude_after=convert.optional_datetime(request, "exclude_after"),
         )
         return mem.QueryMemoriesResponse(memories=[convert.memory(m) for m in found])
@@ -147,6 +150,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             sector=convert.sector_name(given.sector),
             salience=given.salience,
             source_turn_ids=list(given.source_turn_ids),
+            created_at=convert.optional_datetime(given, "created_at"),
         )
         return mem.AddMemoryResponse(memory=convert.memory(added.memory), merged=added.merged)
 
@@ -184,6 +188,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             pruned=done.pruned,
             merged=done.merged,
             reflections=done.reflections,
+            reinforced=done.reinforced,
         )
 
     async def SetMemoryMode(

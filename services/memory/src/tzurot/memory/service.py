@@ -58,10 +58,21 @@ class History:
         personality_id: str,
         user_id: str,
         turns: Sequence[NewTurn],
+        *,
+        occurred_at: datetime | None = None,
+        used_memory_ids: Sequence[str] = (),
     ) -> StoredExchange:
         """Stores all turns atomically; a repeated job_id stores nothing (created=False)."""
         exchange = check_exchange(
-            Exchange(job_id, channel_id, personality_id, user_id, tuple(turns))
+            Exchange(
+                job_id,
+                channel_id,
+                personality_id,
+                user_id,
+                tuple(turns),
+                occurred_at=occurred_at,
+                used_memory_ids=tuple(used_memory_ids),
+            )
         )
         stored = await self._store.store_exchange(exchange)
         log.info(

@@ -9,6 +9,7 @@ transaction's `now()` as created_at, so `position` alone orders an exchange.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import formation_outbox, turns
+from tzurot.memory.tables import formation_outbox, memory_uses, turns
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -102,6 +103,7 @@ class PostgresTurnStore:
                 "message_ids": list(turn.message_ids),
                 "attachments": [_attachment_json(a) for a in turn.attachments],
             }
+            | ({} if exchange.occurred_at is None else {"created_at": exchange.occurred_at})
             for position, turn in enumerate(exchange.turns)
         ]
         stmt = (
@@ -126,6 +128,15 @@ class PostgresTurnStore:
                     .values(job_id=exchange.job_id)
                     .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
                 )
+                if exchange.used_memory_ids:
+                    await conn.execute(
+                        insert(memory_uses)
+                        .values(
+                            job_id=exchange.job_id,
+                            memory_ids=[uuid.UUID(i) for i in exchange.used_memory_ids],
+                        )
+                        .on_conflict_do_nothing(index_elements=[memory_uses.c.job_id])
+                    )
             else:
                 # The job was stored before (possibly with other turns): keep only that.
                 await savepoint.rollback()

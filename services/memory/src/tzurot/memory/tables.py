@@ -148,6 +148,19 @@ memory_modes = sa.Table(
     sa.Column("fresh_since", sa.DateTime(timezone=True), nullable=True),
 )
 
+memory_uses = sa.Table(
+    "memory_uses",
+    metadata,
+    # The long-term memories in the prompt of a delivered answer. Consolidation reinforces
+    # them once the answer has stood for a while (not deleted, not regenerated), then drops
+    # the row: retrieval alone never reinforces.
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("memory_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+)
+
 formation_outbox = sa.Table(
     "formation_outbox",
     metadata,

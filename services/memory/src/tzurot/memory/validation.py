@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from tzurot.memory.domain import Exchange, NewTurn, Role
 from tzurot.runtime.errors import InvalidArgument
@@ -17,6 +19,8 @@ MAX_LOOKUP_IDS = 500
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
 STORABLE_ROLES = frozenset({Role.USER, Role.ASSISTANT})
+MAX_USED_MEMORIES = 100
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _printable_word(text: str) -> bool:
@@ -96,7 +100,30 @@ def check_exchange(exchange: Exchange) -> Exchange:
         raise InvalidArgument("turns", f"an exchange holds 1 to {MAX_TURNS} turns")
     for index, turn in enumerate(exchange.turns):
         check_turn(index, turn)
+    if exchange.occurred_at is not None:
+        check_not_future("occurred_at", exchange.occurred_at)
+    if len(exchange.used_memory_ids) > MAX_USED_MEMORIES:
+        raise InvalidArgument(
+            "used_memory_ids", f"used_memory_ids holds at most {MAX_USED_MEMORIES} ids"
+        )
+    for index, memory_id in enumerate(exchange.used_memory_ids):
+        check_uuid(f"used_memory_ids[{index}]", memory_id)
     return exchange
+
+
+def check_not_future(field: str, when: datetime) -> datetime:
+    """A time of the past (a few minutes of clock skew allowed)."""
+    if when > datetime.now(UTC) + CLOCK_SKEW:
+        raise InvalidArgument(field, f"{field} must not be in the future")
+    return when
+
+
+def check_uuid(field: str, value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument(field, f"{field} must be a memory id (a UUID)") from None
+    return value
 
 
 def check_history_limit(limit: int, default: int = DEFAULT_HISTORY_LIMIT) -> int:

@@ -158,6 +158,13 @@ def inspect(job: gw.Job, resolved: common.ResolvedLlmConfig | None) -> str:
     return "\n".join(lines)
 
 
+def one_line(text: str, width: int) -> str:
+    """The text's first line, cut to `width` characters (… when cut)."""
+    line = " ".join(text.split("\n", 1)[0].split())
+    more = len(line) > width or "\n" in text.strip()
+    return (line[: width - 1] + "…") if len(line) > width else (line + ("…" if more else ""))
+
+
 _INSPECT_CHARS = 1500  # of Discord's 2000, leaving room for the job's lines above
 
 
@@ -168,9 +175,13 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
         f"Prompt: ~{info.prompt_tokens_estimate} tokens, {info.history_turns} history turns"
         + (f", paid with {key}" if key else "")
     ]
-    if info.memory_ids:
-        shown = ", ".join(f"`{m}`" for m in info.memory_ids[:10])
-        lines.append(f"Memories ({len(info.memory_ids)}): {shown}")
+    if "memory_unavailable" in info.degraded:
+        lines.append("⚠️ Long-term memory was unavailable: this answer was made without it.")
+    if info.memories:
+        lines.append(f"Memories ({len(info.memories)}):")
+        lines += [f"- {one_line(m.text, 100)}" for m in info.memories[:5]]
+    elif info.memory_ids:
+        lines.append(f"Memories: {len(info.memory_ids)}")
     else:
         lines.append("Memories: none")
     used = set(info.referenced_message_ids)
