@@ -159,6 +159,9 @@ async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World
         in_process_mesh(database_url, workdir, provider) as mesh,
         FakeDiscord() as fake,
     ):
+        # Discord's IDENTIFY window is 5 s; a shorter one keeps multi-shard tests quick while
+        # the bot still has to honour it.
+        fake.identify_window = 0.3
         cli = await mesh.gateway_stub("cli")
         for seed in (LILITH_SEED, SAGE_SEED):
             await cli.ImportPersonality(
@@ -181,7 +184,7 @@ async def running_bot(
         "discord_api_base": world.discord.api_base,
         "gateway_addr": world.mesh.gateway_addr,
         "guild_ready_timeout_seconds": 0.05,
-        "identify_delay_seconds": 0.0,
+        "identify_delay_seconds": world.discord.identify_window,
         "pluralkit_enabled": False,
         "dev_guild_id": int(world.guild["id"]),
     }

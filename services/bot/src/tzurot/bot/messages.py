@@ -29,6 +29,7 @@ from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unim
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.proxied import ProxyWatch, reply_embed_target
 from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
@@ -65,7 +66,16 @@ class MessageFlow:
         pluralkit: PluralKit | None = None,
     ) -> None:
         self._client, self._gateway, self._webhooks = client, gateway, webhooks
-        self._settings, self._pluralkit = settings, pluralkit
+        self._settings = settings
+        self._proxies = (
+            None
+            if pluralkit is None
+            else ProxyWatch(
+                pluralkit,
+                hold=settings.pluralkit_hold_seconds,
+                capacity=settings.seen_messages_capacity,
+            )
+        )
         self._seen = SeenMessages(settings.seen_messages_capacity)
         self._answers: OrderedDict[int, Answer] = OrderedDict()
         self._latest: dict[tuple[int, str], Answer] = {}
@@ -113,6 +123,12 @@ class MessageFlow:
         targets = await self._addressed(message, actor)
         if not targets:
             return
+        if (
+            self._proxies is not None
+            and message.webhook_id is None
+            and await self._proxies.original_was_proxied(message.id, self._deleted.__contains__)
+        ):
+            return  # PluralKit reposted it: the repost is answered, as this human
         request, notes = await self._request_base(message, actor)
         for personality, content in targets:
             one = gw.GenerateRequest()
@@ -136,18 +152,13 @@ class MessageFlow:
         if ignored or not self._seen.first_time(message.id):
             return None
         if message.webhook_id is not None:
-            if self._pluralkit is None:
+            if self._proxies is None:
                 return None
             # Only a message addressing a personality is worth asking PluralKit about.
             if not await self._addressed(message, actor_of(message.author)):
                 return None
-            sender = await self._pluralkit.sender_of(message.id)
+            sender = await self._proxies.sender_of_repost(message.id)
             return actor_of(message.author, user_id=sender) if sender else None
-        if self._pluralkit is not None and self._settings.pluralkit_grace_seconds > 0:
-            # PluralKit deletes and reposts a proxied message: answer the repost only.
-            await asyncio.sleep(self._settings.pluralkit_grace_seconds)
-            if message.id in self._deleted:
-                return None
         return actor_of(message.author)
 
     def answer_for(self, message_id: int) -> Answer | None:
@@ -156,17 +167,19 @@ class MessageFlow:
 
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
+        if self._proxies is not None:
+            self._proxies.deleted(message_id)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         with self._busy():
             await self._on_reaction(payload)
 
     async def _on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        answer = self._answers.get(payload.message_id)
-        if answer is None or payload.user_id != answer.user_id:
-            return
         emoji = str(payload.emoji)
-        if emoji not in {DELETE_EMOJI, REGENERATE_EMOJI}:
+        if emoji not in {DELETE_EMOJI, REGENERATE_EMOJI} or payload.member is None:
+            return
+        answer = await self._answer_of(payload)
+        if answer is None or payload.user_id != answer.user_id:
             return
         for message_id in answer.message_ids:
             self._answers.pop(message_id, None)
@@ -179,12 +192,70 @@ class MessageFlow:
                 return
         await self._forget_turn(answer)
         if emoji == REGENERATE_EMOJI:
-            request = gw.GenerateRequest()
+            await self._regenerate(answer, payload.message_id)
+
+    async def _answer_of(self, payload: discord.RawReactionActionEvent) -> Answer | None:
+        """The answer `payload.message_id` belongs to, found through the gateway (whichever bot
+        process posted it, before or after a restart); error replies, which have no job, only
+        from this process's memory."""
+        assert payload.member is not None
+        guild = payload.member.guild
+        channel = guild.get_channel_or_thread(payload.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        job = await self._gateway.job_for_message(actor_of(payload.member), payload.message_id)
+        if job is None:
+            return self._answers.get(payload.message_id)
+        local = self._answers.get(payload.message_id)
+        if local is not None and local.job_id == job.id:
+            return local
+        request = gw.GenerateRequest(
+            actor=actor_of(payload.member, user_id=job.author_id),
+            location=location_of(channel, guild),
+            idempotency_key=job.idempotency_key,
+            message_ids=list(job.request_message_ids),
+        )
+        return Answer(
+            common.Personality(id=job.personality_id),
+            int(job.author_id),
+            channel,
+            request,
+            message_ids=[int(m) for m in job.delivered_message_ids],
+            job_id=job.id,
+        )
+
+    async def _regenerate(self, answer: Answer, reacted_id: int) -> None:
+        """A new answer to the same message, as if it had just been sent."""
+        request = gw.GenerateRequest()
+        if answer.request.content:  # this process still has the whole request
             request.CopyFrom(answer.request)
-            answer.regenerations += 1
-            base = answer.request.idempotency_key.split("#regen")[0]
-            request.idempotency_key = f"{base}#regen{answer.regenerations}"
-            await self._post(answer.channel, None, answer.personality, request, answer.user_id)
+            personality = answer.personality
+        else:  # rebuilt from the original message, fetched from Discord
+            again = await self._rebuilt_request(answer)
+            if again is None:
+                return
+            personality, request = again
+        base = answer.request.idempotency_key.split("#regen")[0]
+        request.idempotency_key = f"{base}#regen-{reacted_id}"
+        await self._post(answer.channel, None, personality, request, answer.user_id)
+
+    async def _rebuilt_request(
+        self, answer: Answer
+    ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+        if not answer.request.message_ids:
+            return None
+        try:
+            original = await answer.channel.fetch_message(int(answer.request.message_ids[0]))
+        except discord.HTTPException:
+            return None
+        actor = answer.request.actor
+        for personality, content in await self._addressed(original, actor):
+            if personality.id == answer.personality.id:
+                request, notes = await self._request_base(original, actor)
+                request.personality = personality.slug or personality.display_name
+                request.content = "\n".join([self._readable_text(original, content), *notes])
+                return personality, request
+        return None
 
     # ---- who is addressed ----
 
@@ -222,12 +293,18 @@ class MessageFlow:
         self, message: discord.Message, actor: common.Actor
     ) -> common.Personality | None:
         ref = message.reference
-        if ref is None or ref.message_id is None:
+        target: discord.Message | None = None
+        if ref is not None and ref.message_id is not None:
+            target_id = ref.message_id
+            target = ref.resolved if isinstance(ref.resolved, discord.Message) else None
+        elif message.webhook_id is not None and (found := reply_embed_target(message)):
+            target_id = found[1]  # a reply made through PluralKit: its reply embed
+            target = await self._readable(message, found[0], target_id)
+        else:
             return None
-        known = self._answers.get(ref.message_id)
+        known = self._answers.get(target_id)
         if known is not None:
             return known.personality
-        target = ref.resolved if isinstance(ref.resolved, discord.Message) else None
         if target is None or target.webhook_id is None:
             return None
         if self._is_ours(target):
@@ -389,6 +466,7 @@ class MessageFlow:
     ) -> list[int]:
         """Generates and streams the answer; returns the ids of the messages posted."""
         text = ""
+        refused: discord.HTTPException | None = None
         async with channel.typing():
             async for event in self._gateway.generate(answer.request):
                 kind = event.WhichOneof("event")
@@ -398,9 +476,17 @@ class MessageFlow:
                         answer.shown = event.accepted.personality
                 elif kind == "chunk":
                     text += event.chunk.text
-                    await stream.update(text)
+                    if refused is None:
+                        try:
+                            await stream.update(text)
+                        except discord.HTTPException as exc:
+                            # Stop posting, but let the (paid) generation finish, so what
+                            # was delivered can be confirmed and kept in history.
+                            refused = exc
                 elif kind == "finished":
                     text = event.finished.content
+        if refused is not None:
+            raise refused
         return await stream.finish(text)
 
     def _mentions(self, user_id: int) -> discord.AllowedMentions:

@@ -116,3 +116,5 @@ class Session:
     seq: int = 0
     identified: bool = False
     intents: int = 0
+    session_id: str = ""
+    sent: list[Json] = field(default_factory=list)  # dispatches, kept for a RESUME

@@ -44,7 +44,7 @@ class Rest(Webhooks):
                     "total": 1000,
                     "remaining": 1000,
                     "reset_after": 0,
-                    "max_concurrency": 16,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -88,6 +88,12 @@ class Rest(Webhooks):
         ]
         self.synced_commands[scope] = stored
         return json_response(stored)
+
+    async def _fetch_global(self, _: web.Request) -> web.Response:
+        return json_response(self.synced_commands.get("global", []))
+
+    async def _fetch_guild(self, request: web.Request) -> web.Response:
+        return json_response(self.synced_commands.get(request.match_info["guild"], []))
 
     async def _sync_global(self, request: web.Request) -> web.Response:
         return await self._sync(request, "global")

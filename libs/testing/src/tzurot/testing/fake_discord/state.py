@@ -60,6 +60,17 @@ class DiscordState:
         self.interaction_deadline = INTERACTION_DEADLINE_SECONDS
         self.buckets: dict[str, Bucket] = {}
         self.rate_limited: list[tuple[str, str]] = []  # (route, bucket) of every 429
+        # The gateway: IDENTIFY buckets (`max_concurrency`, one per `identify_window` s each),
+        # the privileged intent, sessions a RESUME can continue.
+        self.max_concurrency = 1
+        self.identify_window = 5.0
+        self.identified_at: dict[int, float] = {}
+        self.identifies: list[tuple[int, float]] = []  # (shard id, when) of accepted IDENTIFYs
+        self.invalid_sessions: list[int] = []  # shard ids answered op 9 for a hasty IDENTIFY
+        self.message_content_approved = True
+        self.resumable: dict[str, Session] = {}
+        self.resumes: list[tuple[str, int]] = []  # (session id, events replayed)
+        self.resume_buffer = 1000
         # Discord's documented webhook limits: 5 requests per 2 s per webhook, about 30 webhook
         # messages a minute per channel.
         self.webhook_rate = (5, 2.0)
