@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from tzurot.v1 import gateway_pb2 as _gateway_pb2
 import abc as _abc_1
@@ -105,6 +106,16 @@ class GatewayServiceStub:
     """
     RemoveDenylistEntry: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]
     ListDenylist: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]
+    SetAvatar: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetAvatarRequest, _gateway_pb2.SetAvatarResponse]
+    """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+    Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+    TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+    """
+    GetAvatar: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetAvatarRequest, _httpbody_pb2.HttpBody]
+    """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+    HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -183,6 +194,16 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     RemoveDenylistEntry: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]  # type: ignore[assignment]
     ListDenylist: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]  # type: ignore[assignment]
+    SetAvatar: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetAvatarRequest, _gateway_pb2.SetAvatarResponse]  # type: ignore[assignment]
+    """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+    Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+    TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+    """
+    GetAvatar: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetAvatarRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+    HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -528,5 +549,27 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ListDenylistRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListDenylistResponse, _abc.Awaitable[_gateway_pb2.ListDenylistResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAvatar(
+        self,
+        request: _gateway_pb2.SetAvatarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetAvatarResponse, _abc.Awaitable[_gateway_pb2.SetAvatarResponse]]:
+        """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+        Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+        TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAvatar(
+        self,
+        request: _gateway_pb2.GetAvatarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+        HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -152,11 +152,14 @@ async def recording_gateway(
 
 
 @asynccontextmanager
-async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
-    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
+async def discord_world(
+    database_url: str, workdir: Path, *, gateway: Mapping[str, Any] | None = None
+) -> AsyncIterator[World]:
+    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet);
+    `gateway` overrides gateway settings (e.g. `public_url`)."""
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(database_url, workdir, provider) as mesh,
+        in_process_mesh(database_url, workdir, provider, gateway=gateway) as mesh,
         FakeDiscord() as fake,
     ):
         # Discord's IDENTIFY window is 5 s; a shorter one keeps multi-shard tests quick while

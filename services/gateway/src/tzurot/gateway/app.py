@@ -105,6 +105,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             memory=memory,
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
+            public_url=settings.public_url,
         )
         servicer = GatewayAdminServicer(gateway, wallet, admin)
         running = await create_server(

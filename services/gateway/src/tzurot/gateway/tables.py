@@ -247,3 +247,23 @@ quota_counters = sa.Table(
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )
+
+# A personality's avatar image, kept by the project and served by the edge at
+# /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).
+avatars = sa.Table(
+    "avatars",
+    metadata,
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slug", sa.Text, nullable=False, unique=True),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)

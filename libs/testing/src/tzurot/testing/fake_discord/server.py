@@ -19,6 +19,7 @@ class FakeDiscord(Rest):
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._record_middleware])
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{id}/{name}", self._attachment)
         r = API_PREFIX
         routes: list[tuple[str, str, Callable[[web.Request], Any]]] = [
             ("GET", "/gateway/bot", self._gateway_bot),

@@ -53,6 +53,7 @@ class DiscordState:
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
         self.bot_roles: dict[int, list[int]] = {}
+        self.files: dict[int, tuple[str, bytes]] = {}  # attachment id -> (content type, data)
         # What Discord refused, as (route, status, code): tests assert the bot caused none.
         self.refusals: list[tuple[str, int, int]] = []
         # Pings Discord would have sent, per message id (for sends and edits).

@@ -17,6 +17,7 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 MAX_IMPORT_BYTES = 1024 * 1024
+MAX_AVATAR_BYTES = 8 * 1024 * 1024
 EDITABLE = {
     "display_name": "display_name",
     "system_prompt": "system_prompt",
@@ -144,17 +145,25 @@ class CharacterCommands(app_commands.Group):
     async def avatar(
         self, interaction: discord.Interaction, personality: str, image: discord.Attachment
     ) -> None:
+        # Discord's attachment URLs are signed and expire: the image is kept by Tzurot and
+        # served from TZUROT_PUBLIC_URL instead.
+        await defer(interaction)
         if not (image.content_type or "").startswith("image/"):
-            await send(interaction, "The avatar must be an image.")
+            await send(interaction, "The avatar must be an image (PNG, JPEG, GIF or WebP).")
             return
-        changed = common.Personality(slug=personality, avatar_url=image.url)
+        if image.size > MAX_AVATAR_BYTES:
+            await send(interaction, "That image is too large for an avatar (8 MB at most).")
+            return
+        try:
+            data = await image.read()
+        except discord.HTTPException:
+            await send(interaction, "I could not download that image from Discord; try again.")
+            return
         await reply(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.UpdatePersonality(
-                gw.UpdatePersonalityRequest(
-                    actor=actor(interaction), personality=changed, update_paths=["avatar_url"]
-                )
+            lambda: self.gateway.stub.SetAvatar(
+                gw.SetAvatarRequest(actor=actor(interaction), personality=personality, image=data)
             ),
             lambda r: f"New avatar for **{r.personality.display_name}**.",
         )

@@ -7,6 +7,7 @@
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
 - usage.py: usage totals
+- avatars.py: avatar images kept by the project, served by the edge
 
 Authorization by principal (base.py): a user acts on their own things, superusers on
 everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
@@ -15,6 +16,7 @@ actor, as superuser.
 
 from __future__ import annotations
 
+from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, SettingTarget
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
 from tzurot.gateway.admin.configs import ConfigAdmin
@@ -36,5 +38,6 @@ class Admin(
     MemoryAdmin,
     PrivacyAdmin,
     UsageAdmin,
+    AvatarAdmin,
 ):
     """Every admin use-case (the capability classes share AdminBase's constructor)."""

@@ -3,6 +3,7 @@ capability (the same names as admin/ and store/)."""
 
 from __future__ import annotations
 
+from tzurot.gateway.admin_server.avatars import AvatarRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
@@ -15,6 +16,13 @@ __all__ = ["GatewayAdminServicer"]
 
 
 class GatewayAdminServicer(
-    PersonalityRpcs, UserRpcs, ConfigRpcs, ChannelRpcs, MemoryRpcs, PrivacyRpcs, UsageRpcs
+    PersonalityRpcs,
+    UserRpcs,
+    ConfigRpcs,
+    ChannelRpcs,
+    MemoryRpcs,
+    PrivacyRpcs,
+    UsageRpcs,
+    AvatarRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""
