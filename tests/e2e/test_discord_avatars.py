@@ -80,7 +80,7 @@ async def test_an_avatar_uploaded_in_discord_is_served_by_the_edge(
     assert answer.avatar_url == nova.avatar_url  # Discord is given the stable URL
     async with aiohttp.ClientSession() as http:
         async with http.get(nova.avatar_url) as served:
-            assert served.status == 200
+            assert served.status == 200, await served.text()
             assert await served.read() == PNG
             assert served.headers["Content-Type"] == "image/png"
             assert served.headers["Cache-Control"] == "public, max-age=86400"

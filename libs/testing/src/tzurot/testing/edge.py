@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ async def running_envoy(
             str(config_path),
             "--disable-hot-restart",  # as in Kubernetes; also no shared memory to collide on
             "--log-level",
-            "warning",
+            os.environ.get("TZUROT_ENVOY_LOG_LEVEL", "warning"),  # "debug" to see requests
             "--concurrency",
             "1",
             stdout=log_file,

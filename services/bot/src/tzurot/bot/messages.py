@@ -389,7 +389,9 @@ class MessageFlow:
     async def _answer(
         self, message: discord.Message, personality: common.Personality, request: gw.GenerateRequest
     ) -> None:
-        await self._post(message.channel, message, personality, request, message.author.id)
+        # The human it speaks for: the author, or the one behind a PluralKit proxy.
+        user_id = int(request.actor.user_id or message.author.id)
+        await self._post(message.channel, message, personality, request, user_id)
 
     async def _post(
         self,
