@@ -1,6 +1,7 @@
 # Tzurot: `make run` starts the whole mesh locally, `make test` runs the full suite.
 # Both install what they need: uv (into .tools/), the Python environment (.venv/, from uv.lock)
-# and buf (node_modules/, from package-lock.json).
+# and the Node tools (node_modules/, from package-lock.json: buf, protoc-gen-es, TypeScript and the
+# TypeScript client's dependencies).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -17,7 +18,7 @@ ifneq ($(FIND_LINKS),)
 export UV_FIND_LINKS ?= $(FIND_LINKS)
 endif
 
-.PHONY: help setup run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
+.PHONY: help setup ts run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,11 +31,19 @@ $(CURDIR)/.tools/bin/uv:
 	$(UV) sync --frozen
 	@touch $@
 
-$(BUF): package.json package-lock.json
+$(BUF): package.json package-lock.json clients/ts/package.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 setup: .venv/.synced $(BUF)  ## install uv, the Python environment and buf
+
+TS_BUILT := clients/ts/dist/.built
+ts: $(TS_BUILT)  ## the TypeScript client (clients/ts): generated from proto/ with buf, compiled with tsc
+
+$(TS_BUILT): $(BUF) buf.gen.yaml clients/ts/tsconfig.json $(wildcard proto/tzurot/v1/*.proto clients/ts/src/*.ts)
+	$(BUF) generate
+	node_modules/.bin/tsc -p clients/ts
+	@touch $@
 
 run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it; ARGS=--demo)
 	$(UV) run --frozen tzurot up $(ARGS)
@@ -55,7 +64,7 @@ fmt: .venv/.synced  ## format and autofix
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-test: setup proto-check lint k8s-check  ## the whole suite: lint, contracts, manifests, unit, component, contract, e2e
+test: setup ts proto-check lint k8s-check  ## the whole suite: lint, contracts, manifests, unit, component, contract, e2e
 	$(PYTEST) -q --ignore=tests/k8s
 
 k8s-check: .venv/.synced  ## render every Kubernetes overlay, validate it offline, test its isolation rules

@@ -19,6 +19,7 @@ FIGURES = [
     "keyvault",  # 4: Decrypt over mTLS, rewrap rate
     "memory_speed",  # 5: memory insert/search latency, HNSW recall@10 vs exact
     "memory_quality",  # 5: retrieval quality on a LoCoMo-format file
+    "locomo",  # 5: LoCoMo evidence retrieval through the product path (data from an env var)
     "edge",  # the Envoy edge's cost on a unary admin call (gRPC and JSON)
     "cold_start",  # 6: `tzurot up` to all services healthy
     "rss",  # 7: RSS of each service, idle and after load

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-scripts/gen_proto.sh "$tmp" "$tmp/gateway.pb" >/dev/null 2>&1
+scripts/gen_proto.sh "$tmp" "$tmp/gateway.pb" "$tmp/docs" >/dev/null 2>&1
 if ! diff -r -q -x __pycache__ "$tmp/tzurot/v1" libs/proto/src/tzurot/v1; then
   echo "generated stubs are stale: run 'make proto' and commit the result" >&2
   exit 1
@@ -14,6 +14,12 @@ if ! cmp -s "$tmp/gateway.pb" deploy/k8s/base/edge/gateway.pb; then
   echo "deploy/k8s/base/edge/gateway.pb (Envoy's descriptor set) is stale: run 'make proto' and commit it" >&2
   exit 1
 fi
+for f in tzurot.binpb edge.openapi.json; do
+  if ! cmp -s "$tmp/docs/$f" "docs/contracts/$f"; then
+    echo "docs/contracts/$f (the published contracts) is stale: run 'make proto' and commit it" >&2
+    exit 1
+  fi
+done
 pkg=$("${UV:-uv}" run --frozen python -c "import google.api.http_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[1])")
 for f in api/annotations api/http rpc/status rpc/error_details; do
   if ! cmp -s "$pkg/$f.proto" "third_party/googleapis/google/$f.proto"; then

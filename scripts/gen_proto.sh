@@ -2,13 +2,17 @@
 # Regenerates the Python stubs (+ mypy .pyi) for proto/tzurot/v1 into OUT (default libs/proto/src)
 # and the gateway's descriptor set for Envoy's gRPC-JSON transcoder into DESCRIPTOR
 # (default deploy/k8s/base/edge/gateway.pb), with google.rpc's status and error details so
-# Envoy can render our rich errors as JSON.
+# Envoy can render our rich errors as JSON. It also publishes the contracts under DOCS (default
+# docs/contracts): tzurot.binpb, the descriptor set of every proto file (with comments, for
+# reflection-less tools and other languages), and edge.openapi.json, the OpenAPI description of
+# the edge's JSON routes made from it (tzurot.cli.openapi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-libs/proto/src}
 descriptor=${2:-deploy/k8s/base/edge/gateway.pb}
+docs=${3:-docs/contracts}
 includes=(-Iproto -Ithird_party/googleapis)
-mkdir -p "$out/tzurot/v1" "$(dirname "$descriptor")"
+mkdir -p "$out/tzurot/v1" "$(dirname "$descriptor")" "$docs"
 rm -f "$out"/tzurot/v1/*_pb2*.py "$out"/tzurot/v1/*_pb2*.pyi
 "${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
   --python_out="$out" --grpc_python_out="$out" \
@@ -18,3 +22,7 @@ touch "$out/tzurot/v1/py.typed"
 "${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
   --include_imports --descriptor_set_out="$descriptor" proto/tzurot/v1/gateway.proto \
   google/rpc/status.proto google/rpc/error_details.proto
+"${UV:-uv}" run --frozen python -m grpc_tools.protoc "${includes[@]}" \
+  --include_imports --include_source_info --descriptor_set_out="$docs/tzurot.binpb" \
+  proto/tzurot/v1/*.proto google/rpc/status.proto google/rpc/error_details.proto
+"${UV:-uv}" run --frozen python -m tzurot.cli.openapi "$docs/tzurot.binpb" "$docs/edge.openapi.json"

@@ -46,7 +46,7 @@ async def test_an_avatar_uploaded_in_discord_is_served_by_the_edge(
     world, ports = avatar_mesh
     world = world.scene()
     await world.set_key(world.alice)
-    image = world.discord.attachment(PNG, "nova.png", "image/png")
+    image = world.discord.upload(world.general, "nova.png", PNG, "image/png")
     async with running_bot(world):
         created = await world.discord.slash(
             world.general,
@@ -98,7 +98,7 @@ async def test_a_non_image_is_refused_before_anything_is_stored(
 ) -> None:
     world, _ = avatar_mesh
     world = world.scene()
-    fake_image = world.discord.attachment(b"not really a png", "x.png", "image/png")
+    fake_image = world.discord.upload(world.general, "x.png", b"not really a png", "image/png")
     async with running_bot(world):
         created = await world.discord.slash(
             world.general,

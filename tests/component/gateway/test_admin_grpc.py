@@ -375,7 +375,7 @@ async def test_settings_cascade_over_grpc(connect: Connect) -> None:
             actor=ALICE,
             scope=common.CONFIG_SOURCE_USER,
             key="model_footer",
-            value=struct_pb2.Value(bool_value=False),
+            value=struct_pb2.Value(bool_value=True),
         )
     )
     got = await bot.GetSettings(
@@ -390,7 +390,7 @@ async def test_settings_cascade_over_grpc(connect: Connect) -> None:
         common.CONFIG_SOURCE_GLOBAL,
     )
     assert (by_key["model_footer"].value.bool_value, by_key["model_footer"].source) == (
-        False,
+        True,
         common.CONFIG_SOURCE_USER,
     )
     assert by_key["max_images"].source == common.CONFIG_SOURCE_HARDCODED
@@ -433,7 +433,11 @@ async def test_settings_cascade_over_grpc(connect: Connect) -> None:
         (gw.SetSettingRequest(actor=ALICE, key="max_images", value=number(1)), "scope"),
         (
             gw.SetSettingRequest(
-                actor=ALICE, scope=common.CONFIG_SOURCE_CHANNEL, key="max_images", value=number(1)
+                actor=ALICE,
+                scope=common.CONFIG_SOURCE_CHANNEL,
+                key="max_images",
+                value=number(1),
+                manage_channels=True,
             ),
             "location.channel_id",
         ),
@@ -443,7 +447,7 @@ async def test_settings_cascade_over_grpc(connect: Connect) -> None:
         gw.ResetSettingRequest(actor=ALICE, scope=common.CONFIG_SOURCE_USER, key="model_footer")
     )
     assert (reset.setting.value.bool_value, reset.setting.source) == (
-        True,
+        False,
         common.CONFIG_SOURCE_HARDCODED,
     )
 

@@ -309,7 +309,10 @@ async def test_override_settings_and_persona_reach_inference(
         Principal(None), SettingTarget(ConfigSource.GLOBAL), "max_history_messages", 40
     )
     await admin.set_setting(
-        alice, SettingTarget(ConfigSource.CHANNEL, location=SFW_CHANNEL), "memory_limit", 5
+        alice,
+        SettingTarget(ConfigSource.CHANNEL, location=SFW_CHANNEL, manage_channels=True),
+        "memory_limit",
+        5,
     )
     await admin.set_setting(
         alice, SettingTarget(ConfigSource.USER_PERSONALITY, "lilith"), "max_history_messages", 12

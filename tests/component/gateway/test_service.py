@@ -501,8 +501,8 @@ async def test_private_personality_only_for_owner_and_superusers(
         await conn.execute(sa.update(t.users).where(t.users.c.id == bob.id).values(superuser=True))
     events = await collect(gateway.generate(command(personality="secret", key="c", actor=BOB)))
     assert isinstance(events[-1], GenerationFinished)
-    assert [p.slug for p in await gateway.list_personalities(None)] == []
-    assert [p.slug for p in await gateway.list_personalities(ALICE)] == ["secret"]
+    assert [p.slug for p in (await gateway.list_personalities(None)).items] == []
+    assert [p.slug for p in (await gateway.list_personalities(ALICE)).items] == ["secret"]
     with pytest.raises(NotFound):
         await gateway.get_personality("secret", None)
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import Exchange, NewTurn, StoredTurn
-from tzurot.memory.embedding import Embedder
+from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -35,13 +35,13 @@ class RecordingMemory(LongTermMemory):
         self.formed: list[str] = []
         self.fail_job = fail_job
 
-    async def form(self, turns: Sequence[StoredTurn]) -> int:
-        job_id = turns[0].job_id
-        if job_id == self.fail_job:
+    async def form_many(self, exchanges: Sequence[Sequence[StoredTurn]]) -> int:
+        jobs = [turns[0].job_id for turns in exchanges if turns]
+        if self.fail_job in jobs:
             raise RuntimeError("embedder down")
-        self.formed.append(job_id)
+        self.formed += jobs
         await asyncio.sleep(0.02)
-        return await super().form(turns)
+        return await super().form_many(exchanges)
 
 
 async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:
@@ -56,11 +56,11 @@ async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:
 
 
 def replica(
-    engine: AsyncEngine, embedder: Embedder, **kwargs: str
+    engine: AsyncEngine, embedder: Embedder, batch: int = 4, **kwargs: str
 ) -> tuple[Formation, RecordingMemory]:
     store = PostgresMemoryStore(engine)
     longterm = RecordingMemory(store, embedder, **kwargs)
-    return Formation(store, PostgresTurnStore(engine), longterm), longterm
+    return Formation(store, PostgresTurnStore(engine), longterm, batch=batch), longterm
 
 
 async def test_two_replicas_never_form_the_same_exchange(
@@ -100,3 +100,40 @@ async def test_a_failing_job_is_tried_once_per_pass_then_dropped(
         assert await worker.drain() == 0
     async with engine.connect() as conn:
         assert (await conn.execute(attempts)).all() == []
+
+
+class CountingEmbedder:
+    """The real embedder, counting its calls."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.calls: list[int] = []
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        self.calls.append(len(texts))
+        return await self.inner.embed(texts)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_batch_is_embedded_in_one_call_and_formed_once(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    jobs = await store_exchanges(engine, 10)
+    counting = CountingEmbedder(embedder)
+    store = PostgresMemoryStore(engine)
+    turns = PostgresTurnStore(engine)
+    worker = Formation(store, turns, LongTermMemory(store, counting), batch=64)
+    assert await worker.drain() == len(jobs)
+    assert counting.calls == [len(jobs)]  # one call for the whole batch
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(memories)) == len(jobs)
+    # Formed again (a retried outbox row): nothing new, and nothing embedded.
+    by_job = await turns.jobs_turns(jobs)
+    assert await LongTermMemory(store, counting).form_many(list(by_job.values())) == 0
+    assert counting.calls == [len(jobs)]

@@ -46,10 +46,10 @@ def clone(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     # Uncommitted work of this checkout is not in the clone: copy proto/ and the stubs as they
     # are here, and commit them as the clone's main, so the base is exactly this tree.
     for part in ("proto", "libs/proto/src/tzurot/v1", "deploy/k8s/base/edge/gateway.pb",
-                 "scripts/check_proto.sh", "Makefile", "buf.yaml"):  # fmt: skip
+                 "docs/contracts", "scripts", "Makefile", "buf.yaml"):  # fmt: skip
         source, target = ROOT / part, repo / part
         if source.is_dir():
-            shutil.rmtree(target)
+            shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)

@@ -164,7 +164,7 @@ def _execute(url: str, statements: list[str]) -> None:
 
     async def run() -> None:
         engine = create_async_engine(
-            async_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            async_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True
         )
         try:
             async with engine.connect() as connection:

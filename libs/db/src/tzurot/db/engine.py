@@ -92,6 +92,8 @@ def create_engine(
         pool_timeout=30,
         pool_recycle=1800,
         connect_args=connect_args,
+        # Never put bound values (users' messages, names) in an error: errors reach logs.
+        hide_parameters=True,
     )
     _ping_idle_connections(engine, ping_after_idle)
     return engine

@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tzurot.db.blocking import run_blocking
@@ -33,6 +33,11 @@ URL_ATTRIBUTE = "tzurot.database_url"
 SCHEMA_ATTRIBUTE = "tzurot.schema"
 
 Metadata = MetaData | Sequence[MetaData] | None
+
+
+def migration_engine(url: str) -> AsyncEngine:
+    """A pool-less engine for one migration run."""
+    return create_async_engine(async_url(url), poolclass=NullPool, hide_parameters=True)
 
 
 def alembic_config(script_location: str, url: str, schema: str) -> Config:
@@ -77,7 +82,7 @@ def ensure_schema(url: str, schema: str) -> None:
 
 
 async def _ensure_schema(url: str, schema: str) -> None:
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    engine = migration_engine(url)
     try:
         async with engine.begin() as connection:
             exists = await connection.scalar(
@@ -130,7 +135,7 @@ def _context_options(target_metadata: Metadata, schema: str) -> dict[str, Any]:
 
 
 async def _run_online(url: str, schema: str, options: dict[str, Any]) -> None:
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    engine = migration_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_do_run_migrations, schema, options)

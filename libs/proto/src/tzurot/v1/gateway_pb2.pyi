@@ -231,12 +231,17 @@ class GenerationFinished(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     FINISH_REASON_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
+    FOOTER_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
     """The whole cleaned answer: the concatenation of every chunk."""
     finish_reason: _builtins.str
     reasoning: _builtins.str
     """Kept apart from content; present only when include_reasoning was set."""
+    footer: _builtins.str
+    """A line to show under the answer (the answering model, when the model_footer setting is
+    on); empty for none. Not part of content, nor of history.
+    """
     @_builtins.property
     def usage(self) -> _common_pb2.Usage: ...
     def __init__(
@@ -247,10 +252,11 @@ class GenerationFinished(_message.Message):
         usage: _common_pb2.Usage | None = ...,
         finish_reason: _builtins.str = ...,
         reasoning: _builtins.str = ...,
+        footer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "finish_reason", b"finish_reason", "job_id", b"job_id", "reasoning", b"reasoning", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "finish_reason", b"finish_reason", "footer", b"footer", "job_id", b"job_id", "reasoning", b"reasoning", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2406,24 +2412,37 @@ class ResolvedSetting(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    HELP_FIELD_NUMBER: _builtins.int
+    ALLOWED_FIELD_NUMBER: _builtins.int
+    CHOICES_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """e.g. "max_history_messages", "max_images", "memory_threshold", "memory_limit",
     "model_footer", "voice_mode".
     """
     source: _common_pb2.ConfigSource.ValueType
     """The level the value came from."""
+    help: _builtins.str
+    """What the setting does, and what values it takes ("true or false", "a whole number between
+    1 and 100"); choices lists them when there are few (for autocomplete).
+    """
+    allowed: _builtins.str
     @_builtins.property
     def value(self) -> _struct_pb2.Value: ...
+    @_builtins.property
+    def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
         value: _struct_pb2.Value | None = ...,
         source: _common_pb2.ConfigSource.ValueType = ...,
+        help: _builtins.str = ...,
+        allowed: _builtins.str = ...,
+        choices: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "source", b"source", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "choices", b"choices", "help", b"help", "key", b"key", "source", b"source", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2487,12 +2506,17 @@ class SetSettingRequest(_message.Message):
     LOCATION_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     scope: _common_pb2.ConfigSource.ValueType
     """GLOBAL (superusers), PERSONALITY (owner or superuser), CHANNEL (location.channel_id),
     USER (the actor's default) or USER_PERSONALITY (the actor toward a personality).
     """
     personality: _builtins.str
     key: _builtins.str
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction. A CHANNEL write needs it (or a superuser).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -2508,10 +2532,11 @@ class SetSettingRequest(_message.Message):
         location: _common_pb2.Location | None = ...,
         key: _builtins.str = ...,
         value: _struct_pb2.Value | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "personality", b"personality", "scope", b"scope", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2546,9 +2571,12 @@ class ResetSettingRequest(_message.Message):
     PERSONALITY_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     scope: _common_pb2.ConfigSource.ValueType
     personality: _builtins.str
     key: _builtins.str
+    manage_channels: _builtins.bool
+    """As in SetSettingRequest."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -2561,10 +2589,11 @@ class ResetSettingRequest(_message.Message):
         personality: _builtins.str = ...,
         location: _common_pb2.Location | None = ...,
         key: _builtins.str = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "key", b"key", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

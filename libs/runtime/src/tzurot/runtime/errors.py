@@ -22,6 +22,21 @@ from grpc_status import rpc_status
 
 ERROR_DOMAIN = "tzurot"
 _DETAILS_KEY = "grpc-status-details-bin"
+MAX_QUOTE_CHARS = 60
+"""How much of a caller's input an error message quotes."""
+MAX_MESSAGE_CHARS = 1000
+MAX_METADATA_CHARS = 200
+# Status message and details travel in trailers, and gRPC refuses trailers over 8 KiB (the
+# call then fails with a transport error instead of our status): everything is cut short.
+
+
+def quoted(value: str, limit: int = MAX_QUOTE_CHARS) -> str:
+    """`value` for an error message: its repr, cut to `limit` characters with an ellipsis."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class StartupError(Exception):
@@ -76,7 +91,8 @@ class InvalidArgument(TzurotError):
 
     def extra_details(self) -> list[any_pb2.Any]:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=self.field, description=self.message
+            field=_cut(self.field, MAX_METADATA_CHARS),
+            description=_cut(self.message, MAX_MESSAGE_CHARS),
         )
         return [_pack(error_details_pb2.BadRequest(field_violations=[violation]))]
 
@@ -175,12 +191,16 @@ def _pack(message: Message) -> any_pb2.Any:
 
 def to_status(err: TzurotError) -> grpc.Status:
     """The rich gRPC status for `err`, ready for `context.abort_with_status`."""
+    metadata = {
+        _cut(key, MAX_METADATA_CHARS): _cut(value, MAX_METADATA_CHARS)
+        for key, value in list(err.metadata.items())[:16]
+    }
     info = error_details_pb2.ErrorInfo(
-        reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata
+        reason=_cut(err.reason, MAX_METADATA_CHARS), domain=ERROR_DOMAIN, metadata=metadata
     )
     proto = status_pb2.Status(
         code=err.code.value[0],
-        message=err.message,
+        message=_cut(err.message, MAX_MESSAGE_CHARS),
         details=[_pack(info), *err.extra_details()],
     )
     status: grpc.Status = rpc_status.to_status(proto)

@@ -1,7 +1,8 @@
 """The server-side call pipeline every RPC passes through.
 
 In order: bind the request id (from `x-request-id` or fresh) and the caller identity (from
-the peer certificate) in contextvars; authorize the method for that caller; cap the run
+the peer certificate) in contextvars; authorize the method for that caller; refuse text no
+service can store (NUL, `textcheck.py`) as INVALID_ARGUMENT naming the field; cap the run
 time when the caller sent no deadline; turn a raised `TzurotError` into its rich status
 and anything else into INTERNAL (logged, never echoed); write one access-log line and
 report the outcome to the Prometheus metrics.
@@ -22,11 +23,20 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError, Message
 
 from tzurot.runtime.authz import OPEN_SERVICES, AccessRules, service_of
-from tzurot.runtime.errors import DeadlineExceeded, Internal, TzurotError, Unimplemented, to_status
+from tzurot.runtime.errors import (
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    TzurotError,
+    Unimplemented,
+    to_status,
+)
 from tzurot.runtime.identity import bind_call, peer_identity, request_id_from
 from tzurot.runtime.metrics import observe_call
+from tzurot.runtime.textcheck import check_storable
 
 log = structlog.get_logger("tzurot.rpc")
 
@@ -67,7 +77,8 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        deserializer, serializer = handler.request_deserializer, handler.response_serializer
+        deserializer = _tolerant(handler.request_deserializer)
+        serializer = handler.response_serializer
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method), deserializer, serializer
@@ -92,6 +103,7 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             with self._bound(call):
                 try:
                     await self._authorize(call)
+                    _check_request(request)
                     deadline = self._deadline(context)
                     return await _deadline_bounded(behavior(request, context), deadline)
                 except BaseException as exc:
@@ -112,6 +124,7 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             with self._bound(call):
                 try:
                     await self._authorize(call)
+                    _check_request(request)
                     deadline = self._deadline(context)
                     responses = behavior(request, context)
                     try:
@@ -191,6 +204,36 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             duration_ms=round(seconds * 1000, 3),
         )
         observe_call(call.method, code, seconds)
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """What a request that does not parse becomes: refused as INVALID_ARGUMENT by the call,
+    instead of gRPC's UNKNOWN from a deserializer that raised."""
+
+    error: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError as exc:
+            return _Malformed(type(exc).__name__)
+
+    return deserialize
+
+
+def _check_request(request: Any) -> None:
+    """A request that does not parse, or that holds text no service can store, is refused
+    here, naming the field, before any use-case."""
+    if isinstance(request, _Malformed):
+        raise InvalidArgument("request", "the request is not a valid protobuf message")
+    if isinstance(request, Message):  # a client-streaming call passes an iterator instead
+        check_storable(request)
 
 
 async def _deadline_bounded(step: Any, deadline: float | None) -> Any:

@@ -42,6 +42,10 @@ def location_of(channel: object, guild: discord.Guild | None) -> common.Location
     )
 
 
+MAX_LIST_PAGES = 50
+"""How many pages of a list the bot reads at most (5,000 personalities)."""
+
+
 class GatewayClient:
     def __init__(self, stub: gw_grpc.GatewayServiceAsyncStub, *, generate_timeout: float) -> None:
         self.stub = stub
@@ -61,10 +65,22 @@ class GatewayClient:
             raise from_rpc_error(exc) from None
 
     async def personalities(self, actor: common.Actor) -> list[common.Personality]:
-        reply = await self.call(
-            self.stub.ListPersonalities(gw.ListPersonalitiesRequest(actor=actor))
-        )
-        return list(reply.personalities)
+        """Every personality the actor may use, page after page (at most MAX_LIST_PAGES)."""
+        found: list[common.Personality] = []
+        token = ""
+        for _ in range(MAX_LIST_PAGES):
+            reply = await self.call(
+                self.stub.ListPersonalities(
+                    gw.ListPersonalitiesRequest(
+                        actor=actor, page=common.PageRequest(page_size=100, page_token=token)
+                    )
+                )
+            )
+            found.extend(reply.personalities)
+            token = reply.page.next_page_token
+            if not token:
+                break
+        return found
 
     async def personality(self, actor: common.Actor, name: str) -> common.Personality | None:
         try:

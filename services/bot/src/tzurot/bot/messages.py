@@ -487,6 +487,8 @@ class MessageFlow:
                             refused = exc
                 elif kind == "finished":
                     text = event.finished.content
+                    if event.finished.footer:  # shown under the answer, never in history
+                        text += f"\n-# {event.finished.footer}"
         if refused is not None:
             raise refused
         return await stream.finish(text)

@@ -142,7 +142,15 @@ def resolved_setting(s: cascade.ResolvedSetting) -> gw.ResolvedSetting:
         value.string_value = s.value
     else:
         value.number_value = float(s.value)
-    return gw.ResolvedSetting(key=s.key, value=value, source=CONFIG_SOURCE_TO_PROTO[s.source])
+    spec = cascade.SPECS.get(s.key)
+    return gw.ResolvedSetting(
+        key=s.key,
+        value=value,
+        source=CONFIG_SOURCE_TO_PROTO[s.source],
+        help=spec.help if spec else "",
+        allowed=spec.allowed if spec else "",
+        choices=list(spec.choices) if spec else [],
+    )
 
 
 def activation(a: d.ChannelActivation) -> gw.ChannelActivation:

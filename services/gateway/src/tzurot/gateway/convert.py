@@ -9,6 +9,8 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway import domain as d
+from tzurot.gateway.imports import ImportFormat
+from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -150,6 +152,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             usage=usage(event.usage),
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
+            footer=event.footer,
         )
     )
 
@@ -346,3 +349,18 @@ def exchange_turns(
         )
         for turn in turns
     ]
+
+
+_IMPORT_FORMATS: dict[int, ImportFormat] = {
+    gw.IMPORT_FORMAT_SEED_YAML: ImportFormat.SEED_YAML,
+    gw.IMPORT_FORMAT_CHARACTER_CARD_JSON: ImportFormat.CHARACTER_CARD_JSON,
+}
+
+
+def import_format(value: int) -> ImportFormat:
+    found = _IMPORT_FORMATS.get(int(value))
+    if found is None:
+        raise InvalidArgument(
+            "format", "format is IMPORT_FORMAT_SEED_YAML or IMPORT_FORMAT_CHARACTER_CARD_JSON"
+        )
+    return found

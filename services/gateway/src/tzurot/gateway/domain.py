@@ -276,6 +276,7 @@ class GenerationFinished:
     usage: Usage | None
     finish_reason: str
     reasoning: str = ""
+    footer: str = ""
 
 
 GenerateEvent = JobAccepted | ReplyChunk | GenerationFinished

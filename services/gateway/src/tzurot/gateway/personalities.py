@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, quoted
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 BIRTHDAY_PATTERN = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -125,7 +125,7 @@ class PersonalitySeed(BaseModel):
     def _aliases_are_names(cls, value: list[str]) -> list[str]:
         for alias in value:
             if not normalize_alias(alias) or len(alias) > 80:
-                raise ValueError(f"alias {alias!r} must be 1 to 80 characters")
+                raise ValueError(f"alias {quoted(alias)} must be 1 to 80 characters")
         return value
 
     @property
@@ -150,5 +150,7 @@ def parse_seed_yaml(document: bytes | str, *, source: str = "document") -> Perso
         field = ".".join(str(part) for part in first["loc"]) or "document"
         raise InvalidArgument(field, f"{source}: {field}: {first['msg']}") from None
     if not SLUG_PATTERN.match(seed.effective_slug):
-        raise InvalidArgument("slug", f"{source}: cannot derive a slug from name {seed.name!r}")
+        raise InvalidArgument(
+            "slug", f"{source}: cannot derive a slug from name {quoted(seed.name)}"
+        )
     return seed

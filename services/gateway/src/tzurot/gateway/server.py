@@ -11,10 +11,12 @@ from pydantic import SecretStr
 
 from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
-from tzurot.gateway.personalities import parse_seed_yaml
+from tzurot.gateway.imports import seed_from_document
+from tzurot.gateway.paging import PageRequest
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.wallet import Wallet
-from tzurot.runtime.errors import InvalidArgument, TzurotError
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -65,17 +67,25 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def ListPersonalities(
         self, request: gw.ListPersonalitiesRequest, context: Context
     ) -> gw.ListPersonalitiesResponse:
-        personalities = await self._gateway.list_personalities(_actor_or_none(request))
+        return await self._list_personalities(request, owned_by=None)
+
+    async def _list_personalities(
+        self, request: gw.ListPersonalitiesRequest, *, owned_by: str | None
+    ) -> gw.ListPersonalitiesResponse:
+        page = await self._gateway.list_personalities(
+            _actor_or_none(request),
+            PageRequest(request.page.page_size, request.page.page_token),
+            owned_by=owned_by,
+        )
         return gw.ListPersonalitiesResponse(
-            personalities=[convert.personality(p) for p in personalities]
+            personalities=[convert.personality(p) for p in page.items],
+            page=common.PageResponse(next_page_token=page.next_token),
         )
 
     async def ImportPersonality(
         self, request: gw.ImportPersonalityRequest, context: Context
     ) -> gw.ImportPersonalityResponse:
-        if request.format != gw.IMPORT_FORMAT_SEED_YAML:
-            raise InvalidArgument("format", "only IMPORT_FORMAT_SEED_YAML is supported so far")
-        seed = parse_seed_yaml(request.document)
+        seed = seed_from_document(convert.import_format(request.format), request.document)
         personality, created = await self._gateway.import_personality(
             seed, actor=_actor_or_none(request)
         )

@@ -38,6 +38,7 @@ from tzurot.gateway.domain import (
     User,
 )
 from tzurot.gateway.job_context import context_columns, load_context
+from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
@@ -49,6 +50,7 @@ from tzurot.gateway.settings import (
     MAX_IMAGES,
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
+    MODEL_FOOTER,
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
@@ -62,6 +64,7 @@ from tzurot.runtime.errors import (
     ResourceExhausted,
     TzurotError,
     error_from_code,
+    quoted,
 )
 
 log = structlog.get_logger(__name__)
@@ -281,6 +284,7 @@ class Gateway:
             usage=finished.usage,
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
+            footer=_footer(finished, prepared),
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -365,7 +369,7 @@ class Gateway:
         job = await self._store.get_job_by_key(idempotency_key)
         if job is None:
             raise NotFound(
-                f"no job for idempotency key {idempotency_key!r}", reason="JOB_NOT_FOUND"
+                f"no job for idempotency key {quoted(idempotency_key)}", reason="JOB_NOT_FOUND"
             )
         return job
 
@@ -388,9 +392,24 @@ class Gateway:
         user = None if actor is None else await self._store.upsert_user(actor)
         return await self._usable_personality(name, user)
 
-    async def list_personalities(self, actor: Actor | None) -> list[Personality]:
-        user = None if actor is None else await self._store.upsert_user(actor)
-        return [p for p in await self._store.list_personalities() if _may_use(p, user)]
+    async def list_personalities(
+        self,
+        actor: Actor | None,
+        page: PageRequest | None = None,
+        *,
+        owned_by: str | None = None,
+    ) -> Page[Personality]:
+        """One page (by slug) of the personalities `actor` may use; `owned_by` keeps only
+        those of that owner ('' for the operator's, which have none)."""
+        page = page or PageRequest()
+        page_size(page.size)  # refuse a bad size before any work
+        user = None if actor is None else await self.user(actor)
+        usable = [
+            p
+            for p in await self._store.list_personalities()
+            if _may_use(p, user) and (owned_by is None or (p.owner_user_id or "") == owned_by)
+        ]
+        return paginate(usable, page, key=lambda p: p.slug)
 
     # ---- helpers ----
 
@@ -412,7 +431,7 @@ class Gateway:
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
         personality = await self._store.find_personality(name)
         if personality is None or not _may_use(personality, user):
-            raise NotFound(f"no personality named {name!r}", reason="PERSONALITY_NOT_FOUND")
+            raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
 
     async def _store_personality(self, personality_id: str) -> Personality:
@@ -450,7 +469,11 @@ class Gateway:
         )
 
     async def user(self, actor: Actor) -> User:
-        """The actor's user, created on first sight; superuser when the operator listed them."""
+        """The actor's user, created on first sight; superuser when the operator listed them.
+
+        Every use-case acting for a human comes through here: no actor, no user.
+        """
+        _require_id("actor.user_id", actor.platform_user_id)
         return await self._store.upsert_user(
             actor, superuser=actor.platform_user_id in self._limits.superusers
         )
@@ -553,7 +576,7 @@ class Gateway:
         try:
             uuid.UUID(job_id)
         except ValueError:
-            raise InvalidArgument("job_id", f"{job_id!r} is not a job id") from None
+            raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
         job = await self._store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
@@ -585,3 +608,10 @@ def _job_error(job: Job) -> TzurotError:
     if error is None:
         return FailedPrecondition(f"job {job.id} failed", reason="JOB_FAILED")
     return error_from_code(error.code, error.message, reason=error.reason)
+
+
+def _footer(finished: ReplyFinished, prepared: _Prepared) -> str:
+    """The answering model, when the model_footer setting is on."""
+    if not prepared.settings[MODEL_FOOTER].value:
+        return ""
+    return f"{finished.usage.provider}/{finished.usage.model}"

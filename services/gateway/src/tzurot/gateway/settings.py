@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tzurot.gateway.domain import Attachment, ConfigSource
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, quoted
 
 Json = bool | int | float | str
 
@@ -21,6 +21,24 @@ class SettingSpec:
     default: Json
     check: Callable[[Any], Json]
     help: str
+    allowed: str = ""  # the values it takes, in words
+    choices: tuple[str, ...] = ()  # every value, when there are few (autocomplete)
+
+
+def _whole(default: int, low: int, high: int, help_: str) -> SettingSpec:
+    return SettingSpec(default, _int(low, high), help_, f"a whole number from {low} to {high}")
+
+
+def _fraction(default: float, low: float, high: float, help_: str) -> SettingSpec:
+    return SettingSpec(default, _float(low, high), help_, f"a number from {low} to {high}")
+
+
+def _flag(default: bool, help_: str) -> SettingSpec:
+    return SettingSpec(default, _bool, help_, "true or false", ("true", "false"))
+
+
+def _one_of(default: str, options: tuple[str, ...], help_: str) -> SettingSpec:
+    return SettingSpec(default, _choice(*options), help_, f"one of {', '.join(options)}", options)
 
 
 def _int(low: int, high: int) -> Callable[[Any], Json]:
@@ -70,14 +88,14 @@ KEEP_REASONING = "keep_reasoning"
 VOICE_MODE = "voice_mode"
 
 SPECS: Mapping[str, SettingSpec] = {
-    MAX_HISTORY_MESSAGES: SettingSpec(50, _int(1, 100), "history turns put in a prompt"),
-    MAX_IMAGES: SettingSpec(10, _int(0, 10), "images of a message described for the model"),
-    MAX_AUDIO: SettingSpec(3, _int(0, 10), "voice messages and audio files transcribed"),
-    MEMORY_THRESHOLD: SettingSpec(0.5, _float(0.0, 1.0), "least relevance of a recalled memory"),
-    MEMORY_LIMIT: SettingSpec(20, _int(0, 100), "most memories recalled per message"),
-    MODEL_FOOTER: SettingSpec(True, _bool, "show the model under each answer"),
-    KEEP_REASONING: SettingSpec(False, _bool, "keep the model's reasoning for Inspect"),
-    VOICE_MODE: SettingSpec("off", _choice("off", "auto", "always"), "answer with voice"),
+    MAX_HISTORY_MESSAGES: _whole(50, 1, 100, "history turns put in a prompt"),
+    MAX_IMAGES: _whole(10, 0, 10, "images of a message described for the model"),
+    MAX_AUDIO: _whole(3, 0, 10, "voice messages and audio files transcribed"),
+    MEMORY_THRESHOLD: _fraction(0.5, 0.0, 1.0, "least relevance of a recalled memory"),
+    MEMORY_LIMIT: _whole(20, 0, 100, "most memories recalled per message"),
+    MODEL_FOOTER: _flag(False, "show the answering model under each answer"),
+    KEEP_REASONING: _flag(False, "keep the model's reasoning for Inspect"),
+    VOICE_MODE: _one_of("off", ("off", "auto", "always"), "answer with voice"),
 }
 
 SCOPES = (
@@ -101,7 +119,7 @@ def validate(key: str, value: Any) -> Json:
     """The value, normalized; InvalidArgument naming the key when it is unknown or wrong."""
     spec = SPECS.get(key)
     if spec is None:
-        raise InvalidArgument("key", f"unknown setting {key!r}; known: {', '.join(SPECS)}")
+        raise InvalidArgument("key", f"unknown setting {quoted(key)}; known: {', '.join(SPECS)}")
     try:
         return spec.check(value)
     except ValueError as exc:

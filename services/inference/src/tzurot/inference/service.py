@@ -31,6 +31,7 @@ from tzurot.inference.domain import (
     ReplyRequest,
 )
 from tzurot.inference.keys import KeyResolver
+from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
 from tzurot.inference.prompt import Budget, PromptInput, build_prompt
@@ -211,7 +212,7 @@ class Inference:
             found = await self._memories.relevant_memories(
                 personality_id=request.character.id,
                 user_id=request.user_id,
-                query=request.content,
+                query=memory_query(request.content),
                 limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
                 threshold=request.memory_threshold,
                 exclude_after=min(stamps) if stamps else None,

@@ -3,8 +3,10 @@ worker and the mTLS gRPC server."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
@@ -26,6 +28,8 @@ from tzurot.runtime.server import (
 )
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import memory_pb2_grpc
+
+log = structlog.get_logger("tzurot.memory")
 
 SERVICE_NAME = "tzurot.v1.MemoryService"
 
@@ -105,6 +109,17 @@ def make_embedder(settings: MemorySettings) -> Embedder:
     return local
 
 
+async def warm_up(embedder: Embedder) -> None:
+    """Loads the local model and runs it once before the service reports SERVING, so the
+    first message after start is as fast as the next (the first encode alone costs seconds:
+    weights, torch's kernels, the tokenizer). A remote embedder is left alone: its endpoint
+    being down must not stop memory from starting."""
+    if isinstance(embedder, MiniLMEmbedder):
+        started = time.perf_counter()
+        await embedder.embed(["warming up"])
+        log.info("embedder.warm", seconds=round(time.perf_counter() - started, 2))
+
+
 async def start_memory(settings: MemorySettings, embedder: Embedder | None = None) -> MemoryApp:
     """Starts memory: checks certificates and the migrated database, then serves.
 
@@ -145,6 +160,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
             authorization=AUTHORIZATION,
             default_allowed=frozenset(),
         )
+        await warm_up(embedder)
         await running.start()
         formation.start()
     except BaseException:

@@ -5,8 +5,9 @@ the outbox (woken by `kick()` after each new exchange, and every `poll_seconds` 
 a wake-up was missed or the process restarted), forms the memories, then deletes the
 row. A job that keeps failing is dropped after `max_attempts`, with an error log.
 
-Replicas share the outbox: each job is claimed with `SELECT … FOR UPDATE SKIP LOCKED` and
-its row stays locked while it is formed, so two replicas never form one exchange.
+Replicas share the outbox: jobs are claimed in batches with `SELECT … FOR UPDATE SKIP
+LOCKED` and their rows stay locked while they are formed, so two replicas never form one
+exchange; a batch's texts are embedded in one call.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import contextlib
 
 import structlog
 
+from tzurot.memory.domain import StoredTurn
 from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import OutboxClaim, PostgresMemoryStore
 from tzurot.memory.store import PostgresTurnStore
 
 log = structlog.get_logger("tzurot.memory.formation")
@@ -32,12 +34,14 @@ class Formation:
         *,
         poll_seconds: float = 30.0,
         max_attempts: int = 5,
+        batch: int = 64,
     ) -> None:
         self._memories = memory_store
         self._turns = turn_store
         self._longterm = longterm
         self._poll = poll_seconds
         self._max_attempts = max_attempts
+        self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -49,28 +53,45 @@ class Formation:
     async def drain(self) -> int:
         """Forms memories for every pending job; the number of jobs finished.
 
-        Each job is claimed alone (locked until formed); one that fails is not claimed
-        again in this pass, so it is retried on the next wake-up.
+        Jobs are claimed `batch` at a time (locked until formed) and formed together, so
+        their texts are embedded in one call. If a batch fails, its jobs are formed one by
+        one to find the culprit: only a job that fails alone counts an attempt, and it is
+        not claimed again in this pass (it is retried on the next wake-up).
         """
         finished = 0
         failed: list[str] = []
         async with self._lock:
             while True:
-                async with self._memories.claim_job(skip=failed) as claim:
+                async with self._memories.claim_jobs(self._batch, skip=failed) as claim:
                     if claim is None:
                         break
-                    job_id = claim.job_id
+                    by_job = await self._turns.jobs_turns(claim.job_ids)
                     try:
-                        formed = await self._longterm.form(await self._turns.job_turns(job_id))
+                        formed = await self._longterm.form_many(list(by_job.values()))
+                        done = list(claim.job_ids)
                     except Exception:
-                        dropped = await claim.fail(self._max_attempts)
-                        log.exception("memory formation failed", job_id=job_id, dropped=dropped)
-                        failed.append(job_id)
-                        continue
-                    await claim.finish()
-                log.info("memories formed", job_id=job_id, memories=formed)
-                finished += 1
+                        log.warning("memory formation batch failed", jobs=len(claim.job_ids))
+                        formed, done = await self._one_by_one(claim, by_job, failed)
+                    await claim.finish(done)
+                log.info("memories formed", jobs=len(done), memories=formed)
+                finished += len(done)
         return finished
+
+    async def _one_by_one(
+        self, claim: OutboxClaim, by_job: dict[str, list[StoredTurn]], failed: list[str]
+    ) -> tuple[int, list[str]]:
+        formed = 0
+        done = []
+        for job_id, turns in by_job.items():
+            try:
+                formed += await self._longterm.form(turns)
+            except Exception:
+                dropped = await claim.fail(job_id, self._max_attempts)
+                log.exception("memory formation failed", job_id=job_id, dropped=dropped)
+                failed.append(job_id)
+                continue
+            done.append(job_id)
+        return formed, done
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="memory-formation")

@@ -314,27 +314,41 @@ class LongTermMemory:
         return AddedMemory(memory, merged=False)
 
     async def form(self, turns: Sequence[StoredTurn]) -> int:
-        """Memories from one delivered exchange: one per turn with enough to remember.
+        """Memories from one delivered exchange (see `form_many`)."""
+        return await self.form_many([turns])
 
-        Idempotent: an exchange whose turns already formed memories forms none again.
+    async def form_many(self, exchanges: Sequence[Sequence[StoredTurn]]) -> int:
+        """Memories from delivered exchanges: one per turn with enough to remember.
+
+        Every text of the batch is embedded in one call (the embedder's cost is per call as
+        much as per text). Idempotent: an exchange whose turns already formed memories forms
+        none again; an incognito user's exchanges form none.
         """
-        if not turns:
-            return 0
-        first = turns[0]
-        scope = MemoryScope(first.personality_id, first.user_id)
-        if first.user_id and await self._incognito(scope.personality_id, first.user_id):
-            return 0
-        if await self._store.with_source_turns(scope, [turn.id for turn in turns]):
-            return 0
+        pending: list[tuple[MemoryScope, Sequence[StoredTurn]]] = []
+        incognito: dict[MemoryScope, bool] = {}
+        for turns in exchanges:
+            if not turns:
+                continue
+            scope = MemoryScope(turns[0].personality_id, turns[0].user_id)
+            if scope.user_id and scope not in incognito:
+                incognito[scope] = await self._incognito(scope.personality_id, scope.user_id)
+            if not incognito.get(scope, False):
+                pending.append((scope, turns))
+        formed: set[str] = set()
+        for scope in {scope for scope, _turns in pending}:
+            ids = [turn.id for s, turns in pending if s == scope for turn in turns]
+            formed |= await self._store.formed_turns(scope, ids)
         chosen = [
-            (turn, _memory_text(turn, body))
+            (scope, turn, _memory_text(turn, body))
+            for scope, turns in pending
+            if not any(turn.id in formed for turn in turns)
             for turn in turns
             if len(body := _memory_body(turn)) >= self.tuning.min_formation_chars
         ]
         if not chosen:
             return 0
-        vectors = await self._embedder.embed([text for _turn, text in chosen])
-        for (turn, text), vector in zip(chosen, vectors, strict=True):
+        vectors = await self._embedder.embed([text for _scope, _turn, text in chosen])
+        for (scope, turn, text), vector in zip(chosen, vectors, strict=True):
             await self._store_one(
                 scope,
                 text=text,

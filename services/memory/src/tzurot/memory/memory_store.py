@@ -212,17 +212,22 @@ class PostgresMemoryStore:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
-    async def with_source_turns(self, scope: MemoryScope, turn_ids: Sequence[str]) -> bool:
-        """Whether the scope already holds a memory formed from any of these turns."""
-        stmt = sa.select(
-            sa.exists().where(
+    async def formed_turns(self, scope: MemoryScope, turn_ids: Sequence[str]) -> set[str]:
+        """Which of these turns the scope already holds a memory formed from."""
+        given = list(turn_ids)
+        found = sa.func.unnest(memories.c.source_turn_ids).label("turn_id")
+        inner = (
+            sa.select(found)
+            .where(
                 memories.c.personality_id == scope.personality_id,
                 memories.c.user_id == scope.user_id,
-                memories.c.source_turn_ids.overlap(list(turn_ids)),
+                memories.c.source_turn_ids.overlap(given),
             )
+            .subquery()
         )
+        stmt = sa.select(inner.c.turn_id).where(inner.c.turn_id.in_(given)).distinct()
         async with self._engine.connect() as conn:
-            return bool(await conn.scalar(stmt))
+            return set(await conn.scalars(stmt))
 
     async def merge(
         self, target_id: str, source_turn_ids: Sequence[str], salience: float
@@ -510,49 +515,52 @@ class PostgresMemoryStore:
             return list(await conn.scalars(stmt))
 
     @contextlib.asynccontextmanager
-    async def claim_job(self, skip: Sequence[str] = ()) -> AsyncIterator[OutboxClaim | None]:
-        """The oldest outbox job no other worker holds (None if there is none), locked.
+    async def claim_jobs(
+        self, limit: int, skip: Sequence[str] = ()
+    ) -> AsyncIterator[OutboxClaim | None]:
+        """Up to `limit` of the oldest outbox jobs no other worker holds (None if none), locked.
 
         `SELECT … FOR UPDATE SKIP LOCKED` in a transaction held open while the caller forms
-        the job: another replica skips the row, so two never form one exchange at once. The
-        claim's finish/fail commit with the block; a crash rolls back and frees the row.
+        the jobs: another replica skips the rows, so two never form one exchange at once. The
+        claim's finish/fail commit with the block; a crash rolls back and frees the rows.
         `skip`: jobs this pass already failed (retried on a later pass, not in a loop).
         """
         stmt = (
             sa.select(formation_outbox.c.job_id)
             .order_by(formation_outbox.c.created_at, formation_outbox.c.job_id)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
         if skip:
             stmt = stmt.where(formation_outbox.c.job_id.not_in(list(skip)))
         async with self._engine.begin() as conn:
-            job_id = await conn.scalar(stmt)
-            yield None if job_id is None else OutboxClaim(conn, job_id)
+            job_ids = list(await conn.scalars(stmt))
+            yield OutboxClaim(conn, job_ids) if job_ids else None
 
 
 class OutboxClaim:
-    """One locked outbox row; its transaction commits when the claim's block ends."""
+    """Locked outbox rows; their transaction commits when the claim's block ends."""
 
-    def __init__(self, conn: AsyncConnection, job_id: str) -> None:
+    def __init__(self, conn: AsyncConnection, job_ids: Sequence[str]) -> None:
         self._conn = conn
-        self.job_id = job_id
+        self.job_ids = tuple(job_ids)
 
-    async def finish(self) -> None:
-        """The job's memories are formed: its row goes."""
-        await self._conn.execute(
-            sa.delete(formation_outbox).where(formation_outbox.c.job_id == self.job_id)
-        )
+    async def finish(self, job_ids: Sequence[str]) -> None:
+        """These jobs' memories are formed: their rows go."""
+        if job_ids:
+            await self._conn.execute(
+                sa.delete(formation_outbox).where(formation_outbox.c.job_id.in_(list(job_ids)))
+            )
 
-    async def fail(self, max_attempts: int) -> bool:
+    async def fail(self, job_id: str, max_attempts: int) -> bool:
         """Counts a failed attempt; True (and the row deleted) once `max_attempts` is reached."""
         attempts = await self._conn.scalar(
             sa.update(formation_outbox)
-            .where(formation_outbox.c.job_id == self.job_id)
+            .where(formation_outbox.c.job_id == job_id)
             .values(attempts=formation_outbox.c.attempts + 1)
             .returning(formation_outbox.c.attempts)
         )
         if attempts is not None and attempts >= max_attempts:
-            await self.finish()
+            await self.finish([job_id])
             return True
         return False

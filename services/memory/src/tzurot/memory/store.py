@@ -209,11 +209,18 @@ class PostgresTurnStore:
             deleted += count
         return deleted
 
-    async def job_turns(self, job_id: str) -> list[StoredTurn]:
-        """The turns stored for a job, in order (none if it was deleted since)."""
-        stmt = sa.select(*_COLUMNS).where(turns.c.job_id == job_id).order_by(turns.c.position)
+    async def jobs_turns(self, job_ids: Sequence[str]) -> dict[str, list[StoredTurn]]:
+        """The turns stored for each job, in order (a job deleted since has none)."""
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(turns.c.job_id.in_(list(job_ids)))
+            .order_by(turns.c.job_id, turns.c.position)
+        )
+        found: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         async with self._engine.connect() as conn:
-            return [_turn(row) for row in await conn.execute(stmt)]
+            for row in await conn.execute(stmt):
+                found[row.job_id].append(_turn(row))
+        return found
 
     async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:
         stmt = (

@@ -49,12 +49,6 @@ class Rest(Webhooks):
             }
         )
 
-    async def _attachment(self, request: web.Request) -> web.Response:
-        found = self.files.get(int(request.match_info["id"]))
-        if found is None:
-            return web.Response(status=404)
-        return web.Response(body=found[1], content_type=found[0])
-
     async def _me(self, _: web.Request) -> web.Response:
         return json_response(self.bot_user)
 

@@ -19,7 +19,7 @@ class FakeDiscord(Rest):
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._record_middleware])
         app.router.add_get("/gateway", self._gateway)
-        app.router.add_get("/attachments/{id}/{name}", self._attachment)
+        app.router.add_get("/attachments/{channel}/{attachment}/{filename}", self._cdn)
         r = API_PREFIX
         routes: list[tuple[str, str, Callable[[web.Request], Any]]] = [
             ("GET", "/gateway/bot", self._gateway_bot),
@@ -61,3 +61,11 @@ class FakeDiscord(Rest):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        """An uploaded attachment's bytes (Discord's CDN); 404 for an unknown one."""
+        found = self.files.get(int(request.match_info["attachment"]))
+        if found is None:
+            raise web.HTTPNotFound()
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)

@@ -49,11 +49,11 @@ class DiscordState:
         self.synced_commands: dict[str, list[Json]] = {}
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
+        self.files: dict[int, tuple[bytes, str]] = {}  # attachments users uploaded, by id
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
         self.bot_roles: dict[int, list[int]] = {}
-        self.files: dict[int, tuple[str, bytes]] = {}  # attachment id -> (content type, data)
         # What Discord refused, as (route, status, code): tests assert the bot caused none.
         self.refusals: list[tuple[str, int, int]] = []
         # Pings Discord would have sent, per message id (for sends and edits).
@@ -89,6 +89,23 @@ class DiscordState:
         return f"ws://{self.host}:{self.port}/gateway"
 
     # ---- the world ----
+
+    def upload(self, channel: Json, filename: str, data: bytes, content_type: str) -> Json:
+        """A file a user attached (to a message or a slash command option): its attachment
+        object, whose url this fake serves as Discord's CDN does."""
+        attachment_id = self.snowflake()
+        self.files[attachment_id] = (data, content_type)
+        url = (
+            f"http://{self.host}:{self.port}/attachments/{channel['id']}/{attachment_id}/{filename}"
+        )
+        return {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
 
     def snowflake(self) -> int:
         """A unique id; consecutive ids differ in their timestamp bits, so shards alternate."""

@@ -95,27 +95,26 @@ class Users(Gateway):
         permissions: str = "0",
         focused: str | None = None,
         attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
-        resolved: Json | None = None,
     ) -> FakeInteraction:
-        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete;
-        `resolved` carries attachments (`{"attachments": {id: attachment}}`)."""
+        """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
+
+        An option whose value is an attachment object (from `upload`) is an ATTACHMENT option,
+        resolved in the interaction's data as Discord does."""
+        attached = {k: v for k, v in (options or {}).items() if isinstance(v, Mapping)}
         opts: list[Json] = [
             {
                 "name": k,
-                "type": option_type(v),
-                "value": v["id"] if isinstance(v, dict) else v,
+                "type": 11 if k in attached else option_type(v),
+                "value": v["id"] if k in attached else v,
                 **({"focused": True} if k == focused else {}),
             }
             for k, v in (options or {}).items()
         ]
-        attached = {v["id"]: v for v in (options or {}).values() if isinstance(v, dict)}
-        if attached:  # attachment options travel as ids, resolved in data.resolved
-            resolved = {**(resolved or {}), "attachments": attached}
         for name in reversed(subcommand):
             opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
-        data: Json = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
-        if resolved is not None:
-            data["resolved"] = resolved
+        data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        if attached:
+            data["resolved"] = {"attachments": {a["id"]: dict(a) for a in attached.values()}}
         kind = 4 if focused else 2
         return await self._interact(
             channel,
@@ -125,21 +124,6 @@ class Users(Gateway):
             permissions=permissions,
             attachment_size_limit=attachment_size_limit,
         )
-
-    def attachment(self, data: bytes, filename: str, content_type: str) -> Json:
-        """A file a user uploads (for an attachment option, or a message); Discord serves it
-        from its CDN, here from `/attachments/{id}/{filename}`."""
-        attachment_id = self.snowflake()
-        self.files[attachment_id] = (content_type, data)
-        url = f"http://{self.host}:{self.port}/attachments/{attachment_id}/{filename}"
-        return {
-            "id": str(attachment_id),
-            "filename": filename,
-            "size": len(data),
-            "url": url,
-            "proxy_url": url,
-            "content_type": content_type,
-        }
 
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
@@ -214,8 +198,6 @@ class Users(Gateway):
 
 
 def option_type(value: Any) -> int:
-    if isinstance(value, dict):  # an attachment (see `Users.attachment`)
-        return 11
     if isinstance(value, bool):
         return 5
     if isinstance(value, int):

@@ -1,4 +1,5 @@
-"""/timezone, /usage, /persona, /history and /settings data: the user's own things."""
+"""/timezone, /usage, /persona, /history and /settings data (DataCommands): the user's own
+things."""
 
 from __future__ import annotations
 
@@ -194,12 +195,6 @@ class DataCommands(app_commands.Group):
             ),
             lambda r: f"Erased ({r.deleted_rows} records).",
         )
-
-
-class SettingsCommands(app_commands.Group):
-    def __init__(self, gateway: GatewayClient) -> None:
-        super().__init__(name="settings", description="Your settings")
-        self.add_command(DataCommands(gateway))
 
 
 async def send_archive(interaction: discord.Interaction, data: bytes, name: str) -> None:

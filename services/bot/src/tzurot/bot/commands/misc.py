@@ -23,6 +23,7 @@ HELP = """**Talking to personalities**
 **Your key** `/wallet set` (a private form), `/wallet list|remove|test`, `/usage`
 **Models** `/llm-config create|list|delete`, `/model set|reset`
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
+`/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar`,
 `/memory search|prune|stats`

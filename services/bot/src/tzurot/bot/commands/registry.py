@@ -7,7 +7,6 @@ from discord import app_commands
 from tzurot.bot.commands.account import (
     HistoryCommands,
     PersonaCommands,
-    SettingsCommands,
     TimezoneCommands,
     usage_command,
 )
@@ -16,6 +15,7 @@ from tzurot.bot.commands.character import CharacterCommands
 from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
+from tzurot.bot.commands.settings import SettingsCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow

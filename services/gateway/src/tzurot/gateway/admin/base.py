@@ -10,7 +10,7 @@ from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Pers
 from tzurot.gateway.ports import KeyVault, Memory
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
-from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_NAME = 80
 MAX_TEXT = 64_000
@@ -43,6 +43,8 @@ class SettingTarget:
     scope: ConfigSource
     personality: str = ""
     location: Location = Location()  # noqa: RUF009 - frozen
+    # The actor may manage the location's channel (Discord's Manage Channels, from the bot).
+    manage_channels: bool = False
 
 
 def require(field: str, value: str, max_len: int = 200) -> str:
@@ -105,14 +107,14 @@ class AdminBase:
         require(field, name)
         found = await self._store.find_personality(name)
         if found is None or not may_see(found, who):
-            raise NotFound(f"no personality named {name!r}", reason="PERSONALITY_NOT_FOUND")
+            raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return found
 
     async def _owned(self, name: str, who: Principal, field: str = "personality") -> Personality:
         found = await self._personality(name, who, field)
         if not (who.superuser or found.owner_user_id == who.user_id):
             raise PermissionDenied(
-                f"only the owner of {found.slug!r} or a superuser may change it",
+                f"only the owner of {quoted(found.slug)} or a superuser may change it",
                 reason="NOT_OWNER",
             )
         return found

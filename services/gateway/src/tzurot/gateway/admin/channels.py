@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid, limit_text, require
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
-from tzurot.runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from tzurot.runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, quoted
 
 
 class ChannelAdmin(AdminBase):
@@ -17,7 +17,7 @@ class ChannelAdmin(AdminBase):
             current = await self._db.get_activation(channel_id)
             named = current.personality.slug if current else "another personality"
             raise AlreadyExists(
-                f"{named!r} is already activated in this channel; deactivate it first",
+                f"{quoted(named)} is already activated in this channel; deactivate it first",
                 reason="CHANNEL_ALREADY_ACTIVATED",
                 metadata={"personality": named},
             )

@@ -15,7 +15,7 @@ from tzurot.gateway.admin.base import (
     require,
 )
 from tzurot.gateway.domain import ConfigSource, LlmConfig, Location, ResolvedConfig
-from tzurot.runtime.errors import InvalidArgument, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, PermissionDenied, quoted
 
 
 class ConfigAdmin(AdminBase):
@@ -95,8 +95,15 @@ class ConfigAdmin(AdminBase):
         if scope is ConfigSource.PERSONALITY:
             return {"personality_id": (await self._owned(name, who)).id}
         if scope is ConfigSource.CHANNEL:
-            # Who may manage a channel is Discord's to say; the bot checks it before calling.
-            return {"channel_id": require("location.channel_id", where.conversation_id)}
+            # Who may manage a channel is Discord's to say: the bot passes what the interaction
+            # says, and nobody else (but the operator) writes a channel's settings.
+            channel_id = require("location.channel_id", where.conversation_id)
+            if not (who.superuser or target.manage_channels):
+                raise PermissionDenied(
+                    "changing this channel's settings needs the Manage Channels permission",
+                    reason="MANAGE_CHANNELS_REQUIRED",
+                )
+            return {"channel_id": channel_id}
         if scope is ConfigSource.USER:
             return {"user_id": who.require_user().id}
         if scope is ConfigSource.USER_PERSONALITY:
@@ -119,7 +126,7 @@ class ConfigAdmin(AdminBase):
     ) -> cascade.ResolvedSetting:
         name, where = target.personality, target.location
         if key not in cascade.SPECS:
-            raise InvalidArgument("key", f"unknown setting {key!r}")
+            raise InvalidArgument("key", f"unknown setting {quoted(key)}")
         ids = await self._setting_ids(who, target)
         await self._db.reset_setting(target.scope, ids, key)
         personality = await self._personality(name, who) if name.strip() else None

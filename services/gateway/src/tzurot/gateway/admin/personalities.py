@@ -24,7 +24,7 @@ from tzurot.gateway.personalities import (
     normalize_alias,
     slugify,
 )
-from tzurot.runtime.errors import InvalidArgument, NotFound
+from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
 
 PERSONALITY_PATHS = frozenset(
     {
@@ -69,7 +69,7 @@ class PersonalityAdmin(AdminBase):
             await self._store.get_personality(p.id) if is_uuid(p.id) else None
         ) or await self._store.find_personality(p.slug or p.id)
         if target is None or not may_see(target, who):
-            raise NotFound(f"no personality {key!r}", reason="PERSONALITY_NOT_FOUND")
+            raise NotFound(f"no personality {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
         target = await self._owned(target.slug, who)
         unknown = sorted(set(paths) - PERSONALITY_PATHS)
         if unknown:
@@ -131,7 +131,7 @@ class PersonalityAdmin(AdminBase):
         for alias in aliases:
             if not normalize_alias(alias) or len(alias) > MAX_NAME:
                 raise InvalidArgument(
-                    "personality.aliases", f"alias {alias!r} is not 1 to 80 characters"
+                    "personality.aliases", f"alias {quoted(alias)} is not 1 to 80 characters"
                 )
         return list(aliases)
 
@@ -151,7 +151,7 @@ class PersonalityAdmin(AdminBase):
         require("alias", alias, MAX_NAME)
         owner = await self._db.alias_owner(alias)
         if owner is None or not may_see(owner, who):
-            raise NotFound(f"no alias {alias!r}", reason="ALIAS_NOT_FOUND")
+            raise NotFound(f"no alias {quoted(alias)}", reason="ALIAS_NOT_FOUND")
         await self._owned(owner.slug, who)
         await self._db.remove_alias(alias)
 

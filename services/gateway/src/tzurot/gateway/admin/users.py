@@ -6,7 +6,7 @@ import zoneinfo
 
 from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, require
 from tzurot.gateway.domain import Location, Persona, User
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, quoted
 
 MAX_PERSONA_FIELD = 2000
 
@@ -19,7 +19,7 @@ class UserAdmin(AdminBase):
             zoneinfo.ZoneInfo(tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise InvalidArgument(
-                "timezone", f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin)"
+                "timezone", f"{quoted(tz)} is not an IANA time zone (e.g. Europe/Berlin)"
             ) from None
         return await self._db.update_user(user.id, timezone=tz)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.api import httpbody_pb2
+from google.api import httpbody_pb2  # type: ignore[import-untyped]  # no stubs
 
 from tzurot.gateway import convert
 from tzurot.gateway.admin_server.base import AdminRpcs

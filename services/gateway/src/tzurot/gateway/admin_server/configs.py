@@ -74,6 +74,7 @@ class ConfigRpcs(AdminRpcs):
             ac.config_source(request.scope),
             request.personality,
             convert.location(request.location),
+            manage_channels=request.manage_channels,
         )
         setting = await self._admin.set_setting(
             await self._who(request), target, request.key, ac.value_in(request.value)
@@ -87,6 +88,7 @@ class ConfigRpcs(AdminRpcs):
             ac.config_source(request.scope),
             request.personality,
             convert.location(request.location),
+            manage_channels=request.manage_channels,
         )
         setting = await self._admin.reset_setting(await self._who(request), target, request.key)
         return gw.ResetSettingResponse(setting=ac.resolved_setting(setting))

@@ -26,13 +26,8 @@ class PersonalityRpcs(AdminRpcs):
     async def ListPersonalities(
         self, request: gw.ListPersonalitiesRequest, context: Context
     ) -> gw.ListPersonalitiesResponse:
-        reply = await super().ListPersonalities(request, context)
-        if not request.owned_only:
-            return reply
-        owner = (await self._who(request)).user_id or ""
-        return gw.ListPersonalitiesResponse(
-            personalities=[p for p in reply.personalities if p.owner_user_id == owner]
-        )
+        owner = (await self._who(request)).user_id or "" if request.owned_only else None
+        return await self._list_personalities(request, owned_by=owner)
 
     async def CreatePersonality(
         self, request: gw.CreatePersonalityRequest, context: Context

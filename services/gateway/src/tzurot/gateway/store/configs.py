@@ -14,7 +14,7 @@ from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import ConfigSource, LlmConfig, Personality
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
 from tzurot.gateway.store.rows import llm_config_from_row
-from tzurot.runtime.errors import AlreadyExists
+from tzurot.runtime.errors import AlreadyExists, quoted
 
 
 class ConfigReads(SqlBase):
@@ -47,7 +47,7 @@ class ConfigWrites(AdminSqlBase):
                 ).one()
         except IntegrityError:
             raise AlreadyExists(
-                f"a config named {values['name']!r} already exists", reason="CONFIG_EXISTS"
+                f"a config named {quoted(values['name'])} already exists", reason="CONFIG_EXISTS"
             ) from None
         return llm_config_from_row(row._mapping)
 

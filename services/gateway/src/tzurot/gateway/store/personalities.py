@@ -15,7 +15,7 @@ from tzurot.gateway.domain import LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
-from tzurot.runtime.errors import AlreadyExists
+from tzurot.runtime.errors import AlreadyExists, quoted
 
 
 class PersonalityReads(SqlBase):
@@ -168,7 +168,9 @@ class PersonalityReads(SqlBase):
         ).all()
         if clashes:
             alias, owner = clashes[0]
-            raise AlreadyExists(f"alias {alias!r} already belongs to personality {owner!r}")
+            raise AlreadyExists(
+                f"alias {quoted(alias)} already belongs to personality {quoted(owner)}"
+            )
         await conn.execute(
             sa.delete(t.personality_aliases).where(
                 t.personality_aliases.c.personality_id == personality_id
@@ -201,7 +203,7 @@ class PersonalityWrites(AdminSqlBase):
             )
             if exists is not None:
                 raise AlreadyExists(
-                    f"a personality with slug {values['slug']!r} already exists",
+                    f"a personality with slug {quoted(values['slug'])} already exists",
                     reason="PERSONALITY_EXISTS",
                 )
             personality_id = str(
@@ -260,7 +262,7 @@ class PersonalityWrites(AdminSqlBase):
             if str(owner.id) == personality_id:
                 return
             raise AlreadyExists(
-                f"alias {key!r} already belongs to personality {owner.slug!r}",
+                f"alias {quoted(key)} already belongs to personality {quoted(owner.slug)}",
                 reason="ALIAS_TAKEN",
                 metadata={"personality": owner.slug},
             )

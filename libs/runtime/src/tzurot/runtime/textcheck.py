@@ -1,0 +1,94 @@
+"""Text no service can store: found at the edge of every service, before any use-case.
+
+Postgres refuses NUL (U+0000) in `text` and `jsonb`; a request carrying it would otherwise
+fail deep inside a statement (INTERNAL). Protobuf already guarantees valid UTF-8 (no lone
+surrogates), so NUL is the one character to look for. The check walks every string of a
+request, nested messages, repeated fields and maps included, and names the first offending
+field the way `BadRequest` does (`references[0].content`, `labels["k"]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from tzurot.runtime.errors import InvalidArgument
+
+_UNSTORABLE = "\x00"
+_STRING = FieldDescriptor.TYPE_STRING
+_MESSAGE = FieldDescriptor.TYPE_MESSAGE
+_MAX_DEPTH = 32
+
+
+def unstorable_field(message: Message, prefix: str = "", depth: int = 0) -> str | None:
+    """The path of the first string field holding a character Postgres cannot store."""
+    if depth > _MAX_DEPTH:
+        return None
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if _is_map(field):
+            found = _in_map(field, value, path, depth)
+        elif _is_repeated(field):
+            found = _in_repeated(field, value, path, depth)
+        else:
+            found = _in_single(field, value, path, depth)
+        if found is not None:
+            return found
+    return None
+
+
+def check_storable(message: Message) -> None:
+    """Raises InvalidArgument naming the field when `message` holds unstorable text."""
+    path = unstorable_field(message)
+    if path is not None:
+        raise InvalidArgument(
+            path, f"{path} contains a NUL character, which cannot be stored", reason="NUL_CHARACTER"
+        )
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    entry = field.message_type
+    if not _is_repeated(field) or field.type != _MESSAGE or entry is None:
+        return False
+    return bool(entry.GetOptions().map_entry)
+
+
+def _in_single(field: FieldDescriptor, value: object, path: str, depth: int) -> str | None:
+    if field.type == _STRING and isinstance(value, str) and _UNSTORABLE in value:
+        return path
+    if field.type == _MESSAGE and isinstance(value, Message):
+        return unstorable_field(value, f"{path}.", depth + 1)
+    return None
+
+
+def _in_repeated(
+    field: FieldDescriptor, values: Iterable[Any], path: str, depth: int
+) -> str | None:
+    for index, item in enumerate(values):
+        found = _in_single(field, item, f"{path}[{index}]", depth)
+        if found is not None:
+            return found
+    return None
+
+
+def _in_map(
+    field: FieldDescriptor, mapping: Mapping[Any, Any], path: str, depth: int
+) -> str | None:
+    entry = field.message_type
+    assert entry is not None  # _is_map checked it
+    value_field = entry.fields_by_name["value"]
+    for key, item in mapping.items():
+        if isinstance(key, str) and _UNSTORABLE in key:
+            return path
+        where = f"{path}[{key!r}]" if isinstance(key, str) and len(key) <= 64 else f"{path}[…]"
+        found = _in_single(value_field, item, where, depth)
+        if found is not None:
+            return found
+    return None

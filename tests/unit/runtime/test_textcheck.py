@@ -1,0 +1,41 @@
+"""The NUL check names the offending field, nested, repeated and in maps."""
+
+import pytest
+
+from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.textcheck import check_storable, unstorable_field
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def test_clean_requests_pass() -> None:
+    req = gw.GenerateRequest(content="hello 🌙 ünïcode\t\n", personality="Echo")
+    assert unstorable_field(req) is None
+    check_storable(req)
+
+
+@pytest.mark.parametrize(
+    ("request_", "path"),
+    [
+        (gw.GenerateRequest(content="a\x00"), "content"),
+        (gw.GenerateRequest(actor=common.Actor(display_name="\x00")), "actor.display_name"),
+        (gw.GenerateRequest(message_ids=["1", "2\x00"]), "message_ids[1]"),
+    ],
+)
+def test_a_nul_is_found_by_its_path(request_: gw.GenerateRequest, path: str) -> None:
+    assert unstorable_field(request_) == path
+    with pytest.raises(InvalidArgument) as caught:
+        check_storable(request_)
+    assert caught.value.field == path
+
+
+def test_nested_repeated_messages_are_walked() -> None:
+    req = gw.GenerateRequest()
+    req.references.add(content="fine")
+    req.references.add(content="bad\x00")
+    assert unstorable_field(req) == "references[1].content"
+
+
+def test_bytes_may_hold_nul() -> None:
+    req = gw.ImportPersonalityRequest(document=b"\x00\x01")
+    assert unstorable_field(req) is None
