@@ -15,7 +15,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0003"
+HEAD = "0005"
 
 
 def _diff(connection: Connection) -> list[Any]:
