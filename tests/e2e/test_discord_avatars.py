@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
 
 from tzurot.cli.localdb import create_database
@@ -117,3 +118,17 @@ async def test_a_non_image_is_refused_before_anything_is_stored(
         )
         await world.discord.wait_until(lambda: any(changed.texts()))
     assert "PNG, JPEG, GIF or WebP" in "".join(changed.texts())
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com/a.png", "https://"])
+async def test_an_import_with_an_avatar_url_discord_would_refuse_is_refused(
+    avatar_mesh: tuple[World, EdgePorts], url: str
+) -> None:
+    world, _ = avatar_mesh
+    seed = f"name: Broken\navatar_url: '{url}'\nsystem_prompt: x\n".encode()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await world.cli.ImportPersonality(
+            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=seed)
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "avatar_url" in (refused.value.details() or "")
