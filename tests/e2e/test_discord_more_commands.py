@@ -214,7 +214,7 @@ async def test_a_regenerate_reaction_replaces_the_answer(world: World) -> None:
         await world.delivered(f"{said.id}:lilith")
         (answer,) = world.discord.webhook_messages(world.general)
         await world.discord.react(answer, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await world.delivered(f"{said.id}:lilith#regen-{answer.id}")  # one per reacted answer
         (again,) = world.discord.webhook_messages(world.general)
     assert answer.deleted
     assert again.content.endswith("second take")
