@@ -296,6 +296,14 @@ class FakeMemory:
     async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
         raise Unimplemented("CountMemories is not available yet")
 
+    async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
+        raise Unimplemented("GetMemoryMode is not available here")
+
+    async def set_memory_mode(
+        self, personality_id: str, user_id: str, mode: mem.MemoryMode
+    ) -> mem.MemoryMode:
+        raise Unimplemented("SetMemoryMode is not available here")
+
 
 @dataclass
 class FakeKeyVault:

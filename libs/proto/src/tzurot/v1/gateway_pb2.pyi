@@ -2296,6 +2296,8 @@ class GetMemoryStatsResponse(_message.Message):
     SECTORS_FIELD_NUMBER: _builtins.int
     OLDEST_FIELD_NUMBER: _builtins.int
     NEWEST_FIELD_NUMBER: _builtins.int
+    INCOGNITO_UNTIL_FIELD_NUMBER: _builtins.int
+    FRESH_SINCE_FIELD_NUMBER: _builtins.int
     total: _builtins.int
     @_builtins.property
     def sectors(self) -> _containers.RepeatedCompositeFieldContainer[Global___SectorCount]: ...
@@ -2303,6 +2305,12 @@ class GetMemoryStatsResponse(_message.Message):
     def oldest(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def newest(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def incognito_until(self) -> _timestamp_pb2.Timestamp:
+        """The memory modes in force (unset: off)."""
+
+    @_builtins.property
+    def fresh_since(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -2310,14 +2318,119 @@ class GetMemoryStatsResponse(_message.Message):
         sectors: _abc.Iterable[Global___SectorCount] | None = ...,
         oldest: _timestamp_pb2.Timestamp | None = ...,
         newest: _timestamp_pb2.Timestamp | None = ...,
+        incognito_until: _timestamp_pb2.Timestamp | None = ...,
+        fresh_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["newest", b"newest", "oldest", b"oldest"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since", "incognito_until", b"incognito_until", "newest", b"newest", "oldest", b"oldest"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["newest", b"newest", "oldest", b"oldest", "sectors", b"sectors", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since", "incognito_until", b"incognito_until", "newest", b"newest", "oldest", b"oldest", "sectors", b"sectors", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMemoryStatsResponse: _TypeAlias = GetMemoryStatsResponse  # noqa: Y015
+
+@_typing.final
+class SetIncognitoRequest(_message.Message):
+    """---- Memory modes ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    ON_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    on: _builtins.bool
+    hours: _builtins.int
+    """How long incognito lasts when on (1 to 720; 0: 24)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        on: _builtins.bool = ...,
+        hours: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "hours", b"hours", "on", b"on", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetIncognitoRequest: _TypeAlias = SetIncognitoRequest  # noqa: Y015
+
+@_typing.final
+class SetIncognitoResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCOGNITO_UNTIL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def incognito_until(self) -> _timestamp_pb2.Timestamp:
+        """Unset when off."""
+
+    def __init__(
+        self,
+        *,
+        incognito_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["incognito_until", b"incognito_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incognito_until", b"incognito_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetIncognitoResponse: _TypeAlias = SetIncognitoResponse  # noqa: Y015
+
+@_typing.final
+class StartFreshRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    UNDO_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    undo: _builtins.bool
+    """Undo: every memory is used again."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        undo: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "personality", b"personality", "undo", b"undo"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartFreshRequest: _TypeAlias = StartFreshRequest  # noqa: Y015
+
+@_typing.final
+class StartFreshResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FRESH_SINCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fresh_since(self) -> _timestamp_pb2.Timestamp:
+        """Unset after undo."""
+
+    def __init__(
+        self,
+        *,
+        fresh_since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fresh_since", b"fresh_since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartFreshResponse: _TypeAlias = StartFreshResponse  # noqa: Y015
 
 @_typing.final
 class ExportUserDataRequest(_message.Message):

@@ -226,6 +226,16 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
                 _registered_method=True)
+        self.SetIncognito = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetIncognito',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoResponse.FromString,
+                _registered_method=True)
+        self.StartFresh = channel.unary_unary(
+                '/tzurot.v1.GatewayService/StartFresh',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ExportUserData',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportUserDataRequest.SerializeToString,
@@ -523,6 +533,20 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetIncognito(self, request, context):
+        """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
+        long-term memory is formed while on) and fresh (memories from before a point are not used).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartFresh(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Privacy: everything stored about a user, as an archive, or erased.
         """
@@ -780,6 +804,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetMemoryStats,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.SerializeToString,
+            ),
+            'SetIncognito': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetIncognito,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoResponse.SerializeToString,
+            ),
+            'StartFresh': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartFresh,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.SerializeToString,
             ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
@@ -1837,6 +1871,60 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetMemoryStats',
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetIncognito(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetIncognito',
+            tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetIncognitoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartFresh(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/StartFresh',
+            tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -93,6 +93,11 @@ class GatewayServiceStub:
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
+    SetIncognito: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]
+    """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
+    long-term memory is formed while on) and fresh (memories from before a point are not used).
+    """
+    StartFresh: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]
     ExportUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]
@@ -181,6 +186,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
+    SetIncognito: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]  # type: ignore[assignment]
+    """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
+    long-term memory is formed while on) and fresh (memories from before a point are not used).
+    """
+    StartFresh: _aio.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]  # type: ignore[assignment]
     ExportUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]  # type: ignore[assignment]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]  # type: ignore[assignment]
@@ -488,6 +498,23 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetMemoryStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMemoryStatsResponse, _abc.Awaitable[_gateway_pb2.GetMemoryStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetIncognito(
+        self,
+        request: _gateway_pb2.SetIncognitoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetIncognitoResponse, _abc.Awaitable[_gateway_pb2.SetIncognitoResponse]]:
+        """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
+        long-term memory is formed while on) and fresh (memories from before a point are not used).
+        """
+
+    @_abc_1.abstractmethod
+    def StartFresh(
+        self,
+        request: _gateway_pb2.StartFreshRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.StartFreshResponse, _abc.Awaitable[_gateway_pb2.StartFreshResponse]]: ...
 
     @_abc_1.abstractmethod
     def ExportUserData(

@@ -49,6 +49,8 @@ class BotSettings(ServiceSettings):
     stream_edit_interval_seconds: float = Field(default=1.5, ge=0)
     personality_cache_seconds: float = Field(default=30.0, ge=0)
     seen_messages_capacity: int = Field(default=10_000, ge=1)
+    # A blocked user is told so at most once per this many seconds (a muted one never).
+    deny_notice_cooldown_seconds: float = Field(default=600.0, ge=0)
 
     pluralkit_enabled: bool = True
     pluralkit_api_base: str = "https://api.pluralkit.me/v2"

@@ -27,6 +27,7 @@ from tzurot.bot.delivery import ForbiddenChannels, delivery_problem, refusal_tex
 from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
+from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.proxied import ProxyWatch, reply_embed_target
@@ -87,6 +88,7 @@ class MessageFlow:
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
         self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
         self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
+        self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
 
     # ---- events ----
 
@@ -448,6 +450,9 @@ class MessageFlow:
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
+            if not self._notices.should_reply(err, user_id):
+                await self._finish_quietly(stream, "")  # muted, or a block told already
+                return
             answer.message_ids = await self._finish_quietly(stream, error_reply(answer.shown, err))
         except WebhookLimitReached as err:
             await self._notify(channel, str(err))
@@ -469,10 +474,13 @@ class MessageFlow:
         """Generates and streams the answer; returns the ids of the messages posted."""
         text = ""
         refused: discord.HTTPException | None = None
-        async with channel.typing():
+        async with contextlib.AsyncExitStack() as typing:
             async for event in self._gateway.generate(answer.request):
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
+                    # Typing only once the gateway took the message: a refusal (a mute)
+                    # shows nothing at all.
+                    await typing.enter_async_context(channel.typing())
                     answer.job_id = event.accepted.job_id
                     if event.accepted.HasField("personality"):
                         answer.shown = event.accepted.personality

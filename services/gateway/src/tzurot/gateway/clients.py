@@ -175,6 +175,26 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
+        try:
+            reply = await self._stub.GetMemoryMode(
+                mem.GetMemoryModeRequest(personality_id=personality_id, user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.mode
+
+    async def set_memory_mode(
+        self, personality_id: str, user_id: str, mode: mem.MemoryMode
+    ) -> mem.MemoryMode:
+        try:
+            reply = await self._stub.SetMemoryMode(
+                mem.SetMemoryModeRequest(personality_id=personality_id, user_id=user_id, mode=mode)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.mode
+
 
 def _history_turn(turn: common.Turn) -> HistoryTurn:
     return HistoryTurn(

@@ -99,22 +99,42 @@ class Users(Gateway):
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
 
         An option whose value is an attachment object (from `upload`) is an ATTACHMENT option,
-        resolved in the interaction's data as Discord does."""
-        attached = {k: v for k, v in (options or {}).items() if isinstance(v, Mapping)}
+        one whose value is a user (from `make_user`) a USER option; both are resolved in the
+        interaction's data as Discord does."""
+        given = dict(options or {})
+        attached = {k: v for k, v in given.items() if isinstance(v, Mapping) and "filename" in v}
+        people = {k: v for k, v in given.items() if isinstance(v, Mapping) and "username" in v}
+
+        def typed(k: str, v: Any) -> tuple[int, Any]:
+            if k in attached:
+                return 11, v["id"]
+            if k in people:
+                return 6, v["id"]
+            return option_type(v), v
+
         opts: list[Json] = [
             {
                 "name": k,
-                "type": 11 if k in attached else option_type(v),
-                "value": v["id"] if k in attached else v,
+                "type": typed(k, v)[0],
+                "value": typed(k, v)[1],
                 **({"focused": True} if k == focused else {}),
             }
-            for k, v in (options or {}).items()
+            for k, v in given.items()
         ]
         for name in reversed(subcommand):
             opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
         data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
+        resolved: Json = {}
         if attached:
-            data["resolved"] = {"attachments": {a["id"]: dict(a) for a in attached.values()}}
+            resolved["attachments"] = {a["id"]: dict(a) for a in attached.values()}
+        if people:
+            resolved["users"] = {u["id"]: dict(u) for u in people.values()}
+            resolved["members"] = {
+                u["id"]: {k: v for k, v in self._member(dict(u)).items() if k != "user"}
+                for u in people.values()
+            }
+        if resolved:
+            data["resolved"] = resolved
         kind = 4 if focused else 2
         return await self._interact(
             channel,

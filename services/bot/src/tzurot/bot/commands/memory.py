@@ -1,4 +1,4 @@
-"""/memory search|prune|stats: what a personality remembers about you."""
+"""/memory search|prune|stats|incognito|fresh: what a personality remembers about you."""
 
 from __future__ import annotations
 
@@ -59,9 +59,57 @@ class MemoryCommands(app_commands.Group):
             lambda r: render.memory_stats(r, personality),
         )
 
+    @app_commands.command(
+        name="incognito", description="Nothing you say is remembered long-term while on"
+    )
+    @app_commands.choices(state=[app_commands.Choice(name=s, value=s) for s in ("on", "off")])
+    async def incognito(
+        self,
+        interaction: discord.Interaction,
+        personality: str,
+        state: str,
+        hours: app_commands.Range[int, 1, 720] = 24,
+    ) -> None:
+        on = state == "on"
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.SetIncognito(
+                gw.SetIncognitoRequest(
+                    actor=actor(interaction), personality=personality, on=on, hours=hours
+                )
+            ),
+            lambda r: (
+                f"Incognito with {personality} until {render.discord_time(r.incognito_until)}: "
+                "nothing you say is remembered long-term."
+                if r.HasField("incognito_until")
+                else f"Incognito is off: {personality} remembers again."
+            ),
+        )
+
+    @app_commands.command(name="fresh", description="Older memories are no longer used")
+    async def fresh(
+        self, interaction: discord.Interaction, personality: str, undo: bool = False
+    ) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.StartFresh(
+                gw.StartFreshRequest(actor=actor(interaction), personality=personality, undo=undo)
+            ),
+            lambda r: (
+                f"A fresh start with {personality}: memories from before "
+                f"{render.discord_time(r.fresh_since)} are not used."
+                if r.HasField("fresh_since")
+                else f"{personality} uses all its memories of you again."
+            ),
+        )
+
     @search.autocomplete("personality")
     @prune.autocomplete("personality")
     @stats.autocomplete("personality")
+    @incognito.autocomplete("personality")
+    @fresh.autocomplete("personality")
     async def _personalities(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

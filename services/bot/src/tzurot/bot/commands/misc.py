@@ -26,8 +26,9 @@ HELP = """**Talking to personalities**
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar`,
-`/memory search|prune|stats`
+`/memory search|prune|stats|incognito|fresh`
 **Channels** `/channel activate|deactivate` (needs Manage Channels)
+**Superusers** `/admin deny add|remove|list` (block or mute users and servers)
 Right-click an answer → Apps → **Inspect** to see what informed it."""
 
 

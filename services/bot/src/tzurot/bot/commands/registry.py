@@ -10,6 +10,7 @@ from tzurot.bot.commands.account import (
     TimezoneCommands,
     usage_command,
 )
+from tzurot.bot.commands.admin import AdminCommands
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
 from tzurot.bot.commands.memory import MemoryCommands
@@ -33,6 +34,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         HistoryCommands(gateway),
         SettingsCommands(gateway),
         MemoryCommands(gateway),
+        AdminCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))

@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -101,12 +102,24 @@ def persona(reply: gw.GetPersonaResponse) -> str:
 
 def memory_stats(reply: gw.GetMemoryStatsResponse, personality: str) -> str:
     if not reply.total:
-        return f"{personality} has no memories of you yet."
-    sectors = ", ".join(
-        f"{common.MemorySector.Name(s.sector).removeprefix('MEMORY_SECTOR_').lower()}: {s.count}"
-        for s in reply.sectors
-    )
-    return f"{personality} has {reply.total} memories of you ({sectors})."
+        text = f"{personality} has no memories of you yet."
+    else:
+        sectors = ", ".join(
+            f"{common.MemorySector.Name(s.sector).removeprefix('MEMORY_SECTOR_').lower()}: "
+            f"{s.count}"
+            for s in reply.sectors
+        )
+        text = f"{personality} has {reply.total} memories of you ({sectors})."
+    if reply.HasField("incognito_until"):
+        text += f"\nIncognito until {discord_time(reply.incognito_until)}: nothing is remembered."
+    if reply.HasField("fresh_since"):
+        text += f"\nFresh since {discord_time(reply.fresh_since)}: older memories are not used."
+    return text
+
+
+def discord_time(stamp: Timestamp) -> str:
+    """A timestamp Discord shows in the reader's own time zone."""
+    return f"<t:{stamp.seconds}:f>"
 
 
 def memories(reply: gw.SearchMemoriesResponse) -> str:

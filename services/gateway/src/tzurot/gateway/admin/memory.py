@@ -3,11 +3,15 @@ and count long-term memories (memory service's RPCs behind the gateway's checks)
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tzurot.gateway.admin.base import AdminBase, Principal, require
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import memory_pb2 as mem
+
+MAX_INCOGNITO_HOURS = 720
 
 
 class MemoryAdmin(AdminBase):
@@ -56,9 +60,46 @@ class MemoryAdmin(AdminBase):
             )
         )
 
-    async def memory_stats(self, who: Principal, name: str) -> mem.CountMemoriesResponse:
+    async def memory_stats(
+        self, who: Principal, name: str
+    ) -> tuple[mem.CountMemoriesResponse, mem.MemoryMode]:
         user = who.require_user()
         personality = await self._personality(name, who)
-        return await self._memory.count_memories(
+        counted = await self._memory.count_memories(
             mem.CountMemoriesRequest(personality_id=personality.id, user_id=user.id)
         )
+        return counted, await self._memory.get_memory_mode(personality.id, user.id)
+
+    # ---- memory modes ----
+
+    async def set_incognito(
+        self, who: Principal, name: str, *, on: bool, hours: int, now: datetime | None = None
+    ) -> datetime | None:
+        """Incognito for `hours` (0: 24) or off; the fresh point is kept. Until when, or None."""
+        user = who.require_user()
+        if not 0 <= hours <= MAX_INCOGNITO_HOURS:
+            raise InvalidArgument("hours", f"hours is from 1 to {MAX_INCOGNITO_HOURS}")
+        personality = await self._personality(name, who)
+        mode = await self._memory.get_memory_mode(personality.id, user.id)
+        mode.ClearField("incognito_until")
+        until = None
+        if on:
+            until = (now or datetime.now(UTC)) + timedelta(hours=hours or 24)
+            mode.incognito_until.FromDatetime(until)
+        await self._memory.set_memory_mode(personality.id, user.id, mode)
+        return until
+
+    async def start_fresh(
+        self, who: Principal, name: str, *, undo: bool, now: datetime | None = None
+    ) -> datetime | None:
+        """Memories from before now are no longer used (undo: all are again); incognito kept."""
+        user = who.require_user()
+        personality = await self._personality(name, who)
+        mode = await self._memory.get_memory_mode(personality.id, user.id)
+        mode.ClearField("fresh_since")
+        since = None
+        if not undo:
+            since = now or datetime.now(UTC)
+            mode.fresh_since.FromDatetime(since)
+        await self._memory.set_memory_mode(personality.id, user.id, mode)
+        return since

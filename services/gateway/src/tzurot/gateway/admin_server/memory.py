@@ -7,7 +7,6 @@ from tzurot.gateway import convert
 from tzurot.gateway.admin_server.base import AdminRpcs
 from tzurot.gateway.server import Context
 from tzurot.v1 import gateway_pb2 as gw
-from tzurot.v1 import memory_pb2 as mem
 
 
 class MemoryRpcs(AdminRpcs):
@@ -52,12 +51,32 @@ class MemoryRpcs(AdminRpcs):
     async def GetMemoryStats(
         self, request: gw.GetMemoryStatsRequest, context: Context
     ) -> gw.GetMemoryStatsResponse:
-        reply: mem.CountMemoriesResponse = await self._admin.memory_stats(
-            await self._who(request), request.personality
-        )
+        reply, mode = await self._admin.memory_stats(await self._who(request), request.personality)
         return gw.GetMemoryStatsResponse(
             total=reply.total,
             sectors=[gw.SectorCount(sector=s.sector, count=s.count) for s in reply.sectors],
             oldest=reply.oldest if reply.HasField("oldest") else None,
             newest=reply.newest if reply.HasField("newest") else None,
+            incognito_until=mode.incognito_until if mode.HasField("incognito_until") else None,
+            fresh_since=mode.fresh_since if mode.HasField("fresh_since") else None,
+        )
+
+    async def SetIncognito(
+        self, request: gw.SetIncognitoRequest, context: Context
+    ) -> gw.SetIncognitoResponse:
+        until = await self._admin.set_incognito(
+            await self._who(request), request.personality, on=request.on, hours=request.hours
+        )
+        return gw.SetIncognitoResponse(
+            incognito_until=None if until is None else convert.timestamp(until)
+        )
+
+    async def StartFresh(
+        self, request: gw.StartFreshRequest, context: Context
+    ) -> gw.StartFreshResponse:
+        since = await self._admin.start_fresh(
+            await self._who(request), request.personality, undo=request.undo
+        )
+        return gw.StartFreshResponse(
+            fresh_since=None if since is None else convert.timestamp(since)
         )

@@ -1,0 +1,117 @@
+"""/admin deny add|remove|list: superusers manage the denylist from Discord (the gateway
+checks that the actor is a superuser; to anyone else it answers PERMISSION_DENIED)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands.common import actor, reply
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.v1 import gateway_pb2 as gw
+
+TARGETS = {"user": gw.DENY_TARGET_USER, "guild": gw.DENY_TARGET_GUILD}
+SCOPES = {
+    "bot": gw.DENY_SCOPE_BOT,
+    "guild": gw.DENY_SCOPE_GUILD,
+    "channel": gw.DENY_SCOPE_CHANNEL,
+    "personality": gw.DENY_SCOPE_PERSONALITY,
+}
+MODES = {"block": gw.DENY_MODE_BLOCK, "mute": gw.DENY_MODE_MUTE}
+
+
+def _name(table: Mapping[str, int], value: int) -> str:
+    return next((k for k, v in table.items() if v == value), "?")
+
+
+def entry_line(e: gw.DenylistEntry) -> str:
+    where = _name(SCOPES, e.scope) + (f" `{e.scope_id}`" if e.scope_id else "")
+    reason = f" — {e.reason}" if e.reason else ""
+    return (
+        f"`{e.id}` {_name(MODES, e.mode)} {_name(TARGETS, e.target)} `{e.target_id}` "
+        f"in {where}{reason}"
+    )
+
+
+def entries_text(entries: list[gw.DenylistEntry]) -> str:
+    if not entries:
+        return "The denylist is empty."
+    return "\n".join(["**Denylist**", *(entry_line(e) for e in entries[:40])])
+
+
+def _scope_id(interaction: discord.Interaction, scope: str, given: str) -> str:
+    """The scope's id: given, else this guild or channel."""
+    if given or scope in {"bot", "personality"}:
+        return given
+    if scope == "guild":
+        return str(interaction.guild_id or "")
+    return str(interaction.channel_id or "")
+
+
+class DenyCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="deny", description="Block or mute users and servers")
+        self.gateway = gateway
+
+    @app_commands.command(name="add", description="Block or mute a user (or a server)")
+    @app_commands.choices(
+        mode=[app_commands.Choice(name=k, value=k) for k in MODES],
+        scope=[app_commands.Choice(name=k, value=k) for k in SCOPES],
+    )
+    async def add(  # noqa: PLR0917  # a slash command's options are its parameters
+        self,
+        interaction: discord.Interaction,
+        user: discord.User | None = None,
+        guild_id: str = "",
+        mode: str = "block",
+        scope: str = "bot",
+        scope_id: str = "",
+        reason: str = "",
+    ) -> None:
+        target, target_id = ("user", str(user.id)) if user is not None else ("guild", guild_id)
+        entry = gw.DenylistEntry(
+            target=TARGETS[target],
+            target_id=target_id,
+            scope=SCOPES[scope],
+            scope_id=_scope_id(interaction, scope, scope_id),
+            mode=MODES[mode],
+            reason=reason,
+        )
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.AddDenylistEntry(
+                gw.AddDenylistEntryRequest(actor=actor(interaction), entry=entry)
+            ),
+            lambda r: f"Added: {entry_line(r.entry)}",
+        )
+
+    @app_commands.command(name="remove", description="Remove a denylist entry by its id")
+    async def remove(self, interaction: discord.Interaction, entry_id: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.RemoveDenylistEntry(
+                gw.RemoveDenylistEntryRequest(actor=actor(interaction), entry_id=entry_id)
+            ),
+            lambda _: f"Removed entry `{entry_id}`.",
+        )
+
+    @app_commands.command(name="list", description="Every denylist entry")
+    async def list_entries(self, interaction: discord.Interaction) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListDenylist(
+                gw.ListDenylistRequest(actor=actor(interaction))
+            ),
+            lambda r: entries_text(list(r.entries)),
+        )
+
+
+class AdminCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="admin", description="Superusers: run the bot")
+        self.add_command(DenyCommands(gateway))
