@@ -3,6 +3,7 @@ commands synced by one pod only, and only when they changed."""
 
 from __future__ import annotations
 
+import discord
 import pytest
 
 from tzurot.testing.discord_e2e import World, running_bot
@@ -47,3 +48,13 @@ async def test_only_the_first_pod_syncs_commands(world: World) -> None:
     async with running_bot(world, shard_count=2, pod_name="bot-1"):
         pass
     assert world.guild["id"] not in world.discord.synced_commands
+
+
+async def test_without_the_message_content_intent_the_bot_stops_with_4014(world: World) -> None:
+    world.discord.message_content_approved = False  # not enabled in the developer portal
+    try:
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            async with running_bot(world):
+                pass
+    finally:
+        world.discord.message_content_approved = True
