@@ -12,8 +12,9 @@ same turns, plain BM25 (bm25s), MiniLM dense retrieval and their reciprocal-rank
 The data is not committed (its licence is non-commercial). Get it from
 https://github.com/snap-research/locomo (`data/locomo10.json`, or the per-conversation files
 of the release archive `data/locomo10.zip`) and point `TZUROT_BENCH_LOCOMO_DATA` at the file
-or folder; without it the bench says so and returns no figures. Conversations alternate
-between the dev split (tuning) and held-out split (reported), by their order in the data.
+or folder; without it the bench says so and returns no figures. The first half of the
+conversations (in file order) is the dev split the scoring was tuned on; the second half is
+held out.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def load(path: Path) -> list[Conversation]:
                 personality=body["speaker_b"],
                 sessions=[(_when(body[f"session_{n}_date_time"]), turns) for n, turns in sessions],
                 questions=list(sample.get("qa", [])),
-                split="dev" if index % 2 == 0 else "held_out",
+                split="dev" if index < len(raw) / 2 else "held_out",
             )
         )
     return conversations
@@ -292,8 +293,11 @@ def ablations(deployed: Tuning) -> dict[str, tuple[Tuning, bool]]:
     weights = deployed.weights
     return {
         "- threshold": (deployed, True),
-        "- waypoints": (replace(deployed, weights=replace(weights, waypoints=0)), False),
-        "- recency": (replace(deployed, weights=replace(weights, recency=0)), False),
+        "+ waypoints 0.15": (replace(deployed, weights=replace(weights, waypoints=0.15)), False),
+        "keywords 0.35": (
+            replace(deployed, weights=replace(weights, similarity=0.6, keywords=0.35)),
+            False,
+        ),
         "- keywords": (replace(deployed, weights=replace(weights, keywords=0)), False),
     }
 

@@ -193,6 +193,7 @@ class StoredExchange:
 class FakeMemory:
     exchanges: list[StoredExchange] = field(default_factory=list)
     error: TzurotError | None = None
+    added: dict[str, common.Memory] = field(default_factory=dict)
 
     async def store_exchange(
         self,
@@ -295,6 +296,17 @@ class FakeMemory:
 
     async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
         raise Unimplemented("CountMemories is not available yet")
+
+    async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
+        """Like memory's: a memory with a known id is returned as stored (existed)."""
+        given = request.memory
+        if given.id and given.id in self.added:
+            return mem.AddMemoryResponse(memory=self.added[given.id], existed=True)
+        self.added[given.id] = given
+        return mem.AddMemoryResponse(memory=given)
+
+    async def edit_turn(self, message_id: str, content: str) -> None:
+        raise Unimplemented("EditTurn is not available here")
 
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         raise Unimplemented("GetMemoryMode is not available here")

@@ -15,7 +15,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 def _diff(connection: Connection) -> list[Any]:

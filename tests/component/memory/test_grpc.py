@@ -361,3 +361,44 @@ async def test_authorization_matrix(connect: Connect) -> None:
         for identity in SERVICE_IDENTITIES
     }
     assert results == expected
+
+
+async def test_add_memory_with_id_and_time_is_an_idempotent_import(connect: Connect) -> None:
+    gateway = connect("gateway")
+    when = Timestamp()
+    when.FromDatetime(datetime(2023, 7, 22, 4, 15, tzinfo=UTC))
+    given = common.Memory(
+        id="7a1c2e4f-0000-4000-8000-000000000001",
+        personality_id=PERSONA,
+        user_id=USER,
+        text="alice sailed the kestrel through a storm",
+        created_at=when,
+    )
+    first = await gateway.AddMemory(mem.AddMemoryRequest(memory=given))
+    assert (first.existed, first.merged) == (False, False)
+    assert first.memory.id == given.id
+    assert first.memory.created_at.ToDatetime(UTC) == datetime(2023, 7, 22, 4, 15, tzinfo=UTC)
+    again = await gateway.AddMemory(mem.AddMemoryRequest(memory=given))
+    assert again.existed is True
+    assert again.memory.id == given.id
+    # a near-duplicate with its own id is kept apart, not merged
+    twin = common.Memory(
+        id="7a1c2e4f-0000-4000-8000-000000000002",
+        personality_id=PERSONA,
+        user_id=USER,
+        text="alice sailed the kestrel through a storm",
+    )
+    second = await gateway.AddMemory(mem.AddMemoryRequest(memory=twin))
+    assert (second.existed, second.merged, second.memory.id) == (False, False, twin.id)
+    stats = await gateway.CountMemories(
+        mem.CountMemoriesRequest(personality_id=PERSONA, user_id=USER)
+    )
+    assert stats.total == 2
+    assert stats.oldest.ToDatetime(UTC) == datetime(2023, 7, 22, 4, 15, tzinfo=UTC)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await gateway.AddMemory(
+            mem.AddMemoryRequest(
+                memory=common.Memory(id="not-a-uuid", personality_id=PERSONA, text="x")
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from tzurot.memory.embedding import Embedder, MiniLMEmbedder
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.scoring import Weights
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import memories, waypoints
 from tzurot.runtime.client import secure_channel
@@ -265,6 +267,8 @@ async def test_no_threshold_returns_weak_matches(stub: Stub) -> None:
 async def test_query_expands_through_waypoints_when_weak(
     longterm: LongTermMemory, memory_store: PostgresMemoryStore
 ) -> None:
+    """Off by default (it lowered LoCoMo recall); an operator can weigh waypoints in."""
+    longterm.tuning = replace(longterm.tuning, weights=Weights(0.6, 0.2, 0.15, 0.05))
     hit = await longterm.add(PERSONA, ALICE, "alice visited lisbon in portugal last spring")
     linked = await longterm.add(PERSONA, ALICE, "pasteis de nata custard tarts")
     for n in range(3):

@@ -207,7 +207,7 @@ def test_charx_with_assets() -> None:
     assert Image.open(io.BytesIO(decoded.image)).getpixel((0, 0)) == (0, 0, 255)
     draft = draft_from_card(decoded)
     assert set(draft.assets) == {"assets/background/images/bg.png"}
-    assert [a["name"] for a in draft.card["assets"]] == ["main", "bg", "happy"]
+    assert [a["name"] for a in draft.card["assets"]] == ["bg", "happy"]  # main: the avatar
 
 
 @pytest.mark.parametrize(

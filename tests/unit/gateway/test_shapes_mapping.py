@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.gateway.shapes.documents import kind_of, parse_config, parse_history, parse_memories
+from tzurot.cli.shapes_import import kind_of
+from tzurot.gateway.shapes.documents import parse_config, parse_history, parse_memories
 from tzurot.gateway.shapes.mapping import plan_personality
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.shapes_backup import ALICE, shape_config, shape_history, shape_memories
@@ -83,7 +84,11 @@ def test_values_tzurot_would_refuse_are_kept_aside() -> None:
     plan = plan_personality(
         parse_config(
             shape_config(
-                engine_temperature=3.5, birthday="March 14", ltm_enabled=False, stm_window=500
+                engine_temperature=3.5,
+                birthday="March 14",
+                ltm_enabled=False,
+                stm_window=500,
+                ltm_max_retrieved_summaries=250,
             )
         )
     )
@@ -93,7 +98,7 @@ def test_values_tzurot_would_refuse_are_kept_aside() -> None:
     assert plan.custom_fields["not_imported"] == {"engine_temperature": 3.5, "birthday": "March 14"}
     assert plan.settings["memory_limit"] == 0
     assert plan.settings["max_history_messages"] == 100
-    assert len(plan.warnings) == 3
+    assert len(plan.warnings) == 4
 
 
 def test_memories_and_history() -> None:

@@ -26,6 +26,8 @@ wallet_app = typer.Typer(
 app.add_typer(wallet_app, name="wallet")
 keys_app = typer.Typer(help="Keyvault's master key: versions and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+import_app = typer.Typer(help="Bring personalities in from elsewhere.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
 
@@ -256,6 +258,67 @@ def keys_rotate(
                 last = step
         if last is not None:
             print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
+        return 0
+
+    raise typer.Exit(_run(_main()))
+
+
+@import_app.command("shapes")
+def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
+    folder: Annotated[
+        Path | None, typer.Argument(help="The backup folder of one personality.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="The configuration JSON, by path.")] = None,
+    memories: Annotated[Path | None, typer.Option(help="The memory summaries JSON.")] = None,
+    history: Annotated[Path | None, typer.Option(help="The chat history JSON.")] = None,
+    user_map: Annotated[
+        Path | None,
+        typer.Option(help="JSON/YAML: shapes.inc user id -> Discord user id."),
+    ] = None,
+    alias: Annotated[list[str] | None, typer.Option(help="An alias (repeatable).")] = None,
+    owner: Annotated[
+        str, typer.Option(help="Discord id of the owner (default: TZUROT_BOT_OWNER_ID).")
+    ] = "",
+    dry_run: Annotated[bool, typer.Option(help="Validate and count; change nothing.")] = False,
+) -> None:
+    """Import a shapes.inc backup: the personality, its settings and its memories."""
+    from rich.progress import Progress
+
+    from tzurot.cli.shapes_import import BackupError, read_backup, read_user_map
+    from tzurot.cli.shapes_import import import_shapes as run_import
+
+    try:
+        backup = read_backup(folder, config=config, memories=memories, history=history)
+        mapping = read_user_map(user_map)
+    except BackupError as exc:
+        print(f"tzurot: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+    async def _main() -> int:
+        async with GatewayClient(CliSettings()) as client:
+            with Progress(transient=False) as bar:
+                task = bar.add_task("memories", total=len(backup.memories) or 1)
+                summary = await run_import(
+                    client.stub,
+                    backup,
+                    user_map=mapping,
+                    aliases=alias or [],
+                    owner=owner,
+                    dry_run=dry_run,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total or 1),
+                )
+        verb = "Would import" if dry_run else ("Created" if summary.created else "Updated")
+        print(f"{verb} personality {summary.slug!r} (avatar: {summary.avatar}).")
+        for line in summary.settings:
+            print(f"  setting {line}")
+        for warning in summary.warnings:
+            print(f"  warning: {warning}")
+        print(
+            f"Memories: {summary.imported} {'to import' if dry_run else 'imported'}, "
+            f"{summary.skipped} already there; {summary.mapped} for mapped users, "
+            f"{summary.shared} to the shared scope."
+        )
+        print(f"Chat history: {summary.history_messages} messages read (kept in the backup).")
         return 0
 
     raise typer.Exit(_run(_main()))

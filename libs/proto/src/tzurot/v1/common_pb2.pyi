@@ -114,6 +114,68 @@ MEMORY_SECTOR_EMOTIONAL: MemorySector.ValueType  # 4
 MEMORY_SECTOR_REFLECTIVE: MemorySector.ValueType  # 5
 Global___MemorySector: _TypeAlias = MemorySector  # noqa: Y015
 
+class _LoreLogic:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LoreLogicEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LoreLogic.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LORE_LOGIC_UNSPECIFIED: _LoreLogic.ValueType  # 0
+    """AND_ANY: a primary key and at least one secondary key."""
+    LORE_LOGIC_NOT_ALL: _LoreLogic.ValueType  # 1
+    LORE_LOGIC_NOT_ANY: _LoreLogic.ValueType  # 2
+    LORE_LOGIC_AND_ALL: _LoreLogic.ValueType  # 3
+
+class LoreLogic(_LoreLogic, metaclass=_LoreLogicEnumTypeWrapper):
+    """How an entry's secondary keys combine with its primary key (SillyTavern's selective logic)."""
+
+LORE_LOGIC_UNSPECIFIED: LoreLogic.ValueType  # 0
+"""AND_ANY: a primary key and at least one secondary key."""
+LORE_LOGIC_NOT_ALL: LoreLogic.ValueType  # 1
+LORE_LOGIC_NOT_ANY: LoreLogic.ValueType  # 2
+LORE_LOGIC_AND_ALL: LoreLogic.ValueType  # 3
+Global___LoreLogic: _TypeAlias = LoreLogic  # noqa: Y015
+
+class _LorePosition:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LorePositionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LorePosition.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LORE_POSITION_UNSPECIFIED: _LorePosition.ValueType  # 0
+    """Before the character definition (in the system message)."""
+    LORE_POSITION_AFTER_CHAR: _LorePosition.ValueType  # 1
+    LORE_POSITION_AT_DEPTH: _LorePosition.ValueType  # 2
+    """Inside the history, `depth` messages from the bottom, as `role`."""
+
+class LorePosition(_LorePosition, metaclass=_LorePositionEnumTypeWrapper): ...
+
+LORE_POSITION_UNSPECIFIED: LorePosition.ValueType  # 0
+"""Before the character definition (in the system message)."""
+LORE_POSITION_AFTER_CHAR: LorePosition.ValueType  # 1
+LORE_POSITION_AT_DEPTH: LorePosition.ValueType  # 2
+"""Inside the history, `depth` messages from the bottom, as `role`."""
+Global___LorePosition: _TypeAlias = LorePosition  # noqa: Y015
+
+class _LoreScope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LoreScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LoreScope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LORE_SCOPE_UNSPECIFIED: _LoreScope.ValueType  # 0
+    LORE_SCOPE_PERSONALITY: _LoreScope.ValueType  # 1
+    LORE_SCOPE_CHANNEL: _LoreScope.ValueType  # 2
+    LORE_SCOPE_GLOBAL: _LoreScope.ValueType  # 3
+
+class LoreScope(_LoreScope, metaclass=_LoreScopeEnumTypeWrapper): ...
+
+LORE_SCOPE_UNSPECIFIED: LoreScope.ValueType  # 0
+LORE_SCOPE_PERSONALITY: LoreScope.ValueType  # 1
+LORE_SCOPE_CHANNEL: LoreScope.ValueType  # 2
+LORE_SCOPE_GLOBAL: LoreScope.ValueType  # 3
+Global___LoreScope: _TypeAlias = LoreScope  # noqa: Y015
+
 @_typing.final
 class Actor(_message.Message):
     """Messages shared by every service. Messages carry ids and data, never a plaintext API key.
@@ -442,6 +504,8 @@ class Personality(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     CLEANUP_RULES_FIELD_NUMBER: _builtins.int
+    CARD_FIELD_NUMBER: _builtins.int
+    CUSTOM_FIELDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     """Stable lowercase identifier, e.g. "lilith"."""
@@ -470,6 +534,14 @@ class Personality(_message.Message):
     def cleanup_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___CleanupRule]:
         """Applied in order to every answer (inference checks them: INVALID_ARGUMENT names the rule)."""
 
+    @_builtins.property
+    def card(self) -> Global___CharacterCard:
+        """The character card fields with no other place here (kept for export)."""
+
+    @_builtins.property
+    def custom_fields(self) -> _struct_pb2.Struct:
+        """Imported fields with no place in Tzurot (a shapes.inc backup's extras), kept as they were."""
+
     def __init__(
         self,
         *,
@@ -490,10 +562,12 @@ class Personality(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         cleanup_rules: _abc.Iterable[Global___CleanupRule] | None = ...,
+        card: Global___CharacterCard | None = ...,
+        custom_fields: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["character", b"character", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "character", b"character", "created_at", b"created_at", "custom_fields", b"custom_fields", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "card", b"card", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "custom_fields", b"custom_fields", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -665,3 +739,482 @@ class PageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PageResponse: _TypeAlias = PageResponse  # noqa: Y015
+
+@_typing.final
+class CharacterCard(_message.Message):
+    """---- Character cards and lorebooks (issue 20) ----
+
+    Character Card V2/V3 fields that have no other place in a Personality. Name, description,
+    personality, scenario, mes_example, system_prompt and post_history_instructions map onto
+    Personality and CharacterFields; the card's character_book becomes a Lorebook.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CreatorNotesMultilingualEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NICKNAME_FIELD_NUMBER: _builtins.int
+    FIRST_MESSAGE_FIELD_NUMBER: _builtins.int
+    ALTERNATE_GREETINGS_FIELD_NUMBER: _builtins.int
+    GROUP_ONLY_GREETINGS_FIELD_NUMBER: _builtins.int
+    CREATOR_NOTES_FIELD_NUMBER: _builtins.int
+    CREATOR_NOTES_MULTILINGUAL_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    CREATOR_FIELD_NUMBER: _builtins.int
+    CHARACTER_VERSION_FIELD_NUMBER: _builtins.int
+    EXTENSIONS_FIELD_NUMBER: _builtins.int
+    ASSETS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CREATION_DATE_FIELD_NUMBER: _builtins.int
+    MODIFICATION_DATE_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FIELDS_FIELD_NUMBER: _builtins.int
+    UNKNOWN_CARD_FIELDS_FIELD_NUMBER: _builtins.int
+    nickname: _builtins.str
+    """V3: replaces the name in {{char}}."""
+    first_message: _builtins.str
+    creator_notes: _builtins.str
+    creator: _builtins.str
+    character_version: _builtins.str
+    creation_date: _builtins.int
+    """Unix seconds; 0 when unknown."""
+    modification_date: _builtins.int
+    @_builtins.property
+    def alternate_greetings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def group_only_greetings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def creator_notes_multilingual(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """ISO 639-1 language code to creator notes."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def extensions(self) -> _struct_pb2.Struct:
+        """The card's extensions, kept whole (never used in prompts)."""
+
+    @_builtins.property
+    def assets(self) -> _containers.RepeatedCompositeFieldContainer[Global___CardAsset]: ...
+    @_builtins.property
+    def source(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def unknown_fields(self) -> _struct_pb2.Struct:
+        """Fields of `data` a newer spec version added, kept for export."""
+
+    @_builtins.property
+    def unknown_card_fields(self) -> _struct_pb2.Struct:
+        """Top-level fields beside spec/spec_version/data, kept for export."""
+
+    def __init__(
+        self,
+        *,
+        nickname: _builtins.str = ...,
+        first_message: _builtins.str = ...,
+        alternate_greetings: _abc.Iterable[_builtins.str] | None = ...,
+        group_only_greetings: _abc.Iterable[_builtins.str] | None = ...,
+        creator_notes: _builtins.str = ...,
+        creator_notes_multilingual: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        creator: _builtins.str = ...,
+        character_version: _builtins.str = ...,
+        extensions: _struct_pb2.Struct | None = ...,
+        assets: _abc.Iterable[Global___CardAsset] | None = ...,
+        source: _abc.Iterable[_builtins.str] | None = ...,
+        creation_date: _builtins.int = ...,
+        modification_date: _builtins.int = ...,
+        unknown_fields: _struct_pb2.Struct | None = ...,
+        unknown_card_fields: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["extensions", b"extensions", "unknown_card_fields", b"unknown_card_fields", "unknown_fields", b"unknown_fields"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternate_greetings", b"alternate_greetings", "assets", b"assets", "character_version", b"character_version", "creation_date", b"creation_date", "creator", b"creator", "creator_notes", b"creator_notes", "creator_notes_multilingual", b"creator_notes_multilingual", "extensions", b"extensions", "first_message", b"first_message", "group_only_greetings", b"group_only_greetings", "modification_date", b"modification_date", "nickname", b"nickname", "source", b"source", "tags", b"tags", "unknown_card_fields", b"unknown_card_fields", "unknown_fields", b"unknown_fields"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacterCard: _TypeAlias = CharacterCard  # noqa: Y015
+
+@_typing.final
+class CardAsset(_message.Message):
+    """A V3 asset: its uri is https://, data:, embeded://path (the bytes are kept by gateway)
+    or ccdefault:.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    URI_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    EXT_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    uri: _builtins.str
+    name: _builtins.str
+    ext: _builtins.str
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        uri: _builtins.str = ...,
+        name: _builtins.str = ...,
+        ext: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ext", b"ext", "name", b"name", "type", b"type", "uri", b"uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CardAsset: _TypeAlias = CardAsset  # noqa: Y015
+
+@_typing.final
+class LoreEntry(_message.Message):
+    """One World Info entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UID_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    SECONDARY_KEYS_FIELD_NUMBER: _builtins.int
+    LOGIC_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CONSTANT_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    SKIP_PROBABILITY_FIELD_NUMBER: _builtins.int
+    CASE_SENSITIVE_FIELD_NUMBER: _builtins.int
+    MATCH_WHOLE_WORDS_FIELD_NUMBER: _builtins.int
+    USE_REGEX_FIELD_NUMBER: _builtins.int
+    SCAN_DEPTH_FIELD_NUMBER: _builtins.int
+    STICKY_FIELD_NUMBER: _builtins.int
+    COOLDOWN_FIELD_NUMBER: _builtins.int
+    DELAY_FIELD_NUMBER: _builtins.int
+    EXCLUDE_RECURSION_FIELD_NUMBER: _builtins.int
+    PREVENT_RECURSION_FIELD_NUMBER: _builtins.int
+    DELAY_UNTIL_RECURSION_FIELD_NUMBER: _builtins.int
+    EXTENSIONS_FIELD_NUMBER: _builtins.int
+    uid: _builtins.str
+    """Unique within its lorebook."""
+    logic: Global___LoreLogic.ValueType
+    content: _builtins.str
+    comment: _builtins.str
+    name: _builtins.str
+    constant: _builtins.bool
+    """Always inserted (within the budget)."""
+    disabled: _builtins.bool
+    order: _builtins.int
+    """Insertion order: lower is placed earlier."""
+    priority: _builtins.int
+    """Budget priority: the lowest is left out first (unset: the insertion order)."""
+    position: Global___LorePosition.ValueType
+    depth: _builtins.int
+    role: Global___Role.ValueType
+    probability: _builtins.int
+    """Chance to fire in percent (unset: 100)."""
+    skip_probability: _builtins.bool
+    """Fire without rolling the probability."""
+    case_sensitive: _builtins.bool
+    match_whole_words: _builtins.bool
+    use_regex: _builtins.bool
+    """Every key is a regular expression (V3 use_regex)."""
+    scan_depth: _builtins.int
+    """Messages scanned for this entry (unset: the lorebook's, else 2)."""
+    sticky: _builtins.int
+    """Timed effects, in messages of the conversation."""
+    cooldown: _builtins.int
+    delay: _builtins.int
+    exclude_recursion: _builtins.bool
+    prevent_recursion: _builtins.bool
+    delay_until_recursion: _builtins.int
+    """Fires only from this recursion level on (0: not delayed)."""
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Primary keys: text, or `/regex/flags`."""
+
+    @_builtins.property
+    def secondary_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def extensions(self) -> _struct_pb2.Struct:
+        """Fields of other tools (SillyTavern groups, vectorisation...), kept for export."""
+
+    def __init__(
+        self,
+        *,
+        uid: _builtins.str = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+        secondary_keys: _abc.Iterable[_builtins.str] | None = ...,
+        logic: Global___LoreLogic.ValueType = ...,
+        content: _builtins.str = ...,
+        comment: _builtins.str = ...,
+        name: _builtins.str = ...,
+        constant: _builtins.bool = ...,
+        disabled: _builtins.bool = ...,
+        order: _builtins.int = ...,
+        priority: _builtins.int | None = ...,
+        position: Global___LorePosition.ValueType = ...,
+        depth: _builtins.int = ...,
+        role: Global___Role.ValueType = ...,
+        probability: _builtins.int | None = ...,
+        skip_probability: _builtins.bool = ...,
+        case_sensitive: _builtins.bool | None = ...,
+        match_whole_words: _builtins.bool | None = ...,
+        use_regex: _builtins.bool = ...,
+        scan_depth: _builtins.int | None = ...,
+        sticky: _builtins.int = ...,
+        cooldown: _builtins.int = ...,
+        delay: _builtins.int = ...,
+        exclude_recursion: _builtins.bool = ...,
+        prevent_recursion: _builtins.bool = ...,
+        delay_until_recursion: _builtins.int = ...,
+        extensions: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_case_sensitive", b"_case_sensitive", "_match_whole_words", b"_match_whole_words", "_priority", b"_priority", "_probability", b"_probability", "_scan_depth", b"_scan_depth", "case_sensitive", b"case_sensitive", "extensions", b"extensions", "match_whole_words", b"match_whole_words", "priority", b"priority", "probability", b"probability", "scan_depth", b"scan_depth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_case_sensitive", b"_case_sensitive", "_match_whole_words", b"_match_whole_words", "_priority", b"_priority", "_probability", b"_probability", "_scan_depth", b"_scan_depth", "case_sensitive", b"case_sensitive", "comment", b"comment", "constant", b"constant", "content", b"content", "cooldown", b"cooldown", "delay", b"delay", "delay_until_recursion", b"delay_until_recursion", "depth", b"depth", "disabled", b"disabled", "exclude_recursion", b"exclude_recursion", "extensions", b"extensions", "keys", b"keys", "logic", b"logic", "match_whole_words", b"match_whole_words", "name", b"name", "order", b"order", "position", b"position", "prevent_recursion", b"prevent_recursion", "priority", b"priority", "probability", b"probability", "role", b"role", "scan_depth", b"scan_depth", "secondary_keys", b"secondary_keys", "skip_probability", b"skip_probability", "sticky", b"sticky", "uid", b"uid", "use_regex", b"use_regex"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__case_sensitive: _TypeAlias = _typing.Literal["case_sensitive"]  # noqa: Y015
+    _WhichOneofArgType__case_sensitive: _TypeAlias = _typing.Literal["_case_sensitive", b"_case_sensitive"]  # noqa: Y015
+    _WhichOneofReturnType__match_whole_words: _TypeAlias = _typing.Literal["match_whole_words"]  # noqa: Y015
+    _WhichOneofArgType__match_whole_words: _TypeAlias = _typing.Literal["_match_whole_words", b"_match_whole_words"]  # noqa: Y015
+    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
+    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
+    _WhichOneofReturnType__probability: _TypeAlias = _typing.Literal["probability"]  # noqa: Y015
+    _WhichOneofArgType__probability: _TypeAlias = _typing.Literal["_probability", b"_probability"]  # noqa: Y015
+    _WhichOneofReturnType__scan_depth: _TypeAlias = _typing.Literal["scan_depth"]  # noqa: Y015
+    _WhichOneofArgType__scan_depth: _TypeAlias = _typing.Literal["_scan_depth", b"_scan_depth"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__case_sensitive) -> _WhichOneofReturnType__case_sensitive | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__match_whole_words) -> _WhichOneofReturnType__match_whole_words | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__probability) -> _WhichOneofReturnType__probability | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scan_depth) -> _WhichOneofReturnType__scan_depth | None: ...
+
+Global___LoreEntry: _TypeAlias = LoreEntry  # noqa: Y015
+
+@_typing.final
+class LorebookAttachment(_message.Message):
+    """Where a lorebook is in play."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    scope: Global___LoreScope.ValueType
+    target: _builtins.str
+    """The personality's slug (PERSONALITY), the channel id (CHANNEL), empty (GLOBAL)."""
+    def __init__(
+        self,
+        *,
+        scope: Global___LoreScope.ValueType = ...,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LorebookAttachment: _TypeAlias = LorebookAttachment  # noqa: Y015
+
+@_typing.final
+class Lorebook(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SCAN_DEPTH_FIELD_NUMBER: _builtins.int
+    TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
+    RECURSIVE_SCANNING_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    EXTENSIONS_FIELD_NUMBER: _builtins.int
+    OWNER_USER_ID_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    ENTRY_COUNT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    scan_depth: _builtins.int
+    """Messages scanned for keys (unset: 2)."""
+    token_budget: _builtins.int
+    """Tokens the lorebook's entries may take (unset: the prompt's memory share)."""
+    recursive_scanning: _builtins.bool
+    """Entries' text can trigger other entries (bounded)."""
+    owner_user_id: _builtins.str
+    entry_count: _builtins.int
+    """Set in listings, which leave the entries out."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoreEntry]: ...
+    @_builtins.property
+    def extensions(self) -> _struct_pb2.Struct: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___LorebookAttachment]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        scan_depth: _builtins.int | None = ...,
+        token_budget: _builtins.int | None = ...,
+        recursive_scanning: _builtins.bool = ...,
+        entries: _abc.Iterable[Global___LoreEntry] | None = ...,
+        extensions: _struct_pb2.Struct | None = ...,
+        owner_user_id: _builtins.str = ...,
+        attachments: _abc.Iterable[Global___LorebookAttachment] | None = ...,
+        entry_count: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_scan_depth", b"_scan_depth", "_token_budget", b"_token_budget", "created_at", b"created_at", "extensions", b"extensions", "scan_depth", b"scan_depth", "token_budget", b"token_budget", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scan_depth", b"_scan_depth", "_token_budget", b"_token_budget", "attachments", b"attachments", "created_at", b"created_at", "description", b"description", "entries", b"entries", "entry_count", b"entry_count", "extensions", b"extensions", "id", b"id", "name", b"name", "owner_user_id", b"owner_user_id", "recursive_scanning", b"recursive_scanning", "scan_depth", b"scan_depth", "token_budget", b"token_budget", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__scan_depth: _TypeAlias = _typing.Literal["scan_depth"]  # noqa: Y015
+    _WhichOneofArgType__scan_depth: _TypeAlias = _typing.Literal["_scan_depth", b"_scan_depth"]  # noqa: Y015
+    _WhichOneofReturnType__token_budget: _TypeAlias = _typing.Literal["token_budget"]  # noqa: Y015
+    _WhichOneofArgType__token_budget: _TypeAlias = _typing.Literal["_token_budget", b"_token_budget"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scan_depth) -> _WhichOneofReturnType__scan_depth | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__token_budget) -> _WhichOneofReturnType__token_budget | None: ...
+
+Global___Lorebook: _TypeAlias = Lorebook  # noqa: Y015
+
+@_typing.final
+class LoreActivation(_message.Message):
+    """An entry that fired for a reply (or was left out by the budget), and why: for Inspect."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_ID_FIELD_NUMBER: _builtins.int
+    LOREBOOK_NAME_FIELD_NUMBER: _builtins.int
+    ENTRY_UID_FIELD_NUMBER: _builtins.int
+    ENTRY_LABEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    lorebook_id: _builtins.str
+    lorebook_name: _builtins.str
+    entry_uid: _builtins.str
+    entry_label: _builtins.str
+    """The entry's comment or name."""
+    reason: _builtins.str
+    """e.g. "key 'dragon' in the last 2 message(s)", "constant", "sticky (still active)"."""
+    dropped: _builtins.bool
+    """Fired, but the token budget left it out."""
+    tokens: _builtins.int
+    def __init__(
+        self,
+        *,
+        lorebook_id: _builtins.str = ...,
+        lorebook_name: _builtins.str = ...,
+        entry_uid: _builtins.str = ...,
+        entry_label: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        dropped: _builtins.bool = ...,
+        tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "entry_label", b"entry_label", "entry_uid", b"entry_uid", "lorebook_id", b"lorebook_id", "lorebook_name", b"lorebook_name", "reason", b"reason", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoreActivation: _TypeAlias = LoreActivation  # noqa: Y015
+
+@_typing.final
+class LoreTimedEffect(_message.Message):
+    """A sticky or cooldown window of one entry in one conversation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_UID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    PROTECTED_FIELD_NUMBER: _builtins.int
+    lorebook_id: _builtins.str
+    entry_uid: _builtins.str
+    kind: _builtins.str
+    """"sticky" or "cooldown"."""
+    start: _builtins.int
+    """Conversation message counts."""
+    end: _builtins.int
+    protected: _builtins.bool
+    def __init__(
+        self,
+        *,
+        lorebook_id: _builtins.str = ...,
+        entry_uid: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+        protected: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "entry_uid", b"entry_uid", "kind", b"kind", "lorebook_id", b"lorebook_id", "protected", b"protected", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoreTimedEffect: _TypeAlias = LoreTimedEffect  # noqa: Y015
+
+@_typing.final
+class LoreState(_message.Message):
+    """What lore keeps between messages of one conversation (channel and personality)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
+    EFFECTS_FIELD_NUMBER: _builtins.int
+    message_count: _builtins.int
+    """Messages in the conversation so far."""
+    @_builtins.property
+    def effects(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoreTimedEffect]: ...
+    def __init__(
+        self,
+        *,
+        message_count: _builtins.int = ...,
+        effects: _abc.Iterable[Global___LoreTimedEffect] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effects", b"effects", "message_count", b"message_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoreState: _TypeAlias = LoreState  # noqa: Y015

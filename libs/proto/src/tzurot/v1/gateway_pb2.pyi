@@ -31,12 +31,16 @@ class _ImportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportFo
     IMPORT_FORMAT_UNSPECIFIED: _ImportFormat.ValueType  # 0
     IMPORT_FORMAT_SEED_YAML: _ImportFormat.ValueType  # 1
     IMPORT_FORMAT_CHARACTER_CARD_JSON: _ImportFormat.ValueType  # 2
+    IMPORT_FORMAT_CHARACTER_CARD: _ImportFormat.ValueType  # 3
+    """A character card as JSON, PNG (tEXt `ccv3` or `chara`) or CHARX, recognised by content."""
 
 class ImportFormat(_ImportFormat, metaclass=_ImportFormatEnumTypeWrapper): ...
 
 IMPORT_FORMAT_UNSPECIFIED: ImportFormat.ValueType  # 0
 IMPORT_FORMAT_SEED_YAML: ImportFormat.ValueType  # 1
 IMPORT_FORMAT_CHARACTER_CARD_JSON: ImportFormat.ValueType  # 2
+IMPORT_FORMAT_CHARACTER_CARD: ImportFormat.ValueType  # 3
+"""A character card as JSON, PNG (tEXt `ccv3` or `chara`) or CHARX, recognised by content."""
 Global___ImportFormat: _TypeAlias = ImportFormat  # noqa: Y015
 
 class _UsagePeriod:
@@ -118,6 +122,47 @@ DENY_MODE_BLOCK: DenyMode.ValueType  # 1
 DENY_MODE_MUTE: DenyMode.ValueType  # 2
 """Refused with PERMISSION_DENIED reason MUTED (the bot stays silent)."""
 Global___DenyMode: _TypeAlias = DenyMode  # noqa: Y015
+
+class _CardFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CardFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CardFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CARD_FORMAT_UNSPECIFIED: _CardFormat.ValueType  # 0
+    CARD_FORMAT_PNG: _CardFormat.ValueType  # 1
+    """The avatar (or a plain picture) with tEXt chunks `ccv3` (V3) and `chara` (V2 backfill)."""
+    CARD_FORMAT_JSON: _CardFormat.ValueType  # 2
+    CARD_FORMAT_CHARX: _CardFormat.ValueType  # 3
+    """A zip: card.json and the card's embedded assets."""
+
+class CardFormat(_CardFormat, metaclass=_CardFormatEnumTypeWrapper):
+    """---- Character cards, lorebooks, shapes.inc import (issue 20) ----"""
+
+CARD_FORMAT_UNSPECIFIED: CardFormat.ValueType  # 0
+CARD_FORMAT_PNG: CardFormat.ValueType  # 1
+"""The avatar (or a plain picture) with tEXt chunks `ccv3` (V3) and `chara` (V2 backfill)."""
+CARD_FORMAT_JSON: CardFormat.ValueType  # 2
+CARD_FORMAT_CHARX: CardFormat.ValueType  # 3
+"""A zip: card.json and the card's embedded assets."""
+Global___CardFormat: _TypeAlias = CardFormat  # noqa: Y015
+
+class _LorebookFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LorebookFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LorebookFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOREBOOK_FORMAT_UNSPECIFIED: _LorebookFormat.ValueType  # 0
+    """`lorebook_v3`: {"spec": "lorebook_v3", "data": <character book>}."""
+    LOREBOOK_FORMAT_WORLD_INFO: _LorebookFormat.ValueType  # 1
+
+class LorebookFormat(_LorebookFormat, metaclass=_LorebookFormatEnumTypeWrapper): ...
+
+LOREBOOK_FORMAT_UNSPECIFIED: LorebookFormat.ValueType  # 0
+"""`lorebook_v3`: {"spec": "lorebook_v3", "data": <character book>}."""
+LOREBOOK_FORMAT_WORLD_INFO: LorebookFormat.ValueType  # 1
+Global___LorebookFormat: _TypeAlias = LorebookFormat  # noqa: Y015
 
 @_typing.final
 class GenerateRequest(_message.Message):
@@ -464,6 +509,7 @@ class JobInspection(_message.Message):
     REASONING_FIELD_NUMBER: _builtins.int
     MEMORIES_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
+    LORE_FIELD_NUMBER: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
     """"user" or "system": whose key paid for the call."""
@@ -484,6 +530,10 @@ class JobInspection(_message.Message):
     def degraded(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """What the answer had to go without, e.g. "memory_unavailable"."""
 
+    @_builtins.property
+    def lore(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LoreActivation]:
+        """Lorebook entries that fired (and those the budget left out), with why."""
+
     def __init__(
         self,
         *,
@@ -495,10 +545,11 @@ class JobInspection(_message.Message):
         reasoning: _builtins.str = ...,
         memories: _abc.Iterable[_common_pb2.MemoryNote] | None = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
+        lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2433,6 +2484,48 @@ class StartFreshResponse(_message.Message):
 Global___StartFreshResponse: _TypeAlias = StartFreshResponse  # noqa: Y015
 
 @_typing.final
+class EditMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    content: _builtins.str
+    """The message's new text as the personality should read it (mentions resolved)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        message_id: _builtins.str = ...,
+        content: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "content", b"content", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EditMessageRequest: _TypeAlias = EditMessageRequest  # noqa: Y015
+
+@_typing.final
+class EditMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EditMessageResponse: _TypeAlias = EditMessageResponse  # noqa: Y015
+
+@_typing.final
 class ExportUserDataRequest(_message.Message):
     """---- Privacy ----"""
 
@@ -2966,3 +3059,548 @@ class GetAvatarRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAvatarRequest: _TypeAlias = GetAvatarRequest  # noqa: Y015
+
+@_typing.final
+class ExportPersonalityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    format: Global___CardFormat.ValueType
+    """PNG when unspecified."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        format: Global___CardFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "format", b"format", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportPersonalityRequest: _TypeAlias = ExportPersonalityRequest  # noqa: Y015
+
+@_typing.final
+class ExportPersonalityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    filename: _builtins.str
+    content_type: _builtins.str
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+        filename: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "document", b"document", "filename", b"filename"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportPersonalityResponse: _TypeAlias = ExportPersonalityResponse  # noqa: Y015
+
+@_typing.final
+class ImportLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ATTACH_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    name: _builtins.str
+    """Used when the document names none (a SillyTavern file's name is its file name)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def attach(self) -> _common_pb2.LorebookAttachment:
+        """Optional: attach it at once."""
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        document: _builtins.bytes = ...,
+        name: _builtins.str = ...,
+        attach: _common_pb2.LorebookAttachment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach", "document", b"document", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLorebookRequest: _TypeAlias = ImportLorebookRequest  # noqa: Y015
+
+@_typing.final
+class ImportLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebook(self) -> _common_pb2.Lorebook: ...
+    def __init__(
+        self,
+        *,
+        lorebook: _common_pb2.Lorebook | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLorebookResponse: _TypeAlias = ImportLorebookResponse  # noqa: Y015
+
+@_typing.final
+class ExportLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    lorebook: _builtins.str
+    """Id or name."""
+    format: Global___LorebookFormat.ValueType
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        lorebook: _builtins.str = ...,
+        format: Global___LorebookFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "format", b"format", "lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportLorebookRequest: _TypeAlias = ExportLorebookRequest  # noqa: Y015
+
+@_typing.final
+class ExportLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    filename: _builtins.str
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+        filename: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "filename", b"filename"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportLorebookResponse: _TypeAlias = ExportLorebookResponse  # noqa: Y015
+
+@_typing.final
+class ListLorebooksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ATTACHED_TO_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def attached_to(self) -> _common_pb2.LorebookAttachment:
+        """Only those attached here (scope unspecified: every lorebook the actor may see)."""
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        attached_to: _common_pb2.LorebookAttachment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attached_to", b"attached_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attached_to", b"attached_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLorebooksRequest: _TypeAlias = ListLorebooksRequest  # noqa: Y015
+
+@_typing.final
+class ListLorebooksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebooks(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Lorebook]: ...
+    def __init__(
+        self,
+        *,
+        lorebooks: _abc.Iterable[_common_pb2.Lorebook] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebooks", b"lorebooks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLorebooksResponse: _TypeAlias = ListLorebooksResponse  # noqa: Y015
+
+@_typing.final
+class GetLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    lorebook: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        lorebook: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLorebookRequest: _TypeAlias = GetLorebookRequest  # noqa: Y015
+
+@_typing.final
+class GetLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebook(self) -> _common_pb2.Lorebook: ...
+    def __init__(
+        self,
+        *,
+        lorebook: _common_pb2.Lorebook | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLorebookResponse: _TypeAlias = GetLorebookResponse  # noqa: Y015
+
+@_typing.final
+class DeleteLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    lorebook: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        lorebook: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteLorebookRequest: _TypeAlias = DeleteLorebookRequest  # noqa: Y015
+
+@_typing.final
+class DeleteLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteLorebookResponse: _TypeAlias = DeleteLorebookResponse  # noqa: Y015
+
+@_typing.final
+class AttachLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
+    lorebook: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def attachment(self) -> _common_pb2.LorebookAttachment: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        lorebook: _builtins.str = ...,
+        attachment: _common_pb2.LorebookAttachment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachLorebookRequest: _TypeAlias = AttachLorebookRequest  # noqa: Y015
+
+@_typing.final
+class AttachLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebook(self) -> _common_pb2.Lorebook: ...
+    def __init__(
+        self,
+        *,
+        lorebook: _common_pb2.Lorebook | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachLorebookResponse: _TypeAlias = AttachLorebookResponse  # noqa: Y015
+
+@_typing.final
+class DetachLorebookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
+    lorebook: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def attachment(self) -> _common_pb2.LorebookAttachment: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        lorebook: _builtins.str = ...,
+        attachment: _common_pb2.LorebookAttachment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachLorebookRequest: _TypeAlias = DetachLorebookRequest  # noqa: Y015
+
+@_typing.final
+class DetachLorebookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebook(self) -> _common_pb2.Lorebook: ...
+    def __init__(
+        self,
+        *,
+        lorebook: _common_pb2.Lorebook | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachLorebookResponse: _TypeAlias = DetachLorebookResponse  # noqa: Y015
+
+@_typing.final
+class ImportShapesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CONFIG_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    AVATAR_FIELD_NUMBER: _builtins.int
+    AVATAR_CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    OWNER_USER_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    config: _builtins.bytes
+    """The configuration document (JSON) of one personality."""
+    avatar: _builtins.bytes
+    """The avatar image, when the client could download it (else the URL is kept)."""
+    avatar_content_type: _builtins.str
+    owner_user_id: _builtins.str
+    """Platform (Discord) user id of the owner; empty: TZUROT_BOT_OWNER_ID."""
+    dry_run: _builtins.bool
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor:
+        """Unset: the operator (CLI); ownership goes to owner_user_id, else the bot owner."""
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Aliases besides the configuration's own `aliases`."""
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        config: _builtins.bytes = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        avatar: _builtins.bytes = ...,
+        avatar_content_type: _builtins.str = ...,
+        owner_user_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "aliases", b"aliases", "avatar", b"avatar", "avatar_content_type", b"avatar_content_type", "config", b"config", "dry_run", b"dry_run", "owner_user_id", b"owner_user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesRequest: _TypeAlias = ImportShapesRequest  # noqa: Y015
+
+@_typing.final
+class ImportShapesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Values kept aside (out of range, malformed) and other notes."""
+
+    @_builtins.property
+    def settings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The settings written at the personality's level."""
+
+    def __init__(
+        self,
+        *,
+        personality: _common_pb2.Personality | None = ...,
+        created: _builtins.bool = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
+        settings: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "personality", b"personality", "settings", b"settings", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesResponse: _TypeAlias = ImportShapesResponse  # noqa: Y015
+
+@_typing.final
+class ImportShapesMemoriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class UserMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    USER_MAP_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """The personality's slug."""
+    memories: _builtins.bytes
+    """A JSON list of shapes.inc memory summaries (a batch of the memories document)."""
+    dry_run: _builtins.bool
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def user_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """shapes.inc user UUID -> Discord user id; unmapped senders go to the personality's
+        shared (legacy) scope.
+        """
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        memories: _builtins.bytes = ...,
+        user_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "dry_run", b"dry_run", "memories", b"memories", "personality", b"personality", "user_map", b"user_map"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesMemoriesRequest: _TypeAlias = ImportShapesMemoriesRequest  # noqa: Y015
+
+@_typing.final
+class ImportShapesMemoriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORTED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    MAPPED_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
+    imported: _builtins.int
+    skipped: _builtins.int
+    """Already imported by an earlier run (idempotent)."""
+    mapped: _builtins.int
+    """Memories filed under a mapped user; the rest went to the shared scope."""
+    shared: _builtins.int
+    def __init__(
+        self,
+        *,
+        imported: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+        mapped: _builtins.int = ...,
+        shared: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imported", b"imported", "mapped", b"mapped", "shared", b"shared", "skipped", b"skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesMemoriesResponse: _TypeAlias = ImportShapesMemoriesResponse  # noqa: Y015

@@ -236,6 +236,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.FromString,
                 _registered_method=True)
+        self.EditMessage = channel.unary_unary(
+                '/tzurot.v1.GatewayService/EditMessage',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ExportUserData',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportUserDataRequest.SerializeToString,
@@ -285,6 +290,56 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/GetAvatar',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.ExportPersonality = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ExportPersonality',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityResponse.FromString,
+                _registered_method=True)
+        self.ImportLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ImportLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportLorebookResponse.FromString,
+                _registered_method=True)
+        self.ExportLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ExportLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ExportLorebookResponse.FromString,
+                _registered_method=True)
+        self.ListLorebooks = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListLorebooks',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.FromString,
+                _registered_method=True)
+        self.GetLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.FromString,
+                _registered_method=True)
+        self.DeleteLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/DeleteLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookResponse.FromString,
+                _registered_method=True)
+        self.AttachLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/AttachLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AttachLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AttachLorebookResponse.FromString,
+                _registered_method=True)
+        self.DetachLorebook = channel.unary_unary(
+                '/tzurot.v1.GatewayService/DetachLorebook',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.DetachLorebookRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.DetachLorebookResponse.FromString,
+                _registered_method=True)
+        self.ImportShapes = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ImportShapes',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesResponse.FromString,
+                _registered_method=True)
+        self.ImportShapesMemories = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ImportShapesMemories',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
                 _registered_method=True)
 
 
@@ -547,6 +602,15 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EditMessage(self, request, context):
+        """A user edited a message a personality answered: its user turn in history takes the new
+        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+        posted as it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Privacy: everything stored about a user, as an archive, or erased.
         """
@@ -613,6 +677,73 @@ class GatewayServiceServicer:
         HttpBody is what the JSON transcoder turns into raw bytes with a content type.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportPersonality(self, request, context):
+        """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
+        A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
+        CHARX. Importing it back (ImportPersonality, IMPORT_FORMAT_CHARACTER_CARD) gives the
+        same personality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportLorebook(self, request, context):
+        """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportLorebook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLorebooks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLorebook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLorebook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachLorebook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachLorebook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShapes(self, request, context):
+        """Operators: one personality of a shapes.inc backup (its configuration), then its
+        memories in batches. Both idempotent; dry_run validates and counts only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShapesMemories(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -815,6 +946,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.StartFreshResponse.SerializeToString,
             ),
+            'EditMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditMessage,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.SerializeToString,
+            ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ExportUserDataRequest.FromString,
@@ -864,6 +1000,56 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetAvatar,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ExportPersonality': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportPersonality,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityResponse.SerializeToString,
+            ),
+            'ImportLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportLorebookResponse.SerializeToString,
+            ),
+            'ExportLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ExportLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ExportLorebookResponse.SerializeToString,
+            ),
+            'ListLorebooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLorebooks,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.SerializeToString,
+            ),
+            'GetLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.SerializeToString,
+            ),
+            'DeleteLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookResponse.SerializeToString,
+            ),
+            'AttachLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AttachLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AttachLorebookResponse.SerializeToString,
+            ),
+            'DetachLorebook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachLorebook,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.DetachLorebookRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.DetachLorebookResponse.SerializeToString,
+            ),
+            'ImportShapes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportShapes,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesResponse.SerializeToString,
+            ),
+            'ImportShapesMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportShapesMemories,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1936,6 +2122,33 @@ class GatewayService:
             _registered_method=True)
 
     @staticmethod
+    def EditMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/EditMessage',
+            tzurot_dot_v1_dot_gateway__pb2.EditMessageRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.EditMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ExportUserData(request,
             target,
             options=(),
@@ -2195,6 +2408,276 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetAvatar',
             tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportPersonality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ExportPersonality',
+            tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ExportPersonalityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ImportLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.ImportLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ImportLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ExportLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.ExportLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ExportLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLorebooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListLorebooks',
+            tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/DeleteLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.DeleteLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/AttachLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.AttachLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AttachLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachLorebook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/DetachLorebook',
+            tzurot_dot_v1_dot_gateway__pb2.DetachLorebookRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.DetachLorebookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShapes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ImportShapes',
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShapesMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ImportShapesMemories',
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -98,6 +98,11 @@ class GatewayServiceStub:
     long-term memory is formed while on) and fresh (memories from before a point are not used).
     """
     StartFresh: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]
+    EditMessage: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]
+    """A user edited a message a personality answered: its user turn in history takes the new
+    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+    posted as it.
+    """
     ExportUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]
@@ -121,6 +126,25 @@ class GatewayServiceStub:
     HttpBody is what the JSON transcoder turns into raw bytes with a content type.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     """
+    ExportPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportPersonalityRequest, _gateway_pb2.ExportPersonalityResponse]
+    """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
+    A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
+    CHARX. Importing it back (ImportPersonality, IMPORT_FORMAT_CHARACTER_CARD) gives the
+    same personality.
+    """
+    ImportLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportLorebookRequest, _gateway_pb2.ImportLorebookResponse]
+    """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book."""
+    ExportLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportLorebookRequest, _gateway_pb2.ExportLorebookResponse]
+    ListLorebooks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListLorebooksRequest, _gateway_pb2.ListLorebooksResponse]
+    GetLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetLorebookRequest, _gateway_pb2.GetLorebookResponse]
+    DeleteLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteLorebookRequest, _gateway_pb2.DeleteLorebookResponse]
+    AttachLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AttachLorebookRequest, _gateway_pb2.AttachLorebookResponse]
+    DetachLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]
+    ImportShapes: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesRequest, _gateway_pb2.ImportShapesResponse]
+    """Operators: one personality of a shapes.inc backup (its configuration), then its
+    memories in batches. Both idempotent; dry_run validates and counts only.
+    """
+    ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -191,6 +215,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     long-term memory is formed while on) and fresh (memories from before a point are not used).
     """
     StartFresh: _aio.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]  # type: ignore[assignment]
+    EditMessage: _aio.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]  # type: ignore[assignment]
+    """A user edited a message a personality answered: its user turn in history takes the new
+    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+    posted as it.
+    """
     ExportUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]  # type: ignore[assignment]
     """Privacy: everything stored about a user, as an archive, or erased."""
     DeleteUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteUserDataRequest, _gateway_pb2.DeleteUserDataResponse]  # type: ignore[assignment]
@@ -214,6 +243,25 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     HttpBody is what the JSON transcoder turns into raw bytes with a content type.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     """
+    ExportPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportPersonalityRequest, _gateway_pb2.ExportPersonalityResponse]  # type: ignore[assignment]
+    """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
+    A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
+    CHARX. Importing it back (ImportPersonality, IMPORT_FORMAT_CHARACTER_CARD) gives the
+    same personality.
+    """
+    ImportLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportLorebookRequest, _gateway_pb2.ImportLorebookResponse]  # type: ignore[assignment]
+    """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book."""
+    ExportLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportLorebookRequest, _gateway_pb2.ExportLorebookResponse]  # type: ignore[assignment]
+    ListLorebooks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListLorebooksRequest, _gateway_pb2.ListLorebooksResponse]  # type: ignore[assignment]
+    GetLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetLorebookRequest, _gateway_pb2.GetLorebookResponse]  # type: ignore[assignment]
+    DeleteLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteLorebookRequest, _gateway_pb2.DeleteLorebookResponse]  # type: ignore[assignment]
+    AttachLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AttachLorebookRequest, _gateway_pb2.AttachLorebookResponse]  # type: ignore[assignment]
+    DetachLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]  # type: ignore[assignment]
+    ImportShapes: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesRequest, _gateway_pb2.ImportShapesResponse]  # type: ignore[assignment]
+    """Operators: one personality of a shapes.inc backup (its configuration), then its
+    memories in batches. Both idempotent; dry_run validates and counts only.
+    """
+    ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -517,6 +565,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_gateway_pb2.StartFreshResponse, _abc.Awaitable[_gateway_pb2.StartFreshResponse]]: ...
 
     @_abc_1.abstractmethod
+    def EditMessage(
+        self,
+        request: _gateway_pb2.EditMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.EditMessageResponse, _abc.Awaitable[_gateway_pb2.EditMessageResponse]]:
+        """A user edited a message a personality answered: its user turn in history takes the new
+        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
+        posted as it.
+        """
+
+    @_abc_1.abstractmethod
     def ExportUserData(
         self,
         request: _gateway_pb2.ExportUserDataRequest,
@@ -598,5 +657,84 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         HttpBody is what the JSON transcoder turns into raw bytes with a content type.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         """
+
+    @_abc_1.abstractmethod
+    def ExportPersonality(
+        self,
+        request: _gateway_pb2.ExportPersonalityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ExportPersonalityResponse, _abc.Awaitable[_gateway_pb2.ExportPersonalityResponse]]:
+        """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
+        A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
+        CHARX. Importing it back (ImportPersonality, IMPORT_FORMAT_CHARACTER_CARD) gives the
+        same personality.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportLorebook(
+        self,
+        request: _gateway_pb2.ImportLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ImportLorebookResponse, _abc.Awaitable[_gateway_pb2.ImportLorebookResponse]]:
+        """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book."""
+
+    @_abc_1.abstractmethod
+    def ExportLorebook(
+        self,
+        request: _gateway_pb2.ExportLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ExportLorebookResponse, _abc.Awaitable[_gateway_pb2.ExportLorebookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListLorebooks(
+        self,
+        request: _gateway_pb2.ListLorebooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListLorebooksResponse, _abc.Awaitable[_gateway_pb2.ListLorebooksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetLorebook(
+        self,
+        request: _gateway_pb2.GetLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetLorebookResponse, _abc.Awaitable[_gateway_pb2.GetLorebookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteLorebook(
+        self,
+        request: _gateway_pb2.DeleteLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DeleteLorebookResponse, _abc.Awaitable[_gateway_pb2.DeleteLorebookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AttachLorebook(
+        self,
+        request: _gateway_pb2.AttachLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AttachLorebookResponse, _abc.Awaitable[_gateway_pb2.AttachLorebookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DetachLorebook(
+        self,
+        request: _gateway_pb2.DetachLorebookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.DetachLorebookResponse, _abc.Awaitable[_gateway_pb2.DetachLorebookResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportShapes(
+        self,
+        request: _gateway_pb2.ImportShapesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ImportShapesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesResponse]]:
+        """Operators: one personality of a shapes.inc backup (its configuration), then its
+        memories in batches. Both idempotent; dry_run validates and counts only.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportShapesMemories(
+        self,
+        request: _gateway_pb2.ImportShapesMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ImportShapesMemoriesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesMemoriesResponse]]: ...
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

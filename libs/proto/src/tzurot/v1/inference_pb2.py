@@ -26,7 +26,7 @@ from tzurot.v1 import common_pb2 as tzurot_dot_v1_dot_common__pb2
 from tzurot.v1 import gateway_pb2 as tzurot_dot_v1_dot_gateway__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tzurot/v1/inference.proto\x12\ttzurot.v1\x1a\x16tzurot/v1/common.proto\x1a\x17tzurot/v1/gateway.proto\"\x97\x04\n\x14GenerateReplyRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.tzurot.v1.Actor\x12%\n\x08location\x18\x04 \x01(\x0b\x32\x13.tzurot.v1.Location\x12+\n\x0bpersonality\x18\x05 \x01(\x0b\x32\x16.tzurot.v1.Personality\x12,\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x1c.tzurot.v1.ResolvedLlmConfig\x12\x0f\n\x07\x63ontent\x18\x07 \x01(\t\x12\x30\n\nreferences\x18\x08 \x03(\x0b\x32\x1c.tzurot.v1.ReferencedMessage\x12*\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12#\n\x07persona\x18\n \x01(\x0b\x32\x12.tzurot.v1.Persona\x12\x10\n\x08timezone\x18\x0b \x01(\t\x12\x1c\n\x14max_history_messages\x18\x0c \x01(\x05\x12\x18\n\x10memory_threshold\x18\r \x01(\x01\x12\x14\n\x0cmemory_limit\x18\x0e \x01(\x05\x12\x19\n\x11include_reasoning\x18\x0f \x01(\x08\x12,\n\x08mentions\x18\x10 \x03(\x0b\x32\x1a.tzurot.v1.MentionedEntity\"N\n\x0fMentionedEntity\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xc8\x01\n\x0cPromptReport\x12\x1e\n\x16prompt_tokens_estimate\x18\x01 \x01(\x05\x12\x15\n\rhistory_turns\x18\x02 \x01(\x05\x12\x12\n\nmemory_ids\x18\x03 \x03(\t\x12\x1e\n\x16referenced_message_ids\x18\x04 \x03(\t\x12\x12\n\nkey_source\x18\x05 \x01(\t\x12\'\n\x08memories\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.MemoryNote\x12\x10\n\x08\x64\x65graded\x18\x07 \x03(\t\"\xd6\x01\n\rReplyFinished\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\x12\x11\n\treasoning\x18\x04 \x01(\t\x12\'\n\x06report\x18\x05 \x01(\x0b\x32\x17.tzurot.v1.PromptReport\x12*\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12\x14\n\x0cuser_content\x18\x07 \x01(\t\"u\n\x15GenerateReplyResponse\x12%\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.TextChunkH\x00\x12,\n\x08\x66inished\x18\x02 \x01(\x0b\x32\x18.tzurot.v1.ReplyFinishedH\x00\x42\x07\n\x05\x65vent\"S\n\x12ValidateKeyRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x11\n\x07\x61pi_key\x18\x02 \x01(\tH\x00\x12\x11\n\x07user_id\x18\x03 \x01(\tH\x00\x42\x05\n\x03key\"*\n\x13ValidateKeyResponse\x12\x13\n\x0bmodel_count\x18\x01 \x01(\x05\"\x82\x01\n\x14\x44\x65scribeImageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05image\x18\x02 \x01(\x0b\x32\x15.tzurot.v1.Attachment\x12\x33\n\rvision_config\x18\x03 \x01(\x0b\x32\x1c.tzurot.v1.ResolvedLlmConfig\"M\n\x15\x44\x65scribeImageResponse\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage\"a\n\x16TranscribeAudioRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x15.tzurot.v1.Attachment\x12\x10\n\x08provider\x18\x03 \x01(\t\"N\n\x17TranscribeAudioResponse\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage2\xe4\x02\n\x10InferenceService\x12T\n\rGenerateReply\x12\x1f.tzurot.v1.GenerateReplyRequest\x1a .tzurot.v1.GenerateReplyResponse0\x01\x12L\n\x0bValidateKey\x12\x1d.tzurot.v1.ValidateKeyRequest\x1a\x1e.tzurot.v1.ValidateKeyResponse\x12R\n\rDescribeImage\x12\x1f.tzurot.v1.DescribeImageRequest\x1a .tzurot.v1.DescribeImageResponse\x12X\n\x0fTranscribeAudio\x12!.tzurot.v1.TranscribeAudioRequest\x1a\".tzurot.v1.TranscribeAudioResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tzurot/v1/inference.proto\x12\ttzurot.v1\x1a\x16tzurot/v1/common.proto\x1a\x17tzurot/v1/gateway.proto\"\xbd\x04\n\x14GenerateReplyRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.tzurot.v1.Actor\x12%\n\x08location\x18\x04 \x01(\x0b\x32\x13.tzurot.v1.Location\x12+\n\x0bpersonality\x18\x05 \x01(\x0b\x32\x16.tzurot.v1.Personality\x12,\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x1c.tzurot.v1.ResolvedLlmConfig\x12\x0f\n\x07\x63ontent\x18\x07 \x01(\t\x12\x30\n\nreferences\x18\x08 \x03(\x0b\x32\x1c.tzurot.v1.ReferencedMessage\x12*\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12#\n\x07persona\x18\n \x01(\x0b\x32\x12.tzurot.v1.Persona\x12\x10\n\x08timezone\x18\x0b \x01(\t\x12\x1c\n\x14max_history_messages\x18\x0c \x01(\x05\x12\x18\n\x10memory_threshold\x18\r \x01(\x01\x12\x14\n\x0cmemory_limit\x18\x0e \x01(\x05\x12\x19\n\x11include_reasoning\x18\x0f \x01(\x08\x12,\n\x08mentions\x18\x10 \x03(\x0b\x32\x1a.tzurot.v1.MentionedEntity\x12$\n\x04lore\x18\x11 \x01(\x0b\x32\x16.tzurot.v1.LoreContext\"\\\n\x0eScopedLorebook\x12#\n\x05scope\x18\x01 \x01(\x0e\x32\x14.tzurot.v1.LoreScope\x12%\n\x08lorebook\x18\x02 \x01(\x0b\x32\x13.tzurot.v1.Lorebook\"`\n\x0bLoreContext\x12,\n\tlorebooks\x18\x01 \x03(\x0b\x32\x19.tzurot.v1.ScopedLorebook\x12#\n\x05state\x18\x02 \x01(\x0b\x32\x14.tzurot.v1.LoreState\"N\n\x0fMentionedEntity\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xf1\x01\n\x0cPromptReport\x12\x1e\n\x16prompt_tokens_estimate\x18\x01 \x01(\x05\x12\x15\n\rhistory_turns\x18\x02 \x01(\x05\x12\x12\n\nmemory_ids\x18\x03 \x03(\t\x12\x1e\n\x16referenced_message_ids\x18\x04 \x03(\t\x12\x12\n\nkey_source\x18\x05 \x01(\t\x12\'\n\x08memories\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.MemoryNote\x12\x10\n\x08\x64\x65graded\x18\x07 \x03(\t\x12\'\n\x04lore\x18\x08 \x03(\x0b\x32\x19.tzurot.v1.LoreActivation\"\x80\x02\n\rReplyFinished\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\x12\x11\n\treasoning\x18\x04 \x01(\t\x12\'\n\x06report\x18\x05 \x01(\x0b\x32\x17.tzurot.v1.PromptReport\x12*\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x15.tzurot.v1.Attachment\x12\x14\n\x0cuser_content\x18\x07 \x01(\t\x12(\n\nlore_state\x18\x08 \x01(\x0b\x32\x14.tzurot.v1.LoreState\"u\n\x15GenerateReplyResponse\x12%\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.TextChunkH\x00\x12,\n\x08\x66inished\x18\x02 \x01(\x0b\x32\x18.tzurot.v1.ReplyFinishedH\x00\x42\x07\n\x05\x65vent\"S\n\x12ValidateKeyRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x11\n\x07\x61pi_key\x18\x02 \x01(\tH\x00\x12\x11\n\x07user_id\x18\x03 \x01(\tH\x00\x42\x05\n\x03key\"*\n\x13ValidateKeyResponse\x12\x13\n\x0bmodel_count\x18\x01 \x01(\x05\"\x82\x01\n\x14\x44\x65scribeImageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05image\x18\x02 \x01(\x0b\x32\x15.tzurot.v1.Attachment\x12\x33\n\rvision_config\x18\x03 \x01(\x0b\x32\x1c.tzurot.v1.ResolvedLlmConfig\"M\n\x15\x44\x65scribeImageResponse\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage\"a\n\x16TranscribeAudioRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x15.tzurot.v1.Attachment\x12\x10\n\x08provider\x18\x03 \x01(\t\"N\n\x17TranscribeAudioResponse\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tzurot.v1.Usage2\xe4\x02\n\x10InferenceService\x12T\n\rGenerateReply\x12\x1f.tzurot.v1.GenerateReplyRequest\x1a .tzurot.v1.GenerateReplyResponse0\x01\x12L\n\x0bValidateKey\x12\x1d.tzurot.v1.ValidateKeyRequest\x1a\x1e.tzurot.v1.ValidateKeyResponse\x12R\n\rDescribeImage\x12\x1f.tzurot.v1.DescribeImageRequest\x1a .tzurot.v1.DescribeImageResponse\x12X\n\x0fTranscribeAudio\x12!.tzurot.v1.TranscribeAudioRequest\x1a\".tzurot.v1.TranscribeAudioResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,27 +34,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tzurot.v1.inference_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEREPLYREQUEST']._serialized_start=90
-  _globals['_GENERATEREPLYREQUEST']._serialized_end=625
-  _globals['_MENTIONEDENTITY']._serialized_start=627
-  _globals['_MENTIONEDENTITY']._serialized_end=705
-  _globals['_PROMPTREPORT']._serialized_start=708
-  _globals['_PROMPTREPORT']._serialized_end=908
-  _globals['_REPLYFINISHED']._serialized_start=911
-  _globals['_REPLYFINISHED']._serialized_end=1125
-  _globals['_GENERATEREPLYRESPONSE']._serialized_start=1127
-  _globals['_GENERATEREPLYRESPONSE']._serialized_end=1244
-  _globals['_VALIDATEKEYREQUEST']._serialized_start=1246
-  _globals['_VALIDATEKEYREQUEST']._serialized_end=1329
-  _globals['_VALIDATEKEYRESPONSE']._serialized_start=1331
-  _globals['_VALIDATEKEYRESPONSE']._serialized_end=1373
-  _globals['_DESCRIBEIMAGEREQUEST']._serialized_start=1376
-  _globals['_DESCRIBEIMAGEREQUEST']._serialized_end=1506
-  _globals['_DESCRIBEIMAGERESPONSE']._serialized_start=1508
-  _globals['_DESCRIBEIMAGERESPONSE']._serialized_end=1585
-  _globals['_TRANSCRIBEAUDIOREQUEST']._serialized_start=1587
-  _globals['_TRANSCRIBEAUDIOREQUEST']._serialized_end=1684
-  _globals['_TRANSCRIBEAUDIORESPONSE']._serialized_start=1686
-  _globals['_TRANSCRIBEAUDIORESPONSE']._serialized_end=1764
-  _globals['_INFERENCESERVICE']._serialized_start=1767
-  _globals['_INFERENCESERVICE']._serialized_end=2123
+  _globals['_GENERATEREPLYREQUEST']._serialized_end=663
+  _globals['_SCOPEDLOREBOOK']._serialized_start=665
+  _globals['_SCOPEDLOREBOOK']._serialized_end=757
+  _globals['_LORECONTEXT']._serialized_start=759
+  _globals['_LORECONTEXT']._serialized_end=855
+  _globals['_MENTIONEDENTITY']._serialized_start=857
+  _globals['_MENTIONEDENTITY']._serialized_end=935
+  _globals['_PROMPTREPORT']._serialized_start=938
+  _globals['_PROMPTREPORT']._serialized_end=1179
+  _globals['_REPLYFINISHED']._serialized_start=1182
+  _globals['_REPLYFINISHED']._serialized_end=1438
+  _globals['_GENERATEREPLYRESPONSE']._serialized_start=1440
+  _globals['_GENERATEREPLYRESPONSE']._serialized_end=1557
+  _globals['_VALIDATEKEYREQUEST']._serialized_start=1559
+  _globals['_VALIDATEKEYREQUEST']._serialized_end=1642
+  _globals['_VALIDATEKEYRESPONSE']._serialized_start=1644
+  _globals['_VALIDATEKEYRESPONSE']._serialized_end=1686
+  _globals['_DESCRIBEIMAGEREQUEST']._serialized_start=1689
+  _globals['_DESCRIBEIMAGEREQUEST']._serialized_end=1819
+  _globals['_DESCRIBEIMAGERESPONSE']._serialized_start=1821
+  _globals['_DESCRIBEIMAGERESPONSE']._serialized_end=1898
+  _globals['_TRANSCRIBEAUDIOREQUEST']._serialized_start=1900
+  _globals['_TRANSCRIBEAUDIOREQUEST']._serialized_end=1997
+  _globals['_TRANSCRIBEAUDIORESPONSE']._serialized_start=1999
+  _globals['_TRANSCRIBEAUDIORESPONSE']._serialized_end=2077
+  _globals['_INFERENCESERVICE']._serialized_start=2080
+  _globals['_INFERENCESERVICE']._serialized_end=2436
 # @@protoc_insertion_point(module_scope)

@@ -42,6 +42,7 @@ class GenerateReplyRequest(_message.Message):
     MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
     MENTIONS_FIELD_NUMBER: _builtins.int
+    LORE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -70,6 +71,12 @@ class GenerateReplyRequest(_message.Message):
     def mentions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MentionedEntity]:
         """Channels and roles the message mentions, with what the prompt should know of them."""
 
+    @_builtins.property
+    def lore(self) -> Global___LoreContext:
+        """Lorebooks in play (channel, personality, global: that precedence) and the
+        conversation's lore state.
+        """
+
     def __init__(
         self,
         *,
@@ -89,14 +96,62 @@ class GenerateReplyRequest(_message.Message):
         memory_limit: _builtins.int = ...,
         include_reasoning: _builtins.bool = ...,
         mentions: _abc.Iterable[Global___MentionedEntity] | None = ...,
+        lore: Global___LoreContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "location", b"location", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateReplyRequest: _TypeAlias = GenerateReplyRequest  # noqa: Y015
+
+@_typing.final
+class ScopedLorebook(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_FIELD_NUMBER: _builtins.int
+    LOREBOOK_FIELD_NUMBER: _builtins.int
+    scope: _common_pb2.LoreScope.ValueType
+    @_builtins.property
+    def lorebook(self) -> _common_pb2.Lorebook: ...
+    def __init__(
+        self,
+        *,
+        scope: _common_pb2.LoreScope.ValueType = ...,
+        lorebook: _common_pb2.Lorebook | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScopedLorebook: _TypeAlias = ScopedLorebook  # noqa: Y015
+
+@_typing.final
+class LoreContext(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOREBOOKS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lorebooks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScopedLorebook]: ...
+    @_builtins.property
+    def state(self) -> _common_pb2.LoreState: ...
+    def __init__(
+        self,
+        *,
+        lorebooks: _abc.Iterable[Global___ScopedLorebook] | None = ...,
+        state: _common_pb2.LoreState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebooks", b"lorebooks", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoreContext: _TypeAlias = LoreContext  # noqa: Y015
 
 @_typing.final
 class MentionedEntity(_message.Message):
@@ -141,6 +196,7 @@ class PromptReport(_message.Message):
     KEY_SOURCE_FIELD_NUMBER: _builtins.int
     MEMORIES_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
+    LORE_FIELD_NUMBER: _builtins.int
     prompt_tokens_estimate: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
@@ -157,6 +213,10 @@ class PromptReport(_message.Message):
     def degraded(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """What the answer had to go without, e.g. "memory_unavailable" (long-term memory failed)."""
 
+    @_builtins.property
+    def lore(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LoreActivation]:
+        """Lorebook entries that fired, and those the budget left out."""
+
     def __init__(
         self,
         *,
@@ -167,10 +227,11 @@ class PromptReport(_message.Message):
         key_source: _builtins.str = ...,
         memories: _abc.Iterable[_common_pb2.MemoryNote] | None = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
+        lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -187,6 +248,7 @@ class ReplyFinished(_message.Message):
     REPORT_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     USER_CONTENT_FIELD_NUMBER: _builtins.int
+    LORE_STATE_FIELD_NUMBER: _builtins.int
     content: _builtins.str
     finish_reason: _builtins.str
     reasoning: _builtins.str
@@ -203,6 +265,10 @@ class ReplyFinished(_message.Message):
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]:
         """The request's attachments with description (image) or transcript (audio) filled in."""
 
+    @_builtins.property
+    def lore_state(self) -> _common_pb2.LoreState:
+        """The conversation's lore state after this reply, for gateway to keep."""
+
     def __init__(
         self,
         *,
@@ -213,10 +279,11 @@ class ReplyFinished(_message.Message):
         report: Global___PromptReport | None = ...,
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         user_content: _builtins.str = ...,
+        lore_state: _common_pb2.LoreState | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lore_state", b"lore_state", "report", b"report", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "content", b"content", "finish_reason", b"finish_reason", "reasoning", b"reasoning", "report", b"report", "usage", b"usage", "user_content", b"user_content"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "content", b"content", "finish_reason", b"finish_reason", "lore_state", b"lore_state", "reasoning", b"reasoning", "report", b"report", "usage", b"usage", "user_content", b"user_content"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

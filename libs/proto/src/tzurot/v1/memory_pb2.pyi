@@ -529,7 +529,11 @@ class AddMemoryRequest(_message.Message):
     MEMORY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def memory(self) -> _common_pb2.Memory:
-        """memory.created_at, when set, is when it happened (imports); otherwise now."""
+        """memory.id (a UUID), when set, makes the call idempotent: a memory with that id is
+        returned as it is (existed=true), and the new one is never merged into a near-duplicate
+        (imports keep each memory). memory.created_at, when set, is kept (original timestamps of
+        an import; decay counts from it).
+        """
 
     def __init__(
         self,
@@ -550,8 +554,11 @@ class AddMemoryResponse(_message.Message):
 
     MEMORY_FIELD_NUMBER: _builtins.int
     MERGED_FIELD_NUMBER: _builtins.int
+    EXISTED_FIELD_NUMBER: _builtins.int
     merged: _builtins.bool
     """True when merged into an existing near-duplicate."""
+    existed: _builtins.bool
+    """True when a memory with the given id was already stored."""
     @_builtins.property
     def memory(self) -> _common_pb2.Memory: ...
     def __init__(
@@ -559,10 +566,11 @@ class AddMemoryResponse(_message.Message):
         *,
         memory: _common_pb2.Memory | None = ...,
         merged: _builtins.bool = ...,
+        existed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory", "merged", b"merged"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["existed", b"existed", "memory", b"memory", "merged", b"merged"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -84,6 +84,25 @@ class World:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"job {idempotency_key!r} was not delivered within {within}s")
 
+    async def memory_ready(self, within: float = 600.0) -> None:
+        """Waits until long-term memory answers a search: its local embedding model loads
+        in the background at start, which on a busy machine outlasts one RPC deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            try:
+                await self.cli.SearchMemories(
+                    gw.SearchMemoriesRequest(
+                        actor=_actor(self.alice), personality="lilith", query="x"
+                    ),
+                    timeout=60,
+                )
+                return
+            except grpc.aio.AioRpcError as exc:
+                retry = {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+                if exc.code() not in retry or loop.time() > deadline:
+                    raise
+
     async def set_key(self, who: Json, key: str = USER_KEY) -> None:
         await self.cli.SetWalletKey(
             gw.SetWalletKeyRequest(actor=_actor(who), provider="openrouter", api_key=key)

@@ -128,6 +128,10 @@ class TzurotBot(discord.AutoShardedClient):
         if self.flow is not None:
             await self.flow.on_reaction(payload)
 
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if self.flow is not None:
+            await self.flow.on_edit(payload.message)
+
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if self.flow is not None:
             self.flow.on_delete(payload.message_id)

@@ -53,7 +53,6 @@ class Answer:
     request: gw.GenerateRequest
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
-    regenerations: int = 0
     shown: common.Personality = field(default_factory=common.Personality)  # as resolved
 
 
@@ -167,6 +166,39 @@ class MessageFlow:
         """What the bot posted as `message_id` (for Inspect), if it still remembers."""
         return self._answers.get(message_id)
 
+    async def on_edit(self, message: discord.Message) -> None:
+        with self._busy():
+            await self._on_edit(message)
+
+    async def _on_edit(self, message: discord.Message) -> None:
+        """A user edited a message a personality answered: its turn in history follows."""
+        if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        key = str(message.id)
+        answered = next(
+            (a for a in list(self._answers.values()) if key in a.request.message_ids), None
+        )
+        if answered is None:
+            return
+        actor = actor_of(message.author)
+        addressed = await self._addressed(message, actor)
+        content = next(
+            (text for p, text in addressed if p.slug == answered.personality.slug),
+            message.content,
+        )
+        try:
+            await self._gateway.call(
+                self._gateway.stub.EditMessage(
+                    gw.EditMessageRequest(
+                        actor=actor,
+                        message_id=key,
+                        content=self._readable_text(message, content),
+                    )
+                )
+            )
+        except TzurotError as err:
+            log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
+
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)
         if self._proxies is not None:
@@ -237,8 +269,10 @@ class MessageFlow:
             if again is None:
                 return
             personality, request = again
-        base = answer.request.idempotency_key.split("#regen")[0]
-        request.idempotency_key = f"{base}#regen-{reacted_id}"
+        # A new key each time, counted from the answer's own key: a regenerated answer
+        # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
+        base, _, count = answer.request.idempotency_key.partition("#regen")
+        request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
         await self._post(answer.channel, None, personality, request, answer.user_id)
 
     async def _rebuilt_request(

@@ -107,6 +107,8 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             operator_identities=settings.operator_identities,
             public_url=settings.public_url,
         )
+        admin.bot_owner_id = settings.bot_owner_id
+        admin.superuser_ids = settings.superusers
         servicer = GatewayAdminServicer(gateway, wallet, admin)
         running = await create_server(
             service="gateway",

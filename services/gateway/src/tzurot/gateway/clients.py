@@ -175,6 +175,19 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
+        try:
+            reply: mem.AddMemoryResponse = await self._stub.AddMemory(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply
+
+    async def edit_turn(self, message_id: str, content: str) -> None:
+        try:
+            await self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         try:
             reply = await self._stub.GetMemoryMode(

@@ -34,6 +34,9 @@ class GatewaySettings(ServiceSettings):
     public_url: str = ""
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
+    # The bot owner's platform id: imported shapes.inc personalities belong to them (else
+    # to the first superuser).
+    bot_owner_id: str = ""
     # A running job whose heartbeat is older than this is taken over by a duplicate request.
     job_lease_seconds: float = Field(default=90.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.

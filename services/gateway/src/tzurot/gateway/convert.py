@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway import domain as d
+from tzurot.gateway import lore_convert
 from tzurot.gateway.imports import ImportFormat
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import common_pb2 as common
@@ -120,6 +121,8 @@ def personality(p: d.Personality) -> common.Personality:
         voice_id=p.voice_id,
         created_at=timestamp(p.created_at),
         updated_at=timestamp(p.updated_at),
+        card=lore_convert.character_card(p.card),
+        custom_fields=lore_convert.struct(p.custom_fields),
     )
 
 
@@ -192,6 +195,7 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
         key_source=report.key_source,
         prompt_tokens_estimate=report.prompt_tokens_estimate,
         reasoning=c.reasoning,
+        lore=[lore_convert.lore_activation_proto(a) for a in report.lore],
         memories=[common.MemoryNote(id=m.id, text=m.text) for m in report.memories],
         degraded=list(report.degraded),
     )
@@ -257,6 +261,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         memory_threshold=r.memory_threshold,
         memory_limit=r.memory_limit,
+        lore=None if r.lore is None else lore_convert.lore_context(r.lore),
     )
 
 
@@ -277,6 +282,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         report=prompt_report(fin.report) if fin.HasField("report") else None,
         attachments=tuple(attachment(a) for a in fin.attachments),
         user_content=fin.user_content,
+        lore_state=lore_convert.lore_state(fin.lore_state) if fin.HasField("lore_state") else None,
     )
 
 
@@ -287,6 +293,7 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         memory_ids=tuple(msg.memory_ids),
         referenced_message_ids=tuple(msg.referenced_message_ids),
         key_source=msg.key_source,
+        lore=tuple(lore_convert.lore_activation(a) for a in msg.lore),
         memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
         degraded=tuple(msg.degraded),
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tzurot.gateway.lore import LoreActivation, LoreContext, LoreState
+
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -82,6 +84,10 @@ class Personality:
     created_at: datetime
     updated_at: datetime
     voice_id: str = ""
+    card: Mapping[str, Any] = field(default_factory=dict)
+    """Character card fields with no other place (cards.mapping.CARD_KEYS)."""
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
 
 
 class ConfigSource(enum.StrEnum):
@@ -217,6 +223,7 @@ class ReplyRequest:
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20
+    lore: LoreContext | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,7 @@ class PromptReport:
     memory_ids: tuple[str, ...] = ()
     referenced_message_ids: tuple[str, ...] = ()
     key_source: str = ""
+    lore: tuple[LoreActivation, ...] = ()
     memories: tuple[MemoryNote, ...] = ()
     # What the answer went without (e.g. "memory_unavailable").
     degraded: tuple[str, ...] = ()
@@ -257,6 +265,8 @@ class ReplyFinished:
     attachments: tuple[Attachment, ...] = ()
     # The user's message as it entered the prompt (transcripts included), for history.
     user_content: str = ""
+    # The conversation's lore state after this reply (None: no lore in play).
+    lore_state: LoreState | None = None
 
 
 ReplyEvent = ReplyChunk | ReplyFinished

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Attachment, JobContext, MemoryNote, PromptReport, ReplyFinished
+from tzurot.gateway.lore import LoreActivation
 
 
 def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict[str, Any]:
@@ -59,6 +60,7 @@ def _report(data: dict[str, Any]) -> PromptReport:
         memory_ids=tuple(data.get("memory_ids", ())),
         referenced_message_ids=tuple(data.get("referenced_message_ids", ())),
         key_source=str(data.get("key_source", "")),
+        lore=tuple(LoreActivation(**item) for item in data.get("lore", ())),
         memories=tuple(
             MemoryNote(id=str(m.get("id", "")), text=str(m.get("text", "")))
             for m in data.get("memories", ())

@@ -68,7 +68,13 @@ class Memory(History, Protocol):
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
 
+    async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
+        """Imports (shapes.inc): with memory.id the call is idempotent."""
+        ...
+
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode: ...
+
+    async def edit_turn(self, message_id: str, content: str) -> None: ...
 
     async def set_memory_mode(
         self, personality_id: str, user_id: str, mode: mem.MemoryMode

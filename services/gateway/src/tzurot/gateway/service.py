@@ -207,6 +207,8 @@ class Gateway:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
             keep_alive = asyncio.create_task(self._keep_alive(job.id))
             settings = prepared.settings
+            conversation = command.location.conversation_id
+            lore = await self._store.lore_context(personality.id, conversation)
             # Reasoning is kept for Inspect when the client asks or the user's setting says so.
             keep_reasoning = command.include_reasoning or bool(settings[KEEP_REASONING].value)
             request = ReplyRequest(
@@ -229,6 +231,7 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                lore=lore if lore.books else None,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
@@ -248,6 +251,10 @@ class Gateway:
                 prepared.request_type,
                 context_columns(finished, include_reasoning=keep_reasoning),
             )
+            if request.lore is not None and finished.lore_state is not None:
+                # Sticky, cooldown and delay count this conversation's messages: kept here
+                # (per channel and personality) so they survive restarts.
+                await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
             raise

@@ -66,6 +66,10 @@ personalities = sa.Table(
     sa.Column("voice_id", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Character card fields with no other place (cards/mapping.CARD_KEYS), kept for export.
+    sa.Column("card", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # Imported fields with no place in Tzurot (shapes.inc extras), kept as they were.
+    sa.Column("custom_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
 )
 
@@ -247,6 +251,80 @@ quota_counters = sa.Table(
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )
+
+# ---- Character cards and lorebooks (issue 20) ----
+
+# Bytes a personality's card carries: the card picture ("avatar") and CHARX assets by path.
+personality_assets = sa.Table(
+    "personality_assets",
+    metadata,
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("content_type", sa.Text, nullable=False, server_default=""),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+lorebooks = sa.Table(
+    "lorebooks",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("scan_depth", sa.Integer),
+    sa.Column("token_budget", sa.Integer),
+    sa.Column("recursive_scanning", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("extensions", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # The entries in cards/lorebooks.LoreEntry's shape, edited as a whole.
+    sa.Column("entries", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("owner_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    # The personality whose card carried it (its character_book), if any.
+    sa.Column(
+        "card_personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="SET NULL"),
+        unique=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# scope: 'personality' (target: the personality id), 'channel' (the channel id), 'global' ('').
+lorebook_attachments = sa.Table(
+    "lorebook_attachments",
+    metadata,
+    sa.Column(
+        "lorebook_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("lorebooks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("target", sa.Text, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("lorebook_attachments_target_idx", "scope", "target"),
+)
+
+# The timed effects (sticky, cooldown) and message count of one conversation's lore.
+lore_states = sa.Table(
+    "lore_states",
+    metadata,
+    sa.Column("channel_id", sa.Text, primary_key=True),
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("effects", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
 
 # A personality's avatar image, kept by the project and served by the edge at
 # /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).

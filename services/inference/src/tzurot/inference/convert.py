@@ -9,6 +9,8 @@ from typing import Any
 from google.protobuf import json_format
 
 from tzurot.inference import domain as d
+from tzurot.inference.lore import convert as lore_convert
+from tzurot.inference.lore.model import LoreInput
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -40,6 +42,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
             post_history_instructions=character.post_history_instructions,
             author_note=character.author_note,
             author_note_depth=character.author_note_depth,
+            nickname=person.card.nickname,
             birthday=person.birthday,
             cleanup_rules=tuple(
                 d.CleanupRule(rule.pattern, rule.replacement) for rule in person.cleanup_rules
@@ -75,7 +78,13 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
         memory_threshold=msg.memory_threshold,
         memory_limit=max(msg.memory_limit, 0),
         include_reasoning=msg.include_reasoning,
+        lore=_lore(msg) if msg.HasField("lore") and msg.lore.lorebooks else None,
     )
+
+
+def _lore(msg: inf.GenerateReplyRequest) -> LoreInput:
+    count, state = lore_convert.state(msg.lore.state)
+    return LoreInput(books=lore_convert.books(msg.lore), message_count=count, state=state)
 
 
 def _persona(msg: inf.GenerateReplyRequest) -> d.Persona:
@@ -163,10 +172,20 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 key_source=event.report.key_source,
                 memory_ids=event.report.memory_ids,
                 referenced_message_ids=event.report.referenced_message_ids,
+                lore=[
+                    *(lore_convert.activation_proto(a, dropped=False) for a in event.report.lore),
+                    *(
+                        lore_convert.activation_proto(a, dropped=True)
+                        for a in event.report.lore_dropped
+                    ),
+                ],
                 memories=[common.MemoryNote(id=m.id, text=m.text) for m in event.report.memories],
                 degraded=event.report.degraded,
             ),
             attachments=[attachment_proto(a) for a in event.attachments],
             user_content=event.user_content,
+            lore_state=None
+            if event.lore is None
+            else lore_convert.state_proto(event.lore.message_count, event.lore.state),
         )
     )

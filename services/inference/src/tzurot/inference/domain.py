@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from tzurot.inference.lore.model import Activation, LoreInput, LoreResult
+
 Role = Literal["system", "user", "assistant"]
 KeySource = Literal["user", "system", "none"]
 """Whose key paid for a call: the user's, the operator's (free_use), or none (local model)."""
@@ -29,6 +31,8 @@ class Character:
     author_note: str = ""
     """Injected `author_note_depth` messages from the bottom to keep style in long chats."""
     author_note_depth: int = 0
+    nickname: str = ""
+    """A card's nickname: what {{char}} becomes (else the name)."""
     birthday: str = ""
     """"MM-DD" (or "YYYY-MM-DD"); mentioned in the prompt when near."""
     cleanup_rules: tuple[CleanupRule, ...] = ()
@@ -150,6 +154,7 @@ class ReplyRequest:
     include_reasoning: bool = False
     author_id: str = ""
     """The author's platform id, to tell apart two people with one display name."""
+    lore: LoreInput | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,8 @@ class PromptReport:
     key_source: KeySource
     memory_ids: tuple[str, ...] = ()
     referenced_message_ids: tuple[str, ...] = ()
+    lore: tuple[Activation, ...] = ()
+    lore_dropped: tuple[Activation, ...] = ()
     # The memories of memory_ids (id and text), for Inspect.
     memories: tuple[MemoryItem, ...] = ()
     # What the answer went without, e.g. MEMORY_UNAVAILABLE.
@@ -222,6 +229,7 @@ class ReplyFinished:
     """The request's attachments with their description or transcript filled in."""
     user_content: str = ""
     """The user's message as it entered the prompt (with transcripts): what history keeps."""
+    lore: LoreResult | None = None
 
 
 ReplyEvent = TextDelta | ReplyFinished

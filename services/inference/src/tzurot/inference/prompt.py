@@ -39,6 +39,7 @@ from tzurot.inference.domain import (
     Persona,
     Reference,
 )
+from tzurot.inference.lore.model import Activation
 from tzurot.inference.references import not_in_history
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import InvalidArgument
@@ -104,6 +105,8 @@ class PromptInput:
     images: Sequence[ImagePart] = ()
     timezone: str = ""
     now: datetime | None = None
+    lore: Sequence[Activation] = ()
+    """Lorebook entries that fired (lore/engine.py), placed by their position."""
 
 
 @dataclass(frozen=True)
@@ -115,13 +118,15 @@ class Prompt:
     referenced_message_ids: tuple[str, ...] = ()
     sections: dict[str, int] = field(default_factory=dict)
     """Tokens used per part (system, history, memories, references, mentions, …)."""
+    lore_dropped: tuple[Activation, ...] = ()
+    """Fired lore the prompt had no room for (the lowest priority first)."""
 
 
 def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Prompt:
     """The messages for one reply; InvalidArgument PROMPT_TOO_LONG when the fixed parts
     (system message, new message, post-history instructions) alone exceed the input limit."""
     labels = _labels(data)
-    system = system_text(data, labels)
+    system = system_text(data, labels, ())
     user_message = _user_message(data, labels)
     post = data.character.post_history_instructions.strip()
     note = _author_note(data.character)
@@ -145,6 +150,11 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
             metadata={"needed_tokens": str(fixed), "limit_tokens": str(limit)},
         )
     remaining = limit - fixed
+    lore, lore_dropped = fit_lore(data.lore, min(remaining, budget.memory_cap))
+    lore_tokens = sum(item.tokens for item in lore)
+    if lore:
+        system = system_text(data, labels, lore)
+        remaining -= lore_tokens
 
     history = [turn for turn in data.history if turn.content]
     history_cost = [counter.count_message(_turn_text(turn, labels)) for turn in history]
@@ -154,7 +164,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
     memory_need = sum(memory_costs) + (counter.count(_MEMORY_HEADER) if data.memories else 0)
     memory_room = min(
         memory_need,
-        budget.memory_cap,
+        max(0, budget.memory_cap - lore_tokens),
         remaining,
         max(min(budget.memory_floor, memory_need), remaining - history_need),
     )
@@ -194,7 +204,10 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
     )
     conversation: list[ChatMessage] = [_history_message(turn, labels) for turn in kept]
     conversation.append(user_message)
-    messages = _assemble(system, conversation, _depth(data.character), note, context, post)
+    depth_lore = [item for item in lore if item.position == "at_depth"]
+    messages = _assemble(
+        system, conversation, _depth(data.character), note, context, post, depth_lore
+    )
 
     sections = {
         "system": _count(counter, system),
@@ -206,6 +219,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
         "author_note": _count(counter, note),
         "message": _count(counter, _text_of(user_message)) + len(data.images) * IMAGE_TOKENS,
         "post_history": _count(counter, post),
+        "lore": lore_tokens,
     }
     total = (
         sum(counter.count_message(_text_of(m)) for m in messages) + len(data.images) * IMAGE_TOKENS
@@ -217,6 +231,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
         memory_ids=tuple(memory.id for memory in memories),
         referenced_message_ids=tuple(ref.message_id for ref in references),
         sections=sections,
+        lore_dropped=lore_dropped,
     )
 
 
@@ -227,34 +242,62 @@ def _assemble(  # noqa: PLR0917  # private; the parts in their order
     note: str,
     context: str,
     post: str,
+    lore: Sequence[Activation] = (),
 ) -> list[ChatMessage]:
-    """System, conversation (note at its depth), context, the new message, post-history."""
+    """System, conversation (note and lore at their depths), context, the new message,
+    what lore put after it (depth 0), post-history."""
+    user = conversation[-1]
     if note:
         at = len(conversation) - min(depth, len(conversation))
         conversation.insert(at, {"role": "system", "content": note})
+    for item in reversed(lore):  # reversed: equal depths keep their insertion order
+        at = len(conversation) - min(item.depth, len(conversation))
+        conversation.insert(at, {"role": item.role, "content": item.content})
+    index = next(i for i, message in enumerate(conversation) if message is user)
     messages: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
-    messages.extend(conversation[:-1])
+    messages.extend(conversation[:index])
     if context:
         messages.append({"role": "system", "content": context})
-    messages.append(conversation[-1])
+    messages.append(user)
+    messages.extend(conversation[index + 1 :])
     if post:
         messages.append({"role": "system", "content": post})
     return messages
 
 
+def fit_lore(
+    lore: Sequence[Activation], room: int
+) -> tuple[list[Activation], tuple[Activation, ...]]:
+    """The lore that fits `room` tokens, the lowest priority left out first; order kept."""
+    kept = list(lore)
+    dropped: list[Activation] = []
+    while kept and sum(item.tokens for item in kept) > room:
+        lowest = min(kept, key=lambda item: item.priority)
+        kept.remove(lowest)
+        dropped.append(lowest)
+    return kept, tuple(dropped)
+
+
 # -- the stable part ---------------------------------------------------------------------
 
 
-def system_text(data: PromptInput, labels: dict[str, str]) -> str:
-    """Identity, character, conversation rules, participants, persona: nothing volatile."""
+def system_text(data: PromptInput, labels: dict[str, str], lore: Sequence[Activation] = ()) -> str:
+    """Identity, character (lore before and after its definition), conversation rules,
+    participants, persona: nothing volatile but the lore that fired."""
     character = data.character
     parts: list[str] = []
     if character.system_prompt.strip():
         parts.append(character.system_prompt.strip())
+    before = "\n".join(item.content for item in lore if item.position == "before_char")
+    after = "\n".join(item.content for item in lore if item.position == "after_char")
+    if before:
+        parts.append(before)
     for attribute, label in _SECTIONS:
         value = str(getattr(character, attribute)).strip()
         if value:
             parts.append(f"## {label}\n{value}")
+    if after:
+        parts.append(after)
     if character.name:
         parts.append(
             "## Conversation\n"

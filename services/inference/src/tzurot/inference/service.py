@@ -31,6 +31,8 @@ from tzurot.inference.domain import (
     ReplyRequest,
 )
 from tzurot.inference.keys import KeyResolver
+from tzurot.inference.lore.macros import MacroContext, expand, expand_character
+from tzurot.inference.lore.prompting import run_lore
 from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
@@ -47,6 +49,13 @@ RECENT_REPLIES = 5
 DEFAULT_MEMORY_LIMIT = 10
 
 log = structlog.get_logger(__name__)
+
+
+def _user_name(request: ReplyRequest) -> str:
+    """What {{user}} becomes: the persona's preferred name, else the display name."""
+    if request.persona is not None and request.persona.preferred_name.strip():
+        return request.persona.preferred_name.strip()
+    return request.author_name
 
 
 def _utc_now() -> datetime:
@@ -127,9 +136,32 @@ class Inference:
         references = request.references
         if request.model.max_referenced_messages > 0:
             references = references[: request.model.max_referenced_messages]
+        budget = Budget(
+            context_window=request.model.context_window or self._settings.default_context_window,
+            max_output_tokens=params.max_tokens,
+            reference_share=self._settings.reference_share,
+        )
+        counter = TokenCounter(request.model.model)
+        macros = MacroContext(
+            char=request.character.nickname or request.character.name,
+            user=_user_name(request),
+            seed=request.job_id,
+        )
+        character = expand_character(request.character, macros)
+        lore = None
+        if request.lore is not None:
+            lore = run_lore(
+                request.lore,
+                history,
+                f"{_user_name(request)}: {content}",
+                budget_cap=budget.memory_cap,
+                count=counter.count,
+                substitute=lambda text: expand(text, macros),
+                seed=request.job_id,
+            )
         prompt = build_prompt(
             PromptInput(
-                character=request.character,
+                character=character,
                 author_name=request.author_name,
                 author_id=request.author_id,
                 content=content,
@@ -141,14 +173,10 @@ class Inference:
                 images=prepared.images,
                 timezone=request.timezone,
                 now=self._clock(),
+                lore=() if lore is None else lore.activated,
             ),
-            Budget(
-                context_window=request.model.context_window
-                or self._settings.default_context_window,
-                max_output_tokens=params.max_tokens,
-                reference_share=self._settings.reference_share,
-            ),
-            TokenCounter(request.model.model),
+            budget,
+            counter,
         )
         report = PromptReport(
             prompt_tokens_estimate=prompt.tokens,
@@ -156,6 +184,8 @@ class Inference:
             key_source=key.source,
             memory_ids=prompt.memory_ids,
             referenced_message_ids=prompt.referenced_message_ids,
+            lore=tuple(a for a in (lore.activated if lore else ()) if a not in prompt.lore_dropped),
+            lore_dropped=(*(lore.dropped if lore else ()), *prompt.lore_dropped),
             memories=tuple(m for m in memories if m.id in set(prompt.memory_ids)),
             degraded=degraded,
         )
@@ -190,6 +220,7 @@ class Inference:
             reasoning=final.reasoning,
             attachments=tuple(prepared.attachments),
             user_content=content,
+            lore=lore,
         )
 
     async def _recent_history(self, request: ReplyRequest) -> list[HistoryTurn]:

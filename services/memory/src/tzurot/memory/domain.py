@@ -121,6 +121,8 @@ class Hit:
 class AddedMemory:
     memory: StoredMemory
     merged: bool
+    existed: bool = False
+    """A memory with the caller's id was already stored (an import run again)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -151,10 +153,12 @@ class LongTermMemory:
         threshold = (
             0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
         )
-        mode = await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
+        # The mode's read overlaps the query's embedding.
+        mode, (vector,) = await asyncio.gather(
+            self._mode_or_default(personality_id, user_id), self._embedder.embed([query])
+        )
         window = Window(since=mode.fresh_since, before=exclude_after)
         user_ids = [user_id, ""] if user_id else [""]
-        (vector,) = await self._embedder.embed([query])
         ranked = await self.rank(personality_id, user_ids, query, vector, window)
         return [m for m in ranked if m.score >= threshold][:limit]
 
@@ -168,19 +172,19 @@ class LongTermMemory:
     ) -> list[StoredMemory]:
         """Every candidate by hybrid score, best first (no threshold, no side effects)."""
         t = self.tuning
-        hits: dict[str, Hit] = {}
-        if t.weights.similarity > 0:
-            for hit in await self._store.nearest(
+        # The two candidate pools are read concurrently (two pooled connections).
+        nearest, matching = await asyncio.gather(
+            self._store.nearest(
                 personality_id,
                 user_ids,
                 vector,
                 t.candidates,
                 created_before=window.before,
                 created_since=window.since,
-            ):
-                hits[hit.memory.id] = hit
-        if t.weights.keywords > 0:
-            for hit in await self._store.keyword_search(
+            )
+            if t.weights.similarity > 0
+            else _no_hits(),
+            self._store.keyword_search(
                 personality_id,
                 user_ids,
                 _tsquery_words(query),
@@ -188,8 +192,13 @@ class LongTermMemory:
                 t.candidates,
                 created_before=window.before,
                 created_since=window.since,
-            ):
-                hits.setdefault(hit.memory.id, hit)
+            )
+            if t.weights.keywords > 0
+            else _no_hits(),
+        )
+        hits: dict[str, Hit] = {hit.memory.id: hit for hit in nearest}
+        for hit in matching:
+            hits.setdefault(hit.memory.id, hit)
         if not hits:
             return []
         seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
@@ -246,6 +255,7 @@ class LongTermMemory:
         sector: str = "",
         salience: float = 0.0,
         source_turn_ids: Sequence[str] = (),
+        memory_id: str = "",
         created_at: datetime | None = None,
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
@@ -254,7 +264,14 @@ class LongTermMemory:
 
         The sector is classified from the text unless given; a near-duplicate in the
         scope absorbs it instead (merged=True). Refused while the user is incognito.
+        With `memory_id` (imports) the call is idempotent and never merges: a memory of
+        that id is returned as stored (existed=True); `created_at` keeps an original time.
         """
+        if memory_id:
+            memory_id = _check_uuid("memory.id", memory_id)
+            existing = await self._store.get(memory_id)
+            if existing is not None:
+                return AddedMemory(existing, merged=False, existed=True)
         check_id("personality_id", personality_id)
         check_id("user_id", user_id, required=False)
         check_text("memory.text", text)
@@ -277,6 +294,7 @@ class LongTermMemory:
             sector=chosen,
             salience=salience,
             source_turn_ids=source_turn_ids,
+            memory_id=memory_id or None,
             created_at=created_at,
         )
 
@@ -289,11 +307,12 @@ class LongTermMemory:
         sector: Sector,
         salience: float,
         source_turn_ids: Sequence[str],
+        memory_id: str | None = None,
         created_at: datetime | None = None,
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
-        if near and near[0].cosine >= t.merge_similarity:
+        if memory_id is None and near and near[0].cosine >= t.merge_similarity:
             merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience)
             return AddedMemory(merged, merged=True)
         memory = await self._store.insert(
@@ -304,6 +323,7 @@ class LongTermMemory:
             salience=salience,
             source_turn_ids=source_turn_ids,
             created_at=created_at,
+            memory_id=memory_id,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -453,9 +473,16 @@ class LongTermMemory:
         check_id("user_id", user_id)
         return await self._store.mode(personality_id, user_id)
 
+    async def _mode_or_default(self, personality_id: str, user_id: str) -> MemoryMode:
+        return await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
+
     async def _incognito(self, personality_id: str, user_id: str) -> bool:
         until = (await self._store.mode(personality_id, user_id)).incognito_until
         return until is not None and until > _now()
+
+
+async def _no_hits() -> list[Hit]:
+    return []
 
 
 def _memory_body(turn: StoredTurn) -> str:
@@ -463,6 +490,13 @@ def _memory_body(turn: StoredTurn) -> str:
     parts = [turn.content.strip()]
     parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
     return " ".join(part for part in parts if part)
+
+
+def _check_uuid(field: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, f"{field} must be a UUID") from None
 
 
 def _memory_text(turn: StoredTurn, body: str) -> str:

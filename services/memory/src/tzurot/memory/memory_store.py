@@ -126,7 +126,10 @@ class PostgresMemoryStore:
         salience: float,
         source_turn_ids: Sequence[str] = (),
         created_at: datetime | None = None,
+        memory_id: str | None = None,
     ) -> StoredMemory:
+        """Inserts one memory; with `memory_id` an existing row of that id wins (returned
+        unchanged), so a caller-named memory is stored once."""
         values: dict[str, Any] = {
             "personality_id": scope.personality_id,
             "user_id": scope.user_id,
@@ -139,9 +142,31 @@ class PostgresMemoryStore:
         if created_at is not None:
             values |= {"created_at": created_at, "last_accessed_at": created_at}
             values["decayed_at"] = created_at
+        if memory_id is None:
+            async with self._engine.begin() as conn:
+                stmt = memories.insert().values(values).returning(*_COLUMNS)
+                row = (await conn.execute(stmt)).one()
+            return _memory(row)
+        stmt = (
+            insert(memories)
+            .values(values | {"id": memory_id})
+            .on_conflict_do_nothing(index_elements=[memories.c.id])
+            .returning(*_COLUMNS)
+        )
         async with self._engine.begin() as conn:
-            row = (await conn.execute(memories.insert().values(values).returning(*_COLUMNS))).one()
-        return _memory(row)
+            inserted = (await conn.execute(stmt)).one_or_none()
+            if inserted is None:
+                inserted = (
+                    await conn.execute(sa.select(*_COLUMNS).where(memories.c.id == memory_id))
+                ).one()
+        return _memory(inserted)
+
+    async def get(self, memory_id: str) -> StoredMemory | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(*_COLUMNS).where(memories.c.id == memory_id))
+            ).one_or_none()
+        return None if row is None else _memory(row)
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Bulk insert of prepared rows (benchmarks and imports)."""

@@ -2,6 +2,8 @@
 
 score = w_sim * similarity + w_kw * keyword overlap + w_wp * waypoint activation
         + w_rec * recency, with weights summing to 1 (normalised if they do not).
+Defaults 0.70 / 0.25 / 0 / 0.05, chosen on a LoCoMo dev conversation (docs/MEMORY.md):
+waypoint activation (and the expansion it drives) lowered recall@10 by 7 points there.
 
 Departures from OpenMemory's hsg.ts, measured in bench/memory_quality:
 - the boosted similarity 1 - e^(-3s) is divided by its maximum 1 - e^(-3), so a perfect
@@ -36,9 +38,9 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 @dataclass(frozen=True)
 class Weights:
-    similarity: float = 0.60
-    keywords: float = 0.20
-    waypoints: float = 0.15
+    similarity: float = 0.70
+    keywords: float = 0.25
+    waypoints: float = 0.0
     recency: float = 0.05
 
     def normalised(self) -> Weights:

@@ -150,9 +150,12 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             sector=convert.sector_name(given.sector),
             salience=given.salience,
             source_turn_ids=list(given.source_turn_ids),
+            memory_id=given.id,
             created_at=convert.optional_datetime(given, "created_at"),
         )
-        return mem.AddMemoryResponse(memory=convert.memory(added.memory), merged=added.merged)
+        return mem.AddMemoryResponse(
+            memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
+        )
 
     async def DropWeakMemories(
         self, request: mem.DropWeakMemoriesRequest, context: Context

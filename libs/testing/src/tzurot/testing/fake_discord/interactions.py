@@ -31,6 +31,7 @@ class Interactions(Users):
         refused = self._too_large(route, record, files)
         if refused is not None:
             return refused
+        record.files.extend(files)
         record.responses.append(body)
         answer: Json = {"interaction": {"id": str(record.id), "type": record.data["type"]}}
         if body.get("type") in {4, 5}:
@@ -66,6 +67,7 @@ class Interactions(Users):
             r.get("type") in {"edit", "followup"} for r in record.responses
         ):
             record.deprecated_followups += 1
+        record.files.extend(files)
         record.responses.append({"type": "followup", "data": body})
         return json_response(self._interaction_message(record, body))
 
@@ -78,6 +80,7 @@ class Interactions(Users):
         refused = self._too_large(route, record, files)
         if refused is not None:
             return refused
+        record.files.extend(files)
         record.responses.append({"type": "edit", "data": body})
         return json_response(self._interaction_message(record, body))
 

@@ -74,6 +74,8 @@ class FakeInteraction:
             elif response.get("type") == "edit" and shown is not None:
                 shown.update(response.get("data") or {})
         return shown
+    files: list[bytes] = field(default_factory=list)
+    """Files the bot attached to its answers, in order."""
 
     def modal(self) -> Json | None:
         """The modal the bot opened (callback type 9), if any."""

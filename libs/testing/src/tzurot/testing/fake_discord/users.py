@@ -8,7 +8,7 @@ from typing import Any
 from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
 from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS, DEFAULT_ATTACHMENT_SIZE_LIMIT
-from tzurot.testing.fake_discord.wire import Json
+from tzurot.testing.fake_discord.wire import Json, iso
 
 
 class Users(Gateway):
@@ -55,6 +55,15 @@ class Users(Gateway):
         if payload["author"].get("id") in {u["id"] for u in self.users.values()}:
             payload["member"] = self._member(payload["author"])
         await self.dispatch("MESSAGE_CREATE", payload, guild_id=int(payload["guild_id"]))
+
+    async def edit_message(self, message: Posted, content: str) -> None:
+        """The author edits `message`: MESSAGE_UPDATE with the whole new message."""
+        message.data["content"] = content
+        message.data["edited_timestamp"] = iso()
+        payload = dict(message.data)
+        if payload["author"].get("id") in {u["id"] for u in self.users.values()}:
+            payload["member"] = self._member(payload["author"])
+        await self.dispatch("MESSAGE_UPDATE", payload, guild_id=int(payload["guild_id"]))
 
     async def delete_message(self, message: Posted) -> None:
         """Someone (a moderator, PluralKit) deleted `message`: MESSAGE_DELETE."""

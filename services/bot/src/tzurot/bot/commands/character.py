@@ -1,5 +1,5 @@
 """/character create|edit|view|browse|import|export|avatar (the gateway lets owners and
-superusers edit; JSON import/export)."""
+superusers edit; character cards V2/V3 as PNG, JSON or CHARX in and out)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
-MAX_IMPORT_BYTES = 1024 * 1024
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+"""The gateway's own limit for a card (Discord's upload limit is usually lower)."""
+EXPORT_FORMATS = {
+    "png": gw.CARD_FORMAT_PNG,
+    "json": gw.CARD_FORMAT_JSON,
+    "charx": gw.CARD_FORMAT_CHARX,
+}
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
 EDITABLE = {
     "display_name": "display_name",
@@ -101,10 +107,12 @@ class CharacterCommands(app_commands.Group):
             lambda r: render.character_list(list(r.personalities)),
         )
 
-    @app_commands.command(name="import", description="Import a character card (JSON)")
+    @app_commands.command(
+        name="import", description="Import a character card (PNG, JSON or CHARX; V2 or V3)"
+    )
     async def import_card(self, interaction: discord.Interaction, card: discord.Attachment) -> None:
         if card.size > MAX_IMPORT_BYTES:
-            await send(interaction, "That file is too large for a character card (1 MB at most).")
+            await send(interaction, "That file is too large for a character card (16 MB at most).")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         document = await card.read()
@@ -114,32 +122,49 @@ class CharacterCommands(app_commands.Group):
             lambda: self.gateway.stub.ImportPersonality(
                 gw.ImportPersonalityRequest(
                     actor=actor(interaction),
-                    format=gw.IMPORT_FORMAT_CHARACTER_CARD_JSON,
+                    format=gw.IMPORT_FORMAT_CHARACTER_CARD,
                     document=document,
                 )
             ),
             lambda r: f"{'Imported' if r.created else 'Updated'} **{r.personality.display_name}**.",
         )
 
-    @app_commands.command(name="export", description="Download a personality as JSON")
-    async def export(self, interaction: discord.Interaction, personality: str) -> None:
+    @app_commands.command(
+        name="export", description="Download a personality as a V3 character card"
+    )
+    @app_commands.choices(
+        format=[app_commands.Choice(name=name, value=name) for name in EXPORT_FORMATS]
+    )
+    async def export(
+        self, interaction: discord.Interaction, personality: str, format: str = "png"
+    ) -> None:
         await defer(interaction)
         try:
-            found = await self.gateway.call(
-                self.gateway.stub.GetPersonality(
-                    gw.GetPersonalityRequest(actor=actor(interaction), personality=personality)
+            exported = await self.gateway.call(
+                self.gateway.stub.ExportPersonality(
+                    gw.ExportPersonalityRequest(
+                        actor=actor(interaction),
+                        personality=personality,
+                        format=EXPORT_FORMATS.get(format, gw.CARD_FORMAT_PNG),
+                    )
                 )
             )
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
-        p = found.personality
-        data = render.character_json(p)
-        if not fits(interaction, len(data)):
-            await send(interaction, "That character is larger than Discord lets me attach here.")
+        if not fits(interaction, len(exported.document)):
+            await send(
+                interaction,
+                f"That card is {len(exported.document) / 1e6:.1f} MB, more than Discord lets me "
+                "attach here; try `format: json`, which leaves the picture out.",
+            )
             return
-        file = discord.File(io.BytesIO(data), f"{p.slug or 'character'}.json")
-        await send(interaction, f"**{p.display_name}** as JSON:", file=file)
+        file = discord.File(io.BytesIO(exported.document), exported.filename)
+        await send(
+            interaction,
+            f"`{exported.filename}`: a Character Card V3 (import it here or in any V3 app).",
+            file=file,
+        )
 
     @app_commands.command(name="avatar", description="Set a personality's avatar (an image)")
     async def avatar(

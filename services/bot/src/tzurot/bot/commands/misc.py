@@ -18,15 +18,17 @@ from tzurot.v1 import gateway_pb2 as gw
 HELP = """**Talking to personalities**
 - Mention one: `@Lilith hi` (names and aliases, any case; up to 5 per message).
 - Reply to one of its messages to continue; in an activated channel, just talk.
-- React ❌ on its answer to delete it, 🔄 to get a new one.
+- React ❌ on its answer to delete it, 🔄 to get a new one (again and again).
+- Edit your message and the personality remembers the new text.
 
 **Your key** `/wallet set` (a private form), `/wallet list|remove|test`, `/usage`
 **Models** `/llm-config create|list|delete`, `/model set|reset`
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
-**Personalities** `/character create|edit|view|browse|import|export|avatar`,
-`/memory search|prune|stats|incognito|fresh`
+**Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
+V2/V3: PNG, JSON, CHARX), `/memory search|prune|stats|incognito|fresh`
+**Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate` (needs Manage Channels)
 **Superusers** `/admin deny add|remove|list` (block or mute users and servers)
 Right-click an answer → Apps → **Inspect** to see what informed it."""

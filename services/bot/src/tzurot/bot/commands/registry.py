@@ -13,6 +13,7 @@ from tzurot.bot.commands.account import (
 from tzurot.bot.commands.admin import AdminCommands
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
+from tzurot.bot.commands.lorebooks import LorebookCommands
 from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
@@ -34,6 +35,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         HistoryCommands(gateway),
         SettingsCommands(gateway),
         MemoryCommands(gateway),
+        LorebookCommands(gateway),
         AdminCommands(gateway),
     ):
         tree.add_command(group)

@@ -204,9 +204,42 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
         lines += [f"- {r.author_name}: {r.content[:80]}" for r in kept[:10]]
     elif info.referenced_message_ids:
         lines.append(f"References: {len(info.referenced_message_ids)}")
+    lines += lore_lines(info.lore)
     text = "\n".join(lines)
     if info.reasoning:
         # A spoiler, cut to fit one message with what precedes it (the closing bars must stay).
         room = max(0, _INSPECT_CHARS - len(text))
         text += f"\nReasoning: ||{info.reasoning[:room]}||"
     return text
+
+
+def lore_lines(lore: Sequence[common.LoreActivation]) -> list[str]:
+    """Which lorebook entries fired and why (and those the budget left out)."""
+    if not lore:
+        return []
+    fired = [a for a in lore if not a.dropped]
+    dropped = [a for a in lore if a.dropped]
+    lines = [f"Lore ({len(fired)} fired):"]
+    lines += [f"- {a.lorebook_name} / {a.entry_label}: {a.reason}"[:160] for a in fired[:8]]
+    if dropped:
+        names = ", ".join(a.entry_label for a in dropped[:5])
+        lines.append(f"Left out by the budget: {names}"[:200])
+    return lines
+
+
+def lorebooks(books: Sequence[common.Lorebook]) -> str:
+    if not books:
+        return "No lorebooks here. `/lorebook import` a SillyTavern world info file to add one."
+    scope = {
+        common.LORE_SCOPE_PERSONALITY: "personality",
+        common.LORE_SCOPE_CHANNEL: "channel",
+        common.LORE_SCOPE_GLOBAL: "global",
+    }
+    lines = []
+    for book in books[:20]:
+        where = ", ".join(f"{scope.get(a.scope, '?')} {a.target}".strip() for a in book.attachments)
+        lines.append(
+            f"**{book.name}** ({book.entry_count} entries) `{book.id}`"
+            + (f": attached to {where}" if where else ": not attached")
+        )
+    return "\n".join(lines)

@@ -8,6 +8,9 @@
 - privacy.py: a user's data export and deletion
 - usage.py: usage totals
 - avatars.py: avatar images kept by the project, served by the edge
+- cards.py: character card import and export
+- lorebooks.py: lorebooks and where they are attached
+- shapes.py: the shapes.inc backup import (operators)
 
 Authorization by principal (base.py): a user acts on their own things, superusers on
 everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
@@ -18,11 +21,14 @@ from __future__ import annotations
 
 from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, SettingTarget
+from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
 from tzurot.gateway.admin.configs import ConfigAdmin
+from tzurot.gateway.admin.lorebooks import LorebookAdmin
 from tzurot.gateway.admin.memory import MemoryAdmin
 from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
 from tzurot.gateway.admin.privacy import PrivacyAdmin
+from tzurot.gateway.admin.shapes import ShapesAdmin
 from tzurot.gateway.admin.usage import UsageAdmin
 from tzurot.gateway.admin.users import UserAdmin
 
@@ -39,5 +45,8 @@ class Admin(
     PrivacyAdmin,
     UsageAdmin,
     AvatarAdmin,
+    CardAdmin,
+    LorebookAdmin,
+    ShapesAdmin,
 ):
     """Every admin use-case (the capability classes share AdminBase's constructor)."""

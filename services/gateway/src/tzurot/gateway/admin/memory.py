@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tzurot.gateway.admin.base import AdminBase, Principal, require
+from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, require
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from tzurot.v1 import memory_pb2 as mem
 
 MAX_INCOGNITO_HOURS = 720
+MAX_EDIT_CHARS = 16_000
 
 
 class MemoryAdmin(AdminBase):
@@ -28,6 +29,20 @@ class MemoryAdmin(AdminBase):
         conversation = require("location.channel_id", where.conversation_id)
         personality = await self._personality(name, who)
         return await self._memory.remove_last_exchange(conversation, personality.id, user.id)
+
+    async def edit_message(self, who: Principal, message_id: str, content: str) -> None:
+        """The author edited a message a personality answered: its user turn follows."""
+        user = who.require_user()
+        require("message_id", message_id)
+        limit_text("content", content, MAX_EDIT_CHARS)
+        if not content.strip():
+            raise InvalidArgument("content", "the edited message is empty")
+        turns = [t for t in await self._memory.find_turns([message_id]) if t.role == "user"]
+        if not turns:
+            raise NotFound("no turn was posted as this message", reason="TURN_NOT_FOUND")
+        if not who.superuser and any(t.author_id != user.platform_user_id for t in turns):
+            raise PermissionDenied("only the message's author may edit it", reason="NOT_AUTHOR")
+        await self._memory.edit_turn(message_id, content)
 
     async def delete_exchange(self, who: Principal, message_id: str) -> list[HistoryTurn]:
         """❌/🔄 on any answer: its exchange leaves history (exchanges.py)."""

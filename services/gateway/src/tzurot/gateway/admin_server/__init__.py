@@ -4,6 +4,7 @@ capability (the same names as admin/ and store/)."""
 from __future__ import annotations
 
 from tzurot.gateway.admin_server.avatars import AvatarRpcs
+from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
@@ -24,5 +25,8 @@ class GatewayAdminServicer(
     PrivacyRpcs,
     UsageRpcs,
     AvatarRpcs,
+    CardRpcs,
+    LorebookRpcs,
+    ShapesRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""

@@ -80,3 +80,11 @@ class MemoryRpcs(AdminRpcs):
         return gw.StartFreshResponse(
             fresh_since=None if since is None else convert.timestamp(since)
         )
+
+    async def EditMessage(
+        self, request: gw.EditMessageRequest, context: Context
+    ) -> gw.EditMessageResponse:
+        await self._admin.edit_message(
+            await self._who(request), request.message_id, request.content
+        )
+        return gw.EditMessageResponse()

@@ -191,6 +191,11 @@ def encode_png(card: Card, image: bytes | None) -> bytes:
     return out.getvalue()
 
 
+def encode_png_plain(image: bytes) -> bytes:
+    """A picture as PNG without text chunks (a CHARX icon)."""
+    return _plain_png(_open_image(image))
+
+
 def encode_charx(card: Card, assets: dict[str, bytes]) -> bytes:
     """A zip with card.json at its root and each embedded asset at its path."""
     out = io.BytesIO()

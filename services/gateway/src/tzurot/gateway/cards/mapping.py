@@ -78,7 +78,8 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
                 "error_message": str(ours.get("error_message") or ""),
                 "birthday": str(ours.get("birthday") or ""),
                 "nsfw": bool(ours.get("nsfw", False)),
-                "public": bool(ours.get("public", True)),
+                # a card from elsewhere becomes private to its importer until shared
+                "public": bool(ours.get("public", False)),
             }
         )
     except ValueError as exc:
@@ -98,7 +99,11 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     assets = dict(decoded.assets)
     icon = main_icon(decoded.card)
     if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX) and decoded.image:
-        assets.pop(icon.uri[len(EMBEDDED_PREFIX) :], None)  # kept as the avatar instead
+        # The main icon becomes the avatar; a CHARX export puts it back as that asset.
+        assets.pop(icon.uri[len(EMBEDDED_PREFIX) :], None)
+        card["assets"] = [a for a in card.get("assets", []) if a.get("uri") != icon.uri]
+        if not card["assets"]:
+            del card["assets"]
     return CharacterDraft(
         seed=seed,
         card=card,
@@ -182,3 +187,16 @@ def card_from_view(view: CharacterView) -> Card:
 def card_data_defaults() -> dict[str, Any]:
     """Card fields of a personality that never came from a card."""
     return CardData(name="x").model_dump(mode="json", include=set(CARD_KEYS), exclude_none=True)
+
+
+CHARX_ICON_PATH = "assets/icon/images/main.png"
+
+
+def with_charx_icon(card: Card) -> Card:
+    """The card with the avatar as its main icon asset (a CHARX carries it as a file)."""
+    icon = {"type": "icon", "uri": EMBEDDED_PREFIX + CHARX_ICON_PATH, "name": "main", "ext": "png"}
+    data = card.data.model_dump(mode="json", exclude_none=True)
+    data["assets"] = [icon, *data.get("assets", [])]
+    document = card.model_dump(mode="json", exclude_none=True)
+    document["data"] = data
+    return Card.model_validate(document)

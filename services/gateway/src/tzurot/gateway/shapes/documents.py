@@ -1,10 +1,5 @@
-"""The three documents of a shapes.inc backup, recognised by their shape, not their name.
-
-- configuration: one object with `username` and a shapes.inc field such as `jailbreak` or
-  `engine_model`;
-- long-term memory summaries: a list of objects with `result` (the summary) and `senders`
-  or `metadata`;
-- chat history: a list of objects with `role` and `content`.
+"""The documents of a shapes.inc backup as typed models: the configuration, the long-term
+memory summaries and the chat history (the CLI recognises which file is which).
 
 Unknown fields are kept, never an error; a wrong type of a known field is an
 InvalidArgument naming the item and the field.
@@ -20,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tzurot.runtime.errors import InvalidArgument
 
-DocumentKind = Literal["config", "memories", "history"]
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
-_CONFIG_MARKERS = ("jailbreak", "engine_model", "user_prompt", "personality_traits", "stm_window")
 
 
 class _Open(BaseModel):
@@ -122,23 +115,6 @@ def load_json(data: bytes, *, source: str) -> Any:
         return json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArgument("document", f"{source} is not valid JSON: {exc}") from None
-
-
-def kind_of(document: Any) -> DocumentKind | None:
-    """Which shapes.inc document this is, or None when it is none of them."""
-    if isinstance(document, dict):
-        if "username" in document and any(k in document for k in _CONFIG_MARKERS):
-            return "config"
-        return None
-    if isinstance(document, list):
-        items = [item for item in document[:20] if isinstance(item, dict)]
-        if not items:
-            return None  # an empty list could be either list; callers say which
-        if all("result" in item and ("senders" in item or "metadata" in item) for item in items):
-            return "memories"
-        if all("role" in item and "content" in item for item in items):
-            return "history"
-    return None
 
 
 def _validate(model: type[BaseModel], item: Any, where: str) -> Any:

@@ -89,6 +89,7 @@ _MAPPED = {
 }
 MAX_HISTORY_MESSAGES = 100
 MAX_ALIAS_CHARS = 80
+MAX_MEMORY_LIMIT = 100
 
 
 @dataclass
@@ -157,7 +158,9 @@ def _settings(config: ShapeConfig, warnings: list[str]) -> dict[str, Any]:
         settings["memory_threshold"] = config.ltm_threshold
     limit = config.ltm_max_retrieved_summaries
     if limit is not None and limit >= 0:
-        settings["memory_limit"] = limit
+        settings["memory_limit"] = min(limit, MAX_MEMORY_LIMIT)
+        if limit > MAX_MEMORY_LIMIT:
+            warnings.append(f"ltm_max_retrieved_summaries {limit} is capped at {MAX_MEMORY_LIMIT}")
     if config.ltm_enabled is False:
         settings["memory_limit"] = 0
     return settings

@@ -12,6 +12,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - privacy.py: a user's export and deletion
 - avatars.py: avatar images
 - rows.py: rows as domain objects
+- lorebooks.py: lorebooks, their attachments, lore state, card assets
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
+from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
 from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
 from tzurot.gateway.store.privacy import PrivacyQueries
 from tzurot.gateway.store.rows import (
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 
-class GatewayStore(UserReads, PersonalityReads, ConfigReads, JobQueries):
+class GatewayStore(UserReads, PersonalityReads, ConfigReads, JobQueries, LoreReads):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 
     def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:
@@ -76,6 +78,7 @@ class AdminStore(
     UsageQueries,
     PrivacyQueries,
     AvatarQueries,
+    LorebookWrites,
 ):
     """The admin API's SQL: users, personas, personalities, aliases, configs, overrides,
     settings, channel activations, the denylist, usage totals and user data."""

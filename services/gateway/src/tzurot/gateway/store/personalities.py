@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,9 +84,18 @@ class PersonalityReads(SqlBase):
         return [personality_from_row(row._mapping) for row in rows]
 
     async def import_personality(
-        self, seed: PersonalitySeed, *, owner_user_id: str | None
+        self,
+        seed: PersonalitySeed,
+        *,
+        owner_user_id: str | None,
+        extra_values: Mapping[str, Any] | None = None,
+        then: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
     ) -> tuple[Personality, bool]:
-        """Creates or updates a personality (by slug) with its aliases and default config."""
+        """Creates or updates a personality (by slug) with its aliases and default config.
+
+        `extra_values` are more personality columns (card, custom_fields, voice_id); `then`
+        runs in the same transaction with the personality's id (its card assets, lorebook).
+        """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
             # Imports are rare and touch several rows whose uniqueness is checked in code (the
@@ -105,6 +114,7 @@ class PersonalityReads(SqlBase):
                 "owner_user_id": owner_user_id,
                 "public": seed.public,
                 "nsfw": seed.nsfw,
+                **(extra_values or {}),
             }
             insert_stmt = insert(t.personalities).values(**values)
             excluded = insert_stmt.excluded
@@ -115,6 +125,8 @@ class PersonalityReads(SqlBase):
             ).returning(t.personalities.c.id, sa.literal_column("xmax = 0").label("created"))
             row = (await conn.execute(stmt)).one()
             await self._replace_aliases(conn, row.id, seed.aliases)
+            if then is not None:
+                await then(conn, str(row.id))
             personality = await self._personality_by_id(conn, row.id)
         self.catalog.clear()
         return personality, bool(row.created)

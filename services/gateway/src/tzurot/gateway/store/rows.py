@@ -70,7 +70,15 @@ def personality_from_row(row: sa.RowMapping) -> Personality:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         voice_id=row["voice_id"],
+        card=_json(row["card"]),
+        custom_fields=_json(row["custom_fields"]),
     )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):  # pragma: no cover - asyncpg decodes jsonb to str without a codec
+        value = json.loads(value)
+    return dict(value or {})
 
 
 def llm_config_from_row(row: sa.RowMapping) -> LlmConfig:

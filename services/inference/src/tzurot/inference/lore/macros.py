@@ -15,7 +15,11 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tzurot.inference.domain import Character
 
 _MACRO = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _LEGACY_CHAR = re.compile(r"<(?:BOT|bot|char)>")
@@ -77,3 +81,17 @@ def expand(text: str, ctx: MacroContext) -> str:
     expanded = _MACRO.sub(one, text)
     expanded = _LEGACY_CHAR.sub(ctx.char, expanded)
     return _LEGACY_USER.sub(ctx.user, expanded)
+
+
+def expand_character(character: Character, ctx: MacroContext) -> Character:
+    """The character with the macros of every prompt text expanded."""
+    return replace(
+        character,
+        system_prompt=expand(character.system_prompt, ctx),
+        description=expand(character.description, ctx),
+        personality=expand(character.personality, ctx),
+        scenario=expand(character.scenario, ctx),
+        example_dialogues=expand(character.example_dialogues, ctx),
+        post_history_instructions=expand(character.post_history_instructions, ctx),
+        author_note=expand(character.author_note, ctx),
+    )

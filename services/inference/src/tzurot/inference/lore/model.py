@@ -99,3 +99,21 @@ class Outcome:
     dropped: tuple[Activation, ...] = ()
     """Fired, but left out by the token budget (the lowest priority first)."""
     state: LoreState = field(default_factory=LoreState)
+
+
+@dataclass(frozen=True)
+class LoreInput:
+    """What gateway sent for one reply: the books in play (precedence order) and the state."""
+
+    books: tuple[Book, ...]
+    message_count: int = 0
+    state: LoreState = field(default_factory=LoreState)
+
+
+@dataclass(frozen=True)
+class LoreResult:
+    activated: tuple[Activation, ...]
+    dropped: tuple[Activation, ...]
+    state: LoreState
+    message_count: int
+    """The conversation's length after the reply, for gateway to keep."""

@@ -1,0 +1,195 @@
+"""/lorebook import|export|list|attach|detach|delete: World Info through the gateway.
+
+Attaching to a channel (or detaching from one) needs Manage Channels there, like channel
+activation; to a personality, its owner; globally, a superuser (the gateway checks those).
+"""
+
+from __future__ import annotations
+
+import io
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands import render
+from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+MAX_LOREBOOK_BYTES = 4 * 1024 * 1024
+SCOPES = {
+    "personality": common.LORE_SCOPE_PERSONALITY,
+    "channel": common.LORE_SCOPE_CHANNEL,
+    "global": common.LORE_SCOPE_GLOBAL,
+}
+_SCOPE_CHOICES = [app_commands.Choice(name=name, value=name) for name in SCOPES]
+_FORMATS = {
+    "lorebook_v3": gw.LOREBOOK_FORMAT_UNSPECIFIED,
+    "world_info": gw.LOREBOOK_FORMAT_WORLD_INFO,
+}
+
+
+def _channel_id(interaction: discord.Interaction) -> str:
+    channel = interaction.channel
+    parent = getattr(channel, "parent_id", None)  # a thread's lore is its channel's
+    return str(parent or interaction.channel_id or "")
+
+
+def _target(
+    interaction: discord.Interaction, scope: str, personality: str
+) -> common.LorebookAttachment:
+    if scope == "channel":
+        return common.LorebookAttachment(scope=SCOPES[scope], target=_channel_id(interaction))
+    if scope == "personality":
+        return common.LorebookAttachment(scope=SCOPES[scope], target=personality)
+    return common.LorebookAttachment(scope=SCOPES[scope])
+
+
+def _may_manage_channel(interaction: discord.Interaction) -> bool:
+    """The member's permissions in this channel, as Discord resolved them for the command."""
+    return interaction.permissions.manage_channels
+
+
+class LorebookCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(
+            name="lorebook", description="Lorebooks (World Info): keyword-triggered lore"
+        )
+        self.gateway = gateway
+
+    async def _checked(
+        self, interaction: discord.Interaction, scope: str, personality: str
+    ) -> bool:
+        if scope == "channel" and not _may_manage_channel(interaction):
+            await send(interaction, "You need Manage Channels here to change this channel's lore.")
+            return False
+        if scope == "personality" and not personality.strip():
+            await send(interaction, "Name the personality (the `personality` option).")
+            return False
+        return True
+
+    @app_commands.command(
+        name="import", description="Import a lorebook (SillyTavern world info JSON)"
+    )
+    @app_commands.choices(attach_to=_SCOPE_CHOICES)
+    async def import_book(
+        self,
+        interaction: discord.Interaction,
+        file: discord.Attachment,
+        name: str = "",
+        attach_to: str = "",
+        personality: str = "",
+    ) -> None:
+        if file.size > MAX_LOREBOOK_BYTES:
+            await send(interaction, "That file is too large for a lorebook (4 MB at most).")
+            return
+        if attach_to and not await self._checked(interaction, attach_to, personality):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        document = await file.read()
+        request = gw.ImportLorebookRequest(
+            actor=actor(interaction),
+            document=document,
+            name=name or file.filename.rsplit(".", 1)[0],
+        )
+        if attach_to:
+            request.attach.CopyFrom(_target(interaction, attach_to, personality))
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ImportLorebook(request),
+            lambda r: (
+                f"Imported **{r.lorebook.name}** ({r.lorebook.entry_count} entries)."
+                + ("" if attach_to else " Attach it with `/lorebook attach`.")
+            ),
+        )
+
+    @app_commands.command(name="export", description="Download a lorebook")
+    @app_commands.choices(format=[app_commands.Choice(name=n, value=n) for n in _FORMATS])
+    async def export(
+        self, interaction: discord.Interaction, lorebook: str, format: str = "world_info"
+    ) -> None:
+        try:
+            exported = await self.gateway.call(
+                self.gateway.stub.ExportLorebook(
+                    gw.ExportLorebookRequest(
+                        actor=actor(interaction), lorebook=lorebook, format=_FORMATS[format]
+                    )
+                )
+            )
+        except TzurotError as err:
+            await send(interaction, failure_text(err))
+            return
+        await interaction.response.send_message(
+            f"`{exported.filename}`",
+            file=discord.File(io.BytesIO(exported.document), exported.filename),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="list", description="Your lorebooks, or those attached somewhere")
+    @app_commands.choices(attached_to=_SCOPE_CHOICES)
+    async def list_books(
+        self, interaction: discord.Interaction, attached_to: str = "", personality: str = ""
+    ) -> None:
+        request = gw.ListLorebooksRequest(actor=actor(interaction))
+        if attached_to:
+            request.attached_to.CopyFrom(_target(interaction, attached_to, personality))
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListLorebooks(request),
+            lambda r: render.lorebooks(list(r.lorebooks)),
+        )
+
+    @app_commands.command(name="attach", description="Put a lorebook in play")
+    @app_commands.choices(scope=_SCOPE_CHOICES)
+    async def attach(
+        self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
+    ) -> None:
+        if not await self._checked(interaction, scope, personality):
+            return
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.AttachLorebook(
+                gw.AttachLorebookRequest(
+                    actor=actor(interaction),
+                    lorebook=lorebook,
+                    attachment=_target(interaction, scope, personality),
+                )
+            ),
+            lambda r: f"**{r.lorebook.name}** is now in play ({scope}).",
+        )
+
+    @app_commands.command(name="detach", description="Take a lorebook out of play")
+    @app_commands.choices(scope=_SCOPE_CHOICES)
+    async def detach(
+        self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
+    ) -> None:
+        if not await self._checked(interaction, scope, personality):
+            return
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.DetachLorebook(
+                gw.DetachLorebookRequest(
+                    actor=actor(interaction),
+                    lorebook=lorebook,
+                    attachment=_target(interaction, scope, personality),
+                )
+            ),
+            lambda r: f"**{r.lorebook.name}** is out of play there ({scope}).",
+        )
+
+    @app_commands.command(name="delete", description="Delete one of your lorebooks")
+    async def delete(self, interaction: discord.Interaction, lorebook: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.DeleteLorebook(
+                gw.DeleteLorebookRequest(actor=actor(interaction), lorebook=lorebook)
+            ),
+            lambda _: "Deleted.",
+        )

@@ -1,0 +1,217 @@
+"""Character cards and lorebooks through the fake Discord, the real bot and the whole mesh:
+a card imported in Discord becomes a personality whose lore reaches the provider's request."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tzurot.testing.cards import card_v3, picture, png_card, world_info
+from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.fake_discord import FakeInteraction
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+async def memory_loaded(world: World) -> None:
+    """The answers here read long-term memory: wait until its model is loaded."""
+    await world.memory_ready()
+
+
+MANAGE_CHANNELS = str(1 << 4)
+
+
+async def answered(world: World, interaction: FakeInteraction) -> str:
+    await world.discord.wait_until(lambda: any(interaction.texts()))
+    return "\n".join(t for t in interaction.texts() if t)
+
+
+def actor(user: dict[str, Any]) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+def messages(world: World) -> list[dict[str, Any]]:
+    body = world.provider.chat_requests()[-1].body
+    return list(body["messages"])
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+async def import_card(world: World, user: dict[str, Any], filename: str, data: bytes) -> str:
+    file = world.discord.upload(world.general, filename, data, "image/png")
+    done = await world.discord.slash(
+        world.general, user, "character", {"card": file}, subcommand=["import"]
+    )
+    return await answered(world, done)
+
+
+async def test_a_png_card_becomes_a_personality_whose_lore_reaches_the_provider(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    card = card_v3(name="Grigori", nickname="Father Grigori")
+    async with running_bot(world):
+        text = await import_card(world, world.alice, "grigori.png", png_card(card, color="blue"))
+        assert "Imported **Grigori**" in text
+        said = await world.discord.say(
+            world.general, world.alice, "@Grigori what happened in the mines?"
+        )
+        await world.delivered(f"{said.id}:grigori")
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        inspection = await answered(world, inspected)
+
+    sent = messages(world)
+    system = text_of(sent[0])
+    # macros expanded at prompt time: the nickname for {{char}}, the speaker for {{user}}
+    assert system.startswith("You are Father Grigori. Speak to ")
+    assert "Father Grigori is the last priest of Ravenholm." in system
+    assert not any("{{" in text_of(m) for m in sent)
+    assert "LORE-ALWAYS: Father Grigori never sleeps." in system  # constant entry
+    # the keyed entry sits at depth 2 as a system message, before the user's message
+    user_index = max(i for i, m in enumerate(sent) if m["role"] == "user")
+    lore_index = next(i for i, m in enumerate(sent) if "LORE-MINES" in text_of(m))
+    assert sent[lore_index]["role"] == "system"
+    assert 0 < lore_index < user_index
+    assert "Lore (2 fired):" in inspection
+    assert "Ravenholm lore / the mines: key 'mines' in the last 3 message(s)" in inspection
+    assert "Ravenholm lore / constant: constant" in inspection
+
+    found = await world.cli.GetPersonality(
+        gw.GetPersonalityRequest(actor=actor(world.alice), personality="grigori")
+    )
+    p = found.personality
+    assert (p.display_name, p.public) == ("Grigori", False)  # private to its importer
+    assert p.system_prompt == "You are {{char}}. Speak to {{user}} in sermons."  # as written
+    assert (p.card.nickname, p.card.first_message) == (
+        "Father Grigori",
+        "Come, {{user}}! Join me on the rooftops!",
+    )
+    assert list(p.card.alternate_greetings) == ["Ah, a visitor!"]
+    assert p.card.creation_date == 1700000000
+
+
+async def test_export_then_import_gives_the_same_character(world: World) -> None:
+    card = card_v3(name="Alyx")
+    async with running_bot(world):
+        assert "Imported **Alyx**" in await import_card(
+            world, world.alice, "alyx.png", png_card(card, chunk="chara")
+        )
+        before = await world.cli.GetPersonality(
+            gw.GetPersonalityRequest(actor=actor(world.alice), personality="alyx")
+        )
+        exported = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"personality": "alyx", "format": "png"},
+            subcommand=["export"],
+        )
+        assert "alyx.png" in await answered(world, exported)
+        (document,) = exported.files
+        stranger = await world.discord.slash(
+            world.general, world.bob, "character", {"personality": "alyx"}, subcommand=["export"]
+        )
+        assert "no personality named 'alyx'" in await answered(world, stranger)
+        again = await import_card(world, world.alice, "alyx.png", document)
+        assert "Updated **Alyx**" in again
+        after = await world.cli.GetPersonality(
+            gw.GetPersonalityRequest(actor=actor(world.alice), personality="alyx")
+        )
+    picture_file = Image.open(io.BytesIO(document))
+    picture_file.load()
+    chunks = picture_file.text  # type: ignore[attr-defined]
+    assert json.loads(base64.b64decode(chunks["ccv3"]))["spec"] == "chara_card_v3"
+    assert json.loads(base64.b64decode(chunks["chara"]))["spec"] == "chara_card_v2"
+    assert picture_file.getpixel((0, 0)) == (255, 0, 0)  # the imported picture, kept
+    first, second = before.personality, after.personality
+    for message in (first, second):
+        message.ClearField("updated_at")
+        message.card.ClearField("modification_date")
+    assert second == first
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "words"),
+    [
+        ("cat.gif", b"GIF89a not a card", "not a PNG, JSON or CHARX"),
+        ("plain.png", picture(), "no character card"),
+        ("v9.json", json.dumps({"spec": "chara_card_v9", "data": {}}).encode(), "chara_card_v9"),
+    ],
+)
+async def test_bad_files_get_a_clear_answer(
+    world: World, filename: str, data: bytes, words: str
+) -> None:
+    async with running_bot(world):
+        text = await import_card(world, world.alice, filename, data)
+    assert words in text
+
+
+async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    book = world_info(
+        bridge={
+            "key": ["bridge"],
+            "keysecondary": ["night"],
+            "selectiveLogic": 3,  # AND_ALL
+            "content": "LORE-BRIDGE: the bridge is haunted after dark.",
+            "sticky": 3,
+        },
+        hidden={"key": ["/sec(ret)?s?/i"], "content": "LORE-SECRET: there is a tunnel."},
+    )
+    document = json.dumps(book).encode()
+    async with running_bot(world):
+        file = world.discord.upload(world.general, "haunts.json", document, "application/json")
+        refused = await world.discord.slash(
+            world.general,
+            world.bob,
+            "lorebook",
+            {"file": file, "attach_to": "channel"},
+            subcommand=["import"],
+        )
+        assert "Manage Channels" in await answered(world, refused)
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "lorebook",
+            {"file": file, "attach_to": "channel"},
+            subcommand=["import"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "Imported **haunts** (2 entries)" in await answered(world, done)
+
+        async def ask(text: str) -> str:
+            said = await world.discord.say(world.general, world.alice, f"@Lilith {text}")
+            await world.delivered(f"{said.id}:lilith")
+            return "\n".join(text_of(m) for m in messages(world))
+
+        first = await ask("is the bridge safe at night?")
+        second = await ask("and tell me your SECRETS")
+        third = await ask("thanks")
+        fourth = await ask("bye")
+        listed = await world.discord.slash(
+            world.general, world.alice, "lorebook", {"attached_to": "channel"}, subcommand=["list"]
+        )
+        shown = await answered(world, listed)
+    assert "LORE-BRIDGE" in first  # bridge AND night (AND_ALL)
+    assert "LORE-BRIDGE" in second  # sticky: still in play without its keys
+    assert "LORE-SECRET" in second  # a regex key, case-insensitive
+    assert "LORE-BRIDGE" not in third  # sticky 3 ran out (two messages an exchange)
+    assert "LORE-SECRET" in third  # still within the scan depth (2 messages)
+    assert "LORE-BRIDGE" not in fourth
+    assert "LORE-SECRET" not in fourth
+    assert "**haunts** (2 entries)" in shown
+    assert "attached to channel" in shown
