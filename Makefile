@@ -18,7 +18,7 @@ ifneq ($(FIND_LINKS),)
 export UV_FIND_LINKS ?= $(FIND_LINKS)
 endif
 
-.PHONY: help setup ts run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
+.PHONY: help setup ts conformance kubectl-plugin run test test-unit test-component test-contract test-e2e lint fmt proto proto-check k8s-check bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ $(BUF): package.json package-lock.json clients/ts/package.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: .venv/.synced $(BUF)  ## install uv, the Python environment and buf
+setup: .venv/.synced $(BUF)  ## install uv, the Python environment (with .venv/bin/kubectl-tzurot) and the Node tools
 
 TS_BUILT := clients/ts/dist/.built
 ts: $(TS_BUILT)  ## the TypeScript client (clients/ts): generated from proto/ with buf, compiled with tsc
@@ -69,6 +69,17 @@ test: setup ts proto-check lint k8s-check  ## the whole suite: lint, contracts, 
 
 k8s-check: .venv/.synced  ## render every Kubernetes overlay, validate it offline, test its isolation rules
 	scripts/k8s_check.sh
+
+conformance: .venv/.synced  ## contract tests of SERVICE against any implementation at ADDR (PKI: its certs folder); no ADDR: the Python services
+	TZUROT_CONFORMANCE_SERVICE=$(SERVICE) TZUROT_CONFORMANCE_ADDR=$(ADDR) \
+	TZUROT_CONFORMANCE_PKI=$(or $(PKI),$(if $(ADDR),.data/certs)) $(PYTEST) -q tests/conformance
+
+BINDIR ?= $(HOME)/.local/bin
+kubectl-plugin: .venv/.synced  ## install `kubectl tzurot` (kubectl-tzurot) into BINDIR (default ~/.local/bin)
+	mkdir -p $(BINDIR)
+	printf '#!/bin/sh\nexec %s "$$@"\n' "$(CURDIR)/.venv/bin/kubectl-tzurot" > $(BINDIR)/kubectl-tzurot
+	chmod 0755 $(BINDIR)/kubectl-tzurot
+	@echo "installed $(BINDIR)/kubectl-tzurot: try 'kubectl tzurot --help' (kubectl plugin list shows it when $(BINDIR) is on the PATH)"
 
 test-unit: .venv/.synced  ## unit tests only
 	$(PYTEST) -q tests/unit

@@ -486,9 +486,11 @@ async def test_generate_as_bot_streams_then_delivery_stores_the_exchange(
 
 
 @pytest.mark.parametrize(
-    "identity", [i for i in SERVICE_IDENTITIES if i not in ("bot", "cli", "edge")]
+    "identity", [i for i in SERVICE_IDENTITIES if i not in ("bot", "cli", "edge", "gateway")]
 )
-async def test_only_bot_cli_and_edge_may_call(connect: Connect, identity: str) -> None:
+async def test_only_bot_cli_edge_and_the_gateway_pod_itself_may_call(
+    connect: Connect, identity: str
+) -> None:
     stub = connect(identity)
     error = await rpc_error(stub.GetJobStatus(gw.GetJobStatusRequest(idempotency_key="x")))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -13,6 +13,7 @@ from typing import Annotated
 import grpc
 import typer
 
+from tzurot.admin.commands import app as admin_app
 from tzurot.cli.chat import repl, send_message
 from tzurot.cli.gateway_client import CliUser, GatewayClient
 from tzurot.cli.settings import DEFAULT_DATA_DIR, CliSettings
@@ -26,6 +27,7 @@ wallet_app = typer.Typer(
 app.add_typer(wallet_app, name="wallet")
 keys_app = typer.Typer(help="Keyvault's master key: versions and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(admin_app, name="admin")
 import_app = typer.Typer(help="Bring personalities in from elsewhere.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

@@ -25,10 +25,11 @@ class GatewaySettings(ServiceSettings):
     duplicate_wait_seconds: float = Field(default=480.0, gt=0)
     # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
     # which itself admits only clients presenting a `cli` certificate.
-    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge"})
+    # `gateway` is the pod's own identity: operators run `tzurot admin` inside the gateway pod.
+    allowed_callers: frozenset[str] = frozenset({"bot", "cli", "edge", "gateway"})
     # Identities that may call without an actor, acting as the operator (superuser): the CLI,
     # and operators reaching gateway through the edge (cli certificates only).
-    operator_identities: frozenset[str] = frozenset({"cli", "edge"})
+    operator_identities: frozenset[str] = frozenset({"cli", "edge", "gateway"})
     # Where the Envoy edge's public listener is reachable from the internet (Discord fetches
     # avatars from there): avatar URLs are {public_url}/avatars/{slug}.{ext}.
     public_url: str = ""

@@ -33,7 +33,8 @@ def _methods(callers: frozenset[str], *names: str) -> dict[str, frozenset[str]]:
 AUTHORIZATION: AuthorizationPolicy = {
     **_methods(frozenset({"inference"}), "Decrypt"),
     **_methods(frozenset({"gateway"}), "PutKey", "DeleteKey", "ListKeys", "MarkUsed"),
-    **_methods(frozenset({"cli"}), "RewrapKeys"),
+    # The operator: the cli certificate, or `tzurot admin` inside the gateway pod.
+    **_methods(frozenset({"cli", "gateway"}), "RewrapKeys"),
 }
 """Who may call each method; anything not listed is refused (default_allowed is empty)."""
 

@@ -74,6 +74,7 @@ class FakeInteraction:
             elif response.get("type") == "edit" and shown is not None:
                 shown.update(response.get("data") or {})
         return shown
+
     files: list[bytes] = field(default_factory=list)
     """Files the bot attached to its answers, in order."""
 

@@ -1,0 +1,1 @@
+"""Operator tasks against a running mesh (`tzurot admin ...`, `kubectl tzurot ...`)."""
