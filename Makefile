@@ -48,6 +48,9 @@ $(TS_BUILT): $(BUF) buf.gen.yaml clients/ts/tsconfig.json $(wildcard proto/tzuro
 run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it; ARGS=--demo)
 	$(UV) run --frozen tzurot up $(ARGS)
 
+chat: .venv/.synced  ## talk to a personality of the running mesh (ARGS="sage -m hi"; default lilith)
+	.venv/bin/tzurot chat $(or $(ARGS),lilith)
+
 proto: .venv/.synced  ## regenerate the Python stubs from proto/
 	scripts/gen_proto.sh
 

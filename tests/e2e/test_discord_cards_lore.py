@@ -206,6 +206,29 @@ async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
             world.general, world.alice, "lorebook", {"attached_to": "channel"}, subcommand=["list"]
         )
         shown = await answered(world, listed)
+        # the owner edits it: a new version imported over the old one, still attached here
+        edited = json.loads(document)
+        edited["entries"]["1"]["content"] = "LORE-TUNNEL: the tunnel leads to the mines."
+        newer = world.discord.upload(
+            world.general, "haunts.json", json.dumps(edited).encode(), "application/json"
+        )
+        replaced = await world.discord.slash(
+            world.general,
+            world.alice,
+            "lorebook",
+            {"file": newer, "replace": "haunts"},
+            subcommand=["import"],
+        )
+        assert "Replaced **haunts** (2 entries)" in await answered(world, replaced)
+        fifth = await ask("any secret ways out?")
+        not_hers = await world.discord.slash(
+            world.general,
+            world.bob,
+            "lorebook",
+            {"file": newer, "replace": "haunts"},
+            subcommand=["import"],
+        )
+        assert "is not yours" in await answered(world, not_hers)
     assert "LORE-BRIDGE" in first  # bridge AND night (AND_ALL)
     assert "LORE-BRIDGE" in second  # sticky: still in play without its keys
     assert "LORE-SECRET" in second  # a regex key, case-insensitive
@@ -215,3 +238,5 @@ async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
     assert "LORE-SECRET" not in fourth
     assert "**haunts** (2 entries)" in shown
     assert "attached to channel" in shown
+    assert "LORE-TUNNEL" in fifth
+    assert "LORE-SECRET" not in fifth

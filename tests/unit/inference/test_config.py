@@ -14,8 +14,8 @@ SYSTEM_KEY = "sk-or-systemKEYp8Ny4Lq"
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
     settings = InferenceSettings.load()
-    assert settings.listen == "127.0.0.1:50052"
-    assert (settings.memory_addr, settings.keyvault_addr) == ("127.0.0.1:50053", "127.0.0.1:50054")
+    assert settings.listen == "127.0.0.1:15052"
+    assert (settings.memory_addr, settings.keyvault_addr) == ("127.0.0.1:15053", "127.0.0.1:15054")
     assert (settings.providers, settings.system_keys) == ({}, {})
     assert (settings.provider_max_retries, settings.provider_timeout_seconds) == (2, 120.0)
     assert settings.history_limit == 30

@@ -6,6 +6,7 @@ from tzurot.runtime.errors import InvalidArgument
 from tzurot.runtime.textcheck import check_storable, unstorable_field
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import memory_pb2 as mem
 
 
 def test_clean_requests_pass() -> None:
@@ -39,3 +40,19 @@ def test_nested_repeated_messages_are_walked() -> None:
 def test_bytes_may_hold_nul() -> None:
     req = gw.ImportPersonalityRequest(document=b"\x00\x01")
     assert unstorable_field(req) is None
+
+
+@pytest.mark.parametrize(("seconds", "nanos"), [(2**62, 0), (-(2**63), 0), (0, -1), (0, 2**31 - 1)])
+def test_an_impossible_timestamp_is_invalid_argument(seconds: int, nanos: int) -> None:
+    req = mem.GetHistoryRequest(personality_id="p")
+    req.before.seconds = seconds
+    req.before.nanos = nanos
+    with pytest.raises(InvalidArgument) as caught:
+        check_storable(req)
+    assert caught.value.field == "before"
+
+
+def test_a_real_timestamp_passes() -> None:
+    req = mem.GetHistoryRequest(personality_id="p")
+    req.before.seconds = 1_800_000_000
+    check_storable(req)

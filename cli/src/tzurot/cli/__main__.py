@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import grpc
 import typer
 
-from tzurot.admin.commands import app as admin_app
-from tzurot.cli.chat import repl, send_message
-from tzurot.cli.gateway_client import CliUser, GatewayClient
-from tzurot.cli.settings import DEFAULT_DATA_DIR, CliSettings
-from tzurot.runtime.errors import StartupError, from_rpc_error
-from tzurot.v1 import gateway_pb2 as gw
+from tzurot.cli.paths import DEFAULT_DATA_DIR
 
-app = typer.Typer(help="Tzurot: AI personalities for Discord.", no_args_is_help=True)
+# Everything else loads inside the command that needs it: `tzurot --help` and `tzurot chat -m`
+# must start in well under a second (gRPC, protobuf, pydantic and structlog cost more).
+if TYPE_CHECKING:
+    from tzurot.cli.gateway_client import CliUser
+
+# Plain help (no rich): loading rich to format help costs more than the rest of the start.
+_PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+app = typer.Typer(help="Tzurot: AI personalities for Discord.", no_args_is_help=True, **_PLAIN)
 wallet_app = typer.Typer(
-    help="Your LLM provider API keys (bring your own key).", no_args_is_help=True
+    help="Your LLM provider API keys (bring your own key).", no_args_is_help=True, **_PLAIN
 )
 app.add_typer(wallet_app, name="wallet")
-keys_app = typer.Typer(help="Keyvault's master key: versions and rotation.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keyvault's master key: versions and rotation.", no_args_is_help=True, **_PLAIN
+)
 app.add_typer(keys_app, name="keys")
-app.add_typer(admin_app, name="admin")
-import_app = typer.Typer(help="Bring personalities in from elsewhere.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Bring personalities in from elsewhere.", no_args_is_help=True, **_PLAIN
+)
 app.add_typer(import_app, name="import")
 
 UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to the personalities.")]
@@ -36,6 +38,21 @@ UserOption = Annotated[str, typer.Option("--user", "-u", help="Who you are to th
 
 def _default_user() -> str:
     return os.environ.get("USER") or getpass.getuser() or "you"
+
+
+def _user(name: str) -> CliUser:
+    from tzurot.cli.gateway_client import CliUser
+
+    return CliUser(name or _default_user())
+
+
+def _gateway() -> tuple[Any, Any, Any]:
+    """The gateway messages, client and settings, loaded only by the commands that call it."""
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
+    from tzurot.v1 import gateway_pb2 as gw
+
+    return gw, GatewayClient, CliSettings
 
 
 @app.command()
@@ -53,9 +70,11 @@ def up(
     base_port: Annotated[
         int,
         typer.Option(help="gateway listens here; inference, memory, keyvault on the next ports."),
-    ] = 50051,
+    ] = 15051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    from contextlib import AsyncExitStack
+
     from tzurot.cli.mesh import MeshLayout, run_mesh
 
     async def _main() -> int:
@@ -84,7 +103,11 @@ def chat(
     ] = None,
 ) -> None:
     """Talk to a personality through the gateway (history is kept, as in Discord)."""
-    who = CliUser(user or _default_user())
+    from tzurot.cli.chat import repl, send_message
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
+
+    who = _user(user)
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -106,7 +129,8 @@ def wallet_set(
 ) -> None:
     """Store your API key for a provider (validated with the provider first)."""
     key = sys.stdin.readline().strip() if key_stdin else getpass.getpass(f"{provider} API key: ")
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -122,7 +146,8 @@ def wallet_set(
 @wallet_app.command("list")
 def wallet_list(user: UserOption = "") -> None:
     """List your stored keys (provider, created, last used; never the key)."""
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -145,7 +170,8 @@ def wallet_list(user: UserOption = "") -> None:
 @wallet_app.command("remove")
 def wallet_remove(provider: str, user: UserOption = "") -> None:
     """Delete your stored key for a provider."""
-    who = CliUser(user or _default_user())
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
         async with GatewayClient(CliSettings()) as client:
@@ -204,6 +230,7 @@ def keys_add_version(
 ) -> None:
     """Append a new master key version; keyvault wraps new keys with it once it sees it."""
     from tzurot.cli.keys import add_master_key_version
+    from tzurot.runtime.errors import StartupError
 
     try:
         version = add_master_key_version(master_key_file)
@@ -227,7 +254,7 @@ def keys_rotate(
     ] = True,
     keyvault_addr: Annotated[
         str, typer.Option(envvar="TZUROT_KEYVAULT_ADDR", help="keyvault host:port.")
-    ] = "127.0.0.1:50054",
+    ] = "127.0.0.1:15054",
     tls_dir: Annotated[
         Path | None,
         typer.Option(
@@ -286,6 +313,8 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
     """Import a shapes.inc backup: the personality, its settings and its memories."""
     from rich.progress import Progress
 
+    from tzurot.cli.gateway_client import GatewayClient
+    from tzurot.cli.settings import CliSettings
     from tzurot.cli.shapes_import import BackupError, read_backup, read_user_map
     from tzurot.cli.shapes_import import import_shapes as run_import
 
@@ -328,6 +357,13 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
 
 def _run(coro: object) -> int:
     """Runs a command's coroutine; errors become one line and an exit code."""
+    import asyncio
+
+    import grpc
+
+    from tzurot.cli.speech import cli_text
+    from tzurot.runtime.errors import StartupError, from_rpc_error
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except KeyboardInterrupt:
@@ -337,11 +373,22 @@ def _run(coro: object) -> int:
         return 2
     except grpc.aio.AioRpcError as exc:
         err = from_rpc_error(exc)
-        print(f"tzurot: [{err.code.name.lower()}] {err.message}", file=sys.stderr)
+        print(f"tzurot: [{err.code.name.lower()}] {cli_text(err.message)}", file=sys.stderr)
         return 1
 
 
+ADMIN_HELP = "Operator tasks against the running mesh."
+
+
 def main() -> None:
+    # `tzurot admin` loads gRPC and every stub at import: registered for real only when asked
+    # for, so the other commands keep their fast start; help lists it all the same.
+    if sys.argv[1:2] == ["admin"]:
+        from tzurot.admin.commands import app as admin_app
+
+        app.add_typer(admin_app, name="admin")
+    else:
+        app.add_typer(typer.Typer(help=ADMIN_HELP, **_PLAIN), name="admin")
     app()
 
 

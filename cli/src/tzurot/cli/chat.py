@@ -9,6 +9,7 @@ from typing import TextIO
 import grpc
 
 from tzurot.cli.gateway_client import CliUser, GatewayClient
+from tzurot.cli.speech import cli_text
 from tzurot.runtime.errors import from_rpc_error
 
 
@@ -25,7 +26,7 @@ async def send_message(
             out.flush()
     except grpc.aio.AioRpcError as exc:
         err = from_rpc_error(exc)
-        out.write(f"\n[{err.code.name.lower()}] {err.message}\n")
+        out.write(f"\n[{err.code.name.lower()}] {cli_text(err.message)}\n")
         return False
     out.write("\n")
     return True

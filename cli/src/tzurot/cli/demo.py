@@ -36,4 +36,7 @@ async def demo_provider() -> AsyncIterator[dict[str, str]]:
             "TZUROT_PROVIDERS": json.dumps({name: fake.base_url for name in PROVIDERS}),
             "TZUROT_SYSTEM_KEYS": json.dumps({name: DEMO_SYSTEM_KEY for name in PROVIDERS}),
             "TZUROT_FREE_MODELS": json.dumps(["*"]),
+            # Every seed personality answers without a key (on the fake's system key).
+            "TZUROT_DEMO_ALL_FREE": "true",
+            "TZUROT_GUEST_USER_PER_DAY": "1000",
         }

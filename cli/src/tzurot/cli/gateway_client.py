@@ -11,6 +11,7 @@ import grpc
 
 from tzurot.cli.settings import CliSettings
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.retry import retry_idempotent
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -80,7 +81,8 @@ class GatewayClient:
             if event.HasField("accepted"):
                 job_id = event.accepted.job_id
             yield event
-        if job_id:
-            await self.stub.ConfirmDelivery(
-                gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=[f"cli-answer-{job_id}"])
+        if job_id:  # idempotent: retried across a gateway restart, so the turn is kept
+            request = gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=[f"cli-answer-{job_id}"])
+            await retry_idempotent(
+                lambda: self.stub.ConfirmDelivery(request), what="ConfirmDelivery"
             )

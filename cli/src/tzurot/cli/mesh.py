@@ -23,10 +23,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.cli.localdb import local_postgres
 from tzurot.cli.migrate import migrate_all
+from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+HEALTHY_WITHIN_SECONDS = 240.0
+"""How long start-up may take: memory loads and runs its embedding model before SERVING
+(a few seconds on an idle machine, minutes on a crowded one)."""
+CHAT_HINT = "make chat   (or .venv/bin/tzurot chat <personality>)"
+"""What the start-up banner suggests; the README shows the same commands."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class MeshLayout:
 
     data_dir: Path
     host: str = "127.0.0.1"
-    base_port: int = 50051
+    base_port: int = 15051
 
     @property
     def certs_dir(self) -> Path:
@@ -136,11 +143,16 @@ class Mesh:
 
     def __init__(self) -> None:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.envs: dict[str, dict[str, str]] = {}
 
     async def spawn(self, service: str, env: Mapping[str, str]) -> None:
+        self.envs[service] = dict(env)
         self.processes[service] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"tzurot.{service}", env=dict(env)
+            sys.executable, "-m", f"tzurot.{service}", env=self.envs[service]
         )
+
+    async def respawn(self, service: str) -> None:
+        await self.spawn(service, self.envs[service])
 
     async def wait_any_exit(self) -> str:
         waits = {asyncio.ensure_future(p.wait()): name for name, p in self.processes.items()}
@@ -169,8 +181,10 @@ async def run_mesh(
     extra_env: Mapping[str, str],
     with_bot: bool,
     ready: asyncio.Event | None = None,
+    policy: RestartPolicy | None = None,
 ) -> int:
-    """Runs until Ctrl-C/SIGTERM or until a service dies; returns an exit code."""
+    """Runs until Ctrl-C/SIGTERM, restarting services that exit (supervise.py); returns an
+    exit code: 0 when stopped, 1 when a service failed at start or crashed repeatedly."""
     started = time.monotonic()
     generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
     ensure_master_key(layout.master_key_file)
@@ -185,9 +199,12 @@ async def run_mesh(
         watchers: list[asyncio.Future[Any]] = []
         try:
             for service in services + (["bot"] if with_bot else []):
-                await mesh.spawn(service, service_env(layout, service, database_url, extra_env))
+                env = service_env(layout, service, database_url, extra_env)
+                await mesh.spawn(service, env)
             died = asyncio.ensure_future(mesh.wait_any_exit())
-            healthy = asyncio.ensure_future(wait_healthy(layout, services, within=60))
+            healthy = asyncio.ensure_future(
+                wait_healthy(layout, services, within=HEALTHY_WITHIN_SECONDS)
+            )
             stopper = asyncio.ensure_future(stop.wait())
             watchers += [died, healthy, stopper]
             await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -196,20 +213,56 @@ async def run_mesh(
                 return 1
             if stopper.done():
                 return 0
-            healthy.result()
+            try:
+                healthy.result()
+            except TimeoutError as exc:
+                print(f"tzurot up: {exc}; stopping the mesh", file=sys.stderr)
+                return 1
             names = await import_seeds(layout, seed_dir)
             _print_ready(layout, services, names, time.monotonic() - started, with_bot)
             if ready is not None:
                 ready.set()
-            await asyncio.wait({stopper, died}, return_when=asyncio.FIRST_COMPLETED)
-            if died.done():
-                print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
-                return 1
-            return 0
+            return await _supervise(mesh, died, stopper, policy or RestartPolicy())
         finally:
             for task in watchers:
                 task.cancel()
             await mesh.stop()
+
+
+async def _supervise(
+    mesh: Mesh,
+    died: asyncio.Future[str],
+    stopper: asyncio.Future[Any],
+    policy: RestartPolicy,
+) -> int:
+    """Restarts each service that exits, with backoff, until Ctrl-C or repeated crashes."""
+    history = CrashHistory(policy)
+    while True:
+        await asyncio.wait({stopper, died}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper.done():
+            died.cancel()
+            return 0
+        service = died.result()
+        code = mesh.processes[service].returncode
+        crashes = history.record(service, time.monotonic())
+        if history.gives_up(crashes):
+            print(
+                f"tzurot up: {service} exited {crashes} times within "
+                f"{policy.window_seconds:.0f} s (last exit code {code}); stopping the mesh",
+                file=sys.stderr,
+            )
+            return 1
+        delay = policy.backoff(crashes)
+        print(
+            f"tzurot up: {service} exited (code {code}); restarting it in {delay:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        await asyncio.wait({stopper}, timeout=delay)
+        if stopper.done():
+            return 0
+        await mesh.respawn(service)
+        died = asyncio.ensure_future(mesh.wait_any_exit())
 
 
 def _print_ready(
@@ -221,4 +274,4 @@ def _print_ready(
     print(f"  {'bot':<10} {'connected to Discord' if bot else 'off (set TZUROT_DISCORD_TOKEN)'}")
     print(f"  postgres   {layout.data_dir / 'pg'} (embedded)")
     print(f"Personalities: {', '.join(names) or 'none (add personalities/*.yaml)'}")
-    print("Try: uv run tzurot chat <personality>\n", flush=True)
+    print(f"Try: {CHAT_HINT}\n", flush=True)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATA_DIR = Path(".data")
+from tzurot.cli.paths import DEFAULT_DATA_DIR
 
 
 class CliSettings(BaseSettings):
@@ -12,7 +12,7 @@ class CliSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TZUROT_", extra="ignore")
 
-    gateway_addr: str = "127.0.0.1:50051"
+    gateway_addr: str = "127.0.0.1:15051"
     cli_tls_dir: Path = DEFAULT_DATA_DIR / "certs" / "cli"
     rpc_timeout_seconds: float = 30.0
     generate_timeout_seconds: float = 600.0

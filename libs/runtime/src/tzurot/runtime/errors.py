@@ -239,11 +239,27 @@ def _code_by_name(name: str) -> grpc.StatusCode:
         return grpc.StatusCode.UNKNOWN
 
 
-def from_rpc_error(exc: grpc.RpcError) -> TzurotError:
-    """Decodes a failed call (aio or sync) back into the typed error the server raised."""
+def restarting_message(service: str) -> str:
+    return f"the {service} is restarting; try again in a moment"
+
+
+def from_rpc_error(exc: grpc.RpcError, *, service: str | None = None) -> TzurotError:
+    """Decodes a failed call (aio or sync) back into the typed error the server raised.
+
+    With `service` (the callee's name), a transport failure (UNAVAILABLE without our rich
+    status: the service is down or restarting) becomes a message that says what to do; the
+    raw error goes to the log with the request id.
+    """
     code: grpc.StatusCode = exc.code()
     details: str = exc.details() or ""
     status = _rich_status(exc.trailing_metadata(), code)
+    if status is None and service is not None and code is grpc.StatusCode.UNAVAILABLE:
+        _log_transport_error(service, details)
+        return Unavailable(
+            restarting_message(service),
+            reason="SERVICE_RESTARTING",
+            metadata={"service": service},
+        )
     if status is None:
         return error_from_code(code, details)
     reason: str | None = None
@@ -270,6 +286,19 @@ def from_rpc_error(exc: grpc.RpcError) -> TzurotError:
         metadata=metadata,
         field=field,
         retry_after_seconds=retry_after,
+    )
+
+
+def _log_transport_error(service: str, details: str) -> None:
+    import structlog  # noqa: PLC0415 - the CLI imports this module and rarely needs a log
+
+    from tzurot.runtime.identity import current_request_id  # noqa: PLC0415
+
+    structlog.get_logger("tzurot.rpc").warning(
+        "rpc.unavailable",
+        service=service,
+        detail=_cut(details, MAX_MESSAGE_CHARS),
+        request_id=current_request_id(),
     )
 
 

@@ -1,10 +1,11 @@
-"""Text no service can store: found at the edge of every service, before any use-case.
+"""Values no service can store or convert: found at the edge of every service, first.
 
 Postgres refuses NUL (U+0000) in `text` and `jsonb`; a request carrying it would otherwise
 fail deep inside a statement (INTERNAL). Protobuf already guarantees valid UTF-8 (no lone
-surrogates), so NUL is the one character to look for. The check walks every string of a
-request, nested messages, repeated fields and maps included, and names the first offending
-field the way `BadRequest` does (`references[0].content`, `labels["k"]`).
+surrogates), so NUL is the one character to look for. A `Timestamp` outside years 1 to 9999 or
+with nanos outside [0, 1e9) cannot become a datetime (protobuf raises ValueError). The check
+walks every field of a request, nested messages, repeated fields and maps included, and
+names the first offending field the way `BadRequest` does (`references[0].content`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from google.protobuf.message import Message
 from tzurot.runtime.errors import InvalidArgument
 
 _UNSTORABLE = "\x00"
+_TIMESTAMP = "google.protobuf.Timestamp"
+_MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
 _MAX_DEPTH = 32
@@ -41,12 +45,22 @@ def unstorable_field(message: Message, prefix: str = "", depth: int = 0) -> str 
 
 
 def check_storable(message: Message) -> None:
-    """Raises InvalidArgument naming the field when `message` holds unstorable text."""
+    """Raises InvalidArgument naming the field when `message` holds a value no service can
+    store: text with NUL, or a timestamp out of range."""
     path = unstorable_field(message)
-    if path is not None:
+    if path is None:
+        return
+    if path.endswith(_TIME_MARK):
+        path = path.removesuffix(_TIME_MARK)
         raise InvalidArgument(
-            path, f"{path} contains a NUL character, which cannot be stored", reason="NUL_CHARACTER"
+            path, f"{path} is not a valid time (years 1 to 9999)", reason="INVALID_TIMESTAMP"
         )
+    raise InvalidArgument(
+        path, f"{path} contains a NUL character, which cannot be stored", reason="NUL_CHARACTER"
+    )
+
+
+_TIME_MARK = "\x00time"  # marks a timestamp path (a path never holds NUL itself)
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
@@ -64,8 +78,14 @@ def _in_single(field: FieldDescriptor, value: object, path: str, depth: int) -> 
     if field.type == _STRING and isinstance(value, str) and _UNSTORABLE in value:
         return path
     if field.type == _MESSAGE and isinstance(value, Message):
+        if value.DESCRIPTOR.full_name == _TIMESTAMP:
+            return None if _valid_time(value) else path + _TIME_MARK
         return unstorable_field(value, f"{path}.", depth + 1)
     return None
+
+
+def _valid_time(stamp: Any) -> bool:
+    return bool(_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 1_000_000_000)
 
 
 def _in_repeated(

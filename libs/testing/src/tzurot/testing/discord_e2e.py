@@ -172,13 +172,22 @@ async def recording_gateway(
 
 @asynccontextmanager
 async def discord_world(
-    database_url: str, workdir: Path, *, gateway: Mapping[str, Any] | None = None
+    database_url: str,
+    workdir: Path,
+    *,
+    inference: Mapping[str, Any] | None = None,
+    gateway: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[World]:
-    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet);
-    `gateway` overrides gateway settings (e.g. `public_url`)."""
+    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet).
+
+    `inference` overrides inference's settings (e.g. skills: search backend, fetch allow-list);
+    `gateway` overrides gateway's (e.g. `public_url`).
+    """
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(database_url, workdir, provider, gateway=gateway) as mesh,
+        in_process_mesh(
+            database_url, workdir, provider, inference=inference, gateway=gateway
+        ) as mesh,
         FakeDiscord() as fake,
     ):
         # Discord's IDENTIFY window is 5 s; a shorter one keeps multi-shard tests quick while

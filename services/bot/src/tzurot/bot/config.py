@@ -17,7 +17,7 @@ class BotSettings(ServiceSettings):
     discord_token: SecretStr | None = None
     # Discord's REST base; the gateway URL comes from its `/gateway/bot` answer.
     discord_api_base: str = "https://discord.com/api/v10"
-    gateway_addr: str = "127.0.0.1:50051"
+    gateway_addr: str = "127.0.0.1:15051"
     generate_timeout_seconds: float = Field(default=600.0, gt=0)
 
     # Sharding, laid out like the StatefulSet: `shard_count` S shards in all, `shard_groups` N

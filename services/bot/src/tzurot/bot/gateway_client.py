@@ -14,6 +14,7 @@ import discord
 import grpc
 
 from tzurot.runtime.errors import TzurotError, from_rpc_error
+from tzurot.runtime.retry import retry_idempotent
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -55,14 +56,14 @@ class GatewayClient:
         try:
             return await rpc
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="gateway") from None
 
     async def generate(self, request: gw.GenerateRequest) -> AsyncIterator[gw.GenerateResponse]:
         try:
             async for event in self.stub.Generate(request, timeout=self.generate_timeout):
                 yield event
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="gateway") from None
 
     async def personalities(self, actor: common.Actor) -> list[common.Personality]:
         """Every personality the actor may use, page after page (at most MAX_LIST_PAGES)."""
@@ -139,8 +140,11 @@ class GatewayClient:
         return reply.job
 
     async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
+        """Idempotent, so retried across a gateway restart: an answer the user saw must
+        reach history."""
+        request = gw.ConfirmDeliveryRequest(
+            job_id=job_id, message_ids=[str(i) for i in message_ids]
+        )
         await self.call(
-            self.stub.ConfirmDelivery(
-                gw.ConfirmDeliveryRequest(job_id=job_id, message_ids=[str(i) for i in message_ids])
-            )
+            retry_idempotent(lambda: self.stub.ConfirmDelivery(request), what="ConfirmDelivery")
         )

@@ -32,6 +32,7 @@ from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.proxied import ProxyWatch, reply_embed_target
 from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references
+from tzurot.bot.skill_output import discord_files, status_line
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -375,8 +376,36 @@ class MessageFlow:
             message_ids=[str(message.id)],
             references=references,
             attachments=attachments,
+            mentions=self._mentioned(message),
         )
         return request, notes
+
+    def _mentioned(self, message: discord.Message) -> list[gw.MessageMention]:
+        """The channels, roles and users the message mentions, as the prompt should know them."""
+        guild = message.guild
+        if guild is None:
+            return []
+        found: list[gw.MessageMention] = []
+        for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
+            channel = guild.get_channel_or_thread(cid)
+            if channel is not None:
+                topic = getattr(channel, "topic", None) or ""
+                found.append(
+                    gw.MessageMention(
+                        kind="channel", id=str(cid), name=channel.name, description=topic
+                    )
+                )
+        for rid in message.raw_role_mentions[: self._settings.max_role_mentions]:
+            role = guild.get_role(rid)
+            if role is not None:
+                found.append(gw.MessageMention(kind="role", id=str(rid), name=role.name))
+        me = self._client.user
+        for user in message.mentions[:5]:
+            if me is None or user.id != me.id:
+                found.append(
+                    gw.MessageMention(kind="user", id=str(user.id), name=user.display_name)
+                )
+        return found
 
     def _readable_text(self, message: discord.Message, text: str) -> str:
         """`text` with channel, role and user mentions as names (and channel topics)."""
@@ -507,6 +536,7 @@ class MessageFlow:
     ) -> list[int]:
         """Generates and streams the answer; returns the ids of the messages posted."""
         text = ""
+        files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
         async with contextlib.AsyncExitStack() as typing:
             async for event in self._gateway.generate(answer.request):
@@ -527,13 +557,42 @@ class MessageFlow:
                             # Stop posting, but let the (paid) generation finish, so what
                             # was delivered can be confirmed and kept in history.
                             refused = exc
+                elif kind == "activity" and refused is None:
+                    await self._working(channel, stream, answer.shown, event.activity, text)
                 elif kind == "finished":
                     text = event.finished.content
                     if event.finished.footer:  # shown under the answer, never in history
                         text += f"\n-# {event.finished.footer}"
+                    files = list(event.finished.files)
         if refused is not None:
             raise refused
-        return await stream.finish(text)
+        ids = await stream.finish(text)
+        await self._attach(channel, ids, files)
+        return ids
+
+    async def _attach(
+        self,
+        channel: discord.abc.Messageable,
+        message_ids: list[int],
+        files: list[common.GeneratedFile],
+    ) -> None:
+        """The answer's files (generated images) become attachments of its last message."""
+        if files and message_ids:
+            await self._webhooks.attach(channel, message_ids[-1], discord_files(files))
+
+    async def _working(
+        self,
+        channel: discord.abc.Messageable,
+        stream: StreamedAnswer,
+        shown: common.Personality,
+        activity: common.SkillActivity,
+        text: str,
+    ) -> None:
+        """A skill started: typing again, and a short status line until the answer comes."""
+        with contextlib.suppress(discord.HTTPException):
+            await channel.typing()  # one more typing event: skills can outlast the last one
+        if not text.strip():
+            await stream.update(status_line(shown.display_name, activity.skill))
 
     def _mentions(self, user_id: int) -> discord.AllowedMentions:
         """Never @everyone/@here or roles; users only the one answered, when configured."""

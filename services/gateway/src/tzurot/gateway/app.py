@@ -92,6 +92,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
                     settings.rate_channel_capacity, settings.rate_channel_per_minute
                 ),
                 guest_mode=settings.guest_mode,
+                demo_all_free=settings.demo_all_free,
                 guest_daily_budget=settings.guest_daily_budget,
                 guest_user_bucket=_bucket(
                     settings.guest_user_per_day, settings.guest_user_per_day / (24 * 60)
@@ -105,6 +106,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             memory=memory,
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
+            skills=inference,
             public_url=settings.public_url,
         )
         admin.bot_owner_id = settings.bot_owner_id

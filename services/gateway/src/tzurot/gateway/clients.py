@@ -8,7 +8,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletKey
+from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -32,7 +32,7 @@ class GrpcInference:
             async for msg in call:
                 yield convert.reply_event(msg)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="inference") from None
         finally:
             call.cancel()  # no-op once finished; stops inference if our caller went away
 
@@ -42,7 +42,15 @@ class GrpcInference:
                 inf.ValidateKeyRequest(provider=provider, api_key=api_key.get_secret_value())
             )
         except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+
+    async def list_skills(self) -> list[SkillInfo]:
+        """The skills inference offers (after the operator's global switch)."""
+        try:
+            reply = await self._stub.ListSkills(inf.ListSkillsRequest())
+        except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
+        return [convert.skill_info_in(s) for s in reply.skills]
 
     async def check_stored_key(self, user_id: str, provider: str) -> int:
         try:
@@ -50,7 +58,7 @@ class GrpcInference:
                 inf.ValidateKeyRequest(provider=provider, user_id=user_id)
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="inference") from None
         return reply.model_count
 
 
@@ -84,7 +92,7 @@ class GrpcMemory:
         try:
             await self._stub.StoreExchange(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
         try:
@@ -92,7 +100,7 @@ class GrpcMemory:
                 mem.ClearTurnsRequest(channel_id=conversation_id, personality_id=personality_id)
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply.deleted
 
     async def remove_last_exchange(
@@ -105,7 +113,7 @@ class GrpcMemory:
                 )
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         roles = {v: k for k, v in convert.TURN_ROLES.items()}
         return [
             HistoryTurn(
@@ -124,7 +132,7 @@ class GrpcMemory:
                 mem.FindTurnsByMessageIdRequest(message_ids=list(message_ids))
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return [_history_turn(turn) for turn in reply.turns]
 
     async def delete_turns(self, message_ids: Sequence[str]) -> int:
@@ -133,14 +141,14 @@ class GrpcMemory:
                 mem.DeleteTurnsRequest(message_ids=list(message_ids))
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply.deleted
 
     async def forget_user(self, user_id: str) -> int:
         try:
             reply = await self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id))
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply.deleted_turns + reply.deleted_memories
 
     async def export_user(self, user_id: str) -> mem.ExportUserResponse:
@@ -149,14 +157,14 @@ class GrpcMemory:
                 mem.ExportUserRequest(user_id=user_id)
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply
 
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
         try:
             reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply
 
     async def drop_weak_memories(
@@ -165,14 +173,14 @@ class GrpcMemory:
         try:
             reply: mem.DropWeakMemoriesResponse = await self._stub.DropWeakMemories(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply
 
     async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
         try:
             reply: mem.CountMemoriesResponse = await self._stub.CountMemories(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="memory") from None
         return reply
 
     async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
@@ -232,14 +240,14 @@ class GrpcKeyVault:
                 )
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="keyvault") from None
         return convert.key_record(reply.record)
 
     async def list_keys(self, user_id: str) -> list[WalletKey]:
         try:
             reply = await self._stub.ListKeys(kv.ListKeysRequest(user_id=user_id))
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="keyvault") from None
         return [convert.key_record(rec) for rec in reply.records]
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
@@ -248,5 +256,5 @@ class GrpcKeyVault:
                 kv.DeleteKeyRequest(user_id=user_id, provider=provider)
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            raise from_rpc_error(exc, service="keyvault") from None
         return reply.deleted

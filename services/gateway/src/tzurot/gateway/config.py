@@ -8,11 +8,11 @@ from tzurot.runtime.config import ServiceSettings
 class GatewaySettings(ServiceSettings):
     """Where gateway listens, its database, the services it calls and its limits."""
 
-    listen: str = "127.0.0.1:50051"
+    listen: str = "127.0.0.1:15051"
     database_url: SecretStr
-    inference_addr: str = "127.0.0.1:50052"
-    memory_addr: str = "127.0.0.1:50053"
-    keyvault_addr: str = "127.0.0.1:50054"
+    inference_addr: str = "127.0.0.1:15052"
+    memory_addr: str = "127.0.0.1:15053"
+    keyvault_addr: str = "127.0.0.1:15054"
     default_provider: str = "openrouter"
     default_model: str = "openai/gpt-4o-mini"
     max_message_chars: int = Field(default=16_000, gt=0)
@@ -47,5 +47,8 @@ class GatewaySettings(ServiceSettings):
     rate_channel_per_minute: float = Field(default=20.0, gt=0)
     # Guest mode: users without a key may use `free_use` configs within a fair share.
     guest_mode: bool = True
+    # `tzurot up --demo` only: every config counts as `free_use`, so every personality
+    # answers a keyless user on the (fake) system key. Never set it in production.
+    demo_all_free: bool = False
     guest_daily_budget: int = Field(default=500, ge=0)
     guest_user_per_day: int = Field(default=20, ge=0)

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
 import structlog
@@ -35,9 +35,10 @@ from tzurot.gateway.domain import (
     ReplyFinished,
     ReplyRequest,
     ResolvedConfig,
+    SkillActivity,
     User,
 )
-from tzurot.gateway.job_context import context_columns, load_context
+from tzurot.gateway.job_context import context_columns, load_context, skill_notes
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -92,6 +93,8 @@ class GatewayLimits:
     guest_mode: bool = True
     guest_daily_budget: int = 500
     guest_user_bucket: BucketPolicy | None = None
+    # `tzurot up --demo`: every config counts as free_use (TZUROT_DEMO_ALL_FREE).
+    demo_all_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,12 +234,13 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                mentions=command.mentions,
                 lore=lore if lore.books else None,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
                 async for event in replies:
-                    if isinstance(event, ReplyChunk):
+                    if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
                     else:
                         finished = event
@@ -292,6 +296,7 @@ class Gateway:
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
             footer=_footer(finished, prepared),
+            files=finished.files,
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -347,6 +352,7 @@ class Gateway:
                     personality.display_name,
                     job.content,
                     tuple(message_ids),
+                    skill_notes(context.report),
                 ),
             ],
             # The signal of use that reinforces long-term memories (retrieval alone does not).
@@ -536,6 +542,8 @@ class Gateway:
         self, user: User, personality: Personality, where: Location, *, new: bool
     ) -> _Prepared:
         config = await self.effective_config(personality, user)
+        if self._limits.demo_all_free and not config.config.free_use:
+            config = replace(config, config=replace(config.config, free_use=True))
         request_type = "chat"
         if config.config.free_use and new:
             keys = await self._keyvault.list_keys(user.id)

@@ -12,7 +12,7 @@ from tzurot.runtime.config import ServiceSettings
 class KeyVaultSettings(ServiceSettings):
     """Where keyvault listens, its database and its master key."""
 
-    listen: str = "127.0.0.1:50054"
+    listen: str = "127.0.0.1:15054"
     database_url: SecretStr
     master_key: SecretStr | None = None
     """`TZUROT_MASTER_KEY`: one key (base64 or hex) or `<version>:<key>` lines."""

@@ -11,7 +11,7 @@ from tzurot.runtime.config import ServiceSettings
 class MemorySettings(ServiceSettings):
     """Where memory listens, its database, its embedder and long-term memory's knobs."""
 
-    listen: str = "127.0.0.1:50053"
+    listen: str = "127.0.0.1:15053"
     database_url: SecretStr
     history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
     """`TZUROT_HISTORY_LIMIT`: turns GetHistory returns when the caller asks for 0."""

@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 class ConsolidateSettings(ServiceSettings):
     """Where the memory service is and how long a pass may take; no database is opened."""
 
-    memory_addr: str = "memory:50053"
+    memory_addr: str = "memory:15053"
     consolidate_deadline_seconds: float = 1800.0
     history_retention_days: int = Field(default=0, ge=0)
     """`TZUROT_HISTORY_RETENTION_DAYS`: prune turns older than this; 0 keeps them all."""

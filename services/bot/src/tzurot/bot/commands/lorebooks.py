@@ -74,13 +74,17 @@ class LorebookCommands(app_commands.Group):
         name="import", description="Import a lorebook (SillyTavern world info JSON)"
     )
     @app_commands.choices(attach_to=_SCOPE_CHOICES)
-    async def import_book(
+    @app_commands.describe(
+        replace="One of your lorebooks to update in place (its attachments stay)"
+    )
+    async def import_book(  # noqa: PLR0917  # discord.py: one parameter per command option
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
         name: str = "",
         attach_to: str = "",
         personality: str = "",
+        replace: str = "",
     ) -> None:
         if file.size > MAX_LOREBOOK_BYTES:
             await send(interaction, "That file is too large for a lorebook (4 MB at most).")
@@ -93,6 +97,7 @@ class LorebookCommands(app_commands.Group):
             actor=actor(interaction),
             document=document,
             name=name or file.filename.rsplit(".", 1)[0],
+            replace=replace,
         )
         if attach_to:
             request.attach.CopyFrom(_target(interaction, attach_to, personality))
@@ -101,8 +106,9 @@ class LorebookCommands(app_commands.Group):
             self.gateway,
             lambda: self.gateway.stub.ImportLorebook(request),
             lambda r: (
-                f"Imported **{r.lorebook.name}** ({r.lorebook.entry_count} entries)."
-                + ("" if attach_to else " Attach it with `/lorebook attach`.")
+                f"{'Replaced' if replace else 'Imported'} **{r.lorebook.name}** "
+                f"({r.lorebook.entry_count} entries)."
+                + ("" if attach_to or replace else " Attach it with `/lorebook attach`.")
             ),
         )
 

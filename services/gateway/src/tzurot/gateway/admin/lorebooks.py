@@ -26,10 +26,21 @@ LorebookFormatName = str  # "lorebook_v3" or "world_info"
 
 class LorebookAdmin(AdminBase):
     async def import_lorebook(
-        self, who: Principal, document: bytes, name: str, attach: tuple[Scope, str] | None
+        self,
+        who: Principal,
+        document: bytes,
+        name: str,
+        attach: tuple[Scope, str] | None,
+        replace_ref: str = "",
     ) -> StoredLorebook:
         book = parse_lorebook_document(document, name=name.strip())
         target = None if attach is None else await self._attach_target(who, *attach)
+        if replace_ref.strip():
+            existing = await self._lorebook(who, replace_ref)
+            await self._db.replace_lorebook(existing.id, book)
+            if target is not None:
+                await self._db.attach_lorebook(existing.id, *target)
+            return await self._shown(await self._get(existing.id))
         book_id = await self._db.create_lorebook(book, who.user_id, target)
         return await self._shown(await self._get(book_id))
 

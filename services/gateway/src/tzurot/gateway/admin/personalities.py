@@ -8,13 +8,13 @@ from typing import Any
 from tzurot.gateway.admin.base import (
     MAX_NAME,
     MAX_TEXT,
-    AdminBase,
     Principal,
     is_uuid,
     limit_text,
     may_see,
     require,
 )
+from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import (
@@ -39,11 +39,12 @@ PERSONALITY_PATHS = frozenset(
         "nsfw",
         "voice_id",
         "aliases",
+        "skills",
     }
 )
 
 
-class PersonalityAdmin(AdminBase):
+class PersonalityAdmin(SkillAdmin):
     async def create_personality(self, who: Principal, p: Personality) -> Personality:
         display = require("personality.display_name", p.display_name, MAX_NAME)
         slug = p.slug.strip() or slugify(display)
@@ -103,11 +104,8 @@ class PersonalityAdmin(AdminBase):
         for name, (text, max_len) in texts.items():
             if name in paths:
                 values[name] = limit_text(f"personality.{name}", text, max_len)
-        if "avatar_url" in paths:
-            problem = avatar_url_problem(values["avatar_url"].strip())
-            if problem is not None:
-                raise InvalidArgument("personality.avatar_url", problem)
-            values["avatar_url"] = values["avatar_url"].strip()
+        if "avatar_url" in values:
+            values["avatar_url"] = _checked_avatar_url(values["avatar_url"])
         for flag in ("public", "nsfw"):
             if flag in paths:
                 values[flag] = getattr(p, flag)
@@ -115,6 +113,8 @@ class PersonalityAdmin(AdminBase):
             for name, text in vars(p.character).items():
                 limit_text(f"personality.character.{name}", text, MAX_TEXT)
             values["character"] = dict(vars(p.character))
+        if "skills" in paths:
+            values["skills"] = await self._checked_skills(p.skills)
         if "birthday" in paths:
             if p.birthday and BIRTHDAY_PATTERN.match(p.birthday) is None:
                 raise InvalidArgument("personality.birthday", "birthday is MM-DD")
@@ -165,3 +165,11 @@ class PersonalityAdmin(AdminBase):
         limit_text("content", content, 16_000)
         personalities = [p for p in await self._store.list_personalities() if may_see(p, who)]
         return find_mentions(content, personalities, limit or 5)
+
+
+def _checked_avatar_url(url: str) -> str:
+    """A URL Discord accepts as a webhook avatar (a well formed http(s) URL), or "" for none."""
+    problem = avatar_url_problem(url.strip())
+    if problem is not None:
+        raise InvalidArgument("personality.avatar_url", problem)
+    return url.strip()

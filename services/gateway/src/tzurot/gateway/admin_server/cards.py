@@ -61,7 +61,7 @@ class LorebookRpcs(AdminRpcs):
     ) -> gw.ImportLorebookResponse:
         attach = _attachment(request.attach, "attach") if request.HasField("attach") else None
         stored = await self._admin.import_lorebook(
-            await self._who(request), request.document, request.name, attach
+            await self._who(request), request.document, request.name, attach, request.replace
         )
         return gw.ImportLorebookResponse(lorebook=lorebook(stored))
 

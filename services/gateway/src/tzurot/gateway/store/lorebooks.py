@@ -158,6 +158,15 @@ class LorebookWrites(AdminSqlBase):
                 await _attach(conn, book_id, *attach)
         return book_id
 
+    async def replace_lorebook(self, lorebook_id: str, book: Lorebook) -> None:
+        """New entries and settings for a lorebook; its id, owner and attachments stay."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.lorebooks)
+                .where(t.lorebooks.c.id == lorebook_id)
+                .values(**book_values(book), updated_at=sa.func.now())
+            )
+
     async def get_lorebook(self, lorebook_id: str) -> StoredLorebook | None:
         if not is_uuid(lorebook_id):
             return None
