@@ -23,6 +23,7 @@ FIGURES = [
     "edge",  # the Envoy edge's cost on a unary admin call (gRPC and JSON)
     "cold_start",  # 6: `tzurot up` to all services healthy
     "rss",  # 7: RSS of each service, idle and after load
+    "skills_loop",  # issue 18: the tool loop's overhead per step against the fake provider
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -234,6 +235,9 @@ async def test_operator_commands_through_port_forward_exec_and_locally(
     code, out, err = await cluster.plugin("--exec", "keys", "rotate", "--batch-size", "1")
     assert code == 0, err
     assert "done: every key uses master key version" in out
+    code, out, err = await cluster.plugin(*forward, "keys", "progress")
+    assert code == 0, err
+    assert re.fullmatch(r"version \d+: 1/1 keys on it \(complete\)\n", out), out
 
     # Locally against `make run`: no kubectl at all.
     local_env = {

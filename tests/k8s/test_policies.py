@@ -270,12 +270,25 @@ def test_bot_reaches_gateway_only_inside_the_mesh(objects: tuple[Obj, ...]) -> N
 
 
 def test_internet_egress(objects: tuple[Obj, ...]) -> None:
-    """Inference reaches the LLM providers; the bot reaches Discord; nothing else gets out."""
+    """Inference reaches the LLM providers and, for skills, web pages (https and http); the
+    bot reaches Discord; nothing else gets out."""
     model = network(objects)
     out = {p.labels[NAME] for p in _pods(objects).values() if model.allows(p, INTERNET, 443)}
     assert out == {"inference", "bot"}
-    for port in (80, 5432, 22):
+    web = {p.labels[NAME] for p in _pods(objects).values() if model.allows(p, INTERNET, 80)}
+    assert web == {"inference"}
+    for port in (5432, 22, 8080):
         assert not any(model.allows(p, INTERNET, port) for p in _pods(objects).values())
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "10.0.0.7", "192.168.1.1", "100.64.0.1"])
+def test_skills_egress_stays_out_of_private_and_metadata_ranges(
+    objects: tuple[Obj, ...], address: str
+) -> None:
+    """Even were the fetcher wrong, inference cannot reach private or metadata addresses."""
+    model = network(objects)
+    inference = Peer.pod("inference")
+    assert not any(model.allows(inference, Peer(namespace=None, ip=address), p) for p in (80, 443))
 
 
 def test_keyvault_talks_to_postgres_only(objects: tuple[Obj, ...]) -> None:

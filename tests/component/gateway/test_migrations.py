@@ -15,7 +15,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -112,6 +112,21 @@ async def test_0003_downgrades_to_0002_dropping_the_job_context(migrated_url: st
         assert not {"user_content", "user_attachments", "prompt_report", "reasoning"} & set(
             columns["jobs"]
         )
+    finally:
+        await engine.dispose()
+    upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)
+    assert current(SCRIPT_LOCATION, migrated_url, SCHEMA) == HEAD
+
+
+async def test_0005_downgrades_to_0004_dropping_skills_and_image_counts(migrated_url: str) -> None:
+    downgrade(SCRIPT_LOCATION, migrated_url, SCHEMA, "0004")
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(_columns)
+        assert "skills" not in columns["personalities"]
+        assert "images" not in columns["usage_log"]
+        assert "prompt_report" in columns["jobs"]
     finally:
         await engine.dispose()
     upgrade(SCRIPT_LOCATION, migrated_url, SCHEMA)

@@ -577,3 +577,25 @@ async def test_real_minilm_end_to_end(memory_url: str, pki: Path, minilm: MiniLM
         await app.formation.drain()
         sister = await stub.QueryMemories(query("who plays the violin?", threshold=0.1))
         assert sister.memories[0].source_turn_ids[0] in {t.id for t in stored.turns}
+
+
+async def test_lore_research_tags_are_kept_searched_and_merged(stub: Stub) -> None:
+    text = "Researched: the lunar base opened with a crew of six (http://news.test/moon)"
+    first = await stub.AddMemory(add(text, user_id="", tags=["lore_research"]))
+    assert list(first.memory.tags) == ["lore_research"]
+    again = await stub.AddMemory(add(text, user_id="", tags=["lore_research", "moon"]))
+    assert again.merged
+    assert sorted(again.memory.tags) == ["lore_research", "moon"]
+    found = await stub.QueryMemories(query("lunar base crew", user_id="someone", threshold=0.1))
+    (memory,) = found.memories
+    assert memory.user_id == ""  # shared lore: every user of the personality finds it
+    assert sorted(memory.tags) == ["lore_research", "moon"]
+    count = await stub.CountMemories(mem.CountMemoriesRequest(personality_id=PERSONA, user_id=""))
+    assert count.total == 1
+
+
+@pytest.mark.parametrize("tags", [["Has Space"], ["x" * 41], [f"t{n}" for n in range(9)]])
+async def test_bad_tags_are_refused(stub: Stub, tags: list[str]) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddMemory(add("something worth remembering", tags=tags))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -17,7 +17,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0005"
+HEAD = "0006"
 TABLES = {
     "alembic_version",
     "turns",

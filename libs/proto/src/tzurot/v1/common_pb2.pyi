@@ -267,10 +267,13 @@ class Usage(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
     output_tokens: _builtins.int
+    images: _builtins.int
+    """Images generated for this answer (generate_image)."""
     def __init__(
         self,
         *,
@@ -278,10 +281,11 @@ class Usage(_message.Message):
         model: _builtins.str = ...,
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
+        images: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -506,6 +510,7 @@ class Personality(_message.Message):
     CLEANUP_RULES_FIELD_NUMBER: _builtins.int
     CARD_FIELD_NUMBER: _builtins.int
     CUSTOM_FIELDS_FIELD_NUMBER: _builtins.int
+    SKILLS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     """Stable lowercase identifier, e.g. "lilith"."""
@@ -542,6 +547,10 @@ class Personality(_message.Message):
     def custom_fields(self) -> _struct_pb2.Struct:
         """Imported fields with no place in Tzurot (a shapes.inc backup's extras), kept as they were."""
 
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skills (tools) this personality may use, by name (inference's ListSkills); owner-editable."""
+
     def __init__(
         self,
         *,
@@ -564,10 +573,11 @@ class Personality(_message.Message):
         cleanup_rules: _abc.Iterable[Global___CleanupRule] | None = ...,
         card: Global___CharacterCard | None = ...,
         custom_fields: _struct_pb2.Struct | None = ...,
+        skills: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "character", b"character", "created_at", b"created_at", "custom_fields", b"custom_fields", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "card", b"card", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "custom_fields", b"custom_fields", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "card", b"card", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "custom_fields", b"custom_fields", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "skills", b"skills", "slug", b"slug", "system_prompt", b"system_prompt", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -662,6 +672,7 @@ class Memory(_message.Message):
     LAST_ACCESSED_AT_FIELD_NUMBER: _builtins.int
     SOURCE_TURN_IDS_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     personality_id: _builtins.str
     user_id: _builtins.str
@@ -677,6 +688,10 @@ class Memory(_message.Message):
     def last_accessed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def source_turn_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Where a memory came from beyond a conversation, e.g. "lore_research" (web_research)."""
+
     def __init__(
         self,
         *,
@@ -690,10 +705,11 @@ class Memory(_message.Message):
         last_accessed_at: _timestamp_pb2.Timestamp | None = ...,
         source_turn_ids: _abc.Iterable[_builtins.str] | None = ...,
         score: _builtins.float = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_accessed_at", b"last_accessed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "tags", b"tags", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1218,3 +1234,138 @@ class LoreState(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoreState: _TypeAlias = LoreState  # noqa: Y015
+
+@_typing.final
+class SkillStep(_message.Message):
+    """---- Skills (issue 18) ----
+
+    One skill call of an answer's tool loop, for Inspect.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    SKILL_FIELD_NUMBER: _builtins.int
+    ARGUMENTS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    STEALTH_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """1 for the first round of calls, 2 for the next, ..."""
+    skill: _builtins.str
+    arguments: _builtins.str
+    """The arguments as the model sent them (JSON), cut to a few hundred characters."""
+    summary: _builtins.str
+    """A short result (or the error), cut to a few hundred characters."""
+    duration_ms: _builtins.int
+    ok: _builtins.bool
+    stealth: _builtins.bool
+    """A stealth skill's call is never kept in history."""
+    def __init__(
+        self,
+        *,
+        step: _builtins.int = ...,
+        skill: _builtins.str = ...,
+        arguments: _builtins.str = ...,
+        summary: _builtins.str = ...,
+        duration_ms: _builtins.int = ...,
+        ok: _builtins.bool = ...,
+        stealth: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments", b"arguments", "duration_ms", b"duration_ms", "ok", b"ok", "skill", b"skill", "stealth", b"stealth", "step", b"step", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkillStep: _TypeAlias = SkillStep  # noqa: Y015
+
+@_typing.final
+class SkillActivity(_message.Message):
+    """The personality is working: a skill started (the bot shows typing)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKILL_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    skill: _builtins.str
+    step: _builtins.int
+    def __init__(
+        self,
+        *,
+        skill: _builtins.str = ...,
+        step: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skill", b"skill", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkillActivity: _TypeAlias = SkillActivity  # noqa: Y015
+
+@_typing.final
+class GeneratedFile(_message.Message):
+    """A file the answer carries (a generated image), posted as an attachment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILENAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    filename: _builtins.str
+    content_type: _builtins.str
+    data: _builtins.bytes
+    description: _builtins.str
+    """What it shows (the prompt it was drawn from)."""
+    def __init__(
+        self,
+        *,
+        filename: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "description", b"description", "filename", b"filename"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GeneratedFile: _TypeAlias = GeneratedFile  # noqa: Y015
+
+@_typing.final
+class SkillInfo(_message.Message):
+    """A skill inference offers (ListSkills)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    STEALTH_FIELD_NUMBER: _builtins.int
+    AUTO_MEMORIZE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    parameters_json: _builtins.str
+    """The JSON schema of its arguments."""
+    stealth: _builtins.bool
+    auto_memorize: _builtins.bool
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        parameters_json: _builtins.str = ...,
+        stealth: _builtins.bool = ...,
+        auto_memorize: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_memorize", b"auto_memorize", "description", b"description", "name", b"name", "parameters_json", b"parameters_json", "stealth", b"stealth"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkillInfo: _TypeAlias = SkillInfo  # noqa: Y015

@@ -179,6 +179,7 @@ class GenerateRequest(_message.Message):
     REFERENCES_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
+    MENTIONS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     """Slug, display name or alias of the personality addressed."""
     content: _builtins.str
@@ -198,6 +199,12 @@ class GenerateRequest(_message.Message):
     def references(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ReferencedMessage]: ...
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]: ...
+    @_builtins.property
+    def mentions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageMention]:
+        """Channels, roles and users the message mentions, resolved by the client: the prompt gets
+        them in its budgeted mentions block (inference's MentionedEntity).
+        """
+
     def __init__(
         self,
         *,
@@ -210,14 +217,45 @@ class GenerateRequest(_message.Message):
         references: _abc.Iterable[_common_pb2.ReferencedMessage] | None = ...,
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         include_reasoning: _builtins.bool = ...,
+        mentions: _abc.Iterable[Global___MessageMention] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "message_ids", b"message_ids", "personality", b"personality", "references", b"references"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class MessageMention(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"channel", "role" or "user"."""
+    id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    """A channel's topic, a role's purpose."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "id", b"id", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageMention: _TypeAlias = MessageMention  # noqa: Y015
 
 @_typing.final
 class JobAccepted(_message.Message):
@@ -277,6 +315,7 @@ class GenerationFinished(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
     FOOTER_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
     """The whole cleaned answer: the concatenation of every chunk."""
@@ -289,6 +328,10 @@ class GenerationFinished(_message.Message):
     """
     @_builtins.property
     def usage(self) -> _common_pb2.Usage: ...
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.GeneratedFile]:
+        """Files the answer carries (generated images): post them as its attachments."""
+
     def __init__(
         self,
         *,
@@ -298,10 +341,11 @@ class GenerationFinished(_message.Message):
         finish_reason: _builtins.str = ...,
         reasoning: _builtins.str = ...,
         footer: _builtins.str = ...,
+        files: _abc.Iterable[_common_pb2.GeneratedFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "finish_reason", b"finish_reason", "footer", b"footer", "job_id", b"job_id", "reasoning", b"reasoning", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "files", b"files", "finish_reason", b"finish_reason", "footer", b"footer", "job_id", b"job_id", "reasoning", b"reasoning", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -314,24 +358,30 @@ class GenerateResponse(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    ACTIVITY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def accepted(self) -> Global___JobAccepted: ...
     @_builtins.property
     def chunk(self) -> Global___TextChunk: ...
     @_builtins.property
     def finished(self) -> Global___GenerationFinished: ...
+    @_builtins.property
+    def activity(self) -> _common_pb2.SkillActivity:
+        """The personality is using a skill (show typing)."""
+
     def __init__(
         self,
         *,
         accepted: Global___JobAccepted | None = ...,
         chunk: Global___TextChunk | None = ...,
         finished: Global___GenerationFinished | None = ...,
+        activity: _common_pb2.SkillActivity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["accepted", "chunk", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["accepted", "chunk", "finished", "activity"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -496,6 +546,7 @@ class JobInspection(_message.Message):
     MEMORIES_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
     LORE_FIELD_NUMBER: _builtins.int
+    SKILL_STEPS_FIELD_NUMBER: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
     """"user" or "system": whose key paid for the call."""
@@ -520,6 +571,10 @@ class JobInspection(_message.Message):
     def lore(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LoreActivation]:
         """Lorebook entries that fired (and those the budget left out), with why."""
 
+    @_builtins.property
+    def skill_steps(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillStep]:
+        """Each skill call of the tool loop: skill, arguments, short result, time."""
+
     def __init__(
         self,
         *,
@@ -532,10 +587,11 @@ class JobInspection(_message.Message):
         memories: _abc.Iterable[_common_pb2.MemoryNote] | None = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
         lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
+        skill_steps: _abc.Iterable[_common_pb2.SkillStep] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "reasoning", b"reasoning", "referenced_message_ids", b"referenced_message_ids", "skill_steps", b"skill_steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1801,6 +1857,7 @@ class UsageTotal(_message.Message):
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     requests: _builtins.int
@@ -1808,6 +1865,8 @@ class UsageTotal(_message.Message):
     output_tokens: _builtins.int
     user_id: _builtins.str
     """Platform user id; set only for all_users reports."""
+    images: _builtins.int
+    """Images generated (generate_image)."""
     def __init__(
         self,
         *,
@@ -1817,10 +1876,11 @@ class UsageTotal(_message.Message):
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
         user_id: _builtins.str = ...,
+        images: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3520,3 +3580,40 @@ class ImportShapesMemoriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportShapesMemoriesResponse: _TypeAlias = ImportShapesMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class ListAvailableSkillsRequest(_message.Message):
+    """---- Skills (issue 18) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAvailableSkillsRequest: _TypeAlias = ListAvailableSkillsRequest  # noqa: Y015
+
+@_typing.final
+class ListAvailableSkillsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKILLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillInfo]: ...
+    def __init__(
+        self,
+        *,
+        skills: _abc.Iterable[_common_pb2.SkillInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skills", b"skills"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAvailableSkillsResponse: _TypeAlias = ListAvailableSkillsResponse  # noqa: Y015

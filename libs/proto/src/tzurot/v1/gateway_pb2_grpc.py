@@ -330,6 +330,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
                 _registered_method=True)
+        self.ListAvailableSkills = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListAvailableSkills',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -719,6 +724,15 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAvailableSkills(self, request, context):
+        """---- Skills (issue 18) ----
+        The skills the operator offers; a personality's owner enables some of them
+        (UpdatePersonality with update_paths ["skills"]).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1011,6 +1025,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ImportShapesMemories,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.SerializeToString,
+            ),
+            'ListAvailableSkills': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAvailableSkills,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2585,6 +2604,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ImportShapesMemories',
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAvailableSkills(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListAvailableSkills',
+            tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -134,6 +134,11 @@ class GatewayServiceStub:
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
+    ListAvailableSkills: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]
+    """---- Skills (issue 18) ----
+    The skills the operator offers; a personality's owner enables some of them
+    (UpdatePersonality with update_paths ["skills"]).
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -241,6 +246,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
+    ListAvailableSkills: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]  # type: ignore[assignment]
+    """---- Skills (issue 18) ----
+    The skills the operator offers; a personality's owner enables some of them
+    (UpdatePersonality with update_paths ["skills"]).
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -693,5 +703,16 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ImportShapesMemoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportShapesMemoriesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesMemoriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAvailableSkills(
+        self,
+        request: _gateway_pb2.ListAvailableSkillsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListAvailableSkillsResponse, _abc.Awaitable[_gateway_pb2.ListAvailableSkillsResponse]]:
+        """---- Skills (issue 18) ----
+        The skills the operator offers; a personality's owner enables some of them
+        (UpdatePersonality with update_paths ["skills"]).
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

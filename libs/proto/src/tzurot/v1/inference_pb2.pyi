@@ -197,6 +197,7 @@ class PromptReport(_message.Message):
     MEMORIES_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
     LORE_FIELD_NUMBER: _builtins.int
+    SKILL_STEPS_FIELD_NUMBER: _builtins.int
     prompt_tokens_estimate: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
@@ -217,6 +218,10 @@ class PromptReport(_message.Message):
     def lore(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LoreActivation]:
         """Lorebook entries that fired, and those the budget left out."""
 
+    @_builtins.property
+    def skill_steps(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillStep]:
+        """The tool loop's skill calls, in order."""
+
     def __init__(
         self,
         *,
@@ -228,10 +233,11 @@ class PromptReport(_message.Message):
         memories: _abc.Iterable[_common_pb2.MemoryNote] | None = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
         lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
+        skill_steps: _abc.Iterable[_common_pb2.SkillStep] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids", "skill_steps", b"skill_steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -249,6 +255,7 @@ class ReplyFinished(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     USER_CONTENT_FIELD_NUMBER: _builtins.int
     LORE_STATE_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     content: _builtins.str
     finish_reason: _builtins.str
     reasoning: _builtins.str
@@ -269,6 +276,10 @@ class ReplyFinished(_message.Message):
     def lore_state(self) -> _common_pb2.LoreState:
         """The conversation's lore state after this reply, for gateway to keep."""
 
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.GeneratedFile]:
+        """Files for the answer (generated images), posted as attachments."""
+
     def __init__(
         self,
         *,
@@ -280,10 +291,11 @@ class ReplyFinished(_message.Message):
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         user_content: _builtins.str = ...,
         lore_state: _common_pb2.LoreState | None = ...,
+        files: _abc.Iterable[_common_pb2.GeneratedFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lore_state", b"lore_state", "report", b"report", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "content", b"content", "finish_reason", b"finish_reason", "lore_state", b"lore_state", "reasoning", b"reasoning", "report", b"report", "usage", b"usage", "user_content", b"user_content"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "content", b"content", "files", b"files", "finish_reason", b"finish_reason", "lore_state", b"lore_state", "reasoning", b"reasoning", "report", b"report", "usage", b"usage", "user_content", b"user_content"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -295,21 +307,27 @@ class GenerateReplyResponse(_message.Message):
 
     CHUNK_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    ACTIVITY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
     def finished(self) -> Global___ReplyFinished: ...
+    @_builtins.property
+    def activity(self) -> _common_pb2.SkillActivity:
+        """A skill started: the personality is working."""
+
     def __init__(
         self,
         *,
         chunk: _gateway_pb2.TextChunk | None = ...,
         finished: Global___ReplyFinished | None = ...,
+        activity: _common_pb2.SkillActivity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -462,3 +480,40 @@ class TranscribeAudioResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TranscribeAudioResponse: _TypeAlias = TranscribeAudioResponse  # noqa: Y015
+
+@_typing.final
+class ListSkillsRequest(_message.Message):
+    """---- Skills (issue 18) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSkillsRequest: _TypeAlias = ListSkillsRequest  # noqa: Y015
+
+@_typing.final
+class ListSkillsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKILLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillInfo]: ...
+    def __init__(
+        self,
+        *,
+        skills: _abc.Iterable[_common_pb2.SkillInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skills", b"skills"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSkillsResponse: _TypeAlias = ListSkillsResponse  # noqa: Y015

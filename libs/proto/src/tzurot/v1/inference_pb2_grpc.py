@@ -56,6 +56,11 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.FromString,
                 _registered_method=True)
+        self.ListSkills = channel.unary_unary(
+                '/tzurot.v1.InferenceService/ListSkills',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -89,6 +94,13 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSkills(self, request, context):
+        """The skills this inference offers (after the operator's global switch), for owners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +123,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.TranscribeAudio,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.SerializeToString,
+            ),
+            'ListSkills': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSkills,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +240,33 @@ class InferenceService:
             '/tzurot.v1.InferenceService/TranscribeAudio',
             tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSkills(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/ListSkills',
+            tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.FromString,
             options,
             channel_credentials,
             insecure,

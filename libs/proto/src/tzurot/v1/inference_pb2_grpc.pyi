@@ -41,6 +41,8 @@ class InferenceServiceStub:
     """A cheap dry-run call (list models) to check a key before it is stored, or a stored key."""
     DescribeImage: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]
     TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
+    ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
+    """The skills this inference offers (after the operator's global switch), for owners."""
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -55,6 +57,8 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """A cheap dry-run call (list models) to check a key before it is stored, or a stored key."""
     DescribeImage: _aio.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]  # type: ignore[assignment]
     TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
+    ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
+    """The skills this inference offers (after the operator's global switch), for owners."""
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     """Prompt assembly and LLM calls. Only gateway calls it. Inference fetches the user's key from
@@ -90,5 +94,13 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inference_pb2.TranscribeAudioRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.TranscribeAudioResponse, _abc.Awaitable[_inference_pb2.TranscribeAudioResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSkills(
+        self,
+        request: _inference_pb2.ListSkillsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ListSkillsResponse, _abc.Awaitable[_inference_pb2.ListSkillsResponse]]:
+        """The skills this inference offers (after the operator's global switch), for owners."""
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

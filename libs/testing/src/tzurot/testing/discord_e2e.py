@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -167,11 +167,16 @@ async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGatewa
 
 
 @asynccontextmanager
-async def discord_world(database_url: str, workdir: Path) -> AsyncIterator[World]:
-    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet)."""
+async def discord_world(
+    database_url: str, workdir: Path, *, inference: Mapping[str, Any] | None = None
+) -> AsyncIterator[World]:
+    """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet).
+
+    `inference` overrides inference's settings (e.g. skills: search backend, fetch allow-list).
+    """
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(database_url, workdir, provider) as mesh,
+        in_process_mesh(database_url, workdir, provider, inference=inference) as mesh,
         FakeDiscord() as fake,
     ):
         cli = await mesh.gateway_stub("cli")

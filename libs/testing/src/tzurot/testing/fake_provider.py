@@ -1,13 +1,19 @@
 """A local OpenAI-compatible provider, faked at the HTTP level so the real `openai` client runs.
 
 Serves `POST /v1/chat/completions` (SSE streaming with a final usage chunk, or one JSON body),
-`GET /v1/models`, `POST /v1/embeddings` and `POST /v1/audio/transcriptions` (multipart, like
-Whisper). Answers can be scripted per call (`enqueue`): text, a separate reasoning field in the
-deltas (`reasoning` as OpenRouter sends it, `reasoning_content` as DeepSeek and vLLM do) and
-the finish reason (`content_filter`). A key outside `valid_keys` gets the 401 a real
-vendor sends, including the masked key echo that real error bodies carry. Every request is
-recorded, and faults can be injected: HTTP errors for the next N requests, a delay between
-chunks, a connection dropped mid-stream.
+`GET /v1/models`, `POST /v1/embeddings`, `POST /v1/audio/transcriptions` (multipart, like
+Whisper) and `POST /v1/images/generations`. Tool calling follows OpenAI's protocol (see
+`fake_tools.py`): `tools` and `tool_choice` are validated as strictly as the vendor does,
+the message sequence must answer every tool call, tool calls stream as `tool_calls` deltas
+ending with `finish_reason: "tool_calls"`; a model in `no_tool_models` refuses tools with
+OpenRouter's 404, and `keep_calling` makes a model that calls a tool whenever it may.
+Image-output models (`image_models`) answer `modalities: ["image", "text"]` with
+`message.images` as OpenRouter does. Answers can be scripted per call (`enqueue`): text,
+a separate reasoning field in the deltas (`reasoning` as OpenRouter sends it,
+`reasoning_content` as DeepSeek and vLLM do) and the finish reason (`content_filter`).
+A key outside `valid_keys` gets the 401 a real vendor sends, including the masked key echo
+that real error bodies carry. Every request is recorded, and faults can be injected: HTTP
+errors for the next N requests, a delay between chunks, a connection dropped mid-stream.
 """
 
 from __future__ import annotations
@@ -25,7 +31,17 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-ReplyFn = Callable[[dict[str, Any]], str]
+from tzurot.testing.fake_tools import (
+    ToolCallSpec,
+    check_tools,
+    image_reply,
+    images_generations,
+    tool_call_chunks,
+    tool_call_message,
+    tools_allowed,
+)
+
+ReplyFn = Callable[[dict[str, Any]], "str | ScriptedReply"]
 
 DEFAULT_KEY = "sk-test-valid"
 
@@ -48,6 +64,8 @@ class ScriptedReply:
     reasoning: str = ""
     reasoning_field: str = "reasoning"
     finish_reason: str = "stop"
+    tool_calls: tuple[ToolCallSpec, ...] = ()
+    """Calls the model makes instead of answering (finish_reason becomes "tool_calls")."""
 
 
 @dataclass
@@ -125,6 +143,12 @@ class FakeProvider:
         self.drop_after_chunks: int | None = None
         self.transcript = "hello from a voice message"
         self.script: list[ScriptedReply] = []
+        self.no_tool_models: set[str] = set()
+        """Models that refuse any request carrying `tools` (OpenRouter's 404)."""
+        self.keep_calling: ToolCallSpec | None = None
+        """A model that makes this call whenever tools are offered and allowed."""
+        self.image_models: set[str] = set()
+        """Models that can answer `modalities: ["image", "text"]` and /images/generations."""
         """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self._faults: list[_Fault] = []
         self._runner: web.AppRunner | None = None
@@ -142,6 +166,7 @@ class FakeProvider:
         app.router.add_get("/v1/key", self._key)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/images/generations", self._images)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -189,6 +214,10 @@ class FakeProvider:
     ) -> None:
         """The next chat call (after those already queued) answers exactly this."""
         self.script.append(ScriptedReply(text, reasoning, reasoning_field, finish_reason))
+
+    def enqueue_tool_calls(self, *calls: ToolCallSpec, text: str = "") -> None:
+        """The next chat call answers with these tool calls (and optional text before)."""
+        self.script.append(ScriptedReply(text, finish_reason="tool_calls", tool_calls=calls))
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
@@ -285,7 +314,7 @@ class FakeProvider:
             }
         )
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
         body, refused = await self._admit(request)
         if refused:
             return refused
@@ -297,10 +326,28 @@ class FakeProvider:
                 "model_not_found",
                 "invalid_request_error",
             )
-        if self.script:
-            scripted = self.script.pop(0)
-        else:
-            scripted = ScriptedReply(self.reply(body) if callable(self.reply) else self.reply)
+        tool_error = check_tools(body)
+        if tool_error is not None:
+            return _error_body(400, tool_error, "invalid_request_error", "invalid_request_error")
+        if body.get("tools") and model in self.no_tool_models:
+            # OpenRouter's answer when no endpoint of the model supports tool use.
+            return _error_body(
+                404,
+                "No endpoints found that support tool use. To learn more about provider "
+                "routing, visit: https://openrouter.ai/docs/provider-routing",
+                "404",
+                "invalid_request_error",
+            )
+        if "image" in (body.get("modalities") or []):
+            if model not in self.image_models:
+                return _error_body(
+                    404,
+                    "No endpoints found that support the requested output modalities: image, text",
+                    "404",
+                    "invalid_request_error",
+                )
+            return web.json_response(image_reply(body, model))
+        scripted = self._next_reply(body)
         text = scripted.text
         prompt_tokens = sum(
             estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
@@ -316,6 +363,21 @@ class FakeProvider:
             "model": model,
         }
         if not body.get("stream"):
+            if scripted.tool_calls:
+                return web.json_response(
+                    {
+                        **head,
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": tool_call_message(text, scripted.tool_calls),
+                                "finish_reason": "tool_calls",
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                )
             return web.json_response(
                 {
                     **head,
@@ -340,6 +402,33 @@ class FakeProvider:
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, head, scripted, usage if include_usage else None)
+
+    def _next_reply(self, body: dict[str, Any]) -> ScriptedReply:
+        """The scripted answer, `keep_calling`'s call, or `reply`; tool calls only where the
+        request allows them (tool_choice "none" gets text, as from the vendor)."""
+        allowed = tools_allowed(body)
+        if self.keep_calling is not None and allowed:
+            return ScriptedReply("", finish_reason="tool_calls", tool_calls=(self.keep_calling,))
+        if self.script and (allowed or not self.script[0].tool_calls):
+            return self.script.pop(0)
+        produced = self.reply(body) if callable(self.reply) else self.reply
+        if isinstance(produced, ScriptedReply):
+            if produced.tool_calls and not allowed:
+                return ScriptedReply(produced.text or "I cannot use tools now.")
+            return produced
+        return ScriptedReply(produced)
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._admit(request)
+        if refused:
+            return refused
+        status, answer = images_generations(body, self.image_models)
+        if status != 200:
+            return _error_body(status, answer["message"], answer["code"], "invalid_request_error")
+        return web.json_response(answer)
+
+    def image_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/images/generations"]
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
         body, refused = await self._admit(request)
@@ -377,6 +466,17 @@ class FakeProvider:
         for piece in _words(scripted.reasoning):
             delta = {"content": None, scripted.reasoning_field: piece}
             await send([{"index": 0, "delta": delta, "finish_reason": None}])
+        if scripted.tool_calls:
+            for piece in _words(text):
+                await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+            for delta in tool_call_chunks(scripted.tool_calls):
+                await send([{"index": 0, "delta": delta, "finish_reason": None}])
+            await send([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+            if usage is not None:
+                await send([], {"usage": usage})
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
         for n, piece in enumerate(_words(text)):
             if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
                 assert request.transport is not None

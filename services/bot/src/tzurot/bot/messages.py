@@ -29,6 +29,7 @@ from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references
+from tzurot.bot.skill_output import discord_files, status_line
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -278,8 +279,36 @@ class MessageFlow:
             message_ids=[str(message.id)],
             references=references,
             attachments=attachments,
+            mentions=self._mentioned(message),
         )
         return request, notes
+
+    def _mentioned(self, message: discord.Message) -> list[gw.MessageMention]:
+        """The channels, roles and users the message mentions, as the prompt should know them."""
+        guild = message.guild
+        if guild is None:
+            return []
+        found: list[gw.MessageMention] = []
+        for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
+            channel = guild.get_channel_or_thread(cid)
+            if channel is not None:
+                topic = getattr(channel, "topic", None) or ""
+                found.append(
+                    gw.MessageMention(
+                        kind="channel", id=str(cid), name=channel.name, description=topic
+                    )
+                )
+        for rid in message.raw_role_mentions[: self._settings.max_role_mentions]:
+            role = guild.get_role(rid)
+            if role is not None:
+                found.append(gw.MessageMention(kind="role", id=str(rid), name=role.name))
+        me = self._client.user
+        for user in message.mentions[:5]:
+            if me is None or user.id != me.id:
+                found.append(
+                    gw.MessageMention(kind="user", id=str(user.id), name=user.display_name)
+                )
+        return found
 
     def _readable_text(self, message: discord.Message, text: str) -> str:
         """`text` with channel, role and user mentions as names (and channel topics)."""
@@ -363,6 +392,7 @@ class MessageFlow:
             prefix=prefix,
         )
         text = ""
+        files: list[common.GeneratedFile] = []
         try:
             async with contextlib.AsyncExitStack() as typing:
                 async for event in self._gateway.generate(request):
@@ -377,11 +407,15 @@ class MessageFlow:
                     elif kind == "chunk":
                         text += event.chunk.text
                         await stream.update(text)
+                    elif kind == "activity":
+                        await self._working(channel, stream, shown, event.activity, text)
                     elif kind == "finished":
                         text = event.finished.content
                         if event.finished.footer:  # shown under the answer, never in history
                             text += f"\n-# {event.finished.footer}"
+                        files = list(event.finished.files)
             answer.message_ids = await stream.finish(text)
+            await self._attach(channel, answer.message_ids, files)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             answer.job_id = ""
@@ -397,6 +431,30 @@ class MessageFlow:
         if answer.job_id and answer.message_ids:
             self._latest[(_channel_key(channel), personality.slug)] = answer
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+
+    async def _attach(
+        self,
+        channel: discord.abc.Messageable,
+        message_ids: list[int],
+        files: list[common.GeneratedFile],
+    ) -> None:
+        """The answer's files (generated images) become attachments of its last message."""
+        if files and message_ids:
+            await self._webhooks.attach(channel, message_ids[-1], discord_files(files))
+
+    async def _working(
+        self,
+        channel: discord.abc.Messageable,
+        stream: StreamedAnswer,
+        shown: common.Personality,
+        activity: common.SkillActivity,
+        text: str,
+    ) -> None:
+        """A skill started: typing again, and a short status line until the answer comes."""
+        with contextlib.suppress(discord.HTTPException):
+            await channel.typing()  # one more typing event: skills can outlast the last one
+        if not text.strip():
+            await stream.update(status_line(shown.display_name, activity.skill))
 
     async def _forget_turn(self, answer: Answer) -> None:
         """Removes the answer's exchange from history, whether it is the latest one or not."""

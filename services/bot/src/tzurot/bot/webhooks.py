@@ -141,6 +141,16 @@ class WebhookPool:
         hook = await self.for_channel(parent)
         await hook.edit_message(message_id, content=content, thread=thread or discord.utils.MISSING)
 
+    async def attach(
+        self, channel: discord.abc.Messageable, message_id: int, files: list[discord.File]
+    ) -> None:
+        """Adds files (generated images) to a posted message as its attachments."""
+        parent, thread = webhook_channel(channel)
+        hook = await self.for_channel(parent)
+        await hook.edit_message(
+            message_id, attachments=files, thread=thread or discord.utils.MISSING
+        )
+
     async def delete(self, channel: discord.abc.Messageable, message_id: int) -> None:
         parent, thread = webhook_channel(channel)
         hook = await self.for_channel(parent)

@@ -80,6 +80,7 @@ def personality_in(msg: common.Personality) -> d.Personality:
         created_at=_UNSET_TIME,
         updated_at=_UNSET_TIME,
         voice_id=msg.voice_id,
+        skills=tuple(msg.skills),
     )
 
 
@@ -170,6 +171,7 @@ def usage_total(u: d.UsageTotal, *, with_user: bool) -> gw.UsageTotal:
         input_tokens=u.input_tokens,
         output_tokens=u.output_tokens,
         user_id=u.platform_user_id if with_user else "",
+        images=u.images,
     )
 
 

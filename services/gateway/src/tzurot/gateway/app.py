@@ -106,6 +106,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayApp:
             memory=memory,
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
+            skills=inference,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers

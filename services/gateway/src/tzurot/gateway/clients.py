@@ -8,7 +8,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletKey
+from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -43,6 +43,14 @@ class GrpcInference:
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
+
+    async def list_skills(self) -> list[SkillInfo]:
+        """The skills inference offers (after the operator's global switch)."""
+        try:
+            reply = await self._stub.ListSkills(inf.ListSkillsRequest())
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return [convert.skill_info_in(s) for s in reply.skills]
 
     async def check_stored_key(self, user_id: str, provider: str) -> int:
         try:

@@ -91,7 +91,14 @@ def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
         references=tuple(referenced_message(r) for r in req.references),
         attachments=tuple(attachment(a) for a in req.attachments),
         include_reasoning=req.include_reasoning,
+        mentions=tuple(
+            d.Mention(kind=m.kind, id=m.id, name=m.name, description=m.description)
+            for m in req.mentions[:MAX_MENTIONS]
+        ),
     )
+
+
+MAX_MENTIONS = 20
 
 
 # ---- replies from gateway ----
@@ -119,6 +126,7 @@ def personality(p: d.Personality) -> common.Personality:
         public=p.public,
         nsfw=p.nsfw,
         voice_id=p.voice_id,
+        skills=list(p.skills),
         created_at=timestamp(p.created_at),
         updated_at=timestamp(p.updated_at),
         card=lore_convert.character_card(p.card),
@@ -134,6 +142,45 @@ def usage(u: d.Usage | None) -> common.Usage | None:
         model=u.model,
         input_tokens=u.input_tokens,
         output_tokens=u.output_tokens,
+        images=u.images,
+    )
+
+
+def skill_step(s: d.SkillStep) -> common.SkillStep:
+    return common.SkillStep(
+        step=s.step,
+        skill=s.skill,
+        arguments=s.arguments,
+        summary=s.summary,
+        duration_ms=s.duration_ms,
+        ok=s.ok,
+        stealth=s.stealth,
+    )
+
+
+def generated_file(f: d.GeneratedFile) -> common.GeneratedFile:
+    return common.GeneratedFile(
+        filename=f.filename, content_type=f.content_type, data=f.data, description=f.description
+    )
+
+
+def skill_info(s: d.SkillInfo) -> common.SkillInfo:
+    return common.SkillInfo(
+        name=s.name,
+        description=s.description,
+        parameters_json=s.parameters_json,
+        stealth=s.stealth,
+        auto_memorize=s.auto_memorize,
+    )
+
+
+def skill_info_in(msg: common.SkillInfo) -> d.SkillInfo:
+    return d.SkillInfo(
+        name=msg.name,
+        description=msg.description,
+        parameters_json=msg.parameters_json,
+        stealth=msg.stealth,
+        auto_memorize=msg.auto_memorize,
     )
 
 
@@ -148,6 +195,10 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
         )
     if isinstance(event, d.ReplyChunk):
         return gw.GenerateResponse(chunk=gw.TextChunk(text=event.text))
+    if isinstance(event, d.SkillActivity):
+        return gw.GenerateResponse(
+            activity=common.SkillActivity(skill=event.skill, step=event.step)
+        )
     return gw.GenerateResponse(
         finished=gw.GenerationFinished(
             job_id=event.job_id,
@@ -156,6 +207,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
             footer=event.footer,
+            files=[generated_file(f) for f in event.files],
         )
     )
 
@@ -195,6 +247,7 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
         lore=[lore_convert.lore_activation_proto(a) for a in report.lore],
         memories=[common.MemoryNote(id=m.id, text=m.text) for m in report.memories],
         degraded=list(report.degraded),
+        skill_steps=[skill_step(s) for s in report.skill_steps],
     )
 
 
@@ -258,6 +311,10 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         ),
         memory_threshold=r.memory_threshold,
         memory_limit=r.memory_limit,
+        mentions=[
+            inf.MentionedEntity(kind=m.kind, id=m.id, name=m.name, description=m.description)
+            for m in r.mentions
+        ],
         lore=None if r.lore is None else lore_convert.lore_context(r.lore),
     )
 
@@ -265,6 +322,8 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
 def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
     if msg.HasField("chunk"):
         return d.ReplyChunk(msg.chunk.text)
+    if msg.HasField("activity"):
+        return d.SkillActivity(skill=msg.activity.skill, step=msg.activity.step)
     fin = msg.finished
     return d.ReplyFinished(
         content=fin.content,
@@ -273,6 +332,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
             model=fin.usage.model,
             input_tokens=fin.usage.input_tokens,
             output_tokens=fin.usage.output_tokens,
+            images=fin.usage.images,
         ),
         finish_reason=fin.finish_reason,
         reasoning=fin.reasoning,
@@ -280,6 +340,9 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         attachments=tuple(attachment(a) for a in fin.attachments),
         user_content=fin.user_content,
         lore_state=lore_convert.lore_state(fin.lore_state) if fin.HasField("lore_state") else None,
+        files=tuple(
+            d.GeneratedFile(f.filename, f.content_type, f.data, f.description) for f in fin.files
+        ),
     )
 
 
@@ -293,6 +356,18 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         lore=tuple(lore_convert.lore_activation(a) for a in msg.lore),
         memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
         degraded=tuple(msg.degraded),
+        skill_steps=tuple(
+            d.SkillStep(
+                step=s.step,
+                skill=s.skill,
+                arguments=s.arguments,
+                summary=s.summary,
+                duration_ms=s.duration_ms,
+                ok=s.ok,
+                stealth=s.stealth,
+            )
+            for s in msg.skill_steps
+        ),
     )
 
 

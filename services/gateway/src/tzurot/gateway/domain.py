@@ -88,6 +88,8 @@ class Personality:
     """Character card fields with no other place (cards.mapping.CARD_KEYS)."""
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
+    skills: tuple[str, ...] = ()
+    """Skills the owner enabled (names of inference's ListSkills)."""
 
 
 class ConfigSource(enum.StrEnum):
@@ -113,6 +115,7 @@ class Usage:
     model: str
     input_tokens: int
     output_tokens: int
+    images: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,17 @@ class GenerateCommand:
     references: tuple[ReferencedMessage, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     include_reasoning: bool = False
+    mentions: tuple[Mention, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A channel, role or user the message mentions (resolved by the client)."""
+
+    kind: str
+    id: str
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,6 +237,7 @@ class ReplyRequest:
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20
+    mentions: tuple[Mention, ...] = ()
     lore: LoreContext | None = None
 
 
@@ -252,6 +267,47 @@ class PromptReport:
     memories: tuple[MemoryNote, ...] = ()
     # What the answer went without (e.g. "memory_unavailable").
     degraded: tuple[str, ...] = ()
+    skill_steps: tuple[SkillStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkillStep:
+    """One skill call of the tool loop (skill, arguments, short result, time)."""
+
+    step: int
+    skill: str
+    arguments: str
+    summary: str
+    duration_ms: int
+    ok: bool
+    stealth: bool
+
+
+@dataclass(frozen=True)
+class SkillActivity:
+    """The personality is using a skill: the client shows it is working."""
+
+    skill: str
+    step: int
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A file of the answer (a generated image), posted as an attachment."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SkillInfo:
+    name: str
+    description: str
+    parameters_json: str
+    stealth: bool
+    auto_memorize: bool
 
 
 @dataclass(frozen=True)
@@ -267,9 +323,10 @@ class ReplyFinished:
     user_content: str = ""
     # The conversation's lore state after this reply (None: no lore in play).
     lore_state: LoreState | None = None
+    files: tuple[GeneratedFile, ...] = ()
 
 
-ReplyEvent = ReplyChunk | ReplyFinished
+ReplyEvent = ReplyChunk | SkillActivity | ReplyFinished
 
 
 @dataclass(frozen=True)
@@ -287,9 +344,10 @@ class GenerationFinished:
     finish_reason: str
     reasoning: str = ""
     footer: str = ""
+    files: tuple[GeneratedFile, ...] = ()
 
 
-GenerateEvent = JobAccepted | ReplyChunk | GenerationFinished
+GenerateEvent = JobAccepted | ReplyChunk | SkillActivity | GenerationFinished
 
 
 @dataclass(frozen=True)
@@ -342,6 +400,7 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     platform_user_id: str = ""
+    images: int = 0
 
 
 class DenyTarget(enum.StrEnum):

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Attachment, JobContext, MemoryNote, PromptReport, ReplyFinished
+from tzurot.gateway.domain import (
+    Attachment,
+    JobContext,
+    MemoryNote,
+    PromptReport,
+    ReplyFinished,
+    SkillStep,
+)
 from tzurot.gateway.lore import LoreActivation
 
 
@@ -33,6 +40,26 @@ def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict
         "prompt_report": asdict(finished.report) if finished.report is not None else None,
         "reasoning": (finished.reasoning or None) if include_reasoning else None,
     }
+
+
+SKILL_NOTE_TYPE = "application/vnd.tzurot.skills"
+MAX_NOTE_CHARS = 4000
+
+
+def skill_notes(report: PromptReport | None) -> tuple[Attachment, ...]:
+    """What history keeps of the answer's skill calls: one note listing the calls that are
+    not stealth (skill, arguments, short result). A stealth skill leaves nothing."""
+    if report is None:
+        return ()
+    lines = [
+        f"{step.skill}({step.arguments}) -> {step.summary}"
+        for step in report.skill_steps
+        if not step.stealth
+    ]
+    if not lines:
+        return ()
+    note = "\n".join(lines)[:MAX_NOTE_CHARS]
+    return (Attachment(url="", content_type=SKILL_NOTE_TYPE, filename="skills", description=note),)
 
 
 async def load_context(engine: AsyncEngine, job_id: str) -> JobContext:
@@ -55,6 +82,7 @@ async def load_context(engine: AsyncEngine, job_id: str) -> JobContext:
 
 def _report(data: dict[str, Any]) -> PromptReport:
     return PromptReport(
+        skill_steps=tuple(SkillStep(**step) for step in data.get("skill_steps", ())),
         prompt_tokens_estimate=int(data.get("prompt_tokens_estimate", 0)),
         history_turns=int(data.get("history_turns", 0)),
         memory_ids=tuple(data.get("memory_ids", ())),

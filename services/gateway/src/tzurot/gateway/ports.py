@@ -5,7 +5,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, WalletKey
+from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -79,6 +79,12 @@ class Memory(History, Protocol):
     async def set_memory_mode(
         self, personality_id: str, user_id: str, mode: mem.MemoryMode
     ) -> mem.MemoryMode: ...
+
+
+class SkillCatalog(Protocol):
+    async def list_skills(self) -> list[SkillInfo]:
+        """The skills inference offers."""
+        ...
 
 
 class KeyVault(Protocol):

@@ -35,9 +35,10 @@ from tzurot.gateway.domain import (
     ReplyFinished,
     ReplyRequest,
     ResolvedConfig,
+    SkillActivity,
     User,
 )
-from tzurot.gateway.job_context import context_columns, load_context
+from tzurot.gateway.job_context import context_columns, load_context, skill_notes
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -233,12 +234,13 @@ class Gateway:
                 persona=prepared.persona,
                 memory_threshold=float(settings[MEMORY_THRESHOLD].value),
                 memory_limit=int(settings[MEMORY_LIMIT].value),
+                mentions=command.mentions,
                 lore=lore if lore.books else None,
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
                 async for event in replies:
-                    if isinstance(event, ReplyChunk):
+                    if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
                     else:
                         finished = event
@@ -294,6 +296,7 @@ class Gateway:
             finish_reason=finished.finish_reason,
             reasoning=finished.reasoning if command.include_reasoning else "",
             footer=_footer(finished, prepared),
+            files=finished.files,
         )
 
     async def _fail(self, job_id: str, error: JobError) -> None:
@@ -349,6 +352,7 @@ class Gateway:
                     personality.display_name,
                     job.content,
                     tuple(message_ids),
+                    skill_notes(context.report),
                 ),
             ],
             # The signal of use that reinforces long-term memories (retrieval alone does not).

@@ -64,6 +64,7 @@ personalities = sa.Table(
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("nsfw", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("voice_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("skills", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     # Character card fields with no other place (cards/mapping.CARD_KEYS), kept for export.
@@ -140,6 +141,7 @@ usage_log = sa.Table(
     sa.Column("model", sa.Text, nullable=False),
     sa.Column("input_tokens", sa.Integer, nullable=False),
     sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("images", sa.Integer, nullable=False, server_default="0"),
     sa.Column("request_type", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -28,7 +29,14 @@ from tzurot.inference.cleanup import (
     strip_echo,
 )
 from tzurot.inference.dialects import ProviderCall, build_call
-from tzurot.inference.domain import Completion, ReasoningDelta, TextDelta, TokenUsage
+from tzurot.inference.domain import (
+    Completion,
+    ReasoningDelta,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolCallStarted,
+)
 from tzurot.inference.llm import content_filtered
 from tzurot.inference.params import AdvancedParameters
 from tzurot.inference.ports import LanguageModel
@@ -53,17 +61,32 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class ToolOffer:
+    """The skills offered to the model as OpenAI tools; `choice` "none" forces an answer."""
+
+    tools: tuple[dict[str, Any], ...]
+    choice: str = "auto"
+
+    @property
+    def callable(self) -> bool:
+        return bool(self.tools) and self.choice != "none"
+
+
+@dataclass(frozen=True)
 class Answer:
     content: str
     reasoning: str
     usage: TokenUsage
     finish_reason: str
     attempts: int
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Skill calls the model asked for instead of answering (only when offered)."""
 
 
 @dataclass
 class _Attempt:
     streamed: bool = False
+    calling: bool = False
     completion: Completion | None = None
 
 
@@ -84,8 +107,14 @@ async def answer(
     rules: Sequence[CompiledRule],
     settings: AnswerSettings,
     clock: Callable[[], float] = time.monotonic,
+    tools: ToolOffer | None = None,
 ) -> AsyncGenerator[TextDelta | Answer, None]:
-    """Yields visible text deltas, then one Answer."""
+    """Yields visible text deltas, then one Answer.
+
+    With `tools` the model may answer with tool calls instead: then the Answer carries them
+    (and no text is shown once a call began). Only offered tools count: calls a model makes
+    under `choice: "none"` are ignored.
+    """
     deadline = clock() + settings.total_timeout
     repeats_left, empties_left, timeouts_left = (
         MAX_REPEAT_RETRIES,
@@ -104,6 +133,9 @@ async def answer(
             temperature_boost=TEMPERATURE_STEP * boost,
             frequency_boost=FREQUENCY_STEP * boost,
         )
+        if tools is not None and tools.tools:
+            call.body["tools"] = list(tools.tools)
+            call.body["tool_choice"] = tools.choice
         state = _Attempt()
         limit = min(settings.attempt_timeout, deadline - clock())
         stream = _attempt(llm, _Target(provider, api_key, model), call, name, recent, state)
@@ -129,6 +161,16 @@ async def answer(
         output_tokens += completion.usage.output_tokens
         if completion.finish_reason == "content_filter":
             raise content_filtered(provider.name)
+        if completion.tool_calls and tools is not None and tools.callable:
+            yield Answer(
+                content="",
+                reasoning=completion.reasoning.strip(),
+                usage=TokenUsage(input_tokens, output_tokens),
+                finish_reason=completion.finish_reason or "tool_calls",
+                attempts=attempts,
+                tool_calls=completion.tool_calls,
+            )
+            return
         visible, tag_reasoning = split_thinking(completion.content)
         content = clean_answer(visible, name, rules)
         reasoning = "\n\n".join(r for r in (completion.reasoning.strip(), tag_reasoning) if r)
@@ -200,9 +242,14 @@ async def _attempt(  # noqa: PLR0917  # one private call site
         async for event in stream:
             if isinstance(event, ReasoningDelta):
                 continue
+            if isinstance(event, ToolCallStarted):
+                state.calling = True  # the rest of this response is a skill call, not the answer
+                continue
             if isinstance(event, Completion):
                 state.completion = event
                 break
+            if state.calling:
+                continue
             visible = thinking.feed(event.text)
             if state.streamed:
                 if visible:

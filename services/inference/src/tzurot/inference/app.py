@@ -19,7 +19,16 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.server import InferenceServicer
-from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.service import Inference, ModelName, ReplySettings, SkillRuntime
+from tzurot.inference.skills.base import Skill
+from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
+from tzurot.inference.skills.generate_image import GenerateImageSkill, ImageSettings
+from tzurot.inference.skills.loop import LoopSettings
+from tzurot.inference.skills.memory_search import MemorySearchSkill
+from tzurot.inference.skills.read_url import ReadUrlSkill
+from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
+from tzurot.inference.skills.search import BraveSearch, SearchBackend, SearxngSearch
+from tzurot.inference.skills.web_research import WebResearchSkill
 from tzurot.inference.tokens import load_encoding
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError
@@ -33,7 +42,7 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import inference_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.InferenceService"
-METHODS = ("GenerateReply", "ValidateKey", "DescribeImage", "TranscribeAudio")
+METHODS = ("GenerateReply", "ValidateKey", "DescribeImage", "TranscribeAudio", "ListSkills")
 
 AUTHORIZATION: AuthorizationPolicy = {
     f"/{SERVICE_NAME}/{name}": frozenset({"gateway"}) for name in METHODS
@@ -97,6 +106,64 @@ def reply_settings(settings: InferenceSettings) -> ReplySettings:
     )
 
 
+def skill_runtime(
+    settings: InferenceSettings,
+    *,
+    llm: LlmClient,
+    memories: GrpcMemories,
+    http: httpx.AsyncClient,
+) -> SkillRuntime:
+    """The built-in skills as the operator configured them."""
+    fetcher = SafeFetcher(
+        EgressPolicy(
+            max_bytes=settings.skill_fetch_max_bytes,
+            timeout=settings.skill_fetch_timeout_seconds,
+            allow=frozenset(settings.skill_fetch_allow),
+        )
+    )
+    endpoint = settings.image_endpoint
+    if endpoint == "auto":
+        endpoint = "chat" if settings.image_provider == "openrouter" else "images"
+    skills: list[Skill] = [
+        MemorySearchSkill(memories),
+        ReadUrlSkill(fetcher),
+        GenerateImageSkill(
+            llm,
+            ImageSettings(
+                provider=settings.image_provider,
+                model=settings.image_model,
+                endpoint=endpoint,
+                max_count=settings.image_max_count,
+                max_bytes=settings.image_max_bytes,
+            ),
+            fetcher,
+        ),
+    ]
+    backend: SearchBackend | None = None
+    if settings.search_backend == "searxng":
+        if not settings.searxng_url:
+            raise StartupError("TZUROT_SEARCH_BACKEND=searxng needs TZUROT_SEARXNG_URL")
+        backend = SearxngSearch(http, settings.searxng_url)
+    elif settings.search_backend == "brave":
+        backend = BraveSearch(http, settings.brave_url)
+    if backend is not None:
+        skills.append(WebResearchSkill(backend, fetcher))
+    return SkillRuntime(
+        registry=SkillRegistry(
+            skills, disabled=settings.skills_disabled, enabled=settings.skills_enabled
+        ),
+        loop=LoopSettings(
+            max_steps=settings.skill_max_steps,
+            time_budget=settings.skill_time_budget_seconds,
+            max_calls=settings.skill_max_calls,
+            result_tokens=settings.skill_result_tokens,
+            max_files=settings.image_max_count * 2,
+        ),
+        support=ToolSupport(settings.skill_no_tool_models),
+        memory=memories,
+    )
+
+
 async def start_inference(settings: InferenceSettings) -> InferenceApp:
     """Starts inference with its mTLS server and channels to memory and keyvault."""
     # Local configuration fails first, before anything is opened.
@@ -121,6 +188,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         timeout_seconds=settings.provider_timeout_seconds,
     )
     downloads = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
+    memories = GrpcMemories(memory)
     try:
         inference = Inference(
             providers=providers,
@@ -128,7 +196,8 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             history=GrpcHistory(memory),
             llm=llm,
             settings=options,
-            memories=GrpcMemories(memory),
+            memories=memories,
+            skills=skill_runtime(settings, llm=llm, memories=memories, http=downloads),
             attachments=AttachmentReader(
                 HttpDownloader(downloads, settings.attachment_hosts),
                 llm,

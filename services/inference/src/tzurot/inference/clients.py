@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from tzurot.inference import convert
 from tzurot.inference.domain import HistoryTurn, MemoryItem
 from tzurot.runtime.errors import from_rpc_error
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 from tzurot.v1 import memory_pb2 as mem
@@ -69,6 +70,21 @@ class GrpcMemories:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
         return [convert.memory_item(memory) for memory in reply.memories]
+
+    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
+        """AddMemory in the personality's shared lore (user ''), e.g. web research findings."""
+        memory = common.Memory(
+            personality_id=personality_id,
+            user_id="",
+            text=text,
+            sector=common.MEMORY_SECTOR_SEMANTIC,
+            tags=list(tags),
+        )
+        try:
+            reply = await self._stub.AddMemory(mem.AddMemoryRequest(memory=memory))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return reply.memory.id
 
 
 class GrpcKeyVault:

@@ -6,7 +6,7 @@ variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); both also work as fil
 """
 
 import re
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsError
@@ -68,6 +68,36 @@ class InferenceSettings(ServiceSettings):
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     max_attachments: int = Field(default=10, ge=0, le=50)
+
+    # ---- skills (docs: README "Skills") ----
+    skills_enabled: bool = True
+    """`TZUROT_SKILLS_ENABLED=false` turns every skill off (no tools are offered at all)."""
+    skills_disabled: list[str] = Field(default_factory=list)
+    """`TZUROT_SKILLS_DISABLED='["web_research"]'`: skills turned off for every personality."""
+    skill_max_steps: int = Field(default=3, ge=1, le=5)
+    """Rounds of skill calls before the model must answer."""
+    skill_time_budget_seconds: float = Field(default=60.0, gt=0, le=600)
+    skill_max_calls: int = Field(default=8, ge=1, le=32)
+    """Skill calls per answer, all rounds together."""
+    skill_result_tokens: int = Field(default=1500, ge=100, le=20_000)
+    """A skill result is cut to this many tokens (less when the context window is short)."""
+    skill_no_tool_models: list[str] = Field(default_factory=list)
+    """Model globs never offered tools (others are learnt from a provider's refusal)."""
+    skill_fetch_allow: list[str] = Field(default_factory=list)
+    """"host:port" origins read_url may reach although private: for tests only; empty."""
+    skill_fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    skill_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    search_backend: Literal["", "searxng", "brave"] = ""
+    """web_research's engine; empty leaves web_research off."""
+    searxng_url: str = ""
+    brave_url: str = "https://api.search.brave.com/res/v1"
+    image_provider: str = "openrouter"
+    image_model: str = "google/gemini-2.5-flash-image"
+    image_endpoint: Literal["auto", "chat", "images"] = "auto"
+    """"chat" (modalities, OpenRouter) or "images" (/images/generations); auto: chat for
+    openrouter, images otherwise."""
+    image_max_count: int = Field(default=2, ge=1, le=4)
+    image_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=24 * 1024 * 1024)
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
@@ -11,6 +12,7 @@ from google.protobuf import json_format
 from tzurot.inference import domain as d
 from tzurot.inference.lore import convert as lore_convert
 from tzurot.inference.lore.model import LoreInput
+from tzurot.inference.skills.base import Skill
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -75,6 +77,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
         mentions=tuple(
             d.Mention(kind=m.kind, name=m.name, description=m.description) for m in msg.mentions
         ),
+        skills=tuple(person.skills),
         memory_threshold=msg.memory_threshold,
         memory_limit=max(msg.memory_limit, 0),
         include_reasoning=msg.include_reasoning,
@@ -152,9 +155,44 @@ def memory_item(memory: common.Memory) -> d.MemoryItem:
     )
 
 
+def skill_info(skill: Skill) -> common.SkillInfo:
+    return common.SkillInfo(
+        name=skill.name,
+        description=skill.description,
+        parameters_json=json.dumps(dict(skill.parameters), separators=(",", ":")),
+        stealth=skill.stealth,
+        auto_memorize=skill.auto_memorize,
+    )
+
+
+def skill_step(step: d.SkillStep) -> common.SkillStep:
+    return common.SkillStep(
+        step=step.step,
+        skill=step.skill,
+        arguments=step.arguments,
+        summary=step.summary,
+        duration_ms=step.duration_ms,
+        ok=step.ok,
+        stealth=step.stealth,
+    )
+
+
+def generated_file(file: d.GeneratedFile) -> common.GeneratedFile:
+    return common.GeneratedFile(
+        filename=file.filename,
+        content_type=file.content_type,
+        data=file.data,
+        description=file.description,
+    )
+
+
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
     if isinstance(event, d.TextDelta):
         return inf.GenerateReplyResponse(chunk=gw.TextChunk(text=event.text))
+    if isinstance(event, d.SkillActivity):
+        return inf.GenerateReplyResponse(
+            activity=common.SkillActivity(skill=event.skill, step=event.step)
+        )
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(
             content=event.content,
@@ -163,6 +201,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 model=event.model,
                 input_tokens=event.usage.input_tokens,
                 output_tokens=event.usage.output_tokens,
+                images=event.usage.images,
             ),
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
@@ -181,11 +220,13 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 ],
                 memories=[common.MemoryNote(id=m.id, text=m.text) for m in event.report.memories],
                 degraded=event.report.degraded,
+                skill_steps=[skill_step(s) for s in event.report.skill_steps],
             ),
             attachments=[attachment_proto(a) for a in event.attachments],
             user_content=event.user_content,
             lore_state=None
             if event.lore is None
             else lore_convert.state_proto(event.lore.message_count, event.lore.state),
+            files=[generated_file(f) for f in event.files],
         )
     )

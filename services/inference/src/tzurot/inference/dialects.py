@@ -305,6 +305,8 @@ def _fold_system_into_user(messages: Sequence[ChatMessage]) -> list[ChatMessage]
 
 def _prepend(text: str, message: ChatMessage) -> Any:
     content = message["content"]
+    if content is None:
+        return text
     if isinstance(content, str):
         return f"{text}\n\n{content}"
     return [{"type": "text", "text": text}, *content]

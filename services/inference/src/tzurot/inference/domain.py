@@ -155,6 +155,8 @@ class ReplyRequest:
     author_id: str = ""
     """The author's platform id, to tell apart two people with one display name."""
     lore: LoreInput | None = None
+    skills: tuple[str, ...] = ()
+    """The skills the personality enabled (its owner's choice); the registry filters them."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ class ResolvedKey:
 class TokenUsage:
     input_tokens: int
     output_tokens: int
+    images: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,20 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A skill call the model asked for; `arguments` is the JSON text it sent."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    """The model began a tool call: no more of this response is shown as the answer."""
+
+
+@dataclass(frozen=True)
 class Completion:
     """The end of one provider call: the whole answer and what it cost."""
 
@@ -193,6 +210,38 @@ class Completion:
     usage: TokenUsage
     finish_reason: str
     reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkillStep:
+    """One skill call of the tool loop, for Inspect (and history, unless stealth)."""
+
+    step: int
+    skill: str
+    arguments: str
+    summary: str
+    duration_ms: int
+    ok: bool
+    stealth: bool
+
+
+@dataclass(frozen=True)
+class SkillActivity:
+    """A skill started: the personality is working (the bot shows typing)."""
+
+    skill: str
+    step: int
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A file for the answer (a generated image), posted as an attachment."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,6 +255,7 @@ class PromptReport:
     referenced_message_ids: tuple[str, ...] = ()
     lore: tuple[Activation, ...] = ()
     lore_dropped: tuple[Activation, ...] = ()
+    skill_steps: tuple[SkillStep, ...] = ()
     # The memories of memory_ids (id and text), for Inspect.
     memories: tuple[MemoryItem, ...] = ()
     # What the answer went without, e.g. MEMORY_UNAVAILABLE.
@@ -230,7 +280,8 @@ class ReplyFinished:
     user_content: str = ""
     """The user's message as it entered the prompt (with transcripts): what history keeps."""
     lore: LoreResult | None = None
+    files: tuple[GeneratedFile, ...] = ()
 
 
-ReplyEvent = TextDelta | ReplyFinished
-StreamEvent = TextDelta | ReasoningDelta | Completion
+ReplyEvent = TextDelta | SkillActivity | ReplyFinished
+StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion

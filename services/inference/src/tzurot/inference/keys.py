@@ -75,3 +75,11 @@ class KeyResolver:
         if stored is None or not stored.get_secret_value():
             raise no_api_key(provider.name)
         return stored
+
+    async def service_key(self, user_id: str, name: str) -> SecretStr | None:
+        """A non-LLM service key from the user's wallet (e.g. "brave"); None when absent.
+        Never the operator's: a paid service is paid by the user who asked."""
+        stored = await self._vault.decrypt(user_id, name)
+        if stored is None or not stored.get_secret_value():
+            return None
+        return stored

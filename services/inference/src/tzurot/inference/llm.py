@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -24,6 +25,8 @@ from tzurot.inference.domain import (
     StreamEvent,
     TextDelta,
     TokenUsage,
+    ToolCall,
+    ToolCallStarted,
 )
 from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
 from tzurot.inference.providers import Provider
@@ -47,6 +50,62 @@ def content_filtered(provider: str) -> FailedPrecondition:
         reason="CONTENT_FILTERED",
         metadata={"provider": provider},
     )
+
+
+class ToolsUnsupported(Exception):  # an answer, not a failure
+    """The provider refused a request because it carried tools (the model cannot use them)."""
+
+
+_TOOL_REFUSAL = re.compile(r"tool|function", re.IGNORECASE)
+
+
+def _refuses_tools(exc: openai.OpenAIError, call: ProviderCall) -> bool:
+    """A 400/404 naming tools, for a request that offered them: the model has no tool use.
+
+    (OpenRouter: 404 "No endpoints found that support tool use"; vLLM and Ollama: 400 about
+    tools or functions.) The provider's text is only looked at, never repeated.
+    """
+    return (
+        "tools" in call.body
+        and isinstance(exc, openai.APIStatusError)
+        and exc.status_code in (400, 404)
+        and bool(_TOOL_REFUSAL.search(str(exc.message)))
+    )
+
+
+class _ToolCalls:
+    """Tool calls assembled from streamed deltas, by index (OpenAI's streaming format)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, deltas: list[Any]) -> bool:
+        """Adds a chunk's tool-call deltas; True when a new call began."""
+        began = False
+        for delta in deltas:
+            slot = self._calls.get(delta.index)
+            if slot is None:
+                slot = self._calls[delta.index] = {"id": "", "name": "", "arguments": []}
+                began = True
+            if delta.id:
+                slot["id"] = delta.id
+            function = delta.function
+            if function is not None:
+                if function.name:
+                    slot["name"] += function.name
+                if function.arguments:
+                    slot["arguments"].append(function.arguments)
+        return began
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(
+                id=slot["id"] or f"call_{index}",
+                name=slot["name"],
+                arguments="".join(slot["arguments"]),
+            )
+            for index, slot in sorted(self._calls.items())
+        )
 
 
 def _reasoning_piece(delta: object) -> str:
@@ -98,6 +157,7 @@ class LlmClient:
         thoughts: list[str] = []
         usage: TokenUsage | None = None
         finish_reason = ""
+        tool_calls = _ToolCalls()
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
             # transform over every message (~1 ms each, most of a turn's CPU), a no-op for
@@ -131,18 +191,71 @@ class LlmClient:
                         if choice.delta.content:
                             pieces.append(choice.delta.content)
                             yield TextDelta(choice.delta.content)
+                        if choice.delta.tool_calls and tool_calls.feed(choice.delta.tool_calls):
+                            yield ToolCallStarted()
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
             finally:
                 await stream.close()
         except openai.OpenAIError as exc:
+            if _refuses_tools(exc, call):
+                raise ToolsUnsupported(provider.name, model) from None
             raise provider_error(exc, provider.name, model=model) from None
         content = "".join(pieces)
         if usage is None:
             usage = TokenUsage(estimate_prompt_tokens(call.messages), estimate_tokens(content))
         yield Completion(
-            content=content, usage=usage, finish_reason=finish_reason, reasoning="".join(thoughts)
+            content=content,
+            usage=usage,
+            finish_reason=finish_reason,
+            reasoning="".join(thoughts),
+            tool_calls=tool_calls.calls(),
         )
+
+    async def chat_images(
+        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+    ) -> list[str]:
+        """Image URLs (usually data URLs) from an image-output model through chat
+        completions with `modalities: ["image", "text"]` (OpenRouter)."""
+        client = self._client(provider, api_key)
+        try:
+            answer = await client.post(
+                "/chat/completions",
+                cast_to=object,
+                body={
+                    "model": model,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "modalities": ["image", "text"],
+                    "stream": False,
+                },
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, provider.name, model=model) from None
+        return _image_urls(answer)
+
+    async def generate_images(  # the endpoint's own parameters
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        count: int,
+        size: str,
+    ) -> list[str]:
+        """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`."""
+        client = self._client(provider, api_key)
+        try:
+            result = await client.images.generate(model=model, prompt=prompt, n=count, size=size)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, provider.name, model=model) from None
+        images: list[str] = []
+        for image in result.data or []:
+            if image.b64_json:
+                images.append("data:image/png;base64," + image.b64_json)
+            elif image.url:
+                images.append(image.url)
+        return images
 
     async def transcribe(
         self,
@@ -193,6 +306,20 @@ class LlmClient:
                 reason="PROVIDER_QUOTA_EXCEEDED",
                 metadata={"provider": provider.name},
             )
+
+
+def _image_urls(answer: object) -> list[str]:
+    """`choices[0].message.images[].image_url.url` of an OpenRouter image answer."""
+    if not isinstance(answer, dict):
+        return []
+    urls: list[str] = []
+    for choice in (answer.get("choices") or [])[:1]:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        for image in (message or {}).get("images") or []:
+            url = (image.get("image_url") or {}).get("url") if isinstance(image, dict) else None
+            if isinstance(url, str) and url:
+                urls.append(url)
+    return urls
 
 
 def invalid_api_key(provider: str, status: int) -> FailedPrecondition:

@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzurot.inference.domain import (
@@ -45,12 +45,16 @@ from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import InvalidArgument
 
 _T = TypeVar("_T")
-ChatRole = Literal["system", "developer", "user", "assistant"]
+ChatRole = Literal["system", "developer", "user", "assistant", "tool"]
 
 
 class ChatMessage(TypedDict):
     role: ChatRole
-    content: str | list[dict[str, Any]]
+    content: str | list[dict[str, Any]] | None
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    """An assistant message's skill calls (OpenAI tools API)."""
+    tool_call_id: NotRequired[str]
+    """A tool message: which call it answers."""
 
 
 IMAGE_TOKENS = 1105
@@ -556,6 +560,8 @@ def _count(counter: TokenCounter, text: str) -> int:
 
 def _text_of(message: ChatMessage) -> str:
     content = message["content"]
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
     return " ".join(str(part.get("text", "")) for part in content if part.get("type") == "text")

@@ -42,6 +42,13 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             async for event in events:
                 yield convert.reply_event(event)
 
+    async def ListSkills(
+        self, request: inf.ListSkillsRequest, context: Context
+    ) -> inf.ListSkillsResponse:
+        return inf.ListSkillsResponse(
+            skills=[convert.skill_info(skill) for skill in self._inference.list_skills()]
+        )
+
     async def ValidateKey(
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:

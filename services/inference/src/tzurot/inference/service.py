@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import SecretStr
 
-from tzurot.inference.answering import Answer, AnswerSettings, answer
+from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.dialects import supports_vision
@@ -37,7 +37,10 @@ from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
 from tzurot.inference.prompt import Budget, PromptInput, build_prompt
-from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.providers import Provider, ProviderRegistry
+from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext
+from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
+from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import InvalidArgument, TzurotError
@@ -82,6 +85,16 @@ class ReplySettings:
     transcript_cleanup: ModelName | None = None
 
 
+@dataclass(frozen=True)
+class SkillRuntime:
+    """The skills on offer and the loop's bounds (operator settings)."""
+
+    registry: SkillRegistry
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    support: ToolSupport = field(default_factory=ToolSupport)
+    memory: MemoryWriter | None = None
+
+
 class NoMemories:
     """A MemorySource for when long-term memory is not wired."""
 
@@ -103,6 +116,7 @@ class Inference:
         settings: ReplySettings | None = None,
         memories: MemorySource | None = None,
         attachments: AttachmentReader | None = None,
+        skills: SkillRuntime | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._providers = providers
@@ -115,6 +129,7 @@ class Inference:
         self._settings = settings
         self._memories: MemorySource = memories or NoMemories()
         self._attachments = attachments
+        self._skills = skills
         self._clock = clock
 
     async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
@@ -190,38 +205,90 @@ class Inference:
             degraded=degraded,
         )
         recent = [t.content for t in history if t.role == "assistant"][-RECENT_REPLIES:]
-        events = answer(
-            self._llm,
-            provider,
-            key.api_key,
-            model=request.model.model,
-            params=params,
-            messages=prompt.messages,
-            name=request.character.name,
-            recent=recent,
-            rules=rules,
-            settings=self._settings.answer,
+        counter = TokenCounter(request.model.model)
+        window = request.model.context_window or self._settings.default_context_window
+        reserve = params.max_tokens or window // 20
+        loop = self._tool_loop(request, history, counter, room=window - prompt.tokens - reserve)
+        events = loop.run(
+            LoopTarget(
+                llm=self._llm,
+                provider=provider,
+                api_key=key.api_key,
+                model=request.model.model,
+                params=params,
+                name=request.character.name,
+                recent=recent,
+                rules=rules,
+                settings=self._settings.answer,
+            ),
+            prompt.messages,
         )
-        final: Answer | None = None
+        final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now
             async for event in events:
-                if isinstance(event, Answer):
+                if isinstance(event, LoopResult):
                     final = event
                 else:
                     yield event
-        assert final is not None  # answer() ends with one or raises
+        assert final is not None  # the loop ends with one or raises
         yield ReplyFinished(
-            content=final.content,
+            content=final.answer.content,
             provider=provider.name,
             model=request.model.model,
             usage=final.usage,
-            finish_reason=final.finish_reason,
-            report=report,
-            reasoning=final.reasoning,
+            finish_reason=final.answer.finish_reason,
+            report=replace(report, skill_steps=final.steps),
+            reasoning=final.answer.reasoning,
             attachments=tuple(prepared.attachments),
             user_content=content,
             lore=lore,
+            files=final.files,
         )
+
+    def _tool_loop(
+        self,
+        request: ReplyRequest,
+        history: Sequence[HistoryTurn],
+        counter: TokenCounter,
+        *,
+        room: int,
+    ) -> ToolLoop:
+        """The reply's loop: the personality's enabled skills (none when skills are off)."""
+        runtime = self._skills
+        enabled = runtime.registry.for_personality(request.skills) if runtime else []
+        stamps = [turn.created_at for turn in history if turn.created_at is not None]
+        user_id = request.user_id
+
+        async def provider_key(name: str, model: str) -> tuple[Provider, SecretStr]:
+            provider = self._providers.get(name)
+            resolved = await self._keys.resolve(user_id, provider, free_use=False, model=model)
+            return provider, resolved.api_key
+
+        async def wallet_key(name: str) -> SecretStr | None:
+            return await self._keys.service_key(user_id, name)
+
+        context = SkillContext(
+            user_id=user_id,
+            personality_id=request.character.id,
+            exclude_after=min(stamps) if stamps else None,
+            memory_threshold=request.memory_threshold,
+            free_use=request.model.free_use,
+            provider_key=provider_key,
+            wallet_key=wallet_key,
+        )
+        return ToolLoop(
+            skills=enabled,
+            ctx=context,
+            settings=runtime.loop if runtime else LoopSettings(),
+            support=runtime.support if runtime else ToolSupport(),
+            counter=counter,
+            memory=runtime.memory if runtime else None,
+            room_tokens=max(room, 0),
+        )
+
+    def list_skills(self) -> list[Skill]:
+        """ListSkills: what the operator offers (after the global switch)."""
+        return self._skills.registry.available() if self._skills else []
 
     async def _recent_history(self, request: ReplyRequest) -> list[HistoryTurn]:
         limit = request.max_history_messages or self._settings.history_limit

@@ -127,6 +127,7 @@ def memory(stored: StoredMemory) -> common.Memory:
         last_accessed_at=timestamp(stored.last_accessed_at),
         source_turn_ids=list(stored.source_turn_ids),
         score=stored.score,
+        tags=list(stored.tags),
     )
 
 

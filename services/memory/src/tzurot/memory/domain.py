@@ -107,6 +107,8 @@ class StoredMemory:
     source_turn_ids: tuple[str, ...]
     score: float = 0.0
     """Set on search results: the hybrid relevance score in [0, 1]."""
+    tags: tuple[str, ...] = ()
+    """Where a memory came from beyond a conversation, e.g. "lore_research"."""
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,21 @@ def check_text(field_name: str, text: str) -> str:
     return text
 
 
+MAX_TAGS = 8
+_TAG = re.compile(r"[a-z0-9_:-]{1,40}")
+
+
+def check_tags(tags: Sequence[str]) -> list[str]:
+    """At most MAX_TAGS short lowercase tags, once each."""
+    chosen = list(dict.fromkeys(tags))
+    if len(chosen) > MAX_TAGS:
+        raise InvalidArgument("memory.tags", f"at most {MAX_TAGS} tags")
+    for tag in chosen:
+        if not _TAG.fullmatch(tag):
+            raise InvalidArgument("memory.tags", "a tag is 1-40 of a-z, 0-9, _ : -")
+    return chosen
+
+
 def check_unit(field_name: str, value: float, *, default: float) -> float:
     """A value in [0, 1]; 0 means `default`."""
     if value == 0:
@@ -257,6 +272,7 @@ class LongTermMemory:
         source_turn_ids: Sequence[str] = (),
         memory_id: str = "",
         created_at: datetime | None = None,
+        tags: Sequence[str] = (),
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
 
@@ -275,6 +291,7 @@ class LongTermMemory:
         check_id("personality_id", personality_id)
         check_id("user_id", user_id, required=False)
         check_text("memory.text", text)
+        tags = check_tags(tags)
         salience = check_unit("memory.salience", salience, default=self.tuning.initial_salience)
         for index, turn_id in enumerate(source_turn_ids):
             check_id(f"memory.source_turn_ids[{index}]", turn_id)
@@ -296,6 +313,7 @@ class LongTermMemory:
             source_turn_ids=source_turn_ids,
             memory_id=memory_id or None,
             created_at=created_at,
+            tags=tags,
         )
 
     async def _store_one(
@@ -309,11 +327,12 @@ class LongTermMemory:
         source_turn_ids: Sequence[str],
         memory_id: str | None = None,
         created_at: datetime | None = None,
+        tags: Sequence[str] = (),
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
         if memory_id is None and near and near[0].cosine >= t.merge_similarity:
-            merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience)
+            merged = await self._store.merge(near[0].memory.id, source_turn_ids, salience, tags)
             return AddedMemory(merged, merged=True)
         memory = await self._store.insert(
             scope,
@@ -324,6 +343,7 @@ class LongTermMemory:
             source_turn_ids=source_turn_ids,
             created_at=created_at,
             memory_id=memory_id,
+            tags=tags,
         )
         related = [
             (memory.id, hit.memory.id)

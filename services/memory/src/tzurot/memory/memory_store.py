@@ -43,6 +43,7 @@ _COLUMNS = (
     memories.c.created_at,
     memories.c.last_accessed_at,
     memories.c.source_turn_ids,
+    memories.c.tags,
 )
 
 _DAYS_SINCE_DECAY = sa.func.extract("epoch", sa.func.now() - memories.c.decayed_at) / 86400.0
@@ -64,6 +65,12 @@ def _with_turns(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
     return sa.func.array(sa.select(union).distinct().correlate(memories).scalar_subquery())
 
 
+def _with_tags(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
+    """The updated row's own tags plus `extra`, distinct (correlated, as _with_turns)."""
+    union = sa.func.unnest(sa.func.array_cat(memories.c.tags, list(extra)))
+    return sa.func.array(sa.select(union).distinct().correlate(memories).scalar_subquery())
+
+
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     return StoredMemory(
         id=str(row.id),
@@ -76,6 +83,7 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
         last_accessed_at=row.last_accessed_at,
         source_turn_ids=tuple(row.source_turn_ids),
         score=score,
+        tags=tuple(row.tags or ()),
     )
 
 
@@ -127,10 +135,12 @@ class PostgresMemoryStore:
         source_turn_ids: Sequence[str] = (),
         created_at: datetime | None = None,
         memory_id: str | None = None,
+        tags: Sequence[str] = (),
     ) -> StoredMemory:
         """Inserts one memory; with `memory_id` an existing row of that id wins (returned
         unchanged), so a caller-named memory is stored once."""
         values: dict[str, Any] = {
+            "tags": list(tags),
             "personality_id": scope.personality_id,
             "user_id": scope.user_id,
             "text": text,
@@ -255,14 +265,19 @@ class PostgresMemoryStore:
             return set(await conn.scalars(stmt))
 
     async def merge(
-        self, target_id: str, source_turn_ids: Sequence[str], salience: float
+        self,
+        target_id: str,
+        source_turn_ids: Sequence[str],
+        salience: float,
+        tags: Sequence[str] = (),
     ) -> StoredMemory:
-        """A near-duplicate arrived: the target absorbs its turns, salience and access."""
+        """A near-duplicate arrived: the target absorbs its turns, tags, salience and access."""
         stmt = (
             sa.update(memories)
             .where(memories.c.id == uuid.UUID(target_id))
             .values(
                 source_turn_ids=_with_turns(source_turn_ids),
+                tags=_with_tags(tags),
                 salience=sa.func.least(1.0, sa.func.greatest(EFFECTIVE_SALIENCE, salience)),
                 last_accessed_at=sa.func.now(),
                 decayed_at=sa.func.now(),

@@ -152,6 +152,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             source_turn_ids=list(given.source_turn_ids),
             memory_id=given.id,
             created_at=convert.optional_datetime(given, "created_at"),
+            tags=list(given.tags),
         )
         return mem.AddMemoryResponse(
             memory=convert.memory(added.memory), merged=added.merged, existed=added.existed

@@ -72,6 +72,7 @@ memories = sa.Table(
     sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
     sa.Column("sector", sa.Text, nullable=False),
     sa.Column("salience", sa.Float, nullable=False),
+    sa.Column("tags", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
     ),

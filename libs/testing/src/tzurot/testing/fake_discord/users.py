@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,12 @@ class Users(Gateway):
         data = self._message_json(channel, author, content, message_id=message_id)
         data["attachments"] = [dict(a) for a in attachments]
         data["mention_roles"] = list(mention_roles)
+        # Discord resolves <@id> in the content to the users mentioned.
+        data["mentions"] = [
+            dict(self.users[int(uid)])
+            for uid in dict.fromkeys(re.findall(r"<@!?(\d+)>", content))
+            if int(uid) in self.users
+        ]
         if webhook_id is not None:
             data["webhook_id"] = str(webhook_id)
         if reply_to is not None:

@@ -18,6 +18,7 @@ from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
 from tzurot.bot.commands.settings import SettingsCommands
+from tzurot.bot.commands.skills import SkillCommands
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -37,6 +38,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         MemoryCommands(gateway),
         LorebookCommands(gateway),
         AdminCommands(gateway),
+        SkillCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))

@@ -57,6 +57,7 @@ def usage(reply: gw.GetUsageResponse, period: str) -> str:
         lines.append(
             f"- `{t.provider}/{t.model}`: {t.requests} requests, "
             f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
+            + (f", {t.images} images" if t.images else "")
         )
     lines.append(f"Total: {total_in:,} in / {total_out:,} out tokens")
     return "\n".join(lines)
@@ -181,6 +182,21 @@ def one_line(text: str, width: int) -> str:
 _INSPECT_CHARS = 1500  # of Discord's 2000, leaving room for the job's lines above
 
 
+def skill_steps(steps: Sequence[common.SkillStep]) -> list[str]:
+    """Each skill call: round, skill, arguments, a short result, time taken."""
+    if not steps:
+        return []
+    lines = [f"Skills ({len(steps)}):"]
+    for step in steps[:12]:
+        mark = "✓" if step.ok else "✗"
+        seconds = step.duration_ms / 1000
+        lines.append(
+            f"{step.step}. {mark} `{step.skill}` {step.arguments[:120]} → "
+            f"{step.summary[:160]} ({seconds:.1f} s)"
+        )
+    return lines
+
+
 def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMessage]) -> str:
     """What informed an answer: history, memories, the references the prompt kept, reasoning."""
     key = {"user": "your key", "system": "the operator's key"}.get(info.key_source)
@@ -205,6 +221,7 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
     elif info.referenced_message_ids:
         lines.append(f"References: {len(info.referenced_message_ids)}")
     lines += lore_lines(info.lore)
+    lines += skill_steps(info.skill_steps)
     text = "\n".join(lines)
     if info.reasoning:
         # A spoiler, cut to fit one message with what precedes it (the closing bars must stay).

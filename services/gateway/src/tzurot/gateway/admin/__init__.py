@@ -27,6 +27,7 @@ from tzurot.gateway.admin.memory import MemoryAdmin
 from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
 from tzurot.gateway.admin.privacy import PrivacyAdmin
 from tzurot.gateway.admin.shapes import ShapesAdmin
+from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.admin.usage import UsageAdmin
 from tzurot.gateway.admin.users import UserAdmin
 
@@ -45,5 +46,6 @@ class Admin(
     CardAdmin,
     LorebookAdmin,
     ShapesAdmin,
+    SkillAdmin,
 ):
     """Every admin use-case (the capability classes share AdminBase's constructor)."""

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
-from tzurot.gateway.ports import KeyVault, Memory
+from tzurot.gateway.ports import KeyVault, Memory, SkillCatalog
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
@@ -83,6 +83,7 @@ class AdminBase:
         memory: Memory,
         keyvault: KeyVault,
         operator_identities: frozenset[str],
+        skills: SkillCatalog | None = None,
     ) -> None:
         self._gateway = gateway
         self._store = store
@@ -90,6 +91,7 @@ class AdminBase:
         self._memory = memory
         self._keyvault = keyvault
         self._operators = operator_identities
+        self._skills = skills
 
     async def principal(self, actor: Actor | None, caller: str | None) -> Principal:
         if actor is not None:

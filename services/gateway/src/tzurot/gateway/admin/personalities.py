@@ -8,13 +8,13 @@ from typing import Any
 from tzurot.gateway.admin.base import (
     MAX_NAME,
     MAX_TEXT,
-    AdminBase,
     Principal,
     is_uuid,
     limit_text,
     may_see,
     require,
 )
+from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import BIRTHDAY_PATTERN, SLUG_PATTERN, normalize_alias, slugify
@@ -33,11 +33,12 @@ PERSONALITY_PATHS = frozenset(
         "nsfw",
         "voice_id",
         "aliases",
+        "skills",
     }
 )
 
 
-class PersonalityAdmin(AdminBase):
+class PersonalityAdmin(SkillAdmin):
     async def create_personality(self, who: Principal, p: Personality) -> Personality:
         display = require("personality.display_name", p.display_name, MAX_NAME)
         slug = p.slug.strip() or slugify(display)
@@ -104,6 +105,8 @@ class PersonalityAdmin(AdminBase):
             for name, text in vars(p.character).items():
                 limit_text(f"personality.character.{name}", text, MAX_TEXT)
             values["character"] = dict(vars(p.character))
+        if "skills" in paths:
+            values["skills"] = await self._checked_skills(p.skills)
         if "birthday" in paths:
             if p.birthday and BIRTHDAY_PATTERN.match(p.birthday) is None:
                 raise InvalidArgument("personality.birthday", "birthday is MM-DD")

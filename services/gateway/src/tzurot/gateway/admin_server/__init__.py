@@ -9,6 +9,7 @@ from tzurot.gateway.admin_server.configs import ConfigRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
 from tzurot.gateway.admin_server.personalities import PersonalityRpcs
 from tzurot.gateway.admin_server.privacy import PrivacyRpcs
+from tzurot.gateway.admin_server.skills import SkillRpcs
 from tzurot.gateway.admin_server.usage import UsageRpcs
 from tzurot.gateway.admin_server.users import UserRpcs
 
@@ -26,5 +27,6 @@ class GatewayAdminServicer(
     CardRpcs,
     LorebookRpcs,
     ShapesRpcs,
+    SkillRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""

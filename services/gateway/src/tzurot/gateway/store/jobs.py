@@ -122,6 +122,7 @@ def _finish_job_statement() -> sa.Select[Any]:
                 "model",
                 "input_tokens",
                 "output_tokens",
+                "images",
                 "request_type",
             ],
             sa.select(
@@ -131,6 +132,7 @@ def _finish_job_statement() -> sa.Select[Any]:
                 done.c.model,
                 done.c.input_tokens,
                 done.c.output_tokens,
+                sa.bindparam("v_images", type_=sa.Integer),
                 sa.bindparam("v_request_type", type_=sa.Text),
             ),
         )
@@ -229,6 +231,7 @@ class JobQueries(SqlBase):
             "v_model": usage.model,
             "v_input_tokens": usage.input_tokens,
             "v_output_tokens": usage.output_tokens,
+            "v_images": usage.images,
             "v_request_type": request_type,
             **{f"v_{name}": None for name in CONTEXT_COLUMNS},
             **{f"v_{name}": value for name, value in (context or {}).items()},

@@ -72,6 +72,7 @@ def personality_from_row(row: sa.RowMapping) -> Personality:
         voice_id=row["voice_id"],
         card=_json(row["card"]),
         custom_fields=_json(row["custom_fields"]),
+        skills=tuple(row["skills"] or ()),
     )
 
 

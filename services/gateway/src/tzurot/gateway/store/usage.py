@@ -22,6 +22,7 @@ class UsageQueries(AdminSqlBase):
                 sa.func.count().label("requests"),
                 sa.func.coalesce(sa.func.sum(u.input_tokens), 0).label("input_tokens"),
                 sa.func.coalesce(sa.func.sum(u.output_tokens), 0).label("output_tokens"),
+                sa.func.coalesce(sa.func.sum(u.images), 0).label("images"),
             )
             .join(t.users, t.users.c.id == u.user_id)
             .where(u.created_at >= since)
@@ -40,6 +41,7 @@ class UsageQueries(AdminSqlBase):
                 input_tokens=int(row.input_tokens),
                 output_tokens=int(row.output_tokens),
                 platform_user_id=row.platform_user_id,
+                images=int(row.images),
             )
             for row in rows
         ]

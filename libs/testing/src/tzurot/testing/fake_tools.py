@@ -1,0 +1,263 @@
+"""The fake provider's tool calling and image output, written from OpenAI's and OpenRouter's docs.
+
+Rules a vendor enforces and the fake refuses the same way (HTTP 400 with the vendor's wording):
+- `tools`: at most 128, each `{"type": "function", "function": {"name", "parameters"}}`, the
+  name matching `^[a-zA-Z0-9_-]{1,64}$`, `parameters` a JSON-schema object;
+- `tool_choice` and `parallel_tool_calls` only together with `tools`; `tool_choice` is "none",
+  "auto", "required" or a function that `tools` declares;
+- an assistant message with `tool_calls` (arguments as a JSON string) must be followed by one
+  `tool` message per call id, and a `tool` message must answer such a call.
+
+Tool calls stream as OpenAI streams them: the first delta of a call carries its index, id,
+type and name with empty arguments, later deltas carry pieces of the arguments string.
+Images: chat completions with `modalities` containing "image" answer `message.images`
+(data URLs, as OpenRouter does); `/v1/images/generations` answers `data[].b64_json`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TOOLS = 128
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+IMAGE_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1024x1536", "1536x1024", "auto"})
+MAX_IMAGES_PER_REQUEST = 10
+
+
+@dataclass(frozen=True)
+class ToolCallSpec:
+    """One call a scripted model makes: a tool's name and its arguments."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    raw_arguments: str | None = None
+    """Sent instead of `arguments` as JSON (to test arguments that are not valid JSON)."""
+
+    def arguments_json(self) -> str:
+        return self.raw_arguments if self.raw_arguments is not None else json.dumps(self.arguments)
+
+
+def tools_allowed(body: dict[str, Any]) -> bool:
+    """Whether the model may call a tool in this request."""
+    return bool(body.get("tools")) and body.get("tool_choice", "auto") != "none"
+
+
+def check_tools(body: dict[str, Any]) -> str | None:  # noqa: PLR0911, PLR0912  # one rule per branch
+    """The vendor's 400 message for a malformed tool request; None when it is fine."""
+    tools = body.get("tools")
+    names: set[str] = set()
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "Invalid type for 'tools': expected an array."
+        if len(tools) > MAX_TOOLS:
+            return (
+                f"Invalid 'tools': array too long. Expected an array with maximum length "
+                f"{MAX_TOOLS}, but got an array with length {len(tools)} instead."
+            )
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or tool.get("type") != "function":
+                return f"Invalid value for 'tools[{i}].type': expected 'function'."
+            function = tool.get("function")
+            if not isinstance(function, dict):
+                return f"Missing required parameter: 'tools[{i}].function'."
+            name = function.get("name")
+            if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
+                return (
+                    f"Invalid 'tools[{i}].function.name': string does not match pattern. "
+                    "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+                )
+            parameters = function.get("parameters", {"type": "object"})
+            if not isinstance(parameters, dict) or parameters.get("type") != "object":
+                return (
+                    f"Invalid schema for function '{name}': schema must be a JSON Schema "
+                    "of 'type: \"object\"'."
+                )
+            names.add(name)
+    for option in ("tool_choice", "parallel_tool_calls"):
+        if option in body and not tools:
+            return (
+                f"Invalid value for '{option}': '{option}' is only allowed when 'tools' "
+                "are specified."
+            )
+    choice = body.get("tool_choice")
+    if isinstance(choice, str) and choice not in ("none", "auto", "required"):
+        return "Invalid value for 'tool_choice': expected one of none, auto or required."
+    if isinstance(choice, dict):
+        chosen = (choice.get("function") or {}).get("name")
+        if chosen not in names:
+            return (
+                f"Invalid value for 'tool_choice': no function named '{chosen}' was "
+                "specified in the 'tools' parameter."
+            )
+    return _check_sequence(body.get("messages") or [])
+
+
+def _check_sequence(messages: list[Any]) -> str | None:
+    pending: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in pending:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            if not isinstance(message.get("content"), str | list):
+                return "Invalid type for 'messages.content': expected a string or an array."
+            pending.remove(call_id)
+            continue
+        if pending:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(pending)}"
+            )
+        if role == "assistant" and message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                arguments = (call.get("function") or {}).get("arguments")
+                if not isinstance(arguments, str):
+                    return (
+                        "Invalid type for 'messages.tool_calls.function.arguments': "
+                        "expected a string."
+                    )
+                pending.append(call.get("id"))
+    if pending:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            f"responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(pending)}"
+        )
+    return None
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def tool_call_chunks(calls: tuple[ToolCallSpec, ...]) -> list[dict[str, Any]]:
+    """The deltas of streamed tool calls: head (id, name), then argument pieces."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        head = {
+            "index": index,
+            "id": _call_id(),
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        deltas.append({"role": "assistant", "content": None, "tool_calls": [head]})
+        arguments = call.arguments_json()
+        step = max(1, len(arguments) // 3 + 1)
+        for start in range(0, len(arguments), step):
+            piece = arguments[start : start + step]
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    return deltas
+
+
+def tool_call_message(text: str, calls: tuple[ToolCallSpec, ...]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": _call_id(),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json()},
+            }
+            for call in calls
+        ],
+    }
+
+
+def tiny_png(seed: str, size: int = 8) -> bytes:
+    """A real PNG (size x size, one colour from the seed), so clients can decode it."""
+    digest = zlib.crc32(seed.encode())
+    rgb = bytes(((digest >> shift) & 0xFF) for shift in (16, 8, 0))
+    raw = b"".join(b"\x00" + rgb * size for _ in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _prompt_of(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def image_reply(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """OpenRouter's non-streamed answer of an image-output model: text plus `images`."""
+    prompt = _prompt_of(body)
+    url = "data:image/png;base64," + base64.b64encode(tiny_png(prompt)).decode()
+    return {
+        "id": f"gen-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Here is your image.",
+                    "images": [{"type": "image_url", "image_url": {"url": url}}],
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300},
+    }
+
+
+def images_generations(body: dict[str, Any], models: set[str]) -> tuple[int, dict[str, Any]]:
+    """OpenAI's `/v1/images/generations`: (status, body or {message, code})."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return 400, {
+            "message": "Missing required parameter: 'prompt'.",
+            "code": "missing_required_parameter",
+        }
+    if len(prompt) > 32_000:
+        return 400, {
+            "message": "Invalid 'prompt': string too long.",
+            "code": "string_above_max_length",
+        }
+    model = str(body.get("model", ""))
+    if model not in models:
+        return 404, {"message": f"The model `{model}` does not exist", "code": "model_not_found"}
+    n = body.get("n", 1)
+    if not isinstance(n, int) or not 1 <= n <= MAX_IMAGES_PER_REQUEST:
+        return 400, {
+            "message": "Invalid 'n': expected an integer between 1 and 10.",
+            "code": "integer_out_of_range",
+        }
+    size = body.get("size", "auto")
+    if size not in IMAGE_SIZES:
+        return 400, {
+            "message": f"Invalid value: '{size}'. Supported values are: "
+            f"{', '.join(sorted(IMAGE_SIZES))}.",
+            "code": "invalid_value",
+        }
+    data = [{"b64_json": base64.b64encode(tiny_png(f"{prompt}#{i}")).decode()} for i in range(n)]
+    return 200, {"created": int(time.time()), "data": data, "usage": {"total_tokens": 100 * n}}

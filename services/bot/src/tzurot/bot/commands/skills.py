@@ -1,0 +1,116 @@
+"""/skills list|show|enable|disable: what personalities can do besides answering.
+
+The operator decides which skills exist (inference's configuration); a personality's owner
+enables some of them for it (gateway checks ownership and the names).
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands.common import actor, choices, failure_text, send
+from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def render_available(skills: list[common.SkillInfo]) -> str:
+    if not skills:
+        return "No skills are available here."
+    lines = ["**Skills** (enable one with `/skills enable`):"]
+    for skill in skills:
+        notes = [
+            n for n, on in (("stealth", skill.stealth), ("remembers", skill.auto_memorize)) if on
+        ]
+        extra = f" _({', '.join(notes)})_" if notes else ""
+        lines.append(f"- `{skill.name}`{extra}: {skill.description}")
+    return "\n".join(lines)
+
+
+class SkillCommands(app_commands.Group):
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="skills", description="Skills: what personalities can do")
+        self.gateway = gateway
+
+    async def _available(self) -> list[common.SkillInfo]:
+        reply = await self.gateway.call(
+            self.gateway.stub.ListAvailableSkills(gw.ListAvailableSkillsRequest())
+        )
+        return list(reply.skills)
+
+    async def _personality(self, interaction: discord.Interaction, name: str) -> common.Personality:
+        reply = await self.gateway.call(
+            self.gateway.stub.GetPersonality(
+                gw.GetPersonalityRequest(actor=actor(interaction), personality=name)
+            )
+        )
+        return reply.personality
+
+    @app_commands.command(name="list", description="The skills personalities can use here")
+    async def list_skills(self, interaction: discord.Interaction) -> None:
+        try:
+            text = render_available(await self._available())
+        except TzurotError as err:
+            text = failure_text(err)
+        await send(interaction, text)
+
+    @app_commands.command(name="show", description="The skills a personality uses")
+    async def show(self, interaction: discord.Interaction, personality: str) -> None:
+        try:
+            found = await self._personality(interaction, personality)
+            used = ", ".join(f"`{s}`" for s in found.skills) or "none"
+            text = f"**{found.display_name}** uses: {used}"
+        except TzurotError as err:
+            text = failure_text(err)
+        await send(interaction, text)
+
+    @app_commands.command(name="enable", description="Let a personality you own use a skill")
+    async def enable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
+        await self._change(interaction, personality, skill, enable=True)
+
+    @app_commands.command(name="disable", description="Stop a personality you own using a skill")
+    async def disable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
+        await self._change(interaction, personality, skill, enable=False)
+
+    @show.autocomplete("personality")
+    @enable.autocomplete("personality")
+    @disable.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)
+
+    @enable.autocomplete("skill")
+    @disable.autocomplete("skill")
+    async def _skill_names(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            return choices([s.name for s in await self._available()], current)
+        except TzurotError:
+            return []
+
+    async def _change(
+        self, interaction: discord.Interaction, personality: str, skill: str, *, enable: bool
+    ) -> None:
+        try:
+            found = await self._personality(interaction, personality)
+            skills = [s for s in found.skills if s != skill]
+            if enable:
+                skills.append(skill)
+            changed = common.Personality(id=found.id, skills=skills)
+            reply = await self.gateway.call(
+                self.gateway.stub.UpdatePersonality(
+                    gw.UpdatePersonalityRequest(
+                        actor=actor(interaction), personality=changed, update_paths=["skills"]
+                    )
+                )
+            )
+            used = ", ".join(f"`{s}`" for s in reply.personality.skills) or "none"
+            text = f"**{reply.personality.display_name}** now uses: {used}"
+        except TzurotError as err:
+            text = failure_text(err)
+        await send(interaction, text)

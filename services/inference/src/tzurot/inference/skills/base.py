@@ -1,0 +1,86 @@
+"""What a skill is: a declaration (name, description, JSON-schema parameters, stealth,
+auto_memorize, time limit) and an async `run` over validated arguments.
+
+A skill never raises to the loop for a user-level failure (a refused link, no results): it
+raises SkillError, whose message the model reads as the call's result. Anything else is a
+bug, reported to the model as "failed" and logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from tzurot.inference.domain import GeneratedFile, MemoryItem
+from tzurot.inference.providers import Provider
+
+
+class SkillError(Exception):
+    """A skill could not do what was asked; the message is for the model (no secrets)."""
+
+
+@dataclass(frozen=True)
+class SkillContext:
+    """What one reply lets its skills use: whose conversation, and how to pay."""
+
+    user_id: str
+    personality_id: str
+    exclude_after: datetime | None = None
+    memory_threshold: float = 0.0
+    free_use: bool = False
+    provider_key: Callable[[str, str], Awaitable[tuple[Provider, SecretStr]]] | None = field(
+        default=None, repr=False
+    )
+    """(provider name, model) -> the provider and the key that pays (the user's, as for a
+    reply); raises NO_API_KEY as a reply would."""
+    wallet_key: Callable[[str], Awaitable[SecretStr | None]] | None = field(
+        default=None, repr=False
+    )
+    """A service key from the user's wallet by name (e.g. "brave"); None when absent."""
+
+
+@dataclass(frozen=True)
+class SkillOutput:
+    """A skill's result: `text` for the model, `summary` for Inspect and history."""
+
+    text: str
+    summary: str = ""
+    files: tuple[GeneratedFile, ...] = ()
+    memorize: str = ""
+    """For an auto_memorize skill: what to keep as a long-term memory."""
+    memorize_tags: tuple[str, ...] = ()
+
+
+class Skill(Protocol):
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    """The JSON schema of the arguments (type "object")."""
+    stealth: bool
+    auto_memorize: bool
+    timeout: float
+
+    async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput: ...
+
+
+class MemorySearch(Protocol):
+    async def relevant_memories(
+        self,
+        *,
+        personality_id: str,
+        user_id: str,
+        query: str,
+        limit: int,
+        threshold: float,
+        exclude_after: datetime | None,
+    ) -> list[MemoryItem]: ...
+
+
+class MemoryWriter(Protocol):
+    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
+        """Stores `text` in the personality's shared lore; the memory's id."""
+        ...

@@ -1,0 +1,157 @@
+"""generate_image: the personality draws, with the user's key.
+
+Two endpoints: OpenRouter's image-output models through chat completions with
+`modalities: ["image", "text"]` (the images come back as data URLs in `message.images`),
+or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (type by
+magic bytes, size) and become files of the answer, which the bot posts as attachments.
+Limits: `max_count` images per call, `max_bytes` each; the loop caps files per answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import SecretStr
+
+from tzurot.inference.domain import GeneratedFile
+from tzurot.inference.providers import Provider
+from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
+from tzurot.inference.skills.egress import SafeFetcher
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+SIZES = ("1024x1024", "1024x1536", "1536x1024")
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"GIF8", "image/gif", "gif"),
+)
+
+
+class ImageModel(Protocol):
+    async def chat_images(
+        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+    ) -> list[str]: ...
+
+    async def generate_images(
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        count: int,
+        size: str,
+    ) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    provider: str = "openrouter"
+    model: str = "google/gemini-2.5-flash-image"
+    endpoint: Literal["chat", "images"] = "chat"
+    max_count: int = 2
+    max_bytes: int = 8 * 1024 * 1024
+
+
+def _kind(data: bytes) -> tuple[str, str]:
+    for magic, mime, ext in _MAGIC:
+        if data.startswith(magic):
+            return mime, ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    raise SkillError("the image model returned something that is not an image")
+
+
+class GenerateImageSkill:
+    name = "generate_image"
+    description = (
+        "Draw a picture from a detailed description. The image is attached to your answer; "
+        "just say what you drew."
+    )
+    stealth = False
+    auto_memorize = False
+    timeout = 120.0
+
+    def __init__(self, images: ImageModel, settings: ImageSettings, fetcher: SafeFetcher) -> None:
+        self._images = images
+        self._settings = settings
+        self._fetcher = fetcher
+        self.parameters: Mapping[str, Any] = {
+            "type": "object",
+            "properties": {
+                "prompt": {
+                    "type": "string",
+                    "minLength": 3,
+                    "maxLength": 4000,
+                    "description": "What to draw, in detail.",
+                },
+                "count": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": settings.max_count,
+                    "description": "How many images (default 1).",
+                },
+                "size": {
+                    "type": "string",
+                    "enum": list(SIZES),
+                    "description": "Square, portrait or landscape (default square).",
+                },
+            },
+            "required": ["prompt"],
+            "additionalProperties": False,
+        }
+
+    async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
+        if ctx.provider_key is None:
+            raise SkillError("drawing is not available here")
+        prompt = str(args["prompt"]).strip()
+        count = int(args.get("count", 1))
+        settings = self._settings
+        provider, key = await ctx.provider_key(settings.provider, settings.model)
+        if settings.endpoint == "chat":
+            urls = await self._images.chat_images(
+                provider, key, model=settings.model, prompt=prompt
+            )
+        else:
+            urls = await self._images.generate_images(
+                provider,
+                key,
+                model=settings.model,
+                prompt=prompt,
+                count=count,
+                size=str(args.get("size", SIZES[0])),
+            )
+        if not urls:
+            raise SkillError("the image model returned no image")
+        files: list[GeneratedFile] = []
+        for n, url in enumerate(urls[:count], start=1):
+            data = await self._bytes(url)
+            mime, ext = _kind(data)
+            files.append(GeneratedFile(f"image-{n}.{ext}", mime, data, description=prompt[:500]))
+        drawn = "an image" if len(files) == 1 else f"{len(files)} images"
+        return SkillOutput(
+            text=f"Drew {drawn} of: {prompt}. It is attached to your answer.",
+            summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
+            files=tuple(files),
+        )
+
+    async def _bytes(self, url: str) -> bytes:
+        limit = self._settings.max_bytes
+        if url.startswith("data:"):
+            header, _, payload = url.partition(",")
+            if ";base64" not in header:
+                raise SkillError("the image model returned an unreadable image")
+            if len(payload) * 3 // 4 > limit:
+                raise SkillError(f"the image is larger than {limit // (1024 * 1024)} MiB")
+            try:
+                return base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise SkillError("the image model returned an unreadable image") from None
+        fetched = await self._fetcher.fetch(url, accept=IMAGE_TYPES)
+        if len(fetched.data) > limit:
+            raise SkillError(f"the image is larger than {limit // (1024 * 1024)} MiB")
+        return fetched.data

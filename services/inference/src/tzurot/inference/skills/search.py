@@ -1,0 +1,124 @@
+"""Pluggable web search backends for web_research.
+
+- SearXNG's JSON API (`GET {base}/search?q=…&format=json`), which operators can self-host;
+  the instance must have `json` among its `search.formats` (else it answers 403).
+- Brave Search's API (`GET {base}/web/search?q=…&count=…` with `X-Subscription-Token`), a
+  paid backend: the key is the user's, from the wallet (`/wallet set brave`).
+
+Backends are operator configuration (trusted addresses), so they are called directly, not
+through the SSRF-safe fetcher that reads the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx2 as httpx
+
+from tzurot.inference.skills.base import SkillContext, SkillError
+
+MAX_QUERY_CHARS = 400
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    title: str
+    url: str
+    snippet: str
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    async def search(self, query: str, count: int, ctx: SkillContext) -> list[SearchHit]: ...
+
+
+def _hits(items: Any, snippet_key: str, count: int) -> list[SearchHit]:
+    hits: list[SearchHit] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        url = item.get("url")
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            hits.append(
+                SearchHit(
+                    title=str(item.get("title") or url),
+                    url=url,
+                    snippet=str(item.get(snippet_key) or ""),
+                )
+            )
+        if len(hits) >= count:
+            break
+    return hits
+
+
+class SearxngSearch:
+    name = "searxng"
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+        self._client = client
+        self._base = base_url.rstrip("/")
+
+    async def search(self, query: str, count: int, ctx: SkillContext) -> list[SearchHit]:
+        try:
+            response = await self._client.get(
+                f"{self._base}/search",
+                params={"q": query[:MAX_QUERY_CHARS], "format": "json", "safesearch": "1"},
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError:
+            raise SkillError("the search engine could not be reached") from None
+        if response.status_code == 403:  # SearXNG: json format not enabled
+            raise SkillError("the search engine does not allow JSON searches (operator setting)")
+        if response.status_code == 429:
+            raise SkillError("the search engine is rate limiting; try again later")
+        if response.status_code != 200:
+            raise SkillError(f"the search engine answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise SkillError("the search engine answered something that is not JSON") from None
+        return _hits(body.get("results") if isinstance(body, dict) else None, "content", count)
+
+
+class BraveSearch:
+    name = "brave"
+    DEFAULT_URL = "https://api.search.brave.com/res/v1"
+    MAX_COUNT = 20
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str = DEFAULT_URL) -> None:
+        self._client = client
+        self._base = base_url.rstrip("/")
+
+    async def search(self, query: str, count: int, ctx: SkillContext) -> list[SearchHit]:
+        key = await ctx.wallet_key("brave") if ctx.wallet_key is not None else None
+        if key is None or not key.get_secret_value():
+            raise SkillError("no Brave Search key: the user can add one with /wallet set brave")
+        try:
+            response = await self._client.get(
+                f"{self._base}/web/search",
+                params={"q": query[:MAX_QUERY_CHARS], "count": min(count, self.MAX_COUNT)},
+                headers={
+                    "Accept": "application/json",
+                    "X-Subscription-Token": key.get_secret_value(),
+                },
+            )
+        except httpx.HTTPError:
+            raise SkillError("Brave Search could not be reached") from None
+        status = response.status_code
+        if status in (401, 403, 422):
+            # S608: "update … set" reads as SQL to the linter; this is a message for the user.
+            raise SkillError(
+                f"Brave Search refused the key (HTTP {status}); update it with /wallet set brave"  # noqa: S608
+            )
+        if status == 429:
+            raise SkillError("Brave Search is rate limiting this key; try again later")
+        if status != 200:
+            raise SkillError(f"Brave Search answered HTTP {status}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise SkillError("Brave Search answered something that is not JSON") from None
+        web = body.get("web") if isinstance(body, dict) else None
+        return _hits(web.get("results") if isinstance(web, dict) else None, "description", count)

@@ -1,0 +1,435 @@
+"""The tool loop and the built-in skills against the fake provider and loopback pages:
+the real `openai` client streams tool calls, skills run, results go back, the loop stays
+within its bounds, models without tools get none."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from pydantic import SecretStr
+
+from tzurot.inference.domain import (
+    Character,
+    MemoryItem,
+    ModelChoice,
+    ReplyEvent,
+    ReplyFinished,
+    ReplyRequest,
+    SkillActivity,
+    TextDelta,
+)
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.llm import LlmClient
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
+from tzurot.inference.skills.base import SkillContext, SkillOutput
+from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
+from tzurot.inference.skills.generate_image import GenerateImageSkill, ImageSettings
+from tzurot.inference.skills.loop import LoopSettings
+from tzurot.inference.skills.memory_search import MemorySearchSkill
+from tzurot.inference.skills.read_url import ReadUrlSkill
+from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
+from tzurot.inference.skills.search import BraveSearch, SearxngSearch
+from tzurot.inference.skills.web_research import WebResearchSkill
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.fake_tools import ToolCallSpec
+from tzurot.testing.fake_web import FakeBrave, FakeSearxng, LocalPages
+
+pytestmark = pytest.mark.contract
+
+KEY = "sk-skillsZq7Wm3Xv9Rt2"
+BRAVE_KEY = "BSAfakeBraveKey123"
+USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
+REQUEST = ReplyRequest(
+    job_id="job-1",
+    user_id=USER,
+    author_name="Ann",
+    channel_id="chan-1",
+    character=Character(id="p-1", name="Lilith", system_prompt="You are Lilith."),
+    model=ModelChoice(provider="fakeai", model="fake/echo"),
+    content="What happened on the moon?",
+    skills=("read_url", "memory_search", "web_research", "generate_image"),
+)
+
+
+class Vault:
+    def __init__(self) -> None:
+        self.keys = {"fakeai": KEY, "brave": BRAVE_KEY}
+
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        key = self.keys.get(provider)
+        return SecretStr(key) if key else None
+
+
+class History:
+    async def recent_turns(self, channel_id: str, personality_id: str, limit: int) -> list[Any]:
+        return []
+
+
+@dataclass
+class Memories:
+    items: list[MemoryItem] = field(default_factory=list)
+    asked: list[dict[str, Any]] = field(default_factory=list)
+    stored: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+
+    async def relevant_memories(self, **query: Any) -> list[MemoryItem]:
+        self.asked.append(query)
+        return self.items
+
+    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
+        self.stored.append((personality_id, text, tags))
+        return "m-1"
+
+
+@dataclass
+class Web:
+    fake: FakeProvider
+    pages: LocalPages
+    searx: FakeSearxng
+    brave: FakeBrave
+    llm: LlmClient
+    http: httpx.AsyncClient
+    memories: Memories
+    vault: Vault
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[Web]:
+    async with (
+        FakeProvider(valid_keys={KEY}, models=("fake/echo", "fake/draw")) as fake,
+        LocalPages(huge_bytes=3 * 1024 * 1024, slow_seconds=5.0) as pages,
+        FakeSearxng() as searx,
+        FakeBrave({BRAVE_KEY}) as brave,
+    ):
+        llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+        http = httpx.AsyncClient(timeout=5.0)
+        try:
+            yield Web(fake, pages, searx, brave, llm, http, Memories(), Vault())
+        finally:
+            await llm.aclose()
+            await http.aclose()
+
+
+def fetcher(web: Web, **policy: Any) -> SafeFetcher:
+    base = {"allow": frozenset({web.pages.origin}), "timeout": 3.0, "max_bytes": 1024 * 1024}
+    return SafeFetcher(EgressPolicy(**{**base, **policy}))
+
+
+def make(
+    web: Web,
+    *,
+    loop: LoopSettings | None = None,
+    support: ToolSupport | None = None,
+    brave: bool = False,
+    extra: tuple[Any, ...] = (),
+) -> Inference:
+    fetch = fetcher(web)
+    backend = (
+        BraveSearch(web.http, web.brave.base_url)
+        if brave
+        else SearxngSearch(web.http, web.searx.base_url)
+    )
+    skills = [
+        MemorySearchSkill(web.memories),
+        ReadUrlSkill(fetch),
+        WebResearchSkill(backend, fetch),
+        GenerateImageSkill(
+            web.llm, ImageSettings(provider="fakeai", model="fake/draw", endpoint="chat"), fetch
+        ),
+        *extra,
+    ]
+    return Inference(
+        providers=ProviderRegistry({"fakeai": web.fake.base_url}),
+        keys=KeyResolver(web.vault),
+        history=History(),
+        llm=web.llm,
+        settings=ReplySettings(),
+        memories=web.memories,
+        skills=SkillRuntime(
+            registry=SkillRegistry(skills),
+            loop=loop or LoopSettings(),
+            support=support or ToolSupport(),
+            memory=web.memories,
+        ),
+        clock=lambda: datetime(2026, 12, 2, 7, 0, tzinfo=UTC),
+    )
+
+
+async def run(
+    inference: Inference, request: ReplyRequest = REQUEST
+) -> tuple[str, list[SkillActivity], ReplyFinished]:
+    events: list[ReplyEvent] = [e async for e in inference.generate_reply(request)]
+    *rest, finished = events
+    assert isinstance(finished, ReplyFinished)
+    text = "".join(e.text for e in rest if isinstance(e, TextDelta))
+    return text, [e for e in rest if isinstance(e, SkillActivity)], finished
+
+
+def tool_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body["messages"] if m.get("role") == "tool"]
+
+
+async def test_a_read_url_call_streams_deltas_runs_and_only_the_final_answer_streams(
+    web: Web,
+) -> None:
+    url = f"{web.pages.base_url}/article"
+    web.fake.enqueue_tool_calls(ToolCallSpec("read_url", {"url": url}), text="Let me look.")
+    web.fake.enqueue("The first lunar research base opened with a crew of six, darling.")
+    streamed, activity, finished = await run(make(web))
+    assert (
+        streamed
+        == finished.content
+        == ("The first lunar research base opened with a crew of six, darling.")
+    )
+    assert [a.skill for a in activity] == ["read_url"]
+    first, second = web.fake.chat_requests()
+    assert {t["function"]["name"] for t in first.body["tools"]} == set(REQUEST.skills) - {
+        "web_research"
+    } | {"web_research"}
+    assert first.body["tool_choice"] == "auto"
+    (result,) = tool_messages(second.body)
+    assert "crew of six" in result["content"]
+    assert "Home | About" not in result["content"]  # trafilatura kept the article only
+    (step,) = finished.report.skill_steps
+    assert (step.step, step.skill, step.ok, step.stealth) == (1, "read_url", True, False)
+    assert url in step.arguments
+    assert "Moon base opens" in step.summary
+
+
+async def test_a_model_that_keeps_calling_tools_is_stopped_after_max_steps(web: Web) -> None:
+    web.fake.keep_calling = ToolCallSpec("memory_search", {"query": "moon"})
+    web.fake.reply = "Enough searching; here is my answer."
+    _, activity, finished = await run(make(web, loop=LoopSettings(max_steps=2)))
+    requests = web.fake.chat_requests()
+    assert len(requests) == 3  # two rounds of calls, then the forced answer
+    assert [r.body["tool_choice"] for r in requests] == ["auto", "auto", "none"]
+    assert finished.content == "Enough searching; here is my answer."
+    assert [s.step for s in finished.report.skill_steps] == [1, 2]
+    assert len(activity) == 2
+
+
+async def test_calls_beyond_the_per_answer_limit_are_refused_not_run(web: Web) -> None:
+    calls = [ToolCallSpec("memory_search", {"query": f"q{n}"}) for n in range(3)]
+    web.fake.enqueue_tool_calls(*calls)
+    web.fake.enqueue("Done.")
+    _, _, finished = await run(make(web, loop=LoopSettings(max_calls=2)))
+    assert [q["query"] for q in web.memories.asked[1:]] == ["q0", "q1"]  # [0]: automatic
+    steps = finished.report.skill_steps
+    assert [s.ok for s in steps] == [True, True, False]
+    assert "limit" in steps[2].summary
+    assert web.fake.chat_requests()[-1].body["tool_choice"] == "none"
+
+
+async def test_a_model_without_tool_support_is_asked_again_without_tools_and_remembered(
+    web: Web,
+) -> None:
+    web.fake.no_tool_models.add("fake/echo")
+    support = ToolSupport()
+    inference = make(web, support=support)
+    _, _, finished = await run(inference)
+    first, second = web.fake.chat_requests()
+    assert "tools" in first.body
+    assert "tools" not in second.body
+    assert finished.content.startswith("You said:")
+    await run(inference)
+    assert "tools" not in web.fake.chat_requests()[-1].body  # remembered: no refused call again
+    assert len(web.fake.chat_requests()) == 3
+
+
+async def test_the_operator_list_of_models_without_tools_offers_none(web: Web) -> None:
+    await run(make(web, support=ToolSupport(["fake/*"])))
+    assert "tools" not in web.fake.chat_requests()[0].body
+
+
+async def test_a_personality_without_skills_offers_no_tools(web: Web) -> None:
+    await run(make(web), replace(REQUEST, skills=()))
+    assert "tools" not in web.fake.chat_requests()[0].body
+
+
+class Rendezvous:
+    """A skill whose calls finish only when two of them run at the same time."""
+
+    name = "rendezvous"
+    description = "Waits for a partner."
+    parameters: Mapping[str, Any] = {"type": "object", "properties": {}}
+    stealth = False
+    auto_memorize = False
+    timeout = 5.0
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.both = asyncio.Event()
+
+    async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
+        self.arrived += 1
+        if self.arrived == 2:
+            self.both.set()
+        await asyncio.wait_for(self.both.wait(), timeout=3.0)
+        return SkillOutput(text="met")
+
+
+async def test_independent_calls_of_one_round_run_in_parallel(web: Web) -> None:
+    meeting = Rendezvous()
+    web.fake.enqueue_tool_calls(ToolCallSpec("rendezvous"), ToolCallSpec("rendezvous"))
+    web.fake.enqueue("We met.")
+    request = replace(REQUEST, skills=("rendezvous",))
+    _, _, finished = await run(make(web, extra=(meeting,)), request)
+    assert [s.ok for s in finished.report.skill_steps] == [True, True]
+
+
+async def test_results_are_cut_to_the_token_budget(web: Web) -> None:
+    web.pages.articles["/article/long"] = ("Long", "word " * 5000)
+    web.fake.enqueue_tool_calls(
+        ToolCallSpec("read_url", {"url": f"{web.pages.base_url}/article/long"})
+    )
+    web.fake.enqueue("It is long.")
+    await run(make(web, loop=LoopSettings(result_tokens=200)))
+    (result,) = tool_messages(web.fake.chat_requests()[1].body)
+    assert result["content"].endswith("[cut: the result was longer]")
+    assert len(result["content"]) < 1500
+
+
+async def test_bad_arguments_and_unknown_skills_are_errors_the_model_reads(web: Web) -> None:
+    web.fake.enqueue_tool_calls(
+        ToolCallSpec("read_url", raw_arguments='{"url": 12'),
+        ToolCallSpec("read_url", {"link": "x"}),
+        ToolCallSpec("format_disk", {}),
+    )
+    web.fake.enqueue("Sorry.")
+    _, _, finished = await run(make(web))
+    results = [m["content"] for m in tool_messages(web.fake.chat_requests()[1].body)]
+    assert results[0] == "error: the arguments are not valid JSON"
+    assert results[1].startswith("error: invalid")
+    assert "no skill named 'format_disk'" in results[2]
+    assert not any(s.ok for s in finished.report.skill_steps)
+
+
+async def test_memory_search_uses_the_automatic_scope_and_is_stealth(web: Web) -> None:
+    web.memories.items = [MemoryItem("m-9", "Ann's cat is called Pepper.", 0.9)]
+    web.fake.enqueue_tool_calls(ToolCallSpec("memory_search", {"query": "cat name"}))
+    web.fake.enqueue("Your cat is Pepper.")
+    _, _, finished = await run(make(web), replace(REQUEST, memory_threshold=0.4))
+    query = web.memories.asked[-1]
+    assert (query["personality_id"], query["user_id"], query["query"]) == (
+        "p-1",
+        USER,
+        "cat name",
+    )
+    assert query["threshold"] == 0.4
+    (step,) = finished.report.skill_steps
+    assert step.stealth
+    assert "Pepper" in tool_messages(web.fake.chat_requests()[1].body)[0]["content"]
+
+
+async def test_web_research_reads_the_top_results_cites_them_and_memorizes(web: Web) -> None:
+    web.searx.add_result("Moon base opens", f"{web.pages.base_url}/article", "A base opened.")
+    web.searx.add_result("Report", f"{web.pages.base_url}/report.pdf", "A report.")
+    web.searx.add_result("Unreadable", f"{web.pages.base_url}/binary", "Snippet kept.")
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("A base opened [1].")
+    _, _, finished = await run(make(web))
+    (result,) = tool_messages(web.fake.chat_requests()[1].body)
+    content = result["content"]
+    assert f"[1] Moon base opens: {web.pages.base_url}/article" in content
+    assert "crew of six" in content
+    assert "revenue grew by 12 percent" in content  # the PDF, read with pypdf
+    assert "Snippet kept." in content  # a result that cannot be read keeps its snippet
+    assert web.searx.queries == ["moon base"]
+    ((personality, text, tags),) = web.memories.stored
+    assert (personality, tags) == ("p-1", ("lore_research",))
+    assert "2026-12-02" in text
+    assert "crew of six" in text
+    assert "/article" in text
+    assert finished.report.skill_steps[0].summary.startswith("3 sources")
+
+
+async def test_web_research_through_brave_pays_with_the_users_wallet_key(web: Web) -> None:
+    web.brave.add_result("Moon base opens", f"{web.pages.base_url}/article", "A base.")
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    _, _, finished = await run(make(web, brave=True))
+    assert web.brave.queries == ["moon base"]
+    assert finished.report.skill_steps[0].ok
+    del web.vault.keys["brave"]
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    _, _, finished = await run(make(web, brave=True))
+    step = finished.report.skill_steps[0]
+    assert not step.ok
+    assert "/wallet set brave" in step.summary
+    web.vault.keys["brave"] = "BSAwrong"
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    _, _, finished = await run(make(web, brave=True))
+    assert "refused the key (HTTP 422)" in finished.report.skill_steps[0].summary
+    assert "BSAwrong" not in finished.report.skill_steps[0].summary
+
+
+async def test_generate_image_through_chat_modalities_attaches_the_image(web: Web) -> None:
+    web.fake.image_models.add("fake/draw")
+    web.fake.enqueue_tool_calls(ToolCallSpec("generate_image", {"prompt": "a red moon"}))
+    web.fake.enqueue("Here is the red moon I drew.")
+    _, _, finished = await run(make(web))
+    (file,) = finished.files
+    assert file.content_type == "image/png"
+    assert file.data.startswith(b"\x89PNG")
+    assert file.description == "a red moon"
+    assert finished.usage.images == 1
+    draw = [r for r in web.fake.chat_requests() if r.body.get("modalities")]
+    assert draw[0].body["modalities"] == ["image", "text"]
+    assert draw[0].api_key == KEY
+
+
+async def test_generate_image_through_the_images_endpoint(web: Web) -> None:
+    web.fake.image_models.add("fake/draw")
+    fetch = fetcher(web)
+    skill = GenerateImageSkill(
+        web.llm,
+        ImageSettings(provider="fakeai", model="fake/draw", endpoint="images", max_count=2),
+        fetch,
+    )
+    ctx = SkillContext(user_id=USER, personality_id="p-1", provider_key=_key_for(web))
+    output = await skill.run({"prompt": "two cats", "count": 2, "size": "1024x1536"}, ctx)
+    assert [f.filename for f in output.files] == ["image-1.png", "image-2.png"]
+    (request,) = web.fake.image_requests()
+    assert (request.body["n"], request.body["size"]) == (2, "1024x1536")
+
+
+async def test_a_refused_image_is_a_readable_error_and_no_file(web: Web) -> None:
+    web.fake.enqueue_tool_calls(ToolCallSpec("generate_image", {"prompt": "a red moon"}))
+    web.fake.enqueue("I could not draw it.")
+    _, _, finished = await run(make(web))  # fake/draw is not an image model here
+    assert finished.files == ()
+    assert finished.usage.images == 0
+    (step,) = finished.report.skill_steps
+    assert not step.ok
+    assert step.summary == "error: MODEL_NOT_FOUND"  # OpenRouter: 404 for no image output
+
+
+def _key_for(web: Web) -> Any:
+    registry = ProviderRegistry({"fakeai": web.fake.base_url})
+
+    async def key_for(name: str, model: str) -> Any:
+        return registry.get(name), SecretStr(KEY)
+
+    return key_for
+
+
+async def test_the_tool_messages_follow_openais_sequence_rules(web: Web) -> None:
+    web.fake.enqueue_tool_calls(
+        ToolCallSpec("memory_search", {"query": "a"}), ToolCallSpec("memory_search", {"query": "b"})
+    )
+    web.fake.enqueue("ok")
+    await run(make(web))
+    body = web.fake.chat_requests()[1].body
+    calls = body["messages"][-3]["tool_calls"]
+    assert [m["tool_call_id"] for m in tool_messages(body)] == [c["id"] for c in calls]
+    assert all(isinstance(c["function"]["arguments"], str) for c in calls)
+    assert json.loads(calls[0]["function"]["arguments"]) == {"query": "a"}

@@ -1,0 +1,32 @@
+"""Mentions reach the prompt: channels, roles and users a message mentions travel from the bot
+through the gateway to inference, which puts them in its mentions block."""
+
+from __future__ import annotations
+
+import pytest
+
+from tzurot.testing.discord_e2e import World, running_bot
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_channel_role_and_user_mentions_are_in_the_providers_request(world: World) -> None:
+    await world.set_key(world.alice)
+    art = world.discord.add_channel(world.guild, "art", topic="drawings and paintings")
+    mods = world.discord.add_role(world.guild, "mods")
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general,
+            world.alice,
+            f"@Lilith see <#{art['id']}>, ask <@&{mods['id']}> or <@{world.bob['id']}>",
+            mention_roles=[mods["id"]],
+        )
+        await world.delivered(f"{said.id}:lilith")
+    system = "\n".join(
+        str(m["content"])
+        for m in world.provider.chat_requests()[-1].body["messages"]
+        if m["role"] == "system"
+    )
+    assert "- #art: drawings and paintings" in system
+    assert "- @mods" in system
+    assert "- @Bob" in system
