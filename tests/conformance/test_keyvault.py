@@ -104,3 +104,7 @@ async def test_rewrap_streams_progress_in_order_and_ends_complete(target: Target
     assert done == sorted(done)
     assert steps[-1].rewrapped == steps[-1].total
     assert {step.master_key_version for step in steps} == {steps[-1].master_key_version}
+    progress = await target.stub("cli").GetRewrapProgress(kv.GetRewrapProgressRequest())
+    assert progress.master_key_version == steps[-1].master_key_version
+    assert progress.stale == 0
+    assert progress.total >= 3

@@ -177,6 +177,7 @@ ALLOWED = {
     "MarkUsed": {"gateway"},
     # The operator: a cli certificate, or `tzurot admin` inside the gateway pod.
     "RewrapKeys": {"cli", "gateway"},
+    "GetRewrapProgress": {"cli", "gateway"},
     "DeleteKey": {"gateway"},
 }
 
@@ -193,6 +194,7 @@ def calls(user: str) -> dict[str, Callable[[Stub], Awaitable[Any]]]:
         "Decrypt": lambda s: s.Decrypt(kv.DecryptRequest(user_id=user, provider="openrouter")),
         "MarkUsed": lambda s: s.MarkUsed(kv.MarkUsedRequest(user_id=user, provider="openrouter")),
         "RewrapKeys": rewrap,
+        "GetRewrapProgress": lambda s: s.GetRewrapProgress(kv.GetRewrapProgressRequest()),
         "DeleteKey": lambda s: s.DeleteKey(
             kv.DeleteKeyRequest(user_id=user, provider="openrouter")
         ),

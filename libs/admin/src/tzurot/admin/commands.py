@@ -329,6 +329,21 @@ def keys_rotate(
     _rewrap(batch_size)
 
 
+@keys_app.command("progress")
+def keys_progress() -> None:
+    """How far a rotation has come: keys still on an older master key version."""
+
+    async def command(mesh: Mesh) -> int:
+        stub = kv_grpc.KeyVaultServiceStub(mesh.channel("keyvault"))
+        reply = await stub.GetRewrapProgress(kv.GetRewrapProgressRequest())
+        done = reply.total - reply.stale
+        state = "complete" if reply.stale == 0 else f"{reply.stale} keys still to re-wrap"
+        print(f"version {reply.master_key_version}: {done}/{reply.total} keys on it ({state})")
+        return 0
+
+    run(command)
+
+
 @keys_app.command("resume")
 def keys_resume(
     batch_size: Annotated[int, typer.Option(help="Keys per transaction (0: default).")] = 0,

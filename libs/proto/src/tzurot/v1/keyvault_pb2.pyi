@@ -305,3 +305,46 @@ class RewrapKeysResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RewrapKeysResponse: _TypeAlias = RewrapKeysResponse  # noqa: Y015
+
+@_typing.final
+class GetRewrapProgressRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRewrapProgressRequest: _TypeAlias = GetRewrapProgressRequest  # noqa: Y015
+
+@_typing.final
+class GetRewrapProgressResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MASTER_KEY_VERSION_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    master_key_version: _builtins.int
+    """The newest master key version keyvault knows."""
+    stale: _builtins.int
+    """Stored keys still wrapped by an older version (0: the rotation is complete)."""
+    total: _builtins.int
+    """Every stored key."""
+    def __init__(
+        self,
+        *,
+        master_key_version: _builtins.int = ...,
+        stale: _builtins.int = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["master_key_version", b"master_key_version", "stale", b"stale", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRewrapProgressResponse: _TypeAlias = GetRewrapProgressResponse  # noqa: Y015

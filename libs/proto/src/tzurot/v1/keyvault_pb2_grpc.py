@@ -28,7 +28,7 @@ if _version_not_supported:
 class KeyVaultServiceStub:
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     def __init__(self, channel):
@@ -67,12 +67,17 @@ class KeyVaultServiceStub:
                 request_serializer=tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysResponse.FromString,
                 _registered_method=True)
+        self.GetRewrapProgress = channel.unary_unary(
+                '/tzurot.v1.KeyVaultService/GetRewrapProgress',
+                request_serializer=tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressResponse.FromString,
+                _registered_method=True)
 
 
 class KeyVaultServiceServicer:
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     def PutKey(self, request, context):
@@ -113,6 +118,15 @@ class KeyVaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRewrapProgress(self, request, context):
+        """---- Operations (issue 21): how far a master key rotation has come ----
+        Read-only: the newest master key version (re-reading the key file) and how many stored
+        keys are still wrapped by an older one. For the operator, like RewrapKeys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeyVaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +160,11 @@ def add_KeyVaultServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysResponse.SerializeToString,
             ),
+            'GetRewrapProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRewrapProgress,
+                    request_deserializer=tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tzurot.v1.KeyVaultService', rpc_method_handlers)
@@ -157,7 +176,7 @@ def add_KeyVaultServiceServicer_to_server(servicer, server):
 class KeyVaultService:
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     @staticmethod
@@ -312,6 +331,33 @@ class KeyVaultService:
             '/tzurot.v1.KeyVaultService/RewrapKeys',
             tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysRequest.SerializeToString,
             tzurot_dot_v1_dot_keyvault__pb2.RewrapKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRewrapProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.KeyVaultService/GetRewrapProgress',
+            tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressRequest.SerializeToString,
+            tzurot_dot_v1_dot_keyvault__pb2.GetRewrapProgressResponse.FromString,
             options,
             channel_credentials,
             insecure,

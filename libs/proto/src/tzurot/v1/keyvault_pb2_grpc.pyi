@@ -29,7 +29,7 @@ GRPC_VERSION: str
 class KeyVaultServiceStub:
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     @_typing.overload
@@ -44,12 +44,17 @@ class KeyVaultServiceStub:
     MarkUsed: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.MarkUsedRequest, _keyvault_pb2.MarkUsedResponse]
     RewrapKeys: _grpc.UnaryStreamMultiCallable[_keyvault_pb2.RewrapKeysRequest, _keyvault_pb2.RewrapKeysResponse]
     """Re-encrypts every stored key under the newest master key version, in batches, resumably."""
+    GetRewrapProgress: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.GetRewrapProgressRequest, _keyvault_pb2.GetRewrapProgressResponse]
+    """---- Operations (issue 21): how far a master key rotation has come ----
+    Read-only: the newest master key version (re-reading the key file) and how many stored
+    keys are still wrapped by an older one. For the operator, like RewrapKeys.
+    """
 
 @_typing.type_check_only
 class KeyVaultServiceAsyncStub(KeyVaultServiceStub):
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -61,11 +66,16 @@ class KeyVaultServiceAsyncStub(KeyVaultServiceStub):
     MarkUsed: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.MarkUsedRequest, _keyvault_pb2.MarkUsedResponse]  # type: ignore[assignment]
     RewrapKeys: _aio.UnaryStreamMultiCallable[_keyvault_pb2.RewrapKeysRequest, _keyvault_pb2.RewrapKeysResponse]  # type: ignore[assignment]
     """Re-encrypts every stored key under the newest master key version, in batches, resumably."""
+    GetRewrapProgress: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.GetRewrapProgressRequest, _keyvault_pb2.GetRewrapProgressResponse]  # type: ignore[assignment]
+    """---- Operations (issue 21): how far a master key rotation has come ----
+    Read-only: the newest master key version (re-reading the key file) and how many stored
+    keys are still wrapped by an older one. For the operator, like RewrapKeys.
+    """
 
 class KeyVaultServiceServicer(metaclass=_abc_1.ABCMeta):
     """The only holder of the master key. Authorized per method by the caller's mTLS identity:
     Decrypt for inference only; PutKey, DeleteKey, ListKeys and MarkUsed for gateway only;
-    RewrapKeys for the operator (cli). Only PutKeyRequest and DecryptResponse carry a plaintext key.
+    RewrapKeys and GetRewrapProgress for the operator (cli, or gateway's pod running `tzurot admin`). Only PutKeyRequest and DecryptResponse carry a plaintext key.
     """
 
     @_abc_1.abstractmethod
@@ -111,5 +121,16 @@ class KeyVaultServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_keyvault_pb2.RewrapKeysResponse], _abc.AsyncIterator[_keyvault_pb2.RewrapKeysResponse]]:
         """Re-encrypts every stored key under the newest master key version, in batches, resumably."""
+
+    @_abc_1.abstractmethod
+    def GetRewrapProgress(
+        self,
+        request: _keyvault_pb2.GetRewrapProgressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keyvault_pb2.GetRewrapProgressResponse, _abc.Awaitable[_keyvault_pb2.GetRewrapProgressResponse]]:
+        """---- Operations (issue 21): how far a master key rotation has come ----
+        Read-only: the newest master key version (re-reading the key file) and how many stored
+        keys are still wrapped by an older one. For the operator, like RewrapKeys.
+        """
 
 def add_KeyVaultServiceServicer_to_server(servicer: KeyVaultServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -34,7 +34,7 @@ AUTHORIZATION: AuthorizationPolicy = {
     **_methods(frozenset({"inference"}), "Decrypt"),
     **_methods(frozenset({"gateway"}), "PutKey", "DeleteKey", "ListKeys", "MarkUsed"),
     # The operator: the cli certificate, or `tzurot admin` inside the gateway pod.
-    **_methods(frozenset({"cli", "gateway"}), "RewrapKeys"),
+    **_methods(frozenset({"cli", "gateway"}), "RewrapKeys", "GetRewrapProgress"),
 }
 """Who may call each method; anything not listed is refused (default_allowed is empty)."""
 

@@ -33,6 +33,10 @@ class KeyStore(Protocol):
         """How many keys are wrapped by a master key version older than `version`."""
         ...
 
+    async def count_keys(self) -> int:
+        """How many keys are stored."""
+        ...
+
     async def rewrap_batch(
         self, version: int, limit: int, reseal: Resealer, *, skip_locked: bool
     ) -> int:

@@ -47,6 +47,16 @@ class KeyVaultServicer(kv_grpc.KeyVaultServiceServicer):
         await self._vault.mark_used(request.user_id, request.provider)
         return kv.MarkUsedResponse()
 
+    async def GetRewrapProgress(
+        self, request: kv.GetRewrapProgressRequest, context: Context
+    ) -> kv.GetRewrapProgressResponse:
+        status = await self._vault.rewrap_status()
+        return kv.GetRewrapProgressResponse(
+            master_key_version=status.master_key_version,
+            stale=status.total - status.rewrapped,
+            total=status.total,
+        )
+
     async def RewrapKeys(
         self, request: kv.RewrapKeysRequest, context: Context
     ) -> AsyncIterator[kv.RewrapKeysResponse]:

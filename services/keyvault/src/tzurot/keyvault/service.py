@@ -176,6 +176,14 @@ class KeyVault:
                 yield RewrapProgress(version, 0, total)
             log.info("rewrap finished", master_key_version=version, rewrapped=done)
 
+    async def rewrap_status(self) -> RewrapProgress:
+        """Where a rotation stands: (newest version, keys re-wrapped to it, all keys)."""
+        await self.reload_ring()
+        version = self._ring.newest_version
+        stale = await self._store.count_wrapped_below(version)
+        total = await self._store.count_keys()
+        return RewrapProgress(version, total - stale, total)
+
     async def _rewrap_one_batch(self, version: int, size: int) -> int:
         reseal = self._ring.rewrap
         try:

@@ -110,6 +110,10 @@ class PostgresKeyStore:
         async with self._engine.connect() as conn:
             return int(await conn.scalar(stmt) or 0)
 
+    async def count_keys(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(api_keys)) or 0)
+
     async def rewrap_batch(
         self, version: int, limit: int, reseal: Resealer, *, skip_locked: bool
     ) -> int:

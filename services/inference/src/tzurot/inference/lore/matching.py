@@ -44,6 +44,12 @@ def key_regex(key: str, *, force: bool = False) -> regex.Pattern[str] | None:
     return _compile(key, 0) if force else None
 
 
+@functools.lru_cache(maxsize=64)
+def _lower(text: str) -> str:
+    """The scanned text lowercased once per scan, not once per key."""
+    return text.lower()
+
+
 def _search(pattern: regex.Pattern[str], text: str) -> bool:
     try:
         return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None
@@ -62,7 +68,7 @@ def matches(text: str, key: str, entry: Entry, *, case_sensitive: bool, whole_wo
             return _search(pattern, text)
         if entry.use_regex:
             return False  # an invalid regex never matches (V3 spec)
-    haystack = text if case_sensitive else text.lower()
+    haystack = text if case_sensitive else _lower(text)
     needle = key if case_sensitive else key.lower()
     if not whole_words or len(needle.split()) > 1:
         return needle in haystack
