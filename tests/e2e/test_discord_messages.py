@@ -138,8 +138,8 @@ async def test_a_streamed_answer_is_edited_as_chunks_arrive_then_finalised(world
     await world.set_key(world.alice)
     words = [f"w{i}" for i in range(30)]
     world.provider.reply = " ".join(words)
-    world.provider.chunk_delay = 0.03
-    async with running_bot(world, stream_edit_interval_seconds=0.1):
+    world.provider.chunk_delay = 0.15  # 4.5 s of streaming, at the production cadence
+    async with running_bot(world):
         await world.discord.say(world.general, world.alice, "@Lilith count slowly")
         (answer,) = await world.discord.wait_until(
             lambda: [

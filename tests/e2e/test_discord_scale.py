@@ -54,36 +54,6 @@ async def test_a_pluralkit_proxied_message_acts_for_the_human_behind_it(world: W
     assert len(lilith) == 1
 
 
-async def test_with_autoproxy_only_pluralkits_repost_is_answered(world: World) -> None:
-    await world.set_key(world.alice)
-    async with FakePluralKit() as pk:
-        proxy = world.discord.make_user("Fox", bot=True)
-        async with running_bot(
-            world,
-            pluralkit_enabled=True,
-            pluralkit_api_base=pk.base_url,
-            pluralkit_retry_delay_seconds=0,
-            pluralkit_grace_seconds=0.5,
-        ):
-            typed = await world.discord.say(world.general, world.alice, "@Lilith hi, Fox here")
-            # PluralKit deletes what Alice typed and reposts it through its webhook.
-            repost_id = world.discord.snowflake()
-            pk.register(repost_id, world.alice, "Fox", original=typed.id)
-            await world.discord.delete_message(typed)
-            await world.discord.say(
-                world.general,
-                proxy,
-                "@Lilith hi, Fox here",
-                message_id=repost_id,
-                webhook_id=world.discord.snowflake(),
-            )
-            await world.delivered(f"{repost_id}:lilith")
-    # (Leaving the block waited for the typed message's grace period to end.)
-    posted = world.discord.webhook_messages(world.general)
-    assert [m.author_name for m in posted if m.author_name != "Fox"] == ["Lilith"]
-    assert world.provider.chat_requests()[-1].api_key == USER_KEY
-
-
 async def test_references_follow_the_reply_chain_and_links_but_not_hidden_channels(
     world: World,
 ) -> None:

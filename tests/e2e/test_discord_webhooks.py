@@ -101,4 +101,4 @@ llm: {provider: openrouter, model: fake/clyde}
         )
     # Posted (the fake refuses names containing "clyde"/"discord" like Discord does) and
     # still reads the same.
-    assert answer.author_name.replace("\u200b", "") == "Clyde the Discord Helper"
+    assert answer.author_name.replace("\u200a", "") == "Clyde the Discord Helper"

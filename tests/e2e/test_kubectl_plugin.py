@@ -138,10 +138,10 @@ async def cluster(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncItera
         config = {
             "pods": PODS,
             "ports": {
-                "50051": ports.gateway,
-                "50052": ports.inference,
-                "50053": ports.memory,
-                "50054": ports.keyvault,
+                "15051": ports.gateway,
+                "15052": ports.inference,
+                "15053": ports.memory,
+                "15054": ports.keyvault,
             },
             # What the gateway pod's environment holds (deployment + gateway-config).
             "pod_env": {
@@ -169,7 +169,7 @@ async def test_operator_commands_through_port_forward_exec_and_locally(
     assert calls[0][:4] == ["--namespace", "tzurot", "get", "pods"]
     assert "app.kubernetes.io/name=gateway" in calls[0]
     assert "status.phase=Running" in calls[0]
-    assert calls[1] == ["--namespace", "tzurot", "port-forward", f"pod/{PODS['gateway']}", ":50051"]
+    assert calls[1] == ["--namespace", "tzurot", "port-forward", f"pod/{PODS['gateway']}", ":15051"]
 
     seed = tmp_path / "sage.yaml"
     seed.write_bytes(SAGE)
@@ -228,7 +228,7 @@ async def test_operator_commands_through_port_forward_exec_and_locally(
     for service in ("gateway", "inference", "memory", "keyvault"):
         assert f"{service:<10} SERVING" in out
         assert ["--namespace", "tzurot", "port-forward", f"pod/{PODS[service]}",
-                f":{50051 + ('gateway', 'inference', 'memory', 'keyvault').index(service)}"
+                f":{15051 + ('gateway', 'inference', 'memory', 'keyvault').index(service)}"
                 ] in cluster.calls()  # fmt: skip
 
     # Key rotation from inside the gateway pod.

@@ -33,3 +33,10 @@ def test_internal_details_are_not_shown() -> None:
     text = error_reply(common.Personality(display_name="X"), err)
     assert "stack trace" not in text
     assert text.startswith(DEFAULT_ERROR_MESSAGE)
+
+
+def test_an_owner_written_error_message_cannot_mention_anyone() -> None:
+    voice = common.Personality(error_message="@everyone <@123456789012345678> it broke")
+    text = error_reply(voice, TzurotError("x"))
+    assert "@\u200beveryone" in text
+    assert "<@\u200b123456789012345678>" in text

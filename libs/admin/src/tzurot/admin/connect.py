@@ -1,8 +1,8 @@
 """Where the services are and which certificate the operator presents.
 
 Settings come from the environment (`TZUROT_*`), so the same command works
-- locally against `make run` (defaults: gateway 127.0.0.1:50051, inference :50052, memory
-  :50053, keyvault :50054, the `cli` certificate in .data/certs/cli);
+- locally against `make run` (defaults: gateway 127.0.0.1:15051, inference :15052, memory
+  :15053, keyvault :15054, the `cli` certificate in .data/certs/cli);
 - inside the gateway pod (`kubectl exec deploy/gateway -- tzurot admin ...`), where the pod's
   own environment names the services (TZUROT_INFERENCE_ADDR, ...) and its certificate
   (TZUROT_TLS_DIR: identity `gateway`);
@@ -26,10 +26,10 @@ SERVICES = ("gateway", "inference", "memory", "keyvault")
 class AdminSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TZUROT_", extra="ignore")
 
-    gateway_addr: str = "127.0.0.1:50051"
-    inference_addr: str = "127.0.0.1:50052"
-    memory_addr: str = "127.0.0.1:50053"
-    keyvault_addr: str = "127.0.0.1:50054"
+    gateway_addr: str = "127.0.0.1:15051"
+    inference_addr: str = "127.0.0.1:15052"
+    memory_addr: str = "127.0.0.1:15053"
+    keyvault_addr: str = "127.0.0.1:15054"
     tls_dir: Path | None = None
     """The pod's own certificate (set in every service pod); wins over cli_tls_dir."""
     cli_tls_dir: Path = Path(".data") / "certs" / "cli"

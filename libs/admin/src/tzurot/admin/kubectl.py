@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-GRPC_PORTS = {"gateway": 50051, "inference": 50052, "memory": 50053, "keyvault": 50054}
+GRPC_PORTS = {"gateway": 15051, "inference": 15052, "memory": 15053, "keyvault": 15054}
 NAME_LABEL = "app.kubernetes.io/name"
 PROTECTED = ("gateway", "inference", "memory", "keyvault", "bot", "edge")
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")

@@ -488,6 +488,9 @@ class Job(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     DELIVERED_AT_FIELD_NUMBER: _builtins.int
     INSPECTION_FIELD_NUMBER: _builtins.int
+    AUTHOR_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    DELIVERED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     idempotency_key: _builtins.str
     status: _common_pb2.JobStatus.ValueType
@@ -496,6 +499,10 @@ class Job(_message.Message):
     channel_id: _builtins.str
     attempts: _builtins.int
     content: _builtins.str
+    author_id: _builtins.str
+    """The platform ids: who asked (the message author), the message(s) asked with, and the
+    messages the answer was delivered as (ConfirmDelivery).
+    """
     @_builtins.property
     def usage(self) -> _common_pb2.Usage: ...
     @_builtins.property
@@ -514,6 +521,10 @@ class Job(_message.Message):
         their actor).
         """
 
+    @_builtins.property
+    def request_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def delivered_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -532,10 +543,13 @@ class Job(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         delivered_at: _timestamp_pb2.Timestamp | None = ...,
         inspection: Global___JobInspection | None = ...,
+        author_id: _builtins.str = ...,
+        request_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        delivered_message_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "inspection", b"inspection", "started_at", b"started_at", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "inspection", b"inspection", "personality_id", b"personality_id", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "author_id", b"author_id", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "delivered_message_ids", b"delivered_message_ids", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "inspection", b"inspection", "personality_id", b"personality_id", "request_message_ids", b"request_message_ids", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -613,9 +627,14 @@ class GetJobStatusRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    DELIVERED_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     idempotency_key: _builtins.str
+    delivered_message_id: _builtins.str
+    """A Discord message the job posted (any of its delivered messages): how reactions and
+    Inspect find an answer from any bot process, after restarts.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor:
         """Who asks: the job's own user or a superuser also gets Job.inspection."""
@@ -625,13 +644,14 @@ class GetJobStatusRequest(_message.Message):
         *,
         job_id: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        delivered_message_id: _builtins.str = ...,
         actor: _common_pb2.Actor | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "delivered_message_id", b"delivered_message_id", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "delivered_message_id", b"delivered_message_id", "idempotency_key", b"idempotency_key", "job_id", b"job_id", "key", b"key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_key: _TypeAlias = _typing.Literal["job_id", "idempotency_key"]  # noqa: Y015
+    _WhichOneofReturnType_key: _TypeAlias = _typing.Literal["job_id", "idempotency_key", "delivered_message_id"]  # noqa: Y015
     _WhichOneofArgType_key: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_key) -> _WhichOneofReturnType_key | None: ...
 
@@ -3043,6 +3063,76 @@ class ListDenylistResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDenylistResponse: _TypeAlias = ListDenylistResponse  # noqa: Y015
+
+@_typing.final
+class SetAvatarRequest(_message.Message):
+    """---- Avatars (issue 12) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """Slug, name or alias of the personality."""
+    image: _builtins.bytes
+    """PNG, JPEG, GIF or WebP, at most 8 MiB (recognised by its content, not by a name)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        image: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "image", b"image", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAvatarRequest: _TypeAlias = SetAvatarRequest  # noqa: Y015
+
+@_typing.final
+class SetAvatarResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        personality: _common_pb2.Personality | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAvatarResponse: _TypeAlias = SetAvatarResponse  # noqa: Y015
+
+@_typing.final
+class GetAvatarRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    """"{slug}.{ext}", e.g. "lilith.png"."""
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAvatarRequest: _TypeAlias = GetAvatarRequest  # noqa: Y015
 
 @_typing.final
 class ExportPersonalityRequest(_message.Message):

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from tzurot.v1 import gateway_pb2 as tzurot_dot_v1_dot_gateway__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -279,6 +280,16 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/ListDenylist',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
+                _registered_method=True)
+        self.SetAvatar = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetAvatar',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetAvatarRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetAvatarResponse.FromString,
+                _registered_method=True)
+        self.GetAvatar = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetAvatar',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.ExportPersonality = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ExportPersonality',
@@ -707,6 +718,24 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAvatar(self, request, context):
+        """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+        Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+        TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAvatar(self, request, context):
+        """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+        HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportPersonality(self, request, context):
         """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
         A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
@@ -1093,6 +1122,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListDenylist,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.SerializeToString,
+            ),
+            'SetAvatar': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAvatar,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetAvatarRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetAvatarResponse.SerializeToString,
+            ),
+            'GetAvatar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAvatar,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ExportPersonality': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportPersonality,
@@ -2502,6 +2541,60 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ListDenylist',
             tzurot_dot_v1_dot_gateway__pb2.ListDenylistRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ListDenylistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAvatar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetAvatar',
+            tzurot_dot_v1_dot_gateway__pb2.SetAvatarRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetAvatarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAvatar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetAvatar',
+            tzurot_dot_v1_dot_gateway__pb2.GetAvatarRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

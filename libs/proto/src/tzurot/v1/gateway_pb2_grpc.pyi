@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from tzurot.v1 import gateway_pb2 as _gateway_pb2
 import abc as _abc_1
@@ -115,6 +116,16 @@ class GatewayServiceStub:
     """
     RemoveDenylistEntry: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]
     ListDenylist: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]
+    SetAvatar: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetAvatarRequest, _gateway_pb2.SetAvatarResponse]
+    """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+    Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+    TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+    """
+    GetAvatar: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetAvatarRequest, _httpbody_pb2.HttpBody]
+    """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+    HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
     ExportPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportPersonalityRequest, _gateway_pb2.ExportPersonalityResponse]
     """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
     A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
@@ -247,6 +258,16 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     RemoveDenylistEntry: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveDenylistEntryRequest, _gateway_pb2.RemoveDenylistEntryResponse]  # type: ignore[assignment]
     ListDenylist: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListDenylistRequest, _gateway_pb2.ListDenylistResponse]  # type: ignore[assignment]
+    SetAvatar: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetAvatarRequest, _gateway_pb2.SetAvatarResponse]  # type: ignore[assignment]
+    """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+    Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+    TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+    """
+    GetAvatar: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetAvatarRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+    HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
     ExportPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportPersonalityRequest, _gateway_pb2.ExportPersonalityResponse]  # type: ignore[assignment]
     """---- Character cards, lorebooks, shapes.inc import (issue 20) ----
     A personality as a V3 character card: PNG (the avatar with the card embedded), JSON or
@@ -664,6 +685,28 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ListDenylistRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListDenylistResponse, _abc.Awaitable[_gateway_pb2.ListDenylistResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAvatar(
+        self,
+        request: _gateway_pb2.SetAvatarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetAvatarResponse, _abc.Awaitable[_gateway_pb2.SetAvatarResponse]]:
+        """---- Avatars (issue 12): images kept by the project, served publicly by the edge ----
+        Stores a personality's avatar image (owner or superuser) and points its avatar_url at
+        TZUROT_PUBLIC_URL/avatars/{slug}.{ext}: Discord attachment URLs are signed and expire.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAvatar(
+        self,
+        request: _gateway_pb2.GetAvatarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """The image itself, public and read-only: the edge serves GET /avatars/{slug}.{ext}.
+        HttpBody is what the JSON transcoder turns into raw bytes with a content type.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
 
     @_abc_1.abstractmethod
     def ExportPersonality(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -150,10 +150,14 @@ class RecordingGateway(gw_grpc.GatewayServiceServicer):
 
 
 @asynccontextmanager
-async def recording_gateway(world: World) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:
-    """A recording hop to the mesh's gateway on loopback, and a bot-side client for it."""
+async def recording_gateway(
+    world: World,
+    kind: Callable[[gw_grpc.GatewayServiceAsyncStub], RecordingGateway] = RecordingGateway,
+) -> AsyncIterator[tuple[RecordingGateway, GatewayClient]]:
+    """A recording hop (`kind`, which may also delay or alter calls) to the mesh's gateway on
+    loopback, and a bot-side client for it."""
     # Forwards only what the bot calls; the generated base answers UNIMPLEMENTED for the rest.
-    recorder = RecordingGateway(await world.mesh.gateway_stub("bot"))  # type: ignore[abstract]
+    recorder = kind(await world.mesh.gateway_stub("bot"))
     server = grpc.aio.server()
     gw_grpc.add_GatewayServiceServicer_to_server(recorder, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -172,20 +176,25 @@ async def discord_world(
     workdir: Path,
     *,
     inference: Mapping[str, Any] | None = None,
+    gateway: Mapping[str, Any] | None = None,
     **mesh_options: Any,
 ) -> AsyncIterator[World]:
     """The mesh with Lilith and Sage seeded, a fake provider and a fake Discord (bot not yet).
 
     `inference` overrides inference's settings (e.g. skills: search backend, fetch allow-list);
+    `gateway` overrides gateway's (e.g. `public_url`).
     `mesh_options` go to `in_process_mesh` too (gateway settings, a gateway clock).
     """
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
         in_process_mesh(
-            database_url, workdir, provider, inference=inference, **mesh_options
+            database_url, workdir, provider, inference=inference, gateway=gateway, **mesh_options
         ) as mesh,
         FakeDiscord() as fake,
     ):
+        # Discord's IDENTIFY window is 5 s; a shorter one keeps multi-shard tests quick while
+        # the bot still has to honour it.
+        fake.identify_window = 0.3
         cli = await mesh.gateway_stub("cli")
         for seed in (LILITH_SEED, SAGE_SEED):
             await cli.ImportPersonality(
@@ -207,9 +216,8 @@ async def running_bot(
         "discord_token": SecretStr(world.discord.token),
         "discord_api_base": world.discord.api_base,
         "gateway_addr": world.mesh.gateway_addr,
-        "stream_edit_interval_seconds": 0.2,
         "guild_ready_timeout_seconds": 0.05,
-        "identify_delay_seconds": 0.0,
+        "identify_delay_seconds": world.discord.identify_window,
         "pluralkit_enabled": False,
         "dev_guild_id": int(world.guild["id"]),
     }

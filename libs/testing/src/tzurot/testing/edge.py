@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class EdgePorts:
     edge: int
     probes: int
     admin: int
+    public: int = 0  # the public avatar listener
 
 
 def free_port() -> int:
@@ -48,13 +50,17 @@ def edge_config(tls_dir: Path, gateway_port: int, ports: EdgePorts) -> dict[str,
     config: dict[str, Any] = yaml.safe_load(text)
     config["admin"]["address"]["socket_address"]["port_value"] = ports.admin
     listeners = {item["name"]: item for item in config["static_resources"]["listeners"]}
-    for name, port in (("edge", ports.edge), ("probes", ports.probes)):
+    for name, port in (("edge", ports.edge), ("probes", ports.probes), ("public", ports.public)):
         address = listeners[name]["address"]["socket_address"]
         address.update(address="127.0.0.1", port_value=port)
     (cluster,) = config["static_resources"]["clusters"]
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=gateway_port)
     return config
+
+
+def new_edge_ports() -> EdgePorts:
+    return EdgePorts(edge=free_port(), probes=free_port(), admin=free_port(), public=free_port())
 
 
 def envoy_binary() -> Path:
@@ -67,10 +73,16 @@ def envoy_binary() -> Path:
 
 @contextlib.asynccontextmanager
 async def running_envoy(
-    tls_dir: Path, gateway_port: int, workdir: Path, *, ready_within: float = 30.0
+    tls_dir: Path,
+    gateway_port: int,
+    workdir: Path,
+    *,
+    ready_within: float = 30.0,
+    ports: EdgePorts | None = None,
 ) -> AsyncIterator[EdgePorts]:
-    """Runs Envoy with `edge_config` until the block ends; yields its ports."""
-    ports = EdgePorts(edge=free_port(), probes=free_port(), admin=free_port())
+    """Runs Envoy with `edge_config` until the block ends; yields its ports (`ports`, or free
+    ones; give them when a service must know the public address before Envoy starts)."""
+    ports = ports or new_edge_ports()
     config_path = workdir / "envoy.yaml"
     config_path.write_text(yaml.safe_dump(edge_config(tls_dir, gateway_port, ports)))
     log_path = workdir / "envoy.log"
@@ -81,7 +93,7 @@ async def running_envoy(
             str(config_path),
             "--disable-hot-restart",  # as in Kubernetes; also no shared memory to collide on
             "--log-level",
-            "warning",
+            os.environ.get("TZUROT_ENVOY_LOG_LEVEL", "warning"),  # "debug" to see requests
             "--concurrency",
             "1",
             stdout=log_file,

@@ -2,6 +2,8 @@
 
 import logging
 
+import discord
+
 from tzurot.bot.bot import TzurotBot
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
@@ -40,7 +42,14 @@ async def _serve() -> None:
     await probes.set_serving(True)
     try:
         async with bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            try:
+                await bot.start(settings.discord_token.get_secret_value())
+            except discord.PrivilegedIntentsRequired as exc:  # Discord closed with 4014
+                raise StartupError(
+                    "Discord refused the Message Content intent (close code 4014): turn on "
+                    "Message Content Intent in the developer portal → your application → Bot → "
+                    "Privileged Gateway Intents"
+                ) from exc
     finally:
         await probes.stop()
         await channel.close()

@@ -26,6 +26,7 @@ from tzurot.bot.events import EventListener
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.pluralkit import PluralKit
+from tzurot.bot.sharding import IdentifySchedule, command_hash
 from tzurot.bot.webhooks import WebhookPool
 
 log = structlog.get_logger(__name__)
@@ -62,10 +63,12 @@ class TzurotBot(discord.AutoShardedClient):
         self.synced: list[app_commands.AppCommand] = []
         self.listeners: list[EventListener] = []
         self._listening: list[asyncio.Task[None]] = []
+        self._identify = IdentifySchedule(settings.identify_delay_seconds)
 
     async def setup_hook(self) -> None:
-        _, url, _ = await self.http.get_bot_gateway()
+        _, url, limits = await self.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self._identify.max_concurrency = int(limits.get("max_concurrency") or 1)
         pluralkit = None
         if self.settings.pluralkit_enabled:
             self._pk_session = aiohttp.ClientSession()
@@ -93,17 +96,31 @@ class TzurotBot(discord.AutoShardedClient):
             self._listening.append(asyncio.create_task(listener.run()))
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """Discord's IDENTIFY rate: one shard after another, `identify_delay_seconds` apart."""
-        if not initial:
-            await asyncio.sleep(self.settings.identify_delay_seconds)
+        """Discord's IDENTIFY rate: each shard at its slot in the `max_concurrency` buckets."""
+        await self._identify.wait(shard_id or 0)
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:
-        """Per guild in development (instant), globally in production."""
+        """Per guild in development (instant), globally in production; by the first bot
+        process only, and only when the command set differs from what Discord has."""
+        if not self.settings.syncs_commands:
+            return []
+        guild = None
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
-            return await self.tree.sync(guild=guild)
-        return await self.tree.sync()
+        app_id = self.application_id
+        assert app_id is not None  # set by login
+        # What tree.sync would send.
+        mine = [c.to_dict(self.tree) for c in self.tree._get_all_commands(guild=guild)]
+        if guild is None:
+            theirs = await self.http.get_global_commands(app_id)
+        else:
+            theirs = await self.http.get_guild_commands(app_id, guild.id)
+        if command_hash(mine) == command_hash(theirs):
+            log.info("bot.commands_unchanged", commands=len(mine))
+            return []
+        log.info("bot.commands_synced", commands=len(mine))
+        return await self.tree.sync(guild=guild)
 
     async def close(self) -> None:
         """Lets answers in flight finish (within the grace period), then disconnects."""

@@ -29,8 +29,11 @@ class BotSettings(ServiceSettings):
     shard_index: int | None = Field(default=None, ge=0)
     shard_groups: int | None = Field(default=None, ge=1)
     pod_name: str | None = None
-    # Discord lets a bot IDENTIFY `max_concurrency` shards per 5 s; the pause between shards.
+    # Discord lets a bot IDENTIFY one shard per `max_concurrency` bucket every 5 s: each
+    # shard starts at its slot, `shard_id // max_concurrency` windows of this long after start.
     identify_delay_seconds: float = Field(default=5.0, ge=0)
+    # Who syncs slash commands: unset means the first bot process (shard index 0) only.
+    sync_commands: bool | None = None
 
     # Slash commands are synced to this guild only (development) or globally when unset.
     dev_guild_id: int | None = None
@@ -53,12 +56,16 @@ class BotSettings(ServiceSettings):
     pluralkit_api_base: str = "https://api.pluralkit.me/v2"
     # PluralKit records a proxied message just after posting it: look again after this delay.
     pluralkit_retry_delay_seconds: float = Field(default=1.0, ge=0)
-    # With autoproxy, PluralKit deletes the user's message and reposts it through a webhook.
-    # A positive grace makes the bot wait that long and skip messages deleted meanwhile, so only
-    # the repost is answered (costs that much latency on every message).
-    pluralkit_grace_seconds: float = Field(default=0.0, ge=0)
+    # PluralKit reposts a proxied message, then deletes the original ~1 s later: a human
+    # message that addresses a personality waits this long for a repost (answered instead).
+    pluralkit_hold_seconds: float = Field(default=1.5, ge=0)
 
     webhook_name: str = "Tzurot"
+    # After Discord answers 403 in a channel, no answer is generated there for this long.
+    forbidden_channel_seconds: float = Field(default=600.0, ge=0)
+    # Answers may ping the user they answer (only if the model writes their mention); nobody
+    # else, never @everyone/@here or roles.
+    ping_answered_user: bool = False
     # How long discord.py waits for more GUILD_CREATEs before it calls the bot ready.
     guild_ready_timeout_seconds: float = Field(default=2.0, gt=0)
 
@@ -82,6 +89,12 @@ class BotSettings(ServiceSettings):
         if index >= groups:
             raise ValueError(f"shard_index {index} is out of range for {groups} shard groups")
         return self
+
+    @property
+    def syncs_commands(self) -> bool:
+        if self.sync_commands is not None:
+            return self.sync_commands
+        return (self.shard_index or 0) == 0
 
     @property
     def shard_ids(self) -> list[int] | None:

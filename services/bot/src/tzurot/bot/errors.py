@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import discord
 import grpc
 
 from tzurot.runtime.errors import ResourceExhausted, TzurotError
@@ -41,5 +42,8 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
 
 
 def error_reply(personality: common.Personality, err: TzurotError) -> str:
-    voice = personality.error_message.strip() or DEFAULT_ERROR_MESSAGE
+    # Written by the personality's owner: its mentions are shown, never pinged or parsed.
+    voice = discord.utils.escape_mentions(personality.error_message.strip()) or (
+        DEFAULT_ERROR_MESSAGE
+    )
     return f"{voice}\n-# {reason_text(err)}"

@@ -156,6 +156,7 @@ _DROP = frozenset(
         "GUEST_BUDGET_EXHAUSTED",
         "CONTENT_FILTERED",
         "WEBHOOK_LIMIT",
+        "FORBIDDEN",
     }
 )
 """Turn failures that will not heal by retrying: acknowledged as dropped."""

@@ -143,6 +143,21 @@ class GatewayClient:
             return None
         return reply.activation.personality
 
+    async def job_for_message(self, actor: common.Actor, message_id: int) -> gw.Job | None:
+        """The job that posted Discord message `message_id` (any bot process, any time), with
+        its inspection when `actor` is its user; None if no delivered answer is that message."""
+        try:
+            reply = await self.call(
+                self.stub.GetJobStatus(
+                    gw.GetJobStatusRequest(delivered_message_id=str(message_id), actor=actor)
+                )
+            )
+        except TzurotError as err:
+            if err.code is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.job
+
     async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
         """Idempotent, so retried across a gateway restart: an answer the user saw must
         reach history."""

@@ -1,11 +1,48 @@
-"""PluralKit: who really sent a proxied message (`GET /v2/messages/{id}`), cached."""
+"""PluralKit: who really sent a proxied message (`GET /v2/messages/{id}`, by the repost's id or
+the original's), within PluralKit's rules: an identifying User-Agent, at most 10 lookups a
+second, 429 `retry_after` (milliseconds) honoured. Found records are cached; failures are not
+(PluralKit stores a message just after posting it, so a miss now may be a hit in a second)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import aiohttp
+
+USER_AGENT = "Tzurot (+https://github.com/lbds137/tzurot; a Discord AI-character bot)"
+RATE, PER = 10, 1.0
+MAX_429_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class ProxiedMessage:
+    """PluralKit's record of a proxied message."""
+
+    id: int
+    original: int
+    sender: str
+
+
+class _Limiter:
+    """At most `rate` starts per `per` seconds (a sliding window)."""
+
+    def __init__(self, rate: int, per: float) -> None:
+        self._rate, self._per = rate, per
+        self._starts: list[float] = []
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._starts = [t for t in self._starts if now - t < self._per]
+                if len(self._starts) < self._rate:
+                    self._starts.append(now)
+                    return
+                await asyncio.sleep(self._per - (now - self._starts[0]))
 
 
 class PluralKit:
@@ -19,30 +56,52 @@ class PluralKit:
     ) -> None:
         self._session, self._base = session, base_url.rstrip("/")
         self._retry_delay, self._capacity = retry_delay, capacity
-        self._cache: OrderedDict[int, str | None] = OrderedDict()
+        self._cache: OrderedDict[int, ProxiedMessage] = OrderedDict()
+        self._limiter = _Limiter(RATE, PER)
 
     async def sender_of(self, message_id: int) -> str | None:
         """The Discord id of the human behind a proxied message, None if not PluralKit's."""
-        if message_id in self._cache:
-            return self._cache[message_id]
-        sender = await self._lookup(message_id)
-        if sender is None and self._retry_delay:
-            # PluralKit stores the message just after it posts it.
-            await asyncio.sleep(self._retry_delay)
-            sender = await self._lookup(message_id)
-        self._cache[message_id] = sender
-        if len(self._cache) > self._capacity:
-            self._cache.popitem(last=False)
-        return sender
+        found = await self.record(message_id)
+        return found.sender if found else None
 
-    async def _lookup(self, message_id: int) -> str | None:
+    async def record(self, message_id: int, *, retry: bool = True) -> ProxiedMessage | None:
+        """PluralKit's record for a repost or an original message id, or None."""
+        cached = self._cache.get(message_id)
+        if cached is not None:
+            return cached
+        found = await self._lookup(message_id)
+        if found is None and retry and self._retry_delay:
+            await asyncio.sleep(self._retry_delay)  # recorded just after the repost
+            found = await self._lookup(message_id)
+        if found is not None:
+            for key in (found.id, found.original):
+                self._cache[key] = found
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+        return found
+
+    async def _lookup(self, message_id: int) -> ProxiedMessage | None:
         url = f"{self._base}/messages/{message_id}"
-        try:
-            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
-                if response.status != 200:
-                    return None
-                data = await response.json()
-        except (aiohttp.ClientError, TimeoutError):
-            return None
-        sender = data.get("sender")
-        return str(sender) if sender else None
+        headers = {"User-Agent": USER_AGENT}
+        for _ in range(MAX_429_RETRIES + 1):
+            await self._limiter.wait()
+            try:
+                async with self._session.get(
+                    url, headers=headers, timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    if response.status == 429:
+                        body = await response.json(content_type=None)
+                        await asyncio.sleep(float(body.get("retry_after", 1000)) / 1000)
+                        continue
+                    if response.status != 200:
+                        return None
+                    data = await response.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                return None
+            sender = data.get("sender")
+            if not sender:
+                return None
+            return ProxiedMessage(
+                int(data.get("id") or message_id), int(data.get("original") or 0), str(sender)
+            )
+        return None

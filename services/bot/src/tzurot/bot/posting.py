@@ -1,20 +1,36 @@
 """Showing an answer as it streams: post, edit at a rate Discord allows, then finalise.
 
 The posted messages always mirror `split_message(text)`: piece i is message i. While chunks
-arrive the pieces are synced at most every `interval` seconds; `finish` syncs the final text
-and returns the message ids, in order, for `ConfirmDelivery`.
+arrive the pieces are synced at most every `interval()` seconds (the channel's cadence); an
+intermediate sync Discord rate limits (429) is skipped and reported to `on_limited`, and the
+final sync waits out `retry_after` and tries again, so the final text always lands. `finish`
+returns the message ids, in order, for `ConfirmDelivery`; `message_ids` is what was posted so
+far (what was delivered, when Discord refuses a later request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+
+import discord
 
 from tzurot.bot.splitting import split_message
 
 Send = Callable[[str], Awaitable[int]]
 Edit = Callable[[int, str], Awaitable[None]]
 Delete = Callable[[int], Awaitable[None]]
+FINAL_ATTEMPTS = 5
+
+
+def retry_after(exc: discord.HTTPException) -> float:
+    """Discord's `Retry-After` (seconds) of a 429."""
+    raw = exc.response.headers.get("Retry-After") if exc.response is not None else None
+    try:
+        return max(0.0, float(raw)) if raw else 1.0
+    except ValueError:
+        return 1.0
 
 
 class StreamedAnswer:
@@ -24,12 +40,15 @@ class StreamedAnswer:
         edit: Edit,
         delete: Delete,
         *,
-        interval: float,
+        interval: float | Callable[[], float],
         prefix: str = "",
         clock: Callable[[], float] = time.monotonic,
+        on_limited: Callable[[float], None] | None = None,
     ) -> None:
         self._send, self._edit, self._delete = send, edit, delete
-        self._interval, self._prefix, self._clock = interval, prefix, clock
+        self._interval = interval if callable(interval) else (lambda: float(interval))
+        self._prefix, self._clock = prefix, clock
+        self._on_limited = on_limited
         self._posted: list[tuple[int, str]] = []
         self._last_sync: float | None = None
         self.edits = 0
@@ -39,16 +58,34 @@ class StreamedAnswer:
         return [message_id for message_id, _ in self._posted]
 
     async def update(self, text: str) -> None:
-        """The text so far; synced only when the last sync is `interval` old."""
+        """The text so far; synced only when the last sync is `interval()` old."""
         now = self._clock()
-        if self._last_sync is not None and now - self._last_sync < self._interval:
+        if self._last_sync is not None and now - self._last_sync < self._interval():
             return
         if text.strip():
             self._last_sync = now
-            await self._sync(text)
+            try:
+                await self._sync(text)
+            except discord.HTTPException as exc:
+                if exc.status != 429:
+                    raise
+                wait = retry_after(exc)
+                self._last_sync = now + wait  # skip this one; the next sync carries the text
+                if self._on_limited is not None:
+                    self._on_limited(wait)
 
     async def finish(self, text: str) -> list[int]:
-        await self._sync(text)
+        for attempt in range(1, FINAL_ATTEMPTS + 1):
+            try:
+                await self._sync(text)
+                break
+            except discord.HTTPException as exc:
+                if exc.status != 429 or attempt == FINAL_ATTEMPTS:
+                    raise
+                wait = retry_after(exc)
+                if self._on_limited is not None:
+                    self._on_limited(wait)
+                await asyncio.sleep(wait)
         return self.message_ids
 
     async def _sync(self, text: str) -> None:
@@ -63,5 +100,6 @@ class StreamedAnswer:
             else:
                 self._posted.append((await self._send(piece), piece))
         while len(self._posted) > len(pieces):
-            message_id, _ = self._posted.pop()
+            message_id, _ = self._posted[-1]
             await self._delete(message_id)
+            self._posted.pop()

@@ -10,19 +10,42 @@ import re
 
 DISCORD_LIMIT = 2000
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
+_FENCE = re.compile(r"```([\w+#.-]*)")
+_CLOSE = "\n```"
 
 
 def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
-    """Cuts `text` into pieces of at most `limit` characters, none empty."""
+    """Cuts `text` into pieces of at most `limit` characters, none empty. A cut inside a fenced
+    code block closes the fence in that piece and reopens it (same language) in the next."""
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
         cut = _best_cut(rest, limit)
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
+        piece = rest[:cut].rstrip()
+        language = _open_fence(piece)
+        if language is not None:
+            cut = _best_cut(rest, limit - len(_CLOSE))  # room for the closing fence
+            piece = rest[:cut].rstrip()
+            language = _open_fence(piece)
+        if language is None:
+            pieces.append(piece)
+            rest = rest[cut:].lstrip()
+            continue
+        pieces.append(piece + _CLOSE)
+        inside = rest[cut:]
+        inside = inside[1:] if inside.startswith("\n") else inside  # keep the indentation
+        rest = f"```{language}\n{inside}"
     if rest:
         pieces.append(rest)
     return pieces
+
+
+def _open_fence(piece: str) -> str | None:
+    """The language of the fence left open at the end of `piece` ("" for none), or None."""
+    fences = list(_FENCE.finditer(piece))
+    if len(fences) % 2 == 0:
+        return None
+    return fences[-1].group(1)
 
 
 def _best_cut(text: str, limit: int) -> int:

@@ -135,6 +135,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             keyvault=keyvault,
             operator_identities=settings.operator_identities,
             skills=inference,
+            public_url=settings.public_url,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers

@@ -32,6 +32,9 @@ class GatewaySettings(ServiceSettings):
     # Identities that may call without an actor, acting as the operator (superuser): the CLI,
     # and operators reaching gateway through the edge (cli certificates only).
     operator_identities: frozenset[str] = frozenset({"cli", "edge", "gateway"})
+    # Where the Envoy edge's public listener is reachable from the internet (Discord fetches
+    # avatars from there): avatar URLs are {public_url}/avatars/{slug}.{ext}.
+    public_url: str = ""
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
     # The bot owner's platform id: imported shapes.inc personalities belong to them (else

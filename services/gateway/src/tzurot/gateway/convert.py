@@ -234,6 +234,9 @@ def job(j: d.Job, context: d.JobContext | None = None) -> gw.Job:
         finished_at=timestamp(j.finished_at),
         delivered_at=timestamp(j.delivered_at),
         inspection=None if context is None else job_inspection(context),
+        author_id=j.author_id,
+        request_message_ids=list(j.request_message_ids),
+        delivered_message_ids=list(j.delivered_message_ids),
     )
 
 

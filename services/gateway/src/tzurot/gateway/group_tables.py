@@ -1,6 +1,6 @@
 """core's tables for group channels, free will, the bot event outbox and notifications.
 
-Kept apart from tables.py (same metadata); migration 0006 mirrors them.
+Kept apart from tables.py (same metadata); migration 0008 mirrors them.
 """
 
 import sqlalchemy as sa

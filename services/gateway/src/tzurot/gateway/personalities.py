@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,6 +30,22 @@ from tzurot.runtime.errors import InvalidArgument, quoted
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 BIRTHDAY_PATTERN = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+AVATAR_URL_LIMIT = 2048
+
+
+def avatar_url_problem(url: str) -> str | None:
+    """Why Discord would refuse `url` as a webhook avatar (it must be a well formed http(s)
+    URL), or None; "" (no avatar) is fine."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return "avatar_url must be an http(s) URL, e.g. https://example.com/avatar.png"
+    if len(url) > AVATAR_URL_LIMIT or any(c.isspace() or ord(c) < 32 for c in url):
+        return "avatar_url is not a well formed URL"
+    return None
+
+
 MAX_SEED_BYTES = 256 * 1024
 
 
@@ -87,6 +104,14 @@ class PersonalitySeed(BaseModel):
         if value and not SLUG_PATTERN.match(value):
             raise ValueError("a slug is lowercase letters, digits and dashes, at most 63")
         return value
+
+    @field_validator("avatar_url")
+    @classmethod
+    def _avatar_url_is_http(cls, value: str) -> str:
+        problem = avatar_url_problem(value.strip())
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip()
 
     @field_validator("birthday")
     @classmethod

@@ -47,7 +47,9 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         self, request: gw.GetJobStatusRequest, context: Context
     ) -> gw.GetJobStatusResponse:
         job = await self._gateway.job_status(
-            job_id=request.job_id, idempotency_key=request.idempotency_key
+            job_id=request.job_id,
+            idempotency_key=request.idempotency_key,
+            delivered_message_id=request.delivered_message_id,
         )
         inspected = None
         if request.HasField("actor") and request.actor.user_id:

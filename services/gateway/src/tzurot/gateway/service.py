@@ -431,11 +431,23 @@ class Gateway:
         except Exception:
             log.warning("memory.consolidation_failed", exc_info=True)
 
-    async def job_status(self, *, job_id: str = "", idempotency_key: str = "") -> Job:
+    async def job_status(
+        self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""
+    ) -> Job:
         if job_id:
             return await self._job(job_id)
+        if delivered_message_id:
+            found = await self._store.get_job_by_delivered_message(delivered_message_id)
+            if found is None:
+                raise NotFound(
+                    f"no answer was delivered as message {delivered_message_id!r}",
+                    reason="JOB_NOT_FOUND",
+                )
+            return found
         if not idempotency_key:
-            raise InvalidArgument("job_id", "give a job_id or an idempotency_key")
+            raise InvalidArgument(
+                "job_id", "give a job_id, an idempotency_key or a delivered_message_id"
+            )
         job = await self._store.get_job_by_key(idempotency_key)
         if job is None:
             raise NotFound(

@@ -129,6 +129,7 @@ jobs = sa.Table(
         name="jobs_status_check",
     ),
     sa.Index("jobs_status_created_idx", "status", "created_at"),
+    sa.Index("jobs_delivered_message_ids_idx", "delivered_message_ids", postgresql_using="gin"),
 )
 
 usage_log = sa.Table(
@@ -325,4 +326,25 @@ lore_states = sa.Table(
     sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("effects", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+
+# A personality's avatar image, kept by the project and served by the edge at
+# /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).
+avatars = sa.Table(
+    "avatars",
+    metadata,
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slug", sa.Text, nullable=False, unique=True),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )

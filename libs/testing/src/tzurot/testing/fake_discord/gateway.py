@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -11,27 +12,47 @@ from tzurot.testing.fake_discord.records import Session
 from tzurot.testing.fake_discord.state import DiscordState
 from tzurot.testing.fake_discord.wire import Json
 
+MESSAGE_CONTENT_INTENT = 1 << 15
+IDENTIFY_WINDOW_SECONDS = 5.0
+
 
 class Gateway(DiscordState):
-    """Sessions of bot processes and the events sent to them."""
+    """Sessions of bot processes and the events sent to them.
+
+    Discord's rules: IDENTIFY at most once per `identify_window` s per bucket
+    (`shard_id % max_concurrency`), else op 9 Invalid Session; the message-content intent
+    without approval closes with 4014; RESUME with a known session id replays the events
+    sent after the given sequence, then RESUMED (an unknown one gets op 9)."""
 
     # ---- gateway ----
 
     async def dispatch(self, event: str, data: Json, *, guild_id: int | None = None) -> None:
-        """Sends a DISPATCH to the session owning `guild_id`'s shard (all if None)."""
-        for session in list(self.sessions):
-            if not session.identified or session.ws.closed:
-                continue
-            shard_id, count = session.shard
+        """Sends a DISPATCH to the session owning `guild_id`'s shard (all if None); a session
+        that is disconnected keeps it for its RESUME."""
+        for state in list(self.resumable.values()):
+            shard_id, count = state.shard
             if guild_id is not None and (guild_id >> 22) % count != shard_id:
                 continue
-            await self._send(session, 0, data, event)
+            live = next((s for s in self.sessions if s.session_id == state.session_id), None)
+            if live is not None and (not live.identified or live.ws.closed):
+                live = None
+            frame = self._frame(state, data, event)
+            if live is not None:
+                await live.ws.send_str(json.dumps(frame))
+
+    def _frame(self, state: Session, data: Any, event: str | None) -> Json:
+        state.seq += 1
+        frame: Json = {"op": 0, "d": data, "s": state.seq, "t": event}
+        state.sent.append(frame)
+        del state.sent[: -self.resume_buffer]
+        return frame
 
     async def _send(self, session: Session, op: int, data: Any, event: str | None = None) -> None:
-        frame: Json = {"op": op, "d": data, "s": None, "t": event}
         if op == 0:
-            session.seq += 1
-            frame["s"] = session.seq
+            state = self.resumable.get(session.session_id, session)
+            frame = self._frame(state, data, event)
+        else:
+            frame = {"op": op, "d": data, "s": None, "t": event}
         await session.ws.send_str(json.dumps(frame))
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
@@ -50,11 +71,20 @@ class Gateway(DiscordState):
                 elif frame["op"] == 2:
                     await self._identify(session, frame["d"])
                 elif frame["op"] == 6:
-                    await self._send(session, 9, False)
+                    await self._resume(session, frame["d"])
         finally:
             self.sessions.remove(session)
             self._touch()
         return ws
+
+    def _identify_allowed(self, shard_id: int) -> bool:
+        bucket = shard_id % self.max_concurrency
+        now = time.monotonic()
+        last = self.identified_at.get(bucket)
+        if last is not None and now - last < self.identify_window:
+            return False
+        self.identified_at[bucket] = now
+        return True
 
     async def _identify(self, session: Session, data: Json) -> None:
         if data.get("token") != self.token:
@@ -63,16 +93,26 @@ class Gateway(DiscordState):
         shard = data.get("shard") or [0, 1]
         session.shard = (int(shard[0]), int(shard[1]))
         session.intents = int(data.get("intents", 0))
+        if session.intents & MESSAGE_CONTENT_INTENT and not self.message_content_approved:
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        if not self._identify_allowed(session.shard[0]):
+            self.invalid_sessions.append(session.shard[0])
+            await self._send(session, 9, False)
+            return
+        self.identifies.append((session.shard[0], time.monotonic()))
         mine = [
             g
             for gid, g in self.guilds.items()
             if (gid >> 22) % session.shard[1] == session.shard[0]
         ]
+        session.session_id = f"session-{self.snowflake()}"
+        self.resumable[session.session_id] = session
         ready = {
             "v": 10,
             "user": self.bot_user,
             "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
-            "session_id": f"session-{self.snowflake()}",
+            "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
             "shard": list(session.shard),
             "application": {"id": str(self.application_id), "flags": 0},
@@ -83,4 +123,23 @@ class Gateway(DiscordState):
         session.identified = True
         for guild in mine:
             await self._send(session, 0, guild, "GUILD_CREATE")
+        self._touch()
+
+    async def _resume(self, session: Session, data: Json) -> None:
+        state = self.resumable.get(str(data.get("session_id")))
+        if data.get("token") != self.token or state is None:
+            await self._send(session, 9, False)
+            return
+        after = int(data.get("seq") or 0)
+        missed = [f for f in state.sent if f["s"] > after]
+        if state.sent and after < state.sent[0]["s"] - 1:
+            await self._send(session, 9, False)  # too far behind: a new session is needed
+            return
+        session.session_id, session.shard = state.session_id, state.shard
+        session.identified, session.seq, session.sent = True, state.seq, state.sent
+        self.resumable[state.session_id] = session
+        for frame in missed:
+            await session.ws.send_str(json.dumps(frame))
+        self.resumes.append((state.session_id, len(missed)))
+        await self._send(session, 0, {}, "RESUMED")
         self._touch()

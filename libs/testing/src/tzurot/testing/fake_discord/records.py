@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,6 +19,8 @@ class Posted:
     avatar_url: str | None = None
     edits: list[str] = field(default_factory=list)
     deleted: bool = False
+    # The `allowed_mentions` of the send and of every edit (None where it was not set).
+    allowed_mentions: list[Json | None] = field(default_factory=list)
 
     @property
     def id(self) -> int:
@@ -49,6 +52,29 @@ class FakeInteraction:
     token: str
     data: Json
     responses: list[Json] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
+    # Follow-ups sent right after a defer: Discord turns them into an edit of the loading
+    # message, a deprecated behaviour (its docs ask for "Edit Original Interaction Response").
+    deprecated_followups: int = 0
+
+    @property
+    def attachment_size_limit(self) -> int:
+        return int(self.data["attachment_size_limit"])
+
+    @property
+    def acknowledged(self) -> bool:
+        return any(r.get("type") in {4, 5, 6, 7, 8, 9} for r in self.responses)
+
+    def original(self) -> Json | None:
+        """The original response as it stands: its content after the last edit."""
+        shown: Json | None = None
+        for response in self.responses:
+            if response.get("type") in {4, 5}:
+                shown = dict(response.get("data") or {})
+            elif response.get("type") == "edit" and shown is not None:
+                shown.update(response.get("data") or {})
+        return shown
+
     files: list[bytes] = field(default_factory=list)
     """Files the bot attached to its answers, in order."""
 
@@ -76,7 +102,13 @@ class FakeInteraction:
         return []
 
     def is_ephemeral(self) -> bool:
-        flags = [(r.get("data") or {}).get("flags", 0) for r in self.responses if r.get("data")]
+        """True when every message the bot answered with is ephemeral (an edit keeps the flag
+        of the message it edits: Discord cannot change it)."""
+        flags = [
+            (r.get("data") or {}).get("flags", 0)
+            for r in self.responses
+            if r.get("type") in {4, 5, "followup"}
+        ]
         return bool(flags) and all(int(f or 0) & 64 for f in flags)
 
 
@@ -87,3 +119,5 @@ class Session:
     seq: int = 0
     identified: bool = False
     intents: int = 0
+    session_id: str = ""
+    sent: list[Json] = field(default_factory=list)  # dispatches, kept for a RESUME

@@ -1,15 +1,252 @@
-"""Discord's limits and validation rules, as the fake enforces them."""
+"""Discord's limits and validation rules, as the fake enforces them.
+
+Written from discord-api-docs: interactions "receiving-and-responding" (3 s initial response,
+15 min token), webhook names ("Create Webhook" and "Usernames and Nicknames"), "Allowed
+Mentions Object" (defaults and validation against the content), rate limits (429 with
+`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order).
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tzurot.testing.fake_discord.wire import Json
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 API_PREFIX = "/api/v10"
 MAX_WEBHOOKS_PER_CHANNEL = 15
+MAX_WEBHOOKS_PER_GUILD = 1000
 ALL_PERMISSIONS = str((1 << 50) - 1)
-TEXT, THREAD, FORUM = 0, 11, 15
+TEXT, VOICE, CATEGORY, NEWS, NEWS_THREAD, THREAD, PRIVATE_THREAD, STAGE, FORUM = (
+    0, 2, 4, 5, 10, 11, 12, 13, 15,
+)  # fmt: skip
+THREAD_TYPES = {NEWS_THREAD, THREAD, PRIVATE_THREAD}
+# Channels whose webhooks can post (a forum's only into its threads).
+WEBHOOK_CHANNEL_TYPES = {TEXT, VOICE, NEWS, STAGE, FORUM}
+CONTENT_LIMIT = 2000
+USERNAME_LIMIT = 80
+AVATAR_URL_LIMIT = 2048
+INTERACTION_DEADLINE_SECONDS = 3.0
+INTERACTION_TOKEN_SECONDS = 15 * 60
+DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+EPHEMERAL = 1 << 6
+SUPPRESS_EMBEDS = 1 << 2
+
+
+class Permission:
+    """The permission bits the bot and the fake care about."""
+
+    ADMINISTRATOR = 1 << 3
+    ADD_REACTIONS = 1 << 6
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    MANAGE_MESSAGES = 1 << 13
+    EMBED_LINKS = 1 << 14
+    ATTACH_FILES = 1 << 15
+    READ_MESSAGE_HISTORY = 1 << 16
+    MENTION_EVERYONE = 1 << 17
+    MANAGE_WEBHOOKS = 1 << 29
+    SEND_MESSAGES_IN_THREADS = 1 << 38
+
+
+BOT_ROLE_PERMISSIONS = (
+    Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.SEND_MESSAGES_IN_THREADS
+    | Permission.MANAGE_WEBHOOKS
+    | Permission.READ_MESSAGE_HISTORY
+    | Permission.EMBED_LINKS
+    | Permission.ATTACH_FILES
+    | Permission.ADD_REACTIONS
+)
+
+# Characters Discord drops from names before it checks them (zero-width and non-rendering).
+_NON_RENDERING = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+
+
+def error(code: int, message: str, **errors: Any) -> Json:
+    body: Json = {"code": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _form_error(name: str, code: str, message: str) -> Json:
+    return error(
+        50035, "Invalid Form Body", **{name: {"_errors": [{"code": code, "message": message}]}}
+    )
+
+
+def username_error(name: str, *, field_name: str = "username") -> Json | None:
+    """Discord's answer body if `name` is refused as a webhook (user)name, else None."""
+    shown = " ".join(_NON_RENDERING.sub("", name).split())
+    lowered = shown.casefold()
+    if not 1 <= len(shown) <= USERNAME_LIMIT or len(name) > USERNAME_LIMIT:
+        return _form_error(
+            field_name, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length."
+        )
+    for word in ("clyde", "discord", "```"):
+        if word in lowered:
+            return _form_error(
+                field_name, "USERNAME_INVALID_CONTAINS", f'Username cannot contain "{word}"'
+            )
+    if lowered in {"everyone", "here"}:
+        return _form_error(field_name, "USERNAME_INVALID", "Username cannot be this value")
+    return None
 
 
 def valid_username(name: str) -> bool:
     """Discord's rules for webhook usernames."""
-    lowered = name.lower()
-    return 1 <= len(name) <= 80 and "clyde" not in lowered and "discord" not in lowered
+    return username_error(name) is None
+
+
+def avatar_url_error(url: object) -> Json | None:
+    """Discord refuses an `avatar_url` that is not a well formed http(s) URL."""
+    if url is None:
+        return None
+    text = str(url)
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or len(text) > AVATAR_URL_LIMIT
+        or any(c.isspace() for c in text)
+    ):
+        return _form_error("avatar_url", "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+    return None
+
+
+# ---- mentions ----
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+@dataclass(frozen=True)
+class Pings:
+    """Who Discord would notify for a message: users, roles, and @everyone/@here."""
+
+    users: frozenset[int] = frozenset()
+    roles: frozenset[int] = frozenset()
+    everyone: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.roles or self.everyone)
+
+
+def allowed_mentions_error(allowed: Mapping[str, Any] | None) -> Json | None:
+    """`parse` is mutually exclusive with the lists of the same kind."""
+    if not allowed:
+        return None
+    parse = set(allowed.get("parse") or [])
+    for kind in ("users", "roles"):
+        if kind in parse and allowed.get(kind):
+            return _form_error(
+                "allowed_mentions",
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.',
+            )
+    return None
+
+
+def pings(
+    content: str,
+    allowed: Mapping[str, Any] | None,
+    *,
+    default_parse: Iterable[str] = ("users",),
+    mentionable_roles: Iterable[int] = (),
+    can_mention_everyone: bool = False,
+) -> Pings:
+    """Who gets notified. `allowed` None means Discord's default for the route (webhooks and
+    interactions parse users only); mentions count only when they are in the content."""
+    if allowed is None:
+        allowed = {"parse": list(default_parse)}
+    parse = set(allowed.get("parse") or [])
+    named_users = {int(u) for u in allowed.get("users") or []}
+    named_roles = {int(r) for r in allowed.get("roles") or []}
+    in_users = {int(m) for m in _USER_MENTION.findall(content)}
+    in_roles = {int(m) for m in _ROLE_MENTION.findall(content)}
+    users = in_users if "users" in parse else in_users & named_users
+    roles = in_roles if "roles" in parse else in_roles & named_roles
+    if not can_mention_everyone:
+        roles &= set(mentionable_roles)
+    everyone = "everyone" in parse and bool(_EVERYONE.search(content)) and can_mention_everyone
+    return Pings(frozenset(users), frozenset(roles), everyone)
+
+
+# ---- permissions ----
+
+
+def permissions_in(guild: Json, channel: Json, member_id: int, member_roles: Iterable[int], *,
+                   parent: Json | None = None) -> int:  # fmt: skip
+    """Discord's computation: base from @everyone and the member's roles, then the channel's
+    overwrites (@everyone, roles, member). Threads take their parent's overwrites."""
+    if str(guild.get("owner_id")) == str(member_id):
+        return (1 << 50) - 1
+    roles = {int(r["id"]): r for r in guild["roles"]}
+    everyone_id = int(guild["id"])
+    base = int(roles[everyone_id]["permissions"])
+    mine = {int(r) for r in member_roles}
+    for role_id in mine:
+        if role_id in roles:
+            base |= int(roles[role_id]["permissions"])
+    if base & Permission.ADMINISTRATOR:
+        return (1 << 50) - 1
+    source = parent if channel.get("type") in THREAD_TYPES and parent is not None else channel
+    overwrites = {int(o["id"]): o for o in source.get("permission_overwrites") or []}
+    perms = base
+    if everyone_id in overwrites:
+        perms = (perms & ~int(overwrites[everyone_id]["deny"])) | int(
+            overwrites[everyone_id]["allow"]
+        )
+    allow = deny = 0
+    for role_id in mine:
+        if role_id in overwrites:
+            allow |= int(overwrites[role_id]["allow"])
+            deny |= int(overwrites[role_id]["deny"])
+    perms = (perms & ~deny) | allow
+    if member_id in overwrites:
+        perms = (perms & ~int(overwrites[member_id]["deny"])) | int(overwrites[member_id]["allow"])
+    if not perms & Permission.VIEW_CHANNEL:
+        return 0
+    return perms
+
+
+# ---- rate limits ----
+
+
+@dataclass
+class Bucket:
+    """A fixed window of `limit` requests per `per` seconds, as Discord's buckets behave."""
+
+    limit: int
+    per: float
+    name: str
+    hits: list[float] = field(default_factory=list)
+
+    def take(self, now: float) -> float:
+        """0.0 if a request may go now (and counts it), else the seconds to wait."""
+        self.hits = [t for t in self.hits if now - t < self.per]
+        if len(self.hits) >= self.limit:
+            return self.per - (now - self.hits[0])
+        self.hits.append(now)
+        return 0.0
+
+    def headers(self, now: float, wall: float) -> dict[str, str]:
+        live = [t for t in self.hits if now - t < self.per]
+        reset_after = self.per - (now - live[0]) if live else self.per
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.limit - len(live))),
+            "X-RateLimit-Reset": f"{wall + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": self.name,
+        }

@@ -27,6 +27,8 @@ class FakeDiscord(Rest):
             ("GET", "/users/@me", self._me),
             ("GET", "/users/{user_id}", self._get_user),
             ("GET", "/oauth2/applications/@me", self._application),
+            ("GET", "/applications/{app}/commands", self._fetch_global),
+            ("GET", "/applications/{app}/guilds/{guild}/commands", self._fetch_guild),
             ("PUT", "/applications/{app}/commands", self._sync_global),
             ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync_guild),
             ("GET", "/channels/{channel}", self._get_channel),

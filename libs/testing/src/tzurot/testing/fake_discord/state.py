@@ -12,8 +12,20 @@ from typing import Any
 from aiohttp import web
 
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted, Session
-from tzurot.testing.fake_discord.rules import API_PREFIX, DISCORD_EPOCH_MS, TEXT, THREAD
-from tzurot.testing.fake_discord.wire import Json, iso
+from tzurot.testing.fake_discord.rules import (
+    API_PREFIX,
+    BOT_ROLE_PERMISSIONS,
+    DISCORD_EPOCH_MS,
+    FORUM,
+    INTERACTION_DEADLINE_SECONDS,
+    STAGE,
+    TEXT,
+    THREAD,
+    Bucket,
+    Pings,
+    permissions_in,
+)
+from tzurot.testing.fake_discord.wire import Json, iso, json_response
 
 
 class DiscordState:
@@ -41,6 +53,29 @@ class DiscordState:
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
+        self.bot_roles: dict[int, list[int]] = {}
+        # What Discord refused, as (route, status, code): tests assert the bot caused none.
+        self.refusals: list[tuple[str, int, int]] = []
+        # Pings Discord would have sent, per message id (for sends and edits).
+        self.pings: dict[int, list[Pings]] = {}
+        self.interaction_deadline = INTERACTION_DEADLINE_SECONDS
+        self.buckets: dict[str, Bucket] = {}
+        self.rate_limited: list[tuple[str, str]] = []  # (route, bucket) of every 429
+        # The gateway: IDENTIFY buckets (`max_concurrency`, one per `identify_window` s each),
+        # the privileged intent, sessions a RESUME can continue.
+        self.max_concurrency = 1
+        self.identify_window = 5.0
+        self.identified_at: dict[int, float] = {}
+        self.identifies: list[tuple[int, float]] = []  # (shard id, when) of accepted IDENTIFYs
+        self.invalid_sessions: list[int] = []  # shard ids answered op 9 for a hasty IDENTIFY
+        self.message_content_approved = True
+        self.resumable: dict[str, Session] = {}
+        self.resumes: list[tuple[str, int]] = []  # (session id, events replayed)
+        self.resume_buffer = 1000
+        # Discord's documented webhook limits: 5 requests per 2 s per webhook, about 30 webhook
+        # messages a minute per channel.
+        self.webhook_rate = (5, 2.0)
+        self.channel_webhook_rate = (30, 60.0)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -91,6 +126,8 @@ class DiscordState:
 
     def add_guild(self, name: str = "Test Server") -> Json:
         guild_id = self.snowflake()
+        bot_role = self.snowflake()  # the bot's managed role, with what the README asks for
+        self.bot_roles[guild_id] = [bot_role]
         guild: Json = {
             "id": str(guild_id),
             "name": name,
@@ -107,11 +144,23 @@ class DiscordState:
                     "managed": False,
                     "mentionable": False,
                     "flags": 0,
-                }
+                },
+                {
+                    "id": str(bot_role),
+                    "name": "Tzurot",
+                    "permissions": str(BOT_ROLE_PERMISSIONS),
+                    "position": 1,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": True,
+                    "mentionable": False,
+                    "flags": 0,
+                    "tags": {"bot_id": self.bot_user["id"]},
+                },
             ],
             "channels": [],
             "threads": [],
-            "members": [self._member(self.bot_user)],
+            "members": [self._member(self.bot_user, roles=[str(bot_role)])],
             "member_count": 2,
             "features": [],
             "emojis": [],
@@ -137,11 +186,18 @@ class DiscordState:
         return role
 
     def add_channel(
-        self, guild: Json, name: str, *, topic: str | None = None, nsfw: bool = False
+        self,
+        guild: Json,
+        name: str,
+        *,
+        topic: str | None = None,
+        nsfw: bool = False,
+        kind: int = TEXT,
     ) -> Json:
+        """A guild channel; `kind` is Discord's channel type (TEXT, FORUM, STAGE, CATEGORY…)."""
         channel: Json = {
             "id": str(self.snowflake()),
-            "type": TEXT,
+            "type": kind,
             "guild_id": guild["id"],
             "name": name,
             "topic": topic,
@@ -178,6 +234,49 @@ class DiscordState:
         self.channels[int(thread["id"])] = thread
         return thread
 
+    def add_forum(self, guild: Json, name: str) -> Json:
+        """A forum channel: messages go only into its posts (threads)."""
+        forum = self.add_channel(guild, name, kind=FORUM)
+        forum.update({"available_tags": [], "default_reaction_emoji": None, "flags": 0})
+        return forum
+
+    def add_stage(self, guild: Json, name: str) -> Json:
+        """A stage channel (it has a text chat, and webhooks can post there)."""
+        stage = self.add_channel(guild, name, kind=STAGE)
+        stage.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
+        return stage
+
+    def deny_bot(self, channel: Json, permissions: int) -> None:
+        """The bot loses `permissions` in `channel` (a member overwrite; set it before the bot
+        connects, or call `update_channel` after)."""
+        channel["permission_overwrites"].append(
+            {"id": self.bot_user["id"], "type": 1, "allow": "0", "deny": str(permissions)}
+        )
+
+    def bot_permissions(self, channel: Json) -> int:
+        """What the bot may do in `channel`, computed as Discord does."""
+        guild = self.guilds[int(channel["guild_id"])]
+        parent = self.channels.get(int(channel["parent_id"])) if channel.get("parent_id") else None
+        return permissions_in(
+            guild,
+            channel,
+            int(self.bot_user["id"]),
+            self.bot_roles.get(int(guild["id"]), []),
+            parent=parent,
+        )
+
+    def refuse(self, route: str, status: int, body: Json) -> web.Response:
+        """Discord's error answer, recorded in `refusals`."""
+        self.refusals.append((route, status, int(body.get("code", 0))))
+        return json_response(body, status=status)
+
+    def _fault(self, route: str) -> web.Response | None:
+        queue = self.faults.get(route)
+        if queue:
+            status, body = queue.pop(0)
+            return json_response(body, status=status)
+        return None
+
     def hide_channel_from(self, channel: Json, user: Json) -> None:
         """`user` may not view `channel`: a member overwrite denying VIEW_CHANNEL (set it before
         the bot connects; GUILD_CREATE carries it)."""
@@ -185,11 +284,13 @@ class DiscordState:
             {"id": user["id"], "type": 1, "allow": "0", "deny": str(1 << 10)}
         )
 
-    def _member(self, user: Json, *, permissions: str | None = None) -> Json:
+    def _member(
+        self, user: Json, *, permissions: str | None = None, roles: list[str] | None = None
+    ) -> Json:
         member: Json = {
             "user": user,
             "nick": None,
-            "roles": [],
+            "roles": roles or [],
             "joined_at": iso(),
             "deaf": False,
             "mute": False,
@@ -243,6 +344,11 @@ class DiscordState:
     def delete_webhook(self, hook_id: int) -> None:
         """Someone deleted the webhook in the channel settings."""
         self.webhooks.pop(hook_id, None)
+
+    def add_webhook(self, channel: Json, name: str, *, owner: Json) -> Json:
+        """A webhook someone made earlier (`owner` the bot user: made by the bot, then maybe
+        renamed by an admin)."""
+        return self._new_webhook(int(channel["id"]), name, creator=owner)
 
     def add_foreign_webhooks(self, channel: Json, count: int) -> None:
         """Webhooks owned by other integrations (they count toward Discord's cap)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
-from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS
+from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS, DEFAULT_ATTACHMENT_SIZE_LIMIT
 from tzurot.testing.fake_discord.wire import Json, iso
 
 
@@ -28,9 +28,12 @@ class Users(Gateway):
         message_id: int | None = None,
         webhook_id: int | None = None,
         mention_roles: Sequence[str] = (),
+        extra: Json | None = None,
     ) -> Posted:
-        """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild."""
+        """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild.
+        `extra` adds message fields (`application_id`, `interaction_metadata`, `embeds`…)."""
         data = self._message_json(channel, author, content, message_id=message_id)
+        data.update(extra or {})
         data["attachments"] = [dict(a) for a in attachments]
         data["mention_roles"] = list(mention_roles)
         # Discord resolves <@id> in the content to the users mentioned.
@@ -107,6 +110,7 @@ class Users(Gateway):
         subcommand: Sequence[str] = (),
         permissions: str = "0",
         focused: str | None = None,
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
     ) -> FakeInteraction:
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
 
@@ -148,7 +152,14 @@ class Users(Gateway):
         if resolved:
             data["resolved"] = resolved
         kind = 4 if focused else 2
-        return await self._interact(channel, user, kind, data, permissions=permissions)
+        return await self._interact(
+            channel,
+            user,
+            kind,
+            data,
+            permissions=permissions,
+            attachment_size_limit=attachment_size_limit,
+        )
 
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
@@ -186,7 +197,14 @@ class Users(Gateway):
         return await self._interact(channel, user, 5, data)
 
     async def _interact(
-        self, channel: Json, user: Json, kind: int, data: Json, *, permissions: str = "0"
+        self,
+        channel: Json,
+        user: Json,
+        kind: int,
+        data: Json,
+        *,
+        permissions: str = "0",
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
     ) -> FakeInteraction:
         interaction_id = self.snowflake()
         token = f"interaction-token-{interaction_id}"
@@ -205,7 +223,7 @@ class Users(Gateway):
             "guild_locale": "en-US",
             "app_permissions": ALL_PERMISSIONS,
             "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
+            "attachment_size_limit": attachment_size_limit,
             "authorizing_integration_owners": {"0": channel["guild_id"]},
             "context": 0,
         }

@@ -16,10 +16,14 @@ def iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat()
 
 
-def json_response(body: Any, *, status: int = 200) -> web.Response:
+def json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """A JSON answer with Discord's exact content type (discord.py compares it verbatim)."""
     return web.Response(
-        body=json.dumps(body).encode(), status=status, headers={"Content-Type": "application/json"}
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
     )
 
 
@@ -27,17 +31,29 @@ def not_found(code: int, message: str) -> web.Response:
     return json_response({"code": code, "message": message}, status=404)
 
 
-async def read_json_body(request: web.Request, uploads: list[bytes]) -> Json:
-    """The JSON body, also when discord.py sends multipart (`payload_json` + files, which are
-    appended to `uploads`)."""
+async def read_body(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[bytes]]:
+    """The JSON body and the files, also when discord.py sends multipart (`payload_json` +
+    files; the files are appended to `uploads` too)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
-        raw = form.get("payload_json")
-        for value in form.values():
-            if isinstance(value, web.FileField):
-                uploads.append(value.file.read())
-        return json.loads(str(raw)) if raw is not None else {}
+        raw: object = form.get("payload_json")
+        if isinstance(raw, web.FileField):
+            raw = raw.file.read()
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode()
+        files: list[bytes] = []
+        for name, value in form.items():
+            if isinstance(value, web.FileField) and name != "payload_json":
+                files.append(value.file.read())
+        uploads.extend(files)
+        return (json.loads(str(raw)) if raw is not None else {}), files
     if not request.can_read_body:
-        return {}
+        return {}, []
     body: Json = await request.json()
+    return body, []
+
+
+async def read_json_body(request: web.Request, uploads: list[bytes]) -> Json:
+    """The JSON body (see `read_body`)."""
+    body, _ = await read_body(request, uploads)
     return body

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.common import actor, failure_text, fits, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -180,9 +180,7 @@ class DataCommands(app_commands.Group):
             await send(interaction, failure_text(err))
             return
         name = archive.filename or "tzurot-data.zip"
-        await interaction.followup.send(
-            "Your data:", file=discord.File(io.BytesIO(archive.archive), name), ephemeral=True
-        )
+        await send_archive(interaction, archive.archive, name)
 
     @app_commands.command(name="delete", description="Erase everything stored about you")
     async def delete(self, interaction: discord.Interaction, confirm: str) -> None:
@@ -196,4 +194,24 @@ class DataCommands(app_commands.Group):
                 gw.DeleteUserDataRequest(actor=actor(interaction))
             ),
             lambda r: f"Erased ({r.deleted_rows} records).",
+        )
+
+
+async def send_archive(interaction: discord.Interaction, data: bytes, name: str) -> None:
+    """The archive as one file when it fits the interaction's `attachment_size_limit`; else
+    said so, and sent as numbered parts that each fit (join them back in order)."""
+    limit = interaction.filesize_limit
+    if fits(interaction, len(data)):
+        await send(interaction, "Your data:", file=discord.File(io.BytesIO(data), name))
+        return
+    parts = [data[i : i + limit] for i in range(0, len(data), limit)]
+    await send(
+        interaction,
+        f"Your data is {len(data) / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB Discord lets "
+        f"me attach here, so it comes in {len(parts)} smaller parts. Join them in order "
+        f"(`cat {name}.* > {name}`) to get the zip.",
+    )
+    for number, part in enumerate(parts, 1):
+        await interaction.followup.send(
+            file=discord.File(io.BytesIO(part), f"{name}.{number:03d}"), ephemeral=True
         )

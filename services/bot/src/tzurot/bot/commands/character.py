@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -23,6 +23,7 @@ EXPORT_FORMATS = {
     "json": gw.CARD_FORMAT_JSON,
     "charx": gw.CARD_FORMAT_CHARX,
 }
+MAX_AVATAR_BYTES = 8 * 1024 * 1024
 EDITABLE = {
     "display_name": "display_name",
     "system_prompt": "system_prompt",
@@ -137,7 +138,7 @@ class CharacterCommands(app_commands.Group):
     async def export(
         self, interaction: discord.Interaction, personality: str, format: str = "png"
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction)
         try:
             exported = await self.gateway.call(
                 self.gateway.stub.ExportPersonality(
@@ -151,28 +152,43 @@ class CharacterCommands(app_commands.Group):
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
+        if not fits(interaction, len(exported.document)):
+            await send(
+                interaction,
+                f"That card is {len(exported.document) / 1e6:.1f} MB, more than Discord lets me "
+                "attach here; try `format: json`, which leaves the picture out.",
+            )
+            return
         file = discord.File(io.BytesIO(exported.document), exported.filename)
-        await interaction.followup.send(
+        await send(
+            interaction,
             f"`{exported.filename}`: a Character Card V3 (import it here or in any V3 app).",
             file=file,
-            ephemeral=True,
         )
 
     @app_commands.command(name="avatar", description="Set a personality's avatar (an image)")
     async def avatar(
         self, interaction: discord.Interaction, personality: str, image: discord.Attachment
     ) -> None:
+        # Discord's attachment URLs are signed and expire: the image is kept by Tzurot and
+        # served from TZUROT_PUBLIC_URL instead.
+        await defer(interaction)
         if not (image.content_type or "").startswith("image/"):
-            await send(interaction, "The avatar must be an image.")
+            await send(interaction, "The avatar must be an image (PNG, JPEG, GIF or WebP).")
             return
-        changed = common.Personality(slug=personality, avatar_url=image.url)
+        if image.size > MAX_AVATAR_BYTES:
+            await send(interaction, "That image is too large for an avatar (8 MB at most).")
+            return
+        try:
+            data = await image.read()
+        except discord.HTTPException:
+            await send(interaction, "I could not download that image from Discord; try again.")
+            return
         await reply(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.UpdatePersonality(
-                gw.UpdatePersonalityRequest(
-                    actor=actor(interaction), personality=changed, update_paths=["avatar_url"]
-                )
+            lambda: self.gateway.stub.SetAvatar(
+                gw.SetAvatarRequest(actor=actor(interaction), personality=personality, image=data)
             ),
             lambda r: f"New avatar for **{r.personality.display_name}**.",
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 import grpc
+from discord import InteractionResponseType
 
 from tzurot.bot.gateway_client import GatewayClient, actor_of
 from tzurot.runtime.errors import TzurotError
@@ -45,7 +47,9 @@ async def reply(
     *,
     ephemeral: bool = True,
 ) -> None:
-    """Calls the gateway, then answers with `render(result)` or the failure, once."""
+    """Acknowledges at once (Discord's 3 s deadline), calls the gateway, then edits the
+    original response with `render(result)` or the failure."""
+    await defer(interaction, ephemeral=ephemeral)
     try:
         result = await gateway.call(rpc())
         text = render(result)
@@ -54,12 +58,62 @@ async def reply(
     await send(interaction, text, ephemeral=ephemeral)
 
 
-async def send(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
+async def defer(interaction: discord.Interaction, *, ephemeral: bool = True) -> None:
+    """Acknowledges the interaction (a "thinking" state), unless it already is."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+
+
+async def send(
+    interaction: discord.Interaction,
+    text: str,
+    *,
+    ephemeral: bool = True,
+    file: discord.File | None = None,
+) -> None:
+    """The answer: the initial response if none was sent yet, an edit of the original after a
+    defer (as Discord documents), else a follow-up. Mentions never ping."""
     text = text[:2000]
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=ephemeral)
+    extra: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+    if not interaction.response.is_done():
+        if file is not None:
+            extra["file"] = file
+        await interaction.response.send_message(text, ephemeral=ephemeral, **extra)
+    elif interaction.response.type is InteractionResponseType.deferred_channel_message and (
+        interaction.id not in _edited
+    ):
+        _edited.add(interaction.id)
+        if file is not None:
+            extra["attachments"] = [file]
+        await interaction.edit_original_response(content=text, **extra)
     else:
-        await interaction.response.send_message(text, ephemeral=ephemeral)
+        if file is not None:
+            extra["file"] = file
+        await interaction.followup.send(text, ephemeral=ephemeral, **extra)
+
+
+class _Edited:
+    """Interactions whose deferred original response was already edited (bounded)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._ids: OrderedDict[int, None] = OrderedDict()
+        self._capacity = capacity
+
+    def __contains__(self, interaction_id: object) -> bool:
+        return interaction_id in self._ids
+
+    def add(self, interaction_id: int) -> None:
+        self._ids[interaction_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+
+_edited = _Edited()
+
+
+def fits(interaction: discord.Interaction, size: int) -> bool:
+    """Whether a file of `size` bytes may be sent in answer to `interaction`."""
+    return size <= interaction.filesize_limit
 
 
 def choices(values: list[str], current: str) -> list[discord.app_commands.Choice[str]]:

@@ -1,6 +1,17 @@
-"""Autocomplete sources shared by several commands."""
+"""Autocomplete sources shared by several commands.
+
+Discord gives an autocomplete the same 3 s as any interaction, so the backend's answer is
+awaited for `AUTOCOMPLETE_BUDGET` seconds at most; past that the last answer for this user
+(if younger than `CACHE_SECONDS`) is used, or no suggestions. A late answer still fills the
+cache, so the next keystroke has it.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -10,29 +21,87 @@ from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 
+AUTOCOMPLETE_BUDGET = 1.5
+CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 2048
+
+
+class _Cache:
+    """The last list of values per (source, user), bounded, with the time it was fetched."""
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[tuple[str, int], tuple[float, list[tuple[str, str]]]] = (
+            OrderedDict()
+        )
+        self._pending: dict[tuple[str, int], asyncio.Task[list[tuple[str, str]]]] = {}
+
+    async def get(
+        self, key: tuple[str, int], fetch: Callable[[], Awaitable[list[tuple[str, str]]]]
+    ) -> list[tuple[str, str]]:
+        cached = self._values.get(key)
+        if cached is not None and time.monotonic() - cached[0] > CACHE_SECONDS:
+            cached = None
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fill(key, fetch))
+            self._pending[key] = task
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), AUTOCOMPLETE_BUDGET)
+        except (TimeoutError, TzurotError):
+            return cached[1] if cached is not None else []
+
+    async def _fill(
+        self, key: tuple[str, int], fetch: Callable[[], Awaitable[list[tuple[str, str]]]]
+    ) -> list[tuple[str, str]]:
+        try:
+            values = await fetch()
+        finally:
+            self._pending.pop(key, None)
+        self._values[key] = (time.monotonic(), values)
+        self._values.move_to_end(key)
+        while len(self._values) > CACHE_ENTRIES:
+            self._values.popitem(last=False)
+        return values
+
+
+_cache = _Cache()
+
+
+async def cached_values(
+    source: str, interaction: discord.Interaction, fetch: Callable[[], Awaitable[list[str]]]
+) -> list[str]:
+    """`fetch()` within the autocomplete budget, else its last answer for this user."""
+
+    async def pairs() -> list[tuple[str, str]]:
+        return [(v, v) for v in await fetch()]
+
+    return [v for v, _ in await _cache.get((source, interaction.user.id), pairs)]
+
 
 async def personality_choices(
     gateway: GatewayClient, interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    try:
+    async def fetch() -> list[tuple[str, str]]:
         found = await gateway.personalities(actor(interaction))
-    except TzurotError:
-        return []
-    return choices([p.display_name for p in found], current)
+        return [(p.display_name, p.display_name) for p in found]
+
+    values = await _cache.get(("personalities", interaction.user.id), fetch)
+    return choices([name for name, _ in values], current)
 
 
 async def config_choices(
     gateway: GatewayClient, interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    try:
+    async def fetch() -> list[tuple[str, str]]:
         listed = await gateway.call(
             gateway.stub.ListLlmConfigs(gw.ListLlmConfigsRequest(actor=actor(interaction)))
         )
-    except TzurotError:
-        return []
+        return [(f"{c.name} ({c.provider}/{c.model})", c.id) for c in listed.configs]
+
+    values = await _cache.get(("configs", interaction.user.id), fetch)
     typed = current.casefold()
     return [
-        app_commands.Choice(name=f"{c.name} ({c.provider}/{c.model})"[:100], value=c.id)
-        for c in listed.configs
-        if typed in c.name.casefold() or typed in c.model.casefold()
+        app_commands.Choice(name=name[:100], value=value)
+        for name, value in values
+        if typed in name.casefold()
     ][:25]

@@ -8,8 +8,8 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, send
-from tzurot.bot.gateway_client import GatewayClient, unimplemented
+from tzurot.bot.commands.common import actor, defer, failure_text, send
+from tzurot.bot.gateway_client import GatewayClient, location_of, unimplemented
 from tzurot.bot.messages import MessageFlow
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -49,37 +49,41 @@ def help_command() -> app_commands.Command[Any, Any, None]:
 
 def inspect_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.ContextMenu:
     async def inspect(interaction: discord.Interaction, message: discord.Message) -> None:
-        answer = flow.answer_for(message.id)
-        if answer is None or not answer.job_id:
-            await send(interaction, "That is not an answer this bot remembers posting.")
-            return
+        await defer(interaction)
+        who = actor(interaction)
         try:
-            status = await gateway.call(
-                gateway.stub.GetJobStatus(
-                    gw.GetJobStatusRequest(job_id=answer.job_id, actor=actor(interaction))
-                )
-            )
+            # Through the gateway: any answer in history, whichever bot process posted it.
+            job = await gateway.job_for_message(who, message.id)
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
+        if job is None:
+            await send(interaction, "That is not an answer this bot posted.")
+            return
+        known = flow.answer_for(message.id)
+        personality = known.personality if known is not None else None
+        if personality is None:
+            personality = await gateway.personality(who, message.author.display_name)
         resolved: common.ResolvedLlmConfig | None = None
-        try:
-            effective = await gateway.call(
-                gateway.stub.GetEffectiveConfig(
-                    gw.GetEffectiveConfigRequest(
-                        actor=actor(interaction),
-                        personality=answer.personality.slug,
-                        location=answer.request.location,
+        if personality is not None:
+            try:
+                effective = await gateway.call(
+                    gateway.stub.GetEffectiveConfig(
+                        gw.GetEffectiveConfigRequest(
+                            actor=who,
+                            personality=personality.slug,
+                            location=location_of(interaction.channel, interaction.guild),
+                        )
                     )
                 )
-            )
-            resolved = effective.effective
-        except TzurotError as err:
-            if not unimplemented(err):
-                raise
-        lines = [render.inspect(status.job, resolved)]
-        if status.job.HasField("inspection"):
-            lines.append(render.inspection(status.job.inspection, answer.request.references))
+                resolved = effective.effective
+            except TzurotError as err:
+                if not unimplemented(err):
+                    raise
+        lines = [render.inspect(job, resolved)]
+        if job.HasField("inspection"):
+            references = list(known.request.references) if known is not None else []
+            lines.append(render.inspection(job.inspection, references))
         else:
             lines.append("Only the person it answered can see what informed it.")
         await send(interaction, "\n".join(lines))

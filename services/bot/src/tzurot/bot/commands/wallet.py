@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, failure_text, reply, send
+from tzurot.bot.commands.lookups import cached_values
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
@@ -56,7 +57,7 @@ class WalletKeyModal(discord.ui.Modal):
             text = f"Saved your {self.provider} key{hint}. It is stored encrypted."
         finally:
             del request
-        await interaction.followup.send(text, ephemeral=True)
+        await send(interaction, text)
 
 
 class WalletCommands(app_commands.Group):
@@ -72,13 +73,13 @@ class WalletCommands(app_commands.Group):
     async def _stored_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
+        async def fetch() -> list[str]:
             listed = await self.gateway.call(
                 self.gateway.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(interaction)))
             )
-        except TzurotError:
-            return []
-        return choices([k.provider for k in listed.keys], current)
+            return [k.provider for k in listed.keys]
+
+        return choices(await cached_values("wallet-keys", interaction, fetch), current)
 
     @app_commands.command(name="set", description="Add or replace your key (opens a private form)")
     @app_commands.describe(provider="The provider the key is for")

@@ -7,6 +7,7 @@
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
 - usage.py: usage totals
+- avatars.py: avatar images kept by the project, served by the edge
 - cards.py: character card import and export
 - lorebooks.py: lorebooks and where they are attached
 - shapes.py: the shapes.inc backup import (operators)
@@ -18,6 +19,7 @@ actor, as superuser.
 
 from __future__ import annotations
 
+from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, SettingTarget
 from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
@@ -43,6 +45,7 @@ class Admin(
     MemoryAdmin,
     PrivacyAdmin,
     UsageAdmin,
+    AvatarAdmin,
     CardAdmin,
     LorebookAdmin,
     ShapesAdmin,

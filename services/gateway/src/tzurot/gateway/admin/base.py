@@ -84,8 +84,10 @@ class AdminBase:
         keyvault: KeyVault,
         operator_identities: frozenset[str],
         skills: SkillCatalog | None = None,
+        public_url: str = "",
     ) -> None:
         self._gateway = gateway
+        self._public_url = public_url.rstrip("/")  # where the edge serves avatars
         self._store = store
         self._db = AdminStore(store.engine, store.catalog)
         self._memory = memory

@@ -17,7 +17,13 @@ from tzurot.gateway.admin.base import (
 from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.mentions import find_mentions
-from tzurot.gateway.personalities import BIRTHDAY_PATTERN, SLUG_PATTERN, normalize_alias, slugify
+from tzurot.gateway.personalities import (
+    BIRTHDAY_PATTERN,
+    SLUG_PATTERN,
+    avatar_url_problem,
+    normalize_alias,
+    slugify,
+)
 from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
 
 PERSONALITY_PATHS = frozenset(
@@ -98,6 +104,8 @@ class PersonalityAdmin(SkillAdmin):
         for name, (text, max_len) in texts.items():
             if name in paths:
                 values[name] = limit_text(f"personality.{name}", text, max_len)
+        if "avatar_url" in values:
+            values["avatar_url"] = _checked_avatar_url(values["avatar_url"])
         for flag in ("public", "nsfw"):
             if flag in paths:
                 values[flag] = getattr(p, flag)
@@ -157,3 +165,11 @@ class PersonalityAdmin(SkillAdmin):
         limit_text("content", content, 16_000)
         personalities = [p for p in await self._store.list_personalities() if may_see(p, who)]
         return find_mentions(content, personalities, limit or 5)
+
+
+def _checked_avatar_url(url: str) -> str:
+    """A URL Discord accepts as a webhook avatar (a well formed http(s) URL), or "" for none."""
+    problem = avatar_url_problem(url.strip())
+    if problem is not None:
+        raise InvalidArgument("personality.avatar_url", problem)
+    return url.strip()

@@ -3,6 +3,7 @@ capability (the same names as admin/ and store/)."""
 
 from __future__ import annotations
 
+from tzurot.gateway.admin_server.avatars import AvatarRpcs
 from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
@@ -24,6 +25,7 @@ class GatewayAdminServicer(
     MemoryRpcs,
     PrivacyRpcs,
     UsageRpcs,
+    AvatarRpcs,
     CardRpcs,
     LorebookRpcs,
     ShapesRpcs,

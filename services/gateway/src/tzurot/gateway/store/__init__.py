@@ -10,6 +10,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - jobs.py: jobs and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion
+- avatars.py: avatar images
 - rows.py: rows as domain objects
 - lorebooks.py: lorebooks, their attachments, lore state, card assets
 """
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
 from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
@@ -75,6 +77,7 @@ class AdminStore(
     ModerationQueries,
     UsageQueries,
     PrivacyQueries,
+    AvatarQueries,
     LorebookWrites,
 ):
     """The admin API's SQL: users, personas, personalities, aliases, configs, overrides,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
@@ -202,6 +202,12 @@ class JobQueries(SqlBase):
 
     async def get_job_by_key(self, idempotency_key: str) -> Job | None:
         return await self._one_job(t.jobs.c.idempotency_key == idempotency_key)
+
+    async def get_job_by_delivered_message(self, message_id: str) -> Job | None:
+        """The job that posted `message_id` (uses the GIN index on delivered_message_ids)."""
+        return await self._one_job(
+            t.jobs.c.delivered_message_ids.contains(sa.literal([message_id], ARRAY(sa.Text)))
+        )
 
     async def start_attempt(self, job_id: str) -> Job:
         return await self._update_job(

@@ -1,0 +1,131 @@
+"""Channel routes with Discord's permission checks: reading a message needs View Channel and
+Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
+thread) and is refused in a forum itself; typing needs Send Messages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tzurot.testing.fake_discord.interactions import Interactions
+from tzurot.testing.fake_discord.rules import (
+    CONTENT_LIMIT,
+    FORUM,
+    THREAD_TYPES,
+    Permission,
+    allowed_mentions_error,
+    error,
+    pings,
+)
+from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body
+
+MISSING_ACCESS = error(50001, "Missing Access")
+MISSING_PERMISSIONS = error(50013, "Missing Permissions")
+
+
+class Channels(Interactions):
+    def _channel(self, request: web.Request) -> Json | None:
+        return self.channels.get(int(request.match_info["channel"]))
+
+    def _needs(self, route: str, channel: Json, *bits: int) -> web.Response | None:
+        """403 unless the bot has every permission in `bits` in `channel`."""
+        have = self.bot_permissions(channel)
+        if not have & Permission.VIEW_CHANNEL:
+            return self.refuse(route, 403, MISSING_ACCESS)
+        if any(not have & bit for bit in bits):
+            return self.refuse(route, 403, MISSING_PERMISSIONS)
+        return None
+
+    def _send_permission(self, channel: Json) -> int:
+        if channel.get("type") in THREAD_TYPES:
+            return Permission.SEND_MESSAGES_IN_THREADS
+        return Permission.SEND_MESSAGES
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        return json_response(channel)
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        refused = self._needs("get_message", channel, Permission.READ_MESSAGE_HISTORY)
+        if refused is not None:
+            return refused
+        posted = self.find(int(request.match_info["message"]))
+        if posted is None or posted.deleted:
+            return not_found(10008, "Unknown Message")
+        return json_response(posted.data)
+
+    async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+        route = "create_message"
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        if channel.get("type") == FORUM:
+            return self.refuse(
+                route, 400, error(50008, "Cannot send messages in a non-text channel")
+            )
+        refused = self._needs(route, channel, self._send_permission(channel))
+        if refused is not None:
+            return refused
+        body, files = await read_body(request, self.uploads)
+        content = str(body.get("content") or "")
+        problem = allowed_mentions_error(body.get("allowed_mentions"))
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        if len(content) > CONTENT_LIMIT:
+            return self.refuse(route, 400, error(50035, "Invalid Form Body"))
+        if not content and not body.get("embeds") and not files:
+            return self.refuse(route, 400, error(50006, "Cannot send an empty message"))
+        data = self._message_json(channel, self.bot_user, content)
+        data["embeds"] = body.get("embeds") or []
+        posted = self._store(data)
+        self._record_pings(
+            posted.id,
+            channel,
+            content,
+            body.get("allowed_mentions"),
+            default=("users", "roles", "everyone"),
+        )
+        return json_response(posted.data)
+
+    def _record_pings(
+        self,
+        message_id: int,
+        channel: Json,
+        content: str,
+        allowed: Json | None,
+        *,
+        default: tuple[str, ...] = ("users",),
+        webhook: bool = False,
+    ) -> None:
+        guild = self.guilds[int(channel["guild_id"])]
+        mentionable = [int(r["id"]) for r in guild["roles"] if r.get("mentionable")]
+        # Webhooks may mention @everyone and any role; the bot needs Mention Everyone.
+        can_everyone = webhook or bool(self.bot_permissions(channel) & Permission.MENTION_EVERYONE)
+        found = pings(
+            content,
+            allowed,
+            default_parse=default,
+            mentionable_roles=mentionable,
+            can_mention_everyone=can_everyone,
+        )
+        self.pings.setdefault(message_id, []).append(found)
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        refused = self._needs("typing", channel, self._send_permission(channel))
+        if refused is not None:
+            return refused
+        self.typing.append(int(channel["id"]))
+        return web.Response(status=204)
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        user = self.users.get(int(request.match_info["user"]))
+        if user is None:
+            return not_found(10007, "Unknown Member")
+        return json_response(self._member(user))

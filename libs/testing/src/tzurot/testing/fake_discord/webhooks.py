@@ -1,0 +1,277 @@
+"""Webhook routes as strict as Discord's.
+
+- Listing and creating need Manage Webhooks (403 50013); only text, voice, stage, news and
+  forum channels hold webhooks (50024); 15 per channel (30007) and 1000 per guild (30058);
+  names follow the username rules.
+- Executing validates `username` (non-rendering characters are dropped before the checks),
+  `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
+  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded.
+- Editing or deleting a message in a thread needs its `thread_id` (else 10008).
+- Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
+  minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
+  Discord's edge sends it; discord.py retries only then).
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from tzurot.testing.fake_discord.channels import Channels
+from tzurot.testing.fake_discord.records import Posted
+from tzurot.testing.fake_discord.rules import (
+    CONTENT_LIMIT,
+    FORUM,
+    MAX_WEBHOOKS_PER_CHANNEL,
+    MAX_WEBHOOKS_PER_GUILD,
+    SUPPRESS_EMBEDS,
+    THREAD_TYPES,
+    WEBHOOK_CHANNEL_TYPES,
+    Bucket,
+    Permission,
+    allowed_mentions_error,
+    avatar_url_error,
+    error,
+    username_error,
+)
+from tzurot.testing.fake_discord.wire import Json, iso, json_response, not_found, read_body
+
+
+class Webhooks(Channels):
+    # ---- managing webhooks ----
+
+    async def _list_webhooks(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        refused = self._needs("list_webhooks", channel, Permission.MANAGE_WEBHOOKS)
+        if refused is not None:
+            return refused
+        hooks = [h for h in self.webhooks.values() if h["channel_id"] == channel["id"]]
+        return json_response(hooks)
+
+    async def _create_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+        route = "create_webhook"
+        fault = self._fault(route)
+        if fault is not None:
+            return fault
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        if channel.get("type") not in WEBHOOK_CHANNEL_TYPES:
+            return self.refuse(
+                route, 400, error(50024, "Cannot execute action on this channel type")
+            )
+        refused = self._needs(route, channel, Permission.MANAGE_WEBHOOKS)
+        if refused is not None:
+            return refused
+        here = [h for h in self.webhooks.values() if h["channel_id"] == channel["id"]]
+        if len(here) >= MAX_WEBHOOKS_PER_CHANNEL:
+            return self.refuse(route, 400, error(30007, "Maximum number of webhooks reached (15)"))
+        in_guild = [h for h in self.webhooks.values() if h["guild_id"] == channel["guild_id"]]
+        if len(in_guild) >= MAX_WEBHOOKS_PER_GUILD:
+            return self.refuse(
+                route, 400, error(30058, "Maximum number of webhooks per guild reached (1000)")
+            )
+        body = await request.json()
+        problem = username_error(str(body.get("name") or ""), field_name="name")
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        return json_response(
+            self._new_webhook(int(channel["id"]), str(body["name"]), creator=self.bot_user)
+        )
+
+    async def _get_webhook(self, request: web.Request) -> web.Response:
+        hook = self.webhooks.get(int(request.match_info["hook"]))
+        return json_response(hook) if hook else not_found(10015, "Unknown Webhook")
+
+    async def _delete_webhook(self, request: web.Request) -> web.Response:
+        self.webhooks.pop(int(request.match_info["hook"]), None)
+        return web.Response(status=204)
+
+    def _hook(self, request: web.Request) -> Json | None:
+        hook = self.webhooks.get(int(request.match_info["hook"]))
+        if hook is None or hook["token"] != request.match_info["token"]:
+            return None
+        return hook
+
+    # ---- rate limits ----
+
+    def _limited(self, route: str, *buckets: tuple[str, tuple[int, float]]) -> web.Response | None:
+        """429 if any bucket is empty; else counts the request in each."""
+        now = time.monotonic()
+        live = [
+            self.buckets.setdefault(key, Bucket(limit, per, key)) for key, (limit, per) in buckets
+        ]
+        for bucket in live:
+            bucket.hits = [t for t in bucket.hits if now - t < bucket.per]
+            if len(bucket.hits) >= bucket.limit:
+                wait = bucket.per - (now - bucket.hits[0])
+                self.refusals.append((route, 429, 0))
+                self.rate_limited.append((route, bucket.name))
+                headers = {
+                    **bucket.headers(now, time.time()),
+                    "Retry-After": f"{wait:.3f}",
+                    "X-RateLimit-Scope": "user",
+                    "Via": "1.1 google",
+                }
+                body = {
+                    "message": "You are being rate limited.",
+                    "retry_after": round(wait, 3),
+                    "global": False,
+                }
+                return json_response(body, status=429, headers=headers)
+        for bucket in live:
+            bucket.take(now)
+        return None
+
+    def _rate_headers(self, key: str) -> dict[str, str]:
+        bucket = self.buckets.get(key)
+        return bucket.headers(time.monotonic(), time.time()) if bucket else {}
+
+    # ---- executing ----
+
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+        route = "execute_webhook"
+        token = request.match_info["token"]
+        if token in self.interactions:
+            return await self._followup(request, self.interactions[token])
+        fault = self._fault(route)
+        if fault is not None:
+            return fault
+        hook = self._hook(request)
+        if hook is None:
+            return not_found(10015, "Unknown Webhook")
+        body, files = await read_body(request, self.uploads)
+        channel = self.channels[int(hook["channel_id"])]
+        thread_id = request.query.get("thread_id")
+        if thread_id:
+            thread = self.channels.get(int(thread_id))
+            if thread is None or thread.get("parent_id") != hook["channel_id"]:
+                return self.refuse(route, 400, error(10003, "Unknown Channel"))
+            channel = thread
+        elif channel.get("type") == FORUM:
+            return self.refuse(
+                route,
+                400,
+                error(
+                    220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
+                ),
+            )
+        username = str(body.get("username") or hook["name"])
+        content = str(body.get("content") or "")
+        problem = (
+            username_error(username)
+            or avatar_url_error(body.get("avatar_url"))
+            or allowed_mentions_error(body.get("allowed_mentions"))
+        )
+        if problem is None and len(content) > CONTENT_LIMIT:
+            problem = error(
+                50035,
+                "Invalid Form Body",
+                content={
+                    "_errors": [
+                        {
+                            "code": "BASE_TYPE_MAX_LENGTH",
+                            "message": "Must be 2000 or fewer in length.",
+                        }
+                    ]
+                },
+            )
+        if problem is None and not content and not body.get("embeds") and not files:
+            problem = error(50006, "Cannot send an empty message")
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        limited = self._limited(
+            route,
+            (f"webhook:{hook['id']}", self.webhook_rate),
+            (f"channel-webhooks:{hook['channel_id']}", self.channel_webhook_rate),
+        )
+        if limited is not None:
+            return limited
+        author = {
+            "id": hook["id"],
+            "username": username,
+            "discriminator": "0000",
+            "avatar": None,
+            "bot": True,
+        }
+        data = self._message_json(channel, author, content)
+        data["webhook_id"] = hook["id"]
+        if hook.get("application_id"):
+            data["application_id"] = hook["application_id"]
+        data["embeds"] = body.get("embeds") or []
+        data["flags"] = int(body.get("flags") or 0) & SUPPRESS_EMBEDS
+        posted = self._store(data, avatar_url=body.get("avatar_url"))
+        posted.allowed_mentions.append(body.get("allowed_mentions"))
+        self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
+        await self.dispatch_message(posted)
+        headers = self._rate_headers(f"webhook:{hook['id']}")
+        if request.query.get("wait") in {"true", "True", "1"}:
+            return json_response(posted.data, headers=headers)
+        return web.Response(status=204, headers=headers)
+
+    def _webhook_message(self, request: web.Request) -> Posted | None:
+        """The hook's message, found only with the `thread_id` of the thread it is in."""
+        if self._hook(request) is None:
+            return None
+        posted = self.find(int(request.match_info["message"]))
+        if posted is None or posted.deleted or posted.webhook_id != int(request.match_info["hook"]):
+            return None
+        in_thread = self.channels[posted.channel_id].get("type") in THREAD_TYPES
+        thread_id = request.query.get("thread_id")
+        if in_thread and thread_id != str(posted.channel_id):
+            return None
+        if not in_thread and thread_id:
+            return None
+        return posted
+
+    async def _get_webhook_message(self, request: web.Request) -> web.Response:
+        posted = self._webhook_message(request)
+        return json_response(posted.data) if posted else not_found(10008, "Unknown Message")
+
+    async def _edit_webhook_message(self, request: web.Request) -> web.Response:
+        route = "edit_webhook_message"
+        token = request.match_info["token"]
+        if token in self.interactions:
+            return await self._edit_original(request, self.interactions[token])
+        hook = self._hook(request)
+        if hook is None:
+            return not_found(10015, "Unknown Webhook")
+        posted = self._webhook_message(request)
+        if posted is None:
+            return self.refuse(route, 404, error(10008, "Unknown Message"))
+        body, _ = await read_body(request, self.uploads)
+        problem = allowed_mentions_error(body.get("allowed_mentions"))
+        if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
+            problem = error(50035, "Invalid Form Body")
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
+        if limited is not None:
+            return limited
+        if "content" in body:
+            posted.data["content"] = body["content"] or ""
+            posted.edits.append(posted.data["content"])
+            posted.data["edited_timestamp"] = iso()
+            posted.allowed_mentions.append(body.get("allowed_mentions"))
+            channel = self.channels[posted.channel_id]
+            self._record_pings(
+                posted.id, channel, posted.content, body.get("allowed_mentions"), webhook=True
+            )
+        return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
+
+    async def _delete_hook_message(self, request: web.Request) -> web.Response:
+        route = "delete_webhook_message"
+        hook = self._hook(request)
+        if hook is None:
+            return not_found(10015, "Unknown Webhook")
+        posted = self._webhook_message(request)
+        if posted is None:
+            return self.refuse(route, 404, error(10008, "Unknown Message"))
+        limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
+        if limited is not None:
+            return limited
+        posted.deleted = True
+        return web.Response(status=204, headers=self._rate_headers(f"webhook:{hook['id']}"))

@@ -1,0 +1,90 @@
+"""Whether an answer can be delivered in a channel, checked before anything is paid for, and
+what to tell the user when Discord refuses a post.
+
+Personalities post through a webhook: the channel must be able to hold one (text, voice, stage
+chats, threads and forum posts; not a forum itself, not a category or a DM), and the bot needs
+View Channel, Manage Webhooks and Send Messages (Send Messages in Threads in a thread) there. A
+403 from Discord is remembered per channel for a while, so no generation is started for a
+channel the bot cannot post in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import discord
+
+from tzurot.bot.webhooks import webhook_channel
+
+MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
+UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, INVALID_FORM = 10008, 10015, 50035
+
+
+def delivery_problem(channel: object) -> str | None:
+    """Why answers cannot be posted in `channel` (a short sentence for the user), or None."""
+    try:
+        parent, thread = webhook_channel(channel)
+    except TypeError:
+        return "Personalities cannot post in this kind of channel (no webhooks here)."
+    me = parent.guild.me
+    if me is None:
+        return None  # not cached yet: let Discord decide
+    perms = (thread or parent).permissions_for(me)
+    missing = []
+    if not perms.view_channel:
+        missing.append("View Channel")
+    if not parent.permissions_for(me).manage_webhooks:
+        missing.append("Manage Webhooks")
+    if thread is not None and not perms.send_messages_in_threads:
+        missing.append("Send Messages in Threads")
+    if thread is None and not perms.send_messages:
+        missing.append("Send Messages")
+    if missing:
+        return (
+            "I can't post answers here: I need the "
+            + ", ".join(f"**{m}**" for m in missing)
+            + " permission. A server admin can grant it in the channel settings."
+        )
+    return None
+
+
+def refusal_text(exc: discord.HTTPException) -> str:
+    """What the user reads when Discord refused to post (part of) an answer."""
+    if exc.status == 403:
+        return (
+            "Discord refused to let me post here (missing permissions). A server admin can "
+            "check my permissions in this channel."
+        )
+    if exc.status == 404 and exc.code == UNKNOWN_MESSAGE:
+        return "The answer's message was deleted while it was being written, so I stopped."
+    if exc.status == 404:
+        return "This channel's webhook disappeared while I was answering; try again."
+    if exc.status == 429:
+        return "Discord is rate limiting this channel; the answer was cut short. Try again soon."
+    if exc.status == 400:
+        return "Discord refused the answer's message as invalid, so it was not posted in full."
+    return "Discord could not take the answer right now; try again shortly."
+
+
+class ForbiddenChannels:
+    """Channels where Discord answered 403, remembered for `ttl` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._until: dict[int, float] = {}
+
+    def remember(self, channel_id: int) -> None:
+        self._until[channel_id] = self._clock() + self._ttl
+
+    def forget(self, channel_id: int) -> None:
+        self._until.pop(channel_id, None)
+
+    def __contains__(self, channel_id: object) -> bool:
+        until = self._until.get(channel_id)  # type: ignore[call-overload]
+        if until is None:
+            return False
+        if self._clock() >= until:
+            del self._until[channel_id]  # type: ignore[arg-type]
+            return False
+        return True

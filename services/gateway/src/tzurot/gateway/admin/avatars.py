@@ -1,0 +1,61 @@
+"""Avatars kept by the project: `/character avatar` uploads go here instead of Discord's
+signed attachment URLs (which expire), and the edge serves them publicly at
+`{public_url}/avatars/{slug}.{ext}`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.gateway.domain import Personality
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+
+MAX_AVATAR_BYTES = 8 * 1024 * 1024
+_FILE = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.(png|jpg|gif|webp)$")
+CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+def image_kind(data: bytes) -> str | None:
+    """The extension of a PNG, JPEG, GIF or WebP image, recognised by its first bytes."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+class AvatarAdmin(AdminBase):
+    async def set_avatar(self, who: Principal, name: str, image: bytes) -> Personality:
+        if not self._public_url:
+            raise FailedPrecondition(
+                "avatars cannot be served: TZUROT_PUBLIC_URL (where the edge is reachable) "
+                "is not set",
+                reason="NO_PUBLIC_URL",
+            )
+        if len(image) > MAX_AVATAR_BYTES:
+            raise InvalidArgument("image", "the avatar image is larger than 8 MiB")
+        kind = image_kind(image)
+        if kind is None:
+            raise InvalidArgument("image", "the avatar must be a PNG, JPEG, GIF or WebP image")
+        target = await self._owned(name, who)
+        digest = hashlib.sha256(image).hexdigest()
+        await self._db.put_avatar(target.id, target.slug, CONTENT_TYPES[kind], image, digest)
+        # The version parameter changes with the image: Discord caches avatars by URL.
+        url = f"{self._public_url}/avatars/{target.slug}.{kind}?v={digest[:12]}"
+        await self._db.update_personality(target.id, {"avatar_url": url}, None)
+        updated = await self._store.get_personality(target.id)
+        assert updated is not None
+        return updated
+
+    async def get_avatar(self, file: str) -> tuple[str, bytes]:
+        """(content type, image) for "{slug}.{ext}"; NotFound unless the extension matches."""
+        found = _FILE.match(file)
+        stored = await self._db.get_avatar(found.group(1)) if found else None
+        if found is None or stored is None or stored[0] != CONTENT_TYPES[found.group(2)]:
+            raise NotFound(f"no avatar {file!r}", reason="AVATAR_NOT_FOUND")
+        return stored

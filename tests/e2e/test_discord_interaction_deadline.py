@@ -1,0 +1,137 @@
+"""Discord's 3-second interaction deadline, against the strict fake: every command that calls
+the backend acknowledges first and edits its original response; autocomplete answers in time
+from a cache; files respect the interaction's `attachment_size_limit`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import zipfile
+from typing import Any
+
+import pytest
+
+from tzurot.testing.discord_e2e import RecordingGateway, World, recording_gateway, running_bot
+from tzurot.testing.fake_discord import FakeInteraction
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+SLOW = 4.0  # longer than Discord's 3 s
+
+
+async def answered(world: World, interaction: FakeInteraction) -> str:
+    await world.discord.wait_until(lambda: any(t for t in interaction.texts()), within=30)
+    return "\n".join(t for t in interaction.texts() if t)
+
+
+def deferred_then_edited(interaction: FakeInteraction) -> bool:
+    kinds = [r.get("type") for r in interaction.responses]
+    return kinds[:2] == [5, "edit"] and interaction.deprecated_followups == 0
+
+
+class SlowGateway(RecordingGateway):
+    """The real gateway behind a delay of `SLOW` seconds on reads a command makes."""
+
+    async def GetPersonality(self, request: gw.GetPersonalityRequest, context: Any) -> Any:
+        await asyncio.sleep(SLOW)
+        return await super().GetPersonality(request, context)
+
+    async def ListPersonalities(self, request: gw.ListPersonalitiesRequest, context: Any) -> Any:
+        await asyncio.sleep(SLOW)
+        return await super().ListPersonalities(request, context)
+
+
+async def test_a_slow_backend_still_meets_the_deadline_by_deferring(world: World) -> None:
+    async with (
+        recording_gateway(world, SlowGateway) as (_, client),
+        running_bot(world, gateway=client),
+    ):
+        refused = len(world.discord.refusals)
+        viewed = await world.discord.slash(
+            world.general, world.alice, "character", {"personality": "Lilith"}, subcommand=["view"]
+        )
+        text = await answered(world, viewed)
+    assert "**Lilith**" in text
+    assert deferred_then_edited(viewed)
+    assert viewed.is_ephemeral()
+    assert world.discord.refusals[refused:] == []  # no 10062: the defer came within 3 s
+
+
+async def test_autocomplete_answers_within_the_deadline_then_from_the_cache(
+    world: World,
+) -> None:
+    async with (
+        recording_gateway(world, SlowGateway) as (_, client),
+        running_bot(world, gateway=client),
+    ):
+        refused = len(world.discord.refusals)
+        first = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"personality": "li"},
+            subcommand=["view"],
+            focused="personality",
+        )
+        await world.discord.wait_until(lambda: first.responses, within=10)
+        assert first.choices() == []  # the backend was too slow: nothing rather than too late
+        await asyncio.sleep(SLOW)  # the late answer fills the cache
+        second = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"personality": "li"},
+            subcommand=["view"],
+            focused="personality",
+        )
+        await world.discord.wait_until(lambda: second.responses, within=10)
+    assert [c["name"] for c in second.choices()] == ["Lilith"]
+    assert world.discord.refusals[refused:] == []
+
+
+async def test_inspect_and_data_delete_defer_then_edit(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        said = await world.discord.say(world.general, world.alice, "@Lilith hi")
+        await world.delivered(f"{said.id}:lilith")
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        await answered(world, inspected)
+        erased = await world.discord.slash(
+            world.general,
+            world.bob,
+            "settings",
+            {"confirm": "DELETE"},
+            subcommand=["data", "delete"],
+        )
+        assert "Erased" in await answered(world, erased)
+    assert deferred_then_edited(inspected)
+    assert deferred_then_edited(erased)
+
+
+async def test_an_export_larger_than_the_attachment_limit_comes_in_parts(world: World) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply = "x" * 1500
+    refused = len(world.discord.refusals)
+    async with running_bot(world):
+        for i in range(3):
+            said = await world.discord.say(world.general, world.alice, f"@Lilith tell me {i}")
+            await world.delivered(f"{said.id}:lilith")
+        limit = 1024
+        exported = await world.discord.slash(
+            world.general,
+            world.alice,
+            "settings",
+            subcommand=["data", "export"],
+            attachment_size_limit=limit,
+        )
+        text = await answered(world, exported)
+        assert "smaller parts" in text
+        count = int(re.search(r"comes in (\d+) smaller parts", text).group(1))  # type: ignore[union-attr]
+        await world.discord.wait_until(lambda: len(world.discord.uploads) == count)
+    parts = list(world.discord.uploads)
+    assert all(len(p) <= limit for p in parts)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(parts)))
+    assert archive.namelist()  # the parts join back into the zip
+    assert world.discord.refusals[refused:] == []  # nothing was too large for Discord

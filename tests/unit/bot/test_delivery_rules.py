@@ -1,0 +1,92 @@
+"""The bot's own rules for Discord's limits: the channel cadence, remembered 403s, command
+hashes, IDENTIFY slots, code-fence splitting, PluralKit reply embeds."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import discord
+import pytest
+
+from tzurot.bot.cadence import ChannelCadence
+from tzurot.bot.delivery import ForbiddenChannels
+from tzurot.bot.proxied import reply_embed_target
+from tzurot.bot.sharding import IdentifySchedule, command_hash
+from tzurot.bot.splitting import split_message
+
+
+def test_answers_streaming_in_one_channel_share_its_webhook_budget() -> None:
+    now = [0.0]
+    cadence = ChannelCadence(0.2, clock=lambda: now[0])
+    assert cadence.interval(1) == 0.2
+    for _ in range(4):
+        cadence.start(1)
+    # 4 answers share 4 of the 5 requests per 2 s: each edits every 2 s at most.
+    assert cadence.interval(1) == pytest.approx(2.0)
+    assert cadence.interval(2) == 0.2  # another channel is not slowed down
+    cadence.limited(1, 1.0)
+    assert cadence.interval(1) == pytest.approx(4.0)  # after a 429: slower for a while
+    now[0] = 100.0
+    assert cadence.interval(1) == pytest.approx(2.0)
+    for _ in range(4):
+        cadence.stop(1)
+    assert cadence.interval(1) == 0.2
+
+
+def test_a_403_is_remembered_for_a_while() -> None:
+    now = [0.0]
+    forbidden = ForbiddenChannels(600, clock=lambda: now[0])
+    forbidden.remember(7)
+    assert 7 in forbidden
+    assert 8 not in forbidden
+    now[0] = 601
+    assert 7 not in forbidden
+
+
+def test_the_command_hash_ignores_what_discord_adds() -> None:
+    mine = [{"name": "help", "description": "How", "type": 1, "options": [], "nsfw": False}]
+    theirs = [
+        {
+            "id": "1",
+            "application_id": "2",
+            "version": "3",
+            "name": "help",
+            "description": "How",
+            "type": 1,
+            "default_member_permissions": None,
+        }
+    ]
+    assert command_hash(mine) == command_hash(theirs)
+    assert command_hash(mine) != command_hash([{**mine[0], "description": "Other"}])
+
+
+def test_shards_identify_in_their_max_concurrency_slots() -> None:
+    schedule = IdentifySchedule(5.0)
+    schedule.max_concurrency = 2
+    assert schedule.delay(0) == pytest.approx(0.0, abs=0.1)
+    assert schedule.delay(1) == pytest.approx(0.0, abs=0.1)  # same window, other bucket
+    assert schedule.delay(2) == pytest.approx(5.0, abs=0.1)
+    assert schedule.delay(5) == pytest.approx(10.0, abs=0.1)
+    assert schedule.delay(0) == 5.0  # a re-IDENTIFY waits one window
+
+
+def test_a_split_inside_a_code_block_closes_and_reopens_the_fence() -> None:
+    code = "\n".join(f"    line_{i} = {i}" for i in range(300))
+    pieces = split_message(f"Intro.\n\n```py\n{code}\n```\nOutro.")
+    assert all(len(p) <= 2000 for p in pieces)
+    assert all(p.count("```") % 2 == 0 for p in pieces)
+    assert all(p.startswith("```py\n") for p in pieces[2:])
+    joined = "\n".join(p.removeprefix("```py\n").removesuffix("\n```") for p in pieces[1:])
+    assert "    line_299 = 299" in joined  # indentation kept across the cut
+
+
+def test_a_pluralkit_reply_embed_points_at_the_replied_message() -> None:
+    embed = discord.Embed(description="**[Reply to:](https://discord.com/channels/1/22/333)** hi")
+    embed.set_author(name="Lilith\u2004\u21a9\ufe0f", url="https://discord.com/channels/1/22/333")
+
+    def message(*embeds: discord.Embed) -> discord.Message:
+        return SimpleNamespace(embeds=list(embeds))  # type: ignore[return-value]
+
+    assert reply_embed_target(message(embed)) == (22, 333)
+    plain = discord.Embed(description="https://discord.com/channels/1/22/333")
+    assert reply_embed_target(message(plain)) is None  # an ordinary link is not a reply

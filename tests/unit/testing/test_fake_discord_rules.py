@@ -1,0 +1,350 @@
+"""The fake Discord refuses what Discord refuses: one test per rule, over raw HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tzurot.testing.fake_discord import FakeDiscord, FakeInteraction, Json
+from tzurot.testing.fake_discord.rules import Permission, pings
+
+BOT = "Bot "
+
+
+@dataclass
+class Http:
+    fake: FakeDiscord
+    session: aiohttp.ClientSession
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, bot: bool = True, **params: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        headers = {"Authorization": BOT + self.fake.token} if bot else {}
+        async with self.session.request(
+            method, self.fake.api_base + path, json=body, headers=headers, params=params
+        ) as response:
+            text = await response.text()
+            data = json.loads(text) if text else None
+            return response.status, data, dict(response.headers)
+
+    async def upload(self, path: str, body: Json, size: int) -> tuple[int, Any]:
+        form = aiohttp.FormData()
+        form.add_field("payload_json", json.dumps(body), content_type="application/json")
+        form.add_field("files[0]", b"x" * size, filename="a.bin")
+        async with self.session.post(self.fake.api_base + path, data=form) as response:
+            return response.status, await response.json()
+
+
+@asynccontextmanager
+async def discord_http() -> AsyncIterator[tuple[Http, Json, Json]]:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        yield Http(fake, session), guild, channel
+
+
+async def hook_of(http: Http, channel: Json) -> Json:
+    status, hook, _ = await http.call("POST", f"/channels/{channel['id']}/webhooks", {"name": "T"})
+    assert status == 200, hook
+    return dict(hook)
+
+
+def hook_path(hook: Json) -> str:
+    return f"/webhooks/{hook['id']}/{hook['token']}"
+
+
+async def interaction(http: Http, channel: Json) -> FakeInteraction:
+    return await http.fake.slash(channel, http.fake.make_user("alice"), "help")
+
+
+# ---- interactions ----
+
+
+async def test_an_initial_response_after_3_seconds_is_unknown_interaction() -> None:
+    async with discord_http() as (http, _, channel):
+        http.fake.interaction_deadline = 0.05
+        record = await interaction(http, channel)
+        await asyncio.sleep(0.1)
+        status, body, _ = await http.call(
+            "POST", f"/interactions/{record.id}/{record.token}/callback", {"type": 5}
+        )
+        assert (status, body["code"]) == (404, 10062)
+
+
+async def test_a_response_within_the_deadline_is_taken_once() -> None:
+    async with discord_http() as (http, _, channel):
+        record = await interaction(http, channel)
+        path = f"/interactions/{record.id}/{record.token}/callback"
+        assert (await http.call("POST", path, {"type": 5}))[0] == 200
+        status, body, _ = await http.call("POST", path, {"type": 5})
+        assert (status, body["code"]) == (400, 40060)
+
+
+async def test_followups_and_edits_need_an_initial_response() -> None:
+    async with discord_http() as (http, _, channel):
+        record = await interaction(http, channel)
+        base = f"/webhooks/{http.fake.application_id}/{record.token}"
+        status, body, _ = await http.call("POST", base, {"content": "hi"})
+        assert (status, body["code"]) == (404, 10015)
+        status, body, _ = await http.call("PATCH", base + "/messages/@original", {"content": "x"})
+        assert (status, body["code"]) == (404, 10015)
+        callback = f"/interactions/{record.id}/{record.token}/callback"
+        await http.call("POST", callback, {"type": 5, "data": {"flags": 64}})
+        status, _, _ = await http.call("PATCH", base + "/messages/@original", {"content": "x"})
+        assert status == 200
+        assert record.original() == {"flags": 64, "content": "x"}
+        assert record.deprecated_followups == 0
+
+
+async def test_a_followup_right_after_a_defer_is_recorded_as_deprecated() -> None:
+    async with discord_http() as (http, _, channel):
+        record = await interaction(http, channel)
+        await http.call("POST", f"/interactions/{record.id}/{record.token}/callback", {"type": 5})
+        await http.call(
+            "POST", f"/webhooks/{http.fake.application_id}/{record.token}", {"content": "a"}
+        )
+        assert record.deprecated_followups == 1
+
+
+async def test_files_larger_than_the_interactions_limit_are_refused() -> None:
+    async with discord_http() as (http, _, channel):
+        record = await http.fake.slash(
+            channel, http.fake.make_user("a"), "help", attachment_size_limit=100
+        )
+        callback = f"/interactions/{record.id}/{record.token}/callback"
+        status, body = await http.upload(callback, {"type": 4, "data": {"content": "f"}}, 101)
+        assert (status, body["code"]) == (413, 40005)
+        status, _ = await http.upload(callback, {"type": 4, "data": {"content": "f"}}, 100)
+        assert status == 200
+
+
+# ---- permissions ----
+
+
+async def test_webhooks_need_manage_webhooks() -> None:
+    async with discord_http() as (http, _, channel):
+        http.fake.deny_bot(channel, Permission.MANAGE_WEBHOOKS)
+        for method, body in (("GET", None), ("POST", {"name": "T"})):
+            status, answer, _ = await http.call(method, f"/channels/{channel['id']}/webhooks", body)
+            assert (status, answer["code"]) == (403, 50013)
+
+
+async def test_posting_needs_send_messages_and_a_hidden_channel_is_missing_access() -> None:
+    async with discord_http() as (http, guild, channel):
+        http.fake.deny_bot(channel, Permission.SEND_MESSAGES)
+        path = f"/channels/{channel['id']}/messages"
+        status, body, _ = await http.call("POST", path, {"content": "hi"})
+        assert (status, body["code"]) == (403, 50013)
+        hidden = http.fake.add_channel(guild, "secret")
+        http.fake.deny_bot(hidden, Permission.VIEW_CHANNEL)
+        status, body, _ = await http.call(
+            "POST", f"/channels/{hidden['id']}/messages", {"content": "x"}
+        )
+        assert (status, body["code"]) == (403, 50001)
+
+
+async def test_threads_need_send_messages_in_threads() -> None:
+    async with discord_http() as (http, guild, channel):
+        thread = http.fake.add_thread(guild, channel, "t")
+        http.fake.deny_bot(channel, Permission.SEND_MESSAGES_IN_THREADS)
+        status, body, _ = await http.call(
+            "POST", f"/channels/{thread['id']}/messages", {"content": "x"}
+        )
+        assert (status, body["code"]) == (403, 50013)
+        status, _, _ = await http.call(
+            "POST", f"/channels/{channel['id']}/messages", {"content": "x"}
+        )
+        assert status == 200
+
+
+# ---- webhooks ----
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "x" * 81, "Clyde", "my discord bot", "a```b", "everyone", "HERE", "c\u200blyde", "\u200b"],
+)
+async def test_refused_webhook_usernames(name: str) -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        status, body, _ = await http.call(
+            "POST", hook_path(hook), {"content": "hi", "username": name}, bot=False, wait="true"
+        )
+        if name == "":  # an empty username means the webhook's own name
+            assert status == 200
+        else:
+            assert (status, body["code"]) == (400, 50035)
+
+
+async def test_a_hair_space_breaks_a_forbidden_word_like_pluralkit_does() -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        status, _, _ = await http.call(
+            "POST", hook_path(hook), {"content": "hi", "username": "c\u200alyde"}, bot=False
+        )
+        assert status == 204
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com/a.png", "https://", "https://a b"])
+async def test_avatar_url_must_be_a_well_formed_http_url(url: str) -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        status, body, _ = await http.call(
+            "POST", hook_path(hook), {"content": "hi", "avatar_url": url}, bot=False
+        )
+        assert (status, body["code"]) == (400, 50035)
+
+
+async def test_content_limits() -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        status, body, _ = await http.call(
+            "POST", hook_path(hook), {"content": "x" * 2001}, bot=False
+        )
+        assert (status, body["code"]) == (400, 50035)
+        status, body, _ = await http.call("POST", hook_path(hook), {"content": ""}, bot=False)
+        assert (status, body["code"]) == (400, 50006)
+
+
+async def test_a_message_in_a_thread_is_edited_and_deleted_only_with_its_thread_id() -> None:
+    async with discord_http() as (http, guild, channel):
+        thread = http.fake.add_thread(guild, channel, "t")
+        hook = await hook_of(http, channel)
+        _, sent, _ = await http.call(
+            "POST",
+            hook_path(hook),
+            {"content": "a"},
+            bot=False,
+            wait="true",
+            thread_id=thread["id"],
+        )
+        message = f"{hook_path(hook)}/messages/{sent['id']}"
+        status, body, _ = await http.call("PATCH", message, {"content": "b"}, bot=False)
+        assert (status, body["code"]) == (404, 10008)
+        status, body, _ = await http.call("DELETE", message, bot=False)
+        assert (status, body["code"]) == (404, 10008)
+        status, _, _ = await http.call(
+            "PATCH", message, {"content": "b"}, bot=False, thread_id=thread["id"]
+        )
+        assert status == 200
+        status, _, _ = await http.call("DELETE", message, bot=False, thread_id=thread["id"])
+        assert status == 204
+
+
+async def test_a_forum_takes_webhook_messages_only_in_a_post() -> None:
+    async with discord_http() as (http, guild, _):
+        forum = http.fake.add_forum(guild, "ideas")
+        post = http.fake.add_thread(guild, forum, "first post")
+        hook = await hook_of(http, forum)
+        status, body, _ = await http.call("POST", hook_path(hook), {"content": "a"}, bot=False)
+        assert (status, body["code"]) == (400, 220001)
+        status, _, _ = await http.call(
+            "POST", hook_path(hook), {"content": "a"}, bot=False, thread_id=post["id"]
+        )
+        assert status == 204
+        status, body, _ = await http.call(
+            "POST", f"/channels/{forum['id']}/messages", {"content": "x"}
+        )
+        assert (status, body["code"]) == (400, 50008)
+
+
+async def test_a_thread_cannot_hold_a_webhook() -> None:
+    async with discord_http() as (http, guild, channel):
+        thread = http.fake.add_thread(guild, channel, "t")
+        status, body, _ = await http.call(
+            "POST", f"/channels/{thread['id']}/webhooks", {"name": "T"}
+        )
+        assert (status, body["code"]) == (400, 50024)
+
+
+async def test_webhook_caps_per_channel_and_per_guild() -> None:
+    async with discord_http() as (http, guild, channel):
+        http.fake.add_foreign_webhooks(channel, 15)
+        status, body, _ = await http.call(
+            "POST", f"/channels/{channel['id']}/webhooks", {"name": "T"}
+        )
+        assert (status, body["code"]) == (400, 30007)
+        others = [http.fake.add_channel(guild, f"c{i}") for i in range(71)]
+        for other in others[:-1]:
+            http.fake.add_foreign_webhooks(other, 14)
+        http.fake.add_foreign_webhooks(others[-1], 1000 - 15 - 70 * 14)
+        status, body, _ = await http.call(
+            "POST", f"/channels/{others[-1]['id']}/webhooks", {"name": "T"}
+        )
+        assert (status, body["code"]) == (400, 30058)
+
+
+# ---- rate limits ----
+
+
+async def test_a_webhook_is_limited_to_5_requests_per_2_seconds() -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        answers = [
+            await http.call("POST", hook_path(hook), {"content": f"m{i}"}, bot=False)
+            for i in range(6)
+        ]
+        assert [a[0] for a in answers] == [204] * 5 + [429]
+        _, body, headers = answers[-1]
+        assert 0 < body["retry_after"] <= 2.0
+        assert body["global"] is False
+        assert headers["X-RateLimit-Limit"] == "5"
+        assert headers["X-RateLimit-Remaining"] == "0"
+        assert float(headers["Retry-After"]) == pytest.approx(body["retry_after"], abs=0.01)
+        assert answers[3][2]["X-RateLimit-Remaining"] == "1"
+
+
+async def test_a_channel_takes_about_30_webhook_messages_a_minute() -> None:
+    async with discord_http() as (http, _, channel):
+        http.fake.channel_webhook_rate = (3, 60.0)
+        first, second = await hook_of(http, channel), await hook_of(http, channel)
+        for hook in (first, first, second):
+            assert (await http.call("POST", hook_path(hook), {"content": "m"}, bot=False))[0] == 204
+        status, body, _ = await http.call("POST", hook_path(second), {"content": "m"}, bot=False)
+        assert status == 429
+        assert body["retry_after"] > 50
+
+
+# ---- mentions ----
+
+
+async def test_pings_follow_allowed_mentions_and_the_content() -> None:
+    async with discord_http() as (http, guild, channel):
+        alice, bob = http.fake.make_user("alice"), http.fake.make_user("bob")
+        role = http.fake.add_role(guild, "mods")
+        role["mentionable"] = True
+        hook = await hook_of(http, channel)
+        content = f"@everyone <@{alice['id']}> <@{bob['id']}> <@&{role['id']}>"
+        cases: list[tuple[Json | None, set[str], bool]] = [
+            (None, {alice["id"], bob["id"]}, False),  # webhooks parse users by default
+            ({"parse": []}, set(), False),
+            ({"parse": [], "users": [alice["id"]]}, {alice["id"]}, False),
+            ({"parse": ["everyone"]}, set(), True),
+        ]
+        for allowed, users, everyone in cases:
+            body: Json = {"content": content}
+            if allowed is not None:
+                body["allowed_mentions"] = allowed
+            _, sent, _ = await http.call("POST", hook_path(hook), body, bot=False, wait="true")
+            (found,) = http.fake.pings[int(sent["id"])]
+            assert ({str(u) for u in found.users}, found.everyone) == (users, everyone)
+            await asyncio.sleep(0.45)  # stay inside the webhook's rate limit
+        status, answer, _ = await http.call(
+            "POST",
+            hook_path(hook),
+            {"content": content, "allowed_mentions": {"parse": ["users"], "users": [alice["id"]]}},
+            bot=False,
+        )
+        assert (status, answer["code"]) == (400, 50035)
+
+
+def test_mentions_not_in_the_content_never_ping() -> None:
+    found = pings("hello", {"parse": ["users", "everyone"], "users": []}, can_mention_everyone=True)
+    assert not found
