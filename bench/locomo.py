@@ -126,7 +126,14 @@ def _answered(turns: Sequence[dict[str, Any]], conversation: Conversation) -> bo
 def _new_turn(turn: dict[str, Any], conversation: Conversation) -> NewTurn:
     caption = turn.get("blip_caption") or ""
     attachments = (
-        (Attachment(url=turn["img_url"][0], content_type="image/jpeg", description=caption),)
+        # The image is never fetched; its URL in the data can exceed a stored URL's limit.
+        (
+            Attachment(
+                url=f"https://locomo.invalid/{turn['dia_id']}.jpg",
+                content_type="image/jpeg",
+                description=caption,
+            ),
+        )
         if caption and turn.get("img_url")
         else ()
     )
