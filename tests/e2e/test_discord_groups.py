@@ -437,3 +437,42 @@ async def test_release_notes_post_once_per_channel_per_version(
         assert notes.content.startswith("**Tzurot 0.2.0** (2026-12-02)")
         assert "Group channels" in notes.content
     assert "Tzurot 0.1.0" in text  # this gateway runs 0.1.0
+
+
+async def test_superusers_announce_to_every_subscribed_channel(world: World) -> None:
+    """/admin announce: refused for others; a superuser's text posts once per subscriber."""
+    channel = world.discord.add_channel(world.guild, "news")
+    async with running_bot(world):
+        done = await world.discord.slash(
+            channel,
+            world.alice,
+            "notifications",
+            subcommand=["subscribe"],
+            permissions=MANAGE_GUILD,
+        )
+        await world.discord.wait_until(_texts(done))
+        refused = await world.discord.slash(
+            channel, world.alice, "admin", {"text": "Maintenance at noon"}, subcommand=["announce"]
+        )
+        assert "only superusers may announce" in await world.discord.wait_until(_texts(refused))
+        assert not [m for m in bot_posts(world, channel) if "Maintenance" in m.content]
+        engine = create_engine(world.mesh.database_url)
+        try:
+            async with engine.begin() as conn:  # as an operator would: README, "Superusers"
+                await conn.execute(
+                    sa.text("UPDATE core.users SET superuser = true WHERE platform_user_id = :id"),
+                    {"id": world.alice["id"]},
+                )
+        finally:
+            await engine.dispose()
+        queued = await world.discord.slash(
+            channel, world.alice, "admin", {"text": "Maintenance at noon"}, subcommand=["announce"]
+        )
+        assert "Announcement queued for" in await world.discord.wait_until(_texts(queued))
+
+        def announced() -> list[Posted]:
+            return [m for m in bot_posts(world, channel) if "Maintenance at noon" in m.content]
+
+        (posted,) = await world.discord.wait_until(announced)
+        await asyncio.sleep(1)  # a second delivery, if any, would arrive by now
+        assert announced() == [posted]
