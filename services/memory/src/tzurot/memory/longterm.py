@@ -52,7 +52,7 @@ class Tuning:
     candidates: int = 60
     """Candidates per source (vector, full text) before hybrid scoring."""
     initial_salience: float = 0.5
-    retrieval_boost: float = 0.1
+    use_boost: float = 0.1
     """Salience step of a memory used in a delivered answer that was kept."""
     merge_similarity: float = 0.92
     """A new memory this close (cosine) to one of its scope merges into it."""
@@ -257,7 +257,7 @@ class LongTermMemory:
     async def reinforce_used(self) -> int:
         """Memories used in delivered answers that stood `use_grace` get their boost (once)."""
         t = self.tuning
-        return await self._store.reinforce_used(t.use_grace, t.retrieval_boost)
+        return await self._store.reinforce_used(t.use_grace, t.use_boost)
 
     # Storage.
 

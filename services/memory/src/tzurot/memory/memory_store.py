@@ -322,10 +322,8 @@ class PostgresMemoryStore:
             rows = (await conn.execute(stmt)).all()
         return [(str(r.src_id), str(r.dst_id), float(r.weight)) for r in rows]
 
-    async def link(
-        self, pairs: Iterable[tuple[str, str]], weight: float, increment: float = 0.0
-    ) -> int:
-        """Edges in both directions: new ones get `weight`, existing ones `+ increment` (≤ 1)."""
+    async def link(self, pairs: Iterable[tuple[str, str]], weight: float) -> int:
+        """Edges in both directions with `weight`; an existing edge is left as it is."""
         rows = []
         for a, b in pairs:
             if a == b:
@@ -338,19 +336,11 @@ class PostgresMemoryStore:
             return 0
         # Deterministic order: concurrent upserts of the same pairs cannot deadlock.
         rows = sorted({(r["src_id"], r["dst_id"]): r for r in rows}.values(), key=_edge_key)
-        stmt = insert(waypoints).values(rows)
-        if increment > 0:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[waypoints.c.src_id, waypoints.c.dst_id],
-                set_={
-                    "weight": sa.func.least(1.0, waypoints.c.weight + increment),
-                    "updated_at": sa.func.now(),
-                },
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(
-                index_elements=[waypoints.c.src_id, waypoints.c.dst_id]
-            )
+        stmt = (
+            insert(waypoints)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[waypoints.c.src_id, waypoints.c.dst_id])
+        )
         async with self._engine.begin() as conn:
             await conn.execute(stmt)
         return len(rows) // 2
