@@ -437,4 +437,3 @@ async def test_release_notes_post_once_per_channel_per_version(
         assert notes.content.startswith("**Tzurot 0.2.0** (2026-12-02)")
         assert "Group channels" in notes.content
     assert "Tzurot 0.1.0" in text  # this gateway runs 0.1.0
-
