@@ -37,6 +37,9 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
+# Inference's methods gRPC retries on UNAVAILABLE. Not ValidateKey: inference already retries
+# the provider once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("GenerateReply", "DescribeImage", "TranscribeAudio", "ListSkills")
 log = structlog.get_logger(__name__)
 
 
@@ -82,6 +85,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             default_timeout=settings.default_deadline_seconds,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
+            retry_methods=INFERENCE_RETRIED,
         )
         channels.append(made)
         return made
