@@ -56,6 +56,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RetryJob',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
+                _registered_method=True)
         self.ResolveMentions = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ResolveMentions',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ResolveMentionsRequest.SerializeToString,
@@ -425,6 +430,16 @@ class GatewayServiceServicer:
 
     def GetJobStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryJob(self, request, context):
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -898,6 +913,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.SerializeToString,
             ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.SerializeToString,
+            ),
             'ResolveMentions': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveMentions,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ResolveMentionsRequest.FromString,
@@ -1326,6 +1346,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetJobStatus',
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RetryJob',
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

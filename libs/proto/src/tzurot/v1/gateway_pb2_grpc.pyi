@@ -48,6 +48,12 @@ class GatewayServiceStub:
     ConfirmDelivery: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]
+    RetryJob: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]
@@ -190,6 +196,12 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ConfirmDelivery: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]  # type: ignore[assignment]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]  # type: ignore[assignment]
+    RetryJob: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]  # type: ignore[assignment]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]  # type: ignore[assignment]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]  # type: ignore[assignment]
@@ -347,6 +359,18 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetJobStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetJobStatusResponse, _abc.Awaitable[_gateway_pb2.GetJobStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RetryJob(
+        self,
+        request: _gateway_pb2.RetryJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RetryJobResponse, _abc.Awaitable[_gateway_pb2.RetryJobResponse]]:
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def ResolveMentions(
