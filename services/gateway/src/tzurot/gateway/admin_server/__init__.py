@@ -14,6 +14,7 @@ from tzurot.gateway.admin_server.privacy import PrivacyRpcs
 from tzurot.gateway.admin_server.skills import SkillRpcs
 from tzurot.gateway.admin_server.usage import UsageRpcs
 from tzurot.gateway.admin_server.users import UserRpcs
+from tzurot.gateway.admin_server.voice import VoiceRpcs
 
 __all__ = ["GatewayAdminServicer"]
 
@@ -32,5 +33,6 @@ class GatewayAdminServicer(
     LorebookRpcs,
     ShapesRpcs,
     SkillRpcs,
+    VoiceRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""
