@@ -172,7 +172,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = []
+    tasks = [asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds))]
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

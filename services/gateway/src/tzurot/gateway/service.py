@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
+import grpc
 import structlog
 
 from tzurot.gateway import settings as settings_cascade
@@ -78,6 +79,12 @@ MAX_ID_CHARS = 200
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+# What a job whose gateway was killed ends with once its lease ran out (also retryable).
+ORPHANED = JobError(
+    "UNAVAILABLE",
+    "GATEWAY_RESTARTING",
+    "the gateway answering this restarted; send the message again",
+)
 # What a failed job an operator retries is marked with first, so the claim takes it again.
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 # What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
@@ -169,6 +176,8 @@ class Gateway:
         # The jobs this process is running, released (failed-retryable) when it stops.
         self._running: set[str] = set()
         self._stopping = False
+        # Jobs delivered while memory was away may wait for their history (at start: maybe).
+        self._history_pending = True
 
     # ---- conversation ----
 
@@ -448,7 +457,12 @@ class Gateway:
         )
 
     async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
-        """The answer was posted: store the exchange in history, then mark the job delivered."""
+        """The answer was posted: store the exchange in history, then mark the job delivered.
+
+        When memory is away (restarting), the delivery is recorded on the job (its message
+        ids, still `streamed`) and the exchange is stored later by `store_pending_history`:
+        an answer the user saw is never missing from history, however long memory is down.
+        """
         job = await self._job(job_id)
         if job.status is JobStatus.DELIVERED:
             return job
@@ -457,6 +471,59 @@ class Gateway:
                 f"job {job_id} is {job.status.value}; only a streamed job can be delivered",
                 reason="JOB_NOT_STREAMED",
             )
+        try:
+            return await self._store_history(job, message_ids)
+        except TzurotError as err:
+            if err.code is not grpc.StatusCode.UNAVAILABLE:
+                raise
+            pending = await self._store.note_delivery(job.id, message_ids)
+            self._history_pending = True
+            log.warning("job.history_pending", job_id=job.id, reason=err.reason)
+            return pending
+
+    async def store_pending_history(self) -> int:
+        """Stores the exchanges of jobs delivered while memory was away; how many it stored.
+
+        Memory's StoreExchange is idempotent on the job id, so replicas sweeping the same job
+        store it once."""
+        if not self._history_pending:
+            return 0
+        stored = 0
+        for job in await self._store.jobs_pending_history():
+            try:
+                await self._store_history(job, job.delivered_message_ids)
+            except TzurotError as err:
+                if err.code is grpc.StatusCode.UNAVAILABLE:
+                    return stored  # memory is still away: the next sweep tries again
+                log.warning("job.history_failed", job_id=job.id, reason=err.reason)
+                continue
+            stored += 1
+            log.info("job.history_stored_late", job_id=job.id)
+        self._history_pending = False
+        return stored
+
+    async def fail_orphaned_jobs(self) -> int:
+        """Jobs whose gateway was killed (running, heartbeat older than the lease) end failed
+        and retryable (GATEWAY_STOPPED): the record says what happened, and the same message
+        sent again is still answered (a resend claims a retryable job at once)."""
+        failed = await self._store.fail_orphaned_jobs(self._limits.job_lease_seconds, ORPHANED)
+        for job_id in failed:
+            metrics.record_job("failed", ORPHANED.reason)
+            log.info("job.orphan_failed", job_id=job_id)
+        return len(failed)
+
+    async def run_sweeps(self, every: float) -> None:
+        """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
+        start, what a previous process left), and fails jobs orphaned by a killed gateway."""
+        while True:
+            try:
+                await self.store_pending_history()
+                await self.fail_orphaned_jobs()
+            except Exception:  # the database may be restarting too; try again next time
+                log.warning("job.sweep_failed", exc_info=True)
+            await asyncio.sleep(every)
+
+    async def _store_history(self, job: Job, message_ids: Sequence[str]) -> Job:
         personality = await self._store_personality(job.personality_id)
         context = await load_context(self._store.engine, job.id)
         answer = HistoryTurn(
