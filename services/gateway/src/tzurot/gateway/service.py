@@ -43,6 +43,7 @@ from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context, skill_notes
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -78,6 +79,7 @@ MAX_ID_CHARS = 200
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+INVALID_API_KEY = "INVALID_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class GatewayLimits:
     event_lease_seconds: float = 60.0
     # Memory consolidation every this many delivered exchanges (0: only the CronJob).
     consolidate_every: int = 0
+    # Key uses (keyvault's "last used") are sent in a batch this often.
+    key_use_flush_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class Gateway:
         self._memory = memory
         self._keyvault = keyvault
         self._limits = limits
+        self.key_uses = KeyUses(keyvault, flush_seconds=limits.key_use_flush_seconds)
 
     # ---- conversation ----
 
@@ -306,6 +311,10 @@ class Gateway:
                 await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
+            if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
+                # The user's own key was refused: `/wallet list` says it is inactive now.
+                provider = err.metadata.get("provider") or prepared.config.config.provider
+                await self.key_uses.rejected(user.id, provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: nothing was delivered, so no turn is stored.
@@ -319,6 +328,8 @@ class Gateway:
         finally:
             if keep_alive is not None:
                 keep_alive.cancel()
+        if finished.report is not None and finished.report.key_source == "user":
+            self.key_uses.used(user.id, finished.usage.provider)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
