@@ -71,6 +71,8 @@ personalities = sa.Table(
     sa.Column("card", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     # Imported fields with no place in Tzurot (shapes.inc extras), kept as they were.
     sa.Column("custom_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # [{pattern, replacement}] applied in order to every answer (rules.py checks them).
+    sa.Column("cleanup_rules", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
 )
 

@@ -135,6 +135,15 @@ def character(p: common.Personality) -> str:
         lines.append("Aliases: " + ", ".join(p.aliases))
     if p.character.description:
         lines.append(p.character.description[:800])
+    if p.character.author_note:
+        depth = p.character.author_note_depth or 3
+        lines.append(f"Author's note ({depth} from the bottom): {p.character.author_note[:300]}")
+    if p.cleanup_rules:
+        lines.append(
+            f"Cleanup rules: {len(p.cleanup_rules)} ("
+            + ", ".join(f"`{r.pattern[:40]}`" for r in p.cleanup_rules[:5])
+            + ")"
+        )
     visibility = "public" if p.public else "private"
     lines.append(f"{visibility}{', NSFW' if p.nsfw else ''}")
     return "\n".join(lines)
