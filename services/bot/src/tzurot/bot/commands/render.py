@@ -46,6 +46,23 @@ def effective(personality: str, resolved: common.ResolvedLlmConfig) -> str:
     return f"**{personality}** now uses **{c.name or c.model}** ({model}), from {source}."
 
 
+def model_levels(personality: str, reply: gw.GetEffectiveConfigResponse) -> str:
+    """`/model show`: the model that answers and the level it comes from, then every level
+    that holds one, the winner first."""
+    c = reply.effective.config
+    lines = [
+        f"**{personality}** answers you here with **{c.name or c.model}** "
+        f"(`{c.provider}/{c.model}`), from {SOURCES.get(reply.effective.source, 'unknown')}."
+    ]
+    for n, level in enumerate(reply.levels):
+        mark = "✅" if n == 0 else "▫️"
+        lines.append(
+            f"{mark} {SOURCES.get(level.source, 'unknown')}: **{level.config.name}** "
+            f"(`{level.config.provider}/{level.config.model}`)"
+        )
+    return "\n".join(lines)
+
+
 def usage(reply: gw.GetUsageResponse, period: str) -> str:
     if not reply.totals:
         return f"No usage in the last {period}."

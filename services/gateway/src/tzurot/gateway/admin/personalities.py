@@ -178,8 +178,17 @@ class PersonalityAdmin(SkillAdmin):
         if limit < 0:
             raise InvalidArgument("limit", "limit is not negative")
         limit_text("content", content, 16_000)
+        if "@" not in content:
+            return []
         personalities = [p for p in await self._store.list_personalities() if may_see(p, who)]
-        return find_mentions(content, personalities, limit or 5)
+        personal = []
+        if who.user is not None:
+            personal = [
+                (alias, p)
+                for alias, p in await self._db.personal_aliases(who.user.id)
+                if may_see(p, who)
+            ]
+        return find_mentions(content, personalities, limit or 5, personal)
 
 
 def _checked_character(character: CharacterFields) -> dict[str, Any]:
