@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
 from tzurot.bot.commands.common import NOT_YET
@@ -120,3 +121,32 @@ async def test_each_level_of_the_cascade_picks_the_model_the_provider_is_asked_f
         "▫️ the personality's default",
         "▫️ global default",
     ]
+
+
+async def test_the_gateway_refuses_a_channel_model_without_the_permission(world: World) -> None:
+    """No internal caller sets a channel's model for an actor without Manage Channels."""
+    bot = await world.mesh.gateway_stub("bot")
+    shared = (await config_ids(world, world.bob))["sage default"]
+    where = common.Location(guild_id=world.guild["id"], channel_id=world.general["id"])
+    request = gw.SetModelOverrideRequest(
+        actor=actor(world.bob),
+        personality="lilith",
+        config_id=shared,
+        scope=common.CONFIG_SOURCE_CHANNEL,
+        location=where,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await bot.SetModelOverride(request)
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    request.scope = common.CONFIG_SOURCE_GLOBAL
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await bot.SetModelOverride(request)
+    assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    shown = await bot.GetEffectiveConfig(
+        gw.GetEffectiveConfigRequest(actor=request.actor, personality="lilith", location=where)
+    )
+    assert [level.source for level in shown.levels] == [
+        common.CONFIG_SOURCE_PERSONALITY,
+        common.CONFIG_SOURCE_GLOBAL,
+    ]
+    assert shown.effective.config.model == "fake/lilith"
