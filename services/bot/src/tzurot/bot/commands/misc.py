@@ -30,7 +30,7 @@ personality, your default, or this channel; `show` says which level won)
 **Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
 V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup rules too),
 `/alias add|remove|list` (your own names for them, used by you only),
-`/memory search|prune|stats|incognito|fresh`,
+`/memory search|browse|delete|prune|stats|incognito|fresh`,
 `/skills list|show|enable|disable` (research, links, drawing)
 **Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate|list` (needs Manage Channels): several

@@ -7,6 +7,7 @@ from tzurot.gateway.admin_server.avatars import AvatarRpcs
 from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
+from tzurot.gateway.admin_server.jobs import JobRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
 from tzurot.gateway.admin_server.models import ModelRpcs
 from tzurot.gateway.admin_server.personal_aliases import PersonalAliasRpcs
@@ -15,6 +16,7 @@ from tzurot.gateway.admin_server.privacy import PrivacyRpcs
 from tzurot.gateway.admin_server.skills import SkillRpcs
 from tzurot.gateway.admin_server.usage import UsageRpcs
 from tzurot.gateway.admin_server.users import UserRpcs
+from tzurot.gateway.admin_server.voice import VoiceRpcs
 
 __all__ = ["GatewayAdminServicer"]
 
@@ -29,10 +31,12 @@ class GatewayAdminServicer(
     MemoryRpcs,
     PrivacyRpcs,
     UsageRpcs,
+    JobRpcs,
     AvatarRpcs,
     CardRpcs,
     LorebookRpcs,
     ShapesRpcs,
     SkillRpcs,
+    VoiceRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""
