@@ -1,11 +1,12 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
 
 from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway.voice import SpeechDone, Voice
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -96,3 +97,19 @@ class KeyVault(Protocol):
     async def list_keys(self, user_id: str) -> list[WalletKey]: ...
 
     async def delete_key(self, user_id: str, provider: str) -> bool: ...
+
+
+class Speech(Protocol):
+    """Inference's voice RPCs (issue 17)."""
+
+    def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncIterator[bytes | SpeechDone]:
+        """The voice message's bytes in chunks, then one SpeechDone."""
+        ...
+
+    async def clone_voice(
+        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+    ) -> str:
+        """An ElevenLabs Instant Voice Clone with the user's key; its voice id."""
+        ...
