@@ -1,6 +1,7 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused in a forum itself; typing needs Send Messages."""
+thread) and is refused in a forum itself; typing needs Send Messages. Voice messages follow
+voice_messages.py."""
 
 from __future__ import annotations
 
@@ -10,11 +11,21 @@ from tzurot.testing.fake_discord.interactions import Interactions
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     FORUM,
+    SUPPRESS_EMBEDS,
     THREAD_TYPES,
     Permission,
     allowed_mentions_error,
     error,
     pings,
+)
+from tzurot.testing.fake_discord.voice_messages import (
+    CANNOT_SEND_VOICE_HERE,
+    IS_VOICE_MESSAGE,
+    SEND_VOICE_MESSAGES,
+    SUPPRESS_NOTIFICATIONS,
+    attachment_objects,
+    sent_files,
+    voice_message_error,
 )
 from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body
 
@@ -71,16 +82,33 @@ class Channels(Interactions):
         if refused is not None:
             return refused
         body, files = await read_body(request, self.uploads)
+        sent = await sent_files(request)
         content = str(body.get("content") or "")
         problem = allowed_mentions_error(body.get("allowed_mentions"))
+        if problem is None:
+            problem = voice_message_error(body, sent, webhook=False)
         if problem is not None:
             return self.refuse(route, 400, problem)
+        flags = int(body.get("flags") or 0)
+        if flags & IS_VOICE_MESSAGE:
+            if not self.bot_permissions(channel) & SEND_VOICE_MESSAGES:
+                return self.refuse(route, 403, MISSING_PERMISSIONS)
+            if int(channel["id"]) in self.no_voice_channels:
+                return self.refuse(route, 400, CANNOT_SEND_VOICE_HERE)
         if len(content) > CONTENT_LIMIT:
             return self.refuse(route, 400, error(50035, "Invalid Form Body"))
         if not content and not body.get("embeds") and not files:
             return self.refuse(route, 400, error(50006, "Cannot send an empty message"))
         data = self._message_json(channel, self.bot_user, content)
         data["embeds"] = body.get("embeds") or []
+        data["attachments"] = attachment_objects(self, channel, body, sent)
+        data["flags"] = flags & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE)
+        reference = body.get("message_reference")
+        if isinstance(reference, dict) and reference.get("message_id"):
+            data["message_reference"] = {
+                "message_id": str(reference["message_id"]),
+                "channel_id": channel["id"],
+            }
         posted = self._store(data)
         self._record_pings(
             posted.id,

@@ -35,6 +35,11 @@ from tzurot.testing.fake_discord.rules import (
     error,
     username_error,
 )
+from tzurot.testing.fake_discord.voice_messages import (
+    attachment_objects,
+    sent_files,
+    voice_message_error,
+)
 from tzurot.testing.fake_discord.wire import Json, iso, json_response, not_found, read_body
 
 
@@ -132,7 +137,7 @@ class Webhooks(Channels):
 
     # ---- executing ----
 
-    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "execute_webhook"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -144,6 +149,7 @@ class Webhooks(Channels):
         if hook is None:
             return not_found(10015, "Unknown Webhook")
         body, files = await read_body(request, self.uploads)
+        sent = await sent_files(request)
         channel = self.channels[int(hook["channel_id"])]
         thread_id = request.query.get("thread_id")
         if thread_id:
@@ -181,6 +187,8 @@ class Webhooks(Channels):
             )
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
+        if problem is None:
+            problem = voice_message_error(body, sent, webhook=True)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(
@@ -203,6 +211,7 @@ class Webhooks(Channels):
             data["application_id"] = hook["application_id"]
         data["embeds"] = body.get("embeds") or []
         data["flags"] = int(body.get("flags") or 0) & SUPPRESS_EMBEDS
+        data["attachments"] = attachment_objects(self, channel, body, sent)
         posted = self._store(data, avatar_url=body.get("avatar_url"))
         posted.allowed_mentions.append(body.get("allowed_mentions"))
         self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
