@@ -117,9 +117,7 @@ def attachment_objects(state: Any, channel: Json, body: Json, files: list[SentFi
     voice = bool(int(body.get("flags") or 0) & IS_VOICE_MESSAGE)
     made: list[Json] = []
     for index, sent in enumerate(files):
-        attachment = state.upload(
-            channel, sent.filename, sent.data, content_type_of(sent.filename)
-        )
+        attachment = state.upload(channel, sent.filename, sent.data, content_type_of(sent.filename))
         meta = _metadata(body, index)
         if meta.get("description"):
             attachment["description"] = meta["description"]
