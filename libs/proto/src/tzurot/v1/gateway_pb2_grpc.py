@@ -56,6 +56,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RetryJob',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
+                _registered_method=True)
         self.ResolveMentions = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ResolveMentions',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ResolveMentionsRequest.SerializeToString,
@@ -225,6 +230,16 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/GetMemoryStats',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
+                _registered_method=True)
+        self.BrowseMemories = channel.unary_unary(
+                '/tzurot.v1.GatewayService/BrowseMemories',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ForgetMemory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ForgetMemory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
                 _registered_method=True)
         self.SetIncognito = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SetIncognito',
@@ -469,6 +484,16 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryJob(self, request, context):
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveMentions(self, request, context):
         """Finds the personalities a message addresses (@name, alias), longest match first.
         """
@@ -678,6 +703,20 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemoryStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BrowseMemories(self, request, context):
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetMemory(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -996,6 +1035,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.SerializeToString,
             ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.SerializeToString,
+            ),
             'ResolveMentions': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveMentions,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ResolveMentionsRequest.FromString,
@@ -1165,6 +1209,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetMemoryStats,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.SerializeToString,
+            ),
+            'BrowseMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.BrowseMemories,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.SerializeToString,
+            ),
+            'ForgetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetMemory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.SerializeToString,
             ),
             'SetIncognito': grpc.unary_unary_rpc_method_handler(
                     servicer.SetIncognito,
@@ -1464,6 +1518,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetJobStatus',
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RetryJob',
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2382,6 +2463,60 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetMemoryStats',
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BrowseMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/BrowseMemories',
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ForgetMemory',
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,12 @@ class GatewayServiceStub:
     ConfirmDelivery: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]
+    RetryJob: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]
@@ -93,6 +99,11 @@ class GatewayServiceStub:
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
+    BrowseMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]
     SetIncognito: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -212,6 +223,12 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ConfirmDelivery: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]  # type: ignore[assignment]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]  # type: ignore[assignment]
+    RetryJob: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]  # type: ignore[assignment]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]  # type: ignore[assignment]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]  # type: ignore[assignment]
@@ -257,6 +274,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
+    BrowseMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]  # type: ignore[assignment]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]  # type: ignore[assignment]
     SetIncognito: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]  # type: ignore[assignment]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -391,6 +413,18 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetJobStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetJobStatusResponse, _abc.Awaitable[_gateway_pb2.GetJobStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RetryJob(
+        self,
+        request: _gateway_pb2.RetryJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RetryJobResponse, _abc.Awaitable[_gateway_pb2.RetryJobResponse]]:
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def ResolveMentions(
@@ -640,6 +674,23 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetMemoryStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMemoryStatsResponse, _abc.Awaitable[_gateway_pb2.GetMemoryStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BrowseMemories(
+        self,
+        request: _gateway_pb2.BrowseMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.BrowseMemoriesResponse, _abc.Awaitable[_gateway_pb2.BrowseMemoriesResponse]]:
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgetMemory(
+        self,
+        request: _gateway_pb2.ForgetMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForgetMemoryResponse, _abc.Awaitable[_gateway_pb2.ForgetMemoryResponse]]: ...
 
     @_abc_1.abstractmethod
     def SetIncognito(

@@ -70,6 +70,7 @@ class GatewayApp:
             await self.gateway.release_running_jobs()
         except Exception:  # the database may be gone too; the lease covers that case
             log.warning("job.release_failed", exc_info=True)
+        await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -134,11 +135,14 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 events_poll_seconds=settings.events_poll_seconds,
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
+                key_use_flush_seconds=settings.key_use_flush_seconds,
             ),
             clock=clock,
         )
         features = _group_features(settings, gateway, keyvault)
-        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        wallet = Wallet(
+            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+        )
         admin = Admin(
             gateway=gateway,
             store=store,
@@ -174,7 +178,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = []
+    tasks = [asyncio.create_task(gateway.key_uses.run())]
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

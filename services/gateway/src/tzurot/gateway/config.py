@@ -78,6 +78,8 @@ class GatewaySettings(ServiceSettings):
     freewill_free_use: bool = False
     # Memory consolidation after every this many delivered exchanges (0: only the CronJob).
     consolidate_every_exchanges: int = Field(default=500, ge=0)
+    # Wallet: stored keys' uses go to keyvault (last used) in one batch this often.
+    key_use_flush_seconds: float = Field(default=10.0, gt=0)
     # Release notes: the changelog (default: CHANGELOG.md of the working directory or the
     # source checkout) and where its full text is read.
     changelog_path: Path | None = None

@@ -45,6 +45,7 @@ from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context, skill_notes
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -82,6 +83,9 @@ MAX_ID_CHARS = 200
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+INVALID_API_KEY = "INVALID_API_KEY"
+# What a failed job an operator retries is marked with first, so the claim takes it again.
+RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 # What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
 # so the same message sent again is answered at once by whichever gateway gets it.
 GATEWAY_STOPPED = JobError(
@@ -119,6 +123,8 @@ class GatewayLimits:
     event_lease_seconds: float = 60.0
     # Memory consolidation every this many delivered exchanges (0: only the CronJob).
     consolidate_every: int = 0
+    # Key uses (keyvault's "last used") are sent in a batch this often.
+    key_use_flush_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -170,25 +176,30 @@ class Gateway:
         self._memory = memory
         self._keyvault = keyvault
         self._limits = limits
+        self.key_uses = KeyUses(keyvault, flush_seconds=limits.key_use_flush_seconds)
         # The jobs this process is running, released (failed-retryable) when it stops.
         self._running: set[str] = set()
         self._stopping = False
 
     # ---- conversation ----
 
-    async def generate(self, command: GenerateCommand) -> AsyncGenerator[GenerateEvent, None]:
+    async def generate(
+        self, command: GenerateCommand, *, retry: bool = False
+    ) -> AsyncGenerator[GenerateEvent, None]:
         """Streams JobAccepted, the answer's chunks in order, then GenerationFinished.
 
         A duplicate idempotency key replays the existing job instead of generating again.
         A `turn_id` runs a turn the gateway scheduled (groups.py): its payer, place and
-        personality come from the gateway's record.
+        personality come from the gateway's record. `retry`: an operator's RetryJob, not a
+        new message in the channel.
         """
         turn = None
         if command.turn_id:
             turn = await self.groups.resolve_turn(command.turn_id, self._store_personality)
             command = turn.command
         self._validate_generate(command, scheduled=turn is not None)
-        await self.groups.note_message(command)
+        if not retry:
+            await self.groups.note_message(command)
         user = await self.user(command.actor)
         personality = await self._usable_personality(command.personality, user)
         await self._check_denylist(user, command.location, personality)
@@ -331,6 +342,10 @@ class Gateway:
                 await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
+            if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
+                # The user's own key was refused: `/wallet list` says it is inactive now.
+                provider = err.metadata.get("provider") or prepared.config.config.provider
+                await self.key_uses.rejected(user.id, provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no
@@ -346,6 +361,8 @@ class Gateway:
             self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
+        if finished.report is not None and finished.report.key_source == "user":
+            self.key_uses.used(user.id, finished.usage.provider)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -384,6 +401,45 @@ class Gateway:
         return decide_voice(
             voice, prepared.settings, levels.get(ConfigSource.CHANNEL, {}), self._voice_rng
         )
+
+    async def retry_job(self, job_id: str) -> Job:
+        """Runs a failed or orphaned job again (an operator's RetryJob) from what its row
+        kept: the message, its author, place and personality (not its attachments).
+
+        The answer stays on the job (streamed) for the client's resend to replay; a failure
+        stays on it too. A job that failed for a lasting reason is made retryable first.
+        """
+        job = await self._job(job_id)
+        if job.status in (JobStatus.STREAMED, JobStatus.DELIVERED):
+            raise FailedPrecondition(
+                f"job {job.id} was already answered ({job.status.value})", reason="JOB_ANSWERED"
+            )
+        if job.idempotency_key.startswith(TURN_KEY_PREFIX):
+            raise FailedPrecondition(
+                f"job {job.id} is a scheduled turn; its scheduler retries it",
+                reason="JOB_IS_SCHEDULED_TURN",
+            )
+        if job.status is JobStatus.FAILED:
+            await self._store.release_failed_job(job.id, RETRY_REQUESTED)
+        personality = await self._store_personality(job.personality_id)
+        command = GenerateCommand(
+            actor=Actor(platform_user_id=job.author_id, display_name=job.author_name),
+            location=Location(guild_id=job.guild_id, channel_id=job.channel_id),
+            personality=personality.slug,
+            content=job.request_content,
+            idempotency_key=job.idempotency_key,
+            message_ids=job.request_message_ids,
+        )
+        try:
+            async with contextlib.aclosing(self.generate(command, retry=True)) as events:
+                async for _ in events:
+                    pass
+        except TzurotError as err:
+            if err.reason in ("JOB_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED"):
+                raise
+            log.info("job.retry_failed", job_id=job.id, reason=err.reason)
+        log.info("job.retried", job_id=job.id)
+        return await self._job(job.id)
 
     def stopping(self) -> None:
         """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""

@@ -7,6 +7,7 @@ from tzurot.gateway.admin_server.avatars import AvatarRpcs
 from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
+from tzurot.gateway.admin_server.jobs import JobRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
 from tzurot.gateway.admin_server.personalities import PersonalityRpcs
 from tzurot.gateway.admin_server.privacy import PrivacyRpcs
@@ -26,6 +27,7 @@ class GatewayAdminServicer(
     MemoryRpcs,
     PrivacyRpcs,
     UsageRpcs,
+    JobRpcs,
     AvatarRpcs,
     CardRpcs,
     LorebookRpcs,

@@ -277,6 +277,18 @@ class JobQueries(SqlBase):
         async with self._autocommit.connect() as conn:
             return [str(row.id) for row in await conn.execute(stmt)]
 
+    async def release_failed_job(self, job_id: str, error: JobError) -> None:
+        """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim."""
+        jobs = t.jobs.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(jobs.id == job_id, jobs.status == JobStatus.FAILED.value)
+                .values(
+                    error_code=error.code, error_reason=error.reason, error_message=error.message
+                )
+            )
+
     async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
         return await self._update_job(
             job_id,
