@@ -43,6 +43,10 @@ class InferenceServiceStub:
     TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
     ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
     """The skills this inference offers (after the operator's global switch), for owners."""
+    ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -59,6 +63,10 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
     ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
     """The skills this inference offers (after the operator's global switch), for owners."""
+    ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
+    """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     """Prompt assembly and LLM calls. Only gateway calls it. Inference fetches the user's key from
@@ -102,5 +110,15 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.ListSkillsResponse, _abc.Awaitable[_inference_pb2.ListSkillsResponse]]:
         """The skills this inference offers (after the operator's global switch), for owners."""
+
+    @_abc_1.abstractmethod
+    def ExtractFacts(
+        self,
+        request: _inference_pb2.ExtractFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ExtractFactsResponse, _abc.Awaitable[_inference_pb2.ExtractFactsResponse]]:
+        """Durable facts about the user from delivered exchanges, with the known facts each one
+        supersedes (memory formation; gateway calls it off the request path).
+        """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

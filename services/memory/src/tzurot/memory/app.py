@@ -13,6 +13,8 @@ from tzurot.db.engine import check_database, create_engine
 from tzurot.memory import scoring
 from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.fact_store import PostgresFactStore
+from tzurot.memory.facts import Facts
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -54,6 +56,8 @@ AUTHORIZATION: AuthorizationPolicy = {
         "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
+        "ClaimFactJobs",
+        "StoreFacts",
     ),
     **_methods(_GATEWAY_AND_INFERENCE, "GetHistory", "FindTurnsByMessageId"),
     **_methods(
@@ -143,8 +147,9 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         formation = Formation(
             memory_store, turn_store, longterm, poll_seconds=settings.formation_poll_seconds
         )
+        facts = Facts(PostgresFactStore(engine), turn_store, embedder)
         servicer = MemoryServicer(
-            History(turn_store, default_limit=settings.history_limit), longterm, formation
+            History(turn_store, default_limit=settings.history_limit), longterm, formation, facts
         )
         running = await create_server(
             service="memory",
