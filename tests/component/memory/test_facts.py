@@ -70,7 +70,7 @@ def exchange(job_id: str, said: str, *, extract: bool = True) -> mem.StoreExchan
 async def test_a_new_fact_supersedes_the_one_it_contradicts(
     served: tuple[MemoryApp, Stub],
 ) -> None:
-    app, stub = served
+    _app, stub = served
     await stub.StoreExchange(exchange("job-1", "I live in Paris now"))
     await stub.StoreExchange(exchange("job-quiet", "hello there", extract=False))
     claimed = await stub.ClaimFactJobs(mem.ClaimFactJobsRequest(limit=10))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -107,6 +107,8 @@ class GatewayLimits:
     event_lease_seconds: float = 60.0
     # Memory consolidation every this many delivered exchanges (0: only the CronJob).
     consolidate_every: int = 0
+    # Delivered exchanges wait in memory for fact extraction (gateway's FactExtraction).
+    extract_facts: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ class Gateway:
             wake=self.events.wake,
         )
         self._background: set[asyncio.Task[None]] = set()
+        # Wakes the fact extraction worker (app.py sets it when facts are enabled).
+        self.facts_waiting: Callable[[], None] = lambda: None
         self._admin_store = AdminStore(store.engine, store.catalog)
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
@@ -405,7 +409,10 @@ class Gateway:
             turns=turns,
             # The signal of use that reinforces long-term memories (retrieval alone does not).
             used_memory_ids=context.report.memory_ids if context.report is not None else (),
+            extract_facts=self._limits.extract_facts and len(turns) > 1,
         )
+        if self._limits.extract_facts and len(turns) > 1:
+            self.facts_waiting()
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered, tuple(message_ids))

@@ -42,7 +42,14 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import inference_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.InferenceService"
-METHODS = ("GenerateReply", "ValidateKey", "DescribeImage", "TranscribeAudio", "ListSkills")
+METHODS = (
+    "GenerateReply",
+    "ValidateKey",
+    "DescribeImage",
+    "TranscribeAudio",
+    "ListSkills",
+    "ExtractFacts",
+)
 
 AUTHORIZATION: AuthorizationPolicy = {
     f"/{SERVICE_NAME}/{name}": frozenset({"gateway"}) for name in METHODS

@@ -234,3 +234,10 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
             files=[generated_file(f) for f in event.files],
         )
     )
+
+
+def said_text(turn: common.Turn) -> str:
+    """What a turn said: its content and its attachments' descriptions."""
+    parts = [turn.content.strip()]
+    parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
+    return " ".join(part for part in parts if part)
