@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
 from tzurot.memory import scoring
+from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
 from tzurot.memory.fact_store import PostgresFactStore
@@ -56,6 +57,8 @@ AUTHORIZATION: AuthorizationPolicy = {
         "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
+        "ListMemories",
+        "DeleteMemory",
         "ClaimFactJobs",
         "StoreFacts",
     ),
@@ -149,7 +152,11 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         )
         facts = Facts(PostgresFactStore(engine), turn_store, embedder)
         servicer = MemoryServicer(
-            History(turn_store, default_limit=settings.history_limit), longterm, formation, facts
+            History(turn_store, default_limit=settings.history_limit),
+            longterm,
+            formation,
+            MemoryBrowser(engine),
+            facts,
         )
         running = await create_server(
             service="memory",

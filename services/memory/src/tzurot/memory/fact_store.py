@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import MemoryScope, StoredMemory
 from tzurot.memory.embedding import Vector
-from tzurot.memory.memory_store import MEMORY_COLUMNS, memory_of
+from tzurot.memory.memory_store import memory_columns, stored_memory
 from tzurot.memory.tables import fact_outbox, memories
 
 FACT_TAG = "fact"
@@ -79,7 +79,7 @@ class PostgresFactStore:
     async def known_facts(self, scope: MemoryScope, limit: int) -> list[StoredMemory]:
         """The scope's current facts, newest first."""
         stmt = (
-            sa.select(*MEMORY_COLUMNS)
+            sa.select(*memory_columns())
             .where(
                 memories.c.personality_id == scope.personality_id,
                 memories.c.user_id == scope.user_id,
@@ -90,7 +90,7 @@ class PostgresFactStore:
             .limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [memory_of(row) for row in await conn.execute(stmt)]
+            return [stored_memory(row) for row in await conn.execute(stmt)]
 
     async def store(
         self,
@@ -122,9 +122,11 @@ class PostgresFactStore:
                         "decayed_at": fact.created_at,
                     }
                 row = (
-                    await conn.execute(memories.insert().values(values).returning(*MEMORY_COLUMNS))
+                    await conn.execute(
+                        memories.insert().values(values).returning(*memory_columns())
+                    )
                 ).one()
-                stored.append(memory_of(row))
+                stored.append(stored_memory(row))
                 if fact.supersedes:
                     result = await conn.execute(
                         sa.update(memories)
