@@ -213,6 +213,42 @@ async def test_content_limits() -> None:
         assert (status, body["code"]) == (400, 50006)
 
 
+async def test_an_enforced_nonce_returns_the_earlier_message_and_creates_nothing() -> None:
+    async with discord_http() as (http, _, channel):
+        path = f"/channels/{channel['id']}/messages"
+        status, first, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-1", "enforce_nonce": True}
+        )
+        assert status == 200
+        assert first["nonce"] == "n-1"
+        status, again, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-1", "enforce_nonce": True}
+        )
+        assert (status, again["id"]) == (200, first["id"])
+        assert [m.id for m in http.fake.messages[int(channel["id"])]] == [int(first["id"])]
+        # Without enforce_nonce a nonce dedupes nothing; a different nonce is a new message.
+        status, loose, _ = await http.call("POST", path, {"content": "notes", "nonce": "n-1"})
+        assert status == 200
+        assert loose["id"] != first["id"]
+        status, other, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-2", "enforce_nonce": True}
+        )
+        assert other["id"] not in (first["id"], loose["id"])
+        assert len(http.fake.messages[int(channel["id"])]) == 3
+
+
+async def test_a_nonce_is_at_most_25_characters() -> None:
+    async with discord_http() as (http, _, channel):
+        path = f"/channels/{channel['id']}/messages"
+        status, body, _ = await http.call(
+            "POST", path, {"content": "x", "nonce": "n" * 26, "enforce_nonce": True}
+        )
+        assert (status, body["code"]) == (400, 50035)
+        assert "nonce" in body["errors"]
+        status, _, _ = await http.call("POST", path, {"content": "x", "nonce": "n" * 25})
+        assert status == 200
+
+
 async def test_a_message_in_a_thread_is_edited_and_deleted_only_with_its_thread_id() -> None:
     async with discord_http() as (http, guild, channel):
         thread = http.fake.add_thread(guild, channel, "t")
