@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from tzurot.db.engine import create_engine
 from tzurot.gateway import convert as gw_convert
 from tzurot.gateway.domain import HistoryTurn as GatewayTurn
+from tzurot.gateway.domain import KeyUse as GatewayKeyUse
 from tzurot.gateway.domain import ReplyEvent, ReplyRequest, WalletKey
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
@@ -35,6 +36,7 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.service import Inference
 from tzurot.keyvault.crypto import MasterKeyRing
+from tzurot.keyvault.domain import KeyUse
 from tzurot.keyvault.masterkey import parse_master_key_ring
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
@@ -144,6 +146,11 @@ class DirectKeyVault:
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         return await self._vault.delete_key(user_id, provider)
+
+    async def record_uses(self, uses: Sequence[GatewayKeyUse]) -> None:
+        await self._vault.record_uses(
+            [KeyUse(u.user_id, u.provider, u.used_at, u.rejected) for u in uses]
+        )
 
 
 @dataclass

@@ -410,6 +410,32 @@ async def test_incognito_stores_nothing(served: tuple[MemoryApp, Stub]) -> None:
     assert bob.total == 2
 
 
+async def _set_incognito(stub: Stub, until: datetime | None) -> None:
+    mode = mem.MemoryMode(incognito_until=stamp(until)) if until else mem.MemoryMode()
+    await stub.SetMemoryMode(
+        mem.SetMemoryModeRequest(personality_id=PERSONA, user_id=ALICE, mode=mode)
+    )
+
+
+async def test_incognito_is_the_mode_when_the_exchange_was_stored(
+    served: tuple[MemoryApp, Stub],
+) -> None:
+    """Not the mode when the formation worker gets to it."""
+    app, stub = served
+    # Said while incognito, formed after incognito ended: never remembered.
+    await _set_incognito(stub, datetime.now(UTC) + timedelta(hours=1))
+    await stub.StoreExchange(exchange("job-secret", "my secret diary entry about the party"))
+    await _set_incognito(stub, None)
+    # Said before incognito began, formed while incognito: remembered.
+    await stub.StoreExchange(exchange("job-open", "my open letter about the garden fence"))
+    await _set_incognito(stub, datetime.now(UTC) + timedelta(hours=1))
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "diary letter party garden", no_threshold=True)
+    texts = " ".join(m.text for m in found)
+    assert "garden fence" in texts
+    assert "secret diary" not in texts
+
+
 async def test_count_and_drop_weak(stub: Stub) -> None:
     await stub.AddMemory(add("yesterday I went to the concert downtown", salience=0.9))
     await stub.AddMemory(add("I feel so happy and excited about the trip!!", salience=0.1))

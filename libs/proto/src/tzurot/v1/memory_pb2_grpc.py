@@ -101,6 +101,16 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesResponse.FromString,
                 _registered_method=True)
+        self.ListMemories = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ListMemories',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.FromString,
+                _registered_method=True)
+        self.DeleteMemory = channel.unary_unary(
+                '/tzurot.v1.MemoryService/DeleteMemory',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
+                _registered_method=True)
         self.Consolidate = channel.unary_unary(
                 '/tzurot.v1.MemoryService/Consolidate',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.ConsolidateRequest.SerializeToString,
@@ -217,6 +227,21 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMemories(self, request, context):
+        """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+        effects: browsing neither reinforces nor links what it shows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemory(self, request, context):
+        """Deletes one memory of a scope (and its links); false when the scope has no such memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Consolidate(self, request, context):
         """The scheduled "REM" pass: decay, prune, merge, reflect.
         """
@@ -319,6 +344,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.CountMemories,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesResponse.SerializeToString,
+            ),
+            'ListMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemories,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.SerializeToString,
+            ),
+            'DeleteMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemory,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.SerializeToString,
             ),
             'Consolidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Consolidate,
@@ -699,6 +734,60 @@ class MemoryService:
             '/tzurot.v1.MemoryService/CountMemories',
             tzurot_dot_v1_dot_memory__pb2.CountMemoriesRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.CountMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ListMemories',
+            tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/DeleteMemory',
+            tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,12 @@ class MemoryServiceStub:
     AddMemory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]
     DropWeakMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]
     CountMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]
+    ListMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ListMemoriesRequest, _memory_pb2.ListMemoriesResponse]
+    """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+    effects: browsing neither reinforces nor links what it shows.
+    """
+    DeleteMemory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DeleteMemoryRequest, _memory_pb2.DeleteMemoryResponse]
+    """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
     Consolidate: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ConsolidateRequest, _memory_pb2.ConsolidateResponse]
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]
@@ -92,6 +98,12 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     AddMemory: _aio.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]  # type: ignore[assignment]
     DropWeakMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]  # type: ignore[assignment]
     CountMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]  # type: ignore[assignment]
+    ListMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.ListMemoriesRequest, _memory_pb2.ListMemoriesResponse]  # type: ignore[assignment]
+    """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+    effects: browsing neither reinforces nor links what it shows.
+    """
+    DeleteMemory: _aio.UnaryUnaryMultiCallable[_memory_pb2.DeleteMemoryRequest, _memory_pb2.DeleteMemoryResponse]  # type: ignore[assignment]
+    """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
     Consolidate: _aio.UnaryUnaryMultiCallable[_memory_pb2.ConsolidateRequest, _memory_pb2.ConsolidateResponse]  # type: ignore[assignment]
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]  # type: ignore[assignment]
@@ -205,6 +217,24 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_pb2.CountMemoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.CountMemoriesResponse, _abc.Awaitable[_memory_pb2.CountMemoriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMemories(
+        self,
+        request: _memory_pb2.ListMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ListMemoriesResponse, _abc.Awaitable[_memory_pb2.ListMemoriesResponse]]:
+        """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+        effects: browsing neither reinforces nor links what it shows.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteMemory(
+        self,
+        request: _memory_pb2.DeleteMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.DeleteMemoryResponse, _abc.Awaitable[_memory_pb2.DeleteMemoryResponse]]:
+        """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
 
     @_abc_1.abstractmethod
     def Consolidate(

@@ -37,6 +37,9 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
+# Inference's methods gRPC retries on UNAVAILABLE. Not ValidateKey: inference already retries
+# the provider once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("GenerateReply", "DescribeImage", "TranscribeAudio", "ListSkills")
 log = structlog.get_logger(__name__)
 
 
@@ -55,11 +58,19 @@ class GatewayApp:
         return self.running.port
 
     async def stop(self) -> None:
+        """Drains calls for `grace` seconds, then releases the jobs still running here
+        (failed-retryable), so none is left `running` for a lease after this process."""
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.gateway.stopping()
         await self.running.stop(self.grace)
+        try:
+            await self.gateway.release_running_jobs()
+        except Exception:  # the database may be gone too; the lease covers that case
+            log.warning("job.release_failed", exc_info=True)
+        await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -82,6 +93,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             default_timeout=settings.default_deadline_seconds,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
+            retry_methods=INFERENCE_RETRIED,
         )
         channels.append(made)
         return made
@@ -123,11 +135,14 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 events_poll_seconds=settings.events_poll_seconds,
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
+                key_use_flush_seconds=settings.key_use_flush_seconds,
             ),
             clock=clock,
         )
         features = _group_features(settings, gateway, keyvault)
-        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        wallet = Wallet(
+            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+        )
         admin = Admin(
             gateway=gateway,
             store=store,
@@ -161,7 +176,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = []
+    tasks = [asyncio.create_task(gateway.key_uses.run())]
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

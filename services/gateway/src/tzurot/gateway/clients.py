@@ -8,7 +8,14 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway.domain import (
+    HistoryTurn,
+    KeyUse,
+    ReplyEvent,
+    ReplyRequest,
+    SkillInfo,
+    WalletKey,
+)
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -167,6 +174,20 @@ class GrpcMemory:
             raise from_rpc_error(exc, service="memory") from None
         return reply
 
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
+        try:
+            reply: mem.ListMemoriesResponse = await self._stub.ListMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
+        try:
+            reply: mem.DeleteMemoryResponse = await self._stub.DeleteMemory(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
     async def drop_weak_memories(
         self, request: mem.DropWeakMemoriesRequest
     ) -> mem.DropWeakMemoriesResponse:
@@ -255,6 +276,14 @@ class GrpcKeyVault:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="keyvault") from None
         return [convert.key_record(rec) for rec in reply.records]
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        try:
+            await self._stub.MarkUsed(
+                kv.MarkUsedRequest(uses=[convert.key_use(use) for use in uses])
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="keyvault") from None
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         try:

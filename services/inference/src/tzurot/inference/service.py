@@ -237,11 +237,20 @@ class Inference:
         )
         final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now
-            async for event in events:
-                if isinstance(event, LoopResult):
-                    final = event
-                else:
-                    yield event
+            try:
+                async for event in events:
+                    if isinstance(event, LoopResult):
+                        final = event
+                    else:
+                        yield event
+            except TzurotError as err:
+                if (
+                    err.reason == "INVALID_API_KEY"
+                    and err.metadata.get("provider") == provider.name
+                ):
+                    # Whose key was refused: gateway marks a user's stored key inactive.
+                    err.metadata["key_source"] = key.source
+                raise
         assert final is not None  # the loop ends with one or raises
         yield ReplyFinished(
             content=final.answer.content,

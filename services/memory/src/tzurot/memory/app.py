@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
 from tzurot.memory import scoring
+from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
 from tzurot.memory.formation import Formation
@@ -54,6 +55,8 @@ AUTHORIZATION: AuthorizationPolicy = {
         "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
+        "ListMemories",
+        "DeleteMemory",
     ),
     **_methods(_GATEWAY_AND_INFERENCE, "GetHistory", "FindTurnsByMessageId"),
     **_methods(
@@ -144,7 +147,10 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
             memory_store, turn_store, longterm, poll_seconds=settings.formation_poll_seconds
         )
         servicer = MemoryServicer(
-            History(turn_store, default_limit=settings.history_limit), longterm, formation
+            History(turn_store, default_limit=settings.history_limit),
+            longterm,
+            formation,
+            MemoryBrowser(engine),
         )
         running = await create_server(
             service="memory",

@@ -367,18 +367,15 @@ class LongTermMemory:
 
         Every text of the batch is embedded in one call (the embedder's cost is per call as
         much as per text). Idempotent: an exchange whose turns already formed memories forms
-        none again; an incognito user's exchanges form none.
+        none again. Incognito is decided when the exchange is stored (an exchange made while
+        incognito never reaches formation), not now: turning incognito on later does not
+        lose what was said before it.
         """
-        pending: list[tuple[MemoryScope, Sequence[StoredTurn]]] = []
-        incognito: dict[MemoryScope, bool] = {}
-        for turns in exchanges:
-            if not turns:
-                continue
-            scope = MemoryScope(turns[0].personality_id, turns[0].user_id)
-            if scope.user_id and scope not in incognito:
-                incognito[scope] = await self._incognito(scope.personality_id, scope.user_id)
-            if not incognito.get(scope, False):
-                pending.append((scope, turns))
+        pending = [
+            (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
+            for turns in exchanges
+            if turns
+        ]
         formed: set[str] = set()
         for scope in {scope for scope, _turns in pending}:
             ids = [turn.id for s, turns in pending if s == scope for turn in turns]

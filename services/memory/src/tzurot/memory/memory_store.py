@@ -55,6 +55,15 @@ EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECA
 """Salience now: decay since the last consolidation or access applied on read."""
 
 
+def memory_columns() -> tuple[sa.Column[Any], ...]:
+    """The columns `stored_memory` reads (no embedding)."""
+    return _COLUMNS
+
+
+def stored_memory(row: Any) -> StoredMemory:
+    return _memory(row)
+
+
 def _with_turns(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
     """The updated row's own source turns plus `extra`, distinct.
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import grpc
 
 from tzurot.memory import convert
+from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.service import History
+from tzurot.runtime.errors import Unimplemented
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
@@ -22,11 +24,39 @@ Context = grpc.aio.ServicerContext[object, object]
 
 class MemoryServicer(mem_grpc.MemoryServiceServicer):
     def __init__(
-        self, history: History, longterm: LongTermMemory, formation: Formation | None = None
+        self,
+        history: History,
+        longterm: LongTermMemory,
+        formation: Formation | None = None,
+        browser: MemoryBrowser | None = None,
     ) -> None:
         self._history = history
         self._longterm = longterm
         self._formation = formation
+        self._browser = browser
+
+    async def ListMemories(
+        self, request: mem.ListMemoriesRequest, context: Context
+    ) -> mem.ListMemoriesResponse:
+        found, total = await self._browse().page(
+            request.personality_id, request.user_id, limit=request.limit, offset=request.offset
+        )
+        return mem.ListMemoriesResponse(memories=[convert.memory(m) for m in found], total=total)
+
+    async def DeleteMemory(
+        self, request: mem.DeleteMemoryRequest, context: Context
+    ) -> mem.DeleteMemoryResponse:
+        deleted = await self._browse().delete(
+            request.personality_id, request.user_id, request.memory_id
+        )
+        if deleted is None:
+            return mem.DeleteMemoryResponse(deleted=False)
+        return mem.DeleteMemoryResponse(deleted=True, memory=convert.memory(deleted))
+
+    def _browse(self) -> MemoryBrowser:
+        if self._browser is None:
+            raise Unimplemented("browsing memories is not wired here")
+        return self._browser
 
     async def StoreExchange(
         self, request: mem.StoreExchangeRequest, context: Context
