@@ -185,9 +185,7 @@ async def lore_with(world: World, text: str) -> list[str]:
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(
-                sa.text(
-                    "SELECT tags FROM memory.memories WHERE user_id = '' AND text LIKE :t"
-                ),
+                sa.text("SELECT tags FROM memory.memories WHERE user_id = '' AND text LIKE :t"),
                 {"t": f"%{text}%"},
             )
             return [tag for (tags,) in rows for tag in tags]

@@ -55,9 +55,7 @@ async def read_body_files(request: web.Request, uploads: list[bytes]) -> tuple[J
         files: list[Upload] = []
         for name, value in form.items():
             if isinstance(value, web.FileField) and name != "payload_json":
-                files.append(
-                    Upload(name, value.filename, value.file.read(), value.content_type)
-                )
+                files.append(Upload(name, value.filename, value.file.read(), value.content_type))
         uploads.extend(f.data for f in files)
         return (json.loads(str(raw)) if raw is not None else {}), files
     if not request.can_read_body:
