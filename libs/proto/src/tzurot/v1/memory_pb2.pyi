@@ -537,6 +537,12 @@ class AddMemoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MEMORY_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_USER_ID_FIELD_NUMBER: _builtins.int
+    on_behalf_of_user_id: _builtins.str
+    """The user whose turn produced this memory, when it is stored elsewhere (a skill's
+    findings in the personality's shared lore, user_id ""): refused with INCOGNITO while that
+    user is in incognito mode with the personality, as a memory of their own would be.
+    """
     @_builtins.property
     def memory(self) -> _common_pb2.Memory:
         """memory.id (a UUID), when set, makes the call idempotent: a memory with that id is
@@ -549,10 +555,11 @@ class AddMemoryRequest(_message.Message):
         self,
         *,
         memory: _common_pb2.Memory | None = ...,
+        on_behalf_of_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory", "on_behalf_of_user_id", b"on_behalf_of_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

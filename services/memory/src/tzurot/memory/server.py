@@ -188,6 +188,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             memory_id=given.id,
             created_at=convert.optional_datetime(given, "created_at"),
             tags=list(given.tags),
+            on_behalf_of=request.on_behalf_of_user_id,
         )
         return mem.AddMemoryResponse(
             memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
