@@ -52,6 +52,15 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
 
+    async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
+        try:
+            reply: inf.ExtractFactsResponse = await self._stub.ExtractFacts(
+                request, timeout=self._generate_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply
+
     async def list_skills(self) -> list[SkillInfo]:
         """The skills inference offers (after the operator's global switch)."""
         try:
@@ -121,6 +130,7 @@ class GrpcMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         request = mem.StoreExchangeRequest(
             job_id=job_id,
@@ -134,11 +144,28 @@ class GrpcMemory:
                 personality_id=personality_id,
             ),
             used_memory_ids=used_memory_ids,
+            extract_facts=extract_facts,
         )
         try:
             await self._stub.StoreExchange(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
+
+    async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
+        try:
+            reply = await self._stub.ClaimFactJobs(
+                mem.ClaimFactJobsRequest(limit=limit, lease_seconds=lease_seconds)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return list(reply.batches)
+
+    async def store_facts(self, request: mem.StoreFactsRequest) -> mem.StoreFactsResponse:
+        try:
+            reply: mem.StoreFactsResponse = await self._stub.StoreFacts(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
         try:

@@ -35,6 +35,7 @@ class History(Protocol):
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None: ...
 
     # Consolidation (decay, merge, reflect), triggered by activity.

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -125,6 +125,8 @@ class GatewayLimits:
     consolidate_every: int = 0
     # Key uses (keyvault's "last used") are sent in a batch this often.
     key_use_flush_seconds: float = 10.0
+    # Delivered exchanges wait in memory for fact extraction (gateway's FactExtraction).
+    extract_facts: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class Gateway:
             wake=self.events.wake,
         )
         self._background: set[asyncio.Task[None]] = set()
+        # Wakes the fact extraction worker (app.py sets it when facts are enabled).
+        self.facts_waiting: Callable[[], None] = lambda: None
         self._admin_store = AdminStore(store.engine, store.catalog)
         self._voices = VoiceStore(store.engine)
         self._voice_rng = random.Random()  # noqa: S311  # "sometimes" speaks: not security
@@ -519,7 +523,10 @@ class Gateway:
             turns=turns,
             # The signal of use that reinforces long-term memories (retrieval alone does not).
             used_memory_ids=context.report.memory_ids if context.report is not None else (),
+            extract_facts=self._limits.extract_facts and len(turns) > 1,
         )
+        if self._limits.extract_facts and len(turns) > 1:
+            self.facts_waiting()
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered, tuple(message_ids))

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from tzurot.testing.fake_discord.rules import error
-from tzurot.testing.fake_discord.wire import Json
+from tzurot.testing.fake_discord.wire import Json, Upload
 
 IS_VOICE_MESSAGE = 1 << 13
 SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -42,29 +39,9 @@ _TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class SentFile:
-    field: str
-    filename: str
-    data: bytes
-
-
 def content_type_of(filename: str) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     return _TYPES.get(ext, "application/octet-stream")
-
-
-async def sent_files(request: web.Request) -> list[SentFile]:
-    """The files of a multipart request already read by `read_body` (aiohttp keeps the form)."""
-    if not request.content_type.startswith("multipart/"):
-        return []
-    form = await request.post()
-    found: list[SentFile] = []
-    for name, value in form.items():
-        if isinstance(value, web.FileField) and name != "payload_json":
-            value.file.seek(0)
-            found.append(SentFile(name, value.filename, value.file.read()))
-    return found
 
 
 def _metadata(body: Json, index: int) -> Json:
@@ -75,7 +52,7 @@ def _metadata(body: Json, index: int) -> Json:
 
 
 def voice_message_error(  # noqa: PLR0911  # one refusal per Discord rule
-    body: Json, files: list[SentFile], *, webhook: bool
+    body: Json, files: list[Upload], *, webhook: bool
 ) -> Json | None:
     """Discord's refusal of a voice message (status 400), or None when it is fine or not one."""
     flags = int(body.get("flags") or 0)
@@ -111,7 +88,7 @@ def voice_message_error(  # noqa: PLR0911  # one refusal per Discord rule
     return None
 
 
-def attachment_objects(state: Any, channel: Json, body: Json, files: list[SentFile]) -> list[Json]:
+def attachment_objects(state: Any, channel: Json, body: Json, files: list[Upload]) -> list[Json]:
     """Attachment objects for the sent files (served by the fake's CDN), with the voice
     metadata when the message is a voice message."""
     voice = bool(int(body.get("flags") or 0) & IS_VOICE_MESSAGE)
