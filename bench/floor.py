@@ -84,6 +84,7 @@ class DirectMemory:
         user_id: str,
         turns: Sequence[GatewayTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         await self._history.store_exchange(
             job_id,
@@ -100,6 +101,7 @@ class DirectMemory:
                 )
             ],
             used_memory_ids=used_memory_ids,
+            extract_facts=extract_facts,
         )
 
     async def consolidate(self) -> None:

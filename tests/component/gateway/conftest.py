@@ -209,6 +209,7 @@ class FakeMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         if self.error is not None:
             raise self.error

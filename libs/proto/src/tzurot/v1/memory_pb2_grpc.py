@@ -136,6 +136,16 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
                 _registered_method=True)
+        self.ClaimFactJobs = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ClaimFactJobs',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.FromString,
+                _registered_method=True)
+        self.StoreFacts = channel.unary_unary(
+                '/tzurot.v1.MemoryService/StoreFacts',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -277,6 +287,21 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimFactJobs(self, request, context):
+        """Facts (durable statements about the user and the relationship). Memory never calls an
+        LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+        on the user's key (or a free-use config), and hands them back with StoreFacts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StoreFacts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -379,6 +404,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.GetMemoryMode,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.SerializeToString,
+            ),
+            'ClaimFactJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimFactJobs,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.SerializeToString,
+            ),
+            'StoreFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.StoreFacts,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -923,6 +958,60 @@ class MemoryService:
             '/tzurot.v1.MemoryService/GetMemoryMode',
             tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimFactJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ClaimFactJobs',
+            tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/StoreFacts',
+            tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,12 @@ class MemoryServiceStub:
     time), per user and personality.
     """
     GetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]
+    ClaimFactJobs: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ClaimFactJobsRequest, _memory_pb2.ClaimFactJobsResponse]
+    """Facts (durable statements about the user and the relationship). Memory never calls an
+    LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+    on the user's key (or a free-use config), and hands them back with StoreFacts.
+    """
+    StoreFacts: _grpc.UnaryUnaryMultiCallable[_memory_pb2.StoreFactsRequest, _memory_pb2.StoreFactsResponse]
 
 @_typing.type_check_only
 class MemoryServiceAsyncStub(MemoryServiceStub):
@@ -115,6 +121,12 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     time), per user and personality.
     """
     GetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]  # type: ignore[assignment]
+    ClaimFactJobs: _aio.UnaryUnaryMultiCallable[_memory_pb2.ClaimFactJobsRequest, _memory_pb2.ClaimFactJobsResponse]  # type: ignore[assignment]
+    """Facts (durable statements about the user and the relationship). Memory never calls an
+    LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+    on the user's key (or a free-use config), and hands them back with StoreFacts.
+    """
+    StoreFacts: _aio.UnaryUnaryMultiCallable[_memory_pb2.StoreFactsRequest, _memory_pb2.StoreFactsResponse]  # type: ignore[assignment]
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Conversation history and long-term memory (schema `memory`). Called by gateway (storage,
@@ -276,5 +288,23 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_pb2.GetMemoryModeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.GetMemoryModeResponse, _abc.Awaitable[_memory_pb2.GetMemoryModeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ClaimFactJobs(
+        self,
+        request: _memory_pb2.ClaimFactJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ClaimFactJobsResponse, _abc.Awaitable[_memory_pb2.ClaimFactJobsResponse]]:
+        """Facts (durable statements about the user and the relationship). Memory never calls an
+        LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+        on the user's key (or a free-use config), and hands them back with StoreFacts.
+        """
+
+    @_abc_1.abstractmethod
+    def StoreFacts(
+        self,
+        request: _memory_pb2.StoreFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.StoreFactsResponse, _abc.Awaitable[_memory_pb2.StoreFactsResponse]]: ...
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -19,6 +19,7 @@ from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.freewill_plan import FreeWillPolicy
 from tzurot.gateway.group_admin import GroupAdmin
@@ -136,6 +137,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
                 key_use_flush_seconds=settings.key_use_flush_seconds,
+                extract_facts=settings.facts_enabled,
             ),
             clock=clock,
         )
@@ -151,6 +153,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             operator_identities=settings.operator_identities,
             skills=inference,
             public_url=settings.public_url,
+            speech=inference,
+            voice_max_characters=settings.voice_max_characters,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers
@@ -177,6 +181,17 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         await engine.dispose()
         raise
     tasks = [asyncio.create_task(gateway.key_uses.run())]
+    if settings.facts_enabled:
+        extraction = FactExtraction(
+            memory,
+            inference,
+            user_of=gateway.group_store.user_by_id,
+            personality_of=gateway.personality_by_id,
+            config_of=gateway.effective_config,
+            batch=settings.facts_batch,
+        )
+        gateway.facts_waiting = extraction.kick
+        tasks.append(asyncio.create_task(extraction.run(settings.facts_poll_seconds)))
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

@@ -12,6 +12,7 @@ import grpc
 
 from tzurot.memory import convert
 from tzurot.memory.browse import MemoryBrowser
+from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.service import History
@@ -29,11 +30,13 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         longterm: LongTermMemory,
         formation: Formation | None = None,
         browser: MemoryBrowser | None = None,
+        facts: Facts | None = None,
     ) -> None:
         self._history = history
         self._longterm = longterm
         self._formation = formation
         self._browser = browser
+        self._facts = facts
 
     async def ListMemories(
         self, request: mem.ListMemoriesRequest, context: Context
@@ -69,6 +72,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             [convert.new_turn(turn) for turn in request.turns],
             occurred_at=convert.optional_datetime(request, "occurred_at"),
             used_memory_ids=list(request.used_memory_ids),
+            extract_facts=request.extract_facts,
         )
         if stored.created and self._formation is not None:
             self._formation.kick()
@@ -184,6 +188,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             memory_id=given.id,
             created_at=convert.optional_datetime(given, "created_at"),
             tags=list(given.tags),
+            on_behalf_of=request.on_behalf_of_user_id,
         )
         return mem.AddMemoryResponse(
             memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
@@ -242,3 +247,39 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     ) -> mem.GetMemoryModeResponse:
         mode = await self._longterm.mode(request.personality_id, request.user_id)
         return mem.GetMemoryModeResponse(mode=convert.memory_mode(mode))
+
+    async def ClaimFactJobs(
+        self, request: mem.ClaimFactJobsRequest, context: Context
+    ) -> mem.ClaimFactJobsResponse:
+        if self._facts is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "facts are not served here")
+            raise AssertionError  # abort raises
+        batches = await self._facts.claim(request.limit, request.lease_seconds)
+        return mem.ClaimFactJobsResponse(
+            batches=[
+                mem.FactBatch(
+                    personality_id=batch.scope.personality_id,
+                    user_id=batch.scope.user_id,
+                    job_ids=batch.job_ids,
+                    turns=convert.turns(batch.turns),
+                    known_facts=[convert.memory(m) for m in batch.known_facts],
+                )
+                for batch in batches
+            ]
+        )
+
+    async def StoreFacts(
+        self, request: mem.StoreFactsRequest, context: Context
+    ) -> mem.StoreFactsResponse:
+        if self._facts is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "facts are not served here")
+            raise AssertionError  # abort raises
+        stored, superseded = await self._facts.store(
+            request.personality_id,
+            request.user_id,
+            list(request.job_ids),
+            [NewFact(fact.text, tuple(fact.supersedes)) for fact in request.facts],
+        )
+        return mem.StoreFactsResponse(
+            facts=[convert.memory(m) for m in stored], superseded=superseded
+        )
