@@ -339,6 +339,7 @@ class Gateway:
                 finished.usage,
                 prepared.request_type,
                 context_columns(finished, include_reasoning=keep_reasoning),
+                files=finished.files,
             )
             if request.lore is not None and finished.lore_state is not None:
                 # Sticky, cooldown and delay count this conversation's messages: kept here
@@ -479,7 +480,11 @@ class Gateway:
         if job.content:
             yield ReplyChunk(job.content)
         yield GenerationFinished(
-            job_id=job.id, content=job.content, usage=job.usage, finish_reason="stop"
+            job_id=job.id,
+            content=job.content,
+            usage=job.usage,
+            finish_reason="stop",
+            files=await self._store.job_files(job.id),
         )
 
     async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:

@@ -331,6 +331,23 @@ lore_states = sa.Table(
 )
 
 
+# The files an answer carried (generated images), in order: a replay of the job returns them.
+job_files = sa.Table(
+    "job_files",
+    metadata,
+    sa.Column(
+        "job_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+)
+
 # A personality's avatar image, kept by the project and served by the edge at
 # /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).
 avatars = sa.Table(
