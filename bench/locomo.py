@@ -301,11 +301,18 @@ def ablations(deployed: Tuning) -> dict[str, tuple[Tuning, bool]]:
     return {
         "- threshold": (deployed, True),
         "+ waypoints 0.15": (replace(deployed, weights=replace(weights, waypoints=0.15)), False),
-        "keywords 0.35": (
-            replace(deployed, weights=replace(weights, similarity=0.6, keywords=0.35)),
+        "- bm25 (overlap 0.30)": (
+            replace(deployed, weights=replace(weights, keywords=0.30, bm25=0)),
             False,
         ),
-        "- keywords": (replace(deployed, weights=replace(weights, keywords=0)), False),
+        "- overlap (bm25 0.30)": (
+            replace(deployed, weights=replace(weights, keywords=0, bm25=0.30)),
+            False,
+        ),
+        "- keywords and bm25": (
+            replace(deployed, weights=replace(weights, keywords=0, bm25=0)),
+            False,
+        ),
     }
 
 
