@@ -35,6 +35,7 @@ from tzurot.testing.fake_discord.rules import (
     error,
     username_error,
 )
+from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
 from tzurot.testing.fake_discord.wire import (
     Json,
     Upload,
@@ -139,7 +140,7 @@ class Webhooks(Channels):
 
     # ---- executing ----
 
-    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "execute_webhook"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -188,6 +189,8 @@ class Webhooks(Channels):
             )
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
+        if problem is None:
+            problem = voice_message_error(body, files, webhook=True)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(
@@ -285,7 +288,11 @@ class Webhooks(Channels):
 
         def new(upload: Upload, meta: Json) -> Json:
             filename = str(meta.get("filename") or upload.filename)
-            made = self.upload(channel, filename, upload.data, upload.content_type)
+            # Discord infers the type from the name when the client sent none (discord.py).
+            kind = upload.content_type
+            if kind in ("", "application/octet-stream"):
+                kind = content_type_of(filename)
+            made = self.upload(channel, filename, upload.data, kind)
             if meta.get("description"):
                 made["description"] = str(meta["description"])
             return made
