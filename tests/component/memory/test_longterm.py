@@ -360,7 +360,9 @@ async def test_a_memory_is_found_by_the_words_of_its_neighbouring_turns(
     """An answer ("Yes, last week!") is searched with the turns around it."""
     app, stub = served
 
-    def said(job_id: str, *turns: tuple[int, str, str]) -> mem.StoreExchangeRequest:
+    def said(
+        job_id: str, *turns: tuple[common.Role.ValueType, str, str]
+    ) -> mem.StoreExchangeRequest:
         return mem.StoreExchangeRequest(
             job_id=job_id,
             channel_id="chan-1",
