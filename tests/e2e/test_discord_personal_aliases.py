@@ -66,6 +66,15 @@ async def test_a_personal_alias_wins_for_its_user_only(world: World) -> None:
         bob_says = await who_answers(world, world.bob, "@lil hello")
         alice_sage = world.provider.chat_requests()[-2].body["model"]
 
+        offered = await world.discord.slash(
+            world.general,
+            world.alice,
+            "alias",
+            {"alias": "l"},
+            subcommand=["remove"],
+            focused="alias",
+        )
+        await world.discord.wait_until(offered.choices)
         removed = await alias(world, world.alice, "remove", alias="lil")
         missing = await alias(world, world.alice, "remove", alias="lil")
         alice_after = await who_answers(world, world.alice, "@lil again")
@@ -82,6 +91,7 @@ async def test_a_personal_alias_wins_for_its_user_only(world: World) -> None:
     assert "`@Lil` → **Sage** (instead of Lilith)" in listed
     assert "You have no aliases of your own" in bobs
     assert (alice_says, bob_says, alice_sage) == ("sage", "lilith", "fake/sage")
+    assert [c["value"] for c in offered.choices()] == ["Lil"]
     assert "Removed your alias `@lil`" in removed
     assert "you have no alias @lil" in missing
     assert alice_after == "lilith"

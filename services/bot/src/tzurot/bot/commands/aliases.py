@@ -6,8 +6,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, reply
-from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.common import actor, choices, reply
+from tzurot.bot.commands.lookups import cached_values, personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -69,6 +69,20 @@ class AliasCommands(app_commands.Group):
             ),
             lambda r: listed(list(r.aliases)),
         )
+
+    @remove.autocomplete("alias")
+    async def _aliases(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        async def fetch() -> list[str]:
+            listed = await self.gateway.call(
+                self.gateway.stub.ListPersonalAliases(
+                    gw.ListPersonalAliasesRequest(actor=actor(interaction))
+                )
+            )
+            return [a.alias for a in listed.aliases]
+
+        return choices(await cached_values("aliases", interaction, fetch), current)
 
     @add.autocomplete("personality")
     async def _personalities(
