@@ -278,6 +278,58 @@ async def test_three_personalities_answer_in_the_seeded_order(world: World) -> N
     }
 
 
+async def test_channel_members_are_added_listed_and_removed_one_by_one(world: World) -> None:
+    """/channel activate adds, /channel deactivate <personality> removes only that one,
+    /channel list shows who is in; /channel talkativeness is its owner's to set."""
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+
+    async def slash(user: Any, sub: str, options: dict[str, Any] | None = None) -> str:
+        done = await world.discord.slash(
+            world.general,
+            user,
+            "channel",
+            options or {},
+            subcommand=[sub],
+            permissions=MANAGE_CHANNELS,
+        )
+        return str(await world.discord.wait_until(_texts(done)))
+
+    async with running_bot(world):
+        for name in ("Lilith", "Sage"):
+            await slash(world.alice, "activate", {"personality": name})
+        both = await slash(world.alice, "list")
+        removed = await slash(world.alice, "deactivate", {"personality": "Sage"})
+        left = await slash(world.alice, "list")
+        await world.discord.say(world.general, world.alice, "anyone here?")
+        await world.discord.wait_until(lambda: answers(world))
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {
+                "name": f"Owl{uuid.uuid4().hex[:4]}",
+                "system_prompt": "You are an owl.",
+                "public": True,
+            },
+            subcommand=["create"],
+        )
+        owl = (await world.discord.wait_until(_texts(created))).split("**")[1]
+        mine = await slash(world.alice, "talkativeness", {"personality": owl, "value": 0.9})
+        theirs = await slash(world.bob, "talkativeness", {"personality": owl, "value": 0.1})
+    assert "Lilith" in both
+    assert "Sage" in both
+    assert "**Sage** no longer answers every message here." in removed
+    assert "Lilith" in left
+    assert "Sage" not in left
+    assert [m.author_name for m in answers(world)] == ["Lilith"]  # only the one still in
+    assert "now has talkativeness 0.90" in mine
+    assert "only the owner" in theirs
+    found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=owl))
+    assert round(found.personality.talkativeness, 2) == 0.9
+
+
 async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
     await activate(world, "Lilith", "Sage", "Alastor")
     await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
