@@ -240,3 +240,39 @@ async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
     assert "attached to channel" in shown
     assert "LORE-TUNNEL" in fifth
     assert "LORE-SECRET" not in fifth
+
+
+async def test_an_inclusion_group_lets_one_entry_into_the_prompt(world: World) -> None:
+    await world.set_key(world.alice)
+    shared = {"key": ["weather"], "group": "sky"}
+    book = world_info(
+        rain={**shared, "content": "LORE-RAIN: it rains.", "groupWeight": 50},
+        sun={**shared, "content": "LORE-SUN: the sun shines.", "groupOverride": True},
+        fog={**shared, "content": "LORE-FOG: fog rolls in.", "groupOverride": True, "order": 5},
+        wind={"key": ["weather"], "group": "air", "content": "LORE-WIND: the wind howls."},
+    )
+    async with running_bot(world):
+        file = world.discord.upload(
+            world.general, "sky.json", json.dumps(book).encode(), "application/json"
+        )
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "lorebook",
+            {"file": file, "attach_to": "channel"},
+            subcommand=["import"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "Imported **sky** (4 entries)" in await answered(world, done)
+        said = await world.discord.say(world.general, world.alice, "@Lilith how is the weather?")
+        await world.delivered(f"{said.id}:lilith")
+        prompt = "\n".join(text_of(m) for m in messages(world))
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        inspection = await answered(world, inspected)
+    # one entry of the group "sky": the override with the highest order; "air" is its own
+    assert "LORE-SUN" in prompt
+    assert "LORE-RAIN" not in prompt
+    assert "LORE-FOG" not in prompt
+    assert "LORE-WIND" in prompt
+    assert "won group 'sky' (override)" in inspection

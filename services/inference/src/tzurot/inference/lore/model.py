@@ -44,6 +44,11 @@ class Entry:
     exclude_recursion: bool = False
     prevent_recursion: bool = False
     delay_until_recursion: int = 0
+    group: tuple[str, ...] = ()
+    """Inclusion groups (`groups.py`): of one group's entries, one fires per scan."""
+    group_override: bool = False
+    group_weight: int = 100
+    use_group_scoring: bool = False
 
 
 @dataclass(frozen=True)
