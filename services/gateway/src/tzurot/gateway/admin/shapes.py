@@ -18,7 +18,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import settings as cascade
-from tzurot.gateway.admin.base import AdminBase, Principal, require
+from tzurot.gateway.admin.avatars import AvatarAdmin
+from tzurot.gateway.admin.base import Principal, require
 from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import load_json, parse_config, parse_memories
 from tzurot.gateway.shapes.mapping import plan_personality
@@ -52,7 +53,7 @@ def memory_id(personality_key: str, shapes_memory_id: str) -> str:
     return str(uuid.uuid5(_MEMORY_NAMESPACE, f"{personality_key}\0{shapes_memory_id}"))
 
 
-class ShapesAdmin(AdminBase):
+class ShapesAdmin(AvatarAdmin):
     bot_owner_id: str = ""
     superuser_ids: frozenset[str] = frozenset()
 
@@ -101,6 +102,8 @@ class ShapesAdmin(AdminBase):
             extra_values={"custom_fields": plan.custom_fields, "voice_id": plan.voice_id},
             then=parts,
         )
+        if avatar:  # served from the project's own URL when the edge is reachable
+            personality = await self._serve_avatar(personality, avatar) or personality
         for key, value in plan.settings.items():
             await self._db.set_setting(
                 ConfigSource.PERSONALITY,
