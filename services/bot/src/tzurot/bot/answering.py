@@ -77,6 +77,7 @@ class Poster:
                 username=answer.shown.display_name,
                 avatar_url=answer.shown.avatar_url or None,
                 mentions=mentions,
+                suppress_embeds=answer.shown.suppress_embeds,
             )
             self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
             return sent.id

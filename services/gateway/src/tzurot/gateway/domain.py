@@ -90,6 +90,8 @@ class Personality:
     """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
     skills: tuple[str, ...] = ()
     """Skills the owner enabled (names of inference's ListSkills)."""
+    suppress_embeds: bool = False
+    """Its answers post without link previews (Discord's SUPPRESS_EMBEDS flag)."""
 
 
 class ConfigSource(enum.StrEnum):

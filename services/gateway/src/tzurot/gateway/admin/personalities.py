@@ -40,6 +40,7 @@ PERSONALITY_PATHS = frozenset(
         "voice_id",
         "aliases",
         "skills",
+        "suppress_embeds",
     }
 )
 
@@ -106,7 +107,7 @@ class PersonalityAdmin(SkillAdmin):
                 values[name] = limit_text(f"personality.{name}", text, max_len)
         if "avatar_url" in values:
             values["avatar_url"] = _checked_avatar_url(values["avatar_url"])
-        for flag in ("public", "nsfw"):
+        for flag in ("public", "nsfw", "suppress_embeds"):
             if flag in paths:
                 values[flag] = getattr(p, flag)
         if "character" in paths:

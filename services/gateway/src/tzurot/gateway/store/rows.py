@@ -73,6 +73,7 @@ def personality_from_row(row: sa.RowMapping) -> Personality:
         card=_json(row["card"]),
         custom_fields=_json(row["custom_fields"]),
         skills=tuple(row["skills"] or ()),
+        suppress_embeds=bool(row.get("suppress_embeds", False)),
     )
 
 
