@@ -37,6 +37,9 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
+# Inference's methods gRPC retries on UNAVAILABLE. Not ValidateKey: inference already retries
+# the provider once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("GenerateReply", "DescribeImage", "TranscribeAudio", "ListSkills")
 log = structlog.get_logger(__name__)
 
 
@@ -55,11 +58,18 @@ class GatewayApp:
         return self.running.port
 
     async def stop(self) -> None:
+        """Drains calls for `grace` seconds, then releases the jobs still running here
+        (failed-retryable), so none is left `running` for a lease after this process."""
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.gateway.stopping()
         await self.running.stop(self.grace)
+        try:
+            await self.gateway.release_running_jobs()
+        except Exception:  # the database may be gone too; the lease covers that case
+            log.warning("job.release_failed", exc_info=True)
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -82,6 +92,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             default_timeout=settings.default_deadline_seconds,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
+            retry_methods=INFERENCE_RETRIED,
         )
         channels.append(made)
         return made

@@ -23,8 +23,9 @@ class GatewaySettings(ServiceSettings):
     inference_max_attempts: int = Field(default=3, ge=1, le=5)
     # Deadline for one whole generation (the provider's own timeouts are inside it).
     generate_deadline_seconds: float = Field(default=480.0, gt=0)
-    # How long a duplicate request waits for the original job to finish before giving up.
-    duplicate_wait_seconds: float = Field(default=480.0, gt=0)
+    # How long a duplicate request waits for the original job to finish (or for its lease to
+    # run out, when its gateway died) before it answers "in progress" (JOB_IN_PROGRESS).
+    duplicate_wait_seconds: float = Field(default=25.0, gt=0)
     # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
     # which itself admits only clients presenting a `cli` certificate.
     # `gateway` is the pod's own identity: operators run `tzurot admin` inside the gateway pod.
@@ -40,8 +41,10 @@ class GatewaySettings(ServiceSettings):
     # The bot owner's platform id: imported shapes.inc personalities belong to them (else
     # to the first superuser).
     bot_owner_id: str = ""
-    # A running job whose heartbeat is older than this is taken over by a duplicate request.
-    job_lease_seconds: float = Field(default=90.0, gt=0)
+    # A running job whose heartbeat is older than this is taken over by a duplicate request
+    # (its gateway was killed); the heartbeat is renewed every quarter of it. On SIGTERM a
+    # gateway releases its jobs at once (failed UNAVAILABLE, retryable).
+    job_lease_seconds: float = Field(default=20.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
     rate_user_capacity: int = Field(default=10, ge=0)
     rate_user_per_minute: float = Field(default=6.0, gt=0)

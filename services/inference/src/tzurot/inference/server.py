@@ -14,7 +14,9 @@ from pydantic import SecretStr
 
 from tzurot.inference import convert
 from tzurot.inference.service import Inference
-from tzurot.runtime.errors import TzurotError
+from tzurot.inference.speech import ELEVENLABS, Sample
+from tzurot.inference.voice import MAX_CLONE_SAMPLES, VoiceService
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
@@ -31,8 +33,46 @@ def not_implemented(method: str) -> TzurotError:
 
 
 class InferenceServicer(inf_grpc.InferenceServiceServicer):
-    def __init__(self, inference: Inference) -> None:
+    def __init__(self, inference: Inference, voice: VoiceService | None = None) -> None:
         self._inference = inference
+        self._voice = voice
+
+    def _voices(self) -> VoiceService:
+        if self._voice is None:
+            raise not_implemented("voice")
+        return self._voice
+
+    async def SynthesizeSpeech(
+        self, request: inf.SynthesizeSpeechRequest, context: Context
+    ) -> AsyncIterator[inf.SynthesizeSpeechResponse]:
+        events = self._voices().synthesize(
+            request.user_id, convert.voice_spec(request.voice), request.text
+        )
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, bytes):
+                    yield inf.SynthesizeSpeechResponse(chunk=common.AudioChunk(data=event))
+                else:
+                    yield inf.SynthesizeSpeechResponse(finished=convert.speech_finished(event))
+
+    async def CloneVoice(
+        self, request_iterator: AsyncIterator[inf.CloneVoiceRequest], context: Context
+    ) -> inf.CloneVoiceResponse:
+        header: inf.CloneVoiceHeader | None = None
+        samples: list[Sample] = []
+        async for part in request_iterator:
+            if part.WhichOneof("part") == "header":
+                header = part.header
+            elif part.WhichOneof("part") == "sample":
+                samples.append(Sample(part.sample.filename, part.sample.data))
+                if len(samples) > MAX_CLONE_SAMPLES:
+                    raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
+        if header is None:
+            raise InvalidArgument("header", "the first message must be the header")
+        voice_id = await self._voices().clone(
+            header.user_id, header.name, header.description, samples
+        )
+        return inf.CloneVoiceResponse(voice_id=voice_id)
 
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
@@ -53,6 +93,14 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:
         which = request.WhichOneof("key")
+        if request.provider == ELEVENLABS:
+            voices = self._voices()
+            count = (
+                await voices.count_voices(SecretStr(request.api_key))
+                if which == "api_key"
+                else await voices.count_stored_voices(request.user_id)
+            )
+            return inf.ValidateKeyResponse(model_count=count)
         count = await self._inference.validate_key(
             request.provider,
             api_key=SecretStr(request.api_key) if which == "api_key" else None,
