@@ -31,11 +31,16 @@ class StoreExchangeRequest(_message.Message):
     TURNS_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     USED_MEMORY_IDS_FIELD_NUMBER: _builtins.int
+    IMPORTED_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     channel_id: _builtins.str
     personality_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id of the human in this exchange."""
+    imported: _builtins.bool
+    """An imported exchange (a shapes.inc chat history): no long-term memories are formed from
+    it (the import brings its own summaries).
+    """
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
     @_builtins.property
@@ -60,10 +65,11 @@ class StoreExchangeRequest(_message.Message):
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         used_memory_ids: _abc.Iterable[_builtins.str] | None = ...,
+        imported: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "imported", b"imported", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

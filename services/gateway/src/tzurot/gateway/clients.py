@@ -196,6 +196,13 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
+        try:
+            reply: mem.StoreExchangeResponse = await self._stub.StoreExchange(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
     async def edit_turn(self, message_id: str, content: str) -> None:
         try:
             await self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content))

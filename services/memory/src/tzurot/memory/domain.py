@@ -49,6 +49,8 @@ class Exchange:
     """When it happened (imports, dated conversations); None is now."""
     used_memory_ids: tuple[str, ...] = ()
     """Long-term memories in the delivered answer's prompt (the signal of use)."""
+    imported: bool = False
+    """An imported history: no long-term memories are formed from it."""
 
 
 @dataclass(frozen=True)

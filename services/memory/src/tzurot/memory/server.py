@@ -39,6 +39,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             [convert.new_turn(turn) for turn in request.turns],
             occurred_at=convert.optional_datetime(request, "occurred_at"),
             used_memory_ids=list(request.used_memory_ids),
+            imported=request.imported,
         )
         if stored.created and self._formation is not None:
             self._formation.kick()
