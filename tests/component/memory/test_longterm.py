@@ -393,6 +393,16 @@ async def test_incognito_stores_nothing(served: tuple[MemoryApp, Stub]) -> None:
         mem.CountMemoriesRequest(personality_id=PERSONA, user_id=ALICE)
     )
     assert count.total == 0
+    # Nor in the shared lore on her behalf (a skill's findings from her turn).
+    lore = add("the base opened with a crew of six", user_id="")
+    lore.on_behalf_of_user_id = ALICE
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddMemory(lore)
+    assert from_rpc_error(caught.value).reason == "INCOGNITO"
+    shared = await stub.CountMemories(mem.CountMemoriesRequest(personality_id=PERSONA))
+    assert shared.total == 0
+    lore.on_behalf_of_user_id = BOB
+    assert (await stub.AddMemory(lore)).memory.user_id == ""  # Bob's turn may teach the lore
     # Bob is not incognito.
     await stub.StoreExchange(exchange("job-bob", "bob likes long walks on the beach", BOB))
     await app.formation.drain()

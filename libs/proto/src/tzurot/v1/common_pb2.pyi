@@ -707,6 +707,7 @@ class Memory(_message.Message):
     SOURCE_TURN_IDS_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     personality_id: _builtins.str
     user_id: _builtins.str
@@ -716,6 +717,8 @@ class Memory(_message.Message):
     salience: _builtins.float
     score: _builtins.float
     """Set on search results: the hybrid relevance score in [0, 1]."""
+    superseded_by: _builtins.str
+    """A fact replaced by a newer one that contradicts it: kept as history, never retrieved."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -740,10 +743,11 @@ class Memory(_message.Message):
         source_turn_ids: _abc.Iterable[_builtins.str] | None = ...,
         score: _builtins.float = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        superseded_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_accessed_at", b"last_accessed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "tags", b"tags", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "superseded_by", b"superseded_by", "tags", b"tags", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1784,6 +1784,9 @@ class WalletKey(_message.Message):
     HINT_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     active: _builtins.bool
+    """False after the provider rejected the key (401) in use, until a new key is stored or
+    the key works again.
+    """
     hint: _builtins.str
     """At most the last four characters, for recognition."""
     @_builtins.property
@@ -2441,6 +2444,119 @@ class PruneMemoriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PruneMemoriesResponse: _TypeAlias = PruneMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class BrowseMemoriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    page: _builtins.int
+    """1-based; 0 means the first (newest) page."""
+    page_size: _builtins.int
+    """Memories a page (1-25; 0 means 10)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        page: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "page", b"page", "page_size", b"page_size", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BrowseMemoriesRequest: _TypeAlias = BrowseMemoriesRequest  # noqa: Y015
+
+@_typing.final
+class BrowseMemoriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGES_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    page: _builtins.int
+    """The page shown, and how many pages and memories there are in all."""
+    pages: _builtins.int
+    total: _builtins.int
+    page_size: _builtins.int
+    """Memories a page (the last page may hold fewer)."""
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]: ...
+    def __init__(
+        self,
+        *,
+        memories: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        page: _builtins.int = ...,
+        pages: _builtins.int = ...,
+        total: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "page", b"page", "page_size", b"page_size", "pages", b"pages", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BrowseMemoriesResponse: _TypeAlias = BrowseMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class ForgetMemoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    MEMORY_ID_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    memory_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        memory_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "memory_id", b"memory_id", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetMemoryRequest: _TypeAlias = ForgetMemoryRequest  # noqa: Y015
+
+@_typing.final
+class ForgetMemoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> _common_pb2.Memory:
+        """The memory that was deleted."""
+
+    def __init__(
+        self,
+        *,
+        memory: _common_pb2.Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetMemoryResponse: _TypeAlias = ForgetMemoryResponse  # noqa: Y015
 
 @_typing.final
 class GetMemoryStatsRequest(_message.Message):

@@ -231,6 +231,16 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
                 _registered_method=True)
+        self.BrowseMemories = channel.unary_unary(
+                '/tzurot.v1.GatewayService/BrowseMemories',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ForgetMemory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ForgetMemory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
+                _registered_method=True)
         self.SetIncognito = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SetIncognito',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.SerializeToString,
@@ -698,6 +708,20 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemoryStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BrowseMemories(self, request, context):
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetMemory(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1197,6 +1221,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetMemoryStats,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.SerializeToString,
+            ),
+            'BrowseMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.BrowseMemories,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.SerializeToString,
+            ),
+            'ForgetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetMemory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.SerializeToString,
             ),
             'SetIncognito': grpc.unary_unary_rpc_method_handler(
                     servicer.SetIncognito,
@@ -2446,6 +2480,60 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetMemoryStats',
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BrowseMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/BrowseMemories',
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ForgetMemory',
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -99,6 +99,11 @@ class GatewayServiceStub:
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
+    BrowseMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]
     SetIncognito: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -271,6 +276,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
+    BrowseMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]  # type: ignore[assignment]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]  # type: ignore[assignment]
     SetIncognito: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]  # type: ignore[assignment]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -668,6 +678,23 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetMemoryStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMemoryStatsResponse, _abc.Awaitable[_gateway_pb2.GetMemoryStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BrowseMemories(
+        self,
+        request: _gateway_pb2.BrowseMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.BrowseMemoriesResponse, _abc.Awaitable[_gateway_pb2.BrowseMemoriesResponse]]:
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgetMemory(
+        self,
+        request: _gateway_pb2.ForgetMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForgetMemoryResponse, _abc.Awaitable[_gateway_pb2.ForgetMemoryResponse]]: ...
 
     @_abc_1.abstractmethod
     def SetIncognito(

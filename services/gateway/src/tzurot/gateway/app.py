@@ -19,6 +19,7 @@ from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.freewill_plan import FreeWillPolicy
 from tzurot.gateway.group_admin import GroupAdmin
@@ -70,6 +71,7 @@ class GatewayApp:
             await self.gateway.release_running_jobs()
         except Exception:  # the database may be gone too; the lease covers that case
             log.warning("job.release_failed", exc_info=True)
+        await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -134,11 +136,15 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 events_poll_seconds=settings.events_poll_seconds,
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
+                key_use_flush_seconds=settings.key_use_flush_seconds,
+                extract_facts=settings.facts_enabled,
             ),
             clock=clock,
         )
         features = _group_features(settings, gateway, keyvault)
-        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        wallet = Wallet(
+            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+        )
         admin = Admin(
             gateway=gateway,
             store=store,
@@ -172,7 +178,18 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = []
+    tasks = [asyncio.create_task(gateway.key_uses.run())]
+    if settings.facts_enabled:
+        extraction = FactExtraction(
+            memory,
+            inference,
+            user_of=gateway.group_store.user_by_id,
+            personality_of=gateway.personality_by_id,
+            config_of=gateway.effective_config,
+            batch=settings.facts_batch,
+        )
+        gateway.facts_waiting = extraction.kick
+        tasks.append(asyncio.create_task(extraction.run(settings.facts_poll_seconds)))
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

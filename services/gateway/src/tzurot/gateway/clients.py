@@ -8,7 +8,14 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway.domain import (
+    HistoryTurn,
+    KeyUse,
+    ReplyEvent,
+    ReplyRequest,
+    SkillInfo,
+    WalletKey,
+)
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -44,6 +51,15 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
 
+    async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
+        try:
+            reply: inf.ExtractFactsResponse = await self._stub.ExtractFacts(
+                request, timeout=self._generate_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply
+
     async def list_skills(self) -> list[SkillInfo]:
         """The skills inference offers (after the operator's global switch)."""
         try:
@@ -75,6 +91,7 @@ class GrpcMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         request = mem.StoreExchangeRequest(
             job_id=job_id,
@@ -88,11 +105,28 @@ class GrpcMemory:
                 personality_id=personality_id,
             ),
             used_memory_ids=used_memory_ids,
+            extract_facts=extract_facts,
         )
         try:
             await self._stub.StoreExchange(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
+
+    async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
+        try:
+            reply = await self._stub.ClaimFactJobs(
+                mem.ClaimFactJobsRequest(limit=limit, lease_seconds=lease_seconds)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return list(reply.batches)
+
+    async def store_facts(self, request: mem.StoreFactsRequest) -> mem.StoreFactsResponse:
+        try:
+            reply: mem.StoreFactsResponse = await self._stub.StoreFacts(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
         try:
@@ -163,6 +197,20 @@ class GrpcMemory:
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
         try:
             reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
+        try:
+            reply: mem.ListMemoriesResponse = await self._stub.ListMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
+        try:
+            reply: mem.DeleteMemoryResponse = await self._stub.DeleteMemory(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
         return reply
@@ -262,6 +310,14 @@ class GrpcKeyVault:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="keyvault") from None
         return [convert.key_record(rec) for rec in reply.records]
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        try:
+            await self._stub.MarkUsed(
+                kv.MarkUsedRequest(uses=[convert.key_use(use) for use in uses])
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="keyvault") from None
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         try:

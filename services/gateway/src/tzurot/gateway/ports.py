@@ -5,7 +5,14 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway.domain import (
+    HistoryTurn,
+    KeyUse,
+    ReplyEvent,
+    ReplyRequest,
+    SkillInfo,
+    WalletKey,
+)
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -27,6 +34,7 @@ class History(Protocol):
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None: ...
 
     # Consolidation (decay, merge, reflect), triggered by activity.
@@ -71,6 +79,10 @@ class Memory(History, Protocol):
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
 
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse: ...
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse: ...
+
     async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
         """Imports (shapes.inc): with memory.id the call is idempotent."""
         ...
@@ -101,3 +113,7 @@ class KeyVault(Protocol):
     async def list_keys(self, user_id: str) -> list[WalletKey]: ...
 
     async def delete_key(self, user_id: str, provider: str) -> bool: ...
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        """Last used times and rejections (keyvault's MarkUsed), in one call."""
+        ...

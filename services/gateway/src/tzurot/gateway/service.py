@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -43,6 +43,7 @@ from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context, skill_notes
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -78,6 +79,7 @@ MAX_ID_CHARS = 200
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+INVALID_API_KEY = "INVALID_API_KEY"
 # What a failed job an operator retries is marked with first, so the claim takes it again.
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 # What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
@@ -117,6 +119,10 @@ class GatewayLimits:
     event_lease_seconds: float = 60.0
     # Memory consolidation every this many delivered exchanges (0: only the CronJob).
     consolidate_every: int = 0
+    # Key uses (keyvault's "last used") are sent in a batch this often.
+    key_use_flush_seconds: float = 10.0
+    # Delivered exchanges wait in memory for fact extraction (gateway's FactExtraction).
+    extract_facts: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ class Gateway:
             wake=self.events.wake,
         )
         self._background: set[asyncio.Task[None]] = set()
+        # Wakes the fact extraction worker (app.py sets it when facts are enabled).
+        self.facts_waiting: Callable[[], None] = lambda: None
         self._admin_store = AdminStore(store.engine, store.catalog)
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
@@ -166,6 +174,7 @@ class Gateway:
         self._memory = memory
         self._keyvault = keyvault
         self._limits = limits
+        self.key_uses = KeyUses(keyvault, flush_seconds=limits.key_use_flush_seconds)
         # The jobs this process is running, released (failed-retryable) when it stops.
         self._running: set[str] = set()
         self._stopping = False
@@ -331,6 +340,10 @@ class Gateway:
                 await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
+            if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
+                # The user's own key was refused: `/wallet list` says it is inactive now.
+                provider = err.metadata.get("provider") or prepared.config.config.provider
+                await self.key_uses.rejected(user.id, provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no
@@ -346,6 +359,8 @@ class Gateway:
             self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
+        if finished.report is not None and finished.report.key_source == "user":
+            self.key_uses.used(user.id, finished.usage.provider)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -488,7 +503,10 @@ class Gateway:
             turns=turns,
             # The signal of use that reinforces long-term memories (retrieval alone does not).
             used_memory_ids=context.report.memory_ids if context.report is not None else (),
+            extract_facts=self._limits.extract_facts and len(turns) > 1,
         )
+        if self._limits.extract_facts and len(turns) > 1:
+            self.facts_waiting()
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered, tuple(message_ids))

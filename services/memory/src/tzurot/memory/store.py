@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import formation_outbox, memory_modes, memory_uses, turns
+from tzurot.memory.tables import (
+    fact_outbox,
+    formation_outbox,
+    memory_modes,
+    memory_uses,
+    turns,
+)
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -151,6 +157,19 @@ class PostgresTurnStore:
                     )
                     .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
                 )
+                if exchange.extract_facts and exchange.user_id:
+                    await conn.execute(
+                        insert(fact_outbox)
+                        .from_select(
+                            ["job_id", "personality_id", "user_id"],
+                            sa.select(
+                                sa.literal(exchange.job_id),
+                                sa.literal(exchange.personality_id),
+                                sa.literal(exchange.user_id),
+                            ).where(~_incognito_now(exchange.personality_id, exchange.user_id)),
+                        )
+                        .on_conflict_do_nothing(index_elements=[fact_outbox.c.job_id])
+                    )
                 if exchange.used_memory_ids:
                     await conn.execute(
                         insert(memory_uses)

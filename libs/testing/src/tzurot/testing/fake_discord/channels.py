@@ -1,19 +1,25 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused in a forum itself; typing needs Send Messages."""
+thread) and is refused in a forum itself; typing needs Send Messages. A send with a nonce and
+`enforce_nonce` that repeats one of the same author's recent nonces returns that message."""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 
 from tzurot.testing.fake_discord.interactions import Interactions
+from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     FORUM,
+    NONCE_WINDOW_SECONDS,
     THREAD_TYPES,
     Permission,
     allowed_mentions_error,
     error,
+    nonce_error,
     pings,
 )
 from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body
@@ -79,9 +85,22 @@ class Channels(Interactions):
             return self.refuse(route, 400, error(50035, "Invalid Form Body"))
         if not content and not body.get("embeds") and not files:
             return self.refuse(route, 400, error(50006, "Cannot send an empty message"))
+        nonce = body.get("nonce")
+        problem = nonce_error(nonce)
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonce_seen(str(nonce))
+            if seen is not None:
+                self.nonce_dedupes.append(str(nonce))
+                return json_response(seen.data)
         data = self._message_json(channel, self.bot_user, content)
         data["embeds"] = body.get("embeds") or []
+        if nonce is not None:
+            data["nonce"] = nonce
         posted = self._store(data)
+        if nonce is not None:
+            self.sent_nonces[(int(self.bot_user["id"]), str(nonce))] = (posted.id, time.monotonic())
         self._record_pings(
             posted.id,
             channel,
@@ -89,7 +108,16 @@ class Channels(Interactions):
             body.get("allowed_mentions"),
             default=("users", "roles", "everyone"),
         )
+        await self._stall(route, int(channel["id"]))
         return json_response(posted.data)
+
+    def _nonce_seen(self, nonce: str) -> Posted | None:
+        """The bot's message with this nonce from the past few minutes, if any."""
+        key = (int(self.bot_user["id"]), nonce)
+        found = self.sent_nonces.get(key)
+        if found is None or time.monotonic() - found[1] > NONCE_WINDOW_SECONDS:
+            return None
+        return self.find(found[0])
 
     def _record_pings(
         self,

@@ -3,7 +3,9 @@
 Written from discord-api-docs: interactions "receiving-and-responding" (3 s initial response,
 15 min token), webhook names ("Create Webhook" and "Usernames and Nicknames"), "Allowed
 Mentions Object" (defaults and validation against the content), rate limits (429 with
-`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order).
+`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order),
+"Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a second message by the
+same author with the same nonce within a few minutes returns the first and creates nothing).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def link_previews(content: str, flags: int) -> list[Json]:
     found = _PREVIEWED_URL.findall(content)
     urls = list(dict.fromkeys(u for u in found if not _MESSAGE_LINK.match(u)))[:MAX_EMBEDS]
     return [{"type": "link", "url": url} for url in urls]
+
+
+NONCE_LIMIT = 25
+NONCE_WINDOW_SECONDS = 120.0  # Discord: "the past few minutes"; the fake keeps the short end
 
 
 class Permission:
@@ -266,3 +272,12 @@ class Bucket:
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
             "X-RateLimit-Bucket": self.name,
         }
+
+
+def nonce_error(nonce: object) -> Json | None:
+    """Create Message's `nonce`: an integer or a string of at most 25 characters."""
+    if nonce is None or (isinstance(nonce, int) and not isinstance(nonce, bool)):
+        return None
+    if isinstance(nonce, str) and len(nonce) <= NONCE_LIMIT:
+        return None
+    return _form_error("nonce", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
