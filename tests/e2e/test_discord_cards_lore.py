@@ -3,6 +3,7 @@ a card imported in Discord becomes a personality whose lore reaches the provider
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -276,3 +277,48 @@ async def test_an_inclusion_group_lets_one_entry_into_the_prompt(world: World) -
     assert "LORE-FOG" not in prompt
     assert "LORE-WIND" in prompt
     assert "won group 'sky' (override)" in inspection
+
+
+async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is_history(
+    world: World,
+) -> None:
+    """`/channel activate` starts a conversation in a channel where the character has no
+    history: it posts its greeting (first_mes or an alternate), which the next prompt has as
+    the conversation's first turn; activating it again greets nobody twice."""
+    await world.set_key(world.alice)
+    tavern = world.discord.add_channel(world.guild, "tavern")
+    card = card_v3(name="Grigori", nickname="Father Grigori")
+    name = world.alice.get("global_name") or world.alice["username"]
+    expected = {f"Come, {name}! Join me on the rooftops!", "Ah, a visitor!"}
+
+    async def activate() -> str:
+        done = await world.discord.slash(
+            tavern,
+            world.alice,
+            "channel",
+            {"personality": "Grigori"},
+            subcommand=["activate"],
+            permissions=MANAGE_CHANNELS,
+        )
+        return await answered(world, done)
+
+    async with running_bot(world):
+        assert "Imported **Grigori**" in await import_card(
+            world, world.alice, "grigori.png", png_card(card)
+        )
+        assert "now answers every message" in await activate()
+        (greeting,) = await world.discord.wait_until(lambda: world.discord.webhook_messages(tavern))
+        assert "now answers every message" in await activate()  # already active
+        said = await world.discord.say(tavern, world.alice, "hello, father")
+        await world.delivered(f"{said.id}:grigori")
+        await asyncio.sleep(1.0)  # room for a second greeting to show up, were one queued
+        posted = world.discord.webhook_messages(tavern)
+    assert greeting.author_name == "Grigori"
+    assert greeting.content in expected  # macros expanded
+    assert posted[0].id == greeting.id
+    assert len(posted) == 2  # the greeting and the answer; no second greeting
+    sent = messages(world)
+    first = next(i for i, m in enumerate(sent) if text_of(m).endswith(greeting.content))
+    last_user = max(i for i, m in enumerate(sent) if m["role"] == "user")
+    assert sent[first]["role"] == "assistant"
+    assert first < last_user  # the greeting came first in the conversation

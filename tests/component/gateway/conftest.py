@@ -312,6 +312,12 @@ class FakeMemory:
         self.added[given.id] = given
         return mem.AddMemoryResponse(memory=given)
 
+    async def has_history(self, conversation_id: str, personality_id: str) -> bool:
+        return any(
+            request.channel_id == conversation_id and request.personality_id == personality_id
+            for request in self.imported_exchanges.values()
+        )
+
     async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
         """Like memory's: a job id stored before is not stored again (created false)."""
         created = request.job_id not in self.imported_exchanges

@@ -4342,6 +4342,39 @@ class Notice(_message.Message):
 Global___Notice: _TypeAlias = Notice  # noqa: Y015
 
 @_typing.final
+class Greeting(_message.Message):
+    """A character's greeting (its card's first_mes or an alternate greeting), posted as the
+    personality when a conversation with it starts in a channel; AckBotEvent with the message
+    ids keeps it as the conversation's first turn.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The text to post, macros expanded."""
+    index: _builtins.int
+    """0: first_mes; n: alternate_greetings[n - 1]; group_only_greetings follow those."""
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        personality: _common_pb2.Personality | None = ...,
+        text: _builtins.str = ...,
+        index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "personality", b"personality", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Greeting: _TypeAlias = Greeting  # noqa: Y015
+
+@_typing.final
 class BotEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -4349,6 +4382,7 @@ class BotEvent(_message.Message):
     LOCATION_FIELD_NUMBER: _builtins.int
     TURN_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
+    GREETING_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     @_builtins.property
     def location(self) -> _common_pb2.Location: ...
@@ -4356,6 +4390,8 @@ class BotEvent(_message.Message):
     def turn(self) -> Global___ScheduledTurn: ...
     @_builtins.property
     def notice(self) -> Global___Notice: ...
+    @_builtins.property
+    def greeting(self) -> Global___Greeting: ...
     def __init__(
         self,
         *,
@@ -4363,12 +4399,13 @@ class BotEvent(_message.Message):
         location: _common_pb2.Location | None = ...,
         turn: Global___ScheduledTurn | None = ...,
         notice: Global___Notice | None = ...,
+        greeting: Global___Greeting | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice", "greeting"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -19,6 +19,7 @@ from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
+from tzurot.bot.splitting import split_message
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -125,6 +126,27 @@ class Poster:
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+
+    async def post_text(
+        self, channel: discord.abc.Messageable, personality: common.Personality, text: str
+    ) -> list[int]:
+        """Text the personality says without generating it (a greeting), in 2000-character
+        pieces; the ids posted, none when the bot cannot post here. Raises what Discord
+        refuses (the caller acknowledges)."""
+        if channel_key(channel) in self._forbidden or delivery_problem(channel) is not None:
+            return []
+        ids: list[int] = []
+        for piece in split_message(text):
+            sent = await self._webhooks.send(
+                channel,
+                piece,
+                username=personality.display_name,
+                avatar_url=personality.avatar_url or None,
+                mentions=discord.AllowedMentions.none(),
+                suppress_embeds=personality.suppress_embeds,
+            )
+            ids.append(sent.id)
+        return ids
 
     async def _stream(
         self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer

@@ -87,6 +87,10 @@ class Memory(History, Protocol):
         """Imports (shapes.inc): with memory.id the call is idempotent."""
         ...
 
+    async def has_history(self, conversation_id: str, personality_id: str) -> bool:
+        """Whether the conversation holds a turn of the personality (greetings)."""
+        ...
+
     async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
         """Imports (a shapes.inc history): idempotent on the job id; `created` says whether
         it was stored now."""
