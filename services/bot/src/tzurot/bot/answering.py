@@ -20,6 +20,7 @@ from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
 from tzurot.bot.splitting import split_message
+from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -35,8 +36,10 @@ class Poster:
         webhooks: WebhookPool,
         settings: BotSettings,
         answers: AnswerBook,
+        voice: VoicePoster | None = None,
     ) -> None:
         self._gateway, self._webhooks, self._settings = gateway, webhooks, settings
+        self._voice = voice
         self._answers = answers
         self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
         self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
@@ -126,6 +129,15 @@ class Poster:
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+            if answer.speak and self._voice is not None:
+                # Delivered first, then spoken: no voice is paid for that cannot be posted.
+                self._voice.speak_later(
+                    channel,
+                    answer.request.actor,
+                    answer.job_id,
+                    answer.message_ids[-1],
+                    answer.shown,
+                )
 
     async def post_text(
         self, channel: discord.abc.Messageable, personality: common.Personality, text: str
@@ -181,6 +193,7 @@ class Poster:
                     if event.finished.footer:  # shown under the answer, never in history
                         text += f"\n-# {event.finished.footer}"
                     files = list(event.finished.files)
+                    answer.speak = event.finished.speak
         if refused is not None:
             raise refused
         ids = await stream.finish(text)

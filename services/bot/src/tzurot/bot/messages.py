@@ -25,6 +25,7 @@ from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
 from tzurot.bot.reactions import Reactions
 from tzurot.bot.request_build import RequestBuilder
+from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -66,7 +67,8 @@ class MessageFlow:
             answers=self._answers,
             readable=self._builder.readable,
         )
-        self._poster = Poster(gateway, webhooks, settings, self._answers)
+        self.voice = VoicePoster(gateway, webhooks, client.http)
+        self._poster = Poster(gateway, webhooks, settings, self._answers, self.voice)
         self._reactions = Reactions(
             gateway,
             webhooks,

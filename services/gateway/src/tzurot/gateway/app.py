@@ -154,6 +154,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             operator_identities=settings.operator_identities,
             skills=inference,
             public_url=settings.public_url,
+            speech=inference,
+            voice_max_characters=settings.voice_max_characters,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers

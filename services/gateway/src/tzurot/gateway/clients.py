@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import grpc
 from pydantic import SecretStr
 
-from tzurot.gateway import convert
+from tzurot.gateway import convert, voice_convert
 from tzurot.gateway.domain import (
     HistoryTurn,
     KeyUse,
@@ -16,6 +16,7 @@ from tzurot.gateway.domain import (
     SkillInfo,
     WalletKey,
 )
+from tzurot.gateway.voice import SpeechDone, Voice
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -67,6 +68,44 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return [convert.skill_info_in(s) for s in reply.skills]
+
+    async def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncGenerator[bytes | SpeechDone, None]:
+        call = self._stub.SynthesizeSpeech(
+            inf.SynthesizeSpeechRequest(
+                user_id=user_id, voice=voice_convert.voice_proto(voice), text=text
+            ),
+            timeout=self._generate_timeout,
+        )
+        try:
+            async for msg in call:
+                if msg.WhichOneof("event") == "chunk":
+                    yield msg.chunk.data
+                else:
+                    yield voice_convert.speech_done(msg.finished)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        finally:
+            call.cancel()
+
+    async def clone_voice(
+        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+    ) -> str:
+        async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
+            yield inf.CloneVoiceRequest(
+                header=inf.CloneVoiceHeader(user_id=user_id, name=name, description=description)
+            )
+            for filename, data in samples:
+                yield inf.CloneVoiceRequest(
+                    sample=inf.CloneVoiceSample(filename=filename, data=data)
+                )
+
+        try:
+            reply = await self._stub.CloneVoice(parts(), timeout=self._generate_timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply.voice_id
 
     async def check_stored_key(self, user_id: str, provider: str) -> int:
         try:

@@ -36,6 +36,8 @@ class GatewaySettings(ServiceSettings):
     # Where the Envoy edge's public listener is reachable from the internet (Discord fetches
     # avatars from there): avatar URLs are {public_url}/avatars/{slug}.{ext}.
     public_url: str = ""
+    # Voice: the most characters of one answer spoken, whatever a user's own limit says.
+    voice_max_characters: int = Field(default=2000, ge=1, le=10_000)
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
     # The bot owner's platform id: imported shapes.inc personalities belong to them (else

@@ -211,6 +211,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             reasoning=event.reasoning,
             footer=event.footer,
             files=[generated_file(f) for f in event.files],
+            speak=event.speak,
         )
     )
 

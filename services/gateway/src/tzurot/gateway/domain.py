@@ -362,6 +362,7 @@ class GenerationFinished:
     reasoning: str = ""
     footer: str = ""
     files: tuple[GeneratedFile, ...] = ()
+    speak: bool = False  # voice: speak it once delivered (SpeakAnswer)
 
 
 GenerateEvent = JobAccepted | ReplyChunk | SkillActivity | GenerationFinished

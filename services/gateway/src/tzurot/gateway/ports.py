@@ -1,6 +1,6 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -13,6 +13,7 @@ from tzurot.gateway.domain import (
     SkillInfo,
     WalletKey,
 )
+from tzurot.gateway.voice import SpeechDone, Voice
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -120,4 +121,20 @@ class KeyVault(Protocol):
 
     async def record_uses(self, uses: Sequence[KeyUse]) -> None:
         """Last used times and rejections (keyvault's MarkUsed), in one call."""
+        ...
+
+
+class Speech(Protocol):
+    """Inference's voice RPCs (issue 17)."""
+
+    def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncIterator[bytes | SpeechDone]:
+        """The voice message's bytes in chunks, then one SpeechDone."""
+        ...
+
+    async def clone_voice(
+        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+    ) -> str:
+        """An ElevenLabs Instant Voice Clone with the user's key; its voice id."""
         ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from tzurot.gateway import settings as settings_cascade
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.domain import (
     Actor,
+    ConfigSource,
     DenyMode,
     GenerateCommand,
     GenerateEvent,
@@ -60,6 +62,8 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
+from tzurot.gateway.voice import decide as decide_voice
+from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,
@@ -168,6 +172,8 @@ class Gateway:
         # Wakes the fact extraction worker (app.py sets it when facts are enabled).
         self.facts_waiting: Callable[[], None] = lambda: None
         self._admin_store = AdminStore(store.engine, store.catalog)
+        self._voices = VoiceStore(store.engine)
+        self._voice_rng = random.Random()  # noqa: S311  # "sometimes" speaks: not security
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
         self._inference = inference
@@ -384,6 +390,20 @@ class Gateway:
             reasoning=finished.reasoning if command.include_reasoning else "",
             footer=_footer(finished, prepared),
             files=finished.files,
+            speak=bool(finished.content.strip())
+            and await self._should_speak(personality, command.location, prepared),
+        )
+
+    async def _should_speak(
+        self, personality: Personality, where: Location, prepared: _Prepared
+    ) -> bool:
+        """Whether the answer will be spoken once delivered (tzurot.gateway.voice)."""
+        voice = await self._voices.voice(personality.id)
+        if voice is None:
+            return False
+        levels = await self._admin_store.setting_levels(channel_id=where.conversation_id)
+        return decide_voice(
+            voice, prepared.settings, levels.get(ConfigSource.CHANNEL, {}), self._voice_rng
         )
 
     async def retry_job(self, job_id: str) -> Job:

@@ -1,7 +1,8 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
 thread) and is refused in a forum itself; typing needs Send Messages. A send with a nonce and
-`enforce_nonce` that repeats one of the same author's recent nonces returns that message."""
+`enforce_nonce` that repeats one of the same author's recent nonces returns that message.
+Voice messages follow voice_messages.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     FORUM,
     NONCE_WINDOW_SECONDS,
+    SUPPRESS_EMBEDS,
     THREAD_TYPES,
     Permission,
     allowed_mentions_error,
@@ -22,7 +24,15 @@ from tzurot.testing.fake_discord.rules import (
     nonce_error,
     pings,
 )
-from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body
+from tzurot.testing.fake_discord.voice_messages import (
+    CANNOT_SEND_VOICE_HERE,
+    IS_VOICE_MESSAGE,
+    SEND_VOICE_MESSAGES,
+    SUPPRESS_NOTIFICATIONS,
+    attachment_objects,
+    voice_message_error,
+)
+from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body_files
 
 MISSING_ACCESS = error(50001, "Missing Access")
 MISSING_PERMISSIONS = error(50013, "Missing Permissions")
@@ -64,7 +74,7 @@ class Channels(Interactions):
             return not_found(10008, "Unknown Message")
         return json_response(posted.data)
 
-    async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "create_message"
         channel = self._channel(request)
         if channel is None:
@@ -76,11 +86,20 @@ class Channels(Interactions):
         refused = self._needs(route, channel, self._send_permission(channel))
         if refused is not None:
             return refused
-        body, files = await read_body(request, self.uploads)
+        body, sent = await read_body_files(request, self.uploads)
+        files = [f.data for f in sent]
         content = str(body.get("content") or "")
         problem = allowed_mentions_error(body.get("allowed_mentions"))
+        if problem is None:
+            problem = voice_message_error(body, sent, webhook=False)
         if problem is not None:
             return self.refuse(route, 400, problem)
+        flags = int(body.get("flags") or 0)
+        if flags & IS_VOICE_MESSAGE:
+            if not self.bot_permissions(channel) & SEND_VOICE_MESSAGES:
+                return self.refuse(route, 403, MISSING_PERMISSIONS)
+            if int(channel["id"]) in self.no_voice_channels:
+                return self.refuse(route, 400, CANNOT_SEND_VOICE_HERE)
         if len(content) > CONTENT_LIMIT:
             return self.refuse(route, 400, error(50035, "Invalid Form Body"))
         if not content and not body.get("embeds") and not files:
@@ -96,6 +115,14 @@ class Channels(Interactions):
                 return json_response(seen.data)
         data = self._message_json(channel, self.bot_user, content)
         data["embeds"] = body.get("embeds") or []
+        data["attachments"] = attachment_objects(self, channel, body, sent)
+        data["flags"] = flags & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE)
+        reference = body.get("message_reference")
+        if isinstance(reference, dict) and reference.get("message_id"):
+            data["message_reference"] = {
+                "message_id": str(reference["message_id"]),
+                "channel_id": channel["id"],
+            }
         if nonce is not None:
             data["nonce"] = nonce
         posted = self._store(data)

@@ -73,6 +73,7 @@ class Permission:
     MENTION_EVERYONE = 1 << 17
     MANAGE_WEBHOOKS = 1 << 29
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    SEND_VOICE_MESSAGES = 1 << 46
 
 
 BOT_ROLE_PERMISSIONS = (
@@ -84,6 +85,7 @@ BOT_ROLE_PERMISSIONS = (
     | Permission.EMBED_LINKS
     | Permission.ATTACH_FILES
     | Permission.ADD_REACTIONS
+    | Permission.SEND_VOICE_MESSAGES
 )
 
 # Characters Discord drops from names before it checks them (zero-width and non-rendering).

@@ -49,7 +49,9 @@ class DiscordState:
         self.synced_commands: dict[str, list[Json]] = {}
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
-        self.files: dict[int, tuple[bytes, str]] = {}  # attachments users uploaded, by id
+        self.files: dict[int, tuple[bytes, str]] = {}  # attachments uploaded, by id
+        # Channels that refuse voice messages (50173), as Discord does in some places.
+        self.no_voice_channels: set[int] = set()
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}

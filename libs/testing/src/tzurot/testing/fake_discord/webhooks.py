@@ -37,6 +37,7 @@ from tzurot.testing.fake_discord.rules import (
     link_previews,
     username_error,
 )
+from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
 from tzurot.testing.fake_discord.wire import (
     Json,
     Upload,
@@ -141,7 +142,7 @@ class Webhooks(Channels):
 
     # ---- executing ----
 
-    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "execute_webhook"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -190,6 +191,8 @@ class Webhooks(Channels):
             )
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
+        if problem is None:
+            problem = voice_message_error(body, files, webhook=True)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(
@@ -293,7 +296,11 @@ class Webhooks(Channels):
 
         def new(upload: Upload, meta: Json) -> Json:
             filename = str(meta.get("filename") or upload.filename)
-            made = self.upload(channel, filename, upload.data, upload.content_type)
+            # Discord infers the type from the name when the client sent none (discord.py).
+            kind = upload.content_type
+            if kind in ("", "application/octet-stream"):
+                kind = content_type_of(filename)
+            made = self.upload(channel, filename, upload.data, kind)
             if meta.get("description"):
                 made["description"] = str(meta["description"])
             return made
