@@ -380,3 +380,30 @@ def test_inclusion_group_fields_come_from_the_entry_extensions(extensions: dict[
     assert (converted.group_override, converted.group_weight) == (True, 7)
     assert converted.use_group_scoring
     assert entry(common.LoreEntry(uid="2")).group == ()
+
+
+def test_match_memory_decorators_and_ignore_on_max_context() -> None:
+    keep = replace(E, content="@@keep_activate_after_match\nOnce seen, always here.")
+    first = run([keep], ["a dragon"], length=2)
+    assert fired(first) == ["e"]
+    assert [(e.kind, e.start) for e in first.state.effects] == [("matched", 2)]
+    later = run([keep], ["nothing"], length=4, state=first.state)
+    assert fired(later) == ["e"]
+    assert "@@keep_activate_after_match" in later.activated[0].reason
+    assert fired(run([keep], ["nothing"], length=4)) == []  # never matched: keys needed
+
+    once = replace(E, content="@@dont_activate_after_match\nOnly the first time.")
+    seen = run([once], ["a dragon"], length=2)
+    assert fired(seen) == ["e"]
+    assert fired(run([once], ["a dragon again"], length=4, state=seen.state)) == []
+    # a retried message (the chat did not advance) forgets the match it recorded
+    assert fired(run([once], ["a dragon"], length=2, state=seen.state)) == ["e"]
+    # entries without these decorators keep no match state
+    assert run([E], ["a dragon"]).state.effects == ()
+
+    # two entries, room for one: the @@ignore_on_max_context one is left out first
+    big = replace(E, uid="big", content="@@ignore_on_max_context\none two three", order=999)
+    small = replace(E, uid="small", content="four five six", order=1)
+    outcome = run([big, small], ["dragon"], budget=3)
+    assert fired(outcome) == ["small"]
+    assert [a.entry.uid for a in outcome.dropped] == ["big"]

@@ -35,6 +35,7 @@ from tzurot.inference.lore.matching import Decorators, decorators, matches
 from tzurot.inference.lore.model import (
     DEFAULT_MAX_RECURSION_STEPS,
     DEFAULT_SCAN_DEPTH,
+    MATCHED_FOREVER,
     MAX_SCAN_DEPTH,
     Activation,
     Book,
@@ -70,6 +71,7 @@ class _Candidate:
 class _Timed:
     sticky: set[tuple[str, str]] = field(default_factory=set)
     cooldown: set[tuple[str, str]] = field(default_factory=set)
+    matched: set[tuple[str, str]] = field(default_factory=set)
     kept: list[TimedEffect] = field(default_factory=list)
 
 
@@ -85,6 +87,10 @@ def _check_timed(state: LoreState, entries: dict[tuple[str, str], Entry], length
         entry = entries.get(key)
         if length <= effect.start and not effect.protected:
             continue  # the chat did not advance (a retried message): the window is void
+        if effect.kind == "matched":
+            timed.kept.append(effect)
+            timed.matched.add(key)
+            continue
         if entry is None:
             if length < effect.end:
                 timed.kept.append(effect)  # from a book not in play now: keep it running
@@ -293,6 +299,12 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
                 continue
             if deco.dont_activate:
                 continue
+            matched_before = key in timed.matched
+            if deco.dont_activate_after_match and matched_before:
+                continue
+            if deco.keep_activate_after_match and matched_before:
+                now.append((c, "matched before (@@keep_activate_after_match)"))
+                continue
             if (
                 deco.activate_only_after is not None
                 and scan.assistant_messages < deco.activate_only_after
@@ -312,6 +324,7 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
         now.sort(
             key=lambda pair: (
                 _key(pair[0].book.id, pair[0].entry.uid) not in timed.sticky,
+                pair[0].deco.ignore_on_max_context,  # left out first when the budget runs out
                 -_priority(pair[0].entry),
                 pair[0].index,
             )
@@ -383,6 +396,18 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
     active = {(e.book_id, e.uid, e.kind) for e in effects}
     kinds: tuple[EffectKind, ...] = ("sticky", "cooldown")
     for item in fired:
+        if (
+            decorators(item.entry.content).remembers_match
+            and (
+                item.book_id,
+                item.entry.uid,
+                "matched",
+            )
+            not in active
+        ):
+            effects.append(
+                TimedEffect(item.book_id, item.entry.uid, "matched", length, MATCHED_FOREVER)
+            )
         for kind in kinds:
             span = getattr(item.entry, kind)
             if span and (item.book_id, item.entry.uid, kind) not in active:
