@@ -287,7 +287,7 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
     the conversation's first turn; activating it again greets nobody twice."""
     await world.set_key(world.alice)
     tavern = world.discord.add_channel(world.guild, "tavern")
-    card = card_v3(name="Grigori", nickname="Father Grigori")
+    card = card_v3(name="Kleiner", nickname="Doctor Kleiner")
     name = world.alice.get("global_name") or world.alice["username"]
     expected = {f"Come, {name}! Join me on the rooftops!", "Ah, a visitor!"}
 
@@ -296,24 +296,24 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
             tavern,
             world.alice,
             "channel",
-            {"personality": "Grigori"},
+            {"personality": "Kleiner"},
             subcommand=["activate"],
             permissions=MANAGE_CHANNELS,
         )
         return await answered(world, done)
 
     async with running_bot(world):
-        assert "Imported **Grigori**" in await import_card(
-            world, world.alice, "grigori.png", png_card(card)
+        assert "Imported **Kleiner**" in await import_card(
+            world, world.alice, "kleiner.png", png_card(card)
         )
         assert "now answers every message" in await activate()
         (greeting,) = await world.discord.wait_until(lambda: world.discord.webhook_messages(tavern))
         assert "now answers every message" in await activate()  # already active
-        said = await world.discord.say(tavern, world.alice, "hello, father")
-        await world.delivered(f"{said.id}:grigori")
+        said = await world.discord.say(tavern, world.alice, "hello, doctor")
+        await world.delivered(f"{said.id}:kleiner")
         await asyncio.sleep(1.0)  # room for a second greeting to show up, were one queued
         posted = world.discord.webhook_messages(tavern)
-    assert greeting.author_name == "Grigori"
+    assert greeting.author_name == "Kleiner"
     assert greeting.content in expected  # macros expanded
     assert posted[0].id == greeting.id
     assert len(posted) == 2  # the greeting and the answer; no second greeting
