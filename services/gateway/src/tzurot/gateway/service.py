@@ -47,10 +47,10 @@ from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context, skill_notes
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
-from tzurot.gateway.personalities import PersonalitySeed
+from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
-from tzurot.gateway.resolve import resolve_llm_config
+from tzurot.gateway.resolve import config_levels
 from tzurot.gateway.settings import (
     KEEP_REASONING,
     MAX_AUDIO,
@@ -339,6 +339,7 @@ class Gateway:
                 finished.usage,
                 prepared.request_type,
                 context_columns(finished, include_reasoning=keep_reasoning),
+                files=finished.files,
             )
             if request.lore is not None and finished.lore_state is not None:
                 # Sticky, cooldown and delay count this conversation's messages: kept here
@@ -479,7 +480,11 @@ class Gateway:
         if job.content:
             yield ReplyChunk(job.content)
         yield GenerationFinished(
-            job_id=job.id, content=job.content, usage=job.usage, finish_reason="stop"
+            job_id=job.id,
+            content=job.content,
+            usage=job.usage,
+            finish_reason="stop",
+            files=await self._store.job_files(job.id),
         )
 
     async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
@@ -641,8 +646,19 @@ class Gateway:
                 f"the limit is {self._limits.max_message_chars}",
             )
 
+    async def find_personality_for(self, name: str, user: User | None) -> Personality | None:
+        """By slug, display name, the user's own alias, then a global alias: a user's alias
+        wins over a global one, never over a personality's own name."""
+        found = await self._store.find_personality(name)
+        key = normalize_alias(name)
+        if user is None or (
+            found is not None and key in (found.slug, normalize_alias(found.display_name))
+        ):
+            return found
+        return await self._admin_store.personal_alias(user.id, key) or found
+
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
-        personality = await self._store.find_personality(name)
+        personality = await self.find_personality_for(name, user)
         if personality is None or not _may_use(personality, user):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
@@ -655,16 +671,26 @@ class Gateway:
             )
         return personality
 
-    async def effective_config(self, personality: Personality, user: User | None) -> ResolvedConfig:
-        """User override → personality default → global default."""
+    async def effective_config(
+        self, personality: Personality, user: User | None, channel_id: str = ""
+    ) -> ResolvedConfig:
+        """User toward the personality → user default → channel → personality → global."""
+        return (await self.config_levels(personality, user, channel_id))[0]
+
+    async def config_levels(
+        self, personality: Personality, user: User | None, channel_id: str = ""
+    ) -> list[ResolvedConfig]:
+        """Every level of the cascade holding a config, highest precedence first."""
         default = None
         if personality.default_llm_config_id:
             default = await self._store.get_llm_config(personality.default_llm_config_id)
-        override = None
-        if user is not None:
-            override = await self._admin_store.get_override(user.id, personality.id)
-        return resolve_llm_config(
-            user_override=override,
+        chosen = await self._admin_store.model_choices(
+            user_id=user.id if user is not None else "",
+            personality_id=personality.id,
+            channel_id=channel_id,
+        )
+        return config_levels(
+            chosen=chosen,
             personality_default=default,
             global_default=self._limits.default_config,
         )
@@ -741,7 +767,7 @@ class Gateway:
     async def _prepare(
         self, user: User, personality: Personality, where: Location, *, new: bool
     ) -> _Prepared:
-        config = await self.effective_config(personality, user)
+        config = await self.effective_config(personality, user, where.conversation_id)
         if self._limits.demo_all_free and not config.config.free_use:
             config = replace(config, config=replace(config.config, free_use=True))
         request_type = "chat"

@@ -5,8 +5,8 @@ mes_example, system_prompt, post_history_instructions); the rest (greetings, cre
 tags, creator, version, nickname, assets, source, dates, extensions and any field a newer
 spec adds) is kept as the personality's card data and written back on export. The
 `character_book` becomes the personality's lorebook. Tzurot's own fields travel in
-`extensions["tzurot"]` (slug, aliases, error message, birthday, nsfw), so export then import
-gives the same personality.
+`extensions["tzurot"]` (slug, aliases, error message, birthday, nsfw, author's note and its
+depth, cleanup rules), so export then import gives the same personality.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
                     "scenario": data.scenario,
                     "example_dialogues": data.mes_example,
                     "post_history_instructions": data.post_history_instructions,
+                    "author_note": str(ours.get("author_note") or ""),
+                    "author_note_depth": ours.get("author_note_depth") or 0,
                 },
+                "cleanup_rules": list(ours.get("cleanup_rules") or []),
                 "error_message": str(ours.get("error_message") or ""),
                 "birthday": str(ours.get("birthday") or ""),
                 "nsfw": bool(ours.get("nsfw", False)),
@@ -134,6 +137,9 @@ class CharacterView:
     public: bool
     card: dict[str, Any]
     lorebook: Lorebook | None = None
+    author_note: str = ""
+    author_note_depth: int = 0
+    cleanup_rules: list[dict[str, str]] = field(default_factory=list)
     created_at: int = 0
     updated_at: int = 0
 
@@ -152,6 +158,9 @@ def card_from_view(view: CharacterView) -> Card:
         "birthday": view.birthday,
         "nsfw": view.nsfw,
         "public": view.public,
+        "author_note": view.author_note,
+        "author_note_depth": view.author_note_depth,
+        "cleanup_rules": list(view.cleanup_rules),
     }
     data: dict[str, Any] = {
         **unknown,
