@@ -134,6 +134,30 @@ def test_v2_json_card_is_read_field_by_field() -> None:
     assert (entry.sticky, entry.order, entry.priority) == (2, 10, 3)
 
 
+@pytest.mark.parametrize(
+    ("depth_prompt", "note"),
+    [
+        ({"prompt": "Mention the crows.", "depth": 9, "role": "system"}, ("Mention the crows.", 4)),
+        ({"prompt": "Mention the crows.", "depth": 0}, ("Mention the crows.", 2)),
+        ({"prompt": "Mention the crows."}, ("Mention the crows.", 4)),
+        ({"depth": 4}, ("", 0)),
+    ],
+)
+def test_a_sillytavern_character_note_becomes_the_author_note(
+    depth_prompt: dict[str, Any], note: tuple[str, int]
+) -> None:
+    card = v2_card(extensions={"depth_prompt": depth_prompt})
+    seed = draft_from_card(codec.decode(json.dumps(card).encode())).seed
+    assert (seed.character.author_note, seed.character.author_note_depth) == note
+
+
+def test_our_extension_wins_over_the_character_note() -> None:
+    ours = {"author_note": "", "author_note_depth": 0}
+    card = v2_card(extensions={"depth_prompt": {"prompt": "x"}, "tzurot": ours})
+    seed = draft_from_card(codec.decode(json.dumps(card).encode())).seed
+    assert seed.character.author_note == ""
+
+
 def test_v1_card_reads_as_v2() -> None:
     v1 = {
         k: v2_card()["data"][k]
