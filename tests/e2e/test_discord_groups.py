@@ -291,6 +291,24 @@ async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
     assert [m.author_name for m in answers(world)] == ["Alastor", "Sage"]
 
 
+async def test_a_personal_alias_names_its_speaker_for_its_user_only(world: World) -> None:
+    """Alice calls Sage "lil" (a global alias of Lilith): in plain text too, for her only."""
+    await activate(world, "Lilith", "Sage", "Alastor")
+    await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+    alice = common.Actor(user_id=str(world.alice["id"]), display_name="alice")
+    await world.cli.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=alice, personality="sage", alias="lil")
+    )
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "hey lil, what's new?")
+        await world.discord.wait_until(lambda: answers(world))
+        await world.discord.say(world.general, world.bob, "and you, lil?")
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+    assert [m.author_name for m in answers(world)] == ["Sage", "Lilith"]
+
+
 async def test_a_chain_stops_at_its_cap(world: World) -> None:
     await activate(world, "Lilith", "Sage", "Alastor")
     await talkative(world, lilith=1.0, sage=1.0, alastor=1.0)
