@@ -25,6 +25,7 @@ FIGURES = [
     "cli_start",  # issue 14: `tzurot --help`, `tzurot chat -m`; first turn after start vs steady
     "rss",  # 7: RSS of each service, idle and after load
     "skills_loop",  # issue 18: the tool loop's overhead per step against the fake provider
+    "voice",  # issue 17: answer text posted → voice message posted, minus the fake vendor
 ]
 
 

@@ -18,15 +18,19 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
 
+from tzurot.bot.gateway_client import GatewayClient
 from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
 from tzurot.gateway.app import start_gateway
 from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.freewill_plan import Action, FreeWillPolicy, decide, next_check
+from tzurot.gateway.freewill_plan import ChannelState as FreeWillState
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
 from tzurot.testing.fake_discord import FakeInteraction, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
@@ -276,6 +280,58 @@ async def test_three_personalities_answer_in_the_seeded_order(world: World) -> N
     }
 
 
+async def test_channel_members_are_added_listed_and_removed_one_by_one(world: World) -> None:
+    """/channel activate adds, /channel deactivate <personality> removes only that one,
+    /channel list shows who is in; /channel talkativeness is its owner's to set."""
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+
+    async def slash(user: Any, sub: str, options: dict[str, Any] | None = None) -> str:
+        done = await world.discord.slash(
+            world.general,
+            user,
+            "channel",
+            options or {},
+            subcommand=[sub],
+            permissions=MANAGE_CHANNELS,
+        )
+        return str(await world.discord.wait_until(_texts(done)))
+
+    async with running_bot(world):
+        for name in ("Lilith", "Sage"):
+            await slash(world.alice, "activate", {"personality": name})
+        both = await slash(world.alice, "list")
+        removed = await slash(world.alice, "deactivate", {"personality": "Sage"})
+        left = await slash(world.alice, "list")
+        await world.discord.say(world.general, world.alice, "anyone here?")
+        await world.discord.wait_until(lambda: answers(world))
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {
+                "name": f"Owl{uuid.uuid4().hex[:4]}",
+                "system_prompt": "You are an owl.",
+                "public": True,
+            },
+            subcommand=["create"],
+        )
+        owl = (await world.discord.wait_until(_texts(created))).split("**")[1]
+        mine = await slash(world.alice, "talkativeness", {"personality": owl, "value": 0.9})
+        theirs = await slash(world.bob, "talkativeness", {"personality": owl, "value": 0.1})
+    assert "Lilith" in both
+    assert "Sage" in both
+    assert "**Sage** no longer answers every message here." in removed
+    assert "Lilith" in left
+    assert "Sage" not in left
+    assert [m.author_name for m in answers(world)] == ["Lilith"]  # only the one still in
+    assert "now has talkativeness 0.90" in mine
+    assert "only the owner" in theirs
+    found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=owl))
+    assert round(found.personality.talkativeness, 2) == 0.9
+
+
 async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
     await activate(world, "Lilith", "Sage", "Alastor")
     await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
@@ -287,6 +343,24 @@ async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
         await world.discord.say(world.general, world.alice, "and you, Sage?")
         await world.discord.wait_until(lambda: len(answers(world)) >= 2)
     assert [m.author_name for m in answers(world)] == ["Alastor", "Sage"]
+
+
+async def test_a_personal_alias_names_its_speaker_for_its_user_only(world: World) -> None:
+    """Alice calls Sage "lil" (a global alias of Lilith): in plain text too, for her only."""
+    await activate(world, "Lilith", "Sage", "Alastor")
+    await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+    alice = common.Actor(user_id=str(world.alice["id"]), display_name="alice")
+    await world.cli.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=alice, personality="sage", alias="lil")
+    )
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "hey lil, what's new?")
+        await world.discord.wait_until(lambda: answers(world))
+        await world.discord.say(world.general, world.bob, "and you, lil?")
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+    assert [m.author_name for m in answers(world)] == ["Sage", "Lilith"]
 
 
 async def test_a_chain_stops_at_its_cap(world: World) -> None:
@@ -394,6 +468,87 @@ async def test_free_will_checks_in_after_a_quiet_spell_within_budget_on_one_repl
     assert {r.api_key for r in check_ins_asked} == {"sk-or-alice-key-0123456789abcdef"}
 
 
+async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_without_a_key(
+    world: World, clock: ManualClock
+) -> None:
+    """Quiet hours (guild time, UTC here) hold back a due check-in until they end; a recent
+    human message gets a reaction exactly when the seeded draw says so; when the payer's key
+    is gone, the next look switches free will off (NO_API_KEY) instead of posting."""
+    assert world.mesh.gateway_app is not None
+    scheduler = world.mesh.gateway_app.features.freewill
+    policy = FreeWillPolicy(
+        daily_budget=3,
+        quiet_after=timedelta(minutes=60),
+        min_gap=timedelta(minutes=30),
+        check_every=(60.0, 60.0),
+    )
+    night = (clock.now() + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+
+    def reacts(at: datetime, human: datetime, last: datetime) -> bool:
+        """The gateway's own decision at `at` (same seed, same draws)."""
+        rng = seeded_rng(GROUP_SEED, str(world.general["id"]), at.isoformat())
+        next_check(at, policy, rng)
+        state = FreeWillState("UTC", 0, 6, human, last, 1)
+        return decide(at, state, policy, rng) is Action.REACT
+
+    async def talk(text: str, who: Any = world.alice) -> None:
+        seen = len(answers(world))
+        await world.discord.say(world.general, who, f"@Lilith {text}")
+        await world.discord.wait_until(_more_answers(world, seen))
+
+    async with running_bot(world):
+        enabled = await world.discord.slash(
+            world.general,
+            world.alice,
+            "freewill",
+            {"personality": "Lilith", "daily_budget": 3, "quiet_hours": "0-6"},
+            subcommand=["on"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "at most 3 times a day" in await world.discord.wait_until(_texts(enabled))
+        clock.set(night)  # 01:00, in the quiet hours
+        await talk("still up?")
+        clock.set(night + timedelta(hours=3))  # quiet for 3 h, but it is 04:00
+        await scheduler.tick()  # (counts every channel due; ours is asserted by its events)
+        assert await events_of(world, str(world.general["id"])) == []
+        check_in_at = night + timedelta(hours=6)  # 07:00: the quiet hours are over
+        clock.set(check_in_at)
+        assert await scheduler.tick() >= 1
+        await settled(world, lambda ev: len(ev) == 1 and ev[0]["delivered_at"])
+        human = check_in_at + timedelta(minutes=40)
+        clock.set(human)
+        await talk("did you hear the news this morning?")
+        react_at = next(
+            at
+            for at in (human + timedelta(seconds=s) for s in range(60, 15 * 60, 7))
+            if reacts(at, human, check_in_at)
+        )
+        clock.set(react_at)
+        seen = len(answers(world))
+        assert await scheduler.tick() >= 1
+        await world.discord.wait_until(_more_answers(world, seen))
+        events = await settled(world, lambda ev: len(ev) == 2 and ev[1]["delivered_at"])
+        react_request = world.provider.chat_requests()[-1].body
+        clock.set(react_at + timedelta(minutes=5))
+        await talk("good morning all", world.bob)  # a new spell, paid by Bob's own key
+        await world.cli.RemoveWalletKey(
+            gw.RemoveWalletKeyRequest(
+                actor=common.Actor(user_id=str(world.alice["id"])), provider="openrouter"
+            )
+        )
+        clock.set(react_at + timedelta(hours=2))  # a check-in would be due, paid by Alice
+        await scheduler.tick()
+        assert len(await events_of(world, str(world.general["id"]))) == 2  # nothing queued
+        status = await world.discord.slash(
+            world.general, world.alice, "freewill", subcommand=["status"]
+        )
+        shown = await world.discord.wait_until(_texts(status))
+    assert [e["reason"] for e in events] == ["check_in", "react"]
+    asked = react_request["messages"]
+    assert "react briefly and naturally to the most recent message" in str(asked[-1]["content"])
+    assert "NO_API_KEY" in shown
+
+
 # ---- release notes ----
 
 
@@ -425,9 +580,7 @@ async def test_release_notes_post_once_per_channel_per_version(
             await restarted.stop()
         finally:
             changelog.write_text(CHANGELOG_V1)  # noqa: ASYNC240  # a tiny test file
-        # A stream of an earlier test's bot may have claimed them just before it went away:
-        # past the lease they come back to the live subscriber (at least once, then acked).
-        clock.advance(timedelta(seconds=61))
+        # No clock advance: an earlier test's bot, gone, left no claim waiting out a lease.
         for channel in (world.general, other):
             await world.discord.wait_until(_posts(world, channel))
         shown = await world.discord.slash(world.general, world.alice, "changelog")
@@ -437,3 +590,120 @@ async def test_release_notes_post_once_per_channel_per_version(
         assert notes.content.startswith("**Tzurot 0.2.0** (2026-12-02)")
         assert "Group channels" in notes.content
     assert "Tzurot 0.1.0" in text  # this gateway runs 0.1.0
+
+
+# ---- announcements ----
+
+
+async def make_superuser(world: World, user: dict[str, Any]) -> None:
+    """As an operator would (README, "Superusers")."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE core.users SET superuser = true WHERE platform_user_id = :id"),
+                {"id": user["id"]},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def subscribe(world: World, channel: Any) -> None:
+    done = await world.discord.slash(
+        channel, world.alice, "notifications", subcommand=["subscribe"], permissions=MANAGE_GUILD
+    )
+    assert "will get the notes" in await world.discord.wait_until(_texts(done))
+
+
+async def test_superusers_announce_to_every_subscribed_channel(world: World) -> None:
+    """/admin announce: refused for others; a superuser's text posts once per subscriber.
+
+    Without a clock advance: earlier tests' bots went away, and whatever their streams had
+    claimed was released at once (it would otherwise wait out the lease)."""
+    news = world.discord.add_channel(world.guild, "news")
+    updates = world.discord.add_channel(world.guild, "updates")
+    quiet = world.discord.add_channel(world.guild, "not-subscribed")
+    text = f"Maintenance at noon ({uuid.uuid4().hex[:6]})"
+
+    def announced(channel: Any) -> list[Posted]:
+        return [m for m in bot_posts(world, channel) if text in m.content]
+
+    async with running_bot(world):
+        for channel in (news, updates):
+            await subscribe(world, channel)
+        refused = await world.discord.slash(
+            news, world.alice, "admin", {"text": text}, subcommand=["announce"]
+        )
+        assert "only superusers may announce" in await world.discord.wait_until(_texts(refused))
+        await make_superuser(world, world.alice)
+        queued = await world.discord.slash(
+            news, world.alice, "admin", {"text": text}, subcommand=["announce"]
+        )
+        assert "Announcement queued for" in await world.discord.wait_until(_texts(queued))
+        await world.discord.wait_until(lambda: announced(news) and announced(updates))
+        events = await settled_notices(world, text, news, updates)
+    for channel in (news, updates):
+        (posted,) = announced(channel)
+        assert posted.content == text
+        assert posted.data["nonce"]  # sent with a nonce, `enforce_nonce` on
+    assert not announced(quiet)
+    assert sorted(e["message_ids"][0] for e in events) == sorted(
+        str(announced(c)[0].id) for c in (news, updates)
+    )
+
+
+async def settled_notices(world: World, text: str, *channels: Any) -> list[dict[str, Any]]:
+    """The notices with `text` to `channels`, once each has one and all are acknowledged."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        for _ in range(300):
+            async with engine.connect() as conn:
+                rows = [
+                    dict(r._mapping)
+                    for r in await conn.execute(
+                        sa.text(
+                            "SELECT delivered_at, message_ids, attempts FROM core.bot_events "
+                            "WHERE text = :t AND channel_id = ANY(:c)"
+                        ),
+                        {"t": text, "c": [str(c["id"]) for c in channels]},
+                    )
+                ]
+            if len(rows) == len(channels) and all(r["delivered_at"] for r in rows):
+                return rows
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+    raise AssertionError(f"the notices never settled: {rows}")
+
+
+async def test_a_notice_posted_by_a_bot_that_died_before_acknowledging_is_not_posted_again(
+    world: World,
+) -> None:
+    """The bot dies between Discord storing its notice and its acknowledgement: at once (no
+    lease, no clock advance) the restarted bot gets the notice again, posts it with the same
+    nonce, and Discord answers with the message already there; nothing is posted twice."""
+    news = world.discord.add_channel(world.guild, "crash-news")
+    text = f"Restart at dusk ({uuid.uuid4().hex[:6]})"
+    await make_superuser(world, world.alice)
+    doomed_channel = await world.mesh.channel("bot")
+    doomed = GatewayClient(gw_grpc.GatewayServiceStub(doomed_channel), generate_timeout=60)
+    async with running_bot(world, gateway=doomed):
+        await subscribe(world, news)
+        stall = world.discord.stall_after("create_message", news)
+        queued = await world.discord.slash(
+            news, world.alice, "admin", {"text": text}, subcommand=["announce"]
+        )
+        assert "Announcement queued for" in await world.discord.wait_until(_texts(queued))
+        (first,) = await world.discord.wait_until(
+            lambda: [m for m in bot_posts(world, news) if m.content == text]
+        )
+        # Discord has it; the bot never hears back. It dies: its connection to the gateway
+        # goes first (as when the process is killed), then the rest of it.
+        await doomed_channel.close(grace=None)
+    stall.set()
+    async with running_bot(world):
+        (event,) = await settled_notices(world, text, news)
+    assert [m.id for m in bot_posts(world, news) if m.content == text] == [first.id]
+    assert first.data["nonce"] in world.discord.nonce_dedupes  # posted again, deduped
+    assert event["message_ids"] == [str(first.id)]
+    assert event["attempts"] == 2

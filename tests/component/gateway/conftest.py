@@ -30,6 +30,7 @@ from tzurot.gateway.domain import (
     Actor,
     GenerateCommand,
     HistoryTurn,
+    KeyUse,
     Location,
     Personality,
     ReplyChunk,
@@ -194,6 +195,7 @@ class FakeMemory:
     exchanges: list[StoredExchange] = field(default_factory=list)
     error: TzurotError | None = None
     added: dict[str, common.Memory] = field(default_factory=dict)
+    imported_exchanges: dict[str, mem.StoreExchangeRequest] = field(default_factory=dict)
     consolidations: int = 0
 
     async def consolidate(self) -> None:
@@ -208,6 +210,7 @@ class FakeMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         if self.error is not None:
             raise self.error
@@ -309,8 +312,27 @@ class FakeMemory:
         self.added[given.id] = given
         return mem.AddMemoryResponse(memory=given)
 
+    async def has_history(self, conversation_id: str, personality_id: str) -> bool:
+        return any(
+            request.channel_id == conversation_id and request.personality_id == personality_id
+            for request in self.imported_exchanges.values()
+        )
+
+    async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
+        """Like memory's: a job id stored before is not stored again (created false)."""
+        created = request.job_id not in self.imported_exchanges
+        if created:
+            self.imported_exchanges[request.job_id] = request
+        return mem.StoreExchangeResponse(turns=list(request.turns), created=created)
+
     async def edit_turn(self, message_id: str, content: str) -> None:
         raise Unimplemented("EditTurn is not available here")
+
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
+        raise Unimplemented("ListMemories is not available here")
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
+        raise Unimplemented("DeleteMemory is not available here")
 
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         raise Unimplemented("GetMemoryMode is not available here")
@@ -324,6 +346,10 @@ class FakeMemory:
 @dataclass
 class FakeKeyVault:
     keys: dict[tuple[str, str], SecretStr] = field(default_factory=dict)
+    uses: list[KeyUse] = field(default_factory=list)
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        self.uses.extend(uses)
 
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey:
         self.keys[user_id, provider] = api_key

@@ -354,6 +354,51 @@ async def test_delivered_exchange_forms_memories_once(served: tuple[MemoryApp, S
     assert count.total == 2
 
 
+async def test_a_memory_is_found_by_the_words_of_its_neighbouring_turns(
+    served: tuple[MemoryApp, Stub],
+) -> None:
+    """An answer ("Yes, last week!") is searched with the turns around it."""
+    app, stub = served
+
+    def said(
+        job_id: str, *turns: tuple[common.Role.ValueType, str, str]
+    ) -> mem.StoreExchangeRequest:
+        return mem.StoreExchangeRequest(
+            job_id=job_id,
+            channel_id="chan-1",
+            personality_id=PERSONA,
+            user_id=ALICE,
+            turns=[common.Turn(role=r, author_name=n, content=c) for r, n, c in turns],
+        )
+
+    await stub.StoreExchange(
+        said(
+            "job-ask",
+            (common.ROLE_USER, "Alice", "did you ever visit the lighthouse museum"),
+            (common.ROLE_ASSISTANT, "Lilith", "not yet, tell me about it"),
+        )
+    )
+    await stub.StoreExchange(
+        said("job-answer", (common.ROLE_USER, "Alice", "yes, twice during the summer"))
+    )
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "lighthouse museum", no_threshold=True)
+    by_text = {m.text: m for m in found}
+    # Its own exchange's neighbour, and the previous exchange's last turn.
+    assert "lighthouse museum" in by_text["Lilith: not yet, tell me about it"].context
+    answer = by_text["Alice: yes, twice during the summer"]
+    assert answer.context == "Lilith: not yet, tell me about it"
+    # Full text finds the reply by the question's words; the prompt's text stays its own.
+    (vector,) = await app.embedder.embed(["lighthouse"])
+    hits = await PostgresMemoryStore(app.engine).keyword_search(
+        PERSONA, [ALICE], ["lighthouse"], vector, 10
+    )
+    assert {hit.memory.text for hit in hits} == {
+        "Alice: did you ever visit the lighthouse museum",
+        "Lilith: not yet, tell me about it",
+    }
+
+
 async def test_outbox_survives_a_crash(engine: AsyncEngine, longterm: LongTermMemory) -> None:
     """An exchange stored by a process that died before forming: the next one forms it."""
     from tzurot.memory.domain import Exchange, NewTurn
@@ -393,6 +438,16 @@ async def test_incognito_stores_nothing(served: tuple[MemoryApp, Stub]) -> None:
         mem.CountMemoriesRequest(personality_id=PERSONA, user_id=ALICE)
     )
     assert count.total == 0
+    # Nor in the shared lore on her behalf (a skill's findings from her turn).
+    lore = add("the base opened with a crew of six", user_id="")
+    lore.on_behalf_of_user_id = ALICE
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddMemory(lore)
+    assert from_rpc_error(caught.value).reason == "INCOGNITO"
+    shared = await stub.CountMemories(mem.CountMemoriesRequest(personality_id=PERSONA))
+    assert shared.total == 0
+    lore.on_behalf_of_user_id = BOB
+    assert (await stub.AddMemory(lore)).memory.user_id == ""  # Bob's turn may teach the lore
     # Bob is not incognito.
     await stub.StoreExchange(exchange("job-bob", "bob likes long walks on the beach", BOB))
     await app.formation.drain()
@@ -424,6 +479,25 @@ async def test_incognito_is_the_mode_when_the_exchange_was_stored(
     texts = " ".join(m.text for m in found)
     assert "garden fence" in texts
     assert "secret diary" not in texts
+
+
+async def test_an_imported_exchange_forms_no_memories(served: tuple[MemoryApp, Stub]) -> None:
+    """A shapes.inc history brings its own summaries: its exchanges are history only."""
+    app, stub = served
+    imported = exchange("job-imported", "my imported diary entry about the lighthouse")
+    imported.imported = True
+    stored = await stub.StoreExchange(imported)
+    assert stored.created
+    await stub.StoreExchange(exchange("job-live", "my live note about the garden fence"))
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "diary lighthouse garden", no_threshold=True)
+    texts = " ".join(m.text for m in found)
+    assert "garden fence" in texts
+    assert "lighthouse" not in texts
+    history = await stub.GetHistory(
+        mem.GetHistoryRequest(channel_id=imported.channel_id, personality_id=PERSONA)
+    )
+    assert any("lighthouse" in t.content for t in history.turns)  # kept as history
 
 
 async def test_count_and_drop_weak(stub: Stub) -> None:

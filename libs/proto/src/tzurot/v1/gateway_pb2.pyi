@@ -1190,6 +1190,160 @@ class RemoveAliasResponse(_message.Message):
 Global___RemoveAliasResponse: _TypeAlias = RemoveAliasResponse  # noqa: Y015
 
 @_typing.final
+class PersonalAlias(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIAS_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    SHADOWS_FIELD_NUMBER: _builtins.int
+    alias: _builtins.str
+    """As the user typed it (matched case-insensitively, without a leading '@')."""
+    shadows: _builtins.str
+    """The personality this alias names for everyone else (a global alias), which it hides for
+    this user; empty when it hides nothing.
+    """
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        alias: _builtins.str = ...,
+        personality: _common_pb2.Personality | None = ...,
+        shadows: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "personality", b"personality", "shadows", b"shadows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonalAlias: _TypeAlias = PersonalAlias  # noqa: Y015
+
+@_typing.final
+class AddPersonalAliasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    alias: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPersonalAliasRequest: _TypeAlias = AddPersonalAliasRequest  # noqa: Y015
+
+@_typing.final
+class AddPersonalAliasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def alias(self) -> Global___PersonalAlias: ...
+    def __init__(
+        self,
+        *,
+        alias: Global___PersonalAlias | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPersonalAliasResponse: _TypeAlias = AddPersonalAliasResponse  # noqa: Y015
+
+@_typing.final
+class RemovePersonalAliasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    alias: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemovePersonalAliasRequest: _TypeAlias = RemovePersonalAliasRequest  # noqa: Y015
+
+@_typing.final
+class RemovePersonalAliasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemovePersonalAliasResponse: _TypeAlias = RemovePersonalAliasResponse  # noqa: Y015
+
+@_typing.final
+class ListPersonalAliasesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPersonalAliasesRequest: _TypeAlias = ListPersonalAliasesRequest  # noqa: Y015
+
+@_typing.final
+class ListPersonalAliasesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIASES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedCompositeFieldContainer[Global___PersonalAlias]: ...
+    def __init__(
+        self,
+        *,
+        aliases: _abc.Iterable[Global___PersonalAlias] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPersonalAliasesResponse: _TypeAlias = ListPersonalAliasesResponse  # noqa: Y015
+
+@_typing.final
 class User(_message.Message):
     """---- Users and personas ----"""
 
@@ -1611,20 +1765,38 @@ class SetModelOverrideRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
     CONFIG_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    """The personality (USER_PERSONALITY), or the one whose effective config the reply shows."""
     config_id: _builtins.str
+    scope: _common_pb2.ConfigSource.ValueType
+    """USER_PERSONALITY (also when unspecified): the actor toward `personality`; USER: the
+    actor's default for every personality; CHANNEL: everyone in location's channel (a global
+    config only; needs manage_channels, or a superuser). Others are INVALID_ARGUMENT.
+    """
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
         personality: _builtins.str = ...,
         config_id: _builtins.str = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        location: _common_pb2.Location | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config_id", b"config_id", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config_id", b"config_id", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1656,18 +1828,29 @@ class ResetModelOverrideRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    scope: _common_pb2.ConfigSource.ValueType
+    """As in SetModelOverrideRequest."""
+    manage_channels: _builtins.bool
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
         personality: _builtins.str = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        location: _common_pb2.Location | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1725,16 +1908,26 @@ class GetEffectiveConfigResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EFFECTIVE_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def effective(self) -> _common_pb2.ResolvedLlmConfig: ...
+    def effective(self) -> _common_pb2.ResolvedLlmConfig:
+        """The level that won: user toward the personality, user default, channel, personality,
+        global.
+        """
+
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResolvedLlmConfig]:
+        """Every level that holds a config here, highest precedence first (the first is `effective`)."""
+
     def __init__(
         self,
         *,
         effective: _common_pb2.ResolvedLlmConfig | None = ...,
+        levels: _abc.Iterable[_common_pb2.ResolvedLlmConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "levels", b"levels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1784,6 +1977,9 @@ class WalletKey(_message.Message):
     HINT_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     active: _builtins.bool
+    """False after the provider rejected the key (401) in use, until a new key is stored or
+    the key works again.
+    """
     hint: _builtins.str
     """At most the last four characters, for recognition."""
     @_builtins.property
@@ -2441,6 +2637,119 @@ class PruneMemoriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PruneMemoriesResponse: _TypeAlias = PruneMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class BrowseMemoriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    page: _builtins.int
+    """1-based; 0 means the first (newest) page."""
+    page_size: _builtins.int
+    """Memories a page (1-25; 0 means 10)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        page: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "page", b"page", "page_size", b"page_size", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BrowseMemoriesRequest: _TypeAlias = BrowseMemoriesRequest  # noqa: Y015
+
+@_typing.final
+class BrowseMemoriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGES_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    page: _builtins.int
+    """The page shown, and how many pages and memories there are in all."""
+    pages: _builtins.int
+    total: _builtins.int
+    page_size: _builtins.int
+    """Memories a page (the last page may hold fewer)."""
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]: ...
+    def __init__(
+        self,
+        *,
+        memories: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        page: _builtins.int = ...,
+        pages: _builtins.int = ...,
+        total: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "page", b"page", "page_size", b"page_size", "pages", b"pages", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BrowseMemoriesResponse: _TypeAlias = BrowseMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class ForgetMemoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    MEMORY_ID_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    memory_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        memory_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "memory_id", b"memory_id", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetMemoryRequest: _TypeAlias = ForgetMemoryRequest  # noqa: Y015
+
+@_typing.final
+class ForgetMemoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def memory(self) -> _common_pb2.Memory:
+        """The memory that was deleted."""
+
+    def __init__(
+        self,
+        *,
+        memory: _common_pb2.Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetMemoryResponse: _TypeAlias = ForgetMemoryResponse  # noqa: Y015
 
 @_typing.final
 class GetMemoryStatsRequest(_message.Message):
@@ -3760,6 +4069,102 @@ class ImportShapesMemoriesResponse(_message.Message):
 Global___ImportShapesMemoriesResponse: _TypeAlias = ImportShapesMemoriesResponse  # noqa: Y015
 
 @_typing.final
+class ImportShapesHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class UserMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    USER_MAP_FIELD_NUMBER: _builtins.int
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """The personality's slug."""
+    history: _builtins.bytes
+    """A JSON list of shapes.inc chat messages (a batch of the history document, cut only
+    where a user message follows an assistant message).
+    """
+    channel_id: _builtins.str
+    """The Discord channel (or thread) whose conversation the history continues; empty: the
+    personality's legacy conversation "shapes:<slug>", kept but in no channel's prompt.
+    """
+    dry_run: _builtins.bool
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def user_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """shapes.inc user UUID -> Discord user id; unmapped authors are kept by their shapes.inc id."""
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        history: _builtins.bytes = ...,
+        user_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        channel_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel_id", b"channel_id", "dry_run", b"dry_run", "history", b"history", "personality", b"personality", "user_map", b"user_map"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesHistoryRequest: _TypeAlias = ImportShapesHistoryRequest  # noqa: Y015
+
+@_typing.final
+class ImportShapesHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGES_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    exchanges: _builtins.int
+    """Exchanges stored (a user's messages and the answers after them)."""
+    skipped: _builtins.int
+    """Exchanges already stored by an earlier run (idempotent)."""
+    messages: _builtins.int
+    channel_id: _builtins.str
+    """The conversation (channel) id the history went to."""
+    def __init__(
+        self,
+        *,
+        exchanges: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+        messages: _builtins.int = ...,
+        channel_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "exchanges", b"exchanges", "messages", b"messages", "skipped", b"skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesHistoryResponse: _TypeAlias = ImportShapesHistoryResponse  # noqa: Y015
+
+@_typing.final
 class ListAvailableSkillsRequest(_message.Message):
     """---- Skills (issue 18) ----"""
 
@@ -4130,6 +4535,39 @@ class Notice(_message.Message):
 Global___Notice: _TypeAlias = Notice  # noqa: Y015
 
 @_typing.final
+class Greeting(_message.Message):
+    """A character's greeting (its card's first_mes or an alternate greeting), posted as the
+    personality when a conversation with it starts in a channel; AckBotEvent with the message
+    ids keeps it as the conversation's first turn.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The text to post, macros expanded."""
+    index: _builtins.int
+    """0: first_mes; n: alternate_greetings[n - 1]; group_only_greetings follow those."""
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        personality: _common_pb2.Personality | None = ...,
+        text: _builtins.str = ...,
+        index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "personality", b"personality", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Greeting: _TypeAlias = Greeting  # noqa: Y015
+
+@_typing.final
 class BotEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -4137,6 +4575,7 @@ class BotEvent(_message.Message):
     LOCATION_FIELD_NUMBER: _builtins.int
     TURN_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
+    GREETING_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     @_builtins.property
     def location(self) -> _common_pb2.Location: ...
@@ -4144,6 +4583,8 @@ class BotEvent(_message.Message):
     def turn(self) -> Global___ScheduledTurn: ...
     @_builtins.property
     def notice(self) -> Global___Notice: ...
+    @_builtins.property
+    def greeting(self) -> Global___Greeting: ...
     def __init__(
         self,
         *,
@@ -4151,12 +4592,13 @@ class BotEvent(_message.Message):
         location: _common_pb2.Location | None = ...,
         turn: Global___ScheduledTurn | None = ...,
         notice: Global___Notice | None = ...,
+        greeting: Global___Greeting | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice", "greeting"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -106,6 +106,21 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.FromString,
                 _registered_method=True)
+        self.AddPersonalAlias = channel.unary_unary(
+                '/tzurot.v1.GatewayService/AddPersonalAlias',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.FromString,
+                _registered_method=True)
+        self.RemovePersonalAlias = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RemovePersonalAlias',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.FromString,
+                _registered_method=True)
+        self.ListPersonalAliases = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListPersonalAliases',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.FromString,
+                _registered_method=True)
         self.GetUser = channel.unary_unary(
                 '/tzurot.v1.GatewayService/GetUser',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetUserRequest.SerializeToString,
@@ -231,6 +246,16 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
                 _registered_method=True)
+        self.BrowseMemories = channel.unary_unary(
+                '/tzurot.v1.GatewayService/BrowseMemories',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ForgetMemory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ForgetMemory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
+                _registered_method=True)
         self.SetIncognito = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SetIncognito',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.SerializeToString,
@@ -345,6 +370,11 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/ImportShapesMemories',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ImportShapesHistory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ImportShapesHistory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.FromString,
                 _registered_method=True)
         self.ListAvailableSkills = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ListAvailableSkills',
@@ -541,6 +571,25 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddPersonalAlias(self, request, context):
+        """A user's own aliases: only they use them, and for them they win over global aliases.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePersonalAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPersonalAliases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUser(self, request, context):
         """Users and personas.
         """
@@ -693,6 +742,20 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemoryStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BrowseMemories(self, request, context):
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetMemory(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -854,6 +917,13 @@ class GatewayServiceServicer:
 
     def ImportShapesMemories(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShapesHistory(self, request, context):
+        """The chat history into the conversation history, as exchanges with their original times.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -1061,6 +1131,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.SerializeToString,
             ),
+            'AddPersonalAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPersonalAlias,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.SerializeToString,
+            ),
+            'RemovePersonalAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePersonalAlias,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.SerializeToString,
+            ),
+            'ListPersonalAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPersonalAliases,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.SerializeToString,
+            ),
             'GetUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUser,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetUserRequest.FromString,
@@ -1186,6 +1271,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.SerializeToString,
             ),
+            'BrowseMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.BrowseMemories,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.SerializeToString,
+            ),
+            'ForgetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetMemory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.SerializeToString,
+            ),
             'SetIncognito': grpc.unary_unary_rpc_method_handler(
                     servicer.SetIncognito,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.FromString,
@@ -1300,6 +1395,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ImportShapesMemories,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.SerializeToString,
+            ),
+            'ImportShapesHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportShapesHistory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.SerializeToString,
             ),
             'ListAvailableSkills': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAvailableSkills,
@@ -1754,6 +1854,87 @@ class GatewayService:
             '/tzurot.v1.GatewayService/RemoveAlias',
             tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPersonalAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/AddPersonalAlias',
+            tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePersonalAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RemovePersonalAlias',
+            tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersonalAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListPersonalAliases',
+            tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2440,6 +2621,60 @@ class GatewayService:
             _registered_method=True)
 
     @staticmethod
+    def BrowseMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/BrowseMemories',
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ForgetMemory',
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SetIncognito(request,
             target,
             options=(),
@@ -3050,6 +3285,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ImportShapesMemories',
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShapesHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ImportShapesHistory',
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,10 @@ class GatewayServiceStub:
     """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
     AddAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]
     RemoveAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]
+    AddPersonalAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]
+    """A user's own aliases: only they use them, and for them they win over global aliases."""
+    RemovePersonalAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemovePersonalAliasRequest, _gateway_pb2.RemovePersonalAliasResponse]
+    ListPersonalAliases: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalAliasesRequest, _gateway_pb2.ListPersonalAliasesResponse]
     GetUser: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]
     """Users and personas."""
     SetTimezone: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]
@@ -99,6 +103,11 @@ class GatewayServiceStub:
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
+    BrowseMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]
     SetIncognito: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -151,6 +160,8 @@ class GatewayServiceStub:
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
+    ImportShapesHistory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]
+    """The chat history into the conversation history, as exchanges with their original times."""
     ListAvailableSkills: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]
     """---- Skills (issue 18) ----
     The skills the operator offers; a personality's owner enables some of them
@@ -236,6 +247,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
     AddAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]  # type: ignore[assignment]
     RemoveAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]  # type: ignore[assignment]
+    AddPersonalAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]  # type: ignore[assignment]
+    """A user's own aliases: only they use them, and for them they win over global aliases."""
+    RemovePersonalAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemovePersonalAliasRequest, _gateway_pb2.RemovePersonalAliasResponse]  # type: ignore[assignment]
+    ListPersonalAliases: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalAliasesRequest, _gateway_pb2.ListPersonalAliasesResponse]  # type: ignore[assignment]
     GetUser: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]  # type: ignore[assignment]
     """Users and personas."""
     SetTimezone: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]  # type: ignore[assignment]
@@ -269,6 +284,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
+    BrowseMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]  # type: ignore[assignment]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]  # type: ignore[assignment]
     SetIncognito: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]  # type: ignore[assignment]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -321,6 +341,8 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
+    ImportShapesHistory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]  # type: ignore[assignment]
+    """The chat history into the conversation history, as exchanges with their original times."""
     ListAvailableSkills: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]  # type: ignore[assignment]
     """---- Skills (issue 18) ----
     The skills the operator offers; a personality's owner enables some of them
@@ -481,6 +503,28 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.RemoveAliasRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.RemoveAliasResponse, _abc.Awaitable[_gateway_pb2.RemoveAliasResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddPersonalAlias(
+        self,
+        request: _gateway_pb2.AddPersonalAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AddPersonalAliasResponse, _abc.Awaitable[_gateway_pb2.AddPersonalAliasResponse]]:
+        """A user's own aliases: only they use them, and for them they win over global aliases."""
+
+    @_abc_1.abstractmethod
+    def RemovePersonalAlias(
+        self,
+        request: _gateway_pb2.RemovePersonalAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RemovePersonalAliasResponse, _abc.Awaitable[_gateway_pb2.RemovePersonalAliasResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPersonalAliases(
+        self,
+        request: _gateway_pb2.ListPersonalAliasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListPersonalAliasesResponse, _abc.Awaitable[_gateway_pb2.ListPersonalAliasesResponse]]: ...
 
     @_abc_1.abstractmethod
     def GetUser(
@@ -664,6 +708,23 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetMemoryStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMemoryStatsResponse, _abc.Awaitable[_gateway_pb2.GetMemoryStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BrowseMemories(
+        self,
+        request: _gateway_pb2.BrowseMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.BrowseMemoriesResponse, _abc.Awaitable[_gateway_pb2.BrowseMemoriesResponse]]:
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgetMemory(
+        self,
+        request: _gateway_pb2.ForgetMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForgetMemoryResponse, _abc.Awaitable[_gateway_pb2.ForgetMemoryResponse]]: ...
 
     @_abc_1.abstractmethod
     def SetIncognito(
@@ -854,6 +915,14 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ImportShapesMemoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportShapesMemoriesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesMemoriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportShapesHistory(
+        self,
+        request: _gateway_pb2.ImportShapesHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ImportShapesHistoryResponse, _abc.Awaitable[_gateway_pb2.ImportShapesHistoryResponse]]:
+        """The chat history into the conversation history, as exchanges with their original times."""
 
     @_abc_1.abstractmethod
     def ListAvailableSkills(

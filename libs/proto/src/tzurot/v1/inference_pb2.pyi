@@ -728,3 +728,97 @@ class CloneVoiceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloneVoiceResponse: _TypeAlias = CloneVoiceResponse  # noqa: Y015
+
+@_typing.final
+class ExtractFactsRequest(_message.Message):
+    """---- Facts ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    CONFIG_FIELD_NUMBER: _builtins.int
+    USER_NAME_FIELD_NUMBER: _builtins.int
+    PERSONALITY_NAME_FIELD_NUMBER: _builtins.int
+    TURNS_FIELD_NUMBER: _builtins.int
+    KNOWN_FACTS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The wallet's user: the key (or the free-use fallback) is theirs."""
+    user_name: _builtins.str
+    """Who the facts are about, and who they talk with."""
+    personality_name: _builtins.str
+    @_builtins.property
+    def config(self) -> _common_pb2.ResolvedLlmConfig: ...
+    @_builtins.property
+    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
+        """The exchanges, oldest first."""
+
+    @_builtins.property
+    def known_facts(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]:
+        """The facts already known (id and text): a new fact names those it contradicts."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        config: _common_pb2.ResolvedLlmConfig | None = ...,
+        user_name: _builtins.str = ...,
+        personality_name: _builtins.str = ...,
+        turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+        known_facts: _abc.Iterable[_common_pb2.Memory] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "known_facts", b"known_facts", "personality_name", b"personality_name", "turns", b"turns", "user_id", b"user_id", "user_name", b"user_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtractFactsRequest: _TypeAlias = ExtractFactsRequest  # noqa: Y015
+
+@_typing.final
+class ExtractedFact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    SUPERSEDES_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    @_builtins.property
+    def supersedes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids among known_facts this fact contradicts."""
+
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        supersedes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["supersedes", b"supersedes", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtractedFact: _TypeAlias = ExtractedFact  # noqa: Y015
+
+@_typing.final
+class ExtractFactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExtractedFact]: ...
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage: ...
+    def __init__(
+        self,
+        *,
+        facts: _abc.Iterable[Global___ExtractedFact] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtractFactsResponse: _TypeAlias = ExtractFactsResponse  # noqa: Y015

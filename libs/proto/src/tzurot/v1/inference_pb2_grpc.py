@@ -71,6 +71,11 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
                 _registered_method=True)
+        self.ExtractFacts = channel.unary_unary(
+                '/tzurot.v1.InferenceService/ExtractFacts',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -127,6 +132,14 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtractFacts(self, request, context):
+        """Durable facts about the user from delivered exchanges, with the known facts each one
+        supersedes (memory formation; gateway calls it off the request path).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +177,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.CloneVoice,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.SerializeToString,
+            ),
+            'ExtractFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtractFacts,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,6 +375,33 @@ class InferenceService:
             '/tzurot.v1.InferenceService/CloneVoice',
             tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtractFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/ExtractFacts',
+            tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,10 @@ class InferenceServiceStub:
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
     then one message per sample (each at most 10 MB).
     """
+    ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -74,6 +78,10 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     CloneVoice: _aio.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]  # type: ignore[assignment]
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
     then one message per sample (each at most 10 MB).
+    """
+    ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -137,6 +145,16 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inference_pb2.CloneVoiceResponse, _abc.Awaitable[_inference_pb2.CloneVoiceResponse]]:
         """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
         then one message per sample (each at most 10 MB).
+        """
+
+    @_abc_1.abstractmethod
+    def ExtractFacts(
+        self,
+        request: _inference_pb2.ExtractFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ExtractFactsResponse, _abc.Awaitable[_inference_pb2.ExtractFactsResponse]]:
+        """Durable facts about the user from delivered exchanges, with the known facts each one
+        supersedes (memory formation; gateway calls it off the request path).
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

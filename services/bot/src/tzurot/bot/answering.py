@@ -19,6 +19,8 @@ from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
+from tzurot.bot.splitting import split_message
+from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -34,8 +36,10 @@ class Poster:
         webhooks: WebhookPool,
         settings: BotSettings,
         answers: AnswerBook,
+        voice: VoicePoster | None = None,
     ) -> None:
         self._gateway, self._webhooks, self._settings = gateway, webhooks, settings
+        self._voice = voice
         self._answers = answers
         self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
         self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
@@ -77,6 +81,7 @@ class Poster:
                 username=answer.shown.display_name,
                 avatar_url=answer.shown.avatar_url or None,
                 mentions=mentions,
+                suppress_embeds=answer.shown.suppress_embeds,
             )
             self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
             return sent.id
@@ -124,6 +129,36 @@ class Poster:
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+            if answer.speak and self._voice is not None:
+                # Delivered first, then spoken: no voice is paid for that cannot be posted.
+                self._voice.speak_later(
+                    channel,
+                    answer.request.actor,
+                    answer.job_id,
+                    answer.message_ids[-1],
+                    answer.shown,
+                )
+
+    async def post_text(
+        self, channel: discord.abc.Messageable, personality: common.Personality, text: str
+    ) -> list[int]:
+        """Text the personality says without generating it (a greeting), in 2000-character
+        pieces; the ids posted, none when the bot cannot post here. Raises what Discord
+        refuses (the caller acknowledges)."""
+        if channel_key(channel) in self._forbidden or delivery_problem(channel) is not None:
+            return []
+        ids: list[int] = []
+        for piece in split_message(text):
+            sent = await self._webhooks.send(
+                channel,
+                piece,
+                username=personality.display_name,
+                avatar_url=personality.avatar_url or None,
+                mentions=discord.AllowedMentions.none(),
+                suppress_embeds=personality.suppress_embeds,
+            )
+            ids.append(sent.id)
+        return ids
 
     async def _stream(
         self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer
@@ -158,6 +193,7 @@ class Poster:
                     if event.finished.footer:  # shown under the answer, never in history
                         text += f"\n-# {event.finished.footer}"
                     files = list(event.finished.files)
+                    answer.speak = event.finished.speak
         if refused is not None:
             raise refused
         ids = await stream.finish(text)

@@ -26,6 +26,8 @@ class Answer:
     shown: common.Personality = field(default_factory=common.Personality)  # as resolved
     # Why nothing was posted, when a scheduled turn failed quietly (e.g. CHAIN_INTERRUPTED).
     error_reason: str = ""
+    # The gateway asks for the answer to be spoken once delivered (voice).
+    speak: bool = False
 
 
 class AnswerBook:

@@ -25,6 +25,7 @@ from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
 from tzurot.bot.reactions import Reactions
 from tzurot.bot.request_build import RequestBuilder
+from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookPool
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -66,7 +67,8 @@ class MessageFlow:
             answers=self._answers,
             readable=self._builder.readable,
         )
-        self._poster = Poster(gateway, webhooks, settings, self._answers)
+        self.voice = VoicePoster(gateway, webhooks, client.http)
+        self._poster = Poster(gateway, webhooks, settings, self._answers, self.voice)
         self._reactions = Reactions(
             gateway,
             webhooks,
@@ -103,9 +105,13 @@ class MessageFlow:
                 self._idle.set()
 
     async def idle(self, grace: float) -> None:
-        """Waits (at most `grace` s) until no message is being answered: for a clean stop."""
+        """Waits (at most `grace` s) until no message is being answered and no delivered
+        answer is still being spoken: for a clean stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
+            await asyncio.wait_for(self.voice.drain(), max(0.0, deadline - loop.time()))
 
     async def _on_message(self, message: discord.Message) -> None:
         actor = await self._actor(message)
@@ -203,6 +209,13 @@ class MessageFlow:
         # The human it speaks for: the author, or the one behind a PluralKit proxy.
         user_id = int(request.actor.user_id or message.author.id)
         await self._poster.post(message.channel, message, personality, request, user_id)
+
+    async def post_greeting(
+        self, channel: discord.abc.Messageable, personality: common.Personality, text: str
+    ) -> list[int]:
+        """A character's greeting (a conversation with it starts here): posted as it."""
+        with self._busy():
+            return await self._poster.post_text(channel, personality, text)
 
     async def post_scheduled(
         self,

@@ -19,8 +19,10 @@ from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.freewill_plan import FreeWillPolicy
+from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
 from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
 from tzurot.gateway.notifications import Notifications
@@ -70,6 +72,7 @@ class GatewayApp:
             await self.gateway.release_running_jobs()
         except Exception:  # the database may be gone too; the lease covers that case
             log.warning("job.release_failed", exc_info=True)
+        await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -134,11 +137,15 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 events_poll_seconds=settings.events_poll_seconds,
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
+                key_use_flush_seconds=settings.key_use_flush_seconds,
+                extract_facts=settings.facts_enabled,
             ),
             clock=clock,
         )
-        features = _group_features(settings, gateway, keyvault)
-        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        features = _group_features(settings, gateway, keyvault, memory)
+        wallet = Wallet(
+            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+        )
         admin = Admin(
             gateway=gateway,
             store=store,
@@ -147,6 +154,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             operator_identities=settings.operator_identities,
             skills=inference,
             public_url=settings.public_url,
+            speech=inference,
+            voice_max_characters=settings.voice_max_characters,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers
@@ -172,7 +181,21 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = [asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds))]
+    tasks = [
+        asyncio.create_task(gateway.key_uses.run()),
+        asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds)),
+    ]
+    if settings.facts_enabled:
+        extraction = FactExtraction(
+            memory,
+            inference,
+            user_of=gateway.group_store.user_by_id,
+            personality_of=gateway.personality_by_id,
+            config_of=gateway.effective_config,
+            batch=settings.facts_batch,
+        )
+        gateway.facts_waiting = extraction.kick
+        tasks.append(asyncio.create_task(extraction.run(settings.facts_poll_seconds)))
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(
@@ -187,7 +210,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
 
 
 def _group_features(
-    settings: GatewaySettings, gateway: Gateway, keyvault: GrpcKeyVault
+    settings: GatewaySettings, gateway: Gateway, keyvault: GrpcKeyVault, memory: GrpcMemory
 ) -> GroupFeatures:
     policy = FreeWillPolicy(
         quiet_after=timedelta(minutes=settings.freewill_quiet_after_minutes),
@@ -220,6 +243,7 @@ def _group_features(
             _releases(settings.changelog_path),
             changelog_url=settings.changelog_url,
         ),
+        greetings=Greetings(gateway.group_store, memory, seed=str(settings.group_seed)),
     )
 
 

@@ -36,6 +36,8 @@ class GatewaySettings(ServiceSettings):
     # Where the Envoy edge's public listener is reachable from the internet (Discord fetches
     # avatars from there): avatar URLs are {public_url}/avatars/{slug}.{ext}.
     public_url: str = ""
+    # Voice: the most characters of one answer spoken, whatever a user's own limit says.
+    voice_max_characters: int = Field(default=2000, ge=1, le=10_000)
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
     # The bot owner's platform id: imported shapes.inc personalities belong to them (else
@@ -79,6 +81,14 @@ class GatewaySettings(ServiceSettings):
     freewill_free_use: bool = False
     # Memory consolidation after every this many delivered exchanges (0: only the CronJob).
     consolidate_every_exchanges: int = Field(default=500, ge=0)
+    # Wallet: stored keys' uses go to keyvault (last used) in one batch this often.
+    key_use_flush_seconds: float = Field(default=10.0, gt=0)
+    # Facts: after delivery, an LLM call (the user's effective config: their key, or a
+    # free-use config) extracts durable facts from exchanges, batched, off the request path.
+    # Off: long-term memory stays extractive (one memory per turn).
+    facts_enabled: bool = False
+    facts_poll_seconds: float = Field(default=30.0, gt=0)
+    facts_batch: int = Field(default=32, ge=1, le=256)
     # Release notes: the changelog (default: CHANGELOG.md of the working directory or the
     # source checkout) and where its full text is read.
     changelog_path: Path | None = None

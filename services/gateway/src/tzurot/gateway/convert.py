@@ -120,7 +120,13 @@ def personality(p: d.Personality) -> common.Personality:
             scenario=p.character.scenario,
             example_dialogues=p.character.example_dialogues,
             post_history_instructions=p.character.post_history_instructions,
+            author_note=p.character.author_note,
+            author_note_depth=p.character.author_note_depth,
         ),
+        cleanup_rules=[
+            common.CleanupRule(pattern=r.pattern, replacement=r.replacement)
+            for r in p.cleanup_rules
+        ],
         default_llm_config_id=p.default_llm_config_id or "",
         error_message=p.error_message,
         birthday=p.birthday,
@@ -133,6 +139,7 @@ def personality(p: d.Personality) -> common.Personality:
         updated_at=timestamp(p.updated_at),
         card=lore_convert.character_card(p.card),
         custom_fields=lore_convert.struct(p.custom_fields),
+        suppress_embeds=p.suppress_embeds,
     )
 
 
@@ -210,6 +217,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             reasoning=event.reasoning,
             footer=event.footer,
             files=[generated_file(f) for f in event.files],
+            speak=event.speak,
         )
     )
 
@@ -259,7 +267,7 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
 def wallet_key(k: d.WalletKey) -> gw.WalletKey:
     return gw.WalletKey(
         provider=k.provider,
-        active=True,
+        active=k.active,
         created_at=timestamp(k.created_at),
         last_used_at=timestamp(k.last_used_at),
         hint=k.hint,
@@ -408,6 +416,15 @@ def _referenced_message_proto(m: d.ReferencedMessage) -> common.ReferencedMessag
 # ---- keyvault ----
 
 
+def key_use(use: d.KeyUse) -> kv.KeyUse:
+    return kv.KeyUse(
+        user_id=use.user_id,
+        provider=use.provider,
+        used_at=timestamp(use.used_at),
+        rejected=use.rejected,
+    )
+
+
 def key_record(rec: kv.KeyRecord) -> d.WalletKey:
     return d.WalletKey(
         provider=rec.provider,
@@ -416,6 +433,7 @@ def key_record(rec: kv.KeyRecord) -> d.WalletKey:
         if rec.HasField("last_used_at")
         else None,
         hint=rec.hint,
+        rejected_at=rec.rejected_at.ToDatetime(tzinfo=UTC) if rec.HasField("rejected_at") else None,
     )
 
 

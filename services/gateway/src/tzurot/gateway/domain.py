@@ -50,6 +50,18 @@ class CharacterFields:
     scenario: str = ""
     example_dialogues: str = ""
     post_history_instructions: str = ""
+    author_note: str = ""
+    """Injected `author_note_depth` messages from the bottom of the conversation (2-4; 0
+    means inference's default, 3) to keep the style in long chats."""
+    author_note_depth: int = 0
+
+
+@dataclass(frozen=True)
+class CleanupRule:
+    """A regex replacement applied to every answer of one personality (rules.py checks it)."""
+
+    pattern: str
+    replacement: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,10 @@ class Personality:
     """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
     skills: tuple[str, ...] = ()
     """Skills the owner enabled (names of inference's ListSkills)."""
+    cleanup_rules: tuple[CleanupRule, ...] = ()
+    """Applied in order to every answer, after the operator's global rules."""
+    suppress_embeds: bool = False
+    """Its answers post without link previews (Discord's SUPPRESS_EMBEDS flag)."""
 
 
 class ConfigSource(enum.StrEnum):
@@ -360,6 +376,7 @@ class GenerationFinished:
     reasoning: str = ""
     footer: str = ""
     files: tuple[GeneratedFile, ...] = ()
+    speak: bool = False  # voice: speak it once delivered (SpeakAnswer)
 
 
 GenerateEvent = JobAccepted | ReplyChunk | SkillActivity | GenerationFinished
@@ -391,11 +408,27 @@ class JobContext:
 
 
 @dataclass(frozen=True)
+class KeyUse:
+    """One use of a user's stored key, for keyvault's bookkeeping (key_uses.py)."""
+
+    user_id: str
+    provider: str
+    used_at: datetime
+    rejected: bool = False
+
+
+@dataclass(frozen=True)
 class WalletKey:
     provider: str
     created_at: datetime | None
     last_used_at: datetime | None
     hint: str
+    # When the provider last rejected it in use (None: active).
+    rejected_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.rejected_at is None
 
 
 @dataclass(frozen=True)

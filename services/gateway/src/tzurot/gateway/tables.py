@@ -65,12 +65,16 @@ personalities = sa.Table(
     sa.Column("nsfw", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("voice_id", sa.Text, nullable=False, server_default=""),
     sa.Column("skills", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # Answers post with Discord's SUPPRESS_EMBEDS flag: no link previews (migration 0013).
+    sa.Column("suppress_embeds", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     # Character card fields with no other place (cards/mapping.CARD_KEYS), kept for export.
     sa.Column("card", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     # Imported fields with no place in Tzurot (shapes.inc extras), kept as they were.
     sa.Column("custom_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # [{pattern, replacement}] applied in order to every answer (rules.py checks them).
+    sa.Column("cleanup_rules", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
 )
 
@@ -145,6 +149,8 @@ usage_log = sa.Table(
     sa.Column("images", sa.Integer, nullable=False, server_default="0"),
     sa.Column("request_type", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Characters synthesised (request_type "speech"): what a speech provider bills.
+    sa.Column("characters", sa.Integer, nullable=False, server_default="0"),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
 )
 
@@ -169,6 +175,49 @@ model_overrides = sa.Table(
         nullable=False,
     ),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+
+def _config_fk() -> sa.Column[str]:
+    return sa.Column(
+        "llm_config_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("llm_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+# The LLM config cascade's other stored levels (resolve.py): a user's default for every
+# personality, and a channel's (set by someone who may manage it) for everyone there.
+user_models = sa.Table(
+    "user_models",
+    metadata,
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), primary_key=True),
+    _config_fk(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+channel_models = sa.Table(
+    "channel_models",
+    metadata,
+    sa.Column("channel_id", sa.Text, primary_key=True),
+    _config_fk(),
+    sa.Column(
+        "set_by_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")
+    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Aliases only their user uses; for that user they win over global ones (personality_aliases).
+personal_aliases = sa.Table(
+    "personal_aliases",
+    metadata,
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),  # normalized, as personality_aliases
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("personal_aliases_personality_id_idx", "personality_id"),
 )
 
 personas = sa.Table(
@@ -329,6 +378,23 @@ lore_states = sa.Table(
 )
 
 
+# The files an answer carried (generated images), in order: a replay of the job returns them.
+job_files = sa.Table(
+    "job_files",
+    metadata,
+    sa.Column(
+        "job_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+)
+
 # A personality's avatar image, kept by the project and served by the edge at
 # /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).
 avatars = sa.Table(
@@ -347,4 +413,53 @@ avatars = sa.Table(
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+)
+
+
+# A personality's voice (issue 17): who synthesises it, its tuning, and how often it speaks.
+personality_voices = sa.Table(
+    "personality_voices",
+    metadata,
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("voice_id", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False, server_default=""),
+    sa.Column("stability", sa.Float),
+    sa.Column("similarity_boost", sa.Float),
+    sa.Column("style", sa.Float),
+    sa.Column("speed", sa.Float),
+    sa.Column("frequency", sa.Text, nullable=False, server_default="always"),
+    sa.Column("probability", sa.Float, nullable=False, server_default="1"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(
+        "frequency in ('always', 'sometimes', 'on_request')",
+        name="personality_voices_frequency_check",
+    ),
+)
+
+# Recordings an owner uploaded to clone a personality's voice; kept so a clone can be made
+# again with another key.
+voice_samples = sa.Table(
+    "voice_samples",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("uploaded_by", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("duration_secs", sa.Float, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("voice_samples_personality_idx", "personality_id", "created_at"),
 )

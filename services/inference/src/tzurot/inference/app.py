@@ -52,6 +52,7 @@ METHODS = (
     "ListSkills",
     "SynthesizeSpeech",
     "CloneVoice",
+    "ExtractFacts",
 )
 
 AUTHORIZATION: AuthorizationPolicy = {

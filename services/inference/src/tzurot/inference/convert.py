@@ -258,3 +258,10 @@ def speech_finished(result: SpeechResult) -> common.SpeechFinished:
         waveform=result.waveform,
         characters=result.characters,
     )
+
+
+def said_text(turn: common.Turn) -> str:
+    """What a turn said: its content and its attachments' descriptions."""
+    parts = [turn.content.strip()]
+    parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
+    return " ".join(part for part in parts if part)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import UTC
 
 import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.service import Inference
+from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
+from tzurot.inference.service import Inference, ModelName
 from tzurot.inference.speech import ELEVENLABS, Sample
 from tzurot.inference.voice import MAX_CLONE_SAMPLES, VoiceService
 from tzurot.runtime.errors import InvalidArgument, TzurotError
@@ -61,6 +63,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         header: inf.CloneVoiceHeader | None = None
         samples: list[Sample] = []
         async for part in request_iterator:
+            if not isinstance(part, inf.CloneVoiceRequest):  # one that did not parse
+                raise InvalidArgument("request", "the request is not a valid protobuf message")
             if part.WhichOneof("part") == "header":
                 header = part.header
             elif part.WhichOneof("part") == "sample":
@@ -135,3 +139,38 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             request.provider,
         )
         return inf.TranscribeAudioResponse(transcript=transcript)
+
+    async def ExtractFacts(
+        self, request: inf.ExtractFactsRequest, context: Context
+    ) -> inf.ExtractFactsResponse:
+        config = request.config.config
+        known = [KnownFact(m.id, m.text) for m in request.known_facts]
+        messages = extraction_messages(
+            request.user_name or "the user",
+            request.personality_name or "the personality",
+            [
+                SaidTurn(
+                    turn.author_name or ("the user" if turn.role == common.ROLE_USER else "them"),
+                    convert.said_text(turn),
+                    turn.created_at.ToDatetime(tzinfo=UTC) if turn.HasField("created_at") else None,
+                )
+                for turn in request.turns
+            ],
+            known,
+        )
+        facts, usage = await self._inference.extract_facts(
+            request.user_id,
+            ModelName(config.provider, config.model),
+            config.free_use,
+            messages,
+            {fact.id for fact in known},
+        )
+        return inf.ExtractFactsResponse(
+            facts=[inf.ExtractedFact(text=f.text, supersedes=f.supersedes) for f in facts],
+            usage=common.Usage(
+                provider=config.provider,
+                model=config.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            ),
+        )

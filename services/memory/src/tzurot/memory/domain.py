@@ -49,6 +49,10 @@ class Exchange:
     """When it happened (imports, dated conversations); None is now."""
     used_memory_ids: tuple[str, ...] = ()
     """Long-term memories in the delivered answer's prompt (the signal of use)."""
+    extract_facts: bool = False
+    """Gateway will extract facts from it (it has an LLM for that): queue it for them."""
+    imported: bool = False
+    """An imported history: no long-term memories are formed from it."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ class StoredMemory:
     """Set on search results: the hybrid relevance score in [0, 1]."""
     tags: tuple[str, ...] = ()
     """Where a memory came from beyond a conversation, e.g. "lore_research"."""
+    superseded_by: str = ""
+    """A fact replaced by a newer one that contradicts it (history, never retrieved)."""
+    context: str = ""
+    """The neighbouring turns of its turn: searched with the text, never shown."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ _COLUMNS = (
     memories.c.last_accessed_at,
     memories.c.source_turn_ids,
     memories.c.tags,
+    memories.c.superseded_by,
+    memories.c.context,
 )
 
 _DAYS_SINCE_DECAY = sa.func.extract("epoch", sa.func.now() - memories.c.decayed_at) / 86400.0
@@ -53,6 +55,15 @@ _RATE = sa.case(
 )
 EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECAY)
 """Salience now: decay since the last consolidation or access applied on read."""
+
+
+def memory_columns() -> tuple[sa.Column[Any], ...]:
+    """The columns `stored_memory` reads (no embedding)."""
+    return _COLUMNS
+
+
+def stored_memory(row: Any) -> StoredMemory:
+    return _memory(row)
 
 
 def _with_turns(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
@@ -84,6 +95,8 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
         source_turn_ids=tuple(row.source_turn_ids),
         score=score,
         tags=tuple(row.tags or ()),
+        superseded_by=str(row.superseded_by or ""),
+        context=row.context,
     )
 
 
@@ -97,7 +110,11 @@ def _scope_filter(
     created_before: datetime | None = None,
     created_since: datetime | None = None,
 ) -> list[sa.ColumnElement[bool]]:
-    where = [memories.c.personality_id == personality_id, memories.c.user_id.in_(user_ids)]
+    where = [
+        memories.c.personality_id == personality_id,
+        memories.c.user_id.in_(user_ids),
+        memories.c.superseded_by.is_(None),
+    ]
     if created_before is not None:
         where.append(memories.c.created_at < created_before)
     if created_since is not None:
@@ -136,11 +153,13 @@ class PostgresMemoryStore:
         created_at: datetime | None = None,
         memory_id: str | None = None,
         tags: Sequence[str] = (),
+        context: str = "",
     ) -> StoredMemory:
         """Inserts one memory; with `memory_id` an existing row of that id wins (returned
         unchanged), so a caller-named memory is stored once."""
         values: dict[str, Any] = {
             "tags": list(tags),
+            "context": context,
             "personality_id": scope.personality_id,
             "user_id": scope.user_id,
             "text": text,
@@ -480,6 +499,7 @@ class PostgresMemoryStore:
                 other.c.user_id == memories.c.user_id,
                 other.c.sector == memories.c.sector,
                 other.c.id != memories.c.id,
+                other.c.superseded_by.is_(None),
             )
             .order_by(other.c.embedding.cosine_distance(memories.c.embedding))
             .limit(1)
@@ -487,7 +507,10 @@ class PostgresMemoryStore:
         )
         stmt = sa.select(
             memories.c.id, memories.c.created_at, nearest.c.id, nearest.c.created_at
-        ).where(nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance)
+        ).where(
+            nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance,
+            memories.c.superseded_by.is_(None),
+        )
         async with self._engine.begin() as conn:
             await _iterative_scan(conn, self._ef_search)
             rows = (await conn.execute(stmt.join_from(memories, nearest, sa.true()))).all()

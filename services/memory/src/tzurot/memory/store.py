@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import formation_outbox, memory_modes, memory_uses, turns
+from tzurot.memory.tables import (
+    fact_outbox,
+    formation_outbox,
+    memory_modes,
+    memory_uses,
+    turns,
+)
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -137,17 +143,33 @@ class PostgresTurnStore:
                 # row commits with the turns, so a crash cannot lose the exchange's memories.
                 # The memory mode is read now, in this transaction: an exchange made while
                 # incognito gets no outbox row (nothing is ever formed from it), however
-                # the mode changes before the worker runs.
+                # the mode changes before the worker runs. An imported history brings its
+                # own summaries: nothing is formed from it either.
                 await conn.execute(
                     insert(formation_outbox)
                     .from_select(
                         ["job_id"],
                         sa.select(sa.literal(exchange.job_id)).where(
-                            ~_incognito_now(exchange.personality_id, exchange.user_id)
+                            sa.false()
+                            if exchange.imported
+                            else ~_incognito_now(exchange.personality_id, exchange.user_id)
                         ),
                     )
                     .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
                 )
+                if exchange.extract_facts and exchange.user_id:
+                    await conn.execute(
+                        insert(fact_outbox)
+                        .from_select(
+                            ["job_id", "personality_id", "user_id"],
+                            sa.select(
+                                sa.literal(exchange.job_id),
+                                sa.literal(exchange.personality_id),
+                                sa.literal(exchange.user_id),
+                            ).where(~_incognito_now(exchange.personality_id, exchange.user_id)),
+                        )
+                        .on_conflict_do_nothing(index_elements=[fact_outbox.c.job_id])
+                    )
                 if exchange.used_memory_ids:
                     await conn.execute(
                         insert(memory_uses)

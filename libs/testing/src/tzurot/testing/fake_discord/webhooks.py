@@ -5,7 +5,8 @@
   names follow the username rules.
 - Executing validates `username` (non-rendering characters are dropped before the checks),
   `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
-  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded.
+  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
+  the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
 - Editing or deleting a message in a thread needs its `thread_id` (else 10008).
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
   minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
@@ -33,9 +34,18 @@ from tzurot.testing.fake_discord.rules import (
     allowed_mentions_error,
     avatar_url_error,
     error,
+    link_previews,
     username_error,
 )
-from tzurot.testing.fake_discord.wire import Json, iso, json_response, not_found, read_body
+from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
+from tzurot.testing.fake_discord.wire import (
+    Json,
+    Upload,
+    iso,
+    json_response,
+    not_found,
+    read_body_files,
+)
 
 
 class Webhooks(Channels):
@@ -132,7 +142,7 @@ class Webhooks(Channels):
 
     # ---- executing ----
 
-    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "execute_webhook"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -143,7 +153,7 @@ class Webhooks(Channels):
         hook = self._hook(request)
         if hook is None:
             return not_found(10015, "Unknown Webhook")
-        body, files = await read_body(request, self.uploads)
+        body, files = await read_body_files(request, self.uploads)
         channel = self.channels[int(hook["channel_id"])]
         thread_id = request.query.get("thread_id")
         if thread_id:
@@ -181,6 +191,8 @@ class Webhooks(Channels):
             )
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
+        if problem is None:
+            problem = voice_message_error(body, files, webhook=True)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(
@@ -201,8 +213,9 @@ class Webhooks(Channels):
         data["webhook_id"] = hook["id"]
         if hook.get("application_id"):
             data["application_id"] = hook["application_id"]
-        data["embeds"] = body.get("embeds") or []
         data["flags"] = int(body.get("flags") or 0) & SUPPRESS_EMBEDS
+        data["embeds"] = (body.get("embeds") or []) + link_previews(content, data["flags"])
+        data["attachments"] = self._attachments_after(channel, [], body, files)
         posted = self._store(data, avatar_url=body.get("avatar_url"))
         posted.allowed_mentions.append(body.get("allowed_mentions"))
         self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
@@ -242,7 +255,7 @@ class Webhooks(Channels):
         posted = self._webhook_message(request)
         if posted is None:
             return self.refuse(route, 404, error(10008, "Unknown Message"))
-        body, _ = await read_body(request, self.uploads)
+        body, files = await read_body_files(request, self.uploads)
         problem = allowed_mentions_error(body.get("allowed_mentions"))
         if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
             problem = error(50035, "Invalid Form Body")
@@ -251,6 +264,12 @@ class Webhooks(Channels):
         limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
         if limited is not None:
             return limited
+        if "flags" in body:  # only SUPPRESS_EMBEDS can be changed on an edit
+            posted.data["flags"] = int(body["flags"] or 0) & SUPPRESS_EMBEDS
+        if "content" in body or "flags" in body:
+            kept = [e for e in posted.data.get("embeds") or [] if e.get("type") != "link"]
+            content = (body["content"] or "") if "content" in body else posted.content
+            posted.data["embeds"] = kept + link_previews(content, posted.data["flags"])
         if "content" in body:
             posted.data["content"] = body["content"] or ""
             posted.edits.append(posted.data["content"])
@@ -260,7 +279,44 @@ class Webhooks(Channels):
             self._record_pings(
                 posted.id, channel, posted.content, body.get("allowed_mentions"), webhook=True
             )
+        if files or "attachments" in body:
+            posted.data["attachments"] = self._attachments_after(
+                self.channels[posted.channel_id], posted.data["attachments"], body, files
+            )
+            posted.data["edited_timestamp"] = iso()
         return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
+
+    def _attachments_after(
+        self, channel: Json, existing: list[Json], body: Json, files: list[Upload]
+    ) -> list[Json]:
+        """A message's attachments after a send or an edit, by Discord's rule: with an
+        `attachments` array, exactly those (kept ones by id, new ones by their `files[n]`
+        index); without one, the existing ones and every new file appended."""
+        by_field = {f.field: f for f in files}
+
+        def new(upload: Upload, meta: Json) -> Json:
+            filename = str(meta.get("filename") or upload.filename)
+            # Discord infers the type from the name when the client sent none (discord.py).
+            kind = upload.content_type
+            if kind in ("", "application/octet-stream"):
+                kind = content_type_of(filename)
+            made = self.upload(channel, filename, upload.data, kind)
+            if meta.get("description"):
+                made["description"] = str(meta["description"])
+            return made
+
+        if "attachments" not in body:
+            return [*existing, *(new(f, {}) for f in files)]
+        kept = {str(a["id"]): a for a in existing}
+        after: list[Json] = []
+        for meta in body.get("attachments") or []:
+            ref = meta.get("id")
+            upload = by_field.get(f"files[{ref}]")
+            if upload is not None and str(ref) not in kept:
+                after.append(new(upload, meta))
+            elif str(ref) in kept:
+                after.append(kept[str(ref)])
+        return after
 
     async def _delete_hook_message(self, request: web.Request) -> web.Response:
         route = "delete_webhook_message"

@@ -2,7 +2,9 @@
 
 - personalities.py: personalities, aliases, mentions of them
 - users.py: time zone, NSFW verification, personas
-- configs.py: LLM configs, model overrides, the settings cascade
+- configs.py: LLM configs and the settings cascade
+- models.py: which model answers (a user's choice per personality, their default, a channel's)
+- personal_aliases.py: aliases only their user uses
 - channels.py: channel activation and moderation (the denylist)
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
@@ -11,6 +13,7 @@
 - cards.py: character card import and export
 - lorebooks.py: lorebooks and where they are attached
 - shapes.py: the shapes.inc backup import (operators)
+- voice.py: a personality's voice, users' voice choices, speaking answers, voice cloning
 
 Authorization by principal (base.py): a user acts on their own things, superusers on
 everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
@@ -19,19 +22,21 @@ actor, as superuser.
 
 from __future__ import annotations
 
-from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, SettingTarget
 from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
 from tzurot.gateway.admin.configs import ConfigAdmin
 from tzurot.gateway.admin.lorebooks import LorebookAdmin
 from tzurot.gateway.admin.memory import MemoryAdmin
+from tzurot.gateway.admin.models import ModelAdmin
+from tzurot.gateway.admin.personal_aliases import PersonalAliasAdmin
 from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
 from tzurot.gateway.admin.privacy import PrivacyAdmin
 from tzurot.gateway.admin.shapes import ShapesAdmin
 from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.admin.usage import UsageAdmin
 from tzurot.gateway.admin.users import UserAdmin
+from tzurot.gateway.admin.voice import VoiceAdmin
 
 __all__ = ["PERSONALITY_PATHS", "Admin", "Principal", "SettingTarget"]
 
@@ -40,15 +45,18 @@ class Admin(
     PersonalityAdmin,
     UserAdmin,
     ConfigAdmin,
+    ModelAdmin,
+    PersonalAliasAdmin,
     ChannelAdmin,
     ModerationAdmin,
     MemoryAdmin,
     PrivacyAdmin,
     UsageAdmin,
-    AvatarAdmin,
     CardAdmin,
     LorebookAdmin,
     ShapesAdmin,
     SkillAdmin,
+    VoiceAdmin,
 ):
-    """Every admin use-case (the capability classes share AdminBase's constructor)."""
+    """Every admin use-case (the capability classes share AdminBase's constructor; avatars
+    come with CardAdmin and ShapesAdmin, which serve imported pictures)."""
