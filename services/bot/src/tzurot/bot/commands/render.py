@@ -251,6 +251,8 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
     ]
     if "memory_unavailable" in info.degraded:
         lines.append("⚠️ Long-term memory was unavailable: this answer was made without it.")
+    if "history_unavailable" in info.degraded:
+        lines.append("⚠️ The conversation's history was unavailable: this answer did not see it.")
     if info.memories:
         lines.append(f"Memories ({len(info.memories)}):")
         lines += [f"- {one_line(m.text, 100)}" for m in info.memories[:5]]
