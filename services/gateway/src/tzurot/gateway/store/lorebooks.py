@@ -234,14 +234,22 @@ class LorebookWrites(AdminSqlBase):
     async def user_id_for(self, platform_user_id: str) -> str:
         """The user of a platform id, created (nameless) when never seen; an existing user is
         left as it is (an import must not rename anyone)."""
+        return (await self.user_for(platform_user_id))[0]
+
+    async def user_for(self, platform_user_id: str) -> tuple[str, str]:
+        """(id, display name) of the user of a platform id, created nameless if never seen."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(t.users).values(platform_user_id=platform_user_id).on_conflict_do_nothing()
             )
-            found = await conn.scalar(
-                sa.select(t.users.c.id).where(t.users.c.platform_user_id == platform_user_id)
-            )
-        return str(found)
+            found = (
+                await conn.execute(
+                    sa.select(t.users.c.id, t.users.c.display_name).where(
+                        t.users.c.platform_user_id == platform_user_id
+                    )
+                )
+            ).one()
+        return str(found.id), str(found.display_name or "")
 
     # ---- a personality's card: its assets and its book ----
 
