@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from tzurot.db.engine import create_engine
 from tzurot.gateway import convert as gw_convert
 from tzurot.gateway.domain import HistoryTurn as GatewayTurn
+from tzurot.gateway.domain import KeyUse as GatewayKeyUse
 from tzurot.gateway.domain import ReplyEvent, ReplyRequest, WalletKey
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
@@ -35,6 +36,7 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.service import Inference
 from tzurot.keyvault.crypto import MasterKeyRing
+from tzurot.keyvault.domain import KeyUse
 from tzurot.keyvault.masterkey import parse_master_key_ring
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
@@ -82,6 +84,7 @@ class DirectMemory:
         user_id: str,
         turns: Sequence[GatewayTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         await self._history.store_exchange(
             job_id,
@@ -98,6 +101,7 @@ class DirectMemory:
                 )
             ],
             used_memory_ids=used_memory_ids,
+            extract_facts=extract_facts,
         )
 
     async def consolidate(self) -> None:
@@ -144,6 +148,11 @@ class DirectKeyVault:
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         return await self._vault.delete_key(user_id, provider)
+
+    async def record_uses(self, uses: Sequence[GatewayKeyUse]) -> None:
+        await self._vault.record_uses(
+            [KeyUse(u.user_id, u.provider, u.used_at, u.rejected) for u in uses]
+        )
 
 
 @dataclass

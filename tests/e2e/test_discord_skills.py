@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
 from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
 from tzurot.testing.fake_provider import ScriptedReply
 from tzurot.testing.fake_tools import ToolCallSpec
@@ -163,6 +166,62 @@ async def test_a_research_question_is_answered_with_sources_then_from_memory(
     assert "tools" in last.body  # the skill was on offer; the model did not need it
 
 
+def researcher_of(topic: str) -> Any:
+    """A model that researches `topic` when asked about it and answers from the results."""
+
+    def model(body: dict[str, Any]) -> str | ScriptedReply:
+        if any(m.get("role") == "tool" for m in body["messages"]):
+            return "Here is what I found."
+        if topic in _last_user(body):
+            return ScriptedReply("", tool_calls=(ToolCallSpec("web_research", {"query": topic}),))
+        return "I do not know."
+
+    return model
+
+
+async def lore_with(world: World, text: str) -> list[str]:
+    """Tags of the personality-wide memories whose text mentions `text`."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT tags FROM memory.memories WHERE user_id = '' AND text LIKE :t"),
+                {"t": f"%{text}%"},
+            )
+            return [tag for (tags,) in rows for tag in tags]
+    finally:
+        await engine.dispose()
+
+
+async def test_research_in_incognito_is_not_remembered(sw: SkillWorld) -> None:
+    """/memory incognito on: findings of the user's research stay out of the shared lore;
+    another user's research (not incognito) is remembered as usual."""
+    world = sw.world
+    secret, public = f"topic-{uuid.uuid4().hex[:8]}", f"topic-{uuid.uuid4().hex[:8]}"
+    article = f"{sw.pages.base_url}/article"
+    sw.searx.add_result("A page", article, "Something.")
+    await world.set_key(world.alice)
+    await world.set_key(world.bob)
+    async with running_bot(world):
+        on = await world.discord.slash(
+            world.general,
+            world.alice,
+            "memory",
+            {"personality": "Lilith", "state": "on"},
+            subcommand=["incognito"],
+        )
+        assert "Incognito with Lilith until <t:" in await _answered(world, on)
+        world.provider.reply = researcher_of(secret)
+        said = await world.discord.say(world.general, world.alice, f"@Lilith look up {secret}")
+        await world.delivered(f"{said.id}:lilith")
+        world.provider.reply = researcher_of(public)
+        asked = await world.discord.say(world.general, world.bob, f"@Lilith look up {public}")
+        await world.delivered(f"{asked.id}:lilith")
+    assert secret in sw.searx.queries  # researched all the same ...
+    assert await lore_with(world, secret) == []  # ... and not remembered
+    assert await lore_with(world, public) == ["lore_research"]
+
+
 async def test_a_stealth_skill_leaves_history_clean_and_a_visible_one_is_noted(
     sw: SkillWorld,
 ) -> None:
@@ -237,6 +296,15 @@ async def test_a_drawn_image_arrives_as_an_attachment_and_is_counted(sw: SkillWo
     assert answer.content.endswith("Here is your red moon.")
     (image,) = world.discord.uploads[uploads_before:]
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    # The personality's answer itself carries it, as Discord shows it: one attachment whose
+    # CDN url serves those bytes.
+    (attached,) = answer.data["attachments"]
+    assert attached["filename"].endswith(".png")
+    assert attached["size"] == len(image)
+    assert world.discord.files[int(attached["id"])][0] == image
+    async with aiohttp.ClientSession() as http, http.get(attached["url"]) as served:
+        assert served.status == 200
+        assert await served.read() == image
     draw = [r for r in world.provider.chat_requests() if r.body.get("modalities")]
     assert draw[-1].body["modalities"] == ["image", "text"]
     assert draw[-1].api_key == USER_KEY  # the user's key paid

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from tzurot.testing.e2e import Harness, converse, echo_mesh, request, set_key
+from tzurot.testing.e2e import Harness, actor, converse, echo_mesh, request, set_key
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
@@ -280,3 +283,51 @@ async def test_a_namespace_without_a_gateway_pod_is_a_clear_error(cluster: Clust
     code, _, err = await cluster.plugin("--namespace", "elsewhere", "personalities", "list")
     assert code == 2
     assert "no running gateway pod" in err
+
+
+async def test_jobs_retry_answers_a_failed_job_and_the_resend_replays_it(cluster: Cluster) -> None:
+    """Issue #21: `jobs retry` through the plugin (port-forward and exec) and gateway's RetryJob.
+
+    Carol writes before she has a key: her job fails. She adds a key; the operator retries the
+    job; her client's resend of the same message gets the answer replayed, not generated again.
+    """
+    h = cluster.harness
+    forward = ("--namespace", "tzurot", "--tls-dir", str(h.mesh.pki / "cli"))
+    req = request("are you there?", who="carol")
+    with pytest.raises(grpc.aio.AioRpcError):
+        async for _ in h.bot.Generate(req):
+            pass
+    failed = (
+        await h.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=req.idempotency_key))
+    ).job
+    assert failed.status == common.JOB_STATUS_FAILED
+
+    # Not for a user: only operators retry jobs.
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await h.bot.RetryJob(gw.RetryJobRequest(job_id=failed.id, actor=actor("carol")))
+    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    # Still no key: the retry fails again and says why (exit 1).
+    code, out, err = await cluster.plugin(*forward, "jobs", "retry", failed.id)
+    assert code == 1, err
+    assert f"job {failed.id}: failed (attempts 2)" in out
+    assert "error [" in out
+
+    await set_key(h, who="carol")
+    paid = len(h.provider.chat_requests())
+    code, out, err = await cluster.plugin("--exec", "jobs", "retry", failed.id)
+    assert code == 0, err
+    assert f"job {failed.id}: streamed (attempts 3)" in out
+    assert len(h.provider.chat_requests()) == paid + 1
+
+    events = [e async for e in h.bot.Generate(req)]  # the client sends the message again
+    assert events[0].accepted.replayed
+    assert events[-1].finished.content.endswith("are you there?")
+    assert len(h.provider.chat_requests()) == paid + 1  # replayed, not generated again
+    await h.bot.ConfirmDelivery(
+        gw.ConfirmDeliveryRequest(job_id=failed.id, message_ids=["reply-carol"])
+    )
+
+    code, out, err = await cluster.plugin(*forward, "jobs", "retry", failed.id)
+    assert code == 1
+    assert "already answered (delivered)" in err

@@ -20,13 +20,18 @@ import structlog
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
+from tzurot.audio import encode_tone, probe
 from tzurot.db.engine import create_engine
 from tzurot.runtime.logging import configure_logging
 from tzurot.testing.e2e import ECHO_SEED, Harness, actor, converse, request
+from tzurot.testing.fake_elevenlabs import FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.mesh import in_process_mesh
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
@@ -238,3 +243,75 @@ async def test_the_planted_key_appears_nowhere(
     for method, direction, text in recorder.payloads:
         if (method, direction) not in ALLOWED:
             assert PLANTED[:12] not in text, (method, direction)
+
+
+PLANTED_VOICE = "plantedVOICEkeyZ2b8d0f4a6c1e3g5h7"
+VOICE_ALLOWED = ALLOWED
+
+
+async def test_the_planted_elevenlabs_key_appears_nowhere(
+    fresh_database: DatabaseFactory,
+    tmp_path: Path,
+    recorder: PayloadRecorder,
+    all_logs: None,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The ElevenLabs key: validated before it is stored, then used for speech and cloning."""
+    database_url = fresh_database()
+    failures: list[str] = []
+    async with (
+        FakeProvider() as provider,
+        FakeElevenLabs(valid_keys=(PLANTED_VOICE,)) as eleven,
+        in_process_mesh(
+            database_url, tmp_path, provider, inference={"elevenlabs_url": eleven.base_url}
+        ) as mesh,
+    ):
+        bot = await mesh.gateway_stub("bot")
+        set_reply = await bot.SetWalletKey(
+            gw.SetWalletKeyRequest(actor=actor(), provider="elevenlabs", api_key=PLANTED_VOICE)
+        )
+        assert set_reply.key.hint == PLANTED_VOICE[-4:]
+        tested = await bot.TestWalletKey(
+            gw.TestWalletKeyRequest(actor=actor(), provider="elevenlabs")
+        )
+        assert tested.valid
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await bot.SetWalletKey(
+                gw.SetWalletKeyRequest(
+                    actor=actor("bob"), provider="elevenlabs", api_key=PLANTED_VOICE + "x"
+                )
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        failures.append(f"{refused.value.details()} {refused.value.trailing_metadata()}")
+        # Inference fetches the key from keyvault for speech and for cloning.
+        user_id = (await bot.GetUser(gw.GetUserRequest(actor=actor()))).user.id
+        inference = inf_grpc.InferenceServiceStub(await mesh.channel("gateway", "inference"))
+        voice = common.VoiceConfig(provider="elevenlabs", voice_id="21m00Tcm4TlvDq8ikWAM")
+        audio = b""
+        async for event in inference.SynthesizeSpeech(
+            inf.SynthesizeSpeechRequest(user_id=user_id, voice=voice, text="Hello, teapot.")
+        ):
+            audio += event.chunk.data
+        assert probe(audio).codec == "opus"
+
+        async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
+            yield inf.CloneVoiceRequest(header=inf.CloneVoiceHeader(user_id=user_id, name="Echo"))
+            yield inf.CloneVoiceRequest(
+                sample=inf.CloneVoiceSample(filename="a.mp3", data=encode_tone(1.0))
+            )
+
+        cloned = await inference.CloneVoice(parts())
+        assert cloned.voice_id in eleven.voices
+        assert [c.key_valid for c in eleven.calls] == [True, True, False, True, True]
+        assert await tables_holding(database_url, PLANTED_VOICE[-4:]) == ["vault.api_keys.hint"]
+        assert await tables_holding(database_url, PLANTED_VOICE[:12]) == []
+
+    for failure in failures:
+        assert PLANTED_VOICE[:12] not in failure
+    out, err = capfd.readouterr()
+    logs = out + err
+    assert logs.count("\n") > 20
+    for fragment in (PLANTED_VOICE, PLANTED_VOICE[:12], PLANTED_VOICE[-12:]):
+        assert fragment not in logs
+    carried = {(m, d) for m, d, text in recorder.payloads if PLANTED_VOICE in text}
+    assert carried == VOICE_ALLOWED

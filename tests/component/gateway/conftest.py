@@ -30,6 +30,7 @@ from tzurot.gateway.domain import (
     Actor,
     GenerateCommand,
     HistoryTurn,
+    KeyUse,
     Location,
     Personality,
     ReplyChunk,
@@ -208,6 +209,7 @@ class FakeMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         if self.error is not None:
             raise self.error
@@ -312,6 +314,12 @@ class FakeMemory:
     async def edit_turn(self, message_id: str, content: str) -> None:
         raise Unimplemented("EditTurn is not available here")
 
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
+        raise Unimplemented("ListMemories is not available here")
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
+        raise Unimplemented("DeleteMemory is not available here")
+
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
         raise Unimplemented("GetMemoryMode is not available here")
 
@@ -324,6 +332,10 @@ class FakeMemory:
 @dataclass
 class FakeKeyVault:
     keys: dict[tuple[str, str], SecretStr] = field(default_factory=dict)
+    uses: list[KeyUse] = field(default_factory=list)
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        self.uses.extend(uses)
 
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey:
         self.keys[user_id, provider] = api_key

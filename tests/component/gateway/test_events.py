@@ -69,32 +69,80 @@ async def stop(task: asyncio.Future[BotEventRow]) -> None:
         await task
 
 
-async def test_an_unacknowledged_event_comes_back_after_its_lease_and_an_ack_ends_it(
+async def test_an_ended_subscribers_unacknowledged_event_goes_to_a_live_one_at_once(
     engine: AsyncEngine,
 ) -> None:
+    """The bot went away before acknowledging: the event is not held for the lease."""
     store, clock = GroupStore(engine), ManualClock(T0)
     event_id = await notice(store, "hello")
     assert event_id is not None
     events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
     gone = events.stream(0, 1)
     assert await take(gone, 1) == ["hello"]
-    await gone.aclose()  # the bot died before acknowledging
-    back = events.stream(0, 1)
-    waiting = asyncio.ensure_future(anext(back))
+    live = events.stream(0, 1)
+    waiting = asyncio.ensure_future(anext(live))
     await asyncio.sleep(0.3)
-    assert not waiting.done()  # still leased to the one that went away
-    clock.advance(timedelta(seconds=61))
+    assert not waiting.done()  # the first subscriber's while it lives
+    await gone.aclose()  # the bot died before acknowledging; the clock has not moved
     assert (await asyncio.wait_for(waiting, 10)).text == "hello"
     await events.ack(event_id, ["m1"], "")
     clock.advance(timedelta(seconds=61))
-    again = asyncio.ensure_future(anext(back))
+    again = asyncio.ensure_future(anext(live))
     await asyncio.sleep(0.3)
     assert not again.done()  # acknowledged: never sent again
     await stop(again)
-    await back.aclose()
+    await live.aclose()
     row = await store.event(event_id)
     assert row is not None
     assert row.delivered
+
+
+async def test_a_subscription_that_could_not_say_goodbye_holds_its_claims_for_the_lease(
+    engine: AsyncEngine,
+) -> None:
+    """A replica that died with the stream open never releases: the lease brings it back."""
+    store, clock = GroupStore(engine), ManualClock(T0)
+    event_id = await notice(store, "hello")
+    assert event_id is not None
+    dead = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    hung = dead.subscribe(0, 1).events()
+    assert (await asyncio.wait_for(anext(hung), 10)).text == "hello"
+    survivor = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    back = survivor.stream(0, 1)
+    waiting = asyncio.ensure_future(anext(back))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # still leased to the dead replica's subscriber
+    clock.advance(timedelta(seconds=61))
+    assert (await asyncio.wait_for(waiting, 10)).text == "hello"
+    await survivor.ack(event_id, ["m1"], "")
+    await hung.aclose()  # its release now finds the event acknowledged: nothing changes
+    row = await store.event(event_id)
+    assert row is not None
+    assert row.delivered
+    await back.aclose()
+
+
+async def test_a_release_never_takes_back_an_event_claimed_since_by_another(
+    engine: AsyncEngine,
+) -> None:
+    store, clock = GroupStore(engine), ManualClock(T0)
+    event_id = await notice(store, "hello")
+    assert event_id is not None
+    events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    stale = events.subscribe(0, 1)
+    stale_events = stale.events()
+    assert (await asyncio.wait_for(anext(stale_events), 10)).text == "hello"
+    clock.advance(timedelta(seconds=61))  # its lease ran out ...
+    fresh = events.stream(0, 1)
+    assert await take(fresh, 1) == ["hello"]  # ... and another claimed it
+    await stale_events.aclose()  # releases what it held, with its own (stale) lease end
+    other = events.stream(0, 1)
+    waiting = asyncio.ensure_future(anext(other))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # still the fresh subscriber's
+    await stop(waiting)
+    await other.aclose()
+    await fresh.aclose()
 
 
 async def test_each_shard_gets_its_guilds(engine: AsyncEngine) -> None:

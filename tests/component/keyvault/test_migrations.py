@@ -1,4 +1,4 @@
-"""Migration 0001 builds exactly the tables of tables.py, and downgrades cleanly."""
+"""Migrations up to head (0002) build exactly the tables of tables.py, and downgrades cleanly."""
 
 from typing import Any
 
@@ -33,7 +33,7 @@ def _diff(connection: Connection) -> list[Any]:
 
 
 async def test_head_matches_the_table_definitions(vault_url: str) -> None:
-    assert current(SCRIPT_LOCATION, vault_url, SCHEMA) == "0001"
+    assert current(SCRIPT_LOCATION, vault_url, SCHEMA) == "0002"
     engine = create_engine(vault_url)
     try:
         async with engine.connect() as conn:
@@ -52,6 +52,6 @@ async def test_downgrade_and_upgrade_again(vault_url: str) -> None:
             )
             assert set(tables) == {"alembic_version"}
         upgrade(SCRIPT_LOCATION, vault_url, SCHEMA)
-        assert current(SCRIPT_LOCATION, vault_url, SCHEMA) == "0001"
+        assert current(SCRIPT_LOCATION, vault_url, SCHEMA) == "0002"
     finally:
         await engine.dispose()

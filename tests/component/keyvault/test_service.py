@@ -4,6 +4,7 @@ import asyncio
 import base64
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.keyvault.crypto import MasterKeyRing
+from tzurot.keyvault.domain import KeyUse
 from tzurot.keyvault.masterkey import load_master_key_ring
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
@@ -334,3 +336,53 @@ async def test_a_reload_that_would_lose_a_version_is_refused(
     key_file.write_text(first + key_line(2))
     assert await kv.reload_ring()
     assert kv.newest_version == 2
+
+
+async def test_a_batch_of_uses_sets_last_used_and_rejections_make_a_key_inactive(
+    engine: AsyncEngine, ring_v1: MasterKeyRing
+) -> None:
+    kv = vault(engine, ring_v1)
+    alice, gone = user(), user()
+    await kv.put_key(alice, "openrouter", SecretStr(PLANTED))
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    touched = await kv.record_uses(
+        [
+            KeyUse(alice, "openrouter", t0 + timedelta(minutes=5)),
+            KeyUse(alice, "openrouter", t0),  # an older use never moves it back
+            KeyUse(gone, "openrouter", t0),  # no such key (removed since): skipped
+        ]
+    )
+    [listed] = await kv.list_keys(alice)
+    assert touched == 2
+    assert listed.last_used_at == t0 + timedelta(minutes=5)
+    assert listed.active
+
+    await kv.record_uses([KeyUse(alice, "openrouter", t0 + timedelta(minutes=6), rejected=True)])
+    [rejected] = await kv.list_keys(alice)
+    assert not rejected.active
+    assert rejected.rejected_at == t0 + timedelta(minutes=6)
+
+    # A use that worked before the rejection does not hide it; one after it does.
+    await kv.record_uses([KeyUse(alice, "openrouter", t0 + timedelta(minutes=5, seconds=30))])
+    assert not (await kv.list_keys(alice))[0].active
+    await kv.record_uses([KeyUse(alice, "openrouter", t0 + timedelta(minutes=7))])
+    assert (await kv.list_keys(alice))[0].active
+
+    # Storing a new key makes it active again.
+    await kv.record_uses([KeyUse(alice, "openrouter", t0 + timedelta(minutes=8), rejected=True)])
+    replaced = await kv.put_key(alice, "openrouter", SecretStr("sk-or-a-new-key-0123456789"))
+    assert replaced.active
+    assert replaced.last_used_at is None
+
+
+async def test_a_batch_is_validated_whole(engine: AsyncEngine, ring_v1: MasterKeyRing) -> None:
+    kv = vault(engine, ring_v1)
+    alice = user()
+    await kv.put_key(alice, "openrouter", SecretStr(PLANTED))
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidArgument):
+        await kv.record_uses(
+            [KeyUse(alice, "openrouter", now, rejected=True), KeyUse(alice, "", now)]
+        )
+    assert (await kv.list_keys(alice))[0].active  # nothing of the refused batch was applied

@@ -394,11 +394,47 @@ async def test_incognito_stores_nothing(served: tuple[MemoryApp, Stub]) -> None:
         mem.CountMemoriesRequest(personality_id=PERSONA, user_id=ALICE)
     )
     assert count.total == 0
+    # Nor in the shared lore on her behalf (a skill's findings from her turn).
+    lore = add("the base opened with a crew of six", user_id="")
+    lore.on_behalf_of_user_id = ALICE
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddMemory(lore)
+    assert from_rpc_error(caught.value).reason == "INCOGNITO"
+    shared = await stub.CountMemories(mem.CountMemoriesRequest(personality_id=PERSONA))
+    assert shared.total == 0
+    lore.on_behalf_of_user_id = BOB
+    assert (await stub.AddMemory(lore)).memory.user_id == ""  # Bob's turn may teach the lore
     # Bob is not incognito.
     await stub.StoreExchange(exchange("job-bob", "bob likes long walks on the beach", BOB))
     await app.formation.drain()
     bob = await stub.CountMemories(mem.CountMemoriesRequest(personality_id=PERSONA, user_id=BOB))
     assert bob.total == 2
+
+
+async def _set_incognito(stub: Stub, until: datetime | None) -> None:
+    mode = mem.MemoryMode(incognito_until=stamp(until)) if until else mem.MemoryMode()
+    await stub.SetMemoryMode(
+        mem.SetMemoryModeRequest(personality_id=PERSONA, user_id=ALICE, mode=mode)
+    )
+
+
+async def test_incognito_is_the_mode_when_the_exchange_was_stored(
+    served: tuple[MemoryApp, Stub],
+) -> None:
+    """Not the mode when the formation worker gets to it."""
+    app, stub = served
+    # Said while incognito, formed after incognito ended: never remembered.
+    await _set_incognito(stub, datetime.now(UTC) + timedelta(hours=1))
+    await stub.StoreExchange(exchange("job-secret", "my secret diary entry about the party"))
+    await _set_incognito(stub, None)
+    # Said before incognito began, formed while incognito: remembered.
+    await stub.StoreExchange(exchange("job-open", "my open letter about the garden fence"))
+    await _set_incognito(stub, datetime.now(UTC) + timedelta(hours=1))
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "diary letter party garden", no_threshold=True)
+    texts = " ".join(m.text for m in found)
+    assert "garden fence" in texts
+    assert "secret diary" not in texts
 
 
 async def test_count_and_drop_weak(stub: Stub) -> None:

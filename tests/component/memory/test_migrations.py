@@ -17,7 +17,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0006"
+HEAD = "0007"
 TABLES = {
     "alembic_version",
     "turns",
@@ -26,6 +26,7 @@ TABLES = {
     "memory_modes",
     "formation_outbox",
     "memory_uses",
+    "fact_outbox",
 }
 
 

@@ -271,8 +271,8 @@ async def test_unknown_provider_and_model(
     assert isinstance(err, InvalidArgument)
     assert (err.field, err.reason) == ("provider", "UNKNOWN_PROVIDER")
     assert (
-        "known: anthropic, fakeai, gemini, lmstudio, ollama, openai, openrouter, vllm"
-        in err.message
+        "known: anthropic, fakeai, gemini, kokoro, lmstudio, ollama, openai, openedai-speech, "
+        "openrouter, vllm" in err.message
     )
     err = await failure(stub, reply_request(model="fake/nope"))
     assert isinstance(err, InvalidArgument)

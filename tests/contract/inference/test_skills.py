@@ -80,13 +80,17 @@ class Memories:
     items: list[MemoryItem] = field(default_factory=list)
     asked: list[dict[str, Any]] = field(default_factory=list)
     stored: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    on_behalf_of: list[str] = field(default_factory=list)
 
     async def relevant_memories(self, **query: Any) -> list[MemoryItem]:
         self.asked.append(query)
         return self.items
 
-    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
+    async def remember(
+        self, personality_id: str, text: str, *, tags: tuple[str, ...], on_behalf_of: str
+    ) -> str:
         self.stored.append((personality_id, text, tags))
+        self.on_behalf_of.append(on_behalf_of)
         return "m-1"
 
 
@@ -346,6 +350,7 @@ async def test_web_research_reads_the_top_results_cites_them_and_memorizes(web: 
     assert web.searx.queries == ["moon base"]
     ((personality, text, tags),) = web.memories.stored
     assert (personality, tags) == ("p-1", ("lore_research",))
+    assert web.memories.on_behalf_of == [USER]  # memory refuses it while USER is incognito
     assert "2026-12-02" in text
     assert "crew of six" in text
     assert "/article" in text

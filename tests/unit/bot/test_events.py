@@ -11,7 +11,7 @@ import discord
 import grpc
 import pytest
 
-from tzurot.bot.events import EventListener
+from tzurot.bot.events import EventListener, notice_nonce
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -41,7 +41,9 @@ class FakeStub:
     calls: int = 0
     acks: list[gw.AckBotEventRequest] = field(default_factory=list)
 
-    def SubscribeBotEvents(self, request: Any, timeout: float) -> AsyncIterator[Any]:
+    cancelled: int = 0
+
+    def SubscribeBotEvents(self, request: Any, timeout: float) -> FakeCall:
         script = self.scripts[self.calls] if self.calls < len(self.scripts) else []
         self.calls += 1
 
@@ -50,7 +52,7 @@ class FakeStub:
                 yield event
             raise _broken()
 
-        return stream()
+        return FakeCall(self, stream())
 
     async def AckBotEvent(self, request: gw.AckBotEventRequest) -> gw.AckBotEventResponse:
         self.acks.append(request)
@@ -58,15 +60,35 @@ class FakeStub:
 
 
 @dataclass
+class FakeCall:
+    """A server-streaming call: iterable, and cancellable like grpc.aio's."""
+
+    stub: FakeStub
+    replies: AsyncIterator[Any]
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.replies
+
+    def cancel(self) -> bool:
+        self.stub.cancelled += 1
+        return True
+
+
+@dataclass
 class FakeChannel(discord.abc.Messageable):
     id: int
     sent: list[str] = field(default_factory=list)
+    nonces: list[str | None] = field(default_factory=list)
+    hold: asyncio.Event | None = None
 
     async def _get_channel(self) -> Any:
         return self
 
-    async def send(self, content: str | None = None, **_: Any) -> Any:
+    async def send(self, content: str | None = None, **options: Any) -> Any:
+        if self.hold is not None:
+            await self.hold.wait()
         self.sent.append(content or "")
+        self.nonces.append(options.get("nonce"))
         return discord.Object(id=1000 + len(self.sent))
 
 
@@ -121,3 +143,34 @@ async def test_it_reconnects_after_breaks_and_acknowledges_what_it_posted() -> N
         ("e2", ["1002"], ""),
         ("e3", [], "CHANNEL_GONE"),  # a channel the bot cannot see any more
     ]
+    assert channel.nonces == [notice_nonce("e1"), notice_nonce("e2")]
+    assert stub.cancelled == stub.calls  # every call closed, broken or not
+
+
+def test_a_notice_nonce_is_the_events_own_and_fits_discords_limit() -> None:
+    event_id = "0b7e8a52-7d0a-4c3e-9f55-4a1f2b9c6d21"
+    assert notice_nonce(event_id) == notice_nonce(event_id)
+    assert notice_nonce(event_id) != notice_nonce("0b7e8a52-7d0a-4c3e-9f55-4a1f2b9c6d22")
+    assert len(notice_nonce(event_id)) <= 25
+
+
+async def test_stopped_while_posting_it_cancels_its_stream_so_the_gateway_releases_it() -> None:
+    """Shutdown mid-event: the call must end, or the gateway would keep the claim (and go on
+    claiming for a subscriber that is gone)."""
+    channel = FakeChannel(42, hold=asyncio.Event())
+    stub = FakeStub([[_notice("e1", 42)]])
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    listener = EventListener(
+        FakeClient(channel),  # type: ignore[arg-type]  # a fake client
+        gateway,
+        flow=None,  # type: ignore[arg-type]  # notices need no message flow
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    await _until(lambda: stub.calls == 1)
+    await asyncio.sleep(0.05)  # it is in channel.send, held
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stub.cancelled == 1
+    assert stub.acks == []

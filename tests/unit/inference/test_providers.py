@@ -11,9 +11,11 @@ def test_defaults() -> None:
     assert registry.names == [
         "anthropic",
         "gemini",
+        "kokoro",
         "lmstudio",
         "ollama",
         "openai",
+        "openedai-speech",
         "openrouter",
         "vllm",
     ]
@@ -49,8 +51,8 @@ def test_unknown_provider_names_the_known_ones() -> None:
     assert caught.value.field == "provider"
     assert caught.value.reason == "UNKNOWN_PROVIDER"
     assert caught.value.message == (
-        "unknown provider 'anthropicc'; known: anthropic, gemini, lmstudio, local, ollama, "
-        "openai, openrouter, vllm"
+        "unknown provider 'anthropicc'; known: anthropic, gemini, kokoro, lmstudio, local, "
+        "ollama, openai, openedai-speech, openrouter, vllm"
     )
 
 

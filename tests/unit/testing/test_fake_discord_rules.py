@@ -213,6 +213,85 @@ async def test_content_limits() -> None:
         assert (status, body["code"]) == (400, 50006)
 
 
+async def multipart(
+    http: Http, method: str, path: str, body: Json, files: list[tuple[str, bytes]]
+) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    form.add_field("payload_json", json.dumps(body), content_type="application/json")
+    for n, (name, data) in enumerate(files):
+        form.add_field(f"files[{n}]", data, filename=name, content_type="image/png")
+    async with http.session.request(method, http.fake.api_base + path, data=form) as response:
+        return response.status, await response.json()
+
+
+async def test_files_become_the_messages_attachments_and_an_edit_keeps_what_it_lists() -> None:
+    """Edit Message: files are appended; with `attachments`, exactly the listed ones remain."""
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        status, sent = await multipart(
+            http, "POST", hook_path(hook) + "?wait=true", {"content": "hi"}, [("a.png", b"A")]
+        )
+        assert status == 200
+        (first,) = sent["attachments"]
+        assert (first["filename"], first["size"]) == ("a.png", 1)
+        edit = f"{hook_path(hook)}/messages/{sent['id']}"
+        status, edited = await multipart(http, "PATCH", edit, {}, [("b.png", b"BB")])
+        assert status == 200
+        assert [a["filename"] for a in edited["attachments"]] == ["a.png", "b.png"]
+        status, replaced = await multipart(
+            http,
+            "PATCH",
+            edit,
+            {"attachments": [{"id": 0, "filename": "c.png", "description": "a moon"}]},
+            [("c.png", b"CCC")],
+        )
+        assert status == 200
+        (only,) = replaced["attachments"]  # v10: the array lists all that remain
+        assert (only["filename"], only["description"]) == ("c.png", "a moon")
+        async with http.session.get(only["url"]) as served:
+            assert await served.read() == b"CCC"
+        status, kept, _ = await http.call(
+            "PATCH", edit, {"attachments": [{"id": only["id"]}]}, bot=False
+        )
+        assert [a["id"] for a in kept["attachments"]] == [only["id"]]
+
+
+async def test_an_enforced_nonce_returns_the_earlier_message_and_creates_nothing() -> None:
+    async with discord_http() as (http, _, channel):
+        path = f"/channels/{channel['id']}/messages"
+        status, first, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-1", "enforce_nonce": True}
+        )
+        assert status == 200
+        assert first["nonce"] == "n-1"
+        status, again, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-1", "enforce_nonce": True}
+        )
+        assert (status, again["id"]) == (200, first["id"])
+        assert [m.id for m in http.fake.messages[int(channel["id"])]] == [int(first["id"])]
+        # Without enforce_nonce a nonce dedupes nothing; a different nonce is a new message.
+        status, loose, _ = await http.call("POST", path, {"content": "notes", "nonce": "n-1"})
+        assert status == 200
+        assert loose["id"] != first["id"]
+        status, other, _ = await http.call(
+            "POST", path, {"content": "notes", "nonce": "n-2", "enforce_nonce": True}
+        )
+        assert other["id"] not in (first["id"], loose["id"])
+        assert len(http.fake.messages[int(channel["id"])]) == 3
+
+
+async def test_a_nonce_is_at_most_25_characters() -> None:
+    async with discord_http() as (http, _, channel):
+        path = f"/channels/{channel['id']}/messages"
+        status, body, _ = await http.call(
+            "POST", path, {"content": "x", "nonce": "n" * 26, "enforce_nonce": True}
+        )
+        assert (status, body["code"]) == (400, 50035)
+        assert "nonce" in body["errors"]
+        status, _, _ = await http.call("POST", path, {"content": "x", "nonce": "n" * 25})
+        assert status == 200
+
+
 async def test_a_message_in_a_thread_is_edited_and_deleted_only_with_its_thread_id() -> None:
     async with discord_http() as (http, guild, channel):
         thread = http.fake.add_thread(guild, channel, "t")

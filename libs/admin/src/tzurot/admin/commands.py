@@ -263,19 +263,37 @@ def usage(
     run(command)
 
 
+def _print_job(job: gw.Job) -> None:
+    status = common.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
+    print(f"job {job.id}: {status} (attempts {job.attempts})")
+    print(f"created {_when(job, 'created_at')}  finished {_when(job, 'finished_at')}")
+    print(f"delivered {_when(job, 'delivered_at')}")
+    if job.content:
+        print(f"answer: {len(job.content)} characters")
+    if job.HasField("error"):
+        print(f"error [{job.error.code}] {job.error.reason}: {job.error.message}")
+
+
 @jobs_app.command("status")
 def jobs_status(job_id: Annotated[str, typer.Argument(help="The job id.")]) -> None:
     """A job's state, attempts, times and error."""
 
     async def command(mesh: Mesh) -> int:
-        job = (await gateway(mesh).GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))).job
-        status = common.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
-        print(f"job {job.id}: {status} (attempts {job.attempts})")
-        print(f"created {_when(job, 'created_at')}  finished {_when(job, 'finished_at')}")
-        print(f"delivered {_when(job, 'delivered_at')}")
-        if job.HasField("error"):
-            print(f"error [{job.error.code}] {job.error.reason}: {job.error.message}")
+        _print_job((await gateway(mesh).GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))).job)
         return 0
+
+    run(command)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[str, typer.Argument(help="The job id.")]) -> None:
+    """Runs a failed or orphaned job again; its answer waits on the job for the client's
+    resend (replayed, not paid twice). Exits 1 when the new attempt failed too."""
+
+    async def command(mesh: Mesh) -> int:
+        reply = await gateway(mesh).RetryJob(gw.RetryJobRequest(job_id=job_id), timeout=600)
+        _print_job(reply.job)
+        return 1 if reply.job.status == common.JOB_STATUS_FAILED else 0
 
     run(command)
 

@@ -182,7 +182,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         prog="kubectl tzurot",
         description="Operator tasks against Tzurot in the current kubectl context and namespace. "
         "Commands: personalities {list,import,export,delete}, denylist {list,add,remove}, "
-        "usage, jobs status, memory stats, keys {rotate,resume}, health, doctor "
+        "usage, jobs {status,retry}, memory stats, keys {rotate,resume}, health, doctor "
         "(`kubectl tzurot <command> --help`).",
     )
     mode = parser.add_mutually_exclusive_group()

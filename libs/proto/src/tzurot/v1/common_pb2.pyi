@@ -176,6 +176,30 @@ LORE_SCOPE_CHANNEL: LoreScope.ValueType  # 2
 LORE_SCOPE_GLOBAL: LoreScope.ValueType  # 3
 Global___LoreScope: _TypeAlias = LoreScope  # noqa: Y015
 
+class _VoiceFrequency:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VoiceFrequencyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VoiceFrequency.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VOICE_FREQUENCY_UNSPECIFIED: _VoiceFrequency.ValueType  # 0
+    VOICE_FREQUENCY_ALWAYS: _VoiceFrequency.ValueType  # 1
+    VOICE_FREQUENCY_SOMETIMES: _VoiceFrequency.ValueType  # 2
+    VOICE_FREQUENCY_ON_REQUEST: _VoiceFrequency.ValueType  # 3
+
+class VoiceFrequency(_VoiceFrequency, metaclass=_VoiceFrequencyEnumTypeWrapper):
+    """---- Voice (issue 17) ----
+
+    How often a personality with a voice speaks its answers (imported "frequency" settings map
+    here: 1 is always, 0 on request, anything between sometimes with that probability).
+    """
+
+VOICE_FREQUENCY_UNSPECIFIED: VoiceFrequency.ValueType  # 0
+VOICE_FREQUENCY_ALWAYS: VoiceFrequency.ValueType  # 1
+VOICE_FREQUENCY_SOMETIMES: VoiceFrequency.ValueType  # 2
+VOICE_FREQUENCY_ON_REQUEST: VoiceFrequency.ValueType  # 3
+Global___VoiceFrequency: _TypeAlias = VoiceFrequency  # noqa: Y015
+
 @_typing.final
 class Actor(_message.Message):
     """Messages shared by every service. Messages carry ids and data, never a plaintext API key.
@@ -679,6 +703,7 @@ class Memory(_message.Message):
     SOURCE_TURN_IDS_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     personality_id: _builtins.str
     user_id: _builtins.str
@@ -688,6 +713,8 @@ class Memory(_message.Message):
     salience: _builtins.float
     score: _builtins.float
     """Set on search results: the hybrid relevance score in [0, 1]."""
+    superseded_by: _builtins.str
+    """A fact replaced by a newer one that contradicts it: kept as history, never retrieved."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -712,10 +739,11 @@ class Memory(_message.Message):
         source_turn_ids: _abc.Iterable[_builtins.str] | None = ...,
         score: _builtins.float = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        superseded_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_accessed_at", b"last_accessed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "tags", b"tags", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "last_accessed_at", b"last_accessed_at", "personality_id", b"personality_id", "salience", b"salience", "score", b"score", "sector", b"sector", "source_turn_ids", b"source_turn_ids", "superseded_by", b"superseded_by", "tags", b"tags", "text", b"text", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1375,3 +1403,125 @@ class SkillInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SkillInfo: _TypeAlias = SkillInfo  # noqa: Y015
+
+@_typing.final
+class VoiceConfig(_message.Message):
+    """A personality's voice: who synthesises it and how it is tuned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    VOICE_ID_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    STABILITY_FIELD_NUMBER: _builtins.int
+    SIMILARITY_BOOST_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
+    SPEED_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """"elevenlabs", or an OpenAI-compatible speech provider known to inference (openai,
+    kokoro, openedai-speech, or one the operator added).
+    """
+    voice_id: _builtins.str
+    """ElevenLabs' voice id, or the speech endpoint's voice name ("alloy")."""
+    model: _builtins.str
+    """e.g. "eleven_multilingual_v2", "tts-1"; empty: the provider's default."""
+    stability: _builtins.float
+    """ElevenLabs voice settings (0-1; speed 0.7-1.2; OpenAI speed 0.25-4). Unset: the
+    provider's default.
+    """
+    similarity_boost: _builtins.float
+    style: _builtins.float
+    speed: _builtins.float
+    frequency: Global___VoiceFrequency.ValueType
+    probability: _builtins.float
+    """For VOICE_FREQUENCY_SOMETIMES: the chance (0-1) that an answer is spoken."""
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        voice_id: _builtins.str = ...,
+        model: _builtins.str = ...,
+        stability: _builtins.float | None = ...,
+        similarity_boost: _builtins.float | None = ...,
+        style: _builtins.float | None = ...,
+        speed: _builtins.float | None = ...,
+        frequency: Global___VoiceFrequency.ValueType = ...,
+        probability: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_similarity_boost", b"_similarity_boost", "_speed", b"_speed", "_stability", b"_stability", "_style", b"_style", "similarity_boost", b"similarity_boost", "speed", b"speed", "stability", b"stability", "style", b"style"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_similarity_boost", b"_similarity_boost", "_speed", b"_speed", "_stability", b"_stability", "_style", b"_style", "frequency", b"frequency", "model", b"model", "probability", b"probability", "provider", b"provider", "similarity_boost", b"similarity_boost", "speed", b"speed", "stability", b"stability", "style", b"style", "voice_id", b"voice_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__similarity_boost: _TypeAlias = _typing.Literal["similarity_boost"]  # noqa: Y015
+    _WhichOneofArgType__similarity_boost: _TypeAlias = _typing.Literal["_similarity_boost", b"_similarity_boost"]  # noqa: Y015
+    _WhichOneofReturnType__speed: _TypeAlias = _typing.Literal["speed"]  # noqa: Y015
+    _WhichOneofArgType__speed: _TypeAlias = _typing.Literal["_speed", b"_speed"]  # noqa: Y015
+    _WhichOneofReturnType__stability: _TypeAlias = _typing.Literal["stability"]  # noqa: Y015
+    _WhichOneofArgType__stability: _TypeAlias = _typing.Literal["_stability", b"_stability"]  # noqa: Y015
+    _WhichOneofReturnType__style: _TypeAlias = _typing.Literal["style"]  # noqa: Y015
+    _WhichOneofArgType__style: _TypeAlias = _typing.Literal["_style", b"_style"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__similarity_boost) -> _WhichOneofReturnType__similarity_boost | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__speed) -> _WhichOneofReturnType__speed | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stability) -> _WhichOneofReturnType__stability | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__style) -> _WhichOneofReturnType__style | None: ...
+
+Global___VoiceConfig: _TypeAlias = VoiceConfig  # noqa: Y015
+
+@_typing.final
+class AudioChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudioChunk: _TypeAlias = AudioChunk  # noqa: Y015
+
+@_typing.final
+class SpeechFinished(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    DURATION_SECS_FIELD_NUMBER: _builtins.int
+    WAVEFORM_FIELD_NUMBER: _builtins.int
+    CHARACTERS_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """The whole file: 1 channel, 48 kHz Opus in OGG ("audio/ogg")."""
+    size_bytes: _builtins.int
+    duration_secs: _builtins.float
+    waveform: _builtins.str
+    """Base64, one byte per point, at most 256 points (Discord's voice message waveform)."""
+    characters: _builtins.int
+    """Characters synthesised (what the provider bills)."""
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        duration_secs: _builtins.float = ...,
+        waveform: _builtins.str = ...,
+        characters: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "content_type", b"content_type", "duration_secs", b"duration_secs", "size_bytes", b"size_bytes", "waveform", b"waveform"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpeechFinished: _TypeAlias = SpeechFinished  # noqa: Y015

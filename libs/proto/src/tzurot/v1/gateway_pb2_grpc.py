@@ -56,6 +56,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RetryJob',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
+                _registered_method=True)
         self.ResolveMentions = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ResolveMentions',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ResolveMentionsRequest.SerializeToString,
@@ -225,6 +230,16 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/GetMemoryStats',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.FromString,
+                _registered_method=True)
+        self.BrowseMemories = channel.unary_unary(
+                '/tzurot.v1.GatewayService/BrowseMemories',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ForgetMemory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ForgetMemory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
                 _registered_method=True)
         self.SetIncognito = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SetIncognito',
@@ -396,6 +411,46 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.FromString,
                 _registered_method=True)
+        self.SetPersonalityVoice = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetPersonalityVoice',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceResponse.FromString,
+                _registered_method=True)
+        self.GetPersonalityVoice = channel.unary_unary(
+                '/tzurot.v1.GatewayService/GetPersonalityVoice',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceResponse.FromString,
+                _registered_method=True)
+        self.SetVoicePreference = channel.unary_unary(
+                '/tzurot.v1.GatewayService/SetVoicePreference',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceResponse.FromString,
+                _registered_method=True)
+        self.SpeakAnswer = channel.unary_stream(
+                '/tzurot.v1.GatewayService/SpeakAnswer',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerResponse.FromString,
+                _registered_method=True)
+        self.UploadVoiceSample = channel.unary_unary(
+                '/tzurot.v1.GatewayService/UploadVoiceSample',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleResponse.FromString,
+                _registered_method=True)
+        self.ListVoiceSamples = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListVoiceSamples',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesResponse.FromString,
+                _registered_method=True)
+        self.RemoveVoiceSample = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RemoveVoiceSample',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleResponse.FromString,
+                _registered_method=True)
+        self.CloneVoiceFromSamples = channel.unary_unary(
+                '/tzurot.v1.GatewayService/CloneVoiceFromSamples',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -425,6 +480,16 @@ class GatewayServiceServicer:
 
     def GetJobStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryJob(self, request, context):
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -638,6 +703,20 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemoryStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BrowseMemories(self, request, context):
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetMemory(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -880,6 +959,64 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPersonalityVoice(self, request, context):
+        """---- Voice (issue 17) ----
+        A personality's voice (owner or superuser); GetPersonalityVoice for anyone who may see it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPersonalityVoice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetVoicePreference(self, request, context):
+        """The actor's own choice (enable, disable, reset to the personality's default) and limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SpeakAnswer(self, request, context):
+        """Speaks a delivered answer (by job, or by one of the Discord messages it was posted as):
+        streams the voice message's bytes, then one SpeechFinished. Only after delivery, so no
+        voice is paid for that cannot be delivered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadVoiceSample(self, request, context):
+        """Samples for cloning a personality's voice (owner or superuser): MP3, WAV or OGG, at most
+        10 MB each and 25 per personality, decoded to check them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVoiceSamples(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVoiceSample(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloneVoiceFromSamples(self, request, context):
+        """An ElevenLabs Instant Voice Clone from the samples, with the owner's key; the voice id is
+        stored as the personality's voice. The samples are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -897,6 +1034,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetJobStatus,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.SerializeToString,
+            ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.SerializeToString,
             ),
             'ResolveMentions': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveMentions,
@@ -1068,6 +1210,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetMemoryStatsResponse.SerializeToString,
             ),
+            'BrowseMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.BrowseMemories,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.SerializeToString,
+            ),
+            'ForgetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetMemory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.SerializeToString,
+            ),
             'SetIncognito': grpc.unary_unary_rpc_method_handler(
                     servicer.SetIncognito,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetIncognitoRequest.FromString,
@@ -1238,6 +1390,46 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.SerializeToString,
             ),
+            'SetPersonalityVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPersonalityVoice,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceResponse.SerializeToString,
+            ),
+            'GetPersonalityVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPersonalityVoice,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceResponse.SerializeToString,
+            ),
+            'SetVoicePreference': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVoicePreference,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceResponse.SerializeToString,
+            ),
+            'SpeakAnswer': grpc.unary_stream_rpc_method_handler(
+                    servicer.SpeakAnswer,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerResponse.SerializeToString,
+            ),
+            'UploadVoiceSample': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadVoiceSample,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleResponse.SerializeToString,
+            ),
+            'ListVoiceSamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVoiceSamples,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesResponse.SerializeToString,
+            ),
+            'RemoveVoiceSample': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVoiceSample,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleResponse.SerializeToString,
+            ),
+            'CloneVoiceFromSamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloneVoiceFromSamples,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tzurot.v1.GatewayService', rpc_method_handlers)
@@ -1326,6 +1518,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/GetJobStatus',
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.GetJobStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RetryJob',
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RetryJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2255,6 +2474,60 @@ class GatewayService:
             _registered_method=True)
 
     @staticmethod
+    def BrowseMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/BrowseMemories',
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.BrowseMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ForgetMemory',
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ForgetMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SetIncognito(request,
             target,
             options=(),
@@ -3162,6 +3435,222 @@ class GatewayService:
             '/tzurot.v1.GatewayService/Announce',
             tzurot_dot_v1_dot_gateway__pb2.AnnounceRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.AnnounceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPersonalityVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetPersonalityVoice',
+            tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetPersonalityVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPersonalityVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/GetPersonalityVoice',
+            tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.GetPersonalityVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVoicePreference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SetVoicePreference',
+            tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SetVoicePreferenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SpeakAnswer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/SpeakAnswer',
+            tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.SpeakAnswerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVoiceSample(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/UploadVoiceSample',
+            tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.UploadVoiceSampleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVoiceSamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListVoiceSamples',
+            tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListVoiceSamplesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVoiceSample(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RemoveVoiceSample',
+            tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RemoveVoiceSampleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloneVoiceFromSamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/CloneVoiceFromSamples',
+            tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.CloneVoiceFromSamplesResponse.FromString,
             options,
             channel_credentials,
             insecure,

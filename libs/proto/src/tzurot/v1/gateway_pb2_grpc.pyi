@@ -48,6 +48,12 @@ class GatewayServiceStub:
     ConfirmDelivery: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]
+    RetryJob: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]
@@ -93,6 +99,11 @@ class GatewayServiceStub:
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]
     PruneMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]
     GetMemoryStats: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]
+    BrowseMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]
     SetIncognito: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -170,6 +181,28 @@ class GatewayServiceStub:
     GetChangelog: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetChangelogRequest, _gateway_pb2.GetChangelogResponse]
     Announce: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AnnounceRequest, _gateway_pb2.AnnounceResponse]
     """Superusers: a message to every subscribed channel."""
+    SetPersonalityVoice: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetPersonalityVoiceRequest, _gateway_pb2.SetPersonalityVoiceResponse]
+    """---- Voice (issue 17) ----
+    A personality's voice (owner or superuser); GetPersonalityVoice for anyone who may see it.
+    """
+    GetPersonalityVoice: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityVoiceRequest, _gateway_pb2.GetPersonalityVoiceResponse]
+    SetVoicePreference: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetVoicePreferenceRequest, _gateway_pb2.SetVoicePreferenceResponse]
+    """The actor's own choice (enable, disable, reset to the personality's default) and limit."""
+    SpeakAnswer: _grpc.UnaryStreamMultiCallable[_gateway_pb2.SpeakAnswerRequest, _gateway_pb2.SpeakAnswerResponse]
+    """Speaks a delivered answer (by job, or by one of the Discord messages it was posted as):
+    streams the voice message's bytes, then one SpeechFinished. Only after delivery, so no
+    voice is paid for that cannot be delivered.
+    """
+    UploadVoiceSample: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UploadVoiceSampleRequest, _gateway_pb2.UploadVoiceSampleResponse]
+    """Samples for cloning a personality's voice (owner or superuser): MP3, WAV or OGG, at most
+    10 MB each and 25 per personality, decoded to check them.
+    """
+    ListVoiceSamples: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListVoiceSamplesRequest, _gateway_pb2.ListVoiceSamplesResponse]
+    RemoveVoiceSample: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveVoiceSampleRequest, _gateway_pb2.RemoveVoiceSampleResponse]
+    CloneVoiceFromSamples: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CloneVoiceFromSamplesRequest, _gateway_pb2.CloneVoiceFromSamplesResponse]
+    """An ElevenLabs Instant Voice Clone from the samples, with the owner's key; the voice id is
+    stored as the personality's voice. The samples are kept.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -190,6 +223,12 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ConfirmDelivery: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]  # type: ignore[assignment]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
     GetJobStatus: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]  # type: ignore[assignment]
+    RetryJob: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]  # type: ignore[assignment]
+    """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+    Its answer is kept on the job (streamed); the client that sends the message again gets it
+    replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+    answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+    """
     ResolveMentions: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ResolveMentionsRequest, _gateway_pb2.ResolveMentionsResponse]  # type: ignore[assignment]
     """Finds the personalities a message addresses (@name, alias), longest match first."""
     CreatePersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreatePersonalityRequest, _gateway_pb2.CreatePersonalityResponse]  # type: ignore[assignment]
@@ -235,6 +274,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     SearchMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SearchMemoriesRequest, _gateway_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     PruneMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PruneMemoriesRequest, _gateway_pb2.PruneMemoriesResponse]  # type: ignore[assignment]
     GetMemoryStats: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMemoryStatsRequest, _gateway_pb2.GetMemoryStatsResponse]  # type: ignore[assignment]
+    BrowseMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.BrowseMemoriesRequest, _gateway_pb2.BrowseMemoriesResponse]  # type: ignore[assignment]
+    """The actor's memories of a personality, newest first, a page at a time (memory's
+    ListMemories; no side effects), and deleting one of them.
+    """
+    ForgetMemory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForgetMemoryRequest, _gateway_pb2.ForgetMemoryResponse]  # type: ignore[assignment]
     SetIncognito: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetIncognitoRequest, _gateway_pb2.SetIncognitoResponse]  # type: ignore[assignment]
     """Memory modes, the actor's toward one personality (memory's SetMemoryMode): incognito (no
     long-term memory is formed while on) and fresh (memories from before a point are not used).
@@ -312,6 +356,28 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     GetChangelog: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetChangelogRequest, _gateway_pb2.GetChangelogResponse]  # type: ignore[assignment]
     Announce: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AnnounceRequest, _gateway_pb2.AnnounceResponse]  # type: ignore[assignment]
     """Superusers: a message to every subscribed channel."""
+    SetPersonalityVoice: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetPersonalityVoiceRequest, _gateway_pb2.SetPersonalityVoiceResponse]  # type: ignore[assignment]
+    """---- Voice (issue 17) ----
+    A personality's voice (owner or superuser); GetPersonalityVoice for anyone who may see it.
+    """
+    GetPersonalityVoice: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityVoiceRequest, _gateway_pb2.GetPersonalityVoiceResponse]  # type: ignore[assignment]
+    SetVoicePreference: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetVoicePreferenceRequest, _gateway_pb2.SetVoicePreferenceResponse]  # type: ignore[assignment]
+    """The actor's own choice (enable, disable, reset to the personality's default) and limit."""
+    SpeakAnswer: _aio.UnaryStreamMultiCallable[_gateway_pb2.SpeakAnswerRequest, _gateway_pb2.SpeakAnswerResponse]  # type: ignore[assignment]
+    """Speaks a delivered answer (by job, or by one of the Discord messages it was posted as):
+    streams the voice message's bytes, then one SpeechFinished. Only after delivery, so no
+    voice is paid for that cannot be delivered.
+    """
+    UploadVoiceSample: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UploadVoiceSampleRequest, _gateway_pb2.UploadVoiceSampleResponse]  # type: ignore[assignment]
+    """Samples for cloning a personality's voice (owner or superuser): MP3, WAV or OGG, at most
+    10 MB each and 25 per personality, decoded to check them.
+    """
+    ListVoiceSamples: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListVoiceSamplesRequest, _gateway_pb2.ListVoiceSamplesResponse]  # type: ignore[assignment]
+    RemoveVoiceSample: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveVoiceSampleRequest, _gateway_pb2.RemoveVoiceSampleResponse]  # type: ignore[assignment]
+    CloneVoiceFromSamples: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CloneVoiceFromSamplesRequest, _gateway_pb2.CloneVoiceFromSamplesResponse]  # type: ignore[assignment]
+    """An ElevenLabs Instant Voice Clone from the samples, with the owner's key; the voice id is
+    stored as the personality's voice. The samples are kept.
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The API edge: every client (the bot, the tzurot CLI, other internal gRPC clients) talks to
@@ -347,6 +413,18 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetJobStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetJobStatusResponse, _abc.Awaitable[_gateway_pb2.GetJobStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RetryJob(
+        self,
+        request: _gateway_pb2.RetryJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RetryJobResponse, _abc.Awaitable[_gateway_pb2.RetryJobResponse]]:
+        """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
+        Its answer is kept on the job (streamed); the client that sends the message again gets it
+        replayed at once, without a second generation. FAILED_PRECONDITION for a job already
+        answered (JOB_ANSWERED) or still running elsewhere (JOB_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def ResolveMentions(
@@ -596,6 +674,23 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.GetMemoryStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMemoryStatsResponse, _abc.Awaitable[_gateway_pb2.GetMemoryStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BrowseMemories(
+        self,
+        request: _gateway_pb2.BrowseMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.BrowseMemoriesResponse, _abc.Awaitable[_gateway_pb2.BrowseMemoriesResponse]]:
+        """The actor's memories of a personality, newest first, a page at a time (memory's
+        ListMemories; no side effects), and deleting one of them.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgetMemory(
+        self,
+        request: _gateway_pb2.ForgetMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForgetMemoryResponse, _abc.Awaitable[_gateway_pb2.ForgetMemoryResponse]]: ...
 
     @_abc_1.abstractmethod
     def SetIncognito(
@@ -877,5 +972,75 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.AnnounceResponse, _abc.Awaitable[_gateway_pb2.AnnounceResponse]]:
         """Superusers: a message to every subscribed channel."""
+
+    @_abc_1.abstractmethod
+    def SetPersonalityVoice(
+        self,
+        request: _gateway_pb2.SetPersonalityVoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetPersonalityVoiceResponse, _abc.Awaitable[_gateway_pb2.SetPersonalityVoiceResponse]]:
+        """---- Voice (issue 17) ----
+        A personality's voice (owner or superuser); GetPersonalityVoice for anyone who may see it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPersonalityVoice(
+        self,
+        request: _gateway_pb2.GetPersonalityVoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetPersonalityVoiceResponse, _abc.Awaitable[_gateway_pb2.GetPersonalityVoiceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetVoicePreference(
+        self,
+        request: _gateway_pb2.SetVoicePreferenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SetVoicePreferenceResponse, _abc.Awaitable[_gateway_pb2.SetVoicePreferenceResponse]]:
+        """The actor's own choice (enable, disable, reset to the personality's default) and limit."""
+
+    @_abc_1.abstractmethod
+    def SpeakAnswer(
+        self,
+        request: _gateway_pb2.SpeakAnswerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.SpeakAnswerResponse], _abc.AsyncIterator[_gateway_pb2.SpeakAnswerResponse]]:
+        """Speaks a delivered answer (by job, or by one of the Discord messages it was posted as):
+        streams the voice message's bytes, then one SpeechFinished. Only after delivery, so no
+        voice is paid for that cannot be delivered.
+        """
+
+    @_abc_1.abstractmethod
+    def UploadVoiceSample(
+        self,
+        request: _gateway_pb2.UploadVoiceSampleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.UploadVoiceSampleResponse, _abc.Awaitable[_gateway_pb2.UploadVoiceSampleResponse]]:
+        """Samples for cloning a personality's voice (owner or superuser): MP3, WAV or OGG, at most
+        10 MB each and 25 per personality, decoded to check them.
+        """
+
+    @_abc_1.abstractmethod
+    def ListVoiceSamples(
+        self,
+        request: _gateway_pb2.ListVoiceSamplesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListVoiceSamplesResponse, _abc.Awaitable[_gateway_pb2.ListVoiceSamplesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveVoiceSample(
+        self,
+        request: _gateway_pb2.RemoveVoiceSampleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RemoveVoiceSampleResponse, _abc.Awaitable[_gateway_pb2.RemoveVoiceSampleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CloneVoiceFromSamples(
+        self,
+        request: _gateway_pb2.CloneVoiceFromSamplesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.CloneVoiceFromSamplesResponse, _abc.Awaitable[_gateway_pb2.CloneVoiceFromSamplesResponse]]:
+        """An ElevenLabs Instant Voice Clone from the samples, with the owner's key; the voice id is
+        stored as the personality's voice. The samples are kept.
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

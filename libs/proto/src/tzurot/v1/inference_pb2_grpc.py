@@ -61,6 +61,21 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.FromString,
                 _registered_method=True)
+        self.SynthesizeSpeech = channel.unary_stream(
+                '/tzurot.v1.InferenceService/SynthesizeSpeech',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechResponse.FromString,
+                _registered_method=True)
+        self.CloneVoice = channel.stream_unary(
+                '/tzurot.v1.InferenceService/CloneVoice',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
+                _registered_method=True)
+        self.ExtractFacts = channel.unary_unary(
+                '/tzurot.v1.InferenceService/ExtractFacts',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -101,6 +116,30 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SynthesizeSpeech(self, request, context):
+        """Text to speech with the user's key (none for a local speech server): streams the answer
+        as a Discord voice message (OGG/Opus chunks), then one SpeechFinished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloneVoice(self, request_iterator, context):
+        """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
+        then one message per sample (each at most 10 MB).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtractFacts(self, request, context):
+        """Durable facts about the user from delivered exchanges, with the known facts each one
+        supersedes (memory formation; gateway calls it off the request path).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +167,21 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ListSkills,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.SerializeToString,
+            ),
+            'SynthesizeSpeech': grpc.unary_stream_rpc_method_handler(
+                    servicer.SynthesizeSpeech,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechResponse.SerializeToString,
+            ),
+            'CloneVoice': grpc.stream_unary_rpc_method_handler(
+                    servicer.CloneVoice,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.SerializeToString,
+            ),
+            'ExtractFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtractFacts,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +321,87 @@ class InferenceService:
             '/tzurot.v1.InferenceService/ListSkills',
             tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.ListSkillsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SynthesizeSpeech(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/SynthesizeSpeech',
+            tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.SynthesizeSpeechResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloneVoice(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/tzurot.v1.InferenceService/CloneVoice',
+            tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtractFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/ExtractFacts',
+            tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.ExtractFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,18 @@ class InferenceServiceStub:
     TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
     ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
     """The skills this inference offers (after the operator's global switch), for owners."""
+    SynthesizeSpeech: _grpc.UnaryStreamMultiCallable[_inference_pb2.SynthesizeSpeechRequest, _inference_pb2.SynthesizeSpeechResponse]
+    """Text to speech with the user's key (none for a local speech server): streams the answer
+    as a Discord voice message (OGG/Opus chunks), then one SpeechFinished.
+    """
+    CloneVoice: _grpc.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]
+    """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
+    then one message per sample (each at most 10 MB).
+    """
+    ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -59,6 +71,18 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
     ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
     """The skills this inference offers (after the operator's global switch), for owners."""
+    SynthesizeSpeech: _aio.UnaryStreamMultiCallable[_inference_pb2.SynthesizeSpeechRequest, _inference_pb2.SynthesizeSpeechResponse]  # type: ignore[assignment]
+    """Text to speech with the user's key (none for a local speech server): streams the answer
+    as a Discord voice message (OGG/Opus chunks), then one SpeechFinished.
+    """
+    CloneVoice: _aio.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]  # type: ignore[assignment]
+    """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
+    then one message per sample (each at most 10 MB).
+    """
+    ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
+    """Durable facts about the user from delivered exchanges, with the known facts each one
+    supersedes (memory formation; gateway calls it off the request path).
+    """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     """Prompt assembly and LLM calls. Only gateway calls it. Inference fetches the user's key from
@@ -102,5 +126,35 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.ListSkillsResponse, _abc.Awaitable[_inference_pb2.ListSkillsResponse]]:
         """The skills this inference offers (after the operator's global switch), for owners."""
+
+    @_abc_1.abstractmethod
+    def SynthesizeSpeech(
+        self,
+        request: _inference_pb2.SynthesizeSpeechRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_inference_pb2.SynthesizeSpeechResponse], _abc.AsyncIterator[_inference_pb2.SynthesizeSpeechResponse]]:
+        """Text to speech with the user's key (none for a local speech server): streams the answer
+        as a Discord voice message (OGG/Opus chunks), then one SpeechFinished.
+        """
+
+    @_abc_1.abstractmethod
+    def CloneVoice(
+        self,
+        request_iterator: _MaybeAsyncIterator[_inference_pb2.CloneVoiceRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.CloneVoiceResponse, _abc.Awaitable[_inference_pb2.CloneVoiceResponse]]:
+        """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
+        then one message per sample (each at most 10 MB).
+        """
+
+    @_abc_1.abstractmethod
+    def ExtractFacts(
+        self,
+        request: _inference_pb2.ExtractFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ExtractFactsResponse, _abc.Awaitable[_inference_pb2.ExtractFactsResponse]]:
+        """Durable facts about the user from delivered exchanges, with the known facts each one
+        supersedes (memory formation; gateway calls it off the request path).
+        """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

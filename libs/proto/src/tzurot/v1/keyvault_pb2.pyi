@@ -31,6 +31,7 @@ class KeyRecord(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     LAST_USED_AT_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
+    REJECTED_AT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     provider: _builtins.str
     master_key_version: _builtins.int
@@ -41,6 +42,10 @@ class KeyRecord(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_used_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rejected_at(self) -> _timestamp_pb2.Timestamp:
+        """When the provider last rejected it (401); unset when it has worked since, or never failed."""
+
     def __init__(
         self,
         *,
@@ -50,10 +55,11 @@ class KeyRecord(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         last_used_at: _timestamp_pb2.Timestamp | None = ...,
         hint: _builtins.str = ...,
+        rejected_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at", "rejected_at", b"rejected_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "master_key_version", b"master_key_version", "provider", b"provider", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "master_key_version", b"master_key_version", "provider", b"provider", "rejected_at", b"rejected_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -231,21 +237,61 @@ class MarkUsedRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     PROVIDER_FIELD_NUMBER: _builtins.int
+    USES_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     provider: _builtins.str
+    @_builtins.property
+    def uses(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyUse]:
+        """A batch of uses (gateway collects them off the request path); user_id/provider, when
+        set, count as one more use at the time of the call.
+        """
+
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         provider: _builtins.str = ...,
+        uses: _abc.Iterable[Global___KeyUse] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "user_id", b"user_id", "uses", b"uses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MarkUsedRequest: _TypeAlias = MarkUsedRequest  # noqa: Y015
+
+@_typing.final
+class KeyUse(_message.Message):
+    """One use of a stored key: when, and whether the provider rejected it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    USED_AT_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    provider: _builtins.str
+    rejected: _builtins.bool
+    """The provider refused the key (401): it is marked inactive until it works again."""
+    @_builtins.property
+    def used_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        used_at: _timestamp_pb2.Timestamp | None = ...,
+        rejected: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["used_at", b"used_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "rejected", b"rejected", "used_at", b"used_at", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyUse: _TypeAlias = KeyUse  # noqa: Y015
 
 @_typing.final
 class MarkUsedResponse(_message.Message):

@@ -106,7 +106,8 @@ class KeyVaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def MarkUsed(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Records uses of stored keys (last used; a rejection marks a key inactive), in batches.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

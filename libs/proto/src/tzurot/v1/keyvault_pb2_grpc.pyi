@@ -42,6 +42,7 @@ class KeyVaultServiceStub:
     ListKeys: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.ListKeysRequest, _keyvault_pb2.ListKeysResponse]
     Decrypt: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.DecryptRequest, _keyvault_pb2.DecryptResponse]
     MarkUsed: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.MarkUsedRequest, _keyvault_pb2.MarkUsedResponse]
+    """Records uses of stored keys (last used; a rejection marks a key inactive), in batches."""
     RewrapKeys: _grpc.UnaryStreamMultiCallable[_keyvault_pb2.RewrapKeysRequest, _keyvault_pb2.RewrapKeysResponse]
     """Re-encrypts every stored key under the newest master key version, in batches, resumably."""
     GetRewrapProgress: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.GetRewrapProgressRequest, _keyvault_pb2.GetRewrapProgressResponse]
@@ -64,6 +65,7 @@ class KeyVaultServiceAsyncStub(KeyVaultServiceStub):
     ListKeys: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.ListKeysRequest, _keyvault_pb2.ListKeysResponse]  # type: ignore[assignment]
     Decrypt: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.DecryptRequest, _keyvault_pb2.DecryptResponse]  # type: ignore[assignment]
     MarkUsed: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.MarkUsedRequest, _keyvault_pb2.MarkUsedResponse]  # type: ignore[assignment]
+    """Records uses of stored keys (last used; a rejection marks a key inactive), in batches."""
     RewrapKeys: _aio.UnaryStreamMultiCallable[_keyvault_pb2.RewrapKeysRequest, _keyvault_pb2.RewrapKeysResponse]  # type: ignore[assignment]
     """Re-encrypts every stored key under the newest master key version, in batches, resumably."""
     GetRewrapProgress: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.GetRewrapProgressRequest, _keyvault_pb2.GetRewrapProgressResponse]  # type: ignore[assignment]
@@ -112,7 +114,8 @@ class KeyVaultServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _keyvault_pb2.MarkUsedRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_keyvault_pb2.MarkUsedResponse, _abc.Awaitable[_keyvault_pb2.MarkUsedResponse]]: ...
+    ) -> _typing.Union[_keyvault_pb2.MarkUsedResponse, _abc.Awaitable[_keyvault_pb2.MarkUsedResponse]]:
+        """Records uses of stored keys (last used; a rejection marks a key inactive), in batches."""
 
     @_abc_1.abstractmethod
     def RewrapKeys(

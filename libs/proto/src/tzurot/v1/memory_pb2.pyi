@@ -31,11 +31,16 @@ class StoreExchangeRequest(_message.Message):
     TURNS_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     USED_MEMORY_IDS_FIELD_NUMBER: _builtins.int
+    EXTRACT_FACTS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     channel_id: _builtins.str
     personality_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id of the human in this exchange."""
+    extract_facts: _builtins.bool
+    """Facts are to be extracted from this exchange (gateway has an LLM for it): it waits
+    for ClaimFactJobs. Ignored while the user is incognito.
+    """
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
     @_builtins.property
@@ -60,10 +65,11 @@ class StoreExchangeRequest(_message.Message):
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         used_memory_ids: _abc.Iterable[_builtins.str] | None = ...,
+        extract_facts: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "extract_facts", b"extract_facts", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -531,6 +537,12 @@ class AddMemoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MEMORY_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_USER_ID_FIELD_NUMBER: _builtins.int
+    on_behalf_of_user_id: _builtins.str
+    """The user whose turn produced this memory, when it is stored elsewhere (a skill's
+    findings in the personality's shared lore, user_id ""): refused with INCOGNITO while that
+    user is in incognito mode with the personality, as a memory of their own would be.
+    """
     @_builtins.property
     def memory(self) -> _common_pb2.Memory:
         """memory.id (a UUID), when set, makes the call idempotent: a memory with that id is
@@ -543,10 +555,11 @@ class AddMemoryRequest(_message.Message):
         self,
         *,
         memory: _common_pb2.Memory | None = ...,
+        on_behalf_of_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory", "on_behalf_of_user_id", b"on_behalf_of_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -698,6 +711,111 @@ class SectorTally(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SectorTally: _TypeAlias = SectorTally  # noqa: Y015
+
+@_typing.final
+class ListMemoriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    """Required: browsing is per user (the shared lore is not listed)."""
+    limit: _builtins.int
+    """At most this many (1-100; 0 means 10)."""
+    offset: _builtins.int
+    """Skip this many of the newest first."""
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoriesRequest: _TypeAlias = ListMemoriesRequest  # noqa: Y015
+
+@_typing.final
+class ListMemoriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """How many memories the scope has in all."""
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]: ...
+    def __init__(
+        self,
+        *,
+        memories: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemoriesResponse: _TypeAlias = ListMemoriesResponse  # noqa: Y015
+
+@_typing.final
+class DeleteMemoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    MEMORY_ID_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    memory_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        memory_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory_id", b"memory_id", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMemoryRequest: _TypeAlias = DeleteMemoryRequest  # noqa: Y015
+
+@_typing.final
+class DeleteMemoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    MEMORY_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    @_builtins.property
+    def memory(self) -> _common_pb2.Memory:
+        """The memory as it was (set when deleted)."""
+
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.bool = ...,
+        memory: _common_pb2.Memory | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["memory", b"memory"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "memory", b"memory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMemoryResponse: _TypeAlias = DeleteMemoryResponse  # noqa: Y015
 
 @_typing.final
 class ConsolidateRequest(_message.Message):
@@ -951,3 +1069,171 @@ class GetMemoryModeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMemoryModeResponse: _TypeAlias = GetMemoryModeResponse  # noqa: Y015
+
+@_typing.final
+class ClaimFactJobsRequest(_message.Message):
+    """---- Facts ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    LEASE_SECONDS_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """At most this many exchanges (0: 32)."""
+    lease_seconds: _builtins.int
+    """The claimed exchanges are not handed out again for this long (0: 120 s); a claim not
+    finished by StoreFacts in time is handed out again, up to 5 times.
+    """
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+        lease_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_seconds", b"lease_seconds", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimFactJobsRequest: _TypeAlias = ClaimFactJobsRequest  # noqa: Y015
+
+@_typing.final
+class FactBatch(_message.Message):
+    """The claimed exchanges of one user with one personality, with the facts already known."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    JOB_IDS_FIELD_NUMBER: _builtins.int
+    TURNS_FIELD_NUMBER: _builtins.int
+    KNOWN_FACTS_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    @_builtins.property
+    def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
+        """The exchanges' turns, oldest first."""
+
+    @_builtins.property
+    def known_facts(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]:
+        """The scope's current (not superseded) facts, newest first, at most 50."""
+
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        job_ids: _abc.Iterable[_builtins.str] | None = ...,
+        turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+        known_facts: _abc.Iterable[_common_pb2.Memory] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_ids", b"job_ids", "known_facts", b"known_facts", "personality_id", b"personality_id", "turns", b"turns", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactBatch: _TypeAlias = FactBatch  # noqa: Y015
+
+@_typing.final
+class ClaimFactJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def batches(self) -> _containers.RepeatedCompositeFieldContainer[Global___FactBatch]: ...
+    def __init__(
+        self,
+        *,
+        batches: _abc.Iterable[Global___FactBatch] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batches", b"batches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimFactJobsResponse: _TypeAlias = ClaimFactJobsResponse  # noqa: Y015
+
+@_typing.final
+class NewFact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    SUPERSEDES_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    @_builtins.property
+    def supersedes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of known facts this one contradicts: they are kept as history, no longer retrieved."""
+
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        supersedes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["supersedes", b"supersedes", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NewFact: _TypeAlias = NewFact  # noqa: Y015
+
+@_typing.final
+class StoreFactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    JOB_IDS_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    user_id: _builtins.str
+    @_builtins.property
+    def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The claimed exchanges these facts come from; they are finished (even with no facts)."""
+
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___NewFact]: ...
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        job_ids: _abc.Iterable[_builtins.str] | None = ...,
+        facts: _abc.Iterable[Global___NewFact] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "job_ids", b"job_ids", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreFactsRequest: _TypeAlias = StoreFactsRequest  # noqa: Y015
+
+@_typing.final
+class StoreFactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_FIELD_NUMBER: _builtins.int
+    superseded: _builtins.int
+    @_builtins.property
+    def facts(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]: ...
+    def __init__(
+        self,
+        *,
+        facts: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        superseded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "superseded", b"superseded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreFactsResponse: _TypeAlias = StoreFactsResponse  # noqa: Y015

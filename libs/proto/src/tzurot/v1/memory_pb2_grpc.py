@@ -101,6 +101,16 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesResponse.FromString,
                 _registered_method=True)
+        self.ListMemories = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ListMemories',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.FromString,
+                _registered_method=True)
+        self.DeleteMemory = channel.unary_unary(
+                '/tzurot.v1.MemoryService/DeleteMemory',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
+                _registered_method=True)
         self.Consolidate = channel.unary_unary(
                 '/tzurot.v1.MemoryService/Consolidate',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.ConsolidateRequest.SerializeToString,
@@ -125,6 +135,16 @@ class MemoryServiceStub:
                 '/tzurot.v1.MemoryService/GetMemoryMode',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
+                _registered_method=True)
+        self.ClaimFactJobs = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ClaimFactJobs',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.FromString,
+                _registered_method=True)
+        self.StoreFacts = channel.unary_unary(
+                '/tzurot.v1.MemoryService/StoreFacts',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.FromString,
                 _registered_method=True)
 
 
@@ -217,6 +237,21 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMemories(self, request, context):
+        """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+        effects: browsing neither reinforces nor links what it shows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemory(self, request, context):
+        """Deletes one memory of a scope (and its links); false when the scope has no such memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Consolidate(self, request, context):
         """The scheduled "REM" pass: decay, prune, merge, reflect.
         """
@@ -247,6 +282,21 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemoryMode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimFactJobs(self, request, context):
+        """Facts (durable statements about the user and the relationship). Memory never calls an
+        LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+        on the user's key (or a free-use config), and hands them back with StoreFacts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StoreFacts(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -320,6 +370,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.CountMemoriesResponse.SerializeToString,
             ),
+            'ListMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemories,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.SerializeToString,
+            ),
+            'DeleteMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemory,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.SerializeToString,
+            ),
             'Consolidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Consolidate,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.ConsolidateRequest.FromString,
@@ -344,6 +404,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.GetMemoryMode,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.SerializeToString,
+            ),
+            'ClaimFactJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimFactJobs,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.SerializeToString,
+            ),
+            'StoreFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.StoreFacts,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -710,6 +780,60 @@ class MemoryService:
             _registered_method=True)
 
     @staticmethod
+    def ListMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ListMemories',
+            tzurot_dot_v1_dot_memory__pb2.ListMemoriesRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ListMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/DeleteMemory',
+            tzurot_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Consolidate(request,
             target,
             options=(),
@@ -834,6 +958,60 @@ class MemoryService:
             '/tzurot.v1.MemoryService/GetMemoryMode',
             tzurot_dot_v1_dot_memory__pb2.GetMemoryModeRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.GetMemoryModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimFactJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ClaimFactJobs',
+            tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ClaimFactJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/StoreFacts',
+            tzurot_dot_v1_dot_memory__pb2.StoreFactsRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.StoreFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,12 @@ class MemoryServiceStub:
     AddMemory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]
     DropWeakMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]
     CountMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]
+    ListMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ListMemoriesRequest, _memory_pb2.ListMemoriesResponse]
+    """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+    effects: browsing neither reinforces nor links what it shows.
+    """
+    DeleteMemory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DeleteMemoryRequest, _memory_pb2.DeleteMemoryResponse]
+    """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
     Consolidate: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ConsolidateRequest, _memory_pb2.ConsolidateResponse]
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]
@@ -65,6 +71,12 @@ class MemoryServiceStub:
     time), per user and personality.
     """
     GetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]
+    ClaimFactJobs: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ClaimFactJobsRequest, _memory_pb2.ClaimFactJobsResponse]
+    """Facts (durable statements about the user and the relationship). Memory never calls an
+    LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+    on the user's key (or a free-use config), and hands them back with StoreFacts.
+    """
+    StoreFacts: _grpc.UnaryUnaryMultiCallable[_memory_pb2.StoreFactsRequest, _memory_pb2.StoreFactsResponse]
 
 @_typing.type_check_only
 class MemoryServiceAsyncStub(MemoryServiceStub):
@@ -92,6 +104,12 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     AddMemory: _aio.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]  # type: ignore[assignment]
     DropWeakMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]  # type: ignore[assignment]
     CountMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]  # type: ignore[assignment]
+    ListMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.ListMemoriesRequest, _memory_pb2.ListMemoriesResponse]  # type: ignore[assignment]
+    """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+    effects: browsing neither reinforces nor links what it shows.
+    """
+    DeleteMemory: _aio.UnaryUnaryMultiCallable[_memory_pb2.DeleteMemoryRequest, _memory_pb2.DeleteMemoryResponse]  # type: ignore[assignment]
+    """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
     Consolidate: _aio.UnaryUnaryMultiCallable[_memory_pb2.ConsolidateRequest, _memory_pb2.ConsolidateResponse]  # type: ignore[assignment]
     """The scheduled "REM" pass: decay, prune, merge, reflect."""
     ForgetUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ForgetUserRequest, _memory_pb2.ForgetUserResponse]  # type: ignore[assignment]
@@ -103,6 +121,12 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     time), per user and personality.
     """
     GetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetMemoryModeRequest, _memory_pb2.GetMemoryModeResponse]  # type: ignore[assignment]
+    ClaimFactJobs: _aio.UnaryUnaryMultiCallable[_memory_pb2.ClaimFactJobsRequest, _memory_pb2.ClaimFactJobsResponse]  # type: ignore[assignment]
+    """Facts (durable statements about the user and the relationship). Memory never calls an
+    LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+    on the user's key (or a free-use config), and hands them back with StoreFacts.
+    """
+    StoreFacts: _aio.UnaryUnaryMultiCallable[_memory_pb2.StoreFactsRequest, _memory_pb2.StoreFactsResponse]  # type: ignore[assignment]
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Conversation history and long-term memory (schema `memory`). Called by gateway (storage,
@@ -207,6 +231,24 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_memory_pb2.CountMemoriesResponse, _abc.Awaitable[_memory_pb2.CountMemoriesResponse]]: ...
 
     @_abc_1.abstractmethod
+    def ListMemories(
+        self,
+        request: _memory_pb2.ListMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ListMemoriesResponse, _abc.Awaitable[_memory_pb2.ListMemoriesResponse]]:
+        """A scope's own memories (not the shared lore), newest first, a page at a time. No side
+        effects: browsing neither reinforces nor links what it shows.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteMemory(
+        self,
+        request: _memory_pb2.DeleteMemoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.DeleteMemoryResponse, _abc.Awaitable[_memory_pb2.DeleteMemoryResponse]]:
+        """Deletes one memory of a scope (and its links); false when the scope has no such memory."""
+
+    @_abc_1.abstractmethod
     def Consolidate(
         self,
         request: _memory_pb2.ConsolidateRequest,
@@ -246,5 +288,23 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_pb2.GetMemoryModeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.GetMemoryModeResponse, _abc.Awaitable[_memory_pb2.GetMemoryModeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ClaimFactJobs(
+        self,
+        request: _memory_pb2.ClaimFactJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ClaimFactJobsResponse, _abc.Awaitable[_memory_pb2.ClaimFactJobsResponse]]:
+        """Facts (durable statements about the user and the relationship). Memory never calls an
+        LLM: gateway claims the exchanges waiting for extraction, has inference extract facts
+        on the user's key (or a free-use config), and hands them back with StoreFacts.
+        """
+
+    @_abc_1.abstractmethod
+    def StoreFacts(
+        self,
+        request: _memory_pb2.StoreFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.StoreFactsResponse, _abc.Awaitable[_memory_pb2.StoreFactsResponse]]: ...
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,7 +9,7 @@ retries only until the first response arrives, so no reply is ever duplicated.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -21,13 +21,15 @@ from tzurot.runtime.tls import TlsFiles, channel_credentials
 _Continuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
 
 
-def retry_service_config(service: str, max_attempts: int) -> str:
-    """gRPC service config JSON retrying UNAVAILABLE for every method of `service`."""
+def retry_service_config(service: str, max_attempts: int, methods: Sequence[str] = ()) -> str:
+    """gRPC service config JSON retrying UNAVAILABLE for `methods` of `service` (every method
+    when none is named)."""
+    names = [{"service": service, "method": m} for m in methods] or [{"service": service}]
     return json.dumps(
         {
             "methodConfig": [
                 {
-                    "name": [{"service": service}],
+                    "name": names,
                     "retryPolicy": {
                         "maxAttempts": max_attempts,
                         "initialBackoff": "0.2s",
@@ -49,15 +51,20 @@ def secure_channel(
     default_timeout: float,
     retry_service: str | None = None,
     max_attempts: int = 3,
+    retry_methods: Sequence[str] = (),
 ) -> grpc.aio.Channel:
-    """An mTLS channel to `target` that only accepts the certificate of `server_identity`."""
+    """An mTLS channel to `target` that only accepts the certificate of `server_identity`.
+
+    `retry_service` turns on gRPC's retry of UNAVAILABLE for its `retry_methods` (all of its
+    methods when none is named)."""
     options: list[tuple[str, str | int]] = [
         *CLIENT_OPTIONS,
         ("grpc.ssl_target_name_override", server_identity),
         ("grpc.enable_retries", 1 if retry_service else 0),
     ]
     if retry_service is not None:
-        options.append(("grpc.service_config", retry_service_config(retry_service, max_attempts)))
+        config = retry_service_config(retry_service, max_attempts, retry_methods)
+        options.append(("grpc.service_config", config))
     return grpc.aio.secure_channel(
         target,
         channel_credentials(tls),

@@ -2,7 +2,8 @@
 
 Serves `POST /v1/chat/completions` (SSE streaming with a final usage chunk, or one JSON body),
 `GET /v1/models`, `POST /v1/embeddings`, `POST /v1/audio/transcriptions` (multipart, like
-Whisper) and `POST /v1/images/generations`. Tool calling follows OpenAI's protocol (see
+Whisper), `POST /v1/audio/speech` (real audio in the asked `response_format`, see
+`fake_speech.py`) and `POST /v1/images/generations`. Tool calling follows OpenAI's protocol (see
 `fake_tools.py`): `tools` and `tool_choice` are validated as strictly as the vendor does,
 the message sequence must answer every tool call, tool calls stream as `tool_calls` deltas
 ending with `finish_reason: "tool_calls"`; a model in `no_tool_models` refuses tools with
@@ -31,6 +32,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tzurot.testing.fake_speech import check_speech_request, speech_response
 from tzurot.testing.fake_tools import (
     ToolCallSpec,
     check_tools,
@@ -167,6 +169,7 @@ class FakeProvider:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -426,6 +429,18 @@ class FakeProvider:
         if status != 200:
             return _error_body(status, answer["message"], answer["code"], "invalid_request_error")
         return web.json_response(answer)
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._admit(request)
+        if refused:
+            return refused
+        error = check_speech_request(body)
+        if error is not None:
+            return _error_body(400, error, "invalid_value", "invalid_request_error")
+        return await speech_response(request, body)
+
+    def speech_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/audio/speech"]
 
     def image_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/images/generations"]

@@ -21,6 +21,11 @@ MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
 UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, INVALID_FORM = 10008, 10015, 50035
 
 
+def channel_key(channel: object) -> int:
+    """The channel's id (0 for an object without one): the key of per-channel state."""
+    return int(getattr(channel, "id", 0))
+
+
 def delivery_problem(channel: object) -> str | None:
     """Why answers cannot be posted in `channel` (a short sentence for the user), or None."""
     try:

@@ -10,7 +10,8 @@ acknowledged comes back. Each event is handled once here per delivery:
   the turn id, post through the webhook, ConfirmDelivery), then acknowledged with its message
   ids; a turn the gateway refuses (a human interrupted the chain, no key) is acknowledged as
   dropped, and nothing is posted;
-- a notice is posted as the bot itself, without pinging anyone;
+- a notice is posted as the bot itself, without pinging anyone, with a nonce derived from the
+  event (`enforce_nonce`), so a second delivery of one notice never posts it twice;
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure is
   left unacknowledged, to come back after its lease.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 
 import discord
 import grpc
@@ -34,6 +36,13 @@ log = structlog.get_logger(__name__)
 
 STREAM_SECONDS = 3600.0
 """Each stream is re-opened after this long (a deadline keeps a dead peer from hanging it)."""
+
+
+def notice_nonce(event_id: str) -> str:
+    """The same nonce for every delivery of one event (Discord allows 25 characters): with
+    `enforce_nonce`, a repost after a crash between posting and acknowledging returns the
+    message already there instead of creating another (Discord dedupes for a few minutes)."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:25]
 
 
 class EventListener:
@@ -60,10 +69,8 @@ class EventListener:
         await self._client.wait_until_ready()
         delay = self._backoff[0]
         while True:
+            stream = self._gateway.stub.SubscribeBotEvents(self._request, timeout=STREAM_SECONDS)
             try:
-                stream = self._gateway.stub.SubscribeBotEvents(
-                    self._request, timeout=STREAM_SECONDS
-                )
                 self.connections += 1
                 log.info("events.connected", shard_id=self._request.shard_id)
                 async for reply in stream:
@@ -75,6 +82,10 @@ class EventListener:
                 raise
             except Exception:
                 log.exception("events.failed")
+            finally:
+                # Stopped while handling an event (shutdown), the call would stay open and
+                # keep claiming; cancelled, the gateway releases what it had not acknowledged.
+                stream.cancel()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])
 
@@ -87,7 +98,9 @@ class EventListener:
         try:
             if kind == "notice":
                 sent = await channel.send(
-                    event.notice.text[:2000], allowed_mentions=discord.AllowedMentions.none()
+                    event.notice.text[:2000],
+                    allowed_mentions=discord.AllowedMentions.none(),
+                    nonce=notice_nonce(event.event_id),  # discord.py adds enforce_nonce
                 )
                 await self._ack(event.event_id, [sent.id], "")
             elif kind == "turn":

@@ -65,6 +65,15 @@ class GatewayClient:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="gateway") from None
 
+    async def speak_answer(
+        self, request: gw.SpeakAnswerRequest
+    ) -> AsyncIterator[gw.SpeakAnswerResponse]:
+        try:
+            async for event in self.stub.SpeakAnswer(request, timeout=self.generate_timeout):
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="gateway") from None
+
     async def personalities(self, actor: common.Actor) -> list[common.Personality]:
         """Every personality the actor may use, page after page (at most MAX_LIST_PAGES)."""
         found: list[common.Personality] = []

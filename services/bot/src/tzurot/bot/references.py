@@ -25,6 +25,19 @@ REPLY_QUOTE_PREFIX = "-# ↪"
 Resolver = Callable[[int, int], Awaitable[discord.Message | None]]
 
 
+def reply_quote(message: discord.Message) -> str:
+    """Webhooks cannot reply natively: a small quoted line with a jump link instead."""
+    snippet = " ".join(message.content.split())
+    if len(snippet) > 60:
+        snippet = snippet[:59] + "…"
+    snippet = (
+        discord.utils.escape_mentions(discord.utils.escape_markdown(snippet)) or "(attachment)"
+    )
+    return (
+        f"{REPLY_QUOTE_PREFIX} **{message.author.display_name}** {snippet} · {message.jump_url}\n"
+    )
+
+
 def strip_reply_quote(content: str) -> str:
     """An answer's content without the quoted line we put on top of it."""
     lines = content.split("\n")

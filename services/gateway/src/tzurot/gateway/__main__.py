@@ -1,11 +1,15 @@
 """`python -m tzurot.gateway`: run the gateway until SIGTERM."""
 
+import structlog
+
 from tzurot.gateway.app import start_gateway
 from tzurot.gateway.config import GatewaySettings
 from tzurot.runtime.config import secret_values
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.main import run_service
-from tzurot.runtime.server import serve_until_signal
+from tzurot.runtime.server import wait_for_termination_signal
+
+log = structlog.get_logger("tzurot.gateway")
 
 
 async def _serve() -> None:
@@ -18,9 +22,13 @@ async def _serve() -> None:
     )
     app = await start_gateway(settings)
     try:
-        await serve_until_signal(app.running, settings.grace_seconds)
+        signum = await wait_for_termination_signal()
+        log.info("server.draining", signal=signum.name, grace_seconds=settings.grace_seconds)
     finally:
+        # Drains (health NOT_SERVING, then `grace` for calls), then releases the jobs still
+        # running here: failed-retryable, so a resend is answered at once elsewhere.
         await app.stop()
+    log.info("server.stopped")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.freewill_plan import FreeWillPolicy
 from tzurot.gateway.group_admin import GroupAdmin
@@ -37,6 +38,9 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
+# Inference's methods gRPC retries on UNAVAILABLE. Not ValidateKey: inference already retries
+# the provider once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("GenerateReply", "DescribeImage", "TranscribeAudio", "ListSkills")
 log = structlog.get_logger(__name__)
 
 
@@ -55,11 +59,19 @@ class GatewayApp:
         return self.running.port
 
     async def stop(self) -> None:
+        """Drains calls for `grace` seconds, then releases the jobs still running here
+        (failed-retryable), so none is left `running` for a lease after this process."""
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.gateway.stopping()
         await self.running.stop(self.grace)
+        try:
+            await self.gateway.release_running_jobs()
+        except Exception:  # the database may be gone too; the lease covers that case
+            log.warning("job.release_failed", exc_info=True)
+        await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -82,6 +94,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             default_timeout=settings.default_deadline_seconds,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
+            retry_methods=INFERENCE_RETRIED,
         )
         channels.append(made)
         return made
@@ -123,11 +136,15 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 events_poll_seconds=settings.events_poll_seconds,
                 event_lease_seconds=settings.event_lease_seconds,
                 consolidate_every=settings.consolidate_every_exchanges,
+                key_use_flush_seconds=settings.key_use_flush_seconds,
+                extract_facts=settings.facts_enabled,
             ),
             clock=clock,
         )
         features = _group_features(settings, gateway, keyvault)
-        wallet = Wallet(users=gateway, checker=inference, keyvault=keyvault)
+        wallet = Wallet(
+            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+        )
         admin = Admin(
             gateway=gateway,
             store=store,
@@ -136,6 +153,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             operator_identities=settings.operator_identities,
             skills=inference,
             public_url=settings.public_url,
+            speech=inference,
+            voice_max_characters=settings.voice_max_characters,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers
@@ -161,7 +180,18 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = []
+    tasks = [asyncio.create_task(gateway.key_uses.run())]
+    if settings.facts_enabled:
+        extraction = FactExtraction(
+            memory,
+            inference,
+            user_of=gateway.group_store.user_by_id,
+            personality_of=gateway.personality_by_id,
+            config_of=gateway.effective_config,
+            batch=settings.facts_batch,
+        )
+        gateway.facts_waiting = extraction.kick
+        tasks.append(asyncio.create_task(extraction.run(settings.facts_poll_seconds)))
     if settings.freewill_tick_seconds > 0:
         tasks.append(asyncio.create_task(features.freewill.run(settings.freewill_tick_seconds)))
     return GatewayApp(

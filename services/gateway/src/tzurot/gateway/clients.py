@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import grpc
 from pydantic import SecretStr
 
-from tzurot.gateway import convert
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway import convert, voice_convert
+from tzurot.gateway.domain import (
+    HistoryTurn,
+    KeyUse,
+    ReplyEvent,
+    ReplyRequest,
+    SkillInfo,
+    WalletKey,
+)
+from tzurot.gateway.voice import SpeechDone, Voice
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -44,6 +52,15 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
 
+    async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
+        try:
+            reply: inf.ExtractFactsResponse = await self._stub.ExtractFacts(
+                request, timeout=self._generate_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply
+
     async def list_skills(self) -> list[SkillInfo]:
         """The skills inference offers (after the operator's global switch)."""
         try:
@@ -51,6 +68,44 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return [convert.skill_info_in(s) for s in reply.skills]
+
+    async def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncGenerator[bytes | SpeechDone, None]:
+        call = self._stub.SynthesizeSpeech(
+            inf.SynthesizeSpeechRequest(
+                user_id=user_id, voice=voice_convert.voice_proto(voice), text=text
+            ),
+            timeout=self._generate_timeout,
+        )
+        try:
+            async for msg in call:
+                if msg.WhichOneof("event") == "chunk":
+                    yield msg.chunk.data
+                else:
+                    yield voice_convert.speech_done(msg.finished)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        finally:
+            call.cancel()
+
+    async def clone_voice(
+        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+    ) -> str:
+        async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
+            yield inf.CloneVoiceRequest(
+                header=inf.CloneVoiceHeader(user_id=user_id, name=name, description=description)
+            )
+            for filename, data in samples:
+                yield inf.CloneVoiceRequest(
+                    sample=inf.CloneVoiceSample(filename=filename, data=data)
+                )
+
+        try:
+            reply = await self._stub.CloneVoice(parts(), timeout=self._generate_timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply.voice_id
 
     async def check_stored_key(self, user_id: str, provider: str) -> int:
         try:
@@ -75,6 +130,7 @@ class GrpcMemory:
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None:
         request = mem.StoreExchangeRequest(
             job_id=job_id,
@@ -88,11 +144,28 @@ class GrpcMemory:
                 personality_id=personality_id,
             ),
             used_memory_ids=used_memory_ids,
+            extract_facts=extract_facts,
         )
         try:
             await self._stub.StoreExchange(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
+
+    async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
+        try:
+            reply = await self._stub.ClaimFactJobs(
+                mem.ClaimFactJobsRequest(limit=limit, lease_seconds=lease_seconds)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return list(reply.batches)
+
+    async def store_facts(self, request: mem.StoreFactsRequest) -> mem.StoreFactsResponse:
+        try:
+            reply: mem.StoreFactsResponse = await self._stub.StoreFacts(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
         try:
@@ -163,6 +236,20 @@ class GrpcMemory:
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
         try:
             reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
+        try:
+            reply: mem.ListMemoriesResponse = await self._stub.ListMemories(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
+        try:
+            reply: mem.DeleteMemoryResponse = await self._stub.DeleteMemory(request)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="memory") from None
         return reply
@@ -255,6 +342,14 @@ class GrpcKeyVault:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="keyvault") from None
         return [convert.key_record(rec) for rec in reply.records]
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        try:
+            await self._stub.MarkUsed(
+                kv.MarkUsedRequest(uses=[convert.key_use(use) for use in uses])
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="keyvault") from None
 
     async def delete_key(self, user_id: str, provider: str) -> bool:
         try:

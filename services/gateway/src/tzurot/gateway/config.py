@@ -23,8 +23,9 @@ class GatewaySettings(ServiceSettings):
     inference_max_attempts: int = Field(default=3, ge=1, le=5)
     # Deadline for one whole generation (the provider's own timeouts are inside it).
     generate_deadline_seconds: float = Field(default=480.0, gt=0)
-    # How long a duplicate request waits for the original job to finish before giving up.
-    duplicate_wait_seconds: float = Field(default=480.0, gt=0)
+    # How long a duplicate request waits for the original job to finish (or for its lease to
+    # run out, when its gateway died) before it answers "in progress" (JOB_IN_PROGRESS).
+    duplicate_wait_seconds: float = Field(default=25.0, gt=0)
     # Identities allowed to call gateway (mTLS certificate names); `edge` is the Envoy edge,
     # which itself admits only clients presenting a `cli` certificate.
     # `gateway` is the pod's own identity: operators run `tzurot admin` inside the gateway pod.
@@ -35,13 +36,17 @@ class GatewaySettings(ServiceSettings):
     # Where the Envoy edge's public listener is reachable from the internet (Discord fetches
     # avatars from there): avatar URLs are {public_url}/avatars/{slug}.{ext}.
     public_url: str = ""
+    # Voice: the most characters of one answer spoken, whatever a user's own limit says.
+    voice_max_characters: int = Field(default=2000, ge=1, le=10_000)
     # Platform user ids (Discord snowflakes, "cli:<name>") made superusers on sight.
     superusers: frozenset[str] = frozenset()
     # The bot owner's platform id: imported shapes.inc personalities belong to them (else
     # to the first superuser).
     bot_owner_id: str = ""
-    # A running job whose heartbeat is older than this is taken over by a duplicate request.
-    job_lease_seconds: float = Field(default=90.0, gt=0)
+    # A running job whose heartbeat is older than this is taken over by a duplicate request
+    # (its gateway was killed); the heartbeat is renewed every quarter of it. On SIGTERM a
+    # gateway releases its jobs at once (failed UNAVAILABLE, retryable).
+    job_lease_seconds: float = Field(default=20.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
     rate_user_capacity: int = Field(default=10, ge=0)
     rate_user_per_minute: float = Field(default=6.0, gt=0)
@@ -73,6 +78,14 @@ class GatewaySettings(ServiceSettings):
     freewill_free_use: bool = False
     # Memory consolidation after every this many delivered exchanges (0: only the CronJob).
     consolidate_every_exchanges: int = Field(default=500, ge=0)
+    # Wallet: stored keys' uses go to keyvault (last used) in one batch this often.
+    key_use_flush_seconds: float = Field(default=10.0, gt=0)
+    # Facts: after delivery, an LLM call (the user's effective config: their key, or a
+    # free-use config) extracts durable facts from exchanges, batched, off the request path.
+    # Off: long-term memory stays extractive (one memory per turn).
+    facts_enabled: bool = False
+    facts_poll_seconds: float = Field(default=30.0, gt=0)
+    facts_batch: int = Field(default=32, ge=1, le=256)
     # Release notes: the changelog (default: CHANGELOG.md of the working directory or the
     # source checkout) and where its full text is read.
     changelog_path: Path | None = None

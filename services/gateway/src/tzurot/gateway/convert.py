@@ -210,6 +210,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
             reasoning=event.reasoning,
             footer=event.footer,
             files=[generated_file(f) for f in event.files],
+            speak=event.speak,
         )
     )
 
@@ -259,7 +260,7 @@ def job_inspection(c: d.JobContext) -> gw.JobInspection:
 def wallet_key(k: d.WalletKey) -> gw.WalletKey:
     return gw.WalletKey(
         provider=k.provider,
-        active=True,
+        active=k.active,
         created_at=timestamp(k.created_at),
         last_used_at=timestamp(k.last_used_at),
         hint=k.hint,
@@ -408,6 +409,15 @@ def _referenced_message_proto(m: d.ReferencedMessage) -> common.ReferencedMessag
 # ---- keyvault ----
 
 
+def key_use(use: d.KeyUse) -> kv.KeyUse:
+    return kv.KeyUse(
+        user_id=use.user_id,
+        provider=use.provider,
+        used_at=timestamp(use.used_at),
+        rejected=use.rejected,
+    )
+
+
 def key_record(rec: kv.KeyRecord) -> d.WalletKey:
     return d.WalletKey(
         provider=rec.provider,
@@ -416,6 +426,7 @@ def key_record(rec: kv.KeyRecord) -> d.WalletKey:
         if rec.HasField("last_used_at")
         else None,
         hint=rec.hint,
+        rejected_at=rec.rejected_at.ToDatetime(tzinfo=UTC) if rec.HasField("rejected_at") else None,
     )
 
 

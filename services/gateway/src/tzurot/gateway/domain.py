@@ -360,6 +360,7 @@ class GenerationFinished:
     reasoning: str = ""
     footer: str = ""
     files: tuple[GeneratedFile, ...] = ()
+    speak: bool = False  # voice: speak it once delivered (SpeakAnswer)
 
 
 GenerateEvent = JobAccepted | ReplyChunk | SkillActivity | GenerationFinished
@@ -391,11 +392,27 @@ class JobContext:
 
 
 @dataclass(frozen=True)
+class KeyUse:
+    """One use of a user's stored key, for keyvault's bookkeeping (key_uses.py)."""
+
+    user_id: str
+    provider: str
+    used_at: datetime
+    rejected: bool = False
+
+
+@dataclass(frozen=True)
 class WalletKey:
     provider: str
     created_at: datetime | None
     last_used_at: datetime | None
     hint: str
+    # When the provider last rejected it in use (None: active).
+    rejected_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.rejected_at is None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """The bot's event stream: what it must post unprompted, delivered at least once per shard.
 
 Events live in `core.bot_events` (an outbox any replica writes). A subscriber (one bot shard)
-claims due events for a lease (`FOR UPDATE SKIP LOCKED`), posts them and acknowledges each;
-one it never acknowledges (the bot died, the stream broke) is claimed again after its lease,
-by whichever subscriber holds the shard then. Replicas that queue an event wake their own
-streams at once; others notice within `poll_seconds`.
+claims due events for a lease (`FOR UPDATE SKIP LOCKED`), posts them and acknowledges each.
+When a subscription ends (the bot went away, the stream broke, its deadline passed) whatever it
+had claimed and not had acknowledged is released at once, so a live subscriber gets it next;
+only the claims of a subscription that could not say goodbye (its gateway replica died) wait
+out their lease. Replicas that queue an event wake their own streams at once; others notice
+within `poll_seconds`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -21,6 +23,66 @@ from tzurot.gateway.group_store import BotEventRow, GroupStore
 from tzurot.runtime.errors import InvalidArgument, NotFound
 
 log = structlog.get_logger(__name__)
+
+
+class Subscription:
+    """One subscriber's stream and its claims (id → the lease end it was claimed with)."""
+
+    def __init__(self, events: BotEvents, shard_id: int, shard_count: int) -> None:
+        self._events = events
+        self.shard_id = shard_id
+        self.shard_count = shard_count
+        self._held: dict[str, datetime] = {}
+        self._waker = asyncio.Event()
+        self.ended = False
+        self._release: asyncio.Task[None] | None = None
+
+    async def events(self) -> AsyncGenerator[BotEventRow, None]:
+        owner = self._events
+        owner.wakers.add(self._waker)
+        log.info("events.subscribed", shard_id=self.shard_id, shard_count=self.shard_count)
+        try:
+            while not self.ended:
+                self._waker.clear()
+                now = owner.clock.now()
+                claimed = await owner.store.claim_events(
+                    now, owner.lease, self.shard_id, self.shard_count
+                )
+                self._hold(claimed, now + owner.lease)
+                for event in claimed:
+                    if self.ended:
+                        return
+                    yield event
+                if claimed:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._waker.wait(), owner.poll)
+        finally:
+            await self.close()
+
+    def _hold(self, claimed: list[BotEventRow], until: datetime) -> None:
+        now = self._events.clock.now()
+        for event_id in [i for i, end in self._held.items() if end < now]:
+            del self._held[event_id]  # its lease ran out: no longer this subscriber's
+        if self.ended:  # ended while claiming: these go straight back
+            self._events.release_soon({e.id: until for e in claimed})
+            return
+        self._held.update((e.id, until) for e in claimed)
+
+    def end(self) -> asyncio.Task[None]:
+        """Ends the subscription: its unacknowledged claims are released (once)."""
+        self.ended = True
+        self._waker.set()
+        if self._release is None:
+            self._events.wakers.discard(self._waker)
+            held, self._held = self._held, {}
+            self._release = self._events.release_soon(held)
+            log.info("events.unsubscribed", shard_id=self.shard_id, released=len(held))
+        return self._release
+
+    async def close(self) -> None:
+        """end(), waiting for the release (which goes on even if this is cancelled)."""
+        await asyncio.shield(self.end())
 
 
 class BotEvents:
@@ -32,47 +94,56 @@ class BotEvents:
         poll_seconds: float = 1.0,
         lease_seconds: float = 60.0,
     ) -> None:
-        self._store = store
-        self._clock = clock
-        self._poll = poll_seconds
-        self._lease = timedelta(seconds=lease_seconds)
-        self._wakers: set[asyncio.Event] = set()
+        self.store = store
+        self.clock = clock
+        self.poll = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self.wakers: set[asyncio.Event] = set()
+        self._releasing: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Something was queued (or the clock moved): look again now."""
-        for waker in self._wakers:
+        for waker in self.wakers:
             waker.set()
 
-    async def stream(self, shard_id: int, shard_count: int) -> AsyncGenerator[BotEventRow, None]:
+    def subscribe(self, shard_id: int, shard_count: int) -> Subscription:
         if shard_count < 0 or shard_id < 0 or (shard_count > 1 and shard_id >= shard_count):
             raise InvalidArgument("shard_id", f"shard {shard_id} of {shard_count} does not exist")
-        waker = asyncio.Event()
-        self._wakers.add(waker)
-        log.info("events.subscribed", shard_id=shard_id, shard_count=shard_count)
+        return Subscription(self, shard_id, shard_count)
+
+    async def stream(self, shard_id: int, shard_count: int) -> AsyncGenerator[BotEventRow, None]:
+        """A subscription as one generator: closing it releases its claims."""
+        subscription = self.subscribe(shard_id, shard_count)
+        async with contextlib.aclosing(subscription.events()) as events:
+            async for event in events:
+                yield event
+
+    def release_soon(self, held: dict[str, datetime]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._release(held))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        return task
+
+    async def _release(self, held: dict[str, datetime]) -> None:
+        if not held:
+            return
         try:
-            while True:
-                waker.clear()
-                events = await self._store.claim_events(
-                    self._clock.now(), self._lease, shard_id, shard_count
-                )
-                for event in events:
-                    yield event
-                if events:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waker.wait(), self._poll)
-        finally:
-            self._wakers.discard(waker)
-            log.info("events.unsubscribed", shard_id=shard_id)
+            released = await self.store.release_events(held)
+        except Exception:  # the lease still brings them back
+            log.exception("events.release_failed", events=len(held))
+            return
+        if released:
+            log.info("events.released", events=released)
+            self.wake()
 
     async def ack(self, event_id: str, message_ids: Sequence[str], dropped_reason: str) -> None:
         try:
-            event = await self._store.event(event_id)
+            event = await self.store.event(event_id)
         except Exception:  # a malformed uuid
             event = None
         if event is None:
             raise NotFound(f"no event {event_id!r}", reason="EVENT_NOT_FOUND")
-        if await self._store.ack_event(event_id, message_ids, dropped_reason, self._clock.now()):
+        if await self.store.ack_event(event_id, message_ids, dropped_reason, self.clock.now()):
             log.info(
                 "events.acked",
                 event_id=event_id,

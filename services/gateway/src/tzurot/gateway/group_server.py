@@ -3,6 +3,7 @@ handlers over groups.py, group_admin.py, freewill.py, events.py and notification
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -133,8 +134,13 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def SubscribeBotEvents(
         self, request: gw.SubscribeBotEventsRequest, context: Context
     ) -> AsyncIterator[gw.SubscribeBotEventsResponse]:
-        async for event in self._gateway.events.stream(request.shard_id, request.shard_count):
-            yield gw.SubscribeBotEventsResponse(event=await self._event(event))
+        subscription = self._gateway.events.subscribe(request.shard_id, request.shard_count)
+        # The RPC's end (the bot went away, its deadline) releases the claims at once, even
+        # while this generator waits to write and is never resumed to run its `finally`.
+        context.add_done_callback(lambda _: subscription.end())  # type: ignore[arg-type]  # grpc-stubs declare the callback a private class, not a Protocol; grpc calls any callable
+        async with contextlib.aclosing(subscription.events()) as events:
+            async for event in events:
+                yield gw.SubscribeBotEventsResponse(event=await self._event(event))
 
     async def _event(self, event: BotEventRow) -> gw.BotEvent:
         where = common.Location(

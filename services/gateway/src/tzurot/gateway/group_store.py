@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -323,6 +323,24 @@ class GroupStore:
             rows = (await conn.execute(stmt)).all()
         events = [_event(r._mapping) for r in rows]
         return sorted(events, key=lambda ev: (ev.available_at, ev.created_at))
+
+    async def release_events(self, held: Mapping[str, datetime]) -> int:
+        """Gives back claims a subscriber no longer holds (its stream ended), unless
+        acknowledged meanwhile or claimed since by someone else (a different lease end)."""
+        e = g.bot_events.c
+        by_lease: dict[datetime, list[str]] = {}
+        for event_id, until in held.items():
+            by_lease.setdefault(until, []).append(event_id)
+        released = 0
+        async with self.engine.begin() as conn:
+            for until, ids in by_lease.items():
+                result = await conn.execute(
+                    sa.update(g.bot_events)
+                    .where(e.id.in_(ids), e.claimed_until == until, e.delivered_at.is_(None))
+                    .values(claimed_until=None)
+                )
+                released += result.rowcount
+        return released
 
     async def event(self, event_id: str) -> BotEventRow | None:
         async with self._autocommit.connect() as conn:

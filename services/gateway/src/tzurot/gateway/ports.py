@@ -1,11 +1,19 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import HistoryTurn, ReplyEvent, ReplyRequest, SkillInfo, WalletKey
+from tzurot.gateway.domain import (
+    HistoryTurn,
+    KeyUse,
+    ReplyEvent,
+    ReplyRequest,
+    SkillInfo,
+    WalletKey,
+)
+from tzurot.gateway.voice import SpeechDone, Voice
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -27,6 +35,7 @@ class History(Protocol):
         user_id: str,
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
+        extract_facts: bool = False,
     ) -> None: ...
 
     # Consolidation (decay, merge, reflect), triggered by activity.
@@ -71,6 +80,10 @@ class Memory(History, Protocol):
         self, request: mem.CountMemoriesRequest
     ) -> mem.CountMemoriesResponse: ...
 
+    async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse: ...
+
+    async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse: ...
+
     async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
         """Imports (shapes.inc): with memory.id the call is idempotent."""
         ...
@@ -96,3 +109,23 @@ class KeyVault(Protocol):
     async def list_keys(self, user_id: str) -> list[WalletKey]: ...
 
     async def delete_key(self, user_id: str, provider: str) -> bool: ...
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None:
+        """Last used times and rejections (keyvault's MarkUsed), in one call."""
+        ...
+
+
+class Speech(Protocol):
+    """Inference's voice RPCs (issue 17)."""
+
+    def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncIterator[bytes | SpeechDone]:
+        """The voice message's bytes in chunks, then one SpeechDone."""
+        ...
+
+    async def clone_voice(
+        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+    ) -> str:
+        """An ElevenLabs Instant Voice Clone with the user's key; its voice id."""
+        ...

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -18,6 +19,7 @@ from tzurot.gateway import settings as settings_cascade
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.domain import (
     Actor,
+    ConfigSource,
     DenyMode,
     GenerateCommand,
     GenerateEvent,
@@ -43,6 +45,7 @@ from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns, load_context, skill_notes
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ports import History, Inference, KeyVault
@@ -59,6 +62,8 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
+from tzurot.gateway.voice import decide as decide_voice
+from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,
@@ -78,6 +83,16 @@ MAX_ID_CHARS = 200
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+INVALID_API_KEY = "INVALID_API_KEY"
+# What a failed job an operator retries is marked with first, so the claim takes it again.
+RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
+# What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
+# so the same message sent again is answered at once by whichever gateway gets it.
+GATEWAY_STOPPED = JobError(
+    "UNAVAILABLE",
+    "GATEWAY_RESTARTING",
+    "the gateway is restarting; send the message again in a moment",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +101,9 @@ class GatewayLimits:
     max_history_messages: int
     duplicate_wait_seconds: float
     default_config: LlmConfig
-    # A running job whose heartbeat is older than this was abandoned (its gateway died).
-    job_lease_seconds: float = 90.0
+    # A running job whose heartbeat is older than this was abandoned (its gateway died); its
+    # runner renews the heartbeat every quarter of it.
+    job_lease_seconds: float = 20.0
     # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
     superusers: frozenset[str] = frozenset()
     # Token buckets per user and per channel; None disables one. Superusers are exempt.
@@ -107,6 +123,10 @@ class GatewayLimits:
     event_lease_seconds: float = 60.0
     # Memory consolidation every this many delivered exchanges (0: only the CronJob).
     consolidate_every: int = 0
+    # Key uses (keyvault's "last used") are sent in a batch this often.
+    key_use_flush_seconds: float = 10.0
+    # Delivered exchanges wait in memory for fact extraction (gateway's FactExtraction).
+    extract_facts: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,29 +169,41 @@ class Gateway:
             wake=self.events.wake,
         )
         self._background: set[asyncio.Task[None]] = set()
+        # Wakes the fact extraction worker (app.py sets it when facts are enabled).
+        self.facts_waiting: Callable[[], None] = lambda: None
         self._admin_store = AdminStore(store.engine, store.catalog)
+        self._voices = VoiceStore(store.engine)
+        self._voice_rng = random.Random()  # noqa: S311  # "sometimes" speaks: not security
         self._limiter = RateLimiter(store.engine)
         self._quota = QuotaCounter(store.engine)
         self._inference = inference
         self._memory = memory
         self._keyvault = keyvault
         self._limits = limits
+        self.key_uses = KeyUses(keyvault, flush_seconds=limits.key_use_flush_seconds)
+        # The jobs this process is running, released (failed-retryable) when it stops.
+        self._running: set[str] = set()
+        self._stopping = False
 
     # ---- conversation ----
 
-    async def generate(self, command: GenerateCommand) -> AsyncGenerator[GenerateEvent, None]:
+    async def generate(
+        self, command: GenerateCommand, *, retry: bool = False
+    ) -> AsyncGenerator[GenerateEvent, None]:
         """Streams JobAccepted, the answer's chunks in order, then GenerationFinished.
 
         A duplicate idempotency key replays the existing job instead of generating again.
         A `turn_id` runs a turn the gateway scheduled (groups.py): its payer, place and
-        personality come from the gateway's record.
+        personality come from the gateway's record. `retry`: an operator's RetryJob, not a
+        new message in the channel.
         """
         turn = None
         if command.turn_id:
             turn = await self.groups.resolve_turn(command.turn_id, self._store_personality)
             command = turn.command
         self._validate_generate(command, scheduled=turn is not None)
-        await self.groups.note_message(command)
+        if not retry:
+            await self.groups.note_message(command)
         user = await self.user(command.actor)
         personality = await self._usable_personality(command.personality, user)
         await self._check_denylist(user, command.location, personality)
@@ -223,14 +255,21 @@ class Gateway:
         )
 
     async def _wait_for(self, job: Job, new: NewJob) -> tuple[Job, bool]:
-        """A duplicate: wait until the original job ends, or claim it when it is abandoned."""
+        """A duplicate: wait until the original job ends, or claim it when it is abandoned.
+
+        The wait is short (duplicate_wait_seconds, by default just past the lease): an
+        orphaned job (its gateway was killed) is taken over once its lease runs out, and a job
+        still alive elsewhere is answered "in progress" rather than waited on in silence.
+        """
         deadline = asyncio.get_running_loop().time() + self._limits.duplicate_wait_seconds
         claimed = False
         while not claimed and not job.status.terminal:
             if asyncio.get_running_loop().time() > deadline:
                 raise FailedPrecondition(
-                    f"job {job.id} for this message is still {job.status.value}",
+                    "this message is still being answered (job "
+                    f"{job.id} is {job.status.value}); try again in a moment",
                     reason="JOB_IN_PROGRESS",
+                    metadata={"job_id": job.id},
                 )
             await asyncio.sleep(_DUPLICATE_POLL_SECONDS)
             job, claimed = await self._claim(new)  # claims only a job whose lease expired
@@ -248,6 +287,7 @@ class Gateway:
     ) -> AsyncGenerator[GenerateEvent, None]:
         """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`."""
         keep_alive: asyncio.Task[None] | None = None
+        self._running.add(job.id)
         try:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
             keep_alive = asyncio.create_task(self._keep_alive(job.id))
@@ -306,10 +346,15 @@ class Gateway:
                 await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
+            if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
+                # The user's own key was refused: `/wallet list` says it is inactive now.
+                provider = err.metadata.get("provider") or prepared.config.config.provider
+                await self.key_uses.rejected(user.id, provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            # The client went away: nothing was delivered, so no turn is stored.
-            await self._fail(job.id, _CLIENT_CANCELLED)
+            # The client went away (or this gateway is stopping): nothing was delivered, so no
+            # turn is stored, and the job may be tried again.
+            await self._fail(job.id, GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED)
             raise
         except Exception:
             # A bug, not an outcome: the job must not stay `running` for duplicates to wait on.
@@ -317,8 +362,11 @@ class Gateway:
             await self._fail(job.id, _UNEXPECTED)
             raise
         finally:
+            self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
+        if finished.report is not None and finished.report.key_source == "user":
+            self.key_uses.used(user.id, finished.usage.provider)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -342,7 +390,77 @@ class Gateway:
             reasoning=finished.reasoning if command.include_reasoning else "",
             footer=_footer(finished, prepared),
             files=finished.files,
+            speak=bool(finished.content.strip())
+            and await self._should_speak(personality, command.location, prepared),
         )
+
+    async def _should_speak(
+        self, personality: Personality, where: Location, prepared: _Prepared
+    ) -> bool:
+        """Whether the answer will be spoken once delivered (tzurot.gateway.voice)."""
+        voice = await self._voices.voice(personality.id)
+        if voice is None:
+            return False
+        levels = await self._admin_store.setting_levels(channel_id=where.conversation_id)
+        return decide_voice(
+            voice, prepared.settings, levels.get(ConfigSource.CHANNEL, {}), self._voice_rng
+        )
+
+    async def retry_job(self, job_id: str) -> Job:
+        """Runs a failed or orphaned job again (an operator's RetryJob) from what its row
+        kept: the message, its author, place and personality (not its attachments).
+
+        The answer stays on the job (streamed) for the client's resend to replay; a failure
+        stays on it too. A job that failed for a lasting reason is made retryable first.
+        """
+        job = await self._job(job_id)
+        if job.status in (JobStatus.STREAMED, JobStatus.DELIVERED):
+            raise FailedPrecondition(
+                f"job {job.id} was already answered ({job.status.value})", reason="JOB_ANSWERED"
+            )
+        if job.idempotency_key.startswith(TURN_KEY_PREFIX):
+            raise FailedPrecondition(
+                f"job {job.id} is a scheduled turn; its scheduler retries it",
+                reason="JOB_IS_SCHEDULED_TURN",
+            )
+        if job.status is JobStatus.FAILED:
+            await self._store.release_failed_job(job.id, RETRY_REQUESTED)
+        personality = await self._store_personality(job.personality_id)
+        command = GenerateCommand(
+            actor=Actor(platform_user_id=job.author_id, display_name=job.author_name),
+            location=Location(guild_id=job.guild_id, channel_id=job.channel_id),
+            personality=personality.slug,
+            content=job.request_content,
+            idempotency_key=job.idempotency_key,
+            message_ids=job.request_message_ids,
+        )
+        try:
+            async with contextlib.aclosing(self.generate(command, retry=True)) as events:
+                async for _ in events:
+                    pass
+        except TzurotError as err:
+            if err.reason in ("JOB_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED"):
+                raise
+            log.info("job.retry_failed", job_id=job.id, reason=err.reason)
+        log.info("job.retried", job_id=job.id)
+        return await self._job(job.id)
+
+    def stopping(self) -> None:
+        """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""
+        self._stopping = True
+
+    async def release_running_jobs(self) -> int:
+        """Marks the jobs this process still runs failed-retryable (GATEWAY_STOPPED), which
+        releases them: the same message sent again is answered at once, not after the lease."""
+        self._stopping = True
+        ids = sorted(self._running)
+        if not ids:
+            return 0
+        released = await self._store.release_jobs(ids, GATEWAY_STOPPED)
+        for _ in released:
+            metrics.record_job("failed", GATEWAY_STOPPED.reason)
+        log.info("job.released_on_stop", jobs=released)
+        return len(released)
 
     async def _fail(self, job_id: str, error: JobError) -> None:
         """Marks the job failed; shielded, so a cancelled stream still records why."""
@@ -405,7 +523,10 @@ class Gateway:
             turns=turns,
             # The signal of use that reinforces long-term memories (retrieval alone does not).
             used_memory_ids=context.report.memory_ids if context.report is not None else (),
+            extract_facts=self._limits.extract_facts and len(turns) > 1,
         )
+        if self._limits.extract_facts and len(turns) > 1:
+            self.facts_waiting()
         delivered = await self._store.mark_delivered(job.id, message_ids)
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered, tuple(message_ids))
@@ -658,7 +779,7 @@ class Gateway:
 
     async def _keep_alive(self, job_id: str) -> None:
         """Renews the job's lease while it runs, so duplicates do not take it over."""
-        interval = self._limits.job_lease_seconds / 3
+        interval = self._limits.job_lease_seconds / 4
         while True:
             await asyncio.sleep(interval)
             try:

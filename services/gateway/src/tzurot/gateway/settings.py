@@ -86,6 +86,7 @@ MEMORY_LIMIT = "memory_limit"
 MODEL_FOOTER = "model_footer"
 KEEP_REASONING = "keep_reasoning"
 VOICE_MODE = "voice_mode"
+VOICE_MAX_CHARACTERS = "voice_max_characters"
 GROUP_MAX_SPEAKERS = "group_max_speakers"
 GROUP_CHAIN_CAP = "group_chain_cap"
 GROUP_CHAIN_COOLDOWN_SECONDS = "group_chain_cooldown_seconds"
@@ -98,7 +99,15 @@ SPECS: Mapping[str, SettingSpec] = {
     MEMORY_LIMIT: _whole(20, 0, 100, "most memories recalled per message"),
     MODEL_FOOTER: _flag(False, "show the answering model under each answer"),
     KEEP_REASONING: _flag(False, "keep the model's reasoning for Inspect"),
-    VOICE_MODE: _one_of("off", ("off", "auto", "always"), "answer with voice"),
+    VOICE_MODE: _one_of(
+        "auto",
+        ("off", "auto", "always"),
+        "answer with voice: off; auto (the personality's frequency); always. A channel set "
+        "to off forbids voice there",
+    ),
+    VOICE_MAX_CHARACTERS: _whole(
+        1000, 1, 10_000, "most characters of one answer spoken (the operator's cap applies)"
+    ),
     GROUP_MAX_SPEAKERS: _whole(
         2, 1, 10, "group channels: most personalities answering one message"
     ),

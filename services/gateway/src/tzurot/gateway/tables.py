@@ -145,6 +145,8 @@ usage_log = sa.Table(
     sa.Column("images", sa.Integer, nullable=False, server_default="0"),
     sa.Column("request_type", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Characters synthesised (request_type "speech"): what a speech provider bills.
+    sa.Column("characters", sa.Integer, nullable=False, server_default="0"),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
 )
 
@@ -347,4 +349,53 @@ avatars = sa.Table(
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+)
+
+
+# A personality's voice (issue 17): who synthesises it, its tuning, and how often it speaks.
+personality_voices = sa.Table(
+    "personality_voices",
+    metadata,
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("voice_id", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False, server_default=""),
+    sa.Column("stability", sa.Float),
+    sa.Column("similarity_boost", sa.Float),
+    sa.Column("style", sa.Float),
+    sa.Column("speed", sa.Float),
+    sa.Column("frequency", sa.Text, nullable=False, server_default="always"),
+    sa.Column("probability", sa.Float, nullable=False, server_default="1"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.CheckConstraint(
+        "frequency in ('always', 'sometimes', 'on_request')",
+        name="personality_voices_frequency_check",
+    ),
+)
+
+# Recordings an owner uploaded to clone a personality's voice; kept so a clone can be made
+# again with another key.
+voice_samples = sa.Table(
+    "voice_samples",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True, server_default=_uuid),
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("uploaded_by", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("duration_secs", sa.Float, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("voice_samples_personality_idx", "personality_id", "created_at"),
 )

@@ -18,6 +18,7 @@ import structlog
 from pydantic import SecretStr
 
 from tzurot.gateway.domain import Actor, User, WalletKey
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -64,10 +65,18 @@ class KeyTest:
 class Wallet:
     """The use-cases behind the wallet RPCs."""
 
-    def __init__(self, *, users: Users, checker: KeyChecker, keyvault: KeyVault) -> None:
+    def __init__(
+        self,
+        *,
+        users: Users,
+        checker: KeyChecker,
+        keyvault: KeyVault,
+        key_uses: KeyUses | None = None,
+    ) -> None:
         self._users = users
         self._checker = checker
         self._keyvault = keyvault
+        self._key_uses = key_uses
 
     async def set(
         self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
@@ -121,12 +130,17 @@ class Wallet:
             models = await self._checker.check_stored_key(user.id, provider)
         except TzurotError as exc:
             if exc.reason == INVALID_API_KEY:
+                if self._key_uses is not None:
+                    await self._key_uses.rejected(user.id, provider)
                 return KeyTest(False, f"the key was rejected by {provider}")
             if exc.reason == QUOTA_EXCEEDED:
                 return KeyTest(False, f"no credits or quota left on this key at {provider}")
             if exc.reason == RATE_LIMITED:
                 return KeyTest(True, f"the key works, but {provider} is rate limiting it now")
             raise
+        if self._key_uses is not None:  # it works: active again, and used just now
+            self._key_uses.used(user.id, provider)
+            await self._key_uses.flush()
         return KeyTest(True, f"the key works ({models} models visible)")
 
 

@@ -29,7 +29,9 @@ from tzurot.inference.skills.read_url import ReadUrlSkill
 from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
 from tzurot.inference.skills.search import BraveSearch, SearchBackend, SearxngSearch
 from tzurot.inference.skills.web_research import WebResearchSkill
+from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient
 from tzurot.inference.tokens import load_encoding
+from tzurot.inference.voice import VoiceService
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.server import (
@@ -42,7 +44,16 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import inference_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.InferenceService"
-METHODS = ("GenerateReply", "ValidateKey", "DescribeImage", "TranscribeAudio", "ListSkills")
+METHODS = (
+    "GenerateReply",
+    "ValidateKey",
+    "DescribeImage",
+    "TranscribeAudio",
+    "ListSkills",
+    "SynthesizeSpeech",
+    "CloneVoice",
+    "ExtractFacts",
+)
 
 AUTHORIZATION: AuthorizationPolicy = {
     f"/{SERVICE_NAME}/{name}": frozenset({"gateway"}) for name in METHODS
@@ -189,10 +200,11 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     )
     downloads = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
     memories = GrpcMemories(memory)
+    keys = KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models)
     try:
         inference = Inference(
             providers=providers,
-            keys=KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models),
+            keys=keys,
             history=GrpcHistory(memory),
             llm=llm,
             settings=options,
@@ -208,7 +220,13 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
                 ),
             ),
         )
-        servicer = InferenceServicer(inference)
+        voice = VoiceService(
+            providers=providers,
+            keys=keys,
+            elevenlabs=ElevenLabsClient(downloads, settings.elevenlabs_url),
+            speech=OpenAISpeechClient(downloads, max_retries=settings.provider_max_retries),
+        )
+        servicer = InferenceServicer(inference, voice)
         running = await create_server(
             service="inference",
             settings=settings,

@@ -74,8 +74,11 @@ class GrpcMemories:
             raise from_rpc_error(exc, service="memory") from None
         return [convert.memory_item(memory) for memory in reply.memories]
 
-    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
-        """AddMemory in the personality's shared lore (user ''), e.g. web research findings."""
+    async def remember(
+        self, personality_id: str, text: str, *, tags: tuple[str, ...], on_behalf_of: str
+    ) -> str:
+        """AddMemory in the personality's shared lore (user ''), e.g. web research findings,
+        found in `on_behalf_of`'s turn (refused INCOGNITO while that user is incognito)."""
         memory = common.Memory(
             personality_id=personality_id,
             user_id="",
@@ -84,7 +87,9 @@ class GrpcMemories:
             tags=list(tags),
         )
         try:
-            reply = await self._stub.AddMemory(mem.AddMemoryRequest(memory=memory))
+            reply = await self._stub.AddMemory(
+                mem.AddMemoryRequest(memory=memory, on_behalf_of_user_id=on_behalf_of)
+            )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return reply.memory.id

@@ -91,6 +91,8 @@ class InferenceSettings(ServiceSettings):
     """web_research's engine; empty leaves web_research off."""
     searxng_url: str = ""
     brave_url: str = "https://api.search.brave.com/res/v1"
+    elevenlabs_url: str = "https://api.elevenlabs.io"
+    """ElevenLabs' API root (voice: text to speech and cloning with the user's key)."""
     image_provider: str = "openrouter"
     image_model: str = "google/gemini-2.5-flash-image"
     image_endpoint: Literal["auto", "chat", "images"] = "auto"

@@ -13,6 +13,8 @@ from tzurot.inference import domain as d
 from tzurot.inference.lore import convert as lore_convert
 from tzurot.inference.lore.model import LoreInput
 from tzurot.inference.skills.base import Skill
+from tzurot.inference.speech import VoiceSpec
+from tzurot.inference.voice import SpeechResult
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -234,3 +236,32 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
             files=[generated_file(f) for f in event.files],
         )
     )
+
+
+def voice_spec(msg: common.VoiceConfig) -> VoiceSpec:
+    return VoiceSpec(
+        provider=msg.provider,
+        voice_id=msg.voice_id,
+        model=msg.model,
+        stability=msg.stability if msg.HasField("stability") else None,
+        similarity_boost=msg.similarity_boost if msg.HasField("similarity_boost") else None,
+        style=msg.style if msg.HasField("style") else None,
+        speed=msg.speed if msg.HasField("speed") else None,
+    )
+
+
+def speech_finished(result: SpeechResult) -> common.SpeechFinished:
+    return common.SpeechFinished(
+        content_type=result.content_type,
+        size_bytes=result.size_bytes,
+        duration_secs=result.duration_secs,
+        waveform=result.waveform,
+        characters=result.characters,
+    )
+
+
+def said_text(turn: common.Turn) -> str:
+    """What a turn said: its content and its attachments' descriptions."""
+    parts = [turn.content.strip()]
+    parts += [a.description.strip() for a in turn.attachments if a.description.strip()]
+    return " ".join(part for part in parts if part)

@@ -117,6 +117,10 @@ def _reasoning_piece(delta: object) -> str:
     return ""
 
 
+KEY_CHECK_RETRIES = 1
+KEY_CHECK_TIMEOUT_SECONDS = 15.0
+
+
 class LlmClient:
     """Calls providers over one shared connection pool; close it when the process stops."""
 
@@ -134,12 +138,15 @@ class LlmClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _client(self, provider: Provider, api_key: SecretStr) -> openai.AsyncOpenAI:
+    def _client(
+        self, provider: Provider, api_key: SecretStr, *, quick: bool = False
+    ) -> openai.AsyncOpenAI:
+        """A client on the shared pool; `quick` (a key check) retries once, within 15 s."""
         return openai.AsyncOpenAI(
             base_url=provider.base_url,
             api_key=api_key.get_secret_value(),
-            max_retries=self._max_retries,
-            timeout=self._timeout,
+            max_retries=min(self._max_retries, KEY_CHECK_RETRIES) if quick else self._max_retries,
+            timeout=min(self._timeout, KEY_CHECK_TIMEOUT_SECONDS) if quick else self._timeout,
             http_client=self._http,
         )
 
@@ -278,8 +285,10 @@ class LlmClient:
         return result.text
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        """How many models the key can see: a cheap call that proves the key works."""
-        client = self._client(provider, api_key)
+        """How many models the key can see: a cheap call that proves the key works.
+
+        One bounded retry: on a dead network the user hears so in about a second."""
+        client = self._client(provider, api_key, quick=True)
         try:
             if provider.key_check_path is not None:
                 await self._check_key_endpoint(client, provider)

@@ -19,7 +19,7 @@ from tzurot.runtime.errors import InvalidArgument, StartupError
 OLLAMA = "ollama"
 OLLAMA_PLACEHOLDER_KEY = "ollama"
 """Local servers ignore the key, but the OpenAI client insists on sending one."""
-LOCAL_PROVIDERS = frozenset({OLLAMA, "vllm", "lmstudio"})
+LOCAL_PROVIDERS = frozenset({OLLAMA, "vllm", "lmstudio", "kokoro", "openedai-speech"})
 
 DEFAULT_PROVIDERS: Mapping[str, str] = {
     "openrouter": "https://openrouter.ai/api/v1",
@@ -29,6 +29,9 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
     OLLAMA: "http://127.0.0.1:11434/v1",
     "vllm": "http://127.0.0.1:8000/v1",
     "lmstudio": "http://127.0.0.1:1234/v1",
+    # Local OpenAI-compatible speech servers (voice; /audio/speech only, no key).
+    "kokoro": "http://127.0.0.1:8880/v1",
+    "openedai-speech": "http://127.0.0.1:8000/v1",
 }
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import UTC
 
 import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.service import Inference
-from tzurot.runtime.errors import TzurotError
+from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
+from tzurot.inference.service import Inference, ModelName
+from tzurot.inference.speech import ELEVENLABS, Sample
+from tzurot.inference.voice import MAX_CLONE_SAMPLES, VoiceService
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
@@ -31,8 +35,46 @@ def not_implemented(method: str) -> TzurotError:
 
 
 class InferenceServicer(inf_grpc.InferenceServiceServicer):
-    def __init__(self, inference: Inference) -> None:
+    def __init__(self, inference: Inference, voice: VoiceService | None = None) -> None:
         self._inference = inference
+        self._voice = voice
+
+    def _voices(self) -> VoiceService:
+        if self._voice is None:
+            raise not_implemented("voice")
+        return self._voice
+
+    async def SynthesizeSpeech(
+        self, request: inf.SynthesizeSpeechRequest, context: Context
+    ) -> AsyncIterator[inf.SynthesizeSpeechResponse]:
+        events = self._voices().synthesize(
+            request.user_id, convert.voice_spec(request.voice), request.text
+        )
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, bytes):
+                    yield inf.SynthesizeSpeechResponse(chunk=common.AudioChunk(data=event))
+                else:
+                    yield inf.SynthesizeSpeechResponse(finished=convert.speech_finished(event))
+
+    async def CloneVoice(
+        self, request_iterator: AsyncIterator[inf.CloneVoiceRequest], context: Context
+    ) -> inf.CloneVoiceResponse:
+        header: inf.CloneVoiceHeader | None = None
+        samples: list[Sample] = []
+        async for part in request_iterator:
+            if part.WhichOneof("part") == "header":
+                header = part.header
+            elif part.WhichOneof("part") == "sample":
+                samples.append(Sample(part.sample.filename, part.sample.data))
+                if len(samples) > MAX_CLONE_SAMPLES:
+                    raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
+        if header is None:
+            raise InvalidArgument("header", "the first message must be the header")
+        voice_id = await self._voices().clone(
+            header.user_id, header.name, header.description, samples
+        )
+        return inf.CloneVoiceResponse(voice_id=voice_id)
 
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
@@ -53,6 +95,14 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:
         which = request.WhichOneof("key")
+        if request.provider == ELEVENLABS:
+            voices = self._voices()
+            count = (
+                await voices.count_voices(SecretStr(request.api_key))
+                if which == "api_key"
+                else await voices.count_stored_voices(request.user_id)
+            )
+            return inf.ValidateKeyResponse(model_count=count)
         count = await self._inference.validate_key(
             request.provider,
             api_key=SecretStr(request.api_key) if which == "api_key" else None,
@@ -87,3 +137,38 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             request.provider,
         )
         return inf.TranscribeAudioResponse(transcript=transcript)
+
+    async def ExtractFacts(
+        self, request: inf.ExtractFactsRequest, context: Context
+    ) -> inf.ExtractFactsResponse:
+        config = request.config.config
+        known = [KnownFact(m.id, m.text) for m in request.known_facts]
+        messages = extraction_messages(
+            request.user_name or "the user",
+            request.personality_name or "the personality",
+            [
+                SaidTurn(
+                    turn.author_name or ("the user" if turn.role == common.ROLE_USER else "them"),
+                    convert.said_text(turn),
+                    turn.created_at.ToDatetime(tzinfo=UTC) if turn.HasField("created_at") else None,
+                )
+                for turn in request.turns
+            ],
+            known,
+        )
+        facts, usage = await self._inference.extract_facts(
+            request.user_id,
+            ModelName(config.provider, config.model),
+            config.free_use,
+            messages,
+            {fact.id for fact in known},
+        )
+        return inf.ExtractFactsResponse(
+            facts=[inf.ExtractedFact(text=f.text, supersedes=f.supersedes) for f in facts],
+            usage=common.Usage(
+                provider=config.provider,
+                model=config.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            ),
+        )

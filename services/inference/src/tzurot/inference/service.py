@@ -19,17 +19,20 @@ from pydantic import SecretStr
 from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
-from tzurot.inference.dialects import supports_vision
+from tzurot.inference.dialects import ProviderCall, supports_vision
 from tzurot.inference.domain import (
     MEMORY_UNAVAILABLE,
     AttachmentRef,
+    Completion,
     HistoryTurn,
     MemoryItem,
     PromptReport,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
+    TokenUsage,
 )
+from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.lore.macros import MacroContext, expand, expand_character
@@ -37,11 +40,12 @@ from tzurot.inference.lore.prompting import run_lore
 from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
 from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
-from tzurot.inference.prompt import Budget, PromptInput, build_prompt
+from tzurot.inference.prompt import Budget, ChatMessage, PromptInput, build_prompt
 from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext
 from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
 from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
+from tzurot.inference.thinking import split_thinking
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import InvalidArgument, TzurotError
@@ -237,11 +241,20 @@ class Inference:
         )
         final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now
-            async for event in events:
-                if isinstance(event, LoopResult):
-                    final = event
-                else:
-                    yield event
+            try:
+                async for event in events:
+                    if isinstance(event, LoopResult):
+                        final = event
+                    else:
+                        yield event
+            except TzurotError as err:
+                if (
+                    err.reason == "INVALID_API_KEY"
+                    and err.metadata.get("provider") == provider.name
+                ):
+                    # Whose key was refused: gateway marks a user's stored key inactive.
+                    err.metadata["key_source"] = key.source
+                raise
         assert final is not None  # the loop ends with one or raises
         yield ReplyFinished(
             content=final.answer.content,
@@ -423,6 +436,38 @@ class Inference:
         attachment = AttachmentRef(url=url, content_type=content_type, filename=filename)
         reader.check([attachment])
         return await reader.transcribe(attachment, "audio", target, cleaner)
+
+    async def extract_facts(
+        self,
+        user_id: str,
+        model: ModelName,
+        free_use: bool,
+        messages: list[ChatMessage],
+        known_ids: set[str],
+    ) -> tuple[list[ExtractedFact], TokenUsage]:
+        """ExtractFacts: durable facts from exchanges (fact_extraction.py), on the user's key
+        or, for a free_use config on a free model, the operator's."""
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not model.provider or not model.model:
+            raise InvalidArgument("config", "config.provider and config.model are required")
+        target = await self._target(user_id, model, free_use=free_use)
+        if target is None:
+            raise InvalidArgument("config", "config.model is required")
+        stream = self._llm.stream_chat(
+            target.provider,
+            target.api_key,
+            model=target.model,
+            call=ProviderCall(messages=messages, body={"temperature": 0}),
+        )
+        answer, usage = "", TokenUsage(0, 0)
+        async with aclosing(stream):
+            async for event in stream:
+                if isinstance(event, Completion):
+                    answer, usage = event.content, event.usage
+        facts = parse_facts(split_thinking(answer)[0], known_ids)
+        log.info("facts extracted", user_id=user_id, facts=len(facts))
+        return facts, usage
 
     def _reader(self) -> AttachmentReader:
         if self._attachments is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tzurot.keyvault.domain import KeyRecord, RewrapProgress
+from tzurot.keyvault.domain import KeyRecord, KeyUse, RewrapProgress
 from tzurot.v1 import keyvault_pb2 as kv
 
 
@@ -26,7 +26,22 @@ def key_record(record: KeyRecord) -> kv.KeyRecord:
     )
     if record.last_used_at is not None:
         message.last_used_at.CopyFrom(timestamp(record.last_used_at))
+    if record.rejected_at is not None:
+        message.rejected_at.CopyFrom(timestamp(record.rejected_at))
     return message
+
+
+def key_uses(request: kv.MarkUsedRequest, now: datetime) -> list[KeyUse]:
+    """The batch in `request.uses`; a use without a time happened `now`."""
+    return [
+        KeyUse(
+            user_id=use.user_id,
+            provider=use.provider,
+            used_at=use.used_at.ToDatetime(tzinfo=UTC) if use.HasField("used_at") else now,
+            rejected=use.rejected,
+        )
+        for use in request.uses
+    ]
 
 
 def rewrap_progress(progress: RewrapProgress) -> kv.RewrapKeysResponse:

@@ -27,6 +27,23 @@ class KeyRecord:
     created_at: datetime
     updated_at: datetime
     last_used_at: datetime | None
+    # When the provider last rejected it (None: it works, as far as anyone knows).
+    rejected_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.rejected_at is None
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """One use of a stored key, reported by gateway in a batch: when, and whether the
+    provider rejected the key."""
+
+    user_id: str
+    provider: str
+    used_at: datetime
+    rejected: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tzurot.keyvault.crypto import SealedKey
-from tzurot.keyvault.domain import AuditEntry, KeyRecord
+from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse
 
 # Re-encrypts one row's sealed key under the newest version: (user_id, provider, sealed) -> sealed.
 Resealer = Callable[[str, str, SealedKey], SealedKey]
@@ -27,6 +27,10 @@ class KeyStore(Protocol):
 
     async def mark_used(self, user_id: str, provider: str) -> bool:
         """Sets last_used_at to now; False when there is no such key."""
+        ...
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> int:
+        """Applies a batch of uses (last used, rejected); how many stored keys it touched."""
         ...
 
     async def count_wrapped_below(self, version: int) -> int:

@@ -7,6 +7,7 @@ them to rich statuses. Authorization per method is the server's policy (see app.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 from pydantic import SecretStr
@@ -44,7 +45,10 @@ class KeyVaultServicer(kv_grpc.KeyVaultServiceServicer):
         return kv.DecryptResponse(api_key=api_key.get_secret_value())
 
     async def MarkUsed(self, request: kv.MarkUsedRequest, context: Context) -> kv.MarkUsedResponse:
-        await self._vault.mark_used(request.user_id, request.provider)
+        if request.user_id or request.provider or not request.uses:
+            await self._vault.mark_used(request.user_id, request.provider)
+        if request.uses:
+            await self._vault.record_uses(convert.key_uses(request, datetime.now(UTC)))
         return kv.MarkUsedResponse()
 
     async def GetRewrapProgress(

@@ -8,7 +8,7 @@ Audit rows carry user and provider only when they passed validation, and never a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,7 +16,14 @@ import structlog
 from pydantic import SecretStr
 
 from tzurot.keyvault.crypto import KeyDecryptError, MasterKeyRing
-from tzurot.keyvault.domain import AuditEntry, KeyRecord, Outcome, RewrapProgress, key_hint
+from tzurot.keyvault.domain import (
+    AuditEntry,
+    KeyRecord,
+    KeyUse,
+    Outcome,
+    RewrapProgress,
+    key_hint,
+)
 from tzurot.keyvault.ports import KeyStore
 from tzurot.keyvault.validation import (
     check_api_key,
@@ -24,13 +31,14 @@ from tzurot.keyvault.validation import (
     check_provider,
     check_user_id,
 )
-from tzurot.runtime.errors import Internal, NotFound, StartupError, TzurotError
+from tzurot.runtime.errors import Internal, InvalidArgument, NotFound, StartupError, TzurotError
 from tzurot.runtime.identity import current_caller
 
 log = structlog.get_logger("tzurot.keyvault")
 
 UNKNOWN_CALLER = "unknown"
 DEFAULT_BATCH_SIZE = 100
+MAX_USES_PER_BATCH = 1000
 
 
 @dataclass
@@ -153,6 +161,22 @@ class KeyVault:
             check_provider(provider)
             if not await self._store.mark_used(user_id, provider):
                 raise no_key(provider)
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> int:
+        """A batch of uses from gateway: last used times, and rejections that make a key
+        inactive until it works again or is replaced. Keys removed since are skipped."""
+        async with self._audited("MarkUsed", "", "") as note:
+            if len(uses) > MAX_USES_PER_BATCH:
+                raise InvalidArgument(
+                    "uses", f"at most {MAX_USES_PER_BATCH} uses in one call, got {len(uses)}"
+                )
+            for use in uses:
+                check_user_id(use.user_id)
+                check_provider(use.provider)
+            touched = await self._store.record_uses(uses)
+            rejected = sum(use.rejected for use in uses)
+            note.detail = f"{len(uses)} uses, {rejected} rejected, {touched} keys"
+            return touched
 
     async def rewrap(self, batch_size: int = 0) -> AsyncGenerator[RewrapProgress, None]:
         """Re-encrypts every key older than the newest master key version, batch by batch.

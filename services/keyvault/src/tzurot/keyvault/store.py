@@ -7,6 +7,7 @@ an interrupted run simply resumes with the rows still stale.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.keyvault.crypto import SealedKey
-from tzurot.keyvault.domain import AuditEntry, KeyRecord
+from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse
 from tzurot.keyvault.ports import Resealer
 from tzurot.keyvault.tables import api_keys, audit_log
 
@@ -26,6 +27,7 @@ _RECORD_COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.updated_at,
     api_keys.c.last_used_at,
+    api_keys.c.rejected_at,
 )
 
 
@@ -38,6 +40,7 @@ def _record(row: sa.Row[*tuple[Any, ...]]) -> KeyRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_used_at=row.last_used_at,
+        rejected_at=row.rejected_at,
     )
 
 
@@ -61,7 +64,12 @@ class PostgresKeyStore:
         insert_row = insert(api_keys).values(user_id=user_id, provider=provider, **sealed_values)
         stmt = insert_row.on_conflict_do_update(
             index_elements=[api_keys.c.user_id, api_keys.c.provider],
-            set_={**sealed_values, "updated_at": sa.func.now(), "last_used_at": None},
+            set_={
+                **sealed_values,
+                "updated_at": sa.func.now(),
+                "last_used_at": None,
+                "rejected_at": None,
+            },
         ).returning(*_RECORD_COLUMNS)
         async with self._engine.begin() as conn:
             row = (await conn.execute(stmt)).one()
@@ -100,6 +108,38 @@ class PostgresKeyStore:
         )
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).first() is not None
+
+    async def record_uses(self, uses: Sequence[KeyUse]) -> int:
+        """Applies a batch of uses in one transaction; how many stored keys it touched.
+
+        `last_used_at` only moves forward; a rejection sets `rejected_at` (inactive), and a
+        use that worked after the last rejection clears it. Uses of keys that are gone
+        (removed since) change nothing.
+        """
+        touched = 0
+        async with self._engine.begin() as conn:
+            for use in sorted(uses, key=lambda u: u.used_at):
+                last = sa.func.greatest(
+                    sa.func.coalesce(api_keys.c.last_used_at, use.used_at), use.used_at
+                )
+                values: dict[str, Any] = {"last_used_at": last}
+                if use.rejected:
+                    values["rejected_at"] = sa.func.greatest(
+                        sa.func.coalesce(api_keys.c.rejected_at, use.used_at), use.used_at
+                    )
+                else:
+                    values["rejected_at"] = sa.case(
+                        (api_keys.c.rejected_at < use.used_at, None),
+                        else_=api_keys.c.rejected_at,
+                    )
+                stmt = (
+                    sa.update(api_keys)
+                    .where(_row_key(use.user_id, use.provider))
+                    .values(**values)
+                    .returning(api_keys.c.user_id)
+                )
+                touched += (await conn.execute(stmt)).first() is not None
+        return touched
 
     async def count_wrapped_below(self, version: int) -> int:
         stmt = (

@@ -20,6 +20,9 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    # The provider's last rejection (401) of this key; cleared by a later use that worked
+    # and by storing a new key. Set means the key is inactive.
+    sa.Column("rejected_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("master_key_version > 0", name="api_keys_version_check"),
     sa.CheckConstraint("octet_length(nonce) = 12", name="api_keys_nonce_check"),
     sa.CheckConstraint("char_length(hint) <= 4", name="api_keys_hint_check"),

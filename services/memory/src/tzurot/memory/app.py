@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
 from tzurot.memory import scoring
+from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.fact_store import PostgresFactStore
+from tzurot.memory.facts import Facts
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -55,6 +58,10 @@ AUTHORIZATION: AuthorizationPolicy = {
         "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
+        "ListMemories",
+        "DeleteMemory",
+        "ClaimFactJobs",
+        "StoreFacts",
     ),
     **_methods(_GATEWAY_AND_INFERENCE, "GetHistory", "FindTurnsByMessageId"),
     **_methods(
@@ -148,8 +155,13 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         formation = Formation(
             memory_store, turn_store, longterm, poll_seconds=settings.formation_poll_seconds
         )
+        facts = Facts(PostgresFactStore(engine), turn_store, embedder)
         servicer = MemoryServicer(
-            History(turn_store, default_limit=settings.history_limit), longterm, formation
+            History(turn_store, default_limit=settings.history_limit),
+            longterm,
+            formation,
+            MemoryBrowser(engine),
+            facts,
         )
         running = await create_server(
             service="memory",

@@ -128,6 +128,7 @@ def memory(stored: StoredMemory) -> common.Memory:
         source_turn_ids=list(stored.source_turn_ids),
         score=stored.score,
         tags=list(stored.tags),
+        superseded_by=stored.superseded_by,
     )
 
 

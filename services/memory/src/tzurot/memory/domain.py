@@ -49,6 +49,8 @@ class Exchange:
     """When it happened (imports, dated conversations); None is now."""
     used_memory_ids: tuple[str, ...] = ()
     """Long-term memories in the delivered answer's prompt (the signal of use)."""
+    extract_facts: bool = False
+    """Gateway will extract facts from it (it has an LLM for that): queue it for them."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class StoredMemory:
     """Set on search results: the hybrid relevance score in [0, 1]."""
     tags: tuple[str, ...] = ()
     """Where a memory came from beyond a conversation, e.g. "lore_research"."""
+    superseded_by: str = ""
+    """A fact replaced by a newer one that contradicts it (history, never retrieved)."""
 
 
 @dataclass(frozen=True)

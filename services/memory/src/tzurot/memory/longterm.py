@@ -273,13 +273,15 @@ class LongTermMemory:
         memory_id: str = "",
         created_at: datetime | None = None,
         tags: Sequence[str] = (),
+        on_behalf_of: str = "",
     ) -> AddedMemory:
         """Stores one memory (user_id '' for the personality's shared lore).
 
         `created_at` is when it happened (imports); None is now.
 
         The sector is classified from the text unless given; a near-duplicate in the
-        scope absorbs it instead (merged=True). Refused while the user is incognito.
+        scope absorbs it instead (merged=True). Refused while the user is incognito, or the
+        user it is `on_behalf_of` (whose turn found it, for a memory in the shared lore).
         With `memory_id` (imports) the call is idempotent and never merges: a memory of
         that id is returned as stored (existed=True); `created_at` keeps an original time.
         """
@@ -290,6 +292,7 @@ class LongTermMemory:
                 return AddedMemory(existing, merged=False, existed=True)
         check_id("personality_id", personality_id)
         check_id("user_id", user_id, required=False)
+        check_id("on_behalf_of_user_id", on_behalf_of, required=False)
         check_text("memory.text", text)
         tags = check_tags(tags)
         salience = check_unit("memory.salience", salience, default=self.tuning.initial_salience)
@@ -298,7 +301,9 @@ class LongTermMemory:
         if created_at is not None:
             check_not_future("memory.created_at", created_at)
         chosen = Sector(sector) if sector else classify(text)
-        if user_id and await self._incognito(personality_id, user_id):
+        if any(
+            [await self._incognito(personality_id, who) for who in {user_id, on_behalf_of} if who]
+        ):
             raise FailedPrecondition(
                 "the user is in incognito mode for this personality", reason="INCOGNITO"
             )
@@ -362,18 +367,15 @@ class LongTermMemory:
 
         Every text of the batch is embedded in one call (the embedder's cost is per call as
         much as per text). Idempotent: an exchange whose turns already formed memories forms
-        none again; an incognito user's exchanges form none.
+        none again. Incognito is decided when the exchange is stored (an exchange made while
+        incognito never reaches formation), not now: turning incognito on later does not
+        lose what was said before it.
         """
-        pending: list[tuple[MemoryScope, Sequence[StoredTurn]]] = []
-        incognito: dict[MemoryScope, bool] = {}
-        for turns in exchanges:
-            if not turns:
-                continue
-            scope = MemoryScope(turns[0].personality_id, turns[0].user_id)
-            if scope.user_id and scope not in incognito:
-                incognito[scope] = await self._incognito(scope.personality_id, scope.user_id)
-            if not incognito.get(scope, False):
-                pending.append((scope, turns))
+        pending = [
+            (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
+            for turns in exchanges
+            if turns
+        ]
         formed: set[str] = set()
         for scope in {scope for scope, _turns in pending}:
             ids = [turn.id for s, turns in pending if s == scope for turn in turns]

@@ -47,6 +47,7 @@ _COLUMNS = (
     memories.c.last_accessed_at,
     memories.c.source_turn_ids,
     memories.c.tags,
+    memories.c.superseded_by,
 )
 
 _DAYS_SINCE_DECAY = sa.func.extract("epoch", sa.func.now() - memories.c.decayed_at) / 86400.0
@@ -56,6 +57,15 @@ _RATE = sa.case(
 )
 EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECAY)
 """Salience now: decay since the last consolidation or access applied on read."""
+
+
+def memory_columns() -> tuple[sa.Column[Any], ...]:
+    """The columns `stored_memory` reads (no embedding)."""
+    return _COLUMNS
+
+
+def stored_memory(row: Any) -> StoredMemory:
+    return _memory(row)
 
 
 def _with_turns(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
@@ -87,6 +97,7 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
         source_turn_ids=tuple(row.source_turn_ids),
         score=score,
         tags=tuple(row.tags or ()),
+        superseded_by=str(row.superseded_by or ""),
     )
 
 
@@ -100,7 +111,11 @@ def _scope_filter(
     created_before: datetime | None = None,
     created_since: datetime | None = None,
 ) -> list[sa.ColumnElement[bool]]:
-    where = [memories.c.personality_id == personality_id, memories.c.user_id.in_(user_ids)]
+    where = [
+        memories.c.personality_id == personality_id,
+        memories.c.user_id.in_(user_ids),
+        memories.c.superseded_by.is_(None),
+    ]
     if created_before is not None:
         where.append(memories.c.created_at < created_before)
     if created_since is not None:
@@ -514,6 +529,7 @@ class PostgresMemoryStore:
                 other.c.user_id == memories.c.user_id,
                 other.c.sector == memories.c.sector,
                 other.c.id != memories.c.id,
+                other.c.superseded_by.is_(None),
             )
             .order_by(other.c.embedding.cosine_distance(memories.c.embedding))
             .limit(1)
@@ -521,7 +537,10 @@ class PostgresMemoryStore:
         )
         stmt = sa.select(
             memories.c.id, memories.c.created_at, nearest.c.id, nearest.c.created_at
-        ).where(nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance)
+        ).where(
+            nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance,
+            memories.c.superseded_by.is_(None),
+        )
         async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt.join_from(memories, nearest, sa.true()))).all()
         pairs = set()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import grpc
 
 from tzurot.memory import convert
+from tzurot.memory.browse import MemoryBrowser
+from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.service import History
+from tzurot.runtime.errors import Unimplemented
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
@@ -22,11 +25,41 @@ Context = grpc.aio.ServicerContext[object, object]
 
 class MemoryServicer(mem_grpc.MemoryServiceServicer):
     def __init__(
-        self, history: History, longterm: LongTermMemory, formation: Formation | None = None
+        self,
+        history: History,
+        longterm: LongTermMemory,
+        formation: Formation | None = None,
+        browser: MemoryBrowser | None = None,
+        facts: Facts | None = None,
     ) -> None:
         self._history = history
         self._longterm = longterm
         self._formation = formation
+        self._browser = browser
+        self._facts = facts
+
+    async def ListMemories(
+        self, request: mem.ListMemoriesRequest, context: Context
+    ) -> mem.ListMemoriesResponse:
+        found, total = await self._browse().page(
+            request.personality_id, request.user_id, limit=request.limit, offset=request.offset
+        )
+        return mem.ListMemoriesResponse(memories=[convert.memory(m) for m in found], total=total)
+
+    async def DeleteMemory(
+        self, request: mem.DeleteMemoryRequest, context: Context
+    ) -> mem.DeleteMemoryResponse:
+        deleted = await self._browse().delete(
+            request.personality_id, request.user_id, request.memory_id
+        )
+        if deleted is None:
+            return mem.DeleteMemoryResponse(deleted=False)
+        return mem.DeleteMemoryResponse(deleted=True, memory=convert.memory(deleted))
+
+    def _browse(self) -> MemoryBrowser:
+        if self._browser is None:
+            raise Unimplemented("browsing memories is not wired here")
+        return self._browser
 
     async def StoreExchange(
         self, request: mem.StoreExchangeRequest, context: Context
@@ -39,6 +72,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             [convert.new_turn(turn) for turn in request.turns],
             occurred_at=convert.optional_datetime(request, "occurred_at"),
             used_memory_ids=list(request.used_memory_ids),
+            extract_facts=request.extract_facts,
         )
         if stored.created and self._formation is not None:
             self._formation.kick()
@@ -154,6 +188,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             memory_id=given.id,
             created_at=convert.optional_datetime(given, "created_at"),
             tags=list(given.tags),
+            on_behalf_of=request.on_behalf_of_user_id,
         )
         return mem.AddMemoryResponse(
             memory=convert.memory(added.memory), merged=added.merged, existed=added.existed
@@ -212,3 +247,39 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     ) -> mem.GetMemoryModeResponse:
         mode = await self._longterm.mode(request.personality_id, request.user_id)
         return mem.GetMemoryModeResponse(mode=convert.memory_mode(mode))
+
+    async def ClaimFactJobs(
+        self, request: mem.ClaimFactJobsRequest, context: Context
+    ) -> mem.ClaimFactJobsResponse:
+        if self._facts is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "facts are not served here")
+            raise AssertionError  # abort raises
+        batches = await self._facts.claim(request.limit, request.lease_seconds)
+        return mem.ClaimFactJobsResponse(
+            batches=[
+                mem.FactBatch(
+                    personality_id=batch.scope.personality_id,
+                    user_id=batch.scope.user_id,
+                    job_ids=batch.job_ids,
+                    turns=convert.turns(batch.turns),
+                    known_facts=[convert.memory(m) for m in batch.known_facts],
+                )
+                for batch in batches
+            ]
+        )
+
+    async def StoreFacts(
+        self, request: mem.StoreFactsRequest, context: Context
+    ) -> mem.StoreFactsResponse:
+        if self._facts is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "facts are not served here")
+            raise AssertionError  # abort raises
+        stored, superseded = await self._facts.store(
+            request.personality_id,
+            request.user_id,
+            list(request.job_ids),
+            [NewFact(fact.text, tuple(fact.supersedes)) for fact in request.facts],
+        )
+        return mem.StoreFactsResponse(
+            facts=[convert.memory(m) for m in stored], superseded=superseded
+        )

@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import formation_outbox, memory_uses, turns
+from tzurot.memory.tables import (
+    fact_outbox,
+    formation_outbox,
+    memory_modes,
+    memory_uses,
+    turns,
+)
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -86,6 +92,15 @@ def _conversation(channel_id: str, personality_id: str) -> sa.ColumnElement[bool
     return sa.and_(turns.c.channel_id == channel_id, turns.c.personality_id == personality_id)
 
 
+def _incognito_now(personality_id: str, user_id: str) -> sa.ColumnElement[bool]:
+    """The user is incognito with the personality at the transaction's time."""
+    return sa.exists().where(
+        memory_modes.c.personality_id == personality_id,
+        memory_modes.c.user_id == user_id,
+        memory_modes.c.incognito_until > sa.func.now(),
+    )
+
+
 class PostgresTurnStore:
     """All of memory's history SQL."""
 
@@ -129,11 +144,32 @@ class PostgresTurnStore:
                 await savepoint.commit()
                 # Long-term memories are formed from it later (formation.py); the outbox
                 # row commits with the turns, so a crash cannot lose the exchange's memories.
+                # The memory mode is read now, in this transaction: an exchange made while
+                # incognito gets no outbox row (nothing is ever formed from it), however
+                # the mode changes before the worker runs.
                 await conn.execute(
                     insert(formation_outbox)
-                    .values(job_id=exchange.job_id)
+                    .from_select(
+                        ["job_id"],
+                        sa.select(sa.literal(exchange.job_id)).where(
+                            ~_incognito_now(exchange.personality_id, exchange.user_id)
+                        ),
+                    )
                     .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
                 )
+                if exchange.extract_facts and exchange.user_id:
+                    await conn.execute(
+                        insert(fact_outbox)
+                        .from_select(
+                            ["job_id", "personality_id", "user_id"],
+                            sa.select(
+                                sa.literal(exchange.job_id),
+                                sa.literal(exchange.personality_id),
+                                sa.literal(exchange.user_id),
+                            ).where(~_incognito_now(exchange.personality_id, exchange.user_id)),
+                        )
+                        .on_conflict_do_nothing(index_elements=[fact_outbox.c.job_id])
+                    )
                 if exchange.used_memory_ids:
                     await conn.execute(
                         insert(memory_uses)

@@ -91,6 +91,14 @@ memories = sa.Table(
     ),
     # Set once the memory has been summarised into a reflective memory.
     sa.Column("reflected", sa.Boolean, nullable=False, server_default=sa.false()),
+    # A fact replaced by a newer one that contradicts it: history, never retrieved.
+    sa.Column(
+        "superseded_by",
+        UUID(as_uuid=True),
+        sa.ForeignKey("memories.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column(
         "search_text",
         TSVECTOR,
@@ -172,4 +180,20 @@ formation_outbox = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
     ),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+fact_outbox = sa.Table(
+    "fact_outbox",
+    metadata,
+    # A stored exchange whose facts gateway has yet to extract (StoreExchange.extract_facts),
+    # written in the exchange's transaction; ClaimFactJobs leases it, StoreFacts deletes it.
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("personality_id", sa.Text, nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("fact_outbox_created_idx", "created_at"),
 )

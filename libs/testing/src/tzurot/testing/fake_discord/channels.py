@@ -1,22 +1,38 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused in a forum itself; typing needs Send Messages."""
+thread) and is refused in a forum itself; typing needs Send Messages. A send with a nonce and
+`enforce_nonce` that repeats one of the same author's recent nonces returns that message.
+Voice messages follow voice_messages.py."""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 
 from tzurot.testing.fake_discord.interactions import Interactions
+from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     FORUM,
+    NONCE_WINDOW_SECONDS,
+    SUPPRESS_EMBEDS,
     THREAD_TYPES,
     Permission,
     allowed_mentions_error,
     error,
+    nonce_error,
     pings,
 )
-from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body
+from tzurot.testing.fake_discord.voice_messages import (
+    CANNOT_SEND_VOICE_HERE,
+    IS_VOICE_MESSAGE,
+    SEND_VOICE_MESSAGES,
+    SUPPRESS_NOTIFICATIONS,
+    attachment_objects,
+    voice_message_error,
+)
+from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body_files
 
 MISSING_ACCESS = error(50001, "Missing Access")
 MISSING_PERMISSIONS = error(50013, "Missing Permissions")
@@ -58,7 +74,7 @@ class Channels(Interactions):
             return not_found(10008, "Unknown Message")
         return json_response(posted.data)
 
-    async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "create_message"
         channel = self._channel(request)
         if channel is None:
@@ -70,18 +86,48 @@ class Channels(Interactions):
         refused = self._needs(route, channel, self._send_permission(channel))
         if refused is not None:
             return refused
-        body, files = await read_body(request, self.uploads)
+        body, sent = await read_body_files(request, self.uploads)
+        files = [f.data for f in sent]
         content = str(body.get("content") or "")
         problem = allowed_mentions_error(body.get("allowed_mentions"))
+        if problem is None:
+            problem = voice_message_error(body, sent, webhook=False)
         if problem is not None:
             return self.refuse(route, 400, problem)
+        flags = int(body.get("flags") or 0)
+        if flags & IS_VOICE_MESSAGE:
+            if not self.bot_permissions(channel) & SEND_VOICE_MESSAGES:
+                return self.refuse(route, 403, MISSING_PERMISSIONS)
+            if int(channel["id"]) in self.no_voice_channels:
+                return self.refuse(route, 400, CANNOT_SEND_VOICE_HERE)
         if len(content) > CONTENT_LIMIT:
             return self.refuse(route, 400, error(50035, "Invalid Form Body"))
         if not content and not body.get("embeds") and not files:
             return self.refuse(route, 400, error(50006, "Cannot send an empty message"))
+        nonce = body.get("nonce")
+        problem = nonce_error(nonce)
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonce_seen(str(nonce))
+            if seen is not None:
+                self.nonce_dedupes.append(str(nonce))
+                return json_response(seen.data)
         data = self._message_json(channel, self.bot_user, content)
         data["embeds"] = body.get("embeds") or []
+        data["attachments"] = attachment_objects(self, channel, body, sent)
+        data["flags"] = flags & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE)
+        reference = body.get("message_reference")
+        if isinstance(reference, dict) and reference.get("message_id"):
+            data["message_reference"] = {
+                "message_id": str(reference["message_id"]),
+                "channel_id": channel["id"],
+            }
+        if nonce is not None:
+            data["nonce"] = nonce
         posted = self._store(data)
+        if nonce is not None:
+            self.sent_nonces[(int(self.bot_user["id"]), str(nonce))] = (posted.id, time.monotonic())
         self._record_pings(
             posted.id,
             channel,
@@ -89,7 +135,16 @@ class Channels(Interactions):
             body.get("allowed_mentions"),
             default=("users", "roles", "everyone"),
         )
+        await self._stall(route, int(channel["id"]))
         return json_response(posted.data)
+
+    def _nonce_seen(self, nonce: str) -> Posted | None:
+        """The bot's message with this nonce from the past few minutes, if any."""
+        key = (int(self.bot_user["id"]), nonce)
+        found = self.sent_nonces.get(key)
+        if found is None or time.monotonic() - found[1] > NONCE_WINDOW_SECONDS:
+            return None
+        return self.find(found[0])
 
     def _record_pings(
         self,

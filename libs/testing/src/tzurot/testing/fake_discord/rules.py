@@ -3,7 +3,9 @@
 Written from discord-api-docs: interactions "receiving-and-responding" (3 s initial response,
 15 min token), webhook names ("Create Webhook" and "Usernames and Nicknames"), "Allowed
 Mentions Object" (defaults and validation against the content), rate limits (429 with
-`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order).
+`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order),
+"Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a second message by the
+same author with the same nonce within a few minutes returns the first and creates nothing).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ INTERACTION_TOKEN_SECONDS = 15 * 60
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 EPHEMERAL = 1 << 6
 SUPPRESS_EMBEDS = 1 << 2
+NONCE_LIMIT = 25
+NONCE_WINDOW_SECONDS = 120.0  # Discord: "the past few minutes"; the fake keeps the short end
 
 
 class Permission:
@@ -51,6 +55,7 @@ class Permission:
     MENTION_EVERYONE = 1 << 17
     MANAGE_WEBHOOKS = 1 << 29
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    SEND_VOICE_MESSAGES = 1 << 46
 
 
 BOT_ROLE_PERMISSIONS = (
@@ -62,6 +67,7 @@ BOT_ROLE_PERMISSIONS = (
     | Permission.EMBED_LINKS
     | Permission.ATTACH_FILES
     | Permission.ADD_REACTIONS
+    | Permission.SEND_VOICE_MESSAGES
 )
 
 # Characters Discord drops from names before it checks them (zero-width and non-rendering).
@@ -250,3 +256,12 @@ class Bucket:
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
             "X-RateLimit-Bucket": self.name,
         }
+
+
+def nonce_error(nonce: object) -> Json | None:
+    """Create Message's `nonce`: an integer or a string of at most 25 characters."""
+    if nonce is None or (isinstance(nonce, int) and not isinstance(nonce, bool)):
+        return None
+    if isinstance(nonce, str) and len(nonce) <= NONCE_LIMIT:
+        return None
+    return _form_error("nonce", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")

@@ -49,15 +49,22 @@ class DiscordState:
         self.synced_commands: dict[str, list[Json]] = {}
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
-        self.files: dict[int, tuple[bytes, str]] = {}  # attachments users uploaded, by id
+        self.files: dict[int, tuple[bytes, str]] = {}  # attachments uploaded, by id
+        # Channels that refuse voice messages (50173), as Discord does in some places.
+        self.no_voice_channels: set[int] = set()
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
+        self.stalls: dict[str, list[tuple[asyncio.Event, int | None]]] = {}
         self.bot_roles: dict[int, list[int]] = {}
         # What Discord refused, as (route, status, code): tests assert the bot caused none.
         self.refusals: list[tuple[str, int, int]] = []
         # Pings Discord would have sent, per message id (for sends and edits).
         self.pings: dict[int, list[Pings]] = {}
+        # Create Message nonces: (author id, nonce) -> (message id, when); and the nonces of
+        # sends that `enforce_nonce` turned into a return of the earlier message.
+        self.sent_nonces: dict[tuple[int, str], tuple[int, float]] = {}
+        self.nonce_dedupes: list[str] = []
         self.interaction_deadline = INTERACTION_DEADLINE_SECONDS
         self.buckets: dict[str, Bucket] = {}
         self.rate_limited: list[tuple[str, str]] = []  # (route, bucket) of every 429
@@ -337,6 +344,23 @@ class DiscordState:
     def fail_next(self, route: str, status: int, body: Json, times: int = 1) -> None:
         """The next `times` calls of `route` ("execute_webhook", "create_webhook") fail so."""
         self.faults.setdefault(route, []).extend([(status, body)] * times)
+
+    def stall_after(self, route: str, channel: Json | None = None) -> asyncio.Event:
+        """The next call of `route` ("create_message"; in `channel` if given) does its work,
+        then its answer waits until the returned event is set: Discord acted, the caller never
+        heard (it crashed meanwhile)."""
+        gate = asyncio.Event()
+        where = None if channel is None else int(channel["id"])
+        self.stalls.setdefault(route, []).append((gate, where))
+        return gate
+
+    async def _stall(self, route: str, channel_id: int) -> None:
+        queue = self.stalls.get(route, [])
+        for n, (gate, where) in enumerate(queue):
+            if where in (None, channel_id):
+                del queue[n]
+                await gate.wait()
+                return
 
     def unknown_webhook_next(self, times: int = 1) -> None:
         self.fail_next("execute_webhook", 404, {"code": 10015, "message": "Unknown Webhook"}, times)

@@ -35,7 +35,15 @@ from tzurot.testing.fake_discord.rules import (
     error,
     username_error,
 )
-from tzurot.testing.fake_discord.wire import Json, iso, json_response, not_found, read_body
+from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
+from tzurot.testing.fake_discord.wire import (
+    Json,
+    Upload,
+    iso,
+    json_response,
+    not_found,
+    read_body_files,
+)
 
 
 class Webhooks(Channels):
@@ -132,7 +140,7 @@ class Webhooks(Channels):
 
     # ---- executing ----
 
-    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
+    async def _execute_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "execute_webhook"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -143,7 +151,7 @@ class Webhooks(Channels):
         hook = self._hook(request)
         if hook is None:
             return not_found(10015, "Unknown Webhook")
-        body, files = await read_body(request, self.uploads)
+        body, files = await read_body_files(request, self.uploads)
         channel = self.channels[int(hook["channel_id"])]
         thread_id = request.query.get("thread_id")
         if thread_id:
@@ -181,6 +189,8 @@ class Webhooks(Channels):
             )
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
+        if problem is None:
+            problem = voice_message_error(body, files, webhook=True)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(
@@ -203,6 +213,7 @@ class Webhooks(Channels):
             data["application_id"] = hook["application_id"]
         data["embeds"] = body.get("embeds") or []
         data["flags"] = int(body.get("flags") or 0) & SUPPRESS_EMBEDS
+        data["attachments"] = self._attachments_after(channel, [], body, files)
         posted = self._store(data, avatar_url=body.get("avatar_url"))
         posted.allowed_mentions.append(body.get("allowed_mentions"))
         self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
@@ -242,7 +253,7 @@ class Webhooks(Channels):
         posted = self._webhook_message(request)
         if posted is None:
             return self.refuse(route, 404, error(10008, "Unknown Message"))
-        body, _ = await read_body(request, self.uploads)
+        body, files = await read_body_files(request, self.uploads)
         problem = allowed_mentions_error(body.get("allowed_mentions"))
         if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
             problem = error(50035, "Invalid Form Body")
@@ -260,7 +271,44 @@ class Webhooks(Channels):
             self._record_pings(
                 posted.id, channel, posted.content, body.get("allowed_mentions"), webhook=True
             )
+        if files or "attachments" in body:
+            posted.data["attachments"] = self._attachments_after(
+                self.channels[posted.channel_id], posted.data["attachments"], body, files
+            )
+            posted.data["edited_timestamp"] = iso()
         return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
+
+    def _attachments_after(
+        self, channel: Json, existing: list[Json], body: Json, files: list[Upload]
+    ) -> list[Json]:
+        """A message's attachments after a send or an edit, by Discord's rule: with an
+        `attachments` array, exactly those (kept ones by id, new ones by their `files[n]`
+        index); without one, the existing ones and every new file appended."""
+        by_field = {f.field: f for f in files}
+
+        def new(upload: Upload, meta: Json) -> Json:
+            filename = str(meta.get("filename") or upload.filename)
+            # Discord infers the type from the name when the client sent none (discord.py).
+            kind = upload.content_type
+            if kind in ("", "application/octet-stream"):
+                kind = content_type_of(filename)
+            made = self.upload(channel, filename, upload.data, kind)
+            if meta.get("description"):
+                made["description"] = str(meta["description"])
+            return made
+
+        if "attachments" not in body:
+            return [*existing, *(new(f, {}) for f in files)]
+        kept = {str(a["id"]): a for a in existing}
+        after: list[Json] = []
+        for meta in body.get("attachments") or []:
+            ref = meta.get("id")
+            upload = by_field.get(f"files[{ref}]")
+            if upload is not None and str(ref) not in kept:
+                after.append(new(upload, meta))
+            elif str(ref) in kept:
+                after.append(kept[str(ref)])
+        return after
 
     async def _delete_hook_message(self, request: web.Request) -> web.Response:
         route = "delete_webhook_message"

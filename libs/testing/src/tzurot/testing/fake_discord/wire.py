@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,17 @@ def not_found(code: int, message: str) -> web.Response:
     return json_response({"code": code, "message": message}, status=404)
 
 
-async def read_body(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[bytes]]:
+@dataclass(frozen=True)
+class Upload:
+    """One file of a multipart request: its form field (`files[n]`), name, bytes and type."""
+
+    field: str
+    filename: str
+    data: bytes
+    content_type: str
+
+
+async def read_body_files(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[Upload]]:
     """The JSON body and the files, also when discord.py sends multipart (`payload_json` +
     files; the files are appended to `uploads` too)."""
     if request.content_type.startswith("multipart/"):
@@ -41,16 +52,22 @@ async def read_body(request: web.Request, uploads: list[bytes]) -> tuple[Json, l
             raw = raw.file.read()
         if isinstance(raw, bytes | bytearray):
             raw = raw.decode()
-        files: list[bytes] = []
+        files: list[Upload] = []
         for name, value in form.items():
             if isinstance(value, web.FileField) and name != "payload_json":
-                files.append(value.file.read())
-        uploads.extend(files)
+                files.append(Upload(name, value.filename, value.file.read(), value.content_type))
+        uploads.extend(f.data for f in files)
         return (json.loads(str(raw)) if raw is not None else {}), files
     if not request.can_read_body:
         return {}, []
     body: Json = await request.json()
     return body, []
+
+
+async def read_body(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[bytes]]:
+    """The JSON body and the files' bytes (see `read_body_files`)."""
+    body, files = await read_body_files(request, uploads)
+    return body, [f.data for f in files]
 
 
 async def read_json_body(request: web.Request, uploads: list[bytes]) -> Json:

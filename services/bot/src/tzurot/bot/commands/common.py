@@ -17,7 +17,7 @@ from tzurot.v1 import common_pb2 as common
 T = TypeVar("T")
 
 NOT_YET = "This is not available on this Tzurot yet (the gateway does not offer it)."
-PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama")
+PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "elevenlabs")
 
 
 def actor(interaction: discord.Interaction) -> common.Actor:

@@ -89,6 +89,30 @@ async def personality_choices(
     return choices([name for name, _ in values], current)
 
 
+async def memory_choices(
+    gateway: GatewayClient, interaction: discord.Interaction, personality: str, current: str
+) -> list[app_commands.Choice[str]]:
+    """The user's newest memories of `personality` (text, id), matched by text or id."""
+
+    async def fetch() -> list[tuple[str, str]]:
+        found = await gateway.call(
+            gateway.stub.BrowseMemories(
+                gw.BrowseMemoriesRequest(
+                    actor=actor(interaction), personality=personality, page_size=25
+                )
+            )
+        )
+        return [(" ".join(m.text.split()), m.id) for m in found.memories]
+
+    values = await _cache.get((f"memories:{personality.casefold()}", interaction.user.id), fetch)
+    typed = current.strip().casefold()
+    return [
+        app_commands.Choice(name=text[:100] or value, value=value)
+        for text, value in values
+        if typed in text.casefold() or value.startswith(typed)
+    ][:25]
+
+
 async def config_choices(
     gateway: GatewayClient, interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:

@@ -1,4 +1,5 @@
-"""/memory search|prune|stats|incognito|fresh: what a personality remembers about you."""
+"""/memory search|browse|delete|prune|stats|incognito|fresh: what a personality remembers
+about you."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from discord import app_commands
 
 from tzurot.bot.commands import render
 from tzurot.bot.commands.common import actor, reply
-from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.lookups import memory_choices, personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -29,6 +30,48 @@ class MemoryCommands(app_commands.Group):
             ),
             render.memories,
         )
+
+    @app_commands.command(
+        name="browse", description="Your memories, newest first, a page at a time"
+    )
+    async def browse(
+        self,
+        interaction: discord.Interaction,
+        personality: str,
+        page: app_commands.Range[int, 1, 10_000] = 1,
+    ) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.BrowseMemories(
+                gw.BrowseMemoriesRequest(
+                    actor=actor(interaction), personality=personality, page=page
+                )
+            ),
+            lambda r: render.memory_page(r, personality),
+        )
+
+    @app_commands.command(name="delete", description="Delete one memory")
+    async def delete(self, interaction: discord.Interaction, personality: str, memory: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ForgetMemory(
+                gw.ForgetMemoryRequest(
+                    actor=actor(interaction), personality=personality, memory_id=memory
+                )
+            ),
+            lambda r: f"Deleted: {r.memory.text[:300]}",
+        )
+
+    @delete.autocomplete("memory")
+    async def _memories(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        personality = str(getattr(interaction.namespace, "personality", "") or "")
+        if not personality:
+            return []
+        return await memory_choices(self.gateway, interaction, personality, current)
 
     @app_commands.command(name="prune", description="Delete weak memories")
     async def prune(
@@ -106,6 +149,8 @@ class MemoryCommands(app_commands.Group):
         )
 
     @search.autocomplete("personality")
+    @browse.autocomplete("personality")
+    @delete.autocomplete("personality")
     @prune.autocomplete("personality")
     @stats.autocomplete("personality")
     @incognito.autocomplete("personality")

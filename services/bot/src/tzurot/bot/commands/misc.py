@@ -27,7 +27,7 @@ HELP = """**Talking to personalities**
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
-V2/V3: PNG, JSON, CHARX), `/memory search|prune|stats|incognito|fresh`,
+V2/V3: PNG, JSON, CHARX), `/memory search|browse|delete|prune|stats|incognito|fresh`,
 `/skills list|show|enable|disable` (research, links, drawing)
 **Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate|list` (needs Manage Channels): several

@@ -21,6 +21,7 @@ from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
 from tzurot.bot.commands.notifications import NotificationCommands, changelog_command
 from tzurot.bot.commands.settings import SettingsCommands
 from tzurot.bot.commands.skills import SkillCommands
+from tzurot.bot.commands.voice import PersonalityVoiceCommands, VoiceCommands, speak_menu
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -43,9 +44,12 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         LorebookCommands(gateway),
         AdminCommands(gateway),
         SkillCommands(gateway),
+        VoiceCommands(gateway),
+        PersonalityVoiceCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))
     tree.add_command(changelog_command(gateway))
     tree.add_command(help_command())
     tree.add_command(inspect_menu(gateway, flow))
+    tree.add_command(speak_menu(gateway, flow))

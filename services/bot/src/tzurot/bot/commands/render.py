@@ -129,6 +129,25 @@ def memories(reply: gw.SearchMemoriesResponse) -> str:
     return "\n".join(f"- {m.text[:180]}" for m in reply.memories)[:1900]
 
 
+def memory_page(reply: gw.BrowseMemoriesResponse, personality: str) -> str:
+    """One page of `/memory browse`: newest first, each with its date and short id."""
+    if not reply.total:
+        return f"{personality} has no memories of you yet."
+    first = (reply.page - 1) * reply.page_size
+    lines = [
+        f"{personality}'s memories of you, newest first "
+        f"(page {reply.page} of {reply.pages}, {reply.total} in all):"
+    ]
+    for n, m in enumerate(reply.memories, start=first + 1):
+        text = " ".join(m.text.split())
+        text = text if len(text) <= 150 else text[:149] + "…"
+        lines.append(f"{n}. <t:{m.created_at.seconds}:d> {text} · `{m.id[:8]}`")
+    if reply.page < reply.pages:
+        lines.append(f"Older: `/memory browse personality:{personality} page:{reply.page + 1}`")
+    lines.append("Delete one with `/memory delete`.")
+    return "\n".join(lines)[:1900]
+
+
 def character(p: common.Personality) -> str:
     lines = [f"**{p.display_name}** (`{p.slug}`)"]
     if p.aliases:

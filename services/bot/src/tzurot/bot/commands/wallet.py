@@ -17,7 +17,11 @@ def describe_keys(keys: list[gw.WalletKey]) -> str:
         return "You have no API keys stored. Add one with `/wallet set <provider>`."
     lines = ["Your API keys:"]
     for key in keys:
-        state = "active" if key.active else "inactive"
+        state = (
+            "active"
+            if key.active
+            else f"inactive: {key.provider} rejected it; store a new one with /wallet set"
+        )
         hint = f" (…{key.hint})" if key.hint else ""
         used = (
             f", last used <t:{key.last_used_at.seconds}:R>"

@@ -11,6 +11,7 @@
 - cards.py: character card import and export
 - lorebooks.py: lorebooks and where they are attached
 - shapes.py: the shapes.inc backup import (operators)
+- voice.py: a personality's voice, users' voice choices, speaking answers, voice cloning
 
 Authorization by principal (base.py): a user acts on their own things, superusers on
 everything, and an internal identity listed as an operator (e.g. the CLI) may act without an
@@ -32,6 +33,7 @@ from tzurot.gateway.admin.shapes import ShapesAdmin
 from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.admin.usage import UsageAdmin
 from tzurot.gateway.admin.users import UserAdmin
+from tzurot.gateway.admin.voice import VoiceAdmin
 
 __all__ = ["PERSONALITY_PATHS", "Admin", "Principal", "SettingTarget"]
 
@@ -50,5 +52,6 @@ class Admin(
     LorebookAdmin,
     ShapesAdmin,
     SkillAdmin,
+    VoiceAdmin,
 ):
     """Every admin use-case (the capability classes share AdminBase's constructor)."""

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
-from tzurot.gateway.ports import KeyVault, Memory, SkillCatalog
+from tzurot.gateway.ports import KeyVault, Memory, SkillCatalog, Speech
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
@@ -85,7 +85,11 @@ class AdminBase:
         operator_identities: frozenset[str],
         skills: SkillCatalog | None = None,
         public_url: str = "",
+        speech: Speech | None = None,
+        voice_max_characters: int = 2000,
     ) -> None:
+        self._speech = speech  # inference's voice RPCs
+        self._voice_max_characters = voice_max_characters  # the operator's cap
         self._gateway = gateway
         self._public_url = public_url.rstrip("/")  # where the edge serves avatars
         self._store = store

@@ -9,10 +9,14 @@ from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, require
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
 MAX_INCOGNITO_HOURS = 720
 MAX_EDIT_CHARS = 16_000
+DEFAULT_BROWSE_PAGE = 10
+MAX_BROWSE_PAGE = 25
+MAX_BROWSE_PAGES = 10_000
 
 
 class MemoryAdmin(AdminBase):
@@ -61,6 +65,54 @@ class MemoryAdmin(AdminBase):
                 personality_id=personality.id, user_id=user.id, query=query, limit=limit or 10
             )
         )
+
+    async def browse_memories(
+        self, who: Principal, name: str, page: int, page_size: int
+    ) -> tuple[list[common.Memory], int, int, int, int]:
+        """One page of the actor's memories of `name`, newest first: (memories, page, pages,
+        total, page size). A page past the end shows the last one."""
+        user = who.require_user()
+        size = page_size or DEFAULT_BROWSE_PAGE
+        if not 1 <= size <= MAX_BROWSE_PAGE:
+            raise InvalidArgument("page_size", f"page_size is from 1 to {MAX_BROWSE_PAGE}")
+        if not 0 <= page <= MAX_BROWSE_PAGES:
+            raise InvalidArgument("page", f"page is from 1 to {MAX_BROWSE_PAGES}")
+        personality = await self._personality(name, who)
+        page = max(page, 1)
+
+        async def one(number: int) -> mem.ListMemoriesResponse:
+            return await self._memory.list_memories(
+                mem.ListMemoriesRequest(
+                    personality_id=personality.id,
+                    user_id=user.id,
+                    limit=size,
+                    offset=(number - 1) * size,
+                )
+            )
+
+        found = await one(page)
+        pages = max(1, -(-found.total // size))
+        if page > pages:
+            page = pages
+            found = await one(page)
+        return list(found.memories), page, pages, found.total, size
+
+    async def forget_memory(self, who: Principal, name: str, memory_id: str) -> common.Memory:
+        """Deletes one of the actor's memories of `name`; NOT_FOUND when it is not theirs."""
+        user = who.require_user()
+        require("memory_id", memory_id, 100)
+        personality = await self._personality(name, who)
+        reply = await self._memory.delete_memory(
+            mem.DeleteMemoryRequest(
+                personality_id=personality.id, user_id=user.id, memory_id=memory_id.strip()
+            )
+        )
+        if not reply.deleted:
+            raise NotFound(
+                f"{personality.display_name} has no memory {memory_id.strip()!r} of you",
+                reason="MEMORY_NOT_FOUND",
+            )
+        return reply.memory
 
     async def prune_memories(
         self, who: Principal, name: str, threshold: float

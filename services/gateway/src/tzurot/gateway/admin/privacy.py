@@ -26,6 +26,7 @@ class PrivacyAdmin(AdminBase):
                 "provider": k.provider,
                 "created_at": k.created_at.isoformat() if k.created_at else None,
                 "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                "active": k.active,
             }
             for k in keys
         ]

@@ -7,12 +7,14 @@ from tzurot.gateway.admin_server.avatars import AvatarRpcs
 from tzurot.gateway.admin_server.cards import CardRpcs, LorebookRpcs, ShapesRpcs
 from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
+from tzurot.gateway.admin_server.jobs import JobRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
 from tzurot.gateway.admin_server.personalities import PersonalityRpcs
 from tzurot.gateway.admin_server.privacy import PrivacyRpcs
 from tzurot.gateway.admin_server.skills import SkillRpcs
 from tzurot.gateway.admin_server.usage import UsageRpcs
 from tzurot.gateway.admin_server.users import UserRpcs
+from tzurot.gateway.admin_server.voice import VoiceRpcs
 
 __all__ = ["GatewayAdminServicer"]
 
@@ -25,10 +27,12 @@ class GatewayAdminServicer(
     MemoryRpcs,
     PrivacyRpcs,
     UsageRpcs,
+    JobRpcs,
     AvatarRpcs,
     CardRpcs,
     LorebookRpcs,
     ShapesRpcs,
     SkillRpcs,
+    VoiceRpcs,
 ):
     """GatewayService: conversation, personalities and wallet (GatewayServicer) plus admin."""

@@ -40,6 +40,24 @@ class MemoryRpcs(AdminRpcs):
         )
         return gw.SearchMemoriesResponse(memories=list(reply.memories))
 
+    async def BrowseMemories(
+        self, request: gw.BrowseMemoriesRequest, context: Context
+    ) -> gw.BrowseMemoriesResponse:
+        found, page, pages, total, size = await self._admin.browse_memories(
+            await self._who(request), request.personality, request.page, request.page_size
+        )
+        return gw.BrowseMemoriesResponse(
+            memories=found, page=page, pages=pages, total=total, page_size=size
+        )
+
+    async def ForgetMemory(
+        self, request: gw.ForgetMemoryRequest, context: Context
+    ) -> gw.ForgetMemoryResponse:
+        forgotten = await self._admin.forget_memory(
+            await self._who(request), request.personality, request.memory_id
+        )
+        return gw.ForgetMemoryResponse(memory=forgotten)
+
     async def PruneMemories(
         self, request: gw.PruneMemoriesRequest, context: Context
     ) -> gw.PruneMemoriesResponse:

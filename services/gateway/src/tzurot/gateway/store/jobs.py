@@ -255,6 +255,40 @@ class JobQueries(SqlBase):
             finished_at=sa.func.now(),
         )
 
+    async def release_jobs(self, job_ids: Sequence[str], error: JobError) -> list[str]:
+        """Fails those of `job_ids` still queued or running with `error` (a retryable one:
+        the stopping gateway's); returns the ids it changed."""
+        jobs = t.jobs.c
+        stmt = (
+            sa.update(t.jobs)
+            .where(
+                jobs.id.in_(list(job_ids)),
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            )
+            .values(
+                status=JobStatus.FAILED.value,
+                error_code=error.code,
+                error_reason=error.reason,
+                error_message=error.message,
+                finished_at=sa.func.now(),
+            )
+            .returning(jobs.id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [str(row.id) for row in await conn.execute(stmt)]
+
+    async def release_failed_job(self, job_id: str, error: JobError) -> None:
+        """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim."""
+        jobs = t.jobs.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(jobs.id == job_id, jobs.status == JobStatus.FAILED.value)
+                .values(
+                    error_code=error.code, error_reason=error.reason, error_message=error.message
+                )
+            )
+
     async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
         return await self._update_job(
             job_id,

@@ -81,6 +81,9 @@ class MemorySearch(Protocol):
 
 
 class MemoryWriter(Protocol):
-    async def remember(self, personality_id: str, text: str, *, tags: tuple[str, ...]) -> str:
-        """Stores `text` in the personality's shared lore; the memory's id."""
+    async def remember(
+        self, personality_id: str, text: str, *, tags: tuple[str, ...], on_behalf_of: str
+    ) -> str:
+        """Stores `text` in the personality's shared lore; the memory's id. Refused
+        (INCOGNITO) while `on_behalf_of`, whose turn found it, is incognito."""
         ...

@@ -268,7 +268,9 @@ class ToolLoop:
     async def _remember(self, text: str, tags: tuple[str, ...]) -> None:
         assert self._memory is not None
         try:
-            await self._memory.remember(self._ctx.personality_id, text, tags=tags)
+            await self._memory.remember(
+                self._ctx.personality_id, text, tags=tags, on_behalf_of=self._ctx.user_id
+            )
         except TzurotError as err:  # the answer still stands; the memory is lost, and said so
             log.warning("skills.memorize_failed", reason=err.reason)
 

@@ -1,0 +1,29 @@
+"""Audio for voice: decoding what a user or a provider sent, and Discord voice messages.
+
+PyAV (FFmpeg's libraries, libopus and LAME bundled in its wheels) does every codec; nothing
+here parses a container by hand. `probe` decodes a file whole to learn its real container and
+duration (the name and declared type are never trusted); `voice_message` turns any decodable
+audio into what Discord's voice bubble wants: one channel, 48 kHz Opus in an OGG container,
+with its duration and a waveform of at most 256 one-byte samples.
+"""
+
+from tzurot.audio._codec import (
+    AudioError,
+    AudioInfo,
+    VoiceMessage,
+    encode_tone,
+    probe,
+    voice_message,
+)
+from tzurot.audio._waveform import MAX_WAVEFORM_SAMPLES, waveform
+
+__all__ = [
+    "MAX_WAVEFORM_SAMPLES",
+    "AudioError",
+    "AudioInfo",
+    "VoiceMessage",
+    "encode_tone",
+    "probe",
+    "voice_message",
+    "waveform",
+]

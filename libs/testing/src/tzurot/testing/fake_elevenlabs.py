@@ -1,0 +1,298 @@
+"""A local ElevenLabs, faked at the HTTP level from the vendor's API reference.
+
+Serves what Tzurot uses: `POST /v1/text-to-speech/{voice_id}/stream` (chunked real audio:
+MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v1/voices`
+and `POST /v1/voices/add` (Instant Voice Cloning, multipart). As strict as the vendor: the key
+travels in `xi-api-key` (401 `invalid_api_key` otherwise), errors carry
+`{"detail": {"status", "message"}}`, request bodies are validated (422 with FastAPI's `detail`
+list), a character quota answers 429 `quota_exceeded`, a full voice slot list answers 400
+`voice_limit_reached`, and cloning refuses samples that are too many, too large or not audio.
+Every request is recorded (never the key itself: only whether it was valid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from tzurot.audio import AudioError, encode_tone, probe
+
+DEFAULT_ELEVENLABS_KEY = "sk_elevenlabs_test_valid"
+MAX_CLONE_FILES = 25
+MAX_CLONE_FILE_BYTES = 10 * 1024 * 1024
+MODEL_TEXT_LIMITS = {
+    "eleven_multilingual_v2": 10_000,
+    "eleven_turbo_v2_5": 40_000,
+    "eleven_flash_v2_5": 40_000,
+    "eleven_v3": 5_000,
+}
+PREMADE_VOICES = {"21m00Tcm4TlvDq8ikWAM": "Rachel", "EXAVITQu4vr4xnSDxMaL": "Sarah"}
+_OUTPUT_FORMAT = re.compile(
+    r"^(mp3_(22050_32|44100_(32|64|96|128|192))|pcm_(16000|22050|24000|44100))$"
+)
+_CHARS_PER_SECOND = 15.0
+_STREAM_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    method: str
+    path: str
+    key_valid: bool
+    body: dict[str, Any]
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeVoice:
+    voice_id: str
+    name: str
+    category: str
+    sample_count: int = 0
+
+
+def _detail(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"detail": {"status": code, "message": message}}, status=status)
+
+
+def _invalid(loc: list[str], msg: str) -> web.Response:
+    """FastAPI's 422 body, which ElevenLabs returns for a malformed request."""
+    return web.json_response(
+        {"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}, status=422
+    )
+
+
+class FakeElevenLabs:
+    """Run with `async with FakeElevenLabs() as fake:`; `base_url` is the API root (no /v1).
+
+    `character_quota` is what the account may still synthesise (None: no limit); `voice_limit`
+    is how many custom voices it may hold; `latency` delays the first audio byte, like the
+    vendor's time to first byte.
+    """
+
+    def __init__(
+        self,
+        valid_keys: tuple[str, ...] = (DEFAULT_ELEVENLABS_KEY,),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.valid_keys = set(valid_keys)
+        self.host, self.port = host, port
+        self.character_quota: int | None = None
+        self.characters_used = 0
+        self.voice_limit = 10
+        self.latency = 0.0
+        self.voices: dict[str, FakeVoice] = {
+            vid: FakeVoice(vid, name, "premade") for vid, name in PREMADE_VOICES.items()
+        }
+        self.calls: list[RecordedCall] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=(MAX_CLONE_FILES + 2) * MAX_CLONE_FILE_BYTES)
+        app.router.add_post("/v1/text-to-speech/{voice_id}/stream", self._tts)
+        app.router.add_post("/v1/text-to-speech/{voice_id}", self._tts)
+        app.router.add_get("/v1/voices", self._list_voices)
+        app.router.add_post("/v1/voices/add", self._add_voice)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeElevenLabs:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def tts_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.path.startswith("/v1/text-to-speech/")]
+
+    def clone_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.path == "/v1/voices/add"]
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def _record(
+        self, request: web.Request, body: dict[str, Any]
+    ) -> tuple[RecordedCall, web.Response | None]:
+        valid = request.headers.get("xi-api-key", "") in self.valid_keys
+        call = RecordedCall(request.method, request.path, valid, body, dict(request.query))
+        self.calls.append(call)
+        if not valid:
+            return call, _detail(401, "invalid_api_key", "Invalid API key")
+        return call, None
+
+    async def _list_voices(self, request: web.Request) -> web.StreamResponse:
+        _, refused = self._record(request, {})
+        if refused:
+            return refused
+        voices = [
+            {"voice_id": v.voice_id, "name": v.name, "category": v.category, "labels": {}}
+            for v in self.voices.values()
+        ]
+        return web.json_response({"voices": voices})
+
+    async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        _, refused = self._record(request, body if isinstance(body, dict) else {})
+        if refused:
+            return refused
+        if not isinstance(body, dict):
+            return _invalid(["body"], "a JSON object is required")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return _invalid(["body", "text"], "field required")
+        model = str(body.get("model_id") or "eleven_multilingual_v2")
+        if model not in MODEL_TEXT_LIMITS:
+            return _detail(400, "model_not_found", f"A model with model ID {model} does not exist")
+        if len(text) > MODEL_TEXT_LIMITS[model]:
+            return _detail(
+                400,
+                "max_character_limit_exceeded",
+                f"Text is {len(text)} characters; {model} takes at most "
+                f"{MODEL_TEXT_LIMITS[model]}.",
+            )
+        settings_error = _check_voice_settings(body.get("voice_settings"))
+        if settings_error is not None:
+            return settings_error
+        output_format = request.query.get("output_format", "mp3_44100_128")
+        if not _OUTPUT_FORMAT.match(output_format):
+            return _invalid(["query", "output_format"], f"unknown output format {output_format}")
+        voice_id = request.match_info["voice_id"]
+        if voice_id not in self.voices:
+            return _detail(
+                404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."
+            )
+        if (
+            self.character_quota is not None
+            and len(text) > self.character_quota - self.characters_used
+        ):
+            left = max(0, self.character_quota - self.characters_used)
+            return _detail(
+                429,
+                "quota_exceeded",
+                f"This request exceeds your quota. You have {left} credits remaining, "
+                f"while {len(text)} credits are required for this request.",
+            )
+        self.characters_used += len(text)
+        codec, rate = output_format.split("_")[:2]
+        seconds = max(0.5, len(text) / _CHARS_PER_SECOND)
+        audio = await asyncio.to_thread(encode_tone, seconds, fmt=codec, rate=int(rate))
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "audio/mpeg" if codec == "mp3" else "application/octet-stream",
+                "character-cost": str(len(text)),
+                "request-id": uuid.uuid4().hex,
+            }
+        )
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        await response.prepare(request)
+        for start in range(0, len(audio), _STREAM_CHUNK):
+            await response.write(audio[start : start + _STREAM_CHUNK])
+        await response.write_eof()
+        return response
+
+    async def _add_voice(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule
+        if not request.content_type.startswith("multipart/"):
+            self._record(request, {})
+            return _invalid(["body"], "multipart/form-data is required")
+        fields: dict[str, str] = {}
+        files: list[tuple[str, bytes]] = []
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            data = await part.read()
+            if part.name == "files" and part.filename is not None:
+                files.append((part.filename, bytes(data)))
+            else:
+                fields[part.name] = bytes(data).decode()
+        body = {**fields, "files": [(name, len(data)) for name, data in files]}
+        _, refused = self._record(request, body)
+        if refused:
+            return refused
+        if not fields.get("name", "").strip():
+            return _invalid(["body", "name"], "field required")
+        if not files:
+            return _invalid(["body", "files"], "field required")
+        if len(files) > MAX_CLONE_FILES:
+            return _detail(
+                400, "too_many_files", f"At most {MAX_CLONE_FILES} samples can be uploaded."
+            )
+        for name, data in files:
+            if len(data) > MAX_CLONE_FILE_BYTES:
+                return _detail(
+                    400, "file_too_large", f"{name} is larger than {MAX_CLONE_FILE_BYTES} bytes."
+                )
+            try:
+                await asyncio.to_thread(probe, data)
+            except AudioError:
+                return _detail(400, "invalid_audio", f"{name} is not a valid audio file.")
+        custom = sum(1 for v in self.voices.values() if v.category == "cloned")
+        if custom >= self.voice_limit:
+            return _detail(
+                400,
+                "voice_limit_reached",
+                f"You have reached your maximum amount of custom voices ({self.voice_limit}).",
+            )
+        if self.character_quota is not None and self.characters_used >= self.character_quota:
+            return _detail(429, "quota_exceeded", "This request exceeds your quota.")
+        voice_id = uuid.uuid4().hex[:20]
+        self.voices[voice_id] = FakeVoice(voice_id, fields["name"], "cloned", len(files))
+        return web.json_response({"voice_id": voice_id, "requires_verification": False})
+
+
+def _check_voice_settings(settings: Any) -> web.Response | None:
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        return _invalid(["body", "voice_settings"], "an object is required")
+    ranges = {
+        "stability": (0.0, 1.0),
+        "similarity_boost": (0.0, 1.0),
+        "style": (0.0, 1.0),
+        "speed": (0.7, 1.2),
+    }
+    for name, (low, high) in ranges.items():
+        value = settings.get(name)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            return _invalid(
+                ["body", "voice_settings", name], f"must be a number from {low} to {high}"
+            )
+    return None

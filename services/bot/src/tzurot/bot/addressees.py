@@ -1,0 +1,115 @@
+"""Who a Discord message addresses: `@Name`/`@alias` mentions (each answers, in order), else
+a reply to one of our webhook messages, else the personality activated in the channel (or the
+group the gateway plans for it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from tzurot.bot.addressing import Addressed, match_mentions, strip_mentions
+from tzurot.bot.answers import AnswerBook
+from tzurot.bot.config import BotSettings
+from tzurot.bot.gateway_client import GatewayClient, location_of
+from tzurot.bot.proxied import reply_embed_target
+from tzurot.bot.webhooks import WebhookPool
+from tzurot.v1 import common_pb2 as common
+
+Targets = list[tuple[common.Personality, str]]
+Readable = Callable[[discord.Message, int, int], Awaitable[discord.Message | None]]
+
+
+class Addressees:
+    def __init__(
+        self,
+        client: discord.Client,
+        gateway: GatewayClient,
+        webhooks: WebhookPool,
+        settings: BotSettings,
+        *,
+        answers: AnswerBook,
+        readable: Readable,
+    ) -> None:
+        self._client, self._gateway, self._webhooks = client, gateway, webhooks
+        self._settings, self._answers, self._readable = settings, answers, readable
+        self._personalities: tuple[float, list[common.Personality]] | None = None
+
+    async def addressed(self, message: discord.Message, actor: common.Actor) -> Targets:
+        """Who the message addresses, with the text each gets: mentions, else a reply to one
+        of our answers, else the channel's (first) activated personality."""
+        explicit = await self._explicit(message, actor)
+        if explicit:
+            return explicit
+        active = await self._gateway.activation(location_of(message.channel, message.guild))
+        return [(active, message.content)] if active is not None else []
+
+    async def targets(self, message: discord.Message, actor: common.Actor) -> tuple[Targets, str]:
+        """Who answers a new message, in order, and its group round: mentions and replies
+        first; else the channel's activated personalities as the gateway picks them
+        (PlanChannelReply, which also starts the round); else the activated one."""
+        explicit = await self._explicit(message, actor)
+        if explicit:
+            return explicit, ""
+        where = location_of(message.channel, message.guild)
+        planned = await self._gateway.plan_reply(actor, where, message.content, str(message.id))
+        if planned is not None:
+            round_id, speakers = planned
+            return [(p, message.content) for p in speakers], round_id
+        return await self.addressed(message, actor), ""
+
+    async def _explicit(self, message: discord.Message, actor: common.Actor) -> Targets:
+        content = message.content
+        limit = self._settings.max_personalities_per_message
+        mentions = await self._gateway.resolve_mentions(actor, content, limit)
+        if mentions is not None:
+            spans = [(m.personality, m.matched_text, m.offset) for m in mentions]
+        else:
+            found = match_mentions(content, await self._known(actor), limit)
+            spans = [(a.personality, a.matched_text, a.offset) for a in found]
+        if spans:
+            stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
+            return [(p, stripped) for p, _, _ in spans]
+        replied = await self._replied_personality(message, actor)
+        if replied is not None:
+            return [(replied, content)]
+        return []
+
+    async def _known(self, actor: common.Actor) -> list[common.Personality]:
+        cached = self._personalities
+        now = time.monotonic()
+        if cached is None or now - cached[0] > self._settings.personality_cache_seconds:
+            cached = (now, await self._gateway.personalities(actor))
+            self._personalities = cached
+        return cached[1]
+
+    async def _replied_personality(
+        self, message: discord.Message, actor: common.Actor
+    ) -> common.Personality | None:
+        ref = message.reference
+        target: discord.Message | None = None
+        if ref is not None and ref.message_id is not None:
+            target_id = ref.message_id
+            target = ref.resolved if isinstance(ref.resolved, discord.Message) else None
+        elif message.webhook_id is not None and (found := reply_embed_target(message)):
+            target_id = found[1]  # a reply made through PluralKit: its reply embed
+            target = await self._readable(message, found[0], target_id)
+        else:
+            return None
+        known = self._answers.get(target_id)
+        if known is not None:
+            return known.personality
+        if target is None or target.webhook_id is None:
+            return None
+        if self.is_ours(target):
+            return await self._gateway.personality(actor, target.author.display_name)
+        return None
+
+    def is_ours(self, message: discord.Message) -> bool:
+        """Posted by this bot's application (its webhooks carry its application id) or one of
+        the webhooks it uses: no API call, and never a webhook created to find out."""
+        app_id = self._client.application_id
+        return (app_id is not None and message.application_id == app_id) or self._webhooks.owns(
+            message.webhook_id
+        )

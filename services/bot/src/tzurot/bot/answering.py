@@ -1,0 +1,233 @@
+"""Posting one answer: checks it can be delivered, generates it through the gateway, streams
+it into the channel through a webhook, tells the user what Discord or the gateway refused,
+and confirms what was delivered."""
+
+from __future__ import annotations
+
+import contextlib
+
+import discord
+import structlog
+
+from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.cadence import ChannelCadence
+from tzurot.bot.config import BotSettings
+from tzurot.bot.delivery import ForbiddenChannels, channel_key, delivery_problem, refusal_text
+from tzurot.bot.errors import error_reply
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.moderation import DenyNotices
+from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.references import reply_quote
+from tzurot.bot.skill_output import discord_files, status_line
+from tzurot.bot.voice import VoicePoster
+from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+log = structlog.get_logger(__name__)
+
+
+class Poster:
+    def __init__(
+        self,
+        gateway: GatewayClient,
+        webhooks: WebhookPool,
+        settings: BotSettings,
+        answers: AnswerBook,
+        voice: VoicePoster | None = None,
+    ) -> None:
+        self._gateway, self._webhooks, self._settings = gateway, webhooks, settings
+        self._voice = voice
+        self._answers = answers
+        self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
+        self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
+        self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
+
+    async def post(  # one answer: streamed, refused, quiet or the webhook cap
+        self,
+        channel: discord.abc.Messageable,
+        message: discord.Message | None,
+        personality: common.Personality,
+        request: gw.GenerateRequest,
+        user_id: int,
+        *,
+        quiet: Answer | None = None,
+    ) -> None:
+        """Checks the answer can be delivered, generates it, streams it into the channel;
+        whatever Discord refuses is told to the user and what was delivered is confirmed.
+        `quiet` (a scheduled turn): that answer is filled in, and failures are not told."""
+        channel_id = channel_key(channel)
+        if channel_id in self._forbidden:
+            log.info("bot.channel_forbidden", channel_id=channel_id)
+            if quiet is not None:
+                quiet.error_reason = "FORBIDDEN"
+            return
+        problem = delivery_problem(channel)
+        if problem is not None:
+            if quiet is not None:
+                quiet.error_reason = "FORBIDDEN"
+                return
+            await self.notify(channel, problem)
+            return
+        answer = quiet or Answer(personality, user_id, channel, request, shown=personality)
+        mentions = self._mentions(user_id)
+
+        async def send(text: str) -> int:
+            sent = await self._webhooks.send(
+                channel,
+                text,
+                username=answer.shown.display_name,
+                avatar_url=answer.shown.avatar_url or None,
+                mentions=mentions,
+            )
+            self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
+            return sent.id
+
+        async def edit(message_id: int, text: str) -> None:
+            await self._webhooks.edit(channel, message_id, text, mentions=mentions)
+
+        async def delete(message_id: int) -> None:
+            await self._webhooks.delete(channel, message_id)
+
+        prefix = reply_quote(message) if message is not None else ""
+        stream = StreamedAnswer(
+            send,
+            edit,
+            delete,
+            interval=lambda: self._cadence.interval(channel_id),
+            prefix=prefix,
+            on_limited=lambda wait: self._cadence.limited(channel_id, wait),
+        )
+        self._cadence.start(channel_id)
+        try:
+            # The webhook first: a channel at Discord's cap or refusing us costs no generation.
+            await self._webhooks.for_channel_of(channel)
+            answer.message_ids = await self._stream(channel, answer, stream)
+        except TzurotError as err:
+            log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
+            answer.job_id = ""
+            answer.error_reason = err.reason or err.code.name
+            if quiet is not None or not self._notices.should_reply(err, user_id):
+                # A scheduled turn nobody asked for, a mute, or a block told already: silent.
+                await self._finish_quietly(stream, "")
+                return
+            answer.message_ids = await self._finish_quietly(stream, error_reply(answer.shown, err))
+        except WebhookLimitReached as err:
+            answer.error_reason = "WEBHOOK_LIMIT"
+            if quiet is None:
+                await self.notify(channel, str(err))
+            return
+        except discord.HTTPException as exc:
+            answer.message_ids = stream.message_ids  # the part that was delivered
+            await self._refused(channel, exc)
+        finally:
+            self._cadence.stop(channel_id)
+        self._answers.trim()
+        if answer.job_id and answer.message_ids:
+            self._answers.set_latest(channel_id, personality.slug, answer)
+            await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
+            if answer.speak and self._voice is not None:
+                # Delivered first, then spoken: no voice is paid for that cannot be posted.
+                self._voice.speak_later(
+                    channel,
+                    answer.request.actor,
+                    answer.job_id,
+                    answer.message_ids[-1],
+                    answer.shown,
+                )
+
+    async def _stream(
+        self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer
+    ) -> list[int]:
+        """Generates and streams the answer; returns the ids of the messages posted."""
+        text = ""
+        files: list[common.GeneratedFile] = []
+        refused: discord.HTTPException | None = None
+        async with contextlib.AsyncExitStack() as typing:
+            async for event in self._gateway.generate(answer.request):
+                kind = event.WhichOneof("event")
+                if kind == "accepted":
+                    # Typing only once the gateway took the message: a refusal (a mute)
+                    # shows nothing at all.
+                    await typing.enter_async_context(channel.typing())
+                    answer.job_id = event.accepted.job_id
+                    if event.accepted.HasField("personality"):
+                        answer.shown = event.accepted.personality
+                elif kind == "chunk":
+                    text += event.chunk.text
+                    if refused is None:
+                        try:
+                            await stream.update(text)
+                        except discord.HTTPException as exc:
+                            # Stop posting, but let the (paid) generation finish, so what
+                            # was delivered can be confirmed and kept in history.
+                            refused = exc
+                elif kind == "activity" and refused is None:
+                    await self._working(channel, stream, answer.shown, event.activity, text)
+                elif kind == "finished":
+                    text = event.finished.content
+                    if event.finished.footer:  # shown under the answer, never in history
+                        text += f"\n-# {event.finished.footer}"
+                    files = list(event.finished.files)
+                    answer.speak = event.finished.speak
+        if refused is not None:
+            raise refused
+        ids = await stream.finish(text)
+        await self._attach(channel, ids, files)
+        return ids
+
+    async def _attach(
+        self,
+        channel: discord.abc.Messageable,
+        message_ids: list[int],
+        files: list[common.GeneratedFile],
+    ) -> None:
+        """The answer's files (generated images) become attachments of its last message."""
+        if files and message_ids:
+            await self._webhooks.attach(channel, message_ids[-1], discord_files(files))
+
+    async def _working(
+        self,
+        channel: discord.abc.Messageable,
+        stream: StreamedAnswer,
+        shown: common.Personality,
+        activity: common.SkillActivity,
+        text: str,
+    ) -> None:
+        """A skill started: typing again, and a short status line until the answer comes."""
+        with contextlib.suppress(discord.HTTPException):
+            await channel.typing()  # one more typing event: skills can outlast the last one
+        if not text.strip():
+            await stream.update(status_line(shown.display_name, activity.skill))
+
+    def _mentions(self, user_id: int) -> discord.AllowedMentions:
+        """Never @everyone/@here or roles; users only the one answered, when configured."""
+        users: list[discord.abc.Snowflake] | bool = (
+            [discord.Object(user_id)] if self._settings.ping_answered_user else False
+        )
+        return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+    async def _finish_quietly(self, stream: StreamedAnswer, text: str) -> list[int]:
+        try:
+            return await stream.finish(text)
+        except discord.HTTPException as exc:
+            log.info("bot.error_reply_refused", status=exc.status, code=exc.code)
+            return stream.message_ids
+
+    async def _refused(self, channel: discord.abc.Messageable, exc: discord.HTTPException) -> None:
+        log.info("bot.post_refused", status=exc.status, code=exc.code)
+        if exc.status == 403:
+            self._forbidden.remember(channel_key(channel))
+            self._webhooks.forget(channel_key(channel))
+        await self.notify(channel, refusal_text(exc))
+
+    async def notify(self, channel: discord.abc.Messageable, text: str) -> None:
+        """A short plain message from the bot itself; nothing escapes if Discord refuses it."""
+        try:
+            await channel.send(
+                discord.utils.escape_mentions(text)[:2000],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.info("bot.notice_refused", status=exc.status, code=exc.code)

@@ -1,0 +1,164 @@
+"""Reactions on an answer by the user it answered: ❌ deletes it (and its turn in history),
+🔄 deletes it and generates a new one for the same message."""
+
+from __future__ import annotations
+
+import discord
+import grpc
+import structlog
+
+from tzurot.bot.addressees import Addressees
+from tzurot.bot.answering import Poster
+from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.delivery import channel_key
+from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
+from tzurot.bot.request_build import RequestBuilder
+from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+log = structlog.get_logger(__name__)
+
+DELETE_EMOJI = "❌"
+REGENERATE_EMOJI = "🔄"
+
+
+class Reactions:
+    def __init__(
+        self,
+        gateway: GatewayClient,
+        webhooks: WebhookPool,
+        answers: AnswerBook,
+        *,
+        addressees: Addressees,
+        builder: RequestBuilder,
+        poster: Poster,
+    ) -> None:
+        self._gateway, self._webhooks, self._answers = gateway, webhooks, answers
+        self._addressees, self._builder, self._poster = addressees, builder, poster
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        emoji = str(payload.emoji)
+        if emoji not in {DELETE_EMOJI, REGENERATE_EMOJI} or payload.member is None:
+            return
+        answer = await self._answer_of(payload)
+        if answer is None or payload.user_id != answer.user_id:
+            return
+        for message_id in answer.message_ids:
+            self._answers.forget(message_id)
+            try:
+                await self._webhooks.delete(answer.channel, message_id)
+            except discord.NotFound:
+                pass  # deleted already (a moderator, or a second reaction)
+            except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
+                log.info("bot.delete_refused", error=type(exc).__name__)
+                return
+        await self._forget_turn(answer)
+        if emoji == REGENERATE_EMOJI:
+            await self._regenerate(answer, payload.message_id)
+
+    async def _answer_of(self, payload: discord.RawReactionActionEvent) -> Answer | None:
+        """The answer `payload.message_id` belongs to, found through the gateway (whichever bot
+        process posted it, before or after a restart); error replies, which have no job, only
+        from this process's memory."""
+        assert payload.member is not None
+        guild = payload.member.guild
+        channel = guild.get_channel_or_thread(payload.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        job = await self._gateway.job_for_message(actor_of(payload.member), payload.message_id)
+        if job is None:
+            return self._answers.get(payload.message_id)
+        local = self._answers.get(payload.message_id)
+        if local is not None and local.job_id == job.id:
+            return local
+        request = gw.GenerateRequest(
+            actor=actor_of(payload.member, user_id=job.author_id),
+            location=location_of(channel, guild),
+            idempotency_key=job.idempotency_key,
+            message_ids=list(job.request_message_ids),
+        )
+        return Answer(
+            common.Personality(id=job.personality_id),
+            int(job.author_id),
+            channel,
+            request,
+            message_ids=[int(m) for m in job.delivered_message_ids],
+            job_id=job.id,
+        )
+
+    async def _regenerate(self, answer: Answer, reacted_id: int) -> None:
+        """A new answer to the same message, as if it had just been sent."""
+        request = gw.GenerateRequest()
+        if answer.request.content:  # this process still has the whole request
+            request.CopyFrom(answer.request)
+            personality = answer.personality
+        else:  # rebuilt from the original message, fetched from Discord
+            again = await self._rebuilt_request(answer)
+            if again is None:
+                return
+            personality, request = again
+        # A new key each time, counted from the answer's own key: a regenerated answer
+        # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
+        base, _, count = answer.request.idempotency_key.partition("#regen")
+        request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
+        await self._poster.post(answer.channel, None, personality, request, answer.user_id)
+
+    async def _rebuilt_request(
+        self, answer: Answer
+    ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+        if not answer.request.message_ids:
+            return None
+        try:
+            original = await answer.channel.fetch_message(int(answer.request.message_ids[0]))
+        except discord.HTTPException:
+            return None
+        actor = answer.request.actor
+        for personality, content in await self._addressees.addressed(original, actor):
+            if personality.id == answer.personality.id:
+                request, notes = await self._builder.base(original, actor)
+                request.personality = personality.slug or personality.display_name
+                request.content = "\n".join(
+                    [self._builder.readable_text(original, content), *notes]
+                )
+                return personality, request
+        return None
+
+    async def _forget_turn(self, answer: Answer) -> None:
+        """Removes the answer's exchange from history, whether it is the latest one or not."""
+        latest = self._answers.drop_latest(
+            channel_key(answer.channel), answer.personality.slug, answer
+        )
+        if not answer.job_id or not answer.message_ids:
+            return  # an error reply: no exchange was stored
+        try:
+            await self._gateway.call(
+                self._gateway.stub.DeleteExchange(
+                    gw.DeleteExchangeRequest(
+                        actor=answer.request.actor, message_id=str(answer.message_ids[0])
+                    )
+                )
+            )
+        except TzurotError as err:
+            if err.code is grpc.StatusCode.NOT_FOUND:  # never stored, or already gone
+                return
+            if not unimplemented(err):
+                raise
+            if latest:  # a gateway without DeleteExchange: the latest one at least
+                await self._undo_last(answer)
+
+    async def _undo_last(self, answer: Answer) -> None:
+        try:
+            await self._gateway.call(
+                self._gateway.stub.UndoLastExchange(
+                    gw.UndoLastExchangeRequest(
+                        actor=answer.request.actor,
+                        location=answer.request.location,
+                        personality=answer.personality.slug,
+                    )
+                )
+            )
+        except TzurotError as err:
+            if not unimplemented(err):
+                raise

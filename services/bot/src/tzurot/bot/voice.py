@@ -1,0 +1,191 @@
+"""Voice answers: fetch the spoken answer from the gateway and post it as a Discord voice
+message, or as a plain audio file where a voice message is not allowed.
+
+Discord's rules (discord-api-docs, resources/message "Voice Messages", resources/webhook
+"Execute Webhook"): a voice message has the IS_VOICE_MESSAGE flag, no content, and exactly
+one audio attachment carrying `duration_secs` and `waveform`. Webhooks cannot set that flag,
+so the bot itself posts the voice bubble, as a reply to the personality's answer; where it may
+not (no Send Voice Messages, or a channel refusing voice messages: 50013 / 50173) the audio
+goes out through the personality's webhook as an ordinary attachment instead. discord.py has
+no voice-message API: the flag and the attachment fields are set on its own request helper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import structlog
+from discord.http import handle_message_parameters
+
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+log = structlog.get_logger(__name__)
+
+VOICE_FILENAME = "voice-message.ogg"
+CANNOT_SEND_VOICE_HERE = 50173
+MISSING_PERMISSIONS = 50013
+
+
+class VoiceFile(discord.File):
+    """An OGG/Opus file whose attachment entry carries the voice message's metadata."""
+
+    def __init__(self, data: bytes, duration_secs: float, waveform: str) -> None:
+        super().__init__(io.BytesIO(data), filename=VOICE_FILENAME)
+        self.duration_secs = duration_secs
+        self.waveform = waveform
+
+    def to_dict(self, index: int) -> dict[str, Any]:
+        payload = super().to_dict(index)
+        payload["duration_secs"] = self.duration_secs
+        payload["waveform"] = self.waveform
+        return payload
+
+
+@dataclass(frozen=True)
+class Spoken:
+    audio: bytes
+    finished: common.SpeechFinished
+
+
+@dataclass(frozen=True)
+class Posted:
+    message_id: int
+    voice_message: bool
+    posted_at: float  # time.perf_counter() when Discord accepted it
+
+
+async def fetch_speech(gateway: GatewayClient, request: gw.SpeakAnswerRequest) -> Spoken:
+    audio = bytearray()
+    finished: common.SpeechFinished | None = None
+    async for event in gateway.speak_answer(request):
+        if event.WhichOneof("event") == "chunk":
+            audio += event.chunk.data
+        else:
+            finished = event.finished
+    if finished is None:
+        raise TzurotError("the gateway ended the voice without its end", reason="NO_SPEECH")
+    return Spoken(bytes(audio), finished)
+
+
+def _may_send_voice(channel: object) -> bool:
+    me = getattr(getattr(channel, "guild", None), "me", None)
+    permissions_for = getattr(channel, "permissions_for", None)
+    if me is None or permissions_for is None:
+        return True  # a DM: Discord decides
+    return bool(permissions_for(me).send_voice_messages)
+
+
+class VoicePoster:
+    def __init__(self, gateway: GatewayClient, webhooks: WebhookPool, http: Any) -> None:
+        self._gateway, self._webhooks, self._http = gateway, webhooks, http
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def speak_later(
+        self,
+        channel: discord.abc.Messageable,
+        actor: common.Actor,
+        job_id: str,
+        reply_to: int,
+        shown: common.Personality,
+    ) -> None:
+        """Speaks a delivered answer in the background: the text is never held up by it."""
+        task = asyncio.create_task(self._speak_quietly(channel, actor, job_id, reply_to, shown))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _speak_quietly(
+        self,
+        channel: discord.abc.Messageable,
+        actor: common.Actor,
+        job_id: str,
+        reply_to: int,
+        shown: common.Personality,
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            spoken = await fetch_speech(
+                self._gateway, gw.SpeakAnswerRequest(actor=actor, job_id=job_id)
+            )
+            posted = await self.post(channel, spoken, reply_to=reply_to, shown=shown)
+        except (TzurotError, discord.HTTPException) as exc:
+            # The text was delivered; a voice that could not be made or posted stays unsaid.
+            log.info("bot.voice_failed", error=type(exc).__name__, reason=_reason(exc))
+            return
+        log.info(
+            "bot.voice_posted",
+            job_id=job_id,
+            voice_message=posted.voice_message,
+            seconds=round(posted.posted_at - started, 3),
+        )
+
+    async def post(
+        self,
+        channel: discord.abc.Messageable,
+        spoken: Spoken,
+        *,
+        reply_to: int,
+        shown: common.Personality,
+    ) -> Posted:
+        """A voice message from the bot replying to `reply_to`, else the audio as a plain
+        attachment through the personality's webhook."""
+        if _may_send_voice(channel):
+            try:
+                return await self._voice_message(channel, spoken, reply_to)
+            except discord.HTTPException as exc:
+                if exc.code not in (CANNOT_SEND_VOICE_HERE, MISSING_PERMISSIONS):
+                    raise
+                log.info("bot.voice_message_refused", code=exc.code)
+        return await self._audio_file(channel, spoken, shown)
+
+    async def _voice_message(
+        self, channel: discord.abc.Messageable, spoken: Spoken, reply_to: int
+    ) -> Posted:
+        target_id = int(getattr(channel, "id", 0))
+        params = handle_message_parameters(
+            file=VoiceFile(spoken.audio, spoken.finished.duration_secs, spoken.finished.waveform),
+            flags=discord.MessageFlags(voice=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            message_reference=discord.MessageReference(
+                message_id=reply_to, channel_id=target_id, fail_if_not_exists=False
+            ).to_message_reference_dict(),
+        )
+        with params:
+            data = await self._http.send_message(target_id, params=params)
+        return Posted(int(data["id"]), True, time.perf_counter())
+
+    async def _audio_file(
+        self, channel: discord.abc.Messageable, spoken: Spoken, shown: common.Personality
+    ) -> Posted:
+        parent, thread = webhook_channel(channel)
+        hook = await self._webhooks.for_channel(parent)
+        sent = await hook.send(
+            file=discord.File(io.BytesIO(spoken.audio), filename=VOICE_FILENAME),
+            username=sanitize_username(shown.display_name or "Tzurot"),
+            avatar_url=shown.avatar_url or discord.utils.MISSING,
+            thread=thread or discord.utils.MISSING,
+            allowed_mentions=discord.AllowedMentions.none(),
+            wait=True,
+        )
+        return Posted(sent.id, False, time.perf_counter())
+
+    async def drain(self) -> None:
+        """Waits for voices being made (a clean stop, and tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, TzurotError):
+        return exc.reason
+    if isinstance(exc, discord.HTTPException):
+        return str(exc.code)
+    return ""

@@ -1,0 +1,230 @@
+"""Voice use-cases: a personality's voice, a user's choice and limit, speaking a delivered
+answer, and cloning a voice from uploaded samples (rules in tzurot.gateway.voice)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import structlog
+
+from tzurot.audio import AudioError, probe
+from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid
+from tzurot.gateway.domain import ConfigSource, JobStatus, Personality
+from tzurot.gateway.ports import Speech
+from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, validate
+from tzurot.gateway.voice import (
+    ELEVENLABS,
+    MAX_SAMPLE_BYTES,
+    MAX_SAMPLE_SECONDS,
+    MAX_SAMPLES,
+    SAMPLE_FORMATS,
+    SpeechDone,
+    Voice,
+    VoiceSample,
+    character_limit,
+    cut_for_speech,
+    user_chose,
+    validate_voice,
+)
+from tzurot.gateway.voice_store import VoiceStore
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    quoted,
+)
+
+log = structlog.get_logger(__name__)
+
+_ENABLE, _DISABLE, _RESET = "enable", "disable", "reset"
+
+
+class VoiceAdmin(AdminBase):
+    @property
+    def _voices(self) -> VoiceStore:
+        return VoiceStore(self._store.engine)
+
+    def _speech_port(self) -> Speech:
+        if self._speech is None:
+            raise FailedPrecondition("voice is not wired here", reason="VOICE_UNAVAILABLE")
+        return self._speech
+
+    # ---- a personality's voice ----
+
+    async def set_personality_voice(
+        self, who: Principal, name: str, voice: Voice | None
+    ) -> Voice | None:
+        """Sets (or, with None, removes) the voice; owner or superuser."""
+        target = await self._owned(name, who)
+        if voice is None:
+            await self._voices.delete_voice(target.id)
+            return None
+        await self._voices.put_voice(target.id, validate_voice(voice))
+        return await self._voices.voice(target.id)
+
+    async def personality_voice(self, who: Principal, name: str) -> Voice | None:
+        return await self._voices.voice((await self._personality(name, who)).id)
+
+    # ---- the user's choice ----
+
+    async def set_voice_preference(
+        self, who: Principal, choice: str, character_limit_value: int
+    ) -> tuple[str, int]:
+        """Writes the user's level: choice enable/disable/reset ("" leaves it), the limit
+        (0 leaves it, -1 resets it). Returns (choice in force, limit in force)."""
+        user = who.require_user()
+        ids = {"user_id": user.id}
+        if choice == _ENABLE:
+            await self._db.set_setting(ConfigSource.USER, ids, VOICE_MODE, "always")
+        elif choice == _DISABLE:
+            await self._db.set_setting(ConfigSource.USER, ids, VOICE_MODE, "off")
+        elif choice == _RESET:
+            await self._db.reset_setting(ConfigSource.USER, ids, VOICE_MODE)
+        if character_limit_value == -1:
+            await self._db.reset_setting(ConfigSource.USER, ids, VOICE_MAX_CHARACTERS)
+        elif character_limit_value:
+            value = validate(VOICE_MAX_CHARACTERS, character_limit_value)
+            await self._db.set_setting(ConfigSource.USER, ids, VOICE_MAX_CHARACTERS, value)
+        settings = await self._gateway.resolved_settings(user, None, "")
+        return user_chose(settings), character_limit(settings, self._voice_max_characters)
+
+    # ---- speaking a delivered answer ----
+
+    async def speak_answer(
+        self, who: Principal, *, job_id: str = "", message_id: str = ""
+    ) -> AsyncGenerator[bytes | SpeechDone, None]:
+        """The voice message of a delivered answer: its bytes in chunks, then SpeechDone.
+
+        By job id only its own user (or a superuser) may; by message id (the Speak menu)
+        anyone who sees the message, paying with their own key.
+        """
+        user = who.require_user()
+        if job_id:
+            job = await self._store.get_job(job_id) if is_uuid(job_id) else None
+            if job is not None and job.user_id != user.id and not user.superuser:
+                raise PermissionDenied("only the user it answered may have it spoken")
+        elif message_id:
+            job = await self._store.get_job_by_delivered_message(message_id)
+        else:
+            raise InvalidArgument("answer", "name the answer: job_id or message_id")
+        if job is None:
+            raise NotFound("no answer of a personality there", reason="ANSWER_NOT_FOUND")
+        if job.status is not JobStatus.DELIVERED:
+            raise FailedPrecondition(
+                "the answer has not been delivered yet", reason="ANSWER_NOT_DELIVERED"
+            )
+        personality = await self._store.get_personality(job.personality_id)
+        voice = await self._voices.voice(job.personality_id)
+        if voice is None or personality is None:
+            raise FailedPrecondition("this personality has no voice", reason="NO_VOICE")
+        channel = await self._db.setting_levels(channel_id=job.channel_id)
+        if channel.get(ConfigSource.CHANNEL, {}).get(VOICE_MODE) == "off":
+            raise FailedPrecondition("voice is turned off in this channel", reason="VOICE_OFF")
+        settings = await self._gateway.resolved_settings(user, personality, job.channel_id)
+        text = cut_for_speech(job.content, character_limit(settings, self._voice_max_characters))
+        if not text:
+            raise FailedPrecondition("the answer has nothing to say", reason="NOTHING_TO_SAY")
+        async for event in self._speech_port().synthesize_speech(user.id, voice, text):
+            if isinstance(event, SpeechDone):
+                await self._voices.record_speech(
+                    user.id, job.id, voice.provider, voice.model, event.characters
+                )
+                log.info(
+                    "voice.spoken",
+                    job_id=job.id,
+                    provider=voice.provider,
+                    characters=event.characters,
+                    duration_secs=event.duration_secs,
+                )
+            yield event
+
+    # ---- samples and cloning ----
+
+    async def upload_voice_sample(
+        self, who: Principal, name: str, filename: str, data: bytes
+    ) -> VoiceSample:
+        target = await self._owned(name, who)
+        filename = (filename.strip() or "sample")[-200:]
+        if len(data) > MAX_SAMPLE_BYTES:
+            raise InvalidArgument("data", f"{quoted(filename)} is larger than 10 MB")
+        try:
+            info = await asyncio.to_thread(probe, data)
+        except AudioError as exc:
+            raise InvalidArgument(
+                "data", f"{quoted(filename)} is not an MP3, WAV or OGG recording ({exc})"
+            ) from None
+        if info.container not in SAMPLE_FORMATS:
+            raise InvalidArgument(
+                "data",
+                f"{quoted(filename)} is {info.container} audio; samples must be MP3, WAV or OGG",
+            )
+        if info.duration_secs > MAX_SAMPLE_SECONDS:
+            raise InvalidArgument("data", f"{quoted(filename)} is longer than 10 minutes")
+        added = await self._voices.add_sample(
+            target.id,
+            who.user_id,
+            filename=filename,
+            fmt=info.container,
+            duration_secs=round(info.duration_secs, 2),
+            data=data,
+            max_samples=MAX_SAMPLES,
+        )
+        if added is None:
+            raise FailedPrecondition(
+                f"{quoted(target.slug)} already has {MAX_SAMPLES} samples; remove one first",
+                reason="TOO_MANY_SAMPLES",
+            )
+        return added
+
+    async def voice_samples(self, who: Principal, name: str) -> list[VoiceSample]:
+        return await self._voices.samples((await self._owned(name, who)).id)
+
+    async def remove_voice_sample(self, who: Principal, name: str, sample_id: str) -> None:
+        target = await self._owned(name, who)
+        if not is_uuid(sample_id) or not await self._voices.remove_sample(target.id, sample_id):
+            raise NotFound(f"no sample {quoted(sample_id)}", reason="SAMPLE_NOT_FOUND")
+
+    async def clone_voice(self, who: Principal, name: str) -> tuple[Voice, int]:
+        """An ElevenLabs Instant Voice Clone from every sample, with the actor's key; the
+        voice becomes the personality's (its tuning and frequency kept)."""
+        user = who.require_user()
+        target = await self._owned(name, who)
+        samples = await self._voices.sample_data(target.id)
+        if not samples:
+            raise FailedPrecondition(
+                f"{quoted(target.slug)} has no voice samples; upload some first",
+                reason="NO_SAMPLES",
+            )
+        voice_id = await self._speech_port().clone_voice(
+            user.id, target.display_name, _description(target), samples
+        )
+        current = await self._voices.voice(target.id)
+        voice = Voice(provider=ELEVENLABS, voice_id=voice_id)
+        if current is not None and current.provider == ELEVENLABS:
+            voice = Voice(
+                provider=ELEVENLABS,
+                voice_id=voice_id,
+                model=current.model,
+                stability=current.stability,
+                similarity_boost=current.similarity_boost,
+                style=current.style,
+                speed=current.speed,
+                frequency=current.frequency,
+                probability=current.probability,
+            )
+        elif current is not None:
+            voice = Voice(
+                provider=ELEVENLABS,
+                voice_id=voice_id,
+                frequency=current.frequency,
+                probability=current.probability,
+            )
+        await self._voices.put_voice(target.id, voice)
+        log.info("voice.cloned", personality_id=target.id, samples=len(samples))
+        return voice, len(samples)
+
+
+def _description(personality: Personality) -> str:
+    return f"Tzurot personality {personality.slug}"[:500]

@@ -1,0 +1,143 @@
+"""Fact extraction, orchestrated by gateway off the request path.
+
+Memory never sees a key and never calls an LLM, so the loop lives here: claim a batch of
+delivered exchanges waiting for extraction (memory's fact outbox, leased), group them by
+user and personality, have inference extract durable facts with the user's effective LLM
+config (their key, or a free-use config the operator pays for), and hand the facts back to
+memory, which stores them and supersedes the known facts they contradict.
+
+A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
+finished with no facts; any other failure leaves it leased, so it is retried when the
+lease runs out (memory drops a job after five claims).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import structlog
+
+from tzurot.gateway import convert
+from tzurot.gateway.domain import Personality, ResolvedConfig, User
+from tzurot.runtime.errors import FailedPrecondition, TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import memory_pb2 as mem
+
+log = structlog.get_logger("tzurot.gateway.facts")
+
+LEASE_SECONDS = 300
+
+
+class FactMemory(Protocol):
+    async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]: ...
+
+    async def store_facts(self, request: mem.StoreFactsRequest) -> mem.StoreFactsResponse: ...
+
+
+class FactExtractor(Protocol):
+    async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse: ...
+
+
+class FactExtraction:
+    def __init__(
+        self,
+        memory: FactMemory,
+        inference: FactExtractor,
+        *,
+        user_of: Callable[[str], Awaitable[User | None]],
+        personality_of: Callable[[str], Awaitable[Personality | None]],
+        config_of: Callable[[Personality, User], Awaitable[ResolvedConfig]],
+        batch: int = 32,
+    ) -> None:
+        self._memory = memory
+        self._inference = inference
+        self._user_of = user_of
+        self._personality_of = personality_of
+        self._config_of = config_of
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def kick(self) -> None:
+        """An exchange is waiting: extract soon."""
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Extracts facts until nothing waits; the number of facts stored."""
+        stored = 0
+        async with self._lock:
+            while True:
+                batches = await self._memory.claim_fact_jobs(self._batch, LEASE_SECONDS)
+                for batch in batches:
+                    try:
+                        stored += await self._extract(batch)
+                    except TzurotError as error:
+                        log.warning(
+                            "fact extraction failed; retried after the lease",
+                            user_id=batch.user_id,
+                            jobs=len(batch.job_ids),
+                            reason=error.reason,
+                        )
+                if sum(len(b.job_ids) for b in batches) < self._batch:
+                    break
+        return stored
+
+    async def _extract(self, batch: mem.FactBatch) -> int:
+        user = await self._user_of(batch.user_id)
+        personality = await self._personality_of(batch.personality_id)
+        facts: Sequence[inf.ExtractedFact] = ()
+        if user is not None and personality is not None:
+            config = await self._config_of(personality, user)
+            try:
+                reply = await self._inference.extract_facts(
+                    inf.ExtractFactsRequest(
+                        user_id=user.id,
+                        config=common.ResolvedLlmConfig(
+                            config=convert.llm_config(config.config),
+                            source=convert.CONFIG_SOURCE[config.source],
+                        ),
+                        user_name=_user_name(batch, user),
+                        personality_name=personality.display_name,
+                        turns=batch.turns,
+                        known_facts=batch.known_facts,
+                    )
+                )
+                facts = reply.facts
+            except FailedPrecondition as refused:
+                # No key for this config (or the model is not free): nothing to extract with.
+                log.info("facts not extracted", user_id=user.id, reason=refused.reason)
+        done = await self._memory.store_facts(
+            mem.StoreFactsRequest(
+                personality_id=batch.personality_id,
+                user_id=batch.user_id,
+                job_ids=batch.job_ids,
+                facts=[mem.NewFact(text=f.text, supersedes=f.supersedes) for f in facts],
+            )
+        )
+        log.info(
+            "facts stored", user_id=batch.user_id, facts=len(done.facts), superseded=done.superseded
+        )
+        return len(done.facts)
+
+    async def run(self, poll_seconds: float) -> None:
+        """Drains on every kick, and every `poll_seconds` (a missed kick, a restart)."""
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("fact extraction pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_seconds)
+            self._wake.clear()
+
+
+def _user_name(batch: mem.FactBatch, user: User) -> str:
+    """The name the user goes by in these exchanges (their newest turn's), else their own."""
+    for turn in reversed(batch.turns):
+        if turn.role == common.ROLE_USER and turn.author_name:
+            return turn.author_name
+    return user.display_name

@@ -1,0 +1,88 @@
+"""Wallet truth, off the request path: which stored keys answered (keyvault's "last used")
+and which the provider rejected (the key turns inactive), sent to keyvault's MarkUsed.
+
+An answer only notes its use in memory; a background loop sends what gathered every
+`flush_seconds` in one call, so keyvault is never on the hot path. A rejection is sent at
+once: the answer failed anyway, and the user's next `/wallet list` must already say so.
+A batch that keyvault could not take is kept for the next flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+
+from tzurot.gateway.domain import KeyUse
+
+log = structlog.get_logger(__name__)
+
+MAX_PENDING = 1000
+"""Keys remembered between flushes (keyvault's batch limit); beyond it uses are dropped."""
+
+
+class KeyUseSink(Protocol):
+    async def record_uses(self, uses: Sequence[KeyUse]) -> None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyUses:
+    """Gathers key uses and sends them to keyvault in batches."""
+
+    def __init__(
+        self,
+        sink: KeyUseSink,
+        *,
+        flush_seconds: float = 10.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._sink = sink
+        self._flush_seconds = flush_seconds
+        self._clock = clock
+        # The latest use per (user, provider, rejected): keyvault applies them in time order,
+        # so a key that failed and then worked (or the reverse) ends in the right state.
+        self._pending: dict[tuple[str, str, bool], KeyUse] = {}
+        self._lock = asyncio.Lock()
+
+    def used(self, user_id: str, provider: str) -> None:
+        """A stored key answered; no I/O here."""
+        self._note(KeyUse(user_id, provider, self._clock()))
+
+    async def rejected(self, user_id: str, provider: str) -> None:
+        """The provider refused a stored key (401): marked inactive now (never raises)."""
+        self._note(KeyUse(user_id, provider, self._clock(), rejected=True))
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Sends what gathered; on failure it stays for the next flush (never raises)."""
+        async with self._lock:
+            batch, self._pending = self._pending, {}
+            if not batch:
+                return
+            try:
+                await self._sink.record_uses(list(batch.values()))
+            except Exception:
+                log.warning("wallet.key_uses_not_recorded", uses=len(batch), exc_info=True)
+                for use in batch.values():
+                    self._note(use)
+
+    async def run(self) -> None:
+        """Flushes every `flush_seconds` until cancelled."""
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    def _note(self, use: KeyUse) -> None:
+        key = (use.user_id, use.provider, use.rejected)
+        known = self._pending.get(key)
+        if known is None and len(self._pending) >= MAX_PENDING:
+            log.warning("wallet.key_uses_dropped", user_id=use.user_id, provider=use.provider)
+            return
+        if known is None or known.used_at < use.used_at:
+            self._pending[key] = use

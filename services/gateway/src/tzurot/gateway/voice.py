@@ -1,0 +1,145 @@
+"""Voice (issue 17): whether an answer is spoken, how much of it, and a voice's rules.
+
+Whether: a personality with a voice speaks when the `voice_mode` setting says so. The user's
+choice (`/voice enable` = "always", `/voice disable` = "off", at the user level; `/voice reset`
+removes it) wins over the personality's frequency (always; sometimes with a probability; only
+on request), which applies while the mode is "auto". A channel whose own level says "off"
+forbids voice there whatever the user chose. How much: the first `voice_max_characters`
+(the user's setting, never above the operator's `TZUROT_VOICE_MAX_CHARACTERS`), cut at a
+sentence or word end.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from tzurot.gateway.domain import ConfigSource
+from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, ResolvedSetting
+from tzurot.runtime.errors import InvalidArgument
+
+Frequency = Literal["always", "sometimes", "on_request"]
+FREQUENCIES: tuple[Frequency, ...] = ("always", "sometimes", "on_request")
+ELEVENLABS = "elevenlabs"
+MAX_SAMPLES = 25
+MAX_SAMPLE_BYTES = 10 * 1024 * 1024
+SAMPLE_FORMATS = ("mp3", "wav", "ogg")
+MAX_SAMPLE_SECONDS = 600.0
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
+
+
+@dataclass(frozen=True)
+class Voice:
+    provider: str
+    voice_id: str
+    model: str = ""
+    stability: float | None = None
+    similarity_boost: float | None = None
+    style: float | None = None
+    speed: float | None = None
+    frequency: Frequency = "always"
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class VoiceSample:
+    id: str
+    filename: str
+    format: str
+    duration_secs: float
+    size_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SpeechDone:
+    content_type: str
+    size_bytes: int
+    duration_secs: float
+    waveform: str
+    characters: int
+
+
+def _check_range(field: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not low <= value <= high:
+        raise InvalidArgument(f"voice.{field}", f"{field} must be from {low} to {high}")
+
+
+def validate_voice(voice: Voice) -> Voice:
+    """The voice as stored; InvalidArgument naming the field that is wrong."""
+    if not voice.provider.strip():
+        raise InvalidArgument("voice.provider", "name the voice's provider")
+    if not voice.voice_id.strip() or len(voice.voice_id) > 200:
+        raise InvalidArgument("voice.voice_id", "voice_id is required (at most 200 characters)")
+    if len(voice.model) > 200:
+        raise InvalidArgument("voice.model", "model is longer than 200 characters")
+    for name in ("stability", "similarity_boost", "style"):
+        _check_range(name, getattr(voice, name), 0.0, 1.0)
+    if voice.provider == ELEVENLABS:
+        _check_range("speed", voice.speed, 0.7, 1.2)
+    else:
+        _check_range("speed", voice.speed, 0.25, 4.0)
+    if voice.frequency not in FREQUENCIES:
+        raise InvalidArgument("voice.frequency", f"frequency is one of {', '.join(FREQUENCIES)}")
+    _check_range("probability", voice.probability, 0.0, 1.0)
+    return voice
+
+
+def frequency_from_imported(value: float) -> tuple[Frequency, float]:
+    """An imported personality's "frequency" (0-1): 1 always, 0 on request, else sometimes."""
+    if value >= 1:
+        return "always", 1.0
+    if value <= 0:
+        return "on_request", 0.0
+    return "sometimes", value
+
+
+def decide(
+    voice: Voice | None,
+    settings: Mapping[str, ResolvedSetting],
+    channel_level: Mapping[str, Any],
+    rng: random.Random,
+) -> bool:
+    """Whether this answer is spoken (see the module's docstring)."""
+    if voice is None or channel_level.get(VOICE_MODE) == "off":
+        return False
+    mode = settings[VOICE_MODE].value
+    if mode == "off":
+        return False
+    if mode == "always":
+        return True
+    if voice.frequency == "always":
+        return True
+    if voice.frequency == "sometimes":
+        return rng.random() < voice.probability
+    return False
+
+
+def character_limit(settings: Mapping[str, ResolvedSetting], operator_limit: int) -> int:
+    return min(int(settings[VOICE_MAX_CHARACTERS].value), operator_limit)
+
+
+def user_chose(settings: Mapping[str, ResolvedSetting]) -> str:
+    """ "enable", "disable" or "" (the personality's default) from the user's own level."""
+    mode = settings[VOICE_MODE]
+    if mode.source not in (ConfigSource.USER, ConfigSource.USER_PERSONALITY):
+        return ""
+    return {"always": "enable", "off": "disable"}.get(str(mode.value), "")
+
+
+def cut_for_speech(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, ending at a sentence end when one falls in the
+    second half, else at a word end."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+    if ends and ends[-1] > limit // 2:
+        return head[: ends[-1]].strip()
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else text[:limit]).strip()

@@ -1,0 +1,218 @@
+"""Speech providers: ElevenLabs (its own API) and OpenAI-compatible `/audio/speech`.
+
+ElevenLabs is spoken to with httpx (three endpoints: text-to-speech streaming, the voice list
+that proves a key, Instant Voice Cloning); OpenAI, Kokoro-FastAPI and openedai-speech through
+the `openai` client. Each answers provider audio (MP3) as it streams; refusals become typed
+errors that name the provider and never quote a key: 401 → FailedPrecondition
+INVALID_API_KEY, quota → RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list →
+FailedPrecondition VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND,
+unreachable or 5xx → UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import openai
+from pydantic import SecretStr
+
+from tzurot.inference.llm import provider_error
+from tzurot.inference.providers import Provider
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+)
+
+ELEVENLABS = "elevenlabs"
+DEFAULT_ELEVENLABS_URL = "https://api.elevenlabs.io"
+DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
+DEFAULT_SPEECH_MODEL = "tts-1"
+ELEVENLABS_OUTPUT = "mp3_44100_128"
+"""MP3 is open to every plan (PCM 44.1 kHz needs Pro); it is transcoded to Opus anyway."""
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    provider: str
+    voice_id: str
+    model: str = ""
+    stability: float | None = None
+    similarity_boost: float | None = None
+    style: float | None = None
+    speed: float | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    filename: str
+    data: bytes
+
+
+def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911  # one per vendor refusal
+    status = response.status_code
+    detail: Any = None
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    code = detail.get("status", "") if isinstance(detail, dict) else ""
+    meta = {"provider": ELEVENLABS}
+    if status == 401 and code != "quota_exceeded":
+        return FailedPrecondition(
+            "elevenlabs refused the API key; set a working one with /wallet set elevenlabs",
+            reason="INVALID_API_KEY",
+            metadata=meta,
+        )
+    if code == "quota_exceeded":
+        return ResourceExhausted(
+            "the elevenlabs account has no characters left this month",
+            reason="PROVIDER_QUOTA_EXCEEDED",
+            metadata=meta,
+        )
+    if status == 429:
+        return ResourceExhausted(
+            "elevenlabs is rate limiting this key; try again shortly",
+            retry_after_seconds=5.0,
+            reason="PROVIDER_RATE_LIMITED",
+            metadata=meta,
+        )
+    if code == "voice_limit_reached":
+        return FailedPrecondition(
+            "the elevenlabs account holds as many custom voices as its plan allows; "
+            "remove one in ElevenLabs first",
+            reason="VOICE_LIMIT_REACHED",
+            metadata=meta,
+        )
+    if code == "voice_not_found" or status == 404:
+        return FailedPrecondition(
+            "elevenlabs does not know this voice for this key (clone it again with this key)",
+            reason="VOICE_NOT_FOUND",
+            metadata=meta,
+        )
+    if status >= 500:
+        return Unavailable(f"elevenlabs failed (HTTP {status})", metadata=meta)
+    what = code or f"HTTP {status}"
+    return InvalidArgument("voice", f"elevenlabs refused the request ({what})", metadata=meta)
+
+
+class ElevenLabsClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str = DEFAULT_ELEVENLABS_URL) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def count_voices(self, api_key: SecretStr) -> int:
+        """How many voices the key sees: a free call that proves the key."""
+        response = await self._send("GET", "/v1/voices", api_key)
+        voices = response.json().get("voices")
+        return len(voices) if isinstance(voices, list) else 0
+
+    async def synthesize(
+        self, api_key: SecretStr, voice: VoiceSpec, text: str
+    ) -> AsyncIterator[bytes]:
+        settings = {
+            name: value
+            for name, value in (
+                ("stability", voice.stability),
+                ("similarity_boost", voice.similarity_boost),
+                ("style", voice.style),
+                ("speed", voice.speed),
+            )
+            if value is not None
+        }
+        body: dict[str, Any] = {"text": text, "model_id": voice.model or DEFAULT_ELEVENLABS_MODEL}
+        if settings:
+            body["voice_settings"] = settings
+        request = self._http.build_request(
+            "POST",
+            f"{self._base}/v1/text-to-speech/{voice.voice_id}/stream",
+            params={"output_format": ELEVENLABS_OUTPUT},
+            json=body,
+            headers={"xi-api-key": api_key.get_secret_value()},
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError:
+            raise Unavailable(
+                "elevenlabs could not be reached", metadata={"provider": ELEVENLABS}
+            ) from None
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _elevenlabs_error(response)
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError:
+            raise Unavailable(
+                "elevenlabs broke off the audio", metadata={"provider": ELEVENLABS}
+            ) from None
+        finally:
+            await response.aclose()
+
+    async def clone(
+        self, api_key: SecretStr, name: str, description: str, samples: Sequence[Sample]
+    ) -> str:
+        files = [
+            ("files", (sample.filename, sample.data, "application/octet-stream"))
+            for sample in samples
+        ]
+        data = {"name": name, "description": description, "remove_background_noise": "false"}
+        response = await self._send("POST", "/v1/voices/add", api_key, data=data, files=files)
+        voice_id = response.json().get("voice_id")
+        if not isinstance(voice_id, str) or not voice_id:
+            raise Unavailable("elevenlabs returned no voice id", metadata={"provider": ELEVENLABS})
+        return voice_id
+
+    async def _send(
+        self, method: str, path: str, api_key: SecretStr, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method,
+                f"{self._base}{path}",
+                headers={"xi-api-key": api_key.get_secret_value()},
+                **kwargs,
+            )
+        except httpx.HTTPError:
+            raise Unavailable(
+                "elevenlabs could not be reached", metadata={"provider": ELEVENLABS}
+            ) from None
+        if response.status_code >= 400:
+            raise _elevenlabs_error(response)
+        return response
+
+
+class OpenAISpeechClient:
+    """`POST {base}/audio/speech` through the openai client (MP3 back)."""
+
+    def __init__(self, http: httpx.AsyncClient, *, max_retries: int = 2) -> None:
+        self._http = http
+        self._max_retries = max_retries
+
+    async def synthesize(
+        self, provider: Provider, api_key: SecretStr, voice: VoiceSpec, text: str
+    ) -> AsyncIterator[bytes]:
+        client = openai.AsyncOpenAI(
+            base_url=provider.base_url,
+            api_key=api_key.get_secret_value(),
+            max_retries=self._max_retries,
+            http_client=self._http,
+        )
+        extra: dict[str, Any] = {} if voice.speed is None else {"speed": voice.speed}
+        try:
+            async with client.audio.speech.with_streaming_response.create(
+                model=voice.model or DEFAULT_SPEECH_MODEL,
+                voice=voice.voice_id,
+                input=text,
+                response_format="mp3",
+                **extra,
+            ) as response:
+                async for chunk in response.iter_bytes():
+                    yield chunk
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, provider.name, model=voice.model) from None

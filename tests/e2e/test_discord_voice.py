@@ -1,0 +1,266 @@
+"""Voice through Discord: the fake Discord, the real bot, the whole mesh, the fake ElevenLabs.
+
+A user who enables voice gets the text, then a voice message (the native bubble: OGG/Opus,
+IS_VOICE_MESSAGE, duration and waveform) whose file decodes; a user who disabled it gets
+text only; "Speak" speaks one answer on request; where the bot may not send voice messages the
+audio comes as a plain file through the personality's webhook; an owner uploads two samples
+(a bad one is refused) and clones the voice with their own ElevenLabs key.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tzurot.audio import encode_tone, probe
+from tzurot.bot.bot import TzurotBot
+from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
+from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.fake_discord import Json
+from tzurot.testing.fake_discord.records import Posted
+from tzurot.testing.fake_discord.rules import Permission
+from tzurot.testing.fake_discord.voice_messages import IS_VOICE_MESSAGE
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+RACHEL = "21m00Tcm4TlvDq8ikWAM"
+
+
+@dataclass
+class VoiceWorld:
+    world: World
+    eleven: FakeElevenLabs
+    database: str
+
+
+@pytest.fixture(scope="module")
+async def voice_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[VoiceWorld]:
+    async with FakeElevenLabs() as eleven:
+        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+        async with discord_world(
+            database,
+            Path(tmp_path_factory.mktemp("voice")),
+            inference={"elevenlabs_url": eleven.base_url},
+        ) as world:
+            yield VoiceWorld(world, eleven, database)
+
+
+@pytest.fixture
+def vw(voice_mesh: VoiceWorld) -> VoiceWorld:
+    voice_mesh.world = voice_mesh.world.scene()
+    return voice_mesh
+
+
+def actor(user: Json) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+async def give_keys(world: World, *users: Json) -> None:
+    for user in users:
+        await world.set_key(user)
+        await world.cli.SetWalletKey(
+            gw.SetWalletKeyRequest(
+                actor=actor(user), provider="elevenlabs", api_key=DEFAULT_ELEVENLABS_KEY
+            )
+        )
+
+
+async def lilith_speaks(world: World, frequency: common.VoiceFrequency.ValueType) -> None:
+    await world.cli.SetPersonalityVoice(
+        gw.SetPersonalityVoiceRequest(
+            personality="lilith",
+            voice=common.VoiceConfig(
+                provider="elevenlabs", voice_id=RACHEL, stability=0.5, frequency=frequency
+            ),
+        )
+    )
+
+
+def voice_messages(world: World, channel: Json) -> list[Posted]:
+    return [
+        m
+        for m in world.discord.messages.get(int(channel["id"]), [])
+        if int(m.data.get("flags") or 0) & IS_VOICE_MESSAGE
+    ]
+
+
+async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
+    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
+    await world.discord.wait_until(lambda: any(done.texts()))
+    return "".join(done.texts())
+
+
+def check_voice_file(world: World, attachment: Json, text: str) -> None:
+    """The attachment is a real voice message file: decodes as mono 48 kHz Opus in OGG, its
+    duration is the file's and fits the text, its waveform is at most 256 plausible points."""
+    assert attachment["content_type"] == "audio/ogg"
+    data, _ = world.discord.files[int(attachment["id"])]
+    info = probe(data)
+    assert (info.container, info.codec, info.sample_rate, info.channels) == (
+        "ogg",
+        "opus",
+        48000,
+        1,
+    )
+    assert attachment["duration_secs"] == pytest.approx(info.duration_secs, abs=0.1)
+    assert attachment["duration_secs"] == pytest.approx(max(0.5, len(text) / 15), abs=0.3)
+    points = base64.b64decode(attachment["waveform"])
+    assert 0 < len(points) <= 256
+    assert max(points) > 20  # not silence
+
+
+async def spoken_characters(database: str) -> list[int]:
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT characters FROM core.usage_log "
+                    "WHERE request_type = 'speech' ORDER BY id"
+                )
+            )
+            return [int(r[0]) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def settle(bot: TzurotBot) -> None:
+    assert bot.flow is not None
+    await bot.flow.voice.drain()
+
+
+async def test_an_enabled_user_gets_the_text_then_a_voice_message(vw: VoiceWorld) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        assert "on:" in await slash_text(world, world.alice, "voice", "enable")
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
+        job = await world.delivered(f"{said.id}:lilith")
+        (voice,) = await world.discord.wait_until(lambda: voice_messages(world, world.general))
+        await settle(bot)
+    (text,) = world.discord.webhook_messages(world.general)
+    assert text.content.endswith(job.content)
+    assert voice.id > text.id  # the text came first
+    assert voice.content == ""
+    assert voice.data["message_reference"]["message_id"] == str(text.id)
+    (attachment,) = voice.data["attachments"]
+    check_voice_file(world, attachment, job.content)
+    calls = vw.eleven.tts_calls()[before:]
+    assert [c.body["text"] for c in calls] == [job.content]
+    assert calls[0].body["voice_settings"] == {"stability": 0.5}
+    assert (await spoken_characters(vw.database))[-1] == len(job.content)
+    assert not world.discord.refusals
+
+
+async def test_a_disabled_user_gets_text_only_and_speak_speaks_on_request(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.bob)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        assert "text only" in await slash_text(world, world.bob, "voice", "disable")
+        said = await world.discord.say(world.general, world.bob, "@Lilith hello there")
+        job = await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        assert voice_messages(world, world.general) == []
+        assert len(vw.eleven.tts_calls()) == before  # nothing paid for
+        (text,) = world.discord.webhook_messages(world.general)
+        # One answer, on request: the Speak menu.
+        asked = await world.discord.context_menu(world.general, world.bob, "Speak", text)
+        await world.discord.wait_until(lambda: any("Spoken" in t for t in asked.texts()))
+        (voice,) = voice_messages(world, world.general)
+    assert voice.data["message_reference"]["message_id"] == str(text.id)
+    check_voice_file(world, voice.data["attachments"][0], job.content)
+
+
+async def test_without_send_voice_messages_the_audio_comes_through_the_webhook(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    world.discord.deny_bot(world.general, Permission.SEND_VOICE_MESSAGES)
+    async with running_bot(world) as bot:
+        await slash_text(world, world.alice, "voice", "reset")
+        said = await world.discord.say(world.general, world.alice, "@Lilith sing")
+        await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(
+            lambda: len(world.discord.webhook_messages(world.general)) == 2
+        )
+        await settle(bot)
+    text, audio = world.discord.webhook_messages(world.general)
+    assert voice_messages(world, world.general) == []
+    assert audio.author_name == text.author_name == "Lilith"
+    (attachment,) = audio.data["attachments"]
+    assert attachment["filename"] == "voice-message.ogg"
+    data, _ = world.discord.files[int(attachment["id"])]
+    assert probe(data).codec == "opus"
+    assert not world.discord.refusals  # the bot did not try what it may not do
+
+
+async def test_an_owner_uploads_two_samples_and_clones_the_voice(vw: VoiceWorld) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=actor(world.alice),
+            personality=common.Personality(
+                slug="nova", display_name="Nova", system_prompt="You are Nova."
+            ),
+        )
+    )
+    first = world.discord.upload(world.general, "hello.mp3", encode_tone(2.0), "audio/mpeg")
+    second = world.discord.upload(
+        world.general, "laugh.wav", encode_tone(1.5, fmt="wav"), "audio/wav"
+    )
+    bad = world.discord.upload(world.general, "song.mp3", b"ID3 not really" * 100, "audio/mpeg")
+    async with running_bot(world):
+        for sample in (first, second):
+            added = await slash_text(
+                world, world.alice, "personality", "voice-sample", "upload",
+                personality="nova", file=sample,
+            )  # fmt: skip
+            assert "Added" in added
+        refused = await slash_text(
+            world, world.alice, "personality", "voice-sample", "upload",
+            personality="nova", file=bad,
+        )  # fmt: skip
+        assert "Sample refused" in refused
+        assert "song.mp3" in refused
+        assert "not an MP3, WAV or OGG recording" in refused
+        listed = await slash_text(
+            world, world.alice, "personality", "voice-sample", "list", personality="nova"
+        )
+        assert "(2/25" in listed
+        assert "hello.mp3: mp3, 2.0 s" in listed
+        assert "laugh.wav: wav, 1.5 s" in listed
+        not_owner = await slash_text(
+            world, world.bob, "personality", "voice", "clone", personality="nova"
+        )
+        assert "only the owner" in not_owner or "no personality" in not_owner
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="nova"
+        )
+    assert "Cloned from 2 samples" in cloned
+    (made,) = [v for v in vw.eleven.voices.values() if v.name == "Nova"]
+    assert made.sample_count == 2
+    voice = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="nova"))
+    assert (voice.voice.provider, voice.voice.voice_id) == ("elevenlabs", made.voice_id)
+    (call,) = [c for c in vw.eleven.clone_calls() if c.body.get("name") == "Nova"]
+    assert [name for name, _ in call.body["files"]] == ["hello.mp3", "laugh.wav"]

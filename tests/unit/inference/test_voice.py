@@ -1,0 +1,95 @@
+"""Inference's voice use-cases against the fake vendors: the user's key, the transcoding."""
+
+import base64
+
+import httpx2 as httpx
+import pytest
+from pydantic import SecretStr
+
+from tzurot.audio import encode_tone, probe
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
+from tzurot.inference.voice import SpeechResult, VoiceService
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.testing.fake_provider import FakeProvider
+
+
+class Vault:
+    def __init__(self, keys: dict[tuple[str, str], str]) -> None:
+        self.keys = keys
+
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        key = self.keys.get((user_id, provider))
+        return SecretStr(key) if key else None
+
+
+def service(
+    http: httpx.AsyncClient, eleven: FakeElevenLabs, provider: FakeProvider, vault: Vault
+) -> VoiceService:
+    return VoiceService(
+        providers=ProviderRegistry({"openai": provider.base_url, "kokoro": provider.base_url}),
+        keys=KeyResolver(vault),
+        elevenlabs=ElevenLabsClient(http, eleven.base_url),
+        speech=OpenAISpeechClient(http, max_retries=0),
+    )
+
+
+async def collect(
+    voice: VoiceService, user: str, spec: VoiceSpec, text: str
+) -> tuple[bytes, SpeechResult]:
+    audio, result = bytearray(), None
+    async for event in voice.synthesize(user, spec, text):
+        if isinstance(event, bytes):
+            audio += event
+        else:
+            result = event
+    assert result is not None
+    return bytes(audio), result
+
+
+async def test_speaks_with_the_users_elevenlabs_key_as_a_voice_message() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        text = "I am speaking to you now, in my own voice."
+        audio, result = await collect(
+            voice, "u1", VoiceSpec("elevenlabs", "21m00Tcm4TlvDq8ikWAM"), text
+        )
+        with pytest.raises(FailedPrecondition) as none:
+            await collect(voice, "u2", VoiceSpec("elevenlabs", "21m00Tcm4TlvDq8ikWAM"), text)
+    info = probe(audio)
+    assert (info.container, info.codec, info.channels) == ("ogg", "opus", 1)
+    assert result.content_type == "audio/ogg"
+    assert result.size_bytes == len(audio)
+    assert result.characters == len(text)
+    assert result.duration_secs == pytest.approx(len(text) / 15, abs=0.2)
+    assert 0 < len(base64.b64decode(result.waveform)) <= 256
+    assert none.value.reason == "NO_API_KEY"
+
+
+async def test_a_local_speech_server_needs_no_key() -> None:
+    async with (
+        FakeElevenLabs() as eleven,
+        FakeProvider(require_key=False) as provider,
+        httpx.AsyncClient() as http,
+    ):
+        voice = service(http, eleven, provider, Vault({}))
+        audio, result = await collect(
+            voice, "u1", VoiceSpec("kokoro", "af_bella", model="kokoro"), "hello"
+        )
+    assert probe(audio).codec == "opus"
+    assert result.characters == 5
+
+
+async def test_clone_uses_the_users_key_and_checks_its_input() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        voice_id = await voice.clone("u1", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])
+        assert eleven.voices[voice_id].name == "Lilith"
+        with pytest.raises(InvalidArgument):
+            await voice.clone("u1", "Lilith", "", [])
+        with pytest.raises(FailedPrecondition):
+            await voice.clone("u2", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])

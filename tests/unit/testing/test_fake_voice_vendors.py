@@ -1,0 +1,166 @@
+"""The fake ElevenLabs and the fake OpenAI speech endpoint: their answers and refusals,
+through inference's real clients (httpx for ElevenLabs, the openai client for speech)."""
+
+import httpx2 as httpx
+import openai
+import pytest
+from pydantic import SecretStr
+
+from tzurot.audio import encode_tone, probe
+from tzurot.inference.providers import Provider
+from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+)
+from tzurot.testing.fake_elevenlabs import (
+    DEFAULT_ELEVENLABS_KEY,
+    MAX_CLONE_FILE_BYTES,
+    MAX_CLONE_FILES,
+    FakeElevenLabs,
+)
+from tzurot.testing.fake_provider import DEFAULT_KEY, FakeProvider
+
+KEY = SecretStr(DEFAULT_ELEVENLABS_KEY)
+RACHEL = VoiceSpec("elevenlabs", "21m00Tcm4TlvDq8ikWAM", stability=0.4, speed=1.1)
+
+
+async def speak(client: ElevenLabsClient, text: str, voice: VoiceSpec = RACHEL) -> bytes:
+    return b"".join([chunk async for chunk in client.synthesize(KEY, voice, text)])
+
+
+async def test_tts_streams_real_mp3_growing_with_the_text() -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient() as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        audio = await speak(client, "Hello there, this is a test of the voice." * 2)
+    info = probe(audio)
+    assert info.container == "mp3"
+    assert info.duration_secs > 4
+    call = fake.tts_calls()[0]
+    assert call.key_valid
+    assert call.query["output_format"] == "mp3_44100_128"
+    assert call.body["voice_settings"] == {"stability": 0.4, "speed": 1.1}
+    assert fake.characters_used == 82
+
+
+async def test_tts_refusals_are_typed_and_never_quote_the_key() -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient() as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        with pytest.raises(FailedPrecondition) as bad_key:
+            _ = [c async for c in client.synthesize(SecretStr("sk_wrong_123"), RACHEL, "hi")]
+        assert bad_key.value.reason == "INVALID_API_KEY"
+        assert "sk_wrong" not in str(bad_key.value)
+        with pytest.raises(FailedPrecondition) as unknown:
+            await speak(client, "hi", VoiceSpec("elevenlabs", "nope"))
+        assert unknown.value.reason == "VOICE_NOT_FOUND"
+        with pytest.raises(InvalidArgument):  # speed outside 0.7-1.2: FastAPI's 422
+            await speak(client, "hi", VoiceSpec("elevenlabs", "21m00Tcm4TlvDq8ikWAM", speed=2.0))
+        with pytest.raises(InvalidArgument):
+            await speak(client, "x" * 10_001)  # over multilingual v2's limit
+        fake.character_quota = 10
+        with pytest.raises(ResourceExhausted) as quota:
+            await speak(client, "more than ten characters")
+        assert quota.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+
+
+async def test_voices_list_proves_a_key() -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient() as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        assert await client.count_voices(KEY) == 2
+        with pytest.raises(FailedPrecondition):
+            await client.count_voices(SecretStr("bad"))
+
+
+async def test_instant_voice_clone_adds_a_voice_that_then_speaks() -> None:
+    samples = [Sample("a.mp3", encode_tone(1.0)), Sample("b.wav", encode_tone(1.0, fmt="wav"))]
+    async with FakeElevenLabs() as fake, httpx.AsyncClient() as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        voice_id = await client.clone(KEY, "Lilith", "a test voice", samples)
+        assert fake.voices[voice_id].sample_count == 2
+        assert probe(await speak(client, "cloned", VoiceSpec("elevenlabs", voice_id)))
+        assert fake.clone_calls()[0].body["files"] == [
+            ("a.mp3", len(samples[0].data)),
+            ("b.wav", len(samples[1].data)),
+        ]
+
+
+async def test_clone_refusals() -> None:
+    good = Sample("a.mp3", encode_tone(0.5))
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        with pytest.raises(FailedPrecondition) as bad_key:
+            await client.clone(SecretStr("bad"), "x", "", [good])
+        assert bad_key.value.reason == "INVALID_API_KEY"
+        with pytest.raises(InvalidArgument, match="invalid_audio"):
+            await client.clone(KEY, "x", "", [Sample("fake.mp3", b"not audio at all" * 100)])
+        with pytest.raises(InvalidArgument, match="too_many_files"):
+            await client.clone(KEY, "x", "", [good] * (MAX_CLONE_FILES + 1))
+        with pytest.raises(InvalidArgument, match="file_too_large"):
+            await client.clone(
+                KEY, "x", "", [Sample("big.wav", b"\0" * (MAX_CLONE_FILE_BYTES + 1))]
+            )
+        fake.voice_limit = 0
+        with pytest.raises(FailedPrecondition) as full:
+            await client.clone(KEY, "x", "", [good])
+        assert full.value.reason == "VOICE_LIMIT_REACHED"
+        fake.voice_limit, fake.character_quota = 10, 0
+        with pytest.raises(ResourceExhausted) as quota:
+            await client.clone(KEY, "x", "", [good])
+        assert quota.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+        assert not [v for v in fake.voices.values() if v.category == "cloned"]
+
+
+async def test_openai_speech_answers_real_audio_in_the_asked_format() -> None:
+    async with FakeProvider() as fake, httpx.AsyncClient() as http:
+        client = OpenAISpeechClient(http, max_retries=0)
+        provider = Provider("openai", fake.base_url)
+        audio = b"".join(
+            [
+                c
+                async for c in client.synthesize(
+                    provider, SecretStr(DEFAULT_KEY), VoiceSpec("openai", "alloy"), "hello world"
+                )
+            ]
+        )
+        assert probe(audio).container == "mp3"
+        assert fake.speech_requests()[0].body == {
+            "model": "tts-1",
+            "voice": "alloy",
+            "input": "hello world",
+            "response_format": "mp3",
+        }
+        async with openai.AsyncOpenAI(
+            base_url=fake.base_url, api_key=DEFAULT_KEY, max_retries=0
+        ) as api:
+            wav = await api.audio.speech.create(
+                model="tts-1", voice="nova", input="hi", response_format="wav"
+            )
+        assert probe(wav.content).container == "wav"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"voice": "alloy", "input": "hi"}, "model"),
+        ({"model": "tts-1", "voice": "alloy", "input": "x" * 4097}, "4096"),
+        ({"model": "tts-1", "voice": "darth", "input": "hi"}, "darth"),
+        ({"model": "tts-1", "voice": "alloy", "input": "hi", "response_format": "midi"}, "midi"),
+        ({"model": "tts-1", "voice": "alloy", "input": "hi", "speed": 9}, "speed"),
+    ],
+)
+async def test_openai_speech_refusals(body: dict[str, object], message: str) -> None:
+    async with FakeProvider() as fake, httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{fake.base_url}/audio/speech",
+            json=body,
+            headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
+        )
+        assert answer.status_code == 400
+        assert message in answer.json()["error"]["message"]
+        denied = await http.post(
+            f"{fake.base_url}/audio/speech",
+            json={"model": "tts-1", "voice": "alloy", "input": "hi"},
+            headers={"Authorization": "Bearer sk-wrong"},
+        )
+        assert denied.status_code == 401
