@@ -25,6 +25,7 @@ FIGURES = [
     "cold_start",  # 6: `tzurot up` to all services healthy
     "rss",  # 7: RSS of each service, idle and after load
     "skills_loop",  # issue 18: the tool loop's overhead per step against the fake provider
+    "voice",  # issue 17: answer text posted → voice message posted, minus the fake vendor
 ]
 
 

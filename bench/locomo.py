@@ -54,6 +54,8 @@ from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import SCHEMA
 
 DATA_ENV = "TZUROT_BENCH_LOCOMO_DATA"
+ONLY_ENV = "TZUROT_BENCH_LOCOMO_ONLY"
+"""Comma-separated sample ids (file stems) to run, e.g. "44,47": a sample of a slow machine."""
 QUERY_LIMIT = 10
 """What inference asks for (its DEFAULT_MEMORY_LIMIT)."""
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
@@ -187,6 +189,9 @@ async def evaluate(
     path: Path, embedder: Embedder | None = None
 ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, Any]]:
     conversations = load(path)
+    only = {s.strip() for s in os.environ.get(ONLY_ENV, "").split(",") if s.strip()}
+    if only:
+        conversations = [c for c in conversations if c.sample_id in only]
     embedder = embedder or OnnxMiniLMEmbedder()
     totals = Totals()
     timings: dict[str, Any] = {"search_ms": [], "search_ms_second_pass": []}
@@ -304,11 +309,14 @@ def ablations(deployed: Tuning) -> dict[str, tuple[Tuning, bool]]:
     return {
         "- threshold": (deployed, True),
         "+ waypoints 0.15": (replace(deployed, weights=replace(weights, waypoints=0.15)), False),
-        "keywords 0.35": (
-            replace(deployed, weights=replace(weights, similarity=0.6, keywords=0.35)),
+        "- bm25 (overlap 0.30)": (
+            replace(deployed, weights=replace(weights, keywords=0.30, bm25=0)),
             False,
         ),
-        "- keywords": (replace(deployed, weights=replace(weights, keywords=0)), False),
+        "- keywords and bm25": (
+            replace(deployed, weights=replace(weights, keywords=0, bm25=0)),
+            False,
+        ),
     }
 
 

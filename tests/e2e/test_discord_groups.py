@@ -23,6 +23,8 @@ from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
 from tzurot.gateway.app import start_gateway
 from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.freewill_plan import Action, FreeWillPolicy, decide, next_check
+from tzurot.gateway.freewill_plan import ChannelState as FreeWillState
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
 from tzurot.testing.fake_discord import FakeInteraction, Posted
@@ -278,6 +280,58 @@ async def test_three_personalities_answer_in_the_seeded_order(world: World) -> N
     }
 
 
+async def test_channel_members_are_added_listed_and_removed_one_by_one(world: World) -> None:
+    """/channel activate adds, /channel deactivate <personality> removes only that one,
+    /channel list shows who is in; /channel talkativeness is its owner's to set."""
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+
+    async def slash(user: Any, sub: str, options: dict[str, Any] | None = None) -> str:
+        done = await world.discord.slash(
+            world.general,
+            user,
+            "channel",
+            options or {},
+            subcommand=[sub],
+            permissions=MANAGE_CHANNELS,
+        )
+        return str(await world.discord.wait_until(_texts(done)))
+
+    async with running_bot(world):
+        for name in ("Lilith", "Sage"):
+            await slash(world.alice, "activate", {"personality": name})
+        both = await slash(world.alice, "list")
+        removed = await slash(world.alice, "deactivate", {"personality": "Sage"})
+        left = await slash(world.alice, "list")
+        await world.discord.say(world.general, world.alice, "anyone here?")
+        await world.discord.wait_until(lambda: answers(world))
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {
+                "name": f"Owl{uuid.uuid4().hex[:4]}",
+                "system_prompt": "You are an owl.",
+                "public": True,
+            },
+            subcommand=["create"],
+        )
+        owl = (await world.discord.wait_until(_texts(created))).split("**")[1]
+        mine = await slash(world.alice, "talkativeness", {"personality": owl, "value": 0.9})
+        theirs = await slash(world.bob, "talkativeness", {"personality": owl, "value": 0.1})
+    assert "Lilith" in both
+    assert "Sage" in both
+    assert "**Sage** no longer answers every message here." in removed
+    assert "Lilith" in left
+    assert "Sage" not in left
+    assert [m.author_name for m in answers(world)] == ["Lilith"]  # only the one still in
+    assert "now has talkativeness 0.90" in mine
+    assert "only the owner" in theirs
+    found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=owl))
+    assert round(found.personality.talkativeness, 2) == 0.9
+
+
 async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
     await activate(world, "Lilith", "Sage", "Alastor")
     await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
@@ -289,6 +343,24 @@ async def test_a_name_in_plain_text_picks_that_speaker(world: World) -> None:
         await world.discord.say(world.general, world.alice, "and you, Sage?")
         await world.discord.wait_until(lambda: len(answers(world)) >= 2)
     assert [m.author_name for m in answers(world)] == ["Alastor", "Sage"]
+
+
+async def test_a_personal_alias_names_its_speaker_for_its_user_only(world: World) -> None:
+    """Alice calls Sage "lil" (a global alias of Lilith): in plain text too, for her only."""
+    await activate(world, "Lilith", "Sage", "Alastor")
+    await talkative(world, lilith=0.0, sage=0.0, alastor=0.0)
+    await set_channel(world, "group_max_speakers", 3)
+    await set_channel(world, "group_chain_cap", 0)
+    alice = common.Actor(user_id=str(world.alice["id"]), display_name="alice")
+    await world.cli.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=alice, personality="sage", alias="lil")
+    )
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "hey lil, what's new?")
+        await world.discord.wait_until(lambda: answers(world))
+        await world.discord.say(world.general, world.bob, "and you, lil?")
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+    assert [m.author_name for m in answers(world)] == ["Sage", "Lilith"]
 
 
 async def test_a_chain_stops_at_its_cap(world: World) -> None:
@@ -394,6 +466,87 @@ async def test_free_will_checks_in_after_a_quiet_spell_within_budget_on_one_repl
     assert check_ins_asked  # (an answer too like the last one is asked again: not counted)
     # Paid by who enabled it; the check-in answers nobody, so no one's message ends it.
     assert {r.api_key for r in check_ins_asked} == {"sk-or-alice-key-0123456789abcdef"}
+
+
+async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_without_a_key(
+    world: World, clock: ManualClock
+) -> None:
+    """Quiet hours (guild time, UTC here) hold back a due check-in until they end; a recent
+    human message gets a reaction exactly when the seeded draw says so; when the payer's key
+    is gone, the next look switches free will off (NO_API_KEY) instead of posting."""
+    assert world.mesh.gateway_app is not None
+    scheduler = world.mesh.gateway_app.features.freewill
+    policy = FreeWillPolicy(
+        daily_budget=3,
+        quiet_after=timedelta(minutes=60),
+        min_gap=timedelta(minutes=30),
+        check_every=(60.0, 60.0),
+    )
+    night = (clock.now() + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+
+    def reacts(at: datetime, human: datetime, last: datetime) -> bool:
+        """The gateway's own decision at `at` (same seed, same draws)."""
+        rng = seeded_rng(GROUP_SEED, str(world.general["id"]), at.isoformat())
+        next_check(at, policy, rng)
+        state = FreeWillState("UTC", 0, 6, human, last, 1)
+        return decide(at, state, policy, rng) is Action.REACT
+
+    async def talk(text: str, who: Any = world.alice) -> None:
+        seen = len(answers(world))
+        await world.discord.say(world.general, who, f"@Lilith {text}")
+        await world.discord.wait_until(_more_answers(world, seen))
+
+    async with running_bot(world):
+        enabled = await world.discord.slash(
+            world.general,
+            world.alice,
+            "freewill",
+            {"personality": "Lilith", "daily_budget": 3, "quiet_hours": "0-6"},
+            subcommand=["on"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "at most 3 times a day" in await world.discord.wait_until(_texts(enabled))
+        clock.set(night)  # 01:00, in the quiet hours
+        await talk("still up?")
+        clock.set(night + timedelta(hours=3))  # quiet for 3 h, but it is 04:00
+        await scheduler.tick()  # (counts every channel due; ours is asserted by its events)
+        assert await events_of(world, str(world.general["id"])) == []
+        check_in_at = night + timedelta(hours=6)  # 07:00: the quiet hours are over
+        clock.set(check_in_at)
+        assert await scheduler.tick() >= 1
+        await settled(world, lambda ev: len(ev) == 1 and ev[0]["delivered_at"])
+        human = check_in_at + timedelta(minutes=40)
+        clock.set(human)
+        await talk("did you hear the news this morning?")
+        react_at = next(
+            at
+            for at in (human + timedelta(seconds=s) for s in range(60, 15 * 60, 7))
+            if reacts(at, human, check_in_at)
+        )
+        clock.set(react_at)
+        seen = len(answers(world))
+        assert await scheduler.tick() >= 1
+        await world.discord.wait_until(_more_answers(world, seen))
+        events = await settled(world, lambda ev: len(ev) == 2 and ev[1]["delivered_at"])
+        react_request = world.provider.chat_requests()[-1].body
+        clock.set(react_at + timedelta(minutes=5))
+        await talk("good morning all", world.bob)  # a new spell, paid by Bob's own key
+        await world.cli.RemoveWalletKey(
+            gw.RemoveWalletKeyRequest(
+                actor=common.Actor(user_id=str(world.alice["id"])), provider="openrouter"
+            )
+        )
+        clock.set(react_at + timedelta(hours=2))  # a check-in would be due, paid by Alice
+        await scheduler.tick()
+        assert len(await events_of(world, str(world.general["id"]))) == 2  # nothing queued
+        status = await world.discord.slash(
+            world.general, world.alice, "freewill", subcommand=["status"]
+        )
+        shown = await world.discord.wait_until(_texts(status))
+    assert [e["reason"] for e in events] == ["check_in", "react"]
+    asked = react_request["messages"]
+    assert "react briefly and naturally to the most recent message" in str(asked[-1]["content"])
+    assert "NO_API_KEY" in shown
 
 
 # ---- release notes ----

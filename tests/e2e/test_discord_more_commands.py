@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tzurot.bot.commands.common import NOT_YET
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, running_bot, settled
 from tzurot.testing.fake_discord import FakeInteraction
 
 pytestmark = pytest.mark.e2e
@@ -169,26 +169,31 @@ async def test_inspect_shows_the_references_and_context_to_the_user_it_answered(
 
 async def test_a_cross_reaction_by_the_user_deletes_the_answer(world: World) -> None:
     await world.set_key(world.alice)
-    async with running_bot(world):
+    async with running_bot(world) as bot:
         said = await world.discord.say(world.general, world.alice, "@Lilith say something")
         await world.delivered(f"{said.id}:lilith")
         (answer,) = world.discord.webhook_messages(world.general)
         await world.discord.react(answer, world.bob, "❌")  # not Bob's answer: nothing happens
+        await settled(world, bot)
+        kept_after_bob = not answer.deleted
         await world.discord.react(answer, world.alice, "❌")
         await world.discord.wait_until(lambda: answer.deleted)
+    assert kept_after_bob
 
 
 async def test_a_cross_on_an_older_answer_takes_its_exchange_out_of_history(
     world: World,
 ) -> None:
     await world.set_key(world.alice)
-    async with running_bot(world):
+    async with running_bot(world) as bot:
         first = await world.discord.say(world.general, world.alice, "@Lilith the owl is grey")
         await world.delivered(f"{first.id}:lilith")
         second = await world.discord.say(world.general, world.alice, "@Lilith the fox is red")
         await world.delivered(f"{second.id}:lilith")
         older, _newer = world.discord.webhook_messages(world.general)
         await world.discord.react(older, world.bob, "❌")  # not Bob's: nothing happens
+        await settled(world, bot)
+        kept_after_bob = not older.deleted
         await world.discord.react(older, world.alice, "❌")
         await world.discord.wait_until(lambda: older.deleted)
         third = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
@@ -196,6 +201,7 @@ async def test_a_cross_on_an_older_answer_takes_its_exchange_out_of_history(
     messages = world.provider.chat_requests()[-1].body["messages"]
     # The conversation only: long-term memories (system context) may still recall the owl.
     history = [str(m["content"]) for m in messages[:-1] if m["role"] in {"user", "assistant"}]
+    assert kept_after_bob
     assert any("the fox is red" in c for c in history)
     assert not any("the owl is grey" in c for c in history)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, running_bot, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +18,11 @@ async def test_regenerate_again_and_again_keeps_one_exchange(world: World) -> No
         said = await world.discord.say(world.general, world.alice, "@Lilith tell me a riddle")
         await world.delivered(f"{said.id}:lilith")
         (first,) = world.discord.webhook_messages(world.general)
-        # Not Bob's answer: neither reaction does anything (asserted below, once all is done).
+        # Not Bob's answer: neither reaction does anything.
         await world.discord.react(first, world.bob, "❌")
         await world.discord.react(first, world.bob, "🔄")
+        await settled(world, bot)
+        untouched = not first.deleted, len(world.provider.chat_requests())
         await world.discord.react(first, world.alice, "🔄")
         await world.delivered(f"{said.id}:lilith#regen1")
         second = world.discord.webhook_messages(world.general)[-1]
@@ -31,6 +33,7 @@ async def test_regenerate_again_and_again_keeps_one_exchange(world: World) -> No
         await world.delivered(f"{follow.id}:lilith")
         assert bot.flow is not None
         await bot.flow.idle(30)
+    assert untouched == (True, 1)  # after Bob's reactions: still there, nothing paid
     assert first.content.endswith("first take")
     assert first.deleted
     assert second.content.endswith("second take")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, running_bot, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +19,12 @@ async def test_inspect_and_regenerate_work_after_a_restart(world: World) -> None
     (answer,) = world.discord.webhook_messages(world.general)
     paid = len(world.provider.chat_requests())
     world.provider.reply = "Second thoughts."
-    async with running_bot(world):  # a new process: nothing of the first one's memory
+    async with running_bot(world) as bot:  # a new process: nothing of the first one's memory
         inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
         await world.discord.wait_until(lambda: any(inspected.texts()))
         await world.discord.react(answer, world.bob, "🔄")  # not Bob's answer: ignored
+        await settled(world, bot)
+        after_bob = not answer.deleted, len(world.provider.chat_requests())
         await world.discord.react(answer, world.alice, "🔄")
         (again,) = await world.discord.wait_until(
             lambda: [
@@ -31,6 +33,7 @@ async def test_inspect_and_regenerate_work_after_a_restart(world: World) -> None
                 if m.content.endswith("Second thoughts.")
             ]
         )
+    assert after_bob == (True, paid)  # Bob's reaction: nothing deleted, nothing paid
     text = "\n".join(inspected.texts())
     assert "not an answer" not in text
     assert "Prompt:" in text  # what informed it: Alice's own answer

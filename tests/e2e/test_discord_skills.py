@@ -305,6 +305,25 @@ async def test_a_drawn_image_arrives_as_an_attachment_and_is_counted(sw: SkillWo
     async with aiohttp.ClientSession() as http, http.get(attached["url"]) as served:
         assert served.status == 200
         assert await served.read() == image
+    # The same message again (a client that lost its stream resends it): the job is replayed,
+    # not drawn again, and the replay carries the image like the first answer did.
+    paid = len(world.provider.chat_requests())
+    gateway = await world.mesh.gateway_stub("bot")
+    resend = gw.GenerateRequest(
+        actor=_actor(world.alice),
+        location=common.Location(
+            guild_id=str(world.guild["id"]), channel_id=str(world.general["id"])
+        ),
+        personality="lilith",
+        content="@Lilith draw me a red moon",
+        idempotency_key=f"{said.id}:lilith",
+    )
+    events = [e async for e in gateway.Generate(resend)]
+    assert events[0].accepted.replayed
+    assert events[-1].finished.content.endswith("Here is your red moon.")
+    (replayed,) = events[-1].finished.files
+    assert (replayed.filename, replayed.data) == (attached["filename"], image)
+    assert len(world.provider.chat_requests()) == paid
     draw = [r for r in world.provider.chat_requests() if r.body.get("modalities")]
     assert draw[-1].body["modalities"] == ["image", "text"]
     assert draw[-1].api_key == USER_KEY  # the user's key paid

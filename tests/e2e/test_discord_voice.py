@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf import struct_pb2
 
 from tzurot.audio import encode_tone, probe
 from tzurot.bot.bot import TzurotBot
 from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
 from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import Permission
@@ -264,3 +265,76 @@ async def test_an_owner_uploads_two_samples_and_clones_the_voice(vw: VoiceWorld)
     assert (voice.voice.provider, voice.voice.voice_id) == ("elevenlabs", made.voice_id)
     (call,) = [c for c in vw.eleven.clone_calls() if c.body.get("name") == "Nova"]
     assert [name for name, _ in call.body["files"]] == ["hello.mp3", "laugh.wav"]
+
+
+async def test_a_channel_set_to_off_forbids_voice_and_a_refusing_channel_gets_the_file(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    quiet = world.discord.add_channel(world.guild, "quiet")
+    await world.cli.SetSetting(
+        gw.SetSettingRequest(
+            scope=common.CONFIG_SOURCE_CHANNEL,
+            location=common.Location(guild_id=str(world.guild["id"]), channel_id=str(quiet["id"])),
+            key="voice_mode",
+            value=struct_pb2.Value(string_value="off"),
+        )
+    )
+    # Discord refuses voice messages in this one (50173): the file comes through the webhook.
+    world.discord.no_voice_channels.add(int(world.general["id"]))
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        assert "on:" in await slash_text(world, world.alice, "voice", "enable")
+        said = await world.discord.say(quiet, world.alice, "@Lilith shh")
+        await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        assert len(vw.eleven.tts_calls()) == before  # the user's choice does not beat it
+        assert len(world.discord.webhook_messages(quiet)) == 1
+        said = await world.discord.say(world.general, world.alice, "@Lilith speak up")
+        await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(
+            lambda: len(world.discord.webhook_messages(world.general)) == 2
+        )
+        await settle(bot)
+    _, audio = world.discord.webhook_messages(world.general)
+    assert voice_messages(world, world.general) == []
+    assert probe(world.discord.files[int(audio.data["attachments"][0]["id"])][0]).codec == "opus"
+    assert [r[2] for r in world.discord.refusals] == [50173]  # tried once, then fell back
+
+
+async def test_an_openai_compatible_voice_and_the_users_character_limit(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await world.set_key(world.alice)
+    await world.cli.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=actor(world.alice), provider="openai", api_key=USER_KEY)
+    )
+    await world.cli.SetPersonalityVoice(
+        gw.SetPersonalityVoiceRequest(
+            personality="lilith",
+            voice=common.VoiceConfig(
+                provider="openai", voice_id="nova", speed=1.25,
+                frequency=common.VOICE_FREQUENCY_ALWAYS,
+            ),
+        )
+    )  # fmt: skip
+    async with running_bot(world) as bot:
+        limited = await slash_text(world, world.alice, "voice", "limit", characters=20)
+        assert "up to 20 characters" in limited
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith say something rather long please"
+        )
+        job = await world.delivered(f"{said.id}:lilith")
+        (voice,) = await world.discord.wait_until(lambda: voice_messages(world, world.general))
+        await settle(bot)
+    (request,) = world.provider.speech_requests()[-1:]
+    spoken = request.body["input"]
+    assert len(spoken) <= 20
+    assert job.content.startswith(spoken)
+    assert (request.body["voice"], request.body["speed"]) == ("nova", 1.25)
+    assert (await spoken_characters(vw.database))[-1] == len(spoken)
+    data, _ = world.discord.files[int(voice.data["attachments"][0]["id"])]
+    assert probe(data).codec == "opus"

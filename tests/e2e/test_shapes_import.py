@@ -88,6 +88,17 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
     assert custom["search_description"] == "A salty lighthouse keeper"
     assert list(custom["favorite_reacts"]) == ["🌊", "⚓"]
     assert custom["voice"]["stability"] == 0.4
+    # The old voice settings become its voice: frequency 0.5 speaks sometimes, half the time.
+    voice = (
+        await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="mira-vale"))
+    ).voice
+    assert (voice.provider, voice.voice_id, voice.model) == (
+        "elevenlabs",
+        "EXAVITQu4vr4xnSDxMaL",
+        "eleven_multilingual_v2",
+    )
+    assert (voice.frequency, voice.probability) == (common.VOICE_FREQUENCY_SOMETIMES, 0.5)
+    assert (voice.stability, voice.similarity_boost) == (0.4, 0.8)
     owner_user = await world.cli.GetUser(gw.GetUserRequest(actor=actor(world.discord.owner)))
     assert p.owner_user_id == owner_user.user.id
 

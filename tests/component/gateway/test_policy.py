@@ -304,7 +304,7 @@ async def test_override_settings_and_persona_reach_inference(
     mine = await admin.create_llm_config(
         alice, LlmConfig(id="", name="fast", provider="openai", model="gpt-x"), global_=False
     )
-    await admin.set_model_override(alice, "lilith", mine.id)
+    await admin.set_model(alice, SettingTarget(ConfigSource.USER_PERSONALITY, "lilith"), mine.id)
     await admin.set_setting(
         Principal(None), SettingTarget(ConfigSource.GLOBAL), "max_history_messages", 40
     )

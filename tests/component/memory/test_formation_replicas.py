@@ -6,7 +6,7 @@ retried once per pass. Real Postgres; each "replica" has its own engine (connect
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -35,13 +35,17 @@ class RecordingMemory(LongTermMemory):
         self.formed: list[str] = []
         self.fail_job = fail_job
 
-    async def form_many(self, exchanges: Sequence[Sequence[StoredTurn]]) -> int:
+    async def form_many(
+        self,
+        exchanges: Sequence[Sequence[StoredTurn]],
+        preceding: Mapping[str, StoredTurn] | None = None,
+    ) -> int:
         jobs = [turns[0].job_id for turns in exchanges if turns]
         if self.fail_job in jobs:
             raise RuntimeError("embedder down")
         self.formed += jobs
         await asyncio.sleep(0.02)
-        return await super().form_many(exchanges)
+        return await super().form_many(exchanges, preceding)
 
 
 async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:

@@ -278,6 +278,10 @@ GATEWAY_ONLY = {
     "ExportUser",
     "SetMemoryMode",
     "GetMemoryMode",
+    "ListMemories",
+    "DeleteMemory",
+    "ClaimFactJobs",
+    "StoreFacts",
 }
 
 
@@ -326,6 +330,20 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
         ),
         "GetMemoryMode": lambda s: s.GetMemoryMode(
             mem.GetMemoryModeRequest(personality_id=PERSONA, user_id="nobody")
+        ),
+        "ListMemories": lambda s: s.ListMemories(
+            mem.ListMemoriesRequest(personality_id=PERSONA, user_id="nobody")
+        ),
+        "DeleteMemory": lambda s: s.DeleteMemory(
+            mem.DeleteMemoryRequest(
+                personality_id=PERSONA,
+                user_id="nobody",
+                memory_id="00000000-0000-4000-8000-000000000000",
+            )
+        ),
+        "ClaimFactJobs": lambda s: s.ClaimFactJobs(mem.ClaimFactJobsRequest(limit=1)),
+        "StoreFacts": lambda s: s.StoreFacts(
+            mem.StoreFactsRequest(personality_id=PERSONA, user_id="nobody", job_ids=["job-authz"])
         ),
     }
 

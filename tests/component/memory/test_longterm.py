@@ -355,6 +355,51 @@ async def test_delivered_exchange_forms_memories_once(served: tuple[MemoryApp, S
     assert count.total == 2
 
 
+async def test_a_memory_is_found_by_the_words_of_its_neighbouring_turns(
+    served: tuple[MemoryApp, Stub],
+) -> None:
+    """An answer ("Yes, last week!") is searched with the turns around it."""
+    app, stub = served
+
+    def said(
+        job_id: str, *turns: tuple[common.Role.ValueType, str, str]
+    ) -> mem.StoreExchangeRequest:
+        return mem.StoreExchangeRequest(
+            job_id=job_id,
+            channel_id="chan-1",
+            personality_id=PERSONA,
+            user_id=ALICE,
+            turns=[common.Turn(role=r, author_name=n, content=c) for r, n, c in turns],
+        )
+
+    await stub.StoreExchange(
+        said(
+            "job-ask",
+            (common.ROLE_USER, "Alice", "did you ever visit the lighthouse museum"),
+            (common.ROLE_ASSISTANT, "Lilith", "not yet, tell me about it"),
+        )
+    )
+    await stub.StoreExchange(
+        said("job-answer", (common.ROLE_USER, "Alice", "yes, twice during the summer"))
+    )
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "lighthouse museum", no_threshold=True)
+    by_text = {m.text: m for m in found}
+    # Its own exchange's neighbour, and the previous exchange's last turn.
+    assert "lighthouse museum" in by_text["Lilith: not yet, tell me about it"].context
+    answer = by_text["Alice: yes, twice during the summer"]
+    assert answer.context == "Lilith: not yet, tell me about it"
+    # Full text finds the reply by the question's words; the prompt's text stays its own.
+    (vector,) = await app.embedder.embed(["lighthouse"])
+    hits = await PostgresMemoryStore(app.engine).keyword_search(
+        PERSONA, [ALICE], ["lighthouse"], vector, 10
+    )
+    assert {hit.memory.text for hit in hits} == {
+        "Alice: did you ever visit the lighthouse museum",
+        "Lilith: not yet, tell me about it",
+    }
+
+
 async def test_outbox_survives_a_crash(engine: AsyncEngine, longterm: LongTermMemory) -> None:
     """An exchange stored by a process that died before forming: the next one forms it."""
     from tzurot.memory.domain import Exchange, NewTurn

@@ -17,7 +17,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "alembic_version",
     "turns",

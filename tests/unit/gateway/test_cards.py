@@ -14,6 +14,7 @@ from PIL import Image, PngImagePlugin
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.mapping import CharacterView, card_from_view, draft_from_card
 from tzurot.gateway.cards.spec import backfill_v2, card_json
+from tzurot.gateway.personalities import CleanupRuleSeed
 from tzurot.runtime.errors import InvalidArgument
 
 BOOK_V2: dict[str, Any] = {
@@ -131,6 +132,30 @@ def test_v2_json_card_is_read_field_by_field() -> None:
     assert entry.logic == "AND_ALL"
     assert (entry.position, entry.depth, entry.role) == ("at_depth", 2, "user")
     assert (entry.sticky, entry.order, entry.priority) == (2, 10, 3)
+
+
+@pytest.mark.parametrize(
+    ("depth_prompt", "note"),
+    [
+        ({"prompt": "Mention the crows.", "depth": 9, "role": "system"}, ("Mention the crows.", 4)),
+        ({"prompt": "Mention the crows.", "depth": 0}, ("Mention the crows.", 2)),
+        ({"prompt": "Mention the crows."}, ("Mention the crows.", 4)),
+        ({"depth": 4}, ("", 0)),
+    ],
+)
+def test_a_sillytavern_character_note_becomes_the_author_note(
+    depth_prompt: dict[str, Any], note: tuple[str, int]
+) -> None:
+    card = v2_card(extensions={"depth_prompt": depth_prompt})
+    seed = draft_from_card(codec.decode(json.dumps(card).encode())).seed
+    assert (seed.character.author_note, seed.character.author_note_depth) == note
+
+
+def test_our_extension_wins_over_the_character_note() -> None:
+    ours = {"author_note": "", "author_note_depth": 0}
+    card = v2_card(extensions={"depth_prompt": {"prompt": "x"}, "tzurot": ours})
+    seed = draft_from_card(codec.decode(json.dumps(card).encode())).seed
+    assert seed.character.author_note == ""
 
 
 def test_v1_card_reads_as_v2() -> None:
@@ -273,7 +298,18 @@ def test_round_trip_is_identity(container: str) -> None:
     first = draft_from_card(codec.decode(json.dumps(v3_card()).encode()))
     first.seed.aliases = ["the priest"]
     first.seed.birthday = "10-31"
-    card = card_from_view(view_of(first))
+    first.seed.character.author_note = "Speak of Ravenholm."
+    first.seed.character.author_note_depth = 2
+    rules = [{"pattern": "(?i)headcrab", "replacement": "crab"}]
+    first.seed.cleanup_rules = [CleanupRuleSeed.model_validate(r) for r in rules]
+    card = card_from_view(
+        view_of(
+            first,
+            author_note="Speak of Ravenholm.",
+            author_note_depth=2,
+            cleanup_rules=rules,
+        )
+    )
     if container == "png":
         data = codec.encode_png(card, png_with({}, "blue"))
     elif container == "json":
@@ -284,7 +320,14 @@ def test_round_trip_is_identity(container: str) -> None:
     assert again.seed == first.seed
     assert again.card == first.card
     assert again.lorebook == first.lorebook
-    assert card_json(card_from_view(view_of(again))) == card_json(card)
+    assert again.seed.rules == first.seed.rules
+    assert card_json(
+        card_from_view(
+            view_of(
+                again, author_note="Speak of Ravenholm.", author_note_depth=2, cleanup_rules=rules
+            )
+        )
+    ) == card_json(card)
     if container == "png":
         assert again.avatar is not None
         assert Image.open(io.BytesIO(again.avatar)).getpixel((0, 0)) == (0, 0, 255)

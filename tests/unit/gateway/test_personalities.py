@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tzurot.gateway.domain import CleanupRule
 from tzurot.gateway.personalities import normalize_alias, parse_seed_yaml, slugify
 from tzurot.runtime.errors import InvalidArgument
 
@@ -36,12 +37,26 @@ def test_slug_derived_from_name_and_aliases_kept() -> None:
         ("- just\n- a list", "document"),
         ("name: [unclosed", "document"),
         ("name: '!!!'", "slug"),
+        ("name: X\ncharacter: {author_note_depth: 7}", "character.author_note_depth"),
+        ("name: X\ncleanup_rules: [{pattern: '(unclosed'}]", "cleanup_rules"),
+        ("name: X\ncleanup_rules: [{pattern: 'a', replacement: '\\2'}]", "cleanup_rules"),
+        ("name: X\ncleanup_rules: [{replacement: 'x'}]", "cleanup_rules.0.pattern"),
     ],
 )
 def test_bad_seed_names_the_field(document: str, field: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         parse_seed_yaml(document)
     assert info.value.field == field
+
+
+def test_a_seed_carries_its_author_note_and_cleanup_rules() -> None:
+    seed = parse_seed_yaml(
+        "name: X\n"
+        "character: {author_note: Be brief., author_note_depth: 2}\n"
+        "cleanup_rules: [{pattern: '^\\*\\w+\\*\\s*', replacement: ''}, {pattern: 'a(b)'}]\n"
+    )
+    assert (seed.character.author_note, seed.character.author_note_depth) == ("Be brief.", 2)
+    assert seed.rules == (CleanupRule(r"^\*\w+\*\s*", ""), CleanupRule("a(b)", ""))
 
 
 def test_oversized_seed_is_refused() -> None:

@@ -12,6 +12,7 @@ from tzurot.gateway.voice import (
     cut_for_speech,
     decide,
     frequency_from_imported,
+    imported_voice,
     user_chose,
     validate_voice,
 )
@@ -86,3 +87,22 @@ def test_imported_frequencies() -> None:
     assert frequency_from_imported(1.0) == ("always", 1.0)
     assert frequency_from_imported(0.0) == ("on_request", 0.0)
     assert frequency_from_imported(0.4) == ("sometimes", 0.4)
+
+
+def test_an_imported_voice_keeps_its_tuning_and_frequency() -> None:
+    voice = imported_voice(
+        "EXAVITQu4vr4xnSDxMaL",
+        {"model": "eleven_multilingual_v2", "frequency": 0.5, "stability": 0.4, "similarity": 0.8},
+    )
+    assert voice == Voice(
+        "elevenlabs",
+        "EXAVITQu4vr4xnSDxMaL",
+        model="eleven_multilingual_v2",
+        stability=0.4,
+        similarity_boost=0.8,
+        frequency="sometimes",
+        probability=0.5,
+    )
+    assert imported_voice("", {"frequency": 1}) is None
+    assert imported_voice("v", {"stability": 7}) is None  # out of range: left out
+    assert imported_voice("v", {}) == Voice("elevenlabs", "v")

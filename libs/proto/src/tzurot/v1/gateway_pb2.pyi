@@ -1190,6 +1190,160 @@ class RemoveAliasResponse(_message.Message):
 Global___RemoveAliasResponse: _TypeAlias = RemoveAliasResponse  # noqa: Y015
 
 @_typing.final
+class PersonalAlias(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIAS_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    SHADOWS_FIELD_NUMBER: _builtins.int
+    alias: _builtins.str
+    """As the user typed it (matched case-insensitively, without a leading '@')."""
+    shadows: _builtins.str
+    """The personality this alias names for everyone else (a global alias), which it hides for
+    this user; empty when it hides nothing.
+    """
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        alias: _builtins.str = ...,
+        personality: _common_pb2.Personality | None = ...,
+        shadows: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "personality", b"personality", "shadows", b"shadows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonalAlias: _TypeAlias = PersonalAlias  # noqa: Y015
+
+@_typing.final
+class AddPersonalAliasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    alias: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias", "personality", b"personality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPersonalAliasRequest: _TypeAlias = AddPersonalAliasRequest  # noqa: Y015
+
+@_typing.final
+class AddPersonalAliasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def alias(self) -> Global___PersonalAlias: ...
+    def __init__(
+        self,
+        *,
+        alias: Global___PersonalAlias | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPersonalAliasResponse: _TypeAlias = AddPersonalAliasResponse  # noqa: Y015
+
+@_typing.final
+class RemovePersonalAliasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    alias: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemovePersonalAliasRequest: _TypeAlias = RemovePersonalAliasRequest  # noqa: Y015
+
+@_typing.final
+class RemovePersonalAliasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemovePersonalAliasResponse: _TypeAlias = RemovePersonalAliasResponse  # noqa: Y015
+
+@_typing.final
+class ListPersonalAliasesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPersonalAliasesRequest: _TypeAlias = ListPersonalAliasesRequest  # noqa: Y015
+
+@_typing.final
+class ListPersonalAliasesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIASES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedCompositeFieldContainer[Global___PersonalAlias]: ...
+    def __init__(
+        self,
+        *,
+        aliases: _abc.Iterable[Global___PersonalAlias] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPersonalAliasesResponse: _TypeAlias = ListPersonalAliasesResponse  # noqa: Y015
+
+@_typing.final
 class User(_message.Message):
     """---- Users and personas ----"""
 
@@ -1611,20 +1765,38 @@ class SetModelOverrideRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
     CONFIG_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    """The personality (USER_PERSONALITY), or the one whose effective config the reply shows."""
     config_id: _builtins.str
+    scope: _common_pb2.ConfigSource.ValueType
+    """USER_PERSONALITY (also when unspecified): the actor toward `personality`; USER: the
+    actor's default for every personality; CHANNEL: everyone in location's channel (a global
+    config only; needs manage_channels, or a superuser). Others are INVALID_ARGUMENT.
+    """
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
         personality: _builtins.str = ...,
         config_id: _builtins.str = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        location: _common_pb2.Location | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config_id", b"config_id", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config_id", b"config_id", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1656,18 +1828,29 @@ class ResetModelOverrideRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    scope: _common_pb2.ConfigSource.ValueType
+    """As in SetModelOverrideRequest."""
+    manage_channels: _builtins.bool
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def location(self) -> _common_pb2.Location: ...
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
         personality: _builtins.str = ...,
+        scope: _common_pb2.ConfigSource.ValueType = ...,
+        location: _common_pb2.Location | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1725,16 +1908,26 @@ class GetEffectiveConfigResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EFFECTIVE_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def effective(self) -> _common_pb2.ResolvedLlmConfig: ...
+    def effective(self) -> _common_pb2.ResolvedLlmConfig:
+        """The level that won: user toward the personality, user default, channel, personality,
+        global.
+        """
+
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResolvedLlmConfig]:
+        """Every level that holds a config here, highest precedence first (the first is `effective`)."""
+
     def __init__(
         self,
         *,
         effective: _common_pb2.ResolvedLlmConfig | None = ...,
+        levels: _abc.Iterable[_common_pb2.ResolvedLlmConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "levels", b"levels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -106,6 +106,21 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.FromString,
                 _registered_method=True)
+        self.AddPersonalAlias = channel.unary_unary(
+                '/tzurot.v1.GatewayService/AddPersonalAlias',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.FromString,
+                _registered_method=True)
+        self.RemovePersonalAlias = channel.unary_unary(
+                '/tzurot.v1.GatewayService/RemovePersonalAlias',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.FromString,
+                _registered_method=True)
+        self.ListPersonalAliases = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ListPersonalAliases',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.FromString,
+                _registered_method=True)
         self.GetUser = channel.unary_unary(
                 '/tzurot.v1.GatewayService/GetUser',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetUserRequest.SerializeToString,
@@ -546,6 +561,25 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPersonalAlias(self, request, context):
+        """A user's own aliases: only they use them, and for them they win over global aliases.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePersonalAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPersonalAliases(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1084,6 +1118,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.RemoveAlias,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.SerializeToString,
+            ),
+            'AddPersonalAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPersonalAlias,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.SerializeToString,
+            ),
+            'RemovePersonalAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePersonalAlias,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.SerializeToString,
+            ),
+            'ListPersonalAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPersonalAliases,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.SerializeToString,
             ),
             'GetUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUser,
@@ -1788,6 +1837,87 @@ class GatewayService:
             '/tzurot.v1.GatewayService/RemoveAlias',
             tzurot_dot_v1_dot_gateway__pb2.RemoveAliasRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.RemoveAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPersonalAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/AddPersonalAlias',
+            tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.AddPersonalAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePersonalAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/RemovePersonalAlias',
+            tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.RemovePersonalAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersonalAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ListPersonalAliases',
+            tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ListPersonalAliasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,10 @@ class GatewayServiceStub:
     """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
     AddAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]
     RemoveAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]
+    AddPersonalAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]
+    """A user's own aliases: only they use them, and for them they win over global aliases."""
+    RemovePersonalAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemovePersonalAliasRequest, _gateway_pb2.RemovePersonalAliasResponse]
+    ListPersonalAliases: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalAliasesRequest, _gateway_pb2.ListPersonalAliasesResponse]
     GetUser: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]
     """Users and personas."""
     SetTimezone: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]
@@ -241,6 +245,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
     AddAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]  # type: ignore[assignment]
     RemoveAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]  # type: ignore[assignment]
+    AddPersonalAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]  # type: ignore[assignment]
+    """A user's own aliases: only they use them, and for them they win over global aliases."""
+    RemovePersonalAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemovePersonalAliasRequest, _gateway_pb2.RemovePersonalAliasResponse]  # type: ignore[assignment]
+    ListPersonalAliases: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalAliasesRequest, _gateway_pb2.ListPersonalAliasesResponse]  # type: ignore[assignment]
     GetUser: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]  # type: ignore[assignment]
     """Users and personas."""
     SetTimezone: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]  # type: ignore[assignment]
@@ -491,6 +499,28 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.RemoveAliasRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.RemoveAliasResponse, _abc.Awaitable[_gateway_pb2.RemoveAliasResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddPersonalAlias(
+        self,
+        request: _gateway_pb2.AddPersonalAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.AddPersonalAliasResponse, _abc.Awaitable[_gateway_pb2.AddPersonalAliasResponse]]:
+        """A user's own aliases: only they use them, and for them they win over global aliases."""
+
+    @_abc_1.abstractmethod
+    def RemovePersonalAlias(
+        self,
+        request: _gateway_pb2.RemovePersonalAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RemovePersonalAliasResponse, _abc.Awaitable[_gateway_pb2.RemovePersonalAliasResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPersonalAliases(
+        self,
+        request: _gateway_pb2.ListPersonalAliasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListPersonalAliasesResponse, _abc.Awaitable[_gateway_pb2.ListPersonalAliasesResponse]]: ...
 
     @_abc_1.abstractmethod
     def GetUser(

@@ -206,6 +206,17 @@ async def discord_world(
         yield World(fake, provider, mesh, cli, guild, general, alice, bob)
 
 
+async def settled(world: World, bot: TzurotBot, channel: Json | None = None) -> None:
+    """The barrier before asserting that nothing happened: every event sent so far has been
+    handled to its end. A `/help` asked now travels the same shard socket after them, and
+    discord.py starts event handlers in arrival order; once it is answered every earlier
+    handler has started, and `flow.idle` waits until none is still running. No sleep."""
+    asked = await world.discord.slash(channel or world.general, world.bob, "help")
+    await world.discord.wait_until(lambda: any(asked.texts()))
+    assert bot.flow is not None
+    await bot.flow.idle(30)
+
+
 @asynccontextmanager
 async def running_bot(
     world: World, *, gateway: GatewayClient | None = None, **overrides: Any

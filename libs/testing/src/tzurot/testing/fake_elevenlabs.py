@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -94,6 +95,8 @@ class FakeElevenLabs:
             vid: FakeVoice(vid, name, "premade") for vid, name in PREMADE_VOICES.items()
         }
         self.calls: list[RecordedCall] = []
+        self.tts_seconds: list[float] = []
+        """How long each answered text-to-speech request took here (its own latency)."""
         self._runner: web.AppRunner | None = None
 
     @property
@@ -159,6 +162,7 @@ class FakeElevenLabs:
         return web.json_response({"voices": voices})
 
     async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
+        started = time.perf_counter()
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -220,6 +224,7 @@ class FakeElevenLabs:
         for start in range(0, len(audio), _STREAM_CHUNK):
             await response.write(audio[start : start + _STREAM_CHUNK])
         await response.write_eof()
+        self.tts_seconds.append(time.perf_counter() - started)
         return response
 
     async def _add_voice(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule

@@ -26,7 +26,7 @@ from tzurot.inference.app import start_inference
 from tzurot.inference.config import InferenceSettings
 from tzurot.keyvault.app import start_keyvault
 from tzurot.keyvault.config import KeyVaultSettings
-from tzurot.memory.app import start_memory
+from tzurot.memory.app import MemoryApp, start_memory
 from tzurot.memory.config import MemorySettings
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
@@ -56,6 +56,26 @@ class InProcessMesh:
     gateway_app: GatewayApp | None = None
     # Its settings, to start more replicas of it (tests of work shared by replicas).
     gateway_settings: GatewaySettings | None = None
+    # The running memory service, for tests that take it down and bring it back.
+    memory_app: MemoryApp | None = None
+    memory_settings: MemorySettings | None = None
+
+    async def stop_memory(self) -> None:
+        """Takes memory down (its port refuses connections); the embedder stays loaded."""
+        assert self.memory_app is not None, "memory is not running"
+        self.memory_app.owns_embedder = False  # kept for the restart
+        await self.memory_app.stop()
+
+    async def start_memory(self) -> None:
+        """Brings memory back on the same port, with the embedder it had."""
+        assert self.memory_app is not None
+        assert self.memory_settings is not None
+        embedder = self.memory_app.embedder
+        settings = self.memory_settings.model_copy(
+            update={"listen": f"127.0.0.1:{self.ports.memory}"}
+        )
+        self.memory_app = await start_memory(settings, embedder=embedder)
+        self.memory_app.owns_embedder = True
 
     @property
     def gateway_addr(self) -> str:
@@ -105,10 +125,15 @@ async def in_process_mesh(
             )
         )
         stack.push_async_callback(keyvault.stop)
-        memory = await start_memory(
-            MemorySettings(listen=LOOPBACK, tls_dir=pki / "memory", database_url=db)
-        )
-        stack.push_async_callback(memory.stop)
+        memory_settings = MemorySettings(listen=LOOPBACK, tls_dir=pki / "memory", database_url=db)
+        memory = await start_memory(memory_settings)
+        handle: list[InProcessMesh] = []
+
+        async def stop_current_memory() -> None:
+            # The memory app a test restarted, if it did, else the first one.
+            await (handle[0].memory_app if handle and handle[0].memory_app else memory).stop()
+
+        stack.push_async_callback(stop_current_memory)
         endpoints = {"openrouter": provider.base_url, "openai": provider.base_url}
         inference_app = await start_inference(
             InferenceSettings(
@@ -133,11 +158,15 @@ async def in_process_mesh(
         gateway_app = await start_gateway(gateway_settings, clock=gateway_clock)
         stack.push_async_callback(gateway_app.stop)
         ports = MeshPorts(gateway_app.port, inference_app.port, memory.port, keyvault.port)
-        yield InProcessMesh(
+        mesh = InProcessMesh(
             pki=pki,
             database_url=database_url,
             ports=ports,
             _stack=stack,
             gateway_app=gateway_app,
             gateway_settings=gateway_settings,
+            memory_app=memory,
+            memory_settings=memory_settings,
         )
+        handle.append(mesh)
+        yield mesh

@@ -105,9 +105,13 @@ class MessageFlow:
                 self._idle.set()
 
     async def idle(self, grace: float) -> None:
-        """Waits (at most `grace` s) until no message is being answered: for a clean stop."""
+        """Waits (at most `grace` s) until no message is being answered and no delivered
+        answer is still being spoken: for a clean stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
+            await asyncio.wait_for(self.voice.drain(), max(0.0, deadline - loop.time()))
 
     async def _on_message(self, message: discord.Message) -> None:
         actor = await self._actor(message)

@@ -70,6 +70,11 @@ def personality_in(msg: common.Personality) -> d.Personality:
             scenario=c.scenario,
             example_dialogues=c.example_dialogues,
             post_history_instructions=c.post_history_instructions,
+            author_note=c.author_note,
+            author_note_depth=c.author_note_depth,
+        ),
+        cleanup_rules=tuple(
+            d.CleanupRule(pattern=r.pattern, replacement=r.replacement) for r in msg.cleanup_rules
         ),
         default_llm_config_id=msg.default_llm_config_id or None,
         error_message=msg.error_message,

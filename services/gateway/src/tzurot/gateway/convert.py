@@ -120,7 +120,13 @@ def personality(p: d.Personality) -> common.Personality:
             scenario=p.character.scenario,
             example_dialogues=p.character.example_dialogues,
             post_history_instructions=p.character.post_history_instructions,
+            author_note=p.character.author_note,
+            author_note_depth=p.character.author_note_depth,
         ),
+        cleanup_rules=[
+            common.CleanupRule(pattern=r.pattern, replacement=r.replacement)
+            for r in p.cleanup_rules
+        ],
         default_llm_config_id=p.default_llm_config_id or "",
         error_message=p.error_message,
         birthday=p.birthday,

@@ -50,6 +50,18 @@ class CharacterFields:
     scenario: str = ""
     example_dialogues: str = ""
     post_history_instructions: str = ""
+    author_note: str = ""
+    """Injected `author_note_depth` messages from the bottom of the conversation (2-4; 0
+    means inference's default, 3) to keep the style in long chats."""
+    author_note_depth: int = 0
+
+
+@dataclass(frozen=True)
+class CleanupRule:
+    """A regex replacement applied to every answer of one personality (rules.py checks it)."""
+
+    pattern: str
+    replacement: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ class Personality:
     """Imported fields with no place in Tzurot (shapes.inc extras), as they were."""
     skills: tuple[str, ...] = ()
     """Skills the owner enabled (names of inference's ListSkills)."""
+    cleanup_rules: tuple[CleanupRule, ...] = ()
+    """Applied in order to every answer, after the operator's global rules."""
 
 
 class ConfigSource(enum.StrEnum):

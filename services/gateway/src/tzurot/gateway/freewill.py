@@ -86,7 +86,7 @@ class FreeWill:
         store: GroupStore,
         clock: Clock,
         keyvault: KeyVault,
-        config_of: Callable[[Personality, User], Awaitable[ResolvedConfig]],
+        config_of: Callable[[Personality, User, str], Awaitable[ResolvedConfig]],
         personality_of: Callable[[str], Awaitable[Personality]],
         *,
         policy: FreeWillPolicy | None = None,
@@ -147,7 +147,7 @@ class FreeWill:
             channel["daily_budget"] = daily_budget
         if timezone:
             check_timezone(timezone)
-        await self._require_payable(user, personality)
+        await self._require_payable(user, personality, conversation)
         now = self._clock.now()
         first = next_check(now, self._policy, seeded_rng(self._seed, conversation, now.isoformat()))
         async with self._engine.begin() as conn:
@@ -236,16 +236,20 @@ class FreeWill:
             used_today=_used(m, local_day(self._clock.now(), zone)),
         )
 
-    async def _payable(self, user: User, personality: Personality) -> bool:
-        config = (await self._config_of(personality, user)).config
+    async def _payable(self, user: User, personality: Personality, conversation: str) -> bool:
+        """The payer has a key for the model the personality answers with there (the
+        channel's model counts), or that model is free to use."""
+        config = (await self._config_of(personality, user, conversation)).config
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider for k in keys):
             return True
         return config.free_use and self._allow_free_use
 
-    async def _require_payable(self, user: User, personality: Personality) -> None:
-        if not await self._payable(user, personality):
-            config = (await self._config_of(personality, user)).config
+    async def _require_payable(
+        self, user: User, personality: Personality, conversation: str
+    ) -> None:
+        if not await self._payable(user, personality, conversation):
+            config = (await self._config_of(personality, user, conversation)).config
             raise FailedPrecondition(
                 f"free will is paid with your key, and you have none for {config.provider}; "
                 f"add one with /wallet set {config.provider}",
@@ -327,7 +331,7 @@ class FreeWill:
             )
             payer = await self._store.user_by_id(str(payer_id))
             personality = await self._personality_of(chosen)
-            if payer is None or not await self._payable(payer, personality):
+            if payer is None or not await self._payable(payer, personality, conversation):
                 await conn.execute(
                     sa.update(g.freewill_personalities)
                     .where(fp.conversation_id == conversation, fp.personality_id == chosen)

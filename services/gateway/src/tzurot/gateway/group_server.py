@@ -79,6 +79,16 @@ class GatewayGroupServicer(GatewayAdminServicer):
         members = await self._features.admin.members(convert.location(request.location), None)
         return gw.ListChannelActivationsResponse(activations=[_activation(m) for m in members])
 
+    async def GetPersonality(
+        self, request: gw.GetPersonalityRequest, context: Context
+    ) -> gw.GetPersonalityResponse:
+        """The admin's answer, with the talkativeness the group store keeps."""
+        reply = await super().GetPersonality(request, context)
+        reply.personality.talkativeness = await self._gateway.group_store.talkativeness(
+            reply.personality.id
+        )
+        return reply
+
     async def UpdatePersonality(
         self, request: gw.UpdatePersonalityRequest, context: Context
     ) -> gw.UpdatePersonalityResponse:

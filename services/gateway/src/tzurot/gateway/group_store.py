@@ -101,6 +101,14 @@ class GroupStore:
 
     # ---- activations ----
 
+    async def personal_aliases(self, user_id: str) -> dict[str, str]:
+        """The user's own aliases: normalized alias -> personality id."""
+        pa = t.personal_aliases.c
+        stmt = sa.select(pa.alias, pa.personality_id).where(pa.user_id == user_id)
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {row.alias: str(row.personality_id) for row in rows}
+
     async def members(self, channel_id: str) -> list[ActiveMember]:
         """Personalities activated in the channel, oldest activation first."""
         a = t.channel_activations.c

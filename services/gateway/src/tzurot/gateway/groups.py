@@ -13,7 +13,7 @@ The chain's turns are paid by the human whose message started the round.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +37,7 @@ from tzurot.gateway.group_store import (
     GroupStore,
     location_values,
 )
+from tzurot.gateway.personalities import normalize_alias
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
@@ -62,9 +63,14 @@ def may_use(personality: Personality, user: User | None) -> bool:
     return user.superuser or personality.owner_user_id == user.id
 
 
-def _member(active: ActiveMember) -> Member:
+def _member(active: ActiveMember, mine: Mapping[str, str] | None = None) -> Member:
+    """The member as the selection sees it; `mine` (the speaker's own aliases, normalized
+    alias -> personality id) adds theirs and hides the global aliases they reuse."""
     p = active.activation.personality
-    return Member(p.id, (p.display_name, p.slug, *p.aliases), active.talkativeness)
+    mine = mine or {}
+    aliases = [a for a in p.aliases if normalize_alias(a) not in mine]
+    aliases += [alias for alias, pid in mine.items() if pid == p.id]
+    return Member(p.id, (p.display_name, p.slug, *aliases), active.talkativeness)
 
 
 class Groups:
@@ -106,8 +112,9 @@ class Groups:
         state = await self._store.state(conversation)
         settings = await self._settings(conversation)
         by_id = {m.activation.personality.id: m.activation.personality for m in active}
+        mine = await self._store.personal_aliases(user.id)
         picked = choose_speakers(
-            [_member(m) for m in active],
+            [_member(m, mine) for m in active],
             content,
             rng=seeded_rng(self._seed, conversation, message_id),
             max_speakers=int(settings[cascade.GROUP_MAX_SPEAKERS].value),

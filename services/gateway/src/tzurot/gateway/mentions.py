@@ -14,16 +14,22 @@ def _names(personality: Personality) -> set[str]:
 
 
 def find_mentions(
-    content: str, personalities: Sequence[Personality], limit: int
+    content: str,
+    personalities: Sequence[Personality],
+    limit: int,
+    personal: Sequence[tuple[str, Personality]] = (),
 ) -> list[tuple[Personality, str, int]]:
     """(personality, matched text, offset) for each `@name` in order of appearance.
 
     At each `@`, the longest name that matches (case-insensitively, whitespace-collapsed,
     ending at a non-word character) wins, so "@the oracle" beats "@the". A personality is
-    reported once, at its first mention.
+    reported once, at its first mention. `personal` are the speaker's own aliases (normalized
+    alias, personality): the same name means their personality, not anyone else's.
     """
+    mine = {normalize_alias(alias): p for alias, p in personal if normalize_alias(alias)}
+    everyone = [(name, p) for p in personalities for name in _names(p) if name not in mine]
     candidates = sorted(
-        ((name, p) for p in personalities for name in _names(p)),
+        [*mine.items(), *everyone],
         key=lambda item: len(item[0]),
         reverse=True,
     )

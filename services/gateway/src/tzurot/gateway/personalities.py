@@ -9,7 +9,10 @@ A seed file describes one personality::
     system_prompt: |
       You are Lilith...
     character: {description: ..., personality: ..., scenario: ..., example_dialogues: ...,
-                post_history_instructions: ...}
+                post_history_instructions: ...,
+                author_note: "Stay terse.", author_note_depth: 3}   # depth 2-4 from the bottom
+    cleanup_rules:                    # applied in order to every answer (Python regex)
+      - {pattern: '\\*\\*(.+?)\\*\\*', replacement: '\1'}
     llm: {provider: openrouter, model: anthropic/claude-sonnet-4.5, free_use: false}
     error_message: "*Lilith's candle gutters.* Something went wrong."
     birthday: "10-31"
@@ -26,6 +29,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tzurot.gateway.domain import CleanupRule
+from tzurot.gateway.rules import AUTHOR_NOTE_DEPTHS, check_cleanup_rules
 from tzurot.runtime.errors import InvalidArgument, quoted
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -68,6 +73,22 @@ class CharacterSeed(BaseModel):
     scenario: str = ""
     example_dialogues: str = ""
     post_history_instructions: str = ""
+    author_note: str = ""
+    author_note_depth: int = 0
+
+    @field_validator("author_note_depth")
+    @classmethod
+    def _depth_is_known(cls, value: int) -> int:
+        if value not in AUTHOR_NOTE_DEPTHS:
+            raise ValueError("author_note_depth is 2, 3 or 4 (0: the default, 3)")
+        return value
+
+
+class CleanupRuleSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1)
+    replacement: str = ""
 
 
 class LlmSeed(BaseModel):
@@ -92,6 +113,7 @@ class PersonalitySeed(BaseModel):
     avatar_url: str = Field(default="", max_length=2048)
     system_prompt: str = Field(default="", max_length=64_000)
     character: CharacterSeed = Field(default_factory=CharacterSeed)
+    cleanup_rules: list[CleanupRuleSeed] = Field(default_factory=list)
     llm: LlmSeed | None = None
     error_message: str = Field(default="", max_length=2000)
     birthday: str = ""
@@ -127,6 +149,23 @@ class PersonalitySeed(BaseModel):
             if not normalize_alias(alias) or len(alias) > 80:
                 raise ValueError(f"alias {quoted(alias)} must be 1 to 80 characters")
         return value
+
+    @field_validator("cleanup_rules")
+    @classmethod
+    def _rules_compile(cls, value: list[CleanupRuleSeed]) -> list[CleanupRuleSeed]:
+        try:
+            check_cleanup_rules(cls.rules_of(value), field="cleanup_rules")
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @staticmethod
+    def rules_of(rules: list[CleanupRuleSeed]) -> tuple[CleanupRule, ...]:
+        return tuple(CleanupRule(r.pattern, r.replacement) for r in rules)
+
+    @property
+    def rules(self) -> tuple[CleanupRule, ...]:
+        return self.rules_of(self.cleanup_rules)
 
     @property
     def effective_slug(self) -> str:

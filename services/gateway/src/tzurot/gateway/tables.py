@@ -71,6 +71,8 @@ personalities = sa.Table(
     sa.Column("card", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     # Imported fields with no place in Tzurot (shapes.inc extras), kept as they were.
     sa.Column("custom_fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # [{pattern, replacement}] applied in order to every answer (rules.py checks them).
+    sa.Column("cleanup_rules", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
 )
 
@@ -171,6 +173,49 @@ model_overrides = sa.Table(
         nullable=False,
     ),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+
+def _config_fk() -> sa.Column[str]:
+    return sa.Column(
+        "llm_config_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("llm_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+# The LLM config cascade's other stored levels (resolve.py): a user's default for every
+# personality, and a channel's (set by someone who may manage it) for everyone there.
+user_models = sa.Table(
+    "user_models",
+    metadata,
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), primary_key=True),
+    _config_fk(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+channel_models = sa.Table(
+    "channel_models",
+    metadata,
+    sa.Column("channel_id", sa.Text, primary_key=True),
+    _config_fk(),
+    sa.Column(
+        "set_by_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")
+    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Aliases only their user uses; for that user they win over global ones (personality_aliases).
+personal_aliases = sa.Table(
+    "personal_aliases",
+    metadata,
+    sa.Column("user_id", UUID(as_uuid=False), _user_fk(), primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),  # normalized, as personality_aliases
+    sa.Column("personality_id", UUID(as_uuid=False), _personality_fk(), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("personal_aliases_personality_id_idx", "personality_id"),
 )
 
 personas = sa.Table(
@@ -330,6 +375,23 @@ lore_states = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
+
+# The files an answer carried (generated images), in order: a replay of the job returns them.
+job_files = sa.Table(
+    "job_files",
+    metadata,
+    sa.Column(
+        "job_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+)
 
 # A personality's avatar image, kept by the project and served by the edge at
 # /avatars/{slug}.{ext} (Discord's attachment URLs are signed and expire).

@@ -98,6 +98,38 @@ def frequency_from_imported(value: float) -> tuple[Frequency, float]:
     return "sometimes", value
 
 
+def imported_voice(voice_id: str, fields: Mapping[str, Any]) -> Voice | None:
+    """The ElevenLabs voice of an imported personality (a shapes.inc backup's `voice_*`
+    fields, kept in custom_fields["voice"]); None when it has none or it breaks the rules."""
+    if not voice_id.strip():
+        return None
+
+    def number(name: str) -> float | None:
+        value = fields.get(name)
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
+
+    frequency, probability = frequency_from_imported(number("frequency") or 0.0)
+    if number("frequency") is None:
+        frequency, probability = "always", 1.0
+    model = fields.get("model")
+    voice = Voice(
+        provider=ELEVENLABS,
+        voice_id=voice_id.strip(),
+        model=model if isinstance(model, str) else "",
+        stability=number("stability"),
+        similarity_boost=number("similarity"),
+        style=number("style"),
+        frequency=frequency,
+        probability=probability,
+    )
+    try:
+        return validate_voice(voice)
+    except InvalidArgument:
+        return None
+
+
 def decide(
     voice: Voice | None,
     settings: Mapping[str, ResolvedSetting],

@@ -277,6 +277,8 @@ class PromptReport:
 
 MEMORY_UNAVAILABLE = "memory_unavailable"
 """A degraded answer's reason: long-term memory failed, so the answer had none."""
+HISTORY_UNAVAILABLE = "history_unavailable"
+"""A degraded answer's reason: the conversation's history could not be read (memory down)."""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         header: inf.CloneVoiceHeader | None = None
         samples: list[Sample] = []
         async for part in request_iterator:
+            if not isinstance(part, inf.CloneVoiceRequest):  # one that did not parse
+                raise InvalidArgument("request", "the request is not a valid protobuf message")
             if part.WhichOneof("part") == "header":
                 header = part.header
             elif part.WhichOneof("part") == "sample":

@@ -21,6 +21,7 @@ from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.dialects import ProviderCall, supports_vision
 from tzurot.inference.domain import (
+    HISTORY_UNAVAILABLE,
     MEMORY_UNAVAILABLE,
     AttachmentRef,
     Completion,
@@ -149,7 +150,7 @@ class Inference:
             free_use=request.model.free_use,
             model=request.model.model,
         )
-        history = await self._recent_history(request)
+        history, history_degraded = await self._history_or_degraded(request)
         directive, scheduled = request.directive, not request.content.strip()
         if request.group:
             history = group_history(history, request.character.id, request.group)
@@ -159,6 +160,7 @@ class Inference:
                     f"answered already. Answer as {request.character.name}, in your own voice."
                 )
         memories, degraded = await self._relevant_memories(request, history)
+        degraded = history_degraded + degraded
         prepared = await self._prepare_attachments(request, params)
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
@@ -314,6 +316,23 @@ class Inference:
     def list_skills(self) -> list[Skill]:
         """ListSkills: what the operator offers (after the global switch)."""
         return self._skills.registry.available() if self._skills else []
+
+    async def _history_or_degraded(
+        self, request: ReplyRequest
+    ) -> tuple[list[HistoryTurn], tuple[str, ...]]:
+        """The recent history; when memory cannot give it the answer goes without (degraded:
+        logged and counted), as for long-term memory, rather than not at all."""
+        try:
+            return await self._recent_history(request), ()
+        except TzurotError as err:
+            log.warning(
+                "history.unavailable",
+                code=err.code.name,
+                reason=err.reason,
+                personality_id=request.character.id,
+            )
+            metrics.record_degraded(HISTORY_UNAVAILABLE)
+            return [], (HISTORY_UNAVAILABLE,)
 
     async def _recent_history(self, request: ReplyRequest) -> list[HistoryTurn]:
         limit = request.max_history_messages or self._settings.history_limit

@@ -113,6 +113,8 @@ class StoredMemory:
     """Where a memory came from beyond a conversation, e.g. "lore_research"."""
     superseded_by: str = ""
     """A fact replaced by a newer one that contradicts it (history, never retrieved)."""
+    context: str = ""
+    """The neighbouring turns of its turn: searched with the text, never shown."""
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,9 @@ class Formation:
                     if claim is None:
                         break
                     by_job = await self._turns.jobs_turns(claim.job_ids)
+                    preceding = await self._preceding(by_job)
                     try:
-                        formed = await self._longterm.form_many(list(by_job.values()))
+                        formed = await self._longterm.form_many(list(by_job.values()), preceding)
                         done = list(claim.job_ids)
                     except Exception:
                         log.warning("memory formation batch failed", jobs=len(claim.job_ids))
@@ -79,6 +80,20 @@ class Formation:
                 if last:  # a short batch took every job there was: no empty claim after it
                     break
         return finished
+
+    async def _preceding(self, by_job: dict[str, list[StoredTurn]]) -> dict[str, StoredTurn]:
+        """Each exchange's preceding turn in its conversation (its memories' context)."""
+        found = {}
+        for job_id, turns in by_job.items():
+            if not turns:
+                continue
+            first = turns[0]
+            earlier = await self._turns.history(
+                first.channel_id, first.personality_id, 1, before=first.created_at
+            )
+            if earlier:
+                found[job_id] = earlier[-1]
+        return found
 
     async def _one_by_one(
         self, claim: OutboxClaim, by_job: dict[str, list[StoredTurn]], failed: list[str]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -208,7 +208,7 @@ class LongTermMemory:
                 created_before=window.before,
                 created_since=window.since,
             )
-            if t.weights.keywords > 0
+            if t.weights.keywords > 0 or t.weights.bm25 > 0
             else _no_hits(),
         )
         hits: dict[str, Hit] = {hit.memory.id: hit for hit in nearest}
@@ -238,9 +238,15 @@ class LongTermMemory:
         incoming: dict[str, list[float]] = {}
         for _src, dst, weight in edges:
             incoming.setdefault(dst, []).append(weight)
-        texts = {memory_id: scoring.tokens(hit.memory.text) for memory_id, hit in hits.items()}
+        # A memory is searched with its context (its turn's neighbours).
+        words = {
+            memory_id: scoring.token_list(f"{hit.memory.text}\n{hit.memory.context}")
+            for memory_id, hit in hits.items()
+        }
+        texts = {memory_id: set(found) for memory_id, found in words.items()}
         # Query words weigh by their rarity among the candidates (IDF).
         weights = scoring.term_weights(query_tokens, list(texts.values()))
+        bm25 = dict(zip(words, scoring.bm25(query_tokens, list(words.values())), strict=True))
         scored = []
         for memory_id, hit in hits.items():
             components = scoring.Components(
@@ -248,6 +254,7 @@ class LongTermMemory:
                 keywords=scoring.keyword_overlap(query_tokens, texts[memory_id], weights),
                 waypoints=scoring.waypoint_activation(incoming.get(memory_id, [])),
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
+                bm25=bm25[memory_id],
             )
             score = scoring.hybrid(components, self.tuning.weights)
             scored.append(_with_score(hit.memory, score))
@@ -333,6 +340,7 @@ class LongTermMemory:
         memory_id: str | None = None,
         created_at: datetime | None = None,
         tags: Sequence[str] = (),
+        context: str = "",
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
@@ -349,6 +357,7 @@ class LongTermMemory:
             created_at=created_at,
             memory_id=memory_id,
             tags=tags,
+            context=context,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -362,7 +371,11 @@ class LongTermMemory:
         """Memories from one delivered exchange (see `form_many`)."""
         return await self.form_many([turns])
 
-    async def form_many(self, exchanges: Sequence[Sequence[StoredTurn]]) -> int:
+    async def form_many(
+        self,
+        exchanges: Sequence[Sequence[StoredTurn]],
+        preceding: Mapping[str, StoredTurn] | None = None,
+    ) -> int:
         """Memories from delivered exchanges: one per turn with enough to remember.
 
         Every text of the batch is embedded in one call (the embedder's cost is per call as
@@ -380,17 +393,18 @@ class LongTermMemory:
         for scope in {scope for scope, _turns in pending}:
             ids = [turn.id for s, turns in pending if s == scope for turn in turns]
             formed |= await self._store.formed_turns(scope, ids)
+        before = preceding or {}
         chosen = [
-            (scope, turn, _memory_text(turn, body))
+            (scope, turn, _memory_text(turn, body), _context(turns, i, before.get(turn.job_id)))
             for scope, turns in pending
             if not any(turn.id in formed for turn in turns)
-            for turn in turns
+            for i, turn in enumerate(turns)
             if len(body := _memory_body(turn)) >= self.tuning.min_formation_chars
         ]
         if not chosen:
             return 0
-        vectors = await self._embedder.embed([text for _scope, _turn, text in chosen])
-        for (scope, turn, text), vector in zip(chosen, vectors, strict=True):
+        vectors = await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
+        for (scope, turn, text, context), vector in zip(chosen, vectors, strict=True):
             await self._store_one(
                 scope,
                 text=text,
@@ -399,6 +413,7 @@ class LongTermMemory:
                 salience=self.tuning.initial_salience,
                 source_turn_ids=[turn.id],
                 created_at=turn.created_at,
+                context=context,
             )
         return len(chosen)
 
@@ -519,6 +534,18 @@ def _check_uuid(field: str, value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise InvalidArgument(field, f"{field} must be a UUID") from None
+
+
+MAX_CONTEXT_CHARS = 1_000
+
+
+def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | None) -> str:
+    """The turns around `turns[index]`: the one before (the previous exchange's last turn
+    for an exchange's first) and the one after in its exchange."""
+    before = turns[index - 1] if index > 0 else preceding
+    after = turns[index + 1] if index + 1 < len(turns) else None
+    parts = [_memory_text(t, _memory_body(t)) for t in (before, after) if t is not None]
+    return "\n".join(parts)[:MAX_CONTEXT_CHARS]
 
 
 def _memory_text(turn: StoredTurn, body: str) -> str:

@@ -48,6 +48,7 @@ _COLUMNS = (
     memories.c.source_turn_ids,
     memories.c.tags,
     memories.c.superseded_by,
+    memories.c.context,
 )
 
 _DAYS_SINCE_DECAY = sa.func.extract("epoch", sa.func.now() - memories.c.decayed_at) / 86400.0
@@ -98,6 +99,7 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
         score=score,
         tags=tuple(row.tags or ()),
         superseded_by=str(row.superseded_by or ""),
+        context=row.context,
     )
 
 
@@ -181,11 +183,13 @@ class PostgresMemoryStore:
         created_at: datetime | None = None,
         memory_id: str | None = None,
         tags: Sequence[str] = (),
+        context: str = "",
     ) -> StoredMemory:
         """Inserts one memory; with `memory_id` an existing row of that id wins (returned
         unchanged), so a caller-named memory is stored once."""
         values: dict[str, Any] = {
             "tags": list(tags),
+            "context": context,
             "personality_id": scope.personality_id,
             "user_id": scope.user_id,
             "text": text,

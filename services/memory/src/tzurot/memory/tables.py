@@ -99,10 +99,13 @@ memories = sa.Table(
         nullable=True,
     ),
     sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
+    # The neighbouring turns of the turn it was formed from: searched with the text (full
+    # text and keyword scores), never shown in the prompt.
+    sa.Column("context", sa.Text, nullable=False, server_default=""),
     sa.Column(
         "search_text",
         TSVECTOR,
-        sa.Computed("to_tsvector('english', text)", persisted=True),
+        sa.Computed("to_tsvector('english', text || ' ' || context)", persisted=True),
         nullable=False,
     ),
     sa.CheckConstraint(

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
+from tzurot.bot.commands.character_fields import EDITABLE, BadValue, edit_request
 from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
@@ -24,12 +25,6 @@ EXPORT_FORMATS = {
     "charx": gw.CARD_FORMAT_CHARX,
 }
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
-EDITABLE = {
-    "display_name": "display_name",
-    "system_prompt": "system_prompt",
-    "description": "character.description",
-    "error_message": "error_message",
-}
 
 
 class CharacterCommands(app_commands.Group):
@@ -66,20 +61,24 @@ class CharacterCommands(app_commands.Group):
 
     @app_commands.command(name="edit", description="Change one field of a personality you own")
     @app_commands.choices(field=[app_commands.Choice(name=k, value=k) for k in EDITABLE])
+    @app_commands.describe(
+        value="The new text; author_note_depth: 2-4; cleanup_rules: a JSON list of "
+        '{"pattern", "replacement"}'
+    )
     async def edit(
         self, interaction: discord.Interaction, personality: str, field: str, value: str
     ) -> None:
-        changed = common.Personality(slug=personality)
-        if field == "description":
-            changed.character.description = value
-        else:
-            setattr(changed, field, value)
+        try:
+            changed, path = edit_request(personality, field, value)
+        except BadValue as bad:
+            await send(interaction, str(bad))
+            return
         await reply(
             interaction,
             self.gateway,
             lambda: self.gateway.stub.UpdatePersonality(
                 gw.UpdatePersonalityRequest(
-                    actor=actor(interaction), personality=changed, update_paths=[EDITABLE[field]]
+                    actor=actor(interaction), personality=changed, update_paths=[path]
                 )
             ),
             lambda r: f"Updated {field} of **{r.personality.display_name}**.",

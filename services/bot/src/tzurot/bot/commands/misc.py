@@ -22,12 +22,15 @@ HELP = """**Talking to personalities**
 - Edit your message and the personality remembers the new text.
 
 **Your key** `/wallet set` (a private form), `/wallet list|remove|test`, `/usage`
-**Models** `/llm-config create|list|delete`, `/model set|reset`
+**Models** `/llm-config create|list|delete`, `/model set|reset|show` (for you with one
+personality, your default, or this channel; `show` says which level won)
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
 **Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
-V2/V3: PNG, JSON, CHARX), `/memory search|browse|delete|prune|stats|incognito|fresh`,
+V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup rules too),
+`/alias add|remove|list` (your own names for them, used by you only),
+`/memory search|browse|delete|prune|stats|incognito|fresh`,
 `/skills list|show|enable|disable` (research, links, drawing)
 **Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate|list` (needs Manage Channels): several

@@ -1,4 +1,4 @@
-"""/llm-config create|list|delete and /model set|reset."""
+"""/llm-config create|list|delete and /model set|reset|show."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from discord import app_commands
 from tzurot.bot.commands import render
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, reply
 from tzurot.bot.commands.lookups import config_choices, personality_choices
-from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -74,39 +74,93 @@ class LlmConfigCommands(app_commands.Group):
         return await config_choices(self.gateway, interaction, current)
 
 
+MODEL_LEVELS = {
+    "personality": ("you, with this personality", common.CONFIG_SOURCE_USER_PERSONALITY),
+    "default": ("your default, every personality", common.CONFIG_SOURCE_USER),
+    "channel": ("this channel, for everyone (Manage Channels)", common.CONFIG_SOURCE_CHANNEL),
+}
+LEVEL_CHOICES = [
+    app_commands.Choice(name=label, value=value) for value, (label, _) in MODEL_LEVELS.items()
+]
+
+
+def _scope(level: str) -> common.ConfigSource.ValueType:
+    return MODEL_LEVELS.get(level, MODEL_LEVELS["personality"])[1]
+
+
 class ModelCommands(app_commands.Group):
+    """Which model answers: yours toward one personality, your default, a channel's (set by
+    someone who may manage it), then the personality's and the global default."""
+
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="model", description="Which model a personality uses for you")
         self.gateway = gateway
 
-    @app_commands.command(name="set", description="Use one of your configs with a personality")
+    @app_commands.command(
+        name="set", description="Use a config with a personality, everywhere, or here"
+    )
+    @app_commands.choices(level=LEVEL_CHOICES)
     async def set_model(
-        self, interaction: discord.Interaction, personality: str, config: str
+        self,
+        interaction: discord.Interaction,
+        personality: str,
+        config: str,
+        level: str = "personality",
     ) -> None:
+        request = gw.SetModelOverrideRequest(
+            actor=actor(interaction),
+            personality=personality,
+            config_id=config,
+            scope=_scope(level),
+            location=location_of(interaction.channel, interaction.guild),
+            manage_channels=bool(interaction.permissions.manage_channels),
+        )
         await reply(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.SetModelOverride(
-                gw.SetModelOverrideRequest(
-                    actor=actor(interaction), personality=personality, config_id=config
-                )
-            ),
+            lambda: self.gateway.stub.SetModelOverride(request),
             lambda r: render.effective(personality, r.effective),
         )
 
-    @app_commands.command(name="reset", description="Back to the personality's default model")
-    async def reset(self, interaction: discord.Interaction, personality: str) -> None:
+    @app_commands.command(name="reset", description="Forget a model choice at one level")
+    @app_commands.choices(level=LEVEL_CHOICES)
+    async def reset(
+        self, interaction: discord.Interaction, personality: str, level: str = "personality"
+    ) -> None:
+        request = gw.ResetModelOverrideRequest(
+            actor=actor(interaction),
+            personality=personality,
+            scope=_scope(level),
+            location=location_of(interaction.channel, interaction.guild),
+            manage_channels=bool(interaction.permissions.manage_channels),
+        )
         await reply(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.ResetModelOverride(
-                gw.ResetModelOverrideRequest(actor=actor(interaction), personality=personality)
-            ),
+            lambda: self.gateway.stub.ResetModelOverride(request),
             lambda r: render.effective(personality, r.effective),
+        )
+
+    @app_commands.command(
+        name="show", description="Which model a personality uses for you here, and why"
+    )
+    async def show(self, interaction: discord.Interaction, personality: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.GetEffectiveConfig(
+                gw.GetEffectiveConfigRequest(
+                    actor=actor(interaction),
+                    personality=personality,
+                    location=location_of(interaction.channel, interaction.guild),
+                )
+            ),
+            lambda r: render.model_levels(personality, r),
         )
 
     @set_model.autocomplete("personality")
     @reset.autocomplete("personality")
+    @show.autocomplete("personality")
     async def _personalities(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

@@ -11,6 +11,7 @@ from tzurot.bot.commands.account import (
     usage_command,
 )
 from tzurot.bot.commands.admin import AdminCommands
+from tzurot.bot.commands.aliases import AliasCommands
 from tzurot.bot.commands.channel import ChannelCommands
 from tzurot.bot.commands.character import CharacterCommands
 from tzurot.bot.commands.freewill import FreeWillCommands
@@ -35,6 +36,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         TimezoneCommands(gateway),
         ChannelCommands(gateway),
         CharacterCommands(gateway),
+        AliasCommands(gateway),
         PersonaCommands(gateway),
         HistoryCommands(gateway),
         SettingsCommands(gateway),

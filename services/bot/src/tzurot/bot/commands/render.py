@@ -46,6 +46,23 @@ def effective(personality: str, resolved: common.ResolvedLlmConfig) -> str:
     return f"**{personality}** now uses **{c.name or c.model}** ({model}), from {source}."
 
 
+def model_levels(personality: str, reply: gw.GetEffectiveConfigResponse) -> str:
+    """`/model show`: the model that answers and the level it comes from, then every level
+    that holds one, the winner first."""
+    c = reply.effective.config
+    lines = [
+        f"**{personality}** answers you here with **{c.name or c.model}** "
+        f"(`{c.provider}/{c.model}`), from {SOURCES.get(reply.effective.source, 'unknown')}."
+    ]
+    for n, level in enumerate(reply.levels):
+        mark = "✅" if n == 0 else "▫️"
+        lines.append(
+            f"{mark} {SOURCES.get(level.source, 'unknown')}: **{level.config.name}** "
+            f"(`{level.config.provider}/{level.config.model}`)"
+        )
+    return "\n".join(lines)
+
+
 def usage(reply: gw.GetUsageResponse, period: str) -> str:
     if not reply.totals:
         return f"No usage in the last {period}."
@@ -154,6 +171,15 @@ def character(p: common.Personality) -> str:
         lines.append("Aliases: " + ", ".join(p.aliases))
     if p.character.description:
         lines.append(p.character.description[:800])
+    if p.character.author_note:
+        depth = p.character.author_note_depth or 3
+        lines.append(f"Author's note ({depth} from the bottom): {p.character.author_note[:300]}")
+    if p.cleanup_rules:
+        lines.append(
+            f"Cleanup rules: {len(p.cleanup_rules)} ("
+            + ", ".join(f"`{r.pattern[:40]}`" for r in p.cleanup_rules[:5])
+            + ")"
+        )
     visibility = "public" if p.public else "private"
     lines.append(f"{visibility}{', NSFW' if p.nsfw else ''}")
     return "\n".join(lines)
@@ -225,6 +251,8 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
     ]
     if "memory_unavailable" in info.degraded:
         lines.append("⚠️ Long-term memory was unavailable: this answer was made without it.")
+    if "history_unavailable" in info.degraded:
+        lines.append("⚠️ The conversation's history was unavailable: this answer did not see it.")
     if info.memories:
         lines.append(f"Memories ({len(info.memories)}):")
         lines += [f"- {one_line(m.text, 100)}" for m in info.memories[:5]]

@@ -2,7 +2,9 @@
 
 - personalities.py: personalities, aliases, mentions of them
 - users.py: time zone, NSFW verification, personas
-- configs.py: LLM configs, model overrides, the settings cascade
+- configs.py: LLM configs and the settings cascade
+- models.py: which model answers (a user's choice per personality, their default, a channel's)
+- personal_aliases.py: aliases only their user uses
 - channels.py: channel activation and moderation (the denylist)
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
@@ -27,6 +29,8 @@ from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
 from tzurot.gateway.admin.configs import ConfigAdmin
 from tzurot.gateway.admin.lorebooks import LorebookAdmin
 from tzurot.gateway.admin.memory import MemoryAdmin
+from tzurot.gateway.admin.models import ModelAdmin
+from tzurot.gateway.admin.personal_aliases import PersonalAliasAdmin
 from tzurot.gateway.admin.personalities import PERSONALITY_PATHS, PersonalityAdmin
 from tzurot.gateway.admin.privacy import PrivacyAdmin
 from tzurot.gateway.admin.shapes import ShapesAdmin
@@ -42,6 +46,8 @@ class Admin(
     PersonalityAdmin,
     UserAdmin,
     ConfigAdmin,
+    ModelAdmin,
+    PersonalAliasAdmin,
     ChannelAdmin,
     ModerationAdmin,
     MemoryAdmin,

@@ -62,6 +62,19 @@ def limit_text(field: str, value: str, max_len: int) -> str:
     return value
 
 
+def managed_channel(who: Principal, where: Location, manage_channels: bool) -> str:
+    """The channel `who` changes for everyone there: the bot passes Discord's Manage
+    Channels permission as the interaction showed it; nobody else (but the operator and
+    superusers) changes a channel for everyone."""
+    channel_id = require("location.channel_id", where.conversation_id)
+    if not (who.superuser or manage_channels):
+        raise PermissionDenied(
+            "changing this channel's settings needs the Manage Channels permission",
+            reason="MANAGE_CHANNELS_REQUIRED",
+        )
+    return channel_id
+
+
 def may_see(personality: Personality, who: Principal) -> bool:
     return personality.public or who.superuser or personality.owner_user_id == who.user_id
 
@@ -111,7 +124,7 @@ class AdminBase:
         self, name: str, who: Principal, field: str = "personality"
     ) -> Personality:
         require(field, name)
-        found = await self._store.find_personality(name)
+        found = await self._gateway.find_personality_for(name, who.user)
         if found is None or not may_see(found, who):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return found

@@ -22,6 +22,7 @@ from tzurot.gateway.cards.mapping import (
     with_charx_icon,
 )
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.lorebooks import save_card_parts
 from tzurot.runtime.errors import PermissionDenied
 
@@ -82,6 +83,9 @@ class CardAdmin(AdminBase):
                 scenario=c.scenario,
                 example_dialogues=c.example_dialogues,
                 post_history_instructions=c.post_history_instructions,
+                author_note=c.author_note,
+                author_note_depth=c.author_note_depth,
+                cleanup_rules=rules_to_json(personality.cleanup_rules),
                 error_message=personality.error_message,
                 birthday=personality.birthday,
                 nsfw=personality.nsfw,

@@ -12,9 +12,10 @@ from tzurot.gateway.admin.base import (
     Principal,
     SettingTarget,
     limit_text,
+    managed_channel,
     require,
 )
-from tzurot.gateway.domain import ConfigSource, LlmConfig, Location, ResolvedConfig
+from tzurot.gateway.domain import ConfigSource, LlmConfig, Location
 from tzurot.runtime.errors import InvalidArgument, PermissionDenied, quoted
 
 
@@ -56,25 +57,6 @@ class ConfigAdmin(AdminBase):
             raise PermissionDenied("only superusers may delete global configs")
         await self._db.delete_llm_config(config.id)
 
-    # ---- model overrides ----
-
-    async def set_model_override(self, who: Principal, name: str, config_id: str) -> ResolvedConfig:
-        user = who.require_user()
-        personality = await self._personality(name, who)
-        config = await self._usable_config(who, config_id, "config_id")
-        await self._db.set_override(user.id, personality.id, config.id)
-        return await self._gateway.effective_config(personality, user)
-
-    async def reset_model_override(self, who: Principal, name: str) -> ResolvedConfig:
-        user = who.require_user()
-        personality = await self._personality(name, who)
-        await self._db.reset_override(user.id, personality.id)
-        return await self._gateway.effective_config(personality, user)
-
-    async def effective_config(self, who: Principal, name: str) -> ResolvedConfig:
-        personality = await self._personality(name, who)
-        return await self._gateway.effective_config(personality, who.user)
-
     # ---- settings ----
 
     async def get_settings(
@@ -95,15 +77,7 @@ class ConfigAdmin(AdminBase):
         if scope is ConfigSource.PERSONALITY:
             return {"personality_id": (await self._owned(name, who)).id}
         if scope is ConfigSource.CHANNEL:
-            # Who may manage a channel is Discord's to say: the bot passes what the interaction
-            # says, and nobody else (but the operator) writes a channel's settings.
-            channel_id = require("location.channel_id", where.conversation_id)
-            if not (who.superuser or target.manage_channels):
-                raise PermissionDenied(
-                    "changing this channel's settings needs the Manage Channels permission",
-                    reason="MANAGE_CHANNELS_REQUIRED",
-                )
-            return {"channel_id": channel_id}
+            return {"channel_id": managed_channel(who, where, target.manage_channels)}
         if scope is ConfigSource.USER:
             return {"user_id": who.require_user().id}
         if scope is ConfigSource.USER_PERSONALITY:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from tzurot.gateway.admin.base import (
@@ -15,7 +16,7 @@ from tzurot.gateway.admin.base import (
     require,
 )
 from tzurot.gateway.admin.skills import SkillAdmin
-from tzurot.gateway.domain import Personality
+from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import (
     BIRTHDAY_PATTERN,
@@ -24,6 +25,7 @@ from tzurot.gateway.personalities import (
     normalize_alias,
     slugify,
 )
+from tzurot.gateway.rules import check_author_note_depth, check_cleanup_rules, rules_to_json
 from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
 
 PERSONALITY_PATHS = frozenset(
@@ -40,8 +42,11 @@ PERSONALITY_PATHS = frozenset(
         "voice_id",
         "aliases",
         "skills",
+        "cleanup_rules",
     }
 )
+CHARACTER_FIELDS = frozenset(f"character.{name}" for name in vars(CharacterFields()))
+"""One character field at a time (the rest are kept), e.g. `character.author_note`."""
 
 
 class PersonalityAdmin(SkillAdmin):
@@ -72,11 +77,21 @@ class PersonalityAdmin(SkillAdmin):
         if target is None or not may_see(target, who):
             raise NotFound(f"no personality {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
         target = await self._owned(target.slug, who)
-        unknown = sorted(set(paths) - PERSONALITY_PATHS)
+        unknown = sorted(set(paths) - PERSONALITY_PATHS - CHARACTER_FIELDS)
         if unknown:
             raise InvalidArgument("update_paths", f"cannot update {', '.join(unknown)}")
         if not paths:
             raise InvalidArgument("update_paths", "name the fields to update")
+        if "character" in paths and CHARACTER_FIELDS & set(paths):
+            raise InvalidArgument(
+                "update_paths", "update either character or some character.<field>, not both"
+            )
+        fields = {path.split(".", 1)[1] for path in paths if path in CHARACTER_FIELDS}
+        if fields:
+            kept = {k: v for k, v in vars(target.character).items() if k not in fields}
+            merged = {**kept, **{k: getattr(p.character, k) for k in fields}}
+            p = replace(p, character=CharacterFields(**merged))
+            paths = [*(path for path in paths if path not in CHARACTER_FIELDS), "character"]
         values = await self._personality_values(who, p, set(paths) - {"aliases"})
         if "display_name" in values:
             values["display_name"] = require("personality.display_name", p.display_name, MAX_NAME)
@@ -110,9 +125,9 @@ class PersonalityAdmin(SkillAdmin):
             if flag in paths:
                 values[flag] = getattr(p, flag)
         if "character" in paths:
-            for name, text in vars(p.character).items():
-                limit_text(f"personality.character.{name}", text, MAX_TEXT)
-            values["character"] = dict(vars(p.character))
+            values["character"] = _checked_character(p.character)
+        if "cleanup_rules" in paths:
+            values["cleanup_rules"] = rules_to_json(check_cleanup_rules(p.cleanup_rules))
         if "skills" in paths:
             values["skills"] = await self._checked_skills(p.skills)
         if "birthday" in paths:
@@ -163,8 +178,25 @@ class PersonalityAdmin(SkillAdmin):
         if limit < 0:
             raise InvalidArgument("limit", "limit is not negative")
         limit_text("content", content, 16_000)
+        if "@" not in content:
+            return []
         personalities = [p for p in await self._store.list_personalities() if may_see(p, who)]
-        return find_mentions(content, personalities, limit or 5)
+        personal = []
+        if who.user is not None:
+            personal = [
+                (alias, p)
+                for alias, p in await self._db.personal_aliases(who.user.id)
+                if may_see(p, who)
+            ]
+        return find_mentions(content, personalities, limit or 5, personal)
+
+
+def _checked_character(character: CharacterFields) -> dict[str, Any]:
+    for name, text in vars(character).items():
+        if isinstance(text, str):
+            limit_text(f"personality.character.{name}", text, MAX_TEXT)
+    check_author_note_depth(character.author_note_depth)
+    return dict(vars(character))
 
 
 def _checked_avatar_url(url: str) -> str:

@@ -23,6 +23,8 @@ from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import load_json, parse_config, parse_memories
 from tzurot.gateway.shapes.mapping import plan_personality
 from tzurot.gateway.store.lorebooks import save_avatar
+from tzurot.gateway.voice import imported_voice
+from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
@@ -108,6 +110,12 @@ class ShapesAdmin(AdminBase):
                 key,
                 cascade.validate(key, value),
             )
+        voice_fields = plan.custom_fields.get("voice")
+        voice = imported_voice(
+            plan.voice_id, voice_fields if isinstance(voice_fields, dict) else {}
+        )
+        if voice is not None:  # its voice, speaking as often as its old "frequency" said
+            await VoiceStore(self._store.engine).put_voice(personality.id, voice)
         return ShapesImport(personality, created, tuple(plan.warnings), settings)
 
     async def import_shapes_memories(

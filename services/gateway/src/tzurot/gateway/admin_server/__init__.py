@@ -9,6 +9,8 @@ from tzurot.gateway.admin_server.channels import ChannelRpcs
 from tzurot.gateway.admin_server.configs import ConfigRpcs
 from tzurot.gateway.admin_server.jobs import JobRpcs
 from tzurot.gateway.admin_server.memory import MemoryRpcs
+from tzurot.gateway.admin_server.models import ModelRpcs
+from tzurot.gateway.admin_server.personal_aliases import PersonalAliasRpcs
 from tzurot.gateway.admin_server.personalities import PersonalityRpcs
 from tzurot.gateway.admin_server.privacy import PrivacyRpcs
 from tzurot.gateway.admin_server.skills import SkillRpcs
@@ -23,6 +25,8 @@ class GatewayAdminServicer(
     PersonalityRpcs,
     UserRpcs,
     ConfigRpcs,
+    ModelRpcs,
+    PersonalAliasRpcs,
     ChannelRpcs,
     MemoryRpcs,
     PrivacyRpcs,

@@ -1,4 +1,4 @@
-"""LLM config, model override and settings RPCs."""
+"""LLM config and settings RPCs."""
 
 from __future__ import annotations
 
@@ -32,30 +32,6 @@ class ConfigRpcs(AdminRpcs):
     ) -> gw.DeleteLlmConfigResponse:
         await self._admin.delete_llm_config(await self._who(request), request.config_id)
         return gw.DeleteLlmConfigResponse()
-
-    async def SetModelOverride(
-        self, request: gw.SetModelOverrideRequest, context: Context
-    ) -> gw.SetModelOverrideResponse:
-        effective = await self._admin.set_model_override(
-            await self._who(request), request.personality, request.config_id
-        )
-        return gw.SetModelOverrideResponse(effective=ac.resolved_config(effective))
-
-    async def ResetModelOverride(
-        self, request: gw.ResetModelOverrideRequest, context: Context
-    ) -> gw.ResetModelOverrideResponse:
-        effective = await self._admin.reset_model_override(
-            await self._who(request), request.personality
-        )
-        return gw.ResetModelOverrideResponse(effective=ac.resolved_config(effective))
-
-    async def GetEffectiveConfig(
-        self, request: gw.GetEffectiveConfigRequest, context: Context
-    ) -> gw.GetEffectiveConfigResponse:
-        effective = await self._admin.effective_config(
-            await self._who(request), request.personality
-        )
-        return gw.GetEffectiveConfigResponse(effective=ac.resolved_config(effective))
 
     # ---- settings ----
 

@@ -5,8 +5,10 @@ mes_example, system_prompt, post_history_instructions); the rest (greetings, cre
 tags, creator, version, nickname, assets, source, dates, extensions and any field a newer
 spec adds) is kept as the personality's card data and written back on export. The
 `character_book` becomes the personality's lorebook. Tzurot's own fields travel in
-`extensions["tzurot"]` (slug, aliases, error message, birthday, nsfw), so export then import
-gives the same personality.
+`extensions["tzurot"]` (slug, aliases, error message, birthday, nsfw, author's note and its
+depth, cleanup rules), so export then import gives the same personality. A card without our
+extension may carry SillyTavern's character note (`extensions.depth_prompt`): it becomes the
+author's note, its depth brought into 2-4.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
 from tzurot.runtime.errors import InvalidArgument
 
 TZUROT_EXTENSION = "tzurot"
+DEFAULT_DEPTH = 4
+"""SillyTavern's default depth for a character's note."""
 CARD_KEYS = (
     "nickname",
     "first_mes",
@@ -74,7 +78,9 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
                     "scenario": data.scenario,
                     "example_dialogues": data.mes_example,
                     "post_history_instructions": data.post_history_instructions,
+                    **_author_note(ours, data.extensions),
                 },
+                "cleanup_rules": list(ours.get("cleanup_rules") or []),
                 "error_message": str(ours.get("error_message") or ""),
                 "birthday": str(ours.get("birthday") or ""),
                 "nsfw": bool(ours.get("nsfw", False)),
@@ -114,6 +120,23 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     )
 
 
+def _author_note(ours: dict[str, Any], extensions: dict[str, Any]) -> dict[str, Any]:
+    """Tzurot's own note when the card has our extension; else SillyTavern's character note
+    (`extensions.depth_prompt`), its depth brought into 2-4."""
+    if "author_note" in ours:
+        return {
+            "author_note": str(ours.get("author_note") or ""),
+            "author_note_depth": ours.get("author_note_depth") or 0,
+        }
+    theirs = extensions.get("depth_prompt")
+    prompt = theirs.get("prompt") if isinstance(theirs, dict) else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return {}
+    depth = theirs.get("depth", DEFAULT_DEPTH) if isinstance(theirs, dict) else DEFAULT_DEPTH
+    depth = depth if isinstance(depth, int) else DEFAULT_DEPTH
+    return {"author_note": prompt, "author_note_depth": min(max(depth, 2), 4)}
+
+
 @dataclass(frozen=True)
 class CharacterView:
     """What export needs of a personality."""
@@ -134,6 +157,9 @@ class CharacterView:
     public: bool
     card: dict[str, Any]
     lorebook: Lorebook | None = None
+    author_note: str = ""
+    author_note_depth: int = 0
+    cleanup_rules: list[dict[str, str]] = field(default_factory=list)
     created_at: int = 0
     updated_at: int = 0
 
@@ -152,6 +178,9 @@ def card_from_view(view: CharacterView) -> Card:
         "birthday": view.birthday,
         "nsfw": view.nsfw,
         "public": view.public,
+        "author_note": view.author_note,
+        "author_note_depth": view.author_note_depth,
+        "cleanup_rules": list(view.cleanup_rules),
     }
     data: dict[str, Any] = {
         **unknown,

@@ -6,6 +6,8 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - users.py: users and personas
 - personalities.py: personalities and aliases (lookups, imports, admin writes)
 - configs.py: LLM configs, model overrides, stored settings levels
+- models.py: the chosen levels of the LLM config cascade (user toward a personality, user, channel)
+- personal_aliases.py: aliases only their user uses
 - channels.py: channel activations and the denylist (moderation)
 - jobs.py: jobs and their usage rows
 - usage.py: usage totals
@@ -29,6 +31,8 @@ from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
 from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
+from tzurot.gateway.store.models import ModelChoices
+from tzurot.gateway.store.personal_aliases import PersonalAliases
 from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
 from tzurot.gateway.store.privacy import PrivacyQueries
 from tzurot.gateway.store.rows import (
@@ -72,6 +76,8 @@ class AdminStore(
     UserWrites,
     PersonalityWrites,
     ConfigWrites,
+    ModelChoices,
+    PersonalAliases,
     SettingQueries,
     ChannelQueries,
     ModerationQueries,

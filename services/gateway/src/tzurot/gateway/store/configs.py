@@ -67,17 +67,6 @@ class ConfigWrites(AdminSqlBase):
 
     # ---- model overrides ----
 
-    async def get_override(self, user_id: str, personality_id: str) -> LlmConfig | None:
-        o = t.model_overrides.c
-        stmt = (
-            sa.select(t.llm_configs)
-            .join(t.model_overrides, o.llm_config_id == t.llm_configs.c.id)
-            .where(o.user_id == user_id, o.personality_id == personality_id)
-        )
-        async with self._autocommit.connect() as conn:
-            row = (await conn.execute(stmt)).one_or_none()
-        return None if row is None else llm_config_from_row(row._mapping)
-
     async def set_override(self, user_id: str, personality_id: str, config_id: str) -> None:
         stmt = insert(t.model_overrides).values(
             user_id=user_id, personality_id=personality_id, llm_config_id=config_id

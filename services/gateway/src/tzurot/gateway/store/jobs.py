@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Job, JobError, JobStatus, Usage
+from tzurot.gateway.domain import GeneratedFile, Job, JobError, JobStatus, Usage
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.rows import job_from_row as _job
 
@@ -225,8 +225,11 @@ class JobQueries(SqlBase):
         usage: Usage,
         request_type: str,
         context: Mapping[str, Any] | None = None,
+        *,
+        files: Sequence[GeneratedFile] = (),
     ) -> Job:
-        """Marks the job streamed with its answer and records usage, in one statement.
+        """Marks the job streamed with its answer and records usage, in one statement (and,
+        in the same transaction, keeps the answer's `files` for replays).
 
         `context`: the job's context columns (job_context.context_columns).
         """
@@ -242,8 +245,38 @@ class JobQueries(SqlBase):
             **{f"v_{name}": None for name in CONTEXT_COLUMNS},
             **{f"v_{name}": value for name, value in (context or {}).items()},
         }
-        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+        if not files:
+            async with self._autocommit.connect() as conn:  # one statement: its own transaction
+                return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+        f = t.job_files.c
+        async with self._engine.begin() as conn:
+            await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
+            await conn.execute(
+                sa.insert(t.job_files),
+                [
+                    {
+                        "job_id": job_id,
+                        "position": n,
+                        "filename": file.filename,
+                        "content_type": file.content_type,
+                        "data": file.data,
+                        "description": file.description,
+                    }
+                    for n, file in enumerate(files)
+                ],
+            )
             return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+
+    async def job_files(self, job_id: str) -> tuple[GeneratedFile, ...]:
+        """The files the job's answer carried, in order."""
+        f = t.job_files.c
+        async with self._autocommit.connect() as conn:
+            rows = await conn.execute(
+                sa.select(f.filename, f.content_type, f.data, f.description)
+                .where(f.job_id == job_id)
+                .order_by(f.position)
+            )
+            return tuple(GeneratedFile(*row) for row in rows)
 
     async def fail_job(self, job_id: str, error: JobError) -> Job:
         return await self._update_job(

@@ -13,6 +13,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
+from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, quoted
@@ -108,6 +109,7 @@ class PersonalityReads(SqlBase):
                 "avatar_url": seed.avatar_url,
                 "system_prompt": seed.system_prompt,
                 "character": seed.character.model_dump(),
+                "cleanup_rules": rules_to_json(seed.rules),
                 "default_llm_config_id": config_id,
                 "error_message": seed.error_message,
                 "birthday": seed.birthday,

@@ -32,6 +32,10 @@ class PrivacyQueries(AdminSqlBase):
             "model_overrides": sa.select(t.model_overrides).where(
                 t.model_overrides.c.user_id == user_id
             ),
+            "user_models": sa.select(t.user_models).where(t.user_models.c.user_id == user_id),
+            "personal_aliases": sa.select(t.personal_aliases).where(
+                t.personal_aliases.c.user_id == user_id
+            ),
             "settings": sa.select(t.settings).where(_own_settings(user_id)),
             "personalities_owned": sa.select(t.personalities).where(
                 t.personalities.c.owner_user_id == user_id
@@ -63,6 +67,8 @@ class PrivacyQueries(AdminSqlBase):
             t.personas,
             t.llm_configs,
             t.model_overrides,
+            t.user_models,
+            t.personal_aliases,
             t.jobs,
             t.usage_log,
         ]

@@ -24,6 +24,7 @@ from tzurot.gateway.domain import (
     Usage,
     User,
 )
+from tzurot.gateway.rules import rules_from_json
 
 # array_agg over no rows is NULL, which _personality reads as no aliases.
 _ALIASES = (
@@ -73,6 +74,7 @@ def personality_from_row(row: sa.RowMapping) -> Personality:
         card=_json(row["card"]),
         custom_fields=_json(row["custom_fields"]),
         skills=tuple(row["skills"] or ()),
+        cleanup_rules=rules_from_json(_json_list(row["cleanup_rules"])),
     )
 
 
@@ -80,6 +82,12 @@ def _json(value: Any) -> dict[str, Any]:
     if isinstance(value, str):  # pragma: no cover - asyncpg decodes jsonb to str without a codec
         value = json.loads(value)
     return dict(value or {})
+
+
+def _json_list(value: Any) -> Any:
+    if isinstance(value, str):  # pragma: no cover - asyncpg decodes jsonb to str without a codec
+        value = json.loads(value)
+    return value
 
 
 def llm_config_from_row(row: sa.RowMapping) -> LlmConfig:

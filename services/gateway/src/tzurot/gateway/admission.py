@@ -1,0 +1,178 @@
+"""The checks before a job: a valid request, the denylist, NSFW rules, rate limits and the
+guests' share; and what the job will use (the LLM config cascade, the settings cascade, the
+persona)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+
+import structlog
+
+from tzurot.gateway import settings as settings_cascade
+from tzurot.gateway.domain import (
+    DenyMode,
+    GenerateCommand,
+    LlmConfig,
+    Location,
+    Personality,
+    ResolvedConfig,
+    User,
+)
+from tzurot.gateway.gateway_core import GatewayState, Prepared, require_id
+from tzurot.gateway.ratelimit import Bucket
+from tzurot.gateway.resolve import config_levels
+from tzurot.gateway.settings import MAX_HISTORY_MESSAGES
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class Admission(GatewayState):
+    def _validate_generate(self, command: GenerateCommand, *, scheduled: bool = False) -> None:
+        require_id("actor.user_id", command.actor.platform_user_id)
+        require_id("idempotency_key", command.idempotency_key)
+        require_id("location.channel_id", command.location.conversation_id)
+        if not command.personality.strip():
+            raise InvalidArgument("personality", "name the personality to talk to")
+        if not scheduled and not command.content.strip() and not command.attachments:
+            raise InvalidArgument("content", "the message is empty")
+        if len(command.content) > self._limits.max_message_chars:
+            raise InvalidArgument(
+                "content",
+                f"the message is {len(command.content)} characters; "
+                f"the limit is {self._limits.max_message_chars}",
+            )
+
+    async def effective_config(
+        self, personality: Personality, user: User | None, channel_id: str = ""
+    ) -> ResolvedConfig:
+        """User toward the personality → user default → channel → personality → global."""
+        return (await self.config_levels(personality, user, channel_id))[0]
+
+    async def config_levels(
+        self, personality: Personality, user: User | None, channel_id: str = ""
+    ) -> list[ResolvedConfig]:
+        """Every level of the cascade holding a config, highest precedence first."""
+        default = None
+        if personality.default_llm_config_id:
+            default = await self._store.get_llm_config(personality.default_llm_config_id)
+        chosen = await self._admin_store.model_choices(
+            user_id=user.id if user is not None else "",
+            personality_id=personality.id,
+            channel_id=channel_id,
+        )
+        return config_levels(
+            chosen=chosen,
+            personality_default=default,
+            global_default=self._limits.default_config,
+        )
+
+    async def resolved_settings(
+        self, user: User | None, personality: Personality | None, channel_id: str
+    ) -> dict[str, settings_cascade.ResolvedSetting]:
+        levels = await self._admin_store.setting_levels(
+            user_id=user.id if user else "",
+            personality_id=personality.id if personality else "",
+            channel_id=channel_id,
+        )
+        return settings_cascade.resolve(
+            levels, {MAX_HISTORY_MESSAGES: self._limits.max_history_messages}
+        )
+
+    async def _check_denylist(self, user: User, where: Location, personality: Personality) -> None:
+        """Operators are never filtered; a mute is refused like a block, with its own reason."""
+        if user.superuser:
+            return
+        entries = await self._admin_store.matching_deny(
+            user_id=user.platform_user_id,
+            guild_id=where.guild_id,
+            channel_id=where.channel_id,
+            personality_slug=personality.slug,
+        )
+        if any(e.mode is DenyMode.BLOCK for e in entries):
+            raise PermissionDenied("you may not use this bot here", reason="DENYLISTED")
+        if entries:
+            raise PermissionDenied("muted here", reason="MUTED")
+
+    async def _check_nsfw(self, user: User, personality: Personality, where: Location) -> User:
+        """Age-restricted channels verify the user once; NSFW personalities need both."""
+        if where.nsfw_channel and not user.nsfw_verified:
+            user = await self._admin_store.update_user(user.id, nsfw_verified=True)
+            log.info("user.nsfw_verified", user_id=user.id)
+        if personality.nsfw:
+            if where.guild_id and not where.nsfw_channel:
+                raise PermissionDenied(
+                    f"{personality.display_name} answers only in age-restricted channels",
+                    reason="NSFW_CHANNEL_REQUIRED",
+                )
+            if not user.nsfw_verified:
+                raise PermissionDenied(
+                    f"{personality.display_name} is NSFW: use the bot once in an "
+                    "age-restricted channel to verify your age",
+                    reason="NSFW_VERIFICATION_REQUIRED",
+                )
+        return user
+
+    async def _take_rate_tokens(self, user: User, where: Location) -> None:
+        if user.superuser:
+            return
+        buckets = []
+        if self._limits.user_bucket is not None:
+            buckets.append(Bucket(f"user:{user.id}", self._limits.user_bucket, "you"))
+        if self._limits.channel_bucket is not None and where.channel_id:
+            buckets.append(
+                Bucket(f"channel:{where.channel_id}", self._limits.channel_bucket, "this channel")
+            )
+        if buckets:
+            await self._limiter.take(buckets)
+
+    async def _prepare(
+        self, user: User, personality: Personality, where: Location, *, new: bool
+    ) -> Prepared:
+        config = await self.effective_config(personality, user, where.conversation_id)
+        if self._limits.demo_all_free and not config.config.free_use:
+            config = replace(config, config=replace(config.config, free_use=True))
+        request_type = "chat"
+        if config.config.free_use and new:
+            keys = await self._keyvault.list_keys(user.id)
+            if all(k.provider != config.config.provider for k in keys):
+                await self._admit_guest(user, config.config)
+                request_type = "guest"
+        persona = await self._admin_store.effective_persona(user.id, personality.id)
+        return Prepared(
+            config=config,
+            settings=await self.resolved_settings(user, personality, where.conversation_id),
+            persona=persona,
+            request_type=request_type,
+        )
+
+    async def _admit_guest(self, user: User, config: LlmConfig) -> None:
+        """A user without a key on a free model: within the guests' fair share, or refused."""
+        limits = self._limits
+        if not limits.guest_mode:
+            raise FailedPrecondition(
+                f"no API key for {config.provider}; add one with /wallet set {config.provider}",
+                reason="NO_API_KEY",
+            )
+        if not user.superuser and limits.guest_user_bucket is not None:
+            await self._limiter.take([Bucket(f"guest:{user.id}", limits.guest_user_bucket, "you")])
+        day = datetime.now(UTC).date().isoformat()
+        if not await self._quota.use(f"guest:{day}", limits.guest_daily_budget):
+            raise ResourceExhausted(
+                "the free models' daily budget is spent; add your own key with /wallet set "
+                f"{config.provider}, or try again tomorrow",
+                retry_after_seconds=_seconds_to_midnight(),
+                reason="GUEST_BUDGET_EXHAUSTED",
+            )
+
+
+def _seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()

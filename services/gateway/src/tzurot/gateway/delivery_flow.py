@@ -1,0 +1,122 @@
+"""After the answer: delivery (the exchange into history, then the job delivered, with the
+follow-ups: group turns, consolidation by activity, fact extraction), job status, and what
+informed an answer (Inspect)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobStatus
+from tzurot.gateway.gateway_core import GatewayState
+from tzurot.gateway.groups import TURN_KEY_PREFIX
+from tzurot.gateway.job_context import load_context, skill_notes
+from tzurot.runtime import metrics
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, quoted
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryFlow(GatewayState):
+    async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
+        """The answer was posted: store the exchange in history, then mark the job delivered."""
+        job = await self._job(job_id)
+        if job.status is JobStatus.DELIVERED:
+            return job
+        if job.status is not JobStatus.STREAMED:
+            raise FailedPrecondition(
+                f"job {job_id} is {job.status.value}; only a streamed job can be delivered",
+                reason="JOB_NOT_STREAMED",
+            )
+        personality = await self._store_personality(job.personality_id)
+        context = await load_context(self._store.engine, job.id)
+        answer = HistoryTurn(
+            "assistant",
+            personality.slug,
+            personality.display_name,
+            job.content,
+            tuple(message_ids),
+            skill_notes(context.report),
+        )
+        turns = [answer]
+        if not job.idempotency_key.startswith(TURN_KEY_PREFIX):
+            # A scheduled turn answered no human message: then only the answer is history.
+            asked = HistoryTurn(
+                "user",
+                job.author_id,
+                job.author_name,
+                # As the prompt saw it: a voice message's transcript, image descriptions.
+                job.request_content if context.user_content is None else context.user_content,
+                job.request_message_ids,
+                context.attachments,
+            )
+            turns = [asked, answer]
+        await self._memory.store_exchange(
+            job_id=job.id,
+            conversation_id=job.channel_id,
+            personality_id=job.personality_id,
+            user_id=job.user_id,
+            turns=turns,
+            # The signal of use that reinforces long-term memories (retrieval alone does not).
+            used_memory_ids=context.report.memory_ids if context.report is not None else (),
+            extract_facts=self._limits.extract_facts and len(turns) > 1,
+        )
+        if self._limits.extract_facts and len(turns) > 1:
+            self.facts_waiting()
+        delivered = await self._store.mark_delivered(job.id, message_ids)
+        metrics.record_job("delivered")
+        await self.groups.after_delivery(delivered, tuple(message_ids))
+        await self._count_activity()
+        return delivered
+
+    async def _count_activity(self) -> None:
+        """Consolidation triggered by activity: every `consolidate_every` exchanges, in the
+        background (the answer is delivered already; a failure waits for the next trigger)."""
+        every = self._limits.consolidate_every
+        if every <= 0:
+            return
+        if await self.group_store.bump_counter("exchanges") % every:
+            return
+        task = asyncio.create_task(self._consolidate())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _consolidate(self) -> None:
+        try:
+            await self._memory.consolidate()
+            log.info("memory.consolidated_by_activity")
+        except Exception:
+            log.warning("memory.consolidation_failed", exc_info=True)
+
+    async def job_status(
+        self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""
+    ) -> Job:
+        if job_id:
+            return await self._job(job_id)
+        if delivered_message_id:
+            found = await self._store.get_job_by_delivered_message(delivered_message_id)
+            if found is None:
+                raise NotFound(
+                    f"no answer was delivered as message {delivered_message_id!r}",
+                    reason="JOB_NOT_FOUND",
+                )
+            return found
+        if not idempotency_key:
+            raise InvalidArgument(
+                "job_id", "give a job_id, an idempotency_key or a delivered_message_id"
+            )
+        job = await self._store.get_job_by_key(idempotency_key)
+        if job is None:
+            raise NotFound(
+                f"no job for idempotency key {quoted(idempotency_key)}", reason="JOB_NOT_FOUND"
+            )
+        return job
+
+    async def job_context(self, job: Job, actor: Actor) -> JobContext | None:
+        """What informed the job's answer, for its own user or a superuser; else None."""
+        user = await self.user(actor)
+        if job.user_id != user.id and not user.superuser:
+            return None
+        return await load_context(self._store.engine, job.id)

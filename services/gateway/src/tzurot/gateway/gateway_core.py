@@ -1,0 +1,139 @@
+"""What the gateway's use-case modules share: its limits, its collaborators, and the two
+lookups every part needs (the actor's user, a job by id).
+
+`Gateway` (service.py) is assembled from one mixin per capability over this state:
+admission.py (the checks before a job), personality_access.py (which personality a name
+means for a user), delivery_flow.py (delivery, job status, Inspect); service.py runs jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tzurot.gateway import settings as settings_cascade
+from tzurot.gateway.clock import Clock
+from tzurot.gateway.domain import (
+    Actor,
+    Job,
+    LlmConfig,
+    Persona,
+    Personality,
+    ResolvedConfig,
+    User,
+)
+from tzurot.gateway.events import BotEvents
+from tzurot.gateway.group_store import GroupStore
+from tzurot.gateway.groups import Groups
+from tzurot.gateway.key_uses import KeyUses
+from tzurot.gateway.ports import History, Inference, KeyVault
+from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
+from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.gateway.voice_store import VoiceStore
+from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
+
+MAX_ID_CHARS = 200
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    max_message_chars: int
+    max_history_messages: int
+    duplicate_wait_seconds: float
+    default_config: LlmConfig
+    # A running job whose heartbeat is older than this was abandoned (its gateway died); its
+    # runner renews the heartbeat every quarter of it.
+    job_lease_seconds: float = 20.0
+    # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
+    superusers: frozenset[str] = frozenset()
+    # Token buckets per user and per channel; None disables one. Superusers are exempt.
+    user_bucket: BucketPolicy | None = None
+    channel_bucket: BucketPolicy | None = None
+    # Guest mode: users without a key on `free_use` configs, within a fair share.
+    guest_mode: bool = True
+    guest_daily_budget: int = 500
+    guest_user_bucket: BucketPolicy | None = None
+    # `tzurot up --demo`: every config counts as free_use (TZUROT_DEMO_ALL_FREE).
+    demo_all_free: bool = False
+    # Group channels: the seed of speaker selection ("" draws one per process).
+    group_seed: str = ""
+    # The bot event stream: how often a quiet stream looks for new events, and how long a
+    # subscriber holds an unacknowledged event before it is sent again.
+    events_poll_seconds: float = 1.0
+    event_lease_seconds: float = 60.0
+    # Memory consolidation every this many delivered exchanges (0: only the CronJob).
+    consolidate_every: int = 0
+    # Key uses (keyvault's "last used") are sent in a batch this often.
+    key_use_flush_seconds: float = 10.0
+    # Delivered exchanges wait in memory for fact extraction (gateway's FactExtraction).
+    extract_facts: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything resolved for one generation before its job is claimed."""
+
+    config: ResolvedConfig
+    settings: dict[str, settings_cascade.ResolvedSetting]
+    persona: Persona | None
+    request_type: str
+
+
+class GatewayState:
+    """The gateway's collaborators (set by `Gateway.__init__`), shared by its mixins."""
+
+    _store: GatewayStore
+    _admin_store: AdminStore
+    _voices: VoiceStore
+    _voice_rng: random.Random
+    _limiter: RateLimiter
+    _quota: QuotaCounter
+    _inference: Inference
+    _memory: History
+    _keyvault: KeyVault
+    _limits: GatewayLimits
+    _background: set[asyncio.Task[None]]
+    clock: Clock
+    group_store: GroupStore
+    events: BotEvents
+    groups: Groups
+    key_uses: KeyUses
+    facts_waiting: Callable[[], None]
+
+    async def user(self, actor: Actor) -> User:
+        """The actor's user, created on first sight; superuser when the operator listed them.
+
+        Every use-case acting for a human comes through here: no actor, no user.
+        """
+        require_id("actor.user_id", actor.platform_user_id)
+        return await self._store.upsert_user(
+            actor, superuser=actor.platform_user_id in self._limits.superusers
+        )
+
+    async def _job(self, job_id: str) -> Job:
+        try:
+            uuid.UUID(job_id)
+        except ValueError:
+            raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
+        job = await self._store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
+        return job
+
+    async def _store_personality(self, personality_id: str) -> Personality:
+        personality = await self._store.get_personality(personality_id)
+        if personality is None:
+            raise NotFound(
+                f"personality {personality_id} no longer exists", reason="PERSONALITY_NOT_FOUND"
+            )
+        return personality
+
+
+def require_id(field: str, value: str) -> None:
+    if not value.strip():
+        raise InvalidArgument(field, f"{field} is required")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidArgument(field, f"{field} is longer than {MAX_ID_CHARS} characters")

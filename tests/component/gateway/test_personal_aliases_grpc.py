@@ -1,0 +1,73 @@
+"""Personal aliases over real mTLS gRPC on real Postgres: the limit, private personalities,
+and mentions resolving a user's alias for that user only."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from tzurot.v1 import gateway_pb2 as gw
+
+from . import test_admin_grpc as a
+from . import test_grpc as g
+
+pytestmark = pytest.mark.component
+
+mesh = g.mesh
+connect = g.connect
+ALICE, BOB = a.ALICE, a.BOB
+
+
+async def test_a_user_has_at_most_a_hundred_aliases(connect: g.Connect) -> None:
+    bot, cli = connect("bot"), connect("cli")
+    await g.import_seed(cli, "lilith")
+    for n in range(100):
+        await bot.AddPersonalAlias(
+            gw.AddPersonalAliasRequest(actor=ALICE, personality="lilith", alias=f"l{n}")
+        )
+    details = await a.fails(
+        bot.AddPersonalAlias(
+            gw.AddPersonalAliasRequest(actor=ALICE, personality="lilith", alias="one more")
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert "you have 100 aliases" in details
+    bobs = await bot.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=BOB, personality="lilith", alias="one more")
+    )
+    assert bobs.alias.personality.slug == "lilith"
+    listed = await bot.ListPersonalAliases(gw.ListPersonalAliasesRequest(actor=ALICE))
+    assert len(listed.aliases) == 100
+
+
+async def test_aliases_reach_only_what_their_user_may_see(connect: g.Connect) -> None:
+    bot, cli = connect("bot"), connect("cli")
+    await g.import_seed(cli, "lilith")
+    muse = await a.private_of_alice(bot)
+    await a.fails(
+        bot.AddPersonalAlias(
+            gw.AddPersonalAliasRequest(actor=BOB, personality=muse.slug, alias="m")
+        ),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    await bot.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=ALICE, personality=muse.slug, alias="lil")
+    )
+    mine = await bot.ResolveMentions(gw.ResolveMentionsRequest(actor=ALICE, content="@lil hi"))
+    theirs = await bot.ResolveMentions(gw.ResolveMentionsRequest(actor=BOB, content="@lil hi"))
+    assert [m.personality.slug for m in mine.mentions] == [muse.slug]
+    assert [m.personality.slug for m in theirs.mentions] == ["lilith"]
+    # the alias names the personality wherever Alice names one
+    shown = await bot.GetPersonality(gw.GetPersonalityRequest(actor=ALICE, personality="lil"))
+    assert shown.personality.slug == muse.slug
+    await a.fails(
+        bot.AddPersonalAlias(
+            gw.AddPersonalAliasRequest(actor=ALICE, personality="lilith", alias="")
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "alias",
+    )
+    await a.fails(
+        bot.RemovePersonalAlias(gw.RemovePersonalAliasRequest(actor=BOB, alias="lil")),
+        grpc.StatusCode.NOT_FOUND,
+    )
