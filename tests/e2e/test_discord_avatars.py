@@ -4,6 +4,7 @@ served publicly by the real Envoy edge at GET /avatars/{slug}.{ext}; answers pos
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,10 +12,14 @@ from pathlib import Path
 import aiohttp
 import grpc
 import pytest
+from PIL import Image
 
 from tzurot.cli.localdb import create_database
+from tzurot.cli.shapes_import import import_shapes, read_backup
+from tzurot.testing.cards import card_v3, charx_card, picture, png_card
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
 from tzurot.testing.edge import EdgePorts, new_edge_ports, running_envoy
+from tzurot.testing.shapes_backup import shape_config, write_backup
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -132,3 +137,66 @@ async def test_an_import_with_an_avatar_url_discord_would_refuse_is_refused(
         )
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "avatar_url" in (refused.value.details() or "")
+
+
+async def import_card(world: World, filename: str, data: bytes) -> str:
+    file = world.discord.upload(world.general, filename, data, "application/octet-stream")
+    done = await world.discord.slash(
+        world.general, world.alice, "character", {"card": file}, subcommand=["import"]
+    )
+    await world.discord.wait_until(lambda: any(done.texts()))
+    return "".join(done.texts())
+
+
+def color_of(data: bytes) -> tuple[int, ...]:
+    pixel = Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
+async def test_imported_characters_post_under_their_own_served_avatars(
+    avatar_mesh: tuple[World, EdgePorts], tmp_path: Path
+) -> None:
+    """A PNG card's picture, a CHARX card's main icon and a shapes.inc avatar are kept by the
+    gateway, served by the edge, and the imported personalities post under them."""
+    world, ports = avatar_mesh
+    world = world.scene()
+    await world.set_key(world.alice)
+    base = f"http://127.0.0.1:{ports.public}"
+    icon = {"type": "icon", "uri": "embeded://assets/icon/main.png", "name": "main", "ext": "png"}
+    charx = charx_card(
+        card_v3(name="Alyx", assets=[icon], character_book=None),
+        {"assets/icon/main.png": picture("green")},
+    )
+    shapes_avatar = world.discord.upload(world.general, "mira.png", picture("blue"), "image/png")
+    backup = write_backup(tmp_path / "mira", config=shape_config(avatar=shapes_avatar["url"]))
+    shapes = await import_shapes(
+        world.cli, read_backup(backup.folder), user_map={}, owner=str(world.alice["id"])
+    )
+    assert shapes.avatar == "downloaded"
+    async with running_bot(world):
+        for filename, data in (
+            ("grigori.png", png_card(card_v3(name="Grigori"), color="red")),
+            ("alyx.charx", charx),
+        ):
+            assert "Imported" in await import_card(world, filename, data)
+        for slug in ("grigori", "alyx", "mira-vale"):
+            said = await world.discord.say(world.general, world.alice, f"@{slug} hello")
+            await world.delivered(f"{said.id}:{slug}")
+    posted = {m.author_name: m.avatar_url for m in world.discord.webhook_messages(world.general)}
+    expected = {"grigori": (255, 0, 0), "alyx": (0, 128, 0), "mira-vale": (0, 0, 255)}
+    async with aiohttp.ClientSession() as http:
+        for slug, color in expected.items():
+            p = (
+                await world.cli.GetPersonality(
+                    gw.GetPersonalityRequest(
+                        actor=common.Actor(user_id=world.alice["id"]), personality=slug
+                    )
+                )
+            ).personality
+            assert p.avatar_url.startswith(f"{base}/avatars/{slug}.png?v="), p.avatar_url
+            assert posted[p.display_name] == p.avatar_url  # it posts under its own avatar
+            async with http.get(p.avatar_url) as served:
+                assert served.status == 200, await served.text()
+                assert served.headers["Content-Type"] == "image/png"
+                assert color_of(await served.read()) == color

@@ -3,6 +3,7 @@ a card imported in Discord becomes a personality whose lore reaches the provider
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -240,3 +241,110 @@ async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
     assert "attached to channel" in shown
     assert "LORE-TUNNEL" in fifth
     assert "LORE-SECRET" not in fifth
+
+
+async def test_an_inclusion_group_lets_one_entry_into_the_prompt(world: World) -> None:
+    await world.set_key(world.alice)
+    shared = {"key": ["weather"], "group": "sky"}
+    book = world_info(
+        rain={**shared, "content": "LORE-RAIN: it rains.", "groupWeight": 50},
+        sun={**shared, "content": "LORE-SUN: the sun shines.", "groupOverride": True},
+        fog={**shared, "content": "LORE-FOG: fog rolls in.", "groupOverride": True, "order": 5},
+        wind={"key": ["weather"], "group": "air", "content": "LORE-WIND: the wind howls."},
+    )
+    async with running_bot(world):
+        file = world.discord.upload(
+            world.general, "sky.json", json.dumps(book).encode(), "application/json"
+        )
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "lorebook",
+            {"file": file, "attach_to": "channel"},
+            subcommand=["import"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "Imported **sky** (4 entries)" in await answered(world, done)
+        said = await world.discord.say(world.general, world.alice, "@Lilith how is the weather?")
+        await world.delivered(f"{said.id}:lilith")
+        prompt = "\n".join(text_of(m) for m in messages(world))
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        inspection = await answered(world, inspected)
+    # one entry of the group "sky": the override with the highest order; "air" is its own
+    assert "LORE-SUN" in prompt
+    assert "LORE-RAIN" not in prompt
+    assert "LORE-FOG" not in prompt
+    assert "LORE-WIND" in prompt
+    assert "won group 'sky' (override)" in inspection
+
+
+async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is_history(
+    world: World,
+) -> None:
+    """`/channel activate` starts a conversation in a channel where the character has no
+    history: it posts its greeting (first_mes or an alternate), which the next prompt has as
+    the conversation's first turn; activating it again greets nobody twice."""
+    await world.set_key(world.alice)
+    tavern = world.discord.add_channel(world.guild, "tavern")
+
+    def entry(uid: int, content: str) -> dict[str, Any]:
+        return {
+            "id": uid,
+            "keys": [],
+            "content": content,
+            "extensions": {},
+            "enabled": True,
+            "insertion_order": uid,
+            "use_regex": False,
+            "constant": True,
+        }
+
+    book = {
+        "name": "Lab lore",
+        "extensions": {},
+        "entries": [
+            entry(1, "@@is_greeting 0\nLORE-AFTER-FIRST: the teleporter works."),
+            entry(2, "@@is_greeting 1\nLORE-AFTER-ALTERNATE: the teleporter is broken."),
+        ],
+    }
+    card = card_v3(name="Kleiner", nickname="Doctor Kleiner", character_book=book)
+    name = world.alice.get("global_name") or world.alice["username"]
+    expected = {f"Come, {name}! Join me on the rooftops!", "Ah, a visitor!"}
+
+    async def activate() -> str:
+        done = await world.discord.slash(
+            tavern,
+            world.alice,
+            "channel",
+            {"personality": "Kleiner"},
+            subcommand=["activate"],
+            permissions=MANAGE_CHANNELS,
+        )
+        return await answered(world, done)
+
+    async with running_bot(world):
+        assert "Imported **Kleiner**" in await import_card(
+            world, world.alice, "kleiner.png", png_card(card)
+        )
+        assert "now answers every message" in await activate()
+        (greeting,) = await world.discord.wait_until(lambda: world.discord.webhook_messages(tavern))
+        assert "now answers every message" in await activate()  # already active
+        said = await world.discord.say(tavern, world.alice, "hello, doctor")
+        await world.delivered(f"{said.id}:kleiner")
+        await asyncio.sleep(1.0)  # room for a second greeting to show up, were one queued
+        posted = world.discord.webhook_messages(tavern)
+    assert greeting.author_name == "Kleiner"
+    assert greeting.content in expected  # macros expanded
+    assert posted[0].id == greeting.id
+    assert len(posted) == 2  # the greeting and the answer; no second greeting
+    sent = messages(world)
+    first = next(i for i, m in enumerate(sent) if text_of(m).endswith(greeting.content))
+    last_user = max(i for i, m in enumerate(sent) if m["role"] == "user")
+    assert sent[first]["role"] == "assistant"
+    assert first < last_user  # the greeting came first in the conversation
+    # lore's @@is_greeting: only the entry of the greeting the conversation began with
+    prompt = "\n".join(text_of(m) for m in sent)
+    alternate = greeting.content == "Ah, a visitor!"
+    assert ("LORE-AFTER-ALTERNATE" in prompt) == alternate
+    assert ("LORE-AFTER-FIRST" in prompt) == (not alternate)

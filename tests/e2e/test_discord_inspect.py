@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from google.protobuf import struct_pb2
 
 from tzurot.bot.commands.common import NOT_YET
 from tzurot.testing.discord_e2e import World, running_bot
@@ -71,14 +70,14 @@ async def test_inspect_shows_the_reasoning_only_when_the_user_keeps_it(world: Wo
     async with running_bot(world):
         first = await world.discord.say(world.general, world.alice, "@Lilith be brief")
         await world.delivered(f"{first.id}:lilith")
-        await world.cli.SetSetting(
-            gw.SetSettingRequest(
-                actor=_actor(world.alice),
-                scope=common.CONFIG_SOURCE_USER,
-                key="keep_reasoning",
-                value=struct_pb2.Value(bool_value=True),
-            )
+        keep = await world.discord.slash(
+            world.general,
+            world.alice,
+            "settings",
+            {"key": "keep_reasoning", "value": "true"},
+            subcommand=["set"],
         )
+        assert "keep_reasoning" in await answered(world, keep)
         second = await world.discord.say(world.general, world.alice, "@Lilith again")
         await world.delivered(f"{second.id}:lilith")
         before, after = world.discord.webhook_messages(world.general)

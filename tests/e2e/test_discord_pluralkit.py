@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from tzurot.bot.bot import TzurotBot
-from tzurot.testing.discord_e2e import USER_KEY, World, running_bot
+from tzurot.testing.discord_e2e import USER_KEY, World, running_bot, settled
 from tzurot.testing.fake_discord import FakePluralKit
 
 pytestmark = pytest.mark.e2e
@@ -56,11 +56,12 @@ async def test_a_proxied_message_is_answered_once_as_the_human(world: World) -> 
 async def test_pluralkit_is_asked_only_about_messages_addressing_a_personality(
     world: World,
 ) -> None:
-    async with FakePluralKit() as pk, with_pluralkit(world, pk):
+    async with FakePluralKit() as pk, with_pluralkit(world, pk) as bot:
         original, _ = await pk.proxy(
             world.discord, world.general, world.alice, "just chatting", "Fox"
         )
         await world.discord.wait_until(lambda: original.deleted)
+        await settled(world, bot)  # both messages handled to their end
     assert pk.lookups == []
     assert lilith(world) == []
 

@@ -36,7 +36,7 @@ async def test_inspect_and_regenerate_work_after_a_restart(world: World) -> None
     assert after_bob == (True, paid)  # Bob's reaction: nothing deleted, nothing paid
     text = "\n".join(inspected.texts())
     assert "not an answer" not in text
-    assert "Prompt:" in text  # what informed it: Alice's own answer
+    assert "history turns, paid with your key" in text  # what informed it: Alice's own answer
     assert answer.deleted
     assert again.author_name == "Lilith"
     assert len(world.provider.chat_requests()) == paid + 1  # Bob's reaction cost nothing

@@ -87,3 +87,45 @@ async def test_a_long_code_block_is_split_with_its_fence_closed_and_reopened(
     assert all(p.count("```") % 2 == 0 for p in pieces)  # every piece renders as code
     assert all(p.startswith("```python\n") for p in pieces[1:])
     assert pieces[-1].endswith("That is all.")
+
+
+async def test_a_personality_can_post_without_link_previews(world: World) -> None:
+    """The owner hides link previews: its answers carry SUPPRESS_EMBEDS, so Discord adds no
+    embed for the links the model wrote; other personalities' answers keep theirs."""
+    await world.set_key(world.alice)
+    world.provider.reply = "Read https://example.com/guide first."
+    async with running_bot(world):
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"name": "Nova", "system_prompt": "You are Nova."},
+            subcommand=["create"],
+        )
+        await world.discord.wait_until(lambda: any(created.texts()))
+        not_owner = await world.discord.slash(
+            world.general,
+            world.bob,
+            "character",
+            {"personality": "Nova", "show": False},
+            subcommand=["link_previews"],
+        )
+        hidden = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"personality": "Nova", "show": False},
+            subcommand=["link_previews"],
+        )
+        await world.discord.wait_until(lambda: any(hidden.texts()) and any(not_owner.texts()))
+        said = await world.discord.say(world.general, world.alice, "@Nova @Lilith a link?")
+        for slug in ("nova", "lilith"):
+            await world.delivered(f"{said.id}:{slug}")
+    assert "now hidden" in "".join(hidden.texts())
+    assert "Link previews" not in "".join(not_owner.texts())  # only its owner may
+    by_name = {m.author_name: m for m in world.discord.webhook_messages(world.general)}
+    nova, lilith = by_name["Nova"], by_name["Lilith"]
+    assert "https://example.com/guide" in nova.content
+    assert (nova.flags & 4, nova.embeds) == (4, [])
+    assert lilith.flags & 4 == 0
+    assert lilith.embeds == [{"type": "link", "url": "https://example.com/guide"}]

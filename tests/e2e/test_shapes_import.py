@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,14 @@ from PIL import Image
 from tzurot.cli.shapes_import import BackupError, import_shapes, read_backup
 from tzurot.testing.cards import picture
 from tzurot.testing.discord_e2e import World, running_bot
-from tzurot.testing.shapes_backup import ALICE, BOB, shape_config, shape_memories, write_backup
+from tzurot.testing.shapes_backup import (
+    ALICE,
+    BASE_TS,
+    BOB,
+    shape_config,
+    shape_memories,
+    write_backup,
+)
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -57,6 +66,9 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
         await world.cli.GetPersonality(gw.GetPersonalityRequest(personality="mira-vale"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND  # a dry run changes nothing
 
+    # the chat history continues in #lighthouse (its own conversation)
+    lighthouse = world.discord.add_channel(world.guild, "lighthouse")
+    lighthouse_id = str(lighthouse["id"])
     done = await import_shapes(
         world.cli,
         read,
@@ -65,13 +77,27 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
         aliases=["keeper of greyhaven"],
         batch=4,
         progress=lambda n, total: progress.append((n, total)),
+        history_channel=lighthouse_id,
+        history_batch=3,
     )
     assert (done.created, done.imported, done.skipped, done.avatar) == (True, 6, 0, "downloaded")
     assert progress == [(0, 6), (4, 6), (6, 6)]
+    # 8 messages: 4 exchanges of Alice's message and Mira's answer, into #lighthouse
+    assert (done.history_exchanges, done.history_skipped, done.history_channel) == (
+        4,
+        0,
+        lighthouse_id,
+    )
     again = await import_shapes(
-        world.cli, read, user_map=user_map, owner=owner, aliases=["keeper of greyhaven"]
+        world.cli,
+        read,
+        user_map=user_map,
+        owner=owner,
+        aliases=["keeper of greyhaven"],
+        history_channel=lighthouse_id,
     )
     assert (again.created, again.imported, again.skipped) == (False, 0, 6)
+    assert (again.history_exchanges, again.history_skipped) == (0, 4)  # batches differ: same ids
 
     found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality="mira"))
     p = found.personality
@@ -147,13 +173,31 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
             world.general, world.alice, "@mira do you remember my sailboat Kestrel and the storm?"
         )
         await world.delivered(f"{said.id}:mira-vale")
-    request = world.provider.chat_requests()[-1]
+        request = world.provider.chat_requests()[-1]
+        there = await world.discord.say(lighthouse, world.alice, "@mira where were we?")
+        await world.delivered(f"{there.id}:mira-vale")
+    continued = world.provider.chat_requests()[-1].body
     body = request.body
     assert body["model"] == "anthropic/claude-3.5-sonnet"
     assert body["temperature"] == 0.9
     prompt = "\n".join(str(m["content"]) for m in body["messages"])
     assert "You are Mira Vale, a lighthouse keeper" in prompt
     assert "Kestrel and the storm that nearly sank it" in prompt  # her imported memory
+    assert "message 3" not in prompt  # #general has no imported history
+    # in #lighthouse the imported chat history is the conversation's, in order, with its roles
+    turns = [m for m in continued["messages"] if "message " in str(m["content"])]
+    assert [
+        (m["role"], str(m["content"]).endswith(f"message {i}")) for i, m in enumerate(turns)
+    ] == [("user" if i % 2 == 0 else "assistant", True) for i in range(8)]
+
+    export = await world.cli.ExportUserData(gw.ExportUserDataRequest(actor=actor(world.alice)))
+    with zipfile.ZipFile(io.BytesIO(export.archive)) as archive:
+        history = json.loads(archive.read("history.json"))
+    imported = [t for t in history if t["content"].startswith("message ")]
+    assert [t["content"] for t in imported] == [f"message {i}" for i in range(8)]
+    assert imported[0]["channel_id"] == lighthouse_id
+    first = datetime.fromisoformat(imported[0]["created_at"])
+    assert first == datetime.fromtimestamp(BASE_TS, UTC)  # the original time
 
     exported = await world.cli.ExportPersonality(
         gw.ExportPersonalityRequest(personality="mira-vale", format=gw.CARD_FORMAT_PNG)

@@ -195,6 +195,7 @@ class FakeMemory:
     exchanges: list[StoredExchange] = field(default_factory=list)
     error: TzurotError | None = None
     added: dict[str, common.Memory] = field(default_factory=dict)
+    imported_exchanges: dict[str, mem.StoreExchangeRequest] = field(default_factory=dict)
     consolidations: int = 0
 
     async def consolidate(self) -> None:
@@ -310,6 +311,19 @@ class FakeMemory:
             return mem.AddMemoryResponse(memory=self.added[given.id], existed=True)
         self.added[given.id] = given
         return mem.AddMemoryResponse(memory=given)
+
+    async def has_history(self, conversation_id: str, personality_id: str) -> bool:
+        return any(
+            request.channel_id == conversation_id and request.personality_id == personality_id
+            for request in self.imported_exchanges.values()
+        )
+
+    async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
+        """Like memory's: a job id stored before is not stored again (created false)."""
+        created = request.job_id not in self.imported_exchanges
+        if created:
+            self.imported_exchanges[request.job_id] = request
+        return mem.StoreExchangeResponse(turns=list(request.turns), created=created)
 
     async def edit_turn(self, message_id: str, content: str) -> None:
         raise Unimplemented("EditTurn is not available here")

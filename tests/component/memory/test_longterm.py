@@ -482,6 +482,25 @@ async def test_incognito_is_the_mode_when_the_exchange_was_stored(
     assert "secret diary" not in texts
 
 
+async def test_an_imported_exchange_forms_no_memories(served: tuple[MemoryApp, Stub]) -> None:
+    """A shapes.inc history brings its own summaries: its exchanges are history only."""
+    app, stub = served
+    imported = exchange("job-imported", "my imported diary entry about the lighthouse")
+    imported.imported = True
+    stored = await stub.StoreExchange(imported)
+    assert stored.created
+    await stub.StoreExchange(exchange("job-live", "my live note about the garden fence"))
+    await app.formation.drain()
+    found = await app.longterm.query(PERSONA, ALICE, "diary lighthouse garden", no_threshold=True)
+    texts = " ".join(m.text for m in found)
+    assert "garden fence" in texts
+    assert "lighthouse" not in texts
+    history = await stub.GetHistory(
+        mem.GetHistoryRequest(channel_id=imported.channel_id, personality_id=PERSONA)
+    )
+    assert any("lighthouse" in t.content for t in history.turns)  # kept as history
+
+
 async def test_count_and_drop_weak(stub: Stub) -> None:
     await stub.AddMemory(add("yesterday I went to the concert downtown", salience=0.9))
     await stub.AddMemory(add("I feel so happy and excited about the trip!!", salience=0.1))

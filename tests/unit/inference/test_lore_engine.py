@@ -8,10 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 
+from tzurot.inference.lore.convert import entry
 from tzurot.inference.lore.engine import Scan, activate
 from tzurot.inference.lore.matching import decorators
 from tzurot.inference.lore.model import Book, Entry, LoreState, Outcome, TimedEffect
+from tzurot.v1 import common_pb2 as common
 
 
 def words(text: str) -> int:
@@ -278,3 +281,140 @@ def test_books_in_order_and_entries_once() -> None:
         ("c", "channel lore"),
         ("p", "char lore"),
     ]
+
+
+def grouped(uid: str, **changes: Any) -> Entry:
+    return replace(E, uid=uid, content=f"lore {uid}", group=("weather",), **changes)
+
+
+@pytest.mark.parametrize(
+    ("entries", "messages", "state", "expected"),
+    [
+        # one of the group fires, never two
+        ([grouped("a"), grouped("b")], ["dragon"], None, 1),
+        # an entry alone in its group fires as usual
+        ([grouped("a")], ["dragon"], None, 1),
+        # different groups do not compete
+        ([grouped("a"), replace(grouped("b"), group=("mood",))], ["dragon"], None, 2),
+        # an entry of several groups competes in each
+        ([grouped("a"), replace(grouped("b"), group=("weather", "mood"))], ["dragon"], None, 1),
+    ],
+)
+def test_inclusion_groups_keep_one_entry(
+    entries: list[Entry], messages: list[str], state: LoreState | None, expected: int
+) -> None:
+    for seed in range(20):
+        assert len(fired(run(entries, messages, state=state, seed=seed))) == expected
+
+
+def test_inclusion_group_override_picks_the_highest_order() -> None:
+    entries = [
+        grouped("low", group_override=True, order=10),
+        grouped("high", group_override=True, order=50),
+        grouped("plain", order=99),
+    ]
+    for seed in range(10):
+        outcome = run(entries, ["dragon"], seed=seed)
+        assert fired(outcome) == ["high"]
+        assert "won group 'weather' (override)" in outcome.activated[0].reason
+
+
+def test_inclusion_group_draw_follows_the_weights() -> None:
+    entries = [grouped("rare", group_weight=1), grouped("common", group_weight=99)]
+    wins = [fired(run(entries, ["dragon"], seed=seed))[0] for seed in range(200)]
+    assert wins.count("common") > 180
+    assert "rare" in wins or wins.count("common") == 200
+    zero = [grouped("never", group_weight=0), grouped("always")]
+    assert {fired(run(zero, ["dragon"], seed=seed))[0] for seed in range(50)} == {"always"}
+
+
+def test_inclusion_group_scoring_keeps_the_best_match() -> None:
+    one = grouped("one", keys=("dragon",), use_group_scoring=True)
+    two = grouped("two", keys=("dragon", "cave"), use_group_scoring=True)
+    for seed in range(20):
+        assert fired(run([one, two], ["a dragon in the cave"], seed=seed)) == ["two"]
+    # without scoring, either may win
+    plain = {
+        fired(
+            run(
+                [replace(one, use_group_scoring=False), replace(two, use_group_scoring=False)],
+                ["a dragon in the cave"],
+                seed=seed,
+            )
+        )[0]
+        for seed in range(40)
+    }
+    assert plain == {"one", "two"}
+
+
+def test_inclusion_group_sticky_entry_holds_the_group() -> None:
+    sticky = grouped("held", sticky=3)
+    other = grouped("other", group_override=True, order=999)
+    state = LoreState(effects=(TimedEffect("b", "held", "sticky", 5, 8),))
+    assert fired(run([sticky, other], ["dragon"], length=6, state=state)) == ["held"]
+
+
+def test_inclusion_group_is_closed_once_an_entry_is_in_the_prompt() -> None:
+    # `first` fires on the message; its text triggers `second` by recursion, same group.
+    first = replace(grouped("first"), content="the cave")
+    second = replace(grouped("second"), keys=("cave",))
+    book = {"recursive_scanning": True}
+    assert fired(run([first, second], ["dragon"], book=book)) == ["first"]
+    # in another group, the recursion fires it
+    free = replace(second, group=("elsewhere",))
+    assert sorted(fired(run([first, free], ["dragon"], book=book))) == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    "extensions",
+    [
+        {"group": "weather, mood", "group_override": True, "group_weight": 7},  # a card entry
+        {"group": "weather, mood", "groupOverride": True, "groupWeight": 7},  # world info
+    ],
+)
+def test_inclusion_group_fields_come_from_the_entry_extensions(extensions: dict[str, Any]) -> None:
+    ext = struct_pb2.Struct()
+    ext.update({**extensions, "useGroupScoring": True})
+    converted = entry(common.LoreEntry(uid="1", keys=["x"], extensions=ext))
+    assert converted.group == ("weather", "mood")
+    assert (converted.group_override, converted.group_weight) == (True, 7)
+    assert converted.use_group_scoring
+    assert entry(common.LoreEntry(uid="2")).group == ()
+
+
+def test_match_memory_decorators_and_ignore_on_max_context() -> None:
+    keep = replace(E, content="@@keep_activate_after_match\nOnce seen, always here.")
+    first = run([keep], ["a dragon"], length=2)
+    assert fired(first) == ["e"]
+    assert [(e.kind, e.start) for e in first.state.effects] == [("matched", 2)]
+    later = run([keep], ["nothing"], length=4, state=first.state)
+    assert fired(later) == ["e"]
+    assert "@@keep_activate_after_match" in later.activated[0].reason
+    assert fired(run([keep], ["nothing"], length=4)) == []  # never matched: keys needed
+
+    once = replace(E, content="@@dont_activate_after_match\nOnly the first time.")
+    seen = run([once], ["a dragon"], length=2)
+    assert fired(seen) == ["e"]
+    assert fired(run([once], ["a dragon again"], length=4, state=seen.state)) == []
+    # a retried message (the chat did not advance) forgets the match it recorded
+    assert fired(run([once], ["a dragon"], length=2, state=seen.state)) == ["e"]
+    # entries without these decorators keep no match state
+    assert run([E], ["a dragon"]).state.effects == ()
+
+    # two entries, room for one: the @@ignore_on_max_context one is left out first
+    big = replace(E, uid="big", content="@@ignore_on_max_context\none two three", order=999)
+    small = replace(E, uid="small", content="four five six", order=1)
+    outcome = run([big, small], ["dragon"], budget=3)
+    assert fired(outcome) == ["small"]
+    assert [a.entry.uid for a in outcome.dropped] == ["big"]
+
+
+def test_is_greeting_fires_only_after_that_greeting() -> None:
+    zero = replace(E, uid="zero", content="@@is_greeting 0\nAfter first_mes.")
+    one = replace(E, uid="one", content="@@is_greeting 1\nAfter the alternate.")
+    greeted = LoreState(effects=(TimedEffect("", "", "greeting", 1, 2**31 - 1, True),))
+    outcome = run([zero, one], ["dragon"], length=1, state=greeted)
+    assert fired(outcome) == ["one"]
+    assert any(e.kind == "greeting" for e in outcome.state.effects)  # kept for later turns
+    # no greeting known (a conversation begun by a mention): the decorator is ignored
+    assert sorted(fired(run([zero, one], ["dragon"]))) == ["one", "zero"]

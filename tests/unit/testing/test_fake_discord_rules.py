@@ -213,6 +213,30 @@ async def test_content_limits() -> None:
         assert (status, body["code"]) == (400, 50006)
 
 
+async def test_links_get_previews_unless_the_message_suppresses_embeds() -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        jump = "https://discord.com/channels/1/2/3"  # a message link: no embed
+        text = f"see https://example.com/a and <https://example.com/quiet> {jump}"
+        _, shown, _ = await http.call(
+            "POST", hook_path(hook), {"content": text}, bot=False, wait="true"
+        )
+        assert shown["embeds"] == [{"type": "link", "url": "https://example.com/a"}]
+        _, hidden, _ = await http.call(
+            "POST", hook_path(hook), {"content": text, "flags": 4}, bot=False, wait="true"
+        )
+        assert (hidden["flags"], hidden["embeds"]) == (4, [])
+        # the flag stays through an edit; only SUPPRESS_EMBEDS can be set by one
+        message = f"{hook_path(hook)}/messages/{hidden['id']}"
+        _, edited, _ = await http.call(
+            "PATCH", message, {"content": "now https://example.com/b"}, bot=False
+        )
+        assert (edited["flags"], edited["embeds"]) == (4, [])
+        _, unflagged, _ = await http.call("PATCH", message, {"flags": 1 << 6}, bot=False)
+        assert unflagged["flags"] == 0
+        assert unflagged["embeds"] == [{"type": "link", "url": "https://example.com/b"}]
+
+
 async def multipart(
     http: Http, method: str, path: str, body: Json, files: list[tuple[str, bytes]]
 ) -> tuple[int, Any]:

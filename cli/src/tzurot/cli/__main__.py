@@ -309,8 +309,15 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
         str, typer.Option(help="Discord id of the owner (default: TZUROT_BOT_OWNER_ID).")
     ] = "",
     dry_run: Annotated[bool, typer.Option(help="Validate and count; change nothing.")] = False,
+    history_channel: Annotated[
+        str,
+        typer.Option(
+            help="Discord channel (or thread) id whose conversation the chat history continues "
+            "(default: the personality's legacy conversation, in no channel's prompt)."
+        ),
+    ] = "",
 ) -> None:
-    """Import a shapes.inc backup: the personality, its settings and its memories."""
+    """Import a shapes.inc backup: the personality, its settings, memories and chat history."""
     from rich.progress import Progress
 
     from tzurot.cli.gateway_client import GatewayClient
@@ -329,6 +336,7 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
         async with GatewayClient(CliSettings()) as client:
             with Progress(transient=False) as bar:
                 task = bar.add_task("memories", total=len(backup.memories) or 1)
+                chat = bar.add_task("chat history", total=len(backup.history) or 1)
                 summary = await run_import(
                     client.stub,
                     backup,
@@ -337,6 +345,10 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
                     owner=owner,
                     dry_run=dry_run,
                     progress=lambda done, total: bar.update(task, completed=done, total=total or 1),
+                    history_channel=history_channel,
+                    history_progress=lambda done, total: bar.update(
+                        chat, completed=done, total=total or 1
+                    ),
                 )
         verb = "Would import" if dry_run else ("Created" if summary.created else "Updated")
         print(f"{verb} personality {summary.slug!r} (avatar: {summary.avatar}).")
@@ -349,7 +361,11 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
             f"{summary.skipped} already there; {summary.mapped} for mapped users, "
             f"{summary.shared} to the shared scope."
         )
-        print(f"Chat history: {summary.history_messages} messages read (kept in the backup).")
+        print(
+            f"Chat history: {summary.history_messages} messages, {summary.history_exchanges} "
+            f"exchanges {'to import' if dry_run else 'imported'}, {summary.history_skipped} "
+            f"already there (conversation {summary.history_channel or '-'})."
+        )
         return 0
 
     raise typer.Exit(_run(_main()))

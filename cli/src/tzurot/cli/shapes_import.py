@@ -6,7 +6,9 @@ tools): the configuration (an object with `username` and shapes.inc fields), the
 summaries (a list of objects with `result`), the chat history (a list of objects with
 `role` and `content`). Each can also be given by path. The avatar is downloaded here and
 sent along; when it cannot be fetched the gateway keeps its URL. Memories go in batches,
-with a progress bar; a re-run imports nothing twice.
+with a progress bar; then the chat history (ImportShapesHistory), in time order, in batches
+cut only where a user message follows an answer (so an exchange is never split, whatever
+the batch size); a re-run imports nothing twice.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 Kind = Literal["config", "memories", "history"]
 BATCH = 50
+HISTORY_BATCH = 500
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
 _CONFIG_MARKERS = ("jailbreak", "engine_model", "user_prompt", "personality_traits", "stm_window")
 
@@ -140,6 +143,41 @@ class ImportSummary:
     mapped: int = 0
     shared: int = 0
     history_messages: int = 0
+    history_exchanges: int = 0
+    history_skipped: int = 0
+    history_channel: str = ""
+
+
+def history_batches(history: Sequence[Any], size: int) -> list[list[Any]]:
+    """The messages in time order, in batches of about `size`, cut only before a user message
+    that follows an assistant message (a batch never splits an exchange)."""
+    ordered = [
+        item
+        for _, item in sorted(
+            enumerate(history),
+            key=lambda pair: (_stamp(pair[1]), pair[0]),
+        )
+    ]
+    batches: list[list[Any]] = []
+    current: list[Any] = []
+    for item in ordered:
+        role = item.get("role") if isinstance(item, dict) else None
+        previous = current[-1].get("role") if current and isinstance(current[-1], dict) else None
+        if len(current) >= size and role == "user" and previous == "assistant":
+            batches.append(current)
+            current = []
+        current.append(item)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _stamp(item: Any) -> float:
+    value = item.get("timestamp") if isinstance(item, dict) else None
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 async def import_shapes(  # the command's options
@@ -151,8 +189,11 @@ async def import_shapes(  # the command's options
     owner: str = "",
     dry_run: bool = False,
     batch: int = BATCH,
+    history_channel: str = "",
+    history_batch: int = HISTORY_BATCH,
     fetch: Callable[[str], tuple[bytes, str]] = download_avatar,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    history_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> ImportSummary:
     summary = ImportSummary(history_messages=len(backup.history))
     config = json.loads(backup.config.decode("utf-8-sig"))
@@ -191,4 +232,21 @@ async def import_shapes(  # the command's options
         summary.mapped += result.mapped
         summary.shared += result.shared
         progress(min(start + batch, total), total)
+    done_messages, total_messages = 0, len(backup.history)
+    history_progress(0, total_messages)
+    for chunk in history_batches(backup.history, history_batch):
+        stored = await stub.ImportShapesHistory(
+            gw.ImportShapesHistoryRequest(
+                personality=slug,
+                history=json.dumps(chunk).encode("utf-8"),
+                user_map=dict(user_map),
+                channel_id=history_channel,
+                dry_run=dry_run,
+            )
+        )
+        summary.history_exchanges += stored.exchanges
+        summary.history_skipped += stored.skipped
+        summary.history_channel = stored.channel_id
+        done_messages += len(chunk)
+        history_progress(done_messages, total_messages)
     return summary

@@ -536,6 +536,7 @@ class Personality(_message.Message):
     CUSTOM_FIELDS_FIELD_NUMBER: _builtins.int
     SKILLS_FIELD_NUMBER: _builtins.int
     TALKATIVENESS_FIELD_NUMBER: _builtins.int
+    SUPPRESS_EMBEDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     """Stable lowercase identifier, e.g. "lilith"."""
@@ -554,6 +555,8 @@ class Personality(_message.Message):
     voice_id: _builtins.str
     talkativeness: _builtins.float
     """Group channels: how likely it speaks when nobody names it (0-1; unset means 0.5)."""
+    suppress_embeds: _builtins.bool
+    """Its answers post with Discord's SUPPRESS_EMBEDS flag (no link previews); owner-editable."""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -602,10 +605,11 @@ class Personality(_message.Message):
         custom_fields: _struct_pb2.Struct | None = ...,
         skills: _abc.Iterable[_builtins.str] | None = ...,
         talkativeness: _builtins.float | None = ...,
+        suppress_embeds: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness", "card", b"card", "character", b"character", "created_at", b"created_at", "custom_fields", b"custom_fields", "talkativeness", b"talkativeness", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness", "aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "card", b"card", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "custom_fields", b"custom_fields", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "skills", b"skills", "slug", b"slug", "system_prompt", b"system_prompt", "talkativeness", b"talkativeness", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness", "aliases", b"aliases", "avatar_url", b"avatar_url", "birthday", b"birthday", "card", b"card", "character", b"character", "cleanup_rules", b"cleanup_rules", "created_at", b"created_at", "custom_fields", b"custom_fields", "default_llm_config_id", b"default_llm_config_id", "display_name", b"display_name", "error_message", b"error_message", "id", b"id", "nsfw", b"nsfw", "owner_user_id", b"owner_user_id", "public", b"public", "skills", b"skills", "slug", b"slug", "suppress_embeds", b"suppress_embeds", "system_prompt", b"system_prompt", "talkativeness", b"talkativeness", "updated_at", b"updated_at", "voice_id", b"voice_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__talkativeness: _TypeAlias = _typing.Literal["talkativeness"]  # noqa: Y015
     _WhichOneofArgType__talkativeness: _TypeAlias = _typing.Literal["_talkativeness", b"_talkativeness"]  # noqa: Y015

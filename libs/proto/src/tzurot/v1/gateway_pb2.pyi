@@ -4069,6 +4069,102 @@ class ImportShapesMemoriesResponse(_message.Message):
 Global___ImportShapesMemoriesResponse: _TypeAlias = ImportShapesMemoriesResponse  # noqa: Y015
 
 @_typing.final
+class ImportShapesHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class UserMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    USER_MAP_FIELD_NUMBER: _builtins.int
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    personality: _builtins.str
+    """The personality's slug."""
+    history: _builtins.bytes
+    """A JSON list of shapes.inc chat messages (a batch of the history document, cut only
+    where a user message follows an assistant message).
+    """
+    channel_id: _builtins.str
+    """The Discord channel (or thread) whose conversation the history continues; empty: the
+    personality's legacy conversation "shapes:<slug>", kept but in no channel's prompt.
+    """
+    dry_run: _builtins.bool
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def user_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """shapes.inc user UUID -> Discord user id; unmapped authors are kept by their shapes.inc id."""
+
+    def __init__(
+        self,
+        *,
+        actor: _common_pb2.Actor | None = ...,
+        personality: _builtins.str = ...,
+        history: _builtins.bytes = ...,
+        user_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        channel_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel_id", b"channel_id", "dry_run", b"dry_run", "history", b"history", "personality", b"personality", "user_map", b"user_map"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesHistoryRequest: _TypeAlias = ImportShapesHistoryRequest  # noqa: Y015
+
+@_typing.final
+class ImportShapesHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXCHANGES_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    exchanges: _builtins.int
+    """Exchanges stored (a user's messages and the answers after them)."""
+    skipped: _builtins.int
+    """Exchanges already stored by an earlier run (idempotent)."""
+    messages: _builtins.int
+    channel_id: _builtins.str
+    """The conversation (channel) id the history went to."""
+    def __init__(
+        self,
+        *,
+        exchanges: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+        messages: _builtins.int = ...,
+        channel_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "exchanges", b"exchanges", "messages", b"messages", "skipped", b"skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportShapesHistoryResponse: _TypeAlias = ImportShapesHistoryResponse  # noqa: Y015
+
+@_typing.final
 class ListAvailableSkillsRequest(_message.Message):
     """---- Skills (issue 18) ----"""
 
@@ -4439,6 +4535,39 @@ class Notice(_message.Message):
 Global___Notice: _TypeAlias = Notice  # noqa: Y015
 
 @_typing.final
+class Greeting(_message.Message):
+    """A character's greeting (its card's first_mes or an alternate greeting), posted as the
+    personality when a conversation with it starts in a channel; AckBotEvent with the message
+    ids keeps it as the conversation's first turn.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The text to post, macros expanded."""
+    index: _builtins.int
+    """0: first_mes; n: alternate_greetings[n - 1]; group_only_greetings follow those."""
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    def __init__(
+        self,
+        *,
+        personality: _common_pb2.Personality | None = ...,
+        text: _builtins.str = ...,
+        index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "personality", b"personality", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Greeting: _TypeAlias = Greeting  # noqa: Y015
+
+@_typing.final
 class BotEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -4446,6 +4575,7 @@ class BotEvent(_message.Message):
     LOCATION_FIELD_NUMBER: _builtins.int
     TURN_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
+    GREETING_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     @_builtins.property
     def location(self) -> _common_pb2.Location: ...
@@ -4453,6 +4583,8 @@ class BotEvent(_message.Message):
     def turn(self) -> Global___ScheduledTurn: ...
     @_builtins.property
     def notice(self) -> Global___Notice: ...
+    @_builtins.property
+    def greeting(self) -> Global___Greeting: ...
     def __init__(
         self,
         *,
@@ -4460,12 +4592,13 @@ class BotEvent(_message.Message):
         location: _common_pb2.Location | None = ...,
         turn: Global___ScheduledTurn | None = ...,
         notice: Global___Notice | None = ...,
+        greeting: Global___Greeting | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice", "greeting"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -371,6 +371,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
                 _registered_method=True)
+        self.ImportShapesHistory = channel.unary_unary(
+                '/tzurot.v1.GatewayService/ImportShapesHistory',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.FromString,
+                _registered_method=True)
         self.ListAvailableSkills = channel.unary_unary(
                 '/tzurot.v1.GatewayService/ListAvailableSkills',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListAvailableSkillsRequest.SerializeToString,
@@ -916,6 +921,13 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportShapesHistory(self, request, context):
+        """The chat history into the conversation history, as exchanges with their original times.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAvailableSkills(self, request, context):
         """---- Skills (issue 18) ----
         The skills the operator offers; a personality's owner enables some of them
@@ -1383,6 +1395,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ImportShapesMemories,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.SerializeToString,
+            ),
+            'ImportShapesHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportShapesHistory,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.SerializeToString,
             ),
             'ListAvailableSkills': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAvailableSkills,
@@ -3268,6 +3285,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ImportShapesMemories',
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ImportShapesMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShapesHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/ImportShapesHistory',
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.ImportShapesHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

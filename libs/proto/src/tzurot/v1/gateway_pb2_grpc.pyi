@@ -160,6 +160,8 @@ class GatewayServiceStub:
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
+    ImportShapesHistory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]
+    """The chat history into the conversation history, as exchanges with their original times."""
     ListAvailableSkills: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]
     """---- Skills (issue 18) ----
     The skills the operator offers; a personality's owner enables some of them
@@ -339,6 +341,8 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     memories in batches. Both idempotent; dry_run validates and counts only.
     """
     ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
+    ImportShapesHistory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]  # type: ignore[assignment]
+    """The chat history into the conversation history, as exchanges with their original times."""
     ListAvailableSkills: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListAvailableSkillsRequest, _gateway_pb2.ListAvailableSkillsResponse]  # type: ignore[assignment]
     """---- Skills (issue 18) ----
     The skills the operator offers; a personality's owner enables some of them
@@ -911,6 +915,14 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ImportShapesMemoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportShapesMemoriesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesMemoriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportShapesHistory(
+        self,
+        request: _gateway_pb2.ImportShapesHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ImportShapesHistoryResponse, _abc.Awaitable[_gateway_pb2.ImportShapesHistoryResponse]]:
+        """The chat history into the conversation history, as exchanges with their original times."""
 
     @_abc_1.abstractmethod
     def ListAvailableSkills(

@@ -32,6 +32,7 @@ class StoreExchangeRequest(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     USED_MEMORY_IDS_FIELD_NUMBER: _builtins.int
     EXTRACT_FACTS_FIELD_NUMBER: _builtins.int
+    IMPORTED_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     channel_id: _builtins.str
     personality_id: _builtins.str
@@ -40,6 +41,10 @@ class StoreExchangeRequest(_message.Message):
     extract_facts: _builtins.bool
     """Facts are to be extracted from this exchange (gateway has an LLM for it): it waits
     for ClaimFactJobs. Ignored while the user is incognito.
+    """
+    imported: _builtins.bool
+    """An imported exchange (a shapes.inc chat history): no long-term memories are formed from
+    it (the import brings its own summaries).
     """
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
@@ -66,10 +71,11 @@ class StoreExchangeRequest(_message.Message):
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         used_memory_ids: _abc.Iterable[_builtins.str] | None = ...,
         extract_facts: _builtins.bool = ...,
+        imported: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "extract_facts", b"extract_facts", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "extract_facts", b"extract_facts", "imported", b"imported", "job_id", b"job_id", "occurred_at", b"occurred_at", "personality_id", b"personality_id", "turns", b"turns", "used_memory_ids", b"used_memory_ids", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -19,6 +19,7 @@ from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
+from tzurot.bot.splitting import split_message
 from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
 from tzurot.runtime.errors import TzurotError
@@ -80,6 +81,7 @@ class Poster:
                 username=answer.shown.display_name,
                 avatar_url=answer.shown.avatar_url or None,
                 mentions=mentions,
+                suppress_embeds=answer.shown.suppress_embeds,
             )
             self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
             return sent.id
@@ -136,6 +138,27 @@ class Poster:
                     answer.message_ids[-1],
                     answer.shown,
                 )
+
+    async def post_text(
+        self, channel: discord.abc.Messageable, personality: common.Personality, text: str
+    ) -> list[int]:
+        """Text the personality says without generating it (a greeting), in 2000-character
+        pieces; the ids posted, none when the bot cannot post here. Raises what Discord
+        refuses (the caller acknowledges)."""
+        if channel_key(channel) in self._forbidden or delivery_problem(channel) is not None:
+            return []
+        ids: list[int] = []
+        for piece in split_message(text):
+            sent = await self._webhooks.send(
+                channel,
+                piece,
+                username=personality.display_name,
+                avatar_url=personality.avatar_url or None,
+                mentions=discord.AllowedMentions.none(),
+                suppress_embeds=personality.suppress_embeds,
+            )
+            ids.append(sent.id)
+        return ids
 
     async def _stream(
         self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer

@@ -12,6 +12,8 @@ acknowledged comes back. Each event is handled once here per delivery:
   dropped, and nothing is posted;
 - a notice is posted as the bot itself, without pinging anyone, with a nonce derived from the
   event (`enforce_nonce`), so a second delivery of one notice never posts it twice;
+- a greeting (a conversation with a character starts) is posted as the personality, as
+  written, and acknowledged with its message ids (the gateway keeps it as the first turn);
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure is
   left unacknowledged, to come back after its lease.
 """
@@ -105,6 +107,10 @@ class EventListener:
                 await self._ack(event.event_id, [sent.id], "")
             elif kind == "turn":
                 await self._turn(channel, event)
+            elif kind == "greeting":
+                greeting = event.greeting
+                ids = await self._flow.post_greeting(channel, greeting.personality, greeting.text)
+                await self._ack(event.event_id, ids, "" if ids else "FORBIDDEN")
             else:
                 await self._ack(event.event_id, [], "UNKNOWN_EVENT")
         except discord.Forbidden:

@@ -210,6 +210,13 @@ class MessageFlow:
         user_id = int(request.actor.user_id or message.author.id)
         await self._poster.post(message.channel, message, personality, request, user_id)
 
+    async def post_greeting(
+        self, channel: discord.abc.Messageable, personality: common.Personality, text: str
+    ) -> list[int]:
+        """A character's greeting (a conversation with it starts here): posted as it."""
+        with self._busy():
+            return await self._poster.post_text(channel, personality, text)
+
     async def post_scheduled(
         self,
         channel: discord.abc.Messageable,

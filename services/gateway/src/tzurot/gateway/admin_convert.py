@@ -86,6 +86,7 @@ def personality_in(msg: common.Personality) -> d.Personality:
         updated_at=_UNSET_TIME,
         voice_id=msg.voice_id,
         skills=tuple(msg.skills),
+        suppress_embeds=msg.suppress_embeds,
     )
 
 

@@ -22,6 +22,7 @@ from tzurot.gateway.domain import Personality
 from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.freewill_plan import FreeWillPolicy
+from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
 from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
 from tzurot.gateway.notifications import Notifications
@@ -141,7 +142,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             ),
             clock=clock,
         )
-        features = _group_features(settings, gateway, keyvault)
+        features = _group_features(settings, gateway, keyvault, memory, store)
         wallet = Wallet(
             users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
         )
@@ -180,7 +181,10 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = [asyncio.create_task(gateway.key_uses.run())]
+    tasks = [
+        asyncio.create_task(gateway.key_uses.run()),
+        asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds)),
+    ]
     if settings.facts_enabled:
         extraction = FactExtraction(
             memory,
@@ -206,7 +210,11 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
 
 
 def _group_features(
-    settings: GatewaySettings, gateway: Gateway, keyvault: GrpcKeyVault
+    settings: GatewaySettings,
+    gateway: Gateway,
+    keyvault: GrpcKeyVault,
+    memory: GrpcMemory,
+    store: GatewayStore,
 ) -> GroupFeatures:
     policy = FreeWillPolicy(
         quiet_after=timedelta(minutes=settings.freewill_quiet_after_minutes),
@@ -238,6 +246,12 @@ def _group_features(
             gateway.group_store,
             _releases(settings.changelog_path),
             changelog_url=settings.changelog_url,
+        ),
+        greetings=Greetings(
+            gateway.group_store,
+            memory,
+            record=store.record_greeting,
+            seed=str(settings.group_seed),
         ),
     )
 

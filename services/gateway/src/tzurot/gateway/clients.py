@@ -283,6 +283,24 @@ class GrpcMemory:
             raise from_rpc_error(exc) from None
         return reply
 
+    async def has_history(self, conversation_id: str, personality_id: str) -> bool:
+        try:
+            page = await self._stub.GetHistory(
+                mem.GetHistoryRequest(
+                    channel_id=conversation_id, personality_id=personality_id, limit=1
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return bool(page.turns)
+
+    async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
+        try:
+            reply: mem.StoreExchangeResponse = await self._stub.StoreExchange(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="memory") from None
+        return reply
+
     async def edit_turn(self, message_id: str, content: str) -> None:
         try:
             await self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content))

@@ -139,6 +139,7 @@ def personality(p: d.Personality) -> common.Personality:
         updated_at=timestamp(p.updated_at),
         card=lore_convert.character_card(p.card),
         custom_fields=lore_convert.struct(p.custom_fields),
+        suppress_embeds=p.suppress_embeds,
     )
 
 

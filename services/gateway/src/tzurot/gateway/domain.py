@@ -104,6 +104,8 @@ class Personality:
     """Skills the owner enabled (names of inference's ListSkills)."""
     cleanup_rules: tuple[CleanupRule, ...] = ()
     """Applied in order to every answer, after the operator's global rules."""
+    suppress_embeds: bool = False
+    """Its answers post without link previews (Discord's SUPPRESS_EMBEDS flag)."""
 
 
 class ConfigSource(enum.StrEnum):

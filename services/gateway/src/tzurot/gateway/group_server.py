@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from tzurot.gateway import convert
+from tzurot.gateway import greetings as greeting
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.admin_convert import activation as activation_proto
 from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.freewill import FreeWill, FreeWillStatus
+from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
 from tzurot.gateway.group_store import ActiveMember, BotEventRow
 from tzurot.gateway.notifications import Notifications
@@ -32,6 +34,7 @@ class GroupFeatures:
     admin: GroupAdmin
     freewill: FreeWill
     notifications: Notifications
+    greetings: Greetings
 
 
 def _uuid(field: str, value: str) -> str:
@@ -169,6 +172,14 @@ class GatewayGroupServicer(GatewayAdminServicer):
         if event.personality_id is not None:
             found = await self._gateway.personality_by_id(event.personality_id)
             personality = None if found is None else convert.personality(found)
+        if event.kind == greeting.KIND:
+            return gw.BotEvent(
+                event_id=event.id,
+                location=where,
+                greeting=gw.Greeting(
+                    personality=personality, text=event.text, index=greeting.index_of(event)
+                ),
+            )
         return gw.BotEvent(
             event_id=event.id,
             location=where,
@@ -183,10 +194,36 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def AckBotEvent(
         self, request: gw.AckBotEventRequest, context: Context
     ) -> gw.AckBotEventResponse:
-        await self._gateway.events.ack(
-            _uuid("event_id", request.event_id), list(request.message_ids), request.dropped_reason
-        )
+        event_id = _uuid("event_id", request.event_id)
+        await self._gateway.events.ack(event_id, list(request.message_ids), request.dropped_reason)
+        event = await self._gateway.events.store.event(event_id)
+        if event is not None and event.kind == greeting.KIND and event.personality_id:
+            found = await self._gateway.personality_by_id(event.personality_id)
+            if found is not None:
+                await self._features.greetings.delivered(event, found, list(request.message_ids))
         return gw.AckBotEventResponse()
+
+    async def ActivateChannel(
+        self, request: gw.ActivateChannelRequest, context: Context
+    ) -> gw.ActivateChannelResponse:
+        """Activation, then the character's greeting when a conversation starts here."""
+        reply = await super().ActivateChannel(request, context)
+        where = convert.location(request.location)
+        activation = reply.activation
+        members = await self._features.admin.members(where, None)
+        found = await self._gateway.personality_by_id(activation.personality.id)
+        if found is not None:
+            queued = await self._features.greetings.activated(
+                where,
+                found,
+                user_id=(await self._who(request)).user_id,
+                user_name=request.actor.display_name,
+                others_active=any(m.activation.personality.id != found.id for m in members),
+                activation_key=activation.activated_at.ToJsonString(),
+            )
+            if queued is not None:
+                self._gateway.events.wake()
+        return reply
 
     # ---- notifications ----
 

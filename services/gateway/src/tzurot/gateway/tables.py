@@ -65,6 +65,8 @@ personalities = sa.Table(
     sa.Column("nsfw", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("voice_id", sa.Text, nullable=False, server_default=""),
     sa.Column("skills", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # Answers post with Discord's SUPPRESS_EMBEDS flag: no link previews (migration 0013).
+    sa.Column("suppress_embeds", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     # Character card fields with no other place (cards/mapping.CARD_KEYS), kept for export.

@@ -51,6 +51,8 @@ class Exchange:
     """Long-term memories in the delivered answer's prompt (the signal of use)."""
     extract_facts: bool = False
     """Gateway will extract facts from it (it has an LLM for that): queue it for them."""
+    imported: bool = False
+    """An imported history: no long-term memories are formed from it."""
 
 
 @dataclass(frozen=True)

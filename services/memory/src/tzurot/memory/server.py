@@ -73,6 +73,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             occurred_at=convert.optional_datetime(request, "occurred_at"),
             used_memory_ids=list(request.used_memory_ids),
             extract_facts=request.extract_facts,
+            imported=request.imported,
         )
         if stored.created and self._formation is not None:
             self._formation.kick()

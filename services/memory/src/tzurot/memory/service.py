@@ -62,6 +62,7 @@ class History:
         occurred_at: datetime | None = None,
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
+        imported: bool = False,
     ) -> StoredExchange:
         """Stores all turns atomically; a repeated job_id stores nothing (created=False)."""
         exchange = check_exchange(
@@ -74,6 +75,7 @@ class History:
                 occurred_at=occurred_at,
                 used_memory_ids=tuple(used_memory_ids),
                 extract_facts=extract_facts,
+                imported=imported,
             )
         )
         stored = await self._store.store_exchange(exchange)

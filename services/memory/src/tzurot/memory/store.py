@@ -146,13 +146,16 @@ class PostgresTurnStore:
                 # row commits with the turns, so a crash cannot lose the exchange's memories.
                 # The memory mode is read now, in this transaction: an exchange made while
                 # incognito gets no outbox row (nothing is ever formed from it), however
-                # the mode changes before the worker runs.
+                # the mode changes before the worker runs. An imported history brings its
+                # own summaries: nothing is formed from it either.
                 await conn.execute(
                     insert(formation_outbox)
                     .from_select(
                         ["job_id"],
                         sa.select(sa.literal(exchange.job_id)).where(
-                            ~_incognito_now(exchange.personality_id, exchange.user_id)
+                            sa.false()
+                            if exchange.imported
+                            else ~_incognito_now(exchange.personality_id, exchange.user_id)
                         ),
                     )
                     .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])

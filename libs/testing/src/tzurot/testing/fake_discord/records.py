@@ -43,6 +43,14 @@ class Posted:
     def channel_id(self) -> int:
         return int(self.data["channel_id"])
 
+    @property
+    def flags(self) -> int:
+        return int(self.data.get("flags") or 0)
+
+    @property
+    def embeds(self) -> list[Json]:
+        return list(self.data.get("embeds") or [])
+
 
 @dataclass
 class FakeInteraction:

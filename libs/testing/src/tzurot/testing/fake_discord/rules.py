@@ -37,6 +37,24 @@ INTERACTION_TOKEN_SECONDS = 15 * 60
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 EPHEMERAL = 1 << 6
 SUPPRESS_EMBEDS = 1 << 2
+MAX_EMBEDS = 10
+# A URL Discord previews: not one wrapped in <...>, which Discord leaves without a preview,
+# and not a link to a Discord message (shown as a link to the channel, with no embed).
+_PREVIEWED_URL = re.compile(r"(?<!<)\bhttps?://[^\s<>]+")
+_MESSAGE_LINK = re.compile(r"^https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/")
+
+
+def link_previews(content: str, flags: int) -> list[Json]:
+    """The link embeds Discord adds to a message for the URLs in its content, unless the
+    message has the SUPPRESS_EMBEDS flag (Discord unfurls them just after the post; the fake
+    adds them at once)."""
+    if flags & SUPPRESS_EMBEDS:
+        return []
+    found = _PREVIEWED_URL.findall(content)
+    urls = list(dict.fromkeys(u for u in found if not _MESSAGE_LINK.match(u)))[:MAX_EMBEDS]
+    return [{"type": "link", "url": url} for url in urls]
+
+
 NONCE_LIMIT = 25
 NONCE_WINDOW_SECONDS = 120.0  # Discord: "the past few minutes"; the fake keeps the short end
 

@@ -5,7 +5,8 @@
   names follow the username rules.
 - Executing validates `username` (non-rendering characters are dropped before the checks),
   `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
-  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded.
+  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
+  the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
 - Editing or deleting a message in a thread needs its `thread_id` (else 10008).
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
   minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
@@ -33,6 +34,7 @@ from tzurot.testing.fake_discord.rules import (
     allowed_mentions_error,
     avatar_url_error,
     error,
+    link_previews,
     username_error,
 )
 from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
@@ -211,8 +213,8 @@ class Webhooks(Channels):
         data["webhook_id"] = hook["id"]
         if hook.get("application_id"):
             data["application_id"] = hook["application_id"]
-        data["embeds"] = body.get("embeds") or []
         data["flags"] = int(body.get("flags") or 0) & SUPPRESS_EMBEDS
+        data["embeds"] = (body.get("embeds") or []) + link_previews(content, data["flags"])
         data["attachments"] = self._attachments_after(channel, [], body, files)
         posted = self._store(data, avatar_url=body.get("avatar_url"))
         posted.allowed_mentions.append(body.get("allowed_mentions"))
@@ -262,6 +264,12 @@ class Webhooks(Channels):
         limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
         if limited is not None:
             return limited
+        if "flags" in body:  # only SUPPRESS_EMBEDS can be changed on an edit
+            posted.data["flags"] = int(body["flags"] or 0) & SUPPRESS_EMBEDS
+        if "content" in body or "flags" in body:
+            kept = [e for e in posted.data.get("embeds") or [] if e.get("type") != "link"]
+            content = (body["content"] or "") if "content" in body else posted.content
+            posted.data["embeds"] = kept + link_previews(content, posted.data["flags"])
         if "content" in body:
             posted.data["content"] = body["content"] or ""
             posted.edits.append(posted.data["content"])

@@ -192,7 +192,31 @@ class CharacterCommands(app_commands.Group):
             lambda r: f"New avatar for **{r.personality.display_name}**.",
         )
 
+    @app_commands.command(
+        name="link_previews", description="Show or hide link previews in a personality's answers"
+    )
+    async def link_previews(
+        self, interaction: discord.Interaction, personality: str, show: bool
+    ) -> None:
+        # Hidden: answers post with Discord's SUPPRESS_EMBEDS flag (links stay clickable).
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.UpdatePersonality(
+                gw.UpdatePersonalityRequest(
+                    actor=actor(interaction),
+                    personality=common.Personality(slug=personality, suppress_embeds=not show),
+                    update_paths=["suppress_embeds"],
+                )
+            ),
+            lambda r: (
+                f"Link previews in **{r.personality.display_name}**'s answers are now "
+                f"{'hidden' if r.personality.suppress_embeds else 'shown'}."
+            ),
+        )
+
     @edit.autocomplete("personality")
+    @link_previews.autocomplete("personality")
     @view.autocomplete("personality")
     @export.autocomplete("personality")
     @avatar.autocomplete("personality")

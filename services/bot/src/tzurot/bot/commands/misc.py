@@ -27,9 +27,9 @@ personality, your default, or this channel; `show` says which level won)
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
 `/settings view|set|reset` (you, a personality you own, this channel),
 `/settings data export|delete`
-**Personalities** `/character create|edit|view|browse|import|export|avatar` (character cards
-V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup rules too),
-`/alias add|remove|list` (your own names for them, used by you only),
+**Personalities** `/character create|edit|view|browse|import|export|avatar|link_previews`
+(character cards V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup
+rules too), `/alias add|remove|list` (your own names for them, used by you only),
 `/memory search|browse|delete|prune|stats|incognito|fresh`,
 `/skills list|show|enable|disable` (research, links, drawing)
 **Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)

@@ -22,7 +22,6 @@ actor, as superuser.
 
 from __future__ import annotations
 
-from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, SettingTarget
 from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.channels import ChannelAdmin, ModerationAdmin
@@ -53,11 +52,11 @@ class Admin(
     MemoryAdmin,
     PrivacyAdmin,
     UsageAdmin,
-    AvatarAdmin,
     CardAdmin,
     LorebookAdmin,
     ShapesAdmin,
     SkillAdmin,
     VoiceAdmin,
 ):
-    """Every admin use-case (the capability classes share AdminBase's constructor)."""
+    """Every admin use-case (the capability classes share AdminBase's constructor; avatars
+    come with CardAdmin and ShapesAdmin, which serve imported pictures)."""

@@ -39,18 +39,25 @@ class AvatarAdmin(AdminBase):
             )
         if len(image) > MAX_AVATAR_BYTES:
             raise InvalidArgument("image", "the avatar image is larger than 8 MiB")
-        kind = image_kind(image)
-        if kind is None:
+        if image_kind(image) is None:
             raise InvalidArgument("image", "the avatar must be a PNG, JPEG, GIF or WebP image")
         target = await self._owned(name, who)
+        updated = await self._serve_avatar(target, image)
+        assert updated is not None
+        return updated
+
+    async def _serve_avatar(self, target: Personality, image: bytes) -> Personality | None:
+        """Keeps `image` as the personality's avatar, served by the edge, and points its
+        avatar URL there; None (nothing changed) without a public URL or a known image."""
+        kind = image_kind(image)
+        if not self._public_url or kind is None or len(image) > MAX_AVATAR_BYTES:
+            return None
         digest = hashlib.sha256(image).hexdigest()
         await self._db.put_avatar(target.id, target.slug, CONTENT_TYPES[kind], image, digest)
         # The version parameter changes with the image: Discord caches avatars by URL.
         url = f"{self._public_url}/avatars/{target.slug}.{kind}?v={digest[:12]}"
         await self._db.update_personality(target.id, {"avatar_url": url}, None)
-        updated = await self._store.get_personality(target.id)
-        assert updated is not None
-        return updated
+        return await self._store.get_personality(target.id)
 
     async def get_avatar(self, file: str) -> tuple[str, bytes]:
         """(content type, image) for "{slug}.{ext}"; NotFound unless the extension matches."""

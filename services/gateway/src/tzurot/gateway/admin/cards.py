@@ -2,8 +2,9 @@
 
 An imported card creates or updates the personality of its slug: a user may update only a
 personality they own (a superuser, any). The card's picture is kept as the personality's
-card image (exported again inside the PNG), its CHARX assets by path, its character_book as
-the personality's card lorebook (attached to it).
+card image (exported again inside the PNG) and, when the edge is reachable
+(TZUROT_PUBLIC_URL), becomes its avatar served at `/avatars/{slug}.{ext}`; its CHARX assets
+are kept by path, its character_book as the personality's card lorebook (attached to it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.gateway.admin.avatars import AvatarAdmin
+from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.mapping import (
     CHARX_ICON_PATH,
@@ -32,7 +34,7 @@ AVATAR_ASSET = "avatar"
 _CONTENT_TYPES = {"png": "image/png", "json": "application/json", "charx": "application/zip"}
 
 
-class CardAdmin(AdminBase):
+class CardAdmin(AvatarAdmin):
     async def import_card(self, who: Principal, document: bytes) -> tuple[Personality, bool]:
         draft = draft_from_card(codec.decode(document))
         slug = draft.seed.effective_slug
@@ -55,12 +57,15 @@ class CardAdmin(AdminBase):
                 conn, personality_id, assets=assets, book=draft.lorebook, owner_user_id=owner
             )
 
-        return await self._store.import_personality(
+        personality, created = await self._store.import_personality(
             draft.seed,
             owner_user_id=owner,
             extra_values={"card": draft.card},
             then=parts,
         )
+        if draft.avatar:
+            personality = await self._serve_avatar(personality, draft.avatar) or personality
+        return personality, created
 
     async def export_card(
         self, who: Principal, name: str, fmt: CardFormatName

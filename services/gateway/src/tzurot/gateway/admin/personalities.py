@@ -43,6 +43,7 @@ PERSONALITY_PATHS = frozenset(
         "aliases",
         "skills",
         "cleanup_rules",
+        "suppress_embeds",
     }
 )
 CHARACTER_FIELDS = frozenset(f"character.{name}" for name in vars(CharacterFields()))
@@ -121,7 +122,7 @@ class PersonalityAdmin(SkillAdmin):
                 values[name] = limit_text(f"personality.{name}", text, max_len)
         if "avatar_url" in values:
             values["avatar_url"] = _checked_avatar_url(values["avatar_url"])
-        for flag in ("public", "nsfw"):
+        for flag in ("public", "nsfw", "suppress_embeds"):
             if flag in paths:
                 values[flag] = getattr(p, flag)
         if "character" in paths:

@@ -1,11 +1,15 @@
 """The shapes.inc import (operators): one personality from its configuration, then its
-long-term memories in batches, each with its original time.
+long-term memories in batches, each with its original time, then its chat history as
+exchanges of the conversation history (with their original times).
 
 Ownership goes to `owner` (a Discord id), else the bot owner (TZUROT_BOT_OWNER_ID), else
 the first configured superuser. Memories are filed under the Discord user a sender maps to
 (the user map), else the personality's shared scope (every user of it sees them). Each
 memory's id is derived from the personality and the shapes.inc memory id, so a re-run
-imports nothing twice.
+imports nothing twice; so is each history exchange's job id (from its first message's id).
+The history goes to the conversation of the Discord channel given (it continues there), else
+to the personality's legacy conversation `shapes:<slug>`, kept but in no channel's prompt.
+Nothing is formed into long-term memories from it: the summaries are that.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import settings as cascade
-from tzurot.gateway.admin.base import AdminBase, Principal, require
+from tzurot.gateway.admin.avatars import AvatarAdmin
+from tzurot.gateway.admin.base import Principal, require
 from tzurot.gateway.domain import ConfigSource, Personality
-from tzurot.gateway.shapes.documents import load_json, parse_config, parse_memories
+from tzurot.gateway.shapes.documents import (
+    load_json,
+    parse_config,
+    parse_history,
+    parse_memories,
+)
+from tzurot.gateway.shapes.history import HistoryExchange, exchanges
 from tzurot.gateway.shapes.mapping import plan_personality
 from tzurot.gateway.store.lorebooks import save_avatar
 from tzurot.gateway.voice import imported_voice
@@ -30,8 +41,12 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
 _MEMORY_NAMESPACE = uuid.UUID("3f6c1d2e-5a4b-4c8d-9e0f-7a1b2c3d4e5f")
+_HISTORY_NAMESPACE = uuid.UUID("9b2e4f61-0c3d-4a5b-8e7f-1d2c3b4a5f60")
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 500
+MAX_HISTORY_BATCH = 2000
+MAX_EXCHANGE_TURNS = 16
+"""Memory's limit of turns in one exchange."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,14 @@ class ShapesImport:
     created: bool
     warnings: tuple[str, ...]
     settings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HistoryBatch:
+    exchanges: int = 0
+    skipped: int = 0
+    messages: int = 0
+    channel_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,7 +77,7 @@ def memory_id(personality_key: str, shapes_memory_id: str) -> str:
     return str(uuid.uuid5(_MEMORY_NAMESPACE, f"{personality_key}\0{shapes_memory_id}"))
 
 
-class ShapesAdmin(AdminBase):
+class ShapesAdmin(AvatarAdmin):
     bot_owner_id: str = ""
     superuser_ids: frozenset[str] = frozenset()
 
@@ -103,6 +126,8 @@ class ShapesAdmin(AdminBase):
             extra_values={"custom_fields": plan.custom_fields, "voice_id": plan.voice_id},
             then=parts,
         )
+        if avatar:  # served from the project's own URL when the edge is reachable
+            personality = await self._serve_avatar(personality, avatar) or personality
         for key, value in plan.settings.items():
             await self._db.set_setting(
                 ConfigSource.PERSONALITY,
@@ -176,6 +201,92 @@ class ShapesAdmin(AdminBase):
             else:
                 imported += 1
         return MemoryBatch(imported, skipped, mapped, shared)
+
+    async def import_shapes_history(  # the request's fields
+        self,
+        who: Principal,
+        slug: str,
+        document: bytes,
+        user_map: Mapping[str, str],
+        *,
+        channel_id: str,
+        dry_run: bool,
+    ) -> HistoryBatch:
+        self._operator(who)
+        history = parse_history(load_json(document, source="the chat history"))
+        if len(history) > MAX_HISTORY_BATCH:
+            raise InvalidArgument("history", f"send at most {MAX_HISTORY_BATCH} messages a call")
+        require("personality", slug)
+        channel = channel_id.strip() or f"shapes:{slug}"
+        if not channel.startswith("shapes:") and not channel.isdigit():
+            raise InvalidArgument("channel_id", "channel_id is a Discord channel or thread id")
+        found = exchanges(history, max_turns=MAX_EXCHANGE_TURNS)
+        messages = sum(len(e.messages) for e in found)
+        personality = await self._store.find_personality(slug)
+        if personality is None or personality.slug != slug:
+            if dry_run:
+                return HistoryBatch(len(found), 0, messages, channel)
+            raise NotFound(
+                f"no personality named {slug!r}; import its configuration first",
+                reason="PERSONALITY_NOT_FOUND",
+            )
+        if dry_run:
+            return HistoryBatch(len(found), 0, messages, channel)
+        users: dict[str, tuple[str, str]] = {}
+        stored = skipped = 0
+        for exchange in found:
+            request = await self._history_request(personality, exchange, user_map, users, channel)
+            if (await self._memory.import_exchange(request)).created:
+                stored += 1
+            else:
+                skipped += 1
+        return HistoryBatch(stored, skipped, messages, channel)
+
+    async def _history_request(  # one exchange as memory stores it
+        self,
+        personality: Personality,
+        exchange: HistoryExchange,
+        user_map: Mapping[str, str],
+        users: dict[str, tuple[str, str]],
+        channel: str,
+    ) -> mem.StoreExchangeRequest:
+        for message in exchange.messages:
+            mapped = user_map.get(message.user_id, "") if message.user_id else ""
+            if mapped and mapped not in users:
+                users[mapped] = await self._db.user_for(mapped)
+        discord_id = user_map.get(exchange.user_id, "") if exchange.user_id else ""
+        job_id = str(uuid.uuid5(_HISTORY_NAMESPACE, f"{personality.id}\0{exchange.key}"))
+        turns = []
+        for message in exchange.messages:
+            if message.role == "assistant":
+                author_id, author_name = personality.slug, personality.display_name
+            else:
+                mapped = user_map.get(message.user_id, "") if message.user_id else ""
+                author_id = mapped or f"shapes:{message.user_id or 'unknown'}"
+                author_name = (users[mapped][1] if mapped else "") or "Someone"
+            turns.append(
+                common.Turn(
+                    role=common.ROLE_ASSISTANT if message.role == "assistant" else common.ROLE_USER,
+                    author_id=author_id[:100],
+                    author_name=author_name,
+                    content=message.content,
+                    personality_id=personality.id,
+                    channel_id=channel,
+                    job_id=job_id,
+                )
+            )
+        request = mem.StoreExchangeRequest(
+            job_id=job_id,
+            channel_id=channel,
+            personality_id=personality.id,
+            user_id=users[discord_id][0] if discord_id else "",
+            turns=turns,
+            imported=True,
+        )
+        when = exchange.occurred_at
+        if when is not None:
+            request.occurred_at.FromDatetime(when)
+        return request
 
     async def _owner(self, owner: str) -> str | None:
         platform_id = owner.strip() or self.bot_owner_id or min(self.superuser_ids, default="")

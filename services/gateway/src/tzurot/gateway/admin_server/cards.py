@@ -149,3 +149,21 @@ class ShapesRpcs(AdminRpcs):
         return gw.ImportShapesMemoriesResponse(
             imported=batch.imported, skipped=batch.skipped, mapped=batch.mapped, shared=batch.shared
         )
+
+    async def ImportShapesHistory(
+        self, request: gw.ImportShapesHistoryRequest, context: Context
+    ) -> gw.ImportShapesHistoryResponse:
+        batch = await self._admin.import_shapes_history(
+            await self._who(request),
+            request.personality,
+            request.history,
+            dict(request.user_map),
+            channel_id=request.channel_id,
+            dry_run=request.dry_run,
+        )
+        return gw.ImportShapesHistoryResponse(
+            exchanges=batch.exchanges,
+            skipped=batch.skipped,
+            messages=batch.messages,
+            channel_id=batch.channel_id,
+        )

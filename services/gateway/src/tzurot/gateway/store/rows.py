@@ -75,6 +75,7 @@ def personality_from_row(row: sa.RowMapping) -> Personality:
         custom_fields=_json(row["custom_fields"]),
         skills=tuple(row["skills"] or ()),
         cleanup_rules=rules_from_json(_json_list(row["cleanup_rules"])),
+        suppress_embeds=bool(row.get("suppress_embeds", False)),
     )
 
 

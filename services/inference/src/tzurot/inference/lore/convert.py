@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
+
+from google.protobuf import json_format, struct_pb2
 
 from tzurot.inference.lore.model import (
     Activation,
@@ -62,7 +64,30 @@ def entry(msg: common.LoreEntry) -> Entry:
         exclude_recursion=msg.exclude_recursion,
         prevent_recursion=msg.prevent_recursion,
         delay_until_recursion=max(0, msg.delay_until_recursion),
+        **_group_fields(msg.extensions),
     )
+
+
+def _group_fields(extensions: struct_pb2.Struct) -> dict[str, Any]:
+    """Inclusion-group fields as SillyTavern keeps them: snake_case in a card entry's
+    extensions, camelCase in a world info entry."""
+    ext = json_format.MessageToDict(extensions)
+
+    def value(snake: str, camel: str) -> Any:
+        return ext.get(snake, ext.get(camel))
+
+    names = str(value("group", "group") or "")
+    weight = value("group_weight", "groupWeight")
+    try:
+        weight_value = abs(int(float(weight))) if weight is not None else 100
+    except (TypeError, ValueError):
+        weight_value = 100
+    return {
+        "group": tuple(n.strip() for n in names.split(",") if n.strip()),
+        "group_override": bool(value("group_override", "groupOverride")),
+        "group_weight": weight_value,
+        "use_group_scoring": bool(value("use_group_scoring", "useGroupScoring")),
+    }
 
 
 def books(msg: inf.LoreContext) -> tuple[Book, ...]:

@@ -12,7 +12,8 @@ One pass (`activate`):
    fire; otherwise a primary key must occur in the last `scan_depth` messages (the entry's,
    else its book's, else 2), then the secondary keys by the selective logic: AND_ANY (one of
    them), AND_ALL (all), NOT_ANY (none), NOT_ALL (not all).
-3. Fired entries roll their probability (sticky ones do not), then take the token budget in
+3. Of the entries of one inclusion group that fired in this step, one is kept (`groups`).
+   Fired entries roll their probability (sticky ones do not), then take the token budget in
    order of priority (`priority`, else insertion order; sticky first): what does not fit is
    dropped, lowest priority first, and stops recursion.
 4. With recursion on in its book, an entry's text is scanned again for other entries (not
@@ -24,14 +25,17 @@ One pass (`activate`):
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from tzurot.inference.lore.groups import apply_groups
 from tzurot.inference.lore.matching import Decorators, decorators, matches
 from tzurot.inference.lore.model import (
     DEFAULT_MAX_RECURSION_STEPS,
     DEFAULT_SCAN_DEPTH,
+    MATCHED_FOREVER,
     MAX_SCAN_DEPTH,
     Activation,
     Book,
@@ -67,6 +71,9 @@ class _Candidate:
 class _Timed:
     sticky: set[tuple[str, str]] = field(default_factory=set)
     cooldown: set[tuple[str, str]] = field(default_factory=set)
+    matched: set[tuple[str, str]] = field(default_factory=set)
+    greeting: int | None = None
+    """The greeting the conversation began with (None: unknown, @@is_greeting is ignored)."""
     kept: list[TimedEffect] = field(default_factory=list)
 
 
@@ -82,6 +89,14 @@ def _check_timed(state: LoreState, entries: dict[tuple[str, str], Entry], length
         entry = entries.get(key)
         if length <= effect.start and not effect.protected:
             continue  # the chat did not advance (a retried message): the window is void
+        if effect.kind == "greeting":
+            timed.kept.append(effect)
+            timed.greeting = effect.start
+            continue
+        if effect.kind == "matched":
+            timed.kept.append(effect)
+            timed.matched.add(key)
+            continue
         if entry is None:
             if length < effect.end:
                 timed.kept.append(effect)  # from a book not in play now: keep it running
@@ -143,6 +158,55 @@ def _secondary(text: str, entry: Entry, subst: Callable[[str], str]) -> tuple[bo
     return not all(found), "and not all secondary keys"
 
 
+def _depth(c: _Candidate) -> int:
+    depth = c.deco.scan_depth
+    if depth is None:
+        depth = c.entry.scan_depth if c.entry.scan_depth is not None else c.book.scan_depth
+    return DEFAULT_SCAN_DEPTH if depth is None else depth
+
+
+def _score(
+    c: _Candidate,
+    scan: Scan,
+    recurse: Sequence[str],
+    recursion: bool,
+    subst: Callable[[str], str],
+) -> int:
+    """Keys found (inclusion-group scoring): primary ones, plus the secondary ones under
+    AND_ANY, or under AND_ALL when every one is found."""
+    entry = c.entry
+    text = _scan_text(scan.messages, _depth(c), recurse if recursion else ())
+    case, whole = bool(entry.case_sensitive), bool(entry.match_whole_words)
+
+    def hits(keys: Sequence[str]) -> int:
+        return sum(
+            1
+            for k in keys
+            if subst(k).strip()
+            and matches(text, subst(k).strip(), entry, case_sensitive=case, whole_words=whole)
+        )
+
+    primary = hits(entry.keys)
+    if not entry.keys or not entry.secondary_keys:
+        return primary
+    secondary = hits(entry.secondary_keys)
+    if entry.logic == "AND_ANY" or (
+        entry.logic == "AND_ALL" and secondary == len(entry.secondary_keys)
+    ):
+        return primary + secondary
+    return primary
+
+
+def _pair_score(
+    scan: Scan,
+    recurse: Sequence[str],
+    recursion: bool,
+    subst: Callable[[str], str],
+    pair: tuple[_Candidate, str],
+) -> int:
+    return _score(pair[0], scan, recurse, recursion, subst)
+
+
 def _why_matched(  # noqa: PLR0911  # one answer per rule
     c: _Candidate,
     scan: Scan,
@@ -154,11 +218,7 @@ def _why_matched(  # noqa: PLR0911  # one answer per rule
     entry, deco = c.entry, c.deco
     if not entry.keys:
         return ""
-    depth = deco.scan_depth
-    if depth is None:
-        depth = entry.scan_depth if entry.scan_depth is not None else c.book.scan_depth
-    if depth is None:
-        depth = DEFAULT_SCAN_DEPTH
+    depth = _depth(c)
     text = _scan_text(scan.messages, depth, recurse if recursion else ())
     if not text:
         return ""
@@ -245,6 +305,14 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
                 continue
             if deco.dont_activate:
                 continue
+            if deco.is_greeting is not None and timed.greeting not in (None, deco.is_greeting):
+                continue  # @@is_greeting: only in a conversation begun with that greeting
+            matched_before = key in timed.matched
+            if deco.dont_activate_after_match and matched_before:
+                continue
+            if deco.keep_activate_after_match and matched_before:
+                now.append((c, "matched before (@@keep_activate_after_match)"))
+                continue
             if (
                 deco.activate_only_after is not None
                 and scan.assistant_messages < deco.activate_only_after
@@ -264,13 +332,23 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
         now.sort(
             key=lambda pair: (
                 _key(pair[0].book.id, pair[0].entry.uid) not in timed.sticky,
+                pair[0].deco.ignore_on_max_context,  # left out first when the budget runs out
                 -_priority(pair[0].entry),
                 pair[0].index,
             )
         )
+        in_prompt = {name for a in fired for name in a.entry.group}
+        grouped = apply_groups(
+            now,
+            lambda pair: pair[0].entry,
+            sticky=lambda pair: _key(pair[0].book.id, pair[0].entry.uid) in timed.sticky,
+            score=functools.partial(_pair_score, scan, recurse, recursion, substitute),
+            activated_groups=in_prompt,
+            rng=rng,
+        )
         new: list[Activation] = []
-        for c, found in now:
-            why = found
+        for (c, found), won in grouped:
+            why = f"{found}; {won}" if won else found
             entry = c.entry
             key = _key(c.book.id, entry.uid)
             sticky = key in timed.sticky
@@ -326,6 +404,18 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
     active = {(e.book_id, e.uid, e.kind) for e in effects}
     kinds: tuple[EffectKind, ...] = ("sticky", "cooldown")
     for item in fired:
+        if (
+            decorators(item.entry.content).remembers_match
+            and (
+                item.book_id,
+                item.entry.uid,
+                "matched",
+            )
+            not in active
+        ):
+            effects.append(
+                TimedEffect(item.book_id, item.entry.uid, "matched", length, MATCHED_FOREVER)
+            )
         for kind in kinds:
             span = getattr(item.entry, kind)
             if span and (item.book_id, item.entry.uid, kind) not in active:

@@ -95,6 +95,10 @@ _KNOWN = {
     "activate_only_every",
     "additional_keys",
     "exclude_keys",
+    "keep_activate_after_match",
+    "dont_activate_after_match",
+    "ignore_on_max_context",
+    "is_greeting",
 }
 
 
@@ -113,6 +117,14 @@ class Decorators:
     activate_only_every: int | None = None
     additional_keys: list[str] = field(default_factory=list)
     exclude_keys: list[str] = field(default_factory=list)
+    keep_activate_after_match: bool = False
+    dont_activate_after_match: bool = False
+    ignore_on_max_context: bool = False
+    is_greeting: int | None = None
+
+    @property
+    def remembers_match(self) -> bool:
+        return self.keep_activate_after_match or self.dont_activate_after_match
 
 
 def _number(value: str) -> int | None:
@@ -133,9 +145,20 @@ def _apply(
     number = _number(value)
     if name == "activate":
         found.activate = True
-    elif name == "dont_activate":
-        found.dont_activate = True
-    elif name in ("depth", "scan_depth", "activate_only_after", "activate_only_every"):
+    elif name in (
+        "dont_activate",
+        "keep_activate_after_match",
+        "dont_activate_after_match",
+        "ignore_on_max_context",
+    ):
+        setattr(found, name, True)
+    elif name in (
+        "depth",
+        "scan_depth",
+        "activate_only_after",
+        "activate_only_every",
+        "is_greeting",
+    ):
         if number is None or number < 0:
             return False
         setattr(found, name, number)

@@ -8,7 +8,12 @@ from typing import Literal
 Logic = Literal["AND_ANY", "NOT_ALL", "NOT_ANY", "AND_ALL"]
 Position = Literal["before_char", "after_char", "at_depth"]
 LoreRole = Literal["system", "user", "assistant"]
-EffectKind = Literal["sticky", "cooldown"]
+EffectKind = Literal["sticky", "cooldown", "matched", "greeting"]
+"""Timed windows; "matched": the entry fired before (for the V3 decorators
+@@keep_activate_after_match and @@dont_activate_after_match; kept for good); "greeting": the
+conversation began with the character's greeting number `start` (gateway records it; for
+@@is_greeting)."""
+MATCHED_FOREVER = 2**31 - 1
 
 DEFAULT_SCAN_DEPTH = 2
 """SillyTavern's default: the last two messages are scanned."""
@@ -44,6 +49,11 @@ class Entry:
     exclude_recursion: bool = False
     prevent_recursion: bool = False
     delay_until_recursion: int = 0
+    group: tuple[str, ...] = ()
+    """Inclusion groups (`groups.py`): of one group's entries, one fires per scan."""
+    group_override: bool = False
+    group_weight: int = 100
+    use_group_scoring: bool = False
 
 
 @dataclass(frozen=True)
