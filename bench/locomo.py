@@ -54,6 +54,8 @@ from tzurot.memory.tables import SCHEMA
 
 DATA_ENV = "TZUROT_BENCH_LOCOMO_DATA"
 ONLY_ENV = "TZUROT_BENCH_LOCOMO_ONLY"
+ABLATIONS_ENV = "TZUROT_BENCH_LOCOMO_ABLATIONS"
+"""Set to 0 to skip the ablations (each costs one more search per question)."""
 """Comma-separated sample ids (file stems) to run, e.g. "44,47": a sample of a slow machine."""
 QUERY_LIMIT = 10
 """What inference asks for (its DEFAULT_MEMORY_LIMIT)."""
@@ -276,7 +278,8 @@ async def _ask(
             if second_pass:
                 continue
             deployed = longterm.tuning
-            for name, (tuning, no_threshold) in ablations(deployed).items():
+            wanted = os.environ.get(ABLATIONS_ENV, "1") != "0"
+            for name, (tuning, no_threshold) in (ablations(deployed) if wanted else {}).items():
                 longterm.tuning = tuning
                 try:
                     found = await longterm.query(
