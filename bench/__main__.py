@@ -14,6 +14,7 @@ from types import ModuleType
 from bench.results import Figure, table, write
 
 FIGURES = [
+    "goals",  # issue 16: CPU and round trips per turn, embedder, formation, first turn
     "overhead",  # 1 and 3: turn through the mesh vs the in-process floor; first token
     "throughput",  # 2: sustained messages per second with p99 < 100 ms
     "keyvault",  # 4: Decrypt over mTLS, rewrap rate

@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Hit, MemoryMode, MemoryScope, MemoryStats, StoredMemory
 from tzurot.memory.embedding import Vector
 from tzurot.memory.sectors import DECAY_PER_DAY
@@ -123,11 +126,35 @@ def _scope_filter(
 
 
 async def _iterative_scan(conn: AsyncConnection, ef_search: int) -> None:
-    """Session settings for this transaction: filtered HNSW scans keep going until k rows."""
+    """Settings for this transaction only: a wider candidate list than the session's."""
     await conn.execute(sa.text("select set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
     await conn.execute(
         sa.text("select set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)}
     )
+
+
+def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
+    """Every connection of the pool scans HNSW iteratively with `ef_search` candidates.
+
+    Set once per connection, on its first checkout (it stays for the session: the pool
+    resets a returned connection with ROLLBACK, not DISCARD), so a vector search is one
+    statement with no transaction around it, instead of BEGIN, two set_config, the
+    query and COMMIT.
+    """
+    key = f"tzurot_hnsw_{ef_search}"
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _settings(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if record.info.get(key):
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+            cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
+        record.info[key] = True
 
 
 def _edge_key(row: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
@@ -139,7 +166,10 @@ class PostgresMemoryStore:
 
     def __init__(self, engine: AsyncEngine, *, ef_search: int = 100) -> None:
         self._engine = engine
+        # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
+        self._auto = autocommit(engine)
         self._ef_search = ef_search
+        _hnsw_session(engine, ef_search)
 
     async def insert(
         self,
@@ -172,7 +202,7 @@ class PostgresMemoryStore:
             values |= {"created_at": created_at, "last_accessed_at": created_at}
             values["decayed_at"] = created_at
         if memory_id is None:
-            async with self._engine.begin() as conn:
+            async with self._auto.begin() as conn:
                 stmt = memories.insert().values(values).returning(*_COLUMNS)
                 row = (await conn.execute(stmt)).one()
             return _memory(row)
@@ -191,7 +221,7 @@ class PostgresMemoryStore:
         return _memory(inserted)
 
     async def get(self, memory_id: str) -> StoredMemory | None:
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             row = (
                 await conn.execute(sa.select(*_COLUMNS).where(memories.c.id == memory_id))
             ).one_or_none()
@@ -220,9 +250,13 @@ class PostgresMemoryStore:
             where.append(memories.c.sector == sector)
         stmt = sa.select(*_COLUMNS, distance.label("distance")).where(*where)
         stmt = stmt.order_by(distance).limit(k)
-        async with self._engine.begin() as conn:
-            await _iterative_scan(conn, max(self._ef_search, k))
-            rows = (await conn.execute(stmt)).all()
+        if k <= self._ef_search:  # the session's settings do
+            async with self._auto.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        else:
+            async with self._engine.begin() as conn:
+                await _iterative_scan(conn, k)
+                rows = (await conn.execute(stmt)).all()
         hits = [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
         return sorted(hits, key=lambda hit: -hit.cosine)
 
@@ -252,7 +286,7 @@ class PostgresMemoryStore:
             .order_by(rank.desc())
             .limit(k)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
@@ -262,7 +296,7 @@ class PostgresMemoryStore:
             return []
         distance = memories.c.embedding.cosine_distance(embedding)
         stmt = sa.select(*_COLUMNS, distance.label("distance")).where(memories.c.id.in_(_ids(ids)))
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
@@ -280,7 +314,7 @@ class PostgresMemoryStore:
             .subquery()
         )
         stmt = sa.select(inner.c.turn_id).where(inner.c.turn_id.in_(given)).distinct()
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return set(await conn.scalars(stmt))
 
     async def merge(
@@ -303,7 +337,7 @@ class PostgresMemoryStore:
             )
             .returning(*_COLUMNS)
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return _memory((await conn.execute(stmt)).one())
 
     async def absorb(self, keep_id: str, drop_id: str) -> None:
@@ -337,7 +371,7 @@ class PostgresMemoryStore:
         stmt = sa.select(waypoints.c.src_id, waypoints.c.dst_id, waypoints.c.weight).where(
             waypoints.c.src_id.in_(_ids(ids))
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [(str(r.src_id), str(r.dst_id), float(r.weight)) for r in rows]
 
@@ -360,7 +394,7 @@ class PostgresMemoryStore:
             .values(rows)
             .on_conflict_do_nothing(index_elements=[waypoints.c.src_id, waypoints.c.dst_id])
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
         return len(rows) // 2
 
@@ -389,7 +423,7 @@ class PostgresMemoryStore:
             )
             .returning(memories.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return len((await conn.execute(stmt)).all())
 
     async def drop_weak(self, personality_id: str, user_id: str, threshold: float) -> int:
@@ -398,7 +432,7 @@ class PostgresMemoryStore:
             memories.c.user_id == user_id,
             threshold > EFFECTIVE_SALIENCE,
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return int((await conn.execute(stmt)).rowcount)
 
     async def stats(self, personality_id: str, user_id: str) -> MemoryStats:
@@ -412,7 +446,7 @@ class PostgresMemoryStore:
             .where(memories.c.personality_id == personality_id, memories.c.user_id == user_id)
             .group_by(memories.c.sector)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return MemoryStats(
             total=sum(int(row[1]) for row in rows),
@@ -428,7 +462,7 @@ class PostgresMemoryStore:
             .where(memories.c.user_id == user_id)
             .order_by(memories.c.created_at, memories.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return [_memory(row) for row in await conn.execute(stmt)]
 
     async def delete_user(self, user_id: str) -> int:
@@ -441,7 +475,7 @@ class PostgresMemoryStore:
         stmt = sa.select(memory_modes.c.incognito_until, memory_modes.c.fresh_since).where(
             memory_modes.c.personality_id == personality_id, memory_modes.c.user_id == user_id
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return MemoryMode() if row is None else MemoryMode(row[0], row[1])
 
@@ -457,7 +491,7 @@ class PostgresMemoryStore:
             index_elements=[memory_modes.c.personality_id, memory_modes.c.user_id],
             set_={"incognito_until": mode.incognito_until, "fresh_since": mode.fresh_since},
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
         return mode
 
@@ -511,8 +545,7 @@ class PostgresMemoryStore:
             nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance,
             memories.c.superseded_by.is_(None),
         )
-        async with self._engine.begin() as conn:
-            await _iterative_scan(conn, self._ef_search)
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt.join_from(memories, nearest, sa.true()))).all()
         pairs = set()
         for a_id, a_at, b_id, b_at in rows:
@@ -528,7 +561,7 @@ class PostgresMemoryStore:
             .group_by(memories.c.personality_id, memories.c.user_id)
             .having(sa.func.count() >= min_count)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [MemoryScope(row[0], row[1]) for row in rows]
 
@@ -546,14 +579,14 @@ class PostgresMemoryStore:
             )
             .order_by(memories.c.created_at, memories.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         vectors = np.array([np.asarray(row.embedding) for row in rows], dtype=np.float32)
         return [_memory(row) for row in rows], vectors
 
     async def mark_reflected(self, ids: Sequence[str]) -> None:
         stmt = sa.update(memories).where(memories.c.id.in_(_ids(ids))).values(reflected=True)
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
 
     # The formation outbox.
@@ -564,7 +597,7 @@ class PostgresMemoryStore:
             .order_by(formation_outbox.c.created_at)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return list(await conn.scalars(stmt))
 
     @contextlib.asynccontextmanager
