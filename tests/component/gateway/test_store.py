@@ -441,3 +441,17 @@ async def test_concurrent_imports_claiming_one_alias_let_one_win(
     assert len(winners) == 1
     assert all(isinstance(o, AlreadyExists) for o in outcomes if o not in winners)
     assert len(await rows(engine, t.personality_aliases)) == 1
+
+
+async def test_a_running_job_past_its_lease_is_failed_retryable_by_the_sweep(
+    store: GatewayStore, lilith: Personality
+) -> None:
+    user = await store.upsert_user(Actor("discord:orphan", "Orphan"))
+    job, _ = await store.claim_job(new_job(user.id, lilith.id, key="orphan-1"), start=True)
+    error = JobError("UNAVAILABLE", "GATEWAY_RESTARTING", "restarted")
+    assert await store.fail_orphaned_jobs(60.0, error) == []  # its lease still runs
+    await asyncio.sleep(0.2)
+    assert await store.fail_orphaned_jobs(0.1, error) == [job.id]
+    failed = await store.get_job(job.id)
+    assert failed is not None
+    assert (failed.status, failed.error) == (JobStatus.FAILED, error)
