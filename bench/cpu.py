@@ -4,7 +4,8 @@ Runs turns of one conversation one after another and prints, per turn: CPU time 
 process (every service runs in it; Postgres not counted), p50 of the whole turn, the SQL
 statements all services sent (and gateway's alone; SQLAlchemy engine events), BEGINs sent
 (counted in the asyncpg adapter) and round trips = statements + BEGIN + COMMIT/ROLLBACK.
-Background SQL (memory's formation worker) is let drain before each side is measured.
+Background SQL (memory's formation worker) is let drain before each side is measured, and
+its work for the measured turns is counted (the clock stops once it is quiet again).
 Quieter than the latency figures on a shared machine: compare these before and after a change.
 """
 
@@ -55,27 +56,47 @@ def _count_transactions() -> None:
     adapter._start_transaction = counted  # type: ignore[method-assign]
 
 
-async def _run(turns: int) -> None:
+async def measure(turns: int) -> dict[str, Any]:
+    """{side: figures} for mesh and floor, and the mesh's first turn after start (ms)."""
     event.listen(Engine, "before_cursor_execute", _count_statement)
     _count_transactions()
+    found: dict[str, Any] = {}
     async with bench_env(1) as env:
+        (first,) = await conversations(env.grpc, env.clock, count=1, turns_each=1, prefix=MESH)
+        found["first_turn_ms"] = first.whole_ms
         for side, chat in ((MESH, env.grpc), (FLOOR, env.floor)):
             await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)
             await _quiesce()
             _counts.clear()
             cpu = time.process_time()
             timings = await conversations(chat, env.clock, count=1, turns_each=turns, prefix=side)
+            await _quiesce()  # formation's work for these turns counts too
             cpu_ms = (time.process_time() - cpu) * 1000 / turns
-            p50 = statistics.median(t.whole_ms for t in timings)
             statements, transactions = _counts["statements"], _counts["transactions"]
-            print(
-                f"{side:5}  cpu {cpu_ms:6.1f} ms/turn  p50 {p50:6.1f} ms  "
-                f"statements {statements / turns:5.1f}/turn "
-                f"(gateway {_counts['gateway'] / turns:4.1f})  "
-                f"transactions {transactions / turns:5.1f}/turn  "
-                f"round trips {(statements + 2 * transactions) / turns:5.1f}/turn",
-                flush=True,
-            )
+            found[side] = {
+                "cpu_ms": round(cpu_ms, 1),
+                "p50_ms": round(statistics.median(t.whole_ms for t in timings), 1),
+                "statements": round(statements / turns, 1),
+                "gateway_statements": round(_counts["gateway"] / turns, 1),
+                "transactions": round(transactions / turns, 1),
+                "round_trips": round((statements + 2 * transactions) / turns, 1),
+            }
+    event.remove(Engine, "before_cursor_execute", _count_statement)
+    return found
+
+
+async def _run(turns: int) -> None:
+    found = await measure(turns)
+    print(f"first turn after start {found['first_turn_ms']:.1f} ms")
+    for side in (MESH, FLOOR):
+        f = found[side]
+        print(
+            f"{side:5}  cpu {f['cpu_ms']:6.1f} ms/turn  p50 {f['p50_ms']:6.1f} ms  "
+            f"statements {f['statements']:5.1f}/turn (gateway {f['gateway_statements']:4.1f})  "
+            f"transactions {f['transactions']:5.1f}/turn  "
+            f"round trips {f['round_trips']:5.1f}/turn",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -43,11 +43,12 @@ from tzurot.cli.localdb import create_database, local_postgres
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import Attachment, NewTurn, StoredMemory
-from tzurot.memory.embedding import MiniLMEmbedder
+from tzurot.memory.embedding import Embedder
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import SCHEMA
@@ -186,12 +187,14 @@ class Totals:
         }
 
 
-async def evaluate(path: Path) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, Any]]:
+async def evaluate(
+    path: Path, embedder: Embedder | None = None
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, Any]]:
     conversations = load(path)
     only = {s.strip() for s in os.environ.get(ONLY_ENV, "").split(",") if s.strip()}
     if only:
         conversations = [c for c in conversations if c.sample_id in only]
-    embedder = MiniLMEmbedder()
+    embedder = embedder or OnnxMiniLMEmbedder()
     totals = Totals()
     timings: dict[str, Any] = {"search_ms": [], "search_ms_second_pass": []}
     with (
@@ -252,7 +255,7 @@ async def _ask(
     conversation: Conversation,
     *,
     longterm: LongTermMemory,
-    embedder: MiniLMEmbedder,
+    embedder: Embedder,
     personality_id: str,
     user_id: str,
     dia_of: dict[str, str],

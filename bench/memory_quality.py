@@ -30,10 +30,11 @@ from tzurot.cli.localdb import create_database, local_postgres
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import StoredMemory
-from tzurot.memory.embedding import MiniLMEmbedder
+from tzurot.memory.embedding import Embedder
 from tzurot.memory.longterm import LongTermMemory, Tuning, Window
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.scoring import Weights
 from tzurot.memory.tables import SCHEMA
 
@@ -111,10 +112,13 @@ def run(quick: bool) -> list[Figure]:
     return figures
 
 
-async def evaluate(path: Path = SAMPLE) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {category | "all": {metric: mean}}}."""
+async def evaluate(
+    path: Path = SAMPLE, embedder: Embedder | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {category | "all": {metric: mean}}}; memory's default local embedder
+    unless `embedder` is given (bench/embedders.py compares them)."""
     data = json.loads(await asyncio.to_thread(path.read_text))
-    embedder = MiniLMEmbedder()
+    embedder = embedder or OnnxMiniLMEmbedder()
     totals: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     with (
         tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp,

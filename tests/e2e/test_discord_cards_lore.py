@@ -287,7 +287,28 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
     the conversation's first turn; activating it again greets nobody twice."""
     await world.set_key(world.alice)
     tavern = world.discord.add_channel(world.guild, "tavern")
-    card = card_v3(name="Kleiner", nickname="Doctor Kleiner")
+
+    def entry(uid: int, content: str) -> dict[str, Any]:
+        return {
+            "id": uid,
+            "keys": [],
+            "content": content,
+            "extensions": {},
+            "enabled": True,
+            "insertion_order": uid,
+            "use_regex": False,
+            "constant": True,
+        }
+
+    book = {
+        "name": "Lab lore",
+        "extensions": {},
+        "entries": [
+            entry(1, "@@is_greeting 0\nLORE-AFTER-FIRST: the teleporter works."),
+            entry(2, "@@is_greeting 1\nLORE-AFTER-ALTERNATE: the teleporter is broken."),
+        ],
+    }
+    card = card_v3(name="Kleiner", nickname="Doctor Kleiner", character_book=book)
     name = world.alice.get("global_name") or world.alice["username"]
     expected = {f"Come, {name}! Join me on the rooftops!", "Ah, a visitor!"}
 
@@ -322,3 +343,8 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
     last_user = max(i for i, m in enumerate(sent) if m["role"] == "user")
     assert sent[first]["role"] == "assistant"
     assert first < last_user  # the greeting came first in the conversation
+    # lore's @@is_greeting: only the entry of the greeting the conversation began with
+    prompt = "\n".join(text_of(m) for m in sent)
+    alternate = greeting.content == "Ah, a visitor!"
+    assert ("LORE-AFTER-ALTERNATE" in prompt) == alternate
+    assert ("LORE-AFTER-FIRST" in prompt) == (not alternate)

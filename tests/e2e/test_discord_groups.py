@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
+from prometheus_client import REGISTRY
 
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.cli.localdb import create_database
@@ -93,6 +94,7 @@ async def group_mesh(
         "changelog_path": changelog,
         "changelog_url": "https://example.org/CHANGELOG.md",
         "superusers": frozenset(),
+        "consolidate_every_exchanges": 3,
     }
     async with discord_world(
         database, tmp_path_factory.mktemp("groups"), gateway=options, gateway_clock=clock
@@ -547,6 +549,30 @@ async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_w
     asked = react_request["messages"]
     assert "react briefly and naturally to the most recent message" in str(asked[-1]["content"])
     assert "NO_API_KEY" in shown
+
+
+# ---- memory consolidation by activity ----
+
+
+def consolidations() -> float:
+    """Memory's finished Consolidate calls (the in-process mesh shares one registry)."""
+    labels = {"grpc_service": "tzurot.v1.MemoryService", "grpc_method": "Consolidate"}
+    return (
+        REGISTRY.get_sample_value("grpc_server_handled_total", labels | {"grpc_code": "OK"}) or 0.0
+    )
+
+
+async def test_memory_consolidates_after_enough_exchanges_without_the_cronjob(
+    world: World,
+) -> None:
+    """Every `TZUROT_CONSOLIDATE_EVERY_EXCHANGES` (3 here) delivered exchanges, the gateway
+    asks memory to consolidate; nothing else calls it in this mesh (no CronJob)."""
+    before = consolidations()
+    async with running_bot(world):
+        for n in range(3):
+            said = await world.discord.say(world.general, world.alice, f"@Lilith note {n}")
+            await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(lambda: consolidations() > before, within=120)
 
 
 # ---- release notes ----

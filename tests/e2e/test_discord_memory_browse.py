@@ -37,7 +37,15 @@ def _actor(user: dict[str, Any]) -> common.Actor:
     return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
 
 
-async def seed(world: World, user: dict[str, Any], personality: str, texts: list[str]) -> list[str]:
+async def seed(
+    world: World,
+    user: dict[str, Any],
+    personality: str,
+    texts: list[str],
+    *,
+    salience: float = 0.0,
+    start: datetime = BASE,
+) -> list[str]:
     """Memories of `user` for `personality`, one a day from BASE (the last is the newest)."""
     user_id = (await world.cli.GetUser(gw.GetUserRequest(actor=_actor(user)))).user.id
     found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=personality))
@@ -49,8 +57,9 @@ async def seed(world: World, user: dict[str, Any], personality: str, texts: list
             personality_id=found.personality.id,
             user_id=user_id,
             text=text,
+            salience=salience,
         )
-        given.created_at.FromDatetime(BASE + timedelta(days=day))
+        given.created_at.FromDatetime(start + timedelta(days=day))
         added = await memory.AddMemory(mem.AddMemoryRequest(memory=given), timeout=120)
         ids.append(added.memory.id)
     return ids
@@ -195,3 +204,55 @@ async def test_a_search_changes_nothing_but_use_in_an_answer_is_recorded(world: 
     # reinforces it): the state above is one that real use changes.
     assert TEAPOT in prompt
     assert after_use["uses"] == before["uses"] + 1
+
+
+async def test_prune_deletes_only_weak_memories(world: World) -> None:
+    await world.memory_ready()
+    recently = datetime.now(UTC) - timedelta(hours=1)  # no time to decay
+    await seed(
+        world,
+        world.alice,
+        "Lilith",
+        ["Alice once mentioned the weather"],
+        salience=0.05,
+        start=recently,
+    )
+    await seed(
+        world, world.alice, "Lilith", ["Alice is a marine biologist"], salience=0.9, start=recently
+    )
+    async with running_bot(world):
+        pruned = await world.discord.slash(
+            world.general,
+            world.alice,
+            "memory",
+            {"personality": "Lilith", "threshold": 0.2},
+            subcommand=["prune"],
+        )
+        done = await answered(world, pruned)
+        left = await world.discord.slash(
+            world.general, world.alice, "memory", {"personality": "Lilith"}, subcommand=["browse"]
+        )
+        shown = await answered(world, left)
+    assert done == "Deleted 1 memories."
+    assert "marine biologist" in shown
+    assert "weather" not in shown
+
+
+async def test_history_undo_forgets_the_last_exchange_here(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        kept = await world.discord.say(world.general, world.alice, "@Lilith the owl is grey")
+        await world.delivered(f"{kept.id}:lilith")
+        undone = await world.discord.say(world.general, world.alice, "@Lilith the fox is red")
+        await world.delivered(f"{undone.id}:lilith")
+        undo = await world.discord.slash(
+            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["undo"]
+        )
+        removed = await answered(world, undo)
+        asked = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
+        await world.delivered(f"{asked.id}:lilith")
+    messages = world.provider.chat_requests()[-1].body["messages"][:-1]
+    history = [str(m["content"]) for m in messages if m["role"] in {"user", "assistant"}]
+    assert removed == "Removed 2 messages from history."
+    assert any("the owl is grey" in c for c in history)
+    assert not any("the fox is red" in c for c in history)

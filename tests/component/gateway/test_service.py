@@ -193,21 +193,29 @@ async def test_confirm_delivery_stores_the_exchange_once(
     assert len(memory.exchanges) == 1
 
 
-async def test_failed_memory_leaves_the_job_streamed_for_a_retry(
+async def test_a_delivery_while_memory_is_away_is_stored_in_history_once_memory_is_back(
     gateway: Gateway, store: GatewayStore, memory: FakeMemory, lilith: Personality
 ) -> None:
     accepted, *_ = await collect(gateway.generate(command()))
     assert isinstance(accepted, JobAccepted)
     memory.error = Unavailable("memory is down")
-    with pytest.raises(Unavailable):
-        await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
-    job = await store.get_job(accepted.job_id)
-    assert job is not None
-    assert job.status is JobStatus.STREAMED
+    # The user saw the answer: the delivery is recorded, not refused.
+    pending = await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    assert pending.status is JobStatus.STREAMED
+    assert pending.delivered_message_ids == ("answer-1",)
+    assert await gateway.store_pending_history() == 0  # memory still away: kept for later
+    assert memory.exchanges == []
 
     memory.error = None
-    delivered = await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
-    assert delivered.status is JobStatus.DELIVERED
+    assert await gateway.store_pending_history() == 1
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.status is JobStatus.DELIVERED
+    assert len(memory.exchanges) == 1
+    # A late ConfirmDelivery from a retrying client changes nothing.
+    assert (await gateway.confirm_delivery(accepted.job_id, ["answer-1"])).status is (
+        JobStatus.DELIVERED
+    )
     assert len(memory.exchanges) == 1
 
 

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
-from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.tables import SCHEMA
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.testing.fake_provider import FakeProvider
@@ -63,9 +64,9 @@ async def embedder(fake_provider: FakeProvider) -> AsyncIterator[Embedder]:
 
 
 @pytest.fixture(scope="session")
-def minilm() -> MiniLMEmbedder:
-    """The real all-MiniLM-L6-v2, loaded once per run."""
-    model = MiniLMEmbedder()
+def minilm() -> OnnxMiniLMEmbedder:
+    """The real all-MiniLM-L6-v2 as memory runs it (ONNX Runtime, int8), loaded once."""
+    model = OnnxMiniLMEmbedder()
     model.load()
     return model
 

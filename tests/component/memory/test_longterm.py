@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.app import MemoryApp, start_memory
 from tzurot.memory.config import MemorySettings
-from tzurot.memory.embedding import Embedder, MiniLMEmbedder
+from tzurot.memory.embedding import Embedder
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.scoring import Weights
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import memories, waypoints
@@ -659,7 +660,9 @@ async def test_add_validation(stub: Stub) -> None:
     assert "threshold" in (caught.value.details() or "")
 
 
-async def test_real_minilm_end_to_end(memory_url: str, pki: Path, minilm: MiniLMEmbedder) -> None:
+async def test_real_minilm_end_to_end(
+    memory_url: str, pki: Path, minilm: OnnxMiniLMEmbedder
+) -> None:
     facts = [
         "I adopted a golden retriever called Max last month.",
         "My favourite food is spicy ramen from the place downtown.",

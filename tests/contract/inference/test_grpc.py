@@ -25,7 +25,6 @@ from tzurot.runtime.errors import (
     ResourceExhausted,
     StartupError,
     TzurotError,
-    Unavailable,
     from_rpc_error,
 )
 from tzurot.runtime.logging import configure_logging
@@ -240,7 +239,11 @@ async def test_rejected_key_never_travels_back(
     rpc_error = caught.value
     assert rpc_error.code() == grpc.StatusCode.FAILED_PRECONDITION
     err = from_rpc_error(rpc_error)
-    assert (err.reason, err.metadata) == ("INVALID_API_KEY", {"provider": "fakeai"})
+    # key_source tells the gateway whose key to mark inactive; it names no key material
+    assert (err.reason, err.metadata) == (
+        "INVALID_API_KEY",
+        {"provider": "fakeai", "key_source": "user"},
+    )
     everything = (
         f"{rpc_error.details()} {rpc_error.trailing_metadata()!r} {rpc_error.debug_error_string()}"
     )
@@ -286,13 +289,17 @@ def _closed_port() -> int:
         return port
 
 
-async def test_memory_down_is_unavailable(
+async def test_memory_down_degrades_the_answer(
     start: Start, connect: Connect, backends: Backends
 ) -> None:
+    """Memory down is not an outage: the answer comes without history or memories, and says so."""
     seed(backends)
     app = await start(memory_addr=f"127.0.0.1:{_closed_port()}", default_deadline_seconds=2.0)
-    err = await failure(connect(app, "gateway"), reply_request())
-    assert isinstance(err, Unavailable)
+    responses = await generate(connect(app, "gateway"), reply_request())
+    finished = responses[-1].finished
+    assert finished.content
+    assert finished.report.history_turns == 0
+    assert set(finished.report.degraded) == {"history_unavailable", "memory_unavailable"}
 
 
 async def test_validate_key(start: Start, connect: Connect, backends: Backends) -> None:

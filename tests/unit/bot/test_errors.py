@@ -28,6 +28,15 @@ def test_quota_and_provider_down() -> None:
     assert "not reachable" in error_reply(LILITH, down)
 
 
+def test_a_restarting_service_is_named_not_blamed_on_the_provider() -> None:
+    restarting = Unavailable(
+        "the inference is restarting; try again in a moment", reason="SERVICE_RESTARTING"
+    )
+    text = error_reply(LILITH, restarting)
+    assert text.endswith("-# The inference is restarting; try again in a moment.")
+    assert "provider" not in text
+
+
 def test_internal_details_are_not_shown() -> None:
     err = TzurotError("stack trace with secrets", code=grpc.StatusCode.INTERNAL)
     text = error_reply(common.Personality(display_name="X"), err)

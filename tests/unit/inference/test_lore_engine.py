@@ -407,3 +407,14 @@ def test_match_memory_decorators_and_ignore_on_max_context() -> None:
     outcome = run([big, small], ["dragon"], budget=3)
     assert fired(outcome) == ["small"]
     assert [a.entry.uid for a in outcome.dropped] == ["big"]
+
+
+def test_is_greeting_fires_only_after_that_greeting() -> None:
+    zero = replace(E, uid="zero", content="@@is_greeting 0\nAfter first_mes.")
+    one = replace(E, uid="one", content="@@is_greeting 1\nAfter the alternate.")
+    greeted = LoreState(effects=(TimedEffect("", "", "greeting", 1, 2**31 - 1, True),))
+    outcome = run([zero, one], ["dragon"], length=1, state=greeted)
+    assert fired(outcome) == ["one"]
+    assert any(e.kind == "greeting" for e in outcome.state.effects)  # kept for later turns
+    # no greeting known (a conversation begun by a mention): the decorator is ignored
+    assert sorted(fired(run([zero, one], ["dragon"]))) == ["one", "zero"]

@@ -49,8 +49,13 @@ def bind_call(caller: str | None, request_id: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _request_id.reset(request_token)
-        _caller.reset(caller_token)
+        try:
+            _request_id.reset(request_token)
+            _caller.reset(caller_token)
+        except ValueError:
+            # Closed from another context (an abandoned stream finalized by the event loop's
+            # async-generator hook): nothing of ours to restore there.
+            pass
 
 
 def request_id_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:

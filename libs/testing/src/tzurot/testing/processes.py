@@ -114,3 +114,20 @@ def gateway_process(
         **(settings or {}),
     }
     return ServiceProcess("gateway", port, env, log)
+
+
+def child_pid(parent: int, service: str) -> int | None:
+    """The pid of `parent`'s child running `python -m tzurot.<service>`, if there is one."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and (
+            f"tzurot.{service}".encode() in cmdline
+        ):
+            return int(entry.name)
+    return None

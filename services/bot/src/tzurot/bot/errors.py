@@ -11,6 +11,8 @@ from tzurot.runtime.errors import ResourceExhausted, TzurotError
 from tzurot.v1 import common_pb2 as common
 
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
+# A service of the mesh (not the provider) went away mid-answer and is coming back.
+RESTARTING = frozenset({"SERVICE_RESTARTING", "GATEWAY_RESTARTING"})
 
 
 def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return per reason reads best
@@ -30,6 +32,8 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
         if wait:
             return f"Rate limited: try again in {max(1, math.ceil(wait))} seconds."
         return "Rate limited: try again in a minute."
+    if err.reason in RESTARTING:  # "the gateway is restarting; try again in a moment"
+        return err.message[:1].upper() + err.message[1:] + "."
     if err.reason == "PROVIDER_UNAVAILABLE" or err.code is grpc.StatusCode.UNAVAILABLE:
         return "The model provider is not reachable right now; try again shortly."
     if err.code is grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -142,7 +142,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             ),
             clock=clock,
         )
-        features = _group_features(settings, gateway, keyvault, memory)
+        features = _group_features(settings, gateway, keyvault, memory, store)
         wallet = Wallet(
             users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
         )
@@ -181,7 +181,10 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             await made.close()
         await engine.dispose()
         raise
-    tasks = [asyncio.create_task(gateway.key_uses.run())]
+    tasks = [
+        asyncio.create_task(gateway.key_uses.run()),
+        asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds)),
+    ]
     if settings.facts_enabled:
         extraction = FactExtraction(
             memory,
@@ -207,7 +210,11 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
 
 
 def _group_features(
-    settings: GatewaySettings, gateway: Gateway, keyvault: GrpcKeyVault, memory: GrpcMemory
+    settings: GatewaySettings,
+    gateway: Gateway,
+    keyvault: GrpcKeyVault,
+    memory: GrpcMemory,
+    store: GatewayStore,
 ) -> GroupFeatures:
     policy = FreeWillPolicy(
         quiet_after=timedelta(minutes=settings.freewill_quiet_after_minutes),
@@ -240,7 +247,12 @@ def _group_features(
             _releases(settings.changelog_path),
             changelog_url=settings.changelog_url,
         ),
-        greetings=Greetings(gateway.group_store, memory, seed=str(settings.group_seed)),
+        greetings=Greetings(
+            gateway.group_store,
+            memory,
+            record=store.record_greeting,
+            seed=str(settings.group_seed),
+        ),
     )
 
 

@@ -47,6 +47,9 @@ class GatewaySettings(ServiceSettings):
     # (its gateway was killed); the heartbeat is renewed every quarter of it. On SIGTERM a
     # gateway releases its jobs at once (failed UNAVAILABLE, retryable).
     job_lease_seconds: float = Field(default=20.0, gt=0)
+    # How often an exchange delivered while memory was away is offered to memory again, and
+    # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
+    sweep_seconds: float = Field(default=2.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
     rate_user_capacity: int = Field(default=10, ge=0)
     rate_user_per_minute: float = Field(default=6.0, gt=0)

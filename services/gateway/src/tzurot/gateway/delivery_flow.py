@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import grpc
 import structlog
 
 from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobStatus
@@ -14,14 +15,25 @@ from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.job_context import load_context, skill_notes
 from tzurot.runtime import metrics
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, quoted
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    TzurotError,
+    quoted,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class DeliveryFlow(GatewayState):
     async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
-        """The answer was posted: store the exchange in history, then mark the job delivered."""
+        """The answer was posted: store the exchange in history, then mark the job delivered.
+
+        When memory is away (restarting), the delivery is recorded on the job (its message
+        ids, still `streamed`) and the exchange is stored later by `store_pending_history`:
+        an answer the user saw is never missing from history, however long memory is down.
+        """
         job = await self._job(job_id)
         if job.status is JobStatus.DELIVERED:
             return job
@@ -30,6 +42,38 @@ class DeliveryFlow(GatewayState):
                 f"job {job_id} is {job.status.value}; only a streamed job can be delivered",
                 reason="JOB_NOT_STREAMED",
             )
+        try:
+            return await self._store_history(job, message_ids)
+        except TzurotError as err:
+            if err.code is not grpc.StatusCode.UNAVAILABLE:
+                raise
+            pending = await self._store.note_delivery(job.id, message_ids)
+            self._history_pending = True
+            log.warning("job.history_pending", job_id=job.id, reason=err.reason)
+            return pending
+
+    async def store_pending_history(self) -> int:
+        """Stores the exchanges of jobs delivered while memory was away; how many it stored.
+
+        Memory's StoreExchange is idempotent on the job id, so replicas sweeping the same job
+        store it once."""
+        if not self._history_pending:
+            return 0
+        stored = 0
+        for job in await self._store.jobs_pending_history():
+            try:
+                await self._store_history(job, job.delivered_message_ids)
+            except TzurotError as err:
+                if err.code is grpc.StatusCode.UNAVAILABLE:
+                    return stored  # memory is still away: the next sweep tries again
+                log.warning("job.history_failed", job_id=job.id, reason=err.reason)
+                continue
+            stored += 1
+            log.info("job.history_stored_late", job_id=job.id)
+        self._history_pending = False
+        return stored
+
+    async def _store_history(self, job: Job, message_ids: Sequence[str]) -> Job:
         personality = await self._store_personality(job.personality_id)
         context = await load_context(self._store.engine, job.id)
         answer = HistoryTurn(

@@ -96,6 +96,7 @@ class GatewayState:
     _keyvault: KeyVault
     _limits: GatewayLimits
     _background: set[asyncio.Task[None]]
+    _history_pending: bool
     clock: Clock
     group_store: GroupStore
     events: BotEvents

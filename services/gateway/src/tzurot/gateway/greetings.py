@@ -8,14 +8,15 @@ when another personality is already active in the channel and the card has some.
 (the nickname, else the name) and `{{user}}` (who activated it) are expanded, like `<BOT>`
 and `<USER>`. It is queued as a bot event (kind "greeting"): the bot posts it as the
 personality, and its acknowledgement stores it as the conversation's first turn (an
-assistant turn, from which no long-term memory is formed).
+assistant turn, from which no long-term memory is formed) and records its index in the
+conversation's lore state (lorebook entries with `@@is_greeting N` fire only after greeting N).
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from tzurot.gateway.domain import Location, Personality
@@ -47,9 +48,20 @@ def expand(text: str, *, char: str, user: str) -> str:
     return _USER.sub(lambda _: user, _CHAR.sub(lambda _: char, text)).strip()
 
 
+RecordGreeting = Callable[[str, str, int], Awaitable[None]]
+
+
 class Greetings:
-    def __init__(self, store: GroupStore, memory: Memory, *, seed: str = "") -> None:
+    def __init__(
+        self,
+        store: GroupStore,
+        memory: Memory,
+        *,
+        record: RecordGreeting | None = None,
+        seed: str = "",
+    ) -> None:
         self._store, self._memory, self._seed = store, memory, seed
+        self._record = record
 
     async def activated(  # the activation's facts
         self,
@@ -115,6 +127,8 @@ class Greetings:
                 imported=True,  # a greeting: history only, no long-term memory
             )
         )
+        if self._record is not None:  # for lore's @@is_greeting
+            await self._record(conversation, personality.id, index_of(event))
 
 
 def index_of(event: BotEventRow) -> int:

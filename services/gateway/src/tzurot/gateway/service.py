@@ -73,6 +73,12 @@ _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
 INVALID_API_KEY = "INVALID_API_KEY"
+# What a job whose gateway was killed ends with once its lease ran out (also retryable).
+ORPHANED = JobError(
+    "UNAVAILABLE",
+    "GATEWAY_RESTARTING",
+    "the gateway answering this restarted; send the message again",
+)
 # What a failed job an operator retries is marked with first, so the claim takes it again.
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 # What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
@@ -129,6 +135,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
         # The jobs this process is running, released (failed-retryable) when it stops.
         self._running: set[str] = set()
         self._stopping = False
+        # Jobs delivered while memory was away may wait for their history (at start: maybe).
+        self._history_pending = True
 
     # ---- conversation ----
 
@@ -407,6 +415,27 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
             metrics.record_job("failed", GATEWAY_STOPPED.reason)
         log.info("job.released_on_stop", jobs=released)
         return len(released)
+
+    async def fail_orphaned_jobs(self) -> int:
+        """Jobs whose gateway was killed (running, heartbeat older than the lease) end failed
+        and retryable (ORPHANED): the record says what happened, and the same message sent
+        again is still answered (a resend claims a retryable job at once)."""
+        failed = await self._store.fail_orphaned_jobs(self._limits.job_lease_seconds, ORPHANED)
+        for job_id in failed:
+            metrics.record_job("failed", ORPHANED.reason)
+            log.info("job.orphan_failed", job_id=job_id)
+        return len(failed)
+
+    async def run_sweeps(self, every: float) -> None:
+        """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
+        start, what a previous process left), and fails jobs orphaned by a killed gateway."""
+        while True:
+            try:
+                await self.store_pending_history()
+                await self.fail_orphaned_jobs()
+            except Exception:  # the database may be restarting too; try again next time
+                log.warning("job.sweep_failed", exc_info=True)
+            await asyncio.sleep(every)
 
     async def _fail(self, job_id: str, error: JobError) -> None:
         """Marks the job failed; shielded, so a cancelled stream still records why."""

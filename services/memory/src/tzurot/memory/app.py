@@ -19,6 +19,7 @@ from tzurot.memory.facts import Facts
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.server import MemoryServicer
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
@@ -111,7 +112,11 @@ def make_embedder(settings: MemorySettings) -> Embedder:
             max_retries=2,
         )
         return OpenAIEmbedder(client, settings.embedding_model)
-    local = MiniLMEmbedder()
+    local = OnnxMiniLMEmbedder(
+        settings.embedding_model_dir,
+        precision=settings.embedding_precision,
+        threads=settings.embedding_threads,
+    )
     local.warm()
     return local
 
@@ -119,9 +124,9 @@ def make_embedder(settings: MemorySettings) -> Embedder:
 async def warm_up(embedder: Embedder) -> None:
     """Loads the local model and runs it once before the service reports SERVING, so the
     first message after start is as fast as the next (the first encode alone costs seconds:
-    weights, torch's kernels, the tokenizer). A remote embedder is left alone: its endpoint
+    weights, the session's kernels, the tokenizer). A remote embedder is left alone: its endpoint
     being down must not stop memory from starting."""
-    if isinstance(embedder, MiniLMEmbedder):
+    if isinstance(embedder, OnnxMiniLMEmbedder | MiniLMEmbedder):
         started = time.perf_counter()
         await embedder.embed(["warming up"])
         log.info("embedder.warm", seconds=round(time.perf_counter() - started, 2))

@@ -1,5 +1,6 @@
 """Memory settings (env `TZUROT_*`)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -16,7 +17,16 @@ class MemorySettings(ServiceSettings):
     history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
     """`TZUROT_HISTORY_LIMIT`: turns GetHistory returns when the caller asks for 0."""
     embedder: Literal["local", "openai"] = "local"
-    """`TZUROT_EMBEDDER`: local all-MiniLM-L6-v2, or an OpenAI-compatible endpoint."""
+    """`TZUROT_EMBEDDER`: local all-MiniLM-L6-v2 (ONNX Runtime), or an OpenAI-compatible
+    endpoint."""
+    embedding_precision: Literal["int8", "fp32"] = "int8"
+    """`TZUROT_EMBEDDING_PRECISION`: the local model's weights (int8: 1/3 of the CPU, the
+    same retrieval quality; see docs/PERFORMANCE.md)."""
+    embedding_model_dir: Path | None = None
+    """`TZUROT_EMBEDDING_MODEL_DIR`: where setup exported the local model (default: the
+    Python environment's share/tzurot/all-MiniLM-L6-v2-onnx)."""
+    embedding_threads: int = Field(default=1, ge=1, le=64)
+    """`TZUROT_EMBEDDING_THREADS`: ONNX Runtime threads per embedding call."""
     embedding_base_url: str = ""
     """`TZUROT_EMBEDDING_BASE_URL`: the OpenAI-compatible endpoint (embedder=openai)."""
     embedding_model: str = "text-embedding-3-small"

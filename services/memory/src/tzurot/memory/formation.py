@@ -74,8 +74,11 @@ class Formation:
                         log.warning("memory formation batch failed", jobs=len(claim.job_ids))
                         formed, done = await self._one_by_one(claim, by_job, failed)
                     await claim.finish(done)
+                    last = len(claim.job_ids) < self._batch
                 log.info("memories formed", jobs=len(done), memories=formed)
                 finished += len(done)
+                if last:  # a short batch took every job there was: no empty claim after it
+                    break
         return finished
 
     async def _preceding(self, by_job: dict[str, list[StoredTurn]]) -> dict[str, StoredTurn]:

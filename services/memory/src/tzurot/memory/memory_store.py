@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Hit, MemoryMode, MemoryScope, MemoryStats, StoredMemory
 from tzurot.memory.embedding import Vector
 from tzurot.memory.sectors import DECAY_PER_DAY
@@ -82,6 +86,21 @@ def _with_tags(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
     return sa.func.array(sa.select(union).distinct().correlate(memories).scalar_subquery())
 
 
+_COLUMN_NAMES = ", ".join(c.name for c in _COLUMNS)
+_NEAREST_MANY = sa.text(
+    "SELECT q.idx, m.*"  # noqa: S608 - the column names are the table's own; values are bound
+    " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]), CAST(:vecs AS text[]))"
+    " WITH ORDINALITY AS q(pid, uid, vec, idx)"
+    " CROSS JOIN LATERAL ("
+    f"  SELECT {_COLUMN_NAMES},"
+    "   embedding <=> CAST(q.vec AS vector) AS distance"
+    "  FROM memory.memories"
+    "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
+    "  ORDER BY embedding <=> CAST(q.vec AS vector) LIMIT :k) AS m"
+)
+"""`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL)."""
+
+
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     return StoredMemory(
         id=str(row.id),
@@ -123,11 +142,52 @@ def _scope_filter(
 
 
 async def _iterative_scan(conn: AsyncConnection, ef_search: int) -> None:
-    """Session settings for this transaction: filtered HNSW scans keep going until k rows."""
+    """Settings for this transaction only: a wider candidate list than the session's."""
     await conn.execute(sa.text("select set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
     await conn.execute(
         sa.text("select set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)}
     )
+
+
+def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
+    """Every connection of the pool scans HNSW iteratively with `ef_search` candidates.
+
+    Set once per connection, on its first checkout (it stays for the session: the pool
+    resets a returned connection with ROLLBACK, not DISCARD), so a vector search is one
+    statement with no transaction around it, instead of BEGIN, two set_config, the
+    query and COMMIT.
+    """
+    key = f"tzurot_hnsw_{ef_search}"
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _settings(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if record.info.get(key):
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+            cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
+        record.info[key] = True
+
+
+@dataclass(frozen=True)
+class FormedRow:
+    """A memory formation decided to insert."""
+
+    id: str
+    scope: MemoryScope
+    text: str
+    vector: Vector
+    sector: str
+    salience: float
+    source_turn_ids: tuple[str, ...]
+    created_at: datetime | None
+    context: str = ""
+    accessed_at: datetime | None = None
+    """Set when a later memory of the same batch merged into it (as `merge` would)."""
 
 
 def _edge_key(row: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
@@ -139,7 +199,10 @@ class PostgresMemoryStore:
 
     def __init__(self, engine: AsyncEngine, *, ef_search: int = 100) -> None:
         self._engine = engine
+        # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
+        self._auto = autocommit(engine)
         self._ef_search = ef_search
+        _hnsw_session(engine, ef_search)
 
     async def insert(
         self,
@@ -172,7 +235,7 @@ class PostgresMemoryStore:
             values |= {"created_at": created_at, "last_accessed_at": created_at}
             values["decayed_at"] = created_at
         if memory_id is None:
-            async with self._engine.begin() as conn:
+            async with self._auto.begin() as conn:
                 stmt = memories.insert().values(values).returning(*_COLUMNS)
                 row = (await conn.execute(stmt)).one()
             return _memory(row)
@@ -191,7 +254,7 @@ class PostgresMemoryStore:
         return _memory(inserted)
 
     async def get(self, memory_id: str) -> StoredMemory | None:
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             row = (
                 await conn.execute(sa.select(*_COLUMNS).where(memories.c.id == memory_id))
             ).one_or_none()
@@ -220,11 +283,70 @@ class PostgresMemoryStore:
             where.append(memories.c.sector == sector)
         stmt = sa.select(*_COLUMNS, distance.label("distance")).where(*where)
         stmt = stmt.order_by(distance).limit(k)
-        async with self._engine.begin() as conn:
-            await _iterative_scan(conn, max(self._ef_search, k))
-            rows = (await conn.execute(stmt)).all()
+        if k <= self._ef_search:  # the session's settings do
+            async with self._auto.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        else:
+            async with self._engine.begin() as conn:
+                await _iterative_scan(conn, k)
+                rows = (await conn.execute(stmt)).all()
         hits = [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
         return sorted(hits, key=lambda hit: -hit.cosine)
+
+    async def nearest_many(
+        self, queries: Sequence[tuple[MemoryScope, Vector]], k: int
+    ) -> list[list[Hit]]:
+        """`nearest(scope, [user], vector, k)` for each query, in one statement (formation's
+        batch): a LATERAL join runs the HNSW scan once per query row."""
+        if not queries:
+            return []
+        if k > self._ef_search:
+            return [
+                await self.nearest(scope.personality_id, [scope.user_id], vector, k)
+                for scope, vector in queries
+            ]
+        params = {
+            "pids": [scope.personality_id for scope, _v in queries],
+            "uids": [scope.user_id for scope, _v in queries],
+            "vecs": ["[" + ",".join(repr(float(x)) for x in v) + "]" for _s, v in queries],
+            "k": k,
+        }
+        found: list[list[Hit]] = [[] for _ in queries]
+        async with self._auto.connect() as conn:
+            for row in await conn.execute(_NEAREST_MANY, params):
+                found[int(row.idx) - 1].append(Hit(_memory(row), 1.0 - float(row.distance)))
+        return [sorted(hits, key=lambda hit: -hit.cosine) for hits in found]
+
+    async def insert_formed(self, rows: Sequence[FormedRow]) -> None:
+        """Inserts formation's new memories (ids chosen by the caller) in one statement."""
+        if not rows:
+            return
+        values = [
+            {
+                "id": uuid.UUID(row.id),
+                "personality_id": row.scope.personality_id,
+                "user_id": row.scope.user_id,
+                "text": row.text,
+                "embedding": row.vector,
+                "sector": row.sector,
+                "salience": row.salience,
+                "source_turn_ids": list(row.source_turn_ids),
+                "tags": [],
+                "context": row.context,
+            }
+            | ({} if row.created_at is None else {"created_at": row.created_at})
+            | (
+                {}
+                if (accessed := row.accessed_at or row.created_at) is None
+                else {"last_accessed_at": accessed, "decayed_at": accessed}
+            )
+            for row in rows
+        ]
+        # Rows with and without created_at cannot share one VALUES list; at most two.
+        async with self._auto.begin() as conn:
+            for keys in {tuple(sorted(v)) for v in values}:
+                group = [v for v in values if tuple(sorted(v)) == keys]
+                await conn.execute(memories.insert().values(group))
 
     async def keyword_search(
         self,
@@ -252,7 +374,7 @@ class PostgresMemoryStore:
             .order_by(rank.desc())
             .limit(k)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
@@ -262,7 +384,7 @@ class PostgresMemoryStore:
             return []
         distance = memories.c.embedding.cosine_distance(embedding)
         stmt = sa.select(*_COLUMNS, distance.label("distance")).where(memories.c.id.in_(_ids(ids)))
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
@@ -280,7 +402,7 @@ class PostgresMemoryStore:
             .subquery()
         )
         stmt = sa.select(inner.c.turn_id).where(inner.c.turn_id.in_(given)).distinct()
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return set(await conn.scalars(stmt))
 
     async def merge(
@@ -303,7 +425,7 @@ class PostgresMemoryStore:
             )
             .returning(*_COLUMNS)
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return _memory((await conn.execute(stmt)).one())
 
     async def absorb(self, keep_id: str, drop_id: str) -> None:
@@ -337,7 +459,7 @@ class PostgresMemoryStore:
         stmt = sa.select(waypoints.c.src_id, waypoints.c.dst_id, waypoints.c.weight).where(
             waypoints.c.src_id.in_(_ids(ids))
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [(str(r.src_id), str(r.dst_id), float(r.weight)) for r in rows]
 
@@ -360,7 +482,7 @@ class PostgresMemoryStore:
             .values(rows)
             .on_conflict_do_nothing(index_elements=[waypoints.c.src_id, waypoints.c.dst_id])
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
         return len(rows) // 2
 
@@ -389,7 +511,7 @@ class PostgresMemoryStore:
             )
             .returning(memories.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return len((await conn.execute(stmt)).all())
 
     async def drop_weak(self, personality_id: str, user_id: str, threshold: float) -> int:
@@ -398,7 +520,7 @@ class PostgresMemoryStore:
             memories.c.user_id == user_id,
             threshold > EFFECTIVE_SALIENCE,
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             return int((await conn.execute(stmt)).rowcount)
 
     async def stats(self, personality_id: str, user_id: str) -> MemoryStats:
@@ -412,7 +534,7 @@ class PostgresMemoryStore:
             .where(memories.c.personality_id == personality_id, memories.c.user_id == user_id)
             .group_by(memories.c.sector)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return MemoryStats(
             total=sum(int(row[1]) for row in rows),
@@ -428,7 +550,7 @@ class PostgresMemoryStore:
             .where(memories.c.user_id == user_id)
             .order_by(memories.c.created_at, memories.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return [_memory(row) for row in await conn.execute(stmt)]
 
     async def delete_user(self, user_id: str) -> int:
@@ -441,7 +563,7 @@ class PostgresMemoryStore:
         stmt = sa.select(memory_modes.c.incognito_until, memory_modes.c.fresh_since).where(
             memory_modes.c.personality_id == personality_id, memory_modes.c.user_id == user_id
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return MemoryMode() if row is None else MemoryMode(row[0], row[1])
 
@@ -457,7 +579,7 @@ class PostgresMemoryStore:
             index_elements=[memory_modes.c.personality_id, memory_modes.c.user_id],
             set_={"incognito_until": mode.incognito_until, "fresh_since": mode.fresh_since},
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
         return mode
 
@@ -511,8 +633,7 @@ class PostgresMemoryStore:
             nearest.c.embedding.cosine_distance(memories.c.embedding) <= max_distance,
             memories.c.superseded_by.is_(None),
         )
-        async with self._engine.begin() as conn:
-            await _iterative_scan(conn, self._ef_search)
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt.join_from(memories, nearest, sa.true()))).all()
         pairs = set()
         for a_id, a_at, b_id, b_at in rows:
@@ -528,7 +649,7 @@ class PostgresMemoryStore:
             .group_by(memories.c.personality_id, memories.c.user_id)
             .having(sa.func.count() >= min_count)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [MemoryScope(row[0], row[1]) for row in rows]
 
@@ -546,14 +667,14 @@ class PostgresMemoryStore:
             )
             .order_by(memories.c.created_at, memories.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         vectors = np.array([np.asarray(row.embedding) for row in rows], dtype=np.float32)
         return [_memory(row) for row in rows], vectors
 
     async def mark_reflected(self, ids: Sequence[str]) -> None:
         stmt = sa.update(memories).where(memories.c.id.in_(_ids(ids))).values(reflected=True)
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             await conn.execute(stmt)
 
     # The formation outbox.
@@ -564,7 +685,7 @@ class PostgresMemoryStore:
             .order_by(formation_outbox.c.created_at)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return list(await conn.scalars(stmt))
 
     @contextlib.asynccontextmanager

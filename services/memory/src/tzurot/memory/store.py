@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
 from tzurot.memory.tables import (
@@ -105,6 +106,8 @@ class PostgresTurnStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
+        self._auto = autocommit(engine)
 
     async def store_exchange(self, exchange: Exchange) -> StoredExchange:
         rows = [
@@ -207,7 +210,7 @@ class PostgresTurnStore:
                 )
             )
         stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             newest_first = [_turn(row) for row in await conn.execute(stmt)]
         return newest_first[::-1]
 
@@ -259,7 +262,7 @@ class PostgresTurnStore:
             .order_by(turns.c.job_id, turns.c.position)
         )
         found: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             for row in await conn.execute(stmt):
                 found[row.job_id].append(_turn(row))
         return found
@@ -270,7 +273,7 @@ class PostgresTurnStore:
             .where(turns.c.message_ids.overlap(list(message_ids)))
             .order_by(*_OLDEST_FIRST)
         )
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return [_turn(row) for row in await conn.execute(stmt)]
 
     async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
@@ -287,7 +290,7 @@ class PostgresTurnStore:
             .values(content=content)
             .returning(*_COLUMNS)
         )
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _turn(row)
 
@@ -310,20 +313,20 @@ class PostgresTurnStore:
             .scalar_subquery()
         )
         stmt = sa.delete(turns).where(place, turns.c.job_id == newest_job).returning(*_COLUMNS)
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             removed = [_turn(row) for row in await conn.execute(stmt)]
         return sorted(removed, key=lambda turn: turn.position)
 
     async def user_turns(self, user_id: str) -> list[StoredTurn]:
         """Every turn of the user's exchanges, oldest first."""
         stmt = sa.select(*_COLUMNS).where(turns.c.user_id == user_id).order_by(*_OLDEST_FIRST)
-        async with self._engine.connect() as conn:
+        async with self._auto.connect() as conn:
             return [_turn(row) for row in await conn.execute(stmt)]
 
     async def delete_user(self, user_id: str) -> int:
         return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))
 
     async def _delete(self, stmt: sa.Delete) -> int:
-        async with self._engine.begin() as conn:
+        async with self._auto.begin() as conn:
             result = await conn.execute(stmt)
         return int(result.rowcount)

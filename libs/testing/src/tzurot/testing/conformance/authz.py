@@ -19,14 +19,17 @@ _NOT_FOR_ALLOWED = {
 
 async def _outcome(target: Target, identity: str, method: object) -> tuple[grpc.StatusCode, str]:
     call = target.call(identity, method)  # type: ignore[arg-type]
+    request = empty_request(method)  # type: ignore[arg-type]
+    if getattr(method, "client_streaming", False):
+        request = iter([request])  # type: ignore[assignment]  # one (empty) message
     try:
         if getattr(method, "server_streaming", False):
-            stream = call(empty_request(method), timeout=20)  # type: ignore[arg-type]
+            stream = call(request, timeout=20)
             async for _ in stream:
                 break
             stream.cancel()
         else:
-            await call(empty_request(method), timeout=20)  # type: ignore[arg-type]
+            await call(request, timeout=20)
     except grpc.aio.AioRpcError as exc:
         return exc.code(), exc.details() or ""
     return grpc.StatusCode.OK, ""

@@ -78,8 +78,14 @@ class Target:
         path = f"/{method.containing_service.full_name}/{method.name}"
         channel = self.channel(identity)
         serialize = request_class.SerializeToString
+        if method.client_streaming and method.server_streaming:
+            return channel.stream_stream(
+                path, request_serializer=serialize, response_deserializer=response_class.FromString
+            )
         if method.client_streaming:
-            raise NotImplementedError(f"{path}: client streaming has no conformance check yet")
+            return channel.stream_unary(
+                path, request_serializer=serialize, response_deserializer=response_class.FromString
+            )
         if method.server_streaming:
             return channel.unary_stream(
                 path, request_serializer=serialize, response_deserializer=response_class.FromString

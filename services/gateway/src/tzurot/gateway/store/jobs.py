@@ -310,6 +310,31 @@ class JobQueries(SqlBase):
         async with self._autocommit.connect() as conn:
             return [str(row.id) for row in await conn.execute(stmt)]
 
+    async def fail_orphaned_jobs(self, lease_seconds: float, error: JobError) -> list[str]:
+        """Fails (with `error`) the queued or running jobs whose heartbeat is older than the
+        lease: their gateway died. Returns their ids."""
+        jobs = t.jobs.c
+        stale = sa.func.clock_timestamp() - sa.func.make_interval(
+            0, 0, 0, 0, 0, 0, sa.literal(lease_seconds, sa.Float)
+        )
+        stmt = (
+            sa.update(t.jobs)
+            .where(
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
+            )
+            .values(
+                status=JobStatus.FAILED.value,
+                error_code=error.code,
+                error_reason=error.reason,
+                error_message=error.message,
+                finished_at=sa.func.now(),
+            )
+            .returning(jobs.id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [str(row.id) for row in await conn.execute(stmt)]
+
     async def release_failed_job(self, job_id: str, error: JobError) -> None:
         """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim."""
         jobs = t.jobs.c
@@ -321,6 +346,26 @@ class JobQueries(SqlBase):
                     error_code=error.code, error_reason=error.reason, error_message=error.message
                 )
             )
+
+    async def note_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
+        """The answer was posted but its history is not stored yet: keeps the message ids on
+        the streamed job, which `jobs_pending_history` then finds."""
+        return await self._update_job(job_id, delivered_message_ids=list(message_ids))
+
+    async def jobs_pending_history(self, limit: int = 100) -> list[Job]:
+        """Streamed jobs with delivered messages: posted, history still to be stored."""
+        jobs = t.jobs.c
+        stmt = (
+            sa.select(t.jobs)
+            .where(
+                jobs.status == JobStatus.STREAMED.value,
+                sa.func.cardinality(jobs.delivered_message_ids) > 0,
+            )
+            .order_by(jobs.created_at)
+            .limit(limit)
+        )
+        async with self._autocommit.connect() as conn:
+            return [_job(row._mapping) for row in await conn.execute(stmt)]
 
     async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
         return await self._update_job(

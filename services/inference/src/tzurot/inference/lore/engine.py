@@ -72,6 +72,8 @@ class _Timed:
     sticky: set[tuple[str, str]] = field(default_factory=set)
     cooldown: set[tuple[str, str]] = field(default_factory=set)
     matched: set[tuple[str, str]] = field(default_factory=set)
+    greeting: int | None = None
+    """The greeting the conversation began with (None: unknown, @@is_greeting is ignored)."""
     kept: list[TimedEffect] = field(default_factory=list)
 
 
@@ -87,6 +89,10 @@ def _check_timed(state: LoreState, entries: dict[tuple[str, str], Entry], length
         entry = entries.get(key)
         if length <= effect.start and not effect.protected:
             continue  # the chat did not advance (a retried message): the window is void
+        if effect.kind == "greeting":
+            timed.kept.append(effect)
+            timed.greeting = effect.start
+            continue
         if effect.kind == "matched":
             timed.kept.append(effect)
             timed.matched.add(key)
@@ -299,6 +305,8 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
                 continue
             if deco.dont_activate:
                 continue
+            if deco.is_greeting is not None and timed.greeting not in (None, deco.is_greeting):
+                continue  # @@is_greeting: only in a conversation begun with that greeting
             matched_before = key in timed.matched
             if deco.dont_activate_after_match and matched_before:
                 continue

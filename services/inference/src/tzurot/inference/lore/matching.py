@@ -98,6 +98,7 @@ _KNOWN = {
     "keep_activate_after_match",
     "dont_activate_after_match",
     "ignore_on_max_context",
+    "is_greeting",
 }
 
 
@@ -119,6 +120,7 @@ class Decorators:
     keep_activate_after_match: bool = False
     dont_activate_after_match: bool = False
     ignore_on_max_context: bool = False
+    is_greeting: int | None = None
 
     @property
     def remembers_match(self) -> bool:
@@ -150,7 +152,13 @@ def _apply(
         "ignore_on_max_context",
     ):
         setattr(found, name, True)
-    elif name in ("depth", "scan_depth", "activate_only_after", "activate_only_every"):
+    elif name in (
+        "depth",
+        "scan_depth",
+        "activate_only_after",
+        "activate_only_every",
+        "is_greeting",
+    ):
         if number is None or number < 0:
             return False
         setattr(found, name, number)

@@ -8,9 +8,11 @@ from typing import Literal
 Logic = Literal["AND_ANY", "NOT_ALL", "NOT_ANY", "AND_ALL"]
 Position = Literal["before_char", "after_char", "at_depth"]
 LoreRole = Literal["system", "user", "assistant"]
-EffectKind = Literal["sticky", "cooldown", "matched"]
-"""Timed windows, and "matched": the entry fired before (for the V3 decorators
-@@keep_activate_after_match and @@dont_activate_after_match; kept for good)."""
+EffectKind = Literal["sticky", "cooldown", "matched", "greeting"]
+"""Timed windows; "matched": the entry fired before (for the V3 decorators
+@@keep_activate_after_match and @@dont_activate_after_match; kept for good); "greeting": the
+conversation began with the character's greeting number `start` (gateway records it; for
+@@is_greeting)."""
 MATCHED_FOREVER = 2**31 - 1
 
 DEFAULT_SCAN_DEPTH = 2

@@ -1,0 +1,149 @@
+"""Issue 16's goals, each with its measured value (`make bench-quick` prints them).
+
+- CPU per turn, all services, retrieval and formation included (bench.cpu): ≤ 25 ms;
+- SQL round trips per turn, all services (bench.cpu): ≤ 25;
+- the local embedder: ≤ 3 ms CPU per short text on one thread, memory service RSS ≤ 250 MiB
+  (a fresh process importing memory's service with the model loaded; bench.embedders);
+- formation: ≥ 200 exchanges/s per memory replica (the outbox drained by one worker);
+- first turn after start ≤ 2 times the steady p50 (bench.cpu's first mesh turn).
+
+A goal not met is printed as such, with its value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import cpu, embedders
+from bench.results import Figure
+from tzurot.cli.localdb import create_database, local_postgres
+from tzurot.db.engine import create_engine
+from tzurot.db.migrate import upgrade
+from tzurot.memory.domain import NewTurn, Role
+from tzurot.memory.formation import Formation
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+from tzurot.memory.service import History
+from tzurot.memory.store import PostgresTurnStore
+from tzurot.memory.tables import SCHEMA
+
+_TOPICS = ["hiking", "my sister", "the new job", "a cat called Miso", "the marathon", "ramen"]
+
+
+async def formation_rate(exchanges: int) -> float:
+    """Exchanges formed per second by one worker draining a full outbox (model warm)."""
+    embedder = OnnxMiniLMEmbedder()
+    embedder.load()
+    with (
+        tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp,
+        local_postgres(Path(tmp) / "pg", delete_on_exit=True) as server_url,
+    ):
+        url = create_database(server_url, f"goals_{uuid.uuid4().hex[:8]}")
+        upgrade(SCRIPT_LOCATION, url, SCHEMA)
+        engine = create_engine(url)
+        try:
+            memory_store = PostgresMemoryStore(engine)
+            turn_store = PostgresTurnStore(engine)
+            history = History(turn_store)
+            formation = Formation(memory_store, turn_store, LongTermMemory(memory_store, embedder))
+            for n in range(exchanges):
+                topic = _TOPICS[n % len(_TOPICS)]
+                await history.store_exchange(
+                    f"goal-{n}",
+                    "goal-channel",
+                    "goal-persona",
+                    f"goal-user-{n % 10}",
+                    [
+                        NewTurn(Role.USER.value, f"Day {n}: I keep thinking about {topic} ({n})."),
+                        NewTurn(Role.ASSISTANT.value, f"Tell me more about {topic} on day {n}!"),
+                    ],
+                )
+            started = time.perf_counter()
+            formed = await formation.drain()
+            elapsed = time.perf_counter() - started
+        finally:
+            await engine.dispose()
+    return formed / elapsed
+
+
+def _goal(name: str, value: float, unit: str, goal: str, met: bool, **extra: Any) -> Figure:
+    print(f"goal {name}: {value:.1f} {unit} (goal {goal}) {'MET' if met else 'NOT MET'}")
+    return Figure(
+        name=f"goal {name}",
+        unit=unit,
+        samples=1,
+        p50=value,
+        p99=value,
+        mean=value,
+        extra={"goal": goal, "met": met, **extra},
+    )
+
+
+def run(quick: bool) -> list[Figure]:
+    sql = asyncio.run(cpu.measure(20 if quick else 60))
+    mesh, floor = sql["mesh"], sql["floor"]
+    int8 = embedders.make("onnx-int8")
+    int8.load()
+    single = embedders.cpu_ms(lambda: int8.embed_sync([embedders.SHORT]), 50 if quick else 300)
+    batched = embedders.cpu_ms(lambda: int8.embed_sync(embedders.BATCH), 5) / len(embedders.BATCH)
+    rss = embedders.rss_mib("onnx-int8")
+    rate = asyncio.run(formation_rate(200 if quick else 1000))
+    first_ratio = sql["first_turn_ms"] / mesh["p50_ms"]
+    return [
+        _goal(
+            "CPU per turn, mesh",
+            mesh["cpu_ms"],
+            "ms",
+            "<= 25 ms",
+            mesh["cpu_ms"] <= 25,
+            floor_ms=floor["cpu_ms"],
+            ratio=round(mesh["cpu_ms"] / floor["cpu_ms"], 2),
+        ),
+        _goal(
+            "SQL round trips per turn, mesh",
+            mesh["round_trips"],
+            "",
+            "<= 25",
+            mesh["round_trips"] <= 25,
+            statements=mesh["statements"],
+            gateway_statements=mesh["gateway_statements"],
+            transactions=mesh["transactions"],
+        ),
+        _goal(
+            "embedder CPU per short text",
+            single,
+            "ms",
+            "<= 3 ms",
+            single <= 3,
+            batch64_ms_per_text=round(batched, 2),
+        ),
+        _goal(
+            "memory RSS with the embedder",
+            rss["VmRSS"],
+            "MiB",
+            "<= 250 MiB",
+            rss["VmRSS"] <= 250,
+            peak_mib=rss["VmHWM"],
+        ),
+        _goal("formation", rate, "exchanges/s", ">= 200/s", rate >= 200),
+        _goal(
+            "first turn / steady p50",
+            first_ratio,
+            "x",
+            "<= 2x",
+            first_ratio <= 2,
+            first_ms=sql["first_turn_ms"],
+            p50_ms=mesh["p50_ms"],
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    run(quick=True)

@@ -1,0 +1,275 @@
+"""Kill -9 each service in the middle of a streamed answer (issue #14's fault suite).
+
+`tzurot up` runs the mesh and the bot as real, supervised processes, against a fake Discord
+and a slow fake provider in this process. For each of keyvault, memory, inference, gateway
+and the bot: Alice asks Lilith for a story, the answer starts streaming into Discord, the
+service is SIGKILLed, `tzurot up` restarts it. Then every message is answered exactly once or
+failed with a clear message, and a last question shows the history: each delivered turn
+exactly once, no failed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.tls import load_tls
+from tzurot.testing.fake_discord import FakeDiscord, Json
+from tzurot.testing.fake_discord.records import Posted
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.processes import child_pid, free_port, wait_serving
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
+
+pytestmark = pytest.mark.e2e
+
+SEED = """name: Lilith
+system_prompt: You are Lilith.
+llm: {provider: openrouter, model: fake/lilith}
+error_message: "*Lilith's candle gutters.*"
+public: true
+"""
+WORDS = 80  # streamed 0.25 s apart: an answer takes ~20 s, so a kill lands mid-stream
+GRPC_SERVICES = ("gateway", "inference", "memory", "keyvault")
+READY_WITHIN = 300.0
+
+
+def story(body: dict[str, Any]) -> str:
+    """Names the question it answers, then enough words to stream for a while."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    last = str(users[-1].get("content", "")) if users else ""
+    return f"On {last.split()[-1]}: " + " ".join(f"w{i}" for i in range(WORDS))
+
+
+@dataclass
+class Up:
+    process: asyncio.subprocess.Process
+    base_port: int
+    data: Path
+    discord: FakeDiscord
+    provider: FakeProvider
+    channel: Json
+    alice: Json
+    gateway: gw_grpc.GatewayServiceAsyncStub
+
+    def pid(self, service: str) -> int | None:
+        return child_pid(self.process.pid, service)
+
+    def addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.base_port + GRPC_SERVICES.index(service)}"
+
+
+@pytest.fixture(scope="module")
+async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
+    data = tmp_path_factory.mktemp("fault")
+    seeds = data / "seeds"
+    seeds.mkdir()
+    (seeds / "lilith.yaml").write_text(SEED)
+    base = _four_free_ports()
+    async with (
+        FakeProvider(reply=story, require_key=False, any_model=True, chunk_delay=0.25) as fake,
+        FakeDiscord() as discord,
+    ):
+        discord.identify_window = 0.3
+        guild = discord.add_guild("Fault Server")
+        channel = discord.add_channel(guild, "general")
+        alice = discord.make_user("alice")
+        providers = {p: fake.base_url for p in ("openrouter", "openai")}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")},
+            "TZUROT_LOG_FORMAT": "json",
+            "TZUROT_PROVIDERS": json.dumps(providers),
+            "TZUROT_SYSTEM_KEYS": json.dumps(dict.fromkeys(providers, "sk-fault-system")),
+            "TZUROT_FREE_MODELS": json.dumps(["*"]),
+            "TZUROT_DEMO_ALL_FREE": "true",
+            "TZUROT_RATE_USER_CAPACITY": "0",
+            "TZUROT_RATE_CHANNEL_CAPACITY": "0",
+            "TZUROT_GUEST_USER_PER_DAY": "1000",
+            "TZUROT_GRACE_SECONDS": "1",
+            "TZUROT_DISCORD_TOKEN": discord.token,
+            "TZUROT_DISCORD_API_BASE": discord.api_base,
+            "TZUROT_IDENTIFY_DELAY_SECONDS": "0.3",
+            "TZUROT_GUILD_READY_TIMEOUT_SECONDS": "0.05",
+            "TZUROT_PLURALKIT_ENABLED": "false",
+            "TZUROT_DEV_GUILD_ID": str(guild["id"]),
+        }
+        log = (data / "up.log").open("w")
+        process = await asyncio.create_subprocess_exec(  # our interpreter and module, no shell
+            sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data),
+            "--base-port", str(base), "--seeds", str(seeds),
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            certs = data / "certs"
+            # Up: every service healthy and the seeds imported (the banner is printed).
+            await _wait_for(
+                lambda: process.returncode is not None or "Try: " in (data / "up.log").read_text(),
+                READY_WITHIN,
+            )
+            assert process.returncode is None, (data / "up.log").read_text()[-3000:]
+            async with secure_channel(
+                f"127.0.0.1:{base}",
+                load_tls(certs / "cli"),
+                server_identity="gateway",
+                default_timeout=30.0,
+            ) as channel_to_gateway:
+                stub = gw_grpc.GatewayServiceStub(channel_to_gateway)
+                await discord.wait_until(lambda: discord.sessions, within=READY_WITHIN)
+                yield Up(process, base, data, discord, fake, channel, alice, stub)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(process.wait(), 30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+            log.close()
+
+
+def _four_free_ports() -> int:
+    for _ in range(50):
+        base = free_port()
+        if base < 65000 and all(_port_free(p) for p in range(base, base + 4)):
+            return base
+    raise RuntimeError("no four consecutive free ports")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _wait_for(predicate: Any, within: float) -> Any:
+    deadline = time.monotonic() + within
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        await asyncio.sleep(0.1)
+    return result
+
+
+@dataclass
+class Turn:
+    question: str
+    said: Posted
+    killed: str
+    job: gw.Job
+    answers: list[Posted]
+
+
+async def job_of(up: Up, said: Posted, within: float = 120.0, *, streamed: bool = False) -> gw.Job:
+    """The job of Lilith's answer to `said`, once it is delivered or failed (or, `streamed`,
+    generated: what a bot killed mid-post leaves, having never confirmed it)."""
+    key = f"{said.id}:lilith"
+    deadline = time.monotonic() + within
+    done = {common.JOB_STATUS_DELIVERED, common.JOB_STATUS_FAILED}
+    if streamed:
+        done.add(common.JOB_STATUS_STREAMED)
+    while True:
+        try:
+            job = (await up.gateway.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))).job
+            if job.status in done:
+                return job
+        except grpc.aio.AioRpcError as exc:  # not sent yet, or the gateway is restarting
+            if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {key} neither delivered nor failed within {within} s")
+        await asyncio.sleep(0.2)
+
+
+def answers_to(up: Up, said: Posted) -> list[Posted]:
+    return [m for m in up.discord.webhook_messages(up.channel) if m.id > said.id]
+
+
+async def recovered(up: Up, service: str, old: int) -> None:
+    """`tzurot up` restarted `service` and it serves again."""
+    await _wait_for(lambda: (up.pid(service) or old) != old, READY_WITHIN)
+    if service == "bot":
+        await up.discord.wait_until(lambda: up.discord.sessions, within=READY_WITHIN)
+        return
+    certs = up.data / "certs"
+    await wait_serving(up.addr(service), service, certs, READY_WITHIN)
+    if service == "memory":
+        # The gateway's channel to memory may sit in reconnect backoff for a moment more.
+        await asyncio.sleep(1.0)
+
+
+async def ask_and_kill(up: Up, question: str, service: str) -> Turn:
+    said = await up.discord.say(up.channel, up.alice, f"@Lilith {question}")
+    # The answer is streaming into Discord: a webhook message exists, not yet whole.
+    await up.discord.wait_until(lambda: answers_to(up, said), within=READY_WITHIN)
+    old = up.pid(service)
+    assert old is not None, f"no {service} process"
+    os.kill(old, signal.SIGKILL)
+    await recovered(up, service, old)
+    job = await job_of(up, said, streamed=service == "bot")
+    return Turn(question, said, service, job, answers_to(up, said))
+
+
+async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_or_failed_clearly(
+    up: Up,
+) -> None:
+    warm = await up.discord.say(up.channel, up.alice, "@Lilith warm-up")
+    assert (await job_of(up, warm, 120)).status == common.JOB_STATUS_DELIVERED
+
+    turns = []
+    for service in ("keyvault", "memory", "inference", "gateway", "bot"):
+        turns.append(await ask_and_kill(up, f"story-{service}", service))
+    assert up.process.returncode is None  # the mesh never gave up
+
+    final = await up.discord.say(up.channel, up.alice, "@Lilith story-final")
+    assert (await job_of(up, final)).status == common.JOB_STATUS_DELIVERED
+
+    outcomes = {}
+    for turn in turns:
+        texts = [m.content for m in turn.answers]
+        if turn.job.status == common.JOB_STATUS_STREAMED:
+            # Only the bot's death leaves one: generated, never confirmed, so not history.
+            assert turn.killed == "bot", turn
+            outcomes[turn.killed] = "unconfirmed (bot died while posting)"
+        elif turn.job.status == common.JOB_STATUS_DELIVERED:
+            # Answered exactly once, whole.
+            (whole,) = [t for t in texts if f"On {turn.question}:" in t]
+            assert whole.rstrip().endswith(f"w{WORDS - 1}"), whole
+            outcomes[turn.killed] = "answered"
+        else:
+            assert turn.job.error.code in ("UNAVAILABLE", "CANCELLED"), turn.job.error
+            if turn.killed != "bot":  # the bot that would say it was the one killed
+                # Failed with a clear message, in Lilith's voice, saying what to do.
+                (shown,) = texts
+                assert shown.startswith("*Lilith's candle gutters.*"), shown
+                assert "try again" in shown, shown
+                assert "StatusCode" not in shown
+                assert "Traceback" not in shown
+            outcomes[turn.killed] = f"failed ({turn.job.error.reason})"
+    # Killing a service the stream no longer needs costs nothing.
+    assert outcomes["keyvault"] == outcomes["memory"] == "answered", outcomes
+
+    # History, as the last prompt saw it: every delivered turn once, no failed one.
+    last_prompt = json.dumps(up.provider.chat_requests()[-1].body["messages"])
+    for turn in turns:
+        expected = 1 if turn.job.status == common.JOB_STATUS_DELIVERED else 0
+        assert last_prompt.count(f"On {turn.question}:") == expected, (turn.killed, outcomes)
+        assert last_prompt.count(turn.question) == 2 * expected, (turn.killed, outcomes)
+    print(f"fault suite outcomes: {outcomes}")

@@ -1,0 +1,50 @@
+"""The ONNX export of all-MiniLM-L6-v2 (made by `make setup`) against the torch original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tzurot.memory.embedding import EmbeddingError, MiniLMEmbedder
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+
+TEXTS = [
+    "hi",
+    "Alice: I adopted a cat named Miso last spring and she loves the balcony.",
+    "Bob: what's my favourite colour?",
+    "The quick brown fox jumps over the lazy dog. " * 40,  # past 256 tokens: truncated
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return np.array(MiniLMEmbedder().embed_sync(TEXTS))
+
+
+@pytest.mark.parametrize(("precision", "floor"), [("fp32", 0.9999), ("int8", 0.97)])
+def test_onnx_vectors_match_torch_alone_and_batched(
+    reference: np.ndarray, precision: str, floor: float
+) -> None:
+    embedder = OnnxMiniLMEmbedder(precision=precision)  # type: ignore[arg-type]
+    batched = np.array(embedder.embed_sync(TEXTS))
+    alone = np.array([embedder.embed_sync([text])[0] for text in TEXTS])
+    assert batched.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    assert ((batched * reference).sum(1) >= floor).all()
+    assert ((alone * reference).sum(1) >= floor).all()
+
+
+def test_order_is_kept_when_lengths_differ() -> None:
+    embedder = OnnxMiniLMEmbedder()
+    forward = embedder.embed_sync(TEXTS)
+    backward = embedder.embed_sync(TEXTS[::-1])
+    assert np.allclose(forward, backward[::-1], atol=1e-4)
+    assert embedder.embed_sync([]) == []
+
+
+def test_missing_model_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match="make setup"):
+        OnnxMiniLMEmbedder(tmp_path).embed_sync(["hello"])
