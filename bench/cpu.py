@@ -62,7 +62,7 @@ async def measure(turns: int) -> dict[str, Any]:
     _count_transactions()
     found: dict[str, Any] = {}
     async with bench_env(1) as env:
-        (first,) = await conversations(env.grpc, env.clock, count=1, turns_each=1, prefix="first")
+        (first,) = await conversations(env.grpc, env.clock, count=1, turns_each=1, prefix=MESH)
         found["first_turn_ms"] = first.whole_ms
         for side, chat in ((MESH, env.grpc), (FLOOR, env.floor)):
             await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)

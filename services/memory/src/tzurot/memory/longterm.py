@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import structlog
 
 from tzurot.memory import reflection, scoring
@@ -30,7 +31,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Embedder, Vector
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import FormedRow, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
@@ -404,18 +405,80 @@ class LongTermMemory:
         if not chosen:
             return 0
         vectors = await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
-        for (scope, turn, text, context), vector in zip(chosen, vectors, strict=True):
-            await self._store_one(
-                scope,
+        await self._store_formed(
+            [
+                (scope, turn, text, context, vector)
+                for (scope, turn, text, context), vector in zip(chosen, vectors, strict=True)
+            ]
+        )
+        return len(chosen)
+
+    async def _store_formed(
+        self, items: Sequence[tuple[MemoryScope, StoredTurn, str, str, Vector]]
+    ) -> None:
+        """`_store_one` for each item in order, in a fixed number of statements.
+
+        The store's neighbours of every item are read in one statement; the items are then
+        decided in order in Python, each also seeing the batch's earlier new memories (what
+        `_store_one` one by one would have read back), so merges and links come out as
+        before. Then one insert, one link upsert, and one merge per absorbing memory.
+        """
+        t = self.tuning
+        near_all = await self._store.nearest_many(
+            [(scope, vector) for scope, _turn, _text, _context, vector in items], 10
+        )
+        new: list[FormedRow] = []
+        merges: dict[str, tuple[list[str], float]] = {}
+        links: list[tuple[str, str]] = []
+        for (scope, turn, text, context, vector), stored_near in zip(items, near_all, strict=True):
+            # (id, cosine, sector, new row or None) for the stored and the batch's memories.
+            near: list[tuple[str, float, str, FormedRow | None]] = [
+                (hit.memory.id, hit.cosine, hit.memory.sector, None) for hit in stored_near
+            ]
+            near += [
+                (row.id, _cosine(vector, row.vector), row.sector, row)
+                for row in new
+                if row.scope == scope
+            ]
+            near = sorted(near, key=lambda n: -n[1])[:10]
+            if near and near[0][1] >= t.merge_similarity:
+                target_id, _cos, _sector, target_row = near[0]
+                if target_row is not None:  # a memory of this batch absorbs it
+                    index = new.index(target_row)
+                    new[index] = replace(
+                        target_row,
+                        source_turn_ids=tuple(
+                            dict.fromkeys([*target_row.source_turn_ids, turn.id])
+                        ),
+                        salience=min(1.0, max(target_row.salience, t.initial_salience)),
+                        accessed_at=_now(),
+                    )
+                else:
+                    turn_ids, salience = merges.get(target_id, ([], 0.0))
+                    merges[target_id] = ([*turn_ids, turn.id], max(salience, t.initial_salience))
+                continue
+            sector = classify(text).value
+            row = FormedRow(
+                id=str(uuid.uuid4()),
+                scope=scope,
                 text=text,
                 vector=vector,
-                sector=classify(text),
-                salience=self.tuning.initial_salience,
-                source_turn_ids=[turn.id],
+                sector=sector,
+                salience=t.initial_salience,
+                source_turn_ids=(turn.id,),
                 created_at=turn.created_at,
                 context=context,
             )
-        return len(chosen)
+            new.append(row)
+            links += [
+                (row.id, other_id)
+                for other_id, cosine, other_sector, _row in near
+                if cosine >= t.link_similarity and other_sector == sector
+            ]
+        await self._store.insert_formed(new)
+        await self._store.link(links, t.link_weight)
+        for target_id, (turn_ids, salience) in merges.items():
+            await self._store.merge(target_id, turn_ids, salience)
 
     # Maintenance and privacy.
 
@@ -551,6 +614,11 @@ def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | No
 def _memory_text(turn: StoredTurn, body: str) -> str:
     speaker = turn.author_name or turn.role.value
     return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]
+
+
+def _cosine(a: Vector, b: Vector) -> float:
+    """Cosine of two unit vectors."""
+    return float(np.dot(a, b))
 
 
 def _with_score(memory: StoredMemory, score: float) -> StoredMemory:

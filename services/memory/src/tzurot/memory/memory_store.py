@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,21 @@ def _with_tags(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
     return sa.func.array(sa.select(union).distinct().correlate(memories).scalar_subquery())
 
 
+_COLUMN_NAMES = ", ".join(c.name for c in _COLUMNS)
+_NEAREST_MANY = sa.text(
+    "SELECT q.idx, m.*"  # noqa: S608 - the column names are the table's own; values are bound
+    " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]), CAST(:vecs AS text[]))"
+    " WITH ORDINALITY AS q(pid, uid, vec, idx)"
+    " CROSS JOIN LATERAL ("
+    f"  SELECT {_COLUMN_NAMES},"
+    "   embedding <=> CAST(q.vec AS vector) AS distance"
+    "  FROM memory.memories"
+    "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
+    "  ORDER BY embedding <=> CAST(q.vec AS vector) LIMIT :k) AS m"
+)
+"""`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL)."""
+
+
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     return StoredMemory(
         id=str(row.id),
@@ -155,6 +171,23 @@ def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
             cursor.close()
         dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
         record.info[key] = True
+
+
+@dataclass(frozen=True)
+class FormedRow:
+    """A memory formation decided to insert."""
+
+    id: str
+    scope: MemoryScope
+    text: str
+    vector: Vector
+    sector: str
+    salience: float
+    source_turn_ids: tuple[str, ...]
+    created_at: datetime | None
+    context: str = ""
+    accessed_at: datetime | None = None
+    """Set when a later memory of the same batch merged into it (as `merge` would)."""
 
 
 def _edge_key(row: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
@@ -259,6 +292,61 @@ class PostgresMemoryStore:
                 rows = (await conn.execute(stmt)).all()
         hits = [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
         return sorted(hits, key=lambda hit: -hit.cosine)
+
+    async def nearest_many(
+        self, queries: Sequence[tuple[MemoryScope, Vector]], k: int
+    ) -> list[list[Hit]]:
+        """`nearest(scope, [user], vector, k)` for each query, in one statement (formation's
+        batch): a LATERAL join runs the HNSW scan once per query row."""
+        if not queries:
+            return []
+        if k > self._ef_search:
+            return [
+                await self.nearest(scope.personality_id, [scope.user_id], vector, k)
+                for scope, vector in queries
+            ]
+        params = {
+            "pids": [scope.personality_id for scope, _v in queries],
+            "uids": [scope.user_id for scope, _v in queries],
+            "vecs": ["[" + ",".join(repr(float(x)) for x in v) + "]" for _s, v in queries],
+            "k": k,
+        }
+        found: list[list[Hit]] = [[] for _ in queries]
+        async with self._auto.connect() as conn:
+            for row in await conn.execute(_NEAREST_MANY, params):
+                found[int(row.idx) - 1].append(Hit(_memory(row), 1.0 - float(row.distance)))
+        return [sorted(hits, key=lambda hit: -hit.cosine) for hits in found]
+
+    async def insert_formed(self, rows: Sequence[FormedRow]) -> None:
+        """Inserts formation's new memories (ids chosen by the caller) in one statement."""
+        if not rows:
+            return
+        values = [
+            {
+                "id": uuid.UUID(row.id),
+                "personality_id": row.scope.personality_id,
+                "user_id": row.scope.user_id,
+                "text": row.text,
+                "embedding": row.vector,
+                "sector": row.sector,
+                "salience": row.salience,
+                "source_turn_ids": list(row.source_turn_ids),
+                "tags": [],
+                "context": row.context,
+            }
+            | ({} if row.created_at is None else {"created_at": row.created_at})
+            | (
+                {}
+                if (accessed := row.accessed_at or row.created_at) is None
+                else {"last_accessed_at": accessed, "decayed_at": accessed}
+            )
+            for row in rows
+        ]
+        # Rows with and without created_at cannot share one VALUES list; at most two.
+        async with self._auto.begin() as conn:
+            for keys in {tuple(sorted(v)) for v in values}:
+                group = [v for v in values if tuple(sorted(v)) == keys]
+                await conn.execute(memories.insert().values(group))
 
     async def keyword_search(
         self,
