@@ -9,6 +9,7 @@ audio comes as a plain file through the personality's webhook; an owner uploads 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +55,7 @@ async def voice_mesh(
             database,
             Path(tmp_path_factory.mktemp("voice")),
             inference={"elevenlabs_url": eleven.base_url},
+            gateway={"key_use_flush_seconds": 0.2},  # key uses reach keyvault quickly
         ) as world:
             yield VoiceWorld(world, eleven, database)
 
@@ -137,6 +139,17 @@ async def spoken_characters(database: str) -> list[int]:
         await engine.dispose()
 
 
+async def last_used(world: World, user: Json, provider: str) -> bool:
+    """Whether `/wallet list` will show the user's `provider` key as used (polls: the gateway
+    sends uses to keyvault in batches)."""
+    for _ in range(200):
+        listed = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(user)))
+        if any(k.provider == provider and k.HasField("last_used_at") for k in listed.keys):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def settle(bot: TzurotBot) -> None:
     assert bot.flow is not None
     await bot.flow.voice.drain()
@@ -164,6 +177,7 @@ async def test_an_enabled_user_gets_the_text_then_a_voice_message(vw: VoiceWorld
     assert [c.body["text"] for c in calls] == [job.content]
     assert calls[0].body["voice_settings"] == {"stability": 0.5}
     assert (await spoken_characters(vw.database))[-1] == len(job.content)
+    assert await last_used(world, world.alice, "elevenlabs")  # her ElevenLabs key paid
     assert not world.discord.refusals
 
 

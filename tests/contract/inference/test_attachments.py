@@ -331,3 +331,29 @@ async def test_only_the_helper_models_a_message_needs_are_keyed(
     finally:
         await llm.aclose()
         await client.aclose()
+
+
+async def test_the_report_names_every_user_key_the_reply_used(fake: FakeProvider, cdn: Cdn) -> None:
+    """The describer runs on another provider: both of the user's keys were used (the gateway
+    marks each used in keyvault, so `/wallet list` shows it)."""
+    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    client = httpx2.AsyncClient()
+    try:
+        inference = Inference(
+            providers=ProviderRegistry({"fakeai": fake.base_url, "visionai": fake.base_url}),
+            keys=KeyResolver(Vault()),
+            history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
+            llm=llm,
+            settings=ReplySettings(vision=ModelName("visionai", "fake/vision")),
+            attachments=AttachmentReader(HttpDownloader(client, ["127.0.0.1"]), llm, LIMITS),
+            clock=lambda: datetime(2025, 6, 3, tzinfo=UTC),
+        )
+        fake.enqueue("A grey cat.")
+        fake.enqueue("Lazy beast.")
+        described = await finish(inference, request("fake/echo", image(cdn)))
+        plain = await finish(inference, request("fake/echo"))
+    finally:
+        await llm.aclose()
+        await client.aclose()
+    assert described.report.user_key_providers == ("fakeai", "visionai")
+    assert plain.report.user_key_providers == ("fakeai",)

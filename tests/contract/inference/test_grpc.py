@@ -189,6 +189,7 @@ async def test_generate_reply_streams_then_finishes(
     assert finished.usage.input_tokens > 0
     assert finished.usage.output_tokens == 7
     assert finished.report.key_source == "user"
+    assert list(finished.report.user_key_providers) == ["fakeai"]
     assert finished.report.history_turns == 2
     assert finished.report.prompt_tokens_estimate > 0
 
@@ -215,6 +216,7 @@ async def test_free_use_runs_on_the_operator_key(
     app = await start()
     responses = await generate(connect(app, "gateway"), reply_request(user_id=GUEST, free_use=True))
     assert responses[-1].finished.report.key_source == "system"
+    assert not responses[-1].finished.report.user_key_providers  # the operator's key
     assert fake.chat_requests()[0].api_key == SYSTEM_KEY
 
 

@@ -260,6 +260,7 @@ class PromptReport(_message.Message):
     DEGRADED_FIELD_NUMBER: _builtins.int
     LORE_FIELD_NUMBER: _builtins.int
     SKILL_STEPS_FIELD_NUMBER: _builtins.int
+    USER_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
     prompt_tokens_estimate: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
@@ -284,6 +285,12 @@ class PromptReport(_message.Message):
     def skill_steps(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SkillStep]:
         """The tool loop's skill calls, in order."""
 
+    @_builtins.property
+    def user_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every provider or service whose key from the user's own wallet this reply used (the
+        answer's provider, image description, transcription, skills): the gateway marks each used.
+        """
+
     def __init__(
         self,
         *,
@@ -296,10 +303,11 @@ class PromptReport(_message.Message):
         degraded: _abc.Iterable[_builtins.str] | None = ...,
         lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
         skill_steps: _abc.Iterable[_common_pb2.SkillStep] | None = ...,
+        user_key_providers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids", "skill_steps", b"skill_steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids", "skill_steps", b"skill_steps", "user_key_providers", b"user_key_providers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

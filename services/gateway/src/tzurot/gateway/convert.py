@@ -376,6 +376,7 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         lore=tuple(lore_convert.lore_activation(a) for a in msg.lore),
         memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
         degraded=tuple(msg.degraded),
+        user_key_providers=tuple(msg.user_key_providers),
         skill_steps=tuple(
             d.SkillStep(
                 step=s.step,

@@ -299,6 +299,8 @@ class PromptReport:
     # What the answer went without (e.g. "memory_unavailable").
     degraded: tuple[str, ...] = ()
     skill_steps: tuple[SkillStep, ...] = ()
+    # Providers/services whose key from the user's wallet the reply used (marked used).
+    user_key_providers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -319,8 +319,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
             self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
-        if finished.report is not None and finished.report.key_source == "user":
-            self.key_uses.used(user.id, finished.usage.provider)
+        for provider in user_keys_used(finished):
+            self.key_uses.used(user.id, provider)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -484,3 +484,14 @@ def _footer(finished: ReplyFinished, prepared: Prepared) -> str:
     if not prepared.settings[MODEL_FOOTER].value:
         return ""
     return f"{finished.usage.provider}/{finished.usage.model}"
+
+
+def user_keys_used(finished: ReplyFinished) -> list[str]:
+    """Every key of the user's wallet a reply used (the answer's provider, image description,
+    transcription, skills), so `/wallet list` shows when each was last used."""
+    if finished.report is None:
+        return []
+    used = set(finished.report.user_key_providers)
+    if finished.report.key_source == "user":
+        used.add(finished.usage.provider)
+    return sorted(used)

@@ -273,6 +273,8 @@ class PromptReport:
     memories: tuple[MemoryItem, ...] = ()
     # What the answer went without, e.g. MEMORY_UNAVAILABLE.
     degraded: tuple[str, ...] = ()
+    # Providers/services whose key from the user's wallet this reply used.
+    user_key_providers: tuple[str, ...] = ()
 
 
 MEMORY_UNAVAILABLE = "memory_unavailable"

@@ -12,6 +12,7 @@ a log, an error message or a repr.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from fnmatch import fnmatchcase
 
 from pydantic import SecretStr
@@ -31,6 +32,22 @@ def no_api_key(provider: str) -> FailedPrecondition:
 
 
 DEFAULT_FREE_MODELS = ("*:free",)
+
+_user_keys_used: ContextVar[set[str] | None] = ContextVar("user_keys_used", default=None)
+
+
+def track_user_key_uses() -> set[str]:
+    """From now on in this request (and the tasks it starts), every key taken from the user's
+    own wallet adds its provider name to the returned set."""
+    used: set[str] = set()
+    _user_keys_used.set(used)
+    return used
+
+
+def _note_use(name: str) -> None:
+    used = _user_keys_used.get()
+    if used is not None:
+        used.add(name)
 
 
 class KeyResolver:
@@ -61,6 +78,7 @@ class KeyResolver:
             return ResolvedKey(SecretStr(OLLAMA_PLACEHOLDER_KEY), "none")
         stored = await self._vault.decrypt(user_id, provider.name)
         if stored is not None and stored.get_secret_value():
+            _note_use(provider.name)
             return ResolvedKey(stored, "user")
         system = self._system_keys.get(provider.name)
         if free_use and system is not None and self.is_free_model(model):
@@ -82,4 +100,5 @@ class KeyResolver:
         stored = await self._vault.decrypt(user_id, name)
         if stored is None or not stored.get_secret_value():
             return None
+        _note_use(name)
         return stored

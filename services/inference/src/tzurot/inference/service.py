@@ -35,7 +35,7 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
-from tzurot.inference.keys import KeyResolver
+from tzurot.inference.keys import KeyResolver, track_user_key_uses
 from tzurot.inference.lore.macros import MacroContext, expand, expand_character
 from tzurot.inference.lore.prompting import run_lore
 from tzurot.inference.memory_query import memory_query
@@ -141,6 +141,7 @@ class Inference:
     async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         """Yields the answer's text deltas in order, then one ReplyFinished."""
         _check_reply_request(request)
+        keys_used = track_user_key_uses()
         params = parse_advanced_parameters(request.model.advanced_parameters)
         rules = self._settings.cleanup_rules + _personality_rules(request)
         provider = self._providers.get(request.model.provider)
@@ -264,7 +265,9 @@ class Inference:
             model=request.model.model,
             usage=final.usage,
             finish_reason=final.answer.finish_reason,
-            report=replace(report, skill_steps=final.steps),
+            report=replace(
+                report, skill_steps=final.steps, user_key_providers=tuple(sorted(keys_used))
+            ),
             reasoning=final.answer.reasoning,
             attachments=tuple(prepared.attachments),
             user_content=content,

@@ -131,6 +131,9 @@ class VoiceAdmin(AdminBase):
                 await self._voices.record_speech(
                     user.id, job.id, voice.provider, voice.model, event.characters
                 )
+                # Speech is paid by the user's own key (ElevenLabs, OpenAI); keyvault skips a
+                # provider with no stored key (a keyless local speech server).
+                self._gateway.key_uses.used(user.id, voice.provider)
                 log.info(
                     "voice.spoken",
                     job_id=job.id,
