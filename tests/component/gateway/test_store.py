@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
+from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import Actor, JobError, JobStatus, Persona, Personality, Usage
 from tzurot.gateway.personalities import PersonalitySeed, parse_seed_yaml
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
@@ -360,7 +361,9 @@ async def test_cached_personalities_and_configs_follow_writes_in_this_process(
 async def test_another_replica_sees_writes_within_its_cache_ttl(
     engine: AsyncEngine, store: GatewayStore, lilith: Personality
 ) -> None:
-    replica = GatewayStore(engine, catalog_ttl=0.2)
+    replica = GatewayStore(engine)
+    now = [0.0]  # the replica's clock, moved by hand: a loaded machine cannot outrun the TTL
+    replica.catalog = TtlCache(0.2, clock=lambda: now[0])
     assert await replica.find_personality("lilith") == lilith
     await AdminStore(store.engine, store.catalog).update_personality(
         lilith.id, {"public": False}, None
@@ -368,7 +371,7 @@ async def test_another_replica_sees_writes_within_its_cache_ttl(
     cached = await replica.find_personality("lilith")
     assert cached is not None
     assert cached.public  # not this replica's write: cached until the TTL ends
-    await asyncio.sleep(0.25)
+    now[0] += 0.25
     fresh = await replica.find_personality("lilith")
     assert fresh is not None
     assert not fresh.public

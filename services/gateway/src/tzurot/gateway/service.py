@@ -429,12 +429,13 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
     async def run_sweeps(self, every: float) -> None:
         """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
         start, what a previous process left), and fails jobs orphaned by a killed gateway."""
+        sweeps = (self.fail_orphaned_jobs, self.store_pending_history)
         while True:
-            try:
-                await self.store_pending_history()
-                await self.fail_orphaned_jobs()
-            except Exception:  # the database may be restarting too; try again next time
-                log.warning("job.sweep_failed", exc_info=True)
+            for sweep in sweeps:  # independent: one failing or slow never starves the other
+                try:
+                    await asyncio.wait_for(sweep(), timeout=max(every * 5, 10.0))
+                except Exception:  # the database or memory may be restarting; next time
+                    log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
             await asyncio.sleep(every)
 
     async def _fail(self, job_id: str, error: JobError) -> None:
