@@ -433,7 +433,10 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
         while True:
             for sweep in sweeps:  # independent: one failing or slow never starves the other
                 try:
-                    await asyncio.wait_for(sweep(), timeout=max(every * 5, 10.0))
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the task's
+                    # cancellation (the app's stop would then wait on this loop forever).
+                    async with asyncio.timeout(max(every * 5, 10.0)):
+                        await sweep()
                 except Exception:  # the database or memory may be restarting; next time
                     log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
             await asyncio.sleep(every)
