@@ -168,7 +168,9 @@ class Totals:
             lambda: defaultdict(list)
         )
 
-    def add(self, method: str, qa: dict[str, Any], split: str, ranking: list[str]) -> None:
+    def add(
+        self, method: str, qa: dict[str, Any], split: str, ranking: list[str], sample: str = ""
+    ) -> None:
         evidence = set(qa.get("evidence") or [])
         category = int(qa.get("category", 0))
         scores = metrics(ranking, evidence)
@@ -176,6 +178,8 @@ class Totals:
         if category != 5:  # the headline figures are categories 1-4, as the paper's
             for row in (split, "1-4"):
                 self.rows[method][row].append(scores)
+            if sample and method == "product":  # each conversation's, for the product
+                self.rows[method][f"conv {sample}"].append(scores)
 
     def report(self) -> dict[str, dict[str, dict[str, float]]]:
         return {
@@ -294,7 +298,8 @@ async def _ask(
             timings["searches"] += 1
             timings["search_ms_second_pass" if second_pass else "search_ms"].append(elapsed)
             method = "product (second pass)" if second_pass else "product"
-            totals.add(method, qa, conversation.split, _dia_ids(found, dia_of))
+            ranking = _dia_ids(found, dia_of)
+            totals.add(method, qa, conversation.split, ranking, conversation.sample_id)
             if second_pass:
                 continue
             deployed = longterm.tuning
