@@ -105,15 +105,17 @@ def _nth_vector(index: str) -> str:
 
 
 _NEAREST_MANY = sa.text(
-    "SELECT q.idx, m.*"  # noqa: S608 - the column names are the table's own; values are bound
+    # Each query's vector is cut from the flat array once (a materialized CTE), not per
+    # row compared.
+    "WITH q AS MATERIALIZED (SELECT pid, uid, idx,"  # noqa: S608 - the names are our own
+    f" {_nth_vector('idx')} AS vec"
     " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]))"
-    " WITH ORDINALITY AS q(pid, uid, idx)"
-    " CROSS JOIN LATERAL ("
-    f"  SELECT {_COLUMN_NAMES},"
-    f"   embedding <=> {_nth_vector('q.idx')} AS distance"
+    "  WITH ORDINALITY AS q(pid, uid, idx))"
+    " SELECT q.idx, m.* FROM q CROSS JOIN LATERAL ("
+    f"  SELECT {_COLUMN_NAMES}, embedding <=> q.vec AS distance"
     "  FROM memory.memories"
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
-    f"  ORDER BY embedding <=> {_nth_vector('q.idx')} LIMIT :k) AS m"
+    "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
