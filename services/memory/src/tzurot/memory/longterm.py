@@ -9,11 +9,13 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import structlog
@@ -378,6 +380,7 @@ class LongTermMemory:
         preceding: Mapping[str, StoredTurn] | None = None,
         *,
         claim: OutboxClaim | None = None,
+        after: asyncio.Future[Any] | None = None,
     ) -> int:
         """Memories from delivered exchanges: one per turn with enough to remember.
 
@@ -389,7 +392,9 @@ class LongTermMemory:
 
         With the formation worker's `claim` (which read what is formed already), the writes
         end the claim's jobs in the same statement; if its lease was lost, nothing is
-        written and LeaseLost is raised.
+        written and LeaseLost is raised. With `after` (the formation worker's previous
+        batch), the texts are embedded at once and the stored neighbours read only once
+        `after` is done, however it ended.
         """
         pending = [
             (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
@@ -418,6 +423,8 @@ class LongTermMemory:
         )
         if not chosen and claim is None:
             return 0
+        if after is not None:
+            await asyncio.wait([after])
         await self._store_formed(
             [
                 (scope, turn, text, context, vector)
