@@ -115,10 +115,7 @@ class GatewayState:
         )
 
     async def _job(self, job_id: str) -> Job:
-        try:
-            uuid.UUID(job_id)
-        except ValueError:
-            raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
+        require_job_id(job_id)
         job = await self._store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
@@ -131,6 +128,13 @@ class GatewayState:
                 f"personality {personality_id} no longer exists", reason="PERSONALITY_NOT_FOUND"
             )
         return personality
+
+
+def require_job_id(job_id: str) -> None:
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
 
 
 def require_id(field: str, value: str) -> None:

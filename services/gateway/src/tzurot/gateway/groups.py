@@ -178,9 +178,12 @@ class Groups:
 
     # ---- after an answer was posted ----
 
-    async def after_delivery(self, job: Job, message_ids: tuple[str, ...]) -> None:
-        """Remembers the last speaker; after a round's last answer, maybe queues a chain reply."""
-        group_job = await self._store.group_job(job.id)
+    async def after_delivery(
+        self, job: Job, message_ids: tuple[str, ...], group_job: GroupJob | None
+    ) -> None:
+        """Remembers the last speaker; after a round's last answer, maybe queues a chain reply.
+
+        `group_job`: the job's group round, read with the delivery (None: not in one)."""
         if group_job is None:
             return
         conversation = group_job.conversation_id
