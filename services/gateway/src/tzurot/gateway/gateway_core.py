@@ -31,7 +31,7 @@ from tzurot.gateway.groups import Groups
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
-from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
 
@@ -80,6 +80,8 @@ class Prepared:
     settings: dict[str, settings_cascade.ResolvedSetting]
     persona: Persona | None
     request_type: str
+    # The turn's reads (store/turn.py): lore, the group, the voice come from here.
+    context: TurnContext | None = None
 
 
 class GatewayState:

@@ -39,6 +39,7 @@ from tzurot.gateway.group_store import (
 )
 from tzurot.gateway.personalities import normalize_alias
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
+from tzurot.gateway.store import ChannelRound
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,11 @@ class Groups:
         command: GenerateCommand,
         personality: Personality,
         turn: ScheduledTurn | None,
+        *,
+        state: ChannelRound | None = None,
     ) -> None:
+        """A job of a planned round (or a scheduled turn) is recorded as its group job.
+        `state`: the conversation's round as the turn read it (else read here)."""
         conversation = command.location.conversation_id
         if turn is not None:
             if turn.event.round_id:
@@ -166,12 +171,14 @@ class Groups:
             return
         if not command.round_id:
             return
-        state = await self._store.state(conversation)
+        if state is None:
+            read = await self._store.state(conversation)
+            state = None if read is None else ChannelRound(read.round_id, read.round_speakers)
         if state is None or state.round_id != command.round_id:
             return
-        if personality.id not in state.round_speakers:
+        if personality.id not in state.speakers:
             return
-        last = state.round_speakers[-1] == personality.id
+        last = state.speakers[-1] == personality.id
         await self._store.record_group_job(
             GroupJob(job.id, conversation, command.round_id, 0, last)
         )
