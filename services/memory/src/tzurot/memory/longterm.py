@@ -9,7 +9,6 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -169,14 +168,14 @@ class LongTermMemory:
         threshold = (
             0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
         )
-        # The mode's read overlaps the query's embedding.
-        mode, (vector,) = await asyncio.gather(
-            self._mode_or_default(personality_id, user_id), self._embedder.embed([query])
-        )
-        window = Window(since=mode.fresh_since, before=exclude_after)
+        (vector,) = await self._embedder.embed([query])
+        # The user's fresh point (fresh mode) is read by the candidates' statement itself.
+        window = Window(before=exclude_after)
         user_ids = [user_id, ""] if user_id else [""]
-        ranked = await self.rank(personality_id, user_ids, query, vector, window)
-        return [m for m in ranked if m.score >= threshold][:limit]
+        ranked = await self.rank(
+            personality_id, user_ids, query, vector, window, limit=limit, fresh_for=user_id
+        )
+        return [m for m in ranked if m.score >= threshold]
 
     async def rank(
         self,
@@ -185,81 +184,78 @@ class LongTermMemory:
         query: str,
         vector: Vector,
         window: Window,
+        *,
+        limit: int | None = None,
+        fresh_for: str = "",
     ) -> list[StoredMemory]:
-        """Every candidate by hybrid score, best first (no threshold, no side effects)."""
+        """The candidates by hybrid score, best first (no threshold, no side effects):
+        every one, or the best `limit`. With `fresh_for` (a user id), nothing from before
+        that user's fresh point (fresh mode) is a candidate."""
         t = self.tuning
-        # The two candidate pools are read concurrently (two pooled connections).
-        nearest, matching = await asyncio.gather(
-            self._store.nearest(
-                personality_id,
-                user_ids,
-                vector,
-                t.candidates,
-                created_before=window.before,
-                created_since=window.since,
-            )
-            if t.weights.similarity > 0
-            else _no_hits(),
-            self._store.keyword_search(
-                personality_id,
-                user_ids,
-                _tsquery_words(query),
-                vector,
-                t.candidates,
-                created_before=window.before,
-                created_since=window.since,
-            )
-            if t.weights.keywords > 0 or t.weights.bm25 > 0
-            else _no_hits(),
+        # Both candidate pools (nearest, full text) come in one statement.
+        found = await self._store.candidates(
+            personality_id,
+            user_ids,
+            _tsquery_words(query),
+            vector,
+            nearest_k=t.candidates if t.weights.similarity > 0 else 0,
+            keyword_k=t.candidates if t.weights.keywords > 0 or t.weights.bm25 > 0 else 0,
+            created_before=window.before,
+            created_since=window.since,
+            fresh_for=fresh_for,
         )
-        hits: dict[str, Hit] = {hit.memory.id: hit for hit in nearest}
-        for hit in matching:
-            hits.setdefault(hit.memory.id, hit)
+        hits: dict[str, Hit] = {hit.memory.id: hit for hit in found}
         if not hits:
             return []
         seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
         edges = await self._store.neighbours(seeds) if t.weights.waypoints > 0 else []
         scored = self._score(query, hits, edges)
-        if t.weights.waypoints > 0 and scored[0].score < t.expansion_below:
+        if t.weights.waypoints > 0 and scored[0][0] < t.expansion_below:
             # Weak best hit: follow the graph one hop from the seeds.
             new = sorted({dst for _src, dst, _w in edges if dst not in hits})
+            if fresh_for:
+                fresh = (await self._store.mode(personality_id, fresh_for)).fresh_since
+                since = max(filter(None, (window.since, fresh)), default=None)
+                window = replace(window, since=since)
             for hit in await self._store.fetch(new, vector):
                 memory = hit.memory
                 in_scope = memory.personality_id == personality_id and memory.user_id in user_ids
                 if in_scope and window.admits(memory):
                     hits[memory.id] = hit
             scored = self._score(query, hits, edges)
-        return scored
+        return [_with_score(memory, score) for score, memory in scored[:limit]]
 
     def _score(
         self, query: str, hits: dict[str, Hit], edges: Sequence[tuple[str, str, float]]
-    ) -> list[StoredMemory]:
+    ) -> list[tuple[float, StoredMemory]]:
+        """(score, memory) of every candidate, best first (ties by id)."""
         now = _now()
         query_tokens = scoring.tokens(query)
         incoming: dict[str, list[float]] = {}
         for _src, dst, weight in edges:
             incoming.setdefault(dst, []).append(weight)
-        # A memory is searched with its context (its turn's neighbours).
-        words = {
-            memory_id: scoring.token_list(f"{hit.memory.text}\n{hit.memory.context}")
-            for memory_id, hit in hits.items()
-        }
-        texts = {memory_id: set(found) for memory_id, found in words.items()}
+        # A memory is searched with its context (its turn's neighbours); its words are
+        # counted once per process (scoring.document caches them).
+        documents = [
+            scoring.document(f"{hit.memory.text}\n{hit.memory.context}") for hit in hits.values()
+        ]
         # Query words weigh by their rarity among the candidates (IDF).
-        weights = scoring.term_weights(query_tokens, list(texts.values()))
-        bm25 = dict(zip(words, scoring.bm25(query_tokens, list(words.values())), strict=True))
+        weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
+        bm25 = scoring.bm25_counted(query_tokens, documents)
+        w = self.tuning.weights.normalised()
         scored = []
-        for memory_id, hit in hits.items():
+        for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
             components = scoring.Components(
                 similarity=scoring.similarity(hit.cosine),
-                keywords=scoring.keyword_overlap(query_tokens, texts[memory_id], weights),
-                waypoints=scoring.waypoint_activation(incoming.get(memory_id, [])),
+                keywords=scoring.keyword_overlap(query_tokens, found.counts.keys(), weights),
+                waypoints=scoring.waypoint_activation(incoming.get(hit.memory.id, []))
+                if incoming
+                else 0.0,
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
-                bm25=bm25[memory_id],
+                bm25=bm25_score,
             )
-            score = scoring.hybrid(components, self.tuning.weights)
-            scored.append(_with_score(hit.memory, score))
-        scored.sort(key=lambda m: (-m.score, m.id))
+            scored.append((scoring.hybrid(components, w), hit.memory))
+        scored.sort(key=lambda pair: (-pair[0], pair[1].id))
         return scored
 
     async def reinforce_used(self) -> int:
@@ -573,16 +569,9 @@ class LongTermMemory:
         check_id("user_id", user_id)
         return await self._store.mode(personality_id, user_id)
 
-    async def _mode_or_default(self, personality_id: str, user_id: str) -> MemoryMode:
-        return await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
-
     async def _incognito(self, personality_id: str, user_id: str) -> bool:
         until = (await self._store.mode(personality_id, user_id)).incognito_until
         return until is not None and until > _now()
-
-
-async def _no_hits() -> list[Hit]:
-    return []
 
 
 def _memory_body(turn: StoredTurn) -> str:

@@ -10,6 +10,7 @@ rate for the days since `decayed_at`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,51 @@ _NEAREST_MANY = sa.text(
     "  ORDER BY embedding <=> CAST(q.vec AS vector) LIMIT :k) AS m"
 )
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL)."""
+
+
+def _vector_text(vector: Vector) -> str:
+    """pgvector's text form of `vector`, for CAST(:vec AS vector) in a text statement."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_sql(
+    *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
+) -> sa.TextClause:
+    """`candidates`' statement: text SQL (built once per shape), so a search spends no
+    time composing and compiling a query, and its rows skip the ORM types' processing."""
+    scope = [
+        "personality_id = :pid",
+        "user_id = ANY(CAST(:uids AS text[]))",
+        "superseded_by IS NULL",
+    ]
+    if before:
+        scope.append("created_at < :before")
+    if since:
+        scope.append("created_at >= :since")
+    if fresh:
+        scope.append(
+            "created_at >= COALESCE((SELECT fresh_since FROM memory.memory_modes"
+            " WHERE personality_id = :pid AND user_id = :fresh_uid), '-infinity')"
+        )
+    where = " AND ".join(scope)
+    pools = []
+    if nearest:
+        pools.append(
+            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+            " ORDER BY embedding <=> CAST(:vec AS vector) LIMIT :nk)"
+        )
+    if matching:
+        pools.append(
+            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+            " AND search_text @@ to_tsquery('english', :tsq)"
+            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC LIMIT :kk)"
+        )
+    sql = (
+        f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
+        f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
+    )
+    return sa.text(sql)
 
 
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
@@ -376,6 +422,59 @@ class PostgresMemoryStore:
         )
         async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+        return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
+
+    async def candidates(
+        self,
+        personality_id: str,
+        user_ids: Sequence[str],
+        words: Sequence[str],
+        embedding: Vector,
+        *,
+        nearest_k: int,
+        keyword_k: int,
+        created_before: datetime | None = None,
+        created_since: datetime | None = None,
+        fresh_for: str = "",
+    ) -> list[Hit]:
+        """A search's candidates in one statement: the `nearest_k` closest memories of the
+        scope (as `nearest`) and its `keyword_k` best full-text matches for any of `words`
+        (as `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is
+        not read. With `fresh_for` (a user id) the user's fresh point, if set, also bounds
+        the window (read in the same statement, not by a `mode` call first)."""
+        nearest = nearest_k > 0
+        matching = keyword_k > 0 and bool(words)
+        if not (nearest or matching):
+            return []
+        params: dict[str, Any] = {
+            "pid": personality_id,
+            "uids": list(user_ids),
+            "vec": _vector_text(embedding),
+        }
+        if nearest:
+            params["nk"] = nearest_k
+        if matching:
+            params |= {"kk": keyword_k, "tsq": " | ".join(words)}
+        if created_before is not None:
+            params["before"] = created_before
+        if created_since is not None:
+            params["since"] = created_since
+        if fresh_for:
+            params["fresh_uid"] = fresh_for
+        stmt = _candidates_sql(
+            nearest=nearest,
+            matching=matching,
+            before=created_before is not None,
+            since=created_since is not None,
+            fresh=bool(fresh_for),
+        )
+        if nearest_k <= self._ef_search:  # the session's settings do
+            async with self._auto.connect() as conn:
+                rows = (await conn.execute(stmt, params)).all()
+        else:
+            async with self._engine.begin() as conn:
+                await _iterative_scan(conn, nearest_k)
+                rows = (await conn.execute(stmt, params)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
