@@ -240,7 +240,7 @@ async def floor(database_url: str, provider_url: str, embedder: Embedder) -> Asy
     turn_store = PostgresTurnStore(engines[1])
     memory_store = PostgresMemoryStore(engines[1])
     longterm = LongTermMemory(memory_store, embedder)
-    formation = Formation(memory_store, turn_store, longterm)
+    formation = Formation(memory_store, longterm)
     history = History(turn_store)
     vault = DirectKeyVault(
         KeyVault(PostgresKeyStore(engines[2]), _ring(), caller=lambda: "inference")

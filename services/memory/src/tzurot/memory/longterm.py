@@ -9,11 +9,13 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import structlog
@@ -30,7 +32,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Embedder, Vector
-from tzurot.memory.memory_store import FormedRow, PostgresMemoryStore
+from tzurot.memory.memory_store import FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
@@ -130,6 +132,10 @@ def check_unit(field_name: str, value: float, *, default: float) -> float:
     if not 0 < value <= 1:
         raise InvalidArgument(field_name, f"{field_name} must be between 0 and 1")
     return value
+
+
+class LeaseLost(Exception):
+    """The formation outbox's lease ran out and another worker took the jobs."""
 
 
 class LongTermMemory:
@@ -373,6 +379,9 @@ class LongTermMemory:
         self,
         exchanges: Sequence[Sequence[StoredTurn]],
         preceding: Mapping[str, StoredTurn] | None = None,
+        *,
+        claim: OutboxClaim | None = None,
+        after: asyncio.Future[Any] | None = None,
     ) -> int:
         """Memories from delivered exchanges: one per turn with enough to remember.
 
@@ -381,16 +390,25 @@ class LongTermMemory:
         none again. Incognito is decided when the exchange is stored (an exchange made while
         incognito never reaches formation), not now: turning incognito on later does not
         lose what was said before it.
+
+        With the formation worker's `claim` (which read what is formed already), the writes
+        end the claim's jobs in the same statement; if its lease was lost, nothing is
+        written and LeaseLost is raised. With `after` (the formation worker's previous
+        batch), the texts are embedded at once and the stored neighbours read only once
+        `after` is done, however it ended.
         """
         pending = [
             (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
             for turns in exchanges
             if turns
         ]
-        formed: set[str] = set()
-        for scope in {scope for scope, _turns in pending}:
-            ids = [turn.id for s, turns in pending if s == scope for turn in turns]
-            formed |= await self._store.formed_turns(scope, ids)
+        if claim is not None:
+            formed = set(claim.formed)
+        else:
+            formed = set()
+            for scope in {scope for scope, _turns in pending}:
+                ids = [turn.id for s, turns in pending if s == scope for turn in turns]
+                formed |= await self._store.formed_turns(scope, ids)
         before = preceding or {}
         chosen = [
             (scope, turn, _memory_text(turn, body), _context(turns, i, before.get(turn.job_id)))
@@ -399,32 +417,46 @@ class LongTermMemory:
             for i, turn in enumerate(turns)
             if len(body := _memory_body(turn)) >= self.tuning.min_formation_chars
         ]
-        if not chosen:
+        vectors = (
+            await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
+            if chosen
+            else []
+        )
+        if not chosen and claim is None:
             return 0
-        vectors = await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
+        if after is not None:
+            await asyncio.wait([after])
         await self._store_formed(
             [
                 (scope, turn, text, context, vector)
                 for (scope, turn, text, context), vector in zip(chosen, vectors, strict=True)
-            ]
+            ],
+            claim,
         )
         return len(chosen)
 
     async def _store_formed(
-        self, items: Sequence[tuple[MemoryScope, StoredTurn, str, str, Vector]]
+        self,
+        items: Sequence[tuple[MemoryScope, StoredTurn, str, str, Vector]],
+        claim: OutboxClaim | None = None,
     ) -> None:
-        """`_store_one` for each item in order, in a fixed number of statements.
+        """`_store_one` for each item in order, in two statements for the whole batch,
+        whatever its scopes.
 
         The store's neighbours of every item are read in one statement; the items are then
-        decided in order in Python, each also seeing the batch's earlier new memories (what
-        `_store_one` one by one would have read back), so merges and links come out as
-        before. Then one insert, one link upsert, and one merge per absorbing memory.
+        decided in order in Python, each also seeing the batch's earlier new memories of
+        its scope (what `_store_one` one by one would have read back), so merges and links
+        come out as before. Then one statement writes the new memories, every merge (one
+        per absorbing memory, any scope), the links, and ends the claim.
         """
         t = self.tuning
         near_all = await self._store.nearest_many(
             [(scope, vector) for scope, _turn, _text, _context, vector in items], 10
         )
         new: list[FormedRow] = []
+        new_index: dict[str, int] = {}
+        # The batch's new memories of each scope, as rows of one matrix (cosines at once).
+        by_scope: dict[MemoryScope, _NewOfScope] = {}
         merges: dict[str, tuple[list[str], float]] = {}
         links: list[tuple[str, str]] = []
         for (scope, turn, text, context, vector), stored_near in zip(items, near_all, strict=True):
@@ -432,22 +464,23 @@ class LongTermMemory:
             near: list[tuple[str, float, str, FormedRow | None]] = [
                 (hit.memory.id, hit.cosine, hit.memory.sector, None) for hit in stored_near
             ]
+            as_array = np.asarray(vector, dtype=np.float32)
+            of_scope = by_scope.setdefault(scope, _NewOfScope(len(as_array)))
             near += [
-                (row.id, _cosine(vector, row.vector), row.sector, row)
-                for row in new
-                if row.scope == scope
+                (new[i].id, cosine, new[i].sector, new[i])
+                for i, cosine in of_scope.cosines(as_array)
             ]
             near = sorted(near, key=lambda n: -n[1])[:10]
             if near and near[0][1] >= t.merge_similarity:
                 target_id, _cos, _sector, target_row = near[0]
                 if target_row is not None:  # a memory of this batch absorbs it
-                    index = new.index(target_row)
+                    index = new_index[target_row.id]
                     new[index] = replace(
-                        target_row,
+                        new[index],
                         source_turn_ids=tuple(
-                            dict.fromkeys([*target_row.source_turn_ids, turn.id])
+                            dict.fromkeys([*new[index].source_turn_ids, turn.id])
                         ),
-                        salience=min(1.0, max(target_row.salience, t.initial_salience)),
+                        salience=min(1.0, max(new[index].salience, t.initial_salience)),
                         accessed_at=_now(),
                     )
                 else:
@@ -466,16 +499,16 @@ class LongTermMemory:
                 created_at=turn.created_at,
                 context=context,
             )
+            new_index[row.id] = len(new)
+            of_scope.add(len(new), as_array)
             new.append(row)
             links += [
                 (row.id, other_id)
                 for other_id, cosine, other_sector, _row in near
                 if cosine >= t.link_similarity and other_sector == sector
             ]
-        await self._store.insert_formed(new)
-        await self._store.link(links, t.link_weight)
-        for target_id, (turn_ids, salience) in merges.items():
-            await self._store.merge(target_id, turn_ids, salience)
+        if not await self._store.write_formed(new, merges, links, t.link_weight, claim):
+            raise LeaseLost("another worker leased these jobs again; it forms them")
 
     # Maintenance and privacy.
 
@@ -575,6 +608,28 @@ class LongTermMemory:
         return until is not None and until > _now()
 
 
+class _NewOfScope:
+    """A batch's new memories of one scope: their indexes and vectors (one matrix)."""
+
+    def __init__(self, dimensions: int) -> None:
+        self._matrix = np.empty((8, dimensions), dtype=np.float32)
+        self._indexes: list[int] = []
+
+    def cosines(self, vector: np.ndarray) -> list[tuple[int, float]]:
+        """(index, cosine) of each, for a unit vector."""
+        if not self._indexes:
+            return []
+        found = self._matrix[: len(self._indexes)] @ vector
+        return list(zip(self._indexes, found.tolist(), strict=True))
+
+    def add(self, index: int, vector: np.ndarray) -> None:
+        count = len(self._indexes)
+        if count == len(self._matrix):
+            self._matrix = np.concatenate([self._matrix, np.empty_like(self._matrix)])
+        self._matrix[count] = vector
+        self._indexes.append(index)
+
+
 def _memory_body(turn: StoredTurn) -> str:
     """What a turn said: its content and its attachments' descriptions."""
     parts = [turn.content.strip()]
@@ -604,11 +659,6 @@ def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | No
 def _memory_text(turn: StoredTurn, body: str) -> str:
     speaker = turn.author_name or turn.role.value
     return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]
-
-
-def _cosine(a: Vector, b: Vector) -> float:
-    """Cosine of two unit vectors."""
-    return float(np.dot(a, b))
 
 
 def _with_score(memory: StoredMemory, score: float) -> StoredMemory:
