@@ -13,13 +13,32 @@ from typing import TypeVar
 import discord
 import grpc
 
+from tzurot.bot.config import BotSettings
+from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import TzurotError, from_rpc_error
 from tzurot.runtime.retry import retry_idempotent
+from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 T = TypeVar("T")
+
+
+def gateway_channel(settings: BotSettings) -> grpc.aio.Channel:
+    """The bot's channel to the gateway. Every call on it waits for the connection (within
+    its deadline) rather than failing UNAVAILABLE while the channel is still connecting or in
+    reconnect backoff: a message that arrives as the bot starts, or while the gateway
+    restarts, is answered once the gateway is there. Nothing is sent twice by waiting, and
+    what would be resent by hand is idempotent (Generate by its idempotency key,
+    ConfirmDelivery by its job)."""
+    return secure_channel(
+        settings.gateway_addr,
+        load_tls(settings.tls_dir),
+        server_identity="gateway",
+        default_timeout=settings.default_deadline_seconds,
+        wait_for_ready=True,
+    )
 
 
 def unimplemented(err: TzurotError) -> bool:
