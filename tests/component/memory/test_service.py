@@ -145,6 +145,45 @@ async def test_concurrent_duplicates_store_once(history: History, engine: AsyncE
     assert await count_rows(engine) == 2
 
 
+async def test_concurrent_duplicates_of_other_lengths_store_one_whole_exchange(
+    history: History, engine: AsyncEngine
+) -> None:
+    """StoreExchange is one statement; position 0 decides, so no call adds a turn to
+    another call's exchange."""
+    lengths = [2, 3, 1, 3, 2, 1]
+    results = await asyncio.gather(
+        *(
+            history.store_exchange(
+                "job-mixed",
+                CHANNEL,
+                PERSONA,
+                "user-a",
+                [NewTurn(role="user", content=f"turn {i} of {n}") for i in range(n)],
+            )
+            for n in lengths
+        )
+    )
+    (winner,) = [r for r in results if r.created]
+    assert all(r.turns == winner.turns for r in results)
+    assert await count_rows(engine) == len(winner.turns)
+
+
+async def test_a_job_whose_first_turn_was_deleted_is_not_stored_again(
+    history: History, engine: AsyncEngine
+) -> None:
+    first = await history.store_exchange(
+        "job-d", CHANNEL, PERSONA, "user-a", exchange_turns("q", "a")
+    )
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(turns_table).where(turns_table.c.id == first.turns[0].id))
+    again = await history.store_exchange(
+        "job-d", CHANNEL, PERSONA, "user-a", exchange_turns("q", "a")
+    )
+    assert again.created is False
+    assert again.turns == first.turns[1:]
+    assert await count_rows(engine) == 1
+
+
 async def test_a_failed_exchange_stores_nothing(history: History, engine: AsyncEngine) -> None:
     turns = [*exchange_turns("q", "a"), NewTurn(role="user", content="x" * 32_001)]
     with pytest.raises(InvalidArgument) as caught:

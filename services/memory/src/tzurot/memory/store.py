@@ -1,10 +1,11 @@
 """Memory's Postgres store (schema `memory`): conversation turns.
 
-Each method is one short transaction. An exchange is written with
-`INSERT … ON CONFLICT (job_id, position) DO NOTHING` and read back in the same
-transaction: a retried or concurrent duplicate call waits for the first writer, inserts
-nothing and returns what the first stored. Every turn of an exchange gets the
-transaction's `now()` as created_at, so `position` alone orders an exchange.
+Each method is one short transaction, most of them one statement. An exchange is written
+by one statement (`_STORE_EXCHANGE`: its turns with `INSERT … ON CONFLICT (job_id,
+position) DO NOTHING`, position 0 first, then its outbox rows): a retried or concurrent
+duplicate call waits for the first writer, inserts nothing and reads back what the first
+stored. Every turn of an exchange gets the statement's `now()` as created_at, so
+`position` alone orders an exchange.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import (
-    fact_outbox,
-    formation_outbox,
-    memory_modes,
-    memory_uses,
-    turns,
-)
+from tzurot.memory.tables import turns
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -92,13 +87,60 @@ def _conversation(channel_id: str, personality_id: str) -> sa.ColumnElement[bool
     return sa.and_(turns.c.channel_id == channel_id, turns.c.personality_id == personality_id)
 
 
-def _incognito_now(personality_id: str, user_id: str) -> sa.ColumnElement[bool]:
-    """The user is incognito with the personality at the transaction's time."""
-    return sa.exists().where(
-        memory_modes.c.personality_id == personality_id,
-        memory_modes.c.user_id == user_id,
-        memory_modes.c.incognito_until > sa.func.now(),
-    )
+_TURN_NAMES = ", ".join(column.name for column in _COLUMNS)
+_INSERTED = (
+    "job_id, position, channel_id, personality_id, user_id, role, author_id, author_name,"
+    " content, message_ids, attachments, created_at"
+)
+_NEW_TURN = (
+    "SELECT :job_id, position, :channel_id, :personality_id, :user_id, role, author_id,"
+    " author_name, content, message_ids, attachments, coalesce(:occurred_at, now())"
+    " FROM new_turns"
+)
+_STORE_EXCHANGE = sa.text(
+    # The turns arrive as one JSON array (a turn's message_ids and attachments are lists).
+    "WITH new_turns AS MATERIALIZED ("  # noqa: S608 - the names are ours; values are bound
+    " SELECT * FROM jsonb_to_recordset(:turns) AS x(position smallint, role text,"
+    "  author_id text, author_name text, content text, message_ids text[], attachments jsonb)"
+    # Position 0 first: a job stored before (or by a concurrent call, which this insert
+    # waits for on the unique index) conflicts here, and then no other turn is inserted,
+    # so an exchange is stored whole or not at all.
+    f"), first AS (INSERT INTO memory.turns ({_INSERTED})"
+    f" {_NEW_TURN} WHERE position = 0"
+    "  AND NOT EXISTS (SELECT 1 FROM memory.turns WHERE job_id = :job_id)"
+    f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
+    f"), rest AS (INSERT INTO memory.turns ({_INSERTED})"
+    f" {_NEW_TURN} WHERE position > 0 AND EXISTS (SELECT 1 FROM first)"
+    f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
+    "), stored AS (SELECT * FROM first UNION ALL SELECT * FROM rest"
+    "), created AS (SELECT count(*) = :n AS ok FROM stored"
+    # The memory mode is read in this statement: an exchange made while incognito gets
+    # no outbox row (nothing is ever formed or extracted from it), however the mode
+    # changes before the workers run. An imported history brings its own summaries.
+    "), incognito AS (SELECT EXISTS (SELECT 1 FROM memory.memory_modes"
+    "  WHERE personality_id = :personality_id AND user_id = :user_id"
+    "  AND incognito_until > now()) AS now"
+    # The outbox rows commit with the turns: a crash cannot lose the exchange's memories.
+    "), outbox AS (INSERT INTO memory.formation_outbox (job_id)"
+    " SELECT :job_id FROM created, incognito WHERE created.ok AND :form AND NOT incognito.now"
+    " ON CONFLICT (job_id) DO NOTHING"
+    "), facts AS (INSERT INTO memory.fact_outbox (job_id, personality_id, user_id)"
+    " SELECT :job_id, :personality_id, :user_id FROM created, incognito"
+    " WHERE created.ok AND :extract AND NOT incognito.now"
+    " ON CONFLICT (job_id) DO NOTHING"
+    "), uses AS (INSERT INTO memory.memory_uses (job_id, memory_ids)"
+    " SELECT :job_id, :used FROM created WHERE created.ok AND cardinality(:used) > 0"
+    " ON CONFLICT (job_id) DO NOTHING"
+    ") SELECT * FROM stored ORDER BY position"
+).bindparams(
+    sa.bindparam("turns", type_=JSONB),
+    sa.bindparam("occurred_at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("used", type_=ARRAY(UUID(as_uuid=True))),
+    sa.bindparam("n", type_=sa.Integer),
+    sa.bindparam("form", type_=sa.Boolean),
+    sa.bindparam("extract", type_=sa.Boolean),
+)
+"""StoreExchange in one statement: the turns, whole or not at all, and their outbox rows."""
 
 
 class PostgresTurnStore:
@@ -110,83 +152,44 @@ class PostgresTurnStore:
         self._auto = autocommit(engine)
 
     async def store_exchange(self, exchange: Exchange) -> StoredExchange:
-        rows = [
-            {
-                "job_id": exchange.job_id,
-                "position": position,
-                "channel_id": exchange.channel_id,
-                "personality_id": exchange.personality_id,
-                "user_id": exchange.user_id,
-                "role": turn.role,
-                "author_id": turn.author_id,
-                "author_name": turn.author_name,
-                "content": turn.content,
-                "message_ids": list(turn.message_ids),
-                "attachments": [_attachment_json(a) for a in turn.attachments],
-            }
-            | ({} if exchange.occurred_at is None else {"created_at": exchange.occurred_at})
-            for position, turn in enumerate(exchange.turns)
-        ]
-        stmt = (
-            insert(turns)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[turns.c.job_id, turns.c.position])
-            .returning(turns.c.id)
-        )
-        read_back = (
-            sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id).order_by(turns.c.position)
-        )
-        async with self._engine.begin() as conn:
-            savepoint = await conn.begin_nested()
-            inserted = len((await conn.execute(stmt)).all())
-            created = inserted == len(rows)
-            if created:
-                await savepoint.commit()
-                # Long-term memories are formed from it later (formation.py); the outbox
-                # row commits with the turns, so a crash cannot lose the exchange's memories.
-                # The memory mode is read now, in this transaction: an exchange made while
-                # incognito gets no outbox row (nothing is ever formed from it), however
-                # the mode changes before the worker runs. An imported history brings its
-                # own summaries: nothing is formed from it either.
-                await conn.execute(
-                    insert(formation_outbox)
-                    .from_select(
-                        ["job_id"],
-                        sa.select(sa.literal(exchange.job_id)).where(
-                            sa.false()
-                            if exchange.imported
-                            else ~_incognito_now(exchange.personality_id, exchange.user_id)
-                        ),
-                    )
-                    .on_conflict_do_nothing(index_elements=[formation_outbox.c.job_id])
-                )
-                if exchange.extract_facts and exchange.user_id:
-                    await conn.execute(
-                        insert(fact_outbox)
-                        .from_select(
-                            ["job_id", "personality_id", "user_id"],
-                            sa.select(
-                                sa.literal(exchange.job_id),
-                                sa.literal(exchange.personality_id),
-                                sa.literal(exchange.user_id),
-                            ).where(~_incognito_now(exchange.personality_id, exchange.user_id)),
-                        )
-                        .on_conflict_do_nothing(index_elements=[fact_outbox.c.job_id])
-                    )
-                if exchange.used_memory_ids:
-                    await conn.execute(
-                        insert(memory_uses)
-                        .values(
-                            job_id=exchange.job_id,
-                            memory_ids=[uuid.UUID(i) for i in exchange.used_memory_ids],
-                        )
-                        .on_conflict_do_nothing(index_elements=[memory_uses.c.job_id])
-                    )
-            else:
-                # The job was stored before (possibly with other turns): keep only that.
-                await savepoint.rollback()
+        """Stores the exchange, its outbox rows and its uses in one statement (one round trip).
+
+        A repeated job stores nothing and reads back what the first call stored (a second
+        statement, on that path only: the first statement's snapshot predates a concurrent
+        writer it waited for).
+        """
+        params = {
+            "job_id": exchange.job_id,
+            "channel_id": exchange.channel_id,
+            "personality_id": exchange.personality_id,
+            "user_id": exchange.user_id,
+            "turns": [
+                {
+                    "position": position,
+                    "role": turn.role,
+                    "author_id": turn.author_id,
+                    "author_name": turn.author_name,
+                    "content": turn.content,
+                    "message_ids": list(turn.message_ids),
+                    "attachments": [_attachment_json(a) for a in turn.attachments],
+                }
+                for position, turn in enumerate(exchange.turns)
+            ],
+            "occurred_at": exchange.occurred_at,
+            "n": len(exchange.turns),
+            "form": not exchange.imported,
+            "extract": exchange.extract_facts and bool(exchange.user_id),
+            "used": [uuid.UUID(i) for i in exchange.used_memory_ids],
+        }
+        async with self._auto.connect() as conn:
+            stored = [_turn(row) for row in await conn.execute(_STORE_EXCHANGE, params)]
+            if len(stored) == len(exchange.turns):
+                return StoredExchange(turns=stored, created=True)
+            # The job was stored before (possibly with other turns): keep only that.
+            read_back = sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id)
+            read_back = read_back.order_by(turns.c.position)
             stored = [_turn(row) for row in await conn.execute(read_back)]
-        return StoredExchange(turns=stored, created=created)
+        return StoredExchange(turns=stored, created=False)
 
     async def history(
         self,
