@@ -70,7 +70,9 @@ async def bench_env(users: int) -> AsyncIterator[BenchEnv]:
         async with echo_mesh(database_url, Path(tmp), gateway=UNREACHABLE_LIMITS) as harness:
             clock = ProviderClock()
             harness.provider.reply = clock
-            async with floor(database_url, harness.provider.base_url) as in_process:
+            assert harness.mesh.memory_app is not None
+            embedder = harness.mesh.memory_app.embedder  # one model in the process, both sides
+            async with floor(database_url, harness.provider.base_url, embedder) as in_process:
                 for n in range(users):
                     await harness.bot.SetWalletKey(
                         gw.SetWalletKeyRequest(

@@ -2,10 +2,13 @@
 
 Gateway's `Gateway` use-case runs on its real store, with small adapters in place of its
 gRPC clients that call inference's `Inference`, memory's `History` and keyvault's `KeyVault`
-directly. The adapters still convert through the services' own proto converters (what the
-servicers do), so the floor differs from the mesh only by transport: no serialization, no
-HTTP/2, no TLS, no interceptors, no second process hop. Postgres and the fake provider's
-HTTP are the same for both.
+directly. Memory's long-term memory is the real one too: inference queries `LongTermMemory`
+(the same embedder instance as the mesh's memory, so one model is loaded) and each stored
+exchange wakes the floor's own `Formation` worker, as StoreExchange does in memory. The
+adapters still convert through the services' own proto converters (what the servicers and
+clients do), so the floor differs from the mesh only by transport: no serialization, no
+HTTP/2, no TLS, no interceptors, no access logs, no second process hop. Postgres and the fake
+provider's HTTP are the same for both.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import SecretStr
 
@@ -31,6 +35,7 @@ from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.wallet import Wallet
 from tzurot.inference import convert as inf_convert
 from tzurot.inference.domain import HistoryTurn as InferenceTurn
+from tzurot.inference.domain import MemoryItem
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
@@ -41,10 +46,15 @@ from tzurot.keyvault.masterkey import parse_master_key_ring
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
 from tzurot.memory import convert as mem_convert
+from tzurot.memory.embedding import Embedder
+from tzurot.memory.formation import Formation
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.runtime.errors import NotFound
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import memory_pb2 as mem
 
 UNREACHABLE_BUCKET = BucketPolicy(capacity=10**9, refill_per_second=10**9)
 """The mesh's rate limits in bench/env.py: checked on every turn, never refusing."""
@@ -70,10 +80,12 @@ class DirectInference:
 
 
 class DirectMemory:
-    """Gateway's Memory port, calling memory's History use-case in this process."""
+    """Gateway's Memory port, calling memory's History use-case in this process; a new
+    exchange wakes the formation worker, as memory's StoreExchange does."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, formation: Formation | None = None) -> None:
         self._history = history
+        self._formation = formation
 
     async def store_exchange(
         self,
@@ -86,7 +98,7 @@ class DirectMemory:
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
     ) -> None:
-        await self._history.store_exchange(
+        stored = await self._history.store_exchange(
             job_id,
             conversation_id,
             personality_id,
@@ -103,6 +115,9 @@ class DirectMemory:
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
         )
+        if stored.created and self._formation is not None:
+            self._formation.kick()
+        mem_convert.turns(stored.turns)  # what the servicer answers
 
     async def consolidate(self) -> None:
         """Consolidation by activity is off in the floor (consolidate_every is 0)."""
@@ -120,6 +135,45 @@ class DirectHistory:
         stored = await self._history.get_history(channel_id, personality_id, limit)
         turns = (inf_convert.history_turn(turn) for turn in mem_convert.turns(stored))
         return [turn for turn in turns if turn is not None]
+
+
+class DirectMemories:
+    """Inference's MemorySource: memory's LongTermMemory.query in this process, through the
+    request and answer messages QueryMemories carries."""
+
+    def __init__(self, longterm: LongTermMemory) -> None:
+        self._longterm = longterm
+
+    async def relevant_memories(
+        self,
+        *,
+        personality_id: str,
+        user_id: str,
+        query: str,
+        limit: int,
+        threshold: float,
+        exclude_after: datetime | None,
+    ) -> list[MemoryItem]:
+        request = mem.QueryMemoriesRequest(
+            personality_id=personality_id,
+            user_id=user_id,
+            query=query,
+            limit=limit,
+            threshold=threshold,
+        )
+        if exclude_after is not None:
+            request.exclude_after.FromDatetime(exclude_after)
+        found = await self._longterm.query(
+            request.personality_id,
+            request.user_id,
+            request.query,
+            limit=request.limit,
+            threshold=request.threshold,
+            no_threshold=request.no_threshold,
+            exclude_after=mem_convert.optional_datetime(request, "exclude_after"),
+        )
+        reply = mem.QueryMemoriesResponse(memories=[mem_convert.memory(m) for m in found])
+        return [inf_convert.memory_item(memory) for memory in reply.memories]
 
 
 class DirectKeyVault:
@@ -178,11 +232,16 @@ def _ring() -> MasterKeyRing:
 
 
 @asynccontextmanager
-async def floor(database_url: str, provider_url: str) -> AsyncIterator[Floor]:
-    """The floor over a migrated database (its own engines, as each service has its own)."""
+async def floor(database_url: str, provider_url: str, embedder: Embedder) -> AsyncIterator[Floor]:
+    """The floor over a migrated database (its own engines, as each service has its own),
+    with long-term memory on `embedder` (loaded)."""
     engines = [create_engine(database_url) for _ in range(3)]
     llm = LlmClient(max_retries=1, timeout_seconds=120.0)
-    history = History(PostgresTurnStore(engines[1]))
+    turn_store = PostgresTurnStore(engines[1])
+    memory_store = PostgresMemoryStore(engines[1])
+    longterm = LongTermMemory(memory_store, embedder)
+    formation = Formation(memory_store, longterm)
+    history = History(turn_store)
     vault = DirectKeyVault(
         KeyVault(PostgresKeyStore(engines[2]), _ring(), caller=lambda: "inference")
     )
@@ -192,12 +251,13 @@ async def floor(database_url: str, provider_url: str) -> AsyncIterator[Floor]:
         history=DirectHistory(history),
         llm=llm,
         history_limit=30,
+        memories=DirectMemories(longterm),
     )
     store = GatewayStore(engines[0])
     gateway = Gateway(
         store=store,
         inference=DirectInference(inference),
-        memory=DirectMemory(history),
+        memory=DirectMemory(history, formation),
         keyvault=vault,
         limits=GatewayLimits(
             max_message_chars=16_000,
@@ -209,9 +269,11 @@ async def floor(database_url: str, provider_url: str) -> AsyncIterator[Floor]:
         ),
     )
     wallet = Wallet(users=gateway, checker=DirectInference(inference), keyvault=vault)
+    formation.start()
     try:
         yield Floor(gateway, wallet)
     finally:
+        await formation.stop()
         await llm.aclose()
         for engine in engines:
             await engine.dispose()

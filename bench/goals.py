@@ -52,7 +52,7 @@ async def formation_rate(exchanges: int) -> float:
             memory_store = PostgresMemoryStore(engine)
             turn_store = PostgresTurnStore(engine)
             history = History(turn_store)
-            formation = Formation(memory_store, turn_store, LongTermMemory(memory_store, embedder))
+            formation = Formation(memory_store, LongTermMemory(memory_store, embedder))
             for n in range(exchanges):
                 topic = _TOPICS[n % len(_TOPICS)]
                 await history.store_exchange(

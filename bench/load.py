@@ -134,9 +134,15 @@ async def conversations(
 @dataclass
 class RateStep:
     target_per_s: float
-    achieved_per_s: float
+    offered_per_s: float
+    """Turns started per second over the step (the driver keeping its schedule)."""
+    completed_per_s: float
+    """Measured turns finished per second, from the first measured start to the last end."""
     timings: list[Timing] = field(default_factory=list)
+    """The measured turns (those scheduled after the warm-up)."""
     errors: int = 0
+    late_starts_ms: float = 0.0
+    """The latest a turn started after its scheduled time (the driver's own lag)."""
 
 
 async def at_rate(
@@ -147,28 +153,57 @@ async def at_rate(
     seconds: float,
     users: int,
     prefix: str,
+    warmup_seconds: float = 0.0,
 ) -> RateStep:
-    """Open loop: starts a turn every 1/rate seconds whatever the latency, for `seconds`."""
-    total = max(1, round(per_second * seconds))
+    """Open loop: starts a turn every 1/rate seconds whatever the latency, for
+    `warmup_seconds + seconds`; only turns scheduled after the warm-up are measured.
+
+    Arrivals follow the schedule (n / rate after the start), not the previous turn's end: a
+    turn that is late to start (the loop busy) starts as soon as it can, and its latency is
+    counted from its scheduled time, so a lagging driver cannot hide queueing (no
+    coordinated omission)."""
+    warm = round(per_second * warmup_seconds)
+    total = warm + max(1, round(per_second * seconds))
     loop = asyncio.get_running_loop()
     begin = loop.time()
     timings: list[Timing] = []
     errors = 0
+    late = 0.0
+    ends: list[float] = []
 
-    async def run(n: int) -> None:
+    async def run(n: int, scheduled: float) -> None:
         nonlocal errors
         try:
             user, channel = user_of(prefix, n % users), f"{prefix}-rate-{n % users}"
-            timings.append(await one_turn(chat, clock, user, channel))
+            timing = await one_turn(chat, clock, user, channel)
         except Exception:
-            errors += 1
+            if n >= warm:
+                errors += 1
+            return
+        if n >= warm:
+            lag_ms = (time.perf_counter() - timing.whole_ms / 1000 - scheduled) * 1000
+            timings.append(
+                Timing(
+                    whole_ms=timing.whole_ms + max(0.0, lag_ms),
+                    first_chunk_ms=timing.first_chunk_ms + max(0.0, lag_ms),
+                    provider_to_client_ms=timing.provider_to_client_ms,
+                )
+            )
+            ends.append(loop.time())
 
     tasks: list[asyncio.Task[None]] = []
+    offset = time.perf_counter() - loop.time()  # loop clock -> perf_counter
     for n in range(total):
-        delay = begin + n / per_second - loop.time()
+        due = begin + n / per_second
+        delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(run(n)))
+        late = max(late, loop.time() - due) if n >= warm else late
+        tasks.append(asyncio.create_task(run(n, due + offset)))
+    started_all = loop.time()
     await asyncio.gather(*tasks)
-    elapsed = loop.time() - begin
-    return RateStep(per_second, len(timings) / elapsed, timings, errors)
+    measured_start = begin + warm / per_second
+    measured = total - warm
+    offered = measured / max(started_all - measured_start, measured / per_second)
+    completed = len(timings) / max((max(ends) if ends else loop.time()) - measured_start, 1e-9)
+    return RateStep(per_second, offered, completed, timings, errors, late_starts_ms=late * 1000)

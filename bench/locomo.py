@@ -209,7 +209,7 @@ async def evaluate(
             turn_store = PostgresTurnStore(engine)
             history = History(turn_store)
             longterm = LongTermMemory(memory_store, embedder)
-            formation = Formation(memory_store, turn_store, longterm)
+            formation = Formation(memory_store, longterm)
             stored_exchanges = 0
             forming = 0.0
             for conversation in conversations:

@@ -1,6 +1,8 @@
-"""The formation worker on several replicas: outbox rows are claimed with
-`FOR UPDATE SKIP LOCKED`, so two workers never form one exchange, and a failing job is
-retried once per pass. Real Postgres; each "replica" has its own engine (connection pool).
+"""The formation worker on several replicas: outbox rows are leased (picked with
+`FOR UPDATE SKIP LOCKED`), so two workers never form one exchange, a worker whose lease
+was taken over writes nothing, and a failing job is retried once per pass. A batch of
+many scopes merges and links each scope apart. Real Postgres; each "replica" has its own
+engine (connection pool).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from tzurot.db.engine import create_engine
 from tzurot.memory.domain import Exchange, NewTurn, StoredTurn
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.formation import Formation
-from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.longterm import LeaseLost, LongTermMemory
+from tzurot.memory.memory_store import OutboxClaim, PostgresMemoryStore
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import formation_outbox, memories
 
@@ -39,13 +41,15 @@ class RecordingMemory(LongTermMemory):
         self,
         exchanges: Sequence[Sequence[StoredTurn]],
         preceding: Mapping[str, StoredTurn] | None = None,
+        *,
+        claim: OutboxClaim | None = None,
     ) -> int:
         jobs = [turns[0].job_id for turns in exchanges if turns]
         if self.fail_job in jobs:
             raise RuntimeError("embedder down")
         self.formed += jobs
         await asyncio.sleep(0.02)
-        return await super().form_many(exchanges, preceding)
+        return await super().form_many(exchanges, preceding, claim=claim)
 
 
 async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:
@@ -64,7 +68,7 @@ def replica(
 ) -> tuple[Formation, RecordingMemory]:
     store = PostgresMemoryStore(engine)
     longterm = RecordingMemory(store, embedder, **kwargs)
-    return Formation(store, PostgresTurnStore(engine), longterm, batch=batch), longterm
+    return Formation(store, longterm, batch=batch), longterm
 
 
 async def test_two_replicas_never_form_the_same_exchange(
@@ -132,7 +136,7 @@ async def test_a_batch_is_embedded_in_one_call_and_formed_once(
     counting = CountingEmbedder(embedder)
     store = PostgresMemoryStore(engine)
     turns = PostgresTurnStore(engine)
-    worker = Formation(store, turns, LongTermMemory(store, counting), batch=64)
+    worker = Formation(store, LongTermMemory(store, counting), batch=64)
     assert await worker.drain() == len(jobs)
     assert counting.calls == [len(jobs)]  # one call for the whole batch
     async with engine.connect() as conn:
@@ -141,3 +145,88 @@ async def test_a_batch_is_embedded_in_one_call_and_formed_once(
     by_job = await turns.jobs_turns(jobs)
     assert await LongTermMemory(store, counting).form_many(list(by_job.values())) == 0
     assert counting.calls == [len(jobs)]
+
+
+async def _store(engine: AsyncEngine, job_id: str, user: str, text: str) -> None:
+    await PostgresTurnStore(engine).store_exchange(
+        Exchange(job_id, f"chan-{user}", PERSONA, user, (NewTurn("user", text),))
+    )
+
+
+async def _memories_of(engine: AsyncEngine, user: str) -> list[tuple[str, list[str]]]:
+    stmt = sa.select(memories.c.text, memories.c.source_turn_ids).where(memories.c.user_id == user)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt.order_by(memories.c.text))).all()
+    return [(text, sorted(turn_ids)) for text, turn_ids in rows]
+
+
+async def _turn_ids(engine: AsyncEngine, *jobs: str) -> list[str]:
+    stored = await PostgresTurnStore(engine).jobs_turns(list(jobs))
+    return sorted(turn.id for job in jobs for turn in stored[job])
+
+
+class CountingStatements:
+    """Counts the SQL statements an engine sends."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1
+
+
+async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statements(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """Two users say the same things in one batch: each user's memories merge and link
+    only with their own, stored or new in the batch; the batch takes three statements."""
+    store = PostgresMemoryStore(engine)
+    worker = Formation(store, LongTermMemory(store, embedder), batch=64)
+    tea, stamps = "i drink green tea every single morning", "i collect vintage stamps from japan"
+    await _store(engine, "old-ann", "ann", tea)  # a stored memory to merge into, Ann's only
+    assert await worker.drain() == 1
+    for n, (user, text) in enumerate(
+        [("ann", tea), ("bob", tea), ("ann", stamps), ("bob", stamps), ("bob", stamps)]
+    ):
+        await _store(engine, f"new-{n}", user, text)
+    statements = CountingStatements(engine)
+    assert await worker.drain() == 5
+    assert statements.count == 3  # claim and reads, neighbours, every write
+    assert await _memories_of(engine, "ann") == [
+        (f"user: {stamps}", await _turn_ids(engine, "new-2")),
+        (f"user: {tea}", await _turn_ids(engine, "old-ann", "new-0")),  # merged into the stored
+    ]
+    assert await _memories_of(engine, "bob") == [
+        (f"user: {stamps}", await _turn_ids(engine, "new-3", "new-4")),  # merged in the batch
+        (f"user: {tea}", await _turn_ids(engine, "new-1")),  # not into Ann's
+    ]
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(formation_outbox)) == 0
+
+
+async def test_a_worker_whose_lease_was_taken_over_writes_nothing(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """A worker slower than its lease: another worker leases the jobs and forms them;
+    the first one's writes (and its end of the jobs) are refused as a whole."""
+    jobs = await store_exchanges(engine, 3)
+    store = PostgresMemoryStore(engine)
+    slow = await store.claim_formation(10, lease=60)
+    assert slow is not None
+    assert slow.job_ids == tuple(jobs)
+    assert await store.claim_formation(10, lease=60) is None  # leased: no one else takes them
+    async with engine.begin() as conn:  # the lease runs out
+        await conn.execute(
+            sa.update(formation_outbox).values(
+                claimed_until=sa.func.now() - sa.text("'1s'::interval")
+            )
+        )
+    other = Formation(store, LongTermMemory(store, embedder))
+    assert await other.drain() == 3
+    with pytest.raises(LeaseLost):
+        await LongTermMemory(store, embedder).form_many(
+            list(slow.turns.values()), slow.preceding, claim=slow
+        )
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(memories)) == 3

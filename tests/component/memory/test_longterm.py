@@ -416,7 +416,7 @@ async def test_outbox_survives_a_crash(engine: AsyncEngine, longterm: LongTermMe
     )
     store = PostgresMemoryStore(engine)
     assert await store.pending_jobs(10) == ["job-crash"]
-    assert await Formation(store, turns, longterm).drain() == 1
+    assert await Formation(store, longterm).drain() == 1
     assert await store.pending_jobs(10) == []
     assert (await store.stats(PERSONA, ALICE)).total == 1
 

@@ -17,7 +17,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "alembic_version",
     "turns",

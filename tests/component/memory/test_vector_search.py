@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tzurot.db.engine import create_engine
+from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.tables import memories
 
@@ -73,3 +74,83 @@ async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
 
 def _sql(stmt: sa.Select[tuple[object]], conn: object) -> str:
     return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
+
+
+async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> None:
+    """`candidates`: the k nearest and the k best full-text matches, each once, in the
+    scope and window only; the user's fresh point bounds it when asked."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from tzurot.memory.domain import MemoryMode
+
+    def unit(axis: int, other: int = -1, mix: float = 0.0) -> list[float]:
+        vector = [0.0] * 384
+        vector[axis] = 1.0 - mix
+        if other >= 0:
+            vector[other] = mix
+        return vector
+
+    old = datetime(2023, 5, 1, tzinfo=UTC)
+    new = datetime(2024, 5, 1, tzinfo=UTC)
+    rows = [
+        ("close", "Alice: the weather is grey", unit(0), new),
+        ("near", "Alice: a grey morning", unit(0, 1, 0.3), new),
+        ("far", "Alice: my dog Pixel ran off", unit(5), new),
+        ("old", "Alice: Pixel as a puppy", unit(0), old),
+    ]
+    engine = create_engine(memory_url)
+    try:
+        store = PostgresMemoryStore(engine)
+        ids = {}
+        for name, text, vector, when in rows:
+            memory = await store.insert(
+                MemoryScope("p", "alice"),
+                text=text,
+                embedding=vector,
+                sector="episodic",
+                salience=0.5,
+                created_at=when,
+            )
+            ids[memory.id] = name
+        await store.insert(
+            MemoryScope("p", "bob"),
+            text="Bob: Pixel",
+            embedding=unit(0),
+            sector="episodic",
+            salience=0.5,
+        )
+        statements: list[str] = []
+        event.listen(
+            engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        query = unit(0)
+
+        async def names(**kw: object) -> dict[str, float]:
+            hits = await store.candidates("p", ["alice", ""], ["pixel"], query, **kw)  # type: ignore[arg-type]
+            return {ids[h.memory.id]: round(h.cosine, 3) for h in hits}
+
+        found = await names(nearest_k=2, keyword_k=2)
+        # Two nearest (close, old) and the two full-text matches (far, old), old once.
+        assert set(found) == {"close", "old", "far"}
+        assert found["close"] == 1.0
+        assert found["far"] == 0.0
+        assert len(statements) == 1
+        assert set(await names(nearest_k=0, keyword_k=5)) == {"far", "old"}
+        assert set(await names(nearest_k=1, keyword_k=0)) <= {"close", "old"}
+        assert await names(nearest_k=0, keyword_k=0) == {}
+        assert set(await names(nearest_k=5, keyword_k=5, created_since=new)) == {
+            "close",
+            "near",
+            "far",
+        }
+        await store.set_mode("p", "alice", MemoryMode(None, new))
+        assert set(await names(nearest_k=5, keyword_k=5, fresh_for="alice")) == {
+            "close",
+            "near",
+            "far",
+        }
+        assert set(await names(nearest_k=5, keyword_k=5, created_before=new)) == {"old"}
+    finally:
+        await engine.dispose()

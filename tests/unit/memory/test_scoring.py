@@ -96,3 +96,17 @@ def test_weighted_overlap_favours_the_rare_query_word() -> None:
     assert scoring.keyword_overlap(query, {"pixel"}, weights) == pytest.approx(0.9)
     assert scoring.keyword_overlap(query, {"maya", "pixel", "dog"}, weights) == pytest.approx(1)
     assert scoring.keyword_overlap(set(), {"maya"}, weights) == 0.0
+
+
+def test_documents_are_counted_once_and_score_as_bm25() -> None:
+    text = "Caroline: I painted my dog Pixel, and Pixel liked the painting"
+    counted = scoring.document(text)
+    assert scoring.document(text) is counted  # cached: a memory's words are read once
+    assert counted.counts["pixel"] == 2
+    assert counted.counts["paint"] == 2  # "painted", "painting": Snowball stems
+    assert counted.length == sum(counted.counts.values())
+    texts = ["pixel dog", "pixel pixel dog", " ".join(["dog"] * 9 + ["pixel"]), "cat"]
+    lists = [scoring.token_list(t) for t in texts]
+    assert scoring.bm25_counted({"pixel", "absent"}, [scoring.document(t) for t in texts]) == (
+        pytest.approx(scoring.bm25({"pixel"}, lists))
+    )

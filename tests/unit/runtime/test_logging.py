@@ -134,3 +134,37 @@ def test_uncaught_exceptions_are_logged_redacted() -> None:
     assert "RuntimeError: token [REDACTED] password [REDACTED]" in str(events[1]["exception"])
     assert KEY not in result.stderr
     assert DB_PASSWORD not in result.stderr
+
+
+def test_bound_context_and_positional_arguments_are_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("gateway", level="INFO", fmt="json")
+    log = structlog.get_logger("tzurot.rpc")
+    with structlog.contextvars.bound_contextvars(request_id=f"req-{KEY}", caller="bot"):
+        log.info("rpc.served", code="OK")
+        log.warning("key %s refused", KEY)
+    events = json_lines(capsys.readouterr().err)
+    assert [e["event"] for e in events] == ["rpc.served", "key [REDACTED] refused"]
+    assert events[0]["request_id"] == "req-[REDACTED]"
+    assert {(e["logger"], e["service"], e["caller"]) for e in events} == {
+        ("tzurot.rpc", "gateway", "bot")
+    }
+    assert [e["level"] for e in events] == ["info", "warning"]
+    assert all(str(e["timestamp"]).endswith("Z") for e in events)
+
+
+def test_structlog_and_stdlib_lines_share_one_stream_in_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("memory", level="WARNING", fmt="json")
+    structlog.get_logger("tzurot.a").info("filtered out")
+    structlog.get_logger("tzurot.a").warning("first")
+    logging.getLogger("sqlalchemy").warning("second")
+    structlog.get_logger("tzurot.b").error("third")
+    events = json_lines(capsys.readouterr().err)
+    assert [(e["event"], e["logger"]) for e in events] == [
+        ("first", "tzurot.a"),
+        ("second", "sqlalchemy"),
+        ("third", "tzurot.b"),
+    ]

@@ -65,6 +65,7 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, *, rules: AccessRules, max_request_seconds: float) -> None:
         self._rules = rules
         self._max_request_seconds = max_request_seconds
+        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def intercept_service(
         self, continuation: _Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -72,7 +73,14 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return self._wrap(handler, handler_call_details.method)
+        method = handler_call_details.method
+        # The registered handler is the same object on every call: wrap it once.
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
     def _wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
@@ -128,12 +136,16 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
                     deadline = self._deadline(context)
                     responses = behavior(request, context)
                     try:
-                        while True:
-                            try:
-                                item = await _deadline_bounded(anext(responses), deadline)
-                            except StopAsyncIteration:
-                                break
-                            yield item  # outside the time cap: sending is gRPC's business
+                        if deadline is None:  # the client's deadline: gRPC enforces it
+                            async for item in responses:
+                                yield item
+                        else:
+                            while True:
+                                try:
+                                    item = await _deadline_bounded(anext(responses), deadline)
+                                except StopAsyncIteration:
+                                    break
+                                yield item  # outside the time cap: sending is gRPC's business
                     finally:
                         await responses.aclose()
                 except BaseException as exc:
@@ -195,14 +207,8 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
         code = call.code or grpc.StatusCode.OK
         seconds = time.perf_counter() - call.started
         emit = log.debug if service_of(call.method) in OPEN_SERVICES else log.info
-        emit(
-            "rpc.served",
-            method=call.method,
-            caller=call.caller,
-            request_id=call.request_id,
-            code=code.name,
-            duration_ms=round(seconds * 1000, 3),
-        )
+        # caller and request_id come from the contextvars `_bound` set.
+        emit("rpc.served", method=call.method, code=code.name, duration_ms=round(seconds * 1000, 3))
         observe_call(call.method, code, seconds)
 
 

@@ -1,10 +1,14 @@
 """One logging pipeline for structlog and the standard library, redacted before rendering.
 
 Everything (our structlog events and stdlib records from grpc, sqlalchemy, discord.py…)
-goes through the same `ProcessorFormatter`, so nothing reaches stderr without passing the
-redactor. Tracebacks are formatted to text first and redacted like any other value, and
-uncaught exceptions (main thread, other threads) are logged through the same pipeline
-instead of Python's default unredacted print to stderr.
+passes the same processors (context, level, logger name, time, service, stack and
+exception text, the redactor, the renderer), so nothing reaches stderr without passing the
+redactor. Our own events take structlog's native path (a level-filtering bound logger that
+writes the rendered line to stderr, no stdlib `LogRecord` in between: the access log writes
+one line per RPC); stdlib records go through a `ProcessorFormatter`. Both write under one
+lock, so lines never interleave. Tracebacks are formatted to text first and redacted like
+any other value, and uncaught exceptions (main thread, other threads) are logged through
+the same pipeline instead of Python's default unredacted print to stderr.
 """
 
 from __future__ import annotations
@@ -24,11 +28,18 @@ from tzurot.runtime.redaction import Redactor, redact
 __all__ = ["configure_logging", "redact"]
 
 
+_WRITE_LOCK = threading.RLock()
+"""Held while a line is written to stderr, by stdlib's handler and structlog's logger alike."""
+
+
 class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at emit time (so redirection keeps working)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def createLock(self) -> None:
+        self.lock = _WRITE_LOCK
 
     @property
     def stream(self) -> TextIO:
@@ -37,6 +48,26 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     @stream.setter
     def stream(self, value: TextIO) -> None:
         """Ignored: the stream is always the current stderr."""
+
+
+class _StderrLogger:
+    """structlog's logger: writes each rendered line to whatever `sys.stderr` is now."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # read by add_logger_name
+
+    def msg(self, line: str) -> None:
+        with _WRITE_LOCK:
+            stream = sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*args: object) -> _StderrLogger:
+    """structlog's logger factory: `get_logger(name)` names the logger (else "root")."""
+    return _StderrLogger(str(args[0]) if args else "root")
 
 
 def _add_service(service: str) -> Processor:
@@ -88,26 +119,18 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
     numeric_level = logging.getLevelNamesMapping().get(level.upper())
     if numeric_level is None:
         raise ValueError(f"unknown log level {level!r}")
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service(service),
-    ]
     json = _use_json(fmt)
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    redactor = Redactor(secrets)
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=_context(service),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            Redactor(secrets),
+            *_rendering(redactor),
             renderer,
         ],
     )
@@ -121,13 +144,36 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     structlog.configure(
+        # Our events: what the caller passed (and the contextvars) is redacted; the fields
+        # added after it (level, logger, timestamp, service) come from code, not from input.
         processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            *_rendering(redactor),
+            *_context(service)[1:],
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_stderr_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=False,
     )
+
+
+def _context(service: str) -> list[Processor]:
+    """What every event gets before rendering (structlog's and stdlib's alike); the
+    contextvars first."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service(service),
+    ]
+
+
+def _rendering(redactor: Redactor) -> list[Processor]:
+    """Stack and exception to text, then every value redacted."""
+    return [
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]

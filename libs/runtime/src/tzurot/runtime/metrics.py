@@ -9,8 +9,10 @@ services' own events. `start_metrics_server` serves `/metrics` over plain HTTP o
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -74,13 +76,26 @@ def _split(method: str) -> tuple[str, str]:
     return service, name
 
 
+@functools.lru_cache(maxsize=4096)
+def _call_metrics(method: str, code: grpc.StatusCode) -> tuple[Any, Any, Any]:
+    """The children of the RPC metrics for one method and code (looked up once: `labels()`
+    takes a lock and builds a key on every call)."""
+    service, name = _split(method)
+    refusals = (
+        RATE_LIMIT_REFUSALS.labels(service, name)
+        if code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        else None
+    )
+    return RPC_HANDLED.labels(service, name, code.name), RPC_SECONDS.labels(service, name), refusals
+
+
 def observe_call(method: str, code: grpc.StatusCode, seconds: float) -> None:
     """Counts one finished RPC and its duration; RESOURCE_EXHAUSTED also counts as a refusal."""
-    service, name = _split(method)
-    RPC_HANDLED.labels(service, name, code.name).inc()
-    RPC_SECONDS.labels(service, name).observe(seconds)
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        RATE_LIMIT_REFUSALS.labels(service, name).inc()
+    handled, duration, refusals = _call_metrics(method, code)
+    handled.inc()
+    duration.observe(seconds)
+    if refusals is not None:
+        refusals.inc()
 
 
 def record_job(outcome: str, reason: str = "") -> None:

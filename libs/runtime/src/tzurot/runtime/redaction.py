@@ -3,6 +3,9 @@
 Patterns: OpenAI-style `sk-…` (including OpenRouter `sk-or-v1-…` and Anthropic
 `sk-ant-…`), ElevenLabs `sk_…`, Google `AIza…`, `Bearer <token>` and Discord bot tokens.
 Exact known values (the service's own secrets) are replaced first, longest first.
+
+Every log line passes through here (each string value), so the common case is made cheap:
+one search for any credential shape decides whether the substitutions run at all.
 """
 
 from __future__ import annotations
@@ -25,40 +28,65 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Generic shapes need a word start so `task-…` or `risk_…` survive.
     (re.compile(rf"(?<![A-Za-z0-9])sk-{_KEY_CHARS}{{16,}}"), REDACTED),
     (re.compile(r"(?<![A-Za-z0-9])sk_[A-Za-z0-9]{20,}"), REDACTED),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"), rf"\1 {REDACTED}"),
+    (re.compile(r"\b((?i:bearer))\s+[A-Za-z0-9._~+/=\-]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"(?<![\w\-])[MNO][\w\-]{23,}\.[\w\-]{6,7}\.[\w\-]{27,}"), REDACTED),
 )
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with known secrets and credential-shaped substrings replaced."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+_ANY_SHAPE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _PATTERNS))
+"""Matches wherever any of the patterns would: text it does not match is left as it is."""
+
+
+def _known(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The secrets worth replacing, longest first (a secret inside another goes after it)."""
+    return tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True))
+
+
+def _redact(text: str, known: tuple[str, ...]) -> str:
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if _ANY_SHAPE.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with known secrets and credential-shaped substrings replaced."""
+    return _redact(text, _known(secrets))
 
 
 class Redactor:
     """A structlog processor redacting every value of the event dict, recursively."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = tuple(s for s in secrets if len(s) >= MIN_SECRET_CHARS)
+        self._secrets = _known(secrets)
 
     def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        return {key: self._scrub(value) for key, value in event.items()}
+        scrub = self._scrub
+        return {key: scrub(value) for key, value in event.items()}
 
     def _scrub(self, value: object) -> object:
+        kind = type(value)
+        if kind is str:  # most values: checked before any isinstance
+            return _redact(value, self._secrets)  # type: ignore[arg-type]  # a str
+        if value is None or kind is int or kind is float or kind is bool:
+            return value
+        return self._scrub_other(value)
+
+    def _scrub_other(self, value: object) -> object:
         if isinstance(value, str):
-            return redact(value, self._secrets)
-        if value is None or isinstance(value, bool | int | float):
+            return _redact(value, self._secrets)
+        if isinstance(value, int | float):
             return value
         if isinstance(value, Mapping):
             return {
-                (redact(k, self._secrets) if isinstance(k, str) else k): self._scrub(v)
+                (_redact(k, self._secrets) if isinstance(k, str) else k): self._scrub(v)
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
             return [self._scrub(item) for item in value]
         # Renderers would fall back to repr(); redact that instead of trusting the object.
-        return redact(repr(value), self._secrets)
+        return _redact(repr(value), self._secrets)

@@ -5,9 +5,14 @@ the outbox (woken by `kick()` after each new exchange, and every `poll_seconds` 
 a wake-up was missed or the process restarted), forms the memories, then deletes the
 row. A job that keeps failing is dropped after `max_attempts`, with an error log.
 
-Replicas share the outbox: jobs are claimed in batches with `SELECT … FOR UPDATE SKIP
-LOCKED` and their rows stay locked while they are formed, so two replicas never form one
-exchange; a batch's texts are embedded in one call.
+Replicas share the outbox: jobs are leased in batches (`claim_formation`: one statement
+picks free rows with `FOR UPDATE SKIP LOCKED`, leases them for `lease_seconds` and reads
+their turns, each exchange's preceding turn and what is formed already), so two replicas
+never form one exchange; a batch's texts are embedded in one call and its neighbours read
+in one statement (`nearest_many`); one more statement writes every new memory, merge and
+link of the batch, whatever its scopes, and deletes the outbox rows, only while the lease
+is still this worker's (`write_formed`): three statements a batch, no transaction held
+open. A worker that dies leaves its jobs leased until the lease runs out.
 """
 
 from __future__ import annotations
@@ -17,10 +22,8 @@ import contextlib
 
 import structlog
 
-from tzurot.memory.domain import StoredTurn
-from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.longterm import LeaseLost, LongTermMemory
 from tzurot.memory.memory_store import OutboxClaim, PostgresMemoryStore
-from tzurot.memory.store import PostgresTurnStore
 
 log = structlog.get_logger("tzurot.memory.formation")
 
@@ -29,15 +32,15 @@ class Formation:
     def __init__(
         self,
         memory_store: PostgresMemoryStore,
-        turn_store: PostgresTurnStore,
         longterm: LongTermMemory,
         *,
         poll_seconds: float = 30.0,
         max_attempts: int = 5,
-        batch: int = 64,
+        batch: int = 256,
+        lease_seconds: float = 60.0,
     ) -> None:
         self._memories = memory_store
-        self._turns = turn_store
+        self._lease = lease_seconds
         self._longterm = longterm
         self._poll = poll_seconds
         self._max_attempts = max_attempts
@@ -53,58 +56,51 @@ class Formation:
     async def drain(self) -> int:
         """Forms memories for every pending job; the number of jobs finished.
 
-        Jobs are claimed `batch` at a time (locked until formed) and formed together, so
-        their texts are embedded in one call. If a batch fails, its jobs are formed one by
-        one to find the culprit: only a job that fails alone counts an attempt, and it is
-        not claimed again in this pass (it is retried on the next wake-up).
+        Jobs are leased `batch` at a time and formed together: their texts embedded in one
+        call, their writes in one statement that also ends the lease. If a batch fails, its
+        jobs are formed one by one to find the culprit: only a job that fails alone counts
+        an attempt, and it is not claimed again in this pass (it is retried on the next
+        wake-up).
         """
         finished = 0
         failed: list[str] = []
         async with self._lock:
             while True:
-                async with self._memories.claim_jobs(self._batch, skip=failed) as claim:
-                    if claim is None:
-                        break
-                    by_job = await self._turns.jobs_turns(claim.job_ids)
-                    preceding = await self._preceding(by_job)
-                    try:
-                        formed = await self._longterm.form_many(list(by_job.values()), preceding)
-                        done = list(claim.job_ids)
-                    except Exception:
-                        log.warning("memory formation batch failed", jobs=len(claim.job_ids))
-                        formed, done = await self._one_by_one(claim, by_job, failed)
-                    await claim.finish(done)
-                    last = len(claim.job_ids) < self._batch
+                claim = await self._memories.claim_formation(
+                    self._batch, skip=failed, lease=self._lease
+                )
+                if claim is None:
+                    break
+                try:
+                    formed = await self._longterm.form_many(
+                        list(claim.turns.values()), claim.preceding, claim=claim
+                    )
+                    done = list(claim.job_ids)
+                except LeaseLost:
+                    log.warning("memory formation lease lost", jobs=len(claim.job_ids))
+                    formed, done = 0, []
+                except Exception:
+                    log.warning("memory formation batch failed", jobs=len(claim.job_ids))
+                    formed, done = await self._one_by_one(claim, failed)
                 log.info("memories formed", jobs=len(done), memories=formed)
                 finished += len(done)
-                if last:  # a short batch took every job there was: no empty claim after it
-                    break
+                if len(claim.job_ids) < self._batch:
+                    break  # a short batch took every job there was: no empty claim after it
         return finished
 
-    async def _preceding(self, by_job: dict[str, list[StoredTurn]]) -> dict[str, StoredTurn]:
-        """Each exchange's preceding turn in its conversation (its memories' context)."""
-        found = {}
-        for job_id, turns in by_job.items():
-            if not turns:
-                continue
-            first = turns[0]
-            earlier = await self._turns.history(
-                first.channel_id, first.personality_id, 1, before=first.created_at
-            )
-            if earlier:
-                found[job_id] = earlier[-1]
-        return found
-
-    async def _one_by_one(
-        self, claim: OutboxClaim, by_job: dict[str, list[StoredTurn]], failed: list[str]
-    ) -> tuple[int, list[str]]:
+    async def _one_by_one(self, claim: OutboxClaim, failed: list[str]) -> tuple[int, list[str]]:
         formed = 0
         done = []
-        for job_id, turns in by_job.items():
+        for job_id in claim.job_ids:
+            alone = claim.only(job_id)
             try:
-                formed += await self._longterm.form(turns)
+                formed += await self._longterm.form_many(
+                    [claim.turns[job_id]], claim.preceding, claim=alone
+                )
+            except LeaseLost:
+                continue
             except Exception:
-                dropped = await claim.fail(job_id, self._max_attempts)
+                dropped = await self._memories.release_failed(claim, job_id, self._max_attempts)
                 log.exception("memory formation failed", job_id=job_id, dropped=dropped)
                 failed.append(job_id)
                 continue

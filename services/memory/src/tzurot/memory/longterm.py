@@ -9,7 +9,6 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Embedder, Vector
-from tzurot.memory.memory_store import FormedRow, PostgresMemoryStore
+from tzurot.memory.memory_store import FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
@@ -133,6 +132,10 @@ def check_unit(field_name: str, value: float, *, default: float) -> float:
     return value
 
 
+class LeaseLost(Exception):
+    """The formation outbox's lease ran out and another worker took the jobs."""
+
+
 class LongTermMemory:
     def __init__(
         self, store: PostgresMemoryStore, embedder: Embedder, tuning: Tuning | None = None
@@ -169,14 +172,14 @@ class LongTermMemory:
         threshold = (
             0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
         )
-        # The mode's read overlaps the query's embedding.
-        mode, (vector,) = await asyncio.gather(
-            self._mode_or_default(personality_id, user_id), self._embedder.embed([query])
-        )
-        window = Window(since=mode.fresh_since, before=exclude_after)
+        (vector,) = await self._embedder.embed([query])
+        # The user's fresh point (fresh mode) is read by the candidates' statement itself.
+        window = Window(before=exclude_after)
         user_ids = [user_id, ""] if user_id else [""]
-        ranked = await self.rank(personality_id, user_ids, query, vector, window)
-        return [m for m in ranked if m.score >= threshold][:limit]
+        ranked = await self.rank(
+            personality_id, user_ids, query, vector, window, limit=limit, fresh_for=user_id
+        )
+        return [m for m in ranked if m.score >= threshold]
 
     async def rank(
         self,
@@ -185,81 +188,78 @@ class LongTermMemory:
         query: str,
         vector: Vector,
         window: Window,
+        *,
+        limit: int | None = None,
+        fresh_for: str = "",
     ) -> list[StoredMemory]:
-        """Every candidate by hybrid score, best first (no threshold, no side effects)."""
+        """The candidates by hybrid score, best first (no threshold, no side effects):
+        every one, or the best `limit`. With `fresh_for` (a user id), nothing from before
+        that user's fresh point (fresh mode) is a candidate."""
         t = self.tuning
-        # The two candidate pools are read concurrently (two pooled connections).
-        nearest, matching = await asyncio.gather(
-            self._store.nearest(
-                personality_id,
-                user_ids,
-                vector,
-                t.candidates,
-                created_before=window.before,
-                created_since=window.since,
-            )
-            if t.weights.similarity > 0
-            else _no_hits(),
-            self._store.keyword_search(
-                personality_id,
-                user_ids,
-                _tsquery_words(query),
-                vector,
-                t.candidates,
-                created_before=window.before,
-                created_since=window.since,
-            )
-            if t.weights.keywords > 0 or t.weights.bm25 > 0
-            else _no_hits(),
+        # Both candidate pools (nearest, full text) come in one statement.
+        found = await self._store.candidates(
+            personality_id,
+            user_ids,
+            _tsquery_words(query),
+            vector,
+            nearest_k=t.candidates if t.weights.similarity > 0 else 0,
+            keyword_k=t.candidates if t.weights.keywords > 0 or t.weights.bm25 > 0 else 0,
+            created_before=window.before,
+            created_since=window.since,
+            fresh_for=fresh_for,
         )
-        hits: dict[str, Hit] = {hit.memory.id: hit for hit in nearest}
-        for hit in matching:
-            hits.setdefault(hit.memory.id, hit)
+        hits: dict[str, Hit] = {hit.memory.id: hit for hit in found}
         if not hits:
             return []
         seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
         edges = await self._store.neighbours(seeds) if t.weights.waypoints > 0 else []
         scored = self._score(query, hits, edges)
-        if t.weights.waypoints > 0 and scored[0].score < t.expansion_below:
+        if t.weights.waypoints > 0 and scored[0][0] < t.expansion_below:
             # Weak best hit: follow the graph one hop from the seeds.
             new = sorted({dst for _src, dst, _w in edges if dst not in hits})
+            if fresh_for:
+                fresh = (await self._store.mode(personality_id, fresh_for)).fresh_since
+                since = max(filter(None, (window.since, fresh)), default=None)
+                window = replace(window, since=since)
             for hit in await self._store.fetch(new, vector):
                 memory = hit.memory
                 in_scope = memory.personality_id == personality_id and memory.user_id in user_ids
                 if in_scope and window.admits(memory):
                     hits[memory.id] = hit
             scored = self._score(query, hits, edges)
-        return scored
+        return [_with_score(memory, score) for score, memory in scored[:limit]]
 
     def _score(
         self, query: str, hits: dict[str, Hit], edges: Sequence[tuple[str, str, float]]
-    ) -> list[StoredMemory]:
+    ) -> list[tuple[float, StoredMemory]]:
+        """(score, memory) of every candidate, best first (ties by id)."""
         now = _now()
         query_tokens = scoring.tokens(query)
         incoming: dict[str, list[float]] = {}
         for _src, dst, weight in edges:
             incoming.setdefault(dst, []).append(weight)
-        # A memory is searched with its context (its turn's neighbours).
-        words = {
-            memory_id: scoring.token_list(f"{hit.memory.text}\n{hit.memory.context}")
-            for memory_id, hit in hits.items()
-        }
-        texts = {memory_id: set(found) for memory_id, found in words.items()}
+        # A memory is searched with its context (its turn's neighbours); its words are
+        # counted once per process (scoring.document caches them).
+        documents = [
+            scoring.document(f"{hit.memory.text}\n{hit.memory.context}") for hit in hits.values()
+        ]
         # Query words weigh by their rarity among the candidates (IDF).
-        weights = scoring.term_weights(query_tokens, list(texts.values()))
-        bm25 = dict(zip(words, scoring.bm25(query_tokens, list(words.values())), strict=True))
+        weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
+        bm25 = scoring.bm25_counted(query_tokens, documents)
+        w = self.tuning.weights.normalised()
         scored = []
-        for memory_id, hit in hits.items():
+        for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
             components = scoring.Components(
                 similarity=scoring.similarity(hit.cosine),
-                keywords=scoring.keyword_overlap(query_tokens, texts[memory_id], weights),
-                waypoints=scoring.waypoint_activation(incoming.get(memory_id, [])),
+                keywords=scoring.keyword_overlap(query_tokens, found.counts.keys(), weights),
+                waypoints=scoring.waypoint_activation(incoming.get(hit.memory.id, []))
+                if incoming
+                else 0.0,
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
-                bm25=bm25[memory_id],
+                bm25=bm25_score,
             )
-            score = scoring.hybrid(components, self.tuning.weights)
-            scored.append(_with_score(hit.memory, score))
-        scored.sort(key=lambda m: (-m.score, m.id))
+            scored.append((scoring.hybrid(components, w), hit.memory))
+        scored.sort(key=lambda pair: (-pair[0], pair[1].id))
         return scored
 
     async def reinforce_used(self) -> int:
@@ -376,6 +376,8 @@ class LongTermMemory:
         self,
         exchanges: Sequence[Sequence[StoredTurn]],
         preceding: Mapping[str, StoredTurn] | None = None,
+        *,
+        claim: OutboxClaim | None = None,
     ) -> int:
         """Memories from delivered exchanges: one per turn with enough to remember.
 
@@ -384,16 +386,23 @@ class LongTermMemory:
         none again. Incognito is decided when the exchange is stored (an exchange made while
         incognito never reaches formation), not now: turning incognito on later does not
         lose what was said before it.
+
+        With the formation worker's `claim` (which read what is formed already), the writes
+        end the claim's jobs in the same statement; if its lease was lost, nothing is
+        written and LeaseLost is raised.
         """
         pending = [
             (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
             for turns in exchanges
             if turns
         ]
-        formed: set[str] = set()
-        for scope in {scope for scope, _turns in pending}:
-            ids = [turn.id for s, turns in pending if s == scope for turn in turns]
-            formed |= await self._store.formed_turns(scope, ids)
+        if claim is not None:
+            formed = set(claim.formed)
+        else:
+            formed = set()
+            for scope in {scope for scope, _turns in pending}:
+                ids = [turn.id for s, turns in pending if s == scope for turn in turns]
+                formed |= await self._store.formed_turns(scope, ids)
         before = preceding or {}
         chosen = [
             (scope, turn, _memory_text(turn, body), _context(turns, i, before.get(turn.job_id)))
@@ -402,32 +411,44 @@ class LongTermMemory:
             for i, turn in enumerate(turns)
             if len(body := _memory_body(turn)) >= self.tuning.min_formation_chars
         ]
-        if not chosen:
+        vectors = (
+            await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
+            if chosen
+            else []
+        )
+        if not chosen and claim is None:
             return 0
-        vectors = await self._embedder.embed([text for _scope, _turn, text, _ctx in chosen])
         await self._store_formed(
             [
                 (scope, turn, text, context, vector)
                 for (scope, turn, text, context), vector in zip(chosen, vectors, strict=True)
-            ]
+            ],
+            claim,
         )
         return len(chosen)
 
     async def _store_formed(
-        self, items: Sequence[tuple[MemoryScope, StoredTurn, str, str, Vector]]
+        self,
+        items: Sequence[tuple[MemoryScope, StoredTurn, str, str, Vector]],
+        claim: OutboxClaim | None = None,
     ) -> None:
-        """`_store_one` for each item in order, in a fixed number of statements.
+        """`_store_one` for each item in order, in two statements for the whole batch,
+        whatever its scopes.
 
         The store's neighbours of every item are read in one statement; the items are then
-        decided in order in Python, each also seeing the batch's earlier new memories (what
-        `_store_one` one by one would have read back), so merges and links come out as
-        before. Then one insert, one link upsert, and one merge per absorbing memory.
+        decided in order in Python, each also seeing the batch's earlier new memories of
+        its scope (what `_store_one` one by one would have read back), so merges and links
+        come out as before. Then one statement writes the new memories, every merge (one
+        per absorbing memory, any scope), the links, and ends the claim.
         """
         t = self.tuning
         near_all = await self._store.nearest_many(
             [(scope, vector) for scope, _turn, _text, _context, vector in items], 10
         )
         new: list[FormedRow] = []
+        new_index: dict[str, int] = {}
+        # The batch's new memories of each scope, as rows of one matrix (cosines at once).
+        by_scope: dict[MemoryScope, _NewOfScope] = {}
         merges: dict[str, tuple[list[str], float]] = {}
         links: list[tuple[str, str]] = []
         for (scope, turn, text, context, vector), stored_near in zip(items, near_all, strict=True):
@@ -435,22 +456,23 @@ class LongTermMemory:
             near: list[tuple[str, float, str, FormedRow | None]] = [
                 (hit.memory.id, hit.cosine, hit.memory.sector, None) for hit in stored_near
             ]
+            as_array = np.asarray(vector, dtype=np.float32)
+            of_scope = by_scope.setdefault(scope, _NewOfScope(len(as_array)))
             near += [
-                (row.id, _cosine(vector, row.vector), row.sector, row)
-                for row in new
-                if row.scope == scope
+                (new[i].id, cosine, new[i].sector, new[i])
+                for i, cosine in of_scope.cosines(as_array)
             ]
             near = sorted(near, key=lambda n: -n[1])[:10]
             if near and near[0][1] >= t.merge_similarity:
                 target_id, _cos, _sector, target_row = near[0]
                 if target_row is not None:  # a memory of this batch absorbs it
-                    index = new.index(target_row)
+                    index = new_index[target_row.id]
                     new[index] = replace(
-                        target_row,
+                        new[index],
                         source_turn_ids=tuple(
-                            dict.fromkeys([*target_row.source_turn_ids, turn.id])
+                            dict.fromkeys([*new[index].source_turn_ids, turn.id])
                         ),
-                        salience=min(1.0, max(target_row.salience, t.initial_salience)),
+                        salience=min(1.0, max(new[index].salience, t.initial_salience)),
                         accessed_at=_now(),
                     )
                 else:
@@ -469,16 +491,16 @@ class LongTermMemory:
                 created_at=turn.created_at,
                 context=context,
             )
+            new_index[row.id] = len(new)
+            of_scope.add(len(new), as_array)
             new.append(row)
             links += [
                 (row.id, other_id)
                 for other_id, cosine, other_sector, _row in near
                 if cosine >= t.link_similarity and other_sector == sector
             ]
-        await self._store.insert_formed(new)
-        await self._store.link(links, t.link_weight)
-        for target_id, (turn_ids, salience) in merges.items():
-            await self._store.merge(target_id, turn_ids, salience)
+        if not await self._store.write_formed(new, merges, links, t.link_weight, claim):
+            raise LeaseLost("another worker leased these jobs again; it forms them")
 
     # Maintenance and privacy.
 
@@ -573,16 +595,31 @@ class LongTermMemory:
         check_id("user_id", user_id)
         return await self._store.mode(personality_id, user_id)
 
-    async def _mode_or_default(self, personality_id: str, user_id: str) -> MemoryMode:
-        return await self._store.mode(personality_id, user_id) if user_id else MemoryMode()
-
     async def _incognito(self, personality_id: str, user_id: str) -> bool:
         until = (await self._store.mode(personality_id, user_id)).incognito_until
         return until is not None and until > _now()
 
 
-async def _no_hits() -> list[Hit]:
-    return []
+class _NewOfScope:
+    """A batch's new memories of one scope: their indexes and vectors (one matrix)."""
+
+    def __init__(self, dimensions: int) -> None:
+        self._matrix = np.empty((8, dimensions), dtype=np.float32)
+        self._indexes: list[int] = []
+
+    def cosines(self, vector: np.ndarray) -> list[tuple[int, float]]:
+        """(index, cosine) of each, for a unit vector."""
+        if not self._indexes:
+            return []
+        found = self._matrix[: len(self._indexes)] @ vector
+        return list(zip(self._indexes, found.tolist(), strict=True))
+
+    def add(self, index: int, vector: np.ndarray) -> None:
+        count = len(self._indexes)
+        if count == len(self._matrix):
+            self._matrix = np.concatenate([self._matrix, np.empty_like(self._matrix)])
+        self._matrix[count] = vector
+        self._indexes.append(index)
 
 
 def _memory_body(turn: StoredTurn) -> str:
@@ -614,11 +651,6 @@ def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | No
 def _memory_text(turn: StoredTurn, body: str) -> str:
     speaker = turn.author_name or turn.role.value
     return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]
-
-
-def _cosine(a: Vector, b: Vector) -> float:
-    """Cosine of two unit vectors."""
-    return float(np.dot(a, b))
 
 
 def _with_score(memory: StoredMemory, score: float) -> StoredMemory:

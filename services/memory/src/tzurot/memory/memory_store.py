@@ -9,10 +9,10 @@ rate for the days since `decayed_at`.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,15 +20,24 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tzurot.db.engine import autocommit
-from tzurot.memory.domain import Hit, MemoryMode, MemoryScope, MemoryStats, StoredMemory
+from tzurot.memory.domain import (
+    Hit,
+    MemoryMode,
+    MemoryScope,
+    MemoryStats,
+    StoredMemory,
+    StoredTurn,
+)
 from tzurot.memory.embedding import Vector
 from tzurot.memory.sectors import DECAY_PER_DAY
+from tzurot.memory.store import stored_turn
 from tzurot.memory.tables import (
+    EMBEDDING_DIMENSIONS,
     formation_outbox,
     memories,
     memory_modes,
@@ -87,18 +96,162 @@ def _with_tags(extra: Sequence[str]) -> sa.ColumnElement[list[str]]:
 
 
 _COLUMN_NAMES = ", ".join(c.name for c in _COLUMNS)
+_DIMENSIONS = EMBEDDING_DIMENSIONS
+
+
+def _nth_vector(index: str) -> str:
+    """SQL for the `index`-th (1-based) vector of the flat `real[]` parameter :vecs."""
+    d = _DIMENSIONS
+    return f"CAST((CAST(:vecs AS real[]))[({index} - 1) * {d} + 1 : {index} * {d}] AS vector)"
+
+
 _NEAREST_MANY = sa.text(
-    "SELECT q.idx, m.*"  # noqa: S608 - the column names are the table's own; values are bound
-    " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]), CAST(:vecs AS text[]))"
-    " WITH ORDINALITY AS q(pid, uid, vec, idx)"
-    " CROSS JOIN LATERAL ("
-    f"  SELECT {_COLUMN_NAMES},"
-    "   embedding <=> CAST(q.vec AS vector) AS distance"
+    # Each query's vector is cut from the flat array once (a materialized CTE), not per
+    # row compared.
+    "WITH q AS MATERIALIZED (SELECT pid, uid, idx,"  # noqa: S608 - the names are our own
+    f" {_nth_vector('idx')} AS vec"
+    " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]))"
+    "  WITH ORDINALITY AS q(pid, uid, idx))"
+    " SELECT q.idx, m.* FROM q CROSS JOIN LATERAL ("
+    f"  SELECT {_COLUMN_NAMES}, embedding <=> q.vec AS distance"
     "  FROM memory.memories"
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
-    "  ORDER BY embedding <=> CAST(q.vec AS vector) LIMIT :k) AS m"
+    "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
-"""`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL)."""
+"""`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
+The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
+
+
+def _flat(vectors: Sequence[Vector]) -> list[float]:
+    return [float(x) for vector in vectors for x in vector]
+
+
+_EFFECTIVE_SALIENCE_SQL = (
+    "m.salience * exp(-(CASE m.sector "
+    + " ".join(
+        f"WHEN '{sector.value}' THEN {float(rate)!r}" for sector, rate in DECAY_PER_DAY.items()
+    )
+    + " ELSE 0.0 END) * extract(epoch FROM now() - m.decayed_at) / 86400.0)"
+)
+"""EFFECTIVE_SALIENCE of the row `m`, as SQL text."""
+
+_CLAIM = sa.text(
+    # Lease the oldest free rows (never formed by anyone now, or their lease ran out).
+    "WITH claimed AS (UPDATE memory.formation_outbox o"  # noqa: S608 - our names; values bound
+    " SET claimed_until = now() + make_interval(secs => :lease), claimed_by = :token"
+    " WHERE o.job_id IN (SELECT job_id FROM memory.formation_outbox"
+    "  WHERE (claimed_until IS NULL OR claimed_until < now()) AND job_id <> ALL(:skip)"
+    "  ORDER BY created_at, job_id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    " RETURNING o.job_id, o.created_at"
+    # Each exchange's first turn, whose preceding turn is its memories' context.
+    "), firsts AS (SELECT DISTINCT ON (t.job_id) t.job_id, t.channel_id, t.personality_id,"
+    "  t.created_at FROM memory.turns t JOIN claimed c ON c.job_id = t.job_id"
+    "  ORDER BY t.job_id, t.position"
+    # The claimed jobs with their turns (none: deleted since) and whether the turn's
+    # scope already holds a memory formed from it ...
+    ") SELECT c.job_id AS claimed_job, c.created_at AS claimed_at, false AS preceding,"
+    f" {', '.join('t.' + c.name for c in turns.c if c.name != 'user_id')}, t.user_id,"
+    " EXISTS (SELECT 1 FROM memory.memories m WHERE m.source_turn_ids @> ARRAY[t.id::text]"
+    "  AND m.personality_id = t.personality_id AND m.user_id = t.user_id) AS formed"
+    " FROM claimed c LEFT JOIN memory.turns t ON t.job_id = c.job_id"
+    # ... and the turn before each exchange in its conversation.
+    " UNION ALL SELECT f.job_id, NULL, true,"
+    f" {', '.join('p.' + c.name for c in turns.c if c.name != 'user_id')}, p.user_id, false"
+    " FROM firsts f CROSS JOIN LATERAL (SELECT * FROM memory.turns p"
+    "  WHERE p.channel_id = f.channel_id AND p.personality_id = f.personality_id"
+    "  AND p.created_at < f.created_at"
+    "  ORDER BY p.created_at DESC, p.job_id DESC, p.position DESC LIMIT 1) p"
+).bindparams(
+    sa.bindparam("token", type_=sa.Uuid),
+    sa.bindparam("skip", type_=ARRAY(sa.Text)),
+    sa.bindparam("lease", type_=sa.Float),
+    sa.bindparam("n", type_=sa.Integer),
+)
+"""A batch of the formation outbox, leased, with all formation reads of it: one statement."""
+
+_WRITE_FORMED = sa.text(
+    # Still ours? (Another replica may have taken rows whose lease ran out.) Locked, so
+    # no one takes them before this statement commits.
+    "WITH mine AS MATERIALIZED (SELECT job_id FROM memory.formation_outbox"  # noqa: S608
+    "  WHERE job_id = ANY(:jobs) AND claimed_by = :token FOR UPDATE"
+    "), ok AS (SELECT count(*) = cardinality(:jobs) AS ok FROM mine"
+    "), new AS (INSERT INTO memory.memories (id, personality_id, user_id, text, embedding,"
+    "  sector, salience, source_turn_ids, context, created_at, last_accessed_at, decayed_at)"
+    f" SELECT n.id, n.personality_id, n.user_id, n.text, {_nth_vector('n.i')}, n.sector,"
+    "  n.salience, n.source_turn_ids, n.context, coalesce(n.created_at, now()),"
+    "  coalesce(n.accessed_at, n.created_at, now()), coalesce(n.accessed_at, n.created_at, now())"
+    " FROM jsonb_to_recordset(:rows) AS n(i int, id uuid, personality_id text, user_id text,"
+    "  text text, sector text, salience float8, source_turn_ids text[], context text,"
+    "  created_at timestamptz, accessed_at timestamptz)"
+    " WHERE (SELECT ok FROM ok)"
+    # A near-duplicate arrived: the target absorbs its turns, salience and access (merge()).
+    "), merged AS (UPDATE memory.memories m SET"
+    "  source_turn_ids = ARRAY(SELECT DISTINCT unnest(m.source_turn_ids || u.turns)),"
+    f"  salience = least(1.0, greatest({_EFFECTIVE_SALIENCE_SQL}, u.salience)),"
+    "  last_accessed_at = now(), decayed_at = now()"
+    " FROM jsonb_to_recordset(:merges) AS u(id uuid, turns text[], salience float8)"
+    " WHERE m.id = u.id AND (SELECT ok FROM ok)"
+    # Edges in both directions, in a fixed order (concurrent upserts cannot deadlock).
+    "), linked AS (INSERT INTO memory.waypoints (src_id, dst_id, weight)"
+    " SELECT l.src, l.dst, :weight FROM unnest(CAST(:srcs AS uuid[]), CAST(:dsts AS uuid[]))"
+    "  AS l(src, dst) WHERE (SELECT ok FROM ok) ORDER BY l.src, l.dst"
+    " ON CONFLICT (src_id, dst_id) DO NOTHING"
+    "), done AS (DELETE FROM memory.formation_outbox"
+    " WHERE job_id IN (SELECT job_id FROM mine) AND (SELECT ok FROM ok)"
+    ") SELECT ok FROM ok"
+).bindparams(
+    sa.bindparam("jobs", type_=ARRAY(sa.Text)),
+    sa.bindparam("token", type_=sa.Uuid),
+    sa.bindparam("rows", type_=JSONB),
+    sa.bindparam("merges", type_=JSONB),
+    sa.bindparam("weight", type_=sa.Float),
+)
+"""Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
+
+
+def _vector_text(vector: Vector) -> str:
+    """pgvector's text form of `vector`, for CAST(:vec AS vector) in a text statement."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_sql(
+    *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
+) -> sa.TextClause:
+    """`candidates`' statement: text SQL (built once per shape), so a search spends no
+    time composing and compiling a query, and its rows skip the ORM types' processing."""
+    scope = [
+        "personality_id = :pid",
+        "user_id = ANY(CAST(:uids AS text[]))",
+        "superseded_by IS NULL",
+    ]
+    if before:
+        scope.append("created_at < :before")
+    if since:
+        scope.append("created_at >= :since")
+    if fresh:
+        scope.append(
+            "created_at >= COALESCE((SELECT fresh_since FROM memory.memory_modes"
+            " WHERE personality_id = :pid AND user_id = :fresh_uid), '-infinity')"
+        )
+    where = " AND ".join(scope)
+    pools = []
+    if nearest:
+        pools.append(
+            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+            " ORDER BY embedding <=> CAST(:vec AS vector) LIMIT :nk)"
+        )
+    if matching:
+        pools.append(
+            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+            " AND search_text @@ to_tsquery('english', :tsq)"
+            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC LIMIT :kk)"
+        )
+    sql = (
+        f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
+        f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
+    )
+    return sa.text(sql)
 
 
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
@@ -308,7 +461,7 @@ class PostgresMemoryStore:
         params = {
             "pids": [scope.personality_id for scope, _v in queries],
             "uids": [scope.user_id for scope, _v in queries],
-            "vecs": ["[" + ",".join(repr(float(x)) for x in v) + "]" for _s, v in queries],
+            "vecs": _flat([vector for _scope, vector in queries]),
             "k": k,
         }
         found: list[list[Hit]] = [[] for _ in queries]
@@ -316,37 +469,6 @@ class PostgresMemoryStore:
             for row in await conn.execute(_NEAREST_MANY, params):
                 found[int(row.idx) - 1].append(Hit(_memory(row), 1.0 - float(row.distance)))
         return [sorted(hits, key=lambda hit: -hit.cosine) for hits in found]
-
-    async def insert_formed(self, rows: Sequence[FormedRow]) -> None:
-        """Inserts formation's new memories (ids chosen by the caller) in one statement."""
-        if not rows:
-            return
-        values = [
-            {
-                "id": uuid.UUID(row.id),
-                "personality_id": row.scope.personality_id,
-                "user_id": row.scope.user_id,
-                "text": row.text,
-                "embedding": row.vector,
-                "sector": row.sector,
-                "salience": row.salience,
-                "source_turn_ids": list(row.source_turn_ids),
-                "tags": [],
-                "context": row.context,
-            }
-            | ({} if row.created_at is None else {"created_at": row.created_at})
-            | (
-                {}
-                if (accessed := row.accessed_at or row.created_at) is None
-                else {"last_accessed_at": accessed, "decayed_at": accessed}
-            )
-            for row in rows
-        ]
-        # Rows with and without created_at cannot share one VALUES list; at most two.
-        async with self._auto.begin() as conn:
-            for keys in {tuple(sorted(v)) for v in values}:
-                group = [v for v in values if tuple(sorted(v)) == keys]
-                await conn.execute(memories.insert().values(group))
 
     async def keyword_search(
         self,
@@ -376,6 +498,59 @@ class PostgresMemoryStore:
         )
         async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+        return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
+
+    async def candidates(
+        self,
+        personality_id: str,
+        user_ids: Sequence[str],
+        words: Sequence[str],
+        embedding: Vector,
+        *,
+        nearest_k: int,
+        keyword_k: int,
+        created_before: datetime | None = None,
+        created_since: datetime | None = None,
+        fresh_for: str = "",
+    ) -> list[Hit]:
+        """A search's candidates in one statement: the `nearest_k` closest memories of the
+        scope (as `nearest`) and its `keyword_k` best full-text matches for any of `words`
+        (as `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is
+        not read. With `fresh_for` (a user id) the user's fresh point, if set, also bounds
+        the window (read in the same statement, not by a `mode` call first)."""
+        nearest = nearest_k > 0
+        matching = keyword_k > 0 and bool(words)
+        if not (nearest or matching):
+            return []
+        params: dict[str, Any] = {
+            "pid": personality_id,
+            "uids": list(user_ids),
+            "vec": _vector_text(embedding),
+        }
+        if nearest:
+            params["nk"] = nearest_k
+        if matching:
+            params |= {"kk": keyword_k, "tsq": " | ".join(words)}
+        if created_before is not None:
+            params["before"] = created_before
+        if created_since is not None:
+            params["since"] = created_since
+        if fresh_for:
+            params["fresh_uid"] = fresh_for
+        stmt = _candidates_sql(
+            nearest=nearest,
+            matching=matching,
+            before=created_before is not None,
+            since=created_since is not None,
+            fresh=bool(fresh_for),
+        )
+        if nearest_k <= self._ef_search:  # the session's settings do
+            async with self._auto.connect() as conn:
+                rows = (await conn.execute(stmt, params)).all()
+        else:
+            async with self._engine.begin() as conn:
+                await _iterative_scan(conn, nearest_k)
+                rows = (await conn.execute(stmt, params)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
@@ -688,53 +863,129 @@ class PostgresMemoryStore:
         async with self._auto.connect() as conn:
             return list(await conn.scalars(stmt))
 
-    @contextlib.asynccontextmanager
-    async def claim_jobs(
-        self, limit: int, skip: Sequence[str] = ()
-    ) -> AsyncIterator[OutboxClaim | None]:
-        """Up to `limit` of the oldest outbox jobs no other worker holds (None if none), locked.
+    async def claim_formation(
+        self, limit: int, *, skip: Sequence[str] = (), lease: float = 60.0
+    ) -> OutboxClaim | None:
+        """Leases up to `limit` of the oldest free outbox jobs for `lease` seconds (None if
+        none), with their turns, each exchange's preceding turn and which turns are formed
+        already: one statement.
 
-        `SELECT … FOR UPDATE SKIP LOCKED` in a transaction held open while the caller forms
-        the jobs: another replica skips the rows, so two never form one exchange at once. The
-        claim's finish/fail commit with the block; a crash rolls back and frees the rows.
-        `skip`: jobs this pass already failed (retried on a later pass, not in a loop).
+        `FOR UPDATE SKIP LOCKED` picks the rows, so two replicas never lease one job; a
+        job is free again when its lease runs out (its worker died) or its worker gives it
+        back (`release_failed`). `skip`: jobs this pass already failed.
         """
-        stmt = (
-            sa.select(formation_outbox.c.job_id)
-            .order_by(formation_outbox.c.created_at, formation_outbox.c.job_id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        token = uuid.uuid4()
+        params = {"token": token, "skip": list(skip), "lease": lease, "n": limit}
+        async with self._auto.connect() as conn:
+            rows = (await conn.execute(_CLAIM, params)).all()
+        if not rows:
+            return None
+        claimed_at = {row.claimed_job: row.claimed_at for row in rows if not row.preceding}
+        job_ids = sorted(claimed_at, key=lambda job_id: (claimed_at[job_id], job_id))
+        turns_of: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
+        preceding: dict[str, StoredTurn] = {}
+        formed: set[str] = set()
+        for row in rows:
+            if row.id is None:  # a claimed job whose turns were deleted since
+                continue
+            turn = stored_turn(row)
+            if row.preceding:
+                preceding[row.claimed_job] = turn
+                continue
+            turns_of[row.claimed_job].append(turn)
+            if row.formed:
+                formed.add(turn.id)
+        for found in turns_of.values():
+            found.sort(key=lambda turn: turn.position)
+        return OutboxClaim(token, tuple(job_ids), turns_of, preceding, formed)
+
+    async def write_formed(
+        self,
+        new: Sequence[FormedRow],
+        merges: Mapping[str, tuple[Sequence[str], float]],
+        links: Iterable[tuple[str, str]],
+        link_weight: float,
+        claim: OutboxClaim | None = None,
+    ) -> bool:
+        """Formation's writes in one statement: the new memories, the merges into stored
+        ones ({target: (turn ids, salience)}), the links (both directions) and, with a
+        claim, the end of its jobs (their outbox rows go).
+
+        All or nothing: False, and nothing written, if the claim's lease was lost (its
+        rows were leased again by another worker, which forms them).
+        """
+        edges = sorted(
+            {(uuid.UUID(a), uuid.UUID(b)) for x, y in links if x != y for a, b in ((x, y), (y, x))}
         )
-        if skip:
-            stmt = stmt.where(formation_outbox.c.job_id.not_in(list(skip)))
-        async with self._engine.begin() as conn:
-            job_ids = list(await conn.scalars(stmt))
-            yield OutboxClaim(conn, job_ids) if job_ids else None
+        params = {
+            "jobs": list(claim.job_ids) if claim is not None else [],
+            "token": claim.token if claim is not None else uuid.uuid4(),
+            "rows": [
+                {
+                    "i": index,
+                    "id": row.id,
+                    "personality_id": row.scope.personality_id,
+                    "user_id": row.scope.user_id,
+                    "text": row.text,
+                    "sector": row.sector,
+                    "salience": row.salience,
+                    "source_turn_ids": list(row.source_turn_ids),
+                    "context": row.context,
+                    "created_at": _iso(row.created_at),
+                    "accessed_at": _iso(row.accessed_at),
+                }
+                for index, row in enumerate(new, start=1)
+            ],
+            "vecs": _flat([row.vector for row in new]),
+            "merges": [
+                {"id": target, "turns": list(turn_ids), "salience": salience}
+                for target, (turn_ids, salience) in merges.items()
+            ],
+            "srcs": [src for src, _dst in edges],
+            "dsts": [dst for _src, dst in edges],
+            "weight": link_weight,
+        }
+        async with self._auto.connect() as conn:
+            return bool(await conn.scalar(_WRITE_FORMED, params))
 
-
-class OutboxClaim:
-    """Locked outbox rows; their transaction commits when the claim's block ends."""
-
-    def __init__(self, conn: AsyncConnection, job_ids: Sequence[str]) -> None:
-        self._conn = conn
-        self.job_ids = tuple(job_ids)
-
-    async def finish(self, job_ids: Sequence[str]) -> None:
-        """These jobs' memories are formed: their rows go."""
-        if job_ids:
-            await self._conn.execute(
-                sa.delete(formation_outbox).where(formation_outbox.c.job_id.in_(list(job_ids)))
-            )
-
-    async def fail(self, job_id: str, max_attempts: int) -> bool:
-        """Counts a failed attempt; True (and the row deleted) once `max_attempts` is reached."""
-        attempts = await self._conn.scalar(
+    async def release_failed(self, claim: OutboxClaim, job_id: str, max_attempts: int) -> bool:
+        """Counts a failed attempt and gives the job back (retried on a later pass); True
+        (and the row deleted) once `max_attempts` is reached."""
+        bump = (
             sa.update(formation_outbox)
-            .where(formation_outbox.c.job_id == job_id)
-            .values(attempts=formation_outbox.c.attempts + 1)
+            .where(
+                formation_outbox.c.job_id == job_id, formation_outbox.c.claimed_by == claim.token
+            )
+            .values(attempts=formation_outbox.c.attempts + 1, claimed_until=None, claimed_by=None)
             .returning(formation_outbox.c.attempts)
         )
-        if attempts is not None and attempts >= max_attempts:
-            await self.finish([job_id])
-            return True
-        return False
+        async with self._auto.connect() as conn:
+            attempts = await conn.scalar(bump)
+            if attempts is None or attempts < max_attempts:
+                return False
+            await conn.execute(
+                sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
+            )
+        return True
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+@dataclass(frozen=True)
+class OutboxClaim:
+    """Leased outbox jobs and what formation reads of them (`claim_formation`)."""
+
+    token: uuid.UUID
+    job_ids: tuple[str, ...]
+    turns: Mapping[str, Sequence[StoredTurn]]
+    """Each job's turns in order (none: deleted since it was stored)."""
+    preceding: Mapping[str, StoredTurn]
+    """Each exchange's preceding turn in its conversation (its memories' context)."""
+    formed: frozenset[str] | set[str]
+    """Turns whose scope already holds a memory formed from them."""
+
+    def only(self, job_id: str) -> OutboxClaim:
+        """The same lease, for one of its jobs (formed alone after a failed batch)."""
+        return replace(self, job_ids=(job_id,))

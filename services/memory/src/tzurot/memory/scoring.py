@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -106,27 +107,49 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A text's content words counted (BM25's term frequencies) and its length in words."""
+
+    counts: Mapping[str, int]
+    length: int
+
+
+@lru_cache(maxsize=32_768)
+def document(text: str) -> Document:
+    """`text` tokenised and counted, cached: a memory's words are read on every search
+    that finds it, and a memory's text does not change."""
+    words = token_list(text)
+    return Document(Counter(words), len(words))
+
+
 def bm25(query_tokens: set[str], documents: Sequence[list[str]]) -> list[float]:
     """Okapi BM25 of each document for the query, divided by the best (so in [0, 1]).
 
     The collection statistics (document frequency, average length) are those of
     `documents`, the candidates of one search: no index beyond what was fetched.
     """
+    return bm25_counted(query_tokens, [Document(Counter(words), len(words)) for words in documents])
+
+
+def bm25_counted(query_tokens: set[str], documents: Sequence[Document]) -> list[float]:
+    """`bm25` of documents already counted (see `document`)."""
     n = len(documents)
     if not n or not query_tokens:
         return [0.0] * n
-    counts = [Counter(document) for document in documents]
-    average = sum(len(document) for document in documents) / n or 1.0
+    average = sum(document.length for document in documents) / n or 1.0
     idf = {}
     for token in query_tokens:
-        df = sum(1 for count in counts if token in count)
-        idf[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        df = sum(1 for document in documents if token in document.counts)
+        if df:  # a word no candidate has adds nothing
+            idf[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    present = list(idf)
     scores = []
-    for document, count in zip(documents, counts, strict=True):
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(document) / average)
+    for document in documents:
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * document.length / average)
         score = 0.0
-        for token in query_tokens:
-            f = count.get(token, 0)
+        for token in present:
+            f = document.counts.get(token, 0)
             if f:
                 score += idf[token] * f * (BM25_K1 + 1) / (f + norm)
         scores.append(score)
@@ -142,7 +165,9 @@ def similarity(cosine: float) -> float:
 
 
 def keyword_overlap(
-    query_tokens: set[str], memory_tokens: set[str], weights: Mapping[str, float] | None = None
+    query_tokens: set[str],
+    memory_tokens: AbstractSet[str],
+    weights: Mapping[str, float] | None = None,
 ) -> float:
     """The (weighted) share of the query's content words the memory contains.
 
@@ -158,7 +183,7 @@ def keyword_overlap(
     return found / total if total > 0 else 0.0
 
 
-def term_weights(query_tokens: set[str], documents: Sequence[set[str]]) -> dict[str, float]:
+def term_weights(query_tokens: set[str], documents: Sequence[Collection[str]]) -> dict[str, float]:
     """BM25's inverse document frequency of each query word over `documents`.
 
     idf = ln(1 + (N - df + 0.5) / (df + 0.5)): always positive; a word in every document

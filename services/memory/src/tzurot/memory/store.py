@@ -62,7 +62,7 @@ def _attachment(data: Mapping[str, Any]) -> Attachment:
     )
 
 
-def _turn(row: sa.Row[*tuple[Any, ...]]) -> StoredTurn:
+def stored_turn(row: sa.Row[*tuple[Any, ...]]) -> StoredTurn:
     return StoredTurn(
         id=str(row.id),
         job_id=row.job_id,
@@ -182,13 +182,13 @@ class PostgresTurnStore:
             "used": [uuid.UUID(i) for i in exchange.used_memory_ids],
         }
         async with self._auto.connect() as conn:
-            stored = [_turn(row) for row in await conn.execute(_STORE_EXCHANGE, params)]
+            stored = [stored_turn(row) for row in await conn.execute(_STORE_EXCHANGE, params)]
             if len(stored) == len(exchange.turns):
                 return StoredExchange(turns=stored, created=True)
             # The job was stored before (possibly with other turns): keep only that.
             read_back = sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id)
             read_back = read_back.order_by(turns.c.position)
-            stored = [_turn(row) for row in await conn.execute(read_back)]
+            stored = [stored_turn(row) for row in await conn.execute(read_back)]
         return StoredExchange(turns=stored, created=False)
 
     async def history(
@@ -214,7 +214,7 @@ class PostgresTurnStore:
             )
         stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit)
         async with self._auto.connect() as conn:
-            newest_first = [_turn(row) for row in await conn.execute(stmt)]
+            newest_first = [stored_turn(row) for row in await conn.execute(stmt)]
         return newest_first[::-1]
 
     async def set_message_ids(
@@ -242,7 +242,7 @@ class PostgresTurnStore:
                     .values(message_ids=list(message_ids))
                 )
             read_back = sa.select(*_COLUMNS).where(job).order_by(turns.c.position)
-            return [_turn(row) for row in await conn.execute(read_back)]
+            return [stored_turn(row) for row in await conn.execute(read_back)]
 
     async def prune(self, older_than: datetime) -> int:
         """Deletes every turn created before `older_than`, in batches; the count deleted."""
@@ -267,7 +267,7 @@ class PostgresTurnStore:
         found: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         async with self._auto.connect() as conn:
             for row in await conn.execute(stmt):
-                found[row.job_id].append(_turn(row))
+                found[row.job_id].append(stored_turn(row))
         return found
 
     async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:
@@ -277,7 +277,7 @@ class PostgresTurnStore:
             .order_by(*_OLDEST_FIRST)
         )
         async with self._auto.connect() as conn:
-            return [_turn(row) for row in await conn.execute(stmt)]
+            return [stored_turn(row) for row in await conn.execute(stmt)]
 
     async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
         target = (
@@ -295,7 +295,7 @@ class PostgresTurnStore:
         )
         async with self._auto.begin() as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _turn(row)
+        return None if row is None else stored_turn(row)
 
     async def delete_by_message_ids(self, message_ids: Sequence[str]) -> int:
         stmt = sa.delete(turns).where(turns.c.message_ids.overlap(list(message_ids)))
@@ -317,14 +317,14 @@ class PostgresTurnStore:
         )
         stmt = sa.delete(turns).where(place, turns.c.job_id == newest_job).returning(*_COLUMNS)
         async with self._auto.begin() as conn:
-            removed = [_turn(row) for row in await conn.execute(stmt)]
+            removed = [stored_turn(row) for row in await conn.execute(stmt)]
         return sorted(removed, key=lambda turn: turn.position)
 
     async def user_turns(self, user_id: str) -> list[StoredTurn]:
         """Every turn of the user's exchanges, oldest first."""
         stmt = sa.select(*_COLUMNS).where(turns.c.user_id == user_id).order_by(*_OLDEST_FIRST)
         async with self._auto.connect() as conn:
-            return [_turn(row) for row in await conn.execute(stmt)]
+            return [stored_turn(row) for row in await conn.execute(stmt)]
 
     async def delete_user(self, user_id: str) -> int:
         return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))

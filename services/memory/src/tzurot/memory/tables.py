@@ -122,6 +122,8 @@ memories = sa.Table(
         postgresql_with={"m": 16, "ef_construction": 64},
     ),
     sa.Index("memories_search_text_idx", "search_text", postgresql_using="gin"),
+    # Formation's claim: which of a batch's turns some memory was formed from already.
+    sa.Index("memories_source_turns_idx", "source_turn_ids", postgresql_using="gin"),
     sa.Index("memories_user_idx", "user_id"),
 )
 
@@ -183,6 +185,10 @@ formation_outbox = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
     ),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # A worker's lease (formation.py): the row is its own until claimed_until; it deletes
+    # the row with its memories only while claimed_by is still its claim's token.
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("claimed_by", UUID(as_uuid=True), nullable=True),
 )
 
 fact_outbox = sa.Table(
