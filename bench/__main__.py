@@ -27,6 +27,7 @@ FIGURES = [
     "rss",  # 7: RSS of each service, idle and after load
     "skills_loop",  # issue 18: the tool loop's overhead per step against the fake provider
     "voice",  # issue 17: answer text posted → voice message posted, minus the fake vendor
+    "sse",  # issue 16: CPU to read a 500-chunk streamed answer (SDK models vs JSON)
 ]
 
 

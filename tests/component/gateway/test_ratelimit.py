@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import create_engine
@@ -70,6 +71,29 @@ async def test_several_buckets_are_taken_all_or_none(engine: AsyncEngine) -> Non
         await limiter.take([user, channel])
     assert denied.value.metadata == {"bucket": "channel"}
     # The refused request took nothing from the user's bucket: two tokens are left.
+    assert await _attempt(limiter, [user])
+    assert await _attempt(limiter, [user])
+    assert not await _attempt(limiter, [user])
+
+
+async def test_a_bucket_created_meanwhile_that_runs_out_takes_nothing(engine: AsyncEngine) -> None:
+    """The take's statement began before another replica's first take of the channel's
+    bucket committed (emptying it): the channel is refused and the user's token given back."""
+    limiter = RateLimiter(engine)
+    user = Bucket("user:r", BucketPolicy(capacity=3, refill_per_second=1 / 3600), "you")
+    channel = Bucket("channel:r", BucketPolicy(capacity=1, refill_per_second=1 / 3600), "it")
+    await limiter.take([user])  # the user's bucket exists: two tokens left
+    async with engine.connect() as other:
+        await other.execute(
+            text(
+                "INSERT INTO core.rate_buckets (key, tokens, updated_at) "
+                "VALUES ('channel:r', 0, clock_timestamp())"
+            )
+        )
+        attempt = asyncio.create_task(_attempt(limiter, [user, channel]))
+        await asyncio.sleep(0.5)  # the take now waits on the uncommitted row
+        await other.commit()
+        assert not await attempt
     assert await _attempt(limiter, [user])
     assert await _attempt(limiter, [user])
     assert not await _attempt(limiter, [user])

@@ -216,6 +216,42 @@ async def test_connection_dropped_mid_stream(fake: FakeProvider, llm: LlmClient)
     assert seen == [TextDelta("You")]
 
 
+async def test_error_event_mid_stream_is_unavailable(fake: FakeProvider, llm: LlmClient) -> None:
+    """OpenRouter's mid-generation error: HTTP 200, text, then a chunk carrying `error`."""
+    fake.reply = "one two three four"
+    fake.error_after_chunks = 2
+    seen: list[StreamEvent] = []
+    events = llm.stream_chat(
+        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=ProviderCall(MESSAGES)
+    )
+    with pytest.raises(Unavailable) as caught:
+        await drain(events, seen)
+    assert seen == [TextDelta("one"), TextDelta(" two")]
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert caught.value.message == "fakeai failed while answering; try again later"
+    assert "upstream" not in f"{caught.value} {caught.value.metadata}"  # not the vendor's text
+    assert caught.value.__cause__ is None
+    assert len(fake.chat_requests()) == 1  # a stream that began is never retried
+
+
+async def test_keepalive_comments_are_skipped(fake: FakeProvider, llm: LlmClient) -> None:
+    fake.reply = "still here"
+    fake.keepalive_comments = 3
+    *deltas, done = await run(llm, provider(fake))
+    assert deltas == [TextDelta("still"), TextDelta(" here")]
+    assert isinstance(done, Completion)
+    assert done.content == "still here"
+
+
+async def test_streams_reuse_one_connection(fake: FakeProvider, llm: LlmClient) -> None:
+    """The body is read past [DONE], so HTTP/1.1 keeps the connection for the next call."""
+    for _ in range(3):
+        await run(llm, provider(fake))
+    ports = {request.client_port for request in fake.chat_requests()}
+    assert len(ports) == 1
+    assert 0 not in ports
+
+
 async def test_count_models(fake: FakeProvider, llm: LlmClient) -> None:
     fake.models = ["a", "b", "c"]
     assert await llm.count_models(provider(fake), SecretStr(GOOD_KEY)) == 3

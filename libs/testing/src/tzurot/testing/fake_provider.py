@@ -13,8 +13,12 @@ Image-output models (`image_models`) answer `modalities: ["image", "text"]` with
 a separate reasoning field in the deltas (`reasoning` as OpenRouter sends it,
 `reasoning_content` as DeepSeek and vLLM do) and the finish reason (`content_filter`).
 A key outside `valid_keys` gets the 401 a real vendor sends, including the masked key echo
-that real error bodies carry. Every request is recorded, and faults can be injected: HTTP
-errors for the next N requests, a delay between chunks, a connection dropped mid-stream.
+that real error bodies carry. Every request is recorded (with the client's port, so tests
+can see a connection reused), and faults can be injected: HTTP errors for the next N
+requests, a delay between chunks, a connection dropped mid-stream, an error event mid-stream
+(OpenRouter's shape: HTTP 200, then a chunk with `error` and `finish_reason: "error"`, and
+the stream ends). `keepalive_comments` starts each stream with OpenRouter's
+`: OPENROUTER PROCESSING` comment lines.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class RecordedRequest:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     """Lowercase names; never the Authorization header (its key is `api_key`)."""
+    client_port: int = 0
+    """The client's side of the TCP connection: equal ports, one connection reused."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,10 @@ class FakeProvider:
         self.embedding_dimensions = 384
         self.requests: list[RecordedRequest] = []
         self.drop_after_chunks: int | None = None
+        self.error_after_chunks: int | None = None
+        """Streams this many answer chunks, then OpenRouter's mid-stream error event."""
+        self.keepalive_comments = 0
+        """SSE comment lines (`: OPENROUTER PROCESSING`) sent before the first chunk."""
         self.transcript = "hello from a voice message"
         self.script: list[ScriptedReply] = []
         self.no_tool_models: set[str] = set()
@@ -246,7 +256,12 @@ class FakeProvider:
                     400, "invalid JSON body", "invalid_json", "invalid_request_error"
                 )
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
-        self.requests.append(RecordedRequest(request.method, request.path, api_key, body, headers))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.requests.append(
+            RecordedRequest(
+                request.method, request.path, api_key, body, headers, peer[1] if peer else 0
+            )
+        )
         if self.require_key and not public and api_key not in self.valid_keys:
             shown = f"{api_key[:5]}***" if api_key else "none"
             return body, _error_body(
@@ -475,6 +490,8 @@ class FakeProvider:
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
+        for _ in range(self.keepalive_comments):
+            await response.write(b": OPENROUTER PROCESSING\n\n")
         await send(
             [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
@@ -496,6 +513,14 @@ class FakeProvider:
             if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
                 assert request.transport is not None
                 request.transport.close()
+                return response
+            if self.error_after_chunks is not None and n >= self.error_after_chunks:
+                error = {"code": 502, "message": "Provider returned error: upstream disconnected"}
+                await send(
+                    [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+                    {"provider": "fake", "error": error},
+                )
+                await response.write_eof()
                 return response
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)

@@ -4,6 +4,7 @@ persona)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -11,6 +12,7 @@ import structlog
 
 from tzurot.gateway import settings as settings_cascade
 from tzurot.gateway.domain import (
+    ConfigSource,
     DenyMode,
     GenerateCommand,
     LlmConfig,
@@ -23,6 +25,7 @@ from tzurot.gateway.gateway_core import GatewayState, Prepared, require_id
 from tzurot.gateway.ratelimit import Bucket
 from tzurot.gateway.resolve import config_levels
 from tzurot.gateway.settings import MAX_HISTORY_MESSAGES
+from tzurot.gateway.store import TurnContext
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -56,17 +59,32 @@ class Admission(GatewayState):
         return (await self.config_levels(personality, user, channel_id))[0]
 
     async def config_levels(
-        self, personality: Personality, user: User | None, channel_id: str = ""
+        self,
+        personality: Personality,
+        user: User | None,
+        channel_id: str = "",
+        *,
+        chosen_ids: Mapping[ConfigSource, str] | None = None,
     ) -> list[ResolvedConfig]:
-        """Every level of the cascade holding a config, highest precedence first."""
+        """Every level of the cascade holding a config, highest precedence first.
+
+        `chosen_ids`: the config ids chosen at each level, when the caller read them already
+        (TurnContext); the configs themselves come from the catalog cache."""
         default = None
         if personality.default_llm_config_id:
             default = await self._store.get_llm_config(personality.default_llm_config_id)
-        chosen = await self._admin_store.model_choices(
-            user_id=user.id if user is not None else "",
-            personality_id=personality.id,
-            channel_id=channel_id,
-        )
+        if chosen_ids is None:
+            chosen = await self._admin_store.model_choices(
+                user_id=user.id if user is not None else "",
+                personality_id=personality.id,
+                channel_id=channel_id,
+            )
+        else:
+            chosen = {}
+            for level, config_id in chosen_ids.items():
+                config = await self._store.get_llm_config(config_id)
+                if config is not None:  # deleted since: as if not chosen
+                    chosen[level] = config
         return config_levels(
             chosen=chosen,
             personality_default=default,
@@ -95,10 +113,7 @@ class Admission(GatewayState):
             channel_id=where.channel_id,
             personality_slug=personality.slug,
         )
-        if any(e.mode is DenyMode.BLOCK for e in entries):
-            raise PermissionDenied("you may not use this bot here", reason="DENYLISTED")
-        if entries:
-            raise PermissionDenied("muted here", reason="MUTED")
+        check_deny_modes(user, [e.mode for e in entries])
 
     async def _check_nsfw(self, user: User, personality: Personality, where: Location) -> User:
         """Age-restricted channels verify the user once; NSFW personalities need both."""
@@ -133,9 +148,23 @@ class Admission(GatewayState):
             await self._limiter.take(buckets)
 
     async def _prepare(
-        self, user: User, personality: Personality, where: Location, *, new: bool
+        self,
+        user: User,
+        personality: Personality,
+        where: Location,
+        *,
+        new: bool,
+        context: TurnContext | None = None,
     ) -> Prepared:
-        config = await self.effective_config(personality, user, where.conversation_id)
+        """The config, settings and persona of a job (from `context` when it was read)."""
+        config = (
+            await self.config_levels(
+                personality,
+                user,
+                where.conversation_id,
+                chosen_ids=None if context is None else context.model_choices,
+            )
+        )[0]
         if self._limits.demo_all_free and not config.config.free_use:
             config = replace(config, config=replace(config.config, free_use=True))
         request_type = "chat"
@@ -144,12 +173,20 @@ class Admission(GatewayState):
             if all(k.provider != config.config.provider for k in keys):
                 await self._admit_guest(user, config.config)
                 request_type = "guest"
-        persona = await self._admin_store.effective_persona(user.id, personality.id)
+        if context is None:
+            persona = await self._admin_store.effective_persona(user.id, personality.id)
+            settings = await self.resolved_settings(user, personality, where.conversation_id)
+        else:
+            persona = context.persona
+            settings = settings_cascade.resolve(
+                context.setting_levels, {MAX_HISTORY_MESSAGES: self._limits.max_history_messages}
+            )
         return Prepared(
             config=config,
-            settings=await self.resolved_settings(user, personality, where.conversation_id),
+            settings=settings,
             persona=persona,
             request_type=request_type,
+            context=context,
         )
 
     async def _admit_guest(self, user: User, config: LlmConfig) -> None:
@@ -170,6 +207,17 @@ class Admission(GatewayState):
                 retry_after_seconds=_seconds_to_midnight(),
                 reason="GUEST_BUDGET_EXHAUSTED",
             )
+
+
+def check_deny_modes(user: User, modes: Sequence[DenyMode]) -> None:
+    """The denylist's verdict on the entries that apply: operators are never filtered; a
+    mute is refused like a block, with its own reason."""
+    if user.superuser:
+        return
+    if DenyMode.BLOCK in modes:
+        raise PermissionDenied("you may not use this bot here", reason="DENYLISTED")
+    if modes:
+        raise PermissionDenied("muted here", reason="MUTED")
 
 
 def _seconds_to_midnight() -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from typing import TypeVar
 
 import grpc
 from pydantic import SecretStr
@@ -27,6 +28,8 @@ from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+T = TypeVar("T")
 
 CONNECT_WAIT_SECONDS = 10.0
 """How long an answer waits for the channel to inference to (re)connect before it fails as
@@ -147,6 +150,16 @@ class GrpcMemory:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = mem_grpc.MemoryServiceStub(channel)
 
+    @staticmethod
+    async def _call(rpc: Awaitable[T], *, service: str | None = "memory") -> T:
+        """Awaits one unary call; a failed call becomes the typed error memory raised.
+
+        `service=None`: a transport failure keeps its raw status (as those calls always did)."""
+        try:
+            return await rpc
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service=service) from None
+
     async def store_exchange(
         self,
         *,
@@ -172,47 +185,38 @@ class GrpcMemory:
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
         )
-        try:
-            await self._stub.StoreExchange(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        await self._call(self._stub.StoreExchange(request))
 
     async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
-        try:
-            reply = await self._stub.ClaimFactJobs(
+        reply = await self._call(
+            self._stub.ClaimFactJobs(
                 mem.ClaimFactJobsRequest(limit=limit, lease_seconds=lease_seconds)
             )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        )
         return list(reply.batches)
 
     async def store_facts(self, request: mem.StoreFactsRequest) -> mem.StoreFactsResponse:
-        try:
-            reply: mem.StoreFactsResponse = await self._stub.StoreFacts(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.StoreFactsResponse = await self._call(self._stub.StoreFacts(request))
         return reply
 
     async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
-        try:
-            reply = await self._stub.ClearTurns(
+        reply = await self._call(
+            self._stub.ClearTurns(
                 mem.ClearTurnsRequest(channel_id=conversation_id, personality_id=personality_id)
             )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        )
         return reply.deleted
 
     async def remove_last_exchange(
         self, conversation_id: str, personality_id: str, user_id: str
     ) -> list[HistoryTurn]:
-        try:
-            reply = await self._stub.RemoveLastExchange(
+        reply = await self._call(
+            self._stub.RemoveLastExchange(
                 mem.RemoveLastExchangeRequest(
                     channel_id=conversation_id, personality_id=personality_id, user_id=user_id
                 )
             )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        )
         roles = {v: k for k, v in convert.TURN_ROLES.items()}
         return [
             HistoryTurn(
@@ -226,131 +230,98 @@ class GrpcMemory:
         ]
 
     async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
-        try:
-            reply = await self._stub.FindTurnsByMessageId(
+        reply = await self._call(
+            self._stub.FindTurnsByMessageId(
                 mem.FindTurnsByMessageIdRequest(message_ids=list(message_ids))
             )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        )
         return [_history_turn(turn) for turn in reply.turns]
 
     async def delete_turns(self, message_ids: Sequence[str]) -> int:
-        try:
-            reply = await self._stub.DeleteTurns(
-                mem.DeleteTurnsRequest(message_ids=list(message_ids))
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply = await self._call(
+            self._stub.DeleteTurns(mem.DeleteTurnsRequest(message_ids=list(message_ids)))
+        )
         return reply.deleted
 
     async def forget_user(self, user_id: str) -> int:
-        try:
-            reply = await self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply = await self._call(self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id)))
         return reply.deleted_turns + reply.deleted_memories
 
     async def export_user(self, user_id: str) -> mem.ExportUserResponse:
-        try:
-            reply: mem.ExportUserResponse = await self._stub.ExportUser(
-                mem.ExportUserRequest(user_id=user_id)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.ExportUserResponse = await self._call(
+            self._stub.ExportUser(mem.ExportUserRequest(user_id=user_id))
+        )
         return reply
 
     async def query_memories(self, request: mem.QueryMemoriesRequest) -> mem.QueryMemoriesResponse:
-        try:
-            reply: mem.QueryMemoriesResponse = await self._stub.QueryMemories(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.QueryMemoriesResponse = await self._call(self._stub.QueryMemories(request))
         return reply
 
     async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
-        try:
-            reply: mem.ListMemoriesResponse = await self._stub.ListMemories(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.ListMemoriesResponse = await self._call(self._stub.ListMemories(request))
         return reply
 
     async def delete_memory(self, request: mem.DeleteMemoryRequest) -> mem.DeleteMemoryResponse:
-        try:
-            reply: mem.DeleteMemoryResponse = await self._stub.DeleteMemory(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.DeleteMemoryResponse = await self._call(self._stub.DeleteMemory(request))
         return reply
 
     async def drop_weak_memories(
         self, request: mem.DropWeakMemoriesRequest
     ) -> mem.DropWeakMemoriesResponse:
-        try:
-            reply: mem.DropWeakMemoriesResponse = await self._stub.DropWeakMemories(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.DropWeakMemoriesResponse = await self._call(self._stub.DropWeakMemories(request))
         return reply
 
     async def count_memories(self, request: mem.CountMemoriesRequest) -> mem.CountMemoriesResponse:
-        try:
-            reply: mem.CountMemoriesResponse = await self._stub.CountMemories(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.CountMemoriesResponse = await self._call(self._stub.CountMemories(request))
         return reply
 
     async def consolidate(self) -> None:
-        try:
-            await self._stub.Consolidate(mem.ConsolidateRequest(), timeout=600)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        await self._call(
+            self._stub.Consolidate(mem.ConsolidateRequest(), timeout=600), service=None
+        )
 
     async def add_memory(self, request: mem.AddMemoryRequest) -> mem.AddMemoryResponse:
-        try:
-            reply: mem.AddMemoryResponse = await self._stub.AddMemory(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        reply: mem.AddMemoryResponse = await self._call(self._stub.AddMemory(request), service=None)
         return reply
 
     async def has_history(self, conversation_id: str, personality_id: str) -> bool:
-        try:
-            page = await self._stub.GetHistory(
+        page = await self._call(
+            self._stub.GetHistory(
                 mem.GetHistoryRequest(
                     channel_id=conversation_id, personality_id=personality_id, limit=1
                 )
             )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        )
         return bool(page.turns)
 
     async def import_exchange(self, request: mem.StoreExchangeRequest) -> mem.StoreExchangeResponse:
-        try:
-            reply: mem.StoreExchangeResponse = await self._stub.StoreExchange(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="memory") from None
+        reply: mem.StoreExchangeResponse = await self._call(self._stub.StoreExchange(request))
         return reply
 
     async def edit_turn(self, message_id: str, content: str) -> None:
-        try:
-            await self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        await self._call(
+            self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content)),
+            service=None,
+        )
 
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode:
-        try:
-            reply = await self._stub.GetMemoryMode(
+        reply = await self._call(
+            self._stub.GetMemoryMode(
                 mem.GetMemoryModeRequest(personality_id=personality_id, user_id=user_id)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            ),
+            service=None,
+        )
         return reply.mode
 
     async def set_memory_mode(
         self, personality_id: str, user_id: str, mode: mem.MemoryMode
     ) -> mem.MemoryMode:
-        try:
-            reply = await self._stub.SetMemoryMode(
+        reply = await self._call(
+            self._stub.SetMemoryMode(
                 mem.SetMemoryModeRequest(personality_id=personality_id, user_id=user_id, mode=mode)
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            ),
+            service=None,
+        )
         return reply.mode
 
 

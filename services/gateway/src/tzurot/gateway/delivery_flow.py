@@ -11,7 +11,7 @@ import grpc
 import structlog
 
 from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobStatus
-from tzurot.gateway.gateway_core import GatewayState
+from tzurot.gateway.gateway_core import GatewayState, require_job_id
 from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.job_context import load_context, skill_notes
 from tzurot.runtime import metrics
@@ -25,6 +25,9 @@ from tzurot.runtime.errors import (
 
 log = structlog.get_logger(__name__)
 
+ACTIVITY_COUNTER = "exchanges"
+"""Delivered exchanges, counted for consolidation by activity (core.activity_counters)."""
+
 
 class DeliveryFlow(GatewayState):
     async def confirm_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
@@ -34,7 +37,7 @@ class DeliveryFlow(GatewayState):
         ids, still `streamed`) and the exchange is stored later by `store_pending_history`:
         an answer the user saw is never missing from history, however long memory is down.
         """
-        job = await self._job(job_id)
+        job, context = await self._job_with_context(job_id)
         if job.status is JobStatus.DELIVERED:
             return job
         if job.status is not JobStatus.STREAMED:
@@ -43,7 +46,7 @@ class DeliveryFlow(GatewayState):
                 reason="JOB_NOT_STREAMED",
             )
         try:
-            return await self._store_history(job, message_ids)
+            return await self._store_history(job, message_ids, context)
         except TzurotError as err:
             if err.code is not grpc.StatusCode.UNAVAILABLE:
                 raise
@@ -73,9 +76,12 @@ class DeliveryFlow(GatewayState):
         self._history_pending = False
         return stored
 
-    async def _store_history(self, job: Job, message_ids: Sequence[str]) -> Job:
+    async def _store_history(
+        self, job: Job, message_ids: Sequence[str], context: JobContext | None = None
+    ) -> Job:
         personality = await self._store_personality(job.personality_id)
-        context = await load_context(self._store.engine, job.id)
+        if context is None:
+            context = await load_context(self._store.engine, job.id)
         answer = HistoryTurn(
             "assistant",
             personality.slug,
@@ -109,19 +115,22 @@ class DeliveryFlow(GatewayState):
         )
         if self._limits.extract_facts and len(turns) > 1:
             self.facts_waiting()
-        delivered = await self._store.mark_delivered(job.id, message_ids)
-        metrics.record_job("delivered")
-        await self.groups.after_delivery(delivered, tuple(message_ids))
-        await self._count_activity()
-        return delivered
-
-    async def _count_activity(self) -> None:
-        """Consolidation triggered by activity: every `consolidate_every` exchanges, in the
-        background (the answer is delivered already; a failure waits for the next trigger)."""
+        # Delivered, its group round read and the activity counted: one statement.
         every = self._limits.consolidate_every
-        if every <= 0:
-            return
-        if await self.group_store.bump_counter("exchanges") % every:
+        delivered = await self._store.deliver(
+            job.id, message_ids, bump_counter=ACTIVITY_COUNTER if every > 0 else ""
+        )
+        metrics.record_job("delivered")
+        await self.groups.after_delivery(delivered.job, tuple(message_ids), delivered.group_job)
+        self._count_activity(delivered.counter)
+        return delivered.job
+
+    def _count_activity(self, count: int | None) -> None:
+        """Consolidation triggered by activity: every `consolidate_every` exchanges (`count`:
+        the counter after this one), in the background (the answer is delivered already; a
+        failure waits for the next trigger)."""
+        every = self._limits.consolidate_every
+        if every <= 0 or count is None or count % every:
             return
         task = asyncio.create_task(self._consolidate())
         self._background.add(task)
@@ -133,6 +142,13 @@ class DeliveryFlow(GatewayState):
             log.info("memory.consolidated_by_activity")
         except Exception:
             log.warning("memory.consolidation_failed", exc_info=True)
+
+    async def _job_with_context(self, job_id: str) -> tuple[Job, JobContext]:
+        require_job_id(job_id)
+        found = await self._store.get_job_with_context(job_id)
+        if found is None:
+            raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
+        return found
 
     async def job_status(
         self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""

@@ -483,3 +483,14 @@ class DenyEntry:
     mode: DenyMode
     reason: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """A job that is part of a group round or chain (depth 0: answering the human)."""
+
+    job_id: str
+    conversation_id: str
+    round_id: str
+    depth: int
+    last_in_round: bool

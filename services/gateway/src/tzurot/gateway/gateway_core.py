@@ -31,7 +31,7 @@ from tzurot.gateway.groups import Groups
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
-from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
 
@@ -82,6 +82,8 @@ class Prepared:
     settings: dict[str, settings_cascade.ResolvedSetting]
     persona: Persona | None
     request_type: str
+    # The turn's reads (store/turn.py): lore, the group, the voice come from here.
+    context: TurnContext | None = None
 
 
 class GatewayState:
@@ -117,10 +119,7 @@ class GatewayState:
         )
 
     async def _job(self, job_id: str) -> Job:
-        try:
-            uuid.UUID(job_id)
-        except ValueError:
-            raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
+        require_job_id(job_id)
         job = await self._store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
@@ -133,6 +132,13 @@ class GatewayState:
                 f"personality {personality_id} no longer exists", reason="PERSONALITY_NOT_FOUND"
             )
         return personality
+
+
+def require_job_id(job_id: str) -> None:
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise InvalidArgument("job_id", f"{quoted(job_id)} is not a job id") from None
 
 
 def require_id(field: str, value: str) -> None:

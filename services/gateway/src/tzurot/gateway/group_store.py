@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import ChannelActivation, Location, User
+from tzurot.gateway.domain import ChannelActivation, GroupJob, Location, User
 from tzurot.gateway.store import PERSONALITY_COLUMNS, personality_from_row
 
 DEFAULT_TALKATIVENESS = 0.5
+
+__all__ = ["ActiveMember", "BotEventRow", "ChannelState", "GroupJob", "GroupStore"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,6 @@ class ChannelState:
     round_starter_user_id: str | None
     round_speakers: tuple[str, ...]
     last_speaker_id: str
-
-
-@dataclass(frozen=True)
-class GroupJob:
-    job_id: str
-    conversation_id: str
-    round_id: str
-    depth: int
-    last_in_round: bool
 
 
 @dataclass(frozen=True)
@@ -262,18 +255,6 @@ class GroupStore:
         async with self._autocommit.connect() as conn:
             await conn.execute(stmt)
 
-    async def group_job(self, job_id: str) -> GroupJob | None:
-        async with self._autocommit.connect() as conn:
-            row = (
-                await conn.execute(sa.select(g.group_jobs).where(g.group_jobs.c.job_id == job_id))
-            ).one_or_none()
-        if row is None:
-            return None
-        m = row._mapping
-        return GroupJob(
-            str(m["job_id"]), m["conversation_id"], m["round_id"], m["depth"], m["last_in_round"]
-        )
-
     # ---- the bot event outbox ----
 
     async def add_event(
@@ -390,17 +371,3 @@ class GroupStore:
             nsfw_verified=m["nsfw_verified"],
             created_at=m["created_at"],
         )
-
-    async def bump_counter(self, name: str) -> int:
-        stmt = (
-            insert(g.activity_counters)
-            .values(name=name, value=1)
-            .on_conflict_do_update(
-                index_elements=[g.activity_counters.c.name],
-                set_={"value": g.activity_counters.c.value + 1},
-            )
-            .returning(g.activity_counters.c.value)
-        )
-        async with self._autocommit.connect() as conn:
-            value = await conn.scalar(stmt)
-        return int(value or 0)

@@ -39,6 +39,7 @@ from tzurot.gateway.group_store import (
 )
 from tzurot.gateway.personalities import normalize_alias
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
+from tzurot.gateway.store import ChannelRound
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,11 @@ class Groups:
         command: GenerateCommand,
         personality: Personality,
         turn: ScheduledTurn | None,
+        *,
+        state: ChannelRound | None = None,
     ) -> None:
+        """A job of a planned round (or a scheduled turn) is recorded as its group job.
+        `state`: the conversation's round as the turn read it (else read here)."""
         conversation = command.location.conversation_id
         if turn is not None:
             if turn.event.round_id:
@@ -166,21 +171,26 @@ class Groups:
             return
         if not command.round_id:
             return
-        state = await self._store.state(conversation)
+        if state is None:
+            read = await self._store.state(conversation)
+            state = None if read is None else ChannelRound(read.round_id, read.round_speakers)
         if state is None or state.round_id != command.round_id:
             return
-        if personality.id not in state.round_speakers:
+        if personality.id not in state.speakers:
             return
-        last = state.round_speakers[-1] == personality.id
+        last = state.speakers[-1] == personality.id
         await self._store.record_group_job(
             GroupJob(job.id, conversation, command.round_id, 0, last)
         )
 
     # ---- after an answer was posted ----
 
-    async def after_delivery(self, job: Job, message_ids: tuple[str, ...]) -> None:
-        """Remembers the last speaker; after a round's last answer, maybe queues a chain reply."""
-        group_job = await self._store.group_job(job.id)
+    async def after_delivery(
+        self, job: Job, message_ids: tuple[str, ...], group_job: GroupJob | None
+    ) -> None:
+        """Remembers the last speaker; after a round's last answer, maybe queues a chain reply.
+
+        `group_job`: the job's group round, read with the delivery (None: not in one)."""
         if group_job is None:
             return
         conversation = group_job.conversation_id

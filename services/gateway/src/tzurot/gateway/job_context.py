@@ -7,12 +7,14 @@ when the user asked for it, the reasoning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
     Attachment,
@@ -62,15 +64,21 @@ def skill_notes(report: PromptReport | None) -> tuple[Attachment, ...]:
     return (Attachment(url="", content_type=SKILL_NOTE_TYPE, filename="skills", description=note),)
 
 
+_CONTEXT = sa.select(
+    t.jobs.c.user_content, t.jobs.c.user_attachments, t.jobs.c.prompt_report, t.jobs.c.reasoning
+).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
+
+
 async def load_context(engine: AsyncEngine, job_id: str) -> JobContext:
-    jobs = t.jobs.c
-    stmt = sa.select(
-        jobs.user_content, jobs.user_attachments, jobs.prompt_report, jobs.reasoning
-    ).where(jobs.id == job_id)
-    async with engine.connect() as conn:
-        row = (await conn.execute(stmt)).mappings().one_or_none()
+    async with autocommit(engine).connect() as conn:  # one statement: no BEGIN/ROLLBACK
+        row = (await conn.execute(_CONTEXT, {"job_id": job_id})).mappings().one_or_none()
     if row is None:
         return JobContext()
+    return context_from_row(row)
+
+
+def context_from_row(row: Mapping[Any, Any]) -> JobContext:
+    """The context columns of a job row (any select of them, or of the whole row)."""
     report = row["prompt_report"]
     return JobContext(
         user_content=row["user_content"],

@@ -54,18 +54,21 @@ class PersonalityAccess(GatewayState):
         """By slug, display name, the user's own alias, then a global alias: a user's alias
         wins over a global one, never over a personality's own name."""
         found = await self._store.find_personality(name)
-        key = normalize_alias(name)
-        if user is None or (
-            found is not None and key in (found.slug, normalize_alias(found.display_name))
-        ):
+        if user is None or (found is not None and names_itself(found, name)):
             return found
-        return await self._admin_store.personal_alias(user.id, key) or found
+        return await self._admin_store.personal_alias(user.id, normalize_alias(name)) or found
 
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
         personality = await self.find_personality_for(name, user)
         if personality is None or not may_use(personality, user):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
+
+
+def names_itself(personality: Personality, name: str) -> bool:
+    """`name` is the personality's slug or display name (no user's alias can mean another)."""
+    key = normalize_alias(name)
+    return key in (personality.slug, normalize_alias(personality.display_name))
 
 
 def may_use(personality: Personality, user: User | None) -> bool:

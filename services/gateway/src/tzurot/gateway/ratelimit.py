@@ -1,9 +1,9 @@
 """Token buckets shared by every gateway replica, kept in Postgres (`core.rate_buckets`).
 
 A bucket holds at most `capacity` tokens and gains `refill_per_second`; a request takes one.
-Taking is one `INSERT … ON CONFLICT DO UPDATE … WHERE` per bucket: Postgres locks the row, so
+Taking is one statement for all the buckets of a request (`_TAKE_ALL`): it locks the rows, so
 concurrent takers (from any replica) are serialized and a bucket never admits more than it
-holds. Several buckets are taken in one transaction: all or none.
+holds, and it takes from every bucket or from none.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
 from tzurot.runtime.errors import ResourceExhausted
 
@@ -39,64 +40,85 @@ class Bucket:
     what: str
 
 
-class _Denied(Exception):
-    def __init__(self, bucket: Bucket, retry_after: float) -> None:
-        self.bucket = bucket
-        self.retry_after = retry_after
+# $1 keys, $2 capacities, $3 refill rates (per second), in the caller's order.
+# `locked` locks the buckets that exist (in key order: no deadlock between takers) and reads
+# what each holds now (a waiter reads the row its predecessor committed); only when none is
+# short does `taken` take one token from each, creating the missing ones full. A bucket
+# created concurrently after this statement began is checked again by the upsert's WHERE.
+_TAKE_ALL = """
+WITH want AS (
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) WITH ORDINALITY
+        AS w(key, capacity, rate, n)
+), locked AS (
+    SELECT w.n, least(w.capacity, b.tokens
+        + greatest(0.0, extract(epoch FROM clock_timestamp() - b.updated_at)) * w.rate)
+        AS available
+    FROM core.rate_buckets b JOIN want w ON w.key = b.key
+    ORDER BY b.key
+    FOR UPDATE OF b
+), denied AS (
+    SELECT n, available FROM locked WHERE available < 1
+), taken AS (
+    INSERT INTO core.rate_buckets AS b (key, tokens, updated_at)
+    SELECT w.key, w.capacity - 1, clock_timestamp() FROM want w
+    WHERE NOT EXISTS (SELECT 1 FROM denied)
+    ORDER BY w.key
+    ON CONFLICT (key) DO UPDATE
+        SET tokens = least(excluded.tokens + 1, b.tokens
+                + greatest(0.0, extract(epoch FROM clock_timestamp() - b.updated_at))
+                  * (SELECT w.rate FROM want w WHERE w.key = excluded.key)) - 1,
+            updated_at = greatest(b.updated_at, clock_timestamp())
+        WHERE least(excluded.tokens + 1, b.tokens
+                + greatest(0.0, extract(epoch FROM clock_timestamp() - b.updated_at))
+                  * (SELECT w.rate FROM want w WHERE w.key = excluded.key)) >= 1
+    RETURNING b.key
+)
+SELECT (SELECT array_agg(key) FROM taken) AS taken,
+       (SELECT json_agg(json_build_array(n, available) ORDER BY n) FROM denied) AS denied
+"""
+# Gives back what a take that came out partial took (a bucket created concurrently ran out).
+_REFUND = """
+UPDATE core.rate_buckets b SET tokens = least(w.capacity, b.tokens + 1)
+FROM unnest($1::text[], $2::float8[]) AS w(key, capacity)
+WHERE b.key = w.key AND b.key = ANY($3::text[])
+"""
 
 
 class RateLimiter:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = autocommit(engine)  # one statement: its own transaction
 
     async def take(self, buckets: Sequence[Bucket]) -> None:
-        """Takes one token from every bucket, or none; RESOURCE_EXHAUSTED with retry-after."""
-        try:
-            async with self._engine.begin() as conn:
-                for bucket in buckets:
-                    await self._take_one(conn, bucket)
-        except _Denied as denied:
-            seconds = max(1, math.ceil(denied.retry_after))
-            raise ResourceExhausted(
-                f"slow down: {denied.bucket.what} sent too many messages; try again in {seconds} s",
-                retry_after_seconds=denied.retry_after,
-                reason="RATE_LIMITED",
-                metadata={"bucket": denied.bucket.key.partition(":")[0]},
-            ) from None
+        """Takes one token from every bucket, or none; RESOURCE_EXHAUSTED with retry-after.
 
-    async def _take_one(self, conn: AsyncConnection, bucket: Bucket) -> None:
-        params = {
-            "key": bucket.key,
-            "capacity": bucket.policy.capacity,
-            "rate": bucket.policy.refill_per_second,
-        }
-        if (await conn.execute(_TAKE, params)).one_or_none() is not None:
-            return
-        # Denied: the conflicting row is locked by us now, so this read is current.
-        left = await conn.scalar(_AVAILABLE, params)
-        raise _Denied(bucket, (1 - float(left or 0.0)) / bucket.policy.refill_per_second)
+        One statement (`_TAKE_ALL`): no BEGIN/COMMIT round trips."""
+        keys = [b.key for b in buckets]
+        capacities = [b.policy.capacity for b in buckets]
+        rates = [b.policy.refill_per_second for b in buckets]
+        async with self._engine.connect() as conn:
+            row = (await conn.exec_driver_sql(_TAKE_ALL, (keys, capacities, rates))).one()
+            taken = list(row.taken or ())
+            if row.denied:
+                n, available = row.denied[0]
+                raise _denied(buckets[n - 1], float(available))
+            if len(taken) == len(buckets):
+                return
+            # Rare: a bucket created by a concurrent taker after this statement began ran out
+            # in between. All or none: give back what this take took.
+            await conn.exec_driver_sql(_REFUND, (keys, capacities, taken))
+        short = next(b for b in buckets if b.key not in taken)
+        raise _denied(short, 0.0)
 
 
-def _statements() -> tuple[sa.Executable, sa.Executable]:
-    """The take (upsert) and the tokens-available read, built once with bind parameters."""
-    b = t.rate_buckets.c
-    capacity = sa.bindparam("capacity", type_=sa.Float)
-    rate = sa.bindparam("rate", type_=sa.Float)
-    now = sa.func.clock_timestamp()
-    elapsed = sa.func.greatest(0.0, sa.extract("epoch", now - b.updated_at))
-    available = sa.func.least(capacity, b.tokens + elapsed * rate)
-    stmt = insert(t.rate_buckets).values(
-        key=sa.bindparam("key", type_=sa.String), tokens=capacity - 1, updated_at=now
+def _denied(bucket: Bucket, available: float) -> ResourceExhausted:
+    retry_after = (1 - available) / bucket.policy.refill_per_second
+    seconds = max(1, math.ceil(retry_after))
+    return ResourceExhausted(
+        f"slow down: {bucket.what} sent too many messages; try again in {seconds} s",
+        retry_after_seconds=retry_after,
+        reason="RATE_LIMITED",
+        metadata={"bucket": bucket.key.partition(":")[0]},
     )
-    take = stmt.on_conflict_do_update(
-        index_elements=[b.key],
-        set_={"tokens": available - 1, "updated_at": sa.func.greatest(b.updated_at, now)},
-        where=available >= 1,
-    ).returning(b.tokens)
-    return take, sa.select(available).where(b.key == sa.bindparam("key"))
-
-
-_TAKE, _AVAILABLE = _statements()
 
 
 class QuotaCounter:

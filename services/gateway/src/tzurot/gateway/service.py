@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any
 
 import structlog
 
-from tzurot.gateway.admission import Admission
+from tzurot.gateway.admission import Admission, check_deny_modes
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.delivery_flow import DeliveryFlow
 from tzurot.gateway.domain import (
@@ -41,7 +42,7 @@ from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.key_uses import KeyUses
-from tzurot.gateway.personality_access import PersonalityAccess
+from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
 from tzurot.gateway.settings import (
@@ -54,7 +55,7 @@ from tzurot.gateway.settings import (
     MODEL_FOOTER,
     limit_attachments,
 )
-from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
+from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -62,8 +63,10 @@ from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
+    NotFound,
     TzurotError,
     error_from_code,
+    quoted,
 )
 
 __all__ = ["GATEWAY_STOPPED", "Gateway", "GatewayLimits"]
@@ -156,16 +159,10 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             turn = await self.groups.resolve_turn(command.turn_id, self._store_personality)
             command = turn.command
         self._validate_generate(command, scheduled=turn is not None)
-        if not retry:
-            await self.groups.note_message(command)
-        user = await self.user(command.actor)
-        personality = await self._usable_personality(command.personality, user)
-        await self._check_denylist(user, command.location, personality)
-        user = await self._check_nsfw(user, personality, command.location)
-        existing = await self._store.get_job_by_key(command.idempotency_key)
-        if existing is None:  # a duplicate or a retry is not a new message: no token taken
-            await self._take_rate_tokens(user, command.location)
-        prepared = await self._prepare(user, personality, command.location, new=existing is None)
+        # A human message marks the channel not quiet (a scheduled turn or a retry is not one).
+        user, personality, prepared = await self._admit(
+            command, note=not retry and not command.turn_id
+        )
         new = NewJob(
             idempotency_key=command.idempotency_key,
             user_id=user.id,
@@ -179,7 +176,13 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         )
         job, claimed = await self._claim(new)
         if claimed:
-            await self.groups.record_job(job, command, personality, turn)
+            await self.groups.record_job(
+                job,
+                command,
+                personality,
+                turn,
+                state=None if prepared.context is None else prepared.context.channel_round,
+            )
         if not claimed:
             if (job.user_id, job.personality_id) != (user.id, personality.id):
                 # Never replay someone else's answer: the key names another request.
@@ -202,6 +205,61 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         ) as events:
             async for event in events:
                 yield event
+
+    async def _admit(
+        self, command: GenerateCommand, *, note: bool
+    ) -> tuple[User, Personality, Prepared]:
+        """The checks before a job, in order (the personality, the denylist, NSFW, rate
+        limits), and what it will use. The reads are one statement (`_turn_context`) when the
+        name is the personality's own (the catalog cache knows it)."""
+        personality = await self._store.find_personality(command.personality)  # cached
+        if personality is None or not names_itself(personality, command.personality):
+            # Maybe the user's own alias: their user first (the slower path, as it always was).
+            if note:
+                await self.groups.note_message(command)
+                note = False
+            personality = await self._usable_personality(
+                command.personality, await self.user(command.actor)
+            )
+        context = await self._turn_context(command, personality, note=note)
+        # None: the user was created concurrently; then the separate reads, as before.
+        user = await self.user(command.actor) if context is None else context.user
+        if not may_use(personality, user):
+            raise NotFound(
+                f"no personality named {quoted(command.personality)}",
+                reason="PERSONALITY_NOT_FOUND",
+            )
+        if context is None:
+            await self._check_denylist(user, command.location, personality)
+            job_exists = await self._store.get_job_by_key(command.idempotency_key) is not None
+        else:
+            check_deny_modes(user, context.deny_modes)
+            job_exists = context.job_exists
+        user = await self._check_nsfw(user, personality, command.location)
+        if not job_exists:  # a duplicate or a retry is not a new message: no token taken
+            await self._take_rate_tokens(user, command.location)
+        prepared = await self._prepare(
+            user, personality, command.location, new=not job_exists, context=context
+        )
+        return user, personality, prepared
+
+    async def _turn_context(
+        self, command: GenerateCommand, personality: Personality, *, note: bool
+    ) -> TurnContext | None:
+        """The turn's reads, with the user's upsert and (`note`) the channel noted: one
+        statement (store/turn.py)."""
+        actor = command.actor
+        return await self._store.turn_context(
+            actor,
+            superuser=actor.platform_user_id in self._limits.superusers,
+            personality_id=personality.id,
+            personality_slug=personality.slug,
+            where=command.location,
+            idempotency_key=command.idempotency_key,
+            note_message=note,
+            round_id=command.round_id,
+            now=self.clock.now(),
+        )
 
     async def _claim(self, new: NewJob) -> tuple[Job, bool]:
         return await self._store.claim_job(
@@ -245,36 +303,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         try:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
             keep_alive = asyncio.create_task(self._keep_alive(job.id))
-            settings = prepared.settings
-            conversation = command.location.conversation_id
-            lore = await self._store.lore_context(personality.id, conversation)
-            # Reasoning is kept for Inspect when the client asks or the user's setting says so.
-            keep_reasoning = command.include_reasoning or bool(settings[KEEP_REASONING].value)
-            request = ReplyRequest(
-                job_id=job.id,
-                user_id=user.id,
-                actor=command.actor,
-                location=command.location,
-                personality=personality,
-                config=prepared.config,
-                content=command.content,
-                references=command.references,
-                attachments=limit_attachments(
-                    command.attachments,
-                    max_images=int(settings[MAX_IMAGES].value),
-                    max_audio=int(settings[MAX_AUDIO].value),
-                ),
-                timezone=user.timezone,
-                max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
-                include_reasoning=keep_reasoning,
-                persona=prepared.persona,
-                memory_threshold=float(settings[MEMORY_THRESHOLD].value),
-                memory_limit=int(settings[MEMORY_LIMIT].value),
-                mentions=command.mentions,
-                lore=lore if lore.books else None,
-                group=await self.groups.members(command.location),
-                directive=directive,
-                message_ids=command.message_ids,
+            request = await self._reply_request(
+                job, user, personality, command, prepared, directive=directive
             )
             finished: ReplyFinished | None = None
             async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
@@ -292,13 +322,15 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                 finished.content,
                 finished.usage,
                 prepared.request_type,
-                context_columns(finished, include_reasoning=keep_reasoning),
+                context_columns(finished, include_reasoning=request.include_reasoning),
                 files=finished.files,
             )
             if request.lore is not None and finished.lore_state is not None:
                 # Sticky, cooldown and delay count this conversation's messages: kept here
                 # (per channel and personality) so they survive restarts.
-                await self._store.save_lore_state(conversation, personality.id, finished.lore_state)
+                await self._store.save_lore_state(
+                    command.location.conversation_id, personality.id, finished.lore_state
+                )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
             if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
@@ -349,14 +381,65 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             and await self._should_speak(personality, command.location, prepared),
         )
 
+    async def _reply_request(
+        self,
+        job: Job,
+        user: User,
+        personality: Personality,
+        command: GenerateCommand,
+        prepared: Prepared,
+        *,
+        directive: str,
+    ) -> ReplyRequest:
+        """What inference is asked for this job (lore and group from the turn's reads)."""
+        settings = prepared.settings
+        conversation = command.location.conversation_id
+        context = prepared.context
+        if context is not None:
+            lore, group = context.lore, context.group
+        else:
+            lore = await self._store.lore_context(personality.id, conversation)
+            group = await self.groups.members(command.location)
+        return ReplyRequest(
+            job_id=job.id,
+            user_id=user.id,
+            actor=command.actor,
+            location=command.location,
+            personality=personality,
+            config=prepared.config,
+            content=command.content,
+            references=command.references,
+            attachments=limit_attachments(
+                command.attachments,
+                max_images=int(settings[MAX_IMAGES].value),
+                max_audio=int(settings[MAX_AUDIO].value),
+            ),
+            timezone=user.timezone,
+            max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
+            include_reasoning=keep_reasoning(command, prepared),
+            persona=prepared.persona,
+            memory_threshold=float(settings[MEMORY_THRESHOLD].value),
+            memory_limit=int(settings[MEMORY_LIMIT].value),
+            mentions=command.mentions,
+            lore=lore if lore.books else None,
+            group=group,
+            directive=directive,
+            message_ids=command.message_ids,
+        )
+
     async def _should_speak(
         self, personality: Personality, where: Location, prepared: Prepared
     ) -> bool:
         """Whether the answer will be spoken once delivered (tzurot.gateway.voice)."""
-        voice = await self._voices.voice(personality.id)
+        context = prepared.context
+        voice = await self._voices.voice(personality.id) if context is None else context.voice
         if voice is None:
             return False
-        levels = await self._admin_store.setting_levels(channel_id=where.conversation_id)
+        levels: Mapping[ConfigSource, dict[str, Any]]
+        if context is None:
+            levels = await self._admin_store.setting_levels(channel_id=where.conversation_id)
+        else:
+            levels = context.setting_levels
         return decide_voice(
             voice, prepared.settings, levels.get(ConfigSource.CHANNEL, {}), self._voice_rng
         )
@@ -487,6 +570,11 @@ def _job_error(job: Job) -> TzurotError:
     if error is None:
         return FailedPrecondition(f"job {job.id} failed", reason="JOB_FAILED")
     return error_from_code(error.code, error.message, reason=error.reason)
+
+
+def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
+    """Reasoning is kept for Inspect when the client asks or the user's setting says so."""
+    return command.include_reasoning or bool(prepared.settings[KEEP_REASONING].value)
 
 
 def _footer(finished: ReplyFinished, prepared: Prepared) -> str:

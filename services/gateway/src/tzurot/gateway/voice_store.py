@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -34,16 +35,21 @@ _SAMPLE_COLUMNS = (
 
 
 def _voice(row: Any) -> Voice:
+    return voice_from_mapping(row._mapping)
+
+
+def voice_from_mapping(m: Mapping[str, Any]) -> Voice:
+    """A personality_voices row (a mapping of its columns; extra keys are ignored)."""
     return Voice(
-        provider=row.provider,
-        voice_id=row.voice_id,
-        model=row.model,
-        stability=row.stability,
-        similarity_boost=row.similarity_boost,
-        style=row.style,
-        speed=row.speed,
-        frequency=cast(Frequency, row.frequency),
-        probability=row.probability,
+        provider=m["provider"],
+        voice_id=m["voice_id"],
+        model=m["model"],
+        stability=m["stability"],
+        similarity_boost=m["similarity_boost"],
+        style=m["style"],
+        speed=m["speed"],
+        frequency=cast(Frequency, m["frequency"]),
+        probability=m["probability"],
     )
 
 

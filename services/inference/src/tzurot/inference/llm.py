@@ -12,24 +12,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from contextlib import aclosing
 
+import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
+from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import (
-    Completion,
-    ReasoningDelta,
-    StreamEvent,
-    TextDelta,
-    TokenUsage,
-    ToolCall,
-    ToolCallStarted,
-)
-from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
+from tzurot.inference.domain import StreamEvent
 from tzurot.inference.providers import Provider
+from tzurot.inference.sse import chat_chunks
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -40,8 +33,6 @@ from tzurot.runtime.errors import (
 
 _PROVIDER_CODE = re.compile(r"[a-z_]{1,48}")
 _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
-REASONING_FIELDS = ("reasoning", "reasoning_content")
-"""Where providers stream thinking apart from the answer (OpenRouter; DeepSeek, vLLM)."""
 
 
 def content_filtered(provider: str) -> FailedPrecondition:
@@ -71,50 +62,6 @@ def _refuses_tools(exc: openai.OpenAIError, call: ProviderCall) -> bool:
         and exc.status_code in (400, 404)
         and bool(_TOOL_REFUSAL.search(str(exc.message)))
     )
-
-
-class _ToolCalls:
-    """Tool calls assembled from streamed deltas, by index (OpenAI's streaming format)."""
-
-    def __init__(self) -> None:
-        self._calls: dict[int, dict[str, Any]] = {}
-
-    def feed(self, deltas: list[Any]) -> bool:
-        """Adds a chunk's tool-call deltas; True when a new call began."""
-        began = False
-        for delta in deltas:
-            slot = self._calls.get(delta.index)
-            if slot is None:
-                slot = self._calls[delta.index] = {"id": "", "name": "", "arguments": []}
-                began = True
-            if delta.id:
-                slot["id"] = delta.id
-            function = delta.function
-            if function is not None:
-                if function.name:
-                    slot["name"] += function.name
-                if function.arguments:
-                    slot["arguments"].append(function.arguments)
-        return began
-
-    def calls(self) -> tuple[ToolCall, ...]:
-        return tuple(
-            ToolCall(
-                id=slot["id"] or f"call_{index}",
-                name=slot["name"],
-                arguments="".join(slot["arguments"]),
-            )
-            for index, slot in sorted(self._calls.items())
-        )
-
-
-def _reasoning_piece(delta: object) -> str:
-    extra = getattr(delta, "model_extra", None) or {}
-    for name in REASONING_FIELDS:
-        value = extra.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return ""
 
 
 KEY_CHECK_RETRIES = 1
@@ -160,18 +107,16 @@ class LlmClient:
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text (and reasoning) deltas in order, then one Completion."""
         client = self._client(provider, api_key)
-        pieces: list[str] = []
-        thoughts: list[str] = []
-        usage: TokenUsage | None = None
-        finish_reason = ""
-        tool_calls = _ToolCalls()
+        assembly = AnswerAssembly()
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
-            # transform over every message (~1 ms each, most of a turn's CPU), a no-op for
-            # the plain messages dialects.py builds. Same request, same stream, same errors.
-            stream = await client.post(
+            # transform over every message (~1 ms each), a no-op for the plain messages
+            # dialects.py builds. The raw response, not AsyncStream[ChatCompletionChunk],
+            # which builds pydantic models for every chunk (see sse.py). Same request, same
+            # retries, same errors.
+            response = await client.post(
                 "/chat/completions",
-                cast_to=ChatCompletion,
+                cast_to=httpx2.Response,
                 body={
                     **call.body,
                     "model": model,
@@ -181,43 +126,17 @@ class LlmClient:
                 },
                 options={"headers": call.headers} if call.headers else {},
                 stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
-            try:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = TokenUsage(
-                            input_tokens=chunk.usage.prompt_tokens,
-                            output_tokens=chunk.usage.completion_tokens,
-                        )
-                    for choice in chunk.choices[:1]:
-                        thought = _reasoning_piece(choice.delta)
-                        if thought:
-                            thoughts.append(thought)
-                            yield ReasoningDelta(thought)
-                        if choice.delta.content:
-                            pieces.append(choice.delta.content)
-                            yield TextDelta(choice.delta.content)
-                        if choice.delta.tool_calls and tool_calls.feed(choice.delta.tool_calls):
-                            yield ToolCallStarted()
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-            finally:
-                await stream.close()
+            chunks = chat_chunks(response)
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    for event in assembly.take(chunk):
+                        yield event
         except openai.OpenAIError as exc:
             if _refuses_tools(exc, call):
                 raise ToolsUnsupported(provider.name, model) from None
             raise provider_error(exc, provider.name, model=model) from None
-        content = "".join(pieces)
-        if usage is None:
-            usage = TokenUsage(estimate_prompt_tokens(call.messages), estimate_tokens(content))
-        yield Completion(
-            content=content,
-            usage=usage,
-            finish_reason=finish_reason,
-            reasoning="".join(thoughts),
-            tool_calls=tool_calls.calls(),
-        )
+        yield assembly.completion(call.messages)
 
     async def chat_images(
         self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str

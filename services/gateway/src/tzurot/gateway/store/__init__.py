@@ -15,6 +15,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - avatars.py: avatar images
 - rows.py: rows as domain objects
 - lorebooks.py: lorebooks, their attachments, lore state, card assets
+- turn.py: everything a Generate reads before its job, in one statement
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tzurot.gateway.store.rows import (
     personality_from_row,
     user_from_row,
 )
+from tzurot.gateway.store.turn import ChannelRound, TurnContext, TurnReads
 from tzurot.gateway.store.usage import UsageQueries
 from tzurot.gateway.store.users import UserReads, UserWrites
 
@@ -50,15 +52,19 @@ __all__ = [
     "PERSONALITY_COLUMNS",
     "RETRYABLE_CODES",
     "AdminStore",
+    "ChannelRound",
     "GatewayStore",
     "NewJob",
+    "TurnContext",
     "llm_config_from_row",
     "personality_from_row",
     "user_from_row",
 ]
 
 
-class GatewayStore(UserReads, PersonalityReads, ConfigReads, JobQueries, PreviewQueries, LoreReads):
+class GatewayStore(
+    UserReads, PersonalityReads, ConfigReads, JobQueries, PreviewQueries, LoreReads, TurnReads
+):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 
     def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:

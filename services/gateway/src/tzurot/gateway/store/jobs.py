@@ -11,8 +11,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tzurot.db.compiled import Precompiled
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import GeneratedFile, Job, JobError, JobStatus, Usage
+from tzurot.gateway.domain import (
+    GeneratedFile,
+    GroupJob,
+    Job,
+    JobContext,
+    JobError,
+    JobStatus,
+    Usage,
+)
+from tzurot.gateway.job_context import context_from_row
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.rows import job_from_row as _job
 
@@ -55,12 +66,15 @@ def _claim_statement(*, start: bool) -> sa.Insert:
         jobs.user_id == insert_stmt.excluded.user_id,
         jobs.personality_id == insert_stmt.excluded.personality_id,
         sa.or_(
+            # OR-ed, not in_(): no expanding parameters (the statement is precompiled).
             sa.and_(
                 jobs.status == JobStatus.FAILED.value,
-                jobs.error_code.in_(RETRYABLE_CODES),
+                sa.or_(*(jobs.error_code == code for code in RETRYABLE_CODES)),
             ),
             sa.and_(
-                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                sa.or_(
+                    jobs.status == JobStatus.QUEUED.value, jobs.status == JobStatus.RUNNING.value
+                ),
                 sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
             ),
         ),
@@ -81,9 +95,11 @@ def _claim_statement(*, start: bool) -> sa.Insert:
     ).returning(*t.jobs.c)
 
 
-_CLAIM = _claim_statement(start=False)
-_CLAIM_AND_START = _claim_statement(start=True)
-_JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+_CLAIM = Precompiled(_claim_statement(start=False))
+_CLAIM_AND_START = Precompiled(_claim_statement(start=True))
+_JOB_BY_KEY = Precompiled(
+    sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+)
 
 
 CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoning")
@@ -141,7 +157,67 @@ def _finish_job_statement() -> sa.Select[Any]:
     return sa.select(done).add_cte(logged)
 
 
-_FINISH_JOB = _finish_job_statement()
+_FINISH_JOB = Precompiled(_finish_job_statement())
+_JOB_BY_ID = Precompiled(
+    sa.select(t.jobs).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
+)
+
+
+def _deliver_statement() -> sa.Select[Any]:
+    """Marks the job delivered, bumps the activity counter when asked, and reads the job's
+    group round (if any), in one statement: what ConfirmDelivery writes and needs after the
+    exchange is stored."""
+    jobs = t.jobs.c
+    done = (
+        sa.update(t.jobs)
+        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .values(
+            status=JobStatus.DELIVERED.value,
+            delivered_message_ids=sa.bindparam(
+                "message_ids", type_=jobs.delivered_message_ids.type
+            ),
+            delivered_at=sa.func.now(),
+        )
+        .returning(*t.jobs.c)
+        .cte("done")
+    )
+    counters = g.activity_counters
+    bump = insert(counters).from_select(
+        ["name", "value"],
+        sa.select(sa.bindparam("counter", type_=sa.Text), sa.literal(1, sa.BigInteger)).where(
+            sa.bindparam("bump", type_=sa.Boolean)
+        ),
+    )
+    bumped = (
+        bump.on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
+        )
+        .returning(counters.c.value)
+        .cte("bumped")
+    )
+    gj = g.group_jobs.c
+    return sa.select(
+        done,
+        gj.job_id.label("group_job_id"),
+        gj.conversation_id.label("group_conversation_id"),
+        gj.round_id.label("group_round_id"),
+        gj.depth.label("group_depth"),
+        gj.last_in_round.label("group_last_in_round"),
+        sa.select(bumped.c.value).scalar_subquery().label("counter"),
+    ).select_from(done.outerjoin(g.group_jobs, gj.job_id == done.c.id))
+
+
+_DELIVER = Precompiled(_deliver_statement())
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A job marked delivered, its group round (None outside one), and the activity
+    counter's new value (None when it was not bumped)."""
+
+    job: Job
+    group_job: GroupJob | None
+    counter: int | None
 
 
 @dataclass(frozen=True)
@@ -182,10 +258,11 @@ class JobQueries(SqlBase):
             "lease_seconds": lease_seconds,
         }
         async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            row = (await conn.execute(_CLAIM_AND_START if start else _CLAIM, params)).one_or_none()
+            claim = _CLAIM_AND_START if start else _CLAIM
+            row = (await claim.execute(conn, params)).one_or_none()
             if row is not None:
                 return _job(row._mapping), True
-            row = (await conn.execute(_JOB_BY_KEY, params)).one()
+            row = (await _JOB_BY_KEY.execute(conn, params)).one()
         return _job(row._mapping), False
 
     async def heartbeat(self, job_id: str) -> None:
@@ -199,6 +276,14 @@ class JobQueries(SqlBase):
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self._one_job(t.jobs.c.id == job_id)
+
+    async def get_job_with_context(self, job_id: str) -> tuple[Job, JobContext] | None:
+        """The job and its context columns (job_context.py), in one read."""
+        async with self._autocommit.connect() as conn:
+            row = (await _JOB_BY_ID.execute(conn, {"job_id": job_id})).one_or_none()
+        if row is None:
+            return None
+        return _job(row._mapping), context_from_row(row._mapping)
 
     async def get_job_by_key(self, idempotency_key: str) -> Job | None:
         return await self._one_job(t.jobs.c.idempotency_key == idempotency_key)
@@ -247,7 +332,7 @@ class JobQueries(SqlBase):
         }
         if not files:
             async with self._autocommit.connect() as conn:  # one statement: its own transaction
-                return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+                return _job((await _FINISH_JOB.execute(conn, params)).one()._mapping)
         f = t.job_files.c
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
@@ -265,7 +350,7 @@ class JobQueries(SqlBase):
                     for n, file in enumerate(files)
                 ],
             )
-            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+            return _job((await _FINISH_JOB.execute(conn, params)).one()._mapping)
 
     async def job_files(self, job_id: str) -> tuple[GeneratedFile, ...]:
         """The files the job's answer carried, in order."""
@@ -374,6 +459,31 @@ class JobQueries(SqlBase):
             delivered_message_ids=list(message_ids),
             delivered_at=sa.func.now(),
         )
+
+    async def deliver(
+        self, job_id: str, message_ids: Sequence[str], *, bump_counter: str = ""
+    ) -> Delivered:
+        """mark_delivered, plus the job's group round and (with `bump_counter`, a counter's
+        name) one more count on that counter: one statement."""
+        params = {
+            "job_id": job_id,
+            "message_ids": list(message_ids),
+            "counter": bump_counter,
+            "bump": bool(bump_counter),
+        }
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            m = (await _DELIVER.execute(conn, params)).one()._mapping
+        group = None
+        if m["group_job_id"] is not None:
+            group = GroupJob(
+                str(m["group_job_id"]),
+                m["group_conversation_id"],
+                m["group_round_id"],
+                m["group_depth"],
+                m["group_last_in_round"],
+            )
+        counter = None if m["counter"] is None else int(m["counter"])
+        return Delivered(_job(m), group, counter)
 
     async def _one_job(self, where: sa.ColumnElement[bool]) -> Job | None:
         async with self._autocommit.connect() as conn:

@@ -1,0 +1,137 @@
+"""One answer assembled from the parsed chunks of a streamed chat completion.
+
+Each chunk is the JSON object a provider sent (OpenAI's `chat.completion.chunk`): the first
+choice's `delta` carries text (`content`), thinking (`reasoning` / `reasoning_content`) and
+tool-call pieces; `finish_reason` and `usage` arrive near the end. Fields of the wrong type
+are ignored, as the SDK's lenient models did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tzurot.inference.domain import (
+    Completion,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolCallStarted,
+)
+from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens, estimate_tokens
+
+REASONING_FIELDS = ("reasoning", "reasoning_content")
+"""Where providers stream thinking apart from the answer (OpenRouter; DeepSeek, vLLM)."""
+
+
+class ToolCalls:
+    """Tool calls assembled from streamed deltas, by index (OpenAI's streaming format)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, deltas: Sequence[object]) -> bool:
+        """Adds a chunk's tool-call deltas; True when a new call began."""
+        began = False
+        for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index")
+            index = index if isinstance(index, int) else 0
+            slot = self._calls.get(index)
+            if slot is None:
+                slot = self._calls[index] = {"id": "", "name": "", "arguments": []}
+                began = True
+            call_id = _text(delta.get("id"))
+            if call_id:
+                slot["id"] = call_id
+            function = delta.get("function")
+            if isinstance(function, dict):
+                slot["name"] += _text(function.get("name"))
+                arguments = _text(function.get("arguments"))
+                if arguments:
+                    slot["arguments"].append(arguments)
+        return began
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(
+                id=slot["id"] or f"call_{index}",
+                name=slot["name"],
+                arguments="".join(slot["arguments"]),
+            )
+            for index, slot in sorted(self._calls.items())
+        )
+
+
+class AnswerAssembly:
+    """Feed it each chunk in order (`take` returns what to stream); then `completion`."""
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._thoughts: list[str] = []
+        self._usage: TokenUsage | None = None
+        self._finish_reason = ""
+        self._tool_calls = ToolCalls()
+
+    def take(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = TokenUsage(
+                input_tokens=_count(usage.get("prompt_tokens")),
+                output_tokens=_count(usage.get("completion_tokens")),
+            )
+        choices = chunk.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict):
+            return []
+        events: list[StreamEvent] = []
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            thought = _reasoning(delta)
+            if thought:
+                self._thoughts.append(thought)
+                events.append(ReasoningDelta(thought))
+            text = _text(delta.get("content"))
+            if text:
+                self._pieces.append(text)
+                events.append(TextDelta(text))
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list) and self._tool_calls.feed(calls):
+                events.append(ToolCallStarted())
+        finish_reason = _text(choice.get("finish_reason"))
+        if finish_reason:
+            self._finish_reason = finish_reason
+        return events
+
+    def completion(self, messages: Sequence[ChatMessage]) -> Completion:
+        """The whole answer; usage estimated when the provider sent none."""
+        content = "".join(self._pieces)
+        usage = self._usage or TokenUsage(
+            estimate_prompt_tokens(messages), estimate_tokens(content)
+        )
+        return Completion(
+            content=content,
+            usage=usage,
+            finish_reason=self._finish_reason,
+            reasoning="".join(self._thoughts),
+            tool_calls=self._tool_calls.calls(),
+        )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _reasoning(delta: dict[str, Any]) -> str:
+    for name in REASONING_FIELDS:
+        value = delta.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
