@@ -73,23 +73,38 @@ def up(
     ] = 15051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    import time
     from contextlib import AsyncExitStack
 
-    from tzurot.cli.mesh import MeshLayout, run_mesh
+    from tzurot.cli.processes import SERVICES, Mesh
+
+    started = time.monotonic()
+    with_bot = bool(os.environ.get("TZUROT_DISCORD_TOKEN"))
 
     async def _main() -> int:
-        async with AsyncExitStack() as stack:
-            extra_env: dict[str, str] = {}
-            if demo:
-                from tzurot.cli.demo import demo_provider
+        # The services start importing now, behind start gates; run_mesh opens them once
+        # certificates, Postgres and migrations are ready (processes.py).
+        gated = Mesh()
+        try:
+            await gated.spawn_gated([*SERVICES, *(["bot"] if with_bot else [])])
+            from tzurot.cli.mesh import MeshLayout, run_mesh
 
-                extra_env = await stack.enter_async_context(demo_provider())
-            return await run_mesh(
-                MeshLayout(data_dir, base_port=base_port),
-                seed_dir=seeds,
-                extra_env=extra_env,
-                with_bot=bool(os.environ.get("TZUROT_DISCORD_TOKEN")),
-            )
+            async with AsyncExitStack() as stack:
+                extra_env: dict[str, str] = {}
+                if demo:
+                    from tzurot.cli.demo import demo_provider
+
+                    extra_env = await stack.enter_async_context(demo_provider())
+                return await run_mesh(
+                    MeshLayout(data_dir, base_port=base_port),
+                    seed_dir=seeds,
+                    extra_env=extra_env,
+                    with_bot=with_bot,
+                    gated=gated,
+                    started=started,
+                )
+        finally:
+            await gated.stop()
 
     raise typer.Exit(_run(_main()))
 
