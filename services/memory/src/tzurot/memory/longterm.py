@@ -242,12 +242,11 @@ class LongTermMemory:
             incoming.setdefault(dst, []).append(weight)
         # A memory is searched with its context (its turn's neighbours); its words are
         # counted once per process (scoring.document caches them).
-        documents = [
-            scoring.document(f"{hit.memory.text}\n{hit.memory.context}") for hit in hits.values()
-        ]
+        documents = [scoring.document(hit.memory.text, hit.memory.context) for hit in hits.values()]
         # Query words weigh by their rarity among the candidates (IDF).
         weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
         bm25 = scoring.bm25_counted(query_tokens, documents)
+        asks_when = scoring.asks_when(query)
         w = self.tuning.weights.normalised()
         scored = []
         for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
@@ -259,6 +258,8 @@ class LongTermMemory:
                 else 0.0,
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
                 bm25=bm25_score,
+                speaker=scoring.speaker_named(query_tokens, found),
+                time=1.0 if asks_when and found.dated else 0.0,
             )
             scored.append((scoring.hybrid(components, w), hit.memory))
         scored.sort(key=lambda pair: (-pair[0], pair[1].id))
