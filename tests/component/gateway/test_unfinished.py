@@ -16,7 +16,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway.domain import JobAccepted, JobStatus, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.errors import TzurotError, Unavailable
 
 from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
 
@@ -128,3 +128,39 @@ async def test_note_preview_refuses_what_is_not_a_job(gateway: Gateway) -> None:
     with pytest.raises(TzurotError) as missing:
         await gateway.note_preview("00000000-0000-0000-0000-000000000000", ["1"])
     assert missing.value.code is grpc.StatusCode.NOT_FOUND
+
+
+async def test_when_the_answer_cannot_be_generated_again_the_failure_is_handed_over(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """The bot then turns the preview into the failure notice (the job stays failed: no
+    history)."""
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await anext(stream)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    await stream.aclose()  # the bot was killed mid-answer
+    inference.gate = None
+    inference.script = []
+    inference.error = Unavailable("the provider is down", reason="PROVIDER_UNAVAILABLE")
+    await asyncio.sleep(0.1)
+
+    await gateway.finish_unfinished_answers()
+    for _ in range(100):
+        if await _handed(engine):
+            break
+        await asyncio.sleep(0.05)
+    assert await _handed(engine) == [("unfinished", accepted.job_id, "channel-1")]
+    failed = await store.get_job(accepted.job_id)
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.reason == "PROVIDER_UNAVAILABLE"
+    assert failed.preview_retried_at is not None
+    assert await gateway.finish_unfinished_answers() == 0  # handed once, not regenerated again
