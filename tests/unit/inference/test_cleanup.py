@@ -8,6 +8,7 @@ from tzurot.inference.cleanup import (
     compile_rules,
     could_still_repeat,
     repeats,
+    similar,
     similarity,
 )
 from tzurot.inference.domain import CleanupRule
@@ -78,3 +79,21 @@ def test_could_still_repeat_follows_the_start() -> None:
     assert could_still_repeat("The night is young,", [old])
     assert not could_still_repeat("Completely different", [old])
     assert not could_still_repeat("anything", [])
+
+
+def test_similar_agrees_with_the_ratio_at_every_threshold() -> None:
+    """The quick bounds only skip work: the answer is always `similarity >= threshold`."""
+    texts = [
+        "The night is young, and so are you, mortal.",
+        "The night is young and so are you mortal!",
+        "the NIGHT is young",
+        "Go home, it is late.",
+        "a short instant answer 0f3c9a",
+        "a short instant answer 9be1d2",
+        "",
+        "zzzz",
+    ]
+    for a in texts:
+        for b in texts:
+            for threshold in (0.0, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0):
+                assert similar(a, b, threshold) == (similarity(a, b) >= threshold), (a, b)

@@ -10,6 +10,7 @@ from tzurot.inference import tokens
 from tzurot.inference.tokens import (
     SHA256,
     UNKNOWN_MODEL_FACTOR,
+    CountMemo,
     TokenCounter,
     encoding_file_bytes,
     encoding_name_for,
@@ -76,3 +77,44 @@ def test_unknown_models_are_counted_safely_above() -> None:
 
 def test_special_token_text_is_counted_as_text() -> None:
     assert TokenCounter("gpt-4o").count("<|endoftext|>") > 1
+
+
+class CountingEncoding:
+    """The real encoding, counting how often it is asked."""
+
+    def __init__(self, name: str) -> None:
+        self.inner = load_encoding(name)
+        self.calls = 0
+
+    def encode(self, text: str, **kwargs: object) -> list[int]:
+        self.calls += 1
+        return self.inner.encode(text, disallowed_special=())
+
+
+def test_a_text_counted_again_is_not_encoded_again() -> None:
+    encoding = CountingEncoding("o200k_base")
+    memo = CountMemo(encoding, size=100)  # type: ignore[arg-type]  # a spy with encode()
+    history = [f"turn {n}: {SAMPLE}" for n in range(10)]
+    first = [memo.count(text) for text in history]
+    again = [memo.count(text) for text in history]
+    assert first == again == [len(encoding.inner.encode(text)) for text in history]
+    assert encoding.calls == 10
+
+
+def test_the_memo_keeps_the_newest_counts_within_its_size() -> None:
+    encoding = CountingEncoding("o200k_base")
+    memo = CountMemo(encoding, size=3)  # type: ignore[arg-type]
+    for text in ("a", "b", "c", "d"):
+        memo.count(text)
+    assert len(memo) == 3
+    memo.count("d")
+    assert encoding.calls == 4
+    memo.count("a")  # the oldest went first
+    assert encoding.calls == 5
+
+
+def test_counters_of_one_encoding_share_a_memo_that_keeps_no_text() -> None:
+    first, second = TokenCounter("openai/gpt-4o"), TokenCounter("openai/o3-mini")
+    assert first.count(SAMPLE) == second.count(SAMPLE) == 23
+    assert tokens.count_memo("o200k_base") is tokens.count_memo("o200k_base")
+    assert SAMPLE not in repr(vars(tokens.count_memo("o200k_base")))

@@ -19,6 +19,9 @@ from importlib import resources
 
 import tiktoken
 
+MEMO_SIZE = 8192
+"""Token counts remembered per encoding (a turn re-counts its whole history and system prompt,
+each text about twice; most of it was counted on the previous turn)."""
 UNKNOWN_MODEL_FACTOR = 1.25
 """Claude, Gemini, Llama… count up to ~20% more tokens than o200k on English and code."""
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -101,18 +104,46 @@ def encoding_name_for(model: str) -> tuple[str, bool]:
     return "o200k_base", False
 
 
+class CountMemo:
+    """Token counts of recent texts, keyed by the text's hash and length (never the text:
+    no conversation is kept here). A collision would only misjudge a budget by one text."""
+
+    def __init__(self, encoding: tiktoken.Encoding, size: int = MEMO_SIZE) -> None:
+        self._encoding = encoding
+        self._size = size
+        self._counts: dict[tuple[int, int], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def count(self, text: str) -> int:
+        key = (hash(text), len(text))
+        tokens = self._counts.get(key)
+        if tokens is None:
+            tokens = len(self._encoding.encode(text, disallowed_special=()))
+            if len(self._counts) >= self._size:
+                del self._counts[next(iter(self._counts))]  # the oldest
+            self._counts[key] = tokens
+        return tokens
+
+
+@cache
+def count_memo(name: str) -> CountMemo:
+    return CountMemo(load_encoding(name))
+
+
 class TokenCounter:
     """Counts tokens the way `model` does, or safely above it when its tokenizer is unknown."""
 
     def __init__(self, model: str) -> None:
         name, self.exact = encoding_name_for(model)
-        self._encoding = load_encoding(name)
+        self._memo = count_memo(name)
         self.encoding_name = name
 
     def count(self, text: str) -> int:
         if not text:
             return 0
-        tokens = len(self._encoding.encode(text, disallowed_special=()))
+        tokens = self._memo.count(text)
         return tokens if self.exact else math.ceil(tokens * UNKNOWN_MODEL_FACTOR)
 
     def count_message(self, text: str) -> int:
