@@ -1,5 +1,6 @@
 """`tzurot --help` loads no gRPC, protobuf, pydantic, structlog or SQLAlchemy, and `tzurot chat
--m` only what a turn needs (gRPC and the stubs; no pydantic, structlog, rich, openai): they
+-m` only what a turn needs (gRPC and the stubs; no pydantic, structlog, rich, openai,
+cryptography): they
 start in well under a second (figures: bench `cli_start`, docs/PERFORMANCE.md). What is
 asserted is the set of modules loaded, not a time. The CLI speaks CLI, not Discord."""
 
@@ -36,6 +37,7 @@ CHAT_HEAVY = (
     "sqlalchemy",
     "discord",
     "yaml",
+    "cryptography",  # certificates are loaded with the standard library's ssl
     "tzurot.runtime.server",
 )
 
