@@ -11,7 +11,7 @@ import importlib
 import time
 from types import ModuleType
 
-from bench.results import Figure, table, write
+from bench.results import Figure, goal_lines, table, write
 
 FIGURES = [
     "goals",  # issue 16: CPU and round trips per turn, embedder, formation, first turn
@@ -46,6 +46,9 @@ def main() -> None:
         figures += _module(name).run(args.quick)
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     print(table(figures))
+    goals = goal_lines(figures)
+    if goals:
+        print(f"\nGoals (issue 16):\n{goals}")
     print(f"\nJSON: {write(figures, quick=args.quick)}")
 
 

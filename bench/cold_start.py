@@ -2,10 +2,14 @@
 
 The mesh is started as `make run` starts it (child processes, embedded Postgres), with the
 demo provider so no network is needed; the time is read when `up` prints that it is ready.
+Also the CPU all its processes used to get there (`up` and its children, Postgres not
+counted), which the machine's load moves far less than the wall time. Goal (issue 16):
+≤ 3 s with existing data on a quiet machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.results import Figure, summarise
+from bench.results import Figure, goal, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,20 +70,71 @@ def running_up(
         up.stdout.close()
 
 
-def start_once(data_dir: Path) -> float:
-    """Seconds from spawning `tzurot up` until it reports ready."""
+GOAL_MS = 3000.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def start_once(data_dir: Path) -> tuple[float, float]:
+    """Seconds from spawning `tzurot up` until it reports ready, and the CPU seconds `up` and
+    its service processes (not Postgres) used by then."""
     started = time.perf_counter()
-    with running_up(data_dir, free_base_port()):
-        return time.perf_counter() - started
+    with running_up(data_dir, free_base_port()) as up:
+        wall = time.perf_counter() - started
+        pids = [up.pid, *(c for c in _children(up.pid) if not _is_postgres(c))]
+        cpu = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                cpu += _cpu_seconds(pid)
+        return wall, cpu
+
+
+def _is_postgres(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return "postgres" in Path(f"/proc/{pid}/comm").read_text()
+    return True
 
 
 def run(quick: bool) -> list[Figure]:
     repeats = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="tzcold-", dir="/tmp") as tmp:
         data = Path(tmp) / "data"
-        fresh = start_once(data) * 1000
-        warm = [start_once(data) * 1000 for _ in range(repeats)]
+        fresh, _ = start_once(data)
+        warm = [start_once(data) for _ in range(repeats)]
+    walls = [w * 1000 for w, _ in warm]
+    cpu_s = min(c for _, c in warm)
+    best = min(walls)
     return [
-        summarise("cold start, fresh .data (initdb)", [fresh]),
-        summarise("cold start, existing .data", warm, goal="<= 5000 ms"),
+        summarise("cold start, fresh .data (initdb)", [fresh * 1000]),
+        summarise("cold start, existing .data", walls, cpu_s=round(cpu_s, 2)),
+        goal(
+            "cold start, existing data",
+            best,
+            "ms",
+            f"<= {GOAL_MS:.0f} ms on a quiet machine",
+            best <= GOAL_MS,
+            cpu_s=round(cpu_s, 2),
+            load=os.getloadavg()[0],
+        ),
     ]
+
+
+def main() -> None:
+    for figure in run(quick=True):
+        print(figure.name, f"{figure.p50:.0f} ms", figure.extra)
+
+
+if __name__ == "__main__":
+    main()

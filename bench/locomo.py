@@ -36,6 +36,7 @@ from typing import Any
 
 import bm25s
 import numpy as np
+from sqlalchemy import event
 
 from bench.memory_quality import metrics, rrf
 from bench.results import Figure
@@ -167,7 +168,9 @@ class Totals:
             lambda: defaultdict(list)
         )
 
-    def add(self, method: str, qa: dict[str, Any], split: str, ranking: list[str]) -> None:
+    def add(
+        self, method: str, qa: dict[str, Any], split: str, ranking: list[str], sample: str = ""
+    ) -> None:
         evidence = set(qa.get("evidence") or [])
         category = int(qa.get("category", 0))
         scores = metrics(ranking, evidence)
@@ -175,6 +178,8 @@ class Totals:
         if category != 5:  # the headline figures are categories 1-4, as the paper's
             for row in (split, "1-4"):
                 self.rows[method][row].append(scores)
+            if sample and method == "product":  # each conversation's, for the product
+                self.rows[method][f"conv {sample}"].append(scores)
 
     def report(self) -> dict[str, dict[str, dict[str, float]]]:
         return {
@@ -196,7 +201,12 @@ async def evaluate(
         conversations = [c for c in conversations if c.sample_id in only]
     embedder = embedder or OnnxMiniLMEmbedder()
     totals = Totals()
-    timings: dict[str, Any] = {"search_ms": [], "search_ms_second_pass": []}
+    timings: dict[str, Any] = {
+        "search_ms": [],
+        "search_ms_second_pass": [],
+        "statements": 0,
+        "searches": 0,
+    }
     with (
         tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp,
         local_postgres(Path(tmp) / "pg", delete_on_exit=True) as server_url,
@@ -204,6 +214,14 @@ async def evaluate(
         url = create_database(server_url, f"locomo_{uuid.uuid4().hex[:8]}")
         upgrade(SCRIPT_LOCATION, url, SCHEMA)
         engine = create_engine(url)
+        counting = {"on": False}
+
+        def _count(*_args: Any) -> None:
+            if counting["on"]:
+                timings["statements"] += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", _count)
+        timings["counting"] = counting
         try:
             memory_store = PostgresMemoryStore(engine)
             turn_store = PostgresTurnStore(engine)
@@ -272,12 +290,16 @@ async def _ask(
     for second_pass in (False, True):
         for qa in questions:
             question = str(qa["question"])
+            timings["counting"]["on"] = True
             started = time.perf_counter()
             found = await longterm.query(personality_id, user_id, question, limit=QUERY_LIMIT)
             elapsed = (time.perf_counter() - started) * 1000
+            timings["counting"]["on"] = False
+            timings["searches"] += 1
             timings["search_ms_second_pass" if second_pass else "search_ms"].append(elapsed)
             method = "product (second pass)" if second_pass else "product"
-            totals.add(method, qa, conversation.split, _dia_ids(found, dia_of))
+            ranking = _dia_ids(found, dia_of)
+            totals.add(method, qa, conversation.split, ranking, conversation.sample_id)
             if second_pass:
                 continue
             deployed = longterm.tuning
@@ -320,6 +342,8 @@ def ablations(deployed: Tuning) -> dict[str, tuple[Tuning, bool]]:
             replace(deployed, weights=replace(weights, keywords=0, bm25=0)),
             False,
         ),
+        "- speaker named": (replace(deployed, weights=replace(weights, speaker=0)), False),
+        "- when asked and said": (replace(deployed, weights=replace(weights, time=0)), False),
     }
 
 
@@ -349,11 +373,28 @@ def run(quick: bool) -> list[Figure]:
     print(f"LoCoMo evidence retrieval ({Path(given).name}):\n{table(report)}", flush=True)
     searches = sorted(timings["search_ms"])
     p95 = searches[min(len(searches) - 1, round(0.95 * len(searches)))]
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"search p50 {statistics.median(searches):.1f} ms, p95 {p95:.1f} ms; formation "
+        f"search p50 {statistics.median(searches):.1f} ms, p95 {p95:.1f} ms (query embedding "
+        f"included; {timings['statements'] / max(1, timings['searches']):.1f} SQL statements "
+        f"per search; load average {load} on {os.cpu_count()} cores); formation "
         f"{timings['formation_exchanges_per_s']} exchanges/s over {timings['exchanges']}",
         flush=True,
     )
+    first, second = report.get("product", {}), report.get("product (second pass)", {})
+    if first and second:
+        worse = [
+            name
+            for name in ("recall@5", "recall@10", "mrr")
+            if second["1-4"][name] < first["1-4"][name]
+        ]
+        print(
+            "second pass (the same questions again): "
+            + (f"WORSE in {', '.join(worse)}" if worse else "not worse")
+            + f" (R@10 {first['1-4']['recall@10']:.3f} then {second['1-4']['recall@10']:.3f},"
+            f" MRR {first['1-4']['mrr']:.3f} then {second['1-4']['mrr']:.3f})",
+            flush=True,
+        )
     return [
         Figure(
             name=f"LoCoMo recall@10 (1-4), {method}",

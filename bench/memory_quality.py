@@ -41,8 +41,8 @@ from tzurot.memory.tables import SCHEMA
 SAMPLE = Path(__file__).parent / "data" / "locomo_sample.json"
 USER = "locomo"
 METHODS = {
-    "vector": Weights(1, 0, 0, 0),
-    "keyword": Weights(0, 1, 0, 0),
+    "vector": Weights(1, 0, 0, 0, 0, 0, 0),
+    "keyword": Weights(0, 1, 0, 0, 0, 0, 0),
     "hybrid": Weights(),
 }
 _SESSION = re.compile(r"session_(\d+)$")

@@ -39,6 +39,34 @@ def summarise(name: str, values_ms: list[float], **extra: Any) -> Figure:
     )
 
 
+def goal(name: str, value: float, unit: str, target: str, met: bool, **extra: Any) -> Figure:
+    """A goal's figure (`goal <name>`); prints its line now, as `goal_lines` does later."""
+    figure = Figure(
+        name=f"goal {name}",
+        unit=unit,
+        samples=1,
+        p50=value,
+        p99=value,
+        mean=value,
+        extra={"goal": target, "met": met, **extra},
+    )
+    print(goal_line(figure), flush=True)
+    return figure
+
+
+def goal_line(figure: Figure) -> str:
+    met = "MET" if figure.extra["met"] else "NOT MET"
+    value = f"{figure.p50:.1f} {figure.unit}".strip()
+    return f"{figure.name}: {value} (goal {figure.extra['goal']}) {met}"
+
+
+def goal_lines(figures: list[Figure]) -> str:
+    """Every goal among `figures`, one line each with its value and MET / NOT MET."""
+    return "\n".join(
+        goal_line(f) for f in figures if "met" in f.extra and f.name.startswith("goal ")
+    )
+
+
 def write(figures: list[Figure], *, quick: bool) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,13 +44,14 @@ class RecordingMemory(LongTermMemory):
         preceding: Mapping[str, StoredTurn] | None = None,
         *,
         claim: OutboxClaim | None = None,
+        after: asyncio.Future[Any] | None = None,
     ) -> int:
         jobs = [turns[0].job_id for turns in exchanges if turns]
         if self.fail_job in jobs:
             raise RuntimeError("embedder down")
         self.formed += jobs
         await asyncio.sleep(0.02)
-        return await super().form_many(exchanges, preceding, claim=claim)
+        return await super().form_many(exchanges, preceding, claim=claim, after=after)
 
 
 async def store_exchanges(engine: AsyncEngine, count: int) -> list[str]:
@@ -230,3 +232,25 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing(
         )
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(memories)) == 3
+
+
+class SlowWrites(PostgresMemoryStore):
+    """Postgres taking its time over each batch's writes."""
+
+    async def write_formed(self, *args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.3)
+        return await super().write_formed(*args, **kwargs)
+
+
+async def test_a_batch_merges_into_what_the_batch_before_it_formed(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """Batches are pipelined (the next one embedded while the previous one is written),
+    yet each reads its neighbours after the previous write: one memory, not one a batch."""
+    text = "my locker code is nine one four two"
+    jobs = [f"same-{n}" for n in range(7)]
+    for job_id in jobs:
+        await _store(engine, job_id, "cy", text)
+    store = SlowWrites(engine)
+    assert await Formation(store, LongTermMemory(store, embedder), batch=2).drain() == 7
+    assert await _memories_of(engine, "cy") == [(f"user: {text}", await _turn_ids(engine, *jobs))]

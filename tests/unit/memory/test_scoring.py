@@ -1,5 +1,6 @@
 """Each component of the hybrid score, and the sum, on known inputs."""
 
+import dataclasses
 import math
 
 import pytest
@@ -46,13 +47,16 @@ def test_waypoint_activation_combines_edges() -> None:
 
 def test_hybrid_weights_each_component() -> None:
     weights = Weights()
-    assert scoring.hybrid(Components(1, 0, 0, 0), weights) == pytest.approx(0.65)
-    assert scoring.hybrid(Components(0, 1, 0, 0), weights) == pytest.approx(0.10)
+    total = sum(dataclasses.astuple(weights))
+    assert scoring.hybrid(Components(1, 0, 0, 0), weights) == pytest.approx(0.60 / total)
+    assert scoring.hybrid(Components(0, 1, 0, 0), weights) == pytest.approx(0.10 / total)
     # Waypoints weigh nothing by default: they lowered LoCoMo recall (docs/MEMORY.md).
     assert scoring.hybrid(Components(0, 0, 1, 0), weights) == pytest.approx(0.0)
-    assert scoring.hybrid(Components(0, 0, 0, 1), weights) == pytest.approx(0.05)
-    assert scoring.hybrid(Components(0, 0, 0, 0, 1), weights) == pytest.approx(0.20)
-    assert scoring.hybrid(Components(1, 1, 1, 1, 1), weights) == pytest.approx(1.0)
+    assert scoring.hybrid(Components(0, 0, 0, 1), weights) == pytest.approx(0.05 / total)
+    assert scoring.hybrid(Components(0, 0, 0, 0, 1), weights) == pytest.approx(0.25 / total)
+    assert scoring.hybrid(Components(0, 0, 0, 0, speaker=1), weights) == pytest.approx(0.15 / total)
+    assert scoring.hybrid(Components(0, 0, 0, 0, time=1), weights) == pytest.approx(0.05 / total)
+    assert scoring.hybrid(Components(1, 1, 1, 1, 1, 1, 1), weights) == pytest.approx(1.0)
 
 
 def test_bm25_favours_repeats_and_short_documents_and_is_scaled_to_the_best() -> None:
@@ -66,9 +70,11 @@ def test_bm25_favours_repeats_and_short_documents_and_is_scaled_to_the_best() ->
 
 
 def test_weights_are_normalised_and_configurable() -> None:
-    assert scoring.hybrid(Components(1, 0, 0, 0), Weights(2, 2, 0, 0, 0)) == pytest.approx(0.5)
+    assert scoring.hybrid(Components(1, 0, 0, 0), Weights(2, 2, 0, 0, 0, 0, 0)) == pytest.approx(
+        0.5
+    )
     with pytest.raises(ValueError, match="positive"):
-        Weights(0, 0, 0, 0, 0).normalised()
+        Weights(0, 0, 0, 0, 0, 0, 0).normalised()
 
 
 def test_salience_decays_and_reinforces() -> None:
@@ -110,3 +116,33 @@ def test_documents_are_counted_once_and_score_as_bm25() -> None:
     assert scoring.bm25_counted({"pixel", "absent"}, [scoring.document(t) for t in texts]) == (
         pytest.approx(scoring.bm25({"pixel"}, lists))
     )
+
+
+def test_the_query_naming_the_speaker_counts() -> None:
+    query = scoring.tokens("What did Caroline paint last summer?")
+    assert scoring.speaker_named(query, scoring.document("Caroline: I painted a lake")) == 1.0
+    assert scoring.speaker_named(query, scoring.document("Melanie: I painted a lake")) == 0.0
+    # Every word of the name must be named; a memory without "Name: " has no speaker.
+    both = scoring.document("Caroline Smith: hello there")
+    assert scoring.speaker_named(query, both) == 0.0
+    assert scoring.speaker_named(query | {"smith"}, both) == 1.0
+    assert scoring.speaker_named(query, scoring.document("caroline paints lakes")) == 0.0
+
+
+def test_when_questions_and_memories_that_say_when() -> None:
+    assert scoring.asks_when("When did Melanie run the charity race?")
+    assert scoring.asks_when("how long ago was Caroline's 18th birthday?")
+    assert not scoring.asks_when("What did Melanie run?")
+    assert scoring.says_when("Melanie: I ran a charity race last Saturday")
+    assert scoring.says_when("Caroline: we went in May 2022")
+    assert scoring.says_when("Jon: it was two years ago")
+    assert not scoring.says_when("Melanie: I ran a charity race for a shelter")
+    assert scoring.document("Melanie: I ran a race yesterday").dated
+
+
+def test_context_words_count_half_of_the_memorys_own() -> None:
+    counted = scoring.document("Alice: yes, twice", "Lilith: did you visit the museum?")
+    assert counted.counts["twice"] == 1
+    assert counted.counts["museum"] == scoring.CONTEXT_WEIGHT
+    assert counted.length == 6  # alice, yes, twice; lilith, visit, museum (stopwords out)
+    assert counted.speaker == frozenset({"alic"})

@@ -73,23 +73,38 @@ def up(
     ] = 15051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    import time
     from contextlib import AsyncExitStack
 
-    from tzurot.cli.mesh import MeshLayout, run_mesh
+    from tzurot.cli.processes import SERVICES, Mesh
+
+    started = time.monotonic()
+    with_bot = bool(os.environ.get("TZUROT_DISCORD_TOKEN"))
 
     async def _main() -> int:
-        async with AsyncExitStack() as stack:
-            extra_env: dict[str, str] = {}
-            if demo:
-                from tzurot.cli.demo import demo_provider
+        # The services start importing now, behind start gates; run_mesh opens them once
+        # certificates, Postgres and migrations are ready (processes.py).
+        gated = Mesh()
+        try:
+            await gated.spawn_gated([*SERVICES, *(["bot"] if with_bot else [])])
+            from tzurot.cli.mesh import MeshLayout, run_mesh
 
-                extra_env = await stack.enter_async_context(demo_provider())
-            return await run_mesh(
-                MeshLayout(data_dir, base_port=base_port),
-                seed_dir=seeds,
-                extra_env=extra_env,
-                with_bot=bool(os.environ.get("TZUROT_DISCORD_TOKEN")),
-            )
+            async with AsyncExitStack() as stack:
+                extra_env: dict[str, str] = {}
+                if demo:
+                    from tzurot.cli.demo import demo_provider
+
+                    extra_env = await stack.enter_async_context(demo_provider())
+                return await run_mesh(
+                    MeshLayout(data_dir, base_port=base_port),
+                    seed_dir=seeds,
+                    extra_env=extra_env,
+                    with_bot=with_bot,
+                    gated=gated,
+                    started=started,
+                )
+        finally:
+            await gated.stop()
 
     raise typer.Exit(_run(_main()))
 
@@ -110,7 +125,7 @@ def chat(
     who = _user(user)
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             if message is not None:
                 return 0 if await send_message(client, who, personality, message, sys.stdout) else 1
             await repl(client, who, personality)
@@ -133,7 +148,7 @@ def wallet_set(
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.SetWalletKey(
                 gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
             )
@@ -150,7 +165,7 @@ def wallet_list(user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=who.actor))
         if not reply.keys:
             print("No keys stored. Add one with: tzurot wallet set openrouter")
@@ -174,7 +189,7 @@ def wallet_remove(provider: str, user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             await client.stub.RemoveWalletKey(
                 gw.RemoveWalletKeyRequest(actor=who.actor, provider=provider)
             )
@@ -333,7 +348,7 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
         raise typer.Exit(2) from None
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             with Progress(transient=False) as bar:
                 task = bar.add_task("memories", total=len(backup.memories) or 1)
                 chat = bar.add_task("chat history", total=len(backup.history) or 1)

@@ -2,6 +2,8 @@
 
 Starts the services as child processes (`python -m tzurot.<service>`), waits for every health
 check, loads the seed personalities and prints where each listens. Ctrl-C stops all of it.
+`up` spawns the services before anything else, behind start gates (processes.py), so their
+imports overlap certificates, Postgres and migrations; `run_mesh` opens the gates.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.cli.localdb import local_postgres
 from tzurot.cli.migrate import migrate_all
+from tzurot.cli.processes import SERVICES, Mesh
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
@@ -138,42 +141,6 @@ def _seed_documents(seed_dir: Path) -> list[bytes]:
     return [path.read_bytes() for path in sorted(seed_dir.glob("*.yaml"))]
 
 
-class Mesh:
-    """The child processes of a running local mesh."""
-
-    def __init__(self) -> None:
-        self.processes: dict[str, asyncio.subprocess.Process] = {}
-        self.envs: dict[str, dict[str, str]] = {}
-
-    async def spawn(self, service: str, env: Mapping[str, str]) -> None:
-        self.envs[service] = dict(env)
-        self.processes[service] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"tzurot.{service}", env=self.envs[service]
-        )
-
-    async def respawn(self, service: str) -> None:
-        await self.spawn(service, self.envs[service])
-
-    async def wait_any_exit(self) -> str:
-        waits = {asyncio.ensure_future(p.wait()): name for name, p in self.processes.items()}
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return waits[next(iter(done))]
-
-    async def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM in reverse start order (gateway first), SIGKILL what outlives the grace."""
-        for process in reversed(list(self.processes.values())):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                await asyncio.wait_for(process.wait(), grace)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
 async def run_mesh(
     layout: MeshLayout,
     *,
@@ -182,51 +149,63 @@ async def run_mesh(
     with_bot: bool,
     ready: asyncio.Event | None = None,
     policy: RestartPolicy | None = None,
+    gated: Mesh | None = None,
+    started: float | None = None,
 ) -> int:
     """Runs until Ctrl-C/SIGTERM, restarting services that exit (supervise.py); returns an
-    exit code: 0 when stopped, 1 when a service failed at start or crashed repeatedly."""
-    started = time.monotonic()
-    generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
-    ensure_master_key(layout.master_key_file)
-    with local_postgres(layout.data_dir / "pg") as database_url:
-        migrate_all(database_url)
-        mesh = Mesh()
-        services = ["keyvault", "memory", "inference", "gateway"]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        watchers: list[asyncio.Future[Any]] = []
-        try:
-            for service in services + (["bot"] if with_bot else []):
-                env = service_env(layout, service, database_url, extra_env)
-                await mesh.spawn(service, env)
-            died = asyncio.ensure_future(mesh.wait_any_exit())
-            healthy = asyncio.ensure_future(
-                wait_healthy(layout, services, within=HEALTHY_WITHIN_SECONDS)
-            )
-            stopper = asyncio.ensure_future(stop.wait())
-            watchers += [died, healthy, stopper]
-            await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if died.done():  # a service failed at start: its own one-line reason is above
-                print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
-                return 1
-            if stopper.done():
-                return 0
+    exit code: 0 when stopped, 1 when a service failed at start or crashed repeatedly.
+
+    `gated`: the services already spawned behind start gates (`Mesh.spawn_gated`, SERVICES
+    and the bot when `with_bot`), opened here; without it they are spawned here. `started`:
+    the monotonic time the start began (for the banner)."""
+    started = time.monotonic() if started is None else started
+    mesh = gated or Mesh()
+    services = list(SERVICES)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watchers: list[asyncio.Future[Any]] = []
+    try:
+        generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
+        ensure_master_key(layout.master_key_file)
+        with local_postgres(layout.data_dir / "pg") as database_url:
             try:
-                healthy.result()
-            except TimeoutError as exc:
-                print(f"tzurot up: {exc}; stopping the mesh", file=sys.stderr)
-                return 1
-            names = await import_seeds(layout, seed_dir)
-            _print_ready(layout, services, names, time.monotonic() - started, with_bot)
-            if ready is not None:
-                ready.set()
-            return await _supervise(mesh, died, stopper, policy or RestartPolicy())
-        finally:
-            for task in watchers:
-                task.cancel()
-            await mesh.stop()
+                migrate_all(database_url)
+                for service in services + (["bot"] if with_bot else []):
+                    env = service_env(layout, service, database_url, extra_env)
+                    if gated is not None:
+                        mesh.open(service, env)
+                    else:
+                        await mesh.spawn(service, env)
+                died = asyncio.ensure_future(mesh.wait_any_exit())
+                healthy = asyncio.ensure_future(
+                    wait_healthy(layout, services, within=HEALTHY_WITHIN_SECONDS)
+                )
+                stopper = asyncio.ensure_future(stop.wait())
+                watchers += [died, healthy, stopper]
+                await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if died.done():  # a service failed at start: its own one-line reason is above
+                    print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
+                    return 1
+                if stopper.done():
+                    return 0
+                try:
+                    healthy.result()
+                except TimeoutError as exc:
+                    print(f"tzurot up: {exc}; stopping the mesh", file=sys.stderr)
+                    return 1
+                names = await import_seeds(layout, seed_dir)
+                _print_ready(layout, services, names, time.monotonic() - started, with_bot)
+                if ready is not None:
+                    ready.set()
+                return await _supervise(mesh, died, stopper, policy or RestartPolicy())
+            finally:
+                for task in watchers:
+                    task.cancel()
+                await mesh.stop()
+    finally:
+        await mesh.stop()  # the gates of services never opened (no-op once stopped)
 
 
 async def _supervise(

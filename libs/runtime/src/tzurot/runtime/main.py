@@ -1,4 +1,8 @@
-"""Process entry point for a service: run its async main, fail at start in one clear line."""
+"""Process entry point for a service: run its async main, fail at start in one clear line.
+
+A service spawned behind a start gate (`startgate.py`, e.g. by `tzurot up`) waits there
+first, its modules already imported.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.startgate import wait_at_gate
 
 EXIT_STARTUP = 2
 EXIT_INTERRUPTED = 130
@@ -21,6 +26,8 @@ def run_service(name: str, main: Callable[[], Awaitable[None]]) -> NoReturn:
     """Runs `main()`; a StartupError or invalid settings print one line and exit 2."""
     prog = name if name.startswith("tzurot-") else f"tzurot-{name}"
     try:
+        if not wait_at_gate():
+            sys.exit(0)  # the launcher gave up before this service was needed
         asyncio.run(_run(main))
     except StartupError as exc:
         _die(prog, str(exc))

@@ -552,5 +552,6 @@ def _check_api_key(api_key: SecretStr) -> None:
         raise InvalidArgument("api_key", "api_key is required")
     if len(value) > MAX_API_KEY_CHARS:
         raise InvalidArgument("api_key", f"api_key must be at most {MAX_API_KEY_CHARS} characters")
-    if not all(char.isprintable() and not char.isspace() for char in value):
-        raise InvalidArgument("api_key", "api_key must be printable without spaces")
+    if not value.isascii() or not all(c.isprintable() and not c.isspace() for c in value):
+        # It travels in an HTTP header: ASCII only (httpx cannot encode more: was INTERNAL).
+        raise InvalidArgument("api_key", "api_key must be printable ASCII without spaces")

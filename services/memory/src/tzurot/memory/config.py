@@ -32,9 +32,17 @@ class MemorySettings(ServiceSettings):
     embedding_model: str = "text-embedding-3-small"
     embedding_api_key: SecretStr = SecretStr("")
     """`TZUROT_EMBEDDING_API_KEY`: the endpoint's key, if it wants one."""
-    memory_weights: tuple[float, float, float, float, float] = (0.65, 0.10, 0.0, 0.05, 0.20)
+    memory_weights: tuple[float, float, float, float, float, float, float] = (
+        0.60,
+        0.10,
+        0.0,
+        0.05,
+        0.25,
+        0.15,
+        0.05,
+    )
     """`TZUROT_MEMORY_WEIGHTS`: hybrid weights (similarity, keywords, waypoints, recency,
-    bm25)."""
+    bm25, speaker named, when asked and said)."""
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
     """`TZUROT_HNSW_EF_SEARCH`: HNSW candidate list size per search (recall vs speed)."""
     formation_poll_seconds: float = Field(default=30.0, gt=0)

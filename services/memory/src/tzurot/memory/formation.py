@@ -36,7 +36,7 @@ class Formation:
         *,
         poll_seconds: float = 30.0,
         max_attempts: int = 5,
-        batch: int = 256,
+        batch: int = 128,
         lease_seconds: float = 60.0,
     ) -> None:
         self._memories = memory_store
@@ -57,36 +57,54 @@ class Formation:
         """Forms memories for every pending job; the number of jobs finished.
 
         Jobs are leased `batch` at a time and formed together: their texts embedded in one
-        call, their writes in one statement that also ends the lease. If a batch fails, its
-        jobs are formed one by one to find the culprit: only a job that fails alone counts
-        an attempt, and it is not claimed again in this pass (it is retried on the next
-        wake-up).
+        call, their writes in one statement that also ends the lease. Two batches are in
+        flight: the next is claimed and embedded while Postgres writes the previous one,
+        and reads its neighbours only once that write is done (so it merges with and links
+        to what the previous batch formed). If a batch fails, its jobs are formed one by
+        one to find the culprit: only a job that fails alone counts an attempt, and it is
+        not claimed again in this pass (it is retried on the next wake-up).
         """
         finished = 0
         failed: list[str] = []
         async with self._lock:
-            while True:
-                claim = await self._memories.claim_formation(
-                    self._batch, skip=failed, lease=self._lease
-                )
-                if claim is None:
-                    break
-                try:
-                    formed = await self._longterm.form_many(
-                        list(claim.turns.values()), claim.preceding, claim=claim
+            previous: asyncio.Task[int] | None = None
+            try:
+                while True:
+                    claim = await self._memories.claim_formation(
+                        self._batch, skip=failed, lease=self._lease
                     )
-                    done = list(claim.job_ids)
-                except LeaseLost:
-                    log.warning("memory formation lease lost", jobs=len(claim.job_ids))
-                    formed, done = 0, []
-                except Exception:
-                    log.warning("memory formation batch failed", jobs=len(claim.job_ids))
-                    formed, done = await self._one_by_one(claim, failed)
-                log.info("memories formed", jobs=len(done), memories=formed)
-                finished += len(done)
-                if len(claim.job_ids) < self._batch:
-                    break  # a short batch took every job there was: no empty claim after it
+                    if claim is None:
+                        break
+                    batch = asyncio.create_task(self._form_batch(claim, previous, failed))
+                    if previous is not None:
+                        finished += await previous
+                    previous = batch
+                    if len(claim.job_ids) < self._batch:
+                        break  # a short batch took every job there was: no empty claim after
+            finally:
+                if previous is not None:
+                    finished += await previous
         return finished
+
+    async def _form_batch(
+        self, claim: OutboxClaim, after: asyncio.Task[int] | None, failed: list[str]
+    ) -> int:
+        """Forms one claimed batch (its neighbours read once `after` is done); jobs done."""
+        try:
+            formed = await self._longterm.form_many(
+                list(claim.turns.values()), claim.preceding, claim=claim, after=after
+            )
+            done = list(claim.job_ids)
+        except LeaseLost:
+            log.warning("memory formation lease lost", jobs=len(claim.job_ids))
+            formed, done = 0, []
+        except Exception:
+            log.warning("memory formation batch failed", jobs=len(claim.job_ids))
+            if after is not None:
+                await asyncio.wait([after])
+            formed, done = await self._one_by_one(claim, failed)
+        log.info("memories formed", jobs=len(done), memories=formed)
+        return len(done)
 
     async def _one_by_one(self, claim: OutboxClaim, failed: list[str]) -> tuple[int, list[str]]:
         formed = 0

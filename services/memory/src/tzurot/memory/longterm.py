@@ -9,11 +9,13 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import structlog
@@ -240,12 +242,11 @@ class LongTermMemory:
             incoming.setdefault(dst, []).append(weight)
         # A memory is searched with its context (its turn's neighbours); its words are
         # counted once per process (scoring.document caches them).
-        documents = [
-            scoring.document(f"{hit.memory.text}\n{hit.memory.context}") for hit in hits.values()
-        ]
+        documents = [scoring.document(hit.memory.text, hit.memory.context) for hit in hits.values()]
         # Query words weigh by their rarity among the candidates (IDF).
         weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
         bm25 = scoring.bm25_counted(query_tokens, documents)
+        asks_when = scoring.asks_when(query)
         w = self.tuning.weights.normalised()
         scored = []
         for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
@@ -257,6 +258,8 @@ class LongTermMemory:
                 else 0.0,
                 recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
                 bm25=bm25_score,
+                speaker=scoring.speaker_named(query_tokens, found),
+                time=1.0 if asks_when and found.dated else 0.0,
             )
             scored.append((scoring.hybrid(components, w), hit.memory))
         scored.sort(key=lambda pair: (-pair[0], pair[1].id))
@@ -378,6 +381,7 @@ class LongTermMemory:
         preceding: Mapping[str, StoredTurn] | None = None,
         *,
         claim: OutboxClaim | None = None,
+        after: asyncio.Future[Any] | None = None,
     ) -> int:
         """Memories from delivered exchanges: one per turn with enough to remember.
 
@@ -389,7 +393,9 @@ class LongTermMemory:
 
         With the formation worker's `claim` (which read what is formed already), the writes
         end the claim's jobs in the same statement; if its lease was lost, nothing is
-        written and LeaseLost is raised.
+        written and LeaseLost is raised. With `after` (the formation worker's previous
+        batch), the texts are embedded at once and the stored neighbours read only once
+        `after` is done, however it ended.
         """
         pending = [
             (MemoryScope(turns[0].personality_id, turns[0].user_id), turns)
@@ -418,6 +424,8 @@ class LongTermMemory:
         )
         if not chosen and claim is None:
             return 0
+        if after is not None:
+            await asyncio.wait([after])
         await self._store_formed(
             [
                 (scope, turn, text, context, vector)
@@ -454,7 +462,7 @@ class LongTermMemory:
         for (scope, turn, text, context, vector), stored_near in zip(items, near_all, strict=True):
             # (id, cosine, sector, new row or None) for the stored and the batch's memories.
             near: list[tuple[str, float, str, FormedRow | None]] = [
-                (hit.memory.id, hit.cosine, hit.memory.sector, None) for hit in stored_near
+                (hit.id, hit.cosine, hit.sector, None) for hit in stored_near
             ]
             as_array = np.asarray(vector, dtype=np.float32)
             of_scope = by_scope.setdefault(scope, _NewOfScope(len(as_array)))

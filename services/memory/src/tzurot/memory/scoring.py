@@ -17,6 +17,7 @@ Departures from OpenMemory's hsg.ts, measured in bench/memory_quality:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -46,23 +47,20 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 @dataclass(frozen=True)
 class Weights:
-    similarity: float = 0.65
+    similarity: float = 0.60
     keywords: float = 0.10
     waypoints: float = 0.0
     recency: float = 0.05
-    bm25: float = 0.20
+    bm25: float = 0.25
+    speaker: float = 0.15
+    time: float = 0.05
 
     def normalised(self) -> Weights:
-        total = self.similarity + self.keywords + self.waypoints + self.recency + self.bm25
+        values = dataclasses.astuple(self)
+        total = sum(values)
         if total <= 0:
             raise ValueError("at least one weight must be positive")
-        return Weights(
-            self.similarity / total,
-            self.keywords / total,
-            self.waypoints / total,
-            self.recency / total,
-            self.bm25 / total,
-        )
+        return Weights(*(value / total for value in values))
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,11 @@ class Components:
     waypoints: float
     recency: float
     bm25: float = 0.0
+    speaker: float = 0.0
+    """1 if the query names the memory's speaker ("Caroline: ..." for "What did Caroline
+    paint?"), else 0."""
+    time: float = 0.0
+    """1 if the query asks when and the memory says when (see `asks_when`, `says_when`)."""
 
 
 def _clamp(value: float) -> float:
@@ -107,20 +110,71 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 
+CONTEXT_WEIGHT = 0.5
+"""A word of a memory's context (its neighbouring turns) counts half a word of its own
+text in BM25's term frequency: the turn's own words say more about it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A text's content words counted (BM25's term frequencies) and its length in words."""
+    """A memory's content words counted (BM25's term frequencies: its context's at
+    CONTEXT_WEIGHT), its length in words, its speaker's words, and whether it says when."""
 
-    counts: Mapping[str, int]
+    counts: Mapping[str, float]
     length: int
+    speaker: frozenset[str] = frozenset()
+    dated: bool = False
+
+
+_SPEAKER = re.compile(r"([^:\n]{1,40}): ")
 
 
 @lru_cache(maxsize=32_768)
-def document(text: str) -> Document:
-    """`text` tokenised and counted, cached: a memory's words are read on every search
-    that finds it, and a memory's text does not change."""
-    words = token_list(text)
-    return Document(Counter(words), len(words))
+def document(text: str, context: str = "") -> Document:
+    """A memory's text and context tokenised and counted, cached: a memory's words are
+    read on every search that finds it, and a memory's text does not change.
+
+    Its speaker is the name before "Name: " (how formation writes a turn's memory)."""
+    own = token_list(text)
+    around = token_list(context)
+    counts: Counter[str] = Counter(own)
+    for word in around:
+        counts[word] += CONTEXT_WEIGHT  # type: ignore[assignment]
+    named = _SPEAKER.match(text)
+    return Document(
+        counts,
+        len(own) + len(around),
+        frozenset(tokens(named.group(1))) if named else frozenset(),
+        says_when(text),
+    )
+
+
+_WHEN = re.compile(r"\s*(when|how long)\b", re.IGNORECASE)
+_TIME_WORDS = re.compile(
+    r"\b(yesterday|today|tomorrow|tonight|ago|recently|just"
+    r"|last (week|weekend|month|year|night|summer|winter|spring|fall|friday|saturday|sunday"
+    r"|monday|tuesday|wednesday|thursday)"
+    r"|next (week|month|year|weekend)|this (week|weekend|month|year|morning)"
+    r"|few (days|weeks|months|years)"
+    r"|january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|\d{4})\b",
+    re.IGNORECASE,
+)
+
+
+def asks_when(query: str) -> bool:
+    """A question about when ("When did...", "How long ago...")."""
+    return _WHEN.match(query) is not None
+
+
+def says_when(text: str) -> bool:
+    """The text places something in time ("yesterday", "last week", "in May", "2022")."""
+    return _TIME_WORDS.search(text) is not None
+
+
+def speaker_named(query_tokens: AbstractSet[str], document: Document) -> float:
+    """1 if every word of the memory's speaker's name is in the query, else 0."""
+    return 1.0 if document.speaker and document.speaker <= query_tokens else 0.0
 
 
 def bm25(query_tokens: set[str], documents: Sequence[list[str]]) -> list[float]:
@@ -223,6 +277,8 @@ def hybrid(components: Components, weights: Weights) -> float:
         + w.waypoints * components.waypoints
         + w.recency * components.recency
         + w.bm25 * components.bm25
+        + w.speaker * components.speaker
+        + w.time * components.time
     )
 
 
