@@ -248,7 +248,8 @@ def _candidates_sql(
         pools.append(
             f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
             " AND search_text @@ to_tsquery('english', :tsq)"
-            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC LIMIT :kk)"
+            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC, id"
+            " LIMIT :kk)"
         )
     sql = (
         f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
