@@ -75,7 +75,8 @@ class Poster:
             await self.notify(channel, problem)
             return
         answer = quiet or Answer(personality, user_id, channel, request, shown=personality)
-        preview = PreviewNotes(self._gateway, self._background)
+        # Not for a scheduled turn: its event comes back to this bot's successor by itself.
+        preview = PreviewNotes(self._gateway, self._background, enabled=quiet is None)
         stream = self._streamed(channel, message, answer, user_id, preview)
         self._cadence.start(channel_id)
         try:

@@ -16,10 +16,14 @@ from tzurot.bot.gateway_client import GatewayClient
 class PreviewNotes:
     """The preview of one answer."""
 
-    def __init__(self, gateway: GatewayClient, pending: set[asyncio.Task[None]]) -> None:
-        """`pending` holds the notes being sent (strong references, as asyncio wants)."""
+    def __init__(
+        self, gateway: GatewayClient, pending: set[asyncio.Task[None]], *, enabled: bool = True
+    ) -> None:
+        """`pending` holds the notes being sent (strong references, as asyncio wants);
+        `enabled` False sends none."""
         self._gateway = gateway
         self._pending = pending
+        self._enabled = enabled
         self._ids: list[int] = []
         self._last: asyncio.Task[None] | None = None
 
@@ -39,7 +43,7 @@ class PreviewNotes:
             self._note(job_id)
 
     def _note(self, job_id: str) -> None:
-        if not job_id:
+        if not job_id or not self._enabled:
             return
         ids, previous = list(self._ids), self._last
 

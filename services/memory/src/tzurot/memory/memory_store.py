@@ -100,9 +100,9 @@ _DIMENSIONS = EMBEDDING_DIMENSIONS
 
 
 def _nth_vector(index: str) -> str:
-    """SQL for the `index`-th (1-based) vector of the flat `real[]` parameter :vecs."""
-    d = _DIMENSIONS
-    return f"CAST((CAST(:vecs AS real[]))[({index} - 1) * {d} + 1 : {index} * {d}] AS vector)"
+    """SQL for the `index`-th (1-based) row of the two-dimensional `real[]` parameter :vecs,
+    as a vector."""
+    return f"CAST(ARRAY(SELECT unnest((CAST(:vecs AS real[]))[{index}:{index}])) AS vector)"
 
 
 _NEAREST_MANY = sa.text(
@@ -122,8 +122,10 @@ _NEAREST_MANY = sa.text(
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
 
-def _flat(vectors: Sequence[Vector]) -> list[float]:
-    return [float(x) for vector in vectors for x in vector]
+def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
+    """The vectors as one two-dimensional array parameter: asyncpg checks the shape of the
+    first row only (a flat list had every float checked against the collection ABCs)."""
+    return [vector if isinstance(vector, list) else list(vector) for vector in vectors]
 
 
 _EFFECTIVE_SALIENCE_SQL = (
@@ -246,7 +248,8 @@ def _candidates_sql(
         pools.append(
             f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
             " AND search_text @@ to_tsquery('english', :tsq)"
-            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC LIMIT :kk)"
+            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC, id"
+            " LIMIT :kk)"
         )
     sql = (
         f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
