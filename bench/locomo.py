@@ -36,6 +36,7 @@ from typing import Any
 
 import bm25s
 import numpy as np
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench.memory_quality import metrics, rrf
@@ -251,6 +252,11 @@ async def evaluate(
                 started_forming = time.perf_counter()
                 await formation.drain()
                 forming += time.perf_counter() - started_forming
+                # The statistics autovacuum would gather in time, now: both passes of the
+                # questions then run the same plans.
+                async with engine.connect() as conn:
+                    await conn.execute(sa.text("ANALYZE memory.memories"))
+                    await conn.commit()
                 await _ask(
                     conversation,
                     longterm=longterm,

@@ -1,11 +1,15 @@
 """Kill -9 each service in the middle of a streamed answer (issue #14's fault suite).
 
-`tzurot up` runs the mesh and the bot as real, supervised processes, against a fake Discord
-and a slow fake provider in this process. For each of keyvault, memory, inference, gateway
-and the bot: Alice asks Lilith for a story, the answer starts streaming into Discord, the
-service is SIGKILLed, `tzurot up` restarts it. Then every message is answered exactly once or
-failed with a clear message, and a last question shows the history: each delivered turn
-exactly once, no failed one.
+One `tzurot up` runs the mesh and the bot as real, supervised processes, against a fake
+Discord and a slow fake provider in this process. For each of keyvault, memory, inference,
+gateway and the bot: Alice asks Lilith for a story, the answer starts streaming into Discord,
+the service is SIGKILLed, `tzurot up` restarts it. Then every message is answered exactly once
+or failed with a clear message, and a last question shows the history: each delivered turn
+exactly once, no failed one. The bot's half-posted answer is finished by the restarted bot
+(the gateway's `unfinished` event): answered, whole, in the message the dead bot had begun.
+
+Every wait is for an observable state (a log line, a job status, a message), never a fixed
+sleep; answers stream for a few seconds only, long enough for each kill to land mid-stream.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ llm: {provider: openrouter, model: fake/lilith}
 error_message: "*Lilith's candle gutters.*"
 public: true
 """
-WORDS = 80  # streamed 0.25 s apart: an answer takes ~20 s, so a kill lands mid-stream
+WORDS = 60  # streamed 0.1 s apart: an answer takes ~6 s, so a kill lands mid-stream
 GRPC_SERVICES = ("gateway", "inference", "memory", "keyvault")
 READY_WITHIN = 300.0
 
@@ -80,7 +84,7 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
     (seeds / "lilith.yaml").write_text(SEED)
     base = _four_free_ports()
     async with (
-        FakeProvider(reply=story, require_key=False, any_model=True, chunk_delay=0.25) as fake,
+        FakeProvider(reply=story, require_key=False, any_model=True, chunk_delay=0.1) as fake,
         FakeDiscord() as discord,
     ):
         discord.identify_window = 0.3
@@ -104,6 +108,10 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
             "TZUROT_IDENTIFY_DELAY_SECONDS": "0.3",
             "TZUROT_GUILD_READY_TIMEOUT_SECONDS": "0.05",
             "TZUROT_PLURALKIT_ENABLED": "false",
+            # The bot's answer abandoned by its death is handed over 1 s after its job ended.
+            "TZUROT_UNFINISHED_AFTER_SECONDS": "1",
+            # A killed gateway's job is failed (orphaned) 6 s after its last heartbeat, not 20.
+            "TZUROT_JOB_LEASE_SECONDS": "6",
             "TZUROT_DEV_GUILD_ID": str(guild["id"]),
         }
         log = (data / "up.log").open("w")
@@ -127,12 +135,9 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
                 default_timeout=30.0,
             ) as channel_to_gateway:
                 stub = gw_grpc.GatewayServiceStub(channel_to_gateway)
+                # No wait for the bot's channel to the gateway: a message met while it is still
+                # connecting waits for it (wait_for_ready), it does not fail.
                 await discord.wait_until(lambda: discord.sessions, within=READY_WITHIN)
-                # The bot reaches the gateway too (its event stream is subscribed): a message
-                # sent before that can meet the bot's channel still in connect backoff.
-                await _wait_for(
-                    lambda: "events.subscribed" in (data / "up.log").read_text(), READY_WITHIN
-                )
                 yield Up(process, base, data, discord, fake, channel, alice, stub)
         finally:
             if process.returncode is None:
@@ -182,18 +187,21 @@ class Turn:
     answers: list[Posted]
 
 
-async def job_of(up: Up, said: Posted, within: float = 120.0, *, streamed: bool = False) -> gw.Job:
-    """The job of Lilith's answer to `said`, once it is delivered or failed (or, `streamed`,
-    generated: what a bot killed mid-post leaves, having never confirmed it)."""
+async def job_of(up: Up, said: Posted, within: float = 120.0, *, until: Any = None) -> gw.Job:
+    """The job of Lilith's answer to `said`, once `until(job)` holds (default: it is
+    delivered, or failed for good: not while it is being generated again)."""
     key = f"{said.id}:lilith"
     deadline = time.monotonic() + within
-    done = {common.JOB_STATUS_DELIVERED, common.JOB_STATUS_FAILED}
-    if streamed:
-        done.add(common.JOB_STATUS_STREAMED)
+    done = until or (
+        lambda job: (
+            job.status == common.JOB_STATUS_DELIVERED
+            or (job.status == common.JOB_STATUS_FAILED and job.error.reason != "CLIENT_CANCELLED")
+        )
+    )
     while True:
         try:
             job = (await up.gateway.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))).job
-            if job.status in done:
+            if done(job):
                 return job
         except grpc.aio.AioRpcError as exc:  # not sent yet, or the gateway is restarting
             if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
@@ -229,8 +237,10 @@ async def recovered(up: Up, service: str, old: int) -> None:
 async def ask_and_kill(up: Up, question: str, service: str) -> Turn:
     said = await up.discord.say(up.channel, up.alice, f"@Lilith {question}")
     if service == "bot":
-        # The answer is streaming into Discord: a webhook message exists, not yet whole.
+        # The answer is streaming into Discord: a webhook message exists, not yet whole, and
+        # the gateway knows it shows the answer (NoteAnswerPreview).
         await up.discord.wait_until(lambda: answers_to(up, said), within=READY_WITHIN)
+        await job_of(up, said, READY_WITHIN, until=lambda job: job.preview_message_ids)
     else:
         # The provider has begun the answer (WORDS x 0.25 s of stream): the kill lands while
         # it is generated, whatever lag a loaded machine gives the bot's preview.
@@ -239,7 +249,7 @@ async def ask_and_kill(up: Up, question: str, service: str) -> Turn:
     assert old is not None, f"no {service} process"
     os.kill(old, signal.SIGKILL)
     await recovered(up, service, old)
-    job = await job_of(up, said, streamed=service == "bot")
+    job = await job_of(up, said)
     return Turn(question, said, service, job, answers_to(up, said))
 
 
@@ -260,11 +270,7 @@ async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_
     outcomes = {}
     for turn in turns:
         texts = [m.content for m in turn.answers]
-        if turn.job.status == common.JOB_STATUS_STREAMED:
-            # Only the bot's death leaves one: generated, never confirmed, so not history.
-            assert turn.killed == "bot", turn
-            outcomes[turn.killed] = "unconfirmed (bot died while posting)"
-        elif turn.job.status == common.JOB_STATUS_DELIVERED:
+        if turn.job.status == common.JOB_STATUS_DELIVERED:
             # Answered exactly once, whole.
             (whole,) = [t for t in texts if f"On {turn.question}:" in t]
             assert whole.rstrip().endswith(f"w{WORDS - 1}"), whole
@@ -280,8 +286,12 @@ async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_
                 assert "StatusCode" not in shown
                 assert "Traceback" not in shown
             outcomes[turn.killed] = f"failed ({turn.job.error.reason})"
-    # Killing a service the stream no longer needs costs nothing.
-    assert outcomes["keyvault"] == outcomes["memory"] == "answered", outcomes
+    # Killing a service the stream no longer needs costs nothing; the bot's half-posted answer
+    # is finished by the restarted bot, in the very message the dead one had begun.
+    assert outcomes["keyvault"] == outcomes["memory"] == outcomes["bot"] == "answered", outcomes
+    bot_turn = turns[-1]
+    assert [str(m.id) for m in bot_turn.answers] == list(bot_turn.job.delivered_message_ids)
+    assert list(bot_turn.job.delivered_message_ids) == list(bot_turn.job.preview_message_ids)
 
     # History, as the last prompt saw it: every delivered turn once, no failed one.
     last_prompt = json.dumps(up.provider.chat_requests()[-1].body["messages"])

@@ -34,6 +34,9 @@ from tzurot.v1 import gateway_pb2, inference_pb2, keyvault_pb2, memory_pb2
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = int(os.environ.get("TZUROT_FUZZ_EXAMPLES", "8"))
+EXPLORE = bool(os.environ.get("TZUROT_FUZZ_EXPLORE"))
+"""`make test` replays the same examples every run (a CI result that is reproducible);
+TZUROT_FUZZ_EXPLORE=1 draws new ones each run, to look for new failures."""
 CALL_SECONDS = 30.0
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 NEVER |= {grpc.StatusCode.DEADLINE_EXCEEDED}  # a hang is a bug too
@@ -45,6 +48,7 @@ FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,
+    derandomize=not EXPLORE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

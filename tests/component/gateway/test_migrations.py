@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0013"
+HEAD = "0014"
 
 
 def _diff(connection: Connection) -> list[Any]:

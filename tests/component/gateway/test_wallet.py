@@ -184,6 +184,7 @@ async def test_skipping_validation_is_for_superusers(
         ("openrouter", "", "api_key"),
         ("openrouter", "   ", "api_key"),
         ("openrouter", PLANTED * 200, "api_key"),
+        ("openrouter", PLANTED + "🌙", "api_key"),  # a header holds ASCII only
     ],
 )
 async def test_invalid_wallet_requests_name_the_field(

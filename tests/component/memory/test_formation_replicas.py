@@ -254,3 +254,20 @@ async def test_a_batch_merges_into_what_the_batch_before_it_formed(
     store = SlowWrites(engine)
     assert await Formation(store, LongTermMemory(store, embedder), batch=2).drain() == 7
     assert await _memories_of(engine, "cy") == [(f"user: {text}", await _turn_ids(engine, *jobs))]
+
+
+async def test_stopping_mid_drain_leaves_no_batch_running(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """A drain cancelled (the service stopping) while two batches are in flight cancels
+    both: nothing keeps writing behind the stopped worker."""
+    for n in range(6):
+        await _store(engine, f"stop-{n}", "dee", f"remember the blue umbrella number {n}")
+    store = SlowWrites(engine)
+    drain = asyncio.create_task(Formation(store, LongTermMemory(store, embedder), batch=2).drain())
+    await asyncio.sleep(0.2)  # the first batch is writing, the second embedded or waiting
+    drain.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await drain
+    batches = [t for t in asyncio.all_tasks() if "_form_batch" in repr(t.get_coro())]
+    assert batches == []

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0009"
+HEAD = "0010"
 TABLES = {
     "alembic_version",
     "turns",
@@ -80,6 +81,15 @@ async def test_head_matches_the_table_definitions(memory_url: str) -> None:
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
+            # A search reads these of every memory in scope: kept in the row (0010).
+            storage = await conn.execute(
+                sa.text(
+                    "SELECT attname, attstorage::text FROM pg_attribute"
+                    " WHERE attrelid = 'memory.memories'::regclass"
+                    " AND attname IN ('embedding', 'search_text')"
+                )
+            )
+            assert dict(storage.all()) == {"embedding": "m", "search_text": "m"}
     finally:
         await engine.dispose()
     assert await _indexes(memory_url) >= {

@@ -170,6 +170,17 @@ def seed(backends: Backends) -> None:
     ]
 
 
+async def test_the_token_encoding_is_loaded_at_start_not_by_the_first_prompt(
+    start: Start,
+) -> None:
+    """The first answer after start is as fast as the next (issue #14): the prompt's token
+    encoding (seconds to load) is loading from the moment inference starts."""
+    app = await start()
+    assert app.warm_up is not None
+    encoding = await app.warm_up
+    assert encoding.name == "o200k_base"
+
+
 async def test_generate_reply_streams_then_finishes(
     start: Start, connect: Connect, backends: Backends, fake: FakeProvider
 ) -> None:

@@ -33,4 +33,4 @@ def test_the_local_mesh_and_the_cli_use_ports_outside_it() -> None:
     layout = MeshLayout(data_dir=__import__("pathlib").Path(".data"))
     for service in ("gateway", "inference", "memory", "keyvault"):
         assert layout.port(service) not in EPHEMERAL
-    assert _port(CliSettings.model_fields["gateway_addr"].default) not in EPHEMERAL
+    assert _port(CliSettings().gateway_addr) not in EPHEMERAL

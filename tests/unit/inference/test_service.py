@@ -1,5 +1,6 @@
 """The reply and key-check use-cases with in-memory ports (no gRPC, no HTTP)."""
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -67,11 +68,15 @@ class FakeHistory:
 class FakeModel:
     """Answers with fixed pieces; records what it was asked."""
 
-    def __init__(self, pieces: Sequence[str] = ("Hi", " Ann"), models: int = 3) -> None:
+    def __init__(
+        self, pieces: Sequence[str] = ("Hi", " Ann"), models: int = 3, *, stall_after: int = -1
+    ) -> None:
         self.pieces = pieces
         self.models = models
         self.calls: list[dict[str, Any]] = []
         self.closed = False
+        self.stall_after = stall_after
+        """After this many pieces the provider goes quiet (still answering); -1: never."""
 
     async def stream_chat(
         self,
@@ -91,7 +96,9 @@ class FakeModel:
             }
         )
         try:
-            for piece in self.pieces:
+            for n, piece in enumerate(self.pieces):
+                if n == self.stall_after:
+                    await asyncio.Event().wait()
                 yield TextDelta(piece)
             yield Completion("".join(self.pieces), TokenUsage(11, 2), "stop")
         finally:
@@ -172,9 +179,10 @@ async def test_reply_streams_then_finishes_with_a_report() -> None:
 
 async def test_a_caller_that_goes_away_ends_the_provider_call() -> None:
     first = "A long enough opening that streaming starts at once, "
-    inference, _, model = make(model=FakeModel([first, "then more"]))
+    inference, _, model = make(model=FakeModel([first, "then more"], stall_after=1))
     events = inference.generate_reply(REQUEST)
     assert await anext(events) == TextDelta(first)
+    await asyncio.sleep(0.01)  # the provider is still answering
     assert not model.closed
     await events.aclose()
     assert model.closed
@@ -245,6 +253,8 @@ async def test_validate_the_stored_key() -> None:
         ({"api_key": SecretStr("sk-a"), "user_id": USER}, "key"),
         ({"api_key": SecretStr("")}, "api_key"),
         ({"api_key": SecretStr("sk with spaces")}, "api_key"),
+        # Found by the fuzz suite: httpx cannot put it in a header (was INTERNAL).
+        ({"api_key": SecretStr("sk-🌙🌙🌙")}, "api_key"),
         ({"api_key": SecretStr("x" * 5000)}, "api_key"),
         ({"user_id": ""}, "user_id"),
     ],

@@ -56,3 +56,21 @@ def test_a_real_timestamp_passes() -> None:
     req = mem.GetHistoryRequest(personality_id="p")
     req.before.seconds = 1_800_000_000
     check_storable(req)
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_a_json_value_that_is_not_a_finite_number_is_invalid_argument(number: float) -> None:
+    """Found by the fuzz suite: CreateLlmConfig with advanced_parameters {"": inf} was
+    INTERNAL (protobuf cannot turn Infinity into JSON)."""
+    req = gw.CreateLlmConfigRequest()
+    req.config.advanced_parameters.fields["top_k"].number_value = number
+    with pytest.raises(InvalidArgument) as caught:
+        check_storable(req)
+    assert caught.value.field == "config.advanced_parameters.fields['top_k']"
+    assert caught.value.reason == "INVALID_NUMBER"
+
+
+def test_finite_json_numbers_pass() -> None:
+    req = gw.CreateLlmConfigRequest()
+    req.config.advanced_parameters.fields["top_k"].number_value = 40
+    check_storable(req)

@@ -125,7 +125,7 @@ def chat(
     who = _user(user)
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             if message is not None:
                 return 0 if await send_message(client, who, personality, message, sys.stdout) else 1
             await repl(client, who, personality)
@@ -148,7 +148,7 @@ def wallet_set(
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.SetWalletKey(
                 gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
             )
@@ -165,7 +165,7 @@ def wallet_list(user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=who.actor))
         if not reply.keys:
             print("No keys stored. Add one with: tzurot wallet set openrouter")
@@ -189,7 +189,7 @@ def wallet_remove(provider: str, user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             await client.stub.RemoveWalletKey(
                 gw.RemoveWalletKeyRequest(actor=who.actor, provider=provider)
             )
@@ -348,7 +348,7 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
         raise typer.Exit(2) from None
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings()) as client:
+        async with GatewayClient(CliSettings.from_env()) as client:
             with Progress(transient=False) as bar:
                 task = bar.add_task("memories", total=len(backup.memories) or 1)
                 chat = bar.add_task("chat history", total=len(backup.history) or 1)

@@ -470,6 +470,46 @@ class ConfirmDeliveryResponse(_message.Message):
 Global___ConfirmDeliveryResponse: _TypeAlias = ConfirmDeliveryResponse  # noqa: Y015
 
 @_typing.final
+class NoteAnswerPreviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    @_builtins.property
+    def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every message the answer is shown as so far, in order."""
+
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        message_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "message_ids", b"message_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NoteAnswerPreviewRequest: _TypeAlias = NoteAnswerPreviewRequest  # noqa: Y015
+
+@_typing.final
+class NoteAnswerPreviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NoteAnswerPreviewResponse: _TypeAlias = NoteAnswerPreviewResponse  # noqa: Y015
+
+@_typing.final
 class JobError(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -518,6 +558,7 @@ class Job(_message.Message):
     AUTHOR_ID_FIELD_NUMBER: _builtins.int
     REQUEST_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     DELIVERED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    PREVIEW_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     idempotency_key: _builtins.str
     status: _common_pb2.JobStatus.ValueType
@@ -552,6 +593,10 @@ class Job(_message.Message):
     def request_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def delivered_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def preview_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The messages the answer was being streamed as, until it is delivered (NoteAnswerPreview)."""
+
     def __init__(
         self,
         *,
@@ -573,10 +618,11 @@ class Job(_message.Message):
         author_id: _builtins.str = ...,
         request_message_ids: _abc.Iterable[_builtins.str] | None = ...,
         delivered_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        preview_message_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "error", b"error", "finished_at", b"finished_at", "inspection", b"inspection", "started_at", b"started_at", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "author_id", b"author_id", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "delivered_message_ids", b"delivered_message_ids", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "inspection", b"inspection", "personality_id", b"personality_id", "request_message_ids", b"request_message_ids", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "author_id", b"author_id", "channel_id", b"channel_id", "content", b"content", "created_at", b"created_at", "delivered_at", b"delivered_at", "delivered_message_ids", b"delivered_message_ids", "error", b"error", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "inspection", b"inspection", "personality_id", b"personality_id", "preview_message_ids", b"preview_message_ids", "request_message_ids", b"request_message_ids", "started_at", b"started_at", "status", b"status", "usage", b"usage", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4568,6 +4614,46 @@ class Greeting(_message.Message):
 Global___Greeting: _TypeAlias = Greeting  # noqa: Y015
 
 @_typing.final
+class UnfinishedAnswer(_message.Message):
+    """An answer whose bot died while streaming it (its preview messages never confirmed): the
+    bot edits the preview into the whole answer and acknowledges with the message ids, which
+    delivers the job (history); with no content, it edits them into a failure notice.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    PREVIEW_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    FAILED_REASON_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    content: _builtins.str
+    """The whole answer; empty when it could not be generated again."""
+    failed_reason: _builtins.str
+    """Why there is no answer (e.g. "PROVIDER_UNAVAILABLE"), when content is empty."""
+    @_builtins.property
+    def personality(self) -> _common_pb2.Personality: ...
+    @_builtins.property
+    def preview_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        personality: _common_pb2.Personality | None = ...,
+        content: _builtins.str = ...,
+        preview_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        failed_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnfinishedAnswer: _TypeAlias = UnfinishedAnswer  # noqa: Y015
+
+@_typing.final
 class BotEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -4576,6 +4662,7 @@ class BotEvent(_message.Message):
     TURN_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
     GREETING_FIELD_NUMBER: _builtins.int
+    UNFINISHED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     @_builtins.property
     def location(self) -> _common_pb2.Location: ...
@@ -4585,6 +4672,8 @@ class BotEvent(_message.Message):
     def notice(self) -> Global___Notice: ...
     @_builtins.property
     def greeting(self) -> Global___Greeting: ...
+    @_builtins.property
+    def unfinished(self) -> Global___UnfinishedAnswer: ...
     def __init__(
         self,
         *,
@@ -4593,12 +4682,13 @@ class BotEvent(_message.Message):
         turn: Global___ScheduledTurn | None = ...,
         notice: Global___Notice | None = ...,
         greeting: Global___Greeting | None = ...,
+        unfinished: Global___UnfinishedAnswer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn", "unfinished", b"unfinished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "greeting", b"greeting", "kind", b"kind", "location", b"location", "notice", b"notice", "turn", b"turn", "unfinished", b"unfinished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice", "greeting"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["turn", "notice", "greeting", "unfinished"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -51,6 +51,11 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryResponse.FromString,
                 _registered_method=True)
+        self.NoteAnswerPreview = channel.unary_unary(
+                '/tzurot.v1.GatewayService/NoteAnswerPreview',
+                request_serializer=tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewResponse.FromString,
+                _registered_method=True)
         self.GetJobStatus = channel.unary_unary(
                 '/tzurot.v1.GatewayService/GetJobStatus',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.SerializeToString,
@@ -493,6 +498,15 @@ class GatewayServiceServicer:
 
     def ConfirmDelivery(self, request, context):
         """The answer was posted: the turn is stored in history and the job marked delivered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NoteAnswerPreview(self, request, context):
+        """The answer is being shown (streamed) as these Discord messages: if the bot dies before
+        ConfirmDelivery, the gateway has the restarted bot finish them (BotEvent.unfinished).
+        Empty message_ids: the preview was closed (an error was shown there); nothing to finish.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1076,6 +1090,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryResponse.SerializeToString,
             ),
+            'NoteAnswerPreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.NoteAnswerPreview,
+                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewResponse.SerializeToString,
+            ),
             'GetJobStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJobStatus,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetJobStatusRequest.FromString,
@@ -1557,6 +1576,33 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ConfirmDelivery',
             tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ConfirmDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NoteAnswerPreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.GatewayService/NoteAnswerPreview',
+            tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewRequest.SerializeToString,
+            tzurot_dot_v1_dot_gateway__pb2.NoteAnswerPreviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,11 @@ class GatewayServiceStub:
     """
     ConfirmDelivery: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
+    NoteAnswerPreview: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.NoteAnswerPreviewRequest, _gateway_pb2.NoteAnswerPreviewResponse]
+    """The answer is being shown (streamed) as these Discord messages: if the bot dies before
+    ConfirmDelivery, the gateway has the restarted bot finish them (BotEvent.unfinished).
+    Empty message_ids: the preview was closed (an error was shown there); nothing to finish.
+    """
     GetJobStatus: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]
     RetryJob: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]
     """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
@@ -228,6 +233,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     ConfirmDelivery: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmDeliveryRequest, _gateway_pb2.ConfirmDeliveryResponse]  # type: ignore[assignment]
     """The answer was posted: the turn is stored in history and the job marked delivered."""
+    NoteAnswerPreview: _aio.UnaryUnaryMultiCallable[_gateway_pb2.NoteAnswerPreviewRequest, _gateway_pb2.NoteAnswerPreviewResponse]  # type: ignore[assignment]
+    """The answer is being shown (streamed) as these Discord messages: if the bot dies before
+    ConfirmDelivery, the gateway has the restarted bot finish them (BotEvent.unfinished).
+    Empty message_ids: the preview was closed (an error was shown there); nothing to finish.
+    """
     GetJobStatus: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetJobStatusRequest, _gateway_pb2.GetJobStatusResponse]  # type: ignore[assignment]
     RetryJob: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RetryJobRequest, _gateway_pb2.RetryJobResponse]  # type: ignore[assignment]
     """Operators (superusers): runs a failed or orphaned job again under its idempotency key.
@@ -418,6 +428,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ConfirmDeliveryResponse, _abc.Awaitable[_gateway_pb2.ConfirmDeliveryResponse]]:
         """The answer was posted: the turn is stored in history and the job marked delivered."""
+
+    @_abc_1.abstractmethod
+    def NoteAnswerPreview(
+        self,
+        request: _gateway_pb2.NoteAnswerPreviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.NoteAnswerPreviewResponse, _abc.Awaitable[_gateway_pb2.NoteAnswerPreviewResponse]]:
+        """The answer is being shown (streamed) as these Discord messages: if the bot dies before
+        ConfirmDelivery, the gateway has the restarted bot finish them (BotEvent.unfinished).
+        Empty message_ids: the preview was closed (an error was shown there); nothing to finish.
+        """
 
     @_abc_1.abstractmethod
     def GetJobStatus(

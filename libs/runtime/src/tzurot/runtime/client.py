@@ -52,11 +52,15 @@ def secure_channel(
     retry_service: str | None = None,
     max_attempts: int = 3,
     retry_methods: Sequence[str] = (),
+    wait_for_ready: bool = False,
 ) -> grpc.aio.Channel:
     """An mTLS channel to `target` that only accepts the certificate of `server_identity`.
 
     `retry_service` turns on gRPC's retry of UNAVAILABLE for its `retry_methods` (all of its
-    methods when none is named)."""
+    methods when none is named). `wait_for_ready`: a call made while the channel is still
+    connecting (or in reconnect backoff) waits for the connection, within its deadline,
+    instead of failing UNAVAILABLE at once; no request is sent twice, so this is safe for any
+    call (a call can choose otherwise with its own `wait_for_ready=False`)."""
     options: list[tuple[str, str | int]] = [
         *CLIENT_OPTIONS,
         ("grpc.ssl_target_name_override", server_identity),
@@ -69,33 +73,51 @@ def secure_channel(
         target,
         channel_credentials(tls),
         options=options,
-        interceptors=[CallDefaultsInterceptor(default_timeout)],
+        interceptors=call_defaults(default_timeout, wait_for_ready=wait_for_ready),
     )
 
 
-class CallDefaultsInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Adds the default deadline when the caller set none and propagates `x-request-id`."""
+def call_defaults(
+    default_timeout: float, *, wait_for_ready: bool = False
+) -> list[grpc.aio.ClientInterceptor]:
+    """The interceptors adding our call defaults, one per call kind: grpc.aio files an
+    interceptor under the first kind it implements only, so one object implementing all four
+    would never see a streaming call."""
+    kinds = (_UnaryUnaryDefaults, _UnaryStreamDefaults, _StreamUnaryDefaults, _StreamStreamDefaults)
+    return [kind(default_timeout, wait_for_ready=wait_for_ready) for kind in kinds]
 
-    def __init__(self, default_timeout: float) -> None:
+
+class _CallDefaults:
+    """Propagates `x-request-id` and, when the caller set none, adds `wait_for_ready` and
+    (to calls with one response) the default deadline. A call streaming its responses keeps
+    the deadline its caller chose, or none: such streams (an answer, a re-wrap) may
+    legitimately outlast the default."""
+
+    def __init__(self, default_timeout: float, *, wait_for_ready: bool = False) -> None:
         self._default_timeout = default_timeout
+        self._wait_for_ready = wait_for_ready or None
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    def _details(
+        self, details: grpc.aio.ClientCallDetails, *, default_deadline: bool = True
+    ) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         if metadata.get(REQUEST_ID_HEADER) is None:
             metadata.add(REQUEST_ID_HEADER, current_request_id() or new_request_id())
+        timeout = details.timeout
+        if timeout is None and default_deadline:
+            timeout = self._default_timeout
         return grpc.aio.ClientCallDetails(
             method=details.method,
-            timeout=self._default_timeout if details.timeout is None else details.timeout,
+            timeout=timeout,
             metadata=metadata,
             credentials=details.credentials,
-            wait_for_ready=details.wait_for_ready,
+            wait_for_ready=(
+                self._wait_for_ready if details.wait_for_ready is None else details.wait_for_ready
+            ),
         )
 
+
+class _UnaryUnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: _Continuation,
@@ -104,14 +126,19 @@ class CallDefaultsInterceptor(
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
+
+class _UnaryStreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: _Continuation,
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        details = self._details(client_call_details, default_deadline=False)
+        return await continuation(details, request)
 
+
+class _StreamUnaryDefaults(_CallDefaults, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(
         self,
         continuation: _Continuation,
@@ -120,10 +147,13 @@ class CallDefaultsInterceptor(
     ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
 
+
+class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self,
         continuation: _Continuation,
         client_call_details: grpc.aio.ClientCallDetails,
         request_iterator: AsyncIterable[Any] | Iterable[Any],
     ) -> Any:
-        return await continuation(self._details(client_call_details), request_iterator)
+        details = self._details(client_call_details, default_deadline=False)
+        return await continuation(details, request_iterator)

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 
 import grpc
-from cryptography import x509
 
 from tzurot.runtime.tls import SPIFFE_TRUST_DOMAIN
 
@@ -86,6 +85,9 @@ def identity_from_auth_context(auth: Mapping[str, Iterable[bytes]]) -> str | Non
 
 
 def _identity_from_pem(pem: bytes) -> str | None:
+    # Lazily: clients import this module for request ids, and need no certificate parsing.
+    from cryptography import x509  # noqa: PLC0415
+
     try:
         cert = x509.load_pem_x509_certificate(pem)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -13,9 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
-import structlog
-
-log = structlog.get_logger("tzurot.retry")
 
 T = TypeVar("T")
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -40,7 +37,13 @@ async def retry_idempotent(
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in RETRYABLE or loop.time() + pause > deadline:
                 raise
-            log.warning("retry", what=what, attempt=attempt, code=exc.code().name)
+            # structlog (and the rich it imports) only when there is something to say: the
+            # CLI imports this module on every `tzurot chat -m`, whose start it would double.
+            import structlog  # noqa: PLC0415 - lazy: see the comment above
+
+            structlog.get_logger("tzurot.retry").warning(
+                "retry", what=what, attempt=attempt, code=exc.code().name
+            )
         await asyncio.sleep(pause)
         pause = min(pause * 2, max_pause)
         attempt += 1

@@ -3,13 +3,16 @@
 Postgres refuses NUL (U+0000) in `text` and `jsonb`; a request carrying it would otherwise
 fail deep inside a statement (INTERNAL). Protobuf already guarantees valid UTF-8 (no lone
 surrogates), so NUL is the one character to look for. A `Timestamp` outside years 1 to 9999 or
-with nanos outside [0, 1e9) cannot become a datetime (protobuf raises ValueError). The check
+with nanos outside [0, 1e9) cannot become a datetime (protobuf raises ValueError). A JSON
+`Value` (in a `Struct`) holding NaN or an infinity cannot become JSON (protobuf raises
+ValueError; jsonb has no such number). The check
 walks every field of a request, nested messages, repeated fields and maps included, and
 names the first offending field the way `BadRequest` does (`references[0].content`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +23,7 @@ from tzurot.runtime.errors import InvalidArgument
 
 _UNSTORABLE = "\x00"
 _TIMESTAMP = "google.protobuf.Timestamp"
+_JSON_VALUE = "google.protobuf.Value"
 _MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _STRING = FieldDescriptor.TYPE_STRING
@@ -50,6 +54,13 @@ def check_storable(message: Message) -> None:
     path = unstorable_field(message)
     if path is None:
         return
+    if path.endswith(_NUMBER_MARK):
+        path = path.removesuffix(_NUMBER_MARK)
+        raise InvalidArgument(
+            path,
+            f"{path} is not a finite number (JSON has no NaN or Infinity)",
+            reason="INVALID_NUMBER",
+        )
     if path.endswith(_TIME_MARK):
         path = path.removesuffix(_TIME_MARK)
         raise InvalidArgument(
@@ -61,6 +72,7 @@ def check_storable(message: Message) -> None:
 
 
 _TIME_MARK = "\x00time"  # marks a timestamp path (a path never holds NUL itself)
+_NUMBER_MARK = "\x00number"  # marks a JSON value holding NaN or an infinity
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
@@ -80,8 +92,14 @@ def _in_single(field: FieldDescriptor, value: object, path: str, depth: int) -> 
     if field.type == _MESSAGE and isinstance(value, Message):
         if value.DESCRIPTOR.full_name == _TIMESTAMP:
             return None if _valid_time(value) else path + _TIME_MARK
+        if value.DESCRIPTOR.full_name == _JSON_VALUE and _not_finite(value):
+            return path + _NUMBER_MARK
         return unstorable_field(value, f"{path}.", depth + 1)
     return None
+
+
+def _not_finite(value: Any) -> bool:
+    return value.WhichOneof("kind") == "number_value" and not math.isfinite(value.number_value)
 
 
 def _valid_time(stamp: Any) -> bool:

@@ -7,27 +7,18 @@ local runs and Kubernetes read the same files.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import os
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tzurot.runtime.errors import StartupError
 
 SPIFFE_TRUST_DOMAIN = "tzurot.local"
 SERVICE_IDENTITIES = ("gateway", "inference", "memory", "keyvault", "bot", "cli", "edge")
 """Every mTLS identity: the five services, the `tzurot` CLI and `edge` (the Envoy edge)."""
-_CA_NAME = "Tzurot development CA"
-_RENEW_BEFORE = dt.timedelta(days=30)
 
 
 def spiffe_id(identity: str) -> str:
@@ -52,16 +43,32 @@ def load_tls(tls_dir: Path) -> TlsFiles:
     ca = _read(tls_dir / "ca.crt", "TLS CA certificate")
     cert = _read(tls_dir / "tls.crt", "TLS certificate")
     key = _read(tls_dir / "tls.key", "TLS key")
+    # Checked with the standard library's OpenSSL (`ssl`, which asyncio imports anyway), not
+    # `cryptography`: a CLI command loads these on every start.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     for path, data in ((tls_dir / "ca.crt", ca), (tls_dir / "tls.crt", cert)):
         try:
-            x509.load_pem_x509_certificates(data)
-        except ValueError:
+            context.load_verify_locations(cadata=data.decode("ascii"))
+        except (ValueError, ssl.SSLError):
             raise StartupError(f"not a PEM certificate: {path}") from None
     try:
-        serialization.load_pem_private_key(key, password=None)
-    except (ValueError, TypeError):
+        context.load_cert_chain(tls_dir / "tls.crt", tls_dir / "tls.key", password=_encrypted)
+    except (ValueError, ssl.SSLError, _EncryptedKeyError) as exc:
+        if "MISMATCH" in str(exc).upper():
+            raise StartupError(
+                f"TLS key does not match the certificate {tls_dir / 'tls.crt'}: "
+                f"{tls_dir / 'tls.key'}"
+            ) from None
         raise StartupError(f"not an unencrypted PEM private key: {tls_dir / 'tls.key'}") from None
     return TlsFiles(ca=ca, cert=cert, key=key)
+
+
+class _EncryptedKeyError(Exception):
+    """The key asks for a password (OpenSSL would otherwise prompt on the terminal)."""
+
+
+def _encrypted() -> str:
+    raise _EncryptedKeyError
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -95,160 +102,8 @@ def generate_dev_pki(
     hosts: Sequence[str] = ("localhost", "127.0.0.1"),
     days: int = 825,
 ) -> None:
-    """Writes a dev CA (kept if present) and one certificate folder per identity.
+    """Writes a dev CA (kept if present) and one certificate folder per identity
+    (tzurot.runtime.pki, which imports `cryptography` only when certificates are made)."""
+    from tzurot.runtime.pki import generate_dev_pki as generate  # noqa: PLC0415 - see above
 
-    Idempotent: an identity certificate that is signed by the CA, names the requested hosts
-    and is not about to expire is kept as it is.
-    """
-    ca_cert, ca_key = _ensure_ca(out_dir / "ca", days)
-    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
-    for identity in identities:
-        folder = out_dir / identity
-        names = _subject_alt_names(identity, hosts)
-        if _leaf_is_current(folder, ca_cert, names):
-            continue
-        cert, key = _issue_leaf(identity, names, ca_cert, ca_key, days)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write(folder / "ca.crt", ca_pem)
-        _write(folder / "tls.crt", cert.public_bytes(serialization.Encoding.PEM))
-        _write(folder / "tls.key", _key_pem(key), private=True)
-
-
-def _ensure_ca(ca_dir: Path, days: int) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    cert_path, key_path = ca_dir / "ca.crt", ca_dir / "ca.key"
-    if cert_path.exists() and key_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise StartupError(f"dev CA key is not an EC key: {key_path}")
-        return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CA_NAME)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=max(days, 3650)))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    ca_dir.mkdir(parents=True, exist_ok=True)
-    _write(key_path, _key_pem(key), private=True)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
-    return cert, key
-
-
-def _subject_alt_names(identity: str, hosts: Sequence[str]) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe_id(identity))]
-    seen: set[str] = set()
-    for host in (identity, f"{identity}.tzurot.svc", "localhost", "127.0.0.1", *hosts):
-        if host in seen:
-            continue
-        seen.add(host)
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    return names
-
-
-def _leaf_is_current(
-    folder: Path, ca_cert: x509.Certificate, names: list[x509.GeneralName]
-) -> bool:
-    try:
-        cert = x509.load_pem_x509_certificate((folder / "tls.crt").read_bytes())
-        serialization.load_pem_private_key((folder / "tls.key").read_bytes(), password=None)
-        if (folder / "ca.crt").read_bytes() != ca_cert.public_bytes(serialization.Encoding.PEM):
-            return False
-        cert.verify_directly_issued_by(ca_cert)
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-        return False
-    expires = cert.not_valid_after_utc
-    return set(san) == set(names) and expires - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
-
-
-def _issue_leaf(
-    identity: str,
-    names: list[x509.GeneralName],
-    ca_cert: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
-    days: int,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=False,
-                key_agreement=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _write(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Writes atomically; private files are created 0600 and never exist more open."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    with os.fdopen(os.open(tmp, flags, 0o600 if private else 0o644), "wb") as handle:
-        handle.write(data)
-    if private:
-        os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    generate(out_dir, identities, hosts=hosts, days=days)

@@ -128,6 +128,9 @@ class RecordingGateway(gw_grpc.GatewayServiceServicer):
     async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest, context: Any) -> Any:
         return await self.upstream.ConfirmDelivery(request)
 
+    async def NoteAnswerPreview(self, request: gw.NoteAnswerPreviewRequest, context: Any) -> Any:
+        return await self.upstream.NoteAnswerPreview(request)
+
     async def ListPersonalities(self, request: gw.ListPersonalitiesRequest, context: Any) -> Any:
         return await self.upstream.ListPersonalities(request)
 

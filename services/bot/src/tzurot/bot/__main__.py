@@ -6,14 +6,12 @@ import discord
 
 from tzurot.bot.bot import TzurotBot
 from tzurot.bot.config import BotSettings
-from tzurot.bot.gateway_client import GatewayClient
-from tzurot.runtime.client import secure_channel
+from tzurot.bot.gateway_client import GatewayClient, gateway_channel
 from tzurot.runtime.config import secret_values
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.main import run_service
 from tzurot.runtime.probes import start_probe_server
-from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 
@@ -26,12 +24,7 @@ async def _serve() -> None:
     )
     # discord.py logs whole gateway events at DEBUG, modal submissions (API keys) included.
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().level))
-    channel = secure_channel(
-        settings.gateway_addr,
-        load_tls(settings.tls_dir),
-        server_identity="gateway",
-        default_timeout=settings.default_deadline_seconds,
-    )
+    channel = gateway_channel(settings)
     gateway = GatewayClient(
         gateway_pb2_grpc.GatewayServiceStub(channel),
         generate_timeout=settings.generate_timeout_seconds,

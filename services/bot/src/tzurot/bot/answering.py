@@ -4,6 +4,7 @@ and confirms what was delivered."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import discord
@@ -17,6 +18,7 @@ from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.previews import PreviewNotes
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
 from tzurot.bot.splitting import split_message
@@ -44,6 +46,7 @@ class Poster:
         self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
         self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
         self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
+        self._background: set[asyncio.Task[None]] = set()  # preview notes being sent
 
     async def post(  # one answer: streamed, refused, quiet or the webhook cap
         self,
@@ -72,35 +75,9 @@ class Poster:
             await self.notify(channel, problem)
             return
         answer = quiet or Answer(personality, user_id, channel, request, shown=personality)
-        mentions = self._mentions(user_id)
-
-        async def send(text: str) -> int:
-            sent = await self._webhooks.send(
-                channel,
-                text,
-                username=answer.shown.display_name,
-                avatar_url=answer.shown.avatar_url or None,
-                mentions=mentions,
-                suppress_embeds=answer.shown.suppress_embeds,
-            )
-            self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
-            return sent.id
-
-        async def edit(message_id: int, text: str) -> None:
-            await self._webhooks.edit(channel, message_id, text, mentions=mentions)
-
-        async def delete(message_id: int) -> None:
-            await self._webhooks.delete(channel, message_id)
-
-        prefix = reply_quote(message) if message is not None else ""
-        stream = StreamedAnswer(
-            send,
-            edit,
-            delete,
-            interval=lambda: self._cadence.interval(channel_id),
-            prefix=prefix,
-            on_limited=lambda wait: self._cadence.limited(channel_id, wait),
-        )
+        # Not for a scheduled turn: its event comes back to this bot's successor by itself.
+        preview = PreviewNotes(self._gateway, self._background, enabled=quiet is None)
+        stream = self._streamed(channel, message, answer, user_id, preview)
         self._cadence.start(channel_id)
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
@@ -108,6 +85,7 @@ class Poster:
             answer.message_ids = await self._stream(channel, answer, stream)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
+            preview.closed(answer.job_id)  # the error is shown there: nothing to finish
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
             if quiet is not None or not self._notices.should_reply(err, user_id):
@@ -138,6 +116,48 @@ class Poster:
                     answer.message_ids[-1],
                     answer.shown,
                 )
+
+    def _streamed(
+        self,
+        channel: discord.abc.Messageable,
+        message: discord.Message | None,
+        answer: Answer,
+        user_id: int,
+        preview: PreviewNotes,
+    ) -> StreamedAnswer:
+        """Posts, edits and deletes the answer's messages as it streams."""
+        channel_id = channel_key(channel)
+        mentions = self._mentions(user_id)
+
+        async def send(text: str) -> int:
+            sent = await self._webhooks.send(
+                channel,
+                text,
+                username=answer.shown.display_name,
+                avatar_url=answer.shown.avatar_url or None,
+                mentions=mentions,
+                suppress_embeds=answer.shown.suppress_embeds,
+            )
+            self._answers.remember(sent.id, answer)  # known at once, for replies and reactions
+            preview.shown(answer.job_id, sent.id)  # a restarted bot can finish it
+            return sent.id
+
+        async def edit(message_id: int, text: str) -> None:
+            await self._webhooks.edit(channel, message_id, text, mentions=mentions)
+
+        async def delete(message_id: int) -> None:
+            await self._webhooks.delete(channel, message_id)
+            preview.gone(answer.job_id, message_id)
+
+        prefix = reply_quote(message) if message is not None else ""
+        return StreamedAnswer(
+            send,
+            edit,
+            delete,
+            interval=lambda: self._cadence.interval(channel_id),
+            prefix=prefix,
+            on_limited=lambda wait: self._cadence.limited(channel_id, wait),
+        )
 
     async def post_text(
         self, channel: discord.abc.Messageable, personality: common.Personality, text: str

@@ -12,6 +12,9 @@ acknowledged comes back. Each event is handled once here per delivery:
   dropped, and nothing is posted;
 - a notice is posted as the bot itself, without pinging anyone, with a nonce derived from the
   event (`enforce_nonce`), so a second delivery of one notice never posts it twice;
+- an unfinished answer (a bot died while streaming it) has its preview messages edited into
+  the whole answer, or a failure notice, and is acknowledged with their ids (which delivers
+  the job: its turn reaches history);
 - a greeting (a conversation with a character starts) is posted as the personality, as
   written, and acknowledged with its message ids (the gateway keeps it as the first turn);
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure is
@@ -107,6 +110,11 @@ class EventListener:
                 await self._ack(event.event_id, [sent.id], "")
             elif kind == "turn":
                 await self._turn(channel, event)
+            elif kind == "unfinished":
+                # A dead bot's half-posted answer: finished (or a failure notice); the ids in
+                # the acknowledgement deliver the job.
+                ids = await self._flow.finish_unfinished(channel, event.unfinished)
+                await self._ack(event.event_id, ids, "" if ids else "NOTHING_SHOWN")
             elif kind == "greeting":
                 greeting = event.greeting
                 ids = await self._flow.post_greeting(channel, greeting.personality, greeting.text)

@@ -12,14 +12,35 @@ from typing import TypeVar
 
 import discord
 import grpc
+import structlog
 
+from tzurot.bot.config import BotSettings
+from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import TzurotError, from_rpc_error
 from tzurot.runtime.retry import retry_idempotent
+from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+def gateway_channel(settings: BotSettings) -> grpc.aio.Channel:
+    """The bot's channel to the gateway. Every call on it waits for the connection (within
+    its deadline) rather than failing UNAVAILABLE while the channel is still connecting or in
+    reconnect backoff: a message that arrives as the bot starts, or while the gateway
+    restarts, is answered once the gateway is there. Nothing is sent twice by waiting, and
+    what would be resent by hand is idempotent (Generate by its idempotency key,
+    ConfirmDelivery by its job)."""
+    return secure_channel(
+        settings.gateway_addr,
+        load_tls(settings.tls_dir),
+        server_identity="gateway",
+        default_timeout=settings.default_deadline_seconds,
+        wait_for_ready=True,
+    )
 
 
 def unimplemented(err: TzurotError) -> bool:
@@ -43,6 +64,7 @@ def location_of(channel: object, guild: discord.Guild | None) -> common.Location
     )
 
 
+NOTE_PREVIEW_SECONDS = 10.0
 MAX_LIST_PAGES = 50
 """How many pages of a list the bot reads at most (5,000 personalities)."""
 
@@ -166,6 +188,18 @@ class GatewayClient:
                 return None
             raise
         return reply.job
+
+    async def note_preview(self, job_id: str, message_ids: list[int]) -> None:
+        """The answer is being shown as `message_ids` (none: an error is shown instead), so
+        a restarted bot can finish it if this one dies. Best effort, short deadline: the
+        answer is posted whatever becomes of this."""
+        request = gw.NoteAnswerPreviewRequest(
+            job_id=job_id, message_ids=[str(i) for i in message_ids]
+        )
+        try:
+            await self.call(self.stub.NoteAnswerPreview(request, timeout=NOTE_PREVIEW_SECONDS))
+        except TzurotError as err:
+            log.info("bot.preview_not_noted", job_id=job_id, reason=err.reason or err.code.name)
 
     async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
         """Idempotent, so retried across a gateway restart: an answer the user saw must

@@ -25,6 +25,7 @@ from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
 from tzurot.bot.reactions import Reactions
 from tzurot.bot.request_build import RequestBuilder
+from tzurot.bot.unfinished import finish_unfinished
 from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookPool
 from tzurot.runtime.errors import TzurotError
@@ -45,7 +46,7 @@ class MessageFlow:
         settings: BotSettings,
         pluralkit: PluralKit | None = None,
     ) -> None:
-        self._client, self._gateway = client, gateway
+        self._client, self._gateway, self._webhooks = client, gateway, webhooks
         self._proxies = (
             None
             if pluralkit is None
@@ -216,6 +217,13 @@ class MessageFlow:
         """A character's greeting (a conversation with it starts here): posted as it."""
         with self._busy():
             return await self._poster.post_text(channel, personality, text)
+
+    async def finish_unfinished(
+        self, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
+    ) -> list[int]:
+        """An answer whose bot died mid-stream: its preview becomes the whole answer."""
+        with self._busy():
+            return await finish_unfinished(self._webhooks, channel, unfinished)
 
     async def post_scheduled(
         self,

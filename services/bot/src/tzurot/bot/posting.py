@@ -44,12 +44,15 @@ class StreamedAnswer:
         prefix: str = "",
         clock: Callable[[], float] = time.monotonic,
         on_limited: Callable[[float], None] | None = None,
+        posted: list[tuple[int, str]] | None = None,
     ) -> None:
+        """`posted`: messages already showing (part of) the answer, as (id, text), which
+        the next sync edits (an answer finished after its bot restarted)."""
         self._send, self._edit, self._delete = send, edit, delete
         self._interval = interval if callable(interval) else (lambda: float(interval))
         self._prefix, self._clock = prefix, clock
         self._on_limited = on_limited
-        self._posted: list[tuple[int, str]] = []
+        self._posted: list[tuple[int, str]] = list(posted or [])
         self._last_sync: float | None = None
         self.edits = 0
 

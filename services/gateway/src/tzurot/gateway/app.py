@@ -122,6 +122,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                     settings.default_provider, settings.default_model
                 ),
                 job_lease_seconds=settings.job_lease_seconds,
+                unfinished_after_seconds=settings.unfinished_after_seconds,
                 superusers=settings.superusers,
                 user_bucket=_bucket(settings.rate_user_capacity, settings.rate_user_per_minute),
                 channel_bucket=_bucket(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
@@ -29,13 +31,27 @@ from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
 T = TypeVar("T")
 
+CONNECT_WAIT_SECONDS = 10.0
+"""How long an answer waits for the channel to inference to (re)connect before it fails as
+"the inference is restarting": a restarted inference is serving seconds before the channel's
+reconnect backoff (up to 5 s) tries it again."""
+
 
 class GrpcInference:
-    def __init__(self, channel: grpc.aio.Channel, *, generate_timeout: float) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        generate_timeout: float,
+        connect_wait: float = CONNECT_WAIT_SECONDS,
+    ) -> None:
+        self._channel = channel
+        self._connect_wait = connect_wait
         self._stub = inf_grpc.InferenceServiceStub(channel)
         self._generate_timeout = generate_timeout
 
     async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+        await self._connected()
         call = self._stub.GenerateReply(
             convert.reply_request(request), timeout=self._generate_timeout
         )
@@ -46,6 +62,16 @@ class GrpcInference:
             raise from_rpc_error(exc, service="inference") from None
         finally:
             call.cancel()  # no-op once finished; stops inference if our caller went away
+
+    async def _connected(self) -> None:
+        """Waits (at most `connect_wait`) for a channel that is not connected: a message that
+        arrives while inference restarts, or just after, is answered once it is back rather
+        than failed at once. Only a new answer waits; nothing is sent twice."""
+        if self._channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._connect_wait):
+                await self._channel.channel_ready()
 
     async def validate_key(self, provider: str, api_key: SecretStr) -> None:
         try:

@@ -47,6 +47,9 @@ class GatewaySettings(ServiceSettings):
     # (its gateway was killed); the heartbeat is renewed every quarter of it. On SIGTERM a
     # gateway releases its jobs at once (failed UNAVAILABLE, retryable).
     job_lease_seconds: float = Field(default=20.0, gt=0)
+    # An answer still shown as a preview (never confirmed) this long after its job ended lost
+    # its bot: the restarted bot finishes it (tzurot.gateway.unfinished).
+    unfinished_after_seconds: float = Field(default=30.0, gt=0)
     # How often an exchange delivered while memory was away is offered to memory again, and
     # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
     sweep_seconds: float = Field(default=2.0, gt=0)

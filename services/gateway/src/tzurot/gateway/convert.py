@@ -245,6 +245,7 @@ def job(j: d.Job, context: d.JobContext | None = None) -> gw.Job:
         author_id=j.author_id,
         request_message_ids=list(j.request_message_ids),
         delivered_message_ids=list(j.delivered_message_ids),
+        preview_message_ids=list(j.preview_message_ids),
     )
 
 

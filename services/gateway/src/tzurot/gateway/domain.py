@@ -163,6 +163,9 @@ class Job:
     finished_at: datetime | None
     delivered_at: datetime | None
     delivered_message_ids: tuple[str, ...] = ()
+    preview_message_ids: tuple[str, ...] = ()
+    # When the unfinished-answer sweep had the answer generated again (its bot died).
+    preview_retried_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ class GatewayLimits:
     # A running job whose heartbeat is older than this was abandoned (its gateway died); its
     # runner renews the heartbeat every quarter of it.
     job_lease_seconds: float = 20.0
+    # A job still showing a preview this long after it ended lost its bot (unfinished.py).
+    unfinished_after_seconds: float = 30.0
     # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
     superusers: frozenset[str] = frozenset()
     # Token buckets per user and per channel; None disables one. Superusers are exempt.

@@ -13,7 +13,7 @@ from tzurot.gateway import greetings as greeting
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.admin_convert import activation as activation_proto
 from tzurot.gateway.admin_server import GatewayAdminServicer
-from tzurot.gateway.domain import Personality
+from tzurot.gateway.domain import JobStatus, Personality
 from tzurot.gateway.freewill import FreeWill, FreeWillStatus
 from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
@@ -21,6 +21,7 @@ from tzurot.gateway.group_store import ActiveMember, BotEventRow
 from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.server import Context
 from tzurot.gateway.service import Gateway
+from tzurot.gateway.store.previews import UNFINISHED_KIND
 from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import InvalidArgument, NotFound
 from tzurot.v1 import common_pb2 as common
@@ -172,6 +173,12 @@ class GatewayGroupServicer(GatewayAdminServicer):
         if event.personality_id is not None:
             found = await self._gateway.personality_by_id(event.personality_id)
             personality = None if found is None else convert.personality(found)
+        if event.kind == UNFINISHED_KIND and event.job_id is not None:
+            return gw.BotEvent(
+                event_id=event.id,
+                location=where,
+                unfinished=await self._unfinished(event.job_id, personality),
+            )
         if event.kind == greeting.KIND:
             return gw.BotEvent(
                 event_id=event.id,
@@ -191,10 +198,34 @@ class GatewayGroupServicer(GatewayAdminServicer):
             ),
         )
 
+    async def _unfinished(
+        self, job_id: str, personality: common.Personality | None
+    ) -> gw.UnfinishedAnswer:
+        job = await self._gateway.job_status(job_id=job_id)
+        answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
+        return gw.UnfinishedAnswer(
+            job_id=job.id,
+            personality=personality,
+            content=job.content if answered else "",
+            preview_message_ids=list(job.preview_message_ids),
+            failed_reason="" if answered or job.error is None else job.error.reason,
+        )
+
     async def AckBotEvent(
         self, request: gw.AckBotEventRequest, context: Context
     ) -> gw.AckBotEventResponse:
         event_id = _uuid("event_id", request.event_id)
+        pending = await self._gateway.events.store.event(event_id)
+        if (
+            pending is not None
+            and pending.kind == UNFINISHED_KIND
+            and pending.job_id is not None
+            and request.message_ids
+            and (await self._gateway.job_status(job_id=pending.job_id)).status is JobStatus.STREAMED
+        ):
+            # The bot finished the abandoned answer: delivered, as ConfirmDelivery would have
+            # (before the acknowledgement: a failure here brings the event back).
+            await self._gateway.confirm_delivery(pending.job_id, list(request.message_ids))
         await self._gateway.events.ack(event_id, list(request.message_ids), request.dropped_reason)
         event = await self._gateway.events.store.event(event_id)
         if event is not None and event.kind == greeting.KIND and event.personality_id:

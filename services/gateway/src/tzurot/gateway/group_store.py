@@ -55,6 +55,7 @@ class BotEventRow:
     delivered: bool
     available_at: datetime
     created_at: datetime
+    job_id: str | None = None
 
 
 def _event(m: sa.RowMapping) -> BotEventRow:
@@ -74,6 +75,7 @@ def _event(m: sa.RowMapping) -> BotEventRow:
         delivered=m["delivered_at"] is not None,
         available_at=m["available_at"],
         created_at=m["created_at"],
+        job_id=None if m["job_id"] is None else str(m["job_id"]),
     )
 
 

@@ -93,6 +93,8 @@ bot_events = sa.Table(
     sa.Column("dropped_reason", sa.Text, nullable=False, server_default=""),
     sa.Column("message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("created_at", _TS, nullable=False, server_default=_now),
+    # An `unfinished` event's job (its answer and preview messages).
+    sa.Column("job_id", UUID(as_uuid=False)),
     sa.Index(
         "bot_events_pending_idx",
         "available_at",

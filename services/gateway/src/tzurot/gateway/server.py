@@ -43,6 +43,12 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         job = await self._gateway.confirm_delivery(request.job_id, list(request.message_ids))
         return gw.ConfirmDeliveryResponse(job=convert.job(job))
 
+    async def NoteAnswerPreview(
+        self, request: gw.NoteAnswerPreviewRequest, context: Context
+    ) -> gw.NoteAnswerPreviewResponse:
+        await self._gateway.note_preview(request.job_id, list(request.message_ids))
+        return gw.NoteAnswerPreviewResponse()
+
     async def GetJobStatus(
         self, request: gw.GetJobStatusRequest, context: Context
     ) -> gw.GetJobStatusResponse:

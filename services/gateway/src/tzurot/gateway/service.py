@@ -56,6 +56,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
+from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime import metrics
@@ -93,7 +94,7 @@ GATEWAY_STOPPED = JobError(
 )
 
 
-class Gateway(Admission, PersonalityAccess, DeliveryFlow):
+class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
     """Orchestrates one message from a client to inference and back, and the admin tasks."""
 
     def __init__(
@@ -511,8 +512,13 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow):
 
     async def run_sweeps(self, every: float) -> None:
         """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
-        start, what a previous process left), and fails jobs orphaned by a killed gateway."""
-        sweeps = (self.fail_orphaned_jobs, self.store_pending_history)
+        start, what a previous process left), fails jobs orphaned by a killed gateway, and
+        hands answers abandoned by a killed bot to the bot (unfinished.py)."""
+        sweeps = (
+            self.fail_orphaned_jobs,
+            self.store_pending_history,
+            self.finish_unfinished_answers,
+        )
         while True:
             for sweep in sweeps:  # independent: one failing or slow never starves the other
                 try:

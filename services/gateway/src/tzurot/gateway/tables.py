@@ -116,6 +116,10 @@ jobs = sa.Table(
     sa.Column("error_reason", sa.Text),
     sa.Column("error_message", sa.Text),
     sa.Column("delivered_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # The messages the answer is being streamed as, until delivered (NoteAnswerPreview); and
+    # when the unfinished-answer sweep had it generated again (its bot died mid-stream).
+    sa.Column("preview_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("preview_retried_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
@@ -134,6 +138,11 @@ jobs = sa.Table(
     ),
     sa.Index("jobs_status_created_idx", "status", "created_at"),
     sa.Index("jobs_delivered_message_ids_idx", "delivered_message_ids", postgresql_using="gin"),
+    sa.Index(
+        "jobs_unfinished_preview_idx",
+        "finished_at",
+        postgresql_where=sa.text("cardinality(preview_message_ids) > 0 AND delivered_at IS NULL"),
+    ),
 )
 
 usage_log = sa.Table(

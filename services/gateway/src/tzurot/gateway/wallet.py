@@ -88,6 +88,8 @@ class Wallet:
             raise InvalidArgument("api_key", "the API key is empty")
         if len(key) > MAX_API_KEY_CHARS:
             raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
+        if not key.isascii():  # every provider's key is ASCII; it travels in an HTTP header
+            raise InvalidArgument("api_key", "the API key must be ASCII")
         user = await self._users.user(actor)
         if skip_validation:
             if not user.superuser:

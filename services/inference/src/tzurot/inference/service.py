@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
+from tzurot.inference.coalesce import coalesced
 from tzurot.inference.dialects import ProviderCall, supports_vision
 from tzurot.inference.domain import (
     HISTORY_UNAVAILABLE,
@@ -89,6 +90,8 @@ class ReplySettings:
     vision: ModelName | None = None
     transcription: ModelName | None = None
     transcript_cleanup: ModelName | None = None
+    stream_interval_seconds: float = 0.1
+    """Text deltas are merged so at most one goes out per interval (coalesce.py); 0: each."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,12 @@ class Inference:
         self._skills = skills
         self._clock = clock
 
-    async def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
-        """Yields the answer's text deltas in order, then one ReplyFinished."""
+    def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+        """Yields the answer's text deltas in order (merged to at most one per
+        `stream_interval_seconds`, the first at once), then one ReplyFinished."""
+        return coalesced(self._reply(request), self._settings.stream_interval_seconds)
+
+    async def _reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
         _check_reply_request(request)
         keys_used = track_user_key_uses()
         params = parse_advanced_parameters(request.model.advanced_parameters)
@@ -545,5 +552,6 @@ def _check_api_key(api_key: SecretStr) -> None:
         raise InvalidArgument("api_key", "api_key is required")
     if len(value) > MAX_API_KEY_CHARS:
         raise InvalidArgument("api_key", f"api_key must be at most {MAX_API_KEY_CHARS} characters")
-    if not all(char.isprintable() and not char.isspace() for char in value):
-        raise InvalidArgument("api_key", "api_key must be printable without spaces")
+    if not value.isascii() or not all(c.isprintable() and not c.isspace() for c in value):
+        # It travels in an HTTP header: ASCII only (httpx cannot encode more: was INTERNAL).
+        raise InvalidArgument("api_key", "api_key must be printable ASCII without spaces")

@@ -67,7 +67,7 @@ class Formation:
         finished = 0
         failed: list[str] = []
         async with self._lock:
-            previous: asyncio.Task[int] | None = None
+            in_flight: list[asyncio.Task[int]] = []  # at most two, oldest first
             try:
                 while True:
                     claim = await self._memories.claim_formation(
@@ -75,15 +75,20 @@ class Formation:
                     )
                     if claim is None:
                         break
-                    batch = asyncio.create_task(self._form_batch(claim, previous, failed))
-                    if previous is not None:
-                        finished += await previous
-                    previous = batch
+                    after = in_flight[-1] if in_flight else None
+                    in_flight.append(asyncio.create_task(self._form_batch(claim, after, failed)))
+                    if len(in_flight) == 2:
+                        finished += await in_flight[0]
+                        in_flight.pop(0)
                     if len(claim.job_ids) < self._batch:
                         break  # a short batch took every job there was: no empty claim after
-            finally:
-                if previous is not None:
-                    finished += await previous
+                while in_flight:
+                    finished += await in_flight[0]
+                    in_flight.pop(0)
+            finally:  # cancelled (stop) or failed: no batch left running on its own
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
         return finished
 
     async def _form_batch(

@@ -462,7 +462,7 @@ class LongTermMemory:
         for (scope, turn, text, context, vector), stored_near in zip(items, near_all, strict=True):
             # (id, cosine, sector, new row or None) for the stored and the batch's memories.
             near: list[tuple[str, float, str, FormedRow | None]] = [
-                (hit.memory.id, hit.cosine, hit.memory.sector, None) for hit in stored_near
+                (hit.id, hit.cosine, hit.sector, None) for hit in stored_near
             ]
             as_array = np.asarray(vector, dtype=np.float32)
             of_scope = by_scope.setdefault(scope, _NewOfScope(len(as_array)))

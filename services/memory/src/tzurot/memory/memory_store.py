@@ -100,9 +100,9 @@ _DIMENSIONS = EMBEDDING_DIMENSIONS
 
 
 def _nth_vector(index: str) -> str:
-    """SQL for the `index`-th (1-based) vector of the flat `real[]` parameter :vecs."""
-    d = _DIMENSIONS
-    return f"CAST((CAST(:vecs AS real[]))[({index} - 1) * {d} + 1 : {index} * {d}] AS vector)"
+    """SQL for the `index`-th (1-based) row of the two-dimensional `real[]` parameter :vecs,
+    as a vector."""
+    return f"CAST(ARRAY(SELECT unnest((CAST(:vecs AS real[]))[{index}:{index}])) AS vector)"
 
 
 _NEAREST_MANY = sa.text(
@@ -112,8 +112,8 @@ _NEAREST_MANY = sa.text(
     f" {_nth_vector('idx')} AS vec"
     " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]))"
     "  WITH ORDINALITY AS q(pid, uid, idx))"
-    " SELECT q.idx, m.* FROM q CROSS JOIN LATERAL ("
-    f"  SELECT {_COLUMN_NAMES}, embedding <=> q.vec AS distance"
+    " SELECT q.idx, m.id, m.sector, m.distance FROM q CROSS JOIN LATERAL ("
+    "  SELECT id, sector, embedding <=> q.vec AS distance"
     "  FROM memory.memories"
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
     "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
@@ -122,8 +122,10 @@ _NEAREST_MANY = sa.text(
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
 
-def _flat(vectors: Sequence[Vector]) -> list[float]:
-    return [float(x) for vector in vectors for x in vector]
+def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
+    """The vectors as one two-dimensional array parameter: asyncpg checks the shape of the
+    first row only (a flat list had every float checked against the collection ABCs)."""
+    return [vector if isinstance(vector, list) else list(vector) for vector in vectors]
 
 
 _EFFECTIVE_SALIENCE_SQL = (
@@ -193,8 +195,9 @@ _WRITE_FORMED = sa.text(
     " WHERE m.id = u.id AND (SELECT ok FROM ok)"
     # Edges in both directions, in a fixed order (concurrent upserts cannot deadlock).
     "), linked AS (INSERT INTO memory.waypoints (src_id, dst_id, weight)"
-    " SELECT l.src, l.dst, :weight FROM unnest(CAST(:srcs AS uuid[]), CAST(:dsts AS uuid[]))"
-    "  AS l(src, dst) WHERE (SELECT ok FROM ok) ORDER BY l.src, l.dst"
+    " SELECT CAST(l.src AS uuid), CAST(l.dst AS uuid), :weight"
+    " FROM unnest(CAST(:srcs AS text[]), CAST(:dsts AS text[])) AS l(src, dst)"
+    " WHERE (SELECT ok FROM ok) ORDER BY 1, 2"
     " ON CONFLICT (src_id, dst_id) DO NOTHING"
     "), done AS (DELETE FROM memory.formation_outbox"
     " WHERE job_id IN (SELECT job_id FROM mine) AND (SELECT ok FROM ok)"
@@ -245,7 +248,8 @@ def _candidates_sql(
         pools.append(
             f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
             " AND search_text @@ to_tsquery('english', :tsq)"
-            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC LIMIT :kk)"
+            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC, id"
+            " LIMIT :kk)"
         )
     sql = (
         f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
@@ -324,6 +328,15 @@ def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
             cursor.close()
         dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
         record.info[key] = True
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A stored memory near a vector (nearest_many): what formation decides with."""
+
+    id: str
+    cosine: float
+    sector: str
 
 
 @dataclass(frozen=True)
@@ -448,14 +461,19 @@ class PostgresMemoryStore:
 
     async def nearest_many(
         self, queries: Sequence[tuple[MemoryScope, Vector]], k: int
-    ) -> list[list[Hit]]:
-        """`nearest(scope, [user], vector, k)` for each query, in one statement (formation's
-        batch): a LATERAL join runs the HNSW scan once per query row."""
+    ) -> list[list[Neighbour]]:
+        """The k nearest memories of the scope for each query (scope, vector), closest
+        first, in one statement (formation's batch): a LATERAL join per query row, which
+        Postgres answers from the HNSW index (a large scope) or the scope's rows (a small
+        one). Only what formation decides with: id, cosine, sector."""
         if not queries:
             return []
         if k > self._ef_search:
             return [
-                await self.nearest(scope.personality_id, [scope.user_id], vector, k)
+                [
+                    Neighbour(hit.memory.id, hit.cosine, hit.memory.sector)
+                    for hit in await self.nearest(scope.personality_id, [scope.user_id], vector, k)
+                ]
                 for scope, vector in queries
             ]
         params = {
@@ -464,11 +482,11 @@ class PostgresMemoryStore:
             "vecs": _flat([vector for _scope, vector in queries]),
             "k": k,
         }
-        found: list[list[Hit]] = [[] for _ in queries]
+        found: list[list[Neighbour]] = [[] for _ in queries]
         async with self._auto.connect() as conn:
-            for row in await conn.execute(_NEAREST_MANY, params):
-                found[int(row.idx) - 1].append(Hit(_memory(row), 1.0 - float(row.distance)))
-        return [sorted(hits, key=lambda hit: -hit.cosine) for hits in found]
+            for idx, memory_id, sector, distance in await conn.execute(_NEAREST_MANY, params):
+                found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
         self,
@@ -914,9 +932,8 @@ class PostgresMemoryStore:
         All or nothing: False, and nothing written, if the claim's lease was lost (its
         rows were leased again by another worker, which forms them).
         """
-        edges = sorted(
-            {(uuid.UUID(a), uuid.UUID(b)) for x, y in links if x != y for a, b in ((x, y), (y, x))}
-        )
+        # Ids as text (lowercase hex orders as the uuids do): no uuid.UUID per edge.
+        edges = sorted({(a, b) for x, y in links if x != y for a, b in ((x, y), (y, x))})
         params = {
             "jobs": list(claim.job_ids) if claim is not None else [],
             "token": claim.token if claim is not None else uuid.uuid4(),

@@ -55,8 +55,11 @@ class Weights:
     speaker: float = 0.15
     time: float = 0.05
 
+    def values(self) -> tuple[float, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
     def normalised(self) -> Weights:
-        values = dataclasses.astuple(self)
+        values = self.values()
         total = sum(values)
         if total <= 0:
             raise ValueError("at least one weight must be positive")
@@ -270,7 +273,10 @@ def waypoint_activation(edge_weights: Iterable[float]) -> float:
 
 
 def hybrid(components: Components, weights: Weights) -> float:
-    w = weights.normalised()
+    """The weighted sum, the weights normalised to sum to 1 (`weights` already normalised
+    are used as they are: a search normalises once, not per candidate)."""
+    total = sum(weights.values())
+    w = weights if abs(total - 1.0) < 1e-9 else weights.normalised()
     return _clamp(
         w.similarity * components.similarity
         + w.keywords * components.keywords

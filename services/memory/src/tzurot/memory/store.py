@@ -10,6 +10,7 @@ stored. Every turn of an exchange gets the statement's `now()` as created_at, so
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -143,6 +144,33 @@ _STORE_EXCHANGE = sa.text(
 """StoreExchange in one statement: the turns, whole or not at all, and their outbox rows."""
 
 
+@functools.cache
+def _history_statement(one_personality: bool, before: bool, cursor: bool) -> sa.Select[Any]:
+    """GetHistory's statement, built once per shape (values bound at each call): building
+    and keying a select per call cost more CPU than the rest of the call."""
+    where = [turns.c.channel_id == sa.bindparam("channel_id")]
+    if one_personality:  # else every personality's turns in the channel
+        where.append(turns.c.personality_id == sa.bindparam("personality_id"))
+    if before:
+        where.append(turns.c.created_at < sa.bindparam("before", type_=turns.c.created_at.type))
+    if cursor:
+        # Row comparison on the full sort key: resumes inside a cut exchange.
+        where.append(
+            sa.tuple_(*_OLDEST_FIRST)
+            < sa.tuple_(
+                sa.bindparam("cursor_at", type_=turns.c.created_at.type),
+                sa.bindparam("cursor_job", type_=turns.c.job_id.type),
+                sa.bindparam("cursor_position", type_=turns.c.position.type),
+            )
+        )
+    return (
+        sa.select(*_COLUMNS)
+        .where(*where)
+        .order_by(*_NEWEST_FIRST)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+
+
 class PostgresTurnStore:
     """All of memory's history SQL."""
 
@@ -199,22 +227,21 @@ class PostgresTurnStore:
         before: datetime | None = None,
         cursor: HistoryCursor | None = None,
     ) -> list[StoredTurn]:
-        stmt = sa.select(*_COLUMNS).where(_conversation(channel_id, personality_id))
-        if before is not None:
-            stmt = stmt.where(turns.c.created_at < before)
+        stmt = _history_statement(bool(personality_id), before is not None, cursor is not None)
+        params: dict[str, Any] = {
+            "channel_id": channel_id,
+            "personality_id": personality_id,
+            "before": before,
+            "limit": limit,
+        }
         if cursor is not None:
-            # Row comparison on the full sort key: resumes inside a cut exchange.
-            stmt = stmt.where(
-                sa.tuple_(*_OLDEST_FIRST)
-                < sa.tuple_(
-                    sa.literal(cursor.created_at, turns.c.created_at.type),
-                    sa.literal(cursor.job_id, turns.c.job_id.type),
-                    sa.literal(cursor.position, turns.c.position.type),
-                )
-            )
-        stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit)
+            params |= {
+                "cursor_at": cursor.created_at,
+                "cursor_job": cursor.job_id,
+                "cursor_position": cursor.position,
+            }
         async with self._auto.connect() as conn:
-            newest_first = [stored_turn(row) for row in await conn.execute(stmt)]
+            newest_first = [stored_turn(row) for row in await conn.execute(stmt, params)]
         return newest_first[::-1]
 
     async def set_message_ids(

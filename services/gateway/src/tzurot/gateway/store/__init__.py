@@ -35,6 +35,7 @@ from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
 from tzurot.gateway.store.models import ModelChoices
 from tzurot.gateway.store.personal_aliases import PersonalAliases
 from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
+from tzurot.gateway.store.previews import PreviewQueries
 from tzurot.gateway.store.privacy import PrivacyQueries
 from tzurot.gateway.store.rows import (
     PERSONALITY_COLUMNS,
@@ -61,7 +62,9 @@ __all__ = [
 ]
 
 
-class GatewayStore(UserReads, PersonalityReads, ConfigReads, JobQueries, LoreReads, TurnReads):
+class GatewayStore(
+    UserReads, PersonalityReads, ConfigReads, JobQueries, PreviewQueries, LoreReads, TurnReads
+):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 
     def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:

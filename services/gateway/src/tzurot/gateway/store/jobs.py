@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tzurot.db.compiled import Precompiled
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
@@ -66,15 +65,12 @@ def _claim_statement(*, start: bool) -> sa.Insert:
         jobs.user_id == insert_stmt.excluded.user_id,
         jobs.personality_id == insert_stmt.excluded.personality_id,
         sa.or_(
-            # OR-ed, not in_(): no expanding parameters (the statement is precompiled).
             sa.and_(
                 jobs.status == JobStatus.FAILED.value,
-                sa.or_(*(jobs.error_code == code for code in RETRYABLE_CODES)),
+                jobs.error_code.in_(RETRYABLE_CODES),
             ),
             sa.and_(
-                sa.or_(
-                    jobs.status == JobStatus.QUEUED.value, jobs.status == JobStatus.RUNNING.value
-                ),
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
                 sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
             ),
         ),
@@ -95,11 +91,9 @@ def _claim_statement(*, start: bool) -> sa.Insert:
     ).returning(*t.jobs.c)
 
 
-_CLAIM = Precompiled(_claim_statement(start=False))
-_CLAIM_AND_START = Precompiled(_claim_statement(start=True))
-_JOB_BY_KEY = Precompiled(
-    sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
-)
+_CLAIM = _claim_statement(start=False)
+_CLAIM_AND_START = _claim_statement(start=True)
+_JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
 
 
 CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoning")
@@ -157,10 +151,8 @@ def _finish_job_statement() -> sa.Select[Any]:
     return sa.select(done).add_cte(logged)
 
 
-_FINISH_JOB = Precompiled(_finish_job_statement())
-_JOB_BY_ID = Precompiled(
-    sa.select(t.jobs).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
-)
+_FINISH_JOB = _finish_job_statement()
+_JOB_BY_ID = sa.select(t.jobs).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
 
 
 def _deliver_statement() -> sa.Select[Any]:
@@ -207,7 +199,7 @@ def _deliver_statement() -> sa.Select[Any]:
     ).select_from(done.outerjoin(g.group_jobs, gj.job_id == done.c.id))
 
 
-_DELIVER = Precompiled(_deliver_statement())
+_DELIVER = _deliver_statement()
 
 
 @dataclass(frozen=True)
@@ -258,11 +250,10 @@ class JobQueries(SqlBase):
             "lease_seconds": lease_seconds,
         }
         async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            claim = _CLAIM_AND_START if start else _CLAIM
-            row = (await claim.execute(conn, params)).one_or_none()
+            row = (await conn.execute(_CLAIM_AND_START if start else _CLAIM, params)).one_or_none()
             if row is not None:
                 return _job(row._mapping), True
-            row = (await _JOB_BY_KEY.execute(conn, params)).one()
+            row = (await conn.execute(_JOB_BY_KEY, params)).one()
         return _job(row._mapping), False
 
     async def heartbeat(self, job_id: str) -> None:
@@ -280,7 +271,7 @@ class JobQueries(SqlBase):
     async def get_job_with_context(self, job_id: str) -> tuple[Job, JobContext] | None:
         """The job and its context columns (job_context.py), in one read."""
         async with self._autocommit.connect() as conn:
-            row = (await _JOB_BY_ID.execute(conn, {"job_id": job_id})).one_or_none()
+            row = (await conn.execute(_JOB_BY_ID, {"job_id": job_id})).one_or_none()
         if row is None:
             return None
         return _job(row._mapping), context_from_row(row._mapping)
@@ -332,7 +323,7 @@ class JobQueries(SqlBase):
         }
         if not files:
             async with self._autocommit.connect() as conn:  # one statement: its own transaction
-                return _job((await _FINISH_JOB.execute(conn, params)).one()._mapping)
+                return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
         f = t.job_files.c
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
@@ -350,7 +341,7 @@ class JobQueries(SqlBase):
                     for n, file in enumerate(files)
                 ],
             )
-            return _job((await _FINISH_JOB.execute(conn, params)).one()._mapping)
+            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
 
     async def job_files(self, job_id: str) -> tuple[GeneratedFile, ...]:
         """The files the job's answer carried, in order."""
@@ -472,7 +463,7 @@ class JobQueries(SqlBase):
             "bump": bool(bump_counter),
         }
         async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            m = (await _DELIVER.execute(conn, params)).one()._mapping
+            m = (await conn.execute(_DELIVER, params)).one()._mapping
         group = None
         if m["group_job_id"] is not None:
             group = GroupJob(

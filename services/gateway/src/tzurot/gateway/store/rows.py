@@ -165,6 +165,8 @@ def job_from_row(row: sa.RowMapping) -> Job:
         finished_at=row["finished_at"],
         delivered_at=row["delivered_at"],
         delivered_message_ids=tuple(row["delivered_message_ids"]),
+        preview_message_ids=tuple(row["preview_message_ids"]),
+        preview_retried_at=row["preview_retried_at"],
     )
 
 

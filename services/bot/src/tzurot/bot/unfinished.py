@@ -1,0 +1,82 @@
+"""Finishing an answer whose bot died while streaming it (the gateway's `unfinished` event).
+
+The preview messages the dead bot left (half an answer) are edited into the whole answer, in
+2000-character pieces like any answer, keeping its reply header; or, when the gateway could
+not produce the answer again, into the personality's failure notice. A preview deleted
+meanwhile is posted anew. The ids returned go back with the acknowledgement, which delivers
+the job (its turn reaches history) when there was an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import discord
+import structlog
+
+from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.references import REPLY_QUOTE_PREFIX
+from tzurot.bot.webhooks import WebhookPool
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
+
+
+def failure_notice(personality: common.Personality, reason: str) -> str:
+    """What the preview becomes when no answer could be produced after the restart."""
+    voice = discord.utils.escape_mentions(personality.error_message.strip()) or (
+        DEFAULT_ERROR_MESSAGE
+    )
+    why = f" ({reason})" if reason else ""
+    return f"{voice}\n-# This answer was cut off when the bot restarted{why}; try again."
+
+
+async def finish_unfinished(
+    webhooks: WebhookPool, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
+) -> list[int]:
+    """Edits the preview into the answer (or a failure notice); the message ids it shows."""
+    personality = unfinished.personality
+    previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
+    prefix = ""
+    if previews:
+        first = None
+        with contextlib.suppress(discord.NotFound, discord.Forbidden):
+            first = await channel.fetch_message(previews[0])
+        if first is None:
+            previews = []  # deleted meanwhile: the answer is posted anew
+        elif first.content.startswith(REPLY_QUOTE_PREFIX):
+            prefix = first.content.split("\n", 1)[0] + "\n"
+    mentions = discord.AllowedMentions.none()
+
+    async def send(text: str) -> int:
+        sent = await webhooks.send(
+            channel,
+            text,
+            username=personality.display_name,
+            avatar_url=personality.avatar_url or None,
+            mentions=mentions,
+            suppress_embeds=personality.suppress_embeds,
+        )
+        return sent.id
+
+    async def edit(message_id: int, text: str) -> None:
+        await webhooks.edit(channel, message_id, text, mentions=mentions)
+
+    async def delete(message_id: int) -> None:
+        await webhooks.delete(channel, message_id)
+
+    stream = StreamedAnswer(
+        send, edit, delete, interval=0.0, prefix=prefix, posted=[(i, "") for i in previews]
+    )
+    text = unfinished.content or failure_notice(personality, unfinished.failed_reason)
+    ids = await stream.finish(text)
+    log.info(
+        "bot.unfinished_finished",
+        job_id=unfinished.job_id,
+        answered=bool(unfinished.content),
+        messages=len(ids),
+    )
+    return ids

@@ -1,0 +1,166 @@
+"""Answers whose bot died mid-stream (issue #14): the gateway knows the preview messages
+(NoteAnswerPreview) and, once the job has ended unconfirmed for a while, hands it to the bot
+as an `unfinished` event; a job cancelled by its dying bot is generated again first."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import group_tables as g
+from tzurot.gateway.domain import JobAccepted, JobStatus, Personality
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
+from tzurot.runtime.errors import TzurotError, Unavailable
+
+from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+def gateway(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Gateway:
+    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=0.05)
+    return Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+
+
+async def _answered(gateway: Gateway) -> str:
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    async for _ in stream:
+        pass
+    return accepted.job_id
+
+
+async def _handed(engine: AsyncEngine) -> list[tuple[str, str, str]]:
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(e.kind, e.job_id, e.channel_id).where(e.kind == "unfinished")
+        )
+        return [(r.kind, str(r.job_id), r.channel_id) for r in rows]
+
+
+async def test_a_streamed_answer_left_unconfirmed_is_handed_to_the_bot_once(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine, lilith: Personality
+) -> None:
+    job_id = await _answered(gateway)
+    await gateway.note_preview(job_id, ["900", "901"])
+    assert (await store.get_job(job_id)).preview_message_ids == ("900", "901")  # type: ignore[union-attr]
+    await asyncio.sleep(0.1)  # longer ago than unfinished_after_seconds
+
+    assert await gateway.finish_unfinished_answers() == 1
+    assert await _handed(engine) == [("unfinished", job_id, "channel-1")]
+    assert await gateway.finish_unfinished_answers() == 0  # once, whatever sweeps again
+
+    # The bot finished it; its acknowledgement delivers the job like ConfirmDelivery.
+    delivered = await gateway.confirm_delivery(job_id, ["900", "901"])
+    assert delivered.status is JobStatus.DELIVERED
+
+
+async def test_a_confirmed_or_closed_preview_is_left_alone(
+    gateway: Gateway, engine: AsyncEngine, lilith: Personality
+) -> None:
+    confirmed = await _answered(gateway)
+    await gateway.note_preview(confirmed, ["900"])
+    await gateway.confirm_delivery(confirmed, ["900"])
+    stream = gateway.generate(command(key="msg-2"))
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    async for _ in stream:
+        pass
+    await gateway.note_preview(accepted.job_id, ["910"])
+    await gateway.note_preview(accepted.job_id, [])  # the live bot showed an error there
+    await asyncio.sleep(0.1)
+
+    assert await gateway.finish_unfinished_answers() == 0
+    assert await _handed(engine) == []
+
+
+async def test_an_answer_its_dying_bot_cancelled_is_generated_again_then_handed_over(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await anext(stream)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    await stream.aclose()  # the bot was killed mid-answer
+    inference.gate.set()
+    cancelled = await store.get_job(accepted.job_id)
+    assert cancelled is not None
+    assert cancelled.status is JobStatus.FAILED
+    await asyncio.sleep(0.1)
+
+    await gateway.finish_unfinished_answers()  # starts the regeneration, in the background
+    for _ in range(100):
+        if await _handed(engine):
+            break
+        await asyncio.sleep(0.05)
+    assert await _handed(engine) == [("unfinished", accepted.job_id, "channel-1")]
+    again = await store.get_job(accepted.job_id)
+    assert again is not None
+    assert again.status is JobStatus.STREAMED
+    assert again.content == "Hello, mortal."
+    assert again.preview_message_ids == ("900",)
+    assert await gateway.finish_unfinished_answers() == 0
+
+
+async def test_note_preview_refuses_what_is_not_a_job(gateway: Gateway) -> None:
+    with pytest.raises(TzurotError) as bad:
+        await gateway.note_preview("not-a-job", ["1"])
+    assert bad.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(TzurotError) as missing:
+        await gateway.note_preview("00000000-0000-0000-0000-000000000000", ["1"])
+    assert missing.value.code is grpc.StatusCode.NOT_FOUND
+
+
+async def test_when_the_answer_cannot_be_generated_again_the_failure_is_handed_over(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """The bot then turns the preview into the failure notice (the job stays failed: no
+    history)."""
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await anext(stream)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    await stream.aclose()  # the bot was killed mid-answer
+    inference.gate = None
+    inference.script = []
+    inference.error = Unavailable("the provider is down", reason="PROVIDER_UNAVAILABLE")
+    await asyncio.sleep(0.1)
+
+    await gateway.finish_unfinished_answers()
+    for _ in range(100):
+        if await _handed(engine):
+            break
+        await asyncio.sleep(0.05)
+    assert await _handed(engine) == [("unfinished", accepted.job_id, "channel-1")]
+    failed = await store.get_job(accepted.job_id)
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.reason == "PROVIDER_UNAVAILABLE"
+    assert failed.preview_retried_at is not None
+    assert await gateway.finish_unfinished_answers() == 0  # handed once, not regenerated again

@@ -1,0 +1,40 @@
+"""The bot tells the gateway which messages show an answer, in order, in the background."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tzurot.bot.previews import PreviewNotes
+
+
+class Gateway:
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, list[int]]] = []
+
+    async def note_preview(self, job_id: str, message_ids: list[int]) -> None:
+        await asyncio.sleep(0.01 if not self.notes else 0)  # the first note is the slowest
+        self.notes.append((job_id, message_ids))
+
+
+async def test_notes_arrive_in_the_order_the_messages_changed() -> None:
+    gateway, pending = Gateway(), set[asyncio.Task[None]]()
+    preview = PreviewNotes(gateway, pending)  # type: ignore[arg-type]
+    preview.shown("job-1", 11)
+    preview.shown("job-1", 12)
+    preview.gone("job-1", 12)
+    preview.closed("job-1")  # an error is shown there now
+    await asyncio.gather(*pending)
+    assert gateway.notes == [
+        ("job-1", [11]),
+        ("job-1", [11, 12]),
+        ("job-1", [11]),
+        ("job-1", []),
+    ]
+
+
+async def test_nothing_is_noted_without_a_job_or_for_a_scheduled_turn() -> None:
+    gateway, pending = Gateway(), set[asyncio.Task[None]]()
+    PreviewNotes(gateway, pending).shown("", 11)  # type: ignore[arg-type]
+    PreviewNotes(gateway, pending, enabled=False).shown("job-2", 21)  # type: ignore[arg-type]
+    await asyncio.gather(*pending)
+    assert gateway.notes == []
