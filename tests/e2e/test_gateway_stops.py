@@ -54,10 +54,16 @@ async def gateway(mesh: Harness, tmp_path: Path) -> AsyncIterator[ServiceProcess
         await process.stop()
 
 
+# The channels stubs use, kept alive: a stub holds only the channel's calls, and a grpc.aio
+# Channel that is garbage collected closes itself ("Channel is closed" on the next call).
+_channels: list[grpc.aio.Channel] = []
+
+
 def stub(h: Harness, process: ServiceProcess) -> gw_grpc.GatewayServiceAsyncStub:
     channel = secure_channel(
         process.addr, load_tls(h.mesh.pki / "bot"), server_identity="gateway", default_timeout=60
     )
+    _channels.append(channel)
     return gw_grpc.GatewayServiceStub(channel)
 
 
