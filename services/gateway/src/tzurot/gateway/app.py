@@ -32,6 +32,7 @@ from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
 from tzurot.gateway.wallet import Wallet
+from tzurot.gateway.warm import warm_up
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import NotFound
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
@@ -174,6 +175,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             ],
             default_allowed=settings.allowed_callers,
         )
+        await warm_up(store, channels)
         await running.start()
         if await features.notifications.announce_release():
             gateway.events.wake()

@@ -1,0 +1,38 @@
+"""Gateway's warm-up: the turn's statements are compiled before SERVING, and no row changes."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.warm import NO_JOB, NO_MATCH, warm_statements
+
+pytestmark = pytest.mark.component
+
+
+def _compiled(engine: AsyncEngine) -> int:
+    cache = engine.sync_engine._compiled_cache
+    assert cache is not None
+    return len(cache)
+
+
+async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
+    engine: AsyncEngine, store: GatewayStore
+) -> None:
+    before = _compiled(engine)
+    await warm_statements(store)
+    warmed = _compiled(engine)
+    assert warmed >= before + 5  # personality, job by key, by id, finish, deliver
+
+    # The first turn's statements now come from the cache: running them again compiles nothing.
+    await store.find_personality(NO_MATCH + "2")
+    await store.get_job_by_key("another key")
+    await store.get_job_with_context(NO_JOB)
+    assert _compiled(engine) == warmed
+
+    async with engine.connect() as conn:
+        for table in (t.jobs, t.usage_log, t.personalities):
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
