@@ -37,6 +37,22 @@ CONNECT_WAIT_SECONDS = 10.0
 reconnect backoff (up to 5 s) tries it again."""
 
 
+HISTORY_CONNECT_WAIT_SECONDS = 5.0
+"""How long storing a delivered exchange waits for the channel to memory to (re)connect: a
+restarted memory serves before the channel's reconnect backoff tries it again, and an
+exchange stored now is in the very next prompt (a later sweep stores it otherwise)."""
+
+
+async def connected(channel: grpc.aio.Channel, wait: float) -> None:
+    """Waits at most `wait` seconds for a channel that is not connected; then the call goes
+    ahead either way (and fails as UNAVAILABLE if the peer is still away)."""
+    if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            await channel.channel_ready()
+
+
 class GrpcInference:
     def __init__(
         self,
@@ -64,14 +80,9 @@ class GrpcInference:
             call.cancel()  # no-op once finished; stops inference if our caller went away
 
     async def _connected(self) -> None:
-        """Waits (at most `connect_wait`) for a channel that is not connected: a message that
-        arrives while inference restarts, or just after, is answered once it is back rather
-        than failed at once. Only a new answer waits; nothing is sent twice."""
-        if self._channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._connect_wait):
-                await self._channel.channel_ready()
+        """A message that arrives while inference restarts, or just after, is answered once it
+        is back rather than failed at once. Only a new answer waits; nothing is sent twice."""
+        await connected(self._channel, self._connect_wait)
 
     async def validate_key(self, provider: str, api_key: SecretStr) -> None:
         try:
@@ -147,7 +158,11 @@ class GrpcInference:
 
 
 class GrpcMemory:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, connect_wait: float = HISTORY_CONNECT_WAIT_SECONDS
+    ) -> None:
+        self._channel = channel
+        self._connect_wait = connect_wait
         self._stub = mem_grpc.MemoryServiceStub(channel)
 
     @staticmethod
@@ -185,6 +200,7 @@ class GrpcMemory:
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
         )
+        await connected(self._channel, self._connect_wait)  # idempotent on the job id
         await self._call(self._stub.StoreExchange(request))
 
     async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
