@@ -44,11 +44,10 @@ from bench.memory_quality import metrics
 from tzurot.cli.localdb import create_database, local_postgres, with_database
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
-from tzurot.memory.domain import Hit
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import Candidate, PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.service import History
@@ -106,8 +105,8 @@ class TimedStore(PostgresMemoryStore):
 
     phases: Phases
 
-    async def candidates(self, *args: Any, **kwargs: Any) -> list[Hit]:
-        result: list[Hit] = await self.phases.timed(
+    async def candidates(self, *args: Any, **kwargs: Any) -> list[Candidate]:
+        result: list[Candidate] = await self.phases.timed(
             "statement", lambda: super(TimedStore, self).candidates(*args, **kwargs)
         )
         return result
@@ -232,7 +231,7 @@ async def measure(data: Path, keep: Path | None, rounds: int, explain: bool) -> 
                 await engine.dispose()
 
 
-async def _search(  # noqa: PLR0913, PLR0917, PLR0914 - a bench's one long loop
+async def _search(  # noqa: PLR0917 - a bench's one long loop
     engine: AsyncEngine,
     onnx: Embedder,
     data_dir: Path,
@@ -260,7 +259,7 @@ async def _search(  # noqa: PLR0913, PLR0917, PLR0914 - a bench's one long loop
         f"(categories 1-4) x {rounds} rounds after one warm-up pass",
         flush=True,
     )
-    for sample, qa in questions:  # warm-up: caches, plans, connections
+    for _sample, qa in questions:  # warm-up: caches, plans, connections
         await longterm.query(PERSONALITY, USER, str(qa["question"]), limit=QUERY_LIMIT)
     wall: list[float] = []
     cpu: list[float] = []

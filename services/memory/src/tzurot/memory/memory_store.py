@@ -110,8 +110,8 @@ _CANDIDATE_ORDER = (
     "superseded_by",
     "context",
 )
-if tuple(c.name for c in _COLUMNS) != _CANDIDATE_ORDER:  # `_candidate` reads by position
-    raise RuntimeError("_COLUMNS changed: update _CANDIDATE_ORDER and _candidate")
+if tuple(c.name for c in _COLUMNS) != _CANDIDATE_ORDER:  # `Candidate` reads by position
+    raise RuntimeError("_COLUMNS changed: update _CANDIDATE_ORDER and Candidate")
 _DIMENSIONS = EMBEDDING_DIMENSIONS
 
 
@@ -274,7 +274,8 @@ def _candidates_sql(
         )
     sql = (
         f"WITH q AS MATERIALIZED (SELECT {', '.join(made)})"  # noqa: S608 - fixed fragments
-        f" SELECT {_COLUMN_NAMES}, embedding <=> (SELECT v FROM q) AS distance"
+        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
+        " embedding <=> (SELECT v FROM q) AS distance"
         f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
     )
     return sa.text(sql)
@@ -298,39 +299,69 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     )
 
 
-def _candidate(row: Any) -> Hit:
-    """`_memory` of a `_candidates_sql` row (its columns by position: `_COLUMN_NAMES`,
-    then the distance), which skips a named lookup per field: a search builds ~120."""
-    (
-        memory_id,
-        personality_id,
-        user_id,
-        text,
-        sector,
-        salience,
-        created_at,
-        last_accessed_at,
-        source_turn_ids,
-        tags,
-        superseded_by,
-        context,
-        distance,
-    ) = row
-    memory = StoredMemory(
-        id=str(memory_id),
-        personality_id=personality_id,
-        user_id=user_id,
-        text=text,
-        sector=sector,
-        salience=float(salience),
-        created_at=created_at,
-        last_accessed_at=last_accessed_at,
-        source_turn_ids=tuple(source_turn_ids),
-        tags=tuple(tags or ()),
-        superseded_by=str(superseded_by or ""),
-        context=context,
-    )
-    return Hit(memory, 1.0 - float(distance))
+class Candidate:
+    """A search candidate as read: what the score reads (id, text, context, last access,
+    cosine) and its memory, built only when asked. A search reads ~110 candidates and
+    returns ~10: building a frozen `StoredMemory` for each of the others cost more than
+    scoring them."""
+
+    __slots__ = ("_memory", "_row", "context", "cosine", "id", "last_accessed_at", "text")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        """From a `_candidates_sql` row: its columns by position (`_CANDIDATE_ORDER`, the
+        id as text, then the distance)."""
+        self._row = row
+        self._memory: StoredMemory | None = None
+        self.id: str = row[0]
+        self.text: str = row[3]
+        self.last_accessed_at: datetime = row[7]
+        self.context: str = row[11]
+        self.cosine: float = 1.0 - float(row[12])
+
+    @classmethod
+    def of(cls, hit: Hit) -> Candidate:
+        """A candidate of a memory already built (waypoint expansion's `fetch`)."""
+        memory = hit.memory
+        candidate = cls.__new__(cls)
+        candidate._row = ()
+        candidate._memory = memory
+        candidate.id, candidate.text, candidate.context = memory.id, memory.text, memory.context
+        candidate.last_accessed_at, candidate.cosine = memory.last_accessed_at, hit.cosine
+        return candidate
+
+    @property
+    def memory(self) -> StoredMemory:
+        if self._memory is None:
+            (
+                memory_id,
+                personality_id,
+                user_id,
+                text,
+                sector,
+                salience,
+                created_at,
+                last_accessed_at,
+                source_turn_ids,
+                tags,
+                superseded_by,
+                context,
+                _distance,
+            ) = self._row
+            self._memory = StoredMemory(
+                id=memory_id,
+                personality_id=personality_id,
+                user_id=user_id,
+                text=text,
+                sector=sector,
+                salience=float(salience),
+                created_at=created_at,
+                last_accessed_at=last_accessed_at,
+                source_turn_ids=tuple(source_turn_ids),
+                tags=tuple(tags or ()),
+                superseded_by=str(superseded_by or ""),
+                context=context,
+            )
+        return self._memory
 
 
 def _ids(ids: Iterable[str]) -> list[uuid.UUID]:
@@ -587,7 +618,7 @@ class PostgresMemoryStore:
         created_before: datetime | None = None,
         created_since: datetime | None = None,
         fresh_for: str = "",
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         """A search's candidates in one statement: the `nearest_k` closest memories of the
         scope (as `nearest`) and its `keyword_k` best full-text matches for any of `words`
         (as `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is
@@ -626,7 +657,7 @@ class PostgresMemoryStore:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)
                 rows = (await conn.execute(stmt, params)).all()
-        return [_candidate(row) for row in rows]
+        return [Candidate(row) for row in rows]
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
         """The given memories, with their cosine similarity to `embedding`."""
