@@ -38,10 +38,12 @@ import bm25s
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.memory_quality import metrics, rrf
 from bench.results import Figure
 from tzurot.cli.localdb import create_database, local_postgres
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import Attachment, NewTurn, StoredMemory
@@ -222,6 +224,15 @@ async def evaluate(
                 timings["statements"] += 1
 
         event.listen(engine.sync_engine, "before_cursor_execute", _count)
+        run = direct._run
+
+        async def _counted(
+            engine_: AsyncEngine, statement: direct.Statement, params: direct.Params, method: str
+        ) -> Any:
+            _count()  # tzurot.db.direct fires no engine events
+            return await run(engine_, statement, params, method)
+
+        direct._run = _counted  # type: ignore[assignment]
         timings["counting"] = counting
         try:
             memory_store = PostgresMemoryStore(engine)

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.locomo import DATA_ENV, QUERY_LIMIT, Conversation, _dia_ids, _new_turn, exchanges, load
 from bench.memory_quality import metrics
 from tzurot.cli.localdb import create_database, local_postgres, with_database
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.embedding import Embedder, Vector
@@ -230,7 +231,22 @@ async def measure(data: Path, keep: Path | None, rounds: int, explain: bool) -> 
                 await engine.dispose()
 
 
-async def _search(  # noqa: PLR0917 - a bench's one long loop
+def _count_direct(count: Callable[..., None]) -> None:
+    """Calls `count` (as the engine event would) for each `tzurot.db.direct` statement,
+    which fires no engine events."""
+    run = direct._run
+
+    async def _counted(
+        engine_: AsyncEngine, statement: direct.Statement, params: direct.Params, method: str
+    ) -> Any:
+        sql, args = statement.prepare(engine_.dialect, params)
+        count(None, None, sql, args)
+        return await run(engine_, statement, params, method)
+
+    direct._run = _counted  # type: ignore[assignment]
+
+
+async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
     engine: AsyncEngine,
     onnx: Embedder,
     data_dir: Path,
@@ -253,6 +269,7 @@ async def _search(  # noqa: PLR0917 - a bench's one long loop
                 captured.append((sql, tuple(params)))
 
     event.listen(engine.sync_engine, "before_cursor_execute", _count)
+    _count_direct(_count)
     print(
         f"{await _memories(engine):,} memories in one scope; {len(questions)} questions "
         f"(categories 1-4) x {rounds} rounds after one warm-up pass",

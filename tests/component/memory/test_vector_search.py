@@ -79,13 +79,17 @@ def _sql(stmt: sa.Select[tuple[object]], conn: object) -> str:
     return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
 
 
-async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> None:
+async def test_candidates_are_both_pools_in_one_statement(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`candidates`: the k nearest and the k best full-text matches, each once, in the
     scope and window only; the user's fresh point bounds it when asked."""
     from datetime import UTC, datetime
+    from typing import Any
 
     from sqlalchemy import event
 
+    from tzurot.db import direct
     from tzurot.memory.domain import MemoryMode
 
     def unit(axis: int, other: int = -1, mix: float = 0.0) -> list[float]:
@@ -128,6 +132,13 @@ async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> No
         event.listen(
             engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
         )
+        fetch = direct.fetch
+
+        async def counted(engine: Any, statement: direct.Statement, params: Any) -> Any:
+            statements.append(statement.prepare(engine.dialect, params)[0])  # direct: no events
+            return await fetch(engine, statement, params)
+
+        monkeypatch.setattr(direct, "fetch", counted)
         query = unit(0)
 
         async def names(**kw: object) -> dict[str, float]:
