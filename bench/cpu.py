@@ -3,7 +3,8 @@
 Runs turns of one conversation one after another and prints, per turn: CPU time of this
 process (every service runs in it; Postgres not counted), p50 of the whole turn, the SQL
 statements all services sent (and gateway's alone; SQLAlchemy engine events), BEGINs sent
-(counted in the asyncpg adapter) and round trips = statements + BEGIN + COMMIT/ROLLBACK.
+(counted in the asyncpg adapter), round trips = statements + BEGIN + COMMIT/ROLLBACK, and
+the RPCs the services served (their `grpc_server_handled_total`; none on the floor).
 Background SQL (memory's formation worker) is let drain before each side is measured, and
 its work for the measured turns is counted (the clock stops once it is quiet again).
 Quieter than the latency figures on a shared machine: compare these before and after a change.
@@ -18,6 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import Engine
@@ -56,6 +58,16 @@ def _count_transactions() -> None:
     adapter._start_transaction = counted  # type: ignore[method-assign]
 
 
+def _rpcs_served() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "grpc_server_handled"
+        for sample in metric.samples
+        if sample.name == "grpc_server_handled_total"
+    )
+
+
 async def measure(turns: int) -> dict[str, Any]:
     """{side: figures} for mesh and floor, and the mesh's first turn after start (ms)."""
     event.listen(Engine, "before_cursor_execute", _count_statement)
@@ -68,10 +80,12 @@ async def measure(turns: int) -> dict[str, Any]:
             await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)
             await _quiesce()
             _counts.clear()
+            rpcs = _rpcs_served()
             cpu = time.process_time()
             timings = await conversations(chat, env.clock, count=1, turns_each=turns, prefix=side)
             await _quiesce()  # formation's work for these turns counts too
             cpu_ms = (time.process_time() - cpu) * 1000 / turns
+            rpcs = _rpcs_served() - rpcs
             statements, transactions = _counts["statements"], _counts["transactions"]
             found[side] = {
                 "cpu_ms": round(cpu_ms, 1),
@@ -80,6 +94,7 @@ async def measure(turns: int) -> dict[str, Any]:
                 "gateway_statements": round(_counts["gateway"] / turns, 1),
                 "transactions": round(transactions / turns, 1),
                 "round_trips": round((statements + 2 * transactions) / turns, 1),
+                "rpcs": round(rpcs / turns, 1),
             }
     event.remove(Engine, "before_cursor_execute", _count_statement)
     return found
@@ -94,7 +109,7 @@ async def _run(turns: int) -> None:
             f"{side:5}  cpu {f['cpu_ms']:6.1f} ms/turn  p50 {f['p50_ms']:6.1f} ms  "
             f"statements {f['statements']:5.1f}/turn (gateway {f['gateway_statements']:4.1f})  "
             f"transactions {f['transactions']:5.1f}/turn  "
-            f"round trips {f['round_trips']:5.1f}/turn",
+            f"round trips {f['round_trips']:5.1f}/turn  rpcs {f['rpcs']:4.1f}/turn",
             flush=True,
         )
 
