@@ -160,7 +160,7 @@ def _execute(url: str, statements: list[str]) -> None:
     asyncpg connection: `tzurot up` then starts without importing SQLAlchemy."""
 
     async def run() -> None:
-        import asyncpg  # noqa: PLC0415 - loaded when a statement runs, not with the CLI
+        import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - loaded when used
 
         connection = await asyncpg.connect(libpq_url(url), timeout=30)
         try:
