@@ -994,7 +994,7 @@ class PostgresMemoryStore:
         for row in rows:
             if row.id is None:  # a claimed job whose turns were deleted since
                 continue
-            turn = stored_turn(row)
+            turn = stored_turn(row._mapping)
             if row.preceding:
                 preceding[row.claimed_job] = turn
                 continue

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tzurot.db import direct
 from tzurot.gateway.domain import (
     Actor,
     ConfigSource,
@@ -41,7 +42,8 @@ from tzurot.gateway.voice_store import voice_from_mapping
 # $6 guild id, $7 channel id (the parent channel), $8 conversation id (thread or channel),
 # $9 idempotency key, $10 note the message, $11 its round id ('' outside one), $12 thread id,
 # $13 nsfw channel, $14 now (the gateway's clock).
-_TURN_CONTEXT = """
+_TURN_CONTEXT = direct.Statement(
+    """
 WITH changed AS (
     INSERT INTO core.users AS cur (platform_user_id, display_name, superuser)
     VALUES ($1::text, $2::text, $3::boolean)
@@ -114,6 +116,7 @@ SELECT u.*,
       WHERE r.conversation_id = $8::text) AS channel_round
 FROM u
 """
+)
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,10 @@ class TurnReads(SqlBase):
             where.nsfw_channel,
             now,
         )
-        async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            row = (await conn.exec_driver_sql(_TURN_CONTEXT, params)).one_or_none()
-        if row is None:
+        # One statement: its own transaction.
+        m = await direct.fetchrow(self._autocommit, _TURN_CONTEXT, params)
+        if m is None:
             return None
-        m = row._mapping
         levels: dict[ConfigSource, dict[str, Any]] = {}
         for scope, key, value in m["settings"] or ():
             levels.setdefault(ConfigSource(scope), {})[key] = value
