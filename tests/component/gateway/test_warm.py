@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.warm import NO_JOB, NO_MATCH, warm_statements
@@ -25,7 +26,7 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
     before = _compiled(engine)
     await warm_statements(store)
     warmed = _compiled(engine)
-    assert warmed >= before + 5  # personality, job by key, by id, finish, deliver
+    assert warmed >= before + 6  # personality, job by key, by id, config, finish, deliver
 
     # The first turn's statements now come from the cache: running them again compiles nothing.
     await store.find_personality(NO_MATCH + "2")
@@ -34,5 +35,11 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
     assert _compiled(engine) == warmed
 
     async with engine.connect() as conn:
-        for table in (t.jobs, t.usage_log, t.personalities):
+        # The turn's context upserts the user: rolled back. No bucket was taken or made.
+        tables = (t.jobs, t.usage_log, t.personalities, t.users, g.channel_state, t.rate_buckets)
+        for table in tables:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+        # The statements sent as SQL text (no compiled form) are prepared all the same.
+        prepared = list(await conn.scalars(sa.text("select statement from pg_prepared_statements")))
+        assert any("INSERT INTO core.users" in statement for statement in prepared)
+        assert any("core.rate_buckets" in statement for statement in prepared)

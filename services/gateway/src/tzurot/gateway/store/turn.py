@@ -141,6 +141,16 @@ class TurnContext:
 
 
 class TurnReads(SqlBase):
+    async def rehearse_turn_context(self, platform_user_id: str, now: datetime) -> None:
+        """Runs the turn's statement for `platform_user_id` in a transaction that is rolled
+        back, so nothing it writes (that user's row) is kept: the warm-up's way to have it
+        compiled and prepared on a connection before the first turn (gateway/warm.py)."""
+        nobody = "00000000-0000-0000-0000-000000000000"  # personality ids are random UUIDs
+        params = (platform_user_id, "", False, nobody, "", "", "", "", "", False, "", "", False)
+        async with self._engine.connect() as conn:
+            await conn.exec_driver_sql(_TURN_CONTEXT, (*params, now))
+            await conn.rollback()
+
     async def turn_context(
         self,
         actor: Actor,

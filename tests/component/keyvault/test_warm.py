@@ -1,0 +1,36 @@
+"""Keyvault's warm-up: Decrypt's read is compiled before SERVING, and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.keyvault.store import PostgresKeyStore
+from tzurot.keyvault.tables import api_keys, audit_log
+from tzurot.keyvault.warm import warm_up
+
+pytestmark = pytest.mark.component
+
+
+def _compiled(engine: AsyncEngine) -> int:
+    cache = engine.sync_engine._compiled_cache
+    assert cache is not None
+    return len(cache)
+
+
+async def test_warm_up_compiles_decrypts_read_and_writes_nothing(engine: AsyncEngine) -> None:
+    store = PostgresKeyStore(engine)
+    before = _compiled(engine)
+    await warm_up(engine, store)
+    warmed = _compiled(engine)
+    assert warmed == before + 1
+
+    await store.get_sealed("discord:42", "openrouter")  # the first Decrypt's read
+    assert _compiled(engine) == warmed
+
+    async with engine.connect() as conn:
+        for table in (api_keys, audit_log):
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+        prepared = await conn.scalars(sa.text("select statement from pg_prepared_statements"))
+        assert any("FROM vault.api_keys" in statement for statement in prepared)
