@@ -16,10 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from bench.results import Figure, goal, summarise
 
@@ -34,22 +36,28 @@ def free_base_port() -> int:
 
 @contextmanager
 def running_up(
-    data_dir: Path, base_port: int, env: Mapping[str, str] | None = None
+    data_dir: Path,
+    base_port: int,
+    env: Mapping[str, str] | None = None,
+    *,
+    demo: bool = True,
+    seeds: Path = REPO / "personalities",
 ) -> Iterator[subprocess.Popen[str]]:
-    """`tzurot up --demo` as `make run` starts it; yields once ready, then stops it (SIGINT)."""
+    """`tzurot up` as `make run` starts it (`--demo` unless `demo` is false: then `env` names
+    the providers); yields once ready, then stops it (SIGINT)."""
     up = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
         [
             sys.executable,
             "-m",
             "tzurot.cli",
             "up",
-            "--demo",
+            *(["--demo"] if demo else []),
             "--data-dir",
             str(data_dir),
             "--base-port",
             str(base_port),
             "--seeds",
-            str(REPO / "personalities"),
+            str(seeds),
         ],
         env={**os.environ, "TZUROT_LOG_FORMAT": "json", **(env or {})},
         stdout=subprocess.PIPE,
@@ -57,17 +65,29 @@ def running_up(
         text=True,
     )
     assert up.stdout is not None
+    drain: threading.Thread | None = None
     try:
         for line in up.stdout:
             if line.startswith("Tzurot is up"):
                 break
         else:
             raise RuntimeError("tzurot up exited before it was ready")
+        # the services share this pipe: keep reading it so a long run never fills it
+        drain = threading.Thread(target=_drain, args=(up.stdout,), daemon=True)
+        drain.start()
         yield up
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
-        up.stdout.close()
+        if drain is not None:
+            drain.join(timeout=5)
+        if drain is None or not drain.is_alive():
+            up.stdout.close()
+
+
+def _drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
 
 
 GOAL_MS = 3000.0

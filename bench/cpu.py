@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from bench.env import FLOOR, MESH, bench_env
 from bench.load import conversations
+from tzurot.db import direct
 
 _counts: Counter[str] = Counter()
 
@@ -41,6 +42,18 @@ async def _quiesce() -> None:
         await asyncio.sleep(0.5)
         if _counts["statements"] == before:
             return
+
+
+def _count_direct_statements() -> None:
+    """Counts statements sent through `tzurot.db.direct` (no SQLAlchemy engine events)."""
+    run = direct._run
+
+    async def counted(engine: Any, statement: Any, params: Any, method: str) -> Any:
+        sql, _ = statement.prepare(engine.dialect, params)
+        _count_statement(None, None, sql)
+        return await run(engine, statement, params, method)
+
+    direct._run = counted
 
 
 def _count_transactions() -> None:
@@ -61,6 +74,7 @@ async def measure(turns: int) -> dict[str, Any]:
     CPU ms; the CPU, unlike the wall time, hardly moves with the machine's load)."""
     event.listen(Engine, "before_cursor_execute", _count_statement)
     _count_transactions()
+    _count_direct_statements()
     found: dict[str, Any] = {}
     async with bench_env(1) as env:
         cpu = time.process_time()

@@ -44,6 +44,8 @@ class BenchEnv:
     grpc: GrpcChat
     floor: Floor
     clock: ProviderClock
+    postgres_dir: Path
+    """The embedded Postgres's data directory (its postmaster.pid names the server)."""
 
 
 @contextlib.contextmanager
@@ -85,4 +87,4 @@ async def bench_env(users: int) -> AsyncIterator[BenchEnv]:
                         SecretStr(USER_KEY),
                         skip_validation=False,
                     )
-                yield BenchEnv(harness, GrpcChat(harness.bot), in_process, clock)
+                yield BenchEnv(harness, GrpcChat(harness.bot), in_process, clock, Path(tmp) / "pg")

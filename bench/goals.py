@@ -10,8 +10,9 @@
 - the mesh/floor ratio of CPU per turn ≤ 1.3 (the floor has long-term memory too, so the
   ratio is transport: gRPC, mTLS, interceptors, access logs).
 
-The sustained rate (≥ 50/s) is printed by `throughput`, the cold start (≤ 3 s) by
-`cold_start`; `python -m bench` lists every goal again after its table.
+The sustained rate (≥ 50/s, the mesh as deployed: a process per service) is printed by
+`throughput`, the cold start (≤ 3 s) by `cold_start`; `python -m bench` lists every goal
+again after its table.
 
 A goal not met is printed as such, with its value.
 """

@@ -26,6 +26,20 @@ one answer for every turn made inference's repeat guard ask twice more (3 provid
 turn, issue 16)."""
 
 
+def turn_mark(body: dict[str, Any]) -> str | None:
+    """The mark of the turn a chat request answers (its latest marked message), if any."""
+    for message in reversed(body.get("messages", [])):
+        found = _MARK.search(str(message.get("content", "")))
+        if found:
+            return found.group(1)
+    return None
+
+
+def marked_answer(body: dict[str, Any]) -> str:
+    """The fake provider's answer to a turn: `ANSWER` and the turn's mark."""
+    return f"{ANSWER} {turn_mark(body) or uuid.uuid4().hex}"
+
+
 class ProviderClock:
     """The fake provider's `reply`: stamps the moment it starts answering each marked turn."""
 
@@ -33,12 +47,10 @@ class ProviderClock:
         self.started: dict[str, float] = {}
 
     def __call__(self, body: dict[str, Any]) -> str:
-        for message in reversed(body.get("messages", [])):
-            found = _MARK.search(str(message.get("content", "")))
-            if found:
-                self.started[found.group(1)] = time.perf_counter()
-                return f"{ANSWER} {found.group(1)}"
-        return f"{ANSWER} {uuid.uuid4().hex}"
+        mark = turn_mark(body)
+        if mark:
+            self.started[mark] = time.perf_counter()
+        return marked_answer(body)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""warm_pool: a warm-up's statements are prepared on every connection the pool opens later,
-and a connection it warmed holds nothing back (the replay is rolled back); the pool hands
-out the connection used last (LIFO), the one whose statements are prepared."""
+"""warm_pool: a warm-up's statements (through SQLAlchemy and through tzurot.db.direct) are
+prepared on every connection the pool opens later, and nothing they write is kept (the
+replay is rolled back, as `rolled_back` is); the pool hands out the connection used last
+(LIFO), the one whose statements are prepared."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -9,14 +10,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
-from tzurot.db.warm import warm_pool
+from tzurot.db.warm import rolled_back, warm_pool
 from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
 READ = "select count(*) from warm_probe where name = :name"
 WRITE = "update warm_probe set hits = hits + 1 where name = :name"
+DIRECT_READ = direct.Statement("select hits from warm_probe where name = $1")
+DIRECT_WRITE = direct.Statement("insert into warm_probe values ($1, 0)")
 
 
 @pytest.fixture
@@ -36,6 +40,8 @@ async def _warm(engine: AsyncEngine) -> None:
         await conn.execute(text(READ), {"name": "\x7fnobody"})
         await conn.execute(text(WRITE), {"name": "\x7fnobody"})
         await conn.commit()
+    await direct.fetchrow(engine, DIRECT_READ, ("\x7fnobody",))
+    await rolled_back(engine, DIRECT_WRITE, ("\x7fnobody",))  # a row, never kept
 
 
 async def _prepared(conn: AsyncConnection) -> set[str]:
@@ -52,7 +58,7 @@ async def _backend(conn: AsyncConnection) -> int:
 async def test_connections_opened_after_the_warm_up_have_its_statements_prepared(
     engine: AsyncEngine,
 ) -> None:
-    assert await warm_pool(engine, lambda: _warm(engine)) == 2
+    assert await warm_pool(engine, lambda: _warm(engine)) == 4
 
     # Two at once: the second is a connection opened after the warm-up.
     async with engine.connect() as first, engine.connect() as second:
@@ -61,6 +67,8 @@ async def test_connections_opened_after_the_warm_up_have_its_statements_prepared
             prepared = await _prepared(conn)
             assert any("warm_probe where name = $1" in s for s in prepared)
             assert any("set hits = hits + 1" in s for s in prepared)
+            assert any("select hits from warm_probe" in s for s in prepared)
+            assert any("insert into warm_probe" in s for s in prepared)
 
     async with engine.connect() as conn:
         assert (await conn.execute(text("select name, hits from warm_probe"))).all() == [

@@ -154,3 +154,45 @@ async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> No
         assert set(await names(nearest_k=5, keyword_k=5, created_before=new)) == {"old"}
     finally:
         await engine.dispose()
+
+
+async def test_full_text_pool_ranks_by_the_query_words_a_memory_holds(memory_url: str) -> None:
+    """The full-text pool (ts_rank over an OR of the query's words) keeps, within its limit,
+    the memories holding more of the query's words, then those saying a word more often,
+    among many that match only the speaker's name; the same under a generic plan (the
+    statement is prepared: the vector and the tsquery are made once, not per row)."""
+    vector = [0.0] * 384
+    vector[0] = 1.0
+    texts = [f"Caroline: filler line number {n}" for n in range(30)] + [
+        "Caroline: I adopted a puppy last week",
+        "Melanie: we adopted nothing",
+        "Melanie: a shadow, another shadow, shadow everywhere",
+        "Melanie: one shadow",
+    ]
+    for plan in ("auto", "force_generic_plan"):
+        engine = create_engine(memory_url, server_settings={"plan_cache_mode": plan})
+        try:
+            store = PostgresMemoryStore(engine)
+            if plan == "auto":
+                for text in texts:
+                    await store.insert(
+                        MemoryScope("p", "alice"),
+                        text=text,
+                        embedding=vector,
+                        sector="episodic",
+                        salience=0.5,
+                    )
+            for _ in range(7):  # past the five custom plans of a prepared statement
+                both = await store.candidates(
+                    "p", ["alice"], ["adopt", "caroline"], vector, nearest_k=0, keyword_k=1
+                )
+                assert [hit.text for hit in both] == ["Caroline: I adopted a puppy last week"]
+                often = await store.candidates(
+                    "p", ["alice"], ["shadow"], vector, nearest_k=0, keyword_k=1
+                )
+                assert [hit.text for hit in often] == [
+                    "Melanie: a shadow, another shadow, shadow everywhere"
+                ]
+                assert {round(hit.cosine, 3) for hit in both + often} == {1.0}
+        finally:
+            await engine.dispose()

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.memory import store
 from tzurot.memory import tables as t
 from tzurot.memory.domain import Exchange, NewTurn
 from tzurot.memory.embedding import Embedder
@@ -53,8 +54,14 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
     turns = PostgresTurnStore(engine)
     before = _compiled(engine)
     await warm_statements(turns, memory_store, longterm, embedder.dimensions)
-    # StoreExchange, history (2 shapes), candidates (4), claim, neighbours, formation write.
-    assert _compiled(engine) >= before + 10
+    # Candidates (4 shapes), claim, neighbours, formation write; StoreExchange and history
+    # (2 shapes) run through tzurot.db.direct: compiled there.
+    assert _compiled(engine) >= before + 7
+    for statement in (
+        store._STORE_EXCHANGE,
+        *(store._history_statement(p, False, False) for p in (True, False)),
+    ):
+        assert statement.compiled_for(engine.dialect)
     assert await _rows(engine) == dict.fromkeys((table.name for table in TABLES), 0)
     warmed = _compiled(engine)  # and the counts just read
 

@@ -146,3 +146,24 @@ def test_context_words_count_half_of_the_memorys_own() -> None:
     assert counted.counts["museum"] == scoring.CONTEXT_WEIGHT
     assert counted.length == 6  # alice, yes, twice; lilith, visit, museum (stopwords out)
     assert counted.speaker == frozenset({"alic"})
+
+
+def test_a_searchs_shortcuts_give_the_same_scores() -> None:
+    """`weighted` (a search's sum, no Components built) is `hybrid` with the weights in
+    field order; `overlap_of_total` (the query's weight summed once) is `keyword_overlap`."""
+    weights = Weights(similarity=0.6, keywords=0.1, waypoints=0.2, recency=0.05, bm25=0.25)
+    components = Components(
+        similarity=0.71, keywords=0.4, waypoints=0.3, recency=0.9, bm25=0.55, speaker=1.0, time=1.0
+    )
+    values = tuple(getattr(components, f.name) for f in dataclasses.fields(Components))
+    assert scoring.weighted(weights.normalised().values(), values) == scoring.hybrid(
+        components, weights
+    )
+    query = scoring.tokens("Where did Alice adopt her dogs?")
+    memory = scoring.tokens("alice adopted a puppy")
+    idf = {"alic": 0.2, "adopt": 2.0}  # "dog" not among them: weighs 1
+    total = sum(idf.get(token, 1.0) for token in query)
+    assert scoring.overlap_of_total(query, memory, idf, total) == scoring.keyword_overlap(
+        query, memory, idf
+    )
+    assert scoring.overlap_of_total(query, memory, idf, total) == pytest.approx(2.2 / 3.2)

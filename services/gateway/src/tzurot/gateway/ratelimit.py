@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
 from tzurot.runtime.errors import ResourceExhausted
@@ -45,7 +46,8 @@ class Bucket:
 # what each holds now (a waiter reads the row its predecessor committed); only when none is
 # short does `taken` take one token from each, creating the missing ones full. A bucket
 # created concurrently after this statement began is checked again by the upsert's WHERE.
-_TAKE_ALL = """
+_TAKE_ALL = direct.Statement(
+    """
 WITH want AS (
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) WITH ORDINALITY
         AS w(key, capacity, rate, n)
@@ -76,12 +78,15 @@ WITH want AS (
 SELECT (SELECT array_agg(key) FROM taken) AS taken,
        (SELECT json_agg(json_build_array(n, available) ORDER BY n) FROM denied) AS denied
 """
+)
 # Gives back what a take that came out partial took (a bucket created concurrently ran out).
-_REFUND = """
+_REFUND = direct.Statement(
+    """
 UPDATE core.rate_buckets b SET tokens = least(w.capacity, b.tokens + 1)
 FROM unnest($1::text[], $2::float8[]) AS w(key, capacity)
 WHERE b.key = w.key AND b.key = ANY($3::text[])
 """
+)
 
 
 class RateLimiter:
@@ -95,17 +100,17 @@ class RateLimiter:
         keys = [b.key for b in buckets]
         capacities = [b.policy.capacity for b in buckets]
         rates = [b.policy.refill_per_second for b in buckets]
-        async with self._engine.connect() as conn:
-            row = (await conn.exec_driver_sql(_TAKE_ALL, (keys, capacities, rates))).one()
-            taken = list(row.taken or ())
-            if row.denied:
-                n, available = row.denied[0]
-                raise _denied(buckets[n - 1], float(available))
-            if len(taken) == len(buckets):
-                return
-            # Rare: a bucket created by a concurrent taker after this statement began ran out
-            # in between. All or none: give back what this take took.
-            await conn.exec_driver_sql(_REFUND, (keys, capacities, taken))
+        row = await direct.fetchrow(self._engine, _TAKE_ALL, (keys, capacities, rates))
+        assert row is not None  # an aggregate: always one row
+        taken = list(row["taken"] or ())
+        if row["denied"]:
+            n, available = row["denied"][0]
+            raise _denied(buckets[n - 1], float(available))
+        if len(taken) == len(buckets):
+            return
+        # Rare: a bucket created by a concurrent taker after this statement began ran out
+        # in between. All or none: give back what this take took.
+        await direct.fetch(self._engine, _REFUND, (keys, capacities, taken))
         short = next(b for b in buckets if b.key not in taken)
         raise _denied(short, 0.0)
 

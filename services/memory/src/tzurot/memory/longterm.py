@@ -24,7 +24,6 @@ from tzurot.memory import reflection, scoring
 from tzurot.memory.domain import (
     AddedMemory,
     Consolidation,
-    Hit,
     MemoryMode,
     MemoryScope,
     MemoryStats,
@@ -32,7 +31,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Embedder, Vector
-from tzurot.memory.memory_store import FormedRow, OutboxClaim, PostgresMemoryStore
+from tzurot.memory.memory_store import Candidate, FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
@@ -210,10 +209,10 @@ class LongTermMemory:
             created_since=window.since,
             fresh_for=fresh_for,
         )
-        hits: dict[str, Hit] = {hit.memory.id: hit for hit in found}
+        hits: dict[str, Candidate] = {hit.id: hit for hit in found}
         if not hits:
             return []
-        seeds = [h.memory.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
+        seeds = [h.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
         edges = await self._store.neighbours(seeds) if t.weights.waypoints > 0 else []
         scored = self._score(query, hits, edges)
         if t.weights.waypoints > 0 and scored[0][0] < t.expansion_below:
@@ -227,14 +226,15 @@ class LongTermMemory:
                 memory = hit.memory
                 in_scope = memory.personality_id == personality_id and memory.user_id in user_ids
                 if in_scope and window.admits(memory):
-                    hits[memory.id] = hit
+                    hits[memory.id] = Candidate.of(hit)
             scored = self._score(query, hits, edges)
-        return [_with_score(memory, score) for score, memory in scored[:limit]]
+        # Only the returned candidates' memories are built.
+        return [_with_score(candidate.memory, score) for score, candidate in scored[:limit]]
 
     def _score(
-        self, query: str, hits: dict[str, Hit], edges: Sequence[tuple[str, str, float]]
-    ) -> list[tuple[float, StoredMemory]]:
-        """(score, memory) of every candidate, best first (ties by id)."""
+        self, query: str, hits: dict[str, Candidate], edges: Sequence[tuple[str, str, float]]
+    ) -> list[tuple[float, Candidate]]:
+        """(score, candidate) of every candidate, best first (ties by id)."""
         now = _now()
         query_tokens = scoring.tokens(query)
         incoming: dict[str, list[float]] = {}
@@ -242,26 +242,28 @@ class LongTermMemory:
             incoming.setdefault(dst, []).append(weight)
         # A memory is searched with its context (its turn's neighbours); its words are
         # counted once per process (scoring.document caches them).
-        documents = [scoring.document(hit.memory.text, hit.memory.context) for hit in hits.values()]
+        documents = [scoring.document(hit.text, hit.context) for hit in hits.values()]
         # Query words weigh by their rarity among the candidates (IDF).
         weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
         bm25 = scoring.bm25_counted(query_tokens, documents)
         asks_when = scoring.asks_when(query)
-        w = self.tuning.weights.normalised()
+        w = self.tuning.weights.normalised().values()
+        total = sum(weights.get(token, 1.0) for token in query_tokens)  # keyword_overlap's
         scored = []
         for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
-            components = scoring.Components(
-                similarity=scoring.similarity(hit.cosine),
-                keywords=scoring.keyword_overlap(query_tokens, found.counts.keys(), weights),
-                waypoints=scoring.waypoint_activation(incoming.get(hit.memory.id, []))
-                if incoming
+            # scoring.Components in field order, summed as scoring.hybrid does.
+            components = (
+                scoring.similarity(hit.cosine),
+                scoring.overlap_of_total(query_tokens, found.counts.keys(), weights, total)
+                if query_tokens
                 else 0.0,
-                recency=scoring.recency(_days(hit.memory.last_accessed_at, now)),
-                bm25=bm25_score,
-                speaker=scoring.speaker_named(query_tokens, found),
-                time=1.0 if asks_when and found.dated else 0.0,
+                scoring.waypoint_activation(incoming.get(hit.id, [])) if incoming else 0.0,
+                scoring.recency(_days(hit.last_accessed_at, now)),
+                bm25_score,
+                scoring.speaker_named(query_tokens, found),
+                1.0 if asks_when and found.dated else 0.0,
             )
-            scored.append((scoring.hybrid(components, w), hit.memory))
+            scored.append((scoring.weighted(w, components), hit))
         scored.sort(key=lambda pair: (-pair[0], pair[1].id))
         return scored
 

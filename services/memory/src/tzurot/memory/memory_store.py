@@ -110,8 +110,8 @@ _CANDIDATE_ORDER = (
     "superseded_by",
     "context",
 )
-if tuple(c.name for c in _COLUMNS) != _CANDIDATE_ORDER:  # `_candidate` reads by position
-    raise RuntimeError("_COLUMNS changed: update _CANDIDATE_ORDER and _candidate")
+if tuple(c.name for c in _COLUMNS) != _CANDIDATE_ORDER:  # `Candidate` reads by position
+    raise RuntimeError("_COLUMNS changed: update _CANDIDATE_ORDER and Candidate")
 _DIMENSIONS = EMBEDDING_DIMENSIONS
 
 
@@ -228,17 +228,21 @@ _WRITE_FORMED = sa.text(
 """Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
 
 
-def _vector_text(vector: Vector) -> str:
-    """pgvector's text form of `vector`, for CAST(:vec AS vector) in a text statement."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
 @functools.lru_cache(maxsize=64)
 def _candidates_sql(
     *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
 ) -> sa.TextClause:
     """`candidates`' statement: text SQL (built once per shape), so a search spends no
-    time composing and compiling a query, and its rows skip the ORM types' processing."""
+    time composing and compiling a query, and its rows skip the ORM types' processing.
+
+    The query's vector and full-text query are made once, in a CTE read by InitPlans: the
+    statement is prepared, and under a generic plan an expression of a parameter (the cast
+    of the vector, to_tsquery) would be computed again for every row compared or ranked.
+    The vector travels as `real[]` (binary floats: no text to format in Python or parse in
+    Postgres). The full-text pool is ranked by ts_rank (term frequency), not ts_rank_cd
+    (cover density): a five-word OR query matches a third of a scope (the speaker's name),
+    and cover density cost ~10 us a row, 4x the rest of the statement (docs/MEMORY.md).
+    """
     scope = [
         "personality_id = :pid",
         "user_id = ANY(CAST(:uids AS text[]))",
@@ -254,21 +258,24 @@ def _candidates_sql(
             " WHERE personality_id = :pid AND user_id = :fresh_uid), '-infinity')"
         )
     where = " AND ".join(scope)
+    made = ["CAST(CAST(:vec AS real[]) AS vector) AS v"]
     pools = []
     if nearest:
         pools.append(
             f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
-            " ORDER BY embedding <=> CAST(:vec AS vector) LIMIT :nk)"
+            " ORDER BY embedding <=> (SELECT v FROM q) LIMIT :nk)"
         )
     if matching:
+        made.append("to_tsquery('english', :tsq) AS t")
         pools.append(
             f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
-            " AND search_text @@ to_tsquery('english', :tsq)"
-            " ORDER BY ts_rank_cd(search_text, to_tsquery('english', :tsq)) DESC, id"
-            " LIMIT :kk)"
+            " AND search_text @@ (SELECT t FROM q)"
+            " ORDER BY ts_rank(search_text, (SELECT t FROM q)) DESC, id LIMIT :kk)"
         )
     sql = (
-        f"SELECT {_COLUMN_NAMES}, embedding <=> CAST(:vec AS vector) AS distance"  # noqa: S608
+        f"WITH q AS MATERIALIZED (SELECT {', '.join(made)})"  # noqa: S608 - fixed fragments
+        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
+        " embedding <=> (SELECT v FROM q) AS distance"
         f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
     )
     return sa.text(sql)
@@ -292,39 +299,69 @@ def _memory(row: Any, score: float = 0.0) -> StoredMemory:
     )
 
 
-def _candidate(row: Any) -> Hit:
-    """`_memory` of a `_candidates_sql` row (its columns by position: `_COLUMN_NAMES`,
-    then the distance), which skips a named lookup per field: a search builds ~120."""
-    (
-        memory_id,
-        personality_id,
-        user_id,
-        text,
-        sector,
-        salience,
-        created_at,
-        last_accessed_at,
-        source_turn_ids,
-        tags,
-        superseded_by,
-        context,
-        distance,
-    ) = row
-    memory = StoredMemory(
-        id=str(memory_id),
-        personality_id=personality_id,
-        user_id=user_id,
-        text=text,
-        sector=sector,
-        salience=float(salience),
-        created_at=created_at,
-        last_accessed_at=last_accessed_at,
-        source_turn_ids=tuple(source_turn_ids),
-        tags=tuple(tags or ()),
-        superseded_by=str(superseded_by or ""),
-        context=context,
-    )
-    return Hit(memory, 1.0 - float(distance))
+class Candidate:
+    """A search candidate as read: what the score reads (id, text, context, last access,
+    cosine) and its memory, built only when asked. A search reads ~110 candidates and
+    returns ~10: building a frozen `StoredMemory` for each of the others cost more than
+    scoring them."""
+
+    __slots__ = ("_memory", "_row", "context", "cosine", "id", "last_accessed_at", "text")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        """From a `_candidates_sql` row: its columns by position (`_CANDIDATE_ORDER`, the
+        id as text, then the distance)."""
+        self._row = row
+        self._memory: StoredMemory | None = None
+        self.id: str = row[0]
+        self.text: str = row[3]
+        self.last_accessed_at: datetime = row[7]
+        self.context: str = row[11]
+        self.cosine: float = 1.0 - float(row[12])
+
+    @classmethod
+    def of(cls, hit: Hit) -> Candidate:
+        """A candidate of a memory already built (waypoint expansion's `fetch`)."""
+        memory = hit.memory
+        candidate = cls.__new__(cls)
+        candidate._row = ()
+        candidate._memory = memory
+        candidate.id, candidate.text, candidate.context = memory.id, memory.text, memory.context
+        candidate.last_accessed_at, candidate.cosine = memory.last_accessed_at, hit.cosine
+        return candidate
+
+    @property
+    def memory(self) -> StoredMemory:
+        if self._memory is None:
+            (
+                memory_id,
+                personality_id,
+                user_id,
+                text,
+                sector,
+                salience,
+                created_at,
+                last_accessed_at,
+                source_turn_ids,
+                tags,
+                superseded_by,
+                context,
+                _distance,
+            ) = self._row
+            self._memory = StoredMemory(
+                id=memory_id,
+                personality_id=personality_id,
+                user_id=user_id,
+                text=text,
+                sector=sector,
+                salience=float(salience),
+                created_at=created_at,
+                last_accessed_at=last_accessed_at,
+                source_turn_ids=tuple(source_turn_ids),
+                tags=tuple(tags or ()),
+                superseded_by=str(superseded_by or ""),
+                context=context,
+            )
+        return self._memory
 
 
 def _ids(ids: Iterable[str]) -> list[uuid.UUID]:
@@ -554,7 +591,7 @@ class PostgresMemoryStore:
         if not words:
             return []
         query = sa.func.to_tsquery("english", " | ".join(words))
-        rank = sa.func.ts_rank_cd(memories.c.search_text, query)
+        rank = sa.func.ts_rank(memories.c.search_text, query)
         distance = memories.c.embedding.cosine_distance(embedding)
         stmt = (
             sa.select(*_COLUMNS, distance.label("distance"))
@@ -581,7 +618,7 @@ class PostgresMemoryStore:
         created_before: datetime | None = None,
         created_since: datetime | None = None,
         fresh_for: str = "",
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         """A search's candidates in one statement: the `nearest_k` closest memories of the
         scope (as `nearest`) and its `keyword_k` best full-text matches for any of `words`
         (as `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is
@@ -594,7 +631,7 @@ class PostgresMemoryStore:
         params: dict[str, Any] = {
             "pid": personality_id,
             "uids": list(user_ids),
-            "vec": _vector_text(embedding),
+            "vec": embedding if isinstance(embedding, list) else list(embedding),
         }
         if nearest:
             params["nk"] = nearest_k
@@ -620,7 +657,7 @@ class PostgresMemoryStore:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)
                 rows = (await conn.execute(stmt, params)).all()
-        return [_candidate(row) for row in rows]
+        return [Candidate(row) for row in rows]
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
         """The given memories, with their cosine similarity to `embedding`."""
@@ -957,7 +994,7 @@ class PostgresMemoryStore:
         for row in rows:
             if row.id is None:  # a claimed job whose turns were deleted since
                 continue
-            turn = stored_turn(row)
+            turn = stored_turn(row._mapping)
             if row.preceding:
                 preceding[row.claimed_job] = turn
                 continue

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
@@ -63,21 +64,22 @@ def _attachment(data: Mapping[str, Any]) -> Attachment:
     )
 
 
-def stored_turn(row: sa.Row[*tuple[Any, ...]]) -> StoredTurn:
+def stored_turn(row: Any) -> StoredTurn:
+    """A turn from a row of `_COLUMNS`: a row mapping, or an asyncpg record (tzurot.db.direct)."""
     return StoredTurn(
-        id=str(row.id),
-        job_id=row.job_id,
-        position=row.position,
-        channel_id=row.channel_id,
-        personality_id=row.personality_id,
-        user_id=row.user_id,
-        role=Role(row.role),
-        author_id=row.author_id,
-        author_name=row.author_name,
-        content=row.content,
-        message_ids=tuple(row.message_ids),
-        attachments=tuple(_attachment(item) for item in row.attachments),
-        created_at=row.created_at,
+        id=str(row["id"]),
+        job_id=row["job_id"],
+        position=row["position"],
+        channel_id=row["channel_id"],
+        personality_id=row["personality_id"],
+        user_id=row["user_id"],
+        role=Role(row["role"]),
+        author_id=row["author_id"],
+        author_name=row["author_name"],
+        content=row["content"],
+        message_ids=tuple(row["message_ids"]),
+        attachments=tuple(_attachment(item) for item in row["attachments"]),
+        created_at=row["created_at"],
     )
 
 
@@ -98,54 +100,56 @@ _NEW_TURN = (
     " author_name, content, message_ids, attachments, coalesce(:occurred_at, now())"
     " FROM new_turns"
 )
-_STORE_EXCHANGE = sa.text(
-    # The turns arrive as one JSON array (a turn's message_ids and attachments are lists).
-    "WITH new_turns AS MATERIALIZED ("  # noqa: S608 - the names are ours; values are bound
-    " SELECT * FROM jsonb_to_recordset(:turns) AS x(position smallint, role text,"
-    "  author_id text, author_name text, content text, message_ids text[], attachments jsonb)"
-    # Position 0 first: a job stored before (or by a concurrent call, which this insert
-    # waits for on the unique index) conflicts here, and then no other turn is inserted,
-    # so an exchange is stored whole or not at all.
-    f"), first AS (INSERT INTO memory.turns ({_INSERTED})"
-    f" {_NEW_TURN} WHERE position = 0"
-    "  AND NOT EXISTS (SELECT 1 FROM memory.turns WHERE job_id = :job_id)"
-    f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
-    f"), rest AS (INSERT INTO memory.turns ({_INSERTED})"
-    f" {_NEW_TURN} WHERE position > 0 AND EXISTS (SELECT 1 FROM first)"
-    f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
-    "), stored AS (SELECT * FROM first UNION ALL SELECT * FROM rest"
-    "), created AS (SELECT count(*) = :n AS ok FROM stored"
-    # The memory mode is read in this statement: an exchange made while incognito gets
-    # no outbox row (nothing is ever formed or extracted from it), however the mode
-    # changes before the workers run. An imported history brings its own summaries.
-    "), incognito AS (SELECT EXISTS (SELECT 1 FROM memory.memory_modes"
-    "  WHERE personality_id = :personality_id AND user_id = :user_id"
-    "  AND incognito_until > now()) AS now"
-    # The outbox rows commit with the turns: a crash cannot lose the exchange's memories.
-    "), outbox AS (INSERT INTO memory.formation_outbox (job_id)"
-    " SELECT :job_id FROM created, incognito WHERE created.ok AND :form AND NOT incognito.now"
-    " ON CONFLICT (job_id) DO NOTHING"
-    "), facts AS (INSERT INTO memory.fact_outbox (job_id, personality_id, user_id)"
-    " SELECT :job_id, :personality_id, :user_id FROM created, incognito"
-    " WHERE created.ok AND :extract AND NOT incognito.now"
-    " ON CONFLICT (job_id) DO NOTHING"
-    "), uses AS (INSERT INTO memory.memory_uses (job_id, memory_ids)"
-    " SELECT :job_id, :used FROM created WHERE created.ok AND cardinality(:used) > 0"
-    " ON CONFLICT (job_id) DO NOTHING"
-    ") SELECT * FROM stored ORDER BY position"
-).bindparams(
-    sa.bindparam("turns", type_=JSONB),
-    sa.bindparam("occurred_at", type_=sa.DateTime(timezone=True)),
-    sa.bindparam("used", type_=ARRAY(UUID(as_uuid=True))),
-    sa.bindparam("n", type_=sa.Integer),
-    sa.bindparam("form", type_=sa.Boolean),
-    sa.bindparam("extract", type_=sa.Boolean),
+_STORE_EXCHANGE = direct.Statement(
+    sa.text(
+        # The turns arrive as one JSON array (a turn's message_ids and attachments are lists).
+        "WITH new_turns AS MATERIALIZED ("  # noqa: S608 - the names are ours; values are bound
+        " SELECT * FROM jsonb_to_recordset(:turns) AS x(position smallint, role text,"
+        "  author_id text, author_name text, content text, message_ids text[], attachments jsonb)"
+        # Position 0 first: a job stored before (or by a concurrent call, which this insert
+        # waits for on the unique index) conflicts here, and then no other turn is inserted,
+        # so an exchange is stored whole or not at all.
+        f"), first AS (INSERT INTO memory.turns ({_INSERTED})"
+        f" {_NEW_TURN} WHERE position = 0"
+        "  AND NOT EXISTS (SELECT 1 FROM memory.turns WHERE job_id = :job_id)"
+        f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
+        f"), rest AS (INSERT INTO memory.turns ({_INSERTED})"
+        f" {_NEW_TURN} WHERE position > 0 AND EXISTS (SELECT 1 FROM first)"
+        f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
+        "), stored AS (SELECT * FROM first UNION ALL SELECT * FROM rest"
+        "), created AS (SELECT count(*) = :n AS ok FROM stored"
+        # The memory mode is read in this statement: an exchange made while incognito gets
+        # no outbox row (nothing is ever formed or extracted from it), however the mode
+        # changes before the workers run. An imported history brings its own summaries.
+        "), incognito AS (SELECT EXISTS (SELECT 1 FROM memory.memory_modes"
+        "  WHERE personality_id = :personality_id AND user_id = :user_id"
+        "  AND incognito_until > now()) AS now"
+        # The outbox rows commit with the turns: a crash cannot lose the exchange's memories.
+        "), outbox AS (INSERT INTO memory.formation_outbox (job_id)"
+        " SELECT :job_id FROM created, incognito WHERE created.ok AND :form AND NOT incognito.now"
+        " ON CONFLICT (job_id) DO NOTHING"
+        "), facts AS (INSERT INTO memory.fact_outbox (job_id, personality_id, user_id)"
+        " SELECT :job_id, :personality_id, :user_id FROM created, incognito"
+        " WHERE created.ok AND :extract AND NOT incognito.now"
+        " ON CONFLICT (job_id) DO NOTHING"
+        "), uses AS (INSERT INTO memory.memory_uses (job_id, memory_ids)"
+        " SELECT :job_id, :used FROM created WHERE created.ok AND cardinality(:used) > 0"
+        " ON CONFLICT (job_id) DO NOTHING"
+        ") SELECT * FROM stored ORDER BY position"
+    ).bindparams(
+        sa.bindparam("turns", type_=JSONB),
+        sa.bindparam("occurred_at", type_=sa.DateTime(timezone=True)),
+        sa.bindparam("used", type_=ARRAY(UUID(as_uuid=True))),
+        sa.bindparam("n", type_=sa.Integer),
+        sa.bindparam("form", type_=sa.Boolean),
+        sa.bindparam("extract", type_=sa.Boolean),
+    )
 )
 """StoreExchange in one statement: the turns, whole or not at all, and their outbox rows."""
 
 
 @functools.cache
-def _history_statement(one_personality: bool, before: bool, cursor: bool) -> sa.Select[Any]:
+def _history_statement(one_personality: bool, before: bool, cursor: bool) -> direct.Statement:
     """GetHistory's statement, built once per shape (values bound at each call): building
     and keying a select per call cost more CPU than the rest of the call."""
     where = [turns.c.channel_id == sa.bindparam("channel_id")]
@@ -163,7 +167,7 @@ def _history_statement(one_personality: bool, before: bool, cursor: bool) -> sa.
                 sa.bindparam("cursor_position", type_=turns.c.position.type),
             )
         )
-    return (
+    return direct.Statement(
         sa.select(*_COLUMNS)
         .where(*where)
         .order_by(*_NEWEST_FIRST)
@@ -209,14 +213,15 @@ class PostgresTurnStore:
             "extract": exchange.extract_facts and bool(exchange.user_id),
             "used": [uuid.UUID(i) for i in exchange.used_memory_ids],
         }
+        rows = await direct.fetch(self._auto, _STORE_EXCHANGE, params)
+        stored = [stored_turn(row) for row in rows]
+        if len(stored) == len(exchange.turns):
+            return StoredExchange(turns=stored, created=True)
+        # The job was stored before (possibly with other turns): keep only that.
+        read_back = sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id)
+        read_back = read_back.order_by(turns.c.position)
         async with self._auto.connect() as conn:
-            stored = [stored_turn(row) for row in await conn.execute(_STORE_EXCHANGE, params)]
-            if len(stored) == len(exchange.turns):
-                return StoredExchange(turns=stored, created=True)
-            # The job was stored before (possibly with other turns): keep only that.
-            read_back = sa.select(*_COLUMNS).where(turns.c.job_id == exchange.job_id)
-            read_back = read_back.order_by(turns.c.position)
-            stored = [stored_turn(row) for row in await conn.execute(read_back)]
+            stored = [stored_turn(row) for row in (await conn.execute(read_back)).mappings()]
         return StoredExchange(turns=stored, created=False)
 
     async def history(
@@ -240,8 +245,7 @@ class PostgresTurnStore:
                 "cursor_job": cursor.job_id,
                 "cursor_position": cursor.position,
             }
-        async with self._auto.connect() as conn:
-            newest_first = [stored_turn(row) for row in await conn.execute(stmt, params)]
+        newest_first = [stored_turn(row) for row in await direct.fetch(self._auto, stmt, params)]
         return newest_first[::-1]
 
     async def set_message_ids(
@@ -269,7 +273,7 @@ class PostgresTurnStore:
                     .values(message_ids=list(message_ids))
                 )
             read_back = sa.select(*_COLUMNS).where(job).order_by(turns.c.position)
-            return [stored_turn(row) for row in await conn.execute(read_back)]
+            return [stored_turn(row) for row in (await conn.execute(read_back)).mappings()]
 
     async def prune(self, older_than: datetime) -> int:
         """Deletes every turn created before `older_than`, in batches; the count deleted."""
@@ -293,8 +297,8 @@ class PostgresTurnStore:
         )
         found: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         async with self._auto.connect() as conn:
-            for row in await conn.execute(stmt):
-                found[row.job_id].append(stored_turn(row))
+            for row in (await conn.execute(stmt)).mappings():
+                found[row["job_id"]].append(stored_turn(row))
         return found
 
     async def find_by_message_ids(self, message_ids: Sequence[str]) -> list[StoredTurn]:
@@ -304,7 +308,7 @@ class PostgresTurnStore:
             .order_by(*_OLDEST_FIRST)
         )
         async with self._auto.connect() as conn:
-            return [stored_turn(row) for row in await conn.execute(stmt)]
+            return [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
 
     async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
         target = (
@@ -321,7 +325,7 @@ class PostgresTurnStore:
             .returning(*_COLUMNS)
         )
         async with self._auto.begin() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(stmt)).mappings().first()
         return None if row is None else stored_turn(row)
 
     async def delete_by_message_ids(self, message_ids: Sequence[str]) -> int:
@@ -344,14 +348,14 @@ class PostgresTurnStore:
         )
         stmt = sa.delete(turns).where(place, turns.c.job_id == newest_job).returning(*_COLUMNS)
         async with self._auto.begin() as conn:
-            removed = [stored_turn(row) for row in await conn.execute(stmt)]
+            removed = [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
         return sorted(removed, key=lambda turn: turn.position)
 
     async def user_turns(self, user_id: str) -> list[StoredTurn]:
         """Every turn of the user's exchanges, oldest first."""
         stmt = sa.select(*_COLUMNS).where(turns.c.user_id == user_id).order_by(*_OLDEST_FIRST)
         async with self._auto.connect() as conn:
-            return [stored_turn(row) for row in await conn.execute(stmt)]
+            return [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
 
     async def delete_user(self, user_id: str) -> int:
         return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))

@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tzurot.db import direct
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
@@ -91,9 +93,12 @@ def _claim_statement(*, start: bool) -> sa.Insert:
     ).returning(*t.jobs.c)
 
 
-_CLAIM = _claim_statement(start=False)
-_CLAIM_AND_START = _claim_statement(start=True)
-_JOB_BY_KEY = sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+# The turn's statements run through tzurot.db.direct (no per-call execution machinery).
+_CLAIM = direct.Statement(_claim_statement(start=False))
+_CLAIM_AND_START = direct.Statement(_claim_statement(start=True))
+_JOB_BY_KEY = direct.Statement(
+    sa.select(t.jobs).where(t.jobs.c.idempotency_key == sa.bindparam("idempotency_key"))
+)
 
 
 CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoning")
@@ -152,7 +157,10 @@ def _finish_job_statement() -> sa.Select[Any]:
 
 
 _FINISH_JOB = _finish_job_statement()
-_JOB_BY_ID = sa.select(t.jobs).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
+_FINISH_JOB_ALONE = direct.Statement(_FINISH_JOB)
+_JOB_BY_ID = direct.Statement(
+    sa.select(t.jobs).where(t.jobs.c.id == sa.bindparam("job_id", type_=t.jobs.c.id.type))
+)
 
 
 def _deliver_statement() -> sa.Select[Any]:
@@ -199,7 +207,7 @@ def _deliver_statement() -> sa.Select[Any]:
     ).select_from(done.outerjoin(g.group_jobs, gj.job_id == done.c.id))
 
 
-_DELIVER = _deliver_statement()
+_DELIVER = direct.Statement(_deliver_statement())
 
 
 @dataclass(frozen=True)
@@ -249,12 +257,11 @@ class JobQueries(SqlBase):
             "author_name": new.author_name,
             "lease_seconds": lease_seconds,
         }
-        async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            row = (await conn.execute(_CLAIM_AND_START if start else _CLAIM, params)).one_or_none()
-            if row is not None:
-                return _job(row._mapping), True
-            row = (await conn.execute(_JOB_BY_KEY, params)).one()
-        return _job(row._mapping), False
+        # One statement: its own transaction.
+        row = await direct.fetchrow(self._autocommit, _CLAIM_AND_START if start else _CLAIM, params)
+        if row is not None:
+            return _job(row), True
+        return _job(_one(await direct.fetchrow(self._autocommit, _JOB_BY_KEY, params))), False
 
     async def heartbeat(self, job_id: str) -> None:
         """The job's runner is alive: renew its lease."""
@@ -270,11 +277,10 @@ class JobQueries(SqlBase):
 
     async def get_job_with_context(self, job_id: str) -> tuple[Job, JobContext] | None:
         """The job and its context columns (job_context.py), in one read."""
-        async with self._autocommit.connect() as conn:
-            row = (await conn.execute(_JOB_BY_ID, {"job_id": job_id})).one_or_none()
+        row = await direct.fetchrow(self._autocommit, _JOB_BY_ID, {"job_id": job_id})
         if row is None:
             return None
-        return _job(row._mapping), context_from_row(row._mapping)
+        return _job(row), context_from_row(row)
 
     async def get_job_by_key(self, idempotency_key: str) -> Job | None:
         return await self._one_job(t.jobs.c.idempotency_key == idempotency_key)
@@ -322,8 +328,8 @@ class JobQueries(SqlBase):
             **{f"v_{name}": value for name, value in (context or {}).items()},
         }
         if not files:
-            async with self._autocommit.connect() as conn:  # one statement: its own transaction
-                return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+            # One statement: its own transaction.
+            return _job(_one(await direct.fetchrow(self._autocommit, _FINISH_JOB_ALONE, params)))
         f = t.job_files.c
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
@@ -462,8 +468,7 @@ class JobQueries(SqlBase):
             "counter": bump_counter,
             "bump": bool(bump_counter),
         }
-        async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            m = (await conn.execute(_DELIVER, params)).one()._mapping
+        m = _one(await direct.fetchrow(self._autocommit, _DELIVER, params))  # its own transaction
         group = None
         if m["group_job_id"] is not None:
             group = GroupJob(
@@ -489,3 +494,10 @@ class JobQueries(SqlBase):
     async def _update_job_in(conn: AsyncConnection, job_id: str, **values: Any) -> Job:
         stmt = sa.update(t.jobs).where(t.jobs.c.id == job_id).values(**values).returning(*t.jobs.c)
         return _job((await conn.execute(stmt)).one()._mapping)
+
+
+def _one(row: Any) -> Any:
+    """The row a statement must return (NoResultFound, as `Result.one()`, when none)."""
+    if row is None:
+        raise NoResultFound("No row was found when one was required")
+    return row

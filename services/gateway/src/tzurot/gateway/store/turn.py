@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tzurot.db import direct
+from tzurot.db.warm import rolled_back
 from tzurot.gateway.domain import (
     Actor,
     ConfigSource,
@@ -41,7 +43,8 @@ from tzurot.gateway.voice_store import voice_from_mapping
 # $6 guild id, $7 channel id (the parent channel), $8 conversation id (thread or channel),
 # $9 idempotency key, $10 note the message, $11 its round id ('' outside one), $12 thread id,
 # $13 nsfw channel, $14 now (the gateway's clock).
-_TURN_CONTEXT = """
+_TURN_CONTEXT = direct.Statement(
+    """
 WITH changed AS (
     INSERT INTO core.users AS cur (platform_user_id, display_name, superuser)
     VALUES ($1::text, $2::text, $3::boolean)
@@ -114,6 +117,7 @@ SELECT u.*,
       WHERE r.conversation_id = $8::text) AS channel_round
 FROM u
 """
+)
 
 
 @dataclass(frozen=True)
@@ -147,9 +151,7 @@ class TurnReads(SqlBase):
         compiled and prepared on a connection before the first turn (gateway/warm.py)."""
         nobody = "00000000-0000-0000-0000-000000000000"  # personality ids are random UUIDs
         params = (platform_user_id, "", False, nobody, "", "", "", "", "", False, "", "", False)
-        async with self._engine.connect() as conn:
-            await conn.exec_driver_sql(_TURN_CONTEXT, (*params, now))
-            await conn.rollback()
+        await rolled_back(self._engine, _TURN_CONTEXT, (*params, now))
 
     async def turn_context(
         self,
@@ -185,11 +187,10 @@ class TurnReads(SqlBase):
             where.nsfw_channel,
             now,
         )
-        async with self._autocommit.connect() as conn:  # one statement: its own transaction
-            row = (await conn.exec_driver_sql(_TURN_CONTEXT, params)).one_or_none()
-        if row is None:
+        # One statement: its own transaction.
+        m = await direct.fetchrow(self._autocommit, _TURN_CONTEXT, params)
+        if m is None:
             return None
-        m = row._mapping
         levels: dict[ConfigSource, dict[str, Any]] = {}
         for scope, key, value in m["settings"] or ():
             levels.setdefault(ConfigSource(scope), {})[key] = value

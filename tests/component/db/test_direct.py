@@ -1,0 +1,139 @@
+"""`tzurot.db.direct`: the same values and errors as `Connection.execute`, on the engine's pool."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.db import direct
+from tzurot.db.engine import autocommit, create_engine
+from tzurot.testing.postgres import DatabaseFactory
+
+pytestmark = pytest.mark.component
+
+_md = sa.MetaData()
+_things = sa.Table(
+    "things",
+    _md,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("doc", JSONB, nullable=False),
+    sa.Column("tags", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+_INSERT = direct.Statement(
+    sa.insert(_things)
+    .values(
+        id=sa.bindparam("id"),
+        name=sa.bindparam("name"),
+        doc=sa.bindparam("doc", type_=JSONB),
+        tags=sa.bindparam("tags"),
+        n=sa.bindparam("n"),
+        at=sa.func.now(),
+    )
+    .returning(_things)
+)
+_BY_NAME = direct.Statement(
+    sa.select(_things).where(
+        _things.c.name == sa.bindparam("name"), _things.c.n < 100, _things.c.n.not_in([7, 8])
+    )
+)
+_NAMES_TEXT = direct.Statement("SELECT name FROM things WHERE n >= $1 ORDER BY name")
+
+
+@pytest.fixture
+async def engine(fresh_database: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(fresh_database(), pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(_md.create_all)
+    yield autocommit(engine)
+    await engine.dispose()
+
+
+def _thing(name: str, n: int = 1) -> dict[str, object]:
+    return {"id": uuid.uuid4(), "name": name, "doc": {"a": [1, "x"]}, "tags": ["t"], "n": n}
+
+
+async def test_a_core_statement_gives_what_execute_gives(engine: AsyncEngine) -> None:
+    thing = _thing("one")
+    inserted = await direct.fetchrow(engine, _INSERT, thing)
+    assert inserted is not None
+
+    found = await direct.fetchrow(engine, _BY_NAME, {"name": "one"})
+    async with engine.connect() as conn:
+        expected = (await conn.execute(_things.select())).one()._mapping
+
+    assert found is not None
+    for key, value in expected.items():
+        assert str(found[key]) == str(value) if key == "id" else found[key] == value
+    assert str(found["id"]) == str(thing["id"]) == str(inserted["id"])
+    assert found["doc"] == {"a": [1, "x"]}  # JSON in and out through the engine's codec
+    assert found["tags"] == ["t"]
+    assert found["at"] <= datetime.now(UTC)
+
+
+async def test_values_bound_in_the_statement_are_sent(engine: AsyncEngine) -> None:
+    await direct.fetchrow(engine, _INSERT, _thing("small", n=5))
+    await direct.fetchrow(engine, _INSERT, _thing("large", n=500))
+    await direct.fetchrow(engine, _INSERT, _thing("seven", n=7))
+
+    assert await direct.fetchrow(engine, _BY_NAME, {"name": "small"}) is not None
+    assert await direct.fetchrow(engine, _BY_NAME, {"name": "large"}) is None  # n < 100
+    assert await direct.fetchrow(engine, _BY_NAME, {"name": "seven"}) is None  # not 7 or 8
+
+
+async def test_sql_text_takes_positional_values(engine: AsyncEngine) -> None:
+    for name, n in (("b", 2), ("a", 3), ("c", 0)):
+        await direct.fetchrow(engine, _INSERT, _thing(name, n))
+
+    rows = await direct.fetch(engine, _NAMES_TEXT, (1,))
+
+    assert [row["name"] for row in rows] == ["a", "b"]
+
+
+async def test_driver_errors_are_sqlalchemys_without_the_values(engine: AsyncEngine) -> None:
+    await direct.fetchrow(engine, _INSERT, _thing("secret-name"))
+
+    with pytest.raises(IntegrityError) as raised:
+        await direct.fetchrow(engine, _INSERT, _thing("secret-name"))
+
+    assert "secret-name" not in str(raised.value)
+    # The connection went back to the pool usable (pool_size=1).
+    assert await direct.fetchrow(engine, _BY_NAME, {"name": "secret-name"}) is not None
+
+
+async def test_a_dead_connection_is_replaced(engine: AsyncEngine) -> None:
+    pid = await direct.fetchrow(engine, direct.Statement("SELECT pg_backend_pid() AS pid"))
+    assert pid is not None
+    killer = create_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        async with killer.connect() as conn:
+            await conn.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid["pid"]})
+    finally:
+        await killer.dispose()
+
+    with pytest.raises(DBAPIError) as raised:
+        await direct.fetchrow(engine, direct.Statement("SELECT 1"))
+    assert raised.value.connection_invalidated
+
+    again = await direct.fetchrow(engine, direct.Statement("SELECT pg_backend_pid() AS pid"))
+    assert again is not None
+    assert again["pid"] != pid["pid"]
+
+
+def test_statements_that_need_execute_are_refused() -> None:
+    engine_dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+    defaults = sa.Table("d", sa.MetaData(), sa.Column("id", sa.Uuid, default=uuid.uuid4))
+    expanding = sa.select(_things.c.id).where(_things.c.name.in_(sa.bindparam("names")))
+
+    with pytest.raises(TypeError):
+        direct.Statement(sa.insert(defaults)).prepare(engine_dialect, {})
+    with pytest.raises(TypeError):
+        direct.Statement(expanding).prepare(engine_dialect, {"names": ["a"]})
