@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -185,8 +186,11 @@ async def test_the_token_encoding_is_loaded_at_start_not_by_the_first_prompt(
 async def test_the_channels_to_memory_and_keyvault_connect_at_start(start: Start) -> None:
     """Their TLS handshakes are under way before the first reply needs them."""
     app = await start()
-    for channel in app.channels:
-        assert channel.get_state() is not grpc.ChannelConnectivity.IDLE
+    for channel in app.channels:  # no call is made: only the start-up can have connected it
+        while channel.get_state() is grpc.ChannelConnectivity.IDLE:
+            await asyncio.wait_for(
+                channel.wait_for_state_change(grpc.ChannelConnectivity.IDLE), timeout=10
+            )
 
 
 async def test_generate_reply_streams_then_finishes(
