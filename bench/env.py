@@ -20,10 +20,12 @@ from pydantic import SecretStr
 
 from bench.floor import Floor, floor
 from bench.load import GrpcChat, ProviderClock, user_of
+from bench.provider_thread import ProviderThread, provider_thread
 from tzurot.cli.localdb import create_database, local_postgres
 from tzurot.gateway import convert as gw_convert
 from tzurot.runtime.logging import configure_logging
 from tzurot.testing.e2e import USER_KEY, Harness, actor, echo_mesh
+from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
 
 MESH, FLOOR = "mesh", "floor"
@@ -46,6 +48,8 @@ class BenchEnv:
     clock: ProviderClock
     postgres_dir: Path
     """The embedded Postgres's data directory (its postmaster.pid names the server)."""
+    provider_thread: ProviderThread | None = None
+    """Set when the fake provider runs on its own thread (its CPU can be left out)."""
 
 
 @contextlib.contextmanager
@@ -61,15 +65,27 @@ def quiet_logs() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def bench_env(users: int) -> AsyncIterator[BenchEnv]:
-    """The mesh and the floor on one fresh database; `users` users per side with a key each."""
+async def bench_env(users: int, *, provider_on_thread: bool = False) -> AsyncIterator[BenchEnv]:
+    """The mesh and the floor on one fresh database; `users` users per side with a key each.
+
+    `provider_on_thread`: the fake provider runs on its own thread and event loop
+    (`BenchEnv.provider_thread`), so its CPU can be told apart from the services'."""
     with (
         quiet_logs(),
         tempfile.TemporaryDirectory(prefix="tzbench-", dir="/tmp") as tmp,
         local_postgres(Path(tmp) / "pg", delete_on_exit=True) as server_url,
+        contextlib.ExitStack() as stack,
     ):
+        threaded = None
+        if provider_on_thread:
+            threaded = stack.enter_context(provider_thread(FakeProvider(valid_keys={USER_KEY})))
         database_url = create_database(server_url, f"bench_{uuid.uuid4().hex[:8]}")
-        async with echo_mesh(database_url, Path(tmp), gateway=UNREACHABLE_LIMITS) as harness:
+        async with echo_mesh(
+            database_url,
+            Path(tmp),
+            gateway=UNREACHABLE_LIMITS,
+            provider=None if threaded is None else threaded.provider,
+        ) as harness:
             clock = ProviderClock()
             harness.provider.reply = clock
             assert harness.mesh.memory_app is not None
@@ -87,4 +103,6 @@ async def bench_env(users: int) -> AsyncIterator[BenchEnv]:
                         SecretStr(USER_KEY),
                         skip_validation=False,
                     )
-                yield BenchEnv(harness, GrpcChat(harness.bot), in_process, clock, Path(tmp) / "pg")
+                yield BenchEnv(
+                    harness, GrpcChat(harness.bot), in_process, clock, Path(tmp) / "pg", threaded
+                )

@@ -47,7 +47,7 @@ from tzurot.db.migrate import upgrade
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import Candidate, PostgresMemoryStore
+from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.service import History
@@ -105,11 +105,10 @@ class TimedStore(PostgresMemoryStore):
 
     phases: Phases
 
-    async def candidates(self, *args: Any, **kwargs: Any) -> list[Candidate]:
-        result: list[Candidate] = await self.phases.timed(
+    async def candidates(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.phases.timed(
             "statement", lambda: super(TimedStore, self).candidates(*args, **kwargs)
         )
-        return result
 
 
 def _postgres_cpu_seconds(data_dir: Path) -> float:

@@ -53,6 +53,9 @@ async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
         hits = await store.nearest("p", ["target"], query, K)
         assert len(hits) == K
         assert all(hit.memory.user_id == "target" for hit in hits)
+        # A search's candidates: the vector reaches the index scan through an InitPlan.
+        found = await store.candidates("p", ["target"], [], query, nearest_k=K, keyword_k=0)
+        assert {c.id for c in found} == {hit.memory.id for hit in hits}
 
         distance = memories.c.embedding.cosine_distance(query)
         stmt = (

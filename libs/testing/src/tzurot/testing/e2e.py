@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,13 +59,20 @@ NO_RATE_LIMITS = {"rate_user_capacity": 0, "rate_channel_capacity": 0}
 
 @asynccontextmanager
 async def echo_mesh(
-    database_url: str, workdir: Path, *, gateway: Mapping[str, Any] | None = None
+    database_url: str,
+    workdir: Path,
+    *,
+    gateway: Mapping[str, Any] | None = None,
+    provider: FakeProvider | None = None,
 ) -> AsyncIterator[Harness]:
-    """The mesh with personality Echo (openrouter, model fake/echo) and a fake provider."""
-    async with (
-        FakeProvider(valid_keys={USER_KEY}) as provider,
-        in_process_mesh(database_url, workdir, provider, gateway=gateway) as mesh,
-    ):
+    """The mesh with personality Echo (openrouter, model fake/echo) and a fake provider
+    (`provider`: one already running, accepting USER_KEY; else one started here)."""
+    async with AsyncExitStack() as stack:
+        if provider is None:
+            provider = await stack.enter_async_context(FakeProvider(valid_keys={USER_KEY}))
+        mesh = await stack.enter_async_context(
+            in_process_mesh(database_url, workdir, provider, gateway=gateway)
+        )
         cli = await mesh.gateway_stub("cli")
         await cli.ImportPersonality(
             gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)

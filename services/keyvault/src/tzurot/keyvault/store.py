@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
+from tzurot.db.engine import autocommit
 from tzurot.keyvault.crypto import SealedKey
 from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse
 from tzurot.keyvault.ports import Resealer
@@ -28,6 +30,24 @@ _RECORD_COLUMNS = (
     api_keys.c.updated_at,
     api_keys.c.last_used_at,
     api_keys.c.rejected_at,
+)
+
+
+# Decrypt's two statements (its read and its audit row), each its own transaction, run
+# through tzurot.db.direct: no BEGIN/COMMIT round trips, no per-call execution machinery.
+_SEALED = direct.Statement(
+    sa.select(api_keys.c.master_key_version, api_keys.c.nonce, api_keys.c.ciphertext).where(
+        api_keys.c.user_id == sa.bindparam("user_id"),
+        api_keys.c.provider == sa.bindparam("provider"),
+    )
+)
+_AUDIT = direct.Statement(
+    sa.insert(audit_log).values(
+        **{
+            name: sa.bindparam(name)
+            for name in ("caller", "method", "user_id", "provider", "outcome", "detail")
+        }
+    )
 )
 
 
@@ -53,6 +73,7 @@ class PostgresKeyStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._auto = autocommit(engine)
 
     async def put(self, user_id: str, provider: str, sealed: SealedKey, hint: str) -> KeyRecord:
         sealed_values = {
@@ -90,14 +111,11 @@ class PostgresKeyStore:
             return [_record(row) for row in await conn.execute(stmt)]
 
     async def get_sealed(self, user_id: str, provider: str) -> SealedKey | None:
-        stmt = sa.select(
-            api_keys.c.master_key_version, api_keys.c.nonce, api_keys.c.ciphertext
-        ).where(_row_key(user_id, provider))
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
+        params = {"user_id": user_id, "provider": provider}
+        row = await direct.fetchrow(self._auto, _SEALED, params)
         if row is None:
             return None
-        return SealedKey(row.master_key_version, bytes(row.nonce), bytes(row.ciphertext))
+        return SealedKey(row["master_key_version"], bytes(row["nonce"]), bytes(row["ciphertext"]))
 
     async def mark_used(self, user_id: str, provider: str) -> bool:
         stmt = (
@@ -203,13 +221,12 @@ class PostgresKeyStore:
         return len(rows)
 
     async def record_audit(self, entry: AuditEntry) -> None:
-        stmt = sa.insert(audit_log).values(
-            caller=entry.caller,
-            method=entry.method,
-            user_id=entry.user_id,
-            provider=entry.provider,
-            outcome=entry.outcome.value,
-            detail=entry.detail,
-        )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+        params = {
+            "caller": entry.caller,
+            "method": entry.method,
+            "user_id": entry.user_id,
+            "provider": entry.provider,
+            "outcome": entry.outcome.value,
+            "detail": entry.detail,
+        }
+        await direct.fetch(self._auto, _AUDIT, params)  # one statement: its own transaction
