@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,18 +81,33 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def process_cpu(pid: int, *, with_children: bool = False) -> float:
-    """CPU seconds of `pid`; `with_children`: also of its live children and of those it
-    waited for (Postgres's backends come and go with the pools' connections)."""
+def process_cpu(pid: int, *, with_children: bool = False, live_children: bool = True) -> float:
+    """CPU seconds of `pid`; `with_children`: also of its live children (unless not
+    `live_children`) and of those it waited for (Postgres's backends come and go with the
+    pools' connections)."""
     fields = _stat(pid)
     ticks = int(fields[11]) + int(fields[12])
     if with_children:
         ticks += int(fields[13]) + int(fields[14])
+    if with_children and live_children:
         for child in children(pid):
             with contextlib.suppress(OSError):
                 child_fields = _stat(child)
                 ticks += int(child_fields[11]) + int(child_fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def threads_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of `pid` so far, summed by thread name (/proc's comm:
+    the main thread has the process's name, grpc's and Python's workers their own)."""
+    seconds: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds[name] = seconds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
 
 
 def postmaster(data_dir: Path) -> int:
@@ -145,8 +160,9 @@ def _env(provider_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def deployed_mesh() -> Iterator[Deployed]:
-    """`tzurot up` with Echo as its only seed and the fake provider in its own process."""
+def deployed_mesh(env: Mapping[str, str] | None = None) -> Iterator[Deployed]:
+    """`tzurot up` with Echo as its only seed and the fake provider in its own process;
+    `env` is added to the services' environment."""
     with (
         tempfile.TemporaryDirectory(prefix="tzrate-", dir="/tmp") as tmp,
         _provider_process() as (provider_pid, provider_url),
@@ -155,7 +171,9 @@ def deployed_mesh() -> Iterator[Deployed]:
         seeds.mkdir()
         (seeds / "echo.yaml").write_bytes(ECHO_SEED)
         data, port = Path(tmp) / "data", free_base_port()
-        with running_up(data, port, _env(provider_url), demo=False, seeds=seeds) as up:
+        with running_up(
+            data, port, {**_env(provider_url), **(env or {})}, demo=False, seeds=seeds
+        ) as up:
             pids = _service_pids(up.pid)
             missing = set(SERVICES) - set(pids)
             if missing:

@@ -24,7 +24,17 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.deployed import SERVICES, Deployed, bot_chat, deployed_mesh, idle, process_cpu
+from bench.deployed import (
+    SERVICES,
+    Deployed,
+    bot_chat,
+    children,
+    deployed_mesh,
+    idle,
+    postmaster,
+    process_cpu,
+    threads_cpu,
+)
 from bench.load import ProviderClock, at_rate, conversations
 from bench.results import summarise
 
@@ -68,17 +78,24 @@ async def _drive(
         await idle(deployed.servers_cpu)
         spies = _start_spies(deployed, seconds, out)
         before = deployed.cpu()
+        threads_before = {name: threads_cpu(deployed.pids[name]) for name in SERVICES}
         clients_before = await postgres_cpu_by_client(deployed.postgres_dir)
         step = await at_rate(
             chat, ProviderClock(), per_second=rate, seconds=seconds, users=USERS, prefix="mesh"
         )
         await idle(deployed.servers_cpu)
         after = deployed.cpu()
+        threads_after = {name: threads_cpu(deployed.pids[name]) for name in SERVICES}
         clients_after = await postgres_cpu_by_client(deployed.postgres_dir)
         for spy in spies:
             spy.wait(timeout=60)
     turns = len(step.timings) + step.errors
     per_turn = {name: 1000 * (after[name] - before[name]) / max(turns, 1) for name in before}
+    for service in SERVICES:
+        for thread, used in threads_after[service].items():
+            spent = used - threads_before[service].get(thread, 0.0)
+            if spent > 0:
+                per_turn[f"{service}/{thread}"] = 1000 * spent / max(turns, 1)
     for client, used in clients_after.items():
         spent = used - clients_before.get(client, 0.0)
         per_turn[f"postgres for {client}"] = 1000 * spent / max(turns, 1)
@@ -116,20 +133,34 @@ def _start_spies(deployed: Deployed, seconds: float, out: Path) -> list[subproce
 
 
 async def postgres_cpu_by_client(data_dir: Path) -> dict[str, float]:
-    """CPU seconds of Postgres's live backends, by their clients' application_name."""
+    """CPU seconds of Postgres's processes: client backends by their application_name, the
+    others by their kind (autovacuum, walwriter, ...), the postmaster with the children it
+    has reaped ("exited": autovacuum workers, closed connections)."""
     connection = await asyncpg.connect(host=str(data_dir), user="postgres", database="postgres")
     try:
         rows = await connection.fetch(
-            "select pid, application_name from pg_stat_activity where backend_type = "
-            "'client backend' and pid <> pg_backend_pid()"
+            "select pid, coalesce(nullif(application_name, ''), backend_type) as name "
+            "from pg_stat_activity where pid <> pg_backend_pid()"
         )
+        sessions = await connection.fetchval("select sum(sessions) from pg_stat_database")
     finally:
         await connection.close()
-    seconds: dict[str, float] = {}
+    server = postmaster(data_dir)
+    mine = process_cpu(server)
+    seconds: dict[str, float] = {
+        "postmaster": mine,
+        "exited": process_cpu(server, with_children=True, live_children=False) - mine,
+        "sessions opened (count, not seconds)": float(sessions or 0),
+    }
+    named = set()
     for row in rows:
         with contextlib.suppress(OSError):
-            name = row["application_name"] or "other"
-            seconds[name] = seconds.get(name, 0.0) + process_cpu(row["pid"])
+            seconds[row["name"]] = seconds.get(row["name"], 0.0) + process_cpu(row["pid"])
+            named.add(row["pid"])
+    for child in children(server):
+        if child not in named:
+            with contextlib.suppress(OSError):
+                seconds["other"] = seconds.get("other", 0.0) + process_cpu(child)
     return seconds
 
 
@@ -149,10 +180,15 @@ def main() -> None:
     with deployed_mesh() as deployed:
         per_turn, _, summary = asyncio.run(_drive(deployed, args.rate, args.seconds, out))
     print(summary, f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    processes = {k: v for k, v in per_turn.items() if "/" not in k and " for " not in k}
     print(
         "CPU ms per turn: "
-        + ", ".join(f"{name} {ms:.1f}" for name, ms in per_turn.items())
-        + f"; all but the driver {sum(v for k, v in per_turn.items() if k != 'driver'):.1f}"
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in processes.items())
+        + f"; all but the driver {sum(v for k, v in processes.items() if k != 'driver'):.1f}"
+    )
+    print(
+        "  of which: "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in per_turn.items() if name not in processes)
     )
     for name in SERVICES:
         print(f"\n{name} ({out / f'{name}.txt'}):")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -179,6 +180,17 @@ async def test_the_token_encoding_is_loaded_at_start_not_by_the_first_prompt(
     assert app.warm_up is not None
     encoding = await app.warm_up
     assert encoding.name == "o200k_base"
+    assert encoding.encode("hello world") == [24912, 2375]
+
+
+async def test_the_channels_to_memory_and_keyvault_connect_at_start(start: Start) -> None:
+    """Their TLS handshakes are under way before the first reply needs them."""
+    app = await start()
+    for channel in app.channels:  # no call is made: only the start-up can have connected it
+        while channel.get_state() is grpc.ChannelConnectivity.IDLE:
+            await asyncio.wait_for(
+                channel.wait_for_state_change(grpc.ChannelConnectivity.IDLE), timeout=10
+            )
 
 
 async def test_generate_reply_streams_then_finishes(
@@ -219,6 +231,42 @@ async def test_generate_reply_streams_then_finishes(
     assert roles[3][1].startswith("Current date and time:")
     assert roles[4:] == [("user", "Ann: hello there"), ("system", "Stay in character.")]
     assert [q.query for q in backends.memory.memory_queries] == ["hello there"]
+
+
+async def test_a_memory_with_get_reply_context_is_read_once_and_asked_once(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    backends.memory.serves_reply_context = True
+    backends.memory.memories = [common.Memory(id="m-1", text="Ann is afraid of moths.")]
+    app = await start(history_limit=2)
+    stub = connect(app, "gateway")
+    for _ in range(2):
+        finished = (await generate(stub, reply_request()))[-1].finished
+        assert finished.report.history_turns == 2
+        assert list(finished.report.memory_ids) == ["m-1"]
+    asked = [
+        (r.channel_id, r.personality_id, r.history_limit, r.query)
+        for r in backends.memory.reply_contexts
+    ]
+    assert asked == [("chan-1", "p-1", 2, "hello there")] * 2
+    assert (backends.memory.requests, backends.memory.memory_queries) == ([], [])
+    assert "Ann is afraid of moths." in str(fake.chat_requests()[-1].body["messages"])
+
+
+async def test_a_memory_without_get_reply_context_is_asked_twice_from_then_on(
+    start: Start, connect: Connect, backends: Backends
+) -> None:
+    seed(backends)
+    backends.memory.memories = []
+    app = await start(history_limit=2)
+    stub = connect(app, "gateway")
+    for _ in range(2):
+        finished = (await generate(stub, reply_request()))[-1].finished
+        assert finished.report.history_turns == 2
+        assert list(finished.report.degraded) == []
+    assert len(backends.memory.reply_contexts) == 1  # UNIMPLEMENTED once: not asked again
+    assert len(backends.memory.requests) == len(backends.memory.memory_queries) == 2
 
 
 async def test_free_use_runs_on_the_operator_key(

@@ -31,12 +31,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-
 from tzurot.db.blocking import run_blocking
-from tzurot.db.engine import async_url
+from tzurot.db.heads import libpq_url
 from tzurot.runtime.errors import StartupError
 
 if TYPE_CHECKING:
@@ -160,18 +156,18 @@ def _ensure_extensions(url: str) -> None:
 
 
 def _execute(url: str, statements: list[str]) -> None:
-    """Runs statements in autocommit (CREATE DATABASE refuses a transaction)."""
+    """Runs statements outside a transaction (CREATE DATABASE refuses one), over a bare
+    asyncpg connection: `tzurot up` then starts without importing SQLAlchemy."""
 
     async def run() -> None:
-        engine = create_async_engine(
-            async_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True
-        )
+        import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - loaded when used
+
+        connection = await asyncpg.connect(libpq_url(url), timeout=30)
         try:
-            async with engine.connect() as connection:
-                for statement in statements:
-                    await connection.execute(text(statement))
+            for statement in statements:
+                await connection.execute(statement)
         finally:
-            await engine.dispose()
+            await connection.close()
 
     run_blocking(run)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
 import signal
@@ -28,7 +29,7 @@ from tzurot.cli.migrate import migrate_all
 from tzurot.cli.processes import SERVICES, Mesh
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
-from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
+from tzurot.runtime.tls import SERVICE_IDENTITIES, TlsFiles, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -101,24 +102,49 @@ def service_env(
 
 
 async def wait_healthy(layout: MeshLayout, services: Sequence[str], within: float) -> None:
-    """Polls each service's grpc.health.v1 over mTLS (as `cli`) until SERVING."""
+    """Polls each service's grpc.health.v1 over mTLS (as `cli`) until SERVING, all at once."""
     tls = load_tls(layout.certs_dir / "cli")
-    deadline = time.monotonic() + within
-    for service in services:
-        async with secure_channel(
-            layout.addr(service), tls, server_identity=service, default_timeout=1.0
-        ) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{service} did not become healthy within {within:.0f} s")
-                await asyncio.sleep(0.05)
+    waits = {asyncio.ensure_future(_wait_serving(layout, s, tls)): s for s in services}
+    done, late = await asyncio.wait(waits, timeout=within)
+    for task in late:
+        task.cancel()
+    for task in done:
+        task.result()
+    if late:
+        names = ", ".join(waits[task] for task in waits if task in late)
+        raise TimeoutError(f"{names} did not become healthy within {within:.0f} s")
+
+
+async def _wait_serving(layout: MeshLayout, service: str, tls: TlsFiles) -> None:
+    # A channel whose first connection is refused waits gRPC's reconnect backoff (1 s, then
+    # 1.6 s, ...) before it tries again: most of a start on an idle machine. So the channel
+    # is made once the port accepts connections.
+    await _wait_listening(layout.host, layout.port(service))
+    async with secure_channel(
+        layout.addr(service), tls, server_identity=service, default_timeout=1.0
+    ) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+async def _wait_listening(host: str, port: int) -> None:
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
 
 
 async def import_seeds(layout: MeshLayout, seed_dir: Path) -> list[str]:

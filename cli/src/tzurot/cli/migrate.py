@@ -1,21 +1,25 @@
 """`tzurot migrate`: Alembic migrations of every installed service, each in its own schema.
 
 A service declares its migrations under the entry point group `tzurot.migrations`
-(tzurot.db.upgrade.installed_migrations finds them); the module holds `SCRIPT_LOCATION` and
-`SCHEMA`.
+(tzurot.db.heads.installed_migrations finds them); the module holds `SCRIPT_LOCATION` and
+`SCHEMA`. Schemas already at head are found with one query each (tzurot.db.heads) and
+Alembic, SQLAlchemy and the services' tables are imported only when one is behind: `tzurot
+up` migrates on every start.
 """
 
 from __future__ import annotations
 
-from tzurot.db.migrate import upgrade
-from tzurot.db.upgrade import InstalledMigrations, installed_migrations
+from tzurot.db.blocking import run_blocking
+from tzurot.db.heads import InstalledMigrations, behind_head, installed_migrations
 
 
 def migrate_all(database_url: str, services: set[str] | None = None) -> list[InstalledMigrations]:
-    """Upgrades every (or the named) service's schema to head; returns what ran."""
-    ran = []
-    for migration in installed_migrations():
-        if services is None or migration.service in services:
+    """Upgrades every (or the named) service's schema to head; returns them (all at head)."""
+    wanted = [m for m in installed_migrations() if services is None or m.service in services]
+    behind = run_blocking(lambda: behind_head(database_url, wanted))
+    if behind:
+        from tzurot.db.migrate import upgrade  # noqa: PLC0415 - Alembic only when needed
+
+        for migration in behind:
             upgrade(migration.script_location, database_url, migration.schema)
-            ran.append(migration)
-    return ran
+    return wanted

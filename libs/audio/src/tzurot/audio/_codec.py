@@ -1,4 +1,9 @@
-"""Decoding and encoding with PyAV: probe a file, make a voice message, make test audio."""
+"""Decoding and encoding with PyAV: probe a file, make a voice message, make test audio.
+
+PyAV is imported by the functions that use it, not with the module: gateway and inference
+import this for their voice features, and loading FFmpeg's bindings is CPU their start does
+not need (`tests/unit/cli/test_lazy_start.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import io
 import math
 from array import array
 from dataclasses import dataclass
-
-import av
-import av.error
+from typing import TYPE_CHECKING
 
 from tzurot.audio._waveform import waveform
+
+if TYPE_CHECKING:
+    import av
 
 _VOICE_RATE = 48_000
 _VOICE_BITRATE = 32_000
@@ -47,6 +53,9 @@ class VoiceMessage:
 
 
 def _open(data: bytes, pcm_rate: int | None) -> av.container.InputContainer:
+    import av  # noqa: PLC0415 - see the module's docstring
+    import av.error  # noqa: PLC0415
+
     try:
         if pcm_rate is not None:  # raw signed 16-bit little-endian mono has no header
             return av.open(
@@ -62,6 +71,9 @@ def _open(data: bytes, pcm_rate: int | None) -> av.container.InputContainer:
 
 def _mono_s16(data: bytes, rate: int, pcm_rate: int | None) -> tuple[array[int], AudioInfo]:
     """Every sample of the first audio stream, as signed 16-bit mono at `rate`."""
+    import av  # noqa: PLC0415 - see the module's docstring
+    import av.error  # noqa: PLC0415
+
     container = _open(data, pcm_rate)
     with container:
         if not container.streams.audio:
@@ -98,6 +110,8 @@ def probe(data: bytes) -> AudioInfo:
 def voice_message(data: bytes, *, pcm_rate: int | None = None) -> VoiceMessage:
     """Any decodable audio (or raw s16le mono at `pcm_rate`) as a Discord voice message:
     1-channel 48 kHz Opus (32 kbps) in OGG, its duration and its waveform."""
+    import av  # noqa: PLC0415 - see the module's docstring
+
     samples, _ = _mono_s16(data, _VOICE_RATE, pcm_rate)
     out = io.BytesIO()
     with av.open(out, mode="w", format="ogg") as container:
@@ -117,6 +131,8 @@ def _encode(
     samples: array[int],
     rate: int,
 ) -> None:
+    import av  # noqa: PLC0415 - see the module's docstring
+
     resampler = av.AudioResampler(
         format=stream.codec_context.format.name, layout="mono", rate=stream.codec_context.rate
     )
@@ -139,6 +155,8 @@ def encode_tone(
     """A real, decodable recording of a tone with a rising and falling loudness: "mp3",
     "wav", "ogg" (Opus), "flac", "aac" (ADTS) or "pcm" (raw s16le mono). For fakes and
     tests."""
+    import av  # noqa: PLC0415 - see the module's docstring
+
     count = max(1, int(seconds * rate))
     samples = array(
         "h",

@@ -8,33 +8,17 @@ Jobs run it before a rollout; `tzurot migrate` does the same for every service a
 
 from __future__ import annotations
 
-import importlib
 import sys
-from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 from pydantic import SecretStr
 
+from tzurot.db.heads import InstalledMigrations, installed_migrations
 from tzurot.db.migrate import upgrade
 from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.main import run_service
 
-
-@dataclass(frozen=True)
-class InstalledMigrations:
-    service: str
-    schema: str
-    script_location: str
-
-
-def installed_migrations() -> list[InstalledMigrations]:
-    """Every service's migrations declared in the `tzurot.migrations` entry point group."""
-    found = []
-    for ep in entry_points(group="tzurot.migrations"):
-        module = importlib.import_module(ep.module)
-        found.append(InstalledMigrations(ep.name, module.SCHEMA, module.SCRIPT_LOCATION))
-    return sorted(found, key=lambda m: m.service)
+__all__ = ["InstalledMigrations", "installed_migrations", "main"]
 
 
 class UpgradeSettings(ServiceSettings):

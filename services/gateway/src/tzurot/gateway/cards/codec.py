@@ -3,7 +3,7 @@
 PNG (both specs): a tEXt chunk `chara` holds base64 of the V2 JSON, `ccv3` base64 of the V3
 JSON; both are read and `ccv3` wins. A CHARX holds `card.json` at its root and the assets its
 `embeded://` URIs point at. Pillow reads and writes the PNG chunks; the avatar is kept
-re-encoded without them.
+re-encoded without them. Pillow is imported on first use: gateway's start does not need it.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import json
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
-
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from tzurot.gateway.cards.spec import Card, backfill_v2, card_json, parse_card
 from tzurot.runtime.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_CARD_BYTES = 16 * 1024 * 1024
 MAX_CHARX_ENTRIES = 256
@@ -75,6 +76,8 @@ def _json(raw: bytes, what: str) -> Any:
 
 
 def _open_image(data: bytes) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 - see the module's docstring
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -181,6 +184,8 @@ def _b64(document: dict[str, Any]) -> str:
 
 def encode_png(card: Card, image: bytes | None) -> bytes:
     """The picture (a placeholder when there is none) with `ccv3` and a backfilled `chara`."""
+    from PIL import Image, PngImagePlugin  # noqa: PLC0415 - see the module's docstring
+
     picture = _open_image(image) if image else Image.new("RGB", _PLACEHOLDER_SIZE, "#2b2d31")
     info = PngImagePlugin.PngInfo()
     info.add_text("chara", _b64(backfill_v2(card)))

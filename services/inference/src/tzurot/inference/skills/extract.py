@@ -1,15 +1,12 @@
 """Readable text from a fetched page: HTML through trafilatura, PDF through pypdf, plain
-text as it is. Runs in a worker thread (parsing is CPU work)."""
+text as it is. Runs in a worker thread (parsing is CPU work). Both parsers are imported on
+first use: loading them is most of a second of CPU that inference's start does not need."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 from dataclasses import dataclass
-
-import trafilatura
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 
 from tzurot.inference.skills.base import SkillError
 from tzurot.inference.skills.egress import Fetched
@@ -48,6 +45,8 @@ def _decode(fetched: Fetched) -> str:
 
 
 def _html(fetched: Fetched) -> Page:
+    import trafilatura  # noqa: PLC0415 - see the module's docstring
+
     html = _decode(fetched)
     text = trafilatura.extract(html, url=fetched.url, favor_recall=True, include_comments=False)
     if not text:
@@ -58,6 +57,9 @@ def _html(fetched: Fetched) -> Page:
 
 
 def _pdf(fetched: Fetched) -> Page:
+    from pypdf import PdfReader  # noqa: PLC0415 - see the module's docstring
+    from pypdf.errors import PdfReadError  # noqa: PLC0415
+
     try:
         reader = PdfReader(io.BytesIO(fetched.data))
         texts = [page.extract_text() or "" for page in reader.pages[:MAX_PDF_PAGES]]
