@@ -14,7 +14,7 @@ from tzurot.memory import tables as t
 from tzurot.memory.domain import Exchange, NewTurn
 from tzurot.memory.embedding import Embedder
 from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import PostgresMemoryStore, _candidates_direct
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.warm import warm_statements
 
@@ -54,12 +54,17 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
     turns = PostgresTurnStore(engine)
     before = _compiled(engine)
     await warm_statements(turns, memory_store, longterm, embedder.dimensions)
-    # Candidates (4 shapes), claim, neighbours, formation write; StoreExchange and history
-    # (2 shapes) run through tzurot.db.direct: compiled there.
-    assert _compiled(engine) >= before + 7
+    # Claim, neighbours, formation write; StoreExchange, history (2 shapes) and the
+    # search's candidates (4 shapes) run through tzurot.db.direct: compiled there.
+    assert _compiled(engine) >= before + 3
     for statement in (
         store._STORE_EXCHANGE,
         *(store._history_statement(p, False, False) for p in (True, False)),
+        *(
+            _candidates_direct(nearest=True, matching=m, before=b, since=False, fresh=True)
+            for m in (True, False)
+            for b in (True, False)
+        ),
     ):
         assert statement.compiled_for(engine.dialect)
     assert await _rows(engine) == dict.fromkeys((table.name for table in TABLES), 0)
