@@ -5,7 +5,8 @@ services (this process, where every service runs, less the fake provider's own t
 Postgres not counted; the process's whole figure and the provider's are printed too),
 p50 of the whole turn, the SQL statements all services sent (and gateway's alone;
 SQLAlchemy engine events and tzurot.db.direct), BEGINs sent
-(counted in the asyncpg adapter) and round trips = statements + BEGIN + COMMIT/ROLLBACK.
+(counted in the asyncpg adapter), round trips = statements + BEGIN + COMMIT/ROLLBACK, and
+the RPCs the services served (their `grpc_server_handled_total`; none on the floor).
 Background SQL (memory's formation worker) is let drain before each side is measured, and
 its work for the measured turns is counted (the clock stops once it is quiet again).
 Quieter than the latency figures on a shared machine: compare these before and after a change.
@@ -20,6 +21,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import Engine
@@ -71,6 +73,16 @@ def _count_transactions() -> None:
     adapter._start_transaction = counted  # type: ignore[method-assign]
 
 
+def _rpcs_served() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "grpc_server_handled"
+        for sample in metric.samples
+        if sample.name == "grpc_server_handled_total"
+    )
+
+
 async def measure(turns: int) -> dict[str, Any]:
     """{side: figures} for mesh and floor, and the mesh's first turn after start (ms)."""
     event.listen(Engine, "before_cursor_execute", _count_statement)
@@ -86,11 +98,13 @@ async def measure(turns: int) -> dict[str, Any]:
             await conversations(chat, env.clock, count=1, turns_each=5, prefix=side)
             await _quiesce()
             _counts.clear()
+            rpcs = _rpcs_served()
             cpu, provider_cpu = time.process_time(), provider.cpu_seconds()
             timings = await conversations(chat, env.clock, count=1, turns_each=turns, prefix=side)
             await _quiesce()  # formation's work for these turns counts too
             process_ms = (time.process_time() - cpu) * 1000 / turns
             provider_ms = (provider.cpu_seconds() - provider_cpu) * 1000 / turns
+            rpcs = _rpcs_served() - rpcs
             statements, transactions = _counts["statements"], _counts["transactions"]
             found[side] = {
                 # The services' CPU: the process's, less the fake provider's thread.
@@ -102,6 +116,7 @@ async def measure(turns: int) -> dict[str, Any]:
                 "gateway_statements": round(_counts["gateway"] / turns, 1),
                 "transactions": round(transactions / turns, 1),
                 "round_trips": round((statements + 2 * transactions) / turns, 1),
+                "rpcs": round(rpcs / turns, 1),
             }
     event.remove(Engine, "before_cursor_execute", _count_statement)
     return found
@@ -117,7 +132,7 @@ async def _run(turns: int) -> None:
             f"fake provider {f['provider_cpu_ms']:4.1f})  p50 {f['p50_ms']:6.1f} ms  "
             f"statements {f['statements']:5.1f}/turn (gateway {f['gateway_statements']:4.1f})  "
             f"transactions {f['transactions']:5.1f}/turn  "
-            f"round trips {f['round_trips']:5.1f}/turn",
+            f"round trips {f['round_trips']:5.1f}/turn  rpcs {f['rpcs']:4.1f}/turn",
             flush=True,
         )
 

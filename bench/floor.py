@@ -2,11 +2,12 @@
 
 Gateway's `Gateway` use-case runs on its real store, with small adapters in place of its
 gRPC clients that call inference's `Inference`, memory's `History` and keyvault's `KeyVault`
-directly. Memory's long-term memory is the real one too: inference queries `LongTermMemory`
-(the same embedder instance as the mesh's memory, so one model is loaded) and each stored
-exchange wakes the floor's own `Formation` worker, as StoreExchange does in memory. The
-adapters still convert through the services' own proto converters (what the servicers and
-clients do), so the floor differs from the mesh only by transport: no serialization, no
+directly. Memory's long-term memory is the real one too (the same embedder instance as the
+mesh's memory, so one model is loaded): a reply reads its turns and memories through
+memory's `ReplyContextReader` (as GetReplyContext does in the mesh), and each stored exchange
+wakes the floor's own `Formation` worker, as StoreExchange does in memory. The adapters
+still convert through the services' own proto converters (what the servicers and clients
+do), so the floor differs from the mesh only by transport: no serialization, no
 HTTP/2, no TLS, no interceptors, no access logs, no second process hop. Postgres and the fake
 provider's HTTP are the same for both.
 """
@@ -34,8 +35,9 @@ from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.wallet import Wallet
 from tzurot.inference import convert as inf_convert
+from tzurot.inference.clients import query_request, reply_context_request
 from tzurot.inference.domain import HistoryTurn as InferenceTurn
-from tzurot.inference.domain import MemoryItem
+from tzurot.inference.domain import MemoryItem, ReplyContext, ReplyContextQuery
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
@@ -50,6 +52,7 @@ from tzurot.memory.embedding import Embedder
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.reply_context import ReplyContextReader
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.runtime.errors import NotFound
@@ -154,15 +157,14 @@ class DirectMemories:
         threshold: float,
         exclude_after: datetime | None,
     ) -> list[MemoryItem]:
-        request = mem.QueryMemoriesRequest(
+        request = query_request(
             personality_id=personality_id,
             user_id=user_id,
             query=query,
             limit=limit,
             threshold=threshold,
+            exclude_after=exclude_after,
         )
-        if exclude_after is not None:
-            request.exclude_after.FromDatetime(exclude_after)
         found = await self._longterm.query(
             request.personality_id,
             request.user_id,
@@ -174,6 +176,19 @@ class DirectMemories:
         )
         reply = mem.QueryMemoriesResponse(memories=[mem_convert.memory(m) for m in found])
         return [inf_convert.memory_item(memory) for memory in reply.memories]
+
+
+class DirectReplyContext:
+    """Inference's ReplyContextSource: memory's ReplyContextReader in this process, through
+    the request and answer messages GetReplyContext carries."""
+
+    def __init__(self, reader: ReplyContextReader) -> None:
+        self._reader = reader
+
+    async def reply_context(self, query: ReplyContextQuery) -> ReplyContext:
+        request = reply_context_request(query)
+        found = await self._reader.read(mem_convert.reply_context_query(request))
+        return inf_convert.reply_context(mem_convert.reply_context(found))
 
 
 class DirectKeyVault:
@@ -252,6 +267,7 @@ async def floor(database_url: str, provider_url: str, embedder: Embedder) -> Asy
         llm=llm,
         history_limit=30,
         memories=DirectMemories(longterm),
+        context=DirectReplyContext(ReplyContextReader(history, longterm)),
     )
     store = GatewayStore(engines[0])
     gateway = Gateway(

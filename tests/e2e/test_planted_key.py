@@ -239,7 +239,8 @@ async def test_the_planted_key_appears_nowhere(
     carried = {(m, d) for m, d, text in recorder.payloads if PLANTED in text}
     assert carried == ALLOWED  # in exactly the four payloads that must carry it
     methods = {m for m, _, _ in recorder.payloads}
-    assert {"/tzurot.v1.MemoryService/GetHistory", "/tzurot.v1.GatewayService/Generate"} <= methods
+    seen = {"/tzurot.v1.MemoryService/GetReplyContext", "/tzurot.v1.GatewayService/Generate"}
+    assert seen <= methods
     for method, direction, text in recorder.payloads:
         if (method, direction) not in ALLOWED:
             assert PLANTED[:12] not in text, (method, direction)

@@ -283,6 +283,7 @@ GATEWAY_ONLY = {
     "ClaimFactJobs",
     "StoreFacts",
 }
+INFERENCE_ONLY = {"GetReplyContext"}
 
 
 def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
@@ -314,6 +315,11 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
         "ExportUser": lambda s: s.ExportUser(mem.ExportUserRequest(user_id="nobody")),
         "QueryMemories": lambda s: s.QueryMemories(
             mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")
+        ),
+        "GetReplyContext": lambda s: s.GetReplyContext(
+            mem.GetReplyContextRequest(
+                channel_id=CHANNEL, personality_id=PERSONA, user_id=USER, query="cats"
+            )
         ),
         "AddMemory": lambda s: s.AddMemory(
             mem.AddMemoryRequest(memory=common.Memory(personality_id="authz", text="a fact"))
@@ -350,6 +356,8 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
 
 def expected_code(method: str, identity: str) -> grpc.StatusCode:
     allowed = {"gateway"} if method in GATEWAY_ONLY else {"gateway", "inference"}
+    if method in INFERENCE_ONLY:
+        allowed = {"inference"}
     if method == "Consolidate":
         allowed.add("memory")  # the consolidation CronJob runs as memory itself
     if method == "PruneHistory":

@@ -59,6 +59,27 @@ class FakeMemory(mem_grpc.MemoryServiceServicer):
     memories: list[common.Memory] | None = None
     """None: QueryMemories is UNIMPLEMENTED, as in a memory service without long-term memory."""
     memory_queries: list[mem.QueryMemoriesRequest] = field(default_factory=list)
+    serves_reply_context: bool = False
+    """False: GetReplyContext is UNIMPLEMENTED, as in a memory service before it (inference
+    then reads with GetHistory and QueryMemories)."""
+    reply_contexts: list[mem.GetReplyContextRequest] = field(default_factory=list)
+
+    async def GetReplyContext(
+        self, request: mem.GetReplyContextRequest, context: Context
+    ) -> mem.GetReplyContextResponse:
+        self.reply_contexts.append(request)
+        if not self.serves_reply_context:
+            raise TzurotError(
+                "GetReplyContext is not built yet",
+                reason="NOT_IMPLEMENTED",
+                code=grpc.StatusCode.UNIMPLEMENTED,
+            )
+        turns = self.turns.get((request.channel_id, request.personality_id), [])
+        return mem.GetReplyContextResponse(
+            turns=turns[-request.history_limit :] if request.history_limit else turns,
+            memories=(self.memories or [])[: request.memory_limit or None],
+            memories_unavailable=self.memories is None,
+        )
 
     async def QueryMemories(
         self, request: mem.QueryMemoriesRequest, context: Context

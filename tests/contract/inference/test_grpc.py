@@ -221,6 +221,42 @@ async def test_generate_reply_streams_then_finishes(
     assert [q.query for q in backends.memory.memory_queries] == ["hello there"]
 
 
+async def test_a_memory_with_get_reply_context_is_read_once_and_asked_once(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    backends.memory.serves_reply_context = True
+    backends.memory.memories = [common.Memory(id="m-1", text="Ann is afraid of moths.")]
+    app = await start(history_limit=2)
+    stub = connect(app, "gateway")
+    for _ in range(2):
+        finished = (await generate(stub, reply_request()))[-1].finished
+        assert finished.report.history_turns == 2
+        assert list(finished.report.memory_ids) == ["m-1"]
+    asked = [
+        (r.channel_id, r.personality_id, r.history_limit, r.query)
+        for r in backends.memory.reply_contexts
+    ]
+    assert asked == [("chan-1", "p-1", 2, "hello there")] * 2
+    assert (backends.memory.requests, backends.memory.memory_queries) == ([], [])
+    assert "Ann is afraid of moths." in str(fake.chat_requests()[-1].body["messages"])
+
+
+async def test_a_memory_without_get_reply_context_is_asked_twice_from_then_on(
+    start: Start, connect: Connect, backends: Backends
+) -> None:
+    seed(backends)
+    backends.memory.memories = []
+    app = await start(history_limit=2)
+    stub = connect(app, "gateway")
+    for _ in range(2):
+        finished = (await generate(stub, reply_request()))[-1].finished
+        assert finished.report.history_turns == 2
+        assert list(finished.report.degraded) == []
+    assert len(backends.memory.reply_contexts) == 1  # UNIMPLEMENTED once: not asked again
+    assert len(backends.memory.requests) == len(backends.memory.memory_queries) == 2
+
+
 async def test_free_use_runs_on_the_operator_key(
     start: Start, connect: Connect, fake: FakeProvider
 ) -> None:

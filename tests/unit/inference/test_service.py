@@ -127,10 +127,11 @@ def make(
     history: FakeHistory | None = None,
     model: FakeModel | None = None,
     system_keys: dict[str, SecretStr] | None = None,
+    vault: FakeVault | None = None,
 ) -> tuple[Inference, FakeHistory, FakeModel]:
     history = history or FakeHistory([])
     model = model or FakeModel()
-    vault = FakeVault({(USER, "openrouter"): USER_KEY} if keys is None else keys)
+    vault = vault or FakeVault({(USER, "openrouter"): USER_KEY} if keys is None else keys)
     inference = Inference(
         providers=ProviderRegistry(),
         keys=KeyResolver(vault, system_keys),
@@ -195,12 +196,55 @@ async def test_request_history_limit_wins_over_the_setting() -> None:
     assert history.calls == [("chan-1", "p-1", 5), ("chan-1", "p-1", 500)]
 
 
-async def test_no_key_fails_before_history_or_provider() -> None:
-    inference, history, model = make(keys={})
+async def test_no_key_fails_before_the_provider() -> None:
+    inference, _, model = make(keys={})
     with pytest.raises(FailedPrecondition) as caught:
         await collect(inference.generate_reply(REQUEST))
     assert caught.value.reason == "NO_API_KEY"
-    assert (history.calls, model.calls) == ([], [])
+    assert model.calls == []
+
+
+class StalledHistory(FakeHistory):
+    """A history read that never ends by itself; it records starting and being cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.started = asyncio.Event()
+        self.cancelled = False
+
+    async def recent_turns(
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
+    ) -> list[HistoryTurn]:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+
+class VaultAfter(FakeVault):
+    """Answers (no key) only once `event` is set."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        super().__init__({})
+        self.event = event
+
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        await self.event.wait()
+        return await super().decrypt(user_id, provider)
+
+
+async def test_the_key_is_decrypted_while_memory_is_read_and_a_refusal_ends_the_read() -> None:
+    history = StalledHistory()
+    inference, _, model = make(history=history, vault=VaultAfter(history.started))
+    async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
+        with pytest.raises(FailedPrecondition) as caught:
+            await collect(inference.generate_reply(REQUEST))
+    assert caught.value.reason == "NO_API_KEY"
+    assert history.cancelled
+    assert model.calls == []
 
 
 async def test_free_use_runs_on_the_system_key() -> None:

@@ -539,6 +539,83 @@ class QueryMemoriesResponse(_message.Message):
 Global___QueryMemoriesResponse: _TypeAlias = QueryMemoriesResponse  # noqa: Y015
 
 @_typing.final
+class GetReplyContextRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    HISTORY_LIMIT_FIELD_NUMBER: _builtins.int
+    WHOLE_CHANNEL_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    channel_id: _builtins.str
+    personality_id: _builtins.str
+    history_limit: _builtins.int
+    """At most this many turns (the newest ones), as GetHistoryRequest.limit."""
+    whole_channel: _builtins.bool
+    """Group channels: every personality's turns in the channel, as in GetHistoryRequest."""
+    user_id: _builtins.str
+    """Whose memories are searched (with the personality's shared lore); "" for the lore only."""
+    query: _builtins.str
+    """What the memories are searched for; empty: no search (no memories)."""
+    memory_limit: _builtins.int
+    """As QueryMemoriesRequest.limit and threshold."""
+    threshold: _builtins.float
+    def __init__(
+        self,
+        *,
+        channel_id: _builtins.str = ...,
+        personality_id: _builtins.str = ...,
+        history_limit: _builtins.int = ...,
+        whole_channel: _builtins.bool = ...,
+        user_id: _builtins.str = ...,
+        query: _builtins.str = ...,
+        memory_limit: _builtins.int = ...,
+        threshold: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "history_limit", b"history_limit", "memory_limit", b"memory_limit", "personality_id", b"personality_id", "query", b"query", "threshold", b"threshold", "user_id", b"user_id", "whole_channel", b"whole_channel"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReplyContextRequest: _TypeAlias = GetReplyContextRequest  # noqa: Y015
+
+@_typing.final
+class GetReplyContextResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TURNS_FIELD_NUMBER: _builtins.int
+    MEMORIES_FIELD_NUMBER: _builtins.int
+    MEMORIES_UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    memories_unavailable: _builtins.bool
+    """The memory search failed (the turns are still given): the reply goes without memories."""
+    @_builtins.property
+    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
+        """Oldest first, as GetHistoryResponse.turns."""
+
+    @_builtins.property
+    def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]:
+        """Most relevant first, as QueryMemoriesResponse.memories."""
+
+    def __init__(
+        self,
+        *,
+        turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
+        memories: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        memories_unavailable: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "memories_unavailable", b"memories_unavailable", "turns", b"turns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReplyContextResponse: _TypeAlias = GetReplyContextResponse  # noqa: Y015
+
+@_typing.final
 class AddMemoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

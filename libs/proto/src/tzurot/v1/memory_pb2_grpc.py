@@ -86,6 +86,11 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.QueryMemoriesRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.QueryMemoriesResponse.FromString,
                 _registered_method=True)
+        self.GetReplyContext = channel.unary_unary(
+                '/tzurot.v1.MemoryService/GetReplyContext',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.GetReplyContextRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.GetReplyContextResponse.FromString,
+                _registered_method=True)
         self.AddMemory = channel.unary_unary(
                 '/tzurot.v1.MemoryService/AddMemory',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.AddMemoryRequest.SerializeToString,
@@ -214,6 +219,16 @@ class MemoryServiceServicer:
 
     def QueryMemories(self, request, context):
         """Long-term memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReplyContext(self, request, context):
+        """What a reply reads, in one call: a conversation's recent turns (as GetHistory) and the
+        long-term memories relevant to a query (as QueryMemories), the memories excluding what
+        the turns already hold (created at or after the oldest turn returned). Memory reads the
+        turns and embeds the query at the same time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -354,6 +369,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.QueryMemories,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.QueryMemoriesRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.QueryMemoriesResponse.SerializeToString,
+            ),
+            'GetReplyContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReplyContext,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.GetReplyContextRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.GetReplyContextResponse.SerializeToString,
             ),
             'AddMemory': grpc.unary_unary_rpc_method_handler(
                     servicer.AddMemory,
@@ -688,6 +708,33 @@ class MemoryService:
             '/tzurot.v1.MemoryService/QueryMemories',
             tzurot_dot_v1_dot_memory__pb2.QueryMemoriesRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.QueryMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReplyContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/GetReplyContext',
+            tzurot_dot_v1_dot_memory__pb2.GetReplyContextRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.GetReplyContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,12 @@ class MemoryServiceStub:
     """Retention: deletes every turn created before a time (the consolidation job calls it)."""
     QueryMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.QueryMemoriesRequest, _memory_pb2.QueryMemoriesResponse]
     """Long-term memory."""
+    GetReplyContext: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetReplyContextRequest, _memory_pb2.GetReplyContextResponse]
+    """What a reply reads, in one call: a conversation's recent turns (as GetHistory) and the
+    long-term memories relevant to a query (as QueryMemories), the memories excluding what
+    the turns already hold (created at or after the oldest turn returned). Memory reads the
+    turns and embeds the query at the same time.
+    """
     AddMemory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]
     DropWeakMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]
     CountMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]
@@ -101,6 +107,12 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """Retention: deletes every turn created before a time (the consolidation job calls it)."""
     QueryMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.QueryMemoriesRequest, _memory_pb2.QueryMemoriesResponse]  # type: ignore[assignment]
     """Long-term memory."""
+    GetReplyContext: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetReplyContextRequest, _memory_pb2.GetReplyContextResponse]  # type: ignore[assignment]
+    """What a reply reads, in one call: a conversation's recent turns (as GetHistory) and the
+    long-term memories relevant to a query (as QueryMemories), the memories excluding what
+    the turns already hold (created at or after the oldest turn returned). Memory reads the
+    turns and embeds the query at the same time.
+    """
     AddMemory: _aio.UnaryUnaryMultiCallable[_memory_pb2.AddMemoryRequest, _memory_pb2.AddMemoryResponse]  # type: ignore[assignment]
     DropWeakMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.DropWeakMemoriesRequest, _memory_pb2.DropWeakMemoriesResponse]  # type: ignore[assignment]
     CountMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.CountMemoriesRequest, _memory_pb2.CountMemoriesResponse]  # type: ignore[assignment]
@@ -208,6 +220,18 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.QueryMemoriesResponse, _abc.Awaitable[_memory_pb2.QueryMemoriesResponse]]:
         """Long-term memory."""
+
+    @_abc_1.abstractmethod
+    def GetReplyContext(
+        self,
+        request: _memory_pb2.GetReplyContextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.GetReplyContextResponse, _abc.Awaitable[_memory_pb2.GetReplyContextResponse]]:
+        """What a reply reads, in one call: a conversation's recent turns (as GetHistory) and the
+        long-term memories relevant to a query (as QueryMemories), the memories excluding what
+        the turns already hold (created at or after the oldest turn returned). Memory reads the
+        turns and embeds the query at the same time.
+        """
 
     @_abc_1.abstractmethod
     def AddMemory(

@@ -12,7 +12,7 @@ import tiktoken
 from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
 from tzurot.inference.cleanup import BadRule, compile_rules
-from tzurot.inference.clients import GrpcHistory, GrpcKeyVault, GrpcMemories
+from tzurot.inference.clients import GrpcHistory, GrpcKeyVault, GrpcMemories, GrpcReplyContext
 from tzurot.inference.config import InferenceSettings
 from tzurot.inference.domain import CleanupRule
 from tzurot.inference.keys import KeyResolver
@@ -209,6 +209,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             llm=llm,
             settings=options,
             memories=memories,
+            context=GrpcReplyContext(memory),
             skills=skill_runtime(settings, llm=llm, memories=memories, http=downloads),
             attachments=AttachmentReader(
                 HttpDownloader(downloads, settings.attachment_hosts),

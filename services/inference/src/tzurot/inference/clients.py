@@ -1,17 +1,16 @@
-"""gRPC adapters for the ports inference calls: memory (history, long-term memories) and
-keyvault (Decrypt)."""
+"""gRPC adapters for the ports inference calls: memory (a reply's context, history,
+long-term memories) and keyvault (Decrypt)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import grpc
-from google.protobuf import timestamp_pb2
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import HistoryTurn, MemoryItem
-from tzurot.runtime.errors import from_rpc_error
+from tzurot.inference.domain import HistoryTurn, MemoryItem, ReplyContext, ReplyContextQuery
+from tzurot.runtime.errors import TzurotError, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
@@ -41,6 +40,86 @@ class GrpcHistory:
         return [turn for turn in turns if turn is not None]
 
 
+def query_request(
+    *,
+    personality_id: str,
+    user_id: str,
+    query: str,
+    limit: int,
+    threshold: float,
+    exclude_after: datetime | None,
+) -> mem.QueryMemoriesRequest:
+    """QueryMemories' request for a MemorySource call (bench/floor.py builds it the same)."""
+    request = mem.QueryMemoriesRequest(
+        personality_id=personality_id,
+        user_id=user_id,
+        query=query,
+        limit=limit,
+        threshold=threshold,
+    )
+    if exclude_after is not None:
+        request.exclude_after.FromDatetime(exclude_after)
+    return request
+
+
+def reply_context_request(query: ReplyContextQuery) -> mem.GetReplyContextRequest:
+    return mem.GetReplyContextRequest(
+        channel_id=query.channel_id,
+        personality_id=query.personality_id,
+        history_limit=query.history_limit,
+        whole_channel=query.whole_channel,
+        user_id=query.user_id,
+        query=query.query,
+        memory_limit=query.memory_limit,
+        threshold=query.threshold,
+    )
+
+
+class GrpcReplyContext:
+    """GetReplyContext: a reply's turns and memories in one call. A memory service without
+    it (UNIMPLEMENTED: an older version) is asked with GetHistory and QueryMemories instead,
+    from then on."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = mem_grpc.MemoryServiceStub(channel)
+        self._history = GrpcHistory(channel)
+        self._memories = GrpcMemories(channel)
+        self._fused = True
+
+    async def reply_context(self, query: ReplyContextQuery) -> ReplyContext:
+        if self._fused:
+            try:
+                reply = await self._stub.GetReplyContext(reply_context_request(query))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise from_rpc_error(exc, service="memory") from None
+                self._fused = False
+            else:
+                return convert.reply_context(reply)
+        return await self._two_calls(query)
+
+    async def _two_calls(self, query: ReplyContextQuery) -> ReplyContext:
+        turns = await self._history.recent_turns(
+            query.channel_id,
+            query.personality_id,
+            query.history_limit,
+            whole_channel=query.whole_channel,
+        )
+        stamps = [turn.created_at for turn in turns if turn.created_at is not None]
+        try:
+            memories = await self._memories.relevant_memories(
+                personality_id=query.personality_id,
+                user_id=query.user_id,
+                query=query.query,
+                limit=query.memory_limit,
+                threshold=query.threshold,
+                exclude_after=min(stamps) if stamps else None,
+            )
+        except TzurotError:
+            return ReplyContext(turns, [], memories_unavailable=True)
+        return ReplyContext(turns, memories)
+
+
 class GrpcMemories:
     """QueryMemories; any failure (UNIMPLEMENTED included) is raised: the caller degrades."""
 
@@ -57,17 +136,14 @@ class GrpcMemories:
         threshold: float,
         exclude_after: datetime | None,
     ) -> list[MemoryItem]:
-        request = mem.QueryMemoriesRequest(
+        request = query_request(
             personality_id=personality_id,
             user_id=user_id,
             query=query,
             limit=limit,
             threshold=threshold,
+            exclude_after=exclude_after,
         )
-        if exclude_after is not None:
-            stamp = timestamp_pb2.Timestamp()
-            stamp.FromDatetime(exclude_after)
-            request.exclude_after.CopyFrom(stamp)
         try:
             reply = await self._stub.QueryMemories(request)
         except grpc.aio.AioRpcError as exc:

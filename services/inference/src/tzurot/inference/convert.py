@@ -18,6 +18,7 @@ from tzurot.inference.voice import SpeechResult
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import memory_pb2 as mem
 
 _ROLES: dict[int, d.Role] = {
     common.ROLE_USER: "user",
@@ -149,6 +150,15 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
         message_ids=tuple(turn.message_ids),
         created_at=turn.created_at.ToDatetime(UTC) if turn.HasField("created_at") else None,
         personality_id=turn.personality_id,
+    )
+
+
+def reply_context(msg: mem.GetReplyContextResponse) -> d.ReplyContext:
+    turns = (history_turn(turn) for turn in msg.turns)
+    return d.ReplyContext(
+        turns=[turn for turn in turns if turn is not None],
+        memories=[memory_item(memory) for memory in msg.memories],
+        memories_unavailable=msg.memories_unavailable,
     )
 
 

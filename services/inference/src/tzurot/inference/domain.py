@@ -94,6 +94,31 @@ class MemoryItem:
 
 
 @dataclass(frozen=True)
+class ReplyContextQuery:
+    """What a reply reads from memory in one call: the conversation's newest turns and the
+    memories relevant to `query` (not those the turns already hold)."""
+
+    channel_id: str
+    personality_id: str
+    history_limit: int
+    user_id: str
+    query: str
+    memory_limit: int
+    threshold: float
+    whole_channel: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    turns: list[HistoryTurn]
+    """Oldest first."""
+    memories: list[MemoryItem]
+    """Most relevant first."""
+    memories_unavailable: bool = False
+    """The search failed (the turns were read): the reply goes without memories."""
+
+
+@dataclass(frozen=True)
 class Reference:
     """A message the new one points at (reply chain, message link)."""
 

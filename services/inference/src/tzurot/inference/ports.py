@@ -9,7 +9,14 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import Downloaded, HistoryTurn, MemoryItem, StreamEvent
+from tzurot.inference.domain import (
+    Downloaded,
+    HistoryTurn,
+    MemoryItem,
+    ReplyContext,
+    ReplyContextQuery,
+    StreamEvent,
+)
 from tzurot.inference.providers import Provider
 
 
@@ -73,6 +80,13 @@ class MemorySource(Protocol):
         exclude_after: datetime | None,
     ) -> list[MemoryItem]:
         """Long-term memories relevant to `query`, most relevant first; [] when none."""
+        ...
+
+
+class ReplyContextSource(Protocol):
+    async def reply_context(self, query: ReplyContextQuery) -> ReplyContext:
+        """The turns and the relevant memories in one read; a TzurotError when memory
+        cannot give the turns (a failed search alone is `memories_unavailable`)."""
         ...
 
 

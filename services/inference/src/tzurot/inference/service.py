@@ -20,6 +20,7 @@ from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.coalesce import coalesced
+from tzurot.inference.concurrent import both
 from tzurot.inference.dialects import ProviderCall, supports_vision
 from tzurot.inference.domain import (
     HISTORY_UNAVAILABLE,
@@ -29,6 +30,7 @@ from tzurot.inference.domain import (
     HistoryTurn,
     MemoryItem,
     PromptReport,
+    ReplyContextQuery,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
@@ -41,7 +43,12 @@ from tzurot.inference.lore.macros import MacroContext, expand, expand_character
 from tzurot.inference.lore.prompting import run_lore
 from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
-from tzurot.inference.ports import HistorySource, LanguageModel, MemorySource
+from tzurot.inference.ports import (
+    HistorySource,
+    LanguageModel,
+    MemorySource,
+    ReplyContextSource,
+)
 from tzurot.inference.prompt import Budget, ChatMessage, PromptInput, build_prompt
 from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext
@@ -124,6 +131,7 @@ class Inference:
         history_limit: int | None = None,
         settings: ReplySettings | None = None,
         memories: MemorySource | None = None,
+        context: ReplyContextSource | None = None,
         attachments: AttachmentReader | None = None,
         skills: SkillRuntime | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -137,6 +145,7 @@ class Inference:
             settings = replace(settings, history_limit=history_limit)
         self._settings = settings
         self._memories: MemorySource = memories or NoMemories()
+        self._context = context
         self._attachments = attachments
         self._skills = skills
         self._clock = clock
@@ -152,23 +161,22 @@ class Inference:
         params = parse_advanced_parameters(request.model.advanced_parameters)
         rules = self._settings.cleanup_rules + _personality_rules(request)
         provider = self._providers.get(request.model.provider)
-        key = await self._keys.resolve(
-            request.user_id,
-            provider,
-            free_use=request.model.free_use,
-            model=request.model.model,
+        # The key is decrypted while memory is read: its round trip costs no time.
+        key, (history, memories, degraded) = await both(
+            self._keys.resolve(
+                request.user_id,
+                provider,
+                free_use=request.model.free_use,
+                model=request.model.model,
+            ),
+            self._read_context(request),
         )
-        history, history_degraded = await self._history_or_degraded(request)
         directive, scheduled = request.directive, not request.content.strip()
-        if request.group:
-            history = group_history(history, request.character.id, request.group)
-            if not directive and answered_already(history, request.message_ids):
-                directive = (
-                    f"{request.author_name} spoke to the group above and others may have "
-                    f"answered already. Answer as {request.character.name}, in your own voice."
-                )
-        memories, degraded = await self._relevant_memories(request, history)
-        degraded = history_degraded + degraded
+        if request.group and not directive and answered_already(history, request.message_ids):
+            directive = (
+                f"{request.author_name} spoke to the group above and others may have "
+                f"answered already. Answer as {request.character.name}, in your own voice."
+            )
         prepared = await self._prepare_attachments(request, params)
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
@@ -327,6 +335,61 @@ class Inference:
         """ListSkills: what the operator offers (after the global switch)."""
         return self._skills.registry.available() if self._skills else []
 
+    async def _read_context(
+        self, request: ReplyRequest
+    ) -> tuple[list[HistoryTurn], list[MemoryItem], tuple[str, ...]]:
+        """The history (a group's as this personality sees it), the relevant memories, and
+        what the answer goes without. One call to memory when the message is the query (it
+        has text, and there is history to read); else the history, then the memories for
+        a query found in it (a scheduled turn's)."""
+        ask = self._context_query(request)
+        if ask is None or self._context is None:
+            history, history_degraded = await self._history_or_degraded(request)
+            history = self._group_view(request, history)
+            memories, degraded = await self._relevant_memories(request, history)
+            return history, memories, history_degraded + degraded
+        try:
+            found = await self._context.reply_context(ask)
+        except TzurotError as err:
+            _unavailable("history.unavailable", err, request)
+            _unavailable("memory.unavailable", err, request)
+            metrics.record_degraded(HISTORY_UNAVAILABLE)
+            metrics.record_degraded(MEMORY_UNAVAILABLE)
+            return [], [], (HISTORY_UNAVAILABLE, MEMORY_UNAVAILABLE)
+        history = self._group_view(request, found.turns)
+        if found.memories_unavailable:
+            log.warning("memory.unavailable", personality_id=request.character.id)
+            metrics.record_degraded(MEMORY_UNAVAILABLE)
+            return history, [], (MEMORY_UNAVAILABLE,)
+        return history, found.memories, ()
+
+    def _context_query(self, request: ReplyRequest) -> ReplyContextQuery | None:
+        limit = self._history_limit(request)
+        query = request.content.strip()
+        if not limit or not request.channel_id or not request.character.id or not query:
+            return None
+        return ReplyContextQuery(
+            channel_id=request.channel_id,
+            personality_id=request.character.id,
+            history_limit=limit,
+            user_id=request.user_id,
+            query=memory_query(query),
+            memory_limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
+            threshold=request.memory_threshold,
+            whole_channel=bool(request.group),
+        )
+
+    @staticmethod
+    def _group_view(request: ReplyRequest, history: list[HistoryTurn]) -> list[HistoryTurn]:
+        if not request.group:
+            return history
+        return group_history(history, request.character.id, request.group)
+
+    def _history_limit(self, request: ReplyRequest) -> int:
+        """How many turns the prompt asks for; 0: none."""
+        limit = request.max_history_messages or self._settings.history_limit
+        return min(limit, MAX_HISTORY_MESSAGES) if limit > 0 else 0
+
     async def _history_or_degraded(
         self, request: ReplyRequest
     ) -> tuple[list[HistoryTurn], tuple[str, ...]]:
@@ -335,20 +398,14 @@ class Inference:
         try:
             return await self._recent_history(request), ()
         except TzurotError as err:
-            log.warning(
-                "history.unavailable",
-                code=err.code.name,
-                reason=err.reason,
-                personality_id=request.character.id,
-            )
+            _unavailable("history.unavailable", err, request)
             metrics.record_degraded(HISTORY_UNAVAILABLE)
             return [], (HISTORY_UNAVAILABLE,)
 
     async def _recent_history(self, request: ReplyRequest) -> list[HistoryTurn]:
-        limit = request.max_history_messages or self._settings.history_limit
-        if limit <= 0 or not request.channel_id or not request.character.id:
+        limit = self._history_limit(request)
+        if not limit or not request.channel_id or not request.character.id:
             return []
-        limit = min(limit, MAX_HISTORY_MESSAGES)
         if request.group:
             return await self._history.recent_turns(
                 request.channel_id, request.character.id, limit, whole_channel=True
@@ -379,12 +436,7 @@ class Inference:
                 exclude_after=min(stamps) if stamps else None,
             )
         except TzurotError as err:
-            log.warning(
-                "memory.unavailable",
-                code=err.code.name,
-                reason=err.reason,
-                personality_id=request.character.id,
-            )
+            _unavailable("memory.unavailable", err, request)
             metrics.record_degraded(MEMORY_UNAVAILABLE)
             return [], (MEMORY_UNAVAILABLE,)
         return found, ()
@@ -521,6 +573,10 @@ class Inference:
                 raise InvalidArgument("user_id", "user_id is required")
             key = await self._keys.user_key(user_id, provider)
         return await self._llm.count_models(provider, key)
+
+
+def _unavailable(event: str, err: TzurotError, request: ReplyRequest) -> None:
+    log.warning(event, code=err.code.name, reason=err.reason, personality_id=request.character.id)
 
 
 def _personality_rules(request: ReplyRequest) -> tuple[CompiledRule, ...]:

@@ -43,6 +43,7 @@ def _methods(callers: frozenset[str], *names: str) -> dict[str, frozenset[str]]:
 
 
 _GATEWAY = frozenset({"gateway"})
+_INFERENCE = frozenset({"inference"})
 _GATEWAY_AND_INFERENCE = frozenset({"gateway", "inference"})
 
 AUTHORIZATION: AuthorizationPolicy = {
@@ -64,6 +65,8 @@ AUTHORIZATION: AuthorizationPolicy = {
         "StoreFacts",
     ),
     **_methods(_GATEWAY_AND_INFERENCE, "GetHistory", "FindTurnsByMessageId"),
+    # A reply's history and memories in one call: only inference builds prompts.
+    **_methods(_INFERENCE, "GetReplyContext"),
     **_methods(
         _GATEWAY_AND_INFERENCE,
         "QueryMemories",

@@ -11,6 +11,8 @@ from tzurot.memory.domain import (
     Attachment,
     MemoryMode,
     NewTurn,
+    ReplyContext,
+    ReplyContextQuery,
     Role,
     StoredMemory,
     StoredTurn,
@@ -139,3 +141,24 @@ def memory_mode(mode: MemoryMode) -> mem.MemoryMode:
     if mode.fresh_since is not None:
         message.fresh_since.CopyFrom(timestamp(mode.fresh_since))
     return message
+
+
+def reply_context_query(request: mem.GetReplyContextRequest) -> ReplyContextQuery:
+    return ReplyContextQuery(
+        channel_id=request.channel_id,
+        personality_id=request.personality_id,
+        history_limit=request.history_limit,
+        user_id=request.user_id,
+        query=request.query,
+        memory_limit=request.memory_limit,
+        threshold=request.threshold,
+        whole_channel=request.whole_channel,
+    )
+
+
+def reply_context(found: ReplyContext) -> mem.GetReplyContextResponse:
+    return mem.GetReplyContextResponse(
+        turns=turns(found.turns),
+        memories=[memory(m) for m in found.memories],
+        memories_unavailable=found.memories_unavailable,
+    )

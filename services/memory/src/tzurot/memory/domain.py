@@ -159,3 +159,28 @@ class Consolidation:
     merged: int = 0
     reflections: int = 0
     reinforced: int = 0
+
+
+@dataclass(frozen=True)
+class ReplyContextQuery:
+    """What a reply reads (GetReplyContext): a conversation's newest turns and the memories
+    relevant to `query`."""
+
+    channel_id: str
+    personality_id: str
+    history_limit: int
+    user_id: str
+    query: str
+    """Empty: no search."""
+    memory_limit: int = 0
+    threshold: float = 0.0
+    whole_channel: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    turns: list[StoredTurn]
+    """Oldest first."""
+    memories: list[StoredMemory]
+    """Most relevant first."""
+    memories_unavailable: bool = False

@@ -133,6 +133,41 @@ def check_unit(field_name: str, value: float, *, default: float) -> float:
     return value
 
 
+@dataclass(frozen=True)
+class MemorySearch:
+    """A checked search: whose memories, for what text, how many, how relevant at least."""
+
+    personality_id: str
+    user_id: str
+    query: str
+    limit: int
+    threshold: float
+
+
+def memory_search(
+    personality_id: str,
+    user_id: str,
+    query: str,
+    *,
+    limit: int = 0,
+    threshold: float = 0.0,
+    no_threshold: bool = False,
+) -> MemorySearch:
+    """The search QueryMemories asks for, checked (InvalidArgument naming the field); a
+    `limit` of 0 is the default, a `threshold` of 0 too (0.0 itself with `no_threshold`)."""
+    check_id("personality_id", personality_id)
+    check_id("user_id", user_id, required=False)
+    check_text("query", query)
+    if limit == 0:
+        limit = DEFAULT_QUERY_LIMIT
+    if not 1 <= limit <= MAX_QUERY_LIMIT:
+        raise InvalidArgument("limit", f"limit must be between 1 and {MAX_QUERY_LIMIT}")
+    threshold = (
+        0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
+    )
+    return MemorySearch(personality_id, user_id, query, limit, threshold)
+
+
 class LeaseLost(Exception):
     """The formation outbox's lease ran out and another worker took the jobs."""
 
@@ -163,24 +198,39 @@ class LongTermMemory:
         Memories created at or after `exclude_after` (already in the prompt's history) and,
         in fresh mode, before the fresh point are never returned.
         """
-        check_id("personality_id", personality_id)
-        check_id("user_id", user_id, required=False)
-        check_text("query", query)
-        if limit == 0:
-            limit = DEFAULT_QUERY_LIMIT
-        if not 1 <= limit <= MAX_QUERY_LIMIT:
-            raise InvalidArgument("limit", f"limit must be between 1 and {MAX_QUERY_LIMIT}")
-        threshold = (
-            0.0 if no_threshold else check_unit("threshold", threshold, default=DEFAULT_THRESHOLD)
+        search = memory_search(
+            personality_id,
+            user_id,
+            query,
+            limit=limit,
+            threshold=threshold,
+            no_threshold=no_threshold,
         )
-        (vector,) = await self._embedder.embed([query])
+        return await self.search(search, await self.embed_query(search), exclude_after)
+
+    async def embed_query(self, search: MemorySearch) -> Vector:
+        """The search text's embedding (a reply's context embeds it while reading turns)."""
+        (vector,) = await self._embedder.embed([search.query])
+        return vector
+
+    async def search(
+        self, search: MemorySearch, vector: Vector, exclude_after: datetime | None
+    ) -> list[StoredMemory]:
+        """`query` once the text is embedded: the best memories above the threshold."""
         # The user's fresh point (fresh mode) is read by the candidates' statement itself.
         window = Window(before=exclude_after)
+        user_id = search.user_id
         user_ids = [user_id, ""] if user_id else [""]
         ranked = await self.rank(
-            personality_id, user_ids, query, vector, window, limit=limit, fresh_for=user_id
+            search.personality_id,
+            user_ids,
+            search.query,
+            vector,
+            window,
+            limit=search.limit,
+            fresh_for=user_id,
         )
-        return [m for m in ranked if m.score >= threshold]
+        return [m for m in ranked if m.score >= search.threshold]
 
     async def rank(
         self,

@@ -15,6 +15,7 @@ from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.reply_context import ReplyContextReader
 from tzurot.memory.service import History
 from tzurot.runtime.errors import Unimplemented
 from tzurot.v1 import memory_pb2 as mem
@@ -37,6 +38,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         self._formation = formation
         self._browser = browser
         self._facts = facts
+        self._reply_context = ReplyContextReader(history, longterm)
 
     async def ListMemories(
         self, request: mem.ListMemoriesRequest, context: Context
@@ -174,6 +176,12 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             exclude_after=convert.optional_datetime(request, "exclude_after"),
         )
         return mem.QueryMemoriesResponse(memories=[convert.memory(m) for m in found])
+
+    async def GetReplyContext(
+        self, request: mem.GetReplyContextRequest, context: Context
+    ) -> mem.GetReplyContextResponse:
+        found = await self._reply_context.read(convert.reply_context_query(request))
+        return convert.reply_context(found)
 
     async def AddMemory(
         self, request: mem.AddMemoryRequest, context: Context
