@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import (
     Hit,
@@ -226,6 +227,13 @@ _WRITE_FORMED = sa.text(
     sa.bindparam("weight", type_=sa.Float),
 )
 """Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
+    """`_candidates_sql`'s statement for tzurot.db.direct (no per-call execution machinery;
+    its rows were already read by position, without type processing)."""
+    return direct.Statement(stmt)
 
 
 @functools.lru_cache(maxsize=64)
@@ -650,9 +658,9 @@ class PostgresMemoryStore:
             since=created_since is not None,
             fresh=bool(fresh_for),
         )
-        if nearest_k <= self._ef_search:  # the session's settings do
-            async with self._auto.connect() as conn:
-                rows = (await conn.execute(stmt, params)).all()
+        if nearest_k <= self._ef_search:  # the session's settings do: one statement
+            shape = _candidates_shape(stmt)
+            rows: Sequence[Any] = await direct.fetch(self._auto, shape, params)
         else:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)
