@@ -135,6 +135,7 @@ _NEAREST_MANY = sa.text(
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
     "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
+_NEAREST = direct.Statement(_NEAREST_MANY)
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
@@ -579,9 +580,9 @@ class PostgresMemoryStore:
             "k": k,
         }
         found: list[list[Neighbour]] = [[] for _ in queries]
-        async with self._auto.connect() as conn:
-            for idx, memory_id, sector, distance in await conn.execute(_NEAREST_MANY, params):
-                found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        # One statement, through tzurot.db.direct (untyped text: rows as asyncpg gives them).
+        for idx, memory_id, sector, distance in await direct.fetch(self._auto, _NEAREST, params):
+            found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
         return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
