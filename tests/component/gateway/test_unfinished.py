@@ -22,24 +22,56 @@ from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
 
 pytestmark = pytest.mark.component
 
+UNFINISHED_AFTER = 0.05
+"""The gateway's `unfinished_after_seconds` in these tests."""
+
 
 @pytest.fixture
 def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
 ) -> Gateway:
-    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=0.05)
+    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
     return Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
     )
 
 
-async def _answered(gateway: Gateway) -> str:
-    stream = gateway.generate(command())
+async def _answered(gateway: Gateway, key: str = "msg-1") -> str:
+    """A whole streamed answer (the bot has not confirmed it yet); its job id."""
+    stream = gateway.generate(command(key=key))
     accepted = await anext(stream)
     assert isinstance(accepted, JobAccepted)
     async for _ in stream:
         pass
     return accepted.job_id
+
+
+async def _killed_mid_answer(gateway: Gateway, inference: FakeInference) -> str:
+    """The bot showed a preview ("900") of the first chunk, then died: its stream closed
+    while inference was held back (`inference.gate`, left unset). The job id."""
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await anext(stream)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    await stream.aclose()  # the bot was killed mid-answer
+    return accepted.job_id
+
+
+async def _unconfirmed_for_long_enough() -> None:
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+
+async def _sweep_until_handed(gateway: Gateway, engine: AsyncEngine) -> list[tuple[str, str, str]]:
+    """One sweep (its regeneration runs in the background), then what it handed to the bot
+    once that shows (within 5 s)."""
+    await gateway.finish_unfinished_answers()
+    for _ in range(100):
+        if await _handed(engine):
+            break
+        await asyncio.sleep(0.05)
+    return await _handed(engine)
 
 
 async def _handed(engine: AsyncEngine) -> list[tuple[str, str, str]]:
@@ -57,7 +89,7 @@ async def test_a_streamed_answer_left_unconfirmed_is_handed_to_the_bot_once(
     job_id = await _answered(gateway)
     await gateway.note_preview(job_id, ["900", "901"])
     assert (await store.get_job(job_id)).preview_message_ids == ("900", "901")  # type: ignore[union-attr]
-    await asyncio.sleep(0.1)  # longer ago than unfinished_after_seconds
+    await _unconfirmed_for_long_enough()
 
     assert await gateway.finish_unfinished_answers() == 1
     assert await _handed(engine) == [("unfinished", job_id, "channel-1")]
@@ -74,14 +106,10 @@ async def test_a_confirmed_or_closed_preview_is_left_alone(
     confirmed = await _answered(gateway)
     await gateway.note_preview(confirmed, ["900"])
     await gateway.confirm_delivery(confirmed, ["900"])
-    stream = gateway.generate(command(key="msg-2"))
-    accepted = await anext(stream)
-    assert isinstance(accepted, JobAccepted)
-    async for _ in stream:
-        pass
-    await gateway.note_preview(accepted.job_id, ["910"])
-    await gateway.note_preview(accepted.job_id, [])  # the live bot showed an error there
-    await asyncio.sleep(0.1)
+    closed = await _answered(gateway, key="msg-2")
+    await gateway.note_preview(closed, ["910"])
+    await gateway.note_preview(closed, [])  # the live bot showed an error there
+    await _unconfirmed_for_long_enough()
 
     assert await gateway.finish_unfinished_answers() == 0
     assert await _handed(engine) == []
@@ -94,26 +122,16 @@ async def test_an_answer_its_dying_bot_cancelled_is_generated_again_then_handed_
     engine: AsyncEngine,
     lilith: Personality,
 ) -> None:
-    inference.gate = asyncio.Event()
-    stream = gateway.generate(command())
-    accepted = await anext(stream)
-    assert isinstance(accepted, JobAccepted)
-    await anext(stream)
-    await gateway.note_preview(accepted.job_id, ["900"])
-    await stream.aclose()  # the bot was killed mid-answer
+    job_id = await _killed_mid_answer(gateway, inference)
+    assert inference.gate is not None
     inference.gate.set()
-    cancelled = await store.get_job(accepted.job_id)
+    cancelled = await store.get_job(job_id)
     assert cancelled is not None
     assert cancelled.status is JobStatus.FAILED
-    await asyncio.sleep(0.1)
+    await _unconfirmed_for_long_enough()
 
-    await gateway.finish_unfinished_answers()  # starts the regeneration, in the background
-    for _ in range(100):
-        if await _handed(engine):
-            break
-        await asyncio.sleep(0.05)
-    assert await _handed(engine) == [("unfinished", accepted.job_id, "channel-1")]
-    again = await store.get_job(accepted.job_id)
+    assert await _sweep_until_handed(gateway, engine) == [("unfinished", job_id, "channel-1")]
+    again = await store.get_job(job_id)
     assert again is not None
     assert again.status is JobStatus.STREAMED
     assert again.content == "Hello, mortal."
@@ -139,25 +157,14 @@ async def test_when_the_answer_cannot_be_generated_again_the_failure_is_handed_o
 ) -> None:
     """The bot then turns the preview into the failure notice (the job stays failed: no
     history)."""
-    inference.gate = asyncio.Event()
-    stream = gateway.generate(command())
-    accepted = await anext(stream)
-    assert isinstance(accepted, JobAccepted)
-    await anext(stream)
-    await gateway.note_preview(accepted.job_id, ["900"])
-    await stream.aclose()  # the bot was killed mid-answer
+    job_id = await _killed_mid_answer(gateway, inference)
     inference.gate = None
     inference.script = []
     inference.error = Unavailable("the provider is down", reason="PROVIDER_UNAVAILABLE")
-    await asyncio.sleep(0.1)
+    await _unconfirmed_for_long_enough()
 
-    await gateway.finish_unfinished_answers()
-    for _ in range(100):
-        if await _handed(engine):
-            break
-        await asyncio.sleep(0.05)
-    assert await _handed(engine) == [("unfinished", accepted.job_id, "channel-1")]
-    failed = await store.get_job(accepted.job_id)
+    assert await _sweep_until_handed(gateway, engine) == [("unfinished", job_id, "channel-1")]
+    failed = await store.get_job(job_id)
     assert failed is not None
     assert failed.status is JobStatus.FAILED
     assert failed.error is not None

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store import GatewayStore, jobs
 from tzurot.gateway.warm import NO_JOB, NO_MATCH, warm_statements
@@ -25,7 +26,7 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
     before = _compiled(engine)
     await warm_statements(store)
     warmed = _compiled(engine)
-    assert warmed >= before + 2  # personality, job by key
+    assert warmed >= before + 3  # personality, job by key, config
     # The job by id, finish and deliver run through tzurot.db.direct: compiled there.
     for statement in (jobs._JOB_BY_ID, jobs._FINISH_JOB_ALONE, jobs._DELIVER):
         assert statement.compiled_for(engine.dialect)
@@ -37,5 +38,11 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
     assert _compiled(engine) == warmed
 
     async with engine.connect() as conn:
-        for table in (t.jobs, t.usage_log, t.personalities):
+        # The turn's context upserts the user: rolled back. No bucket was taken or made.
+        tables = (t.jobs, t.usage_log, t.personalities, t.users, g.channel_state, t.rate_buckets)
+        for table in tables:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+        # The statements sent as SQL text (no compiled form) are prepared all the same.
+        prepared = list(await conn.scalars(sa.text("select statement from pg_prepared_statements")))
+        assert any("INSERT INTO core.users" in statement for statement in prepared)
+        assert any("core.rate_buckets" in statement for statement in prepared)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -179,6 +180,17 @@ async def test_the_token_encoding_is_loaded_at_start_not_by_the_first_prompt(
     assert app.warm_up is not None
     encoding = await app.warm_up
     assert encoding.name == "o200k_base"
+    assert encoding.encode("hello world") == [24912, 2375]
+
+
+async def test_the_channels_to_memory_and_keyvault_connect_at_start(start: Start) -> None:
+    """Their TLS handshakes are under way before the first reply needs them."""
+    app = await start()
+    for channel in app.channels:  # no call is made: only the start-up can have connected it
+        while channel.get_state() is grpc.ChannelConnectivity.IDLE:
+            await asyncio.wait_for(
+                channel.wait_for_state_change(grpc.ChannelConnectivity.IDLE), timeout=10
+            )
 
 
 async def test_generate_reply_streams_then_finishes(

@@ -1,5 +1,6 @@
 """Token counts from the shipped encodings: exact ids, no network, safe for unknown models."""
 
+import concurrent.futures
 import math
 import socket
 from pathlib import Path
@@ -40,13 +41,35 @@ def test_loading_uses_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))  # an empty cache: nothing to find
-    load_encoding.cache_clear()
+    tokens._build_encoding.cache_clear()
     try:
         assert TokenCounter("gpt-4o").count("hello world") == 2
         assert TokenCounter("gpt-4").count("hello world") == 2
     finally:
-        load_encoding.cache_clear()
+        tokens._build_encoding.cache_clear()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_callers_during_a_build_wait_for_it_instead_of_building_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start-up builds the encoding in a thread; a reply asking for it meanwhile waits."""
+    reads: list[str] = []
+    real_read = tokens.encoding_file_bytes
+
+    def counted(name: str) -> bytes:
+        reads.append(name)
+        return real_read(name)
+
+    monkeypatch.setattr(tokens, "encoding_file_bytes", counted)
+    tokens._build_encoding.cache_clear()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            built = list(pool.map(load_encoding, ["cl100k_base"] * 4))
+    finally:
+        tokens._build_encoding.cache_clear()
+    assert reads == ["cl100k_base"]
+    assert all(encoding is built[0] for encoding in built)
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,7 @@ def create_engine(
         max_overflow=0,
         pool_timeout=30,
         pool_recycle=1800,
+        pool_use_lifo=True,
         connect_args=connect_args,
         # Never put bound values (users' messages, names) in an error: errors reach logs.
         hide_parameters=True,

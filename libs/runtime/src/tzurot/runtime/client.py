@@ -77,6 +77,14 @@ def secure_channel(
     )
 
 
+def connect_channels(channels: Iterable[grpc.aio.Channel]) -> None:
+    """Starts each channel's connection (TLS handshake) now rather than on its first call;
+    returns at once (a peer that is down does not delay the caller: it is retried in the
+    background, as any call would)."""
+    for made in channels:
+        made.get_state(try_to_connect=True)
+
+
 def call_defaults(
     default_timeout: float, *, wait_for_ready: bool = False
 ) -> list[grpc.aio.ClientInterceptor]:

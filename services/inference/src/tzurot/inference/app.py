@@ -30,8 +30,8 @@ from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
 from tzurot.inference.skills.search import BraveSearch, SearchBackend, SearxngSearch
 from tzurot.inference.skills.web_research import WebResearchSkill
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient
-from tzurot.inference.tokens import load_encoding
 from tzurot.inference.voice import VoiceService
+from tzurot.inference.warm import warm_up
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.server import (
@@ -69,7 +69,8 @@ class InferenceApp:
     grace: float
     downloads: httpx.AsyncClient
     warm_up: asyncio.Future[tiktoken.Encoding] | None = field(default=None, repr=False)
-    """Loading the o200k encoding (~1 s) in a thread, so the first reply does not wait."""
+    """Building the o200k encoding (~1 s) in a thread (`warm.py`), so the first reply does
+    not wait for it."""
 
     @property
     def port(self) -> int:
@@ -242,16 +243,16 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             authorization=AUTHORIZATION,
             default_allowed=frozenset(),
         )
+        encoding = warm_up(channels)
         await running.start()
     except BaseException:
         await _close(channels, llm, downloads)
         raise
-    warm_up = asyncio.get_running_loop().run_in_executor(None, load_encoding, "o200k_base")
     return InferenceApp(
         running=running,
         channels=channels,
         llm=llm,
         grace=settings.grace_seconds,
         downloads=downloads,
-        warm_up=warm_up,
+        warm_up=encoding,
     )

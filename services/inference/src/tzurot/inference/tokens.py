@@ -14,6 +14,7 @@ import base64
 import gzip
 import hashlib
 import math
+import threading
 from functools import cache
 from importlib import resources
 
@@ -80,8 +81,18 @@ def encoding_file_bytes(name: str) -> bytes:
     return data
 
 
-@cache  # immutable and ~1 s to build: once per process
+_BUILDING = threading.Lock()
+
+
 def load_encoding(name: str) -> tiktoken.Encoding:
+    """The encoding, built once per process (~1 s): a caller that asks while another thread
+    builds it (the start-up warm-up) waits for that one instead of building it again."""
+    with _BUILDING:
+        return _build_encoding(name)
+
+
+@cache  # immutable and ~1 s to build: once per process
+def _build_encoding(name: str) -> tiktoken.Encoding:
     ranks = {
         base64.b64decode(token): int(rank)
         for token, rank in (line.split() for line in encoding_file_bytes(name).splitlines() if line)

@@ -14,6 +14,7 @@ from tzurot.keyvault.server import KeyVaultServicer
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
 from tzurot.keyvault.tables import SCHEMA
+from tzurot.keyvault.warm import warm_up
 from tzurot.runtime.server import (
     AuthorizationPolicy,
     RunningServer,
@@ -68,8 +69,9 @@ async def start_keyvault(
     try:
         await check_database(engine, SCHEMA)
         key_file = settings.master_key_file
+        store = PostgresKeyStore(engine)
         vault = KeyVault(
-            PostgresKeyStore(engine),
+            store,
             ring,
             default_batch_size=settings.rewrap_batch_size,
             # A mounted file can gain a version while we run; an env value cannot.
@@ -90,6 +92,7 @@ async def start_keyvault(
             authorization=AUTHORIZATION,
             default_allowed=frozenset(),
         )
+        await warm_up(engine, store)
         await running.start()
     except BaseException:
         await engine.dispose()

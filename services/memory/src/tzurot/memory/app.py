@@ -3,17 +3,15 @@ worker and the mTLS gRPC server."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import check_database, create_engine
 from tzurot.memory import scoring
 from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
-from tzurot.memory.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts
 from tzurot.memory.formation import Formation
@@ -24,6 +22,7 @@ from tzurot.memory.server import MemoryServicer
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import SCHEMA
+from tzurot.memory.warm import warm_up
 from tzurot.runtime.server import (
     AuthorizationPolicy,
     RunningServer,
@@ -32,8 +31,6 @@ from tzurot.runtime.server import (
 )
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import memory_pb2_grpc
-
-log = structlog.get_logger("tzurot.memory")
 
 SERVICE_NAME = "tzurot.v1.MemoryService"
 
@@ -124,17 +121,6 @@ def make_embedder(settings: MemorySettings) -> Embedder:
     return local
 
 
-async def warm_up(embedder: Embedder) -> None:
-    """Loads the local model and runs it once before the service reports SERVING, so the
-    first message after start is as fast as the next (the first encode alone costs seconds:
-    weights, the session's kernels, the tokenizer). A remote embedder is left alone: its endpoint
-    being down must not stop memory from starting."""
-    if isinstance(embedder, OnnxMiniLMEmbedder | MiniLMEmbedder):
-        started = time.perf_counter()
-        await embedder.embed(["warming up"])
-        log.info("embedder.warm", seconds=round(time.perf_counter() - started, 2))
-
-
 async def start_memory(settings: MemorySettings, embedder: Embedder | None = None) -> MemoryApp:
     """Starts memory: checks certificates and the migrated database, then serves.
 
@@ -178,7 +164,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
             authorization=AUTHORIZATION,
             default_allowed=frozenset(),
         )
-        await warm_up(embedder)
+        await warm_up(engine, embedder, turn_store, memory_store, longterm)
         await running.start()
         formation.start()
     except BaseException:

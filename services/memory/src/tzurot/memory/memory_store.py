@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import (
     Hit,
@@ -134,6 +135,7 @@ _NEAREST_MANY = sa.text(
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
     "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
+_NEAREST = direct.Statement(_NEAREST_MANY)
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
@@ -226,6 +228,13 @@ _WRITE_FORMED = sa.text(
     sa.bindparam("weight", type_=sa.Float),
 )
 """Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
+    """`_candidates_sql`'s statement for tzurot.db.direct (no per-call execution machinery;
+    its rows were already read by position, without type processing)."""
+    return direct.Statement(stmt)
 
 
 @functools.lru_cache(maxsize=64)
@@ -571,9 +580,9 @@ class PostgresMemoryStore:
             "k": k,
         }
         found: list[list[Neighbour]] = [[] for _ in queries]
-        async with self._auto.connect() as conn:
-            for idx, memory_id, sector, distance in await conn.execute(_NEAREST_MANY, params):
-                found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        # One statement, through tzurot.db.direct (untyped text: rows as asyncpg gives them).
+        for idx, memory_id, sector, distance in await direct.fetch(self._auto, _NEAREST, params):
+            found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
         return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
@@ -650,9 +659,9 @@ class PostgresMemoryStore:
             since=created_since is not None,
             fresh=bool(fresh_for),
         )
-        if nearest_k <= self._ef_search:  # the session's settings do
-            async with self._auto.connect() as conn:
-                rows = (await conn.execute(stmt, params)).all()
+        if nearest_k <= self._ef_search:  # the session's settings do: one statement
+            shape = _candidates_shape(stmt)
+            rows: Sequence[Any] = await direct.fetch(self._auto, shape, params)
         else:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from tzurot.db import direct
+from tzurot.db.warm import rolled_back
 from tzurot.gateway.domain import (
     Actor,
     ConfigSource,
@@ -144,6 +145,14 @@ class TurnContext:
 
 
 class TurnReads(SqlBase):
+    async def rehearse_turn_context(self, platform_user_id: str, now: datetime) -> None:
+        """Runs the turn's statement for `platform_user_id` in a transaction that is rolled
+        back, so nothing it writes (that user's row) is kept: the warm-up's way to have it
+        compiled and prepared on a connection before the first turn (gateway/warm.py)."""
+        nobody = "00000000-0000-0000-0000-000000000000"  # personality ids are random UUIDs
+        params = (platform_user_id, "", False, nobody, "", "", "", "", "", False, "", "", False)
+        await rolled_back(self._engine, _TURN_CONTEXT, (*params, now))
+
     async def turn_context(
         self,
         actor: Actor,

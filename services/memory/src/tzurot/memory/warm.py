@@ -1,0 +1,86 @@
+"""Memory's warm-up before it reports SERVING: the first message after start pays no
+first-use costs that the next one does not.
+
+The local embedding model runs once (its first encode alone costs seconds). A turn's
+statements (StoreExchange, GetHistory, the search's candidates, formation's claim, neighbours
+and write) run once with keys that match nothing, which fills SQLAlchemy's compiled-statement
+cache, the pooled connection's prepared statements and the database backend's catalog caches
+for them (on every connection the pool opens later too: `tzurot.db.warm`). Nothing changes:
+the exchange has no turns and forms nothing, the claim leases at most zero jobs, and the
+formation write carries no rows and no claim."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.db.warm import warm_pool
+from tzurot.memory.domain import Exchange, MemoryScope
+from tzurot.memory.embedding import Embedder, MiniLMEmbedder
+from tzurot.memory.longterm import LongTermMemory, Window
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+from tzurot.memory.store import PostgresTurnStore
+
+log = structlog.get_logger(__name__)
+
+# No job, channel, personality or user has this id (ids are Discord snowflakes, UUIDs or
+# prefixed names, never a DEL character).
+NO_MATCH = "\x7fwarm-up"
+NEIGHBOURS = 10
+"""Formation reads this many stored neighbours of each new memory (`_store_formed`)."""
+
+
+async def warm_embedder(embedder: Embedder) -> None:
+    """Loads the local model and runs it once. A remote embedder is left alone: its
+    endpoint being down must not stop memory from starting."""
+    if isinstance(embedder, OnnxMiniLMEmbedder | MiniLMEmbedder):
+        started = time.perf_counter()
+        await embedder.embed(["warming up"])
+        log.info("embedder.warm", seconds=round(time.perf_counter() - started, 2))
+
+
+async def warm_statements(
+    turns: PostgresTurnStore,
+    memories: PostgresMemoryStore,
+    longterm: LongTermMemory,
+    dimensions: int,
+) -> None:
+    """A turn's statements, compiled and run once with keys that match nothing."""
+    vector = [1 / math.sqrt(dimensions)] * dimensions  # any unit vector: nothing is near
+    await turns.store_exchange(
+        Exchange(NO_MATCH, NO_MATCH, NO_MATCH, user_id="", turns=(), imported=True)
+    )
+    for one_personality in (True, False):  # a conversation, or a group channel's
+        await turns.history(NO_MATCH, NO_MATCH if one_personality else "", 1)
+    # The search's shapes: with history (a window) or none yet; with words to match, or a
+    # query of stop words only.
+    for window in (Window(), Window(before=datetime.now(UTC))):
+        for query in ("warming up", ""):
+            await longterm.rank(
+                NO_MATCH, [NO_MATCH, ""], query, vector, window, limit=1, fresh_for=NO_MATCH
+            )
+    await memories.claim_formation(0)
+    await memories.nearest_many([(MemoryScope(NO_MATCH, NO_MATCH), vector)], NEIGHBOURS)
+    await memories.write_formed([], {}, [], 0.0)
+
+
+async def warm_up(
+    engine: AsyncEngine,
+    embedder: Embedder,
+    turns: PostgresTurnStore,
+    memories: PostgresMemoryStore,
+    longterm: LongTermMemory,
+) -> None:
+    """Runs the local model once and warms the statements on every pooled connection."""
+    await warm_embedder(embedder)
+    started = time.process_time()
+    statements = await warm_pool(
+        engine, lambda: warm_statements(turns, memories, longterm, embedder.dimensions)
+    )
+    cpu = round(time.process_time() - started, 3)
+    log.info("memory.warm", statements=statements, cpu_seconds=cpu)

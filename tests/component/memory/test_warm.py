@@ -1,0 +1,85 @@
+"""Memory's warm-up: a turn's statements are compiled before SERVING, and no row changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.memory import store
+from tzurot.memory import tables as t
+from tzurot.memory.domain import Exchange, NewTurn
+from tzurot.memory.embedding import Embedder
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.store import PostgresTurnStore
+from tzurot.memory.warm import warm_statements
+
+pytestmark = pytest.mark.component
+
+TABLES = (
+    t.turns,
+    t.memories,
+    t.waypoints,
+    t.memory_modes,
+    t.memory_uses,
+    t.formation_outbox,
+    t.fact_outbox,
+)
+
+
+def _compiled(engine: AsyncEngine) -> int:
+    cache = engine.sync_engine._compiled_cache
+    assert cache is not None
+    return len(cache)
+
+
+async def _rows(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {
+            table.name: await conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+            for table in TABLES
+        }
+
+
+async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
+    engine: AsyncEngine,
+    memory_store: PostgresMemoryStore,
+    longterm: LongTermMemory,
+    embedder: Embedder,
+) -> None:
+    turns = PostgresTurnStore(engine)
+    before = _compiled(engine)
+    await warm_statements(turns, memory_store, longterm, embedder.dimensions)
+    # Candidates (4 shapes), claim, neighbours, formation write; StoreExchange and history
+    # (2 shapes) run through tzurot.db.direct: compiled there.
+    assert _compiled(engine) >= before + 7
+    for statement in (
+        store._STORE_EXCHANGE,
+        *(store._history_statement(p, False, False) for p in (True, False)),
+    ):
+        assert statement.compiled_for(engine.dialect)
+    assert await _rows(engine) == dict.fromkeys((table.name for table in TABLES), 0)
+    warmed = _compiled(engine)  # and the counts just read
+
+    # A first turn's statements now come from the cache: running them compiles nothing.
+    channel, personality, user = "channel-1", str(uuid.uuid4()), "user-1"
+    stored = await turns.store_exchange(
+        Exchange(
+            str(uuid.uuid4()),
+            channel,
+            personality,
+            user,
+            (NewTurn("user", "hello there, how are you?"), NewTurn("assistant", "fine")),
+        )
+    )
+    assert stored.created
+    await turns.history(channel, personality, 10)
+    await longterm.query(personality, user, "tell me about the lighthouse")
+    await longterm.query(personality, user, "and you?", exclude_after=datetime.now(UTC))
+    claim = await memory_store.claim_formation(10)
+    assert claim is not None
+    assert _compiled(engine) == warmed
