@@ -4,10 +4,12 @@ iterative scans), and without iterative scans the same plan comes back short."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -85,11 +87,9 @@ async def test_candidates_are_both_pools_in_one_statement(
     """`candidates`: the k nearest and the k best full-text matches, each once, in the
     scope and window only; the user's fresh point bounds it when asked."""
     from datetime import UTC, datetime
-    from typing import Any
 
     from sqlalchemy import event
 
-    from tzurot.db import direct
     from tzurot.memory.domain import MemoryMode
 
     def unit(axis: int, other: int = -1, mix: float = 0.0) -> list[float]:
@@ -132,13 +132,13 @@ async def test_candidates_are_both_pools_in_one_statement(
         event.listen(
             engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
         )
-        fetch = direct.fetch
+        run_direct = direct._run
 
-        async def counted(engine: Any, statement: direct.Statement, params: Any) -> Any:
-            statements.append(statement.prepare(engine.dialect, params)[0])  # direct: no events
-            return await fetch(engine, statement, params)
+        async def counted(engine: Any, statement: Any, params: Any, method: str) -> Any:
+            statements.append(statement.prepare(engine.dialect, params)[0])
+            return await run_direct(engine, statement, params, method)
 
-        monkeypatch.setattr(direct, "fetch", counted)
+        monkeypatch.setattr(direct, "_run", counted)  # statements sent through tzurot.db.direct
         query = unit(0)
 
         async def names(**kw: object) -> dict[str, float]:

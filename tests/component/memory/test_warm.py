@@ -14,7 +14,7 @@ from tzurot.memory import tables as t
 from tzurot.memory.domain import Exchange, NewTurn
 from tzurot.memory.embedding import Embedder
 from tzurot.memory.longterm import LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore, _candidates_direct
+from tzurot.memory.memory_store import PostgresMemoryStore, _candidates_shape, _candidates_sql
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.warm import warm_statements
 
@@ -61,7 +61,9 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
         store._STORE_EXCHANGE,
         *(store._history_statement(p, False, False) for p in (True, False)),
         *(
-            _candidates_direct(nearest=True, matching=m, before=b, since=False, fresh=True)
+            _candidates_shape(
+                _candidates_sql(nearest=True, matching=m, before=b, since=False, fresh=True)
+            )
             for m in (True, False)
             for b in (True, False)
         ),

@@ -135,6 +135,7 @@ _NEAREST_MANY = sa.text(
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
     "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
+_NEAREST = direct.Statement(_NEAREST_MANY)
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
@@ -230,6 +231,13 @@ _WRITE_FORMED = sa.text(
 
 
 @functools.lru_cache(maxsize=64)
+def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
+    """`_candidates_sql`'s statement for tzurot.db.direct (no per-call execution machinery;
+    its rows were already read by position, without type processing)."""
+    return direct.Statement(stmt)
+
+
+@functools.lru_cache(maxsize=64)
 def _candidates_sql(
     *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
 ) -> sa.TextClause:
@@ -280,18 +288,6 @@ def _candidates_sql(
         f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
     )
     return sa.text(sql)
-
-
-@functools.lru_cache(maxsize=64)
-def _candidates_direct(
-    *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
-) -> direct.Statement:
-    """`_candidates_sql` run through `tzurot.db.direct`: a search's one statement without
-    SQLAlchemy's execution machinery (~1 ms of CPU a search measured here, its ~110 rows
-    handed over as asyncpg records)."""
-    return direct.Statement(
-        _candidates_sql(nearest=nearest, matching=matching, before=before, since=since, fresh=fresh)
-    )
 
 
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
@@ -584,9 +580,9 @@ class PostgresMemoryStore:
             "k": k,
         }
         found: list[list[Neighbour]] = [[] for _ in queries]
-        async with self._auto.connect() as conn:
-            for idx, memory_id, sector, distance in await conn.execute(_NEAREST_MANY, params):
-                found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        # One statement, through tzurot.db.direct (untyped text: rows as asyncpg gives them).
+        for idx, memory_id, sector, distance in await direct.fetch(self._auto, _NEAREST, params):
+            found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
         return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
@@ -656,20 +652,20 @@ class PostgresMemoryStore:
             params["since"] = created_since
         if fresh_for:
             params["fresh_uid"] = fresh_for
-        shape = {
-            "nearest": nearest,
-            "matching": matching,
-            "before": created_before is not None,
-            "since": created_since is not None,
-            "fresh": bool(fresh_for),
-        }
-        rows: Sequence[Any]
-        if nearest_k <= self._ef_search:  # the session's settings do
-            rows = await direct.fetch(self._engine, _candidates_direct(**shape), params)
+        stmt = _candidates_sql(
+            nearest=nearest,
+            matching=matching,
+            before=created_before is not None,
+            since=created_since is not None,
+            fresh=bool(fresh_for),
+        )
+        if nearest_k <= self._ef_search:  # the session's settings do: one statement
+            shape = _candidates_shape(stmt)
+            rows: Sequence[Any] = await direct.fetch(self._auto, shape, params)
         else:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)
-                rows = (await conn.execute(_candidates_sql(**shape), params)).all()
+                rows = (await conn.execute(stmt, params)).all()
         return [Candidate(row) for row in rows]
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
