@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import Exchange, NewTurn, StoredTurn
 from tzurot.memory.embedding import Embedder, Vector
@@ -168,18 +169,25 @@ async def _turn_ids(engine: AsyncEngine, *jobs: str) -> list[str]:
 
 
 class CountingStatements:
-    """Counts the SQL statements an engine sends."""
+    """Counts the SQL statements an engine sends (through SQLAlchemy or tzurot.db.direct)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         sa.event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+        run = direct._run
+
+        async def counted(*args: Any) -> Any:
+            self.count += 1
+            return await run(*args)
+
+        monkeypatch.setattr(direct, "_run", counted)
 
     def _seen(self, *_args: object) -> None:
         self.count += 1
 
 
 async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statements(
-    engine: AsyncEngine, embedder: Embedder
+    engine: AsyncEngine, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two users say the same things in one batch: each user's memories merge and link
     only with their own, stored or new in the batch; the batch takes three statements."""
@@ -192,7 +200,7 @@ async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statement
         [("ann", tea), ("bob", tea), ("ann", stamps), ("bob", stamps), ("bob", stamps)]
     ):
         await _store(engine, f"new-{n}", user, text)
-    statements = CountingStatements(engine)
+    statements = CountingStatements(engine, monkeypatch)
     assert await worker.drain() == 5
     assert statements.count == 3  # claim and reads, neighbours, every write
     assert await _memories_of(engine, "ann") == [

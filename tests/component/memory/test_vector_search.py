@@ -4,10 +4,12 @@ iterative scans), and without iterative scans the same plan comes back short."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -79,7 +81,9 @@ def _sql(stmt: sa.Select[tuple[object]], conn: object) -> str:
     return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
 
 
-async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> None:
+async def test_candidates_are_both_pools_in_one_statement(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`candidates`: the k nearest and the k best full-text matches, each once, in the
     scope and window only; the user's fresh point bounds it when asked."""
     from datetime import UTC, datetime
@@ -128,6 +132,13 @@ async def test_candidates_are_both_pools_in_one_statement(memory_url: str) -> No
         event.listen(
             engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
         )
+        run_direct = direct._run
+
+        async def counted(engine: Any, statement: Any, params: Any, method: str) -> Any:
+            statements.append(statement.prepare(engine.dialect, params)[0])
+            return await run_direct(engine, statement, params, method)
+
+        monkeypatch.setattr(direct, "_run", counted)  # statements sent through tzurot.db.direct
         query = unit(0)
 
         async def names(**kw: object) -> dict[str, float]:

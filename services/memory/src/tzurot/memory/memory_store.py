@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import (
     Hit,
@@ -134,6 +135,7 @@ _NEAREST_MANY = sa.text(
     "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
     "  ORDER BY embedding <=> q.vec LIMIT :k) AS m"
 )
+_NEAREST = direct.Statement(_NEAREST_MANY)
 """`nearest` for many (scope, vector) rows at once: the HNSW scan runs per row (LATERAL).
 The vectors travel as one flat `real[]` (binary floats, no text to format or parse)."""
 
@@ -186,6 +188,7 @@ _CLAIM = sa.text(
     sa.bindparam("n", type_=sa.Integer),
 )
 """A batch of the formation outbox, leased, with all formation reads of it: one statement."""
+_CLAIM_DIRECT = direct.Statement(_CLAIM)  # run through tzurot.db.direct
 
 _WRITE_FORMED = sa.text(
     # Still ours? (Another replica may have taken rows whose lease ran out.) Locked, so
@@ -226,6 +229,13 @@ _WRITE_FORMED = sa.text(
     sa.bindparam("weight", type_=sa.Float),
 )
 """Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
+    """`_candidates_sql`'s statement for tzurot.db.direct (no per-call execution machinery;
+    its rows were already read by position, without type processing)."""
+    return direct.Statement(stmt)
 
 
 @functools.lru_cache(maxsize=64)
@@ -571,9 +581,9 @@ class PostgresMemoryStore:
             "k": k,
         }
         found: list[list[Neighbour]] = [[] for _ in queries]
-        async with self._auto.connect() as conn:
-            for idx, memory_id, sector, distance in await conn.execute(_NEAREST_MANY, params):
-                found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        # One statement, through tzurot.db.direct (untyped text: rows as asyncpg gives them).
+        for idx, memory_id, sector, distance in await direct.fetch(self._auto, _NEAREST, params):
+            found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
         return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
@@ -650,9 +660,9 @@ class PostgresMemoryStore:
             since=created_since is not None,
             fresh=bool(fresh_for),
         )
-        if nearest_k <= self._ef_search:  # the session's settings do
-            async with self._auto.connect() as conn:
-                rows = (await conn.execute(stmt, params)).all()
+        if nearest_k <= self._ef_search:  # the session's settings do: one statement
+            shape = _candidates_shape(stmt)
+            rows: Sequence[Any] = await direct.fetch(self._auto, shape, params)
         else:
             async with self._engine.begin() as conn:
                 await _iterative_scan(conn, nearest_k)
@@ -982,24 +992,23 @@ class PostgresMemoryStore:
         """
         token = uuid.uuid4()
         params = {"token": token, "skip": list(skip), "lease": lease, "n": limit}
-        async with self._auto.connect() as conn:
-            rows = (await conn.execute(_CLAIM, params)).all()
+        rows = await direct.fetch(self._auto, _CLAIM_DIRECT, params)  # its own transaction
         if not rows:
             return None
-        claimed_at = {row.claimed_job: row.claimed_at for row in rows if not row.preceding}
+        claimed_at = {r["claimed_job"]: r["claimed_at"] for r in rows if not r["preceding"]}
         job_ids = sorted(claimed_at, key=lambda job_id: (claimed_at[job_id], job_id))
         turns_of: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         preceding: dict[str, StoredTurn] = {}
         formed: set[str] = set()
         for row in rows:
-            if row.id is None:  # a claimed job whose turns were deleted since
+            if row["id"] is None:  # a claimed job whose turns were deleted since
                 continue
-            turn = stored_turn(row._mapping)
-            if row.preceding:
-                preceding[row.claimed_job] = turn
+            turn = stored_turn(row)
+            if row["preceding"]:
+                preceding[row["claimed_job"]] = turn
                 continue
-            turns_of[row.claimed_job].append(turn)
-            if row.formed:
+            turns_of[row["claimed_job"]].append(turn)
+            if row["formed"]:
                 formed.add(turn.id)
         for found in turns_of.values():
             found.sort(key=lambda turn: turn.position)
