@@ -188,6 +188,7 @@ _CLAIM = sa.text(
     sa.bindparam("n", type_=sa.Integer),
 )
 """A batch of the formation outbox, leased, with all formation reads of it: one statement."""
+_CLAIM_DIRECT = direct.Statement(_CLAIM)  # run through tzurot.db.direct
 
 _WRITE_FORMED = sa.text(
     # Still ours? (Another replica may have taken rows whose lease ran out.) Locked, so
@@ -991,24 +992,23 @@ class PostgresMemoryStore:
         """
         token = uuid.uuid4()
         params = {"token": token, "skip": list(skip), "lease": lease, "n": limit}
-        async with self._auto.connect() as conn:
-            rows = (await conn.execute(_CLAIM, params)).all()
+        rows = await direct.fetch(self._auto, _CLAIM_DIRECT, params)  # its own transaction
         if not rows:
             return None
-        claimed_at = {row.claimed_job: row.claimed_at for row in rows if not row.preceding}
+        claimed_at = {r["claimed_job"]: r["claimed_at"] for r in rows if not r["preceding"]}
         job_ids = sorted(claimed_at, key=lambda job_id: (claimed_at[job_id], job_id))
         turns_of: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         preceding: dict[str, StoredTurn] = {}
         formed: set[str] = set()
         for row in rows:
-            if row.id is None:  # a claimed job whose turns were deleted since
+            if row["id"] is None:  # a claimed job whose turns were deleted since
                 continue
-            turn = stored_turn(row._mapping)
-            if row.preceding:
-                preceding[row.claimed_job] = turn
+            turn = stored_turn(row)
+            if row["preceding"]:
+                preceding[row["claimed_job"]] = turn
                 continue
-            turns_of[row.claimed_job].append(turn)
-            if row.formed:
+            turns_of[row["claimed_job"]].append(turn)
+            if row["formed"]:
                 formed.add(turn.id)
         for found in turns_of.values():
             found.sort(key=lambda turn: turn.position)
