@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.memory import memory_store as memory_store_module
 from tzurot.memory import store
 from tzurot.memory import tables as t
 from tzurot.memory.domain import Exchange, NewTurn
@@ -54,12 +55,14 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
     turns = PostgresTurnStore(engine)
     before = _compiled(engine)
     await warm_statements(turns, memory_store, longterm, embedder.dimensions)
-    # Claim, neighbours, formation write; StoreExchange, history (2 shapes) and the
-    # search's candidates (4 shapes) run through tzurot.db.direct: compiled there.
-    assert _compiled(engine) >= before + 3
+    # The formation write; StoreExchange, history (2 shapes), the search's candidates (4
+    # shapes), the claim and the neighbours run through tzurot.db.direct: compiled there.
+    assert _compiled(engine) >= before + 1
     for statement in (
         store._STORE_EXCHANGE,
         *(store._history_statement(p, False, False) for p in (True, False)),
+        memory_store_module._CLAIM_DIRECT,
+        memory_store_module._NEAREST,
         *(
             _candidates_shape(
                 _candidates_sql(nearest=True, matching=m, before=b, since=False, fresh=True)
