@@ -240,7 +240,13 @@ async def ask_and_kill(up: Up, question: str, service: str) -> Turn:
         # The answer is streaming into Discord: a webhook message exists, not yet whole, and
         # the gateway knows it shows the answer (NoteAnswerPreview).
         await up.discord.wait_until(lambda: answers_to(up, said), within=READY_WITHIN)
-        await job_of(up, said, READY_WITHIN, until=lambda job: job.preview_message_ids)
+        job = await job_of(
+            up,
+            said,
+            READY_WITHIN,
+            until=lambda job: job.preview_message_ids or job.status == common.JOB_STATUS_DELIVERED,
+        )
+        assert job.preview_message_ids, "delivered before the gateway knew of its preview"
     else:
         # The provider has begun the answer (WORDS x 0.25 s of stream): the kill lands while
         # it is generated, whatever lag a loaded machine gives the bot's preview.

@@ -117,3 +117,51 @@ async def test_a_call_still_fails_at_its_deadline_when_the_gateway_never_comes(
         assert raised.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         await channel.close()
+
+
+class FlakyGateway(gw_grpc.GatewayServiceServicer):
+    """Refuses the first notes UNAVAILABLE (a gateway restarting), then keeps them."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.noted: list[tuple[str, list[str]]] = []
+
+    async def NoteAnswerPreview(
+        self, request: gw.NoteAnswerPreviewRequest, context: grpc.aio.ServicerContext
+    ) -> gw.NoteAnswerPreviewResponse:
+        if self.refusals > 0:
+            self.refusals -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+        self.noted.append((request.job_id, list(request.message_ids)))
+        return gw.NoteAnswerPreviewResponse()
+
+
+async def test_a_preview_note_refused_while_the_gateway_restarts_is_sent_again(
+    pki: Path,
+) -> None:
+    port = free_port()
+    gateway = FlakyGateway(refusals=2)
+    server = await create_server(
+        service="gateway",
+        settings=ServiceSettings(tls_dir=pki / "gateway", listen=f"127.0.0.1:{port}"),
+        registrations=[
+            ServiceRegistration(
+                "tzurot.v1.GatewayService",
+                lambda s: gw_grpc.add_GatewayServiceServicer_to_server(
+                    gateway,  # type: ignore[abstract]  # one RPC of many
+                    s,
+                ),
+            )
+        ],
+        default_allowed=frozenset({"bot"}),
+    )
+    await server.start()
+    channel = gateway_channel(BotSettings(gateway_addr=f"127.0.0.1:{port}", tls_dir=pki / "bot"))
+    try:
+        client = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=20.0)
+        await asyncio.wait_for(client.note_preview("job-1", [11, 12]), 20)
+        assert gateway.refusals == 0
+        assert gateway.noted == [("job-1", ["11", "12"])]
+    finally:
+        await channel.close()
+        await server.stop(None)

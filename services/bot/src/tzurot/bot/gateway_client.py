@@ -65,6 +65,8 @@ def location_of(channel: object, guild: discord.Guild | None) -> common.Location
 
 
 NOTE_PREVIEW_SECONDS = 10.0
+NOTE_PREVIEW_BUDGET_SECONDS = 60.0
+"""A note is retried this long (a gateway restarting, a loaded machine), in the background."""
 MAX_LIST_PAGES = 50
 """How many pages of a list the bot reads at most (5,000 personalities)."""
 
@@ -197,7 +199,13 @@ class GatewayClient:
             job_id=job_id, message_ids=[str(i) for i in message_ids]
         )
         try:
-            await self.call(self.stub.NoteAnswerPreview(request, timeout=NOTE_PREVIEW_SECONDS))
+            await self.call(
+                retry_idempotent(  # idempotent: it sets the list; a lost note loses the rescue
+                    lambda: self.stub.NoteAnswerPreview(request, timeout=NOTE_PREVIEW_SECONDS),
+                    what="NoteAnswerPreview",
+                    budget_seconds=NOTE_PREVIEW_BUDGET_SECONDS,
+                )
+            )
         except TzurotError as err:
             log.info("bot.preview_not_noted", job_id=job_id, reason=err.reason or err.code.name)
 
