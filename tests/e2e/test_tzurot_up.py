@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tzurot.testing import processes
+
 pytestmark = pytest.mark.e2e
 
 Mesh = tuple[subprocess.Popen[str], dict[str, str], list[str]]
@@ -160,18 +162,11 @@ def test_the_banner_names_the_commands_of_the_readme(mesh: Mesh) -> None:
 
 
 def child_pid(up: subprocess.Popen[str], service: str) -> int:
-    """The pid of `tzurot up`'s child running `python -m tzurot.<service>`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == up.pid and f"tzurot.{service}".encode() in cmdline:
-            return int(entry.name)
+    """The pid of `tzurot up`'s child running `tzurot.<service>` (forked by its fork server,
+    or respawned as `python -m tzurot.<service>`)."""
+    found = processes.child_pid(up.pid, service)
+    if found is not None:
+        return found
     raise LookupError(f"no {service} child of tzurot up")
 
 
