@@ -224,7 +224,7 @@ def test_a_service_failing_at_start_stops_the_mesh_with_its_reason(tmp_path: Pat
             ],
             capture_output=True, text=True, timeout=READY_WITHIN, check=False,
         )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr
     assert f"tzurot-keyvault: cannot start: cannot listen on 127.0.0.1:{base + 3}" in result.stderr
     assert "tzurot up: keyvault exited; stopping the mesh" in result.stderr
     assert "Tzurot is up" not in result.stdout
