@@ -11,6 +11,7 @@ import importlib
 import time
 from types import ModuleType
 
+from bench.machine import reference_loop_seconds
 from bench.results import Figure, goal_lines, table, write
 
 FIGURES = [
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples, same figures")
     parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these modules")
     args = parser.parse_args()
+    speed = reference_loop_seconds()
+    print(f"machine: a 10M-addition Python loop takes {speed:.2f} s of CPU", flush=True)
     figures: list[Figure] = []
     for name in args.only or FIGURES:
         started = time.perf_counter()
@@ -49,7 +52,7 @@ def main() -> None:
     goals = goal_lines(figures)
     if goals:
         print(f"\nGoals (issue 16):\n{goals}")
-    print(f"\nJSON: {write(figures, quick=args.quick)}")
+    print(f"\nJSON: {write(figures, quick=args.quick, reference_loop_s=speed)}")
 
 
 if __name__ == "__main__":

@@ -67,12 +67,16 @@ def goal_lines(figures: list[Figure]) -> str:
     )
 
 
-def write(figures: list[Figure], *, quick: bool) -> Path:
+def write(figures: list[Figure], *, quick: bool, reference_loop_s: float | None = None) -> Path:
+    """`reference_loop_s`: `bench.machine.reference_loop_seconds()` on this machine."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    machine = {"python": platform.python_version(), "cpus": _cpus()}
+    if reference_loop_s is not None:
+        machine["reference_loop_s"] = round(reference_loop_s, 3)
     document = {
         "quick": quick,
-        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "machine": machine,
         "figures": [asdict(f) for f in figures],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
