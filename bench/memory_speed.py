@@ -4,6 +4,13 @@ the HNSW path against exact search, on clustered (not uniform) 384-d unit vector
 Scope filter: one of 100 users of one personality (1% of the rows), as in production.
 Sizes: `TZUROT_BENCH_MEMORY_SIZES` (comma-separated, e.g. 10000,100000,1000000); by default
 10k in quick mode, 10k and 100k otherwise.
+
+The rows are loaded through the product's path (`insert_many`, the HNSW index maintained row by
+row: ~60-500 rows/s on a shared machine, so 1M takes hours). `TZUROT_BENCH_MEMORY_BULK=1` loads
+them instead with one binary COPY into the table with its secondary indexes dropped, then
+builds the indexes again (the HNSW one in `maintenance_work_mem`), and prints the COPY's and
+each index build's time: what a 1M figure costs. The searches and inserts measured after are
+the product's either way.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
+from pgvector.asyncpg import register_vector
 
 from bench.results import Figure, summarise
 from tzurot.cli.localdb import create_database, local_postgres
 from tzurot.db.engine import create_engine
+from tzurot.db.heads import libpq_url
 from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -31,6 +41,9 @@ USERS = 100
 CLUSTERS = 200
 K = 10
 BATCH = 2000
+BULK_ENV = "TZUROT_BENCH_MEMORY_BULK"
+BULK_MEMORY = "3GB"
+"""maintenance_work_mem of the index builds: a 1M x 384-d HNSW graph (~1.8 GB) then fits."""
 
 
 def clustered(
@@ -46,10 +59,54 @@ def clustered(
 def run(quick: bool) -> list[Figure]:
     default = "10000" if quick else "10000,100000"
     sizes = [int(n) for n in os.environ.get("TZUROT_BENCH_MEMORY_SIZES", default).split(",")]
-    return asyncio.run(measure(sizes, queries=100 if quick else 500))
+    bulk = os.environ.get(BULK_ENV, "0") not in {"", "0"}
+    return asyncio.run(measure(sizes, queries=100 if quick else 500, bulk=bulk))
 
 
-async def measure(sizes: list[int], queries: int, ef_search: int = 100) -> list[Figure]:
+def _row_user(i: int) -> str:
+    return f"u{i % USERS}"
+
+
+async def bulk_load(url: str, vectors: npt.NDArray[np.float32], first: int) -> dict[str, float]:
+    """Appends `vectors` (row `first + i` of user `_row_user`) by COPY with the table's
+    secondary indexes dropped, then rebuilds them; the seconds of each step."""
+    seconds: dict[str, float] = {}
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        await register_vector(conn)
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'memory'"
+            " AND tablename = 'memories' AND indexname <> 'memories_pkey'"
+        )
+        for index in indexes:
+            await conn.execute(f"DROP INDEX memory.{index['indexname']}")
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "memories",
+            schema_name="memory",
+            columns=["personality_id", "user_id", "text", "embedding", "sector", "salience"],
+            records=(
+                ("p", _row_user(first + i), str(first + i), vector, "semantic", 0.5)
+                for i, vector in enumerate(vectors)
+            ),
+        )
+        seconds["copy"] = time.perf_counter() - started
+        await conn.execute(f"SET maintenance_work_mem = '{BULK_MEMORY}'")
+        for index in indexes:
+            started = time.perf_counter()
+            await conn.execute(index["indexdef"])
+            seconds[index["indexname"]] = time.perf_counter() - started
+        started = time.perf_counter()
+        await conn.execute("ANALYZE memory.memories")
+        seconds["analyze"] = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return seconds
+
+
+async def measure(
+    sizes: list[int], queries: int, ef_search: int = 100, *, bulk: bool = False
+) -> list[Figure]:
     figures: list[Figure] = []
     rng = np.random.default_rng(42)
     centres = rng.normal(0, 1, (CLUSTERS, 384)).astype(np.float32)
@@ -67,6 +124,16 @@ async def measure(sizes: list[int], queries: int, ef_search: int = 100) -> list[
             for size in sorted(sizes):
                 started = time.perf_counter()
                 before = len(vectors)
+                if bulk and size > before:
+                    fresh = clustered(rng, size - before, centres)
+                    steps = await bulk_load(url, fresh, before)
+                    print(
+                        f"bulk load to {size:,}: "
+                        + ", ".join(f"{name} {value:.1f} s" for name, value in steps.items()),
+                        flush=True,
+                    )
+                    vectors = np.vstack([vectors, fresh])
+                    users += [(before + i) % USERS for i in range(size - before)]
                 while len(vectors) < size:
                     count = min(BATCH, size - len(vectors))
                     fresh = clustered(rng, count, centres)
@@ -75,7 +142,7 @@ async def measure(sizes: list[int], queries: int, ef_search: int = 100) -> list[
                         [
                             {
                                 "personality_id": "p",
-                                "user_id": f"u{(first + i) % USERS}",
+                                "user_id": _row_user(first + i),
                                 "text": str(first + i),
                                 "embedding": fresh[i].tolist(),
                                 "sector": "semantic",

@@ -3,6 +3,7 @@ iterative scans), and without iterative scans the same plan comes back short."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -151,6 +152,13 @@ async def test_candidates_are_both_pools_in_one_statement(
         assert found["close"] == 1.0
         assert found["far"] == 0.0
         assert len(statements) == 1
+        # A search's result is the candidate's memory with its score, built once.
+        for hit in await store.candidates(
+            "p", ["alice"], ["pixel"], query, nearest_k=2, keyword_k=2
+        ):
+            result = hit.scored(0.25)
+            assert result == dataclasses.replace(hit.memory, score=0.25)
+            assert hit.scored(0.5).score == 0.5  # also once its memory was built
         assert set(await names(nearest_k=0, keyword_k=5)) == {"far", "old"}
         assert set(await names(nearest_k=1, keyword_k=0)) <= {"close", "old"}
         assert await names(nearest_k=0, keyword_k=0) == {}

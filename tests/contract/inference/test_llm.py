@@ -268,6 +268,19 @@ async def test_many_calls_share_one_pool(fake: FakeProvider, llm: LlmClient) -> 
     assert [r.api_key for r in fake.requests] == [GOOD_KEY] * 4
 
 
+async def test_each_call_carries_its_own_key(fake: FakeProvider, llm: LlmClient) -> None:
+    """One SDK client serves the provider; the key is the call's, never a previous one's."""
+    await run(llm, provider(fake))
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(llm, provider(fake), BAD_KEY)
+    assert caught.value.reason == "INVALID_API_KEY"
+    await run(llm, provider(fake))
+    with pytest.raises(FailedPrecondition):
+        await llm.count_models(provider(fake), SecretStr(BAD_KEY))
+    assert await llm.count_models(provider(fake), SecretStr(GOOD_KEY)) == len(fake.models)
+    assert [r.api_key for r in fake.requests] == [GOOD_KEY, BAD_KEY, GOOD_KEY, BAD_KEY, GOOD_KEY]
+
+
 async def test_openrouter_keys_are_proven_by_its_key_endpoint(
     fake: FakeProvider, llm: LlmClient
 ) -> None:

@@ -3,10 +3,12 @@
 import pytest
 
 from tzurot.inference.cleanup import (
+    ECHO_PATTERNS_KEPT,
     BadRule,
     clean_answer,
     compile_rules,
     could_still_repeat,
+    echo_prefix,
     repeats,
     similar,
     similarity,
@@ -35,6 +37,20 @@ def test_a_name_inside_the_answer_is_kept() -> None:
         "I am Lilith: queen of night."
     )
     assert clean_answer("Ann: said hi", "Lilith", ()) == "Ann: said hi"
+
+
+def test_echo_patterns_are_kept_per_name_and_bounded() -> None:
+    assert echo_prefix("Lilith") is echo_prefix("Lilith")
+    assert echo_prefix.cache_info().maxsize == ECHO_PATTERNS_KEPT
+    for index in range(ECHO_PATTERNS_KEPT + 10):
+        echo_prefix(f"Name {index}")
+    assert echo_prefix.cache_info().currsize == ECHO_PATTERNS_KEPT
+
+
+def test_a_renamed_personality_strips_its_new_name_only() -> None:
+    assert clean_answer("Lilith: Hello.", "Lilith", ()) == "Hello."
+    assert clean_answer("Lilith: Hello.", "Lilita", ()) == "Lilith: Hello."
+    assert clean_answer("Lilita: Hello.", "Lilita", ()) == "Hello."
 
 
 def test_rules_apply_in_order() -> None:

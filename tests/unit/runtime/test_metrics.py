@@ -153,3 +153,19 @@ async def test_probe_server_for_a_process_without_grpc_api(pki: Path) -> None:
         )
     finally:
         await probes.stop()
+
+
+def test_job_and_token_counts_add_up_through_the_kept_children() -> None:
+    labels = {"provider": "openrouter", "model": "fake/kept", "direction": "input"}
+    before = sample("tzurot_llm_tokens_total", **labels)
+    jobs_before = sample("tzurot_jobs_total", outcome="delivered", reason="")
+    for _ in range(3):
+        metrics.record_tokens("openrouter", "fake/kept", input_tokens=4, output_tokens=1)
+        metrics.record_job("delivered")
+    assert sample("tzurot_llm_tokens_total", **labels) - before == 12
+    assert sample("tzurot_jobs_total", outcome="delivered", reason="") - jobs_before == 3
+    for index in range(1100):  # more models than are kept: the oldest are looked up again
+        metrics.record_tokens("openrouter", f"fake/m{index}", input_tokens=1, output_tokens=0)
+    metrics.record_tokens("openrouter", "fake/kept", input_tokens=4, output_tokens=1)
+    assert sample("tzurot_llm_tokens_total", **labels) - before == 16
+    assert metrics._token_counters.cache_info().currsize <= 1024

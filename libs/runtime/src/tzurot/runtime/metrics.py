@@ -98,15 +98,28 @@ def observe_call(method: str, code: grpc.StatusCode, seconds: float) -> None:
         refusals.inc()
 
 
+@functools.lru_cache(maxsize=1024)
+def _job_counter(outcome: str, reason: str) -> Any:
+    return JOBS.labels(outcome, reason)
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_counters(provider: str, model: str) -> tuple[Any, Any]:
+    """The input and output children for a provider's model (models are many, hence bounded:
+    a child dropped here stays in the metric, it is only looked up again)."""
+    return TOKENS.labels(provider, model, "input"), TOKENS.labels(provider, model, "output")
+
+
 def record_job(outcome: str, reason: str = "") -> None:
     """A job reached `outcome`; `reason` is the machine-readable reason of a failure."""
-    JOBS.labels(outcome, reason).inc()
+    _job_counter(outcome, reason).inc()
 
 
 def record_tokens(provider: str, model: str, *, input_tokens: int, output_tokens: int) -> None:
     """Token usage of one LLM call."""
-    TOKENS.labels(provider, model, "input").inc(max(input_tokens, 0))
-    TOKENS.labels(provider, model, "output").inc(max(output_tokens, 0))
+    inputs, outputs = _token_counters(provider, model)
+    inputs.inc(max(input_tokens, 0))
+    outputs.inc(max(output_tokens, 0))
 
 
 def record_degraded(reason: str) -> None:

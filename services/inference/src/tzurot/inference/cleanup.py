@@ -4,6 +4,7 @@ built-in rule that strips the model echoing the prompt's "Name: [timestamp]" pre
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,9 +47,16 @@ def compile_rules(rules: Sequence[CleanupRule]) -> tuple[CompiledRule, ...]:
     return tuple(compiled)
 
 
-def _echo_prefix(name: str) -> re.Pattern[str]:
+ECHO_PATTERNS_KEPT = 256
+"""Echo patterns kept compiled, one per personality name (the least recently used first out)."""
+
+
+@functools.lru_cache(maxsize=ECHO_PATTERNS_KEPT)
+def echo_prefix(name: str) -> re.Pattern[str]:
     """'Lilith: ', '**Lilith:** ', 'Lilith: [2025-06-03 14:05] ', '[14:05] Lilith: ' at the
-    start of an answer."""
+    start of an answer. Kept per name, bounded: its first compile costs ~1.5 ms, and `re`'s
+    own cache (512 patterns, shared with every library) may drop it; a renamed
+    personality's new name is a new entry."""
     stamp = r"\[[^\]\n]{1,40}\]\s*"
     who = rf"(?:\*\*)?{re.escape(name)}(?:\*\*)?\s*:(?:\*\*)?\s*" if name else r"(?!)"
     return re.compile(rf"\A\s*(?:(?:{stamp})?{who}(?:{stamp})?|{stamp}(?={who}))", re.IGNORECASE)
@@ -56,7 +64,7 @@ def _echo_prefix(name: str) -> re.Pattern[str]:
 
 def strip_echo(text: str, name: str) -> str:
     """The text without the model's echo of the prompt's "Name: [time]" prefix."""
-    prefix = _echo_prefix(name)
+    prefix = echo_prefix(name)
     while True:  # "Lilith: Lilith: hi" happens
         stripped = prefix.sub("", text, count=1)
         if stripped == text:

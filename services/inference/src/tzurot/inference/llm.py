@@ -1,16 +1,20 @@
 """Streamed chat completions from an OpenAI-compatible provider, with errors classified.
 
-One `httpx2.AsyncClient` (connection pool) serves the whole process; each call builds a
-cheap `AsyncOpenAI` around it with the caller's key, so keys never outlive a call and never
-mix between users. The SDK retries connection errors, 408, 409, 429 and 5xx with backoff;
-what still fails becomes a typed error whose message names the provider and never repeats
-the provider's own text (error bodies can echo part of the key).
+One `httpx2.AsyncClient` (connection pool) serves the whole process, and one `AsyncOpenAI`
+on it serves each base URL (a few, bounded). The client holds no user's key: each request
+carries the caller's key in its own Authorization header, so keys never outlive a call and
+never mix between users. (A client per call cost ~0.5 ms of CPU and a thread hop to learn
+the platform for its headers, on every request.) The SDK retries connection errors, 408,
+409, 429 and 5xx with backoff; what still fails becomes a typed error whose message names
+the provider and never repeats the provider's own text (error bodies can echo part of the
+key).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
@@ -66,6 +70,56 @@ def _refuses_tools(exc: openai.OpenAIError, call: ProviderCall) -> bool:
 
 KEY_CHECK_RETRIES = 1
 KEY_CHECK_TIMEOUT_SECONDS = 15.0
+MAX_CLIENTS = 32
+"""SDK clients kept (one per base URL and kind); the least recently used goes first."""
+NO_SHARED_KEY = "per-request"
+"""The shared clients' own key, never sent: every request sets its caller's key."""
+
+
+def _auth(api_key: SecretStr) -> dict[str, str]:
+    """The request's own Authorization header (overrides the shared client's)."""
+    return {"Authorization": f"Bearer {api_key.get_secret_value()}"}
+
+
+class SdkClients:
+    """One `AsyncOpenAI` per base URL and kind (a call, or a key check: one retry within
+    15 s), on the shared pool and without a key; at most `limit`, least recently used
+    first out."""
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        *,
+        max_retries: int,
+        timeout: float,
+        limit: int = MAX_CLIENTS,
+    ) -> None:
+        self._http = http
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self._limit = limit
+        self._clients: OrderedDict[tuple[str, bool], openai.AsyncOpenAI] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def get(self, base_url: str, *, quick: bool = False) -> openai.AsyncOpenAI:
+        slot = (base_url, quick)
+        client = self._clients.get(slot)
+        if client is not None:
+            self._clients.move_to_end(slot)
+            return client
+        client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=NO_SHARED_KEY,
+            max_retries=min(self._max_retries, KEY_CHECK_RETRIES) if quick else self._max_retries,
+            timeout=min(self._timeout, KEY_CHECK_TIMEOUT_SECONDS) if quick else self._timeout,
+            http_client=self._http,
+        )
+        self._clients[slot] = client
+        if len(self._clients) > self._limit:  # the pool is shared: nothing to close
+            self._clients.popitem(last=False)
+        return client
 
 
 class LlmClient:
@@ -79,23 +133,13 @@ class LlmClient:
         http_client: openai.DefaultAsyncHttpxClient | None = None,
     ) -> None:
         self._http = http_client or openai.DefaultAsyncHttpxClient()
-        self._max_retries = max_retries
-        self._timeout = timeout_seconds
+        self._clients = SdkClients(self._http, max_retries=max_retries, timeout=timeout_seconds)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _client(
-        self, provider: Provider, api_key: SecretStr, *, quick: bool = False
-    ) -> openai.AsyncOpenAI:
-        """A client on the shared pool; `quick` (a key check) retries once, within 15 s."""
-        return openai.AsyncOpenAI(
-            base_url=provider.base_url,
-            api_key=api_key.get_secret_value(),
-            max_retries=min(self._max_retries, KEY_CHECK_RETRIES) if quick else self._max_retries,
-            timeout=min(self._timeout, KEY_CHECK_TIMEOUT_SECONDS) if quick else self._timeout,
-            http_client=self._http,
-        )
+    def _client(self, provider: Provider, *, quick: bool = False) -> openai.AsyncOpenAI:
+        return self._clients.get(provider.base_url, quick=quick)
 
     async def stream_chat(
         self,
@@ -106,7 +150,7 @@ class LlmClient:
         call: ProviderCall,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text (and reasoning) deltas in order, then one Completion."""
-        client = self._client(provider, api_key)
+        client = self._client(provider)
         assembly = AnswerAssembly()
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
@@ -124,7 +168,7 @@ class LlmClient:
                     "stream": True,
                     "stream_options": {"include_usage": True},
                 },
-                options={"headers": call.headers} if call.headers else {},
+                options={"headers": {**call.headers, **_auth(api_key)}},
                 stream=True,
             )
             chunks = chat_chunks(response)
@@ -143,7 +187,7 @@ class LlmClient:
     ) -> list[str]:
         """Image URLs (usually data URLs) from an image-output model through chat
         completions with `modalities: ["image", "text"]` (OpenRouter)."""
-        client = self._client(provider, api_key)
+        client = self._client(provider)
         try:
             answer = await client.post(
                 "/chat/completions",
@@ -154,6 +198,7 @@ class LlmClient:
                     "modalities": ["image", "text"],
                     "stream": False,
                 },
+                options={"headers": _auth(api_key)},
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
@@ -170,9 +215,11 @@ class LlmClient:
         size: str,
     ) -> list[str]:
         """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`."""
-        client = self._client(provider, api_key)
+        client = self._client(provider)
         try:
-            result = await client.images.generate(model=model, prompt=prompt, n=count, size=size)
+            result = await client.images.generate(
+                model=model, prompt=prompt, n=count, size=size, extra_headers=_auth(api_key)
+            )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
         images: list[str] = []
@@ -194,10 +241,10 @@ class LlmClient:
         content_type: str,
     ) -> str:
         """The text of an audio file through `/audio/transcriptions` (Whisper)."""
-        client = self._client(provider, api_key)
+        client = self._client(provider)
         try:
             result = await client.audio.transcriptions.create(
-                model=model, file=(filename, audio, content_type)
+                model=model, file=(filename, audio, content_type), extra_headers=_auth(api_key)
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
@@ -207,11 +254,12 @@ class LlmClient:
         """How many models the key can see: a cheap call that proves the key works.
 
         One bounded retry: on a dead network the user hears so in about a second."""
-        client = self._client(provider, api_key, quick=True)
+        client = self._client(provider, quick=True)
+        auth = _auth(api_key)
         try:
             if provider.key_check_path is not None:
-                await self._check_key_endpoint(client, provider)
-            return len([model async for model in client.models.list()])
+                await self._check_key_endpoint(client, provider, auth)
+            return len([model async for model in client.models.list(extra_headers=auth)])
         except openai.NotFoundError:
             raise FailedPrecondition(
                 f"cannot check the key: {provider.name} does not list models (HTTP 404)",
@@ -222,10 +270,14 @@ class LlmClient:
             raise provider_error(exc, provider.name) from None
 
     @staticmethod
-    async def _check_key_endpoint(client: openai.AsyncOpenAI, provider: Provider) -> None:
+    async def _check_key_endpoint(
+        client: openai.AsyncOpenAI, provider: Provider, auth: dict[str, str]
+    ) -> None:
         """The provider's own key endpoint: 401 for a bad key; no credit left is quota."""
         assert provider.key_check_path is not None
-        answer = await client.get(provider.key_check_path, cast_to=object)
+        answer = await client.get(
+            provider.key_check_path, cast_to=object, options={"headers": auth}
+        )
         data = answer.get("data") if isinstance(answer, dict) else None
         remaining = data.get("limit_remaining") if isinstance(data, dict) else None
         if isinstance(remaining, int | float) and remaining <= 0:

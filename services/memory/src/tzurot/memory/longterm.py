@@ -279,7 +279,7 @@ class LongTermMemory:
                     hits[memory.id] = Candidate.of(hit)
             scored = self._score(query, hits, edges)
         # Only the returned candidates' memories are built.
-        return [_with_score(candidate.memory, score) for score, candidate in scored[:limit]]
+        return [candidate.scored(score) for score, candidate in scored[:limit]]
 
     def _score(
         self, query: str, hits: dict[str, Candidate], edges: Sequence[tuple[str, str, float]]
@@ -711,7 +711,3 @@ def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | No
 def _memory_text(turn: StoredTurn, body: str) -> str:
     speaker = turn.author_name or turn.role.value
     return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]
-
-
-def _with_score(memory: StoredMemory, score: float) -> StoredMemory:
-    return replace(memory, score=score)

@@ -342,36 +342,47 @@ class Candidate:
     @property
     def memory(self) -> StoredMemory:
         if self._memory is None:
-            (
-                memory_id,
-                personality_id,
-                user_id,
-                text,
-                sector,
-                salience,
-                created_at,
-                last_accessed_at,
-                source_turn_ids,
-                tags,
-                superseded_by,
-                context,
-                _distance,
-            ) = self._row
-            self._memory = StoredMemory(
-                id=memory_id,
-                personality_id=personality_id,
-                user_id=user_id,
-                text=text,
-                sector=sector,
-                salience=float(salience),
-                created_at=created_at,
-                last_accessed_at=last_accessed_at,
-                source_turn_ids=tuple(source_turn_ids),
-                tags=tuple(tags or ()),
-                superseded_by=str(superseded_by or ""),
-                context=context,
-            )
+            self._memory = self._built(0.0)
         return self._memory
+
+    def scored(self, score: float) -> StoredMemory:
+        """Its memory as a search result (with `score`), built once: not built first
+        and then copied with `dataclasses.replace` (~20 us a result here)."""
+        if self._memory is not None:
+            return replace(self._memory, score=score)
+        return self._built(score)
+
+    def _built(self, score: float) -> StoredMemory:
+        (
+            memory_id,
+            personality_id,
+            user_id,
+            text,
+            sector,
+            salience,
+            created_at,
+            last_accessed_at,
+            source_turn_ids,
+            tags,
+            superseded_by,
+            context,
+            _distance,
+        ) = self._row
+        return StoredMemory(
+            id=memory_id,
+            personality_id=personality_id,
+            user_id=user_id,
+            text=text,
+            sector=sector,
+            salience=float(salience),
+            created_at=created_at,
+            last_accessed_at=last_accessed_at,
+            source_turn_ids=tuple(source_turn_ids),
+            score=score,
+            tags=tuple(tags or ()),
+            superseded_by=str(superseded_by or ""),
+            context=context,
+        )
 
 
 def _ids(ids: Iterable[str]) -> list[uuid.UUID]:

@@ -3,6 +3,7 @@ its answer and usage in one statement, then marked delivered."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,45 @@ def _claim_statement(*, start: bool) -> sa.Insert:
 
 
 # The turn's statements run through tzurot.db.direct (no per-call execution machinery).
+@functools.cache
+def _orphans_statement() -> sa.Update:
+    """fail_orphaned_jobs' statement, built once (a sweep runs it every few seconds;
+    building it cost more CPU than running it)."""
+    jobs = t.jobs.c
+    lease = sa.bindparam("lease_seconds", type_=sa.Float)
+    stale = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lease)
+    return (
+        sa.update(t.jobs)
+        .where(
+            jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
+        )
+        .values(
+            status=JobStatus.FAILED.value,
+            error_code=sa.bindparam("orphan_code", type_=jobs.error_code.type),
+            error_reason=sa.bindparam("orphan_reason", type_=jobs.error_reason.type),
+            error_message=sa.bindparam("orphan_message", type_=jobs.error_message.type),
+            finished_at=sa.func.now(),
+        )
+        .returning(jobs.id)
+    )
+
+
+@functools.cache
+def _pending_history_statement() -> sa.Select[tuple[object, ...]]:
+    """jobs_pending_history's statement, built once (a sweep runs it every few seconds)."""
+    jobs = t.jobs.c
+    return (
+        sa.select(t.jobs)
+        .where(
+            jobs.status == JobStatus.STREAMED.value,
+            sa.func.cardinality(jobs.delivered_message_ids) > 0,
+        )
+        .order_by(jobs.created_at)
+        .limit(sa.bindparam("row_limit", type_=sa.Integer))
+    )
+
+
 _CLAIM = direct.Statement(_claim_statement(start=False))
 _CLAIM_AND_START = direct.Statement(_claim_statement(start=True))
 _JOB_BY_KEY = direct.Statement(
@@ -395,27 +435,14 @@ class JobQueries(SqlBase):
     async def fail_orphaned_jobs(self, lease_seconds: float, error: JobError) -> list[str]:
         """Fails (with `error`) the queued or running jobs whose heartbeat is older than the
         lease: their gateway died. Returns their ids."""
-        jobs = t.jobs.c
-        stale = sa.func.clock_timestamp() - sa.func.make_interval(
-            0, 0, 0, 0, 0, 0, sa.literal(lease_seconds, sa.Float)
-        )
-        stmt = (
-            sa.update(t.jobs)
-            .where(
-                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-                sa.func.coalesce(jobs.heartbeat_at, jobs.created_at) < stale,
-            )
-            .values(
-                status=JobStatus.FAILED.value,
-                error_code=error.code,
-                error_reason=error.reason,
-                error_message=error.message,
-                finished_at=sa.func.now(),
-            )
-            .returning(jobs.id)
-        )
+        params = {
+            "lease_seconds": lease_seconds,
+            "orphan_code": error.code,
+            "orphan_reason": error.reason,
+            "orphan_message": error.message,
+        }
         async with self._autocommit.connect() as conn:
-            return [str(row.id) for row in await conn.execute(stmt)]
+            return [str(row.id) for row in await conn.execute(_orphans_statement(), params)]
 
     async def release_failed_job(self, job_id: str, error: JobError) -> None:
         """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim."""
@@ -436,18 +463,9 @@ class JobQueries(SqlBase):
 
     async def jobs_pending_history(self, limit: int = 100) -> list[Job]:
         """Streamed jobs with delivered messages: posted, history still to be stored."""
-        jobs = t.jobs.c
-        stmt = (
-            sa.select(t.jobs)
-            .where(
-                jobs.status == JobStatus.STREAMED.value,
-                sa.func.cardinality(jobs.delivered_message_ids) > 0,
-            )
-            .order_by(jobs.created_at)
-            .limit(limit)
-        )
         async with self._autocommit.connect() as conn:
-            return [_job(row._mapping) for row in await conn.execute(stmt)]
+            rows = await conn.execute(_pending_history_statement(), {"row_limit": limit})
+            return [_job(row._mapping) for row in rows]
 
     async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
         return await self._update_job(
