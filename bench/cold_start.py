@@ -93,10 +93,14 @@ def _drain(stream: IO[str]) -> None:
 GOAL_MS = 3000.0
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a live process (Linux /proc)."""
+def _cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of a live process (Linux /proc); with `reaped`, also that of the
+    children it has waited for (`up`'s fork server, which exits once it forked the services)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -108,16 +112,16 @@ def _children(pid: int) -> list[int]:
 
 
 def start_once(data_dir: Path) -> tuple[float, float]:
-    """Seconds from spawning `tzurot up` until it reports ready, and the CPU seconds `up` and
-    its service processes (not Postgres) used by then."""
+    """Seconds from spawning `tzurot up` until it reports ready, and the CPU seconds `up`, the
+    children it reaped (the fork server) and its service processes (not Postgres) used by then."""
     started = time.perf_counter()
     with running_up(data_dir, free_base_port()) as up:
         wall = time.perf_counter() - started
-        pids = [up.pid, *(c for c in _children(up.pid) if not _is_postgres(c))]
-        cpu = 0.0
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                cpu += _cpu_seconds(pid)
+        cpu = _cpu_seconds(up.pid, reaped=True)
+        for pid in _children(up.pid):
+            if not _is_postgres(pid):
+                with contextlib.suppress(OSError):
+                    cpu += _cpu_seconds(pid)
         return wall, cpu
 
 

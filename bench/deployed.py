@@ -34,6 +34,7 @@ from bench.cold_start import REPO, free_base_port, running_up
 from bench.env import UNREACHABLE_LIMITS
 from bench.load import GrpcChat, user_of
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.forkserver import runs_service
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.e2e import ECHO_SEED, USER_KEY, actor
 from tzurot.v1 import gateway_pb2 as gw
@@ -121,9 +122,8 @@ def _service_pids(parent: int) -> dict[str, int]:
     found: dict[str, int] = {}
     for child in children(parent):
         with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             for name in SERVICES:
-                if f"tzurot.{name}".encode() in argv:
+                if runs_service(child, name):
                     found[name] = child
     return found
 

@@ -16,6 +16,7 @@ from bench.cold_start import free_base_port, running_up
 from bench.load import GrpcChat, ProviderClock, conversations, user_of
 from bench.results import Figure
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.forkserver import runs_service
 from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -92,9 +93,8 @@ def _service_pids(parent: int) -> dict[str, int]:
     found: dict[str, int] = {}
     for task in Path(f"/proc/{parent}/task").iterdir():
         for child in (task / "children").read_text().split():
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             for name in SERVICES:
-                if f"tzurot.{name}".encode() in argv:
+                if runs_service(int(child), name):
                     found[name] = int(child)
     found["up (+demo provider)"] = parent
     return found

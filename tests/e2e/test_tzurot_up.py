@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tzurot.testing import processes
+
 pytestmark = pytest.mark.e2e
 
 Mesh = tuple[subprocess.Popen[str], dict[str, str], list[str]]
@@ -160,18 +162,11 @@ def test_the_banner_names_the_commands_of_the_readme(mesh: Mesh) -> None:
 
 
 def child_pid(up: subprocess.Popen[str], service: str) -> int:
-    """The pid of `tzurot up`'s child running `python -m tzurot.<service>`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == up.pid and f"tzurot.{service}".encode() in cmdline:
-            return int(entry.name)
+    """The pid of `tzurot up`'s child running `tzurot.<service>` (forked by its fork server,
+    or respawned as `python -m tzurot.<service>`)."""
+    found = processes.child_pid(up.pid, service)
+    if found is not None:
+        return found
     raise LookupError(f"no {service} child of tzurot up")
 
 
@@ -229,7 +224,7 @@ def test_a_service_failing_at_start_stops_the_mesh_with_its_reason(tmp_path: Pat
             ],
             capture_output=True, text=True, timeout=READY_WITHIN, check=False,
         )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr
     assert f"tzurot-keyvault: cannot start: cannot listen on 127.0.0.1:{base + 3}" in result.stderr
     assert "tzurot up: keyvault exited; stopping the mesh" in result.stderr
     assert "Tzurot is up" not in result.stdout

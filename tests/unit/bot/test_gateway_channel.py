@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -127,7 +128,7 @@ class FlakyGateway(gw_grpc.GatewayServiceServicer):
         self.noted: list[tuple[str, list[str]]] = []
 
     async def NoteAnswerPreview(
-        self, request: gw.NoteAnswerPreviewRequest, context: grpc.aio.ServicerContext
+        self, request: gw.NoteAnswerPreviewRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> gw.NoteAnswerPreviewResponse:
         if self.refusals > 0:
             self.refusals -= 1
@@ -140,7 +141,7 @@ async def test_a_preview_note_refused_while_the_gateway_restarts_is_sent_again(
     pki: Path,
 ) -> None:
     port = free_port()
-    gateway = FlakyGateway(refusals=2)
+    gateway = FlakyGateway(refusals=2)  # type: ignore[abstract]  # one RPC of many
     server = await create_server(
         service="gateway",
         settings=ServiceSettings(tls_dir=pki / "gateway", listen=f"127.0.0.1:{port}"),
@@ -148,7 +149,7 @@ async def test_a_preview_note_refused_while_the_gateway_restarts_is_sent_again(
             ServiceRegistration(
                 "tzurot.v1.GatewayService",
                 lambda s: gw_grpc.add_GatewayServiceServicer_to_server(
-                    gateway,  # type: ignore[abstract]  # one RPC of many
+                    gateway,
                     s,
                 ),
             )

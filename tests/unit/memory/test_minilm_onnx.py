@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tzurot.memory.embedding import EmbeddingError, MiniLMEmbedder
+from tzurot.memory.embedding import EmbeddingError, MiniLMEmbedder, checked
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 
 TEXTS = [
@@ -43,6 +43,22 @@ def test_order_is_kept_when_lengths_differ() -> None:
     backward = embedder.embed_sync(TEXTS[::-1])
     assert np.allclose(forward, backward[::-1], atol=1e-4)
     assert embedder.embed_sync([]) == []
+
+
+def test_vectors_are_the_models_own_rows_made_unit() -> None:
+    """The numpy normalisation gives what the per-float one (`checked`) gave."""
+    embedder = OnnxMiniLMEmbedder()
+    tokenizer, session = embedder._session()
+    encoded = tokenizer.encode_batch(TEXTS[:3])
+    ids = np.array([e.ids for e in encoded], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    (raw,) = session.run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    )
+    expected = checked(raw.tolist(), 3, 384)
+    got = embedder.embed_sync(TEXTS[:3])
+    assert all(type(x) is float for x in got[0])
+    assert np.allclose(got, expected, rtol=0, atol=1e-6)
 
 
 def test_missing_model_says_how_to_make_it(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.forkserver import runs_service
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.mesh import InProcessMesh
 
@@ -117,17 +118,17 @@ def gateway_process(
 
 
 def child_pid(parent: int, service: str) -> int | None:
-    """The pid of `parent`'s child running `python -m tzurot.<service>`, if there is one."""
+    """The pid of `parent`'s child running `tzurot.<service>` (its own interpreter, or forked
+    by `tzurot up`'s fork server), if there is one."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and (
-            f"tzurot.{service}".encode() in cmdline
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and runs_service(
+            int(entry.name), service
         ):
             return int(entry.name)
     return None

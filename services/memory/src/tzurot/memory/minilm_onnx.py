@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from tzurot.memory.embedding import EmbeddingError, Vector, checked
+from tzurot.memory.embedding import EmbeddingError, Vector, unit_rows
 from tzurot.memory.tables import EMBEDDING_DIMENSIONS
 
 FP32_FILE = "model.onnx"
@@ -99,10 +99,9 @@ class OnnxMiniLMEmbedder:
         import numpy as np  # noqa: PLC0415 - with onnxruntime
 
         tokenizer, session = self._session()
-        vectors: list[Vector] = []
+        rows = np.empty((len(texts), self.dimensions), dtype=np.float64)
         # Texts of similar length share a batch, so little of a batch is padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        by_index: dict[int, Vector] = {}
         for start in range(0, len(order), self._batch_size):
             chunk = order[start : start + self._batch_size]
             encoded = tokenizer.encode_batch([texts[i] for i in chunk])
@@ -112,10 +111,13 @@ class OnnxMiniLMEmbedder:
                 None,
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
-            for index, row in zip(chunk, matrix.tolist(), strict=True):
-                by_index[index] = row
-        vectors = [by_index[i] for i in range(len(texts))]
-        return checked(vectors, len(texts), self.dimensions)
+            if matrix.shape != (len(chunk), self.dimensions):
+                raise EmbeddingError(
+                    f"the model returned vectors of shape {matrix.shape} for {len(chunk)} "
+                    f"texts, expected {self.dimensions} dimensions each"
+                )
+            rows[chunk] = matrix
+        return unit_rows(rows)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         return await asyncio.to_thread(self.embed_sync, texts)

@@ -1,0 +1,141 @@
+"""A fork server: import the libraries the services share once, then fork each service.
+
+Most of a service's start is importing (SQLAlchemy, pydantic, protobuf, gRPC, structlog:
+~1.3 s of CPU of each service's 1.5 to 2.4 s), and `tzurot up` starts four of them on two
+cores. `python -m tzurot.runtime.forkserver` imports `PRELOAD` once, then forks a child per
+service that runs `python -m tzurot.<service>` in place, behind its start gate
+(`startgate.py`), and exits. Its launcher (`tzurot.cli.processes`) is the children's
+subreaper: they become its own children when the fork server exits.
+
+gRPC must not fork once it has made a channel, a server or its threads: the fork server
+imports modules only, and forks only while it is the only thread it has (else it starts
+each service as a fresh interpreter instead: the same children, without the sharing).
+
+Environment: `TZUROT_FORK_SERVICES` "service=gate fd,…" and `TZUROT_FORK_REPORT_FD`, a pipe
+the server writes "service pid" lines to, one a child, then closes. Only the standard library
+is imported at module level: the launcher imports this module for `runs_service`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import runpy
+import sys
+import threading
+from pathlib import Path
+
+from tzurot.runtime.startgate import GATE_FD_ENV
+
+SERVICES_ENV = "TZUROT_FORK_SERVICES"
+REPORT_FD_ENV = "TZUROT_FORK_REPORT_FD"
+
+PRELOAD = (
+    "sqlalchemy.ext.asyncio",
+    "pydantic",
+    "pydantic_settings",
+    "structlog",
+    "grpc",
+    "grpc.aio",
+    "grpc_health.v1.health",
+    "grpc_reflection.v1alpha.reflection",
+    "prometheus_client",
+    "tzurot.runtime.main",
+    "tzurot.runtime.server",
+    "tzurot.runtime.client",
+    "tzurot.runtime.logging",
+    "tzurot.runtime.metrics",
+    "tzurot.db.engine",
+    "tzurot.db.direct",
+    "tzurot.db.warm",
+    "tzurot.v1.inference_pb2_grpc",
+    "tzurot.v1.memory_pb2_grpc",
+    "tzurot.v1.keyvault_pb2_grpc",
+    "tzurot.v1.gateway_pb2",
+)
+"""What at least two of the four services import anyway (`tests/unit/runtime/test_forkserver.py`
+checks it): imported here once instead of once per service. Inference is the only one without
+SQLAlchemy; it gets it in shared pages it never touches."""
+
+
+def process_name(service: str) -> str:
+    """The name (`/proc/<pid>/comm`, 15 characters) of a service forked here."""
+    return f"tzurot-{service}"[:15]
+
+
+def runs_service(pid: int, service: str) -> bool:
+    """Whether process `pid` runs `service`: `python -m tzurot.<service>`, or forked here."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if (proc / "comm").read_text().strip() == process_name(service):
+            return True
+        return f"tzurot.{service}".encode() in (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _parse_services(raw: str) -> list[tuple[str, int]]:
+    services = []
+    for item in raw.split(","):
+        name, fd = item.split("=")
+        services.append((name, int(fd)))
+    return services
+
+
+def _single_threaded() -> bool:
+    return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
+
+
+def _fork_all(services: list[tuple[str, int]], report: int) -> str | None:
+    """Forks (or, when not single-threaded, spawns) each service and reports its pid.
+
+    Returns the service to run in a forked child; None in the server once every child is made.
+    """
+    fork = _single_threaded()
+    for name, gate_fd in services:
+        if not fork:
+            pid = _spawn(name, gate_fd)
+        else:
+            pid = os.fork()
+            if pid == 0:
+                os.close(report)
+                for other, fd in services:
+                    if other != name:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+                os.environ[GATE_FD_ENV] = str(gate_fd)
+                return name
+        os.close(gate_fd)
+        os.write(report, f"{name} {pid}\n".encode())
+    return None
+
+
+def _spawn(service: str, gate_fd: int) -> int:
+    env = {**os.environ, GATE_FD_ENV: str(gate_fd)}
+    os.set_inheritable(gate_fd, True)
+    return os.posix_spawn(sys.executable, [sys.executable, "-m", f"tzurot.{service}"], env)
+
+
+def _run(service: str) -> None:
+    """Runs `tzurot.<service>` as `python -m` does, in this (forked) process."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(process_name(service))
+    runpy.run_module(f"tzurot.{service}", run_name="__main__", alter_sys=True)
+
+
+def main() -> None:
+    services = _parse_services(os.environ.pop(SERVICES_ENV))
+    report = int(os.environ.pop(REPORT_FD_ENV))
+    os.set_inheritable(report, False)
+    for module in PRELOAD:
+        importlib.import_module(module)
+    child = _fork_all(services, report)
+    if child is None:
+        os.close(report)
+        return
+    _run(child)  # its SystemExit ends this process as it would end `python -m`
+
+
+if __name__ == "__main__":
+    main()
