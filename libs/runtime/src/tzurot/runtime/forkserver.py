@@ -19,6 +19,7 @@ is imported at module level: the launcher imports this module for `runs_service`
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import runpy
@@ -128,12 +129,18 @@ def main() -> None:
     services = _parse_services(os.environ.pop(SERVICES_ENV))
     report = int(os.environ.pop(REPORT_FD_ENV))
     os.set_inheritable(report, False)
+    # As Python's gc docs advise before fork without exec: no collection in the server, its
+    # objects frozen (never scanned again), so the children's collections neither copy the
+    # pages they share nor walk the ~80 k preloaded objects.
+    gc.disable()
     for module in PRELOAD:
         importlib.import_module(module)
+    gc.freeze()
     child = _fork_all(services, report)
     if child is None:
         os.close(report)
         return
+    gc.enable()
     _run(child)  # its SystemExit ends this process as it would end `python -m`
 
 
