@@ -279,3 +279,39 @@ async def test_stopping_mid_drain_leaves_no_batch_running(
         await drain
     batches = [t for t in asyncio.all_tasks() if "_form_batch" in repr(t.get_coro())]
     assert batches == []
+
+
+async def test_a_wake_up_gathers_the_exchanges_stored_meanwhile_into_one_batch(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """The running worker, woken by an exchange, waits `gather_seconds` for more: the
+    exchanges stored meanwhile are embedded in the same call (the first, stored before the
+    worker started, formed alone)."""
+    counting = CountingEmbedder(embedder)
+    store = PostgresMemoryStore(engine)
+    worker = Formation(store, LongTermMemory(store, counting), gather_seconds=3.0)
+
+    async def formed(count: int) -> None:
+        for _ in range(600):  # 30 s
+            if await _count(engine) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{count} memories were not formed")
+
+    await _store(engine, "gather-0", USER, "remember that the kettle is in the left cupboard")
+    worker.start()
+    try:
+        await formed(1)
+        for n, thing in enumerate(("the spare key is under the blue pot", "the bike is red")):
+            await _store(engine, f"gather-{n + 1}", USER, f"remember that {thing}")
+            worker.kick()
+            await asyncio.sleep(0.5)  # without the gathering, the first would form alone
+        await formed(3)
+    finally:
+        await worker.stop()
+    assert counting.calls == [1, 2]
+
+
+async def _count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(memories)) or 0)

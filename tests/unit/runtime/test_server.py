@@ -23,7 +23,7 @@ from tzurot.runtime.errors import (
     TzurotError,
     from_rpc_error,
 )
-from tzurot.runtime.identity import bind_call
+from tzurot.runtime.identity import bind_call, current_request_id
 from tzurot.runtime.server import RunningServer, ServiceRegistration
 from tzurot.runtime.tls import channel_credentials, load_tls
 
@@ -521,6 +521,64 @@ async def test_port_in_use_is_a_startup_error(start_server: StartServer) -> None
     running = await start_server()
     with pytest.raises(StartupError, match="cannot listen on"):
         await start_server(listen=f"127.0.0.1:{running.port}")
+
+
+async def test_a_request_id_the_caller_sends_is_kept_and_other_metadata_gets_one(
+    start_server: StartServer, channel_to: ChannelTo
+) -> None:
+    running = await start_server()
+    channel = channel_to(running)
+    _, mine, _ = await whoami(channel, metadata=(("x-request-id", "req-mine"),))
+    _, added, _ = await whoami(channel, metadata=grpc.aio.Metadata(("x-other", "1")))
+    assert mine == "req-mine"
+    assert len(added) == 32
+
+
+async def test_streaming_calls_carry_the_request_id_and_no_default_deadline(
+    start_server: StartServer, channel_to: ChannelTo
+) -> None:
+    async def where(request: bytes, context: Any) -> AsyncIterator[bytes]:
+        yield f"{current_request_id()}|{context.time_remaining()}".encode()
+
+    handler = grpc.method_handlers_generic_handler(
+        "test.v1.Where", {"Stream": grpc.unary_stream_rpc_method_handler(where)}
+    )
+    running = await start_server(
+        registrations=[
+            ServiceRegistration("test.v1.Where", lambda s: s.add_generic_rpc_handlers([handler]))
+        ]
+    )
+    channel = channel_to(running, default_timeout=5.0)
+    with bind_call(None, "req-stream"):
+        (reply,) = await drain(unary_stream(channel, "/test.v1.Where/Stream")(b""))
+    assert reply.decode() == "req-stream|None"
+
+
+async def test_registered_method_handlers_run_inside_the_call_pipeline(
+    start_server: StartServer, channel_to: ChannelTo
+) -> None:
+    """Generated `add_*_to_server` register their methods this way too: identity, request id
+    and the authorization policy apply to them as to generic handlers."""
+    from tzurot.runtime.identity import current_caller
+
+    async def who(request: bytes, context: Any) -> bytes:
+        return f"{current_caller()}|{current_request_id()}".encode()
+
+    registration = ServiceRegistration(
+        "test.v1.Registered",
+        lambda s: s.add_registered_method_handlers(
+            "test.v1.Registered", {"Who": grpc.unary_unary_rpc_method_handler(who)}
+        ),
+    )
+    running = await start_server(
+        registrations=[registration], authorization={"/test.v1.Registered/Who": frozenset({"bot"})}
+    )
+    with bind_call(None, "req-reg"):
+        reply = await unary_unary(channel_to(running), "/test.v1.Registered/Who")(b"")
+    assert reply == b"bot|req-reg"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await unary_unary(channel_to(running, identity="cli"), "/test.v1.Registered/Who")(b"")
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 # ---- logging ----

@@ -9,7 +9,7 @@ retries only until the first response arrives, so no reply is ever duplicated.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -17,8 +17,6 @@ import grpc
 from tzurot.runtime.grpc_options import CLIENT_OPTIONS
 from tzurot.runtime.identity import REQUEST_ID_HEADER, current_request_id, new_request_id
 from tzurot.runtime.tls import TlsFiles, channel_credentials
-
-_Continuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
 
 
 def retry_service_config(service: str, max_attempts: int, methods: Sequence[str] = ()) -> str:
@@ -69,12 +67,8 @@ def secure_channel(
     if retry_service is not None:
         config = retry_service_config(retry_service, max_attempts, retry_methods)
         options.append(("grpc.service_config", config))
-    return grpc.aio.secure_channel(
-        target,
-        channel_credentials(tls),
-        options=options,
-        interceptors=call_defaults(default_timeout, wait_for_ready=wait_for_ready),
-    )
+    channel = grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    return DefaultsChannel(channel, _Defaults(default_timeout, wait_for_ready))
 
 
 def connect_channels(channels: Iterable[grpc.aio.Channel]) -> None:
@@ -85,83 +79,162 @@ def connect_channels(channels: Iterable[grpc.aio.Channel]) -> None:
         made.get_state(try_to_connect=True)
 
 
-def call_defaults(
-    default_timeout: float, *, wait_for_ready: bool = False
-) -> list[grpc.aio.ClientInterceptor]:
-    """The interceptors adding our call defaults, one per call kind: grpc.aio files an
-    interceptor under the first kind it implements only, so one object implementing all four
-    would never see a streaming call."""
-    kinds = (_UnaryUnaryDefaults, _UnaryStreamDefaults, _StreamUnaryDefaults, _StreamStreamDefaults)
-    return [kind(default_timeout, wait_for_ready=wait_for_ready) for kind in kinds]
+class _Defaults:
+    """What every call of one channel gets when its caller set none: `x-request-id` (the
+    served call's, else a fresh one), `wait_for_ready` and, for calls with one response,
+    the default deadline. A call streaming its responses keeps the deadline its caller
+    chose, or none: such streams (an answer, a re-wrap) may legitimately outlast the default.
+
+    Applied where the call is made (no grpc.aio client interceptor: grpc runs each
+    intercepted call through an extra task and wraps a stream's every message)."""
+
+    __slots__ = ("timeout", "wait_for_ready")
+
+    def __init__(self, default_timeout: float, wait_for_ready: bool) -> None:
+        self.timeout = default_timeout
+        self.wait_for_ready = wait_for_ready or None
+
+    def metadata(self, given: Any) -> tuple[tuple[str, str | bytes], ...]:
+        """The caller's metadata with `x-request-id` added unless it carries one."""
+        if given:
+            pairs = tuple(given)
+            if any(key == REQUEST_ID_HEADER for key, _ in pairs):
+                return pairs
+            return (*pairs, (REQUEST_ID_HEADER, current_request_id() or new_request_id()))
+        return ((REQUEST_ID_HEADER, current_request_id() or new_request_id()),)
 
 
-class _CallDefaults:
-    """Propagates `x-request-id` and, when the caller set none, adds `wait_for_ready` and
-    (to calls with one response) the default deadline. A call streaming its responses keeps
-    the deadline its caller chose, or none: such streams (an answer, a re-wrap) may
-    legitimately outlast the default."""
+class DefaultsChannel(grpc.aio.Channel):
+    """A channel whose multi-callables add our call defaults (`_Defaults`) to every call."""
 
-    def __init__(self, default_timeout: float, *, wait_for_ready: bool = False) -> None:
-        self._default_timeout = default_timeout
-        self._wait_for_ready = wait_for_ready or None
+    def __init__(self, channel: grpc.aio.Channel, defaults: _Defaults) -> None:
+        self._channel = channel
+        self._calls: Any = channel  # grpc's stubs omit `_registered_method`, which it takes
+        self._defaults = defaults
 
-    def _details(
-        self, details: grpc.aio.ClientCallDetails, *, default_deadline: bool = True
-    ) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        if metadata.get(REQUEST_ID_HEADER) is None:
-            metadata.add(REQUEST_ID_HEADER, current_request_id() or new_request_id())
-        timeout = details.timeout
-        if timeout is None and default_deadline:
-            timeout = self._default_timeout
-        return grpc.aio.ClientCallDetails(
-            method=details.method,
-            timeout=timeout,
-            metadata=metadata,
-            credentials=details.credentials,
-            wait_for_ready=(
-                self._wait_for_ready if details.wait_for_ready is None else details.wait_for_ready
-            ),
+    async def __aenter__(self) -> DefaultsChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._channel.close(None)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        inner = self._calls.unary_unary(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _UnaryUnary(inner, self._defaults)
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        inner = self._calls.unary_stream(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _Streaming(inner, self._defaults)
+
+    def stream_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        inner = self._calls.stream_unary(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _UnaryUnary(inner, self._defaults)
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        inner = self._calls.stream_stream(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _Streaming(inner, self._defaults)
+
+
+class _UnaryUnary:
+    """A multi-callable with one response (unary or client-streaming request): the default
+    deadline applies."""
+
+    __slots__ = ("_defaults", "_inner")
+
+    def __init__(self, inner: Any, defaults: _Defaults) -> None:
+        self._inner = inner
+        self._defaults = defaults
+
+    def __call__(
+        self,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        defaults = self._defaults
+        return self._inner(
+            request,
+            timeout=defaults.timeout if timeout is None else timeout,
+            metadata=defaults.metadata(metadata),
+            credentials=credentials,
+            wait_for_ready=defaults.wait_for_ready if wait_for_ready is None else wait_for_ready,
+            compression=compression,
         )
 
 
-class _UnaryUnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(
+class _Streaming:
+    """A multi-callable streaming its responses: no default deadline."""
+
+    __slots__ = ("_defaults", "_inner")
+
+    def __init__(self, inner: Any, defaults: _Defaults) -> None:
+        self._inner = inner
+        self._defaults = defaults
+
+    def __call__(
         self,
-        continuation: _Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
     ) -> Any:
-        return await continuation(self._details(client_call_details), request)
-
-
-class _UnaryStreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(
-        self,
-        continuation: _Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        details = self._details(client_call_details, default_deadline=False)
-        return await continuation(details, request)
-
-
-class _StreamUnaryDefaults(_CallDefaults, grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(
-        self,
-        continuation: _Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: AsyncIterable[Any] | Iterable[Any],
-    ) -> Any:
-        return await continuation(self._details(client_call_details), request_iterator)
-
-
-class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(
-        self,
-        continuation: _Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: AsyncIterable[Any] | Iterable[Any],
-    ) -> Any:
-        details = self._details(client_call_details, default_deadline=False)
-        return await continuation(details, request_iterator)
+        defaults = self._defaults
+        return self._inner(
+            request,
+            timeout=timeout,
+            metadata=defaults.metadata(metadata),
+            credentials=credentials,
+            wait_for_ready=defaults.wait_for_ready if wait_for_ready is None else wait_for_ready,
+            compression=compression,
+        )

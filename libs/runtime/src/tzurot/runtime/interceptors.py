@@ -7,8 +7,9 @@ time when the caller sent no deadline; turn a raised `TzurotError` into its rich
 and anything else into INTERNAL (logged, never echoed); write one access-log line and
 report the outcome to the Prometheus metrics.
 
-It wraps the handler's behaviour rather than `intercept_service` alone, because only the
-behaviour runs in the RPC's own task with its `ServicerContext`.
+It wraps each handler's behaviour when the handler is registered (`PipelinedServer`), not
+in a grpc.aio server interceptor: the behaviour runs in the RPC's own task with its
+`ServicerContext`, and no interceptor chain runs per call.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -42,9 +43,6 @@ log = structlog.get_logger("tzurot.rpc")
 
 if TYPE_CHECKING:  # the grpc classes are generic only in their stubs
     _Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-    _Continuation: TypeAlias = Callable[
-        [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-    ]
 
 
 @dataclass
@@ -59,28 +57,26 @@ class _Call:
     code: grpc.StatusCode | None = None
 
 
-class ServerCallInterceptor(grpc.aio.ServerInterceptor):
-    """Identity, request id, authorization, time cap, error mapping and access log."""
+class ServerCallPipeline:
+    """Identity, request id, authorization, time cap, error mapping and access log.
+
+    Not a grpc.aio server interceptor (grpc would run an interceptor chain of coroutines
+    and a handler lookup on every call): each method handler is wrapped once, when it is
+    registered (`PipelinedServer`), or on its first call for a generic handler."""
 
     def __init__(self, *, rules: AccessRules, max_request_seconds: float) -> None:
         self._rules = rules
         self._max_request_seconds = max_request_seconds
-        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
 
-    async def intercept_service(
-        self, continuation: _Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        # The registered handler is the same object on every call: wrap it once.
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wrap_generic(self, inner: grpc.GenericRpcHandler) -> grpc.GenericRpcHandler:
+        """`inner` with every handler it finds wrapped (each once)."""
+        return _WrappedGeneric(inner, self)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """The handler of the full `method` name run inside the pipeline."""
+        return self._wrap(handler, method)
 
     def _wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
@@ -210,6 +206,69 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
         # caller and request_id come from the contextvars `_bound` set.
         emit("rpc.served", method=call.method, code=code.name, duration_ms=round(seconds * 1000, 3))
         observe_call(call.method, code, seconds)
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):
+    """A generic handler whose handlers run inside the pipeline (each wrapped once: a
+    generic handler returns the same handler object for a method on every call)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, pipeline: ServerCallPipeline) -> None:
+        self._inner = inner
+        self._pipeline = pipeline
+        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._pipeline.wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+class PipelinedServer(grpc.aio.Server):
+    """What servicers are registered on: the real server, every handler added through it
+    wrapped by the pipeline (generated `add_*_to_server`, health and reflection alike)."""
+
+    def __init__(self, server: grpc.aio.Server, pipeline: ServerCallPipeline) -> None:
+        self._server = server
+        self._pipeline = pipeline
+
+    def add_generic_rpc_handlers(
+        self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]
+    ) -> None:
+        wrap = self._pipeline.wrap_generic
+        self._server.add_generic_rpc_handlers([wrap(h) for h in generic_rpc_handlers])
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        wrap = self._pipeline.wrap
+        self._server.add_registered_method_handlers(
+            service_name,
+            {name: wrap(h, f"/{service_name}/{name}") for name, h in method_handlers.items()},
+        )
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace: float | None) -> None:
+        await self._server.stop(grace)
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109  # grpc.aio.Server's signature
+        return await self._server.wait_for_termination(timeout)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from tzurot.runtime.authz import AccessRules, AuthorizationPolicy
 from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.grpc_options import SERVER_OPTIONS
-from tzurot.runtime.interceptors import ServerCallInterceptor
+from tzurot.runtime.interceptors import PipelinedServer, ServerCallPipeline
 from tzurot.runtime.metrics import MetricsServer, start_metrics_server
 from tzurot.runtime.tls import load_tls, server_credentials
 
@@ -96,17 +96,18 @@ async def create_server(
     if unknown:
         raise StartupError(f"authorization names unregistered methods: {', '.join(unknown)}")
     credentials = server_credentials(load_tls(settings.tls_dir))
-    interceptor = ServerCallInterceptor(
-        rules=rules, max_request_seconds=settings.max_request_seconds
-    )
-    server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+    pipeline = ServerCallPipeline(rules=rules, max_request_seconds=settings.max_request_seconds)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    registering = PipelinedServer(server, pipeline)
     for registration in registrations:
-        registration.add_to_server(server)
+        registration.add_to_server(registering)
     health = health_aio.HealthServicer()
     for name in ("", *names):
         await health.set(name, _NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection((*names, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, registering)
+    reflection.enable_server_reflection(
+        (*names, HEALTH_SERVICE, reflection.SERVICE_NAME), registering
+    )
     port = _bind(settings.listen, lambda: server.add_secure_port(settings.listen, credentials))
     running = RunningServer(server=server, port=port, health_servicer=health, service_names=names)
     if settings.health_listen:

@@ -141,7 +141,12 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         longterm = LongTermMemory(
             memory_store, embedder, Tuning(weights=scoring.Weights(*settings.memory_weights))
         )
-        formation = Formation(memory_store, longterm, poll_seconds=settings.formation_poll_seconds)
+        formation = Formation(
+            memory_store,
+            longterm,
+            poll_seconds=settings.formation_poll_seconds,
+            gather_seconds=settings.formation_gather_seconds,
+        )
         facts = Facts(PostgresFactStore(engine), turn_store, embedder)
         servicer = MemoryServicer(
             History(turn_store, default_limit=settings.history_limit),

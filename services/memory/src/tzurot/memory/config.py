@@ -47,3 +47,6 @@ class MemorySettings(ServiceSettings):
     """`TZUROT_HNSW_EF_SEARCH`: HNSW candidate list size per search (recall vs speed)."""
     formation_poll_seconds: float = Field(default=30.0, gt=0)
     """`TZUROT_FORMATION_POLL_SECONDS`: how often the formation outbox is checked anyway."""
+    formation_gather_seconds: float = Field(default=0.2, ge=0, le=5)
+    """`TZUROT_FORMATION_GATHER_SECONDS`: how long a new exchange waits for others to form
+    with it in one batch (one embedding call and three statements for them all)."""
