@@ -145,7 +145,7 @@ def make(
     skills = [
         MemorySearchSkill(web.memories),
         ReadUrlSkill(fetch),
-        WebResearchSkill(backend, fetch),
+        WebResearchSkill(backend, fetch, clock=lambda: datetime(2026, 12, 2, 7, 0, tzinfo=UTC)),
         GenerateImageSkill(
             web.llm, ImageSettings(provider="fakeai", model="fake/draw", endpoint="chat"), fetch
         ),

@@ -45,6 +45,9 @@ class Reactions:
         answer = await self._answer_of(payload)
         if answer is None or payload.user_id != answer.user_id:
             return
+        # History first: once the user sees the answer vanish, their next message must not
+        # find it in the conversation.
+        await self._forget_turn(answer)
         for message_id in answer.message_ids:
             self._answers.forget(message_id)
             try:
@@ -54,7 +57,6 @@ class Reactions:
             except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
                 log.info("bot.delete_refused", error=type(exc).__name__)
                 return
-        await self._forget_turn(answer)
         if emoji == REGENERATE_EMOJI:
             await self._regenerate(answer, payload.message_id)
 
