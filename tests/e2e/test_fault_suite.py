@@ -55,7 +55,7 @@ READY_WITHIN = 300.0
 def story_words(question: str) -> list[str]:
     """Words of its own for each question: answers that shared them would be near-repeats of
     the last replies, which inference holds back whole and asks again (no stream to kill)."""
-    return [hashlib.sha1(f"{question}:{i}".encode()).hexdigest()[:5] for i in range(WORDS)]
+    return [hashlib.sha256(f"{question}:{i}".encode()).hexdigest()[:5] for i in range(WORDS)]
 
 
 def story(body: dict[str, Any]) -> str:
