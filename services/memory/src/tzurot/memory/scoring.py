@@ -6,7 +6,7 @@ do not). Defaults 0.65 / 0.10 / 0 / 0.05 / 0.20, chosen on LoCoMo's dev conversa
 (docs/MEMORY.md): waypoint activation (and the expansion it drives) lowered recall@10 by 7
 points there; BM25 (term frequency and length-normalised, over the candidates) next to the
 IDF-weighted overlap added 4. Words are stemmed with Snowball's English stemmer (the
-algorithm of Postgres' `english` full-text configuration).
+algorithm of Postgres' `english` full-text configuration; PyStemmer, its C library).
 
 Departures from OpenMemory's hsg.ts, measured in bench/memory_quality:
 - the boosted similarity 1 - e^(-3s) is divided by its maximum 1 - e^(-3), so a perfect
@@ -25,7 +25,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 
-import snowballstemmer
+import Stemmer
 
 SIMILARITY_TAU = 3.0
 RECENCY_HALF_DAYS = 7.0
@@ -109,7 +109,7 @@ def token_list(text: str) -> list[str]:
     ]
 
 
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = Stemmer.Stemmer("english")  # libstemmer in C: Snowball's own algorithm
 
 
 @lru_cache(maxsize=65_536)
