@@ -27,9 +27,15 @@ def _probe(code: str) -> str:
 
 
 def test_the_fork_server_preloads_only_what_two_services_import_anyway() -> None:
+    # What each imports, and what its database engine loads when made (no connection).
+    started = (
+        "import sys, tzurot.{service}.__main__\n"
+        "if 'tzurot.db.engine' in sys.modules:\n"
+        "    sys.modules['tzurot.db.engine'].create_engine('postgresql://u@localhost/db')\n"
+        "print(*sys.modules)"
+    )
     imported = {
-        service: set(_probe(f"import sys, tzurot.{service}.__main__; print(*sys.modules)").split())
-        for service in SERVICES
+        service: set(_probe(started.format(service=service)).split()) for service in SERVICES
     }
     for module in PRELOAD:
         users = [service for service in SERVICES if module in imported[service]]

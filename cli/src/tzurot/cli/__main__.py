@@ -390,22 +390,32 @@ def _run(coro: object) -> int:
     """Runs a command's coroutine; errors become one line and an exit code."""
     import asyncio
 
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # reported in one line below, or raised again
+        return _reported(exc)
+
+
+def _reported(exc: Exception) -> int:
+    """The exit code of an error the user is told of in one line; raises any other.
+
+    gRPC and the error types load here, only on failure: `tzurot up` spawns its services
+    first thing, before anything heavy is imported."""
     import grpc
 
     from tzurot.cli.speech import cli_text
     from tzurot.runtime.errors import StartupError, from_rpc_error
 
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        return 130
-    except StartupError as exc:
+    if isinstance(exc, StartupError):
         print(f"tzurot: {exc}", file=sys.stderr)
         return 2
-    except grpc.aio.AioRpcError as exc:
+    if isinstance(exc, grpc.aio.AioRpcError):
         err = from_rpc_error(exc)
         print(f"tzurot: [{err.code.name.lower()}] {cli_text(err.message)}", file=sys.stderr)
         return 1
+    raise exc
 
 
 ADMIN_HELP = "Operator tasks against the running mesh."

@@ -6,10 +6,18 @@ its real client code; it accepts any API key and any model, and answers by echoi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
 import json
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tzurot.testing.fake_provider import FakeProvider
 
 PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "vllm", "lmstudio")
 DEMO_SYSTEM_KEY = "sk-demo-system-key"
@@ -27,16 +35,44 @@ def demo_reply(body: dict[str, Any]) -> str:
 
 @asynccontextmanager
 async def demo_provider() -> AsyncIterator[dict[str, str]]:
-    """Runs the fake provider; yields the environment that points inference at it."""
-    from tzurot.testing.fake_provider import FakeProvider  # a dev dependency, needed only here
+    """Runs the fake provider; yields the environment that points inference at it.
 
-    async with FakeProvider(reply=demo_reply, require_key=False, any_model=True) as fake:
-        print(f"Demo LLM provider (fake, echoes) at {fake.base_url}")
+    Its address is bound first and the environment yielded at once: the fake (aiohttp, a few
+    hundred ms of imports) loads in a thread and starts serving while `up` goes on with
+    Postgres. A request that came before it serves waits in the socket's backlog."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    host, port = listener.getsockname()[:2]
+    base_url = f"http://{host}:{port}/v1"
+    serving = asyncio.create_task(_serve(listener))
+    serving.add_done_callback(_report_failure)
+    print(f"Demo LLM provider (fake, echoes) at {base_url}")
+    try:
         yield {
-            "TZUROT_PROVIDERS": json.dumps({name: fake.base_url for name in PROVIDERS}),
+            "TZUROT_PROVIDERS": json.dumps({name: base_url for name in PROVIDERS}),
             "TZUROT_SYSTEM_KEYS": json.dumps({name: DEMO_SYSTEM_KEY for name in PROVIDERS}),
             "TZUROT_FREE_MODELS": json.dumps(["*"]),
             # Every seed personality answers without a key (on the fake's system key).
             "TZUROT_DEMO_ALL_FREE": "true",
             "TZUROT_GUEST_USER_PER_DAY": "1000",
         }
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await serving
+        listener.close()
+
+
+async def _serve(listener: socket.socket) -> None:
+    """Serves on `listener` until cancelled."""
+    # A dev dependency, needed only here; imported in a thread, beside `up`'s own start.
+    fakes = await asyncio.to_thread(importlib.import_module, "tzurot.testing.fake_provider")
+    provider: FakeProvider = fakes.FakeProvider(
+        reply=demo_reply, require_key=False, any_model=True, sock=listener
+    )
+    async with provider:
+        await asyncio.Event().wait()
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        print(f"tzurot up: the demo provider stopped: {task.exception()}", file=sys.stderr)

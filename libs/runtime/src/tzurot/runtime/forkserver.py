@@ -50,14 +50,20 @@ PRELOAD = (
     "tzurot.db.engine",
     "tzurot.db.direct",
     "tzurot.db.warm",
+    # What each engine loads when it is made (its dialect and driver), after the gate.
+    "sqlalchemy.dialects.postgresql.asyncpg",
+    "asyncpg",
+    "google.protobuf.json_format",
+    "tzurot.audio",
     "tzurot.v1.inference_pb2_grpc",
     "tzurot.v1.memory_pb2_grpc",
     "tzurot.v1.keyvault_pb2_grpc",
     "tzurot.v1.gateway_pb2",
 )
-"""What at least two of the four services import anyway (`tests/unit/runtime/test_forkserver.py`
-checks it): imported here once instead of once per service. Inference is the only one without
-SQLAlchemy; it gets it in shared pages it never touches."""
+"""What at least two of the four services import anyway, at import or when their engine is
+made (`tests/unit/cli/test_fork_server.py` checks it): imported here once instead of once per
+service. Inference is the only one without SQLAlchemy; it gets it in shared pages it never
+touches."""
 
 
 def process_name(service: str) -> str:

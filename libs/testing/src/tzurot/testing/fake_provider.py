@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import json
 import math
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -136,9 +137,14 @@ class FakeProvider:
         require_key: bool = True,
         models: Iterable[str] = ("fake/echo", "fake/large"),
         any_model: bool = False,
+        sock: socket.socket | None = None,
     ) -> None:
+        """`sock`: a listening socket to serve on (its address, not `host`/`port`)."""
         self.valid_keys = set(valid_keys)
         self.host, self.port = host, port
+        self._sock = sock
+        if sock is not None:
+            self.host, self.port = sock.getsockname()[:2]
         self.reply, self.chunk_delay, self.require_key = reply, chunk_delay, require_key
         self.models: list[str] = list(models)
         self.any_model = any_model
@@ -182,7 +188,11 @@ class FakeProvider:
         app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site: web.BaseSite = (
+            web.TCPSite(self._runner, self.host, self.port)
+            if self._sock is None
+            else web.SockSite(self._runner, self._sock)
+        )
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
