@@ -76,6 +76,21 @@ async def test_gated_services_are_forked_then_adopted_and_start_as_python_m_woul
     assert "tzurot-keyvault: cannot start:" in capfd.readouterr().err
 
 
+async def test_inference_is_forked_before_the_database_libraries_load() -> None:
+    """Inference (no database) starts importing while the server loads SQLAlchemy and
+    asyncpg for the others: their compiled modules are mapped in memory, not in inference."""
+    mesh = Mesh()
+    try:
+        await mesh.spawn_gated(["inference", "memory"])
+        await mesh.made()  # the fork server has made both and exited
+        maps = {s: _proc(mesh.processes[s].pid, "maps") for s in ("inference", "memory")}
+    finally:
+        await mesh.stop()
+    assert b"/asyncpg/protocol/" in maps["memory"]
+    assert b"/asyncpg/" not in maps["inference"]
+    assert b"/grpc/_cython/" in maps["inference"]  # the common stage it shares
+
+
 async def test_without_the_fork_server_each_service_is_its_own_interpreter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

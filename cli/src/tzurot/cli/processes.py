@@ -224,9 +224,13 @@ class Mesh:
     async def respawn(self, service: str) -> None:
         await self.spawn(service, self.envs[service])
 
-    async def wait_any_exit(self) -> str:
+    async def made(self) -> None:
+        """Waits until every gated service has its process (the fork server made them all)."""
         if self._adopting is not None:
             await self._adopting
+
+    async def wait_any_exit(self) -> str:
+        await self.made()
         waits = {asyncio.ensure_future(p.wait()): name for name, p in self.processes.items()}
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:

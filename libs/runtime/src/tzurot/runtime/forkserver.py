@@ -3,8 +3,9 @@
 Most of a service's start is importing (SQLAlchemy, pydantic, protobuf, gRPC, structlog:
 ~1.3 s of CPU of each service's 1.5 to 2.4 s), and `tzurot up` starts four of them on two
 cores. `python -m tzurot.runtime.forkserver` imports `PRELOAD` once, then forks a child per
-service that runs `python -m tzurot.<service>` in place, behind its start gate
-(`startgate.py`), and exits. Its launcher (`tzurot.cli.processes`) is the children's
+service (inference, without a database, before SQLAlchemy is loaded) that runs
+`python -m tzurot.<service>` in place, behind its start gate (`startgate.py`), and exits. Its
+launcher (`tzurot.cli.processes`) is the children's
 subreaper: they become its own children when the fork server exits.
 
 gRPC must not fork once it has made a channel, a server or its threads: the fork server
@@ -32,8 +33,7 @@ from tzurot.runtime.startgate import GATE_FD_ENV
 SERVICES_ENV = "TZUROT_FORK_SERVICES"
 REPORT_FD_ENV = "TZUROT_FORK_REPORT_FD"
 
-PRELOAD = (
-    "sqlalchemy.ext.asyncio",
+PRELOAD_COMMON = (
     "pydantic",
     "pydantic_settings",
     "structlog",
@@ -47,12 +47,6 @@ PRELOAD = (
     "tzurot.runtime.client",
     "tzurot.runtime.logging",
     "tzurot.runtime.metrics",
-    "tzurot.db.engine",
-    "tzurot.db.direct",
-    "tzurot.db.warm",
-    # What each engine loads when it is made (its dialect and driver), after the gate.
-    "sqlalchemy.dialects.postgresql.asyncpg",
-    "asyncpg",
     "google.protobuf.json_format",
     "tzurot.audio",
     "tzurot.v1.inference_pb2_grpc",
@@ -60,10 +54,27 @@ PRELOAD = (
     "tzurot.v1.keyvault_pb2_grpc",
     "tzurot.v1.gateway_pb2",
 )
+"""Imported before any fork."""
+
+PRELOAD_DATABASE = (
+    "sqlalchemy.ext.asyncio",
+    "tzurot.db.engine",
+    "tzurot.db.direct",
+    "tzurot.db.warm",
+    # What each engine loads when it is made (its dialect and driver), after the gate.
+    "sqlalchemy.dialects.postgresql.asyncpg",
+    "asyncpg",
+)
+"""Imported after the services without a database are forked, before the others: inference
+(the slowest to import, openai) starts its own imports while this server loads SQLAlchemy,
+which it never uses."""
+
+WITHOUT_DATABASE = frozenset({"inference"})
+
+PRELOAD = PRELOAD_COMMON + PRELOAD_DATABASE
 """What at least two of the four services import anyway, at import or when their engine is
 made (`tests/unit/cli/test_fork_server.py` checks it): imported here once instead of once per
-service. Inference is the only one without SQLAlchemy; it gets it in shared pages it never
-touches."""
+service."""
 
 
 def process_name(service: str) -> str:
@@ -94,10 +105,13 @@ def _single_threaded() -> bool:
     return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
 
 
-def _fork_all(services: list[tuple[str, int]], report: int) -> str | None:
-    """Forks (or, when not single-threaded, spawns) each service and reports its pid.
+def _fork_all(
+    services: list[tuple[str, int]], report: int, *, every: list[tuple[str, int]]
+) -> str | None:
+    """Forks (or, when not single-threaded, spawns) each of `services` and reports its pid.
 
-    Returns the service to run in a forked child; None in the server once every child is made.
+    Returns the service to run in a forked child (which closes the gates of `every` other
+    service); None in the server once each child is made.
     """
     fork = _single_threaded()
     for name, gate_fd in services:
@@ -107,7 +121,7 @@ def _fork_all(services: list[tuple[str, int]], report: int) -> str | None:
             pid = os.fork()
             if pid == 0:
                 os.close(report)
-                for other, fd in services:
+                for other, fd in every:
                     if other != name:
                         with contextlib.suppress(OSError):
                             os.close(fd)
@@ -139,10 +153,16 @@ def main() -> None:
     # objects frozen (never scanned again), so the children's collections neither copy the
     # pages they share nor walk the ~80 k preloaded objects.
     gc.disable()
-    for module in PRELOAD:
-        importlib.import_module(module)
-    gc.freeze()
-    child = _fork_all(services, report)
+    first = [(name, fd) for name, fd in services if name in WITHOUT_DATABASE]
+    rest = [(name, fd) for name, fd in services if name not in WITHOUT_DATABASE]
+    child = None
+    for stage, forked in ((PRELOAD_COMMON, first), (PRELOAD_DATABASE, rest)):
+        for module in stage:
+            importlib.import_module(module)
+        gc.freeze()
+        child = _fork_all(forked, report, every=services)
+        if child is not None:
+            break
     if child is None:
         os.close(report)
         return
