@@ -5,8 +5,8 @@ Most of a service's start is importing (SQLAlchemy, pydantic, protobuf, gRPC, st
 cores. `python -m tzurot.runtime.forkserver` imports `PRELOAD` once, then forks a child per
 service (inference, without a database, before SQLAlchemy is loaded) that runs
 `python -m tzurot.<service>` in place, behind its start gate (`startgate.py`), and exits. Its
-launcher (`tzurot.cli.processes`) is the children's
-subreaper: they become its own children when the fork server exits.
+launcher (`tzurot.cli.processes`) is the children's subreaper: they become its own children
+when the fork server exits.
 
 gRPC must not fork once it has made a channel, a server or its threads: the fork server
 imports modules only, and forks only while it is the only thread it has (else it starts
