@@ -27,4 +27,7 @@ CLIENT_OPTIONS: tuple[tuple[str, int], ...] = (
     # A peer that restarted is reconnected to within 5 s (gRPC's default backoff grows to
     # 120 s, leaving a service degraded for minutes after its dependency is back).
     ("grpc.max_reconnect_backoff_ms", 5_000),
+    # A peer not listening yet at start-up (services start together) is tried again within
+    # 0.25 s, not gRPC's default 1 s: calls waiting for it (wait_for_ready) wait that long.
+    ("grpc.initial_reconnect_backoff_ms", 250),
 )

@@ -89,11 +89,15 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
     channels: list[grpc.aio.Channel] = []
 
     def channel(addr: str, identity: str, retry_service: str | None = None) -> grpc.aio.Channel:
+        # wait_for_ready: a call made while a peer is still starting (its first connection
+        # refused, the channel in reconnect backoff) or restarting waits for it, within its
+        # deadline, instead of failing UNAVAILABLE at once; nothing is sent twice by waiting.
         made = secure_channel(
             addr,
             tls,
             server_identity=identity,
             default_timeout=settings.default_deadline_seconds,
+            wait_for_ready=True,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
             retry_methods=INFERENCE_RETRIED,

@@ -182,17 +182,21 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     providers = ProviderRegistry(settings.providers)
     options = reply_settings(settings)
     tls = load_tls(settings.tls_dir)
+    # wait_for_ready: a peer still starting, or restarting, is waited for within the deadline
+    # (as gateway's channels do), not reported as restarting on the first turn after start.
     memory = secure_channel(
         settings.memory_addr,
         tls,
         server_identity="memory",
         default_timeout=settings.default_deadline_seconds,
+        wait_for_ready=True,
     )
     keyvault = secure_channel(
         settings.keyvault_addr,
         tls,
         server_identity="keyvault",
         default_timeout=settings.default_deadline_seconds,
+        wait_for_ready=True,
     )
     channels = (memory, keyvault)
     llm = LlmClient(
