@@ -88,7 +88,9 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
     )
     channels: list[grpc.aio.Channel] = []
 
-    def channel(addr: str, identity: str, retry_service: str | None = None) -> grpc.aio.Channel:
+    def channel(
+        addr: str, identity: str, retry_service: str | None = None, *, wait_for_ready: bool = True
+    ) -> grpc.aio.Channel:
         # wait_for_ready: a call made while a peer is still starting (its first connection
         # refused, the channel in reconnect backoff) or restarting waits for it, within its
         # deadline, instead of failing UNAVAILABLE at once; nothing is sent twice by waiting.
@@ -97,7 +99,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             tls,
             server_identity=identity,
             default_timeout=settings.default_deadline_seconds,
-            wait_for_ready=True,
+            wait_for_ready=wait_for_ready,
             retry_service=retry_service,
             max_attempts=settings.inference_max_attempts,
             retry_methods=INFERENCE_RETRIED,
@@ -109,7 +111,14 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         await check_database(engine, SCHEMA)
         store = GatewayStore(engine)
         inference = GrpcInference(
-            channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
+            # An answer's stream has a long deadline: it waits for inference a bounded while
+            # (clients.CONNECT_WAIT_SECONDS), then fails as restarting; its calls retry.
+            channel(
+                settings.inference_addr,
+                "inference",
+                "tzurot.v1.InferenceService",
+                wait_for_ready=False,
+            ),
             generate_timeout=settings.generate_deadline_seconds,
         )
         memory = GrpcMemory(channel(settings.memory_addr, "memory"))
