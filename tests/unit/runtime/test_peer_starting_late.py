@@ -10,8 +10,9 @@ import socket
 from pathlib import Path
 
 import grpc
+import pytest
 
-from tzurot.runtime.client import connect_channels, secure_channel
+from tzurot.runtime.client import connect_channels, secure_channel, wait_connected
 from tzurot.runtime.tls import load_tls
 
 from .conftest import StartServer
@@ -52,3 +53,39 @@ async def test_the_first_call_after_a_late_peer_starts_is_answered(
     finally:
         await channel.close()
     assert caller == "bot"
+
+
+async def test_a_bounded_connect_wait_lets_a_fail_fast_call_reach_a_late_peer(
+    start_server: StartServer, pki: Path
+) -> None:
+    """Inference's reply context (memory: a reply can go ahead without it) fails fast, after
+    waiting a bounded while for the channel; the peer that came up meanwhile answers it."""
+    port = _unused_port()
+    channel = secure_channel(
+        f"127.0.0.1:{port}", load_tls(pki / "bot"), server_identity="gateway", default_timeout=10.0
+    )
+    try:
+        await _refused(channel)
+        await start_server(listen=f"127.0.0.1:{port}")
+        await wait_connected(channel, 5.0)
+        caller, _, _ = await whoami(channel)
+    finally:
+        await channel.close()
+    assert caller == "bot"
+
+
+async def test_a_bounded_connect_wait_gives_up_on_a_peer_that_stays_away(pki: Path) -> None:
+    channel = secure_channel(
+        f"127.0.0.1:{_unused_port()}",
+        load_tls(pki / "bot"),
+        server_identity="gateway",
+        default_timeout=10.0,
+    )
+    try:
+        await _refused(channel)
+        await wait_connected(channel, 0.3)  # returns: the call then fails as it would have
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await whoami(channel)
+    finally:
+        await channel.close()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE

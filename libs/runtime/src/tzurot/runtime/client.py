@@ -8,6 +8,8 @@ retries only until the first response arrives, so no reply is ever duplicated.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -77,6 +79,19 @@ def connect_channels(channels: Iterable[grpc.aio.Channel]) -> None:
     background, as any call would)."""
     for made in channels:
         made.get_state(try_to_connect=True)
+
+
+async def wait_connected(channel: grpc.aio.Channel, within: float) -> None:
+    """Waits at most `within` seconds for a channel that is not connected (still connecting,
+    or in reconnect backoff: its peer started after it, or restarted); then the call goes
+    ahead either way, failing UNAVAILABLE if the peer is still away. For calls whose caller
+    can do without the peer (a degraded answer), where `wait_for_ready` would wait out the
+    whole deadline."""
+    if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await channel.channel_ready()
 
 
 class _Defaults:

@@ -121,7 +121,9 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             ),
             generate_timeout=settings.generate_deadline_seconds,
         )
-        memory = GrpcMemory(channel(settings.memory_addr, "memory"))
+        # Memory's calls can be done without (or are stored later by the sweep): they fail
+        # fast after their own bounded connect waits (clients.HISTORY_CONNECT_WAIT_SECONDS).
+        memory = GrpcMemory(channel(settings.memory_addr, "memory", wait_for_ready=False))
         keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault"))
         gateway = Gateway(
             store=store,

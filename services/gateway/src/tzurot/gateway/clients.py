@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
@@ -20,6 +18,7 @@ from tzurot.gateway.domain import (
     WalletKey,
 )
 from tzurot.gateway.voice import SpeechDone, Voice
+from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -41,16 +40,6 @@ HISTORY_CONNECT_WAIT_SECONDS = 5.0
 """How long storing a delivered exchange waits for the channel to memory to (re)connect: a
 restarted memory serves before the channel's reconnect backoff tries it again, and an
 exchange stored now is in the very next prompt (a later sweep stores it otherwise)."""
-
-
-async def connected(channel: grpc.aio.Channel, wait: float) -> None:
-    """Waits at most `wait` seconds for a channel that is not connected; then the call goes
-    ahead either way (and fails as UNAVAILABLE if the peer is still away)."""
-    if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
-        return
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait):
-            await channel.channel_ready()
 
 
 class GrpcInference:
@@ -82,7 +71,7 @@ class GrpcInference:
     async def _connected(self) -> None:
         """A message that arrives while inference restarts, or just after, is answered once it
         is back rather than failed at once. Only a new answer waits; nothing is sent twice."""
-        await connected(self._channel, self._connect_wait)
+        await wait_connected(self._channel, self._connect_wait)
 
     async def validate_key(self, provider: str, api_key: SecretStr) -> None:
         try:
@@ -200,7 +189,7 @@ class GrpcMemory:
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
         )
-        await connected(self._channel, self._connect_wait)  # idempotent on the job id
+        await wait_connected(self._channel, self._connect_wait)  # idempotent on the job id
         await self._call(self._stub.StoreExchange(request))
 
     async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:

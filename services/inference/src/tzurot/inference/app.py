@@ -182,14 +182,15 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     providers = ProviderRegistry(settings.providers)
     options = reply_settings(settings)
     tls = load_tls(settings.tls_dir)
-    # wait_for_ready: a peer still starting, or restarting, is waited for within the deadline
-    # (as gateway's channels do), not reported as restarting on the first turn after start.
+    # Memory's calls fail fast (a reply goes ahead without it, degraded) after a bounded
+    # connect wait (clients.MEMORY_CONNECT_WAIT_SECONDS); keyvault's wait for ready within the
+    # deadline: without the key there is no answer, and a keyvault still starting or
+    # restarting is waited for rather than reported as restarting.
     memory = secure_channel(
         settings.memory_addr,
         tls,
         server_identity="memory",
         default_timeout=settings.default_deadline_seconds,
-        wait_for_ready=True,
     )
     keyvault = secure_channel(
         settings.keyvault_addr,

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from tzurot.inference import convert
 from tzurot.inference.domain import HistoryTurn, MemoryItem, ReplyContext, ReplyContextQuery
+from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import TzurotError, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import keyvault_pb2 as kv
@@ -75,18 +76,30 @@ def reply_context_request(query: ReplyContextQuery) -> mem.GetReplyContextReques
     )
 
 
+MEMORY_CONNECT_WAIT_SECONDS = 2.0
+"""How long a reply waits for its channel to memory to (re)connect before it goes ahead
+without history and memories (degraded): memory may have started after inference warmed the
+channel, leaving it in reconnect backoff, and the first answer after start should see its
+history."""
+
+
 class GrpcReplyContext:
     """GetReplyContext: a reply's turns and memories in one call. A memory service without
     it (UNIMPLEMENTED: an older version) is asked with GetHistory and QueryMemories instead,
     from then on."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, connect_wait: float = MEMORY_CONNECT_WAIT_SECONDS
+    ) -> None:
+        self._channel = channel
+        self._connect_wait = connect_wait
         self._stub = mem_grpc.MemoryServiceStub(channel)
         self._history = GrpcHistory(channel)
         self._memories = GrpcMemories(channel)
         self._fused = True
 
     async def reply_context(self, query: ReplyContextQuery) -> ReplyContext:
+        await wait_connected(self._channel, self._connect_wait)
         if self._fused:
             try:
                 reply = await self._stub.GetReplyContext(reply_context_request(query))
