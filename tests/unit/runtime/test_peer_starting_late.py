@@ -1,7 +1,7 @@
 """A service's channel to a peer that is not listening yet when it starts (services start
 together): its warm-up connection is refused and gRPC backs off. The first call made once the
-peer is up must be answered, not refused as "restarting" (gateway's and inference's channels
-wait for ready; CI saw the first message after `tzurot up` fail this way)."""
+peer is up must be answered, not refused as "restarting" (keyvault's callers wait for ready,
+memory's wait a bounded while; CI saw the first message after `tzurot up` fail this way)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ def _unused_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _channel(pki: Path, port: int, *, wait_for_ready: bool = False) -> grpc.aio.Channel:
+    return secure_channel(
+        f"127.0.0.1:{port}",
+        load_tls(pki / "bot"),
+        server_identity="gateway",
+        default_timeout=10.0,
+        wait_for_ready=wait_for_ready,
+    )
+
+
 async def _refused(channel: grpc.aio.Channel) -> None:
     """Starts the channel's connection and waits until it has failed (reconnect backoff)."""
     connect_channels([channel])
@@ -39,13 +49,7 @@ async def test_the_first_call_after_a_late_peer_starts_is_answered(
     start_server: StartServer, pki: Path
 ) -> None:
     port = _unused_port()
-    channel = secure_channel(
-        f"127.0.0.1:{port}",
-        load_tls(pki / "bot"),
-        server_identity="gateway",
-        default_timeout=10.0,
-        wait_for_ready=True,
-    )
+    channel = _channel(pki, port, wait_for_ready=True)
     try:
         await _refused(channel)  # without wait_for_ready a call now fails UNAVAILABLE
         await start_server(listen=f"127.0.0.1:{port}")
@@ -61,9 +65,7 @@ async def test_a_bounded_connect_wait_lets_a_fail_fast_call_reach_a_late_peer(
     """Inference's reply context (memory: a reply can go ahead without it) fails fast, after
     waiting a bounded while for the channel; the peer that came up meanwhile answers it."""
     port = _unused_port()
-    channel = secure_channel(
-        f"127.0.0.1:{port}", load_tls(pki / "bot"), server_identity="gateway", default_timeout=10.0
-    )
+    channel = _channel(pki, port)
     try:
         await _refused(channel)
         await start_server(listen=f"127.0.0.1:{port}")
@@ -75,12 +77,7 @@ async def test_a_bounded_connect_wait_lets_a_fail_fast_call_reach_a_late_peer(
 
 
 async def test_a_bounded_connect_wait_gives_up_on_a_peer_that_stays_away(pki: Path) -> None:
-    channel = secure_channel(
-        f"127.0.0.1:{_unused_port()}",
-        load_tls(pki / "bot"),
-        server_identity="gateway",
-        default_timeout=10.0,
-    )
+    channel = _channel(pki, _unused_port())
     try:
         await _refused(channel)
         await wait_connected(channel, 0.3)  # returns: the call then fails as it would have
