@@ -89,11 +89,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
     channels: list[grpc.aio.Channel] = []
 
     def channel(
-        addr: str, identity: str, retry_service: str | None = None, *, wait_for_ready: bool = True
+        addr: str, identity: str, retry_service: str | None = None, *, wait_for_ready: bool = False
     ) -> grpc.aio.Channel:
-        # wait_for_ready: a call made while a peer is still starting (its first connection
-        # refused, the channel in reconnect backoff) or restarting waits for it, within its
-        # deadline, instead of failing UNAVAILABLE at once; nothing is sent twice by waiting.
         made = secure_channel(
             addr,
             tls,
@@ -110,21 +107,16 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
     try:
         await check_database(engine, SCHEMA)
         store = GatewayStore(engine)
+        # Inference's and memory's calls fail fast after their own bounded connect waits
+        # (clients.CONNECT_WAIT_SECONDS, HISTORY_CONNECT_WAIT_SECONDS). Keyvault's wait for
+        # ready within the deadline: a keyvault still starting (its first connection refused,
+        # the channel in reconnect backoff) or restarting is waited for; no key, no answer.
         inference = GrpcInference(
-            # An answer's stream has a long deadline: it waits for inference a bounded while
-            # (clients.CONNECT_WAIT_SECONDS), then fails as restarting; its calls retry.
-            channel(
-                settings.inference_addr,
-                "inference",
-                "tzurot.v1.InferenceService",
-                wait_for_ready=False,
-            ),
+            channel(settings.inference_addr, "inference", "tzurot.v1.InferenceService"),
             generate_timeout=settings.generate_deadline_seconds,
         )
-        # Memory's calls can be done without (or are stored later by the sweep): they fail
-        # fast after their own bounded connect waits (clients.HISTORY_CONNECT_WAIT_SECONDS).
-        memory = GrpcMemory(channel(settings.memory_addr, "memory", wait_for_ready=False))
-        keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault"))
+        memory = GrpcMemory(channel(settings.memory_addr, "memory"))
+        keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault", wait_for_ready=True))
         gateway = Gateway(
             store=store,
             inference=inference,
