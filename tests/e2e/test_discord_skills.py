@@ -198,8 +198,16 @@ async def test_research_in_incognito_is_not_remembered(sw: SkillWorld) -> None:
     another user's research (not incognito) is remembered as usual."""
     world = sw.world
     secret, public = f"topic-{uuid.uuid4().hex[:8]}", f"topic-{uuid.uuid4().hex[:8]}"
-    article = f"{sw.pages.base_url}/article"
-    sw.searx.add_result("A page", article, "Something.")
+    # Each topic has a page of its own: research on different things is not a near-repeat of
+    # earlier lore (which memory would merge into the older text).
+    for topic, body in (
+        (secret, "Quince jam sets when its pectin meets sugar and lemon."),
+        (public, "Arctic terns fly from pole to pole every year."),
+    ):
+        sw.pages.articles[f"/article/{topic}"] = (topic, f"{topic}: {body}")
+        sw.searx.add_result(
+            topic, f"{sw.pages.base_url}/article/{topic}", f"On {topic}.", for_query=topic
+        )
     await world.set_key(world.alice)
     await world.set_key(world.bob)
     async with running_bot(world):

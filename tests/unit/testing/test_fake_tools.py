@@ -192,6 +192,21 @@ async def test_searxng_without_json_format_answers_403() -> None:
         ).status_code == 400
 
 
+async def test_searxng_answers_a_query_with_the_results_added_for_it() -> None:
+    async with FakeSearxng() as searx, httpx.AsyncClient() as client:
+        searx.add_result("General", "http://example.test/general", "For anything.")
+        searx.add_result("Terns", "http://example.test/terns", "Arctic terns.", for_query="terns")
+
+        async def titles(query: str) -> list[str]:
+            response = await client.get(
+                f"{searx.base_url}/search", params={"q": query, "format": "json"}
+            )
+            return [r["title"] for r in response.json()["results"]]
+
+        assert await titles("terns") == ["Terns"]
+        assert await titles("anything else") == ["General"]
+
+
 async def test_brave_refuses_bad_tokens_counts_and_rates() -> None:
     async with FakeBrave({"good"}, per_second=4) as brave, httpx.AsyncClient() as client:
         url = f"{brave.base_url}/web/search"

@@ -8,7 +8,8 @@
 - `FakeBrave`: Brave Search's `GET /res/v1/web/search` with `X-Subscription-Token`
   (422 SUBSCRIPTION_TOKEN_INVALID for an unknown token, 429 with X-RateLimit headers when
   over the rate, `count` at most 20, `q` at most 400 characters and 50 words).
-Results point at pages registered with `add_result`.
+Results point at pages registered with `add_result`; a result added `for_query` is the
+engine's answer to that query alone (other queries get the results added without one).
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ class SearchResult:
     title: str
     url: str
     snippet: str
+    for_query: str = ""
 
 
 @dataclass
@@ -200,8 +202,13 @@ class _Results:
     results: list[SearchResult] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
 
-    def add_result(self, title: str, url: str, snippet: str) -> None:
-        self.results.append(SearchResult(title, url, snippet))
+    def add_result(self, title: str, url: str, snippet: str, for_query: str = "") -> None:
+        self.results.append(SearchResult(title, url, snippet, for_query))
+
+    def answer(self, query: str) -> list[SearchResult]:
+        """The results added for `query`, or else those added for no query in particular."""
+        tied = [r for r in self.results if r.for_query and r.for_query == query]
+        return tied or [r for r in self.results if not r.for_query]
 
 
 class FakeSearxng(_Server):
@@ -214,8 +221,8 @@ class FakeSearxng(_Server):
     def queries(self) -> list[str]:
         return self.index.queries
 
-    def add_result(self, title: str, url: str, snippet: str) -> None:
-        self.index.add_result(title, url, snippet)
+    def add_result(self, title: str, url: str, snippet: str, for_query: str = "") -> None:
+        self.index.add_result(title, url, snippet, for_query)
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_get("/search", self._search)
@@ -229,7 +236,7 @@ class FakeSearxng(_Server):
         self.index.queries.append(query)
         results = [
             {"url": r.url, "title": r.title, "content": r.snippet, "engine": "fake", "score": 1.0}
-            for r in self.index.results
+            for r in self.index.answer(query)
         ]
         return web.json_response(
             {
@@ -261,8 +268,8 @@ class FakeBrave(_Server):
     def queries(self) -> list[str]:
         return self.index.queries
 
-    def add_result(self, title: str, url: str, snippet: str) -> None:
-        self.index.add_result(title, url, snippet)
+    def add_result(self, title: str, url: str, snippet: str, for_query: str = "") -> None:
+        self.index.add_result(title, url, snippet, for_query)
 
     @property
     def base_url(self) -> str:
@@ -306,7 +313,7 @@ class FakeBrave(_Server):
         self.index.queries.append(query)
         results = [
             {"type": "search_result", "title": r.title, "url": r.url, "description": r.snippet}
-            for r in self.index.results[: int(count)]
+            for r in self.index.answer(query)[: int(count)]
         ]
         return web.json_response(
             {
