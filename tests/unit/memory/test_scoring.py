@@ -2,7 +2,9 @@
 
 import dataclasses
 import math
+import random
 
+import numpy as np
 import pytest
 
 from tzurot.memory import scoring
@@ -148,22 +150,54 @@ def test_context_words_count_half_of_the_memorys_own() -> None:
     assert counted.speaker == frozenset({"alic"})
 
 
-def test_a_searchs_shortcuts_give_the_same_scores() -> None:
-    """`weighted` (a search's sum, no Components built) is `hybrid` with the weights in
-    field order; `overlap_of_total` (the query's weight summed once) is `keyword_overlap`."""
-    weights = Weights(similarity=0.6, keywords=0.1, waypoints=0.2, recency=0.05, bm25=0.25)
-    components = Components(
-        similarity=0.71, keywords=0.4, waypoints=0.3, recency=0.9, bm25=0.55, speaker=1.0, time=1.0
-    )
-    values = tuple(getattr(components, f.name) for f in dataclasses.fields(Components))
-    assert scoring.weighted(weights.normalised().values(), values) == scoring.hybrid(
-        components, weights
-    )
-    query = scoring.tokens("Where did Alice adopt her dogs?")
-    memory = scoring.tokens("alice adopted a puppy")
-    idf = {"alic": 0.2, "adopt": 2.0}  # "dog" not among them: weighs 1
-    total = sum(idf.get(token, 1.0) for token in query)
-    assert scoring.overlap_of_total(query, memory, idf, total) == scoring.keyword_overlap(
-        query, memory, idf
-    )
-    assert scoring.overlap_of_total(query, memory, idf, total) == pytest.approx(2.2 / 3.2)
+def test_a_searchs_scores_at_once_are_each_candidates_hybrid() -> None:
+    """`candidate_scores` (numpy, one search's candidates at once) gives every candidate
+    the `hybrid` of its components computed one by one."""
+    rng = random.Random(7)
+    texts = [
+        "Caroline: I painted my dog Pixel at the lake last summer",
+        "Melanie: we adopted a puppy",
+        "Caroline: the charity race was in May 2022",
+        "Jon: pixel art is fun",
+        "a memory without a speaker",
+        "Melanie: Caroline and I went to the museum",
+    ]
+    documents = [
+        scoring.document(t, rng.choice(["", "Lilith: did you paint the lake?"])) for t in texts
+    ]
+    cosines = [rng.uniform(-0.2, 1.0) for _ in texts]
+    days = [rng.uniform(-1.0, 90.0) for _ in texts]
+    waypoints = [rng.uniform(0.0, 1.0) for _ in texts]
+    weights = Weights(similarity=0.5, keywords=0.1, waypoints=0.1, recency=0.05, bm25=0.25)
+    for query in ("When did Caroline paint Pixel at the lake?", "what about the", ""):
+        tokens = scoring.tokens(query)
+        idf = scoring.term_weights(tokens, [d.counts.keys() for d in documents])
+        bm25 = scoring.bm25_counted(tokens, documents)
+        expected = [
+            scoring.hybrid(
+                Components(
+                    similarity=scoring.similarity(cosine),
+                    keywords=scoring.keyword_overlap(tokens, d.counts.keys(), idf),
+                    waypoints=waypoint,
+                    recency=scoring.recency(day),
+                    bm25=bm25_score,
+                    speaker=scoring.speaker_named(tokens, d),
+                    time=1.0 if scoring.asks_when(query) and d.dated else 0.0,
+                ),
+                weights,
+            )
+            for d, cosine, day, waypoint, bm25_score in zip(
+                documents, cosines, days, waypoints, bm25, strict=True
+            )
+        ]
+        scores = scoring.candidate_scores(
+            tokens,
+            documents,
+            np.array(cosines),
+            np.array(days),
+            weights,
+            asks_when=scoring.asks_when(query),
+            waypoints=np.array(waypoints),
+        )
+        assert scores.tolist() == pytest.approx(expected, abs=1e-12)
+    assert expected != pytest.approx([expected[0]] * len(expected))  # not all alike

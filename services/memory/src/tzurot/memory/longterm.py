@@ -93,6 +93,10 @@ def _days(since: datetime, now: datetime) -> float:
     return (now - since).total_seconds() / 86400.0
 
 
+def _by_id(candidate: Candidate) -> str:
+    return candidate.id
+
+
 def _tsquery_words(text: str) -> list[str]:
     """Content words safe to join into a to_tsquery OR-expression."""
     words = _TSQUERY_WORD.findall(text.lower())
@@ -286,36 +290,29 @@ class LongTermMemory:
     ) -> list[tuple[float, Candidate]]:
         """(score, candidate) of every candidate, best first (ties by id)."""
         now = _now()
-        query_tokens = scoring.tokens(query)
+        # In id order, so a stable sort by score leaves ties by id.
+        candidates = sorted(hits.values(), key=_by_id)
         incoming: dict[str, list[float]] = {}
         for _src, dst, weight in edges:
             incoming.setdefault(dst, []).append(weight)
         # A memory is searched with its context (its turn's neighbours); its words are
         # counted once per process (scoring.document caches them).
-        documents = [scoring.document(hit.text, hit.context) for hit in hits.values()]
-        # Query words weigh by their rarity among the candidates (IDF).
-        weights = scoring.term_weights(query_tokens, [d.counts.keys() for d in documents])
-        bm25 = scoring.bm25_counted(query_tokens, documents)
-        asks_when = scoring.asks_when(query)
-        w = self.tuning.weights.normalised().values()
-        total = sum(weights.get(token, 1.0) for token in query_tokens)  # keyword_overlap's
-        scored = []
-        for hit, found, bm25_score in zip(hits.values(), documents, bm25, strict=True):
-            # scoring.Components in field order, summed as scoring.hybrid does.
-            components = (
-                scoring.similarity(hit.cosine),
-                scoring.overlap_of_total(query_tokens, found.counts.keys(), weights, total)
-                if query_tokens
-                else 0.0,
-                scoring.waypoint_activation(incoming.get(hit.id, [])) if incoming else 0.0,
-                scoring.recency(_days(hit.last_accessed_at, now)),
-                bm25_score,
-                scoring.speaker_named(query_tokens, found),
-                1.0 if asks_when and found.dated else 0.0,
+        scores = scoring.candidate_scores(
+            scoring.tokens(query),
+            [scoring.document(hit.text, hit.context) for hit in candidates],
+            np.array([hit.cosine for hit in candidates], dtype=np.float64),
+            np.array([_days(hit.last_accessed_at, now) for hit in candidates], dtype=np.float64),
+            self.tuning.weights,
+            asks_when=scoring.asks_when(query),
+            waypoints=np.array(
+                [scoring.waypoint_activation(incoming.get(hit.id, ())) for hit in candidates]
             )
-            scored.append((scoring.weighted(w, components), hit))
-        scored.sort(key=lambda pair: (-pair[0], pair[1].id))
-        return scored
+            if incoming
+            else None,
+        )
+        best_first = np.argsort(-scores, kind="stable").tolist()
+        values = scores.tolist()
+        return [(values[i], candidates[i]) for i in best_first]
 
     async def reinforce_used(self) -> int:
         """Memories used in delivered answers that stood `use_grace` get their boost (once)."""
