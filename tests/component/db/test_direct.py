@@ -1,8 +1,10 @@
 """`tzurot.db.direct`: the same values and errors as `Connection.execute`, on the engine's pool."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -126,6 +128,31 @@ async def test_a_dead_connection_is_replaced(engine: AsyncEngine) -> None:
     again = await direct.fetchrow(engine, direct.Statement("SELECT pg_backend_pid() AS pid"))
     assert again is not None
     assert again["pid"] != pid["pid"]
+
+
+async def test_a_cancelled_statement_gives_its_connection_back(engine: AsyncEngine) -> None:
+    """Cancelled mid-statement, and again while the connection goes back (a server stopping
+    cancels its handlers, then their cleanup): the connection still returns to the pool."""
+    sleeping = asyncio.ensure_future(direct.fetch(engine, direct.Statement("SELECT pg_sleep(30)")))
+    pool: Any = engine.sync_engine.pool  # a QueuePool (checkedout)
+    for _ in range(200):  # until the statement runs on the pool's one connection
+        if pool.checkedout() == 1:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    sleeping.cancel()
+    for _ in range(3):  # into the cleanup, then cancelled again there
+        await asyncio.sleep(0)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    for _ in range(500):
+        if pool.checkedout() == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == 0
+    async with asyncio.timeout(10):  # pool_size=1: a lost connection would block this
+        assert await direct.fetchrow(engine, direct.Statement("SELECT 1 AS one")) == (1,)
 
 
 def test_statements_that_need_execute_are_refused() -> None:

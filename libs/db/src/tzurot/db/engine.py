@@ -7,6 +7,7 @@ URLs arrive in libpq form (`postgresql://user:pw@host/db`, or a unix socket as
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,8 @@ ASYNC_DRIVER = "postgresql+asyncpg"
 _SCHEMES = ("postgresql", "postgres")
 # libpq's sslmode has no asyncpg keyword of that name; asyncpg's `ssl` takes the same values.
 _LIBPQ_TO_ASYNCPG = {"sslmode": "ssl"}
+DISPOSE_WAIT_SECONDS = 2.0
+"""How long `dispose` waits for the connections in use to come back."""
 IDLE_PING_SECONDS = 5.0
 """A pooled connection unused for this long is pinged before it is handed out."""
 _LAST_USED = "tzurot_last_used"
@@ -146,6 +149,23 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     so a lone read costs one round trip. Never use it for writes that must go together.
     """
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def dispose(engine: AsyncEngine, *, within: float = DISPOSE_WAIT_SECONDS) -> None:
+    """Closes the engine's pool once the connections in use are back (at most `within` s).
+
+    A connection still checked out when its pool is disposed is left to the garbage
+    collector, which cannot close an asyncpg connection: its backend lingers and asyncpg
+    warns (ResourceWarning). At a service's stop, the calls its server cancelled after the
+    grace are still giving theirs back."""
+    pool: Any = engine.sync_engine.pool
+    in_use = getattr(pool, "checkedout", None)  # a QueuePool's count; NullPool has none
+    if in_use is not None:
+        for _ in range(max(1, round(within / 0.01))):
+            if not in_use():
+                break
+            await asyncio.sleep(0.01)
+    await engine.dispose()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,7 +12,7 @@ import grpc
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.db.engine import check_database, create_engine
+from tzurot.db.engine import check_database, create_engine, dispose
 from tzurot.gateway import changelog
 from tzurot.gateway.admin import Admin
 from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
@@ -76,7 +76,7 @@ class GatewayApp:
         await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
         for channel in self.channels:
             await channel.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
 
 async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None) -> GatewayApp:

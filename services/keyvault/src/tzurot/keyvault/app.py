@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.db.engine import check_database, create_engine
+from tzurot.db.engine import check_database, create_engine, dispose
 from tzurot.keyvault.config import KeyVaultSettings
 from tzurot.keyvault.crypto import MasterKeyRing
 from tzurot.keyvault.masterkey import load_master_key_ring
@@ -52,7 +52,7 @@ class KeyVaultApp:
 
     async def stop(self) -> None:
         await self.running.stop(self.grace)
-        await self.engine.dispose()
+        await dispose(self.engine)
 
 
 async def start_keyvault(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.db.engine import check_database, create_engine
+from tzurot.db.engine import check_database, create_engine, dispose
 from tzurot.memory import scoring
 from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
@@ -98,7 +98,7 @@ class MemoryApp:
         await self.formation.stop()
         if self.owns_embedder:
             await self.embedder.aclose()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
 
 def make_embedder(settings: MemorySettings) -> Embedder:
