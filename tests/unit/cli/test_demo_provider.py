@@ -3,6 +3,7 @@ before it has finished loading, and it is gone once `up` leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -33,3 +34,23 @@ async def test_the_address_is_closed_once_up_leaves() -> None:
     async with aiohttp.ClientSession() as client:
         with pytest.raises(aiohttp.ClientConnectorError):
             await client.get(f"{base_url}/models")
+
+
+async def test_the_fake_loads_only_once_the_mesh_is_ready() -> None:
+    """`up` hands in its ready event: a request sent before waits, and is answered after."""
+    ready = asyncio.Event()
+    async with demo_provider(load_after=ready) as env, aiohttp.ClientSession() as client:
+        base_url = json.loads(env["TZUROT_PROVIDERS"])["openrouter"]
+        sent = asyncio.ensure_future(
+            client.post(
+                f"{base_url}/chat/completions",
+                json={"model": "any/model", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": "Bearer sk-anything"},
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+        )
+        done, _ = await asyncio.wait({sent}, timeout=1.0)
+        assert not done  # not served before the mesh is ready
+        ready.set()
+        async with await sent as reply:
+            assert reply.status == 200

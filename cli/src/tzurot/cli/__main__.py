@@ -73,6 +73,7 @@ def up(
     ] = 15051,
 ) -> None:
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    import asyncio
     import time
     from contextlib import AsyncExitStack
 
@@ -91,15 +92,17 @@ def up(
 
             async with AsyncExitStack() as stack:
                 extra_env: dict[str, str] = {}
+                ready = asyncio.Event()
                 if demo:
                     from tzurot.cli.demo import demo_provider
 
-                    extra_env = await stack.enter_async_context(demo_provider())
+                    extra_env = await stack.enter_async_context(demo_provider(load_after=ready))
                 return await run_mesh(
                     MeshLayout(data_dir, base_port=base_port),
                     seed_dir=seeds,
                     extra_env=extra_env,
                     with_bot=with_bot,
+                    ready=ready,
                     gated=gated,
                     started=started,
                 )

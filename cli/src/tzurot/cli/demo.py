@@ -34,16 +34,20 @@ def demo_reply(body: dict[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def demo_provider() -> AsyncIterator[dict[str, str]]:
+async def demo_provider(
+    load_after: asyncio.Event | None = None,
+) -> AsyncIterator[dict[str, str]]:
     """Runs the fake provider; yields the environment that points inference at it.
 
-    Its address is bound first and the environment yielded at once: the fake (aiohttp, a few
-    hundred ms of imports) loads in a thread and starts serving while `up` goes on with
-    Postgres. A request that came before it serves waits in the socket's backlog."""
+    Its address is bound first and the environment yielded at once. The fake itself
+    (aiohttp, ~0.4 s of CPU to import) loads in a thread once `load_after` is set (at once
+    without it): `up` sets it when the mesh is ready, so the stand-in for a vendor does not
+    compete with the services' start for the CPU. A request that comes before the fake
+    serves waits in the socket's backlog."""
     listener = socket.create_server(("127.0.0.1", 0))
     host, port = listener.getsockname()[:2]
     base_url = f"http://{host}:{port}/v1"
-    serving = asyncio.create_task(_serve(listener))
+    serving = asyncio.create_task(_serve(listener, load_after))
     serving.add_done_callback(_report_failure)
     print(f"Demo LLM provider (fake, echoes) at {base_url}")
     try:
@@ -62,9 +66,11 @@ async def demo_provider() -> AsyncIterator[dict[str, str]]:
         listener.close()
 
 
-async def _serve(listener: socket.socket) -> None:
+async def _serve(listener: socket.socket, load_after: asyncio.Event | None) -> None:
     """Serves on `listener` until cancelled."""
-    # A dev dependency, needed only here; imported in a thread, beside `up`'s own start.
+    if load_after is not None:
+        await load_after.wait()
+    # A dev dependency, needed only here; imported in a thread.
     fakes = await asyncio.to_thread(importlib.import_module, "tzurot.testing.fake_provider")
     provider: FakeProvider = fakes.FakeProvider(
         reply=demo_reply, require_key=False, any_model=True, sock=listener

@@ -131,11 +131,11 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
     engine = create_engine(
         settings.database_url.get_secret_value(), server_settings={"application_name": "memory"}
     )
+    owns_embedder = embedder is None
+    if embedder is None:
+        embedder = make_embedder(settings)  # the local model loads while the rest starts
     try:
         await check_database(engine, SCHEMA)
-        owns_embedder = embedder is None
-        if embedder is None:
-            embedder = make_embedder(settings)
         turn_store = PostgresTurnStore(engine)
         memory_store = PostgresMemoryStore(engine, ef_search=settings.hnsw_ef_search)
         longterm = LongTermMemory(

@@ -11,6 +11,7 @@ formation write carries no rows and no claim."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC, datetime
@@ -76,11 +77,15 @@ async def warm_up(
     memories: PostgresMemoryStore,
     longterm: LongTermMemory,
 ) -> None:
-    """Runs the local model once and warms the statements on every pooled connection."""
-    await warm_embedder(embedder)
-    started = time.process_time()
-    statements = await warm_pool(
-        engine, lambda: warm_statements(turns, memories, longterm, embedder.dimensions)
-    )
-    cpu = round(time.process_time() - started, 3)
-    log.info("memory.warm", statements=statements, cpu_seconds=cpu)
+    """Runs the local model once (in its thread) while the statements are warmed on every
+    pooled connection."""
+    model = asyncio.ensure_future(warm_embedder(embedder))
+    try:
+        started = time.process_time()
+        statements = await warm_pool(
+            engine, lambda: warm_statements(turns, memories, longterm, embedder.dimensions)
+        )
+        cpu = round(time.process_time() - started, 3)
+        log.info("memory.warm", statements=statements, cpu_seconds=cpu)
+    finally:
+        await model
