@@ -202,34 +202,58 @@ def bm25(query_tokens: set[str], documents: Sequence[list[str]]) -> list[float]:
 
 def bm25_counted(query_tokens: set[str], documents: Sequence[Document]) -> list[float]:
     """`bm25` of documents already counted (see `document`)."""
-    n = len(documents)
-    if not n or not query_tokens:
-        return [0.0] * n
-    average = sum(document.length for document in documents) / n or 1.0
-    idf = {}
-    for token in query_tokens:
-        df = sum(1 for document in documents if token in document.counts)
-        if df:  # a word no candidate has adds nothing
-            idf[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    present = list(idf)
-    scores = []
-    for document in documents:
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * document.length / average)
-        score = 0.0
-        for token in present:
-            f = document.counts.get(token, 0)
-            if f:
-                score += idf[token] * f * (BM25_K1 + 1) / (f + norm)
-        scores.append(score)
-    best = max(scores)
-    return [score / best if best > 0 else 0.0 for score in scores]
+    words = list(query_tokens)
+    if not documents or not words:
+        return [0.0] * len(documents)
+    tf = term_frequencies(words, documents)
+    scores: list[float] = bm25_of(tf, inverse_document_frequency(tf > 0), documents).tolist()
+    return scores
+
+
+def term_frequencies(words: Sequence[str], documents: Sequence[Document]) -> NDArray[np.float64]:
+    """One row a document, one column a word: the word's count in it. Most documents hold
+    one or two of a query's words: only those are looked up."""
+    column = {word: j for j, word in enumerate(words)}
+    wanted = column.keys()
+    tf = np.zeros((len(documents), len(words)))
+    for i, d in enumerate(documents):
+        for word in d.counts.keys() & wanted:
+            tf[i, column[word]] = d.counts[word]
+    return tf
+
+
+def inverse_document_frequency(present: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """idf = ln(1 + (N - df + 0.5) / (df + 0.5)) of each column of a documents x words
+    presence matrix: always positive; a word in every document (a speaker's name in
+    "Name: text") weighs little, a rare one (a dog's name) much."""
+    n = present.shape[0]
+    df = present.sum(axis=0)
+    idf: NDArray[np.float64] = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    return idf
+
+
+def bm25_of(
+    tf: NDArray[np.float64], idf: NDArray[np.float64], documents: Sequence[Document]
+) -> NDArray[np.float64]:
+    """Okapi BM25 of each document (a row of `tf`), divided by the best (so in [0, 1]); a
+    word no document holds adds nothing."""
+    lengths = np.array([d.length for d in documents], dtype=np.float64)
+    average = float(lengths.mean()) or 1.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / average)
+    scores = (idf * tf * (BM25_K1 + 1) / (tf + norm[:, None])).sum(axis=1)
+    best = float(scores.max())
+    return scores / best if best > 0 else np.zeros_like(scores)
 
 
 def similarity(cosine: float) -> float:
     """Boosted cosine similarity 1 - e^(-3s), rescaled so 1 stays 1; negatives are 0."""
-    return _clamp(
-        (1 - math.exp(-SIMILARITY_TAU * _clamp(cosine))) / (1 - math.exp(-SIMILARITY_TAU))
-    )
+    return float(similarities(np.array([cosine]))[0])
+
+
+def similarities(cosines: NDArray[np.float64]) -> NDArray[np.float64]:
+    """`similarity` of each cosine."""
+    boosted = 1 - np.exp(-SIMILARITY_TAU * np.clip(cosines, 0.0, 1.0))
+    return np.clip(boosted / (1 - math.exp(-SIMILARITY_TAU)), 0.0, 1.0)
 
 
 def keyword_overlap(
@@ -252,23 +276,24 @@ def keyword_overlap(
 
 
 def term_weights(query_tokens: set[str], documents: Sequence[Collection[str]]) -> dict[str, float]:
-    """BM25's inverse document frequency of each query word over `documents`.
-
-    idf = ln(1 + (N - df + 0.5) / (df + 0.5)): always positive; a word in every document
-    (a speaker's name in "Name: text") weighs little, a rare one (a dog's name) much.
-    """
-    n = len(documents)
-    weights = {}
-    for token in query_tokens:
-        df = sum(1 for document in documents if token in document)
-        weights[token] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return weights
+    """BM25's inverse document frequency of each query word over `documents` (see
+    `inverse_document_frequency`)."""
+    words = list(query_tokens)
+    present = np.array([[word in d for word in words] for d in documents], dtype=np.bool_)
+    idf = inverse_document_frequency(present.reshape(len(documents), len(words)))
+    return dict(zip(words, idf.tolist(), strict=True))
 
 
 def recency(days: float) -> float:
     """e^(-d/7) * (1 - d/60) for d days since last access: 1 now, 0 from 60 days on."""
-    days = max(0.0, days)
-    return _clamp(math.exp(-days / RECENCY_HALF_DAYS) * (1 - days / RECENCY_HORIZON_DAYS))
+    return float(recencies(np.array([days]))[0])
+
+
+def recencies(days: NDArray[np.float64]) -> NDArray[np.float64]:
+    """`recency` of each age in days."""
+    since = np.maximum(days, 0.0)
+    decayed = np.exp(-since / RECENCY_HALF_DAYS) * (1 - since / RECENCY_HORIZON_DAYS)
+    return np.clip(decayed, 0.0, 1.0)
 
 
 def waypoint_activation(edge_weights: Iterable[float]) -> float:
@@ -315,41 +340,20 @@ def candidate_scores(
     BM25 over the candidates, speaker named and time. Per candidate in Python this was
     ~13 us of a search's ~110 candidates (docs/MEMORY.md)."""
     w = weights.normalised()
-    n = len(documents)
-    cosine = np.clip(cosines, 0.0, 1.0)
-    score = w.similarity * np.clip(
-        (1 - np.exp(-SIMILARITY_TAU * cosine)) / (1 - math.exp(-SIMILARITY_TAU)), 0.0, 1.0
-    )
+    score = w.similarity * similarities(cosines)
     words = list(query_tokens)
-    if words and n:
-        # Term frequencies: one row a candidate, one column a query word (most candidates
-        # hold one or two of the query's words: only those are looked up).
-        column = {word: j for j, word in enumerate(words)}
-        tf = np.zeros((n, len(words)))
-        for i, d in enumerate(documents):
-            for word in d.counts.keys() & query_tokens:
-                tf[i, column[word]] = d.counts[word]
+    if words and documents:
+        tf = term_frequencies(words, documents)
         present = tf > 0
-        df = present.sum(axis=0)
-        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))  # term_weights
+        idf = inverse_document_frequency(present)
         score += w.keywords * ((present @ idf) / idf.sum())
     if waypoints is not None:
         score += w.waypoints * waypoints
-    since = np.maximum(days, 0.0)
-    score += w.recency * np.clip(
-        np.exp(-since / RECENCY_HALF_DAYS) * (1 - since / RECENCY_HORIZON_DAYS), 0.0, 1.0
-    )
-    if words and n:
-        lengths = np.array([d.length for d in documents], dtype=np.float64)
-        average = float(lengths.mean()) or 1.0
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / average)
-        bm25_ = (idf * tf * (BM25_K1 + 1) / (tf + norm[:, None])).sum(axis=1)
-        best = float(bm25_.max())
-        if best > 0:
-            score += w.bm25 * (bm25_ / best)
+    score += w.recency * recencies(days)
+    if words and documents:
+        score += w.bm25 * bm25_of(tf, idf, documents)
     if w.speaker:
-        named = [1.0 if d.speaker and d.speaker <= query_tokens else 0.0 for d in documents]
-        score += w.speaker * np.array(named)
+        score += w.speaker * np.array([speaker_named(query_tokens, d) for d in documents])
     if asks_when and w.time:
         score += w.time * np.array([1.0 if d.dated else 0.0 for d in documents])
     return np.clip(score, 0.0, 1.0)
