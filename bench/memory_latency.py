@@ -7,15 +7,16 @@ are stored as one user talking with one personality (History.store_exchange, dat
 their sessions) and formed by the formation worker, as `bench/locomo.py` does; then each
 of their questions is asked as inference asks (LongTermMemory.query, limit 10, default
 threshold). Per search it measures wall time and this process's CPU (query embedding
-included), split into embedding, the candidates' statement and the rest (scoring); it
+included), split into the embedding (its worker thread's CPU), the full-text pool's
+statement (sent while the query embeds), the nearest pool's and the rest (scoring); it
 also reads the embedded Postgres' CPU over the whole pass (its processes' utime + stime,
 so a mean per search) and counts SQL statements. R@5 / R@10 / MRR of the questions'
 evidence are printed beside, so a change that speeds search up but ranks worse shows.
 
 `--keep DIR` keeps the database (and the turn-to-dia_id map) in DIR: the first run forms
 the memories (minutes), later runs reuse them (seconds), with migrations applied.
-`--explain` runs EXPLAIN (ANALYZE, BUFFERS) of every question's statement and prints the
-median execution time and the plan of the median question.
+`--explain` runs EXPLAIN (ANALYZE, BUFFERS) of every question's statements and prints, for
+each pool's statement, the median execution time and the plan of the median question.
 
 Not part of `make bench` (it needs the LoCoMo data; `bench/locomo.py` prints the same
 search figure for the full run). Set `TZUROT_BENCH_LOCOMO_DATA` as for that bench.
@@ -65,7 +66,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Phases:
-    """Wall and process-CPU milliseconds of each phase of the current search."""
+    """Wall and CPU milliseconds of each phase of the current search. Phases may overlap
+    (the full-text statement runs while the query embeds), so each one's CPU is its own
+    thread's: the embedding's worker thread, the event loop's for a statement."""
 
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
@@ -75,16 +78,15 @@ class Phases:
         self.wall.clear()
         self.cpu.clear()
 
-    async def timed(self, name: str, call: Callable[[], Any]) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = await call()
-        self.wall[name] = self.wall.get(name, 0.0) + (time.perf_counter() - wall) * 1000
-        self.cpu[name] = self.cpu.get(name, 0.0) + (time.process_time() - cpu) * 1000
-        return result
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        self.wall[name] = self.wall.get(name, 0.0) + wall * 1000
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu * 1000
 
 
 class TimedEmbedder:
-    def __init__(self, inner: Embedder, phases: Phases) -> None:
+    """The local model, its encode timed in the worker thread it runs in."""
+
+    def __init__(self, inner: OnnxMiniLMEmbedder, phases: Phases) -> None:
         self._inner, self._phases = inner, phases
 
     @property
@@ -92,24 +94,46 @@ class TimedEmbedder:
         return self._inner.dimensions
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
-        result: list[Vector] = await self._phases.timed(
-            "embedding", lambda: self._inner.embed(texts)
-        )
-        return result
+        def timed() -> tuple[list[Vector], float]:
+            started = time.thread_time()
+            vectors = self._inner.embed_sync(texts)
+            return vectors, time.thread_time() - started
+
+        wall = time.perf_counter()
+        vectors, cpu = await asyncio.to_thread(timed)
+        self._phases.add("embedding", time.perf_counter() - wall, cpu)
+        return vectors
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-class TimedStore(PostgresMemoryStore):
-    """The product's store with its candidates' statement timed."""
+def _pool(sql: str) -> str | None:
+    """Which of a search's statements `sql` is: the full-text pool's (sent while the query
+    embeds), the one with the query's vector (the nearest pool, with the full-text pool's
+    rows), or neither (None)."""
+    if "real[]" in sql:
+        return "nearest pool"
+    return "full-text pool" if "ts_rank" in sql else None
 
-    phases: Phases
 
-    async def candidates(self, *args: Any, **kwargs: Any) -> Any:
-        return await self.phases.timed(
-            "statement", lambda: super(TimedStore, self).candidates(*args, **kwargs)
-        )
+def _timed_statements(phases: Phases) -> None:
+    """Times each `tzurot.db.direct` statement (wall, and the event loop thread's CPU),
+    named by its pool: the full-text pool's (sent while the query embeds) or the nearest's."""
+    run = direct._run
+
+    async def _timed(
+        engine_: AsyncEngine, statement: direct.Statement, params: direct.Params, method: str
+    ) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return await run(engine_, statement, params, method)
+        finally:
+            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            sql, _args = statement.prepare(engine_.dialect, params)
+            phases.add(f"{_pool(sql) or 'other'} statement", wall, cpu)
+
+    direct._run = _timed  # type: ignore[assignment]
 
 
 def _postgres_cpu_seconds(data_dir: Path) -> float:
@@ -231,7 +255,7 @@ async def measure(data: Path, keep: Path | None, rounds: int, explain: bool) -> 
                 await engine.dispose()
 
 
-def _count_direct(count: Callable[..., None]) -> None:
+def _count_direct(count: Callable[..., None]) -> None:  # after _timed_statements
     """Calls `count` (as the engine event would) for each `tzurot.db.direct` statement,
     which fires no engine events."""
     run = direct._run
@@ -246,9 +270,9 @@ def _count_direct(count: Callable[..., None]) -> None:
     direct._run = _counted  # type: ignore[assignment]
 
 
-async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
+async def _search(  # noqa: PLR0917 - a bench's one long loop
     engine: AsyncEngine,
-    onnx: Embedder,
+    onnx: OnnxMiniLMEmbedder,
     data_dir: Path,
     questions: Sequence[tuple[str, dict[str, Any]]],
     dia_of: dict[str, str],
@@ -256,17 +280,17 @@ async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
     explain: bool,
 ) -> None:
     phases = Phases()
-    store = TimedStore(engine)
-    store.phases = phases
-    longterm = LongTermMemory(store, TimedEmbedder(onnx, phases))
+    _timed_statements(phases)
+    longterm = LongTermMemory(PostgresMemoryStore(engine), TimedEmbedder(onnx, phases))
     statements = {"n": 0, "on": False}
-    captured: list[tuple[str, Sequence[Any]]] = []
+    captured: dict[str, list[tuple[str, Sequence[Any]]]] = {}
 
     def _count(_conn: Any, _cursor: Any, sql: str, params: Any, *_rest: Any) -> None:
         if statements["on"]:
             statements["n"] += 1
-            if explain and "to_tsquery" in sql:
-                captured.append((sql, tuple(params)))
+            pool = _pool(sql)
+            if explain and pool:
+                captured.setdefault(pool, []).append((sql, tuple(params)))
 
     event.listen(engine.sync_engine, "before_cursor_execute", _count)
     _count_direct(_count)
@@ -280,6 +304,7 @@ async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
     wall: list[float] = []
     cpu: list[float] = []
     by_phase: dict[str, list[float]] = {}
+    rest: list[float] = []
     scores: list[dict[str, float]] = []
     pg_before = _postgres_cpu_seconds(data_dir)
     load_before = os.getloadavg()
@@ -294,6 +319,7 @@ async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
             statements["on"] = False
             for name, value in phases.cpu.items():
                 by_phase.setdefault(f"{name} (CPU)", []).append(value)
+            rest.append(cpu[-1] - sum(phases.cpu.values()))
             for name, value in phases.wall.items():
                 by_phase.setdefault(f"{name} (wall)", []).append(value)
             if round_ == 0:
@@ -305,8 +331,6 @@ async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
     print(_line("search client CPU", cpu))
     for name in sorted(by_phase):
         print(_line(f"  {name}", by_phase[name]))
-    measured = [k for k in by_phase if k.endswith("(CPU)")]
-    rest = [c - sum(by_phase[k][i] for k in measured) for i, c in enumerate(cpu)]
     print(_line("  scoring and rest (CPU)", rest))
     print(f"Postgres CPU per search (mean over the pass): {pg_cpu:.2f} ms")
     print(f"SQL statements per search: {statements['n'] / len(wall):.2f}")
@@ -323,11 +347,10 @@ async def _search(  # noqa: PLR0915, PLR0917 - a bench's one long loop
         + f" after, on {os.cpu_count()} cores",
         flush=True,
     )
-    if explain:
-        captured = captured[: len(questions)]
-        times, plan = await _explain(engine, captured)
-        print(_line("EXPLAIN ANALYZE execution", times))
-        print(f"plan of the median question:\n{plan}", flush=True)
+    for kind, statements_run in sorted(captured.items()):
+        times, plan = await _explain(engine, statements_run[: len(questions)])
+        print(_line(f"EXPLAIN ANALYZE, {kind}", times))
+        print(f"its plan for the median question:\n{plan}", flush=True)
 
 
 def main() -> None:

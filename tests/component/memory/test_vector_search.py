@@ -3,8 +3,10 @@ iterative scans), and without iterative scans the same plan comes back short."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -135,23 +137,55 @@ async def test_candidates_are_both_pools_in_one_statement(
         )
         run_direct = direct._run
 
+        full_text_sent = asyncio.Event()
+
         async def counted(engine: Any, statement: Any, params: Any, method: str) -> Any:
-            statements.append(statement.prepare(engine.dialect, params)[0])
+            sql = statement.prepare(engine.dialect, params)[0]
+            statements.append(sql)
+            if "real[]" not in sql:
+                full_text_sent.set()
             return await run_direct(engine, statement, params, method)
 
         monkeypatch.setattr(direct, "_run", counted)  # statements sent through tzurot.db.direct
         query = unit(0)
 
+        def embedding_after_full_text() -> Coroutine[Any, Any, list[float]]:
+            """The query's vector, given only once a full-text pool's statement is sent."""
+            full_text_sent.clear()
+
+            async def embedded() -> list[float]:
+                await asyncio.wait_for(full_text_sent.wait(), 5)
+                return query
+
+            return embedded()
+
         async def names(**kw: object) -> dict[str, float]:
+            """The candidates, the vector known (one statement); the same candidates when it
+            is still being computed (the full-text pool first, when there are words)."""
             hits = await store.candidates("p", ["alice", ""], ["pixel"], query, **kw)  # type: ignore[arg-type]
-            return {ids[h.memory.id]: round(h.cosine, 3) for h in hits}
+            found = {ids[h.memory.id]: round(h.cosine, 3) for h in hits}
+            later = await store.candidates(
+                "p",
+                ["alice", ""],
+                ["pixel"],
+                embedding_after_full_text() if kw.get("keyword_k") else asyncio.sleep(0, query),
+                **kw,  # type: ignore[arg-type]
+            )
+            assert {ids[h.memory.id]: round(h.cosine, 3) for h in later} == found
+            return found
 
         found = await names(nearest_k=2, keyword_k=2)
         # Two nearest (close, old) and the two full-text matches (far, old), old once.
         assert set(found) == {"close", "old", "far"}
         assert found["close"] == 1.0
         assert found["far"] == 0.0
-        assert len(statements) == 1
+        # The vector known: one statement. Still being computed: the full-text pool's ids
+        # first (the vector waited for it), then both pools' rows.
+        assert len(statements) == 3
+        assert "real[]" in statements[0]
+        assert "real[]" not in statements[1]
+        assert "ts_rank" in statements[1]
+        assert "real[]" in statements[2]
         # A search's result is the candidate's memory with its score, built once.
         for hit in await store.candidates(
             "p", ["alice"], ["pixel"], query, nearest_k=2, keyword_k=2
@@ -218,3 +252,30 @@ async def test_full_text_pool_ranks_by_the_query_words_a_memory_holds(memory_url
                 assert {round(hit.cosine, 3) for hit in both + often} == {1.0}
         finally:
             await engine.dispose()
+
+
+async def test_a_failed_full_text_pool_stops_the_embedding_it_ran_beside(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full-text pool is read while the query embeds: when that read fails, the search
+    fails with its error and the embedding is cancelled, not left running."""
+    engine = create_engine(memory_url)
+    try:
+        store = PostgresMemoryStore(engine)
+
+        async def refused(*_args: object) -> None:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(direct, "_run", refused)
+
+        async def slow_embedding() -> list[float]:
+            await asyncio.sleep(30)
+            return [1.0] + [0.0] * 383
+
+        embedding = asyncio.ensure_future(slow_embedding())
+        with pytest.raises(RuntimeError, match="went away"):
+            await store.candidates("p", ["alice"], ["pixel"], embedding, nearest_k=2, keyword_k=2)
+        await asyncio.sleep(0)
+        assert embedding.cancelled()
+    finally:
+        await engine.dispose()

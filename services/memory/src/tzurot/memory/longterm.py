@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import structlog
@@ -210,7 +210,8 @@ class LongTermMemory:
             threshold=threshold,
             no_threshold=no_threshold,
         )
-        return await self.search(search, await self.embed_query(search), exclude_after)
+        # The full-text pool is read while the query is embedded.
+        return await self.search(search, self.embed_query(search), exclude_after)
 
     async def embed_query(self, search: MemorySearch) -> Vector:
         """The search text's embedding (a reply's context embeds it while reading turns)."""
@@ -218,9 +219,13 @@ class LongTermMemory:
         return vector
 
     async def search(
-        self, search: MemorySearch, vector: Vector, exclude_after: datetime | None
+        self,
+        search: MemorySearch,
+        vector: Vector | Awaitable[Vector],
+        exclude_after: datetime | None,
     ) -> list[StoredMemory]:
-        """`query` once the text is embedded: the best memories above the threshold."""
+        """`query` with the text's embedding, known or still being computed: the best
+        memories above the threshold."""
         # The user's fresh point (fresh mode) is read by the candidates' statement itself.
         window = Window(before=exclude_after)
         user_id = search.user_id
@@ -241,7 +246,7 @@ class LongTermMemory:
         personality_id: str,
         user_ids: Sequence[str],
         query: str,
-        vector: Vector,
+        vector: Vector | Awaitable[Vector],
         window: Window,
         *,
         limit: int | None = None,
@@ -249,14 +254,16 @@ class LongTermMemory:
     ) -> list[StoredMemory]:
         """The candidates by hybrid score, best first (no threshold, no side effects):
         every one, or the best `limit`. With `fresh_for` (a user id), nothing from before
-        that user's fresh point (fresh mode) is a candidate."""
+        that user's fresh point (fresh mode) is a candidate. `vector` may still be being
+        computed (an awaitable): the full-text pool is read meanwhile."""
         t = self.tuning
-        # Both candidate pools (nearest, full text) come in one statement.
+        # A vector still being computed is read by the candidates, then by the expansion.
+        pending = asyncio.ensure_future(vector) if isinstance(vector, Awaitable) else None
         found = await self._store.candidates(
             personality_id,
             user_ids,
             _tsquery_words(query),
-            vector,
+            vector if pending is None else pending,
             nearest_k=t.candidates if t.weights.similarity > 0 else 0,
             keyword_k=t.candidates if t.weights.keywords > 0 or t.weights.bm25 > 0 else 0,
             created_before=window.before,
@@ -276,7 +283,8 @@ class LongTermMemory:
                 fresh = (await self._store.mode(personality_id, fresh_for)).fresh_since
                 since = max(filter(None, (window.since, fresh)), default=None)
                 window = replace(window, since=since)
-            for hit in await self._store.fetch(new, vector):
+            known = await pending if pending is not None else cast("Vector", vector)
+            for hit in await self._store.fetch(new, known):
                 memory = hit.memory
                 in_scope = memory.personality_id == personality_id and memory.user_id in user_ids
                 if in_scope and window.admits(memory):

@@ -9,9 +9,10 @@ rate for the days since `decayed_at`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -232,9 +233,9 @@ _WRITE_FORMED = sa.text(
 
 
 @functools.lru_cache(maxsize=64)
-def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
-    """`_candidates_sql`'s statement for tzurot.db.direct (no per-call execution machinery;
-    its rows were already read by position, without type processing)."""
+def _statement(stmt: sa.TextClause) -> direct.Statement:
+    """A search statement for tzurot.db.direct (no per-call execution machinery; its rows
+    are read by position, without type processing)."""
     return direct.Statement(stmt)
 
 
@@ -242,8 +243,9 @@ def _candidates_shape(stmt: sa.TextClause) -> direct.Statement:
 def _candidates_sql(
     *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
 ) -> sa.TextClause:
-    """`candidates`' statement: text SQL (built once per shape), so a search spends no
-    time composing and compiling a query, and its rows skip the ORM types' processing.
+    """`candidates`' statement when the query's vector is known: text SQL (built once per
+    shape), so a search spends no time composing and compiling a query, and its rows skip
+    the ORM types' processing.
 
     The query's vector and full-text query are made once, in a CTE read by InitPlans: the
     statement is prepared, and under a generic plan an expression of a parameter (the cast
@@ -253,6 +255,57 @@ def _candidates_sql(
     (cover density): a five-word OR query matches a third of a scope (the speaker's name),
     and cover density cost ~10 us a row, 4x the rest of the statement (docs/MEMORY.md).
     """
+    where = _scope_sql(before=before, since=since, fresh=fresh)
+    made = [_QUERY_VECTOR]
+    pools = []
+    if nearest:
+        pools.append(_nearest_pool(where))
+    if matching:
+        made.append(_QUERY_WORDS)
+        pools.append(_matching_pool(where))
+    sql = (
+        f"WITH q AS MATERIALIZED (SELECT {', '.join(made)})"  # noqa: S608 - fixed fragments
+        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
+        " embedding <=> (SELECT v FROM q) AS distance"
+        f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
+    )
+    return sa.text(sql)
+
+
+@functools.lru_cache(maxsize=16)
+def _matching_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
+    """The full-text pool's ids alone, sent while the query is still being embedded: its
+    ranking (`ts_rank` of every match) is then off the search's path (docs/MEMORY.md)."""
+    where = _scope_sql(before=before, since=since, fresh=fresh)
+    return sa.text(
+        f"WITH q AS MATERIALIZED (SELECT {_QUERY_WORDS})"  # noqa: S608 - fixed fragments
+        f" SELECT CAST(id AS text) FROM (SELECT id FROM memory.memories WHERE {where}"
+        " AND search_text @@ (SELECT t FROM q)"
+        " ORDER BY ts_rank(search_text, (SELECT t FROM q)) DESC, id LIMIT :kk) AS matching"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
+    """Both pools' rows once the query's vector is known: the nearest pool, and the
+    full-text pool's ids as given (`:known`, read by `_matching_sql` meanwhile)."""
+    where = _scope_sql(before=before, since=since, fresh=fresh)
+    return sa.text(
+        f"WITH q AS MATERIALIZED (SELECT {_QUERY_VECTOR})"  # noqa: S608 - fixed fragments
+        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
+        " embedding <=> (SELECT v FROM q) AS distance"
+        f" FROM memory.memories WHERE id IN ({_nearest_pool(where)}"
+        " UNION SELECT unnest(CAST(:known AS uuid[])))"
+    )
+
+
+_QUERY_VECTOR = "CAST(CAST(:vec AS real[]) AS vector) AS v"
+_QUERY_WORDS = "to_tsquery('english', :tsq) AS t"
+
+
+def _scope_sql(*, before: bool, since: bool, fresh: bool) -> str:
+    """A search's scope and window as SQL: the scope's live memories, created before
+    `:before` and from `:since` when given, and (`fresh`) from the user's fresh point."""
     scope = [
         "personality_id = :pid",
         "user_id = ANY(CAST(:uids AS text[]))",
@@ -267,28 +320,24 @@ def _candidates_sql(
             "created_at >= COALESCE((SELECT fresh_since FROM memory.memory_modes"
             " WHERE personality_id = :pid AND user_id = :fresh_uid), '-infinity')"
         )
-    where = " AND ".join(scope)
-    made = ["CAST(CAST(:vec AS real[]) AS vector) AS v"]
-    pools = []
-    if nearest:
-        pools.append(
-            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
-            " ORDER BY embedding <=> (SELECT v FROM q) LIMIT :nk)"
-        )
-    if matching:
-        made.append("to_tsquery('english', :tsq) AS t")
-        pools.append(
-            f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
-            " AND search_text @@ (SELECT t FROM q)"
-            " ORDER BY ts_rank(search_text, (SELECT t FROM q)) DESC, id LIMIT :kk)"
-        )
-    sql = (
-        f"WITH q AS MATERIALIZED (SELECT {', '.join(made)})"  # noqa: S608 - fixed fragments
-        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
-        " embedding <=> (SELECT v FROM q) AS distance"
-        f" FROM memory.memories WHERE id IN ({' UNION '.join(pools)})"
+    return " AND ".join(scope)
+
+
+def _nearest_pool(where: str) -> str:
+    """The ids of the scope's `:nk` memories nearest the query's vector (CTE `q`'s `v`)."""
+    return (
+        f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+        " ORDER BY embedding <=> (SELECT v FROM q) LIMIT :nk)"
     )
-    return sa.text(sql)
+
+
+def _matching_pool(where: str) -> str:
+    """The ids of the scope's `:kk` best full-text matches of CTE `q`'s `t`, by ts_rank."""
+    return (
+        f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
+        " AND search_text @@ (SELECT t FROM q)"
+        " ORDER BY ts_rank(search_text, (SELECT t FROM q)) DESC, id LIMIT :kk)"
+    )
 
 
 def _memory(row: Any, score: float = 0.0) -> StoredMemory:
@@ -318,7 +367,7 @@ class Candidate:
     __slots__ = ("_memory", "_row", "context", "cosine", "id", "last_accessed_at", "text")
 
     def __init__(self, row: Sequence[Any]) -> None:
-        """From a `_candidates_sql` row (a tuple or an asyncpg record): its columns by
+        """From a search statement's row (a tuple or an asyncpg record): its columns by
         position (`_CANDIDATE_ORDER`, the id as text, then the distance)."""
         self._row = row
         self._memory: StoredMemory | None = None
@@ -632,7 +681,7 @@ class PostgresMemoryStore:
         personality_id: str,
         user_ids: Sequence[str],
         words: Sequence[str],
-        embedding: Vector,
+        embedding: Vector | Awaitable[Vector],
         *,
         nearest_k: int,
         keyword_k: int,
@@ -640,45 +689,64 @@ class PostgresMemoryStore:
         created_since: datetime | None = None,
         fresh_for: str = "",
     ) -> list[Candidate]:
-        """A search's candidates in one statement: the `nearest_k` closest memories of the
-        scope (as `nearest`) and its `keyword_k` best full-text matches for any of `words`
-        (as `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is
-        not read. With `fresh_for` (a user id) the user's fresh point, if set, also bounds
-        the window (read in the same statement, not by a `mode` call first)."""
-        nearest = nearest_k > 0
-        matching = keyword_k > 0 and bool(words)
-        if not (nearest or matching):
-            return []
-        params: dict[str, Any] = {
-            "pid": personality_id,
-            "uids": list(user_ids),
-            "vec": embedding if isinstance(embedding, list) else list(embedding),
+        """A search's candidates: the `nearest_k` closest memories of the scope (as
+        `nearest`) and its `keyword_k` best full-text matches for any of `words` (as
+        `keyword_search`), each once, with its cosine to `embedding`. A pool of 0 is not
+        read. With `fresh_for` (a user id) the user's fresh point, if set, also bounds the
+        window (read in the same statement, not by a `mode` call first).
+
+        A known vector: both pools in one statement. A vector still being computed (an
+        awaitable, e.g. the query's embedding in its thread): the full-text pool goes
+        first, while it is, and the nearest pool follows once it is known."""
+        shape = {
+            "before": created_before is not None,
+            "since": created_since is not None,
+            "fresh": bool(fresh_for),
         }
-        if nearest:
-            params["nk"] = nearest_k
-        if matching:
-            params |= {"kk": keyword_k, "tsq": " | ".join(words)}
+        params: dict[str, Any] = {"pid": personality_id, "uids": list(user_ids)}
         if created_before is not None:
             params["before"] = created_before
         if created_since is not None:
             params["since"] = created_since
         if fresh_for:
             params["fresh_uid"] = fresh_for
-        stmt = _candidates_sql(
-            nearest=nearest,
-            matching=matching,
-            before=created_before is not None,
-            since=created_since is not None,
-            fresh=bool(fresh_for),
-        )
-        if nearest_k <= self._ef_search:  # the session's settings do: one statement
-            shape = _candidates_shape(stmt)
-            rows: Sequence[Any] = await direct.fetch(self._auto, shape, params)
-        else:
-            async with self._engine.begin() as conn:
-                await _iterative_scan(conn, nearest_k)
-                rows = (await conn.execute(stmt, params)).all()
-        return [Candidate(row) for row in rows]
+        nearest = nearest_k > 0
+        matching = keyword_k > 0 and bool(words)
+        if matching:
+            params |= {"kk": keyword_k, "tsq": " | ".join(words)}
+        if nearest:
+            params["nk"] = nearest_k
+        if not isinstance(embedding, Awaitable):
+            if not (nearest or matching):
+                return []
+            params["vec"] = list(embedding)
+            stmt = _candidates_sql(nearest=nearest, matching=matching, **shape)
+            return [Candidate(row) for row in await self._search(stmt, params)]
+        pending = asyncio.ensure_future(embedding)
+        try:
+            matched = (
+                await direct.fetch(self._auto, _statement(_matching_sql(**shape)), params)
+                if matching
+                else []
+            )
+            vector = await pending
+        except BaseException:
+            pending.cancel()
+            raise
+        if not (nearest or matched):
+            return []
+        params |= {"vec": list(vector), "known": [row[0] for row in matched], "nk": nearest_k}
+        return [Candidate(row) for row in await self._search(_nearest_sql(**shape), params)]
+
+    async def _search(self, stmt: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
+        """A search statement's rows: on a pooled connection as it is when the session's
+        HNSW settings do, in a transaction with a wider candidate list when not."""
+        nearest_k = params.get("nk", 0)
+        if nearest_k <= self._ef_search:
+            return await direct.fetch(self._auto, _statement(stmt), params)
+        async with self._engine.begin() as conn:
+            await _iterative_scan(conn, nearest_k)
+            return (await conn.execute(stmt, params)).all()
 
     async def fetch(self, ids: Sequence[str], embedding: Vector) -> list[Hit]:
         """The given memories, with their cosine similarity to `embedding`."""

@@ -3,7 +3,8 @@ turns and the long-term memories relevant to the message. No gRPC here.
 
 Inference used to ask twice (GetHistory, then QueryMemories excluding what the turns hold);
 here the turns are read while the query is embedded, and the search then excludes memories
-created at or after the oldest turn read, as inference did. A failing search (a bad query,
+created at or after the oldest turn read, as inference did (its full-text pool is read while
+the embedding, if it is still running, finishes). A failing search (a bad query,
 the embedder down) leaves the turns: the reply goes without memories (`memories_unavailable`),
 as it did when QueryMemories failed. A failing history read fails the call.
 """
@@ -34,16 +35,16 @@ class ReplyContextReader:
         search = self._search(ask)
         if search is None:
             return ReplyContext(await self._turns(ask), [], memories_unavailable=True)
-        embedding = asyncio.ensure_future(self._embed(search))
+        embedding = asyncio.ensure_future(self._longterm.embed_query(search))
         try:
             turns = await self._turns(ask)
         except BaseException:
             embedding.cancel()
             raise
-        vector = await embedding
-        if vector is None:
-            return ReplyContext(turns, [], memories_unavailable=True)
         stamps = [turn.created_at for turn in turns]
+        vector: Vector | asyncio.Future[Vector] = embedding  # the full-text pool is read meanwhile
+        if embedding.done() and embedding.exception() is None:
+            vector = embedding.result()  # known already: both pools in one statement
         try:
             found = await self._longterm.search(search, vector, min(stamps) if stamps else None)
         except TzurotError as err:
@@ -69,13 +70,6 @@ class ReplyContextReader:
             )
         except TzurotError as err:
             _unavailable(ask.personality_id, err)
-            return None
-
-    async def _embed(self, search: MemorySearch) -> Vector | None:
-        try:
-            return await self._longterm.embed_query(search)
-        except TzurotError as err:
-            _unavailable(search.personality_id, err)
             return None
 
 

@@ -2,7 +2,7 @@
 first-use costs that the next one does not.
 
 The local embedding model runs once (its first encode alone costs seconds). A turn's
-statements (StoreExchange, GetHistory, the search's candidates, formation's claim, neighbours
+statements (StoreExchange, GetHistory, the search's pools, formation's claim, neighbours
 and write) run once with keys that match nothing, which fills SQLAlchemy's compiled-statement
 cache, the pooled connection's prepared statements and the database backend's catalog caches
 for them (on every connection the pool opens later too: `tzurot.db.warm`). Nothing changes:
@@ -59,15 +59,22 @@ async def warm_statements(
     for one_personality in (True, False):  # a conversation, or a group channel's
         await turns.history(NO_MATCH, NO_MATCH if one_personality else "", 1)
     # The search's shapes: with history (a window) or none yet; with words to match, or a
-    # query of stop words only.
+    # query of stop words only; the vector known, or still being computed (the full-text
+    # pool is then read first, on its own).
     for window in (Window(), Window(before=datetime.now(UTC))):
         for query in ("warming up", ""):
-            await longterm.rank(
-                NO_MATCH, [NO_MATCH, ""], query, vector, window, limit=1, fresh_for=NO_MATCH
-            )
+            for given in (vector, _still_embedding(vector)):
+                await longterm.rank(
+                    NO_MATCH, [NO_MATCH, ""], query, given, window, limit=1, fresh_for=NO_MATCH
+                )
     await memories.claim_formation(0)
     await memories.nearest_many([(MemoryScope(NO_MATCH, NO_MATCH), vector)], NEIGHBOURS)
     await memories.write_formed([], {}, [], 0.0)
+
+
+async def _still_embedding(vector: list[float]) -> list[float]:
+    """`vector` as a search gets its query's embedding while the model still runs."""
+    return vector
 
 
 async def warm_up(
