@@ -28,16 +28,26 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Installed as bytecode (as the images do: UV_COMPILE_BYTECODE), so a process loads each module
+# instead of compiling it from source: with PYTHONDONTWRITEBYTECODE set (this machine, the
+# images), nothing compiled at run time is kept, and every start would compile it all again.
 .venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml) | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	$(UV) run --frozen python -m tzurot.memory.minilm_export
+	@touch $@
+
+# The project's own modules are installed editable, which uv does not compile: compiled here
+# whenever one changes (a stale .pyc is never used: Python checks each source's mtime).
+PY_SOURCES := $(shell find cli libs services -name '*.py' -not -path '*/node_modules/*')
+.venv/.bytecode: .venv/.synced $(PY_SOURCES)
+	.venv/bin/python -m compileall -q -j 0 cli libs services > /dev/null
 	@touch $@
 
 $(BUF): package.json package-lock.json clients/ts/package.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: .venv/.synced $(BUF)  ## install uv, the Python environment (with .venv/bin/kubectl-tzurot) and the Node tools
+setup: .venv/.bytecode $(BUF)  ## install uv, the Python environment (with .venv/bin/kubectl-tzurot) and the Node tools
 
 TS_BUILT := clients/ts/dist/.built
 ts: $(TS_BUILT)  ## the TypeScript client (clients/ts): generated from proto/ with buf, compiled with tsc
@@ -47,10 +57,10 @@ $(TS_BUILT): $(BUF) buf.gen.yaml clients/ts/tsconfig.json $(wildcard proto/tzuro
 	node_modules/.bin/tsc -p clients/ts
 	@touch $@
 
-run: .venv/.synced  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it; ARGS=--demo)
+run: .venv/.bytecode  ## start the whole mesh on an embedded Postgres (Ctrl-C stops it; ARGS=--demo)
 	$(UV) run --frozen tzurot up $(ARGS)
 
-chat: .venv/.synced  ## talk to a personality of the running mesh (ARGS="sage -m hi"; default lilith)
+chat: .venv/.bytecode  ## talk to a personality of the running mesh (ARGS="sage -m hi"; default lilith)
 	.venv/bin/tzurot chat $(or $(ARGS),lilith)
 
 proto: .venv/.synced  ## regenerate the Python stubs from proto/
@@ -86,22 +96,22 @@ kubectl-plugin: .venv/.synced  ## install `kubectl tzurot` (kubectl-tzurot) into
 	chmod 0755 $(BINDIR)/kubectl-tzurot
 	@echo "installed $(BINDIR)/kubectl-tzurot: try 'kubectl tzurot --help' (kubectl plugin list shows it when $(BINDIR) is on the PATH)"
 
-test-unit: .venv/.synced  ## unit tests only
+test-unit: .venv/.bytecode  ## unit tests only
 	$(PYTEST) -q tests/unit
 
-test-component: .venv/.synced  ## component tests (real Postgres)
+test-component: .venv/.bytecode  ## component tests (real Postgres)
 	$(PYTEST) -q -m component
 
-test-contract: .venv/.synced  ## contract tests (real gRPC)
+test-contract: .venv/.bytecode  ## contract tests (real gRPC)
 	$(PYTEST) -q -m contract
 
-test-e2e: .venv/.synced  ## end-to-end tests (the whole mesh on loopback)
+test-e2e: .venv/.bytecode  ## end-to-end tests (the whole mesh on loopback)
 	$(PYTEST) -q -m e2e
 
-bench: .venv/.synced  ## benchmarks (JSON figures under bench/results/)
+bench: .venv/.bytecode  ## benchmarks (JSON figures under bench/results/)
 	$(UV) run --frozen python -m bench
 
-bench-quick: .venv/.synced  ## a quick pass of the benchmarks
+bench-quick: .venv/.bytecode  ## a quick pass of the benchmarks
 	$(UV) run --frozen python -m bench --quick
 
 clean:  ## remove local state (.data/) and caches, keep the environments
