@@ -40,7 +40,7 @@ $(CURDIR)/.tools/bin/uv:
 # whenever one changes (a stale .pyc is never used: Python checks each source's mtime).
 PY_SOURCES := $(shell find cli libs services -name '*.py' -not -path '*/node_modules/*')
 .venv/.bytecode: .venv/.synced $(PY_SOURCES)
-	.venv/bin/python -m compileall -q -j 0 cli libs services > /dev/null
+	.venv/bin/python -m compileall -q -j 0 cli libs services
 	@touch $@
 
 $(BUF): package.json package-lock.json clients/ts/package.json

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -159,12 +160,12 @@ async def test_candidates_are_both_pools_in_one_statement(
 
             return embedded()
 
-        async def names(**kw: object) -> dict[str, float]:
+        async def names(on: PostgresMemoryStore = store, **kw: object) -> dict[str, float]:
             """The candidates, the vector known (one statement); the same candidates when it
             is still being computed (the full-text pool first, when there are words)."""
-            hits = await store.candidates("p", ["alice", ""], ["pixel"], query, **kw)  # type: ignore[arg-type]
+            hits = await on.candidates("p", ["alice", ""], ["pixel"], query, **kw)  # type: ignore[arg-type]
             found = {ids[h.memory.id]: round(h.cosine, 3) for h in hits}
-            later = await store.candidates(
+            later = await on.candidates(
                 "p",
                 ["alice", ""],
                 ["pixel"],
@@ -208,6 +209,33 @@ async def test_candidates_are_both_pools_in_one_statement(
             "far",
         }
         assert set(await names(nearest_k=5, keyword_k=5, created_before=new)) == {"old"}
+        # More nearest candidates than the session's ef_search: a transaction of their own.
+        narrow = PostgresMemoryStore(engine, ef_search=1)
+        assert set(await names(on=narrow, nearest_k=2, keyword_k=2)) == {"close", "old", "far"}
+
+        # A full-text match superseded between the two statements is no candidate, as it
+        # would be none in the one statement.
+        far, close = (next(i for i, n in ids.items() if n == name) for name in ("far", "close"))
+
+        def superseding_after_full_text() -> Coroutine[Any, Any, list[float]]:
+            full_text_sent.clear()
+
+            async def embedded() -> list[float]:
+                await asyncio.wait_for(full_text_sent.wait(), 5)
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        sa.update(memories)
+                        .where(memories.c.id == uuid.UUID(far))
+                        .values(superseded_by=uuid.UUID(close))
+                    )
+                return query
+
+            return embedded()
+
+        later = await store.candidates(
+            "p", ["alice", ""], ["pixel"], superseding_after_full_text(), nearest_k=2, keyword_k=2
+        )
+        assert {ids[h.id] for h in later} == {"close", "old"}
     finally:
         await engine.dispose()
 

@@ -72,7 +72,7 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
         "UPDATE memory.formation_outbox",
         "WITH q AS MATERIALIZED",
         ") AS matching",  # the full-text pool alone, read while the query embeds
-        "UNION SELECT unnest(",  # the nearest pool with the full-text pool's ids given
+        "AND id = ANY(CAST(",  # the nearest pool with the full-text pool's ids given
         "INSERT INTO memory.memories",
         "FROM memory.memories",
     ):

@@ -288,14 +288,17 @@ def _matching_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
 @functools.lru_cache(maxsize=16)
 def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
     """Both pools' rows once the query's vector is known: the nearest pool, and the
-    full-text pool's ids as given (`:known`, read by `_matching_sql` meanwhile)."""
+    full-text pool's ids as given (`:known`, read by `_matching_sql` meanwhile) that are
+    still in the scope and window (a memory superseded, or a fresh point set, between the
+    two statements is left out, as one statement would leave it)."""
     where = _scope_sql(before=before, since=since, fresh=fresh)
     return sa.text(
         f"WITH q AS MATERIALIZED (SELECT {_QUERY_VECTOR})"  # noqa: S608 - fixed fragments
         f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
         " embedding <=> (SELECT v FROM q) AS distance"
         f" FROM memory.memories WHERE id IN ({_nearest_pool(where)}"
-        " UNION SELECT unnest(CAST(:known AS uuid[])))"
+        f" UNION SELECT id FROM memory.memories WHERE {where}"
+        " AND id = ANY(CAST(:known AS uuid[])))"
     )
 
 
@@ -731,7 +734,8 @@ class PostgresMemoryStore:
             )
             vector = await pending
         except BaseException:
-            pending.cancel()
+            if not pending.cancel() and not pending.cancelled():
+                pending.exception()  # retrieved: its own error is not the one raised here
             raise
         if not (nearest or matched):
             return []

@@ -16,7 +16,6 @@ import asyncio
 import structlog
 
 from tzurot.memory.domain import ReplyContext, ReplyContextQuery, StoredTurn
-from tzurot.memory.embedding import Vector
 from tzurot.memory.longterm import LongTermMemory, MemorySearch, memory_search
 from tzurot.memory.service import History
 from tzurot.runtime.errors import TzurotError
@@ -42,10 +41,10 @@ class ReplyContextReader:
             embedding.cancel()
             raise
         stamps = [turn.created_at for turn in turns]
-        vector: Vector | asyncio.Future[Vector] = embedding  # the full-text pool is read meanwhile
-        if embedding.done() and embedding.exception() is None:
-            vector = embedding.result()  # known already: both pools in one statement
         try:
+            # Known already: both pools in one statement. Still running: the full-text pool
+            # is read meanwhile.
+            vector = embedding.result() if embedding.done() else embedding
             found = await self._longterm.search(search, vector, min(stamps) if stamps else None)
         except TzurotError as err:
             _unavailable(ask.personality_id, err)
