@@ -38,7 +38,7 @@ $(CURDIR)/.tools/bin/uv:
 
 # The project's own modules are installed editable, which uv does not compile: compiled here
 # whenever one changes (a stale .pyc is never used: Python checks each source's mtime).
-PY_SOURCES := $(shell find cli libs services -name '*.py' -not -path '*/node_modules/*')
+PY_SOURCES := $(shell find cli libs services -name '*.py' -not -path '*/node_modules/*' 2>/dev/null)
 .venv/.bytecode: .venv/.synced $(PY_SOURCES)
 	.venv/bin/python -m compileall -q -j 0 cli libs services
 	@touch $@
