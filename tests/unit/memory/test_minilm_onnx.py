@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +66,26 @@ def test_vectors_are_the_models_own_rows_made_unit() -> None:
 def test_missing_model_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingError, match="make setup"):
         OnnxMiniLMEmbedder(tmp_path).embed_sync(["hello"])
+
+
+def test_a_process_that_exits_while_the_model_loads_exits_cleanly() -> None:
+    """Memory starts loading its model before it checks the database, and exits 2 when the
+    check fails: an exit at any moment of the load is that exit, never an abort (a daemon
+    loader was torn down inside ONNX Runtime's session build: SIGABRT)."""
+    script = (
+        "import sys, time\n"
+        "from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder\n"
+        "OnnxMiniLMEmbedder().warm()\n"
+        "time.sleep(float(sys.argv[1]))\n"
+        "sys.exit(2)\n"
+    )
+    for delay in ("0", "0.03", "0.06", "0.09", "0.12", "0.15", "0.2", "0.3"):
+        done = subprocess.run(  # our own interpreter, no shell
+            [sys.executable, "-c", script, delay],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, (delay, done.stderr)
+        assert "terminate called" not in done.stderr

@@ -101,7 +101,8 @@ class MiniLMEmbedder:
     def warm(self) -> None:
         """Starts loading the model in a background thread: the service answers health
         checks at once, and the first embedding waits for the load to finish."""
-        threading.Thread(target=self.load, name="minilm-load", daemon=True).start()
+        # Not a daemon: an exit during the load waits for it (see OnnxMiniLMEmbedder.warm).
+        threading.Thread(target=self.load, name="minilm-load").start()
 
     def embed_sync(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:

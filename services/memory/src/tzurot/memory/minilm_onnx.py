@@ -62,8 +62,13 @@ class OnnxMiniLMEmbedder:
 
     def warm(self) -> None:
         """Starts loading in a background thread: the service answers health checks at
-        once, and the first embedding waits for the load to finish."""
-        threading.Thread(target=self.load, name="minilm-load", daemon=True).start()
+        once, and the first embedding waits for the load to finish.
+
+        Not a daemon: a process that exits while ONNX Runtime builds its session (memory
+        refusing to start on an unmigrated database) would otherwise be torn down under
+        that C++ code and abort ("terminate called without an active exception"); the
+        interpreter waits for the load instead."""
+        threading.Thread(target=self.load, name="minilm-load").start()
 
     def _session(self) -> tuple[Any, Any]:
         with self._lock:
