@@ -173,6 +173,8 @@ async def test_candidates_are_both_pools_in_one_statement(
                 **kw,  # type: ignore[arg-type]
             )
             assert {ids[h.memory.id]: round(h.cosine, 3) for h in later} == found
+            # Each memory as read, whichever statement read its columns.
+            assert {h.id: h.memory for h in later} == {h.id: h.memory for h in hits}
             return found
 
         found = await names(nearest_k=2, keyword_k=2)
@@ -180,8 +182,9 @@ async def test_candidates_are_both_pools_in_one_statement(
         assert set(found) == {"close", "old", "far"}
         assert found["close"] == 1.0
         assert found["far"] == 0.0
-        # The vector known: one statement. Still being computed: the full-text pool's ids
-        # first (the vector waited for it), then both pools' rows.
+        # The vector known: one statement. Still being computed: the full-text pool's rows
+        # first (the vector waited for it), then the nearest pool's others and the
+        # full-text rows' distances.
         assert len(statements) == 3
         assert "real[]" in statements[0]
         assert "real[]" not in statements[1]

@@ -71,8 +71,10 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
         "FROM memory.turns",
         "UPDATE memory.formation_outbox",
         "WITH q AS MATERIALIZED",
-        ") AS matching",  # the full-text pool alone, read while the query embeds
-        "AND id = ANY(CAST(",  # the nearest pool with the full-text pool's ids given
+        # the full-text pool's rows alone, read while the query embeds
+        "MATERIALIZED (SELECT to_tsquery(",
+        # the nearest pool's other rows, and the distances of the full-text pool's
+        "AND id <> ALL(CAST(",
         "INSERT INTO memory.memories",
         "FROM memory.memories",
     ):

@@ -21,7 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -274,36 +276,42 @@ def _candidates_sql(
 
 @functools.lru_cache(maxsize=16)
 def _matching_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
-    """The full-text pool's ids alone, sent while the query is still being embedded: its
-    ranking (`ts_rank` of every match) is then off the search's path (docs/MEMORY.md)."""
+    """The full-text pool's rows (as `_candidates_sql`'s, without the distance), sent
+    while the query is still being embedded: its ranking (`ts_rank` of every match) and
+    its rows' decoding are then off the search's path (docs/MEMORY.md)."""
     where = _scope_sql(before=before, since=since, fresh=fresh)
     return sa.text(
         f"WITH q AS MATERIALIZED (SELECT {_QUERY_WORDS})"  # noqa: S608 - fixed fragments
-        f" SELECT CAST(id AS text) FROM (SELECT id FROM memory.memories WHERE {where}"
-        " AND search_text @@ (SELECT t FROM q)"
-        " ORDER BY ts_rank(search_text, (SELECT t FROM q)) DESC, id LIMIT :kk) AS matching"
+        f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')}"
+        f" FROM memory.memories WHERE id IN {_matching_pool(where)}"
     )
 
 
 @functools.lru_cache(maxsize=16)
 def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
-    """Both pools' rows once the query's vector is known: the nearest pool, and the
-    full-text pool's ids as given (`:known`, read by `_matching_sql` meanwhile) that are
-    still in the scope and window (a memory superseded, or a fresh point set, between the
-    two statements is left out, as one statement would leave it)."""
+    """Once the query's vector is known: the nearest pool's rows that the full-text pool
+    did not read, then the distance alone of each full-text row (`:known`, read by
+    `_matching_sql` meanwhile) still in the scope and window (a memory superseded, or a
+    fresh point set, between the two statements is left out, as one statement would
+    leave it); a known row's other columns are NULL."""
     where = _scope_sql(before=before, since=since, fresh=fresh)
+    known = "CAST(:known AS uuid[])"
     return sa.text(
         f"WITH q AS MATERIALIZED (SELECT {_QUERY_VECTOR})"  # noqa: S608 - fixed fragments
         f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
         " embedding <=> (SELECT v FROM q) AS distance"
-        f" FROM memory.memories WHERE id IN ({_nearest_pool(where)}"
-        f" UNION SELECT id FROM memory.memories WHERE {where}"
-        " AND id = ANY(CAST(:known AS uuid[])))"
+        f" FROM memory.memories WHERE id IN {_nearest_pool(where)} AND id <> ALL({known})"
+        f" UNION ALL SELECT CAST(id AS text), {_NO_COLUMNS},"
+        " embedding <=> (SELECT v FROM q)"
+        f" FROM memory.memories WHERE {where} AND id = ANY({known})"
     )
 
 
 _QUERY_VECTOR = "CAST(CAST(:vec AS real[]) AS vector) AS v"
 _QUERY_WORDS = "to_tsquery('english', :tsq) AS t"
+_POSTGRES: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+_NO_COLUMNS = ", ".join(f"CAST(NULL AS {c.type.compile(dialect=_POSTGRES)})" for c in _COLUMNS[1:])
+"""A row's columns after its id as NULLs of their types (a full-text row read already)."""
 
 
 def _scope_sql(*, before: bool, since: bool, fresh: bool) -> str:
@@ -739,8 +747,13 @@ class PostgresMemoryStore:
             raise
         if not (nearest or matched):
             return []
-        params |= {"vec": list(vector), "known": [row[0] for row in matched], "nk": nearest_k}
-        return [Candidate(row) for row in await self._search(_nearest_sql(**shape), params)]
+        read = {row[0]: row for row in matched}
+        params |= {"vec": list(vector), "known": list(read), "nk": nearest_k}
+        found = []
+        for row in await self._search(_nearest_sql(**shape), params):
+            earlier = read.get(row[0])
+            found.append(Candidate(row if earlier is None else (*earlier, row[-1])))
+        return found
 
     async def _search(self, stmt: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
         """A search statement's rows: on a pooled connection as it is when the session's
