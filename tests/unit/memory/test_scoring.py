@@ -201,3 +201,12 @@ def test_a_searchs_scores_at_once_are_each_candidates_hybrid() -> None:
         )
         assert scores.tolist() == pytest.approx(expected, abs=1e-12)
     assert expected != pytest.approx([expected[0]] * len(expected))  # not all alike
+
+
+def test_term_frequencies_are_each_words_count_in_each_document() -> None:
+    documents = [
+        scoring.document("Caroline: I painted the lake, then painted it again"),
+        scoring.document("nothing of the query here", "Caroline: the lake?"),
+    ]
+    tf = scoring.term_frequencies(["paint", "lake", "absent"], documents)
+    assert tf.tolist() == [[2.0, 1.0, 0.0], [0.0, 0.5, 0.0]]  # context words count half

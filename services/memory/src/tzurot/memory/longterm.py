@@ -10,6 +10,7 @@ use (the memories in the prompt of a delivered answer that was kept; see `consol
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from tzurot.memory import reflection, scoring
 from tzurot.memory.domain import (
@@ -89,12 +91,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _days(since: datetime, now: datetime) -> float:
-    return (now - since).total_seconds() / 86400.0
+def _ages_in_days(times: Sequence[datetime], now: datetime) -> NDArray[np.float64]:
+    """Days from each time to `now`, from POSIX timestamps (one C call a time, not a
+    subtraction and a `timedelta`'s total_seconds: ~1.3 us less a candidate)."""
+    since = np.fromiter((t.timestamp() for t in times), dtype=np.float64, count=len(times))
+    ages: NDArray[np.float64] = (now.timestamp() - since) / 86400.0
+    return ages
 
 
-def _by_id(candidate: Candidate) -> str:
-    return candidate.id
+_by_id = operator.attrgetter("id")
 
 
 def _tsquery_words(text: str) -> list[str]:
@@ -309,7 +314,7 @@ class LongTermMemory:
             scoring.tokens(query),
             [scoring.document(hit.text, hit.context) for hit in candidates],
             np.array([hit.cosine for hit in candidates], dtype=np.float64),
-            np.array([_days(hit.last_accessed_at, now) for hit in candidates], dtype=np.float64),
+            _ages_in_days([hit.last_accessed_at for hit in candidates], now),
             self.tuning.weights,
             asks_when=scoring.asks_when(query),
             waypoints=np.array(

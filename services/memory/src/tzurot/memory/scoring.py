@@ -211,14 +211,12 @@ def bm25_counted(query_tokens: set[str], documents: Sequence[Document]) -> list[
 
 
 def term_frequencies(words: Sequence[str], documents: Sequence[Document]) -> NDArray[np.float64]:
-    """One row a document, one column a word: the word's count in it. Most documents hold
-    one or two of a query's words: only those are looked up."""
-    column = {word: j for j, word in enumerate(words)}
-    wanted = column.keys()
-    tf = np.zeros((len(documents), len(words)))
-    for i, d in enumerate(documents):
-        for word in d.counts.keys() & wanted:
-            tf[i, column[word]] = d.counts[word]
+    """One row a document, one column a word: the word's count in it. Filled a column at a
+    time (a query has a few words, a search ~110 documents): one dict lookup per cell,
+    ~1.6x faster than a set intersection per document (2026-12-03)."""
+    tf = np.empty((len(documents), len(words)))
+    for j, word in enumerate(words):
+        tf[:, j] = [d.counts.get(word, 0.0) for d in documents]
     return tf
 
 
@@ -353,7 +351,9 @@ def candidate_scores(
     if words and documents:
         score += w.bm25 * bm25_of(tf, idf, documents)
     if w.speaker:
-        score += w.speaker * np.array([speaker_named(query_tokens, d) for d in documents])
+        # speaker_named, inlined: a call per candidate was a tenth of the score's CPU.
+        named = [1.0 if d.speaker and d.speaker <= query_tokens else 0.0 for d in documents]
+        score += w.speaker * np.array(named)
     if asks_when and w.time:
         score += w.time * np.array([1.0 if d.dated else 0.0 for d in documents])
     return np.clip(score, 0.0, 1.0)
