@@ -278,8 +278,10 @@ class LongTermMemory:
         hits: dict[str, Candidate] = {hit.id: hit for hit in found}
         if not hits:
             return []
-        seeds = [h.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
-        edges = await self._store.neighbours(seeds) if t.weights.waypoints > 0 else []
+        edges = []
+        if t.weights.waypoints > 0:
+            seeds = [h.id for h in sorted(hits.values(), key=lambda h: -h.cosine)[: t.seeds]]
+            edges = await self._store.neighbours(seeds)
         scored = self._score(query, hits, edges)
         if t.weights.waypoints > 0 and scored[0][0] < t.expansion_below:
             # Weak best hit: follow the graph one hop from the seeds.
