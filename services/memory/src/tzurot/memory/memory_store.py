@@ -293,7 +293,8 @@ def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
     did not read, then the distance alone of each full-text row (`:known`, read by
     `_matching_sql` meanwhile) still in the scope and window (a memory superseded, or a
     fresh point set, between the two statements is left out, as one statement would
-    leave it); a known row's other columns are NULL."""
+    leave it); a known row's other columns are NULL, and `candidates` keeps them as the
+    first statement read them (a merge landing in between is seen by the next search)."""
     where = _scope_sql(before=before, since=since, fresh=fresh)
     known = "CAST(:known AS uuid[])"
     return sa.text(
