@@ -188,7 +188,13 @@ def says_when(text: str) -> bool:
 
 def speaker_named(query_tokens: AbstractSet[str], document: Document) -> float:
     """1 if every word of the memory's speaker's name is in the query, else 0."""
-    return 1.0 if document.speaker and document.speaker <= query_tokens else 0.0
+    return speakers_named(query_tokens, [document])[0]
+
+
+def speakers_named(query_tokens: AbstractSet[str], documents: Sequence[Document]) -> list[float]:
+    """`speaker_named` of each document, in one pass (a call per candidate was a tenth of a
+    search's score)."""
+    return [1.0 if d.speaker and d.speaker <= query_tokens else 0.0 for d in documents]
 
 
 def bm25(query_tokens: set[str], documents: Sequence[list[str]]) -> list[float]:
@@ -351,9 +357,7 @@ def candidate_scores(
     if words and documents:
         score += w.bm25 * bm25_of(tf, idf, documents)
     if w.speaker:
-        # speaker_named, inlined: a call per candidate was a tenth of the score's CPU.
-        named = [1.0 if d.speaker and d.speaker <= query_tokens else 0.0 for d in documents]
-        score += w.speaker * np.array(named)
+        score += w.speaker * np.array(speakers_named(query_tokens, documents))
     if asks_when and w.time:
         score += w.time * np.array([1.0 if d.dated else 0.0 for d in documents])
     return np.clip(score, 0.0, 1.0)
