@@ -47,6 +47,22 @@ def test_order_is_kept_when_lengths_differ() -> None:
     assert embedder.embed_sync([]) == []
 
 
+def test_texts_over_several_batches_each_get_their_own_vector() -> None:
+    """A call of more texts than a batch runs in batches of similar length: each text's
+    vector is the one it gets alone (int8's per-batch activation scales move it a little),
+    and far from any other text's."""
+    embedder = OnnxMiniLMEmbedder(batch_size=3)
+    texts = [
+        f"Alice: day {n}, {'a story about the sea ' * (n % 5)}and cat number {n}" for n in range(10)
+    ]
+    texts += ["Bob: what's my favourite colour?", "hi"]
+    together = np.array(embedder.embed_sync(texts))
+    alone = np.array([embedder.embed_sync([text])[0] for text in texts])
+    cosines = together @ alone.T
+    assert (np.diag(cosines) >= 0.97).all()
+    assert (cosines.argmax(axis=1) == np.arange(len(texts))).all()
+
+
 def test_vectors_are_the_models_own_rows_made_unit() -> None:
     """The numpy normalisation gives what the per-float one (`checked`) gave."""
     embedder = OnnxMiniLMEmbedder()

@@ -35,7 +35,14 @@ def default_dir() -> Path:
 
 
 class OnnxMiniLMEmbedder:
-    """all-MiniLM-L6-v2 (384 dimensions) on ONNX Runtime's CPU provider."""
+    """all-MiniLM-L6-v2 (384 dimensions) on ONNX Runtime's CPU provider.
+
+    A call's texts run `batch_size` at a time, shortest first. Eight is the measured best
+    (docs/PERFORMANCE.md, "The embedder's batch size"): per text, a batch of 64 LoCoMo turns
+    cost twice the CPU of batches of 8 (every text padded to its batch's longest, and the
+    batch's activations outgrowing the core's cache), and a batch of one pays the run's
+    fixed cost alone.
+    """
 
     def __init__(
         self,
@@ -43,7 +50,7 @@ class OnnxMiniLMEmbedder:
         *,
         precision: Precision = "int8",
         threads: int = 1,
-        batch_size: int = 64,
+        batch_size: int = 8,
     ) -> None:
         self._dir = model_dir or default_dir()
         self._file = INT8_FILE if precision == "int8" else FP32_FILE
