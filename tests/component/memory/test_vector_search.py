@@ -1,5 +1,6 @@
-"""Filtered HNSW search returns the full k under a 1%-selective scope (pgvector 0.8
-iterative scans), and without iterative scans the same plan comes back short."""
+"""A scope's nearest memories are exact under a 1%-selective scope, and no statement that
+finds them can take the HNSW index; the index (the near-duplicates pass) needs pgvector
+0.8's iterative scan, without which a filtered scan comes back short."""
 
 from __future__ import annotations
 
@@ -10,30 +11,39 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import MemoryScope
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import (
+    _NEAREST_MANY,
+    PostgresMemoryStore,
+    _candidates_sql,
+    _nearest_sql,
+    nearest_select,
+)
 from tzurot.memory.tables import memories
 
 pytestmark = pytest.mark.component
 
 ROWS = 2000
 K = 15
+HNSW = "memories_embedding_idx"
 
 
 def _vector(rng: random.Random, centre: list[float]) -> list[float]:
     return [c + rng.gauss(0, 0.3) for c in centre]
 
 
-async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
+async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url: str) -> None:
     rng = random.Random(7)
     centres = [[rng.gauss(0, 1) for _ in range(384)] for _ in range(10)]
     rows = [
         {
+            "id": uuid.UUID(int=n + 1),
             "personality_id": "p",
             # 1% of the rows belong to the scope searched below.
             "user_id": "target" if n % 100 == 0 else f"user-{n % 97}",
@@ -44,7 +54,14 @@ async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
         }
         for n in range(ROWS)
     ]
-    # Only the HNSW index can serve ORDER BY distance: no sequential scan, no scope index.
+    query = _vector(rng, centres[3])
+    scope = [row for row in rows if row["user_id"] == "target"]
+    unit = np.array([row["embedding"] for row in scope])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    cosines = unit @ (np.array(query) / np.linalg.norm(query))
+    exact = [str(scope[i]["id"]) for i in np.argsort(-cosines)[:K]]
+    # No sequential scan and no scope index: only the HNSW index could order these rows
+    # cheaply, so a statement it can serve gets it (the control below).
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
         async with engine.begin() as conn:
@@ -54,31 +71,50 @@ async def test_k_rows_under_a_one_percent_filter(memory_url: str) -> None:
         await store.insert_many(rows)
         async with engine.begin() as conn:
             await conn.execute(sa.text("analyze memory.memories"))
-        query = _vector(rng, centres[3])
 
         hits = await store.nearest("p", ["target"], query, K)
-        assert len(hits) == K
-        assert all(hit.memory.user_id == "target" for hit in hits)
-        # A search's candidates: the vector reaches the index scan through an InitPlan.
+        assert [hit.memory.id for hit in hits] == exact
+        # A search's candidates: the vector reaches the scan through an InitPlan.
         found = await store.candidates("p", ["target"], [], query, nearest_k=K, keyword_k=0)
-        assert {c.id for c in found} == {hit.memory.id for hit in hits}
+        assert {c.id for c in found} == set(exact)
+        (near,) = await store.nearest_many([(MemoryScope("p", "target"), query)], K)
+        assert [n.id for n in near] == exact
 
+        scope_filter = [memories.c.personality_id == "p", memories.c.user_id == "target"]
+        search = {"vec": query, "pid": "p", "uids": ["target"], "nk": K, "known": []}
+        async with engine.connect() as conn:
+            plans = [
+                await _plan(conn, _sql(nearest_select(scope_filter, query, K), conn)),
+                await _plan(conn, _candidates_sql(**_ONLY_NEAREST).text, search),
+                await _plan(conn, _nearest_sql(**_NO_WINDOW).text, search),
+                await _plan(
+                    conn,
+                    _NEAREST_MANY.text,
+                    {"pids": ["p"], "uids": ["target"], "vecs": [query], "k": K},
+                ),
+            ]
+        assert all(HNSW not in plan for plan in plans), plans
+
+        # The control: ordered by the operator, the same rows are the HNSW index's, and a
+        # plain filtered HNSW scan (no iterative scan) comes back short.
         distance = memories.c.embedding.cosine_distance(query)
-        stmt = (
-            sa.select(memories.c.id)
-            .where(memories.c.personality_id == "p", memories.c.user_id == "target")
-            .order_by(distance)
-            .limit(K)
-        )
+        stmt = sa.select(memories.c.id).where(*scope_filter).order_by(distance).limit(K)
         async with engine.begin() as conn:
             await conn.execute(sa.text("set local hnsw.ef_search = 40"))
-            plan = "\n".join((await conn.execute(sa.text("explain " + _sql(stmt, conn)))).scalars())
-            assert "memories_embedding_idx" in plan
+            assert HNSW in await _plan(conn, _sql(stmt, conn))
             await conn.execute(sa.text("set local hnsw.iterative_scan = off"))
             short = (await conn.execute(stmt)).all()
-        assert len(short) < K  # the control: a plain filtered HNSW scan comes back short
+        assert len(short) < K
     finally:
         await engine.dispose()
+
+
+_NO_WINDOW = {"before": False, "since": False, "fresh": False}
+_ONLY_NEAREST = {"nearest": True, "matching": False, **_NO_WINDOW}
+
+
+async def _plan(conn: Any, sql: str, params: dict[str, Any] | None = None) -> str:
+    return "\n".join((await conn.execute(sa.text("explain " + sql), params or {})).scalars())
 
 
 def _sql(stmt: sa.Select[tuple[object]], conn: object) -> str:
@@ -212,7 +248,7 @@ async def test_candidates_are_both_pools_in_one_statement(
             "far",
         }
         assert set(await names(nearest_k=5, keyword_k=5, created_before=new)) == {"old"}
-        # More nearest candidates than the session's ef_search: a transaction of their own.
+        # More nearest candidates than the session's ef_search: exact, so all of them.
         narrow = PostgresMemoryStore(engine, ef_search=1)
         assert set(await names(on=narrow, nearest_k=2, keyword_k=2)) == {"close", "old", "far"}
 

@@ -44,7 +44,8 @@ class MemorySettings(ServiceSettings):
     """`TZUROT_MEMORY_WEIGHTS`: hybrid weights (similarity, keywords, waypoints, recency,
     bm25, speaker named, when asked and said)."""
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
-    """`TZUROT_HNSW_EF_SEARCH`: HNSW candidate list size per search (recall vs speed)."""
+    """`TZUROT_HNSW_EF_SEARCH`: the HNSW candidate list of the near-duplicates pass (recall vs
+    speed); a scope's nearest memories (search, formation) are found exactly."""
     formation_poll_seconds: float = Field(default=30.0, gt=0)
     """`TZUROT_FORMATION_POLL_SECONDS`: how often the formation outbox is checked anyway."""
     formation_gather_seconds: float = Field(default=0.2, ge=0, le=5)
