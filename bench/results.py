@@ -54,9 +54,16 @@ def goal(name: str, value: float, unit: str, target: str, met: bool, **extra: An
     return figure
 
 
+def shown(value: float, unit: str) -> str:
+    """A figure's value as printed: a score or share (no unit, e.g. recall 0.744) to three
+    decimals, a ratio ("x") to two, a measure (ms, MiB, per s) to one."""
+    decimals = {"": 3, "x": 2}.get(unit, 1)
+    return f"{value:.{decimals}f}"
+
+
 def goal_line(figure: Figure) -> str:
     met = "MET" if figure.extra["met"] else "NOT MET"
-    value = f"{figure.p50:.1f} {figure.unit}".strip()
+    value = f"{shown(figure.p50, figure.unit)} {figure.unit}".strip()
     return f"{figure.name}: {value} (goal {figure.extra['goal']}) {met}"
 
 
@@ -88,9 +95,10 @@ def table(figures: list[Figure]) -> str:
     rows = [f"{'figure':<{width}} {'n':>5} {'p50':>10} {'p99':>10} {'mean':>10}  notes"]
     for f in figures:
         notes = ", ".join(f"{k}={v}" for k, v in f.extra.items())
+        p50, p99, mean = (shown(v, f.unit) for v in (f.p50, f.p99, f.mean))
         rows.append(
-            f"{f.name:<{width}} {f.samples:>5} {f.p50:>7.1f}{f.unit:<3} {f.p99:>7.1f}{f.unit:<3}"
-            f" {f.mean:>7.1f}{f.unit:<3}  {notes}"
+            f"{f.name:<{width}} {f.samples:>5} {p50:>7}{f.unit:<3} {p99:>7}{f.unit:<3}"
+            f" {mean:>7}{f.unit:<3}  {notes}"
         )
     return "\n".join(rows)
 

@@ -1,4 +1,5 @@
-"""Each bench run's JSON says which machine it ran on, with the reference loop's speed."""
+"""Each bench run's JSON says which machine it ran on, with the reference loop's speed; the
+printed table shows a score to the digits that tell it from its goal."""
 
 import json
 from pathlib import Path
@@ -22,3 +23,14 @@ def test_the_json_carries_the_machines_reference_loop(
 
 def test_the_reference_loop_takes_cpu_time() -> None:
     assert 0 < reference_loop_seconds(repeats=1) < 60
+
+
+def test_a_score_prints_to_three_decimals_a_ratio_to_two_a_time_to_one() -> None:
+    recall = results.Figure("LoCoMo recall@10", "", 1536, 0.7444, 0.7444, 0.7444)
+    ratio = results.goal("mesh/floor", 1.4298, "x", "<= 1.3x", met=False)
+    time = results.summarise("search", [8.24, 8.16])
+    lines = results.table([recall, ratio, time]).splitlines()
+    assert "0.744" in lines[1]
+    assert "1.43x" in lines[2]
+    assert "8.2ms" in lines[3]
+    assert results.goal_line(ratio) == "goal mesh/floor: 1.43 x (goal <= 1.3x) NOT MET"
