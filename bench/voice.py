@@ -61,7 +61,12 @@ async def _run(turns: int) -> list[Figure]:
         async with (
             FakeElevenLabs() as eleven,
             discord_world(
-                database, Path(tmp), inference={"elevenlabs_url": eleven.base_url}
+                database,
+                Path(tmp),
+                inference={"elevenlabs_url": eleven.base_url},
+                # One user sends every turn, back to back: buckets large enough for the
+                # run (the defaults, 10 a user and 30 a channel, refused the full run's 12th).
+                gateway={"rate_user_capacity": turns + 10, "rate_channel_capacity": turns + 10},
             ) as world,
         ):
             eleven.latency = VENDOR_LATENCY
