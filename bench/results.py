@@ -55,9 +55,10 @@ def goal(name: str, value: float, unit: str, target: str, met: bool, **extra: An
 
 
 def shown(value: float, unit: str) -> str:
-    """A figure's value as printed: a score or share (no unit, e.g. recall 0.744) to three
-    decimals, a ratio ("x") to two, a measure (ms, MiB, per s) to one."""
-    decimals = {"": 3, "x": 2}.get(unit, 1)
+    """A figure's value as printed: a score or share (no unit and under 10, e.g. recall
+    0.744) to three decimals, a ratio ("x") to two, a count or measure (12.6 round trips,
+    ms, MiB, per s) to one."""
+    decimals = 3 if unit == "" and abs(value) < 10 else {"x": 2}.get(unit, 1)
     return f"{value:.{decimals}f}"
 
 
