@@ -1,5 +1,6 @@
 """Memory figures: insert and filtered search latency at growing sizes, and recall@10 of
-the HNSW path against exact search, on clustered (not uniform) 384-d unit vectors.
+`nearest` (exact since 4 Dec 2026, HNSW before) against numpy's exact search, on
+clustered (not uniform) 384-d unit vectors.
 
 Scope filter: one of 100 users of one personality (1% of the rows), as in production.
 Sizes: `TZUROT_BENCH_MEMORY_SIZES` (comma-separated, e.g. 10000,100000,1000000); by default

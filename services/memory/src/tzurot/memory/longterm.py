@@ -1,10 +1,11 @@
 """Long-term memory use-cases (OpenMemory-style): add, search, prune, count, consolidate,
 form from delivered exchanges, incognito and fresh modes, forget a user. No gRPC here.
 
-A search gathers candidates from the HNSW index and from full text (both filtered by
-scope and time window) and scores each by the hybrid score (scoring.py). A search has no
-side effects: what was retrieved is not what was useful, so reinforcement comes only from
-use (the memories in the prompt of a delivered answer that was kept; see `consolidate`).
+A search gathers candidates from the scope's nearest memories (compared exactly) and
+from full text (both filtered by scope and time window) and scores each by the hybrid
+score (scoring.py). A search has no side effects: what was retrieved is not what was
+useful, so reinforcement comes only from use (the memories in the prompt of a delivered
+answer that was kept; see `consolidate`).
 """
 
 from __future__ import annotations

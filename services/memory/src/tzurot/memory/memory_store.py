@@ -498,7 +498,7 @@ def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
     (the near-duplicates pass; a scope's nearest are exact).
 
     Set once per connection, on its first checkout (it stays for the session: the pool
-    resets a returned connection with ROLLBACK, not DISCARD), so a vector search is one
+    resets a returned connection with ROLLBACK, not DISCARD), so an HNSW statement is one
     statement with no transaction around it, instead of BEGIN, two set_config, the
     query and COMMIT.
     """
