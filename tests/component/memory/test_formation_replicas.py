@@ -190,7 +190,8 @@ async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statement
     engine: AsyncEngine, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two users say the same things in one batch: each user's memories merge and link
-    only with their own, stored or new in the batch; the batch takes three statements."""
+    only with their own, stored or new in the batch; the batch takes three statements, and
+    one more to count a scope not counted in the last ten minutes (Bob's)."""
     store = PostgresMemoryStore(engine)
     worker = Formation(store, LongTermMemory(store, embedder), batch=64)
     tea, stamps = "i drink green tea every single morning", "i collect vintage stamps from japan"
@@ -202,7 +203,9 @@ async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statement
         await _store(engine, f"new-{n}", user, text)
     statements = CountingStatements(engine, monkeypatch)
     assert await worker.drain() == 5
-    assert statements.count == 3  # claim and reads, neighbours, every write
+    # claim and reads, Bob's scope counted (Ann's was, by the first drain), neighbours,
+    # every write
+    assert statements.count == 4
     assert await _memories_of(engine, "ann") == [
         (f"user: {stamps}", await _turn_ids(engine, "new-2")),
         (f"user: {tea}", await _turn_ids(engine, "old-ann", "new-0")),  # merged into the stored
@@ -213,6 +216,11 @@ async def test_a_batch_of_many_scopes_merges_each_scope_apart_in_three_statement
     ]
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(formation_outbox)) == 0
+    await _store(engine, "later-ann", "ann", "i walk my dog along the river after work")
+    await _store(engine, "later-bob", "bob", "i bake sourdough bread on sundays")
+    statements = CountingStatements(engine, monkeypatch)
+    assert await worker.drain() == 2
+    assert statements.count == 3  # both scopes counted lately: claim, neighbours, writes
 
 
 async def test_a_worker_whose_lease_was_taken_over_writes_nothing(

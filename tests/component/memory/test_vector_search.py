@@ -1,6 +1,6 @@
 """A scope's nearest memories are exact under a 1%-selective scope, and no statement that
-finds them can take the HNSW index; the index (the near-duplicates pass) needs pgvector
-0.8's iterative scan, without which a filtered scan comes back short."""
+finds them can take the HNSW index, unless the scope is large (then each one does); the
+index needs pgvector 0.8's iterative scan, without which a filtered scan comes back short."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tzurot.db.engine import create_engine
 from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import (
     _NEAREST_MANY,
+    _NEAREST_MANY_HNSW,
     PostgresMemoryStore,
     _candidates_sql,
     _nearest_sql,
@@ -38,7 +39,17 @@ def _vector(rng: random.Random, centre: list[float]) -> list[float]:
     return [c + rng.gauss(0, 0.3) for c in centre]
 
 
-async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class OnePercent:
+    """ROWS memories of one personality; 1% of them are user "target"'s."""
+
+    rows: list[dict[str, Any]]
+    query: list[float]
+    exact: list[str]
+    """The target scope's K nearest to `query`, by numpy."""
+
+
+def _one_percent() -> OnePercent:
     rng = random.Random(7)
     centres = [[rng.gauss(0, 1) for _ in range(384)] for _ in range(10)]
     rows = [
@@ -60,18 +71,30 @@ async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url:
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     cosines = unit @ (np.array(query) / np.linalg.norm(query))
     exact = [str(scope[i]["id"]) for i in np.argsort(-cosines)[:K]]
+    return OnePercent(rows, query, exact)
+
+
+async def _seeded_store(engine: Any, data: OnePercent, **options: int) -> PostgresMemoryStore:
+    """`data` in a store whose statements can reach the rows through the HNSW index only
+    (no scope index), so a statement the index can serve gets it."""
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("drop index memory.memories_scope_idx"))
+        await conn.execute(sa.text("drop index memory.memories_user_idx"))
+    store = PostgresMemoryStore(engine, ef_search=40, **options)
+    await store.insert_many(data.rows)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("analyze memory.memories"))
+    return store
+
+
+async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url: str) -> None:
+    data = _one_percent()
+    query, exact = data.query, data.exact
     # No sequential scan and no scope index: only the HNSW index could order these rows
     # cheaply, so a statement it can serve gets it (the control below).
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("drop index memory.memories_scope_idx"))
-            await conn.execute(sa.text("drop index memory.memories_user_idx"))
-        store = PostgresMemoryStore(engine, ef_search=40)
-        await store.insert_many(rows)
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("analyze memory.memories"))
-
+        store = await _seeded_store(engine, data)
         hits = await store.nearest("p", ["target"], query, K)
         assert [hit.memory.id for hit in hits] == exact
         # A search's candidates: the vector reaches the scan through an InitPlan.
@@ -105,6 +128,72 @@ async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url:
             await conn.execute(sa.text("set local hnsw.iterative_scan = off"))
             short = (await conn.execute(stmt)).all()
         assert len(short) < K
+    finally:
+        await engine.dispose()
+
+
+async def test_a_large_scope_is_searched_through_the_hnsw_index(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scope of `exact_scope_limit` memories or more: its nearest (a search's pool,
+    `nearest`, formation's neighbours) come through the HNSW index, near the exact ones;
+    a smaller scope of the same store is still compared exactly. Each scope is counted once."""
+    data = _one_percent()
+    target = [row for row in data.rows if row["user_id"] == "target"]
+    engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
+    try:
+        store = await _seeded_store(engine, data, exact_scope_limit=len(target))
+        user = "newcomer"  # a scope of three memories
+        await store.insert_many(
+            [
+                {**row, "id": uuid.UUID(int=ROWS + 1 + n), "user_id": user}
+                for n, row in enumerate(target[:3])
+            ]
+        )
+        sent: list[str] = []
+        run = direct._run
+
+        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
+            sent.append(statement.prepare(engine.dialect, params)[0])
+            return await run(engine, statement, params, method)
+
+        monkeypatch.setattr(direct, "_run", recorded)
+        found = await store.candidates("p", ["target"], [], data.query, nearest_k=K, keyword_k=0)
+        hits = await store.nearest("p", ["target"], data.query, K)
+        (near,) = await store.nearest_many([(MemoryScope("p", "target"), data.query)], K)
+        for ids in ({c.id for c in found}, {h.memory.id for h in hits}, {n.id for n in near}):
+            assert len(ids & set(data.exact)) >= K - 2  # an approximate index, near exact
+        assert [h.memory.id for h in hits] == [n.id for n in near]
+        counted = [sql for sql in sent if "jsonb_to_recordset" in sql]
+        assert len(counted) == 1  # once for all three
+        assert "embedding <=> (SELECT v FROM q)" in sent[1]  # the search's nearest pool
+        assert "embedding <=> q.vec" in sent[-1]  # formation's neighbours
+
+        # A small scope of the same store is compared exactly, in the same batch.
+        sent.clear()
+        await store.nearest_many(
+            [(MemoryScope("p", "target"), data.query), (MemoryScope("p", user), data.query)], K
+        )
+        assert len(sent) == 3  # the small scope counted, then one statement each way
+        assert "cosine_distance(embedding, q.vec)" in sent[1]
+        assert "embedding <=> q.vec" in sent[2]
+
+        scope_filter = [memories.c.personality_id == "p", memories.c.user_id == "target"]
+        search = {"vec": data.query, "pid": "p", "uids": ["target"], "nk": K, "known": []}
+        async with engine.connect() as conn:
+            plans = [
+                await _plan(
+                    conn, _sql(nearest_select(scope_filter, data.query, K, exact=False), conn)
+                ),
+                await _plan(conn, _candidates_sql(**_ONLY_NEAREST, exact=False).text, search),
+                await _plan(conn, _nearest_sql(**_NO_WINDOW, exact=False).text, search),
+                await _plan(
+                    conn,
+                    _NEAREST_MANY_HNSW.text,
+                    {"pids": ["p"], "uids": ["target"], "vecs": [data.query], "k": K},
+                ),
+            ]
+        assert all(HNSW in plan for plan in plans), plans
     finally:
         await engine.dispose()
 
@@ -218,14 +307,16 @@ async def test_candidates_are_both_pools_in_one_statement(
         assert set(found) == {"close", "old", "far"}
         assert found["close"] == 1.0
         assert found["far"] == 0.0
-        # The vector known: one statement. Still being computed: the full-text pool's rows
-        # first (the vector waited for it), then the nearest pool's others and the
-        # full-text rows' distances.
-        assert len(statements) == 3
-        assert "real[]" in statements[0]
-        assert "real[]" not in statements[1]
-        assert "ts_rank" in statements[1]
-        assert "real[]" in statements[2]
+        # The scope's first search counts it (then not again for ten minutes). The vector
+        # known: one statement. Still being computed: the full-text pool's rows first (the
+        # vector waited for it), then the nearest pool's others and the full-text rows'
+        # distances.
+        assert len(statements) == 4
+        assert "jsonb_to_recordset" in statements[0]
+        assert "real[]" in statements[1]
+        assert "real[]" not in statements[2]
+        assert "ts_rank" in statements[2]
+        assert "real[]" in statements[3]
         # A search's result is the candidate's memory with its score, built once.
         for hit in await store.candidates(
             "p", ["alice"], ["pixel"], query, nearest_k=2, keyword_k=2

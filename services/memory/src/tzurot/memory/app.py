@@ -137,7 +137,11 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
     try:
         await check_database(engine, SCHEMA)
         turn_store = PostgresTurnStore(engine)
-        memory_store = PostgresMemoryStore(engine, ef_search=settings.hnsw_ef_search)
+        memory_store = PostgresMemoryStore(
+            engine,
+            ef_search=settings.hnsw_ef_search,
+            exact_scope_limit=settings.memory_exact_scope_limit,
+        )
         longterm = LongTermMemory(
             memory_store, embedder, Tuning(weights=scoring.Weights(*settings.memory_weights))
         )

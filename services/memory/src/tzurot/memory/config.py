@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from tzurot.memory.scope_size import EXACT_SCOPE_LIMIT
 from tzurot.memory.validation import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from tzurot.runtime.config import ServiceSettings
 
@@ -44,8 +45,11 @@ class MemorySettings(ServiceSettings):
     """`TZUROT_MEMORY_WEIGHTS`: hybrid weights (similarity, keywords, waypoints, recency,
     bm25, speaker named, when asked and said)."""
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
-    """`TZUROT_HNSW_EF_SEARCH`: the HNSW candidate list of the near-duplicates pass (recall vs
-    speed); a scope's nearest memories (search, formation) are found exactly."""
+    """`TZUROT_HNSW_EF_SEARCH`: the HNSW candidate list of the near-duplicates pass and of a
+    large scope's nearest (recall vs speed); a smaller scope's are found exactly."""
+    memory_exact_scope_limit: int = Field(default=EXACT_SCOPE_LIMIT, ge=1)
+    """`TZUROT_MEMORY_EXACT_SCOPE_LIMIT`: a scope with this many live memories or more is
+    searched through the HNSW index instead of compared exactly (docs/MEMORY.md)."""
     formation_poll_seconds: float = Field(default=30.0, gt=0)
     """`TZUROT_FORMATION_POLL_SECONDS`: how often the formation outbox is checked anyway."""
     formation_gather_seconds: float = Field(default=0.2, ge=0, le=5)

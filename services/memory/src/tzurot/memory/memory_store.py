@@ -4,10 +4,12 @@ A scope's nearest memories (a search's nearest pool, `nearest`, formation's neig
 are found exactly: every memory of the scope is compared, through the scope's index
 (`cosine_distance(...)`, the function, which no index serves; `<=>` would let the planner
 take the HNSW index). Under a selective scope the filtered HNSW scan was slower and lossy
-(1M memories, 1 % scopes: recall@10 0.94; docs/MEMORY.md, "Exact nearest by scope"). The
-HNSW (cosine) index serves the whole-table pass that looks for near-duplicates, with
-pgvector 0.8's iterative scan (`hnsw.iterative_scan = relaxed_order`) so a filter still
-fills k rows.
+(1M memories, 1 % scopes: recall@10 0.94; docs/MEMORY.md, "Exact nearest by scope").
+A large scope (`scope_size.EXACT_SCOPE_LIMIT` memories or more, counted now and then) is
+searched through the HNSW (cosine) index instead (`<=>`): comparing all of it would cost
+~10x more. The index also serves the whole-table pass that looks for near-duplicates;
+pgvector 0.8's iterative scan (`hnsw.iterative_scan = relaxed_order`) lets a filter still
+fill k rows.
 Effective salience is computed in SQL: the stored salience decayed by the sector's daily
 rate for the days since `decayed_at`.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +46,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Vector
+from tzurot.memory.scope_size import EXACT_SCOPE_LIMIT, ScopeKey, ScopeSizes
 from tzurot.memory.sectors import DECAY_PER_DAY
 from tzurot.memory.store import stored_turn
 from tzurot.memory.tables import (
@@ -130,23 +134,41 @@ def _nth_vector(index: str) -> str:
     return f"CAST(ARRAY(SELECT unnest((CAST(:vecs AS real[]))[{index}:{index}])) AS vector)"
 
 
-_NEAREST_MANY = sa.text(
-    # Each query's vector is cut from the flat array once (a materialized CTE), not per
-    # row compared.
-    "WITH q AS MATERIALIZED (SELECT pid, uid, idx,"  # noqa: S608 - the names are our own
-    f" {_nth_vector('idx')} AS vec"
-    " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]))"
-    "  WITH ORDINALITY AS q(pid, uid, idx))"
-    " SELECT q.idx, m.id, m.sector, m.distance FROM q CROSS JOIN LATERAL ("
-    "  SELECT id, sector, cosine_distance(embedding, q.vec) AS distance"
-    "  FROM memory.memories"
-    "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
-    "  ORDER BY distance LIMIT :k) AS m"
+def _nearest_many_sql(*, exact: bool) -> sa.TextClause:
+    """`nearest` for many (scope, vector) rows at once: each row's scope compared exactly
+    (LATERAL), or through the HNSW index (`exact=False`, large scopes). The vectors travel
+    as one flat `real[]` (binary floats, no text to format or parse)."""
+    distance = "cosine_distance(embedding, q.vec)" if exact else "embedding <=> q.vec"
+    return sa.text(
+        # Each query's vector is cut from the flat array once (a materialized CTE), not per
+        # row compared.
+        "WITH q AS MATERIALIZED (SELECT pid, uid, idx,"  # noqa: S608 - the names are our own
+        f" {_nth_vector('idx')} AS vec"
+        " FROM unnest(CAST(:pids AS text[]), CAST(:uids AS text[]))"
+        "  WITH ORDINALITY AS q(pid, uid, idx))"
+        " SELECT q.idx, m.id, m.sector, m.distance FROM q CROSS JOIN LATERAL ("
+        f"  SELECT id, sector, {distance} AS distance"
+        "  FROM memory.memories"
+        "  WHERE personality_id = q.pid AND user_id = q.uid AND superseded_by IS NULL"
+        f"  ORDER BY {distance} LIMIT :k) AS m"
+    )
+
+
+_NEAREST_MANY = _nearest_many_sql(exact=True)
+_NEAREST_MANY_HNSW = _nearest_many_sql(exact=False)
+_NEAREST = {True: direct.Statement(_NEAREST_MANY), False: direct.Statement(_NEAREST_MANY_HNSW)}
+"""`nearest_many`'s statements by `exact`."""
+_COUNT_UP_TO = direct.Statement(
+    sa.text(
+        "SELECT s.i, (SELECT count(*) FROM (SELECT 1 FROM memory.memories"
+        "  WHERE personality_id = s.pid AND user_id = ANY(s.uids) AND superseded_by IS NULL"
+        "  LIMIT :cap) AS scope)"
+        " FROM jsonb_to_recordset(CAST(CAST(:scopes AS text) AS jsonb))"
+        "  AS s(i int, pid text, uids text[])"
+    )
 )
-_NEAREST = direct.Statement(_NEAREST_MANY)
-"""`nearest` for many (scope, vector) rows at once: each row's scope compared exactly
-(LATERAL). The vectors travel as one flat `real[]` (binary floats, no text to format or
-parse)."""
+"""Each scope's live memories (`:scopes`, JSON: index, personality, user ids), counted no
+further than `:cap` (through the scope's index)."""
 
 
 def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
@@ -249,7 +271,7 @@ def _statement(stmt: sa.TextClause) -> direct.Statement:
 
 @functools.lru_cache(maxsize=64)
 def _candidates_sql(
-    *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool
+    *, nearest: bool, matching: bool, before: bool, since: bool, fresh: bool, exact: bool = True
 ) -> sa.TextClause:
     """`candidates`' statement when the query's vector is known: text SQL (built once per
     shape), so a search spends no time composing and compiling a query, and its rows skip
@@ -267,7 +289,7 @@ def _candidates_sql(
     made = [_QUERY_VECTOR]
     pools = []
     if nearest:
-        pools.append(_nearest_pool(where))
+        pools.append(_nearest_pool(where, exact=exact))
     if matching:
         made.append(_QUERY_WORDS)
         pools.append(_matching_pool(where))
@@ -294,7 +316,7 @@ def _matching_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
 
 
 @functools.lru_cache(maxsize=16)
-def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
+def _nearest_sql(*, before: bool, since: bool, fresh: bool, exact: bool = True) -> sa.TextClause:
     """Once the query's vector is known: the nearest pool's rows that the full-text pool
     did not read, then the distance alone of each full-text row (`:known`, read by
     `_matching_sql` meanwhile) still in the scope and window (a memory superseded, or a
@@ -307,7 +329,8 @@ def _nearest_sql(*, before: bool, since: bool, fresh: bool) -> sa.TextClause:
         f"WITH q AS MATERIALIZED (SELECT {_QUERY_VECTOR})"  # noqa: S608 - fixed fragments
         f" SELECT CAST(id AS text), {_COLUMN_NAMES.removeprefix('id, ')},"
         " embedding <=> (SELECT v FROM q) AS distance"
-        f" FROM memory.memories WHERE id IN {_nearest_pool(where)} AND id <> ALL({known})"
+        f" FROM memory.memories WHERE id IN {_nearest_pool(where, exact=exact)}"
+        f" AND id <> ALL({known})"
         f" UNION ALL SELECT CAST(id AS text), {_NO_COLUMNS},"
         " embedding <=> (SELECT v FROM q)"
         f" FROM memory.memories WHERE {where} AND id = ANY({known})"
@@ -341,13 +364,19 @@ def _scope_sql(*, before: bool, since: bool, fresh: bool) -> str:
     return " AND ".join(scope)
 
 
-def _nearest_pool(where: str) -> str:
-    """The ids of the scope's `:nk` memories nearest the query's vector (CTE `q`'s `v`),
-    exactly: `cosine_distance`, which no index serves, so every memory of the scope is
-    compared (the module's docstring)."""
+def _nearest_pool(where: str, *, exact: bool) -> str:
+    """The ids of the scope's `:nk` memories nearest the query's vector (CTE `q`'s `v`):
+    exactly (`cosine_distance`, which no index serves, so every memory of the scope is
+    compared), or, for a large scope, by `<=>` through the HNSW index (the module's
+    docstring)."""
+    distance = (
+        "cosine_distance(embedding, (SELECT v FROM q))"
+        if exact
+        else "embedding <=> (SELECT v FROM q)"
+    )
     return (
         f"(SELECT id FROM memory.memories WHERE {where}"  # noqa: S608 - fixed fragments
-        " ORDER BY cosine_distance(embedding, (SELECT v FROM q)) LIMIT :nk)"
+        f" ORDER BY {distance} LIMIT :nk)"
     )
 
 
@@ -455,10 +484,11 @@ class Candidate:
 
 
 def nearest_select(
-    where: Sequence[sa.ColumnElement[bool]], vector: Vector, k: int
+    where: Sequence[sa.ColumnElement[bool]], vector: Vector, k: int, *, exact: bool = True
 ) -> sa.Select[Any]:
-    """`nearest`'s statement: the k rows matching `where` closest to `vector`, exactly."""
-    distance = _exact_distance(vector)
+    """`nearest`'s statement: the k rows matching `where` closest to `vector`, exactly, or
+    through the HNSW index (`exact=False`, a large scope)."""
+    distance = _exact_distance(vector) if exact else memories.c.embedding.cosine_distance(vector)
     return (
         sa.select(*_COLUMNS, distance.label("distance")).where(*where).order_by(distance).limit(k)
     )
@@ -551,11 +581,30 @@ def _edge_key(row: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
 class PostgresMemoryStore:
     """All of memory's long-term SQL."""
 
-    def __init__(self, engine: AsyncEngine, *, ef_search: int = 100) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        ef_search: int = 100,
+        exact_scope_limit: int = EXACT_SCOPE_LIMIT,
+    ) -> None:
         self._engine = engine
         # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
         self._auto = autocommit(engine)
         _hnsw_session(engine, ef_search)
+        self._sizes = ScopeSizes(self._count_up_to, limit=exact_scope_limit)
+
+    async def _count_up_to(self, scopes: Sequence[ScopeKey], cap: int) -> list[int]:
+        listed = [{"i": i, "pid": pid, "uids": list(uids)} for i, (pid, uids) in enumerate(scopes)]
+        counts = [0] * len(scopes)
+        params = {"scopes": json.dumps(listed), "cap": cap}
+        for i, count in await direct.fetch(self._auto, _COUNT_UP_TO, params):
+            counts[i] = int(count)
+        return counts
+
+    async def _exact(self, personality_id: str, user_ids: Sequence[str]) -> bool:
+        """Whether the scope's nearest are found exactly (not a large scope)."""
+        return not await self._sizes.is_large(personality_id, user_ids)
 
     async def insert(
         self,
@@ -634,7 +683,8 @@ class PostgresMemoryStore:
         where = _scope_filter(personality_id, user_ids, created_before, created_since)
         if sector is not None:
             where.append(memories.c.sector == sector)
-        stmt = nearest_select(where, embedding, k)
+        exact = await self._exact(personality_id, user_ids)
+        stmt = nearest_select(where, embedding, k, exact=exact)
         async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
@@ -644,20 +694,27 @@ class PostgresMemoryStore:
     ) -> list[list[Neighbour]]:
         """The k nearest memories of the scope for each query (scope, vector), closest
         first, in one statement (formation's batch): a LATERAL join per query row, each
-        comparing its scope's memories exactly. Only what formation decides with: id,
-        cosine, sector."""
-        if not queries:
-            return []
-        params = {
-            "pids": [scope.personality_id for scope, _v in queries],
-            "uids": [scope.user_id for scope, _v in queries],
-            "vecs": _flat([vector for _scope, vector in queries]),
-            "k": k,
-        }
+        comparing its scope's memories exactly (a second statement for the queries of large
+        scopes, through the HNSW index). Only what formation decides with: id, cosine,
+        sector."""
         found: list[list[Neighbour]] = [[] for _ in queries]
-        # One statement, through tzurot.db.direct (untyped text: rows as asyncpg gives them).
-        for idx, memory_id, sector, distance in await direct.fetch(self._auto, _NEAREST, params):
-            found[idx - 1].append(Neighbour(str(memory_id), 1.0 - float(distance), sector))
+        keys = [(scope.personality_id, (scope.user_id,)) for scope, _v in queries]
+        large = await self._sizes.large(keys)
+        for exact in (True, False):
+            positions = [i for i, key in enumerate(keys) if large[key] is not exact]
+            if not positions:
+                continue
+            params = {
+                "pids": [queries[i][0].personality_id for i in positions],
+                "uids": [queries[i][0].user_id for i in positions],
+                "vecs": _flat([queries[i][1] for i in positions]),
+                "k": k,
+            }
+            # Through tzurot.db.direct (untyped text: rows as asyncpg gives them).
+            rows = await direct.fetch(self._auto, _NEAREST[exact], params)
+            for idx, memory_id, sector, distance in rows:
+                neighbour = Neighbour(str(memory_id), 1.0 - float(distance), sector)
+                found[positions[idx - 1]].append(neighbour)
         return [sorted(near, key=lambda n: -n.cosine) for near in found]
 
     async def keyword_search(
@@ -734,7 +791,8 @@ class PostgresMemoryStore:
             if not (nearest or matching):
                 return []
             params["vec"] = list(embedding)
-            stmt = _candidates_sql(nearest=nearest, matching=matching, **shape)
+            exact = await self._exact(personality_id, user_ids) if nearest else True
+            stmt = _candidates_sql(nearest=nearest, matching=matching, exact=exact, **shape)
             return [Candidate(row) for row in await self._search(stmt, params)]
         pending = asyncio.ensure_future(embedding)
         try:
@@ -743,6 +801,8 @@ class PostgresMemoryStore:
                 if matching
                 else []
             )
+            # Counted while the query embeds (once in a while: `scope_size`).
+            exact = await self._exact(personality_id, user_ids) if nearest else True
             vector = await pending
         except BaseException:
             if not pending.cancel() and not pending.cancelled():
@@ -753,7 +813,7 @@ class PostgresMemoryStore:
         read = {row[0]: row for row in matched}
         params |= {"vec": list(vector), "known": list(read), "nk": nearest_k}
         found = []
-        for row in await self._search(_nearest_sql(**shape), params):
+        for row in await self._search(_nearest_sql(exact=exact, **shape), params):
             earlier = read.get(row[0])
             found.append(Candidate(row if earlier is None else (*earlier, row[-1])))
         return found

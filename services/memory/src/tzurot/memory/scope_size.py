@@ -1,0 +1,69 @@
+"""Which scopes are too large to compare exactly, remembered for a while.
+
+A scope's nearest memories are found by comparing every memory of the scope (exact, and the
+fastest way up to ~20,000 memories); past that the HNSW index is faster by far (100,000
+memories: ~8 ms against ~75 ms and more; docs/MEMORY.md, "Large scopes"). A scope is counted
+(up to the limit, so the count stops early) the first time it is searched and again after
+`ttl_seconds`: scopes grow by a few memories a turn, so a count a while old is still right.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+EXACT_SCOPE_LIMIT = 20_000
+"""Scopes with at least this many live memories are searched through the HNSW index."""
+TTL_SECONDS = 600.0
+MAX_SCOPES = 10_000
+"""Counts kept at once (the oldest go first): a few hundred kB."""
+
+ScopeKey = tuple[str, tuple[str, ...]]
+"""A personality and the user ids searched together (a user's own and the shared '')."""
+
+
+CountUpTo = Callable[[Sequence[ScopeKey], int], Awaitable[Sequence[int]]]
+"""Each scope's live memories, counted no further than the limit, in one statement."""
+
+
+class ScopeSizes:
+    """Whether a scope holds `limit` memories or more, as counted at most `ttl_seconds` ago."""
+
+    def __init__(
+        self,
+        count_up_to: CountUpTo,
+        *,
+        limit: int = EXACT_SCOPE_LIMIT,
+        ttl_seconds: float = TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._count_up_to = count_up_to
+        self._limit = limit
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._large: dict[ScopeKey, tuple[bool, float]] = {}
+
+    async def is_large(self, personality_id: str, user_ids: Sequence[str]) -> bool:
+        key = (personality_id, tuple(user_ids))
+        return (await self.large([key]))[key]
+
+    async def large(self, keys: Sequence[ScopeKey]) -> dict[ScopeKey, bool]:
+        """Each scope's answer; the scopes not counted lately are counted together."""
+        now = self._clock()
+        found: dict[ScopeKey, bool] = {}
+        stale: list[ScopeKey] = []
+        for key in dict.fromkeys(keys):
+            known = self._large.get(key)
+            if known is not None and now - known[1] < self._ttl:
+                found[key] = known[0]
+            else:
+                stale.append(key)
+        if stale:
+            counts = await self._count_up_to(stale, self._limit)
+            for key, count in zip(stale, counts, strict=True):
+                found[key] = count >= self._limit
+                self._large.pop(key, None)  # re-inserted last: the dict stays oldest first
+                self._large[key] = (found[key], now)
+            while len(self._large) > MAX_SCOPES:
+                del self._large[next(iter(self._large))]
+        return found

@@ -1,0 +1,67 @@
+"""Which scopes are large: counted together, remembered for the TTL, then counted again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from tzurot.memory import scope_size
+from tzurot.memory.scope_size import ScopeKey, ScopeSizes
+
+ANN: ScopeKey = ("p", ("ann", ""))
+BOB: ScopeKey = ("p", ("bob",))
+
+
+class Counts:
+    """Scope sizes to answer with, and the calls made (each a list of scopes)."""
+
+    def __init__(self, sizes: dict[ScopeKey, int]) -> None:
+        self.sizes = sizes
+        self.calls: list[list[ScopeKey]] = []
+
+    async def __call__(self, scopes: Sequence[ScopeKey], cap: int) -> list[int]:
+        self.calls.append(list(scopes))
+        return [min(self.sizes.get(scope, 0), cap) for scope in scopes]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_scope_at_the_limit_is_large_and_one_below_is_not() -> None:
+    counts = Counts({ANN: 100, BOB: 99})
+    sizes = ScopeSizes(counts, limit=100)
+    assert await sizes.large([ANN, BOB]) == {ANN: True, BOB: False}
+    assert counts.calls == [[ANN, BOB]]  # one count for both
+
+
+async def test_an_answer_is_remembered_for_the_ttl_then_counted_again() -> None:
+    counts, clock = Counts({ANN: 5}), Clock()
+    sizes = ScopeSizes(counts, limit=10, ttl_seconds=60, clock=clock)
+    assert await sizes.is_large("p", ["ann", ""]) is False
+    counts.sizes[ANN] = 50  # it grew
+    clock.now = 59.0
+    assert await sizes.is_large("p", ["ann", ""]) is False  # remembered: not counted
+    assert await sizes.large([ANN, BOB]) == {ANN: False, BOB: False}
+    assert counts.calls == [[ANN], [BOB]]  # only the scope not counted lately
+    clock.now = 60.0
+    assert await sizes.is_large("p", ["ann", ""]) is True
+    assert counts.calls[-1] == [ANN]
+
+
+async def test_the_oldest_answers_go_first_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scope_size, "MAX_SCOPES", 2)
+    counts = Counts({})
+    sizes = ScopeSizes(counts, limit=10)
+    scopes: list[ScopeKey] = [("p", (f"u{n}",)) for n in range(3)]
+    for scope in scopes:
+        await sizes.large([scope])
+    await sizes.large(scopes[1:])  # the two newest: remembered
+    assert counts.calls == [[scopes[0]], [scopes[1]], [scopes[2]]]
+    await sizes.large(scopes[:1])  # the oldest was let go
+    assert counts.calls[-1] == [scopes[0]]
