@@ -20,6 +20,7 @@ FIGURES = [
     "throughput",  # 2: sustained messages per second with p99 < 100 ms
     "keyvault",  # 4: Decrypt over mTLS, rewrap rate
     "memory_speed",  # 5: memory insert/search latency, HNSW recall@10 vs exact
+    "memory_large_scope",  # 5: a 100k-memory scope through HNSW against exact (full run only)
     "memory_quality",  # 5: retrieval quality on a LoCoMo-format file
     "locomo",  # 5: LoCoMo evidence retrieval through the product path (data from an env var)
     "edge",  # the Envoy edge's cost on a unary admin call (gRPC and JSON)

@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -68,9 +69,14 @@ def _row_user(i: int) -> str:
     return f"u{i % USERS}"
 
 
-async def bulk_load(url: str, vectors: npt.NDArray[np.float32], first: int) -> dict[str, float]:
-    """Appends `vectors` (row `first + i` of user `_row_user`) by COPY with the table's
-    secondary indexes dropped, then rebuilds them; the seconds of each step."""
+async def bulk_load(
+    url: str,
+    vectors: npt.NDArray[np.float32],
+    first: int,
+    user_of: Callable[[int], str] = _row_user,
+) -> dict[str, float]:
+    """Appends `vectors` (row `first + i` of user `user_of(first + i)`) by COPY with the
+    table's secondary indexes dropped, then rebuilds them; the seconds of each step."""
     seconds: dict[str, float] = {}
     conn = await asyncpg.connect(libpq_url(url))
     try:
@@ -87,7 +93,7 @@ async def bulk_load(url: str, vectors: npt.NDArray[np.float32], first: int) -> d
             schema_name="memory",
             columns=["personality_id", "user_id", "text", "embedding", "sector", "salience"],
             records=(
-                ("p", _row_user(first + i), str(first + i), vector, "semantic", 0.5)
+                ("p", user_of(first + i), str(first + i), vector, "semantic", 0.5)
                 for i, vector in enumerate(vectors)
             ),
         )
