@@ -133,7 +133,7 @@ def test_disruption_budgets_and_autoscalers(objects: tuple[Obj, ...]) -> None:
     scalers = {
         h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")
     }
-    assert scalers == {"gateway", "inference"}
+    assert scalers == {"gateway", "inference", "memory"}
     deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
     assert scalers <= set(deployments)
     for name in scalers:  # the autoscaler owns the count; an apply must not reset it
