@@ -323,3 +323,74 @@ async def test_a_wake_up_gathers_the_exchanges_stored_meanwhile_into_one_batch(
 async def _count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(sa.select(sa.func.count()).select_from(memories)) or 0)
+
+
+class GatedMemory(LongTermMemory):
+    """Real formation that waits at a gate before forming each batch (a long embedding)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gate = asyncio.Event()
+        self.reached = asyncio.Event()
+        self.entered: list[str] = []
+
+    async def form_many(
+        self,
+        exchanges: Sequence[Sequence[StoredTurn]],
+        preceding: Mapping[str, StoredTurn] | None = None,
+        *,
+        claim: OutboxClaim | None = None,
+        after: asyncio.Future[Any] | None = None,
+    ) -> int:
+        self.entered += [turns[0].job_id for turns in exchanges if turns]
+        self.reached.set()
+        await self.gate.wait()
+        return await super().form_many(exchanges, preceding, claim=claim, after=after)
+
+
+async def _outbox(engine: AsyncEngine) -> dict[str, bool]:
+    """Each outbox row's job and whether it is leased now."""
+    leased = sa.func.coalesce(formation_outbox.c.claimed_until > sa.func.now(), False)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(formation_outbox.c.job_id, leased))).all()
+    return {job_id: bool(is_leased) for job_id, is_leased in rows}
+
+
+async def test_a_stopped_worker_writes_its_batches_in_flight_and_claims_no_more(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    """A scale-down or a rolling update: the worker finishes what it leased, so no job
+    waits for a lease to run out, and leaves the rest free for the other replicas."""
+    jobs = await store_exchanges(engine, 8)
+    store = PostgresMemoryStore(engine)
+    longterm = GatedMemory(store, embedder)
+    worker = Formation(store, longterm, batch=2)
+    worker.start()
+    await asyncio.wait_for(longterm.reached.wait(), 30)
+    stopping = asyncio.create_task(worker.stop(grace=30))
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # waiting for the batch in flight
+    longterm.gate.set()
+    await asyncio.wait_for(stopping, 30)
+    formed = longterm.entered
+    assert 2 <= len(formed) < len(jobs)  # a batch or two of two, not the whole outbox
+    assert await _count(engine) == len(formed)
+    assert await _outbox(engine) == {job: False for job in jobs if job not in formed}
+
+
+async def test_a_stop_past_its_timeout_cancels_the_batch_and_its_jobs_wait_for_the_lease(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    jobs = await store_exchanges(engine, 4)
+    store = PostgresMemoryStore(engine)
+    longterm = GatedMemory(store, embedder)
+    worker = Formation(store, longterm, batch=2)
+    worker.start()
+    await asyncio.wait_for(longterm.reached.wait(), 30)
+    await asyncio.wait_for(worker.stop(grace=0.2), 10)  # the gate never opens
+    assert await _count(engine) == 0
+    leased = await _outbox(engine)
+    assert set(leased) == set(jobs)
+    assert {job for job, is_leased in leased.items() if is_leased} == set(longterm.entered)
+    batches = [t for t in asyncio.all_tasks() if "_form_batch" in repr(t.get_coro())]
+    assert batches == []

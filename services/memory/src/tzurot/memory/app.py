@@ -3,6 +3,7 @@ worker and the mTLS gRPC server."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -94,8 +95,8 @@ class MemoryApp:
         return self.running.port
 
     async def stop(self) -> None:
-        await self.running.stop(self.grace)
-        await self.formation.stop()
+        # In-flight calls and formation's batches in flight finish within the same grace.
+        await asyncio.gather(self.running.stop(self.grace), self.formation.stop(self.grace))
         if self.owns_embedder:
             await self.embedder.aclose()
         await dispose(self.engine)

@@ -15,7 +15,9 @@ never form one exchange; a batch's texts are embedded in one call and its neighb
 in one statement (`nearest_many`); one more statement writes every new memory, merge and
 link of the batch, whatever its scopes, and deletes the outbox rows, only while the lease
 is still this worker's (`write_formed`): three statements a batch, no transaction held
-open. A worker that dies leaves its jobs leased until the lease runs out.
+open. A worker that dies leaves its jobs leased until the lease runs out; one that is
+stopped (a scale-down, a rolling update) claims nothing more and writes the batches it
+has in flight first, so it leaves no lease behind.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Formation:
         self._max_attempts = max_attempts
         self._batch = batch
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -74,7 +77,7 @@ class Formation:
         async with self._lock:
             in_flight: list[asyncio.Task[int]] = []  # at most two, oldest first
             try:
-                while True:
+                while not self._stopping.is_set():
                     claim = await self._memories.claim_formation(
                         self._batch, skip=failed, lease=self._lease
                     )
@@ -136,25 +139,42 @@ class Formation:
         return formed, done
 
     def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="memory-formation")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Claims no new batch and waits up to `grace` seconds for the batches in flight
+        to be written; past that they are cancelled (their jobs wait for their lease)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            log.warning("memory formation stopped mid-batch", grace_seconds=grace)
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.drain()
             except Exception:
                 log.exception("memory formation pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+            await self._until(self._wake, self._poll)
             if self._wake.is_set() and self._gather > 0:
                 # Woken by a new exchange: let the next few join it, so one batch forms
                 # them (a batch of one cost ~2x the CPU per exchange of a full batch).
-                await asyncio.sleep(self._gather)
+                await self._until(self._stopping, self._gather)
             self._wake.clear()
+
+    async def _until(self, event: asyncio.Event, seconds: float) -> None:
+        """Waits for `event` (or for a stop) at most `seconds`."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (event, self._stopping)]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
