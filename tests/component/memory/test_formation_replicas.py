@@ -394,3 +394,22 @@ async def test_a_stop_past_its_timeout_cancels_the_batch_and_its_jobs_wait_for_t
     assert {job for job, is_leased in leased.items() if is_leased} == set(longterm.entered)
     batches = [t for t in asyncio.all_tasks() if "_form_batch" in repr(t.get_coro())]
     assert batches == []
+
+
+async def test_a_cancelled_stop_leaves_no_worker_behind(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    await store_exchanges(engine, 2)
+    store = PostgresMemoryStore(engine)
+    longterm = GatedMemory(store, embedder)
+    worker = Formation(store, longterm, batch=2)
+    worker.start()
+    await asyncio.wait_for(longterm.reached.wait(), 30)
+    stopping = asyncio.create_task(worker.stop(grace=30))
+    await asyncio.sleep(0.1)
+    stopping.cancel()  # a second signal, an outer deadline
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await asyncio.sleep(0.1)
+    running = [t for t in asyncio.all_tasks() if t.get_name() == "memory-formation"]
+    assert running == []

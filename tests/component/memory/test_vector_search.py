@@ -198,6 +198,61 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
         await engine.dispose()
 
 
+async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large user who starts fresh: the search reads only the memories from the fresh
+    point, so it counts those (again at once: setting the mode forgets the count), and a
+    window that small is compared exactly; through the index, a filter that selective
+    leaves the nearest pool short."""
+    from datetime import UTC, datetime
+
+    from tzurot.memory.domain import MemoryMode
+
+    data = _one_percent()
+    target = [row for row in data.rows if row["user_id"] == "target"]
+    recent = [row["id"] for row in target[:3]]
+    engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
+    try:
+        store = await _seeded_store(engine, data, exact_scope_limit=len(target))
+        async with engine.begin() as conn:
+            dated = sa.update(memories).where(memories.c.user_id == "target")
+            await conn.execute(dated.values(created_at=datetime(2024, 1, 1, tzinfo=UTC)))
+            await conn.execute(
+                sa.update(memories)
+                .where(memories.c.id.in_(recent))
+                .values(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+            )
+        sent: list[str] = []
+        run = direct._run
+
+        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
+            sent.append(statement.prepare(engine.dialect, params)[0])
+            return await run(engine, statement, params, method)
+
+        monkeypatch.setattr(direct, "_run", recorded)
+
+        async def search() -> set[str]:
+            sent.clear()
+            found = await store.candidates(
+                "p", ["target"], [], data.query, nearest_k=K, keyword_k=0, fresh_for="target"
+            )
+            return {c.id for c in found}
+
+        assert len(await search()) == K  # not fresh: the whole scope, large
+        assert "embedding <=> (SELECT v FROM q)" in sent[-1]
+        await store.set_mode(
+            "p", "target", MemoryMode(fresh_since=datetime(2024, 6, 1, tzinfo=UTC))
+        )
+        assert await search() == {str(memory_id) for memory_id in recent}
+        assert "jsonb_to_recordset" in sent[0]  # counted again, from the fresh point
+        assert "cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
+        assert await search() == {str(memory_id) for memory_id in recent}
+        assert len(sent) == 1  # remembered
+    finally:
+        await engine.dispose()
+
+
 _NO_WINDOW = {"before": False, "since": False, "fresh": False}
 _ONLY_NEAREST = {"nearest": True, "matching": False, **_NO_WINDOW}
 

@@ -9,8 +9,8 @@ import pytest
 from tzurot.memory import scope_size
 from tzurot.memory.scope_size import ScopeKey, ScopeSizes
 
-ANN: ScopeKey = ("p", ("ann", ""))
-BOB: ScopeKey = ("p", ("bob",))
+ANN: ScopeKey = ("p", ("ann", ""), "")
+BOB: ScopeKey = ("p", ("bob",), "")
 
 
 class Counts:
@@ -58,10 +58,32 @@ async def test_the_oldest_answers_go_first_past_the_cap(monkeypatch: pytest.Monk
     monkeypatch.setattr(scope_size, "MAX_SCOPES", 2)
     counts = Counts({})
     sizes = ScopeSizes(counts, limit=10)
-    scopes: list[ScopeKey] = [("p", (f"u{n}",)) for n in range(3)]
+    scopes: list[ScopeKey] = [("p", (f"u{n}",), "") for n in range(3)]
     for scope in scopes:
         await sizes.large([scope])
     await sizes.large(scopes[1:])  # the two newest: remembered
     assert counts.calls == [[scopes[0]], [scopes[1]], [scopes[2]]]
     await sizes.large(scopes[:1])  # the oldest was let go
     assert counts.calls[-1] == [scopes[0]]
+
+
+async def test_a_users_mode_change_forgets_the_counts_their_fresh_point_bounds() -> None:
+    """A search in fresh mode counts from the user's fresh point (its own key); setting
+    the user's mode forgets those counts, not the user's others nor other users'."""
+    fresh_ann: ScopeKey = ("p", ("ann", ""), "ann")
+    fresh_bob: ScopeKey = ("p", ("bob", ""), "bob")
+    counts = Counts({ANN: 50, fresh_ann: 50, fresh_bob: 50})
+    sizes = ScopeSizes(counts, limit=10)
+    assert await sizes.large([ANN, fresh_ann, fresh_bob]) == {
+        ANN: True,
+        fresh_ann: True,
+        fresh_bob: True,
+    }
+    counts.sizes[fresh_ann] = 3  # Ann starts fresh: three memories since
+    sizes.forget("p", "ann")
+    assert await sizes.large([ANN, fresh_ann, fresh_bob]) == {
+        ANN: True,
+        fresh_ann: False,
+        fresh_bob: True,
+    }
+    assert counts.calls[-1] == [fresh_ann]  # only the forgotten one counted again

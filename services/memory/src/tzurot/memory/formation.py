@@ -156,6 +156,9 @@ class Formation:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        except asyncio.CancelledError:  # the stop itself cancelled: no worker left behind
+            task.cancel()
+            raise
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

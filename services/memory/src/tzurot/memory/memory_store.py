@@ -162,13 +162,16 @@ _COUNT_UP_TO = direct.Statement(
     sa.text(
         "SELECT s.i, (SELECT count(*) FROM (SELECT 1 FROM memory.memories"
         "  WHERE personality_id = s.pid AND user_id = ANY(s.uids) AND superseded_by IS NULL"
+        "  AND created_at >= COALESCE((SELECT fresh_since FROM memory.memory_modes"
+        "   WHERE personality_id = s.pid AND user_id = s.fuid), '-infinity')"
         "  LIMIT :cap) AS scope)"
         " FROM jsonb_to_recordset(CAST(CAST(:scopes AS text) AS jsonb))"
-        "  AS s(i int, pid text, uids text[])"
+        "  AS s(i int, pid text, uids text[], fuid text)"
     )
 )
-"""Each scope's live memories (`:scopes`, JSON: index, personality, user ids), counted no
-further than `:cap` (through the scope's index)."""
+"""Each scope's live memories (`:scopes`, JSON: index, personality, user ids, the user
+whose fresh point bounds it or ''), counted no further than `:cap` (through the scope's
+index)."""
 
 
 def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
@@ -595,16 +598,22 @@ class PostgresMemoryStore:
         self._sizes = ScopeSizes(self._count_up_to, limit=exact_scope_limit)
 
     async def _count_up_to(self, scopes: Sequence[ScopeKey], cap: int) -> list[int]:
-        listed = [{"i": i, "pid": pid, "uids": list(uids)} for i, (pid, uids) in enumerate(scopes)]
+        listed = [
+            {"i": i, "pid": pid, "uids": list(uids), "fuid": fresh_for}
+            for i, (pid, uids, fresh_for) in enumerate(scopes)
+        ]
         counts = [0] * len(scopes)
         params = {"scopes": json.dumps(listed), "cap": cap}
         for i, count in await direct.fetch(self._auto, _COUNT_UP_TO, params):
             counts[i] = int(count)
         return counts
 
-    async def _exact(self, personality_id: str, user_ids: Sequence[str]) -> bool:
-        """Whether the scope's nearest are found exactly (not a large scope)."""
-        return not await self._sizes.is_large(personality_id, user_ids)
+    async def _exact(
+        self, personality_id: str, user_ids: Sequence[str], fresh_for: str = ""
+    ) -> bool:
+        """Whether the scope's nearest are found exactly (not a large scope, counted from
+        `fresh_for`'s fresh point if given)."""
+        return not await self._sizes.is_large(personality_id, user_ids, fresh_for)
 
     async def insert(
         self,
@@ -679,7 +688,7 @@ class PostgresMemoryStore:
         created_since: datetime | None = None,
     ) -> list[Hit]:
         """The k memories of the scope closest to `embedding`, closest first (exactly:
-        every memory of the scope compared)."""
+        every memory of the scope compared; a large scope through the HNSW index)."""
         where = _scope_filter(personality_id, user_ids, created_before, created_since)
         if sector is not None:
             where.append(memories.c.sector == sector)
@@ -687,6 +696,9 @@ class PostgresMemoryStore:
         stmt = nearest_select(where, embedding, k, exact=exact)
         async with self._auto.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+        # Through the index, rows may come slightly out of order (the iterative scan's
+        # relaxed order), and callers read the first as the closest.
+        rows.sort(key=lambda row: float(row.distance))
         return [Hit(_memory(row), 1.0 - float(row.distance)) for row in rows]
 
     async def nearest_many(
@@ -698,7 +710,7 @@ class PostgresMemoryStore:
         scopes, through the HNSW index). Only what formation decides with: id, cosine,
         sector."""
         found: list[list[Neighbour]] = [[] for _ in queries]
-        keys = [(scope.personality_id, (scope.user_id,)) for scope, _v in queries]
+        keys = [(scope.personality_id, (scope.user_id,), "") for scope, _v in queries]
         large = await self._sizes.large(keys)
         for exact in (True, False):
             positions = [i for i, key in enumerate(keys) if large[key] is not exact]
@@ -791,7 +803,7 @@ class PostgresMemoryStore:
             if not (nearest or matching):
                 return []
             params["vec"] = list(embedding)
-            exact = await self._exact(personality_id, user_ids) if nearest else True
+            exact = await self._exact(personality_id, user_ids, fresh_for) if nearest else True
             stmt = _candidates_sql(nearest=nearest, matching=matching, exact=exact, **shape)
             return [Candidate(row) for row in await self._search(stmt, params)]
         pending = asyncio.ensure_future(embedding)
@@ -802,7 +814,7 @@ class PostgresMemoryStore:
                 else []
             )
             # Counted while the query embeds (once in a while: `scope_size`).
-            exact = await self._exact(personality_id, user_ids) if nearest else True
+            exact = await self._exact(personality_id, user_ids, fresh_for) if nearest else True
             vector = await pending
         except BaseException:
             if not pending.cancel() and not pending.cancelled():
@@ -1025,6 +1037,7 @@ class PostgresMemoryStore:
         )
         async with self._auto.begin() as conn:
             await conn.execute(stmt)
+        self._sizes.forget(personality_id, user_id)  # a fresh point bounds their scope
         return mode
 
     # Consolidation.

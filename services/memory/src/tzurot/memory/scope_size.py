@@ -5,6 +5,12 @@ fastest way up to ~20,000 memories); past that the HNSW index is faster by far (
 memories: ~8 ms against ~75 ms and more; docs/MEMORY.md, "Large scopes"). A scope is counted
 (up to the limit, so the count stops early) the first time it is searched and again after
 `ttl_seconds`: scopes grow by a few memories a turn, so a count a while old is still right.
+
+A search in fresh mode reads only the memories from the user's fresh point, so its scope
+is counted from there (a large user who starts fresh has a small window, compared exactly:
+through the index, a filter that selective would leave the nearest pool short). Setting a
+user's mode forgets their counts in this process; other replicas count again within
+`ttl_seconds`.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ TTL_SECONDS = 600.0
 MAX_SCOPES = 10_000
 """Counts kept at once (the oldest go first): a few hundred kB."""
 
-ScopeKey = tuple[str, tuple[str, ...]]
-"""A personality and the user ids searched together (a user's own and the shared '')."""
+ScopeKey = tuple[str, tuple[str, ...], str]
+"""A personality, the user ids searched together (a user's own and the shared ''), and the
+user whose fresh point bounds the scope ('' for none)."""
 
 
 CountUpTo = Callable[[Sequence[ScopeKey], int], Awaitable[Sequence[int]]]
@@ -43,9 +50,16 @@ class ScopeSizes:
         self._clock = clock
         self._large: dict[ScopeKey, tuple[bool, float]] = {}
 
-    async def is_large(self, personality_id: str, user_ids: Sequence[str]) -> bool:
-        key = (personality_id, tuple(user_ids))
+    async def is_large(
+        self, personality_id: str, user_ids: Sequence[str], fresh_for: str = ""
+    ) -> bool:
+        key = (personality_id, tuple(user_ids), fresh_for)
         return (await self.large([key]))[key]
+
+    def forget(self, personality_id: str, user_id: str) -> None:
+        """Drops the counts bounded by the user's fresh point (their mode changed)."""
+        for key in [k for k in self._large if k[0] == personality_id and k[2] == user_id]:
+            del self._large[key]
 
     async def large(self, keys: Sequence[ScopeKey]) -> dict[ScopeKey, bool]:
         """Each scope's answer; the scopes not counted lately are counted together."""
