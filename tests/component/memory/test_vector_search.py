@@ -74,7 +74,7 @@ def _one_percent() -> OnePercent:
     return OnePercent(rows, query, exact)
 
 
-async def _seeded_store(engine: Any, data: OnePercent, **options: int) -> PostgresMemoryStore:
+async def _seeded_store(engine: Any, data: OnePercent, **options: Any) -> PostgresMemoryStore:
     """`data` in a store whose statements can reach the rows through the HNSW index only
     (no scope index), so a statement the index can serve gets it."""
     async with engine.begin() as conn:
@@ -142,7 +142,9 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
     target = [row for row in data.rows if row["user_id"] == "target"]
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
-        store = await _seeded_store(engine, data, exact_scope_limit=len(target))
+        store = await _seeded_store(
+            engine, data, exact_scope_limit=len(target), min_table_share=0.005
+        )
         user = "newcomer"  # a scope of three memories
         await store.insert_many(
             [
@@ -214,7 +216,9 @@ async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
     recent = [row["id"] for row in target[:3]]
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
-        store = await _seeded_store(engine, data, exact_scope_limit=len(target))
+        store = await _seeded_store(
+            engine, data, exact_scope_limit=len(target), min_table_share=0.005
+        )
         async with engine.begin() as conn:
             dated = sa.update(memories).where(memories.c.user_id == "target")
             await conn.execute(dated.values(created_at=datetime(2024, 1, 1, tzinfo=UTC)))
@@ -249,6 +253,38 @@ async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
         assert "cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
         assert await search() == {str(memory_id) for memory_id in recent}
         assert len(sent) == 1  # remembered
+    finally:
+        await engine.dispose()
+
+
+async def test_a_large_scope_under_its_share_of_the_table_stays_exact(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scope past the limit but a small share of the table (here 1 %, under a minimum of
+    5 %): through the index its nearest would be few of the memories walked before pgvector
+    gives up, so it is compared exactly, and its nearest are numpy's."""
+    data = _one_percent()
+    target = [row for row in data.rows if row["user_id"] == "target"]
+    engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
+    try:
+        store = await _seeded_store(
+            engine, data, exact_scope_limit=len(target), min_table_share=0.05
+        )
+        sent: list[str] = []
+        run = direct._run
+
+        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
+            sent.append(statement.prepare(engine.dialect, params)[0])
+            return await run(engine, statement, params, method)
+
+        monkeypatch.setattr(direct, "_run", recorded)
+        found = await store.candidates("p", ["target"], [], data.query, nearest_k=K, keyword_k=0)
+        assert {c.id for c in found} == set(data.exact)
+        assert "reltuples" in sent[0]
+        assert "cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
+        (near,) = await store.nearest_many([(MemoryScope("p", "target"), data.query)], K)
+        assert [n.id for n in near] == data.exact
+        assert "cosine_distance(embedding, q.vec)" in sent[-1]
     finally:
         await engine.dispose()
 

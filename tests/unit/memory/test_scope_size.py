@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -16,13 +17,18 @@ BOB: ScopeKey = ("p", ("bob",), "")
 class Counts:
     """Scope sizes to answer with, and the calls made (each a list of scopes)."""
 
-    def __init__(self, sizes: dict[ScopeKey, int]) -> None:
+    def __init__(self, sizes: dict[ScopeKey, int], table_rows: float = 0.0) -> None:
         self.sizes = sizes
+        self.table_rows = table_rows
         self.calls: list[list[ScopeKey]] = []
 
-    async def __call__(self, scopes: Sequence[ScopeKey], cap: int) -> list[int]:
+    async def __call__(
+        self, scopes: Sequence[ScopeKey], cap: int, share: float
+    ) -> tuple[list[int], int]:
+        """As the statement: counted no further than the size a large scope needs."""
         self.calls.append(list(scopes))
-        return [min(self.sizes.get(scope, 0), cap) for scope in scopes]
+        needed = max(cap, math.ceil(share * self.table_rows))
+        return [min(self.sizes.get(scope, 0), needed) for scope in scopes], needed
 
 
 class Clock:
@@ -87,3 +93,19 @@ async def test_a_users_mode_change_forgets_the_counts_their_fresh_point_bounds()
         fresh_bob: True,
     }
     assert counts.calls[-1] == [fresh_ann]  # only the forgotten one counted again
+
+
+async def test_a_large_scope_must_also_be_a_share_of_the_table() -> None:
+    """Through the index a scope's nearest are found among the whole table's; a scope under
+    `min_share` of it stays exact (or pgvector's scan would give up with the pool short)."""
+    counts = Counts({ANN: 50, BOB: 50}, table_rows=4_000)
+    sizes = ScopeSizes(counts, limit=10, min_share=0.01)
+    assert await sizes.large([ANN]) == {ANN: True}  # 50 of 4,000: 1.25 %
+    counts.table_rows = 6_000  # 0.83 %
+    assert await sizes.large([BOB]) == {BOB: False}
+    counts.table_rows = 5_000  # 1 %, and a scope of 5 (under the limit) is never large
+    counts.sizes[BOB] = 5
+    assert await ScopeSizes(counts, limit=10, min_share=0.01).large([ANN, BOB]) == {
+        ANN: True,
+        BOB: False,
+    }

@@ -5,11 +5,11 @@ are found exactly: every memory of the scope is compared, through the scope's in
 (`cosine_distance(...)`, the function, which no index serves; `<=>` would let the planner
 take the HNSW index). Under a selective scope the filtered HNSW scan was slower and lossy
 (1M memories, 1 % scopes: recall@10 0.94; docs/MEMORY.md, "Exact nearest by scope").
-A large scope (`scope_size.EXACT_SCOPE_LIMIT` memories or more, counted now and then) is
-searched through the HNSW (cosine) index instead (`<=>`): comparing all of it would cost
-~10x more. The index also serves the whole-table pass that looks for near-duplicates;
-pgvector 0.8's iterative scan (`hnsw.iterative_scan = relaxed_order`) lets a filter still
-fill k rows.
+A large scope (`scope_size.EXACT_SCOPE_LIMIT` memories or more, and 1 % of the table,
+counted now and then) is searched through the HNSW (cosine) index instead (`<=>`):
+comparing all of it would cost ~10x more. The index also serves the whole-table pass
+that looks for near-duplicates; pgvector 0.8's iterative scan (`hnsw.iterative_scan =
+relaxed_order`) lets a filter still fill k rows.
 Effective salience is computed in SQL: the stored salience decayed by the sector's daily
 rate for the days since `decayed_at`.
 """
@@ -46,7 +46,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Vector
-from tzurot.memory.scope_size import EXACT_SCOPE_LIMIT, ScopeKey, ScopeSizes
+from tzurot.memory.scope_size import EXACT_SCOPE_LIMIT, MIN_TABLE_SHARE, ScopeKey, ScopeSizes
 from tzurot.memory.sectors import DECAY_PER_DAY
 from tzurot.memory.store import stored_turn
 from tzurot.memory.tables import (
@@ -160,18 +160,22 @@ _NEAREST = {True: direct.Statement(_NEAREST_MANY), False: direct.Statement(_NEAR
 """`nearest_many`'s statements by `exact`."""
 _COUNT_UP_TO = direct.Statement(
     sa.text(
-        "SELECT s.i, (SELECT count(*) FROM (SELECT 1 FROM memory.memories"
+        "WITH t AS (SELECT GREATEST(:cap, CAST(CEIL(:share * reltuples) AS bigint)) AS needed"
+        "  FROM pg_class WHERE oid = CAST('memory.memories' AS regclass))"
+        " SELECT s.i, (SELECT needed FROM t), (SELECT count(*) FROM (SELECT 1"
+        "  FROM memory.memories"
         "  WHERE personality_id = s.pid AND user_id = ANY(s.uids) AND superseded_by IS NULL"
         "  AND created_at >= COALESCE((SELECT fresh_since FROM memory.memory_modes"
         "   WHERE personality_id = s.pid AND user_id = s.fuid), '-infinity')"
-        "  LIMIT :cap) AS scope)"
+        "  LIMIT (SELECT needed FROM t)) AS scope)"
         " FROM jsonb_to_recordset(CAST(CAST(:scopes AS text) AS jsonb))"
         "  AS s(i int, pid text, uids text[], fuid text)"
     )
 )
-"""Each scope's live memories (`:scopes`, JSON: index, personality, user ids, the user
-whose fresh point bounds it or ''), counted no further than `:cap` (through the scope's
-index)."""
+"""The size a large scope needs (`:cap`, or `:share` of the table's estimated rows if more;
+the estimate is -1 before the table's first analyze) and each scope's live memories
+(`:scopes`, JSON: index, personality, user ids, the user whose fresh point bounds it or
+''), counted no further than that (through the scope's index)."""
 
 
 def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
@@ -590,23 +594,28 @@ class PostgresMemoryStore:
         *,
         ef_search: int = 100,
         exact_scope_limit: int = EXACT_SCOPE_LIMIT,
+        min_table_share: float = MIN_TABLE_SHARE,
     ) -> None:
         self._engine = engine
         # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
         self._auto = autocommit(engine)
         _hnsw_session(engine, ef_search)
-        self._sizes = ScopeSizes(self._count_up_to, limit=exact_scope_limit)
+        self._sizes = ScopeSizes(
+            self._count_up_to, limit=exact_scope_limit, min_share=min_table_share
+        )
 
-    async def _count_up_to(self, scopes: Sequence[ScopeKey], cap: int) -> list[int]:
+    async def _count_up_to(
+        self, scopes: Sequence[ScopeKey], cap: int, share: float
+    ) -> tuple[list[int], int]:
         listed = [
             {"i": i, "pid": pid, "uids": list(uids), "fuid": fresh_for}
             for i, (pid, uids, fresh_for) in enumerate(scopes)
         ]
-        counts = [0] * len(scopes)
-        params = {"scopes": json.dumps(listed), "cap": cap}
-        for i, count in await direct.fetch(self._auto, _COUNT_UP_TO, params):
-            counts[i] = int(count)
-        return counts
+        counts, needed = [0] * len(scopes), cap
+        params = {"scopes": json.dumps(listed), "cap": cap, "share": share}
+        for i, needed_here, count in await direct.fetch(self._auto, _COUNT_UP_TO, params):
+            counts[i], needed = int(count), int(needed_here)
+        return counts, needed
 
     async def _exact(
         self, personality_id: str, user_ids: Sequence[str], fresh_for: str = ""

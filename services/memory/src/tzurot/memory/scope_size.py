@@ -6,6 +6,14 @@ memories: ~8 ms against ~75 ms and more; docs/MEMORY.md, "Large scopes"). A scop
 (up to the limit, so the count stops early) the first time it is searched and again after
 `ttl_seconds`: scopes grow by a few memories a turn, so a count a while old is still right.
 
+A large scope must also be a share of the table: through the index, its nearest are found
+by walking the whole table's graph in distance order and skipping other scopes' memories,
+about `k / share` memories walked for `k` of the scope, and pgvector gives up at
+`hnsw.max_scan_tuples` (20,000) with the pool short. A scope under `MIN_TABLE_SHARE` of the
+table (from Postgres's row estimate) stays exact: 60 / 1 % = 6,000 walked, well under the
+cap. On a table of 10M memories that keeps scopes of up to 100,000 exact (~0.1 s a search):
+slow, but complete.
+
 A search in fresh mode reads only the memories from the user's fresh point, so its scope
 is counted from there (a large user who starts fresh has a small window, compared exactly:
 through the index, a filter that selective would leave the nearest pool short). Setting a
@@ -20,6 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 EXACT_SCOPE_LIMIT = 20_000
 """Scopes with at least this many live memories are searched through the HNSW index."""
+MIN_TABLE_SHARE = 0.01
+"""...and at least this share of the table's memories."""
 TTL_SECONDS = 600.0
 MAX_SCOPES = 10_000
 """Counts kept at once (the oldest go first): a few hundred kB."""
@@ -29,23 +39,28 @@ ScopeKey = tuple[str, tuple[str, ...], str]
 user whose fresh point bounds the scope ('' for none)."""
 
 
-CountUpTo = Callable[[Sequence[ScopeKey], int], Awaitable[Sequence[int]]]
-"""Each scope's live memories, counted no further than the limit, in one statement."""
+CountUpTo = Callable[[Sequence[ScopeKey], int, float], Awaitable[tuple[Sequence[int], int]]]
+"""Given the limit and the minimum share: the size a large scope needs (the larger of the
+limit and the share of the table's rows, by Postgres's estimate) and each scope's live
+memories counted no further than that, in one statement."""
 
 
 class ScopeSizes:
-    """Whether a scope holds `limit` memories or more, as counted at most `ttl_seconds` ago."""
+    """Whether a scope holds `limit` memories or more, and `min_share` of the table, as
+    counted at most `ttl_seconds` ago."""
 
     def __init__(
         self,
         count_up_to: CountUpTo,
         *,
         limit: int = EXACT_SCOPE_LIMIT,
+        min_share: float = MIN_TABLE_SHARE,
         ttl_seconds: float = TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._count_up_to = count_up_to
         self._limit = limit
+        self._min_share = min_share
         self._ttl = ttl_seconds
         self._clock = clock
         self._large: dict[ScopeKey, tuple[bool, float]] = {}
@@ -73,9 +88,9 @@ class ScopeSizes:
             else:
                 stale.append(key)
         if stale:
-            counts = await self._count_up_to(stale, self._limit)
+            counts, needed = await self._count_up_to(stale, self._limit, self._min_share)
             for key, count in zip(stale, counts, strict=True):
-                found[key] = count >= self._limit
+                found[key] = count >= needed
                 self._large.pop(key, None)  # re-inserted last: the dict stays oldest first
                 self._large[key] = (found[key], now)
             while len(self._large) > MAX_SCOPES:
