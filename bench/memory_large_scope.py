@@ -30,6 +30,7 @@ from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import MemoryScope
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
+from tzurot.memory.scope_size import LargeScope
 from tzurot.memory.tables import SCHEMA
 
 ROWS = 150_000
@@ -58,7 +59,7 @@ async def measure(queries: int) -> list[Figure]:
         engines = [create_engine(url), create_engine(url)]
         stores = {
             SHIPPED: PostgresMemoryStore(engines[0]),
-            EXACT: PostgresMemoryStore(engines[1], exact_scope_limit=ROWS + 1),
+            EXACT: PostgresMemoryStore(engines[1], large_scope=LargeScope(limit=ROWS + 1)),
         }
         searches: dict[str, list[float]] = {name: [] for name in stores}
         neighbours: dict[str, list[float]] = {name: [] for name in stores}

@@ -26,6 +26,7 @@ from tzurot.memory.memory_store import (
     _nearest_sql,
     nearest_select,
 )
+from tzurot.memory.scope_size import LargeScope
 from tzurot.memory.tables import memories
 
 pytestmark = pytest.mark.component
@@ -143,7 +144,7 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
         store = await _seeded_store(
-            engine, data, exact_scope_limit=len(target), min_table_share=0.005
+            engine, data, large_scope=LargeScope(limit=len(target), walk=0, share=0.005)
         )
         user = "newcomer"  # a scope of three memories
         await store.insert_many(
@@ -168,7 +169,7 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
         assert [h.memory.id for h in hits] == [n.id for n in near]
         counted = [sql for sql in sent if "jsonb_to_recordset" in sql]
         assert len(counted) == 1  # once for all three
-        assert "embedding <=> (SELECT v FROM q)" in sent[1]  # the search's nearest pool
+        assert "ORDER BY embedding <=> (SELECT v FROM q)" in sent[1]  # the nearest pool
         assert "embedding <=> q.vec" in sent[-1]  # formation's neighbours
 
         # A small scope of the same store is compared exactly, in the same batch.
@@ -217,7 +218,7 @@ async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
         store = await _seeded_store(
-            engine, data, exact_scope_limit=len(target), min_table_share=0.005
+            engine, data, large_scope=LargeScope(limit=len(target), walk=0, share=0.005)
         )
         async with engine.begin() as conn:
             dated = sa.update(memories).where(memories.c.user_id == "target")
@@ -244,32 +245,37 @@ async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
             return {c.id for c in found}
 
         assert len(await search()) == K  # not fresh: the whole scope, large
-        assert "embedding <=> (SELECT v FROM q)" in sent[-1]
+        assert "ORDER BY embedding <=> (SELECT v FROM q)" in sent[-1]
         await store.set_mode(
             "p", "target", MemoryMode(fresh_since=datetime(2024, 6, 1, tzinfo=UTC))
         )
         assert await search() == {str(memory_id) for memory_id in recent}
         assert "jsonb_to_recordset" in sent[0]  # counted again, from the fresh point
-        assert "cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
+        assert "ORDER BY cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
         assert await search() == {str(memory_id) for memory_id in recent}
         assert len(sent) == 1  # remembered
     finally:
         await engine.dispose()
 
 
-async def test_a_large_scope_under_its_share_of_the_table_stays_exact(
-    memory_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("rule", "exact"),
+    [
+        pytest.param(LargeScope(limit=20, walk=0, share=0.05), True, id="under-its-share"),
+        pytest.param(LargeScope(limit=20, walk=1.0, share=0), True, id="dearer-to-walk"),
+        pytest.param(LargeScope(limit=20, walk=0.1, share=0), False, id="cheaper-to-walk"),
+    ],
+)
+async def test_a_scope_past_the_limit_is_large_only_for_its_table(
+    memory_url: str, monkeypatch: pytest.MonkeyPatch, rule: LargeScope, exact: bool
 ) -> None:
-    """A scope past the limit but a small share of the table (here 1 %, under a minimum of
-    5 %): through the index its nearest would be few of the memories walked before pgvector
-    gives up, so it is compared exactly, and its nearest are numpy's."""
+    """The target's 20 memories of 2,000 (1 %) against the table's estimate, in the count
+    statement: under a minimum share of 5 %, or with sqrt(walk * 2,000) = 45 needed, it is
+    compared exactly, and its nearest are numpy's; with 14 needed it is large."""
     data = _one_percent()
-    target = [row for row in data.rows if row["user_id"] == "target"]
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
-        store = await _seeded_store(
-            engine, data, exact_scope_limit=len(target), min_table_share=0.05
-        )
+        store = await _seeded_store(engine, data, large_scope=rule)
         sent: list[str] = []
         run = direct._run
 
@@ -279,12 +285,14 @@ async def test_a_large_scope_under_its_share_of_the_table_stays_exact(
 
         monkeypatch.setattr(direct, "_run", recorded)
         found = await store.candidates("p", ["target"], [], data.query, nearest_k=K, keyword_k=0)
-        assert {c.id for c in found} == set(data.exact)
         assert "reltuples" in sent[0]
-        assert "cosine_distance(embedding, (SELECT v FROM q))" in sent[-1]
-        (near,) = await store.nearest_many([(MemoryScope("p", "target"), data.query)], K)
-        assert [n.id for n in near] == data.exact
-        assert "cosine_distance(embedding, q.vec)" in sent[-1]
+        by_index = "ORDER BY embedding <=> (SELECT v FROM q)" in sent[-1]
+        assert by_index is not exact
+        if exact:
+            assert {c.id for c in found} == set(data.exact)
+            (near,) = await store.nearest_many([(MemoryScope("p", "target"), data.query)], K)
+            assert [n.id for n in near] == data.exact
+            assert "cosine_distance(embedding, q.vec)" in sent[-1]
     finally:
         await engine.dispose()
 

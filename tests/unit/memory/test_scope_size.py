@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pytest
 
 from tzurot.memory import scope_size
-from tzurot.memory.scope_size import ScopeKey, ScopeSizes
+from tzurot.memory.scope_size import LargeScope, ScopeKey, ScopeSizes
 
 ANN: ScopeKey = ("p", ("ann", ""), "")
 BOB: ScopeKey = ("p", ("bob",), "")
@@ -22,12 +21,10 @@ class Counts:
         self.table_rows = table_rows
         self.calls: list[list[ScopeKey]] = []
 
-    async def __call__(
-        self, scopes: Sequence[ScopeKey], cap: int, share: float
-    ) -> tuple[list[int], int]:
+    async def __call__(self, scopes: Sequence[ScopeKey], rule: LargeScope) -> tuple[list[int], int]:
         """As the statement: counted no further than the size a large scope needs."""
         self.calls.append(list(scopes))
-        needed = max(cap, math.ceil(share * self.table_rows))
+        needed = rule.needed(self.table_rows)
         return [min(self.sizes.get(scope, 0), needed) for scope in scopes], needed
 
 
@@ -41,14 +38,14 @@ class Clock:
 
 async def test_a_scope_at_the_limit_is_large_and_one_below_is_not() -> None:
     counts = Counts({ANN: 100, BOB: 99})
-    sizes = ScopeSizes(counts, limit=100)
+    sizes = ScopeSizes(counts, rule=LargeScope(limit=100))
     assert await sizes.large([ANN, BOB]) == {ANN: True, BOB: False}
     assert counts.calls == [[ANN, BOB]]  # one count for both
 
 
 async def test_an_answer_is_remembered_for_the_ttl_then_counted_again() -> None:
     counts, clock = Counts({ANN: 5}), Clock()
-    sizes = ScopeSizes(counts, limit=10, ttl_seconds=60, clock=clock)
+    sizes = ScopeSizes(counts, rule=LargeScope(limit=10), ttl_seconds=60, clock=clock)
     assert await sizes.is_large("p", ["ann", ""]) is False
     counts.sizes[ANN] = 50  # it grew
     clock.now = 59.0
@@ -63,7 +60,7 @@ async def test_an_answer_is_remembered_for_the_ttl_then_counted_again() -> None:
 async def test_the_oldest_answers_go_first_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scope_size, "MAX_SCOPES", 2)
     counts = Counts({})
-    sizes = ScopeSizes(counts, limit=10)
+    sizes = ScopeSizes(counts, rule=LargeScope(limit=10))
     scopes: list[ScopeKey] = [("p", (f"u{n}",), "") for n in range(3)]
     for scope in scopes:
         await sizes.large([scope])
@@ -79,7 +76,7 @@ async def test_a_users_mode_change_forgets_the_counts_their_fresh_point_bounds()
     fresh_ann: ScopeKey = ("p", ("ann", ""), "ann")
     fresh_bob: ScopeKey = ("p", ("bob", ""), "bob")
     counts = Counts({ANN: 50, fresh_ann: 50, fresh_bob: 50})
-    sizes = ScopeSizes(counts, limit=10)
+    sizes = ScopeSizes(counts, rule=LargeScope(limit=10))
     assert await sizes.large([ANN, fresh_ann, fresh_bob]) == {
         ANN: True,
         fresh_ann: True,
@@ -97,15 +94,27 @@ async def test_a_users_mode_change_forgets_the_counts_their_fresh_point_bounds()
 
 async def test_a_large_scope_must_also_be_a_share_of_the_table() -> None:
     """Through the index a scope's nearest are found among the whole table's; a scope under
-    `min_share` of it stays exact (or pgvector's scan would give up with the pool short)."""
+    `share` of it stays exact (or pgvector's walk would give up with the pool short)."""
     counts = Counts({ANN: 50, BOB: 50}, table_rows=4_000)
-    sizes = ScopeSizes(counts, limit=10, min_share=0.01)
-    assert await sizes.large([ANN]) == {ANN: True}  # 50 of 4,000: 1.25 %
+    rule = LargeScope(limit=10, walk=0, share=0.01)
+    assert await ScopeSizes(counts, rule=rule).large([ANN]) == {ANN: True}  # 1.25 %
     counts.table_rows = 6_000  # 0.83 %
-    assert await sizes.large([BOB]) == {BOB: False}
-    counts.table_rows = 5_000  # 1 %, and a scope of 5 (under the limit) is never large
-    counts.sizes[BOB] = 5
-    assert await ScopeSizes(counts, limit=10, min_share=0.01).large([ANN, BOB]) == {
-        ANN: True,
-        BOB: False,
-    }
+    assert await ScopeSizes(counts, rule=rule).large([BOB]) == {BOB: False}
+    counts.table_rows, counts.sizes[BOB] = 5_000, 5  # 1 %, but under the limit
+    assert await ScopeSizes(counts, rule=rule).large([ANN, BOB]) == {ANN: True, BOB: False}
+
+
+async def test_a_large_scope_must_be_cheaper_to_walk_than_to_compare() -> None:
+    """Walking `pool / share` memories through the index costs `walk / pool` times as much
+    a memory as comparing one: a scope is large when count * share reaches `walk`."""
+    counts = Counts({ANN: 10_400, BOB: 10_300}, table_rows=150_000)
+    rule = LargeScope(limit=10, walk=720, share=0)  # sqrt(720 * 150,000) = 10,392
+    assert await ScopeSizes(counts, rule=rule).large([ANN, BOB]) == {ANN: True, BOB: False}
+
+
+def test_the_size_needed_by_the_table() -> None:
+    rule = LargeScope()
+    assert rule.needed(-1) == 20_000  # before Postgres's first estimate
+    assert rule.needed(150_000) == 20_000  # the limit
+    assert rule.needed(10_000_000) == 84_853  # walking cheaper than comparing
+    assert rule.needed(100_000_000) == 600_000  # the walk within pgvector's cap

@@ -19,6 +19,7 @@ from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+from tzurot.memory.scope_size import LargeScope
 from tzurot.memory.server import MemoryServicer
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
@@ -141,7 +142,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
         memory_store = PostgresMemoryStore(
             engine,
             ef_search=settings.hnsw_ef_search,
-            exact_scope_limit=settings.memory_exact_scope_limit,
+            large_scope=LargeScope(limit=settings.memory_exact_scope_limit),
         )
         longterm = LongTermMemory(
             memory_store, embedder, Tuning(weights=scoring.Weights(*settings.memory_weights))

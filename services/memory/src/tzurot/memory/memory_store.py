@@ -5,11 +5,11 @@ are found exactly: every memory of the scope is compared, through the scope's in
 (`cosine_distance(...)`, the function, which no index serves; `<=>` would let the planner
 take the HNSW index). Under a selective scope the filtered HNSW scan was slower and lossy
 (1M memories, 1 % scopes: recall@10 0.94; docs/MEMORY.md, "Exact nearest by scope").
-A large scope (`scope_size.EXACT_SCOPE_LIMIT` memories or more, and 1 % of the table,
-counted now and then) is searched through the HNSW (cosine) index instead (`<=>`):
-comparing all of it would cost ~10x more. The index also serves the whole-table pass
-that looks for near-duplicates; pgvector 0.8's iterative scan (`hnsw.iterative_scan =
-relaxed_order`) lets a filter still fill k rows.
+A large scope (`scope_size.EXACT_SCOPE_LIMIT` memories or more, and enough of the table
+that walking the index costs less, counted now and then) is searched through the HNSW
+(cosine) index instead (`<=>`): comparing all of it would cost ~10x more. The index also
+serves the whole-table pass that looks for near-duplicates; pgvector 0.8's iterative scan
+(`hnsw.iterative_scan = relaxed_order`) lets a filter still fill k rows.
 Effective salience is computed in SQL: the stored salience decayed by the sector's daily
 rate for the days since `decayed_at`.
 """
@@ -46,7 +46,7 @@ from tzurot.memory.domain import (
     StoredTurn,
 )
 from tzurot.memory.embedding import Vector
-from tzurot.memory.scope_size import EXACT_SCOPE_LIMIT, MIN_TABLE_SHARE, ScopeKey, ScopeSizes
+from tzurot.memory.scope_size import LargeScope, ScopeKey, ScopeSizes
 from tzurot.memory.sectors import DECAY_PER_DAY
 from tzurot.memory.store import stored_turn
 from tzurot.memory.tables import (
@@ -160,8 +160,10 @@ _NEAREST = {True: direct.Statement(_NEAREST_MANY), False: direct.Statement(_NEAR
 """`nearest_many`'s statements by `exact`."""
 _COUNT_UP_TO = direct.Statement(
     sa.text(
-        "WITH t AS (SELECT GREATEST(:cap, CAST(CEIL(:share * reltuples) AS bigint)) AS needed"
-        "  FROM pg_class WHERE oid = CAST('memory.memories' AS regclass))"
+        "WITH r AS (SELECT GREATEST(reltuples, 0) AS rows FROM pg_class"
+        "  WHERE oid = CAST('memory.memories' AS regclass)),"
+        " t AS (SELECT CAST(GREATEST(:limit, CEIL(SQRT(:walk * rows)), CEIL(:share * rows))"
+        "  AS bigint) AS needed FROM r)"
         " SELECT s.i, (SELECT needed FROM t), (SELECT count(*) FROM (SELECT 1"
         "  FROM memory.memories"
         "  WHERE personality_id = s.pid AND user_id = ANY(s.uids) AND superseded_by IS NULL"
@@ -172,8 +174,8 @@ _COUNT_UP_TO = direct.Statement(
         "  AS s(i int, pid text, uids text[], fuid text)"
     )
 )
-"""The size a large scope needs (`:cap`, or `:share` of the table's estimated rows if more;
-the estimate is -1 before the table's first analyze) and each scope's live memories
+"""The size a large scope needs (`scope_size.LargeScope.needed` of the table's estimated
+rows; -1 before the table's first analyze) and each scope's live memories
 (`:scopes`, JSON: index, personality, user ids, the user whose fresh point bounds it or
 ''), counted no further than that (through the scope's index)."""
 
@@ -593,26 +595,28 @@ class PostgresMemoryStore:
         engine: AsyncEngine,
         *,
         ef_search: int = 100,
-        exact_scope_limit: int = EXACT_SCOPE_LIMIT,
-        min_table_share: float = MIN_TABLE_SHARE,
+        large_scope: LargeScope | None = None,
     ) -> None:
         self._engine = engine
         # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
         self._auto = autocommit(engine)
         _hnsw_session(engine, ef_search)
-        self._sizes = ScopeSizes(
-            self._count_up_to, limit=exact_scope_limit, min_share=min_table_share
-        )
+        self._sizes = ScopeSizes(self._count_up_to, rule=large_scope)
 
     async def _count_up_to(
-        self, scopes: Sequence[ScopeKey], cap: int, share: float
+        self, scopes: Sequence[ScopeKey], rule: LargeScope
     ) -> tuple[list[int], int]:
         listed = [
             {"i": i, "pid": pid, "uids": list(uids), "fuid": fresh_for}
             for i, (pid, uids, fresh_for) in enumerate(scopes)
         ]
-        counts, needed = [0] * len(scopes), cap
-        params = {"scopes": json.dumps(listed), "cap": cap, "share": share}
+        counts, needed = [0] * len(scopes), rule.limit
+        params = {
+            "scopes": json.dumps(listed),
+            "limit": rule.limit,
+            "walk": rule.walk,
+            "share": rule.share,
+        }
         for i, needed_here, count in await direct.fetch(self._auto, _COUNT_UP_TO, params):
             counts[i], needed = int(count), int(needed_here)
         return counts, needed

@@ -3,64 +3,84 @@
 A scope's nearest memories are found by comparing every memory of the scope (exact, and the
 fastest way up to ~20,000 memories); past that the HNSW index is faster by far (100,000
 memories: ~8 ms against ~75 ms and more; docs/MEMORY.md, "Large scopes"). A scope is counted
-(up to the limit, so the count stops early) the first time it is searched and again after
-`ttl_seconds`: scopes grow by a few memories a turn, so a count a while old is still right.
+(up to the size it needs, so the count stops early) the first time it is searched and again
+after `ttl_seconds`: scopes grow by a few memories a turn, so a count a while old is still
+right.
 
-A large scope must also be a share of the table: through the index, its nearest are found
-by walking the whole table's graph in distance order and skipping other scopes' memories,
-about `k / share` memories walked for `k` of the scope, and pgvector gives up at
-`hnsw.max_scan_tuples` (20,000) with the pool short. A scope under `MIN_TABLE_SHARE` of the
-table (from Postgres's row estimate) stays exact: 60 / 1 % = 6,000 walked, well under the
-cap. On a table of 10M memories that keeps scopes of up to 100,000 exact (~0.1 s a search):
-slow, but complete.
+Through the index, a scope's nearest are found by walking the whole table's graph in
+distance order and skipping other scopes' memories: about `pool / share` memories walked to
+fill the pool, each checked against the scope in the heap, ~12 times what comparing one
+memory exactly costs (measured: ~10 against ~0.8 us). So a large scope needs, besides the
+limit, `count * share >= 12 * pool` (walking cheaper than comparing; with share = count /
+rows, count >= sqrt(720 * rows)), and a walk within half of pgvector's
+`hnsw.max_scan_tuples` (20,000), past which it gives up with the pool short (share >= 0.6 %).
+On a table of 150,000 memories the limit decides; on one of 10M, a scope needs ~85,000.
 
 A search in fresh mode reads only the memories from the user's fresh point, so its scope
-is counted from there (a large user who starts fresh has a small window, compared exactly:
-through the index, a filter that selective would leave the nearest pool short). Setting a
-user's mode forgets their counts in this process; other replicas count again within
-`ttl_seconds`.
+is counted from there (a large user who starts fresh has a small window, compared exactly).
+Setting a user's mode forgets their counts in this process; other replicas count again
+within `ttl_seconds`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 EXACT_SCOPE_LIMIT = 20_000
-"""Scopes with at least this many live memories are searched through the HNSW index."""
-MIN_TABLE_SHARE = 0.01
-"""...and at least this share of the table's memories."""
+"""Scopes with fewer live memories are always compared exactly."""
+POOL = 60
+"""The search's nearest pool (`Tuning.candidates`): what a walk through the index fills."""
+WALK_COST = 12.0
+"""Walking one memory through the index against comparing one exactly (docs/MEMORY.md)."""
+MAX_WALK = 10_000
+"""Half of pgvector's `hnsw.max_scan_tuples` (20,000)."""
 TTL_SECONDS = 600.0
 MAX_SCOPES = 10_000
 """Counts kept at once (the oldest go first): a few hundred kB."""
+
+
+@dataclass(frozen=True)
+class LargeScope:
+    """The size from which a scope is searched through the HNSW index, given the table's."""
+
+    limit: int = EXACT_SCOPE_LIMIT
+    walk: float = WALK_COST * POOL
+    """count * share must reach this (walking `pool / share` costs less than comparing)."""
+    share: float = POOL / MAX_WALK
+    """...and the share at least this (the walk within pgvector's cap)."""
+
+    def needed(self, table_rows: float) -> int:
+        """The live memories a scope needs, in a table of about `table_rows`."""
+        rows = max(table_rows, 0.0)
+        return max(self.limit, math.ceil(math.sqrt(self.walk * rows)), math.ceil(self.share * rows))
+
 
 ScopeKey = tuple[str, tuple[str, ...], str]
 """A personality, the user ids searched together (a user's own and the shared ''), and the
 user whose fresh point bounds the scope ('' for none)."""
 
 
-CountUpTo = Callable[[Sequence[ScopeKey], int, float], Awaitable[tuple[Sequence[int], int]]]
-"""Given the limit and the minimum share: the size a large scope needs (the larger of the
-limit and the share of the table's rows, by Postgres's estimate) and each scope's live
-memories counted no further than that, in one statement."""
+CountUpTo = Callable[[Sequence[ScopeKey], LargeScope], Awaitable[tuple[Sequence[int], int]]]
+"""The size a large scope needs (`LargeScope.needed` of the table's rows, by Postgres's
+estimate) and each scope's live memories counted no further than that, in one statement."""
 
 
 class ScopeSizes:
-    """Whether a scope holds `limit` memories or more, and `min_share` of the table, as
-    counted at most `ttl_seconds` ago."""
+    """Whether a scope is large (`LargeScope`), as counted at most `ttl_seconds` ago."""
 
     def __init__(
         self,
         count_up_to: CountUpTo,
         *,
-        limit: int = EXACT_SCOPE_LIMIT,
-        min_share: float = MIN_TABLE_SHARE,
+        rule: LargeScope | None = None,
         ttl_seconds: float = TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._count_up_to = count_up_to
-        self._limit = limit
-        self._min_share = min_share
+        self._rule = rule or LargeScope()
         self._ttl = ttl_seconds
         self._clock = clock
         self._large: dict[ScopeKey, tuple[bool, float]] = {}
@@ -88,7 +108,7 @@ class ScopeSizes:
             else:
                 stale.append(key)
         if stale:
-            counts, needed = await self._count_up_to(stale, self._limit, self._min_share)
+            counts, needed = await self._count_up_to(stale, self._rule)
             for key, count in zip(stale, counts, strict=True):
                 found[key] = count >= needed
                 self._large.pop(key, None)  # re-inserted last: the dict stays oldest first
