@@ -12,6 +12,8 @@ DISCORD_LIMIT = 2000
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
 _FENCE = re.compile(r"```([\w+#.-]*)")
 _CLOSE = "\n```"
+_MAX_LANGUAGE = 32
+"""A longer "language" after a fence is reopened without it (Discord's are short words)."""
 
 
 def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
@@ -20,6 +22,7 @@ def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
+        before = len(rest)
         cut = _best_cut(rest, limit)
         piece = rest[:cut].rstrip()
         language = _open_fence(piece)
@@ -31,10 +34,15 @@ def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
             pieces.append(piece)
             rest = rest[cut:].lstrip()
             continue
-        pieces.append(piece + _CLOSE)
         inside = rest[cut:]
         inside = inside[1:] if inside.startswith("\n") else inside  # keep the indentation
-        rest = f"```{language}\n{inside}"
+        reopened = f"```{language if len(language) <= _MAX_LANGUAGE else ''}\n{inside}"
+        if len(reopened) >= before:  # reopening would not shorten it: a plain cut instead
+            pieces.append(rest[:limit])
+            rest = rest[limit:].lstrip()
+            continue
+        pieces.append(piece + _CLOSE)
+        rest = reopened
     if rest:
         pieces.append(rest)
     return pieces
