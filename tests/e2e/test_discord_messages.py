@@ -120,6 +120,35 @@ async def test_a_reply_to_lilith_continues_the_conversation(world: World) -> Non
     assert prompt[-1]["content"].endswith("what is my name?")
 
 
+async def test_discord_notices_are_not_answered(world: World) -> None:
+    """Pinning an answer posts a notice (type 6) that references it, as a reply does; a new
+    thread's notice (type 18) carries the thread's name. Neither is someone talking: only
+    the real reply after them is answered."""
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "@Lilith my name is Alice")
+        (first,) = await world.discord.wait_until(
+            lambda: world.discord.webhook_messages(world.general)
+        )
+        pinned = {
+            "type": 6,
+            "message_reference": {
+                "message_id": str(first.id),
+                "channel_id": world.general["id"],
+                "guild_id": world.guild["id"],
+            },
+        }
+        await world.discord.say(world.general, world.alice, "", extra=pinned)
+        await world.discord.say(world.general, world.alice, "@Lilith lore", extra={"type": 18})
+        said = await world.discord.say(world.general, world.alice, "and now?", reply_to=first)
+        await delivered_job(world, f"{said.id}:lilith")
+        await asyncio.sleep(0.5)  # a notice's answer, had there been one, would be posted
+    assert len(world.discord.webhook_messages(world.general)) == 2
+    asked = [c.body["messages"][-1]["content"] for c in world.provider.chat_requests()]
+    assert len(asked) == 2
+    assert asked[-1].endswith("and now?")
+
+
 async def test_a_5000_character_answer_arrives_as_three_messages(world: World) -> None:
     await world.set_key(world.alice)
     paragraph = ("word " * 199 + "end.").strip()

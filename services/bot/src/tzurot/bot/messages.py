@@ -32,6 +32,10 @@ from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+SPOKEN = frozenset({discord.MessageType.default, discord.MessageType.reply})
+"""Messages someone wrote. The others are Discord's notices (a pin, a new thread, a member
+joining, a boost): a pin's notice even carries a reference to the pinned message."""
+
 log = structlog.get_logger(__name__)
 
 __all__ = ["Answer", "MessageFlow"]
@@ -145,6 +149,7 @@ class MessageFlow:
             or self._addressees.is_ours(message)
             or (me is not None and message.author.id == me.id)
             or (message.webhook_id is None and message.author.bot)
+            or message.type not in SPOKEN
             # Replies to other apps' interactions come through their application webhook.
             or message.interaction_metadata is not None
         )
