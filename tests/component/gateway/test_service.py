@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import delivery_flow
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
     Actor,
@@ -217,6 +218,65 @@ async def test_a_delivery_while_memory_is_away_is_stored_in_history_once_memory_
         JobStatus.DELIVERED
     )
     assert len(memory.exchanges) == 1
+
+
+async def test_every_pending_delivery_is_stored_a_page_at_a_time_past_one_that_fails(
+    gateway: Gateway,
+    store: GatewayStore,
+    memory: FakeMemory,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory was away for more deliveries than a page: one sweep stores them all, and the
+    oldest, which memory refuses for good, is passed over, not in the way."""
+    memory.error = Unavailable("memory is down")
+    jobs = []
+    for n in range(delivery_flow.PENDING_HISTORY_PAGE + 2):
+        accepted, *_ = await collect(gateway.generate(command(f"message {n}", key=f"msg-{n}")))
+        assert isinstance(accepted, JobAccepted)
+        await gateway.confirm_delivery(accepted.job_id, [f"answer-{n}"])
+        jobs.append(accepted.job_id)
+    memory.error = None
+    store_exchange = memory.store_exchange
+
+    async def refusing_the_oldest(*, job_id: str, **fields: Any) -> None:
+        if job_id == jobs[0]:
+            raise FailedPrecondition("its personality is gone")
+        await store_exchange(job_id=job_id, **fields)
+
+    monkeypatch.setattr(memory, "store_exchange", refusing_the_oldest)
+    assert await gateway.store_pending_history() == len(jobs) - 1
+    assert sorted(e.job_id for e in memory.exchanges) == sorted(jobs[1:])
+    assert await gateway.store_pending_history() == 0  # nothing new was noted since
+
+
+async def test_a_job_finished_before_its_stream_is_cancelled_stays_finished(
+    gateway: Gateway, store: GatewayStore, lilith: Personality, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client goes away just after the answer and its usage are stored: the job is
+    finished, not failed-retryable (which would ask the provider, and charge, again)."""
+    finish_job = store.finish_job
+
+    async def then_cancelled(*args: Any, **kwargs: Any) -> Any:
+        await finish_job(*args, **kwargs)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(store, "finish_job", then_cancelled)
+    events: list[GenerateEvent] = []
+    with pytest.raises(asyncio.CancelledError):
+        await collect(gateway.generate(command()), events)
+    accepted = events[0]
+    assert isinstance(accepted, JobAccepted)
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.status is JobStatus.STREAMED
+    assert job.content == "Hello, mortal."
+    assert job.error is None
+    # A resend of the message replays the answer; it is not generated again.
+    monkeypatch.setattr(store, "finish_job", finish_job)
+    replayed = await collect(gateway.generate(command()))
+    assert isinstance(replayed[0], JobAccepted)
+    assert replayed[0].replayed
 
 
 async def test_confirm_delivery_of_unknown_or_unfinished_jobs(

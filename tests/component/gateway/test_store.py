@@ -383,9 +383,11 @@ async def test_failed_job_keeps_its_error_and_logs_no_usage(
     user = await store.upsert_user(Actor("100", "Alice"))
     job, _ = await store.claim_job(new_job(user.id, lilith.id))
     await store.start_attempt(job.id)
-    failed = await store.fail_job(
+    assert await store.fail_job(
         job.id, JobError("UNAVAILABLE", "PROVIDER_UNAVAILABLE", "openrouter is unreachable")
     )
+    failed = await store.get_job(job.id)
+    assert failed is not None
     assert failed.status is JobStatus.FAILED
     assert failed.error == JobError(
         "UNAVAILABLE", "PROVIDER_UNAVAILABLE", "openrouter is unreachable"
@@ -393,6 +395,11 @@ async def test_failed_job_keeps_its_error_and_logs_no_usage(
     assert failed.finished_at is not None
     assert failed.usage is None
     assert await rows(engine, t.usage_log) == []
+    # Failed already: failing it again changes nothing.
+    assert not await store.fail_job(job.id, JobError("INTERNAL", "LATER", "a later error"))
+    again = await store.get_job(job.id)
+    assert again is not None
+    assert again.error == failed.error
 
 
 async def test_status_outside_the_known_set_is_refused(

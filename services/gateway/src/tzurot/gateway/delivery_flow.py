@@ -25,6 +25,7 @@ from tzurot.runtime.errors import (
 
 log = structlog.get_logger(__name__)
 
+PENDING_HISTORY_PAGE = 100
 ACTIVITY_COUNTER = "exchanges"
 """Delivered exchanges, counted for consolidation by activity (core.activity_counters)."""
 
@@ -59,22 +60,30 @@ class DeliveryFlow(GatewayState):
         """Stores the exchanges of jobs delivered while memory was away; how many it stored.
 
         Memory's StoreExchange is idempotent on the job id, so replicas sweeping the same job
-        store it once."""
+        store it once. Every pending job is read, a page at a time: one that cannot be stored
+        (its personality deleted) is logged and passed over, not in the way of the others.
+        """
         if not self._history_pending:
             return 0
+        self._history_pending = False  # a delivery noted during this sweep sets it again
         stored = 0
-        for job in await self._store.jobs_pending_history():
-            try:
-                await self._store_history(job, job.delivered_message_ids)
-            except TzurotError as err:
-                if err.code is grpc.StatusCode.UNAVAILABLE:
-                    return stored  # memory is still away: the next sweep tries again
-                log.warning("job.history_failed", job_id=job.id, reason=err.reason)
-                continue
-            stored += 1
-            log.info("job.history_stored_late", job_id=job.id)
-        self._history_pending = False
-        return stored
+        last: Job | None = None
+        while True:
+            page = await self._store.jobs_pending_history(PENDING_HISTORY_PAGE, after=last)
+            for job in page:
+                try:
+                    await self._store_history(job, job.delivered_message_ids)
+                except TzurotError as err:
+                    if err.code is grpc.StatusCode.UNAVAILABLE:
+                        self._history_pending = True  # memory is still away: sweep again
+                        return stored
+                    log.warning("job.history_failed", job_id=job.id, reason=err.reason)
+                    continue
+                stored += 1
+                log.info("job.history_stored_late", job_id=job.id)
+            if len(page) < PENDING_HISTORY_PAGE:
+                return stored
+            last = page[-1]
 
     async def _store_history(
         self, job: Job, message_ids: Sequence[str], context: JobContext | None = None

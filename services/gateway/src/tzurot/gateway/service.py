@@ -42,6 +42,7 @@ from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.key_uses import KeyUses
+from tzurot.gateway.lore import LoreState
 from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
 from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
@@ -326,9 +327,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                 files=finished.files,
             )
             if request.lore is not None and finished.lore_state is not None:
-                # Sticky, cooldown and delay count this conversation's messages: kept here
-                # (per channel and personality) so they survive restarts.
-                await self._store.save_lore_state(
+                await self._save_lore_state(
                     command.location.conversation_id, personality.id, finished.lore_state
                 )
         except TzurotError as err:
@@ -530,9 +529,23 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                     log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
             await asyncio.sleep(every)
 
+    async def _save_lore_state(
+        self, conversation_id: str, personality_id: str, state: LoreState
+    ) -> None:
+        """Sticky, cooldown and delay count this conversation's messages: kept (per channel
+        and personality) so they survive restarts. The answer is stored already: a refused
+        write costs the next turns' lore timing, not this answer."""
+        try:
+            await self._store.save_lore_state(conversation_id, personality_id, state)
+        except Exception:
+            log.exception("job.lore_state_not_saved", personality_id=personality_id)
+
     async def _fail(self, job_id: str, error: JobError) -> None:
-        """Marks the job failed; shielded, so a cancelled stream still records why."""
-        await asyncio.shield(self._store.fail_job(job_id, error))
+        """Marks the job failed unless it finished already; shielded, so a cancelled stream
+        still records why."""
+        if not await asyncio.shield(self._store.fail_job(job_id, error)):
+            log.info("job.finished_before_failure", job_id=job_id, reason=error.reason)
+            return
         metrics.record_job("failed", error.reason)
         log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
 

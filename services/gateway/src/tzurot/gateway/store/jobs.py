@@ -4,8 +4,10 @@ its answer and usage in one statement, then marked delivered."""
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,15 +123,20 @@ def _orphans_statement() -> sa.Update:
 
 @functools.cache
 def _pending_history_statement() -> sa.Select[tuple[object, ...]]:
-    """jobs_pending_history's statement, built once (a sweep runs it every few seconds)."""
+    """jobs_pending_history's statement, built once: a page after (`after_at`, `after_id`)."""
     jobs = t.jobs.c
+    after = sa.tuple_(jobs.created_at, jobs.id) > sa.tuple_(
+        sa.bindparam("after_at", type_=sa.DateTime(timezone=True)),
+        sa.bindparam("after_id", type_=jobs.id.type),
+    )
     return (
         sa.select(t.jobs)
         .where(
             jobs.status == JobStatus.STREAMED.value,
             sa.func.cardinality(jobs.delivered_message_ids) > 0,
+            after,
         )
-        .order_by(jobs.created_at)
+        .order_by(jobs.created_at, jobs.id)
         .limit(sa.bindparam("row_limit", type_=sa.Integer))
     )
 
@@ -400,15 +407,27 @@ class JobQueries(SqlBase):
             )
             return tuple(GeneratedFile(*row) for row in rows)
 
-    async def fail_job(self, job_id: str, error: JobError) -> Job:
-        return await self._update_job(
-            job_id,
-            status=JobStatus.FAILED.value,
-            error_code=error.code,
-            error_reason=error.reason,
-            error_message=error.message,
-            finished_at=sa.func.now(),
+    async def fail_job(self, job_id: str, error: JobError) -> bool:
+        """Fails the job if it is still queued or running; whether it did. A job that has
+        finished (its answer stored, its usage counted) stays finished, whatever goes wrong
+        after (a client gone, a later write refused)."""
+        jobs = t.jobs.c
+        stmt = (
+            sa.update(t.jobs)
+            .where(
+                jobs.id == job_id,
+                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            )
+            .values(
+                status=JobStatus.FAILED.value,
+                error_code=error.code,
+                error_reason=error.reason,
+                error_message=error.message,
+                finished_at=sa.func.now(),
+            )
         )
+        async with self._autocommit.connect() as conn:
+            return (await conn.execute(stmt)).rowcount > 0
 
     async def release_jobs(self, job_ids: Sequence[str], error: JobError) -> list[str]:
         """Fails those of `job_ids` still queued or running with `error` (a retryable one:
@@ -461,10 +480,16 @@ class JobQueries(SqlBase):
         the streamed job, which `jobs_pending_history` then finds."""
         return await self._update_job(job_id, delivered_message_ids=list(message_ids))
 
-    async def jobs_pending_history(self, limit: int = 100) -> list[Job]:
-        """Streamed jobs with delivered messages: posted, history still to be stored."""
+    async def jobs_pending_history(self, limit: int = 100, after: Job | None = None) -> list[Job]:
+        """Streamed jobs with delivered messages (posted, history still to be stored), oldest
+        first, from after the job `after` (the last of the previous page)."""
+        params: dict[str, object] = {
+            "row_limit": limit,
+            "after_at": after.created_at if after else datetime.min.replace(tzinfo=UTC),
+            "after_id": after.id if after else str(uuid.UUID(int=0)),
+        }
         async with self._autocommit.connect() as conn:
-            rows = await conn.execute(_pending_history_statement(), {"row_limit": limit})
+            rows = await conn.execute(_pending_history_statement(), params)
             return [_job(row._mapping) for row in rows]
 
     async def mark_delivered(self, job_id: str, message_ids: Sequence[str]) -> Job:
