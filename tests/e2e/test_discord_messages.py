@@ -149,6 +149,24 @@ async def test_discord_notices_are_not_answered(world: World) -> None:
     assert asked[-1].endswith("and now?")
 
 
+async def test_a_display_name_with_markdown_is_quoted_as_text(world: World) -> None:
+    """The quote line on top of an answer carries the user's display name: a ``` in it
+    would open a code block that the answer's own fences then close."""
+    mallory = world.discord.make_user("mallory")
+    mallory["global_name"] = "Mal```s **bold"
+    await world.set_key(mallory)
+    world.provider.reply = "Here:\n```python\nprint('hi')\n```\nDone."
+    async with running_bot(world):
+        await world.discord.say(world.general, mallory, "@Lilith show me code")
+        (answer,) = await world.discord.wait_until(
+            lambda: world.discord.webhook_messages(world.general)
+        )
+    quote, *body = answer.content.split("\n")
+    assert "```" not in quote.replace("\\`", "")
+    assert "Mal\\`\\`\\`s \\*\\*bold" in quote
+    assert "\n".join(body) == "Here:\n```python\nprint('hi')\n```\nDone."
+
+
 async def test_a_5000_character_answer_arrives_as_three_messages(world: World) -> None:
     await world.set_key(world.alice)
     paragraph = ("word " * 199 + "end.").strip()

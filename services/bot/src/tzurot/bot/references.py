@@ -30,12 +30,15 @@ def reply_quote(message: discord.Message) -> str:
     snippet = " ".join(message.content.split())
     if len(snippet) > 60:
         snippet = snippet[:59] + "…"
-    snippet = (
-        discord.utils.escape_mentions(discord.utils.escape_markdown(snippet)) or "(attachment)"
-    )
-    return (
-        f"{REPLY_QUOTE_PREFIX} **{message.author.display_name}** {snippet} · {message.jump_url}\n"
-    )
+    snippet = _escaped(snippet) or "(attachment)"
+    # A display name is the user's to choose: a stray ``` or ** in it would open a block
+    # that the answer's own fences then close (and the splitter cut around).
+    name = _escaped(" ".join(message.author.display_name.split()))
+    return f"{REPLY_QUOTE_PREFIX} **{name}** {snippet} · {message.jump_url}\n"
+
+
+def _escaped(text: str) -> str:
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def strip_reply_quote(content: str) -> str:
