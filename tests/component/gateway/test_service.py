@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,9 +41,11 @@ from tzurot.runtime.errors import (
 
 from .conftest import (
     ALICE,
+    LIMITS,
     MAX_MESSAGE_CHARS,
     USAGE,
     FakeInference,
+    FakeKeyVault,
     FakeMemory,
     answer,
     command,
@@ -468,6 +471,47 @@ async def test_a_job_abandoned_while_running_is_taken_over_after_its_lease(
     assert done is not None
     assert (done.status, done.attempts) == (JobStatus.STREAMED, 2)
     assert len(inference.requests) == 1
+
+
+async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
+    *,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    lilith: Personality,
+) -> None:
+    """Mid-answer, another run takes the job over (this one's lease ran out in a long
+    Postgres failover): this run's next heartbeat finds it, the stream ends JOB_TAKEN_OVER
+    at its next event, and neither its answer nor its usage nor a failure is written."""
+    limits = dataclasses.replace(LIMITS, job_lease_seconds=0.4)  # a heartbeat every 0.1 s
+    gateway = Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+    inference.gate = asyncio.Event()
+    events: list[GenerateEvent] = []
+    run = asyncio.create_task(collect(gateway.generate(command()), events))
+    await asyncio.wait_for(inference.first_event_sent.wait(), 5)
+    accepted = events[0]
+    assert isinstance(accepted, JobAccepted)
+    async with engine.begin() as conn:  # another run claimed it: attempt 2
+        await conn.execute(
+            sa.update(t.jobs)
+            .where(t.jobs.c.id == accepted.job_id)
+            .values(attempts=t.jobs.c.attempts + 1)
+        )
+    await asyncio.sleep(0.5)  # past a heartbeat
+    inference.gate.set()
+    with pytest.raises(FailedPrecondition) as taken:
+        await asyncio.wait_for(run, 5)
+    assert taken.value.reason == "JOB_TAKEN_OVER"
+    assert inference.streams_closed == 1
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.error, job.content) == (JobStatus.RUNNING, 2, None, "")
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(t.usage_log)) == 0
 
 
 async def test_a_running_job_within_its_lease_is_not_taken_over(

@@ -14,7 +14,7 @@ from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import Actor, JobError, JobStatus, Persona, Personality, Usage
 from tzurot.gateway.personalities import PersonalitySeed, parse_seed_yaml
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob
-from tzurot.runtime.errors import AlreadyExists
+from tzurot.runtime.errors import AlreadyExists, FailedPrecondition
 
 from .conftest import USAGE, seed
 
@@ -294,6 +294,36 @@ async def test_job_lifecycle_to_delivered_with_usage_logged(
     assert await store.get_job(job.id) == delivered
     assert await store.get_job_by_key("msg-1") == delivered
     assert await store.get_job_by_key("nope") is None
+
+
+async def test_a_run_whose_job_was_taken_over_writes_nothing(
+    store: GatewayStore, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """Attempt 1 lost its lease (a long Postgres failover) and attempt 2 took the job over:
+    attempt 1's heartbeat, answer (and usage) and failure are refused, attempt 2's are not."""
+    user = await store.upsert_user(Actor("100", "Alice"))
+    first, claimed = await store.claim_job(new_job(user.id, lilith.id), start=True)
+    assert (claimed, first.attempts) == (True, 1)
+    assert await store.heartbeat(first.id, 1)
+    second, claimed = await store.claim_job(
+        new_job(user.id, lilith.id), lease_seconds=0, start=True
+    )
+    assert (claimed, second.status, second.attempts) == (True, JobStatus.RUNNING, 2)
+
+    assert not await store.heartbeat(first.id, 1)
+    with pytest.raises(FailedPrecondition) as taken:
+        await store.finish_job(first.id, "the old run's answer", USAGE, "chat", attempt=1)
+    assert taken.value.reason == "JOB_TAKEN_OVER"
+    assert not await store.fail_job(first.id, JobError("CANCELLED", "GONE", "client gone"), 1)
+    assert await rows(engine, t.usage_log) == []
+    running = await store.get_job(first.id)
+    assert running is not None
+    assert (running.status, running.attempts, running.error) == (JobStatus.RUNNING, 2, None)
+
+    assert await store.heartbeat(first.id, 2)
+    done = await store.finish_job(first.id, "the answer", USAGE, "chat", attempt=2)
+    assert (done.status, done.content) == (JobStatus.STREAMED, "the answer")
+    assert len(await rows(engine, t.usage_log)) == 1
 
 
 async def test_claim_with_start_runs_the_attempt_in_the_same_statement(

@@ -31,6 +31,7 @@ from tzurot.gateway.domain import (
     Location,
     Personality,
     ReplyChunk,
+    ReplyEvent,
     ReplyFinished,
     ReplyRequest,
     SkillActivity,
@@ -57,6 +58,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
+from tzurot.gateway.store.jobs import JOB_TAKEN_OVER
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -298,17 +300,23 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         *,
         directive: str = "",
     ) -> AsyncGenerator[GenerateEvent, None]:
-        """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`."""
+        """Runs a claimed (and started) job. Whatever stops it early, it ends `failed`.
+
+        Every write is fenced by the run's attempt: a run whose lease ran out (a Postgres
+        failover longer than the lease) and whose job another run took over stops at its
+        next event and writes nothing, neither the answer nor its usage."""
         keep_alive: asyncio.Task[None] | None = None
+        attempt = job.attempts
+        lost = asyncio.Event()
         self._running.add(job.id)
         try:
             yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
-            keep_alive = asyncio.create_task(self._keep_alive(job.id))
+            keep_alive = asyncio.create_task(self._keep_alive(job.id, attempt, lost))
             request = await self._reply_request(
                 job, user, personality, command, prepared, directive=directive
             )
             finished: ReplyFinished | None = None
-            async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
+            async with contextlib.aclosing(self._replies(request, job.id, lost)) as replies:
                 async for event in replies:
                     if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
@@ -325,13 +333,14 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                 prepared.request_type,
                 context_columns(finished, include_reasoning=request.include_reasoning),
                 files=finished.files,
+                attempt=attempt,
             )
             if request.lore is not None and finished.lore_state is not None:
                 await self._save_lore_state(
                     command.location.conversation_id, personality.id, finished.lore_state
                 )
         except TzurotError as err:
-            await self._fail(job.id, JobError(err.code.name, err.reason, err.message))
+            await self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt)
             if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
                 # The user's own key was refused: `/wallet list` says it is inactive now.
                 provider = err.metadata.get("provider") or prepared.config.config.provider
@@ -340,12 +349,14 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no
             # turn is stored, and the job may be tried again.
-            await self._fail(job.id, GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED)
+            await self._fail(
+                job.id, GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED, attempt
+            )
             raise
         except Exception:
             # A bug, not an outcome: the job must not stay `running` for duplicates to wait on.
             log.exception("job.unexpected_error", job_id=job.id)
-            await self._fail(job.id, _UNEXPECTED)
+            await self._fail(job.id, _UNEXPECTED, attempt)
             raise
         finally:
             self._running.discard(job.id)
@@ -529,6 +540,18 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                     log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
             await asyncio.sleep(every)
 
+    async def _replies(
+        self, request: ReplyRequest, job_id: str, lost: asyncio.Event
+    ) -> AsyncGenerator[ReplyEvent, None]:
+        """Inference's events for the job, until the job is no longer this run's (`lost`)."""
+        async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
+            async for event in replies:
+                if lost.is_set():
+                    raise FailedPrecondition(
+                        f"job {job_id} was taken over by another run", reason=JOB_TAKEN_OVER
+                    )
+                yield event
+
     async def _save_lore_state(
         self, conversation_id: str, personality_id: str, state: LoreState
     ) -> None:
@@ -540,11 +563,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         except Exception:
             log.exception("job.lore_state_not_saved", personality_id=personality_id)
 
-    async def _fail(self, job_id: str, error: JobError) -> None:
-        """Marks the job failed unless it finished already; shielded, so a cancelled stream
-        still records why."""
-        if not await asyncio.shield(self._store.fail_job(job_id, error)):
-            log.info("job.finished_before_failure", job_id=job_id, reason=error.reason)
+    async def _fail(self, job_id: str, error: JobError, attempt: int) -> None:
+        """Marks the job failed unless it finished already (or another run took it over);
+        shielded, so a cancelled stream still records why."""
+        if not await asyncio.shield(self._store.fail_job(job_id, error, attempt)):
+            # Finished already, or another run's now: either way not this failure's to mark.
+            log.info("job.not_marked_failed", job_id=job_id, reason=error.reason)
             return
         metrics.record_job("failed", error.reason)
         log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
@@ -567,13 +591,17 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             files=await self._store.job_files(job.id),
         )
 
-    async def _keep_alive(self, job_id: str) -> None:
-        """Renews the job's lease while it runs, so duplicates do not take it over."""
+    async def _keep_alive(self, job_id: str, attempt: int, lost: asyncio.Event) -> None:
+        """Renews the job's lease while it runs, so duplicates do not take it over; sets
+        `lost` (and stops) when the job is no longer this run's."""
         interval = self._limits.job_lease_seconds / 4
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._store.heartbeat(job_id)
+                if not await self._store.heartbeat(job_id, attempt):
+                    log.warning("job.lease_lost", job_id=job_id, attempt=attempt)
+                    lost.set()
+                    return
             except Exception:  # a missed beat is not fatal; the next one may succeed
                 log.warning("job.heartbeat_failed", job_id=job_id, exc_info=True)
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
@@ -30,6 +30,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.job_context import context_from_row
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.rows import job_from_row as _job
+from tzurot.runtime.errors import FailedPrecondition
 
 # A job that failed with one of these may be tried again under the same idempotency key.
 RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
@@ -155,9 +156,17 @@ CONTEXT_COLUMNS = ("user_content", "user_attachments", "prompt_report", "reasoni
 def _finish_job_statement() -> sa.Select[Any]:
     """UPDATE the job to streamed and INSERT its usage row from what the UPDATE returned."""
     jobs = t.jobs.c
+    attempt = sa.bindparam("attempt", type_=sa.Integer)
     done = (
         sa.update(t.jobs)
-        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .where(
+            jobs.id == sa.bindparam("job_id", type_=jobs.id.type),
+            # The run's own attempt, still running: not one whose lease another run took.
+            sa.or_(
+                attempt.is_(None),
+                sa.and_(jobs.attempts == attempt, jobs.status == JobStatus.RUNNING.value),
+            ),
+        )
         .values(
             status=JobStatus.STREAMED.value,
             content=sa.bindparam("v_content", type_=sa.Text),
@@ -310,14 +319,17 @@ class JobQueries(SqlBase):
             return _job(row), True
         return _job(_one(await direct.fetchrow(self._autocommit, _JOB_BY_KEY, params))), False
 
-    async def heartbeat(self, job_id: str) -> None:
-        """The job's runner is alive: renew its lease."""
+    async def heartbeat(self, job_id: str, attempt: int | None = None) -> bool:
+        """The job's runner (of `attempt`, if given) is alive: renew its lease. False when the
+        job is no longer that run's (its lease ran out and another run took it over)."""
+        where = [t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.RUNNING.value]
+        if attempt is not None:
+            where.append(t.jobs.c.attempts == attempt)
         async with self._autocommit.connect() as conn:
-            await conn.execute(
-                sa.update(t.jobs)
-                .where(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.RUNNING.value)
-                .values(heartbeat_at=sa.func.clock_timestamp())
+            done = await conn.execute(
+                sa.update(t.jobs).where(*where).values(heartbeat_at=sa.func.clock_timestamp())
             )
+            return done.rowcount > 0
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self._one_job(t.jobs.c.id == job_id)
@@ -356,14 +368,18 @@ class JobQueries(SqlBase):
         context: Mapping[str, Any] | None = None,
         *,
         files: Sequence[GeneratedFile] = (),
+        attempt: int | None = None,
     ) -> Job:
         """Marks the job streamed with its answer and records usage, in one statement (and,
         in the same transaction, keeps the answer's `files` for replays).
 
-        `context`: the job's context columns (job_context.context_columns).
+        `context`: the job's context columns (job_context.context_columns). With `attempt`
+        (the run's), only while the job is still that run's: else nothing is written (no
+        answer, no usage) and JOB_TAKEN_OVER is raised.
         """
         params = {
             "job_id": job_id,
+            "attempt": attempt,
             "v_content": content,
             "v_provider": usage.provider,
             "v_model": usage.model,
@@ -376,7 +392,8 @@ class JobQueries(SqlBase):
         }
         if not files:
             # One statement: its own transaction.
-            return _job(_one(await direct.fetchrow(self._autocommit, _FINISH_JOB_ALONE, params)))
+            row = await direct.fetchrow(self._autocommit, _FINISH_JOB_ALONE, params)
+            return _job(_not_finished(job_id, attempt) if row is None else row)
         f = t.job_files.c
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
@@ -394,7 +411,10 @@ class JobQueries(SqlBase):
                     for n, file in enumerate(files)
                 ],
             )
-            return _job((await conn.execute(_FINISH_JOB, params)).one()._mapping)
+            finished = (await conn.execute(_FINISH_JOB, params)).first()
+            if finished is None:
+                _not_finished(job_id, attempt)  # raises: the files' rows roll back with it
+            return _job(finished._mapping)
 
     async def job_files(self, job_id: str) -> tuple[GeneratedFile, ...]:
         """The files the job's answer carried, in order."""
@@ -407,17 +427,21 @@ class JobQueries(SqlBase):
             )
             return tuple(GeneratedFile(*row) for row in rows)
 
-    async def fail_job(self, job_id: str, error: JobError) -> bool:
-        """Fails the job if it is still queued or running; whether it did. A job that has
-        finished (its answer stored, its usage counted) stays finished, whatever goes wrong
-        after (a client gone, a later write refused)."""
+    async def fail_job(self, job_id: str, error: JobError, attempt: int | None = None) -> bool:
+        """Fails the job if it is still queued or running (in `attempt`, if given: not a run
+        that took it over); whether it did. A job that has finished (its answer stored, its
+        usage counted) stays finished, whatever goes wrong after (a client gone, a later
+        write refused)."""
         jobs = t.jobs.c
+        where = [
+            jobs.id == job_id,
+            jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        ]
+        if attempt is not None:
+            where.append(jobs.attempts == attempt)
         stmt = (
             sa.update(t.jobs)
-            .where(
-                jobs.id == job_id,
-                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-            )
+            .where(*where)
             .values(
                 status=JobStatus.FAILED.value,
                 error_code=error.code,
@@ -537,6 +561,20 @@ class JobQueries(SqlBase):
     async def _update_job_in(conn: AsyncConnection, job_id: str, **values: Any) -> Job:
         stmt = sa.update(t.jobs).where(t.jobs.c.id == job_id).values(**values).returning(*t.jobs.c)
         return _job((await conn.execute(stmt)).one()._mapping)
+
+
+JOB_TAKEN_OVER = "JOB_TAKEN_OVER"
+
+
+def _not_finished(job_id: str, attempt: int | None) -> NoReturn:
+    """No job to finish: none of that id (NoResultFound), or (with the run's `attempt`)
+    not that run's any more."""
+    if attempt is None:
+        raise NoResultFound("No row was found when one was required")
+    raise FailedPrecondition(
+        f"job {job_id} was taken over by another run (this one lost its lease)",
+        reason=JOB_TAKEN_OVER,
+    )
 
 
 def _one(row: Any) -> Any:
