@@ -21,6 +21,7 @@ from tzurot.gateway.domain import (
     DenyScope,
     DenyTarget,
     JobAccepted,
+    JobStatus,
     LlmConfig,
     Location,
     Persona,
@@ -30,9 +31,14 @@ from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.runtime.errors import FailedPrecondition, PermissionDenied, ResourceExhausted
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
 
-from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, answer, command
 
 pytestmark = pytest.mark.component
 
@@ -147,6 +153,27 @@ async def test_nsfw_personality_needs_an_age_restricted_channel_and_verification
     await run(gateway, key="c", personality="lilith", location=NSFW_CHANNEL)
     assert (await gateway.user(ALICE)).nsfw_verified
     await run(gateway, key="d", personality="vamp", location=dm)
+
+
+async def test_a_retried_job_is_asked_where_it_was_asked_first(
+    store: GatewayStore, gateway: Gateway, inference: FakeInference, lilith: Personality
+) -> None:
+    """An operator's retry (or an answer generated again after its bot died) rebuilds the
+    request from the job's row: an NSFW personality's job in a thread of an age-restricted
+    channel is still in that thread of that channel, not refused NSFW_CHANNEL_REQUIRED."""
+    await nsfw_personality(store)
+    thread = Location(guild_id="guild-1", channel_id="nsfw-1", thread_id="t-9", nsfw_channel=True)
+    inference.error = Unavailable("provider down", reason="PROVIDER_UNAVAILABLE")
+    inference.script = []
+    with pytest.raises(Unavailable):
+        await run(gateway, key="q", personality="vamp", location=thread)
+    inference.error, inference.script = None, answer("Back from the dark.")
+    failed = await store.get_job_by_key("q")
+    assert failed is not None
+    assert failed.location == thread
+    retried = await gateway.retry_job(failed.id)
+    assert (retried.status, retried.content) == (JobStatus.STREAMED, "Back from the dark.")
+    assert inference.requests[-1].location == thread
 
 
 # ---- denylist ----

@@ -166,6 +166,18 @@ class Job:
     preview_message_ids: tuple[str, ...] = ()
     # When the unfinished-answer sweep had the answer generated again (its bot died).
     preview_retried_at: datetime | None = None
+    parent_channel_id: str = ""
+    """A thread's parent channel ("" when `channel_id` is a channel)."""
+    nsfw_channel: bool = False
+
+    @property
+    def location(self) -> Location:
+        """Where it was asked, as the request said."""
+        if self.parent_channel_id:
+            return Location(
+                self.guild_id, self.parent_channel_id, self.channel_id, self.nsfw_channel
+            )
+        return Location(self.guild_id, self.channel_id, nsfw_channel=self.nsfw_channel)
 
 
 @dataclass(frozen=True)

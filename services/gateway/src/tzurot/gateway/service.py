@@ -176,6 +176,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             request_message_ids=command.message_ids,
             author_id=command.actor.platform_user_id,
             author_name=command.actor.display_name,
+            parent_channel_id=command.location.channel_id if command.location.thread_id else "",
+            nsfw_channel=command.location.nsfw_channel,
         )
         job, claimed = await self._claim(new)
         if claimed:
@@ -476,7 +478,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         personality = await self._store_personality(job.personality_id)
         command = GenerateCommand(
             actor=Actor(platform_user_id=job.author_id, display_name=job.author_name),
-            location=Location(guild_id=job.guild_id, channel_id=job.channel_id),
+            location=job.location,
             personality=personality.slug,
             content=job.request_content,
             idempotency_key=job.idempotency_key,

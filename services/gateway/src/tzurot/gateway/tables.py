@@ -102,6 +102,10 @@ jobs = sa.Table(
     sa.Column("personality_id", UUID(as_uuid=False), nullable=False),
     sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
     sa.Column("channel_id", sa.Text, nullable=False),
+    # A thread's parent channel ("" when the conversation is a channel), and whether the
+    # channel is marked NSFW: what a retry needs to rebuild the request's location.
+    sa.Column("parent_channel_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("nsfw_channel", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("request_content", sa.Text, nullable=False),
     sa.Column("request_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("author_id", sa.Text, nullable=False),

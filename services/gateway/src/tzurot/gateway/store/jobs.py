@@ -61,6 +61,8 @@ def _claim_statement(*, start: bool) -> sa.Insert:
         "request_message_ids",
         "author_id",
         "author_name",
+        "parent_channel_id",
+        "nsfw_channel",
     )
     insert_stmt = insert(t.jobs).values(
         **{name: sa.bindparam(name, type_=t.jobs.c[name].type) for name in columns},
@@ -287,6 +289,8 @@ class NewJob:
     request_message_ids: Sequence[str]
     author_id: str
     author_name: str
+    parent_channel_id: str = ""
+    nsfw_channel: bool = False
 
 
 class JobQueries(SqlBase):
@@ -311,6 +315,8 @@ class JobQueries(SqlBase):
             "request_message_ids": list(new.request_message_ids),
             "author_id": new.author_id,
             "author_name": new.author_name,
+            "parent_channel_id": new.parent_channel_id,
+            "nsfw_channel": new.nsfw_channel,
             "lease_seconds": lease_seconds,
         }
         # One statement: its own transaction.
