@@ -99,6 +99,24 @@ async def test_two_personalities_in_one_message_answer_in_order_of_mention(world
     assert answers[1].content.endswith("I am lilith")
 
 
+async def test_a_connection_dropped_on_one_answer_leaves_the_next_addressee_answered(
+    world: World,
+) -> None:
+    """Discord's connection drops as Sage's answer is posted (no refusal: no answer at
+    all). The handler goes on: Lilith, mentioned in the same message, still answers."""
+    await world.set_key(world.alice)
+    world.provider.reply = lambda body: f"I am {body['model'].split('/')[-1]}"
+    world.discord.drop_next("execute_webhook")
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, "@Sage and @Lilith: who are you?"
+        )
+        await delivered_job(world, f"{said.id}:lilith")
+        answers = world.discord.webhook_messages(world.general)
+    assert [a.author_name for a in answers] == ["Lilith"]
+    assert answers[0].content.endswith("I am lilith")
+
+
 async def test_a_reply_to_lilith_continues_the_conversation(world: World) -> None:
     await world.set_key(world.alice)
     async with running_bot(world):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import aiohttp
 import discord
 import structlog
 
@@ -101,21 +102,38 @@ class Poster:
         except discord.HTTPException as exc:
             answer.message_ids = stream.message_ids  # the part that was delivered
             await self._refused(channel, exc)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Discord unreachable (a dropped connection, a timeout): nothing can be told there
+            # now. As for a refusal, what was delivered is confirmed; and the handler goes on
+            # to the message's other addressees.
+            log.warning("bot.discord_unreachable", error=type(exc).__name__)
+            answer.message_ids = stream.message_ids
+            answer.error_reason = "DISCORD_UNREACHABLE"
         finally:
             self._cadence.stop(channel_id)
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
+            await self._delivered(channel, answer)
+
+    async def _delivered(self, channel: discord.abc.Messageable, answer: Answer) -> None:
+        """The answer is posted: confirmed to the gateway, then spoken if asked."""
+        try:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
-            if answer.speak and self._voice is not None:
-                # Delivered first, then spoken: no voice is paid for that cannot be posted.
-                self._voice.speak_later(
-                    channel,
-                    answer.request.actor,
-                    answer.job_id,
-                    answer.message_ids[-1],
-                    answer.shown,
-                )
+        except TzurotError as err:
+            # The gateway stayed away past the client's retries: the answer is posted, and
+            # its preview notes let the gateway's sweep finish the job.
+            log.warning("bot.confirm_failed", job_id=answer.job_id, reason=err.reason)
+            return
+        if answer.speak and self._voice is not None:
+            # Delivered first, then spoken: no voice is paid for that cannot be posted.
+            self._voice.speak_later(
+                channel,
+                answer.request.actor,
+                answer.job_id,
+                answer.message_ids[-1],
+                answer.shown,
+            )
 
     def _streamed(
         self,

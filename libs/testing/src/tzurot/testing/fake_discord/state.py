@@ -27,6 +27,9 @@ from tzurot.testing.fake_discord.rules import (
 )
 from tzurot.testing.fake_discord.wire import Json, iso, json_response
 
+DROPPED = 0
+"""A queued fault's status for a call answered with nothing (`drop_next`)."""
+
 
 class DiscordState:
     """Everything the fake knows; the REST and gateway layers read and change it."""
@@ -277,11 +280,13 @@ class DiscordState:
         self.refusals.append((route, status, int(body.get("code", 0))))
         return json_response(body, status=status)
 
-    def _fault(self, route: str) -> web.Response | None:
+    def _fault(self, route: str, request: web.Request | None = None) -> web.Response | None:
         queue = self.faults.get(route)
         if queue:
             status, body = queue.pop(0)
-            return json_response(body, status=status)
+            if status == DROPPED and request is not None and request.transport is not None:
+                request.transport.close()  # no answer at all: the client's connection drops
+            return json_response(body, status=status or 500)
         return None
 
     def hide_channel_from(self, channel: Json, user: Json) -> None:
@@ -344,6 +349,11 @@ class DiscordState:
     def fail_next(self, route: str, status: int, body: Json, times: int = 1) -> None:
         """The next `times` calls of `route` ("execute_webhook", "create_webhook") fail so."""
         self.faults.setdefault(route, []).extend([(status, body)] * times)
+
+    def drop_next(self, route: str, times: int = 1) -> None:
+        """The next `times` calls of `route` get no answer: the connection is closed (a
+        network failure between the bot and Discord, not one of Discord's refusals)."""
+        self.faults.setdefault(route, []).extend([(DROPPED, {})] * times)
 
     def stall_after(self, route: str, channel: Json | None = None) -> asyncio.Event:
         """The next call of `route` ("create_message"; in `channel` if given) does its work,

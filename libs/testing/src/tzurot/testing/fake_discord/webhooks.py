@@ -63,7 +63,7 @@ class Webhooks(Channels):
 
     async def _create_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
         route = "create_webhook"
-        fault = self._fault(route)
+        fault = self._fault(route, request)
         if fault is not None:
             return fault
         channel = self._channel(request)
@@ -147,7 +147,7 @@ class Webhooks(Channels):
         token = request.match_info["token"]
         if token in self.interactions:
             return await self._followup(request, self.interactions[token])
-        fault = self._fault(route)
+        fault = self._fault(route, request)
         if fault is not None:
             return fault
         hook = self._hook(request)
