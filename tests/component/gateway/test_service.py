@@ -22,6 +22,7 @@ from tzurot.gateway.domain import (
     GenerationFinished,
     HistoryTurn,
     JobAccepted,
+    JobError,
     JobStatus,
     Location,
     Personality,
@@ -512,6 +513,34 @@ async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
     assert (job.status, job.attempts, job.error, job.content) == (JobStatus.RUNNING, 2, None, "")
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(t.usage_log)) == 0
+
+
+async def test_a_job_that_stops_before_it_runs_is_failed_retryably_not_left_running(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Claimed (`running`), then recording its group round fails: a resend must not wait
+    out the lease; it runs the job at once."""
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(gateway.groups, "record_job", broken)
+    with pytest.raises(RuntimeError):
+        await collect(gateway.generate(command()))
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        JobError("CANCELLED", "NOT_STARTED", "the job stopped before it started"),
+    )
+    monkeypatch.undo()
+    events = await asyncio.wait_for(collect(gateway.generate(command())), 5)
+    assert isinstance(events[-1], GenerationFinished)
+    assert len(inference.requests) == 1
 
 
 async def test_a_running_job_within_its_lease_is_not_taken_over(

@@ -79,6 +79,8 @@ log = structlog.get_logger(__name__)
 _DUPLICATE_POLL_SECONDS = 0.1
 _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancelled")
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
+# Claimed, then stopped before it ran (retryable: a resend runs it).
+_NOT_STARTED = JobError("CANCELLED", "NOT_STARTED", "the job stopped before it started")
 INVALID_API_KEY = "INVALID_API_KEY"
 # What a job whose gateway was killed ends with once its lease ran out (also retryable).
 ORPHANED = JobError(
@@ -181,13 +183,19 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         )
         job, claimed = await self._claim(new)
         if claimed:
-            await self.groups.record_job(
-                job,
-                command,
-                personality,
-                turn,
-                state=None if prepared.context is None else prepared.context.channel_round,
-            )
+            try:
+                await self.groups.record_job(
+                    job,
+                    command,
+                    personality,
+                    turn,
+                    state=None if prepared.context is None else prepared.context.channel_round,
+                )
+            except BaseException:
+                # Claimed and `running`, but not run: fail it retryably rather than leave
+                # duplicates waiting out its lease.
+                await self._fail(job.id, _NOT_STARTED, job.attempts)
+                raise
         if not claimed:
             if (job.user_id, job.personality_id) != (user.id, personality.id):
                 # Never replay someone else's answer: the key names another request.
