@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
@@ -27,15 +28,25 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     def __init__(self, gateway: Gateway, wallet: Wallet) -> None:
         self._gateway = gateway
         self._wallet = wallet
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def Generate(
         self, request: gw.GenerateRequest, context: Context
     ) -> AsyncIterator[gw.GenerateResponse]:
         command = convert.generate_command(request)
-        # aclosing: a cancelled call closes the use-case now, which records the job as failed.
-        async with contextlib.aclosing(self._gateway.generate(command)) as events:
+        events = self._gateway.generate(command)
+        # The call's end closes the use-case now, which records the job failed-retryable:
+        # also when grpc was waiting to write a response and never resumes this generator
+        # (its `aclosing` would then run only when the garbage collector finalizes it).
+        context.add_done_callback(lambda _: self._close_soon(events))  # type: ignore[arg-type]  # grpc-stubs declare the callback a private class, not a Protocol; grpc calls any callable
+        async with contextlib.aclosing(events):
             async for event in events:
                 yield convert.generate_event(event)
+
+    def _close_soon(self, events: AsyncGenerator[Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(_closed_quietly(events))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def ConfirmDelivery(
         self, request: gw.ConfirmDeliveryRequest, context: Context
@@ -156,3 +167,10 @@ def _not_built(name: str) -> Callable[..., Awaitable[NoReturn]]:
 for _method in gw.DESCRIPTOR.services_by_name["GatewayService"].methods:
     if _method.name not in GatewayServicer.__dict__:
         setattr(GatewayServicer, _method.name, _not_built(_method.name))
+
+
+async def _closed_quietly(events: AsyncGenerator[Any, None]) -> None:
+    """Closes `events` (a no-op if it ended; left alone if it is running: then the
+    call's cancellation reaches it where it waits)."""
+    with contextlib.suppress(RuntimeError):
+        await events.aclose()
