@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tzurot.testing.discord_e2e import World, running_bot, settled
+from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +59,29 @@ async def test_delete_works_after_a_restart(world: World) -> None:
         await world.discord.react(answer, world.alice, "❌")
         await world.discord.wait_until(lambda: answer.deleted)
     assert world.discord.webhook_messages(world.general) == []
+
+
+async def test_a_reply_after_a_restart_reaches_a_personality_whose_name_discord_refuses(
+    world: World,
+) -> None:
+    """Webhook names may not contain "discord": "Discord Dan" posts as "Disc<hair space>ord
+    Dan". After a restart the bot no longer remembers the answer, and that name finds no
+    personality; the job that posted the answer does."""
+    await world.cli.ImportPersonality(
+        gw.ImportPersonalityRequest(
+            format=gw.IMPORT_FORMAT_SEED_YAML,
+            document=b"name: Discord Dan\nllm: {provider: openrouter, model: fake/dan}\n",
+        )
+    )
+    await world.set_key(world.alice)
+    world.provider.reply = "Hi, I am Dan."
+    async with running_bot(world):
+        said = await world.discord.say(world.general, world.alice, "@Discord Dan hello")
+        await world.delivered(f"{said.id}:discord-dan")
+    (answer,) = world.discord.webhook_messages(world.general)
+    assert answer.author_name != "Discord Dan"  # cleaned for Discord
+    world.provider.reply = "Still Dan."
+    async with running_bot(world):  # a new process: nothing of the first one's memory
+        again = await world.discord.say(world.general, world.alice, "and now?", reply_to=answer)
+        await world.delivered(f"{again.id}:discord-dan")
+    assert world.discord.webhook_messages(world.general)[-1].content.endswith("Still Dan.")

@@ -103,6 +103,13 @@ class Addressees:
         if target is None or target.webhook_id is None:
             return None
         if self.is_ours(target):
+            # Posted before this process started: the job that posted it names its
+            # personality (a webhook's name is cleaned for Discord and need not be unique).
+            job = await self._gateway.job_for_message(actor, target_id)
+            if job is not None:
+                known_ids = {p.id: p for p in await self._known(actor)}
+                if job.personality_id in known_ids:
+                    return known_ids[job.personality_id]
             return await self._gateway.personality(actor, target.author.display_name)
         return None
 
