@@ -24,7 +24,7 @@ from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import discord_files, status_line
 from tzurot.bot.splitting import split_message
 from tzurot.bot.voice import VoicePoster
-from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
+from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool, webhook_channel
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -225,7 +225,10 @@ class Poster:
                             # was delivered can be confirmed and kept in history.
                             refused = exc
                 elif kind == "activity" and refused is None:
-                    await self._working(channel, stream, answer.shown, event.activity, text)
+                    try:
+                        await self._working(channel, stream, answer.shown, event.activity, text)
+                    except discord.HTTPException as exc:
+                        refused = exc  # as for a chunk: the paid generation finishes
                 elif kind == "finished":
                     text = event.finished.content
                     if event.finished.footer:  # shown under the answer, never in history
@@ -280,7 +283,9 @@ class Poster:
         log.info("bot.post_refused", status=exc.status, code=exc.code)
         if exc.status == 403:
             self._forbidden.remember(channel_key(channel))
-            self._webhooks.forget(channel_key(channel))
+            # Webhooks are kept by the channel that holds them: a thread's parent.
+            with contextlib.suppress(TypeError):
+                self._webhooks.forget(channel_key(webhook_channel(channel)[0]))
         await self.notify(channel, refusal_text(exc))
 
     async def notify(self, channel: discord.abc.Messageable, text: str) -> None:
