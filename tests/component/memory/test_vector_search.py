@@ -153,14 +153,7 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
                 for n, row in enumerate(target[:3])
             ]
         )
-        sent: list[str] = []
-        run = direct._run
-
-        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
-            sent.append(statement.prepare(engine.dialect, params)[0])
-            return await run(engine, statement, params, method)
-
-        monkeypatch.setattr(direct, "_run", recorded)
+        sent = _recorded_statements(monkeypatch)
         found = await store.candidates("p", ["target"], [], data.query, nearest_k=K, keyword_k=0)
         hits = await store.nearest("p", ["target"], data.query, K)
         (near,) = await store.nearest_many([(MemoryScope("p", "target"), data.query)], K)
@@ -228,14 +221,7 @@ async def test_a_large_users_fresh_window_is_counted_from_the_fresh_point(
                 .where(memories.c.id.in_(recent))
                 .values(created_at=datetime(2025, 1, 1, tzinfo=UTC))
             )
-        sent: list[str] = []
-        run = direct._run
-
-        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
-            sent.append(statement.prepare(engine.dialect, params)[0])
-            return await run(engine, statement, params, method)
-
-        monkeypatch.setattr(direct, "_run", recorded)
+        sent = _recorded_statements(monkeypatch)
 
         async def search() -> set[str]:
             sent.clear()
@@ -276,14 +262,7 @@ async def test_a_scope_past_the_limit_is_large_only_for_its_table(
     engine = create_engine(memory_url, server_settings={"enable_seqscan": "off"})
     try:
         store = await _seeded_store(engine, data, large_scope=rule)
-        sent: list[str] = []
-        run = direct._run
-
-        async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
-            sent.append(statement.prepare(engine.dialect, params)[0])
-            return await run(engine, statement, params, method)
-
-        monkeypatch.setattr(direct, "_run", recorded)
+        sent = _recorded_statements(monkeypatch)
         found = await store.candidates("p", ["target"], [], data.query, nearest_k=K, keyword_k=0)
         assert "reltuples" in sent[0]
         by_index = "ORDER BY embedding <=> (SELECT v FROM q)" in sent[-1]
@@ -295,6 +274,19 @@ async def test_a_scope_past_the_limit_is_large_only_for_its_table(
             assert "cosine_distance(embedding, q.vec)" in sent[-1]
     finally:
         await engine.dispose()
+
+
+def _recorded_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement sent through tzurot.db.direct from now on, in order."""
+    sent: list[str] = []
+    run = direct._run
+
+    async def recorded(engine: Any, statement: Any, params: Any, method: str) -> Any:
+        sent.append(statement.prepare(engine.dialect, params)[0])
+        return await run(engine, statement, params, method)
+
+    monkeypatch.setattr(direct, "_run", recorded)
+    return sent
 
 
 _NO_WINDOW = {"before": False, "since": False, "fresh": False}

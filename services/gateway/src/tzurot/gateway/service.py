@@ -58,7 +58,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
-from tzurot.gateway.store.jobs import JOB_TAKEN_OVER
+from tzurot.gateway.store.jobs import taken_over
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -557,9 +557,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if lost.is_set():
-                    raise FailedPrecondition(
-                        f"job {job_id} was taken over by another run", reason=JOB_TAKEN_OVER
-                    )
+                    raise taken_over(job_id)
                 yield event
 
     async def _save_lore_state(

@@ -381,7 +381,7 @@ class JobQueries(SqlBase):
 
         `context`: the job's context columns (job_context.context_columns). With `attempt`
         (the run's), only while the job is still that run's: else nothing is written (no
-        answer, no usage) and JOB_TAKEN_OVER is raised.
+        answer, no usage) and `taken_over` is raised.
         """
         params = {
             "job_id": job_id,
@@ -439,45 +439,17 @@ class JobQueries(SqlBase):
         usage counted) stays finished, whatever goes wrong after (a client gone, a later
         write refused)."""
         jobs = t.jobs.c
-        where = [
-            jobs.id == job_id,
-            jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-        ]
+        where = [jobs.id == job_id]
         if attempt is not None:
             where.append(jobs.attempts == attempt)
-        stmt = (
-            sa.update(t.jobs)
-            .where(*where)
-            .values(
-                status=JobStatus.FAILED.value,
-                error_code=error.code,
-                error_reason=error.reason,
-                error_message=error.message,
-                finished_at=sa.func.now(),
-            )
-        )
         async with self._autocommit.connect() as conn:
-            return (await conn.execute(stmt)).rowcount > 0
+            return (await conn.execute(_failing(error, *where))).rowcount > 0
 
     async def release_jobs(self, job_ids: Sequence[str], error: JobError) -> list[str]:
         """Fails those of `job_ids` still queued or running with `error` (a retryable one:
         the stopping gateway's); returns the ids it changed."""
         jobs = t.jobs.c
-        stmt = (
-            sa.update(t.jobs)
-            .where(
-                jobs.id.in_(list(job_ids)),
-                jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-            )
-            .values(
-                status=JobStatus.FAILED.value,
-                error_code=error.code,
-                error_reason=error.reason,
-                error_message=error.message,
-                finished_at=sa.func.now(),
-            )
-            .returning(jobs.id)
-        )
+        stmt = _failing(error, jobs.id.in_(list(job_ids))).returning(jobs.id)
         async with self._autocommit.connect() as conn:
             return [str(row.id) for row in await conn.execute(stmt)]
 
@@ -569,7 +541,28 @@ class JobQueries(SqlBase):
         return _job((await conn.execute(stmt)).one()._mapping)
 
 
-JOB_TAKEN_OVER = "JOB_TAKEN_OVER"
+def _failing(error: JobError, *where: sa.ColumnElement[bool]) -> sa.Update:
+    """Fails the jobs `where` selects that are still queued or running, with `error`."""
+    jobs = t.jobs.c
+    return (
+        sa.update(t.jobs)
+        .where(*where, jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+        .values(
+            status=JobStatus.FAILED.value,
+            error_code=error.code,
+            error_reason=error.reason,
+            error_message=error.message,
+            finished_at=sa.func.now(),
+        )
+    )
+
+
+def taken_over(job_id: str) -> FailedPrecondition:
+    """The error of a run whose job another run took over (this one lost its lease)."""
+    return FailedPrecondition(
+        f"job {job_id} was taken over by another run (this one lost its lease)",
+        reason="JOB_TAKEN_OVER",
+    )
 
 
 def _not_finished(job_id: str, attempt: int | None) -> NoReturn:
@@ -577,10 +570,7 @@ def _not_finished(job_id: str, attempt: int | None) -> NoReturn:
     not that run's any more."""
     if attempt is None:
         raise NoResultFound("No row was found when one was required")
-    raise FailedPrecondition(
-        f"job {job_id} was taken over by another run (this one lost its lease)",
-        reason=JOB_TAKEN_OVER,
-    )
+    raise taken_over(job_id)
 
 
 def _one(row: Any) -> Any:
