@@ -30,7 +30,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import (
     FailedPrecondition,
     PermissionDenied,
@@ -301,6 +301,73 @@ async def test_guests_share_a_daily_budget_and_a_per_user_window(
     await keyvault.put_key((await gateway.user(carol)).id, "openrouter", SecretStr("sk-carol"))
     await run(gateway, key="c1", personality="freebie", actor=carol)
     assert await usage_types(engine) == ["guest", "guest", "guest", "chat"]
+
+
+async def test_a_guest_job_taken_over_after_its_lease_is_charged_and_logged_as_a_guest_one(
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+) -> None:
+    """A guest's job whose gateway died is run again by the next: it takes its share of the
+    guests' budget and is logged `guest`, as the original run was."""
+    freebie = await free_personality(store)
+    gateway = make_gateway(store, inference, memory, keyvault, guest_daily_budget=1)
+    user = await gateway.user(ALICE)
+    job, claimed = await store.claim_job(
+        NewJob(
+            idempotency_key="a",
+            user_id=user.id,
+            personality_id=freebie.id,
+            guild_id="guild-1",
+            channel_id="channel-1",
+            request_content="Hello Lilith",
+            request_message_ids=["a"],
+            author_id=ALICE.platform_user_id,
+            author_name="Alice",
+        ),
+        start=True,
+    )
+    assert claimed
+    async with engine.begin() as conn:  # its gateway died long ago
+        await conn.execute(
+            sa.update(t.jobs)
+            .where(t.jobs.c.id == job.id)
+            .values(heartbeat_at=sa.func.now() - sa.text("interval '10 minutes'"))
+        )
+
+    accepted, *_ = await run(gateway, key="a", personality="freebie")
+
+    assert isinstance(accepted, JobAccepted)
+    assert (accepted.job_id, accepted.replayed) == (job.id, False)
+    assert await usage_types(engine) == ["guest"]
+    with pytest.raises(ResourceExhausted) as spent:  # the day's one guest job was this one
+        await run(gateway, key="b", personality="freebie")
+    assert spent.value.reason == "GUEST_BUDGET_EXHAUSTED"
+
+
+async def test_a_guest_job_retried_past_the_spent_budget_is_refused_and_stays_retryable(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> None:
+    await free_personality(store)
+    gateway = make_gateway(store, inference, memory, keyvault, guest_daily_budget=1)
+    inference.script = []
+    inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
+    with pytest.raises(Unavailable):
+        await run(gateway, key="a", personality="freebie")
+    inference.script, inference.error = answer("Free again."), None
+
+    with pytest.raises(ResourceExhausted) as spent:  # the resend runs inference again
+        await run(gateway, key="a", personality="freebie")
+
+    assert spent.value.reason == "GUEST_BUDGET_EXHAUSTED"
+    assert len(inference.requests) == 1
+    job = await store.get_job_by_key("a")
+    assert job is not None
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert (job.error.code, job.error.reason) == ("CANCELLED", "NOT_STARTED")  # retryable
 
 
 async def test_without_guest_mode_a_keyless_user_is_told_to_add_a_key(

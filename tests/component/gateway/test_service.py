@@ -10,9 +10,11 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import delivery_flow
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import (
     Actor,
@@ -252,6 +254,124 @@ async def test_every_pending_delivery_is_stored_a_page_at_a_time_past_one_that_f
     assert await gateway.store_pending_history() == len(jobs) - 1
     assert sorted(e.job_id for e in memory.exchanges) == sorted(jobs[1:])
     assert await gateway.store_pending_history() == 0  # nothing new was noted since
+
+
+async def test_a_history_refused_for_good_is_marked_and_not_tried_again(
+    *,
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory refuses a late exchange for good: the job keeps that refusal as its error and
+    no later sweep (this process's, or a restarted one's) tries it, or logs it, again."""
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+    memory.error = Unavailable("memory is down")
+    await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    memory.error = None
+    tried: list[str] = []
+    store_exchange = memory.store_exchange
+
+    async def refusing_it(*, job_id: str, **fields: Any) -> None:
+        tried.append(job_id)
+        if job_id == accepted.job_id:
+            raise InvalidArgument("turns", "an exchange memory cannot take")
+        await store_exchange(job_id=job_id, **fields)
+
+    monkeypatch.setattr(memory, "store_exchange", refusing_it)
+    with structlog.testing.capture_logs() as logs:
+        assert await gateway.store_pending_history() == 0
+        restarted = Gateway(
+            store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
+        )
+        assert await restarted.store_pending_history() == 0
+    assert tried == [accepted.job_id]
+    assert [e["event"] for e in logs if e["event"].startswith("job.history")] == [
+        "job.history_refused"
+    ]
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert (job.status, job.delivered_message_ids) == (JobStatus.STREAMED, ("answer-1",))
+    assert job.error is not None
+    assert (job.error.code, job.error.message) == (
+        "INVALID_ARGUMENT",
+        "an exchange memory cannot take",
+    )
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        Unavailable("memory is down"),
+        TzurotError("memory took too long", code=grpc.StatusCode.DEADLINE_EXCEEDED),
+    ],
+)
+async def test_a_late_history_is_swept_again_while_memory_is_away(
+    gateway: Gateway,
+    store: GatewayStore,
+    memory: FakeMemory,
+    lilith: Personality,
+    outage: TzurotError,
+) -> None:
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+    memory.error = Unavailable("memory is down")
+    await gateway.confirm_delivery(accepted.job_id, ["answer-1"])
+    memory.error = outage
+    assert await gateway.store_pending_history() == 0
+    memory.error = None
+    assert await gateway.store_pending_history() == 1  # the next sweep, in the same process
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert (job.status, job.error) == (JobStatus.DELIVERED, None)
+
+
+async def test_concurrent_confirmations_of_a_job_count_its_activity_once(
+    *,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two ConfirmDelivery calls for one job (a bot's retry racing its first call) both find
+    it streamed and both store its exchange (memory keeps it once, by job id); only the one
+    that delivers the job counts it toward consolidation."""
+    limits = dataclasses.replace(LIMITS, consolidate_every=100)
+    gateway = Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+    accepted, *_ = await collect(gateway.generate(command()))
+    assert isinstance(accepted, JobAccepted)
+    both_confirming = asyncio.Barrier(2)
+    store_exchange = memory.store_exchange
+
+    async def together(**fields: Any) -> None:
+        await both_confirming.wait()  # both have read the job streamed by now
+        await store_exchange(**fields)
+
+    monkeypatch.setattr(memory, "store_exchange", together)
+    first, second = await asyncio.wait_for(
+        asyncio.gather(
+            gateway.confirm_delivery(accepted.job_id, ["answer-1"]),
+            gateway.confirm_delivery(accepted.job_id, ["answer-1"]),
+        ),
+        5,
+    )
+    assert first.status is second.status is JobStatus.DELIVERED
+    async with engine.connect() as conn:
+        counted = await conn.scalar(
+            sa.select(g.activity_counters.c.value).where(
+                g.activity_counters.c.name == delivery_flow.ACTIVITY_COUNTER
+            )
+        )
+    assert counted == 1
 
 
 async def test_a_job_finished_before_its_stream_is_cancelled_stays_finished(

@@ -167,12 +167,7 @@ class Admission(GatewayState):
         )[0]
         if self._limits.demo_all_free and not config.config.free_use:
             config = replace(config, config=replace(config.config, free_use=True))
-        request_type = "chat"
-        if config.config.free_use and new:
-            keys = await self._keyvault.list_keys(user.id)
-            if all(k.provider != config.config.provider for k in keys):
-                await self._admit_guest(user, config.config)
-                request_type = "guest"
+        request_type = await self._request_type(user, config.config) if new else "chat"
         if context is None:
             persona = await self._admin_store.effective_persona(user.id, personality.id)
             settings = await self.resolved_settings(user, personality, where.conversation_id)
@@ -187,7 +182,18 @@ class Admission(GatewayState):
             persona=persona,
             request_type=request_type,
             context=context,
+            new_job=new,
         )
+
+    async def _request_type(self, user: User, config: LlmConfig) -> str:
+        """The job's kind: "guest" (admitted within the guests' share, or refused) for a user
+        without a key for a free model's provider, else "chat"."""
+        if config.free_use:
+            keys = await self._keyvault.list_keys(user.id)
+            if all(k.provider != config.provider for k in keys):
+                await self._admit_guest(user, config)
+                return "guest"
+        return "chat"
 
     async def _admit_guest(self, user: User, config: LlmConfig) -> None:
         """A user without a key on a free model: within the guests' fair share, or refused."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import grpc
 import structlog
 
-from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobStatus
+from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobError, JobStatus
 from tzurot.gateway.gateway_core import GatewayState, require_job_id
 from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.job_context import load_context, skill_notes
@@ -22,10 +22,23 @@ from tzurot.runtime.errors import (
     TzurotError,
     quoted,
 )
+from tzurot.runtime.retry import RETRYABLE
 
 log = structlog.get_logger(__name__)
 
 PENDING_HISTORY_PAGE = 100
+HISTORY_REFUSED_FOR_GOOD = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+"""A late exchange refused with one of these (its request is wrong, its personality is gone)
+never will be stored: the sweep marks it and tries it no more. An outage (RETRYABLE) is
+swept again; anything else (an INTERNAL that may pass) is passed over this time."""
 ACTIVITY_COUNTER = "exchanges"
 """Delivered exchanges, counted for consolidation by activity (core.activity_counters)."""
 
@@ -60,8 +73,10 @@ class DeliveryFlow(GatewayState):
         """Stores the exchanges of jobs delivered while memory was away; how many it stored.
 
         Memory's StoreExchange is idempotent on the job id, so replicas sweeping the same job
-        store it once. Every pending job is read, a page at a time: one that cannot be stored
-        (its personality deleted) is logged and passed over, not in the way of the others.
+        store it once. Every pending job is read, a page at a time: one that can never be
+        stored (its personality deleted: HISTORY_REFUSED_FOR_GOOD) is marked so, logged once
+        and not tried again; one that failed otherwise is passed over, not in the way of the
+        others. Memory away (UNAVAILABLE, DEADLINE_EXCEEDED) ends the sweep until the next.
         """
         if not self._history_pending:
             return 0
@@ -74,10 +89,15 @@ class DeliveryFlow(GatewayState):
                 try:
                     await self._store_history(job, job.delivered_message_ids)
                 except TzurotError as err:
-                    if err.code is grpc.StatusCode.UNAVAILABLE:
+                    if err.code in RETRYABLE:
                         self._history_pending = True  # memory is still away: sweep again
                         return stored
-                    log.warning("job.history_failed", job_id=job.id, reason=err.reason)
+                    if err.code in HISTORY_REFUSED_FOR_GOOD:
+                        error = JobError(err.code.name, err.reason, err.message)
+                        await self._store.refuse_history(job.id, error)
+                        log.warning("job.history_refused", job_id=job.id, reason=err.reason)
+                    else:
+                        log.warning("job.history_failed", job_id=job.id, reason=err.reason)
                     continue
                 stored += 1
                 log.info("job.history_stored_late", job_id=job.id)
@@ -129,6 +149,8 @@ class DeliveryFlow(GatewayState):
         delivered = await self._store.deliver(
             job.id, message_ids, bump_counter=ACTIVITY_COUNTER if every > 0 else ""
         )
+        if delivered is None:  # a concurrent confirmation delivered it (and did the rest)
+            return await self._job(job.id)
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered.job, tuple(message_ids), delivered.group_job)
         self._count_activity(delivered.counter)

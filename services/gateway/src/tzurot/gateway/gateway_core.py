@@ -84,6 +84,9 @@ class Prepared:
     request_type: str
     # The turn's reads (store/turn.py): lore, the group, the voice come from here.
     context: TurnContext | None = None
+    # The key had no job: its kind (`request_type`) was decided, and a guest charged, at
+    # admission. Else only a job claimed again is, when claimed (Gateway._charge_claimed).
+    new_job: bool = True
 
 
 class GatewayState:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
@@ -209,6 +210,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                 async for event in replayed:
                     yield event
             return
+        if not prepared.new_job:
+            prepared = await self._charge_claimed(job, user, prepared)
         # aclosing: when our consumer closes this stream, the inner ones must close now (and
         # mark the job), not whenever the garbage collector finalizes them.
         async with contextlib.aclosing(
@@ -278,6 +281,17 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         return await self._store.claim_job(
             new, lease_seconds=self._limits.job_lease_seconds, start=True
         )
+
+    async def _charge_claimed(self, job: Job, user: User, prepared: Prepared) -> Prepared:
+        """A job claimed again (a retry, or one taken over after its lease) runs inference
+        again: it is charged and logged as the new job was (a guest's within their share).
+        Refused, it ends failed retryably, as a job that never started."""
+        try:
+            request_type = await self._request_type(user, prepared.config.config)
+        except BaseException:
+            await self._fail(job.id, _NOT_STARTED, job.attempts)
+            raise
+        return dataclasses.replace(prepared, request_type=request_type, new_job=True)
 
     async def _wait_for(self, job: Job, new: NewJob) -> tuple[Job, bool]:
         """A duplicate: wait until the original job ends, or claim it when it is abandoned.

@@ -44,8 +44,7 @@ async def warm_statements(store: GatewayStore) -> None:
     await store.get_llm_config(NO_JOB)  # a personality's own config (none is cached)
     with contextlib.suppress(NoResultFound):  # no such job: nothing was updated
         await store.finish_job(NO_JOB, "", Usage("", "", 0, 0), "chat")
-    with contextlib.suppress(NoResultFound):
-        await store.deliver(NO_JOB, [])
+    await store.deliver(NO_JOB, [])  # no such job: nothing is delivered (None)
 
 
 async def warm_up(store: GatewayStore, channels: Iterable[grpc.aio.Channel]) -> None:

@@ -137,6 +137,7 @@ def _pending_history_statement() -> sa.Select[tuple[object, ...]]:
         .where(
             jobs.status == JobStatus.STREAMED.value,
             sa.func.cardinality(jobs.delivered_message_ids) > 0,
+            jobs.error_code.is_(None),  # not refused for good (refuse_history)
             after,
         )
         .order_by(jobs.created_at, jobs.id)
@@ -222,19 +223,30 @@ _JOB_BY_ID = direct.Statement(
 
 
 def _deliver_statement() -> sa.Select[Any]:
-    """Marks the job delivered, bumps the activity counter when asked, and reads the job's
-    group round (if any), in one statement: what ConfirmDelivery writes and needs after the
-    exchange is stored."""
+    """Marks the streamed job delivered, bumps the activity counter when asked, and reads the
+    job's group round (if any), in one statement: what ConfirmDelivery writes and needs after
+    the exchange is stored.
+
+    Only a job still streamed is delivered, and the counter is bumped only when it was: of
+    concurrent confirmations of one job (each waits for the other's row lock, then sees the
+    job delivered), exactly one delivers it and counts it."""
     jobs = t.jobs.c
     done = (
         sa.update(t.jobs)
-        .where(jobs.id == sa.bindparam("job_id", type_=jobs.id.type))
+        .where(
+            jobs.id == sa.bindparam("job_id", type_=jobs.id.type),
+            jobs.status == JobStatus.STREAMED.value,
+        )
         .values(
             status=JobStatus.DELIVERED.value,
             delivered_message_ids=sa.bindparam(
                 "message_ids", type_=jobs.delivered_message_ids.type
             ),
             delivered_at=sa.func.now(),
+            # A refusal of its history (refuse_history) no longer holds: it is stored now.
+            error_code=None,
+            error_reason=None,
+            error_message=None,
         )
         .returning(*t.jobs.c)
         .cte("done")
@@ -243,7 +255,7 @@ def _deliver_statement() -> sa.Select[Any]:
     bump = insert(counters).from_select(
         ["name", "value"],
         sa.select(sa.bindparam("counter", type_=sa.Text), sa.literal(1, sa.BigInteger)).where(
-            sa.bindparam("bump", type_=sa.Boolean)
+            sa.bindparam("bump", type_=sa.Boolean), sa.exists(sa.select(done.c.id))
         ),
     )
     bumped = (
@@ -482,9 +494,23 @@ class JobQueries(SqlBase):
         the streamed job, which `jobs_pending_history` then finds."""
         return await self._update_job(job_id, delivered_message_ids=list(message_ids))
 
+    async def refuse_history(self, job_id: str, error: JobError) -> None:
+        """Memory refused the streamed job's history for good (`error`, kept as the job's
+        error): `jobs_pending_history` no longer returns it."""
+        jobs = t.jobs.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(jobs.id == job_id, jobs.status == JobStatus.STREAMED.value)
+                .values(
+                    error_code=error.code, error_reason=error.reason, error_message=error.message
+                )
+            )
+
     async def jobs_pending_history(self, limit: int = 100, after: Job | None = None) -> list[Job]:
-        """Streamed jobs with delivered messages (posted, history still to be stored), oldest
-        first, from after the job `after` (the last of the previous page)."""
+        """Streamed jobs with delivered messages (posted, history still to be stored) whose
+        history was not refused for good, oldest first, from after the job `after` (the last
+        of the previous page)."""
         params: dict[str, object] = {
             "row_limit": limit,
             "after_at": after.created_at if after else datetime.min.replace(tzinfo=UTC),
@@ -504,16 +530,19 @@ class JobQueries(SqlBase):
 
     async def deliver(
         self, job_id: str, message_ids: Sequence[str], *, bump_counter: str = ""
-    ) -> Delivered:
-        """mark_delivered, plus the job's group round and (with `bump_counter`, a counter's
-        name) one more count on that counter: one statement."""
+    ) -> Delivered | None:
+        """mark_delivered of a streamed job, plus the job's group round and (with
+        `bump_counter`, a counter's name) one more count on that counter: one statement.
+        None when the job is not streamed (another confirmation delivered it first)."""
         params = {
             "job_id": job_id,
             "message_ids": list(message_ids),
             "counter": bump_counter,
             "bump": bool(bump_counter),
         }
-        m = _one(await direct.fetchrow(self._autocommit, _DELIVER, params))  # its own transaction
+        m = await direct.fetchrow(self._autocommit, _DELIVER, params)  # its own transaction
+        if m is None:
+            return None
         group = None
         if m["group_job_id"] is not None:
             group = GroupJob(
