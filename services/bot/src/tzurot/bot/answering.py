@@ -14,7 +14,13 @@ import structlog
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.cadence import ChannelCadence
 from tzurot.bot.config import BotSettings
-from tzurot.bot.delivery import ForbiddenChannels, channel_key, delivery_problem, refusal_text
+from tzurot.bot.delivery import (
+    UNKNOWN_CHANNEL,
+    ForbiddenChannels,
+    channel_key,
+    delivery_problem,
+    refusal_text,
+)
 from tzurot.bot.errors import error_reply
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
@@ -101,7 +107,7 @@ class Poster:
             return
         except discord.HTTPException as exc:
             answer.message_ids = stream.message_ids  # the part that was delivered
-            await self._refused(channel, exc)
+            await self._refused(channel, exc, tell=quiet is None)  # a scheduled turn: logged
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Discord unreachable (a dropped connection, a timeout): nothing can be told there
             # now. As for a refusal, what was delivered is confirmed; and the handler goes on
@@ -205,8 +211,11 @@ class Poster:
         text = ""
         files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
-        async with contextlib.AsyncExitStack() as typing:
-            async for event in self._gateway.generate(answer.request):
+        # Closed on every way out (a failed post, a cancelled task): the gateway's call is
+        # cancelled at once, not when the garbage collector finds it.
+        events = contextlib.aclosing(self._gateway.generate(answer.request))
+        async with contextlib.AsyncExitStack() as typing, events as generated:
+            async for event in generated:
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
                     # Typing only once the gateway took the message: a refusal (a mute)
@@ -279,14 +288,24 @@ class Poster:
             log.info("bot.error_reply_refused", status=exc.status, code=exc.code)
             return stream.message_ids
 
-    async def _refused(self, channel: discord.abc.Messageable, exc: discord.HTTPException) -> None:
-        log.info("bot.post_refused", status=exc.status, code=exc.code)
+    async def _refused(
+        self, channel: discord.abc.Messageable, exc: discord.HTTPException, *, tell: bool
+    ) -> None:
+        """Logs what Discord refused; `tell`: and tells the channel."""
+        log.info("bot.post_refused", status=exc.status, code=exc.code, told=tell)
+        if exc.code == UNKNOWN_CHANNEL:
+            # The channel (or thread) was deleted, not its webhook: no notice can land there,
+            # and nothing more is generated for it, nor a webhook looked for (or made) there.
+            log.info("bot.channel_deleted", channel_id=channel_key(channel))
+            self._forbidden.remember(channel_key(channel))
+            return
         if exc.status == 403:
             self._forbidden.remember(channel_key(channel))
             # Webhooks are kept by the channel that holds them: a thread's parent.
             with contextlib.suppress(TypeError):
                 self._webhooks.forget(channel_key(webhook_channel(channel)[0]))
-        await self.notify(channel, refusal_text(exc))
+        if tell:
+            await self.notify(channel, refusal_text(exc))
 
     async def notify(self, channel: discord.abc.Messageable, text: str) -> None:
         """A short plain message from the bot itself; nothing escapes if Discord refuses it."""

@@ -4,8 +4,8 @@ what to tell the user when Discord refuses a post.
 Personalities post through a webhook: the channel must be able to hold one (text, voice, stage
 chats, threads and forum posts; not a forum itself, not a category or a DM), and the bot needs
 View Channel, Manage Webhooks and Send Messages (Send Messages in Threads in a thread) there. A
-403 from Discord is remembered per channel for a while, so no generation is started for a
-channel the bot cannot post in.
+403 from Discord, or a channel Discord no longer knows (10003: deleted), is remembered per
+channel for a while, so no generation is started for a channel the bot cannot post in.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import discord
 from tzurot.bot.webhooks import webhook_channel
 
 MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
-UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, INVALID_FORM = 10008, 10015, 50035
+UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, INVALID_FORM = 10003, 10008, 10015, 50035
 
 
 def channel_key(channel: object) -> int:
@@ -54,8 +54,10 @@ def delivery_problem(channel: object) -> str | None:
     return None
 
 
-def refusal_text(exc: discord.HTTPException) -> str:
+def refusal_text(exc: discord.HTTPException) -> str:  # noqa: PLR0911  # one early return per refusal reads best
     """What the user reads when Discord refused to post (part of) an answer."""
+    if exc.code == UNKNOWN_CHANNEL:  # 404, or 400 for a webhook's thread_id
+        return "This channel was deleted while I was answering."
     if exc.status == 403:
         return (
             "Discord refused to let me post here (missing permissions). A server admin can "
@@ -73,7 +75,7 @@ def refusal_text(exc: discord.HTTPException) -> str:
 
 
 class ForbiddenChannels:
-    """Channels where Discord answered 403, remembered for `ttl` seconds."""
+    """Channels where Discord answered 403 (or Unknown Channel), remembered for `ttl` s."""
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._clock = ttl, clock

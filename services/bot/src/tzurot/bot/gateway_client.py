@@ -7,7 +7,7 @@ yet (issue #5's admin API) from a real failure.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from typing import TypeVar
 
 import discord
@@ -82,21 +82,32 @@ class GatewayClient:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="gateway") from None
 
-    async def generate(self, request: gw.GenerateRequest) -> AsyncIterator[gw.GenerateResponse]:
+    async def generate(
+        self, request: gw.GenerateRequest
+    ) -> AsyncGenerator[gw.GenerateResponse, None]:
+        """The answer's events. Closed early (`aclosing`), it cancels the call: the gateway
+        stops a generation nobody will deliver."""
+        call = self.stub.Generate(request, timeout=self.generate_timeout)
         try:
-            async for event in self.stub.Generate(request, timeout=self.generate_timeout):
+            async for event in call:
                 yield event
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="gateway") from None
+        finally:
+            call.cancel()  # a no-op once the call has ended
 
     async def speak_answer(
         self, request: gw.SpeakAnswerRequest
-    ) -> AsyncIterator[gw.SpeakAnswerResponse]:
+    ) -> AsyncGenerator[gw.SpeakAnswerResponse, None]:
+        """The answer's speech. Closed early (`aclosing`), it cancels the call, as `generate`."""
+        call = self.stub.SpeakAnswer(request, timeout=self.generate_timeout)
         try:
-            async for event in self.stub.SpeakAnswer(request, timeout=self.generate_timeout):
+            async for event in call:
                 yield event
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="gateway") from None
+        finally:
+            call.cancel()  # a no-op once the call has ended
 
     async def personalities(self, actor: common.Actor) -> list[common.Personality]:
         """Every personality the actor may use, page after page (at most MAX_LIST_PAGES)."""

@@ -13,6 +13,7 @@ no voice-message API: the flag and the attachment fields are set on its own requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from dataclasses import dataclass
@@ -66,11 +67,13 @@ class Posted:
 async def fetch_speech(gateway: GatewayClient, request: gw.SpeakAnswerRequest) -> Spoken:
     audio = bytearray()
     finished: common.SpeechFinished | None = None
-    async for event in gateway.speak_answer(request):
-        if event.WhichOneof("event") == "chunk":
-            audio += event.chunk.data
-        else:
-            finished = event.finished
+    # Closed on every way out (a cancelled task): the gateway's call is cancelled at once.
+    async with contextlib.aclosing(gateway.speak_answer(request)) as events:
+        async for event in events:
+            if event.WhichOneof("event") == "chunk":
+                audio += event.chunk.data
+            else:
+                finished = event.finished
     if finished is None:
         raise TzurotError("the gateway ended the voice without its end", reason="NO_SPEECH")
     return Spoken(bytes(audio), finished)

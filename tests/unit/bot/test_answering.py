@@ -1,0 +1,189 @@
+"""Posting an answer: the gateway's Generate call ends with the post, a deleted channel is
+told as such, and a scheduled turn's failure is logged, never posted to the channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import discord
+from structlog.testing import capture_logs
+
+from tzurot.bot.answering import Poster
+from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.config import BotSettings
+from tzurot.bot.delivery import refusal_text
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.voice import fetch_speech
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+LILITH = common.Personality(slug="lilith", display_name="Lilith")
+UNKNOWN_CHANNEL, MISSING_PERMISSIONS = 10003, 50013
+
+
+class GenerateCall:
+    """A server-streaming Generate call, cancellable like grpc.aio's: accepted, a chunk, then
+    finished, or (`runs_on`) a generation that goes on until the call is cancelled."""
+
+    def __init__(self, *, runs_on: bool) -> None:
+        self.runs_on = runs_on
+        self.cancelled = False
+
+    def __aiter__(self) -> AsyncIterator[gw.GenerateResponse]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        yield gw.GenerateResponse(accepted=gw.JobAccepted(job_id="job-1"))
+        yield gw.GenerateResponse(chunk=gw.TextChunk(text="Hello"))
+        if self.runs_on:
+            await asyncio.Event().wait()
+        yield gw.GenerateResponse(finished=gw.GenerationFinished(content="Hello there."))
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return True
+
+
+class Stub:
+    def __init__(self, *, runs_on: bool = False) -> None:
+        self.runs_on = runs_on
+        self.calls: list[GenerateCall] = []
+
+    def Generate(self, request: gw.GenerateRequest, timeout: float) -> GenerateCall:
+        self.calls.append(GenerateCall(runs_on=self.runs_on))
+        return self.calls[-1]
+
+
+class Webhooks:
+    """The webhook pool as the poster uses it; every send fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.looked_up = 0
+
+    async def for_channel_of(self, channel: object) -> object:
+        self.looked_up += 1  # finds, or creates, the channel's webhook
+        return object()
+
+    async def send(self, channel: object, content: str, **_: Any) -> discord.WebhookMessage:
+        raise self.error
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        raise self.error
+
+    async def delete(self, channel: object, message_id: int) -> None:
+        raise self.error
+
+    def forget(self, channel_id: int) -> None:
+        pass
+
+
+class Channel(discord.TextChannel):
+    """A text channel as the poster uses it; `notices` are what the bot posted itself."""
+
+    def __init__(self, channel_id: int) -> None:  # no connection state: nothing else is read
+        self.id = channel_id
+        self.guild = SimpleNamespace(me=None)  # type: ignore[assignment]  # only `me` is read
+        self.notices: list[str] = []
+
+    def typing(self) -> Any:
+        return contextlib.nullcontext()
+
+    async def send(self, content: str | None = None, **_: Any) -> Any:
+        self.notices.append(content or "")
+        return discord.Object(id=1)
+
+
+class _Response:
+    def __init__(self, status: int) -> None:
+        self.status, self.reason = status, "refused"
+
+
+def refusal(status: int, code: int) -> discord.HTTPException:
+    return discord.HTTPException(_Response(status), {"code": code, "message": "refused"})  # type: ignore[arg-type]  # the fields HTTPException reads
+
+
+def poster(stub: Stub, webhooks: Webhooks) -> tuple[Poster, Channel]:
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
+    return Poster(gateway, webhooks, settings, AnswerBook(10)), Channel(42)  # type: ignore[arg-type]  # a fake pool
+
+
+async def test_a_post_failing_mid_stream_cancels_the_gateway_call_at_once() -> None:
+    stub = Stub(runs_on=True)
+    answers, channel = poster(stub, Webhooks(aiohttp.ClientConnectionError("reset")))
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)
+    # At once, not when the garbage collector gets to it: the generation nobody will see
+    # stops (and is not paid for) now.
+    assert [call.cancelled for call in stub.calls] == [True]
+
+
+def test_unknown_channel_is_told_as_a_deleted_channel_not_a_lost_webhook() -> None:
+    for status in (404, 400):  # 400: a webhook's thread_id naming a deleted thread
+        text = refusal_text(refusal(status, UNKNOWN_CHANNEL))
+        assert "deleted" in text
+        assert "webhook" not in text
+
+
+async def test_a_deleted_channel_gets_no_notice_and_nothing_more() -> None:
+    stub, webhooks = Stub(), Webhooks(refusal(404, UNKNOWN_CHANNEL))
+    answers, channel = poster(stub, webhooks)
+    with capture_logs() as logs:
+        await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)
+        await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)  # the next addressee
+    assert "bot.channel_deleted" in [entry["event"] for entry in logs]
+    assert channel.notices == []  # it has nowhere to go
+    assert len(stub.calls) == 1  # nothing more generated for it,
+    assert webhooks.looked_up == 1  # nor a webhook looked for (or created) there
+
+
+async def test_a_scheduled_turn_discord_refuses_is_logged_not_posted() -> None:
+    stub = Stub()
+    answers, channel = poster(stub, Webhooks(refusal(403, MISSING_PERMISSIONS)))
+    turn = Answer(LILITH, 0, channel, gw.GenerateRequest(), shown=LILITH)
+    with capture_logs() as logs:
+        await answers.post(channel, None, LILITH, gw.GenerateRequest(), 0, quiet=turn)
+    assert "bot.post_refused" in [entry["event"] for entry in logs]
+    assert channel.notices == []  # nobody asked: nobody to tell
+    assert turn.message_ids == []  # acknowledged with nothing delivered, as before
+
+
+class SpeakCall(GenerateCall):
+    """A SpeakAnswer call whose speech goes on until the call is cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(runs_on=True)
+        self.speaking = asyncio.Event()
+
+    async def _events(self) -> AsyncIterator[gw.SpeakAnswerResponse]:  # type: ignore[override]
+        yield gw.SpeakAnswerResponse(chunk=common.AudioChunk(data=b"RIFF"))
+        self.speaking.set()
+        await asyncio.Event().wait()
+
+
+class SpeakStub:
+    def __init__(self) -> None:
+        self.calls: list[SpeakCall] = []
+
+    def SpeakAnswer(self, request: gw.SpeakAnswerRequest, timeout: float) -> SpeakCall:
+        self.calls.append(SpeakCall())
+        return self.calls[-1]
+
+
+async def test_a_cancelled_voice_fetch_cancels_the_gateway_call_at_once() -> None:
+    stub = SpeakStub()
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    fetching = asyncio.create_task(fetch_speech(gateway, gw.SpeakAnswerRequest()))
+    while not stub.calls:  # noqa: ASYNC110 - the task has not called yet
+        await asyncio.sleep(0)
+    await stub.calls[0].speaking.wait()  # the first chunk is read; the speech goes on
+    fetching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await fetching
+    assert stub.calls[0].cancelled
