@@ -8,6 +8,7 @@ usage and which context was used.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,7 @@ from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
 from tzurot.inference.keys import KeyResolver, track_user_key_uses
 from tzurot.inference.lore.macros import MacroContext, expand, expand_character
+from tzurot.inference.lore.matching import LORE_REGEX_BUDGET_SPENT, RegexBudget
 from tzurot.inference.lore.prompting import run_lore
 from tzurot.inference.memory_query import memory_query
 from tzurot.inference.params import AdvancedParameters, parse_advanced_parameters
@@ -196,7 +198,11 @@ class Inference:
         character = expand_character(request.character, macros)
         lore = None
         if request.lore is not None:
-            lore = run_lore(
+            regex_budget = RegexBudget()
+            # In a worker thread: the scan is CPU (regex keys up to their budget), and every
+            # other reply of this process would wait while it held the event loop.
+            lore = await asyncio.to_thread(
+                run_lore,
                 request.lore,
                 history,
                 f"{_user_name(request)}: {content}",
@@ -204,7 +210,11 @@ class Inference:
                 count=counter.count,
                 substitute=lambda text: expand(text, macros),
                 seed=request.job_id,
+                regex_budget=regex_budget,
             )
+            if regex_budget.spent:
+                _regex_budget_spent(request, regex_budget)
+                degraded = (*degraded, LORE_REGEX_BUDGET_SPENT)
         prompt = build_prompt(
             PromptInput(
                 character=character,
@@ -577,6 +587,22 @@ class Inference:
 
 def _unavailable(event: str, err: TzurotError, request: ReplyRequest) -> None:
     log.warning(event, code=err.code.name, reason=err.reason, personality_id=request.character.id)
+
+
+def _regex_budget_spent(request: ReplyRequest, spent: RegexBudget) -> None:
+    """Once per reply, by ids only (keys and messages are users' text)."""
+    book_id, entry_uid = spent.spent_on or ("", "")
+    log.warning(
+        "lore.regex_budget_spent",
+        personality_id=request.character.id,
+        job_id=request.job_id,
+        book_ids=[b.id for b in request.lore.books] if request.lore else [],
+        book_id=book_id,
+        entry_uid=entry_uid[:64],  # a world info uid is the importer's string
+        searches=spent.searches,
+        skipped=spent.skipped,
+    )
+    metrics.record_degraded(LORE_REGEX_BUDGET_SPENT)
 
 
 def _personality_rules(request: ReplyRequest) -> tuple[CompiledRule, ...]:

@@ -117,12 +117,15 @@ def encoding_name_for(model: str) -> tuple[str, bool]:
 
 class CountMemo:
     """Token counts of recent texts, keyed by the text's hash and length (never the text:
-    no conversation is kept here). A collision would only misjudge a budget by one text."""
+    no conversation is kept here). A collision would only misjudge a budget by one text.
+    Shared by the event loop and worker threads (lore runs in one): evicting and adding hold
+    a lock, or two threads evicting the same oldest text would raise KeyError."""
 
     def __init__(self, encoding: tiktoken.Encoding, size: int = MEMO_SIZE) -> None:
         self._encoding = encoding
         self._size = size
         self._counts: dict[tuple[int, int], int] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -132,9 +135,10 @@ class CountMemo:
         tokens = self._counts.get(key)
         if tokens is None:
             tokens = len(self._encoding.encode(text, disallowed_special=()))
-            if len(self._counts) >= self._size:
-                del self._counts[next(iter(self._counts))]  # the oldest
-            self._counts[key] = tokens
+            with self._lock:
+                if len(self._counts) >= self._size:
+                    del self._counts[next(iter(self._counts))]  # the oldest
+                self._counts[key] = tokens
         return tokens
 
 

@@ -21,6 +21,10 @@ One pass (`activate`):
    `delay_until_recursion` N only from recursion level N on), at most
    `max_recursion_steps` times.
 5. New sticky and cooldown windows start for the entries that made it into the prompt.
+
+Regex keys of the whole pass share one `RegexBudget` (`matching`): once it is spent they
+match nothing (text keys still do) and the budget says so (`spent`, `spent_on`). The pass is
+pure CPU on immutable input: callers run it in a worker thread.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from tzurot.inference.lore.groups import apply_groups
-from tzurot.inference.lore.matching import Decorators, decorators, matches
+from tzurot.inference.lore.matching import Decorators, RegexBudget, decorators, matches
 from tzurot.inference.lore.model import (
     DEFAULT_MAX_RECURSION_STEPS,
     DEFAULT_SCAN_DEPTH,
@@ -75,6 +79,30 @@ class _Timed:
     greeting: int | None = None
     """The greeting the conversation began with (None: unknown, @@is_greeting is ignored)."""
     kept: list[TimedEffect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """How one activation matches keys: macros expanded, regex keys within one budget."""
+
+    substitute: Callable[[str], str]
+    budget: RegexBudget
+
+    def found(self, text: str, key: str, entry: Entry) -> bool:
+        expanded = self.substitute(key).strip()
+        return bool(expanded) and matches(
+            text,
+            expanded,
+            entry,
+            case_sensitive=bool(entry.case_sensitive),
+            whole_words=bool(entry.match_whole_words),
+            budget=self.budget,
+        )
+
+    def note(self, c: _Candidate) -> None:
+        """Remembers the entry whose keys ran the budget out (logged, by ids only)."""
+        if self.budget.spent and self.budget.spent_on is None:
+            self.budget.spent_on = (c.book.id, c.entry.uid)
 
 
 def _key(book_id: str, uid: str) -> tuple[str, str]:
@@ -130,24 +158,15 @@ def _scan_text(messages: Sequence[str], depth: int, recurse: Sequence[str]) -> s
     return "\x01" + _JOINER.join(parts) if parts else ""
 
 
-def _key_hit(text: str, keys: Sequence[str], entry: Entry, subst: Callable[[str], str]) -> str:
-    case = bool(entry.case_sensitive)
-    whole = bool(entry.match_whole_words)
+def _key_hit(text: str, keys: Sequence[str], entry: Entry, match: _Keys) -> str:
     for key in keys:
-        expanded = subst(key).strip()
-        if expanded and matches(text, expanded, entry, case_sensitive=case, whole_words=whole):
+        if match.found(text, key, entry):
             return key
     return ""
 
 
-def _secondary(text: str, entry: Entry, subst: Callable[[str], str]) -> tuple[bool, str]:
-    case = bool(entry.case_sensitive)
-    whole = bool(entry.match_whole_words)
-    found = [
-        bool(subst(k).strip())
-        and matches(text, subst(k).strip(), entry, case_sensitive=case, whole_words=whole)
-        for k in entry.secondary_keys
-    ]
+def _secondary(text: str, entry: Entry, match: _Keys) -> tuple[bool, str]:
+    found = [match.found(text, k, entry) for k in entry.secondary_keys]
     logic = entry.logic
     if logic == "AND_ANY":
         return any(found), "and any secondary key"
@@ -170,21 +189,15 @@ def _score(
     scan: Scan,
     recurse: Sequence[str],
     recursion: bool,
-    subst: Callable[[str], str],
+    match: _Keys,
 ) -> int:
     """Keys found (inclusion-group scoring): primary ones, plus the secondary ones under
     AND_ANY, or under AND_ALL when every one is found."""
     entry = c.entry
     text = _scan_text(scan.messages, _depth(c), recurse if recursion else ())
-    case, whole = bool(entry.case_sensitive), bool(entry.match_whole_words)
 
     def hits(keys: Sequence[str]) -> int:
-        return sum(
-            1
-            for k in keys
-            if subst(k).strip()
-            and matches(text, subst(k).strip(), entry, case_sensitive=case, whole_words=whole)
-        )
+        return sum(1 for k in keys if match.found(text, k, entry))
 
     primary = hits(entry.keys)
     if not entry.keys or not entry.secondary_keys:
@@ -201,10 +214,12 @@ def _pair_score(
     scan: Scan,
     recurse: Sequence[str],
     recursion: bool,
-    subst: Callable[[str], str],
+    match: _Keys,
     pair: tuple[_Candidate, str],
 ) -> int:
-    return _score(pair[0], scan, recurse, recursion, subst)
+    score = _score(pair[0], scan, recurse, recursion, match)
+    match.note(pair[0])
+    return score
 
 
 def _why_matched(  # noqa: PLR0911  # one answer per rule
@@ -212,7 +227,7 @@ def _why_matched(  # noqa: PLR0911  # one answer per rule
     scan: Scan,
     recurse: Sequence[str],
     recursion: bool,
-    subst: Callable[[str], str],
+    match: _Keys,
 ) -> str:
     """The reason the entry fires on its keys, or '' when it does not."""
     entry, deco = c.entry, c.deco
@@ -222,21 +237,21 @@ def _why_matched(  # noqa: PLR0911  # one answer per rule
     text = _scan_text(scan.messages, depth, recurse if recursion else ())
     if not text:
         return ""
-    primary = _key_hit(text, entry.keys, entry, subst)
+    primary = _key_hit(text, entry.keys, entry, match)
     if not primary:
         return ""
-    if deco.additional_keys and not _key_hit(text, deco.additional_keys, entry, subst):
+    if deco.additional_keys and not _key_hit(text, deco.additional_keys, entry, match):
         return ""
-    if deco.exclude_keys and _key_hit(text, deco.exclude_keys, entry, subst):
+    if deco.exclude_keys and _key_hit(text, deco.exclude_keys, entry, match):
         return ""
     where = (
         "recursion"
-        if recursion and not _key_hit(_scan_text(scan.messages, depth, ()), [primary], entry, subst)
+        if recursion and not _key_hit(_scan_text(scan.messages, depth, ()), [primary], entry, match)
         else f"the last {depth} message(s)"
     )
     if not entry.secondary_keys:
         return f"key {primary!r} in {where}"
-    ok, rule = _secondary(text, entry, subst)
+    ok, rule = _secondary(text, entry, match)
     return f"key {primary!r} in {where}, {rule} ({entry.logic})" if ok else ""
 
 
@@ -250,9 +265,13 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
     rng: random.Random | None = None,
     substitute: Callable[[str], str] = lambda text: text,
     max_recursion_steps: int = DEFAULT_MAX_RECURSION_STEPS,
+    regex_budget: RegexBudget | None = None,
 ) -> Outcome:
-    """The entries that fire for this message, those the budget left out, and the new state."""
+    """The entries that fire for this message, those the budget left out, and the new state.
+    Regex keys share `regex_budget` (a fresh `RegexBudget` when None): pass one to learn
+    whether it was spent."""
     rng = rng or random.Random()  # noqa: S311  # a dice roll for lore, not cryptography
+    match = _Keys(substitute, RegexBudget() if regex_budget is None else regex_budget)
     length = scan.chat_length
     candidates: list[_Candidate] = []
     by_key: dict[tuple[str, str], Entry] = {}
@@ -326,7 +345,8 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
             if sticky:
                 now.append((c, "sticky (still active)"))
                 continue
-            why = _why_matched(c, scan, recurse, recursion, substitute)
+            why = _why_matched(c, scan, recurse, recursion, match)
+            match.note(c)
             if why:
                 now.append((c, why))
         now.sort(
@@ -342,7 +362,7 @@ def activate(  # noqa: PLR0912, PLR0915  # the scan loop of the documented steps
             now,
             lambda pair: pair[0].entry,
             sticky=lambda pair: _key(pair[0].book.id, pair[0].entry.uid) in timed.sticky,
-            score=functools.partial(_pair_score, scan, recurse, recursion, substitute),
+            score=functools.partial(_pair_score, scan, recurse, recursion, match),
             activated_groups=in_prompt,
             rng=rng,
         )

@@ -5,12 +5,18 @@ the last three change nothing here); so is every key of an entry with `use_regex
 keys match as text: case-insensitively unless the entry says otherwise, and with
 `match_whole_words` a one-word key must stand between non-word characters while a key of
 several words matches as a substring. A regex that does not compile, or runs longer than
-`REGEX_TIMEOUT_SECONDS`, matches nothing: lore never stalls a reply.
+`REGEX_TIMEOUT_SECONDS`, matches nothing; and one activation (every key of every entry, every
+recursion step) spends at most `REGEX_BUDGET_SECONDS` compiling and searching regex keys
+(`RegexBudget`): after that its keys written as regexes match nothing, while text keys
+(cheap) still match. Searches release the GIL (`concurrent=True`), so a scan run in a worker
+thread leaves the event loop free.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import regex
@@ -18,6 +24,12 @@ import regex
 from tzurot.inference.lore.model import Entry, LoreRole, Position
 
 REGEX_TIMEOUT_SECONDS = 0.05
+"""One regex search: longer, and it matches nothing."""
+REGEX_BUDGET_SECONDS = 0.2
+"""All regex searches of one activation together (a book of 2,000 slow patterns would
+otherwise cost 2,000 x `REGEX_TIMEOUT_SECONDS` a message)."""
+LORE_REGEX_BUDGET_SPENT = "lore_regex_budget_spent"
+"""A degraded answer's reason: regex keys went unmatched once the budget was spent."""
 _DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
 _FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
 
@@ -50,24 +62,82 @@ def _lower(text: str) -> str:
     return text.lower()
 
 
-def _search(pattern: regex.Pattern[str], text: str) -> bool:
+def _search(pattern: regex.Pattern[str], text: str, timeout: float = REGEX_TIMEOUT_SECONDS) -> bool:
     try:
-        return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None
+        return pattern.search(text, timeout=timeout, concurrent=True) is not None
     except TimeoutError:
         return False
 
 
-def matches(text: str, key: str, entry: Entry, *, case_sensitive: bool, whole_words: bool) -> bool:
-    """Whether `key` occurs in the scanned `text` under the entry's rules."""
+def _regex_found(key: str, text: str, *, force: bool, timeout: float) -> bool | None:
+    """Whether regex key `key` is found in `text`; None when it is no regex (a text key)."""
+    pattern = key_regex(key, force=force)
+    if pattern is None:
+        return False if force else None  # an invalid regex of a use_regex entry: no match
+    return _search(pattern, text, timeout)
+
+
+class RegexBudget:
+    """The regex time (compiling and searching) one activation has left, on `clock`. One
+    per scan, used by one thread: nothing in it is shared."""
+
+    def __init__(
+        self,
+        seconds: float = REGEX_BUDGET_SECONDS,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._left = seconds
+        self._clock = clock
+        self.searches = 0
+        """Regex keys compiled (when not cached) and searched."""
+        self.skipped = 0
+        """Regex keys not searched (so not matching) because the budget was spent."""
+        self.spent_on: tuple[str, str] | None = None
+        """(book id, entry uid) whose keys were being matched when the budget ran out."""
+
+    @property
+    def spent(self) -> bool:
+        return self._left <= 0
+
+    def regex_found(self, key: str, text: str, *, force: bool) -> bool | None:
+        """`_regex_found` within the budget: False once it is spent, and for a search cut
+        off by `REGEX_TIMEOUT_SECONDS` or by what is left of the budget."""
+        if self._left <= 0:
+            self.skipped += 1
+            return False
+        self.searches += 1
+        start = self._clock()
+        try:
+            return _regex_found(
+                key, text, force=force, timeout=min(REGEX_TIMEOUT_SECONDS, self._left)
+            )
+        finally:
+            self._left -= self._clock() - start
+
+
+def matches(
+    text: str,
+    key: str,
+    entry: Entry,
+    *,
+    case_sensitive: bool,
+    whole_words: bool,
+    budget: RegexBudget | None = None,
+) -> bool:
+    """Whether `key` occurs in the scanned `text` under the entry's rules (a regex key within
+    `budget`, else within `REGEX_TIMEOUT_SECONDS` alone)."""
     key = key.strip()
     if not key:
         return False
     if entry.use_regex or _DELIMITED.match(key):
-        pattern = key_regex(key, force=entry.use_regex)
-        if pattern is not None:
-            return _search(pattern, text)
-        if entry.use_regex:
-            return False  # an invalid regex never matches (V3 spec)
+        found = (
+            _regex_found(key, text, force=entry.use_regex, timeout=REGEX_TIMEOUT_SECONDS)
+            if budget is None
+            else budget.regex_found(key, text, force=entry.use_regex)
+        )
+        if found is not None:
+            return found
     haystack = text if case_sensitive else _lower(text)
     needle = key if case_sensitive else key.lower()
     if not whole_words or len(needle.split()) > 1:

@@ -4,7 +4,9 @@ The conversation's length (what timed effects count) is the larger of gateway's 
 the history inference sees, plus the new message; after the reply it is one more. The
 token budget is the smallest `token_budget` of the books in play, within the prompt's
 memory share (lore and memories share it; lore is placed first). Rolls are seeded by the
-job, so a retried job fires the same entries.
+job, so a retried job fires the same entries. Regex keys share `regex_budget` (see
+`matching.RegexBudget`). Everything here is CPU on data no one else changes: the service
+runs it in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from tzurot.inference.domain import HistoryTurn
 from tzurot.inference.lore.engine import Scan, activate
+from tzurot.inference.lore.matching import RegexBudget
 from tzurot.inference.lore.model import LoreInput, LoreResult
 
 
@@ -35,6 +38,7 @@ def run_lore(  # the parts of one reply lore reads
     count: Callable[[str], int],
     substitute: Callable[[str], str],
     seed: str,
+    regex_budget: RegexBudget | None = None,
 ) -> LoreResult:
     scanned = [message, *(_line(turn) for turn in reversed(history))]
     length = max(lore.message_count, len(history)) + 1
@@ -50,5 +54,6 @@ def run_lore(  # the parts of one reply lore reads
         count=count,
         rng=random.Random(int.from_bytes(digest[:8], "big")),  # noqa: S311  # dice, not secrets
         substitute=substitute,
+        regex_budget=regex_budget,
     )
     return LoreResult(outcome.activated, outcome.dropped, outcome.state, length + 1)
