@@ -13,17 +13,23 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from google.protobuf import json_format
 from PIL import Image
 
 from tzurot.cli.shapes_import import BackupError, import_shapes, read_backup
+from tzurot.db.engine import create_engine
+from tzurot.gateway.shapes.summaries import PART_CHARS, summary_parts
 from tzurot.testing.cards import picture
 from tzurot.testing.discord_e2e import World, running_bot
 from tzurot.testing.shapes_backup import (
     ALICE,
     BASE_TS,
     BOB,
+    long_summary,
+    long_summary_memory,
     shape_config,
+    shape_history,
     shape_memories,
     write_backup,
 )
@@ -226,3 +232,185 @@ async def test_bad_backups_are_refused_clearly(world: World, tmp_path: Path) -> 
             gw.ImportShapesRequest(actor=actor(user), config=(bad.folder / "b.json").read_bytes())
         )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def stored_rows(world: World, slug: str) -> tuple[list[tuple[Any, ...]], int]:
+    """The memories (text, user_id, created_at) and the number of turns of a personality, read
+    from memory's tables in Postgres; ([], 0) when there is no such personality."""
+    try:
+        found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=slug))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return [], 0
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            where = {"pid": found.personality.id}
+            rows = await conn.execute(
+                sa.text(
+                    "select text, user_id, created_at from memory.memories "
+                    "where personality_id = :pid order by created_at, text"
+                ),
+                where,
+            )
+            turns = await conn.scalar(
+                sa.text("select count(*) from memory.turns where personality_id = :pid"), where
+            )
+    finally:
+        await engine.dispose()
+    return [tuple(r) for r in rows], int(turns or 0)
+
+
+async def test_a_real_sized_summary_is_split_into_memories_that_keep_its_time_and_user(
+    world: World, tmp_path: Path
+) -> None:
+    created = BASE_TS + 5_000  # written in milliseconds in the backup
+    config = shape_config(name="Orla Finch", username="orla-finch", aliases=[], avatar="")
+    memories = [*shape_memories(2), long_summary_memory(created_at_ms=created * 1000)]
+    backup = write_backup(tmp_path / "orla", config=config, memories=memories, history=[])
+    read = read_backup(backup.folder)
+    user_map = {ALICE: str(world.alice["id"]), BOB: str(world.bob["id"])}
+    parts = summary_parts(long_summary())
+    assert len(long_summary()) > 10_000
+    assert len(parts) > 5
+    assert all(len(part) <= PART_CHARS for part in parts)
+
+    dry = await import_shapes(world.cli, read, user_map=user_map, dry_run=True)
+    assert (dry.imported, dry.split, dry.split_parts) == (3, 1, len(parts))
+    done = await import_shapes(world.cli, read, user_map=user_map, batch=2)
+    assert (done.imported, done.skipped, done.split, done.split_parts) == (3, 0, 1, len(parts))
+
+    rows, _ = await stored_rows(world, "orla-finch")
+    assert len(rows) == 2 + len(parts)
+    alice = (await world.cli.GetUser(gw.GetUserRequest(actor=actor(world.alice)))).user.id
+    long_rows = [r for r in rows if r[2] == datetime.fromtimestamp(created, UTC)]
+    assert sorted(text for text, _, _ in long_rows) == sorted(parts)  # all of it, once
+    assert {user for _, user, _ in long_rows} == {alice}  # Alice's, like the summary
+    words = " ".join(text for text, _, _ in long_rows).split()
+    assert sorted(words) == sorted(long_summary().split())  # not a word lost
+
+    again = await import_shapes(world.cli, read, user_map=user_map)
+    assert (again.imported, again.skipped, again.split) == (0, 3, 1)
+    assert len((await stored_rows(world, "orla-finch"))[0]) == 2 + len(parts)
+
+    # the sextant is in the middle of the summary, past what one embedding of it would read
+    found = await world.cli.SearchMemories(
+        gw.SearchMemoriesRequest(
+            actor=actor(world.alice), personality="orla-finch", query="brass sextant Halcyon"
+        )
+    )
+    halcyon = [m for m in found.memories if "Halcyon" in m.text]
+    assert halcyon
+    assert halcyon[0].created_at.seconds == created
+
+
+def _nul(text: str) -> str:
+    return text[:10] + "\0" + text[10:]
+
+
+def _refusals() -> list[tuple[str, dict[str, Any], str]]:
+    """(case, what the backup holds, words of the error) for data the import cannot keep."""
+    memories, history = shape_memories(2), shape_history(4)
+    return [
+        ("nan-config", {"config": {"engine_temperature": float("nan")}}, "NaN is not a number"),
+        ("nul-config", {"config": {"jailbreak": _nul("You are a keeper")}}, "config.jailbreak"),
+        ("inf-config", {"config": {"engine_top_p": float("inf")}}, "Infinity is not a number"),
+        ("nan-kept-field", {"config": {"shape_settings": {"x": float("nan")}}}, "NaN is not"),
+        (
+            "nan-string",
+            {"config": {"engine_temperature": "NaN"}},
+            "config.engine_temperature: Input should be a finite number",
+        ),
+        (
+            "ts-overflow",
+            {"memories": [memories[0], _meta(memories[1], created_at=1e20)]},
+            "memories[1].metadata.created_at: must not be in the future",
+        ),
+        (
+            "ts-nan",
+            {"memories": [memories[0], _meta(memories[1], end_ts=float("nan"))]},
+            "NaN is not a number",
+        ),
+        (
+            "nul-summary",
+            {"memories": [memories[0], {**memories[1], "result": _nul(memories[1]["result"])}]},
+            "memories[1].result: contains NUL",
+        ),
+        (
+            "blank-summary",
+            {"memories": [memories[0], {**memories[1], "result": "  "}]},
+            "memories[1].result: must not be empty",
+        ),
+        (
+            "nul-message",
+            {"history": [*history[:3], {**history[3], "content": _nul("the answer here")}]},
+            "history[3].content: contains NUL",
+        ),
+        (
+            "ts-microseconds",
+            {"history": [*history[:3], {**history[3], "timestamp": 1.7e15}]},
+            "history[3].timestamp: must not be in the future (read as milliseconds)",
+        ),
+        (
+            "author-id",
+            {"history": [{**history[0], "user_id": "alice smith"}, *history[1:]]},
+            "history[0].user_id",
+        ),
+    ]
+
+
+def _meta(item: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**item, "metadata": {**item["metadata"], **changes}}
+
+
+@pytest.mark.parametrize(
+    ("case", "holds", "words"), _refusals(), ids=[case for case, _, _ in _refusals()]
+)
+async def test_the_dry_run_refuses_what_the_import_would_fail_on(
+    world: World, tmp_path: Path, case: str, holds: dict[str, Any], words: str
+) -> None:
+    slug = f"case-{case}"
+    config = shape_config(name=f"Case {case}", username=slug, aliases=[], avatar="")
+    backup = write_backup(
+        tmp_path / case,
+        config=config | holds.get("config", {}),
+        memories=holds.get("memories", shape_memories(2)),
+        history=holds.get("history", shape_history(4)),
+    )
+    read = read_backup(backup.folder)
+    refused = []
+    for dry_run in (True, False):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await import_shapes(world.cli, read, user_map={}, dry_run=dry_run)
+        refused.append((caught.value.code(), caught.value.details()))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        assert words in (caught.value.details() or "")
+    assert refused[0] == refused[1]  # the import fails only where the dry run said it would
+    rows, turns = await stored_rows(world, slug)
+    assert turns == 0  # no batch half-imported (the real run stops before the bad one)
+    if "history" not in holds:  # a good memories document before a bad history is imported
+        assert rows == []
+
+
+async def test_json_the_decoder_chokes_on_is_refused_not_an_internal_error(
+    world: World,
+) -> None:
+    documents = {
+        b"[" * 5_000 + b"]" * 5_000: "nested too deeply",
+        b"[" * 100 + b"]" * 100: "nested more than 64 levels deep",
+        b'[{"id": "a", "result": "x", "n": ' + b"7" * 5_000 + b"}]": "more than 300 digits",
+    }
+    for document, words in documents.items():
+        for dry_run in (True, False):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await world.cli.ImportShapesMemories(
+                    gw.ImportShapesMemoriesRequest(
+                        personality="mira-vale", memories=document, dry_run=dry_run
+                    )
+                )
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert words in (caught.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as config:
+            await world.cli.ImportShapes(gw.ImportShapesRequest(config=document, dry_run=True))
+        assert config.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -5,17 +5,21 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 import zipfile
+import zlib
 from typing import Any
 
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tzurot.gateway.cards import codec
+from tzurot.gateway.admin.avatars import MAX_AVATAR_BYTES, image_kind
+from tzurot.gateway.cards import codec, pictures
 from tzurot.gateway.cards.mapping import CharacterView, card_from_view, draft_from_card
 from tzurot.gateway.cards.spec import backfill_v2, card_json
-from tzurot.gateway.personalities import CleanupRuleSeed
+from tzurot.gateway.personalities import SLUG_PATTERN, CleanupRuleSeed, slugify
 from tzurot.runtime.errors import InvalidArgument
+from tzurot.testing.cards import charx_card, photo
 
 BOOK_V2: dict[str, Any] = {
     "name": "Ravenholm lore",
@@ -346,3 +350,84 @@ def test_png_export_backfills_v2_without_v3_fields() -> None:
     ccv3 = json.loads(base64.b64decode(picture.text["ccv3"]))  # type: ignore[attr-defined]
     assert ccv3["spec"] == "chara_card_v3"
     assert ccv3["data"]["nickname"] == "Grigori"
+
+
+# ---- the picture as the avatar, and slugs of names in other scripts ----
+
+
+def charx_with_icon(icon: bytes, ext: str = "jpg", **data: Any) -> bytes:
+    card = v3_card(**data)
+    path = f"assets/icon/images/main.{ext}"
+    card["data"]["assets"] = [
+        {"type": "icon", "uri": f"embeded://{path}", "name": "main", "ext": ext}
+    ]
+    return charx_card(card, {path: icon})
+
+
+def test_a_large_icon_becomes_an_avatar_discord_and_the_edge_take() -> None:
+    decoded = codec.decode(charx_with_icon(photo(4096)))
+    assert decoded.image is not None
+    assert len(decoded.image) <= pictures.MAX_BYTES < MAX_AVATAR_BYTES
+    assert image_kind(decoded.image) == "png"
+    assert max(Image.open(io.BytesIO(decoded.image)).size) <= pictures.MAX_SIDE
+    assert decoded.warnings == []
+
+
+def test_a_small_picture_is_kept_as_it_came() -> None:
+    icon = photo(256)
+    decoded = codec.decode(charx_with_icon(icon))
+    assert (decoded.image, decoded.image_type) == (icon, "image/jpeg")
+    card = png_with({"ccv3": b64(v3_card())})
+    from_png = codec.decode(card)
+    assert from_png.image == pictures.without_text_chunks(card)
+    assert from_png.image is not None
+    assert b"ccv3" not in from_png.image
+
+
+def test_an_icon_that_cannot_be_the_avatar_is_a_warning_not_a_failure() -> None:
+    decoded = codec.decode(charx_with_icon(b"\xff\xd8\xffnot really a JPEG"))
+    assert decoded.image is None
+    assert decoded.warnings
+    assert "cannot be the avatar" in decoded.warnings[0]
+    draft = draft_from_card(decoded)
+    assert draft.avatar is None
+    assert set(draft.assets) == {"assets/icon/images/main.jpg"}  # kept for a CHARX export
+
+
+@pytest.mark.parametrize("name", ["Алиса", "アリス", "Алиса 2", "李小龍"])
+def test_a_name_in_another_script_gets_a_stable_slug(name: str) -> None:
+    slug = draft_from_card(codec.decode(json.dumps(v2_card(name=name)).encode())).seed.slug
+    assert SLUG_PATTERN.match(slug)
+    assert slug.startswith("char-")
+    assert slugify(f"  {name.upper()} ") == slug  # case and spacing do not matter
+    assert slug != slugify(name + "x")
+    assert slugify("Alice 2") == "alice-2"  # Latin names are as before
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares `width` by `height` and holds no pixels: what a bomb looks like
+    before it is decoded."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return codec.PNG_MAGIC + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "side",
+    [
+        5_000,  # past our limit: refused by its size, before any pixel is read
+        10_000,  # past Pillow's warning threshold (89M pixels), the warning an error
+        pytest.param(  # the same where warnings are only printed (production)
+            10_000, marks=pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+        ),
+        20_000,  # past Pillow's bomb limit (179M pixels): DecompressionBombError at open
+    ],
+)
+def test_a_picture_too_large_is_refused_as_too_large(side: int) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        codec.decode(_png_header_only(side, side))
+    assert refused.value.reason == "CARD_TOO_LARGE"

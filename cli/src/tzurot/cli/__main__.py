@@ -379,6 +379,11 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
             f"{summary.skipped} already there; {summary.mapped} for mapped users, "
             f"{summary.shared} to the shared scope."
         )
+        if summary.split:
+            print(
+                f"  {summary.split} summaries longer than a memory may hold "
+                f"{'would be' if dry_run else 'were'} split into {summary.split_parts} memories."
+            )
         print(
             f"Chat history: {summary.history_messages} messages, {summary.history_exchanges} "
             f"exchanges {'to import' if dry_run else 'imported'}, {summary.history_skipped} "

@@ -65,6 +65,10 @@ def _load(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BackupError(f"{path} is not readable JSON: {exc}") from None
+    except RecursionError:
+        raise BackupError(f"{path} is nested too deeply to be a backup") from None
+    except ValueError:  # an integer over Python's limit of digits
+        raise BackupError(f"{path} holds a number too large to read") from None
 
 
 def read_backup(
@@ -142,6 +146,9 @@ class ImportSummary:
     skipped: int = 0
     mapped: int = 0
     shared: int = 0
+    split: int = 0
+    """Summaries longer than a memory may hold, each stored as several memories."""
+    split_parts: int = 0
     history_messages: int = 0
     history_exchanges: int = 0
     history_skipped: int = 0
@@ -196,7 +203,10 @@ async def import_shapes(  # the command's options
     history_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> ImportSummary:
     summary = ImportSummary(history_messages=len(backup.history))
-    config = json.loads(backup.config.decode("utf-8-sig"))
+    try:
+        config = json.loads(backup.config.decode("utf-8-sig"))
+    except (ValueError, RecursionError):  # the gateway names what is wrong with it
+        config = {}
     avatar, avatar_type = (b"", "")
     url = str(config.get("avatar") or "") if isinstance(config, dict) else ""
     if url and not dry_run:
@@ -231,6 +241,8 @@ async def import_shapes(  # the command's options
         summary.skipped += result.skipped
         summary.mapped += result.mapped
         summary.shared += result.shared
+        summary.split += result.split
+        summary.split_parts += result.split_parts
         progress(min(start + batch, total), total)
     done_messages, total_messages = 0, len(backup.history)
     history_progress(0, total_messages)

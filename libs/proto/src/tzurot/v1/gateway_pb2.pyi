@@ -1134,18 +1134,26 @@ class ImportPersonalityResponse(_message.Message):
 
     PERSONALITY_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     created: _builtins.bool
     @_builtins.property
     def personality(self) -> _common_pb2.Personality: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the import could not keep, for the importer (e.g. a card picture that cannot be the
+        avatar). Empty for seed imports.
+        """
+
     def __init__(
         self,
         *,
         personality: _common_pb2.Personality | None = ...,
         created: _builtins.bool = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "personality", b"personality", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4092,12 +4100,20 @@ class ImportShapesMemoriesResponse(_message.Message):
     SKIPPED_FIELD_NUMBER: _builtins.int
     MAPPED_FIELD_NUMBER: _builtins.int
     SHARED_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
+    SPLIT_PARTS_FIELD_NUMBER: _builtins.int
     imported: _builtins.int
     skipped: _builtins.int
     """Already imported by an earlier run (idempotent)."""
     mapped: _builtins.int
     """Memories filed under a mapped user; the rest went to the shared scope."""
     shared: _builtins.int
+    split: _builtins.int
+    """Summaries longer than one memory may hold (4,000 characters), each stored as several
+    memories cut at paragraph or sentence boundaries; counted once in imported or skipped.
+    """
+    split_parts: _builtins.int
+    """The memories those split summaries became."""
     def __init__(
         self,
         *,
@@ -4105,10 +4121,12 @@ class ImportShapesMemoriesResponse(_message.Message):
         skipped: _builtins.int = ...,
         mapped: _builtins.int = ...,
         shared: _builtins.int = ...,
+        split: _builtins.int = ...,
+        split_parts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["imported", b"imported", "mapped", b"mapped", "shared", b"shared", "skipped", b"skipped"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imported", b"imported", "mapped", b"mapped", "shared", b"shared", "skipped", b"skipped", "split", b"split", "split_parts", b"split_parts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

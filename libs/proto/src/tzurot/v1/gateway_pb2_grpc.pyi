@@ -162,7 +162,8 @@ class GatewayServiceStub:
     DetachLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]
     ImportShapes: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesRequest, _gateway_pb2.ImportShapesResponse]
     """Operators: one personality of a shapes.inc backup (its configuration), then its
-    memories in batches. Both idempotent; dry_run validates and counts only.
+    memories in batches. Both idempotent; dry_run runs every check the import runs on the
+    data (INVALID_ARGUMENT naming the document, item and field) and counts, changing nothing.
     """
     ImportShapesMemories: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]
     ImportShapesHistory: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]
@@ -348,7 +349,8 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     DetachLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]  # type: ignore[assignment]
     ImportShapes: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesRequest, _gateway_pb2.ImportShapesResponse]  # type: ignore[assignment]
     """Operators: one personality of a shapes.inc backup (its configuration), then its
-    memories in batches. Both idempotent; dry_run validates and counts only.
+    memories in batches. Both idempotent; dry_run runs every check the import runs on the
+    data (INVALID_ARGUMENT naming the document, item and field) and counts, changing nothing.
     """
     ImportShapesMemories: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesMemoriesRequest, _gateway_pb2.ImportShapesMemoriesResponse]  # type: ignore[assignment]
     ImportShapesHistory: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportShapesHistoryRequest, _gateway_pb2.ImportShapesHistoryResponse]  # type: ignore[assignment]
@@ -927,7 +929,8 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportShapesResponse, _abc.Awaitable[_gateway_pb2.ImportShapesResponse]]:
         """Operators: one personality of a shapes.inc backup (its configuration), then its
-        memories in batches. Both idempotent; dry_run validates and counts only.
+        memories in batches. Both idempotent; dry_run runs every check the import runs on the
+        data (INVALID_ARGUMENT naming the document, item and field) and counts, changing nothing.
         """
 
     @_abc_1.abstractmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
 import zipfile
 from typing import Any
 
@@ -100,3 +101,13 @@ def world_info(**entries: dict[str, Any]) -> dict[str, Any]:
             for uid, (name, fields) in enumerate(entries.items())
         }
     }
+
+
+def photo(side: int, *, seed: int = 1) -> bytes:
+    """A square JPEG that compresses like a photo: small as a JPEG, large as a PNG (a 4096 px
+    one is about 3 MB, and over 20 MB as a PNG)."""
+    pixels = random.Random(seed).randbytes(256 * 256 * 3)  # noqa: S311 - a picture, no secret
+    noise = Image.frombytes("RGB", (256, 256), pixels)
+    out = io.BytesIO()
+    noise.resize((side, side), Image.Resampling.BICUBIC).save(out, "JPEG", quality=85)
+    return out.getvalue()

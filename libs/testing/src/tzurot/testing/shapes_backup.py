@@ -99,6 +99,32 @@ def shape_memories(count: int = 6) -> list[dict[str, Any]]:
     return items
 
 
+def long_summary() -> str:
+    """A real-sized summary (~11 KB, as in a backup seen in the wild: 107 in ~1.2 MB):
+    twelve paragraphs of one evening's talk, one of them over 2,000 characters."""
+    return (Path(__file__).parent / "shapes_long_summary.txt").read_text(encoding="utf-8")
+
+
+def long_summary_memory(index: int = 90, *, created_at_ms: int | None = None) -> dict[str, Any]:
+    """Alice's long summary, its times in milliseconds (as some backup tools write them)."""
+    first, last = uuid.UUID(int=index * 2 + 1), uuid.UUID(int=index * 2 + 2)
+    created = created_at_ms if created_at_ms is not None else (BASE_TS + 5_000) * 1000
+    return {
+        "id": f"{first}/{last}",
+        "shape_id": SHAPE_ID,
+        "senders": [ALICE],
+        "result": long_summary(),
+        "metadata": {
+            "start_ts": created - 3_600_000,
+            "end_ts": created - 60_000,
+            "created_at": created,
+            "senders": [ALICE],
+            "discord_channel_id": "700000000000000001",
+            "discord_guild_id": "700000000000000000",
+        },
+    }
+
+
 def _topic(index: int) -> str:
     topics = [
         "Alice told Mira about her sailboat named Kestrel and the storm that nearly sank it.",

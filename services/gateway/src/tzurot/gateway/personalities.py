@@ -22,7 +22,9 @@ A seed file describes one personality::
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,9 +57,20 @@ MAX_SEED_BYTES = 256 * 1024
 
 
 def slugify(name: str) -> str:
-    """'The Oracle of Delphi' -> 'the-oracle-of-delphi'."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:63]
+    """'The Oracle of Delphi' -> 'the-oracle-of-delphi'.
+
+    A name mostly in another script (fewer than half of its letters and digits are a-z or
+    0-9: 'Алиса', 'アリス', 'Алиса 2') becomes 'char-' and 8 hex digits of a hash of the name,
+    whatever its case and spacing: the same name always gets the same slug (a card imported
+    again updates its personality, as 'Alice' does at 'alice'). '' for a name without letters
+    or digits ('!!!')."""
+    lowered = name.lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", lowered).strip("-")[:63]
+    latin = sum(c.isascii() and c.isalnum() for c in lowered)
+    if latin * 2 < sum(c.isalnum() for c in lowered):
+        key = unicodedata.normalize("NFC", " ".join(name.casefold().split()))
+        return f"char-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return slug
 
 
 def normalize_alias(alias: str) -> str:

@@ -27,6 +27,15 @@ EXPORT_FORMATS = {
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
 
 
+def imported_text(r: gw.ImportPersonalityResponse) -> str:
+    """What a card import did, with its slug (a name in another script gets `char-…`) and
+    what it could not keep (e.g. a picture that cannot be the avatar)."""
+    verb = "Imported" if r.created else "Updated"
+    lines = [f"{verb} **{r.personality.display_name}** (`{r.personality.slug}`)."]
+    lines += [f"⚠️ {warning}" for warning in r.warnings]
+    return "\n".join(lines)
+
+
 class CharacterCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="character", description="Personalities: create, edit, share")
@@ -125,7 +134,7 @@ class CharacterCommands(app_commands.Group):
                     document=document,
                 )
             ),
-            lambda r: f"{'Imported' if r.created else 'Updated'} **{r.personality.display_name}**.",
+            imported_text,
         )
 
     @app_commands.command(

@@ -5,10 +5,16 @@ personality they own (a superuser, any). The card's picture is kept as the perso
 card image (exported again inside the PNG) and, when the edge is reachable
 (TZUROT_PUBLIC_URL), becomes its avatar served at `/avatars/{slug}.{ext}`; its CHARX assets
 are kept by path, its character_book as the personality's card lorebook (attached to it).
+
+Reading a card (Pillow, JSON, zip) and writing one run on a worker thread: a large picture
+takes seconds, which the event loop serves other calls meanwhile. A card whose export would
+not fit in a gRPC message is refused at import, so every imported card can be exported.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,54 +24,75 @@ from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.mapping import (
     CHARX_ICON_PATH,
+    CharacterDraft,
     CharacterView,
     card_from_view,
     draft_from_card,
     with_charx_icon,
 )
+from tzurot.gateway.cards.spec import Card
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.lorebooks import save_card_parts
-from tzurot.runtime.errors import PermissionDenied
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 
 CardFormatName = Literal["png", "json", "charx"]
 AVATAR_ASSET = "avatar"
 """The path under which the card picture is kept among a personality's assets."""
 _CONTENT_TYPES = {"png": "image/png", "json": "application/json", "charx": "application/zip"}
+MAX_EXPORT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+"""A card's largest export: a gRPC message, less room for the reply's other fields and for
+what export adds to the card (its slug, aliases and dates)."""
+_ZIP_ENTRY_BYTES = 128  # a zip entry's headers beyond its name
+
+
+@dataclass(frozen=True)
+class CardImport:
+    personality: Personality
+    created: bool
+    warnings: tuple[str, ...] = ()
 
 
 class CardAdmin(AvatarAdmin):
-    async def import_card(self, who: Principal, document: bytes) -> tuple[Personality, bool]:
-        draft = draft_from_card(codec.decode(document))
-        slug = draft.seed.effective_slug
-        existing = await self._store.find_personality(slug)
-        if existing is not None and existing.slug != slug:
-            existing = None  # found by display name or alias: another personality
-        if existing is not None and not (who.superuser or existing.owner_user_id == who.user_id):
-            raise PermissionDenied(
-                f"a personality {slug!r} already exists and is not yours; rename the card "
-                "or ask its owner",
-                reason="NOT_OWNER",
-            )
+    async def import_card(self, who: Principal, document: bytes) -> CardImport:
+        """The card as a personality, created, or updated when the importer may (its owner, a
+        superuser): decided in the import's transaction, so two imports of one new slug by
+        two users cannot both pass."""
+        draft, warnings = await asyncio.to_thread(_read_card, document)
         assets = {path: ("application/octet-stream", data) for path, data in draft.assets.items()}
         if draft.avatar:
             assets[AVATAR_ASSET] = (draft.avatar_type or "image/png", draft.avatar)
-        owner = who.user_id if existing is None else existing.owner_user_id
+        kept_owner: list[str | None] = []  # the owner of the personality replaced, if any
+
+        def may_replace(existing: Personality) -> None:
+            if not (who.superuser or existing.owner_user_id == who.user_id):
+                raise PermissionDenied(
+                    f"a personality {existing.slug!r} already exists and is not yours; rename "
+                    "the card or ask its owner",
+                    reason="NOT_OWNER",
+                )
+            kept_owner.append(existing.owner_user_id)
 
         async def parts(conn: AsyncConnection, personality_id: str) -> None:
+            owner = kept_owner[0] if kept_owner else who.user_id
             await save_card_parts(
                 conn, personality_id, assets=assets, book=draft.lorebook, owner_user_id=owner
             )
 
         personality, created = await self._store.import_personality(
             draft.seed,
-            owner_user_id=owner,
+            owner_user_id=who.user_id,  # a personality replaced keeps its owner
             extra_values={"card": draft.card},
             then=parts,
+            may_replace=may_replace,
         )
         if draft.avatar:
-            personality = await self._serve_avatar(personality, draft.avatar) or personality
-        return personality, created
+            served = await self._serve_avatar(personality, draft.avatar)
+            if served is None and self._public_url:
+                warnings.append("the card's picture is kept with the card but cannot be served")
+            personality = served or personality
+        return CardImport(personality, created, tuple(warnings))
 
     async def export_card(
         self, who: Principal, name: str, fmt: CardFormatName
@@ -102,14 +129,91 @@ class CardAdmin(AvatarAdmin):
             )
         )
         picture = assets.pop(AVATAR_ASSET, None)
-        if fmt == "png":
-            document = codec.encode_png(card, picture[1] if picture else None)
-        elif fmt == "json":
-            document = codec.encode_json(card)
-        else:
-            files = {path: data for path, (_, data) in assets.items()}
-            if picture is not None:
-                card = with_charx_icon(card)
-                files[CHARX_ICON_PATH] = codec.encode_png_plain(picture[1])
-            document = codec.encode_charx(card, files)
+        files = {path: data for path, (_, data) in assets.items()}
+        document = await asyncio.to_thread(
+            _encode, card, fmt, picture[1] if picture else None, files
+        )
+        if len(document) > MAX_EXPORT_BYTES:  # grown since its import (its lorebook edited)
+            raise FailedPrecondition(
+                f"the {fmt.upper()} card would be {len(document)} bytes, over the "
+                f"{MAX_EXPORT_BYTES} a reply may carry; try another format or a smaller lorebook",
+                reason="CARD_TOO_LARGE",
+            )
         return document, f"{personality.slug}.{fmt}", _CONTENT_TYPES[fmt]
+
+
+def _encode(
+    card: Card, fmt: CardFormatName, picture: bytes | None, files: dict[str, bytes]
+) -> bytes:
+    if fmt == "png":
+        return codec.encode_png(card, picture)
+    if fmt == "json":
+        return codec.encode_json(card)
+    if picture is not None:
+        card = with_charx_icon(card)
+        files = {**files, CHARX_ICON_PATH: codec.encode_png_plain(picture)}
+    return codec.encode_charx(card, files)
+
+
+def _read_card(document: bytes) -> tuple[CharacterDraft, list[str]]:
+    """The card's draft and what the importer is warned of; refuses one whose export would
+    not fit in a reply. CPU-bound: run on a worker thread."""
+    decoded = codec.decode(document)
+    draft = draft_from_card(decoded)
+    fmt, size = _largest_export(draft)
+    if size > MAX_EXPORT_BYTES:
+        raise InvalidArgument(
+            "document",
+            f"as a {fmt.upper()} card (its export) this card would be {size} bytes, over the "
+            f"{MAX_EXPORT_BYTES} a message may carry; make its lorebook, assets or picture "
+            "smaller",
+            reason="CARD_TOO_LARGE",
+        )
+    return draft, list(decoded.warnings)
+
+
+def _largest_export(draft: CharacterDraft) -> tuple[CardFormatName, int]:
+    """The format whose export of this card is largest, and its size (a CHARX's counted
+    without compression): a PNG carries the card twice in base64, a CHARX every asset."""
+    seed = draft.seed
+    view = CharacterView(
+        name=seed.name,
+        slug=seed.effective_slug,
+        aliases=tuple(seed.aliases),
+        avatar_url=seed.avatar_url,
+        system_prompt=seed.system_prompt,
+        description=seed.character.description,
+        personality=seed.character.personality,
+        scenario=seed.character.scenario,
+        example_dialogues=seed.character.example_dialogues,
+        post_history_instructions=seed.character.post_history_instructions,
+        author_note=seed.character.author_note,
+        author_note_depth=seed.character.author_note_depth,
+        cleanup_rules=rules_to_json(seed.rules),
+        error_message=seed.error_message,
+        birthday=seed.birthday,
+        nsfw=seed.nsfw,
+        public=seed.public,
+        card=dict(draft.card),
+        lorebook=draft.lorebook,
+    )
+    try:
+        card = card_from_view(view)
+    except ValueError as exc:  # what export would fail on: refused now, not then
+        raise InvalidArgument("document", f"the card cannot be exported again: {exc}") from None
+    files = dict(draft.assets)
+    if draft.avatar:
+        card_with_icon = with_charx_icon(card)
+        files[CHARX_ICON_PATH] = codec.encode_png_plain(draft.avatar)
+    else:
+        card_with_icon = card
+    charx = len(codec.encode_json(card_with_icon)) + sum(
+        len(path) + len(data) + _ZIP_ENTRY_BYTES for path, data in files.items()
+    )
+    sizes: dict[CardFormatName, int] = {
+        "png": len(codec.encode_png(card, draft.avatar)),
+        "json": len(codec.encode_json(card)),
+        "charx": charx,
+    }
+    largest = max(sizes, key=lambda fmt: sizes[fmt])
+    return largest, sizes[largest]

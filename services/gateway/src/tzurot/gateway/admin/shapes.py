@@ -7,6 +7,10 @@ the first configured superuser. Memories are filed under the Discord user a send
 (the user map), else the personality's shared scope (every user of it sees them). Each
 memory's id is derived from the personality and the shapes.inc memory id, so a re-run
 imports nothing twice; so is each history exchange's job id (from its first message's id).
+A summary longer than a memory may hold is stored as several (`shapes.summaries`), each
+with the summary's time and scope and an id derived from the summary's and its part's
+number. A dry run parses, checks and cuts exactly as the import does (every refusal of the
+data comes from parsing), then only counts.
 The history goes to the conversation of the Discord channel given (it continues there), else
 to the personality's legacy conversation `shapes:<slug>`, kept but in no channel's prompt.
 Nothing is formed into long-term memories from it: the summaries are that.
@@ -18,7 +22,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import settings as cascade
@@ -26,6 +29,7 @@ from tzurot.gateway.admin.avatars import AvatarAdmin
 from tzurot.gateway.admin.base import Principal, require
 from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import (
+    ShapeMemory,
     load_json,
     parse_config,
     parse_history,
@@ -33,6 +37,7 @@ from tzurot.gateway.shapes.documents import (
 )
 from tzurot.gateway.shapes.history import HistoryExchange, exchanges
 from tzurot.gateway.shapes.mapping import plan_personality
+from tzurot.gateway.shapes.summaries import summary_parts
 from tzurot.gateway.store.lorebooks import save_avatar
 from tzurot.gateway.voice import imported_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -47,6 +52,7 @@ MAX_BATCH = 500
 MAX_HISTORY_BATCH = 2000
 MAX_EXCHANGE_TURNS = 16
 """Memory's limit of turns in one exchange."""
+MAX_DISCORD_ID_DIGITS = 20
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,25 @@ class MemoryBatch:
     skipped: int = 0
     mapped: int = 0
     shared: int = 0
+    split: int = 0
+    """Summaries stored as several memories (each counted once above)."""
+    split_parts: int = 0
 
 
-def memory_id(personality_key: str, shapes_memory_id: str) -> str:
-    return str(uuid.uuid5(_MEMORY_NAMESPACE, f"{personality_key}\0{shapes_memory_id}"))
+def memory_id(personality_key: str, shapes_memory_id: str, part: int = 0) -> str:
+    """The memory of a summary (`part` 0), or of part 1, 2… of one that was split."""
+    key = f"{personality_key}\0{shapes_memory_id}" + (f"\0{part}" if part else "")
+    return str(uuid.uuid5(_MEMORY_NAMESPACE, key))
+
+
+def check_user_map(user_map: Mapping[str, str]) -> None:
+    """Each shapes.inc user maps to a Discord user id (digits) or to nothing."""
+    for discord_id in user_map.values():
+        digits = discord_id.isascii() and discord_id.isdigit()
+        if discord_id and not (digits and len(discord_id) <= MAX_DISCORD_ID_DIGITS):
+            raise InvalidArgument(
+                "user_map", "user_map maps shapes.inc user ids to Discord user ids (digits)"
+            )
 
 
 class ShapesAdmin(AvatarAdmin):
@@ -100,7 +121,8 @@ class ShapesAdmin(AvatarAdmin):
     ) -> ShapesImport:
         self._operator(who)
         plan = plan_personality(
-            parse_config(load_json(config, source="the configuration")), extra_aliases=list(aliases)
+            parse_config(load_json(config, source="the configuration", root="config")),
+            extra_aliases=list(aliases),
         )
         slug = plan.seed.effective_slug
         existing = await self._store.find_personality(slug)
@@ -153,16 +175,24 @@ class ShapesAdmin(AvatarAdmin):
         dry_run: bool,
     ) -> MemoryBatch:
         self._operator(who)
-        memories = parse_memories(load_json(document, source="the memories"))
+        memories = parse_memories(load_json(document, source="the memories", root="memories"))
         if len(memories) > MAX_BATCH:
             raise InvalidArgument("memories", f"send at most {MAX_BATCH} memories a call")
         require("personality", slug)
+        check_user_map(user_map)
+        texts = [summary_parts(item.result) for item in memories]
+        split = sum(1 for parts in texts if len(parts) > 1)
+        split_parts = sum(len(parts) for parts in texts if len(parts) > 1)
         personality = await self._store.find_personality(slug)
         if personality is None:
             if dry_run:
-                mapped = sum(1 for m in memories if any(s in user_map for s in m.sender_ids))
+                mapped = sum(1 for m in memories if any(user_map.get(s) for s in m.sender_ids))
                 return MemoryBatch(
-                    imported=len(memories), mapped=mapped, shared=len(memories) - mapped
+                    imported=len(memories),
+                    mapped=mapped,
+                    shared=len(memories) - mapped,
+                    split=split,
+                    split_parts=split_parts,
                 )
             raise NotFound(
                 f"no personality named {slug!r}; import its configuration first",
@@ -170,7 +200,7 @@ class ShapesAdmin(AvatarAdmin):
             )
         users: dict[str, str] = {}
         imported = skipped = mapped = shared = 0
-        for item in memories:
+        for item, parts in zip(memories, texts, strict=True):
             discord_id = next((user_map[s] for s in item.sender_ids if user_map.get(s)), "")
             if discord_id:
                 mapped += 1
@@ -184,23 +214,30 @@ class ShapesAdmin(AvatarAdmin):
                 if discord_id not in users:
                     users[discord_id] = await self._db.user_id_for(discord_id)
                 user_id = users[discord_id]
-            memory = common.Memory(
-                id=memory_id(personality.id, item.id),
-                personality_id=personality.id,
-                user_id=user_id,
-                text=item.result.strip(),
-            )
-            when = item.created_at
-            if when is not None:
-                stamp = Timestamp()
-                stamp.FromDatetime(when)
-                memory.created_at.CopyFrom(stamp)
-            added = await self._memory.add_memory(mem.AddMemoryRequest(memory=memory))
-            if added.existed:
-                skipped += 1
-            else:
+            if await self._store_summary(personality.id, user_id, item, parts):
                 imported += 1
-        return MemoryBatch(imported, skipped, mapped, shared)
+            else:
+                skipped += 1
+        return MemoryBatch(imported, skipped, mapped, shared, split, split_parts)
+
+    async def _store_summary(
+        self, personality_id: str, user_id: str, item: ShapeMemory, parts: Sequence[str]
+    ) -> bool:
+        """Stores a summary as its memories (its parts when split, each with its time and
+        scope); False when every one was there already."""
+        created = False
+        for part, text in enumerate(parts, start=1 if len(parts) > 1 else 0):
+            memory = common.Memory(
+                id=memory_id(personality_id, item.id, part),
+                personality_id=personality_id,
+                user_id=user_id,
+                text=text,
+            )
+            if item.created_at is not None:
+                memory.created_at.FromDatetime(item.created_at)
+            added = await self._memory.add_memory(mem.AddMemoryRequest(memory=memory))
+            created = created or not added.existed
+        return created
 
     async def import_shapes_history(  # the request's fields
         self,
@@ -213,10 +250,11 @@ class ShapesAdmin(AvatarAdmin):
         dry_run: bool,
     ) -> HistoryBatch:
         self._operator(who)
-        history = parse_history(load_json(document, source="the chat history"))
+        history = parse_history(load_json(document, source="the chat history", root="history"))
         if len(history) > MAX_HISTORY_BATCH:
             raise InvalidArgument("history", f"send at most {MAX_HISTORY_BATCH} messages a call")
         require("personality", slug)
+        check_user_map(user_map)
         channel = channel_id.strip() or f"shapes:{slug}"
         if not channel.startswith("shapes:") and not channel.isdigit():
             raise InvalidArgument("channel_id", "channel_id is a Discord channel or thread id")

@@ -34,11 +34,11 @@ class CardRpcs(AdminRpcs):
     ) -> gw.ImportPersonalityResponse:
         if request.format not in _CARD_FORMATS:
             return await super().ImportPersonality(request, context)
-        personality, created = await self._admin.import_card(
-            await self._who(request), request.document
-        )
+        done = await self._admin.import_card(await self._who(request), request.document)
         return gw.ImportPersonalityResponse(
-            personality=convert.personality(personality), created=created
+            personality=convert.personality(done.personality),
+            created=done.created,
+            warnings=list(done.warnings),
         )
 
     async def ExportPersonality(
@@ -147,7 +147,12 @@ class ShapesRpcs(AdminRpcs):
             dry_run=request.dry_run,
         )
         return gw.ImportShapesMemoriesResponse(
-            imported=batch.imported, skipped=batch.skipped, mapped=batch.mapped, shared=batch.shared
+            imported=batch.imported,
+            skipped=batch.skipped,
+            mapped=batch.mapped,
+            shared=batch.shared,
+            split=batch.split,
+            split_parts=batch.split_parts,
         )
 
     async def ImportShapesHistory(

@@ -2,8 +2,9 @@
 
 PNG (both specs): a tEXt chunk `chara` holds base64 of the V2 JSON, `ccv3` base64 of the V3
 JSON; both are read and `ccv3` wins. A CHARX holds `card.json` at its root and the assets its
-`embeded://` URIs point at. Pillow reads and writes the PNG chunks; the avatar is kept
-re-encoded without them. Pillow is imported on first use: gateway's start does not need it.
+`embeded://` URIs point at. Pillow reads and writes the PNG chunks; the picture (a PNG's own,
+a CHARX's main icon) becomes the avatar as pictures.py makes it, and one that cannot leaves a
+warning instead. Pillow is imported on first use: gateway's start does not need it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import base64
 import binascii
 import io
 import json
-import warnings
+import lzma
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tzurot.gateway.cards import pictures
 from tzurot.gateway.cards.spec import Card, backfill_v2, card_json, parse_card
+from tzurot.gateway.uploaded_json import load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -42,6 +46,7 @@ class DecodedCard:
     image: bytes | None = None
     image_type: str = ""
     assets: dict[str, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def bad(message: str, reason: str = "BAD_CARD") -> InvalidArgument:
@@ -67,33 +72,31 @@ def decode(data: bytes, *, filename: str = "") -> DecodedCard:
 
 
 def _json(raw: bytes, what: str) -> Any:
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad(f"{what} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise bad(f"{what} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    return load_uploaded_json(raw, what=what, reason="BAD_CARD")
 
 
-def _open_image(data: bytes) -> Image.Image:
+def _open_image(data: bytes, *, load: bool = True) -> Image.Image:
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 - see the module's docstring
 
+    # No warnings filter (warnings.catch_warnings is process-wide, and this runs on worker
+    # threads): the size is checked here, before any pixel is read, and a picture past
+    # Pillow's own bomb limit raises DecompressionBombError at open (its warning, below that
+    # limit, is an error where warnings are errors: refused alike).
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise bad(
-                    f"the image is {image.width}x{image.height}; at most {MAX_IMAGE_PIXELS} pixels",
-                    "CARD_TOO_LARGE",
-                )
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise bad(
+                f"the image is {image.width}x{image.height}; at most {MAX_IMAGE_PIXELS} pixels",
+                "CARD_TOO_LARGE",
+            )
+        if load:
             image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise bad("the image is too large to read", "CARD_TOO_LARGE") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
         raise bad(f"the PNG cannot be read: {exc}") from None
-    except Image.DecompressionBombWarning:
-        raise bad("the image is too large to read", "CARD_TOO_LARGE") from None
     return image
 
 
@@ -111,7 +114,24 @@ def _decode_png(data: bytes) -> DecodedCard:
     except (binascii.Error, ValueError):
         raise bad(f"the PNG's '{chunk}' chunk is not valid base64") from None
     card = parse_card(_json(decoded, f"the PNG's '{chunk}' chunk"), source=f"'{chunk}' chunk")
-    return DecodedCard(card, "png", image=_plain_png(image), image_type="image/png")
+    found = DecodedCard(card, "png")
+    _take_avatar(found, data, "the PNG's picture", image)
+    return found
+
+
+def _take_avatar(
+    decoded: DecodedCard, picture: bytes, what: str, image: Image.Image | None = None
+) -> None:
+    """The picture as the card's avatar; one that cannot be an avatar is left out, with a
+    warning for the importer."""
+    try:
+        opened = image if image is not None else _open_image(picture, load=False)
+        avatar = pictures.avatar_from(picture, opened)
+    except (InvalidArgument, pictures.UnusablePicture) as exc:
+        why = exc.message if isinstance(exc, InvalidArgument) else str(exc)
+        decoded.warnings.append(f"{what} cannot be the avatar ({why}); imported without one")
+        return
+    decoded.image, decoded.image_type = avatar.data, avatar.content_type
 
 
 def _plain_png(image: Image.Image) -> bytes:
@@ -139,7 +159,7 @@ def _decode_charx(data: bytes) -> DecodedCard:
         names = {info.filename for info in infos}
         if "card.json" not in names:
             raise bad("the CHARX has no card.json at its root", "NO_CARD")
-        card = parse_card(_json(archive.read("card.json"), "card.json"), source="card.json")
+        card = parse_card(_json(_read(archive, "card.json"), "card.json"), source="card.json")
         assets: dict[str, bytes] = {}
         for asset in card.data.assets or []:
             if not asset.uri.startswith(EMBEDDED_PREFIX):
@@ -150,15 +170,27 @@ def _decode_charx(data: bytes) -> DecodedCard:
             info = archive.getinfo(path)
             if info.file_size > MAX_ASSET_BYTES:
                 raise bad(f"the asset {path!r} is larger than {MAX_ASSET_BYTES} bytes")
-            assets[path] = archive.read(path)
+            assets[path] = _read(archive, path)
     decoded = DecodedCard(card, "charx", assets=assets)
     icon = main_icon(card)
     if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX):
         picture = assets.get(icon.uri[len(EMBEDDED_PREFIX) :])
         if picture:
-            decoded.image = _plain_png(_open_image(picture))
-            decoded.image_type = "image/png"
+            _take_avatar(decoded, picture, f"the icon {icon.uri[len(EMBEDDED_PREFIX) :]!r}")
     return decoded
+
+
+def _read(archive: zipfile.ZipFile, path: str) -> bytes:
+    """One file of a CHARX; a damaged or oddly packed one is the uploader's problem."""
+    try:
+        return archive.read(path)
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
+        raise bad(f"the CHARX file {path!r} is damaged ({exc})") from None
+    except NotImplementedError:
+        raise bad(
+            f"the CHARX file {path!r} is packed with a compression method not supported; "
+            "use deflate or none"
+        ) from None
 
 
 def main_icon(card: Card) -> Any:

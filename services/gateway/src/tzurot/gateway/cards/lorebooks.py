@@ -10,12 +10,13 @@ there and back unchanged.
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tzurot.gateway.cards.spec import Book, BookEntry, parse_book, parse_card
+from tzurot.gateway.uploaded_json import load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 Logic = Literal["AND_ANY", "NOT_ALL", "NOT_ANY", "AND_ALL"]
@@ -40,6 +41,13 @@ _POSITION_BY_NUMBER: dict[int, Position] = {
 DEFAULT_DEPTH = 4
 MAX_ENTRIES = 2000
 MAX_LOREBOOK_BYTES = 4 * 1024 * 1024
+MAX_KEYS_PER_ENTRY = 100
+"""Keys of one entry: primary, secondary, `@@additional_keys` and `@@exclude_keys` together
+(SillyTavern books seldom pass a few dozen)."""
+MAX_REGEX_KEYS = 1000
+"""Regex keys of one lorebook (`/pattern/flags`, or any key of a `use_regex` entry): each is
+searched on every message. Inference also bounds their time per message."""
+_KEY_DECORATORS = ("additional_keys", "exclude_keys")
 
 
 class LoreEntry(BaseModel):
@@ -89,7 +97,7 @@ class Lorebook(BaseModel):
 def _int(value: Any, default: int) -> int:
     try:
         return int(value) if value is not None and value != "" else default
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinity
         return default
 
 
@@ -98,8 +106,17 @@ def _opt_int(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _whole(value: float, field: str) -> int:
+    """A card book's number as an entry's integer; NaN and infinities have none."""
+    if not math.isfinite(value):
+        raise InvalidArgument(
+            field, f"lorebook: {field}: {value} is not a finite number", reason="INVALID_NUMBER"
+        )
+    return int(value)
 
 
 def _opt_bool(value: Any) -> bool | None:
@@ -110,6 +127,52 @@ def _delay_level(value: Any) -> int:
     if value is True:
         return 1
     return max(0, _int(value, 0)) if not isinstance(value, bool) else 0
+
+
+def _is_regex_key(key: str) -> bool:
+    """Inference's rule for a `/pattern/flags` key (lore/matching), without its exception for
+    an unescaped slash inside: counts a few more, never fewer."""
+    key = key.strip()
+    body = key.rstrip("gimsuy")
+    return key.startswith("/") and len(body) >= 3 and body.endswith("/")  # at least "/x/"
+
+
+def _decorator_keys(content: str) -> list[str]:
+    """The keys of an entry's leading `@@additional_keys` / `@@exclude_keys` lines."""
+    keys: list[str] = []
+    for line in content.split("\n"):
+        if not line.startswith("@@"):
+            break
+        name, _, value = line.lstrip("@").partition(" ")
+        if name.strip() in _KEY_DECORATORS:
+            keys += [key.strip() for key in value.split(",") if key.strip()]
+    return keys
+
+
+def check_key_limits(book: Lorebook) -> Lorebook:
+    """The book, or InvalidArgument naming the first entry over `MAX_KEYS_PER_ENTRY`, or the
+    one whose regex keys take the book past `MAX_REGEX_KEYS`."""
+    regex_keys = 0
+    for index, entry in enumerate(book.entries):
+        keys = [*entry.keys, *entry.secondary_keys, *_decorator_keys(entry.content)]
+        label = f"entry {entry.uid[:40]!r}" + (f" ({entry.comment[:60]})" if entry.comment else "")
+        if len(keys) > MAX_KEYS_PER_ENTRY:
+            raise InvalidArgument(
+                f"entries.{index}.keys",
+                f"lorebook: {label} has {len(keys)} keys; an entry may have at most "
+                f"{MAX_KEYS_PER_ENTRY} (primary, secondary and decorator keys together)",
+                reason="TOO_MANY_KEYS",
+            )
+        regex_keys += sum(1 for key in keys if entry.use_regex or _is_regex_key(key))
+        if regex_keys > MAX_REGEX_KEYS:
+            raise InvalidArgument(
+                f"entries.{index}.keys",
+                f"lorebook: {label} takes the book past {MAX_REGEX_KEYS} regex keys "
+                "(/pattern/ keys, and every key of a use_regex entry); a lorebook may have "
+                f"at most {MAX_REGEX_KEYS}",
+                reason="TOO_MANY_REGEX_KEYS",
+            )
+    return book
 
 
 def _strings(value: Any) -> list[str]:
@@ -165,8 +228,10 @@ def from_card_book(book: Book) -> Lorebook:
                 name=entry.name or "",
                 constant=bool(entry.constant),
                 enabled=entry.enabled,
-                order=int(entry.insertion_order),
-                priority=int(entry.priority) if entry.priority is not None else None,
+                order=_whole(entry.insertion_order, f"entries.{index}.insertion_order"),
+                priority=None
+                if entry.priority is None
+                else _whole(entry.priority, f"entries.{index}.priority"),
                 position=position,
                 depth=max(0, _int(ext.get("depth"), DEFAULT_DEPTH)),
                 role=ROLE_BY_NUMBER.get(_int(ext.get("role"), 0), "system"),
@@ -189,14 +254,16 @@ def from_card_book(book: Book) -> Lorebook:
                 },
             )
         )
-    return Lorebook(
-        name=(book.name or "Character book")[:100],
-        description=book.description or "",
-        scan_depth=book.scan_depth,
-        token_budget=book.token_budget,
-        recursive_scanning=bool(book.recursive_scanning),
-        extensions={**book.extensions, **_extras(book)},
-        entries=entries,
+    return check_key_limits(
+        Lorebook(
+            name=(book.name or "Character book")[:100],
+            description=book.description or "",
+            scan_depth=book.scan_depth,
+            token_budget=book.token_budget,
+            recursive_scanning=bool(book.recursive_scanning),
+            extensions={**book.extensions, **_extras(book)},
+            entries=entries,
+        )
     )
 
 
@@ -363,7 +430,7 @@ def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
             )
         )
     title = str(document.get("name") or name or "World info")[:100]
-    return Lorebook(name=title, entries=entries)
+    return check_key_limits(Lorebook(name=title, entries=entries))
 
 
 def to_world_info(book: Lorebook) -> dict[str, Any]:
@@ -417,12 +484,7 @@ def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
         raise InvalidArgument(
             "document", f"a lorebook may be at most {MAX_LOREBOOK_BYTES} bytes", reason="TOO_LARGE"
         )
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgument(
-            "document", f"the lorebook is not valid JSON: {exc}", reason="BAD_LOREBOOK"
-        ) from None
+    document = load_uploaded_json(data, what="the lorebook", reason="BAD_LOREBOOK")
     if not isinstance(document, dict):
         raise InvalidArgument("document", "a lorebook is a JSON object", reason="BAD_LOREBOOK")
     try:
@@ -436,7 +498,9 @@ def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
                 )
             return from_card_book(book)
         lore = from_card_book(parse_book(document))
-        if name and not document.get("name") and not (document.get("data") or {}).get("name"):
+        inner = document.get("data")
+        titled = document.get("name") or (isinstance(inner, dict) and inner.get("name"))
+        if name and not titled:
             lore.name = name[:100]
         return lore
     except ValidationError as exc:

@@ -16,9 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from tzurot.gateway.cards.codec import EMBEDDED_PREFIX, DecodedCard, main_icon
-from tzurot.gateway.cards.lorebooks import Lorebook, from_card_book, to_card_book
-from tzurot.gateway.cards.spec import SPEC_V3, Card, CardData
+from tzurot.gateway.cards.lorebooks import (
+    MAX_ENTRIES,
+    MAX_LOREBOOK_BYTES,
+    Lorebook,
+    LoreEntry,
+    from_card_book,
+    to_card_book,
+)
+from tzurot.gateway.cards.spec import SPEC_V3, Book, Card, CardData
 from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
 from tzurot.runtime.errors import InvalidArgument
 
@@ -69,7 +78,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
             {
                 "name": name,
                 "slug": slug,
-                "aliases": list(ours.get("aliases") or []),
+                "aliases": _list_of(ours, "aliases"),
                 "avatar_url": str(ours.get("avatar_url") or ""),
                 "system_prompt": data.system_prompt,
                 "character": {
@@ -80,7 +89,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
                     "post_history_instructions": data.post_history_instructions,
                     **_author_note(ours, data.extensions),
                 },
-                "cleanup_rules": list(ours.get("cleanup_rules") or []),
+                "cleanup_rules": _list_of(ours, "cleanup_rules"),
                 "error_message": str(ours.get("error_message") or ""),
                 "birthday": str(ours.get("birthday") or ""),
                 "nsfw": bool(ours.get("nsfw", False)),
@@ -99,7 +108,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
         card["unknown_fields"] = dict(data.model_extra)
     if decoded.card.model_extra:
         card["card_unknown_fields"] = dict(decoded.card.model_extra)
-    lorebook = from_card_book(data.character_book) if data.character_book else None
+    lorebook = _card_lorebook(data.character_book) if data.character_book else None
     if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
         lorebook.name = f"{name} (card)"[:100]
     assets = dict(decoded.assets)
@@ -118,6 +127,61 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
         avatar_type=decoded.image_type,
         assets=assets,
     )
+
+
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _list_of(ours: dict[str, Any], key: str) -> list[Any]:
+    """A list of Tzurot's extension (its items are checked by the seed's model)."""
+    value = ours.get(key)
+    if not value:
+        return []
+    if not isinstance(value, list):
+        field = f"data.extensions.{TZUROT_EXTENSION}.{key}"
+        raise InvalidArgument(
+            field, f"{field} must be a list, not {_JSON_TYPES.get(type(value), 'an object')}"
+        )
+    return value
+
+
+def _card_lorebook(book: Book) -> Lorebook:
+    """The card's character_book as a lorebook, within a lorebook file's limits (it is read
+    on every turn of the personality)."""
+    field = "data.character_book"
+    if len(book.entries) > MAX_ENTRIES:
+        raise InvalidArgument(
+            f"{field}.entries",
+            f"the card's character_book has {len(book.entries)} entries; "
+            f"a lorebook may have at most {MAX_ENTRIES}",
+            reason="TOO_LARGE",
+        )
+    size = len(book.model_dump_json(exclude_none=True).encode("utf-8"))
+    if size > MAX_LOREBOOK_BYTES:
+        raise InvalidArgument(
+            field,
+            f"the card's character_book is {size} bytes; "
+            f"a lorebook may be at most {MAX_LOREBOOK_BYTES} bytes",
+            reason="TOO_LARGE",
+        )
+    try:
+        return from_card_book(book)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if exc.title == LoreEntry.__name__:
+            field += f".entries.{_first_bad_entry(book)}"
+        where = ".".join([field, *(str(part) for part in first["loc"])])
+        raise InvalidArgument(where, f"card: {where}: {first['msg']}", reason="BAD_CARD") from None
+
+
+def _first_bad_entry(book: Book) -> int:
+    """The index of the first entry that cannot become a lore entry (after an error only)."""
+    for index, entry in enumerate(book.entries):
+        try:
+            from_card_book(Book(entries=[entry]))
+        except ValidationError:
+            return index
+    return 0
 
 
 def _author_note(ours: dict[str, Any], extensions: dict[str, Any]) -> dict[str, Any]:

@@ -1,25 +1,83 @@
 """The documents of a shapes.inc backup as typed models: the configuration, the long-term
 memory summaries and the chat history (the CLI recognises which file is which).
 
-Unknown fields are kept, never an error; a wrong type of a known field is an
-InvalidArgument naming the item and the field.
+Unknown fields are kept, never an error. Everything the import would trip on later is
+refused here, so a dry run finds it (InvalidArgument naming the document, the item and the
+field, never quoting the data): JSON Postgres or protobuf cannot hold (NaN or Infinity, a
+number too large for a double, NUL or an unpaired surrogate in a string, nesting deeper than
+`MAX_DEPTH`), a wrong type of a known field, a time out of range, an empty summary, a message
+longer than memory keeps or an author id memory would refuse.
+
+Times are Unix seconds or milliseconds: a magnitude of at least 1e11 is milliseconds (1e11
+seconds is the year 5138, 1e11 milliseconds March 1973). A time must be finite, not before
+1970 and not in the future.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from tzurot.runtime.errors import InvalidArgument
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 64
+"""Nesting of arrays and objects a document may have (real backups have fewer than 5)."""
+MAX_INT_DIGITS = 300
+"""An integer with more digits does not fit a double (custom fields are JSON numbers)."""
+MILLISECONDS_FROM = 1e11
+MAX_MESSAGE_CHARS = 32_000
+"""Memory's limit on one turn's content (MAX_CONTENT_CHARS of the memory service)."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_PATH_DEPTH = 4
+
+
+def unix_seconds(value: float) -> float:
+    """A shapes.inc time (Unix seconds or milliseconds, see the module's docstring) in
+    seconds; refused when out of range."""
+    if not math.isfinite(value):
+        raise PydanticCustomError("unix_time", "must be a finite number")
+    milliseconds = abs(value) >= MILLISECONDS_FROM
+    seconds = value / 1000 if milliseconds else value
+    unit = " (read as milliseconds)" if milliseconds else ""
+    if seconds < 0:
+        raise PydanticCustomError("unix_time", f"must not be before 1970{unit}")
+    if seconds > time.time():
+        raise PydanticCustomError("unix_time", f"must not be in the future{unit}")
+    return seconds
+
+
+def moment(seconds: float) -> datetime:
+    """A time checked by `unix_seconds` as a datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+UnixTime = Annotated[float, AfterValidator(unix_seconds)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be empty")
+    return value
+
+
+def _author_id(value: str) -> str:
+    if any(not char.isprintable() or char.isspace() for char in value):
+        raise PydanticCustomError("author_id", "must not contain spaces or control characters")
+    return value
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class ShapeConfig(_Open):
@@ -72,9 +130,9 @@ class ShapeConfig(_Open):
 
 
 class ShapeMemoryMetadata(_Open):
-    start_ts: float | None = None
-    end_ts: float | None = None
-    created_at: float | None = None
+    start_ts: UnixTime | None = None
+    end_ts: UnixTime | None = None
+    created_at: UnixTime | None = None
     senders: list[str] | None = None
     discord_channel_id: str | None = None
     discord_guild_id: str | None = None
@@ -84,7 +142,7 @@ class ShapeMemory(_Open):
     id: str = Field(min_length=1)
     shape_id: str = ""
     senders: list[str] = Field(default_factory=list)
-    result: str
+    result: Annotated[str, AfterValidator(_not_blank)]
     metadata: ShapeMemoryMetadata = Field(default_factory=ShapeMemoryMetadata)
 
     @property
@@ -96,50 +154,130 @@ class ShapeMemory(_Open):
         """When it was summarised (else when its conversation ended, else began)."""
         meta = self.metadata
         stamp = meta.created_at or meta.end_ts or meta.start_ts
-        return datetime.fromtimestamp(stamp, UTC) if stamp else None
+        return moment(stamp) if stamp else None
 
 
 class ShapeMessage(_Open):
     id: str = Field(min_length=1)
     shape_id: str = ""
-    user_id: str = ""
+    user_id: Annotated[str, AfterValidator(_author_id)] = ""
     role: Literal["user", "assistant"]
-    content: str = ""
-    timestamp: float | None = None
+    content: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
+    timestamp: UnixTime | None = None
 
 
-def load_json(data: bytes, *, source: str) -> Any:
+class _Refused(ValueError):
+    """A JSON value the import cannot keep (the hooks of `json.loads` raise it)."""
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a number JSON allows")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("a number is too large")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"an integer has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def load_json(data: bytes, *, source: str, root: str) -> Any:
+    """The document `source` ("the memories"), checked; `root` names it in paths ("memories")."""
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidArgument("document", f"{source} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise InvalidArgument(root, f"{source} is larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        return json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgument("document", f"{source} is not valid JSON: {exc}") from None
+        document = json.loads(
+            data.decode("utf-8-sig"),
+            parse_constant=_constant,
+            parse_float=_float,
+            parse_int=_int,
+        )
+    except _Refused as exc:
+        raise InvalidArgument(root, f"{source}: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(root, f"{source} is not UTF-8") from None
+    except json.JSONDecodeError as exc:  # its message holds a position, never the data
+        raise InvalidArgument(root, f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument(root, f"{source} is nested too deeply") from None
+    except ValueError:  # another limit of the decoder (the digits of an integer)
+        raise InvalidArgument(root, f"{source} holds a number that cannot be read") from None
+    found = next(_unstorable(document, root), None)
+    if found is not None:
+        path, problem = found
+        raise InvalidArgument(path, f"{source}: {path}: {problem}")
+    return document
 
 
-def _validate(model: type[BaseModel], item: Any, where: str) -> Any:
+def _unstorable(document: Any, root: str) -> Iterator[tuple[str, str]]:
+    """(path, problem) of what Postgres or protobuf cannot hold, in document order (walked
+    with a stack, not recursion)."""
+    stack: list[tuple[Any, str, int]] = [(document, root, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                yield path, "contains NUL (U+0000) or an unpaired surrogate, which cannot be stored"
+        elif isinstance(value, list | dict) and depth >= MAX_DEPTH:
+            yield path, f"is nested more than {MAX_DEPTH} levels deep"
+        elif isinstance(value, list):
+            stack.extend(
+                (item, _child(path, depth, f"[{i}]"), depth + 1)
+                for i, item in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                name = _child(path, depth, f".{key}" if _PLAIN_KEY.fullmatch(key) else ".<field>")
+                if _UNSTORABLE.search(key):
+                    yield name, "a field name contains NUL (U+0000) or an unpaired surrogate"
+                children.append((item, name, depth + 1))
+            stack.extend(reversed(children))
+
+
+def _child(path: str, depth: int, step: str) -> str:
+    """The path one level down; beyond `_PATH_DEPTH` levels it ends in "…" instead."""
+    if depth < _PATH_DEPTH:
+        return path + step
+    return path if path.endswith("…") else f"{path}…"
+
+
+def _validate(model: type[BaseModel], item: Any, where: str, source: str) -> Any:
     try:
         return model.model_validate(item)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "item"
-        raise InvalidArgument(where, f"{where}: {field}: {first['msg']}") from None
+        field = ".".join(str(part) for part in first["loc"])
+        path = f"{where}.{field}" if field else where
+        raise InvalidArgument(path, f"{source}: {path}: {first['msg']}") from None
 
 
 def parse_config(document: Any) -> ShapeConfig:
     if not isinstance(document, dict):
         raise InvalidArgument("config", "the configuration must be a JSON object")
-    result: ShapeConfig = _validate(ShapeConfig, document, "config")
+    result: ShapeConfig = _validate(ShapeConfig, document, "config", "the configuration")
     return result
 
 
 def parse_memories(document: Any) -> list[ShapeMemory]:
     if not isinstance(document, list):
         raise InvalidArgument("memories", "the memories must be a JSON list")
-    return [_validate(ShapeMemory, item, f"memories[{i}]") for i, item in enumerate(document)]
+    return [
+        _validate(ShapeMemory, item, f"memories[{i}]", "the memories")
+        for i, item in enumerate(document)
+    ]
 
 
 def parse_history(document: Any) -> list[ShapeMessage]:
     if not isinstance(document, list):
         raise InvalidArgument("history", "the chat history must be a JSON list")
-    return [_validate(ShapeMessage, item, f"history[{i}]") for i, item in enumerate(document)]
+    return [
+        _validate(ShapeMessage, item, f"history[{i}]", "the chat history")
+        for i, item in enumerate(document)
+    ]

@@ -4,16 +4,17 @@ Messages are taken in time order (ties in file order). An exchange is one human'
 and the personality's answers after them: a new one starts at a user message that follows
 an answer or comes from another human; answers before any user message form an exchange of
 their own. An exchange holds at most `max_turns` messages (memory's limit); a longer run is
-cut into several. Each exchange keeps the time of its first message.
+cut into several. Each exchange keeps the time of its first message (in seconds: a time in
+milliseconds was converted, and one out of range refused, when the document was parsed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from tzurot.gateway.shapes.documents import ShapeMessage
+from tzurot.gateway.shapes.documents import ShapeMessage, moment
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class HistoryExchange:
     @property
     def occurred_at(self) -> datetime | None:
         stamp = self.messages[0].timestamp
-        return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
+        return None if stamp is None else moment(stamp)
 
 
 def exchanges(history: Sequence[ShapeMessage], *, max_turns: int) -> list[HistoryExchange]:

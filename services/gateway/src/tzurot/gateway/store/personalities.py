@@ -91,17 +91,31 @@ class PersonalityReads(SqlBase):
         owner_user_id: str | None,
         extra_values: Mapping[str, Any] | None = None,
         then: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
+        may_replace: Callable[[Personality], None] | None = None,
     ) -> tuple[Personality, bool]:
         """Creates or updates a personality (by slug) with its aliases and default config.
 
         `extra_values` are more personality columns (card, custom_fields, voice_id); `then`
         runs in the same transaction with the personality's id (its card assets, lorebook).
+        `may_replace` is shown the personality already at the slug, read in the transaction
+        (locked): it raises to refuse the import (someone else's personality).
         """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
             # Imports are rare and touch several rows whose uniqueness is checked in code (the
-            # default config, alias clashes): one at a time, or two would both pass the checks.
+            # default config, alias clashes, who owns the slug): one at a time, or two would
+            # both pass the checks.
             await conn.execute(alias_lock())
+            if may_replace is not None:
+                existing = (
+                    await conn.execute(
+                        sa.select(*PERSONALITY_COLUMNS)
+                        .where(t.personalities.c.slug == slug)
+                        .with_for_update(of=t.personalities)
+                    )
+                ).one_or_none()
+                if existing is not None:
+                    may_replace(personality_from_row(existing._mapping))
             config_id = await self._upsert_default_config(conn, slug, seed)
             values: dict[str, Any] = {
                 "slug": slug,

@@ -1,0 +1,121 @@
+"""Key limits at import: keys per entry and regex keys per lorebook, in every format a book
+comes in (world info, lorebook_v3, a card's character_book), refused with the entry named."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.unit.gateway.test_cards import v2_card
+from tzurot.gateway.cards import codec
+from tzurot.gateway.cards.lorebooks import (
+    MAX_KEYS_PER_ENTRY,
+    MAX_REGEX_KEYS,
+    parse_lorebook_document,
+)
+from tzurot.gateway.cards.mapping import draft_from_card
+from tzurot.runtime.errors import InvalidArgument
+
+
+def world_info(*entries: dict[str, Any]) -> bytes:
+    return json.dumps({"entries": {str(n): e for n, e in enumerate(entries)}}).encode()
+
+
+def lorebook_v3(*entries: dict[str, Any]) -> bytes:
+    return json.dumps({"spec": "lorebook_v3", "data": {"entries": list(entries)}}).encode()
+
+
+def refused(document: bytes) -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_lorebook_document(document)
+    return caught.value
+
+
+def test_an_entry_may_have_max_keys_per_entry() -> None:
+    half = MAX_KEYS_PER_ENTRY // 2
+    keys = [f"k{n}" for n in range(half)]
+    second = [f"s{n}" for n in range(MAX_KEYS_PER_ENTRY - half)]
+    book = parse_lorebook_document(world_info({"uid": 7, "key": keys, "keysecondary": second}))
+    assert len(book.entries[0].keys) + len(book.entries[0].secondary_keys) == MAX_KEYS_PER_ENTRY
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # primary and secondary keys together
+        world_info(
+            {"uid": 1, "key": ["ok"]},
+            {
+                "uid": 7,
+                "comment": "the mine",
+                "key": [f"k{n}" for n in range(60)],
+                "keysecondary": [f"s{n}" for n in range(MAX_KEYS_PER_ENTRY - 59)],
+            },
+        ),
+        # a card book (lorebook_v3)
+        lorebook_v3(
+            {"keys": ["ok"]},
+            {"id": 7, "comment": "the mine", "keys": [f"k{n}" for n in range(101)]},
+        ),
+        # the V3 decorators' keys count too
+        world_info(
+            {"uid": 1, "key": ["ok"]},
+            {
+                "uid": 7,
+                "comment": "the mine",
+                "key": [f"k{n}" for n in range(90)],
+                "content": "@@additional_keys "
+                + ",".join(f"a{n}" for n in range(6))
+                + "\n@@exclude_keys "
+                + ",".join(f"x{n}" for n in range(5))
+                + "\nThe mine is deep.",
+            },
+        ),
+    ],
+)
+def test_too_many_keys_in_one_entry(document: bytes) -> None:
+    err = refused(document)
+    assert err.code.name == "INVALID_ARGUMENT"
+    assert (err.reason, err.field) == ("TOO_MANY_KEYS", "entries.1.keys")
+    assert "entry '7' (the mine) has 101 keys" in err.message
+    assert f"at most {MAX_KEYS_PER_ENTRY}" in err.message
+
+
+def regex_entries(count: int, per_entry: int = MAX_KEYS_PER_ENTRY) -> list[dict[str, Any]]:
+    """`count` regex keys, `per_entry` to an entry."""
+    entries = []
+    for n in range(0, count, per_entry):
+        keys = [f"/k{n + k}/i" for k in range(min(per_entry, count - n))]
+        entries.append({"uid": f"e{n // per_entry}", "key": keys})
+    return entries
+
+
+def test_a_book_may_have_max_regex_keys_and_any_number_of_text_keys() -> None:
+    text = [{"uid": f"t{n}", "key": [f"word{n}-{k}" for k in range(100)]} for n in range(20)]
+    book = parse_lorebook_document(world_info(*regex_entries(MAX_REGEX_KEYS), *text))
+    assert sum(len(e.keys) for e in book.entries) == MAX_REGEX_KEYS + 2000
+
+
+def test_too_many_regex_keys_in_one_book_names_the_entry_past_the_limit() -> None:
+    err = refused(world_info(*regex_entries(MAX_REGEX_KEYS + 1)))
+    assert (err.reason, err.field) == ("TOO_MANY_REGEX_KEYS", "entries.10.keys")
+    assert f"entry 'e10' takes the book past {MAX_REGEX_KEYS} regex keys" in err.message
+
+
+def test_every_key_of_a_use_regex_entry_is_a_regex_key() -> None:
+    entries = [
+        {"id": n, "keys": [f"plain{n}-{k}" for k in range(100)], "use_regex": True}
+        for n in range(11)
+    ]
+    err = refused(lorebook_v3(*entries))
+    assert (err.reason, err.field) == ("TOO_MANY_REGEX_KEYS", "entries.10.keys")
+
+
+def test_a_card_book_over_the_limits_fails_the_card_import() -> None:
+    card = v2_card(character_book={"entries": [{"id": 3, "keys": [f"k{n}" for n in range(101)]}]})
+    with pytest.raises(InvalidArgument) as caught:
+        draft_from_card(codec.decode(json.dumps(card).encode()))
+    assert (caught.value.reason, caught.value.field) == ("TOO_MANY_KEYS", "entries.0.keys")
+    assert "entry '3' has 101 keys" in caught.value.message
