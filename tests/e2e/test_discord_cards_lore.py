@@ -348,3 +348,37 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
     alternate = greeting.content == "Ah, a visitor!"
     assert ("LORE-AFTER-ALTERNATE" in prompt) == alternate
     assert ("LORE-AFTER-FIRST" in prompt) == (not alternate)
+
+
+async def test_a_hostile_regex_key_costs_its_budget_and_inspect_says_so(world: World) -> None:
+    """Keys that backtrack catastrophically on the message: the answer still comes, a plain
+    key still fires, and Inspect tells that the regex keys ran out of time."""
+    await world.set_key(world.alice)
+    hostile = [f"/(x{i}|a+)+$/" for i in range(8)]
+    book = world_info(
+        trap={"key": hostile, "content": "LORE-TRAP: never reached."},
+        cave={"key": ["cave"], "content": "LORE-CAVE: the cave is dark."},
+    )
+    async with running_bot(world):
+        file = world.discord.upload(
+            world.general, "trap.json", json.dumps(book).encode(), "application/json"
+        )
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "lorebook",
+            {"file": file, "attach_to": "channel"},
+            subcommand=["import"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "Imported **trap** (2 entries)" in await answered(world, done)
+        text = "@Lilith the cave " + "a" * 1500 + "!"
+        said = await world.discord.say(world.general, world.alice, text)
+        await world.delivered(f"{said.id}:lilith")
+        prompt = "\n".join(text_of(m) for m in messages(world))
+        (answer,) = world.discord.webhook_messages(world.general)
+        inspected = await world.discord.context_menu(world.general, world.alice, "Inspect", answer)
+        inspection = await answered(world, inspected)
+    assert "LORE-CAVE" in prompt
+    assert "LORE-TRAP" not in prompt
+    assert "regex keys took too long" in inspection

@@ -53,6 +53,14 @@ def test_a_degraded_answer_says_memory_was_unavailable() -> None:
     )
 
 
+def test_an_answer_whose_lore_ran_out_of_regex_time_says_so() -> None:
+    info = gw.JobInspection(history_turns=1, degraded=["lore_regex_budget_spent"])
+    assert "regex keys took too long" in render.inspection(info, [])
+    assert "regex keys took too long" not in render.inspection(
+        gw.JobInspection(history_turns=1), []
+    )
+
+
 def test_one_line_cuts_to_the_width_and_the_first_line() -> None:
     assert render.one_line("short", 10) == "short"
     assert render.one_line("a\nb", 10) == "a…"

@@ -253,6 +253,11 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
         lines.append("⚠️ Long-term memory was unavailable: this answer was made without it.")
     if "history_unavailable" in info.degraded:
         lines.append("⚠️ The conversation's history was unavailable: this answer did not see it.")
+    if "lore_regex_budget_spent" in info.degraded:
+        lines.append(
+            "⚠️ A lorebook's regex keys took too long: some entries were not checked for this "
+            "answer (plain keys were)."
+        )
     if info.memories:
         lines.append(f"Memories ({len(info.memories)}):")
         lines += [f"- {one_line(m.text, 100)}" for m in info.memories[:5]]
