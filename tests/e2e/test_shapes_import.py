@@ -20,6 +20,7 @@ from PIL import Image
 from tzurot.cli.shapes_import import BackupError, import_shapes, read_backup
 from tzurot.db.engine import create_engine
 from tzurot.gateway.shapes.summaries import PART_CHARS, summary_parts
+from tzurot.gateway.uploaded_json import MAX_JSON_DEPTH
 from tzurot.testing.cards import picture
 from tzurot.testing.discord_e2e import World, running_bot
 from tzurot.testing.shapes_backup import (
@@ -398,7 +399,7 @@ async def test_json_the_decoder_chokes_on_is_refused_not_an_internal_error(
 ) -> None:
     documents = {
         b"[" * 5_000 + b"]" * 5_000: "nested too deeply",
-        b"[" * 100 + b"]" * 100: "nested more than 64 levels deep",
+        b"[" * 100 + b"]" * 100: f"nested more than {MAX_JSON_DEPTH} levels deep",
         b'[{"id": "a", "result": "x", "n": ' + b"7" * 5_000 + b"}]": "more than 300 digits",
     }
     for document, words in documents.items():

@@ -17,9 +17,12 @@ from tzurot.gateway.shapes import documents, summaries
 from tzurot.gateway.shapes.documents import load_json, parse_config, parse_history, parse_memories
 from tzurot.gateway.shapes.history import exchanges
 from tzurot.gateway.shapes.summaries import MEMORY_TEXT_LIMIT, PART_CHARS, summary_parts
+from tzurot.gateway.uploaded_json import MAX_JSON_DEPTH
 from tzurot.memory import longterm, validation
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.shapes_backup import long_summary, shape_config, shape_memories, write_backup
+
+DEEPER = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
 
 
 def memories(data: bytes) -> Any:
@@ -40,7 +43,7 @@ def refusal(call: Any, *args: Any) -> InvalidArgument:
         (b'[{"id": "a", "result": "x", "n": 1e400}]', "memories", "a number is too large"),
         (b'[{"id": "a", "n": ' + b"9" * 5_000 + b"}]", "memories", "more than 300 digits"),
         (b"[" * 5_000 + b"]" * 5_000, "memories", "the memories is nested too deeply"),
-        (b"[" * 65 + b"]" * 65, "memories[0][0][0][0]…", "nested more than 64 levels"),
+        (DEEPER, "memories" + "[0]" * 8 + "…", f"nested more than {MAX_JSON_DEPTH} levels"),
         (b'[{"id": "a", "result": "x\\u0000y"}]', "memories[0].result", "contains NUL"),
         (b'[{"id": "a", "result": "x\\ud83dy"}]', "memories[0].result", "unpaired surrogate"),
         (b'[{"id": "a", "result": "x", "k\\u0000": 1}]', "memories[0].<field>", "field name"),

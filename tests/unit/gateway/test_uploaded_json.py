@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.gateway.uploaded_json import MAX_JSON_DEPTH, load_uploaded_json
+from tzurot.gateway.uploaded_json import MAX_INT_DIGITS, MAX_JSON_DEPTH, load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 
@@ -43,8 +43,8 @@ def test_nul_in_a_string_is_refused_naming_its_path(data: bytes, field: str) -> 
 def test_nul_in_a_key_is_refused() -> None:
     error = refused(b'{"data": {"extensions": {"a\\u0000b": 1}}}')
     assert error.reason == "NUL_CHARACTER"
-    assert error.field == 'data.extensions["a\\u0000b"]'
-    assert "a key" in error.message
+    assert error.field == "data.extensions.<field>"  # a key that is not a name is not quoted
+    assert "field name" in error.message
 
 
 def test_a_lone_surrogate_is_refused() -> None:
@@ -63,6 +63,22 @@ def test_non_finite_numbers_are_refused(literal: bytes) -> None:
 
 def test_an_integer_too_long_to_convert_is_refused() -> None:
     assert refused(b'{"x": ' + b"1" * 5000 + b"}").reason == "INVALID_NUMBER"
+
+
+def test_an_integer_is_as_long_as_a_double_holds() -> None:
+    fits = b"-" + b"9" * MAX_INT_DIGITS
+    assert load_uploaded_json(fits, what="x", reason="R") == -int(b"9" * MAX_INT_DIGITS)
+    error = refused(b'{"x": [' + b"1" * (MAX_INT_DIGITS + 1) + b"]}")
+    assert (error.reason, error.field) == ("INVALID_NUMBER", "document")
+    assert f"more than {MAX_INT_DIGITS} digits" in error.message
+
+
+def test_paths_start_at_the_root_and_stop_after_eight_steps() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load_uploaded_json(
+            b'[{"a": {"b c": [[[[[["\\u0000"]]]]]]}}]', what="x", reason="R", root="items"
+        )
+    assert caught.value.field == "items[0].a.<field>[0][0][0][0][0]…"
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5000])

@@ -1,129 +1,162 @@
-"""JSON documents users upload (character cards, lorebooks, shapes.inc exports), read safely.
+"""JSON documents users upload (character cards, lorebooks, shapes.inc backups), read safely.
 
 An upload arrives as bytes, so the interceptor's check of proto strings never sees inside it.
 `json.loads` accepts what later steps cannot handle: NaN and infinities (pydantic turns them
-into null, `int()` raises), nesting that exhausts the stack (RecursionError), integers longer
-than Python converts (ValueError), and strings Postgres cannot store in `text` or `jsonb` (NUL,
-a lone surrogate from a `\\ud800` escape), which failed deep inside a statement as INTERNAL.
-`load_uploaded_json` refuses all of them with an InvalidArgument naming the place.
+into null, `int()` raises), numbers no double holds (a card's or a lorebook's extensions and
+a shape's custom fields end in a protobuf `Struct`, whose numbers are doubles), nesting that
+exhausts the stack (RecursionError) or that protobuf will not decode (see `MAX_JSON_DEPTH`),
+and strings Postgres cannot store in `text` or `jsonb` (NUL, a lone surrogate from a
+`\\ud800` escape), which failed deep inside a statement as INTERNAL. `load_uploaded_json`
+refuses all of them with an InvalidArgument naming the place; it quotes no text, only a
+number it refuses (up to 40 characters).
+
+A place is a path from `root` (`memories[3].result`, `data.extensions.tzurot.aliases[0]`).
+A key is shown when it is a name (`.description`: ASCII letters, digits and `_`, up to 64) or
+a number (`entries["0"]`, world info's entry ids); any other key may be the user's own words
+and is shown as `.<field>`. A path stops after `_PATH_LEVELS` steps with "…".
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from tzurot.runtime.errors import InvalidArgument
 
-MAX_JSON_DEPTH = 100
-"""How deeply arrays and objects may nest; real cards and lorebooks need fewer than 10."""
-_KEY_CHARS = 40
+MAX_JSON_DEPTH = 24
+"""How many levels arrays and objects may nest. Real cards and lorebooks need fewer than 10,
+shapes.inc backups fewer than 5. The bound is protobuf's: a decoder refuses a message nested
+more than 100 levels, and each JSON object in a `Struct` costs three of them (`Struct`, map
+entry, `Value`), so 33 objects is the most a bare `Struct` holds; 24 leaves some 28 levels for the
+messages around it (a reply, a Personality, its card) and for a document's outer levels."""
+MAX_INT_DIGITS = 300
+"""An integer with more digits does not fit a double (the largest is about 1.8e308)."""
+_PATH_LEVELS = 8
+_NUMBER_CHARS = 40
+_NAME_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_NUMBER_KEY = re.compile(r"[0-9]{1,20}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class _NotFinite(ValueError):
-    def __init__(self, literal: str) -> None:
-        super().__init__(literal)
-        self.literal = literal
+class _BadNumber(ValueError):
+    """A number literal no later step can hold (the hooks of `json.loads` raise it)."""
 
 
 def _refuse_constant(literal: str) -> Any:
-    raise _NotFinite(literal)
+    raise _BadNumber(f"{literal} is not a number JSON allows")
 
 
 def _finite_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
-        raise _NotFinite(literal)
+        shown = literal if len(literal) <= _NUMBER_CHARS else literal[:_NUMBER_CHARS] + "…"
+        raise _BadNumber(f"a number is too large for a double ({shown})")
     return value
 
 
-def load_uploaded_json(data: bytes, *, what: str, reason: str) -> Any:
+def _double_sized_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _BadNumber(
+            f"an integer has more than {MAX_INT_DIGITS} digits, more than a double holds"
+        )
+    return int(literal)
+
+
+def load_uploaded_json(data: bytes, *, what: str, reason: str, root: str = "") -> Any:
     """The decoded document, or InvalidArgument: `what` names it in messages ("the
-    lorebook"), `reason` is given when it is not JSON at all."""
+    lorebook"), `reason` is given when it is not JSON at all, `root` starts every path
+    ("memories"; none for a card, whose paths start at its keys)."""
+    field = root or "document"
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidArgument("document", f"{what} is not UTF-8 text", reason=reason) from None
+        raise InvalidArgument(field, f"{what} is not UTF-8 text", reason=reason) from None
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as exc:
+        document = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_double_sized_int,
+        )
+    except json.JSONDecodeError as exc:  # its message holds a position, never the data
         raise InvalidArgument(
-            "document",
+            field,
             f"{what} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
             reason=reason,
         ) from None
-    except _NotFinite as exc:
-        raise InvalidArgument(
-            "document",
-            f"{what} holds the number {exc.literal[:_KEY_CHARS]}, which is not finite "
-            "(JSON has no NaN or Infinity)",
-            reason="INVALID_NUMBER",
-        ) from None
+    except _BadNumber as exc:
+        raise InvalidArgument(field, f"{what}: {exc}", reason="INVALID_NUMBER") from None
     except RecursionError:
-        raise _too_deep(what) from None
-    except ValueError:  # an integer of more digits than Python converts (4300)
         raise InvalidArgument(
-            "document", f"{what} holds a number with too many digits", reason="INVALID_NUMBER"
+            field,
+            f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
+            reason="NESTED_TOO_DEEP",
         ) from None
-    check_uploaded_value(document, what=what)
+    check_uploaded_value(document, what=what, root=root)
     return document
 
 
-def check_uploaded_value(document: Any, *, what: str) -> None:
-    """Walks decoded JSON once (no recursion): InvalidArgument naming the path of the first
-    string or key Postgres cannot store, or the first place nested too deeply."""
-    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+def check_uploaded_value(document: Any, *, what: str, root: str = "") -> None:
+    """Walks decoded JSON once, in document order (a stack, no recursion): InvalidArgument
+    naming the path of the first string or key Postgres cannot store, or of the first array
+    or object nested deeper than `MAX_JSON_DEPTH`."""
+    stack: list[tuple[Any, str, int]] = [(document, root, 0)]
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
             _check_text(value, path, what)
-            continue
-        if isinstance(value, dict):
+        elif isinstance(value, list | dict) and depth >= MAX_JSON_DEPTH:
+            raise InvalidArgument(
+                path or "document",
+                f"{_subject(what, path)} is nested more than {MAX_JSON_DEPTH} levels deep",
+                reason="NESTED_TOO_DEEP",
+            )
+        elif isinstance(value, list):
+            stack.extend(
+                (item, _child(path, depth, f"[{index}]"), depth + 1)
+                for index, item in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, dict):
             children = []
             for key, item in value.items():
-                child = _child_path(path, str(key))
-                _check_text(str(key), child, what, key=True)
-                children.append((item, child))
-        elif isinstance(value, list):
-            children = [(item, f"{path}[{index}]") for index, item in enumerate(value)]
-        else:
-            continue
-        if children and depth >= MAX_JSON_DEPTH:
-            raise _too_deep(what, path)
-        stack.extend((item, child, depth + 1) for item, child in reversed(children))
+                child = _child(path, depth, _key_step(key))
+                _check_text(key, child, what, key=True)
+                children.append((item, child, depth + 1))
+            stack.extend(reversed(children))
 
 
 def _check_text(text: str, path: str, what: str, *, key: bool = False) -> None:
-    field = path or "document"
-    subject = f"a key of {what} at {field}" if key else f"{what} at {field}"
+    subject = f"{_subject(what, path)} a field name" if key else _subject(what, path)
     if "\x00" in text:
         raise InvalidArgument(
-            field,
-            f"{subject} contains a NUL character, which cannot be stored",
+            path or "document",
+            f"{subject} contains NUL (U+0000), which cannot be stored",
             reason="NUL_CHARACTER",
         )
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidArgument(
-                field,
-                f"{subject} contains a lone surrogate (\\ud800-\\udfff), which is not text",
-                reason="INVALID_TEXT",
-            ) from None
+    if not text.isascii() and _SURROGATE.search(text):
+        raise InvalidArgument(
+            path or "document",
+            f"{subject} contains an unpaired surrogate (U+D800 to U+DFFF), which is not text",
+            reason="INVALID_TEXT",
+        )
 
 
-def _child_path(path: str, key: str) -> str:
-    if key.isidentifier():
-        return f"{path}.{key}" if path else key
-    shown = key if len(key) <= _KEY_CHARS else key[:_KEY_CHARS] + "…"
-    return f"{path}[{json.dumps(shown)}]"
+def _subject(what: str, path: str) -> str:
+    return f"{what}: {path}:" if path else what
 
 
-def _too_deep(what: str, path: str = "") -> InvalidArgument:
-    return InvalidArgument(
-        path or "document",
-        f"{what} is nested more than {MAX_JSON_DEPTH} levels deep",
-        reason="NESTED_TOO_DEEP",
-    )
+def _key_step(key: str) -> str:
+    if _NAME_KEY.fullmatch(key):
+        return f".{key}"
+    if _NUMBER_KEY.fullmatch(key):
+        return f'["{key}"]'
+    return ".<field>"
+
+
+def _child(path: str, depth: int, step: str) -> str:
+    """The path one level down; beyond `_PATH_LEVELS` levels it ends in "…" instead."""
+    if depth >= _PATH_LEVELS:
+        return path if path.endswith("…") else f"{path}…"
+    return path + step if path else step.removeprefix(".")

@@ -3,10 +3,10 @@ memory summaries and the chat history (the CLI recognises which file is which).
 
 Unknown fields are kept, never an error. Everything the import would trip on later is
 refused here, so a dry run finds it (InvalidArgument naming the document, the item and the
-field, never quoting the data): JSON Postgres or protobuf cannot hold (NaN or Infinity, a
-number too large for a double, NUL or an unpaired surrogate in a string, nesting deeper than
-`MAX_DEPTH`), a wrong type of a known field, a time out of range, an empty summary, a message
-longer than memory keeps or an author id memory would refuse.
+field, never quoting the data): JSON Postgres or protobuf cannot hold (`load_uploaded_json`
+reads it, as it reads cards and lorebooks), a wrong type of a known field, a time out of
+range, an empty summary, a message longer than memory keeps or an author id memory would
+refuse.
 
 Times are Unix seconds or milliseconds: a magnitude of at least 1e11 is milliseconds (1e11
 seconds is the year 5138, 1e11 milliseconds March 1973). A time must be finite, not before
@@ -15,30 +15,21 @@ seconds is the year 5138, 1e11 milliseconds March 1973). A time must be finite, 
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from tzurot.gateway.uploaded_json import load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
-MAX_DEPTH = 64
-"""Nesting of arrays and objects a document may have (real backups have fewer than 5)."""
-MAX_INT_DIGITS = 300
-"""An integer with more digits does not fit a double (custom fields are JSON numbers)."""
 MILLISECONDS_FROM = 1e11
 MAX_MESSAGE_CHARS = 32_000
 """Memory's limit on one turn's content (MAX_CONTENT_CHARS of the memory service)."""
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_PATH_DEPTH = 4
 
 
 def unix_seconds(value: float) -> float:
@@ -166,86 +157,11 @@ class ShapeMessage(_Open):
     timestamp: UnixTime | None = None
 
 
-class _Refused(ValueError):
-    """A JSON value the import cannot keep (the hooks of `json.loads` raise it)."""
-
-
-def _constant(name: str) -> Any:
-    raise _Refused(f"{name} is not a number JSON allows")
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Refused("a number is too large")
-    return value
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Refused(f"an integer has more than {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
 def load_json(data: bytes, *, source: str, root: str) -> Any:
     """The document `source` ("the memories"), checked; `root` names it in paths ("memories")."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidArgument(root, f"{source} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        document = json.loads(
-            data.decode("utf-8-sig"),
-            parse_constant=_constant,
-            parse_float=_float,
-            parse_int=_int,
-        )
-    except _Refused as exc:
-        raise InvalidArgument(root, f"{source}: {exc}") from None
-    except UnicodeDecodeError:
-        raise InvalidArgument(root, f"{source} is not UTF-8") from None
-    except json.JSONDecodeError as exc:  # its message holds a position, never the data
-        raise InvalidArgument(root, f"{source} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidArgument(root, f"{source} is nested too deeply") from None
-    except ValueError:  # another limit of the decoder (the digits of an integer)
-        raise InvalidArgument(root, f"{source} holds a number that cannot be read") from None
-    found = next(_unstorable(document, root), None)
-    if found is not None:
-        path, problem = found
-        raise InvalidArgument(path, f"{source}: {path}: {problem}")
-    return document
-
-
-def _unstorable(document: Any, root: str) -> Iterator[tuple[str, str]]:
-    """(path, problem) of what Postgres or protobuf cannot hold, in document order (walked
-    with a stack, not recursion)."""
-    stack: list[tuple[Any, str, int]] = [(document, root, 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                yield path, "contains NUL (U+0000) or an unpaired surrogate, which cannot be stored"
-        elif isinstance(value, list | dict) and depth >= MAX_DEPTH:
-            yield path, f"is nested more than {MAX_DEPTH} levels deep"
-        elif isinstance(value, list):
-            stack.extend(
-                (item, _child(path, depth, f"[{i}]"), depth + 1)
-                for i, item in reversed(list(enumerate(value)))
-            )
-        elif isinstance(value, dict):
-            children = []
-            for key, item in value.items():
-                name = _child(path, depth, f".{key}" if _PLAIN_KEY.fullmatch(key) else ".<field>")
-                if _UNSTORABLE.search(key):
-                    yield name, "a field name contains NUL (U+0000) or an unpaired surrogate"
-                children.append((item, name, depth + 1))
-            stack.extend(reversed(children))
-
-
-def _child(path: str, depth: int, step: str) -> str:
-    """The path one level down; beyond `_PATH_DEPTH` levels it ends in "…" instead."""
-    if depth < _PATH_DEPTH:
-        return path + step
-    return path if path.endswith("…") else f"{path}…"
+    return load_uploaded_json(data, what=source, reason="BAD_BACKUP", root=root)
 
 
 def _validate(model: type[BaseModel], item: Any, where: str, source: str) -> Any:
