@@ -61,6 +61,7 @@ class ClockSkill:
     stealth = False
     auto_memorize = False
     timeout = 5.0
+    min_seconds = 0.0
 
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
         return SkillOutput(text=f"It is 12:00 in {args.get('zone', 'UTC')}.")

@@ -133,7 +133,7 @@ async def test_provider_down_is_unavailable_after_retries_and_the_job_fails(
             pass
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "openrouter" in (caught.value.details() or "")
-    assert len(harness.provider.chat_requests()) >= 2  # the SDK retried with backoff
+    assert len(harness.provider.chat_requests()) >= 2  # asked again with backoff (answering.py)
     status = await harness.bot.GetJobStatus(
         gw.GetJobStatusRequest(idempotency_key=req.idempotency_key)
     )

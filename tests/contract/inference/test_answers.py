@@ -1,5 +1,6 @@
 """Response handling end to end on the fake provider: thinking kept apart, near-repeats and
-empty answers retried, content filter refused, time limits per attempt and in total."""
+empty answers retried, content filter refused, time limits on silence (first event, idle)
+and in total, 429s and 5xx asked again only as the time allows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import structlog
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.answering import MAX_RATE_LIMIT_WAIT_SECONDS, AnswerSettings
 from tzurot.inference.cleanup import compile_rules
 from tzurot.inference.domain import (
     Character,
@@ -28,9 +29,15 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
+from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.service import Inference, ReplySettings
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
 from tzurot.testing.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.contract
@@ -233,22 +240,178 @@ async def test_a_bad_personality_rule_names_it(fake: FakeProvider, llm: LlmClien
     assert fake.requests == []
 
 
-async def test_a_slow_attempt_is_retried_then_the_total_limit_fails(
+async def test_a_provider_silent_past_the_first_event_limit_is_asked_again_then_fails(
     fake: FakeProvider, llm: LlmClient
 ) -> None:
-    fake.chunk_delay = 0.2  # every chunk is late: each attempt runs out of time
-    settings = ReplySettings(answer=AnswerSettings(attempt_timeout=0.15, total_timeout=10.0))
+    fake.stall_next(30.0, times=3)  # nothing after the headers: each attempt runs out of time
+    settings = ReplySettings(answer=AnswerSettings(first_event_timeout=0.15, total_timeout=10.0))
     with pytest.raises(Unavailable) as caught:
         await run(make(fake, llm, settings=settings))
     assert caught.value.reason == "PROVIDER_TIMEOUT"
     assert len(fake.chat_requests()) == 3  # the first try and two retries
 
 
-async def test_the_total_limit_bounds_all_attempts(fake: FakeProvider, llm: LlmClient) -> None:
-    fake.chunk_delay = 0.2
-    settings = ReplySettings(answer=AnswerSettings(attempt_timeout=5.0, total_timeout=0.3))
-    with pytest.raises(Unavailable):
+async def test_the_total_limit_bounds_the_wait_for_a_first_event(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.stall_next(30.0)
+    settings = ReplySettings(answer=AnswerSettings(first_event_timeout=30.0, total_timeout=0.3))
+    with pytest.raises(Unavailable) as caught:
         await run(make(fake, llm, settings=settings))
+    assert caught.value.reason == "PROVIDER_TIMEOUT"
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_model_thinking_past_the_first_event_limit_is_never_asked_again(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """Reasoning is an event: the limit covers only the wait for the first one."""
+    fake.enqueue("Seven, after all that.", reasoning="one two three four five six seven eight")
+    fake.chunk_delay = 0.1  # about 1.1 s of thinking and answer, well past the 0.6 s limit
+    settings = ReplySettings(
+        answer=AnswerSettings(first_event_timeout=0.6, idle_timeout=10.0, total_timeout=30.0)
+    )
+    _, finished = await run(make(fake, llm, settings=settings))
+    assert finished.content == "Seven, after all that."
+    assert finished.reasoning == "one two three four five six seven eight"
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_an_answer_streaming_past_the_first_event_limit_is_not_cut_off(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.reply = " ".join(f"word{i}" for i in range(16))
+    fake.chunk_delay = 0.08  # about 1.3 s of streaming, the limit 0.6 s
+    settings = ReplySettings(
+        answer=AnswerSettings(first_event_timeout=0.6, idle_timeout=10.0, total_timeout=30.0)
+    )
+    streamed, finished = await run(make(fake, llm, settings=settings))
+    assert finished.content == fake.reply
+    assert streamed == finished.content
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_provider_silent_between_events_fails_without_being_asked_again(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.chunk_delay = 0.4  # the first event is in time, the next one too late
+    settings = ReplySettings(
+        answer=AnswerSettings(first_event_timeout=10.0, idle_timeout=0.1, total_timeout=30.0)
+    )
+    with pytest.raises(Unavailable) as caught:
+        await run(make(fake, llm, settings=settings))
+    assert caught.value.reason == "PROVIDER_TIMEOUT"
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_an_abandoned_silent_attempt_counts_its_prompt_in_the_usage(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.stall_next(30.0)  # the first attempt: thinking unseen, past the limit
+    fake.enqueue("Here at last.")  # taken by the first request, answered by neither…
+    fake.enqueue("Here at last.")  # …so the second request answers this
+    settings = ReplySettings(answer=AnswerSettings(first_event_timeout=0.3, total_timeout=30.0))
+    _, finished = await run(make(fake, llm, settings=settings))
+    abandoned, answered = fake.chat_requests()
+    prompt = estimate_prompt_tokens(abandoned.body["messages"])  # as the fake counts it
+    assert answered.body["messages"] == abandoned.body["messages"]
+    assert finished.content == "Here at last."
+    assert finished.usage.input_tokens == 2 * prompt  # the answer's own, and the estimate
+    assert finished.usage.output_tokens == estimate_tokens("Here at last.")
+
+
+@pytest.fixture
+async def retrying_llm() -> AsyncIterator[LlmClient]:
+    """The production default: the SDK would retry twice (never for an answer)."""
+    client = LlmClient(max_retries=2, timeout_seconds=10.0)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_a_429_is_asked_again_once_after_its_retry_after(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(429, retry_after=0.05)
+    _, finished = await run(make(fake, retrying_llm))
+    assert finished.content == "You said: Ann: hello"
+    assert len(fake.chat_requests()) == 2
+
+
+async def test_a_429_again_is_reported_with_its_retry_after(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(429, times=5, retry_after=0.05)
+    with pytest.raises(ResourceExhausted) as caught:
+        await run(make(fake, retrying_llm))
+    assert caught.value.reason == "PROVIDER_RATE_LIMITED"
+    assert caught.value.retry_after_seconds == pytest.approx(0.05)
+    assert len(fake.chat_requests()) == 2  # once, and once after the wait: no SDK retries
+
+
+async def test_a_429_waiting_longer_than_the_time_left_is_reported_at_once(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(429, times=5, retry_after=30)  # the SDK would sleep 30 s, then ask again
+    settings = ReplySettings(answer=AnswerSettings(total_timeout=2.0))
+    with pytest.raises(ResourceExhausted) as caught:
+        await run(make(fake, retrying_llm, settings=settings))
+    assert caught.value.reason == "PROVIDER_RATE_LIMITED"
+    assert caught.value.retry_after_seconds == pytest.approx(30)  # the user hears when
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_429_asking_a_long_wait_is_reported_at_once_though_it_would_fit(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(429, times=5, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    with pytest.raises(ResourceExhausted) as caught:  # the default total limit: 480 s
+        await run(make(fake, retrying_llm))
+    assert caught.value.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(fake.chat_requests()) == 1  # told now, not after a silent half minute
+
+
+async def test_a_429_without_retry_after_is_reported_at_once(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(429, times=5)
+    with pytest.raises(ResourceExhausted) as caught:
+        await run(make(fake, retrying_llm))
+    assert (caught.value.reason, caught.value.retry_after_seconds) == (
+        "PROVIDER_RATE_LIMITED",
+        None,
+    )
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_5xx_is_asked_again_with_backoff_within_the_answer_s_retries(
+    fake: FakeProvider, retrying_llm: LlmClient
+) -> None:
+    fake.fail_next(503, times=2)  # all the answer asks for, when it asks as it should
+    settings = ReplySettings(answer=AnswerSettings(failure_retries=1, retry_backoff=0.01))
+    with pytest.raises(Unavailable) as caught:
+        await run(make(fake, retrying_llm, settings=settings))
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert len(fake.chat_requests()) == 2  # the answer's one retry, none of the SDK's
+    fake.fail_next(503)
+    _, finished = await run(make(fake, retrying_llm, settings=settings))
+    assert finished.content == "You said: Ann: hello"
+
+
+async def test_an_empty_answer_cut_off_by_max_tokens_is_not_asked_again(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.enqueue("", reasoning="Let me weigh every word of this", finish_reason="length")
+    fake.enqueue("", reasoning="Let me weigh every word of this", finish_reason="length")
+    with pytest.raises(InvalidArgument) as caught:
+        await run(make(fake, llm))
+    assert caught.value.reason == "MAX_TOKENS_USED_UP"
+    assert caught.value.field == "config.config.advanced_parameters.max_tokens"
+    assert caught.value.message == (
+        "fakeai used up max_tokens before answering (thinking took them all); raise "
+        "max_tokens or lower thinking_level (reasoning.effort)"
+    )
     assert len(fake.chat_requests()) == 1
 
 
@@ -305,3 +468,22 @@ async def test_a_failing_memory_service_degrades_the_answer_and_is_counted(
     (warning,) = [e for e in logs if e["event"] == "memory.unavailable"]
     assert warning["log_level"] == "warning"
     assert warning["code"] == "UNAVAILABLE"
+
+
+async def test_an_answer_cut_short_is_never_a_finished_reply(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """A clean end of body mid-answer (no finish_reason, no [DONE]) is not stored as whole."""
+    fake.reply = "Once upon a time there was a lighthouse keeper, and then the provider"
+    fake.cut_after_chunks = 9
+    events: list[ReplyEvent] = []
+
+    async def reply() -> None:
+        async for event in make(fake, llm).generate_reply(REQUEST):
+            events.append(event)
+
+    with pytest.raises(Unavailable) as caught:
+        await reply()
+    assert not any(isinstance(e, ReplyFinished) for e in events)
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert "dropped the answer" in caught.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import Completion, StreamEvent, TextDelta, TokenUsage
-from tzurot.inference.llm import LlmClient
+from tzurot.inference.llm import LlmClient, ToolsUnsupported
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
@@ -136,6 +137,42 @@ async def test_5xx_after_the_retries_is_unavailable(fake: FakeProvider, llm: Llm
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
     assert caught.value.message == "fakeai is unavailable (HTTP 503); try again later"
     assert len(fake.chat_requests()) == 2  # max_retries=1
+
+
+async def test_a_call_asking_for_no_retries_is_made_once(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """answering.py retries answers itself: the SDK's retries would wait unseen."""
+    fake.fail_next(429, times=2, retry_after=0.01)
+    call = ProviderCall(MESSAGES)
+    events = llm.stream_chat(
+        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=call, max_retries=0
+    )
+    with pytest.raises(ResourceExhausted) as caught:
+        await drain(events, [])
+    assert caught.value.retry_after_seconds == pytest.approx(0.01)
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_request_timeout_bounds_the_call(fake: FakeProvider) -> None:
+    fake.stall_next(60.0)  # headers, then silence
+    llm = LlmClient(max_retries=0, timeout_seconds=60.0)
+    events = llm.stream_chat(
+        provider(fake),
+        SecretStr(GOOD_KEY),
+        model="fake/echo",
+        call=ProviderCall(MESSAGES),
+        request_timeout=0.2,
+    )
+    try:
+        # The client's own 60 s would end in the outer guard's TimeoutError instead.
+        with pytest.raises(Unavailable) as caught:
+            async with asyncio.timeout(10):
+                await drain(events, [])
+    finally:
+        await llm.aclose()
+    assert caught.value.message == "fakeai did not answer in time; try again later"
+    assert len(fake.chat_requests()) == 1
 
 
 async def test_429_is_resource_exhausted_with_retry_after(
@@ -305,3 +342,131 @@ async def test_openrouter_key_without_credit_is_quota(fake: FakeProvider, llm: L
     assert await llm.count_models(provider(fake, "openrouter"), SecretStr(GOOD_KEY)) == len(
         fake.models
     )
+
+
+async def test_a_body_that_ends_cleanly_mid_answer_is_unavailable(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """A proxy dying mid-answer with a clean end of body: no finish_reason, no [DONE]."""
+    fake.reply = "and then the provider went quiet"
+    fake.cut_after_chunks = 3
+    seen: list[StreamEvent] = []
+    events = llm.stream_chat(
+        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=ProviderCall(MESSAGES)
+    )
+    with pytest.raises(Unavailable) as caught:
+        await drain(events, seen)
+    assert seen == [TextDelta("and"), TextDelta(" then"), TextDelta(" the")]  # no Completion
+    assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert caught.value.message == "fakeai dropped the answer before finishing it; try again later"
+    assert caught.value.__cause__ is None
+
+
+async def test_a_finish_reason_without_done_is_a_whole_answer(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.reply = "all of it"
+    fake.omit_done = True
+    *_, done = await run(llm, provider(fake))
+    assert isinstance(done, Completion)
+    assert (done.content, done.finish_reason) == ("all of it", "stop")
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "reason"),
+    [
+        (402, ResourceExhausted, "PROVIDER_QUOTA_EXCEEDED"),
+        ("429", ResourceExhausted, "PROVIDER_RATE_LIMITED"),
+        ("content_filter", FailedPrecondition, "CONTENT_FILTERED"),
+        (401, FailedPrecondition, "INVALID_API_KEY"),
+        (503, Unavailable, "PROVIDER_UNAVAILABLE"),
+        ("server_error", Unavailable, "PROVIDER_UNAVAILABLE"),
+    ],
+)
+async def test_an_error_event_is_classified_by_its_code_as_a_status_would_be(
+    fake: FakeProvider,
+    llm: LlmClient,
+    code: int | str,
+    error: type[TzurotError],
+    reason: str,
+) -> None:
+    """OpenRouter puts the upstream's status in a mid-stream error's `code`: no credit or a
+    rate limit is not "try again later", and a content filter is a refusal."""
+    fake.reply = "one two three"
+    fake.error_after_chunks = 1
+    fake.stream_error_code = code
+    with pytest.raises(error) as caught:
+        await run(llm, provider(fake))
+    assert type(caught.value) is error
+    assert caught.value.reason == reason
+    assert "upstream" not in f"{caught.value} {caught.value.metadata}"  # not the vendor's text
+    assert len(fake.chat_requests()) == 1
+
+
+TOOLS = [{"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}}]
+CONTEXT_OVERFLOW = (
+    "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+    "131000 tokens (130000 in the messages, 1000 in the functions). Please reduce the length "
+    "of the messages or functions."
+)
+
+
+async def run_with_tools(llm: LlmClient, fake: FakeProvider, **body: Any) -> list[StreamEvent]:
+    call = ProviderCall(MESSAGES, body={"tools": TOOLS, **body})
+    events = llm.stream_chat(provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=call)
+    return [event async for event in events]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"status": 404, "code": "404", "message": "No endpoints found that support tool use."},
+        {"status": 400, "message": "registry.ollama.ai/library/gemma3:1b does not support tools"},
+        {
+            "status": 400,
+            "message": '"auto" tool choice requires --enable-auto-tool-choice and '
+            "--tool-call-parser to be set",
+        },
+        {
+            "status": 400,
+            "code": "unsupported_parameter",
+            "message": "Unsupported parameter: 'tools' is not supported with this model.",
+            "param": "tools",
+        },
+    ],
+)
+async def test_known_tool_refusals_are_tools_unsupported(
+    fake: FakeProvider, llm: LlmClient, refusal: dict[str, Any]
+) -> None:
+    fake.fail_next(**refusal)
+    with pytest.raises(ToolsUnsupported) as caught:
+        await run_with_tools(llm, fake)
+    assert not caught.value.routed
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("context_length_exceeded", CONTEXT_OVERFLOW),  # names "functions"
+        ("invalid_request_error", "Invalid 'tools[0].function.name': string too long."),
+        (None, "The function call in message 3 has no matching tool response."),
+    ],
+)
+async def test_other_errors_naming_tools_or_functions_are_not_tool_refusals(
+    fake: FakeProvider, llm: LlmClient, code: str | None, message: str
+) -> None:
+    fake.fail_next(400, code=code, message=message)
+    with pytest.raises(InvalidArgument) as caught:
+        await run_with_tools(llm, fake)
+    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+
+
+async def test_a_refusal_under_the_users_own_routing_says_so(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """OpenRouter's 404 when `provider.only` names only hosts without tool use: the user's
+    routing, not the model, may be the cause."""
+    fake.no_tool_hosts.add("TinyHost")
+    with pytest.raises(ToolsUnsupported) as caught:
+        await run_with_tools(llm, fake, provider={"only": ["TinyHost"]})
+    assert caught.value.routed

@@ -15,6 +15,7 @@ import httpx2 as httpx
 import pytest
 from pydantic import SecretStr
 
+from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.domain import (
     Character,
     MemoryItem,
@@ -27,18 +28,22 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
+from tzurot.inference.params import parse_advanced_parameters
+from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
 from tzurot.inference.skills.base import SkillContext, SkillOutput
 from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
 from tzurot.inference.skills.generate_image import GenerateImageSkill, ImageSettings
-from tzurot.inference.skills.loop import LoopSettings
+from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
 from tzurot.inference.skills.memory_search import MemorySearchSkill
 from tzurot.inference.skills.read_url import ReadUrlSkill
-from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
+from tzurot.inference.skills.registry import REFUSAL_MEMORY_SECONDS, SkillRegistry, ToolSupport
 from tzurot.inference.skills.search import BraveSearch, SearxngSearch
 from tzurot.inference.skills.web_research import WebResearchSkill
-from tzurot.testing.fake_provider import FakeProvider
+from tzurot.inference.tokens import TokenCounter
+from tzurot.runtime.errors import InvalidArgument
+from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
 from tzurot.testing.fake_tools import ToolCallSpec
 from tzurot.testing.fake_web import FakeBrave, FakeSearxng, LocalPages
 
@@ -61,7 +66,7 @@ REQUEST = ReplyRequest(
 
 class Vault:
     def __init__(self) -> None:
-        self.keys = {"fakeai": KEY, "brave": BRAVE_KEY}
+        self.keys = {"fakeai": KEY, "openrouter": KEY, "brave": BRAVE_KEY}
 
     async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
         key = self.keys.get(provider)
@@ -152,7 +157,8 @@ def make(
         *extra,
     ]
     return Inference(
-        providers=ProviderRegistry({"fakeai": web.fake.base_url}),
+        # "openrouter" too: its dialect sends the user's routing (`provider.only`…).
+        providers=ProviderRegistry({"fakeai": web.fake.base_url, "openrouter": web.fake.base_url}),
         keys=KeyResolver(web.vault),
         history=History(),
         llm=web.llm,
@@ -268,6 +274,7 @@ class Rendezvous:
     stealth = False
     auto_memorize = False
     timeout = 5.0
+    min_seconds = 0.0
 
     def __init__(self) -> None:
         self.arrived = 0
@@ -440,3 +447,136 @@ async def test_the_tool_messages_follow_openais_sequence_rules(web: Web) -> None
     assert [m["tool_call_id"] for m in tool_messages(body)] == [c["id"] for c in calls]
     assert all(isinstance(c["function"]["arguments"], str) for c in calls)
     assert json.loads(calls[0]["function"]["arguments"]) == {"query": "a"}
+
+
+async def test_gemini_parallel_calls_without_index_stay_apart_and_echo_the_signature(
+    web: Web,
+) -> None:
+    """Gemini's stream has no `index` on tool calls; Gemini 3 refuses the next round unless
+    each step's thought signature (`extra_content`) comes back with its call."""
+    web.fake.gemini_tool_models.add("fake/echo")
+    web.fake.enqueue_tool_calls(
+        ToolCallSpec("memory_search", {"query": "Paris"}),
+        ToolCallSpec("memory_search", {"query": "Rome"}),
+    )
+    web.fake.enqueue("Paris and Rome, darling.")
+    _, _, finished = await run(make(web))
+    assert finished.content == "Paris and Rome, darling."
+    assert [q["query"] for q in web.memories.asked[1:]] == ["Paris", "Rome"]  # [0]: automatic
+    assert [s.ok for s in finished.report.skill_steps] == [True, True]
+    body = web.fake.chat_requests()[1].body
+    first, second = body["messages"][-3]["tool_calls"]
+    assert first["id"] != second["id"]
+    assert first["extra_content"]["google"]["thought_signature"]
+    assert "extra_content" not in second
+    assert [m["tool_call_id"] for m in tool_messages(body)] == [first["id"], second["id"]]
+
+
+async def test_a_refusal_under_the_users_own_routing_is_not_remembered(web: Web) -> None:
+    """OpenRouter's 404 "No endpoints found that support tool use" caused by one user's
+    `provider.only`: that user's answer goes without tools, other users keep them."""
+    web.fake.no_tool_hosts.add("TinyHost")
+    support = ToolSupport()
+    inference = make(web, support=support)
+    routed = replace(
+        REQUEST,
+        model=ModelChoice(
+            provider="openrouter",
+            model="fake/echo",
+            advanced_parameters={"provider": {"only": ["TinyHost"]}},
+        ),
+    )
+    _, _, finished = await run(inference, routed)
+    assert finished.content.startswith("You said:")
+    refused, again = web.fake.chat_requests()
+    assert "tools" in refused.body
+    assert "tools" not in again.body
+    assert support.allows("openrouter", "fake/echo")
+    await run(inference, replace(REQUEST, model=ModelChoice("openrouter", "fake/echo")))
+    assert "tools" in web.fake.chat_requests()[-1].body
+
+
+async def test_a_remembered_refusal_expires(web: Web) -> None:
+    now = [1000.0]
+    support = ToolSupport(clock=lambda: now[0])
+    inference = make(web, support=support)
+    web.fake.no_tool_models.add("fake/echo")
+    await run(inference)
+    await run(inference)
+    assert ["tools" in r.body for r in web.fake.chat_requests()] == [True, False, False]
+    now[0] += REFUSAL_MEMORY_SECONDS - 1
+    assert not support.allows("fakeai", "fake/echo")
+    now[0] += 1
+    web.fake.no_tool_models.clear()  # the provider added tool use meanwhile
+    await run(inference)
+    assert "tools" in web.fake.chat_requests()[-1].body
+
+
+async def test_a_context_overflow_naming_functions_is_no_tool_refusal(web: Web) -> None:
+    """OpenAI's overflow message says "…in the functions": an error, not "no tool use"."""
+    support = ToolSupport()
+    web.fake.fail_next(
+        400,
+        code="context_length_exceeded",
+        message=(
+            "This model's maximum context length is 8192 tokens. However, your messages "
+            "resulted in 9000 tokens (8500 in the messages, 500 in the functions). Please "
+            "reduce the length of the messages or functions."
+        ),
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        await run(make(web, support=support))
+    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+    assert support.allows("fakeai", "fake/echo")
+    assert len(web.fake.chat_requests()) == 1
+
+
+async def test_a_paid_skill_is_not_started_when_too_little_time_is_left(web: Web) -> None:
+    """A slow first round leaves 0.5 s of the budget: the image is refused unstarted (the
+    model answers without it), never sent and then cancelled with the user paying for it."""
+    web.fake.image_models.add("fake/draw")
+    now = [0.0]
+    draw = ToolCallSpec("generate_image", {"prompt": "a red moon"})
+
+    def slow_first_round(body: dict[str, Any]) -> str | ScriptedReply:
+        if len(web.fake.chat_requests()) == 1:
+            now[0] += 59.5  # the model took 59.5 s of the loop's 60
+            return ScriptedReply("", finish_reason="tool_calls", tool_calls=(draw,))
+        return "No time to draw, darling."
+
+    web.fake.reply = slow_first_round
+    skill = GenerateImageSkill(
+        web.llm, ImageSettings(provider="fakeai", model="fake/draw", endpoint="chat"), fetcher(web)
+    )
+    loop = ToolLoop(
+        skills=[skill],
+        ctx=SkillContext(user_id=USER, personality_id="p-1", provider_key=_key_for(web)),
+        settings=LoopSettings(time_budget=60.0),
+        support=ToolSupport(),
+        counter=TokenCounter("fake/echo"),
+        clock=lambda: now[0],
+    )
+    target = LoopTarget(
+        llm=web.llm,
+        provider=ProviderRegistry({"fakeai": web.fake.base_url}).get("fakeai"),
+        api_key=SecretStr(KEY),
+        model="fake/echo",
+        params=parse_advanced_parameters(None),
+        name="Lilith",
+        recent=(),
+        rules=(),
+        settings=AnswerSettings(),
+    )
+    messages: list[ChatMessage] = [{"role": "user", "content": "Ann: draw me the moon"}]
+    events = [event async for event in loop.run(target, messages)]
+    *rest, result = events
+    assert isinstance(result, LoopResult)
+    assert not [r for r in web.fake.chat_requests() if r.body.get("modalities")]  # never sent
+    assert result.files == ()
+    assert not any(isinstance(e, SkillActivity) for e in rest)
+    (step,) = result.steps
+    assert not step.ok
+    assert "too little time left to start generate_image" in step.summary
+    (told,) = tool_messages(web.fake.chat_requests()[1].body)
+    assert told["content"].endswith("answer with what you have")
+    assert result.answer.content == "No time to draw, darling."

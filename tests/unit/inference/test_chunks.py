@@ -114,3 +114,64 @@ def test_fields_of_the_wrong_type_are_ignored() -> None:
     assert (done.content, done.finish_reason) == ("ok", "stop")
     assert done.usage == TokenUsage(input_tokens=0, output_tokens=0)
     assert done.tool_calls == (ToolCall(id="call_0", name="", arguments=""),)
+
+
+def test_calls_without_an_index_are_told_apart_by_their_ids() -> None:
+    """Gemini's OpenAI-compatible stream: each call whole, no index; a new id is a new call.
+    Pieces without an id (arguments, a metadata-only delta) continue the call before them."""
+    signature = {"google": {"thought_signature": "c2lnbmVk"}}
+    assembly = AnswerAssembly()
+    events = take_all(
+        assembly,
+        [
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "id": "function-call-1",
+                            "type": "function",
+                            "function": {"name": "web_research", "arguments": '{"q":"Paris"}'},
+                            "extra_content": signature,
+                        }
+                    ]
+                }
+            ),
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "id": "function-call-2",
+                            "type": "function",
+                            "function": {"name": "web_research", "arguments": '{"q":'},
+                        }
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"function": {"arguments": '"Rome"}'}}]}),
+            chunk({"tool_calls": [{"extra_content": {"google": {"note": "x"}}}]}),
+            chunk({}, "stop"),
+        ],
+    )
+    assert events == [ToolCallStarted(), ToolCallStarted()]
+    assert assembly.completion(MESSAGES).tool_calls == (
+        ToolCall("function-call-1", "web_research", '{"q":"Paris"}', extra_content=signature),
+        ToolCall(
+            "function-call-2",
+            "web_research",
+            '{"q":"Rome"}',
+            extra_content={"google": {"note": "x"}},
+        ),
+    )
+
+
+def test_an_indexed_call_repeating_its_id_stays_one_call() -> None:
+    assembly = AnswerAssembly()
+    head = {"index": 0, "id": "call_a", "function": {"name": "clock", "arguments": "{"}}
+    take_all(
+        assembly,
+        [
+            chunk({"tool_calls": [head]}),
+            chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"arguments": "}"}}]}),
+        ],
+    )
+    assert assembly.completion(MESSAGES).tool_calls == (ToolCall("call_a", "clock", "{}"),)

@@ -85,6 +85,8 @@ class FakeModel:
         *,
         model: str,
         call: ProviderCall,
+        request_timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.calls.append(
             {

@@ -1,4 +1,5 @@
-"""Reading a streamed chat completion's body: framing, [DONE], errors mid-stream."""
+"""Reading a streamed chat completion's body: framing, [DONE], errors mid-stream, answers
+cut short."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from tzurot.inference.sse import chat_chunks
+from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
 
@@ -143,3 +144,43 @@ async def test_a_consumer_that_stops_early_closes_the_body() -> None:
     await chunks.aclose()
     assert body.closed
     assert body.read == 1
+
+
+def finish(reason: str = "stop") -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+
+
+async def test_a_clean_end_without_done_or_a_finish_reason_is_an_answer_cut_short() -> None:
+    """A proxy that dies mid-answer may still end the body cleanly: that is no answer."""
+    body = Body([event(text("and then")), event(text(" the provider"))])
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(StreamCutShort):
+        await collect(chat_chunks(response(body)), seen)
+    assert seen == [text("and then"), text(" the provider")]
+    assert body.closed
+
+
+async def test_an_empty_body_is_an_answer_cut_short() -> None:
+    with pytest.raises(StreamCutShort):
+        await read(Body([]))
+
+
+async def test_a_finish_reason_without_done_is_a_whole_answer() -> None:
+    """Some providers never send [DONE]: a finish_reason, then the body's end, is enough."""
+    usage = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    body = Body([event(text("a")), event(finish()), event(usage)])
+    assert await read(body) == [text("a"), finish(), usage]
+
+
+async def test_data_nested_too_deeply_to_parse_is_a_malformed_event() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(openai.APIError) as caught:
+        await read(Body([b'data: {"a": ' + deep + b"}\n\n"]))
+    assert caught.value.message == "malformed stream event"
+
+
+async def test_an_error_event_is_an_error_event_with_its_body() -> None:
+    error = {"code": 429, "message": "Rate limit exceeded upstream"}
+    with pytest.raises(ErrorEvent) as caught:
+        await read(Body([event(text("a")), event({"error": error})]))
+    assert caught.value.body == error

@@ -11,7 +11,7 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
 from tzurot.inference.voice import SpeechResult, VoiceService
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider
 
@@ -93,3 +93,34 @@ async def test_clone_uses_the_users_key_and_checks_its_input() -> None:
             await voice.clone("u1", "Lilith", "", [])
         with pytest.raises(FailedPrecondition):
             await voice.clone("u2", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])
+
+
+def elevenlabs_answering(status: int, content: bytes) -> ElevenLabsClient:
+    """An ElevenLabs whose every answer is this status and body (a proxy's, not the vendor's)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=content, headers={"content-type": "application/json"})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return ElevenLabsClient(http, "http://elevenlabs.test")
+
+
+@pytest.mark.parametrize("content", [b'["upstream down"]', b'"Bad Gateway"', b"7", b"[" * 50_000])
+async def test_an_error_body_that_is_no_json_object_is_classified_by_status(content: bytes) -> None:
+    with pytest.raises(Unavailable) as caught:
+        await elevenlabs_answering(502, content).count_voices(SecretStr("k"))
+    assert caught.value.message == "elevenlabs failed (HTTP 502)"
+    with pytest.raises(FailedPrecondition) as refused:
+        await elevenlabs_answering(401, content).count_voices(SecretStr("k"))
+    assert refused.value.reason == "INVALID_API_KEY"
+
+
+@pytest.mark.parametrize("content", [b'["a voice"]', b"null", b"not json"])
+async def test_a_success_body_that_is_no_json_object_is_a_malformed_answer(content: bytes) -> None:
+    with pytest.raises(Unavailable) as caught:
+        await elevenlabs_answering(200, content).count_voices(SecretStr("k"))
+    assert caught.value.message == "elevenlabs sent a malformed answer"
+    with pytest.raises(Unavailable):
+        await elevenlabs_answering(200, content).clone(
+            SecretStr("k"), "Lilith", "", [Sample("a.mp3", b"ID3")]
+        )

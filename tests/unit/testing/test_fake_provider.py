@@ -1,7 +1,10 @@
 """The fake provider speaks the OpenAI protocol well enough for the real `openai` client."""
 
 import asyncio
+import json
+from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 
@@ -72,6 +75,41 @@ async def test_injected_faults_are_retried_by_the_client() -> None:
                 await api.models.list()
 
 
+async def test_a_429_says_when_in_whole_seconds_and_exactly_in_ms() -> None:
+    """HTTP's Retry-After is whole seconds (RFC 9110), never "0.25"; the exact delay goes in
+    retry-after-ms, as OpenAI's and Azure's APIs send it."""
+    async with FakeProvider(valid_keys={KEY}) as fake:
+        fake.fail_next(429, retry_after=0.25)
+        with pytest.raises(openai.RateLimitError) as caught:
+            async with client(fake) as api:
+                await api.models.list()
+    headers = caught.value.response.headers
+    assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "250")
+
+
+async def test_a_stalled_stream_sends_its_headers_then_nothing() -> None:
+    async def deltas(stream: openai.AsyncStream[Any], into: list[object]) -> None:
+        async for chunk in stream:
+            into.append(chunk.choices[0].delta.content)
+
+    async with FakeProvider(valid_keys={KEY}, reply="a b c") as fake:
+        fake.stall_next(30.0)
+        seen: list[object] = []
+        api = openai.AsyncOpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0, timeout=0.3)
+        async with api:
+            stream = await api.chat.completions.create(
+                model="fake/echo", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+            with pytest.raises(openai.APITimeoutError):
+                await deltas(stream, seen)
+        assert seen == [""]  # the role chunk only: the model "thinks" unseen
+        async with client(fake) as again:  # the next request is answered at once
+            reply = await again.chat.completions.create(
+                model="fake/echo", messages=[{"role": "user", "content": "x"}]
+            )
+        assert reply.choices[0].message.content == "a b c"
+
+
 async def test_unknown_model_is_404() -> None:
     async with FakeProvider(valid_keys={KEY}) as fake:
         with pytest.raises(openai.NotFoundError):
@@ -115,3 +153,49 @@ async def test_chunk_delay_spaces_the_stream() -> None:
             async for _ in stream:
                 pass
         assert loop.time() - started >= 0.15
+
+
+async def stream_lines(fake: FakeProvider) -> list[str]:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{fake.base_url}/chat/completions",
+            json={
+                "model": "fake/echo",
+                "messages": [{"role": "user", "content": "x"}],
+                "stream": True,
+            },
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+    assert response.status_code == 200
+    return [line for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def finish_reasons(lines: list[str]) -> list[str]:
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines if line != "data: [DONE]"]
+    return [c["finish_reason"] for chunk in chunks for c in chunk["choices"] if c["finish_reason"]]
+
+
+async def test_a_cut_stream_ends_cleanly_without_finish_or_done() -> None:
+    async with FakeProvider(valid_keys={KEY}, reply="a b c d e") as fake:
+        fake.cut_after_chunks = 2
+        lines = await stream_lines(fake)
+    assert len(lines) == 3  # the role chunk, then two pieces
+    assert finish_reasons(lines) == []
+    assert "data: [DONE]" not in lines
+
+
+async def test_omit_done_still_sends_the_finish_reason() -> None:
+    async with FakeProvider(valid_keys={KEY}, reply="a b") as fake:
+        fake.omit_done = True
+        lines = await stream_lines(fake)
+    assert finish_reasons(lines) == ["stop"]
+    assert "data: [DONE]" not in lines
+
+
+async def test_the_error_event_carries_the_chosen_code() -> None:
+    async with FakeProvider(valid_keys={KEY}, reply="a b c") as fake:
+        fake.error_after_chunks = 1
+        fake.stream_error_code = 402
+        lines = await stream_lines(fake)
+    error = json.loads(lines[-1].removeprefix("data: "))["error"]
+    assert error["code"] == 402

@@ -1,9 +1,11 @@
 """The fake provider refuses malformed tool requests as OpenAI does, streams tool calls in
-OpenAI's format (read back by the real `openai` SDK), and draws images as OpenRouter and
+OpenAI's format (read back by the real `openai` SDK) or Gemini's (and refuses, as Gemini 3
+does, a next round without their thought signatures), and draws images as OpenRouter and
 OpenAI's images endpoint answer. The fake search engines refuse what theirs refuse."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -225,3 +227,89 @@ async def test_brave_refuses_bad_tokens_counts_and_rates() -> None:
         limited = await get("good")
         assert limited.status_code == 429
         assert limited.headers["X-RateLimit-Remaining"] == "0"
+
+
+async def gemini_round(fake: FakeProvider) -> list[dict[str, Any]]:
+    """One streamed tool-call step of a Gemini model: the tool calls as they came."""
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{fake.base_url}/chat/completions",
+            json={
+                "model": "fake/echo",
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [TOOL],
+                "stream": True,
+            },
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+    chunks = [
+        json.loads(line.removeprefix("data: "))
+        for line in response.text.splitlines()
+        if line.startswith("data: {")
+    ]
+    return [
+        call for c in chunks for ch in c["choices"] for call in ch["delta"].get("tool_calls", [])
+    ]
+
+
+def gemini_history(calls: list[dict[str, Any]], *, then: str | None = None) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *({"role": "tool", "tool_call_id": c["id"], "content": "r"} for c in calls),
+    ]
+    if then is not None:
+        messages.append({"role": "user", "content": then})
+    return {"messages": messages, "tools": [TOOL]}
+
+
+async def test_gemini_streams_whole_calls_without_index_and_signs_the_first(
+    fake: FakeProvider,
+) -> None:
+    fake.gemini_tool_models.add("fake/echo")
+    fake.enqueue_tool_calls(ToolCallSpec("lookup", {"q": "Paris"}), ToolCallSpec("lookup", {}))
+    first, second = await gemini_round(fake)
+    assert "index" not in first
+    assert "index" not in second
+    assert first["id"] != second["id"]
+    assert (first["function"]["arguments"], second["function"]["arguments"]) == (
+        '{"q": "Paris"}',
+        "{}",
+    )
+    assert first["extra_content"]["google"]["thought_signature"]
+    assert "extra_content" not in second  # only the step's first call is signed
+
+
+async def test_gemini_refuses_a_next_round_without_the_thought_signature(
+    fake: FakeProvider,
+) -> None:
+    """Gemini 3: 400 INVALID_ARGUMENT (a list-shaped body) when the current turn's step
+    does not echo its signature; a made-up one is refused too; the echoed one passes."""
+    fake.gemini_tool_models.add("fake/echo")
+    fake.enqueue_tool_calls(ToolCallSpec("lookup", {"q": "Paris"}))
+    (signed,) = await gemini_round(fake)
+    unsigned = {k: v for k, v in signed.items() if k != "extra_content"}
+    refused = await chat(fake, **gemini_history([unsigned]))
+    assert refused.status_code == 400
+    (error,) = refused.json()
+    assert error["error"]["status"] == "INVALID_ARGUMENT"
+    assert "missing a thought_signature" in error["error"]["message"]
+    forged = {**signed, "extra_content": {"google": {"thought_signature": "bm90IGlzc3VlZA=="}}}
+    assert (await chat(fake, **gemini_history([forged]))).status_code == 400
+    assert (await chat(fake, **gemini_history([signed]))).status_code == 200
+    # A past turn (before the last user message) is not checked.
+    assert (await chat(fake, **gemini_history([unsigned], then="and?"))).status_code == 200
+    fake.gemini_tool_models.clear()  # other models never ask for signatures
+    assert (await chat(fake, **gemini_history([unsigned]))).status_code == 200
+
+
+async def test_openrouter_routing_to_hosts_without_tools_is_its_404(fake: FakeProvider) -> None:
+    fake.no_tool_hosts.add("TinyHost")
+    refused = await chat(fake, tools=[TOOL], provider={"only": ["TinyHost"]})
+    assert refused.status_code == 404
+    assert "support tool use" in refused.json()["error"]["message"]
+    assert (
+        await chat(fake, tools=[TOOL], provider={"only": ["TinyHost", "Big"]})
+    ).status_code == 200
+    assert (await chat(fake, tools=[TOOL])).status_code == 200
+    assert (await chat(fake, provider={"only": ["TinyHost"]})).status_code == 200

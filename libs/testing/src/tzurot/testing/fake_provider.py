@@ -7,7 +7,9 @@ Whisper), `POST /v1/audio/speech` (real audio in the asked `response_format`, se
 `fake_tools.py`): `tools` and `tool_choice` are validated as strictly as the vendor does,
 the message sequence must answer every tool call, tool calls stream as `tool_calls` deltas
 ending with `finish_reason: "tool_calls"`; a model in `no_tool_models` refuses tools with
-OpenRouter's 404, and `keep_calling` makes a model that calls a tool whenever it may.
+OpenRouter's 404, as does any model when the request's `provider.only` (OpenRouter's routing)
+names only upstreams in `no_tool_hosts`; `keep_calling` makes a model that calls a tool
+whenever it may.
 Image-output models (`image_models`) answer `modalities: ["image", "text"]` with
 `message.images` as OpenRouter does. Answers can be scripted per call (`enqueue`): text,
 a separate reasoning field in the deltas (`reasoning` as OpenRouter sends it,
@@ -18,7 +20,15 @@ can see a connection reused), and faults can be injected: HTTP errors for the ne
 requests, a delay between chunks, a connection dropped mid-stream, an error event mid-stream
 (OpenRouter's shape: HTTP 200, then a chunk with `error` and `finish_reason: "error"`, and
 the stream ends). `keepalive_comments` starts each stream with OpenRouter's
-`: OPENROUTER PROCESSING` comment lines.
+`: OPENROUTER PROCESSING` comment lines; `stream_error_code` is the `code` of that error event
+(OpenRouter puts the upstream's HTTP status there). `cut_after_chunks` ends the body cleanly
+mid-answer, with no `finish_reason` and no `[DONE]` (a proxy that gave up); `omit_done`
+finishes answers without `[DONE]`, as some providers do. Models in `gemini_tool_models` stream
+tool calls as Gemini's OpenAI-compatible endpoint does and refuse a next round that does not
+echo their thought signatures (see `fake_tools.py`).
+A fault's delay goes in `Retry-After` as whole seconds (all HTTP allows) and exactly in
+`retry-after-ms`, as OpenAI sends it; `chunk_delay` paces thinking too, and `stall_next`
+keeps a stream silent before its first delta (a model thinking unseen).
 """
 
 from __future__ import annotations
@@ -40,9 +50,12 @@ from aiohttp import BodyPartReader, web
 from tzurot.testing.fake_speech import check_speech_request, speech_response
 from tzurot.testing.fake_tools import (
     ToolCallSpec,
+    check_thought_signatures,
     check_tools,
+    gemini_tool_call_chunks,
     image_reply,
     images_generations,
+    new_thought_signature,
     tool_call_chunks,
     tool_call_message,
     tools_allowed,
@@ -83,6 +96,8 @@ class _Fault:
     remaining: int
     retry_after: float | None = None
     code: str | None = None
+    message: str | None = None
+    param: str | None = None
 
 
 def echo_reply(body: dict[str, Any]) -> str:
@@ -113,9 +128,11 @@ def _words(text: str) -> list[str]:
     return [c for c in chunks if c]
 
 
-def _error_body(status: int, message: str, code: str, kind: str) -> web.Response:
+def _error_body(
+    status: int, message: str, code: str, kind: str, param: str | None = None
+) -> web.Response:
     return web.json_response(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status
+        {"error": {"message": message, "type": kind, "param": param, "code": code}}, status=status
     )
 
 
@@ -157,18 +174,32 @@ class FakeProvider:
         self.drop_after_chunks: int | None = None
         self.error_after_chunks: int | None = None
         """Streams this many answer chunks, then OpenRouter's mid-stream error event."""
+        self.stream_error_code: int | str = 502
+        """The `code` of that error event (e.g. 402, 429, "content_filter")."""
+        self.cut_after_chunks: int | None = None
+        """Streams this many answer chunks, then ends the body cleanly: no finish, no [DONE]."""
+        self.omit_done = False
+        """Finish streams without `data: [DONE]` (the finish_reason still comes)."""
+        self.gemini_tool_models: set[str] = set()
+        """Models whose tool calls stream as Gemini's (no index, thought signatures), and
+        which refuse a current turn that does not echo those signatures (Gemini 3)."""
+        self._thought_signatures: set[str] = set()
         self.keepalive_comments = 0
         """SSE comment lines (`: OPENROUTER PROCESSING`) sent before the first chunk."""
         self.transcript = "hello from a voice message"
         self.script: list[ScriptedReply] = []
         self.no_tool_models: set[str] = set()
         """Models that refuse any request carrying `tools` (OpenRouter's 404)."""
+        self.no_tool_hosts: set[str] = set()
+        """OpenRouter upstreams without tool use: `tools` with a `provider.only` naming only
+        these gets the same 404, whatever the model."""
         self.keep_calling: ToolCallSpec | None = None
         """A model that makes this call whenever tools are offered and allowed."""
         self.image_models: set[str] = set()
         """Models that can answer `modalities: ["image", "text"]` and /images/generations."""
         """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self._faults: list[_Fault] = []
+        self._stalls: list[float] = []
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -222,10 +253,29 @@ class FakeProvider:
         *,
         retry_after: float | None = None,
         code: str | None = None,
+        message: str | None = None,
+        param: str | None = None,
     ) -> None:
         """The next `times` requests answer HTTP `status` with an OpenAI-style error body
-        (its `code` is `http_<status>` unless given, e.g. "content_filter")."""
-        self._faults.append(_Fault(status, times, retry_after, code))
+        (its `code` is `http_<status>` unless given, e.g. "content_filter"; its message
+        "injected fault <status>" unless given, e.g. a vendor's exact wording; `param` the
+        request field it blames)."""
+        self._faults.append(_Fault(status, times, retry_after, code, message, param))
+
+    def stall_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` chat streams send their headers and first (role) chunk, then
+        nothing for `seconds`: a model thinking without streaming its thoughts (a client
+        that goes away ends the wait)."""
+        self._stalls.extend([seconds] * times)
+
+    async def _stall(self, request: web.Request) -> None:
+        if not self._stalls:
+            return
+        until = time.monotonic() + self._stalls.pop(0)
+        while time.monotonic() < until:
+            if request.transport is None or request.transport.is_closing():
+                return
+            await asyncio.sleep(min(0.02, max(until - time.monotonic(), 0.0)))
 
     def enqueue(
         self,
@@ -287,12 +337,15 @@ class FakeProvider:
                 self._faults.pop(0)
             response = _error_body(
                 fault.status,
-                f"injected fault {fault.status}",
+                fault.message or f"injected fault {fault.status}",
                 fault.code or f"http_{fault.status}",
                 "server_error",
+                fault.param,
             )
-            if fault.retry_after is not None:
-                response.headers["Retry-After"] = str(fault.retry_after)
+            if fault.retry_after is not None:  # HTTP's Retry-After is whole seconds; the
+                # exact delay goes in retry-after-ms, as OpenAI and Azure send it
+                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+                response.headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
             return body, response
         return body, None
 
@@ -357,7 +410,21 @@ class FakeProvider:
         tool_error = check_tools(body)
         if tool_error is not None:
             return _error_body(400, tool_error, "invalid_request_error", "invalid_request_error")
-        if body.get("tools") and model in self.no_tool_models:
+        if model in self.gemini_tool_models:
+            unsigned = check_thought_signatures(
+                body.get("messages") or [], self._thought_signatures
+            )
+            if unsigned is not None:  # Gemini's error body is a list of one error
+                error = {"code": 400, "message": unsigned, "status": "INVALID_ARGUMENT"}
+                return web.json_response([{"error": error}], status=400)
+        routing = body.get("provider")
+        only = routing.get("only") if isinstance(routing, dict) else None
+        routed_away = (
+            isinstance(only, list)
+            and bool(only)
+            and all(isinstance(host, str) and host in self.no_tool_hosts for host in only)
+        )
+        if body.get("tools") and (model in self.no_tool_models or routed_away):
             # OpenRouter's answer when no endpoint of the model supports tool use.
             return _error_body(
                 404,
@@ -399,7 +466,9 @@ class FakeProvider:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": tool_call_message(text, scripted.tool_calls),
+                                "message": tool_call_message(
+                                    text, scripted.tool_calls, self._signature_for(model)
+                                ),
                                 "finish_reason": "tool_calls",
                             }
                         ],
@@ -505,27 +574,41 @@ class FakeProvider:
         await send(
             [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
+        await self._stall(request)
         for piece in _words(scripted.reasoning):
+            await asyncio.sleep(self.chunk_delay)  # thinking streams at the answer's pace
             delta = {"content": None, scripted.reasoning_field: piece}
             await send([{"index": 0, "delta": delta, "finish_reason": None}])
         if scripted.tool_calls:
             for piece in _words(text):
                 await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-            for delta in tool_call_chunks(scripted.tool_calls):
+            signature = self._signature_for(head["model"])
+            deltas = (
+                tool_call_chunks(scripted.tool_calls)
+                if signature is None
+                else gemini_tool_call_chunks(scripted.tool_calls, signature)
+            )
+            for delta in deltas:
                 await send([{"index": 0, "delta": delta, "finish_reason": None}])
-            await send([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+            # Gemini 3 often ends a tool-call step with "stop".
+            finish = "tool_calls" if signature is None else "stop"
+            await send([{"index": 0, "delta": {}, "finish_reason": finish}])
             if usage is not None:
                 await send([], {"usage": usage})
-            await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-            return response
+            return await self._end(response)
         for n, piece in enumerate(_words(text)):
             if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
                 assert request.transport is not None
                 request.transport.close()
                 return response
+            if self.cut_after_chunks is not None and n >= self.cut_after_chunks:
+                await response.write_eof()  # a clean end of body, mid-answer
+                return response
             if self.error_after_chunks is not None and n >= self.error_after_chunks:
-                error = {"code": 502, "message": "Provider returned error: upstream disconnected"}
+                error = {
+                    "code": self.stream_error_code,
+                    "message": "Provider returned error: upstream disconnected",
+                }
                 await send(
                     [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
                     {"provider": "fake", "error": error},
@@ -538,7 +621,19 @@ class FakeProvider:
         await send([{"index": 0, "delta": {}, "finish_reason": scripted.finish_reason}])
         if usage is not None:
             await send([], {"usage": usage})
-        await response.write(b"data: [DONE]\n\n")
+        return await self._end(response)
+
+    def _signature_for(self, model: str) -> str | None:
+        """A new thought signature (remembered as issued) for a Gemini model; else None."""
+        if model not in self.gemini_tool_models:
+            return None
+        signature = new_thought_signature()
+        self._thought_signatures.add(signature)
+        return signature
+
+    async def _end(self, response: web.StreamResponse) -> web.StreamResponse:
+        if not self.omit_done:
+            await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 

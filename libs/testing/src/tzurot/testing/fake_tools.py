@@ -10,6 +10,12 @@ Rules a vendor enforces and the fake refuses the same way (HTTP 400 with the ven
 
 Tool calls stream as OpenAI streams them: the first delta of a call carries its index, id,
 type and name with empty arguments, later deltas carry pieces of the arguments string.
+Gemini's OpenAI-compatible endpoint streams them its own way (`gemini_tool_call_chunks`):
+each call whole in one delta, without `index`, and the first call of a step carries
+`extra_content.google.thought_signature`; Gemini 3 refuses (HTTP 400, its list-shaped error
+body) a request whose current turn (after the last user message) has a tool-call step whose
+first call lacks that signature, or carries one it never issued
+(`check_thought_signatures`).
 Images: chat completions with `modalities` containing "image" answer `message.images`
 (data URLs, as OpenRouter does); `/v1/images/generations` answers `data[].b64_json`.
 """
@@ -164,19 +170,74 @@ def tool_call_chunks(calls: tuple[ToolCallSpec, ...]) -> list[dict[str, Any]]:
     return deltas
 
 
-def tool_call_message(text: str, calls: tuple[ToolCallSpec, ...]) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": text or None,
-        "tool_calls": [
-            {
-                "id": _call_id(),
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments_json()},
-            }
-            for call in calls
-        ],
-    }
+def gemini_tool_call_chunks(
+    calls: tuple[ToolCallSpec, ...], signature: str
+) -> list[dict[str, Any]]:
+    """Gemini's deltas: one per call, whole, no `index`; the step's signature on the first."""
+    deltas: list[dict[str, Any]] = []
+    for n, call in enumerate(calls):
+        entry: dict[str, Any] = {
+            "id": f"function-call-{uuid.uuid4().int % 10**19}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments_json()},
+        }
+        if n == 0:
+            entry["extra_content"] = {"google": {"thought_signature": signature}}
+        deltas.append({"role": "assistant", "tool_calls": [entry]})
+    return deltas
+
+
+def new_thought_signature() -> str:
+    return base64.b64encode(uuid.uuid4().bytes * 2).decode()
+
+
+def check_thought_signatures(messages: list[Any], issued: set[str]) -> str | None:
+    """Gemini 3's 400 message when the current turn's tool-call steps do not echo their
+    signatures (on each step's first call); None when they do."""
+    last_user = max(
+        (n for n, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+        default=-1,
+    )
+    position = 0  # Gemini counts `contents`: system messages are not among them
+    for n, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") == "system":
+            continue
+        position += 1
+        calls = message.get("tool_calls")
+        if n < last_user or message.get("role") != "assistant" or not calls:
+            continue
+        first = calls[0] if isinstance(calls[0], dict) else {}
+        google = (first.get("extra_content") or {}).get("google") or {}
+        signature = google.get("thought_signature") if isinstance(google, dict) else None
+        if signature is None:
+            name = (first.get("function") or {}).get("name")
+            return (
+                "Function call is missing a thought_signature in functionCall parts. This is "
+                "required for tools to work correctly, and missing thought_signature may lead "
+                f"to degraded model performance. Additional data, function call "
+                f"`default_api:{name}` , position {position - 1}. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+            )
+        if signature not in issued:
+            return "Corrupted thought signature."
+    return None
+
+
+def tool_call_message(
+    text: str, calls: tuple[ToolCallSpec, ...], signature: str | None = None
+) -> dict[str, Any]:
+    """The non-streamed message; with `signature`, Gemini's on the first call."""
+    tool_calls: list[dict[str, Any]] = [
+        {
+            "id": _call_id(),
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments_json()},
+        }
+        for call in calls
+    ]
+    if signature is not None and tool_calls:
+        tool_calls[0]["extra_content"] = {"google": {"thought_signature": signature}}
+    return {"role": "assistant", "content": text or None, "tool_calls": tool_calls}
 
 
 def tiny_png(seed: str, size: int = 8) -> bytes:

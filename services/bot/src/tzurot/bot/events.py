@@ -182,6 +182,7 @@ _DROP = frozenset(
         "NSFW_VERIFICATION_REQUIRED",
         "GUEST_BUDGET_EXHAUSTED",
         "CONTENT_FILTERED",
+        "MAX_TOKENS_USED_UP",
         "WEBHOOK_LIMIT",
         "FORBIDDEN",
     }

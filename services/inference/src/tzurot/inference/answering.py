@@ -6,8 +6,19 @@
   nearly repeats one (similarity >= 0.85) is asked again with more temperature and frequency
   penalty, at most twice. What was streamed is never taken back: a repeat found only after
   the answer diverged at its start is kept.
-- An empty answer is asked once more, then fails clearly; a content filter is a refusal.
-- Each attempt has its own time limit, and all attempts together one more.
+- An empty answer is asked once more, then fails clearly; one cut off by max_tokens
+  (finish_reason "length": thinking used them all) is not asked again, as it would end the
+  same way: the user is told to raise max_tokens or think less. A content filter is a refusal.
+- Time is counted while the provider is silent, never while it answers: its first event
+  (thinking counts) must come within `first_event_timeout`, each later one within
+  `idle_timeout` of the one before; an answer that keeps coming is never cut off. No attempt
+  starts, nor waits for its first event, past `total_timeout`.
+- A provider is asked again only while it has sent nothing on this attempt: after a silent
+  attempt (twice; its prompt is estimated into the usage, as the provider may bill it), a
+  5xx or an unreachable provider (with backoff), or once after a 429 whose Retry-After fits
+  in the time left and is shorter than MAX_RATE_LIMIT_WAIT_SECONDS (else the 429 is reported with
+  it, so the user hears when to try again).
+  The SDK's own retries are off for these calls, so no wait hides inside a time limit.
 """
 
 from __future__ import annotations
@@ -32,22 +43,27 @@ from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import (
     Completion,
     ReasoningDelta,
+    StreamEvent,
     TextDelta,
     TokenUsage,
     ToolCall,
     ToolCallStarted,
 )
 from tzurot.inference.llm import content_filtered
-from tzurot.inference.params import AdvancedParameters
+from tzurot.inference.params import FIELD_PREFIX, AdvancedParameters
 from tzurot.inference.ports import LanguageModel
-from tzurot.inference.prompt import ChatMessage
+from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens
 from tzurot.inference.providers import Provider
 from tzurot.inference.thinking import ThinkingFilter, split_thinking
-from tzurot.runtime.errors import Unavailable
+from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, TzurotError, Unavailable
 
 MAX_REPEAT_RETRIES = 2
 MAX_EMPTY_RETRIES = 1
 MAX_TIMEOUT_RETRIES = 2
+MAX_RATE_LIMIT_RETRIES = 1
+MAX_BACKOFF_SECONDS = 8.0
+MAX_RATE_LIMIT_WAIT_SECONDS = 20.0
+"""A Retry-After this long or longer is told to the user at once, not waited out silently."""
 TEMPERATURE_STEP = 0.3
 FREQUENCY_STEP = 0.5
 HOLD_CHARS = 48
@@ -56,8 +72,16 @@ HOLD_CHARS = 48
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    attempt_timeout: float = 180.0
+    first_event_timeout: float = 180.0
+    """From sending a request to the provider's first event (thinking counts)."""
+    idle_timeout: float = 120.0
+    """The longest silence between two events once the provider began."""
     total_timeout: float = 480.0
+    """No attempt starts, nor waits for its first event, later than this after the first."""
+    failure_retries: int = 2
+    """Attempts again after a 5xx or an unreachable provider, before anything came."""
+    retry_backoff: float = 0.5
+    """The first wait before such a retry; doubled for each next one (at most 8 s)."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +109,11 @@ class Answer:
 
 @dataclass
 class _Attempt:
+    started: bool = False
+    """The provider sent an event: it is answering, and is never asked again."""
     streamed: bool = False
     calling: bool = False
     completion: Completion | None = None
-
-
-class _Retry(Exception):  # control flow, not an error
-    pass
 
 
 async def answer(
@@ -115,57 +137,42 @@ async def answer(
     (and no text is shown once a call began). Only offered tools count: calls a model makes
     under `choice: "none"` are ignored.
     """
-    deadline = clock() + settings.total_timeout
-    repeats_left, empties_left, timeouts_left = (
-        MAX_REPEAT_RETRIES,
-        MAX_EMPTY_RETRIES,
-        MAX_TIMEOUT_RETRIES,
-    )
-    input_tokens = output_tokens = attempts = 0
-    boost = 0
+    budget = _Budget(settings, clock)
+    attempts = boost = 0
     while True:
         attempts += 1
-        call = build_call(
-            provider.name,
-            model,
-            params,
-            messages,
-            temperature_boost=TEMPERATURE_STEP * boost,
-            frequency_boost=FREQUENCY_STEP * boost,
-        )
-        if tools is not None and tools.tools:
-            call.body["tools"] = list(tools.tools)
-            call.body["tool_choice"] = tools.choice
+        call = _call(provider, model, params, messages, boost, tools)
         state = _Attempt()
-        limit = min(settings.attempt_timeout, deadline - clock())
-        stream = _attempt(llm, _Target(provider, api_key, model), call, name, recent, state)
+        target = _Target(provider, api_key, model)
+        stream = _attempt(llm, target, call, name, recent, state, budget.limits())
         try:
-            # The limit covers waiting for the provider, never the caller's time between
-            # deltas (a timeout around a yield would cancel the caller's own await).
-            limited = _within(stream, clock() + max(limit, 0.0), clock)
-            async with aclosing(stream), aclosing(limited):
-                async for delta in limited:
+            async with aclosing(stream):
+                async for delta in stream:
                     yield delta
         except TimeoutError:
-            if state.streamed or timeouts_left == 0 or deadline - clock() <= 0:
+            if not budget.retry_after_silence(state, call):
                 raise Unavailable(
                     f"{provider.name} did not answer in time; try again later",
                     reason="PROVIDER_TIMEOUT",
                     metadata={"provider": provider.name},
                 ) from None
-            timeouts_left -= 1
+            continue
+        except (ResourceExhausted, Unavailable) as err:
+            wait = budget.retry_wait(err, state)
+            if wait is None:
+                raise
+            await asyncio.sleep(wait)
             continue
         completion = state.completion
         assert completion is not None  # _attempt sets it or raises
-        input_tokens += completion.usage.input_tokens
-        output_tokens += completion.usage.output_tokens
+        budget.spent(completion.usage.input_tokens, completion.usage.output_tokens)
         if completion.finish_reason == "content_filter":
             raise content_filtered(provider.name)
         if completion.tool_calls and tools is not None and tools.callable:
             yield Answer(
                 content="",
                 reasoning=completion.reasoning.strip(),
-                usage=TokenUsage(input_tokens, output_tokens),
+                usage=budget.usage,
                 finish_reason=completion.finish_reason or "tool_calls",
                 attempts=attempts,
                 tool_calls=completion.tool_calls,
@@ -175,22 +182,15 @@ async def answer(
         content = clean_answer(visible, name, rules)
         reasoning = "\n\n".join(r for r in (completion.reasoning.strip(), tag_reasoning) if r)
         if not content:
-            if empties_left > 0 and deadline - clock() > 0:
-                empties_left -= 1
-                continue
-            raise Unavailable(
-                f"{provider.name} returned an empty answer twice; try again or choose "
-                "another model",
-                reason="EMPTY_ANSWER",
-                metadata={"provider": provider.name},
-            )
+            budget.retry_empty(completion.finish_reason, provider.name)
+            continue
         if (
             not state.streamed
-            and repeats_left > 0
+            and budget.repeats > 0
             and repeats(content, recent)
-            and deadline - clock() > 0
+            and budget.time_left() > 0
         ):
-            repeats_left -= 1
+            budget.repeats -= 1
             boost += 1
             continue
         if not state.streamed:  # held back to the end: the cleaned answer goes out whole
@@ -198,24 +198,153 @@ async def answer(
         yield Answer(
             content=content,
             reasoning=reasoning,
-            usage=TokenUsage(input_tokens, output_tokens),
+            usage=budget.usage,
             finish_reason=completion.finish_reason,
             attempts=attempts,
         )
         return
 
 
-async def _within(
-    stream: AsyncGenerator[TextDelta, None], deadline: float, clock: Callable[[], float]
-) -> AsyncGenerator[TextDelta, None]:
-    """The stream's deltas; TimeoutError when the next one is not there by `deadline`."""
-    while True:
-        try:
-            async with asyncio.timeout(max(deadline - clock(), 0.0)):
-                delta = await anext(stream)
-        except StopAsyncIteration:
-            return
-        yield delta
+RATE_LIMITED = "PROVIDER_RATE_LIMITED"
+UNREACHED = "PROVIDER_UNAVAILABLE"
+"""A 5xx, an unreachable provider, a stream that failed: asked again only before anything
+came (a 402 quota or any other failure never is)."""
+
+
+class _Budget:
+    """What one answer may still spend: time, and retries of each kind; and what it spent."""
+
+    def __init__(self, settings: AnswerSettings, clock: Callable[[], float]) -> None:
+        self._settings, self._clock = settings, clock
+        self._deadline = clock() + settings.total_timeout
+        self.repeats, self._empties = MAX_REPEAT_RETRIES, MAX_EMPTY_RETRIES
+        self._timeouts, self._rate_limits = MAX_TIMEOUT_RETRIES, MAX_RATE_LIMIT_RETRIES
+        self._failures = settings.failure_retries
+        self._input_tokens = self._output_tokens = 0
+
+    @property
+    def usage(self) -> TokenUsage:
+        return TokenUsage(self._input_tokens, self._output_tokens)
+
+    def spent(self, input_tokens: int, output_tokens: int) -> None:
+        self._input_tokens += input_tokens
+        self._output_tokens += output_tokens
+
+    def time_left(self) -> float:
+        return self._deadline - self._clock()
+
+    def limits(self) -> _Limits:
+        left = max(self.time_left(), 0.0)
+        return _Limits(
+            first_by=self._clock() + min(self._settings.first_event_timeout, left),
+            idle=self._settings.idle_timeout,
+            request=left,
+            clock=self._clock,
+        )
+
+    def retry_after_silence(self, state: _Attempt, call: ProviderCall) -> bool:
+        """Whether to ask again after an attempt timed out (only one the provider never
+        began to answer). It read the prompt and may bill it: estimated into the usage as
+        for an answer without usage (nothing of an answer came)."""
+        if state.started or self._timeouts == 0 or self.time_left() <= 0:
+            return False
+        self._timeouts -= 1
+        self.spent(estimate_prompt_tokens(call.messages), 0)
+        return True
+
+    def retry_empty(self, finish_reason: str, provider: str) -> None:
+        """An empty answer is asked once more; the error when it is not."""
+        if finish_reason == "length":  # max_tokens ran out: asked again, it ends the same
+            raise _max_tokens_used_up(provider)
+        if self._empties == 0 or self.time_left() <= 0:
+            raise Unavailable(
+                f"{provider} returned an empty answer twice; try again or choose another model",
+                reason="EMPTY_ANSWER",
+                metadata={"provider": provider},
+            )
+        self._empties -= 1
+
+    def retry_wait(self, err: TzurotError, state: _Attempt) -> float | None:
+        """Seconds to wait before asking again after `err`; None: not asked again (the
+        provider began answering, no retry of the kind is left, or the wait does not fit in
+        the time left)."""
+        if state.started:
+            return None
+        if err.reason == RATE_LIMITED and isinstance(err, ResourceExhausted):
+            # Without a Retry-After the wait is unknown: the user is told to try again later.
+            wait = err.retry_after_seconds if self._rate_limits > 0 else None
+            if wait is not None and wait < min(MAX_RATE_LIMIT_WAIT_SECONDS, self.time_left()):
+                self._rate_limits -= 1
+                return wait
+        elif err.reason == UNREACHED and self._failures > 0:
+            used = self._settings.failure_retries - self._failures
+            wait = min(self._settings.retry_backoff * 2.0**used, MAX_BACKOFF_SECONDS)
+            if wait < self.time_left():
+                self._failures -= 1
+                return wait
+        return None
+
+
+def _call(  # noqa: PLR0917  # one private call site
+    provider: Provider,
+    model: str,
+    params: AdvancedParameters,
+    messages: Sequence[ChatMessage],
+    boost: int,
+    tools: ToolOffer | None,
+) -> ProviderCall:
+    """The request, hotter by `boost` steps (asked again after a near-repeat)."""
+    call = build_call(
+        provider.name,
+        model,
+        params,
+        messages,
+        temperature_boost=TEMPERATURE_STEP * boost,
+        frequency_boost=FREQUENCY_STEP * boost,
+    )
+    if tools is not None and tools.tools:
+        call.body["tools"] = list(tools.tools)
+        call.body["tool_choice"] = tools.choice
+    return call
+
+
+def _max_tokens_used_up(provider: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{FIELD_PREFIX}.max_tokens",
+        f"{provider} used up max_tokens before answering (thinking took them all); raise "
+        "max_tokens or lower thinking_level (reasoning.effort)",
+        reason="MAX_TOKENS_USED_UP",
+        metadata={"provider": provider},
+    )
+
+
+async def _paced(
+    stream: AsyncGenerator[StreamEvent, None], limits: _Limits, state: _Attempt
+) -> AsyncGenerator[StreamEvent, None]:
+    """The provider's events; TimeoutError when the first is not there by `limits.first_by`,
+    or a later one not within `limits.idle` seconds of the one before. Only the wait for the
+    provider is timed, never the caller's time between events (a timeout around a yield
+    would cancel the caller's own await)."""
+    async with aclosing(stream):
+        while True:
+            wait = limits.idle if state.started else limits.first_by - limits.clock()
+            try:
+                async with asyncio.timeout(max(wait, 0.0)):
+                    event = await anext(stream)
+            except StopAsyncIteration:
+                return
+            state.started = True
+            yield event
+
+
+@dataclass(frozen=True)
+class _Limits:
+    first_by: float
+    """The clock's time by which the first event must have come."""
+    idle: float
+    request: float
+    """Each step of the HTTP request (the SDK's timeout): the time left."""
+    clock: Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -232,12 +361,21 @@ async def _attempt(  # noqa: PLR0917  # one private call site
     name: str,
     recent: Sequence[str],
     state: _Attempt,
+    limits: _Limits,
 ) -> AsyncGenerator[TextDelta, None]:
     """One provider call; streams visible text once the held-back start is safe to show."""
     provider = target.provider
     thinking = ThinkingFilter()
     held = ""
-    stream = llm.stream_chat(provider, target.api_key, model=target.model, call=call)
+    request = llm.stream_chat(
+        provider,
+        target.api_key,
+        model=target.model,
+        call=call,
+        request_timeout=limits.request,
+        max_retries=0,  # retried by answer(), within its limits
+    )
+    stream = _paced(request, limits, state)
     async with aclosing(stream):
         async for event in stream:
             if isinstance(event, ReasoningDelta):

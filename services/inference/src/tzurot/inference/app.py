@@ -106,8 +106,10 @@ def reply_settings(settings: InferenceSettings) -> ReplySettings:
         default_context_window=settings.default_context_window,
         reference_share=settings.reference_share,
         answer=AnswerSettings(
-            attempt_timeout=settings.attempt_timeout_seconds,
+            first_event_timeout=settings.first_event_timeout_seconds,
+            idle_timeout=settings.idle_timeout_seconds,
             total_timeout=settings.total_timeout_seconds,
+            failure_retries=settings.provider_max_retries,
         ),
         cleanup_rules=rules,
         vision=ModelName(settings.vision_provider, settings.vision_model),

@@ -4,6 +4,11 @@ Each chunk is the JSON object a provider sent (OpenAI's `chat.completion.chunk`)
 choice's `delta` carries text (`content`), thinking (`reasoning` / `reasoning_content`) and
 tool-call pieces; `finish_reason` and `usage` arrive near the end. Fields of the wrong type
 are ignored, as the SDK's lenient models did.
+
+Tool-call deltas are joined by `index` (OpenAI). Gemini's OpenAI-compatible endpoint sends
+none: each call arrives whole, with its own id, so a delta without an index continues the
+last call unless it brings a new id, which starts the next one. A call's `extra_content`
+(Gemini's thought signature, possibly in a delta of its own) is kept to be echoed back.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ REASONING_FIELDS = ("reasoning", "reasoning_content")
 
 
 class ToolCalls:
-    """Tool calls assembled from streamed deltas, by index (OpenAI's streaming format)."""
+    """Tool calls assembled from streamed deltas, by index (OpenAI's streaming format), or by
+    id where deltas carry no index (Gemini)."""
 
     def __init__(self) -> None:
         self._calls: dict[int, dict[str, Any]] = {}
+        self._last: int | None = None
+        """The slot the latest delta went to: where an index-less delta continues."""
 
     def feed(self, deltas: Sequence[object]) -> bool:
         """Adds a chunk's tool-call deltas; True when a new call began."""
@@ -38,15 +46,20 @@ class ToolCalls:
         for delta in deltas:
             if not isinstance(delta, dict):
                 continue
+            call_id = _text(delta.get("id"))
             index = delta.get("index")
-            index = index if isinstance(index, int) else 0
+            if not isinstance(index, int):
+                index = self._slot_without_index(call_id)
             slot = self._calls.get(index)
             if slot is None:
-                slot = self._calls[index] = {"id": "", "name": "", "arguments": []}
+                slot = self._calls[index] = {"id": "", "name": "", "arguments": [], "extra": {}}
                 began = True
-            call_id = _text(delta.get("id"))
+            self._last = index
             if call_id:
                 slot["id"] = call_id
+            extra = delta.get("extra_content")
+            if isinstance(extra, dict):
+                _merge(slot["extra"], extra)
             function = delta.get("function")
             if isinstance(function, dict):
                 slot["name"] += _text(function.get("name"))
@@ -55,15 +68,33 @@ class ToolCalls:
                     slot["arguments"].append(arguments)
         return began
 
+    def _slot_without_index(self, call_id: str) -> int:
+        """The last call's slot, or a new one when `call_id` is new (another call began)."""
+        last = self._calls.get(self._last) if self._last is not None else None
+        if last is None or (call_id and last["id"] and call_id != last["id"]):
+            return max(self._calls, default=-1) + 1
+        assert self._last is not None
+        return self._last
+
     def calls(self) -> tuple[ToolCall, ...]:
         return tuple(
             ToolCall(
                 id=slot["id"] or f"call_{index}",
                 name=slot["name"],
                 arguments="".join(slot["arguments"]),
+                extra_content=slot["extra"] or None,
             )
             for index, slot in sorted(self._calls.items())
         )
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """`extra` into `into`, one level deep (`{"google": {...}}` pieces join)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
 
 
 class AnswerAssembly:

@@ -37,15 +37,19 @@ class InferenceSettings(ServiceSettings):
     free_models: list[str] = Field(default_factory=lambda: list(DEFAULT_FREE_MODELS))
     """`TZUROT_FREE_MODELS`: JSON list of model globs a free_use config may run on a system key."""
     provider_max_retries: int = Field(default=2, ge=0, le=10)
-    """Retries the OpenAI client makes (with backoff) on connection errors, 408/409/429/5xx."""
+    """Retries (with backoff) on connection errors and 408/409/5xx: the OpenAI client's, and
+    an answer's own before the provider sent anything (its 429s: once, see answering.py)."""
     provider_timeout_seconds: float = Field(default=120.0, gt=0)
     """Per connect/read/write: for a stream, the longest silence between two chunks."""
     history_limit: int = Field(default=30, ge=0, le=500)
     """Turns of history in the prompt when the request does not say."""
-    attempt_timeout_seconds: float = Field(default=180.0, gt=0)
-    """One provider attempt, start to last chunk; then it is retried while time remains."""
+    first_event_timeout_seconds: float = Field(default=180.0, gt=0)
+    """From a request to the provider's first event (thinking counts); then it is asked
+    again while time remains."""
+    idle_timeout_seconds: float = Field(default=120.0, gt=0)
+    """The longest silence between two events once the provider began (never asked again)."""
     total_timeout_seconds: float = Field(default=480.0, gt=0)
-    """Every attempt of one reply together (retries for repeats, empties and timeouts)."""
+    """No attempt of one reply starts, nor waits for its first event, later than this."""
     default_context_window: int = Field(default=32_768, ge=1024, le=10_000_000)
     """Tokens, for a config that does not say."""
     reference_share: float = Field(default=0.5, gt=0, le=1)

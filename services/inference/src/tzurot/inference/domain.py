@@ -233,6 +233,9 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    extra_content: Mapping[str, Any] | None = None
+    """The provider's own data on the call, echoed back with it on the next round (Gemini 3:
+    `{"google": {"thought_signature": …}}`, refused with a 400 when missing)."""
 
 
 @dataclass(frozen=True)

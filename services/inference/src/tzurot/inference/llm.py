@@ -5,7 +5,8 @@ on it serves each base URL (a few, bounded). The client holds no user's key: eac
 carries the caller's key in its own Authorization header, so keys never outlive a call and
 never mix between users. (A client per call cost ~0.5 ms of CPU and a thread hop to learn
 the platform for its headers, on every request.) The SDK retries connection errors, 408,
-409, 429 and 5xx with backoff; what still fails becomes a typed error whose message names
+409, 429 and 5xx with backoff, except for answers (answering.py asks for none and retries
+within its own time limits); what still fails becomes a typed error whose message names
 the provider and never repeats the provider's own text (error bodies can echo part of the
 key).
 """
@@ -26,7 +27,7 @@ from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import StreamEvent
 from tzurot.inference.providers import Provider
-from tzurot.inference.sse import chat_chunks
+from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -48,24 +49,47 @@ def content_filtered(provider: str) -> FailedPrecondition:
 
 
 class ToolsUnsupported(Exception):  # an answer, not a failure
-    """The provider refused a request because it carried tools (the model cannot use them)."""
+    """The provider refused a request because it carried tools (the model cannot use them).
+
+    `routed`: the request carried the user's own routing parameters (OpenRouter's
+    `provider`, `models`, `route`), which may be what left no endpoint with tool use."""
+
+    def __init__(self, provider: str, model: str, *, routed: bool = False) -> None:
+        super().__init__(provider, model)
+        self.routed = routed
 
 
-_TOOL_REFUSAL = re.compile(r"tool|function", re.IGNORECASE)
+_TOOL_REFUSAL = re.compile(
+    r"no endpoints found that support tool use"  # OpenRouter, 404
+    r"|does not support (?:tools|tool use|tool calling|function calling)"  # Ollama; DeepSeek
+    r"|(?:tool|function) calling is not (?:supported|enabled)"  # Mistral, Groq
+    r"|tool choice requires --enable-auto-tool-choice"  # vLLM without a tool parser
+    r"|tools param requires --jinja",  # llama.cpp's server
+    re.IGNORECASE,
+)
+_NEVER_A_TOOL_REFUSAL = frozenset({"context_length_exceeded"})
+"""Codes whose message may name functions or tools without meaning the model lacks them
+(OpenAI: "…1000 in the functions. Please reduce the length of the messages or functions")."""
+USER_ROUTING = ("provider", "models", "route")
+"""Request fields that are the user's own routing (OpenRouter): they can exclude every
+endpoint with tool use, so a refusal under them says nothing about the model."""
 
 
 def _refuses_tools(exc: openai.OpenAIError, call: ProviderCall) -> bool:
-    """A 400/404 naming tools, for a request that offered them: the model has no tool use.
+    """A 400/404 in a known wording (or OpenAI's `unsupported_parameter` on `tools`), for a
+    request that offered tools: the model has no tool use.
 
-    (OpenRouter: 404 "No endpoints found that support tool use"; vLLM and Ollama: 400 about
-    tools or functions.) The provider's text is only looked at, never repeated.
+    Only known refusals count: any message that merely names a tool or a function (a context
+    overflow, a malformed call in the history) is an ordinary error. The provider's text is
+    only looked at, never repeated.
     """
-    return (
-        "tools" in call.body
-        and isinstance(exc, openai.APIStatusError)
-        and exc.status_code in (400, 404)
-        and bool(_TOOL_REFUSAL.search(str(exc.message)))
-    )
+    if not ("tools" in call.body and isinstance(exc, openai.APIStatusError)):
+        return False
+    if exc.status_code not in (400, 404) or exc.code in _NEVER_A_TOOL_REFUSAL:
+        return False
+    if exc.code == "unsupported_parameter" and exc.param == "tools":  # OpenAI
+        return True
+    return bool(_TOOL_REFUSAL.search(str(exc.message)))
 
 
 KEY_CHECK_RETRIES = 1
@@ -133,6 +157,7 @@ class LlmClient:
         http_client: openai.DefaultAsyncHttpxClient | None = None,
     ) -> None:
         self._http = http_client or openai.DefaultAsyncHttpxClient()
+        self._timeout = timeout_seconds
         self._clients = SdkClients(self._http, max_retries=max_retries, timeout=timeout_seconds)
 
     async def aclose(self) -> None:
@@ -148,10 +173,21 @@ class LlmClient:
         *,
         model: str,
         call: ProviderCall,
+        request_timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Yields the answer's text (and reasoning) deltas in order, then one Completion."""
+        """Yields the answer's text (and reasoning) deltas in order, then one Completion.
+
+        `request_timeout` (seconds, at most the client's own) bounds each step of this
+        request, and `max_retries` replaces the client's retries: answering.py sends 0 and
+        retries itself, so no wait (a 429's Retry-After) hides inside its time limits."""
         client = self._client(provider)
         assembly = AnswerAssembly()
+        options: openai.RequestOptions = {"headers": {**call.headers, **_auth(api_key)}}
+        if request_timeout is not None:
+            options["timeout"] = max(min(request_timeout, self._timeout), 0.001)
+        if max_retries is not None:
+            options["max_retries"] = max_retries
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
             # transform over every message (~1 ms each), a no-op for the plain messages
@@ -168,7 +204,7 @@ class LlmClient:
                     "stream": True,
                     "stream_options": {"include_usage": True},
                 },
-                options={"headers": {**call.headers, **_auth(api_key)}},
+                options=options,
                 stream=True,
             )
             chunks = chat_chunks(response)
@@ -178,7 +214,8 @@ class LlmClient:
                         yield event
         except openai.OpenAIError as exc:
             if _refuses_tools(exc, call):
-                raise ToolsUnsupported(provider.name, model) from None
+                routed = any(name in call.body for name in USER_ROUTING)
+                raise ToolsUnsupported(provider.name, model, routed=routed) from None
             raise provider_error(exc, provider.name, model=model) from None
         yield assembly.completion(call.messages)
 
@@ -314,11 +351,15 @@ def provider_error(exc: openai.OpenAIError, provider: str, *, model: str = "") -
     """The typed error for a failed provider call. Never copies the provider's message."""
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc, provider, model)
+    if isinstance(exc, ErrorEvent):
+        return _event_error(exc, provider, model)
     if isinstance(exc, openai.APITimeoutError):
         what = "did not answer in time"
     elif isinstance(exc, openai.APIConnectionError):
         what = "is unreachable"
-    else:  # an error event inside the stream, or a malformed answer
+    elif isinstance(exc, StreamCutShort):
+        what = "dropped the answer before finishing it"
+    else:  # a malformed answer
         what = "failed while answering"
     return Unavailable(
         f"{provider} {what}; try again later",
@@ -328,10 +369,39 @@ def provider_error(exc: openai.OpenAIError, provider: str, *, model: str = "") -
 
 
 def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> TzurotError:
-    status, meta = exc.status_code, {"provider": provider}
+    retry_after = retry_after_seconds(exc.response.headers)
+    return _classified(exc.status_code, exc.code, provider, model, retry_after=retry_after)
+
+
+def _event_error(exc: ErrorEvent, provider: str, model: str) -> TzurotError:
+    """An error event inside a 200 stream, classified by its `code` as the same HTTP status
+    would be (OpenRouter sends the upstream's status there: 402, 429…); a code that is no
+    HTTP error status (or none), or one the table calls unavailable, is the provider
+    failing while answering."""
+    code = exc.body.get("code") if isinstance(exc.body, dict) else None
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        classified = _classified(code, None, provider, model, retry_after=None)
+        if not isinstance(classified, Unavailable):
+            return classified
+    if isinstance(code, str) and code in _CONTENT_FILTER_CODES:
+        return content_filtered(provider)
+    return Unavailable(
+        f"{provider} failed while answering; try again later",
+        reason="PROVIDER_UNAVAILABLE",
+        metadata={"provider": provider},
+    )
+
+
+def _classified(
+    status: int, code: object, provider: str, model: str, *, retry_after: float | None
+) -> TzurotError:
+    """The typed error for an HTTP error status and the provider's error code."""
+    meta = {"provider": provider}
     if status in (401, 403):
         return invalid_api_key(provider, status)
-    if isinstance(exc.code, str) and exc.code in _CONTENT_FILTER_CODES:
+    if isinstance(code, str) and code in _CONTENT_FILTER_CODES:
         return content_filtered(provider)
     if status in (402, 429):
         quota = status == 402
@@ -339,7 +409,7 @@ def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> Tzur
             f"{provider} refused the request: no credits or quota left on this key (HTTP 402)"
             if quota
             else f"{provider} is rate limiting requests (HTTP 429); try again later",
-            retry_after_seconds=retry_after_seconds(exc.response.headers),
+            retry_after_seconds=retry_after,
             reason="PROVIDER_QUOTA_EXCEEDED" if quota else "PROVIDER_RATE_LIMITED",
             metadata=meta,
         )
@@ -357,13 +427,13 @@ def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> Tzur
             metadata=meta,
         )
     # Only the provider's error code, and only when it is a plain identifier.
-    code = exc.code if isinstance(exc.code, str) and _PROVIDER_CODE.fullmatch(exc.code) else ""
-    detail = f", {code}" if code else ""
+    shown = code if isinstance(code, str) and _PROVIDER_CODE.fullmatch(code) else ""
+    detail = f", {shown}" if shown else ""
     return InvalidArgument(
         "config",
         f"{provider} rejected the request (HTTP {status}{detail})",
         reason="PROVIDER_REJECTED_REQUEST",
-        metadata={**meta, "status": str(status), **({"provider_code": code} if code else {})},
+        metadata={**meta, "status": str(status), **({"provider_code": shown} if shown else {})},
     )
 
 

@@ -43,10 +43,14 @@ class LanguageModel(Protocol):
         *,
         model: str,
         call: ProviderCall,
+        request_timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text and reasoning deltas in order, then one Completion.
 
         Closing the generator early ends the provider call (the caller went away).
+        `request_timeout` bounds each step of the request; `max_retries` replaces the
+        client's own retries (0: one request, its failure raised at once).
         """
         ...
 

@@ -6,7 +6,9 @@ the `openai` client. Each answers provider audio (MP3) as it streams; refusals b
 errors that name the provider and never quote a key: 401 → FailedPrecondition
 INVALID_API_KEY, quota → RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list →
 FailedPrecondition VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND,
-unreachable or 5xx → UNAVAILABLE.
+unreachable or 5xx → UNAVAILABLE. A body that is not the JSON object ElevenLabs sends (a
+proxy's page, a list) is a malformed answer: an error is classified by its status alone, a
+success → UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -54,13 +56,22 @@ class Sample:
     data: bytes
 
 
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The body as a JSON object; None when it is not JSON or not an object."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _malformed() -> Unavailable:
+    return Unavailable("elevenlabs sent a malformed answer", metadata={"provider": ELEVENLABS})
+
+
 def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911  # one per vendor refusal
     status = response.status_code
-    detail: Any = None
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = None
+    detail = (_json_object(response) or {}).get("detail")
     code = detail.get("status", "") if isinstance(detail, dict) else ""
     meta = {"provider": ELEVENLABS}
     if status == 401 and code != "quota_exceeded":
@@ -109,7 +120,10 @@ class ElevenLabsClient:
     async def count_voices(self, api_key: SecretStr) -> int:
         """How many voices the key sees: a free call that proves the key."""
         response = await self._send("GET", "/v1/voices", api_key)
-        voices = response.json().get("voices")
+        body = _json_object(response)
+        if body is None:
+            raise _malformed()
+        voices = body.get("voices")
         return len(voices) if isinstance(voices, list) else 0
 
     async def synthesize(
@@ -163,7 +177,7 @@ class ElevenLabsClient:
         ]
         data = {"name": name, "description": description, "remove_background_noise": "false"}
         response = await self._send("POST", "/v1/voices/add", api_key, data=data, files=files)
-        voice_id = response.json().get("voice_id")
+        voice_id = (_json_object(response) or {}).get("voice_id")
         if not isinstance(voice_id, str) or not voice_id:
             raise Unavailable("elevenlabs returned no voice id", metadata={"provider": ELEVENLABS})
         return voice_id

@@ -9,9 +9,13 @@ at most 1 MiB) and each `data` is parsed with `json.loads`. What goes wrong rais
 `AsyncStream` raised, so `llm.provider_error` classifies it as before:
 
 - an event whose JSON has a truthy `error` (OpenAI's shape, and OpenRouter's mid-generation
-  error with `finish_reason: "error"`) → `openai.APIError`;
-- a `data` that is not a JSON object, a body that is not an event stream, an event over
-  the size limit → `openai.APIError`;
+  error with `finish_reason: "error"`) → `ErrorEvent` (an `openai.APIError` whose `body` is
+  the error object, so its `code` can be classified as an HTTP status would be);
+- a `data` that is not a JSON object (or nested too deeply to parse), a body that is not an
+  event stream, an event over the size limit → `openai.APIError`;
+- a body that ends cleanly before `[DONE]` and before any `finish_reason` (a proxy or the
+  provider dropped the answer) → `StreamCutShort`; a `finish_reason` without `[DONE]` is a
+  whole answer (some providers never send `[DONE]`);
 - the body timing out or breaking mid-stream → `openai.APITimeoutError` /
   `openai.APIConnectionError`.
 """
@@ -31,11 +35,21 @@ DRAIN_SECONDS = 0.1
 """After [DONE], how long to read the rest of an HTTP/1.1 body so its connection is reused."""
 
 
+class ErrorEvent(openai.APIError):
+    """An event carrying `error` inside a 200 stream; `body` is that error object."""
+
+
+class StreamCutShort(openai.APIError):
+    """The body ended without `[DONE]` and without a `finish_reason`: the answer is partial."""
+
+
 async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
     """Each chunk of a streamed chat completion, as parsed JSON, up to `[DONE]`.
 
-    Closes the response when done, abandoned or failed."""
+    Closes the response when done, abandoned or failed; StreamCutShort when the body ends
+    before `[DONE]` and before any `finish_reason`."""
     events = cast(AsyncGenerator[httpx2.ServerSentEvent, None], aiter(httpx2.EventSource(response)))
+    finished = False
     try:
         try:
             async for event in events:
@@ -43,7 +57,9 @@ async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
                     if response.http_version == "HTTP/1.1":
                         await _drain(events)
                     return
-                yield _chunk(event.data, response)
+                chunk = _chunk(event.data, response)
+                finished = finished or _finishes(chunk)
+                yield chunk
         except httpx2.SSEError as exc:
             raise openai.APIError(
                 "not a readable event stream", response.request, body=None
@@ -52,6 +68,10 @@ async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
             raise openai.APITimeoutError(request=response.request) from exc
         except httpx2.RequestError as exc:
             raise openai.APIConnectionError(request=response.request) from exc
+        if not finished:
+            raise StreamCutShort(
+                "the stream ended before the answer finished", response.request, body=None
+            )
     finally:
         await events.aclose()
         await response.aclose()
@@ -60,19 +80,30 @@ async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
 def _chunk(data: str, response: httpx2.Response) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         chunk = None
     if not isinstance(chunk, dict):
         raise openai.APIError("malformed stream event", response.request, body=None)
     error = chunk.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else None
-        raise openai.APIError(
+        raise ErrorEvent(
             message if isinstance(message, str) and message else "error during streaming",
             response.request,
             body=error,
         )
     return chunk
+
+
+def _finishes(chunk: dict[str, Any]) -> bool:
+    """Whether a choice of this chunk carries a `finish_reason` (the answer is whole)."""
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict)
+        and isinstance(choice.get("finish_reason"), str)
+        and bool(choice["finish_reason"])
+        for choice in choices
+    )
 
 
 async def _drain(events: AsyncIterator[object]) -> None:

@@ -1,5 +1,6 @@
 """What a skill is: a declaration (name, description, JSON-schema parameters, stealth,
-auto_memorize, time limit) and an async `run` over validated arguments.
+auto_memorize, time limit, least time worth starting) and an async `run` over validated
+arguments.
 
 A skill never raises to the loop for a user-level failure (a refused link, no results): it
 raises SkillError, whose message the model reads as the call's result. Anything else is a
@@ -63,6 +64,9 @@ class Skill(Protocol):
     stealth: bool
     auto_memorize: bool
     timeout: float
+    min_seconds: float
+    """The least time a call needs to be worth starting: with less of the loop's budget left
+    the call is refused unstarted (a paid call cancelled midway is paid for nothing)."""
 
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput: ...
 

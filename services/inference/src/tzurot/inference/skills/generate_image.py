@@ -75,6 +75,7 @@ class GenerateImageSkill:
     stealth = False
     auto_memorize = False
     timeout = 120.0
+    min_seconds = 30.0  # an image paid for, then cancelled, is paid for nothing
 
     def __init__(self, images: ImageModel, settings: ImageSettings, fetcher: SafeFetcher) -> None:
         self._images = images

@@ -4,11 +4,14 @@
   round runs at once (they are independent by construction: the model asked for them
   together), each within its own time limit and the loop's remaining time; the results,
   cut to a token budget, are appended as `tool` messages and the model is asked again.
+  A call with less of the budget left than its skill's `min_seconds` is refused unstarted
+  (the model reads why), so a paid call is never started only to be cancelled.
 - After `max_steps` rounds, `max_calls` calls, or when the time budget is spent, one last
   call offers the tools with `tool_choice: "none"`: the model must answer with text.
 - Only the final answer streams. Text of a round that may still turn into tool calls is
   held back (up to HOLD_TOOL_TEXT characters) until the round ends or clearly is the answer.
-- A provider that refuses tools for the model (ToolsUnsupported) is remembered, and the
+- A provider that refuses tools for the model (ToolsUnsupported) is remembered for a while
+  (not when the request carried the user's own routing, which may be the cause), and the
   same question is asked again without tools.
 - While a skill runs, a SkillActivity event tells the client the personality is working.
 """
@@ -133,11 +136,17 @@ class ToolLoop:
                             final = event
                         else:
                             yield event
-            except ToolsUnsupported:
+            except ToolsUnsupported as refusal:
                 if not offered:
                     raise
-                log.info("skills.tools_refused", provider=target.provider.name, model=target.model)
-                self._support.refused(target.provider.name, target.model)
+                log.info(
+                    "skills.tools_refused",
+                    provider=target.provider.name,
+                    model=target.model,
+                    routed=refusal.routed,
+                )
+                if not refusal.routed:  # the user's routing may be what excluded tool use
+                    self._support.refused(target.provider.name, target.model)
                 offered = False
                 continue
             assert final is not None  # answer() ends with one or raises
@@ -151,14 +160,18 @@ class ToolLoop:
             wanted = final.tool_calls
             allowed = max(self._settings.max_calls - calls, 0)
             calls += len(wanted)
-            for call in wanted[:allowed]:
-                yield SkillActivity(skill=call.name, step=rounds)
+            late = [self._starts_too_late(call, deadline) for call in wanted]
+            for call, too_late in zip(wanted[:allowed], late, strict=False):
+                if not too_late:
+                    yield SkillActivity(skill=call.name, step=rounds)
             budget = self._result_budget(len(wanted))
             outcomes = await asyncio.gather(
                 *(
-                    self._call(call, rounds, deadline, budget)
-                    if index < allowed
-                    else self._refuse(call, rounds, "skill call limit reached for this answer")
+                    self._refuse(call, rounds, "skill call limit reached for this answer")
+                    if index >= allowed
+                    else self._refuse(call, rounds, f"too little time left to start {call.name}")
+                    if late[index]
+                    else self._call(call, rounds, deadline, budget)
                     for index, call in enumerate(wanted)
                 )
             )
@@ -206,6 +219,11 @@ class ToolLoop:
                     for delta in held:
                         yield delta
                     held.clear()
+
+    def _starts_too_late(self, call: ToolCall, deadline: float) -> bool:
+        """Whether less of the budget is left than the skill needs to be worth starting."""
+        skill = self._skills.get(call.name)
+        return skill is not None and deadline - self._clock() < skill.min_seconds
 
     def _result_budget(self, calls: int) -> int:
         share = self._room // max(calls, 1)
@@ -299,6 +317,8 @@ def _assistant_calls(calls: Sequence[ToolCall]) -> ChatMessage:
                 "id": call.id,
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                # Only where the provider sent it (Gemini 3 refuses the round without it).
+                **({"extra_content": dict(call.extra_content)} if call.extra_content else {}),
             }
             for call in calls
         ],

@@ -41,6 +41,7 @@ class MemorySearchSkill:
     stealth = True
     auto_memorize = False
     timeout = 10.0
+    min_seconds = 0.0
 
     def __init__(self, memories: MemorySearch) -> None:
         self._memories = memories

@@ -37,6 +37,7 @@ class ReadUrlSkill:
     stealth = False
     auto_memorize = False
     timeout = 20.0
+    min_seconds = 0.0
 
     def __init__(self, fetcher: SafeFetcher) -> None:
         self._fetcher = fetcher

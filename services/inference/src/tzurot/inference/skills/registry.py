@@ -9,13 +9,18 @@ personalities. Arguments the model sends are checked against the skill's JSON sc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
 import jsonschema
 
 from tzurot.inference.skills.base import Skill, SkillError
+
+REFUSAL_MEMORY_SECONDS = 3600.0
+"""How long a provider's "this model cannot use tools" is believed before tools are offered
+again (a wrong verdict, or a model that gained tool use, heals within this)."""
 
 
 class SkillRegistry:
@@ -71,19 +76,31 @@ def parse_arguments(skill: Skill, raw: str) -> dict[str, Any]:
 
 class ToolSupport:
     """Which models take tools: all but the operator's patterns and those a provider refused
-    (remembered per provider and model for the life of the process)."""
+    (remembered per provider and model for `remember_seconds`)."""
 
-    def __init__(self, no_tool_models: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        no_tool_models: Iterable[str] = (),
+        *,
+        remember_seconds: float = REFUSAL_MEMORY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._patterns = tuple(no_tool_models)
-        self._refused: set[tuple[str, str]] = set()
+        self._remember = remember_seconds
+        self._clock = clock
+        self._refused: dict[tuple[str, str], float] = {}
+        """(provider, model) -> when the refusal is forgotten."""
 
     def allows(self, provider: str, model: str) -> bool:
-        if (provider, model) in self._refused:
-            return False
+        until = self._refused.get((provider, model))
+        if until is not None:
+            if self._clock() < until:
+                return False
+            del self._refused[(provider, model)]
         return not any(fnmatchcase(model, p) for p in self._patterns)
 
     def refused(self, provider: str, model: str) -> None:
-        self._refused.add((provider, model))
+        self._refused[(provider, model)] = self._clock() + self._remember
 
 
 def short(value: str | Mapping[str, Any], limit: int = 300) -> str:

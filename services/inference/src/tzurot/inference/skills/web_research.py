@@ -59,6 +59,7 @@ class WebResearchSkill:
     stealth = False
     auto_memorize = True
     timeout = 45.0
+    min_seconds = 10.0  # a search may be paid (Brave, the user's key)
 
     def __init__(
         self,
