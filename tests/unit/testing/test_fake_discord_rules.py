@@ -164,6 +164,38 @@ async def test_threads_need_send_messages_in_threads() -> None:
         assert status == 200
 
 
+async def test_a_member_overwrite_hides_a_channel_from_that_member_only() -> None:
+    async with discord_http() as (http, guild, channel):
+        fake = http.fake
+        alice, bob = fake.make_user("alice"), fake.make_user("bob")
+        staff = fake.add_channel(guild, "staff")
+        fake.hide_channel_from(staff, alice)
+        thread = fake.add_thread(guild, staff, "t")
+        for hidden in (staff, thread):  # a thread takes its parent's overwrites
+            assert not fake.member_permissions(hidden, alice) & Permission.VIEW_CHANNEL
+            with pytest.raises(PermissionError, match="50001"):
+                await fake.say(hidden, alice, "let me in")
+        said = await fake.say(staff, bob, "the payroll")
+        status, _, _ = await http.call("GET", f"/channels/{staff['id']}/messages/{said.id}")
+        assert status == 200  # the bot reads it: its view is its own, not Alice's
+        # Discord's order: @everyone's overwrite, then the roles', then the member's (last wins).
+        lounge = fake.add_channel(guild, "lounge")
+        view = str(Permission.VIEW_CHANNEL)
+        lounge["permission_overwrites"] += [
+            {"id": guild["id"], "type": 0, "allow": "0", "deny": view},
+            {"id": bob["id"], "type": 1, "allow": view, "deny": "0"},
+        ]
+        with pytest.raises(PermissionError, match="50001"):
+            await fake.say(lounge, alice, "hi")
+        await fake.say(lounge, bob, "hi")
+        # Seeing is not sending.
+        channel["permission_overwrites"].append(
+            {"id": alice["id"], "type": 1, "allow": "0", "deny": str(Permission.SEND_MESSAGES)}
+        )
+        with pytest.raises(PermissionError, match="50013"):
+            await fake.say(channel, alice, "hi")
+
+
 # ---- webhooks ----
 
 

@@ -1,7 +1,16 @@
 """What is sent for a Discord message: the GenerateRequest every addressed personality gets
-(references, attachments, mentions) and the message's text with mentions made readable."""
+(references, attachments, mentions) and the message's text with mentions made readable.
+
+A message shows the model only what its human sender may read, never what only the bot may: a
+linked message needs View Channel and Read Message History, a mentioned channel's name and
+topic need View Channel. The sender is the member who wrote it, or the human behind a
+PluralKit repost (a webhook message, whose author is no member); a sender the server does not
+know shows no link and no channel (fail closed)."""
 
 from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
 
 import discord
 
@@ -13,11 +22,15 @@ from tzurot.bot.references import collect_references
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+READERS_KEPT = 1_000
+"""Senders `base` looked up, kept for `readable_text` on the same message (which cannot)."""
+
 
 class RequestBuilder:
     def __init__(self, client: discord.Client, settings: BotSettings) -> None:
         self._client, self._settings = client, settings
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
+        self._readers: OrderedDict[int, discord.Member | None] = OrderedDict()
 
     async def base(
         self, message: discord.Message, actor: common.Actor
@@ -25,11 +38,12 @@ class RequestBuilder:
         """What every addressed personality gets (content is set per personality), and notes
         about attachments left out."""
         attachments, notes = triage([to_attachment(a) for a in message.attachments], self._limits)
+        reader = await self._reader_of(message, actor)
         references = await collect_references(
             message,
             max_depth=self._settings.max_reference_depth,
             max_count=self._settings.max_referenced_messages,
-            resolve=lambda cid, mid: self.readable(message, cid, mid),
+            resolve=lambda cid, mid: self._fetch_readable(reader, message, cid, mid),
         )
         request = gw.GenerateRequest(
             actor=actor,
@@ -37,19 +51,53 @@ class RequestBuilder:
             message_ids=[str(message.id)],
             references=references,
             attachments=attachments,
-            mentions=self._mentioned(message),
+            mentions=self._mentioned(message, reader),
         )
         return request, notes
 
-    def _mentioned(self, message: discord.Message) -> list[gw.MessageMention]:
-        """The channels, roles and users the message mentions, as the prompt should know them."""
+    async def _reader_of(
+        self, message: discord.Message, actor: common.Actor
+    ) -> discord.Member | None:
+        """The member whose view bounds what `message` shows: its author, or for a PluralKit
+        repost the human `actor` names; None if the server does not know them."""
+        known = self._known_reader(message)
+        if known is not None or message.guild is None:
+            return known
+        # A PluralKit repost's author is its webhook; a message fetched from Discord's REST
+        # API (🔄 after a restart) has a user, not a member.
+        wanted = actor.user_id if message.webhook_id is not None else str(message.author.id)
+        reader = await _member(message.guild, wanted)
+        self._readers[message.id] = reader
+        self._readers.move_to_end(message.id)
+        while len(self._readers) > READERS_KEPT:
+            self._readers.popitem(last=False)
+        return reader
+
+    def _known_reader(self, message: discord.Message) -> discord.Member | None:
+        """Its author when a member writing, else the reader `base` looked up for it."""
+        author = message.author
+        if message.webhook_id is None and isinstance(author, discord.Member):
+            return author
+        return self._readers.get(message.id)
+
+    @staticmethod
+    def _visible(
+        reader: discord.Member | None, channel: discord.abc.GuildChannel | discord.Thread
+    ) -> bool:
+        return reader is not None and channel.permissions_for(reader).view_channel
+
+    def _mentioned(
+        self, message: discord.Message, reader: discord.Member | None
+    ) -> list[gw.MessageMention]:
+        """The channels (those `reader` can see), roles and users the message mentions, as the
+        prompt should know them."""
         guild = message.guild
         if guild is None:
             return []
         found: list[gw.MessageMention] = []
         for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
             channel = guild.get_channel_or_thread(cid)
-            if channel is not None:
+            if channel is not None and self._visible(reader, channel):
                 topic = getattr(channel, "topic", None) or ""
                 found.append(
                     gw.MessageMention(
@@ -69,13 +117,17 @@ class RequestBuilder:
         return found
 
     def readable_text(self, message: discord.Message, text: str) -> str:
-        """`text` with channel, role and user mentions as names (and channel topics)."""
+        """`text` with channel, role and user mentions as names (and channel topics: only of
+        the channels the sender can see, as `base` found them for this message)."""
         guild = message.guild
         assert guild is not None  # on_message returns early for DMs
+        reader = self._known_reader(message)
 
         def channel_info(cid: int) -> ChannelInfo | None:
             ch = guild.get_channel_or_thread(cid)
-            return ChannelInfo(ch.name, getattr(ch, "topic", None)) if ch else None
+            if ch is None or not self._visible(reader, ch):
+                return None
+            return ChannelInfo(ch.name, getattr(ch, "topic", None))
 
         def role_name(rid: int) -> str | None:
             role = guild.get_role(rid)
@@ -97,17 +149,45 @@ class RequestBuilder:
     async def readable(
         self, message: discord.Message, channel_id: int, message_id: int
     ) -> discord.Message | None:
-        """The message if the author of `message` may read it; links elsewhere are skipped."""
+        """For telling who a reply addresses: the message if the sender of `message` may read
+        it. A PluralKit repost's sender is not known yet then: its reply embed is followed only
+        into the repost's own channel, where they wrote (nothing of it reaches the model)."""
+        reader = self._known_reader(message)
+        own_channel = message.webhook_id is not None and channel_id == message.channel.id
+        return await self._fetch_readable(
+            reader, message, channel_id, message_id, check=reader is not None or not own_channel
+        )
+
+    async def _fetch_readable(
+        self,
+        reader: discord.Member | None,
+        message: discord.Message,
+        channel_id: int,
+        message_id: int,
+        *,
+        check: bool = True,
+    ) -> discord.Message | None:
+        """The message if `reader` may read it (View Channel and Read Message History; never
+        without a reader) or `check` is off; None otherwise, or if it is gone."""
         guild = message.guild
         channel = guild.get_channel_or_thread(channel_id) if guild else None
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             return None
-        author = message.author
-        if isinstance(author, discord.Member):
-            perms = channel.permissions_for(author)
-            if not (perms.view_channel and perms.read_message_history):
+        if check:
+            perms = channel.permissions_for(reader) if reader is not None else None
+            if perms is None or not (perms.view_channel and perms.read_message_history):
                 return None
         try:
             return await channel.fetch_message(message_id)
         except (discord.NotFound, discord.Forbidden):
             return None
+
+
+async def _member(guild: discord.Guild, user_id: str) -> discord.Member | None:
+    if not user_id.isdigit():
+        return None
+    found = guild.get_member(int(user_id))
+    if found is None:
+        with contextlib.suppress(discord.HTTPException):  # 10007 Unknown Member: not here
+            found = await guild.fetch_member(int(user_id))
+    return found

@@ -265,15 +265,16 @@ class DiscordState:
 
     def bot_permissions(self, channel: Json) -> int:
         """What the bot may do in `channel`, computed as Discord does."""
+        return self.member_permissions(channel, self.bot_user)
+
+    def member_permissions(self, channel: Json, user: Json) -> int:
+        """What `user` may do in `channel`, computed as Discord does (the bot has its managed
+        role; the users a test makes have none, so only @everyone and overwrites apply)."""
         guild = self.guilds[int(channel["guild_id"])]
         parent = self.channels.get(int(channel["parent_id"])) if channel.get("parent_id") else None
-        return permissions_in(
-            guild,
-            channel,
-            int(self.bot_user["id"]),
-            self.bot_roles.get(int(guild["id"]), []),
-            parent=parent,
-        )
+        is_bot = user["id"] == self.bot_user["id"]
+        roles = self.bot_roles.get(int(guild["id"]), []) if is_bot else []
+        return permissions_in(guild, channel, int(user["id"]), roles, parent=parent)
 
     def refuse(self, route: str, status: int, body: Json) -> web.Response:
         """Discord's error answer, recorded in `refusals`."""

@@ -8,7 +8,12 @@ from typing import Any
 
 from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
-from tzurot.testing.fake_discord.rules import ALL_PERMISSIONS, DEFAULT_ATTACHMENT_SIZE_LIMIT
+from tzurot.testing.fake_discord.rules import (
+    ALL_PERMISSIONS,
+    DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    THREAD_TYPES,
+    Permission,
+)
 from tzurot.testing.fake_discord.wire import Json, iso
 
 
@@ -31,7 +36,11 @@ class Users(Gateway):
         extra: Json | None = None,
     ) -> Posted:
         """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild.
-        `extra` adds message fields (`application_id`, `interaction_metadata`, `embeds`…)."""
+        `extra` adds message fields (`application_id`, `interaction_metadata`, `embeds`…).
+        Discord refuses a user's message where they may not view or send (PermissionError);
+        a webhook (`webhook_id`) posts anywhere its channel is."""
+        if webhook_id is None and channel.get("guild_id"):
+            self._may_post(channel, author)
         data = self._message_json(channel, author, content, message_id=message_id)
         data.update(extra or {})
         data["attachments"] = [dict(a) for a in attachments]
@@ -55,6 +64,15 @@ class Users(Gateway):
         posted = self._store(data)
         await self.dispatch_message(posted)
         return posted
+
+    def _may_post(self, channel: Json, author: Json) -> None:
+        have = self.member_permissions(channel, author)
+        thread = channel.get("type") in THREAD_TYPES
+        send = Permission.SEND_MESSAGES_IN_THREADS if thread else Permission.SEND_MESSAGES
+        if not have & Permission.VIEW_CHANNEL:
+            raise PermissionError(f"50001 Missing Access: {author['username']} in {channel['id']}")
+        if not have & send:
+            raise PermissionError(f"50013 Missing Permissions: {author['username']} may not send")
 
     async def dispatch_message(self, posted: Posted) -> None:
         """Sends MESSAGE_CREATE for a stored message (again, to test deduplication)."""
