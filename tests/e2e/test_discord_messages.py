@@ -287,6 +287,7 @@ async def test_an_activated_channel_answers_without_a_mention(world: World) -> N
             actor=common.Actor(user_id=world.alice["id"]),
             location=location,
             personality="lilith",
+            manage_channels=True,
         )
     )
     async with running_bot(world):

@@ -9,7 +9,7 @@ import pytest
 
 from tzurot.bot.commands.common import NOT_YET
 from tzurot.testing.discord_e2e import World, running_bot, settled
-from tzurot.testing.fake_discord import FakeInteraction
+from tzurot.testing.fake_discord import FakeInteraction, Json
 
 pytestmark = pytest.mark.e2e
 MANAGE_CHANNELS = str(1 << 4)
@@ -295,6 +295,53 @@ async def test_history_clear_forgets_the_conversation_here(world: World) -> None
     turns = [m for m in prompt if m["role"] != "system"]
     assert not any("my secret is 42" in str(m["content"]) for m in turns)
     assert turns[-1]["content"].endswith("what was my secret?")
+
+
+def history_turns(world: World) -> str:
+    """The history turns of the last prompt (not the system prompt), as one text."""
+    prompt = world.provider.chat_requests()[-1].body["messages"]
+    return "\n".join(str(m["content"]) for m in prompt if m["role"] != "system")
+
+
+async def test_history_clear_forgets_only_your_exchanges_unless_everyone_with_manage_channels(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    await world.set_key(world.bob)
+
+    async def clear(user: Json, *, everyone: bool = False, permissions: str = "0") -> str:
+        options = {"personality": "Lilith", **({"everyone": True} if everyone else {})}
+        done = await world.discord.slash(
+            world.general,
+            user,
+            "history",
+            options,
+            subcommand=["clear"],
+            permissions=permissions,
+        )
+        return await answered(world, done)
+
+    async def say(user: Json, text: str) -> None:
+        said = await world.discord.say(world.general, user, f"@Lilith {text}")
+        await world.delivered(f"{said.id}:lilith")
+
+    async with running_bot(world):
+        await say(world.alice, "my secret is 42")
+        await say(world.bob, "bob was here")
+        assert "Cleared 2 messages of your history" in await clear(world.bob)
+        await say(world.alice, "what was my secret?")
+        assert "my secret is 42" in history_turns(world)  # Alice's exchange stays
+        assert "bob was here" not in history_turns(world)
+
+        # Everyone's: the gateway refuses it without Manage Channels.
+        refused = await clear(world.bob, everyone=True)
+        assert "Manage Channels" in refused
+        await say(world.alice, "still there?")
+        assert "my secret is 42" in history_turns(world)
+        done = await clear(world.bob, everyone=True, permissions=MANAGE_CHANNELS)
+        assert "everyone's history" in done
+        await say(world.alice, "anything left?")
+    assert "my secret is 42" not in history_turns(world)
 
 
 async def test_character_create_then_talk_to_it(world: World) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tzurot.bot.commands.common import NOT_YET
 from tzurot.testing.discord_e2e import World, running_bot
 from tzurot.testing.fake_discord import FakeInteraction
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +96,29 @@ async def test_a_personal_alias_wins_for_its_user_only(world: World) -> None:
     assert "Removed your alias `@lil`" in removed
     assert "you have no alias @lil" in missing
     assert alice_after == "lilith"
+
+
+async def test_a_private_personality_hides_no_global_alias_from_others(world: World) -> None:
+    """Bob's private "Lil" (slug `lil`) is his alone: for Alice, `lil` still means Lilith."""
+    await world.set_key(world.alice)
+    bob = common.Actor(user_id=str(world.bob["id"]), display_name="bob")
+    created = await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(actor=bob, personality=common.Personality(display_name="Lil"))
+    )
+    assert (created.personality.slug, created.personality.public) == ("lil", False)
+    try:
+        async with running_bot(world):
+            viewed = await world.discord.slash(
+                world.general, world.alice, "character", {"personality": "lil"}, subcommand=["view"]
+            )
+            alice_view = await answered(world, viewed)
+            bobs = await world.discord.slash(
+                world.general, world.bob, "character", {"personality": "lil"}, subcommand=["view"]
+            )
+            bob_view = await answered(world, bobs)
+            alice_says = await who_answers(world, world.alice, "@lil hello")
+    finally:
+        await world.cli.DeletePersonality(gw.DeletePersonalityRequest(actor=bob, personality="lil"))
+    assert "**Lilith** (`lilith`)" in alice_view
+    assert "**Lil** (`lil`)" in bob_view
+    assert alice_says == "lilith"

@@ -3,8 +3,9 @@
 A user who enables voice gets the text, then a voice message (the native bubble: OGG/Opus,
 IS_VOICE_MESSAGE, duration and waveform) whose file decodes; a user who disabled it gets
 text only; "Speak" speaks one answer on request; where the bot may not send voice messages the
-audio comes as a plain file through the personality's webhook; an owner uploads two samples
-(a bad one is refused) and clones the voice with their own ElevenLabs key.
+audio comes as a plain file through the personality's webhook; a channel set to off speaks
+nothing, in its threads either; an owner uploads two samples (a bad one is refused) and clones
+the voice with their own ElevenLabs key.
 """
 
 from __future__ import annotations
@@ -316,6 +317,38 @@ async def test_a_channel_set_to_off_forbids_voice_and_a_refusing_channel_gets_th
     assert voice_messages(world, world.general) == []
     assert probe(world.discord.files[int(audio.data["attachments"][0]["id"])][0]).codec == "opus"
     assert [r[2] for r in world.discord.refusals] == [50173]  # tried once, then fell back
+
+
+async def test_a_channel_set_to_off_forbids_voice_in_its_threads_too(vw: VoiceWorld) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    quiet = world.discord.add_channel(world.guild, "quiet")
+    thread = world.discord.add_thread(world.guild, quiet, "side chat")
+    await world.cli.SetSetting(  # a moderator's /settings set level:channel, on the channel
+        gw.SetSettingRequest(
+            scope=common.CONFIG_SOURCE_CHANNEL,
+            location=common.Location(guild_id=str(world.guild["id"]), channel_id=str(quiet["id"])),
+            key="voice_mode",
+            value=struct_pb2.Value(string_value="off"),
+        )
+    )
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        assert "on:" in await slash_text(world, world.alice, "voice", "enable")
+        said = await world.discord.say(thread, world.alice, "@Lilith whisper to me")
+        await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        (text,) = world.discord.webhook_messages(thread)  # the text, and nothing spoken
+        assert voice_messages(world, thread) == []
+        # Speak on the thread's answer is refused as in the channel.
+        asked = await world.discord.context_menu(thread, world.alice, "Speak", text)
+        await world.discord.wait_until(lambda: any(asked.texts()))
+        await settle(bot)
+    assert "voice is turned off in this channel" in "".join(asked.texts())
+    assert len(vw.eleven.tts_calls()) == before  # nothing paid for
+    assert world.discord.webhook_messages(thread) == [text]
+    assert voice_messages(world, thread) == []
 
 
 async def test_an_openai_compatible_voice_and_the_users_character_limit(

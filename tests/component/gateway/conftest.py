@@ -225,11 +225,14 @@ class FakeMemory:
             )
         )
 
-    async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
+    async def clear_turns(
+        self, conversation_id: str, personality_id: str, user_id: str | None
+    ) -> int:
         gone = [
             e
             for e in self.exchanges
             if (e.conversation_id, e.personality_id) == (conversation_id, personality_id)
+            and user_id in (None, e.user_id)
         ]
         self.exchanges = [e for e in self.exchanges if e not in gone]
         return sum(len(e.turns) for e in gone)

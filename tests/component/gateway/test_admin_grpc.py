@@ -462,15 +462,21 @@ async def test_channel_activation(connect: Connect) -> None:
     none = await bot.GetChannelActivation(gw.GetChannelActivationRequest(location=WHERE))
     assert not none.HasField("activation")
     on = await bot.ActivateChannel(
-        gw.ActivateChannelRequest(actor=ALICE, location=WHERE, personality="lil")
+        gw.ActivateChannelRequest(
+            actor=ALICE, location=WHERE, personality="lil", manage_channels=True
+        )
     )
     assert on.activation.personality.slug == "lilith"
     again = await bot.ActivateChannel(
-        gw.ActivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+        gw.ActivateChannelRequest(
+            actor=ALICE, location=WHERE, personality="lilith", manage_channels=True
+        )
     )
     assert again.activation.personality.slug == "lilith"  # already there: nothing changes
     second = await bot.ActivateChannel(
-        gw.ActivateChannelRequest(actor=BOB, location=WHERE, personality="sage")
+        gw.ActivateChannelRequest(
+            actor=BOB, location=WHERE, personality="sage", manage_channels=True
+        )
     )
     assert second.activation.personality.slug == "sage"  # a group channel now
     listed = await bot.ListChannelActivations(gw.ListChannelActivationsRequest(location=WHERE))
@@ -484,28 +490,32 @@ async def test_channel_activation(connect: Connect) -> None:
         "location.channel_id",
     )
     await bot.DeactivateChannel(
-        gw.DeactivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+        gw.DeactivateChannelRequest(
+            actor=ALICE, location=WHERE, personality="lilith", manage_channels=True
+        )
     )
     await fails(
         bot.DeactivateChannel(
-            gw.DeactivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+            gw.DeactivateChannelRequest(
+                actor=ALICE, location=WHERE, personality="lilith", manage_channels=True
+            )
         ),
         grpc.StatusCode.NOT_FOUND,
     )
     listed = await bot.ListChannelActivations(gw.ListChannelActivationsRequest(location=WHERE))
     assert [a.personality.slug for a in listed.activations] == ["sage"]
-    await bot.DeactivateChannel(gw.DeactivateChannelRequest(actor=ALICE, location=WHERE))
-    await fails(
-        bot.DeactivateChannel(gw.DeactivateChannelRequest(actor=ALICE, location=WHERE)),
-        grpc.StatusCode.NOT_FOUND,
-    )
+    everything = gw.DeactivateChannelRequest(actor=ALICE, location=WHERE, manage_channels=True)
+    await bot.DeactivateChannel(everything)
+    await fails(bot.DeactivateChannel(everything), grpc.StatusCode.NOT_FOUND)
 
 
 async def test_talkativeness_is_its_owners_and_between_zero_and_one(connect: Connect) -> None:
     bot, cli = connect("bot"), connect("cli")
     await g.import_seed(cli, "lilith")
     await bot.ActivateChannel(
-        gw.ActivateChannelRequest(actor=ALICE, location=WHERE, personality="lilith")
+        gw.ActivateChannelRequest(
+            actor=ALICE, location=WHERE, personality="lilith", manage_channels=True
+        )
     )
     await fails(  # seeded personalities belong to the operator
         bot.UpdatePersonality(

@@ -142,6 +142,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         gone = self._take(
             lambda r: (
                 (r.channel_id, r.personality_id) != (request.channel_id, request.personality_id)
+                or request.user_id not in ("", r.user_id)
             )
         )
         return mem.ClearTurnsResponse(deleted=len(gone))

@@ -32,6 +32,7 @@ Connect = Callable[[str], "Stub"]
 CHANNEL = "chan-1"
 PERSONA = "lilith"
 USER = "6f1c9c1e-7d3a-4d2b-9a43-0c5f3b1e2a10"
+BOB = "0b0b0b0b-7d3a-4d2b-9a43-0c5f3b1e2a10"
 
 
 @pytest.fixture
@@ -151,10 +152,19 @@ async def test_history_round_trip(connect: Connect) -> None:
     deleted = await gateway.DeleteTurns(mem.DeleteTurnsRequest(message_ids=["a1-1"]))
     assert deleted.deleted == 1
     await gateway.StoreExchange(exchange("job-3", 3))
+    await gateway.StoreExchange(exchange("job-bob", 8, user_id=BOB))
+    mine = await gateway.ClearTurns(
+        mem.ClearTurnsRequest(channel_id=CHANNEL, personality_id=PERSONA, user_id=USER)
+    )
+    assert mine.deleted == 3  # only that user's exchanges
+    left = await gateway.GetHistory(
+        mem.GetHistoryRequest(channel_id=CHANNEL, personality_id=PERSONA)
+    )
+    assert [t.content for t in left.turns] == ["q8", "a8"]
     cleared = await gateway.ClearTurns(
         mem.ClearTurnsRequest(channel_id=CHANNEL, personality_id=PERSONA)
     )
-    assert cleared.deleted == 3
+    assert cleared.deleted == 2  # everyone's
 
     await gateway.StoreExchange(exchange("job-4", 4))
     forgotten = await gateway.ForgetUser(mem.ForgetUserRequest(user_id=USER))

@@ -332,6 +332,21 @@ async def test_clear_turns_only_that_conversation(history: History) -> None:
     assert await history.clear_turns(CHANNEL, PERSONA) == 0
 
 
+async def test_clear_turns_of_one_user_leaves_the_others(history: History) -> None:
+    await store(history, 0, user="user-a")
+    await store(history, 1, user="user-b")
+    await store(history, 2, user="user-a")
+    await store(history, 3, user="user-a", persona="other")
+    assert await history.clear_turns(CHANNEL, PERSONA, "user-a") == 4
+    contents = [t.content for t in await history.get_history(CHANNEL, PERSONA)]
+    assert contents == ["q1", "a1"]
+    assert len(await history.get_history(CHANNEL, "other")) == 2
+    assert await history.clear_turns(CHANNEL, PERSONA, "user-a") == 0
+    with pytest.raises(InvalidArgument) as caught:
+        await history.clear_turns(CHANNEL, PERSONA, "user a")
+    assert caught.value.field == "user_id"
+
+
 async def test_remove_last_exchange_of_that_user(history: History) -> None:
     await store(history, 0, user="user-a")
     await store(history, 1, user="user-a")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tzurot.gateway.domain import ConfigSource
-from tzurot.gateway.settings import SPECS, resolve, validate
+from tzurot.gateway.domain import ConfigSource, Location
+from tzurot.gateway.settings import SPECS, channel_ids, resolve, stored_levels, validate
 from tzurot.runtime.errors import InvalidArgument
 
 
@@ -88,3 +88,30 @@ def test_images_and_audio_are_limited_separately() -> None:
     kept = limit_attachments(files, max_images=1, max_audio=2)
     assert [a.url for a in kept] == ["u1", "u2", "u4", "u5"]
     assert [a.url for a in limit_attachments(files, max_images=0, max_audio=0)] == ["u5"]
+
+
+def test_a_threads_channel_level_is_its_own_over_its_parents_key_by_key() -> None:
+    rows = [
+        ("global", "", "max_images", 8),
+        ("channel", "parent", "voice_mode", "off"),
+        ("channel", "parent", "max_images", 4),
+        ("channel", "thread", "max_images", 2),
+        ("user", "u1", "voice_mode", "always"),
+    ]
+    levels = stored_levels(rows, "thread")
+    assert levels == {
+        ConfigSource.GLOBAL: {"max_images": 8},
+        ConfigSource.CHANNEL: {"voice_mode": "off", "max_images": 2},
+        ConfigSource.USER: {"voice_mode": "always"},
+    }
+    # In the channel itself, only its own rows are read (the parent is the conversation).
+    assert stored_levels(rows[1:3], "parent") == {
+        ConfigSource.CHANNEL: {"voice_mode": "off", "max_images": 4}
+    }
+
+
+def test_channel_ids_name_the_thread_and_its_parent() -> None:
+    thread = Location(guild_id="g", channel_id="parent", thread_id="thread")
+    assert channel_ids(thread) == {"channel_id": "thread", "parent_channel_id": "parent"}
+    assert channel_ids(Location(channel_id="c")) == {"channel_id": "c", "parent_channel_id": ""}
+    assert channel_ids(None) == {}

@@ -2331,7 +2331,12 @@ class ActivateChannelRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction. Needed (unless the caller is the operator or a superuser).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -2342,10 +2347,11 @@ class ActivateChannelRequest(_message.Message):
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
         personality: _builtins.str = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2378,8 +2384,11 @@ class DeactivateChannelRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     """The personality to remove; empty removes every personality activated in the channel."""
+    manage_channels: _builtins.bool
+    """As in ActivateChannelRequest: needed (unless the operator or a superuser)."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -2390,10 +2399,11 @@ class DeactivateChannelRequest(_message.Message):
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
         personality: _builtins.str = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2465,7 +2475,17 @@ class ClearHistoryRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
+    EVERYONE_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
+    everyone: _builtins.bool
+    """Clear every user's history with the personality here, not only the actor's exchanges:
+    needs manage_channels (or the operator, or a superuser).
+    """
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -2476,10 +2496,12 @@ class ClearHistoryRequest(_message.Message):
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
         personality: _builtins.str = ...,
+        everyone: _builtins.bool = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "personality", b"personality"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "everyone", b"everyone", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3632,12 +3654,17 @@ class ImportLorebookRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ATTACH_FIELD_NUMBER: _builtins.int
     REPLACE_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     document: _builtins.bytes
     name: _builtins.str
     """Used when the document names none (a SillyTavern file's name is its file name)."""
     replace: _builtins.str
     """Optional: the id or name of one of the actor's lorebooks to replace in place (its
     entries and settings; its attachments and id stay): how owners edit a lorebook.
+    """
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in the channel `attach` names, as
+    the bot saw it on the interaction: a CHANNEL attachment needs it (or a superuser).
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -3653,10 +3680,11 @@ class ImportLorebookRequest(_message.Message):
         name: _builtins.str = ...,
         attach: _common_pb2.LorebookAttachment | None = ...,
         replace: _builtins.str = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach", "document", b"document", "name", b"name", "replace", b"replace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attach", b"attach", "document", b"document", "manage_channels", b"manage_channels", "name", b"name", "replace", b"replace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3865,7 +3893,12 @@ class AttachLorebookRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     LOREBOOK_FIELD_NUMBER: _builtins.int
     ATTACHMENT_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     lorebook: _builtins.str
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in the attachment's channel, as
+    the bot saw it on the interaction: a CHANNEL attachment needs it (or a superuser).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -3876,10 +3909,11 @@ class AttachLorebookRequest(_message.Message):
         actor: _common_pb2.Actor | None = ...,
         lorebook: _builtins.str = ...,
         attachment: _common_pb2.LorebookAttachment | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook", "manage_channels", b"manage_channels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3912,7 +3946,10 @@ class DetachLorebookRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     LOREBOOK_FIELD_NUMBER: _builtins.int
     ATTACHMENT_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     lorebook: _builtins.str
+    manage_channels: _builtins.bool
+    """As in AttachLorebookRequest."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -3923,10 +3960,11 @@ class DetachLorebookRequest(_message.Message):
         actor: _common_pb2.Actor | None = ...,
         lorebook: _builtins.str = ...,
         attachment: _common_pb2.LorebookAttachment | None = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment", b"attachment", "lorebook", b"lorebook", "manage_channels", b"manage_channels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4375,6 +4413,7 @@ class SetFreeWillRequest(_message.Message):
     TIMEZONE_FIELD_NUMBER: _builtins.int
     QUIET_HOURS_FIELD_NUMBER: _builtins.int
     DAILY_BUDGET_FIELD_NUMBER: _builtins.int
+    MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     enabled: _builtins.bool
     timezone: _builtins.str
@@ -4383,6 +4422,10 @@ class SetFreeWillRequest(_message.Message):
     """
     quiet_hours: _builtins.str
     daily_budget: _builtins.int
+    manage_channels: _builtins.bool
+    """The actor holds Discord's Manage Channels permission in location's channel, as the bot
+    saw it on the interaction. Needed (unless a superuser).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -4397,10 +4440,11 @@ class SetFreeWillRequest(_message.Message):
         timezone: _builtins.str = ...,
         quiet_hours: _builtins.str = ...,
         daily_budget: _builtins.int = ...,
+        manage_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "daily_budget", b"daily_budget", "enabled", b"enabled", "location", b"location", "personality", b"personality", "quiet_hours", b"quiet_hours", "timezone", b"timezone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "daily_budget", b"daily_budget", "enabled", b"enabled", "location", b"location", "manage_channels", b"manage_channels", "personality", b"personality", "quiet_hours", b"quiet_hours", "timezone", b"timezone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4782,6 +4826,11 @@ class SubscribeNotificationsRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_GUILD_FIELD_NUMBER: _builtins.int
+    manage_guild: _builtins.bool
+    """The actor holds Discord's Manage Server permission in location's guild, as the bot saw
+    it on the interaction. Needed (unless a superuser).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -4791,10 +4840,11 @@ class SubscribeNotificationsRequest(_message.Message):
         *,
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
+        manage_guild: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_guild", b"manage_guild"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4826,6 +4876,9 @@ class UnsubscribeNotificationsRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
+    MANAGE_GUILD_FIELD_NUMBER: _builtins.int
+    manage_guild: _builtins.bool
+    """As in SubscribeNotificationsRequest: needed (unless a superuser)."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -4835,10 +4888,11 @@ class UnsubscribeNotificationsRequest(_message.Message):
         *,
         actor: _common_pb2.Actor | None = ...,
         location: _common_pb2.Location | None = ...,
+        manage_guild: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location", "manage_guild", b"manage_guild"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -568,6 +568,9 @@ class GatewayServiceServicer:
 
     def ImportPersonality(self, request, context):
         """Creates or updates a personality from the YAML seed format or a character card (JSON).
+        A YAML seed is the operator's (or a superuser's): it may replace any personality and sets
+        its global default config, free_use included. A card updates only a personality the actor
+        owns.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -68,7 +68,11 @@ class GatewayServiceStub:
     GetPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityRequest, _gateway_pb2.GetPersonalityResponse]
     ListPersonalities: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalitiesRequest, _gateway_pb2.ListPersonalitiesResponse]
     ImportPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportPersonalityRequest, _gateway_pb2.ImportPersonalityResponse]
-    """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
+    """Creates or updates a personality from the YAML seed format or a character card (JSON).
+    A YAML seed is the operator's (or a superuser's): it may replace any personality and sets
+    its global default config, free_use included. A card updates only a personality the actor
+    owns.
+    """
     AddAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]
     RemoveAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]
     AddPersonalAlias: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]
@@ -255,7 +259,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     GetPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityRequest, _gateway_pb2.GetPersonalityResponse]  # type: ignore[assignment]
     ListPersonalities: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalitiesRequest, _gateway_pb2.ListPersonalitiesResponse]  # type: ignore[assignment]
     ImportPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportPersonalityRequest, _gateway_pb2.ImportPersonalityResponse]  # type: ignore[assignment]
-    """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
+    """Creates or updates a personality from the YAML seed format or a character card (JSON).
+    A YAML seed is the operator's (or a superuser's): it may replace any personality and sets
+    its global default config, free_use included. A card updates only a personality the actor
+    owns.
+    """
     AddAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddAliasRequest, _gateway_pb2.AddAliasResponse]  # type: ignore[assignment]
     RemoveAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RemoveAliasRequest, _gateway_pb2.RemoveAliasResponse]  # type: ignore[assignment]
     AddPersonalAlias: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AddPersonalAliasRequest, _gateway_pb2.AddPersonalAliasResponse]  # type: ignore[assignment]
@@ -511,7 +519,11 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ImportPersonalityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ImportPersonalityResponse, _abc.Awaitable[_gateway_pb2.ImportPersonalityResponse]]:
-        """Creates or updates a personality from the YAML seed format or a character card (JSON)."""
+        """Creates or updates a personality from the YAML seed format or a character card (JSON).
+        A YAML seed is the operator's (or a superuser's): it may replace any personality and sets
+        its global default config, free_use included. A card updates only a personality the actor
+        owns.
+        """
 
     @_abc_1.abstractmethod
     def AddAlias(

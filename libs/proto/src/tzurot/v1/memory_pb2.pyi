@@ -302,17 +302,21 @@ class ClearTurnsRequest(_message.Message):
 
     CHANNEL_ID_FIELD_NUMBER: _builtins.int
     PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
     personality_id: _builtins.str
+    user_id: _builtins.str
+    """Only the turns of this user's exchanges; empty clears every user's."""
     def __init__(
         self,
         *,
         channel_id: _builtins.str = ...,
         personality_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "personality_id", b"personality_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -92,12 +92,14 @@ class Admission(GatewayState):
         )
 
     async def resolved_settings(
-        self, user: User | None, personality: Personality | None, channel_id: str
+        self, user: User | None, personality: Personality | None, where: Location | None
     ) -> dict[str, settings_cascade.ResolvedSetting]:
+        """The settings at `where` (None: no channel level); in a thread, the channel level is
+        the thread's own over its parent channel's."""
         levels = await self._admin_store.setting_levels(
             user_id=user.id if user else "",
             personality_id=personality.id if personality else "",
-            channel_id=channel_id,
+            **settings_cascade.channel_ids(where),
         )
         return settings_cascade.resolve(
             levels, {MAX_HISTORY_MESSAGES: self._limits.max_history_messages}
@@ -170,7 +172,7 @@ class Admission(GatewayState):
         request_type = await self._request_type(user, config.config) if new else "chat"
         if context is None:
             persona = await self._admin_store.effective_persona(user.id, personality.id)
-            settings = await self.resolved_settings(user, personality, where.conversation_id)
+            settings = await self.resolved_settings(user, personality, where)
         else:
             persona = context.persona
             settings = settings_cascade.resolve(

@@ -204,10 +204,16 @@ class GrpcMemory:
         reply: mem.StoreFactsResponse = await self._call(self._stub.StoreFacts(request))
         return reply
 
-    async def clear_turns(self, conversation_id: str, personality_id: str) -> int:
+    async def clear_turns(
+        self, conversation_id: str, personality_id: str, user_id: str | None
+    ) -> int:
         reply = await self._call(
             self._stub.ClearTurns(
-                mem.ClearTurnsRequest(channel_id=conversation_id, personality_id=personality_id)
+                mem.ClearTurnsRequest(
+                    channel_id=conversation_id,
+                    personality_id=personality_id,
+                    user_id=user_id or "",
+                )
             )
         )
         return reply.deleted

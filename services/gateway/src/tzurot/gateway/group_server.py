@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tzurot.gateway import convert
 from tzurot.gateway import greetings as greeting
 from tzurot.gateway.admin import Admin, Principal
+from tzurot.gateway.admin.base import managed_channel, require_manage_guild
 from tzurot.gateway.admin_convert import activation as activation_proto
 from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.domain import JobStatus, Personality
@@ -125,10 +126,12 @@ class GatewayGroupServicer(GatewayAdminServicer):
     ) -> gw.SetFreeWillResponse:
         who = await self._who(request)
         user = who.require_user()
+        where = convert.location(request.location)
+        managed_channel(who, where, request.manage_channels)  # it speaks there for everyone
         personality = await self._personality(request.personality, who)
         status = await self._features.freewill.set(
             user,
-            convert.location(request.location),
+            where,
             personality,
             enabled=request.enabled,
             timezone=request.timezone,
@@ -261,7 +264,9 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def SubscribeNotifications(
         self, request: gw.SubscribeNotificationsRequest, context: Context
     ) -> gw.SubscribeNotificationsResponse:
-        user = (await self._who(request)).require_user()
+        who = await self._who(request)
+        user = who.require_user()
+        require_manage_guild(who, request.manage_guild)
         version = await self._features.notifications.subscribe(
             user, convert.location(request.location)
         )
@@ -270,7 +275,9 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def UnsubscribeNotifications(
         self, request: gw.UnsubscribeNotificationsRequest, context: Context
     ) -> gw.UnsubscribeNotificationsResponse:
-        (await self._who(request)).require_user()
+        who = await self._who(request)
+        who.require_user()
+        require_manage_guild(who, request.manage_guild)
         await self._features.notifications.unsubscribe(convert.location(request.location))
         return gw.UnsubscribeNotificationsResponse()
 

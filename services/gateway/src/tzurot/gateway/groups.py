@@ -44,7 +44,8 @@ from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound,
 
 log = structlog.get_logger(__name__)
 
-SettingsOf = Callable[[str], Awaitable[dict[str, cascade.ResolvedSetting]]]
+# The settings at a place (a thread's channel level falls back to its parent channel's).
+SettingsOf = Callable[[Location], Awaitable[dict[str, cascade.ResolvedSetting]]]
 TURN_KEY_PREFIX = "turn:"
 
 
@@ -111,7 +112,7 @@ class Groups:
             await self._store.note_human(where, self._clock.now(), interrupt=True)
             return "", []
         state = await self._store.state(conversation)
-        settings = await self._settings(conversation)
+        settings = await self._settings(where)
         by_id = {m.activation.personality.id: m.activation.personality for m in active}
         mine = await self._store.personal_aliases(user.id)
         picked = choose_speakers(
@@ -200,7 +201,7 @@ class Groups:
             return  # interrupted by a human, or more speakers of this round to come
         if state.round_starter_user_id is None:
             return
-        settings = await self._settings(conversation)
+        settings = await self._settings(state.location)
         if group_job.depth >= int(settings[cascade.GROUP_CHAIN_CAP].value):
             log.info("group.chain_capped", conversation=conversation, depth=group_job.depth)
             return

@@ -1,25 +1,23 @@
 """Which personality a name means for a user (slug, display name, their own alias, then a
-global alias) and whether they may use it; personality lookups and the seed import."""
+global alias) and whether they may use it; personality lookups. (Imports are admin
+use-cases, which check who may replace what: admin/personalities.py, admin/cards.py.)"""
 
 from __future__ import annotations
 
-from tzurot.gateway.domain import Actor, Personality, User
+from dataclasses import replace
+
+from tzurot.gateway.domain import Actor, CharacterFields, Personality, User
 from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
-from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
+from tzurot.gateway.personalities import normalize_alias
 from tzurot.runtime.errors import NotFound, quoted
 
 
 class PersonalityAccess(GatewayState):
-    async def import_personality(
-        self, seed: PersonalitySeed, *, actor: Actor | None
-    ) -> tuple[Personality, bool]:
-        owner = None if actor is None else (await self._store.upsert_user(actor)).id
-        return await self._store.import_personality(seed, owner_user_id=owner)
-
     async def get_personality(self, name: str, actor: Actor | None) -> Personality:
+        """The personality `name` means for `actor`, as they may see it (`as_seen_by`)."""
         user = None if actor is None else await self._store.upsert_user(actor)
-        return await self._usable_personality(name, user)
+        return as_seen_by(await self._usable_personality(name, user), user)
 
     async def list_personalities(
         self,
@@ -28,13 +26,14 @@ class PersonalityAccess(GatewayState):
         *,
         owned_by: str | None = None,
     ) -> Page[Personality]:
-        """One page (by slug) of the personalities `actor` may use; `owned_by` keeps only
-        those of that owner ('' for the operator's, which have none)."""
+        """One page (by slug) of the personalities `actor` may use, as they may see them
+        (`as_seen_by`); `owned_by` keeps only those of that owner ('' for the operator's,
+        which have none)."""
         page = page or PageRequest()
         page_size(page.size)  # refuse a bad size before any work
         user = None if actor is None else await self.user(actor)
         usable = [
-            p
+            as_seen_by(p, user)
             for p in await self._store.list_personalities()
             if may_use(p, user) and (owned_by is None or (p.owner_user_id or "") == owned_by)
         ]
@@ -50,13 +49,22 @@ class PersonalityAccess(GatewayState):
     async def personality_by_id(self, personality_id: str) -> Personality | None:
         return await self._store.get_personality(personality_id)
 
-    async def find_personality_for(self, name: str, user: User | None) -> Personality | None:
-        """By slug, display name, the user's own alias, then a global alias: a user's alias
-        wins over a global one, never over a personality's own name."""
+    async def find_personality_for(
+        self, name: str, user: User | None, *, operator: bool = False
+    ) -> Personality | None:
+        """By slug, display name, the user's own alias, then a global alias, among the
+        personalities the user may use (every one for the `operator`): someone else's private
+        personality never hides one the user may use. A user's alias wins over a global one,
+        never over a personality's own name."""
         found = await self._store.find_personality(name)
+        if found is not None and not operator and not may_use(found, user):
+            found = await self._store.find_personality(
+                name, visible_to="" if user is None else user.id
+            )
         if user is None or (found is not None and names_itself(found, name)):
             return found
-        return await self._admin_store.personal_alias(user.id, normalize_alias(name)) or found
+        mine = await self._admin_store.personal_alias(user.id, normalize_alias(name))
+        return mine if mine is not None and (operator or may_use(mine, user)) else found
 
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
         personality = await self.find_personality_for(name, user)
@@ -76,3 +84,26 @@ def may_use(personality: Personality, user: User | None) -> bool:
     if personality.public or user is None:
         return personality.public
     return user.superuser or personality.owner_user_id == user.id
+
+
+def as_seen_by(personality: Personality, user: User | None) -> Personality:
+    """The personality as `user` may see it: its owner and superusers (and a caller acting
+    for no user: the operator, a service) see all of it; anyone else what the bot shows them
+    (names, description, author's note, cleanup rules, error message, flags), without the
+    prompt material a card export would carry (its owner's only): the system prompt, the
+    character's personality, scenario, example dialogues and post-history instructions,
+    the card's other fields and imported custom fields."""
+    if user is None or user.superuser or personality.owner_user_id == user.id:
+        return personality
+    character = personality.character
+    return replace(
+        personality,
+        system_prompt="",
+        character=CharacterFields(
+            description=character.description,
+            author_note=character.author_note,
+            author_note_depth=character.author_note_depth,
+        ),
+        card={},
+        custom_fields={},
+    )

@@ -45,7 +45,12 @@ class History(Protocol):
 class Memory(History, Protocol):
     """Everything the admin use-cases ask of memory too."""
 
-    async def clear_turns(self, conversation_id: str, personality_id: str) -> int: ...
+    async def clear_turns(
+        self, conversation_id: str, personality_id: str, user_id: str | None
+    ) -> int:
+        """Deletes the conversation's turns: only those of `user_id`'s exchanges, or every
+        user's when it is None."""
+        ...
 
     async def remove_last_exchange(
         self, conversation_id: str, personality_id: str, user_id: str

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
-from tzurot.gateway.imports import seed_from_document
 from tzurot.gateway.paging import PageRequest
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.wallet import Wallet
@@ -99,17 +98,6 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
             page=common.PageResponse(next_page_token=page.next_token),
         )
 
-    async def ImportPersonality(
-        self, request: gw.ImportPersonalityRequest, context: Context
-    ) -> gw.ImportPersonalityResponse:
-        seed = seed_from_document(convert.import_format(request.format), request.document)
-        personality, created = await self._gateway.import_personality(
-            seed, actor=_actor_or_none(request)
-        )
-        return gw.ImportPersonalityResponse(
-            personality=convert.personality(personality), created=created
-        )
-
     async def SetWalletKey(
         self, request: gw.SetWalletKeyRequest, context: Context
     ) -> gw.SetWalletKeyResponse:
@@ -141,7 +129,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
 
 
 def _actor_or_none(
-    request: gw.GetPersonalityRequest | gw.ListPersonalitiesRequest | gw.ImportPersonalityRequest,
+    request: gw.GetPersonalityRequest | gw.ListPersonalitiesRequest,
 ) -> Actor | None:
     return (
         convert.actor(request.actor)

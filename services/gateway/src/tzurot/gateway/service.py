@@ -56,6 +56,7 @@ from tzurot.gateway.settings import (
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
     MODEL_FOOTER,
+    channel_ids,
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
@@ -67,10 +68,8 @@ from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
-    NotFound,
     TzurotError,
     error_from_code,
-    quoted,
 )
 
 __all__ = ["GATEWAY_STOPPED", "Gateway", "GatewayLimits"]
@@ -125,7 +124,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         self.groups = Groups(
             self.group_store,
             self.clock,
-            lambda conversation: self.resolved_settings(None, None, conversation),
+            lambda where: self.resolved_settings(None, None, where),
             seed=limits.group_seed,
             wake=self.events.wake,
         )
@@ -241,10 +240,11 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         # None: the user was created concurrently; then the separate reads, as before.
         user = await self.user(command.actor) if context is None else context.user
         if not may_use(personality, user):
-            raise NotFound(
-                f"no personality named {quoted(command.personality)}",
-                reason="PERSONALITY_NOT_FOUND",
-            )
+            # Someone else's private personality of that name hides none this user may use
+            # (NOT_FOUND when there is none): the reads again, for the one they may.
+            personality = await self._usable_personality(command.personality, user)
+            context = await self._turn_context(command, personality, note=False)
+            user = await self.user(command.actor) if context is None else context.user
         if context is None:
             await self._check_denylist(user, command.location, personality)
             job_exists = await self._store.get_job_by_key(command.idempotency_key) is not None
@@ -471,7 +471,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             return False
         levels: Mapping[ConfigSource, dict[str, Any]]
         if context is None:
-            levels = await self._admin_store.setting_levels(channel_id=where.conversation_id)
+            levels = await self._admin_store.setting_levels(**channel_ids(where))
         else:
             levels = context.setting_levels
         return decide_voice(

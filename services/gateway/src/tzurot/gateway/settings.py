@@ -2,15 +2,19 @@
 
 Each level may set any known key; the most specific level that sets a key wins, and the
 resolved value says which level that was (for /inspect and /model show).
+
+In a thread (or forum post) the channel level is the thread's own values over its parent
+channel's: a key the thread does not set comes from the parent, so a moderator's
+`voice_mode=off` on a channel holds in every thread under it (`stored_levels`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tzurot.gateway.domain import Attachment, ConfigSource
+from tzurot.gateway.domain import Attachment, ConfigSource, Location
 from tzurot.runtime.errors import InvalidArgument, quoted
 
 Json = bool | int | float | str
@@ -145,6 +149,36 @@ def validate(key: str, value: Any) -> Json:
         return spec.check(value)
     except ValueError as exc:
         raise InvalidArgument("value", f"{key} must be {exc}") from None
+
+
+def channel_ids(where: Location | None) -> dict[str, str]:
+    """The ids naming the channel level at `where` (none without a place): the conversation
+    (the thread, or the channel) and, in a thread, its parent channel."""
+    if where is None:
+        return {}
+    return {
+        "channel_id": where.conversation_id,
+        "parent_channel_id": where.channel_id if where.thread_id else "",
+    }
+
+
+def stored_levels(
+    rows: Iterable[Sequence[Any]], conversation_id: str
+) -> dict[ConfigSource, dict[str, Any]]:
+    """Stored values by level, from rows (scope, scope_id, key, value) of every level that
+    applies in `conversation_id`. A channel row of another id is the parent channel's: it
+    holds where the thread itself sets nothing for that key."""
+    levels: dict[ConfigSource, dict[str, Any]] = {}
+    parent: dict[str, Any] = {}
+    for scope, scope_id, key, value in rows:
+        level = ConfigSource(scope)
+        if level is ConfigSource.CHANNEL and scope_id != conversation_id:
+            parent[key] = value
+        else:
+            levels.setdefault(level, {})[key] = value
+    if parent:
+        levels[ConfigSource.CHANNEL] = {**parent, **levels.get(ConfigSource.CHANNEL, {})}
+    return levels
 
 
 def resolve(

@@ -134,7 +134,9 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     async def ClearTurns(
         self, request: mem.ClearTurnsRequest, context: Context
     ) -> mem.ClearTurnsResponse:
-        deleted = await self._history.clear_turns(request.channel_id, request.personality_id)
+        deleted = await self._history.clear_turns(
+            request.channel_id, request.personality_id, request.user_id
+        )
         return mem.ClearTurnsResponse(deleted=deleted)
 
     async def RemoveLastExchange(

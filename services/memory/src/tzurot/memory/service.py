@@ -188,12 +188,14 @@ class History:
         """Discord messages were deleted: so are the turns posted as any of them."""
         return await self._store.delete_by_message_ids(check_lookup_ids(message_ids))
 
-    async def clear_turns(self, channel_id: str, personality_id: str) -> int:
-        """Deletes the whole history of one conversation; the count of turns deleted."""
+    async def clear_turns(self, channel_id: str, personality_id: str, user_id: str = "") -> int:
+        """Deletes the history of one conversation: only the turns of `user_id`'s exchanges,
+        or every user's when it is empty; the count of turns deleted."""
         check_id("channel_id", channel_id)
         check_id("personality_id", personality_id)
-        deleted = await self._store.clear(channel_id, personality_id)
-        log.info("history cleared", channel_id=channel_id, deleted=deleted)
+        check_id("user_id", user_id, required=False)
+        deleted = await self._store.clear(channel_id, personality_id, user_id)
+        log.info("history cleared", channel_id=channel_id, one_user=bool(user_id), deleted=deleted)
         return deleted
 
     async def remove_last_exchange(

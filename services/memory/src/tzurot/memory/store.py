@@ -332,8 +332,12 @@ class PostgresTurnStore:
         stmt = sa.delete(turns).where(turns.c.message_ids.overlap(list(message_ids)))
         return await self._delete(stmt)
 
-    async def clear(self, channel_id: str, personality_id: str) -> int:
-        return await self._delete(sa.delete(turns).where(_conversation(channel_id, personality_id)))
+    async def clear(self, channel_id: str, personality_id: str, user_id: str = "") -> int:
+        """The conversation's turns, or only those of `user_id`'s exchanges."""
+        place = _conversation(channel_id, personality_id)
+        if user_id:
+            place = sa.and_(place, turns.c.user_id == user_id)
+        return await self._delete(sa.delete(turns).where(place))
 
     async def remove_last_exchange(
         self, channel_id: str, personality_id: str, user_id: str

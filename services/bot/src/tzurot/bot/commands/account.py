@@ -126,18 +126,28 @@ class HistoryCommands(app_commands.Group):
         super().__init__(name="history", description="Your conversation here")
         self.gateway = gateway
 
-    @app_commands.command(name="clear", description="Forget this channel's conversation")
-    async def clear(self, interaction: discord.Interaction, personality: str) -> None:
+    @app_commands.command(name="clear", description="Forget your conversation with it here")
+    @app_commands.describe(
+        everyone="Everyone's conversation with it here, not only yours (needs Manage Channels)"
+    )
+    async def clear(
+        self, interaction: discord.Interaction, personality: str, everyone: bool = False
+    ) -> None:
         location = location_of(interaction.channel, interaction.guild)
+        whose = "everyone's" if everyone else "your"
         await reply(
             interaction,
             self.gateway,
             lambda: self.gateway.stub.ClearHistory(
                 gw.ClearHistoryRequest(
-                    actor=actor(interaction), location=location, personality=personality
+                    actor=actor(interaction),
+                    location=location,
+                    personality=personality,
+                    everyone=everyone,
+                    manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
-            lambda r: f"Cleared {r.deleted_turns} messages of history with {personality}.",
+            lambda r: f"Cleared {r.deleted_turns} messages of {whose} history with {personality}.",
         )
 
     @app_commands.command(name="undo", description="Forget your last exchange here")

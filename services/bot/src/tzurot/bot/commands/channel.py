@@ -40,7 +40,10 @@ class ChannelCommands(app_commands.Group):
             self.gateway,
             lambda: self.gateway.stub.ActivateChannel(
                 gw.ActivateChannelRequest(
-                    actor=actor(interaction), location=location, personality=personality
+                    actor=actor(interaction),
+                    location=location,
+                    personality=personality,
+                    manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
             lambda r: (
@@ -65,7 +68,10 @@ class ChannelCommands(app_commands.Group):
             self.gateway,
             lambda: self.gateway.stub.DeactivateChannel(
                 gw.DeactivateChannelRequest(
-                    actor=actor(interaction), location=location, personality=personality or ""
+                    actor=actor(interaction),
+                    location=location,
+                    personality=personality or "",
+                    manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
             lambda _: (

@@ -65,6 +65,7 @@ class FreeWillCommands(app_commands.Group):
                     timezone=timezone or "",
                     quiet_hours=quiet_hours or "",
                     daily_budget=daily_budget or 0,
+                    manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
             lambda r: (
@@ -89,6 +90,7 @@ class FreeWillCommands(app_commands.Group):
                     location=location,
                     personality=personality,
                     enabled=False,
+                    manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
             lambda r: (

@@ -1,7 +1,8 @@
 """/lorebook import|export|list|attach|detach|delete: World Info through the gateway.
 
 Attaching to a channel (or detaching from one) needs Manage Channels there, like channel
-activation; to a personality, its owner; globally, a superuser (the gateway checks those).
+activation; to a personality, its owner; globally, a superuser. The gateway checks each; the
+bot passes the Manage Channels it saw on the interaction (`manage_channels`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class LorebookCommands(app_commands.Group):
             document=document,
             name=name or file.filename.rsplit(".", 1)[0],
             replace=replace,
+            manage_channels=_may_manage_channel(interaction),
         )
         if attach_to:
             request.attach.CopyFrom(_target(interaction, attach_to, personality))
@@ -164,6 +166,7 @@ class LorebookCommands(app_commands.Group):
                     actor=actor(interaction),
                     lorebook=lorebook,
                     attachment=_target(interaction, scope, personality),
+                    manage_channels=_may_manage_channel(interaction),
                 )
             ),
             lambda r: f"**{r.lorebook.name}** is now in play ({scope}).",
@@ -184,6 +187,7 @@ class LorebookCommands(app_commands.Group):
                     actor=actor(interaction),
                     lorebook=lorebook,
                     attachment=_target(interaction, scope, personality),
+                    manage_channels=_may_manage_channel(interaction),
                 )
             ),
             lambda r: f"**{r.lorebook.name}** is out of play there ({scope}).",

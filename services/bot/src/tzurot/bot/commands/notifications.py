@@ -28,7 +28,11 @@ class NotificationCommands(app_commands.Group):
             interaction,
             self.gateway,
             lambda: self.gateway.stub.SubscribeNotifications(
-                gw.SubscribeNotificationsRequest(actor=actor(interaction), location=location)
+                gw.SubscribeNotificationsRequest(
+                    actor=actor(interaction),
+                    location=location,
+                    manage_guild=bool(interaction.permissions.manage_guild),
+                )
             ),
             lambda r: (
                 "This channel will get the notes of every release after "
@@ -45,7 +49,11 @@ class NotificationCommands(app_commands.Group):
             interaction,
             self.gateway,
             lambda: self.gateway.stub.UnsubscribeNotifications(
-                gw.UnsubscribeNotificationsRequest(actor=actor(interaction), location=location)
+                gw.UnsubscribeNotificationsRequest(
+                    actor=actor(interaction),
+                    location=location,
+                    manage_guild=bool(interaction.permissions.manage_guild),
+                )
             ),
             lambda _: "This channel no longer gets release notes.",
             ephemeral=False,

@@ -67,12 +67,27 @@ def managed_channel(who: Principal, where: Location, manage_channels: bool) -> s
     Channels permission as the interaction showed it; nobody else (but the operator and
     superusers) changes a channel for everyone."""
     channel_id = require("location.channel_id", where.conversation_id)
+    require_manage_channels(who, manage_channels)
+    return channel_id
+
+
+def require_manage_channels(who: Principal, manage_channels: bool) -> None:
+    """PERMISSION_DENIED unless `who` may change a channel for everyone there (see
+    `managed_channel`)."""
     if not (who.superuser or manage_channels):
         raise PermissionDenied(
-            "changing this channel's settings needs the Manage Channels permission",
+            "changing this channel for everyone needs the Manage Channels permission",
             reason="MANAGE_CHANNELS_REQUIRED",
         )
-    return channel_id
+
+
+def require_manage_guild(who: Principal, manage_guild: bool) -> None:
+    """PERMISSION_DENIED unless `who` may change the server for everyone: Discord's Manage
+    Server permission as the bot saw it on the interaction, or the operator, or a superuser."""
+    if not (who.superuser or manage_guild):
+        raise PermissionDenied(
+            "this needs the Manage Server permission", reason="MANAGE_GUILD_REQUIRED"
+        )
 
 
 def may_see(personality: Personality, who: Principal) -> bool:
@@ -124,7 +139,7 @@ class AdminBase:
         self, name: str, who: Principal, field: str = "personality"
     ) -> Personality:
         require(field, name)
-        found = await self._gateway.find_personality_for(name, who.user)
+        found = await self._gateway.find_personality_for(name, who.user, operator=who.user is None)
         if found is None or not may_see(found, who):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return found

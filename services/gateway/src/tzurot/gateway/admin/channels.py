@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid, limit_text, require
+from tzurot.gateway.admin.base import (
+    AdminBase,
+    Principal,
+    is_uuid,
+    limit_text,
+    managed_channel,
+    require,
+)
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 class ChannelAdmin(AdminBase):
     async def activate_channel(
-        self, who: Principal, where: Location, name: str
+        self, who: Principal, where: Location, name: str, *, manage_channels: bool
     ) -> ChannelActivation:
         """Adds the personality to the channel (several make a group channel); activating
-        one that is already there changes nothing."""
+        one that is already there changes nothing. Needs Manage Channels (`managed_channel`)."""
         channel_id = require("location.channel_id", where.channel_id)
+        managed_channel(who, where, manage_channels)
         personality = await self._personality(name, who)
         await self._db.activate(where.guild_id, channel_id, personality.id, who.user_id)
         activation = await self._db.get_activation(channel_id, personality.id)
         assert activation is not None
         return activation
 
-    async def deactivate_channel(self, who: Principal, where: Location, name: str = "") -> None:
-        """Removes one personality from the channel, or every one when `name` is empty."""
+    async def deactivate_channel(
+        self, who: Principal, where: Location, name: str = "", *, manage_channels: bool
+    ) -> None:
+        """Removes one personality from the channel, or every one when `name` is empty.
+        Needs Manage Channels (`managed_channel`)."""
         channel_id = require("location.channel_id", where.channel_id)
+        managed_channel(who, where, manage_channels)
         personality = await self._personality(name, who) if name.strip() else None
         if not await self._db.deactivate(channel_id, personality.id if personality else None):
             if personality is None:

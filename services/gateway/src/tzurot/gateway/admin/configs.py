@@ -63,9 +63,7 @@ class ConfigAdmin(AdminBase):
         self, who: Principal, name: str, where: Location
     ) -> list[cascade.ResolvedSetting]:
         personality = await self._personality(name, who) if name.strip() else None
-        resolved = await self._gateway.resolved_settings(
-            who.user, personality, where.conversation_id
-        )
+        resolved = await self._gateway.resolved_settings(who.user, personality, where)
         return list(resolved.values())
 
     async def _setting_ids(self, who: Principal, target: SettingTarget) -> dict[str, str]:
@@ -104,7 +102,5 @@ class ConfigAdmin(AdminBase):
         ids = await self._setting_ids(who, target)
         await self._db.reset_setting(target.scope, ids, key)
         personality = await self._personality(name, who) if name.strip() else None
-        resolved = await self._gateway.resolved_settings(
-            who.user, personality, where.conversation_id
-        )
+        resolved = await self._gateway.resolved_settings(who.user, personality, where)
         return resolved[key]

@@ -3,8 +3,9 @@ delete, attach to a personality, a channel or globally, and detach.
 
 Who may: a lorebook belongs to whoever imported it; its owner or a superuser edits,
 exports, deletes, attaches and detaches it. Attaching to a personality needs that
-personality's owner (or a superuser); globally, a superuser; to a channel, whoever the bot
-lets run the command there (Manage Channels, as for channel activation).
+personality's owner (or a superuser); globally, a superuser; to a channel (or detaching from
+one), Manage Channels there as the bot saw it on the interaction (`manage_channels`, as for
+channel activation), or a superuser.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid, require
+from tzurot.gateway.admin.base import (
+    AdminBase,
+    Principal,
+    is_uuid,
+    require,
+    require_manage_channels,
+)
 from tzurot.gateway.cards.lorebooks import (
     lorebook_v3_document,
     parse_lorebook_document,
@@ -32,9 +39,15 @@ class LorebookAdmin(AdminBase):
         name: str,
         attach: tuple[Scope, str] | None,
         replace_ref: str = "",
+        *,
+        manage_channels: bool = False,
     ) -> StoredLorebook:
         book = parse_lorebook_document(document, name=name.strip())
-        target = None if attach is None else await self._attach_target(who, *attach)
+        target = (
+            None
+            if attach is None
+            else await self._attach_target(who, *attach, manage_channels=manage_channels)
+        )
         if replace_ref.strip():
             existing = await self._lorebook(who, replace_ref)
             await self._db.replace_lorebook(existing.id, book)
@@ -81,28 +94,33 @@ class LorebookAdmin(AdminBase):
         await self._db.delete_lorebook(stored.id)
 
     async def attach_lorebook(
-        self, who: Principal, ref: str, scope: Scope, target: str
+        self, who: Principal, ref: str, scope: Scope, target: str, *, manage_channels: bool = False
     ) -> StoredLorebook:
         stored = await self._lorebook(who, ref)
-        await self._db.attach_lorebook(stored.id, *await self._attach_target(who, scope, target))
+        resolved = await self._attach_target(who, scope, target, manage_channels=manage_channels)
+        await self._db.attach_lorebook(stored.id, *resolved)
         return await self._shown(await self._get(stored.id))
 
     async def detach_lorebook(
-        self, who: Principal, ref: str, scope: Scope, target: str
+        self, who: Principal, ref: str, scope: Scope, target: str, *, manage_channels: bool = False
     ) -> StoredLorebook:
         stored = await self._lorebook(who, ref)
-        resolved = await self._attach_target(who, scope, target)
+        resolved = await self._attach_target(who, scope, target, manage_channels=manage_channels)
         if not await self._db.detach_lorebook(stored.id, *resolved):
             raise NotFound(f"{stored.book.name!r} is not attached there", reason="NOT_ATTACHED")
         return await self._shown(await self._get(stored.id))
 
     # ---- helpers ----
 
-    async def _attach_target(self, who: Principal, scope: Scope, target: str) -> tuple[Scope, str]:
+    async def _attach_target(
+        self, who: Principal, scope: Scope, target: str, *, manage_channels: bool
+    ) -> tuple[Scope, str]:
         if scope == "personality":
             return scope, (await self._owned(target, who, "attachment.target")).id
         if scope == "channel":
-            return scope, require("attachment.target", target)
+            channel_id = require("attachment.target", target)
+            require_manage_channels(who, manage_channels)
+            return scope, channel_id
         if scope == "global":
             if not who.superuser:
                 raise PermissionDenied(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, require
+from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, managed_channel, require
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -20,11 +20,25 @@ MAX_BROWSE_PAGES = 10_000
 
 
 class MemoryAdmin(AdminBase):
-    async def clear_history(self, who: Principal, where: Location, name: str) -> int:
-        who.require_user()
+    async def clear_history(
+        self,
+        who: Principal,
+        where: Location,
+        name: str,
+        *,
+        everyone: bool = False,
+        manage_channels: bool = False,
+    ) -> int:
+        """Forgets the actor's exchanges with `name` here; `everyone`: every user's, which
+        needs Manage Channels (`managed_channel`). The count of turns deleted."""
         conversation = require("location.channel_id", where.conversation_id)
+        if everyone:
+            managed_channel(who, where, manage_channels)
+            user_id = None
+        else:
+            user_id = who.require_user().id
         personality = await self._personality(name, who)
-        return await self._memory.clear_turns(conversation, personality.id)
+        return await self._memory.clear_turns(conversation, personality.id, user_id)
 
     async def undo_last_exchange(
         self, who: Principal, where: Location, name: str

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tzurot.gateway.admin.base import MAX_NAME, AdminBase, Principal, may_see, require
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import normalize_alias
+from tzurot.gateway.personality_access import as_seen_by
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 MAX_PERSONAL_ALIASES = 100
@@ -62,7 +63,7 @@ class PersonalAliasAdmin(AdminBase):
                 "`/alias remove` one first",
                 reason="TOO_MANY_ALIASES",
             )
-        return PersonalAlias(display, personality, _name(shadowed))
+        return PersonalAlias(display, as_seen_by(personality, who.user), _name(shadowed))
 
     async def remove_personal_alias(self, who: Principal, alias: str) -> None:
         user = who.require_user()
@@ -79,14 +80,19 @@ class PersonalAliasAdmin(AdminBase):
             shadowed = await self._global_meaning(normalize_alias(display), who)
             if shadowed is not None and shadowed.id == personality.id:
                 shadowed = None
-            listed.append(PersonalAlias(display, personality, _name(shadowed)))
+            listed.append(
+                PersonalAlias(display, as_seen_by(personality, who.user), _name(shadowed))
+            )
         return listed
 
     async def _global_meaning(self, key: str, who: Principal) -> Personality | None:
         """The personality `key` means for everyone (a name or a global alias) that `who`
         could reach."""
         found = await self._store.find_personality(key)
-        return found if found is not None and may_see(found, who) else None
+        if found is not None and not may_see(found, who):
+            # Someone else's private personality: the name may still mean one `who` sees.
+            found = await self._store.find_personality(key, visible_to=who.user_id or "")
+        return found
 
 
 def _name(personality: Personality | None) -> str:

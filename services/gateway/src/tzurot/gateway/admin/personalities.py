@@ -21,12 +21,14 @@ from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import (
     BIRTHDAY_PATTERN,
     SLUG_PATTERN,
+    PersonalitySeed,
     avatar_url_problem,
     normalize_alias,
     slugify,
 )
+from tzurot.gateway.personality_access import as_seen_by
 from tzurot.gateway.rules import check_author_note_depth, check_cleanup_rules, rules_to_json
-from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 PERSONALITY_PATHS = frozenset(
     {
@@ -51,6 +53,18 @@ CHARACTER_FIELDS = frozenset(f"character.{name}" for name in vars(CharacterField
 
 
 class PersonalityAdmin(SkillAdmin):
+    async def import_seed(self, who: Principal, seed: PersonalitySeed) -> tuple[Personality, bool]:
+        """A YAML seed file, the operator's (or a superuser's) only: it replaces whatever
+        personality holds its slug (prompt, visibility) and writes the global
+        "<slug> default" config from `llm:`, `free_use` included, which no user may do to
+        another's personality or with the operator's key. Users import character cards."""
+        if not who.superuser:
+            raise PermissionDenied(
+                "only the operator and superusers import seed files; import a character card",
+                reason="NOT_SUPERUSER",
+            )
+        return await self._store.import_personality(seed, owner_user_id=who.user_id)
+
     async def create_personality(self, who: Principal, p: Personality) -> Personality:
         display = require("personality.display_name", p.display_name, MAX_NAME)
         slug = p.slug.strip() or slugify(display)
@@ -189,7 +203,10 @@ class PersonalityAdmin(SkillAdmin):
                 for alias, p in await self._db.personal_aliases(who.user.id)
                 if may_see(p, who)
             ]
-        return find_mentions(content, personalities, limit or 5, personal)
+        return [
+            (as_seen_by(p, who.user), text, offset)
+            for p, text, offset in find_mentions(content, personalities, limit or 5, personal)
+        ]
 
 
 def _checked_character(character: CharacterFields) -> dict[str, Any]:

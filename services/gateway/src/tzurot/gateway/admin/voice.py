@@ -12,7 +12,7 @@ from tzurot.audio import AudioError, probe
 from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid
 from tzurot.gateway.domain import ConfigSource, JobStatus, Personality
 from tzurot.gateway.ports import Speech
-from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, validate
+from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, channel_ids, validate
 from tzurot.gateway.voice import (
     ELEVENLABS,
     MAX_SAMPLE_BYTES,
@@ -87,7 +87,7 @@ class VoiceAdmin(AdminBase):
         elif character_limit_value:
             value = validate(VOICE_MAX_CHARACTERS, character_limit_value)
             await self._db.set_setting(ConfigSource.USER, ids, VOICE_MAX_CHARACTERS, value)
-        settings = await self._gateway.resolved_settings(user, None, "")
+        settings = await self._gateway.resolved_settings(user, None, None)
         return user_chose(settings), character_limit(settings, self._voice_max_characters)
 
     # ---- speaking a delivered answer ----
@@ -119,10 +119,11 @@ class VoiceAdmin(AdminBase):
         voice = await self._voices.voice(job.personality_id)
         if voice is None or personality is None:
             raise FailedPrecondition("this personality has no voice", reason="NO_VOICE")
-        channel = await self._db.setting_levels(channel_id=job.channel_id)
+        # In a thread, its parent channel's "off" holds unless the thread sets its own.
+        channel = await self._db.setting_levels(**channel_ids(job.location))
         if channel.get(ConfigSource.CHANNEL, {}).get(VOICE_MODE) == "off":
             raise FailedPrecondition("voice is turned off in this channel", reason="VOICE_OFF")
-        settings = await self._gateway.resolved_settings(user, personality, job.channel_id)
+        settings = await self._gateway.resolved_settings(user, personality, job.location)
         text = cut_for_speech(job.content, character_limit(settings, self._voice_max_characters))
         if not text:
             raise FailedPrecondition("the answer has nothing to say", reason="NOTHING_TO_SAY")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tzurot.gateway import convert
 from tzurot.gateway.admin.cards import CardFormatName
 from tzurot.gateway.admin_server.base import AdminRpcs
+from tzurot.gateway.imports import seed_from_document
 from tzurot.gateway.lore import Scope
 from tzurot.gateway.lore_convert import SCOPE_NAME, lorebook
 from tzurot.gateway.server import Context
@@ -32,9 +33,14 @@ class CardRpcs(AdminRpcs):
     async def ImportPersonality(
         self, request: gw.ImportPersonalityRequest, context: Context
     ) -> gw.ImportPersonalityResponse:
+        who = await self._who(request)
         if request.format not in _CARD_FORMATS:
-            return await super().ImportPersonality(request, context)
-        done = await self._admin.import_card(await self._who(request), request.document)
+            seed = seed_from_document(convert.import_format(request.format), request.document)
+            personality, created = await self._admin.import_seed(who, seed)
+            return gw.ImportPersonalityResponse(
+                personality=convert.personality(personality), created=created
+            )
+        done = await self._admin.import_card(who, request.document)
         return gw.ImportPersonalityResponse(
             personality=convert.personality(done.personality),
             created=done.created,
@@ -61,7 +67,12 @@ class LorebookRpcs(AdminRpcs):
     ) -> gw.ImportLorebookResponse:
         attach = _attachment(request.attach, "attach") if request.HasField("attach") else None
         stored = await self._admin.import_lorebook(
-            await self._who(request), request.document, request.name, attach, request.replace
+            await self._who(request),
+            request.document,
+            request.name,
+            attach,
+            request.replace,
+            manage_channels=request.manage_channels,
         )
         return gw.ImportLorebookResponse(lorebook=lorebook(stored))
 
@@ -102,7 +113,11 @@ class LorebookRpcs(AdminRpcs):
     ) -> gw.AttachLorebookResponse:
         scope, target = _attachment(request.attachment, "attachment")
         stored = await self._admin.attach_lorebook(
-            await self._who(request), request.lorebook, scope, target
+            await self._who(request),
+            request.lorebook,
+            scope,
+            target,
+            manage_channels=request.manage_channels,
         )
         return gw.AttachLorebookResponse(lorebook=lorebook(stored))
 
@@ -111,7 +126,11 @@ class LorebookRpcs(AdminRpcs):
     ) -> gw.DetachLorebookResponse:
         scope, target = _attachment(request.attachment, "attachment")
         stored = await self._admin.detach_lorebook(
-            await self._who(request), request.lorebook, scope, target
+            await self._who(request),
+            request.lorebook,
+            scope,
+            target,
+            manage_channels=request.manage_channels,
         )
         return gw.DetachLorebookResponse(lorebook=lorebook(stored))
 

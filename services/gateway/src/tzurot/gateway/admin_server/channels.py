@@ -14,7 +14,10 @@ class ChannelRpcs(AdminRpcs):
         self, request: gw.ActivateChannelRequest, context: Context
     ) -> gw.ActivateChannelResponse:
         activation = await self._admin.activate_channel(
-            await self._who(request), convert.location(request.location), request.personality
+            await self._who(request),
+            convert.location(request.location),
+            request.personality,
+            manage_channels=request.manage_channels,
         )
         return gw.ActivateChannelResponse(activation=ac.activation(activation))
 
@@ -22,7 +25,10 @@ class ChannelRpcs(AdminRpcs):
         self, request: gw.DeactivateChannelRequest, context: Context
     ) -> gw.DeactivateChannelResponse:
         await self._admin.deactivate_channel(
-            await self._who(request), convert.location(request.location), request.personality
+            await self._who(request),
+            convert.location(request.location),
+            request.personality,
+            manage_channels=request.manage_channels,
         )
         return gw.DeactivateChannelResponse()
 

@@ -14,7 +14,11 @@ class MemoryRpcs(AdminRpcs):
         self, request: gw.ClearHistoryRequest, context: Context
     ) -> gw.ClearHistoryResponse:
         deleted = await self._admin.clear_history(
-            await self._who(request), convert.location(request.location), request.personality
+            await self._who(request),
+            convert.location(request.location),
+            request.personality,
+            everyone=request.everyone,
+            manage_channels=request.manage_channels,
         )
         return gw.ClearHistoryResponse(deleted_turns=deleted)
 

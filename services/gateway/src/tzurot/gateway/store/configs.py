@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import ConfigSource, LlmConfig, Personality
+from tzurot.gateway.settings import stored_levels
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
 from tzurot.gateway.store.rows import llm_config_from_row
 from tzurot.runtime.errors import AlreadyExists, quoted
@@ -103,13 +104,17 @@ def _scope_id(scope: ConfigSource, ids: Mapping[str, str]) -> str:
 
 class SettingQueries(AdminSqlBase):
     async def setting_levels(self, **ids: str) -> dict[ConfigSource, dict[str, Any]]:
-        """Stored values of every level that `ids` (user_id, personality_id, channel_id) name."""
+        """Stored values of every level that `ids` (user_id, personality_id, channel_id and,
+        in a thread, parent_channel_id) name; a thread's channel level falls back to its
+        parent's key by key (settings.stored_levels)."""
         s = t.settings.c
         wanted = [(ConfigSource.GLOBAL, "")]
         if ids.get("personality_id"):
             wanted.append((ConfigSource.PERSONALITY, ids["personality_id"]))
         if ids.get("channel_id"):
             wanted.append((ConfigSource.CHANNEL, ids["channel_id"]))
+            if ids.get("parent_channel_id"):
+                wanted.append((ConfigSource.CHANNEL, ids["parent_channel_id"]))
         if ids.get("user_id"):
             wanted.append((ConfigSource.USER, ids["user_id"]))
             if ids.get("personality_id"):
@@ -119,15 +124,12 @@ class SettingQueries(AdminSqlBase):
                         f"{ids['user_id']}:{ids['personality_id']}",
                     )
                 )
-        stmt = sa.select(s.scope, s.key, s.value).where(
+        stmt = sa.select(s.scope, s.scope_id, s.key, s.value).where(
             sa.tuple_(s.scope, s.scope_id).in_([(scope.value, sid) for scope, sid in wanted])
         )
         async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        levels: dict[ConfigSource, dict[str, Any]] = {}
-        for scope, key, value in rows:
-            levels.setdefault(ConfigSource(scope), {})[key] = value
-        return levels
+        return stored_levels(rows, ids.get("channel_id", ""))
 
     async def set_setting(
         self, scope: ConfigSource, ids: Mapping[str, str], key: str, value: Any

@@ -19,47 +19,58 @@ from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, quoted
 
 
+def _named(key: str) -> sa.Select[Any]:
+    """The personality `key` (normalized) names best: slug, display name, then alias (the
+    oldest first among equals)."""
+    p = t.personalities.c
+    alias_match = sa.exists().where(
+        t.personality_aliases.c.personality_id == p.id, t.personality_aliases.c.alias == key
+    )
+    rank = sa.case((p.slug == key, 0), (sa.func.lower(p.display_name) == key, 1), else_=2)
+    return (
+        sa.select(*PERSONALITY_COLUMNS)
+        .where(sa.or_(p.slug == key, sa.func.lower(p.display_name) == key, alias_match))
+        .order_by(rank, p.created_at)
+        .limit(1)
+    )
+
+
 class PersonalityReads(SqlBase):
     # Personalities (by name and id) and LLM configs (by id). Every write to them in this
     # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
     catalog: TtlCache[Personality | LlmConfig]
 
-    async def find_personality(self, name: str) -> Personality | None:
-        """By slug, display name or alias, case-insensitively, in that order of preference."""
+    async def find_personality(
+        self, name: str, *, visible_to: str | None = None
+    ) -> Personality | None:
+        """By slug, display name or alias, case-insensitively, in that order of preference.
+
+        `visible_to`: rank only among the public personalities and that user's own ("" for
+        public ones only), so someone else's private personality never hides one the user
+        may use (not cached: asked only when the first match is someone else's private one).
+        """
         key = normalize_alias(name)
+        if visible_to is not None:
+            return await self._find_visible_personality(key, visible_to)
         cached = self.catalog.get(("name", key))
         if isinstance(cached, Personality):
             return cached
         generation = self.catalog.generation
-        alias_match = sa.exists().where(
-            t.personality_aliases.c.personality_id == t.personalities.c.id,
-            t.personality_aliases.c.alias == key,
-        )
-        rank = sa.case(
-            (t.personalities.c.slug == key, 0),
-            (sa.func.lower(t.personalities.c.display_name) == key, 1),
-            else_=2,
-        )
-        stmt = (
-            sa.select(*PERSONALITY_COLUMNS)
-            .where(
-                sa.or_(
-                    t.personalities.c.slug == key,
-                    sa.func.lower(t.personalities.c.display_name) == key,
-                    alias_match,
-                )
-            )
-            .order_by(rank, t.personalities.c.created_at)
-            .limit(1)
-        )
         async with self._autocommit.connect() as conn:
-            row = (await conn.execute(stmt)).one_or_none()
+            row = (await conn.execute(_named(key))).one_or_none()
         if row is None:
             return None
         personality = personality_from_row(row._mapping)
         self.catalog.put(("name", key), personality, generation)
         self.catalog.put(("personality", personality.id), personality, generation)
         return personality
+
+    async def _find_visible_personality(self, key: str, user_id: str) -> Personality | None:
+        p = t.personalities.c
+        visible = p.public if not user_id else sa.or_(p.public, p.owner_user_id == user_id)
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(_named(key).where(visible))).one_or_none()
+        return None if row is None else personality_from_row(row._mapping)
 
     async def get_personality(self, personality_id: str) -> Personality | None:
         cached = self.catalog.get(("personality", personality_id))

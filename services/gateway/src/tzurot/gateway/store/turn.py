@@ -4,8 +4,9 @@ One round trip instead of eleven: the actor's user (created on first sight; the 
 users.py), the channel noted as not quiet (groups.note_message), and then, for the user,
 the personality and the place: the denylist entries that apply, whether the idempotency key
 has a job, the chosen LLM config ids (model_overrides, user_models, channel_models), the
-persona, the stored settings of every level, the lorebooks in play and their lore state,
-the channel's activated personalities, the personality's voice and the channel's round.
+persona, the stored settings of every level (in a thread, its parent channel's too), the
+lorebooks in play and their lore state, the channel's activated personalities, the
+personality's voice and the channel's round.
 
 Read-only parts see the snapshot the statement began with (Postgres: data-modifying CTEs
 and the reads of one statement share it), which is what separate reads just before would
@@ -33,6 +34,7 @@ from tzurot.gateway.domain import (
     User,
 )
 from tzurot.gateway.lore import SCOPES, LoreContext, LoreState, Scope, StoredLorebook, TimedEffect
+from tzurot.gateway.settings import stored_levels
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.lorebooks import lorebook_from_row
 from tzurot.gateway.store.rows import user_from_row
@@ -94,9 +96,9 @@ SELECT u.*,
        FROM core.personas p
       WHERE p.user_id = u.id AND (p.personality_id = $4::uuid OR p.personality_id IS NULL)
       ORDER BY p.personality_id NULLS LAST LIMIT 1) AS persona,
-    (SELECT json_agg(json_build_array(s.scope, s.key, s.value)) FROM core.settings s
+    (SELECT json_agg(json_build_array(s.scope, s.scope_id, s.key, s.value)) FROM core.settings s
       WHERE (s.scope, s.scope_id) IN (('global', ''), ('personality', $4::text),
-            ('channel', $8::text), ('user', u.id::text),
+            ('channel', $8::text), ('channel', $7::text), ('user', u.id::text),
             ('user_personality', u.id::text || ':' || $4::text))) AS settings,
     (SELECT json_agg(json_build_object('scope', a.scope, 'book', to_jsonb(l),
             'attached', (SELECT array_agg(concat(x.scope, ':', x.target))
@@ -191,9 +193,8 @@ class TurnReads(SqlBase):
         m = await direct.fetchrow(self._autocommit, _TURN_CONTEXT, params)
         if m is None:
             return None
-        levels: dict[ConfigSource, dict[str, Any]] = {}
-        for scope, key, value in m["settings"] or ():
-            levels.setdefault(ConfigSource(scope), {})[key] = value
+        # A thread's channel level: its own values over its parent channel's ($7).
+        levels = stored_levels(m["settings"] or (), where.conversation_id)
         persona = m["persona"]
         members = m["members"] or ()
         channel_round = m["channel_round"]
