@@ -120,10 +120,11 @@ async def test_a_connection_dropped_on_one_answer_leaves_the_next_addressee_answ
 async def test_a_reply_to_lilith_continues_the_conversation(world: World) -> None:
     await world.set_key(world.alice)
     async with running_bot(world):
-        await world.discord.say(world.general, world.alice, "@Lilith my name is Alice")
-        (first,) = await world.discord.wait_until(
-            lambda: world.discord.webhook_messages(world.general)
-        )
+        said = await world.discord.say(world.general, world.alice, "@Lilith my name is Alice")
+        # Delivered (ConfirmDelivery stored the exchange), not only posted: the reply may
+        # follow the post faster than the confirmation, and then history has not got it yet.
+        await delivered_job(world, f"{said.id}:lilith")
+        (first,) = world.discord.webhook_messages(world.general)
         await world.discord.say(world.general, world.alice, "what is my name?", reply_to=first)
         answers = await world.discord.wait_until(
             lambda: (
