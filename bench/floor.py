@@ -100,6 +100,7 @@ class DirectMemory:
         turns: Sequence[GatewayTurn],
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
+        form_memories: bool = True,
     ) -> None:
         stored = await self._history.store_exchange(
             job_id,
@@ -117,6 +118,7 @@ class DirectMemory:
             ],
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
+            imported=not form_memories,  # as the client sends it: a scheduled turn forms none
         )
         if stored.created and self._formation is not None:
             self._formation.kick()

@@ -422,6 +422,7 @@ async def test_free_will_checks_in_after_a_quiet_spell_within_budget_on_one_repl
     assert world.mesh.gateway_app is not None
     assert world.mesh.gateway_settings is not None
     first = world.mesh.gateway_app.features.freewill
+    await activate(world, "Lilith")  # free will is for personalities activated there
     replica = await start_gateway(world.mesh.gateway_settings, clock=clock)
     try:
         async with running_bot(world):
@@ -485,6 +486,7 @@ async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_w
         check_every=(60.0, 60.0),
     )
     night = (clock.now() + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+    await activate(world, "Lilith")  # free will is for personalities activated there
 
     def reacts(at: datetime, human: datetime, last: datetime) -> bool:
         """The gateway's own decision at `at` (same seed, same draws)."""
@@ -549,6 +551,265 @@ async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_w
     asked = react_request["messages"]
     assert "react briefly and naturally to the most recent message" in str(asked[-1]["content"])
     assert "NO_API_KEY" in shown
+
+
+CHECK_IN_ASKED = "check in with the people here"
+TEAPOT = "Alice keeps a green teapot named Ferdinand on her windowsill"
+ELM_STREET = "Ali lives at 12 Elm Street."
+
+
+def _actor(user: dict[str, Any]) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+async def free_will_on(world: World, name: str = "Lilith") -> None:
+    """/freewill on, paid by Alice, with no quiet hours (the module's clock may be anywhere)."""
+    enabled = await world.discord.slash(
+        world.general,
+        world.alice,
+        "freewill",
+        {"personality": name, "daily_budget": 3, "quiet_hours": "0-0"},
+        subcommand=["on"],
+        permissions=MANAGE_CHANNELS,
+    )
+    assert "at most 3 times a day" in await world.discord.wait_until(_texts(enabled))
+
+
+async def remember(world: World, user: dict[str, Any], personality: str, text: str) -> None:
+    """A long-term memory of `user`'s own with `personality` (an old one: never excluded as
+    already in the history)."""
+    user_id = (await world.cli.GetUser(gw.GetUserRequest(actor=_actor(user)))).user.id
+    found = await world.cli.GetPersonality(gw.GetPersonalityRequest(personality=personality))
+    memory = mem_grpc.MemoryServiceStub(await world.mesh.channel("gateway", target="memory"))
+    given = common.Memory(
+        id=str(uuid.uuid4()), personality_id=found.personality.id, user_id=user_id, text=text
+    )
+    given.created_at.FromDatetime(datetime(2026, 1, 1, tzinfo=UTC))
+    await memory.AddMemory(mem.AddMemoryRequest(memory=given), timeout=120)
+
+
+def _check_ins_reading(world: World, text: str) -> list[dict[str, Any]]:
+    """The check-ins asked of the provider whose prompt holds `text` (this channel's: the
+    scheduler looks at every channel of the module's earlier tests too)."""
+    return [
+        r.body
+        for r in world.provider.chat_requests()
+        if CHECK_IN_ASKED in str(r.body["messages"][-1]["content"])
+        and text in str(r.body["messages"])
+    ]
+
+
+async def test_a_free_will_post_is_the_channels_not_its_payers(
+    world: World, clock: ManualClock
+) -> None:
+    """Alice pays for Lilith's free will, but its check-in is said for nobody: its prompt
+    holds neither her persona nor her own memories (her own question's prompt holds both),
+    and her /history undo takes her own last exchange, never the check-in."""
+    assert world.mesh.gateway_app is not None
+    scheduler = world.mesh.gateway_app.features.freewill
+    await activate(world, "Lilith")
+    await world.cli.SetPersona(
+        gw.SetPersonaRequest(
+            actor=_actor(world.alice),
+            persona=gw.Persona(preferred_name="Ali", description=ELM_STREET),
+        )
+    )
+    await remember(world, world.alice, "Lilith", TEAPOT)
+    async with running_bot(world):
+        await free_will_on(world)
+        clock.advance(timedelta(minutes=1))
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith what is my green teapot called?"
+        )
+        await world.delivered(f"{said.id}:lilith")
+        her_own = str(world.provider.chat_requests()[-1].body["messages"])
+        clock.advance(timedelta(hours=2))
+        seen = len(answers(world))
+        await scheduler.tick()
+        await world.discord.wait_until(_more_answers(world, seen))
+        await settled(world, lambda ev: len(ev) == 1 and ev[0]["delivered_at"])
+        check_in = answers(world)[-1]
+        undo = await world.discord.slash(
+            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["undo"]
+        )
+        removed = await world.discord.wait_until(_texts(undo))
+        clock.advance(timedelta(minutes=1))
+        later = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
+        await world.delivered(f"{later.id}:lilith")
+    assert TEAPOT in her_own  # the control: her memory and persona reach her own prompt
+    assert ELM_STREET in her_own
+    (asked,) = _check_ins_reading(world, "teapot called?")  # it read the channel, though
+    assert TEAPOT not in str(asked["messages"])
+    assert ELM_STREET not in str(asked["messages"])
+    assert removed == "Removed 2 messages from history."  # her question and its answer
+    history = str(world.provider.chat_requests()[-1].body["messages"][:-1])
+    assert check_in.content[:60] in history
+    assert "teapot called?" not in history
+
+
+async def test_after_freewill_off_a_queued_turn_is_not_posted(
+    world: World, clock: ManualClock
+) -> None:
+    """A check-in queued while no bot was listening, then /freewill off (the RPC the
+    command sends): when a bot picks the turn up it is dropped, and nothing is posted."""
+    assert world.mesh.gateway_app is not None
+    scheduler = world.mesh.gateway_app.features.freewill
+    await activate(world, "Lilith")
+    async with running_bot(world):
+        await free_will_on(world)
+        clock.advance(timedelta(minutes=1))
+        said = await world.discord.say(world.general, world.alice, "@Lilith see you later")
+        await world.delivered(f"{said.id}:lilith")
+    clock.advance(timedelta(hours=2))
+    await scheduler.tick()
+    (queued,) = await events_of(world, str(world.general["id"]))
+    assert (queued["reason"], queued["delivered_at"]) == ("check_in", None)
+    await world.cli.SetFreeWill(
+        gw.SetFreeWillRequest(
+            actor=_actor(world.alice),
+            location=_where(world),
+            personality="Lilith",
+            enabled=False,
+            manage_channels=True,
+        )
+    )
+    seen = len(answers(world))
+    async with running_bot(world):
+        (event,) = await settled(world, lambda ev: ev[0]["delivered_at"] is not None)
+    assert event["dropped_reason"] == "FREEWILL_OFF"
+    assert len(answers(world)) == seen  # nothing posted
+    assert _check_ins_reading(world, "see you later") == []  # nor generated
+
+
+async def test_after_channel_deactivate_no_chain_reply_is_posted(
+    world: World, clock: ManualClock
+) -> None:
+    """/channel deactivate is a command, not a message: it interrupts no round. The chain
+    reply of the personality it removed, waiting out its cooldown, is dropped when it comes."""
+    await activate(world, "Lilith", "Sage")
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 1)
+    await set_channel(world, "group_chain_cap", 1)
+    await set_channel(world, "group_chain_cooldown_seconds", 600)
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "tell me about the stars")
+        await settled(world, lambda ev: len(ev) == 1)  # the reply waits out its cooldown
+        (first,) = answers(world)
+        replier = "Sage" if first.author_name == "Lilith" else "Lilith"
+        done = await world.discord.slash(
+            world.general,
+            world.alice,
+            "channel",
+            {"personality": replier},
+            subcommand=["deactivate"],
+            permissions=MANAGE_CHANNELS,
+        )
+        assert "no longer answers" in await world.discord.wait_until(_texts(done))
+        clock.advance(timedelta(seconds=601))
+        (event,) = await settled(world, lambda ev: ev[0]["delivered_at"] is not None)
+    assert (event["reason"], event["dropped_reason"]) == ("chain", "NOT_ACTIVATED")
+    assert event["message_ids"] == []
+    assert [m.author_name for m in answers(world)] == [first.author_name]
+
+
+async def turn_claim(world: World) -> dict[str, Any]:
+    """The channel's one scheduled turn: its claims so far and its lease end."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                sa.text(
+                    "SELECT attempts, claimed_until FROM core.bot_events"
+                    " WHERE channel_id = :c AND kind = 'turn'"
+                ),
+                {"c": str(world.general["id"])},
+            )
+            (row,) = found.all()
+            return dict(row._mapping)
+    finally:
+        await engine.dispose()
+
+
+async def renewed(world: World, until: datetime, within: float = 30.0) -> None:
+    """Waits until the bot's stream has renewed the turn's claim to `until` or later."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (claim := await turn_claim(world))["claimed_until"] is None or (
+        claim["claimed_until"] < until
+    ):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the claim was not renewed past {until}: {claim}")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_scheduled_turn_slower_than_the_event_lease_is_posted_once(
+    world: World, clock: ManualClock
+) -> None:
+    """A chain reply whose answer takes longer than the event lease (60 s: a reasoning model,
+    an image): the bot's stream renews its claim while the bot works, so the turn is not sent
+    to the bot again, and posted once."""
+    await activate(world, "Lilith", "Sage")
+    await talkative(world, lilith=1.0, sage=1.0)
+    await set_channel(world, "group_max_speakers", 1)
+    await set_channel(world, "group_chain_cap", 1)
+    await set_channel(world, "group_chain_cooldown_seconds", 600)
+    async with running_bot(world):
+        await world.discord.say(world.general, world.alice, "tell me a very long story")
+        await settled(world, lambda ev: len(ev) == 1)  # the reply waits out its cooldown
+        assert len(answers(world)) == 1
+        world.provider.hold = asyncio.Event()  # the reply's model thinks until told
+        asked = len(world.provider.chat_requests())
+        clock.advance(timedelta(seconds=601))
+        await world.discord.wait_until(lambda: len(world.provider.chat_requests()) > asked)
+        for _ in range(6):  # three minutes of thinking, in steps shorter than the lease
+            clock.advance(timedelta(seconds=30))
+            await renewed(world, clock.now() + timedelta(seconds=60))
+        world.provider.hold.set()
+        (event,) = await settled(world, lambda ev: ev[0]["delivered_at"] is not None)
+        await world.discord.wait_until(lambda: len(answers(world)) >= 2)
+        claim = await turn_claim(world)
+    assert (event["reason"], event["dropped_reason"]) == ("chain", "")
+    assert len(event["message_ids"]) >= 1
+    assert claim["attempts"] == 1  # sent to the bot once
+    assert len(answers(world)) == 2  # the human's answer and the reply, once
+
+
+async def test_a_free_will_turn_refused_for_quota_is_dropped_and_free_will_says_why(
+    world: World, clock: ManualClock
+) -> None:
+    """The payer's key has no credit left (the provider answers 402): the turn is dropped at
+    once (not handed back every lease forever), its slot of the day's budget is given back,
+    and free will is off there with the reason, as /freewill status shows."""
+    assert world.mesh.gateway_app is not None
+    scheduler = world.mesh.gateway_app.features.freewill
+    spent = "sk-or-spent-key-0123456789abcdef"
+
+    def paid_by(key: str) -> int:
+        return sum(r.api_key == key for r in world.provider.chat_requests())
+
+    world.provider.valid_keys.add(spent)
+    await world.set_key(world.alice, spent)
+    await activate(world, "Lilith")
+    async with running_bot(world):
+        await free_will_on(world)
+        clock.advance(timedelta(minutes=1))
+        said = await world.discord.say(world.general, world.alice, "@Lilith good night")
+        await world.delivered(f"{said.id}:lilith")
+        world.provider.spent_keys.add(spent)  # her credit runs out
+        clock.advance(timedelta(hours=2))
+        seen, asked = len(answers(world)), paid_by(spent)
+        await scheduler.tick()
+        (event,) = await settled(world, lambda ev: ev[0]["delivered_at"] is not None)
+        status = await world.discord.slash(
+            world.general, world.alice, "freewill", subcommand=["status"]
+        )
+        shown = await world.discord.wait_until(_texts(status))
+        claim = await turn_claim(world)
+    assert (event["reason"], event["dropped_reason"]) == ("check_in", "PROVIDER_QUOTA_EXCEEDED")
+    assert claim["attempts"] == 1
+    assert paid_by(spent) == asked + 1  # asked once, refused
+    assert len(answers(world)) == seen  # nothing posted
+    assert "off (PROVIDER_QUOTA_EXCEEDED)" in shown
+    assert "0/3 today" in shown  # the dropped turn is not counted against the day
 
 
 # ---- memory consolidation by activity ----

@@ -6,17 +6,26 @@ text only; "Speak" speaks one answer on request; where the bot may not send voic
 audio comes as a plain file through the personality's webhook; a channel set to off speaks
 nothing, in its threads either; an owner uploads two samples (a bad one is refused) and clones
 the voice with their own ElevenLabs key.
+
+Paid is recorded: a speech is a usage row from the moment the vendor bills it, marked failed
+when its audio then breaks off or the call is cancelled. Nothing is paid that cannot be
+delivered: no voice after Discord refused the answer, no Speak where neither a voice message
+nor the webhook's audio file can be posted, never more text than the voice's model takes. A
+new clone deletes the one it replaces; a double click clones once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
@@ -25,7 +34,7 @@ from tzurot.audio import encode_tone, probe
 from tzurot.bot.bot import TzurotBot
 from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
+from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot, settled
 from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import Permission
@@ -56,7 +65,8 @@ async def voice_mesh(
             database,
             Path(tmp_path_factory.mktemp("voice")),
             inference={"elevenlabs_url": eleven.base_url},
-            gateway={"key_use_flush_seconds": 0.2},  # key uses reach keyvault quickly
+            # Key uses reach keyvault quickly; the operator's cap is no lower than any model's.
+            gateway={"key_use_flush_seconds": 0.2, "voice_max_characters": 10_000},
         ) as world:
             yield VoiceWorld(world, eleven, database)
 
@@ -136,6 +146,23 @@ async def spoken_characters(database: str) -> list[int]:
                 )
             )
             return [int(r[0]) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def speech_usage(database: str, job_id: str) -> list[tuple[str, int, bool]]:
+    """(model, characters, failed) of the job's speech usage rows, oldest first."""
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT model, characters, failed FROM core.usage_log "
+                    "WHERE request_type = 'speech' AND job_id = :job ORDER BY id"
+                ),
+                {"job": job_id},
+            )
+            return [(str(r[0]), int(r[1]), bool(r[2])) for r in rows]
     finally:
         await engine.dispose()
 
@@ -385,3 +412,289 @@ async def test_an_openai_compatible_voice_and_the_users_character_limit(
     assert (await spoken_characters(vw.database))[-1] == len(spoken)
     data, _ = world.discord.files[int(voice.data["attachments"][0]["id"])]
     assert probe(data).codec == "opus"
+
+
+# ---- paid is recorded ----
+
+
+@pytest.mark.parametrize("fault", ["garbage", "break"])
+async def test_speech_is_recorded_when_the_vendor_bills_it_even_if_its_audio_then_fails(
+    vw: VoiceWorld, fault: Literal["garbage", "break"]
+) -> None:
+    """ElevenLabs accepted (and charged) the text, then its audio was not audio or broke off:
+    nothing is posted, and the usage row says what was paid, with the model used, as failed."""
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    before = len(vw.eleven.tts_calls())
+    vw.eleven.audio_fault = fault
+    try:
+        async with running_bot(world) as bot:
+            said = await world.discord.say(world.general, world.alice, "@Lilith tell me more")
+            job = await world.delivered(f"{said.id}:lilith")
+            await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
+            await settle(bot)
+    finally:
+        vw.eleven.audio_fault = None
+    assert voice_messages(world, world.general) == []
+    assert len(vw.eleven.tts_calls()) == before + 1
+    assert await speech_usage(vw.database, job.id) == [
+        ("eleven_multilingual_v2", len(job.content), True)
+    ]
+    assert await last_used(world, world.alice, "elevenlabs")  # her key was used
+
+
+async def test_a_whole_speech_is_recorded_with_the_model_used_and_not_failed(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)  # no model: the default's
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith say it all")
+        job = await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(lambda: voice_messages(world, world.general))
+        await settle(bot)
+    assert await speech_usage(vw.database, job.id) == [
+        ("eleven_multilingual_v2", len(job.content), False)
+    ]
+
+
+async def test_a_speech_cancelled_after_the_vendor_billed_it_stays_recorded(
+    vw: VoiceWorld,
+) -> None:
+    """The vendor is streaming the audio (already billed) when the caller goes away (the bot
+    stopped, a deadline): the row is there, failed."""
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith hold that thought")
+        job = await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+    before = len(vw.eleven.tts_calls())
+    vw.eleven.audio_gate = gate = asyncio.Event()
+    bot_stub = await world.mesh.gateway_stub("bot")
+    call = bot_stub.SpeakAnswer(gw.SpeakAnswerRequest(actor=actor(world.alice), job_id=job.id))
+    reading = asyncio.ensure_future(call.read())
+    try:
+        await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
+        for _ in range(200):  # the billed event travels inference → gateway → Postgres
+            if await speech_usage(vw.database, job.id):
+                break
+            await asyncio.sleep(0.05)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            await reading
+    finally:
+        vw.eleven.audio_gate = None
+        gate.set()
+    assert await speech_usage(vw.database, job.id) == [
+        ("eleven_multilingual_v2", len(job.content), True)
+    ]
+
+
+# ---- nothing paid that cannot be delivered ----
+
+
+def bot_notices(world: World, channel: Json) -> list[str]:
+    bot = world.discord.bot_user["id"]
+    return [
+        m.content
+        for m in world.discord.messages.get(int(channel["id"]), [])
+        if m.data["author"]["id"] == bot and not m.deleted
+    ]
+
+
+@pytest.mark.parametrize("refusal", ["message deleted", "channel deleted"])
+async def test_no_voice_is_paid_for_after_discord_refused_the_answer(
+    vw: VoiceWorld, refusal: str
+) -> None:
+    """Part of the answer was posted, then Discord refused the rest (its message deleted
+    mid-stream: 10008; the channel gone: 10003): what was posted is confirmed, nothing is
+    spoken. (Discord unreachable after the generation ended: tests/unit/bot.)"""
+    world = vw.world
+    await give_keys(world, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    # Two messages' worth (its second is a new post), streamed slowly enough to step in.
+    world.provider.reply = " ".join(f"word{i}" for i in range(300))
+    world.provider.chunk_delay = 0.01
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith a long one")
+        (first,) = await world.discord.wait_until(
+            lambda: world.discord.webhook_messages(world.general)
+        )
+        if refusal == "message deleted":
+            await world.discord.delete_message(first)  # a moderator removes it
+            await world.discord.wait_until(lambda: bot_notices(world, world.general))
+        else:  # its second message finds the channel gone
+            world.discord.fail_next(
+                "execute_webhook", 404, {"code": 10003, "message": "Unknown Channel"}
+            )
+        job = await world.delivered(f"{said.id}:lilith")
+        await settled(world, bot)  # the answer handled to its end (and a voice asked for)
+        await settle(bot)
+    assert job.content  # what was posted is confirmed
+    if refusal == "channel deleted":
+        assert len(world.discord.webhook_messages(world.general)) == 1  # the rest refused
+    assert len(vw.eleven.tts_calls()) == before  # nothing paid for
+    assert voice_messages(world, world.general) == []
+    assert await speech_usage(vw.database, job.id) == []
+
+
+async def test_speak_where_no_voice_can_be_posted_is_refused_before_it_is_paid_for(
+    vw: VoiceWorld,
+) -> None:
+    """The bot may send no voice message there and has no webhook to fall back on: Speak
+    says so at once, and asks for no speech."""
+    world = vw.world
+    await give_keys(world, world.bob)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.bob, "@Lilith hello there")
+        job = await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+    (text,) = world.discord.webhook_messages(world.general)
+    world.discord.deny_bot(
+        world.general, Permission.SEND_VOICE_MESSAGES | Permission.MANAGE_WEBHOOKS
+    )
+    before = len(vw.eleven.tts_calls())
+    refused = len(world.discord.refusals)
+    async with running_bot(world) as bot:  # it starts knowing the channel's permissions
+        asked = await world.discord.context_menu(world.general, world.bob, "Speak", text)
+        await world.discord.wait_until(lambda: any(asked.texts()))
+        await settle(bot)
+    told = "".join(asked.texts())
+    assert "Send Voice Messages" in told
+    assert "Manage Webhooks" in told
+    assert len(vw.eleven.tts_calls()) == before  # nothing paid for
+    assert await speech_usage(vw.database, job.id) == []
+    assert world.discord.refusals[refused:] == []  # nor tried
+
+
+@pytest.mark.parametrize(
+    ("provider", "voice_id", "model", "limit"),
+    [("elevenlabs", RACHEL, "eleven_v3", 5_000), ("openai", "nova", "", 4_096)],
+)
+async def test_a_voice_is_never_sent_more_text_than_its_model_takes(
+    vw: VoiceWorld, provider: str, voice_id: str, model: str, limit: int
+) -> None:
+    """The user's limit and the operator's cap are 10000; eleven_v3 takes 5000 characters a
+    request and OpenAI's /audio/speech 4096: the answer is cut to that, and spoken."""
+    world = vw.world
+    await give_keys(world, world.alice)
+    await world.cli.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=actor(world.alice), provider="openai", api_key=USER_KEY)
+    )
+    await world.cli.SetPersonalityVoice(
+        gw.SetPersonalityVoiceRequest(
+            personality="lilith",
+            voice=common.VoiceConfig(
+                provider=provider, voice_id=voice_id, model=model,
+                frequency=common.VOICE_FREQUENCY_ALWAYS,
+            ),
+        )
+    )  # fmt: skip
+    world.provider.reply = "This is one sentence of a rather long answer. " * 150
+    async with running_bot(world) as bot:
+        limited = await slash_text(world, world.alice, "voice", "limit", characters=10_000)
+        assert "up to 10000 characters" in limited
+        said = await world.discord.say(world.general, world.alice, "@Lilith go on and on")
+        job = await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(lambda: voice_messages(world, world.general))
+        await settle(bot)
+    if provider == "elevenlabs":
+        spoken = vw.eleven.tts_calls()[-1].body["text"]
+    else:
+        spoken = world.provider.speech_requests()[-1].body["input"]
+    assert len(job.content) > 6_000
+    assert limit // 2 < len(spoken) <= limit
+    assert job.content.startswith(spoken)
+    (row,) = await speech_usage(vw.database, job.id)
+    assert row[1:] == (len(spoken), False)
+
+
+# ---- cloning ----
+
+
+async def new_personality_with_a_sample(world: World, slug: str) -> None:
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=actor(world.alice),
+            personality=common.Personality(
+                slug=slug, display_name=slug.title(), system_prompt=f"You are {slug}."
+            ),
+        )
+    )
+    sample = world.discord.upload(world.general, "hello.mp3", encode_tone(1.0), "audio/mpeg")
+    added = await slash_text(
+        world, world.alice, "personality", "voice-sample", "upload",
+        personality=slug, file=sample,
+    )  # fmt: skip
+    assert "Added" in added
+
+
+async def test_cloning_again_deletes_the_clone_it_replaces_and_no_other_voice(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    deletes = len(vw.eleven.delete_calls())
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "wren")
+        # A voice set by hand (a default voice): a clone replaces it, never deletes it.
+        await world.cli.SetPersonalityVoice(
+            gw.SetPersonalityVoiceRequest(
+                personality="wren", voice=common.VoiceConfig(provider="elevenlabs", voice_id=RACHEL)
+            )
+        )
+        for n in range(3):
+            cloned = await slash_text(
+                world, world.alice, "personality", "voice", "clone", personality="wren"
+            )
+            assert "Cloned from 1 samples" in cloned
+            if n == 0:  # re-tuned by hand, the clone is still known as hers
+                shown = await world.cli.GetPersonalityVoice(
+                    gw.GetPersonalityVoiceRequest(personality="wren")
+                )
+                tuned = common.VoiceConfig(
+                    provider="elevenlabs", voice_id=shown.voice.voice_id, stability=0.3
+                )
+                await world.cli.SetPersonalityVoice(
+                    gw.SetPersonalityVoiceRequest(personality="wren", voice=tuned)
+                )
+    made = [v for v in vw.eleven.cloned_voices() if v.name == "Wren"]
+    assert len(made) == 1  # one slot of her plan, not three
+    voice = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="wren"))
+    assert voice.voice.voice_id == made[0].voice_id
+    assert voice.voice.stability == pytest.approx(0.3)  # the tuning carried to each new clone
+    assert len(vw.eleven.delete_calls()) - deletes == 2  # the two clones replaced
+    assert RACHEL in vw.eleven.voices
+
+
+async def test_a_double_click_on_clone_clones_once(vw: VoiceWorld) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    vw.eleven.clone_gate = gate = asyncio.Event()
+    try:
+        async with running_bot(world):
+            await new_personality_with_a_sample(world, "lark")
+            clones = len(vw.eleven.clone_calls())
+            first = await world.discord.slash(
+                world.general, world.alice, "personality", {"personality": "lark"},
+                subcommand=("voice", "clone"),
+            )  # fmt: skip
+            await world.discord.wait_until(lambda: len(vw.eleven.clone_calls()) > clones)
+            again = await slash_text(
+                world, world.alice, "personality", "voice", "clone", personality="lark"
+            )
+            gate.set()  # the vendor answers the first one
+            await world.discord.wait_until(lambda: any(first.texts()))
+    finally:
+        vw.eleven.clone_gate = None
+        gate.set()
+    assert "being cloned already" in again
+    assert "Cloned from 1 samples" in "".join(first.texts())
+    assert len(vw.eleven.clone_calls()) == clones + 1
+    assert len([v for v in vw.eleven.cloned_voices() if v.name == "Lark"]) == 1

@@ -188,6 +188,7 @@ class StoredExchange:
     user_id: str
     turns: tuple[HistoryTurn, ...]
     used_memory_ids: tuple[str, ...] = ()
+    form_memories: bool = True
 
 
 @dataclass
@@ -211,6 +212,7 @@ class FakeMemory:
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
+        form_memories: bool = True,
     ) -> None:
         if self.error is not None:
             raise self.error
@@ -222,6 +224,7 @@ class FakeMemory:
                 user_id,
                 tuple(turns),
                 tuple(used_memory_ids),
+                form_memories,
             )
         )
 

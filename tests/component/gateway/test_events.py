@@ -1,18 +1,22 @@
-"""The bot event outbox on real Postgres: claimed once, re-sent after its lease, per shard."""
+"""The bot event outbox on real Postgres: claimed once, held while its stream lives however
+long the bot takes, re-sent after its lease when it could not be released, per shard; given up
+after MAX_EVENT_ATTEMPTS claims."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
 
 from tzurot.gateway.clock import ManualClock
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import BotEventRow, GroupStore
+from tzurot.gateway.outbox_store import MAX_EVENT_ATTEMPTS
 
 pytestmark = pytest.mark.component
 
@@ -34,6 +38,24 @@ async def notice(
             "available_at": T0,
         }
     )
+
+
+class CutOff(GroupStore):
+    """A replica that lost Postgres after claiming (or died): its renewals never arrive."""
+
+    async def renew_events(self, held: Mapping[str, datetime], until: datetime) -> set[str]:
+        raise OSError("connection to the database lost")
+
+
+async def renewed(store: GroupStore, event_id: str, until: datetime) -> None:
+    """Waits until the event's claim reaches `until` (its subscriber renewed it)."""
+    for _ in range(400):
+        row = await store.event(event_id)
+        assert row is not None
+        if row.claimed_until is not None and row.claimed_until >= until:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"the claim was never renewed to {until}")
 
 
 async def take(stream: AsyncGenerator[BotEventRow, None], count: int) -> list[str]:
@@ -104,7 +126,7 @@ async def test_a_subscription_that_could_not_say_goodbye_holds_its_claims_for_th
     store, clock = GroupStore(engine), ManualClock(T0)
     event_id = await notice(store, "hello")
     assert event_id is not None
-    dead = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    dead = BotEvents(CutOff(engine), clock, poll_seconds=0.05, lease_seconds=60)
     hung = dead.subscribe(0, 1).events()
     assert (await asyncio.wait_for(anext(hung), 10)).text == "hello"
     survivor = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
@@ -129,7 +151,7 @@ async def test_a_release_never_takes_back_an_event_claimed_since_by_another(
     event_id = await notice(store, "hello")
     assert event_id is not None
     events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
-    stale = events.subscribe(0, 1)
+    stale = BotEvents(CutOff(engine), clock, poll_seconds=0.05, lease_seconds=60).subscribe(0, 1)
     stale_events = stale.events()
     assert (await asyncio.wait_for(anext(stale_events), 10)).text == "hello"
     clock.advance(timedelta(seconds=61))  # its lease ran out ...
@@ -155,3 +177,79 @@ async def test_each_shard_gets_its_guilds(engine: AsyncEngine) -> None:
     assert await take(zero, 1) == ["shard0"]
     await zero.aclose()
     await one.aclose()
+
+
+async def test_a_live_stream_keeps_what_it_sent_however_long_the_bot_takes(
+    engine: AsyncEngine,
+) -> None:
+    """A turn whose answer takes minutes (a reasoning model, an image) is sent once: while its
+    stream lives, the claim is renewed, so neither another subscriber nor the same stream
+    gets it again after the lease."""
+    store, clock = GroupStore(engine), ManualClock(T0)
+    event_id = await notice(store, "slow")
+    assert event_id is not None
+    events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    posting = events.stream(0, 1)
+    assert await take(posting, 1) == ["slow"]
+    other = events.stream(0, 1)
+    waiting = asyncio.ensure_future(anext(other))
+    again = asyncio.ensure_future(anext(posting))
+    for _ in range(6):  # three minutes, in steps shorter than the lease
+        clock.advance(timedelta(seconds=30))
+        await renewed(store, event_id, clock.now() + timedelta(seconds=60))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    assert not again.done()
+    await events.ack(event_id, ["m1"], "")
+    row = await store.event(event_id)
+    assert row is not None
+    assert (row.delivered, row.attempts, row.message_ids) == (True, 1, ("m1",))
+    for task in (waiting, again):
+        await stop(task)
+    await other.aclose()
+    await posting.aclose()
+
+
+async def test_an_event_the_bot_leaves_for_later_is_let_go_and_sent_after_the_lease(
+    engine: AsyncEngine,
+) -> None:
+    """AckBotEvent(retry_later): the stream stops holding it, and it comes back after a lease
+    (not while the stream lives, which would renew it forever)."""
+    store, clock = GroupStore(engine), ManualClock(T0)
+    event_id = await notice(store, "later")
+    assert event_id is not None
+    events = BotEvents(store, clock, poll_seconds=0.05, lease_seconds=60)
+    subscription = events.subscribe(0, 1)
+    stream = subscription.events()
+    assert (await asyncio.wait_for(anext(stream), 10)).text == "later"
+    await events.defer(event_id, "UNAVAILABLE")
+    assert await subscription.renew() == 0  # no longer this stream's to keep
+    clock.advance(timedelta(seconds=61))
+    assert (await asyncio.wait_for(anext(stream), 10)).text == "later"
+    row = await store.event(event_id)
+    assert row is not None
+    assert (row.delivered, row.attempts) == (False, 2)
+    await stream.aclose()
+
+
+async def test_an_event_claimed_max_attempts_times_is_dropped_and_logged(
+    engine: AsyncEngine,
+) -> None:
+    """A failure that never passes (or a bot that crashes on the event) does not bring it
+    back forever: past MAX_EVENT_ATTEMPTS claims it is dropped, TOO_MANY_ATTEMPTS."""
+    store = GroupStore(engine)
+    event_id = await notice(store, "poison")
+    assert event_id is not None
+    lease, now = timedelta(seconds=60), T0
+    for attempt in range(1, MAX_EVENT_ATTEMPTS + 1):
+        claimed = await store.claim_events(now, lease, 0, 1)
+        assert [(e.id, e.attempts) for e in claimed] == [(event_id, attempt)]
+        now += lease + timedelta(seconds=1)  # its subscriber went away without a word
+    with capture_logs() as logs:
+        assert await store.claim_events(now, lease, 0, 1) == []
+    row = await store.event(event_id)
+    assert row is not None
+    assert (row.delivered, row.dropped_reason) == (True, "TOO_MANY_ATTEMPTS")
+    assert [(e["event"], e["event_id"]) for e in logs if e["event"] == "events.given_up"] == [
+        ("events.given_up", event_id)
+    ]

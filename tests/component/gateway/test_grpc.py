@@ -522,12 +522,22 @@ async def test_job_status_errors(connect: Connect) -> None:
     assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_inference_unavailable_before_a_reply_is_retried(
+async def test_inference_unavailable_before_a_reply_is_not_sent_again_by_the_channel(
     connect: Connect, mesh: Mesh
 ) -> None:
+    """Inference may have paid before it failed (transcripts, an empty answer): the gateway's
+    channel does not re-send the call. The job fails retryably; the message sent again is
+    answered."""
     await import_seed(connect("cli"), "lilith")
-    mesh.inference.fail_before_reply = [Unavailable("warming up")]
-    replies = [r async for r in connect("bot").Generate(generate_request())]
+    mesh.inference.fail_before_reply = [Unavailable("the answer was empty", reason="EMPTY_ANSWER")]
+    bot = connect("bot")
+    failed = await rpc_error(drain(bot.Generate(generate_request())))
+    assert (failed.code(), from_rpc_error(failed).reason) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "EMPTY_ANSWER",
+    )
+    assert len(mesh.inference.requests) == 1
+    replies = [r async for r in bot.Generate(generate_request())]
     assert replies[-1].finished.content == "Hello, mortal."
     assert len(mesh.inference.requests) == 2
 

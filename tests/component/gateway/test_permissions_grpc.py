@@ -233,6 +233,7 @@ async def test_channel_activation_needs_manage_channels(connect: Connect) -> Non
 async def test_free_will_needs_manage_channels(connect: Connect) -> None:
     bot = connect("bot")
     await g.import_seed(connect("cli"), "lilith")
+    await bot.ActivateChannel(activate(ALICE, "lilith", manage_channels=True))  # free will's
     await bot.SetWalletKey(
         gw.SetWalletKeyRequest(actor=BOB, provider="openrouter", api_key=g.PLANTED)
     )

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
 from tzurot.inference.domain import (
+    AttachmentRead,
     AttachmentRef,
     Character,
     ModelChoice,
@@ -285,17 +286,106 @@ async def test_describe_and_transcribe_use_cases(
     inference: Inference, fake: FakeProvider, cdn: Cdn
 ) -> None:
     fake.enqueue("A cat.")
-    assert (
-        await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
-        == "A cat."
-    )
+    described = await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+    assert described.text == "A cat."
+    [paid] = described.paid
+    assert (paid.request_type, paid.model) == ("image_description", "fake/vision")
+    assert paid.usage.input_tokens > 0
     assert fake.chat_requests()[-1].body["model"] == "fake/vision"
     fake.transcript = "hi there"
     fake.enqueue("Hi there.")
-    text = await inference.transcribe_audio(
+    heard = await inference.transcribe_audio(
         "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
     )
-    assert text == "Hi there."
+    assert heard.text == "Hi there."
+    assert [(p.request_type, p.model) for p in heard.paid] == [
+        ("transcription", "whisper-1"),
+        ("transcript_cleanup", "fake/cheap"),
+    ]
+
+
+async def test_a_failed_cleanup_keeps_the_raw_transcript(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """The transcription is paid for already: a clean-up that fails leaves it raw."""
+    fake.transcript = "um hello there"
+    fake.cut_after_chunks = 0  # the clean-up's stream ends before any answer: UNAVAILABLE
+    heard = await inference.transcribe_audio(
+        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
+    )
+    assert heard.text == "um hello there"
+    assert [p.request_type for p in heard.paid] == ["transcription"]
+    assert len(fake.chat_requests()) == 1  # the clean-up was asked, and failed
+
+
+async def test_each_paid_reading_is_announced_before_the_answer(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """Each attachment a helper model read goes out as it is paid for, with each call's
+    usage: the gateway records it whatever becomes of the answer."""
+    fake.enqueue("A grey cat.")  # the description
+    fake.enqueue("Hello there.")  # the clean-up
+    fake.enqueue("Nice.")
+    voice = AttachmentRef(
+        url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+    )
+    events = [e async for e in inference.generate_reply(request("fake/echo", image(cdn), voice))]
+    first, second = events[:2]
+    assert isinstance(first, AttachmentRead)
+    assert isinstance(second, AttachmentRead)
+    assert isinstance(events[-1], ReplyFinished)
+    assert (first.index, first.attachment.description) == (0, "A grey cat.")
+    assert [(p.request_type, p.provider, p.model) for p in first.paid] == [
+        ("image_description", "fakeai", "fake/vision")
+    ]
+    assert (second.index, second.attachment.description) == (1, "Hello there.")
+    transcription, cleanup = second.paid
+    assert (transcription.request_type, transcription.model) == ("transcription", "whisper-1")
+    assert transcription.audio_seconds == fake.transcript_seconds  # whisper-1 bills seconds
+    assert (cleanup.request_type, cleanup.model) == ("transcript_cleanup", "fake/cheap")
+    assert cleanup.usage.input_tokens > 0
+    assert cleanup.usage.output_tokens > 0
+
+
+async def test_what_was_paid_is_announced_when_the_answer_fails(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.enqueue("Hello there.")  # the clean-up
+    fake.enqueue("")  # the answer, empty twice: UNAVAILABLE EMPTY_ANSWER
+    fake.enqueue("")
+    voice = AttachmentRef(
+        url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+    )
+    seen: list[object] = []
+
+    async def answer() -> None:
+        async for event in inference.generate_reply(request("fake/echo", voice, content="")):
+            seen.append(event)
+
+    with pytest.raises(TzurotError) as caught:
+        await answer()
+    assert caught.value.reason == "EMPTY_ANSWER"
+    [read] = seen
+    assert isinstance(read, AttachmentRead)
+    assert read.attachment.description == "Hello there."
+
+
+async def test_an_attachment_read_before_is_not_read_again(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """What the gateway kept from an earlier attempt comes back as the description."""
+    voice = AttachmentRef(
+        url=f"{cdn.base}/voice.ogg",
+        content_type="audio/ogg",
+        filename="voice.ogg",
+        description="Hello there.",
+    )
+    fake.enqueue("Hi.")
+    events = [e async for e in inference.generate_reply(request("fake/echo", voice, content=""))]
+    assert not any(isinstance(e, AttachmentRead) for e in events)
+    assert (fake.transcription_requests(), cdn.hits) == ([], [])
+    [reply] = fake.chat_requests()
+    assert reply.body["messages"][-1]["content"] == "Ann: [Voice message: Hello there.]"
 
 
 async def test_only_the_helper_models_a_message_needs_are_keyed(

@@ -187,3 +187,78 @@ async def test_a_cancelled_voice_fetch_cancels_the_gateway_call_at_once() -> Non
     with contextlib.suppress(asyncio.CancelledError):
         await fetching
     assert stub.calls[0].cancelled
+
+
+class SpokenCall(GenerateCall):
+    """A Generate call whose answer the gateway asks to be spoken once delivered."""
+
+    async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        yield gw.GenerateResponse(accepted=gw.JobAccepted(job_id="job-1"))
+        yield gw.GenerateResponse(chunk=gw.TextChunk(text="Hello"))
+        yield gw.GenerateResponse(
+            finished=gw.GenerationFinished(content="Hello there.", speak=True)
+        )
+
+
+class SpeakingStub(Stub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirmed: list[list[str]] = []
+
+    def Generate(self, request: gw.GenerateRequest, timeout: float) -> GenerateCall:
+        self.calls.append(SpokenCall(runs_on=False))
+        return self.calls[-1]
+
+    async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest) -> Any:
+        self.confirmed.append(list(request.message_ids))
+        return gw.ConfirmDeliveryResponse()
+
+    async def NoteAnswerPreview(self, request: gw.NoteAnswerPreviewRequest, **_: Any) -> Any:
+        return gw.NoteAnswerPreviewResponse()
+
+
+class FirstPostOnly(Webhooks):
+    """The answer's first post lands; what follows (its last edit) fails with `error`."""
+
+    async def send(self, channel: object, content: str, **_: Any) -> Any:
+        return SimpleNamespace(id=501)
+
+
+class EveryPost(FirstPostOnly):
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        pass
+
+
+class Voices:
+    """The voice poster as the answer poster uses it: what it was asked to speak."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def speak_later(self, channel: object, actor: object, job_id: str, *_: object) -> None:
+        self.asked.append(job_id)
+
+
+def speaking_poster(webhooks: Webhooks) -> tuple[Poster, Channel, SpeakingStub, Voices]:
+    stub, voices = SpeakingStub(), Voices()
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
+    answers = Poster(gateway, webhooks, settings, AnswerBook(10), voice=voices)  # type: ignore[arg-type]  # fakes of the pool and the voice poster
+    return answers, Channel(42), stub, voices
+
+
+async def test_an_answer_delivered_whole_is_spoken() -> None:
+    answers, channel, stub, voices = speaking_poster(EveryPost(RuntimeError("unused")))
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)
+    assert stub.confirmed == [["501"]]
+    assert voices.asked == ["job-1"]
+
+
+async def test_no_voice_is_asked_for_an_answer_discord_did_not_take_whole() -> None:
+    """Refused (the message deleted: 10008) or unreachable after the first post: what was
+    posted is confirmed, and no voice is paid for."""
+    for error in (refusal(404, 10008), aiohttp.ClientConnectionError("reset")):
+        answers, channel, stub, voices = speaking_poster(FirstPostOnly(error))
+        await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)
+        assert stub.confirmed == [["501"]], error  # what was posted is confirmed
+        assert voices.asked == [], error

@@ -1,4 +1,7 @@
-"""The bot's event listener: reconnects after a broken stream, posts notices, acknowledges."""
+"""The bot's event listener: reconnects after a broken stream, posts notices, acknowledges;
+a scheduled turn that failed is handed back for later only when the failure passes, else
+dropped with its reason (left unacknowledged, a failure the gateway replays would come back
+forever)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import discord
 import grpc
 import pytest
 
+from tzurot.bot.answers import Answer
 from tzurot.bot.events import EventListener, notice_nonce
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import common_pb2 as common
@@ -174,3 +178,104 @@ async def test_stopped_while_posting_it_cancels_its_stream_so_the_gateway_releas
         await task
     assert stub.cancelled == 1
     assert stub.acks == []
+
+
+def _turn(event_id: str, channel_id: int) -> gw.SubscribeBotEventsResponse:
+    return gw.SubscribeBotEventsResponse(
+        event=gw.BotEvent(
+            event_id=event_id,
+            location=common.Location(guild_id="1", channel_id=str(channel_id)),
+            turn=gw.ScheduledTurn(
+                turn_id=event_id, personality=common.Personality(slug="lilith"), reason="check_in"
+            ),
+        )
+    )
+
+
+@dataclass
+class FailingFlow:
+    """post_scheduled as MessageFlow's, for a turn the gateway refused with (reason, code)."""
+
+    reason: str
+    code: str
+    requests: list[gw.GenerateRequest] = field(default_factory=list)
+
+    async def post_scheduled(
+        self, channel: Any, personality: common.Personality, request: gw.GenerateRequest
+    ) -> Answer:
+        self.requests.append(request)
+        answer = Answer(personality, 0, channel, request, shown=personality)
+        answer.error_reason, answer.error_code = self.reason, self.code
+        return answer
+
+
+async def _ack_of_failed_turn(reason: str, code: str) -> gw.AckBotEventRequest:
+    channel = FakeChannel(42)
+    stub = FakeStub([[_turn("t1", 42)]])
+    flow = FailingFlow(reason, code)
+    listener = EventListener(
+        FakeClient(channel),  # type: ignore[arg-type]  # a fake client
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        flow,  # type: ignore[arg-type]  # only post_scheduled is used
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: stub.acks)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [r.turn_id for r in flow.requests] == ["t1"]
+    assert channel.sent == []  # nothing is posted for a failed turn
+    [ack] = stub.acks
+    return ack
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("PROVIDER_QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"),
+        ("PROVIDER_RATE_LIMITED", "RESOURCE_EXHAUSTED"),  # its job keeps the failure
+        ("MODEL_NOT_FOUND", "NOT_FOUND"),
+        ("PROMPT_TOO_LONG", "INVALID_ARGUMENT"),
+        ("PROVIDER_REJECTED_REQUEST", "INVALID_ARGUMENT"),
+        ("NO_ANSWER", "FAILED_PRECONDITION"),
+        ("INTERNAL", "INTERNAL"),
+        ("TURN_DELIVERED", "FAILED_PRECONDITION"),
+    ],
+)
+async def test_a_turn_that_failed_for_good_is_dropped_with_its_reason(
+    reason: str, code: str
+) -> None:
+    ack = await _ack_of_failed_turn(reason, code)
+    assert (ack.event_id, list(ack.message_ids), ack.dropped_reason, ack.retry_later) == (
+        "t1",
+        [],
+        reason,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("PROVIDER_UNAVAILABLE", "UNAVAILABLE"),
+        ("GATEWAY_RESTARTING", "UNAVAILABLE"),
+        ("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
+        ("CLIENT_CANCELLED", "CANCELLED"),
+        ("RATE_LIMITED", "RESOURCE_EXHAUSTED"),  # the gateway's own limit: no job was claimed
+        ("JOB_IN_PROGRESS", "FAILED_PRECONDITION"),
+        ("DISCORD_UNREACHABLE", ""),
+    ],
+)
+async def test_a_turn_that_failed_for_now_is_handed_back_for_later(reason: str, code: str) -> None:
+    """Not dropped, and not kept by the stream either: the gateway sends it again after a
+    lease (and gives up after MAX_EVENT_ATTEMPTS)."""
+    ack = await _ack_of_failed_turn(reason, code)
+    assert (ack.event_id, list(ack.message_ids), ack.dropped_reason, ack.retry_later) == (
+        "t1",
+        [],
+        reason,
+        True,
+    )

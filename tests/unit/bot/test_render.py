@@ -29,6 +29,35 @@ def test_usage_totals_per_model_and_overall() -> None:
     assert render.usage(gw.GetUsageResponse(), "day") == "No usage in the last day."
 
 
+def test_usage_names_what_helper_models_were_paid_for() -> None:
+    reply = gw.GetUsageResponse(
+        totals=[
+            gw.UsageTotal(
+                provider="openai",
+                model="whisper-1",
+                requests=2,
+                audio_seconds=61.4,
+                request_type="transcription",
+            ),
+            gw.UsageTotal(
+                provider="openrouter",
+                model="m",
+                requests=1,
+                input_tokens=30,
+                output_tokens=9,
+                request_type="transcript_cleanup",
+            ),
+            gw.UsageTotal(provider="openrouter", model="m", requests=3, request_type="chat"),
+        ]
+    )
+    text = render.usage(reply, "day")
+    assert (
+        "`openai/whisper-1` (transcription): 2 requests, 0 in / 0 out tokens, 61 s of audio" in text
+    )
+    assert "`openrouter/m` (transcript cleanup): 1 requests, 30 in / 9 out tokens" in text
+    assert "`openrouter/m`: 3 requests" in text
+
+
 def test_timezones_autocomplete_prefix_first_and_validate() -> None:
     names = render.timezone_names("new")
     assert names[0].startswith("America/New_York") or names[0].lower().startswith("new")

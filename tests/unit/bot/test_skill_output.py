@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from tzurot.bot.skill_output import MAX_FILES, MAX_UPLOAD_BYTES, discord_files, status_line
+from tzurot.bot.skill_output import (
+    MAX_FILES,
+    discord_files,
+    status_line,
+    upload_batches,
+)
 from tzurot.v1 import common_pb2 as common
+
+MIB = 1024 * 1024
 
 
 def test_status_lines_name_the_work_but_not_a_stealth_skill() -> None:
@@ -12,14 +19,34 @@ def test_status_lines_name_the_work_but_not_a_stealth_skill() -> None:
     assert status_line("Lilith", "memory_search") == "-# Lilith is thinking…"
 
 
-def test_files_fit_one_message() -> None:
-    big = common.GeneratedFile(filename="a.png", content_type="image/png", data=b"x" * (6 << 20))
-    small = common.GeneratedFile(filename="b.png", content_type="image/png", data=b"y")
-    files = discord_files([big, big, small])
-    assert [f.filename for f in files] == ["a.png"]  # a second 6 MiB would pass 10 MiB
-    many = discord_files([small] * (MAX_FILES + 3))
-    assert len(many) == MAX_FILES
-    assert 2 * len(big.data) > MAX_UPLOAD_BYTES
+def image(name: str, size: int) -> common.GeneratedFile:
+    return common.GeneratedFile(filename=name, content_type="image/png", data=bytes(size))
+
+
+def names(batches: list[list[common.GeneratedFile]]) -> list[list[str]]:
+    return [[f.filename for f in batch] for batch in batches]
+
+
+def test_the_upload_limit_is_per_file_not_per_message() -> None:
+    """Two 6 MiB images go in one message: Discord's 10 MiB is each file's limit."""
+    assert names(upload_batches([image("a", 6 * MIB), image("b", 6 * MIB)])) == [["a", "b"]]
+
+
+def test_a_file_over_the_servers_limit_is_left_out_and_a_boosted_server_takes_it() -> None:
+    files = [image("big", 11 * MIB), image("small", 1)]
+    assert names(upload_batches(files)) == [["small"]]  # 10 MiB by default
+    assert names(upload_batches(files, filesize_limit=50 * MIB)) == [["big", "small"]]
+
+
+def test_a_request_stays_within_25_mib_and_the_rest_follows() -> None:
+    files = [image("a", 9 * MIB), image("b", 9 * MIB), image("c", 9 * MIB)]
+    assert names(upload_batches(files, filesize_limit=50 * MIB)) == [["a", "b"], ["c"]]
+
+
+def test_a_message_takes_10_files_and_the_rest_follows() -> None:
+    batches = upload_batches([image(str(n), 1) for n in range(MAX_FILES + 3)])
+    assert [len(b) for b in batches] == [MAX_FILES, 3]
+    assert [f.filename for b in batches for f in b] == [str(n) for n in range(MAX_FILES + 3)]
 
 
 def test_a_file_keeps_what_it_shows_as_its_description() -> None:

@@ -12,6 +12,7 @@ from tzurot.gateway.freewill_plan import (
     in_quiet_hours,
     local_day,
     next_check,
+    stale,
 )
 from tzurot.gateway.speakers import seeded_rng
 
@@ -98,3 +99,19 @@ def test_the_schedule_is_random_within_its_range_and_seeded() -> None:
     assert next_check(NOON, policy, seeded_rng("s", 1)) == next_check(
         NOON, policy, seeded_rng("s", 1)
     )
+
+
+def test_a_queued_turn_goes_stale_by_its_kind() -> None:
+    """A reaction within the react window only; a check-in or reflection within
+    turn_max_age; a check-in not once a human spoke after it was queued."""
+    policy = FreeWillPolicy(react_window=timedelta(minutes=15), turn_max_age=timedelta(hours=1))
+    late = NOON + timedelta(minutes=20)
+    assert stale(Action.REACT, NOON, late, policy)
+    assert not stale(Action.REACT, NOON, NOON + timedelta(minutes=15), policy)
+    assert not stale(Action.CHECK_IN, NOON, late, policy)
+    assert not stale(Action.REFLECT, NOON, late, policy)
+    assert stale(Action.REFLECT, NOON, NOON + timedelta(minutes=61), policy)
+    spoke = NOON + timedelta(minutes=1)
+    assert stale(Action.CHECK_IN, NOON, late, policy, last_human_at=spoke)
+    assert not stale(Action.REFLECT, NOON, late, policy, last_human_at=spoke)
+    assert not stale(Action.CHECK_IN, NOON, late, policy, last_human_at=NOON)

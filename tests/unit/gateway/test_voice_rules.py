@@ -13,6 +13,8 @@ from tzurot.gateway.voice import (
     decide,
     frequency_from_imported,
     imported_voice,
+    speech_text_limit,
+    spoken_limit,
     user_chose,
     validate_voice,
 )
@@ -52,6 +54,28 @@ def test_the_limit_is_the_users_never_above_the_operators() -> None:
     assert character_limit(settings(), 2000) == 1000
     assert character_limit(settings(user={VOICE_MAX_CHARACTERS: 5000}), 2000) == 2000
     assert character_limit(settings(user={VOICE_MAX_CHARACTERS: 50}), 2000) == 50
+
+
+@pytest.mark.parametrize(
+    ("voice", "limit"),
+    [
+        (Voice("elevenlabs", "v1", model="eleven_v3"), 5_000),
+        (Voice("elevenlabs", "v1"), 10_000),  # the default model: multilingual v2
+        (Voice("elevenlabs", "v1", model="eleven_flash_v2_5"), 40_000),
+        (Voice("elevenlabs", "v1", model="eleven_turbo_v2"), 30_000),
+        (Voice("elevenlabs", "v1", model="eleven_v9_unheard_of"), 5_000),  # the smallest
+        (Voice("openai", "nova"), 4_096),
+        (Voice("openai", "nova", model="gpt-4o-mini-tts"), 4_096),
+        (Voice("kokoro", "af_bella", model="kokoro"), None),  # a local server states none
+    ],
+)
+def test_each_provider_and_model_takes_at_most_its_own_limit(
+    voice: Voice, limit: int | None
+) -> None:
+    assert speech_text_limit(voice) == limit
+    everything = settings(user={VOICE_MAX_CHARACTERS: 10_000})
+    assert spoken_limit(voice, everything, 10_000) == min(10_000, limit or 10_000)
+    assert spoken_limit(voice, settings(), 10_000) == 1000  # the user's default is smaller
 
 
 def test_long_answers_are_cut_at_a_sentence_or_word_end() -> None:

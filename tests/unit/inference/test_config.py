@@ -57,3 +57,15 @@ def test_bad_json_is_one_line_without_the_value(
     with pytest.raises(StartupError) as caught:
         InferenceSettings.load()
     assert str(caught.value) == "TZUROT_SYSTEM_KEYS is not valid JSON"
+
+
+def test_an_image_is_never_larger_than_discords_upload_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """10 MiB per file: what Discord takes in any server, so every image drawn can be posted."""
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    assert InferenceSettings.load().image_max_bytes == 5 * 1024 * 1024
+    assert InferenceSettings.load(image_max_bytes=10 * 1024 * 1024).image_max_bytes == 10 << 20
+    monkeypatch.setenv("TZUROT_IMAGE_MAX_BYTES", str(11 * 1024 * 1024))
+    with pytest.raises(ValueError, match="image_max_bytes"):
+        InferenceSettings.load()

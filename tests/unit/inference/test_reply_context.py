@@ -21,6 +21,7 @@ from tzurot.inference.domain import (
     GroupMember,
     HistoryTurn,
     MemoryItem,
+    Persona,
     ReplyContext,
     ReplyContextQuery,
     ReplyFinished,
@@ -161,6 +162,43 @@ async def test_a_scheduled_turn_finds_its_query_in_the_history_first() -> None:
     assert [q["query"] for q in memories.asked] == ["Greetings."]
     assert memories.asked[0]["exclude_after"] == STAMP
     assert finished.report.memory_ids == ("m-1",)
+
+
+class WholeChannelHistory(FakeHistory):
+    """Also records whether the whole channel was asked for."""
+
+    def __init__(self, turns: list[HistoryTurn]) -> None:
+        super().__init__(turns)
+        self.whole_channel: list[bool] = []
+
+    async def recent_turns(
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
+    ) -> list[HistoryTurn]:
+        self.whole_channel.append(whole_channel)
+        return await super().recent_turns(channel_id, personality_id, limit)
+
+
+async def test_a_shared_turn_reads_the_channel_and_only_shared_memories() -> None:
+    """A scheduled turn said in public (free will, a chain reply): the payer's key pays, but
+    neither the payer's own memories nor their persona reach the prompt, and the history is
+    the whole channel's (another personality's answer attributed), even outside a group."""
+    sage = HistoryTurn("assistant", "Sage", "Hm.", created_at=STAMP, personality_id="p-sage")
+    history, memories = WholeChannelHistory([*TURNS, sage]), FakeMemories()
+    inference, model = make(FakeContext(ReplyContext([], [])), history, memories)
+    request = replace(
+        REQUEST,
+        content="",
+        directive="Say something to the room.",
+        shared_context=True,
+        persona=Persona(name="Ann", description="Ann lives at 12 Elm Street."),
+    )
+    await finish(inference.generate_reply(request))
+    assert history.whole_channel == [True]
+    assert [q["user_id"] for q in memories.asked] == [""]  # the personality's shared lore only
+    assert model.calls[0]["api_key"] == "sk-userKEYzq7Wm3Xv9Rt2"  # still the payer's key
+    prompt = str(model.calls[0]["messages"])
+    assert "Sage: Hm." in prompt
+    assert "Elm Street" not in prompt
 
 
 async def test_without_a_channel_only_memories_are_asked() -> None:

@@ -21,6 +21,7 @@ from tzurot.inference.domain import (
     StreamEvent,
     TextDelta,
     TokenUsage,
+    Transcript,
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import Provider, ProviderRegistry
@@ -119,7 +120,7 @@ class FakeModel:
         audio: bytes,
         filename: str,
         content_type: str,
-    ) -> str:
+    ) -> Transcript:
         raise AssertionError("not used here")
 
 

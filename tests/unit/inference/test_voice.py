@@ -1,6 +1,7 @@
 """Inference's voice use-cases against the fake vendors: the user's key, the transcoding."""
 
 import base64
+from typing import Literal
 
 import httpx2 as httpx
 import pytest
@@ -10,10 +11,12 @@ from tzurot.audio import encode_tone, probe
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
-from tzurot.inference.voice import SpeechResult, VoiceService
+from tzurot.inference.voice import SpeechBilled, SpeechResult, VoiceService
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider
+
+RACHEL = "21m00Tcm4TlvDq8ikWAM"
 
 
 class Vault:
@@ -43,7 +46,7 @@ async def collect(
     async for event in voice.synthesize(user, spec, text):
         if isinstance(event, bytes):
             audio += event
-        else:
+        elif isinstance(event, SpeechResult):
             result = event
     assert result is not None
     return bytes(audio), result
@@ -93,6 +96,58 @@ async def test_clone_uses_the_users_key_and_checks_its_input() -> None:
             await voice.clone("u1", "Lilith", "", [])
         with pytest.raises(FailedPrecondition):
             await voice.clone("u2", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])
+
+
+async def until_failure(
+    voice: VoiceService, spec: VoiceSpec, text: str
+) -> tuple[list[object], Exception | None]:
+    """The events of one synthesis for user u1, and the error it ended with."""
+    events: list[object] = []
+    try:
+        async for event in voice.synthesize("u1", spec, text):
+            events.append(event)
+    except Exception as exc:  # the caller asserts which
+        return events, exc
+    return events, None
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [("garbage", "could not be decoded"), ("break", "broke off the audio")],
+)
+async def test_what_the_vendor_bills_is_told_before_audio_that_fails_after(
+    fault: Literal["garbage", "break"], message: str
+) -> None:
+    """The vendor accepted 1800 characters (and charges them); the audio is then useless.
+    SpeechBilled comes first, with the model that was used, then the failure."""
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    text = "Words to be spoken. " * 90
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        eleven.audio_fault = fault
+        voice = service(http, eleven, provider, vault)
+        events, failed = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), text)
+    assert isinstance(failed, Unavailable)
+    assert message in failed.message
+    assert events == [SpeechBilled("elevenlabs", "eleven_multilingual_v2", 1800)]
+    assert eleven.characters_used == 1800  # what the vendor charged
+
+
+async def test_the_billed_model_is_the_one_used_and_a_refusal_bills_nothing() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with (
+        FakeElevenLabs() as eleven,
+        FakeProvider(require_key=False) as provider,
+        httpx.AsyncClient() as http,
+    ):
+        voice = service(http, eleven, provider, vault)
+        spoken = [e async for e in voice.synthesize("u1", VoiceSpec("kokoro", "af_bella"), "hi")]
+        assert spoken[0] == SpeechBilled("kokoro", "tts-1", 2)  # the default model, named
+        assert isinstance(spoken[-1], SpeechResult)
+        # An unknown voice: refused, and not charged.
+        refused, error = await until_failure(voice, VoiceSpec("elevenlabs", "nope"), "hi")
+    assert isinstance(error, FailedPrecondition)
+    assert refused == []
+    assert eleven.characters_used == 0
 
 
 def elevenlabs_answering(status: int, content: bytes) -> ElevenLabsClient:

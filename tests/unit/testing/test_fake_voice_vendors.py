@@ -8,7 +8,13 @@ from pydantic import SecretStr
 
 from tzurot.audio import encode_tone, probe
 from tzurot.inference.providers import Provider
-from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
+from tzurot.inference.speech import (
+    Accepted,
+    ElevenLabsClient,
+    OpenAISpeechClient,
+    Sample,
+    VoiceSpec,
+)
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -27,7 +33,9 @@ RACHEL = VoiceSpec("elevenlabs", "21m00Tcm4TlvDq8ikWAM", stability=0.4, speed=1.
 
 
 async def speak(client: ElevenLabsClient, text: str, voice: VoiceSpec = RACHEL) -> bytes:
-    return b"".join([chunk async for chunk in client.synthesize(KEY, voice, text)])
+    events = [event async for event in client.synthesize(KEY, voice, text)]
+    assert events[0] == Accepted("eleven_multilingual_v2" if not voice.model else voice.model)
+    return b"".join(e for e in events if isinstance(e, bytes))
 
 
 async def test_tts_streams_real_mp3_growing_with_the_text() -> None:
@@ -111,18 +119,54 @@ async def test_clone_refusals() -> None:
         assert not [v for v in fake.voices.values() if v.category == "cloned"]
 
 
+async def test_deleting_a_clone_frees_its_slot_and_is_refused_as_the_vendor_refuses() -> None:
+    good = Sample("a.mp3", encode_tone(0.5))
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        fake.voice_limit = 1
+        first = await client.clone(KEY, "Lilith", "", [good])
+        with pytest.raises(FailedPrecondition) as full:
+            await client.clone(KEY, "Lilith", "", [good])
+        assert full.value.reason == "VOICE_LIMIT_REACHED"
+        with pytest.raises(FailedPrecondition) as bad_key:
+            await client.delete_voice(SecretStr("sk_wrong_123"), first)
+        assert bad_key.value.reason == "INVALID_API_KEY"
+        assert first in fake.voices  # a bad key deletes nothing
+        assert await client.delete_voice(KEY, first) is True
+        assert first not in fake.voices
+        second = await client.clone(KEY, "Lilith", "", [good])  # the slot is free again
+        # Gone already, never there, or one of the default voices: the vendor's 404.
+        assert await client.delete_voice(KEY, first) is False
+        assert await client.delete_voice(KEY, "no-such-voice") is False
+        assert await client.delete_voice(KEY, "21m00Tcm4TlvDq8ikWAM") is False
+        assert "21m00Tcm4TlvDq8ikWAM" in fake.voices
+        raw = await http.delete(
+            f"{fake.base_url}/v1/voices/{second}", headers={"xi-api-key": DEFAULT_ELEVENLABS_KEY}
+        )
+        assert (raw.status_code, raw.json()) == (200, {"status": "ok"})
+        raw = await http.delete(
+            f"{fake.base_url}/v1/voices/{second}", headers={"xi-api-key": DEFAULT_ELEVENLABS_KEY}
+        )
+        assert raw.status_code == 404
+        assert raw.json()["detail"]["status"] == "voice_not_found"
+        denied = await http.delete(f"{fake.base_url}/v1/voices/{second}")
+        assert denied.status_code == 401
+    assert [c.key_valid for c in fake.delete_calls()] == [False] + [True] * 6 + [False]
+    assert fake.cloned_voices() == []
+
+
 async def test_openai_speech_answers_real_audio_in_the_asked_format() -> None:
     async with FakeProvider() as fake, httpx.AsyncClient() as http:
         client = OpenAISpeechClient(http, max_retries=0)
         provider = Provider("openai", fake.base_url)
-        audio = b"".join(
-            [
-                c
-                async for c in client.synthesize(
-                    provider, SecretStr(DEFAULT_KEY), VoiceSpec("openai", "alloy"), "hello world"
-                )
-            ]
-        )
+        events = [
+            c
+            async for c in client.synthesize(
+                provider, SecretStr(DEFAULT_KEY), VoiceSpec("openai", "alloy"), "hello world"
+            )
+        ]
+        assert events[0] == Accepted("tts-1")  # the default model, named as billed
+        audio = b"".join(e for e in events if isinstance(e, bytes))
         assert probe(audio).container == "mp3"
         assert fake.speech_requests()[0].body == {
             "model": "tts-1",

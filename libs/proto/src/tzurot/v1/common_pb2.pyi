@@ -292,12 +292,20 @@ class Usage(_message.Message):
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
+    REQUEST_TYPE_FIELD_NUMBER: _builtins.int
+    AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
     output_tokens: _builtins.int
     images: _builtins.int
     """Images generated for this answer (generate_image)."""
+    request_type: _builtins.str
+    """A helper model's call made for a reply's attachments ("transcription",
+    "transcript_cleanup", "image_description"); empty for the answer itself.
+    """
+    audio_seconds: _builtins.float
+    """Seconds of audio transcribed, when the provider bills by duration (whisper-1)."""
     def __init__(
         self,
         *,
@@ -306,10 +314,12 @@ class Usage(_message.Message):
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
         images: _builtins.int = ...,
+        request_type: _builtins.str = ...,
+        audio_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2212,6 +2212,8 @@ class UsageTotal(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
+    REQUEST_TYPE_FIELD_NUMBER: _builtins.int
+    AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     requests: _builtins.int
@@ -2221,6 +2223,12 @@ class UsageTotal(_message.Message):
     """Platform user id; set only for all_users reports."""
     images: _builtins.int
     """Images generated (generate_image)."""
+    request_type: _builtins.str
+    """What was paid for: "chat" (answers), "guest" (answers on the operator's free models),
+    "transcription", "transcript_cleanup", "image_description", "speech".
+    """
+    audio_seconds: _builtins.float
+    """Seconds of audio transcribed (providers that bill transcription by duration)."""
     def __init__(
         self,
         *,
@@ -2231,10 +2239,12 @@ class UsageTotal(_message.Message):
         output_tokens: _builtins.int = ...,
         user_id: _builtins.str = ...,
         images: _builtins.int = ...,
+        request_type: _builtins.str = ...,
+        audio_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4783,9 +4793,20 @@ class AckBotEventRequest(_message.Message):
     EVENT_ID_FIELD_NUMBER: _builtins.int
     MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     DROPPED_REASON_FIELD_NUMBER: _builtins.int
+    RETRY_LATER_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     dropped_reason: _builtins.str
-    """Why it was not posted (e.g. "CHANNEL_GONE", "CHAIN_INTERRUPTED"); empty when posted."""
+    """Why it was not posted (e.g. "CHANNEL_GONE", "CHAIN_INTERRUPTED"); empty when posted.
+    A dropped free-will turn gives its slot of the daily budget back; dropped for a lasting
+    reason (INVALID_API_KEY, PROVIDER_QUOTA_EXCEEDED, FORBIDDEN, CHANNEL_GONE, ...) it also
+    switches that personality's free will off there, with the reason (GetFreeWill shows it).
+    """
+    retry_later: _builtins.bool
+    """Not handled this time for a passing reason (the gateway or the provider unavailable, a
+    rate limit): not acknowledged, but no longer held by the stream either; it is sent again
+    after the lease. dropped_reason says why, for the logs. An event claimed
+    MAX_EVENT_ATTEMPTS times is dropped ("TOO_MANY_ATTEMPTS").
+    """
     @_builtins.property
     def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The Discord messages it was posted as; empty when it was dropped."""
@@ -4796,10 +4817,11 @@ class AckBotEventRequest(_message.Message):
         event_id: _builtins.str = ...,
         message_ids: _abc.Iterable[_builtins.str] | None = ...,
         dropped_reason: _builtins.str = ...,
+        retry_later: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_reason", b"dropped_reason", "event_id", b"event_id", "message_ids", b"message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_reason", b"dropped_reason", "event_id", b"event_id", "message_ids", b"message_ids", "retry_later", b"retry_later"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -985,8 +985,9 @@ class GatewayServiceServicer:
 
     def SubscribeBotEvents(self, request, context):
         """The bot holds one stream per shard: what it must post unprompted (chain replies, free
-        will, release notes, announcements). Events stay until acknowledged; an unacknowledged
-        event is sent again after its lease, to whichever subscriber holds the shard.
+        will, release notes, announcements). Events stay until acknowledged; the stream renews
+        the lease of what it sent while it lives, and an unacknowledged event of a stream that
+        ended is sent again, to whichever subscriber holds the shard.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -188,8 +188,9 @@ class GatewayServiceStub:
     GetFreeWill: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]
     SubscribeBotEvents: _grpc.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.SubscribeBotEventsResponse]
     """The bot holds one stream per shard: what it must post unprompted (chain replies, free
-    will, release notes, announcements). Events stay until acknowledged; an unacknowledged
-    event is sent again after its lease, to whichever subscriber holds the shard.
+    will, release notes, announcements). Events stay until acknowledged; the stream renews
+    the lease of what it sent while it lives, and an unacknowledged event of a stream that
+    ended is sent again, to whichever subscriber holds the shard.
     """
     AckBotEvent: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AckBotEventRequest, _gateway_pb2.AckBotEventResponse]
     SubscribeNotifications: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SubscribeNotificationsRequest, _gateway_pb2.SubscribeNotificationsResponse]
@@ -379,8 +380,9 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     GetFreeWill: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetFreeWillRequest, _gateway_pb2.GetFreeWillResponse]  # type: ignore[assignment]
     SubscribeBotEvents: _aio.UnaryStreamMultiCallable[_gateway_pb2.SubscribeBotEventsRequest, _gateway_pb2.SubscribeBotEventsResponse]  # type: ignore[assignment]
     """The bot holds one stream per shard: what it must post unprompted (chain replies, free
-    will, release notes, announcements). Events stay until acknowledged; an unacknowledged
-    event is sent again after its lease, to whichever subscriber holds the shard.
+    will, release notes, announcements). Events stay until acknowledged; the stream renews
+    the lease of what it sent while it lives, and an unacknowledged event of a stream that
+    ended is sent again, to whichever subscriber holds the shard.
     """
     AckBotEvent: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AckBotEventRequest, _gateway_pb2.AckBotEventResponse]  # type: ignore[assignment]
     SubscribeNotifications: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SubscribeNotificationsRequest, _gateway_pb2.SubscribeNotificationsResponse]  # type: ignore[assignment]
@@ -1011,8 +1013,9 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_gateway_pb2.SubscribeBotEventsResponse], _abc.AsyncIterator[_gateway_pb2.SubscribeBotEventsResponse]]:
         """The bot holds one stream per shard: what it must post unprompted (chain replies, free
-        will, release notes, announcements). Events stay until acknowledged; an unacknowledged
-        event is sent again after its lease, to whichever subscriber holds the shard.
+        will, release notes, announcements). Events stay until acknowledged; the stream renews
+        the lease of what it sent while it lives, and an unacknowledged event of a stream that
+        ended is sent again, to whichever subscriber holds the shard.
         """
 
     @_abc_1.abstractmethod

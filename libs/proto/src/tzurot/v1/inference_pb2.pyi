@@ -46,6 +46,7 @@ class GenerateReplyRequest(_message.Message):
     GROUP_FIELD_NUMBER: _builtins.int
     DIRECTIVE_FIELD_NUMBER: _builtins.int
     MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    SHARED_CONTEXT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -59,6 +60,11 @@ class GenerateReplyRequest(_message.Message):
     directive: _builtins.str
     """A turn nobody asked for (free will, a reply to another personality): the instruction
     the prompt ends with instead of a user's message; content is then empty.
+    """
+    shared_context: _builtins.bool
+    """A turn the gateway scheduled (free will, a chain reply), said in public to nobody in
+    particular: user_id only pays for it (its keys). The prompt reads the whole channel (as a
+    group's) and only the personality's shared memories: no user's own memories, no persona.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -117,10 +123,11 @@ class GenerateReplyRequest(_message.Message):
         group: Global___GroupContext | None = ...,
         directive: _builtins.str = ...,
         message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        shared_context: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -378,6 +385,7 @@ class GenerateReplyResponse(_message.Message):
     CHUNK_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
     ACTIVITY_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_READ_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -386,22 +394,62 @@ class GenerateReplyResponse(_message.Message):
     def activity(self) -> _common_pb2.SkillActivity:
         """A skill started: the personality is working."""
 
+    @_builtins.property
+    def attachment_read(self) -> Global___AttachmentRead:
+        """An attachment read by a paid helper model (transcribed, described), sent as soon as it
+        is paid for, before the answer: gateway records its usage whatever becomes of the answer
+        and keeps its text on the job, so the job's next attempt does not buy it again.
+        """
+
     def __init__(
         self,
         *,
         chunk: _gateway_pb2.TextChunk | None = ...,
         finished: Global___ReplyFinished | None = ...,
         activity: _common_pb2.SkillActivity | None = ...,
+        attachment_read: Global___AttachmentRead | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class AttachmentRead(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Its position in GenerateReplyRequest.attachments."""
+    @_builtins.property
+    def attachment(self) -> _common_pb2.Attachment:
+        """The attachment with its description (image) or transcript (audio) filled in."""
+
+    @_builtins.property
+    def usage(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:
+        """Each paid call that read it, Usage.request_type set."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        attachment: _common_pb2.Attachment | None = ...,
+        usage: _abc.Iterable[_common_pb2.Usage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "index", b"index", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachmentRead: _TypeAlias = AttachmentRead  # noqa: Y015
 
 @_typing.final
 class ValidateKeyRequest(_message.Message):
@@ -487,7 +535,9 @@ class DescribeImageResponse(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     description: _builtins.str
     @_builtins.property
-    def usage(self) -> _common_pb2.Usage: ...
+    def usage(self) -> _common_pb2.Usage:
+        """The description's call (request_type "image_description")."""
+
     def __init__(
         self,
         *,
@@ -534,18 +584,26 @@ class TranscribeAudioResponse(_message.Message):
 
     TRANSCRIPT_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    CLEANUP_USAGE_FIELD_NUMBER: _builtins.int
     transcript: _builtins.str
     @_builtins.property
-    def usage(self) -> _common_pb2.Usage: ...
+    def usage(self) -> _common_pb2.Usage:
+        """The transcription's call (request_type "transcription")."""
+
+    @_builtins.property
+    def cleanup_usage(self) -> _common_pb2.Usage:
+        """The clean-up's call (request_type "transcript_cleanup"); unset when none was paid."""
+
     def __init__(
         self,
         *,
         transcript: _builtins.str = ...,
         usage: _common_pb2.Usage | None = ...,
+        cleanup_usage: _common_pb2.Usage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["transcript", b"transcript", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "transcript", b"transcript", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -624,25 +682,62 @@ class SynthesizeSpeechResponse(_message.Message):
 
     CHUNK_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    BILLED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _common_pb2.AudioChunk: ...
     @_builtins.property
     def finished(self) -> _common_pb2.SpeechFinished: ...
+    @_builtins.property
+    def billed(self) -> Global___SpeechBilled:
+        """Sent once, before the first chunk, as soon as the provider accepted the text: it bills
+        the characters from then on, whatever becomes of the audio.
+        """
+
     def __init__(
         self,
         *,
         chunk: _common_pb2.AudioChunk | None = ...,
         finished: _common_pb2.SpeechFinished | None = ...,
+        billed: Global___SpeechBilled | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billed", b"billed", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billed", b"billed", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "billed"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___SynthesizeSpeechResponse: _TypeAlias = SynthesizeSpeechResponse  # noqa: Y015
+
+@_typing.final
+class SpeechBilled(_message.Message):
+    """What the provider bills for one synthesis."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    CHARACTERS_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    model: _builtins.str
+    """The model that speaks it (the provider's default filled in when the voice names none)."""
+    characters: _builtins.int
+    """Characters sent to the provider."""
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        model: _builtins.str = ...,
+        characters: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "model", b"model", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpeechBilled: _TypeAlias = SpeechBilled  # noqa: Y015
 
 @_typing.final
 class CloneVoiceHeader(_message.Message):
@@ -736,6 +831,49 @@ class CloneVoiceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloneVoiceResponse: _TypeAlias = CloneVoiceResponse  # noqa: Y015
+
+@_typing.final
+class DeleteVoiceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    VOICE_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Whose ElevenLabs key (gateway's internal user id): the voice lives in that account."""
+    voice_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        voice_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id", "voice_id", b"voice_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteVoiceRequest: _TypeAlias = DeleteVoiceRequest  # noqa: Y015
+
+@_typing.final
+class DeleteVoiceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    """False when ElevenLabs no longer knew the voice (deleted already): nothing to free."""
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteVoiceResponse: _TypeAlias = DeleteVoiceResponse  # noqa: Y015
 
 @_typing.final
 class ExtractFactsRequest(_message.Message):

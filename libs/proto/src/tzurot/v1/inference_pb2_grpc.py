@@ -71,6 +71,11 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
                 _registered_method=True)
+        self.DeleteVoice = channel.unary_unary(
+                '/tzurot.v1.InferenceService/DeleteVoice',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.FromString,
+                _registered_method=True)
         self.ExtractFacts = channel.unary_unary(
                 '/tzurot.v1.InferenceService/ExtractFacts',
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
@@ -132,6 +137,14 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteVoice(self, request, context):
+        """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
+        its slot in the user's plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExtractFacts(self, request, context):
         """Durable facts about the user from delivered exchanges, with the known facts each one
         supersedes (memory formation; gateway calls it off the request path).
@@ -177,6 +190,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.CloneVoice,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.SerializeToString,
+            ),
+            'DeleteVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVoice,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.SerializeToString,
             ),
             'ExtractFacts': grpc.unary_unary_rpc_method_handler(
                     servicer.ExtractFacts,
@@ -375,6 +393,33 @@ class InferenceService:
             '/tzurot.v1.InferenceService/CloneVoice',
             tzurot_dot_v1_dot_inference__pb2.CloneVoiceRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.CloneVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/DeleteVoice',
+            tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

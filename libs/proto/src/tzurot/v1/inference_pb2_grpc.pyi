@@ -51,6 +51,10 @@ class InferenceServiceStub:
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
     then one message per sample (each at most 10 MB).
     """
+    DeleteVoice: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DeleteVoiceRequest, _inference_pb2.DeleteVoiceResponse]
+    """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
+    its slot in the user's plan.
+    """
     ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
     """Durable facts about the user from delivered exchanges, with the known facts each one
     supersedes (memory formation; gateway calls it off the request path).
@@ -78,6 +82,10 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     CloneVoice: _aio.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]  # type: ignore[assignment]
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
     then one message per sample (each at most 10 MB).
+    """
+    DeleteVoice: _aio.UnaryUnaryMultiCallable[_inference_pb2.DeleteVoiceRequest, _inference_pb2.DeleteVoiceResponse]  # type: ignore[assignment]
+    """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
+    its slot in the user's plan.
     """
     ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
     """Durable facts about the user from delivered exchanges, with the known facts each one
@@ -145,6 +153,16 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inference_pb2.CloneVoiceResponse, _abc.Awaitable[_inference_pb2.CloneVoiceResponse]]:
         """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
         then one message per sample (each at most 10 MB).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteVoice(
+        self,
+        request: _inference_pb2.DeleteVoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.DeleteVoiceResponse, _abc.Awaitable[_inference_pb2.DeleteVoiceResponse]]:
+        """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
+        its slot in the user's plan.
         """
 
     @_abc_1.abstractmethod

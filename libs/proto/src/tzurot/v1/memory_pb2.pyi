@@ -44,7 +44,9 @@ class StoreExchangeRequest(_message.Message):
     """
     imported: _builtins.bool
     """An imported exchange (a shapes.inc chat history): no long-term memories are formed from
-    it (the import brings its own summaries).
+    it (the import brings its own summaries). Also set for what nobody said to the
+    personality: a greeting, a scheduled turn (free will, a chain reply; stored with no
+    user_id, in the channel's shared history only).
     """
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...

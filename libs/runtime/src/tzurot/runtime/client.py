@@ -3,7 +3,11 @@
 The channel checks the server's certificate against `server_identity` (not the address),
 so a client that reaches the wrong service fails the handshake. Native gRPC retries, when
 enabled for a service, retry UNAVAILABLE with backoff; for a server-streaming call gRPC
-retries only until the first response arrives, so no reply is ever duplicated.
+retries only until the first response arrives, so no reply is ever duplicated. What the
+server did before it failed is done again, though: a method that pays for work before its
+first response (or at all) must stay out of `retry_methods`. gRPC's transparent retries
+(a request that never reached the server's code) apply to every method of a channel with
+retries enabled.
 """
 
 from __future__ import annotations

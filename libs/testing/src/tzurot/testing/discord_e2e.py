@@ -61,6 +61,8 @@ class World:
         fake = self.discord
         self.provider.reply = echo_reply
         self.provider.chunk_delay = 0.0
+        self.provider.hold = None
+        self.provider.spent_keys.clear()
         return replace(
             self,
             general=fake.add_channel(self.guild, "general", topic="chatting about anything"),

@@ -1,13 +1,20 @@
 """A local ElevenLabs, faked at the HTTP level from the vendor's API reference.
 
 Serves what Tzurot uses: `POST /v1/text-to-speech/{voice_id}/stream` (chunked real audio:
-MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v1/voices`
-and `POST /v1/voices/add` (Instant Voice Cloning, multipart). As strict as the vendor: the key
+MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v1/voices`,
+`POST /v1/voices/add` (Instant Voice Cloning, multipart) and `DELETE /v1/voices/{voice_id}`
+(200 `{"status": "ok"}`, the voice gone and its slot free). As strict as the vendor: the key
 travels in `xi-api-key` (401 `invalid_api_key` otherwise), errors carry
 `{"detail": {"status", "message"}}`, request bodies are validated (422 with FastAPI's `detail`
 list), a character quota answers 429 `quota_exceeded`, a full voice slot list answers 400
-`voice_limit_reached`, and cloning refuses samples that are too many, too large or not audio.
+`voice_limit_reached`, an unknown voice (to speak with; to delete, also a default one) 404
+`voice_not_found`, and cloning refuses samples that are too many, too large or not audio.
 Every request is recorded (never the key itself: only whether it was valid).
+
+Faults a real vendor shows now and then, set on the instance: `audio_fault` "garbage" (a 200
+whose body is not audio) or "break" (the stream ends after its first chunk); `audio_gate`, an
+event the audio waits for after its first chunk (a speech held mid-stream, already billed);
+`clone_gate`, an event every clone waits for before it answers (one clone held in flight).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 
@@ -91,6 +98,9 @@ class FakeElevenLabs:
         self.characters_used = 0
         self.voice_limit = 10
         self.latency = 0.0
+        self.audio_fault: Literal["garbage", "break"] | None = None
+        self.audio_gate: asyncio.Event | None = None
+        self.clone_gate: asyncio.Event | None = None
         self.voices: dict[str, FakeVoice] = {
             vid: FakeVoice(vid, name, "premade") for vid, name in PREMADE_VOICES.items()
         }
@@ -109,6 +119,7 @@ class FakeElevenLabs:
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._tts)
         app.router.add_get("/v1/voices", self._list_voices)
         app.router.add_post("/v1/voices/add", self._add_voice)
+        app.router.add_delete("/v1/voices/{voice_id}", self._delete_voice)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -138,6 +149,13 @@ class FakeElevenLabs:
 
     def clone_calls(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.path == "/v1/voices/add"]
+
+    def delete_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == "DELETE"]
+
+    def cloned_voices(self) -> list[FakeVoice]:
+        """The account's custom voices (each one holds a slot of `voice_limit`)."""
+        return [v for v in self.voices.values() if v.category == "cloned"]
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -220,12 +238,25 @@ class FakeElevenLabs:
         )
         if self.latency:
             await asyncio.sleep(self.latency)
+        await self._stream(request, response, audio)
+        self.tts_seconds.append(time.perf_counter() - started)
+        return response
+
+    async def _stream(
+        self, request: web.Request, response: web.StreamResponse, audio: bytes
+    ) -> None:
+        """The audio, chunked, as the vendor streams it (or as `audio_fault` spoils it)."""
+        if self.audio_fault == "garbage":
+            audio = b"<html>upstream error</html>" * 200
         await response.prepare(request)
         for start in range(0, len(audio), _STREAM_CHUNK):
             await response.write(audio[start : start + _STREAM_CHUNK])
+            if self.audio_fault == "break" and request.transport is not None:
+                request.transport.close()  # mid-stream: the chunked body never ends
+                return
+            if self.audio_gate is not None:
+                await self.audio_gate.wait()
         await response.write_eof()
-        self.tts_seconds.append(time.perf_counter() - started)
-        return response
 
     async def _add_voice(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule
         if not request.content_type.startswith("multipart/"):
@@ -263,7 +294,9 @@ class FakeElevenLabs:
                 await asyncio.to_thread(probe, data)
             except AudioError:
                 return _detail(400, "invalid_audio", f"{name} is not a valid audio file.")
-        custom = sum(1 for v in self.voices.values() if v.category == "cloned")
+        if self.clone_gate is not None:
+            await self.clone_gate.wait()
+        custom = len(self.cloned_voices())
         if custom >= self.voice_limit:
             return _detail(
                 400,
@@ -275,6 +308,19 @@ class FakeElevenLabs:
         voice_id = uuid.uuid4().hex[:20]
         self.voices[voice_id] = FakeVoice(voice_id, fields["name"], "cloned", len(files))
         return web.json_response({"voice_id": voice_id, "requires_verification": False})
+
+    async def _delete_voice(self, request: web.Request) -> web.StreamResponse:
+        _, refused = self._record(request, {})
+        if refused:
+            return refused
+        voice_id = request.match_info["voice_id"]
+        voice = self.voices.get(voice_id)
+        if voice is None or voice.category == "premade":  # the default voices are no one's
+            return _detail(
+                404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."
+            )
+        del self.voices[voice_id]
+        return web.json_response({"status": "ok"})
 
 
 def _check_voice_settings(settings: Any) -> web.Response | None:

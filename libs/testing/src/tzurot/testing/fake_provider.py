@@ -2,9 +2,10 @@
 
 Serves `POST /v1/chat/completions` (SSE streaming with a final usage chunk, or one JSON body),
 `GET /v1/models`, `POST /v1/embeddings`, `POST /v1/audio/transcriptions` (multipart, like
-Whisper), `POST /v1/audio/speech` (real audio in the asked `response_format`, see
-`fake_speech.py`) and `POST /v1/images/generations`. Tool calling follows OpenAI's protocol (see
-`fake_tools.py`): `tools` and `tool_choice` are validated as strictly as the vendor does,
+Whisper, with OpenAI's usage: seconds for `whisper*`, tokens otherwise), `POST /v1/audio/speech`
+(real audio in the asked `response_format`, see `fake_speech.py`) and
+`POST /v1/images/generations`. Tool calling follows OpenAI's protocol (see `fake_tools.py`):
+`tools` and `tool_choice` are validated as strictly as the vendor does,
 the message sequence must answer every tool call, tool calls stream as `tool_calls` deltas
 ending with `finish_reason: "tool_calls"`; a model in `no_tool_models` refuses tools with
 OpenRouter's 404, as does any model when the request's `provider.only` (OpenRouter's routing)
@@ -187,6 +188,8 @@ class FakeProvider:
         self.keepalive_comments = 0
         """SSE comment lines (`: OPENROUTER PROCESSING`) sent before the first chunk."""
         self.transcript = "hello from a voice message"
+        self.transcript_seconds = 3.0
+        """What a `whisper*` model bills (usage `duration`); other models bill tokens."""
         self.script: list[ScriptedReply] = []
         self.no_tool_models: set[str] = set()
         """Models that refuse any request carrying `tools` (OpenRouter's 404)."""
@@ -195,11 +198,18 @@ class FakeProvider:
         these gets the same 404, whatever the model."""
         self.keep_calling: ToolCallSpec | None = None
         """A model that makes this call whenever tools are offered and allowed."""
+        self.image_bytes = 0
+        """When set, every image drawn is a PNG this many bytes long."""
         self.image_models: set[str] = set()
         """Models that can answer `modalities: ["image", "text"]` and /images/generations."""
         """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self._faults: list[_Fault] = []
         self._stalls: list[float] = []
+        # While an unset Event, chat streams wait after their first (role) chunk: a model
+        # thinking for as long as a test needs (the test sets it when done).
+        self.hold: asyncio.Event | None = None
+        # Valid keys with no credit left: their calls answer 402, as OpenRouter's do.
+        self.spent_keys: set[str] = set()
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -269,6 +279,8 @@ class FakeProvider:
         self._stalls.extend([seconds] * times)
 
     async def _stall(self, request: web.Request) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
         if not self._stalls:
             return
         until = time.monotonic() + self._stalls.pop(0)
@@ -328,6 +340,13 @@ class FakeProvider:
                 401,
                 f"Incorrect API key provided: {shown}. You can find your API key at https://example.invalid.",
                 "invalid_api_key",
+                "invalid_request_error",
+            )
+        if api_key in self.spent_keys and not public:
+            return body, _error_body(
+                402,
+                "Insufficient credits. Add more using https://example.invalid/credits",
+                "402",
                 "invalid_request_error",
             )
         if self._faults:
@@ -441,7 +460,7 @@ class FakeProvider:
                     "404",
                     "invalid_request_error",
                 )
-            return web.json_response(image_reply(body, model))
+            return web.json_response(image_reply(body, model, image_bytes=self.image_bytes))
         scripted = self._next_reply(body)
         text = scripted.text
         prompt_tokens = sum(
@@ -519,7 +538,7 @@ class FakeProvider:
         body, refused = await self._admit(request)
         if refused:
             return refused
-        status, answer = images_generations(body, self.image_models)
+        status, answer = images_generations(body, self.image_models, image_bytes=self.image_bytes)
         if status != 200:
             return _error_body(status, answer["message"], answer["code"], "invalid_request_error")
         return web.json_response(answer)
@@ -547,7 +566,18 @@ class FakeProvider:
             return _error_body(400, "no audio file", "invalid_file", "invalid_request_error")
         if body.get("response_format") in ("text",):
             return web.Response(text=self.transcript)
-        return web.json_response({"text": self.transcript})
+        # OpenAI's usage: seconds of audio for whisper-1, tokens for gpt-4o-transcribe.
+        usage: dict[str, Any] = {"type": "duration", "seconds": self.transcript_seconds}
+        if not str(body.get("model", "")).startswith("whisper"):
+            output = estimate_tokens(self.transcript)
+            audio = int(body["file_size"]) // 100 + 1
+            usage = {
+                "type": "tokens",
+                "input_tokens": audio,
+                "output_tokens": output,
+                "total_tokens": audio + output,
+            }
+        return web.json_response({"text": self.transcript, "usage": usage})
 
     async def _stream(
         self,

@@ -240,8 +240,9 @@ def tool_call_message(
     return {"role": "assistant", "content": text or None, "tool_calls": tool_calls}
 
 
-def tiny_png(seed: str, size: int = 8) -> bytes:
-    """A real PNG (size x size, one colour from the seed), so clients can decode it."""
+def tiny_png(seed: str, size: int = 8, *, pad_to: int = 0) -> bytes:
+    """A real PNG (size x size, one colour from the seed), so clients can decode it; `pad_to`:
+    made that many bytes long by a private ancillary chunk (decoders skip it)."""
     digest = zlib.crc32(seed.encode())
     rgb = bytes(((digest >> shift) & 0xFF) for shift in (16, 8, 0))
     raw = b"".join(b"\x00" + rgb * size for _ in range(size))
@@ -251,12 +252,12 @@ def tiny_png(seed: str, size: int = 8) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    start = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+    end = chunk(b"IEND", b"")
+    padding = pad_to - len(start) - len(end) - 12  # a chunk's length, type and CRC
+    if padding >= 0:
+        start += chunk(b"paDd", bytes(padding))
+    return start + end
 
 
 def _prompt_of(body: dict[str, Any]) -> str:
@@ -267,10 +268,12 @@ def _prompt_of(body: dict[str, Any]) -> str:
     return ""
 
 
-def image_reply(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """OpenRouter's non-streamed answer of an image-output model: text plus `images`."""
+def image_reply(body: dict[str, Any], model: str, *, image_bytes: int = 0) -> dict[str, Any]:
+    """OpenRouter's non-streamed answer of an image-output model: text plus `images` (of
+    `image_bytes` each when set)."""
     prompt = _prompt_of(body)
-    url = "data:image/png;base64," + base64.b64encode(tiny_png(prompt)).decode()
+    image = tiny_png(prompt, pad_to=image_bytes)
+    url = "data:image/png;base64," + base64.b64encode(image).decode()
     return {
         "id": f"gen-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -291,7 +294,9 @@ def image_reply(body: dict[str, Any], model: str) -> dict[str, Any]:
     }
 
 
-def images_generations(body: dict[str, Any], models: set[str]) -> tuple[int, dict[str, Any]]:
+def images_generations(
+    body: dict[str, Any], models: set[str], *, image_bytes: int = 0
+) -> tuple[int, dict[str, Any]]:
     """OpenAI's `/v1/images/generations`: (status, body or {message, code})."""
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -320,5 +325,8 @@ def images_generations(body: dict[str, Any], models: set[str]) -> tuple[int, dic
             f"{', '.join(sorted(IMAGE_SIZES))}.",
             "code": "invalid_value",
         }
-    data = [{"b64_json": base64.b64encode(tiny_png(f"{prompt}#{i}")).decode()} for i in range(n)]
+    data = [
+        {"b64_json": base64.b64encode(tiny_png(f"{prompt}#{i}", pad_to=image_bytes)).decode()}
+        for i in range(n)
+    ]
     return 200, {"created": int(time.time()), "data": data, "usage": {"total_tokens": 100 * n}}

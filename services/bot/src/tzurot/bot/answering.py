@@ -27,7 +27,12 @@ from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.previews import PreviewNotes
 from tzurot.bot.references import reply_quote
-from tzurot.bot.skill_output import discord_files, status_line
+from tzurot.bot.skill_output import (
+    DEFAULT_FILESIZE_LIMIT,
+    discord_files,
+    status_line,
+    upload_batches,
+)
 from tzurot.bot.splitting import split_message
 from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool, webhook_channel
@@ -95,6 +100,7 @@ class Poster:
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
+            answer.error_code = err.code.name
             if quiet is not None or not self._notices.should_reply(err, user_id):
                 # A scheduled turn nobody asked for, a mute, or a block told already: silent.
                 await self._finish_quietly(stream, "")
@@ -107,6 +113,7 @@ class Poster:
             return
         except discord.HTTPException as exc:
             answer.message_ids = stream.message_ids  # the part that was delivered
+            answer.speak = False  # Discord refused the answer here: no voice paid for after
             await self._refused(channel, exc, tell=quiet is None)  # a scheduled turn: logged
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Discord unreachable (a dropped connection, a timeout): nothing can be told there
@@ -115,6 +122,7 @@ class Poster:
             log.warning("bot.discord_unreachable", error=type(exc).__name__)
             answer.message_ids = stream.message_ids
             answer.error_reason = "DISCORD_UNREACHABLE"
+            answer.speak = False  # no voice would get through either
         finally:
             self._cadence.stop(channel_id)
         self._answers.trim()
@@ -131,8 +139,9 @@ class Poster:
             # its preview notes let the gateway's sweep finish the job.
             log.warning("bot.confirm_failed", job_id=answer.job_id, reason=err.reason)
             return
-        if answer.speak and self._voice is not None:
-            # Delivered first, then spoken: no voice is paid for that cannot be posted.
+        if answer.speak and self._voice is not None and channel_key(channel) not in self._forbidden:
+            # Delivered whole first, then spoken where it can be posted (speak_later checks
+            # the permissions): no voice is paid for that cannot be posted.
             self._voice.speak_later(
                 channel,
                 answer.request.actor,
@@ -247,18 +256,37 @@ class Poster:
         if refused is not None:
             raise refused
         ids = await stream.finish(text)
-        await self._attach(channel, ids, files)
-        return ids
+        return ids + await self._attach(channel, answer, ids, files)
 
     async def _attach(
         self,
         channel: discord.abc.Messageable,
+        answer: Answer,
         message_ids: list[int],
         files: list[common.GeneratedFile],
-    ) -> None:
-        """The answer's files (generated images) become attachments of its last message."""
-        if files and message_ids:
-            await self._webhooks.attach(channel, message_ids[-1], discord_files(files))
+    ) -> list[int]:
+        """The answer's files (generated images) become attachments: as many as one message
+        takes on its last message, the others in messages after it (every file drawn was
+        paid for); the ids of those messages."""
+        guild = getattr(channel, "guild", None)
+        limit = getattr(guild, "filesize_limit", DEFAULT_FILESIZE_LIMIT)
+        batches = upload_batches(files, filesize_limit=limit) if message_ids else []
+        if not batches:
+            return []
+        await self._webhooks.attach(channel, message_ids[-1], discord_files(batches[0]))
+        more: list[int] = []
+        for batch in batches[1:]:
+            sent = await self._webhooks.send(
+                channel,
+                "",
+                username=answer.shown.display_name,
+                avatar_url=answer.shown.avatar_url or None,
+                mentions=discord.AllowedMentions.none(),
+                files=discord_files(batch),
+            )
+            self._answers.remember(sent.id, answer)  # part of the answer, for replies
+            more.append(sent.id)
+        return more
 
     async def _working(
         self,

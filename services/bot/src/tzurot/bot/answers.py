@@ -24,8 +24,10 @@ class Answer:
     message_ids: list[int] = field(default_factory=list)
     job_id: str = ""
     shown: common.Personality = field(default_factory=common.Personality)  # as resolved
-    # Why nothing was posted, when a scheduled turn failed quietly (e.g. CHAIN_INTERRUPTED).
+    # Why nothing was posted, when a scheduled turn failed quietly (e.g. CHAIN_INTERRUPTED),
+    # and the gRPC code it failed with ("" when it was not the gateway's refusal).
     error_reason: str = ""
+    error_code: str = ""
     # The gateway asks for the answer to be spoken once delivered (voice).
     speak: bool = False
 

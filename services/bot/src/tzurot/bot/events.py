@@ -1,15 +1,20 @@
 """What the bot posts without being asked: the gateway's event stream, one per shard.
 
 The gateway keeps every event (a chain reply, a free-will turn, release notes, an
-announcement) until the bot acknowledges it, and sends an unacknowledged one again after its
-lease. So the listener only has to hold the stream open: when it breaks (gateway restart,
-network, the call's deadline) it reconnects with exponential backoff, and whatever it had not
-acknowledged comes back. Each event is handled once here per delivery:
+announcement) until the bot acknowledges it, and holds what it sent for this stream while the
+stream lives, however long an answer takes. So the listener only has to hold the stream open:
+when it breaks (gateway restart, network, the call's deadline) it reconnects with exponential
+backoff, and whatever it had not acknowledged comes back. Each event is handled once here per
+delivery:
 
 - a turn is generated and posted like any answer (`MessageFlow.post_scheduled`: Generate with
-  the turn id, post through the webhook, ConfirmDelivery), then acknowledged with its message
-  ids; a turn the gateway refuses (a human interrupted the chain, no key) is acknowledged as
-  dropped, and nothing is posted;
+  the turn id, post through the webhook, ConfirmDelivery, which delivers the event too), then
+  acknowledged with its message ids. A turn that fails for a passing reason (`retry_later`:
+  the gateway or inference unavailable, the gateway's rate limit, the job still running
+  elsewhere, Discord unreachable) is handed back to be sent again after a lease; any other
+  failure (a human interrupted the chain, no key, the provider's quota, a model gone, a turn
+  posted already) is acknowledged as dropped with its reason, and nothing is posted. The
+  gateway gives up on an event after MAX_EVENT_ATTEMPTS deliveries;
 - a notice is posted as the bot itself, without pinging anyone, with a nonce derived from the
   event (`enforce_nonce`), so a second delivery of one notice never posts it twice;
 - an unfinished answer (a bot died while streaming it) has its preview messages edited into
@@ -17,8 +22,9 @@ acknowledged comes back. Each event is handled once here per delivery:
   the job: its turn reaches history);
 - a greeting (a conversation with a character starts) is posted as the personality, as
   written, and acknowledged with its message ids (the gateway keeps it as the first turn);
-- a channel that is gone or forbids the bot is acknowledged as dropped; any other failure is
-  left unacknowledged, to come back after its lease.
+- a channel that is gone or forbids the bot is acknowledged as dropped; any other failure
+  breaks the stream, which gives back what it had not acknowledged (counted: the gateway
+  gives up after MAX_EVENT_ATTEMPTS).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import discord
 import grpc
 import structlog
 
+from tzurot.bot.answers import Answer
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.runtime.errors import TzurotError
@@ -136,9 +143,10 @@ class EventListener:
             turn_id=turn.turn_id,
         )
         answer = await self._flow.post_scheduled(channel, turn.personality, request)
-        if answer.error_reason and answer.error_reason not in _DROP and not answer.message_ids:
+        if answer.error_reason and not answer.message_ids and retry_later(answer):
             log.info("events.turn_retry_later", reason=answer.error_reason)
-            return  # a transient failure: the lease brings it back
+            await self._ack(event.event_id, [], answer.error_reason, retry_later=True)
+            return
         await self._ack(
             event.event_id, answer.message_ids, "" if answer.message_ids else answer.error_reason
         )
@@ -153,7 +161,9 @@ class EventListener:
                 found = await self._client.fetch_channel(target)
         return found if isinstance(found, discord.abc.Messageable) else None
 
-    async def _ack(self, event_id: str, message_ids: list[int], reason: str) -> None:
+    async def _ack(
+        self, event_id: str, message_ids: list[int], reason: str, *, retry_later: bool = False
+    ) -> None:
         try:
             await self._gateway.call(
                 self._gateway.stub.AckBotEvent(
@@ -161,6 +171,7 @@ class EventListener:
                         event_id=event_id,
                         message_ids=[str(i) for i in message_ids],
                         dropped_reason=reason,
+                        retry_later=retry_later,
                     )
                 )
             )
@@ -168,23 +179,16 @@ class EventListener:
             log.warning("events.ack_failed", event_id=event_id, reason=err.reason)
 
 
-_DROP = frozenset(
-    {
-        "CHAIN_INTERRUPTED",
-        "TURN_NOT_FOUND",
-        "NO_PAYER",
-        "NO_API_KEY",
-        "INVALID_API_KEY",
-        "PERSONALITY_NOT_FOUND",
-        "DENYLISTED",
-        "MUTED",
-        "NSFW_CHANNEL_REQUIRED",
-        "NSFW_VERIFICATION_REQUIRED",
-        "GUEST_BUDGET_EXHAUSTED",
-        "CONTENT_FILTERED",
-        "MAX_TOKENS_USED_UP",
-        "WEBHOOK_LIMIT",
-        "FORBIDDEN",
-    }
-)
-"""Turn failures that will not heal by retrying: acknowledged as dropped."""
+RETRY_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
+"""Failures the gateway's job store runs again under the same key (store/jobs.py
+RETRYABLE_CODES): a turn failed so is tried again later."""
+RETRY_REASONS = frozenset({"RATE_LIMITED", "JOB_IN_PROGRESS", "DISCORD_UNREACHABLE"})
+"""Passing refusals with other codes: the gateway's own rate limit (no job was claimed), the
+turn's job still running elsewhere, Discord out of reach. A provider's rate limit or quota
+(PROVIDER_RATE_LIMITED, PROVIDER_QUOTA_EXCEEDED) is not one: its job keeps the failure."""
+
+
+def retry_later(answer: Answer) -> bool:
+    """Whether a scheduled turn that failed is tried again later; anything else is dropped
+    (retried, a failure the gateway replays from its job would come back forever)."""
+    return answer.error_code in RETRY_CODES or answer.error_reason in RETRY_REASONS

@@ -8,6 +8,9 @@ so the bot itself posts the voice bubble, as a reply to the personality's answer
 not (no Send Voice Messages, or a channel refusing voice messages: 50013 / 50173) the audio
 goes out through the personality's webhook as an ordinary attachment instead. discord.py has
 no voice-message API: the flag and the attachment fields are set on its own request helper.
+
+Speech is paid for when the gateway is asked (SpeakAnswer), so whether either way of posting
+it is open is checked before that (`voice_problem`), never after.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import discord
 import structlog
 from discord.http import handle_message_parameters
 
+from tzurot.bot.delivery import delivery_problem
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
 from tzurot.runtime.errors import TzurotError
@@ -79,12 +83,39 @@ async def fetch_speech(gateway: GatewayClient, request: gw.SpeakAnswerRequest) -
     return Spoken(bytes(audio), finished)
 
 
-def _may_send_voice(channel: object) -> bool:
+def _allows_voice_message(perms: discord.Permissions, *, in_thread: bool) -> bool:
+    """Discord's rule for a voice message: Send Messages (in Threads), Attach Files and Send
+    Voice Messages, in a channel the bot can see."""
+    send = perms.send_messages_in_threads if in_thread else perms.send_messages
+    return bool(perms.view_channel and send and perms.attach_files and perms.send_voice_messages)
+
+
+def _may_send_voice(channel: object, granted: discord.Permissions | None = None) -> bool:
+    """Whether the bot itself may post a voice message in `channel`, by its cached permissions
+    there and, for an interaction, what Discord says the app may do (`granted`)."""
+    in_thread = isinstance(channel, discord.Thread)
+    known = [] if granted is None else [granted]
     me = getattr(getattr(channel, "guild", None), "me", None)
     permissions_for = getattr(channel, "permissions_for", None)
-    if me is None or permissions_for is None:
-        return True  # a DM: Discord decides
-    return bool(permissions_for(me).send_voice_messages)
+    # A PartialMessageable (a channel not in the cache) knows no permissions.
+    if not (
+        me is None or permissions_for is None or isinstance(channel, discord.PartialMessageable)
+    ):
+        known.append(permissions_for(me))
+    # Nothing known (a DM): Discord decides.
+    return all(_allows_voice_message(perms, in_thread=in_thread) for perms in known)
+
+
+def voice_problem(channel: object, granted: discord.Permissions | None = None) -> str | None:
+    """Why no spoken answer can be posted in `channel` (a sentence for the user), or None:
+    neither the bot's voice message nor the audio file through the personality's webhook."""
+    if _may_send_voice(channel, granted) or delivery_problem(channel) is None:
+        return None
+    return (
+        "I can't post a voice message here: I need **Send Messages**, **Attach Files** and "
+        "**Send Voice Messages** (or **Manage Webhooks**, for the audio file). A server admin "
+        "can grant them in the channel settings."
+    )
 
 
 class VoicePoster:
@@ -100,7 +131,11 @@ class VoicePoster:
         reply_to: int,
         shown: common.Personality,
     ) -> None:
-        """Speaks a delivered answer in the background: the text is never held up by it."""
+        """Speaks a delivered answer in the background: the text is never held up by it.
+        Nothing is asked (nor paid for) where the voice could not be posted."""
+        if voice_problem(channel) is not None:
+            log.info("bot.voice_not_postable", job_id=job_id)
+            return
         task = asyncio.create_task(self._speak_quietly(channel, actor, job_id, reply_to, shown))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -139,7 +174,8 @@ class VoicePoster:
         shown: common.Personality,
     ) -> Posted:
         """A voice message from the bot replying to `reply_to`, else the audio as a plain
-        attachment through the personality's webhook."""
+        attachment through the personality's webhook (`voice_problem` says whether either can
+        be posted: ask it before paying for the speech)."""
         if _may_send_voice(channel):
             try:
                 return await self._voice_message(channel, spoken, reply_to)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 
 import discord
 
@@ -144,7 +145,9 @@ class WebhookPool:
         avatar_url: str | None,
         mentions: discord.AllowedMentions,
         suppress_embeds: bool = False,
+        files: Sequence[discord.File] = (),
     ) -> discord.WebhookMessage:
+        """Posts `content` (and `files`: those of one message) as `username`."""
         parent, thread = webhook_channel(channel)
         for attempt in (1, 2):
             hook = await self.for_channel(parent)
@@ -156,6 +159,7 @@ class WebhookPool:
                     thread=thread or discord.utils.MISSING,
                     allowed_mentions=mentions,
                     suppress_embeds=suppress_embeds,
+                    files=list(files) or discord.utils.MISSING,
                     wait=True,
                 )
             except discord.NotFound as exc:

@@ -178,6 +178,8 @@ def usage_total(u: d.UsageTotal, *, with_user: bool) -> gw.UsageTotal:
         output_tokens=u.output_tokens,
         user_id=u.platform_user_id if with_user else "",
         images=u.images,
+        request_type=u.request_type,
+        audio_seconds=u.audio_seconds,
     )
 
 

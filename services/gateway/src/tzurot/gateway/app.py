@@ -40,9 +40,17 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
-# Inference's methods gRPC retries on UNAVAILABLE. Not ValidateKey: inference already retries
-# the provider once, and a dead network must fail fast, not after attempts x retries.
-INFERENCE_RETRIED = ("GenerateReply", "DescribeImage", "TranscribeAudio", "ListSkills")
+# Inference's methods gRPC's retry policy re-sends on UNAVAILABLE: only ListSkills, which
+# costs nothing. Never a paid call (GenerateReply, DescribeImage, TranscribeAudio): inference
+# answers UNAVAILABLE after it paid (an empty answer, a provider timeout or 5xx, a later
+# attachment failing to download), and the policy sees status codes only, so it would buy
+# transcripts, descriptions and answers again, past inference's own retry budget. With
+# retries enabled on the channel, gRPC still retries those transparently when the request
+# never reached inference's code (gRFC A6: a stream refused, a GOAWAY, a connection lost
+# before the request was written); a connection refused is waited out before an answer
+# (clients.CONNECT_WAIT_SECONDS). Not ValidateKey: inference already retries the provider
+# once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("ListSkills",)
 log = structlog.get_logger(__name__)
 
 
@@ -249,6 +257,7 @@ def _group_features(
         allow_free_use=settings.freewill_free_use,
     )
     freewill.wake = gateway.events.wake
+    gateway.groups.free_will_refusal = freewill.turn_refusal  # checked again when a turn runs
     return GroupFeatures(
         admin=GroupAdmin(gateway.group_store),
         freewill=freewill,

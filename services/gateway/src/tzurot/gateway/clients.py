@@ -17,7 +17,7 @@ from tzurot.gateway.domain import (
     SkillInfo,
     WalletKey,
 )
-from tzurot.gateway.voice import SpeechDone, Voice
+from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
 from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
@@ -100,7 +100,7 @@ class GrpcInference:
 
     async def synthesize_speech(
         self, user_id: str, voice: Voice, text: str
-    ) -> AsyncGenerator[bytes | SpeechDone, None]:
+    ) -> AsyncGenerator[bytes | SpeechBilled | SpeechDone, None]:
         call = self._stub.SynthesizeSpeech(
             inf.SynthesizeSpeechRequest(
                 user_id=user_id, voice=voice_convert.voice_proto(voice), text=text
@@ -109,9 +109,12 @@ class GrpcInference:
         )
         try:
             async for msg in call:
-                if msg.WhichOneof("event") == "chunk":
+                kind = msg.WhichOneof("event")
+                if kind == "chunk":
                     yield msg.chunk.data
-                else:
+                elif kind == "billed":
+                    yield voice_convert.speech_billed(msg.billed)
+                elif kind == "finished":
                     yield voice_convert.speech_done(msg.finished)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
@@ -135,6 +138,16 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
         return reply.voice_id
+
+    async def delete_voice(self, user_id: str, voice_id: str) -> bool:
+        try:
+            reply = await self._stub.DeleteVoice(
+                inf.DeleteVoiceRequest(user_id=user_id, voice_id=voice_id),
+                timeout=self._generate_timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return reply.deleted
 
     async def check_stored_key(self, user_id: str, provider: str) -> int:
         try:
@@ -174,6 +187,7 @@ class GrpcMemory:
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
+        form_memories: bool = True,
     ) -> None:
         request = mem.StoreExchangeRequest(
             job_id=job_id,
@@ -188,6 +202,8 @@ class GrpcMemory:
             ),
             used_memory_ids=used_memory_ids,
             extract_facts=extract_facts,
+            # No long-term memory forms from it (memory's `imported`: a scheduled turn's).
+            imported=not form_memories,
         )
         await wait_connected(self._channel, self._connect_wait)  # idempotent on the job id
         await self._call(self._stub.StoreExchange(request))

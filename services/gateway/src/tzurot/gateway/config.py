@@ -19,7 +19,8 @@ class GatewaySettings(ServiceSettings):
     default_model: str = "openai/gpt-4o-mini"
     max_message_chars: int = Field(default=16_000, gt=0)
     max_history_messages: int = Field(default=50, gt=0, le=100)
-    # Attempts at inference while nothing has been streamed (gRPC's native retry on UNAVAILABLE).
+    # Attempts at inference's free calls (ListSkills) on UNAVAILABLE (gRPC's native retry);
+    # paid calls are never re-sent by policy (app.INFERENCE_RETRIED).
     inference_max_attempts: int = Field(default=3, ge=1, le=5)
     # Deadline for one whole generation (the provider's own timeouts are inside it).
     generate_deadline_seconds: float = Field(default=480.0, gt=0)

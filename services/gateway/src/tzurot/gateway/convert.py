@@ -337,6 +337,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         else None,
         directive=r.directive,
         message_ids=list(r.message_ids),
+        shared_context=r.shared_context,
     )
 
 
@@ -345,6 +346,23 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         return d.ReplyChunk(msg.chunk.text)
     if msg.HasField("activity"):
         return d.SkillActivity(skill=msg.activity.skill, step=msg.activity.step)
+    if msg.HasField("attachment_read"):
+        read = msg.attachment_read
+        return d.AttachmentRead(
+            index=read.index,
+            attachment=attachment(read.attachment),
+            paid=tuple(
+                d.Usage(
+                    provider=u.provider,
+                    model=u.model,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    request_type=u.request_type,
+                    audio_seconds=u.audio_seconds,
+                )
+                for u in read.usage
+            ),
+        )
     fin = msg.finished
     return d.ReplyFinished(
         content=fin.content,

@@ -120,8 +120,11 @@ class DeliveryFlow(GatewayState):
             skill_notes(context.report),
         )
         turns = [answer]
-        if not job.idempotency_key.startswith(TURN_KEY_PREFIX):
-            # A scheduled turn answered no human message: then only the answer is history.
+        # A scheduled turn (free will, a chain reply) answered no human message: only the
+        # answer is history, the channel's and nobody's own (no user: the payer's undo, clear
+        # or forget never takes it), and no one's long-term memories form from it.
+        scheduled = job.idempotency_key.startswith(TURN_KEY_PREFIX)
+        if not scheduled:
             asked = HistoryTurn(
                 "user",
                 job.author_id,
@@ -136,11 +139,12 @@ class DeliveryFlow(GatewayState):
             job_id=job.id,
             conversation_id=job.channel_id,
             personality_id=job.personality_id,
-            user_id=job.user_id,
+            user_id="" if scheduled else job.user_id,
             turns=turns,
             # The signal of use that reinforces long-term memories (retrieval alone does not).
             used_memory_ids=context.report.memory_ids if context.report is not None else (),
             extract_facts=self._limits.extract_facts and len(turns) > 1,
+            form_memories=not scheduled,
         )
         if self._limits.extract_facts and len(turns) > 1:
             self.facts_waiting()

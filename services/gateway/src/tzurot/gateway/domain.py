@@ -132,6 +132,10 @@ class Usage:
     input_tokens: int
     output_tokens: int
     images: int = 0
+    request_type: str = ""
+    """A helper model's call for an attachment (transcription, transcript_cleanup,
+    image_description); "" for an answer (the job's own kind is its request type)."""
+    audio_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,9 @@ class Job:
     parent_channel_id: str = ""
     """A thread's parent channel ("" when `channel_id` is a channel)."""
     nsfw_channel: bool = False
+    attachment_reads: tuple[tuple[str, str], ...] = ()
+    """(attachment key, text) of attachments a helper model read on an earlier attempt
+    (attachment_reads.py): given back as their descriptions, so not paid for again."""
 
     @property
     def location(self) -> Location:
@@ -285,6 +292,9 @@ class ReplyRequest:
     # A turn nobody asked for: what the prompt ends with instead of a user's message.
     directive: str = ""
     message_ids: tuple[str, ...] = ()
+    # A scheduled turn (free will, a chain reply): the user only pays; the prompt reads the
+    # whole channel and the personality's shared memories, nobody's own (nor a persona).
+    shared_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -374,7 +384,17 @@ class ReplyFinished:
     files: tuple[GeneratedFile, ...] = ()
 
 
-ReplyEvent = ReplyChunk | SkillActivity | ReplyFinished
+@dataclass(frozen=True)
+class AttachmentRead:
+    """An attachment a helper model read for the answer (its transcript or description),
+    with each paid call: recorded as it arrives, whatever becomes of the answer."""
+
+    index: int
+    attachment: Attachment
+    paid: tuple[Usage, ...]
+
+
+ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | ReplyFinished
 
 
 @dataclass(frozen=True)
@@ -466,6 +486,8 @@ class UsageTotal:
     output_tokens: int
     platform_user_id: str = ""
     images: int = 0
+    request_type: str = "chat"
+    audio_seconds: float = 0.0
 
 
 class DenyTarget(enum.StrEnum):

@@ -2,11 +2,15 @@
 
 Events live in `core.bot_events` (an outbox any replica writes). A subscriber (one bot shard)
 claims due events for a lease (`FOR UPDATE SKIP LOCKED`), posts them and acknowledges each.
-When a subscription ends (the bot went away, the stream broke, its deadline passed) whatever it
-had claimed and not had acknowledged is released at once, so a live subscriber gets it next;
-only the claims of a subscription that could not say goodbye (its gateway replica died) wait
-out their lease. Replicas that queue an event wake their own streams at once; others notice
-within `poll_seconds`.
+While the subscription lives it renews the lease of everything it claimed and that is not
+acknowledged yet (every third of a lease), so an answer that takes longer than a lease (a
+reasoning model, an image) is never sent a second time while the bot is still posting it.
+The bot hands back what it leaves for later (`defer`: sent again after a lease, no longer
+renewed). When a subscription ends (the bot went away, the stream broke, its deadline passed)
+whatever it had claimed and not had acknowledged is released at once, so a live subscriber
+gets it next; only the claims of a subscription that could not say goodbye (its gateway
+replica died, or lost Postgres) wait out their lease. Replicas that queue an event wake their
+own streams at once; others notice within `poll_seconds`.
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ class Subscription:
         self._waker = asyncio.Event()
         self.ended = False
         self._release: asyncio.Task[None] | None = None
+        self._renewing: asyncio.Task[None] | None = None
 
     async def events(self) -> AsyncGenerator[BotEventRow, None]:
         owner = self._events
         owner.wakers.add(self._waker)
         log.info("events.subscribed", shard_id=self.shard_id, shard_count=self.shard_count)
+        self._renewing = asyncio.get_running_loop().create_task(self._keep_claims())
         try:
             while not self.ended:
                 self._waker.clear()
@@ -69,10 +75,49 @@ class Subscription:
             return
         self._held.update((e.id, until) for e in claimed)
 
+    async def renew(self) -> int:
+        """Extends every claim this subscription still holds to a fresh lease; how many.
+        What was acknowledged, deferred or claimed by another since is no longer held."""
+        owner = self._events
+        held = dict(self._held)
+        if not held:
+            return 0
+        until = owner.clock.now() + owner.lease
+        renewed = await owner.store.renew_events(held, until)
+        if self.ended:  # ended while renewing: the release went out with the old lease ends
+            owner.release_soon(dict.fromkeys(renewed, until))
+            return len(renewed)
+        for event_id, end in held.items():
+            if self._held.get(event_id) != end:
+                continue  # claimed again meanwhile, with its own lease end
+            if event_id in renewed:
+                self._held[event_id] = until
+            else:
+                del self._held[event_id]
+        return len(renewed)
+
+    async def _keep_claims(self) -> None:
+        """Renews the claims every third of a lease (of the clock's time), until the end."""
+        owner = self._events
+        every = owner.lease / 3
+        last = owner.clock.now()
+        while not self.ended:
+            await asyncio.sleep(owner.poll)
+            if owner.clock.now() - last < every:
+                continue
+            last = owner.clock.now()
+            try:
+                # Shielded: ended meanwhile, a renewal that went through is still released.
+                await asyncio.shield(self.renew())
+            except Exception:  # Postgres away: the next one may pass; the lease still holds
+                log.warning("events.renew_failed", shard_id=self.shard_id, exc_info=True)
+
     def end(self) -> asyncio.Task[None]:
         """Ends the subscription: its unacknowledged claims are released (once)."""
         self.ended = True
         self._waker.set()
+        if self._renewing is not None:
+            self._renewing.cancel()
         if self._release is None:
             self._events.wakers.discard(self._waker)
             held, self._held = self._held, {}
@@ -137,12 +182,7 @@ class BotEvents:
             self.wake()
 
     async def ack(self, event_id: str, message_ids: Sequence[str], dropped_reason: str) -> None:
-        try:
-            event = await self.store.event(event_id)
-        except Exception:  # a malformed uuid
-            event = None
-        if event is None:
-            raise NotFound(f"no event {event_id!r}", reason="EVENT_NOT_FOUND")
+        event = await self._event(event_id)
         if await self.store.ack_event(event_id, message_ids, dropped_reason, self.clock.now()):
             log.info(
                 "events.acked",
@@ -151,3 +191,25 @@ class BotEvents:
                 reason=event.reason or event.notice_kind,
                 dropped=dropped_reason,
             )
+
+    async def defer(self, event_id: str, why: str) -> None:
+        """The bot could not handle the event now (`why`: a passing failure): nobody claims
+        it for a lease, then it is sent again (its claims are counted: MAX_EVENT_ATTEMPTS)."""
+        event = await self._event(event_id)
+        if await self.store.defer_event(event_id, self.clock.now() + self.lease):
+            log.info(
+                "events.deferred",
+                event_id=event_id,
+                kind=event.kind,
+                attempts=event.attempts,
+                why=why,
+            )
+
+    async def _event(self, event_id: str) -> BotEventRow:
+        try:
+            event = await self.store.event(event_id)
+        except Exception:  # a malformed uuid
+            event = None
+        if event is None:
+            raise NotFound(f"no event {event_id!r}", reason="EVENT_NOT_FOUND")
+        return event

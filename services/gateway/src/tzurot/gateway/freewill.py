@@ -7,8 +7,16 @@ to do, and queues at most one turn per look on the bot event outbox, under a ded
 (channel, local day, n) with n never above the daily budget: even a replica with a stale view
 cannot queue more than the budget. The turn itself runs through Generate like any answer
 (groups.resolve_turn), paid by the user who enabled that personality here; when that user
-has no key for the personality's provider (and the operator does not allow free models for
-free will), the personality is switched off here with reason NO_API_KEY.
+has no working key for the personality's provider (none, or one the provider refused; and the
+operator does not allow free models for free will), the personality is switched off here with
+reason NO_API_KEY. A turn the bot drops gives its slot of the budget back, and one dropped for
+a lasting reason (the key refused or out of credit, the channel gone) switches free will off
+with that reason (freewill_drops.py).
+
+Free will is for personalities activated in the channel: `/freewill on` refuses one that is
+not (NOT_ACTIVATED), deactivating one switches its free will off there (DEACTIVATED,
+store/channels.py), and a queued turn is checked again when it runs (`turn_refusal`, asked
+by groups.resolve_turn): still on, outside the quiet hours, not stale.
 """
 
 from __future__ import annotations
@@ -31,16 +39,19 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.domain import Location, Personality, ResolvedConfig, User
+from tzurot.gateway.freewill_drops import free_slot, slot_key
 from tzurot.gateway.freewill_plan import (
     ChannelState,
     FreeWillPolicy,
     decide,
     directive,
+    in_quiet_hours,
     local_day,
     next_check,
     pick_speaker,
+    stale,
 )
-from tzurot.gateway.group_store import GroupStore, location_values
+from tzurot.gateway.group_store import BotEventRow, GroupStore, location_values
 from tzurot.gateway.ports import KeyVault
 from tzurot.gateway.speakers import seeded_rng
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -147,6 +158,13 @@ class FreeWill:
             channel["daily_budget"] = daily_budget
         if timezone:
             check_timezone(timezone)
+        active = await self._store.members(where.channel_id)
+        if all(m.activation.personality.id != personality.id for m in active):
+            raise FailedPrecondition(
+                f"{personality.display_name} is not activated in this channel; free will is "
+                "for the personalities activated here (/channel activate)",
+                reason="NOT_ACTIVATED",
+            )
         await self._require_payable(user, personality, conversation)
         now = self._clock.now()
         first = next_check(now, self._policy, seeded_rng(self._seed, conversation, now.isoformat()))
@@ -205,6 +223,38 @@ class FreeWill:
             ).all()
         return [await self._status(where, await self._personality_of(str(i))) for i in ids]
 
+    async def turn_refusal(self, event: BotEventRow) -> str:
+        """Why a queued free-will turn must not run now, or '' when it may: free will was
+        switched off for its personality here since (FREEWILL_OFF), it is the quiet hours
+        (QUIET_HOURS), or it waited too long (STALE: freewill_plan.stale)."""
+        fc, fp, cs = g.freewill_channels.c, g.freewill_personalities.c, g.channel_state.c
+        stmt = (
+            sa.select(
+                fp.enabled,
+                fc.quiet_start_hour,
+                fc.quiet_end_hour,
+                g.guild_settings.c.timezone,
+                cs.last_human_at,
+            )
+            .join(g.freewill_channels, fc.conversation_id == fp.conversation_id)
+            .outerjoin(g.guild_settings, g.guild_settings.c.guild_id == fc.guild_id)
+            .outerjoin(g.channel_state, cs.conversation_id == fp.conversation_id)
+            .where(
+                fp.conversation_id == event.location.conversation_id,
+                fp.personality_id == event.personality_id,
+            )
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None or not row.enabled:
+            return "FREEWILL_OFF"
+        now = self._clock.now()
+        if in_quiet_hours(now, row.timezone or "UTC", row.quiet_start_hour, row.quiet_end_hour):
+            return "QUIET_HOURS"
+        if stale(event.reason, event.available_at, now, self._policy, row.last_human_at):
+            return "STALE"
+        return ""
+
     async def _status(self, where: Location, personality: Personality) -> FreeWillStatus:
         fc, fp = g.freewill_channels.c, g.freewill_personalities.c
         stmt = (
@@ -237,11 +287,12 @@ class FreeWill:
         )
 
     async def _payable(self, user: User, personality: Personality, conversation: str) -> bool:
-        """The payer has a key for the model the personality answers with there (the
-        channel's model counts), or that model is free to use."""
+        """The payer has a working key for the model the personality answers with there (the
+        channel's model counts; a key its provider refused in use is no key), or that model
+        is free to use."""
         config = (await self._config_of(personality, user, conversation)).config
         keys = await self._keyvault.list_keys(user.id)
-        if any(k.provider == config.provider for k in keys):
+        if any(k.provider == config.provider and k.active for k in keys):
             return True
         return config.free_use and self._allow_free_use
 
@@ -251,8 +302,8 @@ class FreeWill:
         if not await self._payable(user, personality, conversation):
             config = (await self._config_of(personality, user, conversation)).config
             raise FailedPrecondition(
-                f"free will is paid with your key, and you have none for {config.provider}; "
-                f"add one with /wallet set {config.provider}",
+                f"free will is paid with your key, and you have no working one for "
+                f"{config.provider}; add one with /wallet set {config.provider}",
                 reason="NO_API_KEY",
             )
 
@@ -338,13 +389,16 @@ class FreeWill:
                     .values(enabled=False, disabled_reason="NO_API_KEY")
                 )
                 log.info("freewill.disabled_no_key", conversation=conversation, personality=chosen)
-            else:
+            elif (
+                slot := await free_slot(conn, conversation, today, policy.daily_budget)
+            ) is not None:
                 where = Location(m["guild_id"], m["channel_id"], m["thread_id"], m["nsfw_channel"])
                 added = await self._store.add_event(
                     {
                         **location_values(where),
                         "kind": "turn",
-                        "dedup_key": f"freewill:{conversation}:{today.isoformat()}:{used + 1}",
+                        # The day's lowest free slot (a dropped turn's is free again).
+                        "dedup_key": slot_key(conversation, today, slot),
                         "personality_id": chosen,
                         "payer_user_id": payer.id,
                         "reason": action.value,

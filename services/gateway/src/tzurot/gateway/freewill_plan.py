@@ -11,6 +11,10 @@ comes, and asks `decide` whether to speak and how:
 - else, sometimes, a **reaction** to a human message of the last `react_window`;
 - else, rarely, a **reflection** drawn from the personality's memories.
 
+A queued turn is checked again when it runs (`stale`): a reaction only within the react
+window of when it was queued, a check-in or reflection within `turn_max_age`, and a check-in
+not once a human spoke after it was queued (the quiet spell it was for is over).
+
 Every random draw comes from a generator seeded by (seed, channel, time of the check), so a
 test with a fixed clock and seed knows exactly what happens.
 """
@@ -41,6 +45,9 @@ class FreeWillPolicy:
     reflect_chance: float = 0.05
     # Seconds between two looks at a channel: drawn uniformly in this range.
     check_every: tuple[float, float] = (600.0, 1800.0)
+    # A queued check-in or reflection not run within this long is dropped (a reaction: past
+    # `react_window`).
+    turn_max_age: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,21 @@ def _may_speak(now: datetime, state: ChannelState, policy: FreeWillPolicy) -> bo
         return False
     last = state.last_freewill_at
     return last is None or now - last >= policy.min_gap
+
+
+def stale(
+    action: str,
+    queued_at: datetime,
+    now: datetime,
+    policy: FreeWillPolicy,
+    last_human_at: datetime | None = None,
+) -> bool:
+    """Whether a turn queued at `queued_at` for `action` is too late to run at `now`."""
+    limit = policy.react_window if action == Action.REACT else policy.turn_max_age
+    if now - queued_at > limit:
+        return True
+    spoke_since = last_human_at is not None and last_human_at > queued_at
+    return action == Action.CHECK_IN and spoke_since
 
 
 def pick_speaker(personality_ids: Sequence[str], rng: random.Random) -> str:

@@ -218,6 +218,9 @@ class GatewayGroupServicer(GatewayAdminServicer):
         self, request: gw.AckBotEventRequest, context: Context
     ) -> gw.AckBotEventResponse:
         event_id = _uuid("event_id", request.event_id)
+        if request.retry_later:  # a passing failure: sent again after a lease, not held
+            await self._gateway.events.defer(event_id, request.dropped_reason)
+            return gw.AckBotEventResponse()
         pending = await self._gateway.events.store.event(event_id)
         if (
             pending is not None

@@ -1,20 +1,22 @@
-"""SQL of group channels: activations, talkativeness, rounds and chains, the bot event outbox."""
+"""SQL of group channels: activations, talkativeness, rounds and chains (the bot event
+outbox's: outbox_store.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import autocommit
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import ChannelActivation, GroupJob, Location, User
+from tzurot.gateway.outbox_store import BotEventRow, OutboxQueries
 from tzurot.gateway.store import PERSONALITY_COLUMNS, personality_from_row
 
 DEFAULT_TALKATIVENESS = 0.5
@@ -38,47 +40,6 @@ class ChannelState:
     last_speaker_id: str
 
 
-@dataclass(frozen=True)
-class BotEventRow:
-    id: str
-    kind: str
-    location: Location
-    personality_id: str | None
-    payer_user_id: str | None
-    reason: str
-    round_id: str
-    depth: int
-    reply_to_message_id: str
-    directive: str
-    notice_kind: str
-    text: str
-    delivered: bool
-    available_at: datetime
-    created_at: datetime
-    job_id: str | None = None
-
-
-def _event(m: sa.RowMapping) -> BotEventRow:
-    return BotEventRow(
-        id=str(m["id"]),
-        kind=m["kind"],
-        location=Location(m["guild_id"], m["channel_id"], m["thread_id"], m["nsfw_channel"]),
-        personality_id=None if m["personality_id"] is None else str(m["personality_id"]),
-        payer_user_id=None if m["payer_user_id"] is None else str(m["payer_user_id"]),
-        reason=m["reason"],
-        round_id=m["round_id"],
-        depth=m["depth"],
-        reply_to_message_id=m["reply_to_message_id"],
-        directive=m["directive"],
-        notice_kind=m["notice_kind"],
-        text=m["text"],
-        delivered=m["delivered_at"] is not None,
-        available_at=m["available_at"],
-        created_at=m["created_at"],
-        job_id=None if m["job_id"] is None else str(m["job_id"]),
-    )
-
-
 def location_values(where: Location) -> dict[str, Any]:
     """A Location as bot_events / freewill columns (channel_id is the parent channel)."""
     return {
@@ -89,7 +50,9 @@ def location_values(where: Location) -> dict[str, Any]:
     }
 
 
-class GroupStore:
+class GroupStore(OutboxQueries):
+    """Group channels' SQL, and the bot event outbox's (outbox_store.py)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._autocommit = autocommit(engine)
@@ -254,105 +217,6 @@ class GroupStore:
         )
         async with self._autocommit.connect() as conn:
             await conn.execute(stmt)
-
-    # ---- the bot event outbox ----
-
-    async def add_event(
-        self, values: dict[str, Any], conn: AsyncConnection | None = None
-    ) -> str | None:
-        """Queues an event; None when its dedup_key was queued already (once-only)."""
-        stmt = (
-            insert(g.bot_events)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[g.bot_events.c.dedup_key])
-            .returning(g.bot_events.c.id)
-        )
-        if conn is not None:
-            added = await conn.scalar(stmt)
-        else:
-            async with self.engine.begin() as own:
-                added = await own.scalar(stmt)
-        return None if added is None else str(added)
-
-    async def claim_events(
-        self, now: datetime, lease: timedelta, shard_id: int, shard_count: int, limit: int = 20
-    ) -> list[BotEventRow]:
-        """Pending events of the shard that are due and not leased to another subscriber.
-
-        FOR UPDATE SKIP LOCKED: two subscribers never claim one event at once; an event whose
-        lease ran out (its subscriber went away) is claimed again.
-        """
-        e = g.bot_events.c
-        due = (
-            sa.select(e.id)
-            .where(
-                e.delivered_at.is_(None),
-                e.available_at <= now,
-                sa.or_(e.claimed_until.is_(None), e.claimed_until < now),
-            )
-            .order_by(e.available_at, e.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if shard_count > 1:
-            shard = sa.case(
-                (e.guild_id == "", 0),
-                # Discord's rule: shard = (guild_id >> 22) % shard_count.
-                else_=sa.func.mod(
-                    sa.cast(e.guild_id, sa.BigInteger).op(">>")(sa.literal(22, sa.Integer)),
-                    shard_count,
-                ),
-            )
-            due = due.where(shard == shard_id)
-        stmt = (
-            sa.update(g.bot_events)
-            .where(e.id.in_(due.scalar_subquery()))
-            .values(claimed_until=now + lease, attempts=e.attempts + 1)
-            .returning(*g.bot_events.c)
-        )
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(stmt)).all()
-        events = [_event(r._mapping) for r in rows]
-        return sorted(events, key=lambda ev: (ev.available_at, ev.created_at))
-
-    async def release_events(self, held: Mapping[str, datetime]) -> int:
-        """Gives back claims a subscriber no longer holds (its stream ended), unless
-        acknowledged meanwhile or claimed since by someone else (a different lease end)."""
-        e = g.bot_events.c
-        by_lease: dict[datetime, list[str]] = {}
-        for event_id, until in held.items():
-            by_lease.setdefault(until, []).append(event_id)
-        released = 0
-        async with self.engine.begin() as conn:
-            for until, ids in by_lease.items():
-                result = await conn.execute(
-                    sa.update(g.bot_events)
-                    .where(e.id.in_(ids), e.claimed_until == until, e.delivered_at.is_(None))
-                    .values(claimed_until=None)
-                )
-                released += result.rowcount
-        return released
-
-    async def event(self, event_id: str) -> BotEventRow | None:
-        async with self._autocommit.connect() as conn:
-            row = (
-                await conn.execute(sa.select(g.bot_events).where(g.bot_events.c.id == event_id))
-            ).one_or_none()
-        return None if row is None else _event(row._mapping)
-
-    async def ack_event(
-        self, event_id: str, message_ids: Sequence[str], dropped_reason: str, now: datetime
-    ) -> bool:
-        e = g.bot_events.c
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(g.bot_events)
-                .where(e.id == event_id, e.delivered_at.is_(None))
-                .values(
-                    delivered_at=now, message_ids=list(message_ids), dropped_reason=dropped_reason
-                )
-            )
-        return bool(result.rowcount)
 
     async def user_by_id(self, user_id: str) -> User | None:
         async with self._autocommit.connect() as conn:

@@ -8,6 +8,13 @@ personality answering the one who just spoke, by the same rules without a forced
 after the channel's cooldown, up to the channel's chain cap. Every human message starts a new
 round, so a chain reply still waiting is refused when its turn comes (CHAIN_INTERRUPTED).
 The chain's turns are paid by the human whose message started the round.
+
+A scheduled turn (a chain reply, free will) is checked again when it runs: a personality
+deactivated since is refused (NOT_ACTIVATED), and so is a free-will turn free will no longer
+wants (`free_will_refusal`: FREEWILL_OFF, QUIET_HOURS, STALE); such a turn is dropped here,
+its event acknowledged with the reason, so it never comes back whatever the bot does with
+the refusal. A scheduled turn is said in public to nobody: its payer only pays (see
+service.py `_reply_request` and delivery_flow.py).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import structlog
 
@@ -46,7 +54,15 @@ log = structlog.get_logger(__name__)
 
 # The settings at a place (a thread's channel level falls back to its parent channel's).
 SettingsOf = Callable[[Location], Awaitable[dict[str, cascade.ResolvedSetting]]]
+# Why a queued free-will turn must not run now ('' when it may): FreeWill.turn_refusal.
+FreeWillRefusal = Callable[[BotEventRow], Awaitable[str]]
+# Acknowledges an event as dropped (event id, reason): the outbox's own acknowledgement.
+DropEvent = Callable[[str, str], Awaitable[None]]
 TURN_KEY_PREFIX = "turn:"
+
+
+async def _no_refusal(event: BotEventRow) -> str:
+    return ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class Groups:
         *,
         seed: str = "",
         wake: Callable[[], None] = lambda: None,
+        drop_event: DropEvent | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -91,6 +108,9 @@ class Groups:
         # Without a configured seed, each process draws its own (still one per message).
         self._seed = seed or secrets.token_hex(8)
         self._wake = wake
+        self._drop_event = drop_event or self._ack_dropped
+        # Set by the wiring to FreeWill.turn_refusal (free will is built after the gateway).
+        self.free_will_refusal: FreeWillRefusal = _no_refusal
 
     # ---- a human message ----
 
@@ -133,13 +153,11 @@ class Groups:
 
     async def note_message(self, command: GenerateCommand) -> None:
         """Any human message: the channel is not quiet; outside a planned round, it also
-        interrupts whatever chain was running."""
-        if command.turn_id:
+        interrupts whatever chain was running. A speaker of a planned round is not noted:
+        plan() noted its message, and a late speaker of an older round (the bot answers
+        messages concurrently) must not replace the newer round."""
+        if command.turn_id or command.round_id:
             return
-        if command.round_id:
-            state = await self._store.state(command.location.conversation_id)
-            if state is not None and state.round_id == command.round_id:
-                return  # plan() just recorded it
         await self._store.note_human(command.location, self._clock.now(), interrupt=True)
 
     async def members(self, where: Location) -> tuple[GroupMember, ...]:
@@ -251,7 +269,8 @@ class Groups:
     async def resolve_turn(
         self, turn_id: str, personality_of: Callable[[str], Awaitable[Personality]]
     ) -> ScheduledTurn:
-        """The command a scheduled turn runs as: its payer, its place, its personality."""
+        """The command a scheduled turn runs as: its payer, its place, its personality; a
+        turn no longer wanted is dropped (see the module)."""
         try:
             event = await self._store.event(turn_id)
         except Exception:  # a malformed uuid
@@ -265,6 +284,13 @@ class Groups:
                     "someone spoke since; this reply is no longer wanted",
                     reason="CHAIN_INTERRUPTED",
                 )
+        active = await self._store.members(event.location.channel_id)
+        if all(m.activation.personality.id != event.personality_id for m in active):
+            await self._drop(event, "NOT_ACTIVATED", "it is not activated in this channel now")
+        if not event.round_id:  # free will
+            refused = await self.free_will_refusal(event)
+            if refused:
+                await self._drop(event, refused, "free will no longer wants this turn")
         payer = (
             None
             if event.payer_user_id is None
@@ -282,6 +308,15 @@ class Groups:
             turn_id=event.id,
         )
         return ScheduledTurn(event, command, event.directive)
+
+    async def _drop(self, event: BotEventRow, reason: str, why: str) -> NoReturn:
+        """Acknowledges the turn as dropped (it never comes back), then refuses it."""
+        await self._drop_event(event.id, reason)
+        log.info("group.turn_dropped", turn_id=event.id, reason=reason)
+        raise FailedPrecondition(f"this turn is dropped: {why}", reason=reason)
+
+    async def _ack_dropped(self, event_id: str, reason: str) -> None:
+        await self._store.ack_event(event_id, (), reason, self._clock.now())
 
 
 def chain_directive(previous: str, speaker: str) -> str:

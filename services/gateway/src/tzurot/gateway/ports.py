@@ -13,7 +13,7 @@ from tzurot.gateway.domain import (
     SkillInfo,
     WalletKey,
 )
-from tzurot.gateway.voice import SpeechDone, Voice
+from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
 from tzurot.v1 import memory_pb2 as mem
 
 
@@ -36,6 +36,7 @@ class History(Protocol):
         turns: Sequence[HistoryTurn],
         used_memory_ids: Sequence[str] = (),
         extract_facts: bool = False,
+        form_memories: bool = True,
     ) -> None: ...
 
     # Consolidation (decay, merge, reflect), triggered by activity.
@@ -134,12 +135,17 @@ class Speech(Protocol):
 
     def synthesize_speech(
         self, user_id: str, voice: Voice, text: str
-    ) -> AsyncIterator[bytes | SpeechDone]:
-        """The voice message's bytes in chunks, then one SpeechDone."""
+    ) -> AsyncIterator[bytes | SpeechBilled | SpeechDone]:
+        """SpeechBilled once the provider accepted the text, the voice message's bytes in
+        chunks, then one SpeechDone."""
         ...
 
     async def clone_voice(
         self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
     ) -> str:
         """An ElevenLabs Instant Voice Clone with the user's key; its voice id."""
+        ...
+
+    async def delete_voice(self, user_id: str, voice_id: str) -> bool:
+        """Deletes an ElevenLabs voice with the user's key; False when it was gone already."""
         ...

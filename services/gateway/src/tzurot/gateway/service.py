@@ -17,10 +17,12 @@ from typing import Any
 import structlog
 
 from tzurot.gateway.admission import Admission, check_deny_modes
+from tzurot.gateway.attachment_reads import read_key, with_reads
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.delivery_flow import DeliveryFlow
 from tzurot.gateway.domain import (
     Actor,
+    AttachmentRead,
     ConfigSource,
     GenerateCommand,
     GenerateEvent,
@@ -32,7 +34,6 @@ from tzurot.gateway.domain import (
     Location,
     Personality,
     ReplyChunk,
-    ReplyEvent,
     ReplyFinished,
     ReplyRequest,
     SkillActivity,
@@ -127,6 +128,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             lambda where: self.resolved_settings(None, None, where),
             seed=limits.group_seed,
             wake=self.events.wake,
+            drop_event=lambda event_id, reason: self.events.ack(event_id, (), reason),
         )
         self._background: set[asyncio.Task[None]] = set()
         # Wakes the fact extraction worker (app.py sets it when facts are enabled).
@@ -205,6 +207,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
                 )
             job, claimed = await self._wait_for(job, new)
         if not claimed:
+            if turn is not None and job.status is JobStatus.DELIVERED:
+                # A turn sent again after its answer was posted: acknowledged with the
+                # messages showing it (ConfirmDelivery did that already, unless the turn
+                # predates it) and refused, so the bot never posts it twice.
+                await self.events.ack(turn.event.id, job.delivered_message_ids, "")
+                raise FailedPrecondition("this turn was posted already", reason="TURN_DELIVERED")
             async with contextlib.aclosing(self._replay(job, personality)) as replayed:
                 async for event in replayed:
                     yield event
@@ -328,7 +336,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
 
         Every write is fenced by the run's attempt: a run whose lease ran out (a Postgres
         failover longer than the lease) and whose job another run took over stops at its
-        next event and writes nothing, neither the answer nor its usage."""
+        next event and writes nothing, neither the answer nor its usage. Only what helper
+        models were paid to read (`AttachmentRead`) is recorded as it comes, whatever the
+        answer becomes (attachment_reads.py)."""
         keep_alive: asyncio.Task[None] | None = None
         attempt = job.attempts
         lost = asyncio.Event()
@@ -425,8 +435,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
         *,
         directive: str,
     ) -> ReplyRequest:
-        """What inference is asked for this job (lore and group from the turn's reads)."""
+        """What inference is asked for this job (lore and group from the turn's reads).
+
+        A scheduled turn (free will, a chain reply) is said in public to nobody: its payer
+        only pays (`shared_context`), their persona and own memories stay out of it."""
         settings = prepared.settings
+        scheduled = bool(command.turn_id)
         conversation = command.location.conversation_id
         context = prepared.context
         if context is not None:
@@ -443,15 +457,19 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             config=prepared.config,
             content=command.content,
             references=command.references,
-            attachments=limit_attachments(
-                command.attachments,
-                max_images=int(settings[MAX_IMAGES].value),
-                max_audio=int(settings[MAX_AUDIO].value),
+            # Those read by a helper model on an earlier attempt go with that text: not paid twice.
+            attachments=with_reads(
+                limit_attachments(
+                    command.attachments,
+                    max_images=int(settings[MAX_IMAGES].value),
+                    max_audio=int(settings[MAX_AUDIO].value),
+                ),
+                dict(job.attachment_reads),
             ),
             timezone=user.timezone,
             max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
             include_reasoning=keep_reasoning(command, prepared),
-            persona=prepared.persona,
+            persona=None if scheduled else prepared.persona,
             memory_threshold=float(settings[MEMORY_THRESHOLD].value),
             memory_limit=int(settings[MEMORY_LIMIT].value),
             mentions=command.mentions,
@@ -459,6 +477,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             group=group,
             directive=directive,
             message_ids=command.message_ids,
+            shared_context=scheduled,
         )
 
     async def _should_speak(
@@ -566,13 +585,42 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
 
     async def _replies(
         self, request: ReplyRequest, job_id: str, lost: asyncio.Event
-    ) -> AsyncGenerator[ReplyEvent, None]:
-        """Inference's events for the job, until the job is no longer this run's (`lost`)."""
+    ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
+        """Inference's events for the job, until the job is no longer this run's (`lost`);
+        an attachment read by a helper model is recorded here (`_keep_read`)."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if lost.is_set():
                     raise taken_over(job_id)
-                yield event
+                if isinstance(event, AttachmentRead):
+                    await self._keep_read(request, event)
+                else:
+                    yield event
+
+    async def _keep_read(self, request: ReplyRequest, read: AttachmentRead) -> None:
+        """Records what a helper model read for the job: each call's usage now, whatever the
+        answer becomes, and the text for the job's next attempt (attachment_reads.py).
+        Shielded, as a failure's record is. A refused write is logged, not fatal: the answer
+        it was paid for still goes on."""
+        try:
+            await asyncio.shield(
+                self._store.record_attachment_read(
+                    request.job_id,
+                    request.user_id,
+                    read_key(read.attachment.url),
+                    read.attachment.description,
+                    read.paid,
+                )
+            )
+        except Exception:
+            log.exception("job.attachment_read_not_recorded", job_id=request.job_id)
+        for paid in read.paid:
+            metrics.record_tokens(
+                paid.provider,
+                paid.model,
+                input_tokens=paid.input_tokens,
+                output_tokens=paid.output_tokens,
+            )
 
     async def _save_lore_state(
         self, conversation_id: str, personality_id: str, state: LoreState

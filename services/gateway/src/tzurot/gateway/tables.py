@@ -136,6 +136,9 @@ jobs = sa.Table(
     sa.Column("user_attachments", JSONB),
     sa.Column("prompt_report", JSONB),
     sa.Column("reasoning", sa.Text),
+    # {attachment key: transcript or description} of what helper models read for an attempt
+    # (attachment_reads.py): the next attempt sends them as descriptions (migration 0017).
+    sa.Column("attachment_reads", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.CheckConstraint(
         "status in ('queued', 'running', 'streamed', 'delivered', 'failed')",
         name="jobs_status_check",
@@ -164,6 +167,12 @@ usage_log = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     # Characters synthesised (request_type "speech"): what a speech provider bills.
     sa.Column("characters", sa.Integer, nullable=False, server_default="0"),
+    # Seconds of audio transcribed (request_type "transcription", providers that bill by
+    # duration, as whisper-1 does).
+    sa.Column("audio_seconds", sa.Float, nullable=False, server_default="0"),
+    # Paid but not delivered whole: a speech row is written as the provider accepts the text,
+    # failed until its audio is complete (it broke off, could not be decoded, was cancelled).
+    sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
 )
 
@@ -449,6 +458,9 @@ personality_voices = sa.Table(
     sa.Column("frequency", sa.Text, nullable=False, server_default="always"),
     sa.Column("probability", sa.Float, nullable=False, server_default="1"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Who made this voice with /personality voice clone (their ElevenLabs account holds it);
+    # NULL for a voice set by hand, which is never deleted from anyone's account.
+    sa.Column("cloned_by", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.CheckConstraint(
         "frequency in ('always', 'sometimes', 'on_request')",
         name="personality_voices_frequency_check",

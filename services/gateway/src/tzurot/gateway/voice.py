@@ -5,8 +5,9 @@ choice (`/voice enable` = "always", `/voice disable` = "off", at the user level;
 removes it) wins over the personality's frequency (always; sometimes with a probability; only
 on request), which applies while the mode is "auto". A channel whose own level says "off"
 forbids voice there whatever the user chose. How much: the first `voice_max_characters`
-(the user's setting, never above the operator's `TZUROT_VOICE_MAX_CHARACTERS`), cut at a
-sentence or word end.
+(the user's setting, never above the operator's `TZUROT_VOICE_MAX_CHARACTERS`, nor above what
+the voice's provider and model take in one request: `SPEECH_TEXT_LIMITS`), cut at a sentence
+or word end.
 """
 
 from __future__ import annotations
@@ -30,6 +31,24 @@ MAX_SAMPLE_BYTES = 10 * 1024 * 1024
 SAMPLE_FORMATS = ("mp3", "wav", "ogg")
 MAX_SAMPLE_SECONDS = 600.0
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
+OPENAI = "openai"
+DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
+SPEECH_TEXT_LIMITS: dict[tuple[str, str], int] = {
+    # ElevenLabs' models (elevenlabs.io/docs/overview/models): characters per request.
+    (ELEVENLABS, "eleven_v3"): 5_000,
+    (ELEVENLABS, "eleven_multilingual_v2"): 10_000,
+    (ELEVENLABS, "eleven_flash_v2_5"): 40_000,
+    (ELEVENLABS, "eleven_turbo_v2_5"): 40_000,
+    (ELEVENLABS, "eleven_flash_v2"): 30_000,
+    (ELEVENLABS, "eleven_turbo_v2"): 30_000,
+}
+"""The most characters one speech request may carry, by (provider, model): a request above
+it is refused by the vendor, so a cap above it would make that voice always fail."""
+UNKNOWN_ELEVENLABS_MODEL_LIMIT = 5_000
+"""An ElevenLabs model missing from the table: the smallest limit of the documented ones."""
+OPENAI_SPEECH_LIMIT = 4_096
+"""OpenAI's `/audio/speech` takes at most 4096 characters of input, whatever the model.
+Other OpenAI-compatible servers (Kokoro, openedai-speech) set no limit of their own."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,16 @@ class VoiceSample:
     duration_secs: float
     size_bytes: int
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class SpeechBilled:
+    """The provider accepted the text: it bills `characters` with `model`, whatever becomes
+    of the audio after."""
+
+    provider: str
+    model: str
+    characters: int
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,25 @@ def decide(
 
 def character_limit(settings: Mapping[str, ResolvedSetting], operator_limit: int) -> int:
     return min(int(settings[VOICE_MAX_CHARACTERS].value), operator_limit)
+
+
+def speech_text_limit(voice: Voice) -> int | None:
+    """The most characters `voice`'s provider takes in one request (SPEECH_TEXT_LIMITS); None
+    when it states no limit."""
+    if voice.provider == ELEVENLABS:
+        model = voice.model or DEFAULT_ELEVENLABS_MODEL
+        return SPEECH_TEXT_LIMITS.get((ELEVENLABS, model), UNKNOWN_ELEVENLABS_MODEL_LIMIT)
+    if voice.provider == OPENAI:
+        return OPENAI_SPEECH_LIMIT
+    return None
+
+
+def spoken_limit(voice: Voice, settings: Mapping[str, ResolvedSetting], operator_limit: int) -> int:
+    """How many characters of an answer `voice` speaks: the user's limit, the operator's cap
+    and the provider's own limit per request, whichever is smallest."""
+    limit = character_limit(settings, operator_limit)
+    provider_limit = speech_text_limit(voice)
+    return limit if provider_limit is None else min(limit, provider_limit)
 
 
 def user_chose(settings: Mapping[str, ResolvedSetting]) -> str:

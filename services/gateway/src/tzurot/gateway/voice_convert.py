@@ -1,10 +1,11 @@
-"""Voice: proto ↔ domain (VoiceConfig, SpeechFinished, VoiceSampleInfo)."""
+"""Voice: proto ↔ domain (VoiceConfig, SpeechBilled, SpeechFinished, VoiceSampleInfo)."""
 
 from __future__ import annotations
 
-from tzurot.gateway.voice import Frequency, SpeechDone, Voice, VoiceSample
+from tzurot.gateway.voice import Frequency, SpeechBilled, SpeechDone, Voice, VoiceSample
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import inference_pb2 as inf
 
 _FREQUENCY_IN: dict[int, Frequency] = {
     common.VOICE_FREQUENCY_UNSPECIFIED: "always",
@@ -51,6 +52,10 @@ def voice_proto(v: Voice) -> common.VoiceConfig:
     if v.speed is not None:
         msg.speed = v.speed
     return msg
+
+
+def speech_billed(msg: inf.SpeechBilled) -> SpeechBilled:
+    return SpeechBilled(provider=msg.provider, model=msg.model, characters=msg.characters)
 
 
 def speech_done(msg: common.SpeechFinished) -> SpeechDone:

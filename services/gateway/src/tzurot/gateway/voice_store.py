@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ _SAMPLE_COLUMNS = (
     t.voice_samples.c.size_bytes,
     t.voice_samples.c.created_at,
 )
+_CLONE_LOCKS = 0x766F6963  # "voic": the advisory-lock class of one clone per personality
 
 
 def _voice(row: Any) -> Voice:
@@ -80,15 +82,62 @@ class VoiceStore:
             ).first()
         return None if row is None else _voice(row)
 
-    async def put_voice(self, personality_id: str, voice: Voice) -> None:
+    async def put_voice(
+        self, personality_id: str, voice: Voice, *, cloned_by: str | None = None
+    ) -> None:
+        """Stores the voice; `cloned_by`: the user whose clone it is. Re-tuning the same voice
+        id keeps who cloned it; another voice id by hand clears it."""
         values = {name: getattr(voice, name) for name in _VOICE_FIELDS}
-        statement = insert(t.personality_voices).values(personality_id=personality_id, **values)
+        statement = insert(t.personality_voices).values(
+            personality_id=personality_id, cloned_by=cloned_by, **values
+        )
+        current = t.personality_voices.c
         statement = statement.on_conflict_do_update(
-            index_elements=[t.personality_voices.c.personality_id],
-            set_={**values, "updated_at": sa.func.now()},
+            index_elements=[current.personality_id],
+            set_={
+                **values,
+                "cloned_by": sa.case(
+                    (
+                        current.voice_id == statement.excluded.voice_id,
+                        sa.func.coalesce(statement.excluded.cloned_by, current.cloned_by),
+                    ),
+                    else_=statement.excluded.cloned_by,
+                ),
+                "updated_at": sa.func.now(),
+            },
         )
         async with self._autocommit.connect() as conn:
             await conn.execute(statement)
+
+    async def cloned_by(self, personality_id: str) -> str | None:
+        """The user who cloned the personality's current voice; None for one set by hand."""
+        async with self._autocommit.connect() as conn:
+            found = await conn.scalar(
+                sa.select(t.personality_voices.c.cloned_by).where(
+                    t.personality_voices.c.personality_id == personality_id
+                )
+            )
+        return None if found is None else str(found)
+
+    @asynccontextmanager
+    async def cloning(self, personality_id: str) -> AsyncIterator[bool]:
+        """Whether this caller holds the personality's clone lock (False: a clone is under way
+        elsewhere) for the block. A session advisory lock on a connection of its own: every
+        gateway replica sees it, and it ends with the connection if the process dies."""
+        key = (_CLONE_LOCKS, sa.func.hashtext(personality_id))
+        async with self._autocommit.connect() as conn:
+            held = bool(await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(*key))))
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        await conn.scalar(sa.select(sa.func.pg_advisory_unlock(*key)))
+                    except BaseException:
+                        # Never back to the pool still holding the lock: closing the session
+                        # releases it.
+                        await conn.invalidate()
+                        raise
 
     async def delete_voice(self, personality_id: str) -> bool:
         async with self._autocommit.connect() as conn:
@@ -168,11 +217,20 @@ class VoiceStore:
         return bool(result.rowcount)
 
     async def record_speech(
-        self, user_id: str, job_id: str, provider: str, model: str, characters: int
-    ) -> None:
+        self,
+        user_id: str,
+        job_id: str,
+        provider: str,
+        model: str,
+        characters: int,
+        *,
+        failed: bool = False,
+    ) -> int:
+        """A speech usage row; its id."""
         async with self._autocommit.connect() as conn:
-            await conn.execute(
-                sa.insert(t.usage_log).values(
+            row_id = await conn.scalar(
+                sa.insert(t.usage_log)
+                .values(
                     user_id=user_id,
                     job_id=job_id,
                     provider=provider,
@@ -181,5 +239,15 @@ class VoiceStore:
                     output_tokens=0,
                     request_type="speech",
                     characters=characters,
+                    failed=failed,
                 )
+                .returning(t.usage_log.c.id)
+            )
+        return int(row_id)
+
+    async def speech_completed(self, usage_id: int) -> None:
+        """The speech of usage row `usage_id` reached its end: no longer failed."""
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(t.usage_log).where(t.usage_log.c.id == usage_id).values(failed=False)
             )

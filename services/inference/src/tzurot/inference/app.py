@@ -52,6 +52,7 @@ METHODS = (
     "ListSkills",
     "SynthesizeSpeech",
     "CloneVoice",
+    "DeleteVoice",
     "ExtractFacts",
 )
 

@@ -5,26 +5,43 @@ Discord CDN link that may have expired); for a model without vision, a configure
 model describes them first and the description enters the prompt. Audio is transcribed
 through `/audio/transcriptions` and cleaned by a cheap model; the transcript is what enters
 the prompt and, through `ReplyFinished.user_content`, the history.
+
+Each attachment read by a helper model is announced as it is paid for (`AttachmentRead`,
+with every call's usage): the gateway records the usage and keeps the text, and gives it
+back as the attachment's description when the job runs again, which is then not paid twice.
+A failed clean-up leaves the raw transcript (paid already), not an error.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
+import structlog
 from pydantic import SecretStr
 
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import AttachmentRef, Completion, Downloaded, ImagePart
+from tzurot.inference.domain import (
+    IMAGE_DESCRIPTION,
+    TRANSCRIPT_CLEANUP,
+    TRANSCRIPTION,
+    AttachmentRead,
+    AttachmentRef,
+    Completion,
+    Downloaded,
+    ImagePart,
+    PaidCall,
+    TokenUsage,
+)
 from tzurot.inference.ports import Downloader, LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
 from tzurot.inference.thinking import split_thinking
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 AUDIO_TYPES = frozenset(
@@ -49,6 +66,8 @@ CLEANUP_PROMPT = (
     "You fix speech-to-text transcripts. Add punctuation, capitalisation and paragraph "
     "breaks; remove filler repetitions; change nothing else. Answer with the transcript only."
 )
+
+log = structlog.get_logger(__name__)
 
 
 def _mime(content_type: str) -> str:
@@ -155,6 +174,14 @@ class Prepared:
     attachments: list[AttachmentRef] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A helper model's text for one attachment and every call it was paid with."""
+
+    text: str
+    paid: tuple[PaidCall, ...]
+
+
 class AttachmentReader:
     def __init__(
         self, downloader: Downloader, llm: LanguageModel, limits: AttachmentLimits
@@ -187,14 +214,16 @@ class AttachmentReader:
     async def prepare(
         self,
         attachments: Sequence[AttachmentRef],
+        prepared: Prepared,
         *,
         vision: bool,
         describer: ModelTarget | None,
         transcriber: ModelTarget | None,
         cleaner: ModelTarget | None,
-    ) -> Prepared:
+    ) -> AsyncGenerator[AttachmentRead, None]:
+        """Fills `prepared` attachment by attachment; yields each one a helper model read,
+        as soon as it is paid for (an attachment with a description is not read again)."""
         self.check(attachments)
-        prepared = Prepared()
         for index, attachment in enumerate(attachments):
             where = f"attachments[{index}]"
             label = attachment.filename or f"attachment {index + 1}"
@@ -210,18 +239,23 @@ class AttachmentReader:
                     continue
                 if describer is None:
                     raise _no_model("image description")
-                description = await self.describe(image, describer)
-                prepared.notes.append(f"[Image {label}: {description}]")
-                prepared.attachments.append(replace(attachment, description=description))
+                described = await self.describe(image, describer)
+                read = replace(attachment, description=described.text)
+                yield AttachmentRead(index, read, described.paid)
+                prepared.notes.append(f"[Image {label}: {described.text}]")
+                prepared.attachments.append(read)
             else:
                 transcript = attachment.description
                 if not transcript:
                     if transcriber is None:
                         raise _no_model("transcription")
-                    transcript = await self.transcribe(attachment, where, transcriber, cleaner)
+                    heard = await self.transcribe(attachment, where, transcriber, cleaner)
+                    transcript = heard.text
+                    yield AttachmentRead(
+                        index, replace(attachment, description=transcript), heard.paid
+                    )
                 prepared.notes.append(f"[Voice message: {transcript}]")
                 prepared.attachments.append(replace(attachment, description=transcript))
-        return prepared
 
     async def image_part(self, attachment: AttachmentRef, where: str) -> ImagePart:
         got = await self._downloader.fetch(
@@ -233,7 +267,7 @@ class AttachmentReader:
         encoded = base64.b64encode(got.data).decode()
         return ImagePart(f"data:{got.content_type};base64,{encoded}")
 
-    async def describe(self, image: ImagePart, target: ModelTarget) -> str:
+    async def describe(self, image: ImagePart, target: ModelTarget) -> Reading:
         messages: list[ChatMessage] = [
             {
                 "role": "user",
@@ -243,7 +277,8 @@ class AttachmentReader:
                 ],
             }
         ]
-        return await self._complete(target, messages)
+        text, usage = await self._complete(target, messages)
+        return Reading(text, (_paid(IMAGE_DESCRIPTION, target, usage),))
 
     async def transcribe(
         self,
@@ -251,14 +286,16 @@ class AttachmentReader:
         where: str,
         target: ModelTarget,
         cleaner: ModelTarget | None,
-    ) -> str:
+    ) -> Reading:
+        """The transcript, cleaned when a cleaner is set and its call succeeds; otherwise
+        the raw transcript, which is paid for already."""
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
             max_bytes=self._limits.max_audio_bytes,
             allowed_types=AUDIO_TYPES,
         )
-        raw = await self._llm.transcribe(
+        heard = await self._llm.transcribe(
             target.provider,
             target.api_key,
             model=target.model,
@@ -266,19 +303,31 @@ class AttachmentReader:
             filename=attachment.filename or "voice.ogg",
             content_type=got.content_type,
         )
-        raw = raw.strip()
+        raw = heard.text.strip()
+        paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
         if not raw or cleaner is None:
-            return raw
+            return Reading(raw, paid)
         messages: list[ChatMessage] = [
             {"role": "system", "content": CLEANUP_PROMPT},
             {"role": "user", "content": raw},
         ]
-        cleaned = await self._complete(cleaner, messages, temperature=0.0)
-        return cleaned or raw
+        try:
+            cleaned, usage = await self._complete(cleaner, messages, temperature=0.0)
+        except TzurotError as err:
+            log.warning(
+                "attachment.cleanup_failed",
+                code=err.code.name,
+                reason=err.reason,
+                provider=cleaner.provider.name,
+                model=cleaner.model,
+            )
+            return Reading(raw, paid)
+        return Reading(cleaned or raw, (*paid, _paid(TRANSCRIPT_CLEANUP, cleaner, usage)))
 
     async def _complete(
         self, target: ModelTarget, messages: list[ChatMessage], *, temperature: float | None = None
-    ) -> str:
+    ) -> tuple[str, TokenUsage]:
+        """The answer's text (thinking left out) and its usage."""
         body = {} if temperature is None else {"temperature": temperature}
         stream = self._llm.stream_chat(
             target.provider,
@@ -286,13 +335,19 @@ class AttachmentReader:
             model=target.model,
             call=ProviderCall(messages=messages, body=body),
         )
-        text = ""
+        text, usage = "", TokenUsage(0, 0)
         async with aclosing(stream):
             async for event in stream:
                 if isinstance(event, Completion):
-                    text = event.content
+                    text, usage = event.content, event.usage
         # A reasoning model used as describer may think in tags: the user never sees that.
-        return split_thinking(text)[0]
+        return split_thinking(text)[0], usage
+
+
+def _paid(
+    request_type: str, target: ModelTarget, usage: TokenUsage, audio_seconds: float = 0.0
+) -> PaidCall:
+    return PaidCall(request_type, target.provider.name, target.model, usage, audio_seconds)
 
 
 def _no_model(what: str) -> FailedPrecondition:

@@ -103,7 +103,11 @@ class InferenceSettings(ServiceSettings):
     """"chat" (modalities, OpenRouter) or "images" (/images/generations); auto: chat for
     openrouter, images otherwise."""
     image_max_count: int = Field(default=2, ge=1, le=4)
-    image_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=24 * 1024 * 1024)
+    image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=10 * 1024 * 1024)
+    """Bytes per image. At most 10 MiB: Discord's upload limit per file in a server without
+    boosts (the bot cannot know every server's tier when the image is drawn), so any image
+    drawn can be posted. Each call holds this much of the answer's file room (the gRPC message
+    carrying its files, about 15 MiB) before it starts: 5 MiB lets three be drawn at once."""
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:

@@ -14,7 +14,7 @@ from tzurot.inference.lore import convert as lore_convert
 from tzurot.inference.lore.model import LoreInput
 from tzurot.inference.skills.base import Skill
 from tzurot.inference.speech import VoiceSpec
-from tzurot.inference.voice import SpeechResult
+from tzurot.inference.voice import SpeechBilled, SpeechResult
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -65,6 +65,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
         group=tuple(d.GroupMember(m.personality_id, m.name) for m in msg.group.members),
         directive=msg.directive,
         message_ids=tuple(msg.message_ids),
+        shared_context=msg.shared_context,
         timezone=msg.timezone,
         max_history_messages=msg.max_history_messages,
         persona=_persona(msg) if msg.HasField("persona") else None,
@@ -202,9 +203,28 @@ def generated_file(file: d.GeneratedFile) -> common.GeneratedFile:
     )
 
 
+def paid_call(paid: d.PaidCall) -> common.Usage:
+    return common.Usage(
+        provider=paid.provider,
+        model=paid.model,
+        input_tokens=paid.usage.input_tokens,
+        output_tokens=paid.usage.output_tokens,
+        request_type=paid.request_type,
+        audio_seconds=paid.audio_seconds,
+    )
+
+
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
     if isinstance(event, d.TextDelta):
         return inf.GenerateReplyResponse(chunk=gw.TextChunk(text=event.text))
+    if isinstance(event, d.AttachmentRead):
+        return inf.GenerateReplyResponse(
+            attachment_read=inf.AttachmentRead(
+                index=event.index,
+                attachment=attachment_proto(event.attachment),
+                usage=[paid_call(p) for p in event.paid],
+            )
+        )
     if isinstance(event, d.SkillActivity):
         return inf.GenerateReplyResponse(
             activity=common.SkillActivity(skill=event.skill, step=event.step)
@@ -268,6 +288,12 @@ def speech_finished(result: SpeechResult) -> common.SpeechFinished:
         duration_secs=result.duration_secs,
         waveform=result.waveform,
         characters=result.characters,
+    )
+
+
+def speech_billed(billed: SpeechBilled) -> inf.SpeechBilled:
+    return inf.SpeechBilled(
+        provider=billed.provider, model=billed.model, characters=billed.characters
     )
 
 

@@ -189,6 +189,19 @@ class ReplyRequest:
     directive: str = ""
     """A turn nobody asked for (free will, a chain reply): what the prompt ends with."""
     message_ids: tuple[str, ...] = ()
+    shared_context: bool = False
+    """A scheduled turn said in public: `user_id` only pays. The prompt reads the whole
+    channel and only the personality's shared memories (`memory_user_id` is '')."""
+
+    @property
+    def memory_user_id(self) -> str:
+        """Whose own memories the reply may read ('' for the personality's shared ones)."""
+        return "" if self.shared_context else self.user_id
+
+    @property
+    def whole_channel(self) -> bool:
+        """Whether the history is the whole channel's (a group, or a scheduled turn)."""
+        return bool(self.group) or self.shared_context
 
 
 @dataclass(frozen=True)
@@ -210,6 +223,34 @@ class TokenUsage:
     input_tokens: int
     output_tokens: int
     images: int = 0
+
+
+TRANSCRIPTION = "transcription"
+TRANSCRIPT_CLEANUP = "transcript_cleanup"
+IMAGE_DESCRIPTION = "image_description"
+
+
+@dataclass(frozen=True)
+class PaidCall:
+    """One helper model call made to read an attachment, paid as the answer is: what the
+    gateway records in its usage log (`request_type` is one of the three above)."""
+
+    request_type: str
+    provider: str
+    model: str
+    usage: TokenUsage
+    audio_seconds: float = 0.0
+    """Audio transcribed, when the provider bills by duration (whisper-1)."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """An `/audio/transcriptions` answer: the text and what the provider says it billed
+    (tokens for gpt-4o-transcribe, seconds for whisper-1; zero when it says nothing)."""
+
+    text: str
+    usage: TokenUsage = TokenUsage(0, 0)
+    audio_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -328,5 +369,16 @@ class ReplyFinished:
     files: tuple[GeneratedFile, ...] = ()
 
 
-ReplyEvent = TextDelta | SkillActivity | ReplyFinished
+@dataclass(frozen=True)
+class AttachmentRead:
+    """An attachment a helper model read (transcribed, described), sent as soon as it is
+    paid for, before the answer: its usage is recorded and its text kept by the gateway
+    whatever becomes of the answer, so the job's next attempt gives it back filled in."""
+
+    index: int
+    attachment: AttachmentRef
+    paid: tuple[PaidCall, ...]
+
+
+ReplyEvent = TextDelta | SkillActivity | AttachmentRead | ReplyFinished
 StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion

@@ -21,11 +21,12 @@ from contextlib import aclosing
 
 import httpx2
 import openai
+from openai.types.audio.transcription import UsageDuration, UsageTokens
 from pydantic import SecretStr
 
 from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import StreamEvent
+from tzurot.inference.domain import StreamEvent, TokenUsage, Transcript
 from tzurot.inference.providers import Provider
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
 from tzurot.runtime.errors import (
@@ -276,8 +277,9 @@ class LlmClient:
         audio: bytes,
         filename: str,
         content_type: str,
-    ) -> str:
-        """The text of an audio file through `/audio/transcriptions` (Whisper)."""
+    ) -> Transcript:
+        """The text of an audio file through `/audio/transcriptions` (Whisper), with the
+        usage the provider reports: tokens (gpt-4o-transcribe) or seconds (whisper-1)."""
         client = self._client(provider)
         try:
             result = await client.audio.transcriptions.create(
@@ -285,7 +287,12 @@ class LlmClient:
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
-        return result.text
+        usage = result.usage  # None from providers that say nothing of it
+        if isinstance(usage, UsageTokens):
+            return Transcript(result.text, TokenUsage(usage.input_tokens, usage.output_tokens))
+        if isinstance(usage, UsageDuration):
+            return Transcript(result.text, audio_seconds=usage.seconds)
+        return Transcript(result.text)
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
         """How many models the key can see: a cheap call that proves the key works.

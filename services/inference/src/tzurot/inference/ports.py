@@ -16,6 +16,7 @@ from tzurot.inference.domain import (
     ReplyContext,
     ReplyContextQuery,
     StreamEvent,
+    Transcript,
 )
 from tzurot.inference.providers import Provider
 
@@ -67,8 +68,9 @@ class LanguageModel(Protocol):
         audio: bytes,
         filename: str,
         content_type: str,
-    ) -> str:
-        """The transcript of an audio file (OpenAI-compatible `/audio/transcriptions`)."""
+    ) -> Transcript:
+        """The transcript of an audio file (OpenAI-compatible `/audio/transcriptions`), with
+        what the provider billed for it."""
         ...
 
 

@@ -17,7 +17,7 @@ from tzurot.inference import convert
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName
 from tzurot.inference.speech import ELEVENLABS, Sample
-from tzurot.inference.voice import MAX_CLONE_SAMPLES, VoiceService
+from tzurot.inference.voice import MAX_CLONE_SAMPLES, SpeechBilled, VoiceService
 from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -54,6 +54,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             async for event in events:
                 if isinstance(event, bytes):
                     yield inf.SynthesizeSpeechResponse(chunk=common.AudioChunk(data=event))
+                elif isinstance(event, SpeechBilled):
+                    yield inf.SynthesizeSpeechResponse(billed=convert.speech_billed(event))
                 else:
                     yield inf.SynthesizeSpeechResponse(finished=convert.speech_finished(event))
 
@@ -77,6 +79,12 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             header.user_id, header.name, header.description, samples
         )
         return inf.CloneVoiceResponse(voice_id=voice_id)
+
+    async def DeleteVoice(
+        self, request: inf.DeleteVoiceRequest, context: Context
+    ) -> inf.DeleteVoiceResponse:
+        deleted = await self._voices().delete_voice(request.user_id, request.voice_id)
+        return inf.DeleteVoiceResponse(deleted=deleted)
 
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
@@ -116,29 +124,32 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self, request: inf.DescribeImageRequest, context: Context
     ) -> inf.DescribeImageResponse:
         config = request.vision_config.config
-        description = await self._inference.describe_image(
+        described = await self._inference.describe_image(
             request.user_id,
             request.image.url,
             request.image.content_type,
             config.provider,
             config.model,
         )
-        return inf.DescribeImageResponse(
-            description=description,
-            usage=common.Usage(provider=config.provider, model=config.model),
-        )
+        [paid] = described.paid
+        return inf.DescribeImageResponse(description=described.text, usage=convert.paid_call(paid))
 
     async def TranscribeAudio(
         self, request: inf.TranscribeAudioRequest, context: Context
     ) -> inf.TranscribeAudioResponse:
-        transcript = await self._inference.transcribe_audio(
+        heard = await self._inference.transcribe_audio(
             request.user_id,
             request.audio.url,
             request.audio.content_type,
             request.audio.filename,
             request.provider,
         )
-        return inf.TranscribeAudioResponse(transcript=transcript)
+        transcription, *cleanup = heard.paid
+        return inf.TranscribeAudioResponse(
+            transcript=heard.text,
+            usage=convert.paid_call(transcription),
+            cleanup_usage=convert.paid_call(cleanup[0]) if cleanup else None,
+        )
 
     async def ExtractFacts(
         self, request: inf.ExtractFactsRequest, context: Context

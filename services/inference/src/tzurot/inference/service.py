@@ -18,7 +18,13 @@ import structlog
 from pydantic import SecretStr
 
 from tzurot.inference.answering import AnswerSettings
-from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
+from tzurot.inference.attachments import (
+    AttachmentReader,
+    ModelTarget,
+    Prepared,
+    Reading,
+    kind_of,
+)
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.coalesce import coalesced
 from tzurot.inference.concurrent import both
@@ -26,6 +32,7 @@ from tzurot.inference.dialects import ProviderCall, supports_vision
 from tzurot.inference.domain import (
     HISTORY_UNAVAILABLE,
     MEMORY_UNAVAILABLE,
+    AttachmentRead,
     AttachmentRef,
     Completion,
     HistoryTurn,
@@ -153,7 +160,8 @@ class Inference:
         self._clock = clock
 
     def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
-        """Yields the answer's text deltas in order (merged to at most one per
+        """Yields an AttachmentRead for each attachment a helper model read (as it is paid
+        for), the answer's text deltas in order (merged to at most one per
         `stream_interval_seconds`, the first at once), then one ReplyFinished."""
         return coalesced(self._reply(request), self._settings.stream_interval_seconds)
 
@@ -179,7 +187,13 @@ class Inference:
                 f"{request.author_name} spoke to the group above and others may have "
                 f"answered already. Answer as {request.character.name}, in your own voice."
             )
-        prepared = await self._prepare_attachments(request, params)
+        prepared = Prepared()
+        # Each attachment a helper model reads goes out as soon as it is paid for (the
+        # gateway records it and gives it back on the job's next attempt).
+        reading = self._prepare_attachments(request, params, prepared)
+        async with aclosing(reading):
+            async for read in reading:
+                yield read
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
         if request.model.max_referenced_messages > 0:
@@ -225,7 +239,8 @@ class Inference:
                 directive=directive,
                 group=others(request.group, request.character.id),
                 history=history,
-                persona=request.persona,
+                # A scheduled turn speaks to nobody: no one's persona (the gateway sends none).
+                persona=None if request.shared_context else request.persona,
                 memories=memories,
                 references=references,
                 mentions=request.mentions,
@@ -323,7 +338,8 @@ class Inference:
             return await self._keys.service_key(user_id, name)
 
         context = SkillContext(
-            user_id=user_id,
+            # A scheduled turn's skills search and add shared memories only; its payer pays.
+            user_id=request.memory_user_id,
             personality_id=request.character.id,
             exclude_after=min(stamps) if stamps else None,
             memory_threshold=request.memory_threshold,
@@ -382,16 +398,16 @@ class Inference:
             channel_id=request.channel_id,
             personality_id=request.character.id,
             history_limit=limit,
-            user_id=request.user_id,
+            user_id=request.memory_user_id,
             query=memory_query(query),
             memory_limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
             threshold=request.memory_threshold,
-            whole_channel=bool(request.group),
+            whole_channel=request.whole_channel,
         )
 
     @staticmethod
     def _group_view(request: ReplyRequest, history: list[HistoryTurn]) -> list[HistoryTurn]:
-        if not request.group:
+        if not request.whole_channel:
             return history
         return group_history(history, request.character.id, request.group)
 
@@ -416,7 +432,7 @@ class Inference:
         limit = self._history_limit(request)
         if not limit or not request.channel_id or not request.character.id:
             return []
-        if request.group:
+        if request.whole_channel:
             return await self._history.recent_turns(
                 request.channel_id, request.character.id, limit, whole_channel=True
             )
@@ -439,7 +455,7 @@ class Inference:
         try:
             found = await self._memories.relevant_memories(
                 personality_id=request.character.id,
-                user_id=request.user_id,
+                user_id=request.memory_user_id,
                 query=memory_query(query),
                 limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
                 threshold=request.memory_threshold,
@@ -452,10 +468,11 @@ class Inference:
         return found, ()
 
     async def _prepare_attachments(
-        self, request: ReplyRequest, params: AdvancedParameters
-    ) -> Prepared:
+        self, request: ReplyRequest, params: AdvancedParameters, prepared: Prepared
+    ) -> AsyncGenerator[AttachmentRead, None]:
+        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead)."""
         if not request.attachments:
-            return Prepared()
+            return
         if self._attachments is None:
             raise InvalidArgument("attachments", "attachments are not supported here")
         self._attachments.check(request.attachments)
@@ -467,8 +484,9 @@ class Inference:
         describe = "image" in pending and not vision
         transcribe = "audio" in pending
         settings = self._settings
-        return await self._attachments.prepare(
+        reading = self._attachments.prepare(
             request.attachments,
+            prepared,
             vision=vision,
             describer=await self._target(request.user_id, settings.vision, free)
             if describe
@@ -480,6 +498,9 @@ class Inference:
             if transcribe
             else None,
         )
+        async with aclosing(reading):
+            async for read in reading:
+                yield read
 
     async def _target(
         self, user_id: str, name: ModelName | None, free_use: bool
@@ -492,8 +513,8 @@ class Inference:
 
     async def describe_image(
         self, user_id: str, url: str, content_type: str, provider: str, model: str
-    ) -> str:
-        """DescribeImage: a vision model's description of one image."""
+    ) -> Reading:
+        """DescribeImage: a vision model's description of one image, and its usage."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
@@ -510,8 +531,9 @@ class Inference:
 
     async def transcribe_audio(
         self, user_id: str, url: str, content_type: str, filename: str, provider: str
-    ) -> str:
-        """TranscribeAudio: the cleaned transcript of one audio file."""
+    ) -> Reading:
+        """TranscribeAudio: the cleaned transcript of one audio file (raw when the clean-up
+        fails), and the usage of each call."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")

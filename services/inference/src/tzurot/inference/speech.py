@@ -1,14 +1,15 @@
 """Speech providers: ElevenLabs (its own API) and OpenAI-compatible `/audio/speech`.
 
-ElevenLabs is spoken to with httpx (three endpoints: text-to-speech streaming, the voice list
-that proves a key, Instant Voice Cloning); OpenAI, Kokoro-FastAPI and openedai-speech through
-the `openai` client. Each answers provider audio (MP3) as it streams; refusals become typed
-errors that name the provider and never quote a key: 401 → FailedPrecondition
-INVALID_API_KEY, quota → RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list →
-FailedPrecondition VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND,
-unreachable or 5xx → UNAVAILABLE. A body that is not the JSON object ElevenLabs sends (a
-proxy's page, a list) is a malformed answer: an error is classified by its status alone, a
-success → UNAVAILABLE.
+ElevenLabs is spoken to with httpx (four endpoints: text-to-speech streaming, the voice list
+that proves a key, Instant Voice Cloning, deleting a voice); OpenAI, Kokoro-FastAPI and
+openedai-speech through the `openai` client. Each answers `Accepted` the moment the provider
+took the text (it bills the characters from then on, whatever becomes of the audio), then
+provider audio (MP3) as it streams. Refusals become typed errors that name the provider and
+never quote a key: 401 → FailedPrecondition INVALID_API_KEY, quota → RESOURCE_EXHAUSTED
+PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition VOICE_LIMIT_REACHED, an
+unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or 5xx → UNAVAILABLE. A body
+that is not the JSON object ElevenLabs sends (a proxy's page, a list) is a malformed answer:
+an error is classified by its status alone, a success → UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx2 as httpx
 import openai
@@ -48,6 +50,13 @@ class VoiceSpec:
     similarity_boost: float | None = None
     style: float | None = None
     speed: float | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the text (a 2xx answer): the characters are billed from here on."""
+
+    model: str
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ class ElevenLabsClient:
 
     async def synthesize(
         self, api_key: SecretStr, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Accepted | bytes]:
+        model = voice.model or DEFAULT_ELEVENLABS_MODEL
         settings = {
             name: value
             for name, value in (
@@ -139,7 +149,7 @@ class ElevenLabsClient:
             )
             if value is not None
         }
-        body: dict[str, Any] = {"text": text, "model_id": voice.model or DEFAULT_ELEVENLABS_MODEL}
+        body: dict[str, Any] = {"text": text, "model_id": model}
         if settings:
             body["voice_settings"] = settings
         request = self._http.build_request(
@@ -159,6 +169,7 @@ class ElevenLabsClient:
             if response.status_code >= 400:
                 await response.aread()
                 raise _elevenlabs_error(response)
+            yield Accepted(model)
             async for chunk in response.aiter_bytes():
                 yield chunk
         except httpx.HTTPError:
@@ -181,6 +192,16 @@ class ElevenLabsClient:
         if not isinstance(voice_id, str) or not voice_id:
             raise Unavailable("elevenlabs returned no voice id", metadata={"provider": ELEVENLABS})
         return voice_id
+
+    async def delete_voice(self, api_key: SecretStr, voice_id: str) -> bool:
+        """Deletes a voice of the key's account; False when ElevenLabs no longer knows it."""
+        try:
+            await self._send("DELETE", f"/v1/voices/{quote(voice_id, safe='')}", api_key)
+        except FailedPrecondition as exc:
+            if exc.reason == "VOICE_NOT_FOUND":
+                return False
+            raise
+        return True
 
     async def _send(
         self, method: str, path: str, api_key: SecretStr, **kwargs: Any
@@ -210,7 +231,7 @@ class OpenAISpeechClient:
 
     async def synthesize(
         self, provider: Provider, api_key: SecretStr, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Accepted | bytes]:
         client = openai.AsyncOpenAI(
             base_url=provider.base_url,
             api_key=api_key.get_secret_value(),
@@ -218,15 +239,21 @@ class OpenAISpeechClient:
             http_client=self._http,
         )
         extra: dict[str, Any] = {} if voice.speed is None else {"speed": voice.speed}
+        model = voice.model or DEFAULT_SPEECH_MODEL
         try:
             async with client.audio.speech.with_streaming_response.create(
-                model=voice.model or DEFAULT_SPEECH_MODEL,
+                model=model,
                 voice=voice.voice_id,
                 input=text,
                 response_format="mp3",
                 **extra,
             ) as response:
+                yield Accepted(model)  # a 2xx: the openai client raised on anything else
                 async for chunk in response.iter_bytes():
                     yield chunk
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=voice.model) from None
+        except httpx.HTTPError:  # the body broke off after the 2xx
+            raise Unavailable(
+                f"{provider.name} broke off the audio", metadata={"provider": provider.name}
+            ) from None

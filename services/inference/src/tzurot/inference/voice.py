@@ -4,6 +4,8 @@ The user's key comes from keyvault per call (ElevenLabs: the wallet's `elevenlab
 OpenAI-compatible: the provider's key, none for local servers) and lives only for the call.
 The provider's audio is collected whole (the waveform and the duration need all of it), then
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
+The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
+(audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tzurot.inference.keys import KeyResolver, no_api_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
     ELEVENLABS,
+    Accepted,
     ElevenLabsClient,
     OpenAISpeechClient,
     Sample,
@@ -32,6 +35,15 @@ MAX_CLONE_SAMPLES = 25
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
 OGG = "audio/ogg"
+
+
+@dataclass(frozen=True)
+class SpeechBilled:
+    """The provider accepted the text: `characters` are billed with `model`."""
+
+    provider: str
+    model: str
+    characters: int
 
 
 @dataclass(frozen=True)
@@ -65,11 +77,15 @@ class VoiceService:
 
     async def synthesize(
         self, user_id: str, voice: VoiceSpec, text: str
-    ) -> AsyncGenerator[bytes | SpeechResult, None]:
-        """Yields the voice message's bytes in chunks, then one SpeechResult."""
+    ) -> AsyncGenerator[bytes | SpeechBilled | SpeechResult, None]:
+        """Yields one SpeechBilled as soon as the provider accepted the text, then the voice
+        message's bytes in chunks, then one SpeechResult."""
         _check_speech(user_id, voice, text)
         audio = bytearray()
         async for piece in self._provider_audio(user_id, voice, text):
+            if isinstance(piece, Accepted):
+                yield SpeechBilled(voice.provider, piece.model, len(text))
+                continue
             audio += piece
             if len(audio) > MAX_SPEECH_AUDIO_BYTES:
                 raise Unavailable(f"{voice.provider} sent more audio than expected")
@@ -86,21 +102,23 @@ class VoiceService:
             OGG, len(message.ogg), message.duration_secs, message.waveform, len(text)
         )
 
-    def _provider_audio(self, user_id: str, voice: VoiceSpec, text: str) -> AsyncIterator[bytes]:
+    def _provider_audio(
+        self, user_id: str, voice: VoiceSpec, text: str
+    ) -> AsyncIterator[Accepted | bytes]:
         if voice.provider == ELEVENLABS:
             return self._elevenlabs_audio(user_id, voice, text)
         return self._openai_audio(user_id, voice, text)
 
     async def _elevenlabs_audio(
         self, user_id: str, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Accepted | bytes]:
         key = await self._elevenlabs_key(user_id)
         async for piece in self._elevenlabs.synthesize(key, voice, text):
             yield piece
 
     async def _openai_audio(
         self, user_id: str, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Accepted | bytes]:
         provider = self._providers.get(voice.provider)
         key = (await self._keys.resolve(user_id, provider, free_use=False)).api_key
         async for piece in self._speech.synthesize(provider, key, voice, text):
@@ -123,6 +141,15 @@ class VoiceService:
                 raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
         key = await self._elevenlabs_key(user_id)
         return await self._elevenlabs.clone(key, name.strip()[:100], description, samples)
+
+    async def delete_voice(self, user_id: str, voice_id: str) -> bool:
+        """Deletes an ElevenLabs voice of the user's account; False when it was gone."""
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not voice_id.strip():
+            raise InvalidArgument("voice_id", "name the voice to delete")
+        key = await self._elevenlabs_key(user_id)
+        return await self._elevenlabs.delete_voice(key, voice_id.strip())
 
     async def count_voices(self, api_key: SecretStr) -> int:
         """A new ElevenLabs key proven by listing its voices (wallet set)."""

@@ -1,6 +1,8 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused in a forum itself; typing needs Send Messages. A send with a nonce and
+thread) and is refused in a forum itself; files need Attach Files and a reply (a
+`message_reference`) Read Message History (50013); typing needs Send Messages. Uploads follow
+uploads.py (per-file and per-request size, 10 attachments). A send with a nonce and
 `enforce_nonce` that repeats one of the same author's recent nonces returns that message.
 Voice messages follow voice_messages.py."""
 
@@ -24,6 +26,7 @@ from tzurot.testing.fake_discord.rules import (
     nonce_error,
     pings,
 )
+from tzurot.testing.fake_discord.uploads import TOO_LARGE, attachments_error, too_large
 from tzurot.testing.fake_discord.voice_messages import (
     CANNOT_SEND_VOICE_HERE,
     IS_VOICE_MESSAGE,
@@ -32,7 +35,13 @@ from tzurot.testing.fake_discord.voice_messages import (
     attachment_objects,
     voice_message_error,
 )
-from tzurot.testing.fake_discord.wire import Json, json_response, not_found, read_body_files
+from tzurot.testing.fake_discord.wire import (
+    Json,
+    Upload,
+    json_response,
+    not_found,
+    read_body_files,
+)
 
 MISSING_ACCESS = error(50001, "Missing Access")
 MISSING_PERMISSIONS = error(50013, "Missing Permissions")
@@ -87,6 +96,11 @@ class Channels(Interactions):
         if refused is not None:
             return refused
         body, sent = await read_body_files(request, self.uploads)
+        refused = self._upload_refused(route, channel, request, sent) or self._create_needs(
+            route, channel, body, sent
+        )
+        if refused is not None:
+            return refused
         files = [f.data for f in sent]
         content = str(body.get("content") or "")
         problem = allowed_mentions_error(body.get("allowed_mentions"))
@@ -137,6 +151,31 @@ class Channels(Interactions):
         )
         await self._stall(route, int(channel["id"]))
         return json_response(posted.data)
+
+    def _upload_refused(
+        self, route: str, channel: Json, request: web.Request, files: list[Upload]
+    ) -> web.Response | None:
+        """413 for a request over 25 MiB or a file over the guild's limit; 50035 for more
+        than 10 files."""
+        data = [f.data for f in files]
+        size = request.content_length  # None when chunked: then the files' bytes
+        if too_large(
+            sum(map(len, data)) if size is None else size, data, self.filesize_limit(channel)
+        ):
+            return self.refuse(route, 413, TOO_LARGE)
+        problem = attachments_error([{} for _ in files])
+        return self.refuse(route, 400, problem) if problem is not None else None
+
+    def _create_needs(
+        self, route: str, channel: Json, body: Json, files: list[Upload]
+    ) -> web.Response | None:
+        """The bot's own files need Attach Files, its replies Read Message History."""
+        have = self.bot_permissions(channel)
+        if files and not have & Permission.ATTACH_FILES:
+            return self.refuse(route, 403, MISSING_PERMISSIONS)
+        if body.get("message_reference") and not have & Permission.READ_MESSAGE_HISTORY:
+            return self.refuse(route, 403, MISSING_PERMISSIONS)
+        return None
 
     def _nonce_seen(self, nonce: str) -> Posted | None:
         """The bot's message with this nonce from the past few minutes, if any."""

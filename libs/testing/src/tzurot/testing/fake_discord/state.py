@@ -25,6 +25,7 @@ from tzurot.testing.fake_discord.rules import (
     Pings,
     permissions_in,
 )
+from tzurot.testing.fake_discord.uploads import FILESIZE_LIMITS
 from tzurot.testing.fake_discord.wire import Json, iso, json_response
 
 DROPPED = 0
@@ -55,6 +56,8 @@ class DiscordState:
         self.files: dict[int, tuple[bytes, str]] = {}  # attachments uploaded, by id
         # Channels that refuse voice messages (50173), as Discord does in some places.
         self.no_voice_channels: set[int] = set()
+        # Upload limits per file set by a test, by guild id (else the guild's boost tier's).
+        self.filesize_limits: dict[int, int] = {}
         self.sessions: list[Session] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: dict[str, list[tuple[int, Json]]] = {}
@@ -255,6 +258,20 @@ class DiscordState:
         stage = self.add_channel(guild, name, kind=STAGE)
         stage.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
         return stage
+
+    def boost(self, guild: Json, tier: int) -> None:
+        """The guild reaches premium (boost) tier `tier`, 0-3, and its upload limit with it
+        (set it before the bot connects: GUILD_CREATE carries it)."""
+        guild["premium_tier"] = tier
+
+    def filesize_limit(self, channel: Json) -> int:
+        """Bytes per uploaded file in `channel`: the test's limit for its guild, else its
+        boost tier's."""
+        guild_id = int(channel.get("guild_id") or 0)
+        if guild_id in self.filesize_limits:
+            return self.filesize_limits[guild_id]
+        guild = self.guilds.get(guild_id) or {}
+        return FILESIZE_LIMITS.get(int(guild.get("premium_tier") or 0), FILESIZE_LIMITS[0])
 
     def deny_bot(self, channel: Json, permissions: int) -> None:
         """The bot loses `permissions` in `channel` (a member overwrite; set it before the bot

@@ -8,6 +8,8 @@
   and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
   the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
 - Editing or deleting a message in a thread needs its `thread_id` (else 10008).
+- Files, sent or added by an edit, follow uploads.py: each within the guild's limit, the
+  request within 25 MiB (413, 40005), at most 10 attachments a message (50035).
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
   minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
   Discord's edge sends it; discord.py retries only then).
@@ -37,6 +39,7 @@ from tzurot.testing.fake_discord.rules import (
     link_previews,
     username_error,
 )
+from tzurot.testing.fake_discord.uploads import attachments_error
 from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
 from tzurot.testing.fake_discord.wire import (
     Json,
@@ -169,6 +172,9 @@ class Webhooks(Channels):
                     220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
                 ),
             )
+        refused = self._upload_refused(route, channel, request, files)
+        if refused is not None:
+            return refused
         username = str(body.get("username") or hook["name"])
         content = str(body.get("content") or "")
         problem = (
@@ -244,7 +250,7 @@ class Webhooks(Channels):
         posted = self._webhook_message(request)
         return json_response(posted.data) if posted else not_found(10008, "Unknown Message")
 
-    async def _edit_webhook_message(self, request: web.Request) -> web.Response:
+    async def _edit_webhook_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "edit_webhook_message"
         token = request.match_info["token"]
         if token in self.interactions:
@@ -256,9 +262,18 @@ class Webhooks(Channels):
         if posted is None:
             return self.refuse(route, 404, error(10008, "Unknown Message"))
         body, files = await read_body_files(request, self.uploads)
+        channel = self.channels[posted.channel_id]
+        refused = self._upload_refused(route, channel, request, files)
+        if refused is not None:
+            return refused
+        attachments = None
+        if files or "attachments" in body:
+            attachments = self._attachments_after(channel, posted.data["attachments"], body, files)
         problem = allowed_mentions_error(body.get("allowed_mentions"))
         if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
             problem = error(50035, "Invalid Form Body")
+        if problem is None and attachments is not None:
+            problem = attachments_error(attachments)
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
@@ -275,14 +290,11 @@ class Webhooks(Channels):
             posted.edits.append(posted.data["content"])
             posted.data["edited_timestamp"] = iso()
             posted.allowed_mentions.append(body.get("allowed_mentions"))
-            channel = self.channels[posted.channel_id]
             self._record_pings(
                 posted.id, channel, posted.content, body.get("allowed_mentions"), webhook=True
             )
-        if files or "attachments" in body:
-            posted.data["attachments"] = self._attachments_after(
-                self.channels[posted.channel_id], posted.data["attachments"], body, files
-            )
+        if attachments is not None:
+            posted.data["attachments"] = attachments
             posted.data["edited_timestamp"] = iso()
         return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
 

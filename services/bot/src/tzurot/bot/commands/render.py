@@ -71,10 +71,12 @@ def usage(reply: gw.GetUsageResponse, period: str) -> str:
     for t in reply.totals:
         total_in += t.input_tokens
         total_out += t.output_tokens
+        kind = "" if t.request_type in ("", "chat") else f" ({t.request_type.replace('_', ' ')})"
         lines.append(
-            f"- `{t.provider}/{t.model}`: {t.requests} requests, "
+            f"- `{t.provider}/{t.model}`{kind}: {t.requests} requests, "
             f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
             + (f", {t.images} images" if t.images else "")
+            + (f", {t.audio_seconds:,.0f} s of audio" if t.audio_seconds else "")
         )
     lines.append(f"Total: {total_in:,} in / {total_out:,} out tokens")
     return "\n".join(lines)

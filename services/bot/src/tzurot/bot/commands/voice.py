@@ -12,7 +12,7 @@ from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
-from tzurot.bot.voice import fetch_speech
+from tzurot.bot.voice import fetch_speech, voice_problem
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -117,6 +117,10 @@ def speak_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.Contex
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             await send(interaction, "I cannot speak here.")
+            return
+        problem = voice_problem(channel, interaction.app_permissions)
+        if problem is not None:  # told before the speech is paid for, not after
+            await send(interaction, problem)
             return
         try:
             spoken = await fetch_speech(

@@ -1,5 +1,11 @@
 """Voice use-cases: a personality's voice, a user's choice and limit, speaking a delivered
-answer, and cloning a voice from uploaded samples (rules in tzurot.gateway.voice)."""
+answer, and cloning a voice from uploaded samples (rules in tzurot.gateway.voice).
+
+Speech is recorded in usage_log the moment the provider accepts the text (inference's
+SpeechBilled), as failed until the audio is whole: what breaks off after that was paid for.
+One clone at a time per personality; a newer clone by the same user deletes the one it
+replaces from their ElevenLabs account (a plan holds few voices).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import structlog
 
 from tzurot.audio import AudioError, probe
 from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid
-from tzurot.gateway.domain import ConfigSource, JobStatus, Personality
+from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
 from tzurot.gateway.ports import Speech
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, channel_ids, validate
 from tzurot.gateway.voice import (
@@ -19,11 +25,13 @@ from tzurot.gateway.voice import (
     MAX_SAMPLE_SECONDS,
     MAX_SAMPLES,
     SAMPLE_FORMATS,
+    SpeechBilled,
     SpeechDone,
     Voice,
     VoiceSample,
     character_limit,
     cut_for_speech,
+    spoken_limit,
     user_chose,
     validate_voice,
 )
@@ -33,6 +41,7 @@ from tzurot.runtime.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    TzurotError,
     quoted,
 )
 
@@ -101,6 +110,12 @@ class VoiceAdmin(AdminBase):
         anyone who sees the message, paying with their own key.
         """
         user = who.require_user()
+        job, voice, text = await self._to_speak(user, job_id, message_id)
+        async for event in self._synthesize(user.id, job.id, voice, text):
+            yield event
+
+    async def _to_speak(self, user: User, job_id: str, message_id: str) -> tuple[Job, Voice, str]:
+        """The delivered answer, its personality's voice and the text it speaks."""
         if job_id:
             job = await self._store.get_job(job_id) if is_uuid(job_id) else None
             if job is not None and job.user_id != user.id and not user.superuser:
@@ -124,25 +139,52 @@ class VoiceAdmin(AdminBase):
         if channel.get(ConfigSource.CHANNEL, {}).get(VOICE_MODE) == "off":
             raise FailedPrecondition("voice is turned off in this channel", reason="VOICE_OFF")
         settings = await self._gateway.resolved_settings(user, personality, job.location)
-        text = cut_for_speech(job.content, character_limit(settings, self._voice_max_characters))
+        # Never more than the voice's provider takes in one request: more is always refused.
+        limit = spoken_limit(voice, settings, self._voice_max_characters)
+        text = cut_for_speech(job.content, limit)
         if not text:
             raise FailedPrecondition("the answer has nothing to say", reason="NOTHING_TO_SAY")
-        async for event in self._speech_port().synthesize_speech(user.id, voice, text):
-            if isinstance(event, SpeechDone):
-                await self._voices.record_speech(
-                    user.id, job.id, voice.provider, voice.model, event.characters
-                )
-                # Speech is paid by the user's own key (ElevenLabs, OpenAI); keyvault skips a
-                # provider with no stored key (a keyless local speech server).
-                self._gateway.key_uses.used(user.id, voice.provider)
-                log.info(
-                    "voice.spoken",
-                    job_id=job.id,
-                    provider=voice.provider,
-                    characters=event.characters,
-                    duration_secs=event.duration_secs,
-                )
-            yield event
+        return job, voice, text
+
+    async def _synthesize(
+        self, user_id: str, job_id: str, voice: Voice, text: str
+    ) -> AsyncGenerator[bytes | SpeechDone, None]:
+        """Relays the speech, recording it in usage_log as soon as the provider bills it
+        (failed until its SpeechDone: a stream that breaks off, or is cancelled, after the
+        charge stays recorded as paid and not delivered)."""
+        usage_id: int | None = None
+        done = False
+        try:
+            async for event in self._speech_port().synthesize_speech(user_id, voice, text):
+                if isinstance(event, SpeechBilled):
+                    usage_id = await self._voices.record_speech(
+                        user_id, job_id, voice.provider, event.model, event.characters,
+                        failed=True,
+                    )  # fmt: skip
+                    # Paid by the user's own key (ElevenLabs, OpenAI); keyvault skips a
+                    # provider with no stored key (a keyless local speech server).
+                    self._gateway.key_uses.used(user_id, voice.provider)
+                    continue
+                if isinstance(event, SpeechDone):
+                    if usage_id is None:  # an inference that sends no SpeechBilled (older)
+                        await self._voices.record_speech(
+                            user_id, job_id, voice.provider, voice.model, event.characters
+                        )
+                        self._gateway.key_uses.used(user_id, voice.provider)
+                    else:
+                        await self._voices.speech_completed(usage_id)
+                    done = True
+                    log.info(
+                        "voice.spoken",
+                        job_id=job_id,
+                        provider=voice.provider,
+                        characters=event.characters,
+                        duration_secs=event.duration_secs,
+                    )
+                yield event
+        finally:
+            if usage_id is not None and not done:
+                log.warning("voice.paid_not_spoken", job_id=job_id, provider=voice.provider)
 
     # ---- samples and cloning ----
 
@@ -192,9 +234,20 @@ class VoiceAdmin(AdminBase):
 
     async def clone_voice(self, who: Principal, name: str) -> tuple[Voice, int]:
         """An ElevenLabs Instant Voice Clone from every sample, with the actor's key; the
-        voice becomes the personality's (its tuning and frequency kept)."""
+        voice becomes the personality's (its tuning and frequency kept). One at a time per
+        personality (CLONE_IN_PROGRESS otherwise: a double click clones once); the clone it
+        replaces, when the same user made it, is deleted from their ElevenLabs account."""
         user = who.require_user()
         target = await self._owned(name, who)
+        async with self._voices.cloning(target.id) as held:
+            if not held:
+                raise FailedPrecondition(
+                    f"{quoted(target.slug)}'s voice is being cloned already; wait for it",
+                    reason="CLONE_IN_PROGRESS",
+                )
+            return await self._clone_locked(user.id, target)
+
+    async def _clone_locked(self, user_id: str, target: Personality) -> tuple[Voice, int]:
         samples = await self._voices.sample_data(target.id)
         if not samples:
             raise FailedPrecondition(
@@ -202,9 +255,10 @@ class VoiceAdmin(AdminBase):
                 reason="NO_SAMPLES",
             )
         voice_id = await self._speech_port().clone_voice(
-            user.id, target.display_name, _description(target), samples
+            user_id, target.display_name, _description(target), samples
         )
         current = await self._voices.voice(target.id)
+        previous_cloner = await self._voices.cloned_by(target.id)
         voice = Voice(provider=ELEVENLABS, voice_id=voice_id)
         if current is not None and current.provider == ELEVENLABS:
             voice = Voice(
@@ -225,9 +279,30 @@ class VoiceAdmin(AdminBase):
                 frequency=current.frequency,
                 probability=current.probability,
             )
-        await self._voices.put_voice(target.id, voice)
+        await self._voices.put_voice(target.id, voice, cloned_by=user_id)
         log.info("voice.cloned", personality_id=target.id, samples=len(samples))
+        if (
+            current is not None
+            and current.provider == ELEVENLABS
+            and current.voice_id != voice_id
+            and previous_cloner == user_id  # in this user's account: their key can delete it
+        ):
+            await self._delete_replaced_clone(user_id, target.id, current.voice_id)
         return voice, len(samples)
+
+    async def _delete_replaced_clone(
+        self, user_id: str, personality_id: str, voice_id: str
+    ) -> None:
+        """The clone a newer one replaced, deleted from the user's ElevenLabs account; a
+        failure leaves it there (logged), the new voice stays."""
+        try:
+            deleted = await self._speech_port().delete_voice(user_id, voice_id)
+        except TzurotError as err:
+            log.warning(
+                "voice.replaced_clone_kept", personality_id=personality_id, reason=err.reason
+            )
+            return
+        log.info("voice.replaced_clone_deleted", personality_id=personality_id, found=deleted)
 
 
 def _description(personality: Personality) -> str:

@@ -10,6 +10,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - personal_aliases.py: aliases only their user uses
 - channels.py: channel activations and the denylist (moderation)
 - jobs.py: jobs and their usage rows
+- attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion
 - avatars.py: avatar images
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
 from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.store.attachment_reads import AttachmentReadQueries
 from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
@@ -63,7 +65,14 @@ __all__ = [
 
 
 class GatewayStore(
-    UserReads, PersonalityReads, ConfigReads, JobQueries, PreviewQueries, LoreReads, TurnReads
+    UserReads,
+    PersonalityReads,
+    ConfigReads,
+    JobQueries,
+    AttachmentReadQueries,
+    PreviewQueries,
+    LoreReads,
+    TurnReads,
 ):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 

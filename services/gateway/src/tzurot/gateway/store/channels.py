@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyMode, DenyScope, DenyTarget
 from tzurot.gateway.store.base import AdminSqlBase
@@ -67,14 +68,28 @@ class ChannelQueries(AdminSqlBase):
         return bool(result.rowcount)
 
     async def deactivate(self, channel_id: str, personality_id: str | None = None) -> bool:
-        """Removes one personality from the channel, or all of them."""
+        """Removes one personality from the channel, or all of them; in the same transaction,
+        the free will of each removed one is switched off in the channel and its threads
+        (reason DEACTIVATED): free will is for activated personalities only."""
         a = t.channel_activations.c
         stmt = sa.delete(t.channel_activations).where(a.channel_id == channel_id)
         if personality_id is not None:
             stmt = stmt.where(a.personality_id == personality_id)
+        fp, fc = g.freewill_personalities.c, g.freewill_channels.c
         async with self._engine.begin() as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount)
+            removed = (await conn.scalars(stmt.returning(a.personality_id))).all()
+            if removed:
+                here = sa.select(fc.conversation_id).where(fc.channel_id == channel_id)
+                await conn.execute(
+                    sa.update(g.freewill_personalities)
+                    .where(
+                        fp.conversation_id.in_(here),
+                        fp.personality_id.in_(removed),
+                        fp.enabled.is_(True),
+                    )
+                    .values(enabled=False, disabled_reason="DEACTIVATED", updated_at=sa.func.now())
+                )
+        return bool(removed)
 
 
 class ModerationQueries(AdminSqlBase):

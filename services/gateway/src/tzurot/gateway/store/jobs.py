@@ -34,6 +34,10 @@ from tzurot.runtime.errors import FailedPrecondition
 
 # A job that failed with one of these may be tried again under the same idempotency key.
 RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
+# A scheduled turn's job key: this prefix and its bot event's id (groups.TURN_KEY_PREFIX;
+# groups imports the store, not the other way).
+_TURN_KEY_PREFIX = "turn:"
+_TURN_KEY_PATTERN = f"^{_TURN_KEY_PREFIX}[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
 
 
 def _claim_statement(*, start: bool) -> sa.Insert:
@@ -225,7 +229,8 @@ _JOB_BY_ID = direct.Statement(
 def _deliver_statement() -> sa.Select[Any]:
     """Marks the streamed job delivered, bumps the activity counter when asked, and reads the
     job's group round (if any), in one statement: what ConfirmDelivery writes and needs after
-    the exchange is stored.
+    the exchange is stored. A scheduled turn's bot event is delivered with it (its message
+    ids), so the turn is never sent to the bot again once its answer is posted.
 
     Only a job still streamed is delivered, and the counter is bumped only when it was: of
     concurrent confirmations of one job (each waits for the other's row lock, then sees the
@@ -265,6 +270,21 @@ def _deliver_statement() -> sa.Select[Any]:
         .returning(counters.c.value)
         .cte("bumped")
     )
+    e = g.bot_events.c
+    key = done.c.idempotency_key
+    turn_id = sa.func.substr(key, len(_TURN_KEY_PREFIX) + 1)
+    event_id = sa.case(
+        (key.regexp_match(_TURN_KEY_PATTERN), sa.cast(turn_id, e.id.type)), else_=sa.null()
+    )
+    turn_event = (
+        sa.update(g.bot_events)
+        .where(e.id == event_id, e.delivered_at.is_(None))
+        .values(
+            delivered_at=sa.func.now(), message_ids=done.c.delivered_message_ids, dropped_reason=""
+        )
+        .returning(e.id)
+        .cte("turn_event")
+    )
     gj = g.group_jobs.c
     return sa.select(
         done,
@@ -274,6 +294,7 @@ def _deliver_statement() -> sa.Select[Any]:
         gj.depth.label("group_depth"),
         gj.last_in_round.label("group_last_in_round"),
         sa.select(bumped.c.value).scalar_subquery().label("counter"),
+        sa.select(turn_event.c.id).scalar_subquery().label("turn_event_id"),
     ).select_from(done.outerjoin(g.group_jobs, gj.job_id == done.c.id))
 
 

@@ -169,6 +169,7 @@ def job_from_row(row: sa.RowMapping) -> Job:
         preview_retried_at=row["preview_retried_at"],
         parent_channel_id=row["parent_channel_id"],
         nsfw_channel=row["nsfw_channel"],
+        attachment_reads=tuple(sorted(_json(row.get("attachment_reads")).items())),
     )
 
 

@@ -65,13 +65,12 @@ WITH changed AS (
         nsfw_channel, round_id, round_speakers, last_human_at, updated_at)
     SELECT $8::text, $6::text, $7::text, $12::text, $13::boolean, gen_random_uuid()::text,
         '{}'::text[], $14::timestamptz, $14::timestamptz
-    WHERE $10::boolean
+    WHERE $10::boolean AND $11::text = ''
     ON CONFLICT (conversation_id) DO UPDATE
         SET guild_id = excluded.guild_id, channel_id = excluded.channel_id,
             thread_id = excluded.thread_id, nsfw_channel = excluded.nsfw_channel,
             round_id = excluded.round_id, round_speakers = excluded.round_speakers,
             last_human_at = excluded.last_human_at, updated_at = excluded.updated_at
-        WHERE $11::text = '' OR cs.round_id <> $11::text
 )
 SELECT u.*,
     (SELECT json_agg(d.mode) FROM core.denylist d
@@ -169,7 +168,9 @@ class TurnReads(SqlBase):
         now: datetime,
     ) -> TurnContext | None:
         """The turn's reads and its user upsert (see the module); `note_message`: also mark
-        the channel not quiet, outside a planned round `round_id` (groups.note_message).
+        the channel not quiet and interrupt its chain, unless the message is a speaker's of a
+        planned round (`round_id` set: plan() noted it, and a late speaker of an older round
+        must not replace the newer one; groups.note_message).
 
         None only when the actor's user was created by a concurrent request after this
         statement began (then nothing here applies; the caller reads the slower way)."""

@@ -1,4 +1,5 @@
-"""Usage: requests and tokens per user, provider and model since a point in time."""
+"""Usage: requests and tokens per user, provider, model and request type since a point in
+time (answers, and what helper models were paid for: transcription, clean-up, description)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ class UsageQueries(AdminSqlBase):
                 sa.func.coalesce(sa.func.sum(u.input_tokens), 0).label("input_tokens"),
                 sa.func.coalesce(sa.func.sum(u.output_tokens), 0).label("output_tokens"),
                 sa.func.coalesce(sa.func.sum(u.images), 0).label("images"),
+                u.request_type,
+                sa.func.coalesce(sa.func.sum(u.audio_seconds), 0).label("audio_seconds"),
             )
             .join(t.users, t.users.c.id == u.user_id)
             .where(u.created_at >= since)
-            .group_by(t.users.c.platform_user_id, u.provider, u.model)
-            .order_by(t.users.c.platform_user_id, u.provider, u.model)
+            .group_by(t.users.c.platform_user_id, u.provider, u.model, u.request_type)
+            .order_by(t.users.c.platform_user_id, u.provider, u.model, u.request_type)
         )
         if user_id is not None:
             stmt = stmt.where(u.user_id == user_id)
@@ -42,6 +45,8 @@ class UsageQueries(AdminSqlBase):
                 output_tokens=int(row.output_tokens),
                 platform_user_id=row.platform_user_id,
                 images=int(row.images),
+                request_type=row.request_type,
+                audio_seconds=float(row.audio_seconds),
             )
             for row in rows
         ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -21,7 +21,12 @@ from tzurot.inference.providers import Provider
 
 
 class SkillError(Exception):
-    """A skill could not do what was asked; the message is for the model (no secrets)."""
+    """A skill could not do what was asked; the message is for the model (no secrets).
+    `paid_images`: images the call paid for all the same (recorded in the usage)."""
+
+    def __init__(self, message: str, *, paid_images: int = 0) -> None:
+        super().__init__(message)
+        self.paid_images = paid_images
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class SkillOutput:
     text: str
     summary: str = ""
     files: tuple[GeneratedFile, ...] = ()
+    paid_images: int = 0
+    """Images the call paid for, whether or not each became a file (recorded in the usage)."""
     memorize: str = ""
     """For an auto_memorize skill: what to keep as a long-term memory."""
     memorize_tags: tuple[str, ...] = ()
@@ -69,6 +76,20 @@ class Skill(Protocol):
     the call is refused unstarted (a paid call cancelled midway is paid for nothing)."""
 
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput: ...
+
+
+@runtime_checkable
+class MakesFiles(Protocol):
+    """A skill whose calls make files the answer carries (generated images). The loop starts
+    a call only when the answer has room for the most it can make, so no file is paid for
+    and then dropped."""
+
+    file_bytes: int
+    """The most bytes one of its files can have."""
+
+    def most_files(self, args: Mapping[str, Any]) -> int:
+        """The most files a call with these (validated) arguments can make."""
+        ...
 
 
 class MemorySearch(Protocol):

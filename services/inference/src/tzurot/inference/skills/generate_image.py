@@ -4,7 +4,10 @@ Two endpoints: OpenRouter's image-output models through chat completions with
 `modalities: ["image", "text"]` (the images come back as data URLs in `message.images`),
 or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (type by
 magic bytes, size) and become files of the answer, which the bot posts as attachments.
-Limits: `max_count` images per call, `max_bytes` each; the loop caps files per answer.
+Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
+answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
+delivered. Every image the model returned is paid for, and counted (`paid_images`), also one
+that cannot be used (too large, not an image).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class ImageSettings:
     model: str = "google/gemini-2.5-flash-image"
     endpoint: Literal["chat", "images"] = "chat"
     max_count: int = 2
-    max_bytes: int = 8 * 1024 * 1024
+    max_bytes: int = 5 * 1024 * 1024
 
 
 def _kind(data: bytes) -> tuple[str, str]:
@@ -64,6 +67,10 @@ def _kind(data: bytes) -> tuple[str, str]:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", "webp"
     raise SkillError("the image model returned something that is not an image")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.3g} MiB"
 
 
 class GenerateImageSkill:
@@ -81,6 +88,7 @@ class GenerateImageSkill:
         self._images = images
         self._settings = settings
         self._fetcher = fetcher
+        self.file_bytes = settings.max_bytes
         self.parameters: Mapping[str, Any] = {
             "type": "object",
             "properties": {
@@ -106,6 +114,9 @@ class GenerateImageSkill:
             "additionalProperties": False,
         }
 
+    def most_files(self, args: Mapping[str, Any]) -> int:
+        return int(args.get("count", 1))
+
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
         if ctx.provider_key is None:
             raise SkillError("drawing is not available here")
@@ -129,15 +140,30 @@ class GenerateImageSkill:
         if not urls:
             raise SkillError("the image model returned no image")
         files: list[GeneratedFile] = []
-        for n, url in enumerate(urls[:count], start=1):
-            data = await self._bytes(url)
-            mime, ext = _kind(data)
-            files.append(GeneratedFile(f"image-{n}.{ext}", mime, data, description=prompt[:500]))
+        unusable: list[str] = []
+        for url in urls:  # a spare image stands in for one that cannot be used
+            if len(files) == count:
+                break
+            try:
+                data = await self._bytes(url)
+                mime, ext = _kind(data)
+            except SkillError as exc:
+                unusable.append(str(exc))
+                continue
+            name = f"image-{len(files) + 1}.{ext}"
+            files.append(GeneratedFile(name, mime, data, description=prompt[:500]))
+        if not files:  # paid for all the same
+            raise SkillError(f"{unusable[0]}; nothing to attach", paid_images=len(urls))
         drawn = "an image" if len(files) == 1 else f"{len(files)} images"
+        text = f"Drew {drawn} of: {prompt}. {'It is' if len(files) == 1 else 'They are'} "
+        text += "attached to your answer."
+        if unusable:
+            text += f" {len(unusable)} more could not be used ({unusable[0]})."
         return SkillOutput(
-            text=f"Drew {drawn} of: {prompt}. It is attached to your answer.",
+            text=text,
             summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
             files=tuple(files),
+            paid_images=len(urls),
         )
 
     async def _bytes(self, url: str) -> bytes:
@@ -146,13 +172,16 @@ class GenerateImageSkill:
             header, _, payload = url.partition(",")
             if ";base64" not in header:
                 raise SkillError("the image model returned an unreadable image")
-            if len(payload) * 3 // 4 > limit:
-                raise SkillError(f"the image is larger than {limit // (1024 * 1024)} MiB")
+            if len(payload) * 3 // 4 > limit + 2:  # before decoding: base64 pads to 3 bytes
+                raise SkillError(f"the image is larger than {_mib(limit)}")
             try:
-                return base64.b64decode(payload, validate=True)
+                data = base64.b64decode(payload, validate=True)
             except (binascii.Error, ValueError):
                 raise SkillError("the image model returned an unreadable image") from None
+            if len(data) > limit:
+                raise SkillError(f"the image is larger than {_mib(limit)}")
+            return data
         fetched = await self._fetcher.fetch(url, accept=IMAGE_TYPES)
         if len(fetched.data) > limit:
-            raise SkillError(f"the image is larger than {limit // (1024 * 1024)} MiB")
+            raise SkillError(f"the image is larger than {_mib(limit)}")
         return fetched.data

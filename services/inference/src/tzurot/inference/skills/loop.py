@@ -6,6 +6,11 @@
   cut to a token budget, are appended as `tool` messages and the model is asked again.
   A call with less of the budget left than its skill's `min_seconds` is refused unstarted
   (the model reads why), so a paid call is never started only to be cancelled.
+- Files (generated images) are paid for only when the answer can carry them (files.py): a
+  skill that makes them is offered while one more fits, and a call starts only when the most
+  it can make fits. Every image paid for is counted in the usage, also one not delivered.
+- When the final answer fails after skills made files or paid for images, the answer is a
+  short note instead of the error: the files are delivered and the usage recorded.
 - After `max_steps` rounds, `max_calls` calls, or when the time budget is spent, one last
   call offers the tools with `tool_choice: "none"`: the model must answer with text.
 - Only the final answer streams. Text of a round that may still turn into tool calls is
@@ -43,6 +48,7 @@ from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
 from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext, SkillError
+from tzurot.inference.skills.files import ANSWER_FILE_BYTES, FileRoom
 from tzurot.inference.skills.registry import ToolSupport, parse_arguments, short, tool_definition
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError
@@ -62,6 +68,7 @@ class LoopSettings:
     max_calls: int = 8
     result_tokens: int = 1500
     max_files: int = 4
+    max_file_bytes: int = ANSWER_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class ToolLoop:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._skills = {skill.name: skill for skill in skills}
+        self._tools = tuple(tool_definition(s) for s in self._skills.values())
         self._ctx = ctx
         self._settings = settings
         self._support = support
@@ -116,18 +124,17 @@ class ToolLoop:
         LoopResult."""
         conversation = list(messages)
         deadline = self._clock() + self._settings.time_budget
-        tools = tuple(tool_definition(s) for s in self._skills.values())
-        offered = bool(tools) and self._support.allows(target.provider.name, target.model)
+        offered = bool(self._tools) and self._support.allows(target.provider.name, target.model)
         steps: list[SkillStep] = []
-        files: list[GeneratedFile] = []
-        input_tokens = output_tokens = calls = rounds = 0
+        room = FileRoom(self._settings.max_files, self._settings.max_file_bytes)
+        input_tokens = output_tokens = calls = rounds = paid_images = 0
         while True:
             forced = (
                 rounds >= self._settings.max_steps
                 or calls >= self._settings.max_calls
                 or self._clock() >= deadline
             )
-            offer = ToolOffer(tools, "none" if forced else "auto") if offered else None
+            offer = self._offer(room, forced=forced) if offered else None
             try:
                 final: Answer | None = None
                 async with aclosing(self._ask(target, conversation, offer)) as asked:
@@ -149,39 +156,91 @@ class ToolLoop:
                     self._support.refused(target.provider.name, target.model)
                 offered = False
                 continue
+            except TzurotError as err:
+                if not room.files and not paid_images:
+                    raise
+                # Paid for and ready: delivered with a note, not lost with the failed answer.
+                log.warning("skills.answer_failed_after_files", reason=err.reason)
+                final = _fallback(err, files=len(room.files))
             assert final is not None  # answer() ends with one or raises
             input_tokens += final.usage.input_tokens
             output_tokens += final.usage.output_tokens
             if not final.tool_calls:
-                usage = TokenUsage(input_tokens, output_tokens, images=len(files))
-                yield LoopResult(final, usage, tuple(steps), tuple(files))
+                usage = TokenUsage(input_tokens, output_tokens, images=paid_images)
+                yield LoopResult(final, usage, tuple(steps), tuple(room.files))
                 return
             rounds += 1
             wanted = final.tool_calls
             allowed = max(self._settings.max_calls - calls, 0)
             calls += len(wanted)
-            late = [self._starts_too_late(call, deadline) for call in wanted]
-            for call, too_late in zip(wanted[:allowed], late, strict=False):
-                if not too_late:
+            refusals = [
+                self._refusal(call, room, deadline, over_limit=index >= allowed)
+                for index, call in enumerate(wanted)
+            ]
+            for call, why in zip(wanted, refusals, strict=True):
+                if why is None:
                     yield SkillActivity(skill=call.name, step=rounds)
-            budget = self._result_budget(len(wanted))
-            outcomes = await asyncio.gather(
-                *(
-                    self._refuse(call, rounds, "skill call limit reached for this answer")
-                    if index >= allowed
-                    else self._refuse(call, rounds, f"too little time left to start {call.name}")
-                    if late[index]
-                    else self._call(call, rounds, deadline, budget)
-                    for index, call in enumerate(wanted)
-                )
+            paid_images += await self._run_round(
+                wanted,
+                refusals,
+                step=rounds,
+                deadline=deadline,
+                room=room,
+                conversation=conversation,
+                steps=steps,
             )
-            conversation.append(_assistant_calls(wanted))
-            for call, (step, text, made) in zip(wanted, outcomes, strict=True):
-                steps.append(step)
-                room = self._settings.max_files - len(files)
-                files.extend(made[: max(room, 0)])
-                conversation.append({"role": "tool", "tool_call_id": call.id, "content": text})
-                self._room -= self._counter.count(text)
+
+    async def _run_round(  # the round's state, kept by run()
+        self,
+        wanted: Sequence[ToolCall],
+        refusals: Sequence[str | None],
+        *,
+        step: int,
+        deadline: float,
+        room: FileRoom,
+        conversation: list[ChatMessage],
+        steps: list[SkillStep],
+    ) -> int:
+        """Runs (or refuses) the round's calls at once; their results join the conversation,
+        their files the answer. Returns the images they paid for."""
+        budget = self._result_budget(len(wanted))
+        outcomes = await asyncio.gather(
+            *(
+                self._refuse(call, step, why)
+                if why is not None
+                else self._call(call, step, deadline, budget)
+                for call, why in zip(wanted, refusals, strict=True)
+            )
+        )
+        room.keep(made for _, _, made, _ in outcomes)
+        conversation.append(_assistant_calls(wanted))
+        for call, (record, text, _, _) in zip(wanted, outcomes, strict=True):
+            steps.append(record)
+            conversation.append({"role": "tool", "tool_call_id": call.id, "content": text})
+            self._room -= self._counter.count(text)
+        return sum(paid for _, _, _, paid in outcomes)
+
+    def _offer(self, room: FileRoom, *, forced: bool) -> ToolOffer:
+        """The tools of a round: all of them uncallable when the answer is forced (or when
+        none is left), else those whose files the answer could still carry."""
+        tools = tuple(
+            tool_definition(skill) for skill in self._skills.values() if room.offers(skill)
+        )
+        if forced or not tools:
+            return ToolOffer(self._tools, "none")
+        return ToolOffer(tools, "auto")
+
+    def _refusal(
+        self, call: ToolCall, room: FileRoom, deadline: float, *, over_limit: bool
+    ) -> str | None:
+        """Why the call is refused unstarted, or None (then room is held for its files)."""
+        if over_limit:
+            return "skill call limit reached for this answer"
+        if self._starts_too_late(call, deadline):
+            return f"too little time left to start {call.name}"
+        if not room.hold(self._skills.get(call.name), call.arguments):
+            return room.refusal()
+        return None
 
     async def _ask(
         self, target: LoopTarget, conversation: list[ChatMessage], offer: ToolOffer | None
@@ -231,10 +290,12 @@ class ToolLoop:
 
     async def _call(
         self, call: ToolCall, step: int, deadline: float, budget: int
-    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...]]:
+    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], int]:
+        """The call's record, its result for the model, its files and the images it paid."""
         started = self._clock()
         skill = self._skills.get(call.name)
         files: tuple[GeneratedFile, ...] = ()
+        paid = 0
         stealth = skill.stealth if skill is not None else False
         limit = 0.0
         try:
@@ -247,8 +308,9 @@ class ToolLoop:
             if skill.auto_memorize and output.memorize and self._memory is not None:
                 await self._remember(output.memorize, output.memorize_tags)
             ok, text, summary, files = True, output.text, output.summary, output.files
+            paid = output.paid_images
         except SkillError as exc:
-            ok, text, summary = False, f"error: {exc}", f"error: {exc}"
+            ok, text, summary, paid = False, f"error: {exc}", f"error: {exc}", exc.paid_images
         except TimeoutError:
             message = f"error: {call.name} took longer than {limit:g} s"
             ok, text, summary = False, message, message
@@ -266,11 +328,11 @@ class ToolLoop:
             ok=ok,
             stealth=stealth,
         )
-        return step_record, self._cut(text, budget), files
+        return step_record, self._cut(text, budget), files, paid
 
     async def _refuse(
         self, call: ToolCall, step: int, why: str
-    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...]]:
+    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], int]:
         skill = self._skills.get(call.name)
         record = SkillStep(
             step=step,
@@ -281,7 +343,7 @@ class ToolLoop:
             ok=False,
             stealth=skill.stealth if skill is not None else False,
         )
-        return record, f"error: {why}; answer with what you have", ()
+        return record, f"error: {why}; answer with what you have", (), 0
 
     async def _remember(self, text: str, tags: tuple[str, ...]) -> None:
         assert self._memory is not None
@@ -306,6 +368,18 @@ class ToolLoop:
             else:
                 high = middle - 1
         return text[:low] + CUT_NOTE
+
+
+def _fallback(err: TzurotError, *, files: int) -> Answer:
+    """The answer when the model failed after skills made files or paid for images."""
+    made = "; here is what was made" if files else ""
+    return Answer(
+        content=f"*The answer could not be finished ({err.message}){made}.*",
+        reasoning="",
+        usage=TokenUsage(0, 0),
+        finish_reason="error",
+        attempts=1,
+    )
 
 
 def _assistant_calls(calls: Sequence[ToolCall]) -> ChatMessage:

@@ -1,0 +1,42 @@
+"""Discord's upload limits, as the fake enforces them on messages the bot or its webhooks send
+or edit (discord-api-docs: reference "Uploading Files", resources/message "Create Message").
+
+- The limit applies to each file: 10 MiB by default, more in a boosted server. By premium
+  tier: 10, 10, 50, 100 MiB (the docs name no numbers; these are discord.py's
+  `Guild.filesize_limit` since Discord's default went to 10 MiB in January 2025, tier 1
+  keeping the default). A test may set any guild's limit (`DiscordState.filesize_limits`).
+- A request is at most 25 MiB, files and JSON together.
+- Too large, either way: 413 with code 40005 "Request entity too large".
+- A message has at most 10 attachments: more is an invalid form body (50035).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tzurot.testing.fake_discord.rules import error
+from tzurot.testing.fake_discord.wire import Json
+
+MIB = 1024 * 1024
+FILESIZE_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
+"""Bytes per file, by the guild's premium (boost) tier."""
+MAX_REQUEST_BYTES = 25 * MIB
+MAX_ATTACHMENTS = 10
+TOO_LARGE = error(40005, "Request entity too large")
+TOO_MANY_ATTACHMENTS = error(
+    50035,
+    "Invalid Form Body",
+    attachments={
+        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer in length."}]
+    },
+)
+
+
+def too_large(request_bytes: int, files: Sequence[bytes], filesize_limit: int) -> bool:
+    """Whether Discord answers 413: the request over 25 MiB, or a file over the limit."""
+    return request_bytes > MAX_REQUEST_BYTES or any(len(f) > filesize_limit for f in files)
+
+
+def attachments_error(attachments: Sequence[Json]) -> Json | None:
+    """A message's attachments after a send or an edit: at most 10."""
+    return TOO_MANY_ATTACHMENTS if len(attachments) > MAX_ATTACHMENTS else None

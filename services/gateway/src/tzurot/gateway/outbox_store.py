@@ -1,0 +1,244 @@
+"""SQL of the bot event outbox (`core.bot_events`): queue, claim for a lease, renew the lease
+while a subscriber holds it, release, defer, acknowledge.
+
+An event is claimed at most MAX_EVENT_ATTEMPTS times: one that has come back that often (a
+failure the bot keeps leaving for later, a bot that crashes on it) is dropped as
+TOO_MANY_ATTEMPTS and logged, instead of returning forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tzurot.gateway import group_tables as g
+from tzurot.gateway.domain import Location
+from tzurot.gateway.freewill_drops import turn_dropped
+
+log = structlog.get_logger(__name__)
+
+MAX_EVENT_ATTEMPTS = 10
+"""Claims of one event before it is dropped (TOO_MANY_ATTEMPTS) rather than claimed again."""
+TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+
+
+@dataclass(frozen=True)
+class BotEventRow:
+    id: str
+    kind: str
+    location: Location
+    personality_id: str | None
+    payer_user_id: str | None
+    reason: str
+    round_id: str
+    depth: int
+    reply_to_message_id: str
+    directive: str
+    notice_kind: str
+    text: str
+    delivered: bool
+    available_at: datetime
+    created_at: datetime
+    job_id: str | None = None
+    attempts: int = 0
+    claimed_until: datetime | None = None
+    dropped_reason: str = ""
+    message_ids: tuple[str, ...] = ()
+
+
+def _event(m: sa.RowMapping) -> BotEventRow:
+    return BotEventRow(
+        id=str(m["id"]),
+        kind=m["kind"],
+        location=Location(m["guild_id"], m["channel_id"], m["thread_id"], m["nsfw_channel"]),
+        personality_id=None if m["personality_id"] is None else str(m["personality_id"]),
+        payer_user_id=None if m["payer_user_id"] is None else str(m["payer_user_id"]),
+        reason=m["reason"],
+        round_id=m["round_id"],
+        depth=m["depth"],
+        reply_to_message_id=m["reply_to_message_id"],
+        directive=m["directive"],
+        notice_kind=m["notice_kind"],
+        text=m["text"],
+        delivered=m["delivered_at"] is not None,
+        available_at=m["available_at"],
+        created_at=m["created_at"],
+        job_id=None if m["job_id"] is None else str(m["job_id"]),
+        attempts=m["attempts"],
+        claimed_until=m["claimed_until"],
+        dropped_reason=m["dropped_reason"],
+        message_ids=tuple(m["message_ids"]),
+    )
+
+
+def _by_lease(held: Mapping[str, datetime]) -> dict[datetime, list[str]]:
+    by_lease: dict[datetime, list[str]] = {}
+    for event_id, until in held.items():
+        by_lease.setdefault(until, []).append(event_id)
+    return by_lease
+
+
+class OutboxQueries:
+    """The outbox's statements (GroupStore has them)."""
+
+    engine: AsyncEngine
+    _autocommit: AsyncEngine
+
+    async def add_event(
+        self, values: dict[str, Any], conn: AsyncConnection | None = None
+    ) -> str | None:
+        """Queues an event; None when its dedup_key was queued already (once-only)."""
+        stmt = (
+            insert(g.bot_events)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[g.bot_events.c.dedup_key])
+            .returning(g.bot_events.c.id)
+        )
+        if conn is not None:
+            added = await conn.scalar(stmt)
+        else:
+            async with self.engine.begin() as own:
+                added = await own.scalar(stmt)
+        return None if added is None else str(added)
+
+    async def claim_events(
+        self, now: datetime, lease: timedelta, shard_id: int, shard_count: int, limit: int = 20
+    ) -> list[BotEventRow]:
+        """Pending events of the shard that are due and not leased to another subscriber.
+
+        FOR UPDATE SKIP LOCKED: two subscribers never claim one event at once; an event whose
+        lease ran out (its subscriber went away without releasing it) is claimed again, up to
+        MAX_EVENT_ATTEMPTS claims; past them it is dropped (TOO_MANY_ATTEMPTS), in the same
+        transaction.
+        """
+        e = g.bot_events.c
+        due = (
+            sa.select(e.id)
+            .where(
+                e.delivered_at.is_(None),
+                e.available_at <= now,
+                sa.or_(e.claimed_until.is_(None), e.claimed_until < now),
+            )
+            .order_by(e.available_at, e.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if shard_count > 1:
+            shard = sa.case(
+                (e.guild_id == "", 0),
+                # Discord's rule: shard = (guild_id >> 22) % shard_count.
+                else_=sa.func.mod(
+                    sa.cast(e.guild_id, sa.BigInteger).op(">>")(sa.literal(22, sa.Integer)),
+                    shard_count,
+                ),
+            )
+            due = due.where(shard == shard_id)
+        spent = (
+            sa.update(g.bot_events)
+            .where(e.id.in_(due.where(e.attempts >= MAX_EVENT_ATTEMPTS).scalar_subquery()))
+            .values(delivered_at=now, claimed_until=None, dropped_reason=TOO_MANY_ATTEMPTS)
+            .returning(*g.bot_events.c)
+        )
+        stmt = (
+            sa.update(g.bot_events)
+            .where(e.id.in_(due.where(e.attempts < MAX_EVENT_ATTEMPTS).scalar_subquery()))
+            .values(claimed_until=now + lease, attempts=e.attempts + 1)
+            .returning(*g.bot_events.c)
+        )
+        async with self.engine.begin() as conn:
+            for row in (await conn.execute(spent)).all():
+                m = row._mapping
+                log.warning(
+                    "events.given_up",
+                    event_id=str(m["id"]),
+                    kind=m["kind"],
+                    reason=m["reason"] or m["notice_kind"],
+                    attempts=m["attempts"],
+                )
+                await turn_dropped(conn, m, TOO_MANY_ATTEMPTS)
+            rows = (await conn.execute(stmt)).all()
+        events = [_event(r._mapping) for r in rows]
+        return sorted(events, key=lambda ev: (ev.available_at, ev.created_at))
+
+    async def renew_events(self, held: Mapping[str, datetime], until: datetime) -> set[str]:
+        """Extends to `until` the claims a live subscriber still holds (`held`: id → the lease
+        end it holds it with); the ids renewed. An event acknowledged, deferred, released or
+        claimed by someone else since (a different lease end) is not renewed."""
+        e = g.bot_events.c
+        renewed: set[str] = set()
+        async with self.engine.begin() as conn:
+            for end, ids in _by_lease(held).items():
+                rows = await conn.execute(
+                    sa.update(g.bot_events)
+                    .where(e.id.in_(ids), e.claimed_until == end, e.delivered_at.is_(None))
+                    .values(claimed_until=until)
+                    .returning(e.id)
+                )
+                renewed.update(str(i) for i in rows.scalars())
+        return renewed
+
+    async def release_events(self, held: Mapping[str, datetime]) -> int:
+        """Gives back claims a subscriber no longer holds (its stream ended), unless
+        acknowledged meanwhile or claimed since by someone else (a different lease end)."""
+        e = g.bot_events.c
+        released = 0
+        async with self.engine.begin() as conn:
+            for until, ids in _by_lease(held).items():
+                result = await conn.execute(
+                    sa.update(g.bot_events)
+                    .where(e.id.in_(ids), e.claimed_until == until, e.delivered_at.is_(None))
+                    .values(claimed_until=None)
+                )
+                released += result.rowcount
+        return released
+
+    async def defer_event(self, event_id: str, until: datetime) -> bool:
+        """The bot left the event for later: claimed by nobody until `until`. Its subscriber
+        no longer renews it: the lease end it holds it with is gone (never the same value,
+        even when `until` falls on it)."""
+        e = g.bot_events.c
+        later = sa.func.greatest(until, e.claimed_until + timedelta(microseconds=1))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(g.bot_events)
+                .where(e.id == event_id, e.delivered_at.is_(None))
+                .values(claimed_until=later)
+            )
+        return bool(result.rowcount)
+
+    async def event(self, event_id: str) -> BotEventRow | None:
+        async with self._autocommit.connect() as conn:
+            row = (
+                await conn.execute(sa.select(g.bot_events).where(g.bot_events.c.id == event_id))
+            ).one_or_none()
+        return None if row is None else _event(row._mapping)
+
+    async def ack_event(
+        self, event_id: str, message_ids: Sequence[str], dropped_reason: str, now: datetime
+    ) -> bool:
+        """Acknowledged (posted, or dropped with a reason): never sent again. A dropped
+        free-will turn has its consequences in the same transaction (freewill_drops)."""
+        e = g.bot_events.c
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.update(g.bot_events)
+                    .where(e.id == event_id, e.delivered_at.is_(None))
+                    .values(
+                        delivered_at=now,
+                        message_ids=list(message_ids),
+                        dropped_reason=dropped_reason,
+                    )
+                    .returning(*g.bot_events.c)
+                )
+            ).one_or_none()
+            if row is not None and dropped_reason and not message_ids:
+                await turn_dropped(conn, row._mapping, dropped_reason)
+        return row is not None

@@ -1,0 +1,166 @@
+"""Paid once, recorded always: what a message costs on the user's key, across the mesh.
+
+A voice note is transcribed and its transcript cleaned, an image described for a model
+without vision, by helper models on the user's key, before the answer is asked for. When the
+answer then fails UNAVAILABLE (here an empty answer, twice), nothing is bought again: the
+gateway does not re-send the call (no gRPC retry policy on paid calls), each reading is in
+`/usage` under its own request type, and the same message sent again is answered from the
+readings kept on its job. The fake provider counts every request it is paid for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from aiohttp import web
+
+from tzurot.runtime.errors import from_rpc_error
+from tzurot.testing.e2e import ECHO_SEED, USER_KEY, Harness, actor, request, set_key
+from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
+from tzurot.testing.mesh import in_process_mesh
+from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+OGG = b"OggS" + bytes(300)
+DESCRIPTION = "a grey cat asleep on a red sofa"
+TRANSCRIPT = "Hello Echo, look at my cat."
+EMPTY_TWICE = [ScriptedReply(""), ScriptedReply("")]  # inference: UNAVAILABLE EMPTY_ANSWER
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[str]:
+    """A local stand-in for Discord's CDN (its links carry signed, expiring parameters)."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.match_info["name"].endswith(".ogg"):
+            return web.Response(body=OGG, content_type="audio/ogg")
+        return web.Response(body=PNG, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/att/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with (
+        FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
+        in_process_mesh(
+            fresh_database(),
+            tmp_path,
+            provider,
+            # Every helper model on the user's one (openrouter) key.
+            inference={"attachment_hosts": ["127.0.0.1"], "transcription_provider": "openrouter"},
+        ) as mesh,
+    ):
+        cli = await mesh.gateway_stub("cli")
+        await cli.ImportPersonality(
+            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
+        )
+        h = Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
+        await set_key(h)
+        yield h
+
+
+async def failure(h: Harness, req: gw.GenerateRequest) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await answer(h, req)
+    return caught.value
+
+
+async def answer(h: Harness, req: gw.GenerateRequest) -> str:
+    events = [event async for event in h.bot.Generate(req)]
+    return events[-1].finished.content
+
+
+async def usage(h: Harness) -> dict[str, tuple[str, int, float]]:
+    """request_type -> (provider/model, requests, audio seconds) of Alice's last day."""
+    reply = await h.bot.GetUsage(gw.GetUsageRequest(actor=actor(), period=gw.USAGE_PERIOD_DAY))
+    totals = {
+        t.request_type: (f"{t.provider}/{t.model}", t.requests, t.audio_seconds)
+        for t in reply.totals
+    }
+    assert len(totals) == len(reply.totals), "one line per request type here"
+    return totals
+
+
+def with_attachments(cdn: str, key: str, signature: str) -> gw.GenerateRequest:
+    """A message with a photo and a voice note, as the bot sends it (links signed anew)."""
+    req = request("", key=key)
+    req.attachments.extend(
+        [
+            common.Attachment(
+                url=f"{cdn}/cat.png?ex={signature}",
+                content_type="image/png",
+                filename="cat.png",
+                size_bytes=len(PNG),
+            ),
+            common.Attachment(
+                url=f"{cdn}/voice-message.ogg?ex={signature}",
+                content_type="audio/ogg",
+                filename="voice-message.ogg",
+                size_bytes=len(OGG),
+            ),
+        ]
+    )
+    return req
+
+
+async def test_a_failed_answer_is_not_asked_again_by_the_gateway(harness: Harness) -> None:
+    """Inference asks an empty answer again once, then fails UNAVAILABLE: two paid calls,
+    not one gRPC retry's worth more (it used to be 3 attempts x 2)."""
+    harness.provider.reply = ""  # every answer empty
+    error = await failure(harness, request("are you there?"))
+    assert (error.code(), from_rpc_error(error).reason) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "EMPTY_ANSWER",
+    )
+    assert len(harness.provider.chat_requests()) == 2
+
+
+async def test_readings_are_paid_once_recorded_and_kept_for_the_resend(
+    harness: Harness, cdn: str
+) -> None:
+    provider = harness.provider
+    provider.transcript = "hello echo look at my cat"
+    provider.script = [ScriptedReply(DESCRIPTION), ScriptedReply(TRANSCRIPT), *EMPTY_TWICE]
+
+    error = await failure(harness, with_attachments(cdn, "msg-voice", signature="1"))
+    assert from_rpc_error(error).reason == "EMPTY_ANSWER"
+    # One transcription, one clean-up, one description, two answers: nothing bought twice.
+    assert len(provider.transcription_requests()) == 1
+    assert len(provider.chat_requests()) == 4
+    # Paid, so recorded, though no answer came of it.
+    assert await usage(harness) == {
+        "image_description": ("openrouter/openai/gpt-4o-mini", 1, 0.0),
+        "transcription": ("openrouter/whisper-1", 1, provider.transcript_seconds),
+        "transcript_cleanup": ("openrouter/openai/gpt-4o-mini", 1, 0.0),
+    }
+
+    # The same message again (its links signed anew): answered from what was read before.
+    provider.script = [ScriptedReply("What a lazy cat.")]
+    content = await answer(harness, with_attachments(cdn, "msg-voice", signature="2"))
+    assert len(provider.transcription_requests()) == 1
+    assert len(provider.chat_requests()) == 5
+    assert content == "What a lazy cat."
+    prompt = str(provider.chat_requests()[-1].body["messages"][-1]["content"])
+    assert f"[Image cat.png: {DESCRIPTION}]" in prompt
+    assert f"[Voice message: {TRANSCRIPT}]" in prompt
+    totals = await usage(harness)
+    assert totals["chat"][:2] == ("openrouter/fake/echo", 1)
+    assert totals["transcription"][1] == totals["transcript_cleanup"][1] == 1
+    assert totals["image_description"][1] == 1
