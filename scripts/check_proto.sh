@@ -20,7 +20,8 @@ for f in tzurot.binpb edge.openapi.json; do
     exit 1
   fi
 done
-pkg=$("${UV:-uv}" run --frozen python -c "import google.api.http_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[1])")
+uv=${UV:-$(command -v uv || echo .tools/bin/uv)}  # as gen_proto.sh finds it
+pkg=$("$uv" run --frozen python -c "import google.api.http_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[1])")
 for f in api/annotations api/http rpc/status rpc/error_details; do
   if ! cmp -s "$pkg/$f.proto" "third_party/googleapis/google/$f.proto"; then
     echo "third_party/googleapis/google/$f.proto differs from googleapis-common-protos: copy it again" >&2
