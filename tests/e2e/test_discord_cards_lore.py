@@ -17,6 +17,8 @@ from tzurot.testing.discord_e2e import World, running_bot
 from tzurot.testing.fake_discord import FakeInteraction
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import memory_pb2 as mem
+from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -279,6 +281,23 @@ async def test_an_inclusion_group_lets_one_entry_into_the_prompt(world: World) -
     assert "won group 'sky' (override)" in inspection
 
 
+async def greeting_in_history(world: World, channel: dict[str, Any], text: str) -> None:
+    """Waits until Kleiner's greeting is the channel's history in memory."""
+    found = await world.cli.GetPersonality(
+        gw.GetPersonalityRequest(personality="kleiner", actor=actor(world.alice))
+    )
+    memory = mem_grpc.MemoryServiceStub(await world.mesh.channel("gateway", target="memory"))
+    request = mem.GetHistoryRequest(
+        channel_id=str(channel["id"]), personality_id=found.personality.id, limit=5
+    )
+    for _ in range(600):
+        history = await memory.GetHistory(request)
+        if any(turn.content == text for turn in history.turns):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the greeting did not reach history within 30 s")
+
+
 async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is_history(
     world: World,
 ) -> None:
@@ -329,6 +348,9 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
         )
         assert "now answers every message" in await activate()
         (greeting,) = await world.discord.wait_until(lambda: world.discord.webhook_messages(tavern))
+        # Posted is not yet history: the bot's acknowledgement stores it, and a message sent
+        # in between would race it.
+        await greeting_in_history(world, tavern, greeting.content)
         assert "now answers every message" in await activate()  # already active
         said = await world.discord.say(tavern, world.alice, "hello, doctor")
         await world.delivered(f"{said.id}:kleiner")
