@@ -15,12 +15,19 @@ from pathlib import Path
 
 import grpc
 import pytest
-from aiohttp import web
 
 from tzurot.runtime.errors import from_rpc_error
-from tzurot.testing.e2e import ECHO_SEED, USER_KEY, Harness, actor, request, set_key
+from tzurot.testing.cdn import local_cdn
+from tzurot.testing.e2e import (
+    HELPER_MODELS_ON_USER_KEY,
+    USER_KEY,
+    Harness,
+    actor,
+    echo_mesh,
+    request,
+    set_key,
+)
 from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
-from tzurot.testing.mesh import in_process_mesh
 from tzurot.testing.postgres import DatabaseFactory
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -36,42 +43,19 @@ EMPTY_TWICE = [ScriptedReply(""), ScriptedReply("")]  # inference: UNAVAILABLE E
 
 @pytest.fixture
 async def cdn() -> AsyncIterator[str]:
-    """A local stand-in for Discord's CDN (its links carry signed, expiring parameters)."""
-
-    async def serve(request: web.Request) -> web.StreamResponse:
-        if request.match_info["name"].endswith(".ogg"):
-            return web.Response(body=OGG, content_type="audio/ogg")
-        return web.Response(body=PNG, content_type="image/png")
-
-    app = web.Application()
-    app.router.add_get("/att/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
-    finally:
-        await runner.cleanup()
+    """Discord's CDN: the voice note and the photo (its links carry signed parameters)."""
+    async with local_cdn({".ogg": (OGG, "audio/ogg"), "": (PNG, "image/png")}) as url:
+        yield url
 
 
 @pytest.fixture
 async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
     async with (
         FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
-        in_process_mesh(
-            fresh_database(),
-            tmp_path,
-            provider,
-            # Every helper model on the user's one (openrouter) key.
-            inference={"attachment_hosts": ["127.0.0.1"], "transcription_provider": "openrouter"},
-        ) as mesh,
+        echo_mesh(
+            fresh_database(), tmp_path, provider=provider, inference=HELPER_MODELS_ON_USER_KEY
+        ) as h,
     ):
-        cli = await mesh.gateway_stub("cli")
-        await cli.ImportPersonality(
-            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
-        )
-        h = Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
         await set_key(h)
         yield h
 

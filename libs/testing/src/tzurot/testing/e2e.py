@@ -56,6 +56,13 @@ def request(
 NO_RATE_LIMITS = {"rate_user_capacity": 0, "rate_channel_capacity": 0}
 """Gateway settings for load runs (benchmarks), where one user sends many messages."""
 
+HELPER_MODELS_ON_USER_KEY = {
+    "attachment_hosts": ["127.0.0.1"],
+    "transcription_provider": "openrouter",
+}
+"""Inference settings: attachments read from loopback (`tzurot.testing.cdn`), and every
+helper model (image description, transcription) on the user's one (openrouter) key."""
+
 
 @asynccontextmanager
 async def echo_mesh(
@@ -63,6 +70,7 @@ async def echo_mesh(
     workdir: Path,
     *,
     gateway: Mapping[str, Any] | None = None,
+    inference: Mapping[str, Any] | None = None,
     provider: FakeProvider | None = None,
 ) -> AsyncIterator[Harness]:
     """The mesh with personality Echo (openrouter, model fake/echo) and a fake provider
@@ -71,7 +79,7 @@ async def echo_mesh(
         if provider is None:
             provider = await stack.enter_async_context(FakeProvider(valid_keys={USER_KEY}))
         mesh = await stack.enter_async_context(
-            in_process_mesh(database_url, workdir, provider, gateway=gateway)
+            in_process_mesh(database_url, workdir, provider, gateway=gateway, inference=inference)
         )
         cli = await mesh.gateway_stub("cli")
         await cli.ImportPersonality(
