@@ -1,24 +1,38 @@
 """Memory component fixtures: a migrated `memory` schema, its engine, the dev PKI,
-embedders (a deterministic one over HTTP, and the real MiniLM loaded once)."""
+embedders (a deterministic one over HTTP, and the real MiniLM loaded once), and the
+service itself over mTLS gRPC with stubs to it."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 from openai import AsyncOpenAI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
+from tzurot.memory.app import MemoryApp, start_memory
+from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.tables import SCHEMA
-from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
+    Stub = mem_grpc.MemoryServiceAsyncStub
+
+Connect = Callable[[str], "Stub"]
+"""A stub to the running memory service, authenticated as the identity given."""
 
 
 @pytest.fixture
@@ -79,3 +93,37 @@ def memory_store(engine: AsyncEngine) -> PostgresMemoryStore:
 @pytest.fixture
 def longterm(memory_store: PostgresMemoryStore, embedder: Embedder) -> LongTermMemory:
     return LongTermMemory(memory_store, embedder)
+
+
+@pytest.fixture
+async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[MemoryApp]:
+    """The memory service on loopback with mTLS, on `memory_url`, embedding with `embedder`."""
+    settings = MemorySettings(
+        listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
+    )
+    running = await start_memory(settings, embedder)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
+    channels: list[grpc.aio.Channel] = []
+
+    def make(identity: str) -> "Stub":
+        channel = secure_channel(
+            f"127.0.0.1:{app.port}",
+            load_tls(pki / identity),
+            server_identity="memory",
+            default_timeout=30.0,
+        )
+        channels.append(channel)
+        return mem_grpc.MemoryServiceStub(channel)
+
+    try:
+        yield make
+    finally:
+        for channel in channels:
+            await channel.close()

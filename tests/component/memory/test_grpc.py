@@ -2,71 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import SecretStr
 
-from tzurot.memory.app import AUTHORIZATION, SERVICE_NAME, MemoryApp, start_memory
-from tzurot.memory.config import MemorySettings
-from tzurot.memory.embedding import Embedder
-from tzurot.runtime.client import secure_channel
+from tzurot.memory.app import AUTHORIZATION, SERVICE_NAME
 from tzurot.runtime.errors import InvalidArgument, NotFound, from_rpc_error
-from tzurot.runtime.tls import SERVICE_IDENTITIES, load_tls
+from tzurot.runtime.tls import SERVICE_IDENTITIES
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
-from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+from .conftest import Connect
+
+if TYPE_CHECKING:
+    from .conftest import Stub
 
 pytestmark = pytest.mark.component
 
-if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
-    Stub = mem_grpc.MemoryServiceAsyncStub
-
-Connect = Callable[[str], "Stub"]
 
 CHANNEL = "chan-1"
 PERSONA = "lilith"
 USER = "6f1c9c1e-7d3a-4d2b-9a43-0c5f3b1e2a10"
 BOB = "0b0b0b0b-7d3a-4d2b-9a43-0c5f3b1e2a10"
-
-
-@pytest.fixture
-async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[MemoryApp]:
-    settings = MemorySettings(
-        listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
-    )
-    running = await start_memory(settings, embedder)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
-    """A stub to the running memory service, authenticated as the given identity."""
-    channels: list[grpc.aio.Channel] = []
-
-    def make(identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="memory",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return mem_grpc.MemoryServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 def exchange(job_id: str, n: int = 0, user_id: str = USER) -> mem.StoreExchangeRequest:

@@ -3,72 +3,29 @@ mTLS gRPC on loopback against real Postgres."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import SecretStr
 
 from tzurot.db.engine import create_engine
-from tzurot.memory.app import MemoryApp, start_memory
-from tzurot.memory.config import MemorySettings
+from tzurot.memory.app import MemoryApp
 from tzurot.memory.consolidate import ConsolidateSettings, consolidate_once
-from tzurot.memory.embedding import Embedder
 from tzurot.memory.tables import turns
-from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import InvalidArgument, from_rpc_error
-from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
-from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+from .conftest import Connect
 
 pytestmark = pytest.mark.component
 
-if TYPE_CHECKING:
-    Stub = mem_grpc.MemoryServiceAsyncStub
-
-Connect = Callable[[str], "Stub"]
 CHANNEL = "chan-h"
 PERSONA = "lilith"
 U, A = common.ROLE_USER, common.ROLE_ASSISTANT
-
-
-@pytest.fixture
-async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[MemoryApp]:
-    settings = MemorySettings(
-        listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
-    )
-    running = await start_memory(settings, embedder)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
-    channels: list[grpc.aio.Channel] = []
-
-    def make(identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="memory",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return mem_grpc.MemoryServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 def exchange(n: int, question: str = "", answer: str = "") -> mem.StoreExchangeRequest:

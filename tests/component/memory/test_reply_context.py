@@ -3,75 +3,36 @@ the same as GetHistory followed by QueryMemories excluding what the turns hold."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.memory.app import MemoryApp, start_memory
-from tzurot.memory.config import MemorySettings
 from tzurot.memory.domain import ReplyContextQuery
-from tzurot.memory.embedding import Embedder, EmbeddingError, Vector
+from tzurot.memory.embedding import EmbeddingError, Vector
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.reply_context import ReplyContextReader
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
-from tzurot.runtime.client import secure_channel
-from tzurot.runtime.tls import load_tls
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
-from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+from .conftest import Connect
+
+if TYPE_CHECKING:
+    from .conftest import Stub
 
 pytestmark = pytest.mark.component
 
-if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
-    Stub = mem_grpc.MemoryServiceAsyncStub
-
-Connect = Callable[[str], "Stub"]
 
 CHANNEL = "chan-ctx"
 PERSONA = "lilith"
 ALICE = "user-alice"
-
-
-@pytest.fixture
-async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[MemoryApp]:
-    settings = MemorySettings(
-        listen="127.0.0.1:0", tls_dir=pki / "memory", database_url=SecretStr(memory_url)
-    )
-    running = await start_memory(settings, embedder)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
-    channels: list[grpc.aio.Channel] = []
-
-    def make(identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="memory",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return mem_grpc.MemoryServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 def stamp(value: datetime) -> Timestamp:
