@@ -1,6 +1,7 @@
 """Gateway's use-cases: running a job from a client's message to inference and back (the
 checks before it: admission.py; delivery and status: delivery_flow.py; which personality:
-personality_access.py; shared state: gateway_core.py; wallet: wallet.py).
+personality_access.py; jobs left by a stop or a killed gateway, and the sweeps:
+job_upkeep.py; shared state: gateway_core.py; wallet: wallet.py).
 
 Plain async code over the store and the ports; the gRPC servicer only converts.
 """
@@ -44,6 +45,7 @@ from tzurot.gateway.gateway_core import GatewayLimits, Prepared
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
 from tzurot.gateway.job_context import context_columns
+from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.lore import LoreState
 from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
@@ -83,24 +85,11 @@ _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
 # Claimed, then stopped before it ran (retryable: a resend runs it).
 _NOT_STARTED = JobError("CANCELLED", "NOT_STARTED", "the job stopped before it started")
 INVALID_API_KEY = "INVALID_API_KEY"
-# What a job whose gateway was killed ends with once its lease ran out (also retryable).
-ORPHANED = JobError(
-    "UNAVAILABLE",
-    "GATEWAY_RESTARTING",
-    "the gateway answering this restarted; send the message again",
-)
 # What a failed job an operator retries is marked with first, so the claim takes it again.
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
-# What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
-# so the same message sent again is answered at once by whichever gateway gets it.
-GATEWAY_STOPPED = JobError(
-    "UNAVAILABLE",
-    "GATEWAY_RESTARTING",
-    "the gateway is restarting; send the message again in a moment",
-)
 
 
-class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
+class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, JobUpkeep):
     """Orchestrates one message from a client to inference and back, and the admin tasks."""
 
     def __init__(
@@ -535,53 +524,6 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers):
             log.info("job.retry_failed", job_id=job.id, reason=err.reason)
         log.info("job.retried", job_id=job.id)
         return await self._job(job.id)
-
-    def stopping(self) -> None:
-        """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""
-        self._stopping = True
-
-    async def release_running_jobs(self) -> int:
-        """Marks the jobs this process still runs failed-retryable (GATEWAY_STOPPED), which
-        releases them: the same message sent again is answered at once, not after the lease."""
-        self._stopping = True
-        ids = sorted(self._running)
-        if not ids:
-            return 0
-        released = await self._store.release_jobs(ids, GATEWAY_STOPPED)
-        for _ in released:
-            metrics.record_job("failed", GATEWAY_STOPPED.reason)
-        log.info("job.released_on_stop", jobs=released)
-        return len(released)
-
-    async def fail_orphaned_jobs(self) -> int:
-        """Jobs whose gateway was killed (running, heartbeat older than the lease) end failed
-        and retryable (ORPHANED): the record says what happened, and the same message sent
-        again is still answered (a resend claims a retryable job at once)."""
-        failed = await self._store.fail_orphaned_jobs(self._limits.job_lease_seconds, ORPHANED)
-        for job_id in failed:
-            metrics.record_job("failed", ORPHANED.reason)
-            log.info("job.orphan_failed", job_id=job_id)
-        return len(failed)
-
-    async def run_sweeps(self, every: float) -> None:
-        """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
-        start, what a previous process left), fails jobs orphaned by a killed gateway, and
-        hands answers abandoned by a killed bot to the bot (unfinished.py)."""
-        sweeps = (
-            self.fail_orphaned_jobs,
-            self.store_pending_history,
-            self.finish_unfinished_answers,
-        )
-        while True:
-            for sweep in sweeps:  # independent: one failing or slow never starves the other
-                try:
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the task's
-                    # cancellation (the app's stop would then wait on this loop forever).
-                    async with asyncio.timeout(max(every * 5, 10.0)):
-                        await sweep()
-                except Exception:  # the database or memory may be restarting; next time
-                    log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
-            await asyncio.sleep(every)
 
     async def _replies(
         self, request: ReplyRequest, job_id: str, lost: asyncio.Event

@@ -1,0 +1,92 @@
+"""Jobs a gateway leaves behind, and the sweeps that pick them up.
+
+A gateway that stops (SIGTERM) releases the jobs it runs, failed and retryable, so the same
+message sent again is answered at once; a killed one leaves them running until their lease
+runs out, when any replica's sweep fails them (ORPHANED), also retryably. The sweeps also store
+the history `confirm_delivery` had to leave pending and hand abandoned answers to the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from tzurot.gateway.domain import JobError
+from tzurot.gateway.gateway_core import GatewayState
+from tzurot.runtime import metrics
+
+log = structlog.get_logger(__name__)
+
+# What a job whose gateway was killed ends with once its lease ran out (also retryable).
+ORPHANED = JobError(
+    "UNAVAILABLE",
+    "GATEWAY_RESTARTING",
+    "the gateway answering this restarted; send the message again",
+)
+# What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
+# so the same message sent again is answered at once by whichever gateway gets it.
+GATEWAY_STOPPED = JobError(
+    "UNAVAILABLE",
+    "GATEWAY_RESTARTING",
+    "the gateway is restarting; send the message again in a moment",
+)
+
+
+class JobUpkeep(GatewayState):
+    _running: set[str]
+    """The jobs this process is running, released (failed-retryable) when it stops."""
+    _stopping: bool
+
+    async def store_pending_history(self) -> int:  # delivery_flow.py's
+        raise NotImplementedError
+
+    async def finish_unfinished_answers(self) -> int:  # unfinished.py's
+        raise NotImplementedError
+
+    def stopping(self) -> None:
+        """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""
+        self._stopping = True
+
+    async def release_running_jobs(self) -> int:
+        """Marks the jobs this process still runs failed-retryable (GATEWAY_STOPPED), which
+        releases them: the same message sent again is answered at once, not after the lease."""
+        self._stopping = True
+        ids = sorted(self._running)
+        if not ids:
+            return 0
+        released = await self._store.release_jobs(ids, GATEWAY_STOPPED)
+        for _ in released:
+            metrics.record_job("failed", GATEWAY_STOPPED.reason)
+        log.info("job.released_on_stop", jobs=released)
+        return len(released)
+
+    async def fail_orphaned_jobs(self) -> int:
+        """Jobs whose gateway was killed (running, heartbeat older than the lease) end failed
+        and retryable (ORPHANED): the record says what happened, and the same message sent
+        again is still answered (a resend claims a retryable job at once)."""
+        failed = await self._store.fail_orphaned_jobs(self._limits.job_lease_seconds, ORPHANED)
+        for job_id in failed:
+            metrics.record_job("failed", ORPHANED.reason)
+            log.info("job.orphan_failed", job_id=job_id)
+        return len(failed)
+
+    async def run_sweeps(self, every: float) -> None:
+        """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
+        start, what a previous process left), fails jobs orphaned by a killed gateway, and
+        hands answers abandoned by a killed bot to the bot (unfinished.py)."""
+        sweeps = (
+            self.fail_orphaned_jobs,
+            self.store_pending_history,
+            self.finish_unfinished_answers,
+        )
+        while True:
+            for sweep in sweeps:  # independent: one failing or slow never starves the other
+                try:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the task's
+                    # cancellation (the app's stop would then wait on this loop forever).
+                    async with asyncio.timeout(max(every * 5, 10.0)):
+                        await sweep()
+                except Exception:  # the database or memory may be restarting; next time
+                    log.warning("job.sweep_failed", sweep=sweep.__name__, exc_info=True)
+            await asyncio.sleep(every)
