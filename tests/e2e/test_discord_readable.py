@@ -1,7 +1,8 @@
 """A message shows the model only what its human sender may read, through the fake Discord:
 linked messages need View Channel and Read Message History, a mentioned channel's name and
-topic need View Channel. The sender is the member writing or the human behind a PluralKit
-proxy, on the first answer and on 🔄; a sender the server does not know shows no link."""
+topic need View Channel, and a private thread (which the bot is in) needs its membership too.
+The sender is the member writing or the human behind a PluralKit proxy, on the first answer
+and on 🔄; a sender the server does not know shows no link."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 HIDDEN = "the staff payroll for March"
 VISIBLE = "a linked visible message"
 STAFF_TOPIC = "dismissals and salaries"
+SECRET = "the surprise party is on Friday"
 
 
 @asynccontextmanager
@@ -44,6 +46,15 @@ async def staff_and_general_links(world: World) -> str:
     hidden = await world.discord.say(staff, world.bob, HIDDEN)
     visible = await world.discord.say(world.general, world.bob, VISIBLE)
     return f"{link(world, visible)} and {link(world, hidden)}"
+
+
+def private_thread(world: World, *, alice_joined: bool) -> Json:
+    """A private thread in #general that the bot and Bob are in, and Alice only if she joined
+    (she can see #general either way: discord.py's permissions let her read it all)."""
+    thread = world.discord.add_thread(world.guild, world.general, "surprise-plans", private=True)
+    for user in (world.discord.bot_user, world.bob, *([world.alice] if alice_joined else [])):
+        world.discord.join_thread(thread, user)
+    return thread
 
 
 def last_prompt(world: World) -> str:
@@ -156,3 +167,51 @@ async def test_a_channel_the_sender_cannot_see_is_not_named_to_the_model(
     assert "drawings and paintings" in prompt
     assert "#staff" not in prompt
     assert STAFF_TOPIC not in prompt
+
+
+@pytest.mark.parametrize("alice_joined", [False, True], ids=["not-in-it", "member"])
+async def test_a_link_into_a_private_thread_is_quoted_only_for_its_members(
+    world: World, alice_joined: bool
+) -> None:
+    await world.set_key(world.alice)
+    secret = await world.discord.say(
+        private_thread(world, alice_joined=alice_joined), world.bob, SECRET
+    )
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, f"@Lilith summarise {link(world, secret)}"
+        )
+        await world.delivered(f"{said.id}:lilith")
+    prompt = last_prompt(world)
+    assert "summarise" in prompt
+    assert (SECRET in prompt) is alice_joined
+
+
+async def test_a_private_thread_whose_membership_discord_does_not_tell_is_not_quoted(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    secret = await world.discord.say(private_thread(world, alice_joined=True), world.bob, SECRET)
+    world.discord.fail_next("get_thread_member", 403, {"code": 50001, "message": "Missing Access"})
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, f"@Lilith summarise {link(world, secret)}"
+        )
+        await world.delivered(f"{said.id}:lilith")
+    assert SECRET not in last_prompt(world)  # fail closed
+
+
+@pytest.mark.parametrize("alice_joined", [False, True], ids=["not-in-it", "member"])
+async def test_a_private_thread_is_named_to_the_model_only_for_its_members(
+    world: World, alice_joined: bool
+) -> None:
+    await world.set_key(world.alice)
+    thread = private_thread(world, alice_joined=alice_joined)
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, f"@Lilith what is planned in <#{thread['id']}>?"
+        )
+        await world.delivered(f"{said.id}:lilith")
+    prompt = last_prompt(world)
+    assert "what is planned in" in prompt
+    assert ("#surprise-plans" in prompt) is alice_joined

@@ -101,3 +101,20 @@ async def test_resume_of_an_unknown_session_is_invalid() -> None:
         )
         assert (await receive(ws))["op"] == 9
         await ws.close()
+
+
+async def test_guild_create_has_only_the_threads_the_bot_can_view() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        public = fake.add_thread(guild, channel, "open")
+        joined = fake.add_thread(guild, channel, "with the bot", private=True)
+        fake.add_thread(guild, channel, "without the bot", private=True)
+        fake.join_thread(joined, fake.bot_user)
+        ws, _ = await identify(session, fake, [0, 1])
+        created = await until(ws, "GUILD_CREATE")
+        threads = {t["id"]: t for t in created["d"]["threads"]}
+        assert threads.keys() == {public["id"], joined["id"]}
+        assert "member" not in threads[public["id"]]
+        assert threads[joined["id"]]["member"].keys() == {"join_timestamp", "flags"}
+        await ws.close()

@@ -196,6 +196,45 @@ async def test_a_member_overwrite_hides_a_channel_from_that_member_only() -> Non
             await fake.say(channel, alice, "hi")
 
 
+async def test_a_private_thread_is_for_its_members_and_manage_threads_only() -> None:
+    async with discord_http() as (http, guild, channel):
+        fake = http.fake
+        alice, bob = fake.make_user("alice"), fake.make_user("bob")
+        thread = fake.add_thread(guild, channel, "plans", private=True)
+        fake.join_thread(thread, bob)
+        said = await fake.say(thread, bob, "the surprise party")
+        with pytest.raises(PermissionError, match="50001"):
+            await fake.say(thread, alice, "let me in")  # she sees #general, not the thread
+        # Not a member, so the bot may neither read it nor ask who is in it.
+        message = f"/channels/{thread['id']}/messages/{said.id}"
+        members = f"/channels/{thread['id']}/thread-members"
+        status, body, _ = await http.call("GET", message)
+        assert (status, body["code"]) == (403, 50001)
+        status, body, _ = await http.call("GET", f"{members}/{bob['id']}")
+        assert (status, body["code"]) == (403, 50001)
+        fake.join_thread(thread, fake.bot_user)
+        status, _, _ = await http.call("GET", message)
+        assert status == 200
+        status, body, _ = await http.call("GET", f"{members}/{bob['id']}", with_member="true")
+        assert status == 200
+        assert (body["id"], body["user_id"], body["member"]["user"]["id"]) == (
+            thread["id"],
+            bob["id"],
+            bob["id"],
+        )
+        assert {"join_timestamp", "flags"} <= body.keys()
+        status, body, _ = await http.call("GET", f"{members}/{alice['id']}")
+        assert (status, body["code"]) == (404, 10007)
+        # Manage Threads on the parent opens every private thread in it.
+        other = fake.add_thread(guild, channel, "other", private=True)
+        channel["permission_overwrites"].append(
+            {"id": alice["id"], "type": 1, "allow": str(Permission.MANAGE_THREADS), "deny": "0"}
+        )
+        assert fake.member_permissions(other, alice) & Permission.VIEW_CHANNEL
+        await fake.say(other, alice, "moderating")
+        assert fake.refusals == [("get_message", 403, 50001), ("get_thread_member", 403, 50001)]
+
+
 # ---- webhooks ----
 
 

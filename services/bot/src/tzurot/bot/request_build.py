@@ -3,7 +3,10 @@
 
 A message shows the model only what its human sender may read, never what only the bot may: a
 linked message needs View Channel and Read Message History, a mentioned channel's name and
-topic need View Channel. The sender is the member who wrote it, or the human behind a
+topic need View Channel. A private thread is also its members' and Manage Threads holders'
+only (discord.py's permissions ignore that): membership comes from the cache or Discord's Get
+Thread Member, asked once per message; where nothing may be awaited (`readable_text`) an
+unknown membership shows nothing. The sender is the member who wrote it, or the human behind a
 PluralKit repost (a webhook message, whose author is no member); a sender the server does not
 know shows no link and no channel (fail closed)."""
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from typing import TypeVar
 
 import discord
 
@@ -22,8 +26,12 @@ from tzurot.bot.references import collect_references
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 READERS_KEPT = 1_000
-"""Senders `base` looked up, kept for `readable_text` on the same message (which cannot)."""
+"""Senders `base` looked up, kept for `readable_text` on the same message (which cannot); as
+many private-thread memberships, by (message, thread)."""
 
 
 class RequestBuilder:
@@ -31,6 +39,7 @@ class RequestBuilder:
         self._client, self._settings = client, settings
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
         self._readers: OrderedDict[int, discord.Member | None] = OrderedDict()
+        self._memberships: OrderedDict[tuple[int, int], bool] = OrderedDict()
 
     async def base(
         self, message: discord.Message, actor: common.Actor
@@ -39,6 +48,10 @@ class RequestBuilder:
         about attachments left out."""
         attachments, notes = triage([to_attachment(a) for a in message.attachments], self._limits)
         reader = await self._reader_of(message, actor)
+        for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
+            channel = message.guild.get_channel_or_thread(cid) if message.guild else None
+            if channel is not None:  # a private thread's membership, for `_mentioned`
+                await self._may_enter(message, reader, channel)
         references = await collect_references(
             message,
             max_depth=self._settings.max_reference_depth,
@@ -67,10 +80,7 @@ class RequestBuilder:
         # API (🔄 after a restart) has a user, not a member.
         wanted = actor.user_id if message.webhook_id is not None else str(message.author.id)
         reader = await _member(message.guild, wanted)
-        self._readers[message.id] = reader
-        self._readers.move_to_end(message.id)
-        while len(self._readers) > READERS_KEPT:
-            self._readers.popitem(last=False)
+        _keep(self._readers, message.id, reader)
         return reader
 
     def _known_reader(self, message: discord.Message) -> discord.Member | None:
@@ -80,11 +90,55 @@ class RequestBuilder:
             return author
         return self._readers.get(message.id)
 
-    @staticmethod
     def _visible(
-        reader: discord.Member | None, channel: discord.abc.GuildChannel | discord.Thread
+        self,
+        message: discord.Message,
+        reader: discord.Member | None,
+        channel: discord.abc.GuildChannel | discord.Thread,
     ) -> bool:
-        return reader is not None and channel.permissions_for(reader).view_channel
+        """View Channel, and a private thread's membership as far as known for `message`."""
+        return (
+            reader is not None
+            and channel.permissions_for(reader).view_channel
+            and self._entry(message, reader, channel) is True
+        )
+
+    def _entry(
+        self,
+        message: discord.Message,
+        reader: discord.Member,
+        channel: discord.abc.GuildChannel | discord.Thread,
+    ) -> bool | None:
+        """Whether `reader` may be in `channel` beyond its permissions: anywhere but a private
+        thread; in one with Manage Threads or as its member; None if not known yet."""
+        if not isinstance(channel, discord.Thread) or not channel.is_private():
+            return True
+        if channel.permissions_for(reader).manage_threads:
+            return True
+        if any(m.id == reader.id for m in channel.members):
+            return True
+        return self._memberships.get((message.id, channel.id))
+
+    async def _may_enter(
+        self,
+        message: discord.Message,
+        reader: discord.Member | None,
+        channel: discord.abc.GuildChannel | discord.Thread,
+    ) -> bool:
+        """`_entry`, asking Discord when not known (not in the thread: 404 Unknown Member; any
+        other failure counts as not in it)."""
+        if reader is None:
+            return False
+        known = self._entry(message, reader, channel)
+        if known is not None or not isinstance(channel, discord.Thread):
+            return known is True
+        try:
+            await channel.fetch_member(reader.id)
+            member = True
+        except discord.HTTPException:
+            member = False
+        _keep(self._memberships, (message.id, channel.id), member)
+        return member
 
     def _mentioned(
         self, message: discord.Message, reader: discord.Member | None
@@ -97,7 +151,7 @@ class RequestBuilder:
         found: list[gw.MessageMention] = []
         for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
             channel = guild.get_channel_or_thread(cid)
-            if channel is not None and self._visible(reader, channel):
+            if channel is not None and self._visible(message, reader, channel):
                 topic = getattr(channel, "topic", None) or ""
                 found.append(
                     gw.MessageMention(
@@ -125,7 +179,7 @@ class RequestBuilder:
 
         def channel_info(cid: int) -> ChannelInfo | None:
             ch = guild.get_channel_or_thread(cid)
-            if ch is None or not self._visible(reader, ch):
+            if ch is None or not self._visible(message, reader, ch):
                 return None
             return ChannelInfo(ch.name, getattr(ch, "topic", None))
 
@@ -167,8 +221,9 @@ class RequestBuilder:
         *,
         check: bool = True,
     ) -> discord.Message | None:
-        """The message if `reader` may read it (View Channel and Read Message History; never
-        without a reader) or `check` is off; None otherwise, or if it is gone."""
+        """The message if `reader` may read it (View Channel and Read Message History, and in a
+        private thread membership or Manage Threads; never without a reader) or `check` is
+        off; None otherwise, or if it is gone."""
         guild = message.guild
         channel = guild.get_channel_or_thread(channel_id) if guild else None
         if channel is None or not isinstance(channel, discord.abc.Messageable):
@@ -177,10 +232,20 @@ class RequestBuilder:
             perms = channel.permissions_for(reader) if reader is not None else None
             if perms is None or not (perms.view_channel and perms.read_message_history):
                 return None
+            if not await self._may_enter(message, reader, channel):
+                return None
         try:
             return await channel.fetch_message(message_id)
         except (discord.NotFound, discord.Forbidden):
             return None
+
+
+def _keep(kept: OrderedDict[K, V], key: K, value: V) -> None:
+    """Remembers `value` as the newest, forgetting the oldest beyond READERS_KEPT."""
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > READERS_KEPT:
+        kept.popitem(last=False)
 
 
 async def _member(guild: discord.Guild, user_id: str) -> discord.Member | None:

@@ -1,5 +1,6 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
-Read Message History (50001 / 50013), posting needs Send Messages (Send Messages in Threads in a
+Read Message History (50001 / 50013; in a private thread the bot must also be a member or have
+Manage Threads, else 50001), posting needs Send Messages (Send Messages in Threads in a
 thread) and is refused in a forum itself; files need Attach Files and a reply (a
 `message_reference`) Read Message History (50013); typing needs Send Messages. Uploads follow
 uploads.py (per-file and per-request size, 10 attachments). A send with a nonce and
@@ -217,6 +218,26 @@ class Channels(Interactions):
             return refused
         self.typing.append(int(channel["id"]))
         return web.Response(status=204)
+
+    async def _get_thread_member(self, request: web.Request) -> web.Response:
+        """Get Thread Member: the thread member object (with the guild member as `member` when
+        `with_member=true`), 404 if the user is not in the thread; the bot must be able to view
+        the thread (50001)."""
+        channel = self._channel(request)
+        if channel is None:
+            return not_found(10003, "Unknown Channel")
+        refused = self._fault("get_thread_member", request) or self._needs(
+            "get_thread_member", channel
+        )
+        if refused is not None:
+            return refused
+        user_id = int(request.match_info["user"])
+        found = self.thread_members.get(int(channel["id"]), {}).get(user_id)
+        if found is None:
+            return not_found(10007, "Unknown Member")
+        if request.query.get("with_member") == "true":
+            return json_response({**found, "member": self._member(self.users[user_id])})
+        return json_response(found)
 
     async def _get_member(self, request: web.Request) -> web.Response:
         user = self.users.get(int(request.match_info["user"]))

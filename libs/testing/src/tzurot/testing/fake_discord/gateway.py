@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tzurot.testing.fake_discord.records import Session
+from tzurot.testing.fake_discord.rules import Permission
 from tzurot.testing.fake_discord.state import DiscordState
 from tzurot.testing.fake_discord.wire import Json
 
@@ -122,8 +123,27 @@ class Gateway(DiscordState):
         await self._send(session, 0, ready, "READY")
         session.identified = True
         for guild in mine:
-            await self._send(session, 0, guild, "GUILD_CREATE")
+            await self._send(session, 0, self._guild_create(guild), "GUILD_CREATE")
         self._touch()
+
+    def _guild_create(self, guild: Json) -> Json:
+        """The guild as GUILD_CREATE shows it to the bot: only the threads it can view (a
+        private one only if it is a member or has Manage Threads), each it joined with its own
+        thread member (without `id` and `user_id` there)."""
+        me = int(self.bot_user["id"])
+        threads: list[Json] = []
+        for thread in guild["threads"]:
+            if not self.bot_permissions(thread) & Permission.VIEW_CHANNEL:
+                continue
+            shown = dict(thread)
+            joined = self.thread_members.get(int(thread["id"]), {}).get(me)
+            if joined is not None:
+                shown["member"] = {
+                    "join_timestamp": joined["join_timestamp"],
+                    "flags": joined["flags"],
+                }
+            threads.append(shown)
+        return {**guild, "threads": threads}
 
     async def _resume(self, session: Session, data: Json) -> None:
         state = self.resumable.get(str(data.get("session_id")))

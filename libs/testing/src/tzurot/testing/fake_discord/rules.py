@@ -3,9 +3,11 @@
 Written from discord-api-docs: interactions "receiving-and-responding" (3 s initial response,
 15 min token), webhook names ("Create Webhook" and "Usernames and Nicknames"), "Allowed
 Mentions Object" (defaults and validation against the content), rate limits (429 with
-`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order),
-"Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a second message by the
-same author with the same nonce within a few minutes returns the first and creates nothing).
+`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order; a
+private thread only for its members and those with Manage Threads: topics/threads "Public &
+Private Threads"), "Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a
+second message by the same author with the same nonce within a few minutes returns the first
+and creates nothing).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Permission:
     READ_MESSAGE_HISTORY = 1 << 16
     MENTION_EVERYONE = 1 << 17
     MANAGE_WEBHOOKS = 1 << 29
+    MANAGE_THREADS = 1 << 34
     SEND_MESSAGES_IN_THREADS = 1 << 38
     SEND_VOICE_MESSAGES = 1 << 46
 

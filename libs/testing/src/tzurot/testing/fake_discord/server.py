@@ -40,6 +40,7 @@ class FakeDiscord(Rest):
             ("GET", "/channels/{channel}/messages/{message}", self._get_message),
             ("POST", "/channels/{channel}/messages", self._create_message),
             ("POST", "/channels/{channel}/typing", self._typing),
+            ("GET", "/channels/{channel}/thread-members/{user}", self._get_thread_member),
             ("GET", "/channels/{channel}/webhooks", self._list_webhooks),
             ("POST", "/channels/{channel}/webhooks", self._create_webhook),
             ("GET", "/guilds/{guild}/members/{user}", self._get_member),

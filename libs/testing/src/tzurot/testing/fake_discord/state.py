@@ -18,10 +18,12 @@ from tzurot.testing.fake_discord.rules import (
     DISCORD_EPOCH_MS,
     FORUM,
     INTERACTION_DEADLINE_SECONDS,
+    PRIVATE_THREAD,
     STAGE,
     TEXT,
     THREAD,
     Bucket,
+    Permission,
     Pings,
     permissions_in,
 )
@@ -48,6 +50,8 @@ class DiscordState:
         self.guilds: dict[int, Json] = {}
         self.channels: dict[int, Json] = {}
         self.messages: dict[int, list[Posted]] = {}
+        # Thread member objects by thread id, then user id (who joined or was added).
+        self.thread_members: dict[int, dict[int, Json]] = {}
         self.webhooks: dict[int, Json] = {}
         self.interactions: dict[str, FakeInteraction] = {}
         self.synced_commands: dict[str, list[Json]] = {}
@@ -225,27 +229,45 @@ class DiscordState:
         self.channels[int(channel["id"])] = channel
         return channel
 
-    def add_thread(self, guild: Json, parent: Json, name: str) -> Json:
+    def add_thread(self, guild: Json, parent: Json, name: str, *, private: bool = False) -> Json:
+        """A thread the server's owner started; a `private` one (GUILD_PRIVATE_THREAD) only
+        its members (`join_thread`) and those with Manage Threads can see."""
         thread: Json = {
             "id": str(self.snowflake()),
-            "type": THREAD,
+            "type": PRIVATE_THREAD if private else THREAD,
             "guild_id": guild["id"],
             "parent_id": parent["id"],
             "owner_id": self.owner["id"],
             "name": name,
             "rate_limit_per_user": 0,
             "message_count": 0,
-            "member_count": 1,
+            "member_count": 0,
             "thread_metadata": {
                 "archived": False,
                 "auto_archive_duration": 1440,
                 "archive_timestamp": iso(),
                 "locked": False,
+                **({"invitable": True} if private else {}),
             },
         }
         guild["threads"].append(thread)
         self.channels[int(thread["id"])] = thread
+        self.join_thread(thread, self.owner)
         return thread
+
+    def join_thread(self, thread: Json, user: Json) -> Json:
+        """`user` joins `thread` (or is added to it); the bot too (set it before the bot
+        connects: GUILD_CREATE carries the bot's own membership)."""
+        members = self.thread_members.setdefault(int(thread["id"]), {})
+        member: Json = {
+            "id": thread["id"],
+            "user_id": user["id"],
+            "join_timestamp": iso(),
+            "flags": 0,
+        }
+        members[int(user["id"])] = member
+        thread["member_count"] = min(len(members), 50)  # Discord stops counting at 50
+        return member
 
     def add_forum(self, guild: Json, name: str) -> Json:
         """A forum channel: messages go only into its posts (threads)."""
@@ -291,7 +313,14 @@ class DiscordState:
         parent = self.channels.get(int(channel["parent_id"])) if channel.get("parent_id") else None
         is_bot = user["id"] == self.bot_user["id"]
         roles = self.bot_roles.get(int(guild["id"]), []) if is_bot else []
-        return permissions_in(guild, channel, int(user["id"]), roles, parent=parent)
+        perms = permissions_in(guild, channel, int(user["id"]), roles, parent=parent)
+        if (
+            channel.get("type") == PRIVATE_THREAD
+            and not perms & Permission.MANAGE_THREADS
+            and int(user["id"]) not in self.thread_members.get(int(channel["id"]), {})
+        ):
+            return 0  # a private thread: its members' and moderators' only
+        return perms
 
     def refuse(self, route: str, status: int, body: Json) -> web.Response:
         """Discord's error answer, recorded in `refusals`."""
