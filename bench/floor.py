@@ -253,7 +253,7 @@ async def floor(database_url: str, provider_url: str, embedder: Embedder) -> Asy
     """The floor over a migrated database (its own engines, as each service has its own),
     with long-term memory on `embedder` (loaded)."""
     engines = [create_engine(database_url) for _ in range(3)]
-    llm = LlmClient(max_retries=1, timeout_seconds=120.0)
+    llm = LlmClient(timeout_seconds=120.0)
     turn_store = PostgresTurnStore(engines[1])
     memory_store = PostgresMemoryStore(engines[1])
     longterm = LongTermMemory(memory_store, embedder)

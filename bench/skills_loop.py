@@ -96,7 +96,7 @@ async def _turn(inference: Inference, request: ReplyRequest) -> float:
 async def _run(turns: int) -> list[Figure]:
     steps = 3
     async with FakeProvider(valid_keys={KEY}) as fake:
-        llm = LlmClient(max_retries=0, timeout_seconds=30.0)
+        llm = LlmClient(timeout_seconds=30.0)
         try:
             inference = Inference(
                 providers=ProviderRegistry({"fakeai": fake.base_url}),

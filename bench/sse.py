@@ -159,7 +159,7 @@ async def _parse_figures(repeat: int) -> list[Figure]:
 
 async def _stream_figures(repeat: int) -> list[Figure]:
     figures: list[Figure] = []
-    llm = LlmClient(max_retries=0, timeout_seconds=30.0)
+    llm = LlmClient(timeout_seconds=30.0)
     async with FakeProvider(valid_keys={KEY}) as fake:
         target = Provider("fakeai", fake.base_url)
         call = build_call(target.name, "fake/echo", parse_advanced_parameters(None), MESSAGES)

@@ -11,7 +11,9 @@ Paid is recorded: a speech is a usage row from the moment the vendor bills it, m
 when its audio then breaks off or the call is cancelled. Nothing is paid that cannot be
 delivered: no voice after Discord refused the answer, no Speak where neither a voice message
 nor the webhook's audio file can be posted, never more text than the voice's model takes. A
-new clone deletes the one it replaces; a double click clones once.
+new clone deletes the one it replaces; a double click clones once. A clone whose answer was
+lost (the vendor's answer dropped, or gateway gone before storing it) holds no slot of the
+user's plan once the next clone is made.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import Permission
 from tzurot.testing.fake_discord.voice_messages import IS_VOICE_MESSAGE
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.testing.fake_elevenlabs_voices import FakeVoice
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -671,6 +676,76 @@ async def test_cloning_again_deletes_the_clone_it_replaces_and_no_other_voice(
     assert voice.voice.stability == pytest.approx(0.3)  # the tuning carried to each new clone
     assert len(vw.eleven.delete_calls()) - deletes == 2  # the two clones replaced
     assert RACHEL in vw.eleven.voices
+
+
+def our_clones(vw: VoiceWorld, name: str) -> list[FakeVoice]:
+    """The clones in her ElevenLabs account made for the personality of that name."""
+    return [v for v in vw.eleven.cloned_voices() if v.name == name]
+
+
+async def test_a_clone_whose_answer_was_lost_leaves_one_voice_after_the_next_clone(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    await give_keys(world, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "finch")
+        vw.eleven.clone_fault = "drop"  # ElevenLabs makes the voice; its answer never arrives
+        try:
+            first = await slash_text(
+                world, world.alice, "personality", "voice", "clone", personality="finch"
+            )
+        finally:
+            vw.eleven.clone_fault = None
+        assert len(our_clones(vw, "Finch")) == 1
+        again = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="finch"
+        )
+    assert "Cloned from 1 samples" in again
+    made = our_clones(vw, "Finch")
+    assert len(made) == 1  # one slot of her plan, not one per attempt
+    voice = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="finch"))
+    assert voice.voice.voice_id == made[0].voice_id
+    assert "Cloned from 1 samples" in first  # found by its mark, though its answer was lost
+
+
+async def test_a_clone_gateway_never_stored_is_deleted_by_the_next_clone(vw: VoiceWorld) -> None:
+    """Gateway asked, inference answered, and gateway died before storing the voice id."""
+    world = vw.world
+    await give_keys(world, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "heron")
+        heron = await world.cli.GetPersonality(
+            gw.GetPersonalityRequest(actor=actor(world.alice), personality="heron")
+        )
+        bot = await world.mesh.gateway_stub("bot")
+        user_id = (await bot.GetUser(gw.GetUserRequest(actor=actor(world.alice)))).user.id
+        inference = inf_grpc.InferenceServiceStub(
+            await world.mesh.channel("gateway", target="inference")
+        )
+
+        async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
+            header = inf.CloneVoiceHeader(
+                user_id=user_id,
+                name="Heron",
+                description="Tzurot personality heron",
+                personality_id=heron.personality.id,
+            )
+            yield inf.CloneVoiceRequest(header=header)
+            yield inf.CloneVoiceRequest(
+                sample=inf.CloneVoiceSample(filename="a.mp3", data=encode_tone(1.0))
+            )
+
+        orphan = (await inference.CloneVoice(parts())).voice_id  # and never stored
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="heron"
+        )
+    assert "Cloned from 1 samples" in cloned
+    made = our_clones(vw, "Heron")
+    assert len(made) == 1
+    assert orphan not in vw.eleven.voices
+    voice = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="heron"))
+    assert voice.voice.voice_id == made[0].voice_id
 
 
 async def test_a_double_click_on_clone_clones_once(vw: VoiceWorld) -> None:

@@ -14,7 +14,7 @@ import structlog
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from tzurot.inference.answering import MAX_RATE_LIMIT_WAIT_SECONDS, AnswerSettings
+from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.cleanup import compile_rules
 from tzurot.inference.domain import (
     Character,
@@ -31,6 +31,7 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
 from tzurot.inference.service import Inference, ReplySettings
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -91,7 +92,7 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def llm() -> AsyncIterator[LlmClient]:
-    client = LlmClient(max_retries=0, timeout_seconds=10.0)
+    client = LlmClient(timeout_seconds=10.0)
     try:
         yield client
     finally:
@@ -322,8 +323,8 @@ async def test_an_abandoned_silent_attempt_counts_its_prompt_in_the_usage(
 
 @pytest.fixture
 async def retrying_llm() -> AsyncIterator[LlmClient]:
-    """The production default: the SDK would retry twice (never for an answer)."""
-    client = LlmClient(max_retries=2, timeout_seconds=10.0)
+    """The production client: the SDK never retries (retries.py decides, for every call)."""
+    client = LlmClient(timeout_seconds=10.0)
     try:
         yield client
     finally:

@@ -4,16 +4,19 @@ or transcribed (Whisper-style multipart on the fake provider) and cleaned."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import grpc
 import httpx2
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
 from tzurot.inference.domain import (
     AttachmentRead,
@@ -26,8 +29,14 @@ from tzurot.inference.domain import (
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
 from tzurot.inference.service import Inference, ModelName, ReplySettings
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+)
 from tzurot.testing.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.contract
@@ -36,6 +45,7 @@ KEY = "plantedATTACHzq7Wm3Xv9Rt2"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 OGG = b"OggS" + bytes(300)
 LIMITS = AttachmentLimits(max_image_bytes=1000, max_audio_bytes=2000, max_attachments=3)
+RETRIES = AnswerSettings(failure_retries=2, retry_backoff=0.01)
 
 
 @dataclass
@@ -102,7 +112,7 @@ class NoHistory:
 
 @pytest.fixture
 async def inference(fake: FakeProvider) -> AsyncIterator[Inference]:
-    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    llm = LlmClient(timeout_seconds=10.0)
     client = httpx2.AsyncClient()
     try:
         yield Inference(
@@ -111,6 +121,7 @@ async def inference(fake: FakeProvider) -> AsyncIterator[Inference]:
             history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
             llm=llm,
             settings=ReplySettings(
+                answer=RETRIES,
                 vision=ModelName("fakeai", "fake/vision"),
                 transcription=ModelName("fakeai", "whisper-1"),
                 transcript_cleanup=ModelName("fakeai", "fake/cheap"),
@@ -315,7 +326,9 @@ async def test_a_failed_cleanup_keeps_the_raw_transcript(
     )
     assert heard.text == "um hello there"
     assert [p.request_type for p in heard.paid] == ["transcription"]
-    assert len(fake.chat_requests()) == 1  # the clean-up was asked, and failed
+    # The clean-up was asked, and failed; as nothing of it came, it was asked again as an
+    # answer would be (retries.py), then given up.
+    assert len(fake.chat_requests()) == 1 + RETRIES.failure_retries
 
 
 async def test_each_paid_reading_is_announced_before_the_answer(
@@ -392,7 +405,7 @@ async def test_only_the_helper_models_a_message_needs_are_keyed(
     fake: FakeProvider, cdn: Cdn
 ) -> None:
     """An image for a model without vision needs the describer's key, not the transcriber's."""
-    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    llm = LlmClient(timeout_seconds=10.0)
     client = httpx2.AsyncClient()
     inference = Inference(
         providers=ProviderRegistry({"fakeai": fake.base_url, "keyless": fake.base_url}),
@@ -426,7 +439,7 @@ async def test_only_the_helper_models_a_message_needs_are_keyed(
 async def test_the_report_names_every_user_key_the_reply_used(fake: FakeProvider, cdn: Cdn) -> None:
     """The describer runs on another provider: both of the user's keys were used (the gateway
     marks each used in keyvault, so `/wallet list` shows it)."""
-    llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+    llm = LlmClient(timeout_seconds=10.0)
     client = httpx2.AsyncClient()
     try:
         inference = Inference(
@@ -447,3 +460,92 @@ async def test_the_report_names_every_user_key_the_reply_used(fake: FakeProvider
         await client.aclose()
     assert described.report.user_key_providers == ("fakeai", "visionai")
     assert plain.report.user_key_providers == ("fakeai",)
+
+
+# -- rate limits and failures of the helper models: retries.py, as for an answer ------------
+
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+CHAT = "/v1/chat/completions"
+GUARD_SECONDS = 10.0
+"""Longer than any wait the policy allows here; the SDK would sleep 30 s on these 429s."""
+
+
+def voice_note(cdn: Cdn) -> AttachmentRef:
+    return AttachmentRef(url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="v.ogg")
+
+
+async def test_a_rate_limited_transcription_tells_the_user_when_to_try_again(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """A 429 asking more than MAX_RATE_LIMIT_WAIT_SECONDS fails the reply at once with its
+    Retry-After, as an answer's 429 does: one request, no answer asked for."""
+    fake.fail_next(429, times=3, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10, path=TRANSCRIPTIONS)
+    async with asyncio.timeout(GUARD_SECONDS):
+        err = await failure(inference, request("fake/echo", voice_note(cdn), content=""))
+    assert isinstance(err, ResourceExhausted)
+    assert err.reason == "PROVIDER_RATE_LIMITED"
+    assert err.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(fake.transcription_requests()) == 1  # no hidden retries
+    assert fake.chat_requests() == []
+
+
+async def test_a_short_rate_limit_on_a_transcription_is_waited_out_once(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.fail_next(429, retry_after=0.05, path=TRANSCRIPTIONS)
+    fake.enqueue("Hello there.")  # the clean-up
+    finished = await finish(inference, request("fake/echo", voice_note(cdn), content=""))
+    assert finished.user_content == "[Voice message: Hello there.]"
+    assert len(fake.transcription_requests()) == 2
+    fake.fail_next(429, times=2, retry_after=0.05, path=TRANSCRIPTIONS)
+    err = await failure(inference, request("fake/echo", voice_note(cdn), content=""))
+    assert (err.reason, len(fake.transcription_requests())) == ("PROVIDER_RATE_LIMITED", 4)
+
+
+async def test_a_transcription_that_failed_after_sending_is_not_bought_again(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """A 5xx may come after the provider transcribed (and billed) the audio."""
+    fake.fail_next(503, times=3, path=TRANSCRIPTIONS)
+    err = await failure(inference, request("fake/echo", voice_note(cdn), content=""))
+    assert (err.code, err.reason) == (grpc.StatusCode.UNAVAILABLE, "PROVIDER_UNAVAILABLE")
+    assert len(fake.transcription_requests()) == 1
+
+
+async def test_a_rate_limited_description_is_reported_with_its_retry_after(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.fail_next(429, times=3, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10, path=CHAT)
+    with pytest.raises(ResourceExhausted) as caught:
+        async with asyncio.timeout(GUARD_SECONDS):
+            await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+    assert caught.value.reason == "PROVIDER_RATE_LIMITED"
+    assert caught.value.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_a_short_rate_limit_on_a_description_is_waited_out_once(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.fail_next(429, times=2, retry_after=0.05, path=CHAT)  # the SDK asked a third time
+    with pytest.raises(ResourceExhausted):
+        await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+    assert len(fake.chat_requests()) == 2  # asked once more after the wait, then told
+    fake.fail_next(429, retry_after=0.05, path=CHAT)
+    fake.enqueue("A cat.")
+    described = await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+    assert (described.text, len(fake.chat_requests())) == ("A cat.", 4)
+
+
+async def test_a_rate_limit_longer_than_the_callers_deadline_is_reported_at_once(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    """5 s is under the cap, but the caller (its gRPC deadline) waits only 2 s more."""
+    fake.fail_next(429, times=3, retry_after=5.0, path=TRANSCRIPTIONS)
+    with pytest.raises(ResourceExhausted) as caught:
+        async with asyncio.timeout(2.0):
+            await inference.transcribe_audio(
+                "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", "", time_limit=2.0
+            )
+    assert caught.value.retry_after_seconds == pytest.approx(5.0)
+    assert len(fake.transcription_requests()) == 1

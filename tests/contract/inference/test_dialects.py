@@ -48,7 +48,7 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def llm() -> AsyncIterator[LlmClient]:
-    client = LlmClient(max_retries=0, timeout_seconds=10.0)
+    client = LlmClient(timeout_seconds=10.0)
     try:
         yield client
     finally:

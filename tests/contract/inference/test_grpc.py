@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.app import AUTHORIZATION, InferenceApp, start_inference
 from tzurot.inference.config import InferenceSettings
+from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -573,3 +574,72 @@ async def test_references_history_holds_are_not_repeated(
     assert "## Messages referred to\n- Bob: bring the map" in context
     assert "meet at noon" not in context
     assert "I will be there." not in context
+
+
+def facts_request() -> inf.ExtractFactsRequest:
+    return inf.ExtractFactsRequest(
+        user_id=USER,
+        config=common.ResolvedLlmConfig(
+            config=common.LlmConfig(provider="fakeai", model="fake/echo"),
+            source=common.CONFIG_SOURCE_GLOBAL,
+        ),
+        user_name="Ann",
+        personality_name="Lilith",
+        turns=[
+            common.Turn(role=common.ROLE_USER, author_name="Ann", content="I moved to Oslo."),
+            common.Turn(role=common.ROLE_ASSISTANT, author_name="Lilith", content="Cold."),
+        ],
+    )
+
+
+async def extract_facts_failure(stub: Stub, *, deadline: float = 10.0) -> TzurotError:
+    """The ExtractFacts status, within a gRPC `deadline` (the SDK slept up to 60 s a 429)."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ExtractFacts(facts_request(), timeout=deadline)
+    return from_rpc_error(caught.value)
+
+
+async def test_extract_facts_rate_limited_is_resource_exhausted_at_once(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    """A 429 asking a wait over the cap reaches gateway as RESOURCE_EXHAUSTED with its
+    RetryInfo after one request, not after the SDK's minutes of hidden retries."""
+    seed(backends)
+    app = await start(provider_max_retries=2)  # the production default
+    fake.fail_next(429, times=3, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    err = await extract_facts_failure(connect(app, "gateway"))
+    assert isinstance(err, ResourceExhausted)
+    assert err.reason == "PROVIDER_RATE_LIMITED"
+    assert err.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_extract_facts_asks_a_short_rate_limit_again_exactly_once(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    seed(backends)
+    app = await start(provider_max_retries=2)
+    stub = connect(app, "gateway")
+    fake.fail_next(429, times=2, retry_after=0.05)  # the SDK asked a third time
+    err = await extract_facts_failure(stub)
+    assert isinstance(err, ResourceExhausted)
+    assert (err.reason, err.retry_after_seconds) == ("PROVIDER_RATE_LIMITED", 0.05)
+    assert len(fake.chat_requests()) == 2
+    fake.fail_next(429, retry_after=0.05)
+    fake.enqueue('{"facts": [{"text": "Ann lives in Oslo."}]}')
+    reply = await stub.ExtractFacts(facts_request(), timeout=10.0)
+    assert [fact.text for fact in reply.facts] == ["Ann lives in Oslo."]
+    assert len(fake.chat_requests()) == 4
+
+
+async def test_extract_facts_never_waits_past_the_callers_deadline(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    """5 s is under the cap, but gateway waits 2 s: told now, not DEADLINE_EXCEEDED later."""
+    seed(backends)
+    app = await start(provider_max_retries=2)
+    fake.fail_next(429, times=3, retry_after=5.0)
+    err = await extract_facts_failure(connect(app, "gateway"), deadline=2.0)
+    assert isinstance(err, ResourceExhausted)
+    assert err.retry_after_seconds == pytest.approx(5.0)
+    assert len(fake.chat_requests()) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from tzurot.inference.llm import LlmClient, ToolsUnsupported
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -45,7 +46,7 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def llm() -> AsyncIterator[LlmClient]:
-    client = LlmClient(max_retries=1, timeout_seconds=10.0)
+    client = LlmClient(timeout_seconds=10.0)
     try:
         yield client
     finally:
@@ -122,41 +123,52 @@ async def test_403_is_an_invalid_key_too(fake: FakeProvider, llm: LlmClient) -> 
     assert (caught.value.reason, "HTTP 403" in caught.value.message) == ("INVALID_API_KEY", True)
 
 
-async def test_500_then_success_is_retried(fake: FakeProvider, llm: LlmClient) -> None:
-    fake.fail_next(500, retry_after=0.01)  # a short Retry-After keeps the SDK's backoff short
-    events = await run(llm, provider(fake))
-    assert isinstance(events[-1], Completion)
-    assert events[-1].content == "You said: Ann: hello there"
-    assert len(fake.chat_requests()) == 2
-
-
-async def test_5xx_after_the_retries_is_unavailable(fake: FakeProvider, llm: LlmClient) -> None:
+async def test_a_5xx_is_unavailable_at_once(fake: FakeProvider, llm: LlmClient) -> None:
+    """One request: its callers ask again as retries.py allows, never the SDK."""
     fake.fail_next(503, times=2, retry_after=0.01)
     with pytest.raises(Unavailable) as caught:
         await run(llm, provider(fake))
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
     assert caught.value.message == "fakeai is unavailable (HTTP 503); try again later"
-    assert len(fake.chat_requests()) == 2  # max_retries=1
+    assert not isinstance(caught.value, NotSent | NoAnswerInTime)  # the provider answered
+    assert len(fake.chat_requests()) == 1
 
 
-async def test_a_call_asking_for_no_retries_is_made_once(
+async def test_every_call_is_one_request_and_a_429_is_raised_with_its_retry_after(
     fake: FakeProvider, llm: LlmClient
 ) -> None:
-    """answering.py retries answers itself: the SDK's retries would wait unseen."""
-    fake.fail_next(429, times=2, retry_after=0.01)
-    call = ProviderCall(MESSAGES)
-    events = llm.stream_chat(
-        provider(fake), SecretStr(GOOD_KEY), model="fake/echo", call=call, max_retries=0
-    )
-    with pytest.raises(ResourceExhausted) as caught:
-        await drain(events, [])
-    assert caught.value.retry_after_seconds == pytest.approx(0.01)
-    assert len(fake.chat_requests()) == 1
+    """No call waits out a 429 unseen (the SDK did, up to 60 s, twice, then asked again)."""
+    fake.image_models = {"fake/draw"}
+    key, target = SecretStr(GOOD_KEY), provider(fake)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "/v1/chat/completions": lambda: drain(
+            llm.stream_chat(target, key, model="fake/echo", call=ProviderCall(MESSAGES)), []
+        ),
+        "/v1/audio/transcriptions": lambda: llm.transcribe(
+            target,
+            key,
+            model="whisper-1",
+            audio=b"OggS",
+            filename="a.ogg",
+            content_type="audio/ogg",
+        ),
+        "/v1/images/generations": lambda: llm.generate_images(
+            target, key, model="fake/draw", prompt="a cat", count=1, size="1024x1024"
+        ),
+        "/v1/models": lambda: llm.count_models(target, key),
+    }
+    for path, call in calls.items():
+        fake.fail_next(429, times=3, retry_after=0.01, path=path)
+        with pytest.raises(ResourceExhausted) as caught:
+            await call()
+        assert caught.value.reason == "PROVIDER_RATE_LIMITED", path
+        assert caught.value.retry_after_seconds == pytest.approx(0.01), path
+        assert [r.path for r in fake.requests].count(path) == 1, path
 
 
 async def test_a_request_timeout_bounds_the_call(fake: FakeProvider) -> None:
     fake.stall_next(60.0)  # headers, then silence
-    llm = LlmClient(max_retries=0, timeout_seconds=60.0)
+    llm = LlmClient(timeout_seconds=60.0)
     events = llm.stream_chat(
         provider(fake),
         SecretStr(GOOD_KEY),
@@ -221,7 +233,7 @@ def _closed_port() -> int:
 
 
 async def test_connection_refused_is_unavailable() -> None:
-    llm = LlmClient(max_retries=0, timeout_seconds=5.0)
+    llm = LlmClient(timeout_seconds=5.0)
     try:
         with pytest.raises(Unavailable) as caught:
             await run(llm, Provider("local", f"http://127.0.0.1:{_closed_port()}/v1"))
@@ -229,17 +241,19 @@ async def test_connection_refused_is_unavailable() -> None:
         await llm.aclose()
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
     assert caught.value.message == "local is unreachable; try again later"
+    assert isinstance(caught.value, NotSent)  # nothing left: safe to send again
 
 
 async def test_silence_past_the_timeout_is_unavailable(fake: FakeProvider) -> None:
     fake.chunk_delay = 1.0
-    llm = LlmClient(max_retries=0, timeout_seconds=0.2)
+    llm = LlmClient(timeout_seconds=0.2)
     try:
         with pytest.raises(Unavailable) as caught:
             await run(llm, provider(fake))
     finally:
         await llm.aclose()
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+    assert isinstance(caught.value, NoAnswerInTime)  # sent: the provider may be at work
 
 
 async def test_connection_dropped_mid_stream(fake: FakeProvider, llm: LlmClient) -> None:

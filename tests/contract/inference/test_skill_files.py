@@ -43,7 +43,7 @@ class Drawing:
 async def drawing() -> AsyncIterator[Drawing]:
     async with FakeProvider(valid_keys={KEY}, models=("fake/echo", "fake/draw")) as fake:
         fake.image_models.add("fake/draw")
-        llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+        llm = LlmClient(timeout_seconds=10.0)
         try:
             yield Drawing(fake, llm, ProviderRegistry({"fakeai": fake.base_url}).get("fakeai"))
         finally:

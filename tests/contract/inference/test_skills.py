@@ -31,6 +31,7 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
 from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
 from tzurot.inference.skills.base import SkillContext, SkillOutput
 from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
@@ -42,7 +43,7 @@ from tzurot.inference.skills.registry import REFUSAL_MEMORY_SECONDS, SkillRegist
 from tzurot.inference.skills.search import BraveSearch, SearxngSearch
 from tzurot.inference.skills.web_research import WebResearchSkill
 from tzurot.inference.tokens import TokenCounter
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, ResourceExhausted
 from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
 from tzurot.testing.fake_tools import ToolCallSpec
 from tzurot.testing.fake_web import FakeBrave, FakeSearxng, LocalPages
@@ -119,7 +120,7 @@ async def web() -> AsyncIterator[Web]:
         FakeSearxng() as searx,
         FakeBrave({BRAVE_KEY}) as brave,
     ):
-        llm = LlmClient(max_retries=0, timeout_seconds=10.0)
+        llm = LlmClient(timeout_seconds=10.0)
         http = httpx.AsyncClient(timeout=5.0)
         try:
             yield Web(fake, pages, searx, brave, llm, http, Memories(), Vault())
@@ -425,6 +426,58 @@ async def test_a_refused_image_is_a_readable_error_and_no_file(web: Web) -> None
     (step,) = finished.report.skill_steps
     assert not step.ok
     assert step.summary == "error: MODEL_NOT_FOUND"  # OpenRouter: 404 for no image output
+
+
+async def test_a_rate_limited_image_is_reported_after_one_request(web: Web) -> None:
+    """Image generation is paid and slow: a 429 over the cap is the outcome at once, with its
+    Retry-After (the SDK slept through it, twice); a short one is waited out once."""
+    web.fake.image_models.add("fake/draw")
+    settings = ImageSettings(provider="fakeai", model="fake/draw", endpoint="images")
+    skill = GenerateImageSkill(web.llm, settings, fetcher(web))
+    ctx = SkillContext(user_id=USER, personality_id="p-1", provider_key=_key_for(web))
+    web.fake.fail_next(429, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    with pytest.raises(ResourceExhausted) as caught:
+        async with asyncio.timeout(10):
+            await skill.run({"prompt": "two cats"}, ctx)
+    assert caught.value.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(web.fake.image_requests()) == 1
+    web.fake.fail_next(429, times=2, retry_after=0.05)  # the SDK asked a third time
+    with pytest.raises(ResourceExhausted):
+        await skill.run({"prompt": "two cats"}, ctx)
+    assert len(web.fake.image_requests()) == 3
+    web.fake.fail_next(429, retry_after=0.05)
+    output = await skill.run({"prompt": "two cats"}, ctx)
+    assert (len(output.files), len(web.fake.image_requests())) == (1, 5)
+
+
+class TimeLeft:
+    """A skill that reads how long its provider calls' retries may wait."""
+
+    name = "time_left"
+    description = "Says how long it may take."
+    parameters: Mapping[str, Any] = {"type": "object", "properties": {}}
+    stealth = False
+    auto_memorize = False
+    timeout = 7.0
+    min_seconds = 0.0
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
+        self.seen.append(ctx.retry.time_left())
+        return SkillOutput(text="plenty")
+
+
+async def test_a_skill_s_retries_end_within_its_time_limit(web: Web) -> None:
+    """No retry waits past the call's own limit: a Retry-After that does not fit is reported
+    (with its delay), not cut off by the loop's timeout."""
+    probe = TimeLeft()
+    web.fake.enqueue_tool_calls(ToolCallSpec("time_left"))
+    web.fake.enqueue("Done.")
+    await run(make(web, extra=(probe,)), replace(REQUEST, skills=("time_left",)))
+    [left] = probe.seen
+    assert 6.0 < left <= TimeLeft.timeout
 
 
 def _key_for(web: Web) -> Any:

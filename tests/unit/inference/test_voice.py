@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from tzurot.audio import encode_tone, probe
+from tzurot.inference.clone_marks import read_mark
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
@@ -96,6 +97,67 @@ async def test_clone_uses_the_users_key_and_checks_its_input() -> None:
             await voice.clone("u1", "Lilith", "", [])
         with pytest.raises(FailedPrecondition):
             await voice.clone("u2", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])
+
+
+P1, P2 = "personality-1", "personality-2"
+TONE = Sample("a.mp3", encode_tone(0.5))
+
+
+async def test_a_clone_whose_answer_is_lost_is_found_by_its_mark() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        eleven.clone_fault = "drop"  # made, then the connection closes with no answer
+        voice_id = await voice.clone(
+            "u1", "Nova", "Tzurot personality nova", [TONE], personality_id=P1
+        )
+    (made,) = eleven.cloned_voices()
+    assert voice_id == made.voice_id
+    mark = read_mark(made.description)
+    assert mark is not None
+    assert mark.personality_id == P1
+    assert made.description.startswith("Tzurot personality nova [tzurot-clone")
+
+
+async def test_a_refusal_is_no_lost_answer_and_an_answer_lost_before_a_voice_is_told() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        eleven.voice_limit = 0
+        with pytest.raises(FailedPrecondition) as full:
+            await voice.clone("u1", "Nova", "", [TONE])
+        assert full.value.reason == "VOICE_LIMIT_REACHED"
+        assert eleven.search_calls() == []  # no personality, no clean-up; a refusal: no lookup
+        gone = VoiceService(
+            providers=ProviderRegistry({}),
+            keys=KeyResolver(vault),
+            elevenlabs=ElevenLabsClient(http, "http://127.0.0.1:9"),  # nothing listens there
+            speech=OpenAISpeechClient(http, max_retries=0),
+        )
+        with pytest.raises(Unavailable):
+            await gone.clone("u1", "Nova", "", [TONE], personality_id=P1)
+        with pytest.raises(InvalidArgument):
+            await voice.clone("u1", "Nova", "", [TONE], personality_id="p1]; drop")
+
+
+async def test_a_clone_first_deletes_the_lost_clones_of_its_personality_and_nothing_else() -> None:
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        client = ElevenLabsClient(http, eleven.base_url)
+        key = SecretStr(DEFAULT_ELEVENLABS_KEY)
+        kept = await voice.clone("u1", "Nova", "", [TONE], personality_id=P1)
+        # Made while `kept` is her voice, and never stored (gateway died, or its answer was lost).
+        lost = await voice.clone("u1", "Nova", "", [TONE], personality_id=P1, keep_voice_id=kept)
+        other = await voice.clone("u1", "Wren", "", [TONE], personality_id=P2)
+        unowned = await voice.clone("u1", "Old", "", [TONE])  # an older gateway named none
+        own = await client.clone(key, "My voice", "Tzurot personality nova", [TONE])
+        # Her plan is full: the lost clone holds the slot the new one needs.
+        eleven.voice_limit = len(eleven.cloned_voices())
+        new = await voice.clone("u1", "Nova", "", [TONE], personality_id=P1, keep_voice_id=kept)
+    assert {v.voice_id for v in eleven.cloned_voices()} == {kept, other, unowned, own, new}
+    assert lost not in eleven.voices
+    assert RACHEL in eleven.voices
 
 
 async def until_failure(

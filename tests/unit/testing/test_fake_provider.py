@@ -87,6 +87,36 @@ async def test_a_429_says_when_in_whole_seconds_and_exactly_in_ms() -> None:
     assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "250")
 
 
+async def test_a_429_is_openais_rate_limit_error() -> None:
+    """The body OpenAI sends with a 429: type `requests`, code `rate_limit_exceeded`, and the
+    delay in words as well as in the headers."""
+    async with FakeProvider(valid_keys={KEY}) as fake:
+        fake.fail_next(429, retry_after=20)
+        with pytest.raises(openai.RateLimitError) as caught:
+            async with client(fake) as api:
+                await api.models.list()
+    err = caught.value
+    assert (err.status_code, err.type, err.code, err.param) == (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        None,
+    )
+    assert "Please try again in 20s." in err.message
+    headers = err.response.headers
+    assert (headers["retry-after"], headers["retry-after-ms"]) == ("20", "20000")
+
+
+async def test_a_fault_kept_for_one_endpoint_leaves_the_others_alone() -> None:
+    async with FakeProvider(valid_keys={KEY}) as fake, client(fake) as api:
+        fake.fail_next(503, path="/v1/audio/transcriptions")
+        assert [m.id for m in (await api.models.list()).data] == fake.models
+        with pytest.raises(openai.InternalServerError):
+            await api.audio.transcriptions.create(model="whisper-1", file=("a.ogg", b"OggS"))
+        heard = await api.audio.transcriptions.create(model="whisper-1", file=("a.ogg", b"OggS"))
+    assert heard.text == fake.transcript
+
+
 async def test_a_stalled_stream_sends_its_headers_then_nothing() -> None:
     async def deltas(stream: openai.AsyncStream[Any], into: list[object]) -> None:
         async for chunk in stream:

@@ -1,6 +1,8 @@
 """The fake ElevenLabs and the fake OpenAI speech endpoint: their answers and refusals,
 through inference's real clients (httpx for ElevenLabs, the openai client for speech)."""
 
+import json
+
 import httpx2 as httpx
 import openai
 import pytest
@@ -10,6 +12,7 @@ from tzurot.audio import encode_tone, probe
 from tzurot.inference.providers import Provider
 from tzurot.inference.speech import (
     Accepted,
+    ClonedVoice,
     ElevenLabsClient,
     OpenAISpeechClient,
     Sample,
@@ -19,6 +22,7 @@ from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
+    Unavailable,
 )
 from tzurot.testing.fake_elevenlabs import (
     DEFAULT_ELEVENLABS_KEY,
@@ -117,6 +121,117 @@ async def test_clone_refusals() -> None:
             await client.clone(KEY, "x", "", [good])
         assert quota.value.reason == "PROVIDER_QUOTA_EXCEEDED"
         assert not [v for v in fake.voices.values() if v.category == "cloned"]
+
+
+async def test_a_dropped_clone_answer_leaves_the_voice_made() -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        fake.clone_fault = "drop"
+        with pytest.raises(Unavailable):
+            await client.clone(
+                KEY, "Lilith", "lost on the way", [Sample("a.mp3", encode_tone(0.5))]
+            )
+        fake.clone_fault = None
+        (made,) = fake.cloned_voices()
+        assert await client.cloned_voices(KEY) == [ClonedVoice(made.voice_id, "lost on the way")]
+
+
+async def test_the_v2_voice_search_pages_the_accounts_clones_as_the_vendor_does() -> None:
+    good = Sample("a.mp3", encode_tone(0.5))
+    headers = {"xi-api-key": DEFAULT_ELEVENLABS_KEY}
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        client = ElevenLabsClient(http, fake.base_url)
+        made = [await client.clone(KEY, f"Voice {n}", f"number {n}", [good]) for n in range(3)]
+        raw = await http.post(
+            f"{fake.base_url}/v1/voices/add",
+            headers=headers,
+            data={"name": "Labelled", "labels": json.dumps({"accent": "British"})},
+            files=[("files", ("a.mp3", good.data, "audio/mpeg"))],
+        )
+        labelled = raw.json()["voice_id"]
+        url = f"{fake.base_url}/v2/voices"
+        query = {"voice_type": "personal", "category": "cloned", "page_size": "3"}
+        first = (await http.get(url, headers=headers, params=query)).json()
+        assert (first["has_more"], first["total_count"], len(first["voices"])) == (True, 4, 3)
+        second = (
+            await http.get(
+                url, headers=headers, params={**query, "next_page_token": first["next_page_token"]}
+            )
+        ).json()
+        assert (second["has_more"], second["next_page_token"]) == (False, None)
+        listed = first["voices"] + second["voices"]
+        assert {v["voice_id"] for v in listed} == {*made, labelled}
+        for voice in listed:  # VoiceResponseModel's required fields
+            assert {
+                "voice_id", "name", "category", "labels",
+                "available_for_tiers", "high_quality_base_model_ids",
+            } <= voice.keys()  # fmt: skip
+            assert voice["category"] == "cloned"
+        by_id = {v["voice_id"]: v for v in listed}
+        assert by_id[labelled]["labels"] == {"accent": "British"}
+        assert by_id[made[1]]["description"] == "number 1"
+        default = (await http.get(url, headers=headers, params={"voice_type": "default"})).json()
+        assert {v["voice_id"] for v in default["voices"]} == {
+            "21m00Tcm4TlvDq8ikWAM",
+            "EXAVITQu4vr4xnSDxMaL",
+        }
+        found = (await http.get(url, headers=headers, params={"search": "NUMBER 2"})).json()
+        assert [v["voice_id"] for v in found["voices"]] == [made[2]]
+        assert await client.delete_voice(KEY, made[0])
+        assert {v.voice_id for v in await client.cloned_voices(KEY)} == {
+            made[1],
+            made[2],
+            labelled,
+        }
+    assert fake.search_calls()[-1].query == {
+        "voice_type": "personal",
+        "category": "cloned",
+        "page_size": "100",
+        "include_total_count": "false",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        ({"page_size": "101"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "many"}, "query"),
+        ({"next_page_token": "not-issued"}, "query"),
+        ({"voice_type": "mine"}, "voice_type"),
+        ({"category": "stolen"}, "category"),
+        ({"sort": "age"}, "sort"),
+    ],
+)
+async def test_the_v2_voice_search_refuses_what_the_vendor_refuses(
+    query: dict[str, str], where: str
+) -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient() as http:
+        url = f"{fake.base_url}/v2/voices"
+        refused = await http.get(url, headers={"xi-api-key": DEFAULT_ELEVENLABS_KEY}, params=query)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"][-1] == where
+        denied = await http.get(url)
+        assert denied.status_code == 401
+        assert denied.json()["detail"]["status"] == "invalid_api_key"
+        with pytest.raises(FailedPrecondition) as bad_key:
+            await ElevenLabsClient(http, fake.base_url).cloned_voices(SecretStr("sk_wrong_123"))
+        assert bad_key.value.reason == "INVALID_API_KEY"
+        assert "sk_wrong" not in str(bad_key.value)
+
+
+@pytest.mark.parametrize("labels", ["not json", '["accent"]', '{"age": 40}'])
+async def test_clone_labels_must_be_a_serialized_object_of_strings(labels: str) -> None:
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        refused = await http.post(
+            f"{fake.base_url}/v1/voices/add",
+            headers={"xi-api-key": DEFAULT_ELEVENLABS_KEY},
+            data={"name": "Lilith", "labels": labels},
+            files=[("files", ("a.mp3", encode_tone(0.5), "audio/mpeg"))],
+        )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "labels"]
+    assert fake.cloned_voices() == []
 
 
 async def test_deleting_a_clone_frees_its_slot_and_is_refused_as_the_vendor_refuses() -> None:

@@ -746,20 +746,34 @@ class CloneVoiceHeader(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    KEEP_VOICE_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     name: _builtins.str
     """Shown in the user's ElevenLabs voice list."""
     description: _builtins.str
+    personality_id: _builtins.str
+    """The personality the clone is for (gateway's id). Inference marks each clone with it and
+    with an id of its own attempt, in the voice's description, so a clone whose answer was lost
+    is found again: before cloning, the user's voices marked for this personality (other than
+    keep_voice_id) are deleted. Empty: no such clean-up.
+    """
+    keep_voice_id: _builtins.str
+    """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
+    clone replaces it, and gateway deletes it once the new one is stored).
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         name: _builtins.str = ...,
         description: _builtins.str = ...,
+        personality_id: _builtins.str = ...,
+        keep_voice_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keep_voice_id", b"keep_voice_id", "name", b"name", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

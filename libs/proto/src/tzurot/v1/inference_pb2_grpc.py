@@ -131,7 +131,9 @@ class InferenceServiceServicer:
 
     def CloneVoice(self, request_iterator, context):
         """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
-        then one message per sample (each at most 10 MB).
+        then one message per sample (each at most 10 MB). Earlier clones for the same personality
+        whose answer was lost are deleted first; a clone whose answer is lost now (no answer, as
+        opposed to a refusal) is looked up by its mark and returned when ElevenLabs made it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,9 @@ class InferenceServiceStub:
     """
     CloneVoice: _grpc.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
-    then one message per sample (each at most 10 MB).
+    then one message per sample (each at most 10 MB). Earlier clones for the same personality
+    whose answer was lost are deleted first; a clone whose answer is lost now (no answer, as
+    opposed to a refusal) is looked up by its mark and returned when ElevenLabs made it.
     """
     DeleteVoice: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DeleteVoiceRequest, _inference_pb2.DeleteVoiceResponse]
     """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
@@ -81,7 +83,9 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """
     CloneVoice: _aio.StreamUnaryMultiCallable[_inference_pb2.CloneVoiceRequest, _inference_pb2.CloneVoiceResponse]  # type: ignore[assignment]
     """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
-    then one message per sample (each at most 10 MB).
+    then one message per sample (each at most 10 MB). Earlier clones for the same personality
+    whose answer was lost are deleted first; a clone whose answer is lost now (no answer, as
+    opposed to a refusal) is looked up by its mark and returned when ElevenLabs made it.
     """
     DeleteVoice: _aio.UnaryUnaryMultiCallable[_inference_pb2.DeleteVoiceRequest, _inference_pb2.DeleteVoiceResponse]  # type: ignore[assignment]
     """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
@@ -152,7 +156,9 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.CloneVoiceResponse, _abc.Awaitable[_inference_pb2.CloneVoiceResponse]]:
         """An ElevenLabs Instant Voice Clone with the user's key: the first message is the header,
-        then one message per sample (each at most 10 MB).
+        then one message per sample (each at most 10 MB). Earlier clones for the same personality
+        whose answer was lost are deleted first; a clone whose answer is lost now (no answer, as
+        opposed to a refusal) is looked up by its mark and returned when ElevenLabs made it.
         """
 
     @_abc_1.abstractmethod

@@ -2,19 +2,27 @@
 
 Serves what Tzurot uses: `POST /v1/text-to-speech/{voice_id}/stream` (chunked real audio:
 MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v1/voices`,
-`POST /v1/voices/add` (Instant Voice Cloning, multipart) and `DELETE /v1/voices/{voice_id}`
-(200 `{"status": "ok"}`, the voice gone and its slot free). As strict as the vendor: the key
-travels in `xi-api-key` (401 `invalid_api_key` otherwise), errors carry
-`{"detail": {"status", "message"}}`, request bodies are validated (422 with FastAPI's `detail`
-list), a character quota answers 429 `quota_exceeded`, a full voice slot list answers 400
-`voice_limit_reached`, an unknown voice (to speak with; to delete, also a default one) 404
-`voice_not_found`, and cloning refuses samples that are too many, too large or not audio.
+`GET /v2/voices` (the paged search: `voice_type`, `category`, `search`, `sort`,
+`page_size` ≤ 100, `next_page_token`; answers `voices`, `has_more`, `total_count`,
+`next_page_token`), `POST /v1/voices/add` (Instant Voice Cloning, multipart: `name`, `files`,
+`description`, `labels` as a serialized JSON object of strings) and
+`DELETE /v1/voices/{voice_id}` (200 `{"status": "ok"}`, the voice gone from every list and its
+slot free). Voices are listed in the vendor's VoiceResponseModel shape (the voices, their
+shape and the search's rules: tzurot.testing.fake_elevenlabs_voices). As strict as the
+vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise), errors carry
+`{"detail": {"status", "message"}}`, request bodies and the search's query (its documented
+values only) are validated (422 with FastAPI's `detail` list), a character quota answers 429
+`quota_exceeded`, a full voice slot list answers 400 `voice_limit_reached`, an unknown voice
+(to speak with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses
+samples that are too many, too large or not audio.
 Every request is recorded (never the key itself: only whether it was valid).
 
 Faults a real vendor shows now and then, set on the instance: `audio_fault` "garbage" (a 200
 whose body is not audio) or "break" (the stream ends after its first chunk); `audio_gate`, an
 event the audio waits for after its first chunk (a speech held mid-stream, already billed);
-`clone_gate`, an event every clone waits for before it answers (one clone held in flight).
+`clone_gate`, an event every clone waits for before it answers (one clone held in flight);
+`clone_fault` "drop" (the voice is made, then the connection closes with no answer: the
+answer lost on its way, as a timeout or a dropped connection loses it).
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 
 from tzurot.audio import AudioError, encode_tone, probe
+from tzurot.testing.fake_elevenlabs_voices import (
+    FakeVoice,
+    QueryError,
+    parse_labels,
+    search_voices,
+)
 
 DEFAULT_ELEVENLABS_KEY = "sk_elevenlabs_test_valid"
 MAX_CLONE_FILES = 25
@@ -56,14 +70,6 @@ class RecordedCall:
     key_valid: bool
     body: dict[str, Any]
     query: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class FakeVoice:
-    voice_id: str
-    name: str
-    category: str
-    sample_count: int = 0
 
 
 def _detail(status: int, code: str, message: str) -> web.Response:
@@ -101,6 +107,7 @@ class FakeElevenLabs:
         self.audio_fault: Literal["garbage", "break"] | None = None
         self.audio_gate: asyncio.Event | None = None
         self.clone_gate: asyncio.Event | None = None
+        self.clone_fault: Literal["drop"] | None = None
         self.voices: dict[str, FakeVoice] = {
             vid: FakeVoice(vid, name, "premade") for vid, name in PREMADE_VOICES.items()
         }
@@ -118,6 +125,7 @@ class FakeElevenLabs:
         app.router.add_post("/v1/text-to-speech/{voice_id}/stream", self._tts)
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._tts)
         app.router.add_get("/v1/voices", self._list_voices)
+        app.router.add_get("/v2/voices", self._search_voices)
         app.router.add_post("/v1/voices/add", self._add_voice)
         app.router.add_delete("/v1/voices/{voice_id}", self._delete_voice)
         self._runner = web.AppRunner(app, access_log=None)
@@ -153,6 +161,9 @@ class FakeElevenLabs:
     def delete_calls(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.method == "DELETE"]
 
+    def search_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.path == "/v2/voices"]
+
     def cloned_voices(self) -> list[FakeVoice]:
         """The account's custom voices (each one holds a slot of `voice_limit`)."""
         return [v for v in self.voices.values() if v.category == "cloned"]
@@ -173,11 +184,16 @@ class FakeElevenLabs:
         _, refused = self._record(request, {})
         if refused:
             return refused
-        voices = [
-            {"voice_id": v.voice_id, "name": v.name, "category": v.category, "labels": {}}
-            for v in self.voices.values()
-        ]
-        return web.json_response({"voices": voices})
+        return web.json_response({"voices": [v.listed() for v in self.voices.values()]})
+
+    async def _search_voices(self, request: web.Request) -> web.StreamResponse:
+        _, refused = self._record(request, {})
+        if refused:
+            return refused
+        page = search_voices(self.voices.values(), request.query)
+        if isinstance(page, QueryError):
+            return _invalid(page.loc, page.msg)
+        return web.json_response(page)
 
     async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
         started = time.perf_counter()
@@ -279,6 +295,9 @@ class FakeElevenLabs:
             return refused
         if not fields.get("name", "").strip():
             return _invalid(["body", "name"], "field required")
+        labels = parse_labels(fields.get("labels"))
+        if labels is None:
+            return _invalid(["body", "labels"], "a serialized JSON object of strings")
         if not files:
             return _invalid(["body", "files"], "field required")
         if len(files) > MAX_CLONE_FILES:
@@ -306,7 +325,18 @@ class FakeElevenLabs:
         if self.character_quota is not None and self.characters_used >= self.character_quota:
             return _detail(429, "quota_exceeded", "This request exceeds your quota.")
         voice_id = uuid.uuid4().hex[:20]
-        self.voices[voice_id] = FakeVoice(voice_id, fields["name"], "cloned", len(files))
+        self.voices[voice_id] = FakeVoice(
+            voice_id,
+            fields["name"],
+            "cloned",
+            len(files),
+            description=fields.get("description", ""),
+            labels=labels,
+            created_at_unix=int(time.time()),
+        )
+        if self.clone_fault == "drop" and request.transport is not None:
+            request.transport.close()  # made, but the answer never leaves
+            raise asyncio.CancelledError
         return web.json_response({"voice_id": voice_id, "requires_verification": False})
 
     async def _delete_voice(self, request: web.Request) -> web.StreamResponse:

@@ -28,8 +28,11 @@ finishes answers without `[DONE]`, as some providers do. Models in `gemini_tool_
 tool calls as Gemini's OpenAI-compatible endpoint does and refuse a next round that does not
 echo their thought signatures (see `fake_tools.py`).
 A fault's delay goes in `Retry-After` as whole seconds (all HTTP allows) and exactly in
-`retry-after-ms`, as OpenAI sends it; `chunk_delay` paces thinking too, and `stall_next`
-keeps a stream silent before its first delta (a model thinking unseen).
+`retry-after-ms`, as OpenAI sends it; a 429's body is OpenAI's rate-limit error (type
+`requests`, code `rate_limit_exceeded`, "Please try again in …"). A fault may be kept for one
+endpoint (`path`), so other calls (a background fact extraction) do not take it.
+`chunk_delay` paces thinking too, and `stall_next` keeps a stream silent before its first
+delta (a model thinking unseen).
 """
 
 from __future__ import annotations
@@ -99,6 +102,33 @@ class _Fault:
     code: str | None = None
     message: str | None = None
     param: str | None = None
+    path: str | None = None
+
+    def response(self) -> web.Response:
+        """The error as the vendor sends it; a 429 as OpenAI does, unless told otherwise."""
+        limited = self.status == 429
+        default = _rate_limited(self.retry_after) if limited else f"injected fault {self.status}"
+        response = _error_body(
+            self.status,
+            self.message or default,
+            self.code or ("rate_limit_exceeded" if limited else f"http_{self.status}"),
+            "requests" if limited else "server_error",
+            self.param,
+        )
+        if self.retry_after is not None:  # HTTP's Retry-After is whole seconds; the exact
+            # delay goes in retry-after-ms, as OpenAI and Azure send it
+            response.headers["Retry-After"] = str(math.ceil(self.retry_after))
+            response.headers["retry-after-ms"] = str(round(self.retry_after * 1000))
+        return response
+
+
+def _rate_limited(retry_after: float | None) -> str:
+    """OpenAI's wording of a 429 (its numbers made up)."""
+    wait = "a moment" if retry_after is None else f"{retry_after:g}s"
+    return (
+        "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. "
+        f"Please try again in {wait}. Visit https://example.invalid/rate-limits to learn more."
+    )
 
 
 def echo_reply(body: dict[str, Any]) -> str:
@@ -265,12 +295,14 @@ class FakeProvider:
         code: str | None = None,
         message: str | None = None,
         param: str | None = None,
+        path: str | None = None,
     ) -> None:
-        """The next `times` requests answer HTTP `status` with an OpenAI-style error body
-        (its `code` is `http_<status>` unless given, e.g. "content_filter"; its message
-        "injected fault <status>" unless given, e.g. a vendor's exact wording; `param` the
-        request field it blames)."""
-        self._faults.append(_Fault(status, times, retry_after, code, message, param))
+        """The next `times` requests (to `path` only, e.g. "/v1/audio/transcriptions", when
+        given) answer HTTP `status` with an OpenAI-style error body (its `code` is
+        `http_<status>` unless given, e.g. "content_filter", and OpenAI's
+        `rate_limit_exceeded` for a 429; its message "injected fault <status>" unless given,
+        e.g. a vendor's exact wording; `param` the request field it blames)."""
+        self._faults.append(_Fault(status, times, retry_after, code, message, param, path))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         """The next `times` chat streams send their headers and first (role) chunk, then
@@ -349,23 +381,12 @@ class FakeProvider:
                 "402",
                 "invalid_request_error",
             )
-        if self._faults:
-            fault = self._faults[0]
+        fault = next((f for f in self._faults if f.path in (None, request.path)), None)
+        if fault is not None:
             fault.remaining -= 1
             if fault.remaining <= 0:
-                self._faults.pop(0)
-            response = _error_body(
-                fault.status,
-                fault.message or f"injected fault {fault.status}",
-                fault.code or f"http_{fault.status}",
-                "server_error",
-                fault.param,
-            )
-            if fault.retry_after is not None:  # HTTP's Retry-After is whole seconds; the
-                # exact delay goes in retry-after-ms, as OpenAI and Azure send it
-                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
-                response.headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
-            return body, response
+                self._faults.remove(fault)
+            return body, fault.response()
         return body, None
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -122,12 +122,25 @@ class GrpcInference:
             call.cancel()
 
     async def clone_voice(
-        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+        self,
+        user_id: str,
+        name: str,
+        description: str,
+        samples: Sequence[tuple[str, bytes]],
+        *,
+        personality_id: str,
+        keep_voice_id: str = "",
     ) -> str:
+        header = inf.CloneVoiceHeader(
+            user_id=user_id,
+            name=name,
+            description=description,
+            personality_id=personality_id,
+            keep_voice_id=keep_voice_id,
+        )
+
         async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
-            yield inf.CloneVoiceRequest(
-                header=inf.CloneVoiceHeader(user_id=user_id, name=name, description=description)
-            )
+            yield inf.CloneVoiceRequest(header=header)
             for filename, data in samples:
                 yield inf.CloneVoiceRequest(
                     sample=inf.CloneVoiceSample(filename=filename, data=data)

@@ -141,9 +141,18 @@ class Speech(Protocol):
         ...
 
     async def clone_voice(
-        self, user_id: str, name: str, description: str, samples: Sequence[tuple[str, bytes]]
+        self,
+        user_id: str,
+        name: str,
+        description: str,
+        samples: Sequence[tuple[str, bytes]],
+        *,
+        personality_id: str,
+        keep_voice_id: str = "",
     ) -> str:
-        """An ElevenLabs Instant Voice Clone with the user's key; its voice id."""
+        """An ElevenLabs Instant Voice Clone with the user's key; its voice id. Clones made
+        earlier for the personality whose answer was lost are deleted first, never
+        `keep_voice_id` (the personality's voice now)."""
         ...
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:

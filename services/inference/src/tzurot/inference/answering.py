@@ -14,11 +14,11 @@
   `idle_timeout` of the one before; an answer that keeps coming is never cut off. No attempt
   starts, nor waits for its first event, past `total_timeout`.
 - A provider is asked again only while it has sent nothing on this attempt: after a silent
-  attempt (twice; its prompt is estimated into the usage, as the provider may bill it), a
-  5xx or an unreachable provider (with backoff), or once after a 429 whose Retry-After fits
-  in the time left and is shorter than MAX_RATE_LIMIT_WAIT_SECONDS (else the 429 is reported with
-  it, so the user hears when to try again).
-  The SDK's own retries are off for these calls, so no wait hides inside a time limit.
+  attempt (twice; its prompt is estimated into the usage, as the provider may bill it), and
+  as retries.py allows every provider call: a 5xx or an unreachable provider (with
+  backoff), or once after a 429 whose Retry-After fits in the time left and is shorter than
+  MAX_RATE_LIMIT_WAIT_SECONDS (else the 429 is reported with it, so the user hears when to
+  try again). The SDK's own retries are off, so no wait hides inside a time limit.
 """
 
 from __future__ import annotations
@@ -54,16 +54,13 @@ from tzurot.inference.params import FIELD_PREFIX, AdvancedParameters
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import Retries
 from tzurot.inference.thinking import ThinkingFilter, split_thinking
 from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, TzurotError, Unavailable
 
 MAX_REPEAT_RETRIES = 2
 MAX_EMPTY_RETRIES = 1
 MAX_TIMEOUT_RETRIES = 2
-MAX_RATE_LIMIT_RETRIES = 1
-MAX_BACKOFF_SECONDS = 8.0
-MAX_RATE_LIMIT_WAIT_SECONDS = 20.0
-"""A Retry-After this long or longer is told to the user at once, not waited out silently."""
 TEMPERATURE_STEP = 0.3
 FREQUENCY_STEP = 0.5
 HOLD_CHARS = 48
@@ -205,12 +202,6 @@ async def answer(
         return
 
 
-RATE_LIMITED = "PROVIDER_RATE_LIMITED"
-UNREACHED = "PROVIDER_UNAVAILABLE"
-"""A 5xx, an unreachable provider, a stream that failed: asked again only before anything
-came (a 402 quota or any other failure never is)."""
-
-
 class _Budget:
     """What one answer may still spend: time, and retries of each kind; and what it spent."""
 
@@ -218,8 +209,12 @@ class _Budget:
         self._settings, self._clock = settings, clock
         self._deadline = clock() + settings.total_timeout
         self.repeats, self._empties = MAX_REPEAT_RETRIES, MAX_EMPTY_RETRIES
-        self._timeouts, self._rate_limits = MAX_TIMEOUT_RETRIES, MAX_RATE_LIMIT_RETRIES
-        self._failures = settings.failure_retries
+        self._timeouts = MAX_TIMEOUT_RETRIES
+        self._retries = Retries(
+            failures=settings.failure_retries,
+            backoff=settings.retry_backoff,
+            time_left=self.time_left,
+        )
         self._input_tokens = self._output_tokens = 0
 
     @property
@@ -265,24 +260,10 @@ class _Budget:
         self._empties -= 1
 
     def retry_wait(self, err: TzurotError, state: _Attempt) -> float | None:
-        """Seconds to wait before asking again after `err`; None: not asked again (the
-        provider began answering, no retry of the kind is left, or the wait does not fit in
-        the time left)."""
-        if state.started:
-            return None
-        if err.reason == RATE_LIMITED and isinstance(err, ResourceExhausted):
-            # Without a Retry-After the wait is unknown: the user is told to try again later.
-            wait = err.retry_after_seconds if self._rate_limits > 0 else None
-            if wait is not None and wait < min(MAX_RATE_LIMIT_WAIT_SECONDS, self.time_left()):
-                self._rate_limits -= 1
-                return wait
-        elif err.reason == UNREACHED and self._failures > 0:
-            used = self._settings.failure_retries - self._failures
-            wait = min(self._settings.retry_backoff * 2.0**used, MAX_BACKOFF_SECONDS)
-            if wait < self.time_left():
-                self._failures -= 1
-                return wait
-        return None
+        """Seconds to wait before asking again after `err` (retries.py's policy, the one of
+        every provider call); None: not asked again (the provider began answering, no retry
+        of the kind is left, or the wait does not fit in the time left)."""
+        return self._retries.wait(err, began=state.started, resendable=True)
 
 
 def _call(  # noqa: PLR0917  # one private call site
@@ -373,7 +354,6 @@ async def _attempt(  # noqa: PLR0917  # one private call site
         model=target.model,
         call=call,
         request_timeout=limits.request,
-        max_retries=0,  # retried by answer(), within its limits
     )
     stream = _paced(request, limits, state)
     async with aclosing(stream):

@@ -203,10 +203,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         wait_for_ready=True,
     )
     channels = (memory, keyvault)
-    llm = LlmClient(
-        max_retries=settings.provider_max_retries,
-        timeout_seconds=settings.provider_timeout_seconds,
-    )
+    llm = LlmClient(timeout_seconds=settings.provider_timeout_seconds)
     downloads = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
     memories = GrpcMemories(memory)
     keys = KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models)

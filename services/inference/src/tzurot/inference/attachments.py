@@ -9,14 +9,15 @@ the prompt and, through `ReplyFinished.user_content`, the history.
 Each attachment read by a helper model is announced as it is paid for (`AttachmentRead`,
 with every call's usage): the gateway records the usage and keeps the text, and gives it
 back as the attachment's description when the job runs again, which is then not paid twice.
-A failed clean-up leaves the raw transcript (paid already), not an error.
+A failed clean-up leaves the raw transcript (paid already), not an error. Each call is asked
+again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
+reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -31,7 +32,6 @@ from tzurot.inference.domain import (
     TRANSCRIPTION,
     AttachmentRead,
     AttachmentRef,
-    Completion,
     Downloaded,
     ImagePart,
     PaidCall,
@@ -40,6 +40,7 @@ from tzurot.inference.domain import (
 from tzurot.inference.ports import Downloader, LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import RetryPolicy, helper_completion, whole_answer
 from tzurot.inference.thinking import split_thinking
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
@@ -220,6 +221,7 @@ class AttachmentReader:
         describer: ModelTarget | None,
         transcriber: ModelTarget | None,
         cleaner: ModelTarget | None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
     ) -> AsyncGenerator[AttachmentRead, None]:
         """Fills `prepared` attachment by attachment; yields each one a helper model read,
         as soon as it is paid for (an attachment with a description is not read again)."""
@@ -239,7 +241,7 @@ class AttachmentReader:
                     continue
                 if describer is None:
                     raise _no_model("image description")
-                described = await self.describe(image, describer)
+                described = await self.describe(image, describer, retry=retry)
                 read = replace(attachment, description=described.text)
                 yield AttachmentRead(index, read, described.paid)
                 prepared.notes.append(f"[Image {label}: {described.text}]")
@@ -249,7 +251,9 @@ class AttachmentReader:
                 if not transcript:
                     if transcriber is None:
                         raise _no_model("transcription")
-                    heard = await self.transcribe(attachment, where, transcriber, cleaner)
+                    heard = await self.transcribe(
+                        attachment, where, transcriber, cleaner, retry=retry
+                    )
                     transcript = heard.text
                     yield AttachmentRead(
                         index, replace(attachment, description=transcript), heard.paid
@@ -267,7 +271,13 @@ class AttachmentReader:
         encoded = base64.b64encode(got.data).decode()
         return ImagePart(f"data:{got.content_type};base64,{encoded}")
 
-    async def describe(self, image: ImagePart, target: ModelTarget) -> Reading:
+    async def describe(
+        self,
+        image: ImagePart,
+        target: ModelTarget,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
+    ) -> Reading:
         messages: list[ChatMessage] = [
             {
                 "role": "user",
@@ -277,7 +287,7 @@ class AttachmentReader:
                 ],
             }
         ]
-        text, usage = await self._complete(target, messages)
+        text, usage = await self._complete(target, messages, retry)
         return Reading(text, (_paid(IMAGE_DESCRIPTION, target, usage),))
 
     async def transcribe(
@@ -286,6 +296,8 @@ class AttachmentReader:
         where: str,
         target: ModelTarget,
         cleaner: ModelTarget | None,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
     ) -> Reading:
         """The transcript, cleaned when a cleaner is set and its call succeeds; otherwise
         the raw transcript, which is paid for already."""
@@ -295,13 +307,16 @@ class AttachmentReader:
             max_bytes=self._limits.max_audio_bytes,
             allowed_types=AUDIO_TYPES,
         )
-        heard = await self._llm.transcribe(
-            target.provider,
-            target.api_key,
-            model=target.model,
-            audio=got.data,
-            filename=attachment.filename or "voice.ogg",
-            content_type=got.content_type,
+        heard = await whole_answer(
+            lambda: self._llm.transcribe(
+                target.provider,
+                target.api_key,
+                model=target.model,
+                audio=got.data,
+                filename=attachment.filename or "voice.ogg",
+                content_type=got.content_type,
+            ),
+            retry,
         )
         raw = heard.text.strip()
         paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
@@ -312,7 +327,7 @@ class AttachmentReader:
             {"role": "user", "content": raw},
         ]
         try:
-            cleaned, usage = await self._complete(cleaner, messages, temperature=0.0)
+            cleaned, usage = await self._complete(cleaner, messages, retry, temperature=0.0)
         except TzurotError as err:
             log.warning(
                 "attachment.cleanup_failed",
@@ -325,23 +340,21 @@ class AttachmentReader:
         return Reading(cleaned or raw, (*paid, _paid(TRANSCRIPT_CLEANUP, cleaner, usage)))
 
     async def _complete(
-        self, target: ModelTarget, messages: list[ChatMessage], *, temperature: float | None = None
+        self,
+        target: ModelTarget,
+        messages: list[ChatMessage],
+        retry: RetryPolicy,
+        *,
+        temperature: float | None = None,
     ) -> tuple[str, TokenUsage]:
         """The answer's text (thinking left out) and its usage."""
         body = {} if temperature is None else {"temperature": temperature}
-        stream = self._llm.stream_chat(
-            target.provider,
-            target.api_key,
-            model=target.model,
-            call=ProviderCall(messages=messages, body=body),
+        call = ProviderCall(messages=messages, body=body)
+        completion = await helper_completion(
+            self._llm, target.provider, target.api_key, target.model, call, retry
         )
-        text, usage = "", TokenUsage(0, 0)
-        async with aclosing(stream):
-            async for event in stream:
-                if isinstance(event, Completion):
-                    text, usage = event.content, event.usage
         # A reasoning model used as describer may think in tags: the user never sees that.
-        return split_thinking(text)[0], usage
+        return split_thinking(completion.content)[0], completion.usage
 
 
 def _paid(

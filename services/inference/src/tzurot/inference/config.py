@@ -37,8 +37,9 @@ class InferenceSettings(ServiceSettings):
     free_models: list[str] = Field(default_factory=lambda: list(DEFAULT_FREE_MODELS))
     """`TZUROT_FREE_MODELS`: JSON list of model globs a free_use config may run on a system key."""
     provider_max_retries: int = Field(default=2, ge=0, le=10)
-    """Retries (with backoff) on connection errors and 408/409/5xx: the OpenAI client's, and
-    an answer's own before the provider sent anything (its 429s: once, see answering.py)."""
+    """Retries (with backoff) of every provider call whose connection failed before the
+    request was sent, and of a stream's 5xx or dropped connection before anything came (its
+    429s: once, see retries.py). The OpenAI client's own retries are always off."""
     provider_timeout_seconds: float = Field(default=120.0, gt=0)
     """Per connect/read/write: for a stream, the longest silence between two chunks."""
     history_limit: int = Field(default=30, ge=0, le=500)

@@ -4,11 +4,12 @@ One `httpx2.AsyncClient` (connection pool) serves the whole process, and one `As
 on it serves each base URL (a few, bounded). The client holds no user's key: each request
 carries the caller's key in its own Authorization header, so keys never outlive a call and
 never mix between users. (A client per call cost ~0.5 ms of CPU and a thread hop to learn
-the platform for its headers, on every request.) The SDK retries connection errors, 408,
-409, 429 and 5xx with backoff, except for answers (answering.py asks for none and retries
-within its own time limits); what still fails becomes a typed error whose message names
-the provider and never repeats the provider's own text (error bodies can echo part of the
-key).
+the platform for its headers, on every request.) The SDK's own retries are off on every
+client: each method sends one request, and its callers ask again as retries.py allows,
+within their time limits. A failure becomes a typed error whose message names the provider
+and never repeats the provider's own text (error bodies can echo part of the key); a
+connection that failed before the request was sent is `NotSent`, a timeout once it was is
+`NoAnswerInTime` (both UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import StreamEvent, TokenUsage, Transcript
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -93,7 +95,8 @@ def _refuses_tools(exc: openai.OpenAIError, call: ProviderCall) -> bool:
     return bool(_TOOL_REFUSAL.search(str(exc.message)))
 
 
-KEY_CHECK_RETRIES = 1
+SDK_RETRIES = 0
+"""The openai SDK's own retries, for every client: see retries.py for who asks again."""
 KEY_CHECK_TIMEOUT_SECONDS = 15.0
 MAX_CLIENTS = 32
 """SDK clients kept (one per base URL and kind); the least recently used goes first."""
@@ -107,20 +110,18 @@ def _auth(api_key: SecretStr) -> dict[str, str]:
 
 
 class SdkClients:
-    """One `AsyncOpenAI` per base URL and kind (a call, or a key check: one retry within
-    15 s), on the shared pool and without a key; at most `limit`, least recently used
-    first out."""
+    """One `AsyncOpenAI` per base URL and kind (a call, or a key check: within 15 s), on the
+    shared pool, without a key and without the SDK's retries; at most `limit`, least
+    recently used first out."""
 
     def __init__(
         self,
         http: httpx2.AsyncClient,
         *,
-        max_retries: int,
         timeout: float,
         limit: int = MAX_CLIENTS,
     ) -> None:
         self._http = http
-        self._max_retries = max_retries
         self._timeout = timeout
         self._limit = limit
         self._clients: OrderedDict[tuple[str, bool], openai.AsyncOpenAI] = OrderedDict()
@@ -137,7 +138,7 @@ class SdkClients:
         client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=NO_SHARED_KEY,
-            max_retries=min(self._max_retries, KEY_CHECK_RETRIES) if quick else self._max_retries,
+            max_retries=SDK_RETRIES,  # on the client: `.create()` can only change it by a copy
             timeout=min(self._timeout, KEY_CHECK_TIMEOUT_SECONDS) if quick else self._timeout,
             http_client=self._http,
         )
@@ -153,13 +154,12 @@ class LlmClient:
     def __init__(
         self,
         *,
-        max_retries: int,
         timeout_seconds: float,
         http_client: openai.DefaultAsyncHttpxClient | None = None,
     ) -> None:
         self._http = http_client or openai.DefaultAsyncHttpxClient()
         self._timeout = timeout_seconds
-        self._clients = SdkClients(self._http, max_retries=max_retries, timeout=timeout_seconds)
+        self._clients = SdkClients(self._http, timeout=timeout_seconds)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -175,26 +175,23 @@ class LlmClient:
         model: str,
         call: ProviderCall,
         request_timeout: float | None = None,
-        max_retries: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text (and reasoning) deltas in order, then one Completion.
 
         `request_timeout` (seconds, at most the client's own) bounds each step of this
-        request, and `max_retries` replaces the client's retries: answering.py sends 0 and
-        retries itself, so no wait (a 429's Retry-After) hides inside its time limits."""
+        request. One request: no wait (a 429's Retry-After) hides inside the caller's time
+        limits."""
         client = self._client(provider)
         assembly = AnswerAssembly()
         options: openai.RequestOptions = {"headers": {**call.headers, **_auth(api_key)}}
         if request_timeout is not None:
             options["timeout"] = max(min(request_timeout, self._timeout), 0.001)
-        if max_retries is not None:
-            options["max_retries"] = max_retries
         try:
             # client.post, not chat.completions.create: create first runs the SDK's typed
             # transform over every message (~1 ms each), a no-op for the plain messages
             # dialects.py builds. The raw response, not AsyncStream[ChatCompletionChunk],
             # which builds pydantic models for every chunk (see sse.py). Same request, same
-            # retries, same errors.
+            # errors.
             response = await client.post(
                 "/chat/completions",
                 cast_to=httpx2.Response,
@@ -295,9 +292,8 @@ class LlmClient:
         return Transcript(result.text)
 
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        """How many models the key can see: a cheap call that proves the key works.
-
-        One bounded retry: on a dead network the user hears so in about a second."""
+        """How many models the key can see: a cheap call that proves the key works (within
+        15 s: on a dead network the user hears so soon)."""
         client = self._client(provider, quick=True)
         auth = _auth(api_key)
         try:
@@ -360,19 +356,31 @@ def provider_error(exc: openai.OpenAIError, provider: str, *, model: str = "") -
         return _status_error(exc, provider, model)
     if isinstance(exc, ErrorEvent):
         return _event_error(exc, provider, model)
+    kind = Unavailable
     if isinstance(exc, openai.APITimeoutError):
         what = "did not answer in time"
+        kind = NotSent if _never_sent(exc) else NoAnswerInTime
     elif isinstance(exc, openai.APIConnectionError):
         what = "is unreachable"
+        kind = NotSent if _never_sent(exc) else Unavailable
     elif isinstance(exc, StreamCutShort):
         what = "dropped the answer before finishing it"
     else:  # a malformed answer
         what = "failed while answering"
-    return Unavailable(
+    return kind(
         f"{provider} {what}; try again later",
         reason="PROVIDER_UNAVAILABLE",
         metadata={"provider": provider},
     )
+
+
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+
+
+def _never_sent(exc: openai.APIConnectionError) -> bool:
+    """Whether the connection failed before the request was written (the SDK raises from
+    httpx2's error): no connection made, or none free in the pool."""
+    return isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> TzurotError:

@@ -45,13 +45,12 @@ class LanguageModel(Protocol):
         model: str,
         call: ProviderCall,
         request_timeout: float | None = None,
-        max_retries: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text and reasoning deltas in order, then one Completion.
 
         Closing the generator early ends the provider call (the caller went away).
-        `request_timeout` bounds each step of the request; `max_retries` replaces the
-        client's own retries (0: one request, its failure raised at once).
+        `request_timeout` bounds each step of the request. One request: its failure is
+        raised at once (retries.py decides what is asked again).
         """
         ...
 

@@ -1,7 +1,8 @@
 """InferenceService over gRPC: thin. Convert the request, call the use-case, convert the reply.
 
 Domain errors (tzurot.runtime.errors) propagate to the runtime's interceptor, which maps
-them to rich statuses. Authorization per method is the server's policy (see app.py).
+them to rich statuses. Authorization per method is the server's policy (see app.py). The
+caller's deadline (`time_remaining`) bounds the provider calls' retries (retries.py).
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         if header is None:
             raise InvalidArgument("header", "the first message must be the header")
         voice_id = await self._voices().clone(
-            header.user_id, header.name, header.description, samples
+            header.user_id,
+            header.name,
+            header.description,
+            samples,
+            personality_id=header.personality_id,
+            keep_voice_id=header.keep_voice_id,
         )
         return inf.CloneVoiceResponse(voice_id=voice_id)
 
@@ -89,7 +95,9 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
     ) -> AsyncIterator[inf.GenerateReplyResponse]:
-        events = self._inference.generate_reply(convert.reply_request(request))
+        events = self._inference.generate_reply(
+            convert.reply_request(request), time_limit=context.time_remaining()
+        )
         async with aclosing(events):
             async for event in events:
                 yield convert.reply_event(event)
@@ -117,6 +125,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             request.provider,
             api_key=SecretStr(request.api_key) if which == "api_key" else None,
             user_id=request.user_id if which == "user_id" else None,
+            time_limit=context.time_remaining(),
         )
         return inf.ValidateKeyResponse(model_count=count)
 
@@ -130,6 +139,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             request.image.content_type,
             config.provider,
             config.model,
+            time_limit=context.time_remaining(),
         )
         [paid] = described.paid
         return inf.DescribeImageResponse(description=described.text, usage=convert.paid_call(paid))
@@ -143,6 +153,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             request.audio.content_type,
             request.audio.filename,
             request.provider,
+            time_limit=context.time_remaining(),
         )
         transcription, *cleanup = heard.paid
         return inf.TranscribeAudioResponse(
@@ -175,6 +186,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             config.free_use,
             messages,
             {fact.id for fact in known},
+            time_limit=context.time_remaining(),
         )
         return inf.ExtractFactsResponse(
             facts=[inf.ExtractedFact(text=f.text, supersedes=f.supersedes) for f in facts],

@@ -34,7 +34,6 @@ from tzurot.inference.domain import (
     MEMORY_UNAVAILABLE,
     AttachmentRead,
     AttachmentRef,
-    Completion,
     HistoryTurn,
     MemoryItem,
     PromptReport,
@@ -60,6 +59,7 @@ from tzurot.inference.ports import (
 )
 from tzurot.inference.prompt import Budget, ChatMessage, PromptInput, build_prompt
 from tzurot.inference.providers import Provider, ProviderRegistry
+from tzurot.inference.retries import RetryPolicy, helper_completion, whole_answer
 from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext
 from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
 from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
@@ -73,6 +73,9 @@ MAX_HISTORY_MESSAGES = 500
 MAX_API_KEY_CHARS = 4096
 RECENT_REPLIES = 5
 DEFAULT_MEMORY_LIMIT = 10
+KEY_CHECK_RETRIES = 1
+"""A key check (free) is asked again once at most: on a dead network the user hears so in
+about a second, not after attempts x retries."""
 
 log = structlog.get_logger(__name__)
 
@@ -159,13 +162,27 @@ class Inference:
         self._skills = skills
         self._clock = clock
 
-    def generate_reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+    def generate_reply(
+        self, request: ReplyRequest, *, time_limit: float | None = None
+    ) -> AsyncGenerator[ReplyEvent, None]:
         """Yields an AttachmentRead for each attachment a helper model read (as it is paid
         for), the answer's text deltas in order (merged to at most one per
-        `stream_interval_seconds`, the first at once), then one ReplyFinished."""
-        return coalesced(self._reply(request), self._settings.stream_interval_seconds)
+        `stream_interval_seconds`, the first at once), then one ReplyFinished.
 
-    async def _reply(self, request: ReplyRequest) -> AsyncGenerator[ReplyEvent, None]:
+        `time_limit`: seconds the caller waits (its gRPC deadline), which bound the helper
+        models' retries; the answer keeps its own limits (AnswerSettings)."""
+        reply = self._reply(request, self._retry_policy(time_limit))
+        return coalesced(reply, self._settings.stream_interval_seconds)
+
+    def _retry_policy(self, time_limit: float | None = None) -> RetryPolicy:
+        """The operator's retries (those of an answer), for a caller waiting `time_limit`."""
+        answer = self._settings.answer
+        policy = RetryPolicy(failures=answer.failure_retries, backoff=answer.retry_backoff)
+        return policy.within(time_limit)
+
+    async def _reply(
+        self, request: ReplyRequest, retry: RetryPolicy
+    ) -> AsyncGenerator[ReplyEvent, None]:
         _check_reply_request(request)
         keys_used = track_user_key_uses()
         params = parse_advanced_parameters(request.model.advanced_parameters)
@@ -190,7 +207,7 @@ class Inference:
         prepared = Prepared()
         # Each attachment a helper model reads goes out as soon as it is paid for (the
         # gateway records it and gives it back on the job's next attempt).
-        reading = self._prepare_attachments(request, params, prepared)
+        reading = self._prepare_attachments(request, params, prepared, retry)
         async with aclosing(reading):
             async for read in reading:
                 yield read
@@ -267,7 +284,8 @@ class Inference:
         counter = TokenCounter(request.model.model)
         window = request.model.context_window or self._settings.default_context_window
         reserve = params.max_tokens or window // 20
-        loop = self._tool_loop(request, history, counter, room=window - prompt.tokens - reserve)
+        room = window - prompt.tokens - reserve
+        loop = self._tool_loop(request, history, counter, room=room, retry=retry)
         events = loop.run(
             LoopTarget(
                 llm=self._llm,
@@ -322,6 +340,7 @@ class Inference:
         counter: TokenCounter,
         *,
         room: int,
+        retry: RetryPolicy,
     ) -> ToolLoop:
         """The reply's loop: the personality's enabled skills (none when skills are off)."""
         runtime = self._skills
@@ -346,6 +365,7 @@ class Inference:
             free_use=request.model.free_use,
             provider_key=provider_key,
             wallet_key=wallet_key,
+            retry=retry,  # each skill call bounds it by its own time limit too
         )
         return ToolLoop(
             skills=enabled,
@@ -468,7 +488,11 @@ class Inference:
         return found, ()
 
     async def _prepare_attachments(
-        self, request: ReplyRequest, params: AdvancedParameters, prepared: Prepared
+        self,
+        request: ReplyRequest,
+        params: AdvancedParameters,
+        prepared: Prepared,
+        retry: RetryPolicy,
     ) -> AsyncGenerator[AttachmentRead, None]:
         """Fills `prepared`; yields each attachment a helper model read (AttachmentRead)."""
         if not request.attachments:
@@ -497,6 +521,7 @@ class Inference:
             cleaner=await self._target(request.user_id, settings.transcript_cleanup, free)
             if transcribe
             else None,
+            retry=retry,
         )
         async with aclosing(reading):
             async for read in reading:
@@ -512,9 +537,17 @@ class Inference:
         return ModelTarget(provider, key.api_key, name.model)
 
     async def describe_image(
-        self, user_id: str, url: str, content_type: str, provider: str, model: str
+        self,
+        user_id: str,
+        url: str,
+        content_type: str,
+        provider: str,
+        model: str,
+        *,
+        time_limit: float | None = None,
     ) -> Reading:
-        """DescribeImage: a vision model's description of one image, and its usage."""
+        """DescribeImage: a vision model's description of one image, and its usage
+        (`time_limit`: seconds the caller waits, which bound the retries)."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
@@ -527,13 +560,20 @@ class Inference:
         attachment = AttachmentRef(url=url, content_type=content_type)
         reader.check([attachment])
         image = await reader.image_part(attachment, "image")
-        return await reader.describe(image, target)
+        return await reader.describe(image, target, retry=self._retry_policy(time_limit))
 
     async def transcribe_audio(
-        self, user_id: str, url: str, content_type: str, filename: str, provider: str
+        self,
+        user_id: str,
+        url: str,
+        content_type: str,
+        filename: str,
+        provider: str,
+        *,
+        time_limit: float | None = None,
     ) -> Reading:
         """TranscribeAudio: the cleaned transcript of one audio file (raw when the clean-up
-        fails), and the usage of each call."""
+        fails), and the usage of each call (`time_limit`: seconds the caller waits)."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
@@ -548,7 +588,8 @@ class Inference:
         cleaner = await self._target(user_id, self._settings.transcript_cleanup, free_use=False)
         attachment = AttachmentRef(url=url, content_type=content_type, filename=filename)
         reader.check([attachment])
-        return await reader.transcribe(attachment, "audio", target, cleaner)
+        retry = self._retry_policy(time_limit)
+        return await reader.transcribe(attachment, "audio", target, cleaner, retry=retry)
 
     async def extract_facts(
         self,
@@ -557,9 +598,12 @@ class Inference:
         free_use: bool,
         messages: list[ChatMessage],
         known_ids: set[str],
+        *,
+        time_limit: float | None = None,
     ) -> tuple[list[ExtractedFact], TokenUsage]:
         """ExtractFacts: durable facts from exchanges (fact_extraction.py), on the user's key
-        or, for a free_use config on a free model, the operator's."""
+        or, for a free_use config on a free model, the operator's (`time_limit`: seconds the
+        caller waits, which bound the retries)."""
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
         if not model.provider or not model.model:
@@ -567,20 +611,17 @@ class Inference:
         target = await self._target(user_id, model, free_use=free_use)
         if target is None:
             raise InvalidArgument("config", "config.model is required")
-        stream = self._llm.stream_chat(
+        completion = await helper_completion(
+            self._llm,
             target.provider,
             target.api_key,
-            model=target.model,
-            call=ProviderCall(messages=messages, body={"temperature": 0}),
+            target.model,
+            ProviderCall(messages=messages, body={"temperature": 0}),
+            self._retry_policy(time_limit),
         )
-        answer, usage = "", TokenUsage(0, 0)
-        async with aclosing(stream):
-            async for event in stream:
-                if isinstance(event, Completion):
-                    answer, usage = event.content, event.usage
-        facts = parse_facts(split_thinking(answer)[0], known_ids)
+        facts = parse_facts(split_thinking(completion.content)[0], known_ids)
         log.info("facts extracted", user_id=user_id, facts=len(facts))
-        return facts, usage
+        return facts, completion.usage
 
     def _reader(self) -> AttachmentReader:
         if self._attachments is None:
@@ -588,7 +629,12 @@ class Inference:
         return self._attachments
 
     async def validate_key(
-        self, provider_name: str, *, api_key: SecretStr | None = None, user_id: str | None = None
+        self,
+        provider_name: str,
+        *,
+        api_key: SecretStr | None = None,
+        user_id: str | None = None,
+        time_limit: float | None = None,
     ) -> int:
         """Checks a new key (`api_key`) or the user's stored one (`user_id`): models visible.
 
@@ -604,7 +650,8 @@ class Inference:
             if not user_id:
                 raise InvalidArgument("user_id", "user_id is required")
             key = await self._keys.user_key(user_id, provider)
-        return await self._llm.count_models(provider, key)
+        policy = replace(self._retry_policy(time_limit), failures=KEY_CHECK_RETRIES)
+        return await whole_answer(lambda: self._llm.count_models(provider, key), policy, free=True)
 
 
 def _unavailable(event: str, err: TzurotError, request: ReplyRequest) -> None:

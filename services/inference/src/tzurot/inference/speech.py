@@ -1,19 +1,21 @@
 """Speech providers: ElevenLabs (its own API) and OpenAI-compatible `/audio/speech`.
 
-ElevenLabs is spoken to with httpx (four endpoints: text-to-speech streaming, the voice list
-that proves a key, Instant Voice Cloning, deleting a voice); OpenAI, Kokoro-FastAPI and
-openedai-speech through the `openai` client. Each answers `Accepted` the moment the provider
-took the text (it bills the characters from then on, whatever becomes of the audio), then
-provider audio (MP3) as it streams. Refusals become typed errors that name the provider and
-never quote a key: 401 → FailedPrecondition INVALID_API_KEY, quota → RESOURCE_EXHAUSTED
-PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition VOICE_LIMIT_REACHED, an
-unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or 5xx → UNAVAILABLE. A body
-that is not the JSON object ElevenLabs sends (a proxy's page, a list) is a malformed answer:
-an error is classified by its status alone, a success → UNAVAILABLE.
+ElevenLabs is spoken to with httpx (five endpoints: text-to-speech streaming, the voice list
+that proves a key, Instant Voice Cloning, the paged search of the account's own clones (v2,
+which ElevenLabs' reference lists in place of the deprecated v1 list), deleting a voice);
+OpenAI, Kokoro-FastAPI and openedai-speech through the `openai` client. Each answers `Accepted`
+the moment the provider took the text (it bills the characters from then on, whatever becomes
+of the audio), then provider audio (MP3) as it streams. Refusals become typed errors that name
+the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY, quota →
+RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
+VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or 5xx
+→ UNAVAILABLE. A body that is not the JSON object ElevenLabs sends (a proxy's page, a list) is
+a malformed answer: an error is classified by its status alone, a success → UNAVAILABLE.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.llm import provider_error
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import RetryPolicy
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -63,6 +66,20 @@ class Accepted:
 class Sample:
     filename: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    """A voice cloned into the key's account, as its list shows it."""
+
+    voice_id: str
+    description: str
+
+
+CLONES_PAGE_SIZE = 100
+"""The most voices one page of `GET /v2/voices` holds."""
+MAX_CLONE_PAGES = 50
+"""Pages read at most (5,000 voices: more than any plan holds): a list that never ends stops."""
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
@@ -193,6 +210,36 @@ class ElevenLabsClient:
             raise Unavailable("elevenlabs returned no voice id", metadata={"provider": ELEVENLABS})
         return voice_id
 
+    async def cloned_voices(self, api_key: SecretStr) -> list[ClonedVoice]:
+        """The voices cloned into the key's account (its own, not the default ones), every
+        page of them."""
+        found: list[ClonedVoice] = []
+        token: str | None = None
+        for _ in range(MAX_CLONE_PAGES):
+            params = {
+                "voice_type": "personal",
+                "category": "cloned",
+                "page_size": str(CLONES_PAGE_SIZE),
+                "include_total_count": "false",
+            }
+            if token is not None:
+                params["next_page_token"] = token
+            body = _json_object(await self._send("GET", "/v2/voices", api_key, params=params))
+            voices = None if body is None else body.get("voices")
+            if body is None or not isinstance(voices, list):
+                raise _malformed()
+            found += [
+                ClonedVoice(voice["voice_id"], str(voice.get("description") or ""))
+                for voice in voices
+                if isinstance(voice, dict)
+                and isinstance(voice.get("voice_id"), str)
+                and voice.get("category") == "cloned"
+            ]
+            token = body.get("next_page_token")
+            if body.get("has_more") is not True or not isinstance(token, str) or not token:
+                break
+        return found
+
     async def delete_voice(self, api_key: SecretStr, voice_id: str) -> bool:
         """Deletes a voice of the key's account; False when ElevenLabs no longer knows it."""
         try:
@@ -223,11 +270,13 @@ class ElevenLabsClient:
 
 
 class OpenAISpeechClient:
-    """`POST {base}/audio/speech` through the openai client (MP3 back)."""
+    """`POST {base}/audio/speech` through the openai client (MP3 back), without the SDK's
+    retries: asked again only as retries.py allows, never once the provider took the text
+    (`max_retries`: its budget for a connection that failed before sending)."""
 
     def __init__(self, http: httpx.AsyncClient, *, max_retries: int = 2) -> None:
         self._http = http
-        self._max_retries = max_retries
+        self._retry = RetryPolicy(failures=max_retries)
 
     async def synthesize(
         self, provider: Provider, api_key: SecretStr, voice: VoiceSpec, text: str
@@ -235,25 +284,33 @@ class OpenAISpeechClient:
         client = openai.AsyncOpenAI(
             base_url=provider.base_url,
             api_key=api_key.get_secret_value(),
-            max_retries=self._max_retries,
+            max_retries=0,
             http_client=self._http,
         )
         extra: dict[str, Any] = {} if voice.speed is None else {"speed": voice.speed}
         model = voice.model or DEFAULT_SPEECH_MODEL
-        try:
-            async with client.audio.speech.with_streaming_response.create(
-                model=model,
-                voice=voice.voice_id,
-                input=text,
-                response_format="mp3",
-                **extra,
-            ) as response:
-                yield Accepted(model)  # a 2xx: the openai client raised on anything else
-                async for chunk in response.iter_bytes():
-                    yield chunk
-        except openai.OpenAIError as exc:
-            raise provider_error(exc, provider.name, model=voice.model) from None
-        except httpx.HTTPError:  # the body broke off after the 2xx
-            raise Unavailable(
-                f"{provider.name} broke off the audio", metadata={"provider": provider.name}
-            ) from None
+        retries, accepted = self._retry.retries(), False
+        while True:
+            try:
+                async with client.audio.speech.with_streaming_response.create(
+                    model=model,
+                    voice=voice.voice_id,
+                    input=text,
+                    response_format="mp3",
+                    **extra,
+                ) as response:
+                    accepted = True
+                    yield Accepted(model)  # a 2xx: the openai client raised on anything else
+                    async for chunk in response.iter_bytes():
+                        yield chunk
+                return
+            except openai.OpenAIError as exc:
+                err = provider_error(exc, provider.name, model=voice.model)
+            except httpx.HTTPError:  # the body broke off after the 2xx
+                raise Unavailable(
+                    f"{provider.name} broke off the audio", metadata={"provider": provider.name}
+                ) from None
+            wait = retries.wait(err, began=accepted, resendable=False)
+            if wait is None:
+                raise err from None
+            await asyncio.sleep(wait)

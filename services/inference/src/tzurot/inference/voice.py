@@ -6,6 +6,13 @@ The provider's audio is collected whole (the waveform and the duration need all 
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
+
+A clone whose answer is lost would stay in the user's account, unknown, holding a slot of
+their plan; each clone is marked (tzurot.inference.clone_marks) so it is found again. A call
+that got no answer (as opposed to a refusal) looks its own attempt up and answers with the voice
+when ElevenLabs made it; every clone first deletes the earlier ones marked for its personality
+that are not the personality's voice now (an answer lost on the way to gateway, a gateway
+that died before storing it, a clone ElevenLabs finished after the lookup).
 """
 
 from __future__ import annotations
@@ -14,9 +21,17 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
+import structlog
 from pydantic import SecretStr
 
 from tzurot.audio import AudioError, voice_message
+from tzurot.inference.clone_marks import (
+    CloneMark,
+    marked_description,
+    new_mark,
+    read_mark,
+    valid_personality_id,
+)
 from tzurot.inference.keys import KeyResolver, no_api_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
@@ -27,7 +42,9 @@ from tzurot.inference.speech import (
     Sample,
     VoiceSpec,
 )
-from tzurot.runtime.errors import InvalidArgument, Unavailable
+from tzurot.runtime.errors import InvalidArgument, TzurotError, Unavailable
+
+log = structlog.get_logger(__name__)
 
 MAX_SPEECH_CHARS = 10_000
 MAX_SPEECH_AUDIO_BYTES = 50 * 1024 * 1024
@@ -125,22 +142,76 @@ class VoiceService:
             yield piece
 
     async def clone(
-        self, user_id: str, name: str, description: str, samples: Sequence[Sample]
+        self,
+        user_id: str,
+        name: str,
+        description: str,
+        samples: Sequence[Sample],
+        *,
+        personality_id: str = "",
+        keep_voice_id: str = "",
     ) -> str:
-        """An ElevenLabs Instant Voice Clone; its voice id."""
-        if not user_id:
-            raise InvalidArgument("header.user_id", "user_id is required")
-        if not name.strip():
-            raise InvalidArgument("header.name", "the voice needs a name")
-        if not samples:
-            raise InvalidArgument("sample", "at least one sample is required")
-        if len(samples) > MAX_CLONE_SAMPLES:
-            raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
-        for sample in samples:
-            if len(sample.data) > MAX_SAMPLE_BYTES:
-                raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
+        """An ElevenLabs Instant Voice Clone; its voice id. With `personality_id`, the clones
+        marked for that personality whose answer was lost (all but `keep_voice_id`) are
+        deleted first."""
+        _check_clone(user_id, name, samples)
+        if personality_id and not valid_personality_id(personality_id):
+            raise InvalidArgument("header.personality_id", "not a personality id")
         key = await self._elevenlabs_key(user_id)
-        return await self._elevenlabs.clone(key, name.strip()[:100], description, samples)
+        if personality_id:
+            await self._delete_lost_clones(key, personality_id, keep_voice_id.strip())
+        mark = new_mark(personality_id)
+        try:
+            return await self._elevenlabs.clone(
+                key, name.strip()[:100], marked_description(description, mark), samples
+            )
+        except Unavailable:  # no answer, not a refusal: ElevenLabs may have made it
+            found = await self._lost_clone(key, mark)
+            if found is None:
+                raise
+            log.info("voice.clone_answer_lost_found", personality_id=personality_id)
+            return found
+
+    async def _lost_clone(self, key: SecretStr, mark: CloneMark) -> str | None:
+        """The clone this attempt made though its answer was lost; None when there is none
+        (yet: ElevenLabs may still finish it; the next clone deletes it then)."""
+        try:
+            made = [
+                voice.voice_id
+                for voice in await self._elevenlabs.cloned_voices(key)
+                if read_mark(voice.description) == mark
+            ]
+        except TzurotError:
+            return None
+        return made[0] if made else None
+
+    async def _delete_lost_clones(self, key: SecretStr, personality_id: str, keep: str) -> None:
+        """Deletes the clones marked for the personality that are not its voice now. Best
+        effort: what cannot be listed or deleted now stays for the next clone."""
+        try:
+            voices = await self._elevenlabs.cloned_voices(key)
+        except TzurotError as err:
+            log.warning(
+                "voice.lost_clones_not_listed", personality_id=personality_id, reason=err.reason
+            )
+            return
+        for voice in voices:
+            mark = read_mark(voice.description)
+            if mark is None or mark.personality_id != personality_id or voice.voice_id == keep:
+                continue
+            try:
+                deleted = await self._elevenlabs.delete_voice(key, voice.voice_id)
+            except TzurotError as err:
+                log.warning(
+                    "voice.lost_clone_kept", personality_id=personality_id, reason=err.reason
+                )
+                continue
+            log.info(
+                "voice.lost_clone_deleted",
+                personality_id=personality_id,
+                voice_id=voice.voice_id,
+                found=deleted,
+            )
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
         """Deletes an ElevenLabs voice of the user's account; False when it was gone."""
@@ -157,6 +228,20 @@ class VoiceService:
 
     async def count_stored_voices(self, user_id: str) -> int:
         return await self._elevenlabs.count_voices(await self._elevenlabs_key(user_id))
+
+
+def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:
+    if not user_id:
+        raise InvalidArgument("header.user_id", "user_id is required")
+    if not name.strip():
+        raise InvalidArgument("header.name", "the voice needs a name")
+    if not samples:
+        raise InvalidArgument("sample", "at least one sample is required")
+    if len(samples) > MAX_CLONE_SAMPLES:
+        raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
+    for sample in samples:
+        if len(sample.data) > MAX_SAMPLE_BYTES:
+            raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
 
 
 def _check_speech(user_id: str, voice: VoiceSpec, text: str) -> None:

@@ -4,7 +4,8 @@ answer, and cloning a voice from uploaded samples (rules in tzurot.gateway.voice
 Speech is recorded in usage_log the moment the provider accepts the text (inference's
 SpeechBilled), as failed until the audio is whole: what breaks off after that was paid for.
 One clone at a time per personality; a newer clone by the same user deletes the one it
-replaces from their ElevenLabs account (a plan holds few voices).
+replaces from their ElevenLabs account (a plan holds few voices), and inference first deletes
+the clones made for the personality whose answer was lost (all but the voice it has now).
 """
 
 from __future__ import annotations
@@ -254,8 +255,14 @@ class VoiceAdmin(AdminBase):
                 f"{quoted(target.slug)} has no voice samples; upload some first",
                 reason="NO_SAMPLES",
             )
+        before = await self._voices.voice(target.id)
         voice_id = await self._speech_port().clone_voice(
-            user_id, target.display_name, _description(target), samples
+            user_id,
+            target.display_name,
+            _description(target),
+            samples,
+            personality_id=target.id,
+            keep_voice_id=before.voice_id if before and before.provider == ELEVENLABS else "",
         )
         current = await self._voices.voice(target.id)
         previous_cloner = await self._voices.cloned_by(target.id)

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.domain import GeneratedFile, MemoryItem
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import RetryPolicy
 
 
 class SkillError(Exception):
@@ -47,6 +48,9 @@ class SkillContext:
         default=None, repr=False
     )
     """A service key from the user's wallet by name (e.g. "brave"); None when absent."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """How a failed provider call is asked again (retries.py), within the call's time limit
+    (the loop sets it for each call)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ magic bytes, size) and become files of the answer, which the bot posts as attach
 Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
 answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
 delivered. Every image the model returned is paid for, and counted (`paid_images`), also one
-that cannot be used (too large, not an image).
+that cannot be used (too large, not an image). A 429 is asked again as retries.py allows
+(once, within the call's time limit); a failure once the request went out never is (the
+image may have been drawn, and billed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.domain import GeneratedFile
 from tzurot.inference.providers import Provider
+from tzurot.inference.retries import whole_answer
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
 from tzurot.inference.skills.egress import SafeFetcher
 
@@ -124,18 +127,17 @@ class GenerateImageSkill:
         count = int(args.get("count", 1))
         settings = self._settings
         provider, key = await ctx.provider_key(settings.provider, settings.model)
+        images, model, size = self._images, settings.model, str(args.get("size", SIZES[0]))
         if settings.endpoint == "chat":
-            urls = await self._images.chat_images(
-                provider, key, model=settings.model, prompt=prompt
+            urls = await whole_answer(
+                lambda: images.chat_images(provider, key, model=model, prompt=prompt), ctx.retry
             )
         else:
-            urls = await self._images.generate_images(
-                provider,
-                key,
-                model=settings.model,
-                prompt=prompt,
-                count=count,
-                size=str(args.get("size", SIZES[0])),
+            urls = await whole_answer(
+                lambda: images.generate_images(
+                    provider, key, model=model, prompt=prompt, count=count, size=size
+                ),
+                ctx.retry,
             )
         if not urls:
             raise SkillError("the image model returned no image")

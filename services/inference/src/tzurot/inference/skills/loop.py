@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 from pydantic import SecretStr
@@ -303,8 +303,9 @@ class ToolLoop:
                 raise SkillError(f"no skill named {call.name!r} is available")
             args = parse_arguments(skill, call.arguments)
             limit = max(min(skill.timeout, deadline - self._clock()), 1.0)
+            ctx = replace(self._ctx, retry=self._ctx.retry.within(limit))
             async with asyncio.timeout(limit):
-                output = await skill.run(args, self._ctx)
+                output = await skill.run(args, ctx)
             if skill.auto_memorize and output.memorize and self._memory is not None:
                 await self._remember(output.memorize, output.memorize_tags)
             ok, text, summary, files = True, output.text, output.summary, output.files

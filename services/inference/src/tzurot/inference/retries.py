@@ -1,0 +1,186 @@
+"""When a failed provider call is asked again: one policy for every call inference makes.
+
+The openai SDK's own retries are off on every client (llm.py): they slept through a 429's
+Retry-After (up to 60 s) unseen, past the caller's deadline, and sent again requests the
+provider may already have carried out and billed. A failed attempt is asked again here only
+while the provider cannot have done the work:
+
+- a 429, once, when its Retry-After is shorter than MAX_RATE_LIMIT_WAIT_SECONDS and fits in
+  the time left; otherwise the 429 is the outcome, with that delay (RESOURCE_EXHAUSTED
+  PROVIDER_RATE_LIMITED and its RetryInfo: the user reads when to try again). Without a
+  Retry-After the wait is unknown: the outcome at once;
+- a connection that failed before the request was sent (`NotSent`), with backoff;
+- a stream that failed before its first event (a 5xx, a dropped connection), with backoff;
+  so does any failure but a timeout of a call that costs nothing (a key check).
+
+Never a timeout once the request went out (`NoAnswerInTime`: the provider may be at work,
+and billing), anything after a stream's first event, a failure of a call answered in one body
+(its 5xx may come after the work: a transcript, an image), a 402 or any other refusal. An
+answer adds its own rule for silent attempts (answering.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from pydantic import SecretStr
+
+from tzurot.inference.dialects import ProviderCall
+from tzurot.inference.domain import Completion
+from tzurot.inference.ports import LanguageModel
+from tzurot.inference.providers import Provider
+from tzurot.runtime.errors import ResourceExhausted, TzurotError, Unavailable
+
+MAX_RATE_LIMIT_RETRIES = 1
+MAX_RATE_LIMIT_WAIT_SECONDS = 20.0
+"""A Retry-After this long or longer is told to the user at once, not waited out silently."""
+MAX_BACKOFF_SECONDS = 8.0
+RATE_LIMITED = "PROVIDER_RATE_LIMITED"
+UNREACHED = "PROVIDER_UNAVAILABLE"
+"""A 5xx, an unreachable provider, a stream that failed (a 402 quota, an empty answer or any
+other failure is never asked again here)."""
+
+T = TypeVar("T")
+
+
+class NotSent(Unavailable):
+    """The connection failed before the request was written: the provider did nothing."""
+
+
+class NoAnswerInTime(Unavailable):
+    """The request went out and no answer came in time: the provider may be doing (and
+    billing) the work. Like NotSent, it travels as UNAVAILABLE PROVIDER_UNAVAILABLE: only
+    the retries tell them apart."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The retries allowed to the provider calls of one request, and when it must end."""
+
+    failures: int = 2
+    """Asked again after a connection that failed before sending (and, for a stream, a
+    failure before anything came): `TZUROT_PROVIDER_MAX_RETRIES`."""
+    backoff: float = 0.5
+    """The first wait before such a retry; doubled for each next one (at most 8 s)."""
+    deadline: float | None = None
+    """The clock's time by which the caller needs the outcome (its gRPC deadline); None:
+    only the caps bound the waits."""
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    def time_left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - self.clock()
+
+    def within(self, seconds: float | None) -> RetryPolicy:
+        """The same retries for a caller that needs the outcome within `seconds` from now
+        (None: no sooner than before)."""
+        if seconds is None:
+            return self
+        deadline = self.clock() + seconds
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        return replace(self, deadline=deadline)
+
+    def retries(self) -> Retries:
+        """A fresh budget for one call."""
+        return Retries(failures=self.failures, backoff=self.backoff, time_left=self.time_left)
+
+
+class Retries:
+    """What one call may still retry, and how long to wait first."""
+
+    def __init__(self, *, failures: int, backoff: float, time_left: Callable[[], float]) -> None:
+        self._allowed = self._failures = failures
+        self._backoff = backoff
+        self._rate_limits = MAX_RATE_LIMIT_RETRIES
+        self.time_left = time_left
+
+    def wait(self, err: TzurotError, *, began: bool, resendable: bool) -> float | None:
+        """Seconds to wait before asking again after `err`; None: `err` is the outcome.
+
+        `began`: the provider sent an event of the answer (it is answering, and is never
+        asked again). `resendable`: a failure (a 5xx, a dropped connection) came before any
+        work that costs: a stream's before its first event, or any of a call that costs
+        nothing. Otherwise (a call answered in one body may fail after the work) only a
+        connection that never sent the request is asked again."""
+        if began:
+            return None
+        if err.reason == RATE_LIMITED and isinstance(err, ResourceExhausted):
+            # Without a Retry-After the wait is unknown: the user is told to try again later.
+            wait = err.retry_after_seconds if self._rate_limits > 0 else None
+            if wait is not None and wait < min(MAX_RATE_LIMIT_WAIT_SECONDS, self.time_left()):
+                self._rate_limits -= 1
+                return wait
+            return None
+        unsent = isinstance(err, NotSent)
+        failed = resendable and err.reason == UNREACHED and not isinstance(err, NoAnswerInTime)
+        if (unsent or failed) and self._failures > 0:
+            used = self._allowed - self._failures
+            wait = min(self._backoff * 2.0**used, MAX_BACKOFF_SECONDS)
+            if wait < self.time_left():
+                self._failures -= 1
+                return wait
+        return None
+
+
+async def whole_answer(
+    call: Callable[[], Awaitable[T]], policy: RetryPolicy, *, free: bool = False
+) -> T:
+    """The outcome of a call answered in one body (a transcript, images, the model list),
+    asked again as the policy allows; `free`: the call costs nothing (a key check), so any
+    failure but a timeout may be sent again."""
+    retries = policy.retries()
+    while True:
+        try:
+            return await call()
+        except (ResourceExhausted, Unavailable) as err:
+            wait = retries.wait(err, began=False, resendable=free)
+            if wait is None:
+                raise
+        await asyncio.sleep(wait)
+
+
+async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream_chat takes them
+    llm: LanguageModel,
+    provider: Provider,
+    api_key: SecretStr,
+    model: str,
+    call: ProviderCall,
+    policy: RetryPolicy,
+) -> Completion:
+    """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
+    again as the policy allows: only while nothing of it came. Each request may take the
+    time left."""
+    retries = policy.retries()
+    while True:
+        began = False
+        left = retries.time_left()
+        events = llm.stream_chat(
+            provider,
+            api_key,
+            model=model,
+            call=call,
+            request_timeout=None if math.isinf(left) else left,
+        )
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    began = True
+                    if isinstance(event, Completion):
+                        return event
+        except (ResourceExhausted, Unavailable) as err:
+            wait = retries.wait(err, began=began, resendable=True)
+            if wait is None:
+                raise
+            await asyncio.sleep(wait)
+            continue
+        raise Unavailable(
+            f"{provider.name} ended the answer without finishing it",
+            reason=UNREACHED,
+            metadata={"provider": provider.name},
+        )
