@@ -1,5 +1,5 @@
-"""PluralKit as it really behaves (repost first, original deleted ~1000 ms later, reply
-embeds, 10 lookups a second, User-Agent), with the whole mesh behind the bot."""
+"""PluralKit as it really behaves (repost first and recorded after it, original deleted ~1000 ms
+later, reply embeds, 10 lookups a second, User-Agent), with the whole mesh behind the bot."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ async def test_a_reply_through_pluralkit_continues_with_that_personality(world: 
 
 async def test_pluralkits_429_retry_after_is_honoured(world: World) -> None:
     await world.set_key(world.alice)
-    async with FakePluralKit(rate=(1, 1.0)) as pk, with_pluralkit(world, pk):  # stricter
+    # Stricter than the message scope: 3 a second, PluralKit's generic_update rate.
+    async with FakePluralKit(rate=(3, 1.0)) as pk, with_pluralkit(world, pk):
         reposts = [
             (await pk.proxy(world.discord, world.general, world.alice, f"@Lilith n{i}", "Fox"))[1]
             for i in range(3)
@@ -91,6 +92,19 @@ async def test_pluralkits_429_retry_after_is_honoured(world: World) -> None:
             await world.delivered(f"{repost.id}:lilith", within=60)
     assert 429 in pk.refused  # PluralKit said to wait…
     assert len(lilith(world)) == 3  # …and every proxied message was still answered once
+
+
+async def test_a_repost_pluralkit_has_not_saved_yet_is_looked_up_again(world: World) -> None:
+    """PluralKit saves its record after the webhook has posted: the repost arrives first."""
+    await world.set_key(world.alice)
+    async with FakePluralKit(record_delay=0.4) as pk, with_pluralkit(world, pk):
+        original, repost = await pk.proxy(
+            world.discord, world.general, world.alice, "@Lilith still there?", "Fox"
+        )
+        await world.delivered(f"{repost.id}:lilith")
+        await world.discord.wait_until(lambda: original.deleted)
+    assert pk.lookups.count(repost.id) == 2  # not saved yet, then found 0.5 s later
+    assert len(lilith(world)) == 1
 
 
 async def test_the_human_behind_a_proxy_can_delete_the_answer(world: World) -> None:

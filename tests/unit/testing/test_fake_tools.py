@@ -188,10 +188,10 @@ async def test_searxng_without_json_format_answers_403() -> None:
         response = await client.get(f"{searx.base_url}/search", params={"q": "x", "format": "json"})
         assert response.status_code == 403
         searx.json_enabled = True
-        assert (await client.get(f"{searx.base_url}/search", params={"q": "x"})).status_code == 403
-        assert (
-            await client.get(f"{searx.base_url}/search", params={"format": "json"})
-        ).status_code == 400
+        csv = await client.get(f"{searx.base_url}/search", params={"q": "x", "format": "csv"})
+        assert csv.status_code == 403  # not among this instance's formats
+        no_query = await client.get(f"{searx.base_url}/search", params={"format": "json"})
+        assert (no_query.status_code, no_query.json()) == (400, {"error": "No query"})
 
 
 async def test_searxng_answers_a_query_with_the_results_added_for_it() -> None:
@@ -222,11 +222,11 @@ async def test_brave_refuses_bad_tokens_counts_and_rates() -> None:
         assert (bad.status_code, bad.json()["error"]["code"]) == (422, "SUBSCRIPTION_TOKEN_INVALID")
         assert (await get("good", count=21)).status_code == 422
         assert (await get("good", q="w " * 51)).status_code == 422
-        assert (await get("good")).status_code == 200
-        assert (await get("good")).status_code == 200  # the fourth request within a second
+        for _ in range(4):  # the refused ones above are not counted, as Brave counts
+            assert (await get("good")).status_code == 200
         limited = await get("good")
         assert limited.status_code == 429
-        assert limited.headers["X-RateLimit-Remaining"] == "0"
+        assert limited.headers["X-RateLimit-Remaining"].startswith("0, ")  # second, month
 
 
 async def gemini_round(fake: FakeProvider) -> list[dict[str, Any]]:

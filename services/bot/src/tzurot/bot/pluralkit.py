@@ -1,20 +1,23 @@
 """PluralKit: who really sent a proxied message (`GET /v2/messages/{id}`, by the repost's id or
 the original's), within PluralKit's rules: an identifying User-Agent, at most 10 lookups a
-second, 429 `retry_after` (milliseconds) honoured. Found records are cached; failures are not
-(PluralKit stores a message just after posting it, so a miss now may be a hit in a second)."""
+second, 429 `retry_after` (milliseconds) honoured plus one interval (`_retry_after`), for up
+to `RETRY_429_FOR` seconds (the limit is per address: other shards spend it too). Found
+records are cached; failures are not (PluralKit stores a message just after posting it, so a
+miss now may be a hit in a second)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
 USER_AGENT = "Tzurot (+https://github.com/lbds137/tzurot; a Discord AI-character bot)"
 RATE, PER = 10, 1.0
-MAX_429_RETRIES = 3
+RETRY_429_FOR = 10.0  # seconds a lookup keeps coming back as PluralKit's 429s say
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class PluralKit:
     async def _lookup(self, message_id: int) -> ProxiedMessage | None:
         url = f"{self._base}/messages/{message_id}"
         headers = {"User-Agent": USER_AGENT}
-        for _ in range(MAX_429_RETRIES + 1):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_429_FOR  # others may share PluralKit's per-IP limit
+        while True:
             await self._limiter.wait()
             try:
                 async with self._session.get(
@@ -91,7 +96,10 @@ class PluralKit:
                 ) as response:
                     if response.status == 429:
                         body = await response.json(content_type=None)
-                        await asyncio.sleep(float(body.get("retry_after", 1000)) / 1000)
+                        wait = _retry_after(body, response.headers)
+                        if loop.time() + wait > deadline:
+                            return None
+                        await asyncio.sleep(wait)
                         continue
                     if response.status != 200:
                         return None
@@ -104,4 +112,18 @@ class PluralKit:
             return ProxiedMessage(
                 int(data.get("id") or message_id), int(data.get("original") or 0), str(sender)
             )
-        return None
+
+
+def _retry_after(body: object, headers: Mapping[str, str]) -> float:
+    """Seconds to wait after a 429: its `retry_after` (ms) and one interval more. PluralKit
+    runs a request only while one more would remain after it (`remaining > 0` over its GCRA),
+    so at exactly `retry_after` it refuses again, with 0, and counts that refusal too."""
+    try:
+        wait_ms = float(body.get("retry_after", 1000)) if isinstance(body, dict) else 1000.0
+    except (TypeError, ValueError):
+        wait_ms = 1000.0
+    try:
+        limit = int(headers.get("X-RateLimit-Limit") or RATE)
+    except ValueError:
+        limit = RATE
+    return max(wait_ms, 0.0) / 1000 + 1 / max(limit, 1)

@@ -1,9 +1,12 @@
 """Pluggable web search backends for web_research.
 
 - SearXNG's JSON API (`GET {base}/search?q=…&format=json`), which operators can self-host;
-  the instance must have `json` among its `search.formats` (else it answers 403).
+  the instance must have `json` among its `search.formats` (else it answers 403) and its
+  limiter off or this service's address passed (the limiter answers API clients 429).
 - Brave Search's API (`GET {base}/web/search?q=…&count=…` with `X-Subscription-Token`), a
-  paid backend: the key is the user's, from the wallet (`/wallet set brave`).
+  paid backend: the key is the user's, from the wallet (`/wallet set brave`). A query is at
+  most 400 characters and 50 words; a 422 is a refused key only with SUBSCRIPTION_TOKEN_INVALID
+  (Brave answers every other refusal, VALIDATION, with 422 too).
 
 Backends are operator configuration (trusted addresses), so they are called directly, not
 through the SSRF-safe fetcher that reads the results.
@@ -19,6 +22,7 @@ import httpx2 as httpx
 from tzurot.inference.skills.base import SkillContext, SkillError
 
 MAX_QUERY_CHARS = 400
+BRAVE_MAX_WORDS = 50
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,11 @@ class SearxngSearch:
             raise SkillError("the search engine could not be reached") from None
         if response.status_code == 403:  # SearXNG: json format not enabled
             raise SkillError("the search engine does not allow JSON searches (operator setting)")
-        if response.status_code == 429:
-            raise SkillError("the search engine is rate limiting; try again later")
+        if response.status_code == 429:  # only SearXNG's limiter answers 429, to API clients
+            raise SkillError(
+                "the search engine's limiter refused the search (operator setting: SearXNG's "
+                "server.limiter must be off or let this service through)"
+            )
         if response.status_code != 200:
             raise SkillError(f"the search engine answered HTTP {response.status_code}")
         try:
@@ -98,7 +105,7 @@ class BraveSearch:
         try:
             response = await self._client.get(
                 f"{self._base}/web/search",
-                params={"q": query[:MAX_QUERY_CHARS], "count": min(count, self.MAX_COUNT)},
+                params={"q": _brave_query(query), "count": min(count, self.MAX_COUNT)},
                 headers={
                     "Accept": "application/json",
                     "X-Subscription-Token": key.get_secret_value(),
@@ -107,6 +114,9 @@ class BraveSearch:
         except httpx.HTTPError:
             raise SkillError("Brave Search could not be reached") from None
         status = response.status_code
+        code = _brave_error_code(response) if status == 422 else ""
+        if code and code != "SUBSCRIPTION_TOKEN_INVALID":
+            raise SkillError(f"Brave Search refused the query ({code})")
         if status in (401, 403, 422):
             # S608: "update … set" reads as SQL to the linter; this is a message for the user.
             raise SkillError(
@@ -122,3 +132,19 @@ class BraveSearch:
             raise SkillError("Brave Search answered something that is not JSON") from None
         web = body.get("web") if isinstance(body, dict) else None
         return _hits(web.get("results") if isinstance(web, dict) else None, "description", count)
+
+
+def _brave_query(query: str) -> str:
+    """The query within Brave's limits: 50 words, 400 characters."""
+    return " ".join(query.split()[:BRAVE_MAX_WORDS])[:MAX_QUERY_CHARS]
+
+
+def _brave_error_code(response: httpx.Response) -> str:
+    """The `error.code` of Brave's ErrorResponse body, or ''."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
