@@ -2,7 +2,8 @@
 
 The plugin finds pods by `app.kubernetes.io/name`, forwards to each service's gRPC port,
 execs `tzurot admin` in the `gateway` container of deploy/gateway (whose environment names
-the other services and the pod's certificate), and needs an RBAC Role for all of it.
+the other services and the pod's certificate), and needs an RBAC Role for each way: one for
+port-forward and doctor, another (which reads every mounted Secret) for --exec.
 """
 
 from __future__ import annotations
@@ -46,33 +47,63 @@ def test_the_gateway_container_has_what_tzurot_admin_reads(overlay: str) -> None
         assert addresses[f"TZUROT_{service.upper()}_ADDR"] == f"{service}:{GRPC_PORTS[service]}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_operator_role_allows_exactly_what_the_plugin_does(overlay: str) -> None:
-    objects = render(overlay)
-    role = _by_name(objects, "Role")["tzurot-operator"]
-    granted = {
+def _granted(role: Obj) -> set[tuple[str, str, str]]:
+    return {
         (group, resource, verb)
         for rule in role["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert granted == {
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_operator_role_allows_exactly_what_the_plugin_does(overlay: str) -> None:
+    objects = render(overlay)
+    roles = _by_name(objects, "Role")
+    # Port-forward (the default) and doctor: find pods, forward to them, read policies and jobs.
+    assert _granted(roles["tzurot-operator"]) == {
         ("", "pods", "get"),
         ("", "pods", "list"),
         ("", "pods/portforward", "create"),
-        ("", "pods/exec", "create"),
-        ("apps", "deployments", "get"),
         ("networking.k8s.io", "networkpolicies", "list"),
         ("batch", "jobs", "list"),
     }
-    binding = _by_name(objects, "RoleBinding")["tzurot-operator"]
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "tzurot-operator",
+    # --exec: `kubectl exec deploy/gateway`.
+    assert _granted(roles["tzurot-operator-exec"]) == {
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods/exec", "create"),
+        ("apps", "deployments", "get"),
     }
-    assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == "tzurot"
+    bindings = _by_name(objects, "RoleBinding")
+    for name, group in (
+        ("tzurot-operator", "tzurot-operators"),
+        ("tzurot-operator-exec", "tzurot-operators-exec"),
+    ):
+        binding = bindings[name]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": name,
+        }
+        assert binding["subjects"] == [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+        ]
+        assert binding["metadata"]["namespace"] == roles[name]["metadata"]["namespace"] == "tzurot"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_exec_role_reads_the_mounted_secrets(overlay: str) -> None:
+    """Exec into any pod of the namespace (RBAC cannot narrow it to the gateway's) reads every
+    Secret a pod mounts, keyvault's master key included: the everyday operator Role has no
+    pods/exec, and no Role grants Secrets at all."""
+    roles = _by_name(render(overlay), "Role")
+    assert ("", "pods/exec", "create") not in _granted(roles["tzurot-operator"])
+    exec_roles = {n for n, r in roles.items() if any(g[1] == "pods/exec" for g in _granted(r))}
+    assert exec_roles == {"tzurot-operator-exec"}
+    for name, role in roles.items():
+        assert not any(g[1] == "secrets" for g in _granted(role)), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

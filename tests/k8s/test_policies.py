@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import importlib.util
+import inspect
+import re
 from importlib.metadata import version
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
 
+from tzurot.db.engine import create_engine
 from tzurot.testing.edge import DESCRIPTOR_SET, ENVOY_CONFIG
 from tzurot.testing.k8s import (
     INTERNET,
@@ -31,6 +36,23 @@ SERVICES = ("gateway", "inference", "memory", "keyvault")
 PORTS = {"gateway": 15051, "inference": 15052, "memory": 15053, "keyvault": 15054}
 SCHEMA_OWNERS = {"gateway", "memory", "keyvault"}
 HEALTH_PORT = 8080
+SETTINGS = {
+    # The entry point each pod runs -> the settings class it loads (env `TZUROT_*`).
+    "tzurot.gateway": "tzurot.gateway.config:GatewaySettings",
+    "tzurot.inference": "tzurot.inference.config:InferenceSettings",
+    "tzurot.memory": "tzurot.memory.config:MemorySettings",
+    "tzurot.keyvault": "tzurot.keyvault.config:KeyVaultSettings",
+    "tzurot.bot": "tzurot.bot.config:BotSettings",
+    "tzurot.db.upgrade": "tzurot.db.upgrade:UpgradeSettings",
+    "tzurot.memory.consolidate": "tzurot.memory.consolidate:ConsolidateSettings",
+    "tzurot.keyvault.rewrap": "tzurot.keyvault.config:KeyVaultSettings",
+}
+DEFAULT_GRACE_SECONDS = 5.0  # tzurot.runtime.config.ServiceSettings.grace_seconds
+CLOSING_SECONDS = 10
+"""What a service does after draining, before it exits: gateway releases its running jobs
+(Postgres) and flushes key uses to keyvault, then every service closes its channels and pool."""
+ENDPOINTS_SECONDS = 5
+"""How long a pod serves on after its deletion starts, while the kube-proxies drop it."""
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -58,7 +80,34 @@ def _mounting(objects: tuple[Obj, ...], secret: str) -> set[str]:
     }
 
 
+def _settings_env(objects: tuple[Obj, ...], workload: Workload, container: Obj) -> dict[str, str]:
+    """The `TZUROT_*` values a container gets: its ConfigMaps (envFrom), then its own env."""
+    config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in of_kind(objects, "ConfigMap")}
+    found: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            found |= config_maps[source["configMapRef"]["name"]]
+    return found | workload.env(container)
+
+
+def _entry_module(container: Obj) -> str:
+    """The module a container runs: `python -m <module>`, else its image's own entry point."""
+    command = container.get("command", [])
+    if command[:2] == ["python", "-m"]:
+        return str(command[2])
+    repository = container["image"].split("@")[0].rsplit(":", 1)[0]
+    return f"tzurot.{repository.rsplit('/', 1)[1]}"
+
+
 # ---- hardening: the "restricted" pod security profile, limits, probes ----
+
+
+def test_the_namespace_enforces_the_restricted_profile(objects: tuple[Obj, ...]) -> None:
+    """enforce judges pods; warn and audit also judge the templates of Deployments, Jobs..."""
+    (namespace,) = of_kind(objects, "Namespace")
+    labels = namespace["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted", mode
 
 
 def test_every_container_is_restricted_and_limited(objects: tuple[Obj, ...]) -> None:
@@ -118,6 +167,69 @@ def test_services_listen_where_their_clients_look(objects: tuple[Obj, ...]) -> N
         assert int(target_port) in {p["port"] for p in services[host]["spec"]["ports"]}, value
 
 
+def test_every_path_a_setting_names_is_mounted(objects: tuple[Obj, ...]) -> None:
+    """A secrets or TLS folder (or the master key's) that no volume provides stops the process
+    at start (`TZUROT_SECRETS_DIR is not a directory`)."""
+    for workload in workloads(objects):
+        for container in workload.spec["containers"]:
+            where = f"{workload.kind}/{workload.name}/{container['name']}"
+            env = _settings_env(objects, workload, container)
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            for name in ("TZUROT_SECRETS_DIR", "TZUROT_TLS_DIR"):
+                if name in env:
+                    assert env[name] in mounts, (where, name)
+            if "TZUROT_MASTER_KEY_FILE" in env:
+                folder = str(PurePosixPath(env["TZUROT_MASTER_KEY_FILE"]).parent)
+                assert folder in mounts, (where, "TZUROT_MASTER_KEY_FILE")
+
+
+def test_every_setting_a_pod_gets_is_one_its_entry_point_reads(objects: tuple[Obj, ...]) -> None:
+    """Settings ignore unknown `TZUROT_*` names (extra="ignore"): a misspelt one is silently
+    lost. Each name a manifest sets must be a field of the settings its entry point loads."""
+    for workload in workloads(objects):
+        for container in workload.spec["containers"]:
+            module = _entry_module(container)
+            if module not in SETTINGS:
+                continue  # not ours (Envoy, Postgres)
+            module_name, _, class_name = SETTINGS[module].partition(":")
+            settings = getattr(importlib.import_module(module_name), class_name)
+            known = {f"TZUROT_{field.upper()}" for field in settings.model_fields}
+            known.add("TZUROT_SECRETS_DIR")  # read by ServiceSettings.load itself
+            env = _settings_env(objects, workload, container)
+            names = set(env)
+            # ... and so must each file of the Secret mounted at TZUROT_SECRETS_DIR (dev makes it).
+            secrets = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
+            volumes = {v["name"]: v for v in workload.spec.get("volumes", [])}
+            for mount in container.get("volumeMounts", []):
+                if mount["mountPath"] == env.get("TZUROT_SECRETS_DIR"):
+                    secret = secrets.get(volumes[mount["name"]]["secret"]["secretName"], {})
+                    names |= set(secret.get("data", {}))
+            for name in names:
+                if name.startswith("TZUROT_"):
+                    assert name.split("__")[0] in known, (workload.name, module, name)
+
+
+def test_no_secret_setting_is_in_plain_sight(objects: tuple[Obj, ...]) -> None:
+    """A setting its class holds as a SecretStr (database URLs, the master key, provider keys,
+    the Discord token) comes from a mounted Secret file, never from a ConfigMap or a literal
+    env value, which any reader of the namespace's ConfigMaps or pod specs sees."""
+    secret_names: set[str] = set()
+    for target in set(SETTINGS.values()):
+        module_name, _, class_name = target.partition(":")
+        settings = getattr(importlib.import_module(module_name), class_name)
+        for field_name, field in settings.model_fields.items():
+            if "SecretStr" in repr(field.annotation):
+                secret_names.add(f"TZUROT_{field_name.upper()}")
+    assert {"TZUROT_DATABASE_URL", "TZUROT_MASTER_KEY", "TZUROT_DISCORD_TOKEN"} <= secret_names
+    for config in of_kind(objects, "ConfigMap"):
+        leaked = {k.split("__")[0] for k in config.get("data", {})} & secret_names
+        assert not leaked, (config["metadata"]["name"], leaked)
+    for workload in workloads(objects):
+        for container in workload.containers:
+            literal = {e["name"].split("__")[0] for e in container.get("env", []) if "value" in e}
+            assert not literal & secret_names, (workload.name, literal & secret_names)
+
+
 def test_pod_entry_points_exist(objects: tuple[Obj, ...]) -> None:
     """Every `python -m <module>` a manifest runs is a module of the code base."""
     for workload in workloads(objects):
@@ -125,6 +237,89 @@ def test_pod_entry_points_exist(objects: tuple[Obj, ...]) -> None:
             command = container.get("command", [])
             if command[:2] == ["python", "-m"]:
                 assert importlib.util.find_spec(command[2]) is not None, command
+
+
+def test_servers_drain_within_the_termination_grace_period(objects: tuple[Obj, ...]) -> None:
+    """A pod behind a Service serves on while it leaves the endpoints (preStop), then drains
+    (TZUROT_GRACE_SECONDS) and closes, all inside terminationGracePeriodSeconds."""
+    for workload in _all_workloads(objects):
+        if workload.kind not in {"Deployment", "StatefulSet"} or workload.app == "postgres":
+            continue
+        (container,) = workload.spec["containers"]
+        pre_stop = container.get("lifecycle", {}).get("preStop", {})
+        serving_on = pre_stop.get("sleep", {}).get("seconds", 0)
+        if workload.app in {*SERVICES, "edge"}:  # reached through a Service
+            assert serving_on >= ENDPOINTS_SECONDS, workload.name
+        env = _settings_env(objects, workload, container)
+        grace = 0.0 if workload.app == "edge" else DEFAULT_GRACE_SECONDS
+        grace = float(env.get("TZUROT_GRACE_SECONDS", grace))
+        budget = workload.spec["terminationGracePeriodSeconds"]
+        assert budget >= serving_on + grace + CLOSING_SECONDS, (workload.name, budget)
+
+
+def test_the_bot_is_stopped_with_a_signal_it_handles(objects: tuple[Obj, ...]) -> None:
+    """The bot's process installs no SIGTERM handler, and as a container's PID 1 it ignores
+    SIGTERM altogether (the kernel drops a signal PID 1 has no handler for): it would run on
+    until SIGKILL. Python handles SIGINT (asyncio cancels the main task, the bot lets its
+    answers in flight finish within TZUROT_GRACE_SECONDS): the preStop hook sends it that."""
+    (bot,) = [w for w in workloads(objects) if w.app == "bot"]
+    (container,) = bot.spec["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:2] == ["python", "-c"]
+    assert re.search(r"os\.kill\(1, signal\.SIGINT\)", command[2])
+    compile(command[2], "preStop", "exec")
+
+
+def test_prod_runs_pinned_releases() -> None:
+    """No `latest`, no `dev`, no rolling major tag (`17-standard-bookworm`): every image of
+    the production overlay names a release, so a rescheduled pod runs what its peers run."""
+    objects = render("prod")
+    images = [c["image"] for w in workloads(objects) for c in w.containers]
+    images += [c["spec"]["imageName"] for c in of_kind(objects, "Cluster")]
+    assert images
+    for image in images:
+        name = image.split("@")[0]
+        assert ":" in name.rsplit("/", 1)[1], image  # a tag
+        tag = name.rsplit(":", 1)[1]
+        assert re.match(r"v?\d+\.\d+", tag), image
+
+
+def test_postgres_image_carries_the_backup_tools_its_cluster_uses() -> None:
+    """In-core Barman Cloud (`backup.barmanObjectStore`) runs barman-cloud-wal-archive and
+    barman-cloud-backup inside the Postgres pods: only CNPG's `system` images ship them (the
+    `standard` ones carry pgvector but no Barman Cloud: no WAL archived, pg_wal fills the
+    volume, no backup taken)."""
+    (cluster,) = of_kind(render("prod"), "Cluster")
+    assert "barmanObjectStore" in cluster["spec"]["backup"]
+    image = cluster["spec"]["imageName"]
+    assert re.search(r":\d+\.\d+-(\d{12}-)?system-", image), image
+
+
+def test_postgres_holds_every_pool_the_autoscalers_may_open() -> None:
+    """Each schema owner's pod keeps up to `pool_size` connections (it never closes one it
+    opened, for 30 minutes): at the autoscalers' maxima, plus a rolling update's surge pod,
+    key rotation's pool and the migrations, they must fit in max_connections, or calls fail
+    with "too many clients" exactly when load scaled the pods out."""
+    objects = render("prod")
+    pool = inspect.signature(create_engine).parameters["pool_size"].default
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    most = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+        for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    demand = pool + len(SCHEMA_OWNERS)  # key rotation's pool, one connection per migration
+    for owner in SCHEMA_OWNERS:
+        spec = deployments[owner]["spec"]
+        replicas = most.get(owner, spec.get("replicas", 1))
+        demand += (replicas + spec["strategy"]["rollingUpdate"]["maxSurge"]) * pool
+    (cluster,) = of_kind(objects, "Cluster")
+    parameters = cluster["spec"]["postgresql"]["parameters"]
+    capacity = (
+        int(parameters.get("max_connections", 100))
+        - int(parameters.get("superuser_reserved_connections", 3))
+        - int(parameters.get("reserved_connections", 0))
+    )
+    assert demand <= capacity, (demand, capacity)
 
 
 def test_disruption_budgets_and_autoscalers(objects: tuple[Obj, ...]) -> None:
