@@ -257,19 +257,6 @@ def test_servers_drain_within_the_termination_grace_period(objects: tuple[Obj, .
         assert budget >= serving_on + grace + CLOSING_SECONDS, (workload.name, budget)
 
 
-def test_the_bot_is_stopped_with_a_signal_it_handles(objects: tuple[Obj, ...]) -> None:
-    """The bot's process installs no SIGTERM handler, and as a container's PID 1 it ignores
-    SIGTERM altogether (the kernel drops a signal PID 1 has no handler for): it would run on
-    until SIGKILL. Python handles SIGINT (asyncio cancels the main task, the bot lets its
-    answers in flight finish within TZUROT_GRACE_SECONDS): the preStop hook sends it that."""
-    (bot,) = [w for w in workloads(objects) if w.app == "bot"]
-    (container,) = bot.spec["containers"]
-    command = container["lifecycle"]["preStop"]["exec"]["command"]
-    assert command[:2] == ["python", "-c"]
-    assert re.search(r"os\.kill\(1, signal\.SIGINT\)", command[2])
-    compile(command[2], "preStop", "exec")
-
-
 def test_prod_runs_pinned_releases() -> None:
     """No `latest`, no `dev`, no rolling major tag (`17-standard-bookworm`): every image of
     the production overlay names a release, so a rescheduled pod runs what its peers run."""

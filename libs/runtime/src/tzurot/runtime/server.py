@@ -150,7 +150,7 @@ TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def _signal_received(signals: Sequence[signal.Signals]) -> Iterator[asyncio.Future[signal.Signals]]:
+def signal_received(signals: Sequence[signal.Signals]) -> Iterator[asyncio.Future[signal.Signals]]:
     """A future resolved by the first of `signals`; handlers are installed on entry."""
     loop = asyncio.get_running_loop()
     received: asyncio.Future[signal.Signals] = loop.create_future()
@@ -172,7 +172,7 @@ async def wait_for_termination_signal(
     signals: Sequence[signal.Signals] = TERMINATION_SIGNALS,
 ) -> signal.Signals:
     """Returns the first of `signals` the process receives (handlers removed afterwards)."""
-    with _signal_received(signals) as received:
+    with signal_received(signals) as received:
         return await received
 
 
