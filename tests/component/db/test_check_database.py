@@ -6,6 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from tzurot.db.engine import check_database, create_engine, session_factory
+from tzurot.db.heads import script_heads
+from tzurot.db.migrate import upgrade
+from tzurot.keyvault.migrations import SCHEMA, SCRIPT_LOCATION
 from tzurot.runtime.errors import StartupError
 from tzurot.testing.postgres import DatabaseFactory
 
@@ -61,6 +64,46 @@ async def test_ready_database_passes(fresh_database: DatabaseFactory) -> None:
         async with engine.begin() as connection:
             await connection.exec_driver_sql("create schema core")
         await check_database(engine, "core")
+    finally:
+        await engine.dispose()
+
+
+async def test_a_schema_behind_its_migrations_is_refused(fresh_database: DatabaseFactory) -> None:
+    """A service started before its migration ran would fail every request that meets a new
+    column: it refuses to start instead, naming both revisions."""
+    url = fresh_database()
+    upgrade(SCRIPT_LOCATION, url, SCHEMA)
+    head = script_heads(SCRIPT_LOCATION)
+    assert head is not None
+    engine = create_engine(url)
+    try:
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)  # at head: runs
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(f"update {SCHEMA}.alembic_version set version_num = '0001'")  # noqa: S608
+            )
+        with pytest.raises(StartupError) as caught:
+            await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
+        assert str(caught.value).endswith(
+            f"the schema {SCHEMA!r} is at revision 0001 and this release needs "
+            f"{', '.join(sorted(head))}: run `tzurot migrate` first"
+        )
+        async with engine.begin() as connection:  # a newer release's revision: a rollback
+            await connection.execute(
+                text(f"update {SCHEMA}.alembic_version set version_num = 'zz-newer'")  # noqa: S608
+            )
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_schema_no_migration_made_is_refused(fresh_database: DatabaseFactory) -> None:
+    engine = create_engine(fresh_database())
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f"create schema {SCHEMA}")
+        with pytest.raises(StartupError, match=f"the schema {SCHEMA!r} was never migrated"):
+            await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
     finally:
         await engine.dispose()
 

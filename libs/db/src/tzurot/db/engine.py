@@ -16,10 +16,11 @@ from urllib.parse import unquote
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from tzurot.db.heads import migration_problem
 from tzurot.runtime.errors import StartupError
 
 ASYNC_DRIVER = "postgresql+asyncpg"
@@ -173,11 +174,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def check_database(engine: AsyncEngine, schema: str) -> None:
+async def check_database(
+    engine: AsyncEngine, schema: str, *, script_location: str | None = None
+) -> None:
     """Fails fast, in one line, unless the database answers and holds `schema`.
 
     Raises StartupError naming host and database (never the password) when the server
-    cannot be reached or refuses us, and when the schema is missing (not migrated).
+    cannot be reached or refuses us, and when the schema is missing (not migrated). With
+    `script_location` (the service's migrations), also when the schema is behind their head
+    (`heads.migration_problem`): a service started before its migration ran would fail
+    every request that meets a new column instead.
     """
     where = describe_target(engine.url)
     try:
@@ -185,6 +191,7 @@ async def check_database(engine: AsyncEngine, schema: str) -> None:
             found = await connection.scalar(
                 text("select 1 from pg_namespace where nspname = :schema"), {"schema": schema}
             )
+            at = await _schema_revisions(connection, schema) if found else frozenset()
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         reason = _reason(exc, engine.url.password)
         raise StartupError(f"cannot reach the database at {where}: {reason}") from exc
@@ -192,6 +199,21 @@ async def check_database(engine: AsyncEngine, schema: str) -> None:
         raise StartupError(
             f"the database at {where} has no schema {schema!r}: run `tzurot migrate` first"
         )
+    problem = None if script_location is None else migration_problem(schema, at, script_location)
+    if problem is not None:
+        raise StartupError(f"the database at {where}: {problem}")
+
+
+async def _schema_revisions(connection: AsyncConnection, schema: str) -> frozenset[str]:
+    """The revisions in `schema.alembic_version` (none without the table)."""
+    table = await connection.scalar(
+        text("select to_regclass(format('%I.alembic_version', cast(:schema as text)))::text"),
+        {"schema": schema},
+    )
+    if table is None:
+        return frozenset()
+    rows = await connection.scalars(text(f"select version_num from {table}"))  # noqa: S608 - to_regclass's own quoting
+    return frozenset(rows)
 
 
 def _root_cause(exc: BaseException) -> BaseException:

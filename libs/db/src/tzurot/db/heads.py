@@ -68,6 +68,38 @@ def script_heads(script_location: str) -> frozenset[str] | None:
     return frozenset(revisions - parents)
 
 
+def script_revisions(script_location: str) -> frozenset[str] | None:
+    """Every revision of the scripts in `script_location/versions`; None when a script does
+    not state its revision literally."""
+    revisions: set[str] = set()
+    for path in sorted((Path(script_location) / "versions").glob("*.py")):
+        found = _REVISION.findall(path.read_text())
+        if len(found) != 1:
+            return None
+        revisions.add(found[0])
+    return frozenset(revisions) or None
+
+
+def migration_problem(schema: str, at: frozenset[str], script_location: str) -> str | None:
+    """Why a service whose migrations are at `script_location` cannot run on `schema` at
+    revisions `at` (empty: no `alembic_version`), or None when it can.
+
+    Behind its head, it cannot: its statements would name columns and tables that are not
+    there yet. A revision these scripts do not know is a newer release's (a rollback of the
+    code, not of the schema): migrations add before they remove, so that runs. When the
+    scripts cannot be read for certain, nothing is refused."""
+    heads = script_heads(script_location)
+    known = script_revisions(script_location)
+    if heads is None or known is None or at == heads or at - known:
+        return None
+    if not at:
+        return f"the schema {schema!r} was never migrated: run `tzurot migrate` first"
+    return (
+        f"the schema {schema!r} is at revision {', '.join(sorted(at))} and this release needs "
+        f"{', '.join(sorted(heads))}: run `tzurot migrate` first"
+    )
+
+
 def libpq_url(url: str) -> str:
     """`postgresql+asyncpg://…` → `postgresql://…` (what asyncpg itself accepts)."""
     return _SCHEME_DRIVER.sub(r"\1://", url)

@@ -25,6 +25,7 @@ from tzurot.gateway.freewill_plan import FreeWillPolicy
 from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
 from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
+from tzurot.gateway.migrations import SCRIPT_LOCATION
 from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
@@ -113,7 +114,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         return made
 
     try:
-        await check_database(engine, SCHEMA)
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
         store = GatewayStore(engine)
         # Inference's and memory's calls fail fast after their own bounded connect waits
         # (clients.CONNECT_WAIT_SECONDS, HISTORY_CONNECT_WAIT_SECONDS). Keyvault's wait for

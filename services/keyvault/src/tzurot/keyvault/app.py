@@ -10,6 +10,7 @@ from tzurot.db.engine import check_database, create_engine, dispose
 from tzurot.keyvault.config import KeyVaultSettings
 from tzurot.keyvault.crypto import MasterKeyRing
 from tzurot.keyvault.masterkey import load_master_key_ring
+from tzurot.keyvault.migrations import SCRIPT_LOCATION
 from tzurot.keyvault.server import KeyVaultServicer
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
@@ -67,7 +68,7 @@ async def start_keyvault(
         settings.database_url.get_secret_value(), server_settings={"application_name": "keyvault"}
     )
     try:
-        await check_database(engine, SCHEMA)
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
         key_file = settings.master_key_file
         store = PostgresKeyStore(engine)
         vault = KeyVault(

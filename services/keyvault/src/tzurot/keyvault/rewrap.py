@@ -18,6 +18,7 @@ from tzurot.keyvault.masterkey import (
     parse_master_key_ring,
     read_master_key_text,
 )
+from tzurot.keyvault.migrations import SCRIPT_LOCATION
 from tzurot.keyvault.service import KeyVault
 from tzurot.keyvault.store import PostgresKeyStore
 from tzurot.keyvault.tables import SCHEMA
@@ -38,7 +39,7 @@ async def rewrap_all(settings: KeyVaultSettings) -> RewrapProgress | None:
     )
     last: RewrapProgress | None = None
     try:
-        await check_database(engine, SCHEMA)
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
         vault = KeyVault(
             PostgresKeyStore(engine), ring, default_batch_size=settings.rewrap_batch_size
         )

@@ -18,6 +18,7 @@ from tzurot.memory.facts import Facts
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.scope_size import LargeScope
 from tzurot.memory.server import MemoryServicer
@@ -137,7 +138,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
     if embedder is None:
         embedder = make_embedder(settings)  # the local model loads while the rest starts
     try:
-        await check_database(engine, SCHEMA)
+        await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
         turn_store = PostgresTurnStore(engine)
         memory_store = PostgresMemoryStore(
             engine,
