@@ -230,6 +230,31 @@ def test_no_secret_setting_is_in_plain_sight(objects: tuple[Obj, ...]) -> None:
             assert not literal & secret_names, (workload.name, literal & secret_names)
 
 
+MEMORY_RSS_MIB = 250
+"""Memory's RSS with its embedder loaded, at most (issue 16's goal; `bench.rss` measures it)."""
+
+
+def _mib(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * factor
+    return float(quantity) / 2**20
+
+
+def test_memory_requests_what_its_embedder_and_tmpfs_hold(objects: tuple[Obj, ...]) -> None:
+    """The scheduler places a pod by its request: below the embedder's RSS plus its
+    memory-backed volumes, a node full of such pods is overcommitted and evicts them."""
+    (memory,) = [w for w in workloads(objects) if w.kind == "Deployment" and w.app == "memory"]
+    tmpfs = sum(
+        _mib(volume["emptyDir"].get("sizeLimit", "0"))
+        for volume in memory.spec.get("volumes", [])
+        if volume.get("emptyDir", {}).get("medium") == "Memory"
+    )
+    (container,) = memory.spec["containers"]
+    assert _mib(container["resources"]["requests"]["memory"]) >= MEMORY_RSS_MIB + tmpfs
+
+
 def test_pod_entry_points_exist(objects: tuple[Obj, ...]) -> None:
     """Every `python -m <module>` a manifest runs is a module of the code base."""
     for workload in workloads(objects):
