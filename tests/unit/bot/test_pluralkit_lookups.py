@@ -44,3 +44,16 @@ async def test_two_shards_on_one_address_each_get_every_answer(pk: FakePluralKit
         found = await asyncio.gather(*(shards[n % 2].record(1000 + n) for n in range(20)))
     assert all(f is not None for f in found)
     assert 429 in pk.refused  # they did meet PluralKit's limit
+
+
+async def test_lookups_meeting_a_stricter_limit_wait_together_not_in_turn() -> None:
+    """At 3 a second (PluralKit's update scope), nine lookups at once: each refusal counts
+    against the limit, so lookups that each retried on their own kept one another refused
+    until they gave up. A 429 pauses every lookup, and the stated limit lowers the rate."""
+    async with FakePluralKit(rate=(3, 1.0)) as fake, aiohttp.ClientSession() as session:
+        for n in range(9):
+            fake.register(2000 + n, SENDER, "Fox")
+        client = PluralKit(session, fake.base_url, retry_delay=0)
+        found = await asyncio.gather(*(client.record(2000 + n, retry=False) for n in range(9)))
+    assert all(f is not None for f in found)
+    assert fake.refused.count(429) <= 8  # the first burst's, before PluralKit stated its limit

@@ -30,17 +30,39 @@ class ProxiedMessage:
 
 
 class _Limiter:
-    """At most `rate` starts per `per` seconds (a sliding window)."""
+    """At most `rate` starts per `per` seconds (a sliding window), and none while paused.
+
+    A 429 pauses every lookup, not only the refused one: PluralKit counts each refused
+    request against the limit too, so lookups retrying on their own keep one another refused.
+    PluralKit's own limit (`X-RateLimit-Limit`) lowers the rate: its GCRA runs a request only
+    while one more would remain, so a burst of `limit` meets a 429 and `limit - 1` does not.
+    """
 
     def __init__(self, rate: int, per: float) -> None:
         self._rate, self._per = rate, per
         self._starts: list[float] = []
+        self._paused_until = 0.0
         self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def follow(self, headers: Mapping[str, str]) -> None:
+        """Keeps under the limit PluralKit states (never above our own)."""
+        try:
+            limit = int(headers.get("X-RateLimit-Limit") or 0)
+        except ValueError:
+            return
+        if limit > 1:
+            self._rate = min(self._rate, limit - 1)
 
     async def wait(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
                 self._starts = [t for t in self._starts if now - t < self._per]
                 if len(self._starts) < self._rate:
                     self._starts.append(now)
@@ -94,12 +116,13 @@ class PluralKit:
                 async with self._session.get(
                     url, headers=headers, timeout=aiohttp.ClientTimeout(total=5)
                 ) as response:
+                    self._limiter.follow(response.headers)
                     if response.status == 429:
                         body = await response.json(content_type=None)
                         wait = _retry_after(body, response.headers)
                         if loop.time() + wait > deadline:
                             return None
-                        await asyncio.sleep(wait)
+                        self._limiter.pause(wait)  # every lookup waits, not this one alone
                         continue
                     if response.status != 200:
                         return None
