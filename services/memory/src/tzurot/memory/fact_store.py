@@ -99,11 +99,24 @@ class PostgresFactStore:
         facts: Sequence[FactRow],
         salience: float,
     ) -> tuple[list[StoredMemory], int]:
-        """Inserts the facts, supersedes what they contradict, finishes the jobs: one
-        transaction. Only a current fact of the same scope can be superseded."""
+        """Finishes the jobs, inserts the facts, supersedes what they contradict: one
+        transaction. Only a current fact of the same scope can be superseded. Nothing is
+        stored when none of the jobs is waiting any more (their user was forgotten, or
+        another claim finished them): no fact outlives the exchange it came from."""
         stored: list[StoredMemory] = []
         superseded = 0
         async with self._engine.begin() as conn:
+            finished = await conn.execute(
+                sa.delete(fact_outbox)
+                .where(
+                    fact_outbox.c.job_id.in_(list(job_ids)),
+                    fact_outbox.c.personality_id == scope.personality_id,
+                    fact_outbox.c.user_id == scope.user_id,
+                )
+                .returning(fact_outbox.c.job_id)
+            )
+            if not finished.all():
+                return stored, superseded
             for fact in facts:
                 values = {
                     "personality_id": scope.personality_id,
@@ -140,11 +153,4 @@ class PostgresFactStore:
                         .values(superseded_by=row.id, superseded_at=sa.func.now())
                     )
                     superseded += int(result.rowcount)
-            await conn.execute(
-                sa.delete(fact_outbox).where(
-                    fact_outbox.c.job_id.in_(list(job_ids)),
-                    fact_outbox.c.personality_id == scope.personality_id,
-                    fact_outbox.c.user_id == scope.user_id,
-                )
-            )
         return stored, superseded

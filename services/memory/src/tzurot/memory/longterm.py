@@ -635,8 +635,12 @@ class LongTermMemory:
                     salience=salience,
                     source_turn_ids=turn_ids,
                 )
+                if await self._store.mark_reflected([m.id for m in members]) < len(members):
+                    # Sources deleted meanwhile (their user forgotten, say): no summary of
+                    # them outlives them.
+                    await self._store.discard([memory.id])
+                    continue
                 await self._store.link([(memory.id, m.id) for m in members], t.link_weight)
-                await self._store.mark_reflected([m.id for m in members])
                 made += 1
         return made
 
@@ -648,8 +652,13 @@ class LongTermMemory:
         return found
 
     async def forget_user(self, user_id: str) -> int:
+        """Deletes the user's memories and modes; the count of memories deleted. The texts
+        searches tokenised (scoring's cache) are dropped too: none of theirs stays in this
+        process (another replica's cache forgets them as it fills)."""
         check_id("user_id", user_id)
-        return await self._store.delete_user(user_id)
+        deleted = await self._store.delete_user(user_id)
+        scoring.document.cache_clear()
+        return deleted
 
     async def set_mode(
         self,

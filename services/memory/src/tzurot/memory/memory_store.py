@@ -1142,10 +1142,16 @@ class PostgresMemoryStore:
         vectors = np.array([np.asarray(row.embedding) for row in rows], dtype=np.float32)
         return [_memory(row) for row in rows], vectors
 
-    async def mark_reflected(self, ids: Sequence[str]) -> None:
+    async def mark_reflected(self, ids: Sequence[str]) -> int:
+        """Marks the memories summarised; how many of them still exist."""
         stmt = sa.update(memories).where(memories.c.id.in_(_ids(ids))).values(reflected=True)
         async with self._auto.begin() as conn:
-            await conn.execute(stmt)
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def discard(self, ids: Sequence[str]) -> None:
+        """Deletes memories by id (their links cascade)."""
+        async with self._auto.begin() as conn:
+            await conn.execute(sa.delete(memories).where(memories.c.id.in_(_ids(ids))))
 
     # The formation outbox.
 

@@ -24,7 +24,7 @@ from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import turns
+from tzurot.memory.tables import fact_outbox, formation_outbox, memory_uses, turns
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -362,7 +362,19 @@ class PostgresTurnStore:
             return [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
 
     async def delete_user(self, user_id: str) -> int:
-        return await self._delete(sa.delete(turns).where(turns.c.user_id == user_id))
+        """Deletes every turn of the user's exchanges and what still waits on them, in one
+        transaction: their formation and fact outbox rows (a formation batch or a fact
+        extraction that leased them stores nothing: it finds its rows gone) and their memory
+        uses. The count of turns deleted."""
+        jobs = sa.select(turns.c.job_id).where(turns.c.user_id == user_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.delete(formation_outbox).where(formation_outbox.c.job_id.in_(jobs))
+            )
+            await conn.execute(sa.delete(fact_outbox).where(fact_outbox.c.user_id == user_id))
+            await conn.execute(sa.delete(memory_uses).where(memory_uses.c.job_id.in_(jobs)))
+            result = await conn.execute(sa.delete(turns).where(turns.c.user_id == user_id))
+        return int(result.rowcount)
 
     async def _delete(self, stmt: sa.Delete) -> int:
         async with self._auto.begin() as conn:

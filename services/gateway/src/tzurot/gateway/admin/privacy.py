@@ -1,5 +1,6 @@
 """Privacy and export: everything stored about a user as a zip, and deleting all of it
-(gateway's rows, memory's history and memories, keyvault's keys)."""
+(gateway's rows, memory's history and memories, keyvault's keys, the voices cloned in their
+ElevenLabs account)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.retry import RETRYABLE
 from tzurot.v1 import common_pb2 as common
+
+log = structlog.get_logger(__name__)
 
 
 class PrivacyAdmin(AdminBase):
@@ -49,11 +55,43 @@ class PrivacyAdmin(AdminBase):
         return buffer.getvalue(), f"tzurot-{user.platform_user_id}-{stamp}.zip"
 
     async def delete_user_data(self, who: Principal) -> int:
+        """Erases the user across the mesh; the count of what was deleted.
+
+        In this order: the voices they cloned, from their ElevenLabs account (with their
+        key, before it goes); their `core` rows but the `users` row, jobs first, so no answer
+        of theirs still in flight is stored into history afterwards; their keys; memory's
+        turns, memories and what waits to be formed from them; the `users` row last. Every
+        step can be run again, and the row that maps their Discord id to the id the services
+        know them by goes last: a request that failed half-way fails (never a success) and
+        finishes when it is asked again.
+        """
         user = who.require_user()
-        deleted = await self._memory.forget_user(user.id)
+        deleted = await self._delete_clones(user.id)
+        deleted += await self._db.delete_user_content(user.id)
         for key in await self._keyvault.list_keys(user.id):
             deleted += int(await self._keyvault.delete_key(user.id, key.provider))
-        return deleted + await self._db.delete_user(user.id)
+        deleted += await self._memory.forget_user(user.id)
+        deleted += await self._db.delete_user(user.id)
+        log.info("privacy.user_deleted", user_id=user.id, deleted=deleted)
+        return deleted
+
+    async def _delete_clones(self, user_id: str) -> int:
+        """Deletes the voices the user cloned from their ElevenLabs account; how many were
+        there. ElevenLabs unreachable fails the request (nothing is deleted yet, so asking
+        again finishes it); a clone their key cannot delete (no key, a rejected key) is left
+        in their account, which they control, and logged."""
+        clones = await self._db.user_clones(user_id)
+        if not clones or self._speech is None:
+            return 0
+        deleted = 0
+        for personality_id, voice_id in clones:
+            try:
+                deleted += int(await self._speech.delete_voice(user_id, voice_id))
+            except TzurotError as err:
+                if err.code in RETRYABLE:
+                    raise
+                log.warning("privacy.clone_kept", personality_id=personality_id, reason=err.reason)
+        return deleted
 
 
 def _stamp(message: Message, field: str) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.rows import plain
@@ -61,8 +62,58 @@ class PrivacyQueries(AdminSqlBase):
                 out[name] = [{k: plain(v) for k, v in row._mapping.items()} for row in rows]
         return out
 
+    async def user_clones(self, user_id: str) -> list[tuple[str, str]]:
+        """(personality id, voice id) of each voice the user cloned (in their ElevenLabs
+        account, made with their key)."""
+        v = t.personality_voices.c
+        stmt = sa.select(v.personality_id, v.voice_id).where(v.cloned_by == user_id)
+        async with self._autocommit.connect() as conn:
+            return [(str(row[0]), str(row[1])) for row in await conn.execute(stmt)]
+
+    async def delete_user_content(self, user_id: str) -> int:
+        """Everything of the user in `core` but their `users` row, in one transaction; rows
+        deleted. Their jobs go first: an answer of theirs still in flight is not delivered
+        (nor stored into history) afterwards, and nothing they pay for is scheduled. What they
+        published for others stays, ownerless once the `users` row goes: their public
+        personalities, and lorebooks attached where others use them (a channel, everywhere, a
+        personality that stays, or the card of one). Their private personalities (with their
+        aliases, pictures, voices and lore state), their other lorebooks, the voice samples
+        they uploaded, the voices they cloned and their rate-limit buckets are deleted."""
+        p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
+        kept_by_others = sa.exists().where(
+            a.lorebook_id == lb.id,
+            sa.or_(
+                a.scope != "personality",
+                a.target.in_(sa.select(sa.cast(p.id, sa.Text))),
+            ),
+        )
+        statements = [
+            sa.delete(t.jobs).where(t.jobs.c.user_id == user_id),
+            sa.delete(g.bot_events).where(g.bot_events.c.payer_user_id == user_id),
+            sa.delete(g.freewill_personalities).where(
+                g.freewill_personalities.c.payer_user_id == user_id
+            ),
+            sa.delete(t.usage_log).where(t.usage_log.c.user_id == user_id),
+            sa.delete(t.voice_samples).where(t.voice_samples.c.uploaded_by == user_id),
+            sa.delete(t.personality_voices).where(t.personality_voices.c.cloned_by == user_id),
+            sa.delete(t.personalities).where(p.owner_user_id == user_id, sa.not_(p.public)),
+            # After their private personalities: a card book of one has lost its personality.
+            sa.delete(t.lorebooks).where(
+                lb.owner_user_id == user_id, lb.card_personality_id.is_(None), ~kept_by_others
+            ),
+            sa.delete(t.rate_buckets).where(
+                t.rate_buckets.c.key.in_([f"user:{user_id}", f"guest:{user_id}"])
+            ),
+        ]
+        total = 0
+        async with self._catalog_write() as conn:
+            for stmt in statements:
+                total += int((await conn.execute(stmt)).rowcount)
+        return total
+
     async def delete_user(self, user_id: str) -> int:
-        """Deletes the user and (by cascade) everything of theirs in `core`; rows deleted."""
+        """Deletes the user and (by cascade) everything of theirs left in `core`; rows
+        deleted. Last of a deletion: the id is what every service knows them by."""
         counted = [
             t.personas,
             t.llm_configs,

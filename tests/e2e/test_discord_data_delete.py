@@ -1,0 +1,240 @@
+"""`/settings data delete` through Discord: the fake Discord, the real bot, the whole mesh on
+one real Postgres, the fake ElevenLabs. Everything of hers goes, in every schema: her
+messages and answers, usage, keys, history, long-term memories and what waits to be formed
+from them; her private personality with its voice; the voice samples she uploaded; the
+voice she cloned, from her ElevenLabs account; her unpublished lorebook; her rate-limit
+bucket. What she published for others stays, ownerless (a public personality, a lorebook
+attached to it), and Bob's conversation with the same personality is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tzurot.audio import encode_tone
+from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
+from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.fake_discord import Json
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
+
+
+@dataclass
+class DeleteWorld:
+    world: World
+    eleven: FakeElevenLabs
+    database: str
+
+
+@pytest.fixture(scope="module")
+async def delete_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DeleteWorld]:
+    async with FakeElevenLabs() as eleven:
+        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+        async with discord_world(
+            database,
+            Path(tmp_path_factory.mktemp("delete")),
+            inference={"elevenlabs_url": eleven.base_url},
+        ) as world:
+            yield DeleteWorld(world, eleven, database)
+
+
+@pytest.fixture
+def dw(delete_mesh: DeleteWorld) -> DeleteWorld:
+    delete_mesh.world = delete_mesh.world.scene()
+    return delete_mesh
+
+
+def actor(user: Json) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
+    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
+    await world.discord.wait_until(lambda: any(done.texts()), within=30)
+    return "".join(done.texts())
+
+
+async def scalar(database: str, sql: str, **params: object) -> object:
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+async def user_id_of(database: str, user: Json) -> str:
+    found = await scalar(
+        database, "SELECT id::text FROM core.users WHERE platform_user_id = :p", p=str(user["id"])
+    )
+    assert isinstance(found, str)
+    return found
+
+
+# Every table that holds a user's id, with how to find the user's rows (:u, her id).
+HERS = {
+    "core.users": "id = CAST(:u AS uuid)",
+    "core.jobs": "user_id = CAST(:u AS uuid)",
+    "core.usage_log": "user_id = CAST(:u AS uuid)",
+    "core.personas": "user_id = CAST(:u AS uuid)",
+    "core.llm_configs": "owner_user_id = CAST(:u AS uuid)",
+    "core.personalities": "owner_user_id = CAST(:u AS uuid)",
+    "core.lorebooks": "owner_user_id = CAST(:u AS uuid)",
+    "core.voice_samples": "uploaded_by = CAST(:u AS uuid)",
+    "core.personality_voices": "cloned_by = CAST(:u AS uuid)",
+    "core.settings": "scope_id = :u OR scope_id LIKE :u || ':%'",
+    "core.rate_buckets": "key IN ('user:' || :u, 'guest:' || :u)",
+    "core.bot_events": "payer_user_id = CAST(:u AS uuid)",
+    "core.freewill_personalities": "payer_user_id = CAST(:u AS uuid)",
+    "memory.turns": "user_id = :u",
+    "memory.memories": "user_id = :u",
+    "memory.memory_modes": "user_id = :u",
+    "memory.fact_outbox": "user_id = :u",
+    "memory.formation_outbox": "job_id IN (SELECT id::text FROM core.jobs"
+    " WHERE user_id = CAST(:u AS uuid))",
+    "vault.api_keys": "user_id = :u",
+}
+
+
+async def rows_of(database: str, user_id: str) -> dict[str, int]:
+    counts = {}
+    for table, where in HERS.items():
+        count = await scalar(database, f"SELECT count(*) FROM {table} WHERE {where}", u=user_id)  # noqa: S608
+        counts[table] = int(count)  # type: ignore[call-overload]
+    return counts
+
+
+async def memories_formed(database: str, user_id: str) -> None:
+    for _ in range(600):
+        if await scalar(
+            database, "SELECT count(*) FROM memory.memories WHERE user_id = :u", u=user_id
+        ):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no long-term memory was formed")
+
+
+async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
+    dw: DeleteWorld,
+) -> None:
+    world, db = dw.world, dw.database
+    alice = actor(world.alice)
+    await world.set_key(world.alice)
+    await world.set_key(world.bob)
+    await world.cli.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=alice, provider="elevenlabs", api_key=DEFAULT_ELEVENLABS_KEY)
+    )
+    # A private personality of hers, and a public one others use.
+    for slug, public in (("wren", False), ("heron", True)):
+        await world.cli.CreatePersonality(
+            gw.CreatePersonalityRequest(
+                actor=alice,
+                personality=common.Personality(
+                    slug=slug, display_name=slug.title(), system_prompt="Hi.", public=public
+                ),
+            )
+        )
+    await world.cli.ImportLorebook(
+        gw.ImportLorebookRequest(actor=alice, document=LOREBOOK, name="My notes")
+    )
+    on_heron = common.LorebookAttachment(scope=common.LORE_SCOPE_PERSONALITY, target="heron")
+    await world.cli.ImportLorebook(
+        gw.ImportLorebookRequest(actor=alice, document=LOREBOOK, name="Heron lore", attach=on_heron)
+    )
+    await world.memory_ready()
+    async with running_bot(world):
+        for slug in ("wren", "heron"):
+            sample = world.discord.upload(world.general, "me.mp3", encode_tone(1.0), "audio/mpeg")
+            added = await slash_text(
+                world, world.alice, "personality", "voice-sample", "upload",
+                personality=slug, file=sample,
+            )  # fmt: skip
+            assert "Added" in added
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="wren"
+        )
+        assert "Cloned from 1 samples" in cloned
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith my cat is called Pixel and she is grey"
+        )
+        await world.delivered(f"{said.id}:lilith")
+        bobs = await world.discord.say(world.general, world.bob, "@Lilith I grow tomatoes")
+        await world.delivered(f"{bobs.id}:lilith")
+        hers = await user_id_of(db, world.alice)
+        bob = await user_id_of(db, world.bob)
+        await memories_formed(db, hers)
+        before = await rows_of(db, hers)
+        assert all(
+            before[table]
+            for table in (
+                "core.users",
+                "core.jobs",
+                "core.usage_log",
+                "core.personalities",
+                "core.lorebooks",
+                "core.voice_samples",
+                "core.personality_voices",
+                "core.rate_buckets",
+                "memory.turns",
+                "memory.memories",
+                "vault.api_keys",
+            )
+        ), before
+        (clone,) = [v for v in dw.eleven.cloned_voices() if v.name == "Wren"]
+
+        erased = await slash_text(
+            world, world.alice, "settings", "data", "delete", confirm="DELETE"
+        )
+        assert "Erased" in erased
+
+    # Every difference at once: what of hers is left, and what stays for the others.
+    left = await rows_of(db, hers)
+    after = {
+        "her rows left": {table: n for table, n in left.items() if n},
+        "her clone in her ElevenLabs account": clone.voice_id in dw.eleven.voices,
+        "voice samples": await scalar(db, "SELECT count(*) FROM core.voice_samples"),
+        "her private personality": await scalar(
+            db, "SELECT count(*) FROM core.personalities WHERE slug = 'wren'"
+        ),
+        "lorebooks": await scalar(
+            db,
+            "SELECT string_agg(name || ':' || coalesce(owner_user_id::text, 'nobody'), ',')"
+            " FROM core.lorebooks",
+        ),
+        "her public personality's owner": await scalar(
+            db,
+            "SELECT coalesce(owner_user_id::text, 'nobody') FROM core.personalities"
+            " WHERE slug = 'heron'",
+        ),
+        "bob's turns": await scalar(
+            db, "SELECT count(*) FROM memory.turns WHERE user_id = :u", u=bob
+        ),
+        "bob's jobs": await scalar(
+            db, "SELECT count(*) FROM core.jobs WHERE user_id = CAST(:u AS uuid)", u=bob
+        ),
+    }
+    assert after == {
+        "her rows left": {},
+        "her clone in her ElevenLabs account": False,
+        "voice samples": 0,
+        "her private personality": 0,
+        "lorebooks": "Heron lore:nobody",
+        "her public personality's owner": "nobody",
+        "bob's turns": 2,
+        "bob's jobs": 1,
+    }
