@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -13,10 +14,14 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import tables as t
 from tzurot.runtime.errors import from_rpc_error
+from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -601,13 +606,16 @@ async def test_usage_history_export_and_delete(connect: Connect, mesh: g.Mesh) -
     created.FromDatetime(datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC))
     mesh.memory.memories = [
         common.Memory(
+            id="m-1",
             personality_id="p-1",
             user_id=alice_id,
             text="Alice: my cat is called Pixel",
-            sector=common.MEMORY_SECTOR_EPISODIC,
+            sector=common.MEMORY_SECTOR_SEMANTIC,
             salience=0.5,
             created_at=created,
             last_accessed_at=created,
+            tags=["fact"],
+            superseded_by="m-2",
         ),
         common.Memory(personality_id="p-1", user_id="someone-else", text="not Alice's"),
     ]
@@ -632,12 +640,15 @@ async def test_usage_history_export_and_delete(connect: Connect, mesh: g.Mesh) -
     assert history[0]["created_at"] == "2025-01-02T00:00:00+00:00"
     assert json.loads(files["memories.json"]) == [
         {
+            "id": "m-1",
             "personality_id": "p-1",
             "text": "Alice: my cat is called Pixel",
-            "sector": "episodic",
+            "sector": "semantic",
             "salience": 0.5,
             "created_at": "2025-03-04T05:06:07+00:00",
             "last_accessed_at": "2025-03-04T05:06:07+00:00",
+            "tags": ["fact"],
+            "superseded_by": "m-2",
         }
     ]
     readme = files["README.txt"].decode()
@@ -651,6 +662,47 @@ async def test_usage_history_export_and_delete(connect: Connect, mesh: g.Mesh) -
     assert [m.user_id for m in mesh.memory.memories] == ["someone-else"]
     after = await bot.GetUsage(gw.GetUsageRequest(actor=ALICE, period=gw.USAGE_PERIOD_DAY))
     assert list(after.totals) == []
+
+
+async def test_an_export_past_a_grpc_reply_leaves_recordings_out_not_the_export(
+    connect: Connect, mesh: g.Mesh, engine: AsyncEngine
+) -> None:
+    # Two 9 MB voice samples of hers: together past what one gRPC reply carries (16 MiB).
+    bot, cli = connect("bot"), connect("cli")
+    await g.import_seed(cli, "lilith")
+    await chat(bot, "m1")
+    first, second = os.urandom(9_000_000), os.urandom(9_000_000)
+    async with engine.begin() as conn:
+        alice = await conn.scalar(
+            sa.select(t.users.c.id).where(t.users.c.platform_user_id == ALICE.user_id)
+        )
+        lilith = await conn.scalar(
+            sa.select(t.personalities.c.id).where(t.personalities.c.slug == "lilith")
+        )
+        for name, data, at in (("one.mp3", first, "2025-01-01"), ("two.mp3", second, "2025-01-02")):
+            await conn.execute(
+                sa.insert(t.voice_samples).values(
+                    personality_id=lilith, uploaded_by=alice, filename=name, format="mp3",
+                    duration_secs=60.0, size_bytes=len(data), data=data,
+                    created_at=datetime.fromisoformat(f"{at}T00:00:00+00:00"),
+                )
+            )  # fmt: skip
+
+    export = await bot.ExportUserData(gw.ExportUserDataRequest(actor=ALICE))
+
+    assert len(export.archive) <= MAX_MESSAGE_BYTES
+    with zipfile.ZipFile(io.BytesIO(export.archive)) as archive:
+        samples = json.loads(archive.read("voice_samples.json"))
+        kept = archive.read(samples[0]["file"])
+        readme = archive.read("README.txt").decode()
+        messages = json.loads(archive.read("messages.json"))
+    assert [(s["filename"], s["file"] is not None, s.get("omitted")) for s in samples] == [
+        ("one.mp3", True, None),
+        ("two.mp3", False, "size limit"),
+    ]
+    assert kept == first
+    assert "1 audio or image files did not fit" in readme
+    assert [m["request_content"] for m in messages] == ["Hello Lilith"]
 
 
 async def test_denylist_admin(connect: Connect) -> None:

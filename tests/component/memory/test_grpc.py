@@ -203,8 +203,20 @@ async def test_export_user_returns_only_that_users_turns_and_memories(connect: C
         )
     )
 
+    fresh = Timestamp()
+    fresh.FromDatetime(datetime(2025, 6, 1, tzinfo=UTC))
+    for user_id in (USER, other):
+        await gateway.SetMemoryMode(
+            mem.SetMemoryModeRequest(
+                personality_id=PERSONA, user_id=user_id, mode=mem.MemoryMode(fresh_since=fresh)
+            )
+        )
+
     exported = await gateway.ExportUser(mem.ExportUserRequest(user_id=USER))
 
+    assert [(m.personality_id, m.mode) for m in exported.modes] == [
+        (PERSONA, mem.MemoryMode(fresh_since=fresh))
+    ]
     assert [t.content for t in exported.turns] == ["q1", "a1", "q2", "a2"]
     first = exported.turns[0]
     assert (first.channel_id, first.personality_id, first.job_id) == (CHANNEL, PERSONA, "job-1")
@@ -224,7 +236,7 @@ async def test_export_user_returns_only_that_users_turns_and_memories(connect: C
     assert memory.HasField("last_accessed_at")
 
     nobody = await gateway.ExportUser(mem.ExportUserRequest(user_id="nobody"))
-    assert (list(nobody.turns), list(nobody.memories)) == ([], [])
+    assert (list(nobody.turns), list(nobody.memories), list(nobody.modes)) == ([], [], [])
 
 
 async def test_export_user_validation_and_authorization(connect: Connect) -> None:

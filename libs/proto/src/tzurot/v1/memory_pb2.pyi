@@ -1019,6 +1019,7 @@ class ExportUserResponse(_message.Message):
 
     TURNS_FIELD_NUMBER: _builtins.int
     MEMORIES_FIELD_NUMBER: _builtins.int
+    MODES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
         """The turns of the user's exchanges (both sides), oldest first."""
@@ -1027,19 +1028,49 @@ class ExportUserResponse(_message.Message):
     def memories(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Memory]:
         """The user's long-term memories (not the shared lore), oldest first; no embeddings."""
 
+    @_builtins.property
+    def modes(self) -> _containers.RepeatedCompositeFieldContainer[Global___UserMemoryMode]:
+        """The user's memory modes (incognito, fresh), one per personality they set one toward."""
+
     def __init__(
         self,
         *,
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
         memories: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        modes: _abc.Iterable[Global___UserMemoryMode] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "turns", b"turns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["memories", b"memories", "modes", b"modes", "turns", b"turns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportUserResponse: _TypeAlias = ExportUserResponse  # noqa: Y015
+
+@_typing.final
+class UserMemoryMode(_message.Message):
+    """A user's memory mode toward one personality (ExportUser)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    @_builtins.property
+    def mode(self) -> Global___MemoryMode: ...
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+        mode: Global___MemoryMode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "personality_id", b"personality_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserMemoryMode: _TypeAlias = UserMemoryMode  # noqa: Y015
 
 @_typing.final
 class MemoryMode(_message.Message):

@@ -651,6 +651,11 @@ class LongTermMemory:
         log.info("user memories exported", user_id=user_id, memories=len(found))
         return found
 
+    async def export_modes(self, user_id: str) -> list[tuple[str, MemoryMode]]:
+        """The user's memory modes, (personality id, mode) each (the data export)."""
+        check_id("user_id", user_id)
+        return await self._store.user_modes(user_id)
+
     async def forget_user(self, user_id: str) -> int:
         """Deletes the user's memories and modes; the count of memories deleted. The texts
         searches tokenised (scoring's cache) are dropped too: none of theirs stays in this

@@ -1028,6 +1028,17 @@ class PostgresMemoryStore:
             result = await conn.execute(sa.delete(memories).where(memories.c.user_id == user_id))
         return int(result.rowcount)
 
+    async def user_modes(self, user_id: str) -> list[tuple[str, MemoryMode]]:
+        """(personality id, mode) of every memory mode the user set, by personality id."""
+        m = memory_modes.c
+        stmt = (
+            sa.select(m.personality_id, m.incognito_until, m.fresh_since)
+            .where(m.user_id == user_id)
+            .order_by(m.personality_id)
+        )
+        async with self._auto.connect() as conn:
+            return [(row[0], MemoryMode(row[1], row[2])) for row in await conn.execute(stmt)]
+
     async def mode(self, personality_id: str, user_id: str) -> MemoryMode:
         stmt = sa.select(memory_modes.c.incognito_until, memory_modes.c.fresh_since).where(
             memory_modes.c.personality_id == personality_id, memory_modes.c.user_id == user_id

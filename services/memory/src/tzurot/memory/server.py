@@ -161,8 +161,14 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     ) -> mem.ExportUserResponse:
         turns = await self._history.export_user(request.user_id)
         memories = await self._longterm.export_user(request.user_id)
+        modes = await self._longterm.export_modes(request.user_id)
         return mem.ExportUserResponse(
-            turns=convert.turns(turns), memories=[convert.memory(m) for m in memories]
+            turns=convert.turns(turns),
+            memories=[convert.memory(m) for m in memories],
+            modes=[
+                mem.UserMemoryMode(personality_id=p, mode=convert.memory_mode(mode))
+                for p, mode in modes
+            ],
         )
 
     async def QueryMemories(

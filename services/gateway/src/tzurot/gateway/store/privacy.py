@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
@@ -23,10 +24,63 @@ def _own_settings(user_id: str) -> sa.ColumnElement[bool]:
     )
 
 
+SCHEDULED_KEY_PREFIX = "turn:"
+"""A scheduled turn's job key (groups.TURN_KEY_PREFIX): free will, a chain reply. Its payer
+only pays: it answers nobody, and its text is the channel's."""
+
+
+def _rows(result: sa.CursorResult[Any] | sa.Result[Any]) -> list[dict[str, Any]]:
+    return [{k: plain(v) for k, v in row._mapping.items()} for row in result.all()]
+
+
 class PrivacyQueries(AdminSqlBase):
     async def export_user(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Every `core` row about the user, as JSON-ready dicts per table."""
-        queries = {
+        """Every `core` row about the user, as JSON-ready dicts per file of the export
+        (admin/privacy.py documents them). No bytes: a voice sample's and an answer file's
+        rows carry their `size_bytes`, their data is read apart (`voice_sample_data`,
+        `answer_file_data`)."""
+        j, p, lb = t.jobs.c, t.personalities.c, t.lorebooks.c
+        v, s, f = t.personality_voices.c, t.voice_samples.c, t.job_files.c
+        e, fw = g.bot_events.c, g.freewill_personalities.c
+        scheduled = j.idempotency_key.startswith(SCHEDULED_KEY_PREFIX)
+        owned_aliases = (
+            sa.select(
+                sa.func.coalesce(
+                    sa.func.array_agg(
+                        aggregate_order_by(
+                            t.personality_aliases.c.display, t.personality_aliases.c.display
+                        )
+                    ),
+                    sa.text("'{}'::text[]"),
+                )
+            )
+            .where(t.personality_aliases.c.personality_id == p.id)
+            .scalar_subquery()
+            .label("aliases")
+        )
+        attached = (
+            sa.select(
+                sa.func.coalesce(
+                    sa.func.jsonb_agg(
+                        aggregate_order_by(
+                            sa.func.jsonb_build_object(
+                                "scope",
+                                t.lorebook_attachments.c.scope,
+                                "target",
+                                t.lorebook_attachments.c.target,
+                            ),
+                            t.lorebook_attachments.c.scope,
+                            t.lorebook_attachments.c.target,
+                        )
+                    ),
+                    sa.text("'[]'::jsonb"),
+                )
+            )
+            .where(t.lorebook_attachments.c.lorebook_id == lb.id)
+            .scalar_subquery()
+            .label("attached_to")
+        )
+        queries: dict[str, sa.Select[Any]] = {
             "user": sa.select(t.users).where(t.users.c.id == user_id),
             "personas": sa.select(t.personas).where(t.personas.c.user_id == user_id),
             "llm_configs": sa.select(t.llm_configs).where(t.llm_configs.c.owner_user_id == user_id),
@@ -38,29 +92,122 @@ class PrivacyQueries(AdminSqlBase):
                 t.personal_aliases.c.user_id == user_id
             ),
             "settings": sa.select(t.settings).where(_own_settings(user_id)),
-            "personalities_owned": sa.select(t.personalities).where(
-                t.personalities.c.owner_user_id == user_id
-            ),
+            "personalities_owned": sa.select(t.personalities, owned_aliases)
+            .where(p.owner_user_id == user_id)
+            .order_by(p.created_at, p.slug),
+            # A scheduled turn they paid for answered no message of theirs: its answer (and
+            # reasoning) is the channel's, as memory keeps it, and stays out.
             "messages": sa.select(
-                t.jobs.c.id,
-                t.jobs.c.created_at,
-                t.jobs.c.guild_id,
-                t.jobs.c.channel_id,
-                t.jobs.c.personality_id,
-                t.jobs.c.request_content,
-                t.jobs.c.content.label("answer"),
-                t.jobs.c.status,
+                j.id,
+                j.created_at,
+                j.guild_id,
+                j.channel_id,
+                j.parent_channel_id,
+                j.personality_id,
+                j.request_content,
+                j.request_message_ids,
+                sa.case((scheduled, sa.null()), else_=j.content).label("answer"),
+                j.status,
+                scheduled.label("scheduled"),
+                j.delivered_message_ids,
+                j.provider,
+                j.model,
+                j.input_tokens,
+                j.output_tokens,
+                j.error_code,
+                j.error_message,
+                # What helper models read of their attachments (transcripts, descriptions).
+                j.attachment_reads,
+                sa.case((scheduled, sa.null()), else_=j.reasoning).label("reasoning"),
+                j.finished_at,
+                j.delivered_at,
             )
-            .where(t.jobs.c.user_id == user_id)
-            .order_by(t.jobs.c.created_at),
-            "usage": sa.select(t.usage_log).where(t.usage_log.c.user_id == user_id),
+            .where(j.user_id == user_id)
+            .order_by(j.created_at, j.id),
+            "answer_files": sa.select(
+                f.job_id,
+                f.position,
+                f.filename,
+                f.content_type,
+                f.description,
+                sa.func.octet_length(f.data).label("size_bytes"),
+            )
+            .join(t.jobs, t.jobs.c.id == f.job_id)
+            .where(j.user_id == user_id, ~scheduled)
+            .order_by(j.created_at, f.job_id, f.position),
+            "usage": sa.select(t.usage_log)
+            .where(t.usage_log.c.user_id == user_id)
+            .order_by(t.usage_log.c.created_at, t.usage_log.c.id),
+            "lorebooks": sa.select(
+                *(c for c in t.lorebooks.c if c.name != "owner_user_id"), attached
+            )
+            .where(lb.owner_user_id == user_id)
+            .order_by(lb.created_at, lb.id),
+            "voice_samples": sa.select(
+                s.id,
+                s.personality_id,
+                p.slug.label("personality"),
+                s.filename,
+                s.format,
+                s.duration_secs,
+                s.size_bytes,
+                s.created_at,
+            )
+            .join(t.personalities, p.id == s.personality_id)
+            .where(s.uploaded_by == user_id)
+            .order_by(s.created_at, s.id),
+            "voices_cloned": sa.select(
+                v.personality_id,
+                p.slug.label("personality"),
+                v.provider,
+                v.voice_id,
+                v.model,
+                v.updated_at,
+            )
+            .join(t.personalities, p.id == v.personality_id)
+            .where(v.cloned_by == user_id)
+            .order_by(p.slug),
+            "free_will": sa.select(
+                fw.conversation_id,
+                fw.personality_id,
+                fw.enabled,
+                fw.disabled_reason,
+                fw.updated_at,
+            )
+            .where(fw.payer_user_id == user_id)
+            .order_by(fw.conversation_id, fw.personality_id),
+            "scheduled_turns": sa.select(
+                e.id,
+                e.kind,
+                e.reason,
+                e.guild_id,
+                e.channel_id,
+                e.thread_id,
+                e.personality_id,
+                e.created_at,
+                e.available_at,
+                e.delivered_at,
+                e.dropped_reason,
+                e.message_ids,
+            )
+            .where(e.payer_user_id == user_id)
+            .order_by(e.created_at, e.id),
         }
-        out: dict[str, list[dict[str, Any]]] = {}
         async with self._engine.connect() as conn:
-            for name, stmt in queries.items():
-                rows = (await conn.execute(stmt)).all()
-                out[name] = [{k: plain(v) for k, v in row._mapping.items()} for row in rows]
-        return out
+            return {name: _rows(await conn.execute(stmt)) for name, stmt in queries.items()}
+
+    async def voice_sample_data(self, sample_id: str) -> bytes:
+        """A voice sample's audio (b"" when it is gone)."""
+        stmt = sa.select(t.voice_samples.c.data).where(t.voice_samples.c.id == sample_id)
+        async with self._autocommit.connect() as conn:
+            return bytes(await conn.scalar(stmt) or b"")
+
+    async def answer_file_data(self, job_id: str, position: int) -> bytes:
+        """A file an answer carried (b"" when it is gone)."""
+        f = t.job_files.c
+        stmt = sa.select(f.data).where(f.job_id == job_id, f.position == position)
+        async with self._autocommit.connect() as conn:
+            return bytes(await conn.scalar(stmt) or b"")
 
     async def user_clones(self, user_id: str) -> list[tuple[str, str]]:
         """(personality id, voice id) of each voice the user cloned (in their ElevenLabs

@@ -1,0 +1,162 @@
+"""`/settings data export` through Discord: the fake Discord, the real bot, the whole mesh on
+one real Postgres, the fake ElevenLabs. Her export holds everything of hers that
+`/settings data delete` would erase (test_discord_data_delete.py), keys excepted: her
+lorebook, the voice sample she uploaded (its audio), the voice she cloned, her private
+personality as a card, her memory mode, her messages and history, which providers hold a key
+of hers; in a versioned format. Bob talks to the same personality in the same channel: not a
+word of his is in it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tzurot.audio import encode_tone
+from tzurot.cli.localdb import create_database
+from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
+from tzurot.testing.fake_discord import Json
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
+
+
+@dataclass
+class ExportWorld:
+    world: World
+    eleven: FakeElevenLabs
+
+
+@pytest.fixture(scope="module")
+async def export_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ExportWorld]:
+    async with FakeElevenLabs() as eleven:
+        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+        async with discord_world(
+            database,
+            Path(tmp_path_factory.mktemp("export")),
+            inference={"elevenlabs_url": eleven.base_url},
+        ) as world:
+            yield ExportWorld(world, eleven)
+
+
+@pytest.fixture
+def ew(export_mesh: ExportWorld) -> ExportWorld:
+    export_mesh.world = export_mesh.world.scene()
+    return export_mesh
+
+
+def actor(user: Json) -> common.Actor:
+    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
+    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
+    await world.discord.wait_until(lambda: any(done.texts()), within=30)
+    return "".join(done.texts())
+
+
+async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: ExportWorld) -> None:
+    world = ew.world
+    alice = actor(world.alice)
+    await world.set_key(world.alice)
+    await world.set_key(world.bob)
+    await world.cli.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=alice, provider="elevenlabs", api_key=DEFAULT_ELEVENLABS_KEY)
+    )
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=alice,
+            personality=common.Personality(
+                slug="wren", display_name="Wren", system_prompt="You are Wren.", public=False
+            ),
+        )
+    )
+    await world.cli.ImportLorebook(
+        gw.ImportLorebookRequest(actor=alice, document=LOREBOOK, name="My notes")
+    )
+    await world.cli.StartFresh(gw.StartFreshRequest(actor=alice, personality="lilith"))
+    audio = encode_tone(1.0)
+    async with running_bot(world):
+        sample = world.discord.upload(world.general, "me.mp3", audio, "audio/mpeg")
+        added = await slash_text(
+            world, world.alice, "personality", "voice-sample", "upload",
+            personality="wren", file=sample,
+        )  # fmt: skip
+        assert "Added" in added
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="wren"
+        )
+        assert "Cloned from 1 samples" in cloned
+        said = await world.discord.say(world.general, world.alice, "@Lilith my cat is Pixel")
+        await world.delivered(f"{said.id}:lilith")
+        bobs = await world.discord.say(world.general, world.bob, "@Lilith I grow tomatoes")
+        await world.delivered(f"{bobs.id}:lilith")
+
+        exported = await world.discord.slash(
+            world.general, world.alice, "settings", subcommand=["data", "export"]
+        )
+        await world.discord.wait_until(lambda: bool(exported.files), within=30)
+    assert "Your data" in "".join(exported.texts())
+    with zipfile.ZipFile(io.BytesIO(b"".join(exported.files))) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        found = json.loads(files[name])
+        assert isinstance(found, list)
+        return found
+
+    everything = b"".join(files.values())
+    (clone,) = [v for v in ew.eleven.cloned_voices() if v.name == "Wren"]
+    (voice_sample,) = rows("voice_samples.json")
+    (wren,) = rows("personalities_owned.json")
+    (mode,) = rows("memory_modes.json")
+    manifest = json.loads(files["manifest.json"])
+    got = {
+        "format": (manifest["format"], manifest["version"]),
+        "every file listed": set(manifest["files"]) <= set(files),
+        "lorebooks": [(b["name"], b["entries"][0]["content"]) for b in rows("lorebooks.json")],
+        "voice sample": (voice_sample["personality"], voice_sample["filename"]),
+        "its audio": files[str(voice_sample["file"])] == audio,
+        "voices cloned": [(v["personality"], v["voice_id"]) for v in rows("voices_cloned.json")],
+        "card": json.loads(files[str(wren["card_file"])])["data"]["name"],
+        "fresh start": mode["fresh_since"] is not None,
+        "requests": [m["request_content"] for m in rows("messages.json")],
+        "history": [t["author_name"] for t in rows("history.json")],
+        "wallet": sorted(str(w["provider"]) for w in rows("wallet.json")),
+        # Her chat just used it: "last used" is now, not keyvault's last batch of uses.
+        "openrouter last used": any(
+            w["provider"] == "openrouter" and w["last_used_at"] for w in rows("wallet.json")
+        ),
+        "a key": any(k.encode() in everything for k in (USER_KEY, DEFAULT_ELEVENLABS_KEY)),
+        "bob": b"tomatoes" in everything or str(world.bob["id"]).encode() in everything,
+    }
+    assert got == {
+        "format": ("tzurot-user-export", 1),
+        "every file listed": True,
+        "lorebooks": [("My notes", "The Prancing Pony.")],
+        "voice sample": ("wren", "me.mp3"),
+        "its audio": True,
+        "voices cloned": [("wren", clone.voice_id)],
+        "card": "Wren",
+        "fresh start": True,
+        "requests": ["my cat is Pixel"],
+        "history": ["Alice", "Lilith"],
+        "wallet": ["elevenlabs", "openrouter"],
+        "openrouter last used": True,
+        "a key": False,
+        "bob": False,
+    }
