@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -103,15 +104,20 @@ def mesh(
         errors.close()
 
 
-def chat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # our own interpreter and module, no shell
-        [sys.executable, "-m", "tzurot.cli", "chat", *args],
+        [sys.executable, "-m", "tzurot.cli", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def chat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return cli(env, "chat", *args)
 
 
 def test_up_prints_where_each_service_listens(
@@ -159,6 +165,43 @@ def test_every_seed_personality_answers_in_demo_mode_without_a_key(mesh: Mesh, s
 def test_the_banner_names_the_commands_of_the_readme(mesh: Mesh) -> None:
     _, _, lines = mesh
     assert any(line.startswith("Try: make chat") for line in lines)
+
+
+def test_the_banner_says_how_to_reach_a_mesh_elsewhere(mesh: Mesh) -> None:
+    """This mesh runs on other ports and data than the defaults: the banner's exports are all
+    `tzurot chat` and `tzurot admin` need to find it."""
+    _, env, lines = mesh
+    line = next(line for line in lines if line.startswith("Not at the defaults"))
+    exported = dict(item.split("=", 1) for item in shlex.split(line.split("export ", 1)[1]))
+    clean = {k: v for k, v in env.items() if not k.startswith("TZUROT_")}
+    told = {**clean, **exported}
+    answer = cli(told, "chat", "Sage", "--user", "erin", "-m", "hi")
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    health = cli(told, "admin", "health")
+    assert health.returncode == 0, health.stdout + health.stderr
+
+
+def test_the_wallet_through_the_cli_never_shows_the_key(mesh: Mesh) -> None:
+    _, env, _ = mesh
+    key = "sk-or-v1-e2e-planted-cli-key-91c2"
+    stored = cli(env, "wallet", "set", "openrouter", "--user", "gus", "--key-stdin", stdin=key)
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    assert stored.stdout == "Stored your openrouter key (…91c2).\n"
+    runs = [
+        stored,
+        cli(env, "wallet", "list", "--user", "gus"),
+        cli(env, "wallet", "test", "openrouter", "--user", "gus"),
+        cli(env, "wallet", "remove", "openrouter", "--user", "gus"),
+    ]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], [r.stdout + r.stderr for r in runs]
+    assert runs[1].stdout.startswith("openrouter   …91c2")
+    assert runs[2].stdout.startswith("openrouter: the key works")
+    for run in runs:
+        assert key not in run.stdout + run.stderr
+    gone = cli(env, "wallet", "test", "openrouter", "--user", "gus")
+    assert gone.returncode == 1
+    assert gone.stderr.startswith("tzurot: [not_found] ")
+    assert "tzurot wallet set openrouter" in gone.stderr  # advice in CLI words
 
 
 def child_pid(up: subprocess.Popen[str], service: str) -> int:
@@ -228,3 +271,58 @@ def test_a_service_failing_at_start_stops_the_mesh_with_its_reason(tmp_path: Pat
     assert f"tzurot-keyvault: cannot start: cannot listen on 127.0.0.1:{base + 3}" in result.stderr
     assert "tzurot up: keyvault exited; stopping the mesh" in result.stderr
     assert "Tzurot is up" not in result.stdout
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process under `root` (its children, theirs, ...)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("after", [0.5, 2.0])
+def test_ctrl_c_while_starting_stops_everything_quietly(tmp_path: Path, after: float) -> None:
+    """Ctrl-C in the terminal of a `tzurot up` that is still starting (importing, making the
+    database, migrating): every process it started gets SIGINT too. It ends with 0, no
+    traceback, no failure blamed on what the interrupt stopped, and nothing left running."""
+    up = subprocess.Popen(  # our own interpreter and module, no shell
+        [
+            sys.executable, "-m", "tzurot.cli", "up", "--demo",
+            "--data-dir", str(tmp_path / "data"), "--base-port", str(free_base_port()),
+            "--seeds", str(REPO / "personalities"),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )  # fmt: skip
+    time.sleep(after)
+    started = descendants(up.pid)
+    os.killpg(up.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    _, err = up.communicate(timeout=120)
+    assert up.returncode == 0, err
+    assert "Traceback" not in err
+    assert "KeyboardInterrupt" not in err
+    assert "did not start" not in err
+    assert "exited; stopping the mesh" not in err
+    deadline = time.monotonic() + 30
+    while left := {pid for pid in started if alive(pid)}:
+        assert time.monotonic() < deadline, f"still running after up: {left}"
+        time.sleep(0.2)

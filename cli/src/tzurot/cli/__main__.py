@@ -15,7 +15,10 @@ from tzurot.cli.paths import DEFAULT_DATA_DIR
 # Everything else loads inside the command that needs it: `tzurot --help` and `tzurot chat -m`
 # must start in well under a second (gRPC, protobuf, pydantic and structlog cost more).
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tzurot.cli.gateway_client import CliUser
+    from tzurot.cli.settings import CliSettings
 
 # Plain help (no rich): loading rich to format help costs more than the rest of the start.
 _PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
@@ -46,6 +49,12 @@ def _user(name: str) -> CliUser:
     return CliUser(name or _default_user())
 
 
+def _settings() -> CliSettings:
+    from tzurot.cli.settings import CliSettings
+
+    return CliSettings.from_env()
+
+
 def _gateway() -> tuple[Any, Any, Any]:
     """The gateway messages, client and settings, loaded only by the commands that call it."""
     from tzurot.cli.gateway_client import GatewayClient
@@ -72,7 +81,9 @@ def up(
         typer.Option(help="gateway listens here; inference, memory, keyvault on the next ports."),
     ] = 15051,
 ) -> None:
-    """Start the whole mesh on an embedded Postgres; Ctrl-C stops it."""
+    """Start the whole mesh on an embedded Postgres; Ctrl-C stops it.
+
+    Exits 0 when stopped (Ctrl-C, SIGTERM), 1 when a service failed, 2 for a setup problem."""
     import asyncio
     import time
     from contextlib import AsyncExitStack
@@ -106,10 +117,18 @@ def up(
                     gated=gated,
                     started=started,
                 )
+        except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Ctrl-C came before run_mesh handles it, and reached a step in progress too
+                # (Postgres's initdb or pg_ctl): that step's failure is the interrupt's doing.
+                return 0
+            raise
         finally:
             await gated.stop()
 
-    raise typer.Exit(_run(_main()))
+    code = _run(_main(), f"the gateway at 127.0.0.1:{base_port}")
+    raise typer.Exit(0 if code == 130 else code)  # stopped by Ctrl-C: what `up` is for
 
 
 @app.command()
@@ -117,22 +136,29 @@ def chat(
     personality: Annotated[str, typer.Argument(help="Name or alias of the personality.")],
     user: UserOption = "",
     message: Annotated[
-        str | None, typer.Option("--message", "-m", help="Send one message and exit.")
+        str | None,
+        typer.Option(
+            "--message",
+            "-m",
+            help="Send one message and exit: the answer alone on standard output, an error "
+            "as one line on standard error (exit 1; 3 when the gateway cannot be reached).",
+        ),
     ] = None,
 ) -> None:
     """Talk to a personality through the gateway (history is kept, as in Discord)."""
-    from tzurot.cli.chat import repl, send_message
-    from tzurot.cli.gateway_client import GatewayClient
-    from tzurot.cli.settings import CliSettings
-
     who = _user(user)
+    if message is None:
+        from tzurot.cli.chat import repl
+
+        raise typer.Exit(_guarded(lambda: repl(_settings(), who, personality)))
+
+    from tzurot.cli.chat import stream_answer
+    from tzurot.cli.gateway_client import GatewayClient
 
     async def _main() -> int:
-        async with GatewayClient(CliSettings.from_env()) as client:
-            if message is not None:
-                return 0 if await send_message(client, who, personality, message, sys.stdout) else 1
-            await repl(client, who, personality)
-            return 0
+        async with GatewayClient(_settings()) as client:
+            await stream_answer(client, who, personality, message, sys.stdout)
+        return 0
 
     raise typer.Exit(_run(_main()))
 
@@ -143,20 +169,64 @@ def wallet_set(
         str, typer.Argument(help="openrouter, openai, anthropic, gemini, ollama, ...")
     ],
     user: UserOption = "",
-    key_stdin: Annotated[bool, typer.Option(help="Read the key from standard input.")] = False,
+    key_stdin: Annotated[
+        bool,
+        typer.Option(
+            help="Read the key from the first line of standard input (for scripts: "
+            "`tzurot wallet set openrouter --key-stdin < key.txt`). Without it the key is "
+            "prompted for, without echo. The key is never an argument: others see those in ps."
+        ),
+    ] = False,
 ) -> None:
     """Store your API key for a provider (validated with the provider first)."""
-    key = sys.stdin.readline().strip() if key_stdin else getpass.getpass(f"{provider} API key: ")
     who = _user(user)
-    gw, GatewayClient, CliSettings = _gateway()
 
-    async def _main() -> int:
-        async with GatewayClient(CliSettings.from_env()) as client:
+    def _body() -> int:
+        import asyncio
+
+        from tzurot.runtime.tls import load_tls
+
+        settings = _settings()
+        load_tls(settings.cli_tls_dir)  # missing certificates: said before the key is asked for
+        key = (
+            sys.stdin.readline().strip() if key_stdin else getpass.getpass(f"{provider} API key: ")
+        )
+        if not key:
+            print("tzurot: no key given; nothing stored", file=sys.stderr)
+            return 2
+        return asyncio.run(_store(settings, key))
+
+    async def _store(settings: CliSettings, key: str) -> int:
+        gw, GatewayClient, _ = _gateway()
+        async with GatewayClient(settings) as client:
             reply = await client.stub.SetWalletKey(
                 gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
             )
         print(f"Stored your {reply.key.provider} key (…{reply.key.hint}).")
         return 0
+
+    raise typer.Exit(_guarded(_body))
+
+
+@wallet_app.command("test")
+def wallet_test(
+    provider: Annotated[str, typer.Argument(help="The provider whose stored key to check.")],
+    user: UserOption = "",
+) -> None:
+    """Check your stored key with its provider (exit 1 when it does not work)."""
+    who = _user(user)
+    gw, GatewayClient, CliSettings = _gateway()
+
+    async def _main() -> int:
+        from tzurot.cli.speech import cli_text
+
+        async with GatewayClient(CliSettings.from_env()) as client:
+            reply = await client.stub.TestWalletKey(
+                gw.TestWalletKeyRequest(actor=who.actor, provider=provider)
+            )
+        verdict = "works" if reply.valid else "does not work"
+        print(f"{provider}: {cli_text(reply.detail) or f'your key {verdict}'}")
+        return 0 if reply.valid else 1
 
     raise typer.Exit(_run(_main()))
 
@@ -211,7 +281,11 @@ def certs(
     """Make a development CA and one certificate per service identity."""
     from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 
-    generate_dev_pki(out, SERVICE_IDENTITIES)
+    try:
+        generate_dev_pki(out, SERVICE_IDENTITIES)
+    except OSError as exc:
+        print(f"tzurot: cannot write certificates to {out}: {exc.strerror or exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
     print(f"Certificates for {', '.join(SERVICE_IDENTITIES)} are in {out}/")
 
 
@@ -307,7 +381,7 @@ def keys_rotate(
             print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
         return 0
 
-    raise typer.Exit(_run(_main()))
+    raise typer.Exit(_run(_main(), f"keyvault at {keyvault_addr} (--keyvault-addr)"))
 
 
 @import_app.command("shapes")
@@ -394,35 +468,50 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
     raise typer.Exit(_run(_main()))
 
 
-def _run(coro: object) -> int:
+def _run(coro: object, target: str = "") -> int:
     """Runs a command's coroutine; errors become one line and an exit code."""
     import asyncio
 
+    return _guarded(lambda: asyncio.run(coro), target)  # type: ignore[arg-type]
+
+
+def _guarded(body: Callable[[], int], target: str = "") -> int:
+    """`body()`'s exit code; an error becomes one line and an exit code (see speech.py):
+    1 the mesh refused, 2 bad usage or local setup, 3 unreachable, 130 Ctrl-C.
+
+    `target`: what the command calls, for "cannot reach ..." (default: the gateway)."""
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return body()
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # reported in one line below, or raised again
-        return _reported(exc)
+        return _reported(exc, target)
 
 
-def _reported(exc: Exception) -> int:
+def _reported(exc: Exception, target: str) -> int:
     """The exit code of an error the user is told of in one line; raises any other.
 
     gRPC and the error types load here, only on failure: `tzurot up` spawns its services
     first thing, before anything heavy is imported."""
+    from tzurot.cli.settings import SettingsError
+
+    if isinstance(exc, SettingsError):
+        print(f"tzurot: {exc}", file=sys.stderr)
+        return 2
+
     import grpc
 
-    from tzurot.cli.speech import cli_text
-    from tzurot.runtime.errors import StartupError, from_rpc_error
+    from tzurot.cli.speech import EXIT_USAGE, rpc_failure
+    from tzurot.runtime.errors import StartupError
 
     if isinstance(exc, StartupError):
         print(f"tzurot: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if isinstance(exc, grpc.aio.AioRpcError):
-        err = from_rpc_error(exc)
-        print(f"tzurot: [{err.code.name.lower()}] {cli_text(err.message)}", file=sys.stderr)
-        return 1
+        target = target or _settings().gateway_named
+        line, code = rpc_failure(exc, target)
+        print(f"tzurot: {line}", file=sys.stderr)
+        return code
     raise exc
 
 
@@ -430,6 +519,9 @@ ADMIN_HELP = "Operator tasks against the running mesh."
 
 
 def main() -> None:
+    if sys.argv[1:2] != ["up"]:  # (the services `up` starts keep gRPC's own default)
+        # gRPC's core logs a failed TLS handshake at INFO on stderr, before our one line.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     # `tzurot admin` loads gRPC and every stub at import: registered for real only when asked
     # for, so the other commands keep their fast start; help lists it all the same.
     if sys.argv[1:2] == ["admin"]:

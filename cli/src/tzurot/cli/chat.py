@@ -9,50 +9,76 @@ from typing import TextIO
 import grpc
 
 from tzurot.cli.gateway_client import CliUser, GatewayClient
-from tzurot.cli.speech import cli_text
-from tzurot.runtime.errors import from_rpc_error
+from tzurot.cli.settings import CliSettings
+from tzurot.cli.speech import rpc_failure
+
+
+async def stream_answer(
+    client: GatewayClient, user: CliUser, personality: str, content: str, out: TextIO
+) -> None:
+    """Streams one answer to `out`. A failed (or cancelled) call ends the line it began and
+    raises: its reason is the caller's to tell (on stderr, for `chat -m`)."""
+    began = False
+    try:
+        async for event in client.chat_turn(user, personality, content):
+            if event.HasField("accepted"):
+                out.write(f"{event.accepted.personality.display_name}> ")
+                began = True
+            elif event.HasField("chunk"):
+                out.write(event.chunk.text)
+                began = True
+            out.flush()
+    except BaseException:
+        if began:
+            out.write("\n")
+            out.flush()
+        raise
+    out.write("\n")
 
 
 async def send_message(
     client: GatewayClient, user: CliUser, personality: str, content: str, out: TextIO
 ) -> bool:
-    """Streams one answer to `out`; returns False (after printing why) when it failed."""
+    """Streams one answer to `out`; returns False (after printing why there) when it failed."""
     try:
-        async for event in client.chat_turn(user, personality, content):
-            if event.HasField("accepted"):
-                out.write(f"{event.accepted.personality.display_name}> ")
-            elif event.HasField("chunk"):
-                out.write(event.chunk.text)
-            out.flush()
+        await stream_answer(client, user, personality, content, out)
     except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc)
-        out.write(f"\n[{err.code.name.lower()}] {cli_text(err.message)}\n")
+        line, _ = rpc_failure(exc, client.settings.gateway_named)
+        out.write(f"{line}\n")
         return False
-    out.write("\n")
     return True
 
 
-async def repl(client: GatewayClient, user: CliUser, personality: str) -> None:
-    """Reads lines until EOF or /quit. Ctrl-C during an answer cancels only that answer."""
-    loop = asyncio.get_running_loop()
-    print(f"Talking to {personality} as {user.name}. /quit or Ctrl-D to leave.")
-    while True:
+def repl(settings: CliSettings, user: CliUser, personality: str) -> int:
+    """Reads lines until EOF, /quit or Ctrl-C at the prompt; Ctrl-C during an answer cancels
+    only that answer. Returns the exit code.
+
+    Lines are read on the main thread and each turn runs on one event loop kept for the whole
+    conversation (asyncio.Runner): Ctrl-C at the prompt is a plain KeyboardInterrupt (a line
+    read in a thread would keep the process waiting for it at exit), and Runner cancels the
+    turn it interrupts, every time."""
+    with asyncio.Runner() as runner:
+        client = runner.run(_connect(settings))
         try:
-            line = await loop.run_in_executor(None, _prompt)
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return
-        if line.strip() in ("/quit", "/exit"):
-            return
-        if not line.strip():
-            continue
-        task = asyncio.ensure_future(send_message(client, user, personality, line, sys.stdout))
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()
-            print("\n(cancelled: this turn was not kept)")
+            print(f"Talking to {personality} as {user.name}. /quit, Ctrl-D or Ctrl-C to leave.")
+            while True:
+                try:
+                    line = input("you> ")
+                except (EOFError, KeyboardInterrupt):
+                    print()
+                    return 0
+                if line.strip() in ("/quit", "/exit"):
+                    return 0
+                if not line.strip():
+                    continue
+                try:
+                    runner.run(send_message(client, user, personality, line, sys.stdout))
+                except KeyboardInterrupt:
+                    print("(cancelled: this turn was not kept)", flush=True)
+        finally:
+            runner.run(client.close())
 
 
-def _prompt() -> str:
-    return input("you> ")
+async def _connect(settings: CliSettings) -> GatewayClient:
+    """The client, made on the runner's loop (its channel belongs to that loop)."""
+    return GatewayClient(settings)

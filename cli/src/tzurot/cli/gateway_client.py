@@ -35,7 +35,7 @@ class CliUser:
 
 class GatewayClient:
     def __init__(self, settings: CliSettings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._channel = secure_channel(
             settings.gateway_addr,
             load_tls(settings.cli_tls_dir),
@@ -53,6 +53,9 @@ class GatewayClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
         await self._channel.close()
 
     def generate(
@@ -68,7 +71,7 @@ class GatewayClient:
                 idempotency_key=message_id,
                 message_ids=[message_id],
             ),
-            timeout=self._settings.generate_timeout_seconds,
+            timeout=self.settings.generate_timeout_seconds,
         )
 
     async def chat_turn(

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import os
 import secrets
+import shlex
 import signal
 import sys
 import time
@@ -26,9 +27,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.cli.localdb import local_postgres
 from tzurot.cli.migrate import migrate_all
+from tzurot.cli.paths import DEFAULT_DATA_DIR
 from tzurot.cli.processes import SERVICES, Mesh
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
+from tzurot.runtime.errors import StartupError
 from tzurot.runtime.tls import SERVICE_IDENTITIES, TlsFiles, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -36,8 +39,13 @@ from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 HEALTHY_WITHIN_SECONDS = 240.0
 """How long start-up may take: memory loads and runs its embedding model before SERVING
 (a few seconds on an idle machine, minutes on a crowded one)."""
+INTERRUPT_SETTLES_SECONDS = 0.2
+"""How long a failure at start waits for a Ctrl-C that caused it to be seen: the terminal
+signals the services and Postgres's tools too, and they may fail before `up` reads its own."""
 CHAT_HINT = "make chat   (or .venv/bin/tzurot chat <personality>)"
 """What the start-up banner suggests; the README shows the same commands."""
+DEFAULT_BASE_PORT = 15051
+"""Where `tzurot chat`, `wallet` and `admin` look for the mesh unless told (TZUROT_*_ADDR)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class MeshLayout:
 
     data_dir: Path
     host: str = "127.0.0.1"
-    base_port: int = 15051
+    base_port: int = DEFAULT_BASE_PORT
 
     @property
     def certs_dir(self) -> Path:
@@ -68,6 +76,19 @@ class MeshLayout:
 
     def addr(self, service: str) -> str:
         return f"{self.host}:{self.port(service)}"
+
+
+def client_env(layout: MeshLayout) -> dict[str, str]:
+    """What the other commands (`tzurot chat`, `wallet`, `admin`, `keys rotate`) need set to
+    find this mesh: nothing when it runs at the defaults (.data, ports from 15051)."""
+    env: dict[str, str] = {}
+    if layout.host != "127.0.0.1" or layout.base_port != DEFAULT_BASE_PORT:
+        for service in ("gateway", "inference", "memory", "keyvault"):
+            env[f"TZUROT_{service.upper()}_ADDR"] = layout.addr(service)
+    cli_certs = layout.certs_dir / "cli"
+    if cli_certs.resolve() != (DEFAULT_DATA_DIR / "certs" / "cli").resolve():
+        env["TZUROT_CLI_TLS_DIR"] = str(cli_certs.resolve())
+    return env
 
 
 def ensure_master_key(path: Path) -> None:
@@ -205,22 +226,11 @@ async def run_mesh(
                     else:
                         await mesh.spawn(service, env)
                 died = asyncio.ensure_future(mesh.wait_any_exit())
-                healthy = asyncio.ensure_future(
-                    wait_healthy(layout, services, within=HEALTHY_WITHIN_SECONDS)
-                )
                 stopper = asyncio.ensure_future(stop.wait())
-                watchers += [died, healthy, stopper]
-                await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if died.done():  # a service failed at start: its own one-line reason is above
-                    print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
-                    return 1
-                if stopper.done():
-                    return 0
-                try:
-                    healthy.result()
-                except TimeoutError as exc:
-                    print(f"tzurot up: {exc}; stopping the mesh", file=sys.stderr)
-                    return 1
+                watchers += [died, stopper]
+                failed = await _until_healthy(layout, services, died, stopper, watchers)
+                if failed is not None:
+                    return failed
                 names = await import_seeds(layout, seed_dir)
                 _print_ready(layout, services, names, time.monotonic() - started, with_bot)
                 if ready is not None:
@@ -230,8 +240,45 @@ async def run_mesh(
                 for task in watchers:
                     task.cancel()
                 await mesh.stop()
+    except StartupError:
+        # Ctrl-C in this terminal also interrupts a step in progress (Postgres's initdb or
+        # pg_ctl), which then fails: stopping was asked for, that failure is not news.
+        await asyncio.wait({asyncio.ensure_future(stop.wait())}, timeout=INTERRUPT_SETTLES_SECONDS)
+        if stop.is_set():
+            return 0
+        raise
     finally:
         await mesh.stop()  # the gates of services never opened (no-op once stopped)
+
+
+async def _until_healthy(
+    layout: MeshLayout,
+    services: Sequence[str],
+    died: asyncio.Future[str],
+    stopper: asyncio.Future[Any],
+    watchers: list[asyncio.Future[Any]],
+) -> int | None:
+    """Waits until every service is SERVING (None) or the start ends first: 0 when stopped
+    (Ctrl-C, SIGTERM), 1 when a service exited or start-up took too long."""
+    healthy: asyncio.Future[Any] = asyncio.ensure_future(
+        wait_healthy(layout, services, within=HEALTHY_WITHIN_SECONDS)
+    )
+    watchers.append(healthy)
+    await asyncio.wait({healthy, died, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if died.done() and not stopper.done():
+        # Ctrl-C in this terminal reaches the services too: one may exit before `up` sees it.
+        await asyncio.wait({stopper}, timeout=INTERRUPT_SETTLES_SECONDS)
+    if stopper.done():
+        return 0
+    if died.done():  # a service failed at start: its own one-line reason is above
+        print(f"tzurot up: {died.result()} exited; stopping the mesh", file=sys.stderr)
+        return 1
+    try:
+        healthy.result()
+    except TimeoutError as exc:
+        print(f"tzurot up: {exc}; stopping the mesh", file=sys.stderr)
+        return 1
+    return None
 
 
 async def _supervise(
@@ -279,4 +326,8 @@ def _print_ready(
     print(f"  {'bot':<10} {'connected to Discord' if bot else 'off (set TZUROT_DISCORD_TOKEN)'}")
     print(f"  postgres   {layout.data_dir / 'pg'} (embedded)")
     print(f"Personalities: {', '.join(names) or 'none (add personalities/*.yaml)'}")
+    env = client_env(layout)
+    if env:  # not at the defaults: the other commands must be told where it is
+        exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+        print(f"Not at the defaults; in another shell first: export {exports}")
     print(f"Try: {CHAT_HINT}\n", flush=True)

@@ -219,7 +219,10 @@ class Mesh:
         """Lets a gated `service` start with `env` (its whole environment, kept for respawns)."""
         self.envs[service] = dict(env)
         changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
-        self._gates.pop(service).open(changed)
+        # A service that exited at its gate (Ctrl-C in this terminal, a crash) has closed the
+        # pipe: `wait_any_exit` reports it.
+        with contextlib.suppress(BrokenPipeError):
+            self._gates.pop(service).open(changed)
 
     async def respawn(self, service: str) -> None:
         await self.spawn(service, self.envs[service])

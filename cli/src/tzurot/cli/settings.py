@@ -17,6 +17,10 @@ from tzurot.cli.paths import DEFAULT_DATA_DIR
 PREFIX = "TZUROT_"
 
 
+class SettingsError(ValueError):
+    """A malformed `TZUROT_*` setting; its message names the variable (one line)."""
+
+
 @dataclass(frozen=True)
 class CliSettings:
     """Where the gateway is and which certificate the CLI presents (identity `cli`)."""
@@ -25,6 +29,11 @@ class CliSettings:
     cli_tls_dir: Path = DEFAULT_DATA_DIR / "certs" / "cli"
     rpc_timeout_seconds: float = 30.0
     generate_timeout_seconds: float = 600.0
+
+    @property
+    def gateway_named(self) -> str:
+        """The gateway as an error message names it."""
+        return f"the gateway at {self.gateway_addr} (TZUROT_GATEWAY_ADDR)"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CliSettings:
@@ -40,7 +49,7 @@ class CliSettings:
                 try:
                     values[field.name] = float(raw)
                 except ValueError:
-                    raise ValueError(
+                    raise SettingsError(
                         f"{PREFIX}{field.name.upper()} must be a number of seconds, not {raw!r}"
                     ) from None
             elif field.name.endswith("_dir"):

@@ -2,7 +2,10 @@
 
 Gateway treats a call without an actor from an operator identity (cli, edge, and gateway's own
 pod identity) as the superuser's. Every command prints plain lines (or YAML/JSON for exports)
-and exits non-zero with one `tzurot: [code] message` line when a call fails.
+and exits non-zero with one `tzurot: ...` line when it fails: 1 when a call fails, 2 for bad
+usage or local setup (certificates not found), 3 when a service cannot be reached, 130 on
+Ctrl-C. No traceback: this also runs as `python -m tzurot.admin` (kubectl tzurot, the
+gateway pod), where typer would print a long one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,14 +26,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.admin.connect import SERVICES, AdminSettings, Mesh
 from tzurot.admin.doctor import certificate_report
-from tzurot.runtime.errors import from_rpc_error
+from tzurot.runtime.errors import StartupError, from_rpc_error, is_unreachable
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
-app = typer.Typer(help="Operator tasks against the running mesh.", no_args_is_help=True)
+# Plain help and errors, as `tzurot admin` shows them (typer's boxes only as `python -m`).
+app = typer.Typer(
+    help="Operator tasks against the running mesh.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
 personalities_app = typer.Typer(
     help="Personalities: list, import, export, delete.", no_args_is_help=True
 )
@@ -61,12 +71,18 @@ def run(command: Command) -> None:
     try:
         code = asyncio.run(_main())
     except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc)
-        print(f"tzurot: [{err.code.name.lower()}] {err.message}", file=sys.stderr)
-        code = 1
-    except OSError as exc:  # certificates not found, and the like
+        if is_unreachable(exc):
+            print(f"tzurot: [unavailable] cannot reach the mesh: {exc.details()}", file=sys.stderr)
+            code = 3
+        else:
+            err = from_rpc_error(exc)
+            print(f"tzurot: [{err.code.name.lower()}] {err.message}", file=sys.stderr)
+            code = 1
+    except (OSError, StartupError) as exc:  # certificates not found, and the like
         print(f"tzurot: {exc}", file=sys.stderr)
         code = 2
+    except KeyboardInterrupt:
+        code = 130
     raise typer.Exit(code)
 
 
@@ -105,7 +121,15 @@ def personalities_list() -> None:
 
 @personalities_app.command("import")
 def personalities_import(
-    file: Annotated[Path, typer.Argument(help="A seed YAML file or a character card (JSON).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A seed YAML file or a character card (JSON).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
 ) -> None:
     """Create or update a personality from a file."""
     document = file.read_bytes()
@@ -177,6 +201,19 @@ def personalities_delete(name: Annotated[str, typer.Argument(help="Slug, name or
 # ---- denylist -------------------------------------------------------------------------
 
 
+class Scope(StrEnum):
+    bot = "bot"
+    guild = "guild"
+    channel = "channel"
+    personality = "personality"
+
+
+class Period(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
 def _enum_name(enum: Any, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix).lower()
 
@@ -205,7 +242,7 @@ def denylist_add(
     target_id: Annotated[str, typer.Argument(help="The Discord user id (or guild id).")],
     *,
     guild: Annotated[bool, typer.Option(help="target_id is a guild, not a user.")] = False,
-    scope: Annotated[str, typer.Option(help="bot, guild, channel or personality.")] = "bot",
+    scope: Annotated[Scope, typer.Option(help="Where the entry applies.")] = Scope.bot,
     scope_id: Annotated[str, typer.Option(help="The guild/channel id or personality.")] = "",
     mute: Annotated[bool, typer.Option(help="Mute (ignore silently) instead of block.")] = False,
     reason: Annotated[str, typer.Option(help="Why (shown to operators).")] = "",
@@ -214,7 +251,7 @@ def denylist_add(
     entry = gw.DenylistEntry(
         target=gw.DENY_TARGET_GUILD if guild else gw.DENY_TARGET_USER,
         target_id=target_id,
-        scope=gw.DenyScope.Value(f"DENY_SCOPE_{scope.upper()}"),
+        scope=gw.DenyScope.Value(f"DENY_SCOPE_{scope.value.upper()}"),
         scope_id=scope_id,
         mode=gw.DENY_MODE_MUTE if mute else gw.DENY_MODE_BLOCK,
         reason=reason,
@@ -245,10 +282,10 @@ def denylist_remove(entry_id: Annotated[str, typer.Argument(help="The entry's id
 
 @app.command()
 def usage(
-    period: Annotated[str, typer.Option(help="day, week or month.")] = "month",
+    period: Annotated[Period, typer.Option(help="The period to sum.")] = Period.month,
 ) -> None:
     """Requests and tokens per user, provider and model."""
-    value = gw.UsagePeriod.Value(f"USAGE_PERIOD_{period.upper()}")
+    value = gw.UsagePeriod.Value(f"USAGE_PERIOD_{period.value.upper()}")
 
     async def command(mesh: Mesh) -> int:
         reply = await gateway(mesh).GetUsage(gw.GetUsageRequest(period=value, all_users=True))

@@ -182,7 +182,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         prog="kubectl tzurot",
         description="Operator tasks against Tzurot in the current kubectl context and namespace. "
         "Commands: personalities {list,import,export,delete}, denylist {list,add,remove}, "
-        "usage, jobs {status,retry}, memory stats, keys {rotate,resume}, health, doctor "
+        "usage, jobs {status,retry}, memory stats, keys {rotate,resume,progress}, health, doctor "
         "(`kubectl tzurot <command> --help`).",
     )
     mode = parser.add_mutually_exclusive_group()
@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PluginError as exc:
         print(f"kubectl-tzurot: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C: the port-forwards are stopped on the way out
+        raise SystemExit(130) from None
     raise SystemExit(code)
 
 

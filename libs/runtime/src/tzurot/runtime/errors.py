@@ -289,6 +289,15 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str | None = None) -> TzurotE
     )
 
 
+def is_unreachable(exc: grpc.RpcError) -> bool:
+    """Whether a failed call never reached a service: UNAVAILABLE without our rich status
+    (nothing listens there, a TLS handshake failed, the connection broke). A service that
+    answered UNAVAILABLE itself (a provider down) sends its status."""
+    return exc.code() is grpc.StatusCode.UNAVAILABLE and (
+        _rich_status(exc.trailing_metadata(), grpc.StatusCode.UNAVAILABLE) is None
+    )
+
+
 def _log_transport_error(service: str, details: str) -> None:
     import structlog  # noqa: PLC0415 - the CLI imports this module and rarely needs a log
 

@@ -171,4 +171,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C in `tzurot up`'s terminal while importing: `up` stops
+        sys.exit(130)  # the rest and says so; a forked service handles its own (run_service)
