@@ -28,6 +28,7 @@ from tzurot.gateway.freewill_plan import Action, FreeWillPolicy, decide, next_ch
 from tzurot.gateway.freewill_plan import ChannelState as FreeWillState
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.discord_e2e import settled as discord_settled
 from tzurot.testing.fake_discord import FakeInteraction, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -604,7 +605,9 @@ async def test_a_free_will_post_is_the_channels_not_its_payers(
 ) -> None:
     """Alice pays for Lilith's free will, but its check-in is said for nobody: its prompt
     holds neither her persona nor her own memories (her own question's prompt holds both),
-    and her /history undo takes her own last exchange, never the check-in."""
+    her /history undo takes her own last exchange, never the check-in, and her ❌ or 🔄 on
+    it does nothing, even from a bot restarted since (which knows the post only by its job,
+    whose author is her, the payer)."""
     assert world.mesh.gateway_app is not None
     scheduler = world.mesh.gateway_app.features.freewill
     await activate(world, "Lilith")
@@ -633,9 +636,16 @@ async def test_a_free_will_post_is_the_channels_not_its_payers(
             world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["undo"]
         )
         removed = await world.discord.wait_until(_texts(undo))
+    async with running_bot(world) as bot:  # a new process: the post known by its job only
+        paid = len(world.provider.chat_requests())
+        await world.discord.react(check_in, world.alice, "❌")
+        await world.discord.react(check_in, world.alice, "🔄")
+        await discord_settled(world, bot)
+        kept = (not check_in.deleted, len(world.provider.chat_requests()) - paid)
         clock.advance(timedelta(minutes=1))
         later = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")
         await world.delivered(f"{later.id}:lilith")
+    assert kept == (True, 0)  # not deleted, nothing regenerated
     assert TEAPOT in her_own  # the control: her memory and persona reach her own prompt
     assert ELM_STREET in her_own
     (asked,) = _check_ins_reading(world, "teapot called?")  # it read the channel, though

@@ -773,3 +773,24 @@ async def test_a_double_click_on_clone_clones_once(vw: VoiceWorld) -> None:
     assert "Cloned from 1 samples" in "".join(first.texts())
     assert len(vw.eleven.clone_calls()) == clones + 1
     assert len([v for v in vw.eleven.cloned_voices() if v.name == "Lark"]) == 1
+
+
+async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWorld) -> None:
+    """The clone is made with her own ElevenLabs key: `/wallet list` then shows it used, as
+    it does after a speech (her OpenRouter key, not used, shows no "last used")."""
+    world = vw.world
+    await give_keys(world, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "ibis")
+        before = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(world.alice)))
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="ibis"
+        )
+        used = await last_used(world, world.alice, "elevenlabs")
+        listed = await slash_text(world, world.alice, "wallet", "list")
+    assert "Cloned from 1 samples" in cloned
+    assert not any(k.HasField("last_used_at") for k in before.keys)  # nothing used it yet
+    assert used
+    lines = {line.split("**")[1]: line for line in listed.splitlines() if "**" in line}
+    assert ", last used <t:" in lines["elevenlabs"]
+    assert "last used" not in lines["openrouter"]

@@ -1,13 +1,18 @@
-"""DeleteExchange: any exchange of the history, found by one of its messages, by its user."""
+"""DeleteExchange: any exchange of the history, found by one of its messages, by its user;
+never what was said to the channel (a free-will post, a chain reply), even by its payer."""
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import Actor, JobAccepted, Personality
+from tzurot.gateway.domain import Actor, HistoryTurn, JobAccepted, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -95,3 +100,40 @@ async def test_a_message_two_personalities_answered_keeps_the_other_exchange(
 
     assert [t.message_ids for t in removed] == [("ans-l",)]
     assert stored_ids(memory) == [("msg-3",), ("msg-3",), ("ans-s",)]
+
+
+async def test_a_post_said_to_the_channel_is_nobodys_to_delete_not_even_its_payers(
+    gateway: Gateway, admin: Admin, memory: FakeMemory, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """A free-will post Alice pays for: its job is hers (she pays), its turn the channel's
+    (no user). Her ❌ on it is refused; her own answer next to it she may still delete."""
+    await exchange(gateway, "msg-1", "ans-1")
+    alice = await gateway.user(ALICE)
+    async with engine.begin() as conn:
+        posted = await conn.scalar(
+            sa.insert(t.jobs)
+            .values(
+                idempotency_key=f"turn:{uuid.uuid4()}", status="delivered", user_id=alice.id,
+                personality_id=lilith.id, channel_id="channel-1", request_content="",
+                author_id=ALICE.platform_user_id, author_name="Alice",
+                content="Anyone awake?", delivered_message_ids=["fw-1"],
+            )
+            .returning(t.jobs.c.id)
+        )  # fmt: skip
+    await memory.store_exchange(
+        job_id=str(posted),
+        conversation_id="channel-1",
+        personality_id=lilith.id,
+        user_id="",  # as delivery stores a scheduled turn
+        turns=[HistoryTurn("assistant", "lilith", "Lilith", "Anyone awake?", ("fw-1",))],
+        form_memories=False,
+    )
+
+    with pytest.raises(PermissionDenied) as denied:
+        await admin.delete_exchange(Principal(alice), "fw-1")
+
+    assert denied.value.reason == "NOT_YOUR_EXCHANGE"
+    assert "said to the channel" in denied.value.message
+    assert stored_ids(memory) == [("msg-1",), ("ans-1",), ("fw-1",)]
+    await admin.delete_exchange(Principal(alice), "ans-1")  # her own exchange: hers to delete
+    assert stored_ids(memory) == [("fw-1",)]

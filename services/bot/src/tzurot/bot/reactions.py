@@ -1,5 +1,9 @@
 """Reactions on an answer by the user it answered: ❌ deletes it (and its turn in history),
-🔄 deletes it and generates a new one for the same message."""
+🔄 deletes it and generates a new one for the same message.
+
+What was said to the channel answered nobody: a greeting (no job), a free-will post or a
+chain reply (a job whose user only pays, key `turn:…`) are no one's to delete or regenerate,
+and the gateway's DeleteExchange refuses them too (NOT_YOUR_EXCHANGE)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ log = structlog.get_logger(__name__)
 
 DELETE_EMOJI = "❌"
 REGENERATE_EMOJI = "🔄"
+SCHEDULED_KEY_PREFIX = "turn:"
+"""A scheduled turn's key (events.py): its job's author is the payer, not whom it answered."""
+NOBODY = 0
+"""The user of an answer said to the channel (no Discord user has id 0)."""
 
 
 class Reactions:
@@ -43,11 +51,12 @@ class Reactions:
         if emoji not in {DELETE_EMOJI, REGENERATE_EMOJI} or payload.member is None:
             return
         answer = await self._answer_of(payload)
-        if answer is None or payload.user_id != answer.user_id:
+        if answer is None or answer.user_id == NOBODY or payload.user_id != answer.user_id:
             return
         # History first: once the user sees the answer vanish, their next message must not
         # find it in the conversation.
-        await self._forget_turn(answer)
+        if not await self._forget_turn(answer):
+            return
         for message_id in answer.message_ids:
             self._answers.forget(message_id)
             try:
@@ -81,9 +90,10 @@ class Reactions:
             idempotency_key=job.idempotency_key,
             message_ids=list(job.request_message_ids),
         )
+        scheduled = job.idempotency_key.startswith(SCHEDULED_KEY_PREFIX)
         return Answer(
             common.Personality(id=job.personality_id),
-            int(job.author_id),
+            NOBODY if scheduled or not job.author_id.isdigit() else int(job.author_id),
             channel,
             request,
             message_ids=[int(m) for m in job.delivered_message_ids],
@@ -127,13 +137,14 @@ class Reactions:
                 return personality, request
         return None
 
-    async def _forget_turn(self, answer: Answer) -> None:
-        """Removes the answer's exchange from history, whether it is the latest one or not."""
+    async def _forget_turn(self, answer: Answer) -> bool:
+        """Removes the answer's exchange from history, whether it is the latest one or not;
+        False when the gateway refuses (not the user's exchange): nothing is to be deleted."""
         latest = self._answers.drop_latest(
             channel_key(answer.channel), answer.personality.slug, answer
         )
         if not answer.job_id or not answer.message_ids:
-            return  # an error reply: no exchange was stored
+            return True  # an error reply: no exchange was stored
         try:
             await self._gateway.call(
                 self._gateway.stub.DeleteExchange(
@@ -143,12 +154,16 @@ class Reactions:
                 )
             )
         except TzurotError as err:
+            if err.code is grpc.StatusCode.PERMISSION_DENIED:  # e.g. said to the channel
+                log.info("bot.reaction_refused", reason=err.reason)
+                return False
             if err.code is grpc.StatusCode.NOT_FOUND:  # never stored, or already gone
-                return
+                return True
             if not unimplemented(err):
                 raise
             if latest:  # a gateway without DeleteExchange: the latest one at least
                 await self._undo_last(answer)
+        return True
 
     async def _undo_last(self, answer: Answer) -> None:
         try:

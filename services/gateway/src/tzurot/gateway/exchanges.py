@@ -1,7 +1,10 @@
 """Deleting one exchange of the history by any of its messages (❌ and 🔄 on any answer).
 
-Memory finds the turns posted as the message; their job says whose exchange it is. Memory
-deletes turns by message id, and a user's message addressed to several personalities is the
+Memory finds the turns posted as the message; their job says whose exchange it is. What was
+said to the channel, not to anyone (a greeting, whose "job" is its bot event; a free-will
+post or a chain reply, whose job only names its payer), is nobody's exchange: refused to
+everyone, like `/history undo` (`/history clear everyone:true` takes it). Memory deletes
+turns by message id, and a user's message addressed to several personalities is the
 user turn of several exchanges: an id some other exchange's turn was also posted as is left
 alone, so deleting one exchange never takes a turn of another.
 """
@@ -9,6 +12,7 @@ alone, so deleting one exchange never takes a turn of another.
 from __future__ import annotations
 
 from tzurot.gateway.domain import HistoryTurn, User
+from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.ports import Memory
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -24,7 +28,12 @@ async def delete_exchange(
     found = await memory.find_turns([message_id])
     job_id = _job_of(found, message_id)
     job = await store.get_job(job_id)
-    if job is None or job.user_id != user.id:
+    if job is not None and job.idempotency_key.startswith(TURN_KEY_PREFIX):
+        raise PermissionDenied(
+            "this was said to the channel, not to you: nobody's to delete",
+            reason="NOT_YOUR_EXCHANGE",
+        )
+    if job is None or job.user_id != user.id:  # a greeting has no job: nobody's either
         raise PermissionDenied(
             "only the person this answered may delete it", reason="NOT_YOUR_EXCHANGE"
         )

@@ -7,9 +7,13 @@ first, and the answer is the start). The greeting is one of the card's `first_me
 when another personality is already active in the channel and the card has some. `{{char}}`
 (the nickname, else the name) and `{{user}}` (who activated it) are expanded, like `<BOT>`
 and `<USER>`. It is queued as a bot event (kind "greeting"): the bot posts it as the
-personality, and its acknowledgement stores it as the conversation's first turn (an
-assistant turn, from which no long-term memory is formed) and records its index in the
-conversation's lore state (lorebook entries with `@@is_greeting N` fire only after greeting N).
+personality, and its acknowledgement stores it as the conversation's first turn and records
+its index in the conversation's lore state (lorebook entries with `@@is_greeting N` fire only
+after greeting N). Like a free-will post, the greeting is said to the channel, not to whoever
+activated it: an assistant turn stored with no user (in the channel's history for everyone,
+in no one's own: no user's export holds it, nor does their undo, clear, ❌ or data deletion
+take it), from which no long-term memory forms. The event keeps who activated it
+(`payer_user_id`, though nothing is paid), for their export.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from tzurot.gateway.domain import Location, Personality
+from tzurot.gateway.domain import HistoryTurn, Location, Personality
 from tzurot.gateway.group_store import BotEventRow, GroupStore
 from tzurot.gateway.ports import Memory
-from tzurot.v1 import common_pb2 as common
-from tzurot.v1 import memory_pb2 as mem
 
 KIND = "greeting"
 _CHAR = re.compile(r"\{\{char\}\}|<BOT>|<char>", re.IGNORECASE)
@@ -102,30 +104,25 @@ class Greetings:
         self, event: BotEventRow, personality: Personality, message_ids: Sequence[str]
     ) -> None:
         """The posted greeting becomes the conversation's first turn (idempotent: the event
-        id is its job id)."""
+        id is its job id): the channel's, stored like a scheduled turn (no user, no memory
+        formed), whoever activated the personality."""
         if event.kind != KIND or not message_ids:
             return
         conversation = event.location.conversation_id
-        await self._memory.import_exchange(
-            mem.StoreExchangeRequest(
-                job_id=event.id,
-                channel_id=conversation,
-                personality_id=personality.id,
-                user_id=event.payer_user_id or "",
-                turns=[
-                    common.Turn(
-                        role=common.ROLE_ASSISTANT,
-                        author_id=personality.slug,
-                        author_name=personality.display_name,
-                        content=event.text,
-                        message_ids=list(message_ids),
-                        personality_id=personality.id,
-                        channel_id=conversation,
-                        job_id=event.id,
-                    )
-                ],
-                imported=True,  # a greeting: history only, no long-term memory
-            )
+        greeting = HistoryTurn(
+            "assistant",
+            personality.slug,
+            personality.display_name,
+            event.text,
+            tuple(message_ids),
+        )
+        await self._memory.store_exchange(
+            job_id=event.id,
+            conversation_id=conversation,
+            personality_id=personality.id,
+            user_id="",  # the channel's: not the activating user's exchange
+            turns=[greeting],
+            form_memories=False,
         )
         if self._record is not None:  # for lore's @@is_greeting
             await self._record(conversation, personality.id, index_of(event))

@@ -264,6 +264,9 @@ class VoiceAdmin(AdminBase):
             personality_id=target.id,
             keep_voice_id=before.voice_id if before and before.provider == ELEVENLABS else "",
         )
+        # Made with the user's own ElevenLabs key (inference takes no other for a clone):
+        # `/wallet list` shows it used, like a speech it paid for.
+        self._gateway.key_uses.used(user_id, ELEVENLABS)
         current = await self._voices.voice(target.id)
         previous_cloner = await self._voices.cloned_by(target.id)
         voice = Voice(provider=ELEVENLABS, voice_id=voice_id)
