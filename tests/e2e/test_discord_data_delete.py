@@ -10,20 +10,17 @@ attached to it), and Bob's conversation with the same personality is untouched.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tzurot.audio import encode_tone
-from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.discord_e2e import VoiceWorld, World, running_bot, voice_world
 from tzurot.testing.fake_discord import Json
-from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -32,29 +29,16 @@ pytestmark = pytest.mark.e2e
 LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
 
 
-@dataclass
-class DeleteWorld:
-    world: World
-    eleven: FakeElevenLabs
-    database: str
-
-
 @pytest.fixture(scope="module")
 async def delete_mesh(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[DeleteWorld]:
-    async with FakeElevenLabs() as eleven:
-        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-        async with discord_world(
-            database,
-            Path(tmp_path_factory.mktemp("delete")),
-            inference={"elevenlabs_url": eleven.base_url},
-        ) as world:
-            yield DeleteWorld(world, eleven, database)
+) -> AsyncIterator[VoiceWorld]:
+    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("delete"))) as world:
+        yield world
 
 
 @pytest.fixture
-def dw(delete_mesh: DeleteWorld) -> DeleteWorld:
+def dw(delete_mesh: VoiceWorld) -> VoiceWorld:
     delete_mesh.world = delete_mesh.world.scene()
     return delete_mesh
 
@@ -130,7 +114,7 @@ async def memories_formed(database: str, user_id: str) -> None:
 
 
 async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
-    dw: DeleteWorld,
+    dw: VoiceWorld,
 ) -> None:
     world, db = dw.world, dw.database
     alice = actor(world.alice)

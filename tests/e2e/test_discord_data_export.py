@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tzurot.audio import encode_tone
-from tzurot.cli.localdb import create_database
-from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
+from tzurot.testing.discord_e2e import (
+    USER_KEY,
+    VoiceWorld,
+    World,
+    running_bot,
+    voice_world,
+)
 from tzurot.testing.fake_discord import Json
-from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -33,28 +36,16 @@ pytestmark = pytest.mark.e2e
 LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
 
 
-@dataclass
-class ExportWorld:
-    world: World
-    eleven: FakeElevenLabs
-
-
 @pytest.fixture(scope="module")
 async def export_mesh(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ExportWorld]:
-    async with FakeElevenLabs() as eleven:
-        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-        async with discord_world(
-            database,
-            Path(tmp_path_factory.mktemp("export")),
-            inference={"elevenlabs_url": eleven.base_url},
-        ) as world:
-            yield ExportWorld(world, eleven)
+) -> AsyncIterator[VoiceWorld]:
+    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("export"))) as world:
+        yield world
 
 
 @pytest.fixture
-def ew(export_mesh: ExportWorld) -> ExportWorld:
+def ew(export_mesh: VoiceWorld) -> VoiceWorld:
     export_mesh.world = export_mesh.world.scene()
     return export_mesh
 
@@ -69,7 +60,7 @@ async def slash_text(world: World, user: Json, command: str, *sub: str, **option
     return "".join(done.texts())
 
 
-async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: ExportWorld) -> None:
+async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: VoiceWorld) -> None:
     world = ew.world
     alice = actor(world.alice)
     await world.set_key(world.alice)

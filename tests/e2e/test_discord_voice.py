@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -34,14 +32,20 @@ from google.protobuf import struct_pb2
 
 from tzurot.audio import encode_tone, probe
 from tzurot.bot.bot import TzurotBot
-from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot, settled
+from tzurot.testing.discord_e2e import (
+    USER_KEY,
+    VoiceWorld,
+    World,
+    running_bot,
+    settled,
+    voice_world,
+)
 from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import Permission
 from tzurot.testing.fake_discord.voice_messages import IS_VOICE_MESSAGE
-from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
+from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.testing.fake_elevenlabs_voices import FakeVoice
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -53,27 +57,17 @@ pytestmark = pytest.mark.e2e
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 
 
-@dataclass
-class VoiceWorld:
-    world: World
-    eleven: FakeElevenLabs
-    database: str
-
-
 @pytest.fixture(scope="module")
 async def voice_mesh(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[VoiceWorld]:
-    async with FakeElevenLabs() as eleven:
-        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-        async with discord_world(
-            database,
-            Path(tmp_path_factory.mktemp("voice")),
-            inference={"elevenlabs_url": eleven.base_url},
-            # Key uses reach keyvault quickly; the operator's cap is no lower than any model's.
-            gateway={"key_use_flush_seconds": 0.2, "voice_max_characters": 10_000},
-        ) as world:
-            yield VoiceWorld(world, eleven, database)
+    async with voice_world(
+        postgres_url,
+        Path(tmp_path_factory.mktemp("voice")),
+        # Key uses reach keyvault quickly; the operator's cap is no lower than any model's.
+        gateway={"key_use_flush_seconds": 0.2, "voice_max_characters": 10_000},
+    ) as world:
+        yield world
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from tzurot.cli.localdb import create_database, with_database
 from tzurot.db.engine import async_url, create_engine
 from tzurot.db.migrate import upgrade
+from tzurot.gateway.admin import Admin
 from tzurot.gateway.domain import (
     Actor,
     GenerateCommand,
@@ -410,6 +411,20 @@ def gateway(
 ) -> Gateway:
     return Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
+    )
+
+
+@pytest.fixture
+def admin(
+    gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Admin:
+    """The admin use-cases over the same fakes, with `cli` as the operator."""
+    return Admin(
+        gateway=gateway,
+        store=store,
+        memory=memory,
+        keyvault=keyvault,
+        operator_identities=frozenset({"cli"}),
     )
 
 

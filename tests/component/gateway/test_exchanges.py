@@ -17,24 +17,11 @@ from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 
-from .conftest import ALICE, FakeKeyVault, FakeMemory, command, seed
+from .conftest import ALICE, FakeMemory, command, seed
 
 pytestmark = pytest.mark.component
 
 BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
-
-
-@pytest.fixture
-def admin(
-    gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Admin:
-    return Admin(
-        gateway=gateway,
-        store=store,
-        memory=memory,
-        keyvault=keyvault,
-        operator_identities=frozenset({"cli"}),
-    )
 
 
 async def exchange(

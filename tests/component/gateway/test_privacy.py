@@ -24,10 +24,9 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal, privacy
 from tzurot.gateway.domain import JobAccepted, Personality
 from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import FailedPrecondition, NotFound
 
-from .conftest import ALICE, FakeKeyVault, FakeMemory, command
+from .conftest import ALICE, FakeMemory, command
 
 pytestmark = pytest.mark.component
 
@@ -49,19 +48,6 @@ class MemoryConfirmedMeanwhile(FakeMemory):
 @pytest.fixture
 def memory() -> MemoryConfirmedMeanwhile:
     return MemoryConfirmedMeanwhile()
-
-
-@pytest.fixture
-def admin(
-    gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Admin:
-    return Admin(
-        gateway=gateway,
-        store=store,
-        memory=memory,
-        keyvault=keyvault,
-        operator_identities=frozenset({"cli"}),
-    )
 
 
 async def test_an_answer_confirmed_during_the_deletion_is_not_stored_into_history(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -18,7 +19,9 @@ from pydantic import SecretStr
 from tzurot.bot.bot import TzurotBot
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.cli.localdb import create_database
 from tzurot.testing.fake_discord import FakeDiscord, Json
+from tzurot.testing.fake_elevenlabs import FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider, echo_reply
 from tzurot.testing.mesh import InProcessMesh, in_process_mesh
 from tzurot.v1 import common_pb2 as common
@@ -209,6 +212,29 @@ async def discord_world(
         general = fake.add_channel(guild, "general", topic="chatting about anything")
         alice, bob = fake.make_user("alice"), fake.make_user("bob")
         yield World(fake, provider, mesh, cli, guild, general, alice, bob)
+
+
+@dataclass
+class VoiceWorld:
+    """A world whose inference speaks to a fake ElevenLabs, on a database of its own."""
+
+    world: World
+    eleven: FakeElevenLabs
+    database: str
+
+
+@asynccontextmanager
+async def voice_world(
+    postgres_url: str, workdir: Path, *, gateway: Mapping[str, Any] | None = None
+) -> AsyncIterator[VoiceWorld]:
+    """`discord_world` on a new database of the server at `postgres_url`, its inference's
+    ElevenLabs a fake one; `gateway` overrides gateway's settings."""
+    async with FakeElevenLabs() as eleven:
+        database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+        async with discord_world(
+            database, workdir, inference={"elevenlabs_url": eleven.base_url}, gateway=gateway
+        ) as world:
+            yield VoiceWorld(world, eleven, database)
 
 
 async def settled(world: World, bot: TzurotBot, channel: Json | None = None) -> None:
