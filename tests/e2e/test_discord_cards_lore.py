@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from tzurot.testing.cards import card_v3, picture, png_card, world_info
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, member_actor, running_bot
 from tzurot.testing.fake_discord import FakeInteraction
-from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
@@ -35,10 +34,6 @@ MANAGE_CHANNELS = str(1 << 4)
 async def answered(world: World, interaction: FakeInteraction) -> str:
     await world.discord.wait_until(lambda: any(interaction.texts()))
     return "\n".join(t for t in interaction.texts() if t)
-
-
-def actor(user: dict[str, Any]) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
 
 
 def messages(world: World) -> list[dict[str, Any]]:
@@ -92,7 +87,7 @@ async def test_a_png_card_becomes_a_personality_whose_lore_reaches_the_provider(
     assert "Ravenholm lore / constant: constant" in inspection
 
     found = await world.cli.GetPersonality(
-        gw.GetPersonalityRequest(actor=actor(world.alice), personality="grigori")
+        gw.GetPersonalityRequest(actor=member_actor(world.alice), personality="grigori")
     )
     p = found.personality
     assert (p.display_name, p.public) == ("Grigori", False)  # private to its importer
@@ -112,7 +107,7 @@ async def test_export_then_import_gives_the_same_character(world: World) -> None
             world, world.alice, "alyx.png", png_card(card, chunk="chara")
         )
         before = await world.cli.GetPersonality(
-            gw.GetPersonalityRequest(actor=actor(world.alice), personality="alyx")
+            gw.GetPersonalityRequest(actor=member_actor(world.alice), personality="alyx")
         )
         exported = await world.discord.slash(
             world.general,
@@ -130,7 +125,7 @@ async def test_export_then_import_gives_the_same_character(world: World) -> None
         again = await import_card(world, world.alice, "alyx.png", document)
         assert "Updated **Alyx**" in again
         after = await world.cli.GetPersonality(
-            gw.GetPersonalityRequest(actor=actor(world.alice), personality="alyx")
+            gw.GetPersonalityRequest(actor=member_actor(world.alice), personality="alyx")
         )
     picture_file = Image.open(io.BytesIO(document))
     picture_file.load()
@@ -284,7 +279,7 @@ async def test_an_inclusion_group_lets_one_entry_into_the_prompt(world: World) -
 async def greeting_in_history(world: World, channel: dict[str, Any], text: str) -> None:
     """Waits until Kleiner's greeting is the channel's history in memory."""
     found = await world.cli.GetPersonality(
-        gw.GetPersonalityRequest(personality="kleiner", actor=actor(world.alice))
+        gw.GetPersonalityRequest(personality="kleiner", actor=member_actor(world.alice))
     )
     memory = mem_grpc.MemoryServiceStub(await world.mesh.channel("gateway", target="memory"))
     request = mem.GetHistoryRequest(

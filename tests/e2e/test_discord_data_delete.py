@@ -18,7 +18,13 @@ import sqlalchemy as sa
 
 from tzurot.audio import encode_tone
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import VoiceWorld, World, running_bot, voice_world
+from tzurot.testing.discord_e2e import (
+    VoiceWorld,
+    member_actor,
+    running_bot,
+    slash_text,
+    voice_world,
+)
 from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
@@ -41,16 +47,6 @@ async def delete_mesh(
 def dw(delete_mesh: VoiceWorld) -> VoiceWorld:
     delete_mesh.world = delete_mesh.world.scene()
     return delete_mesh
-
-
-def actor(user: Json) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
-
-
-async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
-    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
-    await world.discord.wait_until(lambda: any(done.texts()), within=30)
-    return "".join(done.texts())
 
 
 async def scalar(database: str, sql: str, **params: object) -> object:
@@ -117,7 +113,7 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
     dw: VoiceWorld,
 ) -> None:
     world, db = dw.world, dw.database
-    alice = actor(world.alice)
+    alice = member_actor(world.alice)
     await world.set_key(world.alice)
     await world.set_key(world.bob)
     await world.cli.SetWalletKey(

@@ -22,11 +22,11 @@ from tzurot.audio import encode_tone
 from tzurot.testing.discord_e2e import (
     USER_KEY,
     VoiceWorld,
-    World,
+    member_actor,
     running_bot,
+    slash_text,
     voice_world,
 )
-from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -50,19 +50,9 @@ def ew(export_mesh: VoiceWorld) -> VoiceWorld:
     return export_mesh
 
 
-def actor(user: Json) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
-
-
-async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
-    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
-    await world.discord.wait_until(lambda: any(done.texts()), within=30)
-    return "".join(done.texts())
-
-
 async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: VoiceWorld) -> None:
     world = ew.world
-    alice = actor(world.alice)
+    alice = member_actor(world.alice)
     await world.set_key(world.alice)
     await world.set_key(world.bob)
     await world.cli.SetWalletKey(

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from tzurot.bot.commands.common import NOT_YET
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, member_actor, running_bot
 from tzurot.testing.fake_discord import FakeInteraction
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -27,12 +27,8 @@ async def answered(world: World, interaction: FakeInteraction) -> str:
     return text
 
 
-def actor(user: dict[str, Any]) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
-
-
 async def config_ids(world: World, user: dict[str, Any]) -> dict[str, str]:
-    listed = await world.cli.ListLlmConfigs(gw.ListLlmConfigsRequest(actor=actor(user)))
+    listed = await world.cli.ListLlmConfigs(gw.ListLlmConfigsRequest(actor=member_actor(user)))
     return {c.name: c.id for c in listed.configs}
 
 
@@ -129,7 +125,7 @@ async def test_the_gateway_refuses_a_channel_model_without_the_permission(world:
     shared = (await config_ids(world, world.bob))["sage default"]
     where = common.Location(guild_id=world.guild["id"], channel_id=world.general["id"])
     request = gw.SetModelOverrideRequest(
-        actor=actor(world.bob),
+        actor=member_actor(world.bob),
         personality="lilith",
         config_id=shared,
         scope=common.CONFIG_SOURCE_CHANNEL,

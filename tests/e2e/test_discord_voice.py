@@ -37,8 +37,10 @@ from tzurot.testing.discord_e2e import (
     USER_KEY,
     VoiceWorld,
     World,
+    member_actor,
     running_bot,
     settled,
+    slash_text,
     voice_world,
 )
 from tzurot.testing.fake_discord import Json
@@ -76,16 +78,12 @@ def vw(voice_mesh: VoiceWorld) -> VoiceWorld:
     return voice_mesh
 
 
-def actor(user: Json) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
-
-
 async def give_keys(world: World, *users: Json) -> None:
     for user in users:
         await world.set_key(user)
         await world.cli.SetWalletKey(
             gw.SetWalletKeyRequest(
-                actor=actor(user), provider="elevenlabs", api_key=DEFAULT_ELEVENLABS_KEY
+                actor=member_actor(user), provider="elevenlabs", api_key=DEFAULT_ELEVENLABS_KEY
             )
         )
 
@@ -107,12 +105,6 @@ def voice_messages(world: World, channel: Json) -> list[Posted]:
         for m in world.discord.messages.get(int(channel["id"]), [])
         if int(m.data.get("flags") or 0) & IS_VOICE_MESSAGE
     ]
-
-
-async def slash_text(world: World, user: Json, command: str, *sub: str, **options: object) -> str:
-    done = await world.discord.slash(world.general, user, command, options, subcommand=sub)
-    await world.discord.wait_until(lambda: any(done.texts()))
-    return "".join(done.texts())
 
 
 def check_voice_file(world: World, attachment: Json, text: str) -> None:
@@ -170,7 +162,7 @@ async def last_used(world: World, user: Json, provider: str) -> bool:
     """Whether `/wallet list` will show the user's `provider` key as used (polls: the gateway
     sends uses to keyvault in batches)."""
     for _ in range(200):
-        listed = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(user)))
+        listed = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=member_actor(user)))
         if any(k.provider == provider and k.HasField("last_used_at") for k in listed.keys):
             return True
         await asyncio.sleep(0.05)
@@ -261,7 +253,7 @@ async def test_an_owner_uploads_two_samples_and_clones_the_voice(vw: VoiceWorld)
     await give_keys(world, world.alice)
     await world.cli.CreatePersonality(
         gw.CreatePersonalityRequest(
-            actor=actor(world.alice),
+            actor=member_actor(world.alice),
             personality=common.Personality(
                 slug="nova", display_name="Nova", system_prompt="You are Nova."
             ),
@@ -383,7 +375,7 @@ async def test_an_openai_compatible_voice_and_the_users_character_limit(
     world = vw.world
     await world.set_key(world.alice)
     await world.cli.SetWalletKey(
-        gw.SetWalletKeyRequest(actor=actor(world.alice), provider="openai", api_key=USER_KEY)
+        gw.SetWalletKeyRequest(actor=member_actor(world.alice), provider="openai", api_key=USER_KEY)
     )
     await world.cli.SetPersonalityVoice(
         gw.SetPersonalityVoiceRequest(
@@ -474,7 +466,9 @@ async def test_a_speech_cancelled_after_the_vendor_billed_it_stays_recorded(
     before = len(vw.eleven.tts_calls())
     vw.eleven.audio_gate = gate = asyncio.Event()
     bot_stub = await world.mesh.gateway_stub("bot")
-    call = bot_stub.SpeakAnswer(gw.SpeakAnswerRequest(actor=actor(world.alice), job_id=job.id))
+    call = bot_stub.SpeakAnswer(
+        gw.SpeakAnswerRequest(actor=member_actor(world.alice), job_id=job.id)
+    )
     reading = asyncio.ensure_future(call.read())
     try:
         await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
@@ -584,7 +578,7 @@ async def test_a_voice_is_never_sent_more_text_than_its_model_takes(
     world = vw.world
     await give_keys(world, world.alice)
     await world.cli.SetWalletKey(
-        gw.SetWalletKeyRequest(actor=actor(world.alice), provider="openai", api_key=USER_KEY)
+        gw.SetWalletKeyRequest(actor=member_actor(world.alice), provider="openai", api_key=USER_KEY)
     )
     await world.cli.SetPersonalityVoice(
         gw.SetPersonalityVoiceRequest(
@@ -620,7 +614,7 @@ async def test_a_voice_is_never_sent_more_text_than_its_model_takes(
 async def new_personality_with_a_sample(world: World, slug: str) -> None:
     await world.cli.CreatePersonality(
         gw.CreatePersonalityRequest(
-            actor=actor(world.alice),
+            actor=member_actor(world.alice),
             personality=common.Personality(
                 slug=slug, display_name=slug.title(), system_prompt=f"You are {slug}."
             ),
@@ -710,10 +704,10 @@ async def test_a_clone_gateway_never_stored_is_deleted_by_the_next_clone(vw: Voi
     async with running_bot(world):
         await new_personality_with_a_sample(world, "heron")
         heron = await world.cli.GetPersonality(
-            gw.GetPersonalityRequest(actor=actor(world.alice), personality="heron")
+            gw.GetPersonalityRequest(actor=member_actor(world.alice), personality="heron")
         )
         bot = await world.mesh.gateway_stub("bot")
-        user_id = (await bot.GetUser(gw.GetUserRequest(actor=actor(world.alice)))).user.id
+        user_id = (await bot.GetUser(gw.GetUserRequest(actor=member_actor(world.alice)))).user.id
         inference = inf_grpc.InferenceServiceStub(
             await world.mesh.channel("gateway", target="inference")
         )
@@ -776,7 +770,9 @@ async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWor
     await give_keys(world, world.alice)
     async with running_bot(world):
         await new_personality_with_a_sample(world, "ibis")
-        before = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(world.alice)))
+        before = await world.cli.ListWalletKeys(
+            gw.ListWalletKeysRequest(actor=member_actor(world.alice))
+        )
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="ibis"
         )

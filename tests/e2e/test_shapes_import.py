@@ -22,7 +22,7 @@ from tzurot.db.engine import create_engine
 from tzurot.gateway.shapes.summaries import PART_CHARS, summary_parts
 from tzurot.gateway.uploaded_json import MAX_JSON_DEPTH
 from tzurot.testing.cards import picture
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, member_actor, running_bot
 from tzurot.testing.shapes_backup import (
     ALICE,
     BASE_TS,
@@ -44,10 +44,6 @@ pytestmark = pytest.mark.e2e
 async def memory_loaded(world: World) -> None:
     """The answers here read long-term memory: wait until its model is loaded."""
     await world.memory_ready()
-
-
-def actor(user: dict[str, Any]) -> common.Actor:
-    return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
 
 
 async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
@@ -132,7 +128,7 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
     )
     assert (voice.frequency, voice.probability) == (common.VOICE_FREQUENCY_SOMETIMES, 0.5)
     assert (voice.stability, voice.similarity_boost) == (0.4, 0.8)
-    owner_user = await world.cli.GetUser(gw.GetUserRequest(actor=actor(world.discord.owner)))
+    owner_user = await world.cli.GetUser(gw.GetUserRequest(actor=member_actor(world.discord.owner)))
     assert p.owner_user_id == owner_user.user.id
 
     effective = await world.cli.GetEffectiveConfig(
@@ -153,7 +149,7 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
 
     alices = await world.cli.SearchMemories(
         gw.SearchMemoriesRequest(
-            actor=actor(world.alice), personality="mira-vale", query="sailboat Kestrel storm"
+            actor=member_actor(world.alice), personality="mira-vale", query="sailboat Kestrel storm"
         )
     )
     texts = [m.text for m in alices.memories]
@@ -162,13 +158,13 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
     assert kestrel.created_at.seconds == 1_690_000_900  # the summary's original time
     bobs = await world.cli.SearchMemories(
         gw.SearchMemoriesRequest(
-            actor=actor(world.bob), personality="mira-vale", query="sailboat Kestrel storm"
+            actor=member_actor(world.bob), personality="mira-vale", query="sailboat Kestrel storm"
         )
     )
     assert not any("Kestrel" in m.text for m in bobs.memories)  # Alice's, not Bob's
     shared = await world.cli.SearchMemories(
         gw.SearchMemoriesRequest(
-            actor=actor(world.bob), personality="mira-vale", query="restore the old foghorn"
+            actor=member_actor(world.bob), personality="mira-vale", query="restore the old foghorn"
         )
     )
     # the stranger nobody mapped: in the personality's shared scope, seen by everyone
@@ -197,7 +193,9 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
         (m["role"], str(m["content"]).endswith(f"message {i}")) for i, m in enumerate(turns)
     ] == [("user" if i % 2 == 0 else "assistant", True) for i in range(8)]
 
-    export = await world.cli.ExportUserData(gw.ExportUserDataRequest(actor=actor(world.alice)))
+    export = await world.cli.ExportUserData(
+        gw.ExportUserDataRequest(actor=member_actor(world.alice))
+    )
     with zipfile.ZipFile(io.BytesIO(export.archive)) as archive:
         history = json.loads(archive.read("history.json"))
     imported = [t for t in history if t["content"].startswith("message ")]
@@ -230,7 +228,9 @@ async def test_bad_backups_are_refused_clearly(world: World, tmp_path: Path) -> 
     user = {"id": "1", "username": "x"}
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await world.cli.ImportShapes(
-            gw.ImportShapesRequest(actor=actor(user), config=(bad.folder / "b.json").read_bytes())
+            gw.ImportShapesRequest(
+                actor=member_actor(user), config=(bad.folder / "b.json").read_bytes()
+            )
         )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -284,7 +284,7 @@ async def test_a_real_sized_summary_is_split_into_memories_that_keep_its_time_an
 
     rows, _ = await stored_rows(world, "orla-finch")
     assert len(rows) == 2 + len(parts)
-    alice = (await world.cli.GetUser(gw.GetUserRequest(actor=actor(world.alice)))).user.id
+    alice = (await world.cli.GetUser(gw.GetUserRequest(actor=member_actor(world.alice)))).user.id
     long_rows = [r for r in rows if r[2] == datetime.fromtimestamp(created, UTC)]
     assert sorted(text for text, _, _ in long_rows) == sorted(parts)  # all of it, once
     assert {user for _, user, _ in long_rows} == {alice}  # Alice's, like the summary
@@ -298,7 +298,7 @@ async def test_a_real_sized_summary_is_split_into_memories_that_keep_its_time_an
     # the sextant is in the middle of the summary, past what one embedding of it would read
     found = await world.cli.SearchMemories(
         gw.SearchMemoriesRequest(
-            actor=actor(world.alice), personality="orla-finch", query="brass sextant Halcyon"
+            actor=member_actor(world.alice), personality="orla-finch", query="brass sextant Halcyon"
         )
     )
     halcyon = [m for m in found.memories if "Halcyon" in m.text]

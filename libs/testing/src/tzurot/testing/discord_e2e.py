@@ -98,7 +98,7 @@ class World:
             try:
                 await self.cli.SearchMemories(
                     gw.SearchMemoriesRequest(
-                        actor=_actor(self.alice), personality="lilith", query="x"
+                        actor=member_actor(self.alice), personality="lilith", query="x"
                     ),
                     timeout=60,
                 )
@@ -110,12 +110,22 @@ class World:
 
     async def set_key(self, who: Json, key: str = USER_KEY) -> None:
         await self.cli.SetWalletKey(
-            gw.SetWalletKeyRequest(actor=_actor(who), provider="openrouter", api_key=key)
+            gw.SetWalletKeyRequest(actor=member_actor(who), provider="openrouter", api_key=key)
         )
 
 
-def _actor(user: Json) -> common.Actor:
+def member_actor(user: Json) -> common.Actor:
+    """The actor the bot sends for a Discord user of the fake (their id and username)."""
     return common.Actor(user_id=str(user["id"]), display_name=str(user["username"]))
+
+
+async def slash_text(
+    world: World, user: Json, command: str, *subcommand: str, **options: object
+) -> str:
+    """What `user`'s slash command in #general answered (its text, once there is some)."""
+    done = await world.discord.slash(world.general, user, command, options, subcommand=subcommand)
+    await world.discord.wait_until(lambda: any(done.texts()), within=30)
+    return "".join(done.texts())
 
 
 class RecordingGateway(gw_grpc.GatewayServiceServicer):
