@@ -10,8 +10,6 @@ attached to it), and Bob's conversation with the same personality is untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,7 +21,6 @@ from tzurot.testing.discord_e2e import (
     member_actor,
     running_bot,
     slash_text,
-    voice_world,
 )
 from tzurot.testing.fake_discord import Json
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
@@ -33,20 +30,6 @@ from tzurot.v1 import gateway_pb2 as gw
 pytestmark = pytest.mark.e2e
 
 LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
-
-
-@pytest.fixture(scope="module")
-async def delete_mesh(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[VoiceWorld]:
-    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("delete"))) as world:
-        yield world
-
-
-@pytest.fixture
-def dw(delete_mesh: VoiceWorld) -> VoiceWorld:
-    delete_mesh.world = delete_mesh.world.scene()
-    return delete_mesh
 
 
 async def scalar(database: str, sql: str, **params: object) -> object:
@@ -110,9 +93,9 @@ async def memories_formed(database: str, user_id: str) -> None:
 
 
 async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
-    dw: VoiceWorld,
+    voice_scene: VoiceWorld,
 ) -> None:
-    world, db = dw.world, dw.database
+    world, db = voice_scene.world, voice_scene.database
     alice = member_actor(world.alice)
     await world.set_key(world.alice)
     await world.set_key(world.bob)
@@ -175,7 +158,7 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
                 "vault.api_keys",
             )
         ), before
-        (clone,) = [v for v in dw.eleven.cloned_voices() if v.name == "Wren"]
+        (clone,) = [v for v in voice_scene.eleven.cloned_voices() if v.name == "Wren"]
 
         erased = await slash_text(
             world, world.alice, "settings", "data", "delete", confirm="DELETE"
@@ -186,7 +169,7 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
     left = await rows_of(db, hers)
     after = {
         "her rows left": {table: n for table, n in left.items() if n},
-        "her clone in her ElevenLabs account": clone.voice_id in dw.eleven.voices,
+        "her clone in her ElevenLabs account": clone.voice_id in voice_scene.eleven.voices,
         "voice samples": await scalar(db, "SELECT count(*) FROM core.voice_samples"),
         "her private personality": await scalar(
             db, "SELECT count(*) FROM core.personalities WHERE slug = 'wren'"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,6 @@ from tzurot.testing.discord_e2e import (
     member_actor,
     running_bot,
     slash_text,
-    voice_world,
 )
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
@@ -36,22 +33,8 @@ pytestmark = pytest.mark.e2e
 LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
 
 
-@pytest.fixture(scope="module")
-async def export_mesh(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[VoiceWorld]:
-    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("export"))) as world:
-        yield world
-
-
-@pytest.fixture
-def ew(export_mesh: VoiceWorld) -> VoiceWorld:
-    export_mesh.world = export_mesh.world.scene()
-    return export_mesh
-
-
-async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: VoiceWorld) -> None:
-    world = ew.world
+async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(voice_scene: VoiceWorld) -> None:
+    world = voice_scene.world
     alice = member_actor(world.alice)
     await world.set_key(world.alice)
     await world.set_key(world.bob)
@@ -101,7 +84,7 @@ async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(ew: VoiceWorld)
         return found
 
     everything = b"".join(files.values())
-    (clone,) = [v for v in ew.eleven.cloned_voices() if v.name == "Wren"]
+    (clone,) = [v for v in voice_scene.eleven.cloned_voices() if v.name == "Wren"]
     (voice_sample,) = rows("voice_samples.json")
     (wren,) = rows("personalities_owned.json")
     (mode,) = rows("memory_modes.json")
