@@ -21,7 +21,6 @@ from pydantic import SecretStr
 
 from tzurot.gateway.app import GatewayApp, start_gateway
 from tzurot.gateway.config import GatewaySettings
-from tzurot.runtime.client import secure_channel
 from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -33,7 +32,8 @@ from tzurot.runtime.errors import (
     from_rpc_error,
 )
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
-from tzurot.runtime.tls import SERVICE_IDENTITIES, load_tls
+from tzurot.runtime.tls import SERVICE_IDENTITIES
+from tzurot.testing.channels import channels_to
 from tzurot.testing.postgres import DatabaseFactory
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -315,23 +315,8 @@ Connect = Callable[[str], "Stub"]
 @pytest.fixture
 async def connect(pki: Path, mesh: Mesh) -> AsyncIterator[Connect]:
     """A gateway stub authenticated as the given identity."""
-    channels: list[grpc.aio.Channel] = []
-
-    def make(identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{mesh.gateway.port}",
-            load_tls(pki / identity),
-            server_identity="gateway",
-            default_timeout=10.0,
-        )
-        channels.append(channel)
-        return gw_grpc.GatewayServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
+    async with channels_to("gateway", pki, default_timeout=10.0) as open_channel:
+        yield lambda identity: gw_grpc.GatewayServiceStub(open_channel(mesh.gateway.port, identity))
 
 
 async def import_seed(stub: Stub, name: str) -> gw.ImportPersonalityResponse:

@@ -19,10 +19,10 @@ from tzurot.db.engine import create_engine
 from tzurot.keyvault.app import KeyVaultApp, start_keyvault
 from tzurot.keyvault.config import KeyVaultSettings
 from tzurot.keyvault.crypto import MasterKeyRing
-from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import InvalidArgument, NotFound, from_rpc_error
 from tzurot.runtime.logging import configure_logging
-from tzurot.runtime.tls import SERVICE_IDENTITIES, load_tls
+from tzurot.runtime.tls import SERVICE_IDENTITIES
+from tzurot.testing.channels import channels_to
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
@@ -65,23 +65,8 @@ async def start_vault(vault_url: str, pki: Path) -> AsyncIterator[StartVault]:
 @pytest.fixture
 async def connect(pki: Path) -> AsyncIterator[Connect]:
     """A stub to a running keyvault, authenticated as the given identity."""
-    channels: list[grpc.aio.Channel] = []
-
-    def make(app: KeyVaultApp, identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="keyvault",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return kv_grpc.KeyVaultServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
+    async with channels_to("keyvault", pki) as open_channel:
+        yield lambda app, identity: kv_grpc.KeyVaultServiceStub(open_channel(app.port, identity))
 
 
 def new_user() -> str:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import grpc
 import pytest
 from openai import AsyncOpenAI
 from pydantic import SecretStr
@@ -22,8 +21,8 @@ from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
 from tzurot.memory.tables import SCHEMA
-from tzurot.runtime.client import secure_channel
-from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki, load_tls
+from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
+from tzurot.testing.channels import channels_to
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.postgres import DatabaseFactory
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
@@ -110,20 +109,5 @@ async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[M
 
 @pytest.fixture
 async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
-    channels: list[grpc.aio.Channel] = []
-
-    def make(identity: str) -> "Stub":
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="memory",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return mem_grpc.MemoryServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
+    async with channels_to("memory", pki) as open_channel:
+        yield lambda identity: mem_grpc.MemoryServiceStub(open_channel(app.port, identity))

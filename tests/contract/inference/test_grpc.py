@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from tzurot.inference.app import AUTHORIZATION, InferenceApp, start_inference
 from tzurot.inference.config import InferenceSettings
 from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
-from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -30,7 +29,7 @@ from tzurot.runtime.errors import (
     from_rpc_error,
 )
 from tzurot.runtime.logging import configure_logging
-from tzurot.runtime.tls import load_tls
+from tzurot.testing.channels import channels_to
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -92,23 +91,8 @@ async def start(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncItera
 
 @pytest.fixture
 async def connect(pki: Path) -> AsyncIterator[Connect]:
-    channels: list[grpc.aio.Channel] = []
-
-    def make(app: InferenceApp, identity: str) -> Stub:
-        channel = secure_channel(
-            f"127.0.0.1:{app.port}",
-            load_tls(pki / identity),
-            server_identity="inference",
-            default_timeout=30.0,
-        )
-        channels.append(channel)
-        return inf_grpc.InferenceServiceStub(channel)
-
-    try:
-        yield make
-    finally:
-        for channel in channels:
-            await channel.close()
+    async with channels_to("inference", pki) as open_channel:
+        yield lambda app, identity: inf_grpc.InferenceServiceStub(open_channel(app.port, identity))
 
 
 def reply_request(
