@@ -31,7 +31,7 @@ from tzurot.cli.paths import DEFAULT_DATA_DIR
 from tzurot.cli.processes import SERVICES, Mesh
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
-from tzurot.runtime.errors import StartupError
+from tzurot.runtime.errors import StartupError, TzurotError
 from tzurot.runtime.tls import SERVICE_IDENTITIES, TlsFiles, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -231,7 +231,9 @@ async def run_mesh(
                 failed = await _until_healthy(layout, services, died, stopper, watchers)
                 if failed is not None:
                     return failed
-                names = await import_seeds(layout, seed_dir)
+                names = await _seeds_unless_stopped(layout, seed_dir, stopper)
+                if names is None:
+                    return 0
                 _print_ready(layout, services, names, time.monotonic() - started, with_bot)
                 if ready is not None:
                     ready.set()
@@ -249,6 +251,19 @@ async def run_mesh(
         raise
     finally:
         await mesh.stop()  # the gates of services never opened (no-op once stopped)
+
+
+async def _seeds_unless_stopped(
+    layout: MeshLayout, seed_dir: Path, stopper: asyncio.Future[Any]
+) -> list[str] | None:
+    """`import_seeds`, or None when a stop (Ctrl-C reaches the gateway too) cut it short."""
+    try:
+        return await import_seeds(layout, seed_dir)
+    except (grpc.RpcError, TzurotError):
+        await asyncio.wait({stopper}, timeout=INTERRUPT_SETTLES_SECONDS)
+        if stopper.done():
+            return None
+        raise
 
 
 async def _until_healthy(
