@@ -12,8 +12,8 @@ import structlog
 
 from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobError, JobStatus
 from tzurot.gateway.gateway_core import GatewayState, require_job_id
-from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.job_context import load_context, skill_notes
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
     FailedPrecondition,

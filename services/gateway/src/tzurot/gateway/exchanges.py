@@ -12,9 +12,9 @@ alone, so deleting one exchange never takes a turn of another.
 from __future__ import annotations
 
 from tzurot.gateway.domain import HistoryTurn, User
-from tzurot.gateway.groups import TURN_KEY_PREFIX
 from tzurot.gateway.ports import Memory
 from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 
 

@@ -48,6 +48,7 @@ from tzurot.gateway.group_store import (
 from tzurot.gateway.personalities import normalize_alias
 from tzurot.gateway.speakers import Member, choose_speakers, seeded_rng
 from tzurot.gateway.store import ChannelRound
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 log = structlog.get_logger(__name__)
@@ -58,7 +59,6 @@ SettingsOf = Callable[[Location], Awaitable[dict[str, cascade.ResolvedSetting]]]
 FreeWillRefusal = Callable[[BotEventRow], Awaitable[str]]
 # Acknowledges an event as dropped (event id, reason): the outbox's own acknowledgement.
 DropEvent = Callable[[str, str], Awaitable[None]]
-TURN_KEY_PREFIX = "turn:"
 
 
 async def _no_refusal(event: BotEventRow) -> str:

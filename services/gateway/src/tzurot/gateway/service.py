@@ -43,7 +43,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.gateway_core import GatewayLimits, Prepared
 from tzurot.gateway.group_store import GroupStore
-from tzurot.gateway.groups import TURN_KEY_PREFIX, Groups
+from tzurot.gateway.groups import Groups
 from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
@@ -63,7 +63,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
-from tzurot.gateway.store.jobs import taken_over
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX, taken_over
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore

@@ -36,8 +36,9 @@ from tzurot.runtime.errors import FailedPrecondition
 RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
 # A scheduled turn's job key: this prefix and its bot event's id (groups.TURN_KEY_PREFIX;
 # groups imports the store, not the other way).
-_TURN_KEY_PREFIX = "turn:"
-_TURN_KEY_PATTERN = f"^{_TURN_KEY_PREFIX}[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
+TURN_KEY_PREFIX = "turn:"
+"""A scheduled turn's job key (free will, a chain reply): `turn:<event id>`."""
+_TURN_KEY_PATTERN = f"^{TURN_KEY_PREFIX}[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
 
 
 def _claim_statement(*, start: bool) -> sa.Insert:
@@ -272,7 +273,7 @@ def _deliver_statement() -> sa.Select[Any]:
     )
     e = g.bot_events.c
     key = done.c.idempotency_key
-    turn_id = sa.func.substr(key, len(_TURN_KEY_PREFIX) + 1)
+    turn_id = sa.func.substr(key, len(TURN_KEY_PREFIX) + 1)
     event_id = sa.case(
         (key.regexp_match(_TURN_KEY_PATTERN), sa.cast(turn_id, e.id.type)), else_=sa.null()
     )

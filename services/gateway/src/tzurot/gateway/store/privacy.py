@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.rows import plain
 
 
@@ -22,11 +23,6 @@ def _own_settings(user_id: str) -> sa.ColumnElement[bool]:
             t.settings.c.scope_id.startswith(f"{user_id}:"),
         ),
     )
-
-
-SCHEDULED_KEY_PREFIX = "turn:"
-"""A scheduled turn's job key (groups.TURN_KEY_PREFIX): free will, a chain reply. Its payer
-only pays: it answers nobody, and its text is the channel's."""
 
 
 def _rows(result: sa.CursorResult[Any] | sa.Result[Any]) -> list[dict[str, Any]]:
@@ -42,7 +38,7 @@ class PrivacyQueries(AdminSqlBase):
         j, p, lb = t.jobs.c, t.personalities.c, t.lorebooks.c
         v, s, f = t.personality_voices.c, t.voice_samples.c, t.job_files.c
         e, fw = g.bot_events.c, g.freewill_personalities.c
-        scheduled = j.idempotency_key.startswith(SCHEDULED_KEY_PREFIX)
+        scheduled = j.idempotency_key.startswith(TURN_KEY_PREFIX)
         owned_aliases = (
             sa.select(
                 sa.func.coalesce(
