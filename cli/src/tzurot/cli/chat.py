@@ -9,6 +9,7 @@ from typing import TextIO
 import grpc
 
 from tzurot.cli.gateway_client import CliUser, GatewayClient
+from tzurot.cli.prompt import TerminalPrompt
 from tzurot.cli.settings import CliSettings
 from tzurot.cli.speech import rpc_failure
 
@@ -56,14 +57,15 @@ def repl(settings: CliSettings, user: CliUser, personality: str) -> int:
     Lines are read on the main thread and each turn runs on one event loop kept for the whole
     conversation (asyncio.Runner): Ctrl-C at the prompt is a plain KeyboardInterrupt (a line
     read in a thread would keep the process waiting for it at exit), and Runner cancels the
-    turn it interrupts, every time."""
-    with asyncio.Runner() as runner:
+    turn it interrupts, every time. The prompt (`TerminalPrompt`) sees a Ctrl-C whenever it
+    comes."""
+    with asyncio.Runner() as runner, TerminalPrompt() as prompt:
         client = runner.run(_connect(settings))
         try:
             print(f"Talking to {personality} as {user.name}. /quit, Ctrl-D or Ctrl-C to leave.")
             while True:
                 try:
-                    line = input("you> ")
+                    line = prompt.read_line("you> ")
                 except (EOFError, KeyboardInterrupt):
                     print()
                     return 0

@@ -22,6 +22,7 @@ import grpc
 
 from tzurot.runtime.grpc_options import CLIENT_OPTIONS
 from tzurot.runtime.identity import REQUEST_ID_HEADER, current_request_id, new_request_id
+from tzurot.runtime.signals import threads_without_interrupts
 from tzurot.runtime.tls import TlsFiles, channel_credentials
 
 
@@ -64,7 +65,10 @@ def secure_channel(
     methods when none is named). `wait_for_ready`: a call made while the channel is still
     connecting (or in reconnect backoff) waits for the connection, within its deadline,
     instead of failing UNAVAILABLE at once; no request is sent twice, so this is safe for any
-    call (a call can choose otherwise with its own `wait_for_ready=False`)."""
+    call (a call can choose otherwise with its own `wait_for_ready=False`).
+
+    The threads gRPC starts for a channel leave SIGINT and SIGTERM to the main thread
+    (`tzurot.runtime.signals`)."""
     options: list[tuple[str, str | int]] = [
         *CLIENT_OPTIONS,
         ("grpc.ssl_target_name_override", server_identity),
@@ -73,7 +77,8 @@ def secure_channel(
     if retry_service is not None:
         config = retry_service_config(retry_service, max_attempts, retry_methods)
         options.append(("grpc.service_config", config))
-    channel = grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    with threads_without_interrupts():
+        channel = grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
     return DefaultsChannel(channel, _Defaults(default_timeout, wait_for_ready))
 
 
