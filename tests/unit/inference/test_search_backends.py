@@ -3,6 +3,7 @@ ones: Brave's 50-word limit and its 422s that are not about the key, SearXNG's l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx2 as httpx
@@ -53,6 +54,25 @@ async def test_a_wrong_brave_key_is_still_the_key(http: httpx.AsyncClient) -> No
         with pytest.raises(SkillError) as refused:
             await BraveSearch(http, brave.base_url).search("moon", 3, CTX)
     assert "refused the key (HTTP 422)" in str(refused.value)
+
+
+async def test_braves_monthly_quota_is_told_apart_from_its_rate(
+    http: httpx.AsyncClient,
+) -> None:
+    async with FakeBrave({BRAVE_KEY}, per_second=1, per_month=2) as brave:
+        search = BraveSearch(http, brave.base_url).search
+        await search("moon", 3, CTX)
+        with pytest.raises(SkillError) as too_fast:
+            await search("moon", 3, CTX)
+        await asyncio.sleep(1.05)  # the per-second window passes
+        await search("moon", 3, CTX)
+        await asyncio.sleep(1.05)
+        with pytest.raises(SkillError) as used_up:
+            await search("moon", 3, CTX)
+    assert str(too_fast.value) == "Brave Search is rate limiting this key; try again in a second"
+    assert str(used_up.value) == (
+        "Brave Search's monthly quota for this key is used up; it renews in 30 days"
+    )
 
 
 async def test_searxngs_limiter_is_named_as_the_operator_setting_it_is(

@@ -193,3 +193,18 @@ async def test_brave_rate_headers_count_only_successful_requests(brave: FakeBrav
     )
     assert (error["meta"]["component"], error["meta"]["rate_limit"]) == ("rate_limiter", 2)
     assert limited.headers["X-RateLimit-Remaining"] == "0, 1998"
+
+
+async def test_brave_refuses_past_the_monthly_quota() -> None:
+    async with FakeBrave({TOKEN}, per_second=50, per_month=2) as brave:
+        assert [(await brave_get(brave, q="x")).status_code for _ in range(2)] == [200, 200]
+        refused = await brave_get(brave, q="x")
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert (error["code"], error["meta"]["quota_limit"], error["meta"]["quota_current"]) == (
+        "RATE_LIMITED",
+        2,
+        2,
+    )
+    assert refused.headers["X-RateLimit-Remaining"].endswith(", 0")
+    assert brave.billed == len(brave.queries) == 2

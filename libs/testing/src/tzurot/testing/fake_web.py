@@ -15,7 +15,9 @@
   web search reference, response headers; its error bodies as the API answers them): 422
   VALIDATION (`meta.errors`) without `X-Subscription-Token`, for an empty `q` or one over 400
   characters or 50 words, `count` outside 1..20, `offset` outside 0..9; 422
-  SUBSCRIPTION_TOKEN_INVALID for an unknown token; 429 RATE_LIMITED past the plan's rate.
+  SUBSCRIPTION_TOKEN_INVALID for an unknown token; 429 RATE_LIMITED past the plan's rate or
+  its monthly quota (Brave documents 429 for both; the quota's detail text is ours, its meta
+  and headers say which limit it is: `X-RateLimit-Remaining` "…, 0").
   `X-RateLimit-Limit`/`-Policy`/`-Remaining`/`-Reset` (per second, per month) on each answer;
   only successful requests are counted.
 Results point at pages registered with `add_result`; a result added `for_query` is the
@@ -416,11 +418,14 @@ class FakeBrave(_Server):
             )
         now = asyncio.get_running_loop().time()
         self._window = [t for t in self._window if now - t < 1.0]
-        if len(self._window) >= self.per_second:
+        over_quota = self.billed >= self.per_month
+        if over_quota or len(self._window) >= self.per_second:
             response = self._error(
                 429,
                 "RATE_LIMITED",
-                "Request rate limit exceeded for plan",
+                "Request quota exceeded for plan"
+                if over_quota
+                else "Request rate limit exceeded for plan",
                 {
                     "plan": "Fake",
                     "rate_limit": self.per_second,

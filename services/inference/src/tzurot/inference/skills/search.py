@@ -123,7 +123,7 @@ class BraveSearch:
                 f"Brave Search refused the key (HTTP {status}); update it with /wallet set brave"  # noqa: S608
             )
         if status == 429:
-            raise SkillError("Brave Search is rate limiting this key; try again later")
+            raise SkillError(_brave_limit_message(response))
         if status != 200:
             raise SkillError(f"Brave Search answered HTTP {status}")
         try:
@@ -137,6 +137,25 @@ class BraveSearch:
 def _brave_query(query: str) -> str:
     """The query within Brave's limits: 50 words, 400 characters."""
     return " ".join(query.split()[:BRAVE_MAX_WORDS])[:MAX_QUERY_CHARS]
+
+
+def _brave_limit_message(response: httpx.Response) -> str:
+    """What a 429 means: Brave's headers give each limit as "<per second>, <per month>"; a
+    month's remaining 0 is the monthly quota, which no retry soon will help."""
+    remaining = response.headers.get("X-RateLimit-Remaining", "").split(",")
+    reset = response.headers.get("X-RateLimit-Reset", "").split(",")
+    if len(remaining) == 2 and remaining[1].strip() == "0":
+        days = _whole_days(reset[1]) if len(reset) == 2 else None
+        when = f"; it renews in {days} day{'s' * (days != 1)}" if days is not None else ""
+        return f"Brave Search's monthly quota for this key is used up{when}"
+    return "Brave Search is rate limiting this key; try again in a second"
+
+
+def _whole_days(seconds: str) -> int | None:
+    try:
+        return max(1, -(-int(seconds.strip()) // 86_400))
+    except ValueError:
+        return None
 
 
 def _brave_error_code(response: httpx.Response) -> str:
