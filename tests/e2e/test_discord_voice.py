@@ -13,7 +13,9 @@ delivered: no voice after Discord refused the answer, no Speak where neither a v
 nor the webhook's audio file can be posted, never more text than the voice's model takes. A
 new clone deletes the one it replaces; a double click clones once. A clone whose answer was
 lost (the vendor's answer dropped, or gateway gone before storing it) holds no slot of the
-user's plan once the next clone is made.
+user's plan once the next clone is made. A key ElevenLabs refuses (revoked: 401
+`invalid_api_key`) in a speech or a clone turns inactive in `/wallet list`; a refusal for
+another reason (quota, a full plan) leaves it active.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -784,3 +787,127 @@ async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWor
     lines = {line.split("**")[1]: line for line in listed.splitlines() if "**" in line}
     assert ", last used <t:" in lines["elevenlabs"]
     assert "last used" not in lines["openrouter"]
+
+
+# ---- a key ElevenLabs refuses ----
+
+
+async def own_elevenlabs_key(vw: VoiceWorld, user: Json) -> str:
+    """Stores an ElevenLabs key of the user's own, valid when stored (her OpenRouter key
+    too); revoke it with `vw.eleven.valid_keys.discard(key)`."""
+    key = f"sk_elevenlabs_{uuid.uuid4().hex}"
+    vw.eleven.valid_keys.add(key)
+    await vw.world.set_key(user)
+    await vw.world.cli.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=member_actor(user), provider="elevenlabs", api_key=key)
+    )
+    return key
+
+
+async def wallet_lines(world: World, user: Json) -> dict[str, str]:
+    """`/wallet list` as the user reads it: each provider's line."""
+    listed = await slash_text(world, user, "wallet", "list")
+    return {line.split("**")[1]: line for line in listed.splitlines() if "**" in line}
+
+
+async def test_a_reply_spoken_with_a_revoked_elevenlabs_key_turns_it_inactive(
+    vw: VoiceWorld,
+) -> None:
+    """She revoked her key in ElevenLabs: the answer is posted, its speech refused (401
+    `invalid_api_key`, as ElevenLabs answers), and `/wallet list` says the key is inactive
+    and to store a new one; her OpenRouter key stays active."""
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    vw.eleven.valid_keys.discard(key)  # revoked at ElevenLabs
+    before = len(vw.eleven.tts_calls())
+    async with running_bot(world) as bot:
+        await slash_text(world, world.alice, "voice", "reset")
+        said = await world.discord.say(world.general, world.alice, "@Lilith read this out")
+        job = await world.delivered(f"{said.id}:lilith")
+        await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
+        await settle(bot)  # the refusal is back with the bot: gateway marked it first
+        lines = await wallet_lines(world, world.alice)
+    (refused,) = vw.eleven.tts_calls()[before:]
+    assert not refused.key_valid
+    (text,) = world.discord.webhook_messages(world.general)
+    assert text.content.endswith(job.content)  # the text was delivered anyway
+    assert voice_messages(world, world.general) == []
+    assert await speech_usage(vw.database, job.id) == []  # nothing billed
+    told = "inactive: elevenlabs rejected it; store a new one with /wallet set"
+    assert told in lines["elevenlabs"]
+    assert ": active" in lines["openrouter"]
+
+
+async def test_speak_with_a_revoked_elevenlabs_key_tells_her_and_turns_it_inactive(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith hello there")
+        await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        (text,) = world.discord.webhook_messages(world.general)
+        vw.eleven.valid_keys.discard(key)  # revoked at ElevenLabs
+        asked = await world.discord.context_menu(world.general, world.alice, "Speak", text)
+        await world.discord.wait_until(lambda: any(asked.texts()))
+        await settle(bot)
+        lines = await wallet_lines(world, world.alice)
+    told = "".join(asked.texts())
+    assert "elevenlabs refused the API key" in told
+    assert "/wallet set elevenlabs" in told
+    assert voice_messages(world, world.general) == []
+    assert "inactive: elevenlabs rejected it" in lines["elevenlabs"]
+    assert ": active" in lines["openrouter"]
+
+
+async def test_a_clone_with_a_revoked_elevenlabs_key_tells_her_and_turns_it_inactive(
+    vw: VoiceWorld,
+) -> None:
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "plover")
+        vw.eleven.valid_keys.discard(key)  # revoked at ElevenLabs
+        clones = len(vw.eleven.clone_calls())
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="plover"
+        )
+        lines = await wallet_lines(world, world.alice)
+    assert [c.key_valid for c in vw.eleven.clone_calls()[clones:]] == [False]
+    assert "elevenlabs refused the API key" in cloned
+    assert "/wallet set elevenlabs" in cloned
+    assert our_clones(vw, "Plover") == []
+    assert "inactive: elevenlabs rejected it" in lines["elevenlabs"]
+    assert ": active" in lines["openrouter"]
+
+
+async def test_a_refusal_that_is_not_about_the_key_leaves_it_active(vw: VoiceWorld) -> None:
+    """Her month's characters are used up (ElevenLabs' 429 `quota_exceeded`) and her plan's
+    voice slots are full (400 `voice_limit_reached`): she is told, and the key stays active."""
+    world = vw.world
+    await own_elevenlabs_key(vw, world.alice)
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    async with running_bot(world) as bot:
+        await new_personality_with_a_sample(world, "shrike")
+        said = await world.discord.say(world.general, world.alice, "@Lilith hello there")
+        await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        (text,) = world.discord.webhook_messages(world.general)
+        vw.eleven.character_quota, vw.eleven.voice_limit = 0, 0
+        try:
+            asked = await world.discord.context_menu(world.general, world.alice, "Speak", text)
+            await world.discord.wait_until(lambda: any(asked.texts()))
+            await settle(bot)
+            cloned = await slash_text(
+                world, world.alice, "personality", "voice", "clone", personality="shrike"
+            )
+        finally:
+            vw.eleven.character_quota, vw.eleven.voice_limit = None, 10
+        lines = await wallet_lines(world, world.alice)
+    assert "no characters left" in "".join(asked.texts())
+    assert "as many custom voices as its plan allows" in cloned
+    assert ": active" in lines["elevenlabs"]
+    assert "inactive" not in lines["elevenlabs"]

@@ -13,7 +13,13 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
 from tzurot.inference.voice import SpeechBilled, SpeechResult, VoiceService
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+)
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider
 
@@ -241,3 +247,131 @@ async def test_a_success_body_that_is_no_json_object_is_a_malformed_answer(conte
         await elevenlabs_answering(200, content).clone(
             SecretStr("k"), "Lilith", "", [Sample("a.mp3", b"ID3")]
         )
+
+
+# ---- whose key a refusal was for: gateway marks only the user's stored key inactive ----
+
+REVOKED = "sk_elevenlabs_revoked"
+
+
+async def test_every_elevenlabs_call_refused_for_the_users_key_says_it_was_hers() -> None:
+    """Her stored key was revoked at ElevenLabs (401 `invalid_api_key`): speech, clone,
+    delete and the wallet's check each say the refused key was the user's."""
+    vault = Vault({("u1", "elevenlabs"): REVOKED})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        _, spoken = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
+        refusals: list[Exception] = [] if spoken is None else [spoken]
+        for call in (
+            voice.clone("u1", "Nova", "", [TONE], personality_id=P1),
+            voice.delete_voice("u1", RACHEL),
+            voice.count_stored_voices("u1"),
+        ):
+            with pytest.raises(FailedPrecondition) as refused:
+                await call
+            refusals.append(refused.value)
+    assert len(refusals) == 4
+    for err in refusals:
+        assert isinstance(err, FailedPrecondition)
+        assert err.reason == "INVALID_API_KEY"
+        assert err.metadata == {"provider": "elevenlabs", "key_source": "user"}
+        assert "/wallet set elevenlabs" in err.message
+    assert all(not call.key_valid for call in eleven.calls)
+
+
+async def test_an_openai_compatible_speech_refusal_names_whose_key_it_was() -> None:
+    """OpenAI refuses her stored key: "user". A local speech server (no key of hers, a
+    placeholder) refusing is "none": nothing of her wallet to mark."""
+    vault = Vault({("u1", "openai"): "sk-revoked"})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        _, hers = await until_failure(voice, VoiceSpec("openai", "nova"), "hello")
+        _, local = await until_failure(voice, VoiceSpec("kokoro", "af_bella"), "hello")
+    assert isinstance(hers, FailedPrecondition)
+    assert (hers.reason, hers.metadata.get("key_source")) == ("INVALID_API_KEY", "user")
+    assert hers.metadata["provider"] == "openai"
+    assert isinstance(local, FailedPrecondition)
+    assert (local.reason, local.metadata.get("key_source")) == ("INVALID_API_KEY", "none")
+
+
+async def test_refusals_that_are_not_about_the_key_name_no_key() -> None:
+    """Out of characters (429 `quota_exceeded`), a full plan (400 `voice_limit_reached`):
+    the key works, so no refusal of it is reported."""
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        eleven.character_quota, eleven.voice_limit = 0, 0
+        _, quota = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
+        with pytest.raises(FailedPrecondition) as full:
+            await voice.clone("u1", "Nova", "", [TONE])
+    assert isinstance(quota, ResourceExhausted)
+    assert quota.reason == "PROVIDER_QUOTA_EXCEEDED"
+    assert full.value.reason == "VOICE_LIMIT_REACHED"
+    assert "key_source" not in quota.metadata
+    assert "key_source" not in full.value.metadata
+
+
+def elevenlabs_refusing(status: int, body: dict[str, object]) -> VoiceService:
+    """A voice service whose ElevenLabs answers every request with this status and body."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return VoiceService(
+        providers=ProviderRegistry({}),
+        keys=KeyResolver(Vault({("u1", "elevenlabs"): "sk_elevenlabs_scoped"})),
+        elevenlabs=ElevenLabsClient(http, "http://elevenlabs.test"),
+        speech=OpenAISpeechClient(http, max_retries=0),
+    )
+
+
+MISSING_VOICES_WRITE: dict[str, object] = {
+    "detail": {
+        "status": "missing_permissions",
+        "message": "The API key you used is missing the permission voices_write to execute "
+        "this operation.",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "reason"),
+    [
+        (401, MISSING_VOICES_WRITE, FailedPrecondition, "KEY_MISSING_PERMISSION"),
+        (401, {"detail": {"status": "quota_exceeded", "message": "quota"}}, ResourceExhausted,
+         "PROVIDER_QUOTA_EXCEEDED"),
+        (429, {"detail": {"status": "too_many_concurrent_requests", "message": "busy"}},
+         ResourceExhausted, "PROVIDER_RATE_LIMITED"),
+        (500, {"detail": {"status": "internal_error", "message": "oops"}}, Unavailable,
+         "UNAVAILABLE"),
+        (503, {"detail": "Service Unavailable"}, Unavailable, "UNAVAILABLE"),
+    ],
+)  # fmt: skip
+async def test_a_refusal_for_another_reason_than_the_key_is_no_invalid_key(
+    status: int, body: dict[str, object], kind: type[Exception], reason: str
+) -> None:
+    """A 401 for a permission a scoped key lacks, ElevenLabs' quota (some accounts see it as
+    a 401), its rate limit and its failures: the key is not called invalid, so gateway does
+    not mark it inactive."""
+    voice = elevenlabs_refusing(status, body)
+    _, spoken = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
+    with pytest.raises(kind) as cloned:
+        await voice.clone("u1", "Nova", "", [TONE])
+    for err in (spoken, cloned.value):
+        assert isinstance(err, kind)
+        assert isinstance(err, TzurotError)
+        assert err.reason == reason
+        assert "key_source" not in err.metadata
+
+
+async def test_a_missing_permission_names_only_the_permission() -> None:
+    voice = elevenlabs_refusing(401, MISSING_VOICES_WRITE)
+    with pytest.raises(FailedPrecondition) as refused:
+        await voice.clone("u1", "Nova", "", [TONE])
+    assert "lacks the `voices_write` permission" in refused.value.message
+    assert "execute this operation" not in refused.value.message  # the vendor's text is not
+    odd = elevenlabs_refusing(401, {"detail": {"status": "missing_permissions", "message": 7}})
+    with pytest.raises(FailedPrecondition) as vague:
+        await odd.count_stored_voices("u1")
+    assert "lacks a permission this needs" in vague.value.message

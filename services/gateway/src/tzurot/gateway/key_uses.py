@@ -4,7 +4,9 @@ and which the provider rejected (the key turns inactive), sent to keyvault's Mar
 An answer only notes its use in memory; a background loop sends what gathered every
 `flush_seconds` in one call, so keyvault is never on the hot path. A rejection is sent at
 once: the answer failed anyway, and the user's next `/wallet list` must already say so.
-A batch that keyvault could not take is kept for the next flush.
+Which failures are such a rejection is decided here (`refused_stored_key`) for every paid
+call: an answer, a speech, a voice clone. A batch that keyvault could not take is kept for
+the next flush.
 """
 
 from __future__ import annotations
@@ -17,11 +19,23 @@ from typing import Protocol
 import structlog
 
 from tzurot.gateway.domain import KeyUse
+from tzurot.runtime.errors import TzurotError
 
 log = structlog.get_logger(__name__)
 
 MAX_PENDING = 1000
 """Keys remembered between flushes (keyvault's batch limit); beyond it uses are dropped."""
+INVALID_API_KEY = "INVALID_API_KEY"
+
+
+def refused_stored_key(err: TzurotError, provider: str = "") -> str | None:
+    """The provider whose key, stored in the user's wallet, `err` says it refused (inference's
+    INVALID_API_KEY with `key_source` "user"; `provider` when the error names none); None for
+    any other failure: a quota, a rate limit, a key lacking a permission, a provider
+    unreachable or failing, the operator's key or a keyless local server refused."""
+    if err.reason != INVALID_API_KEY or err.metadata.get("key_source") != "user":
+        return None
+    return err.metadata.get("provider") or provider or None
 
 
 class KeyUseSink(Protocol):
@@ -58,6 +72,13 @@ class KeyUses:
         """The provider refused a stored key (401): marked inactive now (never raises)."""
         self._note(KeyUse(user_id, provider, self._clock(), rejected=True))
         await self.flush()
+
+    async def refused(self, user_id: str, err: TzurotError, provider: str = "") -> None:
+        """Marks the key inactive when `err` is its provider refusing the user's stored key
+        (`refused_stored_key`); any other error changes nothing (never raises)."""
+        refused = refused_stored_key(err, provider)
+        if refused is not None:
+            await self.rejected(user_id, refused)
 
     async def flush(self) -> None:
         """Sends what gathered; on failure it stays for the next flush (never raises)."""

@@ -84,7 +84,6 @@ _CLIENT_CANCELLED = JobError("CANCELLED", "CLIENT_CANCELLED", "the client cancel
 _UNEXPECTED = JobError("INTERNAL", "INTERNAL", "internal error")
 # Claimed, then stopped before it ran (retryable: a resend runs it).
 _NOT_STARTED = JobError("CANCELLED", "NOT_STARTED", "the job stopped before it started")
-INVALID_API_KEY = "INVALID_API_KEY"
 # What a failed job an operator retries is marked with first, so the claim takes it again.
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 
@@ -364,10 +363,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Job
                 )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt)
-            if err.reason == INVALID_API_KEY and err.metadata.get("key_source") == "user":
-                # The user's own key was refused: `/wallet list` says it is inactive now.
-                provider = err.metadata.get("provider") or prepared.config.config.provider
-                await self.key_uses.rejected(user.id, provider)
+            # The user's own key refused: `/wallet list` says it is inactive now.
+            await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no

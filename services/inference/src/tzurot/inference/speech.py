@@ -6,16 +6,19 @@ which ElevenLabs' reference lists in place of the deprecated v1 list), deleting 
 OpenAI, Kokoro-FastAPI and openedai-speech through the `openai` client. Each answers `Accepted`
 the moment the provider took the text (it bills the characters from then on, whatever becomes
 of the audio), then provider audio (MP3) as it streams. Refusals become typed errors that name
-the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY, quota →
-RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
-VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or 5xx
-→ UNAVAILABLE. A body that is not the JSON object ElevenLabs sends (a proxy's page, a list) is
-a malformed answer: an error is classified by its status alone, a success → UNAVAILABLE.
+the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY (but a 401
+`missing_permissions`, a key scoped without what this call needs, is KEY_MISSING_PERMISSION:
+the key works for the rest), quota → RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full
+voice list → FailedPrecondition VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition
+VOICE_NOT_FOUND, unreachable or 5xx → UNAVAILABLE. A body that is not the JSON object
+ElevenLabs sends (a proxy's page, a list) is a malformed answer: an error is classified by its
+status alone, a success → UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +103,14 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
     detail = (_json_object(response) or {}).get("detail")
     code = detail.get("status", "") if isinstance(detail, dict) else ""
     meta = {"provider": ELEVENLABS}
+    if code == "missing_permissions":
+        permission = _missing_permission(detail)
+        return FailedPrecondition(
+            f"your elevenlabs key lacks {permission} this needs; allow it for the key in "
+            "ElevenLabs, or store a key that has it with /wallet set elevenlabs",
+            reason="KEY_MISSING_PERMISSION",
+            metadata=meta,
+        )
     if status == 401 and code != "quota_exceeded":
         return FailedPrecondition(
             "elevenlabs refused the API key; set a working one with /wallet set elevenlabs",
@@ -136,6 +147,17 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
         return Unavailable(f"elevenlabs failed (HTTP {status})", metadata=meta)
     what = code or f"HTTP {status}"
     return InvalidArgument("voice", f"elevenlabs refused the request ({what})", metadata=meta)
+
+
+_PERMISSION = re.compile(r"\bpermission ([a-z][a-z0-9_]{0,39})\b")
+
+
+def _missing_permission(detail: object) -> str:
+    """The permission a scoped key lacks, as ElevenLabs names it ("voices_write"); only that
+    word of its message is quoted, never the rest."""
+    message = detail.get("message") if isinstance(detail, dict) else None
+    found = _PERMISSION.search(message) if isinstance(message, str) else None
+    return f"the `{found.group(1)}` permission" if found else "a permission"
 
 
 class ElevenLabsClient:

@@ -13,12 +13,17 @@ that got no answer (as opposed to a refusal) looks its own attempt up and answer
 when ElevenLabs made it; every clone first deletes the earlier ones marked for its personality
 that are not the personality's voice now (an answer lost on the way to gateway, a gateway
 that died before storing it, a clone ElevenLabs finished after the lookup).
+
+A refusal of the key (INVALID_API_KEY) says whose key it was (`key_source`, as an answer's
+does): "user" for a key of the user's wallet, which gateway then marks inactive; never the
+operator's, and a keyless local server's is "none".
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -32,6 +37,7 @@ from tzurot.inference.clone_marks import (
     read_mark,
     valid_personality_id,
 )
+from tzurot.inference.domain import KeySource
 from tzurot.inference.keys import KeyResolver, no_api_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
@@ -130,16 +136,18 @@ class VoiceService:
         self, user_id: str, voice: VoiceSpec, text: str
     ) -> AsyncIterator[Accepted | bytes]:
         key = await self._elevenlabs_key(user_id)
-        async for piece in self._elevenlabs.synthesize(key, voice, text):
-            yield piece
+        with refusal_names_key(ELEVENLABS, "user"):
+            async for piece in self._elevenlabs.synthesize(key, voice, text):
+                yield piece
 
     async def _openai_audio(
         self, user_id: str, voice: VoiceSpec, text: str
     ) -> AsyncIterator[Accepted | bytes]:
         provider = self._providers.get(voice.provider)
-        key = (await self._keys.resolve(user_id, provider, free_use=False)).api_key
-        async for piece in self._speech.synthesize(provider, key, voice, text):
-            yield piece
+        key = await self._keys.resolve(user_id, provider, free_use=False)
+        with refusal_names_key(provider.name, key.source):
+            async for piece in self._speech.synthesize(provider, key.api_key, voice, text):
+                yield piece
 
     async def clone(
         self,
@@ -162,9 +170,10 @@ class VoiceService:
             await self._delete_lost_clones(key, personality_id, keep_voice_id.strip())
         mark = new_mark(personality_id)
         try:
-            return await self._elevenlabs.clone(
-                key, name.strip()[:100], marked_description(description, mark), samples
-            )
+            with refusal_names_key(ELEVENLABS, "user"):
+                return await self._elevenlabs.clone(
+                    key, name.strip()[:100], marked_description(description, mark), samples
+                )
         except Unavailable:  # no answer, not a refusal: ElevenLabs may have made it
             found = await self._lost_clone(key, mark)
             if found is None:
@@ -220,14 +229,30 @@ class VoiceService:
         if not voice_id.strip():
             raise InvalidArgument("voice_id", "name the voice to delete")
         key = await self._elevenlabs_key(user_id)
-        return await self._elevenlabs.delete_voice(key, voice_id.strip())
+        with refusal_names_key(ELEVENLABS, "user"):
+            return await self._elevenlabs.delete_voice(key, voice_id.strip())
 
     async def count_voices(self, api_key: SecretStr) -> int:
         """A new ElevenLabs key proven by listing its voices (wallet set)."""
         return await self._elevenlabs.count_voices(api_key)
 
     async def count_stored_voices(self, user_id: str) -> int:
-        return await self._elevenlabs.count_voices(await self._elevenlabs_key(user_id))
+        key = await self._elevenlabs_key(user_id)
+        with refusal_names_key(ELEVENLABS, "user"):
+            return await self._elevenlabs.count_voices(key)
+
+
+@contextmanager
+def refusal_names_key(provider: str, source: KeySource) -> Iterator[None]:
+    """`provider`'s INVALID_API_KEY raised inside says whose key it refused (`key_source`):
+    gateway marks the user's stored key inactive for "user" only. Any other refusal (quota,
+    rate limit, a permission the key lacks, unreachable) is left as it is."""
+    try:
+        yield
+    except TzurotError as err:
+        if err.reason == "INVALID_API_KEY" and err.metadata.get("provider") == provider:
+            err.metadata["key_source"] = source
+        raise
 
 
 def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:

@@ -6,12 +6,14 @@ SpeechBilled), as failed until the audio is whole: what breaks off after that wa
 One clone at a time per personality; a newer clone by the same user deletes the one it
 replaces from their ElevenLabs account (a plan holds few voices), and inference first deletes
 the clones made for the personality whose answer was lost (all but the voice it has now).
+A speech or a clone paid by the user's key marks it used; one the provider refused the key
+for marks it inactive at once (`KeyUses.refused`), as an answer does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import structlog
 
@@ -156,7 +158,9 @@ class VoiceAdmin(AdminBase):
         usage_id: int | None = None
         done = False
         try:
-            async for event in self._speech_port().synthesize_speech(user_id, voice, text):
+            async for event in self._refusals_noted(
+                user_id, self._speech_port().synthesize_speech(user_id, voice, text)
+            ):
                 if isinstance(event, SpeechBilled):
                     usage_id = await self._voices.record_speech(
                         user_id, job_id, voice.provider, event.model, event.characters,
@@ -186,6 +190,18 @@ class VoiceAdmin(AdminBase):
         finally:
             if usage_id is not None and not done:
                 log.warning("voice.paid_not_spoken", job_id=job_id, provider=voice.provider)
+
+    async def _refusals_noted(
+        self, user_id: str, events: AsyncIterator[bytes | SpeechBilled | SpeechDone]
+    ) -> AsyncGenerator[bytes | SpeechBilled | SpeechDone, None]:
+        """The speech's events; a refusal of the user's stored key marks it inactive before
+        it is raised (so `/wallet list` says so by the time the user reads the error)."""
+        try:
+            async for event in events:
+                yield event
+        except TzurotError as err:
+            await self._gateway.key_uses.refused(user_id, err)
+            raise
 
     # ---- samples and cloning ----
 
@@ -256,14 +272,18 @@ class VoiceAdmin(AdminBase):
                 reason="NO_SAMPLES",
             )
         before = await self._voices.voice(target.id)
-        voice_id = await self._speech_port().clone_voice(
-            user_id,
-            target.display_name,
-            _description(target),
-            samples,
-            personality_id=target.id,
-            keep_voice_id=before.voice_id if before and before.provider == ELEVENLABS else "",
-        )
+        try:
+            voice_id = await self._speech_port().clone_voice(
+                user_id,
+                target.display_name,
+                _description(target),
+                samples,
+                personality_id=target.id,
+                keep_voice_id=before.voice_id if before and before.provider == ELEVENLABS else "",
+            )
+        except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
+            await self._gateway.key_uses.refused(user_id, err)
+            raise
         # Made with the user's own ElevenLabs key (inference takes no other for a clone):
         # `/wallet list` shows it used, like a speech it paid for.
         self._gateway.key_uses.used(user_id, ELEVENLABS)
@@ -308,6 +328,7 @@ class VoiceAdmin(AdminBase):
         try:
             deleted = await self._speech_port().delete_voice(user_id, voice_id)
         except TzurotError as err:
+            await self._gateway.key_uses.refused(user_id, err)
             log.warning(
                 "voice.replaced_clone_kept", personality_id=personality_id, reason=err.reason
             )
