@@ -199,6 +199,7 @@ class FakeMemory:
     added: dict[str, common.Memory] = field(default_factory=dict)
     imported_exchanges: dict[str, mem.StoreExchangeRequest] = field(default_factory=dict)
     consolidations: int = 0
+    forgotten_personalities: list[str] = field(default_factory=list)
 
     async def consolidate(self) -> None:
         self.consolidations += 1
@@ -277,6 +278,14 @@ class FakeMemory:
     async def forget_user(self, user_id: str) -> int:
         gone = [e for e in self.exchanges if e.user_id == user_id]
         self.exchanges = [e for e in self.exchanges if e not in gone]
+        return sum(len(e.turns) for e in gone)
+
+    async def forget_personality(self, personality_id: str) -> int:
+        if self.error is not None:
+            raise self.error
+        gone = [e for e in self.exchanges if e.personality_id == personality_id]
+        self.exchanges = [e for e in self.exchanges if e not in gone]
+        self.forgotten_personalities.append(personality_id)
         return sum(len(e.turns) for e in gone)
 
     async def export_user(self, user_id: str) -> mem.ExportUserResponse:

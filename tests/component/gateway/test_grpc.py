@@ -168,6 +168,16 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         self.memories = [m for m in self.memories if m.user_id != request.user_id]
         return mem.ForgetUserResponse(deleted_turns=len(gone), deleted_memories=len(memories))
 
+    async def ForgetPersonality(
+        self, request: mem.ForgetPersonalityRequest, context: Context
+    ) -> mem.ForgetPersonalityResponse:
+        gone = self._take(lambda r: r.personality_id != request.personality_id)
+        memories = [m for m in self.memories if m.personality_id == request.personality_id]
+        self.memories = [m for m in self.memories if m.personality_id != request.personality_id]
+        return mem.ForgetPersonalityResponse(
+            deleted_turns=len(gone), deleted_memories=len(memories)
+        )
+
     async def ExportUser(
         self, request: mem.ExportUserRequest, context: Context
     ) -> mem.ExportUserResponse:

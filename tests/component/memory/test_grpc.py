@@ -258,6 +258,7 @@ GATEWAY_ONLY = {
     "RemoveLastExchange",
     "SetTurnMessageIds",
     "ForgetUser",
+    "ForgetPersonality",
     "ExportUser",
     "SetMemoryMode",
     "GetMemoryMode",
@@ -295,6 +296,9 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
             mem.PruneHistoryRequest(older_than=Timestamp(seconds=1))
         ),
         "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
+        "ForgetPersonality": lambda s: s.ForgetPersonality(
+            mem.ForgetPersonalityRequest(personality_id="nobody")
+        ),
         "ExportUser": lambda s: s.ExportUser(mem.ExportUserRequest(user_id="nobody")),
         "QueryMemories": lambda s: s.QueryMemories(
             mem.QueryMemoriesRequest(personality_id=PERSONA, user_id=USER, query="cats")

@@ -549,7 +549,11 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeletePersonality(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Deletes a personality and everything memory keeps of it.
+        Private or public: its owner, a superuser or the operator. Memory's history, long-term
+        memories and what waits to be formed go first, the personality last: a failure half way
+        is an error, and asking again finishes the deletion.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -65,6 +65,11 @@ class GatewayServiceStub:
     """Personalities and aliases."""
     UpdatePersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.UpdatePersonalityRequest, _gateway_pb2.UpdatePersonalityResponse]
     DeletePersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeletePersonalityRequest, _gateway_pb2.DeletePersonalityResponse]
+    """Deletes a personality and everything memory keeps of it.
+    Private or public: its owner, a superuser or the operator. Memory's history, long-term
+    memories and what waits to be formed go first, the personality last: a failure half way
+    is an error, and asking again finishes the deletion.
+    """
     GetPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityRequest, _gateway_pb2.GetPersonalityResponse]
     ListPersonalities: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalitiesRequest, _gateway_pb2.ListPersonalitiesResponse]
     ImportPersonality: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ImportPersonalityRequest, _gateway_pb2.ImportPersonalityResponse]
@@ -257,6 +262,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Personalities and aliases."""
     UpdatePersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.UpdatePersonalityRequest, _gateway_pb2.UpdatePersonalityResponse]  # type: ignore[assignment]
     DeletePersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeletePersonalityRequest, _gateway_pb2.DeletePersonalityResponse]  # type: ignore[assignment]
+    """Deletes a personality and everything memory keeps of it.
+    Private or public: its owner, a superuser or the operator. Memory's history, long-term
+    memories and what waits to be formed go first, the personality last: a failure half way
+    is an error, and asking again finishes the deletion.
+    """
     GetPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonalityRequest, _gateway_pb2.GetPersonalityResponse]  # type: ignore[assignment]
     ListPersonalities: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListPersonalitiesRequest, _gateway_pb2.ListPersonalitiesResponse]  # type: ignore[assignment]
     ImportPersonality: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ImportPersonalityRequest, _gateway_pb2.ImportPersonalityResponse]  # type: ignore[assignment]
@@ -499,7 +509,12 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _gateway_pb2.DeletePersonalityRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_gateway_pb2.DeletePersonalityResponse, _abc.Awaitable[_gateway_pb2.DeletePersonalityResponse]]: ...
+    ) -> _typing.Union[_gateway_pb2.DeletePersonalityResponse, _abc.Awaitable[_gateway_pb2.DeletePersonalityResponse]]:
+        """Deletes a personality and everything memory keeps of it.
+        Private or public: its owner, a superuser or the operator. Memory's history, long-term
+        memories and what waits to be formed go first, the personality last: a failure half way
+        is an error, and asking again finishes the deletion.
+        """
 
     @_abc_1.abstractmethod
     def GetPersonality(

@@ -995,6 +995,47 @@ class ForgetUserResponse(_message.Message):
 Global___ForgetUserResponse: _TypeAlias = ForgetUserResponse  # noqa: Y015
 
 @_typing.final
+class ForgetPersonalityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    personality_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        personality_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personality_id", b"personality_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetPersonalityRequest: _TypeAlias = ForgetPersonalityRequest  # noqa: Y015
+
+@_typing.final
+class ForgetPersonalityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_TURNS_FIELD_NUMBER: _builtins.int
+    DELETED_MEMORIES_FIELD_NUMBER: _builtins.int
+    deleted_turns: _builtins.int
+    deleted_memories: _builtins.int
+    def __init__(
+        self,
+        *,
+        deleted_turns: _builtins.int = ...,
+        deleted_memories: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_memories", b"deleted_memories", "deleted_turns", b"deleted_turns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetPersonalityResponse: _TypeAlias = ForgetPersonalityResponse  # noqa: Y015
+
+@_typing.final
 class ExportUserRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -131,6 +131,11 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.FromString,
                 _registered_method=True)
+        self.ForgetPersonality = channel.unary_unary(
+                '/tzurot.v1.MemoryService/ForgetPersonality',
+                request_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityResponse.FromString,
+                _registered_method=True)
         self.SetMemoryMode = channel.unary_unary(
                 '/tzurot.v1.MemoryService/SetMemoryMode',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.SetMemoryModeRequest.SerializeToString,
@@ -288,6 +293,17 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetPersonality(self, request, context):
+        """Deleting a personality. Gateway only, before it deletes the personality's row: every turn
+        of it (any user's, and the channel's own: greetings, free will), every memory (the
+        shared lore too, with their links), the memory modes toward it, and the work waiting on
+        its exchanges (formation and fact outbox rows, memory uses), in one transaction; work
+        that read them before stores nothing after. Idempotent: a repeat deletes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetMemoryMode(self, request, context):
         """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
         time), per user and personality.
@@ -414,6 +430,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ExportUser,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.SerializeToString,
+            ),
+            'ForgetPersonality': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetPersonality,
+                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityResponse.SerializeToString,
             ),
             'SetMemoryMode': grpc.unary_unary_rpc_method_handler(
                     servicer.SetMemoryMode,
@@ -951,6 +972,33 @@ class MemoryService:
             '/tzurot.v1.MemoryService/ExportUser',
             tzurot_dot_v1_dot_memory__pb2.ExportUserRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.ExportUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetPersonality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.MemoryService/ForgetPersonality',
+            tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityRequest.SerializeToString,
+            tzurot_dot_v1_dot_memory__pb2.ForgetPersonalityResponse.FromString,
             options,
             channel_credentials,
             insecure,

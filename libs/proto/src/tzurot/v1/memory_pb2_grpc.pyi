@@ -72,6 +72,13 @@ class MemoryServiceStub:
     """Everything of a user, for the privacy request."""
     ExportUser: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ExportUserRequest, _memory_pb2.ExportUserResponse]
     """Everything stored of a user (turns and long-term memories), for the data export."""
+    ForgetPersonality: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ForgetPersonalityRequest, _memory_pb2.ForgetPersonalityResponse]
+    """Deleting a personality. Gateway only, before it deletes the personality's row: every turn
+    of it (any user's, and the channel's own: greetings, free will), every memory (the
+    shared lore too, with their links), the memory modes toward it, and the work waiting on
+    its exchanges (formation and fact outbox rows, memory uses), in one transaction; work
+    that read them before stores nothing after. Idempotent: a repeat deletes nothing.
+    """
     SetMemoryMode: _grpc.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]
     """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
     time), per user and personality.
@@ -128,6 +135,13 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """Everything of a user, for the privacy request."""
     ExportUser: _aio.UnaryUnaryMultiCallable[_memory_pb2.ExportUserRequest, _memory_pb2.ExportUserResponse]  # type: ignore[assignment]
     """Everything stored of a user (turns and long-term memories), for the data export."""
+    ForgetPersonality: _aio.UnaryUnaryMultiCallable[_memory_pb2.ForgetPersonalityRequest, _memory_pb2.ForgetPersonalityResponse]  # type: ignore[assignment]
+    """Deleting a personality. Gateway only, before it deletes the personality's row: every turn
+    of it (any user's, and the channel's own: greetings, free will), every memory (the
+    shared lore too, with their links), the memory modes toward it, and the work waiting on
+    its exchanges (formation and fact outbox rows, memory uses), in one transaction; work
+    that read them before stores nothing after. Idempotent: a repeat deletes nothing.
+    """
     SetMemoryMode: _aio.UnaryUnaryMultiCallable[_memory_pb2.SetMemoryModeRequest, _memory_pb2.SetMemoryModeResponse]  # type: ignore[assignment]
     """Incognito (nothing stored until a time) and fresh (nothing retrieved from before a
     time), per user and personality.
@@ -295,6 +309,19 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.ExportUserResponse, _abc.Awaitable[_memory_pb2.ExportUserResponse]]:
         """Everything stored of a user (turns and long-term memories), for the data export."""
+
+    @_abc_1.abstractmethod
+    def ForgetPersonality(
+        self,
+        request: _memory_pb2.ForgetPersonalityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_memory_pb2.ForgetPersonalityResponse, _abc.Awaitable[_memory_pb2.ForgetPersonalityResponse]]:
+        """Deleting a personality. Gateway only, before it deletes the personality's row: every turn
+        of it (any user's, and the channel's own: greetings, free will), every memory (the
+        shared lore too, with their links), the memory modes toward it, and the work waiting on
+        its exchanges (formation and fact outbox rows, memory uses), in one transaction; work
+        that read them before stores nothing after. Idempotent: a repeat deletes nothing.
+        """
 
     @_abc_1.abstractmethod
     def SetMemoryMode(

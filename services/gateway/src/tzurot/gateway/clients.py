@@ -287,6 +287,14 @@ class GrpcMemory:
         reply = await self._call(self._stub.ForgetUser(mem.ForgetUserRequest(user_id=user_id)))
         return reply.deleted_turns + reply.deleted_memories
 
+    async def forget_personality(self, personality_id: str) -> int:
+        reply = await self._call(
+            self._stub.ForgetPersonality(
+                mem.ForgetPersonalityRequest(personality_id=personality_id)
+            )
+        )
+        return reply.deleted_turns + reply.deleted_memories
+
     async def export_user(self, user_id: str) -> mem.ExportUserResponse:
         reply: mem.ExportUserResponse = await self._call(
             self._stub.ExportUser(mem.ExportUserRequest(user_id=user_id))

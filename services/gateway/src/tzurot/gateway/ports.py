@@ -69,6 +69,11 @@ class Memory(History, Protocol):
         """Deletes the user's turns and memories; the number of rows deleted."""
         ...
 
+    async def forget_personality(self, personality_id: str) -> int:
+        """Deletes everything memory keeps of the personality (every user's turns and the
+        channel's, memories and lore, modes, what waits to be formed); rows deleted."""
+        ...
+
     async def export_user(self, user_id: str) -> mem.ExportUserResponse:
         """The user's stored turns and long-term memories, oldest first (data export)."""
         ...

@@ -15,6 +15,7 @@ from tzurot.memory.config import MemorySettings
 from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts
+from tzurot.memory.forget_personality import PersonalityForgetter
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -56,6 +57,7 @@ AUTHORIZATION: AuthorizationPolicy = {
         "RemoveLastExchange",
         "SetTurnMessageIds",
         "ForgetUser",
+        "ForgetPersonality",
         "ExportUser",
         "SetMemoryMode",
         "GetMemoryMode",
@@ -161,6 +163,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
             formation,
             MemoryBrowser(engine),
             facts,
+            forgetter=PersonalityForgetter(engine),
         )
         running = await create_server(
             service="memory",

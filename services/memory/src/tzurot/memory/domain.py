@@ -91,6 +91,14 @@ class ForgottenUser:
 
 
 @dataclass(frozen=True)
+class ForgottenPersonality:
+    """What ForgetPersonality deleted."""
+
+    deleted_turns: int
+    deleted_memories: int
+
+
+@dataclass(frozen=True)
 class MemoryScope:
     """Whose memories: a personality and one user ('' is the personality's shared lore)."""
 

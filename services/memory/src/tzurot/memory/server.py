@@ -13,6 +13,7 @@ import grpc
 from tzurot.memory import convert
 from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.facts import Facts, NewFact
+from tzurot.memory.forget_personality import PersonalityForgetter
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.reply_context import ReplyContextReader
@@ -32,12 +33,15 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         formation: Formation | None = None,
         browser: MemoryBrowser | None = None,
         facts: Facts | None = None,
+        *,
+        forgetter: PersonalityForgetter | None = None,
     ) -> None:
         self._history = history
         self._longterm = longterm
         self._formation = formation
         self._browser = browser
         self._facts = facts
+        self._forgetter = forgetter
         self._reply_context = ReplyContextReader(history, longterm)
 
     async def ListMemories(
@@ -154,6 +158,16 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         deleted_memories = await self._longterm.forget_user(request.user_id)
         return mem.ForgetUserResponse(
             deleted_turns=forgotten.deleted_turns, deleted_memories=deleted_memories
+        )
+
+    async def ForgetPersonality(
+        self, request: mem.ForgetPersonalityRequest, context: Context
+    ) -> mem.ForgetPersonalityResponse:
+        if self._forgetter is None:
+            raise Unimplemented("forgetting personalities is not wired here")
+        forgotten = await self._forgetter.forget(request.personality_id)
+        return mem.ForgetPersonalityResponse(
+            deleted_turns=forgotten.deleted_turns, deleted_memories=forgotten.deleted_memories
         )
 
     async def ExportUser(

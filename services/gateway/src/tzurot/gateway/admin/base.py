@@ -153,6 +153,14 @@ class AdminBase:
             )
         return found
 
+    async def _forget_personality(self, personality_id: str) -> int:
+        """The steps of deleting a personality that go before its row (the row is what asking
+        again finds it by): its answers still in flight are dropped, so none is stored into
+        history afterwards, then memory forgets everything of it. Both can run again; rows
+        deleted."""
+        dropped = await self._db.drop_answers_in_flight(personality_id)
+        return dropped + await self._memory.forget_personality(personality_id)
+
     async def _usable_config(self, who: Principal, config_id: str, field: str) -> LlmConfig:
         require(field, config_id)
         config = await self._store.get_llm_config(config_id) if is_uuid(config_id) else None

@@ -117,7 +117,12 @@ class PersonalityAdmin(SkillAdmin):
         return updated
 
     async def delete_personality(self, who: Principal, name: str) -> None:
+        """Deletes a personality, private or public (its owner, a superuser or the operator),
+        with everything memory keeps of it: its answers in flight, then memory's history,
+        memories and outboxes of it, then its row. The row goes last, so a deletion that
+        failed half way is an error and asking again finishes it."""
         target = await self._owned(name, who)
+        await self._forget_personality(target.id)
         await self._db.delete_personality(target.id)
 
     async def _personality_values(

@@ -198,15 +198,18 @@ class PrivacyAdmin(CardAdmin):
         """Erases the user across the mesh; the count of what was deleted.
 
         In this order: the voices they cloned, from their ElevenLabs account (with their
-        key, before it goes); their `core` rows but the `users` row, jobs first, so no answer
-        of theirs still in flight is stored into history afterwards; their keys; memory's
-        turns, memories and what waits to be formed from them; the `users` row last. Every
-        step can be run again, and the row that maps their Discord id to the id the services
-        know them by goes last: a request that failed half-way fails (never a success) and
-        finishes when it is asked again.
+        key, before it goes); everything memory keeps of their private personalities (anyone's
+        history with them, their lore), while the personalities' rows still name them; their
+        `core` rows but the `users` row, jobs first, so no answer of theirs still in flight is
+        stored into history afterwards; their keys; memory's turns, memories and what waits to
+        be formed from them; the `users` row last. Every step can be run again, and the row
+        that maps their Discord id to the id the services know them by goes last: a request
+        that failed half-way fails (never a success) and finishes when it is asked again.
         """
         user = who.require_user()
         deleted = await self._delete_clones(user.id)
+        for personality_id in await self._db.private_personality_ids(user.id):
+            deleted += await self._forget_personality(personality_id)
         deleted += await self._db.delete_user_content(user.id)
         for key in await self._keyvault.list_keys(user.id):
             deleted += int(await self._keyvault.delete_key(user.id, key.provider))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
-from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.domain import JobStatus, LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
@@ -33,6 +33,17 @@ def _named(key: str) -> sa.Select[Any]:
         .order_by(rank, p.created_at)
         .limit(1)
     )
+
+
+_IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.STREAMED.value)
+
+
+def delete_answers_in_flight(of: sa.ColumnElement[bool]) -> sa.Delete:
+    """Deletes the jobs (`of`: which personalities') not answered and delivered yet: queued,
+    running, or streamed and waiting for their confirmation or for memory. Nothing of them is
+    stored into history afterwards (a confirmation finds no job; a run that loses its job
+    stops and writes nothing); failed and delivered jobs stay, they write nothing more."""
+    return sa.delete(t.jobs).where(of, t.jobs.c.status.in_(_IN_FLIGHT))
 
 
 class PersonalityReads(SqlBase):
@@ -274,8 +285,18 @@ class PersonalityWrites(AdminSqlBase):
                 for alias in aliases:
                     await self._add_alias(conn, personality_id, alias)
 
+    async def drop_answers_in_flight(self, personality_id: str) -> int:
+        """Deletes the personality's jobs not delivered yet (`delete_answers_in_flight`), the
+        first step of deleting it; how many."""
+        stmt = delete_answers_in_flight(t.jobs.c.personality_id == personality_id)
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
     async def delete_personality(self, personality_id: str) -> None:
+        """The personality's row (its aliases, avatar, voices, scheduled turns cascade), with
+        its answers that started since the deletion began."""
         async with self._catalog_write() as conn:
+            await conn.execute(delete_answers_in_flight(t.jobs.c.personality_id == personality_id))
             await conn.execute(
                 sa.delete(t.personalities).where(t.personalities.c.id == personality_id)
             )

@@ -11,6 +11,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
+from tzurot.gateway.store.personalities import delete_answers_in_flight
 from tzurot.gateway.store.rows import plain
 
 
@@ -213,6 +214,17 @@ class PrivacyQueries(AdminSqlBase):
         async with self._autocommit.connect() as conn:
             return [(str(row[0]), str(row[1])) for row in await conn.execute(stmt)]
 
+    async def private_personality_ids(self, user_id: str) -> list[str]:
+        """The ids of the user's private personalities: her data deletion deletes them."""
+        p = t.personalities.c
+        stmt = (
+            sa.select(p.id)
+            .where(p.owner_user_id == user_id, sa.not_(p.public))
+            .order_by(p.created_at, p.id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [str(found) for found in await conn.scalars(stmt)]
+
     async def delete_user_content(self, user_id: str) -> int:
         """Everything of the user in `core` but their `users` row, in one transaction; rows
         deleted. Their jobs go first: an answer of theirs still in flight is not delivered
@@ -220,9 +232,11 @@ class PrivacyQueries(AdminSqlBase):
         published for others stays, ownerless once the `users` row goes: their public
         personalities, and lorebooks attached where others use them (a channel, everywhere, a
         personality that stays, or the card of one). Their private personalities (with their
-        aliases, pictures, voices and lore state), their other lorebooks, the voice samples
-        they uploaded, the voices they cloned and their rate-limit buckets are deleted."""
+        aliases, pictures, voices and lore state, and anyone's answers from them still in
+        flight), their other lorebooks, the voice samples they uploaded, the voices they
+        cloned and their rate-limit buckets are deleted."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
+        private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
         kept_by_others = sa.exists().where(
             a.lorebook_id == lb.id,
             sa.or_(
@@ -239,7 +253,10 @@ class PrivacyQueries(AdminSqlBase):
             sa.delete(t.usage_log).where(t.usage_log.c.user_id == user_id),
             sa.delete(t.voice_samples).where(t.voice_samples.c.uploaded_by == user_id),
             sa.delete(t.personality_voices).where(t.personality_voices.c.cloned_by == user_id),
-            sa.delete(t.personalities).where(p.owner_user_id == user_id, sa.not_(p.public)),
+            # Memory forgot her private personalities before this: an answer of someone
+            # else's from one of them is not stored into history once they are gone.
+            delete_answers_in_flight(t.jobs.c.personality_id.in_(sa.select(p.id).where(private))),
+            sa.delete(t.personalities).where(private),
             # After their private personalities: a card book of one has lost its personality.
             sa.delete(t.lorebooks).where(
                 lb.owner_user_id == user_id, lb.card_personality_id.is_(None), ~kept_by_others
