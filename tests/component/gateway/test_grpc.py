@@ -507,6 +507,17 @@ async def test_unknown_personality_is_not_found(connect: Connect, mesh: Mesh) ->
     assert mesh.inference.requests == []
 
 
+async def test_a_message_cannot_pass_for_a_scheduled_turn(connect: Connect, mesh: Mesh) -> None:
+    """`turn:` keys are the gateway's own scheduled turns (stored as the channel's, with no
+    user and no question): a message sent under one would escape its author's privacy tools."""
+    await import_seed(connect("cli"), "lilith")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await drain(connect("bot").Generate(generate_request(key="turn:forged")))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert getattr(from_rpc_error(caught.value), "field", None) == "idempotency_key"
+    assert mesh.inference.requests == []
+
+
 async def test_job_status_errors(connect: Connect) -> None:
     bot = connect("bot")
     missing = await rpc_error(bot.GetJobStatus(gw.GetJobStatusRequest(idempotency_key="nope")))

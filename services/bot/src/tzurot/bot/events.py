@@ -40,6 +40,7 @@ import structlog
 from tzurot.bot.answers import Answer
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
+from tzurot.bot.reactions import SCHEDULED_KEY_PREFIX
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -139,7 +140,7 @@ class EventListener:
         request = gw.GenerateRequest(
             location=event.location,
             personality=turn.personality.slug,
-            idempotency_key=f"turn:{turn.turn_id}",
+            idempotency_key=f"{SCHEDULED_KEY_PREFIX}{turn.turn_id}",
             turn_id=turn.turn_id,
         )
         answer = await self._flow.post_scheduled(channel, turn.personality, request)

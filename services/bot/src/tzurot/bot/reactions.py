@@ -27,7 +27,8 @@ log = structlog.get_logger(__name__)
 DELETE_EMOJI = "❌"
 REGENERATE_EMOJI = "🔄"
 SCHEDULED_KEY_PREFIX = "turn:"
-"""A scheduled turn's key (events.py): its job's author is the payer, not whom it answered."""
+"""A scheduled turn's key (events.py sends it; gateway keeps the prefix for its own turns and
+refuses it on anything else): its job's author is the payer, not whom it answered."""
 NOBODY = 0
 """The user of an answer said to the channel (no Discord user has id 0)."""
 

@@ -26,6 +26,7 @@ from tzurot.gateway.ratelimit import Bucket
 from tzurot.gateway.resolve import config_levels
 from tzurot.gateway.settings import MAX_HISTORY_MESSAGES
 from tzurot.gateway.store import TurnContext
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -40,6 +41,11 @@ class Admission(GatewayState):
     def _validate_generate(self, command: GenerateCommand, *, scheduled: bool = False) -> None:
         require_id("actor.user_id", command.actor.platform_user_id)
         require_id("idempotency_key", command.idempotency_key)
+        if not scheduled and command.idempotency_key.startswith(TURN_KEY_PREFIX):
+            # Scheduled turns' keys: their jobs are the channel's, with no user and no question.
+            raise InvalidArgument(
+                "idempotency_key", f"keys beginning {TURN_KEY_PREFIX!r} are scheduled turns'"
+            )
         require_id("location.channel_id", command.location.conversation_id)
         if not command.personality.strip():
             raise InvalidArgument("personality", "name the personality to talk to")
