@@ -51,3 +51,24 @@ def test_without_a_database_url_it_fails_in_one_line() -> None:
     result = run_upgrade({})
     assert result.returncode == 2
     assert result.stderr.strip() == "tzurot-migrate: cannot start: TZUROT_DATABASE_URL is not set"
+
+
+def test_a_malformed_url_is_one_line_without_the_password() -> None:
+    """SQLAlchemy reads a password without its `@` as the port, and its error quotes it."""
+    result = run_upgrade({"TZUROT_DATABASE_URL": "postgresql://tz:Planted-pw-81c2/tzurot"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tzurot-migrate: cannot start: the database URL's port is not a number (is the @ before "
+        "the host missing?); write it as postgresql://user:password@host:port/database"
+    )
+    assert "Planted-pw-81c2" not in result.stdout + result.stderr
+
+
+def test_a_database_not_there_is_one_line() -> None:
+    url = "postgresql://tz:Planted-pw-81c2@/tzurot?host=/nonexistent-socket-dir"
+    result = run_upgrade({"TZUROT_DATABASE_URL": url})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tzurot-migrate: cannot start: cannot reach the database at /nonexistent-socket-dir "
+        "db=tzurot: no server socket there (is Postgres running?)"
+    )

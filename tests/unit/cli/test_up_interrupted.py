@@ -84,7 +84,7 @@ async def test_postgres_interrupted_at_start_is_a_stop_not_a_failure(
 ) -> None:
     monkeypatch.setattr(mesh_module, "local_postgres", _interrupted_postgres)
     layout = MeshLayout(tmp_path / "data", base_port=1)
-    code = await run_mesh(layout, seed_dir=tmp_path, extra_env={}, with_bot=False)
+    code = await run_mesh(layout, seeds=[], extra_env={}, with_bot=False)
     assert code == 0
 
 
@@ -94,7 +94,7 @@ async def test_postgres_failing_on_its_own_is_still_reported(
     monkeypatch.setattr(mesh_module, "local_postgres", _failing_postgres)
     layout = MeshLayout(tmp_path / "data", base_port=1)
     with pytest.raises(StartupError, match="disk full"):
-        await run_mesh(layout, seed_dir=tmp_path, extra_env={}, with_bot=False)
+        await run_mesh(layout, seeds=[], extra_env={}, with_bot=False)
 
 
 async def test_a_service_exiting_as_ctrl_c_comes_is_a_stop_not_a_failure(

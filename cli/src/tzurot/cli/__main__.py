@@ -69,9 +69,14 @@ def up(
     data_dir: Annotated[
         Path, typer.Option(help="Local state: Postgres, certificates, master key.")
     ] = DEFAULT_DATA_DIR,
-    seeds: Annotated[Path, typer.Option(help="Folder of personality seed files.")] = Path(
-        "personalities"
-    ),
+    seeds: Annotated[
+        Path | None,
+        typer.Option(
+            help="A personality seed file, or a folder of them (*.yaml) "
+            "[default: ./personalities, when there].",
+            show_default=False,
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(help="Point every provider at a local fake LLM (no key or network needed)."),
@@ -89,9 +94,15 @@ def up(
     from contextlib import AsyncExitStack
 
     from tzurot.cli.processes import SERVICES, Mesh
+    from tzurot.cli.seeds import SeedError, read_seeds, seed_files
 
     started = time.monotonic()
     with_bot = bool(os.environ.get("TZUROT_DISCORD_TOKEN"))
+    try:
+        seed_paths = seed_files(seeds)  # a path given that is not there: before anything
+    except SeedError as exc:
+        print(f"tzurot: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
     async def _main() -> int:
         # The services start importing now, behind start gates; run_mesh opens them once
@@ -99,6 +110,7 @@ def up(
         gated = Mesh()
         try:
             await gated.spawn_gated([*SERVICES, *(["bot"] if with_bot else [])])
+            loaded = read_seeds(seed_paths)  # a file that is not YAML: before Postgres starts
             from tzurot.cli.mesh import MeshLayout, run_mesh
 
             async with AsyncExitStack() as stack:
@@ -110,7 +122,7 @@ def up(
                     extra_env = await stack.enter_async_context(demo_provider(load_after=ready))
                 return await run_mesh(
                     MeshLayout(data_dir, base_port=base_port),
-                    seed_dir=seeds,
+                    seeds=loaded,
                     extra_env=extra_env,
                     with_bot=with_bot,
                     ready=ready,
@@ -299,18 +311,26 @@ def migrate(
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded Postgres location.")] = DEFAULT_DATA_DIR,
 ) -> None:
-    """Run every service's migrations (schemas core, memory, vault)."""
-    from tzurot.cli.migrate import migrate_all
+    """Run every service's migrations (schemas core, memory, vault).
 
-    if database_url:
-        ran = migrate_all(database_url)
-    else:
-        from tzurot.cli.localdb import local_postgres
+    Exits 2 for a malformed URL, 3 when its server cannot be reached, 1 when it refuses
+    (password, database, privileges); the one line never shows the password."""
 
-        with local_postgres(data_dir / "pg") as url:
-            ran = migrate_all(url)
-    for migration in ran:
-        print(f"{migration.service}: schema {migration.schema} is at head")
+    def _body() -> int:
+        from tzurot.cli.migrate import migrate_all, migrate_database
+
+        if database_url:
+            ran = migrate_database(database_url)
+        else:
+            from tzurot.cli.localdb import local_postgres
+
+            with local_postgres(data_dir / "pg") as url:
+                ran = migrate_all(url)
+        for migration in ran:
+            print(f"{migration.service}: schema {migration.schema} is at head")
+        return 0
+
+    raise typer.Exit(_guarded(_body))
 
 
 @keys_app.command("add-version")
@@ -493,20 +513,24 @@ def _reported(exc: Exception, target: str) -> int:
 
     gRPC and the error types load here, only on failure: `tzurot up` spawns its services
     first thing, before anything heavy is imported."""
+    from tzurot.cli.seeds import SeedError
     from tzurot.cli.settings import SettingsError
 
-    if isinstance(exc, SettingsError):
+    if isinstance(exc, SettingsError | SeedError):
         print(f"tzurot: {exc}", file=sys.stderr)
         return 2
 
     import grpc
 
-    from tzurot.cli.speech import EXIT_USAGE, rpc_failure
+    from tzurot.cli.speech import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, rpc_failure
+    from tzurot.db.errors import DatabaseRefused, DatabaseUnreachable
     from tzurot.runtime.errors import StartupError
 
     if isinstance(exc, StartupError):
         print(f"tzurot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if isinstance(exc, DatabaseUnreachable):
+            return EXIT_UNREACHABLE
+        return EXIT_REFUSED if isinstance(exc, DatabaseRefused) else EXIT_USAGE
     if isinstance(exc, grpc.aio.AioRpcError):
         target = target or _settings().gateway_named
         line, code = rpc_failure(exc, target)

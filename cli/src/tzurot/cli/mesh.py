@@ -29,6 +29,7 @@ from tzurot.cli.localdb import local_postgres
 from tzurot.cli.migrate import migrate_all
 from tzurot.cli.paths import DEFAULT_DATA_DIR
 from tzurot.cli.processes import SERVICES, Mesh
+from tzurot.cli.seeds import Seed, refused_seed
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError, TzurotError
@@ -168,30 +169,34 @@ async def _wait_listening(host: str, port: int) -> None:
         return
 
 
-async def import_seeds(layout: MeshLayout, seed_dir: Path) -> list[str]:
-    """Loads personalities/*.yaml through the gateway (as the operator's CLI)."""
+async def import_seeds(layout: MeshLayout, seeds: Sequence[Seed]) -> list[str]:
+    """Loads the seeds (seeds.py) through the gateway (as the operator's CLI); a seed the
+    gateway refuses is a SeedError naming its file."""
     names = []
     tls = load_tls(layout.certs_dir / "cli")
     async with secure_channel(
         layout.addr("gateway"), tls, server_identity="gateway", default_timeout=10.0
     ) as channel:
         stub = gw_grpc.GatewayServiceStub(channel)
-        for document in _seed_documents(seed_dir):
-            reply = await stub.ImportPersonality(
-                gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=document)
-            )
+        for seed in seeds:
+            try:
+                reply = await stub.ImportPersonality(
+                    gw.ImportPersonalityRequest(
+                        format=gw.IMPORT_FORMAT_SEED_YAML, document=seed.document
+                    )
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
+                    raise refused_seed(seed.path, exc.details() or "") from None
+                raise
             names.append(reply.personality.display_name)
     return names
-
-
-def _seed_documents(seed_dir: Path) -> list[bytes]:
-    return [path.read_bytes() for path in sorted(seed_dir.glob("*.yaml"))]
 
 
 async def run_mesh(
     layout: MeshLayout,
     *,
-    seed_dir: Path,
+    seeds: Sequence[Seed],
     extra_env: Mapping[str, str],
     with_bot: bool,
     ready: asyncio.Event | None = None,
@@ -231,7 +236,7 @@ async def run_mesh(
                 failed = await _until_healthy(layout, services, died, stopper, watchers)
                 if failed is not None:
                     return failed
-                names = await _seeds_unless_stopped(layout, seed_dir, stopper)
+                names = await _seeds_unless_stopped(layout, seeds, stopper)
                 if names is None:
                     return 0
                 _print_ready(layout, services, names, time.monotonic() - started, with_bot)
@@ -254,11 +259,11 @@ async def run_mesh(
 
 
 async def _seeds_unless_stopped(
-    layout: MeshLayout, seed_dir: Path, stopper: asyncio.Future[Any]
+    layout: MeshLayout, seeds: Sequence[Seed], stopper: asyncio.Future[Any]
 ) -> list[str] | None:
     """`import_seeds`, or None when a stop (Ctrl-C reaches the gateway too) cut it short."""
     try:
-        return await import_seeds(layout, seed_dir)
+        return await import_seeds(layout, seeds)
     except (grpc.RpcError, TzurotError):
         await asyncio.wait({stopper}, timeout=INTERRUPT_SETTLES_SECONDS)
         if stopper.done():

@@ -5,12 +5,18 @@ A service declares its migrations under the entry point group `tzurot.migrations
 `SCHEMA`. Schemas already at head are found with one query each (tzurot.db.heads) and
 Alembic, SQLAlchemy and the services' tables are imported only when one is behind: `tzurot
 up` migrates on every start.
+
+A database the user names (`--database-url`) is checked first (`migrate_database`): its URL,
+then one connection, so a mistake is one line by kind (tzurot.db.errors) that never shows the
+password, before Alembic loads.
 """
 
 from __future__ import annotations
 
 from tzurot.db.blocking import run_blocking
 from tzurot.db.heads import InstalledMigrations, behind_head, installed_migrations
+
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 def migrate_all(database_url: str, services: set[str] | None = None) -> list[InstalledMigrations]:
@@ -23,3 +29,19 @@ def migrate_all(database_url: str, services: set[str] | None = None) -> list[Ins
         for migration in behind:
             upgrade(migration.script_location, database_url, migration.schema)
     return wanted
+
+
+def migrate_database(database_url: str) -> list[InstalledMigrations]:
+    """`migrate_all` on a database the user named. A malformed URL raises DatabaseUrlError, a
+    server that does not answer DatabaseUnreachable, one that refuses (credentials, no such
+    database, a privilege the migrations need) DatabaseRefused."""
+    from tzurot.db.engine import connect_once, database_failure  # noqa: PLC0415 - SQLAlchemy
+
+    run_blocking(lambda: connect_once(database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS))
+    try:
+        return migrate_all(database_url)
+    except Exception as exc:
+        failure = database_failure(exc, database_url, "the migrations")
+        if failure is None:
+            raise
+        raise failure from None

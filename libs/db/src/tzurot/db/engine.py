@@ -11,15 +11,15 @@ import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
+from tzurot.db.errors import URL_FORM, DatabaseRefused, DatabaseUnreachable, DatabaseUrlError
 from tzurot.db.heads import migration_problem
 from tzurot.runtime.errors import StartupError
 
@@ -32,13 +32,37 @@ DISPOSE_WAIT_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0
 """A pooled connection unused for this long is pinged before it is handed out."""
 _LAST_USED = "tzurot_last_used"
+MAX_PORT = 65535
 
 
 def _parse(url: str) -> URL:
-    parsed = make_url(url)
+    """`url` parsed; DatabaseUrlError when it is malformed, quoting none of it but its scheme
+    (SQLAlchemy's own errors quote the part they choke on: a password without its `@` is read
+    as the port)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(
+            f"the database URL cannot be parsed; write it as {URL_FORM}"
+        ) from None
+    except ValueError:
+        raise DatabaseUrlError(
+            "the database URL's port is not a number (is the @ before the host missing?); "
+            f"write it as {URL_FORM}"
+        ) from None
     backend = parsed.drivername.split("+", 1)[0]
     if backend not in _SCHEMES:
-        raise ValueError(f"not a Postgres URL (scheme {parsed.drivername!r})")
+        raise DatabaseUrlError(f"not a Postgres URL (scheme {parsed.drivername!r})")
+    if parsed.port is not None and not 1 <= parsed.port <= MAX_PORT:
+        raise DatabaseUrlError(f"the database URL's port is not between 1 and {MAX_PORT}")
+    # An @ belongs only at the end of user:password. Another one puts part of them in the host,
+    # or (no user part parsed) all of them in the database name: both are shown in messages.
+    credentials = parsed.username is not None or parsed.password is not None
+    if "@" in (parsed.host or "") or (not credentials and "@" in url.split("?", 1)[0]):
+        raise DatabaseUrlError(
+            "the database URL has an @ out of place: write an @ inside the user name or "
+            "password as %40"
+        )
     return parsed
 
 
@@ -52,13 +76,6 @@ def async_url(url: str) -> str:
     parsed = _parse(url)
     query = {_LIBPQ_TO_ASYNCPG.get(key, key): value for key, value in parsed.query.items()}
     return parsed.set(drivername=ASYNC_DRIVER, query=query).render_as_string(hide_password=False)
-
-
-def redacted_url(url: str | URL) -> str:
-    """Returns the URL with its password replaced by `***`, readable for logs."""
-    rendered = make_url(url).render_as_string(hide_password=True)
-    base, sep, query = rendered.partition("?")
-    return base + sep + unquote(query)
 
 
 def describe_target(url: str | URL) -> str:
@@ -214,6 +231,48 @@ async def _schema_revisions(connection: AsyncConnection, schema: str) -> frozens
         return frozenset()
     rows = await connection.scalars(text(f"select version_num from {table}"))  # noqa: S608 - to_regclass's own quoting
     return frozenset(rows)
+
+
+def database_failure(
+    exc: BaseException, url: str, doing: str = "the connection"
+) -> StartupError | None:
+    """`exc`, raised while using the database at `url`, as one line by kind (errors.py), naming
+    where (`host:port db=name`) and why, never the password; None when `exc` is no database
+    failure (a bug: the caller raises it as it is).
+
+    `doing`: what the server refused, for DatabaseRefused ("the connection")."""
+    import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - loaded on failure only
+
+    parsed = _parse(url)
+    where = describe_target(parsed)
+    root = _root_cause(exc)
+    reason = _reason(exc, parsed.password)
+    if isinstance(root, OSError | TimeoutError):
+        return DatabaseUnreachable(f"cannot reach the database at {where}: {reason}")
+    if isinstance(root, asyncpg.PostgresError):
+        return DatabaseRefused(f"the database at {where} refused {doing}: {reason}")
+    if isinstance(root, asyncpg.ClientConfigurationError):  # e.g. ?sslmode=sometimes
+        return DatabaseUrlError(f"the database URL is not valid: {reason}")
+    return None
+
+
+async def connect_once(url: str, *, connect_timeout: float = 10.0) -> None:
+    """Opens and closes one connection to `url`, as SQLAlchemy reads it (the migrations do too);
+    a failure is `database_failure`'s error (DatabaseUrlError, DatabaseUnreachable or
+    DatabaseRefused)."""
+    engine = _create_async_engine(
+        async_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
+    )
+    try:
+        async with engine.connect():
+            pass
+    except Exception as exc:
+        failure = database_failure(exc, url)
+        if failure is None:
+            raise
+        raise failure from None
+    finally:
+        await engine.dispose()
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -12,6 +12,7 @@ import sys
 
 from pydantic import SecretStr
 
+from tzurot.db.engine import async_url, database_failure
 from tzurot.db.heads import InstalledMigrations, installed_migrations
 from tzurot.db.migrate import upgrade
 from tzurot.runtime.config import ServiceSettings
@@ -33,9 +34,16 @@ async def _main() -> None:
     migrations = installed_migrations()
     if not migrations:
         raise StartupError("no service migrations are installed in this environment")
+    url = settings.database_url.get_secret_value()
+    async_url(url)  # a malformed URL: one line quoting none of it (DatabaseUrlError)
     for migration in migrations:
-        url = settings.database_url.get_secret_value()
-        upgrade(migration.script_location, url, migration.schema)
+        try:
+            upgrade(migration.script_location, url, migration.schema)
+        except Exception as exc:
+            failure = database_failure(exc, url, f"the migration of schema {migration.schema}")
+            if failure is None:
+                raise
+            raise failure from None
         print(f"{migration.service}: schema {migration.schema} is at head", file=sys.stderr)
 
 
