@@ -5,7 +5,11 @@ exchange: her ❌/🔄 and `/history undo` leave it, her data export does not ho
 deleting her data leaves it in the channel's history for Bob's next prompt.
 
 Two channels, so that each check would fail on its own were the greeting hers: her undo would
-take the first channel's greeting, and the second's is left for her export and her deletion."""
+take the first channel's greeting, and the second's is left for her export and her deletion.
+
+A greeting posted while memory is down still reaches history, once: the bot's acknowledgement
+succeeds (it never posts the greeting again) and the gateway's sweep stores it when memory is
+back on its port."""
 
 from __future__ import annotations
 
@@ -13,16 +17,19 @@ import asyncio
 import io
 import json
 import zipfile
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 from tzurot.db.engine import create_engine
 from tzurot.testing.cards import card_v3
-from tzurot.testing.discord_e2e import World, running_bot, settled
+from tzurot.testing.discord_e2e import World, member_actor, running_bot, settled
 from tzurot.testing.fake_discord import FakeInteraction, Json
 from tzurot.testing.fake_discord.records import Posted
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
@@ -187,4 +194,121 @@ async def test_a_greeting_is_the_channels_not_the_activating_users(world: World)
         "in bob's next prompt there": True,  # still the channel's history
         "in bob's next prompt here": True,
         "her exchange in bob's prompt": False,  # hers went with her data
+    }
+
+
+async def acknowledged(world: World, text: str) -> bool:
+    """Whether the greeting's bot event is acknowledged in gateway's Postgres."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            return bool(
+                await conn.scalar(
+                    sa.text(
+                        "SELECT delivered_at IS NOT NULL FROM core.bot_events"
+                        " WHERE kind = 'greeting' AND text = :t"
+                    ),
+                    {"t": text},
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def in_history(world: World, where: Json, personality_id: str, text: str) -> bool:
+    """Whether memory's GetHistory (what prompts read) has the greeting."""
+    memory = mem_grpc.MemoryServiceStub(await world.mesh.channel("gateway", target="memory"))
+    request = mem.GetHistoryRequest(
+        channel_id=str(where["id"]), personality_id=personality_id, limit=5
+    )
+    return any(t.content == text for t in (await memory.GetHistory(request)).turns)
+
+
+def ack_codes(logs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """How the gateway answered the bot's AckBotEvent calls."""
+    return [
+        str(e["code"])
+        for e in logs
+        if e["event"] == "rpc.served" and str(e.get("method", "")).endswith("/AckBotEvent")
+    ]
+
+
+async def test_a_greeting_posted_while_memory_is_down_reaches_history_once_it_is_back(
+    world: World,
+) -> None:
+    await world.memory_ready()
+    card = card_v3(name="Alyx", nickname="Alyx", first_mes="This way, {{user}}. Quickly.")
+    card["data"]["alternate_greetings"] = []
+    card["data"]["extensions"]["tzurot"] = {"public": True}
+    imported = await world.cli.ImportPersonality(
+        gw.ImportPersonalityRequest(
+            format=gw.IMPORT_FORMAT_CHARACTER_CARD_JSON, document=json.dumps(card).encode()
+        )
+    )
+    alyx = imported.personality
+    # Activated while memory is up (a conversation starts only where it has no history) and
+    # no bot is connected: the greeting waits in the outbox for the bot.
+    await world.cli.ActivateChannel(
+        gw.ActivateChannelRequest(
+            actor=member_actor(world.alice),
+            location=common.Location(guild_id=world.guild["id"], channel_id=world.general["id"]),
+            personality="Alyx",
+            manage_channels=True,
+        )
+    )
+    await world.mesh.stop_memory()
+    memory_down = True
+    try:
+        with structlog.testing.capture_logs() as logs:
+            # The bot connects with memory down: it posts the greeting and acknowledges it.
+            async with running_bot(world) as bot:
+                (posted,) = await world.discord.wait_until(
+                    lambda: world.discord.webhook_messages(world.general), within=30
+                )
+                # The gateway has answered the acknowledgement (after asking memory, which
+                # waits a few seconds for memory's channel): only then is memory back.
+                await world.discord.wait_until(lambda: ack_codes(logs), within=30)
+                acked_while_down = await acknowledged(world, posted.content)
+                turns_while_down = await greeting_turns(world, posted.content)
+
+                # Memory is back: nothing from the bot now (it is still connected, and
+                # posts nothing again); the greeting reaches history all the same.
+                await world.mesh.start_memory()
+                memory_down = False
+                for _ in range(1200):
+                    if await greeting_turns(world, posted.content):
+                        break
+                    await asyncio.sleep(0.05)
+                await settled(world, bot)
+                stored = await greeting_turns(world, posted.content)
+                read_back = await in_history(world, world.general, alyx.id, posted.content)
+                shown = [m.content for m in world.discord.webhook_messages(world.general)]
+    finally:
+        if memory_down:
+            await world.mesh.start_memory()
+    events = [e["event"] for e in logs]
+    got = {
+        "the gateway's answer to the acknowledgement": ack_codes(logs),
+        "the bot's acknowledgement failed": "events.ack_failed" in events,
+        "acknowledged while memory was down": acked_while_down,
+        "in history while memory was down": turns_while_down,
+        "left pending, then stored by the sweep": [
+            e for e in events if e in {"greeting.history_pending", "greeting.history_stored_late"}
+        ],
+        "stored as": stored,
+        "read back by GetHistory": read_back,
+        "posted": shown,
+    }
+    assert got == {
+        "the gateway's answer to the acknowledgement": ["OK"],  # once, and taken
+        "the bot's acknowledgement failed": False,
+        "acknowledged while memory was down": True,
+        "in history while memory was down": [],
+        "left pending, then stored by the sweep": [
+            "greeting.history_pending",
+            "greeting.history_stored_late",
+        ],
+        "stored as": [(str(world.general["id"]), "", "assistant")],  # once, the channel's
+        "read back by GetHistory": True,
+        "posted": [posted.content],  # once: the bot never posted it again
     }

@@ -10,7 +10,12 @@ from tzurot.gateway.service import Gateway
 
 
 async def _sweeps_until(broken: str, working: str) -> int:
-    calls = {"fail_orphaned_jobs": 0, "store_pending_history": 0, "finish_unfinished_answers": 0}
+    calls = {
+        "fail_orphaned_jobs": 0,
+        "store_pending_history": 0,
+        "store_pending_greetings": 0,
+        "finish_unfinished_answers": 0,
+    }
     enough = asyncio.Event()
 
     def sweep(name: str):  # type: ignore[no-untyped-def]
@@ -45,3 +50,11 @@ async def test_a_failing_orphan_sweep_does_not_stop_late_history() -> None:
 
 async def test_a_failing_history_sweep_does_not_stop_unfinished_answers() -> None:
     assert await _sweeps_until("store_pending_history", "finish_unfinished_answers") >= 3
+
+
+async def test_a_failing_history_sweep_does_not_stop_late_greetings() -> None:
+    assert await _sweeps_until("store_pending_history", "store_pending_greetings") >= 3
+
+
+async def test_a_failing_greeting_sweep_does_not_stop_late_history() -> None:
+    assert await _sweeps_until("store_pending_greetings", "store_pending_history") >= 3

@@ -267,12 +267,7 @@ def _group_features(
             _releases(settings.changelog_path),
             changelog_url=settings.changelog_url,
         ),
-        greetings=Greetings(
-            gateway.group_store,
-            memory,
-            record=store.record_greeting,
-            seed=str(settings.group_seed),
-        ),
+        greetings=Greetings(gateway.group_store, memory, seed=str(settings.group_seed)),
     )
 
 

@@ -181,9 +181,25 @@ class BotEvents:
             log.info("events.released", events=released)
             self.wake()
 
-    async def ack(self, event_id: str, message_ids: Sequence[str], dropped_reason: str) -> None:
+    async def ack(
+        self,
+        event_id: str,
+        message_ids: Sequence[str],
+        dropped_reason: str,
+        *,
+        history_pending: bool = False,
+    ) -> None:
+        """Acknowledged: never sent again. `history_pending`: the posted event's history is
+        noted as still to be stored, in the acknowledgement's own statement."""
         event = await self._event(event_id)
-        if await self.store.ack_event(event_id, message_ids, dropped_reason, self.clock.now()):
+        acked = await self.store.ack_event(
+            event_id,
+            message_ids,
+            dropped_reason,
+            self.clock.now(),
+            history_pending=history_pending,
+        )
+        if acked:
             log.info(
                 "events.acked",
                 event_id=event_id,

@@ -3,7 +3,8 @@ lookups every part needs (the actor's user, a job by id).
 
 `Gateway` (service.py) is assembled from one mixin per capability over this state:
 admission.py (the checks before a job), personality_access.py (which personality a name
-means for a user), delivery_flow.py (delivery, job status, Inspect); service.py runs jobs.
+means for a user), delivery_flow.py (delivery, job status, Inspect), event_acks.py (the bot's
+acknowledgements, a greeting's history); service.py runs jobs.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class GatewayState:
     _limits: GatewayLimits
     _background: set[asyncio.Task[None]]
     _history_pending: bool
+    _greetings_pending: bool
     clock: Clock
     group_store: GroupStore
     events: BotEvents

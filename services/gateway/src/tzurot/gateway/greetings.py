@@ -7,20 +7,21 @@ first, and the answer is the start). The greeting is one of the card's `first_me
 when another personality is already active in the channel and the card has some. `{{char}}`
 (the nickname, else the name) and `{{user}}` (who activated it) are expanded, like `<BOT>`
 and `<USER>`. It is queued as a bot event (kind "greeting"): the bot posts it as the
-personality, and its acknowledgement stores it as the conversation's first turn and records
-its index in the conversation's lore state (lorebook entries with `@@is_greeting N` fire only
-after greeting N). Like a free-will post, the greeting is said to the channel, not to whoever
-activated it: an assistant turn stored with no user (in the channel's history for everyone,
-in no one's own: no user's export holds it, nor does their undo, clear, ❌ or data deletion
-take it), from which no long-term memory forms. The event keeps who activated it
-(`payer_user_id`, though nothing is paid), for their export.
+personality, and its acknowledgement makes it the conversation's first turn and records its
+index in the conversation's lore state (lorebook entries with `@@is_greeting N` fire only
+after greeting N), once, even when memory is away then (event_acks.py). Like a free-will
+post, the greeting is said to the channel, not to whoever activated it: an assistant turn
+stored with no user (in the channel's history for everyone, in no one's own: no user's export
+holds it, nor does their undo, clear, ❌ or data deletion take it), from which no long-term
+memory forms. The event keeps who activated it (`payer_user_id`, though nothing is paid), for
+their export.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from tzurot.gateway.domain import HistoryTurn, Location, Personality
@@ -50,20 +51,9 @@ def expand(text: str, *, char: str, user: str) -> str:
     return _USER.sub(lambda _: user, _CHAR.sub(lambda _: char, text)).strip()
 
 
-RecordGreeting = Callable[[str, str, int], Awaitable[None]]
-
-
 class Greetings:
-    def __init__(
-        self,
-        store: GroupStore,
-        memory: Memory,
-        *,
-        record: RecordGreeting | None = None,
-        seed: str = "",
-    ) -> None:
+    def __init__(self, store: GroupStore, memory: Memory, *, seed: str = "") -> None:
         self._store, self._memory, self._seed = store, memory, seed
-        self._record = record
 
     async def activated(  # the activation's facts
         self,
@@ -100,32 +90,13 @@ class Greetings:
             }
         )
 
-    async def delivered(
-        self, event: BotEventRow, personality: Personality, message_ids: Sequence[str]
-    ) -> None:
-        """The posted greeting becomes the conversation's first turn (idempotent: the event
-        id is its job id): the channel's, stored like a scheduled turn (no user, no memory
-        formed), whoever activated the personality."""
-        if event.kind != KIND or not message_ids:
-            return
-        conversation = event.location.conversation_id
-        greeting = HistoryTurn(
-            "assistant",
-            personality.slug,
-            personality.display_name,
-            event.text,
-            tuple(message_ids),
-        )
-        await self._memory.store_exchange(
-            job_id=event.id,
-            conversation_id=conversation,
-            personality_id=personality.id,
-            user_id="",  # the channel's: not the activating user's exchange
-            turns=[greeting],
-            form_memories=False,
-        )
-        if self._record is not None:  # for lore's @@is_greeting
-            await self._record(conversation, personality.id, index_of(event))
+
+def greeting_turn(event: BotEventRow, personality: Personality) -> HistoryTurn:
+    """The posted greeting (`event`, acknowledged with its message ids) as the conversation's
+    first turn: the personality's, said to the channel."""
+    return HistoryTurn(
+        "assistant", personality.slug, personality.display_name, event.text, event.message_ids
+    )
 
 
 def index_of(event: BotEventRow) -> int:

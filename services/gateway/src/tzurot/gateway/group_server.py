@@ -221,23 +221,9 @@ class GatewayGroupServicer(GatewayAdminServicer):
         if request.retry_later:  # a passing failure: sent again after a lease, not held
             await self._gateway.events.defer(event_id, request.dropped_reason)
             return gw.AckBotEventResponse()
-        pending = await self._gateway.events.store.event(event_id)
-        if (
-            pending is not None
-            and pending.kind == UNFINISHED_KIND
-            and pending.job_id is not None
-            and request.message_ids
-            and (await self._gateway.job_status(job_id=pending.job_id)).status is JobStatus.STREAMED
-        ):
-            # The bot finished the abandoned answer: delivered, as ConfirmDelivery would have
-            # (before the acknowledgement: a failure here brings the event back).
-            await self._gateway.confirm_delivery(pending.job_id, list(request.message_ids))
-        await self._gateway.events.ack(event_id, list(request.message_ids), request.dropped_reason)
-        event = await self._gateway.events.store.event(event_id)
-        if event is not None and event.kind == greeting.KIND and event.personality_id:
-            found = await self._gateway.personality_by_id(event.personality_id)
-            if found is not None:
-                await self._features.greetings.delivered(event, found, list(request.message_ids))
+        await self._gateway.acknowledge_event(
+            event_id, list(request.message_ids), request.dropped_reason
+        )
         return gw.AckBotEventResponse()
 
     async def ActivateChannel(

@@ -95,10 +95,19 @@ bot_events = sa.Table(
     sa.Column("created_at", _TS, nullable=False, server_default=_now),
     # An `unfinished` event's job (its answer and preview messages).
     sa.Column("job_id", UUID(as_uuid=False)),
+    # A posted greeting's turn in memory's history: '' (none to store), pending (the
+    # acknowledgement set it; stored now or by the sweep), stored, refused (migration 0018).
+    sa.Column("history_status", sa.Text, nullable=False, server_default=""),
     sa.Index(
         "bot_events_pending_idx",
         "available_at",
         postgresql_where=sa.text("delivered_at IS NULL"),
+    ),
+    sa.Index(
+        "bot_events_history_pending_idx",
+        "created_at",
+        "id",
+        postgresql_where=sa.text("history_status = 'pending'"),
     ),
 )
 

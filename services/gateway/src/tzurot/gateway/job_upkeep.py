@@ -3,7 +3,8 @@
 A gateway that stops (SIGTERM) releases the jobs it runs, failed and retryable, so the same
 message sent again is answered at once; a killed one leaves them running until their lease
 runs out, when any replica's sweep fails them (ORPHANED), also retryably. The sweeps also store
-the history `confirm_delivery` had to leave pending and hand abandoned answers to the bot.
+the history `confirm_delivery` (and a greeting's acknowledgement, event_acks.py) had to leave
+pending and hand abandoned answers to the bot.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class JobUpkeep(GatewayState):
     async def store_pending_history(self) -> int:  # delivery_flow.py's
         raise NotImplementedError
 
+    async def store_pending_greetings(self) -> int:  # event_acks.py's
+        raise NotImplementedError
+
     async def finish_unfinished_answers(self) -> int:  # unfinished.py's
         raise NotImplementedError
 
@@ -72,12 +76,13 @@ class JobUpkeep(GatewayState):
         return len(failed)
 
     async def run_sweeps(self, every: float) -> None:
-        """Every `every` seconds: stores what `confirm_delivery` had to leave pending (and, at
-        start, what a previous process left), fails jobs orphaned by a killed gateway, and
-        hands answers abandoned by a killed bot to the bot (unfinished.py)."""
+        """Every `every` seconds: stores the answers and greetings whose history had to be
+        left pending (and, at start, what a previous process left), fails jobs orphaned by a
+        killed gateway, and hands answers abandoned by a killed bot to the bot (unfinished.py)."""
         sweeps = (
             self.fail_orphaned_jobs,
             self.store_pending_history,
+            self.store_pending_greetings,
             self.finish_unfinished_answers,
         )
         while True:

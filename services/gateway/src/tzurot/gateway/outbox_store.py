@@ -1,5 +1,6 @@
 """SQL of the bot event outbox (`core.bot_events`): queue, claim for a lease, renew the lease
-while a subscriber holds it, release, defer, acknowledge.
+while a subscriber holds it, release, defer, acknowledge; and a posted greeting's history,
+pending from its acknowledgement until memory has stored it (event_acks.py).
 
 An event is claimed at most MAX_EVENT_ATTEMPTS times: one that has come back that often (a
 failure the bot keeps leaving for later, a bot that crashes on it) is dropped as
@@ -21,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tzurot.gateway import group_tables as g
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
+from tzurot.gateway.store.lorebooks import record_greeting
 
 log = structlog.get_logger(__name__)
 
 MAX_EVENT_ATTEMPTS = 10
 """Claims of one event before it is dropped (TOO_MANY_ATTEMPTS) rather than claimed again."""
 TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+HISTORY_PENDING, HISTORY_STORED, HISTORY_REFUSED = "pending", "stored", "refused"
+"""`history_status`: a posted greeting's turn waits for memory, is stored, or never will be."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class BotEventRow:
     claimed_until: datetime | None = None
     dropped_reason: str = ""
     message_ids: tuple[str, ...] = ()
+    history_status: str = ""
 
 
 def _event(m: sa.RowMapping) -> BotEventRow:
@@ -75,6 +80,7 @@ def _event(m: sa.RowMapping) -> BotEventRow:
         claimed_until=m["claimed_until"],
         dropped_reason=m["dropped_reason"],
         message_ids=tuple(m["message_ids"]),
+        history_status=m["history_status"],
     )
 
 
@@ -221,24 +227,79 @@ class OutboxQueries:
         return None if row is None else _event(row._mapping)
 
     async def ack_event(
-        self, event_id: str, message_ids: Sequence[str], dropped_reason: str, now: datetime
+        self,
+        event_id: str,
+        message_ids: Sequence[str],
+        dropped_reason: str,
+        now: datetime,
+        *,
+        history_pending: bool = False,
     ) -> bool:
         """Acknowledged (posted, or dropped with a reason): never sent again. A dropped
-        free-will turn has its consequences in the same transaction (freewill_drops)."""
+        free-will turn has its consequences in the same transaction (freewill_drops).
+        `history_pending` (a posted greeting): its history is noted as still to be stored by
+        the same statement, so no stop between the two can lose it."""
         e = g.bot_events.c
+        values: dict[str, Any] = {
+            "delivered_at": now,
+            "message_ids": list(message_ids),
+            "dropped_reason": dropped_reason,
+        }
+        if history_pending:
+            values["history_status"] = HISTORY_PENDING
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
                     sa.update(g.bot_events)
                     .where(e.id == event_id, e.delivered_at.is_(None))
-                    .values(
-                        delivered_at=now,
-                        message_ids=list(message_ids),
-                        dropped_reason=dropped_reason,
-                    )
+                    .values(**values)
                     .returning(*g.bot_events.c)
                 )
             ).one_or_none()
             if row is not None and dropped_reason and not message_ids:
                 await turn_dropped(conn, row._mapping, dropped_reason)
         return row is not None
+
+    async def events_pending_history(
+        self, limit: int = 100, after: BotEventRow | None = None
+    ) -> list[BotEventRow]:
+        """Posted greetings whose history is still to be stored, oldest first, from after the
+        event `after` (the last of the previous page)."""
+        e = g.bot_events.c
+        stmt = sa.select(g.bot_events).where(e.history_status == HISTORY_PENDING)
+        if after is not None:
+            stmt = stmt.where(sa.tuple_(e.created_at, e.id) > (after.created_at, after.id))
+        stmt = stmt.order_by(e.created_at, e.id).limit(limit)
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_event(r._mapping) for r in rows]
+
+    async def greeting_stored(
+        self, event_id: str, conversation_id: str, personality_id: str, index: int
+    ) -> bool:
+        """Memory stored the greeting's turn: its history is `stored`, and the conversation's
+        lore state records greeting `index`, in one transaction and only by whoever finds it
+        still pending (two replicas sweeping it record it once). False: not pending any more."""
+        e = g.bot_events.c
+        async with self.engine.begin() as conn:
+            marked = await conn.scalar(
+                sa.update(g.bot_events)
+                .where(e.id == event_id, e.history_status == HISTORY_PENDING)
+                .values(history_status=HISTORY_STORED)
+                .returning(e.id)
+            )
+            if marked is None:
+                return False
+            await conn.execute(record_greeting(conversation_id, personality_id, index))
+        return True
+
+    async def refuse_greeting_history(self, event_id: str) -> None:
+        """The greeting's history will never be stored (memory refused it for good, or its
+        personality is gone): `events_pending_history` no longer returns it."""
+        e = g.bot_events.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(g.bot_events)
+                .where(e.id == event_id, e.history_status == HISTORY_PENDING)
+                .values(history_status=HISTORY_REFUSED)
+            )

@@ -40,6 +40,7 @@ from tzurot.gateway.domain import (
     SkillActivity,
     User,
 )
+from tzurot.gateway.event_acks import EventAcks
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.gateway_core import GatewayLimits, Prepared
 from tzurot.gateway.group_store import GroupStore
@@ -88,7 +89,7 @@ _NOT_STARTED = JobError("CANCELLED", "NOT_STARTED", "the job stopped before it s
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 
 
-class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, JobUpkeep):
+class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, EventAcks, JobUpkeep):
     """Orchestrates one message from a client to inference and back, and the admin tasks."""
 
     def __init__(
@@ -136,6 +137,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Job
         self._stopping = False
         # Jobs delivered while memory was away may wait for their history (at start: maybe).
         self._history_pending = True
+        # Greetings posted while memory was away may wait for their history too.
+        self._greetings_pending = True
 
     # ---- conversation ----
 

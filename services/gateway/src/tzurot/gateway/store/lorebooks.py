@@ -122,30 +122,6 @@ class LoreReads(SqlBase):
             )
         return LoreContext(books=tuple(ordered), state=lore_state)
 
-    async def record_greeting(self, channel_id: str, personality_id: str, index: int) -> None:
-        """The conversation began with the character's greeting `index`: kept in its lore
-        state (a protected "greeting" effect) for the @@is_greeting decorator."""
-        effect = {
-            "lorebook_id": "",
-            "entry_uid": "",
-            "kind": "greeting",
-            "start": index,
-            "end": 2**31 - 1,
-            "protected": True,
-        }
-        stmt = insert(t.lore_states).values(
-            channel_id=channel_id, personality_id=personality_id, effects=[effect]
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.lore_states.c.channel_id, t.lore_states.c.personality_id],
-            set_={
-                "effects": t.lore_states.c.effects.op("||")(stmt.excluded.effects),
-                "updated_at": sa.func.now(),
-            },
-        )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
-
     async def save_lore_state(self, channel_id: str, personality_id: str, state: LoreState) -> None:
         values = {
             "channel_id": channel_id,
@@ -369,4 +345,28 @@ async def save_avatar(
             index_elements=[t.personality_assets.c.personality_id, t.personality_assets.c.path],
             set_={"content_type": stmt.excluded.content_type, "data": stmt.excluded.data},
         )
+    )
+
+
+def record_greeting(channel_id: str, personality_id: str, index: int) -> sa.Insert:
+    """The conversation began with the character's greeting `index`: kept in its lore state
+    (a protected "greeting" effect) for the @@is_greeting decorator. A statement, run in the
+    transaction that marks the greeting's history stored (outbox_store), so it is kept once."""
+    effect = {
+        "lorebook_id": "",
+        "entry_uid": "",
+        "kind": "greeting",
+        "start": index,
+        "end": 2**31 - 1,
+        "protected": True,
+    }
+    stmt = insert(t.lore_states).values(
+        channel_id=channel_id, personality_id=personality_id, effects=[effect]
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[t.lore_states.c.channel_id, t.lore_states.c.personality_id],
+        set_={
+            "effects": t.lore_states.c.effects.op("||")(stmt.excluded.effects),
+            "updated_at": sa.func.now(),
+        },
     )
