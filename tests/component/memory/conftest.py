@@ -1,12 +1,15 @@
 """Memory component fixtures: a migrated `memory` schema, its engine, the dev PKI,
 embedders (a deterministic one over HTTP, and the real MiniLM loaded once), and the
-service itself over mTLS gRPC with stubs to it."""
+service itself over mTLS gRPC with stubs to it; `lock_waiters` for tests of concurrent
+sessions."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 from openai import AsyncOpenAI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,3 +114,20 @@ async def app(memory_url: str, pki: Path, embedder: Embedder) -> AsyncIterator[M
 async def connect(app: MemoryApp, pki: Path) -> AsyncIterator[Connect]:
     async with channels_to("memory", pki) as open_channel:
         yield lambda identity: mem_grpc.MemoryServiceStub(open_channel(app.port, identity))
+
+
+async def lock_waiters(engine: AsyncEngine, count: int, *, unless: asyncio.Task[Any]) -> int:
+    """Waits until `count` other sessions of this database wait for a lock, or `unless` is
+    done (a session that never had to wait); how many were waiting."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    async with engine.connect() as conn:
+        for _ in range(600):
+            found = int(await conn.scalar(waiting) or 0)
+            await conn.rollback()  # pg_stat_activity is read once per transaction
+            if found >= count or unless.done():
+                return found
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{count} sessions never waited for a lock")

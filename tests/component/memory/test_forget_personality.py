@@ -5,6 +5,11 @@ personality's rows stay, and work in flight for it writes nothing back: a format
 leased before, one writing at that moment (waited for, then its memories forgotten too), a
 fact extraction, a reflection.
 
+The forget leaves a tombstone, so nothing is stored for the personality afterwards: an
+answer another gateway replica generated with the personality still in its catalog cache
+(StoreExchange, waiting for a forget in progress or arriving after it), its lore or a
+user's memory of it (AddMemory, formation's write), a memory mode toward it.
+
 The forget is used without the server where a background worker would race the test's own
 claims; the last test goes through gRPC with mTLS, as gateway calls it.
 """
@@ -21,13 +26,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.memory.domain import Exchange, MemoryMode, MemoryScope, NewTurn, StoredMemory
+from tzurot.memory.domain import (
+    Exchange,
+    MemoryMode,
+    MemoryScope,
+    NewTurn,
+    StoredExchange,
+    StoredMemory,
+)
 from tzurot.memory.embedding import Embedder
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.forget_personality import PersonalityForgetter
 from tzurot.memory.longterm import LeaseLost, LongTermMemory
-from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.memory_store import FormedRow, PostgresMemoryStore
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import (
     fact_outbox,
@@ -38,11 +50,12 @@ from tzurot.memory.tables import (
     turns,
     waypoints,
 )
+from tzurot.memory.tombstones import Forgotten
 from tzurot.runtime.errors import InvalidArgument, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
-from .conftest import Connect
+from .conftest import Connect, lock_waiters
 
 pytestmark = pytest.mark.component
 
@@ -201,27 +214,13 @@ async def test_a_formation_batch_writing_during_the_forget_is_waited_for_then_fo
             )
         )  # fmt: skip
         forgetting = asyncio.create_task(PersonalityForgetter(engine).forget(WREN))
-        await blocked_on_a_lock(engine)
+        assert await lock_waiters(engine, 1, unless=forgetting) == 1
         await writer.execute(sa.delete(formation_outbox).where(mine))
         await writer.commit()
     forgotten = await asyncio.wait_for(forgetting, 30)
 
     assert (forgotten.deleted_turns, forgotten.deleted_memories) == (2, 1)
     assert set((await rows_of(engine, WREN)).values()) == {0}
-
-
-async def blocked_on_a_lock(engine: AsyncEngine) -> None:
-    """Waits until another session of this database waits for a row lock."""
-    waiting = sa.text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock'"
-    )
-    async with engine.connect() as conn:
-        for _ in range(600):
-            if await conn.scalar(waiting):
-                return
-            await asyncio.sleep(0.05)
-    raise TimeoutError("the forget never waited for the batch's locks")
 
 
 async def test_facts_extracted_before_the_forget_are_not_stored_after_it(
@@ -241,6 +240,77 @@ async def test_facts_extracted_before_the_forget_are_not_stored_after_it(
     )
     assert (stored, superseded) == ([], 0)
     assert set((await rows_of(engine, WREN)).values()) == {0}
+
+
+def answer(job_id: str, personality: str, user_id: str = ALICE) -> Exchange:
+    """An exchange as gateway confirms it (the channel's own when `user_id` is '')."""
+    said = (NewTurn("user", "hello again", author_name=user_id),) if user_id else ()
+    return Exchange(
+        job_id, "chan-1", personality, user_id, (*said, NewTurn("assistant", "well met"))
+    )
+
+
+async def test_an_answer_confirmed_after_the_forget_stores_nothing(engine: AsyncEngine) -> None:
+    """Another gateway replica still had Wren in its catalog cache: it generated an answer
+    and confirmed it after memory forgot Wren. The StoreExchange succeeds (the job is then
+    delivered, nothing to retry) and stores nothing, a user's exchange or the channel's own
+    turn alike; Lilith's are stored as ever."""
+    await PersonalityForgetter(engine).forget(WREN)
+    turn_store = PostgresTurnStore(engine)
+
+    for exchange in (answer("wren-alice", WREN), answer("wren-greeting", WREN, user_id="")):
+        assert await turn_store.store_exchange(exchange) == StoredExchange([], created=False)
+
+    assert set((await rows_of(engine, WREN)).values()) == {0}
+    assert (await turn_store.store_exchange(answer("lilith-alice", LILITH))).created
+
+
+async def test_an_answer_arriving_while_the_forget_deletes_stores_nothing_at_once(
+    engine: AsyncEngine,
+) -> None:
+    """The tombstone commits before the deletes (a scan of `turns` for a personality): a
+    StoreExchange arriving while they run (here they wait for a row an edit holds) does not
+    wait for them, and stores nothing."""
+    await store(engine, "wren-bob", WREN, BOB, "My dog is called Biscuit")
+    async with engine.connect() as editing:
+        await editing.begin()
+        await editing.execute(
+            sa.select(turns.c.id).where(turns.c.personality_id == WREN).with_for_update()
+        )
+        forgetting = asyncio.create_task(PersonalityForgetter(engine).forget(WREN))
+        assert await lock_waiters(engine, 1, unless=forgetting) == 1
+        late = await asyncio.wait_for(
+            PostgresTurnStore(engine).store_exchange(answer("wren-alice", WREN)), 30
+        )
+        assert not forgetting.done()  # the answer did not wait for the deletes
+        await editing.commit()
+    await asyncio.wait_for(forgetting, 30)
+
+    assert late == StoredExchange([], created=False)
+    assert set((await rows_of(engine, WREN)).values()) == {0}
+
+
+async def test_no_memory_or_mode_is_stored_for_a_forgotten_personality(
+    engine: AsyncEngine, embedder: Embedder
+) -> None:
+    memory_store = PostgresMemoryStore(engine)
+    longterm = LongTermMemory(memory_store, embedder)
+    await PersonalityForgetter(engine).forget(WREN)
+
+    for user_id in (ALICE, ""):  # hers, and the shared lore (an inference skill, an import)
+        with pytest.raises(Forgotten):
+            await longterm.add(WREN, user_id, "The old lighthouse is haunted")
+    with pytest.raises(Forgotten):  # gateway's SetIncognito read the personality before
+        await longterm.set_mode(WREN, ALICE, datetime.now(UTC) + timedelta(hours=1), None)
+    (vector,) = await embedder.embed(["Alice keeps a key under the blue flowerpot"])
+    row = FormedRow(
+        id=str(uuid.uuid4()), scope=MemoryScope(WREN, ALICE), text="Alice keeps a key",
+        vector=vector, sector="semantic", salience=0.5, source_turn_ids=("t1",), created_at=None,
+    )  # fmt: skip
+    assert await memory_store.write_formed([row], {}, [], 0.5)  # formation, without a claim
+
+    assert set((await rows_of(engine, WREN)).values()) == {0}
+    assert (await longterm.add(LILITH, "", "The harbour freezes in winter")).memory
 
 
 class ForgetsDuringReflection(PostgresMemoryStore):

@@ -295,9 +295,10 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
         "PruneHistory": lambda s: s.PruneHistory(
             mem.PruneHistoryRequest(older_than=Timestamp(seconds=1))
         ),
-        "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="nobody")),
+        # Their own ids: a forgotten id stores nothing more (SetMemoryMode "nobody" below).
+        "ForgetUser": lambda s: s.ForgetUser(mem.ForgetUserRequest(user_id="forgotten")),
         "ForgetPersonality": lambda s: s.ForgetPersonality(
-            mem.ForgetPersonalityRequest(personality_id="nobody")
+            mem.ForgetPersonalityRequest(personality_id="forgotten")
         ),
         "ExportUser": lambda s: s.ExportUser(mem.ExportUserRequest(user_id="nobody")),
         "QueryMemories": lambda s: s.QueryMemories(

@@ -18,7 +18,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0010"
+HEAD = "0011"
 TABLES = {
     "alembic_version",
     "turns",
@@ -28,6 +28,7 @@ TABLES = {
     "formation_outbox",
     "memory_uses",
     "fact_outbox",
+    "forgotten",
 }
 
 

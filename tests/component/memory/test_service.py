@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import Attachment, NewTurn, Role, StoredTurn
+from tzurot.memory.forget_user import UserForgetter
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import turns as turns_table
@@ -366,16 +367,17 @@ async def test_remove_last_exchange_of_that_user(history: History) -> None:
     assert caught.value.field == "user_id"
 
 
-async def test_forget_user(history: History) -> None:
+async def test_forget_user(history: History, engine: AsyncEngine) -> None:
     await store(history, 0, user="user-a")
     await store(history, 1, user="user-b")
     await store(history, 2, user="user-a", channel="elsewhere")
-    forgotten = await history.forget_user("user-a")
+    forgetter = UserForgetter(engine)
+    forgotten = await forgetter.forget("user-a")
     assert (forgotten.deleted_turns, forgotten.deleted_memories) == (4, 0)
     assert [t.content for t in await history.get_history(CHANNEL, PERSONA)] == ["q1", "a1"]
-    assert (await history.forget_user("user-a")).deleted_turns == 0
+    assert (await forgetter.forget("user-a")).deleted_turns == 0
     with pytest.raises(InvalidArgument):
-        await history.forget_user("")
+        await forgetter.forget("")
 
 
 async def test_a_group_channel_reads_every_personality_of_the_channel(history: History) -> None:

@@ -16,6 +16,7 @@ from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts
 from tzurot.memory.forget_personality import PersonalityForgetter
+from tzurot.memory.forget_user import UserForgetter
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory, Tuning
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -164,6 +165,7 @@ async def start_memory(settings: MemorySettings, embedder: Embedder | None = Non
             MemoryBrowser(engine),
             facts,
             forgetter=PersonalityForgetter(engine),
+            user_forgetter=UserForgetter(engine),
         )
         running = await create_server(
             service="memory",

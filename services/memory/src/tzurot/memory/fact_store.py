@@ -19,6 +19,7 @@ from tzurot.memory.domain import MemoryScope, StoredMemory
 from tzurot.memory.embedding import Vector
 from tzurot.memory.memory_store import memory_columns, stored_memory
 from tzurot.memory.tables import fact_outbox, memories
+from tzurot.memory.tombstones import forgotten_clause
 
 FACT_TAG = "fact"
 
@@ -102,7 +103,10 @@ class PostgresFactStore:
         """Finishes the jobs, inserts the facts, supersedes what they contradict: one
         transaction. Only a current fact of the same scope can be superseded. Nothing is
         stored when none of the jobs is waiting any more (their user was forgotten, or
-        another claim finished them): no fact outlives the exchange it came from."""
+        another claim finished them): no fact outlives the exchange it came from. Nor when
+        the scope's user or personality was forgotten: the transaction's first statement
+        checks the tombstones (tombstones.py), so a forget waits for this transaction or
+        this one runs after it."""
         stored: list[StoredMemory] = []
         superseded = 0
         async with self._engine.begin() as conn:
@@ -112,6 +116,7 @@ class PostgresFactStore:
                     fact_outbox.c.job_id.in_(list(job_ids)),
                     fact_outbox.c.personality_id == scope.personality_id,
                     fact_outbox.c.user_id == scope.user_id,
+                    ~forgotten_clause(scope.personality_id, scope.user_id),
                 )
                 .returning(fact_outbox.c.job_id)
             )

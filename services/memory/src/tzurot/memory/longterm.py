@@ -1,5 +1,6 @@
 """Long-term memory use-cases (OpenMemory-style): add, search, prune, count, consolidate,
-form from delivered exchanges, incognito and fresh modes, forget a user. No gRPC here.
+form from delivered exchanges, incognito and fresh modes. No gRPC here (forgetting a user
+is forget_user.py).
 
 A search gathers candidates from the scope's nearest memories (compared exactly) and
 from full text (both filtered by scope and time window) and scores each by the hybrid
@@ -36,6 +37,7 @@ from tzurot.memory.domain import (
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.memory_store import Candidate, FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
+from tzurot.memory.tombstones import Forgotten
 from tzurot.memory.validation import check_id, check_not_future
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
 
@@ -358,7 +360,9 @@ class LongTermMemory:
 
         The sector is classified from the text unless given; a near-duplicate in the
         scope absorbs it instead (merged=True). Refused while the user is incognito, or the
-        user it is `on_behalf_of` (whose turn found it, for a memory in the shared lore).
+        user it is `on_behalf_of` (whose turn found it, for a memory in the shared lore);
+        FAILED_PRECONDITION `FORGOTTEN` (nothing stored) when any of them, or the
+        personality, was forgotten (checked by the insert: tombstones.py).
         With `memory_id` (imports) the call is idempotent and never merges: a memory of
         that id is returned as stored (existed=True); `created_at` keeps an original time.
         """
@@ -396,6 +400,7 @@ class LongTermMemory:
             memory_id=memory_id or None,
             created_at=created_at,
             tags=tags,
+            on_behalf_of=on_behalf_of,
         )
 
     async def _store_one(
@@ -411,6 +416,7 @@ class LongTermMemory:
         created_at: datetime | None = None,
         tags: Sequence[str] = (),
         context: str = "",
+        on_behalf_of: str = "",
     ) -> AddedMemory:
         t = self.tuning
         near = await self._store.nearest(scope.personality_id, [scope.user_id], vector, 10)
@@ -428,6 +434,7 @@ class LongTermMemory:
             memory_id=memory_id,
             tags=tags,
             context=context,
+            on_behalf_of=on_behalf_of,
         )
         related = [
             (memory.id, hit.memory.id)
@@ -627,14 +634,17 @@ class LongTermMemory:
                 (vector,) = await self._embedder.embed([text])
                 turn_ids = sorted({tid for m in members for tid in m.source_turn_ids})
                 salience = max(m.salience for m in members)
-                memory = await self._store.insert(
-                    scope,
-                    text=text,
-                    embedding=vector,
-                    sector=Sector.REFLECTIVE.value,
-                    salience=salience,
-                    source_turn_ids=turn_ids,
-                )
+                try:
+                    memory = await self._store.insert(
+                        scope,
+                        text=text,
+                        embedding=vector,
+                        sector=Sector.REFLECTIVE.value,
+                        salience=salience,
+                        source_turn_ids=turn_ids,
+                    )
+                except Forgotten:  # the scope's user or personality: nothing of it is kept
+                    break
                 if await self._store.mark_reflected([m.id for m in members]) < len(members):
                     # Sources deleted meanwhile (their user forgotten, say): no summary of
                     # them outlives them.
@@ -656,15 +666,6 @@ class LongTermMemory:
         check_id("user_id", user_id)
         return await self._store.user_modes(user_id)
 
-    async def forget_user(self, user_id: str) -> int:
-        """Deletes the user's memories and modes; the count of memories deleted. The texts
-        searches tokenised (scoring's cache) are dropped too: none of theirs stays in this
-        process (another replica's cache forgets them as it fills)."""
-        check_id("user_id", user_id)
-        deleted = await self._store.delete_user(user_id)
-        scoring.document.cache_clear()
-        return deleted
-
     async def set_mode(
         self,
         personality_id: str,
@@ -672,6 +673,7 @@ class LongTermMemory:
         incognito_until: datetime | None,
         fresh_since: datetime | None,
     ) -> MemoryMode:
+        """Sets the mode; FAILED_PRECONDITION `FORGOTTEN` for a forgotten user or personality."""
         check_id("personality_id", personality_id)
         check_id("user_id", user_id)
         return await self._store.set_mode(

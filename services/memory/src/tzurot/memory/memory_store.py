@@ -58,6 +58,7 @@ from tzurot.memory.tables import (
     turns,
     waypoints,
 )
+from tzurot.memory.tombstones import Forgotten, forgotten_clause, forgotten_sql
 
 _COLUMNS = (
     memories.c.id,
@@ -236,15 +237,19 @@ _WRITE_FORMED = sa.text(
     "WITH mine AS MATERIALIZED (SELECT job_id FROM memory.formation_outbox"  # noqa: S608
     "  WHERE job_id = ANY(:jobs) AND claimed_by = :token FOR UPDATE"
     "), ok AS (SELECT count(*) = cardinality(:jobs) AS ok FROM mine"
+    # The batch's new memories, but none of a forgotten user or personality (tombstones.py;
+    # with a claim, their outbox rows went with the forget and `ok` is false already).
+    "), given AS MATERIALIZED (SELECT n.*,"
+    f" {forgotten_sql('n.personality_id', 'n.user_id')} AS forgotten"
+    " FROM jsonb_to_recordset(:rows) AS n(i int, id uuid, personality_id text, user_id text,"
+    "  text text, sector text, salience float8, source_turn_ids text[], context text,"
+    "  created_at timestamptz, accessed_at timestamptz)"
     "), new AS (INSERT INTO memory.memories (id, personality_id, user_id, text, embedding,"
     "  sector, salience, source_turn_ids, context, created_at, last_accessed_at, decayed_at)"
     f" SELECT n.id, n.personality_id, n.user_id, n.text, {_nth_vector('n.i')}, n.sector,"
     "  n.salience, n.source_turn_ids, n.context, coalesce(n.created_at, now()),"
     "  coalesce(n.accessed_at, n.created_at, now()), coalesce(n.accessed_at, n.created_at, now())"
-    " FROM jsonb_to_recordset(:rows) AS n(i int, id uuid, personality_id text, user_id text,"
-    "  text text, sector text, salience float8, source_turn_ids text[], context text,"
-    "  created_at timestamptz, accessed_at timestamptz)"
-    " WHERE (SELECT ok FROM ok)"
+    " FROM given n WHERE (SELECT ok FROM ok) AND NOT n.forgotten"
     # A near-duplicate arrived: the target absorbs its turns, salience and access (merge()).
     "), merged AS (UPDATE memory.memories m SET"
     "  source_turn_ids = ARRAY(SELECT DISTINCT unnest(m.source_turn_ids || u.turns)),"
@@ -252,11 +257,13 @@ _WRITE_FORMED = sa.text(
     "  last_accessed_at = now(), decayed_at = now()"
     " FROM jsonb_to_recordset(:merges) AS u(id uuid, turns text[], salience float8)"
     " WHERE m.id = u.id AND (SELECT ok FROM ok)"
-    # Edges in both directions, in a fixed order (concurrent upserts cannot deadlock).
+    # Edges in both directions, in a fixed order (concurrent upserts cannot deadlock); none
+    # to a new memory left out above.
     "), linked AS (INSERT INTO memory.waypoints (src_id, dst_id, weight)"
     " SELECT CAST(l.src AS uuid), CAST(l.dst AS uuid), :weight"
     " FROM unnest(CAST(:srcs AS text[]), CAST(:dsts AS text[])) AS l(src, dst)"
-    " WHERE (SELECT ok FROM ok) ORDER BY 1, 2"
+    " WHERE (SELECT ok FROM ok) AND NOT EXISTS (SELECT 1 FROM given n"
+    "  WHERE n.forgotten AND CAST(n.id AS text) IN (l.src, l.dst)) ORDER BY 1, 2"
     " ON CONFLICT (src_id, dst_id) DO NOTHING"
     "), done AS (DELETE FROM memory.formation_outbox"
     " WHERE job_id IN (SELECT job_id FROM mine) AND (SELECT ok FROM ok)"
@@ -510,6 +517,22 @@ def _exact_distance(vector: Vector) -> sa.ColumnElement[float]:
     return sa.func.cosine_distance(memories.c.embedding, query, type_=sa.Float)
 
 
+def _insert_unless(
+    table: sa.Table, values: Mapping[str, Any], gone: sa.Exists
+) -> postgresql.Insert:
+    """INSERT of one row of `values` into `table`, unless `gone` (a tombstone check) holds:
+    `INSERT … SELECT … WHERE NOT EXISTS`, one statement. Each value is cast to its column's
+    type (a SELECT's parameters are not typed by the columns they go to)."""
+    columns = [table.c[name] for name in values]
+    chosen = sa.select(
+        *(
+            sa.cast(sa.bindparam(None, value, type_=column.type), column.type)
+            for column, value in zip(columns, values.values(), strict=True)
+        )
+    ).where(~gone)
+    return insert(table).from_select(columns, chosen)
+
+
 def _ids(ids: Iterable[str]) -> list[uuid.UUID]:
     return [uuid.UUID(value) for value in ids]
 
@@ -641,9 +664,13 @@ class PostgresMemoryStore:
         memory_id: str | None = None,
         tags: Sequence[str] = (),
         context: str = "",
+        on_behalf_of: str = "",
     ) -> StoredMemory:
         """Inserts one memory; with `memory_id` an existing row of that id wins (returned
-        unchanged), so a caller-named memory is stored once."""
+        unchanged), so a caller-named memory is stored once.
+
+        Forgotten (and nothing stored) when the scope's personality or user, or the user it
+        is `on_behalf_of`, was forgotten: checked by the insert itself (tombstones.py)."""
         values: dict[str, Any] = {
             "tags": list(tags),
             "context": context,
@@ -658,14 +685,16 @@ class PostgresMemoryStore:
         if created_at is not None:
             values |= {"created_at": created_at, "last_accessed_at": created_at}
             values["decayed_at"] = created_at
+        gone = forgotten_clause(scope.personality_id, scope.user_id, on_behalf_of)
         if memory_id is None:
+            stmt = _insert_unless(memories, values, gone).returning(*_COLUMNS)
             async with self._auto.begin() as conn:
-                stmt = memories.insert().values(values).returning(*_COLUMNS)
-                row = (await conn.execute(stmt)).one()
+                row = (await conn.execute(stmt)).one_or_none()
+            if row is None:
+                raise Forgotten
             return _memory(row)
         stmt = (
-            insert(memories)
-            .values(values | {"id": memory_id})
+            _insert_unless(memories, values | {"id": uuid.UUID(memory_id)}, gone)
             .on_conflict_do_nothing(index_elements=[memories.c.id])
             .returning(*_COLUMNS)
         )
@@ -674,7 +703,9 @@ class PostgresMemoryStore:
             if inserted is None:
                 inserted = (
                     await conn.execute(sa.select(*_COLUMNS).where(memories.c.id == memory_id))
-                ).one()
+                ).one_or_none()
+        if inserted is None:  # not stored before, and not now: its scope was forgotten
+            raise Forgotten
         return _memory(inserted)
 
     async def get(self, memory_id: str) -> StoredMemory | None:
@@ -685,7 +716,8 @@ class PostgresMemoryStore:
         return None if row is None else _memory(row)
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk insert of prepared rows (benchmarks and imports)."""
+        """Bulk insert of prepared rows (benchmarks): no tombstone check, so never for a
+        user's or a personality's data (AddMemory and formation check theirs)."""
         async with self._engine.begin() as conn:
             await conn.execute(memories.insert(), list(rows))
 
@@ -1022,12 +1054,6 @@ class PostgresMemoryStore:
         async with self._auto.connect() as conn:
             return [_memory(row) for row in await conn.execute(stmt)]
 
-    async def delete_user(self, user_id: str) -> int:
-        async with self._engine.begin() as conn:
-            await conn.execute(sa.delete(memory_modes).where(memory_modes.c.user_id == user_id))
-            result = await conn.execute(sa.delete(memories).where(memories.c.user_id == user_id))
-        return int(result.rowcount)
-
     async def user_modes(self, user_id: str) -> list[tuple[str, MemoryMode]]:
         """(personality id, mode) of every memory mode the user set, by personality id."""
         m = memory_modes.c
@@ -1048,19 +1074,27 @@ class PostgresMemoryStore:
         return MemoryMode() if row is None else MemoryMode(row[0], row[1])
 
     async def set_mode(self, personality_id: str, user_id: str, mode: MemoryMode) -> MemoryMode:
+        """Sets the mode; Forgotten (nothing stored) for a forgotten personality or user,
+        checked by the upsert itself (tombstones.py)."""
+        m = memory_modes.c
         values = {
             "personality_id": personality_id,
             "user_id": user_id,
             "incognito_until": mode.incognito_until,
             "fresh_since": mode.fresh_since,
         }
-        stmt = insert(memory_modes).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[memory_modes.c.personality_id, memory_modes.c.user_id],
-            set_={"incognito_until": mode.incognito_until, "fresh_since": mode.fresh_since},
+        stmt = (
+            _insert_unless(memory_modes, values, forgotten_clause(personality_id, user_id))
+            .on_conflict_do_update(
+                index_elements=[m.personality_id, m.user_id],
+                set_={"incognito_until": mode.incognito_until, "fresh_since": mode.fresh_since},
+            )
+            .returning(m.personality_id)
         )
         async with self._auto.begin() as conn:
-            await conn.execute(stmt)
+            stored = (await conn.execute(stmt)).first()
+        if stored is None:
+            raise Forgotten
         self._sizes.forget(personality_id, user_id)  # a fresh point bounds their scope
         return mode
 

@@ -14,6 +14,7 @@ from tzurot.memory import convert
 from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.forget_personality import PersonalityForgetter
+from tzurot.memory.forget_user import UserForgetter
 from tzurot.memory.formation import Formation
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.reply_context import ReplyContextReader
@@ -35,6 +36,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         facts: Facts | None = None,
         *,
         forgetter: PersonalityForgetter | None = None,
+        user_forgetter: UserForgetter | None = None,
     ) -> None:
         self._history = history
         self._longterm = longterm
@@ -42,6 +44,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
         self._browser = browser
         self._facts = facts
         self._forgetter = forgetter
+        self._user_forgetter = user_forgetter
         self._reply_context = ReplyContextReader(history, longterm)
 
     async def ListMemories(
@@ -154,10 +157,11 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     async def ForgetUser(
         self, request: mem.ForgetUserRequest, context: Context
     ) -> mem.ForgetUserResponse:
-        forgotten = await self._history.forget_user(request.user_id)
-        deleted_memories = await self._longterm.forget_user(request.user_id)
+        if self._user_forgetter is None:
+            raise Unimplemented("forgetting users is not wired here")
+        forgotten = await self._user_forgetter.forget(request.user_id)
         return mem.ForgetUserResponse(
-            deleted_turns=forgotten.deleted_turns, deleted_memories=deleted_memories
+            deleted_turns=forgotten.deleted_turns, deleted_memories=forgotten.deleted_memories
         )
 
     async def ForgetPersonality(

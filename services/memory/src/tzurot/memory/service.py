@@ -1,5 +1,6 @@
 """Memory's history use-cases: store an exchange, read history, follow Discord edits and
-deletes, clear, undo the last exchange, forget a user. No gRPC here.
+deletes, clear, undo the last exchange, export a user's turns. No gRPC here (forgetting a
+user is forget_user.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import structlog
 
 from tzurot.memory.domain import (
     Exchange,
-    ForgottenUser,
     NewTurn,
     Role,
     StoredExchange,
@@ -64,7 +64,9 @@ class History:
         extract_facts: bool = False,
         imported: bool = False,
     ) -> StoredExchange:
-        """Stores all turns atomically; a repeated job_id stores nothing (created=False)."""
+        """Stores all turns atomically; a repeated job_id stores nothing (created=False), nor
+        does an exchange of a forgotten user or personality (created=False, no turns: the
+        caller has nothing to retry)."""
         exchange = check_exchange(
             Exchange(
                 job_id,
@@ -79,11 +81,13 @@ class History:
             )
         )
         stored = await self._store.store_exchange(exchange)
-        log.info(
-            "exchange stored" if stored.created else "exchange already stored",
-            job_id=job_id,
-            turns=len(stored.turns),
-        )
+        if stored.created:
+            event = "exchange stored"
+        elif stored.turns:
+            event = "exchange already stored"
+        else:  # its user or personality was forgotten (tombstones.py)
+            event = "exchange of a forgotten user or personality not stored"
+        log.info(event, job_id=job_id, turns=len(stored.turns))
         return stored
 
     async def get_history(
@@ -213,10 +217,3 @@ class History:
         found = await self._store.user_turns(user_id)
         log.info("user turns exported", user_id=user_id, turns=len(found))
         return found
-
-    async def forget_user(self, user_id: str) -> ForgottenUser:
-        """Deletes every turn of the user's exchanges (LongTermMemory forgets the memories)."""
-        check_id("user_id", user_id)
-        deleted = await self._store.delete_user(user_id)
-        log.info("user forgotten", user_id=user_id, deleted_turns=deleted)
-        return ForgottenUser(deleted_turns=deleted, deleted_memories=0)

@@ -4,7 +4,8 @@ Each method is one short transaction, most of them one statement. An exchange is
 by one statement (`_STORE_EXCHANGE`: its turns with `INSERT … ON CONFLICT (job_id,
 position) DO NOTHING`, position 0 first, then its outbox rows): a retried or concurrent
 duplicate call waits for the first writer, inserts nothing and reads back what the first
-stored. Every turn of an exchange gets the statement's `now()` as created_at, so
+stored. The same statement stores nothing for a forgotten user or personality
+(tombstones.py). Every turn of an exchange gets the statement's `now()` as created_at, so
 `position` alone orders an exchange.
 """
 
@@ -24,7 +25,8 @@ from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
-from tzurot.memory.tables import fact_outbox, formation_outbox, memory_uses, turns
+from tzurot.memory.tables import turns
+from tzurot.memory.tombstones import forgotten_sql
 from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
@@ -112,6 +114,9 @@ _STORE_EXCHANGE = direct.Statement(
         f"), first AS (INSERT INTO memory.turns ({_INSERTED})"
         f" {_NEW_TURN} WHERE position = 0"
         "  AND NOT EXISTS (SELECT 1 FROM memory.turns WHERE job_id = :job_id)"
+        # A forgotten user or personality: nothing is stored (tombstones.py says why a
+        # forget committing meanwhile cannot slip between this check and the insert).
+        f"  AND NOT {forgotten_sql(':personality_id', ':user_id')}"
         f" ON CONFLICT (job_id, position) DO NOTHING RETURNING {_TURN_NAMES}"
         f"), rest AS (INSERT INTO memory.turns ({_INSERTED})"
         f" {_NEW_TURN} WHERE position > 0 AND EXISTS (SELECT 1 FROM first)"
@@ -188,7 +193,8 @@ class PostgresTurnStore:
 
         A repeated job stores nothing and reads back what the first call stored (a second
         statement, on that path only: the first statement's snapshot predates a concurrent
-        writer it waited for).
+        writer it waited for). A forgotten user or personality stores nothing and reads back
+        nothing (created False, no turns).
         """
         params = {
             "job_id": exchange.job_id,
@@ -360,21 +366,6 @@ class PostgresTurnStore:
         stmt = sa.select(*_COLUMNS).where(turns.c.user_id == user_id).order_by(*_OLDEST_FIRST)
         async with self._auto.connect() as conn:
             return [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
-
-    async def delete_user(self, user_id: str) -> int:
-        """Deletes every turn of the user's exchanges and what still waits on them, in one
-        transaction: their formation and fact outbox rows (a formation batch or a fact
-        extraction that leased them stores nothing: it finds its rows gone) and their memory
-        uses. The count of turns deleted."""
-        jobs = sa.select(turns.c.job_id).where(turns.c.user_id == user_id)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.delete(formation_outbox).where(formation_outbox.c.job_id.in_(jobs))
-            )
-            await conn.execute(sa.delete(fact_outbox).where(fact_outbox.c.user_id == user_id))
-            await conn.execute(sa.delete(memory_uses).where(memory_uses.c.job_id.in_(jobs)))
-            result = await conn.execute(sa.delete(turns).where(turns.c.user_id == user_id))
-        return int(result.rowcount)
 
     async def _delete(self, stmt: sa.Delete) -> int:
         async with self._auto.begin() as conn:

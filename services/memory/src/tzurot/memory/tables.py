@@ -206,3 +206,16 @@ fact_outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Index("fact_outbox_created_idx", "created_at"),
 )
+
+forgotten = sa.Table(
+    "forgotten",
+    metadata,
+    # Tombstones (tombstones.py): a user ForgetUser erased, a personality ForgetPersonality
+    # erased. Gateway's internal ids (UUIDs, never reused): nothing is stored for them again.
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column(
+        "forgotten_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    sa.CheckConstraint("kind in ('user', 'personality')", name="forgotten_kind_check"),
+)
