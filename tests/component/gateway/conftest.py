@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -394,6 +394,26 @@ class FakeKeyVault:
 @pytest.fixture
 def inference() -> FakeInference:
     return FakeInference()
+
+
+@dataclass
+class MemoryConfirmedMeanwhile(FakeMemory):
+    """Runs `meanwhile` right after memory forgets a user or a personality, as a concurrent
+    request would (once)."""
+
+    meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    async def forget_user(self, user_id: str) -> int:
+        return await self._then(await super().forget_user(user_id))
+
+    async def forget_personality(self, personality_id: str) -> int:
+        return await self._then(await super().forget_personality(personality_id))
+
+    async def _then(self, forgotten: int) -> int:
+        if self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            await run()
+        return forgotten
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ a confirmation land mid-deletion.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 
@@ -23,23 +21,9 @@ from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import NotFound, Unavailable
 
-from .conftest import ALICE, FakeMemory, StoredExchange, command
+from .conftest import ALICE, MemoryConfirmedMeanwhile, StoredExchange, command
 
 pytestmark = pytest.mark.component
-
-
-@dataclass
-class MemoryConfirmedMeanwhile(FakeMemory):
-    """Runs `meanwhile` right after forgetting a personality, as a concurrent request would."""
-
-    meanwhile: Callable[[], Awaitable[None]] | None = None
-
-    async def forget_personality(self, personality_id: str) -> int:
-        forgotten = await super().forget_personality(personality_id)
-        if self.meanwhile is not None:
-            run, self.meanwhile = self.meanwhile, None
-            await run()
-        return forgotten
 
 
 @pytest.fixture

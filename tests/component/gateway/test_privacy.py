@@ -12,8 +12,6 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -26,23 +24,9 @@ from tzurot.gateway.domain import JobAccepted, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.runtime.errors import FailedPrecondition, NotFound
 
-from .conftest import ALICE, FakeMemory, command
+from .conftest import ALICE, MemoryConfirmedMeanwhile, command
 
 pytestmark = pytest.mark.component
-
-
-@dataclass
-class MemoryConfirmedMeanwhile(FakeMemory):
-    """Runs `meanwhile` right after forgetting a user, as a concurrent request would."""
-
-    meanwhile: Callable[[], Awaitable[None]] | None = None
-
-    async def forget_user(self, user_id: str) -> int:
-        forgotten = await super().forget_user(user_id)
-        if self.meanwhile is not None:
-            run, self.meanwhile = self.meanwhile, None
-            await run()
-        return forgotten
 
 
 @pytest.fixture

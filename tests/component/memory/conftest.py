@@ -4,7 +4,7 @@ service itself over mTLS gRPC with stubs to it; `lock_waiters` for tests of conc
 sessions."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.app import MemoryApp, start_memory
 from tzurot.memory.config import MemorySettings
+from tzurot.memory.domain import MemoryScope, StoredMemory
 from tzurot.memory.embedding import Embedder, OpenAIEmbedder
 from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
@@ -131,3 +132,41 @@ async def lock_waiters(engine: AsyncEngine, count: int, *, unless: asyncio.Task[
                 return found
             await asyncio.sleep(0.05)
     raise TimeoutError(f"{count} sessions never waited for a lock")
+
+
+class ForgetsDuringReflection(PostgresMemoryStore):
+    """A store on which `forget(scope)` runs after consolidation read the scope's episodes,
+    before it writes their summary."""
+
+    def __init__(
+        self, engine: AsyncEngine, forget: Callable[[MemoryScope], Awaitable[object]]
+    ) -> None:
+        super().__init__(engine)
+        self._forget = forget
+
+    async def insert(self, scope: MemoryScope, **fields: Any) -> StoredMemory:
+        if fields.get("sector") == "reflective":
+            await self._forget(scope)
+        return await super().insert(scope, **fields)
+
+
+async def reflect_forgetting_meanwhile(
+    engine: AsyncEngine,
+    embedder: Embedder,
+    scope: MemoryScope,
+    forget: Callable[[MemoryScope], Awaitable[object]],
+) -> int:
+    """Twenty close episodes of `scope`, then consolidation's reflection with `forget`
+    landing between its read and its write; how many reflections it kept."""
+    memory_store = ForgetsDuringReflection(engine, forget)
+    (close,) = await embedder.embed(["Yesterday I went to the climbing gym with Sam."])
+    for n in range(20):
+        await memory_store.insert(
+            scope,
+            text=f"Yesterday I went to the climbing gym with Sam, visit {n}.",
+            embedding=close,
+            sector="episodic",
+            salience=0.5,
+            source_turn_ids=[f"t{n}"],
+        )
+    return await LongTermMemory(memory_store, embedder).reflect()

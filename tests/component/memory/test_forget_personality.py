@@ -32,7 +32,6 @@ from tzurot.memory.domain import (
     MemoryScope,
     NewTurn,
     StoredExchange,
-    StoredMemory,
 )
 from tzurot.memory.embedding import Embedder
 from tzurot.memory.fact_store import PostgresFactStore
@@ -55,7 +54,7 @@ from tzurot.runtime.errors import InvalidArgument, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
-from .conftest import Connect, lock_waiters
+from .conftest import Connect, lock_waiters, reflect_forgetting_meanwhile
 
 pytestmark = pytest.mark.component
 
@@ -313,36 +312,14 @@ async def test_no_memory_or_mode_is_stored_for_a_forgotten_personality(
     assert (await longterm.add(LILITH, "", "The harbour freezes in winter")).memory
 
 
-class ForgetsDuringReflection(PostgresMemoryStore):
-    """The personality is forgotten after consolidation read its episodes, before it wrote
-    the summary of them."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        self._forgetter = PersonalityForgetter(engine)
-
-    async def insert(self, scope: MemoryScope, **fields: Any) -> StoredMemory:
-        if fields.get("sector") == "reflective":
-            await self._forgetter.forget(scope.personality_id)
-        return await super().insert(scope, **fields)
-
-
 async def test_a_reflection_of_a_forgotten_personalitys_memories_is_not_kept(
     engine: AsyncEngine, embedder: Embedder
 ) -> None:
-    memory_store = ForgetsDuringReflection(engine)
-    (close,) = await embedder.embed(["Yesterday I went to the climbing gym with Sam."])
-    for n in range(20):
-        await memory_store.insert(
-            MemoryScope(WREN, ALICE),
-            text=f"Yesterday I went to the climbing gym with Sam, visit {n}.",
-            embedding=close,
-            sector="episodic",
-            salience=0.5,
-            source_turn_ids=[f"t{n}"],
-        )
+    async def forget(scope: MemoryScope) -> object:
+        return await PersonalityForgetter(engine).forget(scope.personality_id)
 
-    assert await LongTermMemory(memory_store, embedder).reflect() == 0
+    scope = MemoryScope(WREN, ALICE)
+    assert await reflect_forgetting_meanwhile(engine, embedder, scope, forget) == 0
 
     assert (await rows_of(engine, WREN))["memories"] == 0
 

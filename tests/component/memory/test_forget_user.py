@@ -33,7 +33,6 @@ from tzurot.memory.domain import (
     MemoryScope,
     NewTurn,
     StoredExchange,
-    StoredMemory,
 )
 from tzurot.memory.embedding import Embedder
 from tzurot.memory.fact_store import PostgresFactStore
@@ -58,7 +57,7 @@ from tzurot.runtime.errors import FailedPrecondition, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
-from .conftest import Connect, lock_waiters
+from .conftest import Connect, lock_waiters, reflect_forgetting_meanwhile
 
 pytestmark = pytest.mark.component
 
@@ -358,36 +357,14 @@ async def test_no_memory_mode_is_set_for_a_forgotten_user(
     assert await longterm.set_mode(PERSONA, BOB, None, None) == MemoryMode()
 
 
-class ForgetsDuringReflection(PostgresMemoryStore):
-    """The user is forgotten after consolidation read their episodes, before it wrote the
-    summary of them."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        self._engine_for_forget = engine
-
-    async def insert(self, scope: MemoryScope, **fields: Any) -> StoredMemory:
-        if fields.get("sector") == "reflective":
-            await forget(self._engine_for_forget, scope.user_id)
-        return await super().insert(scope, **fields)
-
-
 async def test_a_reflection_of_a_forgotten_users_memories_is_not_kept(
     engine: AsyncEngine, embedder: Embedder
 ) -> None:
-    memory_store = ForgetsDuringReflection(engine)
-    (close,) = await embedder.embed(["Yesterday I went to the climbing gym with Sam."])
-    for n in range(20):
-        await memory_store.insert(
-            MemoryScope(PERSONA, ALICE),
-            text=f"Yesterday I went to the climbing gym with Sam, visit {n}.",
-            embedding=close,
-            sector="episodic",
-            salience=0.5,
-            source_turn_ids=[f"t{n}"],
-        )
+    async def forget_her(scope: MemoryScope) -> None:
+        await forget(engine, scope.user_id)
 
-    assert await LongTermMemory(memory_store, embedder).reflect() == 0
+    scope = MemoryScope(PERSONA, ALICE)
+    assert await reflect_forgetting_meanwhile(engine, embedder, scope, forget_her) == 0
 
     assert (await rows_of(engine, ALICE))["memories"] == 0
 

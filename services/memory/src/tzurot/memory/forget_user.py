@@ -15,27 +15,15 @@ jobs from one snapshot, the memory modes, the memories last.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tzurot.memory import scoring, tombstones
+from tzurot.memory import tombstones
 from tzurot.memory.domain import ForgottenUser
-from tzurot.memory.tables import memories, memory_modes
+from tzurot.memory.erasure import erase
 from tzurot.memory.validation import check_id
 
 log = structlog.get_logger("tzurot.memory")
-
-_FORGET_TURNS = sa.text(
-    "WITH gone AS (DELETE FROM memory.turns WHERE user_id = :u RETURNING job_id"
-    "), jobs AS (SELECT DISTINCT job_id FROM gone"
-    "), formation AS (DELETE FROM memory.formation_outbox"
-    "  WHERE job_id IN (SELECT job_id FROM jobs)"
-    "), uses AS (DELETE FROM memory.memory_uses WHERE job_id IN (SELECT job_id FROM jobs)"
-    "), facts AS (DELETE FROM memory.fact_outbox WHERE user_id = :u"
-    ") SELECT count(*) FROM gone"
-)
-"""The user's turns, and what waits on their exchanges, from one snapshot."""
 
 
 class UserForgetter:
@@ -49,14 +37,8 @@ class UserForgetter:
         forgotten; what was deleted. Asking again deletes nothing more."""
         check_id("user_id", user_id)
         await tombstones.record(self._engine, "user", user_id)
-        async with self._engine.begin() as conn:
-            turns = int(await conn.scalar(_FORGET_TURNS, {"u": user_id}) or 0)
-            await conn.execute(sa.delete(memory_modes).where(memory_modes.c.user_id == user_id))
-            gone = await conn.execute(sa.delete(memories).where(memories.c.user_id == user_id))
-        # The texts searches tokenised: none of theirs stays in this process (another
-        # replica's cache forgets them as it fills).
-        scoring.document.cache_clear()
-        forgotten = ForgottenUser(deleted_turns=turns, deleted_memories=int(gone.rowcount))
+        turns, memories_gone = await erase(self._engine, "user_id", user_id)
+        forgotten = ForgottenUser(deleted_turns=turns, deleted_memories=memories_gone)
         log.info(
             "user forgotten",
             user_id=user_id,
