@@ -498,6 +498,28 @@ def test_skills_egress_stays_out_of_private_and_metadata_ranges(
     assert not any(model.allows(inference, Peer(namespace=None, ip=address), p) for p in (80, 443))
 
 
+@pytest.mark.parametrize("overlay_name", OVERLAYS)
+def test_the_openai_embedder_component_lets_memory_out_on_https_only(overlay_name: str) -> None:
+    """deploy/k8s/components/openai-embedder: memory embeds with an external endpoint, so it
+    reaches the internet on 443, never plain http nor a private or metadata address; nothing
+    else changes."""
+    objects = render(overlay_name, components=("openai-embedder",))
+    model = network(objects)
+    memory = Peer.pod("memory")
+    out = {p.labels[NAME] for p in _pods(objects).values() if model.allows(p, INTERNET, 443)}
+    assert out == {"inference", "bot", "memory"}
+    assert not model.allows(memory, INTERNET, 80)
+    for address in ("169.254.169.254", "10.0.0.7", "192.168.1.1", "100.64.0.1"):
+        assert not model.allows(memory, Peer(namespace=None, ip=address), 443), address
+    (deployment,) = [w for w in workloads(objects) if w.name == "memory"]
+    (container,) = deployment.containers
+    env = _settings_env(objects, deployment, container)
+    assert (env["TZUROT_EMBEDDER"], env["TZUROT_EMBEDDING_BASE_URL"]) == (
+        "openai",
+        "https://api.openai.com/v1",
+    )
+
+
 def test_keyvault_talks_to_postgres_only(objects: tuple[Obj, ...]) -> None:
     model = network(objects)
     keyvault = Peer.pod("keyvault")

@@ -9,11 +9,13 @@ destination's ingress to allow it; a pod no policy selects is unrestricted in th
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,20 +40,34 @@ def kubectl() -> str:
 
 
 @cache
-def render(overlay: str) -> tuple[Obj, ...]:
-    """Every object `kubectl kustomize` makes of `overlay` (dev's Secret inputs made first)."""
+def render(overlay: str, components: Sequence[str] = ()) -> tuple[Obj, ...]:
+    """Every object `kubectl kustomize` makes of `overlay` (dev's Secret inputs made first),
+    with the `components` of deploy/k8s/components added as an operator's overlay would."""
     if overlay == "dev":
         subprocess.run(  # noqa: S603  # this interpreter, our script
             [sys.executable, str(ROOT / "scripts" / "k8s_dev_secrets.py")],
             check=True,
             capture_output=True,
         )
-    out = subprocess.run(  # noqa: S603  # our kubectl, our overlay paths
-        [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    with tempfile.TemporaryDirectory() as scratch:
+        target = K8S / "overlays" / overlay
+        if components:
+            kustomization = {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(target, scratch)],
+                "components": [
+                    os.path.relpath(K8S / "components" / c, scratch) for c in components
+                ],
+            }
+            target = Path(scratch)
+            (target / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        out = subprocess.run(  # noqa: S603  # our kubectl, our overlay paths
+            [kubectl(), "kustomize", str(target)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
 
