@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from tzurot.db.engine import check_database, create_engine, session_factory
+from tzurot.db.errors import DatabaseRefused
 from tzurot.db.heads import script_heads
 from tzurot.db.migrate import upgrade
 from tzurot.keyvault.migrations import SCHEMA, SCRIPT_LOCATION
@@ -43,7 +44,9 @@ async def test_missing_database_is_named(postgres_url: str) -> None:
     url = postgres_url.replace("/postgres?", "/no_such_db?")
     engine = create_engine(url)
     try:
-        with pytest.raises(StartupError, match=r'db=no_such_db: .*"no_such_db" does not exist'):
+        with pytest.raises(
+            DatabaseRefused, match=r'db=no_such_db refused the connection: .*"no_such_db" does not'
+        ):
             await check_database(engine, "core")
     finally:
         await engine.dispose()

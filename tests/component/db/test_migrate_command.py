@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from tzurot.db.engine import check_database, create_engine, dispose
+from tzurot.db.errors import DatabaseRefused
 from tzurot.db.heads import libpq_url
 from tzurot.testing.postgres import DatabaseFactory
 
@@ -119,3 +121,20 @@ def test_it_migrates_and_shows_no_password(fresh_database: DatabaseFactory) -> N
     assert result.returncode == 0, result.stderr
     for line in ("gateway: schema core", "keyvault: schema vault", "memory: schema memory"):
         assert f"{line} is at head" in result.stdout
+
+
+async def test_a_service_started_with_a_wrong_password_says_it_was_refused(
+    password_role: str,
+) -> None:
+    """A service's start-up check (check_database) names a refusal as one, not as a database
+    it "cannot reach"."""
+    wrong = "Wrong-" + PASSWORD[::-1]
+    engine = create_engine(password_role.replace(PASSWORD, wrong))
+    try:
+        with pytest.raises(DatabaseRefused) as refused:
+            await check_database(engine, "core")
+    finally:
+        await dispose(engine)
+    message = str(refused.value)
+    assert "refused the connection: password authentication failed" in message
+    assert wrong not in message

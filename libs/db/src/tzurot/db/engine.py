@@ -196,8 +196,9 @@ async def check_database(
 ) -> None:
     """Fails fast, in one line, unless the database answers and holds `schema`.
 
-    Raises StartupError naming host and database (never the password) when the server
-    cannot be reached or refuses us, and when the schema is missing (not migrated). With
+    Raises StartupError naming host and database (never the password): DatabaseUnreachable
+    when no server answers, DatabaseRefused when it refuses us (a wrong password, no such
+    database), and a plain StartupError when the schema is missing (not migrated). With
     `script_location` (the service's migrations), also when the schema is behind their head
     (`heads.migration_problem`): a service started before its migration ran would fail
     every request that meets a new column instead.
@@ -210,8 +211,12 @@ async def check_database(
             )
             at = await _schema_revisions(connection, schema) if found else frozenset()
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        # Unreachable, or refused (a wrong password, no such database): each said as it is.
+        failure = database_failure(exc, engine.url.render_as_string(hide_password=False))
+        if failure is not None:
+            raise failure from exc
         reason = _reason(exc, engine.url.password)
-        raise StartupError(f"cannot reach the database at {where}: {reason}") from exc
+        raise StartupError(f"cannot use the database at {where}: {reason}") from exc
     if found is None:
         raise StartupError(
             f"the database at {where} has no schema {schema!r}: run `tzurot migrate` first"
