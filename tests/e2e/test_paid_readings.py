@@ -5,7 +5,8 @@ without vision, by helper models on the user's key, before the answer is asked f
 answer then fails UNAVAILABLE (here an empty answer, twice), nothing is bought again: the
 gateway does not re-send the call (no gRPC retry policy on paid calls), each reading is in
 `/usage` under its own request type, and the same message sent again is answered from the
-readings kept on its job. The fake provider counts every request it is paid for.
+readings kept on its job. The fake provider counts every request it is paid for. A
+transcription key the provider refuses turns inactive in the wallet, not the answer's key.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ OGG = b"OggS" + bytes(300)
 DESCRIPTION = "a grey cat asleep on a red sofa"
 TRANSCRIPT = "Hello Echo, look at my cat."
 EMPTY_TWICE = [ScriptedReply(""), ScriptedReply("")]  # inference: UNAVAILABLE EMPTY_ANSWER
+OPENAI_KEY = "sk-openai-user-key-0123456789abcdef"
 
 
 @pytest.fixture
@@ -57,6 +59,27 @@ async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncItera
         ) as h,
     ):
         await set_key(h)
+        yield h
+
+
+@pytest.fixture
+async def openai_transcribes(
+    fresh_database: DatabaseFactory, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    """Answers on Alice's OpenRouter key, voice notes transcribed on her OpenAI key."""
+    async with (
+        FakeProvider(valid_keys={USER_KEY, OPENAI_KEY}, any_model=True) as provider,
+        echo_mesh(
+            fresh_database(),
+            tmp_path,
+            provider=provider,
+            inference={"attachment_hosts": ["127.0.0.1"], "transcription_provider": "openai"},
+        ) as h,
+    ):
+        await set_key(h)
+        await h.bot.SetWalletKey(
+            gw.SetWalletKeyRequest(actor=actor(), provider="openai", api_key=OPENAI_KEY)
+        )
         yield h
 
 
@@ -148,3 +171,27 @@ async def test_readings_are_paid_once_recorded_and_kept_for_the_resend(
     assert totals["chat"][:2] == ("openrouter/fake/echo", 1)
     assert totals["transcription"][1] == totals["transcript_cleanup"][1] == 1
     assert totals["image_description"][1] == 1
+
+
+async def test_a_refused_transcription_key_turns_inactive_not_the_answers(
+    openai_transcribes: Harness, cdn: str
+) -> None:
+    h = openai_transcribes
+    h.provider.valid_keys.discard(OPENAI_KEY)  # Alice revoked it at OpenAI
+    req = request("", key="msg-voice")
+    req.attachments.append(
+        common.Attachment(
+            url=f"{cdn}/voice-message.ogg?ex=1",
+            content_type="audio/ogg",
+            filename="voice-message.ogg",
+            size_bytes=len(OGG),
+        )
+    )
+    error = await failure(h, req)
+    assert from_rpc_error(error).reason == "INVALID_API_KEY"
+    assert h.provider.chat_requests() == []  # refused before the answer was asked
+    listed = await h.bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor()))
+    assert {key.provider: key.active for key in listed.keys} == {
+        "openai": False,
+        "openrouter": True,
+    }

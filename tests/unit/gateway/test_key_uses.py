@@ -142,3 +142,12 @@ async def test_a_refusal_of_her_key_marks_it_at_once_and_anything_else_nothing()
     assert sink.batches == []
     await uses.refused("u1", refusal("user"))
     assert sink.batches == [[KeyUse("u1", "elevenlabs", T0 + timedelta(seconds=1), rejected=True)]]
+
+
+async def test_a_helper_models_refusal_marks_its_own_providers_key_not_the_answers() -> None:
+    """A voice note transcribed on OpenAI for an answer on OpenRouter: Generate passes the
+    answer's provider, but the refusal names the transcription's (inference tags it)."""
+    sink = Sink()
+    uses = KeyUses(sink, clock=Clock())
+    await uses.refused("u1", refusal("user", "openai"), provider="openrouter")
+    assert sink.batches == [[KeyUse("u1", "openai", T0 + timedelta(seconds=1), rejected=True)]]

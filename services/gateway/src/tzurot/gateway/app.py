@@ -211,6 +211,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             user_of=gateway.group_store.user_by_id,
             personality_of=gateway.personality_by_id,
             config_of=gateway.effective_config,
+            key_uses=gateway.key_uses,
             batch=settings.facts_batch,
         )
         gateway.facts_waiting = extraction.kick

@@ -8,7 +8,8 @@ memory, which stores them and supersedes the known facts they contradict.
 
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
-lease runs out (memory drops a job after five claims).
+lease runs out (memory drops a job after five claims). A key of the user's wallet that the
+provider refused is marked inactive (key_uses.py), as an answer's would be.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import structlog
 
 from tzurot.gateway import convert
 from tzurot.gateway.domain import Personality, ResolvedConfig, User
+from tzurot.gateway.key_uses import KeyUses
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -51,6 +53,7 @@ class FactExtraction:
         user_of: Callable[[str], Awaitable[User | None]],
         personality_of: Callable[[str], Awaitable[Personality | None]],
         config_of: Callable[[Personality, User], Awaitable[ResolvedConfig]],
+        key_uses: KeyUses,
         batch: int = 32,
     ) -> None:
         self._memory = memory
@@ -58,6 +61,7 @@ class FactExtraction:
         self._user_of = user_of
         self._personality_of = personality_of
         self._config_of = config_of
+        self._key_uses = key_uses
         self._batch = batch
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -108,8 +112,10 @@ class FactExtraction:
                 )
                 facts = reply.facts
             except FailedPrecondition as refused:
-                # No key for this config (or the model is not free): nothing to extract with.
+                # No key for this config (or the model is not free, or the provider refused
+                # the key): nothing to extract with. A refused stored key turns inactive.
                 log.info("facts not extracted", user_id=user.id, reason=refused.reason)
+                await self._key_uses.refused(user.id, refused, provider=config.config.provider)
         done = await self._memory.store_facts(
             mem.StoreFactsRequest(
                 personality_id=batch.personality_id,

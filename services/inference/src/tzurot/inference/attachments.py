@@ -12,12 +12,15 @@ back as the attachment's description when the job runs again, which is then not 
 A failed clean-up leaves the raw transcript (paid already), not an error. Each call is asked
 again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
+A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
+gateway marks the user's stored key for the helper's provider inactive.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -34,9 +37,11 @@ from tzurot.inference.domain import (
     AttachmentRef,
     Downloaded,
     ImagePart,
+    KeySource,
     PaidCall,
     TokenUsage,
 )
+from tzurot.inference.keys import refusal_names_key
 from tzurot.inference.ports import Downloader, LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
@@ -157,6 +162,12 @@ class ModelTarget:
     provider: Provider
     api_key: SecretStr
     model: str
+    key_source: KeySource
+    """Whose key it is: a refusal of it says so (keys.refusal_names_key)."""
+
+    def names_refusal(self) -> AbstractContextManager[None]:
+        """The provider's refusal of this key, raised inside, says whose key it was."""
+        return refusal_names_key(self.provider.name, self.key_source)
 
 
 @dataclass(frozen=True)
@@ -307,17 +318,18 @@ class AttachmentReader:
             max_bytes=self._limits.max_audio_bytes,
             allowed_types=AUDIO_TYPES,
         )
-        heard = await whole_answer(
-            lambda: self._llm.transcribe(
-                target.provider,
-                target.api_key,
-                model=target.model,
-                audio=got.data,
-                filename=attachment.filename or "voice.ogg",
-                content_type=got.content_type,
-            ),
-            retry,
-        )
+        with target.names_refusal():
+            heard = await whole_answer(
+                lambda: self._llm.transcribe(
+                    target.provider,
+                    target.api_key,
+                    model=target.model,
+                    audio=got.data,
+                    filename=attachment.filename or "voice.ogg",
+                    content_type=got.content_type,
+                ),
+                retry,
+            )
         raw = heard.text.strip()
         paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
         if not raw or cleaner is None:
@@ -350,9 +362,10 @@ class AttachmentReader:
         """The answer's text (thinking left out) and its usage."""
         body = {} if temperature is None else {"temperature": temperature}
         call = ProviderCall(messages=messages, body=body)
-        completion = await helper_completion(
-            self._llm, target.provider, target.api_key, target.model, call, retry
-        )
+        with target.names_refusal():
+            completion = await helper_completion(
+                self._llm, target.provider, target.api_key, target.model, call, retry
+            )
         # A reasoning model used as describer may think in tags: the user never sees that.
         return split_thinking(completion.content)[0], completion.usage
 

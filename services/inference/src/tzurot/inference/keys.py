@@ -6,21 +6,23 @@ The operator's system key pays only when both agree: the personality's config sa
 personality any user can import thus cannot spend the operator's money on a paid model.
 
 The key stays a SecretStr until the moment the provider client needs it; it never goes into
-a log, an error message or a repr.
+a log, an error message or a repr. A provider's refusal of a key says whose it was
+(`refusal_names_key`), so gateway can mark a key of the user's wallet inactive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from fnmatch import fnmatchcase
 
 from pydantic import SecretStr
 
-from tzurot.inference.domain import ResolvedKey
+from tzurot.inference.domain import KeySource, ResolvedKey
 from tzurot.inference.ports import KeyDecryptor
 from tzurot.inference.providers import OLLAMA_PLACEHOLDER_KEY, Provider
-from tzurot.runtime.errors import FailedPrecondition
+from tzurot.runtime.errors import FailedPrecondition, TzurotError
 
 
 def no_api_key(provider: str) -> FailedPrecondition:
@@ -29,6 +31,19 @@ def no_api_key(provider: str) -> FailedPrecondition:
         reason="NO_API_KEY",
         metadata={"provider": provider},
     )
+
+
+@contextmanager
+def refusal_names_key(provider: str, source: KeySource) -> Iterator[None]:
+    """`provider`'s INVALID_API_KEY raised inside says whose key it refused (`key_source`):
+    gateway marks the user's stored key inactive for "user" only. Any other refusal (quota,
+    rate limit, a permission the key lacks, unreachable) is left as it is."""
+    try:
+        yield
+    except TzurotError as err:
+        if err.reason == "INVALID_API_KEY" and err.metadata.get("provider") == provider:
+            err.metadata["key_source"] = source
+        raise
 
 
 DEFAULT_FREE_MODELS = ("*:free",)

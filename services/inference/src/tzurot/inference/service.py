@@ -45,7 +45,7 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
-from tzurot.inference.keys import KeyResolver, track_user_key_uses
+from tzurot.inference.keys import KeyResolver, refusal_names_key, track_user_key_uses
 from tzurot.inference.lore.macros import MacroContext, expand, expand_character
 from tzurot.inference.lore.matching import LORE_REGEX_BUDGET_SPENT, RegexBudget
 from tzurot.inference.lore.prompting import run_lore
@@ -302,20 +302,13 @@ class Inference:
         )
         final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now
-            try:
+            # Whose key was refused: gateway marks a user's stored key inactive.
+            with refusal_names_key(provider.name, key.source):
                 async for event in events:
                     if isinstance(event, LoopResult):
                         final = event
                     else:
                         yield event
-            except TzurotError as err:
-                if (
-                    err.reason == "INVALID_API_KEY"
-                    and err.metadata.get("provider") == provider.name
-                ):
-                    # Whose key was refused: gateway marks a user's stored key inactive.
-                    err.metadata["key_source"] = key.source
-                raise
         assert final is not None  # the loop ends with one or raises
         yield ReplyFinished(
             content=final.answer.content,
@@ -534,7 +527,7 @@ class Inference:
             return None
         provider = self._providers.get(name.provider)
         key = await self._keys.resolve(user_id, provider, free_use=free_use, model=name.model)
-        return ModelTarget(provider, key.api_key, name.model)
+        return ModelTarget(provider, key.api_key, name.model, key.source)
 
     async def describe_image(
         self,
@@ -611,14 +604,15 @@ class Inference:
         target = await self._target(user_id, model, free_use=free_use)
         if target is None:
             raise InvalidArgument("config", "config.model is required")
-        completion = await helper_completion(
-            self._llm,
-            target.provider,
-            target.api_key,
-            target.model,
-            ProviderCall(messages=messages, body={"temperature": 0}),
-            self._retry_policy(time_limit),
-        )
+        with target.names_refusal():
+            completion = await helper_completion(
+                self._llm,
+                target.provider,
+                target.api_key,
+                target.model,
+                ProviderCall(messages=messages, body={"temperature": 0}),
+                self._retry_policy(time_limit),
+            )
         facts = parse_facts(split_thinking(completion.content)[0], known_ids)
         log.info("facts extracted", user_id=user_id, facts=len(facts))
         return facts, completion.usage

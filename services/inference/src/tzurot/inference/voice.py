@@ -22,8 +22,7 @@ operator's, and a keyless local server's is "none".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -37,8 +36,7 @@ from tzurot.inference.clone_marks import (
     read_mark,
     valid_personality_id,
 )
-from tzurot.inference.domain import KeySource
-from tzurot.inference.keys import KeyResolver, no_api_key
+from tzurot.inference.keys import KeyResolver, no_api_key, refusal_names_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
     ELEVENLABS,
@@ -240,19 +238,6 @@ class VoiceService:
         key = await self._elevenlabs_key(user_id)
         with refusal_names_key(ELEVENLABS, "user"):
             return await self._elevenlabs.count_voices(key)
-
-
-@contextmanager
-def refusal_names_key(provider: str, source: KeySource) -> Iterator[None]:
-    """`provider`'s INVALID_API_KEY raised inside says whose key it refused (`key_source`):
-    gateway marks the user's stored key inactive for "user" only. Any other refusal (quota,
-    rate limit, a permission the key lacks, unreachable) is left as it is."""
-    try:
-        yield
-    except TzurotError as err:
-        if err.reason == "INVALID_API_KEY" and err.metadata.get("provider") == provider:
-            err.metadata["key_source"] = source
-        raise
 
 
 def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:
