@@ -266,7 +266,10 @@ async def connect_once(url: str, *, connect_timeout: float = 10.0) -> None:
     a failure is `database_failure`'s error (DatabaseUrlError, DatabaseUnreachable or
     DatabaseRefused)."""
     engine = _create_async_engine(
-        async_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
+        async_url(url),
+        poolclass=NullPool,
+        connect_args={"timeout": connect_timeout},
+        hide_parameters=True,
     )
     try:
         async with engine.connect():
