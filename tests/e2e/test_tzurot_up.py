@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tzurot.runtime.grpc_options import GRPC_EXPERIMENTS_ENV, SERVICE_GRPC_EXPERIMENTS
 from tzurot.testing import processes
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +56,10 @@ def mesh(
 ) -> Iterator[Mesh]:
     data = tmp_path_factory.mktemp("data")
     base = free_base_port()
-    env = {k: v for k, v in os.environ.items() if k != "TZUROT_DISCORD_TOKEN"}
+    # Without GRPC_EXPERIMENTS, as a shell starts `make run`: `up` sets it for the services.
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TZUROT_DISCORD_TOKEN", "GRPC_EXPERIMENTS")
+    }
     env["TZUROT_LOG_FORMAT"] = "json"
     errors = (data / "up.stderr").open("w")  # read when a test fails
     up = subprocess.Popen(  # our own interpreter and module, no shell
@@ -211,6 +215,14 @@ def child_pid(up: subprocess.Popen[str], service: str) -> int:
     if found is not None:
         return found
     raise LookupError(f"no {service} child of tzurot up")
+
+
+def test_every_service_runs_with_the_services_grpc_experiments(mesh: Mesh) -> None:
+    up, _, _ = mesh
+    for service in ("gateway", "inference", "memory", "keyvault"):
+        environ = Path(f"/proc/{child_pid(up, service)}/environ").read_bytes().split(b"\0")
+        wanted = f"{GRPC_EXPERIMENTS_ENV}={SERVICE_GRPC_EXPERIMENTS}".encode()
+        assert wanted in environ, service
 
 
 def earlier_messages(answer: str) -> int:

@@ -95,8 +95,10 @@ def up(
 
     from tzurot.cli.processes import SERVICES, Mesh
     from tzurot.cli.seeds import SeedError, read_seeds, seed_files
+    from tzurot.runtime.grpc_options import with_service_grpc_experiments
 
     started = time.monotonic()
+    with_service_grpc_experiments(os.environ)  # every service started below inherits them
     with_bot = bool(os.environ.get("TZUROT_DISCORD_TOKEN"))
     try:
         seed_paths = seed_files(seeds)  # a path given that is not there: before anything

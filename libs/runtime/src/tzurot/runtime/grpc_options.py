@@ -1,6 +1,26 @@
-"""Channel arguments shared by our servers and clients."""
+"""Channel arguments shared by our servers and clients, and the gRPC core settings that
+must be in a service's environment before `grpc` is imported."""
 
 from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+# gRPC core reads its experiments once, when `grpc` is imported: a process's environment
+# must carry them from its start (the images' ENV, `tzurot up` for its children).
+GRPC_EXPERIMENTS_ENV = "GRPC_EXPERIMENTS"
+# Sockets served by gRPC core's iomgr, not its EventEngine (grpcio 1.85). With EventEngine,
+# every read and write completes on one of its own threads and is handed to grpc.aio's
+# poller thread, which wakes the event loop: three threads a completion. Without, the
+# poller thread does the I/O itself. `python -m bench.rpc`: 20 % less CPU a call (unary
+# ~580 -> ~460 us, mTLS and our interceptors included); as deployed the EventEngine
+# threads' ~2 ms of CPU a turn are gone (docs/PERFORMANCE.md, "gRPC's iomgr").
+SERVICE_GRPC_EXPERIMENTS = "-event_engine_client,-event_engine_listener"
+
+
+def with_service_grpc_experiments(environ: MutableMapping[str, str]) -> None:
+    """Sets the services' gRPC experiments in `environ` unless the operator set their own."""
+    environ.setdefault(GRPC_EXPERIMENTS_ENV, SERVICE_GRPC_EXPERIMENTS)
+
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
