@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tzurot.keyvault.crypto import SealedKey
-from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse
+from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse, Outcome
 
 # Re-encrypts one row's sealed key under the newest version: (user_id, provider, sealed) -> sealed.
 Resealer = Callable[[str, str, SealedKey], SealedKey]
@@ -23,7 +23,16 @@ class KeyStore(Protocol):
 
     async def list_for_user(self, user_id: str) -> list[KeyRecord]: ...
 
-    async def get_sealed(self, user_id: str, provider: str) -> SealedKey | None: ...
+    async def get_sealed_audited(
+        self, found: AuditEntry, missing: AuditEntry
+    ) -> tuple[int, SealedKey | None]:
+        """The sealed key of (`found.user_id`, `found.provider`) and, in the same
+        transaction, an audit row: `found` when the key is there, else `missing`; the row's id."""
+        ...
+
+    async def correct_audit(self, audit_id: int, outcome: Outcome, detail: str) -> None:
+        """Changes how an audit row written by `get_sealed_audited` says its call ended."""
+        ...
 
     async def mark_used(self, user_id: str, provider: str) -> bool:
         """Sets last_used_at to now; False when there is no such key."""

@@ -2,12 +2,15 @@
 
 Every call writes one audit row (caller identity, method, user, provider, outcome) after
 it finishes, and fails if that row cannot be written: a key is never handed out unaudited.
-Audit rows carry user and provider only when they passed validation, and never a key.
+Decrypt writes its row with the read of the sealed key, in the same statement (one commit
+a turn fewer), and corrects it when the call then fails. Audit rows carry user and provider
+only when they passed validation, and never a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,6 +50,9 @@ class _Note:
 
     outcome: Outcome = Outcome.OK
     detail: str = ""
+    written: tuple[int, Outcome, str] | None = None
+    """An audit row the use-case already wrote (its id, outcome, detail): corrected, not
+    written again, when the call ends otherwise."""
 
 
 def _valid_or_blank(value: str, check: Callable[[str], str]) -> str:
@@ -139,12 +145,21 @@ class KeyVault:
 
     async def decrypt(self, user_id: str, provider: str) -> SecretStr:
         """The plaintext key, wrapped; changes nothing stored (see mark_used)."""
-        async with self._audited("Decrypt", user_id, provider):
+        async with self._audited("Decrypt", user_id, provider) as note:
             check_user_id(user_id)
             check_provider(provider)
-            sealed = await self._store.get_sealed(user_id, provider)
+            missing = no_key(provider)
+            entry = AuditEntry(
+                self._caller() or UNKNOWN_CALLER, "Decrypt", user_id, provider, Outcome.OK
+            )
+            audit_id, sealed = await self._store.get_sealed_audited(
+                entry,
+                dataclasses.replace(entry, outcome=Outcome.NOT_FOUND, detail=missing.message),
+            )
             if sealed is None:
-                raise no_key(provider)
+                note.written = (audit_id, Outcome.NOT_FOUND, missing.message)
+                raise missing
+            note.written = (audit_id, Outcome.OK, "")
             if sealed.master_key_version not in self._ring.versions:
                 # Another replica rewrapped it under a version added after we started.
                 await self.reload_ring()
@@ -233,19 +248,34 @@ class KeyVault:
             yield note
         except TzurotError as exc:
             outcome = Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.ERROR
-            await self._audit(method, user, prov, outcome, exc.message)
+            await self._audit(method, user, prov, outcome, exc.message, written=note.written)
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            await self._audit(method, user, prov, Outcome.ERROR, f"cancelled ({note.detail})")
+            detail = f"cancelled ({note.detail})"
+            await self._audit(method, user, prov, Outcome.ERROR, detail, written=note.written)
             raise
         except Exception as exc:
-            await self._audit(method, user, prov, Outcome.ERROR, type(exc).__name__)
+            await self._audit(
+                method, user, prov, Outcome.ERROR, type(exc).__name__, written=note.written
+            )
             raise
-        await self._audit(method, user, prov, note.outcome, note.detail)
+        await self._audit(method, user, prov, note.outcome, note.detail, written=note.written)
 
     async def _audit(
-        self, method: str, user_id: str, provider: str, outcome: Outcome, detail: str
+        self,
+        method: str,
+        user_id: str,
+        provider: str,
+        outcome: Outcome,
+        detail: str,
+        *,
+        written: tuple[int, Outcome, str] | None = None,
     ) -> None:
+        if written is not None:
+            audit_id, *said = written
+            if said != [outcome, detail]:
+                await self._store.correct_audit(audit_id, outcome, detail)
+            return
         caller = self._caller() or UNKNOWN_CALLER
         await self._store.record_audit(
             AuditEntry(caller, method, user_id, provider, outcome, detail)

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db import direct
 from tzurot.db.engine import autocommit
+from tzurot.db.warm import rolled_back
 from tzurot.keyvault.crypto import SealedKey
-from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse
+from tzurot.keyvault.domain import AuditEntry, KeyRecord, KeyUse, Outcome
 from tzurot.keyvault.ports import Resealer
 from tzurot.keyvault.tables import api_keys, audit_log
 
@@ -33,13 +34,25 @@ _RECORD_COLUMNS = (
 )
 
 
-# Decrypt's two statements (its read and its audit row), each its own transaction, run
-# through tzurot.db.direct: no BEGIN/COMMIT round trips, no per-call execution machinery.
-_SEALED = direct.Statement(
-    sa.select(api_keys.c.master_key_version, api_keys.c.nonce, api_keys.c.ciphertext).where(
-        api_keys.c.user_id == sa.bindparam("user_id"),
-        api_keys.c.provider == sa.bindparam("provider"),
-    )
+# Decrypt's read and its audit row: one statement, its own transaction, through
+# tzurot.db.direct (no BEGIN/COMMIT round trips, no per-call execution machinery). The audit
+# row says `found` or `missing` by whether the key is there; the row is always written.
+_AUDITED_SEALED = direct.Statement(
+    """WITH sealed AS (
+    SELECT master_key_version, nonce, ciphertext FROM vault.api_keys
+    WHERE user_id = $1 AND provider = $2
+), audit AS (
+    INSERT INTO vault.audit_log (caller, method, user_id, provider, outcome, detail)
+    SELECT $3, $4, $1, $2,
+        CASE WHEN EXISTS (SELECT FROM sealed) THEN $5 ELSE $7 END,
+        CASE WHEN EXISTS (SELECT FROM sealed) THEN $6 ELSE $8 END
+    RETURNING id
+)
+SELECT audit.id AS audit_id, sealed.master_key_version, sealed.nonce, sealed.ciphertext
+FROM audit LEFT JOIN sealed ON true"""
+)
+_AUDIT_CORRECTED = direct.Statement(
+    "UPDATE vault.audit_log SET outcome = $2, detail = $3 WHERE id = $1"
 )
 _AUDIT = direct.Statement(
     sa.insert(audit_log).values(
@@ -110,12 +123,35 @@ class PostgresKeyStore:
         async with self._engine.connect() as conn:
             return [_record(row) for row in await conn.execute(stmt)]
 
-    async def get_sealed(self, user_id: str, provider: str) -> SealedKey | None:
-        params = {"user_id": user_id, "provider": provider}
-        row = await direct.fetchrow(self._auto, _SEALED, params)
-        if row is None:
-            return None
-        return SealedKey(row["master_key_version"], bytes(row["nonce"]), bytes(row["ciphertext"]))
+    async def get_sealed_audited(
+        self, found: AuditEntry, missing: AuditEntry
+    ) -> tuple[int, SealedKey | None]:
+        """The sealed key of (`found.user_id`, `found.provider`), and the id of the audit row
+        written with it: `found` when the key is there, else `missing` (one statement)."""
+        args = (
+            found.user_id,
+            found.provider,
+            found.caller,
+            found.method,
+            found.outcome.value,
+            found.detail,
+            missing.outcome.value,
+            missing.detail,
+        )
+        row = await direct.fetchrow(self._auto, _AUDITED_SEALED, args)
+        assert row is not None  # the audit row is always written
+        if row["nonce"] is None:
+            return row["audit_id"], None
+        sealed = SealedKey(row["master_key_version"], bytes(row["nonce"]), bytes(row["ciphertext"]))
+        return row["audit_id"], sealed
+
+    async def warm_decrypt(self, user_id: str, provider: str) -> None:
+        """Decrypt's statement run and rolled back (warm-up: no audit row is kept)."""
+        args = (user_id, provider, "warm-up", "Decrypt", "ok", "", "not_found", "")
+        await rolled_back(self._engine, _AUDITED_SEALED, args)
+
+    async def correct_audit(self, audit_id: int, outcome: Outcome, detail: str) -> None:
+        await direct.fetch(self._auto, _AUDIT_CORRECTED, (audit_id, outcome.value, detail))
 
     async def mark_used(self, user_id: str, provider: str) -> bool:
         stmt = (

@@ -1,11 +1,10 @@
 """Keyvault's warm-up before it reports SERVING: the first Decrypt after start pays no
 first-use costs that the next one does not.
 
-Decrypt's read runs once for a user that has no key, which fills SQLAlchemy's
-compiled-statement cache, the pooled connection's prepared statement and the database
-backend's catalog caches for it (on every connection the pool opens later too:
-`tzurot.db.warm`). It reads only; nothing is audited (the store is called,
-not the use-case), so no row is written.
+Decrypt's statement (its read and its audit row) runs once for a user that has no key, in a
+transaction that is rolled back, which fills the pooled connection's prepared statement and
+the database backend's catalog caches for it (on every connection the pool opens later too:
+`tzurot.db.warm`). No audit row is kept.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ NO_USER = "\x7fwarm-up"  # user ids are "discord:<snowflake>" and the like, neve
 
 
 async def warm_statements(store: PostgresKeyStore) -> None:
-    """Decrypt's statement, compiled and run once for a user with no key."""
-    await store.get_sealed(NO_USER, "openrouter")
+    """Decrypt's statement, run once for a user with no key and rolled back."""
+    await store.warm_decrypt(NO_USER, "openrouter")
 
 
 async def warm_up(engine: AsyncEngine, store: PostgresKeyStore) -> None:
