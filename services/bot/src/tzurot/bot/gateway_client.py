@@ -109,15 +109,20 @@ class GatewayClient:
         finally:
             call.cancel()  # a no-op once the call has ended
 
-    async def personalities(self, actor: common.Actor) -> list[common.Personality]:
-        """Every personality the actor may use, page after page (at most MAX_LIST_PAGES)."""
+    async def personalities(
+        self, actor: common.Actor, *, owned_only: bool = False
+    ) -> list[common.Personality]:
+        """Every personality the actor may use (`owned_only`: that they own), page after page
+        (at most MAX_LIST_PAGES)."""
         found: list[common.Personality] = []
         token = ""
         for _ in range(MAX_LIST_PAGES):
             reply = await self.call(
                 self.stub.ListPersonalities(
                     gw.ListPersonalitiesRequest(
-                        actor=actor, page=common.PageRequest(page_size=100, page_token=token)
+                        actor=actor,
+                        owned_only=owned_only,
+                        page=common.PageRequest(page_size=100, page_token=token),
                     )
                 )
             )

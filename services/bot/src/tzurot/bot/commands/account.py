@@ -10,7 +10,15 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, fits, reply, send
+from tzurot.bot.commands.common import (
+    CONFIRM_WORD,
+    actor,
+    confirmed,
+    failure_text,
+    fits,
+    reply,
+    send,
+)
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -194,8 +202,10 @@ class DataCommands(app_commands.Group):
 
     @app_commands.command(name="delete", description="Erase everything stored about you")
     async def delete(self, interaction: discord.Interaction, confirm: str) -> None:
-        if confirm != "DELETE":
-            await send(interaction, "Nothing deleted: type `DELETE` in `confirm` to erase it all.")
+        if not confirmed(confirm):
+            await send(
+                interaction, f"Nothing deleted: type `{CONFIRM_WORD}` in `confirm` to erase it all."
+            )
             return
         await reply(
             interaction,

@@ -18,10 +18,17 @@ T = TypeVar("T")
 
 NOT_YET = "This is not available on this Tzurot yet (the gateway does not offer it)."
 PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "elevenlabs")
+CONFIRM_WORD = "DELETE"
+"""What a command that erases for good wants typed in its `confirm` option; anything else
+deletes nothing (`/settings data delete`, `/personality delete`)."""
 
 
 def actor(interaction: discord.Interaction) -> common.Actor:
     return actor_of(interaction.user)
+
+
+def confirmed(confirm: str) -> bool:
+    return confirm == CONFIRM_WORD
 
 
 def failure_text(err: TzurotError) -> str:

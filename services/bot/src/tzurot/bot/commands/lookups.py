@@ -89,6 +89,26 @@ async def personality_choices(
     return choices([name for name, _ in values], current)
 
 
+async def owned_personality_choices(
+    gateway: GatewayClient, interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The personalities the user owns (for what only an owner does: deleting one), by name,
+    each chosen by its slug (exactly that one, whatever else shares its name). Only a
+    suggestion: the gateway decides who may, a superuser included."""
+
+    async def fetch() -> list[tuple[str, str]]:
+        found = await gateway.personalities(actor(interaction), owned_only=True)
+        return [(p.display_name, p.slug) for p in found]
+
+    values = await _cache.get(("owned personalities", interaction.user.id), fetch)
+    typed = current.casefold()
+    return [
+        app_commands.Choice(name=name[:100], value=slug[:100])
+        for name, slug in values
+        if typed in name.casefold() or typed in slug
+    ][:25]
+
+
 async def memory_choices(
     gateway: GatewayClient, interaction: discord.Interaction, personality: str, current: str
 ) -> list[app_commands.Choice[str]]:

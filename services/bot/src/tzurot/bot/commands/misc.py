@@ -31,7 +31,8 @@ personality, your default, or this channel; `show` says which level won)
 (character cards V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup
 rules too), `/alias add|remove|list` (your own names for them, used by you only),
 `/memory search|browse|delete|prune|stats|incognito|fresh`,
-`/skills list|show|enable|disable` (research, links, drawing)
+`/skills list|show|enable|disable` (research, links, drawing),
+`/personality delete` (one of yours, with all it remembers; asks you to type DELETE)
 **Lore** `/lorebook import|export|list|attach|detach|delete` (SillyTavern world info)
 **Channels** `/channel activate|deactivate|list` (needs Manage Channels): several
 personalities make a group channel, taking turns; name one ("hey Lilith") to pick it.

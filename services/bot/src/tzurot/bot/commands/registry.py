@@ -20,9 +20,10 @@ from tzurot.bot.commands.memory import MemoryCommands
 from tzurot.bot.commands.misc import help_command, inspect_menu
 from tzurot.bot.commands.models import LlmConfigCommands, ModelCommands
 from tzurot.bot.commands.notifications import NotificationCommands, changelog_command
+from tzurot.bot.commands.personality import PersonalityCommands
 from tzurot.bot.commands.settings import SettingsCommands
 from tzurot.bot.commands.skills import SkillCommands
-from tzurot.bot.commands.voice import PersonalityVoiceCommands, VoiceCommands, speak_menu
+from tzurot.bot.commands.voice import VoiceCommands, speak_menu
 from tzurot.bot.commands.wallet import WalletCommands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -47,7 +48,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         AdminCommands(gateway),
         SkillCommands(gateway),
         VoiceCommands(gateway),
-        PersonalityVoiceCommands(gateway),
+        PersonalityCommands(gateway),
     ):
         tree.add_command(group)
     tree.add_command(usage_command(gateway))

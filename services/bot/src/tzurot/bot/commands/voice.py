@@ -146,8 +146,8 @@ def speak_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.Contex
 class PersonalityVoiceCommands(app_commands.Group):
     """`/personality voice show|set|remove|clone` and `/personality voice-sample …`."""
 
-    def __init__(self, gateway: GatewayClient) -> None:
-        super().__init__(name="personality", description="A personality's voice")
+    def __init__(self, gateway: GatewayClient, description: str = "A personality's voice") -> None:
+        super().__init__(name="personality", description=description)
         self.gateway = gateway
         self.voice = app_commands.Group(name="voice", description="Its voice", parent=self)
         self.sample = app_commands.Group(

@@ -1,0 +1,296 @@
+"""`/personality delete` through the fake Discord, the real bot and the whole mesh on one real
+Postgres: its owner types `confirm: DELETE` and the personality is gone, with everything memory
+kept of it (every table, as test_discord_personality_forget counts them); it answers no more and
+is listed nowhere. Any other `confirm` deletes nothing and says what would be lost. Another user
+is refused by the gateway, and someone else's private personality reads as not found, word for
+word as one that does not exist. A gateway that cannot be reached is told apart: before the
+deletion nothing was deleted; during it, the reply says to ask again, which finishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from tzurot.db.engine import create_engine
+from tzurot.testing.discord_e2e import (
+    RecordingGateway,
+    World,
+    member_actor,
+    recording_gateway,
+    running_bot,
+    settled,
+    slash_text,
+)
+from tzurot.testing.fake_discord import FakeInteraction, Json
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+# Every memory table that holds a personality's rows, with how to find them (:p, its id).
+ITS = {
+    "memory.turns": "personality_id = :p",
+    "memory.memories": "personality_id = :p",
+    "memory.memory_modes": "personality_id = :p",
+    "memory.fact_outbox": "personality_id = :p",
+    "memory.formation_outbox": "job_id IN (SELECT id::text FROM core.jobs"
+    " WHERE personality_id = CAST(:p AS uuid))",
+    "memory.memory_uses": "job_id IN (SELECT id::text FROM core.jobs"
+    " WHERE personality_id = CAST(:p AS uuid))",
+}
+
+
+async def scalar(world: World, sql: str, **params: object) -> object:
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+async def personality_id(world: World, slug: str) -> str | None:
+    found = await scalar(world, "SELECT id::text FROM core.personalities WHERE slug = :s", s=slug)
+    assert found is None or isinstance(found, str)
+    return found
+
+
+async def rows_of(world: World, personality: str) -> dict[str, int]:
+    counts = {}
+    for table, where in ITS.items():
+        count = await scalar(world, f"SELECT count(*) FROM {table} WHERE {where}", p=personality)  # noqa: S608
+        counts[table] = int(count)  # type: ignore[call-overload]
+    return counts
+
+
+async def formed(world: World, *personalities: str) -> None:
+    """Waits until each personality has a long-term memory and nothing waits to be formed."""
+    for _ in range(600):
+        waiting = await scalar(world, "SELECT count(*) FROM memory.formation_outbox")
+        have = await scalar(
+            world,
+            "SELECT count(DISTINCT personality_id) FROM memory.memories"
+            " WHERE personality_id = ANY(:ps)",
+            ps=list(personalities),
+        )
+        if not waiting and have == len(personalities):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("long-term memories were not formed")
+
+
+async def chat(world: World, user: Json, slug: str, text: str) -> None:
+    said = await world.discord.say(world.general, user, f"@{slug} {text}")
+    await world.delivered(f"{said.id}:{slug}")
+
+
+async def create(world: World, user: Json, name: str, *, public: bool = False) -> None:
+    created = await slash_text(
+        world, user, "character", "create",
+        name=name, system_prompt=f"You are {name}.", public=public,
+    )  # fmt: skip
+    assert f"Created **{name}**" in created
+
+
+async def delete(world: World, user: Json, personality: str, confirm: str) -> FakeInteraction:
+    """`/personality delete`, once its answer is there."""
+    done = await world.discord.slash(
+        world.general,
+        user,
+        "personality",
+        {"personality": personality, "confirm": confirm},
+        subcommand=["delete"],
+    )
+    await world.discord.wait_until(lambda: any(done.texts()), within=60)
+    return done
+
+
+def text_of(done: FakeInteraction) -> str:
+    return "".join(done.texts())
+
+
+async def suggested(world: World, user: Json, typed: str) -> list[Json]:
+    """What `/personality delete`'s autocomplete offers `user` for `typed`."""
+    asked = await world.discord.slash(
+        world.general,
+        user,
+        "personality",
+        {"personality": typed},
+        subcommand=["delete"],
+        focused="personality",
+    )
+    await world.discord.wait_until(lambda: any(r.get("type") == 8 for r in asked.responses))
+    return asked.choices()
+
+
+async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_it_is_left(
+    world: World,
+) -> None:
+    await world.memory_ready()
+    await world.set_key(world.alice)
+    async with running_bot(world) as bot:
+        await create(world, world.alice, "Wren")
+        # Only her own are offered, chosen by slug; not Lilith, public but not hers.
+        assert await suggested(world, world.alice, "") == [{"name": "Wren", "value": "wren"}]
+        await chat(world, world.alice, "wren", "my cat is called Pixel and she is grey")
+        await chat(world, world.alice, "wren", "what colour is my cat Pixel?")
+        await chat(world, world.alice, "lilith", "I sail a small boat called Kestrel")
+        wren, lilith = await personality_id(world, "wren"), await personality_id(world, "lilith")
+        assert wren is not None
+        assert lilith is not None
+        await formed(world, wren, lilith)
+        before = await rows_of(world, wren)
+        assert before["memory.turns"], before
+        assert before["memory.memories"], before
+        kept = await rows_of(world, lilith)
+        (old_answer, *_) = world.discord.webhook_messages(world.general)
+        assert old_answer.author_name == "Wren"
+
+        deleted = await delete(world, world.alice, "wren", "DELETE")
+
+        assert deleted.is_ephemeral()
+        assert text_of(deleted).startswith("Deleted **Wren** (`wren`) for good")
+        assert await personality_id(world, "wren") is None
+        # It answers no more: its name reaches nobody, and a reply to its old answer only
+        # says it is gone; no model is asked either way.
+        posted = len(world.discord.webhook_messages(world.general))
+        asked = len(world.provider.chat_requests())
+        await world.discord.say(world.general, world.alice, "@Wren are you still there?")
+        await world.discord.say(world.general, world.alice, "hello?", reply_to=old_answer)
+        await settled(world, bot)
+        (gone,) = world.discord.webhook_messages(world.general)[posted:]
+        assert gone.content.endswith("\n-# no personality named 'wren'"), gone.content
+        assert len(world.provider.chat_requests()) == asked
+        # Listed nowhere, offered nowhere.
+        mine = await slash_text(world, world.alice, "character", "browse", mine=True)
+        assert mine == "No personalities to show."
+        assert await suggested(world, world.alice, "wr") == []
+        again = await delete(world, world.alice, "wren", "DELETE")
+        assert text_of(again) == "Nothing deleted: no personality named 'wren'."
+
+    assert await rows_of(world, wren) == dict.fromkeys(ITS, 0)
+    assert await rows_of(world, lilith) == kept
+
+
+async def test_any_other_confirm_deletes_nothing_and_says_what_would_be_lost(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        await create(world, world.alice, "Finch")
+        await chat(world, world.alice, "finch", "I keep bees")
+        finch = await personality_id(world, "finch")
+        assert finch is not None
+        before = await rows_of(world, finch)
+        assert before["memory.turns"] == 2
+
+        for confirm in ("no", "delete", "Finch"):
+            kept = await delete(world, world.alice, "Finch", confirm)
+            assert kept.is_ephemeral()
+            text = text_of(kept)
+            assert text.startswith("**Nothing deleted yet.** Deleting **Finch** (`finch`)")
+            assert "cannot be undone" in text
+            assert "long-term memories" in text
+            assert "`confirm: DELETE`" in text
+        # Nothing waits for a later answer either: it is there and still answers.
+        await chat(world, world.alice, "finch", "do you remember my bees?")
+
+    assert await personality_id(world, "finch") == finch
+    assert (await rows_of(world, finch))["memory.turns"] == before["memory.turns"] + 2
+
+
+async def test_another_user_is_refused_and_her_private_one_reads_as_not_found(
+    world: World,
+) -> None:
+    await world.set_key(world.bob)
+    async with running_bot(world):
+        await create(world, world.alice, "Heron", public=True)
+        await create(world, world.alice, "Kestrel")
+        await chat(world, world.bob, "heron", "I grow tomatoes on my balcony")
+        heron, kestrel = (
+            await personality_id(world, "heron"),
+            await personality_id(world, "kestrel"),
+        )
+        assert heron is not None
+        assert kestrel is not None
+        heron_rows = await rows_of(world, heron)
+        assert heron_rows["memory.turns"] == 2
+
+        refused = await delete(world, world.bob, "Heron", "DELETE")
+        hidden = await delete(world, world.bob, "Kestrel", "DELETE")
+        hidden_unconfirmed = await delete(world, world.bob, "Kestrel", "no")
+        missing = await delete(world, world.bob, "Plover", "DELETE")
+        offered = await suggested(world, world.bob, "")
+
+    assert refused.is_ephemeral()
+    assert hidden.is_ephemeral()
+    assert text_of(refused) == (
+        "Nothing deleted: **Heron** is not yours; only its owner or a superuser can."
+    )
+    # Her private one is as absent as one that never was: no warning, no owner, no hint.
+    assert text_of(missing) == "Nothing deleted: no personality named 'Plover'."
+    assert text_of(hidden) == text_of(missing).replace("Plover", "Kestrel")
+    assert text_of(hidden_unconfirmed) == text_of(hidden)
+    assert offered == []  # neither is his
+    assert await personality_id(world, "heron") == heron
+    assert await personality_id(world, "kestrel") == kestrel
+    assert await rows_of(world, heron) == heron_rows
+
+
+class FlakyGateway(RecordingGateway):
+    """The real gateway, unreachable for GetPersonality while `down`, and for the first
+    `failing_deletes` DeletePersonality calls (cut before they reach it)."""
+
+    def __init__(self, upstream: Any) -> None:
+        super().__init__(upstream)
+        self.down = False
+        self.failing_deletes = 0
+
+    async def GetPersonality(self, request: gw.GetPersonalityRequest, context: Any) -> Any:
+        if self.down:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection refused")
+        return await super().GetPersonality(request, context)
+
+    async def DeletePersonality(self, request: gw.DeletePersonalityRequest, context: Any) -> Any:
+        if self.failing_deletes:
+            self.failing_deletes -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        return await self.upstream.DeletePersonality(request)
+
+
+async def test_an_unreachable_gateway_says_whether_anything_was_deleted(world: World) -> None:
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(world.alice),
+            personality=common.Personality(display_name="Gull", system_prompt="You are Gull."),
+        )
+    )
+    gull = await personality_id(world, "gull")
+    async with (
+        recording_gateway(world, FlakyGateway) as (flaky, client),
+        running_bot(world, gateway=client),
+    ):
+        assert isinstance(flaky, FlakyGateway)
+        flaky.down = True
+        unreachable = await delete(world, world.alice, "gull", "DELETE")
+        flaky.down, flaky.failing_deletes = False, 1
+        cut = await delete(world, world.alice, "gull", "DELETE")
+        still = await personality_id(world, "gull")
+        finished = await delete(world, world.alice, "gull", "DELETE")
+
+    assert unreachable.is_ephemeral()
+    assert text_of(unreachable) == (
+        "Nothing deleted: Tzurot cannot be reached right now; try again in a moment."
+    )
+    assert text_of(cut).startswith(
+        "**Gull** (`gull`) may be only partly deleted: a service Tzurot needs is unavailable"
+    )
+    assert "run `/personality delete` with `confirm: DELETE` again" in text_of(cut)
+    assert still == gull
+    assert text_of(finished).startswith("Deleted **Gull** (`gull`) for good")
+    assert await personality_id(world, "gull") is None
