@@ -201,3 +201,47 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
         "bob's turns": 2,
         "bob's jobs": 1,
     }
+
+
+async def test_while_her_deletion_is_under_way_she_is_told_so_and_nothing_is_answered(
+    voice_scene: VoiceWorld,
+) -> None:
+    """A deletion cut short after memory forgot her (its sweep not done yet): her message is
+    refused in words the bot shows, rather than answered and silently not kept; asking again
+    says the same (the sweep finishes it)."""
+    world, db = voice_scene.world, voice_scene.database
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        hello = await world.discord.say(world.general, world.alice, "@Lilith hello")
+        await world.delivered(f"{hello.id}:lilith")
+        hers = await user_id_of(db, world.alice)
+        paid = len(world.provider.chat_requests())
+        engine = create_engine(db)
+        try:
+            async with engine.begin() as conn:  # held by a request that is still running
+                await conn.execute(
+                    sa.text(
+                        "UPDATE core.users SET deletion_requested_at = now(),"
+                        " deletion_lease_until = now() + interval '1 hour'"
+                        " WHERE id = CAST(:u AS uuid)"
+                    ),
+                    {"u": hers},
+                )
+        finally:
+            await engine.dispose()
+
+        await world.discord.say(world.general, world.alice, "@Lilith are you still there?")
+        (told,) = await world.discord.wait_until(
+            lambda: [
+                m
+                for m in world.discord.webhook_messages(world.general)
+                if "being deleted" in m.content
+            ]
+        )
+        again = await slash_text(world, world.alice, "settings", "data", "delete", confirm="DELETE")
+
+    assert "nothing you send is answered or kept" in told.content
+    assert "being deleted" in again
+    assert len(world.provider.chat_requests()) == paid  # nothing generated
+    turns = await scalar(db, "SELECT count(*) FROM memory.turns WHERE user_id = :u", u=hers)
+    assert turns == 2  # her first exchange only

@@ -5,7 +5,9 @@ fake Discord, the real bot and the whole mesh on one real Postgres.
   deletion runs to its end (memory's ForgetUser included), then the exchange reaches memory.
 - An answer started, generated and confirmed while her personality is being deleted (after
   memory forgot it, before gateway deletes its row): what another gateway replica whose
-  catalog still holds the personality for 5 s would do.
+  catalog still holds the personality for 5 s would do (this mesh's one gateway hides a
+  personality being deleted at once, admin/deletions.py: the test lifts that mark while the
+  answer runs, as that replica does not see it).
 
 Each is made to happen by holding one of gateway's calls to memory (its `GrpcMemory`) while the
 other request runs; both requests are the product's own.
@@ -14,6 +16,8 @@ other request runs; both requests are the product's own.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -68,6 +72,32 @@ def gateway_memory(world: World) -> Any:
     app = world.mesh.gateway_app
     assert app is not None
     return app.gateway._memory
+
+
+@asynccontextmanager
+async def as_a_replica_with_it_cached(world: World, personality_id: str) -> AsyncIterator[None]:
+    """Another replica whose catalog cache still holds the personality does not see that it
+    is being deleted: its deletion's mark is lifted meanwhile, then put back."""
+    engine = create_engine(world.mesh.database_url)
+    mark = "UPDATE core.personalities SET deletion_requested_at = :at WHERE id = CAST(:p AS uuid)"
+    try:
+        async with engine.begin() as conn:
+            marked = await conn.scalar(
+                sa.text(
+                    "SELECT deletion_requested_at FROM core.personalities"
+                    " WHERE id = CAST(:p AS uuid)"
+                ),
+                {"p": personality_id},
+            )
+            assert marked is not None  # recorded before memory was asked
+            await conn.execute(sa.text(mark), {"at": None, "p": personality_id})
+        try:
+            yield
+        finally:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(mark), {"at": marked, "p": personality_id})
+    finally:
+        await engine.dispose()
 
 
 async def chat(world: World, user: Json, slug: str, text: str) -> gw.Job:
@@ -164,7 +194,8 @@ async def test_an_answer_confirmed_while_her_personality_is_deleted_stores_no_tu
         """Memory forgot Plover; before gateway deletes its row, an answer from it is
         started, generated, posted and confirmed (its row and a catalog still name it)."""
         forgotten = int(await forget_personality(personality_id))
-        late.append(await chat(world, world.alice, "plover", "I sail a boat called Kestrel"))
+        async with as_a_replica_with_it_cached(world, personality_id):
+            late.append(await chat(world, world.alice, "plover", "I sail a boat called Kestrel"))
         return forgotten
 
     monkeypatch.setattr(memory, "store_exchange", recorded)

@@ -194,12 +194,18 @@ class StoredExchange:
 
 @dataclass
 class FakeMemory:
+    """Memory's history in a list. Like memory, a forget leaves a tombstone: an exchange of a
+    forgotten user or personality is accepted and not stored (memory's tombstones.py)."""
+
     exchanges: list[StoredExchange] = field(default_factory=list)
     error: TzurotError | None = None
     added: dict[str, common.Memory] = field(default_factory=dict)
     imported_exchanges: dict[str, mem.StoreExchangeRequest] = field(default_factory=dict)
     consolidations: int = 0
     forgotten_personalities: list[str] = field(default_factory=list)
+    forgotten_users: list[str] = field(default_factory=list)
+    not_stored: list[str] = field(default_factory=list)
+    """Job ids of exchanges accepted and not stored: their user or personality was forgotten."""
 
     async def consolidate(self) -> None:
         self.consolidations += 1
@@ -218,6 +224,9 @@ class FakeMemory:
     ) -> None:
         if self.error is not None:
             raise self.error
+        if personality_id in self.forgotten_personalities or user_id in self.forgotten_users:
+            self.not_stored.append(job_id)
+            return
         self.exchanges.append(
             StoredExchange(
                 job_id,
@@ -276,6 +285,7 @@ class FakeMemory:
         return before - sum(len(e.turns) for e in self.exchanges)
 
     async def forget_user(self, user_id: str) -> int:
+        self.forgotten_users.append(user_id)
         gone = [e for e in self.exchanges if e.user_id == user_id]
         self.exchanges = [e for e in self.exchanges if e not in gone]
         return sum(len(e.turns) for e in gone)

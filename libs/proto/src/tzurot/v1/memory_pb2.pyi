@@ -90,9 +90,17 @@ class StoreExchangeResponse(_message.Message):
     TURNS_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
     created: _builtins.bool
-    """False when the job's exchange was already stored (a retried call)."""
+    """True when this call stored the exchange. False when it stored nothing: the job's exchange
+    was already stored (a retried call; `turns` holds it), or its user or personality was
+    forgotten (ForgetUser, ForgetPersonality leave a tombstone of the id, for good; `turns`
+    is empty). Neither is an error and neither is worth retrying.
+    """
     @_builtins.property
-    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
+    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
+        """The exchange's turns as stored (by the first call, for a retried one); none when nothing
+        is stored for it (its user or personality was forgotten).
+        """
+
     def __init__(
         self,
         *,

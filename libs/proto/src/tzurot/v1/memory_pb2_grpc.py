@@ -165,6 +165,7 @@ class MemoryServiceServicer:
 
     def StoreExchange(self, request, context):
         """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id.
+        Nothing is stored for a forgotten user or personality (`created` false, no turns).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,7 +36,9 @@ class MemoryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> MemoryServiceAsyncStub: ...
     StoreExchange: _grpc.UnaryUnaryMultiCallable[_memory_pb2.StoreExchangeRequest, _memory_pb2.StoreExchangeResponse]
-    """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id."""
+    """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id.
+    Nothing is stored for a forgotten user or personality (`created` false, no turns).
+    """
     GetHistory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.GetHistoryRequest, _memory_pb2.GetHistoryResponse]
     """Recent turns of a (channel, personality) conversation, oldest first."""
     FindTurnsByMessageId: _grpc.UnaryUnaryMultiCallable[_memory_pb2.FindTurnsByMessageIdRequest, _memory_pb2.FindTurnsByMessageIdResponse]
@@ -99,7 +101,9 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     StoreExchange: _aio.UnaryUnaryMultiCallable[_memory_pb2.StoreExchangeRequest, _memory_pb2.StoreExchangeResponse]  # type: ignore[assignment]
-    """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id."""
+    """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id.
+    Nothing is stored for a forgotten user or personality (`created` false, no turns).
+    """
     GetHistory: _aio.UnaryUnaryMultiCallable[_memory_pb2.GetHistoryRequest, _memory_pb2.GetHistoryResponse]  # type: ignore[assignment]
     """Recent turns of a (channel, personality) conversation, oldest first."""
     FindTurnsByMessageId: _aio.UnaryUnaryMultiCallable[_memory_pb2.FindTurnsByMessageIdRequest, _memory_pb2.FindTurnsByMessageIdResponse]  # type: ignore[assignment]
@@ -165,7 +169,9 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_pb2.StoreExchangeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.StoreExchangeResponse, _abc.Awaitable[_memory_pb2.StoreExchangeResponse]]:
-        """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id."""
+        """Stores a delivered exchange (user turn + assistant turn) atomically; idempotent on job_id.
+        Nothing is stored for a forgotten user or personality (`created` false, no turns).
+        """
 
     @_abc_1.abstractmethod
     def GetHistory(

@@ -174,6 +174,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             public_url=settings.public_url,
             speech=inference,
             voice_max_characters=settings.voice_max_characters,
+            deletion_lease_seconds=settings.deletion_lease_seconds,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers
@@ -203,6 +204,8 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
     tasks = [
         asyncio.create_task(gateway.key_uses.run()),
         asyncio.create_task(gateway.run_sweeps(settings.sweep_seconds)),
+        # Deletions cut short after memory forgot (admin/deletions.py), on every replica.
+        asyncio.create_task(admin.run_deletion_sweep(settings.sweep_seconds)),
     ]
     if settings.facts_enabled:
         extraction = FactExtraction(

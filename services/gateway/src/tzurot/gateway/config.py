@@ -54,6 +54,10 @@ class GatewaySettings(ServiceSettings):
     # How often an exchange delivered while memory was away is offered to memory again, and
     # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
     sweep_seconds: float = Field(default=2.0, gt=0)
+    # A user's data deletion or a personality's deletion is held this long by the request
+    # that started it (then by a sweep); one whose gateway died is finished by any replica's
+    # sweep once it runs out (admin/deletions.py). One that failed is handed over at once.
+    deletion_lease_seconds: float = Field(default=120.0, gt=0)
     # Token buckets (capacity, refill per minute); 0 capacity disables one. Superusers exempt.
     rate_user_capacity: int = Field(default=10, ge=0)
     rate_user_per_minute: float = Field(default=6.0, gt=0)

@@ -41,6 +41,9 @@ class User:
     superuser: bool
     nsfw_verified: bool
     created_at: datetime
+    # They asked for their data to be deleted and it is under way (admin/deletions.py):
+    # nothing of theirs is served until the row is gone.
+    deleting: bool = False
 
 
 @dataclass(frozen=True)

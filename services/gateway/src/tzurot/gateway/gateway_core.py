@@ -34,7 +34,7 @@ from tzurot.gateway.ports import History, Inference, KeyVault
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.runtime.errors import InvalidArgument, NotFound, quoted
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_ID_CHARS = 200
 
@@ -113,15 +113,21 @@ class GatewayState:
     key_uses: KeyUses
     facts_waiting: Callable[[], None]
 
-    async def user(self, actor: Actor) -> User:
+    async def user(self, actor: Actor, *, refuse_if_deleting: bool = True) -> User:
         """The actor's user, created on first sight; superuser when the operator listed them.
 
-        Every use-case acting for a human comes through here: no actor, no user.
+        Every use-case acting for a human comes through here: no actor, no user; and none
+        for a user whose data deletion is under way (`refuse_deleting`), unless the caller
+        only looks up who a message addresses (`refuse_if_deleting` False: then Generate
+        refuses the message itself, in words the bot shows in the channel).
         """
         require_id("actor.user_id", actor.platform_user_id)
-        return await self._store.upsert_user(
+        user = await self._store.upsert_user(
             actor, superuser=actor.platform_user_id in self._limits.superusers
         )
+        if refuse_if_deleting:
+            refuse_deleting(user)
+        return user
 
     async def _job(self, job_id: str) -> Job:
         require_job_id(job_id)
@@ -137,6 +143,19 @@ class GatewayState:
                 f"personality {personality_id} no longer exists", reason="PERSONALITY_NOT_FOUND"
             )
         return personality
+
+
+def refuse_deleting(user: User) -> None:
+    """PERMISSION_DENIED `USER_DATA_DELETING` while the user's data deletion is under way
+    (admin/deletions.py): memory may have forgotten them already and would keep nothing, so
+    nothing is answered, rather than answered and silently not kept. PERMISSION_DENIED, as
+    the denylist's refusal: the bot shows its message, in a channel as to a command."""
+    if user.deleting:
+        raise PermissionDenied(
+            "your data is being deleted, as you asked; until that has finished (a few minutes "
+            "at most) nothing you send is answered or kept",
+            reason="USER_DATA_DELETING",
+        )
 
 
 def require_job_id(job_id: str) -> None:

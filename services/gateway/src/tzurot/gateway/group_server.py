@@ -70,7 +70,8 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def PlanChannelReply(
         self, request: gw.PlanChannelReplyRequest, context: Context
     ) -> gw.PlanChannelReplyResponse:
-        user = (await self._who(request)).require_user()
+        # As ResolveMentions: their message reaches Generate's refusal (admin/deletions.py).
+        user = (await self._who(request, refuse_if_deleting=False)).require_user()
         round_id, speakers = await self._gateway.groups.plan(
             user, convert.location(request.location), request.content, request.message_id
         )

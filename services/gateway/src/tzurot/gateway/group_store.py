@@ -17,7 +17,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import ChannelActivation, GroupJob, Location, User
 from tzurot.gateway.outbox_store import BotEventRow, OutboxQueries
-from tzurot.gateway.store import PERSONALITY_COLUMNS, personality_from_row
+from tzurot.gateway.store import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 
 DEFAULT_TALKATIVENESS = 0.5
 
@@ -82,7 +82,7 @@ class GroupStore(OutboxQueries):
             )
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .outerjoin(g.personality_traits, tr.personality_id == a.personality_id)
-            .where(a.channel_id == channel_id)
+            .where(a.channel_id == channel_id, LIVE_PERSONALITY)
             .order_by(a.activated_at, t.personalities.c.slug)
         )
         async with self._autocommit.connect() as conn:
@@ -234,4 +234,5 @@ class GroupStore(OutboxQueries):
             superuser=m["superuser"],
             nsfw_verified=m["nsfw_verified"],
             created_at=m["created_at"],
+            deleting=m["deletion_requested_at"] is not None,
         )

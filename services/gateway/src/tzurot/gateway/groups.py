@@ -296,7 +296,7 @@ class Groups:
             if event.payer_user_id is None
             else await self._store.user_by_id(event.payer_user_id)
         )
-        if payer is None:
+        if payer is None or payer.deleting:  # their data deletion is under way
             raise PermissionDenied("nobody pays for this turn any more", reason="NO_PAYER")
         personality = await personality_of(event.personality_id)
         command = GenerateCommand(

@@ -42,7 +42,7 @@ from tzurot.gateway.domain import (
 )
 from tzurot.gateway.event_acks import EventAcks
 from tzurot.gateway.events import BotEvents
-from tzurot.gateway.gateway_core import GatewayLimits, Prepared
+from tzurot.gateway.gateway_core import GatewayLimits, Prepared, refuse_deleting
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import Groups
 from tzurot.gateway.job_context import context_columns
@@ -238,6 +238,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         context = await self._turn_context(command, personality, note=note)
         # None: the user was created concurrently; then the separate reads, as before.
         user = await self.user(command.actor) if context is None else context.user
+        refuse_deleting(user)  # the turn's statement read them without `user()`
         if not may_use(personality, user):
             # Someone else's private personality of that name hides none this user may use
             # (NOT_FOUND when there is none): the reads again, for the one they may.

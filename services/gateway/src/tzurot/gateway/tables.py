@@ -1,5 +1,7 @@
 """Gateway's tables in Postgres schema `core` (SQLAlchemy Core; migrations mirror these)."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -8,6 +10,22 @@ metadata = sa.MetaData(schema=SCHEMA)
 
 _now = sa.text("now()")
 _uuid = sa.text("gen_random_uuid()")
+
+
+def _pending_deletion(table: str) -> tuple[sa.Column[Any] | sa.Index, ...]:
+    """A deletion under way (admin/deletions.py, migration 0019): when it was asked for (set
+    before memory forgets; the row goes last, with it), and until when whoever runs it (the
+    request, then a sweep) holds it."""
+    return (
+        sa.Column("deletion_requested_at", sa.DateTime(timezone=True)),
+        sa.Column("deletion_lease_until", sa.DateTime(timezone=True)),
+        sa.Index(
+            f"{table}_deletion_pending_idx",
+            "deletion_requested_at",
+            postgresql_where=sa.text("deletion_requested_at IS NOT NULL"),
+        ),
+    )
+
 
 users = sa.Table(
     "users",
@@ -19,6 +37,7 @@ users = sa.Table(
     sa.Column("superuser", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("nsfw_verified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    *_pending_deletion("users"),
 )
 
 llm_configs = sa.Table(
@@ -76,6 +95,7 @@ personalities = sa.Table(
     # [{pattern, replacement}] applied in order to every answer (rules.py checks them).
     sa.Column("cleanup_rules", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
+    *_pending_deletion("personalities"),
 )
 
 personality_aliases = sa.Table(

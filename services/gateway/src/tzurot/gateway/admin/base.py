@@ -115,7 +115,10 @@ class AdminBase:
         public_url: str = "",
         speech: Speech | None = None,
         voice_max_characters: int = 2000,
+        deletion_lease_seconds: float = 120.0,
     ) -> None:
+        # How long a deletion's request (then a sweep) holds it (deletions.py).
+        self._deletion_lease = deletion_lease_seconds
         self._speech = speech  # inference's voice RPCs
         self._voice_max_characters = voice_max_characters  # the operator's cap
         self._gateway = gateway
@@ -127,10 +130,14 @@ class AdminBase:
         self._operators = operator_identities
         self._skills = skills
 
-    async def principal(self, actor: Actor | None, caller: str | None) -> Principal:
+    async def principal(
+        self, actor: Actor | None, caller: str | None, *, refuse_if_deleting: bool = True
+    ) -> Principal:
+        """Who acts; a user whose data deletion is under way is refused (`Gateway.user`)."""
         if actor is not None:
             require("actor.user_id", actor.platform_user_id)
-            return Principal(await self._gateway.user(actor))
+            user = await self._gateway.user(actor, refuse_if_deleting=refuse_if_deleting)
+            return Principal(user)
         if caller is not None and caller in self._operators:
             return Principal(None)
         raise InvalidArgument("actor", "actor.user_id is required")

@@ -15,6 +15,7 @@ from tzurot.gateway.admin.base import (
     may_see,
     require,
 )
+from tzurot.gateway.admin.deletions import DeletionAdmin
 from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
@@ -52,7 +53,7 @@ CHARACTER_FIELDS = frozenset(f"character.{name}" for name in vars(CharacterField
 """One character field at a time (the rest are kept), e.g. `character.author_note`."""
 
 
-class PersonalityAdmin(SkillAdmin):
+class PersonalityAdmin(SkillAdmin, DeletionAdmin):
     async def import_seed(self, who: Principal, seed: PersonalitySeed) -> tuple[Personality, bool]:
         """A YAML seed file, the operator's (or a superuser's) only: it replaces whatever
         personality holds its slug (prompt, visibility) and writes the global
@@ -119,11 +120,17 @@ class PersonalityAdmin(SkillAdmin):
     async def delete_personality(self, who: Principal, name: str) -> None:
         """Deletes a personality, private or public (its owner, a superuser or the operator),
         with everything memory keeps of it: its answers in flight, then memory's history,
-        memories and outboxes of it, then its row. The row goes last, so a deletion that
-        failed half way is an error and asking again finishes it."""
+        memories and outboxes of it, then its row. Recorded on the row first: it answers
+        nobody from then on, and a deletion that fails half way is finished by a sweep
+        (deletions.py; FAILED_PRECONDITION `DELETION_PENDING`)."""
         target = await self._owned(name, who)
-        await self._forget_personality(target.id)
-        await self._db.delete_personality(target.id)
+        await self._delete_for_good(
+            "personality",
+            target.id,
+            f"the deletion of {quoted(target.slug)} was interrupted by a failure on our side; "
+            "it is recorded and finishes by itself within a few minutes, so there is nothing "
+            "to ask again (it answers nobody meanwhile)",
+        )
 
     async def _personality_values(
         self, who: Principal, p: Personality, paths: set[str]

@@ -32,6 +32,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.cards import CardAdmin
+from tzurot.gateway.admin.deletions import DeletionAdmin
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 from tzurot.runtime.retry import RETRYABLE
@@ -86,7 +87,7 @@ class _Blob:
     read: Callable[[], Awaitable[bytes]]
 
 
-class PrivacyAdmin(CardAdmin):
+class PrivacyAdmin(CardAdmin, DeletionAdmin):
     async def export_user_data(self, who: Principal) -> tuple[bytes, str]:
         """The user's export (the module says what it holds) and its file name."""
         user = who.require_user()
@@ -197,24 +198,22 @@ class PrivacyAdmin(CardAdmin):
     async def delete_user_data(self, who: Principal) -> int:
         """Erases the user across the mesh; the count of what was deleted.
 
-        In this order: the voices they cloned, from their ElevenLabs account (with their
-        key, before it goes); everything memory keeps of their private personalities (anyone's
-        history with them, their lore), while the personalities' rows still name them; their
-        `core` rows but the `users` row, jobs first, so no answer of theirs still in flight is
-        stored into history afterwards; their keys; memory's turns, memories and what waits to
-        be formed from them; the `users` row last. Every step can be run again, and the row
-        that maps their Discord id to the id the services know them by goes last: a request
-        that failed half-way fails (never a success) and finishes when it is asked again.
+        First the voices they cloned, from their ElevenLabs account (with their key, before
+        it goes; ElevenLabs unreachable fails the request before anything else is touched).
+        Then the deletion is recorded on their `users` row and cannot be undone: they are
+        refused from now on, and the rest (deletions.py: their private personalities,
+        their `core` rows, keys, memory's data, the `users` row last) is finished by a sweep
+        if this request fails or dies on the way (FAILED_PRECONDITION `DELETION_PENDING`).
         """
         user = who.require_user()
         deleted = await self._delete_clones(user.id)
-        for personality_id in await self._db.private_personality_ids(user.id):
-            deleted += await self._forget_personality(personality_id)
-        deleted += await self._db.delete_user_content(user.id)
-        for key in await self._keyvault.list_keys(user.id):
-            deleted += int(await self._keyvault.delete_key(user.id, key.provider))
-        deleted += await self._memory.forget_user(user.id)
-        deleted += await self._db.delete_user(user.id)
+        deleted += await self._delete_for_good(
+            "user",
+            user.id,
+            "your data deletion was interrupted by a failure on our side; it is recorded and "
+            "finishes by itself within a few minutes, so there is nothing to ask again (until "
+            "then nothing you send is answered or kept)",
+        )
         log.info("privacy.user_deleted", user_id=user.id, deleted=deleted)
         return deleted
 

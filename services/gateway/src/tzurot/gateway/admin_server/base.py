@@ -19,10 +19,14 @@ class AdminRpcs(GatewayServicer):
         super().__init__(gateway, wallet)
         self._admin = admin
 
-    async def _who(self, request: Any) -> Principal:
+    async def _who(self, request: Any, *, refuse_if_deleting: bool = True) -> Principal:
+        """Who the request acts for (`Admin.principal`); `refuse_if_deleting` False only for
+        the lookups of who a message addresses, so that it reaches Generate's refusal."""
         actor = (
             convert.actor(request.actor)
             if request.HasField("actor") and request.actor.user_id
             else None
         )
-        return await self._admin.principal(actor, current_caller())
+        return await self._admin.principal(
+            actor, current_caller(), refuse_if_deleting=refuse_if_deleting
+        )

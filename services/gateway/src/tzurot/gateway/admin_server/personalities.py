@@ -13,8 +13,10 @@ class PersonalityRpcs(AdminRpcs):
     async def ResolveMentions(
         self, request: gw.ResolveMentionsRequest, context: Context
     ) -> gw.ResolveMentionsResponse:
+        # Answered for a user whose data is being deleted too: their message then reaches
+        # Generate, whose refusal the bot shows (admin/deletions.py).
         found = await self._admin.resolve_mentions(
-            await self._who(request), request.content, request.limit
+            await self._who(request, refuse_if_deleting=False), request.content, request.limit
         )
         return gw.ResolveMentionsResponse(
             mentions=[

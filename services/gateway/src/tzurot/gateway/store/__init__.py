@@ -13,6 +13,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion
+- deletions.py: deletions under way (the mark on the row, the lease the sweep takes)
 - avatars.py: avatar images
 - rows.py: rows as domain objects
 - lorebooks.py: lorebooks, their attachments, lore state, card assets
@@ -32,6 +33,7 @@ from tzurot.gateway.store.attachment_reads import AttachmentReadQueries
 from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
+from tzurot.gateway.store.deletions import DeletionQueries
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
 from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
 from tzurot.gateway.store.models import ModelChoices
@@ -40,6 +42,7 @@ from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrit
 from tzurot.gateway.store.previews import PreviewQueries
 from tzurot.gateway.store.privacy import PrivacyQueries
 from tzurot.gateway.store.rows import (
+    LIVE_PERSONALITY,
     PERSONALITY_COLUMNS,
     llm_config_from_row,
     personality_from_row,
@@ -51,6 +54,7 @@ from tzurot.gateway.store.users import UserReads, UserWrites
 
 __all__ = [
     "CONTEXT_COLUMNS",
+    "LIVE_PERSONALITY",
     "PERSONALITY_COLUMNS",
     "RETRYABLE_CODES",
     "AdminStore",
@@ -99,6 +103,7 @@ class AdminStore(
     ModerationQueries,
     UsageQueries,
     PrivacyQueries,
+    DeletionQueries,
     AvatarQueries,
     LorebookWrites,
 ):

@@ -9,7 +9,12 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyMode, DenyScope, DenyTarget
 from tzurot.gateway.store.base import AdminSqlBase
-from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, deny_from_row, personality_from_row
+from tzurot.gateway.store.rows import (
+    LIVE_PERSONALITY,
+    PERSONALITY_COLUMNS,
+    deny_from_row,
+    personality_from_row,
+)
 
 
 class ChannelQueries(AdminSqlBase):
@@ -27,7 +32,7 @@ class ChannelQueries(AdminSqlBase):
                 *PERSONALITY_COLUMNS,
             )
             .join(t.personalities, t.personalities.c.id == a.personality_id)
-            .where(a.channel_id == channel_id)
+            .where(a.channel_id == channel_id, LIVE_PERSONALITY)
             .order_by(a.activated_at, t.personalities.c.slug)
             .limit(1)
         )

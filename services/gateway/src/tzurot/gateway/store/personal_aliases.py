@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.store.base import AdminSqlBase
-from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
+from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 
 _A = t.personal_aliases.c
 _UUID = UUID(as_uuid=False)
@@ -20,7 +20,7 @@ class PersonalAliases(AdminSqlBase):
         stmt = (
             sa.select(_A.display, *PERSONALITY_COLUMNS)
             .join(t.personalities, t.personalities.c.id == _A.personality_id)
-            .where(_A.user_id == user_id)
+            .where(_A.user_id == user_id, LIVE_PERSONALITY)
             .order_by(_A.alias)
         )
         async with self._autocommit.connect() as conn:
@@ -32,7 +32,7 @@ class PersonalAliases(AdminSqlBase):
         stmt = (
             sa.select(*PERSONALITY_COLUMNS)
             .join(t.personal_aliases, t.personalities.c.id == _A.personality_id)
-            .where(_A.user_id == user_id, _A.alias == key)
+            .where(_A.user_id == user_id, _A.alias == key, LIVE_PERSONALITY)
         )
         async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()

@@ -15,12 +15,12 @@ from tzurot.gateway.domain import JobStatus, LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
-from tzurot.gateway.store.rows import PERSONALITY_COLUMNS, personality_from_row
-from tzurot.runtime.errors import AlreadyExists, quoted
+from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
+from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
 
 
 def _named(key: str) -> sa.Select[Any]:
-    """The personality `key` (normalized) names best: slug, display name, then alias (the
+    """The live personality `key` (normalized) names best: slug, display name, then alias (the
     oldest first among equals)."""
     p = t.personalities.c
     alias_match = sa.exists().where(
@@ -29,7 +29,10 @@ def _named(key: str) -> sa.Select[Any]:
     rank = sa.case((p.slug == key, 0), (sa.func.lower(p.display_name) == key, 1), else_=2)
     return (
         sa.select(*PERSONALITY_COLUMNS)
-        .where(sa.or_(p.slug == key, sa.func.lower(p.display_name) == key, alias_match))
+        .where(
+            sa.or_(p.slug == key, sa.func.lower(p.display_name) == key, alias_match),
+            LIVE_PERSONALITY,
+        )
         .order_by(rank, p.created_at)
         .limit(1)
     )
@@ -44,6 +47,22 @@ def delete_answers_in_flight(of: sa.ColumnElement[bool]) -> sa.Delete:
     stored into history afterwards (a confirmation finds no job; a run that loses its job
     stops and writes nothing); failed and delivered jobs stay, they write nothing more."""
     return sa.delete(t.jobs).where(of, t.jobs.c.status.in_(_IN_FLIGHT))
+
+
+async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
+    """FAILED_PRECONDITION when the personality at `slug` is being deleted: an import would
+    update the row its deletion removes (and memory has forgotten its id for good)."""
+    p = t.personalities.c
+    stmt = (
+        sa.select(p.id)
+        .where(p.slug == slug, p.deletion_requested_at.is_not(None))
+        .with_for_update(of=t.personalities)
+    )
+    if await conn.scalar(stmt) is not None:
+        raise FailedPrecondition(
+            f"personality {quoted(slug)} is being deleted; import it again in a few minutes",
+            reason="PERSONALITY_DELETING",
+        )
 
 
 class PersonalityReads(SqlBase):
@@ -91,7 +110,9 @@ class PersonalityReads(SqlBase):
         async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
+                    sa.select(*PERSONALITY_COLUMNS).where(
+                        t.personalities.c.id == personality_id, LIVE_PERSONALITY
+                    )
                 )
             ).one_or_none()
         if row is None:
@@ -101,7 +122,9 @@ class PersonalityReads(SqlBase):
         return personality
 
     async def list_personalities(self) -> list[Personality]:
-        stmt = sa.select(*PERSONALITY_COLUMNS).order_by(t.personalities.c.slug)
+        stmt = (
+            sa.select(*PERSONALITY_COLUMNS).where(LIVE_PERSONALITY).order_by(t.personalities.c.slug)
+        )
         async with self._autocommit.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [personality_from_row(row._mapping) for row in rows]
@@ -128,6 +151,7 @@ class PersonalityReads(SqlBase):
             # default config, alias clashes, who owns the slug): one at a time, or two would
             # both pass the checks.
             await conn.execute(alias_lock())
+            await _refuse_slug_being_deleted(conn, slug)
             if may_replace is not None:
                 existing = (
                     await conn.execute(

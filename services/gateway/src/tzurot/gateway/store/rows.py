@@ -34,6 +34,9 @@ _ALIASES = (
     .label("aliases")
 )
 PERSONALITY_COLUMNS = (*t.personalities.c, _ALIASES)
+LIVE_PERSONALITY = t.personalities.c.deletion_requested_at.is_(None)
+"""Not being deleted: a personality whose deletion is under way (admin/deletions.py) is found
+by no name, id, alias or channel, so it answers nobody while memory forgets it."""
 
 
 def user_from_row(row: sa.RowMapping) -> User:
@@ -45,6 +48,7 @@ def user_from_row(row: sa.RowMapping) -> User:
         superuser=row["superuser"],
         nsfw_verified=row["nsfw_verified"],
         created_at=row["created_at"],
+        deleting=row.get("deletion_requested_at") is not None,
     )
 
 

@@ -1,0 +1,115 @@
+"""Deletions that finish by themselves: a user's data deletion and a personality's deletion
+are recorded before memory is asked to forget, so one cut short after memory forgot is
+finished by a sweep, never left half done until someone asks again.
+
+Why: memory's forget leaves a tombstone (memory's tombstones.py), and from then on nothing is
+stored for the id. A deletion that stopped after it (a gateway killed, Postgres failing over,
+a timeout) used to leave the user or the personality in gateway, answering as before, every
+exchange delivered and silently not kept.
+
+How:
+- The request marks the row it deletes last (`deletion_requested_at`; a user's private
+  personalities with theirs) and holds the deletion for `deletion_lease_seconds`. From then
+  on the user is refused (USER_DATA_DELETING, gateway_core.refuse_deleting) and the
+  personality is found by no lookup (store/rows.LIVE_PERSONALITY): nothing is answered that
+  would not be kept.
+- Then the steps, each of which can run again; the row last, and its mark with it.
+- A step that fails hands the deletion to the sweeps at once and the request answers
+  FAILED_PRECONDITION `DELETION_PENDING` (nothing to ask again); a request that dies (its
+  gateway killed) holds it until the lease runs out.
+- Every replica sweeps (`run_deletion_sweep`): it claims a deletion nobody holds (FOR UPDATE
+  SKIP LOCKED, then a lease) and runs the same steps; one that fails again waits
+  RETRY_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from tzurot.gateway.admin.base import AdminBase
+from tzurot.gateway.store.deletions import Kind
+from tzurot.runtime.errors import FailedPrecondition
+
+log = structlog.get_logger(__name__)
+
+RETRY_SECONDS = 15.0
+"""How long a deletion the sweep could not finish waits before the next try."""
+KINDS: tuple[Kind, ...] = ("personality", "user")
+
+
+class DeletionAdmin(AdminBase):
+    async def _delete_for_good(self, kind: Kind, target_id: str, interrupted: str) -> int:
+        """Marks the deletion, then runs it; rows deleted. A failure hands it to the sweeps
+        and answers DELETION_PENDING, `interrupted` saying what that means to the asker."""
+        if kind == "user":
+            await self._db.mark_user_deleting(target_id, self._deletion_lease)
+        else:
+            await self._db.mark_personality_deleting(target_id, self._deletion_lease)
+        log.info("deletion.started", kind=kind, target_id=target_id)
+        try:
+            deleted = await self._finish_deletion(kind, target_id)
+        except Exception as err:
+            log.warning("deletion.interrupted", kind=kind, target_id=target_id, exc_info=True)
+            # Postgres away too: the lease runs out instead.
+            with contextlib.suppress(Exception):
+                await self._db.release_deletion(kind, target_id)
+            raise FailedPrecondition(interrupted, reason="DELETION_PENDING") from err
+        log.info("deletion.finished", kind=kind, target_id=target_id, deleted=deleted)
+        return deleted
+
+    async def _finish_deletion(self, kind: Kind, target_id: str) -> int:
+        if kind == "personality":
+            deleted = await self._forget_personality(target_id)
+            await self._db.delete_personality(target_id)
+            return deleted
+        return await self._finish_user_deletion(target_id)
+
+    async def _finish_user_deletion(self, user_id: str) -> int:
+        """A user's deletion once their clones are gone (privacy.py): everything memory keeps
+        of their private personalities, while their rows still name them; their `core` rows
+        but the `users` row, jobs first (no answer of theirs in flight is stored afterwards);
+        their keys; memory's turns, memories and what waits to be formed from them; the
+        `users` row last."""
+        deleted = 0
+        for personality_id in await self._db.private_personality_ids(user_id):
+            deleted += await self._forget_personality(personality_id)
+        deleted += await self._db.delete_user_content(user_id)
+        for key in await self._keyvault.list_keys(user_id):
+            deleted += int(await self._keyvault.delete_key(user_id, key.provider))
+        deleted += await self._memory.forget_user(user_id)
+        return deleted + await self._db.delete_user(user_id)
+
+    async def finish_pending_deletions(self) -> int:
+        """Finishes the deletions nobody runs any more (their request failed or died), the
+        personalities' first; how many it finished. Safe on every replica at once."""
+        finished = 0
+        for kind in KINDS:
+            while (
+                target_id := await self._db.claim_deletion(kind, self._deletion_lease)
+            ) is not None:
+                try:
+                    await self._finish_deletion(kind, target_id)
+                except Exception:
+                    log.warning(
+                        "deletion.sweep_failed", kind=kind, target_id=target_id, exc_info=True
+                    )
+                    with contextlib.suppress(Exception):  # else its lease runs out
+                        await self._db.release_deletion(kind, target_id, after=RETRY_SECONDS)
+                    continue
+                finished += 1
+                log.info("deletion.finished_by_sweep", kind=kind, target_id=target_id)
+        return finished
+
+    async def run_deletion_sweep(self, every: float) -> None:
+        """`finish_pending_deletions` every `every` seconds, from the start (what a previous
+        process left). Not under the job sweeps' timeout: a deletion takes as long as memory's
+        forget does (each call has its own deadline)."""
+        while True:
+            try:
+                await self.finish_pending_deletions()
+            except Exception:  # Postgres away: next time
+                log.warning("deletion.sweep_failed", exc_info=True)
+            await asyncio.sleep(every)

@@ -1,0 +1,102 @@
+"""Deletions under way (admin/deletions.py): marking a user or a personality as being deleted,
+and the lease on one that whoever finishes it (the request, else a sweep) holds.
+
+The marks live on the rows the deletions remove last (`deletion_requested_at`, migration
+0019), so a finished deletion leaves nothing behind, and one cut short leaves its mark for
+any replica's sweep. Times are Postgres' `now()`: every replica agrees on a lease.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.store.base import AdminSqlBase
+
+Kind = Literal["user", "personality"]
+
+_TABLES = {"user": t.users, "personality": t.personalities}
+
+
+def _until(seconds: float) -> sa.ColumnElement[Any]:
+    """`now()` plus that many seconds."""
+    return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+class DeletionQueries(AdminSqlBase):
+    async def mark_user_deleting(self, user_id: str, lease_seconds: float) -> None:
+        """Marks the user, and their private personalities (the deletion forgets them too), as
+        being deleted (kept from a first mark), held by the caller for `lease_seconds`."""
+        p = t.personalities.c
+        async with self._catalog_write() as conn:
+            await conn.execute(_mark(t.users, t.users.c.id == user_id, lease_seconds))
+            await conn.execute(
+                _mark(
+                    t.personalities,
+                    sa.and_(p.owner_user_id == user_id, sa.not_(p.public)),
+                    lease_seconds,
+                )
+            )
+
+    async def mark_personality_deleting(self, personality_id: str, lease_seconds: float) -> None:
+        """Marks the personality as being deleted, held by the caller for `lease_seconds`."""
+        async with self._catalog_write() as conn:
+            await conn.execute(
+                _mark(t.personalities, t.personalities.c.id == personality_id, lease_seconds)
+            )
+
+    async def release_deletion(self, kind: Kind, target_id: str, after: float = 0.0) -> None:
+        """Hands the deletion to the sweeps `after` seconds from now (a user's, with the
+        private personalities marked with it)."""
+        table = _TABLES[kind]
+        targets = [(table, table.c.id == target_id)]
+        if kind == "user":
+            targets.append((t.personalities, t.personalities.c.owner_user_id == target_id))
+        async with self._engine.begin() as conn:
+            for marked, which in targets:
+                await conn.execute(
+                    sa.update(marked)
+                    .where(which, marked.c.deletion_requested_at.is_not(None))
+                    .values(deletion_lease_until=_until(after))
+                )
+
+    async def claim_deletion(self, kind: Kind, lease_seconds: float) -> str | None:
+        """The oldest deletion of that kind nobody holds (its lease ran out: its request died
+        or failed), now held for `lease_seconds`; None when there is none. FOR UPDATE SKIP
+        LOCKED: two replicas' sweeps never claim the same one."""
+        table = _TABLES[kind]
+        c = table.c
+        free = (
+            sa.select(c.id)
+            .where(
+                c.deletion_requested_at.is_not(None),
+                sa.or_(c.deletion_lease_until.is_(None), c.deletion_lease_until <= sa.func.now()),
+            )
+            .order_by(c.deletion_requested_at, c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(table)
+            .where(c.id == free)
+            .values(deletion_lease_until=_until(lease_seconds))
+            .returning(c.id)
+        )
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            claimed = await conn.scalar(stmt)
+        return None if claimed is None else str(claimed)
+
+
+def _mark(table: sa.Table, which: sa.ColumnElement[bool], lease_seconds: float) -> sa.Update:
+    c = table.c
+    return (
+        sa.update(table)
+        .where(which)
+        .values(
+            deletion_requested_at=sa.func.coalesce(c.deletion_requested_at, sa.func.now()),
+            deletion_lease_until=_until(lease_seconds),
+        )
+    )
