@@ -1,10 +1,13 @@
 """`/personality delete` through the fake Discord, the real bot and the whole mesh on one real
 Postgres: its owner types `confirm: DELETE` and the personality is gone, with everything memory
 kept of it (every table, as test_discord_personality_forget counts them); it answers no more and
-is listed nowhere. Any other `confirm` deletes nothing and says what would be lost. Another user
-is refused by the gateway, and someone else's private personality reads as not found, word for
-word as one that does not exist. A gateway that cannot be reached is told apart: before the
-deletion nothing was deleted; during it, the reply says to ask again, which finishes it.
+is listed nowhere, and nothing speaks as it: a reply to one of its old answers is addressed as if
+it replied to nothing (another personality it mentions answers, or the channel's activated one),
+exactly as a reply to someone else's private personality. Any other `confirm` deletes nothing
+and says what would be lost. Another user is refused by the gateway, and someone else's private
+personality reads as not found, word for word as one that does not exist. A gateway that cannot
+be reached is told apart: before the deletion nothing was deleted; during it, the reply says to
+ask again, which finishes it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tzurot.testing.discord_e2e import (
     settled,
     slash_text,
 )
-from tzurot.testing.fake_discord import FakeInteraction, Json
+from tzurot.testing.fake_discord import FakeInteraction, Json, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -82,6 +85,18 @@ async def formed(world: World, *personalities: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise TimeoutError("long-term memories were not formed")
+
+
+def channel_log(world: World) -> list[Posted]:
+    """Everything posted in #general (deleted messages too), oldest first."""
+    return list(world.discord.messages.get(int(world.general["id"]), []))
+
+
+def posted_by_us(world: World, *, since: int) -> list[Posted]:
+    """What the bot posted in #general after its first `since` messages: as a personality
+    (a webhook) or as itself."""
+    bot = str(world.discord.bot_user["id"])
+    return [m for m in channel_log(world)[since:] if m.webhook_id or m.data["author"]["id"] == bot]
 
 
 async def chat(world: World, user: Json, slug: str, text: str) -> None:
@@ -156,15 +171,16 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
         assert deleted.is_ephemeral()
         assert text_of(deleted).startswith("Deleted **Wren** (`wren`) for good")
         assert await personality_id(world, "wren") is None
-        # It answers no more: its name reaches nobody, and a reply to its old answer only
-        # says it is gone; no model is asked either way.
-        posted = len(world.discord.webhook_messages(world.general))
+        # It answers no more and nothing speaks as it: its name reaches nobody, a reply to
+        # its old answer addresses nobody, and a 🔄 on that answer regenerates nothing; no
+        # model is asked, nothing is posted (as Wren or by the bot).
+        before_gone = len(channel_log(world))
         asked = len(world.provider.chat_requests())
         await world.discord.say(world.general, world.alice, "@Wren are you still there?")
         await world.discord.say(world.general, world.alice, "hello?", reply_to=old_answer)
+        await world.discord.react(old_answer, world.alice, "🔄")
         await settled(world, bot)
-        (gone,) = world.discord.webhook_messages(world.general)[posted:]
-        assert gone.content.endswith("\n-# no personality named 'wren'"), gone.content
+        assert posted_by_us(world, since=before_gone) == []
         assert len(world.provider.chat_requests()) == asked
         # Listed nowhere, offered nowhere.
         mine = await slash_text(world, world.alice, "character", "browse", mine=True)
@@ -175,6 +191,75 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
 
     assert await rows_of(world, wren) == dict.fromkeys(ITS, 0)
     assert await rows_of(world, lilith) == kept
+
+
+async def activate(world: World, slug: str) -> None:
+    """`slug` answers every message in #general that addresses no one else."""
+    await world.cli.ActivateChannel(
+        gw.ActivateChannelRequest(
+            actor=member_actor(world.alice),
+            location=common.Location(guild_id=world.guild["id"], channel_id=world.general["id"]),
+            personality=slug,
+            manage_channels=True,
+        )
+    )
+
+
+async def test_a_reply_to_a_deleted_personalitys_answer_is_addressed_as_if_to_nothing(
+    world: World,
+) -> None:
+    """Before and after a restart (the bot remembers the answer, then only the job that posted
+    it): a personality the reply mentions answers, and the channel's activated one answers a
+    reply that mentions no one; nothing is posted as the deleted one."""
+    await world.set_key(world.alice)
+    async with running_bot(world) as bot:
+        await create(world, world.alice, "Linnet")
+        await chat(world, world.alice, "linnet", "remember the tide tables")
+        (old_answer,) = world.discord.webhook_messages(world.general)
+        assert text_of(await delete(world, world.alice, "linnet", "DELETE")).startswith(
+            "Deleted **Linnet**"
+        )
+        mentioned = await world.discord.say(
+            world.general, world.alice, "@Lilith what did it say?", reply_to=old_answer
+        )
+        await world.delivered(f"{mentioned.id}:lilith")
+        await activate(world, "lilith")
+        replied = await world.discord.say(world.general, world.alice, "hello?", reply_to=old_answer)
+        await world.delivered(f"{replied.id}:lilith")
+        await settled(world, bot)
+    async with running_bot(world) as bot:
+        again = await world.discord.say(world.general, world.alice, "anyone?", reply_to=old_answer)
+        await world.delivered(f"{again.id}:lilith")
+        await settled(world, bot)
+
+    answers = world.discord.webhook_messages(world.general)
+    assert [a.author_name for a in answers] == ["Linnet", "Lilith", "Lilith", "Lilith"]
+    assert not any("no personality named" in a.content for a in answers)
+
+
+async def test_a_reply_to_her_private_personality_reads_to_him_as_one_to_a_deleted_one(
+    world: World,
+) -> None:
+    """Bob replying to the answer of Alice's private personality gets what a reply to a
+    deleted one gets: nothing, no model asked, not a word of it; her own reply is answered."""
+    await world.set_key(world.alice)
+    async with running_bot(world) as bot:
+        await create(world, world.alice, "Siskin")
+        await chat(world, world.alice, "siskin", "I collect sea glass")
+        (answer,) = world.discord.webhook_messages(world.general)
+        before = len(channel_log(world))
+        asked = len(world.provider.chat_requests())
+        await world.discord.say(world.general, world.bob, "who are you?", reply_to=answer)
+        await settled(world, bot)
+        assert posted_by_us(world, since=before) == []
+        assert len(world.provider.chat_requests()) == asked
+        hers = await world.discord.say(world.general, world.alice, "still here?", reply_to=answer)
+        await world.delivered(f"{hers.id}:siskin")
+
+    assert [a.author_name for a in world.discord.webhook_messages(world.general)] == [
+        "Siskin",
+        "Siskin",
+    ]
 
 
 async def test_any_other_confirm_deletes_nothing_and_says_what_would_be_lost(

@@ -1,6 +1,6 @@
-"""Finding the personalities a message addresses by @name or @alias."""
+"""Finding the personalities a message addresses by @name or @alias, and by a reply."""
 
-from tzurot.bot.addressing import match_mentions, strip_mentions
+from tzurot.bot.addressing import PostedAs, match_mentions, reply_addressee, strip_mentions
 from tzurot.v1 import common_pb2 as common
 
 LILITH = common.Personality(
@@ -54,3 +54,22 @@ def test_strip_mentions_leaves_the_words_for_the_model() -> None:
     assert strip_mentions(content, match_mentions(content, ALL)) == "hi there"
     content = "hey @Sage and @Lilith, what now?"
     assert strip_mentions(content, match_mentions(content, ALL)) == "hey and , what now?"
+
+
+def test_a_reply_reaches_the_personality_its_answer_was_posted_as() -> None:
+    assert reply_addressee(PostedAs("1", "lilith"), LILITH) is LILITH
+
+
+def test_a_reply_to_a_personality_the_gateway_no_longer_finds_addresses_nobody() -> None:
+    # Deleted, being deleted, or someone else's private one: the gateway says the same.
+    assert reply_addressee(PostedAs("1", "lilith"), None) is None
+
+
+def test_a_reply_never_reaches_another_personality_now_holding_the_name() -> None:
+    reborn = common.Personality(id="9", slug="lilith", display_name="Lilith")
+    assert reply_addressee(PostedAs("1", "lilith"), reborn) is None
+
+
+def test_a_message_without_a_job_goes_by_its_name() -> None:
+    # A greeting posted before a restart: only the name it was posted under is known.
+    assert reply_addressee(PostedAs("", "Sage"), SAGE) is SAGE

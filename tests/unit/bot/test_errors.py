@@ -2,8 +2,14 @@
 
 import grpc
 
-from tzurot.bot.errors import DEFAULT_ERROR_MESSAGE, error_reply
-from tzurot.runtime.errors import FailedPrecondition, ResourceExhausted, TzurotError, Unavailable
+from tzurot.bot.errors import DEFAULT_ERROR_MESSAGE, error_reply, personality_gone
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+)
 from tzurot.v1 import common_pb2 as common
 
 LILITH = common.Personality(display_name="Lilith", error_message="*Lilith's candle gutters.*")
@@ -49,3 +55,10 @@ def test_an_owner_written_error_message_cannot_mention_anyone() -> None:
     text = error_reply(voice, TzurotError("x"))
     assert "@\u200beveryone" in text
     assert "<@\u200b123456789012345678>" in text
+
+
+def test_a_personality_the_gateway_does_not_find_is_gone_nothing_else_is() -> None:
+    gone = NotFound("no personality named 'wren'", reason="PERSONALITY_NOT_FOUND")
+    assert personality_gone(gone)
+    assert not personality_gone(NotFound("no model 'x'", reason="MODEL_NOT_FOUND"))
+    assert not personality_gone(FailedPrecondition("no key", reason="NO_API_KEY"))

@@ -1,6 +1,7 @@
 """Who a Discord message addresses: `@Name`/`@alias` mentions (each answers, in order), else
-a reply to one of our webhook messages, else the personality activated in the channel (or the
-group the gateway plans for it)."""
+a reply to one of our webhook messages (its personality, while the gateway still finds it for
+the author), else the personality activated in the channel (or the group the gateway plans
+for it)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import time
 from collections.abc import Awaitable, Callable
 
 import discord
+import structlog
 
-from tzurot.bot.addressing import Addressed, match_mentions, strip_mentions
+from tzurot.bot.addressing import (
+    Addressed,
+    PostedAs,
+    match_mentions,
+    reply_addressee,
+    strip_mentions,
+)
 from tzurot.bot.answers import AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient, location_of
@@ -19,6 +27,8 @@ from tzurot.v1 import common_pb2 as common
 
 Targets = list[tuple[common.Personality, str]]
 Readable = Callable[[discord.Message, int, int], Awaitable[discord.Message | None]]
+
+log = structlog.get_logger(__name__)
 
 
 class Addressees:
@@ -87,6 +97,18 @@ class Addressees:
     async def _replied_personality(
         self, message: discord.Message, actor: common.Actor
     ) -> common.Personality | None:
+        """The personality the message replies to (one of our messages), as the gateway finds
+        it for `actor` now: None when it is gone or not theirs to use (`reply_addressee`)."""
+        posted = await self._replied_to(message, actor)
+        if posted is None or not posted.name:
+            return None
+        found = reply_addressee(posted, await self._gateway.personality(actor, posted.name))
+        if found is None:
+            log.info("bot.reply_to_unknown_personality", personality_id=posted.personality_id)
+        return found
+
+    async def _replied_to(self, message: discord.Message, actor: common.Actor) -> PostedAs | None:
+        """Whom the message replies to, when that is one of our webhook messages."""
         ref = message.reference
         target: discord.Message | None = None
         if ref is not None and ref.message_id is not None:
@@ -99,19 +121,19 @@ class Addressees:
             return None
         known = self._answers.get(target_id)
         if known is not None:
-            return known.personality
-        if target is None or target.webhook_id is None:
+            posted = known.personality
+            return PostedAs(posted.id, posted.slug or posted.display_name)
+        if target is None or target.webhook_id is None or not self.is_ours(target):
             return None
-        if self.is_ours(target):
-            # Posted before this process started: the job that posted it names its
-            # personality (a webhook's name is cleaned for Discord and need not be unique).
-            job = await self._gateway.job_for_message(actor, target_id)
-            if job is not None:
-                known_ids = {p.id: p for p in await self._known(actor)}
-                if job.personality_id in known_ids:
-                    return known_ids[job.personality_id]
-            return await self._gateway.personality(actor, target.author.display_name)
-        return None
+        # Posted before this process started: the job that posted it names its personality
+        # (a webhook's name is cleaned for Discord and need not be unique); a greeting has no
+        # job, only its name.
+        shown_as = target.author.display_name
+        job = await self._gateway.job_for_message(actor, target_id)
+        if job is None:
+            return PostedAs("", shown_as)
+        slugs = {p.id: p.slug for p in await self._known(actor)}
+        return PostedAs(job.personality_id, slugs.get(job.personality_id) or shown_as)
 
     def is_ours(self, message: discord.Message) -> bool:
         """Posted by this bot's application (its webhooks carry its application id) or one of

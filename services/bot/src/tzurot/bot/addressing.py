@@ -1,8 +1,11 @@
-"""Which personalities a message addresses by `@Name` or `@alias`.
+"""Which personalities a message addresses by `@Name` or `@alias`, and by a reply.
 
 Names may have several words and are matched case-insensitively; at each `@` the longest
 known name wins, so `@the night queen hi` picks "the night queen" over "the night". A name
 must end at a word boundary. Each personality answers once, in order of first mention.
+
+A reply to one of our answers addresses the personality the answer was posted as, only while
+the gateway still finds it for the replying user (`reply_addressee`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ class Addressed:
     personality: common.Personality
     matched_text: str
     offset: int
+
+
+@dataclass(frozen=True)
+class PostedAs:
+    """Whom one of our webhook messages was posted as: the personality's id when the bot
+    knows it (this process posted it, or the job that posted it names it; "" for a message
+    without a job, a greeting) and the name to ask the gateway for now."""
+
+    personality_id: str
+    name: str
 
 
 def names_of(personality: common.Personality) -> list[str]:
@@ -67,3 +80,18 @@ def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
     out.append(content[cursor:])
     text = re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
     return text.lstrip(",:;").strip()
+
+
+def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.Personality | None:
+    """Whom a reply to a message posted as `posted` addresses: that personality as the gateway
+    finds `posted.name` for the replying user now (`now`). Nobody when the gateway finds none
+    (deleted, being deleted, or someone else's private one: the gateway answers all three
+    alike, and so does the reply) or when the name now means another personality (a new one
+    on a freed slug, an alias): a reply never reaches a personality its message was not posted
+    as, and nothing is posted under the name of one that is gone. The message is then
+    addressed as if it replied to nothing (the channel's activation, if any)."""
+    if now is None:
+        return None
+    if posted.personality_id and now.id != posted.personality_id:
+        return None
+    return now

@@ -21,7 +21,7 @@ from tzurot.bot.delivery import (
     delivery_problem,
     refusal_text,
 )
-from tzurot.bot.errors import error_reply
+from tzurot.bot.errors import error_reply, personality_gone
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
@@ -101,8 +101,13 @@ class Poster:
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
             answer.error_code = err.code.name
-            if quiet is not None or not self._notices.should_reply(err, user_id):
-                # A scheduled turn nobody asked for, a mute, or a block told already: silent.
+            if (
+                quiet is not None
+                or personality_gone(err)
+                or not self._notices.should_reply(err, user_id)
+            ):
+                # A scheduled turn nobody asked for, a personality that is no more (nothing
+                # speaks as it), a mute, or a block told already: silent.
                 await self._finish_quietly(stream, "")
                 return
             answer.message_ids = await self._finish_quietly(stream, error_reply(answer.shown, err))

@@ -45,6 +45,14 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
     return "Something went wrong on our side."
 
 
+def personality_gone(err: TzurotError) -> bool:
+    """The gateway finds no such personality for this user (any more): deleted while the
+    message was on its way, or not theirs to use. Nothing is posted under its name then: a
+    personality that does not exist never speaks (`addressing.reply_addressee` stops most
+    such messages before they are sent)."""
+    return err.code is grpc.StatusCode.NOT_FOUND and err.reason == "PERSONALITY_NOT_FOUND"
+
+
 def error_reply(personality: common.Personality, err: TzurotError) -> str:
     # Written by the personality's owner: its mentions are shown, never pinged or parsed.
     voice = discord.utils.escape_mentions(personality.error_message.strip()) or (
