@@ -2,7 +2,8 @@
 deleted its row finishes by itself (admin/deletions.py): the sweep runs it again, nobody has
 to ask. Meanwhile nothing is answered that memory would silently not keep: the user is
 refused, the personality is found by no name. A request that died holds its deletion until
-its lease runs out; replicas sweeping together finish each deletion once.
+its lease runs out; replicas sweeping together finish each deletion once. One that keeps
+failing shows in the metrics (pending, age of the oldest, sweep failures).
 
 Real Postgres for `core`; memory is the conftest fake, which keeps a tombstone as memory does
 (an exchange of a forgotten id is accepted and not stored: `not_stored`). The failure is a
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -224,3 +226,43 @@ async def test_replicas_sweeping_together_finish_each_deletion_once(
     assert sorted(memory.forgotten_users) == sorted(users * 2)  # the request's, one sweep's
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(t.users)) == 0
+
+
+def sample(name: str, kind: str) -> float:
+    return REGISTRY.get_sample_value(name, {"kind": kind}) or 0.0
+
+
+async def test_a_deletion_that_keeps_failing_shows_in_the_metrics(
+    gateway: Gateway,
+    admin: Admin,
+    *,
+    memory: FakeMemory,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    await converse(gateway, "msg-1")
+    failures = sample("tzurot_deletion_sweep_failures_total", "personality")
+    memory.error = Unavailable("memory is down")
+    with pytest.raises(FailedPrecondition):
+        await admin.delete_personality(Principal(None), "lilith")
+    async with engine.begin() as conn:  # asked for a minute ago
+        await conn.execute(
+            sa.update(t.personalities).values(
+                deletion_requested_at=sa.func.now() - sa.text("interval '60 seconds'")
+            )
+        )
+
+    for sweep in (1, 2):  # memory still down: each sweep fails it again
+        assert await admin.finish_pending_deletions() == 0
+        assert sample("tzurot_deletion_sweep_failures_total", "personality") == failures + sweep
+        assert sample("tzurot_deletions_pending", "personality") == 1
+        assert sample("tzurot_deletion_oldest_pending_seconds", "personality") >= 60
+        assert sample("tzurot_deletions_pending", "user") == 0
+        async with engine.begin() as conn:  # its 15 s wait, over
+            await conn.execute(sa.update(t.personalities).values(deletion_lease_until=None))
+
+    memory.error = None
+    assert await admin.finish_pending_deletions() == 1
+    assert sample("tzurot_deletion_sweep_failures_total", "personality") == failures + 2
+    assert sample("tzurot_deletions_pending", "personality") == 0
+    assert sample("tzurot_deletion_oldest_pending_seconds", "personality") == 0

@@ -1,4 +1,5 @@
-"""Prometheus metrics: RPC counts and latencies, job outcomes, token usage, rate-limit refusals.
+"""Prometheus metrics: RPC counts and latencies, job outcomes, token usage, rate-limit refusals,
+deletions under way.
 
 The metrics live in prometheus-client's default registry (one process is one service in
 production; Prometheus adds `job` and `pod` labels when it scrapes). `observe_call` is what
@@ -16,12 +17,22 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 from tzurot.runtime.errors import StartupError
 
 __all__ = [
     "DEGRADED",
+    "DELETIONS_PENDING",
+    "DELETION_OLDEST_SECONDS",
+    "DELETION_SWEEP_FAILURES",
     "JOBS",
     "RATE_LIMIT_REFUSALS",
     "RPC_HANDLED",
@@ -30,6 +41,8 @@ __all__ = [
     "MetricsServer",
     "observe_call",
     "record_degraded",
+    "record_deletion_sweep_failure",
+    "record_deletions_pending",
     "record_job",
     "record_rate_limit_refusal",
     "record_tokens",
@@ -67,6 +80,24 @@ RATE_LIMIT_REFUSALS = Counter(
     "tzurot_rate_limit_refusals_total",
     "Calls refused with RESOURCE_EXHAUSTED (rate limits, quotas), by method.",
     ["grpc_service", "grpc_method"],
+)
+
+DELETIONS_PENDING = Gauge(
+    "tzurot_deletions_pending",
+    "Deletions recorded and not finished yet (running, or waiting for a sweep to finish them), "
+    "by kind (user, personality), as this replica's last deletion sweep counted them.",
+    ["kind"],
+)
+DELETION_OLDEST_SECONDS = Gauge(
+    "tzurot_deletion_oldest_pending_seconds",
+    "Age of the oldest deletion not finished yet, by kind (0: none), at this replica's last "
+    "deletion sweep.",
+    ["kind"],
+)
+DELETION_SWEEP_FAILURES = Counter(
+    "tzurot_deletion_sweep_failures_total",
+    "Deletions the deletion sweep took up and could not finish (tried again later), by kind.",
+    ["kind"],
 )
 
 
@@ -125,6 +156,17 @@ def record_tokens(provider: str, model: str, *, input_tokens: int, output_tokens
 def record_degraded(reason: str) -> None:
     """An answer went on without part of its context (`reason` names which part)."""
     DEGRADED.labels(reason).inc()
+
+
+def record_deletions_pending(kind: str, count: int, oldest_seconds: float) -> None:
+    """How many deletions of `kind` are under way, and how long ago the oldest was asked for."""
+    DELETIONS_PENDING.labels(kind).set(count)
+    DELETION_OLDEST_SECONDS.labels(kind).set(max(oldest_seconds, 0.0))
+
+
+def record_deletion_sweep_failure(kind: str) -> None:
+    """The deletion sweep could not finish a deletion of `kind` (it is tried again later)."""
+    DELETION_SWEEP_FAILURES.labels(kind).inc()
 
 
 def record_rate_limit_refusal(method: str) -> None:

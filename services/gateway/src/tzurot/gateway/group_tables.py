@@ -43,6 +43,9 @@ channel_state = sa.Table(
     sa.Column(
         "round_starter_user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="SET NULL")
     ),
+    # Personality ids, kept when one is deleted: the conversation's state, replaced as it
+    # goes on (the next human message's round, the next answer's speaker); an id no member
+    # has any more matches nobody (speakers.choose_speakers, groups.record_job).
     sa.Column("round_speakers", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("last_speaker_id", sa.Text, nullable=False, server_default=""),
     sa.Column("last_human_at", _TS),

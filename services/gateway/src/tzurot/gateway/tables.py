@@ -119,6 +119,10 @@ jobs = sa.Table(
     sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    # No foreign key on purpose: a personality's deletion takes its answers still in flight
+    # (store/personalities.delete_answers_in_flight) and keeps the delivered and failed ones.
+    # They are their user's record (ExportUserData, usage, what a message id was answered
+    # by), deleted with the user's data; they answer nothing more (the id finds nobody).
     sa.Column("personality_id", UUID(as_uuid=False), nullable=False),
     sa.Column("guild_id", sa.Text, nullable=False, server_default=""),
     sa.Column("channel_id", sa.Text, nullable=False),
@@ -288,6 +292,8 @@ settings = sa.Table(
     # global | personality | channel | user | user_personality
     sa.Column("scope", sa.Text, primary_key=True),
     # "" for global; a personality id, a channel id, a user id, or "<user id>:<personality id>".
+    # No foreign key: a personality's deletion deletes its rows (store/personalities.py
+    # delete_references), as it does the attachments and denylist entries toward it.
     sa.Column("scope_id", sa.Text, primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", JSONB, nullable=False),

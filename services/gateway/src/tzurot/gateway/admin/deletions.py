@@ -20,6 +20,10 @@ How:
 - Every replica sweeps (`run_deletion_sweep`): it claims a deletion nobody holds (FOR UPDATE
   SKIP LOCKED, then a lease) and runs the same steps; one that fails again waits
   RETRY_SECONDS.
+- A deletion that keeps failing shows: each sweep counts its failures
+  (`tzurot_deletion_sweep_failures_total`) and then the deletions still under way and the age
+  of the oldest (`tzurot_deletions_pending`, `tzurot_deletion_oldest_pending_seconds`), by
+  kind (docs/OPERATIONS.md, Metrics).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import structlog
 
 from tzurot.gateway.admin.base import AdminBase
 from tzurot.gateway.store.deletions import Kind
+from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition
 
 log = structlog.get_logger(__name__)
@@ -84,7 +89,8 @@ class DeletionAdmin(AdminBase):
 
     async def finish_pending_deletions(self) -> int:
         """Finishes the deletions nobody runs any more (their request failed or died), the
-        personalities' first; how many it finished. Safe on every replica at once."""
+        personalities' first; how many it finished. Safe on every replica at once. Then the
+        deletions still under way go to the metrics (each replica reports the same count)."""
         finished = 0
         for kind in KINDS:
             while (
@@ -96,11 +102,14 @@ class DeletionAdmin(AdminBase):
                     log.warning(
                         "deletion.sweep_failed", kind=kind, target_id=target_id, exc_info=True
                     )
+                    metrics.record_deletion_sweep_failure(kind)
                     with contextlib.suppress(Exception):  # else its lease runs out
                         await self._db.release_deletion(kind, target_id, after=RETRY_SECONDS)
                     continue
                 finished += 1
                 log.info("deletion.finished_by_sweep", kind=kind, target_id=target_id)
+        for kind in KINDS:
+            metrics.record_deletions_pending(kind, *await self._db.pending_deletions(kind))
         return finished
 
     async def run_deletion_sweep(self, every: float) -> None:

@@ -89,6 +89,18 @@ class DeletionQueries(AdminSqlBase):
             claimed = await conn.scalar(stmt)
         return None if claimed is None else str(claimed)
 
+    async def pending_deletions(self, kind: Kind) -> tuple[int, float]:
+        """How many deletions of that kind are under way (held or not), and the seconds since
+        the oldest was asked for (0 when none); from the partial index of the marks."""
+        c = _TABLES[kind].c
+        age = sa.func.extract("epoch", sa.func.now() - sa.func.min(c.deletion_requested_at))
+        stmt = sa.select(sa.func.count(), sa.func.coalesce(age, 0)).where(
+            c.deletion_requested_at.is_not(None)
+        )
+        async with self._autocommit.connect() as conn:
+            count, oldest = (await conn.execute(stmt)).one()
+        return int(count), float(oldest)
+
 
 def _mark(table: sa.Table, which: sa.ColumnElement[bool], lease_seconds: float) -> sa.Update:
     c = table.c

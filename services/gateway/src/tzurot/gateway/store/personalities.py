@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
-from tzurot.gateway.domain import JobStatus, LlmConfig, Personality
+from tzurot.gateway.domain import ConfigSource, DenyScope, JobStatus, LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
@@ -47,6 +47,31 @@ def delete_answers_in_flight(of: sa.ColumnElement[bool]) -> sa.Delete:
     stored into history afterwards (a confirmation finds no job; a run that loses its job
     stops and writes nothing); failed and delivered jobs stay, they write nothing more."""
     return sa.delete(t.jobs).where(of, t.jobs.c.status.in_(_IN_FLIGHT))
+
+
+def delete_references(which: sa.ColumnElement[bool]) -> list[sa.Delete]:
+    """Deletes the rows that name the personalities `which` selects without a foreign key to
+    them (a text scope and target, so nothing cascades): the settings of their level and of
+    each user's level toward them, their lorebook attachments (the lorebooks stay), and the
+    denylist entries toward them (by slug: one that outlived its personality would apply to
+    the next personality given that slug). Run before the personalities' rows, in their
+    transaction: the rows are what finds the ids and slugs, and a deletion run again finds
+    nothing left to do. `jobs.personality_id` has no foreign key either and keeps the
+    delivered and failed jobs on purpose (tables.py says why)."""
+    p, s, a, d = t.personalities.c, t.settings.c, t.lorebook_attachments.c, t.denylist.c
+    ids = sa.select(sa.cast(p.id, sa.Text)).where(which)
+    return [
+        sa.delete(t.settings).where(s.scope == ConfigSource.PERSONALITY.value, s.scope_id.in_(ids)),
+        # "<user id>:<personality id>"
+        sa.delete(t.settings).where(
+            s.scope == ConfigSource.USER_PERSONALITY.value,
+            sa.func.split_part(s.scope_id, ":", 2).in_(ids),
+        ),
+        sa.delete(t.lorebook_attachments).where(a.scope == "personality", a.target.in_(ids)),
+        sa.delete(t.denylist).where(
+            d.scope == DenyScope.PERSONALITY.value, d.scope_id.in_(sa.select(p.slug).where(which))
+        ),
+    ]
 
 
 async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
@@ -318,12 +343,14 @@ class PersonalityWrites(AdminSqlBase):
 
     async def delete_personality(self, personality_id: str) -> None:
         """The personality's row (its aliases, avatar, voices, scheduled turns cascade), with
-        its answers that started since the deletion began."""
+        its answers that started since the deletion began and what names it without a
+        foreign key (`delete_references`), in one transaction."""
+        this = t.personalities.c.id == personality_id
         async with self._catalog_write() as conn:
             await conn.execute(delete_answers_in_flight(t.jobs.c.personality_id == personality_id))
-            await conn.execute(
-                sa.delete(t.personalities).where(t.personalities.c.id == personality_id)
-            )
+            for stmt in delete_references(this):
+                await conn.execute(stmt)
+            await conn.execute(sa.delete(t.personalities).where(this))
 
     # ---- aliases ----
 

@@ -11,7 +11,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
-from tzurot.gateway.store.personalities import delete_answers_in_flight
+from tzurot.gateway.store.personalities import delete_answers_in_flight, delete_references
 from tzurot.gateway.store.rows import plain
 
 
@@ -232,8 +232,9 @@ class PrivacyQueries(AdminSqlBase):
         published for others stays, ownerless once the `users` row goes: their public
         personalities, and lorebooks attached where others use them (a channel, everywhere, a
         personality that stays, or the card of one). Their private personalities (with their
-        aliases, pictures, voices and lore state, and anyone's answers from them still in
-        flight), their other lorebooks, the voice samples they uploaded, the voices they
+        aliases, pictures, voices and lore state, anyone's settings, lorebook attachments and
+        denylist entries toward them, and anyone's answers from them still in flight), their
+        other lorebooks, the voice samples they uploaded, the voices they
         cloned and their rate-limit buckets are deleted."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
         private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
@@ -256,6 +257,8 @@ class PrivacyQueries(AdminSqlBase):
             # Memory forgot her private personalities before this: an answer of someone
             # else's from one of them is not stored into history once they are gone.
             delete_answers_in_flight(t.jobs.c.personality_id.in_(sa.select(p.id).where(private))),
+            # Anyone's settings, attachments and denylist entries toward them (no cascade).
+            *delete_references(private),
             sa.delete(t.personalities).where(private),
             # After their private personalities: a card book of one has lost its personality.
             sa.delete(t.lorebooks).where(
