@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -43,6 +44,17 @@ def handled(method: str, code: str) -> float:
     )
 
 
+async def counted(read: Callable[[], float], expected: float) -> float:
+    """`read()` once it equals `expected`, or what it is after 5 s. The server records a call
+    after it sent the status (the access line's `finally`), so the client can see the status
+    a moment before the counter moves."""
+    for _ in range(500):
+        if read() == expected:
+            break
+        await asyncio.sleep(0.01)
+    return read()
+
+
 async def scrape(port: int) -> dict[str, float]:
     """GET /metrics as Prometheus would; returns every sample as 'name{labels}' -> value."""
     async with (
@@ -76,16 +88,30 @@ async def test_rpcs_are_counted_by_method_and_code(
     for kind in ("not_found", "exhausted", "exhausted"):
         with pytest.raises(grpc.aio.AioRpcError):
             await probe(channel, "Fail")(kind.encode())
-    assert handled("Whoami", "OK") - before_ok == 3
-    assert handled("Fail", "NOT_FOUND") - before_nf == 1
-    refused = sample(
-        "tzurot_rate_limit_refusals_total", grpc_service="test.v1.Probe", grpc_method="Fail"
+    assert await counted(lambda: handled("Whoami", "OK") - before_ok, 3) == 3
+    assert await counted(lambda: handled("Fail", "NOT_FOUND") - before_nf, 1) == 1
+    refused = await counted(
+        lambda: (
+            sample(
+                "tzurot_rate_limit_refusals_total", grpc_service="test.v1.Probe", grpc_method="Fail"
+            )
+            - before_refused
+        ),
+        2,
     )
-    assert refused - before_refused == 2
-    latency = sample(
-        "grpc_server_handling_seconds_count", grpc_service="test.v1.Probe", grpc_method="Whoami"
+    assert refused == 2
+    latency = await counted(
+        lambda: (
+            sample(
+                "grpc_server_handling_seconds_count",
+                grpc_service="test.v1.Probe",
+                grpc_method="Whoami",
+            )
+            - latency_before
+        ),
+        3,
     )
-    assert latency - latency_before == 3
+    assert latency == 3
 
 
 async def test_refused_callers_are_counted_too(
@@ -95,7 +121,7 @@ async def test_refused_callers_are_counted_too(
     running = await start_server(default_allowed=frozenset({"cli"}))
     with pytest.raises(grpc.aio.AioRpcError):
         await probe(channel_to(running, identity="bot"), "Whoami")(b"")
-    assert handled("Whoami", "PERMISSION_DENIED") - before == 1
+    assert await counted(lambda: handled("Whoami", "PERMISSION_DENIED") - before, 1) == 1
 
 
 async def test_metrics_endpoint_serves_what_the_service_recorded(
