@@ -172,8 +172,8 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
         assert text_of(deleted).startswith("Deleted **Wren** (`wren`) for good")
         assert await personality_id(world, "wren") is None
         # It answers no more and nothing speaks as it: its name reaches nobody, a reply to
-        # its old answer addresses nobody, and a 🔄 on that answer regenerates nothing; no
-        # model is asked, nothing is posted (as Wren or by the bot).
+        # its old answer addresses nobody, and a 🔄 on that answer regenerates nothing and
+        # leaves it; no model is asked, nothing is posted (as Wren or by the bot).
         before_gone = len(channel_log(world))
         asked = len(world.provider.chat_requests())
         await world.discord.say(world.general, world.alice, "@Wren are you still there?")
@@ -181,6 +181,7 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
         await world.discord.react(old_answer, world.alice, "🔄")
         await settled(world, bot)
         assert posted_by_us(world, since=before_gone) == []
+        assert not old_answer.deleted
         assert len(world.provider.chat_requests()) == asked
         # Listed nowhere, offered nowhere.
         mine = await slash_text(world, world.alice, "character", "browse", mine=True)

@@ -1,11 +1,21 @@
 """🔄 again and again through the fake Discord: each reaction makes a new answer, history keeps
-exactly one exchange, and reactions by someone other than the user answered do nothing."""
+exactly one exchange, and reactions by someone other than the user answered do nothing.
+
+🔄 on the answer of a personality the gateway no longer finds for the user (deleted, or
+someone else's private one now) leaves the answer where it is and posts nothing, alike; so does
+a deletion landing between the bot's check and the new generation: the old answer goes only
+once the gateway has accepted the new one."""
 
 from __future__ import annotations
 
 import pytest
 
-from tzurot.testing.discord_e2e import World, running_bot, settled
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.testing.discord_e2e import World, member_actor, running_bot, settled
+from tzurot.testing.fake_discord import Json, Posted
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +60,129 @@ async def test_regenerate_again_and_again_keeps_one_exchange(world: World) -> No
     assert [role for role, _ in history] == ["user", "assistant"]
     assert history[0][1].endswith("tell me a riddle")
     assert history[1][1] == "third take"
+
+
+async def create(world: World, owner: Json, name: str, *, public: bool) -> None:
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(owner),
+            personality=common.Personality(
+                display_name=name, system_prompt=f"You are {name}.", public=public
+            ),
+        )
+    )
+
+
+async def delete(world: World, owner: Json, slug: str) -> None:
+    await world.cli.DeletePersonality(
+        gw.DeletePersonalityRequest(actor=member_actor(owner), personality=slug)
+    )
+
+
+async def answered(world: World, user: Json, slug: str) -> Posted:
+    """`user` says something to `slug`; its answer, once delivered."""
+    said = await world.discord.say(world.general, user, f"@{slug} tell me a riddle")
+    await world.delivered(f"{said.id}:{slug}")
+    return world.discord.webhook_messages(world.general)[-1]
+
+
+def posted_since(world: World, count: int) -> list[Posted]:
+    """What the bot posted in #general (as a personality or as itself) after its first
+    `count` messages, deleted ones included."""
+    bot = str(world.discord.bot_user["id"])
+    posted = world.discord.messages.get(int(world.general["id"]), [])[count:]
+    return [m for m in posted if m.webhook_id or m.data["author"]["id"] == bot]
+
+
+def channel_size(world: World) -> int:
+    return len(world.discord.messages.get(int(world.general["id"]), []))
+
+
+async def test_regenerating_a_deleted_personalitys_answer_leaves_it_and_posts_nothing(
+    world: World,
+) -> None:
+    """Whether the bot still remembers the answer or (after a restart) finds it through its
+    job: the answer stays, nothing is posted as the deleted personality or by the bot, no
+    model is asked."""
+    await world.set_key(world.alice)
+    await create(world, world.alice, "Dunlin", public=False)
+    async with running_bot(world) as bot:
+        answer = await answered(world, world.alice, "dunlin")
+        await delete(world, world.alice, "dunlin")
+        count, asked = channel_size(world), len(world.provider.chat_requests())
+        await world.discord.react(answer, world.alice, "🔄")
+        await settled(world, bot)
+    async with running_bot(world) as bot:
+        await world.discord.react(answer, world.alice, "🔄")
+        await settled(world, bot)
+
+    assert not answer.deleted
+    assert posted_since(world, count) == []
+    assert len(world.provider.chat_requests()) == asked
+
+
+async def test_regenerating_an_answer_of_a_personality_made_private_reads_as_deleted(
+    world: World,
+) -> None:
+    """Bob's answer from Alice's personality, which she has made private since: his 🔄 gets
+    what a 🔄 on a deleted one's answer gets (the answer left, nothing posted, no model
+    asked), before and after a restart; nothing tells him it still exists."""
+    await world.set_key(world.bob)
+    await create(world, world.alice, "Tern", public=True)
+    async with running_bot(world) as bot:
+        answer = await answered(world, world.bob, "tern")
+        await world.cli.UpdatePersonality(
+            gw.UpdatePersonalityRequest(
+                actor=member_actor(world.alice),
+                personality=common.Personality(slug="tern", public=False),
+                update_paths=["public"],
+            )
+        )
+        count, asked = channel_size(world), len(world.provider.chat_requests())
+        await world.discord.react(answer, world.bob, "🔄")
+        await settled(world, bot)
+    async with running_bot(world) as bot:
+        await world.discord.react(answer, world.bob, "🔄")
+        await settled(world, bot)
+
+    assert not answer.deleted
+    assert posted_since(world, count) == []
+    assert len(world.provider.chat_requests()) == asked
+
+
+class DeletedAfterTheCheck(GatewayClient):
+    """The bot's client, with the personality `doomed` names deleted by its owner just after
+    GetPersonality found it: the race between 🔄's check and its new generation."""
+
+    doomed: tuple[Json, str] | None = None
+
+    async def personality(self, actor: common.Actor, name: str) -> common.Personality | None:
+        found = await super().personality(actor, name)
+        if found is not None and self.doomed is not None and found.slug == self.doomed[1]:
+            owner, slug = self.doomed
+            self.doomed = None
+            await self.call(
+                self.stub.DeletePersonality(
+                    gw.DeletePersonalityRequest(actor=member_actor(owner), personality=slug)
+                )
+            )
+        return found
+
+
+async def test_a_deletion_landing_after_the_check_still_leaves_the_answer(world: World) -> None:
+    await world.set_key(world.alice)
+    await create(world, world.alice, "Curlew", public=False)
+    client = DeletedAfterTheCheck(
+        gw_grpc.GatewayServiceStub(await world.mesh.channel("bot")), generate_timeout=60
+    )
+    async with running_bot(world, gateway=client) as bot:
+        answer = await answered(world, world.alice, "curlew")
+        count, asked = channel_size(world), len(world.provider.chat_requests())
+        client.doomed = (world.alice, "curlew")
+        await world.discord.react(answer, world.alice, "🔄")
+        await settled(world, bot)
+
+    assert client.doomed is None  # the check found it; the deletion landed right after
+    assert not answer.deleted
+    assert posted_since(world, count) == []
+    assert len(world.provider.chat_requests()) == asked

@@ -1,5 +1,6 @@
 """Posting an answer: the gateway's Generate call ends with the post, a deleted channel is
-told as such, and a scheduled turn's failure is logged, never posted to the channel."""
+told as such, a scheduled turn's failure is logged, never posted to the channel, and the
+answer a 🔄 replaces goes only once the gateway has accepted the new generation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import aiohttp
 import discord
+import grpc
+import pytest
 from structlog.testing import capture_logs
 
 from tzurot.bot.answering import Poster
@@ -20,6 +23,7 @@ from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import refusal_text
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.voice import fetch_speech
+from tzurot.runtime.errors import FailedPrecondition, NotFound, TzurotError, to_status
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -262,3 +266,74 @@ async def test_no_voice_is_asked_for_an_answer_discord_did_not_take_whole() -> N
         await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7)
         assert stub.confirmed == [["501"]], error  # what was posted is confirmed
         assert voices.asked == [], error
+
+
+class RefusedCall(GenerateCall):
+    """A Generate call the gateway refuses before it begins (nothing accepted)."""
+
+    def __init__(self, err: TzurotError) -> None:
+        super().__init__(runs_on=False)
+        self.err = err
+
+    async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        status = to_status(self.err)
+        trailing = grpc.aio.Metadata(*status.trailing_metadata)
+        raise grpc.aio.AioRpcError(status.code, grpc.aio.Metadata(), trailing, status.details)
+        yield gw.GenerateResponse()  # an async generator that never yields
+
+
+class RefusingStub(SpeakingStub):
+    def __init__(self, err: TzurotError) -> None:
+        super().__init__()
+        self.err = err
+
+    def Generate(self, request: gw.GenerateRequest, timeout: float) -> GenerateCall:
+        self.calls.append(RefusedCall(self.err))
+        return self.calls[-1]
+
+
+class Recorded(EveryPost):
+    """Every post lands, recorded in `log` with what else happened, in order."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(RuntimeError("unused"))
+        self.log = log
+
+    async def send(self, channel: object, content: str, **_: Any) -> Any:
+        self.log.append(f"posted {content.splitlines()[-1]}")
+        return SimpleNamespace(id=501)
+
+
+async def test_the_answer_a_regeneration_replaces_goes_once_the_gateway_accepted_it() -> None:
+    log: list[str] = []
+
+    async def replaced() -> None:
+        log.append("old answer deleted")
+
+    answers, channel, stub, _ = speaking_poster(Recorded(log))
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replaced)
+    assert log == ["old answer deleted", "posted Hello"]
+    assert stub.confirmed == [["501"]]
+
+
+@pytest.mark.parametrize(
+    ("err", "told"),
+    [
+        (NotFound("no personality named 'wren'", reason="PERSONALITY_NOT_FOUND"), False),
+        (FailedPrecondition("no API key", reason="NO_API_KEY"), True),
+    ],
+)
+async def test_a_regeneration_refused_before_it_begins_leaves_the_answer_it_replaces(
+    err: TzurotError, told: bool
+) -> None:
+    """Its personality gone (deleted since the bot's check): nothing is posted. Refused for
+    another reason (no key): the reason is told. Either way the old answer stays."""
+    log: list[str] = []
+
+    async def replaced() -> None:
+        log.append("old answer deleted")
+
+    answers, channel = poster(RefusingStub(err), Recorded(log))
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replaced)
+    assert "old answer deleted" not in log
+    assert len(log) == told  # the error reply, when there is one to tell

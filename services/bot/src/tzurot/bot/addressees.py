@@ -5,7 +5,6 @@ for it)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 import discord
@@ -21,6 +20,7 @@ from tzurot.bot.addressing import (
 from tzurot.bot.answers import AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient, location_of
+from tzurot.bot.known import KnownPersonalities
 from tzurot.bot.proxied import reply_embed_target
 from tzurot.bot.webhooks import WebhookPool
 from tzurot.v1 import common_pb2 as common
@@ -44,7 +44,10 @@ class Addressees:
     ) -> None:
         self._client, self._gateway, self._webhooks = client, gateway, webhooks
         self._settings, self._answers, self._readable = settings, answers, readable
-        self._personalities: tuple[float, list[common.Personality]] | None = None
+        # Per user: the list depends on who asks (their private personalities).
+        self._known = KnownPersonalities(
+            gateway.personalities, ttl=settings.personality_cache_seconds
+        )
 
     async def addressed(self, message: discord.Message, actor: common.Actor) -> Targets:
         """Who the message addresses, with the text each gets: mentions, else a reply to one
@@ -75,9 +78,11 @@ class Addressees:
         mentions = await self._gateway.resolve_mentions(actor, content, limit)
         if mentions is not None:
             spans = [(m.personality, m.matched_text, m.offset) for m in mentions]
-        else:
-            found = match_mentions(content, await self._known(actor), limit)
+        elif "@" in content:  # no `@`, no mention: the list is not needed
+            found = match_mentions(content, await self._known.usable_by(actor), limit)
             spans = [(a.personality, a.matched_text, a.offset) for a in found]
+        else:
+            spans = []
         if spans:
             stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
             return [(p, stripped) for p, _, _ in spans]
@@ -86,26 +91,26 @@ class Addressees:
             return [(replied, content)]
         return []
 
-    async def _known(self, actor: common.Actor) -> list[common.Personality]:
-        cached = self._personalities
-        now = time.monotonic()
-        if cached is None or now - cached[0] > self._settings.personality_cache_seconds:
-            cached = (now, await self._gateway.personalities(actor))
-            self._personalities = cached
-        return cached[1]
-
     async def _replied_personality(
         self, message: discord.Message, actor: common.Actor
     ) -> common.Personality | None:
         """The personality the message replies to (one of our messages), as the gateway finds
         it for `actor` now: None when it is gone or not theirs to use (`reply_addressee`)."""
         posted = await self._replied_to(message, actor)
-        if posted is None or not posted.name:
+        if posted is None:
             return None
-        found = reply_addressee(posted, await self._gateway.personality(actor, posted.name))
+        found = await self.found_now(posted, actor)
         if found is None:
             log.info("bot.reply_to_unknown_personality", personality_id=posted.personality_id)
         return found
+
+    async def found_now(self, posted: PostedAs, actor: common.Actor) -> common.Personality | None:
+        """The personality one of our messages was posted as, as the gateway finds it for
+        `actor` now (`reply_addressee`): whom a reply to it addresses, and for whom a 🔄 on it
+        generates again. None when it is deleted, being deleted or not theirs to use, alike."""
+        if not posted.name:
+            return None
+        return reply_addressee(posted, await self._gateway.personality(actor, posted.name))
 
     async def _replied_to(self, message: discord.Message, actor: common.Actor) -> PostedAs | None:
         """Whom the message replies to, when that is one of our webhook messages."""
@@ -132,7 +137,7 @@ class Addressees:
         job = await self._gateway.job_for_message(actor, target_id)
         if job is None:
             return PostedAs("", shown_as)
-        slugs = {p.id: p.slug for p in await self._known(actor)}
+        slugs = {p.id: p.slug for p in await self._known.usable_by(actor)}
         return PostedAs(job.personality_id, slugs.get(job.personality_id) or shown_as)
 
     def is_ours(self, message: discord.Message) -> bool:

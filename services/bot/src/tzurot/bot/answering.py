@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -69,10 +70,13 @@ class Poster:
         user_id: int,
         *,
         quiet: Answer | None = None,
+        replacing: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Checks the answer can be delivered, generates it, streams it into the channel;
         whatever Discord refuses is told to the user and what was delivered is confirmed.
-        `quiet` (a scheduled turn): that answer is filled in, and failures are not told."""
+        `quiet` (a scheduled turn): that answer is filled in, and failures are not told.
+        `replacing` (a 🔄) removes the answer this one replaces, once the gateway has accepted
+        the generation: one refused before it begins (its personality gone) leaves it."""
         channel_id = channel_key(channel)
         if channel_id in self._forbidden:
             log.info("bot.channel_forbidden", channel_id=channel_id)
@@ -94,7 +98,7 @@ class Poster:
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            answer.message_ids = await self._stream(channel, answer, stream)
+            answer.message_ids = await self._stream(channel, answer, stream, replacing)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
@@ -219,9 +223,14 @@ class Poster:
         return ids
 
     async def _stream(
-        self, channel: discord.abc.Messageable, answer: Answer, stream: StreamedAnswer
+        self,
+        channel: discord.abc.Messageable,
+        answer: Answer,
+        stream: StreamedAnswer,
+        replacing: Callable[[], Awaitable[None]] | None = None,
     ) -> list[int]:
-        """Generates and streams the answer; returns the ids of the messages posted."""
+        """Generates and streams the answer (`replacing` goes once the gateway accepted it);
+        returns the ids of the messages posted."""
         text = ""
         files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
@@ -232,6 +241,8 @@ class Poster:
             async for event in generated:
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
+                    if replacing is not None:
+                        await replacing()  # started: what it replaces goes now
                     # Typing only once the gateway took the message: a refusal (a mute)
                     # shows nothing at all.
                     await typing.enter_async_context(channel.typing())

@@ -1,5 +1,11 @@
 """Reactions on an answer by the user it answered: ❌ deletes it (and its turn in history),
-🔄 deletes it and generates a new one for the same message.
+🔄 replaces it with a new one for the same message.
+
+🔄 first checks that the gateway still finds the answer's personality for the user
+(`Addressees.found_now`, as a reply does): one that is deleted, being deleted or someone
+else's private one leaves the answer as it is, alike, and nothing is posted. The old answer's
+messages go only once the gateway has accepted the new generation (`Poster.post`'s
+`replacing`), so a deletion landing after the check still leaves it.
 
 What was said to the channel answered nobody: a greeting (no job), a free-will post or a
 chain reply (a job whose user only pays, key `turn:…`) are no one's to delete or regenerate,
@@ -12,6 +18,7 @@ import grpc
 import structlog
 
 from tzurot.bot.addressees import Addressees
+from tzurot.bot.addressing import PostedAs
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
@@ -54,10 +61,31 @@ class Reactions:
         answer = await self._answer_of(payload)
         if answer is None or answer.user_id == NOBODY or payload.user_id != answer.user_id:
             return
+        regeneration = None
+        if emoji == REGENERATE_EMOJI:
+            regeneration = await self._regeneration(answer)
+            if regeneration is None:
+                return  # nothing to generate again: the answer stays as it is
         # History first: once the user sees the answer vanish, their next message must not
-        # find it in the conversation.
+        # find it in the conversation (nor the new generation its old answer).
         if not await self._forget_turn(answer):
             return
+        if regeneration is None:
+            await self._delete_messages(answer)
+            return
+        personality, request = regeneration
+        await self._poster.post(
+            answer.channel,
+            None,
+            personality,
+            request,
+            answer.user_id,
+            replacing=lambda: self._delete_messages(answer),
+        )
+
+    async def _delete_messages(self, answer: Answer) -> None:
+        """Deletes the answer's messages from Discord, up to the first one Discord refuses
+        (logged: a 🔄's new answer is posted all the same, its generation has begun)."""
         for message_id in answer.message_ids:
             self._answers.forget(message_id)
             try:
@@ -67,8 +95,6 @@ class Reactions:
             except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
                 log.info("bot.delete_refused", error=type(exc).__name__)
                 return
-        if emoji == REGENERATE_EMOJI:
-            await self._regenerate(answer, payload.message_id)
 
     async def _answer_of(self, payload: discord.RawReactionActionEvent) -> Answer | None:
         """The answer `payload.message_id` belongs to, found through the gateway (whichever bot
@@ -101,8 +127,14 @@ class Reactions:
             job_id=job.id,
         )
 
-    async def _regenerate(self, answer: Answer, reacted_id: int) -> None:
-        """A new answer to the same message, as if it had just been sent."""
+    async def _regeneration(
+        self, answer: Answer
+    ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+        """What a 🔄 on `answer` generates: the same message's request under a new key, for
+        its personality as the gateway finds it for the user now. None when there is nothing
+        to generate again: the original message is gone, or the personality (deleted, being
+        deleted, or not theirs to use: the gateway answers all three alike, and so does this,
+        so someone else's private personality is not told apart from one that never was)."""
         request = gw.GenerateRequest()
         if answer.request.content:  # this process still has the whole request
             request.CopyFrom(answer.request)
@@ -110,13 +142,18 @@ class Reactions:
         else:  # rebuilt from the original message, fetched from Discord
             again = await self._rebuilt_request(answer)
             if again is None:
-                return
+                return None
             personality, request = again
+        posted = PostedAs(answer.personality.id, personality.slug or personality.display_name)
+        found = await self._addressees.found_now(posted, request.actor)
+        if found is None:
+            log.info("bot.regenerate_unknown_personality", personality_id=posted.personality_id)
+            return None
         # A new key each time, counted from the answer's own key: a regenerated answer
         # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
         base, _, count = answer.request.idempotency_key.partition("#regen")
         request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
-        await self._poster.post(answer.channel, None, personality, request, answer.user_id)
+        return found, request
 
     async def _rebuilt_request(
         self, answer: Answer
