@@ -200,10 +200,13 @@ async def job_of(up: Up, said: Posted, within: float = 120.0, *, until: Any = No
     delivered, or failed for good: not while it is being generated again)."""
     key = f"{said.id}:lilith"
     deadline = time.monotonic() + within
+    # Being generated again: failed CLIENT_CANCELLED (its bot died), then RETRY_REQUESTED for
+    # the moment between the gateway's release of it and its claim (unfinished.py).
+    again = ("CLIENT_CANCELLED", "RETRY_REQUESTED")
     done = until or (
         lambda job: (
             job.status == common.JOB_STATUS_DELIVERED
-            or (job.status == common.JOB_STATUS_FAILED and job.error.reason != "CLIENT_CANCELLED")
+            or (job.status == common.JOB_STATUS_FAILED and job.error.reason not in again)
         )
     )
     while True:
