@@ -12,14 +12,11 @@ ask again, which finishes it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
 import pytest
-import sqlalchemy as sa
 
-from tzurot.db.engine import create_engine
 from tzurot.testing.discord_e2e import (
     RecordingGateway,
     World,
@@ -30,61 +27,17 @@ from tzurot.testing.discord_e2e import (
     slash_text,
 )
 from tzurot.testing.fake_discord import FakeInteraction, Json, Posted
+from tzurot.testing.memory_rows import PERSONALITY_ROWS, formed, rows_of, scalar
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
-
-# Every memory table that holds a personality's rows, with how to find them (:p, its id).
-ITS = {
-    "memory.turns": "personality_id = :p",
-    "memory.memories": "personality_id = :p",
-    "memory.memory_modes": "personality_id = :p",
-    "memory.fact_outbox": "personality_id = :p",
-    "memory.formation_outbox": "job_id IN (SELECT id::text FROM core.jobs"
-    " WHERE personality_id = CAST(:p AS uuid))",
-    "memory.memory_uses": "job_id IN (SELECT id::text FROM core.jobs"
-    " WHERE personality_id = CAST(:p AS uuid))",
-}
-
-
-async def scalar(world: World, sql: str, **params: object) -> object:
-    engine = create_engine(world.mesh.database_url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.scalar(sa.text(sql), params)
-    finally:
-        await engine.dispose()
 
 
 async def personality_id(world: World, slug: str) -> str | None:
     found = await scalar(world, "SELECT id::text FROM core.personalities WHERE slug = :s", s=slug)
     assert found is None or isinstance(found, str)
     return found
-
-
-async def rows_of(world: World, personality: str) -> dict[str, int]:
-    counts = {}
-    for table, where in ITS.items():
-        count = await scalar(world, f"SELECT count(*) FROM {table} WHERE {where}", p=personality)  # noqa: S608
-        counts[table] = int(count)  # type: ignore[call-overload]
-    return counts
-
-
-async def formed(world: World, *personalities: str) -> None:
-    """Waits until each personality has a long-term memory and nothing waits to be formed."""
-    for _ in range(600):
-        waiting = await scalar(world, "SELECT count(*) FROM memory.formation_outbox")
-        have = await scalar(
-            world,
-            "SELECT count(DISTINCT personality_id) FROM memory.memories"
-            " WHERE personality_id = ANY(:ps)",
-            ps=list(personalities),
-        )
-        if not waiting and have == len(personalities):
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("long-term memories were not formed")
 
 
 def channel_log(world: World) -> list[Posted]:
@@ -190,7 +143,7 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
         again = await delete(world, world.alice, "wren", "DELETE")
         assert text_of(again) == "Nothing deleted: no personality named 'wren'."
 
-    assert await rows_of(world, wren) == dict.fromkeys(ITS, 0)
+    assert await rows_of(world, wren) == dict.fromkeys(PERSONALITY_ROWS, 0)
     assert await rows_of(world, lilith) == kept
 
 
@@ -304,6 +257,7 @@ async def test_another_user_is_refused_and_her_private_one_reads_as_not_found(
         )
         assert heron is not None
         assert kestrel is not None
+        await formed(world, heron)  # formation settled: its rows no longer move by themselves
         heron_rows = await rows_of(world, heron)
         assert heron_rows["memory.turns"] == 2
 

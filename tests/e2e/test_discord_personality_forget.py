@@ -17,67 +17,22 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tzurot.db.engine import create_engine
 from tzurot.testing.cards import card_v3
 from tzurot.testing.discord_e2e import World, member_actor, running_bot, slash_text
 from tzurot.testing.fake_discord import Json
+from tzurot.testing.memory_rows import PERSONALITY_ROWS, formed, rows_of, scalar
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
 MANAGE_CHANNELS = str(1 << 4)
-# Every memory table that holds a personality's rows, with how to find them (:p, its id).
-ITS = {
-    "memory.turns": "personality_id = :p",
-    "memory.memories": "personality_id = :p",
-    "memory.memory_modes": "personality_id = :p",
-    "memory.fact_outbox": "personality_id = :p",
-    "memory.formation_outbox": "job_id IN (SELECT id::text FROM core.jobs"
-    " WHERE personality_id = CAST(:p AS uuid))",
-    "memory.memory_uses": "job_id IN (SELECT id::text FROM core.jobs"
-    " WHERE personality_id = CAST(:p AS uuid))",
-}
-
-
-async def scalar(world: World, sql: str, **params: object) -> object:
-    engine = create_engine(world.mesh.database_url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.scalar(sa.text(sql), params)
-    finally:
-        await engine.dispose()
 
 
 async def personality_id(world: World, slug: str) -> str:
     found = await scalar(world, "SELECT id::text FROM core.personalities WHERE slug = :s", s=slug)
     assert isinstance(found, str), slug
     return found
-
-
-async def rows_of(world: World, personality: str) -> dict[str, int]:
-    counts = {}
-    for table, where in ITS.items():
-        count = await scalar(world, f"SELECT count(*) FROM {table} WHERE {where}", p=personality)  # noqa: S608
-        counts[table] = int(count)  # type: ignore[call-overload]
-    return counts
-
-
-async def formed(world: World, *personalities: str) -> None:
-    """Waits until each personality has a long-term memory and nothing waits to be formed."""
-    for _ in range(600):
-        waiting = await scalar(world, "SELECT count(*) FROM memory.formation_outbox")
-        have = await scalar(
-            world,
-            "SELECT count(DISTINCT personality_id) FROM memory.memories"
-            " WHERE personality_id = ANY(:ps)",
-            ps=list(personalities),
-        )
-        if not waiting and have == len(personalities):
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("long-term memories were not formed")
 
 
 async def chat(world: World, user: Json, slug: str, text: str) -> None:
@@ -146,8 +101,8 @@ async def test_a_deleted_personality_leaves_nothing_in_memory_and_lilith_keeps_h
     after = {p: await rows_of(world, p) for p in (wren, heron, lilith)}
     assert "Deleted heron" in deleted
     assert after == {
-        wren: dict.fromkeys(ITS, 0),
-        heron: dict.fromkeys(ITS, 0),
+        wren: dict.fromkeys(PERSONALITY_ROWS, 0),
+        heron: dict.fromkeys(PERSONALITY_ROWS, 0),
         lilith: before[lilith],
     }
 
@@ -199,5 +154,5 @@ async def test_deleting_her_data_leaves_nothing_of_her_private_personality_in_me
         )
 
     assert "Erased" in erased
-    assert await rows_of(world, kleiner.id) == dict.fromkeys(ITS, 0)
+    assert await rows_of(world, kleiner.id) == dict.fromkeys(PERSONALITY_ROWS, 0)
     assert await rows_of(world, lilith) == kept
