@@ -279,3 +279,40 @@ async def test_a_turn_that_failed_for_now_is_handed_back_for_later(reason: str, 
         reason,
         True,
     )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        gw.BotEvent(greeting=gw.Greeting(text="Welcome.", index=0)),
+        gw.BotEvent(turn=gw.ScheduledTurn(turn_id="e1", reason="check_in")),
+        gw.BotEvent(unfinished=gw.UnfinishedAnswer(job_id="j1", content="Half")),
+    ],
+)
+async def test_an_event_without_its_personality_posts_nothing(event: gw.BotEvent) -> None:
+    """Its personality is deleted or being deleted (an older gateway, a race with the
+    deletion): dropped, PERSONALITY_NOT_FOUND, and nothing is posted as it."""
+    event.event_id = "e1"
+    event.location.CopyFrom(common.Location(guild_id="1", channel_id="42"))
+    channel = FakeChannel(42)
+    stub = FakeStub([[gw.SubscribeBotEventsResponse(event=event)]])
+    listener = EventListener(
+        FakeClient(channel),  # type: ignore[arg-type]  # a fake client
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        flow=None,  # type: ignore[arg-type]  # nothing reaches the message flow
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: stub.acks)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert channel.sent == []
+    [ack] = stub.acks
+    assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == (
+        "e1",
+        [],
+        "PERSONALITY_NOT_FOUND",
+    )

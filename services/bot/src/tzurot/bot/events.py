@@ -22,6 +22,9 @@ delivery:
   the job: its turn reaches history);
 - a greeting (a conversation with a character starts) is posted as the personality, as
   written, and acknowledged with its message ids (the gateway keeps it as the first turn);
+- a greeting, turn or unfinished answer that comes without its personality (the gateway
+  found none: deleted, or being deleted) is acknowledged as dropped, PERSONALITY_NOT_FOUND,
+  and nothing is posted: nothing speaks as a deleted personality;
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure
   breaks the stream, which gives back what it had not acknowledged (counted: the gateway
   gives up after MAX_EVENT_ATTEMPTS).
@@ -108,6 +111,10 @@ class EventListener:
             await self._ack(event.event_id, [], "CHANNEL_GONE")
             return
         kind = event.WhichOneof("kind")
+        if kind in _AS_A_PERSONALITY and not getattr(event, kind).HasField("personality"):
+            await self._ack(event.event_id, [], "PERSONALITY_NOT_FOUND")
+            self.handled += 1
+            return
         try:
             if kind == "notice":
                 sent = await channel.send(
@@ -179,6 +186,9 @@ class EventListener:
         except TzurotError as err:
             log.warning("events.ack_failed", event_id=event_id, reason=err.reason)
 
+
+_AS_A_PERSONALITY = frozenset({"turn", "unfinished", "greeting"})
+"""Event kinds posted under a personality's name: never without one."""
 
 RETRY_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
 """Failures the gateway's job store runs again under the same key (store/jobs.py

@@ -4,7 +4,10 @@ pending from its acknowledgement until memory has stored it (event_acks.py).
 
 An event is claimed at most MAX_EVENT_ATTEMPTS times: one that has come back that often (a
 failure the bot keeps leaving for later, a bot that crashes on it) is dropped as
-TOO_MANY_ATTEMPTS and logged, instead of returning forever.
+TOO_MANY_ATTEMPTS and logged, instead of returning forever. One whose personality is being
+deleted (`deletion_requested_at`: it is found by no lookup and answers nobody) is never handed
+out: the claim drops it as PERSONALITY_DELETING, in the same statement; once the deletion
+finishes, the personality's row takes its events with it (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tzurot.gateway import group_tables as g
+from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
 from tzurot.gateway.store.lorebooks import record_greeting
@@ -29,6 +33,8 @@ log = structlog.get_logger(__name__)
 MAX_EVENT_ATTEMPTS = 10
 """Claims of one event before it is dropped (TOO_MANY_ATTEMPTS) rather than claimed again."""
 TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+PERSONALITY_DELETING = "PERSONALITY_DELETING"
+"""Dropped when claimed: the event's personality is being deleted (nothing may post as it)."""
 HISTORY_PENDING, HISTORY_STORED, HISTORY_REFUSED = "pending", "stored", "refused"
 """`history_status`: a posted greeting's turn waits for memory, is stored, or never will be."""
 
@@ -122,9 +128,15 @@ class OutboxQueries:
         FOR UPDATE SKIP LOCKED: two subscribers never claim one event at once; an event whose
         lease ran out (its subscriber went away without releasing it) is claimed again, up to
         MAX_EVENT_ATTEMPTS claims; past them it is dropped (TOO_MANY_ATTEMPTS), in the same
-        transaction.
+        transaction. One whose personality is being deleted is dropped (PERSONALITY_DELETING)
+        by that same statement, never handed out.
         """
-        e = g.bot_events.c
+        e, p = g.bot_events.c, t.personalities.c
+        deleting = (
+            sa.exists()
+            .where(p.id == e.personality_id, p.deletion_requested_at.is_not(None))
+            .correlate(g.bot_events)
+        )
         due = (
             sa.select(e.id)
             .where(
@@ -146,29 +158,38 @@ class OutboxQueries:
                 ),
             )
             due = due.where(shard == shard_id)
+        given_up = sa.or_(e.attempts >= MAX_EVENT_ATTEMPTS, deleting)
         spent = (
             sa.update(g.bot_events)
-            .where(e.id.in_(due.where(e.attempts >= MAX_EVENT_ATTEMPTS).scalar_subquery()))
-            .values(delivered_at=now, claimed_until=None, dropped_reason=TOO_MANY_ATTEMPTS)
+            .where(e.id.in_(due.where(given_up).scalar_subquery()))
+            .values(
+                delivered_at=now,
+                claimed_until=None,
+                dropped_reason=sa.case((deleting, PERSONALITY_DELETING), else_=TOO_MANY_ATTEMPTS),
+            )
             .returning(*g.bot_events.c)
         )
         stmt = (
             sa.update(g.bot_events)
-            .where(e.id.in_(due.where(e.attempts < MAX_EVENT_ATTEMPTS).scalar_subquery()))
+            .where(e.id.in_(due.where(sa.not_(given_up)).scalar_subquery()))
             .values(claimed_until=now + lease, attempts=e.attempts + 1)
             .returning(*g.bot_events.c)
         )
         async with self.engine.begin() as conn:
             for row in (await conn.execute(spent)).all():
                 m = row._mapping
-                log.warning(
-                    "events.given_up",
-                    event_id=str(m["id"]),
-                    kind=m["kind"],
-                    reason=m["reason"] or m["notice_kind"],
-                    attempts=m["attempts"],
-                )
-                await turn_dropped(conn, m, TOO_MANY_ATTEMPTS)
+                dropped = m["dropped_reason"]
+                if dropped == PERSONALITY_DELETING:
+                    log.info("events.dropped", event_id=str(m["id"]), kind=m["kind"], why=dropped)
+                else:
+                    log.warning(
+                        "events.given_up",
+                        event_id=str(m["id"]),
+                        kind=m["kind"],
+                        reason=m["reason"] or m["notice_kind"],
+                        attempts=m["attempts"],
+                    )
+                await turn_dropped(conn, m, dropped)
             rows = (await conn.execute(stmt)).all()
         events = [_event(r._mapping) for r in rows]
         return sorted(events, key=lambda ev: (ev.available_at, ev.created_at))
