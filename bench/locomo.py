@@ -309,7 +309,9 @@ async def _ask(
             question = str(qa["question"])
             timings["counting"]["on"] = True
             started = time.perf_counter()
-            found = await longterm.query(personality_id, user_id, question, limit=QUERY_LIMIT)
+            found = await longterm.query(
+                personality_id, user_id, question, limit=QUERY_LIMIT, speaker=conversation.user
+            )
             elapsed = (time.perf_counter() - started) * 1000
             timings["counting"]["on"] = False
             timings["searches"] += 1
@@ -330,6 +332,7 @@ async def _ask(
                         question,
                         limit=QUERY_LIMIT,
                         no_threshold=no_threshold,
+                        speaker=conversation.user,
                     )
                 finally:
                     longterm.tuning = deployed

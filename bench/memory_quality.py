@@ -31,7 +31,7 @@ from tzurot.db.engine import create_engine
 from tzurot.db.migrate import upgrade
 from tzurot.memory.domain import StoredMemory
 from tzurot.memory.embedding import Embedder
-from tzurot.memory.longterm import LongTermMemory, Tuning, Window
+from tzurot.memory.longterm import LongTermMemory, Tuning, Window, memory_search
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
@@ -142,7 +142,10 @@ async def evaluate(
                     evidence = set(qa.get("evidence") or [])
                     if not evidence:
                         continue
-                    (vector,) = await embedder.embed([qa["question"]])
+                    # As a reply asks: the question read as its asker's turn (speaker A).
+                    search = memory_search(persona, USER, qa["question"])
+                    asker = sample["conversation"].get("speaker_a", "")
+                    vector = await memory.embed_query(search, asker)
                     ranked: dict[str, list[str]] = {}
                     for method, weights in METHODS.items():
                         memory.tuning = replace(Tuning(), weights=weights)

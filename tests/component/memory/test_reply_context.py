@@ -140,6 +140,23 @@ async def test_a_bad_conversation_fails_the_call(connect: Connect) -> None:
     assert "channel_id" in (refused.value.details() or "")
 
 
+async def test_the_askers_name_is_a_reading_hint_only(connect: Connect) -> None:
+    """An embedder that reads texts alone (here the OpenAI-compatible one) reads the query
+    alone whoever asked; a name longer than a turn's author may be is refused."""
+    gateway, inference = connect("gateway"), connect("inference")
+    now = datetime.now(UTC)
+    await conversation(gateway, now)
+    await remember(gateway, "alice loves sailing on the lake", now - timedelta(days=5))
+    alone = await inference.GetReplyContext(ask())
+    named = await inference.GetReplyContext(ask(query_author="Alice"))
+    assert [m.id for m in named.memories] == [m.id for m in alone.memories]
+    assert len(alone.memories) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await inference.GetReplyContext(ask(query_author="A" * 129))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "query_author" in (refused.value.details() or "")
+
+
 async def test_only_inference_may_read_a_reply_context(connect: Connect) -> None:
     for identity in ("gateway", "bot", "keyvault"):
         with pytest.raises(grpc.aio.AioRpcError) as refused:

@@ -101,6 +101,7 @@ async def test_history_and_memories_come_in_one_read() -> None:
             query="hello there",
             memory_limit=4,
             threshold=0.3,
+            query_author="Ann",  # the user's turn is stored under the request's author name
         )
     ]
     assert (history.calls, memories.asked) == ([], [])

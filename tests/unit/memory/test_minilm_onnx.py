@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
 from tzurot.memory.embedding import EmbeddingError, MiniLMEmbedder, checked
-from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+from tzurot.memory.minilm_onnx import (
+    EMBEDDING_OUTPUT,
+    FP32_FILE,
+    INT8_FILE,
+    TOKENIZER_FILE,
+    OnnxMiniLMEmbedder,
+    RecentVectors,
+    _padded,
+    default_dir,
+)
 
 TEXTS = [
     "hi",
@@ -19,6 +31,12 @@ TEXTS = [
     "The quick brown fox jumps over the lazy dog. " * 40,  # past 256 tokens: truncated
     "",
 ]
+
+
+def embedded(source: str) -> float:
+    return (
+        REGISTRY.get_sample_value("tzurot_memory_embedded_texts_total", {"source": source}) or 0.0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +85,10 @@ def test_vectors_are_the_models_own_rows_made_unit() -> None:
     """The numpy normalisation gives what the per-float one (`checked`) gave."""
     embedder = OnnxMiniLMEmbedder()
     tokenizer, session = embedder._session()
-    encoded = tokenizer.encode_batch(TEXTS[:3])
-    ids = np.array([e.ids for e in encoded], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    ids, mask = _padded([e.ids for e in tokenizer.encode_batch(TEXTS[:3])])
     (raw,) = session.run(
-        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        [EMBEDDING_OUTPUT],
+        {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
     )
     expected = checked(raw.tolist(), 3, 384)
     got = embedder.embed_sync(TEXTS[:3])
@@ -105,3 +122,81 @@ def test_a_process_that_exits_while_the_model_loads_exits_cleanly() -> None:
         )
         assert done.returncode == 2, (delay, done.stderr)
         assert "terminate called" not in done.stderr
+
+
+def test_a_query_read_in_context_is_its_own_tokens_and_serves_its_turn_once() -> None:
+    """`embed_in_context` pools the message's own tokens of one run of `Speaker: message`;
+    the run's whole vector then serves one `embed` of the same tokens (formation's of the
+    turn), with no second run, and only one."""
+    embedder = OnnxMiniLMEmbedder()
+    tokenizer, session = embedder._session()
+    turn, start = "Alice: I adopted a cat named Miso last spring.", len("Alice: ")
+    query = np.array(embedder.embed_in_context_sync(turn, start))
+
+    encoding = tokenizer.encode(turn)
+    ids, mask = _padded([encoding.ids])
+    whole, states = session.run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    )
+    own = [i for i, (begin, _end) in enumerate(encoding.offsets) if begin >= start]
+    own = [i for i in own if not encoding.special_tokens_mask[i]]
+    said = tokenizer.decode([encoding.ids[i] for i in own])
+    assert said == "i adopted a cat named miso last spring."
+    expected = states[0, own].mean(axis=0)
+    assert np.allclose(query, expected / np.linalg.norm(expected), atol=1e-6)
+
+    model, reused = embedded("model"), embedded("reused")
+    other = "Bob: what's my favourite colour?"
+    vectors = np.array(embedder.embed_sync([other, turn]))
+    assert (embedded("model") - model, embedded("reused") - reused) == (1, 1)  # `other` ran
+    assert np.allclose(vectors[1], whole[0] / np.linalg.norm(whole[0]), atol=1e-6)
+    embedder.embed_sync([turn])
+    assert embedded("model") - model == 2  # taken once: the turn's next embedding runs
+
+
+def test_a_query_with_nothing_after_its_speaker_is_the_whole_text() -> None:
+    embedder = OnnxMiniLMEmbedder()
+    whole = embedder.embed_sync(["Alice: "])[0]
+    assert np.allclose(embedder.embed_in_context_sync("Alice: ", len("Alice: ")), whole, atol=1e-6)
+
+
+def test_recent_vectors_keep_the_newest_and_no_text() -> None:
+    recent = RecentVectors(size=2)
+    for n in range(3):
+        recent.put([101, n, 102], np.full(3, n, dtype=np.float32))
+    assert len(recent) == 2
+    assert recent.take([101, 0, 102]) is None  # the oldest went first
+    taken = recent.take([101, 2, 102])
+    assert taken is not None
+    assert taken[0] == 2
+    assert recent.take([101, 2, 102]) is None
+    assert all(isinstance(key, bytes) and len(key) == 16 for key in recent._vectors)
+
+
+@pytest.fixture(scope="module")
+def older_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model as exported before token states: the sentence vector its only output."""
+    import onnx  # the export extra, installed by `make setup`
+
+    source, target = default_dir(), tmp_path_factory.mktemp("older")
+    for name in (FP32_FILE, INT8_FILE):
+        model = onnx.load(str(source / name))
+        del model.graph.output[1]
+        onnx.save(model, str(target / name))
+    shutil.copyfile(source / TOKENIZER_FILE, target / TOKENIZER_FILE)
+    return target
+
+
+def test_an_older_export_reads_the_query_alone_and_setup_makes_it_again(
+    older_export: Path,
+) -> None:
+    from tzurot.memory.minilm_export import is_current  # the export extra
+
+    with structlog.testing.capture_logs() as logs:
+        embedder = OnnxMiniLMEmbedder(older_export)
+        query = embedder.embed_in_context_sync("Alice: my cat is Miso", len("Alice: "))
+    assert np.allclose(query, embedder.embed_sync(["my cat is Miso"])[0], atol=1e-6)
+    assert any("older export" in entry["event"] for entry in logs)
+    assert len(embedder._recent) == 0
+    assert not is_current(older_export)
+    assert is_current(default_dir())

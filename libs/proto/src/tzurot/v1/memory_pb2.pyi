@@ -564,6 +564,7 @@ class GetReplyContextRequest(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    QUERY_AUTHOR_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
     personality_id: _builtins.str
     history_limit: _builtins.int
@@ -577,6 +578,11 @@ class GetReplyContextRequest(_message.Message):
     memory_limit: _builtins.int
     """As QueryMemoriesRequest.limit and threshold."""
     threshold: _builtins.float
+    query_author: _builtins.str
+    """Who asked (the author_name StoreExchange will give the user's turn); "" for nobody. Memory
+    may read the query as that turn will be remembered ("<query_author>: <query>") and reuse
+    the reading when it forms the turn; the memories found are as good either way.
+    """
     def __init__(
         self,
         *,
@@ -588,10 +594,11 @@ class GetReplyContextRequest(_message.Message):
         query: _builtins.str = ...,
         memory_limit: _builtins.int = ...,
         threshold: _builtins.float = ...,
+        query_author: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "history_limit", b"history_limit", "memory_limit", b"memory_limit", "personality_id", b"personality_id", "query", b"query", "threshold", b"threshold", "user_id", b"user_id", "whole_channel", b"whole_channel"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "history_limit", b"history_limit", "memory_limit", b"memory_limit", "personality_id", b"personality_id", "query", b"query", "query_author", b"query_author", "threshold", b"threshold", "user_id", b"user_id", "whole_channel", b"whole_channel"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,6 +33,7 @@ __all__ = [
     "DELETIONS_PENDING",
     "DELETION_OLDEST_SECONDS",
     "DELETION_SWEEP_FAILURES",
+    "EMBEDDED_TEXTS",
     "JOBS",
     "RATE_LIMIT_REFUSALS",
     "RPC_HANDLED",
@@ -43,6 +44,7 @@ __all__ = [
     "record_degraded",
     "record_deletion_sweep_failure",
     "record_deletions_pending",
+    "record_embedded_texts",
     "record_job",
     "record_rate_limit_refusal",
     "record_tokens",
@@ -98,6 +100,14 @@ DELETION_SWEEP_FAILURES = Counter(
     "tzurot_deletion_sweep_failures_total",
     "Deletions the deletion sweep took up and could not finish (tried again later), by kind.",
     ["kind"],
+)
+
+
+EMBEDDED_TEXTS = Counter(
+    "tzurot_memory_embedded_texts_total",
+    "Texts memory's local embedder gave vectors for: run through the model, or reused from "
+    "a query read as its turn (per replica: a turn formed by another replica is run again).",
+    ["source"],
 )
 
 
@@ -167,6 +177,11 @@ def record_deletions_pending(kind: str, count: int, oldest_seconds: float) -> No
 def record_deletion_sweep_failure(kind: str) -> None:
     """The deletion sweep could not finish a deletion of `kind` (it is tried again later)."""
     DELETION_SWEEP_FAILURES.labels(kind).inc()
+
+
+def record_embedded_texts(source: str, count: int) -> None:
+    """`count` texts embedded by the local model (`model`) or reused (`reused`)."""
+    EMBEDDED_TEXTS.labels(source).inc(count)
 
 
 def record_rate_limit_refusal(method: str) -> None:

@@ -73,6 +73,7 @@ def reply_context_request(query: ReplyContextQuery) -> mem.GetReplyContextReques
         query=query.query,
         memory_limit=query.memory_limit,
         threshold=query.threshold,
+        query_author=query.query_author,
     )
 
 

@@ -106,6 +106,9 @@ class ReplyContextQuery:
     memory_limit: int
     threshold: float
     whole_channel: bool = False
+    query_author: str = ""
+    """Who asked (the author name their turn is stored with): memory reads the query as
+    that turn and reuses the reading when it forms it."""
 
 
 @dataclass(frozen=True)

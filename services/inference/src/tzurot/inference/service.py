@@ -416,6 +416,8 @@ class Inference:
             memory_limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
             threshold=request.memory_threshold,
             whole_channel=request.whole_channel,
+            # The user's turn is stored under the request's author name (gateway).
+            query_author=request.author_name,
         )
 
     @staticmethod

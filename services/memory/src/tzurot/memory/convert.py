@@ -153,6 +153,7 @@ def reply_context_query(request: mem.GetReplyContextRequest) -> ReplyContextQuer
         memory_limit=request.memory_limit,
         threshold=request.threshold,
         whole_channel=request.whole_channel,
+        query_author=request.query_author,
     )
 
 

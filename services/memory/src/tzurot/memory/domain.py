@@ -183,6 +183,8 @@ class ReplyContextQuery:
     memory_limit: int = 0
     threshold: float = 0.0
     whole_channel: bool = False
+    query_author: str = ""
+    """Who asked: their turn's author name ("" unknown)."""
 
 
 @dataclass(frozen=True)

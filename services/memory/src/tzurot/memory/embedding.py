@@ -12,7 +12,7 @@ import asyncio
 import math
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +36,15 @@ class Embedder(Protocol):
 
     async def aclose(self) -> None:
         """Releases connections (the local model stays loaded for the process)."""
+        ...
+
+
+@runtime_checkable
+class InContextEmbedder(Protocol):
+    """An embedder that reads a part of a text within the whole (the local MiniLM)."""
+
+    async def embed_in_context(self, text: str, start: int) -> Vector:
+        """The unit vector of `text[start:]` as read within `text`."""
         ...
 
 

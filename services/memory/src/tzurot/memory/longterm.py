@@ -34,7 +34,7 @@ from tzurot.memory.domain import (
     StoredMemory,
     StoredTurn,
 )
-from tzurot.memory.embedding import Embedder, Vector
+from tzurot.memory.embedding import Embedder, InContextEmbedder, Vector
 from tzurot.memory.memory_store import Candidate, FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.tombstones import Forgotten
@@ -191,6 +191,7 @@ class LongTermMemory:
     ) -> None:
         self._store = store
         self._embedder = embedder
+        self._in_context = embedder if isinstance(embedder, InContextEmbedder) else None
         self.tuning = tuning or Tuning()
 
     # Search.
@@ -205,11 +206,13 @@ class LongTermMemory:
         threshold: float = 0.0,
         exclude_after: datetime | None = None,
         no_threshold: bool = False,
+        speaker: str = "",
     ) -> list[StoredMemory]:
         """The scope's (and the shared lore's) memories most relevant to `query`, best first.
 
         Memories created at or after `exclude_after` (already in the prompt's history) and,
-        in fresh mode, before the fresh point are never returned.
+        in fresh mode, before the fresh point are never returned. `speaker`: who asks, as
+        in `embed_query`.
         """
         search = memory_search(
             personality_id,
@@ -220,10 +223,18 @@ class LongTermMemory:
             no_threshold=no_threshold,
         )
         # The full-text pool is read while the query is embedded.
-        return await self.search(search, self.embed_query(search), exclude_after)
+        return await self.search(search, self.embed_query(search, speaker), exclude_after)
 
-    async def embed_query(self, search: MemorySearch) -> Vector:
-        """The search text's embedding (a reply's context embeds it while reading turns)."""
+    async def embed_query(self, search: MemorySearch, speaker: str = "") -> Vector:
+        """The search text's embedding (a reply's context embeds it while reading turns).
+
+        With the asker's name (`speaker`: their turn's author), an embedder that reads in
+        context reads the query as that turn will be remembered (`spoken`): the vector is
+        the message's own tokens', as good a query as the message alone (LoCoMo, in
+        docs/PERFORMANCE.md), and the whole run's vector serves formation of the turn."""
+        if speaker and self._in_context is not None:
+            start = len(spoken(speaker, ""))
+            return await self._in_context.embed_in_context(spoken(speaker, search.query), start)
         (vector,) = await self._embedder.embed([search.query])
         return vector
 
@@ -739,5 +750,9 @@ def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | No
 
 
 def _memory_text(turn: StoredTurn, body: str) -> str:
-    speaker = turn.author_name or turn.role.value
+    return spoken(turn.author_name or turn.role.value, body)
+
+
+def spoken(speaker: str, body: str) -> str:
+    """A turn's memory text: who said it, and what."""
     return f"{speaker}: {body}"[:MAX_MEMORY_CHARS]

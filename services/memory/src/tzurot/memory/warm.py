@@ -42,6 +42,8 @@ async def warm_embedder(embedder: Embedder) -> None:
     if isinstance(embedder, OnnxMiniLMEmbedder | MiniLMEmbedder):
         started = time.perf_counter()
         await embedder.embed(["warming up"])
+        if isinstance(embedder, OnnxMiniLMEmbedder):  # a query's run, token states too
+            await embedder.embed_in_context(f"{NO_MATCH}: warming up", len(NO_MATCH) + 2)
         log.info("embedder.warm", seconds=round(time.perf_counter() - started, 2))
 
 
