@@ -92,7 +92,11 @@ def _service_pids(parent: int) -> dict[str, int]:
     """The services among the children of `parent`, by their `-m tzurot.<service>`."""
     found: dict[str, int] = {}
     for task in Path(f"/proc/{parent}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # the thread ended since the listing
+            continue
+        for child in children:
             for name in SERVICES:
                 if runs_service(int(child), name):
                     found[name] = int(child)
