@@ -11,9 +11,10 @@ Paid is recorded: a speech is a usage row from the moment the vendor bills it, m
 when its audio then breaks off or the call is cancelled. Nothing is paid that cannot be
 delivered: no voice after Discord refused the answer, no Speak where neither a voice message
 nor the webhook's audio file can be posted, never more text than the voice's model takes. A
-new clone deletes the one it replaces; a double click clones once. A clone whose answer was
-lost (the vendor's answer dropped, or gateway gone before storing it) holds no slot of the
-user's plan once the next clone is made. A key ElevenLabs refuses (revoked: 401
+new clone deletes the one it replaces, and deleting the personality deletes its clone; a
+double click clones once. A clone whose answer was lost (the vendor's answer dropped, or
+gateway gone before storing it) holds no slot of the user's plan once the next clone is
+made. A key ElevenLabs refuses (revoked: 401
 `invalid_api_key`) in a speech or a clone turns inactive in `/wallet list`; a refusal for
 another reason (quota, a full plan) leaves it active.
 """
@@ -764,6 +765,41 @@ async def test_a_double_click_on_clone_clones_once(vw: VoiceWorld) -> None:
     assert "Cloned from 1 samples" in "".join(first.texts())
     assert len(vw.eleven.clone_calls()) == clones + 1
     assert len([v for v in vw.eleven.cloned_voices() if v.name == "Lark"]) == 1
+
+
+async def test_deleting_a_personality_deletes_its_clone_from_her_elevenlabs_account(
+    vw: VoiceWorld,
+) -> None:
+    """`/personality delete` of a personality whose voice she cloned: the warning says the
+    clone goes and deletes nothing; confirmed, the clone is deleted from her ElevenLabs
+    account with her key, and the personality with it."""
+    world = vw.world
+    await own_elevenlabs_key(vw, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "avocet")
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="avocet"
+        )
+        assert "Cloned from 1 samples" in cloned
+        (clone,) = our_clones(vw, "Avocet")
+        deletes = len(vw.eleven.delete_calls())
+        warned = await slash_text(
+            world, world.alice, "personality", "delete", personality="avocet", confirm="no"
+        )
+        assert our_clones(vw, "Avocet") == [clone]  # a warning deletes nothing
+        deleted = await slash_text(
+            world, world.alice, "personality", "delete", personality="avocet", confirm="DELETE"
+        )
+    assert "deleted from the ElevenLabs account it was cloned into" in warned
+    assert "Deleted **Avocet** (`avocet`) for good" in deleted
+    assert [(c.path, c.key_valid) for c in vw.eleven.delete_calls()[deletes:]] == [
+        (f"/v1/voices/{clone.voice_id}", True)
+    ]
+    assert clone.voice_id not in vw.eleven.voices
+    gone = await world.cli.ListPersonalities(
+        gw.ListPersonalitiesRequest(actor=member_actor(world.alice), owned_only=True)
+    )
+    assert "avocet" not in [p.slug for p in gone.personalities]
 
 
 async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWorld) -> None:

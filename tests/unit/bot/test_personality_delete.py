@@ -46,6 +46,15 @@ def test_the_warning_says_what_goes_that_it_is_for_good_and_how_to_confirm() -> 
     assert len(text) <= 2000
 
 
+def test_the_warning_says_a_cloned_voice_leaves_the_elevenlabs_account_it_is_in() -> None:
+    text = warning_text(WREN)
+    assert (
+        "a voice cloned for it: deleted from the ElevenLabs account it was cloned into, when "
+        "that account's key can (otherwise it stays there)"
+    ) in text
+    assert "Kept: lorebooks (one that came with its card stays its owner's, unlinked)." in text
+
+
 def test_a_public_one_warns_that_others_lose_it_too() -> None:
     text = warning_text(HERON)
     assert "It is **public**: others lose it too" in text.splitlines()[1]

@@ -1,7 +1,7 @@
 """What `/personality delete` says: what deleting a personality takes (what the gateway's
-DeletePersonality does: memory forgets it, then its row goes with everything that hangs on
-it), and its failures, telling "nothing was deleted" from "maybe only part of it", which
-asking again finishes."""
+DeletePersonality does: its cloned voice leaves the ElevenLabs account it was cloned into,
+memory forgets it, then its row goes with everything that hangs on it), and its failures,
+telling "nothing was deleted" from "maybe only part of it", which asking again finishes."""
 
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ def warning_text(p: common.Personality) -> str:
         "- everything it remembers: everyone's long-term memories of it, and its shared lore",
         "- its avatar and card pictures, its voice and voice samples, its aliases (and "
         "everyone's own aliases for it)",
+        "- a voice cloned for it: deleted from the ElevenLabs account it was cloned into, when "
+        "that account's key can (otherwise it stays there)",
         "- its activations in channels, its free will, and anyone's model choice or persona for it",
-        "Kept: lorebooks (one that came with its card stays its owner's, unlinked), and a "
-        "voice cloned into an ElevenLabs account stays in that account.",
+        "Kept: lorebooks (one that came with its card stays its owner's, unlinked).",
         f"Its owner (or a superuser) deletes it with {AGAIN}.",
     ]
     if p.public:

@@ -8,7 +8,11 @@ a timeout) used to leave the user or the personality in gateway, answering as be
 exchange delivered and silently not kept.
 
 How:
-- The request marks the row it deletes last (`deletion_requested_at`; a user's private
+- First the request deletes the voices cloned for what it deletes from the ElevenLabs
+  accounts they were cloned into, each with its cloner's key (`_delete_clones`; a user's
+  keys go with her deletion, so no sweep could). ElevenLabs unreachable fails the request
+  with nothing recorded yet: asking again does it.
+- The request then marks the row it deletes last (`deletion_requested_at`; a user's private
   personalities with theirs) and holds the deletion for `deletion_lease_seconds`. From then
   on the user is refused (USER_DATA_DELETING, gateway_core.refuse_deleting) and the
   personality is found by no lookup (store/rows.LIVE_PERSONALITY): nothing is answered that
@@ -30,13 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 import structlog
 
 from tzurot.gateway.admin.base import AdminBase
-from tzurot.gateway.store.deletions import Kind
+from tzurot.gateway.store.deletions import Clone, Kind
 from tzurot.runtime import metrics
-from tzurot.runtime.errors import FailedPrecondition
+from tzurot.runtime.errors import FailedPrecondition, TzurotError
+from tzurot.runtime.retry import RETRYABLE
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +52,26 @@ KINDS: tuple[Kind, ...] = ("personality", "user")
 
 
 class DeletionAdmin(AdminBase):
+    async def _delete_clones(self, clones: Sequence[Clone]) -> int:
+        """Deletes each clone from the ElevenLabs account it was cloned into, with its
+        cloner's key; how many were still there. Before a deletion is recorded: ElevenLabs
+        unreachable (RETRYABLE) fails the request, nothing else touched yet, so asking again
+        finishes it; a clone the key cannot delete (no key, a rejected key) is left in that
+        account, which its owner controls, and logged, and the deletion goes on."""
+        if not clones or self._speech is None:
+            return 0
+        deleted = 0
+        for clone in clones:
+            try:
+                deleted += int(await self._speech.delete_voice(clone.cloner_id, clone.voice_id))
+            except TzurotError as err:
+                if err.code in RETRYABLE:
+                    raise
+                log.warning(
+                    "deletion.clone_kept", personality_id=clone.personality_id, reason=err.reason
+                )
+        return deleted
+
     async def _delete_for_good(self, kind: Kind, target_id: str, interrupted: str) -> int:
         """Marks the deletion, then runs it; rows deleted. A failure hands it to the sweeps
         and answers DELETION_PENDING, `interrupted` saying what that means to the asker."""

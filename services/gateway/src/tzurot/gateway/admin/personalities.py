@@ -120,10 +120,14 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
     async def delete_personality(self, who: Principal, name: str) -> None:
         """Deletes a personality, private or public (its owner, a superuser or the operator),
         with everything memory keeps of it: its answers in flight, then memory's history,
-        memories and outboxes of it, then its row. Recorded on the row first: it answers
-        nobody from then on, and a deletion that fails half way is finished by a sweep
-        (deletions.py; FAILED_PRECONDITION `DELETION_PENDING`)."""
+        memories and outboxes of it, then its row. First its voice, when it was cloned, from
+        the cloner's ElevenLabs account with their key (ElevenLabs unreachable fails the
+        request before anything else is touched; a clone the key cannot delete is left
+        there). Then the deletion is recorded on the row: it answers nobody from then on,
+        and a deletion that fails half way is finished by a sweep (deletions.py;
+        FAILED_PRECONDITION `DELETION_PENDING`)."""
         target = await self._owned(name, who)
+        await self._delete_clones(await self._db.personality_clones(target.id))
         await self._delete_for_good(
             "personality",
             target.id,

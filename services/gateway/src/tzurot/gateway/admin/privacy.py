@@ -33,9 +33,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.deletions import DeletionAdmin
-from tzurot.runtime.errors import FailedPrecondition, TzurotError
+from tzurot.runtime.errors import FailedPrecondition
 from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
-from tzurot.runtime.retry import RETRYABLE
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
@@ -206,7 +205,7 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         if this request fails or dies on the way (FAILED_PRECONDITION `DELETION_PENDING`).
         """
         user = who.require_user()
-        deleted = await self._delete_clones(user.id)
+        deleted = await self._delete_clones(await self._db.user_clones(user.id))
         deleted += await self._delete_for_good(
             "user",
             user.id,
@@ -215,24 +214,6 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
             "then nothing you send is answered or kept)",
         )
         log.info("privacy.user_deleted", user_id=user.id, deleted=deleted)
-        return deleted
-
-    async def _delete_clones(self, user_id: str) -> int:
-        """Deletes the voices the user cloned from their ElevenLabs account; how many were
-        there. ElevenLabs unreachable fails the request (nothing is deleted yet, so asking
-        again finishes it); a clone their key cannot delete (no key, a rejected key) is left
-        in their account, which they control, and logged."""
-        clones = await self._db.user_clones(user_id)
-        if not clones or self._speech is None:
-            return 0
-        deleted = 0
-        for personality_id, voice_id in clones:
-            try:
-                deleted += int(await self._speech.delete_voice(user_id, voice_id))
-            except TzurotError as err:
-                if err.code in RETRYABLE:
-                    raise
-                log.warning("privacy.clone_kept", personality_id=personality_id, reason=err.reason)
         return deleted
 
 

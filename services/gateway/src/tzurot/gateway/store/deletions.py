@@ -1,5 +1,6 @@
 """Deletions under way (admin/deletions.py): marking a user or a personality as being deleted,
-and the lease on one that whoever finishes it (the request, else a sweep) holds.
+and the lease on one that whoever finishes it (the request, else a sweep) holds; and the
+voices cloned for what a deletion takes, deleted from ElevenLabs before it is recorded.
 
 The marks live on the rows the deletions remove last (`deletion_requested_at`, migration
 0019), so a finished deletion leaves nothing behind, and one cut short leaves its mark for
@@ -8,7 +9,7 @@ any replica's sweep. Times are Postgres' `now()`: every replica agrees on a leas
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
@@ -18,6 +19,14 @@ from tzurot.gateway.store.base import AdminSqlBase
 Kind = Literal["user", "personality"]
 
 _TABLES = {"user": t.users, "personality": t.personalities}
+
+
+class Clone(NamedTuple):
+    """A voice cloned with /personality voice clone: in its cloner's ElevenLabs account."""
+
+    cloner_id: str
+    personality_id: str
+    voice_id: str
 
 
 def _until(seconds: float) -> sa.ColumnElement[Any]:
@@ -88,6 +97,24 @@ class DeletionQueries(AdminSqlBase):
         async with self._autocommit.connect() as conn:  # one statement: its own transaction
             claimed = await conn.scalar(stmt)
         return None if claimed is None else str(claimed)
+
+    async def user_clones(self, user_id: str) -> list[Clone]:
+        """Each voice the user cloned (in their ElevenLabs account, made with their key)."""
+        return await self._clones(t.personality_voices.c.cloned_by == user_id)
+
+    async def personality_clones(self, personality_id: str) -> list[Clone]:
+        """The personality's voice when it was cloned (none for one set by hand)."""
+        return await self._clones(t.personality_voices.c.personality_id == personality_id)
+
+    async def _clones(self, which: sa.ColumnElement[bool]) -> list[Clone]:
+        v = t.personality_voices.c
+        stmt = (
+            sa.select(v.cloned_by, v.personality_id, v.voice_id)
+            .where(which, v.cloned_by.is_not(None))
+            .order_by(v.personality_id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [Clone(*map(str, row)) for row in await conn.execute(stmt)]
 
     async def pending_deletions(self, kind: Kind) -> tuple[int, float]:
         """How many deletions of that kind are under way (held or not), and the seconds since

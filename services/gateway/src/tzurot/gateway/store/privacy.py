@@ -206,14 +206,6 @@ class PrivacyQueries(AdminSqlBase):
         async with self._autocommit.connect() as conn:
             return bytes(await conn.scalar(stmt) or b"")
 
-    async def user_clones(self, user_id: str) -> list[tuple[str, str]]:
-        """(personality id, voice id) of each voice the user cloned (in their ElevenLabs
-        account, made with their key)."""
-        v = t.personality_voices.c
-        stmt = sa.select(v.personality_id, v.voice_id).where(v.cloned_by == user_id)
-        async with self._autocommit.connect() as conn:
-            return [(str(row[0]), str(row[1])) for row in await conn.execute(stmt)]
-
     async def private_personality_ids(self, user_id: str) -> list[str]:
         """The ids of the user's private personalities: her data deletion deletes them."""
         p = t.personalities.c
