@@ -122,7 +122,7 @@ def _goal(name: str, value: float, unit: str, target: str, met: bool, **extra: A
 
 
 def run(quick: bool) -> list[Figure]:
-    sql = asyncio.run(cpu.measure(20 if quick else 60))
+    sql = asyncio.run(cpu.measure(40 if quick else 120, rounds=4 if quick else 6))
     mesh, floor = sql["mesh"], sql["floor"]
     int8 = embedders.make("onnx-int8")
     int8.load()
