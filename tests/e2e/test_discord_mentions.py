@@ -30,3 +30,23 @@ async def test_channel_role_and_user_mentions_are_in_the_providers_request(world
     assert "- #art: drawings and paintings" in system
     assert "- @mods" in system
     assert "- @Bob" in system
+
+
+async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
+    world: World,
+) -> None:
+    """"İ" lowers to two characters: the mention found after it is the one written, so the
+    model reads the message without "@Lilith" and with every other word."""
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, "İstanbul'dan selam @Lilith nasılsın"
+        )
+        await world.delivered(f"{said.id}:lilith")
+    (asked,) = [
+        m["content"]
+        for m in world.provider.chat_requests()[-1].body["messages"][-1:]
+        if m["role"] == "user"
+    ]
+    assert "İstanbul'dan selam nasılsın" in str(asked)
+    assert "Lilith" not in str(asked)

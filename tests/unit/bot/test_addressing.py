@@ -73,3 +73,16 @@ def test_a_reply_never_reaches_another_personality_now_holding_the_name() -> Non
 def test_a_message_without_a_job_goes_by_its_name() -> None:
     # A greeting posted before a restart: only the name it was posted under is known.
     assert reply_addressee(PostedAs("", "Sage"), SAGE) is SAGE
+
+
+def test_a_letter_that_folds_to_two_leaves_the_mention_where_it_was_written() -> None:
+    """"ß" case-folds to "ss": the mention's text and offset are the original's, so only
+    the mention is taken out of what the model reads."""
+    content = "Grüße aus der Straße, @Lilith! wie geht's?"
+    (found,) = match_mentions(content, ALL)
+    assert (found.matched_text, found.offset) == ("@Lilith", content.index("@"))
+    assert strip_mentions(content, [found]) == "Grüße aus der Straße, ! wie geht's?"
+    strasse = common.Personality(id="9", slug="strasse", display_name="Straße")
+    (named,) = match_mentions("hallo @STRASSE und @straße", [strasse])
+    assert (named.matched_text, named.offset) == ("@STRASSE", 6)
+    assert match_mentions("@ß", [common.Personality(id="8", slug="s", display_name="s")]) == []

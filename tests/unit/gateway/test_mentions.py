@@ -60,3 +60,14 @@ def test_each_personality_once_in_order_of_appearance_up_to_the_limit() -> None:
 def test_no_mentions() -> None:
     assert found("hello lilith, no at sign") == []
     assert found("@") == []
+
+
+def test_a_letter_that_lowers_to_two_leaves_the_mention_where_it_was_written() -> None:
+    """"İ".lower() is two characters: the mention's text and offset are the original's."""
+    content = "İstanbul'dan selam @Lilith nasılsın"
+    assert found(content) == [("lilith", "@Lilith", content.index("@"))]
+    istanbul = personality("istanbul", "İstanbul")
+    mentioned = find_mentions("hi @İstanbul!", [istanbul], 5)
+    assert [(text, offset) for _p, text, offset in mentioned] == [("@İstanbul", 3)]
+    # "i" is half of what "İ" lowers to: not a mention of "i".
+    assert find_mentions("@İ hi", [personality("i", "i")], 5) == []

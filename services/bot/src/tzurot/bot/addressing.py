@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tzurot.runtime.folding import fold
 from tzurot.v1 import common_pb2 as common
 
 
@@ -48,7 +49,8 @@ def match_mentions(
         key=lambda item: len(item[0]),
         reverse=True,
     )
-    folded = content.casefold()
+    mapped = fold(content)
+    folded = mapped.text
     found: list[Addressed] = []
     seen: set[str] = set()
     index = folded.find("@")
@@ -56,11 +58,16 @@ def match_mentions(
         if index == 0 or not (folded[index - 1].isalnum() or folded[index - 1] == "@"):
             for name, personality in table:
                 end = index + 1 + len(name)
-                if folded.startswith(name, index + 1) and _boundary(folded, end):
+                if (
+                    folded.startswith(name, index + 1)
+                    and _boundary(folded, end)
+                    and mapped.aligned(end)
+                ):
                     key = personality.id or personality.slug
                     if key not in seen:
                         seen.add(key)
-                        found.append(Addressed(personality, content[index:end], index))
+                        start, stop = mapped.original(index), mapped.original(end)
+                        found.append(Addressed(personality, content[start:stop], start))
                     index = end - 1
                     break
         index = folded.find("@", index + 1)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import normalize_alias
+from tzurot.runtime.folding import fold
 
 
 def _names(personality: Personality) -> set[str]:
@@ -33,7 +34,8 @@ def find_mentions(
         key=lambda item: len(item[0]),
         reverse=True,
     )
-    lowered = content.lower()
+    folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
+    lowered = folded.text
     found: list[tuple[Personality, str, int]] = []
     seen: set[str] = set()
     index = lowered.find("@")
@@ -41,12 +43,13 @@ def find_mentions(
         end = index + 1
         for name, personality in candidates:
             end_of_match = _match(lowered, index + 1, name)
-            if end_of_match is None:
+            if end_of_match is None or not folded.aligned(end_of_match):
                 continue
             end = end_of_match
             if personality.id not in seen:
                 seen.add(personality.id)
-                found.append((personality, content[index:end_of_match], index))
+                start, stop = folded.original(index), folded.original(end_of_match)
+                found.append((personality, content[start:stop], start))
             break
         index = lowered.find("@", end)
     return found
