@@ -40,7 +40,9 @@ async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
     await world.set_key(world.alice)
     async with running_bot(world):
         said = await world.discord.say(
-            world.general, world.alice, "İstanbul'dan selam @Lilith nasılsın"
+            world.general,
+            world.alice,
+            "İstanbul'dan selam @Lilith nasılsın",  # noqa: RUF001 - Turkish (a dotless i)
         )
         await world.delivered(f"{said.id}:lilith")
     (asked,) = [
@@ -48,5 +50,5 @@ async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
         for m in world.provider.chat_requests()[-1].body["messages"][-1:]
         if m["role"] == "user"
     ]
-    assert "İstanbul'dan selam nasılsın" in str(asked)
+    assert "İstanbul'dan selam nasılsın" in str(asked)  # noqa: RUF001
     assert "Lilith" not in str(asked)
