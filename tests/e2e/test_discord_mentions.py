@@ -35,7 +35,7 @@ async def test_channel_role_and_user_mentions_are_in_the_providers_request(world
 async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
     world: World,
 ) -> None:
-    """"İ" lowers to two characters: the mention found after it is the one written, so the
+    """ "İ" lowers to two characters: the mention found after it is the one written, so the
     model reads the message without "@Lilith" and with every other word."""
     await world.set_key(world.alice)
     async with running_bot(world):

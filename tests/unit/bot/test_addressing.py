@@ -76,7 +76,7 @@ def test_a_message_without_a_job_goes_by_its_name() -> None:
 
 
 def test_a_letter_that_folds_to_two_leaves_the_mention_where_it_was_written() -> None:
-    """"ß" case-folds to "ss": the mention's text and offset are the original's, so only
+    """ "ß" case-folds to "ss": the mention's text and offset are the original's, so only
     the mention is taken out of what the model reads."""
     content = "Grüße aus der Straße, @Lilith! wie geht's?"
     (found,) = match_mentions(content, ALL)

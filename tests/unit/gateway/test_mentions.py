@@ -63,7 +63,7 @@ def test_no_mentions() -> None:
 
 
 def test_a_letter_that_lowers_to_two_leaves_the_mention_where_it_was_written() -> None:
-    """"İ".lower() is two characters: the mention's text and offset are the original's."""
+    """ "İ".lower() is two characters: the mention's text and offset are the original's."""
     content = "İstanbul'dan selam @Lilith nasılsın"  # noqa: RUF001 - Turkish (a dotless i)
     assert found(content) == [("lilith", "@Lilith", content.index("@"))]
     istanbul = personality("istanbul", "İstanbul")
