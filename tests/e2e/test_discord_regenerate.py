@@ -3,15 +3,16 @@ exactly one exchange, and reactions by someone other than the user answered do n
 
 🔄 on the answer of a personality the gateway no longer finds for the user (deleted, or
 someone else's private one now) leaves the answer where it is and posts nothing, alike; so does
-a deletion landing between the bot's check and the new generation: the old answer goes only
-once the gateway has accepted the new one."""
+a deletion landing between the bot's check and the new generation. A regeneration refused
+(the user's key removed) leaves the old answer posted and in history: the old answer goes, from
+Discord and from history, only once the new one is delivered."""
 
 from __future__ import annotations
 
 import pytest
 
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.testing.discord_e2e import World, member_actor, running_bot, settled
+from tzurot.testing.discord_e2e import World, member_actor, running_bot, settled, slash_text
 from tzurot.testing.fake_discord import Json, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -60,6 +61,56 @@ async def test_regenerate_again_and_again_keeps_one_exchange(world: World) -> No
     assert [role for role, _ in history] == ["user", "assistant"]
     assert history[0][1].endswith("tell me a riddle")
     assert history[1][1] == "third take"
+
+
+async def test_a_refused_regeneration_leaves_the_answer_posted_and_remembered(
+    world: World,
+) -> None:
+    """Alice removes her key, then asks for another answer: refused (no key), told so, and
+    the first answer is still posted; her next message (with a key again) is answered with it
+    in the conversation, as she still sees it."""
+    await world.set_key(world.alice)
+    replies = iter(["first take", "the answer is a candle"])
+    world.provider.reply = lambda body: next(replies)
+    before = len(world.provider.chat_requests())  # the module's mesh served other tests
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a riddle")
+        await world.delivered(f"{said.id}:lilith")
+        (first,) = world.discord.webhook_messages(world.general)
+        removed = await slash_text(world, world.alice, "wallet", "remove", provider="openrouter")
+        assert "Removed your openrouter key" in removed
+
+        await world.discord.react(first, world.alice, "🔄")
+        refusal = await world.discord.wait_until(
+            lambda: [
+                m
+                for m in world.discord.webhook_messages(world.general)
+                if "/wallet set" in m.content
+            ]
+        )
+        await settled(world, bot)
+        still_posted = not first.deleted
+
+        await world.set_key(world.alice)
+        follow = await world.discord.say(world.general, world.alice, "@Lilith and the answer?")
+        await world.delivered(f"{follow.id}:lilith")
+        assert bot.flow is not None
+        await bot.flow.idle(30)
+
+    assert "You have no API key for openrouter" in refusal[0].content
+    assert still_posted
+    assert not first.deleted
+    requests = world.provider.chat_requests()[before:]
+    assert len(requests) == 2  # the answer and the follow-up: the refused one asked nothing
+    conversation = [
+        (m["role"], str(m["content"]))
+        for m in requests[-1].body["messages"]
+        if m["role"] in {"user", "assistant"}
+    ]
+    assert [role for role, _ in conversation] == ["user", "assistant", "user"]
+    assert conversation[0][1].endswith("tell me a riddle")
+    assert conversation[1][1] == "first take"  # still in history, as it is still posted
+    assert conversation[2][1].endswith("and the answer?")
 
 
 async def create(world: World, owner: Json, name: str, *, public: bool) -> None:

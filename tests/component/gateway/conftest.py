@@ -449,7 +449,12 @@ def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
 ) -> Gateway:
     return Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=LIMITS
+        store=store,
+        inference=inference,
+        memory=memory,
+        turns=memory,
+        keyvault=keyvault,
+        limits=LIMITS,
     )
 
 

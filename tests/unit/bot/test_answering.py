@@ -1,6 +1,7 @@
 """Posting an answer: the gateway's Generate call ends with the post, a deleted channel is
 told as such, a scheduled turn's failure is logged, never posted to the channel, and the
-answer a 🔄 replaces goes only once the gateway has accepted the new generation."""
+answer a 🔄 replaces goes only once the new one is delivered: a regeneration refused or
+failing leaves it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from tzurot.bot.answering import Poster
+from tzurot.bot.answering import Poster, Replacing
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import refusal_text
@@ -304,16 +305,57 @@ class Recorded(EveryPost):
         return SimpleNamespace(id=501)
 
 
-async def test_the_answer_a_regeneration_replaces_goes_once_the_gateway_accepted_it() -> None:
+class RegeneratedCall(GenerateCall):
+    """A 🔄's Generate call: accepted (`replacing`: the gateway takes the old exchange out of
+    history at delivery), a chunk, then the answer, or (`fails`) that failure instead."""
+
+    def __init__(self, *, replacing: bool, fails: TzurotError | None) -> None:
+        super().__init__(runs_on=False)
+        self.replacing, self.fails = replacing, fails
+
+    async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        yield gw.GenerateResponse(accepted=gw.JobAccepted(job_id="job-2", replacing=self.replacing))
+        yield gw.GenerateResponse(chunk=gw.TextChunk(text="Hello"))
+        if self.fails is not None:
+            status = to_status(self.fails)
+            trailing = grpc.aio.Metadata(*status.trailing_metadata)
+            raise grpc.aio.AioRpcError(status.code, grpc.aio.Metadata(), trailing, status.details)
+        yield gw.GenerateResponse(finished=gw.GenerationFinished(content="Hello there."))
+
+
+class RegeneratingStub(SpeakingStub):
+    def __init__(self, *, replacing: bool = True, fails: TzurotError | None = None) -> None:
+        super().__init__()
+        self.replacing, self.fails = replacing, fails
+
+    def Generate(self, request: gw.GenerateRequest, timeout: float) -> GenerateCall:
+        self.calls.append(RegeneratedCall(replacing=self.replacing, fails=self.fails))
+        return self.calls[-1]
+
+
+def replacing(log: list[str], stub: SpeakingStub | None = None) -> Replacing:
+    """The old answer's removal and forgetting, recorded in `log` (with what was confirmed
+    by then, when `stub` is given)."""
+
+    async def remove() -> None:
+        log.append(f"old answer deleted after {stub.confirmed if stub else []}")
+
+    async def forget() -> None:
+        log.append("old exchange forgotten")
+
+    return Replacing(remove=remove, forget=forget)
+
+
+async def test_the_answer_a_regeneration_replaces_goes_once_the_new_one_is_delivered() -> None:
+    """Not when the gateway accepts the generation: the new answer is posted whole and
+    confirmed (its delivery takes the old exchange out of history), then the old one goes."""
     log: list[str] = []
-
-    async def replaced() -> None:
-        log.append("old answer deleted")
-
-    answers, channel, stub, _ = speaking_poster(Recorded(log))
-    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replaced)
-    assert log == ["old answer deleted", "posted Hello"]
-    assert stub.confirmed == [["501"]]
+    stub = RegeneratingStub()
+    answers, channel = poster(stub, Recorded(log))
+    await answers.post(
+        channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replacing(log, stub)
+    )
+    assert log == ["posted Hello", "old answer deleted after [['501']]"]
 
 
 @pytest.mark.parametrize(
@@ -329,11 +371,35 @@ async def test_a_regeneration_refused_before_it_begins_leaves_the_answer_it_repl
     """Its personality gone (deleted since the bot's check): nothing is posted. Refused for
     another reason (no key): the reason is told. Either way the old answer stays."""
     log: list[str] = []
-
-    async def replaced() -> None:
-        log.append("old answer deleted")
-
     answers, channel = poster(RefusingStub(err), Recorded(log))
-    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replaced)
-    assert "old answer deleted" not in log
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replacing(log))
     assert len(log) == told  # the error reply, when there is one to tell
+    assert not any(entry.startswith("old") for entry in log)
+
+
+async def test_a_regeneration_failing_after_it_began_leaves_the_answer_it_replaces() -> None:
+    """Accepted, then refused by inference (the user's key gone): the failure is told where
+    the new answer began, and the old answer stays, as its exchange stays in history."""
+    log: list[str] = []
+    stub = RegeneratingStub(fails=FailedPrecondition("no API key", reason="NO_API_KEY"))
+    answers, channel = poster(stub, Recorded(log))
+    await answers.post(channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replacing(log))
+    assert log == ["posted Hello"]  # the preview, then the error reply edited into it
+    assert stub.confirmed == []
+
+
+async def test_an_older_gateway_has_the_old_exchange_forgotten_once_it_accepted() -> None:
+    """A gateway that does not say it replaces the exchange (older than JobAccepted.replacing)
+    leaves it in history: the bot removes it itself as the generation starts, as it used to;
+    the old answer's messages still go only once the new one is delivered."""
+    log: list[str] = []
+    stub = RegeneratingStub(replacing=False)
+    answers, channel = poster(stub, Recorded(log))
+    await answers.post(
+        channel, None, LILITH, gw.GenerateRequest(), 7, replacing=replacing(log, stub)
+    )
+    assert log == [
+        "old exchange forgotten",
+        "posted Hello",
+        "old answer deleted after [['501']]",
+    ]

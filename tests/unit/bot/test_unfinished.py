@@ -1,7 +1,12 @@
-"""What a dead bot's half-posted answer becomes when the gateway could not produce it again."""
+"""What a dead bot's half-posted answer becomes when the gateway could not produce it again,
+and what a 🔄's answer finished by another bot does with the answer it replaces."""
 
-from tzurot.bot.unfinished import failure_notice
+from types import SimpleNamespace
+from typing import Any
+
+from tzurot.bot.unfinished import failure_notice, finish_unfinished
 from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
 
 
 def test_the_failure_notice_speaks_in_the_personality_voice_and_says_what_to_do() -> None:
@@ -19,3 +24,49 @@ def test_without_an_error_message_or_reason() -> None:
     assert notice == (
         "I couldn't answer that.\n-# This answer was cut off when the bot restarted; try again."
     )
+
+
+class Pool:
+    """The webhook pool as finishing an answer uses it: what was sent and deleted."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.deleted: list[int] = []
+
+    async def send(self, channel: object, content: str, **_: Any) -> Any:
+        self.sent.append(content)
+        return SimpleNamespace(id=900 + len(self.sent))
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        pass
+
+    async def delete(self, channel: object, message_id: int) -> None:
+        self.deleted.append(message_id)
+
+
+async def test_a_regenerations_answer_finished_deletes_the_answer_it_replaces() -> None:
+    """Its dead bot had left the old answer until the new one was posted: the old goes now,
+    as the acknowledgement takes its exchange out of history."""
+    pool = Pool()
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-2",
+        personality=common.Personality(display_name="Lilith"),
+        content="The whole answer.",
+        replaced_message_ids=["11", "12"],
+    )
+    ids = await finish_unfinished(pool, object(), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.sent, pool.deleted) == ([901], ["The whole answer."], [11, 12])
+
+
+async def test_a_regeneration_that_failed_after_its_bot_died_leaves_the_answer_it_replaces() -> (
+    None
+):
+    pool = Pool()
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-2",
+        personality=common.Personality(display_name="Lilith"),
+        failed_reason="PROVIDER_UNAVAILABLE",
+        replaced_message_ids=["11", "12"],
+    )
+    await finish_unfinished(pool, object(), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert pool.deleted == []  # not delivered: the old exchange stays in history, and shown

@@ -203,6 +203,7 @@ class GenerateRequest(_message.Message):
     MENTIONS_FIELD_NUMBER: _builtins.int
     TURN_ID_FIELD_NUMBER: _builtins.int
     ROUND_ID_FIELD_NUMBER: _builtins.int
+    REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
     personality: _builtins.str
     """Slug, display name or alias of the personality addressed."""
     content: _builtins.str
@@ -216,6 +217,12 @@ class GenerateRequest(_message.Message):
     """
     round_id: _builtins.str
     """PlanChannelReply's round_id, when this answer is one of the round's speakers."""
+    replaces_job_id: _builtins.str
+    """A 🔄: the job of the user's answer this one replaces (same user, personality and
+    conversation; anything else is refused). Its exchange stays in history, left out of this
+    answer's prompt, and leaves history only once this answer is delivered: a refused or
+    failed generation leaves it as it was. JobAccepted.replacing says the gateway does this.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -249,10 +256,11 @@ class GenerateRequest(_message.Message):
         mentions: _abc.Iterable[Global___MessageMention] | None = ...,
         turn_id: _builtins.str = ...,
         round_id: _builtins.str = ...,
+        replaces_job_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references", "round_id", b"round_id", "turn_id", b"turn_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "round_id", b"round_id", "turn_id", b"turn_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -295,9 +303,15 @@ class JobAccepted(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     PERSONALITY_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    REPLACING_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     replayed: _builtins.bool
     """True when this stream replays a job that already ran for the same idempotency key."""
+    replacing: _builtins.bool
+    """True when the job replaces an answer (GenerateRequest.replaces_job_id): that answer's
+    exchange leaves history when this one is delivered. False from a gateway older than this
+    field: the client then removes the exchange itself.
+    """
     @_builtins.property
     def personality(self) -> _common_pb2.Personality:
         """Name and avatar to post the answer under."""
@@ -308,10 +322,11 @@ class JobAccepted(_message.Message):
         job_id: _builtins.str = ...,
         personality: _common_pb2.Personality | None = ...,
         replayed: _builtins.bool = ...,
+        replacing: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "personality", b"personality", "replayed", b"replayed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "personality", b"personality", "replacing", b"replacing", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4699,6 +4714,7 @@ class UnfinishedAnswer(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     PREVIEW_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     FAILED_REASON_FIELD_NUMBER: _builtins.int
+    REPLACED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
     """The whole answer; empty when it could not be generated again."""
@@ -4708,6 +4724,13 @@ class UnfinishedAnswer(_message.Message):
     def personality(self) -> _common_pb2.Personality: ...
     @_builtins.property
     def preview_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def replaced_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A 🔄's answer (content set): the messages of the answer it replaces, which its dead bot
+        may not have deleted yet. Delete them once this one is shown: the acknowledgement takes
+        their exchange out of history.
+        """
+
     def __init__(
         self,
         *,
@@ -4716,10 +4739,11 @@ class UnfinishedAnswer(_message.Message):
         content: _builtins.str = ...,
         preview_message_ids: _abc.Iterable[_builtins.str] | None = ...,
         failed_reason: _builtins.str = ...,
+        replaced_message_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -47,6 +47,7 @@ class GenerateReplyRequest(_message.Message):
     DIRECTIVE_FIELD_NUMBER: _builtins.int
     MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     SHARED_CONTEXT_FIELD_NUMBER: _builtins.int
+    REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -65,6 +66,10 @@ class GenerateReplyRequest(_message.Message):
     """A turn the gateway scheduled (free will, a chain reply), said in public to nobody in
     particular: user_id only pays for it (its keys). The prompt reads the whole channel (as a
     group's) and only the personality's shared memories: no user's own memories, no persona.
+    """
+    replaces_job_id: _builtins.str
+    """A 🔄: the job whose answer this one replaces. Its exchange is still in history (the
+    gateway removes it once this answer is delivered) and is left out of the prompt.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -124,10 +129,11 @@ class GenerateReplyRequest(_message.Message):
         directive: _builtins.str = ...,
         message_ids: _abc.Iterable[_builtins.str] | None = ...,
         shared_context: _builtins.bool = ...,
+        replaces_job_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

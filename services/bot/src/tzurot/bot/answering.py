@@ -1,12 +1,13 @@
 """Posting one answer: checks it can be delivered, generates it through the gateway, streams
 it into the channel through a webhook, tells the user what Discord or the gateway refused,
-and confirms what was delivered."""
+and confirms what was delivered (then deletes the answer a 🔄's new one replaces)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 import discord
@@ -44,6 +45,18 @@ from tzurot.v1 import gateway_pb2 as gw
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class Replacing:
+    """The answer a 🔄's new one replaces. Its messages go once the new answer is posted and
+    confirmed (`remove`), as its exchange leaves history then (the gateway, at delivery): a
+    regeneration refused or failing leaves it shown and remembered. A gateway that does not
+    take it out of history itself (JobAccepted.replacing false: one older than that field)
+    has the client do it once the generation is accepted (`forget`)."""
+
+    remove: Callable[[], Awaitable[None]]
+    forget: Callable[[], Awaitable[None]]
+
+
 class Poster:
     def __init__(
         self,
@@ -70,13 +83,14 @@ class Poster:
         user_id: int,
         *,
         quiet: Answer | None = None,
-        replacing: Callable[[], Awaitable[None]] | None = None,
+        replacing: Replacing | None = None,
     ) -> None:
         """Checks the answer can be delivered, generates it, streams it into the channel;
         whatever Discord refuses is told to the user and what was delivered is confirmed.
         `quiet` (a scheduled turn): that answer is filled in, and failures are not told.
-        `replacing` (a 🔄) removes the answer this one replaces, once the gateway has accepted
-        the generation: one refused before it begins (its personality gone) leaves it."""
+        `replacing` (a 🔄): the answer this one replaces is deleted once this one is posted
+        and confirmed; a generation refused (its personality gone, no key...) or failing
+        leaves it."""
         channel_id = channel_key(channel)
         if channel_id in self._forbidden:
             log.info("bot.channel_forbidden", channel_id=channel_id)
@@ -137,17 +151,34 @@ class Poster:
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
-            await self._delivered(channel, answer)
+            await self._delivered(channel, answer, replacing)
 
-    async def _delivered(self, channel: discord.abc.Messageable, answer: Answer) -> None:
-        """The answer is posted: confirmed to the gateway, then spoken if asked."""
+    async def _remove_replaced(self, replacing: Replacing) -> None:
+        """Deletes the answer a 🔄's one replaces (its exchange left history at delivery)."""
+        try:
+            await replacing.remove()
+        except (aiohttp.ClientError, TimeoutError) as exc:  # Discord unreachable: logged
+            log.warning("bot.replaced_not_deleted", error=type(exc).__name__)
+
+    async def _delivered(
+        self,
+        channel: discord.abc.Messageable,
+        answer: Answer,
+        replacing: Replacing | None = None,
+    ) -> None:
+        """The answer is posted: confirmed to the gateway (a 🔄's: then the answer it
+        replaces deleted, its exchange gone from history with the delivery), then spoken if
+        asked."""
         try:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
         except TzurotError as err:
             # The gateway stayed away past the client's retries: the answer is posted, and
-            # its preview notes let the gateway's sweep finish the job.
+            # its preview notes let the gateway's sweep finish the job (and a 🔄's, delete
+            # the answer it replaces: UnfinishedAnswer.replaced_message_ids).
             log.warning("bot.confirm_failed", job_id=answer.job_id, reason=err.reason)
             return
+        if replacing is not None:
+            await self._remove_replaced(replacing)
         if answer.speak and self._voice is not None and channel_key(channel) not in self._forbidden:
             # Delivered whole first, then spoken where it can be posted (speak_later checks
             # the permissions): no voice is paid for that cannot be posted.
@@ -227,10 +258,10 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
-        replacing: Callable[[], Awaitable[None]] | None = None,
+        replacing: Replacing | None = None,
     ) -> list[int]:
-        """Generates and streams the answer (`replacing` goes once the gateway accepted it);
-        returns the ids of the messages posted."""
+        """Generates and streams the answer; returns the ids of the messages posted. A gateway
+        that does not replace the exchange a 🔄 replaces has it forgotten once accepted."""
         text = ""
         files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
@@ -241,8 +272,8 @@ class Poster:
             async for event in generated:
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
-                    if replacing is not None:
-                        await replacing()  # started: what it replaces goes now
+                    if replacing is not None and not event.accepted.replacing:
+                        await replacing.forget()  # an older gateway: out of history now
                     # Typing only once the gateway took the message: a refusal (a mute)
                     # shows nothing at all.
                     await typing.enter_async_context(channel.typing())

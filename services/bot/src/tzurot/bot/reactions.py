@@ -3,9 +3,12 @@
 
 🔄 first checks that the gateway still finds the answer's personality for the user
 (`Addressees.found_now`, as a reply does): one that is deleted, being deleted or someone
-else's private one leaves the answer as it is, alike, and nothing is posted. The old answer's
-messages go only once the gateway has accepted the new generation (`Poster.post`'s
-`replacing`), so a deletion landing after the check still leaves it.
+else's private one leaves the answer as it is, alike, and nothing is posted. Then it asks for
+the new answer naming the old one's job (`replaces_job_id`): the gateway leaves the old
+exchange out of the new prompt and takes it out of history only when the new answer is
+delivered, and the old messages go only once the new answer is posted (`Poster.post`'s
+`replacing`). A generation refused (a deletion landing after the check, no key, a rate
+limit...) or failing leaves the old answer shown and remembered.
 
 What was said to the channel answered nobody: a greeting (no job), a free-will post or a
 chain reply (a job whose user only pays, key `turn:…`) are no one's to delete or regenerate,
@@ -19,7 +22,7 @@ import structlog
 
 from tzurot.bot.addressees import Addressees
 from tzurot.bot.addressing import PostedAs
-from tzurot.bot.answering import Poster
+from tzurot.bot.answering import Poster, Replacing
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
@@ -61,26 +64,30 @@ class Reactions:
         answer = await self._answer_of(payload)
         if answer is None or answer.user_id == NOBODY or payload.user_id != answer.user_id:
             return
-        regeneration = None
         if emoji == REGENERATE_EMOJI:
-            regeneration = await self._regeneration(answer)
-            if regeneration is None:
-                return  # nothing to generate again: the answer stays as it is
+            await self._regenerate(answer)
+            return
         # History first: once the user sees the answer vanish, their next message must not
-        # find it in the conversation (nor the new generation its old answer).
-        if not await self._forget_turn(answer):
-            return
-        if regeneration is None:
+        # find it in the conversation.
+        if await self._forget_turn(answer):
             await self._delete_messages(answer)
-            return
+
+    async def _regenerate(self, answer: Answer) -> None:
+        regeneration = await self._regeneration(answer)
+        if regeneration is None:
+            return  # nothing to generate again: the answer stays as it is
         personality, request = regeneration
+
+        async def forget() -> None:  # a gateway that does not replace it itself
+            await self._forget_turn(answer)
+
         await self._poster.post(
             answer.channel,
             None,
             personality,
             request,
             answer.user_id,
-            replacing=lambda: self._delete_messages(answer),
+            replacing=Replacing(remove=lambda: self._delete_messages(answer), forget=forget),
         )
 
     async def _delete_messages(self, answer: Answer) -> None:
@@ -153,6 +160,9 @@ class Reactions:
         # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
         base, _, count = answer.request.idempotency_key.partition("#regen")
         request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
+        # The exchange it replaces, which stays in history until the new one is delivered
+        # (none for an error reply: nothing of it was stored).
+        request.replaces_job_id = answer.job_id if answer.message_ids else ""
         return found, request
 
     async def _rebuilt_request(

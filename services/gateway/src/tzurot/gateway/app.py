@@ -130,6 +130,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             store=store,
             inference=inference,
             memory=memory,
+            turns=memory,
             keyvault=keyvault,
             limits=GatewayLimits(
                 max_message_chars=settings.max_message_chars,

@@ -97,6 +97,7 @@ def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
         ),
         turn_id=req.turn_id,
         round_id=req.round_id,
+        replaces_job_id=req.replaces_job_id.strip(),
     )
 
 
@@ -200,6 +201,7 @@ def generate_event(event: d.GenerateEvent) -> gw.GenerateResponse:
                 job_id=event.job_id,
                 personality=personality(event.personality),
                 replayed=event.replayed,
+                replacing=event.replacing,
             )
         )
     if isinstance(event, d.ReplyChunk):
@@ -338,6 +340,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         directive=r.directive,
         message_ids=list(r.message_ids),
         shared_context=r.shared_context,
+        replaces_job_id=r.replaces_job_id,
     )
 
 

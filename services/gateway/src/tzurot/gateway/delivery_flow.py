@@ -13,6 +13,7 @@ import structlog
 from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobError, JobStatus
 from tzurot.gateway.gateway_core import GatewayState, require_job_id
 from tzurot.gateway.job_context import load_context, skill_notes
+from tzurot.gateway.replacement import remove_replaced
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import (
@@ -135,6 +136,9 @@ class DeliveryFlow(GatewayState):
                 context.attachments,
             )
             turns = [asked, answer]
+        # A 🔄's answer: the exchange it replaces leaves history now, before this one is
+        # stored (the two share the user's message; a new turn of it is never taken).
+        await remove_replaced(self._store, self._turns, job)
         await self._memory.store_exchange(
             job_id=job.id,
             conversation_id=job.channel_id,

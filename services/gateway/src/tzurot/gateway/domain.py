@@ -179,6 +179,9 @@ class Job:
     attachment_reads: tuple[tuple[str, str], ...] = ()
     """(attachment key, text) of attachments a helper model read on an earlier attempt
     (attachment_reads.py): given back as their descriptions, so not paid for again."""
+    replaces_job_id: str = ""
+    """A 🔄's: the job whose exchange leaves history when this one is delivered
+    (replacement.py)."""
 
     @property
     def location(self) -> Location:
@@ -241,6 +244,8 @@ class GenerateCommand:
     # PlanChannelReply's round, when this answer is one of its speakers.
     round_id: str = ""
     mentions: tuple[Mention, ...] = ()
+    # A 🔄: the job whose answer this one replaces (replacement.py).
+    replaces_job_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,6 +303,8 @@ class ReplyRequest:
     # A scheduled turn (free will, a chain reply): the user only pays; the prompt reads the
     # whole channel and the personality's shared memories, nobody's own (nor a persona).
     shared_context: bool = False
+    # A 🔄: the job whose exchange, still in history, the prompt leaves out.
+    replaces_job_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -405,6 +412,8 @@ class JobAccepted:
     job_id: str
     personality: Personality
     replayed: bool
+    # The job replaces an answer, whose exchange leaves history at this one's delivery.
+    replacing: bool = False
 
 
 @dataclass(frozen=True)

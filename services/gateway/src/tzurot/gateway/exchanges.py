@@ -1,4 +1,5 @@
-"""Deleting one exchange of the history by any of its messages (❌ and 🔄 on any answer).
+"""Deleting one exchange of the history by any of its messages (❌ on any answer), and by its
+job (the exchange a 🔄's answer replaces, once that answer is delivered: replacement.py).
 
 Memory finds the turns posted as the message; their job says whose exchange it is. What was
 said to the channel, not to anyone (a greeting, whose "job" is its bot event; a free-will
@@ -11,8 +12,10 @@ alone, so deleting one exchange never takes a turn of another.
 
 from __future__ import annotations
 
-from tzurot.gateway.domain import HistoryTurn, User
-from tzurot.gateway.ports import Memory
+from collections.abc import Iterable
+
+from tzurot.gateway.domain import HistoryTurn, Job, User
+from tzurot.gateway.ports import ExchangeTurns, Memory
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -37,11 +40,21 @@ async def delete_exchange(
         raise PermissionDenied(
             "only the person this answered may delete it", reason="NOT_YOUR_EXCHANGE"
         )
-    ids = {message_id, *job.request_message_ids, *job.delivered_message_ids}
-    ids.update(mid for turn in found for mid in turn.message_ids)
+    known = {message_id, *(mid for turn in found for mid in turn.message_ids)}
+    return await remove_exchange(memory, job, known)
+
+
+async def remove_exchange(
+    memory: ExchangeTurns, job: Job, known: Iterable[str] = ()
+) -> list[HistoryTurn]:
+    """Deletes `job`'s turns from history (found by its messages, and `known` ids of them),
+    but no message id another exchange's turn was also posted as; the turns it deleted."""
+    ids = {*known, *job.request_message_ids, *job.delivered_message_ids}
+    if not ids:
+        return []
     turns = await memory.find_turns(sorted(ids))
-    ours = [turn for turn in turns if turn.job_id == job_id]
-    shared = {mid for turn in turns if turn.job_id != job_id for mid in turn.message_ids}
+    ours = [turn for turn in turns if turn.job_id == job.id]
+    shared = {mid for turn in turns if turn.job_id != job.id for mid in turn.message_ids}
     doomed = {mid for turn in ours for mid in turn.message_ids} - shared
     if doomed:
         await memory.delete_turns(sorted(doomed))

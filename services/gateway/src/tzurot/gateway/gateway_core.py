@@ -30,7 +30,7 @@ from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import Groups
 from tzurot.gateway.key_uses import KeyUses
-from tzurot.gateway.ports import History, Inference, KeyVault
+from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.voice_store import VoiceStore
@@ -101,6 +101,9 @@ class GatewayState:
     _quota: QuotaCounter
     _inference: Inference
     _memory: History
+    # Memory's turns by message: a 🔄's answer takes the exchange it replaces out of history
+    # (replacement.py). None: replacing is left to the client (JobAccepted.replacing false).
+    _turns: ExchangeTurns | None
     _keyvault: KeyVault
     _limits: GatewayLimits
     _background: set[asyncio.Task[None]]

@@ -213,6 +213,7 @@ class GatewayGroupServicer(GatewayAdminServicer):
             content=job.content if answered else "",
             preview_message_ids=list(job.preview_message_ids),
             failed_reason="" if answered or job.error is None else job.error.reason,
+            replaced_message_ids=await self._gateway.replaced_messages(job) if answered else [],
         )
 
     async def AckBotEvent(

@@ -43,7 +43,20 @@ class History(Protocol):
     async def consolidate(self) -> None: ...
 
 
-class Memory(History, Protocol):
+class ExchangeTurns(Protocol):
+    """Finding and deleting turns by their messages: deleting an exchange (❌, and the one a
+    🔄's answer replaces once delivered)."""
+
+    async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
+        """Turns posted as any of the Discord messages, with their job ids."""
+        ...
+
+    async def delete_turns(self, message_ids: Sequence[str]) -> int:
+        """Deletes the turns posted as any of the messages; how many."""
+        ...
+
+
+class Memory(History, ExchangeTurns, Protocol):
     """Everything the admin use-cases ask of memory too."""
 
     async def clear_turns(
@@ -56,14 +69,6 @@ class Memory(History, Protocol):
     async def remove_last_exchange(
         self, conversation_id: str, personality_id: str, user_id: str
     ) -> list[HistoryTurn]: ...
-
-    async def find_turns(self, message_ids: Sequence[str]) -> list[HistoryTurn]:
-        """Turns posted as any of the Discord messages, with their job ids."""
-        ...
-
-    async def delete_turns(self, message_ids: Sequence[str]) -> int:
-        """Deletes the turns posted as any of the messages; how many."""
-        ...
 
     async def forget_user(self, user_id: str) -> int:
         """Deletes the user's turns and memories; the number of rows deleted."""

@@ -50,8 +50,9 @@ from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.lore import LoreState
 from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
-from tzurot.gateway.ports import History, Inference, KeyVault
+from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
+from tzurot.gateway.replacement import replaced_job
 from tzurot.gateway.settings import (
     KEEP_REASONING,
     MAX_AUDIO,
@@ -101,7 +102,11 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         keyvault: KeyVault,
         limits: GatewayLimits,
         clock: Clock | None = None,
+        turns: ExchangeTurns | None = None,
     ) -> None:
+        """`turns`: memory's turns by message, for a 🔄's answer to take the exchange it
+        replaces out of history when delivered; without them (a History only) a request's
+        `replaces_job_id` is ignored, and the client told so (JobAccepted.replacing false)."""
         self._store = store
         self.clock: Clock = clock or SystemClock()
         self.group_store = GroupStore(store.engine)
@@ -129,6 +134,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         self._quota = QuotaCounter(store.engine)
         self._inference = inference
         self._memory = memory
+        self._turns = turns
         self._keyvault = keyvault
         self._limits = limits
         self.key_uses = KeyUses(keyvault, flush_seconds=limits.key_use_flush_seconds)
@@ -161,6 +167,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         user, personality, prepared = await self._admit(
             command, note=not retry and not command.turn_id
         )
+        replaces = ""
+        if self._turns is not None:  # else the client removes the old exchange itself
+            replaces = await replaced_job(self._store, command, user, personality)
         new = NewJob(
             idempotency_key=command.idempotency_key,
             user_id=user.id,
@@ -173,6 +182,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             author_name=command.actor.display_name,
             parent_channel_id=command.location.channel_id if command.location.thread_id else "",
             nsfw_channel=command.location.nsfw_channel,
+            replaces_job_id=replaces,
         )
         job, claimed = await self._claim(new)
         if claimed:
@@ -336,7 +346,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         lost = asyncio.Event()
         self._running.add(job.id)
         try:
-            yield JobAccepted(job_id=job.id, personality=personality, replayed=False)
+            yield JobAccepted(
+                job_id=job.id,
+                personality=personality,
+                replayed=False,
+                replacing=bool(job.replaces_job_id),
+            )
             keep_alive = asyncio.create_task(self._keep_alive(job.id, attempt, lost))
             request = await self._reply_request(
                 job, user, personality, command, prepared, directive=directive
@@ -468,6 +483,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             directive=directive,
             message_ids=command.message_ids,
             shared_context=scheduled,
+            replaces_job_id=job.replaces_job_id,
         )
 
     async def _should_speak(
@@ -514,6 +530,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             content=job.request_content,
             idempotency_key=job.idempotency_key,
             message_ids=job.request_message_ids,
+            replaces_job_id=job.replaces_job_id,
         )
         try:
             async with contextlib.aclosing(self.generate(command, retry=True)) as events:
@@ -593,7 +610,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         if job.status is JobStatus.FAILED:
             raise _job_error(job)
         metrics.record_job("replayed")
-        yield JobAccepted(job_id=job.id, personality=personality, replayed=True)
+        yield JobAccepted(
+            job_id=job.id,
+            personality=personality,
+            replayed=True,
+            replacing=bool(job.replaces_job_id),
+        )
         if job.content:
             yield ReplyChunk(job.content)
         yield GenerationFinished(

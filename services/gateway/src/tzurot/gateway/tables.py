@@ -163,6 +163,9 @@ jobs = sa.Table(
     # {attachment key: transcript or description} of what helper models read for an attempt
     # (attachment_reads.py): the next attempt sends them as descriptions (migration 0017).
     sa.Column("attachment_reads", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # A 🔄's job: the job whose exchange leaves history when this one is delivered
+    # (replacement.py, migration 0020). No foreign key: jobs are deleted with their user only.
+    sa.Column("replaces_job_id", UUID(as_uuid=False)),
     sa.CheckConstraint(
         "status in ('queued', 'running', 'streamed', 'delivered', 'failed')",
         name="jobs_status_check",

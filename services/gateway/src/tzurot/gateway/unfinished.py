@@ -14,6 +14,8 @@ ended (`unfinished_after_seconds`, longer than a live bot ever takes to confirm)
 
 A bot that shows an error in its preview clears the preview first, so only an abandoned one is
 finished. Events are once-only per job (dedup key), so replicas sweeping together hand it once.
+A 🔄's answer comes with the messages of the answer it replaces (`replaced_messages`): its
+dead bot left them until the new one was posted, and the bot finishing it deletes them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ class UnfinishedAnswers(GatewayState):
             require_id("message_ids", message_id)
         if not await self._store.note_preview(job.id, ids):
             log.info("job.preview_after_delivery", job_id=job.id)  # nothing left to finish
+
+    async def replaced_messages(self, job: Job) -> list[str]:
+        """The messages of the answer `job` replaces (a 🔄's); none for any other job, or when
+        that answer's job is gone (deleted with its user's data)."""
+        if not job.replaces_job_id:
+            return []
+        old = await self._store.get_job(job.replaces_job_id)
+        return [] if old is None else list(old.delivered_message_ids)
 
     async def finish_unfinished_answers(self) -> int:
         """Hands each abandoned answer to the bot (or has it generated again first); how many

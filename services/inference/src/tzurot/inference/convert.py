@@ -66,6 +66,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
         directive=msg.directive,
         message_ids=tuple(msg.message_ids),
         shared_context=msg.shared_context,
+        replaces_job_id=msg.replaces_job_id,
         timezone=msg.timezone,
         max_history_messages=msg.max_history_messages,
         persona=_persona(msg) if msg.HasField("persona") else None,
@@ -151,6 +152,7 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
         message_ids=tuple(turn.message_ids),
         created_at=turn.created_at.ToDatetime(UTC) if turn.HasField("created_at") else None,
         personality_id=turn.personality_id,
+        job_id=turn.job_id,
     )
 
 

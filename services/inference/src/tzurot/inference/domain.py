@@ -80,6 +80,8 @@ class HistoryTurn:
     created_at: datetime | None = None
     # Whose conversation the turn belongs to (group channels hold several).
     personality_id: str = ""
+    # The job of the exchange it belongs to (a 🔄's prompt leaves out the one it replaces).
+    job_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,9 @@ class ReplyRequest:
     shared_context: bool = False
     """A scheduled turn said in public: `user_id` only pays. The prompt reads the whole
     channel and only the personality's shared memories (`memory_user_id` is '')."""
+    replaces_job_id: str = ""
+    """A 🔄: the job whose answer this one replaces. Its exchange is still in history (until
+    this answer is delivered) and is left out of the prompt."""
 
     @property
     def memory_user_id(self) -> str:

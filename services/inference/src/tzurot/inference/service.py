@@ -70,6 +70,9 @@ from tzurot.runtime.errors import InvalidArgument, TzurotError
 
 MAX_HISTORY_MESSAGES = 500
 """The most turns one prompt asks memory for (memory's own cap)."""
+REPLACED_TURNS = 2
+"""The turns of one exchange at most (the user's message, the answer): a 🔄's prompt asks
+memory for this many more, as it leaves out those of the exchange it replaces."""
 MAX_API_KEY_CHARS = 4096
 RECENT_REPLIES = 5
 DEFAULT_MEMORY_LIMIT = 10
@@ -395,7 +398,8 @@ class Inference:
             metrics.record_degraded(HISTORY_UNAVAILABLE)
             metrics.record_degraded(MEMORY_UNAVAILABLE)
             return [], [], (HISTORY_UNAVAILABLE, MEMORY_UNAVAILABLE)
-        history = self._group_view(request, found.turns)
+        turns = without_replaced(found.turns, request, self._history_limit(request))
+        history = self._group_view(request, turns)
         if found.memories_unavailable:
             log.warning("memory.unavailable", personality_id=request.character.id)
             metrics.record_degraded(MEMORY_UNAVAILABLE)
@@ -410,7 +414,7 @@ class Inference:
         return ReplyContextQuery(
             channel_id=request.channel_id,
             personality_id=request.character.id,
-            history_limit=limit,
+            history_limit=_read_limit(request, limit),
             user_id=request.memory_user_id,
             query=memory_query(query),
             memory_limit=request.memory_limit or DEFAULT_MEMORY_LIMIT,
@@ -447,11 +451,14 @@ class Inference:
         limit = self._history_limit(request)
         if not limit or not request.channel_id or not request.character.id:
             return []
+        read = _read_limit(request, limit)
         if request.whole_channel:
-            return await self._history.recent_turns(
-                request.channel_id, request.character.id, limit, whole_channel=True
+            turns = await self._history.recent_turns(
+                request.channel_id, request.character.id, read, whole_channel=True
             )
-        return await self._history.recent_turns(request.channel_id, request.character.id, limit)
+        else:
+            turns = await self._history.recent_turns(request.channel_id, request.character.id, read)
+        return without_replaced(turns, request, limit)
 
     async def _relevant_memories(
         self, request: ReplyRequest, history: Sequence[HistoryTurn]
@@ -648,6 +655,26 @@ class Inference:
             key = await self._keys.user_key(user_id, provider)
         policy = replace(self._retry_policy(time_limit), failures=KEY_CHECK_RETRIES)
         return await whole_answer(lambda: self._llm.count_models(provider, key), policy, free=True)
+
+
+def _read_limit(request: ReplyRequest, limit: int) -> int:
+    """The turns asked of memory for a prompt of `limit`: a 🔄's reads the exchange it
+    replaces on top, as it leaves it out."""
+    if not request.replaces_job_id:
+        return limit
+    return min(limit + REPLACED_TURNS, MAX_HISTORY_MESSAGES)
+
+
+def without_replaced(
+    turns: Sequence[HistoryTurn], request: ReplyRequest, limit: int
+) -> list[HistoryTurn]:
+    """The newest `limit` turns, without those of the exchange a 🔄 replaces: it stays in
+    history until the new answer is delivered, and is not part of the conversation the new
+    answer follows."""
+    if not request.replaces_job_id:
+        return list(turns)
+    kept = [turn for turn in turns if turn.job_id != request.replaces_job_id]
+    return kept[-limit:] if limit > 0 else []
 
 
 def _unavailable(event: str, err: TzurotError, request: ReplyRequest) -> None:

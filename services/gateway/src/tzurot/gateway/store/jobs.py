@@ -68,6 +68,7 @@ def _claim_statement(*, start: bool) -> sa.Insert:
         "author_name",
         "parent_channel_id",
         "nsfw_channel",
+        "replaces_job_id",
     )
     insert_stmt = insert(t.jobs).values(
         **{name: sa.bindparam(name, type_=t.jobs.c[name].type) for name in columns},
@@ -325,6 +326,7 @@ class NewJob:
     author_name: str
     parent_channel_id: str = ""
     nsfw_channel: bool = False
+    replaces_job_id: str = ""  # a 🔄's: the job it replaces
 
 
 class JobQueries(SqlBase):
@@ -351,6 +353,7 @@ class JobQueries(SqlBase):
             "author_name": new.author_name,
             "parent_channel_id": new.parent_channel_id,
             "nsfw_channel": new.nsfw_channel,
+            "replaces_job_id": new.replaces_job_id or None,
             "lease_seconds": lease_seconds,
         }
         # One statement: its own transaction.

@@ -173,6 +173,7 @@ def job_from_row(row: sa.RowMapping) -> Job:
         preview_retried_at=row["preview_retried_at"],
         parent_channel_id=row["parent_channel_id"],
         nsfw_channel=row["nsfw_channel"],
+        replaces_job_id=str(row.get("replaces_job_id") or ""),
         attachment_reads=tuple(sorted(_json(row.get("attachment_reads")).items())),
     )
 
