@@ -4,25 +4,31 @@ one real Postgres, the fake ElevenLabs. Her export holds everything of hers that
 lorebook, the voice sample she uploaded (its audio), the voice she cloned, her private
 personality as a card, her memory mode, her messages and history, which providers hold a key
 of hers; in a versioned format. Bob talks to the same personality in the same channel: not a
-word of his is in it.
+word of his is in it. The avatar of a personality she owns is a file of the archive; with
+less room than it needs, the export comes in parts, and `part:2` brings what part 1 left out.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tzurot.audio import encode_tone
+from tzurot.gateway.admin import privacy
 from tzurot.testing.discord_e2e import (
     USER_KEY,
     VoiceWorld,
     member_actor,
     running_bot,
     slash_text,
+    voice_world,
 )
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
@@ -31,6 +37,29 @@ from tzurot.v1 import gateway_pb2 as gw
 pytestmark = pytest.mark.e2e
 
 LOREBOOK = b'{"entries": {"0": {"key": ["tavern"], "content": "The Prancing Pony."}}}'
+
+
+@pytest.fixture(scope="module")
+async def voice_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[VoiceWorld]:
+    """conftest's, with a public URL: the gateway keeps avatars (nothing fetches them here)."""
+    async with voice_world(
+        postgres_url, tmp_path_factory.mktemp("voice"), gateway={"public_url": "http://127.0.0.1:9"}
+    ) as world:
+        yield world
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG that does not compress: its size is about its pixels'."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def unzipped(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
 
 
 async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(voice_scene: VoiceWorld) -> None:
@@ -124,3 +153,74 @@ async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(voice_scene: Vo
         "a key": False,
         "bob": False,
     }
+
+
+async def test_her_personalitys_avatar_is_in_her_export_and_part_2_brings_what_part_1_left_out(
+    voice_scene: VoiceWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = voice_scene.world
+    await world.set_key(world.alice)
+    avatar = noise_png(26)  # about 2 KB
+    image = world.discord.upload(world.general, "pip.png", avatar, "image/png")
+
+    async def export(**options: Any) -> tuple[str, bytes]:
+        """The bot's reply to `/settings data export`, and the zip it posted (b"": none)."""
+        exported = await world.discord.slash(
+            world.general, world.alice, "settings", options, subcommand=["data", "export"]
+        )
+        await world.discord.wait_until(lambda: bool(exported.files) or any(exported.texts()))
+        return "".join(exported.texts()), b"".join(exported.files)
+
+    async with running_bot(world):
+        created = await slash_text(
+            world, world.alice, "character", "create", name="Pip", system_prompt="You are Pip."
+        )
+        assert "Pip" in created
+        changed = await slash_text(
+            world, world.alice, "character", "avatar", personality="Pip", image=image
+        )
+        assert "New avatar for **Pip**" in changed
+        said = await world.discord.say(world.general, world.alice, "@Pip hello")
+        await world.delivered(f"{said.id}:pip")
+
+        whole_text, whole_zip = await export()
+        whole = unzipped(whole_zip)
+        (pip,) = json.loads(whole["personalities_owned.json"])
+        (row,) = pip["pictures"]
+        assert (row["used_as"], row["file"], row["part"]) == (
+            ["avatar"],
+            "pictures/pip/avatar.png",
+            1,
+        )
+        assert whole["pictures/pip/avatar.png"] == avatar
+        assert whole_text.startswith("Your data:")
+
+        # Room for her JSON and half the picture: it waits for part 2.
+        limit = len(whole_zip) - len(avatar) // 2
+        monkeypatch.setattr(privacy, "MAX_ARCHIVE_BYTES", limit)
+        first_text, first_zip = await export()
+        second_text, second_zip = await export(part=2)
+        past_text, past_zip = await export(part=3)
+    first, second = unzipped(first_zip), unzipped(second_zip)
+
+    (row,) = json.loads(first["personalities_owned.json"])[0]["pictures"]
+    assert (row["file"], row["omitted"], row["part"], row["part_file"]) == (
+        None,
+        "size limit",
+        2,
+        "pictures/pip/avatar.png",
+    )
+    assert not any(name.startswith("pictures/") for name in first)
+    assert "Your data, part 1 of 2" in first_text
+    assert "`/settings data export part:2`" in first_text
+    assert "/settings data export part:2" in first["README.txt"].decode()
+    assert json.loads(first["manifest.json"])["parts"] == 2
+    assert set(second) == {"manifest.json", "README.txt", "pictures/pip/avatar.png"}
+    assert second["pictures/pip/avatar.png"] == avatar
+    assert json.loads(second["manifest.json"])["files"] == {
+        "pictures/pip/avatar.png": "listed in personalities_owned.json (part 1)"
+    }
+    assert "Your data, part 2 of 2" in second_text
+    assert "That is the last part." in second_text
+    assert past_zip == b""
+    assert "there is no part 3" in past_text

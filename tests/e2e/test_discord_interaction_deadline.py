@@ -110,7 +110,7 @@ async def test_inspect_and_data_delete_defer_then_edit(world: World) -> None:
     assert deferred_then_edited(erased)
 
 
-async def test_an_export_larger_than_the_attachment_limit_comes_in_parts(world: World) -> None:
+async def test_an_export_larger_than_the_attachment_limit_comes_in_pieces(world: World) -> None:
     await world.set_key(world.alice)
     world.provider.reply = "x" * 1500
     refused = len(world.discord.refusals)
@@ -127,11 +127,11 @@ async def test_an_export_larger_than_the_attachment_limit_comes_in_parts(world: 
             attachment_size_limit=limit,
         )
         text = await answered(world, exported)
-        assert "smaller parts" in text
-        count = int(re.search(r"comes in (\d+) smaller parts", text).group(1))  # type: ignore[union-attr]
+        assert "smaller pieces" in text
+        count = int(re.search(r"comes in (\d+) smaller pieces", text).group(1))  # type: ignore[union-attr]
         await world.discord.wait_until(lambda: len(world.discord.uploads) == count)
-    parts = list(world.discord.uploads)
-    assert all(len(p) <= limit for p in parts)
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(parts)))
-    assert archive.namelist()  # the parts join back into the zip
+    pieces = list(world.discord.uploads)
+    assert all(len(p) <= limit for p in pieces)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(pieces)))
+    assert archive.namelist()  # the pieces join back into the zip
     assert world.discord.refusals[refused:] == []  # nothing was too large for Discord

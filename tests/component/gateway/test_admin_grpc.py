@@ -703,6 +703,19 @@ async def test_an_export_past_a_grpc_reply_leaves_recordings_out_not_the_export(
     assert kept == first
     assert "1 audio or image files did not fit" in readme
     assert [m["request_content"] for m in messages] == ["Hello Lilith"]
+    assert (export.part, export.parts) == (1, 2)
+
+    # The one left out comes in part 2, where part 1's row says; there is no part 3.
+    rest = await bot.ExportUserData(gw.ExportUserDataRequest(actor=ALICE, part=2))
+    assert (rest.part, rest.parts) == (2, 2)
+    with zipfile.ZipFile(io.BytesIO(rest.archive)) as archive:
+        assert archive.read(samples[1]["part_file"]) == second
+    message = await fails(
+        bot.ExportUserData(gw.ExportUserDataRequest(actor=ALICE, part=3)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "part",
+    )
+    assert "no part 3" in message
 
 
 async def test_denylist_admin(connect: Connect) -> None:

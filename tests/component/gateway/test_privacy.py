@@ -117,7 +117,7 @@ async def test_the_export_holds_what_answers_carried_not_the_channels_scheduled_
             )
         )  # fmt: skip
 
-    archive, _ = await admin.export_user_data(Principal(user))
+    archive = (await admin.export_user_data(Principal(user))).archive
 
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:
         files = {name: opened.read(name) for name in opened.namelist()}

@@ -3090,16 +3090,25 @@ class ExportUserDataRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACTOR_FIELD_NUMBER: _builtins.int
+    PART_FIELD_NUMBER: _builtins.int
+    part: _builtins.int
+    """Which archive of the export (1, the default when unset: every JSON file and the audio
+    and images that fit one reply; 2 and on: only the audio and images earlier parts left
+    out). The parts are planned in one fixed order, so a part holds the same files while
+    the user's data does not change. Past the last: INVALID_ARGUMENT `part`
+    (EXPORT_PART_NOT_FOUND).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
+        part: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "part", b"part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3111,18 +3120,25 @@ class ExportUserDataResponse(_message.Message):
 
     ARCHIVE_FIELD_NUMBER: _builtins.int
     FILENAME_FIELD_NUMBER: _builtins.int
+    PART_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     archive: _builtins.bytes
     """A zip archive of JSON files; never contains key material."""
     filename: _builtins.str
+    part: _builtins.int
+    """Which part this archive is, and how many there are (1 and 1: it holds everything)."""
+    parts: _builtins.int
     def __init__(
         self,
         *,
         archive: _builtins.bytes = ...,
         filename: _builtins.str = ...,
+        part: _builtins.int = ...,
+        parts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive", b"archive", "filename", b"filename"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive", b"archive", "filename", b"filename", "part", b"part", "parts", b"parts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -188,17 +188,25 @@ class DataCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="export", description="Download everything stored about you")
-    async def export(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(
+        part="A large export comes in parts: 1 (the default) first, then the one each reply names"
+    )
+    async def export(
+        self, interaction: discord.Interaction, part: app_commands.Range[int, 1, 10_000] = 1
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             archive = await self.gateway.call(
-                self.gateway.stub.ExportUserData(gw.ExportUserDataRequest(actor=actor(interaction)))
+                self.gateway.stub.ExportUserData(
+                    gw.ExportUserDataRequest(actor=actor(interaction), part=part)
+                )
             )
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
         name = archive.filename or "tzurot-data.zip"
-        await send_archive(interaction, archive.archive, name)
+        heading = render.data_export(archive.part, archive.parts)
+        await send_archive(interaction, archive.archive, name, heading)
 
     @app_commands.command(name="delete", description="Erase everything stored about you")
     async def delete(self, interaction: discord.Interaction, confirm: str) -> None:
@@ -217,21 +225,24 @@ class DataCommands(app_commands.Group):
         )
 
 
-async def send_archive(interaction: discord.Interaction, data: bytes, name: str) -> None:
-    """The archive as one file when it fits the interaction's `attachment_size_limit`; else
-    said so, and sent as numbered parts that each fit (join them back in order)."""
+async def send_archive(
+    interaction: discord.Interaction, data: bytes, name: str, heading: str
+) -> None:
+    """The archive, after `heading` (which export part it is), as one file when it fits the
+    interaction's `attachment_size_limit`; else said so, and sent as numbered pieces that
+    each fit (join them back in order)."""
     limit = interaction.filesize_limit
     if fits(interaction, len(data)):
-        await send(interaction, "Your data:", file=discord.File(io.BytesIO(data), name))
+        await send(interaction, heading, file=discord.File(io.BytesIO(data), name))
         return
-    parts = [data[i : i + limit] for i in range(0, len(data), limit)]
+    pieces = [data[i : i + limit] for i in range(0, len(data), limit)]
     await send(
         interaction,
-        f"Your data is {len(data) / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB Discord lets "
-        f"me attach here, so it comes in {len(parts)} smaller parts. Join them in order "
-        f"(`cat {name}.* > {name}`) to get the zip.",
+        f"{heading}\nThis zip is {len(data) / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB "
+        f"Discord lets me attach here, so it comes in {len(pieces)} smaller pieces. Join them "
+        f"in order (`cat {name}.* > {name}`) to get the zip.",
     )
-    for number, part in enumerate(parts, 1):
+    for number, piece in enumerate(pieces, 1):
         await interaction.followup.send(
-            file=discord.File(io.BytesIO(part), f"{name}.{number:03d}"), ephemeral=True
+            file=discord.File(io.BytesIO(piece), f"{name}.{number:03d}"), ephemeral=True
         )

@@ -82,6 +82,24 @@ def usage(reply: gw.GetUsageResponse, period: str) -> str:
     return "\n".join(lines)
 
 
+def data_export(part: int, parts: int) -> str:
+    """What comes with an archive of `/settings data export`: which part it is, and how to
+    get the next (a gateway older than parts says 0 of 0: one archive)."""
+    if parts <= 1:
+        return "Your data:"
+    holds = (
+        "everything but the audio and images it had no room for"
+        if part == 1
+        else "more of the audio and images part 1 had no room for"
+    )
+    following = (
+        f"Get the next with `/settings data export part:{part + 1}`."
+        if part < parts
+        else "That is the last part."
+    )
+    return f"Your data, part {part} of {parts}: {holds}. {following}"
+
+
 def timezone_names(current: str, limit: int = 25) -> list[str]:
     """IANA zones matching what was typed (Discord shows at most 25)."""
     typed = current.casefold().replace(" ", "_")

@@ -8,6 +8,7 @@
 - channels.py: channel activation and moderation (the denylist)
 - memory.py: history and long-term memory on the user's behalf
 - privacy.py: a user's data export and deletion
+- export_archive.py: the export's format: its files, manifests, READMEs and parts
 - deletions.py: deletions that finish by themselves (recorded first, a sweep finishes them)
 - usage.py: usage totals
 - avatars.py: avatar images kept by the project, served by the edge

@@ -4,11 +4,15 @@ ElevenLabs account).
 
 The export is a versioned format (`manifest.json`: `format`, `version`): one JSON file per
 kind of data (FILES), the V3 card of each personality they own (`cards/<slug>.json`), and
-the bytes they gave or were answered with: their voice samples (`voice_samples/`) and the
-files answers carried (`answer_files/`). The archive is one gRPC reply: those bytes go in
-while it stays under MAX_ARCHIVE_BYTES (voice samples first, oldest first), and one left
-out keeps its row, with `"file": null` and why (`omitted`). JSON alone past the limit is
-refused (FAILED_PRECONDITION `EXPORT_TOO_LARGE`). Never key material: `wallet.json` says which
+the bytes they gave or were answered with: their voice samples (`voice_samples/`), the
+pictures of the personalities they own (`pictures/<slug>/`: the avatar and the card's
+picture) and the files answers carried (`answer_files/`). An archive is one gRPC reply, so
+the export comes in parts (export_archive.py plans them): part 1 holds the JSON and those
+bytes while it stays under MAX_ARCHIVE_BYTES (voice samples first, oldest first), and one
+left out keeps its row, with `"file": null`, why (`omitted`) and which later part carries it
+(`part`, at `part_file`); part 2 and on carry only such files, with a manifest listing
+them. JSON alone past the limit is refused (FAILED_PRECONDITION `EXPORT_TOO_LARGE`), a part
+past the last too (INVALID_ARGUMENT `part`). Never key material: `wallet.json` says which
 providers hold a key and when it was last used. A version adds files and fields only; one
 that renames or drops any is the next version.
 """
@@ -16,11 +20,6 @@ that renames or drops any is the next version.
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import re
-import zipfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -30,65 +29,46 @@ import structlog
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tzurot.gateway.admin.avatars import CONTENT_TYPES
 from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.cards import CardAdmin
 from tzurot.gateway.admin.deletions import DeletionAdmin
-from tzurot.runtime.errors import FailedPrecondition
+from tzurot.gateway.admin.export_archive import (
+    Blob,
+    Head,
+    first_texts,
+    later_texts,
+    pack,
+    plan_parts,
+    safe_name,
+)
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
 from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
 log = structlog.get_logger(__name__)
 
-EXPORT_FORMAT = "tzurot-user-export"
-EXPORT_VERSION = 1
 MAX_ARCHIVE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 """The largest archive: a gRPC reply, less room for its file name."""
-_ENTRY_BYTES = 128  # a stored zip entry's headers beyond its name (local and central)
-_ROW_SLACK = 64  # what a row's JSON may grow by when its file is left out
-
-FILES = {
-    "user.json": "your account: Discord id, name, timezone, flags",
-    "personas.json": "your personas (the default one, and per personality)",
-    "llm_configs.json": "the LLM configs you made",
-    "model_overrides.json": "the config you chose per personality",
-    "user_models.json": "the config you chose for every personality",
-    "personal_aliases.json": "your own aliases for personalities",
-    "settings.json": "your settings (yours, and yours per personality)",
-    "personalities_owned.json": "the personalities you own, with their aliases; `card_file` "
-    "is their V3 character card in cards/ (import it again with /character import)",
-    "messages.json": "every request you sent and its answer (model, usage, what helper models "
-    "read of your attachments, the files it carried: `files`); a turn you pay for that "
-    "answered nobody (free will, a chain reply: `scheduled`) has no answer here, its text "
-    "is the channel's",
-    "usage.json": "every paid call made for you",
-    "lorebooks.json": "the lorebooks you own, with their entries and where they are attached",
-    "voice_samples.json": "the recordings you uploaded to clone voices; `file` is the audio "
-    "in voice_samples/",
-    "voices_cloned.json": "the voices you cloned (they are in your ElevenLabs account)",
-    "free_will.json": "the personalities whose free will you pay for, per conversation",
-    "scheduled_turns.json": "the turns scheduled on you (free will, chain replies, greetings)",
-    "wallet.json": "which providers hold a key of yours and when it was last used (never a key)",
-    "history.json": "the conversation turns of your exchanges (the context personalities see)",
-    "memories.json": "what personalities remember about you long-term (facts are tagged "
-    "`fact`; a fact replaced by a newer one has `superseded_by`)",
-    "memory_modes.json": "your memory modes per personality (incognito, fresh start)",
-}
+_ROW_SLACK = 64  # what a file's row in part 1 may grow by when its file is left out
+_LONGEST_OMISSION = "deleted meanwhile"  # of the `omitted` reasons, the longest
+_EXTENSIONS = {content_type: ext for ext, content_type in CONTENT_TYPES.items()}
 
 
-@dataclass
-class _Blob:
-    """Bytes the archive may carry: the row that lists them, where they go, their size."""
+@dataclass(frozen=True)
+class UserExport:
+    """One archive of a user's export: its bytes and file name, which part it is of how many."""
 
-    row: dict[str, Any]
-    path: str
-    size: int
-    read: Callable[[], Awaitable[bytes]]
+    archive: bytes
+    filename: str
+    part: int
+    parts: int
 
 
 class PrivacyAdmin(CardAdmin, DeletionAdmin):
-    async def export_user_data(self, who: Principal) -> tuple[bytes, str]:
-        """The user's export (the module says what it holds) and its file name."""
+    async def export_user_data(self, who: Principal, part: int = 1) -> UserExport:
+        """Part `part` of the user's export (the module says what it holds)."""
         user = who.require_user()
         data = await self._db.export_user(user.id)
         await self._gateway.key_uses.flush()  # "last used" as of now, not the last flush
@@ -110,20 +90,23 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         for row in data.pop("answer_files"):
             files_of.setdefault(row.pop("job_id"), []).append(row)
         blobs = [
-            _Blob(
+            Blob(
                 row,
-                f"voice_samples/{row['id']}.{_safe(row['format'])}",
+                "voice_samples.json",
+                f"voice_samples/{row['id']}.{safe_name(row['format'])}",
                 int(row["size_bytes"]),
                 partial(self._db.voice_sample_data, row["id"]),
             )
             for row in data["voice_samples"]
         ]
+        blobs += self._pictures(data["personalities_owned"], data.pop("pictures"), user.id)
         for message in data["messages"]:
             message["files"] = files_of.get(message["id"], [])
             blobs += [
-                _Blob(
+                Blob(
                     row,
-                    f"answer_files/{message['id']}/{row['position']}-{_safe(row['filename'])}",
+                    "messages.json",
+                    f"answer_files/{message['id']}/{row['position']}-{safe_name(row['filename'])}",
                     int(row["size_bytes"]),
                     partial(self._db.answer_file_data, message["id"], row["position"]),
                 )
@@ -132,10 +115,51 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         cards: dict[str, bytes] = {}
         for personality in data["personalities_owned"]:
             personality["card_file"] = await self._card(who, personality["slug"], cards)
-        stamp = datetime.now(UTC)
-        archive = await self._archive(data, cards, blobs, user.platform_user_id, stamp)
-        log.info("privacy.user_exported", user_id=user.id, bytes=len(archive))
-        return archive, f"tzurot-{user.platform_user_id}-{stamp.strftime('%Y%m%d')}.zip"
+        head = Head(user.platform_user_id, datetime.now(UTC))
+        archive, parts = await self._archive(data, cards, blobs, head, part)
+        log.info("privacy.user_exported", user_id=user.id, bytes=len(archive), part=part)
+        name = f"tzurot-{user.platform_user_id}-{head.stamp.strftime('%Y%m%d')}"
+        if parts > 1:
+            name += f"-part{part}of{parts}"
+        return UserExport(archive, f"{name}.zip", part, parts)
+
+    def _pictures(
+        self, owned: list[dict[str, Any]], pictures: list[dict[str, Any]], user_id: str
+    ) -> list[Blob]:
+        """Lists each owned personality's pictures in its row (`pictures`: its avatar, then
+        its card's picture, one row when they are the same image); their blobs."""
+        found: dict[tuple[str, str], dict[str, Any]] = {
+            (row["personality_id"], row["kind"]): row for row in pictures
+        }
+        blobs = []
+        for personality in owned:
+            personality["pictures"] = []
+            avatar = found.get((personality["id"], "avatar"))
+            card = found.get((personality["id"], "card"))
+            if avatar and card and avatar["sha256"] == card["sha256"]:
+                avatar, card = {**avatar, "used_as": ["avatar", "card"]}, None
+            for picture in (avatar, card):
+                if picture is None:
+                    continue
+                used_as = picture.get("used_as", [picture["kind"]])
+                row = {
+                    "used_as": used_as,
+                    "content_type": picture["content_type"],
+                    "size_bytes": picture["size_bytes"],
+                }
+                personality["pictures"].append(row)
+                kind = str(picture["content_type"])
+                ext = _EXTENSIONS.get(kind) or safe_name(kind.rpartition("/")[2])
+                blobs.append(
+                    Blob(
+                        row,
+                        "personalities_owned.json",
+                        f"pictures/{safe_name(personality['slug'])}/{used_as[0]}.{ext}",
+                        int(picture["size_bytes"]),
+                        partial(self._db.picture_data, personality["id"], picture["kind"], user_id),
+                    )
+                )
+        return blobs
 
     async def _card(self, who: Principal, slug: str, cards: dict[str, bytes]) -> str | None:
         """Adds the personality's V3 card (JSON) to `cards`; its path, or None when it has
@@ -145,7 +169,7 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         except FailedPrecondition as err:
             log.warning("privacy.card_left_out", slug=slug, reason=err.reason)
             return None
-        path = f"cards/{_safe(slug)}.json"
+        path = f"cards/{safe_name(slug)}.json"
         cards[path] = document
         return path
 
@@ -153,46 +177,59 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         self,
         data: dict[str, list[dict[str, Any]]],
         cards: dict[str, bytes],
-        blobs: list[_Blob],
-        platform_user_id: str,
-        stamp: datetime,
-    ) -> bytes:
-        """The zip: every JSON file and card, and the blobs that fit under MAX_ARCHIVE_BYTES
-        (in order); FAILED_PRECONDITION when the JSON alone does not fit."""
+        blobs: list[Blob],
+        head: Head,
+        part: int,
+    ) -> tuple[bytes, int]:
+        """Part `part` of the export and how many parts there are. Part 1: every JSON file
+        and card, and the blobs planned for it; a later part: its blobs and a manifest.
+        FAILED_PRECONDITION when the JSON alone does not fit part 1; INVALID_ARGUMENT past
+        the last part."""
+        # The room each part has is measured with every text at its longest: more parts
+        # than there can be, every file left out of part 1 and its row saying so.
+        most = len(blobs) + 1
         for blob in blobs:
-            blob.row["file"] = blob.path
-
-        def texts(omitted: int) -> dict[str, bytes]:
-            manifest = {
-                "format": EXPORT_FORMAT,
-                "version": EXPORT_VERSION,
-                "created_at": stamp.isoformat(),
-                "discord_user_id": platform_user_id,
-                "files": FILES,
-                "files_left_out": omitted,
-            }
-            out = {"manifest.json": _json(manifest), "README.txt": _readme(omitted).encode()}
-            out |= {f"{name}.json": _json(rows) for name, rows in data.items()}
-            return out | cards
-
-        base = len(await asyncio.to_thread(_pack, texts(len(blobs)), {}))
+            blob.row.update(file=None, omitted=_LONGEST_OMISSION, part=most, part_file=blob.path)
+        first = first_texts(
+            data=data, cards=cards, head=head, parts=most, left_out=len(blobs), too_large=len(blobs)
+        )
+        base = await _packed_size(first)
         room = MAX_ARCHIVE_BYTES - base - _ROW_SLACK * len(blobs)
         if room < 0:
             raise _too_large(base)
-        kept: dict[str, bytes] = {}
-        for blob in blobs:
-            entry = 2 * len(blob.path.encode()) + _ENTRY_BYTES
-            content = await blob.read() if blob.size + entry <= room else None
-            if content and len(content) + entry <= room:
-                kept[blob.path] = content
-                room -= len(content) + entry
-            else:
-                blob.row["file"] = None
-                blob.row["omitted"] = "deleted meanwhile" if content == b"" else "size limit"
-        archive = await asyncio.to_thread(_pack, texts(len(blobs) - len(kept)), kept)
+        later_room = MAX_ARCHIVE_BYTES - await _packed_size(later_texts(head, most, most, []))
+        plan = plan_parts([blob.cost() for blob in blobs], room, later_room)
+        parts = max((planned for planned in plan if planned is not None), default=1)
+        if not 1 <= part <= parts:
+            raise InvalidArgument(
+                "part",
+                f"your export has {parts} part{'s' if parts > 1 else ''}: there is no part "
+                f"{part}; ask for part 1 to {parts}",
+                reason="EXPORT_PART_NOT_FOUND",
+            )
+        kept, missing = await _read(
+            [b for b, p in zip(blobs, plan, strict=True) if p == part],
+            room if part == 1 else later_room,
+        )
+        if part == 1:
+            for blob, planned in zip(blobs, plan, strict=True):
+                _place(blob, planned, kept, missing)
+            left_out = len(blobs) - len(kept)
+            too_large = plan.count(None)
+            texts = first_texts(
+                data=data,
+                cards=cards,
+                head=head,
+                parts=parts,
+                left_out=left_out,
+                too_large=too_large,
+            )
+        else:
+            texts = later_texts(head, part, parts, [b for b in blobs if b.path in kept])
+        archive = await asyncio.to_thread(pack, texts, kept)
         if len(archive) > MAX_ARCHIVE_BYTES:  # cannot happen with the room kept above
             raise _too_large(len(archive))
-        return archive
+        return archive, parts
 
     async def delete_user_data(self, who: Principal) -> int:
         """Erases the user across the mesh; the count of what was deleted.
@@ -217,25 +254,42 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         return deleted
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False).encode()
+async def _packed_size(texts: dict[str, bytes]) -> int:
+    return len(await asyncio.to_thread(pack, texts, {}))
 
 
-def _pack(texts: dict[str, bytes], blobs: dict[str, bytes]) -> bytes:
-    """A zip: texts deflated, blobs (audio, images: compressed already) stored."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in texts.items():
-            archive.writestr(name, text)
-        for name, content in blobs.items():
-            archive.writestr(name, content, compress_type=zipfile.ZIP_STORED)
-    return buffer.getvalue()
+async def _read(blobs: list[Blob], room: int) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The blobs' bytes that fit `room` (in order), by path; and why the others were left
+    out: deleted, or grown past the room since they were listed."""
+    kept: dict[str, bytes] = {}
+    missing: dict[str, str] = {}
+    for blob in blobs:
+        content = await blob.read()
+        if content and blob.cost(len(content)) <= room:
+            kept[blob.path] = content
+            room -= blob.cost(len(content))
+        else:
+            missing[blob.path] = "changed meanwhile" if content else "deleted meanwhile"
+    return kept, missing
 
 
-def _safe(name: str) -> str:
-    """A file name safe inside the archive: no folders, no dots first, no odd characters."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name.rsplit("/", 1)[-1]).lstrip(".")
-    return cleaned[:100] or "file"
+def _place(
+    blob: Blob, planned: int | None, kept: dict[str, bytes], missing: dict[str, str]
+) -> None:
+    """Says in the blob's row (part 1's JSON) where its file is: `file` in this archive, or
+    null with why (`omitted`) and, when a later part carries it, which (`part`) and where
+    in it (`part_file`)."""
+    row = blob.row
+    for field in ("omitted", "part_file"):
+        row.pop(field, None)
+    if blob.path in kept:
+        row.update(file=blob.path, part=1)
+    elif planned is None:
+        row.update(file=None, omitted="too large", part=None)
+    elif planned == 1:
+        row.update(file=None, omitted=missing[blob.path], part=None)
+    else:
+        row.update(file=None, omitted="size limit", part=planned, part_file=blob.path)
 
 
 def _too_large(size: int) -> FailedPrecondition:
@@ -245,25 +299,6 @@ def _too_large(size: int) -> FailedPrecondition:
         "memories (or ask the operator) and try again",
         reason="EXPORT_TOO_LARGE",
     )
-
-
-def _readme(omitted: int) -> str:
-    lines = [
-        "Everything Tzurot stores about you, as of manifest.json's created_at.",
-        f"Format {EXPORT_FORMAT} version {EXPORT_VERSION}: manifest.json lists each file.",
-        "",
-        *(f"{name}: {about}." for name, about in FILES.items()),
-        "cards/: the V3 character card (JSON) of each personality you own.",
-        "voice_samples/, answer_files/: your recordings, and the files answers carried.",
-        "",
-        "API keys are never exported (wallet.json lists the providers).",
-    ]
-    if omitted:
-        lines.append(
-            f"{omitted} audio or image files did not fit in one export (they are listed with "
-            '"file": null); what you uploaded yourself came first.'
-        )
-    return "\n".join(lines) + "\n"
 
 
 def _stamp(message: Message, field: str) -> str | None:

@@ -11,8 +11,15 @@ class PrivacyRpcs(AdminRpcs):
     async def ExportUserData(
         self, request: gw.ExportUserDataRequest, context: Context
     ) -> gw.ExportUserDataResponse:
-        archive, filename = await self._admin.export_user_data(await self._who(request))
-        return gw.ExportUserDataResponse(archive=archive, filename=filename)
+        exported = await self._admin.export_user_data(
+            await self._who(request), part=request.part or 1
+        )
+        return gw.ExportUserDataResponse(
+            archive=exported.archive,
+            filename=exported.filename,
+            part=exported.part,
+            parts=exported.parts,
+        )
 
     async def DeleteUserData(
         self, request: gw.DeleteUserDataRequest, context: Context

@@ -26,6 +26,37 @@ def _own_settings(user_id: str) -> sa.ColumnElement[bool]:
     )
 
 
+CARD_PICTURE = "avatar"
+"""The path of a card's picture among its personality's assets (admin/cards.py)."""
+
+
+def _pictures(user_id: str) -> sa.CompoundSelect[Any]:
+    """The pictures of the user's personalities: the served avatar (`core.avatars`) and the
+    card picture (`core.personality_assets`), with their size and SHA-256 (hex), which tells
+    the two apart when a card import made one the other."""
+    a, c, p = t.avatars.c, t.personality_assets.c, t.personalities.c
+    return sa.union_all(
+        sa.select(
+            a.personality_id,
+            sa.literal("avatar").label("kind"),
+            a.content_type,
+            sa.func.octet_length(a.data).label("size_bytes"),
+            a.sha256,
+        )
+        .join(t.personalities, p.id == a.personality_id)
+        .where(p.owner_user_id == user_id),
+        sa.select(
+            c.personality_id,
+            sa.literal("card"),
+            c.content_type,
+            sa.func.octet_length(c.data),
+            sa.func.encode(sa.func.sha256(c.data), "hex"),
+        )
+        .join(t.personalities, p.id == c.personality_id)
+        .where(p.owner_user_id == user_id, c.path == CARD_PICTURE),
+    )
+
+
 def _rows(result: sa.CursorResult[Any] | sa.Result[Any]) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in row._mapping.items()} for row in result.all()]
 
@@ -33,9 +64,10 @@ def _rows(result: sa.CursorResult[Any] | sa.Result[Any]) -> list[dict[str, Any]]
 class PrivacyQueries(AdminSqlBase):
     async def export_user(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
         """Every `core` row about the user, as JSON-ready dicts per file of the export
-        (admin/privacy.py documents them). No bytes: a voice sample's and an answer file's
-        rows carry their `size_bytes`, their data is read apart (`voice_sample_data`,
-        `answer_file_data`)."""
+        (admin/privacy.py documents them), and `pictures`: the avatar and card picture of
+        each personality they own. No bytes: a voice sample's, a picture's and an answer
+        file's rows carry their `size_bytes`, their data is read apart (`voice_sample_data`,
+        `picture_data`, `answer_file_data`)."""
         j, p, lb = t.jobs.c, t.personalities.c, t.lorebooks.c
         v, s, f = t.personality_voices.c, t.voice_samples.c, t.job_files.c
         e, fw = g.bot_events.c, g.freewill_personalities.c
@@ -77,7 +109,7 @@ class PrivacyQueries(AdminSqlBase):
             .scalar_subquery()
             .label("attached_to")
         )
-        queries: dict[str, sa.Select[Any]] = {
+        queries: dict[str, sa.Select[Any] | sa.CompoundSelect[Any]] = {
             "user": sa.select(t.users).where(t.users.c.id == user_id),
             "personas": sa.select(t.personas).where(t.personas.c.user_id == user_id),
             "llm_configs": sa.select(t.llm_configs).where(t.llm_configs.c.owner_user_id == user_id),
@@ -189,6 +221,7 @@ class PrivacyQueries(AdminSqlBase):
             )
             .where(e.payer_user_id == user_id)
             .order_by(e.created_at, e.id),
+            "pictures": _pictures(user_id),
         }
         async with self._engine.connect() as conn:
             return {name: _rows(await conn.execute(stmt)) for name, stmt in queries.items()}
@@ -196,6 +229,22 @@ class PrivacyQueries(AdminSqlBase):
     async def voice_sample_data(self, sample_id: str) -> bytes:
         """A voice sample's audio (b"" when it is gone)."""
         stmt = sa.select(t.voice_samples.c.data).where(t.voice_samples.c.id == sample_id)
+        async with self._autocommit.connect() as conn:
+            return bytes(await conn.scalar(stmt) or b"")
+
+    async def picture_data(self, personality_id: str, kind: str, user_id: str) -> bytes:
+        """A picture (`kind` as `pictures` lists it) of a personality the user owns (b"" when
+        it is gone, or the personality is no longer theirs)."""
+        table = t.avatars if kind == "avatar" else t.personality_assets
+        stmt = (
+            sa.select(table.c.data)
+            .join(t.personalities, t.personalities.c.id == table.c.personality_id)
+            .where(
+                table.c.personality_id == personality_id,
+                t.personalities.c.owner_user_id == user_id,
+                *([] if kind == "avatar" else [t.personality_assets.c.path == CARD_PICTURE]),
+            )
+        )
         async with self._autocommit.connect() as conn:
             return bytes(await conn.scalar(stmt) or b"")
 
