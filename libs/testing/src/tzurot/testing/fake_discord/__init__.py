@@ -11,6 +11,7 @@ Discord does, so several bot processes can be tested against one fake.
 
 Modules: `state` (the world and the records), `gateway` (the websocket), `users` (a test playing
 Discord's users), `rest` (the REST routes), `rules` (Discord's limits and validation),
+`application_commands` and `command_rules` (registering commands, refused as Discord does),
 `uploads` (upload limits: per file by boost tier, per request, attachments per message),
 `pluralkit` (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """

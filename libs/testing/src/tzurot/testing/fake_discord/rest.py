@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from tzurot.testing.fake_discord.application_commands import ApplicationCommands
 from tzurot.testing.fake_discord.rules import API_PREFIX
-from tzurot.testing.fake_discord.webhooks import Webhooks
 from tzurot.testing.fake_discord.wire import json_response, not_found
 
 
-class Rest(Webhooks):
+class Rest(ApplicationCommands):
     """The REST handlers, each answering as Discord does."""
 
     # ---- REST ----
@@ -72,31 +72,3 @@ class Rest(Webhooks):
                 "flags": 0,
             }
         )
-
-    async def _sync(self, request: web.Request, scope: str) -> web.Response:
-        commands = await request.json()
-        stored = [
-            {
-                "description": "",  # Discord answers "" for context menus
-                **c,
-                "id": str(self.snowflake()),
-                "application_id": str(self.application_id),
-                "version": "1",
-                "default_member_permissions": c.get("default_member_permissions"),
-            }
-            for c in commands
-        ]
-        self.synced_commands[scope] = stored
-        return json_response(stored)
-
-    async def _fetch_global(self, _: web.Request) -> web.Response:
-        return json_response(self.synced_commands.get("global", []))
-
-    async def _fetch_guild(self, request: web.Request) -> web.Response:
-        return json_response(self.synced_commands.get(request.match_info["guild"], []))
-
-    async def _sync_global(self, request: web.Request) -> web.Response:
-        return await self._sync(request, "global")
-
-    async def _sync_guild(self, request: web.Request) -> web.Response:
-        return await self._sync(request, request.match_info["guild"])
