@@ -168,8 +168,9 @@ async def test_elevenlabs_unreachable_fails_the_deletion_with_nothing_deleted(
     owner = Principal(await gateway.user(ALICE))
     speech.error = Unavailable("ElevenLabs cannot be reached")
 
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable, match="nothing was deleted") as refused:
         await voiced_admin.delete_personality(owner, "wren")
+    assert refused.value.reason == "CLONE_DELETION_UNAVAILABLE"
 
     # Nothing touched: not recorded (no sweep finishes it), still served, memory asked nothing.
     assert await rows_of(engine, wren.id) == {

@@ -127,3 +127,19 @@ def test_delete_sits_beside_the_voice_commands_with_a_required_confirm() -> None
     options = {o["name"]: o for o in delete.to_dict(None)["options"]}  # type: ignore[arg-type]
     assert options["confirm"]["required"] is True
     assert options["personality"]["autocomplete"] is True
+
+
+def test_elevenlabs_unreachable_before_deleting_deleted_nothing() -> None:
+    """The gateway deletes a cloned voice first: when ElevenLabs cannot be reached it stops
+    before anything is deleted, and says so; not "may be only partly deleted"."""
+    err = Unavailable(
+        "ElevenLabs could not be reached to delete a voice cloned there, so nothing was "
+        "deleted; ask again in a moment",
+        reason="CLONE_DELETION_UNAVAILABLE",
+    )
+    text = deletion_failed_text(err, WREN)
+    assert text.startswith(
+        "Nothing deleted: ElevenLabs could not be reached to delete the voice cloned for "
+        "**Wren** (`wren`). Run "
+    )
+    assert "partly" not in text

@@ -11,12 +11,11 @@ its messages in Discord.
 
 from __future__ import annotations
 
-import uuid
-
 import structlog
 
 from tzurot.gateway.domain import GenerateCommand, Job, Personality, User
 from tzurot.gateway.exchanges import remove_exchange
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.ports import ExchangeTurns
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
@@ -34,7 +33,7 @@ async def replaced_job(
     job_id = command.replaces_job_id
     if not job_id:
         return ""
-    job = await store.get_job(job_id) if _is_uuid(job_id) else None
+    job = await store.get_job(job_id) if is_uuid(job_id) else None
     if job is None:
         raise InvalidArgument("replaces_job_id", f"no job {quoted(job_id)} to replace")
     if job.idempotency_key.startswith(TURN_KEY_PREFIX) or job.user_id != user.id:
@@ -62,11 +61,3 @@ async def remove_replaced(store: GatewayStore, turns: ExchangeTurns | None, job:
         return
     removed = await remove_exchange(turns, old)
     log.info("job.replaced_exchange_removed", job_id=job.id, turns=len(removed))
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -82,6 +82,11 @@ def deletion_failed_text(err: TzurotError, p: common.Personality) -> str:
     again is only ever needed while it shows)."""
     if err.code in REFUSED:
         return not_deleted_text(err, p.display_name or p.slug)
+    if err.reason == "CLONE_DELETION_UNAVAILABLE":  # refused before anything was deleted
+        return (
+            f"Nothing deleted: ElevenLabs could not be reached to delete the voice cloned for "
+            f"{named(p)}. Run {AGAIN} again in a moment."
+        )
     if err.reason == "DELETION_PENDING":  # recorded: the gateway finishes it by itself
         return f"{named(p)} is being deleted. {err.message[:1].upper()}{err.message[1:]}."
     if err.code is grpc.StatusCode.UNAVAILABLE:

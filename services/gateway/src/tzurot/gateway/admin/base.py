@@ -3,10 +3,10 @@ they may see or change, and input checks."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.ports import KeyVault, Memory, SkillCatalog, Speech
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
@@ -92,14 +92,6 @@ def require_manage_guild(who: Principal, manage_guild: bool) -> None:
 
 def may_see(personality: Personality, who: Principal) -> bool:
     return personality.public or who.superuser or personality.owner_user_id == who.user_id
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class AdminBase:

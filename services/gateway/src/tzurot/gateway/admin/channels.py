@@ -5,12 +5,12 @@ from __future__ import annotations
 from tzurot.gateway.admin.base import (
     AdminBase,
     Principal,
-    is_uuid,
     limit_text,
     managed_channel,
     require,
 )
 from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
+from tzurot.gateway.ids import is_uuid
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 
 

@@ -41,10 +41,14 @@ import structlog
 from tzurot.gateway.admin.base import AdminBase
 from tzurot.gateway.store.deletions import Clone, Kind
 from tzurot.runtime import metrics
-from tzurot.runtime.errors import FailedPrecondition, TzurotError
+from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
 from tzurot.runtime.retry import RETRYABLE
 
 log = structlog.get_logger(__name__)
+
+CLONE_DELETION_UNAVAILABLE = "CLONE_DELETION_UNAVAILABLE"
+"""A deletion refused before anything was deleted: a cloned voice could not be deleted from
+ElevenLabs for now (unreachable, timed out); asking again does it."""
 
 RETRY_SECONDS = 15.0
 """How long a deletion the sweep could not finish waits before the next try."""
@@ -66,7 +70,11 @@ class DeletionAdmin(AdminBase):
                 deleted += int(await self._speech.delete_voice(clone.cloner_id, clone.voice_id))
             except TzurotError as err:
                 if err.code in RETRYABLE:
-                    raise
+                    raise Unavailable(
+                        "ElevenLabs could not be reached to delete a voice cloned there, so "
+                        "nothing was deleted; ask again in a moment",
+                        reason=CLONE_DELETION_UNAVAILABLE,
+                    ) from err
                 log.warning(
                     "deletion.clone_kept", personality_id=clone.personality_id, reason=err.reason
                 )

@@ -16,7 +16,6 @@ from dataclasses import replace
 from tzurot.gateway.admin.base import (
     AdminBase,
     Principal,
-    is_uuid,
     require,
     require_manage_channels,
 )
@@ -25,6 +24,7 @@ from tzurot.gateway.cards.lorebooks import (
     parse_lorebook_document,
     to_world_info,
 )
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import Scope, StoredLorebook
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 

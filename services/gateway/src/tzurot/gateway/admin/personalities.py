@@ -10,7 +10,6 @@ from tzurot.gateway.admin.base import (
     MAX_NAME,
     MAX_TEXT,
     Principal,
-    is_uuid,
     limit_text,
     may_see,
     require,
@@ -18,6 +17,7 @@ from tzurot.gateway.admin.base import (
 from tzurot.gateway.admin.deletions import DeletionAdmin
 from tzurot.gateway.admin.skills import SkillAdmin
 from tzurot.gateway.domain import CharacterFields, Personality
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import (
     BIRTHDAY_PATTERN,

@@ -18,8 +18,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import structlog
 
 from tzurot.audio import AudioError, probe
-from tzurot.gateway.admin.base import AdminBase, Principal, is_uuid
+from tzurot.gateway.admin.base import AdminBase, Principal
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.ports import Speech
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, channel_ids, validate
 from tzurot.gateway.voice import (

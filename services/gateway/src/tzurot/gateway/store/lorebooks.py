@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cards.lorebooks import Lorebook
+from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import SCOPES, LoreContext, LoreState, Scope, StoredLorebook, TimedEffect
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
 
@@ -71,14 +71,6 @@ def book_values(book: Lorebook) -> dict[str, Any]:
         "extensions": book.extensions,
         "entries": [entry.model_dump(mode="json") for entry in book.entries],
     }
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class LoreReads(SqlBase):
