@@ -23,12 +23,17 @@ NESTING = {SUB_COMMAND, SUB_COMMAND_GROUP}
 MAX_COMMANDS = {CHAT_INPUT: 100, 2: 15, 3: 15}  # CHAT_INPUT, USER, MESSAGE per scope
 
 
+def bot_tree() -> app_commands.CommandTree:
+    """The bot's command tree, with every command it registers."""
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents(guilds=True)))
+    # Only built, never called: the commands reach the gateway and the flow when run.
+    add_commands(tree, cast(GatewayClient, None), cast(MessageFlow, None))
+    return tree
+
+
 def registered(tree: app_commands.CommandTree | None = None) -> list[Json]:
     """What the bot's sync sends: every command of its tree, as discord.py serializes it."""
-    if tree is None:
-        tree = app_commands.CommandTree(discord.Client(intents=discord.Intents(guilds=True)))
-        # Only built, never called: the commands reach the gateway and the flow when run.
-        add_commands(tree, cast(GatewayClient, None), cast(MessageFlow, None))
+    tree = tree or bot_tree()
     return [command.to_dict(tree) for command in tree.get_commands()]
 
 
@@ -116,6 +121,76 @@ def all_problems(commands: list[Json]) -> list[str]:
         if size(command) > 8000:
             found.append(f"{path}: {size(command)} characters in all (at most 8000)")
     return found
+
+
+def _options(item: Json, path: str) -> list[tuple[str, Json]]:
+    """Every option below a command, group or subcommand, with its path (`/cmd sub option`)."""
+    found: list[tuple[str, Json]] = []
+    for option in item.get("options") or []:
+        here = f"{path} {option['name']}"
+        found += _options(option, here) if option["type"] in NESTING else [(here, option)]
+    return found
+
+
+def _raw_descriptions(command: app_commands.Command[Any, Any, Any]) -> dict[str, str]:
+    """Each option's description as written, before discord.py shortens it to 100 characters:
+    `@app_commands.describe` under `@command` keeps the text on the callback; else only the
+    shortened one is left."""
+    written = getattr(command.callback, "__discord_app_commands_param_description__", {})
+    return {p.display_name: str(written.get(p.name, p.description)) for p in command.parameters}
+
+
+def _commands(tree: app_commands.CommandTree) -> list[app_commands.Command[Any, Any, Any]]:
+    """Every slash command and subcommand of the tree (context menus have no options)."""
+    found: list[app_commands.Command[Any, Any, Any]] = []
+    for top in tree.get_commands():
+        below = top.walk_commands() if isinstance(top, app_commands.Group) else [top]
+        found += [c for c in below if isinstance(c, app_commands.Command)]
+    return found
+
+
+def option_description_problems(tree: app_commands.CommandTree) -> list[str]:
+    """Options Discord would show without a real description: discord.py's placeholder "…"
+    (no `describe`), an empty one, or one over 100 characters as written (which discord.py
+    silently cuts to end in "…")."""
+    found: list[str] = []
+    for payload in registered(tree):
+        for here, option in _options(payload, f"/{payload['name']}"):
+            text = option.get("description") or ""
+            if text in {"", "…"}:
+                found.append(f"{here}: no description ({text!r})")
+            elif text.endswith("…"):
+                found.append(f"{here}: description cut by discord.py: {text!r}")
+    for command in _commands(tree):
+        found += [
+            f"/{command.qualified_name} {name}: description of {len(text)} characters "
+            f"(at most 100): {text!r}"
+            for name, text in _raw_descriptions(command).items()
+            if len(text) > 100
+        ]
+    return found
+
+
+def test_every_option_of_every_command_has_a_real_description() -> None:
+    assert option_description_problems(bot_tree()) == []
+
+
+def test_the_description_check_names_the_command_and_option() -> None:
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents(guilds=True)))
+    group = app_commands.Group(name="group", description="A group")
+
+    @group.command(name="sub", description="A subcommand")
+    @app_commands.describe(long="x " * 60)
+    async def sub(interaction: discord.Interaction[Any], bare: str, long: str) -> None:
+        """Never run."""
+
+    tree.add_command(group)
+    found = option_description_problems(tree)
+    assert found[0] == "/group sub bare: no description ('…')"
+    assert found[1].startswith("/group sub long: description cut by discord.py: 'x x")
+    assert found[2:] == [
+        f"/group sub long: description of 120 characters (at most 100): {'x ' * 60!r}"
+    ]
 
 
 def test_every_registered_command_is_within_discords_limits() -> None:

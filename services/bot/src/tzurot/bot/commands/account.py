@@ -31,6 +31,7 @@ class TimezoneCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="set", description="Set your IANA time zone")
+    @app_commands.describe(zone="An IANA time zone name, e.g. Europe/Berlin or America/New_York")
     async def set_zone(self, interaction: discord.Interaction, zone: str) -> None:
         problem = render.check_timezone(zone)
         if problem:
@@ -66,6 +67,9 @@ def usage_command(gateway: GatewayClient) -> app_commands.Command[Any, Any, None
     @app_commands.choices(
         period=[app_commands.Choice(name=p, value=p) for p in ("day", "week", "month")]
     )
+    @app_commands.describe(
+        period="How far back: the last day (the default), week (7 days) or month (30 days)"
+    )
     async def usage(interaction: discord.Interaction, period: str = "day") -> None:
         await reply(
             interaction,
@@ -85,6 +89,12 @@ class PersonaCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="set", description="Your name, pronouns and a few words")
+    @app_commands.describe(
+        preferred_name="What personalities call you",
+        pronouns="Your pronouns, e.g. she/her (optional)",
+        description="A few words about you that personalities know (optional)",
+        personality="Only toward this personality (default: your persona for all of them)",
+    )
     async def set_persona(
         self,
         interaction: discord.Interaction,
@@ -111,6 +121,7 @@ class PersonaCommands(app_commands.Group):
         )
 
     @app_commands.command(name="view", description="Show your persona")
+    @app_commands.describe(personality="Your persona toward this personality (default: for all)")
     async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
         await reply(
             interaction,
@@ -136,7 +147,8 @@ class HistoryCommands(app_commands.Group):
 
     @app_commands.command(name="clear", description="Forget your conversation with it here")
     @app_commands.describe(
-        everyone="Everyone's conversation with it here, not only yours (needs Manage Channels)"
+        personality="The personality whose conversation in this channel to forget",
+        everyone="Everyone's conversation with it here, not only yours (needs Manage Channels)",
     )
     async def clear(
         self, interaction: discord.Interaction, personality: str, everyone: bool = False
@@ -159,6 +171,9 @@ class HistoryCommands(app_commands.Group):
         )
 
     @app_commands.command(name="undo", description="Forget your last exchange here")
+    @app_commands.describe(
+        personality="The personality your last exchange in this channel was with"
+    )
     async def undo(self, interaction: discord.Interaction, personality: str) -> None:
         location = location_of(interaction.channel, interaction.guild)
         await reply(
@@ -209,6 +224,9 @@ class DataCommands(app_commands.Group):
         await send_archive(interaction, archive.archive, name, heading)
 
     @app_commands.command(name="delete", description="Erase everything stored about you")
+    @app_commands.describe(
+        confirm=f"Type {CONFIRM_WORD} to erase it all; anything else deletes nothing"
+    )
     async def delete(self, interaction: discord.Interaction, confirm: str) -> None:
         if not confirmed(confirm):
             await send(

@@ -61,6 +61,15 @@ class DenyCommands(app_commands.Group):
         mode=[app_commands.Choice(name=k, value=k) for k in MODES],
         scope=[app_commands.Choice(name=k, value=k) for k in SCOPES],
     )
+    @app_commands.describe(
+        user="The user to deny (or give guild_id instead)",
+        guild_id="A server's id, to deny the whole server (when no user is given)",
+        mode="block (the default): refused, and may be told so; mute: ignored in silence",
+        scope="Where: bot (everywhere, the default), guild, channel or personality",
+        scope_id="Guild or channel id (default: this one), or the personality's slug; "
+        "none for scope bot",
+        reason="Why, shown in /admin deny list (optional)",
+    )
     async def add(  # noqa: PLR0917  # a slash command's options are its parameters
         self,
         interaction: discord.Interaction,
@@ -90,6 +99,7 @@ class DenyCommands(app_commands.Group):
         )
 
     @app_commands.command(name="remove", description="Remove a denylist entry by its id")
+    @app_commands.describe(entry_id="The entry's id, from /admin deny list")
     async def remove(self, interaction: discord.Interaction, entry_id: str) -> None:
         await reply(
             interaction,

@@ -36,6 +36,10 @@ class AliasCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="add", description="Call a personality by a name of your own")
+    @app_commands.describe(
+        personality="The personality the alias is for",
+        alias="The name you will @mention it by, e.g. lili (no @ needed)",
+    )
     async def add(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
         await reply(
             interaction,
@@ -49,6 +53,7 @@ class AliasCommands(app_commands.Group):
         )
 
     @app_commands.command(name="remove", description="Forget one of your aliases")
+    @app_commands.describe(alias="One of your aliases (from /alias list)")
     async def remove(self, interaction: discord.Interaction, alias: str) -> None:
         await reply(
             interaction,

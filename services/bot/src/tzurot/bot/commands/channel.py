@@ -32,6 +32,7 @@ class ChannelCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="activate", description="Add a personality that answers here")
+    @app_commands.describe(personality="The personality to answer every message in this channel")
     @app_commands.checks.has_permissions(manage_channels=True)
     async def activate(self, interaction: discord.Interaction, personality: str) -> None:
         location = location_of(interaction.channel, interaction.guild)
@@ -98,7 +99,10 @@ class ChannelCommands(app_commands.Group):
         name="talkativeness",
         description="How often a personality speaks up in group channels (its owner)",
     )
-    @app_commands.describe(value="0 never unprompted, 1 always; the default is 0.5")
+    @app_commands.describe(
+        personality="A personality you own",
+        value="0 never unprompted, 1 always; the default is 0.5",
+    )
     async def talkativeness(
         self,
         interaction: discord.Interaction,

@@ -42,6 +42,12 @@ class CharacterCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="create", description="Create a personality")
+    @app_commands.describe(
+        name="Its display name, which people @mention it by",
+        system_prompt="Who it is and how it answers: its instructions to the model",
+        description="Its character description (optional)",
+        public="Anyone may find and talk to it (default: only you)",
+    )
     async def create(
         self,
         interaction: discord.Interaction,
@@ -71,8 +77,10 @@ class CharacterCommands(app_commands.Group):
     @app_commands.command(name="edit", description="Change one field of a personality you own")
     @app_commands.choices(field=[app_commands.Choice(name=k, value=k) for k in EDITABLE])
     @app_commands.describe(
+        personality="A personality you own",
+        field="Which field to change",
         value="The new text; author_note_depth: 2-4; cleanup_rules: a JSON list of "
-        '{"pattern", "replacement"}'
+        '{"pattern", "replacement"}',
     )
     async def edit(
         self, interaction: discord.Interaction, personality: str, field: str, value: str
@@ -94,6 +102,7 @@ class CharacterCommands(app_commands.Group):
         )
 
     @app_commands.command(name="view", description="Show a personality")
+    @app_commands.describe(personality="The personality to show")
     async def view(self, interaction: discord.Interaction, personality: str) -> None:
         await reply(
             interaction,
@@ -105,6 +114,7 @@ class CharacterCommands(app_commands.Group):
         )
 
     @app_commands.command(name="browse", description="Personalities you can talk to")
+    @app_commands.describe(mine="Only the ones you own")
     async def browse(self, interaction: discord.Interaction, mine: bool = False) -> None:
         await reply(
             interaction,
@@ -118,6 +128,7 @@ class CharacterCommands(app_commands.Group):
     @app_commands.command(
         name="import", description="Import a character card (PNG, JSON or CHARX; V2 or V3)"
     )
+    @app_commands.describe(card="The card file: PNG, JSON or CHARX, 16 MB at most")
     async def import_card(self, interaction: discord.Interaction, card: discord.Attachment) -> None:
         if card.size > MAX_IMPORT_BYTES:
             await send(interaction, "That file is too large for a character card (16 MB at most).")
@@ -142,6 +153,10 @@ class CharacterCommands(app_commands.Group):
     )
     @app_commands.choices(
         format=[app_commands.Choice(name=name, value=name) for name in EXPORT_FORMATS]
+    )
+    @app_commands.describe(
+        personality="The personality to export",
+        format="png (the default, with its picture), json (no picture) or charx",
     )
     async def export(
         self, interaction: discord.Interaction, personality: str, format: str = "png"
@@ -175,6 +190,10 @@ class CharacterCommands(app_commands.Group):
         )
 
     @app_commands.command(name="avatar", description="Set a personality's avatar (an image)")
+    @app_commands.describe(
+        personality="A personality you own",
+        image="A PNG, JPEG, GIF or WebP image, 8 MB at most",
+    )
     async def avatar(
         self, interaction: discord.Interaction, personality: str, image: discord.Attachment
     ) -> None:
@@ -203,6 +222,10 @@ class CharacterCommands(app_commands.Group):
 
     @app_commands.command(
         name="link_previews", description="Show or hide link previews in a personality's answers"
+    )
+    @app_commands.describe(
+        personality="A personality you own",
+        show="True shows link previews in its answers; false hides them (links stay clickable)",
     )
     async def link_previews(
         self, interaction: discord.Interaction, personality: str, show: bool

@@ -39,6 +39,7 @@ class FreeWillCommands(app_commands.Group):
 
     @app_commands.command(name="on", description="Let a personality speak up here on its own")
     @app_commands.describe(
+        personality="The personality that may speak up here",
         timezone="The server's time zone for quiet hours, e.g. Europe/Berlin",
         quiet_hours='Local hours it stays silent, e.g. "23-8" (the default)',
         daily_budget="Most spontaneous messages a day in this channel (default 3)",
@@ -78,6 +79,7 @@ class FreeWillCommands(app_commands.Group):
         )
 
     @app_commands.command(name="off", description="Stop a personality speaking up on its own")
+    @app_commands.describe(personality="The personality to stop speaking up here")
     @app_commands.checks.has_permissions(manage_channels=True)
     async def off(self, interaction: discord.Interaction, personality: str) -> None:
         location = location_of(interaction.channel, interaction.guild)

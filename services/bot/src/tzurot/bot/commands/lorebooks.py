@@ -26,6 +26,9 @@ SCOPES = {
     "global": common.LORE_SCOPE_GLOBAL,
 }
 _SCOPE_CHOICES = [app_commands.Choice(name=name, value=name) for name in SCOPES]
+LOREBOOK_HELP = "The lorebook, by name or id"
+SCOPE_HELP = "personality (its owner), channel (this one; Manage Channels) or global (superusers)"
+PERSONALITY_HELP = "With scope personality: which one"
 _FORMATS = {
     "lorebook_v3": gw.LOREBOOK_FORMAT_UNSPECIFIED,
     "world_info": gw.LOREBOOK_FORMAT_WORLD_INFO,
@@ -76,7 +79,11 @@ class LorebookCommands(app_commands.Group):
     )
     @app_commands.choices(attach_to=_SCOPE_CHOICES)
     @app_commands.describe(
-        replace="One of your lorebooks to update in place (its attachments stay)"
+        file="The lorebook file: SillyTavern world info JSON, 4 MB at most",
+        name="Used when the file names none (default: the file's name)",
+        attach_to="Put it in play at once: for a personality, this channel, or global",
+        personality="With attach_to personality: which one",
+        replace="One of your lorebooks to update in place (its attachments stay)",
     )
     async def import_book(  # noqa: PLR0917  # discord.py: one parameter per command option
         self,
@@ -116,6 +123,10 @@ class LorebookCommands(app_commands.Group):
 
     @app_commands.command(name="export", description="Download a lorebook")
     @app_commands.choices(format=[app_commands.Choice(name=n, value=n) for n in _FORMATS])
+    @app_commands.describe(
+        lorebook=LOREBOOK_HELP,
+        format="world_info (SillyTavern, the default) or lorebook_v3",
+    )
     async def export(
         self, interaction: discord.Interaction, lorebook: str, format: str = "world_info"
     ) -> None:
@@ -138,6 +149,10 @@ class LorebookCommands(app_commands.Group):
 
     @app_commands.command(name="list", description="Your lorebooks, or those attached somewhere")
     @app_commands.choices(attached_to=_SCOPE_CHOICES)
+    @app_commands.describe(
+        attached_to="Only those in play there: a personality, this channel, or global",
+        personality="With attached_to personality: which one",
+    )
     async def list_books(
         self, interaction: discord.Interaction, attached_to: str = "", personality: str = ""
     ) -> None:
@@ -153,6 +168,7 @@ class LorebookCommands(app_commands.Group):
 
     @app_commands.command(name="attach", description="Put a lorebook in play")
     @app_commands.choices(scope=_SCOPE_CHOICES)
+    @app_commands.describe(lorebook=LOREBOOK_HELP, scope=SCOPE_HELP, personality=PERSONALITY_HELP)
     async def attach(
         self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
     ) -> None:
@@ -174,6 +190,7 @@ class LorebookCommands(app_commands.Group):
 
     @app_commands.command(name="detach", description="Take a lorebook out of play")
     @app_commands.choices(scope=_SCOPE_CHOICES)
+    @app_commands.describe(lorebook=LOREBOOK_HELP, scope=SCOPE_HELP, personality=PERSONALITY_HELP)
     async def detach(
         self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
     ) -> None:
@@ -194,6 +211,7 @@ class LorebookCommands(app_commands.Group):
         )
 
     @app_commands.command(name="delete", description="Delete one of your lorebooks")
+    @app_commands.describe(lorebook="One of your lorebooks, by name or id")
     async def delete(self, interaction: discord.Interaction, lorebook: str) -> None:
         await reply(
             interaction,

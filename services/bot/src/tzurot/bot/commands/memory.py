@@ -19,6 +19,10 @@ class MemoryCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="search", description="Find memories")
+    @app_commands.describe(
+        personality="The personality whose memories of you to search",
+        query="What to look for",
+    )
     async def search(self, interaction: discord.Interaction, personality: str, query: str) -> None:
         await reply(
             interaction,
@@ -33,6 +37,10 @@ class MemoryCommands(app_commands.Group):
 
     @app_commands.command(
         name="browse", description="Your memories, newest first, a page at a time"
+    )
+    @app_commands.describe(
+        personality="The personality whose memories of you to show",
+        page="Which page of ten: 1 (the newest, the default), 2 and on",
     )
     async def browse(
         self,
@@ -52,6 +60,10 @@ class MemoryCommands(app_commands.Group):
         )
 
     @app_commands.command(name="delete", description="Delete one memory")
+    @app_commands.describe(
+        personality="The personality that remembers it",
+        memory="The memory to delete (your newest ones autocomplete)",
+    )
     async def delete(self, interaction: discord.Interaction, personality: str, memory: str) -> None:
         await reply(
             interaction,
@@ -74,6 +86,11 @@ class MemoryCommands(app_commands.Group):
         return await memory_choices(self.gateway, interaction, personality, current)
 
     @app_commands.command(name="prune", description="Delete weak memories")
+    @app_commands.describe(
+        personality="The personality whose memories of you to prune",
+        threshold="Delete memories whose salience (strength, 0-1) is below this; "
+        "the default is 0.2",
+    )
     async def prune(
         self,
         interaction: discord.Interaction,
@@ -92,6 +109,7 @@ class MemoryCommands(app_commands.Group):
         )
 
     @app_commands.command(name="stats", description="How many memories, of which kind")
+    @app_commands.describe(personality="The personality whose memories of you to count")
     async def stats(self, interaction: discord.Interaction, personality: str) -> None:
         await reply(
             interaction,
@@ -106,6 +124,11 @@ class MemoryCommands(app_commands.Group):
         name="incognito", description="Nothing you say is remembered long-term while on"
     )
     @app_commands.choices(state=[app_commands.Choice(name=s, value=s) for s in ("on", "off")])
+    @app_commands.describe(
+        personality="The personality it applies to",
+        state="on: nothing you say to it is remembered long-term; off: remembered again",
+        hours="With on: how long, 1-720 hours (default 24)",
+    )
     async def incognito(
         self,
         interaction: discord.Interaction,
@@ -131,6 +154,10 @@ class MemoryCommands(app_commands.Group):
         )
 
     @app_commands.command(name="fresh", description="Older memories are no longer used")
+    @app_commands.describe(
+        personality="The personality it applies to",
+        undo="True: use all its memories of you again",
+    )
     async def fresh(
         self, interaction: discord.Interaction, personality: str, undo: bool = False
     ) -> None:

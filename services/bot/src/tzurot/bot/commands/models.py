@@ -19,6 +19,12 @@ class LlmConfigCommands(app_commands.Group):
         self.gateway = gateway
 
     @app_commands.command(name="create", description="A named provider + model to pick later")
+    @app_commands.describe(
+        name="What to call it, to pick it by later",
+        provider="Who serves the model, e.g. openrouter, openai, anthropic, gemini, ollama",
+        model="The model's id at that provider, e.g. openai/gpt-4o-mini on openrouter",
+        description="A note on what it is for (optional)",
+    )
     async def create(
         self,
         interaction: discord.Interaction,
@@ -57,6 +63,7 @@ class LlmConfigCommands(app_commands.Group):
         )
 
     @app_commands.command(name="delete", description="Delete one of your configs")
+    @app_commands.describe(config="One of your configs (from /llm-config list)")
     async def delete(self, interaction: discord.Interaction, config: str) -> None:
         await reply(
             interaction,
@@ -100,6 +107,11 @@ class ModelCommands(app_commands.Group):
         name="set", description="Use a config with a personality, everywhere, or here"
     )
     @app_commands.choices(level=LEVEL_CHOICES)
+    @app_commands.describe(
+        personality="Level personality: the one it is for; else whose model here the reply shows",
+        config="A config from /llm-config list (a shared one for level channel)",
+        level="You with this personality (the default), your default, or this channel for everyone",
+    )
     async def set_model(
         self,
         interaction: discord.Interaction,
@@ -124,6 +136,10 @@ class ModelCommands(app_commands.Group):
 
     @app_commands.command(name="reset", description="Forget a model choice at one level")
     @app_commands.choices(level=LEVEL_CHOICES)
+    @app_commands.describe(
+        personality="Level personality: the one it was for; else whose model here the reply shows",
+        level="The level whose choice to forget (default: you with this personality)",
+    )
     async def reset(
         self, interaction: discord.Interaction, personality: str, level: str = "personality"
     ) -> None:
@@ -144,6 +160,7 @@ class ModelCommands(app_commands.Group):
     @app_commands.command(
         name="show", description="Which model a personality uses for you here, and why"
     )
+    @app_commands.describe(personality="The personality whose model to show")
     async def show(self, interaction: discord.Interaction, personality: str) -> None:
         await reply(
             interaction,

@@ -88,6 +88,7 @@ def announce_command(gateway: GatewayClient) -> app_commands.Command[Any, Any, N
     """/admin announce: the gateway refuses anyone but a superuser."""
 
     @app_commands.command(name="announce", description="Post to every subscribed channel")
+    @app_commands.describe(text="The message to post in every subscribed channel")
     async def announce(interaction: discord.Interaction, text: str) -> None:
         await reply(
             interaction,

@@ -23,6 +23,8 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 LEVELS = ("me", "personality", "channel", "global")
+LEVEL_HELP = "me (default), personality (its owner), channel (Manage Channels), global (superusers)"
+PERSONALITY_HELP = "Level me: you toward it; level personality: the one you own"
 
 
 def scope_of(level: str, personality: str) -> common.ConfigSource.ValueType:
@@ -82,6 +84,7 @@ class SettingsCommands(app_commands.Group):
         self.add_command(DataCommands(gateway))
 
     @app_commands.command(name="view", description="Every setting as it applies to you here")
+    @app_commands.describe(personality="As they apply toward this personality (optional)")
     async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
         location = location_of(interaction.channel, interaction.guild)
         await reply(
@@ -97,6 +100,12 @@ class SettingsCommands(app_commands.Group):
 
     @app_commands.command(name="set", description="Change a setting at one level")
     @app_commands.choices(level=[app_commands.Choice(name=v, value=v) for v in LEVELS])
+    @app_commands.describe(
+        key="The setting's name, e.g. max_history_messages",
+        value="on/off (true/false, yes/no), a number, or text; the allowed values autocomplete",
+        level=LEVEL_HELP,
+        personality=PERSONALITY_HELP,
+    )
     async def set_setting(
         self,
         interaction: discord.Interaction,
@@ -123,6 +132,11 @@ class SettingsCommands(app_commands.Group):
 
     @app_commands.command(name="reset", description="Remove a setting at one level")
     @app_commands.choices(level=[app_commands.Choice(name=v, value=v) for v in LEVELS])
+    @app_commands.describe(
+        key="The setting's name, e.g. max_history_messages",
+        level=LEVEL_HELP,
+        personality=PERSONALITY_HELP,
+    )
     async def reset_setting(
         self,
         interaction: discord.Interaction,

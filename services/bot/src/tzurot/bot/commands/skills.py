@@ -58,6 +58,7 @@ class SkillCommands(app_commands.Group):
         await send(interaction, text)
 
     @app_commands.command(name="show", description="The skills a personality uses")
+    @app_commands.describe(personality="The personality whose skills to show")
     async def show(self, interaction: discord.Interaction, personality: str) -> None:
         try:
             found = await self._personality(interaction, personality)
@@ -68,10 +69,14 @@ class SkillCommands(app_commands.Group):
         await send(interaction, text)
 
     @app_commands.command(name="enable", description="Let a personality you own use a skill")
+    @app_commands.describe(
+        personality="A personality you own", skill="A skill from /skills list, e.g. web_research"
+    )
     async def enable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
         await self._change(interaction, personality, skill, enable=True)
 
     @app_commands.command(name="disable", description="Stop a personality you own using a skill")
+    @app_commands.describe(personality="A personality you own", skill="The skill it stops using")
     async def disable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
         await self._change(interaction, personality, skill, enable=False)
 

@@ -165,6 +165,7 @@ class PersonalityVoiceCommands(app_commands.Group):
         gateway = self.gateway
 
         @self.voice.command(name="show", description="Its voice and how often it speaks")
+        @app_commands.describe(personality="The personality whose voice to show")
         async def show(interaction: discord.Interaction, personality: str) -> None:
             await reply(
                 interaction,
@@ -177,8 +178,19 @@ class PersonalityVoiceCommands(app_commands.Group):
 
         @self.voice.command(name="set", description="Owners: its voice (provider and voice id)")
         @app_commands.describe(
+            personality="A personality you own",
             provider="elevenlabs, or an OpenAI-compatible speech provider (openai, kokoro)",
             voice_id="ElevenLabs voice id, or the voice's name (alloy)",
+            model="The provider's speech model, e.g. eleven_multilingual_v2 or tts-1 "
+            "(default: its own)",
+            stability="ElevenLabs, 0-1: higher is steadier, lower more expressive "
+            "(default: provider's)",
+            similarity_boost="ElevenLabs, 0-1: how closely it keeps to the original voice "
+            "(default: provider's)",
+            style="ElevenLabs, 0-1: how much its speaking style is exaggerated "
+            "(default: provider's)",
+            speed="Speaking speed: ElevenLabs 0.7-1.2, OpenAI-compatible 0.25-4 "
+            "(default: provider's)",
             frequency="How often it speaks its answers",
             probability="With 'sometimes': the chance an answer is spoken (0-1)",
         )
@@ -222,6 +234,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             )
 
         @self.voice.command(name="remove", description="Owners: it speaks no more")
+        @app_commands.describe(personality="A personality you own")
         async def remove_voice(interaction: discord.Interaction, personality: str) -> None:
             await reply(
                 interaction,
@@ -235,6 +248,7 @@ class PersonalityVoiceCommands(app_commands.Group):
         @self.voice.command(
             name="clone", description="Owners: clone its voice from the samples (your key)"
         )
+        @app_commands.describe(personality="A personality you own, with voice samples uploaded")
         async def clone(interaction: discord.Interaction, personality: str) -> None:
             await reply(
                 interaction,
@@ -258,6 +272,10 @@ class PersonalityVoiceCommands(app_commands.Group):
         gateway = self.gateway
 
         @self.sample.command(name="upload", description="Owners: add an MP3, WAV or OGG recording")
+        @app_commands.describe(
+            personality="A personality you own",
+            file="A recording of its voice: MP3, WAV or OGG, 10 MB at most",
+        )
         async def upload(
             interaction: discord.Interaction, personality: str, file: discord.Attachment
         ) -> None:
@@ -291,6 +309,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             )
 
         @self.sample.command(name="list", description="Owners: the recordings kept")
+        @app_commands.describe(personality="A personality you own")
         async def list_samples(interaction: discord.Interaction, personality: str) -> None:
             await reply(
                 interaction,
@@ -302,6 +321,10 @@ class PersonalityVoiceCommands(app_commands.Group):
             )
 
         @self.sample.command(name="remove", description="Owners: delete one recording")
+        @app_commands.describe(
+            personality="A personality you own",
+            sample="The recording to delete (its file name autocompletes)",
+        )
         async def remove(interaction: discord.Interaction, personality: str, sample: str) -> None:
             await reply(
                 interaction,

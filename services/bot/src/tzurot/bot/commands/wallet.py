@@ -110,6 +110,7 @@ class WalletCommands(app_commands.Group):
         )
 
     @app_commands.command(name="remove", description="Delete one of your keys")
+    @app_commands.describe(provider="The provider whose key to remove (e.g. openrouter)")
     async def remove_key(self, interaction: discord.Interaction, provider: str) -> None:
         await reply(
             interaction,
@@ -127,6 +128,7 @@ class WalletCommands(app_commands.Group):
         return await self._stored_choices(interaction, current)
 
     @app_commands.command(name="test", description="Check that a stored key still works")
+    @app_commands.describe(provider="The provider whose stored key to check (e.g. openrouter)")
     async def test_key(self, interaction: discord.Interaction, provider: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await reply(
