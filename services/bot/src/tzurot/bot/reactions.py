@@ -27,7 +27,7 @@ from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.request_build import RequestBuilder
-from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
+from tzurot.bot.webhooks import WebhookPool, delete_messages
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -95,13 +95,7 @@ class Reactions:
         (logged: a 🔄's new answer is posted all the same, its generation has begun)."""
         for message_id in answer.message_ids:
             self._answers.forget(message_id)
-            try:
-                await self._webhooks.delete(answer.channel, message_id)
-            except discord.NotFound:
-                pass  # deleted already (a moderator, or a second reaction)
-            except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
-                log.info("bot.delete_refused", error=type(exc).__name__)
-                return
+        await delete_messages(self._webhooks, answer.channel, answer.message_ids)
 
     async def _answer_of(self, payload: discord.RawReactionActionEvent) -> Answer | None:
         """The answer `payload.message_id` belongs to, found through the gateway (whichever bot

@@ -12,14 +12,13 @@ acknowledgement takes that exchange out of history).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 import discord
 import structlog
 
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
-from tzurot.bot.webhooks import WebhookLimitReached, WebhookPool
+from tzurot.bot.webhooks import WebhookPool, delete_messages
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -77,7 +76,9 @@ async def finish_unfinished(
     text = unfinished.content or failure_notice(personality, unfinished.failed_reason)
     ids = await stream.finish(text)
     if unfinished.content and ids:
-        await _delete_replaced(webhooks, channel, unfinished.replaced_message_ids)
+        # The answer it replaces, left by the dead bot until this one was posted.
+        replaced = [int(m) for m in unfinished.replaced_message_ids if m.isdigit()]
+        await delete_messages(webhooks, channel, replaced)
     log.info(
         "bot.unfinished_finished",
         job_id=unfinished.job_id,
@@ -85,20 +86,3 @@ async def finish_unfinished(
         messages=len(ids),
     )
     return ids
-
-
-async def _delete_replaced(
-    webhooks: WebhookPool, channel: discord.abc.Messageable, message_ids: Sequence[str]
-) -> None:
-    """Deletes the messages of the answer a 🔄's answer replaces, up to the first one Discord
-    refuses (logged: the new answer is shown all the same)."""
-    for message_id in message_ids:
-        if not message_id.isdigit():
-            continue
-        try:
-            await webhooks.delete(channel, int(message_id))
-        except discord.NotFound:
-            pass  # deleted already (by its bot, just before it died, or a moderator)
-        except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
-            log.info("bot.replaced_delete_refused", error=type(exc).__name__)
-            return

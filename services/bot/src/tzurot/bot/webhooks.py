@@ -18,6 +18,9 @@ import re
 from collections.abc import Sequence
 
 import discord
+import structlog
+
+log = structlog.get_logger(__name__)
 
 USERNAME_LIMIT = 80
 HAIR_SPACE = "\u200a"  # renders (so Discord keeps it), and breaks a forbidden word like PluralKit
@@ -199,3 +202,18 @@ class WebhookPool:
         parent, thread = webhook_channel(channel)
         hook = await self.for_channel(parent)
         await hook.delete_message(message_id, thread=thread or discord.utils.MISSING)
+
+
+async def delete_messages(
+    webhooks: WebhookPool, channel: object, message_ids: Sequence[int]
+) -> None:
+    """Deletes our messages, up to the first one Discord refuses (logged: what asked for it
+    goes on); one deleted already (a moderator, a second reaction) is passed over."""
+    for message_id in message_ids:
+        try:
+            await webhooks.delete(channel, message_id)
+        except discord.NotFound:
+            pass
+        except (discord.HTTPException, TypeError, WebhookLimitReached) as exc:
+            log.info("bot.delete_refused", error=type(exc).__name__)
+            return
