@@ -20,7 +20,7 @@ from tzurot.memory.minilm_onnx import (
     TOKENIZER_FILE,
     OnnxMiniLMEmbedder,
     RecentVectors,
-    _padded,
+    _inputs,
     default_dir,
 )
 
@@ -85,10 +85,9 @@ def test_vectors_are_the_models_own_rows_made_unit() -> None:
     """The numpy normalisation gives what the per-float one (`checked`) gave."""
     embedder = OnnxMiniLMEmbedder()
     tokenizer, session = embedder._session()
-    ids, mask = _padded([e.ids for e in tokenizer.encode_batch(TEXTS[:3])])
     (raw,) = session.run(
         [EMBEDDING_OUTPUT],
-        {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        _inputs([e.ids for e in tokenizer.encode_batch(TEXTS[:3])]),
     )
     expected = checked(raw.tolist(), 3, 384)
     got = embedder.embed_sync(TEXTS[:3])
@@ -134,10 +133,7 @@ def test_a_query_read_in_context_is_its_own_tokens_and_serves_its_turn_once() ->
     query = np.array(embedder.embed_in_context_sync(turn, start))
 
     encoding = tokenizer.encode(turn)
-    ids, mask = _padded([encoding.ids])
-    whole, states = session.run(
-        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-    )
+    whole, states = session.run(None, _inputs([encoding.ids]))
     own = [i for i, (begin, _end) in enumerate(encoding.offsets) if begin >= start]
     own = [i for i in own if not encoding.special_tokens_mask[i]]
     said = tokenizer.decode([encoding.ids[i] for i in own])

@@ -155,7 +155,7 @@ class OnnxMiniLMEmbedder:
             )
         tokenizer = Tokenizer.from_file(str(vocab))
         tokenizer.enable_truncation(MAX_TOKENS)
-        tokenizer.no_padding()  # texts are padded per batch (`_padded`)
+        tokenizer.no_padding()  # texts are padded per batch (`_inputs`)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
@@ -195,11 +195,7 @@ class OnnxMiniLMEmbedder:
         todo.sort(key=lambda i: len(encoded[i].ids))
         for start in range(0, len(todo), self._batch_size):
             chunk = todo[start : start + self._batch_size]
-            ids, mask = _padded([encoded[i].ids for i in chunk])
-            (matrix,) = session.run(
-                [EMBEDDING_OUTPUT],
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )
+            (matrix,) = session.run([EMBEDDING_OUTPUT], _inputs([encoded[i].ids for i in chunk]))
             if matrix.shape != (len(chunk), self.dimensions):
                 raise EmbeddingError(
                     f"the model returned vectors of shape {matrix.shape} for {len(chunk)} "
@@ -224,10 +220,8 @@ class OnnxMiniLMEmbedder:
         if not self._token_states:
             return self.embed_sync([text[start:]])[0]
         encoding = tokenizer.encode(text)
-        ids, mask = _padded([encoding.ids])
         whole, states = session.run(
-            [EMBEDDING_OUTPUT, TOKEN_STATES_OUTPUT],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            [EMBEDDING_OUTPUT, TOKEN_STATES_OUTPUT], _inputs([encoding.ids])
         )
         if whole.shape != (1, self.dimensions) or states.shape[2] != self.dimensions:
             raise EmbeddingError(
@@ -253,8 +247,9 @@ class OnnxMiniLMEmbedder:
         return None
 
 
-def _padded(ids: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Token ids padded to the longest (the pad id is 0), and their attention mask."""
+def _inputs(ids: Sequence[Sequence[int]]) -> dict[str, NDArray[np.int64]]:
+    """The model's inputs for these texts' token ids: padded to the longest (the pad id is
+    0), their attention mask, and token types (all 0: one segment)."""
     import numpy as np  # noqa: PLC0415 - with onnxruntime
 
     width = max(len(row) for row in ids)
@@ -263,4 +258,4 @@ def _padded(ids: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np
     for index, row in enumerate(ids):
         matrix[index, : len(row)] = row
         mask[index, : len(row)] = 1
-    return matrix, mask
+    return {"input_ids": matrix, "attention_mask": mask, "token_type_ids": np.zeros_like(matrix)}
