@@ -51,6 +51,29 @@ def size(item: Json) -> int:
     return total + sum(size(option) for option in item.get("options") or [])
 
 
+def value_problems(item: Json, path: str) -> list[str]:
+    """What breaks a limit in an option's choices and bounds; and what Discord registers all
+    the same: a minimum above the maximum (an option nobody can fill), two choices alike."""
+    found: list[str] = []
+    choices: list[Json] = item.get("choices") or []
+    if len(choices) > 25:
+        found.append(f"{path}: {len(choices)} choices (at most 25)")
+    if choices and item.get("autocomplete"):
+        found.append(f"{path}: autocomplete with choices")
+    for choice in choices:
+        value = choice["value"]
+        if not 1 <= len(choice["name"]) <= 100 or (isinstance(value, str) and len(value) > 100):
+            found.append(f"{path}: choice {choice['name']!r} over 100 characters")
+    if not 0 <= item.get("min_length", 0) <= 6000 or not 1 <= item.get("max_length", 1) <= 6000:
+        found.append(f"{path}: min_length/max_length outside 0-6000/1-6000")
+    for low, high in (("min_value", "max_value"), ("min_length", "max_length")):
+        if item.get(low) is not None and item.get(high) is not None and item[low] > item[high]:
+            found.append(f"{path}: {low} {item[low]} above {high} {item[high]}")
+    alike = [n for n, k in Counter(c["name"] for c in choices).items() if k > 1]
+    found += [f"{path}: two choices named {n!r}" for n in alike]
+    return found
+
+
 def problems(item: Json, path: str, *, top: bool = False) -> list[str]:
     """What breaks a limit in a slash command (`top`), group, subcommand or option, and below."""
     found: list[str] = []
@@ -77,17 +100,7 @@ def problems(item: Json, path: str, *, top: bool = False) -> list[str]:
     required = [bool(o.get("required")) for o in plain]
     if required != sorted(required, reverse=True):
         found.append(f"{path}: a required option after an optional one")
-    choices: list[Json] = item.get("choices") or []
-    if len(choices) > 25:
-        found.append(f"{path}: {len(choices)} choices (at most 25)")
-    if choices and item.get("autocomplete"):
-        found.append(f"{path}: autocomplete with choices")
-    for choice in choices:
-        value = choice["value"]
-        if not 1 <= len(choice["name"]) <= 100 or (isinstance(value, str) and len(value) > 100):
-            found.append(f"{path}: choice {choice['name']!r} over 100 characters")
-    if not 0 <= item.get("min_length", 0) <= 6000 or not 1 <= item.get("max_length", 1) <= 6000:
-        found.append(f"{path}: min_length/max_length outside 0-6000/1-6000")
+    found += value_problems(item, path)
     for option in options:
         here = f"{path} {option['name']}"
         # The only nesting: command → group → subcommand → options.
@@ -216,3 +229,29 @@ def test_the_checks_name_a_command_over_the_limits() -> None:
     found = all_problems(registered(tree))
     assert found == [f"/long: description of 115 characters (1-100): {'x' * 115!r}"]
     assert bulk_overwrite_error(registered(tree), guild=True) is not None
+
+
+def test_the_checks_name_an_option_discord_takes_but_nobody_can_use() -> None:
+    """Discord registers a minimum above the maximum (discord-api-docs issue 5149) and two
+    choices of one name: an option nobody can fill, or two choices nobody can tell apart."""
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents(guilds=True)))
+
+    @app_commands.command(name="odd", description="Never run")
+    @app_commands.describe(count="A count", word="A word", pick="A pick")
+    @app_commands.choices(
+        pick=[app_commands.Choice(name="one", value=1), app_commands.Choice(name="one", value=2)]
+    )
+    async def odd(interaction: discord.Interaction[Any], count: int, word: str, pick: int) -> None:
+        """Never run."""
+
+    tree.add_command(odd)
+    commands = registered(tree)
+    count, word, _ = commands[0]["options"]
+    count.update(min_value=10, max_value=1)
+    word.update(min_length=30, max_length=3)
+    assert all_problems(commands) == [
+        "/odd count: min_value 10 above max_value 1",
+        "/odd word: min_length 30 above max_length 3",
+        "/odd pick: two choices named 'one'",
+    ]
+    assert bulk_overwrite_error(commands, guild=True) is None  # as Discord, the fake takes it

@@ -13,6 +13,7 @@ from discord.enums import AppCommandOptionType, InteractionResponseType
 
 from tzurot.bot.commands import render
 from tzurot.bot.commands.account import DataCommands
+from tzurot.bot.commands.misc import HELP
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import gateway_pb2 as gw
@@ -141,3 +142,9 @@ def test_the_heading_says_which_part_and_how_to_get_the_next(
     part: int, parts: int, text: str
 ) -> None:
     assert render.data_export(part, parts) == text
+
+
+def test_help_names_the_part_option_and_still_fits_one_message() -> None:
+    assert "`/settings data export|delete`" in HELP
+    assert "`export part:2`" in HELP
+    assert len(HELP) <= 2000  # `send` cuts at Discord's 2000 characters

@@ -6,12 +6,16 @@ structures (lengths, at most 25 options and 25 choices, which fields each option
 `autocomplete` never with `choices`, required options first, unique option names), the Slash
 Commands warning (8000 characters per command, the longest localization of each field
 counted), "Subcommands and Subcommand Groups" (the only nesting: group → subcommand) and
-"Localization" (localized option names distinct); and from `reference`: "Error Messages"
-(50035 with an `errors` tree keyed by field path, `_errors` at each leaf) and "Locales". The
-docs give the rules and the error shape but not every inner error code: the codes are
-Discord's where its answers are on record (BASE_TYPE_*, APPLICATION_COMMAND_INVALID_NAME,
-APPLICATION_COMMAND_TOO_LARGE, MODEL_TYPE_CONVERT), else named after the rule. The rules of a
-scope (unique names, how many commands) are `application_commands`'.
+"Localization" (localized option names distinct); from `resources/channel` "Channel Types"
+(what `channel_types` holds); and from `reference`: "Error Messages" (50035 with an `errors`
+tree keyed by field path, `_errors` at each leaf), "Locales" and "File Type Filtering" (each
+of `file_types` a group name or a dot-prefixed extension). The docs give the rules and the
+error shape but not every inner error code: the codes are Discord's where its answers are on
+record (BASE_TYPE_*, APPLICATION_COMMAND_INVALID_NAME, APPLICATION_COMMAND_TOO_LARGE,
+MODEL_TYPE_CONVERT, ENUM_TYPE_COERCE), else named after the rule. What Discord registers
+unchecked is registered here too: a `min_*` above its `max_*` (discord-api-docs issue 5149),
+two choices of one name or value. The rules of a scope (unique names, how many commands,
+creates a day) are `application_commands`'.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ MAX_CHOICES = 25
 CHOICE_LIMIT = 100  # a choice's name, and its value when a string
 LENGTH_BOUND = 6000  # min_length 0..6000, max_length 1..6000
 MAX_FILE_TYPES = 10
+# resources/channel "Channel Types" (16: GUILD_MEDIA, which discord.py sends for a forum).
+CHANNEL_TYPES = frozenset({0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16})
+FILE_TYPE_GROUPS = frozenset({"image", "video", "audio"})  # reference "File Type Filtering"
 COMMAND_SIZE_LIMIT = 8000
 INTEGER_BOUND = 2**53 - 1  # INTEGER: any integer between -2^53+1 and 2^53-1
 NUMBER_BOUND = 2**53  # NUMBER: any double between -2^53 and 2^53
@@ -289,13 +296,60 @@ def _option(errors: FormErrors, path: Path, option: object, *, parent: int | Non
         return
     _choices(errors, path, option, kind)
     _bounds(errors, path, option, kind)
-    file_types = option.get("file_types")
-    if isinstance(file_types, list) and len(file_types) > MAX_FILE_TYPES:
-        errors.add(
-            (*path, "file_types"),
-            "BASE_TYPE_MAX_LENGTH",
-            f"Must be {MAX_FILE_TYPES} or fewer in length.",
-        )
+    if kind == CHANNEL:
+        _channel_types(errors, (*path, "channel_types"), option.get("channel_types"))
+    if kind == ATTACHMENT:
+        _file_types(errors, (*path, "file_types"), option.get("file_types"))
+
+
+def _channel_types(errors: FormErrors, path: Path, values: object) -> None:
+    """Channel type numbers (a string of one counts, as Discord reads int fields)."""
+    if values is None:
+        return
+    if not isinstance(values, list):
+        errors.add(path, "BASE_TYPE_ARRAY", "Must be an array.")
+        return
+    for index, value in enumerate(values):
+        if _as_int(value) not in CHANNEL_TYPES:
+            errors.add(
+                (*path, index), "ENUM_TYPE_COERCE", f'Value "{value}" is not a valid enum value.'
+            )
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _file_types(errors: FormErrors, path: Path, values: object) -> None:
+    """At most 10, each a group name or a dot-prefixed extension (any case)."""
+    if values is None:
+        return
+    if not isinstance(values, list):
+        errors.add(path, "BASE_TYPE_ARRAY", "Must be an array.")
+        return
+    if len(values) > MAX_FILE_TYPES:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FILE_TYPES} or fewer in length.")
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            errors.add((*path, index), "BASE_TYPE_STRING", "Could not interpret value as string.")
+        elif value not in FILE_TYPE_GROUPS and not _extension(value):
+            errors.add(
+                (*path, index),
+                "APPLICATION_COMMAND_OPTION_FILE_TYPE_INVALID",
+                f"File type {value!r} is not one of {sorted(FILE_TYPE_GROUPS)} or an extension "
+                "such as .pdf",
+            )
+
+
+def _extension(value: str) -> bool:
+    """A dot, then the extension: no spaces, at least one character."""
+    return value.startswith(".") and len(value) > 1 and not any(c.isspace() for c in value)
 
 
 def _is_set(value: object) -> bool:

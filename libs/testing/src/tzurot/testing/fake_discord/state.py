@@ -55,6 +55,9 @@ class DiscordState:
         self.webhooks: dict[int, Json] = {}
         self.interactions: dict[str, FakeInteraction] = {}
         self.synced_commands: dict[str, list[Json]] = {}
+        # When each command new to a scope was created (Discord: 200 creates a day per scope).
+        self.command_creates: dict[str, list[float]] = {}
+        self.command_clock: Callable[[], float] = time.monotonic  # a test may move the day on
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
         self.files: dict[int, tuple[bytes, str]] = {}  # attachments uploaded, by id

@@ -26,7 +26,8 @@ HELP = """**Talking to personalities**
 personality, your default, or this channel; `show` says which level won)
 **You** `/timezone set|get`, `/persona set|view`, `/history clear|undo`,
 `/settings view|set|reset` (you, a personality you own, this channel),
-`/settings data export|delete`
+`/settings data export|delete` (a large export comes in parts: `export part:2`, `part:3`…
+bring the rest, as each reply says)
 **Personalities** `/character create|edit|view|browse|import|export|avatar|link_previews`
 (character cards V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup
 rules too), `/alias add|remove|list` (your own names for them, used by you only),
