@@ -9,22 +9,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.cold_start import free_base_port, running_up
+from bench.cold_start import free_base_port, running_up, up_interpreter
 from bench.results import Figure, summarise
 
 
 def _timed(args: list[str], env: dict[str, str]) -> float:
     """Milliseconds from spawning `python -m tzurot.cli <args>` until it exits (must succeed)."""
     started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-        [sys.executable, "-m", "tzurot.cli", *args],
+    done = subprocess.run(  # noqa: S603 - our own (or UP_PYTHON's) interpreter, no shell
+        [up_interpreter()[0], "-m", "tzurot.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -39,7 +37,7 @@ def _timed(args: list[str], env: dict[str, str]) -> float:
 
 def run(quick: bool) -> list[Figure]:
     repeats = 3 if quick else 10
-    env = {**os.environ, "TZUROT_LOG_FORMAT": "json"}
+    env = {**up_interpreter()[1], "TZUROT_LOG_FORMAT": "json"}
     figures = [
         summarise(
             "cli start: tzurot --help",

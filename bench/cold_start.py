@@ -27,6 +27,19 @@ from bench.results import Figure, goal, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 
+UP_PYTHON = "TZUROT_BENCH_UP_PYTHON"
+"""Names another checkout's interpreter (its `.venv/bin/python`): `tzurot up` is then that
+checkout's, so this bench measures its mesh (a before/after on the same machine in the same
+minutes). Its services get none of this bench's settings (`GRPC_EXPERIMENTS`)."""
+
+
+def up_interpreter() -> tuple[str, dict[str, str]]:
+    """The interpreter that runs `tzurot up`, and the environment its services start from."""
+    other = os.environ.get(UP_PYTHON)
+    if not other:
+        return sys.executable, dict(os.environ)
+    return other, {k: v for k, v in os.environ.items() if k not in (UP_PYTHON, "GRPC_EXPERIMENTS")}
+
 
 def free_base_port() -> int:
     with socket.socket() as probe:
@@ -45,9 +58,10 @@ def running_up(
 ) -> Iterator[subprocess.Popen[str]]:
     """`tzurot up` as `make run` starts it (`--demo` unless `demo` is false: then `env` names
     the providers); yields once ready, then stops it (SIGINT)."""
-    up = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+    python, base_env = up_interpreter()
+    up = subprocess.Popen(  # noqa: S603 - our own (or UP_PYTHON's) interpreter, no shell
         [
-            sys.executable,
+            python,
             "-m",
             "tzurot.cli",
             "up",
@@ -59,7 +73,7 @@ def running_up(
             "--seeds",
             str(seeds),
         ],
-        env={**os.environ, "TZUROT_LOG_FORMAT": "json", **(env or {})},
+        env={**base_env, "TZUROT_LOG_FORMAT": "json", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
