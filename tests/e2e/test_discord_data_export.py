@@ -6,6 +6,8 @@ personality as a card, her memory mode, her messages and history, which provider
 of hers; in a versioned format. Bob talks to the same personality in the same channel: not a
 word of his is in it. The avatar of a personality she owns is a file of the archive; with
 less room than it needs, the export comes in parts, and `part:2` brings what part 1 left out.
+A personality she imported from a CHARX is in it as that CHARX, with every asset the card
+brought (bytes as imported), and imports again from it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 
 from tzurot.audio import encode_tone
 from tzurot.gateway.admin import privacy
+from tzurot.testing.cards import card_v3, charx_card, picture
 from tzurot.testing.discord_e2e import (
     USER_KEY,
     VoiceWorld,
@@ -224,3 +227,51 @@ async def test_her_personalitys_avatar_is_in_her_export_and_part_2_brings_what_p
     assert "That is the last part." in second_text
     assert past_zip == b""
     assert "there is no part 3" in past_text
+
+
+async def test_a_personality_she_imported_from_a_charx_is_in_her_export_with_its_assets(
+    voice_scene: VoiceWorld,
+) -> None:
+    world = voice_scene.world
+    icon = "assets/icon/images/main.png"
+    assets = {
+        "assets/emotion/images/happy.png": noise_png(12),
+        "assets/other/notes.bin": os.urandom(5_000),
+    }
+    card = card_v3("Nova", character_book=None)
+    card["data"]["assets"] = [
+        {"type": "icon", "uri": f"embeded://{icon}", "name": "main", "ext": "png"},
+        {"type": "emotion", "uri": "embeded://assets/emotion/images/happy.png", "name": "happy",
+         "ext": "png"},
+        {"type": "other", "uri": "embeded://assets/other/notes.bin", "name": "notes",
+         "ext": "bin"},
+    ]  # fmt: skip
+    charx = charx_card(card, {icon: picture("green"), **assets})
+
+    async def import_card(data: bytes) -> str:
+        file = world.discord.upload(world.general, "nova.charx", data, "application/zip")
+        return await slash_text(world, world.alice, "character", "import", card=file)
+
+    async with running_bot(world):
+        assert "Imported **Nova**" in await import_card(charx)
+        exported = await world.discord.slash(
+            world.general, world.alice, "settings", subcommand=["data", "export"]
+        )
+        await world.discord.wait_until(lambda: bool(exported.files), within=30)
+        files = unzipped(b"".join(exported.files))
+        (nova,) = json.loads(files["personalities_owned.json"])
+        assert (nova["card_file"], nova["charx"]["file"], nova["charx"]["assets"]) == (
+            "cards/nova.json",
+            "cards/nova.charx",
+            sorted(assets),
+        )
+        inside = unzipped(files["cards/nova.charx"])
+        assert {path: inside[path] for path in assets} == assets
+        # The CHARX imports again (her own personality: updated), its assets kept.
+        assert "Updated **Nova**" in await import_card(files["cards/nova.charx"])
+        again = await world.discord.slash(
+            world.general, world.alice, "settings", subcommand=["data", "export"]
+        )
+        await world.discord.wait_until(lambda: bool(again.files), within=30)
+    charx_again = unzipped(unzipped(b"".join(again.files))["cards/nova.charx"])
+    assert {path: charx_again[path] for path in assets} == assets

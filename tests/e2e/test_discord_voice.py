@@ -16,7 +16,9 @@ double click clones once. A clone whose answer was lost (the vendor's answer dro
 gateway gone before storing it) holds no slot of the user's plan once the next clone is
 made. A key ElevenLabs refuses (revoked: 401
 `invalid_api_key`) in a speech or a clone turns inactive in `/wallet list`; a refusal for
-another reason (quota, a full plan) leaves it active.
+another reason (quota, a full plan) leaves it active. A key restricted in ElevenLabs without
+the permission a clone or a speech needs (401 `missing_permissions`) is told which permission
+that is, and stays active: it works for the rest.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncio
 import base64
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -828,11 +830,14 @@ async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWor
 # ---- a key ElevenLabs refuses ----
 
 
-async def own_elevenlabs_key(vw: VoiceWorld, user: Json) -> str:
+async def own_elevenlabs_key(
+    vw: VoiceWorld, user: Json, permissions: Iterable[str] | None = None
+) -> str:
     """Stores an ElevenLabs key of the user's own, valid when stored (her OpenRouter key
-    too); revoke it with `vw.eleven.valid_keys.discard(key)`."""
+    too), restricted to `permissions` when given; revoke it with
+    `vw.eleven.valid_keys.discard(key)`."""
     key = f"sk_elevenlabs_{uuid.uuid4().hex}"
-    vw.eleven.valid_keys.add(key)
+    vw.eleven.add_key(key, permissions=permissions)
     await vw.world.set_key(user)
     await vw.world.cli.SetWalletKey(
         gw.SetWalletKeyRequest(actor=member_actor(user), provider="elevenlabs", api_key=key)
@@ -945,5 +950,63 @@ async def test_a_refusal_that_is_not_about_the_key_leaves_it_active(vw: VoiceWor
         lines = await wallet_lines(world, world.alice)
     assert "no characters left" in "".join(asked.texts())
     assert "as many custom voices as its plan allows" in cloned
+    assert ": active" in lines["elevenlabs"]
+    assert "inactive" not in lines["elevenlabs"]
+
+
+# ---- a key restricted without what a call needs ----
+
+
+async def test_a_clone_with_a_key_lacking_voices_write_says_so_and_keeps_it_active(
+    vw: VoiceWorld,
+) -> None:
+    """Her key is restricted in ElevenLabs to reading voices and speaking: `/wallet set`
+    takes it (listing voices proves it), and a clone tells her the permission her key needs
+    (`voices_write`), not that it was rejected; `/wallet list` keeps it active."""
+    world = vw.world
+    await own_elevenlabs_key(vw, world.alice, permissions=["voices_read", "text_to_speech"])
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "kestrel")
+        clones = len(vw.eleven.clone_calls())
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="kestrel"
+        )
+        lines = await wallet_lines(world, world.alice)
+    assert [c.missing_permission for c in vw.eleven.clone_calls()[clones:]] == ["voices_write"]
+    assert cloned == (
+        "your elevenlabs key lacks the `voices_write` permission this needs; allow it for the "
+        "key in ElevenLabs, or store a key that has it with /wallet set elevenlabs"
+    )
+    assert our_clones(vw, "Kestrel") == []
+    assert ": active" in lines["elevenlabs"]
+    assert "inactive" not in lines["elevenlabs"]
+
+
+async def test_speak_with_a_key_lacking_text_to_speech_says_so_and_keeps_it_active(
+    vw: VoiceWorld,
+) -> None:
+    """Her key may manage voices but not speak: Speak tells her the permission her key needs
+    (`text_to_speech`), nothing is billed or posted, and the key stays active."""
+    world = vw.world
+    await own_elevenlabs_key(vw, world.alice, permissions=["voices_read", "voices_write"])
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ON_REQUEST)
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith hello there")
+        job = await world.delivered(f"{said.id}:lilith")
+        await settle(bot)
+        (text,) = world.discord.webhook_messages(world.general)
+        before = len(vw.eleven.tts_calls())
+        asked = await world.discord.context_menu(world.general, world.alice, "Speak", text)
+        await world.discord.wait_until(lambda: any(asked.texts()))
+        await settle(bot)
+        lines = await wallet_lines(world, world.alice)
+    told = "".join(asked.texts())
+    assert told == (
+        "your elevenlabs key lacks the `text_to_speech` permission this needs; allow it for "
+        "the key in ElevenLabs, or store a key that has it with /wallet set elevenlabs"
+    )
+    assert [c.missing_permission for c in vw.eleven.tts_calls()[before:]] == ["text_to_speech"]
+    assert voice_messages(world, world.general) == []
+    assert await speech_usage(vw.database, job.id) == []  # nothing billed
     assert ": active" in lines["elevenlabs"]
     assert "inactive" not in lines["elevenlabs"]

@@ -47,6 +47,7 @@ from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
+from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
 from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import TzurotError, Unimplemented
 from tzurot.runtime.logging import configure_logging
@@ -401,6 +402,62 @@ class FakeKeyVault:
         )
 
 
+@dataclass
+class FakeSpeech:
+    """Inference's voice RPCs over ElevenLabs accounts by user id (the voice ids each holds).
+
+    A clone makes a voice in its cloner's account (`cloned`: each one's user and personality
+    id), then waits for `clone_gate` when set (`clone_made` is set first: the voice is in her
+    account, ElevenLabs has not answered yet). A delete with a user's key finds the voice in
+    that user's account only; the first one waits for `delete_gate` when set (`delete_started`
+    is set first); each raises `error` when set."""
+
+    accounts: dict[str, set[str]] = field(default_factory=dict)
+    error: TzurotError | None = None
+    deletes: list[tuple[str, str]] = field(default_factory=list)
+    cloned: list[tuple[str, str]] = field(default_factory=list)
+    clone_gate: asyncio.Event | None = None
+    clone_made: asyncio.Event = field(default_factory=asyncio.Event)
+    delete_gate: asyncio.Event | None = None
+    delete_started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def delete_voice(self, user_id: str, voice_id: str) -> bool:
+        self.deletes.append((user_id, voice_id))
+        first = not self.delete_started.is_set()
+        self.delete_started.set()
+        if first and self.delete_gate is not None:
+            await self.delete_gate.wait()
+        if self.error is not None:
+            raise self.error
+        account = self.accounts.get(user_id, set())
+        found = voice_id in account
+        account.discard(voice_id)
+        return found
+
+    def synthesize_speech(
+        self, user_id: str, voice: Voice, text: str
+    ) -> AsyncIterator[bytes | SpeechBilled | SpeechDone]:
+        raise Unimplemented("no speech here")
+
+    async def clone_voice(
+        self,
+        user_id: str,
+        name: str,
+        description: str,
+        samples: Sequence[tuple[str, bytes]],
+        *,
+        personality_id: str,
+        keep_voice_id: str = "",
+    ) -> str:
+        voice_id = f"clone-{len(self.cloned) + 1}"
+        self.cloned.append((user_id, personality_id))
+        self.accounts.setdefault(user_id, set()).add(voice_id)
+        self.clone_made.set()
+        if self.clone_gate is not None:
+            await self.clone_gate.wait()
+        return voice_id
+
+
 @pytest.fixture
 def inference() -> FakeInference:
     return FakeInference()
@@ -469,6 +526,30 @@ def admin(
         memory=memory,
         keyvault=keyvault,
         operator_identities=frozenset({"cli"}),
+    )
+
+
+@pytest.fixture
+def speech() -> FakeSpeech:
+    return FakeSpeech()
+
+
+@pytest.fixture
+def voiced_admin(
+    gateway: Gateway,
+    store: GatewayStore,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    speech: FakeSpeech,
+) -> Admin:
+    """`admin`, with inference's voice RPCs wired."""
+    return Admin(
+        gateway=gateway,
+        store=store,
+        memory=memory,
+        keyvault=keyvault,
+        operator_identities=frozenset({"cli"}),
+        speech=speech,
     )
 
 

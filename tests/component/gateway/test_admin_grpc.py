@@ -701,7 +701,7 @@ async def test_an_export_past_a_grpc_reply_leaves_recordings_out_not_the_export(
         ("two.mp3", False, "size limit"),
     ]
     assert kept == first
-    assert "1 audio or image files did not fit" in readme
+    assert "1 audio, image or CHARX files did not fit" in readme
     assert [m["request_content"] for m in messages] == ["Hello Lilith"]
     assert (export.part, export.parts) == (1, 2)
 

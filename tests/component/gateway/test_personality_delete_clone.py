@@ -2,17 +2,16 @@
 cloned into, with the cloner's key, before the deletion is recorded (admin/deletions.py
 `_delete_clones`, which a user's data deletion shares). ElevenLabs unreachable fails the
 request with nothing deleted, so asking again finishes it; a clone the key cannot delete (a
-rejected key) stays in that account, logged, and the personality is deleted all the same. A
-voice set by hand is nobody's clone: it is never deleted from anyone's account.
+rejected key, or one scoped without the permission) stays in that account, logged, and the
+personality is deleted all the same; a key ElevenLabs rejects turns inactive in the wallet, as
+in any other use, while a key that only lacks a permission stays active. A voice set by hand
+is nobody's clone: it is never deleted from anyone's account.
 
 Real Postgres for `core`; inference's voice RPCs are a fake holding each user's ElevenLabs
 account (the voices it has) that records every DeleteVoice.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
@@ -25,76 +24,16 @@ from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
+from tzurot.gateway.voice import Voice
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable, Unimplemented
+from tzurot.runtime.errors import FailedPrecondition, Unavailable
 
-from .conftest import ALICE, FakeKeyVault, FakeMemory
+from .conftest import ALICE, FakeKeyVault, FakeMemory, FakeSpeech
 
 pytestmark = pytest.mark.component
 
 CLONE = "cloned-wren-voice"
 RACHEL = "21m00Tcm4TlvDq8ikWAM"  # a premade voice, set by hand
-
-
-@dataclass
-class FakeSpeech:
-    """ElevenLabs accounts by user id (the voice ids each holds); a delete with a user's key
-    finds the voice in that user's account only. `error`: what every DeleteVoice raises."""
-
-    accounts: dict[str, set[str]] = field(default_factory=dict)
-    error: TzurotError | None = None
-    deletes: list[tuple[str, str]] = field(default_factory=list)
-
-    async def delete_voice(self, user_id: str, voice_id: str) -> bool:
-        self.deletes.append((user_id, voice_id))
-        if self.error is not None:
-            raise self.error
-        account = self.accounts.get(user_id, set())
-        found = voice_id in account
-        account.discard(voice_id)
-        return found
-
-    def synthesize_speech(
-        self, user_id: str, voice: Voice, text: str
-    ) -> AsyncIterator[bytes | SpeechBilled | SpeechDone]:
-        raise Unimplemented("no speech here")
-
-    async def clone_voice(
-        self,
-        user_id: str,
-        name: str,
-        description: str,
-        samples: Sequence[tuple[str, bytes]],
-        *,
-        personality_id: str,
-        keep_voice_id: str = "",
-    ) -> str:
-        raise Unimplemented("no cloning here")
-
-
-@pytest.fixture
-def speech() -> FakeSpeech:
-    return FakeSpeech()
-
-
-@pytest.fixture
-def voiced_admin(
-    gateway: Gateway,
-    store: GatewayStore,
-    memory: FakeMemory,
-    keyvault: FakeKeyVault,
-    speech: FakeSpeech,
-) -> Admin:
-    """The conftest's admin, with inference's voice RPCs wired."""
-    return Admin(
-        gateway=gateway,
-        store=store,
-        memory=memory,
-        keyvault=keyvault,
-        operator_identities=frozenset({"cli"}),
-        speech=speech,
-    )
 
 
 async def cloned_by_alice(
@@ -197,7 +136,11 @@ async def test_a_clone_her_key_cannot_delete_stays_and_the_personality_goes(
     engine: AsyncEngine,
     speech: FakeSpeech,
     memory: FakeMemory,
+    keyvault: FakeKeyVault,
 ) -> None:
+    """Her key revoked in ElevenLabs (401 `invalid_api_key`): the clone stays in her account,
+    the personality goes, and `/wallet list` says the key is inactive, as after a refused
+    speech or clone."""
     alice, wren = await cloned_by_alice(gateway, store, engine, speech)
     speech.error = FailedPrecondition(
         "ElevenLabs refused the key",
@@ -206,7 +149,8 @@ async def test_a_clone_her_key_cannot_delete_stays_and_the_personality_goes(
     )
 
     with capture_logs() as logs:
-        await voiced_admin.delete_personality(Principal(await gateway.user(ALICE)), "wren")
+        # The operator deletes it: her key is the one refused, so hers turns inactive.
+        await voiced_admin.delete_personality(Principal(None), "wren")
 
     assert speech.deletes == [(alice, CLONE)]
     assert speech.accounts[alice] == {CLONE}  # left in her account, which she controls
@@ -221,3 +165,37 @@ async def test_a_clone_her_key_cannot_delete_stays_and_the_personality_goes(
             "reason": "INVALID_API_KEY",
         }
     ]
+    assert [(u.user_id, u.provider, u.rejected) for u in keyvault.uses] == [
+        (alice, "elevenlabs", True)
+    ]
+
+
+async def test_a_key_lacking_the_permission_to_delete_stays_active(
+    voiced_admin: Admin,
+    gateway: Gateway,
+    *,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    speech: FakeSpeech,
+    keyvault: FakeKeyVault,
+) -> None:
+    """Her key is scoped without `voices_write` (ElevenLabs' 401 `missing_permissions`): the
+    clone stays in her account, the personality goes, and the key is not marked inactive:
+    it is a working key."""
+    alice, wren = await cloned_by_alice(gateway, store, engine, speech)
+    speech.error = FailedPrecondition(
+        "your elevenlabs key lacks the `voices_write` permission this needs",
+        reason="KEY_MISSING_PERMISSION",
+        metadata={"provider": "elevenlabs"},
+    )
+
+    with capture_logs() as logs:
+        await voiced_admin.delete_personality(Principal(await gateway.user(ALICE)), "wren")
+
+    assert speech.accounts[alice] == {CLONE}
+    assert (await rows_of(engine, wren.id))["personality"] is False
+    assert [e["reason"] for e in logs if e["event"] == "deletion.clone_kept"] == [
+        "KEY_MISSING_PERMISSION"
+    ]
+    await gateway.key_uses.flush()
+    assert [u for u in keyvault.uses if u.rejected] == []

@@ -96,8 +96,8 @@ async def test_the_part_asked_for_is_sent_and_the_reply_names_it_and_the_next() 
     assert [r.part for r in stub.requests] == [2]
     (edit,) = interaction.edits
     assert edit["content"] == (
-        "Your data, part 2 of 3: more of the audio and images part 1 had no room for. Get the "
-        "next with `/settings data export part:3`."
+        "Your data, part 2 of 3: more of the audio, images and CHARX cards part 1 had no room "
+        "for. Get the next with `/settings data export part:3`."
     )
     (file,) = edit["attachments"]
     assert file.filename == "x-part2of3.zip"
@@ -127,14 +127,14 @@ async def test_a_part_past_the_last_shows_the_gateways_words() -> None:
         (
             1,
             2,
-            "Your data, part 1 of 2: everything but the audio and images it had no room for. "
-            "Get the next with `/settings data export part:2`.",
+            "Your data, part 1 of 2: everything but the audio, images and CHARX cards it had no "
+            "room for. Get the next with `/settings data export part:2`.",
         ),
         (
             3,
             3,
-            "Your data, part 3 of 3: more of the audio and images part 1 had no room for. "
-            "That is the last part.",
+            "Your data, part 3 of 3: more of the audio, images and CHARX cards part 1 had no "
+            "room for. That is the last part.",
         ),
     ],
 )

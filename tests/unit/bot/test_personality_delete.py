@@ -143,3 +143,20 @@ def test_elevenlabs_unreachable_before_deleting_deleted_nothing() -> None:
         "**Wren** (`wren`). Run "
     )
     assert "partly" not in text
+
+
+def test_a_clone_under_way_refuses_the_deletion_and_deleted_nothing() -> None:
+    """Its voice is being cloned: the gateway refuses before deleting anything (the clone
+    would stay in the cloner's ElevenLabs account otherwise); not "may be only partly
+    deleted"."""
+    err = FailedPrecondition(
+        "'wren''s voice is being cloned right now, so nothing was deleted; ask again once the "
+        "clone is done (its voice is then deleted too)",
+        reason="CLONE_IN_PROGRESS",
+    )
+    text = deletion_failed_text(err, WREN)
+    assert text == (
+        "Nothing deleted: a voice is being cloned for **Wren** (`wren`) right now. Run "
+        "`/personality delete` with `confirm: DELETE` again once it is done: that voice is "
+        "then deleted too."
+    )

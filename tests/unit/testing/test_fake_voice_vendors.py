@@ -270,6 +270,108 @@ async def test_deleting_a_clone_frees_its_slot_and_is_refused_as_the_vendor_refu
     assert fake.cloned_voices() == []
 
 
+def missing(permission: str) -> dict[str, object]:
+    """ElevenLabs' body for a restricted key lacking `permission` (its 401)."""
+    return {
+        "detail": {
+            "status": "missing_permissions",
+            "message": f"The API key you used is missing the permission {permission} to "
+            "execute this operation.",
+        }
+    }
+
+
+async def test_a_restricted_key_is_refused_what_its_permissions_do_not_allow() -> None:
+    """As ElevenLabs answers a key made with "Restrict key": each endpoint needs its
+    permission (text-to-speech `text_to_speech`, listing voices `voices_read`, cloning and
+    deleting `voices_write`), refused with a 401 `missing_permissions` naming it; an invalid
+    key is still `invalid_api_key` (checked first); nothing is done for a refused call."""
+    speaker, reader = "sk_elevenlabs_tts_only", "sk_elevenlabs_read_only"
+    sample = ("files", ("a.mp3", encode_tone(0.5), "audio/mpeg"))
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        fake.add_key(speaker, permissions=["text_to_speech"])
+        fake.add_key(reader, permissions={"voices_read"})
+        base = fake.base_url
+
+        def key(value: str) -> dict[str, str]:
+            return {"xi-api-key": value}
+
+        spoken = await http.post(
+            f"{base}/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream",
+            headers=key(speaker),
+            json={"text": "hello"},
+        )
+        assert spoken.status_code == 200
+        assert probe(spoken.content).container == "mp3"
+        refused = {
+            "GET /v1/voices": await http.get(f"{base}/v1/voices", headers=key(speaker)),
+            "GET /v2/voices": await http.get(f"{base}/v2/voices", headers=key(speaker)),
+            "TTS": await http.post(
+                f"{base}/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream",
+                headers=key(reader),
+                json={"text": "hello"},
+            ),
+            "clone": await http.post(
+                f"{base}/v1/voices/add",
+                headers=key(reader),
+                data={"name": "Lilith"},
+                files=[sample],
+            ),
+        }
+        made = await http.post(
+            f"{base}/v1/voices/add",
+            headers=key(DEFAULT_ELEVENLABS_KEY),
+            data={"name": "Lilith"},
+            files=[sample],
+        )
+        voice_id = made.json()["voice_id"]
+        refused["delete"] = await http.delete(f"{base}/v1/voices/{voice_id}", headers=key(reader))
+        listed = await http.get(f"{base}/v1/voices", headers=key(reader))
+        invalid = await http.get(f"{base}/v1/voices", headers=key("sk_wrong_123"))
+        with pytest.raises(ValueError, match="no permission voices_delete"):
+            fake.add_key("sk_other", permissions=["voices_read", "voices_delete"])
+    assert {what: (r.status_code, r.json()) for what, r in refused.items()} == {
+        "GET /v1/voices": (401, missing("voices_read")),
+        "GET /v2/voices": (401, missing("voices_read")),
+        "TTS": (401, missing("text_to_speech")),
+        "clone": (401, missing("voices_write")),
+        "delete": (401, missing("voices_write")),
+    }
+    assert listed.status_code == 200
+    assert (invalid.status_code, invalid.json()["detail"]["status"]) == (401, "invalid_api_key")
+    assert [v.voice_id for v in fake.cloned_voices()] == [voice_id]  # one made, none deleted
+    assert fake.characters_used == 5  # the refused speech billed nothing
+    assert [(c.key_valid, c.missing_permission) for c in fake.calls] == [
+        (True, ""),
+        (True, "voices_read"),
+        (True, "voices_read"),
+        (True, "text_to_speech"),
+        (True, "voices_write"),
+        (True, ""),
+        (True, "voices_write"),
+        (True, ""),
+        (False, ""),
+    ]
+    assert "sk_elevenlabs_tts_only" not in repr(fake.calls)  # never the key itself
+    assert "sk_other" not in fake.valid_keys
+
+
+async def test_inferences_client_reads_a_missing_permission_as_such_not_as_a_bad_key() -> None:
+    scoped = SecretStr("sk_elevenlabs_read_only")
+    async with FakeElevenLabs() as fake, httpx.AsyncClient(timeout=60) as http:
+        fake.add_key(scoped.get_secret_value(), permissions=["voices_read"])
+        client = ElevenLabsClient(http, fake.base_url)
+        assert await client.count_voices(scoped) == 2  # the key works
+        with pytest.raises(FailedPrecondition) as cloned:
+            await client.clone(scoped, "x", "", [Sample("a.mp3", encode_tone(0.5))])
+        with pytest.raises(FailedPrecondition) as spoken:
+            _ = [c async for c in client.synthesize(scoped, RACHEL, "hi")]
+    assert cloned.value.reason == spoken.value.reason == "KEY_MISSING_PERMISSION"
+    assert "lacks the `voices_write` permission" in cloned.value.message
+    assert "lacks the `text_to_speech` permission" in spoken.value.message
+    assert "sk_elevenlabs" not in str(cloned.value) + str(spoken.value)
+
+
 async def test_openai_speech_answers_real_audio_in_the_asked_format() -> None:
     async with FakeProvider() as fake, httpx.AsyncClient() as http:
         client = OpenAISpeechClient(http, max_retries=0)

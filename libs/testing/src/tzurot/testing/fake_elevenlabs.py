@@ -9,13 +9,18 @@ MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v
 `DELETE /v1/voices/{voice_id}` (200 `{"status": "ok"}`, the voice gone from every list and its
 slot free). Voices are listed in the vendor's VoiceResponseModel shape (the voices, their
 shape and the search's rules: tzurot.testing.fake_elevenlabs_voices). As strict as the
-vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise), errors carry
-`{"detail": {"status", "message"}}`, request bodies and the search's query (its documented
-values only) are validated (422 with FastAPI's `detail` list), a character quota answers 429
-`quota_exceeded`, a full voice slot list answers 400 `voice_limit_reached`, an unknown voice
-(to speak with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses
-samples that are too many, too large or not audio.
-Every request is recorded (never the key itself: only whether it was valid).
+vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a key restricted
+to some permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict key" makes
+one) is refused an endpoint needing another with 401 `missing_permissions`, its message naming
+the permission (text-to-speech needs `text_to_speech`, listing voices `voices_read`, cloning
+or deleting one `voices_write`); errors carry `{"detail": {"status", "message"}}`, request
+bodies and the search's query (its documented values only) are validated (422 with
+FastAPI's `detail` list), a character quota answers 429 `quota_exceeded`, a full voice slot
+list answers 400 `voice_limit_reached`, an unknown voice (to speak with; to delete, also a
+default one) 404 `voice_not_found`, and cloning refuses samples that are too many, too large
+or not audio.
+Every request is recorded (never the key itself: only whether it was valid, and the
+permission a restricted one lacked).
 
 Faults a real vendor shows now and then, set on the instance: `audio_fault` "garbage" (a 200
 whose body is not audio) or "break" (the stream ends after its first chunk); `audio_gate`, an
@@ -32,6 +37,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -62,6 +68,21 @@ _OUTPUT_FORMAT = re.compile(
 _CHARS_PER_SECOND = 15.0
 _STREAM_CHUNK = 4096
 
+PERMISSIONS = frozenset(
+    {
+        "text_to_speech", "speech_to_speech", "speech_to_text", "models_read", "models_write",
+        "voices_read", "voices_write", "speech_history_read", "speech_history_write",
+        "sound_generation", "audio_isolation", "voice_generation", "dubbing_read",
+        "dubbing_write", "pronunciation_dictionaries_read", "pronunciation_dictionaries_write",
+        "user_read", "user_write", "projects_read", "projects_write", "audio_native_read",
+        "audio_native_write", "workspace_read", "workspace_write", "forced_alignment",
+        "convai_read", "convai_write", "music_generation",
+    }
+)  # fmt: skip
+"""Permissions an ElevenLabs API key can be restricted to (the `permissions` its API key
+endpoints take); a key restricted to another is refused, as the vendor refuses to make it."""
+TEXT_TO_SPEECH, VOICES_READ, VOICES_WRITE = "text_to_speech", "voices_read", "voices_write"
+
 
 @dataclass(frozen=True)
 class RecordedCall:
@@ -70,6 +91,8 @@ class RecordedCall:
     key_valid: bool
     body: dict[str, Any]
     query: dict[str, str] = field(default_factory=dict)
+    missing_permission: str = ""
+    """The permission a restricted key lacked for this call (refused); empty otherwise."""
 
 
 def _detail(status: int, code: str, message: str) -> web.Response:
@@ -99,6 +122,8 @@ class FakeElevenLabs:
         port: int = 0,
     ) -> None:
         self.valid_keys = set(valid_keys)
+        self.key_permissions: dict[str, frozenset[str]] = {}
+        """The restricted keys' permissions (a valid key not here has every one)."""
         self.host, self.port = host, port
         self.character_quota: int | None = None
         self.characters_used = 0
@@ -150,6 +175,20 @@ class FakeElevenLabs:
     ) -> None:
         await self.stop()
 
+    def add_key(self, key: str, *, permissions: Iterable[str] | None = None) -> None:
+        """Makes `key` valid: with every permission, or restricted to `permissions` (an
+        endpoint needing another answers 401 `missing_permissions`). ValueError for a
+        permission ElevenLabs does not have."""
+        if permissions is None:
+            self.key_permissions.pop(key, None)
+        else:
+            scoped = frozenset(permissions)
+            unknown = sorted(scoped - PERMISSIONS)
+            if unknown:
+                raise ValueError(f"ElevenLabs has no permission {', '.join(unknown)}")
+            self.key_permissions[key] = scoped
+        self.valid_keys.add(key)
+
     # -- inspection ------------------------------------------------------------------------
 
     def tts_calls(self) -> list[RecordedCall]:
@@ -171,23 +210,35 @@ class FakeElevenLabs:
     # -- handlers --------------------------------------------------------------------------
 
     def _record(
-        self, request: web.Request, body: dict[str, Any]
+        self, request: web.Request, body: dict[str, Any], needs: str
     ) -> tuple[RecordedCall, web.Response | None]:
-        valid = request.headers.get("xi-api-key", "") in self.valid_keys
-        call = RecordedCall(request.method, request.path, valid, body, dict(request.query))
+        """Records the call; the refusal of its key, if any: invalid, else restricted without
+        the permission the endpoint `needs` (in that order, as the vendor checks)."""
+        key = request.headers.get("xi-api-key", "")
+        valid = key in self.valid_keys
+        allowed = self.key_permissions.get(key)
+        missing = needs if valid and allowed is not None and needs not in allowed else ""
+        call = RecordedCall(request.method, request.path, valid, body, dict(request.query), missing)
         self.calls.append(call)
         if not valid:
             return call, _detail(401, "invalid_api_key", "Invalid API key")
+        if missing:
+            return call, _detail(
+                401,
+                "missing_permissions",
+                f"The API key you used is missing the permission {missing} to execute this "
+                "operation.",
+            )
         return call, None
 
     async def _list_voices(self, request: web.Request) -> web.StreamResponse:
-        _, refused = self._record(request, {})
+        _, refused = self._record(request, {}, VOICES_READ)
         if refused:
             return refused
         return web.json_response({"voices": [v.listed() for v in self.voices.values()]})
 
     async def _search_voices(self, request: web.Request) -> web.StreamResponse:
-        _, refused = self._record(request, {})
+        _, refused = self._record(request, {}, VOICES_READ)
         if refused:
             return refused
         page = search_voices(self.voices.values(), request.query)
@@ -201,7 +252,7 @@ class FakeElevenLabs:
             body = await request.json()
         except json.JSONDecodeError:
             body = None
-        _, refused = self._record(request, body if isinstance(body, dict) else {})
+        _, refused = self._record(request, body if isinstance(body, dict) else {}, TEXT_TO_SPEECH)
         if refused:
             return refused
         if not isinstance(body, dict):
@@ -276,7 +327,7 @@ class FakeElevenLabs:
 
     async def _add_voice(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule
         if not request.content_type.startswith("multipart/"):
-            self._record(request, {})
+            self._record(request, {}, VOICES_WRITE)
             return _invalid(["body"], "multipart/form-data is required")
         fields: dict[str, str] = {}
         files: list[tuple[str, bytes]] = []
@@ -290,7 +341,7 @@ class FakeElevenLabs:
             else:
                 fields[part.name] = bytes(data).decode()
         body = {**fields, "files": [(name, len(data)) for name, data in files]}
-        _, refused = self._record(request, body)
+        _, refused = self._record(request, body, VOICES_WRITE)
         if refused:
             return refused
         if not fields.get("name", "").strip():
@@ -340,7 +391,7 @@ class FakeElevenLabs:
         return web.json_response({"voice_id": voice_id, "requires_verification": False})
 
     async def _delete_voice(self, request: web.Request) -> web.StreamResponse:
-        _, refused = self._record(request, {})
+        _, refused = self._record(request, {}, VOICES_WRITE)
         if refused:
             return refused
         voice_id = request.match_info["voice_id"]

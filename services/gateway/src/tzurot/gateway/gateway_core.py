@@ -154,11 +154,16 @@ def refuse_deleting(user: User) -> None:
     nothing is answered, rather than answered and silently not kept. PERMISSION_DENIED, as
     the denylist's refusal: the bot shows its message, in a channel as to a command."""
     if user.deleting:
-        raise PermissionDenied(
-            "your data is being deleted, as you asked; until that has finished (a few minutes "
-            "at most) nothing you send is answered or kept",
-            reason="USER_DATA_DELETING",
-        )
+        raise user_data_deleting()
+
+
+def user_data_deleting() -> PermissionDenied:
+    """The refusal of a user whose data deletion is under way (`refuse_deleting`)."""
+    return PermissionDenied(
+        "your data is being deleted, as you asked; until that has finished (a few minutes "
+        "at most) nothing you send is answered or kept",
+        reason="USER_DATA_DELETING",
+    )
 
 
 def require_job_id(job_id: str) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -33,7 +32,6 @@ _SAMPLE_COLUMNS = (
     t.voice_samples.c.size_bytes,
     t.voice_samples.c.created_at,
 )
-_CLONE_LOCKS = 0x766F6963  # "voic": the advisory-lock class of one clone per personality
 
 
 def _voice(row: Any) -> Voice:
@@ -118,26 +116,6 @@ class VoiceStore:
                 )
             )
         return None if found is None else str(found)
-
-    @asynccontextmanager
-    async def cloning(self, personality_id: str) -> AsyncIterator[bool]:
-        """Whether this caller holds the personality's clone lock (False: a clone is under way
-        elsewhere) for the block. A session advisory lock on a connection of its own: every
-        gateway replica sees it, and it ends with the connection if the process dies."""
-        key = (_CLONE_LOCKS, sa.func.hashtext(personality_id))
-        async with self._autocommit.connect() as conn:
-            held = bool(await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(*key))))
-            try:
-                yield held
-            finally:
-                if held:
-                    try:
-                        await conn.scalar(sa.select(sa.func.pg_advisory_unlock(*key)))
-                    except BaseException:
-                        # Never back to the pool still holding the lock: closing the session
-                        # releases it.
-                        await conn.invalidate()
-                        raise
 
     async def delete_voice(self, personality_id: str) -> bool:
         async with self._autocommit.connect() as conn:

@@ -87,6 +87,11 @@ def deletion_failed_text(err: TzurotError, p: common.Personality) -> str:
             f"Nothing deleted: ElevenLabs could not be reached to delete the voice cloned for "
             f"{named(p)}. Run {AGAIN} again in a moment."
         )
+    if err.reason == "CLONE_IN_PROGRESS":  # refused before anything was deleted
+        return (
+            f"Nothing deleted: a voice is being cloned for {named(p)} right now. Run {AGAIN} "
+            "again once it is done: that voice is then deleted too."
+        )
     if err.reason == "DELETION_PENDING":  # recorded: the gateway finishes it by itself
         return f"{named(p)} is being deleted. {err.message[:1].upper()}{err.message[1:]}."
     if err.code is grpc.StatusCode.UNAVAILABLE:

@@ -88,9 +88,9 @@ def data_export(part: int, parts: int) -> str:
     if parts <= 1:
         return "Your data:"
     holds = (
-        "everything but the audio and images it had no room for"
+        "everything but the audio, images and CHARX cards it had no room for"
         if part == 1
-        else "more of the audio and images part 1 had no room for"
+        else "more of the audio, images and CHARX cards part 1 had no room for"
     )
     following = (
         f"Get the next with `/settings data export part:{part + 1}`."

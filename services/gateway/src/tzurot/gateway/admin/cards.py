@@ -48,6 +48,21 @@ _ZIP_ENTRY_BYTES = 128  # a zip entry's headers beyond its name
 
 
 @dataclass(frozen=True)
+class CardContents:
+    """What a personality's card export is made of: the card, its picture, and its CHARX
+    assets by path (the picture aside: a CHARX carries it as its main icon)."""
+
+    slug: str
+    card: Card
+    picture: bytes | None
+    assets: dict[str, bytes]
+
+    async def encode(self, fmt: CardFormatName) -> bytes:
+        """The card as `fmt`, whatever its size (on a worker thread)."""
+        return await asyncio.to_thread(_encode, self.card, fmt, self.picture, self.assets)
+
+
+@dataclass(frozen=True)
 class CardImport:
     personality: Personality
     created: bool
@@ -99,6 +114,18 @@ class CardAdmin(AvatarAdmin):
     ) -> tuple[bytes, str, str]:
         """The personality as a V3 card: (document, file name, content type). The owner's or
         a superuser's: a card holds the whole system prompt."""
+        contents = await self.card_contents(who, name)
+        document = await contents.encode(fmt)
+        if len(document) > MAX_EXPORT_BYTES:  # grown since its import (its lorebook edited)
+            raise FailedPrecondition(
+                f"the {fmt.upper()} card would be {len(document)} bytes, over the "
+                f"{MAX_EXPORT_BYTES} a reply may carry; try another format or a smaller lorebook",
+                reason="CARD_TOO_LARGE",
+            )
+        return document, f"{contents.slug}.{fmt}", _CONTENT_TYPES[fmt]
+
+    async def card_contents(self, who: Principal, name: str) -> CardContents:
+        """What the personality's card is exported from (the owner's or a superuser's)."""
         personality = await self._owned(name, who)
         book = await self._db.card_lorebook(personality.id)
         assets = await self._db.card_assets(personality.id)
@@ -130,16 +157,7 @@ class CardAdmin(AvatarAdmin):
         )
         picture = assets.pop(AVATAR_ASSET, None)
         files = {path: data for path, (_, data) in assets.items()}
-        document = await asyncio.to_thread(
-            _encode, card, fmt, picture[1] if picture else None, files
-        )
-        if len(document) > MAX_EXPORT_BYTES:  # grown since its import (its lorebook edited)
-            raise FailedPrecondition(
-                f"the {fmt.upper()} card would be {len(document)} bytes, over the "
-                f"{MAX_EXPORT_BYTES} a reply may carry; try another format or a smaller lorebook",
-                reason="CARD_TOO_LARGE",
-            )
-        return document, f"{personality.slug}.{fmt}", _CONTENT_TYPES[fmt]
+        return CardContents(personality.slug, card, picture[1] if picture else None, files)
 
 
 def _encode(

@@ -11,12 +11,17 @@ How:
 - First the request deletes the voices cloned for what it deletes from the ElevenLabs
   accounts they were cloned into, each with its cloner's key (`_delete_clones`; a user's
   keys go with her deletion, so no sweep could). ElevenLabs unreachable fails the request
-  with nothing recorded yet: asking again does it.
+  with nothing recorded yet: asking again does it. A key ElevenLabs rejects turns inactive in
+  its owner's wallet, as in any other use (`KeyUses.refused`); its clone stays in the account.
 - The request then marks the row it deletes last (`deletion_requested_at`; a user's private
   personalities with theirs) and holds the deletion for `deletion_lease_seconds`. From then
   on the user is refused (USER_DATA_DELETING, gateway_core.refuse_deleting) and the
   personality is found by no lookup (store/rows.LIVE_PERSONALITY): nothing is answered that
   would not be kept.
+- Both under the clone locks of what it deletes (clone_locks.py): a clone under way refuses
+  the deletion (CLONE_IN_PROGRESS, nothing done; asked again once the clone is over, it
+  deletes that clone too), and no clone starts until the deletion is recorded, after which
+  none does. Else a clone saved after the lookup would stay in its cloner's account.
 - Then the steps, each of which can run again; the row last, and its mark with it.
 - A step that fails hands the deletion to the sweeps at once and the request answers
   FAILED_PRECONDITION `DELETION_PENDING` (nothing to ask again); a request that dies (its
@@ -39,7 +44,9 @@ from collections.abc import Sequence
 import structlog
 
 from tzurot.gateway.admin.base import AdminBase
+from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks
 from tzurot.gateway.store.deletions import Clone, Kind
+from tzurot.gateway.voice import ELEVENLABS
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
 from tzurot.runtime.retry import RETRYABLE
@@ -75,21 +82,40 @@ class DeletionAdmin(AdminBase):
                         "nothing was deleted; ask again in a moment",
                         reason=CLONE_DELETION_UNAVAILABLE,
                     ) from err
+                # A key ElevenLabs rejected: inactive in `/wallet list` (a missing permission,
+                # a quota: still a working key, left active).
+                await self._gateway.key_uses.refused(clone.cloner_id, err, ELEVENLABS)
                 log.warning(
                     "deletion.clone_kept", personality_id=clone.personality_id, reason=err.reason
                 )
         return deleted
 
-    async def _delete_for_good(self, kind: Kind, target_id: str, interrupted: str) -> int:
-        """Marks the deletion, then runs it; rows deleted. A failure hands it to the sweeps
-        and answers DELETION_PENDING, `interrupted` saying what that means to the asker."""
-        if kind == "user":
-            await self._db.mark_user_deleting(target_id, self._deletion_lease)
-        else:
-            await self._db.mark_personality_deleting(target_id, self._deletion_lease)
+    async def _delete_for_good(
+        self, kind: Kind, target_id: str, *, cloning: str, interrupted: str
+    ) -> int:
+        """Deletes the voices cloned for what it deletes (`_delete_clones`), marks the
+        deletion, then runs it; rows deleted, the clones ElevenLabs still had counted. The
+        first two under the clone locks of what it deletes: a clone under way refuses it
+        (FAILED_PRECONDITION CLONE_IN_PROGRESS, nothing done, `cloning` saying so to the
+        asker). A failure after the mark hands it to the sweeps and answers DELETION_PENDING,
+        `interrupted` saying what that means to the asker."""
+        user_id = target_id if kind == "user" else None
+        personality_ids = (
+            await self._db.private_personality_ids(target_id) if kind == "user" else [target_id]
+        )
+        locks = CloneLocks(self._store.engine)
+        async with locks.deleting(personality_ids, user_id=user_id) as held:
+            if not held:
+                raise FailedPrecondition(cloning, reason=CLONE_IN_PROGRESS)
+            if kind == "user":
+                deleted = await self._delete_clones(await self._db.user_clones(target_id))
+                await self._db.mark_user_deleting(target_id, self._deletion_lease)
+            else:
+                deleted = await self._delete_clones(await self._db.personality_clones(target_id))
+                await self._db.mark_personality_deleting(target_id, self._deletion_lease)
         log.info("deletion.started", kind=kind, target_id=target_id)
         try:
-            deleted = await self._finish_deletion(kind, target_id)
+            deleted += await self._finish_deletion(kind, target_id)
         except Exception as err:
             log.warning("deletion.interrupted", kind=kind, target_id=target_id, exc_info=True)
             # Postgres away too: the lease runs out instead.

@@ -1,6 +1,6 @@
 """The data export's format (privacy.py gathers what goes in it): the files and what each
-holds (FILES), every archive's manifest and README, which part carries each audio or image
-file, and the zip.
+holds (FILES), every archive's manifest and README, which part carries each audio, image
+or CHARX file, and the zip.
 
 Part 1 holds every JSON file and card, and the files that fit beside them; part 2 and on
 hold only files the parts before left out, each as many as fit, with a manifest listing
@@ -36,7 +36,9 @@ FILES = {
     "settings.json": "your settings (yours, and yours per personality)",
     "personalities_owned.json": "the personalities you own, with their aliases; `card_file` "
     "is their V3 character card in cards/ (import it again with /character import), "
-    "`pictures` their avatar and card picture (`used_as`), each `file` in pictures/",
+    "`pictures` their avatar and card picture (`used_as`), each `file` in pictures/; `charx`, "
+    "for one with assets beyond its picture (`assets` lists them), is its CHARX card, `file` "
+    "in cards/: import that one to get it back with its assets",
     "messages.json": "every request you sent and its answer (model, usage, what helper models "
     "read of your attachments, the files it carried: `files`); a turn you pay for that "
     "answered nobody (free will, a chain reply: `scheduled`) has no answer here, its text "
@@ -172,7 +174,11 @@ def _readme(part: int, parts: int, left_out: int, too_large: int) -> str:
             f"Format {EXPORT_FORMAT} version {EXPORT_VERSION}: manifest.json lists each file.",
             "",
             *(f"{name}: {about}." for name, about in FILES.items()),
-            "cards/: the V3 character card (JSON) of each personality you own.",
+            "cards/: the V3 character card (JSON) of each personality you own; for one with "
+            "assets beyond its picture, also its CHARX card (.charx: a zip of card.json and "
+            "the assets at their paths), as /character export format:charx gives it. Import "
+            "the .charx with /character import to get the personality back with its assets "
+            "(the .json alone does not carry them).",
             "pictures/: the avatar and card picture of each personality you own.",
             "voice_samples/, answer_files/: your recordings, and the files answers carried.",
             "",
@@ -180,7 +186,7 @@ def _readme(part: int, parts: int, left_out: int, too_large: int) -> str:
         ]
         if left_out:
             lines.append(
-                f"{left_out} audio or image files did not fit in this archive (they are "
+                f"{left_out} audio, image or CHARX files did not fit in this archive (they are "
                 'listed with "file": null, and "part" names the part that carries them); '
                 "what you uploaded yourself came first."
             )
@@ -192,7 +198,7 @@ def _readme(part: int, parts: int, left_out: int, too_large: int) -> str:
     else:
         lines = [
             "More of what Tzurot stores about you, as of manifest.json's created_at: the "
-            "audio and image files earlier parts had no room for.",
+            "audio, image and CHARX files earlier parts had no room for.",
             "manifest.json lists them; part 1's JSON files describe each (its row has "
             f'"part": {part} and "part_file", its path here).',
         ]

@@ -123,17 +123,19 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         memories and outboxes of it, then its row. First its voice, when it was cloned, from
         the cloner's ElevenLabs account with their key (ElevenLabs unreachable fails the
         request before anything else is touched; a clone the key cannot delete is left
-        there). Then the deletion is recorded on the row: it answers nobody from then on,
-        and a deletion that fails half way is finished by a sweep (deletions.py;
-        FAILED_PRECONDITION `DELETION_PENDING`)."""
+        there; a clone of it under way refuses the deletion, FAILED_PRECONDITION
+        `CLONE_IN_PROGRESS`). Then the deletion is recorded on the row: it answers nobody
+        from then on, and a deletion that fails half way is finished by a sweep
+        (deletions.py; FAILED_PRECONDITION `DELETION_PENDING`)."""
         target = await self._owned(name, who)
-        await self._delete_clones(await self._db.personality_clones(target.id))
         await self._delete_for_good(
             "personality",
             target.id,
-            f"the deletion of {quoted(target.slug)} was interrupted by a failure on our side; "
-            "it is recorded and finishes by itself within a few minutes, so there is nothing "
-            "to ask again (it answers nobody meanwhile)",
+            cloning=f"{quoted(target.slug)}'s voice is being cloned right now, so nothing was "
+            "deleted; ask again once the clone is done (its voice is then deleted too)",
+            interrupted=f"the deletion of {quoted(target.slug)} was interrupted by a failure "
+            "on our side; it is recorded and finishes by itself within a few minutes, so "
+            "there is nothing to ask again (it answers nobody meanwhile)",
         )
 
     async def _personality_values(

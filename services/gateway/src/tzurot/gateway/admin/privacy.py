@@ -6,13 +6,18 @@ The export is a versioned format (`manifest.json`: `format`, `version`): one JSO
 kind of data (FILES), the V3 card of each personality they own (`cards/<slug>.json`), and
 the bytes they gave or were answered with: their voice samples (`voice_samples/`), the
 pictures of the personalities they own (`pictures/<slug>/`: the avatar and the card's
-picture) and the files answers carried (`answer_files/`). An archive is one gRPC reply, so
-the export comes in parts (export_archive.py plans them): part 1 holds the JSON and those
-bytes while it stays under MAX_ARCHIVE_BYTES (voice samples first, oldest first), and one
-left out keeps its row, with `"file": null`, why (`omitted`) and which later part carries it
-(`part`, at `part_file`); part 2 and on carry only such files, with a manifest listing
-them. JSON alone past the limit is refused (FAILED_PRECONDITION `EXPORT_TOO_LARGE`), a part
-past the last too (INVALID_ARGUMENT `part`). Never key material: `wallet.json` says which
+picture), the CHARX card of each that has assets beyond its picture (`cards/<slug>.charx`,
+as `/character export format:charx` gives it: the only card that carries those assets, and
+the one to import again) and the files answers carried (`answer_files/`). An archive is one
+gRPC reply, so the export comes in parts (export_archive.py plans them): part 1 holds the
+JSON and those bytes while it stays under MAX_ARCHIVE_BYTES (voice samples first, oldest
+first, then pictures, CHARX cards and answers' files), and one left out keeps its row, with
+`"file": null`, why (`omitted`) and which later part carries it (`part`, at `part_file`);
+part 2 and on carry only such files, with a manifest listing them. JSON alone past the limit
+is refused (FAILED_PRECONDITION `EXPORT_TOO_LARGE`), a part past the last too
+(INVALID_ARGUMENT `part`). Every part's request gathers the rows and builds the cards again
+(nothing is kept between requests): the plan rests on part 1's size and every file's; only
+the files of the part asked for are read. Never key material: `wallet.json` says which
 providers hold a key and when it was last used. A version adds files and fields only; one
 that renames or drops any is the next version.
 """
@@ -31,7 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.gateway.admin.avatars import CONTENT_TYPES
 from tzurot.gateway.admin.base import Principal
-from tzurot.gateway.admin.cards import CardAdmin
+from tzurot.gateway.admin.cards import MAX_EXPORT_BYTES, CardAdmin
 from tzurot.gateway.admin.deletions import DeletionAdmin
 from tzurot.gateway.admin.export_archive import (
     Blob,
@@ -42,7 +47,7 @@ from tzurot.gateway.admin.export_archive import (
     plan_parts,
     safe_name,
 )
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
@@ -100,6 +105,10 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
             for row in data["voice_samples"]
         ]
         blobs += self._pictures(data["personalities_owned"], data.pop("pictures"), user.id)
+        cards: dict[str, bytes] = {}
+        for personality in data["personalities_owned"]:
+            charx = await self._cards(who, personality, cards)
+            blobs += [charx] if charx else []
         for message in data["messages"]:
             message["files"] = files_of.get(message["id"], [])
             blobs += [
@@ -112,9 +121,6 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
                 )
                 for row in message["files"]
             ]
-        cards: dict[str, bytes] = {}
-        for personality in data["personalities_owned"]:
-            personality["card_file"] = await self._card(who, personality["slug"], cards)
         head = Head(user.platform_user_id, datetime.now(UTC))
         archive, parts = await self._archive(data, cards, blobs, head, part)
         log.info("privacy.user_exported", user_id=user.id, bytes=len(archive), part=part)
@@ -161,17 +167,48 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
                 )
         return blobs
 
-    async def _card(self, who: Principal, slug: str, cards: dict[str, bytes]) -> str | None:
-        """Adds the personality's V3 card (JSON) to `cards`; its path, or None when it has
-        none (too large for a reply: its row is still exported)."""
+    async def _cards(
+        self, who: Principal, personality: dict[str, Any], cards: dict[str, bytes]
+    ) -> Blob | None:
+        """Names the owned personality's cards in its row. Its V3 card (JSON), added to
+        `cards`: `card_file`, its path (None when too large for a reply; the row is still
+        exported). Its CHARX card when it has assets beyond its picture (a CHARX's other
+        files, which only that card carries): `charx` (None without such assets), with the
+        assets' paths and the card's size; its blob, read again for the part that carries
+        it (every request lists its size: building them all once per request, not keeping
+        them all)."""
+        slug = personality["slug"]
+        personality.update(card_file=None, charx=None)
         try:
-            document, _, _ = await self.export_card(who, slug, "json")
-        except FailedPrecondition as err:
-            log.warning("privacy.card_left_out", slug=slug, reason=err.reason)
+            contents = await self.card_contents(who, slug)
+        except (NotFound, PermissionDenied):  # deleted or given away meanwhile
             return None
-        path = f"cards/{safe_name(slug)}.json"
-        cards[path] = document
-        return path
+        document = await contents.encode("json")
+        if len(document) > MAX_EXPORT_BYTES:
+            log.warning("privacy.card_left_out", slug=slug, reason="CARD_TOO_LARGE")
+        else:
+            personality["card_file"] = f"cards/{safe_name(slug)}.json"
+            cards[personality["card_file"]] = document
+        if not contents.assets:
+            return None
+        size = len(await contents.encode("charx"))
+        personality["charx"] = {"assets": sorted(contents.assets), "size_bytes": size}
+        return Blob(
+            personality["charx"],
+            "personalities_owned.json",
+            f"cards/{safe_name(slug)}.charx",
+            size,
+            partial(self._charx, who, slug),
+        )
+
+    async def _charx(self, who: Principal, slug: str) -> bytes:
+        """The personality's CHARX card (b"" when it is gone, no longer theirs, or has no
+        assets beyond its picture any more)."""
+        try:
+            contents = await self.card_contents(who, slug)
+        except (NotFound, PermissionDenied):
+            return b""
+        return await contents.encode("charx") if contents.assets else b""
 
     async def _archive(
         self,
@@ -235,20 +272,25 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         """Erases the user across the mesh; the count of what was deleted.
 
         First the voices they cloned, from their ElevenLabs account (with their key, before
-        it goes; ElevenLabs unreachable fails the request before anything else is touched).
-        Then the deletion is recorded on their `users` row and cannot be undone: they are
-        refused from now on, and the rest (deletions.py: their private personalities,
-        their `core` rows, keys, memory's data, the `users` row last) is finished by a sweep
-        if this request fails or dies on the way (FAILED_PRECONDITION `DELETION_PENDING`).
+        it goes), and those cloned for their private personalities, from their cloners'
+        (ElevenLabs unreachable fails the request before anything else is touched; a clone
+        by them or of those personalities under way refuses it, FAILED_PRECONDITION
+        `CLONE_IN_PROGRESS`). Then the deletion is recorded on their `users` row and cannot
+        be undone: they are refused from now on, and the rest (deletions.py: their private
+        personalities, their `core` rows, keys, memory's data, the `users` row last) is
+        finished by a sweep if this request fails or dies on the way (FAILED_PRECONDITION
+        `DELETION_PENDING`).
         """
         user = who.require_user()
-        deleted = await self._delete_clones(await self._db.user_clones(user.id))
-        deleted += await self._delete_for_good(
+        deleted = await self._delete_for_good(
             "user",
             user.id,
-            "your data deletion was interrupted by a failure on our side; it is recorded and "
-            "finishes by itself within a few minutes, so there is nothing to ask again (until "
-            "then nothing you send is answered or kept)",
+            cloning="a voice is being cloned with your ElevenLabs key or for one of your "
+            "personalities right now, so nothing was deleted; ask again once it is done (that "
+            "voice is then deleted too)",
+            interrupted="your data deletion was interrupted by a failure on our side; it is "
+            "recorded and finishes by itself within a few minutes, so there is nothing to ask "
+            "again (until then nothing you send is answered or kept)",
         )
         log.info("privacy.user_deleted", user_id=user.id, deleted=deleted)
         return deleted
@@ -294,8 +336,8 @@ def _place(
 
 def _too_large(size: int) -> FailedPrecondition:
     return FailedPrecondition(
-        f"your data is {size / 1e6:.1f} MB even without its audio and images, over the "
-        f"{MAX_ARCHIVE_BYTES / 1e6:.0f} MB one export can carry; clear some history or "
+        f"your data is {size / 1e6:.1f} MB even without its audio, images and CHARX cards, "
+        f"over the {MAX_ARCHIVE_BYTES / 1e6:.0f} MB one export can carry; clear some history or "
         "memories (or ask the operator) and try again",
         reason="EXPORT_TOO_LARGE",
     )

@@ -19,7 +19,9 @@ import structlog
 
 from tzurot.audio import AudioError, probe
 from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks, CloneStart
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
+from tzurot.gateway.gateway_core import user_data_deleting
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.ports import Speech
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, channel_ids, validate
@@ -253,16 +255,24 @@ class VoiceAdmin(AdminBase):
     async def clone_voice(self, who: Principal, name: str) -> tuple[Voice, int]:
         """An ElevenLabs Instant Voice Clone from every sample, with the actor's key; the
         voice becomes the personality's (its tuning and frequency kept). One at a time per
-        personality (CLONE_IN_PROGRESS otherwise: a double click clones once); the clone it
-        replaces, when the same user made it, is deleted from their ElevenLabs account."""
+        personality (CLONE_IN_PROGRESS otherwise: a double click clones once), never while
+        the personality or the actor's data is being deleted (clone_locks.py: the deletion
+        would miss the voice, left in their ElevenLabs account); the clone it replaces, when
+        the same user made it, is deleted from their ElevenLabs account."""
         user = who.require_user()
         target = await self._owned(name, who)
-        async with self._voices.cloning(target.id) as held:
-            if not held:
+        async with CloneLocks(self._store.engine).cloning(target.id, user.id) as start:
+            if start is CloneStart.BUSY:
                 raise FailedPrecondition(
                     f"{quoted(target.slug)}'s voice is being cloned already; wait for it",
-                    reason="CLONE_IN_PROGRESS",
+                    reason=CLONE_IN_PROGRESS,
                 )
+            if start is CloneStart.PERSONALITY_DELETED:
+                raise NotFound(
+                    f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND"
+                )
+            if start is CloneStart.CLONER_DELETING:
+                raise user_data_deleting()
             return await self._clone_locked(user.id, target)
 
     async def _clone_locked(self, user_id: str, target: Personality) -> tuple[Voice, int]:

@@ -99,8 +99,13 @@ class DeletionQueries(AdminSqlBase):
         return None if claimed is None else str(claimed)
 
     async def user_clones(self, user_id: str) -> list[Clone]:
-        """Each voice the user cloned (in their ElevenLabs account, made with their key)."""
-        return await self._clones(t.personality_voices.c.cloned_by == user_id)
+        """What a user's data deletion deletes from ElevenLabs: each voice the user cloned (in
+        their ElevenLabs account, made with their key), and each cloned for one of their
+        private personalities (which the deletion takes), in its cloner's account."""
+        p = t.personalities.c
+        private = sa.select(p.id).where(p.owner_user_id == user_id, sa.not_(p.public))
+        v = t.personality_voices.c
+        return await self._clones(sa.or_(v.cloned_by == user_id, v.personality_id.in_(private)))
 
     async def personality_clones(self, personality_id: str) -> list[Clone]:
         """The personality's voice when it was cloned (none for one set by hand)."""
