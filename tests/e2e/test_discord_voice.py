@@ -18,7 +18,9 @@ made. A key ElevenLabs refuses (revoked: 401
 `invalid_api_key`) in a speech or a clone turns inactive in `/wallet list`; a refusal for
 another reason (quota, a full plan) leaves it active. A key restricted in ElevenLabs without
 the permission a clone or a speech needs (401 `missing_permissions`) is told which permission
-that is, and stays active: it works for the rest.
+that is, and stays active: it works for the rest. An answer spoken by itself whose speech is
+refused so (a rejected key, a missing permission, no characters left) is told under the answer
+by the bot, with what to do and never the key.
 """
 
 from __future__ import annotations
@@ -851,33 +853,100 @@ async def wallet_lines(world: World, user: Json) -> dict[str, str]:
     return {line.split("**")[1]: line for line in listed.splitlines() if "**" in line}
 
 
-async def test_a_reply_spoken_with_a_revoked_elevenlabs_key_turns_it_inactive(
-    vw: VoiceWorld,
-) -> None:
-    """She revoked her key in ElevenLabs: the answer is posted, its speech refused (401
-    `invalid_api_key`, as ElevenLabs answers), and `/wallet list` says the key is inactive
-    and to store a new one; her OpenRouter key stays active."""
+def bot_messages(world: World, channel: Json) -> list[Posted]:
+    """What the bot itself posted in `channel` (not through a webhook), oldest first."""
+    bot = str(world.discord.bot_user["id"])
+    return [
+        m
+        for m in world.discord.messages.get(int(channel["id"]), [])
+        if not m.webhook_id and not m.deleted and m.data["author"]["id"] == bot
+    ]
+
+
+async def spoken_with_a_refusal(vw: VoiceWorld, key: str) -> tuple[Posted, str]:
+    """Alice talks to Lilith, who always speaks, and ElevenLabs refuses the speech (`key`
+    is hers): the notice the bot posts under the text about the voice message that does not
+    come, and `/wallet list`'s elevenlabs line."""
     world = vw.world
-    key = await own_elevenlabs_key(vw, world.alice)
     await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
-    vw.eleven.valid_keys.discard(key)  # revoked at ElevenLabs
     before = len(vw.eleven.tts_calls())
     async with running_bot(world) as bot:
         await slash_text(world, world.alice, "voice", "reset")
         said = await world.discord.say(world.general, world.alice, "@Lilith read this out")
         job = await world.delivered(f"{said.id}:lilith")
-        await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
-        await settle(bot)  # the refusal is back with the bot: gateway marked it first
+        (notice,) = await world.discord.wait_until(lambda: bot_messages(world, world.general))
+        await settle(bot)
         lines = await wallet_lines(world, world.alice)
-    (refused,) = vw.eleven.tts_calls()[before:]
-    assert not refused.key_valid
+    assert len(vw.eleven.tts_calls()) == before + 1  # asked once, refused
     (text,) = world.discord.webhook_messages(world.general)
     assert text.content.endswith(job.content)  # the text was delivered anyway
     assert voice_messages(world, world.general) == []
     assert await speech_usage(vw.database, job.id) == []  # nothing billed
-    told = "inactive: elevenlabs rejected it; store a new one with /wallet set"
-    assert told in lines["elevenlabs"]
+    assert notice.id > text.id
+    assert notice.data["message_reference"]["message_id"] == str(text.id)
+    assert not any(world.discord.pings[notice.id])  # her name shown, nobody notified
+    assert key not in notice.content
     assert ": active" in lines["openrouter"]
+    return notice, lines["elevenlabs"]
+
+
+async def test_a_reply_spoken_with_a_revoked_elevenlabs_key_tells_her_and_turns_it_inactive(
+    vw: VoiceWorld,
+) -> None:
+    """She revoked her key in ElevenLabs: the answer is posted, its speech refused (401
+    `invalid_api_key`, as ElevenLabs answers); right after the answer the bot tells her there
+    is no voice message because ElevenLabs rejected her key, and to store a new one, and
+    `/wallet list` says the key is inactive; her OpenRouter key stays active."""
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice)
+    vw.eleven.valid_keys.discard(key)  # revoked at ElevenLabs
+    notice, line = await spoken_with_a_refusal(vw, key)
+    assert not vw.eleven.tts_calls()[-1].key_valid
+    assert notice.content == (
+        f"-# No voice message for <@{world.alice['id']}>: elevenlabs rejected your API key; "
+        "store a new one with `/wallet set elevenlabs`."
+    )
+    assert "inactive: elevenlabs rejected it; store a new one with /wallet set" in line
+
+
+async def test_a_reply_spoken_with_a_key_lacking_text_to_speech_tells_her_and_keeps_it_active(
+    vw: VoiceWorld,
+) -> None:
+    """Her key may manage voices but not speak (restricted in ElevenLabs without
+    `text_to_speech`): the bot tells her under the answer which permission her key lacks and
+    what to do, nothing is billed, and the key stays active (it works for the rest)."""
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice, permissions=["voices_read", "voices_write"])
+    notice, line = await spoken_with_a_refusal(vw, key)
+    assert [c.missing_permission for c in vw.eleven.tts_calls()[-1:]] == ["text_to_speech"]
+    assert notice.content == (
+        f"-# No voice message for <@{world.alice['id']}>: your elevenlabs key lacks the "
+        "`text_to_speech` permission; allow it for the key in ElevenLabs, or store another "
+        "key with `/wallet set elevenlabs`."
+    )
+    assert ": active" in line
+    assert "inactive" not in line
+
+
+async def test_a_reply_spoken_with_no_characters_left_tells_her_and_keeps_the_key_active(
+    vw: VoiceWorld,
+) -> None:
+    """Her ElevenLabs month is used up (429 `quota_exceeded`): she is told under the answer,
+    nothing is billed, and the key stays active."""
+    world = vw.world
+    key = await own_elevenlabs_key(vw, world.alice)
+    vw.eleven.character_quota = 0
+    try:
+        notice, line = await spoken_with_a_refusal(vw, key)
+    finally:
+        vw.eleven.character_quota = None
+    assert notice.content == (
+        f"-# No voice message for <@{world.alice['id']}>: your elevenlabs account has no "
+        "characters left this month; raise its plan in ElevenLabs, or store another key "
+        "with `/wallet set elevenlabs`."
+    )
+    assert ": active" in line
+    assert "inactive" not in line
 
 
 async def test_speak_with_a_revoked_elevenlabs_key_tells_her_and_turns_it_inactive(

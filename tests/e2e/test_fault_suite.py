@@ -197,17 +197,12 @@ class Turn:
 
 async def job_of(up: Up, said: Posted, within: float = 120.0, *, until: Any = None) -> gw.Job:
     """The job of Lilith's answer to `said`, once `until(job)` holds (default: it is
-    delivered, or failed for good: not while it is being generated again)."""
+    delivered, or failed: a poller's end. One the gateway is generating again, its bot having
+    died, reads queued until then, never failed: store/retries.py)."""
     key = f"{said.id}:lilith"
     deadline = time.monotonic() + within
-    # Being generated again: failed CLIENT_CANCELLED (its bot died), then RETRY_REQUESTED for
-    # the moment between the gateway's release of it and its claim (unfinished.py).
-    again = ("CLIENT_CANCELLED", "RETRY_REQUESTED")
     done = until or (
-        lambda job: (
-            job.status == common.JOB_STATUS_DELIVERED
-            or (job.status == common.JOB_STATUS_FAILED and job.error.reason not in again)
-        )
+        lambda job: job.status in (common.JOB_STATUS_DELIVERED, common.JOB_STATUS_FAILED)
     )
     while True:
         try:

@@ -6,7 +6,8 @@ answer then fails UNAVAILABLE (here an empty answer, twice), nothing is bought a
 gateway does not re-send the call (no gRPC retry policy on paid calls), each reading is in
 `/usage` under its own request type, and the same message sent again is answered from the
 readings kept on its job. The fake provider counts every request it is paid for. A
-transcription key the provider refuses turns inactive in the wallet, not the answer's key.
+transcription key the provider refuses turns inactive in the wallet, not the answer's key; so
+does a clean-up key, though the answer goes on with the raw transcript.
 """
 
 from __future__ import annotations
@@ -74,6 +75,29 @@ async def openai_transcribes(
             tmp_path,
             provider=provider,
             inference={"attachment_hosts": ["127.0.0.1"], "transcription_provider": "openai"},
+        ) as h,
+    ):
+        await set_key(h)
+        await h.bot.SetWalletKey(
+            gw.SetWalletKeyRequest(actor=actor(), provider="openai", api_key=OPENAI_KEY)
+        )
+        yield h
+
+
+@pytest.fixture
+async def openai_cleans(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
+    """Answers and transcribes on Alice's OpenRouter key, cleans transcripts on her OpenAI
+    key."""
+    async with (
+        FakeProvider(valid_keys={USER_KEY, OPENAI_KEY}, any_model=True) as provider,
+        echo_mesh(
+            fresh_database(),
+            tmp_path,
+            provider=provider,
+            inference={
+                **HELPER_MODELS_ON_USER_KEY,
+                "transcript_cleanup_provider": "openai",
+            },
         ) as h,
     ):
         await set_key(h)
@@ -190,6 +214,36 @@ async def test_a_refused_transcription_key_turns_inactive_not_the_answers(
     error = await failure(h, req)
     assert from_rpc_error(error).reason == "INVALID_API_KEY"
     assert h.provider.chat_requests() == []  # refused before the answer was asked
+    listed = await h.bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor()))
+    assert {key.provider: key.active for key in listed.keys} == {
+        "openai": False,
+        "openrouter": True,
+    }
+
+
+async def test_a_refused_cleanup_key_turns_inactive_and_the_raw_transcript_is_answered(
+    openai_cleans: Harness, cdn: str
+) -> None:
+    """Alice revoked her OpenAI key, which cleans transcripts: the clean-up is refused (401),
+    the answer goes on with the raw transcript, and `/wallet list` shows her OpenAI key
+    inactive (not "used" by this reply), her OpenRouter key active."""
+    h = openai_cleans
+    h.provider.transcript = "hello echo look at my cat"
+    h.provider.valid_keys.discard(OPENAI_KEY)  # Alice revoked it at OpenAI
+    req = request("", key="msg-voice")
+    req.attachments.append(
+        common.Attachment(
+            url=f"{cdn}/voice-message.ogg?ex=1",
+            content_type="audio/ogg",
+            filename="voice-message.ogg",
+            size_bytes=len(OGG),
+        )
+    )
+    h.provider.script = [ScriptedReply("What a lazy cat.")]
+    assert await answer(h, req) == "What a lazy cat."
+    prompt = str(h.provider.chat_requests()[-1].body["messages"][-1]["content"])
+    assert "[Voice message: hello echo look at my cat]" in prompt  # raw: not cleaned
+    assert "transcript_cleanup" not in await usage(h)  # the refused clean-up was not paid
     listed = await h.bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor()))
     assert {key.provider: key.active for key in listed.keys} == {
         "openai": False,

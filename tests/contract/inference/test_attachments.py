@@ -462,6 +462,65 @@ async def test_the_report_names_every_user_key_the_reply_used(fake: FakeProvider
     assert plain.report.user_key_providers == ("fakeai",)
 
 
+class RevokedCleanerVault(Vault):
+    """The user's key for `cleanai` was revoked at the provider (the fake refuses it)."""
+
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        return SecretStr("sk-revoked") if provider == "cleanai" else SecretStr(KEY)
+
+
+async def test_a_cleanup_refusing_the_users_key_is_reported_not_used(
+    fake: FakeProvider, cdn: Cdn
+) -> None:
+    """Her key for the clean-up's provider is refused (401): the raw transcript goes on, the
+    reading names that provider (gateway marks the key inactive: no error tells it), and the
+    report does not call the key used (that would make it active again). A clean-up failing
+    for another reason names no key."""
+    llm = LlmClient(timeout_seconds=10.0)
+    client = httpx2.AsyncClient()
+    try:
+        inference = Inference(
+            providers=ProviderRegistry({"fakeai": fake.base_url, "cleanai": fake.base_url}),
+            keys=KeyResolver(RevokedCleanerVault()),
+            history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
+            llm=llm,
+            settings=ReplySettings(
+                transcription=ModelName("fakeai", "whisper-1"),
+                transcript_cleanup=ModelName("cleanai", "fake/cheap"),
+            ),
+            attachments=AttachmentReader(HttpDownloader(client, ["127.0.0.1"]), llm, LIMITS),
+            clock=lambda: datetime(2025, 6, 3, tzinfo=UTC),
+        )
+        fake.transcript = "um hello there"
+        fake.enqueue("Hi.")  # the answer (the refused clean-up takes none)
+        events = [e async for e in inference.generate_reply(request("fake/echo", voice_note(cdn)))]
+        heard = await inference.transcribe_audio(
+            "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
+        )
+    finally:
+        await llm.aclose()
+        await client.aclose()
+    read, finished = events[0], events[-1]
+    assert isinstance(read, AttachmentRead)
+    assert isinstance(finished, ReplyFinished)
+    assert read.attachment.description == "um hello there"  # raw
+    assert [p.request_type for p in read.paid] == ["transcription"]
+    assert read.refused_key_providers == ("cleanai",)
+    assert finished.report.user_key_providers == ("fakeai",)
+    assert (heard.text, heard.refused_keys) == ("um hello there", ("cleanai",))
+
+
+async def test_a_cleanup_failing_otherwise_names_no_key(
+    inference: Inference, fake: FakeProvider, cdn: Cdn
+) -> None:
+    fake.transcript = "um hello there"
+    fake.cut_after_chunks = 0  # the clean-up's stream ends before any answer: UNAVAILABLE
+    heard = await inference.transcribe_audio(
+        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
+    )
+    assert (heard.text, heard.refused_keys) == ("um hello there", ())
+
+
 # -- rate limits and failures of the helper models: retries.py, as for an answer ------------
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"

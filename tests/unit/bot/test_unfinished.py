@@ -26,6 +26,33 @@ def test_without_an_error_message_or_reason() -> None:
     )
 
 
+def test_a_withheld_answer_shows_the_gateways_words_as_a_refused_message_would() -> None:
+    """The user asked for their data to be deleted: the preview says so, in the voice the
+    refusal of a message of theirs is shown in (errors.error_reply), and asks nothing."""
+    lilith = common.Personality(error_message="*Lilith's candle gutters.*")
+    notice = failure_notice(
+        lilith, "USER_DATA_DELETING", "your data is being deleted, as you asked; nothing kept"
+    )
+    assert notice == (
+        "*Lilith's candle gutters.*\n-# your data is being deleted, as you asked; nothing kept"
+    )
+
+
+async def test_a_withheld_answer_replaces_the_half_answer_and_deletes_nothing() -> None:
+    pool = Pool()
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-3",
+        personality=common.Personality(display_name="Lilith"),
+        failed_reason="USER_DATA_DELETING",
+        failed_message="your data is being deleted, as you asked",
+        replaced_message_ids=["11"],
+    )
+    ids = await finish_unfinished(pool, object(), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [901]
+    assert pool.sent == ["I couldn't answer that.\n-# your data is being deleted, as you asked"]
+    assert pool.deleted == []
+
+
 class Pool:
     """The webhook pool as finishing an answer uses it: what was sent and deleted."""
 

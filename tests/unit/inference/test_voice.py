@@ -371,7 +371,10 @@ async def test_a_missing_permission_names_only_the_permission() -> None:
         await voice.clone("u1", "Nova", "", [TONE])
     assert "lacks the `voices_write` permission" in refused.value.message
     assert "execute this operation" not in refused.value.message  # the vendor's text is not
+    # The word alone, for the bot's own notice under an answer spoken automatically.
+    assert refused.value.metadata == {"provider": "elevenlabs", "permission": "voices_write"}
     odd = elevenlabs_refusing(401, {"detail": {"status": "missing_permissions", "message": 7}})
     with pytest.raises(FailedPrecondition) as vague:
         await odd.count_stored_voices("u1")
     assert "lacks a permission this needs" in vague.value.message
+    assert "permission" not in vague.value.metadata

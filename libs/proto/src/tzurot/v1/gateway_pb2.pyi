@@ -4731,11 +4731,17 @@ class UnfinishedAnswer(_message.Message):
     PREVIEW_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     FAILED_REASON_FIELD_NUMBER: _builtins.int
     REPLACED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    FAILED_MESSAGE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
-    """The whole answer; empty when it could not be generated again."""
+    """The whole answer; empty when it could not be generated again, or is withheld."""
     failed_reason: _builtins.str
     """Why there is no answer (e.g. "PROVIDER_UNAVAILABLE"), when content is empty."""
+    failed_message: _builtins.str
+    """Set when the answer is withheld (failed_reason "USER_DATA_DELETING": the user asked for
+    their data to be deleted): the words to show the user instead, as the bot shows that
+    refusal of a message; the acknowledgement delivers nothing.
+    """
     @_builtins.property
     def personality(self) -> _common_pb2.Personality: ...
     @_builtins.property
@@ -4756,10 +4762,11 @@ class UnfinishedAnswer(_message.Message):
         preview_message_ids: _abc.Iterable[_builtins.str] | None = ...,
         failed_reason: _builtins.str = ...,
         replaced_message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        failed_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_message", b"failed_message", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

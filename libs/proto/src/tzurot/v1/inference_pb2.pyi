@@ -432,6 +432,7 @@ class AttachmentRead(_message.Message):
     INDEX_FIELD_NUMBER: _builtins.int
     ATTACHMENT_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    REFUSED_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """Its position in GenerateReplyRequest.attachments."""
     @_builtins.property
@@ -442,16 +443,24 @@ class AttachmentRead(_message.Message):
     def usage(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:
         """Each paid call that read it, Usage.request_type set."""
 
+    @_builtins.property
+    def refused_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers whose key from the user's own wallet refused a call for it (401) that the
+        reading did without (a transcript's clean-up: the raw transcript is kept): gateway marks
+        each key inactive, as for any other refusal. Never the operator's key.
+        """
+
     def __init__(
         self,
         *,
         index: _builtins.int = ...,
         attachment: _common_pb2.Attachment | None = ...,
         usage: _abc.Iterable[_common_pb2.Usage] | None = ...,
+        refused_key_providers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "index", b"index", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "index", b"index", "refused_key_providers", b"refused_key_providers", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -591,6 +600,7 @@ class TranscribeAudioResponse(_message.Message):
     TRANSCRIPT_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     CLEANUP_USAGE_FIELD_NUMBER: _builtins.int
+    REFUSED_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
     transcript: _builtins.str
     @_builtins.property
     def usage(self) -> _common_pb2.Usage:
@@ -600,16 +610,23 @@ class TranscribeAudioResponse(_message.Message):
     def cleanup_usage(self) -> _common_pb2.Usage:
         """The clean-up's call (request_type "transcript_cleanup"); unset when none was paid."""
 
+    @_builtins.property
+    def refused_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """As AttachmentRead.refused_key_providers: the clean-up's provider when it refused the
+        user's own key (the transcript is then the raw one).
+        """
+
     def __init__(
         self,
         *,
         transcript: _builtins.str = ...,
         usage: _common_pb2.Usage | None = ...,
         cleanup_usage: _common_pb2.Usage | None = ...,
+        refused_key_providers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "transcript", b"transcript", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "refused_key_providers", b"refused_key_providers", "transcript", b"transcript", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

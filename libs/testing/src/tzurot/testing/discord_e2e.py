@@ -65,6 +65,8 @@ class World:
         self.provider.reply = echo_reply
         self.provider.chunk_delay = 0.0
         self.provider.hold = None
+        self.provider.hold_key_checks = None
+        self.provider.key_checking.clear()
         self.provider.spent_keys.clear()
         return replace(
             self,

@@ -174,6 +174,10 @@ class FakeProvider:
     SSE chunks; `drop_after_chunks` closes the connection mid-stream after that many chunks.
     """
 
+    hold_key_checks: asyncio.Event | None
+    """While an unset Event, a key's check (GET /models, GET /key) waits, `key_checking` set
+    first: a provider slow to say whether a new key works (the test sets it when done)."""
+
     def __init__(
         self,
         valid_keys: Iterable[str] = (DEFAULT_KEY,),
@@ -238,6 +242,7 @@ class FakeProvider:
         # While an unset Event, chat streams wait after their first (role) chunk: a model
         # thinking for as long as a test needs (the test sets it when done).
         self.hold: asyncio.Event | None = None
+        self.hold_key_checks, self.key_checking = None, asyncio.Event()
         # Valid keys with no credit left: their calls answer 402, as OpenRouter's do.
         self.spent_keys: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -309,6 +314,11 @@ class FakeProvider:
         nothing for `seconds`: a model thinking without streaming its thoughts (a client
         that goes away ends the wait)."""
         self._stalls.extend([seconds] * times)
+
+    async def _key_check_held(self) -> None:
+        self.key_checking.set()
+        if self.hold_key_checks is not None:
+            await self.hold_key_checks.wait()
 
     async def _stall(self, request: web.Request) -> None:
         if self.hold is not None:
@@ -393,6 +403,7 @@ class FakeProvider:
         _, refused = await self._admit(request, public=self.public_models)
         if refused:
             return refused
+        await self._key_check_held()
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
 
@@ -401,6 +412,7 @@ class FakeProvider:
         _, refused = await self._admit(request)
         if refused:
             return refused
+        await self._key_check_held()
         limit = None if self.credit_remaining is None else max(self.credit_remaining, 0) + 1
         return web.json_response(
             {

@@ -2,7 +2,9 @@
 
 The preview messages the dead bot left (half an answer) are edited into the whole answer, in
 2000-character pieces like any answer, keeping its reply header; or, when the gateway could
-not produce the answer again, into the personality's failure notice. A preview deleted
+not produce the answer again, into the personality's failure notice; or, when it withholds
+the answer because the user asked for their data to be deleted (`failed_message`), into that
+refusal, in the personality's voice, as the bot shows it for a message of theirs. A preview deleted
 meanwhile is posted anew. The ids returned go back with the acknowledgement, which delivers
 the job (its turn reaches history) when there was an answer. A 🔄's answer also deletes the
 answer it replaces, which its dead bot had left until the new one was posted (the
@@ -27,11 +29,14 @@ log = structlog.get_logger(__name__)
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 
 
-def failure_notice(personality: common.Personality, reason: str) -> str:
-    """What the preview becomes when no answer could be produced after the restart."""
+def failure_notice(personality: common.Personality, reason: str, message: str = "") -> str:
+    """What the preview becomes when no answer could be produced after the restart, or
+    (`message`, the gateway's words) when it is withheld."""
     voice = discord.utils.escape_mentions(personality.error_message.strip()) or (
         DEFAULT_ERROR_MESSAGE
     )
+    if message:  # withheld: why, as the refusal of a message is shown (errors.error_reply)
+        return f"{voice}\n-# {discord.utils.escape_mentions(message)}"
     why = f" ({reason})" if reason else ""
     return f"{voice}\n-# This answer was cut off when the bot restarted{why}; try again."
 
@@ -73,7 +78,9 @@ async def finish_unfinished(
     stream = StreamedAnswer(
         send, edit, delete, interval=0.0, prefix=prefix, posted=[(i, "") for i in previews]
     )
-    text = unfinished.content or failure_notice(personality, unfinished.failed_reason)
+    text = unfinished.content or failure_notice(
+        personality, unfinished.failed_reason, unfinished.failed_message
+    )
     ids = await stream.finish(text)
     if unfinished.content and ids:
         # The answer it replaces, left by the dead bot until this one was posted.

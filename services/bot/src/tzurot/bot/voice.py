@@ -10,7 +10,10 @@ goes out through the personality's webhook as an ordinary attachment instead. di
 no voice-message API: the flag and the attachment fields are set on its own request helper.
 
 Speech is paid for when the gateway is asked (SpeakAnswer), so whether either way of posting
-it is open is checked before that (`voice_problem`), never after.
+it is open is checked before that (`voice_problem`), never after. An answer spoken by itself
+whose voice message cannot come (its key rejected or lacking a permission, no characters left,
+Discord refusing it) gets a short notice from the bot under the text, saying why and what to
+do (voice_notices.py).
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import asyncio
 import contextlib
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import discord
 import structlog
 from discord.http import handle_message_parameters
 
 from tzurot.bot.delivery import delivery_problem
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.voice_notices import no_voice_notice, notice
 from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -90,18 +96,23 @@ def _allows_voice_message(perms: discord.Permissions, *, in_thread: bool) -> boo
     return bool(perms.view_channel and send and perms.attach_files and perms.send_voice_messages)
 
 
+def _own_permissions(channel: object) -> discord.Permissions | None:
+    """The bot's cached permissions in `channel`; None where none are known (a DM, or a
+    PartialMessageable: a channel not in the cache)."""
+    me = getattr(getattr(channel, "guild", None), "me", None)
+    permissions_for = getattr(channel, "permissions_for", None)
+    if me is None or permissions_for is None or isinstance(channel, discord.PartialMessageable):
+        return None
+    perms: discord.Permissions = permissions_for(me)
+    return perms
+
+
 def _may_send_voice(channel: object, granted: discord.Permissions | None = None) -> bool:
     """Whether the bot itself may post a voice message in `channel`, by its cached permissions
     there and, for an interaction, what Discord says the app may do (`granted`)."""
     in_thread = isinstance(channel, discord.Thread)
-    known = [] if granted is None else [granted]
-    me = getattr(getattr(channel, "guild", None), "me", None)
-    permissions_for = getattr(channel, "permissions_for", None)
-    # A PartialMessageable (a channel not in the cache) knows no permissions.
-    if not (
-        me is None or permissions_for is None or isinstance(channel, discord.PartialMessageable)
-    ):
-        known.append(permissions_for(me))
+    own = _own_permissions(channel)
+    known = [perms for perms in (granted, own) if perms is not None]
     # Nothing known (a DM): Discord decides.
     return all(_allows_voice_message(perms, in_thread=in_thread) for perms in known)
 
@@ -118,10 +129,24 @@ def voice_problem(channel: object, granted: discord.Permissions | None = None) -
     )
 
 
+NOTICE_AGAIN_AFTER_SECONDS = 15 * 60.0
+"""The same notice to the same user is posted once in this long (a personality that always
+speaks, and a user with no voice key, would otherwise get it under every answer)."""
+
+
 class VoicePoster:
-    def __init__(self, gateway: GatewayClient, webhooks: WebhookPool, http: Any) -> None:
+    def __init__(
+        self,
+        gateway: GatewayClient,
+        webhooks: WebhookPool,
+        http: Any,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._gateway, self._webhooks, self._http = gateway, webhooks, http
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clock = clock
+        self._told: dict[tuple[str, str], float] = {}  # (user, notice) → when it was posted
 
     def speak_later(
         self,
@@ -136,11 +161,13 @@ class VoicePoster:
         if voice_problem(channel) is not None:
             log.info("bot.voice_not_postable", job_id=job_id)
             return
-        task = asyncio.create_task(self._speak_quietly(channel, actor, job_id, reply_to, shown))
+        task = asyncio.create_task(
+            self._speak_in_background(channel, actor, job_id, reply_to, shown)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _speak_quietly(
+    async def _speak_in_background(
         self,
         channel: discord.abc.Messageable,
         actor: common.Actor,
@@ -155,8 +182,16 @@ class VoicePoster:
             )
             posted = await self.post(channel, spoken, reply_to=reply_to, shown=shown)
         except (TzurotError, discord.HTTPException) as exc:
-            # The text was delivered; a voice that could not be made or posted stays unsaid.
+            # The text was delivered and stays; the voice message the user waits for does
+            # not come, so they are told why under the answer (the gateway marked a rejected
+            # key inactive before its error came back).
             log.info("bot.voice_failed", error=type(exc).__name__, reason=_reason(exc))
+            if isinstance(exc, TzurotError):
+                told = no_voice_notice(exc, actor.user_id)
+            else:
+                told = notice("Discord refused it here.", actor.user_id)
+            if told is not None and self._tell_now(actor.user_id, told):
+                await self._tell(channel, told, reply_to=reply_to)
             return
         log.info(
             "bot.voice_posted",
@@ -164,6 +199,34 @@ class VoicePoster:
             voice_message=posted.voice_message,
             seconds=round(posted.posted_at - started, 3),
         )
+
+    def _tell_now(self, user_id: str, text: str) -> bool:
+        """Whether `text` is news to the user: not told them in NOTICE_AGAIN_AFTER_SECONDS."""
+        now = self._clock()
+        self._told = {
+            told: at for told, at in self._told.items() if now - at < NOTICE_AGAIN_AFTER_SECONDS
+        }
+        if (user_id, text) in self._told:
+            return False
+        self._told[(user_id, text)] = now
+        return True
+
+    async def _tell(self, channel: discord.abc.Messageable, text: str, *, reply_to: int) -> None:
+        """A notice from the bot replying to the answer (no reply where it may not read the
+        history a reply needs). Mentions are shown, never pinged; a refusal is logged. The
+        bot's Send Messages is known: `voice_problem` asked for it (the webhook needs it too)."""
+        perms = _own_permissions(channel)
+        reply: dict[str, Any] = {}
+        if perms is None or perms.read_message_history:
+            reply["reference"] = discord.MessageReference(
+                message_id=reply_to,
+                channel_id=int(getattr(channel, "id", 0)),
+                fail_if_not_exists=False,
+            )
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), **reply)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("bot.voice_notice_refused", error=type(exc).__name__, reason=_reason(exc))
 
     async def post(
         self,

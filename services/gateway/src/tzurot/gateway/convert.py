@@ -251,6 +251,20 @@ def job(j: d.Job, context: d.JobContext | None = None) -> gw.Job:
     )
 
 
+def unfinished_answer(
+    u: d.UnfinishedAnswer, personality: common.Personality | None
+) -> gw.UnfinishedAnswer:
+    return gw.UnfinishedAnswer(
+        job_id=u.job_id,
+        personality=personality,
+        content=u.content,
+        preview_message_ids=list(u.preview_message_ids),
+        failed_reason=u.failed_reason,
+        failed_message=u.failed_message,
+        replaced_message_ids=list(u.replaced_message_ids),
+    )
+
+
 def job_inspection(c: d.JobContext) -> gw.JobInspection:
     report = c.report or d.PromptReport()
     return gw.JobInspection(
@@ -365,6 +379,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
                 )
                 for u in read.usage
             ),
+            refused_key_providers=tuple(read.refused_key_providers),
         )
     fin = msg.finished
     return d.ReplyFinished(

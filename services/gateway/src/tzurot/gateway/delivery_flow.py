@@ -5,6 +5,7 @@ informed an answer (Inspect)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 
 import grpc
@@ -192,25 +193,35 @@ class DeliveryFlow(GatewayState):
     async def job_status(
         self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""
     ) -> Job:
+        """The job, as its pollers must read it: one the gateway will run again by itself (a
+        retry under way, an answer its dying bot cancelled still to be generated again:
+        store/retries.py) is `queued`, without the failure of its last attempt; every other
+        failed job is failed, for good unless someone sends it again."""
         if job_id:
-            return await self._job(job_id)
-        if delivered_message_id:
-            found = await self._store.get_job_by_delivered_message(delivered_message_id)
-            if found is None:
+            require_job_id(job_id)
+        elif not delivered_message_id and not idempotency_key:
+            raise InvalidArgument(
+                "job_id", "give a job_id, an idempotency_key or a delivered_message_id"
+            )
+        found = await self._store.job_outlook(
+            job_id=job_id,
+            idempotency_key=idempotency_key,
+            delivered_message_id=delivered_message_id,
+        )
+        if found is None:
+            if job_id:
+                raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
+            if delivered_message_id:
                 raise NotFound(
                     f"no answer was delivered as message {delivered_message_id!r}",
                     reason="JOB_NOT_FOUND",
                 )
-            return found
-        if not idempotency_key:
-            raise InvalidArgument(
-                "job_id", "give a job_id, an idempotency_key or a delivered_message_id"
-            )
-        job = await self._store.get_job_by_key(idempotency_key)
-        if job is None:
             raise NotFound(
                 f"no job for idempotency key {quoted(idempotency_key)}", reason="JOB_NOT_FOUND"
             )
+        job, runs_again = found
+        if runs_again:
+            return dataclasses.replace(job, status=JobStatus.QUEUED, error=None)
         return job
 
     async def job_context(self, job: Job, actor: Actor) -> JobContext | None:

@@ -194,6 +194,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class UnfinishedAnswer:
+    """What the bot is handed to finish an answer whose bot died (unfinished.py): the whole
+    answer, or why there is none (`failed_reason`; with `failed_message`, the words to show
+    instead, the user's data being deleted)."""
+
+    job_id: str
+    content: str
+    preview_message_ids: tuple[str, ...]
+    failed_reason: str = ""
+    failed_message: str = ""
+    replaced_message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Location:
     guild_id: str = ""
     channel_id: str = ""
@@ -402,6 +416,9 @@ class AttachmentRead:
     index: int
     attachment: Attachment
     paid: tuple[Usage, ...]
+    refused_key_providers: tuple[str, ...] = ()
+    """Providers whose key from the user's wallet refused a call the reading did without (a
+    transcript's clean-up): marked inactive, as any refused key is (key_uses.py)."""
 
 
 ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | ReplyFinished

@@ -2,7 +2,7 @@
 
 - An `unfinished` answer acknowledged with its message ids is delivered first, as
   ConfirmDelivery would have been (a failure there fails the acknowledgement, and the event
-  comes back).
+  comes back); one shown withheld (its user's data being deleted, unfinished.py) is not.
 - A posted greeting becomes the conversation's first turn. The acknowledgement notes its
   history `pending` in the very statement that acknowledges the event, then asks memory. When
   memory is away (restarting) the acknowledgement still succeeds, since the bot must not post
@@ -27,7 +27,7 @@ from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.greetings import KIND as GREETING_KIND
 from tzurot.gateway.greetings import greeting_turn, index_of
 from tzurot.gateway.outbox_store import HISTORY_PENDING, BotEventRow
-from tzurot.gateway.store.previews import UNFINISHED_KIND
+from tzurot.gateway.store.previews import UNFINISHED_KIND, USER_DATA_DELETING
 from tzurot.runtime.errors import NotFound, TzurotError
 from tzurot.runtime.retry import RETRYABLE
 
@@ -49,11 +49,13 @@ class EventAcks(GatewayState):
             and event.kind == UNFINISHED_KIND
             and event.job_id is not None
             and message_ids
-            and (await self._job(event.job_id)).status is JobStatus.STREAMED
+            and event.reason != USER_DATA_DELETING  # shown withheld: nothing to deliver
         ):
-            # The bot finished the abandoned answer: delivered, as ConfirmDelivery would have
-            # (before the acknowledgement: a failure here brings the event back).
-            await self.confirm_delivery(event.job_id, message_ids)
+            job = await self._store.get_job(event.job_id)  # gone with its user's data
+            if job is not None and job.status is JobStatus.STREAMED:
+                # The bot finished the abandoned answer: delivered, as ConfirmDelivery would
+                # have (before the acknowledgement: a failure here brings the event back).
+                await self.confirm_delivery(event.job_id, message_ids)
         greeted = event is not None and event.kind == GREETING_KIND and bool(message_ids)
         await self.events.ack(event_id, message_ids, dropped_reason, history_pending=greeted)
         if greeted:

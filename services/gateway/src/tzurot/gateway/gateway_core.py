@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from tzurot.gateway import settings as settings_cascade
@@ -33,6 +34,7 @@ from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
+from tzurot.gateway.store.previews import USER_DATA_DELETING
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
@@ -132,6 +134,17 @@ class GatewayState:
             refuse_deleting(user)
         return user
 
+    @asynccontextmanager
+    async def key_write(self, user_id: str) -> AsyncIterator[None]:
+        """Held while one of the user's keys is written to keyvault (wallet.py): refused
+        (`user_data_deleting`) once her data deletion is recorded or done, and none can be
+        recorded until the block ends, so her deletion, which removes her keys after its
+        mark, finds the key written (store/deletions.py `KeyWriteFence`)."""
+        async with self._store.key_write(user_id) as stays:
+            if not stays:
+                raise user_data_deleting()
+            yield
+
     async def _job(self, job_id: str) -> Job:
         require_job_id(job_id)
         job = await self._store.get_job(job_id)
@@ -162,7 +175,7 @@ def user_data_deleting() -> PermissionDenied:
     return PermissionDenied(
         "your data is being deleted, as you asked; until that has finished (a few minutes "
         "at most) nothing you send is answered or kept",
-        reason="USER_DATA_DELETING",
+        reason=USER_DATA_DELETING,
     )
 
 

@@ -14,7 +14,7 @@ from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.admin.base import managed_channel, require_manage_guild
 from tzurot.gateway.admin_convert import activation as activation_proto
 from tzurot.gateway.admin_server import GatewayAdminServicer
-from tzurot.gateway.domain import JobStatus, Personality
+from tzurot.gateway.domain import Personality
 from tzurot.gateway.freewill import FreeWill, FreeWillStatus
 from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.group_admin import GroupAdmin
@@ -158,9 +158,11 @@ class GatewayGroupServicer(GatewayAdminServicer):
         context.add_done_callback(lambda _: subscription.end())  # type: ignore[arg-type]  # grpc-stubs declare the callback a private class, not a Protocol; grpc calls any callable
         async with contextlib.aclosing(subscription.events()) as events:
             async for event in events:
-                yield gw.SubscribeBotEventsResponse(event=await self._event(event))
+                converted = await self._event(event)
+                if converted is not None:  # else dropped: nothing for the bot to do
+                    yield gw.SubscribeBotEventsResponse(event=converted)
 
-    async def _event(self, event: BotEventRow) -> gw.BotEvent:
+    async def _event(self, event: BotEventRow) -> gw.BotEvent | None:
         where = common.Location(
             guild_id=event.location.guild_id,
             channel_id=event.location.channel_id,
@@ -177,11 +179,14 @@ class GatewayGroupServicer(GatewayAdminServicer):
         if event.personality_id is not None:
             found = await self._gateway.personality_by_id(event.personality_id)
             personality = None if found is None else convert.personality(found)
-        if event.kind == UNFINISHED_KIND and event.job_id is not None:
+        if event.kind == UNFINISHED_KIND:
+            unfinished = await self._gateway.unfinished_answer(event)
+            if unfinished is None:
+                return None
             return gw.BotEvent(
                 event_id=event.id,
                 location=where,
-                unfinished=await self._unfinished(event.job_id, personality),
+                unfinished=convert.unfinished_answer(unfinished, personality),
             )
         if event.kind == greeting.KIND:
             return gw.BotEvent(
@@ -200,20 +205,6 @@ class GatewayGroupServicer(GatewayAdminServicer):
                 reason=event.reason,
                 reply_to_message_id=event.reply_to_message_id,
             ),
-        )
-
-    async def _unfinished(
-        self, job_id: str, personality: common.Personality | None
-    ) -> gw.UnfinishedAnswer:
-        job = await self._gateway.job_status(job_id=job_id)
-        answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
-        return gw.UnfinishedAnswer(
-            job_id=job.id,
-            personality=personality,
-            content=job.content if answered else "",
-            preview_message_ids=list(job.preview_message_ids),
-            failed_reason="" if answered or job.error is None else job.error.reason,
-            replaced_message_ids=await self._gateway.replaced_messages(job) if answered else [],
         )
 
     async def AckBotEvent(

@@ -98,6 +98,9 @@ bot_events = sa.Table(
     sa.Column("created_at", _TS, nullable=False, server_default=_now),
     # An `unfinished` event's job (its answer and preview messages).
     sa.Column("job_id", UUID(as_uuid=False)),
+    # An `unfinished` event's preview messages, kept with it: the job of a user whose data is
+    # being deleted goes before the bot shows why its answer is withheld (migration 0022).
+    sa.Column("preview_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     # A posted greeting's turn in memory's history: '' (none to store), pending (the
     # acknowledgement set it; stored now or by the sweep), stored, refused (migration 0018).
     sa.Column("history_status", sa.Text, nullable=False, server_default=""),

@@ -62,6 +62,7 @@ class BotEventRow:
     dropped_reason: str = ""
     message_ids: tuple[str, ...] = ()
     history_status: str = ""
+    preview_message_ids: tuple[str, ...] = ()
 
 
 def _event(m: sa.RowMapping) -> BotEventRow:
@@ -87,6 +88,7 @@ def _event(m: sa.RowMapping) -> BotEventRow:
         dropped_reason=m["dropped_reason"],
         message_ids=tuple(m["message_ids"]),
         history_status=m["history_status"],
+        preview_message_ids=tuple(m["preview_message_ids"]),
     )
 
 
@@ -239,6 +241,15 @@ class OutboxQueries:
                 .values(claimed_until=later)
             )
         return bool(result.rowcount)
+
+    async def withhold_unfinished(self, event_id: str, reason: str) -> None:
+        """An `unfinished` event handed to the bot without its answer (`reason`: why): its
+        acknowledgement then delivers nothing (event_acks.py)."""
+        e = g.bot_events.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.update(g.bot_events).where(e.id == event_id).values(reason=reason)
+            )
 
     async def event(self, event_id: str) -> BotEventRow | None:
         async with self._autocommit.connect() as conn:

@@ -90,6 +90,12 @@ _NOT_STARTED = JobError("CANCELLED", "NOT_STARTED", "the job stopped before it s
 RETRY_REQUESTED = JobError("UNAVAILABLE", "RETRY_REQUESTED", "an operator asked for a retry")
 
 
+def retry_refused(err: TzurotError) -> JobError:
+    """A retry refused before its claim, as the job's error: why, in the refusal's words, and
+    still retryable (UNAVAILABLE, as RETRY_REQUESTED was), so a resend may run it."""
+    return JobError(RETRY_REQUESTED.code, err.reason or err.code.name, err.message)
+
+
 class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, EventAcks, JobUpkeep):
     """Orchestrates one message from a client to inference and back, and the admin tasks."""
 
@@ -508,7 +514,10 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         kept: the message, its author, place and personality (not its attachments).
 
         The answer stays on the job (streamed) for the client's resend to replay; a failure
-        stays on it too. A job that failed for a lasting reason is made retryable first.
+        stays on it too. A job that failed for a lasting reason is made retryable first, and
+        reads `queued` from then until its claim (store/retries.py); refused before the claim
+        (the user's data being deleted, a rate limit, the personality gone), it reads failed
+        at once with why, still retryable: a resend may run it.
         """
         job = await self._job(job_id)
         if job.status in (JobStatus.STREAMED, JobStatus.DELIVERED):
@@ -521,25 +530,37 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 reason="JOB_IS_SCHEDULED_TURN",
             )
         if job.status is JobStatus.FAILED:
-            await self._store.release_failed_job(job.id, RETRY_REQUESTED)
-        personality = await self._store_personality(job.personality_id)
-        command = GenerateCommand(
-            actor=Actor(platform_user_id=job.author_id, display_name=job.author_name),
-            location=job.location,
-            personality=personality.slug,
-            content=job.request_content,
-            idempotency_key=job.idempotency_key,
-            message_ids=job.request_message_ids,
-            replaces_job_id=job.replaces_job_id,
-        )
+            await self._store.release_failed_job(
+                job.id, RETRY_REQUESTED, lease_seconds=self._limits.job_lease_seconds
+            )
+        refusal: JobError | None = None
         try:
-            async with contextlib.aclosing(self.generate(command, retry=True)) as events:
-                async for _ in events:
-                    pass
+            personality = await self._store_personality(job.personality_id)
+            command = GenerateCommand(
+                actor=Actor(platform_user_id=job.author_id, display_name=job.author_name),
+                location=job.location,
+                personality=personality.slug,
+                content=job.request_content,
+                idempotency_key=job.idempotency_key,
+                message_ids=job.request_message_ids,
+                replaces_job_id=job.replaces_job_id,
+            )
+            try:
+                async with contextlib.aclosing(self.generate(command, retry=True)) as events:
+                    async for _ in events:
+                        pass
+            except TzurotError as err:
+                refusal = retry_refused(err)
+                if err.reason in ("JOB_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED"):
+                    raise
+                log.info("job.retry_failed", job_id=job.id, reason=err.reason)
         except TzurotError as err:
-            if err.reason in ("JOB_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED"):
-                raise
-            log.info("job.retry_failed", job_id=job.id, reason=err.reason)
+            refusal = refusal or retry_refused(err)
+            raise
+        finally:
+            # Not claimed (refused, or stopped): it reads failed again now, not a lease
+            # later. Claimed, the lease ended with the claim and this changes nothing.
+            await asyncio.shield(self._store.end_retry(job.id, refusal))
         log.info("job.retried", job_id=job.id)
         return await self._job(job.id)
 
@@ -561,7 +582,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         """Records what a helper model read for the job: each call's usage now, whatever the
         answer becomes, and the text for the job's next attempt (attachment_reads.py).
         Shielded, as a failure's record is. A refused write is logged, not fatal: the answer
-        it was paid for still goes on."""
+        it was paid for still goes on. A key of the user's that refused a call the reading
+        did without (a transcript's clean-up) turns inactive, as a refused answer's does."""
         try:
             await asyncio.shield(
                 self._store.record_attachment_read(
@@ -574,6 +596,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             )
         except Exception:
             log.exception("job.attachment_read_not_recorded", job_id=request.job_id)
+        for provider in read.refused_key_providers:  # her key refused: inactive now
+            await self.key_uses.rejected(request.user_id, provider)
         for paid in read.paid:
             metrics.record_tokens(
                 paid.provider,

@@ -148,6 +148,10 @@ jobs = sa.Table(
     # when the unfinished-answer sweep had it generated again (its bot died mid-stream).
     sa.Column("preview_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("preview_retried_at", sa.DateTime(timezone=True)),
+    # A failed job the gateway is running again (an operator's retry, an answer its dying bot
+    # cancelled) until its claim or a refusal, or this time when its gateway died meanwhile:
+    # GetJobStatus reads it `queued` until then (store/retries.py, migration 0021).
+    sa.Column("retry_until", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),

@@ -16,6 +16,16 @@ A bot that shows an error in its preview clears the preview first, so only an ab
 finished. Events are once-only per job (dedup key), so replicas sweeping together hand it once.
 A 🔄's answer comes with the messages of the answer it replaces (`replaced_messages`): its
 dead bot left them until the new one was posted, and the bot finishing it deletes them.
+
+The answer of a user whose data is being deleted is withheld, as any answer to her is
+(USER_DATA_DELETING): the event carries no answer but that refusal's words, which the bot
+shows in the preview (in the personality's voice, as it shows the refusal of a message), so
+she is told once, in the messages that showed half an answer, why it is not finished. It is
+not generated again, and its acknowledgement delivers nothing. Her deletion removes her jobs,
+so it hands each answer of hers still showing a preview over so itself, in the transaction
+that deletes them (store/previews.withhold_unfinished): the event keeps the preview's
+message ids, and needs no job any more. An event whose job is gone otherwise is dropped
+(JOB_NOT_FOUND), never failing the bot's event stream.
 """
 
 from __future__ import annotations
@@ -25,14 +35,16 @@ from collections.abc import Sequence
 
 import structlog
 
-from tzurot.gateway.domain import Job, JobStatus
-from tzurot.gateway.gateway_core import GatewayState, require_id
-from tzurot.gateway.store.previews import UNFINISHED_KIND
+from tzurot.gateway.domain import Job, JobStatus, UnfinishedAnswer
+from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_deleting
+from tzurot.gateway.outbox_store import BotEventRow
+from tzurot.gateway.store.previews import CLIENT_CANCELLED, UNFINISHED_KIND, USER_DATA_DELETING
 
 log = structlog.get_logger(__name__)
 
-CLIENT_CANCELLED = "CLIENT_CANCELLED"
 MAX_PREVIEW_MESSAGES = 50
+JOB_NOT_FOUND = "JOB_NOT_FOUND"
+"""An `unfinished` event dropped when claimed: its job is gone (and the answer with it)."""
 
 
 class UnfinishedAnswers(GatewayState):
@@ -59,11 +71,16 @@ class UnfinishedAnswers(GatewayState):
 
     async def finish_unfinished_answers(self) -> int:
         """Hands each abandoned answer to the bot (or has it generated again first); how many
-        it handed over."""
+        it handed over. A user's whose data is being deleted is handed over withheld."""
         handed = 0
-        for job in await self._store.unfinished_jobs(self._limits.unfinished_after_seconds):
+        for job, user_deleting in await self._store.unfinished_jobs(
+            self._limits.unfinished_after_seconds
+        ):
+            if user_deleting:
+                handed += await self._hand_to_bot(job, withheld=True)
+                continue
             if _regenerate(job):
-                if await self._store.claim_preview_retry(job.id):
+                if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
                     log.info("job.unfinished_regenerating", job_id=job.id)
                     task = asyncio.create_task(self._regenerate(job))
                     self._background.add(task)
@@ -74,15 +91,54 @@ class UnfinishedAnswers(GatewayState):
             handed += await self._hand_to_bot(job)
         return handed
 
+    async def unfinished_answer(self, event: BotEventRow) -> UnfinishedAnswer | None:
+        """What the bot is handed for an `unfinished` event: the whole answer, why there is
+        none, or (her data being deleted) the refusal to show instead. None: the event was
+        dropped (its job is gone, and nothing says what to show)."""
+        job = None if event.job_id is None else await self._store.get_job(event.job_id)
+        withheld = event.reason == USER_DATA_DELETING
+        if job is None and not withheld:
+            await self.events.ack(event.id, (), JOB_NOT_FOUND)
+            log.info("job.unfinished_dropped", event_id=event.id, reason=JOB_NOT_FOUND)
+            return None
+        if job is not None and not withheld and await self._store.user_deleting(job.user_id):
+            # Her deletion began after the event was queued: recorded on the event, so that
+            # its acknowledgement delivers nothing either.
+            await self.group_store.withhold_unfinished(event.id, USER_DATA_DELETING)
+            withheld = True
+        if withheld or job is None:
+            refusal = user_data_deleting()
+            return UnfinishedAnswer(
+                job_id=event.job_id or "",
+                content="",
+                preview_message_ids=event.preview_message_ids
+                or (() if job is None else job.preview_message_ids),
+                failed_reason=USER_DATA_DELETING,
+                failed_message=refusal.message,
+            )
+        answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
+        return UnfinishedAnswer(
+            job_id=job.id,
+            content=job.content if answered else "",
+            preview_message_ids=job.preview_message_ids,
+            failed_reason="" if answered or job.error is None else job.error.reason,
+            replaced_message_ids=tuple(await self.replaced_messages(job)) if answered else (),
+        )
+
     async def _regenerate(self, job: Job) -> None:
         try:
             again = await self.retry_job(job.id)
         except Exception:
             log.warning("job.unfinished_retry_failed", job_id=job.id, exc_info=True)
+            # Stopped before its own lease (a scheduled turn's job, one a resend answered):
+            # the sweep's lease ends here, and the job reads as it is.
+            await self._store.end_retry(job.id)
             again = await self._job(job.id)
         await self._hand_to_bot(again)
 
-    async def _hand_to_bot(self, job: Job) -> int:
+    async def _hand_to_bot(self, job: Job, *, withheld: bool = False) -> int:
+        """Queues the `unfinished` event of the job (`withheld`: without its answer, her
+        data being deleted); 1 when queued now, 0 when it was already."""
         added = await self.group_store.add_event(
             {
                 "kind": UNFINISHED_KIND,
@@ -91,12 +147,14 @@ class UnfinishedAnswers(GatewayState):
                 "guild_id": job.guild_id,
                 "channel_id": job.channel_id,
                 "personality_id": job.personality_id,
+                "preview_message_ids": list(job.preview_message_ids),
+                "reason": USER_DATA_DELETING if withheld else "",
             }
         )
         if added is None:
             return 0
         self.events.wake()
-        log.info("job.unfinished_handed", job_id=job.id, status=job.status.value)
+        log.info("job.unfinished_handed", job_id=job.id, status=job.status.value, withheld=withheld)
         return 1
 
 

@@ -7,10 +7,18 @@ call), keyvault encrypts and keeps it. The plaintext exists here only for the le
 Provider refusals map to statuses the bot turns into friendly messages: a rejected key is
 INVALID_ARGUMENT, no credits or quota RESOURCE_EXHAUSTED, an unreachable provider
 UNAVAILABLE (and nothing is stored).
+
+A key is never left behind by the user's data deletion: `set` checks she is not being
+deleted, then asks the provider (seconds), and a deletion can run meanwhile. So keyvault's
+write runs under `Users.key_write`, which re-reads the deletion's mark and keeps a deletion
+from being recorded until keyvault answered: a deletion recorded first refuses the write
+(USER_DATA_DELETING), one asked during the write waits for it and then removes that key with
+her others (store/deletions.py `KeyWriteFence`).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +49,11 @@ RATE_LIMITED = "PROVIDER_RATE_LIMITED"
 class Users(Protocol):
     async def user(self, actor: Actor) -> User:
         """The actor's user, created on first sight (with the operator's superuser list)."""
+        ...
+
+    def key_write(self, user_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while one of the user's keys is written: refuses USER_DATA_DELETING once her
+        data deletion is recorded; none is recorded until the block ends."""
         ...
 
 
@@ -99,7 +112,8 @@ class Wallet:
                 await self._checker.validate_key(provider, api_key)
             except TzurotError as exc:
                 raise _rejected_key(exc, provider) from None
-        record = await self._keyvault.put_key(user.id, provider, api_key)
+        async with self._users.key_write(user.id):  # her deletion may have begun meanwhile
+            record = await self._keyvault.put_key(user.id, provider, api_key)
         log.info(
             "wallet.key_set", user_id=user.id, provider=provider, validated=not skip_validation
         )

@@ -9,7 +9,9 @@ the prompt and, through `ReplyFinished.user_content`, the history.
 Each attachment read by a helper model is announced as it is paid for (`AttachmentRead`,
 with every call's usage): the gateway records the usage and keeps the text, and gives it
 back as the attachment's description when the job runs again, which is then not paid twice.
-A failed clean-up leaves the raw transcript (paid already), not an error. Each call is asked
+A failed clean-up leaves the raw transcript (paid already), not an error; when it failed
+because the provider refused the user's own key, the reading names that provider
+(`refused_keys`), so gateway marks the key inactive all the same. Each call is asked
 again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
@@ -41,7 +43,7 @@ from tzurot.inference.domain import (
     PaidCall,
     TokenUsage,
 )
-from tzurot.inference.keys import refusal_names_key
+from tzurot.inference.keys import refusal_names_key, refused_user_key
 from tzurot.inference.ports import Downloader, LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
@@ -192,6 +194,9 @@ class Reading:
 
     text: str
     paid: tuple[PaidCall, ...]
+    refused_keys: tuple[str, ...] = ()
+    """Providers whose key from the user's wallet refused a call this reading did without
+    (the clean-up): no error reaches gateway for it, so it is reported here."""
 
 
 class AttachmentReader:
@@ -267,7 +272,10 @@ class AttachmentReader:
                     )
                     transcript = heard.text
                     yield AttachmentRead(
-                        index, replace(attachment, description=transcript), heard.paid
+                        index,
+                        replace(attachment, description=transcript),
+                        heard.paid,
+                        heard.refused_keys,
                     )
                 prepared.notes.append(f"[Voice message: {transcript}]")
                 prepared.attachments.append(replace(attachment, description=transcript))
@@ -348,7 +356,10 @@ class AttachmentReader:
                 provider=cleaner.provider.name,
                 model=cleaner.model,
             )
-            return Reading(raw, paid)
+            # Her own key refused: said so, for gateway to mark it inactive (the raw
+            # transcript goes on, so no error would tell it).
+            refused = refused_user_key(err)
+            return Reading(raw, paid, () if refused is None else (refused,))
         return Reading(cleaned or raw, (*paid, _paid(TRANSCRIPT_CLEANUP, cleaner, usage)))
 
     async def _complete(

@@ -225,6 +225,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 index=event.index,
                 attachment=attachment_proto(event.attachment),
                 usage=[paid_call(p) for p in event.paid],
+                refused_key_providers=list(event.refused_key_providers),
             )
         )
     if isinstance(event, d.SkillActivity):

@@ -386,6 +386,9 @@ class AttachmentRead:
     index: int
     attachment: AttachmentRef
     paid: tuple[PaidCall, ...]
+    refused_key_providers: tuple[str, ...] = ()
+    """Providers whose key from the user's wallet refused a call the reading did without
+    (a clean-up): gateway marks each inactive."""
 
 
 ReplyEvent = TextDelta | SkillActivity | AttachmentRead | ReplyFinished

@@ -46,6 +46,15 @@ def refusal_names_key(provider: str, source: KeySource) -> Iterator[None]:
         raise
 
 
+def refused_user_key(err: TzurotError) -> str | None:
+    """The provider whose key from the user's own wallet `err` says it refused (named so by
+    `refusal_names_key`); None for any other failure. For a refusal a call goes on without
+    (a transcript's clean-up), reported to gateway so that key turns inactive all the same."""
+    if err.reason != "INVALID_API_KEY" or err.metadata.get("key_source") != "user":
+        return None
+    return err.metadata.get("provider") or None
+
+
 DEFAULT_FREE_MODELS = ("*:free",)
 
 _user_keys_used: ContextVar[set[str] | None] = ContextVar("user_keys_used", default=None)

@@ -160,6 +160,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             transcript=heard.text,
             usage=convert.paid_call(transcription),
             cleanup_usage=convert.paid_call(cleanup[0]) if cleanup else None,
+            refused_key_providers=list(heard.refused_keys),
         )
 
     async def ExtractFacts(

@@ -211,8 +211,10 @@ class Inference:
         # Each attachment a helper model reads goes out as soon as it is paid for (the
         # gateway records it and gives it back on the job's next attempt).
         reading = self._prepare_attachments(request, params, prepared, retry)
+        refused: set[str] = set()  # keys that refused a call the readings did without
         async with aclosing(reading):
             async for read in reading:
+                refused.update(read.refused_key_providers)
                 yield read
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
@@ -319,8 +321,11 @@ class Inference:
             model=request.model.model,
             usage=final.usage,
             finish_reason=final.answer.finish_reason,
+            # A key refused is not reported used: that would make it active again.
             report=replace(
-                report, skill_steps=final.steps, user_key_providers=tuple(sorted(keys_used))
+                report,
+                skill_steps=final.steps,
+                user_key_providers=tuple(sorted(keys_used - refused)),
             ),
             reasoning=final.answer.reasoning,
             attachments=tuple(prepared.attachments),

@@ -8,9 +8,10 @@ the moment the provider took the text (it bills the characters from then on, wha
 of the audio), then provider audio (MP3) as it streams. Refusals become typed errors that name
 the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY (but a 401
 `missing_permissions`, a key scoped without what this call needs, is KEY_MISSING_PERMISSION:
-the key works for the rest), quota → RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full
-voice list → FailedPrecondition VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition
-VOICE_NOT_FOUND, unreachable or 5xx → UNAVAILABLE. A body that is not the JSON object
+the key works for the rest; its metadata's `permission` names what it lacks), quota →
+RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
+VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or
+5xx → UNAVAILABLE. A body that is not the JSON object
 ElevenLabs sends (a proxy's page, a list) is a malformed answer: an error is classified by its
 status alone, a success → UNAVAILABLE.
 """
@@ -105,8 +106,11 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
     meta = {"provider": ELEVENLABS}
     if code == "missing_permissions":
         permission = _missing_permission(detail)
+        if permission:  # the word alone, for the bot's own sentence (a spoken answer's notice)
+            meta["permission"] = permission
+        lacks = f"the `{permission}` permission" if permission else "a permission"
         return FailedPrecondition(
-            f"your elevenlabs key lacks {permission} this needs; allow it for the key in "
+            f"your elevenlabs key lacks {lacks} this needs; allow it for the key in "
             "ElevenLabs, or store a key that has it with /wallet set elevenlabs",
             reason="KEY_MISSING_PERMISSION",
             metadata=meta,
@@ -153,11 +157,11 @@ _PERMISSION = re.compile(r"\bpermission ([a-z][a-z0-9_]{0,39})\b")
 
 
 def _missing_permission(detail: object) -> str:
-    """The permission a scoped key lacks, as ElevenLabs names it ("voices_write"); only that
-    word of its message is quoted, never the rest."""
+    """The permission a scoped key lacks, as ElevenLabs names it ("voices_write"), "" when
+    its message names none; only that word of its message is quoted, never the rest."""
     message = detail.get("message") if isinstance(detail, dict) else None
     found = _PERMISSION.search(message) if isinstance(message, str) else None
-    return f"the `{found.group(1)}` permission" if found else "a permission"
+    return found.group(1) if found else ""
 
 
 class ElevenLabsClient:

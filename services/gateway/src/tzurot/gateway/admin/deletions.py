@@ -135,13 +135,15 @@ class DeletionAdmin(AdminBase):
     async def _finish_user_deletion(self, user_id: str) -> int:
         """A user's deletion once their clones are gone (privacy.py): everything memory keeps
         of their private personalities, while their rows still name them; their `core` rows
-        but the `users` row, jobs first (no answer of theirs in flight is stored afterwards);
+        but the `users` row, jobs first (no answer of theirs in flight is stored afterwards;
+        one a dead bot left half shown is handed to the bot withheld, unfinished.py);
         their keys; memory's turns, memories and what waits to be formed from them; the
         `users` row last."""
         deleted = 0
         for personality_id in await self._db.private_personality_ids(user_id):
             deleted += await self._forget_personality(personality_id)
         deleted += await self._db.delete_user_content(user_id)
+        self._gateway.events.wake()  # her answers a dead bot left half shown: say why
         for key in await self._keyvault.list_keys(user_id):
             deleted += int(await self._keyvault.delete_key(user_id, key.provider))
         deleted += await self._memory.forget_user(user_id)

@@ -10,10 +10,13 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - personal_aliases.py: aliases only their user uses
 - channels.py: channel activations and the denylist (moderation)
 - jobs.py: jobs and their usage rows
+- retries.py: failed jobs the gateway runs again by itself, and what GetJobStatus says of them
+- previews.py: the messages an answer is streamed as, and the answers whose bot died
 - attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion
-- deletions.py: deletions under way (the mark on the row, the lease the sweep takes)
+- deletions.py: deletions under way (the mark on the row, the lease the sweep takes; the
+  fence between a user's key writes and her deletion's mark)
 - avatars.py: avatar images
 - rows.py: rows as domain objects
 - lorebooks.py: lorebooks, their attachments, lore state, card assets
@@ -33,7 +36,7 @@ from tzurot.gateway.store.attachment_reads import AttachmentReadQueries
 from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
 from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueries
-from tzurot.gateway.store.deletions import DeletionQueries
+from tzurot.gateway.store.deletions import DeletionQueries, KeyWriteFence
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
 from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
 from tzurot.gateway.store.models import ModelChoices
@@ -41,6 +44,7 @@ from tzurot.gateway.store.personal_aliases import PersonalAliases
 from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
 from tzurot.gateway.store.previews import PreviewQueries
 from tzurot.gateway.store.privacy import PrivacyQueries
+from tzurot.gateway.store.retries import RetryQueries
 from tzurot.gateway.store.rows import (
     LIVE_PERSONALITY,
     PERSONALITY_COLUMNS,
@@ -73,10 +77,12 @@ class GatewayStore(
     PersonalityReads,
     ConfigReads,
     JobQueries,
+    RetryQueries,
     AttachmentReadQueries,
     PreviewQueries,
     LoreReads,
     TurnReads,
+    KeyWriteFence,
 ):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 

@@ -19,6 +19,11 @@ def alias_lock() -> sa.Select[Any]:
     return sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(ALIAS_LOCK)))
 
 
+def lease_from_now(seconds: float) -> sa.ColumnElement[Any]:
+    """The end of a lease of `seconds` taken now, by Postgres' clock (every replica agrees)."""
+    return sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
 class SqlBase:
     """The engine, and `_autocommit` for single statements (no BEGIN/COMMIT round trips)."""
 

@@ -5,20 +5,38 @@ voices cloned for what a deletion takes, deleted from ElevenLabs before it is re
 The marks live on the rows the deletions remove last (`deletion_requested_at`, migration
 0019), so a finished deletion leaves nothing behind, and one cut short leaves its mark for
 any replica's sweep. Times are Postgres' `now()`: every replica agrees on a lease.
+
+A user's key writes and her deletion's mark are serialised (`KeyWriteFence`): keys live in
+keyvault, which knows nothing of deletions, and a `/wallet set` checks the mark, asks the
+provider about the key (seconds), then has keyvault store it. A deletion that removed her
+keys in between left the key written after it in keyvault, for a user no longer there. So a
+key is written holding her key-write lock, shared (several writes at once), with the mark
+read under it; the mark takes the lock exclusive, waiting for the writes under way, before it
+is recorded. Either the write sees the mark (or the user gone) and is refused before keyvault
+is asked, or the mark waits until keyvault has the key, and the deletion, which lists her
+keys after its mark, removes it. Transaction-level advisory locks: every replica sees them,
+and a gateway that dies mid-write releases its lock with its connection. The lock is held for
+keyvault's call only (its deadline bounds how long a deletion waits), never for the provider's
+check of the key. Why here and not elsewhere: keyvault re-checking the mark would make the
+holder of the master key read gateway's tables, and a sweep for keys written after a deletion
+would compare every user id keyvault holds with gateway's users.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.store.base import AdminSqlBase
+from tzurot.gateway.store.base import AdminSqlBase, SqlBase
 
 Kind = Literal["user", "personality"]
 
 _TABLES = {"user": t.users, "personality": t.personalities}
+_KEY_WRITE_LOCKS = 0x6B657973  # "keys": a user's key writes (shared) against her deletion's mark
 
 
 class Clone(NamedTuple):
@@ -40,6 +58,9 @@ class DeletionQueries(AdminSqlBase):
         being deleted (kept from a first mark), held by the caller for `lease_seconds`."""
         p = t.personalities.c
         async with self._catalog_write() as conn:
+            # Waits for her key writes under way (KeyWriteFence): each either saw no mark and
+            # its key is in keyvault by now, for the deletion to remove; later ones see it.
+            await conn.execute(_key_write_lock(user_id, shared=False))
             await conn.execute(_mark(t.users, t.users.c.id == user_id, lease_seconds))
             await conn.execute(
                 _mark(
@@ -132,6 +153,30 @@ class DeletionQueries(AdminSqlBase):
         async with self._autocommit.connect() as conn:
             count, oldest = (await conn.execute(stmt)).one()
         return int(count), float(oldest)
+
+
+class KeyWriteFence(SqlBase):
+    @asynccontextmanager
+    async def key_write(self, user_id: str) -> AsyncIterator[bool]:
+        """Held while one of the user's keys is written to keyvault: whether she is still
+        there and not being deleted (False: write nothing). While True, her deletion cannot
+        be recorded until the block ends (the module says why). A transaction holding a
+        connection for the block: keep it to the keyvault call."""
+        u = t.users.c
+        async with self._engine.begin() as conn:
+            await conn.execute(_key_write_lock(user_id, shared=True))
+            # Its own statement, after the lock: READ COMMITTED reads a mark recorded while
+            # this one waited for the lock.
+            stays = await conn.scalar(
+                sa.select(sa.exists().where(u.id == user_id, u.deletion_requested_at.is_(None)))
+            )
+            yield bool(stays)
+
+
+def _key_write_lock(user_id: str, *, shared: bool) -> sa.Select[Any]:
+    """Waits for the user's key-write lock, held until the transaction ends."""
+    lock = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    return sa.select(lock(_KEY_WRITE_LOCKS, sa.func.hashtext(user_id)))
 
 
 def _mark(table: sa.Table, which: sa.ColumnElement[bool], lease_seconds: float) -> sa.Update:

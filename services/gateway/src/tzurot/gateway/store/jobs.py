@@ -99,6 +99,7 @@ def _claim_statement(*, start: bool) -> sa.Insert:
             "content": "",
             "finished_at": None,
             "heartbeat_at": sa.func.clock_timestamp(),
+            "retry_until": None,  # a retry's lease ends with its claim (retries.py)
             **started,
         },
         where=reclaimable,
@@ -501,18 +502,6 @@ class JobQueries(SqlBase):
         }
         async with self._autocommit.connect() as conn:
             return [str(row.id) for row in await conn.execute(_orphans_statement(), params)]
-
-    async def release_failed_job(self, job_id: str, error: JobError) -> None:
-        """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim."""
-        jobs = t.jobs.c
-        async with self._autocommit.connect() as conn:
-            await conn.execute(
-                sa.update(t.jobs)
-                .where(jobs.id == job_id, jobs.status == JobStatus.FAILED.value)
-                .values(
-                    error_code=error.code, error_reason=error.reason, error_message=error.message
-                )
-            )
 
     async def note_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
         """The answer was posted but its history is not stored yet: keeps the message ids on

@@ -5,16 +5,108 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Job, JobStatus
-from tzurot.gateway.store.base import SqlBase
+from tzurot.gateway.store.base import SqlBase, lease_from_now
+from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.rows import job_from_row
 
 UNFINISHED_KIND = "unfinished"
+CLIENT_CANCELLED = "CLIENT_CANCELLED"
+"""A job's failure when its client went away mid-answer (a bot that died, among others)."""
+USER_DATA_DELETING = "USER_DATA_DELETING"
+"""The refusal of a user whose data deletion is under way (gateway_core.user_data_deleting);
+on an `unfinished` event, its answer is withheld for that reason."""
+
+
+class UnfinishedJob(NamedTuple):
+    """A job whose bot died before confirming it, and whether its user's data is being
+    deleted (then it is not generated again, and the bot shows why instead of it)."""
+
+    job: Job
+    user_deleting: bool
+
+
+def _user_deleting() -> sa.Exists:
+    u = t.users.c
+    return sa.exists().where(u.id == t.jobs.c.user_id, u.deletion_requested_at.is_not(None))
+
+
+def _unfinished_of(user_id: str) -> sa.ColumnElement[bool]:
+    """The user's jobs still showing a preview, undelivered, ended (streamed or failed): the
+    answers a dead bot left that the sweep hands over (`unfinished_jobs`, whatever their age)."""
+    jobs = t.jobs.c
+    return sa.and_(
+        jobs.user_id == user_id,
+        sa.func.cardinality(jobs.preview_message_ids) > 0,
+        jobs.delivered_at.is_(None),
+        sa.func.cardinality(jobs.delivered_message_ids) == 0,
+        jobs.status.in_([JobStatus.STREAMED.value, JobStatus.FAILED.value]),
+    )
+
+
+def withhold_unfinished(user_id: str) -> sa.Insert:
+    """Her data deletion, before it deletes her jobs: each answer of hers a dead bot left
+    showing a preview is handed to the bot withheld (USER_DATA_DELETING, the preview's ids on
+    the event, which needs no job then), or, handed already and not yet shown, withheld now.
+    The bot shows her why in those messages instead of leaving half an answer unexplained."""
+    jobs, e = t.jobs.c, g.bot_events.c
+    columns = (
+        "kind",
+        "dedup_key",
+        "guild_id",
+        "channel_id",
+        "personality_id",
+        "job_id",
+        "preview_message_ids",
+        "reason",
+    )
+    rows = sa.select(
+        sa.literal(UNFINISHED_KIND),
+        sa.literal(f"{UNFINISHED_KIND}:") + sa.cast(jobs.id, sa.Text),
+        jobs.guild_id,
+        jobs.channel_id,
+        jobs.personality_id,
+        jobs.id,
+        jobs.preview_message_ids,
+        sa.literal(USER_DATA_DELETING),
+    ).where(_unfinished_of(user_id))
+    stmt = insert(g.bot_events).from_select(columns, rows)
+    return stmt.on_conflict_do_update(
+        index_elements=[e.dedup_key],
+        set_={
+            "reason": stmt.excluded.reason,
+            "preview_message_ids": stmt.excluded.preview_message_ids,
+        },
+        where=e.delivered_at.is_(None),
+    )
+
+
+def regenerates() -> sa.ColumnElement[bool]:
+    """Whether the unfinished-answer sweep will generate the job's answer again (unfinished.py
+    decides it from the same facts): it failed because its client went away mid-answer
+    (CLIENT_CANCELLED: its bot died) while a preview showed it, was not generated again yet,
+    nor delivered, nor handed to the bot as it is; not a scheduled turn (its scheduler runs
+    those), its user's data and its personality not being deleted."""
+    jobs, u, p = t.jobs.c, t.users.c, t.personalities.c
+    return sa.and_(
+        jobs.status == JobStatus.FAILED.value,
+        jobs.error_reason == CLIENT_CANCELLED,
+        sa.func.cardinality(jobs.preview_message_ids) > 0,
+        jobs.preview_retried_at.is_(None),
+        jobs.delivered_at.is_(None),
+        sa.func.cardinality(jobs.delivered_message_ids) == 0,
+        sa.not_(jobs.idempotency_key.startswith(TURN_KEY_PREFIX)),
+        sa.exists().where(u.id == jobs.user_id, u.deletion_requested_at.is_(None)),
+        sa.exists().where(p.id == jobs.personality_id, p.deletion_requested_at.is_(None)),
+        ~sa.exists().where(g.bot_events.c.job_id == jobs.id),
+    )
 
 
 @functools.cache
@@ -26,7 +118,7 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
     before = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than)
     handed = sa.exists().where(g.bot_events.c.job_id == jobs.id)
     return (
-        sa.select(t.jobs)
+        sa.select(t.jobs, _user_deleting().label("user_deleting"))
         .where(
             sa.func.cardinality(jobs.preview_message_ids) > 0,
             jobs.delivered_at.is_(None),
@@ -54,24 +146,28 @@ class PreviewQueries(SqlBase):
         async with self._autocommit.connect() as conn:
             return (await conn.execute(stmt)).first() is not None
 
-    async def unfinished_jobs(self, older_than_seconds: float, limit: int = 50) -> list[Job]:
+    async def unfinished_jobs(
+        self, older_than_seconds: float, limit: int = 50
+    ) -> list[UnfinishedJob]:
         """Jobs still showing a preview, undelivered, finished (streamed or failed) more than
-        `older_than_seconds` ago, not handed to the bot yet (no `unfinished` event)."""
+        `older_than_seconds` ago, not handed to the bot yet (no `unfinished` event); each
+        with whether its user's data is being deleted."""
         params = {"older_than_seconds": older_than_seconds, "row_limit": limit}
         async with self._autocommit.connect() as conn:
             return [
-                job_from_row(row._mapping)
+                UnfinishedJob(job_from_row(row._mapping), bool(row.user_deleting))
                 for row in await conn.execute(_unfinished_statement(), params)
             ]
 
-    async def claim_preview_retry(self, job_id: str) -> bool:
+    async def claim_preview_retry(self, job_id: str, lease_seconds: float) -> bool:
         """Marks the job's answer as being generated again; False when another replica (or
-        an earlier sweep) did already: it is generated again at most once."""
+        an earlier sweep) did already: it is generated again at most once. Leased for the
+        retry that follows (store/retries.py), so GetJobStatus goes on reading it queued."""
         jobs = t.jobs.c
         stmt = (
             sa.update(t.jobs)
             .where(jobs.id == job_id, jobs.preview_retried_at.is_(None))
-            .values(preview_retried_at=sa.func.now())
+            .values(preview_retried_at=sa.func.now(), retry_until=lease_from_now(lease_seconds))
             .returning(jobs.id)
         )
         async with self._autocommit.connect() as conn:

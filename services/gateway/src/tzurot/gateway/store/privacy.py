@@ -12,6 +12,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.personalities import delete_answers_in_flight, delete_references
+from tzurot.gateway.store.previews import withhold_unfinished
 from tzurot.gateway.store.rows import plain
 
 
@@ -276,7 +277,8 @@ class PrivacyQueries(AdminSqlBase):
         aliases, pictures, voices and lore state, anyone's settings, lorebook attachments and
         denylist entries toward them, and anyone's answers from them still in flight), their
         other lorebooks, the voice samples they uploaded, the voices they
-        cloned and their rate-limit buckets are deleted."""
+        cloned and their rate-limit buckets are deleted. The answers of theirs a dead bot left
+        showing a preview are handed to the bot first, withheld (store/previews.py)."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
         private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
         kept_by_others = sa.exists().where(
@@ -311,6 +313,9 @@ class PrivacyQueries(AdminSqlBase):
         ]
         total = 0
         async with self._catalog_write() as conn:
+            # Before her jobs go: the answers a dead bot left half shown, handed to the bot
+            # to say why they stop there (unfinished.py); not counted as deleted.
+            await conn.execute(withhold_unfinished(user_id))
             for stmt in statements:
                 total += int((await conn.execute(stmt)).rowcount)
         return total

@@ -65,6 +65,13 @@ class UserReads(SqlBase):
                 row = (await conn.execute(_USER_BY_PLATFORM_ID, params)).one()
         return user_from_row(row._mapping)
 
+    async def user_deleting(self, user_id: str) -> bool:
+        """Whether the user's data deletion is under way (or done: no such user)."""
+        u = t.users.c
+        stays = sa.exists().where(u.id == user_id, u.deletion_requested_at.is_(None))
+        async with self._autocommit.connect() as conn:
+            return not await conn.scalar(sa.select(stays))
+
 
 class UserWrites(AdminSqlBase):
     async def update_user(self, user_id: str, **values: Any) -> User:

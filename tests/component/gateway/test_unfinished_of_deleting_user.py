@@ -1,0 +1,245 @@
+"""An answer whose bot died mid-answer, of a user who asked for her data to be deleted
+meanwhile: it is not posted (nothing is answered while her deletion runs, as her messages are
+refused USER_DATA_DELETING), and she is told so once, in the messages that showed half of it.
+
+The restarted bot used to get the whole answer while her deletion was under way (posted and
+delivered, for a user being forgotten), and nothing at all once it had finished: her deletion
+removed the job, so nothing knew of the half answer left in her channel, and an event handed
+before then broke the bot's event stream (its job not found) until it was given up. Now the
+sweep hands her answer over withheld (no answer, the refusal's words, not generated again),
+her deletion hands over each such answer of hers before it removes her jobs (the event keeps
+the preview's message ids), and the acknowledgement of a withheld answer delivers nothing.
+Real Postgres for `core`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import group_tables as g
+from tzurot.gateway import tables as t
+from tzurot.gateway.admin import Admin, Principal
+from tzurot.gateway.domain import JobAccepted, JobStatus, Personality, UnfinishedAnswer
+from tzurot.gateway.outbox_store import BotEventRow
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import AdminStore, GatewayStore
+
+from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+
+pytestmark = pytest.mark.component
+
+UNFINISHED_AFTER = 0.05
+PREVIEW = ("900", "901")
+
+
+@pytest.fixture
+def gateway(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Gateway:
+    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
+    return Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+
+
+@pytest.fixture
+def admin(
+    gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Admin:
+    return Admin(
+        gateway=gateway,
+        store=store,
+        memory=memory,
+        keyvault=keyvault,
+        operator_identities=frozenset({"cli"}),
+    )
+
+
+async def answered_unconfirmed(gateway: Gateway) -> str:
+    """A whole answer shown as PREVIEW whose bot died before confirming it; its job id."""
+    stream = gateway.generate(command())
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    async for _ in stream:
+        pass
+    await gateway.note_preview(accepted.job_id, list(PREVIEW))
+    return accepted.job_id
+
+
+async def cancelled_mid_answer(
+    gateway: Gateway, inference: FakeInference, key: str = "msg-1"
+) -> str:
+    """Its bot showed PREVIEW, then died mid-answer (CLIENT_CANCELLED); the job id."""
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command(key=key))
+    accepted = await anext(stream)
+    assert isinstance(accepted, JobAccepted)
+    await anext(stream)
+    await gateway.note_preview(accepted.job_id, list(PREVIEW))
+    await stream.aclose()
+    inference.gate.set()
+    inference.gate = None
+    return accepted.job_id
+
+
+async def her_deletion_begins(gateway: Gateway, store: GatewayStore) -> None:
+    """Marked, and left under way (its request held, or cut short for the sweep)."""
+    alice = await gateway.user(ALICE)
+    await AdminStore(store.engine, store.catalog).mark_user_deleting(alice.id, 60)
+
+
+async def unfinished_events(gateway: Gateway, engine: AsyncEngine) -> list[BotEventRow]:
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        ids = (await conn.execute(sa.select(e.id).where(e.kind == "unfinished"))).scalars()
+        found = [await gateway.group_store.event(str(i)) for i in ids]
+    return [event for event in found if event is not None]
+
+
+def withheld(job_id: str) -> UnfinishedAnswer:
+    return UnfinishedAnswer(
+        job_id=job_id,
+        content="",
+        preview_message_ids=PREVIEW,
+        failed_reason="USER_DATA_DELETING",
+        failed_message="your data is being deleted, as you asked; until that has finished (a "
+        "few minutes at most) nothing you send is answered or kept",
+    )
+
+
+async def test_her_answer_left_unconfirmed_while_her_deletion_runs_is_withheld(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    memory: FakeMemory,
+    lilith: Personality,
+) -> None:
+    job_id = await answered_unconfirmed(gateway)
+    await her_deletion_begins(gateway, store)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 1
+    (event,) = await unfinished_events(gateway, engine)
+    shown = await gateway.unfinished_answer(event)
+    await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # the bot showed why
+
+    assert shown == withheld(job_id)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.status is JobStatus.STREAMED  # not delivered
+    assert memory.exchanges == []  # nothing kept
+    assert await gateway.finish_unfinished_answers() == 0  # told once
+
+
+async def test_her_answer_its_dying_bot_cancelled_is_not_generated_again(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    job_id = await cancelled_mid_answer(gateway, inference)
+    await her_deletion_begins(gateway, store)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 1
+    (event,) = await unfinished_events(gateway, engine)
+
+    assert await gateway.unfinished_answer(event) == withheld(job_id)
+    assert len(inference.requests) == 1  # not paid for again
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.preview_retried_at is None
+
+
+async def test_her_finished_deletion_hands_her_half_shown_answer_over_withheld(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    memory: FakeMemory,
+    lilith: Personality,
+) -> None:
+    """Her deletion finished before the sweep saw her answer: it is gone with her jobs, and
+    the bot still learns which messages to turn into the notice."""
+    streamed = await answered_unconfirmed(gateway)
+    # A second answer of hers, cancelled mid-way by her dying bot.
+    cancelled = await cancelled_mid_answer(gateway, inference, "msg-2")
+    alice = await gateway.user(ALICE)
+
+    await admin.delete_user_data(Principal(alice))
+
+    assert await store.get_job(streamed) is None
+    events = {str(event.job_id): event for event in await unfinished_events(gateway, engine)}
+    assert set(events) == {streamed, cancelled}
+    for job_id, event in events.items():
+        assert event.payer_user_id is None  # nothing names her
+        assert await gateway.unfinished_answer(event) == withheld(job_id)
+        await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # no job: nothing to do
+    assert memory.exchanges == []
+    assert len(inference.requests) == 2
+
+
+async def test_an_answer_handed_over_before_her_deletion_is_withheld_when_the_bot_takes_it(
+    gateway: Gateway,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    memory: FakeMemory,
+    lilith: Personality,
+) -> None:
+    job_id = await answered_unconfirmed(gateway)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1  # handed whole: she was not deleting
+    await her_deletion_begins(gateway, store)
+
+    (event,) = await unfinished_events(gateway, engine)
+    shown = await gateway.unfinished_answer(event)
+    await gateway.acknowledge_event(event.id, list(PREVIEW), "")
+
+    assert shown == withheld(job_id)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.status is JobStatus.STREAMED  # the acknowledgement delivered nothing
+    assert memory.exchanges == []
+
+
+async def test_an_answer_handed_over_before_her_deletion_finished_is_withheld_not_lost(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """Handed whole, then her whole deletion ran before the bot took it: the event was made
+    withheld by the deletion, and the bot is told why rather than the stream failing."""
+    job_id = await answered_unconfirmed(gateway)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    await admin.delete_user_data(Principal(await gateway.user(ALICE)))
+
+    (event,) = await unfinished_events(gateway, engine)
+
+    assert await gateway.unfinished_answer(event) == withheld(job_id)
+
+
+async def test_an_event_whose_job_is_gone_otherwise_is_dropped(
+    gateway: Gateway, engine: AsyncEngine, lilith: Personality
+) -> None:
+    job_id = await answered_unconfirmed(gateway)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(t.jobs).where(t.jobs.c.id == job_id))
+
+    (event,) = await unfinished_events(gateway, engine)
+    assert await gateway.unfinished_answer(event) is None
+
+    (dropped,) = await unfinished_events(gateway, engine)
+    assert (dropped.delivered, dropped.dropped_reason) == (True, "JOB_NOT_FOUND")

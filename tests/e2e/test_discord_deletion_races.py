@@ -1,0 +1,155 @@
+"""Alice asks for her data to be deleted while something of hers is still under way, through
+the fake Discord, the real bot and the whole mesh on real Postgres:
+
+- a `/wallet set` whose key the provider is still checking: she is told her data is being
+  deleted, and no key of hers is left in keyvault (before, the key was saved after her
+  deletion had removed her keys: "Saved", and her encrypted key kept for nobody);
+- an answer whose bot died while streaming it: its successor shows her, in the very message
+  that showed half of it, that it is not answered because her data is being deleted, once,
+  and nothing is generated again (before, the half answer stayed as it was, with no word:
+  her deletion removed the job, and nothing knew of the message any more).
+
+The gateway finishes unfinished answers only an hour after they end here, so only her
+deletion's hand-over can finish that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
+from tzurot.testing.discord_e2e import (
+    USER_KEY,
+    World,
+    discord_world,
+    running_bot,
+    slash_text,
+)
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+STORY = " ".join(f"word{n}" for n in range(200))  # 40 s at the pace below: killed long before
+
+
+@dataclass
+class Mesh:
+    world: World
+    database: str
+
+
+@pytest.fixture(scope="module")
+async def mesh(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mesh]:
+    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+    async with discord_world(
+        database,
+        tmp_path_factory.mktemp("deletion-races"),
+        gateway={"unfinished_after_seconds": 3600.0},
+    ) as world:
+        yield Mesh(world, database)
+
+
+async def scalar(database: str, sql: str, **params: object) -> object:
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_key_she_saves_while_her_data_is_deleted_is_refused_and_not_kept(
+    mesh: Mesh,
+) -> None:
+    world = mesh.world.scene()
+    world.provider.hold_key_checks = asyncio.Event()
+    async with running_bot(world):
+        opened = await world.discord.slash(
+            world.general, world.alice, "wallet", {"provider": "openrouter"}, subcommand=["set"]
+        )
+        await world.discord.wait_until(opened.modal)
+        submitted = await world.discord.submit_modal(opened, world.alice, {"api_key": USER_KEY})
+        await asyncio.wait_for(world.provider.key_checking.wait(), 30)  # she is not deleted yet
+        hers = await scalar(
+            mesh.database,
+            "SELECT id::text FROM core.users WHERE platform_user_id = :p",
+            p=str(world.alice["id"]),
+        )
+
+        deleted = await slash_text(
+            world, world.alice, "settings", "data", "delete", confirm="DELETE"
+        )
+        world.provider.hold_key_checks.set()  # the provider says the key works
+        told = await world.discord.wait_until(lambda: "".join(submitted.texts()))
+
+    assert deleted.startswith("Erased")
+    assert "being deleted" in told
+    assert "Saved" not in told
+    kept = await scalar(
+        mesh.database, "SELECT count(*) FROM vault.api_keys WHERE user_id = :u", u=hers
+    )
+    assert kept == 0
+
+
+async def job_of(world: World, key: str, until: Callable[[gw.Job], object]) -> gw.Job:
+    for _ in range(600):
+        try:
+            reply = await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is not grpc.StatusCode.NOT_FOUND:
+                raise
+        else:
+            if until(reply.job):
+                return reply.job
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"job {key!r} never got there")
+
+
+def kill_answers_in_flight() -> None:
+    """What kill -9 does to the bot's answers: they stop where they are, saying nothing
+    (discord.py runs each message's handler as a task of its own)."""
+    for task in asyncio.all_tasks():
+        if task.get_name() == "discord.py: on_message":
+            task.cancel()
+
+
+async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_restart(
+    mesh: Mesh,
+) -> None:
+    world = mesh.world.scene()
+    await world.set_key(world.alice)
+    world.provider.reply = STORY
+    world.provider.chunk_delay = 0.2
+    async with running_bot(world, grace_seconds=0.0):
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
+        key = f"{said.id}:lilith"
+        await job_of(world, key, lambda job: job.preview_message_ids)
+        (preview,) = world.discord.webhook_messages(world.general)
+        kill_answers_in_flight()
+    half = preview.content
+    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
+    paid = len(world.provider.chat_requests())
+
+    async with running_bot(world):
+        deleted = await slash_text(
+            world, world.alice, "settings", "data", "delete", confirm="DELETE"
+        )
+        await world.discord.wait_until(lambda: "being deleted" in preview.content)
+
+    assert deleted.startswith("Erased")
+    assert "word1" in half  # it had begun: half an answer, now replaced
+    assert "word1" not in preview.content
+    # After the reply header it had: Lilith's voice, then why, as a refused message reads.
+    assert "*Lilith's candle gutters.*\n-# your data is being deleted" in preview.content
+    assert "nothing you send is answered or kept" in preview.content
+    assert world.discord.webhook_messages(world.general) == [preview]  # told once, in place
+    assert len(world.provider.chat_requests()) == paid  # not generated again
