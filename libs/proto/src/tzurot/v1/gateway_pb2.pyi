@@ -3092,8 +3092,8 @@ class ExportUserDataRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     PART_FIELD_NUMBER: _builtins.int
     part: _builtins.int
-    """Which archive of the export (1, the default when unset: every JSON file and the audio
-    and images that fit one reply; 2 and on: only the audio and images earlier parts left
+    """Which archive of the export (1, the default when unset: every JSON file and the audio,
+    images and CHARX cards that fit one reply; 2 and on: only the files earlier parts left
     out). The parts are planned in one fixed order, so a part holds the same files while
     the user's data does not change. Past the last: INVALID_ARGUMENT `part`
     (EXPORT_PART_NOT_FOUND).
