@@ -192,6 +192,17 @@ async def test_brave_rate_headers_count_only_successful_requests(brave: FakeBrav
         "Request rate limit exceeded for plan",
     )
     assert (error["meta"]["component"], error["meta"]["rate_limit"]) == ("rate_limiter", 2)
+    # The meta's fields as a real rate-limited answer has them (a Free plan's, 2026).
+    assert set(error["meta"]) == {
+        "plan",
+        "rate_limit",
+        "rate_current",
+        "quota_limit",
+        "quota_current",
+        "org_rate_limit",
+        "org_rate_current",
+        "component",
+    }
     assert limited.headers["X-RateLimit-Remaining"] == "0, 1998"
 
 

@@ -16,8 +16,10 @@
   VALIDATION (`meta.errors`) without `X-Subscription-Token`, for an empty `q` or one over 400
   characters or 50 words, `count` outside 1..20, `offset` outside 0..9; 422
   SUBSCRIPTION_TOKEN_INVALID for an unknown token; 429 RATE_LIMITED past the plan's rate or
-  its monthly quota (Brave documents 429 for both; the quota's detail text is ours, its meta
-  and headers say which limit it is: `X-RateLimit-Remaining` "…, 0").
+  its monthly quota (Brave documents 429 for both; the body as a real rate-limited answer
+  reads: `detail` "Request rate limit exceeded for plan", meta plan, rate and quota limits and
+  counts, org limits, component "rate_limiter"; the quota's detail text is ours, no real one
+  is on record, its meta and headers say which limit it is: `X-RateLimit-Remaining` "…, 0").
   `X-RateLimit-Limit`/`-Policy`/`-Remaining`/`-Reset` (per second, per month) on each answer;
   only successful requests are counted.
 Results point at pages registered with `add_result`; a result added `for_query` is the
@@ -432,6 +434,8 @@ class FakeBrave(_Server):
                     "rate_current": len(self._window),
                     "quota_limit": self.per_month,
                     "quota_current": self.billed,
+                    "org_rate_limit": None,  # a key of no organisation's shared limit
+                    "org_rate_current": 0,
                     "component": "rate_limiter",
                 },
             )
