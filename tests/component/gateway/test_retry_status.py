@@ -164,6 +164,8 @@ async def test_a_retry_whose_gateway_died_reads_failed_once_its_lease_runs_out(
     after = await gateway.job_status(job_id=job_id)
 
     assert during.status is JobStatus.QUEUED
+    # Nothing of the attempt that ended shows on a queued job.
+    assert (during.finished_at, during.content, during.usage) == (None, "", None)
     assert after.status is JobStatus.FAILED
     assert after.error is not None
     assert (after.error.code, after.error.reason) == ("UNAVAILABLE", "RETRY_REQUESTED")

@@ -221,7 +221,16 @@ class DeliveryFlow(GatewayState):
             )
         job, runs_again = found
         if runs_again:
-            return dataclasses.replace(job, status=JobStatus.QUEUED, error=None)
+            # As a queued job reads: nothing of the attempt that ended (its finish, a
+            # partial answer, its usage).
+            return dataclasses.replace(
+                job,
+                status=JobStatus.QUEUED,
+                error=None,
+                content="",
+                usage=None,
+                finished_at=None,
+            )
         return job
 
     async def job_context(self, job: Job, actor: Actor) -> JobContext | None:
