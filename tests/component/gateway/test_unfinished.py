@@ -171,3 +171,29 @@ async def test_when_the_answer_cannot_be_generated_again_the_failure_is_handed_o
     assert failed.error.reason == "PROVIDER_UNAVAILABLE"
     assert failed.preview_retried_at is not None
     assert await gateway.finish_unfinished_answers() == 0  # handed once, not regenerated again
+
+
+async def test_a_regeneration_its_gateway_never_claimed_is_handed_over_once_its_lease_ends(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """A gateway that claimed the regeneration and died before running it: the job stays
+    failed, its retry unclaimed. Once the retry's lease has run out the sweep hands it to
+    the bot as it is (else it would wait for a regeneration that never comes, and stay
+    among the sweep's oldest rows for good)."""
+    job_id = await _killed_mid_answer(gateway, inference)
+    assert inference.gate is not None
+    inference.gate.set()
+    await _unconfirmed_for_long_enough()
+    assert await store.claim_preview_retry(job_id, lease_seconds=0.2)  # then it died
+
+    assert await gateway.finish_unfinished_answers() == 0  # its lease still lives
+    await asyncio.sleep(0.3)
+    assert await gateway.finish_unfinished_answers() == 1
+    assert await _handed(engine) == [("unfinished", job_id, "channel-1")]
+    failed = await store.get_job(job_id)
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED

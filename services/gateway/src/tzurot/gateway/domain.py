@@ -173,6 +173,8 @@ class Job:
     preview_message_ids: tuple[str, ...] = ()
     # When the unfinished-answer sweep had the answer generated again (its bot died).
     preview_retried_at: datetime | None = None
+    retry_until: datetime | None = None
+    """While its retry's lease lives, the job is about to run again (store/retries.py)."""
     parent_channel_id: str = ""
     """A thread's parent channel ("" when `channel_id` is a channel)."""
     nsfw_channel: bool = False

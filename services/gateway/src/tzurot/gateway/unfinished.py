@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import structlog
 
@@ -170,8 +171,11 @@ def _regenerate(job: Job) -> bool:
 
 def _failed_for_good(job: Job) -> bool:
     """A failed job with a preview whose regeneration (if any) has ended: it failed after the
-    regeneration began (the regenerating gateway died, its orphan is failed), or it never
+    regeneration began (the regenerating gateway died, its orphan is failed), its retry's
+    lease ran out unclaimed (the gateway died before the regeneration's claim), or it never
     needed one (it failed for another reason and its bot could not say so)."""
     if job.preview_retried_at is None:
         return True
-    return job.finished_at is not None and job.finished_at >= job.preview_retried_at
+    if job.finished_at is not None and job.finished_at >= job.preview_retried_at:
+        return True
+    return job.retry_until is None or job.retry_until <= datetime.now(UTC)

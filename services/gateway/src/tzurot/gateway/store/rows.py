@@ -171,6 +171,7 @@ def job_from_row(row: sa.RowMapping) -> Job:
         delivered_message_ids=tuple(row["delivered_message_ids"]),
         preview_message_ids=tuple(row["preview_message_ids"]),
         preview_retried_at=row["preview_retried_at"],
+        retry_until=row.get("retry_until"),
         parent_channel_id=row["parent_channel_id"],
         nsfw_channel=row["nsfw_channel"],
         replaces_job_id=str(row.get("replaces_job_id") or ""),
