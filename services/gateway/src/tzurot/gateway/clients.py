@@ -384,16 +384,27 @@ def _history_turn(turn: common.Turn) -> HistoryTurn:
     )
 
 
+PUT_KEY_CONNECT_SECONDS = 2.0
+PUT_KEY_SECONDS = 10.0
+"""PutKey waits at most this long for keyvault's connection, then this long for its answer
+(not the channel's 30 s): it runs inside the key-write fence (store/deletions.py), which holds
+a pooled connection meanwhile, so a keyvault away or stalled must not pin the pool."""
+
+
 class GrpcKeyVault:
     def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
         self._stub = kv_grpc.KeyVaultServiceStub(channel)
 
     async def put_key(self, user_id: str, provider: str, api_key: SecretStr) -> WalletKey:
+        await wait_connected(self._channel, PUT_KEY_CONNECT_SECONDS)
         try:
             reply = await self._stub.PutKey(
                 kv.PutKeyRequest(
                     user_id=user_id, provider=provider, api_key=api_key.get_secret_value()
-                )
+                ),
+                timeout=PUT_KEY_SECONDS,
+                wait_for_ready=False,
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="keyvault") from None
