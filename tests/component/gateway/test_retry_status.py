@@ -17,7 +17,10 @@ import asyncio
 import dataclasses
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway.domain import Job, JobAccepted, JobError, JobStatus, Personality
 from tzurot.gateway.service import RETRY_REQUESTED, Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
@@ -194,8 +197,25 @@ async def sweep_in(gateway: Gateway, seconds: float) -> None:
     await gateway.finish_unfinished_answers()
 
 
+async def handed_over(engine: AsyncEngine, job_id: str) -> None:
+    """Waits (5 s at most) until the job's answer was handed to the bot: the sweep's
+    regeneration runs in the background, and a test ending before it would close the
+    database under it (an asyncpg connection left unclosed)."""
+    e = g.bot_events.c
+    for _ in range(100):
+        async with engine.connect() as conn:
+            if await conn.scalar(sa.select(sa.exists().where(e.job_id == job_id))):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} was never handed to the bot")
+
+
 async def test_an_answer_its_dying_bot_cancelled_reads_queued_until_generated_again(
-    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
 ) -> None:
     job_id = await killed_mid_answer(gateway, inference)
     cancelled = await store.get_job(job_id)
@@ -206,6 +226,7 @@ async def test_an_answer_its_dying_bot_cancelled_reads_queued_until_generated_ag
     await asyncio.sleep(0.02)
     await sweep_in(gateway, 2 * UNFINISHED_AFTER)
     ended = await asyncio.wait_for(asyncio.gather(*tasks), 5.0)
+    await handed_over(engine, job_id)  # the regeneration's last step, before the engine goes
 
     for job, statuses in zip(ended, seen, strict=True):
         assert (job.status, job.content) == (JobStatus.STREAMED, "Hello, mortal.")
