@@ -47,19 +47,6 @@ def gateway(
     )
 
 
-@pytest.fixture
-def admin(
-    gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Admin:
-    return Admin(
-        gateway=gateway,
-        store=store,
-        memory=memory,
-        keyvault=keyvault,
-        operator_identities=frozenset({"cli"}),
-    )
-
-
 async def answered_unconfirmed(gateway: Gateway) -> str:
     """A whole answer shown as PREVIEW whose bot died before confirming it; its job id."""
     stream = gateway.generate(command())
