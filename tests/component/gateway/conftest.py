@@ -502,10 +502,10 @@ LIMITS = GatewayLimits(
 
 
 @pytest.fixture
-def gateway(
+async def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
-    return Gateway(
+) -> AsyncIterator[Gateway]:
+    made = Gateway(
         store=store,
         inference=inference,
         memory=memory,
@@ -513,6 +513,8 @@ def gateway(
         keyvault=keyvault,
         limits=LIMITS,
     )
+    yield made
+    await made.stop_background()  # no background work outlives the test's engine
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -35,13 +36,15 @@ Seen = list[tuple[JobStatus, str]]
 
 
 @pytest.fixture
-def gateway(
+async def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
+) -> AsyncIterator[Gateway]:
     limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    return Gateway(
+    made = Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
     )
+    yield made
+    await made.stop_background()  # no sweep's regeneration outlives the test's engine
 
 
 async def poll_until_settled(gateway: Gateway, job_id: str, seen: Seen) -> Job:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -27,13 +28,15 @@ UNFINISHED_AFTER = 0.05
 
 
 @pytest.fixture
-def gateway(
+async def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
+) -> AsyncIterator[Gateway]:
     limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    return Gateway(
+    made = Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
     )
+    yield made
+    await made.stop_background()  # no sweep's regeneration outlives the test's engine
 
 
 async def _answered(gateway: Gateway, key: str = "msg-1") -> str:
@@ -137,6 +140,39 @@ async def test_an_answer_its_dying_bot_cancelled_is_generated_again_then_handed_
     assert again.content == "Hello, mortal."
     assert again.preview_message_ids == ("900",)
     assert await gateway.finish_unfinished_answers() == 0
+
+
+async def test_a_regeneration_under_way_when_the_gateway_stops_ends_retryable(
+    gateway: Gateway,
+    store: GatewayStore,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """SIGTERM while the sweep's regeneration waits for inference: stopping cancels it and
+    waits for it to end, so it holds no connection when the engine closes; its job ends
+    GATEWAY_RESTARTING (retryable), nothing handed to the bot by this process."""
+    job_id = await _killed_mid_answer(gateway, inference)
+    inference.gate = asyncio.Event()  # the regeneration's inference call waits too
+    await _unconfirmed_for_long_enough()
+    await gateway.finish_unfinished_answers()
+    for _ in range(100):  # the regeneration is running (its job claimed again)
+        running = await store.get_job(job_id)
+        if running is not None and running.status is JobStatus.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the sweep's regeneration never started")
+
+    gateway.stopping()
+    await gateway.stop_background()
+
+    stopped = await store.get_job(job_id)
+    assert stopped is not None
+    assert stopped.status is JobStatus.FAILED
+    assert stopped.error is not None
+    assert stopped.error.reason == "GATEWAY_RESTARTING"
+    assert await _handed(engine) == []
 
 
 async def test_note_preview_refuses_what_is_not_a_job(gateway: Gateway) -> None:

@@ -70,14 +70,16 @@ class GatewayApp:
         return self.running.port
 
     async def stop(self) -> None:
-        """Drains calls for `grace` seconds, then releases the jobs still running here
-        (failed-retryable), so none is left `running` for a lease after this process."""
+        """Drains calls for `grace` seconds, cancels the background work, then releases the
+        jobs still running here (failed-retryable), so none is left `running` for a lease
+        after this process."""
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.gateway.stopping()
         await self.running.stop(self.grace)
+        await self.gateway.stop_background()
         try:
             await self.gateway.release_running_jobs()
         except Exception:  # the database may be gone too; the lease covers that case

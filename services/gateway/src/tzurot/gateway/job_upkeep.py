@@ -52,6 +52,18 @@ class JobUpkeep(GatewayState):
         """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""
         self._stopping = True
 
+    async def stop_background(self) -> None:
+        """Cancels this process's background work (a sweep's regeneration of an unfinished
+        answer, a consolidation) and waits for it to end, so none still holds a database
+        connection when the engine closes. A regeneration cancelled while this process is
+        `stopping` ends its job GATEWAY_RESTARTING (retryable) and keeps its retry lease:
+        another replica's sweep hands it to the bot once the lease runs out."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
     async def release_running_jobs(self) -> int:
         """Marks the jobs this process still runs failed-retryable (GATEWAY_STOPPED), which
         releases them: the same message sent again is answered at once, not after the lease."""
