@@ -7,7 +7,9 @@ the fake Discord, the real bot and the whole mesh on real Postgres:
 - an answer whose bot died while streaming it: its successor shows her, in the very message
   that showed half of it, that it is not answered because her data is being deleted, once,
   and nothing is generated again (before, the half answer stayed as it was, with no word:
-  her deletion removed the job, and nothing knew of the message any more).
+  her deletion removed the job, and nothing knew of the message any more); also when the
+  answer was her own private personality's, which her deletion deletes (then in no
+  personality's voice).
 
 The gateway finishes unfinished answers only an hour after they end here, so only her
 deletion's hand-over can finish that one.
@@ -30,6 +32,7 @@ from tzurot.testing.discord_e2e import (
     USER_KEY,
     World,
     discord_world,
+    member_actor,
     running_bot,
     slash_text,
 )
@@ -122,16 +125,35 @@ def kill_answers_in_flight() -> None:
             task.cancel()
 
 
+@pytest.mark.parametrize(
+    ("whose", "voice"),
+    [
+        ("lilith", "*Lilith's candle gutters.*"),
+        # Her own private personality, deleted with her data: the preview still says why,
+        # in no personality's voice (before, its row took the hand-over with it, and the
+        # bot dropped an answer that came without its personality: half an answer, no word).
+        ("wren", "I couldn't answer that."),
+    ],
+)
 async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_restart(
-    mesh: Mesh,
+    mesh: Mesh, whose: str, voice: str
 ) -> None:
     world = mesh.world.scene()
     await world.set_key(world.alice)
+    if whose == "wren":
+        await world.cli.CreatePersonality(
+            gw.CreatePersonalityRequest(
+                actor=member_actor(world.alice),
+                personality=common.Personality(
+                    slug="wren", display_name="Wren", system_prompt="You are Wren.", public=False
+                ),
+            )
+        )
     world.provider.reply = STORY
     world.provider.chunk_delay = 0.2
     async with running_bot(world, grace_seconds=0.0):
-        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
-        key = f"{said.id}:lilith"
+        said = await world.discord.say(world.general, world.alice, f"@{whose} tell me a story")
+        key = f"{said.id}:{whose}"
         await job_of(world, key, lambda job: job.preview_message_ids)
         (preview,) = world.discord.webhook_messages(world.general)
         kill_answers_in_flight()
@@ -148,8 +170,12 @@ async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_rest
     assert deleted.startswith("Erased")
     assert "word1" in half  # it had begun: half an answer, now replaced
     assert "word1" not in preview.content
-    # After the reply header it had: Lilith's voice, then why, as a refused message reads.
-    assert "*Lilith's candle gutters.*\n-# your data is being deleted" in preview.content
+    # After the reply header it had: the voice, then why, as a refused message reads.
+    assert f"{voice}\n-# your data is being deleted" in preview.content
     assert "nothing you send is answered or kept" in preview.content
     assert world.discord.webhook_messages(world.general) == [preview]  # told once, in place
     assert len(world.provider.chat_requests()) == paid  # not generated again
+    left = await scalar(
+        mesh.database, "SELECT count(*) FROM core.personalities WHERE slug = 'wren'"
+    )
+    assert left == 0  # her private one went with her data

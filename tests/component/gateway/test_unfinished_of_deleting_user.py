@@ -9,6 +9,9 @@ before then broke the bot's event stream (its job not found) until it was given 
 sweep hands her answer over withheld (no answer, the refusal's words, not generated again),
 her deletion hands over each such answer of hers before it removes her jobs (the event keeps
 the preview's message ids), and the acknowledgement of a withheld answer delivers nothing.
+When the answer was her own private personality's, which her deletion deletes, it used to
+go with it (the personality's drop of its answers in flight, its events dropped by the claim
+and cascading with its row): now it is handed over and kept, naming no personality.
 Real Postgres for `core`.
 """
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +31,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.domain import JobAccepted, JobStatus, Personality, UnfinishedAnswer
 from tzurot.gateway.outbox_store import BotEventRow
+from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 
@@ -38,18 +44,22 @@ PREVIEW = ("900", "901")
 
 
 @pytest.fixture
-def gateway(
+async def gateway(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> Gateway:
+) -> AsyncIterator[Gateway]:
     limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    return Gateway(
+    made = Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
     )
+    yield made
+    await made.stop_background()  # no sweep's regeneration outlives the test's engine
 
 
-async def answered_unconfirmed(gateway: Gateway) -> str:
+async def answered_unconfirmed(
+    gateway: Gateway, key: str = "msg-1", personality: str = "lilith"
+) -> str:
     """A whole answer shown as PREVIEW whose bot died before confirming it; its job id."""
-    stream = gateway.generate(command())
+    stream = gateway.generate(command(key=key, personality=personality))
     accepted = await anext(stream)
     assert isinstance(accepted, JobAccepted)
     async for _ in stream:
@@ -59,11 +69,11 @@ async def answered_unconfirmed(gateway: Gateway) -> str:
 
 
 async def cancelled_mid_answer(
-    gateway: Gateway, inference: FakeInference, key: str = "msg-1"
+    gateway: Gateway, inference: FakeInference, key: str = "msg-1", personality: str = "lilith"
 ) -> str:
     """Its bot showed PREVIEW, then died mid-answer (CLIENT_CANCELLED); the job id."""
     inference.gate = asyncio.Event()
-    stream = gateway.generate(command(key=key))
+    stream = gateway.generate(command(key=key, personality=personality))
     accepted = await anext(stream)
     assert isinstance(accepted, JobAccepted)
     await anext(stream)
@@ -230,3 +240,124 @@ async def test_an_event_whose_job_is_gone_otherwise_is_dropped(
 
     (dropped,) = await unfinished_events(gateway, engine)
     assert (dropped.delivered, dropped.dropped_reason) == (True, "JOB_NOT_FOUND")
+
+
+# ---- her own private personality's answer: deleted with her, its half answer still told ----
+
+LEASE = timedelta(seconds=60)
+
+
+async def her_private_wren(gateway: Gateway, store: GatewayStore) -> Personality:
+    alice = await gateway.user(ALICE)
+    wren, _ = await store.import_personality(
+        PersonalitySeed(name="Wren", public=False), owner_user_id=alice.id
+    )
+    return wren
+
+
+async def claimed(gateway: Gateway) -> list[BotEventRow]:
+    """What a bot's stream is handed now (anything dropped instead is not)."""
+    return await gateway.group_store.claim_events(gateway.clock.now(), LEASE, 0, 1)
+
+
+async def rows_naming(engine: AsyncEngine, personality_id: str) -> dict[str, int]:
+    """The personality's row and the bot events that still name it."""
+    p, e = t.personalities.c, g.bot_events.c
+    async with engine.connect() as conn:
+        return {
+            "personalities": int(
+                await conn.scalar(sa.select(sa.func.count()).where(p.id == personality_id)) or 0
+            ),
+            "bot_events": int(
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(e.personality_id == personality_id)
+                )
+                or 0
+            ),
+        }
+
+
+async def test_her_half_shown_answers_outlive_her_private_personality_withheld(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    memory: FakeMemory,
+) -> None:
+    """The answers were her own private personality's, which her deletion deletes in the
+    transaction that hands them over: they used to go with its row (their events cascaded),
+    and the bot was given nothing to say in the half answers left in her channel. They stay,
+    naming no personality, and nothing else of it does (its free-will turn is not posted)."""
+    wren = await her_private_wren(gateway, store)
+    streamed = await answered_unconfirmed(gateway, "msg-1", "wren")
+    cancelled = await cancelled_mid_answer(gateway, inference, "msg-2", "wren")
+    turn = await gateway.group_store.add_event(
+        {"kind": "turn", "channel_id": "channel-1", "personality_id": wren.id}
+    )
+
+    await admin.delete_user_data(Principal(await gateway.user(ALICE)))
+
+    assert await rows_naming(engine, wren.id) == {"personalities": 0, "bot_events": 0}
+    handed = {str(event.job_id): event for event in await claimed(gateway)}
+    assert set(handed) == {streamed, cancelled}  # not the turn: gone with Wren
+    assert turn not in {event.id for event in handed.values()}
+    for job_id, event in handed.items():
+        assert (event.personality_id, event.payer_user_id) == (None, None)
+        assert await gateway.unfinished_answer(event) == withheld(job_id)
+        await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # the bot showed why
+    assert memory.exchanges == []
+    assert len(inference.requests) == 2  # neither generated again
+
+
+async def test_her_private_personalitys_half_answer_is_withheld_while_her_deletion_runs(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine
+) -> None:
+    """Her deletion marked Wren with her (found by no lookup now): its events are dropped
+    when claimed, PERSONALITY_DELETING, but not her half answer, which is handed to the bot
+    withheld, without Wren (the bot says why in its own words)."""
+    wren = await her_private_wren(gateway, store)
+    job_id = await answered_unconfirmed(gateway, "msg-1", "wren")
+    await her_deletion_begins(gateway, store)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 1
+    (event,) = await claimed(gateway)
+
+    assert await gateway.personality_by_id(wren.id) is None  # so the bot gets none
+    assert await gateway.unfinished_answer(event) == withheld(job_id)
+
+
+async def test_her_private_personalitys_answer_handed_whole_before_her_deletion_is_withheld(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine
+) -> None:
+    """Handed to the bot whole, then her deletion began before a bot took it: shown withheld
+    rather than dropped with Wren's other events."""
+    await her_private_wren(gateway, store)
+    job_id = await answered_unconfirmed(gateway, "msg-1", "wren")
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    await her_deletion_begins(gateway, store)
+
+    (event,) = await claimed(gateway)
+
+    assert await gateway.unfinished_answer(event) == withheld(job_id)
+
+
+async def test_her_withheld_answer_outlives_a_personality_deleted_meanwhile(
+    gateway: Gateway, store: GatewayStore, admin: Admin, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """Any deletion of a personality keeps the answers it withholds from users being deleted
+    (here the operator deletes Lilith while Alice's deletion runs): its other events go."""
+    job_id = await answered_unconfirmed(gateway)
+    await her_deletion_begins(gateway, store)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+
+    await admin.delete_personality(Principal(None), "lilith")
+
+    assert await rows_naming(engine, lilith.id) == {"personalities": 0, "bot_events": 0}
+    (event,) = await claimed(gateway)
+    assert event.personality_id is None
+    assert await gateway.unfinished_answer(event) == withheld(job_id)

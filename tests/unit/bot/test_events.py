@@ -287,6 +287,9 @@ async def test_a_turn_that_failed_for_now_is_handed_back_for_later(reason: str, 
         gw.BotEvent(greeting=gw.Greeting(text="Welcome.", index=0)),
         gw.BotEvent(turn=gw.ScheduledTurn(turn_id="e1", reason="check_in")),
         gw.BotEvent(unfinished=gw.UnfinishedAnswer(job_id="j1", content="Half")),
+        gw.BotEvent(
+            unfinished=gw.UnfinishedAnswer(job_id="j1", content="Half", failed_message="why")
+        ),
     ],
 )
 async def test_an_event_without_its_personality_posts_nothing(event: gw.BotEvent) -> None:
@@ -316,3 +319,48 @@ async def test_an_event_without_its_personality_posts_nothing(event: gw.BotEvent
         [],
         "PERSONALITY_NOT_FOUND",
     )
+
+
+@dataclass
+class FinishingFlow:
+    """finish_unfinished as MessageFlow's: the previews it was asked to finish."""
+
+    finished: list[gw.UnfinishedAnswer] = field(default_factory=list)
+
+    async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
+        self.finished.append(unfinished)
+        return [int(unfinished.preview_message_ids[0])]
+
+
+async def test_a_withheld_answer_without_its_personality_still_says_why_in_its_preview() -> None:
+    """Its personality was one of the user's private ones, deleted with her data: the half
+    answer is still turned into why (bot/unfinished.py edits only), not left as it was."""
+    withheld = gw.UnfinishedAnswer(
+        job_id="",
+        preview_message_ids=["700"],
+        failed_reason="USER_DATA_DELETING",
+        failed_message="your data is being deleted, as you asked",
+    )
+    event = gw.BotEvent(
+        event_id="u1",
+        location=common.Location(guild_id="1", channel_id="42"),
+        unfinished=withheld,
+    )
+    stub = FakeStub([[gw.SubscribeBotEventsResponse(event=event)]])
+    flow = FinishingFlow()
+    listener = EventListener(
+        FakeClient(FakeChannel(42)),  # type: ignore[arg-type]  # a fake client
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        flow,  # type: ignore[arg-type]  # only finish_unfinished is used
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: stub.acks)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert flow.finished == [withheld]
+    [ack] = stub.acks
+    assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == ("u1", ["700"], "")

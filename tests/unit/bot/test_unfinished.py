@@ -4,6 +4,9 @@ and what a 🔄's answer finished by another bot does with the answer it replace
 from types import SimpleNamespace
 from typing import Any
 
+import discord
+
+from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.unfinished import failure_notice, finish_unfinished
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -54,10 +57,11 @@ async def test_a_withheld_answer_replaces_the_half_answer_and_deletes_nothing() 
 
 
 class Pool:
-    """The webhook pool as finishing an answer uses it: what was sent and deleted."""
+    """The webhook pool as finishing an answer uses it: what was sent, edited and deleted."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.edited: list[tuple[int, str]] = []
         self.deleted: list[int] = []
 
     async def send(self, channel: object, content: str, **_: Any) -> Any:
@@ -65,7 +69,7 @@ class Pool:
         return SimpleNamespace(id=900 + len(self.sent))
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
-        pass
+        self.edited.append((message_id, content))
 
     async def delete(self, channel: object, message_id: int) -> None:
         self.deleted.append(message_id)
@@ -97,3 +101,49 @@ async def test_a_regeneration_that_failed_after_its_bot_died_leaves_the_answer_i
     )
     await finish_unfinished(pool, object(), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert pool.deleted == []  # not delivered: the old exchange stays in history, and shown
+
+
+class Channel:
+    """The channel the previews are in: `shown`, by id (any other is gone)."""
+
+    def __init__(self, shown: dict[int, str]) -> None:
+        self.shown = shown
+
+    async def fetch_message(self, message_id: int) -> Any:
+        if message_id not in self.shown:
+            gone = SimpleNamespace(status=404, reason="Not Found")
+            raise discord.NotFound(gone, "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+        return SimpleNamespace(id=message_id, content=self.shown[message_id])
+
+
+def withheld_without_personality() -> gw.UnfinishedAnswer:
+    """Withheld (her data being deleted), and its personality was one of her private ones,
+    deleted with her data: the gateway has none to send."""
+    return gw.UnfinishedAnswer(
+        job_id="job-4",
+        preview_message_ids=["700", "701"],
+        failed_reason="USER_DATA_DELETING",
+        failed_message="your data is being deleted, as you asked",
+    )
+
+
+async def test_a_withheld_answer_without_its_personality_turns_its_previews_into_why() -> None:
+    """Nothing else is posted, and no personality speaks: the first preview (its reply header
+    kept) says why, in the default voice; the rest of the half answer goes."""
+    pool = Pool()
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = Channel({700: f"{header}\nOnce upon a", 701: "time there"})
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [700]
+    assert pool.edited == [
+        (700, f"{header}\nI couldn't answer that.\n-# your data is being deleted, as you asked")
+    ]
+    assert (pool.sent, pool.deleted) == ([], [701])
+
+
+async def test_without_its_personality_and_its_previews_gone_nothing_is_posted() -> None:
+    """With a personality it would be posted anew; without, nothing may be posted as it."""
+    pool = Pool()
+    ids = await finish_unfinished(pool, Channel({}), withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == []
+    assert (pool.sent, pool.edited, pool.deleted) == ([], [], [])

@@ -24,7 +24,9 @@ delivery:
   written, and acknowledged with its message ids (the gateway keeps it as the first turn);
 - a greeting, turn or unfinished answer that comes without its personality (the gateway
   found none: deleted, or being deleted) is acknowledged as dropped, PERSONALITY_NOT_FOUND,
-  and nothing is posted: nothing speaks as a deleted personality;
+  and nothing is posted: nothing speaks as a deleted personality. But an unfinished answer
+  withheld (its user's data being deleted, with her private personality) still has its
+  previews edited into why, and nothing else: the half answer is not left unexplained;
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure
   breaks the stream, which gives back what it had not acknowledged (counted: the gateway
   gives up after MAX_EVENT_ATTEMPTS).
@@ -44,6 +46,7 @@ from tzurot.bot.answers import Answer
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.reactions import SCHEDULED_KEY_PREFIX
+from tzurot.bot.unfinished import withheld
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -111,7 +114,11 @@ class EventListener:
             await self._ack(event.event_id, [], "CHANNEL_GONE")
             return
         kind = event.WhichOneof("kind")
-        if kind in _AS_A_PERSONALITY and not getattr(event, kind).HasField("personality"):
+        if (
+            kind in _AS_A_PERSONALITY
+            and not getattr(event, kind).HasField("personality")
+            and not (kind == "unfinished" and withheld(event.unfinished))
+        ):
             await self._ack(event.event_id, [], "PERSONALITY_NOT_FOUND")
             self.handled += 1
             return

@@ -9,6 +9,11 @@ meanwhile is posted anew. The ids returned go back with the acknowledgement, whi
 the job (its turn reaches history) when there was an answer. A 🔄's answer also deletes the
 answer it replaces, which its dead bot had left until the new one was posted (the
 acknowledgement takes that exchange out of history).
+
+A withheld answer may come without its personality: one of the user's private personalities,
+deleted with her data. Its previews are edited all the same (through the channel's webhook,
+which needs no name), into the refusal in no personality's voice; nothing is posted anew,
+since nothing may speak as a deleted personality.
 """
 
 from __future__ import annotations
@@ -41,11 +46,19 @@ def failure_notice(personality: common.Personality, reason: str, message: str = 
     return f"{voice}\n-# This answer was cut off when the bot restarted{why}; try again."
 
 
+def withheld(unfinished: gw.UnfinishedAnswer) -> bool:
+    """The answer is withheld (its user's data being deleted): the preview says why."""
+    return bool(unfinished.failed_message) and not unfinished.content
+
+
 async def finish_unfinished(
     webhooks: WebhookPool, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
 ) -> list[int]:
-    """Edits the preview into the answer (or a failure notice); the message ids it shows."""
+    """Edits the preview into the answer (or a failure notice); the message ids it shows.
+    Without its personality (withheld, the personality deleted with its user's data) only
+    the previews still there are edited, and nothing is posted."""
     personality = unfinished.personality
+    nameless = not unfinished.HasField("personality")
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     prefix = ""
     if previews:
@@ -56,6 +69,10 @@ async def finish_unfinished(
             previews = []  # deleted meanwhile: the answer is posted anew
         elif first.content.startswith(REPLY_QUOTE_PREFIX):
             prefix = first.content.split("\n", 1)[0] + "\n"
+    if nameless and not previews:  # nothing left to edit, and nothing to post it as
+        log.info("bot.unfinished_gone", job_id=unfinished.job_id)
+        return []
+    # (Nameless, the text is the refusal, which fits the first preview: nothing is sent.)
     mentions = discord.AllowedMentions.none()
 
     async def send(text: str) -> int:

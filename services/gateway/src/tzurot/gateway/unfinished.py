@@ -24,8 +24,11 @@ she is told once, in the messages that showed half an answer, why it is not fini
 not generated again, and its acknowledgement delivers nothing. Her deletion removes her jobs,
 so it hands each answer of hers still showing a preview over so itself, in the transaction
 that deletes them (store/previews.withhold_unfinished): the event keeps the preview's
-message ids, and needs no job any more. An event whose job is gone otherwise is dropped
-(JOB_NOT_FOUND), never failing the bot's event stream.
+message ids, and needs no job any more. One of her private personalities' answers outlives
+that personality, deleted with her: handed out while it is being deleted, and naming no
+personality once it is gone (store/previews.keep_withheld), it reaches the bot without one,
+which still turns the preview into why and posts nothing. An event whose job is gone
+otherwise is dropped (JOB_NOT_FOUND), never failing the bot's event stream.
 """
 
 from __future__ import annotations

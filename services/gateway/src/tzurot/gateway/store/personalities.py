@@ -15,6 +15,7 @@ from tzurot.gateway.domain import ConfigSource, DenyScope, JobStatus, LlmConfig,
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
+from tzurot.gateway.store.previews import job_user_deleting, keep_withheld, withhold_unfinished
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
 
@@ -336,20 +337,27 @@ class PersonalityWrites(AdminSqlBase):
 
     async def drop_answers_in_flight(self, personality_id: str) -> int:
         """Deletes the personality's jobs not delivered yet (`delete_answers_in_flight`), the
-        first step of deleting it; how many."""
-        stmt = delete_answers_in_flight(t.jobs.c.personality_id == personality_id)
+        first step of deleting it; how many. One a dead bot left half shown to a user whose
+        data is being deleted (her private personality's, deleted with her) is handed to the
+        bot withheld first, as her deletion does with her other jobs (store/previews.py)."""
+        of = t.jobs.c.personality_id == personality_id
         async with self._engine.begin() as conn:
-            return int((await conn.execute(stmt)).rowcount)
+            await conn.execute(withhold_unfinished(sa.and_(of, job_user_deleting())))
+            return int((await conn.execute(delete_answers_in_flight(of))).rowcount)
 
     async def delete_personality(self, personality_id: str) -> None:
-        """The personality's row (its aliases, avatar, voices, scheduled turns cascade), with
-        its answers that started since the deletion began and what names it without a
-        foreign key (`delete_references`), in one transaction."""
+        """The personality's row (its aliases, avatar, voices, scheduled turns and other bot
+        events cascade), with its answers that started since the deletion began and what
+        names it without a foreign key (`delete_references`), in one transaction. The answers
+        handed to the bot withheld stay, naming no personality (`keep_withheld`)."""
         this = t.personalities.c.id == personality_id
+        of = t.jobs.c.personality_id == personality_id
         async with self._catalog_write() as conn:
-            await conn.execute(delete_answers_in_flight(t.jobs.c.personality_id == personality_id))
+            await conn.execute(withhold_unfinished(sa.and_(of, job_user_deleting())))
+            await conn.execute(delete_answers_in_flight(of))
             for stmt in delete_references(this):
                 await conn.execute(stmt)
+            await conn.execute(keep_withheld(this))
             await conn.execute(sa.delete(t.personalities).where(this))
 
     # ---- aliases ----

@@ -33,17 +33,19 @@ class UnfinishedJob(NamedTuple):
     user_deleting: bool
 
 
-def _user_deleting() -> sa.Exists:
+def job_user_deleting() -> sa.Exists:
+    """The job's user's data is being deleted (her deletion is recorded, not finished)."""
     u = t.users.c
     return sa.exists().where(u.id == t.jobs.c.user_id, u.deletion_requested_at.is_not(None))
 
 
-def _unfinished_of(user_id: str) -> sa.ColumnElement[bool]:
-    """The user's jobs still showing a preview, undelivered, ended (streamed or failed): the
-    answers a dead bot left that the sweep hands over (`unfinished_jobs`, whatever their age)."""
+def _unfinished(of: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """The jobs `of` selects still showing a preview, undelivered, ended (streamed or failed):
+    the answers a dead bot left that the sweep hands over (`unfinished_jobs`, whatever their
+    age)."""
     jobs = t.jobs.c
     return sa.and_(
-        jobs.user_id == user_id,
+        of,
         sa.func.cardinality(jobs.preview_message_ids) > 0,
         jobs.delivered_at.is_(None),
         sa.func.cardinality(jobs.delivered_message_ids) == 0,
@@ -51,11 +53,14 @@ def _unfinished_of(user_id: str) -> sa.ColumnElement[bool]:
     )
 
 
-def withhold_unfinished(user_id: str) -> sa.Insert:
-    """Her data deletion, before it deletes her jobs: each answer of hers a dead bot left
-    showing a preview is handed to the bot withheld (USER_DATA_DELETING, the preview's ids on
-    the event, which needs no job then), or, handed already and not yet shown, withheld now.
-    The bot shows her why in those messages instead of leaving half an answer unexplained."""
+def withhold_unfinished(of: sa.ColumnElement[bool]) -> sa.Insert:
+    """Before the jobs `of` selects (of users whose data is being deleted) are deleted: each
+    answer of theirs a dead bot left showing a preview is handed to the bot withheld
+    (USER_DATA_DELETING, the preview's ids on the event, which needs no job then), or, handed
+    already and not yet shown, withheld now. The bot shows her why in those messages instead
+    of leaving half an answer unexplained. Run in the transaction that deletes the jobs: her
+    data deletion (all her jobs), and a personality's answers in flight (`of` then says whose
+    user is being deleted: her private personality's go before the rest of her data)."""
     jobs, e = t.jobs.c, g.bot_events.c
     columns = (
         "kind",
@@ -76,7 +81,7 @@ def withhold_unfinished(user_id: str) -> sa.Insert:
         jobs.id,
         jobs.preview_message_ids,
         sa.literal(USER_DATA_DELETING),
-    ).where(_unfinished_of(user_id))
+    ).where(_unfinished(of))
     stmt = insert(g.bot_events).from_select(columns, rows)
     return stmt.on_conflict_do_update(
         index_elements=[e.dedup_key],
@@ -85,6 +90,41 @@ def withhold_unfinished(user_id: str) -> sa.Insert:
             "preview_message_ids": stmt.excluded.preview_message_ids,
         },
         where=e.delivered_at.is_(None),
+    )
+
+
+def keep_withheld(personalities: sa.ColumnElement[bool]) -> sa.Update:
+    """Before the rows of the personalities `personalities` selects are deleted (their bot
+    events go with them, ON DELETE CASCADE: no turn or greeting of theirs is posted): the
+    answers handed to the bot withheld and not shown yet no longer name theirs, so they stay.
+    Her data deletion deletes her private personalities with her jobs; the bot still turns
+    those previews into why, in no personality's voice and posting nothing new
+    (bot/unfinished.py)."""
+    e, p = g.bot_events.c, t.personalities.c
+    return (
+        sa.update(g.bot_events)
+        .where(
+            e.kind == UNFINISHED_KIND,
+            e.reason == USER_DATA_DELETING,
+            e.delivered_at.is_(None),
+            e.personality_id.in_(sa.select(p.id).where(personalities)),
+        )
+        .values(personality_id=None)
+    )
+
+
+def shown_withheld() -> sa.ColumnElement[bool]:
+    """A bot event (in a statement on `bot_events`) that is an answer to be shown withheld:
+    so handed over, or its job's user's data being deleted since (unfinished.py withholds it
+    when it is handed out). Handed out even while its personality is being deleted, as all
+    her data is: the bot shows her why in its previews, without the personality."""
+    e, jobs, u = g.bot_events.c, t.jobs.c, t.users.c
+    her_deletion = sa.exists().where(
+        jobs.id == e.job_id, u.id == jobs.user_id, u.deletion_requested_at.is_not(None)
+    )
+    return sa.and_(
+        e.kind == UNFINISHED_KIND,
+        sa.or_(e.reason == USER_DATA_DELETING, her_deletion.correlate(g.bot_events)),
     )
 
 
@@ -118,7 +158,7 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
     before = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than)
     handed = sa.exists().where(g.bot_events.c.job_id == jobs.id)
     return (
-        sa.select(t.jobs, _user_deleting().label("user_deleting"))
+        sa.select(t.jobs, job_user_deleting().label("user_deleting"))
         .where(
             sa.func.cardinality(jobs.preview_message_ids) > 0,
             jobs.delivered_at.is_(None),

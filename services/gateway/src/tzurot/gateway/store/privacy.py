@@ -12,7 +12,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.personalities import delete_answers_in_flight, delete_references
-from tzurot.gateway.store.previews import withhold_unfinished
+from tzurot.gateway.store.previews import keep_withheld, withhold_unfinished
 from tzurot.gateway.store.rows import plain
 
 
@@ -278,7 +278,8 @@ class PrivacyQueries(AdminSqlBase):
         denylist entries toward them, and anyone's answers from them still in flight), their
         other lorebooks, the voice samples they uploaded, the voices they
         cloned and their rate-limit buckets are deleted. The answers of theirs a dead bot left
-        showing a preview are handed to the bot first, withheld (store/previews.py)."""
+        showing a preview are handed to the bot first, withheld (store/previews.py), and stay
+        when their personality is one of those deleted here: they no longer name it."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
         private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
         kept_by_others = sa.exists().where(
@@ -314,8 +315,10 @@ class PrivacyQueries(AdminSqlBase):
         total = 0
         async with self._catalog_write() as conn:
             # Before her jobs go: the answers a dead bot left half shown, handed to the bot
-            # to say why they stop there (unfinished.py); not counted as deleted.
-            await conn.execute(withhold_unfinished(user_id))
+            # to say why they stop there (unfinished.py), and kept when their personality is
+            # a private one of hers, deleted below; not counted as deleted.
+            await conn.execute(withhold_unfinished(t.jobs.c.user_id == user_id))
+            await conn.execute(keep_withheld(private))
             for stmt in statements:
                 total += int((await conn.execute(stmt)).rowcount)
         return total
