@@ -130,9 +130,10 @@ async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_m
     try:
         await speech.delete_started.wait()
 
-        with pytest.raises(FailedPrecondition) as refused:
+        # Told it is gone (it is being deleted), not to wait for "a clone" and try again.
+        with pytest.raises(NotFound) as refused:
             await voiced_admin.clone_voice(owner, "wren")
-        assert refused.value.reason == "CLONE_IN_PROGRESS"
+        assert refused.value.reason == "PERSONALITY_NOT_FOUND"
     finally:
         speech.delete_gate.set()
     await deleting
@@ -141,6 +142,79 @@ async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_m
     assert speech.accounts[alice.id] == set()
     assert await voice_rows(engine) == []
     assert not await personality_row(engine, wren.id)
+
+
+async def test_a_second_deletion_while_the_first_is_under_way_is_told_so_not_a_clone(
+    voiced_admin: Admin,
+    gateway: Gateway,
+    *,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    speech: FakeSpeech,
+) -> None:
+    """A double click on delete: the first deletion is deleting Wren's clone at ElevenLabs
+    (its locks held); the second is refused as a deletion under way, and the first finishes."""
+    alice, wren = await wren_with_a_sample(gateway, store, engine)
+    owner = Principal(alice)
+    await VoiceStore(engine).put_voice(
+        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    )
+    speech.accounts[alice.id] = {OLD_CLONE}
+    speech.delete_gate = asyncio.Event()
+    deleting = asyncio.create_task(voiced_admin.delete_personality(owner, "wren"))
+    try:
+        await speech.delete_started.wait()
+
+        with pytest.raises(FailedPrecondition) as refused:
+            await voiced_admin.delete_personality(owner, "wren")
+        assert refused.value.reason == "DELETION_IN_PROGRESS"
+        assert "being deleted already" in refused.value.message
+        assert "cloned" not in refused.value.message
+    finally:
+        speech.delete_gate.set()
+    await deleting
+
+    assert speech.deletes == [(alice.id, OLD_CLONE)]  # once
+    assert not await personality_row(engine, wren.id)
+
+
+async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_so(
+    voiced_admin: Admin,
+    gateway: Gateway,
+    *,
+    store: GatewayStore,
+    engine: AsyncEngine,
+    speech: FakeSpeech,
+) -> None:
+    """Her private Wren's deletion holds its locks (deleting its clone at ElevenLabs) when she
+    asks for her data's deletion: refused as a deletion under way, nothing of hers deleted;
+    asked again afterwards, it runs."""
+    alice, wren = await wren_with_a_sample(gateway, store, engine, public=False)
+    owner = Principal(alice)
+    await VoiceStore(engine).put_voice(
+        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    )
+    speech.accounts[alice.id] = {OLD_CLONE}
+    speech.delete_gate = asyncio.Event()
+    deleting = asyncio.create_task(voiced_admin.delete_personality(owner, "wren"))
+    try:
+        await speech.delete_started.wait()
+
+        with pytest.raises(FailedPrecondition) as refused:
+            await voiced_admin.delete_user_data(owner)
+        assert refused.value.reason == "DELETION_IN_PROGRESS"
+        assert "being deleted right now" in refused.value.message
+        async with engine.connect() as conn:
+            marked = await conn.scalar(
+                sa.select(t.users.c.deletion_requested_at).where(t.users.c.id == alice.id)
+            )
+        assert marked is None  # her deletion was not recorded
+    finally:
+        speech.delete_gate.set()
+    await deleting
+
+    await voiced_admin.delete_user_data(owner)
+    assert speech.deletes == [(alice.id, OLD_CLONE)]
 
 
 def deletion_paused_after_lookup(

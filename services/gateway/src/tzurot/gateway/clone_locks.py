@@ -15,6 +15,12 @@ A deletion holds them over its lookup, the deletes at ElevenLabs and its record.
 re-reads under them that neither the personality nor the cloner is being deleted: a deletion
 whose locked part ran between the clone's lookup of the personality (perhaps from another
 replica's catalog, seconds old) and its locks has been recorded by then.
+
+Who holds a lock is not asked of Postgres: a deletion also takes a marker per thing it
+deletes (each personality, the user), first, so a caller refused a lock tells the two apart by
+the marker: a deletion refused by another deletion of what it deletes is told so (not "a voice
+is being cloned"), and a clone refused while its personality is being deleted is told it is
+gone (not "try again").
 """
 
 from __future__ import annotations
@@ -34,8 +40,14 @@ CLONE_IN_PROGRESS = "CLONE_IN_PROGRESS"
 """The refusal's reason when the other one (a clone, or a deletion of what it clones for) is
 under way: nothing was done, asking again once it is over does it."""
 
+DELETION_IN_PROGRESS = "DELETION_IN_PROGRESS"
+"""A deletion's refusal when another deletion of what it deletes holds the locks: nothing
+was done by this one; the other goes on (what is left asked again once it is over)."""
+
 _PERSONALITY_LOCKS = 0x766F6963  # "voic": a personality's voice being cloned or deleted
 _CLONER_LOCKS = 0x766F6375  # "vocu": a user's clones (shared) against her data deletion
+_PERSONALITY_DELETIONS = 0x7064656C  # "pdel": a deletion of the personality (marker)
+_USER_DELETIONS = 0x7564656C  # "udel": a deletion of the user's data (marker)
 
 
 class CloneStart(enum.Enum):
@@ -49,6 +61,17 @@ class CloneStart(enum.Enum):
     """The personality is being deleted, or is gone."""
     CLONER_DELETING = "cloner_deleting"
     """The cloner's data is being deleted (or is gone)."""
+
+
+class DeletionStart(enum.Enum):
+    """Whether a deletion may go on, and why not."""
+
+    HELD = "held"
+    """Every lock held: no clone of what it deletes starts until the block ends."""
+    DELETING = "deleting"
+    """Another deletion of (some of) what it deletes is under way."""
+    CLONING = "cloning"
+    """A clone of (or by) what it deletes is under way."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,10 @@ def _personality(personality_id: str) -> _Lock:
     return _Lock(_PERSONALITY_LOCKS, personality_id)
 
 
+def _personality_deletion(personality_id: str) -> _Lock:
+    return _Lock(_PERSONALITY_DELETIONS, personality_id)
+
+
 class CloneLocks:
     def __init__(self, engine: AsyncEngine) -> None:
         self._autocommit = autocommit(engine)
@@ -80,7 +107,8 @@ class CloneLocks:
         locks = (_personality(personality_id), _Lock(_CLONER_LOCKS, cloner_id, shared=True))
         async with self._held(locks) as (conn, taken):
             if taken == 0:
-                yield CloneStart.BUSY
+                deleting = not await _free(conn, _personality_deletion(personality_id))
+                yield CloneStart.PERSONALITY_DELETED if deleting else CloneStart.BUSY
             elif taken == 1:
                 yield CloneStart.CLONER_DELETING
             else:
@@ -89,14 +117,22 @@ class CloneLocks:
     @asynccontextmanager
     async def deleting(
         self, personality_ids: Sequence[str], *, user_id: str | None = None
-    ) -> AsyncIterator[bool]:
-        """For a deletion of these personalities (and of `user_id`'s data): whether no clone
-        of them (or by her) is under way; while True, none starts until the block ends."""
+    ) -> AsyncIterator[DeletionStart]:
+        """For a deletion of these personalities (and of `user_id`'s data): whether no other
+        deletion of them and no clone of them (or by her) is under way; while HELD, none
+        starts until the block ends."""
+        markers = [_personality_deletion(pid) for pid in personality_ids]
         locks = [_personality(pid) for pid in personality_ids]
         if user_id is not None:
+            markers.insert(0, _Lock(_USER_DELETIONS, user_id))
             locks.insert(0, _Lock(_CLONER_LOCKS, user_id))
-        async with self._held(locks) as (_, taken):
-            yield taken == len(locks)
+        async with self._held([*markers, *locks]) as (_, taken):
+            if taken < len(markers):
+                yield DeletionStart.DELETING
+            elif taken < len(markers) + len(locks):
+                yield DeletionStart.CLONING
+            else:
+                yield DeletionStart.HELD
 
     @asynccontextmanager
     async def _held(self, locks: Sequence[_Lock]) -> AsyncIterator[tuple[AsyncConnection, int]]:
@@ -119,6 +155,15 @@ class CloneLocks:
                     # releases them.
                     await conn.invalidate()
                     raise
+
+
+async def _free(conn: AsyncConnection, lock: _Lock) -> bool:
+    """Whether no other session holds `lock` (taken and given back at once)."""
+    if not await conn.scalar(lock.tried()):
+        return False
+    unlock = sa.func.pg_advisory_unlock_shared if lock.shared else sa.func.pg_advisory_unlock
+    await conn.scalar(sa.select(unlock(lock.space, sa.func.hashtext(lock.name))))
+    return True
 
 
 async def _still_there(conn: AsyncConnection, personality_id: str, cloner_id: str) -> CloneStart:

@@ -44,7 +44,12 @@ from collections.abc import Sequence
 import structlog
 
 from tzurot.gateway.admin.base import AdminBase
-from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks
+from tzurot.gateway.clone_locks import (
+    CLONE_IN_PROGRESS,
+    DELETION_IN_PROGRESS,
+    CloneLocks,
+    DeletionStart,
+)
 from tzurot.gateway.store.deletions import Clone, Kind
 from tzurot.gateway.voice import ELEVENLABS
 from tzurot.runtime import metrics
@@ -91,22 +96,25 @@ class DeletionAdmin(AdminBase):
         return deleted
 
     async def _delete_for_good(
-        self, kind: Kind, target_id: str, *, cloning: str, interrupted: str
+        self, kind: Kind, target_id: str, *, cloning: str, deleting: str, interrupted: str
     ) -> int:
         """Deletes the voices cloned for what it deletes (`_delete_clones`), marks the
         deletion, then runs it; rows deleted, the clones ElevenLabs still had counted. The
         first two under the clone locks of what it deletes: a clone under way refuses it
         (FAILED_PRECONDITION CLONE_IN_PROGRESS, nothing done, `cloning` saying so to the
-        asker). A failure after the mark hands it to the sweeps and answers DELETION_PENDING,
-        `interrupted` saying what that means to the asker."""
+        asker), and so does another deletion of it at that stage (DELETION_IN_PROGRESS,
+        `deleting`). A failure after the mark hands it to the sweeps and answers
+        DELETION_PENDING, `interrupted` saying what that means to the asker."""
         user_id = target_id if kind == "user" else None
         personality_ids = (
             await self._db.private_personality_ids(target_id) if kind == "user" else [target_id]
         )
         locks = CloneLocks(self._store.engine)
-        async with locks.deleting(personality_ids, user_id=user_id) as held:
-            if not held:
+        async with locks.deleting(personality_ids, user_id=user_id) as start:
+            if start is DeletionStart.CLONING:
                 raise FailedPrecondition(cloning, reason=CLONE_IN_PROGRESS)
+            if start is DeletionStart.DELETING:
+                raise FailedPrecondition(deleting, reason=DELETION_IN_PROGRESS)
             if kind == "user":
                 deleted = await self._delete_clones(await self._db.user_clones(target_id))
                 await self._db.mark_user_deleting(target_id, self._deletion_lease)
