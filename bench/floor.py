@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from tzurot.db.engine import create_engine
 from tzurot.gateway import convert as gw_convert
 from tzurot.gateway.domain import HistoryTurn as GatewayTurn
+from tzurot.gateway.domain import KeyCheck, ReplyEvent, ReplyRequest, WalletKey
 from tzurot.gateway.domain import KeyUse as GatewayKeyUse
-from tzurot.gateway.domain import ReplyEvent, ReplyRequest, WalletKey
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
@@ -75,11 +75,11 @@ class DirectInference:
             async for event in events:
                 yield gw_convert.reply_event(inf_convert.reply_event(event))
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
-        await self._inference.validate_key(provider, api_key=api_key)
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
+        return KeyCheck(await self._inference.validate_key(provider, api_key=api_key))
 
-    async def check_stored_key(self, user_id: str, provider: str) -> int:
-        return await self._inference.validate_key(provider, user_id=user_id)
+    async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
+        return KeyCheck(await self._inference.validate_key(provider, user_id=user_id))
 
 
 class DirectMemory:

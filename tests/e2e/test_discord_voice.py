@@ -1051,6 +1051,103 @@ async def test_a_clone_with_a_key_lacking_voices_write_says_so_and_keeps_it_acti
     assert "inactive" not in lines["elevenlabs"]
 
 
+async def wallet_set_through_discord(world: World, user: Json, provider: str, key: str) -> str:
+    """`/wallet set <provider>` as she does it: the command opens the private form, she pastes
+    the key; what the bot answered."""
+    opened = await world.discord.slash(
+        world.general, user, "wallet", {"provider": provider}, subcommand=["set"]
+    )
+    await world.discord.wait_until(opened.modal)
+    submitted = await world.discord.submit_modal(opened, user, {"api_key": key})
+    await world.discord.wait_until(lambda: any(submitted.texts()), within=30)
+    assert submitted.is_ephemeral()
+    seen = opened.texts() + submitted.texts() + [str(r) for r in submitted.responses]
+    assert not any(key in said for said in seen)  # the key never comes back
+    return "".join(submitted.texts())
+
+
+TTS_ONLY_SAVED = (
+    "ElevenLabs restricts this key: it lacks `voices_read`, so listing your ElevenLabs voices "
+    "(how Tzurot finds and cleans up a clone whose answer got lost) won't work with it. The "
+    "rest works if the key has its permission: `text_to_speech` for spoken answers, "
+    "`voices_write` for cloning a voice. Allow what it lacks for the key in ElevenLabs, or "
+    "store another key with `/wallet set elevenlabs`."
+)
+
+
+async def test_a_key_restricted_to_text_to_speech_is_stored_speaks_and_cannot_clone(
+    vw: VoiceWorld,
+) -> None:
+    """She made her ElevenLabs key least-privilege, restricted to text to speech: it cannot
+    read her voice list, which is how a key is proven (ElevenLabs authenticates it, then
+    answers 401 `missing_permissions` naming `voices_read`). `/wallet set elevenlabs` stores it
+    all the same and tells her what it lacks and what that stops, never the key; Lilith's
+    answer is then spoken with it; a clone with it tells her the permission it lacks
+    (`voices_write`, as before); `/wallet test` says it works, restricted; it stays active."""
+    world = vw.world
+    key = f"sk_elevenlabs_{uuid.uuid4().hex}"
+    vw.eleven.add_key(key, permissions=["text_to_speech"])
+    await world.set_key(world.alice)  # her OpenRouter key, for the answer itself
+    await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
+    async with running_bot(world) as bot:
+        saved = await wallet_set_through_discord(world, world.alice, "elevenlabs", key)
+        assert saved == (
+            f"Saved your elevenlabs key (…{key[-4:]}). It is stored encrypted.\n{TTS_ONLY_SAVED}"
+        )
+        await slash_text(world, world.alice, "voice", "reset")
+        said = await world.discord.say(world.general, world.alice, "@Lilith read this out")
+        job = await world.delivered(f"{said.id}:lilith")
+        (voice,) = await world.discord.wait_until(lambda: voice_messages(world, world.general))
+        await settle(bot)
+        await new_personality_with_a_sample(world, "merlin")
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="merlin"
+        )
+        tested = await slash_text(world, world.alice, "wallet", "test", provider="elevenlabs")
+        lines = await wallet_lines(world, world.alice)
+    # Spoken with her key: ElevenLabs took the text from it (billed), the voice was posted.
+    check_voice_file(world, voice.data["attachments"][0], job.content)
+    spoken = [c for c in vw.eleven.calls_with(key) if c.path.startswith("/v1/text-to-speech/")]
+    assert [(c.key_valid, c.missing_permission, c.body["text"]) for c in spoken] == [
+        (True, "", job.content)
+    ]
+    assert await speech_usage(vw.database, job.id) == [
+        ("eleven_multilingual_v2", len(job.content), False)
+    ]
+    # The clone: refused for `voices_write` (its lookup of lost clones, for `voices_read`).
+    assert cloned == (
+        "your elevenlabs key lacks the `voices_write` permission this needs; allow it for the "
+        "key in ElevenLabs, or store a key that has it with /wallet set elevenlabs"
+    )
+    posted = [c for c in vw.eleven.calls_with(key) if c.method == "POST"]
+    assert [(c.path, c.missing_permission) for c in posted[-1:]] == [
+        ("/v1/voices/add", "voices_write")
+    ]
+    assert our_clones(vw, "Merlin") == []
+    assert tested == f"Your elevenlabs key works.\n{TTS_ONLY_SAVED}"
+    assert ": active" in lines["elevenlabs"]
+    assert "inactive" not in lines["elevenlabs"]
+    assert all(key not in text for text in (saved, cloned, tested, *lines.values()))
+
+
+async def test_a_key_elevenlabs_does_not_authenticate_is_not_stored(vw: VoiceWorld) -> None:
+    """An ElevenLabs key ElevenLabs does not know (401 `invalid_api_key`) is refused by
+    `/wallet set elevenlabs` as before: not saved, and she is told why, never the key."""
+    world = vw.world
+    key = f"sk_elevenlabs_{uuid.uuid4().hex}"  # never added to the fake: unknown there
+    async with running_bot(world):
+        before = await world.cli.ListWalletKeys(
+            gw.ListWalletKeysRequest(actor=member_actor(world.bob))
+        )
+        told = await wallet_set_through_discord(world, world.bob, "elevenlabs", key)
+        after = await world.cli.ListWalletKeys(
+            gw.ListWalletKeysRequest(actor=member_actor(world.bob))
+        )
+    assert told == "Your elevenlabs key was not saved: the key was rejected by elevenlabs"
+    assert [c.key_valid for c in vw.eleven.calls_with(key)] == [False]
+    assert [(k.provider, k.hint) for k in after.keys] == [(k.provider, k.hint) for k in before.keys]
+
+
 async def test_speak_with_a_key_lacking_text_to_speech_says_so_and_keeps_it_active(
     vw: VoiceWorld,
 ) -> None:

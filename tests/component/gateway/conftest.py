@@ -31,6 +31,8 @@ from tzurot.gateway.domain import (
     Actor,
     GenerateCommand,
     HistoryTurn,
+    KeyCheck,
+    KeyRestriction,
     KeyUse,
     Location,
     Personality,
@@ -151,6 +153,8 @@ class FakeInference:
     error: Exception | None = None
     gate: asyncio.Event | None = None
     key_error: TzurotError | None = None
+    key_restriction: KeyRestriction | None = None
+    """What the provider restricts a key it authenticated from (None: an unrestricted key)."""
     requests: list[ReplyRequest] = field(default_factory=list)
     validated: list[tuple[str, str]] = field(default_factory=list)
     checked: list[tuple[str, str]] = field(default_factory=list)
@@ -170,16 +174,17 @@ class FakeInference:
         finally:
             self.streams_closed += 1
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
         self.validated.append((provider, api_key.get_secret_value()))
         if self.key_error is not None:
             raise self.key_error
+        return KeyCheck(3, self.key_restriction)
 
-    async def check_stored_key(self, user_id: str, provider: str) -> int:
+    async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
         self.checked.append((user_id, provider))
         if self.key_error is not None:
             raise self.key_error
-        return 3
+        return KeyCheck(3, self.key_restriction)
 
 
 @dataclass(frozen=True)

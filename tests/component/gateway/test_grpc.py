@@ -73,6 +73,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self.cancelled = asyncio.Event()
         self.validated: list[tuple[str, str]] = []
         self.rejected_keys: set[str] = set()
+        self.restricted_keys: dict[str, list[str]] = {}
+        """Keys (or user ids) the provider authenticates but restricts: what each lacks."""
         self.report: inf.PromptReport | None = None
         self.reasoning = ""
 
@@ -114,6 +116,11 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         if request.api_key in self.rejected_keys or request.user_id in self.rejected_keys:
             raise FailedPrecondition(
                 f"the key was rejected by {request.provider}", reason="INVALID_API_KEY"
+            )
+        lacks = self.restricted_keys.get(request.api_key or request.user_id)
+        if lacks is not None:
+            return inf.ValidateKeyResponse(
+                restriction=common.KeyRestriction(missing_permissions=lacks)
             )
         return inf.ValidateKeyResponse(model_count=3)
 
@@ -635,6 +642,31 @@ async def test_wallet_over_grpc(connect: Connect, mesh: Mesh) -> None:
         bot.RemoveWalletKey(gw.RemoveWalletKeyRequest(actor=ACTOR, provider="openrouter"))
     )
     assert missing.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_restricted_key_is_stored_and_its_restriction_told_over_grpc(
+    connect: Connect, mesh: Mesh
+) -> None:
+    """Inference found the key authenticated but restricted (an ElevenLabs key without
+    `voices_read`): SetWalletKey stores it and answers what it lacks, as TestWalletKey does."""
+    bot = connect("bot")
+    mesh.inference.restricted_keys = {PLANTED: ["voices_read"]}
+    set_reply = await bot.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=ACTOR, provider="elevenlabs", api_key=PLANTED)
+    )
+    assert (set_reply.key.provider, set_reply.key.hint) == ("elevenlabs", PLANTED[-4:])
+    assert list(set_reply.restriction.missing_permissions) == ["voices_read"]
+    assert list(mesh.keyvault.keys.values()) == [PLANTED]
+    assert PLANTED not in str(set_reply)
+    (user_id,) = {user for user, _ in mesh.keyvault.keys}
+    mesh.inference.restricted_keys[user_id] = ["voices_read"]
+    tested = await bot.TestWalletKey(gw.TestWalletKeyRequest(actor=ACTOR, provider="elevenlabs"))
+    assert tested.valid
+    assert list(tested.restriction.missing_permissions) == ["voices_read"]
+    plain = await bot.SetWalletKey(
+        gw.SetWalletKeyRequest(actor=ACTOR, provider="openrouter", api_key=PLANTED + "2")
+    )
+    assert not plain.HasField("restriction")
 
 
 async def test_memory_rpcs_not_built_yet_pass_unimplemented_through(connect: Connect) -> None:

@@ -11,10 +11,10 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Actor, GenerateEvent, Personality
+from tzurot.gateway.domain import Actor, GenerateEvent, KeyRestriction, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.wallet import Wallet
+from tzurot.gateway.wallet import KeyTest, Wallet
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -44,8 +44,9 @@ async def collect(stream: AsyncIterator[GenerateEvent]) -> list[GenerateEvent]:
 async def test_wallet_set_list_remove(
     wallet: Wallet, store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault
 ) -> None:
-    key = await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
-    assert (key.provider, key.hint) == ("openrouter", PLANTED[-4:])
+    stored = await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    assert (stored.key.provider, stored.key.hint) == ("openrouter", PLANTED[-4:])
+    assert stored.restriction is None
     assert inference.validated == [("openrouter", PLANTED)]
     alice = await store.upsert_user(ALICE)
     assert keyvault.keys[alice.id, "openrouter"].get_secret_value() == PLANTED
@@ -141,6 +142,26 @@ async def test_testing_a_stored_key_reports_refusals_and_quota(
     assert (result.valid, result.detail) == (valid, detail)
     alice = await store.upsert_user(ALICE)
     assert inference.checked == [(alice.id, "openrouter")]  # the user id, never the key
+
+
+async def test_a_key_the_provider_restricts_is_stored_and_its_limits_returned(
+    wallet: Wallet, store: GatewayStore, inference: FakeInference, keyvault: FakeKeyVault
+) -> None:
+    """The provider authenticated the key but refused the check's call for a permission the
+    key is restricted without (ElevenLabs' text-to-speech-only key lacks `voices_read`): a
+    working key, stored, and `set` and `test` say what it lacks."""
+    inference.key_restriction = KeyRestriction(("voices_read",))
+    stored = await wallet.set(ALICE, "elevenlabs", SecretStr(PLANTED), skip_validation=False)
+    assert stored.restriction == KeyRestriction(("voices_read",))
+    alice = await store.upsert_user(ALICE)
+    assert keyvault.keys[alice.id, "elevenlabs"].get_secret_value() == PLANTED
+    assert [k.active for k in await wallet.list(ALICE)] == [True]
+    tested = await wallet.test(ALICE, "elevenlabs")
+    assert tested == KeyTest(
+        True,
+        "the key works, but elevenlabs restricts it: it lacks voices_read",
+        KeyRestriction(("voices_read",)),
+    )
 
 
 async def test_testing_needs_a_stored_key_and_a_reachable_provider(

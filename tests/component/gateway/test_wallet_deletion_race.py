@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import WalletKey
+from tzurot.gateway.domain import KeyCheck, WalletKey
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.wallet import Wallet
@@ -47,10 +47,10 @@ class HeldInference(FakeInference):
     check_gate: asyncio.Event = field(default_factory=asyncio.Event)
     checking: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
         self.checking.set()
         await self.check_gate.wait()
-        await super().validate_key(provider, api_key)
+        return await super().validate_key(provider, api_key)
 
 
 @dataclass
@@ -176,8 +176,8 @@ async def test_a_deletion_asked_while_the_key_is_written_waits_for_it_then_remov
     finally:
         held_keyvault.put_gate.set()
 
-    key = await setting  # written: she was not being deleted when it began
-    assert key.provider == "openrouter"
+    stored = await setting  # written: she was not being deleted when it began
+    assert stored.key.provider == "openrouter"
     assert deleting is not None
     await deleting
 

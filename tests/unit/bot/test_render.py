@@ -1,7 +1,7 @@
 """Command answers as text."""
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.wallet import describe_keys
+from tzurot.bot.commands.wallet import checked_text, describe_keys, saved_text
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -10,6 +10,39 @@ def test_wallet_keys_show_provider_state_and_hint_only() -> None:
     text = describe_keys([gw.WalletKey(provider="openrouter", active=True, hint="cdef")])
     assert "**openrouter** (…cdef): active" in text
     assert "no API keys" in describe_keys([])
+
+
+def test_a_saved_key_the_provider_restricts_says_what_it_lacks_and_what_depends() -> None:
+    """ElevenLabs' refusal named no permission: what works depends on each one Tzurot uses."""
+    saved = gw.SetWalletKeyResponse(
+        key=gw.WalletKey(provider="elevenlabs", hint="cdef"), restriction=common.KeyRestriction()
+    )
+    assert saved_text("elevenlabs", saved) == (
+        "Saved your elevenlabs key (…cdef). It is stored encrypted.\n"
+        "ElevenLabs restricts this key to part of its API. What works depends on its "
+        "permissions: `text_to_speech` for spoken answers, `voices_write` for cloning a voice, "
+        "`voices_read` for listing your ElevenLabs voices (how Tzurot finds and cleans up a "
+        "clone whose answer got lost). Allow what it lacks for the key in ElevenLabs, or store "
+        "another key with `/wallet set elevenlabs`."
+    )
+    plain = gw.SetWalletKeyResponse(key=gw.WalletKey(provider="openrouter", hint="cdef"))
+    assert saved_text("openrouter", plain) == (
+        "Saved your openrouter key (…cdef). It is stored encrypted."
+    )
+
+
+def test_a_tested_key_the_provider_restricts_works_and_says_what_it_lacks() -> None:
+    lacking = common.KeyRestriction(missing_permissions=["voices_write", "models_read"])
+    text = checked_text("elevenlabs", gw.TestWalletKeyResponse(valid=True, restriction=lacking))
+    assert text.startswith(
+        "Your elevenlabs key works.\nElevenLabs restricts this key: it lacks `voices_write`, "
+        "`models_read`, so cloning a voice won't work with it. The rest works if the key has "
+        "its permission: `text_to_speech` for spoken answers, `voices_read` for listing"
+    )
+    refused = gw.TestWalletKeyResponse(valid=False, detail="the key was rejected by elevenlabs")
+    assert checked_text("elevenlabs", refused) == (
+        "Your elevenlabs key does not work: the key was rejected by elevenlabs"
+    )
 
 
 def test_usage_totals_per_model_and_overall() -> None:

@@ -77,9 +77,12 @@ class FakeGateway(gw_grpc.GatewayServiceServicer):
         self, request: gw.SetWalletKeyRequest, context: Any
     ) -> gw.SetWalletKeyResponse:
         self.recorded.keys.append((request.provider, request.api_key))
-        return gw.SetWalletKeyResponse(
+        reply = gw.SetWalletKeyResponse(
             key=gw.WalletKey(provider=request.provider, hint=request.api_key[-4:])
         )
+        if request.provider == "elevenlabs":  # as for a key restricted to text to speech
+            reply.restriction.missing_permissions.append("voices_read")
+        return reply
 
     async def TestWalletKey(
         self, request: gw.TestWalletKeyRequest, context: Any

@@ -125,6 +125,19 @@ def test_wallet_set_reads_the_key_from_stdin_and_never_shows_it(fake_gateway: Ga
     assert ("openrouter", PLANTED_KEY) in fake_gateway.recorded.keys
 
 
+def test_wallet_set_says_what_a_restricted_key_lacks(fake_gateway: Gateway) -> None:
+    result = tzurot(
+        "wallet", "set", "elevenlabs", "--key-stdin", env=fake_gateway.env, stdin=PLANTED_KEY
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "Stored your elevenlabs key (…7f3a).\n"
+        "elevenlabs restricts this key: it lacks voices_read; what needs it will be refused "
+        "(allow it for the key there, or store another key).\n"
+    )
+    assert PLANTED_KEY not in result.stdout + result.stderr
+
+
 def test_an_empty_key_is_refused_here(fake_gateway: Gateway) -> None:
     before = list(fake_gateway.recorded.keys)
     result = tzurot("wallet", "set", "openrouter", "--key-stdin", env=fake_gateway.env)

@@ -11,7 +11,13 @@ from tzurot.audio import encode_tone, probe
 from tzurot.inference.clone_marks import read_mark
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient, Sample, VoiceSpec
+from tzurot.inference.speech import (
+    ElevenLabsClient,
+    KeyCheck,
+    OpenAISpeechClient,
+    Sample,
+    VoiceSpec,
+)
 from tzurot.inference.voice import SpeechBilled, SpeechResult, VoiceService
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -265,7 +271,7 @@ async def test_every_elevenlabs_call_refused_for_the_users_key_says_it_was_hers(
         for call in (
             voice.clone("u1", "Nova", "", [TONE], personality_id=P1),
             voice.delete_voice("u1", RACHEL),
-            voice.count_stored_voices("u1"),
+            voice.check_stored_key("u1"),
         ):
             with pytest.raises(FailedPrecondition) as refused:
                 await call
@@ -375,6 +381,67 @@ async def test_a_missing_permission_names_only_the_permission() -> None:
     assert refused.value.metadata == {"provider": "elevenlabs", "permission": "voices_write"}
     odd = elevenlabs_refusing(401, {"detail": {"status": "missing_permissions", "message": 7}})
     with pytest.raises(FailedPrecondition) as vague:
-        await odd.count_stored_voices("u1")
+        await odd.clone("u1", "Nova", "", [TONE])
     assert "lacks a permission this needs" in vague.value.message
     assert "permission" not in vague.value.metadata
+    # The wallet's check: a restricted key, its permission unnamed.
+    assert await odd.check_stored_key("u1") == KeyCheck(restricted=True)
+
+
+# ---- proving a key: a restricted key works, an unknown one does not ----
+
+TTS_ONLY = "sk_elevenlabs_tts_only"
+
+
+async def test_a_key_restricted_to_text_to_speech_is_proven_restricted_and_speaks() -> None:
+    """ElevenLabs refuses a text-to-speech-only key its voice list (401 `missing_permissions`,
+    `voices_read`) after authenticating it: the check says the key works, restricted without
+    `voices_read`, for a new key and for the stored one; and it speaks."""
+    vault = Vault({("u1", "elevenlabs"): TTS_ONLY})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        eleven.add_key(TTS_ONLY, permissions=["text_to_speech"])
+        voice = service(http, eleven, provider, vault)
+        new = await voice.check_key(SecretStr(TTS_ONLY))
+        stored = await voice.check_stored_key("u1")
+        _, spoken = await collect(voice, "u1", VoiceSpec("elevenlabs", RACHEL), "hello")
+        full = await voice.check_key(SecretStr(DEFAULT_ELEVENLABS_KEY))
+    assert new == stored == KeyCheck(restricted=True, missing=("voices_read",))
+    assert spoken.characters == 5
+    assert full == KeyCheck(voices=2)  # unrestricted: the account's voices, nothing missing
+    assert [(c.path, c.missing_permission) for c in eleven.calls_with(TTS_ONLY)] == [
+        ("/v1/voices", "voices_read"),
+        ("/v1/voices", "voices_read"),
+        (f"/v1/text-to-speech/{RACHEL}/stream", ""),
+    ]
+
+
+async def test_a_key_elevenlabs_does_not_authenticate_is_refused() -> None:
+    """401 `invalid_api_key`: INVALID_API_KEY for a new key, the user's for a stored one."""
+    vault = Vault({("u1", "elevenlabs"): REVOKED})
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+        voice = service(http, eleven, provider, vault)
+        with pytest.raises(FailedPrecondition) as new:
+            await voice.check_key(SecretStr(REVOKED))
+        with pytest.raises(FailedPrecondition) as stored:
+            await voice.check_stored_key("u1")
+    assert new.value.reason == stored.value.reason == "INVALID_API_KEY"
+    assert new.value.metadata == {"provider": "elevenlabs"}
+    assert stored.value.metadata == {"provider": "elevenlabs", "key_source": "user"}
+    assert REVOKED not in str(new.value) + str(stored.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}},
+        {"detail": {"status": "detected_unusual_activity", "message": "Unusual activity"}},
+        {"detail": "Unauthorized"},
+        {"detail": {"message": "The API key you used is missing the permission voices_read"}},
+    ],
+)
+async def test_any_other_401_is_no_restricted_key(body: dict[str, object]) -> None:
+    """Only ElevenLabs' `missing_permissions` status proves a key it authenticated; any other
+    401 (whatever its words) is a refused key, never stored."""
+    with pytest.raises(FailedPrecondition) as refused:
+        await elevenlabs_refusing(401, body).check_stored_key("u1")
+    assert refused.value.reason == "INVALID_API_KEY"

@@ -217,6 +217,12 @@ def wallet_set(
                 gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
             )
         print(f"Stored your {reply.key.provider} key (…{reply.key.hint}).")
+        if reply.HasField("restriction"):  # it works, but not for what needs these
+            lacks = ", ".join(reply.restriction.missing_permissions) or "a permission"
+            print(
+                f"{reply.key.provider} restricts this key: it lacks {lacks}; what needs it "
+                "will be refused (allow it for the key there, or store another key)."
+            )
         return 0
 
     raise typer.Exit(_guarded(_body))

@@ -1539,3 +1539,31 @@ class SpeechFinished(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SpeechFinished: _TypeAlias = SpeechFinished  # noqa: Y015
+
+@_typing.final
+class KeyRestriction(_message.Message):
+    """A key the provider authenticated but restricted to some of its endpoints (ElevenLabs'
+    "Restrict key"): it works, except where it lacks a permission. Present only for such a key.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MISSING_PERMISSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def missing_permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The permissions the provider said the key lacks, in its words ("voices_read"); empty when
+        its refusal named none. Only what the check's own call needed: the key may lack others.
+        """
+
+    def __init__(
+        self,
+        *,
+        missing_permissions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_permissions", b"missing_permissions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyRestriction: _TypeAlias = KeyRestriction  # noqa: Y015

@@ -2077,16 +2077,24 @@ class SetWalletKeyResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
+    RESTRICTION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def key(self) -> Global___WalletKey: ...
+    @_builtins.property
+    def restriction(self) -> _common_pb2.KeyRestriction:
+        """Set when the provider restricts the key stored (it works, without these permissions):
+        the user is told what it cannot do. Not kept: `ListWalletKeys` does not show it.
+        """
+
     def __init__(
         self,
         *,
         key: Global___WalletKey | None = ...,
+        restriction: _common_pb2.KeyRestriction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "restriction", b"restriction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "restriction", b"restriction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2199,18 +2207,24 @@ class TestWalletKeyResponse(_message.Message):
 
     VALID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    RESTRICTION_FIELD_NUMBER: _builtins.int
     valid: _builtins.bool
     detail: _builtins.str
     """Why not, e.g. "the key was rejected by openrouter" or "quota exceeded"."""
+    @_builtins.property
+    def restriction(self) -> _common_pb2.KeyRestriction:
+        """Set when the key works but the provider restricts it (as in SetWalletKeyResponse)."""
+
     def __init__(
         self,
         *,
         valid: _builtins.bool = ...,
         detail: _builtins.str = ...,
+        restriction: _common_pb2.KeyRestriction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["restriction", b"restriction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "restriction", b"restriction", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -500,16 +500,24 @@ class ValidateKeyResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MODEL_COUNT_FIELD_NUMBER: _builtins.int
+    RESTRICTION_FIELD_NUMBER: _builtins.int
     model_count: _builtins.int
     """Models the key can see, when the provider lists them."""
+    @_builtins.property
+    def restriction(self) -> _common_pb2.KeyRestriction:
+        """Set when the provider authenticated the key but refused the check's call for a permission
+        the key is restricted without: a working key, limited (the wallet stores it and says so).
+        """
+
     def __init__(
         self,
         *,
         model_count: _builtins.int = ...,
+        restriction: _common_pb2.KeyRestriction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["restriction", b"restriction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_count", b"model_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_count", b"model_count", "restriction", b"restriction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -19,8 +19,8 @@ FastAPI's `detail` list), a character quota answers 429 `quota_exceeded`, a full
 list answers 400 `voice_limit_reached`, an unknown voice (to speak with; to delete, also a
 default one) 404 `voice_not_found`, and cloning refuses samples that are too many, too large
 or not audio.
-Every request is recorded (never the key itself: only whether it was valid, and the
-permission a restricted one lacked).
+Every request is recorded (never the key itself: whether it was valid, a short digest of it
+so a test can tell which key a call used, and the permission a restricted one lacked).
 
 Faults a real vendor shows now and then, set on the instance: `audio_fault` "garbage" (a 200
 whose body is not audio) or "break" (the stream ends after its first chunk); `audio_gate`, an
@@ -33,6 +33,7 @@ answer lost on its way, as a timeout or a dropped connection loses it).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -93,6 +94,14 @@ class RecordedCall:
     query: dict[str, str] = field(default_factory=dict)
     missing_permission: str = ""
     """The permission a restricted key lacked for this call (refused); empty otherwise."""
+    key_digest: str = ""
+    """`key_digest` of the key sent (empty: none), to tell which key a call used."""
+
+
+def key_digest(key: str) -> str:
+    """A short digest of a key (SHA-256, 12 hex digits): which key a recorded call used,
+    without the key itself being kept."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _detail(status: int, code: str, message: str) -> web.Response:
@@ -191,6 +200,10 @@ class FakeElevenLabs:
 
     # -- inspection ------------------------------------------------------------------------
 
+    def calls_with(self, key: str) -> list[RecordedCall]:
+        """The calls that sent `key`."""
+        return [c for c in self.calls if c.key_digest == key_digest(key)]
+
     def tts_calls(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.path.startswith("/v1/text-to-speech/")]
 
@@ -218,7 +231,15 @@ class FakeElevenLabs:
         valid = key in self.valid_keys
         allowed = self.key_permissions.get(key)
         missing = needs if valid and allowed is not None and needs not in allowed else ""
-        call = RecordedCall(request.method, request.path, valid, body, dict(request.query), missing)
+        call = RecordedCall(
+            request.method,
+            request.path,
+            valid,
+            body,
+            dict(request.query),
+            missing,
+            key_digest(key) if key else "",
+        )
         self.calls.append(call)
         if not valid:
             return call, _detail(401, "invalid_api_key", "Invalid API key")

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from tzurot.gateway import convert, voice_convert
 from tzurot.gateway.domain import (
     HistoryTurn,
+    KeyCheck,
     KeyUse,
     ReplyEvent,
     ReplyRequest,
@@ -73,13 +74,14 @@ class GrpcInference:
         is back rather than failed at once. Only a new answer waits; nothing is sent twice."""
         await wait_connected(self._channel, self._connect_wait)
 
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
         try:
-            await self._stub.ValidateKey(
+            reply = await self._stub.ValidateKey(
                 inf.ValidateKeyRequest(provider=provider, api_key=api_key.get_secret_value())
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
+        return convert.key_check(reply)
 
     async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
         try:
@@ -162,14 +164,14 @@ class GrpcInference:
             raise from_rpc_error(exc, service="inference") from None
         return reply.deleted
 
-    async def check_stored_key(self, user_id: str, provider: str) -> int:
+    async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
         try:
             reply = await self._stub.ValidateKey(
                 inf.ValidateKeyRequest(provider=provider, user_id=user_id)
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
-        return reply.model_count
+        return convert.key_check(reply)
 
 
 class GrpcMemory:

@@ -291,6 +291,20 @@ def wallet_key(k: d.WalletKey) -> gw.WalletKey:
     )
 
 
+def key_restriction(r: d.KeyRestriction | None) -> common.KeyRestriction | None:
+    return None if r is None else common.KeyRestriction(missing_permissions=r.missing_permissions)
+
+
+def key_check(reply: inf.ValidateKeyResponse) -> d.KeyCheck:
+    """Inference's verdict on a key: what it sees and, when present, its restriction."""
+    restriction = (
+        d.KeyRestriction(tuple(reply.restriction.missing_permissions))
+        if reply.HasField("restriction")
+        else None
+    )
+    return d.KeyCheck(models=reply.model_count, restriction=restriction)
+
+
 # ---- gateway -> inference ----
 
 

@@ -500,6 +500,33 @@ class WalletKey:
 
 
 @dataclass(frozen=True)
+class KeyRestriction:
+    """The provider authenticated a key but restricts it (ElevenLabs' "Restrict key"): it
+    works, except where it lacks a permission; `missing_permissions` are those the provider's
+    refusal named (it may lack others)."""
+
+    missing_permissions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What the provider said of a key: the models (or voices) it sees, and its restriction
+    when it has one."""
+
+    models: int = 0
+    restriction: KeyRestriction | None = None
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key the wallet stored: keyvault's record and, when the provider restricts the key,
+    what it lacks (told to the user, not kept)."""
+
+    key: WalletKey
+    restriction: KeyRestriction | None = None
+
+
+@dataclass(frozen=True)
 class ChannelActivation:
     guild_id: str
     channel_id: str

@@ -101,13 +101,16 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def SetWalletKey(
         self, request: gw.SetWalletKeyRequest, context: Context
     ) -> gw.SetWalletKeyResponse:
-        key = await self._wallet.set(
+        stored = await self._wallet.set(
             convert.actor(request.actor),
             request.provider,
             SecretStr(request.api_key),
             skip_validation=request.skip_validation,
         )
-        return gw.SetWalletKeyResponse(key=convert.wallet_key(key))
+        return gw.SetWalletKeyResponse(
+            key=convert.wallet_key(stored.key),
+            restriction=convert.key_restriction(stored.restriction),
+        )
 
     async def ListWalletKeys(
         self, request: gw.ListWalletKeysRequest, context: Context
@@ -125,7 +128,11 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         self, request: gw.TestWalletKeyRequest, context: Context
     ) -> gw.TestWalletKeyResponse:
         result = await self._wallet.test(convert.actor(request.actor), request.provider)
-        return gw.TestWalletKeyResponse(valid=result.valid, detail=result.detail)
+        return gw.TestWalletKeyResponse(
+            valid=result.valid,
+            detail=result.detail,
+            restriction=convert.key_restriction(result.restriction),
+        )
 
 
 def _actor_or_none(

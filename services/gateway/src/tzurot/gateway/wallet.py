@@ -6,7 +6,9 @@ call), keyvault encrypts and keeps it. The plaintext exists here only for the le
 
 Provider refusals map to statuses the bot turns into friendly messages: a rejected key is
 INVALID_ARGUMENT, no credits or quota RESOURCE_EXHAUSTED, an unreachable provider
-UNAVAILABLE (and nothing is stored).
+UNAVAILABLE (and nothing is stored). A key the provider authenticated but restricts (an
+ElevenLabs key made without the permission the check's call needs) is a working key: it is
+stored, and `set` and `test` return its restriction so the user is told what it cannot do.
 
 A key is never left behind by the user's data deletion: `set` checks she is not being
 deleted, then asks the provider (seconds), and a deletion can run meanwhile. So keyvault's
@@ -25,7 +27,7 @@ from typing import Protocol
 import structlog
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import Actor, User, WalletKey
+from tzurot.gateway.domain import Actor, KeyCheck, KeyRestriction, StoredKey, User, WalletKey
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
 from tzurot.runtime.errors import (
@@ -58,21 +60,25 @@ class Users(Protocol):
 
 
 class KeyChecker(Protocol):
-    async def validate_key(self, provider: str, api_key: SecretStr) -> None:
-        """Raises a TzurotError when the provider rejects the key or cannot be reached."""
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
+        """What the provider says of a new key (its restriction, if any); raises a
+        TzurotError when the provider rejects the key or cannot be reached."""
         ...
 
-    async def check_stored_key(self, user_id: str, provider: str) -> int:
-        """Checks the user's stored key (inference fetches it); how many models it sees."""
+    async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
+        """Checks the user's stored key (inference fetches it): how many models it sees, and
+        its restriction, if any."""
         ...
 
 
 @dataclass(frozen=True)
 class KeyTest:
-    """What `wallet test` found: whether the stored key works, and why not."""
+    """What `wallet test` found: whether the stored key works, and why not (or, working,
+    what the provider restricts it from)."""
 
     valid: bool
     detail: str
+    restriction: KeyRestriction | None = None
 
 
 class Wallet:
@@ -93,8 +99,9 @@ class Wallet:
 
     async def set(
         self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
-    ) -> WalletKey:
-        """Checks the key with the provider, then stores it (replacing any earlier one)."""
+    ) -> StoredKey:
+        """Checks the key with the provider, then stores it (replacing any earlier one); a
+        key the provider restricts is stored too, its restriction returned."""
         _check_provider(provider)
         key = api_key.get_secret_value()
         if not key.strip():
@@ -104,20 +111,26 @@ class Wallet:
         if not key.isascii():  # every provider's key is ASCII; it travels in an HTTP header
             raise InvalidArgument("api_key", "the API key must be ASCII")
         user = await self._users.user(actor)
+        restriction: KeyRestriction | None = None
         if skip_validation:
             if not user.superuser:
                 raise PermissionDenied("only superusers may store a key without validation")
         else:
             try:
-                await self._checker.validate_key(provider, api_key)
+                restriction = (await self._checker.validate_key(provider, api_key)).restriction
             except TzurotError as exc:
                 raise _rejected_key(exc, provider) from None
         async with self._users.key_write(user.id):  # her deletion may have begun meanwhile
             record = await self._keyvault.put_key(user.id, provider, api_key)
         log.info(
-            "wallet.key_set", user_id=user.id, provider=provider, validated=not skip_validation
+            "wallet.key_set",
+            user_id=user.id,
+            provider=provider,
+            validated=not skip_validation,
+            restricted=restriction is not None,
+            missing_permissions=list(restriction.missing_permissions) if restriction else [],
         )
-        return record
+        return StoredKey(record, restriction)
 
     async def list(self, actor: Actor) -> list[WalletKey]:
         user = await self._users.user(actor)
@@ -143,7 +156,7 @@ class Wallet:
                 reason="NO_API_KEY",
             )
         try:
-            models = await self._checker.check_stored_key(user.id, provider)
+            check = await self._checker.check_stored_key(user.id, provider)
         except TzurotError as exc:
             if exc.reason == INVALID_API_KEY:
                 if self._key_uses is not None:
@@ -157,7 +170,19 @@ class Wallet:
         if self._key_uses is not None:  # it works: active again, and used just now
             self._key_uses.used(user.id, provider)
             await self._key_uses.flush()
-        return KeyTest(True, f"the key works ({models} models visible)")
+        if check.restriction is not None:
+            return KeyTest(
+                True,
+                f"the key works, but {provider} restricts it: {_lacks(check.restriction)}",
+                check.restriction,
+            )
+        return KeyTest(True, f"the key works ({check.models} models visible)")
+
+
+def _lacks(restriction: KeyRestriction) -> str:
+    """What a restricted key lacks, by the provider's permission names (never the key)."""
+    named = ", ".join(restriction.missing_permissions)
+    return f"it lacks {named}" if named else "it lacks a permission"
 
 
 def _rejected_key(exc: TzurotError, provider: str) -> TzurotError:

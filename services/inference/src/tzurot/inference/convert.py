@@ -13,7 +13,7 @@ from tzurot.inference import domain as d
 from tzurot.inference.lore import convert as lore_convert
 from tzurot.inference.lore.model import LoreInput
 from tzurot.inference.skills.base import Skill
-from tzurot.inference.speech import VoiceSpec
+from tzurot.inference.speech import KeyCheck, VoiceSpec
 from tzurot.inference.voice import SpeechBilled, SpeechResult
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -298,6 +298,14 @@ def speech_billed(billed: SpeechBilled) -> inf.SpeechBilled:
     return inf.SpeechBilled(
         provider=billed.provider, model=billed.model, characters=billed.characters
     )
+
+
+def key_check(check: KeyCheck) -> inf.ValidateKeyResponse:
+    """A proven key: the voices it lists, or what its restriction was seen to lack."""
+    reply = inf.ValidateKeyResponse(model_count=check.voices)
+    if check.restricted:
+        reply.restriction.CopyFrom(common.KeyRestriction(missing_permissions=check.missing))
+    return reply
 
 
 def said_text(turn: common.Turn) -> str:

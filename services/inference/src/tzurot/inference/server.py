@@ -115,12 +115,12 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         which = request.WhichOneof("key")
         if request.provider == ELEVENLABS:
             voices = self._voices()
-            count = (
-                await voices.count_voices(SecretStr(request.api_key))
+            check = (
+                await voices.check_key(SecretStr(request.api_key))
                 if which == "api_key"
-                else await voices.count_stored_voices(request.user_id)
+                else await voices.check_stored_key(request.user_id)
             )
-            return inf.ValidateKeyResponse(model_count=count)
+            return convert.key_check(check)
         count = await self._inference.validate_key(
             request.provider,
             api_key=SecretStr(request.api_key) if which == "api_key" else None,

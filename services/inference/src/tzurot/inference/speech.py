@@ -14,6 +14,19 @@ VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, un
 5xx → UNAVAILABLE. A body that is not the JSON object
 ElevenLabs sends (a proxy's page, a list) is a malformed answer: an error is classified by its
 status alone, a success → UNAVAILABLE.
+
+Proving a new key (`check_key`, the wallet's set and test) lists the account's voices, which is
+free. ElevenLabs lets a key be restricted to some endpoints ("Restrict key"; its API reference's
+Authentication page: "Scope restriction: … limiting which API endpoints the key can access"),
+and every read that could prove a key needs a permission of its own — a text-to-speech-only key
+is answered 401 `missing_permissions` by `GET /v1/voices` (`voices_read`), `GET /v1/models`
+(`models_read`) and `GET /v1/user` (`user_read`) alike, as keys in the wild show it; its API
+reference names no endpoint a key may call without one, and speaking to prove a key would bill
+it. ElevenLabs checks the key before the permission: an unknown key is 401 `invalid_api_key`
+on every endpoint, a known one lacking the permission 401 `missing_permissions`, "The API key
+you used is missing the permission <p> to execute this operation." So that refusal proves the
+key authenticated: it is a working, restricted key (`KeyCheck.restricted`, with the permission
+named), never an invalid one; any other 401 is.
 """
 
 from __future__ import annotations
@@ -46,6 +59,8 @@ DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
 DEFAULT_SPEECH_MODEL = "tts-1"
 ELEVENLABS_OUTPUT = "mp3_44100_128"
 """MP3 is open to every plan (PCM 44.1 kHz needs Pro); it is transcoded to Opus anyway."""
+KEY_MISSING_PERMISSION = "KEY_MISSING_PERMISSION"
+"""A key restricted without the permission a call needs: it works for the rest."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,17 @@ class ClonedVoice:
     description: str
 
 
+@dataclass(frozen=True)
+class KeyCheck:
+    """What proving a key found: the voices it lists, or that ElevenLabs authenticated it but
+    refused the list for a permission the key is restricted without (`missing`: the
+    permissions its refusal named, in ElevenLabs' words; empty when it named none)."""
+
+    voices: int = 0
+    restricted: bool = False
+    missing: tuple[str, ...] = ()
+
+
 CLONES_PAGE_SIZE = 100
 """The most voices one page of `GET /v2/voices` holds."""
 MAX_CLONE_PAGES = 50
@@ -112,7 +138,7 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
         return FailedPrecondition(
             f"your elevenlabs key lacks {lacks} this needs; allow it for the key in "
             "ElevenLabs, or store a key that has it with /wallet set elevenlabs",
-            reason="KEY_MISSING_PERMISSION",
+            reason=KEY_MISSING_PERMISSION,
             metadata=meta,
         )
     if status == 401 and code != "quota_exceeded":
@@ -177,6 +203,18 @@ class ElevenLabsClient:
             raise _malformed()
         voices = body.get("voices")
         return len(voices) if isinstance(voices, list) else 0
+
+    async def check_key(self, api_key: SecretStr) -> KeyCheck:
+        """Proves a key by listing its voices; a key restricted without `voices_read` is
+        authenticated all the same (the module's docstring says why), so it is a restricted
+        KeyCheck, not a refusal. Any other refusal is raised as `count_voices` raises it."""
+        try:
+            return KeyCheck(voices=await self.count_voices(api_key))
+        except FailedPrecondition as exc:
+            if exc.reason != KEY_MISSING_PERMISSION:
+                raise
+            permission = exc.metadata.get("permission", "")
+            return KeyCheck(restricted=True, missing=(permission,) if permission else ())
 
     async def synthesize(
         self, api_key: SecretStr, voice: VoiceSpec, text: str

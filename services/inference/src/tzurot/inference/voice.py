@@ -42,6 +42,7 @@ from tzurot.inference.speech import (
     ELEVENLABS,
     Accepted,
     ElevenLabsClient,
+    KeyCheck,
     OpenAISpeechClient,
     Sample,
     VoiceSpec,
@@ -230,14 +231,16 @@ class VoiceService:
         with refusal_names_key(ELEVENLABS, "user"):
             return await self._elevenlabs.delete_voice(key, voice_id.strip())
 
-    async def count_voices(self, api_key: SecretStr) -> int:
-        """A new ElevenLabs key proven by listing its voices (wallet set)."""
-        return await self._elevenlabs.count_voices(api_key)
+    async def check_key(self, api_key: SecretStr) -> KeyCheck:
+        """A new ElevenLabs key proven by listing its voices (wallet set); one ElevenLabs
+        authenticated but restricted without `voices_read` is a working, restricted key."""
+        return await self._elevenlabs.check_key(api_key)
 
-    async def count_stored_voices(self, user_id: str) -> int:
+    async def check_stored_key(self, user_id: str) -> KeyCheck:
+        """The user's stored ElevenLabs key proven as a new one is (wallet test)."""
         key = await self._elevenlabs_key(user_id)
         with refusal_names_key(ELEVENLABS, "user"):
-            return await self._elevenlabs.count_voices(key)
+            return await self._elevenlabs.check_key(key)
 
 
 def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:

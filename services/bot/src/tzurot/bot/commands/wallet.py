@@ -1,4 +1,9 @@
-"""/wallet: bring your own API key. The key is typed into a modal, never a command argument."""
+"""/wallet: bring your own API key. The key is typed into a modal, never a command argument.
+
+A key the provider authenticated but restricts (an ElevenLabs key made with "Restrict key")
+is stored like any other; `set` and `test` then say, in the bot's own words, what it lacks
+and what Tzurot cannot do with it (never the vendor's text, never the key).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,62 @@ from discord import app_commands
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.voice_notices import VENDOR_NAMES
 from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+PERMISSION_USES = {
+    "elevenlabs": {
+        "text_to_speech": "spoken answers",
+        "voices_write": "cloning a voice",
+        "voices_read": (
+            "listing your ElevenLabs voices (how Tzurot finds and cleans up a clone whose "
+            "answer got lost)"
+        ),
+    }
+}
+"""What Tzurot does with each permission of a provider's restricted keys (ElevenLabs names
+them; a key lacking one is refused that call with 401 `missing_permissions`)."""
+
+
+def restriction_text(provider: str, restriction: common.KeyRestriction) -> str:
+    """What a key the provider restricts cannot do, and what the rest depends on."""
+    vendor = VENDOR_NAMES.get(provider, provider)
+    uses = PERMISSION_USES.get(provider, {})
+    missing = list(restriction.missing_permissions)
+    if missing:
+        named = ", ".join(f"`{p}`" for p in missing)
+        lost = [uses[p] for p in missing if p in uses]
+        what = " and ".join(lost) if lost else "what needs it"
+        text = f"{vendor} restricts this key: it lacks {named}, so {what} won't work with it."
+        depends = "The rest works if the key has its permission"
+    else:
+        text = f"{vendor} restricts this key to part of its API."
+        depends = "What works depends on its permissions"
+    rest = [f"`{p}` for {use}" for p, use in uses.items() if p not in missing]
+    if rest:
+        text += f" {depends}: {', '.join(rest)}."
+    return (
+        f"{text} Allow what it lacks for the key in {vendor}, or store another key with "
+        f"`/wallet set {provider}`."
+    )
+
+
+def saved_text(provider: str, saved: gw.SetWalletKeyResponse) -> str:
+    hint = f" (…{saved.key.hint})" if saved.key.hint else ""
+    text = f"Saved your {provider} key{hint}. It is stored encrypted."
+    if saved.HasField("restriction"):
+        text += "\n" + restriction_text(provider, saved.restriction)
+    return text
+
+
+def checked_text(provider: str, tested: gw.TestWalletKeyResponse) -> str:
+    if not tested.valid:
+        return f"Your {provider} key does not work: {tested.detail}"
+    if tested.HasField("restriction"):
+        return f"Your {provider} key works.\n" + restriction_text(provider, tested.restriction)
+    return f"Your {provider} key works."
 
 
 def describe_keys(keys: list[gw.WalletKey]) -> str:
@@ -57,8 +116,7 @@ class WalletKeyModal(discord.ui.Modal):
         except TzurotError as err:
             text = f"Your {self.provider} key was not saved: {failure_text(err)}"
         else:
-            hint = f" (…{saved.key.hint})" if saved.key.hint else ""
-            text = f"Saved your {self.provider} key{hint}. It is stored encrypted."
+            text = saved_text(self.provider, saved)
         finally:
             del request
         await send(interaction, text)
@@ -137,11 +195,7 @@ class WalletCommands(app_commands.Group):
             lambda: self.gateway.stub.TestWalletKey(
                 gw.TestWalletKeyRequest(actor=actor(interaction), provider=provider)
             ),
-            lambda r: (
-                f"Your {provider} key works."
-                if r.valid
-                else f"Your {provider} key does not work: {r.detail}"
-            ),
+            lambda r: checked_text(provider, r),
         )
 
     @test_key.autocomplete("provider")
@@ -151,4 +205,12 @@ class WalletCommands(app_commands.Group):
         return await self._stored_choices(interaction, current)
 
 
-__all__ = ["WalletCommands", "WalletKeyModal", "describe_keys", "send"]
+__all__ = [
+    "WalletCommands",
+    "WalletKeyModal",
+    "checked_text",
+    "describe_keys",
+    "restriction_text",
+    "saved_text",
+    "send",
+]
