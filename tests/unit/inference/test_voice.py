@@ -371,6 +371,28 @@ async def test_a_refusal_for_another_reason_than_the_key_is_no_invalid_key(
         assert "key_source" not in err.metadata
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"detail": {"code": "missing_permissions", "message": "missing the permission x"}},
+         "KEY_MISSING_PERMISSION"),
+        ({"detail": {"code": "invalid_api_key", "message": "Invalid API key"}}, "INVALID_API_KEY"),
+        ({"detail": {"code": "quota_exceeded", "message": "quota"}}, "PROVIDER_QUOTA_EXCEEDED"),
+        # `code` wins where both are sent and differ (`status` is the legacy field).
+        ({"detail": {"code": "quota_exceeded", "status": "invalid_api_key", "message": "q"}},
+         "PROVIDER_QUOTA_EXCEEDED"),
+    ],
+)  # fmt: skip
+async def test_a_refusal_is_read_by_its_code_the_legacy_status_aside(
+    body: dict[str, object], reason: str
+) -> None:
+    """ElevenLabs' Errors page: clients read `code`; `status` is a legacy field "no longer
+    used". A refusal without `status` is classified as one with it."""
+    with pytest.raises(TzurotError) as refused:
+        await elevenlabs_refusing(401, body).clone("u1", "Nova", "", [TONE])
+    assert refused.value.reason == reason
+
+
 async def test_a_missing_permission_names_only_the_permission() -> None:
     voice = elevenlabs_refusing(401, MISSING_VOICES_WRITE)
     with pytest.raises(FailedPrecondition) as refused:

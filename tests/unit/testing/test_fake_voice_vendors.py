@@ -2,6 +2,7 @@
 through inference's real clients (httpx for ElevenLabs, the openai client for speech)."""
 
 import json
+import re
 
 import httpx2 as httpx
 import openai
@@ -271,14 +272,24 @@ async def test_deleting_a_clone_frees_its_slot_and_is_refused_as_the_vendor_refu
 
 
 def missing(permission: str) -> dict[str, object]:
-    """ElevenLabs' body for a restricted key lacking `permission` (its 401)."""
+    """ElevenLabs' body for a restricted key lacking `permission` (its 401), its request id
+    aside (`without_request_id`)."""
     return {
         "detail": {
+            "code": "missing_permissions",
             "status": "missing_permissions",
             "message": f"The API key you used is missing the permission {permission} to "
             "execute this operation.",
         }
     }
+
+
+def without_request_id(body: dict[str, dict[str, object]]) -> dict[str, object]:
+    """An error body without its request id (a fresh one per refusal, as ElevenLabs')."""
+    request_id = body["detail"].pop("request_id")
+    assert isinstance(request_id, str)
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    return body
 
 
 async def test_a_restricted_key_is_refused_what_its_permissions_do_not_allow() -> None:
@@ -330,7 +341,7 @@ async def test_a_restricted_key_is_refused_what_its_permissions_do_not_allow() -
         invalid = await http.get(f"{base}/v1/voices", headers=key("sk_wrong_123"))
         with pytest.raises(ValueError, match="no permission voices_delete"):
             fake.add_key("sk_other", permissions=["voices_read", "voices_delete"])
-    assert {what: (r.status_code, r.json()) for what, r in refused.items()} == {
+    assert {what: (r.status_code, without_request_id(r.json())) for what, r in refused.items()} == {
         "GET /v1/voices": (401, missing("voices_read")),
         "GET /v2/voices": (401, missing("voices_read")),
         "TTS": (401, missing("text_to_speech")),

@@ -13,7 +13,8 @@ vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a key
 to some permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict key" makes
 one) is refused an endpoint needing another with 401 `missing_permissions`, its message naming
 the permission (text-to-speech needs `text_to_speech`, listing voices `voices_read`, cloning
-or deleting one `voices_write`); errors carry `{"detail": {"status", "message"}}`, request
+or deleting one `voices_write`); errors carry `{"detail": {"code", "status", "message",
+"request_id"}}` (`status` the legacy twin of `code`, as the vendor still sends it), request
 bodies and the search's query (its documented values only) are validated (422 with
 FastAPI's `detail` list), a character quota answers 429 `quota_exceeded`, a full voice slot
 list answers 400 `voice_limit_reached`, an unknown voice (to speak with; to delete, also a
@@ -105,7 +106,10 @@ def key_digest(key: str) -> str:
 
 
 def _detail(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"detail": {"status": code, "message": message}}, status=status)
+    """A refusal as ElevenLabs' Errors page shows one: `code` (what clients should read),
+    the legacy `status` alike, the message and a request id."""
+    body = {"code": code, "status": code, "message": message, "request_id": uuid.uuid4().hex}
+    return web.json_response({"detail": body}, status=status)
 
 
 def _invalid(loc: list[str], msg: str) -> web.Response:

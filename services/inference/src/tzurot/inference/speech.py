@@ -128,7 +128,7 @@ def _malformed() -> Unavailable:
 def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911  # one per vendor refusal
     status = response.status_code
     detail = (_json_object(response) or {}).get("detail")
-    code = detail.get("status", "") if isinstance(detail, dict) else ""
+    code = _error_code(detail)
     meta = {"provider": ELEVENLABS}
     if code == "missing_permissions":
         permission = _missing_permission(detail)
@@ -180,6 +180,19 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
 
 
 _PERMISSION = re.compile(r"\bpermission ([a-z][a-z0-9_]{0,39})\b")
+
+
+def _error_code(detail: object) -> str:
+    """The refusal's code: ElevenLabs' `code`, or its legacy `status` (its Errors page:
+    "a legacy field that is no longer used, instead use the `code` property"; today's
+    refusals carry both, alike, and older ones `status` alone)."""
+    if not isinstance(detail, dict):
+        return ""
+    for field in ("code", "status"):
+        value = detail.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _missing_permission(detail: object) -> str:
