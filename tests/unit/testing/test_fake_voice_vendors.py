@@ -3,6 +3,7 @@ through inference's real clients (httpx for ElevenLabs, the openai client for sp
 
 import json
 import re
+from typing import Any
 
 import httpx2 as httpx
 import openai
@@ -284,7 +285,7 @@ def missing(permission: str) -> dict[str, object]:
     }
 
 
-def without_request_id(body: dict[str, dict[str, object]]) -> dict[str, object]:
+def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
     """An error body without its request id (a fresh one per refusal, as ElevenLabs')."""
     request_id = body["detail"].pop("request_id")
     assert isinstance(request_id, str)
