@@ -11,8 +11,13 @@ the fake Discord, the real bot and the whole mesh on real Postgres:
   answer was her own private personality's, which her deletion deletes (then in no
   personality's voice).
 
-The gateway finishes unfinished answers only an hour after they end here, so only her
-deletion's hand-over can finish that one.
+Alice deletes her public personality while Bob's answer from it is half shown, its bot dead:
+its successor shows Bob, in that message, that the personality was deleted, in no
+personality's voice, and posts nothing else (before, the half answer stayed as it was for
+good: the deletion dropped its job and its events).
+
+The gateway finishes unfinished answers only an hour after they end here, so only the
+deletion's hand-over can finish those.
 """
 
 from __future__ import annotations
@@ -179,3 +184,55 @@ async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_rest
         mesh.database, "SELECT count(*) FROM core.personalities WHERE slug = 'wren'"
     )
     assert left == 0  # her private one went with her data
+
+
+async def test_his_half_shown_answer_says_its_personality_was_deleted_after_a_restart(
+    mesh: Mesh,
+) -> None:
+    world = mesh.world.scene()
+    await world.set_key(world.bob)
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(world.alice),
+            personality=common.Personality(
+                slug="finch",
+                display_name="Finch",
+                system_prompt="You are Finch.",
+                error_message="*Finch ruffles its feathers.*",
+                public=True,
+            ),
+        )
+    )
+    world.provider.reply = STORY
+    world.provider.chunk_delay = 0.2
+    async with running_bot(world, grace_seconds=0.0):
+        said = await world.discord.say(world.general, world.bob, "@finch tell me a story")
+        key = f"{said.id}:finch"
+        await job_of(world, key, lambda job: job.preview_message_ids)
+        (preview,) = world.discord.webhook_messages(world.general)
+        kill_answers_in_flight()
+    half = preview.content
+    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
+    paid = len(world.provider.chat_requests())
+
+    async with running_bot(world):
+        deleted = await slash_text(
+            world, world.alice, "personality", "delete", personality="finch", confirm="DELETE"
+        )
+        await world.discord.wait_until(lambda: "was deleted" in preview.content)
+
+    assert deleted.startswith("Deleted **Finch**")
+    assert "word1" in half  # it had begun: half an answer, now replaced
+    assert "word1" not in preview.content
+    # After the reply header it had: the default voice (not Finch's), then why.
+    assert (
+        "I couldn't answer that.\n-# this personality was deleted, so this answer stops here"
+        in preview.content
+    )
+    assert "Finch ruffles" not in preview.content
+    assert world.discord.webhook_messages(world.general) == [preview]  # told once, in place
+    assert len(world.provider.chat_requests()) == paid  # not generated again
+    left = await scalar(
+        mesh.database, "SELECT count(*) FROM core.personalities WHERE slug = 'finch'"
+    )
+    assert left == 0

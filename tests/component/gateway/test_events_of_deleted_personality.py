@@ -1,7 +1,8 @@
-"""Nothing is handed to the bot to post as a personality that is being deleted: its greeting,
-free-will turn or unfinished answer, queued before or during the deletion, is dropped by the
-claim (PERSONALITY_DELETING) instead of being posted under its name; once the deletion
-finishes, its row takes its events with it (ON DELETE CASCADE). Real Postgres for `core`.
+"""Nothing is handed to the bot to post as a personality that is being deleted: its greeting
+or free-will turn, queued before or during the deletion, is dropped by the claim
+(PERSONALITY_DELETING) instead of being posted under its name; once the deletion finishes,
+its row takes its events with it (ON DELETE CASCADE). (Its unfinished answer is handed out
+withheld, to say why: test_unfinished_of_deleted_personality.py.) Real Postgres for `core`.
 """
 
 from __future__ import annotations

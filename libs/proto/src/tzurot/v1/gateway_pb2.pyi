@@ -4753,8 +4753,9 @@ class UnfinishedAnswer(_message.Message):
     """Why there is no answer (e.g. "PROVIDER_UNAVAILABLE"), when content is empty."""
     failed_message: _builtins.str
     """Set when the answer is withheld (failed_reason "USER_DATA_DELETING": the user asked for
-    their data to be deleted): the words to show the user instead, as the bot shows that
-    refusal of a message; the acknowledgement delivers nothing.
+    their data to be deleted, as the bot shows that refusal of a message; or
+    "PERSONALITY_DELETED": its personality was deleted, the event then naming none): the
+    words to show the user instead; the acknowledgement delivers nothing.
     """
     @_builtins.property
     def personality(self) -> _common_pb2.Personality: ...

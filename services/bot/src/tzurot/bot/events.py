@@ -25,8 +25,9 @@ delivery:
 - a greeting, turn or unfinished answer that comes without its personality (the gateway
   found none: deleted, or being deleted) is acknowledged as dropped, PERSONALITY_NOT_FOUND,
   and nothing is posted: nothing speaks as a deleted personality. But an unfinished answer
-  withheld (its user's data being deleted, with her private personality) still has its
-  previews edited into why, and nothing else: the half answer is not left unexplained;
+  withheld (its personality deleted, or its user's data with her private personality) still
+  has its previews edited into why, and nothing else: the half answer is not left
+  unexplained;
 - a channel that is gone or forbids the bot is acknowledged as dropped; any other failure
   breaks the stream, which gives back what it had not acknowledged (counted: the gateway
   gives up after MAX_EVENT_ATTEMPTS).

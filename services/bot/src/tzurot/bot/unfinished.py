@@ -3,17 +3,19 @@
 The preview messages the dead bot left (half an answer) are edited into the whole answer, in
 2000-character pieces like any answer, keeping its reply header; or, when the gateway could
 not produce the answer again, into the personality's failure notice; or, when it withholds
-the answer because the user asked for their data to be deleted (`failed_message`), into that
-refusal, in the personality's voice, as the bot shows it for a message of theirs. A preview deleted
+the answer (`failed_message`: the user asked for their data to be deleted, or the personality
+was deleted), into why, in the personality's voice, as the bot shows the refusal of a message
+of theirs. A preview deleted
 meanwhile is posted anew. The ids returned go back with the acknowledgement, which delivers
 the job (its turn reaches history) when there was an answer. A 🔄's answer also deletes the
 answer it replaces, which its dead bot had left until the new one was posted (the
 acknowledgement takes that exchange out of history).
 
-A withheld answer may come without its personality: one of the user's private personalities,
-deleted with her data. Its previews are edited all the same (through the channel's webhook,
-which needs no name), into the refusal in no personality's voice; nothing is posted anew,
-since nothing may speak as a deleted personality.
+A withheld answer may come without its personality: a deleted one (or one being deleted),
+among them the user's private personalities, deleted with her data. Its previews are edited
+all the same (through the channel's webhook, which needs no name), into why in no
+personality's voice; nothing is posted anew, since nothing may speak as a deleted
+personality.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def failure_notice(personality: common.Personality, reason: str, message: str = 
 
 
 def withheld(unfinished: gw.UnfinishedAnswer) -> bool:
-    """The answer is withheld (its user's data being deleted): the preview says why."""
+    """The answer is withheld (its user's data or its personality being deleted): the
+    preview says why."""
     return bool(unfinished.failed_message) and not unfinished.content
 
 
@@ -55,8 +58,8 @@ async def finish_unfinished(
     webhooks: WebhookPool, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
 ) -> list[int]:
     """Edits the preview into the answer (or a failure notice); the message ids it shows.
-    Without its personality (withheld, the personality deleted with its user's data) only
-    the previews still there are edited, and nothing is posted."""
+    Without its personality (withheld, the personality deleted) only the previews still
+    there are edited, and nothing is posted."""
     personality = unfinished.personality
     nameless = not unfinished.HasField("personality")
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]

@@ -2,7 +2,8 @@
 
 - An `unfinished` answer acknowledged with its message ids is delivered first, as
   ConfirmDelivery would have been (a failure there fails the acknowledgement, and the event
-  comes back); one shown withheld (its user's data being deleted, unfinished.py) is not.
+  comes back); one shown withheld (its user's data or its personality being deleted,
+  unfinished.py) is not.
 - A posted greeting becomes the conversation's first turn. The acknowledgement notes its
   history `pending` in the very statement that acknowledges the event, then asks memory. When
   memory is away (restarting) the acknowledgement still succeeds, since the bot must not post
@@ -27,7 +28,7 @@ from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.greetings import KIND as GREETING_KIND
 from tzurot.gateway.greetings import greeting_turn, index_of
 from tzurot.gateway.outbox_store import HISTORY_PENDING, BotEventRow
-from tzurot.gateway.store.previews import UNFINISHED_KIND, USER_DATA_DELETING
+from tzurot.gateway.store.previews import UNFINISHED_KIND, WITHHELD_REASONS
 from tzurot.runtime.errors import NotFound, TzurotError
 from tzurot.runtime.retry import RETRYABLE
 
@@ -49,7 +50,7 @@ class EventAcks(GatewayState):
             and event.kind == UNFINISHED_KIND
             and event.job_id is not None
             and message_ids
-            and event.reason != USER_DATA_DELETING  # shown withheld: nothing to deliver
+            and event.reason not in WITHHELD_REASONS  # shown withheld: nothing to deliver
         ):
             job = await self._store.get_job(event.job_id)  # gone with its user's data
             if job is not None and job.status is JobStatus.STREAMED:

@@ -7,10 +7,11 @@ failure the bot keeps leaving for later, a bot that crashes on it) is dropped as
 TOO_MANY_ATTEMPTS and logged, instead of returning forever. One whose personality is being
 deleted (`deletion_requested_at`: it is found by no lookup and answers nobody) is never handed
 out: the claim drops it as PERSONALITY_DELETING, in the same statement; once the deletion
-finishes, the personality's row takes its events with it (ON DELETE CASCADE). Except the
-half-shown answer of a user whose data is being deleted (unfinished.py): handed out all the
-same, and kept once the personality is gone (naming none, store/previews.keep_withheld), so
-the bot can still show her why in its previews.
+finishes, the personality's row takes its events with it (ON DELETE CASCADE). Except a
+half-shown answer (unfinished.py): handed out all the same, withheld (its personality's
+deletion, or its user's data's, recorded as its reason by the claim), and kept once the
+personality is gone (naming none, store/previews.keep_withheld), so the bot can still show
+why in its previews.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
 from tzurot.gateway.store.lorebooks import record_greeting
-from tzurot.gateway.store.previews import shown_withheld
+from tzurot.gateway.store.previews import UNFINISHED_KIND, reason_when_claimed
 
 log = structlog.get_logger(__name__)
 
@@ -135,17 +136,16 @@ class OutboxQueries:
         lease ran out (its subscriber went away without releasing it) is claimed again, up to
         MAX_EVENT_ATTEMPTS claims; past them it is dropped (TOO_MANY_ATTEMPTS), in the same
         transaction. One whose personality is being deleted is dropped (PERSONALITY_DELETING)
-        by that same statement, never handed out; but for an answer to be shown withheld
-        (`shown_withheld`), handed out without its personality.
+        by that same statement, never handed out; but an answer a dead bot left half shown
+        is handed out withheld (`reason_when_claimed`), without its personality.
         """
         e, p = g.bot_events.c, t.personalities.c
         deleting = sa.and_(
             sa.exists()
             .where(p.id == e.personality_id, p.deletion_requested_at.is_not(None))
             .correlate(g.bot_events),
-            # Her answer a dead bot left half shown, her data (and her private personality
-            # with it) being deleted: the bot shows her why, without the personality.
-            sa.not_(shown_withheld()),
+            # The bot shows why in the preview a dead bot left half an answer in.
+            e.kind != UNFINISHED_KIND,
         )
         due = (
             sa.select(e.id)
@@ -182,7 +182,9 @@ class OutboxQueries:
         stmt = (
             sa.update(g.bot_events)
             .where(e.id.in_(due.where(sa.not_(given_up)).scalar_subquery()))
-            .values(claimed_until=now + lease, attempts=e.attempts + 1)
+            .values(
+                claimed_until=now + lease, attempts=e.attempts + 1, reason=reason_when_claimed()
+            )
             .returning(*g.bot_events.c)
         )
         async with self.engine.begin() as conn:

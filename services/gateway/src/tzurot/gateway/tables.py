@@ -120,7 +120,7 @@ jobs = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("user_id", UUID(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE")),
     # No foreign key on purpose: a personality's deletion takes its answers still in flight
-    # (store/personalities.delete_answers_in_flight) and keeps the delivered and failed ones.
+    # (store/in_flight.delete_answers_in_flight) and keeps the delivered and failed ones.
     # They are their user's record (ExportUserData, usage, what a message id was answered
     # by), deleted with the user's data; they answer nothing more (the id finds nobody).
     sa.Column("personality_id", UUID(as_uuid=False), nullable=False),

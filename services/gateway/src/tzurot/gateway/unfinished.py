@@ -27,8 +27,18 @@ that deletes them (store/previews.withhold_unfinished): the event keeps the prev
 message ids, and needs no job any more. One of her private personalities' answers outlives
 that personality, deleted with her: handed out while it is being deleted, and naming no
 personality once it is gone (store/previews.keep_withheld), it reaches the bot without one,
-which still turns the preview into why and posts nothing. An event whose job is gone
-otherwise is dropped (JOB_NOT_FOUND), never failing the bot's event stream.
+which still turns the preview into why and posts nothing.
+
+So does the answer of a personality being deleted (PERSONALITY_DELETED, whoever it answered):
+its deletion drops its answers in flight, and hands each one a dead bot left showing a
+preview (or the sweep is generating again) over withheld first, with the words
+PERSONALITY_DELETED_WORDS; an event queued before is withheld by the claim that hands it
+out (outbox_store.py); and the sweep hands over so, naming no personality, one whose
+personality's row went without that (a deletion before it did so: its event could not name
+the row, and failed the sweep). Nothing of it is posted anew, and it is never posted as the
+personality. A job still running for a live bot is not handed over: its run loses the job,
+and that bot shows the error in its preview. An event whose job is gone otherwise is
+dropped (JOB_NOT_FOUND), never failing the bot's event stream.
 """
 
 from __future__ import annotations
@@ -42,13 +52,24 @@ import structlog
 from tzurot.gateway.domain import Job, JobStatus, UnfinishedAnswer
 from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_deleting
 from tzurot.gateway.outbox_store import BotEventRow
-from tzurot.gateway.store.previews import CLIENT_CANCELLED, UNFINISHED_KIND, USER_DATA_DELETING
+from tzurot.gateway.store.previews import (
+    CLIENT_CANCELLED,
+    PERSONALITY_DELETED,
+    UNFINISHED_KIND,
+    USER_DATA_DELETING,
+    WITHHELD_REASONS,
+)
 
 log = structlog.get_logger(__name__)
 
 MAX_PREVIEW_MESSAGES = 50
 JOB_NOT_FOUND = "JOB_NOT_FOUND"
 """An `unfinished` event dropped when claimed: its job is gone (and the answer with it)."""
+PERSONALITY_DELETED_WORDS = (
+    "this personality was deleted, so this answer stops here; it answers no one now"
+)
+"""What the preview of an answer withheld PERSONALITY_DELETED says, after the bot's default
+voice (the personality's own is gone with it)."""
 
 
 class UnfinishedAnswers(GatewayState):
@@ -75,13 +96,16 @@ class UnfinishedAnswers(GatewayState):
 
     async def finish_unfinished_answers(self) -> int:
         """Hands each abandoned answer to the bot (or has it generated again first); how many
-        it handed over. A user's whose data is being deleted is handed over withheld."""
+        it handed over. A user's whose data is being deleted is handed over withheld, and so
+        is one whose personality is gone (naming none: a deletion before its deletion handed
+        such answers over itself)."""
         handed = 0
-        for job, user_deleting in await self._store.unfinished_jobs(
+        for job, user_deleting, gone in await self._store.unfinished_jobs(
             self._limits.unfinished_after_seconds
         ):
-            if user_deleting:
-                handed += await self._hand_to_bot(job, withheld=True)
+            if user_deleting or gone:
+                why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
+                handed += await self._hand_to_bot(job, withheld=why, gone=gone)
                 continue
             if _regenerate(job):
                 if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
@@ -97,28 +121,28 @@ class UnfinishedAnswers(GatewayState):
 
     async def unfinished_answer(self, event: BotEventRow) -> UnfinishedAnswer | None:
         """What the bot is handed for an `unfinished` event: the whole answer, why there is
-        none, or (her data being deleted) the refusal to show instead. None: the event was
-        dropped (its job is gone, and nothing says what to show)."""
+        none, or (withheld: her data or its personality being deleted, the event's reason)
+        why it is not shown. None: the event was dropped (its job is gone, and nothing says
+        what to show)."""
         job = None if event.job_id is None else await self._store.get_job(event.job_id)
-        withheld = event.reason == USER_DATA_DELETING
+        withheld = event.reason if event.reason in WITHHELD_REASONS else ""
         if job is None and not withheld:
             await self.events.ack(event.id, (), JOB_NOT_FOUND)
             log.info("job.unfinished_dropped", event_id=event.id, reason=JOB_NOT_FOUND)
             return None
         if job is not None and not withheld and await self._store.user_deleting(job.user_id):
-            # Her deletion began after the event was queued: recorded on the event, so that
+            # Her deletion began after the event was claimed: recorded on the event, so that
             # its acknowledgement delivers nothing either.
             await self.group_store.withhold_unfinished(event.id, USER_DATA_DELETING)
-            withheld = True
-        if withheld or job is None:
-            refusal = user_data_deleting()
+            withheld = USER_DATA_DELETING
+        if withheld or job is None:  # (no job: withheld, or dropped above)
             return UnfinishedAnswer(
                 job_id=event.job_id or "",
                 content="",
                 preview_message_ids=event.preview_message_ids
                 or (() if job is None else job.preview_message_ids),
-                failed_reason=USER_DATA_DELETING,
-                failed_message=refusal.message,
+                failed_reason=withheld,
+                failed_message=withheld_words(withheld),
             )
         answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
         return UnfinishedAnswer(
@@ -137,12 +161,17 @@ class UnfinishedAnswers(GatewayState):
             # Stopped before its own lease (a scheduled turn's job, one a resend answered):
             # the sweep's lease ends here, and the job reads as it is.
             await self._store.end_retry(job.id)
-            again = await self._job(job.id)
+            found = await self._store.get_job(job.id)
+            if found is None:  # deleted meanwhile, its answer handed over withheld then
+                log.info("job.unfinished_gone", job_id=job.id)
+                return
+            again = found
         await self._hand_to_bot(again)
 
-    async def _hand_to_bot(self, job: Job, *, withheld: bool = False) -> int:
-        """Queues the `unfinished` event of the job (`withheld`: without its answer, her
-        data being deleted); 1 when queued now, 0 when it was already."""
+    async def _hand_to_bot(self, job: Job, *, withheld: str = "", gone: bool = False) -> int:
+        """Queues the `unfinished` event of the job (`withheld`: without its answer, for that
+        reason; `gone`: naming no personality, its row is gone); 1 when queued now, 0 when it
+        was already."""
         added = await self.group_store.add_event(
             {
                 "kind": UNFINISHED_KIND,
@@ -150,9 +179,9 @@ class UnfinishedAnswers(GatewayState):
                 "job_id": job.id,
                 "guild_id": job.guild_id,
                 "channel_id": job.channel_id,
-                "personality_id": job.personality_id,
+                "personality_id": None if gone else job.personality_id,
                 "preview_message_ids": list(job.preview_message_ids),
-                "reason": USER_DATA_DELETING if withheld else "",
+                "reason": withheld,
             }
         )
         if added is None:
@@ -160,6 +189,13 @@ class UnfinishedAnswers(GatewayState):
         self.events.wake()
         log.info("job.unfinished_handed", job_id=job.id, status=job.status.value, withheld=withheld)
         return 1
+
+
+def withheld_words(reason: str) -> str:
+    """What the preview of an answer withheld for `reason` says instead of it."""
+    if reason == PERSONALITY_DELETED:
+        return PERSONALITY_DELETED_WORDS
+    return user_data_deleting().message
 
 
 def _regenerate(job: Job) -> bool:

@@ -155,9 +155,11 @@ class AdminBase:
     async def _forget_personality(self, personality_id: str) -> int:
         """The steps of deleting a personality that go before its row (the row is what asking
         again finds it by): its answers still in flight are dropped, so none is stored into
-        history afterwards, then memory forgets everything of it. Both can run again; rows
+        history afterwards (one a dead bot left half shown is handed to the bot to say why,
+        store/in_flight.py), then memory forgets everything of it. Both can run again; rows
         deleted."""
         dropped = await self._db.drop_answers_in_flight(personality_id)
+        self._gateway.events.wake()  # its answers a dead bot left half shown: say why
         return dropped + await self._memory.forget_personality(personality_id)
 
     async def _usable_config(self, who: Principal, config_id: str, field: str) -> LlmConfig:

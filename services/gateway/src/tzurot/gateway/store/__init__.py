@@ -12,6 +12,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - jobs.py: jobs and their usage rows
 - retries.py: failed jobs the gateway runs again by itself, and what GetJobStatus says of them
 - previews.py: the messages an answer is streamed as, and the answers whose bot died
+- in_flight.py: a deleted personality's answers in flight
 - attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
-from tzurot.gateway.domain import ConfigSource, DenyScope, JobStatus, LlmConfig, Personality
+from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
-from tzurot.gateway.store.previews import job_user_deleting, keep_withheld, withhold_unfinished
+from tzurot.gateway.store.in_flight import drop_personality_answers
+from tzurot.gateway.store.previews import keep_withheld
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
 
@@ -37,17 +38,6 @@ def _named(key: str) -> sa.Select[Any]:
         .order_by(rank, p.created_at)
         .limit(1)
     )
-
-
-_IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.STREAMED.value)
-
-
-def delete_answers_in_flight(of: sa.ColumnElement[bool]) -> sa.Delete:
-    """Deletes the jobs (`of`: which personalities') not answered and delivered yet: queued,
-    running, or streamed and waiting for their confirmation or for memory. Nothing of them is
-    stored into history afterwards (a confirmation finds no job; a run that loses its job
-    stops and writes nothing); failed and delivered jobs stay, they write nothing more."""
-    return sa.delete(t.jobs).where(of, t.jobs.c.status.in_(_IN_FLIGHT))
 
 
 def delete_references(which: sa.ColumnElement[bool]) -> list[sa.Delete]:
@@ -336,25 +326,21 @@ class PersonalityWrites(AdminSqlBase):
                     await self._add_alias(conn, personality_id, alias)
 
     async def drop_answers_in_flight(self, personality_id: str) -> int:
-        """Deletes the personality's jobs not delivered yet (`delete_answers_in_flight`), the
-        first step of deleting it; how many. One a dead bot left half shown to a user whose
-        data is being deleted (her private personality's, deleted with her) is handed to the
-        bot withheld first, as her deletion does with her other jobs (store/previews.py)."""
-        of = t.jobs.c.personality_id == personality_id
+        """Deletes the personality's jobs not delivered yet, the first step of deleting it;
+        how many. Each one a dead bot left half shown is handed to the bot withheld first,
+        for it to say why (store/in_flight.py)."""
         async with self._engine.begin() as conn:
-            await conn.execute(withhold_unfinished(sa.and_(of, job_user_deleting())))
-            return int((await conn.execute(delete_answers_in_flight(of))).rowcount)
+            return await drop_personality_answers(conn, personality_id)
 
     async def delete_personality(self, personality_id: str) -> None:
         """The personality's row (its aliases, avatar, voices, scheduled turns and other bot
-        events cascade), with its answers that started since the deletion began and what
-        names it without a foreign key (`delete_references`), in one transaction. The answers
-        handed to the bot withheld stay, naming no personality (`keep_withheld`)."""
+        events cascade), with its answers that started since the deletion began (handed over
+        as `drop_answers_in_flight` does) and what names it without a foreign key
+        (`delete_references`), in one transaction. The answers handed to the bot withheld
+        stay, naming no personality (`keep_withheld`)."""
         this = t.personalities.c.id == personality_id
-        of = t.jobs.c.personality_id == personality_id
         async with self._catalog_write() as conn:
-            await conn.execute(withhold_unfinished(sa.and_(of, job_user_deleting())))
-            await conn.execute(delete_answers_in_flight(of))
+            await drop_personality_answers(conn, personality_id)
             for stmt in delete_references(this):
                 await conn.execute(stmt)
             await conn.execute(keep_withheld(this))

@@ -23,14 +23,23 @@ CLIENT_CANCELLED = "CLIENT_CANCELLED"
 USER_DATA_DELETING = "USER_DATA_DELETING"
 """The refusal of a user whose data deletion is under way (gateway_core.user_data_deleting);
 on an `unfinished` event, its answer is withheld for that reason."""
+PERSONALITY_DELETED = "PERSONALITY_DELETED"
+"""On an `unfinished` event: its answer is withheld because its personality is deleted (or
+being deleted); the bot shows that instead (unfinished.py)."""
+WITHHELD_REASONS = (USER_DATA_DELETING, PERSONALITY_DELETED)
+"""An `unfinished` event with one of these reasons is shown withheld: the bot turns its
+previews into why, and its acknowledgement delivers nothing."""
 
 
 class UnfinishedJob(NamedTuple):
-    """A job whose bot died before confirming it, and whether its user's data is being
-    deleted (then it is not generated again, and the bot shows why instead of it)."""
+    """A job whose bot died before confirming it, whether its user's data is being deleted
+    (then it is not generated again, and the bot shows why instead of it), and whether its
+    personality's row is gone (a deletion that did not hand its answers over, before
+    store/in_flight.py did: the bot shows why too, and no event may name it)."""
 
     job: Job
     user_deleting: bool
+    personality_gone: bool = False
 
 
 def job_user_deleting() -> sa.Exists:
@@ -39,28 +48,41 @@ def job_user_deleting() -> sa.Exists:
     return sa.exists().where(u.id == t.jobs.c.user_id, u.deletion_requested_at.is_not(None))
 
 
+def why_withheld() -> sa.ColumnElement[str]:
+    """Why the job's answer is withheld when its personality is deleted: USER_DATA_DELETING
+    when its user's data is being deleted too (as any answer to her: her private
+    personality goes with her data), else PERSONALITY_DELETED."""
+    return sa.case((job_user_deleting(), USER_DATA_DELETING), else_=PERSONALITY_DELETED)
+
+
 def _unfinished(of: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """The jobs `of` selects still showing a preview, undelivered, ended (streamed or failed):
     the answers a dead bot left that the sweep hands over (`unfinished_jobs`, whatever their
-    age)."""
+    age); or running again by the sweep (its bot died mid-answer): no bot shows anything
+    when its run loses the job. Not a job running for a live bot: that bot shows the error
+    its run ends with in its preview."""
     jobs = t.jobs.c
+    regenerating = sa.and_(
+        jobs.status == JobStatus.RUNNING.value, jobs.preview_retried_at.is_not(None)
+    )
     return sa.and_(
         of,
         sa.func.cardinality(jobs.preview_message_ids) > 0,
         jobs.delivered_at.is_(None),
         sa.func.cardinality(jobs.delivered_message_ids) == 0,
-        jobs.status.in_([JobStatus.STREAMED.value, JobStatus.FAILED.value]),
+        sa.or_(jobs.status.in_([JobStatus.STREAMED.value, JobStatus.FAILED.value]), regenerating),
     )
 
 
-def withhold_unfinished(of: sa.ColumnElement[bool]) -> sa.Insert:
-    """Before the jobs `of` selects (of users whose data is being deleted) are deleted: each
-    answer of theirs a dead bot left showing a preview is handed to the bot withheld
-    (USER_DATA_DELETING, the preview's ids on the event, which needs no job then), or, handed
-    already and not yet shown, withheld now. The bot shows her why in those messages instead
-    of leaving half an answer unexplained. Run in the transaction that deletes the jobs: her
-    data deletion (all her jobs), and a personality's answers in flight (`of` then says whose
-    user is being deleted: her private personality's go before the rest of her data)."""
+def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[str]) -> sa.Insert:
+    """Before the jobs `of` selects are deleted: each answer of theirs a dead bot left
+    showing a preview is handed to the bot withheld (`why`, one of WITHHELD_REASONS or an
+    expression choosing one per job; the preview's ids on the event, which needs no job
+    then), or, handed already and not yet shown, withheld now. The bot shows why in those
+    messages instead of leaving half an answer unexplained. Run in the transaction that
+    deletes the jobs: a user's data deletion (all her jobs, USER_DATA_DELETING), and a
+    personality's answers in flight (`why_withheld`: its deletion, or her data's when its
+    user is being deleted too)."""
     jobs, e = t.jobs.c, g.bot_events.c
     columns = (
         "kind",
@@ -80,7 +102,7 @@ def withhold_unfinished(of: sa.ColumnElement[bool]) -> sa.Insert:
         jobs.personality_id,
         jobs.id,
         jobs.preview_message_ids,
-        sa.literal(USER_DATA_DELETING),
+        sa.literal(why) if isinstance(why, str) else why,
     ).where(_unfinished(of))
     stmt = insert(g.bot_events).from_select(columns, rows)
     return stmt.on_conflict_do_update(
@@ -97,15 +119,15 @@ def keep_withheld(personalities: sa.ColumnElement[bool]) -> sa.Update:
     """Before the rows of the personalities `personalities` selects are deleted (their bot
     events go with them, ON DELETE CASCADE: no turn or greeting of theirs is posted): the
     answers handed to the bot withheld and not shown yet no longer name theirs, so they stay.
-    Her data deletion deletes her private personalities with her jobs; the bot still turns
-    those previews into why, in no personality's voice and posting nothing new
-    (bot/unfinished.py)."""
+    The bot still turns those previews into why, in no personality's voice and posting
+    nothing new (bot/unfinished.py): the personality's own deletion, and a user's data
+    deletion, which deletes her private personalities."""
     e, p = g.bot_events.c, t.personalities.c
     return (
         sa.update(g.bot_events)
         .where(
             e.kind == UNFINISHED_KIND,
-            e.reason == USER_DATA_DELETING,
+            e.reason.in_(WITHHELD_REASONS),
             e.delivered_at.is_(None),
             e.personality_id.in_(sa.select(p.id).where(personalities)),
         )
@@ -113,18 +135,22 @@ def keep_withheld(personalities: sa.ColumnElement[bool]) -> sa.Update:
     )
 
 
-def shown_withheld() -> sa.ColumnElement[bool]:
-    """A bot event (in a statement on `bot_events`) that is an answer to be shown withheld:
-    so handed over, or its job's user's data being deleted since (unfinished.py withholds it
-    when it is handed out). Handed out even while its personality is being deleted, as all
-    her data is: the bot shows her why in its previews, without the personality."""
-    e, jobs, u = g.bot_events.c, t.jobs.c, t.users.c
+def reason_when_claimed() -> sa.ColumnElement[str]:
+    """A bot event's reason as the claim hands it out (in a statement on `bot_events`): an
+    `unfinished` one not withheld yet is withheld when its job's user's data is being deleted
+    since it was queued (USER_DATA_DELETING) or else its personality is (PERSONALITY_DELETED):
+    handed out even while its personality is being deleted, without it, the bot shows why in
+    its previews. Any other event keeps its reason."""
+    e, jobs, u, p = g.bot_events.c, t.jobs.c, t.users.c, t.personalities.c
     her_deletion = sa.exists().where(
         jobs.id == e.job_id, u.id == jobs.user_id, u.deletion_requested_at.is_not(None)
     )
-    return sa.and_(
-        e.kind == UNFINISHED_KIND,
-        sa.or_(e.reason == USER_DATA_DELETING, her_deletion.correlate(g.bot_events)),
+    its_deletion = sa.exists().where(p.id == e.personality_id, p.deletion_requested_at.is_not(None))
+    return sa.case(
+        (sa.or_(e.kind != UNFINISHED_KIND, e.reason.in_(WITHHELD_REASONS)), e.reason),
+        (her_deletion.correlate(g.bot_events), USER_DATA_DELETING),
+        (its_deletion.correlate(g.bot_events), PERSONALITY_DELETED),
+        else_=e.reason,
     )
 
 
@@ -157,8 +183,13 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
     older_than = sa.bindparam("older_than_seconds", type_=sa.Float)
     before = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than)
     handed = sa.exists().where(g.bot_events.c.job_id == jobs.id)
+    gone = ~sa.exists().where(t.personalities.c.id == jobs.personality_id)
     return (
-        sa.select(t.jobs, job_user_deleting().label("user_deleting"))
+        sa.select(
+            t.jobs,
+            job_user_deleting().label("user_deleting"),
+            gone.label("personality_gone"),
+        )
         .where(
             sa.func.cardinality(jobs.preview_message_ids) > 0,
             jobs.delivered_at.is_(None),
@@ -191,11 +222,13 @@ class PreviewQueries(SqlBase):
     ) -> list[UnfinishedJob]:
         """Jobs still showing a preview, undelivered, finished (streamed or failed) more than
         `older_than_seconds` ago, not handed to the bot yet (no `unfinished` event); each
-        with whether its user's data is being deleted."""
+        with whether its user's data is being deleted and whether its personality is gone."""
         params = {"older_than_seconds": older_than_seconds, "row_limit": limit}
         async with self._autocommit.connect() as conn:
             return [
-                UnfinishedJob(job_from_row(row._mapping), bool(row.user_deleting))
+                UnfinishedJob(
+                    job_from_row(row._mapping), bool(row.user_deleting), bool(row.personality_gone)
+                )
                 for row in await conn.execute(_unfinished_statement(), params)
             ]
 

@@ -10,9 +10,10 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
+from tzurot.gateway.store.in_flight import delete_answers_in_flight
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
-from tzurot.gateway.store.personalities import delete_answers_in_flight, delete_references
-from tzurot.gateway.store.previews import keep_withheld, withhold_unfinished
+from tzurot.gateway.store.personalities import delete_references
+from tzurot.gateway.store.previews import USER_DATA_DELETING, keep_withheld, withhold_unfinished
 from tzurot.gateway.store.rows import plain
 
 
@@ -279,7 +280,8 @@ class PrivacyQueries(AdminSqlBase):
         other lorebooks, the voice samples they uploaded, the voices they
         cloned and their rate-limit buckets are deleted. The answers of theirs a dead bot left
         showing a preview are handed to the bot first, withheld (store/previews.py), and stay
-        when their personality is one of those deleted here: they no longer name it."""
+        when their personality is one of those deleted here: they no longer name it; so do
+        anyone's from those, handed over when each was forgotten (store/in_flight.py)."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
         private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
         kept_by_others = sa.exists().where(
@@ -317,7 +319,7 @@ class PrivacyQueries(AdminSqlBase):
             # Before her jobs go: the answers a dead bot left half shown, handed to the bot
             # to say why they stop there (unfinished.py), and kept when their personality is
             # a private one of hers, deleted below; not counted as deleted.
-            await conn.execute(withhold_unfinished(t.jobs.c.user_id == user_id))
+            await conn.execute(withhold_unfinished(t.jobs.c.user_id == user_id, USER_DATA_DELETING))
             await conn.execute(keep_withheld(private))
             for stmt in statements:
                 total += int((await conn.execute(stmt)).rowcount)

@@ -1,0 +1,210 @@
+"""An answer whose bot died mid-answer, of a personality deleted since (by its owner, or an
+operator): the user it answered is told so once, in the messages that showed half of it,
+in no personality's voice, and nothing is posted as the deleted personality.
+
+Its deletion used to leave the half answer as it was, for good: its events were dropped when
+claimed (PERSONALITY_DELETING) or cascaded with its row, its job was deleted as in flight (a
+later sweep had nothing to hand over) or, failed, stayed for every later sweep to fail on
+(its event named the deleted row), and a sweep's regeneration under way lost its job with no
+word. Now the deletion hands each such answer over withheld (PERSONALITY_DELETED) before it
+drops the answers in flight, a claim withholds one handed over whole before, the events
+stay, naming no personality, once its row is gone, and the sweep hands over one an earlier
+deletion left. Real Postgres for `core`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.admin import Admin, Principal
+from tzurot.gateway.domain import Actor, JobStatus, Personality, UnfinishedAnswer
+from tzurot.gateway.personalities import PersonalitySeed
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import AdminStore, GatewayStore
+
+from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory
+from .test_unfinished_of_deleting_user import (
+    PREVIEW,
+    UNFINISHED_AFTER,
+    answered_unconfirmed,
+    cancelled_mid_answer,
+    claimed,
+    her_deletion_begins,
+    rows_naming,
+    withheld,
+)
+
+pytestmark = pytest.mark.component
+
+BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
+
+
+@pytest.fixture
+async def gateway(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> AsyncIterator[Gateway]:
+    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
+    made = Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+    yield made
+    await made.stop_background()  # no sweep's regeneration outlives the test's engine
+
+
+async def bobs_finch(gateway: Gateway, store: GatewayStore) -> Personality:
+    """Bob's public personality, which Alice talks to."""
+    bob = await gateway.user(BOB)
+    finch, _ = await store.import_personality(
+        PersonalitySeed(name="Finch", public=True), owner_user_id=bob.id
+    )
+    return finch
+
+
+async def bob_deletes_finch(gateway: Gateway, admin: Admin) -> None:
+    await admin.delete_personality(Principal(await gateway.user(BOB)), "finch")
+
+
+def deleted(job_id: str) -> UnfinishedAnswer:
+    return UnfinishedAnswer(
+        job_id=job_id,
+        content="",
+        preview_message_ids=PREVIEW,
+        failed_reason="PERSONALITY_DELETED",
+        failed_message="this personality was deleted, so this answer stops here; it answers "
+        "no one now",
+    )
+
+
+async def test_her_half_shown_answers_outlive_the_personality_its_owner_deleted(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    memory: FakeMemory,
+) -> None:
+    """One answer whole but unconfirmed, one cut off mid-answer: both handed to the bot
+    withheld, naming no personality; Finch's other events go with it (its free-will turn is
+    not posted)."""
+    finch = await bobs_finch(gateway, store)
+    streamed = await answered_unconfirmed(gateway, "msg-1", "finch")
+    cancelled = await cancelled_mid_answer(gateway, inference, "msg-2", "finch")
+    turn = await gateway.group_store.add_event(
+        {"kind": "turn", "channel_id": "channel-1", "personality_id": finch.id}
+    )
+
+    await bob_deletes_finch(gateway, admin)
+
+    assert await rows_naming(engine, finch.id) == {"personalities": 0, "bot_events": 0}
+    assert await store.get_job(streamed) is None  # dropped as in flight
+    handed = {str(event.job_id): event for event in await claimed(gateway)}
+    assert set(handed) == {streamed, cancelled}  # not the turn: gone with Finch
+    assert turn not in {event.id for event in handed.values()}
+    for job_id, event in handed.items():
+        assert event.personality_id is None
+        assert await gateway.unfinished_answer(event) == deleted(job_id)
+        await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # the bot said why
+    assert memory.exchanges == []
+    assert len(inference.requests) == 2  # neither generated again
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    # Told once; and the failed job, which stays, no longer fails the sweep (its event would
+    # name a personality whose row is gone).
+    assert await gateway.finish_unfinished_answers() == 0
+
+
+async def test_an_answer_handed_over_whole_is_withheld_while_its_personality_is_deleted(
+    gateway: Gateway, store: GatewayStore, memory: FakeMemory
+) -> None:
+    """Handed to the bot whole, then Finch's deletion began (it answers nobody from then on)
+    before a bot took it: shown withheld, not dropped PERSONALITY_DELETING with Finch's
+    other events, and its acknowledgement delivers nothing."""
+    finch = await bobs_finch(gateway, store)
+    job_id = await answered_unconfirmed(gateway, "msg-1", "finch")
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    await AdminStore(store.engine, store.catalog).mark_personality_deleting(finch.id, 60)
+
+    (event,) = await claimed(gateway)
+    shown = await gateway.unfinished_answer(event)
+    await gateway.acknowledge_event(event.id, list(PREVIEW), "")
+
+    assert shown == deleted(job_id)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.status is JobStatus.STREAMED  # not delivered
+    assert memory.exchanges == []
+
+
+async def test_an_answer_being_generated_again_when_its_personality_is_deleted_says_so(
+    gateway: Gateway, store: GatewayStore, admin: Admin, inference: FakeInference
+) -> None:
+    """Its bot died mid-answer and the sweep is generating it again (no bot waits for that
+    run): the deletion takes its job, the run stops, and the half answer is handed over."""
+    await bobs_finch(gateway, store)
+    job_id = await cancelled_mid_answer(gateway, inference, "msg-1", "finch")
+    inference.gate = asyncio.Event()  # the regeneration's inference call waits
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 0
+    regenerations = set(gateway._background)
+    for _ in range(100):  # the regeneration is running (its job claimed again)
+        running = await store.get_job(job_id)
+        if running is not None and running.status is JobStatus.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the sweep's regeneration never started")
+
+    await bob_deletes_finch(gateway, admin)
+    inference.gate.set()
+    await asyncio.wait(regenerations, timeout=10)
+
+    assert [task.exception() for task in regenerations] == [None]  # stopped, quietly
+    assert await store.get_job(job_id) is None
+    (event,) = await claimed(gateway)
+    assert event.personality_id is None
+    assert await gateway.unfinished_answer(event) == deleted(job_id)
+
+
+async def test_her_answer_of_a_personality_deleted_while_her_deletion_runs_says_hers_is(
+    gateway: Gateway, store: GatewayStore, admin: Admin
+) -> None:
+    """Both deletions under way: the answer is withheld for hers (as any answer to her is),
+    the reason the event keeps once Finch is gone."""
+    await bobs_finch(gateway, store)
+    job_id = await answered_unconfirmed(gateway, "msg-1", "finch")
+    await her_deletion_begins(gateway, store)
+
+    await bob_deletes_finch(gateway, admin)
+
+    (event,) = await claimed(gateway)
+    assert event.personality_id is None
+    assert await gateway.unfinished_answer(event) == withheld(job_id)
+
+
+async def test_a_half_answer_its_personalitys_deletion_left_unexplained_is_handed_over(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, engine: AsyncEngine
+) -> None:
+    """A deletion that did not hand the answer over (before it did so) left its failed job
+    showing a preview: the sweep hands it over withheld, naming no personality, instead of
+    failing on it every time (its event named a row that is gone: a foreign key violation,
+    and every newer unfinished answer waited behind it)."""
+    finch = await bobs_finch(gateway, store)
+    left = await cancelled_mid_answer(gateway, inference, "msg-1", "finch")
+    async with engine.begin() as conn:  # what such a deletion did: the row went, the job stayed
+        await conn.execute(sa.delete(t.personalities).where(t.personalities.c.id == finch.id))
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 1
+
+    (event,) = await claimed(gateway)
+    assert (event.job_id, event.personality_id) == (left, None)
+    assert await gateway.unfinished_answer(event) == deleted(left)
+    assert len(inference.requests) == 1  # not generated again
