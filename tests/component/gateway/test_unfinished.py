@@ -175,6 +175,37 @@ async def test_a_regeneration_under_way_when_the_gateway_stops_ends_retryable(
     assert await _handed(engine) == []
 
 
+async def test_one_answer_that_cannot_be_handed_over_does_not_hold_up_the_others(
+    gateway: Gateway,
+    engine: AsyncEngine,
+    lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The oldest abandoned answer's hand-over fails (an unexpected error): the sweep logs it
+    and hands the others over; the next sweep hands it over too."""
+    stuck = await _answered(gateway, key="msg-1")
+    await gateway.note_preview(stuck, ["900"])
+    other = await _answered(gateway, key="msg-2")
+    await gateway.note_preview(other, ["910"])
+    await _unconfirmed_for_long_enough()
+    add_event = gateway.group_store.add_event
+
+    async def failing_for_stuck(values: dict[str, object]) -> str | None:
+        if values.get("job_id") == stuck:
+            raise RuntimeError("poisoned row")
+        return await add_event(values)
+
+    monkeypatch.setattr(gateway.group_store, "add_event", failing_for_stuck)
+    assert await gateway.finish_unfinished_answers() == 1
+    assert await _handed(engine) == [("unfinished", other, "channel-1")]
+
+    monkeypatch.setattr(gateway.group_store, "add_event", add_event)
+    assert await gateway.finish_unfinished_answers() == 1
+    assert sorted(await _handed(engine)) == sorted(
+        [("unfinished", other, "channel-1"), ("unfinished", stuck, "channel-1")]
+    )
+
+
 async def test_note_preview_refuses_what_is_not_a_job(gateway: Gateway) -> None:
     with pytest.raises(TzurotError) as bad:
         await gateway.note_preview("not-a-job", ["1"])

@@ -98,26 +98,31 @@ class UnfinishedAnswers(GatewayState):
         """Hands each abandoned answer to the bot (or has it generated again first); how many
         it handed over. A user's whose data is being deleted is handed over withheld, and so
         is one whose personality is gone (naming none: a deletion before its deletion handed
-        such answers over itself)."""
+        such answers over itself). One that fails is logged and left for the next sweep: it
+        never keeps the others (the oldest first) from being handed over."""
         handed = 0
-        for job, user_deleting, gone in await self._store.unfinished_jobs(
-            self._limits.unfinished_after_seconds
-        ):
-            if user_deleting or gone:
-                why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
-                handed += await self._hand_to_bot(job, withheld=why, gone=gone)
-                continue
-            if _regenerate(job):
-                if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
-                    log.info("job.unfinished_regenerating", job_id=job.id)
-                    task = asyncio.create_task(self._regenerate(job))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
-                continue
-            if job.status is JobStatus.FAILED and not _failed_for_good(job):
-                continue  # its regeneration is under way
-            handed += await self._hand_to_bot(job)
+        for unfinished in await self._store.unfinished_jobs(self._limits.unfinished_after_seconds):
+            try:
+                handed += await self._finish_one(*unfinished)
+            except Exception:
+                log.warning("job.unfinished_failed", job_id=unfinished.job.id, exc_info=True)
         return handed
+
+    async def _finish_one(self, job: Job, user_deleting: bool, gone: bool) -> int:
+        """One abandoned answer: handed to the bot (1), or generated again first (0)."""
+        if user_deleting or gone:
+            why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
+            return await self._hand_to_bot(job, withheld=why, gone=gone)
+        if _regenerate(job):
+            if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
+                log.info("job.unfinished_regenerating", job_id=job.id)
+                task = asyncio.create_task(self._regenerate(job))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return 0
+        if job.status is JobStatus.FAILED and not _failed_for_good(job):
+            return 0  # its regeneration is under way
+        return await self._hand_to_bot(job)
 
     async def unfinished_answer(self, event: BotEventRow) -> UnfinishedAnswer | None:
         """What the bot is handed for an `unfinished` event: the whole answer, why there is
