@@ -168,7 +168,7 @@ async def test_a_second_deletion_while_the_first_is_under_way_is_told_so_not_a_c
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_personality(owner, "wren")
         assert refused.value.reason == "DELETION_IN_PROGRESS"
-        assert "being deleted already" in refused.value.message
+        assert "being deleted by another request" in refused.value.message
         assert "cloned" not in refused.value.message
     finally:
         speech.delete_gate.set()
@@ -203,7 +203,7 @@ async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_user_data(owner)
         assert refused.value.reason == "DELETION_IN_PROGRESS"
-        assert "being deleted right now" in refused.value.message
+        assert "another request is deleting your data" in refused.value.message
         async with engine.connect() as conn:
             marked = await conn.scalar(
                 sa.select(t.users.c.deletion_requested_at).where(t.users.c.id == alice.id)

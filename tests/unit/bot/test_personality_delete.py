@@ -160,3 +160,20 @@ def test_a_clone_under_way_refuses_the_deletion_and_deleted_nothing() -> None:
         "`/personality delete` with `confirm: DELETE` again once it is done: that voice is "
         "then deleted too."
     )
+
+
+def test_another_deletion_under_way_is_said_so_not_a_partial_deletion() -> None:
+    """A double click: the second request is refused while the first holds the deletion's
+    locks (DELETION_IN_PROGRESS, nothing done by it); the first may still fail, so the user
+    is told when asking again makes sense, never "may be only partly deleted"."""
+    err = FailedPrecondition(
+        "'wren' is being deleted by another request right now, so this one did nothing; if it "
+        "is still there in a minute, ask again",
+        reason="DELETION_IN_PROGRESS",
+    )
+    text = deletion_failed_text(err, WREN)
+    assert text == (
+        "Nothing done by this request: **Wren** (`wren`) is being deleted by another one right "
+        "now. If it still shows in `/character browse` in a minute, run `/personality delete` "
+        "with `confirm: DELETE` again."
+    )

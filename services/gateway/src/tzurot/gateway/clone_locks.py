@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import OID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tzurot.db.engine import autocommit
@@ -107,7 +108,7 @@ class CloneLocks:
         locks = (_personality(personality_id), _Lock(_CLONER_LOCKS, cloner_id, shared=True))
         async with self._held(locks) as (conn, taken):
             if taken == 0:
-                deleting = not await _free(conn, _personality_deletion(personality_id))
+                deleting = await _held_elsewhere(conn, _personality_deletion(personality_id))
                 yield CloneStart.PERSONALITY_DELETED if deleting else CloneStart.BUSY
             elif taken == 1:
                 yield CloneStart.CLONER_DELETING
@@ -157,13 +158,30 @@ class CloneLocks:
                     raise
 
 
-async def _free(conn: AsyncConnection, lock: _Lock) -> bool:
-    """Whether no other session holds `lock` (taken and given back at once)."""
-    if not await conn.scalar(lock.tried()):
-        return False
-    unlock = sa.func.pg_advisory_unlock_shared if lock.shared else sa.func.pg_advisory_unlock
-    await conn.scalar(sa.select(unlock(lock.space, sa.func.hashtext(lock.name))))
-    return True
+async def _held_elsewhere(conn: AsyncConnection, lock: _Lock) -> bool:
+    """Whether another session holds `lock`, read from `pg_locks`, not by trying it: a probe
+    that took the lock for a moment would make a deletion trying it then read "another
+    deletion under way" and do nothing. (A two-key advisory lock is listed with its keys as
+    classid and objid, objsubid 2.)"""
+    locks = sa.table(
+        "pg_locks",
+        sa.column("locktype"),
+        sa.column("classid"),
+        sa.column("objid"),
+        sa.column("objsubid"),
+        sa.column("granted"),
+        sa.column("pid"),
+    )
+    c = locks.c
+    held = sa.exists().where(
+        c.locktype == "advisory",
+        c.classid == sa.cast(lock.space, OID),
+        c.objid == sa.cast(sa.func.hashtext(lock.name), OID),
+        c.objsubid == 2,  # Postgres's mark of a two-key advisory lock
+        c.granted,
+        c.pid != sa.func.pg_backend_pid(),
+    )
+    return bool(await conn.scalar(sa.select(held)))
 
 
 async def _still_there(conn: AsyncConnection, personality_id: str, cloner_id: str) -> CloneStart:

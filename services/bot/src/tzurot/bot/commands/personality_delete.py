@@ -92,6 +92,11 @@ def deletion_failed_text(err: TzurotError, p: common.Personality) -> str:
             f"Nothing deleted: a voice is being cloned for {named(p)} right now. Run {AGAIN} "
             "again once it is done: that voice is then deleted too."
         )
+    if err.reason == "DELETION_IN_PROGRESS":  # refused: another request is deleting it
+        return (
+            f"Nothing done by this request: {named(p)} is being deleted by another one right "
+            f"now. If it still shows in `/character browse` in a minute, run {AGAIN} again."
+        )
     if err.reason == "DELETION_PENDING":  # recorded: the gateway finishes it by itself
         return f"{named(p)} is being deleted. {err.message[:1].upper()}{err.message[1:]}."
     if err.code is grpc.StatusCode.UNAVAILABLE:

@@ -133,8 +133,8 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
             target.id,
             cloning=f"{quoted(target.slug)}'s voice is being cloned right now, so nothing was "
             "deleted; ask again once the clone is done (its voice is then deleted too)",
-            deleting=f"{quoted(target.slug)} is being deleted already (asked a moment ago); "
-            "that deletion goes on by itself, so there is nothing to ask again",
+            deleting=f"{quoted(target.slug)} is being deleted by another request right now, "
+            "so this one did nothing; if it is still there in a minute, ask again",
             interrupted=f"the deletion of {quoted(target.slug)} was interrupted by a failure "
             "on our side; it is recorded and finishes by itself within a few minutes, so "
             "there is nothing to ask again (it answers nobody meanwhile)",

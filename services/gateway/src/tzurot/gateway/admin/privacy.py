@@ -288,9 +288,9 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
             cloning="a voice is being cloned with your ElevenLabs key or for one of your "
             "personalities right now, so nothing was deleted; ask again once it is done (that "
             "voice is then deleted too)",
-            deleting="your data, or one of your personalities, is being deleted right now, so "
-            "this request did nothing: a deletion of your data goes on by itself; after one "
-            "of a personality, ask again in a minute",
+            deleting="another request is deleting your data, or one of your personalities, "
+            "right now, so this one did nothing; if your data is not gone in a minute, ask "
+            "again",
             interrupted="your data deletion was interrupted by a failure on our side; it is "
             "recorded and finishes by itself within a few minutes, so there is nothing to ask "
             "again (until then nothing you send is answered or kept)",
