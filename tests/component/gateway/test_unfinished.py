@@ -175,6 +175,31 @@ async def test_a_regeneration_under_way_when_the_gateway_stops_ends_retryable(
     assert await _handed(engine) == []
 
 
+async def test_stopping_waits_for_background_work_only_so_long(gateway: Gateway) -> None:
+    """Background work whose last writes wait on a database that is away does not hold the
+    stop past its bound: the jobs' release must still fit the pod's termination grace."""
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await release.wait()  # its shielded write, waiting on Postgres
+            raise
+
+    task = asyncio.create_task(stubborn())
+    gateway._background.add(task)
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await gateway.stop_background(wait_seconds=0.2)
+    assert loop.time() - started < 2.0
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_one_answer_that_cannot_be_handed_over_does_not_hold_up_the_others(
     gateway: Gateway,
     engine: AsyncEngine,

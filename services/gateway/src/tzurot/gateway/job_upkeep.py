@@ -34,6 +34,10 @@ GATEWAY_STOPPED = JobError(
 )
 
 
+STOP_BACKGROUND_SECONDS = 5.0
+"""How long stopping waits for cancelled background work to end."""
+
+
 class JobUpkeep(GatewayState):
     _running: set[str]
     """The jobs this process is running, released (failed-retryable) when it stops."""
@@ -52,17 +56,22 @@ class JobUpkeep(GatewayState):
         """This process is shutting down: jobs cancelled from now on end GATEWAY_RESTARTING."""
         self._stopping = True
 
-    async def stop_background(self) -> None:
+    async def stop_background(self, wait_seconds: float = STOP_BACKGROUND_SECONDS) -> None:
         """Cancels this process's background work (a sweep's regeneration of an unfinished
-        answer, a consolidation) and waits for it to end, so none still holds a database
-        connection when the engine closes. A regeneration cancelled while this process is
-        `stopping` ends its job GATEWAY_RESTARTING (retryable) and keeps its retry lease:
-        another replica's sweep hands it to the bot once the lease runs out."""
+        answer, a consolidation) and waits for it to end, at most `wait_seconds` (its
+        last writes may wait on a database that is away; the pod's termination grace must
+        still cover the jobs' release after it), so none still holds a database connection
+        when the engine closes. A regeneration cancelled while this process is `stopping`
+        ends its job failed GATEWAY_RESTARTING, which another replica's sweep hands to the
+        bot at once as an answer cut off by a restart (the user is told to try again)."""
         tasks = list(self._background)
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=wait_seconds)
+        if pending:
+            log.warning("gateway.background_left_running", tasks=len(pending))
 
     async def release_running_jobs(self) -> int:
         """Marks the jobs this process still runs failed-retryable (GATEWAY_STOPPED), which
