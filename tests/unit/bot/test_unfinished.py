@@ -46,14 +46,17 @@ async def test_a_withheld_answer_replaces_the_half_answer_and_deletes_nothing() 
     unfinished = gw.UnfinishedAnswer(
         job_id="job-3",
         personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["800"],
         failed_reason="USER_DATA_DELETING",
         failed_message="your data is being deleted, as you asked",
         replaced_message_ids=["11"],
     )
-    ids = await finish_unfinished(pool, object(), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
-    assert ids == [901]
-    assert pool.sent == ["I couldn't answer that.\n-# your data is being deleted, as you asked"]
-    assert pool.deleted == []
+    ids = await finish_unfinished(pool, Channel({800: "Once upon a"}), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [800]
+    assert pool.edited == [
+        (800, "I couldn't answer that.\n-# your data is being deleted, as you asked")
+    ]
+    assert (pool.sent, pool.deleted) == ([], [])  # the answer it replaced stays too
 
 
 class Pool:
@@ -142,8 +145,21 @@ async def test_a_withheld_answer_without_its_personality_turns_its_previews_into
 
 
 async def test_without_its_personality_and_its_previews_gone_nothing_is_posted() -> None:
-    """With a personality it would be posted anew; without, nothing may be posted as it."""
+    """No preview left to explain, and nothing may be posted as a deleted personality."""
     pool = Pool()
     ids = await finish_unfinished(pool, Channel({}), withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == []
+    assert (pool.sent, pool.edited, pool.deleted) == ([], [], [])
+
+
+async def test_a_withheld_answer_with_its_previews_gone_posts_nothing_even_with_a_personality() -> (
+    None
+):
+    """A replica's catalog may still name a personality being deleted for seconds: with its
+    previews gone, a withheld answer posts nothing, whatever personality came with it."""
+    pool = Pool()
+    unfinished = withheld_without_personality()
+    unfinished.personality.CopyFrom(common.Personality(slug="wren", display_name="Wren"))
+    ids = await finish_unfinished(pool, Channel({}), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert ids == []
     assert (pool.sent, pool.edited, pool.deleted) == ([], [], [])

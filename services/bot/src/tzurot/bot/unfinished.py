@@ -58,10 +58,11 @@ async def finish_unfinished(
     webhooks: WebhookPool, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
 ) -> list[int]:
     """Edits the preview into the answer (or a failure notice); the message ids it shows.
-    Without its personality (withheld, the personality deleted) only the previews still
-    there are edited, and nothing is posted."""
+    A withheld answer (its user's data or its personality being deleted) only has the
+    previews still there edited into why, and nothing is posted: its personality may be on
+    its way out (a replica's catalog can still name it for seconds), and a preview deleted
+    meanwhile leaves no half answer to explain."""
     personality = unfinished.personality
-    nameless = not unfinished.HasField("personality")
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     prefix = ""
     if previews:
@@ -72,10 +73,10 @@ async def finish_unfinished(
             previews = []  # deleted meanwhile: the answer is posted anew
         elif first.content.startswith(REPLY_QUOTE_PREFIX):
             prefix = first.content.split("\n", 1)[0] + "\n"
-    if nameless and not previews:  # nothing left to edit, and nothing to post it as
+    if withheld(unfinished) and not previews:  # nothing left to explain, nothing posted
         log.info("bot.unfinished_gone", job_id=unfinished.job_id)
         return []
-    # (Nameless, the text is the refusal, which fits the first preview: nothing is sent.)
+    # (Withheld, the text is the refusal, which fits the first preview: nothing is sent.)
     mentions = discord.AllowedMentions.none()
 
     async def send(text: str) -> int:
