@@ -452,11 +452,31 @@ async def test_a_key_elevenlabs_does_not_authenticate_is_refused() -> None:
     assert REVOKED not in str(new.value) + str(stored.value)
 
 
+async def test_a_free_account_elevenlabs_turned_off_is_said_so_not_a_bad_key() -> None:
+    """ElevenLabs' 401 `detected_unusual_activity` (a free account's use from servers and
+    VPNs turned off, as bodies in the wild show it): the key is good, so it is not refused as
+    invalid (nor made inactive by gateway); the user is told a paid plan lifts it."""
+    body: dict[str, object] = {
+        "detail": {
+            "status": "detected_unusual_activity",
+            "message": "Unusual activity detected. Free Tier usage disabled.",
+        }
+    }
+    voice = elevenlabs_refusing(401, body)
+    with pytest.raises(FailedPrecondition) as checked:
+        await voice.check_stored_key("u1")
+    _, spoken = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
+    for err in (checked.value, spoken):
+        assert isinstance(err, FailedPrecondition)
+        assert err.reason == "PROVIDER_FREE_TIER_BLOCKED"
+        assert "paid ElevenLabs plan" in err.message
+        assert "key_source" not in err.metadata  # not the key: gateway keeps it active
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}},
-        {"detail": {"status": "detected_unusual_activity", "message": "Unusual activity"}},
         {"detail": "Unauthorized"},
         {"detail": {"message": "The API key you used is missing the permission voices_read"}},
     ],

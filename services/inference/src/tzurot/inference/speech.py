@@ -8,7 +8,9 @@ the moment the provider took the text (it bills the characters from then on, wha
 of the audio), then provider audio (MP3) as it streams. Refusals become typed errors that name
 the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY (but a 401
 `missing_permissions`, a key scoped without what this call needs, is KEY_MISSING_PERMISSION:
-the key works for the rest; its metadata's `permission` names what it lacks), quota →
+the key works for the rest; its metadata's `permission` names what it lacks; and a 401
+`detected_unusual_activity`, ElevenLabs turning off a free account's use from servers and
+VPNs, is PROVIDER_FREE_TIER_BLOCKED: the key is good, the account needs a paid plan), quota →
 RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
 VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or
 5xx → UNAVAILABLE. A body that is not the JSON object
@@ -26,7 +28,7 @@ it. ElevenLabs checks the key before the permission: an unknown key is 401 `inva
 on every endpoint, a known one lacking the permission 401 `missing_permissions`, "The API key
 you used is missing the permission <p> to execute this operation." So that refusal proves the
 key authenticated: it is a working, restricted key (`KeyCheck.restricted`, with the permission
-named), never an invalid one; any other 401 is.
+named), never an invalid one; any other 401 is (but `detected_unusual_activity`, above).
 """
 
 from __future__ import annotations
@@ -139,6 +141,16 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
             f"your elevenlabs key lacks {lacks} this needs; allow it for the key in "
             "ElevenLabs, or store a key that has it with /wallet set elevenlabs",
             reason=KEY_MISSING_PERMISSION,
+            metadata=meta,
+        )
+    if code == "detected_unusual_activity":
+        # A free account ElevenLabs turned off for traffic it reads as abuse (servers, VPNs:
+        # ours is a server). The key is good: neither refused as invalid nor made inactive.
+        return FailedPrecondition(
+            "elevenlabs has turned off free-tier use of this account for requests like ours "
+            "(it reports unusual activity, as it does for servers and VPNs); any paid "
+            "ElevenLabs plan lifts it",
+            reason="PROVIDER_FREE_TIER_BLOCKED",
             metadata=meta,
         )
     if status == 401 and code != "quota_exceeded":
