@@ -108,7 +108,9 @@ class CloneLocks:
         locks = (_personality(personality_id), _Lock(_CLONER_LOCKS, cloner_id, shared=True))
         async with self._held(locks) as (conn, taken):
             if taken == 0:
-                deleting = await _held_elsewhere(conn, _personality_deletion(personality_id))
+                deleting = await _held_elsewhere(
+                    conn, _personality_deletion(personality_id), with_lock=locks[0]
+                )
                 yield CloneStart.PERSONALITY_DELETED if deleting else CloneStart.BUSY
             elif taken == 1:
                 yield CloneStart.CLONER_DELETING
@@ -158,28 +160,52 @@ class CloneLocks:
                     raise
 
 
-async def _held_elsewhere(conn: AsyncConnection, lock: _Lock) -> bool:
-    """Whether another session holds `lock`, read from `pg_locks`, not by trying it: a probe
-    that took the lock for a moment would make a deletion trying it then read "another
-    deletion under way" and do nothing. (A two-key advisory lock is listed with its keys as
-    classid and objid, objsubid 2.)"""
-    locks = sa.table(
+def _pg_locks() -> sa.TableClause:
+    return sa.table(
         "pg_locks",
         sa.column("locktype"),
+        sa.column("database"),
         sa.column("classid"),
         sa.column("objid"),
         sa.column("objsubid"),
         sa.column("granted"),
         sa.column("pid"),
     )
+
+
+def _holding(locks: sa.FromClause, lock: _Lock) -> sa.ColumnElement[bool]:
+    """`locks` (a `pg_locks` alias) is `lock`, granted, in this database (advisory locks are
+    per database; pg_locks lists the whole server's). A two-key advisory lock is listed with
+    its keys as classid and objid (unsigned: the oid of the int4), objsubid 2."""
     c = locks.c
-    held = sa.exists().where(
+    this_database = (
+        sa.select(sa.column("oid", OID))
+        .select_from(sa.table("pg_database", sa.column("datname")))
+        .where(sa.column("datname") == sa.func.current_database())
+        .scalar_subquery()
+    )
+    return sa.and_(
         c.locktype == "advisory",
+        c.database == this_database,
         c.classid == sa.cast(lock.space, OID),
         c.objid == sa.cast(sa.func.hashtext(lock.name), OID),
         c.objsubid == 2,  # Postgres's mark of a two-key advisory lock
         c.granted,
-        c.pid != sa.func.pg_backend_pid(),
+    )
+
+
+async def _held_elsewhere(conn: AsyncConnection, lock: _Lock, *, with_lock: _Lock) -> bool:
+    """Whether another session holds both `lock` and `with_lock`, read from `pg_locks`, not
+    by trying them: a probe that took a lock for a moment would make a deletion trying it
+    then read "another deletion under way" and do nothing. Both, by one session: a deletion
+    holding its marker but refused the personality's lock (a clone has it) holds nothing
+    for long and deletes nothing."""
+    first, second = _pg_locks().alias("first"), _pg_locks().alias("second")
+    held = sa.exists().where(
+        _holding(first, lock),
+        _holding(second, with_lock),
+        first.c.pid == second.c.pid,
+        first.c.pid != sa.func.pg_backend_pid(),
     )
     return bool(await conn.scalar(sa.select(held)))
 
