@@ -163,3 +163,16 @@ async def test_a_withheld_answer_with_its_previews_gone_posts_nothing_even_with_
     ids = await finish_unfinished(pool, Channel({}), unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert ids == []
     assert (pool.sent, pool.edited, pool.deleted) == ([], [], [])
+
+
+async def test_a_withheld_answer_whose_first_preview_is_gone_says_why_in_the_next() -> None:
+    """A moderator deleted the first of its previews: the next one still there says why (the
+    rest of the half answer goes), not none of them."""
+    pool = Pool()
+    channel = Channel({701: "time there"})
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [701]
+    assert pool.edited == [
+        (701, "I couldn't answer that.\n-# your data is being deleted, as you asked")
+    ]
+    assert pool.sent == []

@@ -65,14 +65,17 @@ async def finish_unfinished(
     personality = unfinished.personality
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     prefix = ""
-    if previews:
+    # The first preview still there carries on (one deleted meanwhile, a moderator's, is
+    # passed over); none left: the answer is posted anew.
+    while previews:
         first = None
         with contextlib.suppress(discord.NotFound, discord.Forbidden):
             first = await channel.fetch_message(previews[0])
-        if first is None:
-            previews = []  # deleted meanwhile: the answer is posted anew
-        elif first.content.startswith(REPLY_QUOTE_PREFIX):
-            prefix = first.content.split("\n", 1)[0] + "\n"
+        if first is not None:
+            if first.content.startswith(REPLY_QUOTE_PREFIX):
+                prefix = first.content.split("\n", 1)[0] + "\n"
+            break
+        previews = previews[1:]
     if withheld(unfinished) and not previews:  # nothing left to explain, nothing posted
         log.info("bot.unfinished_gone", job_id=unfinished.job_id)
         return []
