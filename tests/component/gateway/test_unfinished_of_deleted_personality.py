@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.domain import Actor, JobStatus, Personality, UnfinishedAnswer
@@ -208,3 +209,75 @@ async def test_a_half_answer_its_personalitys_deletion_left_unexplained_is_hande
     assert (event.job_id, event.personality_id) == (left, None)
     assert await gateway.unfinished_answer(event) == deleted(left)
     assert len(inference.requests) == 1  # not generated again
+
+
+async def test_a_half_answer_explained_before_its_personality_is_deleted_is_not_again(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    inference: FakeInference,
+    engine: AsyncEngine,
+) -> None:
+    """Cut off, generated again and failed for good, handed over and shown as cut off (the
+    bot acknowledged it), weeks before Finch is deleted: its event stays, naming no
+    personality, as the record that it was handed over, so no later sweep edits that preview
+    a second time."""
+    await bobs_finch(gateway, store)
+    job_id = await cancelled_mid_answer(gateway, inference, "msg-1", "finch")
+    inference.script = []  # the regeneration fails: shown as cut off
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    await gateway.finish_unfinished_answers()
+    for _ in range(100):
+        if events := await claimed(gateway):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the failed answer was never handed over")
+    (event,) = events
+    assert event.job_id == job_id
+    await gateway.acknowledge_event(event.id, list(PREVIEW), "")
+
+    await bob_deletes_finch(gateway, admin)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 0
+    assert await claimed(gateway) == []
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        kept = (
+            await conn.execute(
+                sa.select(e.personality_id, e.delivered_at).where(e.job_id == job_id)
+            )
+        ).one()
+    assert kept.personality_id is None
+    assert kept.delivered_at is not None
+
+
+async def test_a_half_answer_older_than_the_sweeps_reach_is_left_as_it_is(
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    engine: AsyncEngine,
+) -> None:
+    """An answer abandoned longer ago than `unfinished_max_age_seconds` (the sweep was down,
+    or a backlog behind a row it failed on): the conversation moved on, so it is left as it
+    is (nor would one cut off be generated again on the user's key)."""
+    limits = dataclasses.replace(
+        LIMITS, unfinished_after_seconds=UNFINISHED_AFTER, unfinished_max_age_seconds=0.3
+    )
+    gateway = Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+    await bobs_finch(gateway, store)
+    old = await answered_unconfirmed(gateway, "msg-1", "finch")
+    await asyncio.sleep(0.5)
+    recent = await answered_unconfirmed(gateway, "msg-2", "finch")
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+
+    assert await gateway.finish_unfinished_answers() == 1
+
+    (event,) = await claimed(gateway)
+    assert event.job_id == recent
+    assert len(inference.requests) == 2  # neither generated again
+    assert (await store.get_job(old)) is not None  # left as it is

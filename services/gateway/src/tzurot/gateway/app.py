@@ -143,6 +143,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 ),
                 job_lease_seconds=settings.job_lease_seconds,
                 unfinished_after_seconds=settings.unfinished_after_seconds,
+                unfinished_max_age_seconds=settings.unfinished_max_age_seconds,
                 superusers=settings.superusers,
                 user_bucket=_bucket(settings.rate_user_capacity, settings.rate_user_per_minute),
                 channel_bucket=_bucket(

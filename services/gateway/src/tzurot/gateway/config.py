@@ -51,6 +51,9 @@ class GatewaySettings(ServiceSettings):
     # An answer still shown as a preview (never confirmed) this long after its job ended lost
     # its bot: the restarted bot finishes it (tzurot.gateway.unfinished).
     unfinished_after_seconds: float = Field(default=30.0, gt=0)
+    # One that ended longer ago than this is left as it is: the conversation has moved on
+    # (and a backlog, after a long outage of the sweep, is not regenerated on users' keys).
+    unfinished_max_age_seconds: float = Field(default=6 * 3600.0, gt=0)
     # How often an exchange delivered while memory was away is offered to memory again, and
     # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
     sweep_seconds: float = Field(default=2.0, gt=0)

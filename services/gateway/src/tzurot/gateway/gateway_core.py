@@ -52,6 +52,8 @@ class GatewayLimits:
     job_lease_seconds: float = 20.0
     # A job still showing a preview this long after it ended lost its bot (unfinished.py).
     unfinished_after_seconds: float = 30.0
+    # One that ended longer ago than this is left as it is (unfinished.py).
+    unfinished_max_age_seconds: float = 6 * 3600.0
     # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
     superusers: frozenset[str] = frozenset()
     # Token buckets per user and per channel; None disables one. Superusers are exempt.

@@ -61,9 +61,10 @@ class JobUpkeep(GatewayState):
         answer, a consolidation) and waits for it to end, at most `wait_seconds` (its
         last writes may wait on a database that is away; the pod's termination grace must
         still cover the jobs' release after it), so none still holds a database connection
-        when the engine closes. A regeneration cancelled while this process is `stopping`
-        ends its job failed GATEWAY_RESTARTING, which another replica's sweep hands to the
-        bot at once as an answer cut off by a restart (the user is told to try again)."""
+        when the engine closes unless it outlasts that bound (logged). A regeneration
+        cancelled while this process is `stopping` ends its job failed GATEWAY_RESTARTING,
+        which another replica's sweep hands to the bot `unfinished_after_seconds` later as an
+        answer cut off by a restart (the user is told to try again)."""
         tasks = list(self._background)
         for task in tasks:
             task.cancel()

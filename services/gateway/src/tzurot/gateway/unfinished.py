@@ -63,6 +63,8 @@ from tzurot.gateway.store.previews import (
 log = structlog.get_logger(__name__)
 
 MAX_PREVIEW_MESSAGES = 50
+FINISH_ONE_SECONDS = 5.0
+"""How long one answer's hand-over may take before the sweep goes on to the next."""
 JOB_NOT_FOUND = "JOB_NOT_FOUND"
 """An `unfinished` event dropped when claimed: its job is gone (and the answer with it)."""
 PERSONALITY_DELETED_WORDS = (
@@ -98,12 +100,20 @@ class UnfinishedAnswers(GatewayState):
         """Hands each abandoned answer to the bot (or has it generated again first); how many
         it handed over. A user's whose data is being deleted is handed over withheld, and so
         is one whose personality is gone (naming none: a deletion before its deletion handed
-        such answers over itself). One that fails is logged and left for the next sweep: it
-        never keeps the others (the oldest first) from being handed over."""
+        such answers over itself). One that fails (or takes over FINISH_ONE_SECONDS) is
+        logged and left for the next sweep: it never keeps the others (the oldest first)
+        from being handed over. One that ended more than `unfinished_max_age_seconds` ago is
+        left as it is: the conversation has moved on (and a backlog, after the sweep was
+        down, is not generated again on users' keys)."""
         handed = 0
-        for unfinished in await self._store.unfinished_jobs(self._limits.unfinished_after_seconds):
+        limits = self._limits
+        found = await self._store.unfinished_jobs(
+            limits.unfinished_after_seconds, limits.unfinished_max_age_seconds
+        )
+        for unfinished in found:
             try:
-                handed += await self._finish_one(*unfinished)
+                async with asyncio.timeout(FINISH_ONE_SECONDS):
+                    handed += await self._finish_one(*unfinished)
             except Exception:
                 log.warning("job.unfinished_failed", job_id=unfinished.job.id, exc_info=True)
         return handed

@@ -117,18 +117,19 @@ def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[
 
 def keep_withheld(personalities: sa.ColumnElement[bool]) -> sa.Update:
     """Before the rows of the personalities `personalities` selects are deleted (their bot
-    events go with them, ON DELETE CASCADE: no turn or greeting of theirs is posted): the
-    answers handed to the bot withheld and not shown yet no longer name theirs, so they stay.
-    The bot still turns those previews into why, in no personality's voice and posting
-    nothing new (bot/unfinished.py): the personality's own deletion, and a user's data
+    events go with them, ON DELETE CASCADE: no turn or greeting of theirs is posted): their
+    `unfinished` events no longer name theirs, so they stay. Those not shown yet are withheld
+    by then (`withhold_unfinished`, in the same transaction): the bot still turns those
+    previews into why, in no personality's voice and posting nothing new
+    (bot/unfinished.py). Those shown already stay as the record that the job was handed
+    over: the sweep hands over only a job without one, and would otherwise edit a preview
+    explained long ago a second time. The personality's own deletion, and a user's data
     deletion, which deletes her private personalities."""
     e, p = g.bot_events.c, t.personalities.c
     return (
         sa.update(g.bot_events)
         .where(
             e.kind == UNFINISHED_KIND,
-            e.reason.in_(WITHHELD_REASONS),
-            e.delivered_at.is_(None),
             e.personality_id.in_(sa.select(p.id).where(personalities)),
         )
         .values(personality_id=None)
@@ -181,7 +182,10 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
     it cost more CPU than running it)."""
     jobs = t.jobs.c
     older_than = sa.bindparam("older_than_seconds", type_=sa.Float)
-    before = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than)
+    newer_than = sa.bindparam("newer_than_seconds", type_=sa.Float)
+    now = sa.func.clock_timestamp()
+    before = now - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than)
+    after = now - sa.func.make_interval(0, 0, 0, 0, 0, 0, newer_than)
     handed = sa.exists().where(g.bot_events.c.job_id == jobs.id)
     gone = ~sa.exists().where(t.personalities.c.id == jobs.personality_id)
     return (
@@ -196,6 +200,7 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
             sa.func.cardinality(jobs.delivered_message_ids) == 0,
             jobs.status.in_([JobStatus.STREAMED.value, JobStatus.FAILED.value]),
             jobs.finished_at < before,
+            jobs.finished_at > after,
             ~handed,
         )
         .order_by(jobs.finished_at)
@@ -218,12 +223,17 @@ class PreviewQueries(SqlBase):
             return (await conn.execute(stmt)).first() is not None
 
     async def unfinished_jobs(
-        self, older_than_seconds: float, limit: int = 50
+        self, older_than_seconds: float, newer_than_seconds: float, limit: int = 50
     ) -> list[UnfinishedJob]:
         """Jobs still showing a preview, undelivered, finished (streamed or failed) more than
-        `older_than_seconds` ago, not handed to the bot yet (no `unfinished` event); each
-        with whether its user's data is being deleted and whether its personality is gone."""
-        params = {"older_than_seconds": older_than_seconds, "row_limit": limit}
+        `older_than_seconds` and less than `newer_than_seconds` ago, not handed to the bot yet
+        (no `unfinished` event); each with whether its user's data is being deleted and
+        whether its personality is gone."""
+        params = {
+            "older_than_seconds": older_than_seconds,
+            "newer_than_seconds": newer_than_seconds,
+            "row_limit": limit,
+        }
         async with self._autocommit.connect() as conn:
             return [
                 UnfinishedJob(
