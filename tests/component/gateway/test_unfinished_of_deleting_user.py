@@ -361,3 +361,27 @@ async def test_her_withheld_answer_outlives_a_personality_deleted_meanwhile(
     (event,) = await claimed(gateway)
     assert event.personality_id is None
     assert await gateway.unfinished_answer(event) == withheld(job_id)
+
+
+async def test_her_answers_shown_after_a_bots_death_leave_no_record_once_her_data_is_deleted(
+    gateway: Gateway,
+    admin: Admin,
+    *,
+    engine: AsyncEngine,
+    lilith: Personality,
+) -> None:
+    """An answer of hers a dead bot left, handed over and shown long ago: its event is the
+    record that stops a sweep handing it over again, which her deletion (her jobs gone) no
+    longer needs, so it goes with her data."""
+    job_id = await answered_unconfirmed(gateway)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    (event,) = await claimed(gateway)
+    await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # shown: delivered
+
+    await admin.delete_user_data(Principal(await gateway.user(ALICE)))
+
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        left = await conn.scalar(sa.select(sa.func.count()).where(e.job_id == job_id))
+    assert left == 0

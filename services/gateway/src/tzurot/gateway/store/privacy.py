@@ -13,7 +13,12 @@ from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.in_flight import delete_answers_in_flight
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.personalities import delete_references
-from tzurot.gateway.store.previews import USER_DATA_DELETING, keep_withheld, withhold_unfinished
+from tzurot.gateway.store.previews import (
+    UNFINISHED_KIND,
+    USER_DATA_DELETING,
+    keep_withheld,
+    withhold_unfinished,
+)
 from tzurot.gateway.store.rows import plain
 
 
@@ -291,7 +296,15 @@ class PrivacyQueries(AdminSqlBase):
                 a.target.in_(sa.select(sa.cast(p.id, sa.Text))),
             ),
         )
+        e = g.bot_events.c
         statements = [
+            # Her answers handed to a bot after its death and shown already: with her jobs
+            # gone no sweep can hand them over again, so nothing needs their record.
+            sa.delete(g.bot_events).where(
+                e.kind == UNFINISHED_KIND,
+                e.delivered_at.is_not(None),
+                e.job_id.in_(sa.select(t.jobs.c.id).where(t.jobs.c.user_id == user_id)),
+            ),
             sa.delete(t.jobs).where(t.jobs.c.user_id == user_id),
             sa.delete(g.bot_events).where(g.bot_events.c.payer_user_id == user_id),
             sa.delete(g.freewill_personalities).where(
