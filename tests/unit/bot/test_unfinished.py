@@ -176,3 +176,48 @@ async def test_a_withheld_answer_whose_first_preview_is_gone_says_why_in_the_nex
         (701, "I couldn't answer that.\n-# your data is being deleted, as you asked")
     ]
     assert pool.sent == []
+
+
+class DiscordLikePool(Pool):
+    """Editing or deleting a message that is gone raises NotFound, as Discord's webhook API
+    answers it."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__()
+        self.channel = channel
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        if message_id not in self.channel.shown:
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+        await super().edit(channel, message_id, content)
+
+    async def delete(self, channel: object, message_id: int) -> None:
+        if message_id not in self.channel.shown:
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+        await super().delete(channel, message_id)
+
+
+async def test_a_whole_answer_whose_middle_preview_was_deleted_is_finished_in_the_others() -> None:
+    """A moderator deleted 701 of its previews 700, 701, 702: the answer's pieces go in 700
+    and 702 (and a new message), never into the gone one, so the bot does not fail half way
+    (which acknowledged it as a channel gone: the answer was never delivered)."""
+    channel = Channel({700: "Once upon", 702: "a time"})
+    pool = DiscordLikePool(channel)
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-5",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700", "701", "702"],
+        content="\n\n".join(["a" * 1900, "b" * 1900, "c" * 1900]),
+    )
+    ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids[:2] == [700, 702]
+    assert 701 not in ids
+    assert [message_id for message_id, _text in pool.edited] == [700, 702]
+
+
+async def test_a_withheld_answer_whose_later_preview_was_deleted_says_why_in_the_first() -> None:
+    channel = Channel({700: "Once upon"})
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [700]
+    assert pool.sent == []

@@ -65,17 +65,23 @@ async def finish_unfinished(
     personality = unfinished.personality
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     prefix = ""
-    # The first preview still there carries on (one deleted meanwhile, a moderator's, is
-    # passed over); none left: the answer is posted anew.
-    while previews:
-        first = None
-        with contextlib.suppress(discord.NotFound, discord.Forbidden):
-            first = await channel.fetch_message(previews[0])
-        if first is not None:
-            if first.content.startswith(REPLY_QUOTE_PREFIX):
-                prefix = first.content.split("\n", 1)[0] + "\n"
-            break
-        previews = previews[1:]
+    # Only the previews still there carry the answer (one deleted meanwhile, a moderator's,
+    # is passed over; one the bot may not read, without Read Message History, is still
+    # there for its webhook); the first of them keeps its reply header; none left: the
+    # answer is posted anew.
+    kept: list[int] = []
+    for message_id in previews:
+        try:
+            shown = await channel.fetch_message(message_id)
+        except discord.NotFound:
+            continue
+        except discord.Forbidden:
+            kept.append(message_id)
+            continue
+        if not kept and shown.content.startswith(REPLY_QUOTE_PREFIX):
+            prefix = shown.content.split("\n", 1)[0] + "\n"
+        kept.append(message_id)
+    previews = kept
     if withheld(unfinished) and not previews:  # nothing left to explain, nothing posted
         log.info("bot.unfinished_gone", job_id=unfinished.job_id)
         return []
@@ -97,7 +103,8 @@ async def finish_unfinished(
         await webhooks.edit(channel, message_id, text, mentions=mentions)
 
     async def delete(message_id: int) -> None:
-        await webhooks.delete(channel, message_id)
+        with contextlib.suppress(discord.NotFound):  # deleted meanwhile: gone all the same
+            await webhooks.delete(channel, message_id)
 
     stream = StreamedAnswer(
         send, edit, delete, interval=0.0, prefix=prefix, posted=[(i, "") for i in previews]
