@@ -255,3 +255,31 @@ async def test_an_answer_the_sweep_will_not_generate_again_reads_failed(
     assert (job.status, job.error.reason) == (JobStatus.FAILED, "CLIENT_CANCELLED")
     assert seen[0] == [(JobStatus.FAILED, "CLIENT_CANCELLED")]
     assert len(inference.requests) == 1  # not generated again
+
+
+async def test_an_answer_cut_off_longer_ago_than_the_sweeps_reach_reads_failed(
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    lilith: Personality,
+) -> None:
+    """The sweep leaves an answer that ended more than `unfinished_max_age_seconds` ago as
+    it is (it was down, or behind a backlog): such a job will not run again, so it reads
+    failed, not queued for good."""
+    limits = dataclasses.replace(
+        LIMITS, unfinished_after_seconds=UNFINISHED_AFTER, unfinished_max_age_seconds=0.3
+    )
+    gateway = Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
+    )
+    job_id = await killed_mid_answer(gateway, inference)
+    assert (await gateway.job_status(job_id=job_id)).status is JobStatus.QUEUED  # within reach
+    await asyncio.sleep(0.5)
+
+    job = await gateway.job_status(job_id=job_id)
+
+    assert job.error is not None
+    assert (job.status, job.error.reason) == (JobStatus.FAILED, "CLIENT_CANCELLED")
+    assert await gateway.finish_unfinished_answers() == 0
+    assert len(inference.requests) == 1  # not generated again

@@ -1,8 +1,10 @@
 """Defaults that only make sense together."""
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
+import pytest
+from pydantic import SecretStr, ValidationError
 
 from tzurot.gateway.config import GatewaySettings
 
@@ -15,3 +17,15 @@ def test_a_resend_waits_just_past_an_orphaned_jobs_lease_and_no_longer() -> None
     assert settings.duplicate_wait_seconds > settings.job_lease_seconds
     # ...and neither is the silent 48 s (or more) a resend once sat through.
     assert settings.duplicate_wait_seconds <= 30
+
+
+def test_the_unfinished_sweeps_reach_must_outlast_its_wait() -> None:
+    """A reach no longer than the wait would hand no abandoned answer over, silently."""
+    base: dict[str, Any] = {
+        "tls_dir": Path("/nonexistent"),
+        "database_url": SecretStr("postgresql://x"),
+    }
+    settings = GatewaySettings(**base)
+    assert settings.unfinished_max_age_seconds > settings.unfinished_after_seconds
+    with pytest.raises(ValidationError, match="unfinished_max_age_seconds"):
+        GatewaySettings(**base, unfinished_after_seconds=60, unfinished_max_age_seconds=60)

@@ -1,8 +1,9 @@
 """Gateway settings (env `TZUROT_*`)."""
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from tzurot.runtime.config import ServiceSettings
 
@@ -104,3 +105,13 @@ class GatewaySettings(ServiceSettings):
     # source checkout) and where its full text is read.
     changelog_path: Path | None = None
     changelog_url: str = "https://github.com/lbds137/tzurot/blob/main/CHANGELOG.md"
+
+    @model_validator(mode="after")
+    def _unfinished_reach(self) -> Self:
+        """The sweep hands over answers that ended between the two: a reach no longer than
+        the wait would hand over none."""
+        if self.unfinished_max_age_seconds <= self.unfinished_after_seconds:
+            raise ValueError(
+                "unfinished_max_age_seconds must be longer than unfinished_after_seconds"
+            )
+        return self

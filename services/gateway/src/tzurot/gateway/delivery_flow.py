@@ -207,6 +207,7 @@ class DeliveryFlow(GatewayState):
             job_id=job_id,
             idempotency_key=idempotency_key,
             delivered_message_id=delivered_message_id,
+            max_age_seconds=self._limits.unfinished_max_age_seconds,
         )
         if found is None:
             if job_id:

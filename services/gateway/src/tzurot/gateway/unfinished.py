@@ -124,15 +124,21 @@ class UnfinishedAnswers(GatewayState):
             why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
             return await self._hand_to_bot(job, withheld=why, gone=gone)
         if _regenerate(job):
-            if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
-                log.info("job.unfinished_regenerating", job_id=job.id)
-                task = asyncio.create_task(self._regenerate(job))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            # Shielded: a claim the sweep's bound cut short after it committed would leave
+            # the job claimed with no regeneration to run it.
+            await asyncio.shield(self._start_regeneration(job))
             return 0
         if job.status is JobStatus.FAILED and not _failed_for_good(job):
             return 0  # its regeneration is under way
         return await self._hand_to_bot(job)
+
+    async def _start_regeneration(self, job: Job) -> None:
+        """Claims the job's regeneration and, claimed, runs it in the background."""
+        if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
+            log.info("job.unfinished_regenerating", job_id=job.id)
+            task = asyncio.create_task(self._regenerate(job))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def unfinished_answer(self, event: BotEventRow) -> UnfinishedAnswer | None:
         """What the bot is handed for an `unfinished` event: the whole answer, why there is

@@ -155,15 +155,19 @@ def reason_when_claimed() -> sa.ColumnElement[str]:
     )
 
 
-def regenerates() -> sa.ColumnElement[bool]:
+def regenerates(max_age_seconds: float) -> sa.ColumnElement[bool]:
     """Whether the unfinished-answer sweep will generate the job's answer again (unfinished.py
     decides it from the same facts): it failed because its client went away mid-answer
-    (CLIENT_CANCELLED: its bot died) while a preview showed it, was not generated again yet,
-    nor delivered, nor handed to the bot as it is; not a scheduled turn (its scheduler runs
-    those), its user's data and its personality not being deleted."""
+    (CLIENT_CANCELLED: its bot died) while a preview showed it, less than `max_age_seconds`
+    ago (the sweep's reach), was not generated again yet, nor delivered, nor handed to the
+    bot as it is; not a scheduled turn (its scheduler runs those), its user's data and its
+    personality not being deleted."""
     jobs, u, p = t.jobs.c, t.users.c, t.personalities.c
+    max_age = sa.bindparam("regenerate_max_age", max_age_seconds, type_=sa.Float)
+    reach = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, max_age)
     return sa.and_(
         jobs.status == JobStatus.FAILED.value,
+        jobs.finished_at > reach,
         jobs.error_reason == CLIENT_CANCELLED,
         sa.func.cardinality(jobs.preview_message_ids) > 0,
         jobs.preview_retried_at.is_(None),

@@ -32,11 +32,14 @@ from tzurot.gateway.store.previews import regenerates
 from tzurot.gateway.store.rows import job_from_row
 
 
-def runs_again() -> sa.ColumnElement[bool]:
-    """A failed job the gateway will run again by itself (the module says when)."""
+def runs_again(max_age_seconds: float) -> sa.ColumnElement[bool]:
+    """A failed job the gateway will run again by itself (the module says when; the sweep
+    regenerates only answers that ended less than `max_age_seconds` ago)."""
     jobs = t.jobs.c
     leased = sa.and_(jobs.retry_until.is_not(None), jobs.retry_until > sa.func.clock_timestamp())
-    return sa.and_(jobs.status == JobStatus.FAILED.value, sa.or_(leased, regenerates()))
+    return sa.and_(
+        jobs.status == JobStatus.FAILED.value, sa.or_(leased, regenerates(max_age_seconds))
+    )
 
 
 class RetryQueries(SqlBase):
@@ -82,11 +85,16 @@ class RetryQueries(SqlBase):
             )
 
     async def job_outlook(
-        self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""
+        self,
+        *,
+        job_id: str = "",
+        idempotency_key: str = "",
+        delivered_message_id: str = "",
+        max_age_seconds: float,
     ) -> tuple[Job, bool] | None:
-        """The job (by whichever key is given) and whether the gateway will run it again,
-        read in one statement (a claim between two reads would make a running job look
-        failed); None when there is no such job."""
+        """The job (by whichever key is given) and whether the gateway will run it again
+        (the sweep's reach `max_age_seconds`), read in one statement (a claim between two
+        reads would make a running job look failed); None when there is no such job."""
         jobs = t.jobs.c
         if job_id:
             where = jobs.id == job_id
@@ -96,7 +104,7 @@ class RetryQueries(SqlBase):
             )
         else:
             where = jobs.idempotency_key == idempotency_key
-        stmt = sa.select(t.jobs, runs_again().label("runs_again")).where(where)
+        stmt = sa.select(t.jobs, runs_again(max_age_seconds).label("runs_again")).where(where)
         async with self._autocommit.connect() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else (job_from_row(row._mapping), bool(row.runs_again))
