@@ -182,6 +182,8 @@ async def test_her_finished_deletion_hands_her_half_shown_answer_over_withheld(
         await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # no job: nothing to do
     assert memory.exchanges == []
     assert len(inference.requests) == 2
+    # Shown, with her jobs gone: they record nothing any more, and nothing of hers is kept.
+    assert await unfinished_events(gateway, engine) == []
 
 
 async def test_an_answer_handed_over_before_her_deletion_is_withheld_when_the_bot_takes_it(

@@ -43,24 +43,30 @@ class EventAcks(GatewayState):
         self, event_id: str, message_ids: Sequence[str], dropped_reason: str
     ) -> None:
         """The bot handled the event: posted it as `message_ids`, or dropped it
-        (`dropped_reason`). It is never sent again, even when memory is away."""
+        (`dropped_reason`). It is never sent again, even when memory is away. An
+        `unfinished` one whose job is gone (its user's data deleted) is deleted once handled:
+        it records nothing any more."""
         event = await self.events.store.event(event_id)
-        if (
-            event is not None
-            and event.kind == UNFINISHED_KIND
-            and event.job_id is not None
-            and message_ids
-            and event.reason not in WITHHELD_REASONS  # shown withheld: nothing to deliver
-        ):
+        unfinished = event is not None and event.kind == UNFINISHED_KIND
+        job = None
+        if unfinished and event is not None and event.job_id is not None:
             job = await self._store.get_job(event.job_id)  # gone with its user's data
-            if job is not None and job.status is JobStatus.STREAMED:
-                # The bot finished the abandoned answer: delivered, as ConfirmDelivery would
-                # have (before the acknowledgement: a failure here brings the event back).
-                await self.confirm_delivery(event.job_id, message_ids)
+        if (
+            job is not None
+            and message_ids
+            and event is not None
+            and event.reason not in WITHHELD_REASONS  # shown withheld: nothing to deliver
+            and job.status is JobStatus.STREAMED
+        ):
+            # The bot finished the abandoned answer: delivered, as ConfirmDelivery would
+            # have (before the acknowledgement: a failure here brings the event back).
+            await self.confirm_delivery(job.id, message_ids)
         greeted = event is not None and event.kind == GREETING_KIND and bool(message_ids)
         await self.events.ack(event_id, message_ids, dropped_reason, history_pending=greeted)
         if greeted:
             await self._greeting_acknowledged(event_id)
+        if unfinished and job is None:
+            await self.events.store.forget_unfinished(event_id)
 
     async def _greeting_acknowledged(self, event_id: str) -> None:
         """Stores the posted greeting's turn now when memory takes it; else it stays pending

@@ -261,6 +261,21 @@ class OutboxQueries:
                 sa.update(g.bot_events).where(e.id == event_id).values(reason=reason)
             )
 
+    async def forget_unfinished(self, event_id: str) -> None:
+        """Deletes a handled `unfinished` event whose job is gone (with its user's data, or
+        as a deleted personality's answer in flight): it is the record of nothing any more,
+        and no sweep can hand that job over again."""
+        e = g.bot_events.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(
+                sa.delete(g.bot_events).where(
+                    e.id == event_id,
+                    e.kind == UNFINISHED_KIND,
+                    e.delivered_at.is_not(None),
+                    ~sa.exists().where(t.jobs.c.id == e.job_id),
+                )
+            )
+
     async def event(self, event_id: str) -> BotEventRow | None:
         async with self._autocommit.connect() as conn:
             row = (
