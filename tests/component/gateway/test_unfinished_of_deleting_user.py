@@ -170,6 +170,8 @@ async def test_her_finished_deletion_hands_her_half_shown_answer_over_withheld(
     # A second answer of hers, cancelled mid-way by her dying bot.
     cancelled = await cancelled_mid_answer(gateway, inference, "msg-2")
     alice = await gateway.user(ALICE)
+    read_before = await store.unfinished_jobs(0.0, 3600.0)  # a sweep's list, read just now
+    assert {found.job.id for found in read_before} == {streamed, cancelled}
 
     await admin.delete_user_data(Principal(alice))
 
@@ -182,8 +184,16 @@ async def test_her_finished_deletion_hands_her_half_shown_answer_over_withheld(
         await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # no job: nothing to do
     assert memory.exchanges == []
     assert len(inference.requests) == 2
-    # Shown, with her jobs gone: they record nothing any more, and nothing of hers is kept.
-    assert await unfinished_events(gateway, engine) == []
+    # Shown, with her jobs gone: nothing of where they were or what they showed is kept;
+    # the rows stay as tombstones of their dedup keys.
+    assert await blanked(engine) == {streamed: True, cancelled: True}
+    # A sweep that read her jobs before they went does not queue them again, and an
+    # acknowledgement sent again is still a no-op.
+    for job in read_before:
+        assert await gateway._hand_to_bot(job.job) == 0
+    for event in events.values():
+        await gateway.acknowledge_event(event.id, list(PREVIEW), "")
+    assert await blanked(engine) == {streamed: True, cancelled: True}
 
 
 async def test_an_answer_handed_over_before_her_deletion_is_withheld_when_the_bot_takes_it(
@@ -365,6 +375,22 @@ async def test_her_withheld_answer_outlives_a_personality_deleted_meanwhile(
     assert await gateway.unfinished_answer(event) == withheld(job_id)
 
 
+async def blanked(engine: AsyncEngine) -> dict[str, bool]:
+    """Each `unfinished` event's job id, and whether nothing of where it was and what it
+    showed is left on it."""
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(e.job_id, e.channel_id, e.preview_message_ids, e.message_ids).where(
+                e.kind == "unfinished"
+            )
+        )
+        return {
+            str(r.job_id): (r.channel_id, r.preview_message_ids, r.message_ids) == ("", [], [])
+            for r in rows
+        }
+
+
 async def test_her_answers_shown_after_a_bots_death_leave_no_record_once_her_data_is_deleted(
     gateway: Gateway,
     admin: Admin,
@@ -383,7 +409,4 @@ async def test_her_answers_shown_after_a_bots_death_leave_no_record_once_her_dat
 
     await admin.delete_user_data(Principal(await gateway.user(ALICE)))
 
-    e = g.bot_events.c
-    async with engine.connect() as conn:
-        left = await conn.scalar(sa.select(sa.func.count()).where(e.job_id == job_id))
-    assert left == 0
+    assert await blanked(engine) == {job_id: True}

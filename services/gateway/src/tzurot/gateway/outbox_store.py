@@ -31,7 +31,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
 from tzurot.gateway.store.lorebooks import record_greeting
-from tzurot.gateway.store.previews import UNFINISHED_KIND, reason_when_claimed
+from tzurot.gateway.store.previews import BLANK, UNFINISHED_KIND, reason_when_claimed
 
 log = structlog.get_logger(__name__)
 
@@ -262,18 +262,22 @@ class OutboxQueries:
             )
 
     async def forget_unfinished(self, event_id: str) -> None:
-        """Deletes a handled `unfinished` event whose job is gone (with its user's data, or
-        as a deleted personality's answer in flight): it is the record of nothing any more,
-        and no sweep can hand that job over again."""
+        """Blanks a handled `unfinished` event whose job is gone (with its user's data, or as
+        a deleted personality's answer in flight): where it was and what it showed (`BLANK`).
+        The row stays, a tombstone: its dedup key still stops a sweep that read the job
+        before it went from queueing it again, and an acknowledgement sent again is still a
+        no-op."""
         e = g.bot_events.c
         async with self._autocommit.connect() as conn:
             await conn.execute(
-                sa.delete(g.bot_events).where(
+                sa.update(g.bot_events)
+                .where(
                     e.id == event_id,
                     e.kind == UNFINISHED_KIND,
                     e.delivered_at.is_not(None),
                     ~sa.exists().where(t.jobs.c.id == e.job_id),
                 )
+                .values(**BLANK)
             )
 
     async def event(self, event_id: str) -> BotEventRow | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -29,6 +29,17 @@ being deleted); the bot shows that instead (unfinished.py)."""
 WITHHELD_REASONS = (USER_DATA_DELETING, PERSONALITY_DELETED)
 """An `unfinished` event with one of these reasons is shown withheld: the bot turns its
 previews into why, and its acknowledgement delivers nothing."""
+
+
+BLANK: dict[str, Any] = {
+    "guild_id": "",
+    "channel_id": "",
+    "thread_id": "",
+    "preview_message_ids": [],
+    "message_ids": [],
+}
+"""What a handled `unfinished` event whose job is gone keeps of where it was and what it
+showed: nothing (the row stays a tombstone for its dedup key)."""
 
 
 class UnfinishedJob(NamedTuple):

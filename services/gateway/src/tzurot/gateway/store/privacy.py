@@ -14,6 +14,7 @@ from tzurot.gateway.store.in_flight import delete_answers_in_flight
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.personalities import delete_references
 from tzurot.gateway.store.previews import (
+    BLANK,
     UNFINISHED_KIND,
     USER_DATA_DELETING,
     keep_withheld,
@@ -298,13 +299,16 @@ class PrivacyQueries(AdminSqlBase):
         )
         e = g.bot_events.c
         statements = [
-            # Her answers handed to a bot after its death and shown already: with her jobs
-            # gone no sweep can hand them over again, so nothing needs their record.
-            sa.delete(g.bot_events).where(
+            # Her answers handed to a bot after its death and shown already: blanked (where
+            # they were, what they showed), the rows kept as tombstones (their dedup keys stop
+            # a sweep that read her job before it went from queueing it again).
+            sa.update(g.bot_events)
+            .where(
                 e.kind == UNFINISHED_KIND,
                 e.delivered_at.is_not(None),
                 e.job_id.in_(sa.select(t.jobs.c.id).where(t.jobs.c.user_id == user_id)),
-            ),
+            )
+            .values(**BLANK),
             sa.delete(t.jobs).where(t.jobs.c.user_id == user_id),
             sa.delete(g.bot_events).where(g.bot_events.c.payer_user_id == user_id),
             sa.delete(g.freewill_personalities).where(
