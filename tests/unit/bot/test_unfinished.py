@@ -221,3 +221,29 @@ async def test_a_withheld_answer_whose_later_preview_was_deleted_says_why_in_the
     ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert ids == [700]
     assert pool.sent == []
+
+
+class UnreadableChannel(Channel):
+    """A channel the bot may not read history in: every fetch is 403, the message there or
+    not (Discord checks the permission first)."""
+
+    async def fetch_message(self, message_id: int) -> Any:
+        denied = SimpleNamespace(status=403, reason="Forbidden")
+        raise discord.Forbidden(denied, "Missing Access")  # type: ignore[arg-type]  # the fields Forbidden reads
+
+
+async def test_previews_the_bot_may_not_read_are_not_edited_blind() -> None:
+    """Without Read Message History a deleted preview reads like one still there (403): one
+    edited blind that is gone failed the whole hand-over (the answer never delivered), so
+    the answer is posted anew instead."""
+    channel = UnreadableChannel({})  # the previews are gone, and unreadable anyway
+    pool = DiscordLikePool(channel)
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-6",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700", "701"],
+        content="Once upon a time.",
+    )
+    ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [901]
+    assert (pool.sent, pool.edited) == (["Once upon a time."], [])

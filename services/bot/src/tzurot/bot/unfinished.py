@@ -66,17 +66,15 @@ async def finish_unfinished(
     previews = [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     prefix = ""
     # Only the previews still there carry the answer (one deleted meanwhile, a moderator's,
-    # is passed over; one the bot may not read, without Read Message History, is still
-    # there for its webhook); the first of them keeps its reply header; none left: the
-    # answer is posted anew.
+    # is passed over); the first of them keeps its reply header; none left: the answer is
+    # posted anew. One the bot may not read (no Read Message History) is passed over too:
+    # Discord checks that permission before the message exists, so it may be gone, and an
+    # edit of a gone one would fail the whole hand-over.
     kept: list[int] = []
     for message_id in previews:
         try:
             shown = await channel.fetch_message(message_id)
-        except discord.NotFound:
-            continue
-        except discord.Forbidden:
-            kept.append(message_id)
+        except (discord.NotFound, discord.Forbidden):
             continue
         if not kept and shown.content.startswith(REPLY_QUOTE_PREFIX):
             prefix = shown.content.split("\n", 1)[0] + "\n"

@@ -75,6 +75,8 @@ voice (the personality's own is gone with it)."""
 
 
 class UnfinishedAnswers(GatewayState):
+    _stopping: bool  # job_upkeep.py's
+
     async def retry_job(self, job_id: str) -> Job:  # the Gateway's (service.py)
         raise NotImplementedError
 
@@ -133,7 +135,11 @@ class UnfinishedAnswers(GatewayState):
         return await self._hand_to_bot(job)
 
     async def _start_regeneration(self, job: Job) -> None:
-        """Claims the job's regeneration and, claimed, runs it in the background."""
+        """Claims the job's regeneration and, claimed, runs it in the background; not once
+        this process is stopping (its background work is being cancelled: another
+        replica's sweep generates it)."""
+        if self._stopping:
+            return
         if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
             log.info("job.unfinished_regenerating", job_id=job.id)
             task = asyncio.create_task(self._regenerate(job))
