@@ -26,6 +26,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -41,6 +42,7 @@ from tzurot.testing.discord_e2e import (
     running_bot,
     slash_text,
 )
+from tzurot.testing.fake_discord import Json
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -130,6 +132,23 @@ def kill_answers_in_flight() -> None:
             task.cancel()
 
 
+async def half_shown_answer(world: World, who: Json, whose: str) -> tuple[Any, str, int]:
+    """`who` asks `whose` for a story; the bot is killed once the preview shows half of it,
+    and the answer's job has ended: the preview message, what it showed, and the provider
+    calls paid so far."""
+    world.provider.reply = STORY
+    world.provider.chunk_delay = 0.2
+    async with running_bot(world, grace_seconds=0.0):
+        said = await world.discord.say(world.general, who, f"@{whose} tell me a story")
+        key = f"{said.id}:{whose}"
+        await job_of(world, key, lambda job: job.preview_message_ids)
+        (preview,) = world.discord.webhook_messages(world.general)
+        kill_answers_in_flight()
+    half = preview.content
+    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
+    return preview, half, len(world.provider.chat_requests())
+
+
 @pytest.mark.parametrize(
     ("whose", "voice"),
     [
@@ -154,17 +173,7 @@ async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_rest
                 ),
             )
         )
-    world.provider.reply = STORY
-    world.provider.chunk_delay = 0.2
-    async with running_bot(world, grace_seconds=0.0):
-        said = await world.discord.say(world.general, world.alice, f"@{whose} tell me a story")
-        key = f"{said.id}:{whose}"
-        await job_of(world, key, lambda job: job.preview_message_ids)
-        (preview,) = world.discord.webhook_messages(world.general)
-        kill_answers_in_flight()
-    half = preview.content
-    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
-    paid = len(world.provider.chat_requests())
+    preview, half, paid = await half_shown_answer(world, world.alice, whose)
 
     async with running_bot(world):
         deleted = await slash_text(
@@ -203,17 +212,7 @@ async def test_his_half_shown_answer_says_its_personality_was_deleted_after_a_re
             ),
         )
     )
-    world.provider.reply = STORY
-    world.provider.chunk_delay = 0.2
-    async with running_bot(world, grace_seconds=0.0):
-        said = await world.discord.say(world.general, world.bob, "@finch tell me a story")
-        key = f"{said.id}:finch"
-        await job_of(world, key, lambda job: job.preview_message_ids)
-        (preview,) = world.discord.webhook_messages(world.general)
-        kill_answers_in_flight()
-    half = preview.content
-    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
-    paid = len(world.provider.chat_requests())
+    preview, half, paid = await half_shown_answer(world, world.bob, "finch")
 
     async with running_bot(world):
         deleted = await slash_text(

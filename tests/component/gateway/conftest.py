@@ -522,6 +522,36 @@ async def gateway(
     await made.stop_background()  # no background work outlives the test's engine
 
 
+UNFINISHED_AFTER = 0.05
+"""`unfinished_after_seconds` of the gateways that sweep abandoned answers in these tests."""
+
+
+def sweeping_gateway(
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+    keyvault: FakeKeyVault,
+    **limits: Any,
+) -> Gateway:
+    """A gateway whose unfinished-answer sweep hands over answers UNFINISHED_AFTER after they
+    ended (`limits`: other GatewayLimits to change)."""
+    changed = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER, **limits)
+    return Gateway(
+        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=changed
+    )
+
+
+@pytest.fixture
+async def sweeping(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> AsyncIterator[Gateway]:
+    """`sweeping_gateway`, its background work stopped at the end: no sweep's regeneration
+    outlives the test's engine."""
+    made = sweeping_gateway(store, inference, memory, keyvault)
+    yield made
+    await made.stop_background()
+
+
 @pytest.fixture
 def admin(
     gateway: Gateway, store: GatewayStore, memory: FakeMemory, keyvault: FakeKeyVault

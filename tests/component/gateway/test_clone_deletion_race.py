@@ -109,6 +109,26 @@ async def test_a_deletion_while_her_clone_is_under_way_waits_for_it_then_takes_i
     assert not await personality_row(engine, wren.id)
 
 
+async def held_deleting_the_old_clone(
+    engine: AsyncEngine,
+    speech: FakeSpeech,
+    alice: User,
+    wren: Personality,
+    deletion: Coroutine[Any, Any, object],
+) -> tuple[asyncio.Task[object], asyncio.Event]:
+    """Wren's former clone, made by Alice, is in her ElevenLabs account; `deletion` starts
+    and is held while it deletes that clone there (its locks held, nothing recorded yet)
+    until the gate returned is set. The deletion's task, and that gate."""
+    await VoiceStore(engine).put_voice(
+        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    )
+    speech.accounts[alice.id] = {OLD_CLONE}
+    gate = speech.delete_gate = asyncio.Event()
+    deleting = asyncio.create_task(deletion)
+    await speech.delete_started.wait()
+    return deleting, gate
+
+
 async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_made(
     voiced_admin: Admin,
     gateway: Gateway,
@@ -121,21 +141,16 @@ async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_m
     clone asked meanwhile must not make a voice the deletion will never see."""
     alice, wren = await wren_with_a_sample(gateway, store, engine)
     owner = Principal(alice)
-    await VoiceStore(engine).put_voice(
-        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    deleting, gate = await held_deleting_the_old_clone(
+        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
     )
-    speech.accounts[alice.id] = {OLD_CLONE}
-    speech.delete_gate = asyncio.Event()
-    deleting = asyncio.create_task(voiced_admin.delete_personality(owner, "wren"))
     try:
-        await speech.delete_started.wait()
-
         # Told it is gone (it is being deleted), not to wait for "a clone" and try again.
         with pytest.raises(NotFound) as refused:
             await voiced_admin.clone_voice(owner, "wren")
         assert refused.value.reason == "PERSONALITY_NOT_FOUND"
     finally:
-        speech.delete_gate.set()
+        gate.set()
     await deleting
 
     assert speech.cloned == []  # ElevenLabs was never asked
@@ -156,22 +171,17 @@ async def test_a_second_deletion_while_the_first_is_under_way_is_told_so_not_a_c
     (its locks held); the second is refused as a deletion under way, and the first finishes."""
     alice, wren = await wren_with_a_sample(gateway, store, engine)
     owner = Principal(alice)
-    await VoiceStore(engine).put_voice(
-        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    deleting, gate = await held_deleting_the_old_clone(
+        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
     )
-    speech.accounts[alice.id] = {OLD_CLONE}
-    speech.delete_gate = asyncio.Event()
-    deleting = asyncio.create_task(voiced_admin.delete_personality(owner, "wren"))
     try:
-        await speech.delete_started.wait()
-
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_personality(owner, "wren")
         assert refused.value.reason == "DELETION_IN_PROGRESS"
         assert "being deleted by another request" in refused.value.message
         assert "cloned" not in refused.value.message
     finally:
-        speech.delete_gate.set()
+        gate.set()
     await deleting
 
     assert speech.deletes == [(alice.id, OLD_CLONE)]  # once
@@ -191,15 +201,10 @@ async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_
     asked again afterwards, it runs."""
     alice, wren = await wren_with_a_sample(gateway, store, engine, public=False)
     owner = Principal(alice)
-    await VoiceStore(engine).put_voice(
-        wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
+    deleting, gate = await held_deleting_the_old_clone(
+        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
     )
-    speech.accounts[alice.id] = {OLD_CLONE}
-    speech.delete_gate = asyncio.Event()
-    deleting = asyncio.create_task(voiced_admin.delete_personality(owner, "wren"))
     try:
-        await speech.delete_started.wait()
-
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_user_data(owner)
         assert refused.value.reason == "DELETION_IN_PROGRESS"
@@ -210,7 +215,7 @@ async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_
             )
         assert marked is None  # her deletion was not recorded
     finally:
-        speech.delete_gate.set()
+        gate.set()
     await deleting
 
     await voiced_admin.delete_user_data(owner)

@@ -14,8 +14,6 @@ unless the sweep will not (its user's data being deleted). Real Postgres for `co
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -27,24 +25,25 @@ from tzurot.gateway.service import RETRY_REQUESTED, Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.runtime.errors import FailedPrecondition
 
-from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, answer, command
+from .conftest import (
+    ALICE,
+    UNFINISHED_AFTER,
+    FakeInference,
+    FakeKeyVault,
+    FakeMemory,
+    answer,
+    command,
+    sweeping_gateway,
+)
 
 pytestmark = pytest.mark.component
 
-UNFINISHED_AFTER = 0.05
 Seen = list[tuple[JobStatus, str]]
 
 
 @pytest.fixture
-async def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> AsyncIterator[Gateway]:
-    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    made = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
-    yield made
-    await made.stop_background()  # no sweep's regeneration outlives the test's engine
+def gateway(sweeping: Gateway) -> Gateway:
+    return sweeping
 
 
 async def poll_until_settled(gateway: Gateway, job_id: str, seen: Seen) -> Job:
@@ -267,12 +266,7 @@ async def test_an_answer_cut_off_longer_ago_than_the_sweeps_reach_reads_failed(
     """The sweep leaves an answer that ended more than `unfinished_max_age_seconds` ago as
     it is (it was down, or behind a backlog): such a job will not run again, so it reads
     failed, not queued for good."""
-    limits = dataclasses.replace(
-        LIMITS, unfinished_after_seconds=UNFINISHED_AFTER, unfinished_max_age_seconds=0.3
-    )
-    gateway = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
+    gateway = sweeping_gateway(store, inference, memory, keyvault, unfinished_max_age_seconds=0.3)
     job_id = await killed_mid_answer(gateway, inference)
     assert (await gateway.job_status(job_id=job_id)).status is JobStatus.QUEUED  # within reach
     await asyncio.sleep(0.5)

@@ -5,8 +5,6 @@ as an `unfinished` event; a job cancelled by its dying bot is generated again fi
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -19,24 +17,14 @@ from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import TzurotError, Unavailable
 
-from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+from .conftest import UNFINISHED_AFTER, FakeInference, command
 
 pytestmark = pytest.mark.component
 
-UNFINISHED_AFTER = 0.05
-"""The gateway's `unfinished_after_seconds` in these tests."""
-
 
 @pytest.fixture
-async def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> AsyncIterator[Gateway]:
-    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    made = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
-    yield made
-    await made.stop_background()  # no sweep's regeneration outlives the test's engine
+def gateway(sweeping: Gateway) -> Gateway:
+    return sweeping
 
 
 async def _answered(gateway: Gateway, key: str = "msg-1") -> str:

@@ -15,8 +15,6 @@ deletion left. Real Postgres for `core`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -30,10 +28,9 @@ from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 
-from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory
+from .conftest import UNFINISHED_AFTER, FakeInference, FakeKeyVault, FakeMemory, sweeping_gateway
 from .test_unfinished_of_deleting_user import (
     PREVIEW,
-    UNFINISHED_AFTER,
     answered_unconfirmed,
     cancelled_mid_answer,
     claimed,
@@ -48,15 +45,8 @@ BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
 
 
 @pytest.fixture
-async def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> AsyncIterator[Gateway]:
-    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    made = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
-    yield made
-    await made.stop_background()  # no sweep's regeneration outlives the test's engine
+def gateway(sweeping: Gateway) -> Gateway:
+    return sweeping
 
 
 async def bobs_finch(gateway: Gateway, store: GatewayStore) -> Personality:
@@ -263,12 +253,7 @@ async def test_a_half_answer_older_than_the_sweeps_reach_is_left_as_it_is(
     """An answer abandoned longer ago than `unfinished_max_age_seconds` (the sweep was down,
     or a backlog behind a row it failed on): the conversation moved on, so it is left as it
     is (nor would one cut off be generated again on the user's key)."""
-    limits = dataclasses.replace(
-        LIMITS, unfinished_after_seconds=UNFINISHED_AFTER, unfinished_max_age_seconds=0.3
-    )
-    gateway = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
+    gateway = sweeping_gateway(store, inference, memory, keyvault, unfinished_max_age_seconds=0.3)
     await bobs_finch(gateway, store)
     old = await answered_unconfirmed(gateway, "msg-1", "finch")
     await asyncio.sleep(0.5)

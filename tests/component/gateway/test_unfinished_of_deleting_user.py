@@ -18,8 +18,6 @@ Real Postgres for `core`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -35,24 +33,16 @@ from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 
-from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+from .conftest import ALICE, UNFINISHED_AFTER, FakeInference, FakeMemory, command
 
 pytestmark = pytest.mark.component
 
-UNFINISHED_AFTER = 0.05
 PREVIEW = ("900", "901")
 
 
 @pytest.fixture
-async def gateway(
-    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
-) -> AsyncIterator[Gateway]:
-    limits = dataclasses.replace(LIMITS, unfinished_after_seconds=UNFINISHED_AFTER)
-    made = Gateway(
-        store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
-    )
-    yield made
-    await made.stop_background()  # no sweep's regeneration outlives the test's engine
+def gateway(sweeping: Gateway) -> Gateway:
+    return sweeping
 
 
 async def answered_unconfirmed(

@@ -44,8 +44,8 @@ class EventAcks(GatewayState):
     ) -> None:
         """The bot handled the event: posted it as `message_ids`, or dropped it
         (`dropped_reason`). It is never sent again, even when memory is away. An
-        `unfinished` one whose job is gone (its user's data deleted) is deleted once handled:
-        it records nothing any more."""
+        `unfinished` one whose job is gone (its user's data deleted) is blanked once handled
+        (`forget_unfinished`): it records nothing any more but its dedup key."""
         event = await self.events.store.event(event_id)
         unfinished = event is not None and event.kind == UNFINISHED_KIND
         job = None

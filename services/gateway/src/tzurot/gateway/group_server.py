@@ -22,7 +22,8 @@ from tzurot.gateway.group_store import ActiveMember, BotEventRow
 from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.server import Context
 from tzurot.gateway.service import Gateway
-from tzurot.gateway.store.previews import PERSONALITY_DELETED, UNFINISHED_KIND
+from tzurot.gateway.store.previews import UNFINISHED_KIND
+from tzurot.gateway.unfinished import names_personality
 from tzurot.gateway.wallet import Wallet
 from tzurot.runtime.errors import InvalidArgument, NotFound
 from tzurot.v1 import common_pb2 as common
@@ -183,8 +184,7 @@ class GatewayGroupServicer(GatewayAdminServicer):
             unfinished = await self._gateway.unfinished_answer(event)
             if unfinished is None:
                 return None
-            if unfinished.failed_reason == PERSONALITY_DELETED:
-                # Being deleted (a replica's catalog may still hold it): nothing speaks as it.
+            if not names_personality(unfinished):
                 personality = None
             return gw.BotEvent(
                 event_id=event.id,

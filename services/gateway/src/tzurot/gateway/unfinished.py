@@ -218,6 +218,12 @@ class UnfinishedAnswers(GatewayState):
         return 1
 
 
+def names_personality(answer: UnfinishedAnswer) -> bool:
+    """Whether the bot is handed the answer's personality: not one being deleted (a replica's
+    catalog may still hold it for seconds), so nothing speaks as it."""
+    return answer.failed_reason != PERSONALITY_DELETED
+
+
 def withheld_words(reason: str) -> str:
     """What the preview of an answer withheld for `reason` says instead of it."""
     if reason == PERSONALITY_DELETED:
