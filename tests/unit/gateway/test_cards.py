@@ -19,7 +19,7 @@ from tzurot.gateway.cards.mapping import CharacterView, card_from_view, draft_fr
 from tzurot.gateway.cards.spec import backfill_v2, card_json
 from tzurot.gateway.personalities import SLUG_PATTERN, CleanupRuleSeed, slugify
 from tzurot.runtime.errors import InvalidArgument
-from tzurot.testing.cards import charx_card, photo
+from tzurot.testing.cards import card_v3, charx_card, photo
 
 BOOK_V2: dict[str, Any] = {
     "name": "Ravenholm lore",
@@ -431,3 +431,20 @@ def test_a_picture_too_large_is_refused_as_too_large(side: int) -> None:
     with pytest.raises(InvalidArgument) as refused:
         codec.decode(_png_header_only(side, side))
     assert refused.value.reason == "CARD_TOO_LARGE"
+
+
+def test_a_charx_built_twice_is_the_same_bytes_whatever_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data export measures a card to plan its parts, then builds it again for the part
+    that carries it: the clock moving between the two must not change its bytes."""
+    card = codec.decode(json.dumps(card_v3("Nova")).encode()).card
+    assets = {"assets/emotion/joy.png": b"\x89PNG joy"}
+    first = codec.encode_charx(card, assets)
+    monkeypatch.setattr(zipfile.time, "time", lambda: 2_000_000_000.0)  # type: ignore[attr-defined]  # zipfile's own `time` import
+    second = codec.encode_charx(card, assets)
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.namelist() == ["card.json", "assets/emotion/joy.png"]
+        assert archive.read("assets/emotion/joy.png") == b"\x89PNG joy"
+        assert all(entry.external_attr >> 16 == 0o600 for entry in archive.infolist())

@@ -233,11 +233,24 @@ def encode_png_plain(image: bytes) -> bytes:
     return _plain_png(_open_image(image))
 
 
+_CHARX_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
+"""Every CHARX entry's time: the same card gives the same bytes whenever it is built (a
+data export measures a card to plan its parts, then builds it again for the part that
+carries it; the clock would otherwise move every entry's time)."""
+
+
 def encode_charx(card: Card, assets: dict[str, bytes]) -> bytes:
     """A zip with card.json at its root and each embedded asset at its path."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("card.json", encode_json(card))
+        archive.writestr(_entry("card.json"), encode_json(card))
         for path, data in sorted(assets.items()):
-            archive.writestr(path, data)
+            archive.writestr(_entry(path), data)
     return out.getvalue()
+
+
+def _entry(path: str) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(path, date_time=_CHARX_ENTRY_TIME)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o600 << 16  # as writestr gives an entry made from a name
+    return entry
