@@ -29,3 +29,24 @@ def test_the_unfinished_sweeps_reach_must_outlast_its_wait() -> None:
     assert settings.unfinished_max_age_seconds > settings.unfinished_after_seconds
     with pytest.raises(ValidationError, match="unfinished_max_age_seconds"):
         GatewaySettings(**base, unfinished_after_seconds=60, unfinished_max_age_seconds=60)
+
+
+def test_bot_events_outlive_the_unfinished_sweeps_reach() -> None:
+    """A shown hand-over's row (its dedup key) may go only once no sweep can read its job: a
+    retention shorter than the sweep's reach and a margin is refused at start, as is one
+    shorter than two days (a free-will turn's key names a local day)."""
+    base: dict[str, Any] = {
+        "tls_dir": Path("/nonexistent"),
+        "database_url": SecretStr("postgresql://x"),
+    }
+    settings = GatewaySettings(**base)
+    assert settings.bot_events_retention_days == 7
+    assert settings.bot_events_retention_days * 86_400 > settings.unfinished_max_age_seconds
+    with pytest.raises(ValidationError, match="bot_events_retention_days"):
+        GatewaySettings(**base, unfinished_max_age_seconds=3 * 86_400, bot_events_retention_days=3)
+    with pytest.raises(ValidationError, match="bot_events_retention_days"):
+        GatewaySettings(**base, bot_events_retention_days=1)
+    longer = GatewaySettings(
+        **base, unfinished_max_age_seconds=3 * 86_400, bot_events_retention_days=3.1
+    )
+    assert longer.bot_events_retention_days == 3.1

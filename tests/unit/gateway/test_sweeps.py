@@ -15,6 +15,7 @@ async def _sweeps_until(broken: str, working: str) -> int:
         "store_pending_history": 0,
         "store_pending_greetings": 0,
         "finish_unfinished_answers": 0,
+        "drop_old_bot_events": 0,
     }
     enough = asyncio.Event()
 
@@ -31,6 +32,7 @@ async def _sweeps_until(broken: str, working: str) -> int:
         return run
 
     fake = SimpleNamespace(**{name: sweep(name) for name in calls})
+    fake.event_retention = SimpleNamespace(drop_old_bot_events=fake.drop_old_bot_events)
     task = asyncio.create_task(Gateway.run_sweeps(fake, 0.001))  # type: ignore[arg-type]
     try:
         await asyncio.wait_for(enough.wait(), timeout=10)
@@ -58,3 +60,11 @@ async def test_a_failing_history_sweep_does_not_stop_late_greetings() -> None:
 
 async def test_a_failing_greeting_sweep_does_not_stop_late_history() -> None:
     assert await _sweeps_until("store_pending_greetings", "store_pending_history") >= 3
+
+
+async def test_a_failing_retention_sweep_does_not_stop_unfinished_answers() -> None:
+    assert await _sweeps_until("drop_old_bot_events", "finish_unfinished_answers") >= 3
+
+
+async def test_a_failing_unfinished_sweep_does_not_stop_the_retention() -> None:
+    assert await _sweeps_until("finish_unfinished_answers", "drop_old_bot_events") >= 3

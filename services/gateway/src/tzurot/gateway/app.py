@@ -17,7 +17,7 @@ from tzurot.gateway import changelog
 from tzurot.gateway.admin import Admin
 from tzurot.gateway.clients import GrpcInference, GrpcKeyVault, GrpcMemory
 from tzurot.gateway.clock import Clock
-from tzurot.gateway.config import GatewaySettings
+from tzurot.gateway.config import DAY_SECONDS, GatewaySettings
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.facts import FactExtraction
 from tzurot.gateway.freewill import FreeWill
@@ -144,6 +144,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 job_lease_seconds=settings.job_lease_seconds,
                 unfinished_after_seconds=settings.unfinished_after_seconds,
                 unfinished_max_age_seconds=settings.unfinished_max_age_seconds,
+                bot_events_retention_seconds=settings.bot_events_retention_days * DAY_SECONDS,
                 superusers=settings.superusers,
                 user_bucket=_bucket(settings.rate_user_capacity, settings.rate_user_per_minute),
                 channel_bucket=_bucket(

@@ -7,6 +7,10 @@ from pydantic import Field, SecretStr, model_validator
 
 from tzurot.runtime.config import ServiceSettings
 
+DAY_SECONDS = 86_400.0
+UNFINISHED_RETENTION_MARGIN_SECONDS = 3600.0
+"""How much longer than `unfinished_max_age_seconds` bot events are kept at least."""
+
 
 class GatewaySettings(ServiceSettings):
     """Where gateway listens, its database, the services it calls and its limits."""
@@ -55,6 +59,14 @@ class GatewaySettings(ServiceSettings):
     # One that ended longer ago than this is left as it is: the conversation has moved on
     # (and a backlog, after a long outage of the sweep, is not regenerated on users' keys).
     unfinished_max_age_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # Acknowledged bot events are deleted this long after their acknowledgement
+    # (outbox_retention.py), but for the rows still needed: release notes (for good), an
+    # `unfinished` hand-over while its job is undelivered, a greeting while its personality is
+    # activated there or its history pending. At least two days (a free-will turn's dedup key
+    # names a local day), and longer than unfinished_max_age_seconds by
+    # UNFINISHED_RETENTION_MARGIN_SECONDS: a shown hand-over's tombstone outlives every sweep
+    # that could still read its job.
+    bot_events_retention_days: float = Field(default=7.0, ge=2.0)
     # How often an exchange delivered while memory was away is offered to memory again, and
     # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
     sweep_seconds: float = Field(default=2.0, gt=0)
@@ -113,5 +125,18 @@ class GatewaySettings(ServiceSettings):
         if self.unfinished_max_age_seconds <= self.unfinished_after_seconds:
             raise ValueError(
                 "unfinished_max_age_seconds must be longer than unfinished_after_seconds"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tombstones_outlive_the_sweep(self) -> Self:
+        """A shown hand-over's row (its dedup key) is kept while its job may still be swept."""
+        if (
+            self.bot_events_retention_days * DAY_SECONDS
+            < self.unfinished_max_age_seconds + UNFINISHED_RETENTION_MARGIN_SECONDS
+        ):
+            raise ValueError(
+                "bot_events_retention_days must be longer than unfinished_max_age_seconds "
+                f"by {UNFINISHED_RETENTION_MARGIN_SECONDS:.0f} s at least"
             )
         return self

@@ -54,6 +54,9 @@ class GatewayLimits:
     unfinished_after_seconds: float = 30.0
     # One that ended longer ago than this is left as it is (unfinished.py).
     unfinished_max_age_seconds: float = 6 * 3600.0
+    # Acknowledged bot events are deleted this long after, but for those still needed
+    # (outbox_retention.py).
+    bot_events_retention_seconds: float = 7 * 86_400.0
     # Platform user ids made superusers on sight (TZUROT_SUPERUSERS).
     superusers: frozenset[str] = frozenset()
     # Token buckets per user and per channel; None disables one. Superusers are exempt.

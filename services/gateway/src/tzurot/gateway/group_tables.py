@@ -115,6 +115,14 @@ bot_events = sa.Table(
         "id",
         postgresql_where=sa.text("history_status = 'pending'"),
     ),
+    # The retention sweep's walk over acknowledged events, oldest first (outbox_retention.py);
+    # a release note is kept for good (its dedup key), so it is not in the walk at all.
+    sa.Index(
+        "bot_events_delivered_idx",
+        "delivered_at",
+        "id",
+        postgresql_where=sa.text("delivered_at IS NOT NULL AND notice_kind <> 'release'"),
+    ),
 )
 
 freewill_channels = sa.Table(

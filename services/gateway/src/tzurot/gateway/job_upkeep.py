@@ -4,7 +4,7 @@ A gateway that stops (SIGTERM) releases the jobs it runs, failed and retryable, 
 message sent again is answered at once; a killed one leaves them running until their lease
 runs out, when any replica's sweep fails them (ORPHANED), also retryably. The sweeps also store
 the history `confirm_delivery` (and a greeting's acknowledgement, event_acks.py) had to leave
-pending and hand abandoned answers to the bot.
+pending, hand abandoned answers to the bot, and delete bot events acknowledged long ago.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import structlog
 
 from tzurot.gateway.domain import JobError
 from tzurot.gateway.gateway_core import GatewayState
+from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.runtime import metrics
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,8 @@ class JobUpkeep(GatewayState):
     _running: set[str]
     """The jobs this process is running, released (failed-retryable) when it stops."""
     _stopping: bool
+    event_retention: OutboxRetention
+    """Deletes acknowledged bot events past their retention (outbox_retention.py)."""
 
     async def store_pending_history(self) -> int:  # delivery_flow.py's
         raise NotImplementedError
@@ -100,12 +103,15 @@ class JobUpkeep(GatewayState):
     async def run_sweeps(self, every: float) -> None:
         """Every `every` seconds: stores the answers and greetings whose history had to be
         left pending (and, at start, what a previous process left), fails jobs orphaned by a
-        killed gateway, and hands answers abandoned by a killed bot to the bot (unfinished.py)."""
+        killed gateway, hands answers abandoned by a killed bot to the bot (unfinished.py),
+        and deletes bot events acknowledged long ago (outbox_retention.py: a pass an hour,
+        a few batches a sweep)."""
         sweeps = (
             self.fail_orphaned_jobs,
             self.store_pending_history,
             self.store_pending_greetings,
             self.finish_unfinished_answers,
+            self.event_retention.drop_old_bot_events,
         )
         while True:
             for sweep in sweeps:  # independent: one failing or slow never starves the other

@@ -26,6 +26,10 @@ from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound,
 
 log = structlog.get_logger(__name__)
 
+RELEASE_NOTICE = "release"
+"""A release note's `notice_kind`: its row is kept for good (outbox_retention.py), for its
+dedup key."""
+
 
 @dataclass(frozen=True)
 class RenderedRelease:
@@ -110,7 +114,7 @@ class Notifications:
                         "channel_id": m["channel_id"],
                         "thread_id": m["thread_id"],
                         "kind": "notice",
-                        "notice_kind": "release",
+                        "notice_kind": RELEASE_NOTICE,
                         "text": text,
                         "dedup_key": f"release:{release.version}:{m['conversation_id']}",
                     },

@@ -49,6 +49,7 @@ from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.lore import LoreState
+from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
@@ -129,6 +130,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             seed=limits.group_seed,
             wake=self.events.wake,
             drop_event=lambda event_id, reason: self.events.ack(event_id, (), reason),
+        )
+        self.event_retention = OutboxRetention(
+            store.engine, self.clock, limits.bot_events_retention_seconds
         )
         self._background: set[asyncio.Task[None]] = set()
         # Wakes the fact extraction worker (app.py sets it when facts are enabled).
