@@ -107,16 +107,21 @@ async def test_a_regeneration_that_failed_after_its_bot_died_leaves_the_answer_i
 
 
 class Channel:
-    """The channel the previews are in: `shown`, by id (any other is gone)."""
+    """The channel the previews are in: `shown`, by id (any other is gone); those in
+    `vanishing` are deleted (a moderator) right after the bot reads them."""
 
-    def __init__(self, shown: dict[int, str]) -> None:
+    def __init__(self, shown: dict[int, str], vanishing: tuple[int, ...] = ()) -> None:
         self.shown = shown
+        self.vanishing = vanishing
 
     async def fetch_message(self, message_id: int) -> Any:
         if message_id not in self.shown:
             gone = SimpleNamespace(status=404, reason="Not Found")
             raise discord.NotFound(gone, "gone")  # type: ignore[arg-type]  # the fields NotFound reads
-        return SimpleNamespace(id=message_id, content=self.shown[message_id])
+        read = SimpleNamespace(id=message_id, content=self.shown[message_id])
+        if message_id in self.vanishing:
+            del self.shown[message_id]
+        return read
 
 
 def withheld_without_personality() -> gw.UnfinishedAnswer:
@@ -179,12 +184,19 @@ async def test_a_withheld_answer_whose_first_preview_is_gone_says_why_in_the_nex
 
 
 class DiscordLikePool(Pool):
-    """Editing or deleting a message that is gone raises NotFound, as Discord's webhook API
-    answers it."""
+    """Reading, editing or deleting a message that is gone raises NotFound, as Discord's
+    webhook API answers it; reading needs no permission in the channel."""
 
     def __init__(self, channel: Channel) -> None:
         super().__init__()
         self.channel = channel
+        self.fetched: list[int] = []
+
+    async def fetch(self, channel: object, message_id: int) -> Any:
+        self.fetched.append(message_id)
+        if message_id not in self.channel.shown:
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+        return SimpleNamespace(id=message_id, content=self.channel.shown[message_id])
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
         if message_id not in self.channel.shown:
@@ -232,10 +244,10 @@ class UnreadableChannel(Channel):
         raise discord.Forbidden(denied, "Missing Access")  # type: ignore[arg-type]  # the fields Forbidden reads
 
 
-async def test_previews_the_bot_may_not_read_are_not_edited_blind() -> None:
+async def test_previews_gone_that_the_bot_may_not_read_are_not_edited_blind() -> None:
     """Without Read Message History a deleted preview reads like one still there (403): one
-    edited blind that is gone failed the whole hand-over (the answer never delivered), so
-    the answer is posted anew instead."""
+    edited blind that is gone failed the whole hand-over (the answer never delivered). Read
+    through the webhook, it is gone: the answer is posted anew."""
     channel = UnreadableChannel({})  # the previews are gone, and unreadable anyway
     pool = DiscordLikePool(channel)
     unfinished = gw.UnfinishedAnswer(
@@ -247,3 +259,94 @@ async def test_previews_the_bot_may_not_read_are_not_edited_blind() -> None:
     ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert ids == [901]
     assert (pool.sent, pool.edited) == (["Once upon a time."], [])
+    assert pool.fetched == [700, 701]
+
+
+async def test_previews_the_bot_may_not_read_are_read_through_the_webhook_and_finished() -> None:
+    """Without Read Message History the channel refuses every read (403), but the webhook
+    that posted the previews reads them without permission: the answer is finished in them,
+    reply header kept, not posted anew beside the half answer (as it was before)."""
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = UnreadableChannel({700: f"{header}\nOnce upon", 701: "a time"})
+    pool = DiscordLikePool(channel)
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-7",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700", "701"],
+        content="Once upon a time.",
+    )
+    ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [700]
+    assert pool.edited == [(700, f"{header}\nOnce upon a time.")]
+    assert (pool.sent, pool.deleted) == ([], [701])
+
+
+def three_pieces(**fields: Any) -> gw.UnfinishedAnswer:
+    """A whole answer of three 2000-character pieces, half shown in previews 700-702."""
+    return gw.UnfinishedAnswer(
+        job_id="job-8",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700", "701", "702"],
+        content="\n\n".join(["a" * 1900, "b" * 1900, "c" * 1900]),
+        **fields,
+    )
+
+
+async def test_a_preview_deleted_between_its_read_and_its_edit_is_passed_over() -> None:
+    """A moderator deleted 701 right after the bot read it: its edit is refused (404). The
+    hand-over goes on as if 701 were gone when read: the pieces go in 700 and 702, the last
+    one is posted anew (before, the 404 failed the whole hand-over, acknowledged as a channel
+    gone: the answer was never delivered)."""
+    channel = Channel({700: "Once", 701: "upon", 702: "a time"}, vanishing=(701,))
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, three_pieces())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [700, 702, 901]
+    assert [text[0] for _, text in pool.edited] == ["a", "b"]
+    assert [message_id for message_id, _ in pool.edited] == [700, 702]
+    assert [text[0] for text in pool.sent] == ["c"]
+
+
+async def test_the_header_of_a_first_preview_deleted_after_its_read_goes_on_the_next() -> None:
+    """The header was read from 700, deleted before its edit: 701 shows the first piece,
+    header and all, and so on down."""
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = Channel({700: f"{header}\nOnce", 701: "upon", 702: "a time"}, vanishing=(700,))
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, three_pieces())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [701, 702, 901]
+    first = pool.edited[0]
+    assert first[0] == 701
+    assert first[1].startswith(f"{header}\naaa")
+    assert pool.sent[0].startswith("c")
+
+
+async def test_the_header_survives_when_every_preview_goes_before_its_edit() -> None:
+    """All of them deleted after the bot read them: the answer is posted anew, whole, with
+    the header read from the first."""
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    shown = {700: f"{header}\nOnce", 701: "upon", 702: "a time"}
+    channel = Channel(shown, vanishing=(700, 701, 702))
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, three_pieces())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [901, 902, 903]
+    assert pool.edited == []
+    assert pool.sent[0].startswith(f"{header}\naaa")
+
+
+async def test_a_withheld_answer_whose_previews_go_before_their_edit_posts_nothing() -> None:
+    """Withheld, the first preview deleted after its read: the next says why (header kept);
+    every one deleted so: nothing is posted, nothing left to explain."""
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = Channel({700: f"{header}\nOnce upon a", 701: "time there"}, vanishing=(700,))
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert ids == [701]
+    assert pool.edited == [
+        (701, f"{header}\nI couldn't answer that.\n-# your data is being deleted, as you asked")
+    ]
+    assert pool.sent == []
+
+    channel = Channel({700: "Once upon a", 701: "time there"}, vanishing=(700, 701))
+    pool = DiscordLikePool(channel)
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.sent, pool.edited) == ([], [], [])

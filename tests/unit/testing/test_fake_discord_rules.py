@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -412,6 +412,44 @@ async def test_a_message_in_a_thread_is_edited_and_deleted_only_with_its_thread_
         assert status == 204
 
 
+async def test_a_webhook_reads_only_its_own_messages_and_needs_no_permission() -> None:
+    """Get Webhook Message: a message that webhook posted (another webhook's, a user's, one
+    deleted: 10008 Unknown Message), in a thread only with its `thread_id`; no permission in
+    the channel is needed, where the bot's own read is refused."""
+    async with discord_http() as (http, guild, channel):
+        thread = http.fake.add_thread(guild, channel, "t")
+        hook, other = await hook_of(http, channel), await hook_of(http, channel)
+        said = await http.fake.say(channel, http.fake.make_user("alice"), "hi")
+        _, sent, _ = await http.call("POST", hook_path(hook), {"content": "a"}, bot=False, wait="1")
+        _, in_thread, _ = await http.call(
+            "POST", hook_path(hook), {"content": "b"}, bot=False, wait="1", thread_id=thread["id"]
+        )
+        http.fake.deny_bot(channel, Permission.READ_MESSAGE_HISTORY)
+
+        def read(path: str, message: Json, **params: str) -> Awaitable[tuple[int, Any, Any]]:
+            return http.call("GET", f"{path}/messages/{message['id']}", bot=False, **params)
+
+        status, _, _ = await http.call("GET", f"/channels/{channel['id']}/messages/{sent['id']}")
+        assert status == 403  # the bot may not read the channel's history
+        status, body, _ = await read(hook_path(hook), sent)
+        assert (status, body["content"]) == (200, "a")  # its webhook may
+        for path, message, params in (
+            (hook_path(other), sent, {}),  # another webhook's
+            (hook_path(hook), {"id": said.id}, {}),  # a user's
+            (hook_path(hook), in_thread, {}),  # in a thread, without its thread_id
+            (hook_path(hook), sent, {"thread_id": thread["id"]}),  # not in that thread
+        ):
+            status, body, _ = await read(path, message, **params)
+            assert (status, body["code"]) == (404, 10008), (path, message, params)
+        status, body, _ = await read(hook_path(hook), in_thread, thread_id=thread["id"])
+        assert (status, body["content"]) == (200, "b")
+        status, body, _ = await read(f"/webhooks/{hook['id']}/not-its-token", sent)
+        assert (status, body["code"]) == (404, 10015)
+        await http.call("DELETE", f"{hook_path(hook)}/messages/{sent['id']}", bot=False)
+        status, body, _ = await read(hook_path(hook), sent)
+        assert (status, body["code"]) == (404, 10008)
+
+
 async def test_a_forum_takes_webhook_messages_only_in_a_post() -> None:
     async with discord_http() as (http, guild, _):
         forum = http.fake.add_forum(guild, "ideas")
@@ -473,6 +511,15 @@ async def test_a_webhook_is_limited_to_5_requests_per_2_seconds() -> None:
         assert headers["X-RateLimit-Remaining"] == "0"
         assert float(headers["Retry-After"]) == pytest.approx(body["retry_after"], abs=0.01)
         assert answers[3][2]["X-RateLimit-Remaining"] == "1"
+
+
+async def test_reading_a_webhooks_message_counts_against_the_webhooks_limit() -> None:
+    async with discord_http() as (http, _, channel):
+        hook = await hook_of(http, channel)
+        _, sent, _ = await http.call("POST", hook_path(hook), {"content": "a"}, bot=False, wait="1")
+        message = f"{hook_path(hook)}/messages/{sent['id']}"
+        answers = [await http.call("GET", message, bot=False) for _ in range(5)]
+        assert [a[0] for a in answers] == [200] * 4 + [429]
 
 
 async def test_a_channel_takes_about_30_webhook_messages_a_minute() -> None:

@@ -9,6 +9,8 @@
 - Names are made acceptable the way Discord checks them (`sanitize_username`).
 - Threads, forum posts and stage chats: the parent channel's webhook with `thread=`.
 - Every send and edit sets `allowed_mentions` explicitly.
+- Its own messages are read through it (`fetch`), which needs no permission in the channel:
+  a bot without Read Message History still reads what it posted there.
 """
 
 from __future__ import annotations
@@ -187,6 +189,13 @@ class WebhookPool:
             allowed_mentions=mentions,
             thread=thread or discord.utils.MISSING,
         )
+
+    async def fetch(self, channel: object, message_id: int) -> discord.WebhookMessage:
+        """One of the channel's webhook's own messages, read through the webhook (no channel
+        permission needed); NotFound when it is gone, or was not posted by that webhook."""
+        parent, thread = webhook_channel(channel)
+        hook = await self.for_channel(parent)
+        return await hook.fetch_message(message_id, thread=thread or discord.utils.MISSING)
 
     async def attach(
         self, channel: discord.abc.Messageable, message_id: int, files: list[discord.File]

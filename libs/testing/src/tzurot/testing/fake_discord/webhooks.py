@@ -7,7 +7,9 @@
   `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
   and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
   the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
-- Editing or deleting a message in a thread needs its `thread_id` (else 10008).
+- Reading, editing or deleting a message through a webhook: only one that webhook posted
+  (else 10008), needing no permission in the channel; one in a thread only with its
+  `thread_id` (else 10008).
 - Files, sent or added by an edit, follow uploads.py: each within the guild's limit, the
   request within 25 MiB (413, 40005), at most 10 attachments a message (50035).
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
@@ -247,8 +249,17 @@ class Webhooks(Channels):
         return posted
 
     async def _get_webhook_message(self, request: web.Request) -> web.Response:
+        route = "get_webhook_message"
+        hook = self._hook(request)
+        if hook is None:
+            return not_found(10015, "Unknown Webhook")
         posted = self._webhook_message(request)
-        return json_response(posted.data) if posted else not_found(10008, "Unknown Message")
+        if posted is None:  # a read, as the channel's: not recorded as a refusal
+            return not_found(10008, "Unknown Message")
+        limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
+        if limited is not None:
+            return limited
+        return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
 
     async def _edit_webhook_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "edit_webhook_message"
