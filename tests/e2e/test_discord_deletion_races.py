@@ -16,8 +16,15 @@ its successor shows Bob, in that message, that the personality was deleted, in n
 personality's voice, and posts nothing else (before, the half answer stayed as it was for
 good: the deletion dropped its job and its events).
 
+Alice deletes her public personality while Bob's answer from it streams, its bot alive:
+that bot shows Bob, in the message that showed half of it, that the personality was deleted,
+word for word as the dead bot's successor does, and posts nothing else; nothing of the answer
+reaches history (before, the run lost its deleted job as if another run had taken it over,
+JOB_TAKEN_OVER, and the preview read "Something went wrong on our side", in the deleted
+personality's voice).
+
 The gateway finishes unfinished answers only an hour after they end here, so only the
-deletion's hand-over can finish those.
+deletion's hand-over (or the live bot) can finish those.
 """
 
 from __future__ import annotations
@@ -235,3 +242,63 @@ async def test_his_half_shown_answer_says_its_personality_was_deleted_after_a_re
         mesh.database, "SELECT count(*) FROM core.personalities WHERE slug = 'finch'"
     )
     assert left == 0
+
+
+async def test_his_answer_streaming_when_its_personality_is_deleted_says_so_in_place(
+    mesh: Mesh,
+) -> None:
+    world = mesh.world.scene()
+    await world.set_key(world.bob)
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(world.alice),
+            personality=common.Personality(
+                slug="plover",
+                display_name="Plover",
+                system_prompt="You are Plover.",
+                error_message="*Plover tilts its head.*",
+                public=True,
+            ),
+        )
+    )
+    plover = await scalar(
+        mesh.database, "SELECT id::text FROM core.personalities WHERE slug = 'plover'"
+    )
+    world.provider.reply = STORY
+    world.provider.chunk_delay = 0.2
+    async with running_bot(world):
+        said = await world.discord.say(world.general, world.bob, "@plover tell me a story")
+        key = f"{said.id}:plover"
+        await job_of(world, key, lambda job: job.preview_message_ids)
+        (preview,) = world.discord.webhook_messages(world.general)
+        assert "word1" in preview.content  # streaming: half an answer shown
+        paid = len(world.provider.chat_requests())
+
+        deleted = await slash_text(
+            world, world.alice, "personality", "delete", personality="plover", confirm="DELETE"
+        )
+        # The live bot's stream ends (its run lost its job), whatever the preview then says.
+        await world.discord.wait_until(lambda: "word1" not in preview.content, within=60)
+
+    assert deleted.startswith("Deleted **Plover**")
+    # After the reply header it had: the default voice (not Plover's), then why, exactly as
+    # a half answer its dead bot left reads once the personality is deleted.
+    assert (
+        "I couldn't answer that.\n-# this personality was deleted, so this answer stops here"
+        in preview.content
+    ), preview.content
+    assert "Plover tilts" not in preview.content
+    assert "went wrong" not in preview.content
+    assert world.discord.webhook_messages(world.general) == [preview]  # told once, in place
+    bot = str(world.discord.bot_user["id"])
+    posted = world.discord.messages.get(int(world.general["id"]), [])
+    assert [m for m in posted if m.data["author"]["id"] == bot and not m.webhook_id] == []
+    assert len(world.provider.chat_requests()) == paid  # not generated again
+    # Nothing of the answer reaches history: its job went with Plover, and so did memory's.
+    jobs = await scalar(
+        mesh.database, "SELECT count(*) FROM core.jobs WHERE idempotency_key = :k", k=key
+    )
+    turns = await scalar(
+        mesh.database, "SELECT count(*) FROM memory.turns WHERE personality_id = :p", p=plover
+    )
+    assert (jobs, turns) == (0, 0)

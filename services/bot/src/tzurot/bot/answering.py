@@ -23,7 +23,7 @@ from tzurot.bot.delivery import (
     delivery_problem,
     refusal_text,
 )
-from tzurot.bot.errors import error_reply, personality_gone
+from tzurot.bot.errors import deleted_notice, error_reply, personality_deleted, personality_gone
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
@@ -119,16 +119,8 @@ class Poster:
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
             answer.error_code = err.code.name
-            if (
-                quiet is not None
-                or personality_gone(err)
-                or not self._notices.should_reply(err, user_id)
-            ):
-                # A scheduled turn nobody asked for, a personality that is no more (nothing
-                # speaks as it), a mute, or a block told already: silent.
-                await self._finish_quietly(stream, "")
-                return
-            answer.message_ids = await self._finish_quietly(stream, error_reply(answer.shown, err))
+            answer.message_ids = await self._failed(stream, answer, err, told=quiet is None)
+            return
         except WebhookLimitReached as err:
             answer.error_reason = "WEBHOOK_LIMIT"
             if quiet is None:
@@ -151,7 +143,7 @@ class Poster:
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
-            await self._delivered(channel, answer, replacing)
+            await self._delivered(channel, answer, stream, replacing)
 
     async def _remove_replaced(self, replacing: Replacing) -> None:
         """Deletes the answer a 🔄's one replaces (its exchange left history at delivery)."""
@@ -164,14 +156,18 @@ class Poster:
         self,
         channel: discord.abc.Messageable,
         answer: Answer,
+        stream: StreamedAnswer,
         replacing: Replacing | None = None,
     ) -> None:
         """The answer is posted: confirmed to the gateway (a 🔄's: then the answer it
         replaces deleted, its exchange gone from history with the delivery), then spoken if
-        asked."""
+        asked. Its personality deleted meanwhile, it is not delivered: it says so instead."""
         try:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
         except TzurotError as err:
+            if personality_deleted(err):  # kept nowhere, and the one it replaces stays
+                answer.message_ids = await self._withhold(stream, err)
+                return
             # The gateway stayed away past the client's retries: the answer is posted, and
             # its preview notes let the gateway's sweep finish the job (and a 🔄's, delete
             # the answer it replaces: UnfinishedAnswer.replaced_message_ids).
@@ -355,6 +351,27 @@ class Poster:
             [discord.Object(user_id)] if self._settings.ping_answered_user else False
         )
         return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+    async def _failed(
+        self, stream: StreamedAnswer, answer: Answer, err: TzurotError, *, told: bool
+    ) -> list[int]:
+        """What the gateway's error leaves where the answer was; the ids that show it."""
+        if told and personality_deleted(err):  # while it streamed: what showed it says so
+            return await self._withhold(stream, err)
+        if not told or personality_gone(err) or not self._notices.should_reply(err, answer.user_id):
+            # A scheduled turn nobody asked for, a personality that is no more (nothing
+            # speaks as it), a mute, or a block told already: silent.
+            await self._finish_quietly(stream, "")
+            return []
+        return await self._finish_quietly(stream, error_reply(answer.shown, err))
+
+    async def _withhold(self, stream: StreamedAnswer, err: TzurotError) -> list[int]:
+        """The answer's personality was deleted (errors.personality_deleted): the messages
+        that show it are edited into why, as a restarted bot edits such a half answer; none
+        is posted anew (nothing speaks as a deleted personality): none shown, nothing said."""
+        if not stream.message_ids:
+            return []
+        return await self._finish_quietly(stream, deleted_notice(err))
 
     async def _finish_quietly(self, stream: StreamedAnswer, text: str) -> list[int]:
         try:

@@ -7,12 +7,14 @@ import math
 import discord
 import grpc
 
+from tzurot.bot.unfinished import failure_notice
 from tzurot.runtime.errors import ResourceExhausted, TzurotError
 from tzurot.v1 import common_pb2 as common
 
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 # A service of the mesh (not the provider) went away mid-answer and is coming back.
 RESTARTING = frozenset({"SERVICE_RESTARTING", "GATEWAY_RESTARTING"})
+PERSONALITY_DELETED = "PERSONALITY_DELETED"
 
 
 def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return per reason reads best
@@ -51,6 +53,20 @@ def personality_gone(err: TzurotError) -> bool:
     personality that does not exist never speaks (`addressing.reply_addressee` stops most
     such messages before they are sent)."""
     return err.code is grpc.StatusCode.NOT_FOUND and err.reason == "PERSONALITY_NOT_FOUND"
+
+
+def personality_deleted(err: TzurotError) -> bool:
+    """The answer under way went with its personality, deleted while it streamed or before
+    its delivery was confirmed (the gateway dropped its job: nothing of it is kept). What
+    showed it says so (`deleted_notice`); nothing is posted anew as that personality."""
+    return err.reason == PERSONALITY_DELETED
+
+
+def deleted_notice(err: TzurotError) -> str:
+    """What the messages of an answer whose personality was deleted become: the gateway's
+    words, as a restarted bot shows such a half answer (unfinished.failure_notice), in no
+    personality's voice (its own went with it)."""
+    return failure_notice(common.Personality(), err.reason, err.message)
 
 
 def error_reply(personality: common.Personality, err: TzurotError) -> str:

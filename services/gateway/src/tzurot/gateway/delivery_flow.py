@@ -14,6 +14,7 @@ import structlog
 from tzurot.gateway.domain import Actor, HistoryTurn, Job, JobContext, JobError, JobStatus
 from tzurot.gateway.gateway_core import GatewayState, require_job_id
 from tzurot.gateway.job_context import load_context, skill_notes
+from tzurot.gateway.lost_jobs import gone_job_error
 from tzurot.gateway.replacement import remove_replaced
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.runtime import metrics
@@ -52,8 +53,16 @@ class DeliveryFlow(GatewayState):
         When memory is away (restarting), the delivery is recorded on the job (its message
         ids, still `streamed`) and the exchange is stored later by `store_pending_history`:
         an answer the user saw is never missing from history, however long memory is down.
+
+        A job deleted with its personality (or its user's data) since it was answered is
+        not delivered: the client is told why (lost_jobs.gone_job_error), to show it where
+        the answer was.
         """
-        job, context = await self._job_with_context(job_id)
+        require_job_id(job_id)
+        found = await self._store.get_job_with_context(job_id)
+        if found is None:
+            raise await self._gone(job_id)
+        job, context = found
         if job.status is JobStatus.DELIVERED:
             return job
         if job.status is not JobStatus.STREAMED:
@@ -159,7 +168,10 @@ class DeliveryFlow(GatewayState):
             job.id, message_ids, bump_counter=ACTIVITY_COUNTER if every > 0 else ""
         )
         if delivered is None:  # a concurrent confirmation delivered it (and did the rest)
-            return await self._job(job.id)
+            done = await self._store.get_job(job.id)
+            if done is None:  # or a deletion dropped it meanwhile
+                raise await self._gone(job.id)
+            return done
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered.job, tuple(message_ids), delivered.group_job)
         self._count_activity(delivered.counter)
@@ -183,12 +195,10 @@ class DeliveryFlow(GatewayState):
         except Exception:
             log.warning("memory.consolidation_failed", exc_info=True)
 
-    async def _job_with_context(self, job_id: str) -> tuple[Job, JobContext]:
-        require_job_id(job_id)
-        found = await self._store.get_job_with_context(job_id)
-        if found is None:
-            raise NotFound(f"no job {job_id}", reason="JOB_NOT_FOUND")
-        return found
+    async def _gone(self, job_id: str) -> TzurotError:
+        """Why the job to deliver is gone: deleted with its personality or its user's data
+        (the reason its half answer was handed to the bot with), or no such job."""
+        return gone_job_error(job_id, await self._store.withheld_reason(job_id))
 
     async def job_status(
         self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""

@@ -49,6 +49,7 @@ from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.lore import LoreState
+from tzurot.gateway.lost_jobs import lost_job_error
 from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
@@ -66,7 +67,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
-from tzurot.gateway.store.jobs import TURN_KEY_PREFIX, taken_over
+from tzurot.gateway.store.jobs import JOB_TAKEN_OVER, TURN_KEY_PREFIX
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -348,7 +349,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
 
         Every write is fenced by the run's attempt: a run whose lease ran out (a Postgres
         failover longer than the lease) and whose job another run took over stops at its
-        next event and writes nothing, neither the answer nor its usage. Only what helper
+        next event and writes nothing, neither the answer nor its usage; so does one whose
+        job was deleted with its personality or its user's data, and it ends saying so
+        (lost_jobs.py), for the client to show why. Only what helper
         models were paid to read (`AttachmentRead`) is recorded as it comes, whatever the
         answer becomes (attachment_reads.py)."""
         keep_alive: asyncio.Task[None] | None = None
@@ -367,7 +370,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 job, user, personality, command, prepared, directive=directive
             )
             finished: ReplyFinished | None = None
-            async with contextlib.aclosing(self._replies(request, job.id, lost)) as replies:
+            async with contextlib.aclosing(self._replies(request, job, lost)) as replies:
                 async for event in replies:
                     if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
@@ -377,15 +380,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 raise FailedPrecondition(
                     "inference ended without a final answer", reason="NO_ANSWER"
                 )
-            await self._store.finish_job(
-                job.id,
-                finished.content,
-                finished.usage,
-                prepared.request_type,
-                context_columns(finished, include_reasoning=request.include_reasoning),
-                files=finished.files,
-                attempt=attempt,
-            )
+            await self._finish(job, attempt, finished, prepared.request_type, request)
             if request.lore is not None and finished.lore_state is not None:
                 await self._save_lore_state(
                     command.location.conversation_id, personality.id, finished.lore_state
@@ -569,14 +564,15 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         return await self._job(job.id)
 
     async def _replies(
-        self, request: ReplyRequest, job_id: str, lost: asyncio.Event
+        self, request: ReplyRequest, job: Job, lost: asyncio.Event
     ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
-        """Inference's events for the job, until the job is no longer this run's (`lost`);
-        an attachment read by a helper model is recorded here (`_keep_read`)."""
+        """Inference's events for the job, until the job is no longer this run's (`lost`:
+        then why, `_lost`); an attachment read by a helper model is recorded here
+        (`_keep_read`)."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if lost.is_set():
-                    raise taken_over(job_id)
+                    raise await self._lost(job)
                 if isinstance(event, AttachmentRead):
                     await self._keep_read(request, event)
                 else:
@@ -620,6 +616,38 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             await self._store.save_lore_state(conversation_id, personality_id, state)
         except Exception:
             log.exception("job.lore_state_not_saved", personality_id=personality_id)
+
+    async def _finish(
+        self,
+        job: Job,
+        attempt: int,
+        finished: ReplyFinished,
+        request_type: str,
+        request: ReplyRequest,
+    ) -> None:
+        """Records the run's answer and usage on its job (streamed), while the job is still
+        this run's; else nothing, and the run ends with why (`_lost`)."""
+        try:
+            await self._store.finish_job(
+                job.id,
+                finished.content,
+                finished.usage,
+                request_type,
+                context_columns(finished, include_reasoning=request.include_reasoning),
+                files=finished.files,
+                attempt=attempt,
+            )
+        except FailedPrecondition as err:
+            if err.reason != JOB_TAKEN_OVER:
+                raise
+            raise await self._lost(job) from err
+
+    async def _lost(self, job: Job) -> TzurotError:
+        """Why the job is no longer this run's: another run's now, or deleted with its
+        personality or its user's data (lost_jobs.py)."""
+        loss = await self._store.job_loss(job.id, job.user_id, job.personality_id)
+        log.info("job.lost", job_id=job.id, gone=loss.job_gone)
+        return lost_job_error(job.id, loss)
 
     async def _fail(self, job_id: str, error: JobError, attempt: int) -> None:
         """Marks the job failed unless it finished already (or another run took it over);

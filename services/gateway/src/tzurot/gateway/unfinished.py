@@ -36,8 +36,9 @@ PERSONALITY_DELETED_WORDS; an event queued before is withheld by the claim that 
 out (outbox_store.py); and the sweep hands over so, naming no personality, one whose
 personality's row went without that (a deletion before it did so: its event could not name
 the row, and failed the sweep). Nothing of it is posted anew, and it is never posted as the
-personality. A job still running for a live bot is not handed over: its run loses the job,
-and that bot shows the error in its preview. An event whose job is gone otherwise is
+personality. A job still running for a live bot is not handed over: its run loses the job
+and ends PERSONALITY_DELETED, in these same words (lost_jobs.py), which that bot shows in its
+preview as a restarted one would. An event whose job is gone otherwise is
 dropped (JOB_NOT_FOUND), never failing the bot's event stream.
 """
 

@@ -13,6 +13,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - retries.py: failed jobs the gateway runs again by itself, and what GetJobStatus says of them
 - previews.py: the messages an answer is streamed as, and the answers whose bot died
 - in_flight.py: a deleted personality's answers in flight
+- lost_jobs.py: what is left of a job its run lost (taken over, or deleted with what it was of)
 - attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
 - privacy.py: a user's export and deletion
@@ -40,6 +41,7 @@ from tzurot.gateway.store.configs import ConfigReads, ConfigWrites, SettingQueri
 from tzurot.gateway.store.deletions import DeletionQueries, KeyWriteFence
 from tzurot.gateway.store.jobs import CONTEXT_COLUMNS, RETRYABLE_CODES, JobQueries, NewJob
 from tzurot.gateway.store.lorebooks import LorebookWrites, LoreReads
+from tzurot.gateway.store.lost_jobs import JobLoss, LostJobQueries
 from tzurot.gateway.store.models import ModelChoices
 from tzurot.gateway.store.personal_aliases import PersonalAliases
 from tzurot.gateway.store.personalities import PersonalityReads, PersonalityWrites
@@ -65,6 +67,7 @@ __all__ = [
     "AdminStore",
     "ChannelRound",
     "GatewayStore",
+    "JobLoss",
     "NewJob",
     "TurnContext",
     "llm_config_from_row",
@@ -81,6 +84,7 @@ class GatewayStore(
     RetryQueries,
     AttachmentReadQueries,
     PreviewQueries,
+    LostJobQueries,
     LoreReads,
     TurnReads,
     KeyWriteFence,

@@ -17,7 +17,8 @@ def delete_answers_in_flight(of: sa.ColumnElement[bool]) -> sa.Delete:
     """Deletes the jobs (`of`: which personalities') not answered and delivered yet: queued,
     running, or streamed and waiting for their confirmation or for memory. Nothing of them is
     stored into history afterwards (a confirmation finds no job; a run that loses its job
-    stops and writes nothing); failed and delivered jobs stay, they write nothing more."""
+    stops and writes nothing, each told why: lost_jobs.py); failed and delivered jobs stay,
+    they write nothing more."""
     return sa.delete(t.jobs).where(of, t.jobs.c.status.in_(_IN_FLIGHT))
 
 

@@ -600,11 +600,14 @@ def _failing(error: JobError, *where: sa.ColumnElement[bool]) -> sa.Update:
     )
 
 
+JOB_TAKEN_OVER = "JOB_TAKEN_OVER"
+
+
 def taken_over(job_id: str) -> FailedPrecondition:
     """The error of a run whose job another run took over (this one lost its lease)."""
     return FailedPrecondition(
         f"job {job_id} was taken over by another run (this one lost its lease)",
-        reason="JOB_TAKEN_OVER",
+        reason=JOB_TAKEN_OVER,
     )
 
 

@@ -1,0 +1,210 @@
+"""An answer whose personality is deleted while it streams, or before its delivery is
+confirmed: the gateway drops its job and says so (PERSONALITY_DELETED, with its words). The
+messages that showed it are edited into why, exactly as a restarted bot edits such a half
+answer (unfinished.failure_notice: the default voice, not the deleted personality's), and
+nothing is posted anew as that personality: none shown, nothing said. Not delivered, so not
+spoken, and a 🔄's old answer stays.
+
+The bot used to show "Something went wrong on our side" there, in the deleted personality's
+voice (the gateway said JOB_TAKEN_OVER), and posted it anew when nothing was shown yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import grpc
+
+from tzurot.bot.answering import Poster, Replacing
+from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.config import BotSettings
+from tzurot.bot.errors import deleted_notice
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.unfinished import failure_notice
+from tzurot.runtime.errors import FailedPrecondition, TzurotError, to_status
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+FINCH = common.Personality(
+    slug="finch", display_name="Finch", error_message="*Finch ruffles its feathers.*"
+)
+WORDS = "this personality was deleted, so this answer stops here; it answers no one now"
+DELETED = FailedPrecondition(WORDS, reason="PERSONALITY_DELETED")
+NOTICE = f"I couldn't answer that.\n-# {WORDS}"
+
+
+def rpc_error(err: TzurotError) -> grpc.aio.AioRpcError:
+    status = to_status(err)
+    trailing = grpc.aio.Metadata(*status.trailing_metadata)
+    return grpc.aio.AioRpcError(status.code, grpc.aio.Metadata(), trailing, status.details)
+
+
+class Call:
+    """Generate: accepted, then `chunks`, then the answer, or (`fails`) that error."""
+
+    def __init__(self, chunks: list[str], fails: TzurotError | None) -> None:
+        self.chunks, self.fails = chunks, fails
+
+    def __aiter__(self) -> AsyncIterator[gw.GenerateResponse]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        yield gw.GenerateResponse(accepted=gw.JobAccepted(job_id="job-1", replacing=True))
+        for text in self.chunks:
+            yield gw.GenerateResponse(chunk=gw.TextChunk(text=text))
+        if self.fails is not None:
+            raise rpc_error(self.fails)
+        content = "".join(self.chunks)
+        yield gw.GenerateResponse(finished=gw.GenerationFinished(content=content, speak=True))
+
+    def cancel(self) -> bool:
+        return True
+
+
+class Stub:
+    """The gateway: Generate as `Call`; ConfirmDelivery refused with `refuse` when set."""
+
+    def __init__(
+        self,
+        chunks: list[str],
+        *,
+        fails: TzurotError | None = None,
+        refuse: TzurotError | None = None,
+    ) -> None:
+        self.chunks, self.fails, self.refuse = chunks, fails, refuse
+        self.confirmed: list[list[str]] = []
+
+    def Generate(self, request: gw.GenerateRequest, timeout: float) -> Call:
+        return Call(self.chunks, self.fails)
+
+    async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest) -> Any:
+        self.confirmed.append(list(request.message_ids))
+        if self.refuse is not None:
+            raise rpc_error(self.refuse)
+        return gw.ConfirmDeliveryResponse()
+
+    async def NoteAnswerPreview(self, request: gw.NoteAnswerPreviewRequest, **_: Any) -> Any:
+        return gw.NoteAnswerPreviewResponse()
+
+
+class Webhooks:
+    """The webhook pool: what each message shows, as whom it was posted, what was deleted."""
+
+    def __init__(self) -> None:
+        self.shown: dict[int, str] = {}
+        self.posted_as: dict[int, str] = {}
+        self.deleted: list[int] = []
+
+    async def for_channel_of(self, channel: object) -> object:
+        return object()
+
+    async def send(self, channel: object, content: str, *, username: str, **_: Any) -> Any:
+        message_id = 500 + len(self.posted_as)
+        self.shown[message_id], self.posted_as[message_id] = content, username
+        return SimpleNamespace(id=message_id)
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        self.shown[message_id] = content
+
+    async def delete(self, channel: object, message_id: int) -> None:
+        self.deleted.append(message_id)
+        del self.shown[message_id]
+
+    def forget(self, channel_id: int) -> None:
+        pass
+
+
+class Channel(discord.TextChannel):
+    """A text channel as the poster uses it; `notices` are what the bot posted itself."""
+
+    def __init__(self, channel_id: int) -> None:  # no connection state: nothing else is read
+        self.id = channel_id
+        self.guild = SimpleNamespace(me=None)  # type: ignore[assignment]  # only `me` is read
+        self.notices: list[str] = []
+
+    def typing(self) -> Any:
+        return contextlib.nullcontext()
+
+    async def send(self, content: str | None = None, **_: Any) -> Any:
+        self.notices.append(content or "")
+        return discord.Object(id=1)
+
+
+class Voices:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def speak_later(self, channel: object, actor: object, job_id: str, *_: object) -> None:
+        self.asked.append(job_id)
+
+
+async def post(
+    stub: Stub, replacing: Replacing | None = None, *, turn: bool = False
+) -> tuple[Webhooks, Channel, Voices]:
+    """Posts Finch's answer (`turn`: as a scheduled turn, which nobody asked for)."""
+    webhooks, channel, voices = Webhooks(), Channel(42), Voices()
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
+    poster = Poster(gateway, webhooks, settings, AnswerBook(10), voice=voices)  # type: ignore[arg-type]  # fakes of the pool and the voice poster
+    quiet = Answer(FINCH, 0, channel, gw.GenerateRequest(), shown=FINCH) if turn else None
+    await poster.post(
+        channel, None, FINCH, gw.GenerateRequest(), 7, replacing=replacing, quiet=quiet
+    )
+    if quiet is not None:
+        assert quiet.error_reason == "PERSONALITY_DELETED"  # its event acknowledged so
+    return webhooks, channel, voices
+
+
+def test_it_reads_as_a_restarted_bot_shows_such_a_half_answer() -> None:
+    assert deleted_notice(DELETED) == NOTICE
+    withheld = failure_notice(common.Personality(), "PERSONALITY_DELETED", WORDS)
+    assert deleted_notice(DELETED) == withheld
+
+
+async def test_deleted_while_it_streams_its_preview_says_so_in_no_ones_voice() -> None:
+    stub = Stub(["Once upon", " a time"], fails=DELETED)
+    webhooks, channel, _ = await post(stub)
+    assert webhooks.shown == {500: NOTICE}  # the preview, edited in place
+    assert webhooks.posted_as == {500: "Finch"}  # posted once, while Finch still was
+    assert channel.notices == []
+    assert stub.confirmed == []
+
+
+async def test_a_scheduled_turn_deleted_while_it_streams_goes_as_its_other_failures_do() -> None:
+    """Nobody asked for it: its half answer is taken away, and nothing is told."""
+    webhooks, channel, _ = await post(Stub(["Once upon"], fails=DELETED), turn=True)
+    assert webhooks.shown == {}
+    assert webhooks.deleted == [500]
+    assert channel.notices == []
+
+
+async def test_deleted_before_anything_was_shown_nothing_is_posted() -> None:
+    webhooks, channel, _ = await post(Stub([], fails=DELETED))
+    assert webhooks.posted_as == {}  # nothing speaks as a deleted personality
+    assert channel.notices == []
+
+
+async def test_deleted_before_its_delivery_was_confirmed_it_says_so_and_is_not_kept() -> None:
+    """Whole, posted in two messages, then refused at confirmation (its job dropped): the
+    first says why, the second goes; not spoken, and the answer a 🔄 replaced stays."""
+    removed: list[str] = []
+
+    async def remove() -> None:
+        removed.append("old answer")
+
+    async def forget() -> None:
+        removed.append("old exchange")
+
+    stub = Stub(["word " * 300, "word " * 300], refuse=DELETED)
+    webhooks, _, voices = await post(stub, Replacing(remove=remove, forget=forget))
+    assert len(stub.confirmed) == 1
+    assert len(stub.confirmed[0]) == 2  # it was whole: two messages
+    assert webhooks.shown == {500: NOTICE}
+    assert webhooks.deleted == [501]
+    assert voices.asked == []
+    assert removed == []
