@@ -51,7 +51,8 @@ FILES = {
     "free_will.json": "the personalities whose free will you pay for, per conversation",
     "scheduled_turns.json": "the turns scheduled on you (free will, chain replies, greetings) "
     "that have not run yet or ran lately: a turn's record is deleted some days after it ran "
-    "(a week unless the operator set TZUROT_BOT_EVENTS_RETENTION_DAYS)",
+    "(a week unless the operator set TZUROT_BOT_EVENTS_RETENTION_DAYS; a greeting's only once "
+    "its personality is no longer activated in that channel)",
     "wallet.json": "which providers hold a key of yours and when it was last used (never a key)",
     "history.json": "the conversation turns of your exchanges (the context personalities see)",
     "memories.json": "what personalities remember about you long-term (facts are tagged "
