@@ -3,20 +3,27 @@ Postgres: its owner types `confirm: DELETE` and the personality is gone, with ev
 kept of it (every table, as test_discord_personality_forget counts them); it answers no more and
 is listed nowhere, and nothing speaks as it: a reply to one of its old answers is addressed as if
 it replied to nothing (another personality it mentions answers, or the channel's activated one),
-exactly as a reply to someone else's private personality. Any other `confirm` deletes nothing
-and says what would be lost. Another user is refused by the gateway, and someone else's private
-personality reads as not found, word for word as one that does not exist. A gateway that cannot
-be reached is told apart: before the deletion nothing was deleted; during it, the reply says to
-ask again, which finishes it.
+exactly as a reply to someone else's private personality. Her double click deletes it once:
+the second `confirm: DELETE`, while the first is recording the deletion, is told another
+request is deleting it. Any other `confirm` deletes nothing and says what would be lost.
+Another user is refused by the gateway, and someone else's private personality reads as not
+found, word for word as one that does not exist. A gateway that cannot be reached is told
+apart: before the deletion nothing was deleted; during it, the reply says to ask again, which
+finishes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
+from tzurot.db.engine import create_engine
 from tzurot.testing.discord_e2e import (
     RecordingGateway,
     World,
@@ -144,6 +151,91 @@ async def test_her_personality_is_deleted_once_she_types_delete_and_nothing_of_i
         assert text_of(again) == "Nothing deleted: no personality named 'wren'."
 
     assert await rows_of(world, wren) == dict.fromkeys(PERSONALITY_ROWS, 0)
+    assert await rows_of(world, lilith) == kept
+
+
+@asynccontextmanager
+async def row_held(world: World, personality: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """The personality's row held for the block as an edit of it holds it (FOR NO KEY UPDATE,
+    in a transaction of its own); yields what waits until another session waits for it. A
+    deletion waits so when it records itself (admin/deletions.py), its locks held."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(
+                sa.text(
+                    "SELECT 1 FROM core.personalities WHERE id = CAST(:p AS uuid) FOR NO KEY UPDATE"
+                ),
+                {"p": personality},
+            )
+
+            async def waited_on() -> None:
+                waiting = sa.text(
+                    "SELECT count(*) FROM pg_locks"
+                    " WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
+                for _ in range(1200):
+                    if await conn.scalar(waiting):
+                        return
+                    await asyncio.sleep(0.05)
+                raise TimeoutError("nothing waited for the personality's row")
+
+            yield waited_on
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_double_click_deletes_it_once_and_tells_the_second_click_so(
+    world: World,
+) -> None:
+    """Her two `confirm: DELETE`s at once: the first deletes it, held while it records the
+    deletion (its locks taken, the row waiting); the second, meanwhile, is told another request
+    is deleting it and does nothing (DELETION_IN_PROGRESS). Then the first finishes and says
+    so, and nothing of it is left, exactly as after one deletion."""
+    await world.memory_ready()
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        await create(world, world.alice, "Dunlin")
+        await chat(world, world.alice, "dunlin", "my dog is called Biscuit and he is brown")
+        dunlin = await personality_id(world, "dunlin")
+        lilith = await personality_id(world, "lilith")
+        assert dunlin is not None
+        assert lilith is not None
+        await formed(world, dunlin)
+        before = await rows_of(world, dunlin)
+        assert before["memory.turns"], before
+        assert before["memory.memories"], before
+        kept = await rows_of(world, lilith)
+
+        async with row_held(world, dunlin) as waited_on:
+            first = await world.discord.slash(
+                world.general,
+                world.alice,
+                "personality",
+                {"personality": "dunlin", "confirm": "DELETE"},
+                subcommand=["delete"],
+            )
+            await waited_on()  # the first is recording its deletion, its locks held
+            second = await delete(world, world.alice, "dunlin", "DELETE")
+            first_meanwhile = text_of(first)
+        await world.discord.wait_until(lambda: any(first.texts()), within=60)
+        mine = await slash_text(world, world.alice, "character", "browse", mine=True)
+        again = await delete(world, world.alice, "dunlin", "DELETE")
+
+    assert first_meanwhile == ""  # still deleting when the second was answered
+    assert first.is_ephemeral()
+    assert second.is_ephemeral()
+    assert text_of(first).startswith("Deleted **Dunlin** (`dunlin`) for good")
+    assert text_of(second) == (
+        "Nothing done by this request: **Dunlin** (`dunlin`) is being deleted by another one "
+        "right now. If it still shows in `/character browse` in a minute, run "
+        "`/personality delete` with `confirm: DELETE` again."
+    )
+    assert mine == "No personalities to show."
+    assert text_of(again) == "Nothing deleted: no personality named 'dunlin'."
+    assert await personality_id(world, "dunlin") is None
+    assert await rows_of(world, dunlin) == dict.fromkeys(PERSONALITY_ROWS, 0)
     assert await rows_of(world, lilith) == kept
 
 

@@ -1,14 +1,50 @@
 """Reactions and Inspect find an answer through the gateway, so they work on any answer in
-history, from whichever bot process, after a restart."""
+history, from whichever bot process, after a restart.
+
+A bot killed with half a long answer shown in two preview messages, the first of them deleted
+by a moderator before the bot is back: its successor finishes the answer in the preview still
+there and posts what is left anew, in order, nothing lost or shown twice, and the exchange is
+delivered into history. Here the gateway hands such an answer over 1 s after its job ended
+(30 s by default), so the test does not wait that long.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import grpc
 import pytest
 
-from tzurot.testing.discord_e2e import World, running_bot, settled
+from tzurot.bot.references import REPLY_QUOTE_PREFIX
+from tzurot.bot.splitting import split_message
+from tzurot.cli.localdb import create_database
+from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
+
+CHAPTERS = 8
+STORY = " ".join("-".join(f"c{n}w{i:03d}" for i in range(110)) for n in range(CHAPTERS))
+"""Eight 769-character chapters, one streamed chunk each (the fake provider streams word by
+word): two to a 2000-character message, so a second message starts with the third chapter."""
+
+
+@pytest.fixture(scope="module")
+async def discord_mesh(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    """conftest's, but an answer whose bot died is handed to its successor 1 s after its job
+    ended, not 30 s."""
+    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+    async with discord_world(
+        database,
+        tmp_path_factory.mktemp("restarts"),
+        gateway={"unfinished_after_seconds": 1.0},
+    ) as world:
+        yield world
 
 
 async def test_inspect_and_regenerate_work_after_a_restart(world: World) -> None:
@@ -85,3 +121,93 @@ async def test_a_reply_after_a_restart_reaches_a_personality_whose_name_discord_
         again = await world.discord.say(world.general, world.alice, "and now?", reply_to=answer)
         await world.delivered(f"{again.id}:discord-dan")
     assert world.discord.webhook_messages(world.general)[-1].content.endswith("Still Dan.")
+
+
+async def job_of(world: World, key: str, until: Callable[[gw.Job], object]) -> gw.Job:
+    for _ in range(1200):
+        try:
+            reply = await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is not grpc.StatusCode.NOT_FOUND:
+                raise
+        else:
+            if until(reply.job):
+                return reply.job
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"job {key!r} never got there")
+
+
+def kill_answers_in_flight() -> None:
+    """What kill -9 does to the bot's answers: they stop where they are, saying nothing
+    (discord.py runs each message's handler as a task of its own)."""
+    for task in asyncio.all_tasks():
+        if task.get_name() == "discord.py: on_message":
+            task.cancel()
+
+
+async def test_a_half_answer_whose_first_preview_a_moderator_deleted_is_finished_after_a_restart(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply = STORY
+    # A chapter a second, against the preview's edit every 1.5 s: the second message is posted
+    # with the third chapter (~3 s in) and a third one would be with the fifth (~5 s in).
+    world.provider.chunk_delay = 1.0
+    async with running_bot(world, grace_seconds=0.0):
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a long story")
+        key = f"{said.id}:lilith"
+        noted = await job_of(world, key, lambda job: len(job.preview_message_ids) >= 2)
+        previews = world.discord.webhook_messages(world.general)
+        kill_answers_in_flight()  # nothing awaited since the read: nothing posted meanwhile
+        world.provider.chunk_delay = 0.0  # the gateway's regeneration needs no pace
+    half = [m.content for m in previews]
+    first, second = previews
+    await world.discord.delete_message(first)  # a moderator, while no bot is connected
+    await job_of(world, key, lambda job: job.status != common.JOB_STATUS_RUNNING)
+
+    async with running_bot(world) as bot:
+        job = await world.delivered(key, within=60)
+        await settled(world, bot)
+        world.provider.reply = "And they lived happily ever after."
+        then = await world.discord.say(world.general, world.alice, "@Lilith what happened next?")
+        await world.delivered(f"{then.id}:lilith")
+
+    # The kill left half an answer in two previews, the gateway knowing both.
+    assert list(noted.preview_message_ids) == [str(first.id), str(second.id)]
+    assert half[0].startswith(REPLY_QUOTE_PREFIX)  # the reply header, on the first
+    assert "c2w000" in half[1]
+    assert "c7w" not in "".join(half)
+    # As she sees the channel: the first preview gone (untouched since the moderator deleted
+    # it), the second edited into the answer's first piece, the rest posted anew after it, in
+    # order. The header went with the first preview (unfinished.py: the event does not name
+    # the message it quoted).
+    expected = split_message(STORY)
+    assert len(expected) == CHAPTERS // 2
+    shown = world.discord.webhook_messages(world.general)
+    finished, follow_up = shown[:-1], shown[-1]
+    assert [m.content for m in finished] == expected
+    assert finished[0] is second
+    assert all(m.id > second.id for m in finished[1:])
+    assert all(m.author_name == "Lilith" for m in shown)
+    assert first.deleted
+    assert first.content == half[0]
+    # Nothing else posted as the answer, or by the bot itself: every chapter shown once.
+    posted = world.discord.messages.get(int(world.general["id"]), [])
+    ours = [m for m in posted if m.webhook_id or m.data["author"]["id"] != str(world.alice["id"])]
+    assert [m.id for m in ours] == [first.id, *(m.id for m in finished), follow_up.id]
+    for chapter in range(CHAPTERS):
+        assert sum(m.content.count(f"c{chapter}w000") for m in shown) == 1
+    # Delivered with the messages that show it, and the exchange is in history once.
+    assert job.status == common.JOB_STATUS_DELIVERED
+    assert list(job.delivered_message_ids) == [str(m.id) for m in finished]
+    assert follow_up.content.endswith("And they lived happily ever after.")
+    (prompt,) = [
+        r.body["messages"]
+        for r in world.provider.chat_requests()
+        if "what happened next?" in str(r.body["messages"][-1]["content"])
+    ]
+    told = [m for m in prompt if m["role"] == "assistant" and "c0w000" in str(m["content"])]
+    asked = [m for m in prompt if m["role"] == "user" and "a long story" in str(m["content"])]
+    assert len(told) == 1, prompt
+    assert STORY in str(told[0]["content"])
+    assert len(asked) == 1, prompt
