@@ -17,6 +17,7 @@ import pytest
 from tzurot.bot.answers import Answer
 from tzurot.bot.events import EventListener, notice_nonce
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.webhooks import WebhookLimitReached
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -364,3 +365,52 @@ async def test_a_withheld_answer_without_its_personality_still_says_why_in_its_p
     assert flow.finished == [withheld]
     [ack] = stub.acks
     assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == ("u1", ["700"], "")
+
+
+@dataclass
+class _LimitedFlow:
+    """A message flow whose channel holds Discord's maximum of webhooks, none of them ours."""
+
+    tried: list[str] = field(default_factory=list)
+
+    async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
+        self.tried.append(unfinished.job_id)
+        raise WebhookLimitReached("general")
+
+
+async def test_an_event_that_needs_a_webhook_where_none_can_be_made_is_dropped_with_why() -> None:
+    """A half answer to finish in a channel at 15 webhooks: acknowledged WEBHOOK_LIMIT, and the
+    events after it are handled on the same stream (left to break it, it came back for ever)."""
+    channel = FakeChannel(42)
+    unfinished = gw.SubscribeBotEventsResponse(
+        event=gw.BotEvent(
+            event_id="e1",
+            location=common.Location(guild_id="1", channel_id="42"),
+            unfinished=gw.UnfinishedAnswer(
+                job_id="j1",
+                content="the whole answer",
+                preview_message_ids=["700"],
+                personality=common.Personality(slug="lilith", display_name="Lilith"),
+            ),
+        )
+    )
+    stub = FakeStub([[unfinished, _notice("e2", 42)]])
+    flow = _LimitedFlow()
+    listener = EventListener(
+        FakeClient(channel),  # type: ignore[arg-type]  # a fake client
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        flow=flow,  # type: ignore[arg-type]  # finishes half answers only
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: len(stub.acks) == 2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert flow.tried == ["j1"]
+    assert [(a.event_id, list(a.message_ids), a.dropped_reason) for a in stub.acks] == [
+        ("e1", [], "WEBHOOK_LIMIT"),
+        ("e2", ["1001"], ""),
+    ]

@@ -1,13 +1,20 @@
 """What a dead bot's half-posted answer becomes when the gateway could not produce it again,
 and what a 🔄's answer finished by another bot does with the answer it replaces."""
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
 import discord
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
+from tzurot.bot.splitting import DISCORD_LIMIT
 from tzurot.bot.unfinished import failure_notice, finish_unfinished
+from tzurot.bot.webhooks import WebhookLimitReached
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -59,13 +66,32 @@ async def test_a_withheld_answer_replaces_the_half_answer_and_deletes_nothing() 
     assert (pool.sent, pool.deleted) == ([], [])  # the answer it replaced stays too
 
 
-class Pool:
-    """The webhook pool as finishing an answer uses it: what was sent, edited and deleted."""
+OUR_WEBHOOK = 1  # the channel's webhook, which posted the previews
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_CHANNEL = 10003
 
-    def __init__(self) -> None:
+
+def not_found(code: int = UNKNOWN_MESSAGE) -> discord.NotFound:
+    """Discord's 404, with its JSON error code (10008: Unknown Message)."""
+    gone = SimpleNamespace(status=404, reason="Not Found")
+    return discord.NotFound(gone, {"code": code, "message": "Unknown"})  # type: ignore[arg-type]  # the fields NotFound reads
+
+
+class Pool:
+    """The webhook pool as finishing an answer uses it: what was sent, edited and deleted;
+    `webhook_id`, the channel's webhook (None: it has none)."""
+
+    def __init__(self, webhook_id: int | None = OUR_WEBHOOK) -> None:
         self.sent: list[str] = []
         self.edited: list[tuple[int, str]] = []
         self.deleted: list[int] = []
+        self.webhook_id = webhook_id
+
+    async def find(self, channel: object) -> Any:
+        return None if self.webhook_id is None else SimpleNamespace(id=self.webhook_id)
+
+    async def serves(self, channel: object, webhook_id: int | None) -> bool:
+        return webhook_id is not None and webhook_id == self.webhook_id
 
     async def send(self, channel: object, content: str, **_: Any) -> Any:
         self.sent.append(content)
@@ -108,17 +134,27 @@ async def test_a_regeneration_that_failed_after_its_bot_died_leaves_the_answer_i
 
 class Channel:
     """The channel the previews are in: `shown`, by id (any other is gone); those in
-    `vanishing` are deleted (a moderator) right after the bot reads them."""
+    `vanishing` are deleted (a moderator) right after the bot reads them; `posted_by`, the
+    webhook that posted one when it is not the channel's webhook of now."""
 
-    def __init__(self, shown: dict[int, str], vanishing: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        shown: dict[int, str],
+        vanishing: tuple[int, ...] = (),
+        posted_by: dict[int, int] | None = None,
+    ) -> None:
         self.shown = shown
         self.vanishing = vanishing
+        self.posted_by = posted_by or {}
 
     async def fetch_message(self, message_id: int) -> Any:
         if message_id not in self.shown:
-            gone = SimpleNamespace(status=404, reason="Not Found")
-            raise discord.NotFound(gone, "gone")  # type: ignore[arg-type]  # the fields NotFound reads
-        read = SimpleNamespace(id=message_id, content=self.shown[message_id])
+            raise not_found()
+        read = SimpleNamespace(
+            id=message_id,
+            content=self.shown[message_id],
+            webhook_id=self.posted_by.get(message_id, OUR_WEBHOOK),
+        )
         if message_id in self.vanishing:
             del self.shown[message_id]
         return read
@@ -195,17 +231,19 @@ class DiscordLikePool(Pool):
     async def fetch(self, channel: object, message_id: int) -> Any:
         self.fetched.append(message_id)
         if message_id not in self.channel.shown:
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
-        return SimpleNamespace(id=message_id, content=self.channel.shown[message_id])
+            raise not_found()
+        return SimpleNamespace(
+            id=message_id, content=self.channel.shown[message_id], webhook_id=OUR_WEBHOOK
+        )
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
         if message_id not in self.channel.shown:
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+            raise not_found()
         await super().edit(channel, message_id, content)
 
     async def delete(self, channel: object, message_id: int) -> None:
         if message_id not in self.channel.shown:
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]  # the fields NotFound reads
+            raise not_found()
         await super().delete(channel, message_id)
 
 
@@ -350,3 +388,162 @@ async def test_a_withheld_answer_whose_previews_go_before_their_edit_posts_nothi
     pool = DiscordLikePool(channel)
     ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
     assert (ids, pool.sent, pool.edited) == ([], [], [])
+
+
+async def test_a_preview_another_webhook_posted_is_passed_over_not_edited() -> None:
+    """The webhook that posted 700 was deleted (an admin) and the channel's webhook now is
+    another, which cannot edit it (Discord: 10008, as for a message gone): it is passed over,
+    logged, and the answer posted anew; before, the edit's 404 read as "gone"."""
+    channel = Channel({700: "Once upon"}, posted_by={700: 5})
+    pool = DiscordLikePool(channel)
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-9",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700"],
+        content="Once upon a time.",
+    )
+    with capture_logs() as logs:
+        ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.edited, pool.sent) == ([901], [], ["Once upon a time."])
+    foreign = [e for e in logs if e["event"] == "bot.unfinished_preview_foreign"]
+    assert [(e["message_id"], e["webhook_id"]) for e in foreign] == [(700, 5)]
+
+
+class EditRefusedPool(DiscordLikePool):
+    """Every edit answered with Discord's 404 of `code`."""
+
+    def __init__(self, channel: Channel, code: int) -> None:
+        super().__init__(channel)
+        self.code = code
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        raise not_found(self.code)
+
+
+class ChannelReadRefused(Channel):
+    """Every read answered with Discord's 404 of `code`."""
+
+    def __init__(self, shown: dict[int, str], code: int) -> None:
+        super().__init__(shown)
+        self.code = code
+
+    async def fetch_message(self, message_id: int) -> Any:
+        raise not_found(self.code)
+
+
+@pytest.mark.parametrize("where", ["read", "edit"])
+async def test_only_unknown_message_passes_a_preview_over(where: str) -> None:
+    """A 404 that is not Unknown Message (10008) is not a preview gone: Unknown Channel (the
+    channel deleted) ends the hand-over, as any other refusal, instead of posting the answer
+    anew beside the half answer."""
+    shown = {700: "Once upon"}
+    channel = ChannelReadRefused(shown, UNKNOWN_CHANNEL) if where == "read" else Channel(shown)
+    pool = EditRefusedPool(channel, UNKNOWN_CHANNEL)
+    unfinished = gw.UnfinishedAnswer(
+        job_id="job-10",
+        personality=common.Personality(display_name="Lilith"),
+        preview_message_ids=["700"],
+        content="Once upon a time.",
+    )
+    with pytest.raises(discord.NotFound) as refused:
+        await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert refused.value.code == UNKNOWN_CHANNEL
+    assert pool.sent == []
+
+
+class NoWebhookPool(Pool):
+    """A channel without a webhook of the bot's, at Discord's cap of 15: making one, as
+    editing, deleting or sending through the real pool would, is refused."""
+
+    def __init__(self) -> None:
+        super().__init__(webhook_id=None)
+
+    async def send(self, channel: object, content: str, **_: Any) -> Any:
+        raise WebhookLimitReached("general")
+
+    async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        raise WebhookLimitReached("general")
+
+    async def delete(self, channel: object, message_id: int) -> None:
+        raise WebhookLimitReached("general")
+
+
+async def test_a_withheld_answer_needs_no_webhook_made_and_never_hits_the_cap() -> None:
+    """The dead bot's webhook was deleted, the channel holds 15 others: its previews can be
+    edited by no webhook. A withheld answer, which posts nothing, passes them over; before,
+    its edit made a webhook, and the cap's WebhookLimitReached escaped to the event stream."""
+    channel = Channel({700: "Once upon a", 701: "time there"}, posted_by={700: 5, 701: 5})
+    pool = NoWebhookPool()
+    ids = await finish_unfinished(pool, channel, withheld_without_personality())  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.sent, pool.edited, pool.deleted) == ([], [], [], [])
+
+
+LONG_VOICE = ("*The candle gutters and the shadows lean in.* " * 50)[:2000].strip()
+
+
+async def test_a_long_refusal_is_cut_to_the_previews_left_and_nothing_is_posted() -> None:
+    """A personality's error message may be 2000 characters: with the reply header and the
+    "-#" line the refusal is longer than the one preview left. It is cut (its voice, ending
+    "…"; the reason kept whole) to fit there; before, the rest was posted anew, as a
+    personality perhaps deleted."""
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = Channel({700: f"{header}\nOnce upon a"})
+    pool = DiscordLikePool(channel)
+    unfinished = withheld_without_personality()
+    unfinished.personality.CopyFrom(
+        common.Personality(display_name="Wren", error_message=LONG_VOICE)
+    )
+    ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.sent) == ([700], [])
+    ((_, shown),) = pool.edited
+    assert len(shown) <= DISCORD_LIMIT
+    assert shown.startswith(f"{header}\n*The candle gutters")
+    assert shown.endswith("…\n-# your data is being deleted, as you asked")
+
+
+async def test_a_long_refusal_is_shown_whole_when_the_previews_left_hold_it() -> None:
+    header = f"{REPLY_QUOTE_PREFIX} Alice: tell me a story"
+    channel = Channel({700: f"{header}\nOnce upon a", 701: "time there"})
+    pool = DiscordLikePool(channel)
+    unfinished = withheld_without_personality()
+    unfinished.personality.CopyFrom(
+        common.Personality(display_name="Wren", error_message=LONG_VOICE)
+    )
+    ids = await finish_unfinished(pool, channel, unfinished)  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert (ids, pool.sent) == ([700, 701], [])
+    whole = "\n".join(text for _, text in pool.edited)
+    assert whole.replace("\n", " ").count("The candle gutters") == LONG_VOICE.count("The candle")
+    assert whole.endswith("\n-# your data is being deleted, as you asked")
+
+
+_VOICE_UNIT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    voice=st.text(st.characters(codec="utf-8"), max_size=2000)
+    | st.builds(lambda unit, n: (unit * 2000)[:n], _VOICE_UNIT, st.integers(1200, 2000)),
+    previews=st.integers(min_value=1, max_value=3),
+    header=st.booleans(),
+)
+@example(voice=LONG_VOICE, previews=1, header=True)
+@example(voice="0" * 2000, previews=2, header=True)
+def test_a_withheld_answer_never_posts_whatever_its_voice(
+    voice: str, previews: int, header: bool
+) -> None:
+    """Any error message (up to Discord's 2000 characters), any number of previews left:
+    nothing is posted, each message fits, and the reason line is shown whole at the end."""
+    ids = [700 + i for i in range(previews)]
+    quote = f"{REPLY_QUOTE_PREFIX} **Alice** tell me a story · https://discord.com/channels/1/2/3\n"
+    channel = Channel({i: f"{quote if header else ''}Once upon a" for i in ids})
+    pool = DiscordLikePool(channel)
+    unfinished = withheld_without_personality()
+    unfinished.preview_message_ids[:] = [str(i) for i in ids]
+    unfinished.personality.CopyFrom(common.Personality(display_name="Wren", error_message=voice))
+    shown = asyncio.run(finish_unfinished(pool, channel, unfinished))  # type: ignore[arg-type]  # fakes of the pool and the channel
+    assert pool.sent == []
+    assert shown
+    assert shown == ids[: len(shown)]  # the first previews, in order
+    assert all(len(text) <= DISCORD_LIMIT for _, text in pool.edited)
+    last_line = pool.edited[-1][1].split("\n")[-1]
+    assert last_line == "-# your data is being deleted, as you asked"

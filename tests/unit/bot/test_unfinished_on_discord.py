@@ -1,14 +1,18 @@
 """A dead bot's half answer finished by the real webhook pool and discord.py, against the fake
 Discord: in a thread whose history the bot may not read, its webhook reads the previews it
-posted (Get Webhook Message, with the thread's id) and the answer is finished in them."""
+posted (Get Webhook Message, with the thread's id) and the answer is finished in them. The
+webhook deleted (an admin) is looked up again, never made just to read or to edit; previews
+that no webhook of the channel's can edit any more are passed over."""
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import discord
+import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
+from structlog.testing import capture_logs
 
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.unfinished import finish_unfinished
@@ -74,3 +78,135 @@ async def test_previews_in_a_thread_the_bot_may_not_read_are_finished_through_it
         (shown,) = fake.webhook_messages(story)
         assert shown.content == f"{header}\nOnce upon a time, the whole story."
         assert fake.refusals == [("get_message", 403, 50013)] * 2  # the channel's reads
+
+
+NONE = discord.AllowedMentions.none()
+
+
+async def post(pool: WebhookPool, channel: object, *texts: str) -> list[discord.WebhookMessage]:
+    return [
+        await pool.send(channel, text, username="Lilith", avatar_url=None, mentions=NONE)
+        for text in texts
+    ]
+
+
+@pytest.mark.parametrize("readable", [True, False])
+async def test_previews_of_a_webhook_the_pool_does_not_know_yet_are_finished_in_place(
+    readable: bool,
+) -> None:
+    """The finishing bot's pool remembers the channel's webhook of before, since deleted by an
+    admin; the dead bot made another and posted the previews through it. Its stale webhook
+    answers Unknown Webhook (10015): the pool looks the channel's webhook up again and reads
+    and edits through it. Before, the 10015 read as "preview gone" and the whole answer was
+    posted anew beside the half answer."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        story = fake.add_thread(guild, general, "story")
+        if not readable:
+            fake.deny_bot(general, Permission.READ_MESSAGE_HISTORY)
+        async with connected(fake) as client:
+            thread = client.get_channel(int(story["id"]))
+            assert isinstance(thread, discord.Thread)
+            ours = WebhookPool()
+            (earlier,) = await post(ours, thread, "An answer of before.")
+            assert earlier.webhook_id is not None
+            fake.delete_webhook(earlier.webhook_id)
+            previews = await post(WebhookPool(), thread, "Once upon", "a time")  # the dead bot
+            unfinished = gw.UnfinishedAnswer(
+                job_id="job-2",
+                personality=common.Personality(display_name="Lilith"),
+                preview_message_ids=[str(p.id) for p in previews],
+                content="Once upon a time, the whole story.",
+            )
+            ids = await finish_unfinished(ours, thread, unfinished)
+
+        assert ids == [previews[0].id]
+        shown = [m.content for m in fake.webhook_messages(story)]
+        assert shown == ["An answer of before.", "Once upon a time, the whole story."]
+
+
+@pytest.mark.parametrize("readable", [True, False])
+@pytest.mark.parametrize("others", [0, 15])
+async def test_a_withheld_answer_whose_webhook_is_gone_passes_its_previews_over(
+    readable: bool, others: int
+) -> None:
+    """The webhook that posted the previews was deleted: no webhook can edit (or read) them
+    any more, and a webhook made now could not either. The withheld answer passes them over
+    (logged when the channel's read shows whose they are) and makes no webhook; before, one
+    was made to read or edit them (an audit-log entry, one of the channel's 15), and with the
+    channel at 15 the WebhookLimitReached escaped, failing the event for ever."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        if not readable:
+            fake.deny_bot(general, Permission.READ_MESSAGE_HISTORY)
+        async with connected(fake) as client:
+            channel = client.get_channel(int(general["id"]))
+            assert isinstance(channel, discord.TextChannel)
+            previews = await post(WebhookPool(), channel, "Once upon", "a time")  # the dead bot
+            fake.delete_webhook(int(previews[0].webhook_id or 0))
+            fake.add_foreign_webhooks(general, others)
+            unfinished = gw.UnfinishedAnswer(
+                job_id="job-3",
+                preview_message_ids=[str(p.id) for p in previews],
+                failed_reason="USER_DATA_DELETING",
+                failed_message="your data is being deleted, as you asked",
+            )
+            with capture_logs() as logs:
+                ids = await finish_unfinished(WebhookPool(), channel, unfinished)
+
+        assert ids == []
+        assert len(fake.webhooks) == others  # none made
+        assert [m.content for m in fake.webhook_messages(general)] == ["Once upon", "a time"]
+        foreign = [e["message_id"] for e in logs if e["event"] == "bot.unfinished_preview_foreign"]
+        assert foreign == ([p.id for p in previews] if readable else [])
+
+
+@pytest.mark.parametrize("route", ["fetch", "edit", "delete"])
+async def test_the_pool_reaches_its_messages_through_the_webhook_looked_up_again(
+    route: str,
+) -> None:
+    """The pool's webhook was deleted and another process of the bot made a new one: reading,
+    editing or deleting one of the new one's messages answers Unknown Webhook (10015) through
+    the cached one, then is done once more through the webhook looked up (as a send is);
+    before, the 10015 escaped."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        async with connected(fake) as client:
+            channel = client.get_channel(int(general["id"]))
+            pool = WebhookPool()
+            (earlier,) = await post(pool, channel, "An answer of before.")
+            fake.delete_webhook(int(earlier.webhook_id or 0))
+            (theirs,) = await post(WebhookPool(), channel, "Once upon")
+            if route == "fetch":
+                read = await pool.fetch(channel, theirs.id)
+                assert read is not None
+                assert read.content == "Once upon"
+            elif route == "edit":
+                await pool.edit(channel, theirs.id, "Once upon a time", mentions=NONE)
+            else:
+                await pool.delete(channel, theirs.id)
+
+        shown = [m.content for m in fake.webhook_messages(general)]
+        after = {"fetch": ["Once upon"], "edit": ["Once upon a time"], "delete": []}[route]
+        assert shown == ["An answer of before.", *after]
+        assert len(fake.webhooks) == 1
+
+
+@pytest.mark.parametrize("others", [0, 15])
+async def test_reading_through_the_webhook_never_makes_one(others: int) -> None:
+    """A channel without the bot's webhook: a read through it is None (nothing it could
+    read); before, a webhook was made to read (every read of it 404s), and at the cap of 15
+    WebhookLimitReached escaped."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        fake.add_foreign_webhooks(general, others)
+        async with connected(fake) as client:
+            channel = client.get_channel(int(general["id"]))
+            read = await WebhookPool().fetch(channel, 1234)
+
+        assert read is None
+        assert len(fake.webhooks) == others

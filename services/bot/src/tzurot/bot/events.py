@@ -48,6 +48,7 @@ from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.reactions import SCHEDULED_KEY_PREFIX
 from tzurot.bot.unfinished import withheld
+from tzurot.bot.webhooks import WebhookLimitReached
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -148,6 +149,12 @@ class EventListener:
             await self._ack(event.event_id, [], "FORBIDDEN")
         except discord.NotFound:
             await self._ack(event.event_id, [], "CHANNEL_GONE")
+        except WebhookLimitReached:
+            # The channel holds Discord's maximum of webhooks and none is ours: nothing can be
+            # posted as a personality there until an admin removes one. Dropped with why, not
+            # left to tear the stream down and come back for ever.
+            log.warning("events.webhook_limit", event_id=event.event_id, kind=kind)
+            await self._ack(event.event_id, [], "WEBHOOK_LIMIT")
         self.handled += 1
 
     async def _turn(self, channel: discord.abc.Messageable, event: gw.BotEvent) -> None:

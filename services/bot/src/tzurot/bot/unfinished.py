@@ -10,48 +10,86 @@ reaches history) when there was an answer. A 🔄's answer also deletes the answ
 which its dead bot had left until the new one was posted (the acknowledgement takes that
 exchange out of history).
 
-A preview deleted meanwhile, before the bot reads it or between its read and its edit, is
-passed over: the pieces go into the previews still there, in order, and what is left over is
-posted anew. One the bot may not read in the channel (no Read Message History) is read
-through the channel's webhook, which posted it and needs no permission for that. The reply
-header is the one the first preview read carries: when the preview that had it was deleted
-before the bot read it, it is lost, since the event does not name the message it quoted.
+A preview deleted meanwhile (Discord's Unknown Message, 10008), before the bot reads it or
+between its read and its edit, is passed over: the pieces go into the previews still there, in
+order, and what is left over is posted anew. So is one no webhook of ours can edit any more:
+the channel's read shows it was posted by a webhook other than the channel's of now (the
+dead bot's, deleted by an admin since; logged), or its webhook is gone with none other there.
+Deleting it would need Manage Messages, which the bot may not have: it stays. One the bot may
+not read in the channel (no Read Message History) is read through the channel's webhook,
+which posted it and needs no permission for that; with no webhook of ours there, none is made
+to read it (it could read nothing), and the preview is passed over. Any other refusal (the
+channel gone) ends the hand-over. The reply header is the one the first preview read carries:
+when the preview that had it was deleted before the bot read it, it is lost, since the event
+does not name the message it quoted.
 
 A withheld answer may come without its personality: a deleted one (or one being deleted),
 among them the user's private personalities, deleted with her data. Its previews are edited
 all the same (through the channel's webhook, which needs no name), into why in no
 personality's voice; nothing is posted anew, since nothing may speak as a deleted
-personality.
+personality: the refusal is cut to the previews left (its voice shortened, the reason kept),
+and no webhook is made for it (none is needed to post nothing).
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import discord
 import structlog
 
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
-from tzurot.bot.webhooks import WebhookPool, delete_messages
+from tzurot.bot.splitting import DISCORD_LIMIT, split_message
+from tzurot.bot.webhooks import UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, WebhookPool, delete_messages
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
+_CUT_STEP = 100  # characters of the voice cut at a time once it is within a message's length
 
 
 def failure_notice(personality: common.Personality, reason: str, message: str = "") -> str:
     """What the preview becomes when no answer could be produced after the restart, or
     (`message`, the gateway's words) when it is withheld."""
-    voice = discord.utils.escape_mentions(personality.error_message.strip()) or (
+    if message:  # withheld: why, as the refusal of a message is shown (errors.error_reply)
+        return f"{_voice(personality)}{_reason_line(message)}"
+    why = f" ({reason})" if reason else ""
+    return (
+        f"{_voice(personality)}\n-# This answer was cut off when the bot restarted{why}; try again."
+    )
+
+
+def fitted_refusal(
+    personality: common.Personality, message: str, *, prefix: str, messages: int
+) -> str:
+    """The withheld answer's notice (failure_notice with the gateway's `message`) cut to show,
+    after the reply header `prefix`, in at most `messages` messages (at least 1): a long voice
+    (an error message may have 2000 characters) is shortened, ending "…"; the "-#" reason line
+    is kept whole (cut only if it alone could not fit, which the gateway's words never are)."""
+    voice, reason = _voice(personality), _reason_line(message)
+    keep = len(voice)
+    while True:
+        text = (voice if keep == len(voice) else voice[:keep].rstrip() + "…") + reason
+        if len(split_message(prefix + text)) <= messages:
+            return text
+        if keep == 0:
+            return reason.strip()[: max(1, DISCORD_LIMIT - len(prefix))]
+        # Cut what overflows the messages' length, then by steps: the splitter cuts at
+        # boundaries, so messages can hold less than 2000 characters each.
+        overflow = len(prefix + text) - messages * DISCORD_LIMIT
+        keep = max(0, keep - max(overflow, _CUT_STEP))
+
+
+def _voice(personality: common.Personality) -> str:
+    # Written by the personality's owner: its mentions are shown, never pinged or parsed.
+    return discord.utils.escape_mentions(personality.error_message.strip()) or (
         DEFAULT_ERROR_MESSAGE
     )
-    if message:  # withheld: why, as the refusal of a message is shown (errors.error_reply)
-        return f"{voice}\n-# {discord.utils.escape_mentions(message)}"
-    why = f" ({reason})" if reason else ""
-    return f"{voice}\n-# This answer was cut off when the bot restarted{why}; try again."
+
+
+def _reason_line(message: str) -> str:
+    return f"\n-# {discord.utils.escape_mentions(message)}"
 
 
 def withheld(unfinished: gw.UnfinishedAnswer) -> bool:
@@ -67,7 +105,9 @@ async def finish_unfinished(
     A withheld answer (its user's data or its personality being deleted) only has the
     previews still there edited into why, and nothing is posted: its personality may be on
     its way out (a replica's catalog can still name it for seconds), and a preview deleted
-    meanwhile leaves no half answer to explain."""
+    meanwhile leaves no half answer to explain. Nor is a webhook made for it: edits go
+    through the channel's webhook found, and with none the previews are passed over (a
+    webhook made then could edit none of them), so WebhookLimitReached cannot arise."""
     personality = unfinished.personality
     prefix, previews = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
@@ -88,32 +128,51 @@ async def finish_unfinished(
         return sent.id
 
     async def edit(message_id: int, text: str) -> None:
+        # Never through a webhook made now (webhooks.edit makes one when none is cached): it
+        # could edit nothing the dead bot posted.
+        if await webhooks.find(channel) is None:
+            _log_foreign(message_id, None)
+            raise _PassedOver(message_id)
         try:
             await webhooks.edit(channel, message_id, text, mentions=mentions)
         except discord.NotFound as exc:
-            raise _PreviewGone(message_id) from exc
+            if not _passed_over(exc, message_id):
+                raise
+            raise _PassedOver(message_id) from exc
         shown[message_id] = text
 
     async def delete(message_id: int) -> None:
-        with contextlib.suppress(discord.NotFound):  # deleted meanwhile: gone all the same
+        if await webhooks.find(channel) is None:
+            _log_foreign(message_id, None)  # it stays: no webhook can delete it
+            return
+        try:
             await webhooks.delete(channel, message_id)
+        except discord.NotFound as exc:
+            if not _passed_over(exc, message_id):  # gone meanwhile: gone all the same
+                raise
 
+    refused = withheld(unfinished)
     text = unfinished.content or failure_notice(
         personality, unfinished.failed_reason, unfinished.failed_message
     )
     while True:
-        # (Withheld, the text is the refusal, which fits the first preview: nothing is sent.)
-        if withheld(unfinished) and not previews:  # nothing left to explain, nothing posted
-            log.info("bot.unfinished_gone", job_id=unfinished.job_id)
-            return []
+        if refused:
+            if not previews:  # nothing left to explain, nothing posted
+                log.info("bot.unfinished_gone", job_id=unfinished.job_id)
+                return []
+            # Nothing is sent: the refusal is cut to the previews left.
+            text = fitted_refusal(
+                personality, unfinished.failed_message, prefix=prefix, messages=len(previews)
+            )
         posted = [(i, shown.get(i, "")) for i in previews]
         stream = StreamedAnswer(send, edit, delete, interval=0.0, prefix=prefix, posted=posted)
         try:
             ids = await stream.finish(text)
             break
-        except _PreviewGone as gone:
-            # Deleted since the bot read it: passed over as if gone then (the pieces after it
-            # move up; the header, read already, goes on the first message still there).
+        except _PassedOver as gone:
+            # Deleted since the bot read it (or no longer ours to edit): passed over as if
+            # gone then (the pieces after it move up; the header, read already, goes on the
+            # first message still there).
             previews = [i for i in stream.message_ids if i != gone.message_id]
     if unfinished.content and ids:
         # The answer it replaces, left by the dead bot until this one was posted.
@@ -128,8 +187,9 @@ async def finish_unfinished(
     return ids
 
 
-class _PreviewGone(Exception):
-    """A preview deleted between the bot's read and its edit (Discord's 404)."""
+class _PassedOver(Exception):
+    """A preview deleted between the bot's read and its edit (Discord's 10008), or that no
+    webhook of the channel's can edit any more."""
 
     def __init__(self, message_id: int) -> None:
         super().__init__(message_id)
@@ -140,7 +200,8 @@ async def _previews_shown(
     webhooks: WebhookPool, channel: discord.abc.Messageable, message_ids: list[int]
 ) -> tuple[str, list[int]]:
     """The reply header the first preview still there carries (empty if none), and the
-    previews still there, in order (one deleted meanwhile, a moderator's, is passed over)."""
+    previews still there and ours to edit, in order (one deleted meanwhile, a moderator's, is
+    passed over, and so is one no webhook of ours can edit)."""
     prefix = ""
     kept: list[int] = []
     for message_id in message_ids:
@@ -156,17 +217,48 @@ async def _previews_shown(
 async def _read_preview(
     webhooks: WebhookPool, channel: discord.abc.Messageable, message_id: int
 ) -> discord.Message | None:
-    """The preview as it shows now; None when it is gone. Without Read Message History the
+    """The preview as it shows now; None when it is gone (10008), or not ours to edit: posted
+    by a webhook other than the channel's of now (logged). Without Read Message History the
     channel answers 403 before it looks for the message: the channel's webhook, which posted
-    it, reads it instead (it needs no permission; 404 for a message gone, or another
-    webhook's, which it could not edit either)."""
+    it, reads it instead (it needs no permission; 10008 for a message gone, or another
+    webhook's, which it could not edit either; None when the channel has no webhook of ours,
+    none being made to read)."""
     try:
-        return await channel.fetch_message(message_id)
-    except discord.NotFound:
+        shown = await channel.fetch_message(message_id)
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_MESSAGE:
+            raise
         return None
     except discord.Forbidden:
-        pass
+        shown = None
+    if shown is None:
+        return await _read_through_webhook(webhooks, channel, message_id)
+    if not await webhooks.serves(channel, shown.webhook_id):
+        _log_foreign(message_id, shown.webhook_id)
+        return None
+    return shown
+
+
+async def _read_through_webhook(
+    webhooks: WebhookPool, channel: discord.abc.Messageable, message_id: int
+) -> discord.Message | None:
     try:
         return await webhooks.fetch(channel, message_id)
-    except discord.NotFound:
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_MESSAGE:
+            raise
         return None
+
+
+def _passed_over(exc: discord.NotFound, message_id: int) -> bool:
+    """Whether Discord's 404 to an edit or a delete of a preview passes it over: it is gone
+    (10008), or its webhook is with none other there (10015, after the pool looked again)."""
+    if exc.code == UNKNOWN_WEBHOOK:
+        _log_foreign(message_id, None)
+    return exc.code in (UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK)
+
+
+def _log_foreign(message_id: int, webhook_id: int | None) -> None:
+    """A preview no webhook of ours can edit (`webhook_id`, the one that posted it, if
+    known): it stays as the dead bot left it."""
+    log.info("bot.unfinished_preview_foreign", message_id=message_id, webhook_id=webhook_id)

@@ -2,22 +2,29 @@
 
 - One webhook per channel, found (by the bot user that owns it, never by name: an
   admin may rename it) or created on first use, and cached; concurrent first uses create only
-  one (a lock per channel). Webhooks are created on the posting path only.
-- "Unknown Webhook" (10015: someone deleted it) drops the cache entry and retries once.
+  one (a lock per channel). Webhooks are created on the posting path only: reading looks one
+  up (`find`) and never makes one, which could read nothing (it posted nothing) and would
+  cost an audit-log entry and one of the channel's 15.
+- "Unknown Webhook" (10015: someone deleted it, or another process of the bot replaced it)
+  drops the cache entry and retries once: a send through the webhook found or made then; a
+  read, edit or delete of a message through the one found only (a webhook made then could
+  reach none of the messages the deleted one posted; with none there, the 10015 stands).
 - Discord's caps of 15 webhooks per channel (30007) and 1000 per guild (30058) become
   `WebhookLimitReached`, whose message tells an admin what to do.
 - Names are made acceptable the way Discord checks them (`sanitize_username`).
 - Threads, forum posts and stage chats: the parent channel's webhook with `thread=`.
 - Every send and edit sets `allowed_mentions` explicitly.
 - Its own messages are read through it (`fetch`), which needs no permission in the channel:
-  a bot without Read Message History still reads what it posted there.
+  a bot without Read Message History still reads what it posted there. `serves` tells whether
+  a message's webhook is the channel's of now (only that one can edit the message).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import discord
 import structlog
@@ -26,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 USERNAME_LIMIT = 80
 HAIR_SPACE = "\u200a"  # renders (so Discord keeps it), and breaks a forbidden word like PluralKit
+UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 MAX_WEBHOOKS = 30007
 MAX_GUILD_WEBHOOKS = 30058
@@ -40,6 +48,9 @@ _FORBIDDEN = re.compile(r"(c)(lyde)|(d)(iscord)|(`)(``)", re.IGNORECASE)
 WebhookChannel = (
     discord.TextChannel | discord.ForumChannel | discord.VoiceChannel | discord.StageChannel
 )
+_T = TypeVar("_T")
+# What a look-up for the cache gives: a webhook always (for_channel) or maybe (find).
+_Hook = TypeVar("_Hook", discord.Webhook, discord.Webhook | None)
 
 
 class WebhookLimitReached(Exception):
@@ -107,23 +118,63 @@ class WebhookPool:
         return webhook_id is not None and webhook_id in self._ids
 
     async def for_channel(self, channel: WebhookChannel) -> discord.Webhook:
+        """The channel's webhook: cached, found, or created (the posting path)."""
+        return await self._cached_or(channel, self._owned_or_created)
+
+    async def find(self, channel: object) -> discord.Webhook | None:
+        """The webhook serving `channel` (a thread's is its parent's) if it has one: cached or
+        found, never created (None)."""
+        parent, _ = webhook_channel(channel)
+        return await self._find(parent)
+
+    async def serves(self, channel: object, webhook_id: int | None) -> bool:
+        """Whether `webhook_id` (a message's) is the webhook serving `channel` now, the only
+        one that can edit the message. When the cache names another, the channel's is looked
+        up again (never created): the cached one may be gone, replaced by another process of
+        the bot."""
+        if webhook_id is None:
+            return False
+        parent, _ = webhook_channel(channel)
+        cached = self._hooks.get(parent.id)
+        if cached is not None:
+            if cached.id == webhook_id:
+                return True
+            self.forget(parent.id)
+        hook = await self._find(parent)
+        return hook is not None and hook.id == webhook_id
+
+    async def _find(self, parent: WebhookChannel) -> discord.Webhook | None:
+        return await self._cached_or(parent, self._owned)
+
+    async def _cached_or(
+        self, channel: WebhookChannel, look_up: Callable[[WebhookChannel], Awaitable[_Hook]]
+    ) -> _Hook | discord.Webhook:
+        """The cached webhook, else the one `look_up` gives (cached if any)."""
         hook = self._hooks.get(channel.id)
         if hook is not None:
             return hook
         async with self._locks.setdefault(channel.id, asyncio.Lock()):
             hook = self._hooks.get(channel.id)
-            if hook is None:
-                hook = await self._find_or_create(channel)
-                self._hooks[channel.id] = hook
-                self._ids.add(hook.id)
-        return hook
+            if hook is not None:
+                return hook
+            found = await look_up(channel)
+            if isinstance(found, discord.Webhook):
+                self._hooks[channel.id] = found
+                self._ids.add(found.id)
+            return found
 
-    async def _find_or_create(self, channel: WebhookChannel) -> discord.Webhook:
+    async def _owned_or_created(self, channel: WebhookChannel) -> discord.Webhook:
+        return await self._owned(channel) or await self._create(channel)
+
+    async def _owned(self, channel: WebhookChannel) -> discord.Webhook | None:
         me = channel.guild.me
         for hook in await channel.webhooks():
             # The bot user that created it owns it, whatever an admin renamed it to.
             if hook.token and hook.user is not None and me is not None and hook.user.id == me.id:
                 return hook
+        return None
+
+    async def _create(self, channel: WebhookChannel) -> discord.Webhook:
         try:
             return await channel.create_webhook(name=self.name, reason="Tzurot personalities")
         except discord.HTTPException as exc:
@@ -182,35 +233,76 @@ class WebhookPool:
         mentions: discord.AllowedMentions,
     ) -> None:
         parent, thread = webhook_channel(channel)
-        hook = await self.for_channel(parent)
-        await hook.edit_message(
-            message_id,
-            content=content,
-            allowed_mentions=mentions,
-            thread=thread or discord.utils.MISSING,
+        await self._own_message(
+            parent,
+            await self.for_channel(parent),
+            lambda hook: hook.edit_message(
+                message_id,
+                content=content,
+                allowed_mentions=mentions,
+                thread=thread or discord.utils.MISSING,
+            ),
         )
 
-    async def fetch(self, channel: object, message_id: int) -> discord.WebhookMessage:
+    async def fetch(self, channel: object, message_id: int) -> discord.WebhookMessage | None:
         """One of the channel's webhook's own messages, read through the webhook (no channel
-        permission needed); NotFound when it is gone, or was not posted by that webhook."""
+        permission needed); NotFound (10008) when it is gone, or was not posted by that
+        webhook. None when the channel has no webhook of the bot's: none is made to read."""
         parent, thread = webhook_channel(channel)
-        hook = await self.for_channel(parent)
-        return await hook.fetch_message(message_id, thread=thread or discord.utils.MISSING)
+        hook = await self._find(parent)
+        if hook is None:
+            return None
+        try:
+            return await self._own_message(
+                parent,
+                hook,
+                lambda hook: hook.fetch_message(message_id, thread=thread or discord.utils.MISSING),
+            )
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_WEBHOOK:
+                raise
+            return None  # deleted, and no other there
 
     async def attach(
         self, channel: discord.abc.Messageable, message_id: int, files: list[discord.File]
     ) -> None:
         """Adds files (generated images) to a posted message as its attachments."""
         parent, thread = webhook_channel(channel)
-        hook = await self.for_channel(parent)
-        await hook.edit_message(
-            message_id, attachments=files, thread=thread or discord.utils.MISSING
+        await self._own_message(
+            parent,
+            await self.for_channel(parent),
+            lambda hook: hook.edit_message(
+                message_id, attachments=files, thread=thread or discord.utils.MISSING
+            ),
         )
 
     async def delete(self, channel: object, message_id: int) -> None:
         parent, thread = webhook_channel(channel)
-        hook = await self.for_channel(parent)
-        await hook.delete_message(message_id, thread=thread or discord.utils.MISSING)
+        await self._own_message(
+            parent,
+            await self.for_channel(parent),
+            lambda hook: hook.delete_message(message_id, thread=thread or discord.utils.MISSING),
+        )
+
+    async def _own_message(
+        self,
+        parent: WebhookChannel,
+        hook: discord.Webhook,
+        call: Callable[[discord.Webhook], Awaitable[_T]],
+    ) -> _T:
+        """`call` (on one of the webhook's messages) through `hook`; after Unknown Webhook,
+        once more through the channel's webhook looked up again, never one created (it could
+        reach none of the messages the deleted one posted): with none, the 10015 stands."""
+        try:
+            return await call(hook)
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_WEBHOOK:
+                raise
+            self.forget(parent.id)
+            found = await self._find(parent)
+            if found is None:
+                raise
+        return await call(found)
 
 
 async def delete_messages(
