@@ -302,3 +302,52 @@ async def test_his_answer_streaming_when_its_personality_is_deleted_says_so_in_p
         mesh.database, "SELECT count(*) FROM memory.turns WHERE personality_id = :p", p=plover
     )
     assert (jobs, turns) == (0, 0)
+
+
+async def test_her_answer_streaming_when_her_data_is_deleted_says_so_in_no_ones_voice(
+    mesh: Mesh,
+) -> None:
+    """Alice deletes her data while her own private personality answers her, its bot alive:
+    the run ends USER_DATA_DELETING, and that bot edits the preview into why in the default
+    voice, as a restarted bot would, posting nothing else (before, the bot took it as the
+    refusal of a message and showed it in Robin's voice, which her deletion deletes)."""
+    world = mesh.world.scene()
+    await world.set_key(world.alice)
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(world.alice),
+            personality=common.Personality(
+                slug="robin",
+                display_name="Robin",
+                system_prompt="You are Robin.",
+                error_message="*Robin puffs its chest.*",
+                public=False,
+            ),
+        )
+    )
+    world.provider.reply = STORY
+    world.provider.chunk_delay = 0.2
+    async with running_bot(world):
+        said = await world.discord.say(world.general, world.alice, "@robin tell me a story")
+        key = f"{said.id}:robin"
+        await job_of(world, key, lambda job: job.preview_message_ids)
+        (preview,) = world.discord.webhook_messages(world.general)
+        assert "word1" in preview.content  # streaming: half an answer shown
+        paid = len(world.provider.chat_requests())
+
+        deleted = await slash_text(
+            world, world.alice, "settings", "data", "delete", confirm="DELETE"
+        )
+        await world.discord.wait_until(lambda: "word1" not in preview.content, within=60)
+
+    assert deleted.startswith("Erased")
+    assert "I couldn't answer that.\n-# your data is being deleted" in preview.content, (
+        preview.content
+    )
+    assert "Robin puffs" not in preview.content
+    assert world.discord.webhook_messages(world.general) == [preview]  # told once, in place
+    assert len(world.provider.chat_requests()) == paid  # not generated again
+    jobs = await scalar(
+        mesh.database, "SELECT count(*) FROM core.jobs WHERE idempotency_key = :k", k=key
+    )
+    assert jobs == 0

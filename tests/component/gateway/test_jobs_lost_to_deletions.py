@@ -3,6 +3,8 @@ owner) or with its user's data: the run ends saying why, in the words its half a
 with once a restarted bot shows it (PERSONALITY_DELETED, USER_DATA_DELETING), not as one
 whose job another run took over (JOB_TAKEN_OVER), and writes nothing: no answer, no usage,
 no history. A confirmation of an answer its personality's deletion dropped is told so too.
+One carrying files is lost the same way (its files used to be written first: INTERNAL), and
+one whose loss cannot be read (Postgres failing over) ends as before that read was made.
 
 The run used to end JOB_TAKEN_OVER, which the bot showed as "Something went wrong on our
 side" in the deleted personality's voice. Real Postgres for `core`.
@@ -21,14 +23,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import Actor, GenerateEvent, JobAccepted
+from tzurot.gateway.domain import (
+    Actor,
+    GeneratedFile,
+    GenerateEvent,
+    JobAccepted,
+    ReplyChunk,
+    ReplyFinished,
+)
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.unfinished import PERSONALITY_DELETED_WORDS
 from tzurot.runtime.errors import FailedPrecondition, NotFound, PermissionDenied, TzurotError
 
-from .conftest import ALICE, LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+from .conftest import (
+    ALICE,
+    LIMITS,
+    USAGE,
+    FakeInference,
+    FakeKeyVault,
+    FakeMemory,
+    command,
+)
 from .test_service import collect
 
 pytestmark = pytest.mark.component
@@ -135,6 +152,43 @@ async def test_a_run_whose_personality_is_deleted_ends_saying_so_and_writes_noth
     assert memory.exchanges == []
 
 
+@pytest.mark.parametrize("lease", [60.0], ids=["at-its-finish"])
+async def test_a_run_with_files_whose_personality_is_deleted_at_its_finish_says_so(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    inference: FakeInference,
+    memory: FakeMemory,
+    engine: AsyncEngine,
+) -> None:
+    """As above, its answer carrying a file (a generated image): its finish finds the job
+    gone the same way. It used to write the files first, which the deleted job's foreign
+    key refused (IntegrityError): the run ended INTERNAL, "Something went wrong" in Finch's
+    voice."""
+    drawn = GeneratedFile("finch.png", "image/png", b"\x89PNG", "a finch")
+    inference.script = [
+        ReplyChunk("Here"),
+        ReplyChunk(" is your picture."),
+        ReplyFinished("Here is your picture.", USAGE, "stop", files=(drawn,)),
+    ]
+    await bobs_finch(gateway, store)
+    events: list[GenerateEvent] = []
+    run, job_id = await answering(gateway, inference, events)
+
+    await admin.delete_personality(Principal(await gateway.user(BOB)), "finch")
+    inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
+
+    ended = await ended_with(run)
+    assert isinstance(ended, FailedPrecondition)
+    assert (ended.reason, ended.message) == ("PERSONALITY_DELETED", PERSONALITY_DELETED_WORDS)
+    assert await written(engine, job_id) == NOTHING
+    async with engine.connect() as conn:
+        files = sa.select(sa.func.count()).where(t.job_files.c.job_id == job_id)
+        assert await conn.scalar(files) == 0
+    assert memory.exchanges == []
+
+
 async def test_a_run_whose_users_data_is_deleted_ends_saying_hers_is(
     gateway: Gateway,
     store: GatewayStore,
@@ -188,6 +242,59 @@ async def test_a_run_whose_job_another_run_took_over_still_says_so(
 
     ended = await ended_with(run)
     assert (type(ended), ended.reason) == (FailedPrecondition, "JOB_TAKEN_OVER")
+
+
+async def failover(*_: object) -> object:
+    """A read of the store during a Postgres failover."""
+    raise ConnectionResetError("connection was closed in the middle of operation")
+
+
+async def test_a_run_that_cannot_read_why_its_job_is_lost_still_says_taken_over(
+    gateway: Gateway,
+    store: GatewayStore,
+    *,
+    inference: FakeInference,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job is taken over around a Postgres failover, when the read of why may fail too:
+    the run ends as it did before it read why (JOB_TAKEN_OVER), not as a bug (INTERNAL,
+    job.unexpected_error)."""
+    await bobs_finch(gateway, store)
+    events: list[GenerateEvent] = []
+    run, job_id = await answering(gateway, inference, events)
+    monkeypatch.setattr(store, "job_loss", failover)
+    async with engine.begin() as conn:  # another run claimed it
+        await conn.execute(
+            sa.update(t.jobs).where(t.jobs.c.id == job_id).values(attempts=t.jobs.c.attempts + 1)
+        )
+    await asyncio.sleep(0.5)  # past a heartbeat
+    inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
+
+    ended = await ended_with(run)
+    assert (type(ended), ended.reason) == (FailedPrecondition, "JOB_TAKEN_OVER")
+
+
+async def test_a_confirmation_that_cannot_read_why_its_job_is_gone_is_told_not_found(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its job gone, and the read of why failing (a failover): JOB_NOT_FOUND, as before
+    that read was made, not INTERNAL."""
+    await bobs_finch(gateway, store)
+    events = await collect(gateway.generate(command(personality="finch")))
+    accepted = events[0]
+    assert isinstance(accepted, JobAccepted)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    await admin.delete_personality(Principal(await gateway.user(BOB)), "finch")
+    monkeypatch.setattr(store, "withheld_reason", failover)
+
+    with pytest.raises(TzurotError) as refused:
+        await gateway.confirm_delivery(accepted.job_id, ["900"])
+    assert (type(refused.value), refused.value.reason) == (NotFound, "JOB_NOT_FOUND")
 
 
 @pytest.mark.parametrize("previewed", [True, False], ids=["previewed", "not-previewed"])

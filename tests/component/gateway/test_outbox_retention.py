@@ -351,6 +351,27 @@ async def test_a_pass_goes_on_from_where_it_stopped_a_few_batches_a_sweep(
     assert await again.drop_old_bot_events() == 1  # the last kept, then the stale one
 
 
+async def test_a_batch_passes_over_rows_another_transaction_holds(engine: AsyncEngine) -> None:
+    """A user's data deletion blanks her hand-overs and deletes her events in a transaction of
+    its own: a batch takes no lock it would wait for (they would wait for each other's,
+    locked in opposite orders: a deadlock); the row held goes at a later pass. A batch used
+    to wait for it, its own rows locked meanwhile."""
+    store, clock = GroupStore(engine), ManualClock()
+    old = [await announcement(store, f"old {n}") for n in range(3)]
+    for event_id in old:
+        assert await store.ack_event(event_id, ["m"], "", clock.now())
+        await acknowledged_days_ago(engine, event_id, OLD)
+    e = g.bot_events.c
+    async with engine.connect() as holder:
+        async with holder.begin():
+            await holder.execute(sa.update(g.bot_events).where(e.id == old[1]).values(text=""))
+            assert await asyncio.wait_for(sweep(engine), 5) == 2
+        assert await rows(engine) == {old[1]}
+    again = OutboxRetention(engine, SystemClock(), RETENTION, pass_seconds=0)
+    assert await again.drop_old_bot_events() == 1
+    assert await rows(engine) == set()
+
+
 async def test_a_batch_walks_the_retention_index(engine: AsyncEngine) -> None:
     """One statement a batch, through `bot_events_delivered_idx` (its partial predicate is
     proven from the statement's own literals), whatever the table's size."""

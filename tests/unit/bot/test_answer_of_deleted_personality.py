@@ -1,5 +1,6 @@
 """An answer whose personality is deleted while it streams, or before its delivery is
-confirmed: the gateway drops its job and says so (PERSONALITY_DELETED, with its words). The
+confirmed: the gateway drops its job and says so (PERSONALITY_DELETED, with its words; its
+user's data deleted, USER_DATA_DELETING, reads the same once the job was accepted). The
 messages that showed it are edited into why, exactly as a restarted bot edits such a half
 answer (unfinished.failure_notice: the default voice, not the deleted personality's), and
 nothing is posted anew as that personality: none shown, nothing said. Not delivered, so not
@@ -17,8 +18,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import discord
 import grpc
+import pytest
 
 from tzurot.bot.answering import Poster, Replacing
 from tzurot.bot.answers import Answer, AnswerBook
@@ -26,7 +29,7 @@ from tzurot.bot.config import BotSettings
 from tzurot.bot.errors import deleted_notice
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.unfinished import failure_notice
-from tzurot.runtime.errors import FailedPrecondition, TzurotError, to_status
+from tzurot.runtime.errors import FailedPrecondition, PermissionDenied, TzurotError, to_status
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -45,15 +48,18 @@ def rpc_error(err: TzurotError) -> grpc.aio.AioRpcError:
 
 
 class Call:
-    """Generate: accepted, then `chunks`, then the answer, or (`fails`) that error."""
+    """Generate: accepted, then `chunks`, then the answer, or (`fails`) that error; not
+    `accepted`: refused at once, with `fails`."""
 
-    def __init__(self, chunks: list[str], fails: TzurotError | None) -> None:
-        self.chunks, self.fails = chunks, fails
+    def __init__(self, chunks: list[str], fails: TzurotError | None, *, accepted: bool) -> None:
+        self.chunks, self.fails, self.accepted = chunks, fails, accepted
 
     def __aiter__(self) -> AsyncIterator[gw.GenerateResponse]:
         return self._events()
 
     async def _events(self) -> AsyncIterator[gw.GenerateResponse]:
+        if not self.accepted and self.fails is not None:
+            raise rpc_error(self.fails)
         yield gw.GenerateResponse(accepted=gw.JobAccepted(job_id="job-1", replacing=True))
         for text in self.chunks:
             yield gw.GenerateResponse(chunk=gw.TextChunk(text=text))
@@ -75,12 +81,14 @@ class Stub:
         *,
         fails: TzurotError | None = None,
         refuse: TzurotError | None = None,
+        accepted: bool = True,
     ) -> None:
         self.chunks, self.fails, self.refuse = chunks, fails, refuse
+        self.accepted = accepted
         self.confirmed: list[list[str]] = []
 
     def Generate(self, request: gw.GenerateRequest, timeout: float) -> Call:
-        return Call(self.chunks, self.fails)
+        return Call(self.chunks, self.fails, accepted=self.accepted)
 
     async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest) -> Any:
         self.confirmed.append(list(request.message_ids))
@@ -93,12 +101,15 @@ class Stub:
 
 
 class Webhooks:
-    """The webhook pool: what each message shows, as whom it was posted, what was deleted."""
+    """The webhook pool: what each message shows, as whom it was posted, what was deleted;
+    `unreachable`: Discord out of reach (that error) once the answer is whole or has
+    failed, when its messages are edited into why."""
 
-    def __init__(self) -> None:
+    def __init__(self, unreachable: Exception | None = None) -> None:
         self.shown: dict[int, str] = {}
         self.posted_as: dict[int, str] = {}
         self.deleted: list[int] = []
+        self.unreachable = unreachable
 
     async def for_channel_of(self, channel: object) -> object:
         return object()
@@ -109,6 +120,8 @@ class Webhooks:
         return SimpleNamespace(id=message_id)
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
+        if self.unreachable is not None and "couldn't answer" in content:
+            raise self.unreachable
         self.shown[message_id] = content
 
     async def delete(self, channel: object, message_id: int) -> None:
@@ -144,10 +157,14 @@ class Voices:
 
 
 async def post(
-    stub: Stub, replacing: Replacing | None = None, *, turn: bool = False
+    stub: Stub,
+    replacing: Replacing | None = None,
+    *,
+    turn: bool = False,
+    webhooks: Webhooks | None = None,
 ) -> tuple[Webhooks, Channel, Voices]:
     """Posts Finch's answer (`turn`: as a scheduled turn, which nobody asked for)."""
-    webhooks, channel, voices = Webhooks(), Channel(42), Voices()
+    webhooks, channel, voices = webhooks or Webhooks(), Channel(42), Voices()
     gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
     settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
     poster = Poster(gateway, webhooks, settings, AnswerBook(10), voice=voices)  # type: ignore[arg-type]  # fakes of the pool and the voice poster
@@ -156,7 +173,10 @@ async def post(
         channel, None, FINCH, gw.GenerateRequest(), 7, replacing=replacing, quiet=quiet
     )
     if quiet is not None:
-        assert quiet.error_reason == "PERSONALITY_DELETED"  # its event acknowledged so
+        why = stub.fails or stub.refuse
+        assert why is not None
+        assert quiet.error_reason == why.reason  # its event acknowledged so
+        assert quiet.message_ids == []  # nothing of it left to acknowledge as posted
     return webhooks, channel, voices
 
 
@@ -208,3 +228,87 @@ async def test_deleted_before_its_delivery_was_confirmed_it_says_so_and_is_not_k
     assert webhooks.deleted == [501]
     assert voices.asked == []
     assert removed == []
+
+
+async def test_a_scheduled_turn_deleted_before_its_delivery_was_confirmed_goes_quietly() -> None:
+    """Nobody asked for it: as when it is deleted while it streams, its messages are taken
+    away and nothing is told; its event is acknowledged with why, not as posted. It used to
+    leave the notice in the channel, acknowledged as posted."""
+    stub = Stub(["word " * 300, "word " * 300], refuse=DELETED)
+    webhooks, channel, voices = await post(stub, turn=True)
+    assert len(stub.confirmed) == 1
+    assert webhooks.shown == {}
+    assert webhooks.deleted == [501, 500]  # the last first
+    assert channel.notices == []
+    assert voices.asked == []
+
+
+# Her data being deleted (USER_DATA_DELETING) takes her answer under way as a deletion of its
+# personality does (her private personality may be going with it): what showed it says so, in
+# no personality's voice, and nothing is posted anew. It used to be shown as a refusal, in the
+# personality's voice: posted anew as that personality when nothing was shown yet, and an
+# answer refused at its confirmation stayed whole.
+HER_WORDS = (
+    "your data is being deleted, as you asked; until that has finished (a few minutes at "
+    "most) nothing you send is answered or kept"
+)
+HERS = PermissionDenied(HER_WORDS, reason="USER_DATA_DELETING")
+HER_NOTICE = f"I couldn't answer that.\n-# {HER_WORDS}"
+
+
+async def test_her_data_deleted_while_it_streams_its_preview_says_so_in_no_ones_voice() -> None:
+    stub = Stub(["Once upon", " a time"], fails=HERS)
+    webhooks, channel, _ = await post(stub)
+    assert deleted_notice(HERS) == HER_NOTICE
+    assert webhooks.shown == {500: HER_NOTICE}  # the preview, edited in place
+    assert webhooks.posted_as == {500: "Finch"}  # posted once, while it answered
+    assert channel.notices == []
+    assert stub.confirmed == []
+
+
+async def test_her_data_deleted_before_anything_was_shown_nothing_is_posted() -> None:
+    webhooks, channel, _ = await post(Stub([], fails=HERS))
+    assert webhooks.posted_as == {}
+    assert channel.notices == []
+
+
+async def test_her_data_deleted_before_its_delivery_was_confirmed_it_says_so() -> None:
+    stub = Stub(["word " * 300, "word " * 300], refuse=HERS)
+    webhooks, _, voices = await post(stub)
+    assert len(stub.confirmed[0]) == 2  # it was whole: two messages
+    assert webhooks.shown == {500: HER_NOTICE}
+    assert webhooks.deleted == [501]
+    assert voices.asked == []
+
+
+async def test_a_message_of_hers_refused_while_her_data_is_deleted_is_told_as_refusals_are() -> (
+    None
+):
+    """Refused at admission (no job accepted: nothing of an answer under way): the refusal
+    of a message, in the personality's voice, as any refusal is shown."""
+    webhooks, channel, _ = await post(Stub([], fails=HERS, accepted=False))
+    assert list(webhooks.shown.values()) == [f"*Finch ruffles its feathers.*\n-# {HER_WORDS}"]
+    assert list(webhooks.posted_as.values()) == ["Finch"]
+    assert channel.notices == []
+
+
+@pytest.mark.parametrize(
+    "unreachable",
+    [aiohttp.ClientConnectionError("connection reset"), TimeoutError()],
+    ids=["dropped", "timeout"],
+)
+@pytest.mark.parametrize("when", ["streaming", "confirming"])
+async def test_discord_out_of_reach_while_it_says_so_stops_only_that_answer(
+    unreachable: Exception, when: str
+) -> None:
+    """Discord out of reach when its messages are edited into why: logged, as when it is out
+    of reach while an answer is posted, and the message's other addressees are answered (it
+    used to escape `post`, skipping them)."""
+    if when == "streaming":
+        stub = Stub(["Once upon"], fails=DELETED)
+    else:
+        stub = Stub(["Once upon"], refuse=DELETED)
+    webhooks, channel, voices = await post(stub, webhooks=Webhooks(unreachable))
+    assert webhooks.shown == {500: "Once upon"}  # the edit did not get through
+    assert channel.notices == []
+    assert voices.asked == []

@@ -34,7 +34,9 @@ def test_the_unfinished_sweeps_reach_must_outlast_its_wait() -> None:
 def test_bot_events_outlive_the_unfinished_sweeps_reach() -> None:
     """A shown hand-over's row (its dedup key) may go only once no sweep can read its job: a
     retention shorter than the sweep's reach and a margin is refused at start, as is one
-    shorter than two days (a free-will turn's key names a local day)."""
+    shorter than three days: a free-will turn's key names a local day, and a guild's day can
+    start 26 hours from another's (UTC+14, UTC-12), so a day-old key may name the day to
+    come there. Two days were allowed."""
     base: dict[str, Any] = {
         "tls_dir": Path("/nonexistent"),
         "database_url": SecretStr("postgresql://x"),
@@ -46,6 +48,9 @@ def test_bot_events_outlive_the_unfinished_sweeps_reach() -> None:
         GatewaySettings(**base, unfinished_max_age_seconds=3 * 86_400, bot_events_retention_days=3)
     with pytest.raises(ValidationError, match="bot_events_retention_days"):
         GatewaySettings(**base, bot_events_retention_days=1)
+    with pytest.raises(ValidationError, match="bot_events_retention_days"):
+        GatewaySettings(**base, bot_events_retention_days=2.5)
+    assert GatewaySettings(**base, bot_events_retention_days=3).bot_events_retention_days == 3
     longer = GatewaySettings(
         **base, unfinished_max_age_seconds=3 * 86_400, bot_events_retention_days=3.1
     )

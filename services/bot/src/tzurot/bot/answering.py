@@ -23,7 +23,7 @@ from tzurot.bot.delivery import (
     delivery_problem,
     refusal_text,
 )
-from tzurot.bot.errors import deleted_notice, error_reply, personality_deleted, personality_gone
+from tzurot.bot.errors import answer_deleted, deleted_notice, error_reply, personality_gone
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
@@ -116,10 +116,13 @@ class Poster:
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
+            accepted = bool(answer.job_id)  # the gateway took the job: its answer was under way
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
             answer.error_code = err.code.name
-            answer.message_ids = await self._failed(stream, answer, err, told=quiet is None)
+            answer.message_ids = await self._failed(
+                stream, answer, err, told=quiet is None, accepted=accepted
+            )
             return
         except WebhookLimitReached as err:
             answer.error_reason = "WEBHOOK_LIMIT"
@@ -143,7 +146,7 @@ class Poster:
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
-            await self._delivered(channel, answer, stream, replacing)
+            await self._delivered(channel, answer, stream, replacing, told=quiet is None)
 
     async def _remove_replaced(self, replacing: Replacing) -> None:
         """Deletes the answer a 🔄's one replaces (its exchange left history at delivery)."""
@@ -158,15 +161,23 @@ class Poster:
         answer: Answer,
         stream: StreamedAnswer,
         replacing: Replacing | None = None,
+        *,
+        told: bool = True,
     ) -> None:
         """The answer is posted: confirmed to the gateway (a 🔄's: then the answer it
         replaces deleted, its exchange gone from history with the delivery), then spoken if
-        asked. Its personality deleted meanwhile, it is not delivered: it says so instead."""
+        asked. Its personality (or its user's data) deleted meanwhile, it is not delivered:
+        it says so instead, or (not `told`: a scheduled turn) it goes, as when that happens
+        while it streams."""
         try:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
         except TzurotError as err:
-            if personality_deleted(err):  # kept nowhere, and the one it replaces stays
-                answer.message_ids = await self._withhold(stream, err)
+            if answer_deleted(err, accepted=True):  # kept nowhere; the one it replaces stays
+                log.info("bot.answer_withdrawn", job_id=answer.job_id, reason=err.reason)
+                answer.error_reason, answer.error_code = err.reason, err.code.name
+                answer.message_ids = await self._failed(
+                    stream, answer, err, told=told, accepted=True
+                )
                 return
             # The gateway stayed away past the client's retries: the answer is posted, and
             # its preview notes let the gateway's sweep finish the job (and a 🔄's, delete
@@ -353,10 +364,17 @@ class Poster:
         return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
 
     async def _failed(
-        self, stream: StreamedAnswer, answer: Answer, err: TzurotError, *, told: bool
+        self,
+        stream: StreamedAnswer,
+        answer: Answer,
+        err: TzurotError,
+        *,
+        told: bool,
+        accepted: bool,
     ) -> list[int]:
-        """What the gateway's error leaves where the answer was; the ids that show it."""
-        if told and personality_deleted(err):  # while it streamed: what showed it says so
+        """What the gateway's error leaves where the answer was; the ids that show it.
+        `accepted`: the gateway had taken the job (its answer was under way)."""
+        if told and answer_deleted(err, accepted=accepted):  # what showed it says so
             return await self._withhold(stream, err)
         if not told or personality_gone(err) or not self._notices.should_reply(err, answer.user_id):
             # A scheduled turn nobody asked for, a personality that is no more (nothing
@@ -366,19 +384,25 @@ class Poster:
         return await self._finish_quietly(stream, error_reply(answer.shown, err))
 
     async def _withhold(self, stream: StreamedAnswer, err: TzurotError) -> list[int]:
-        """The answer's personality was deleted (errors.personality_deleted): the messages
-        that show it are edited into why, as a restarted bot edits such a half answer; none
-        is posted anew (nothing speaks as a deleted personality): none shown, nothing said."""
+        """The answer's personality, or its user's data, was deleted (errors.answer_deleted):
+        the messages that show it are edited into why, as a restarted bot edits such a half
+        answer; none is posted anew (nothing speaks as a deleted personality): none shown,
+        nothing said."""
         if not stream.message_ids:
             return []
         return await self._finish_quietly(stream, deleted_notice(err))
 
     async def _finish_quietly(self, stream: StreamedAnswer, text: str) -> list[int]:
+        """The answer's messages made to show `text` ("": taken away); the ids that show
+        it. What Discord refuses, or Discord out of reach, is logged: the handler goes on to
+        the message's other addressees (as `post` does)."""
         try:
             return await stream.finish(text)
         except discord.HTTPException as exc:
             log.info("bot.error_reply_refused", status=exc.status, code=exc.code)
-            return stream.message_ids
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("bot.discord_unreachable", error=type(exc).__name__)
+        return stream.message_ids
 
     async def _refused(
         self, channel: discord.abc.Messageable, exc: discord.HTTPException, *, tell: bool

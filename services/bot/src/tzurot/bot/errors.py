@@ -15,6 +15,7 @@ DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 # A service of the mesh (not the provider) went away mid-answer and is coming back.
 RESTARTING = frozenset({"SERVICE_RESTARTING", "GATEWAY_RESTARTING"})
 PERSONALITY_DELETED = "PERSONALITY_DELETED"
+USER_DATA_DELETING = "USER_DATA_DELETING"
 
 
 def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return per reason reads best
@@ -55,17 +56,22 @@ def personality_gone(err: TzurotError) -> bool:
     return err.code is grpc.StatusCode.NOT_FOUND and err.reason == "PERSONALITY_NOT_FOUND"
 
 
-def personality_deleted(err: TzurotError) -> bool:
-    """The answer under way went with its personality, deleted while it streamed or before
-    its delivery was confirmed (the gateway dropped its job: nothing of it is kept). What
-    showed it says so (`deleted_notice`); nothing is posted anew as that personality."""
-    return err.reason == PERSONALITY_DELETED
+def answer_deleted(err: TzurotError, *, accepted: bool) -> bool:
+    """The answer under way went with its personality, or with its user's data, deleted
+    while it streamed or before its delivery was confirmed (the gateway dropped its job:
+    nothing of it is kept). What showed it says so (`deleted_notice`); nothing is posted
+    anew as that personality (her private one may be going with her data).
+
+    `accepted`: the gateway had taken the job (JobAccepted). Her data's deletion refusing a
+    new message of hers (USER_DATA_DELETING at admission) is no answer under way: it is
+    told as any refusal is, in the personality's voice (`error_reply`)."""
+    return err.reason == PERSONALITY_DELETED or (accepted and err.reason == USER_DATA_DELETING)
 
 
 def deleted_notice(err: TzurotError) -> str:
-    """What the messages of an answer whose personality was deleted become: the gateway's
-    words, as a restarted bot shows such a half answer (unfinished.failure_notice), in no
-    personality's voice (its own went with it)."""
+    """What the messages of an answer deleted under way (`answer_deleted`) become: the
+    gateway's words, as a restarted bot shows such a half answer (unfinished.failure_notice),
+    in no personality's voice (its own went with it, or may be going with her data)."""
     return failure_notice(common.Personality(), err.reason, err.message)
 
 

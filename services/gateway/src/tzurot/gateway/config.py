@@ -62,11 +62,12 @@ class GatewaySettings(ServiceSettings):
     # Acknowledged bot events are deleted this long after their acknowledgement
     # (outbox_retention.py), but for the rows still needed: release notes (for good), an
     # `unfinished` hand-over while its job is undelivered, a greeting while its personality is
-    # activated there or its history pending. At least two days (a free-will turn's dedup key
-    # names a local day), and longer than unfinished_max_age_seconds by
-    # UNFINISHED_RETENTION_MARGIN_SECONDS: a shown hand-over's tombstone outlives every sweep
-    # that could still read its job.
-    bot_events_retention_days: float = Field(default=7.0, ge=2.0)
+    # activated there or its history pending. At least three days (a free-will turn's dedup
+    # key names a local day, and a guild's timezone moved from UTC+14 to UTC-12 has that day
+    # come again 26 hours later: one local day spans 50 hours), and longer than
+    # unfinished_max_age_seconds by UNFINISHED_RETENTION_MARGIN_SECONDS: a shown hand-over's
+    # tombstone outlives every sweep that could still read its job.
+    bot_events_retention_days: float = Field(default=7.0, ge=3.0)
     # How often an exchange delivered while memory was away is offered to memory again, and
     # jobs orphaned by a killed gateway (lease expired) are marked failed-retryable.
     sweep_seconds: float = Field(default=2.0, gt=0)

@@ -197,8 +197,14 @@ class DeliveryFlow(GatewayState):
 
     async def _gone(self, job_id: str) -> TzurotError:
         """Why the job to deliver is gone: deleted with its personality or its user's data
-        (the reason its half answer was handed to the bot with), or no such job."""
-        return gone_job_error(job_id, await self._store.withheld_reason(job_id))
+        (the reason its half answer was handed to the bot with), or no such job; that, too,
+        when the reason cannot be read (the database away: a failover)."""
+        try:
+            withheld = await self._store.withheld_reason(job_id)
+        except Exception:  # the database away: told as before that was read
+            log.warning("job.withheld_reason_not_read", job_id=job_id, exc_info=True)
+            withheld = ""
+        return gone_job_error(job_id, withheld)
 
     async def job_status(
         self, *, job_id: str = "", idempotency_key: str = "", delivered_message_id: str = ""

@@ -22,15 +22,20 @@ from being queued a second time. So these stay:
 
 The rest goes: an announcement's key is random; a chain turn's (round and depth) is queued
 once, when the round's last answer is delivered; a free-will turn's names a local day long
-past (the retention is at least two days); a scheduled turn's job is delivered, or the turn
-dropped, when its event is acknowledged. An undelivered event is never deleted, however old.
+past (the retention is at least three days: a guild's timezone moved from UTC+14 to UTC-12
+has one local day span 50 hours); a scheduled turn's job is delivered, or the turn dropped,
+when its event is acknowledged. An undelivered event is never deleted, however old.
 
 One statement a batch walks acknowledged events oldest first through the partial index
 `bot_events_delivered_idx` (migration 0023; release notes are not in it) from where the last
 batch stopped, and deletes the deletable among them: the rows kept are read once a pass, not
-once a batch. A pass runs every PASS_SECONDS, BATCHES_PER_SWEEP batches a sweep until done
-(job_upkeep.run_sweeps: bounded there, cancelled when the gateway stops; a batch cut short
-is rolled back whole). Replicas may sweep together: a row is deleted once, by one of them.
+once a batch. It locks the rows it walks and passes over those another transaction holds (a
+user's data deletion, which blanks or deletes hers): it waits for no lock, so it cannot
+deadlock with one; a row passed over goes at the next pass. A pass runs every PASS_SECONDS,
+BATCHES_PER_SWEEP batches a sweep until done (job_upkeep.run_sweeps: bounded there,
+cancelled when the gateway stops; a batch cut short is rolled back whole). Replicas may
+sweep together: a row is deleted once, by one of them (each passes over the rows the
+other's batch holds).
 """
 
 from __future__ import annotations
@@ -121,6 +126,10 @@ def drop_statement() -> sa.Select[int, int, datetime | None, str | None]:
         )
         .order_by(e.delivered_at, e.id)
         .limit(sa.bindparam("batch", type_=sa.Integer))
+        # Locks what it walks, passing over rows another transaction holds (a user's data
+        # deletion blanking or deleting her events): it never waits for one, so never
+        # deadlocks with one locking them in another order; a row passed over goes next pass.
+        .with_for_update(skip_locked=True)
         .cte("walked")
     )
     w = walked.c

@@ -67,7 +67,7 @@ from tzurot.gateway.settings import (
     limit_attachments,
 )
 from tzurot.gateway.store import AdminStore, GatewayStore, NewJob, TurnContext
-from tzurot.gateway.store.jobs import JOB_TAKEN_OVER, TURN_KEY_PREFIX
+from tzurot.gateway.store.jobs import JOB_TAKEN_OVER, TURN_KEY_PREFIX, taken_over
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.voice import decide as decide_voice
 from tzurot.gateway.voice_store import VoiceStore
@@ -644,8 +644,13 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
 
     async def _lost(self, job: Job) -> TzurotError:
         """Why the job is no longer this run's: another run's now, or deleted with its
-        personality or its user's data (lost_jobs.py)."""
-        loss = await self._store.job_loss(job.id, job.user_id, job.personality_id)
+        personality or its user's data (lost_jobs.py). A job is taken over around a Postgres
+        failover, when that read may fail too: then taken over, as before it was read."""
+        try:
+            loss = await self._store.job_loss(job.id, job.user_id, job.personality_id)
+        except Exception:  # the database away: the run still ends as one that lost its job
+            log.warning("job.loss_not_read", job_id=job.id, exc_info=True)
+            return taken_over(job.id)
         log.info("job.lost", job_id=job.id, gone=loss.job_gone)
         return lost_job_error(job.id, loss)
 

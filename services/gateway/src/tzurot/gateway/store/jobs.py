@@ -419,7 +419,10 @@ class JobQueries(SqlBase):
 
         `context`: the job's context columns (job_context.context_columns). With `attempt`
         (the run's), only while the job is still that run's: else nothing is written (no
-        answer, no usage) and `taken_over` is raised.
+        answer, no usage, no files) and `taken_over` is raised. The files are written only
+        once the job's row is updated (and locked): a job deleted meanwhile (with its
+        personality or its user's data) is then lost as a text answer's is, not refused by
+        its files' foreign key.
         """
         params = {
             "job_id": job_id,
@@ -440,6 +443,9 @@ class JobQueries(SqlBase):
             return _job(_not_finished(job_id, attempt) if row is None else row)
         f = t.job_files.c
         async with self._engine.begin() as conn:
+            finished = (await conn.execute(_FINISH_JOB, params)).first()
+            if finished is None:
+                _not_finished(job_id, attempt)  # raises: nothing written
             await conn.execute(sa.delete(t.job_files).where(f.job_id == job_id))  # a retry's
             await conn.execute(
                 sa.insert(t.job_files),
@@ -455,9 +461,6 @@ class JobQueries(SqlBase):
                     for n, file in enumerate(files)
                 ],
             )
-            finished = (await conn.execute(_FINISH_JOB, params)).first()
-            if finished is None:
-                _not_finished(job_id, attempt)  # raises: the files' rows roll back with it
             return _job(finished._mapping)
 
     async def job_files(self, job_id: str) -> tuple[GeneratedFile, ...]:
