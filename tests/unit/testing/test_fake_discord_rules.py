@@ -444,7 +444,9 @@ async def test_a_webhook_reads_only_its_own_messages_and_needs_no_permission() -
         status, body, _ = await read(hook_path(hook), in_thread, thread_id=thread["id"])
         assert (status, body["content"]) == (200, "b")
         status, body, _ = await read(f"/webhooks/{hook['id']}/not-its-token", sent)
-        assert (status, body["code"]) == (404, 10015)
+        assert (status, body["code"]) == (401, 50027)  # Invalid Webhook Token
+        status, body, _ = await read(f"/webhooks/1/{hook['token']}", sent)
+        assert (status, body["code"]) == (404, 10015)  # Unknown Webhook
         await http.call("DELETE", f"{hook_path(hook)}/messages/{sent['id']}", bot=False)
         status, body, _ = await read(hook_path(hook), sent)
         assert (status, body["code"]) == (404, 10008)

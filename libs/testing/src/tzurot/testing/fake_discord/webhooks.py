@@ -111,6 +111,13 @@ class Webhooks(Channels):
             return None
         return hook
 
+    def _hook_refused(self, request: web.Request) -> web.Response:
+        """Why a webhook-token route found no webhook: none of that id (404, 10015), or one
+        whose token is not this (401, 50027 Invalid Webhook Token, as Discord answers)."""
+        if int(request.match_info["hook"]) in self.webhooks:
+            return json_response({"code": 50027, "message": "Invalid Webhook Token"}, status=401)
+        return not_found(10015, "Unknown Webhook")
+
     # ---- rate limits ----
 
     def _limited(self, route: str, *buckets: tuple[str, tuple[int, float]]) -> web.Response | None:
@@ -157,7 +164,7 @@ class Webhooks(Channels):
             return fault
         hook = self._hook(request)
         if hook is None:
-            return not_found(10015, "Unknown Webhook")
+            return self._hook_refused(request)
         body, files = await read_body_files(request, self.uploads)
         channel = self.channels[int(hook["channel_id"])]
         thread_id = request.query.get("thread_id")
@@ -252,7 +259,7 @@ class Webhooks(Channels):
         route = "get_webhook_message"
         hook = self._hook(request)
         if hook is None:
-            return not_found(10015, "Unknown Webhook")
+            return self._hook_refused(request)
         posted = self._webhook_message(request)
         if posted is None:  # a read, as the channel's: not recorded as a refusal
             return not_found(10008, "Unknown Message")
@@ -268,7 +275,7 @@ class Webhooks(Channels):
             return await self._edit_original(request, self.interactions[token])
         hook = self._hook(request)
         if hook is None:
-            return not_found(10015, "Unknown Webhook")
+            return self._hook_refused(request)
         posted = self._webhook_message(request)
         if posted is None:
             return self.refuse(route, 404, error(10008, "Unknown Message"))
@@ -345,7 +352,7 @@ class Webhooks(Channels):
         route = "delete_webhook_message"
         hook = self._hook(request)
         if hook is None:
-            return not_found(10015, "Unknown Webhook")
+            return self._hook_refused(request)
         posted = self._webhook_message(request)
         if posted is None:
             return self.refuse(route, 404, error(10008, "Unknown Message"))
