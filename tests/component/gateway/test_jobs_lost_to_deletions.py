@@ -35,7 +35,13 @@ from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.unfinished import PERSONALITY_DELETED_WORDS
-from tzurot.runtime.errors import FailedPrecondition, NotFound, PermissionDenied, TzurotError
+from tzurot.runtime.errors import (
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    TzurotError,
+    Unavailable,
+)
 
 from .conftest import (
     ALICE,
@@ -275,15 +281,17 @@ async def test_a_run_that_cannot_read_why_its_job_is_lost_still_says_taken_over(
     assert (type(ended), ended.reason) == (FailedPrecondition, "JOB_TAKEN_OVER")
 
 
-async def test_a_confirmation_that_cannot_read_why_its_job_is_gone_is_told_not_found(
+async def test_a_confirmation_that_cannot_read_why_its_job_is_gone_is_told_to_retry(
     gateway: Gateway,
     store: GatewayStore,
     admin: Admin,
     *,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Its job gone, and the read of why failing (a failover): JOB_NOT_FOUND, as before
-    that read was made, not INTERNAL."""
+    """Its job gone, and the read of why failing (a failover): UNAVAILABLE, which the bot
+    retries (ConfirmDelivery is idempotent) and so learns why once the database is back; not
+    INTERNAL, and not a final JOB_NOT_FOUND that would leave a deleted personality's answer
+    up as if delivered."""
     await bobs_finch(gateway, store)
     events = await collect(gateway.generate(command(personality="finch")))
     accepted = events[0]
@@ -294,7 +302,11 @@ async def test_a_confirmation_that_cannot_read_why_its_job_is_gone_is_told_not_f
 
     with pytest.raises(TzurotError) as refused:
         await gateway.confirm_delivery(accepted.job_id, ["900"])
-    assert (type(refused.value), refused.value.reason) == (NotFound, "JOB_NOT_FOUND")
+    assert (type(refused.value), refused.value.reason) == (Unavailable, "DATABASE_UNAVAILABLE")
+    monkeypatch.undo()  # the database back: the bot's retry learns why
+    with pytest.raises(TzurotError) as retried:
+        await gateway.confirm_delivery(accepted.job_id, ["900"])
+    assert retried.value.reason == "PERSONALITY_DELETED"
 
 
 @pytest.mark.parametrize("previewed", [True, False], ids=["previewed", "not-previewed"])

@@ -36,6 +36,12 @@ from tzurot.v1 import gateway_pb2 as gw
 FINCH = common.Personality(
     slug="finch", display_name="Finch", error_message="*Finch ruffles its feathers.*"
 )
+PUBLIC_FINCH = common.Personality(
+    slug="finch",
+    display_name="Finch",
+    error_message="*Finch ruffles its feathers.*",
+    public=True,
+)
 WORDS = "this personality was deleted, so this answer stops here; it answers no one now"
 DELETED = FailedPrecondition(WORDS, reason="PERSONALITY_DELETED")
 NOTICE = f"I couldn't answer that.\n-# {WORDS}"
@@ -162,15 +168,18 @@ async def post(
     *,
     turn: bool = False,
     webhooks: Webhooks | None = None,
+    personality: common.Personality = FINCH,
 ) -> tuple[Webhooks, Channel, Voices]:
     """Posts Finch's answer (`turn`: as a scheduled turn, which nobody asked for)."""
     webhooks, channel, voices = webhooks or Webhooks(), Channel(42), Voices()
     gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
     settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
     poster = Poster(gateway, webhooks, settings, AnswerBook(10), voice=voices)  # type: ignore[arg-type]  # fakes of the pool and the voice poster
-    quiet = Answer(FINCH, 0, channel, gw.GenerateRequest(), shown=FINCH) if turn else None
+    quiet = (
+        Answer(personality, 0, channel, gw.GenerateRequest(), shown=personality) if turn else None
+    )
     await poster.post(
-        channel, None, FINCH, gw.GenerateRequest(), 7, replacing=replacing, quiet=quiet
+        channel, None, personality, gw.GenerateRequest(), 7, replacing=replacing, quiet=quiet
     )
     if quiet is not None:
         why = stub.fails or stub.refuse
@@ -181,9 +190,9 @@ async def post(
 
 
 def test_it_reads_as_a_restarted_bot_shows_such_a_half_answer() -> None:
-    assert deleted_notice(DELETED) == NOTICE
     withheld = failure_notice(common.Personality(), "PERSONALITY_DELETED", WORDS)
-    assert deleted_notice(DELETED) == withheld
+    for personality in (FINCH, PUBLIC_FINCH):  # its own voice went with it, either way
+        assert deleted_notice(DELETED, personality) == NOTICE == withheld
 
 
 async def test_deleted_while_it_streams_its_preview_says_so_in_no_ones_voice() -> None:
@@ -259,7 +268,7 @@ HER_NOTICE = f"I couldn't answer that.\n-# {HER_WORDS}"
 async def test_her_data_deleted_while_it_streams_its_preview_says_so_in_no_ones_voice() -> None:
     stub = Stub(["Once upon", " a time"], fails=HERS)
     webhooks, channel, _ = await post(stub)
-    assert deleted_notice(HERS) == HER_NOTICE
+    assert deleted_notice(HERS, FINCH) == HER_NOTICE  # Finch is private: hers, maybe
     assert webhooks.shown == {500: HER_NOTICE}  # the preview, edited in place
     assert webhooks.posted_as == {500: "Finch"}  # posted once, while it answered
     assert channel.notices == []
@@ -312,3 +321,16 @@ async def test_discord_out_of_reach_while_it_says_so_stops_only_that_answer(
     assert webhooks.shown == {500: "Once upon"}  # the edit did not get through
     assert channel.notices == []
     assert voices.asked == []
+
+
+async def test_her_data_deleted_while_a_public_one_streams_reads_in_its_voice() -> None:
+    """A public personality is not going with her data: its preview reads as the refusal of a
+    message of hers does, and as a restarted bot shows that half answer (the gateway names a
+    public personality in the hand-over), in its voice."""
+    stub = Stub(["Once upon", " a time"], fails=HERS)
+    webhooks, channel, _ = await post(stub, personality=PUBLIC_FINCH)
+    said = f"*Finch ruffles its feathers.*\n-# {HER_WORDS}"
+    assert deleted_notice(HERS, PUBLIC_FINCH) == said
+    assert webhooks.shown == {500: said}
+    assert channel.notices == []
+    assert stub.confirmed == []

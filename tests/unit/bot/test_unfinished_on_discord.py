@@ -210,3 +210,43 @@ async def test_reading_through_the_webhook_never_makes_one(others: int) -> None:
 
         assert read is None
         assert len(fake.webhooks) == others
+
+
+async def test_deleting_an_answer_whose_webhook_is_gone_makes_no_webhook() -> None:
+    """A 🗑 on an answer of before, after an admin deleted the channel's webhook: no webhook
+    is made to try (it could reach none of the deleted one's messages), and nothing fails."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        async with connected(fake) as client:
+            channel = client.get_channel(int(general["id"]))
+            assert isinstance(channel, discord.TextChannel)
+            (earlier,) = await post(WebhookPool(), channel, "An answer of before.")
+            fake.delete_webhook(int(earlier.webhook_id or 0))
+            await WebhookPool().delete(channel, earlier.id)
+
+        assert fake.webhooks == {}  # none made
+        assert [m.content for m in fake.webhook_messages(general)] == ["An answer of before."]
+
+
+async def test_an_edit_of_a_deleted_webhooks_message_says_its_webhook_is_gone() -> None:
+    """The pool's cached webhook deleted, and another of the bot's made since (another
+    replica's send): the edit, tried again through that one, cannot reach the message; what
+    the caller is told is Unknown Webhook, not Unknown Message (which reads as the message
+    deleted by someone)."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        general = fake.add_channel(guild, "general")
+        async with connected(fake) as client:
+            channel = client.get_channel(int(general["id"]))
+            assert isinstance(channel, discord.TextChannel)
+            ours = WebhookPool()
+            (answer,) = await post(ours, channel, "Once upon")
+            fake.delete_webhook(int(answer.webhook_id or 0))
+            await post(WebhookPool(), channel, "another replica's answer")  # makes a new one
+            with pytest.raises(discord.NotFound) as refused:
+                await ours.edit(
+                    channel, answer.id, "Once upon a time", mentions=discord.AllowedMentions.none()
+                )
+
+        assert refused.value.code == 10015

@@ -375,7 +375,7 @@ class Poster:
         """What the gateway's error leaves where the answer was; the ids that show it.
         `accepted`: the gateway had taken the job (its answer was under way)."""
         if told and answer_deleted(err, accepted=accepted):  # what showed it says so
-            return await self._withhold(stream, err)
+            return await self._withhold(stream, err, answer.shown)
         if not told or personality_gone(err) or not self._notices.should_reply(err, answer.user_id):
             # A scheduled turn nobody asked for, a personality that is no more (nothing
             # speaks as it), a mute, or a block told already: silent.
@@ -383,14 +383,16 @@ class Poster:
             return []
         return await self._finish_quietly(stream, error_reply(answer.shown, err))
 
-    async def _withhold(self, stream: StreamedAnswer, err: TzurotError) -> list[int]:
+    async def _withhold(
+        self, stream: StreamedAnswer, err: TzurotError, personality: common.Personality
+    ) -> list[int]:
         """The answer's personality, or its user's data, was deleted (errors.answer_deleted):
         the messages that show it are edited into why, as a restarted bot edits such a half
         answer; none is posted anew (nothing speaks as a deleted personality): none shown,
         nothing said."""
         if not stream.message_ids:
             return []
-        return await self._finish_quietly(stream, deleted_notice(err))
+        return await self._finish_quietly(stream, deleted_notice(err, personality))
 
     async def _finish_quietly(self, stream: StreamedAnswer, text: str) -> list[int]:
         """The answer's messages made to show `text` ("": taken away); the ids that show

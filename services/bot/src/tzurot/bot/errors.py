@@ -68,10 +68,15 @@ def answer_deleted(err: TzurotError, *, accepted: bool) -> bool:
     return err.reason == PERSONALITY_DELETED or (accepted and err.reason == USER_DATA_DELETING)
 
 
-def deleted_notice(err: TzurotError) -> str:
+def deleted_notice(err: TzurotError, personality: common.Personality) -> str:
     """What the messages of an answer deleted under way (`answer_deleted`) become: the
-    gateway's words, as a restarted bot shows such a half answer (unfinished.failure_notice),
-    in no personality's voice (its own went with it, or may be going with her data)."""
+    gateway's words, as a restarted bot shows such a half answer (unfinished.failure_notice):
+    in no personality's voice when its personality was deleted (its own went with it), or
+    when her data is and `personality` is a private one (hers may be going with it); in a
+    public personality's voice when her data is, as the refusal of a message of hers reads
+    (and as the gateway names it in that half answer's hand-over)."""
+    if err.reason == USER_DATA_DELETING and personality.public:
+        return failure_notice(personality, err.reason, err.message)
     return failure_notice(common.Personality(), err.reason, err.message)
 
 

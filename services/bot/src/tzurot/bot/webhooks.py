@@ -277,10 +277,17 @@ class WebhookPool:
         )
 
     async def delete(self, channel: object, message_id: int) -> None:
+        """Deletes one of the channel's webhook's messages. With no webhook of the bot's
+        there (an admin deleted it), none is made to try: it could reach none of the
+        messages the deleted one posted (logged; the message stays)."""
         parent, thread = webhook_channel(channel)
+        hook = await self._find(parent)
+        if hook is None:
+            log.info("bot.delete_without_webhook", channel_id=parent.id, message_id=message_id)
+            return
         await self._own_message(
             parent,
-            await self.for_channel(parent),
+            hook,
             lambda hook: hook.delete_message(message_id, thread=thread or discord.utils.MISSING),
         )
 
@@ -298,11 +305,20 @@ class WebhookPool:
         except discord.NotFound as exc:
             if exc.code != UNKNOWN_WEBHOOK:
                 raise
-            self.forget(parent.id)
+            if self._hooks.get(parent.id) is hook:  # not one a concurrent send cached since
+                self.forget(parent.id)
             found = await self._find(parent)
-            if found is None:
+            if found is None or found.id == hook.id:
                 raise
-        return await call(found)
+            gone = exc
+        try:
+            return await call(found)
+        except discord.NotFound as exc:
+            # Another webhook cannot reach the deleted one's message (10008): what stands is
+            # that its webhook is gone, which is what the caller must be told.
+            if exc.code == UNKNOWN_MESSAGE:
+                raise gone from exc
+            raise
 
 
 async def delete_messages(

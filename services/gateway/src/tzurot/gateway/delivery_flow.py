@@ -23,6 +23,7 @@ from tzurot.runtime.errors import (
     InvalidArgument,
     NotFound,
     TzurotError,
+    Unavailable,
     quoted,
 )
 from tzurot.runtime.retry import RETRYABLE
@@ -197,13 +198,18 @@ class DeliveryFlow(GatewayState):
 
     async def _gone(self, job_id: str) -> TzurotError:
         """Why the job to deliver is gone: deleted with its personality or its user's data
-        (the reason its half answer was handed to the bot with), or no such job; that, too,
-        when the reason cannot be read (the database away: a failover)."""
+        (the reason its half answer was handed to the bot with), or no such job. When the
+        reason cannot be read (the database away: a failover), UNAVAILABLE: the bot retries
+        its confirmation (idempotent) and learns why then, rather than keeping a deleted
+        personality's answer up as if it had been delivered."""
         try:
             withheld = await self._store.withheld_reason(job_id)
-        except Exception:  # the database away: told as before that was read
+        except Exception as exc:  # the database away: asked again, it reads
             log.warning("job.withheld_reason_not_read", job_id=job_id, exc_info=True)
-            withheld = ""
+            raise Unavailable(
+                f"job {job_id} is gone and why could not be read; try again",
+                reason="DATABASE_UNAVAILABLE",
+            ) from exc
         return gone_job_error(job_id, withheld)
 
     async def job_status(
