@@ -6,23 +6,36 @@ by a moderator before the bot is back: its successor finishes the answer in the 
 there and posts what is left anew, in order, nothing lost or shown twice, and the exchange is
 delivered into history. Here the gateway hands such an answer over 1 s after its job ended
 (30 s by default), so the test does not wait that long.
+
+A release rollout restarts the bot and the gateway it streams through together (SIGTERM): the
+answer's job ends GATEWAY_RESTARTING, its half shown in a preview no live bot closed. Another
+gateway replica generates it again, and the restarted bot finishes it whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import grpc
 import pytest
 
+from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.splitting import split_message
 from tzurot.cli.localdb import create_database
+from tzurot.runtime.client import secure_channel
+from tzurot.runtime.tls import load_tls
 from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
+from tzurot.testing.processes import ServiceProcess, gateway_process
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -211,3 +224,96 @@ async def test_a_half_answer_whose_first_preview_a_moderator_deleted_is_finished
     assert len(told) == 1, prompt
     assert STORY in str(told[0]["content"])
     assert len(asked) == 1, prompt
+
+
+ROLLED_STORY = " ".join(f"r{i:02d}" for i in range(24))
+"""24 words, streamed one a half second: still streaming when the rollout stops it."""
+
+
+@pytest.fixture
+async def replica(world: World, tmp_path: Path) -> AsyncIterator[ServiceProcess]:
+    """A gateway replica of its own (a process, so that SIGTERM stops it as in a rollout),
+    beside the mesh's, which is the other replica."""
+    process = gateway_process(
+        world.mesh,
+        tmp_path / "gateway.log",
+        {"TZUROT_GRACE_SECONDS": "5", "TZUROT_UNFINISHED_AFTER_SECONDS": "1"},
+    )
+    await process.start(world.mesh.pki)
+    try:
+        yield process
+    finally:
+        await process.stop()
+
+
+@contextlib.asynccontextmanager
+async def client_of(world: World, process: ServiceProcess) -> AsyncIterator[GatewayClient]:
+    """A bot's gateway client, to that replica only (its channel kept open meanwhile: one
+    garbage collected closes itself)."""
+    async with secure_channel(
+        process.addr,
+        load_tls(world.mesh.pki / "bot"),
+        server_identity="gateway",
+        default_timeout=60,
+        wait_for_ready=True,
+    ) as channel:
+        yield GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
+
+
+def failures_logged(process: ServiceProcess, job_id: str) -> list[str]:
+    """Why the replica's log says the job failed there."""
+    reasons = []
+    for line in process.log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "job.failed" and entry.get("job_id") == job_id:
+            reasons.append(str(entry.get("reason")))
+    return reasons
+
+
+async def test_a_half_answer_cut_off_by_a_rollout_of_bot_and_gateway_is_finished_whole(
+    world: World, replica: ServiceProcess
+) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply, world.provider.chunk_delay = ROLLED_STORY, 0.5
+    async with (
+        client_of(world, replica) as client,
+        running_bot(world, gateway=client, grace_seconds=0.0),
+    ):
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
+        key = f"{said.id}:lilith"
+        noted = await job_of(world, key, lambda job: len(job.preview_message_ids) >= 1)
+        # The rollout: the gateway is stopping (draining its calls), then the bot goes.
+        await replica.signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        (preview,) = world.discord.webhook_messages(world.general)
+        kill_answers_in_flight()
+        world.provider.chunk_delay = 0.0  # the regeneration needs no pace
+    half = preview.content
+    assert await replica.wait() == 0
+    # Cut off by the gateway's stop, not by its client alone (that was generated again
+    # before): its job ended GATEWAY_RESTARTING.
+    assert failures_logged(replica, noted.id) == ["GATEWAY_RESTARTING"]
+
+    await replica.start(world.mesh.pki)  # the rollout's new gateway and bot
+    async with (
+        client_of(world, replica) as client,
+        running_bot(world, gateway=client) as bot,
+    ):
+        job = await world.delivered(key, within=60)
+        await settled(world, bot)
+
+    assert ROLLED_STORY not in half
+    assert world.discord.webhook_messages(world.general) == [preview]  # nothing posted anew
+    assert preview.content.startswith(REPLY_QUOTE_PREFIX)  # its reply header kept
+    assert preview.content.endswith(ROLLED_STORY)
+    assert "cut off" not in preview.content
+    assert list(job.delivered_message_ids) == [str(preview.id)]
+    asked = [
+        r
+        for r in world.provider.chat_requests()
+        if "tell me a story" in str(r.body["messages"][-1]["content"])
+    ]
+    assert len(asked) == 2  # the answer cut off, and its regeneration

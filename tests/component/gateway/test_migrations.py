@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0023"
+HEAD = "0024"
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -2,9 +2,11 @@
 
 A gateway that stops (SIGTERM) releases the jobs it runs, failed and retryable, so the same
 message sent again is answered at once; a killed one leaves them running until their lease
-runs out, when any replica's sweep fails them (ORPHANED), also retryably. The sweeps also store
-the history `confirm_delivery` (and a greeting's acknowledgement, event_acks.py) had to leave
-pending, hand abandoned answers to the bot, and delete bot events acknowledged long ago.
+runs out, when any replica's sweep fails them (ORPHANED), also retryably. Either way a half
+answer whose bot went away with it is generated again by the unfinished-answer sweep
+(unfinished.py). The sweeps also store the history `confirm_delivery` (and a greeting's
+acknowledgement, event_acks.py) had to leave pending, hand abandoned answers to the bot, and
+delete bot events acknowledged long ago.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import structlog
 from tzurot.gateway.domain import JobError
 from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.outbox_retention import OutboxRetention
+from tzurot.gateway.store.previews import GATEWAY_RESTARTING
 from tzurot.runtime import metrics
 
 log = structlog.get_logger(__name__)
@@ -23,14 +26,14 @@ log = structlog.get_logger(__name__)
 # What a job whose gateway was killed ends with once its lease ran out (also retryable).
 ORPHANED = JobError(
     "UNAVAILABLE",
-    "GATEWAY_RESTARTING",
+    GATEWAY_RESTARTING,
     "the gateway answering this restarted; send the message again",
 )
 # What a job running when its gateway stops (SIGTERM) keeps: retryable (jobs.RETRYABLE_CODES),
 # so the same message sent again is answered at once by whichever gateway gets it.
 GATEWAY_STOPPED = JobError(
     "UNAVAILABLE",
-    "GATEWAY_RESTARTING",
+    GATEWAY_RESTARTING,
     "the gateway is restarting; send the message again in a moment",
 )
 
@@ -65,9 +68,10 @@ class JobUpkeep(GatewayState):
         last writes may wait on a database that is away; the pod's termination grace must
         still cover the jobs' release after it), so none still holds a database connection
         when the engine closes unless it outlasts that bound (logged). A regeneration
-        cancelled while this process is `stopping` ends its job failed GATEWAY_RESTARTING,
-        which another replica's sweep hands to the bot `unfinished_after_seconds` later as an
-        answer cut off by a restart (the user is told to try again)."""
+        cancelled while this process is `stopping` ends its job failed GATEWAY_RESTARTING and
+        releases its claim: another replica's sweep (or this one's, restarted) generates it
+        again `unfinished_after_seconds` later, MAX_REGENERATIONS times at most
+        (unfinished.py); then it is handed to the bot as an answer cut off by a restart."""
         tasks = list(self._background)
         for task in tasks:
             task.cancel()

@@ -145,9 +145,12 @@ jobs = sa.Table(
     sa.Column("error_message", sa.Text),
     sa.Column("delivered_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     # The messages the answer is being streamed as, until delivered (NoteAnswerPreview); and
-    # when the unfinished-answer sweep had it generated again (its bot died mid-stream).
+    # when the unfinished-answer sweep had it generated again (its bot died mid-stream), and
+    # how many times it did (a regeneration its gateway's stop cut short is released, counted:
+    # store/previews.MAX_REGENERATIONS at most, migration 0024).
     sa.Column("preview_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("preview_retried_at", sa.DateTime(timezone=True)),
+    sa.Column("preview_regenerations", sa.Integer, nullable=False, server_default="0"),
     # A failed job the gateway is running again (an operator's retry, an answer its dying bot
     # cancelled) until its claim or a refusal, or this time when its gateway died meanwhile:
     # GetJobStatus reads it `queued` until then (store/retries.py, migration 0021).

@@ -7,10 +7,18 @@ ended (`unfinished_after_seconds`, longer than a live bot ever takes to confirm)
 - streamed (the answer is whole): an `unfinished` bot event asks whichever bot holds the shard
   to edit the preview into the whole answer; its acknowledgement, with the message ids,
   delivers the job (history), as ConfirmDelivery would have;
-- failed because its client went away (CLIENT_CANCELLED: the bot died mid-generation): the
-  answer is generated again once, without a client (an operator's RetryJob), then handed over
-  the same way; if that fails too, the event carries no answer and the bot turns the preview
-  into a failure notice.
+- failed because its client went away (CLIENT_CANCELLED: the bot died mid-generation), or its
+  gateway did (GATEWAY_RESTARTING: it stopped or was killed, and the bot went with it, as in a
+  release rollout): the answer is generated again, without a client (an operator's RetryJob),
+  then handed over the same way; if that fails too, the event carries no answer and the bot
+  turns the preview into a failure notice.
+
+A regeneration is claimed once (store/previews.claim_preview_retry). One cut short by its own
+gateway's stop is released (its job failed GATEWAY_RESTARTING), and one whose gateway was
+killed ends GATEWAY_RESTARTING when its orphan is failed: the next sweep generates either
+again. Each costs the user's key, so an answer is generated again MAX_REGENERATIONS times at
+most (a gateway that keeps stopping mid-regeneration, a crash loop); then it is handed over as
+it is, cut off by a restart (the bot says so).
 
 A bot that shows an error in its preview clears the preview first, so only an abandoned one is
 finished. Events are once-only per job (dedup key), so replicas sweeping together hand it once.
@@ -52,10 +60,13 @@ import structlog
 
 from tzurot.gateway.domain import Job, JobStatus, UnfinishedAnswer
 from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_deleting
+from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
 from tzurot.gateway.outbox_store import BotEventRow
 from tzurot.gateway.store.previews import (
-    CLIENT_CANCELLED,
+    GATEWAY_RESTARTING,
+    MAX_REGENERATIONS,
     PERSONALITY_DELETED,
+    REGENERATED_REASONS,
     UNFINISHED_KIND,
     USER_DATA_DELETING,
     WITHHELD_REASONS,
@@ -121,12 +132,14 @@ class UnfinishedAnswers(GatewayState):
                 log.warning("job.unfinished_failed", job_id=unfinished.job.id, exc_info=True)
         return handed
 
-    async def _finish_one(self, job: Job, user_deleting: bool, gone: bool) -> int:
+    async def _finish_one(
+        self, job: Job, user_deleting: bool, gone: bool, regenerations: int
+    ) -> int:
         """One abandoned answer: handed to the bot (1), or generated again first (0)."""
         if user_deleting or gone:
             why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
             return await self._hand_to_bot(job, withheld=why, gone=gone)
-        if _regenerate(job):
+        if _regenerable(job, regenerations):
             # Shielded: a claim the sweep's bound cut short after it committed would leave
             # the job claimed with no regeneration to run it.
             await asyncio.shield(self._start_regeneration(job))
@@ -141,9 +154,10 @@ class UnfinishedAnswers(GatewayState):
         replica's sweep generates it)."""
         if self._stopping:
             return
-        if await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds):
-            log.info("job.unfinished_regenerating", job_id=job.id)
-            task = asyncio.create_task(self._regenerate(job))
+        regeneration = await self._store.claim_preview_retry(job.id, self._limits.job_lease_seconds)
+        if regeneration is not None:
+            log.info("job.unfinished_regenerating", job_id=job.id, regeneration=regeneration)
+            task = asyncio.create_task(self._regenerate(job, regeneration))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -181,9 +195,15 @@ class UnfinishedAnswers(GatewayState):
             replaced_message_ids=tuple(await self.replaced_messages(job)) if answered else (),
         )
 
-    async def _regenerate(self, job: Job) -> None:
+    async def _regenerate(self, job: Job, regeneration: int) -> None:
+        """Generates the answer again (the `regeneration`th time) and hands it over. Cut
+        short by this gateway's stop (cancelled), its claim is released for the next sweep,
+        which generates it again (another replica's, or this one restarted)."""
         try:
             again = await self.retry_job(job.id)
+        except asyncio.CancelledError:
+            await self._release_regeneration(job.id, regeneration)
+            raise
         except Exception:
             log.warning("job.unfinished_retry_failed", job_id=job.id, exc_info=True)
             # Stopped before its own lease (a scheduled turn's job, one a resend answered):
@@ -195,6 +215,20 @@ class UnfinishedAnswers(GatewayState):
                 return
             again = found
         await self._hand_to_bot(again)
+
+    async def _release_regeneration(self, job_id: str, regeneration: int) -> None:
+        """Undoes the claim of a regeneration this gateway's stop cut short (shielded, as the
+        run's own failure write is). Lost with the database (or the engine already closed),
+        the claim stays; once its run had begun, that run's failure after the claim
+        (GATEWAY_RESTARTING, this stop's or its orphan's) still lets the next sweep take it."""
+        try:
+            released = await asyncio.shield(
+                self._store.release_preview_retry(job_id, regeneration, GATEWAY_STOPPED)
+            )
+        except Exception:
+            log.warning("job.unfinished_release_failed", job_id=job_id, exc_info=True)
+            return
+        log.info("job.unfinished_regeneration_stopped", job_id=job_id, released=released)
 
     async def _hand_to_bot(self, job: Job, *, withheld: str = "", gone: bool = False) -> int:
         """Queues the `unfinished` event of the job (`withheld`: without its answer, for that
@@ -232,21 +266,30 @@ def withheld_words(reason: str) -> str:
     return user_data_deleting().message
 
 
-def _regenerate(job: Job) -> bool:
-    """Failed only because its bot went away, and not generated again yet."""
+def _regenerable(job: Job, regenerations: int) -> bool:
+    """Failed only because its bot or its gateway went away, generated again fewer than
+    MAX_REGENERATIONS times, and not being generated again now: never claimed (or its claim
+    released), or its regeneration's gateway was killed (it ended GATEWAY_RESTARTING after
+    the claim). store/previews.may_regenerate, which the claim checks again, in Python."""
+    if job.status is not JobStatus.FAILED or job.error is None:
+        return False
+    if regenerations >= MAX_REGENERATIONS:
+        return False
+    if job.preview_retried_at is None:
+        return job.error.reason in REGENERATED_REASONS
     return (
-        job.status is JobStatus.FAILED
-        and job.preview_retried_at is None
-        and job.error is not None
-        and job.error.reason == CLIENT_CANCELLED
+        job.error.reason == GATEWAY_RESTARTING
+        and job.finished_at is not None
+        and job.finished_at > job.preview_retried_at
     )
 
 
 def _failed_for_good(job: Job) -> bool:
-    """A failed job with a preview whose regeneration (if any) has ended: it failed after the
-    regeneration began (the regenerating gateway died, its orphan is failed), its retry's
-    lease ran out unclaimed (the gateway died before the regeneration's claim), or it never
-    needed one (it failed for another reason and its bot could not say so)."""
+    """A failed job with a preview (not `_regenerable`) whose regeneration (if any) has ended:
+    it failed after the regeneration began (for another reason than its gateway, or its last
+    one's gateway died too), its retry's lease ran out unclaimed (the gateway died before
+    the regeneration's claim), or it never needed one (it failed for another reason and its
+    bot could not say so; or it was released MAX_REGENERATIONS times)."""
     if job.preview_retried_at is None:
         return True
     if job.finished_at is not None and job.finished_at >= job.preview_retried_at:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
-from tzurot.gateway.domain import Job, JobStatus
+from tzurot.gateway.domain import Job, JobError, JobStatus
 from tzurot.gateway.store.base import SqlBase, lease_from_now
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.store.rows import job_from_row
@@ -20,6 +20,17 @@ from tzurot.gateway.store.rows import job_from_row
 UNFINISHED_KIND = "unfinished"
 CLIENT_CANCELLED = "CLIENT_CANCELLED"
 """A job's failure when its client went away mid-answer (a bot that died, among others)."""
+GATEWAY_RESTARTING = "GATEWAY_RESTARTING"
+"""A job's failure when its gateway stopped (SIGTERM) or was killed mid-answer (job_upkeep.py's
+GATEWAY_STOPPED and ORPHANED)."""
+REGENERATED_REASONS = (CLIENT_CANCELLED, GATEWAY_RESTARTING)
+"""A half answer that failed for one of these (its bot or its gateway went away) is generated
+again by the unfinished-answer sweep (unfinished.py)."""
+RETRY_REQUESTED = "RETRY_REQUESTED"
+"""A failed job made retryable for a retry (service.py's RETRY_REQUESTED) that has not run."""
+MAX_REGENERATIONS = 3
+"""How many times the sweep generates one answer again at most (each costs its user's key): a
+gateway that keeps stopping mid-regeneration (a crash loop) does not generate it for ever."""
 USER_DATA_DELETING = "USER_DATA_DELETING"
 """The refusal of a user whose data deletion is under way (gateway_core.user_data_deleting);
 on an `unfinished` event, its answer is withheld for that reason."""
@@ -44,13 +55,16 @@ showed: nothing (the row stays a tombstone for its dedup key)."""
 
 class UnfinishedJob(NamedTuple):
     """A job whose bot died before confirming it, whether its user's data is being deleted
-    (then it is not generated again, and the bot shows why instead of it), and whether its
+    (then it is not generated again, and the bot shows why instead of it), whether its
     personality's row is gone (a deletion that did not hand its answers over, before
-    store/in_flight.py did: the bot shows why too, and no event may name it)."""
+    store/in_flight.py did: the bot shows why too, and no event may name it), and how many
+    times the sweep had it generated again already (`regenerations`, MAX_REGENERATIONS at
+    most)."""
 
     job: Job
     user_deleting: bool
     personality_gone: bool = False
+    regenerations: int = 0
 
 
 def job_user_deleting() -> sa.Exists:
@@ -166,22 +180,43 @@ def reason_when_claimed() -> sa.ColumnElement[str]:
     )
 
 
+def may_regenerate() -> sa.ColumnElement[bool]:
+    """What of the job's own row lets the sweep generate its answer again (unfinished.py's
+    `_regenerable` reads the same facts): it failed because its bot or its gateway went away
+    mid-answer (REGENERATED_REASONS), generated again fewer than MAX_REGENERATIONS times so
+    far, and no regeneration of it is under way: none was claimed (or the one claimed was
+    released, cut short by its gateway's stop), or the one claimed ended GATEWAY_RESTARTING
+    after its claim (its gateway killed, its orphan failed; or its release lost). Strictly
+    after: claiming it again sets a later time, so only one of replicas sweeping together
+    claims it."""
+    jobs = t.jobs.c
+    return sa.and_(
+        jobs.status == JobStatus.FAILED.value,
+        jobs.preview_regenerations < MAX_REGENERATIONS,
+        sa.or_(
+            sa.and_(jobs.preview_retried_at.is_(None), jobs.error_reason.in_(REGENERATED_REASONS)),
+            sa.and_(
+                jobs.error_reason == GATEWAY_RESTARTING,
+                jobs.finished_at > jobs.preview_retried_at,
+            ),
+        ),
+    )
+
+
 def regenerates(max_age_seconds: float) -> sa.ColumnElement[bool]:
     """Whether the unfinished-answer sweep will generate the job's answer again (unfinished.py
-    decides it from the same facts): it failed because its client went away mid-answer
-    (CLIENT_CANCELLED: its bot died) while a preview showed it, less than `max_age_seconds`
-    ago (the sweep's reach), was not generated again yet, nor delivered, nor handed to the
-    bot as it is; not a scheduled turn (its scheduler runs those), its user's data and its
-    personality not being deleted."""
+    decides it from the same facts): it failed because its bot or its gateway went away
+    mid-answer while a preview showed it, less than `max_age_seconds` ago (the sweep's
+    reach), is not being generated again nor was as often as it may be (`may_regenerate`),
+    was not delivered, nor handed to the bot as it is; not a scheduled turn (its scheduler
+    runs those), its user's data and its personality not being deleted."""
     jobs, u, p = t.jobs.c, t.users.c, t.personalities.c
     max_age = sa.bindparam("regenerate_max_age", max_age_seconds, type_=sa.Float)
     reach = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, max_age)
     return sa.and_(
-        jobs.status == JobStatus.FAILED.value,
+        may_regenerate(),
         jobs.finished_at > reach,
-        jobs.error_reason == CLIENT_CANCELLED,
         sa.func.cardinality(jobs.preview_message_ids) > 0,
-        jobs.preview_retried_at.is_(None),
         jobs.delivered_at.is_(None),
         sa.func.cardinality(jobs.delivered_message_ids) == 0,
         sa.not_(jobs.idempotency_key.startswith(TURN_KEY_PREFIX)),
@@ -252,20 +287,64 @@ class PreviewQueries(SqlBase):
         async with self._autocommit.connect() as conn:
             return [
                 UnfinishedJob(
-                    job_from_row(row._mapping), bool(row.user_deleting), bool(row.personality_gone)
+                    job_from_row(row._mapping),
+                    bool(row.user_deleting),
+                    bool(row.personality_gone),
+                    int(row.preview_regenerations),
                 )
                 for row in await conn.execute(_unfinished_statement(), params)
             ]
 
-    async def claim_preview_retry(self, job_id: str, lease_seconds: float) -> bool:
-        """Marks the job's answer as being generated again; False when another replica (or
-        an earlier sweep) did already: it is generated again at most once. Leased for the
-        retry that follows (store/retries.py), so GetJobStatus goes on reading it queued."""
+    async def claim_preview_retry(self, job_id: str, lease_seconds: float) -> int | None:
+        """Marks the job's answer as being generated again, and counts it; the count (this
+        regeneration's number), or None when it may not be (`may_regenerate`): another
+        replica (or an earlier sweep) claimed it already, or it was generated again
+        MAX_REGENERATIONS times. Leased for the retry that follows (store/retries.py), so
+        GetJobStatus goes on reading it queued."""
         jobs = t.jobs.c
         stmt = (
             sa.update(t.jobs)
-            .where(jobs.id == job_id, jobs.preview_retried_at.is_(None))
-            .values(preview_retried_at=sa.func.now(), retry_until=lease_from_now(lease_seconds))
+            .where(jobs.id == job_id, may_regenerate())
+            .values(
+                preview_retried_at=sa.func.now(),
+                preview_regenerations=jobs.preview_regenerations + 1,
+                retry_until=lease_from_now(lease_seconds),
+            )
+            .returning(jobs.preview_regenerations)
+        )
+        async with self._autocommit.connect() as conn:
+            counted = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if counted is None else int(counted)
+
+    async def release_preview_retry(
+        self, job_id: str, regeneration: int, stopped: JobError
+    ) -> bool:
+        """The regeneration `regeneration` (claim_preview_retry's count) was cut short by its
+        gateway's stop (`stopped`, GATEWAY_RESTARTING): unclaimed but still counted, so the
+        next sweep generates the answer again (MAX_REGENERATIONS times at most). Whatever
+        the job's status: the cancelled run's own failure write (GATEWAY_RESTARTING, which
+        `may_regenerate` accepts) may land before or after this. A retry it asked for that
+        never ran (failed RETRY_REQUESTED) fails `stopped` instead: the answer was cut off by
+        its gateway, not refused. Not another claim's (a later replica's, once this one's run
+        had ended): whether it released this one."""
+        jobs = t.jobs.c
+        never_ran = sa.and_(
+            jobs.status == JobStatus.FAILED.value, jobs.error_reason == RETRY_REQUESTED
+        )
+
+        def unless_ran(value: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+            return sa.case((never_ran, value), else_=column)
+
+        stmt = (
+            sa.update(t.jobs)
+            .where(jobs.id == job_id, jobs.preview_regenerations == regeneration)
+            .values(
+                preview_retried_at=None,
+                retry_until=None,
+                error_code=unless_ran(stopped.code, jobs.error_code),
+                error_reason=unless_ran(stopped.reason, jobs.error_reason),
+                error_message=unless_ran(stopped.message, jobs.error_message),
+            )
             .returning(jobs.id)
         )
         async with self._autocommit.connect() as conn:
