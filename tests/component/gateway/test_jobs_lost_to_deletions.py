@@ -309,6 +309,34 @@ async def test_a_confirmation_that_cannot_read_why_its_job_is_gone_is_told_to_re
     assert retried.value.reason == "PERSONALITY_DELETED"
 
 
+async def test_a_job_dropped_during_its_delivery_whose_reason_cannot_be_read_is_retried(
+    gateway: Gateway,
+    store: GatewayStore,
+    admin: Admin,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deletion lands between the exchange's storing and the job's delivery, and why
+    cannot be read (a failover): told UNAVAILABLE to retry, as above; not taken for memory
+    away (which notes the delivery on the job's row: gone, so INTERNAL)."""
+    await bobs_finch(gateway, store)
+    events = await collect(gateway.generate(command(personality="finch")))
+    accepted = events[0]
+    assert isinstance(accepted, JobAccepted)
+    await gateway.note_preview(accepted.job_id, ["900"])
+    deliver = store.deliver
+
+    async def dropped_first(job_id: str, *args: object, **kwargs: object) -> object:
+        await admin.delete_personality(Principal(await gateway.user(BOB)), "finch")
+        monkeypatch.setattr(store, "withheld_reason", failover)
+        return await deliver(job_id, *args, **kwargs)  # type: ignore[arg-type]  # passed on
+
+    monkeypatch.setattr(store, "deliver", dropped_first)
+    with pytest.raises(TzurotError) as refused:
+        await gateway.confirm_delivery(accepted.job_id, ["900"])
+    assert (type(refused.value), refused.value.reason) == (Unavailable, "DATABASE_UNAVAILABLE")
+
+
 @pytest.mark.parametrize("previewed", [True, False], ids=["previewed", "not-previewed"])
 async def test_a_confirmation_after_its_personality_was_deleted_is_told_so(
     gateway: Gateway,

@@ -30,6 +30,9 @@ from tzurot.runtime.retry import RETRYABLE
 
 log = structlog.get_logger(__name__)
 
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+"""Why a confirmation is told to try again: its job is gone and why could not be read."""
+
 PENDING_HISTORY_PAGE = 100
 HISTORY_REFUSED_FOR_GOOD = frozenset(
     {
@@ -74,8 +77,8 @@ class DeliveryFlow(GatewayState):
         try:
             return await self._store_history(job, message_ids, context)
         except TzurotError as err:
-            if err.code is not grpc.StatusCode.UNAVAILABLE:
-                raise
+            if err.code is not grpc.StatusCode.UNAVAILABLE or err.reason == DATABASE_UNAVAILABLE:
+                raise  # (the database's, not memory's: `_gone`)
             pending = await self._store.note_delivery(job.id, message_ids)
             self._history_pending = True
             log.warning("job.history_pending", job_id=job.id, reason=err.reason)
@@ -208,7 +211,7 @@ class DeliveryFlow(GatewayState):
             log.warning("job.withheld_reason_not_read", job_id=job_id, exc_info=True)
             raise Unavailable(
                 f"job {job_id} is gone and why could not be read; try again",
-                reason="DATABASE_UNAVAILABLE",
+                reason=DATABASE_UNAVAILABLE,
             ) from exc
         return gone_job_error(job_id, withheld)
 
