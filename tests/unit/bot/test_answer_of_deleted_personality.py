@@ -130,9 +130,10 @@ class Webhooks:
             raise self.unreachable
         self.shown[message_id] = content
 
-    async def delete(self, channel: object, message_id: int) -> None:
+    async def delete(self, channel: object, message_id: int) -> bool:
         self.deleted.append(message_id)
         del self.shown[message_id]
+        return True
 
     def forget(self, channel_id: int) -> None:
         pass

@@ -82,7 +82,7 @@ class Webhooks:
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
         raise self.error
 
-    async def delete(self, channel: object, message_id: int) -> None:
+    async def delete(self, channel: object, message_id: int) -> bool:
         raise self.error
 
     def forget(self, channel_id: int) -> None:

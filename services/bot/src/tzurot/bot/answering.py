@@ -226,8 +226,8 @@ class Poster:
             await self._webhooks.edit(channel, message_id, text, mentions=mentions)
 
         async def delete(message_id: int) -> None:
-            await self._webhooks.delete(channel, message_id)
-            preview.gone(answer.job_id, message_id)
+            if await self._webhooks.delete(channel, message_id):  # else it still shows
+                preview.gone(answer.job_id, message_id)
 
         prefix = reply_quote(message) if message is not None else ""
         return StreamedAnswer(

@@ -276,20 +276,21 @@ class WebhookPool:
             ),
         )
 
-    async def delete(self, channel: object, message_id: int) -> None:
-        """Deletes one of the channel's webhook's messages. With no webhook of the bot's
-        there (an admin deleted it), none is made to try: it could reach none of the
-        messages the deleted one posted (logged; the message stays)."""
+    async def delete(self, channel: object, message_id: int) -> bool:
+        """Deletes one of the channel's webhook's messages; whether it did. With no webhook
+        of the bot's there (an admin deleted it), none is made to try: it could reach none of
+        the messages the deleted one posted (False, logged: the message stays)."""
         parent, thread = webhook_channel(channel)
         hook = await self._find(parent)
         if hook is None:
             log.info("bot.delete_without_webhook", channel_id=parent.id, message_id=message_id)
-            return
+            return False
         await self._own_message(
             parent,
             hook,
             lambda hook: hook.delete_message(message_id, thread=thread or discord.utils.MISSING),
         )
+        return True
 
     async def _own_message(
         self,
