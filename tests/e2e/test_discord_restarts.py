@@ -7,9 +7,9 @@ there and posts what is left anew, in order, nothing lost or shown twice, and th
 delivered into history. Here the gateway hands such an answer over 1 s after its job ended
 (30 s by default), so the test does not wait that long.
 
-A release rollout restarts the bot and the gateway it streams through together (SIGTERM): the
-answer's job ends GATEWAY_RESTARTING, its half shown in a preview no live bot closed. Another
-gateway replica generates it again, and the restarted bot finishes it whole.
+A gateway generating such an answer again (its bot died mid-answer) is stopped by a release
+rollout (SIGTERM) mid-regeneration: the restarted gateway generates it again, and the bot
+finishes it whole.
 """
 
 from __future__ import annotations
@@ -227,7 +227,8 @@ async def test_a_half_answer_whose_first_preview_a_moderator_deleted_is_finished
 
 
 ROLLED_STORY = " ".join(f"r{i:02d}" for i in range(24))
-"""24 words, streamed one a half second: still streaming when the rollout stops it."""
+"""24 words, streamed one a half second: its regeneration still streaming when the rollout
+stops it."""
 
 
 @pytest.fixture
@@ -260,24 +261,47 @@ async def client_of(world: World, process: ServiceProcess) -> AsyncIterator[Gate
         yield GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
 
 
-def failures_logged(process: ServiceProcess, job_id: str) -> list[str]:
-    """Why the replica's log says the job failed there."""
-    reasons = []
+def logged(process: ServiceProcess, job_id: str) -> list[dict[str, object]]:
+    """The replica's log entries about the job."""
+    entries = []
     for line in process.log.read_text().splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("event") == "job.failed" and entry.get("job_id") == job_id:
-            reasons.append(str(entry.get("reason")))
-    return reasons
+        if isinstance(entry, dict) and entry.get("job_id") == job_id:
+            entries.append(entry)
+    return entries
 
 
-async def test_a_half_answer_cut_off_by_a_rollout_of_bot_and_gateway_is_finished_whole(
-    world: World, replica: ServiceProcess
+async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_whole(
+    world: World, replica: ServiceProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The bot dies mid-answer (CLIENT_CANCELLED); the replica's sweep generates the answer
+    again, and a rollout stops that replica (SIGTERM) mid-regeneration; the restarted replica
+    generates it again, and the restarted bot finishes it whole, once."""
+    # The mesh's own gateway claims no regeneration here: the replica is the only one that
+    # runs them, so that its SIGTERM is what cuts one short (it still sweeps otherwise).
+    mesh_gateway = world.mesh.gateway_app
+    assert mesh_gateway is not None
+
+    async def claimed_elsewhere(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(
+        mesh_gateway.gateway._store,
+        "claim_preview_retry",
+        claimed_elsewhere,
+    )
     await world.set_key(world.alice)
     world.provider.reply, world.provider.chunk_delay = ROLLED_STORY, 0.5
+
+    def asked() -> int:
+        return sum(
+            "tell me a story" in str(r.body["messages"][-1]["content"])
+            for r in world.provider.chat_requests()
+        )
+
     async with (
         client_of(world, replica) as client,
         running_bot(world, gateway=client, grace_seconds=0.0),
@@ -285,17 +309,21 @@ async def test_a_half_answer_cut_off_by_a_rollout_of_bot_and_gateway_is_finished
         said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
         key = f"{said.id}:lilith"
         noted = await job_of(world, key, lambda job: len(job.preview_message_ids) >= 1)
-        # The rollout: the gateway is stopping (draining its calls), then the bot goes.
-        await replica.signal(signal.SIGTERM)
-        await asyncio.sleep(1.0)
         (preview,) = world.discord.webhook_messages(world.general)
-        kill_answers_in_flight()
-        world.provider.chunk_delay = 0.0  # the regeneration needs no pace
+        kill_answers_in_flight()  # the bot dies mid-answer
     half = preview.content
+    # The replica's sweep generates it again (as slowly: still streaming at the SIGTERM).
+    await world.discord.wait_until(lambda: asked() == 2)
+    await job_of(world, key, lambda job: job.status == common.JOB_STATUS_RUNNING)
+    await asyncio.sleep(1.0)
+    await replica.signal(signal.SIGTERM)  # the rollout, mid-regeneration
     assert await replica.wait() == 0
-    # Cut off by the gateway's stop, not by its client alone (that was generated again
-    # before): its job ended GATEWAY_RESTARTING.
-    assert failures_logged(replica, noted.id) == ["GATEWAY_RESTARTING"]
+    entries = logged(replica, noted.id)
+    events = [e.get("event") for e in entries]
+    assert "job.unfinished_regenerating" in events
+    (stopped,) = [e for e in entries if e.get("event") == "job.unfinished_regeneration_stopped"]
+    assert stopped.get("released") is True  # for the next sweep
+    world.provider.chunk_delay = 0.0  # the next regeneration needs no pace
 
     await replica.start(world.mesh.pki)  # the rollout's new gateway and bot
     async with (
@@ -309,11 +337,7 @@ async def test_a_half_answer_cut_off_by_a_rollout_of_bot_and_gateway_is_finished
     assert world.discord.webhook_messages(world.general) == [preview]  # nothing posted anew
     assert preview.content.startswith(REPLY_QUOTE_PREFIX)  # its reply header kept
     assert preview.content.endswith(ROLLED_STORY)
+    assert preview.content.count(ROLLED_STORY) == 1
     assert "cut off" not in preview.content
     assert list(job.delivered_message_ids) == [str(preview.id)]
-    asked = [
-        r
-        for r in world.provider.chat_requests()
-        if "tell me a story" in str(r.body["messages"][-1]["content"])
-    ]
-    assert len(asked) == 2  # the answer cut off, and its regeneration
+    assert asked() == 3  # the answer, the regeneration cut short, the one finished

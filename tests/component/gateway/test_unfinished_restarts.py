@@ -1,11 +1,12 @@
-"""Half answers whose gateway stopped or restarted (GATEWAY_RESTARTING), not only their bot:
-the unfinished-answer sweep generates them again as it does an answer its dying bot cancelled.
+"""Half answers whose gateway stopped or restarted (GATEWAY_RESTARTING), not only their bot.
 
-In a release rollout the bot and the gateways restart together: an answer's run ends because
-its gateway stops (GATEWAY_STOPPED) or was killed (ORPHANED), and a sweep's regeneration is
-cut short by its own gateway's stop, which releases it for the next sweep. Each regeneration
-costs the user's key, so a gateway that keeps stopping mid-regeneration gets MAX_REGENERATIONS
-of them; then the answer is handed to the bot as cut off. Real Postgres for `core`.
+A sweep's regeneration (an answer its dying bot cancelled, generated again with no client)
+cut short by its own gateway's stop is released for the next sweep, and one whose gateway was
+killed (ORPHANED after its claim) is generated again too. Each regeneration costs the user's
+key, so a gateway that keeps stopping mid-regeneration gets MAX_REGENERATIONS of them; then
+the answer is handed to the bot as cut off. An answer whose own run ended GATEWAY_RESTARTING
+is handed over cut off, not generated again: its bot may still be there, and has told the user
+to try again (its clearing of the preview may come late, or be lost). Real Postgres for `core`.
 """
 
 from __future__ import annotations
@@ -161,8 +162,22 @@ async def test_a_regeneration_its_gateway_stopped_is_generated_again_by_the_next
     assert await other.finish_unfinished_answers() == 0  # handed once
 
 
+async def _handed_cut_off(
+    other: Gateway, engine: AsyncEngine, store: GatewayStore, job_id: str
+) -> None:
+    """`other`'s sweep hands the answer to the bot as it is, cut off by a restart, once,
+    without generating it again; GetJobStatus read it failed all along."""
+    assert (await other.job_status(job_id=job_id)).status is JobStatus.FAILED
+    assert await _sweep_until_handed(other, engine) == [job_id]
+    cut = await _job(store, job_id)
+    assert cut.error is not None
+    assert (cut.status, cut.error.reason) == (JobStatus.FAILED, "GATEWAY_RESTARTING")
+    assert cut.preview_retried_at is None
+    assert await other.finish_unfinished_answers() == 0  # handed once
+
+
 @pytest.mark.parametrize("ending", ["stopped", "orphaned"])
-async def test_a_half_answer_whose_bot_and_gateway_both_went_away_is_generated_again(
+async def test_a_half_answer_whose_gateway_went_away_is_handed_over_cut_off(
     ending: str,
     replicas: Replicas,
     store: GatewayStore,
@@ -170,7 +185,8 @@ async def test_a_half_answer_whose_bot_and_gateway_both_went_away_is_generated_a
     lilith: Personality,
 ) -> None:
     """Its run ended GATEWAY_RESTARTING (its gateway stopped: GATEWAY_STOPPED; or was killed
-    and its orphan failed: ORPHANED), its preview still noted: no live bot closed it."""
+    and its orphan failed: ORPHANED), its preview still noted, its bot gone too. Not generated
+    again: that is also how the answer of a live bot ends, which told the user to try again."""
     first, _ = replicas.start(held=True)
     job_id, bot = await _shown(first)
     if ending == "stopped":
@@ -180,16 +196,34 @@ async def test_a_half_answer_whose_bot_and_gateway_both_went_away_is_generated_a
     else:
         assert await store.fail_orphaned_jobs(0.0, ORPHANED) == [job_id]  # after its lease
         await bot.aclose()  # (its late failure changes nothing)
+    other, inference = replicas.start()
+
+    await _handed_cut_off(other, engine, store, job_id)
+    assert inference.requests == []
+    assert replicas.paid() == 1
+
+
+async def test_a_live_bots_answer_whose_preview_clearing_was_lost_is_not_generated_again(
+    replicas: Replicas, store: GatewayStore, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """The gateway stops mid-answer with its bot alive: the bot shows "the gateway is
+    restarting; try again" and clears its preview in the background, a note lost here (the
+    preview stays noted). Generating it again would answer twice (the user resends), paying
+    twice, and edit the bot's error into the answer."""
+    first, _ = replicas.start(held=True)
+    job_id, bot = await _shown(first)
+    first.stopping()
+    await first.release_running_jobs()  # SIGTERM: its job failed GATEWAY_STOPPED
     cut = await _job(store, job_id)
     assert cut.error is not None
     assert (cut.status, cut.error.reason) == (JobStatus.FAILED, "GATEWAY_RESTARTING")
-    other, _ = replicas.start()
-    assert (await other.job_status(job_id=job_id)).status is JobStatus.QUEUED
+    assert cut.preview_message_ids == ("900",)  # the live bot's clearing never arrived
+    other, inference = replicas.start()
 
-    assert await _sweep_until_handed(other, engine) == [job_id]
-    whole = await _job(store, job_id)
-    assert (whole.status, whole.content) == (JobStatus.STREAMED, WHOLE)
-    assert replicas.paid() == 2
+    await _handed_cut_off(other, engine, store, job_id)
+    assert inference.requests == []
+    assert replicas.paid() == 1
+    await bot.aclose()  # the live bot's stream, ended by the server's stop
 
 
 async def test_a_regeneration_whose_gateway_was_killed_is_generated_again(

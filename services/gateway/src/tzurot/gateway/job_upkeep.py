@@ -3,10 +3,11 @@
 A gateway that stops (SIGTERM) releases the jobs it runs, failed and retryable, so the same
 message sent again is answered at once; a killed one leaves them running until their lease
 runs out, when any replica's sweep fails them (ORPHANED), also retryably. Either way a half
-answer whose bot went away with it is generated again by the unfinished-answer sweep
-(unfinished.py). The sweeps also store the history `confirm_delivery` (and a greeting's
-acknowledgement, event_acks.py) had to leave pending, hand abandoned answers to the bot, and
-delete bot events acknowledged long ago.
+answer left in a preview is handed to the bot as cut off, not generated again (its bot may be
+alive and have said to try again), unless it was the unfinished-answer sweep's regeneration,
+which that sweep generates again (unfinished.py). The sweeps also store the history
+`confirm_delivery` (and a greeting's acknowledgement, event_acks.py) had to leave pending,
+hand abandoned answers to the bot, and delete bot events acknowledged long ago.
 """
 
 from __future__ import annotations

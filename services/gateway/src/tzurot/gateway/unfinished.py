@@ -7,18 +7,21 @@ ended (`unfinished_after_seconds`, longer than a live bot ever takes to confirm)
 - streamed (the answer is whole): an `unfinished` bot event asks whichever bot holds the shard
   to edit the preview into the whole answer; its acknowledgement, with the message ids,
   delivers the job (history), as ConfirmDelivery would have;
-- failed because its client went away (CLIENT_CANCELLED: the bot died mid-generation), or its
-  gateway did (GATEWAY_RESTARTING: it stopped or was killed, and the bot went with it, as in a
-  release rollout): the answer is generated again, without a client (an operator's RetryJob),
-  then handed over the same way; if that fails too, the event carries no answer and the bot
-  turns the preview into a failure notice.
+- failed because its client went away (CLIENT_CANCELLED: the bot died mid-generation): the
+  answer is generated again, without a client (an operator's RetryJob), then handed over the
+  same way; if that fails too, the event carries no answer and the bot turns the preview into
+  a failure notice.
 
 A regeneration is claimed once (store/previews.claim_preview_retry). One cut short by its own
 gateway's stop is released (its job failed GATEWAY_RESTARTING), and one whose gateway was
 killed ends GATEWAY_RESTARTING when its orphan is failed: the next sweep generates either
 again. Each costs the user's key, so an answer is generated again MAX_REGENERATIONS times at
 most (a gateway that keeps stopping mid-regeneration, a crash loop); then it is handed over as
-it is, cut off by a restart (the bot says so).
+it is, cut off by a restart (the bot says so). A half answer that ended GATEWAY_RESTARTING
+without ever being generated again is handed over so too, not generated again: its bot may
+still be there (its gateway stopped, died, or was failed ORPHANED while it streamed on), and
+has told the user to try again, clearing its preview only later (a note that may be late or
+lost); a regeneration has no client, so no bot told anyone that.
 
 A bot that shows an error in its preview clears the preview first, so only an abandoned one is
 finished. Events are once-only per job (dedup key), so replicas sweeping together hand it once.
@@ -63,10 +66,10 @@ from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_dele
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
 from tzurot.gateway.outbox_store import BotEventRow
 from tzurot.gateway.store.previews import (
+    CLIENT_CANCELLED,
     GATEWAY_RESTARTING,
     MAX_REGENERATIONS,
     PERSONALITY_DELETED,
-    REGENERATED_REASONS,
     UNFINISHED_KIND,
     USER_DATA_DELETING,
     WITHHELD_REASONS,
@@ -267,20 +270,24 @@ def withheld_words(reason: str) -> str:
 
 
 def _regenerable(job: Job, regenerations: int) -> bool:
-    """Failed only because its bot or its gateway went away, generated again fewer than
-    MAX_REGENERATIONS times, and not being generated again now: never claimed (or its claim
-    released), or its regeneration's gateway was killed (it ended GATEWAY_RESTARTING after
-    the claim). store/previews.may_regenerate, which the claim checks again, in Python."""
+    """Generated again fewer than MAX_REGENERATIONS times, and not being generated again now:
+    never claimed and failed only because its bot went away (CLIENT_CANCELLED); or claimed
+    already and cut short by its gateway (GATEWAY_RESTARTING): its claim released by the
+    stop, or its gateway killed (it ended after the claim). store/previews.may_regenerate,
+    which the claim checks again, in Python."""
     if job.status is not JobStatus.FAILED or job.error is None:
         return False
     if regenerations >= MAX_REGENERATIONS:
         return False
-    if job.preview_retried_at is None:
-        return job.error.reason in REGENERATED_REASONS
+    if job.error.reason == CLIENT_CANCELLED:
+        return job.preview_retried_at is None
     return (
         job.error.reason == GATEWAY_RESTARTING
-        and job.finished_at is not None
-        and job.finished_at > job.preview_retried_at
+        and regenerations > 0
+        and (
+            job.preview_retried_at is None
+            or (job.finished_at is not None and job.finished_at > job.preview_retried_at)
+        )
     )
 
 

@@ -23,9 +23,6 @@ CLIENT_CANCELLED = "CLIENT_CANCELLED"
 GATEWAY_RESTARTING = "GATEWAY_RESTARTING"
 """A job's failure when its gateway stopped (SIGTERM) or was killed mid-answer (job_upkeep.py's
 GATEWAY_STOPPED and ORPHANED)."""
-REGENERATED_REASONS = (CLIENT_CANCELLED, GATEWAY_RESTARTING)
-"""A half answer that failed for one of these (its bot or its gateway went away) is generated
-again by the unfinished-answer sweep (unfinished.py)."""
 RETRY_REQUESTED = "RETRY_REQUESTED"
 """A failed job made retryable for a retry (service.py's RETRY_REQUESTED) that has not run."""
 MAX_REGENERATIONS = 3
@@ -182,22 +179,31 @@ def reason_when_claimed() -> sa.ColumnElement[str]:
 
 def may_regenerate() -> sa.ColumnElement[bool]:
     """What of the job's own row lets the sweep generate its answer again (unfinished.py's
-    `_regenerable` reads the same facts): it failed because its bot or its gateway went away
-    mid-answer (REGENERATED_REASONS), generated again fewer than MAX_REGENERATIONS times so
-    far, and no regeneration of it is under way: none was claimed (or the one claimed was
-    released, cut short by its gateway's stop), or the one claimed ended GATEWAY_RESTARTING
-    after its claim (its gateway killed, its orphan failed; or its release lost). Strictly
-    after: claiming it again sets a later time, so only one of replicas sweeping together
-    claims it."""
+    `_regenerable` reads the same facts), fewer than MAX_REGENERATIONS times so far: it failed
+    because its bot went away mid-answer (CLIENT_CANCELLED) and was never claimed; or a
+    regeneration of it was claimed already (counted) and its gateway cut it short
+    (GATEWAY_RESTARTING): released by its stop, or failed after its claim (its gateway killed,
+    its orphan failed; or its release lost). Strictly after: claiming it again sets a later
+    time, so only one of replicas sweeping together claims it.
+
+    A job that ended GATEWAY_RESTARTING never claimed for regeneration is not generated again:
+    that is also how a job whose bot is still there ends (its gateway stopped or died, or
+    another replica failed it ORPHANED while it streamed on), and that bot told the user to
+    try again, clearing its preview only later (NoteAnswerPreview, which may be late or lost).
+    A regeneration runs with no client: no live bot shows it, none told anyone to retry."""
     jobs = t.jobs.c
     return sa.and_(
         jobs.status == JobStatus.FAILED.value,
         jobs.preview_regenerations < MAX_REGENERATIONS,
         sa.or_(
-            sa.and_(jobs.preview_retried_at.is_(None), jobs.error_reason.in_(REGENERATED_REASONS)),
+            sa.and_(jobs.preview_retried_at.is_(None), jobs.error_reason == CLIENT_CANCELLED),
             sa.and_(
                 jobs.error_reason == GATEWAY_RESTARTING,
-                jobs.finished_at > jobs.preview_retried_at,
+                jobs.preview_regenerations > 0,
+                sa.or_(
+                    jobs.preview_retried_at.is_(None),
+                    jobs.finished_at > jobs.preview_retried_at,
+                ),
             ),
         ),
     )
@@ -205,11 +211,12 @@ def may_regenerate() -> sa.ColumnElement[bool]:
 
 def regenerates(max_age_seconds: float) -> sa.ColumnElement[bool]:
     """Whether the unfinished-answer sweep will generate the job's answer again (unfinished.py
-    decides it from the same facts): it failed because its bot or its gateway went away
-    mid-answer while a preview showed it, less than `max_age_seconds` ago (the sweep's
-    reach), is not being generated again nor was as often as it may be (`may_regenerate`),
-    was not delivered, nor handed to the bot as it is; not a scheduled turn (its scheduler
-    runs those), its user's data and its personality not being deleted."""
+    decides it from the same facts): it failed because its bot went away mid-answer, or its
+    gateway cut a regeneration of it short, while a preview showed it, less than
+    `max_age_seconds` ago (the sweep's reach), is not being generated again nor was as often
+    as it may be (`may_regenerate`), was not delivered, nor handed to the bot as it is; not a
+    scheduled turn (its scheduler runs those), its user's data and its personality not being
+    deleted."""
     jobs, u, p = t.jobs.c, t.users.c, t.personalities.c
     max_age = sa.bindparam("regenerate_max_age", max_age_seconds, type_=sa.Float)
     reach = sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, max_age)

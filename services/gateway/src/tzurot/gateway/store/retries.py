@@ -1,11 +1,12 @@
 """Failed jobs the gateway runs again by itself, and what GetJobStatus says of them meanwhile.
 
-An operator's RetryJob and the unfinished-answer sweep (an answer its dying bot or gateway
-cut off, unfinished.py) make a failed job retryable (RETRY_REQUESTED), then claim it as a
-resend would. In between the row is still `failed`, and GetJobStatus used to say so: a
-poller (the CLI, an API client) gave up on a job about to run again. Setting the row `queued`
-instead would leave it queued for good when the retry is refused before its claim, or its
-gateway dies. So the row stays `failed` (only a claim makes a job queued or running) and:
+An operator's RetryJob and the unfinished-answer sweep (an answer its dying bot cut off, or
+a regeneration its gateway did, unfinished.py) make a failed job retryable (RETRY_REQUESTED),
+then claim it as a resend would. In between the row is still `failed`, and GetJobStatus used
+to say so: a poller (the CLI, an API client) gave up on a job about to run again. Setting the
+row `queued` instead would leave it queued for good when the retry is refused before its
+claim, or its gateway dies. So the row stays `failed` (only a claim makes a job queued or
+running) and:
 
 - making it retryable leases the retry (`retry_until`, the job lease from now); the claim
   ends the lease (the job is `running`), and so does a refusal before the claim
@@ -14,8 +15,8 @@ gateway dies. So the row stays `failed` (only a claim makes a job queued or runn
   run out, and the job reads failed (RETRY_REQUESTED: a resend runs it);
 - `job_outlook` reads a job with whether the gateway will run it again: while its retry is
   leased, or while the sweep is still to generate a half answer again (previews.regenerates:
-  its dying bot or its gateway cut it off, or its gateway's stop cut its regeneration short,
-  and it was not generated again as often as it may be). GetJobStatus reports such a job
+  its dying bot cut it off, or its gateway cut its regeneration short, and it was not
+  generated again as often as it may be). GetJobStatus reports such a job
   `queued`, without the error of the attempt that failed; every other failed job is failed,
   for its pollers to stop.
 """

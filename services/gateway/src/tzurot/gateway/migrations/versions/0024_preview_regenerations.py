@@ -1,9 +1,10 @@
 """preview regenerations: how many times the unfinished-answer sweep had a job's answer
 generated again. A regeneration cut short by its gateway's stop is released for the next sweep
-(and a half answer whose gateway restarted is generated again too); the count bounds them, as
+(and one whose gateway was killed is generated again too; a half answer whose gateway
+restarted, never generated again, is not: its bot may be alive); the count bounds them, as
 each costs the user's key (store/previews.MAX_REGENERATIONS). A constant default: adding the
-column rewrites no row, and every job starts at 0 (one regenerated before this, still within
-the sweep's reach, may be generated again that many times more, once).
+column rewrites no row, and every job starts at 0 (one regenerated before this is not
+generated again: a regeneration's GATEWAY_RESTARTING is told from the job's own by its count).
 
 Revision ID: 0024
 Revises: 0023
