@@ -24,6 +24,7 @@ import gc
 import importlib
 import os
 import runpy
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -120,6 +121,7 @@ def _fork_all(
         else:
             pid = os.fork()
             if pid == 0:
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # the service's own
                 os.close(report)
                 for other, fd in every:
                     if other != name:
@@ -170,8 +172,14 @@ def main() -> None:
     _run(child)  # its SystemExit ends this process as it would end `python -m`
 
 
+def _interrupted(_signum: int, _frame: object) -> None:
+    """Ctrl-C in `tzurot up`'s terminal while importing: `up` stops the rest and says so.
+    The server ends at once, unwinding nothing: an import cut by KeyboardInterrupt, or the
+    interpreter's finalization after one, ended it by the signal itself now and then (-2),
+    never with a traceback but not with the 130 `up` reads as an interrupt either."""
+    os._exit(130)
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:  # Ctrl-C in `tzurot up`'s terminal while importing: `up` stops
-        sys.exit(130)  # the rest and says so; a forked service handles its own (run_service)
+    signal.signal(signal.SIGINT, _interrupted)  # a forked service handles its own (run_service)
+    main()
