@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from tzurot.audio import encode_tone, probe
 from tzurot.inference.clone_marks import read_mark
+from tzurot.inference.config import InferenceSettings
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
@@ -30,6 +31,15 @@ from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLab
 from tzurot.testing.fake_provider import FakeProvider
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
+
+
+def vendor_client() -> httpx.AsyncClient:
+    """A client with inference's own timeout (provider_timeout_seconds' default), not httpx's
+    5 s: the fake encodes a long text's audio before it answers, which a loaded machine took
+    longer than 5 s to do (the client gave up: "elevenlabs could not be reached")."""
+    return httpx.AsyncClient(
+        timeout=InferenceSettings.model_fields["provider_timeout_seconds"].default
+    )
 
 
 class Vault:
@@ -67,7 +77,7 @@ async def collect(
 
 async def test_speaks_with_the_users_elevenlabs_key_as_a_voice_message() -> None:
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         text = "I am speaking to you now, in my own voice."
         audio, result = await collect(
@@ -89,7 +99,7 @@ async def test_a_local_speech_server_needs_no_key() -> None:
     async with (
         FakeElevenLabs() as eleven,
         FakeProvider(require_key=False) as provider,
-        httpx.AsyncClient() as http,
+        vendor_client() as http,
     ):
         voice = service(http, eleven, provider, Vault({}))
         audio, result = await collect(
@@ -101,7 +111,7 @@ async def test_a_local_speech_server_needs_no_key() -> None:
 
 async def test_clone_uses_the_users_key_and_checks_its_input() -> None:
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         voice_id = await voice.clone("u1", "Lilith", "", [Sample("a.mp3", encode_tone(1.0))])
         assert eleven.voices[voice_id].name == "Lilith"
@@ -117,7 +127,7 @@ TONE = Sample("a.mp3", encode_tone(0.5))
 
 async def test_a_clone_whose_answer_is_lost_is_found_by_its_mark() -> None:
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         eleven.clone_fault = "drop"  # made, then the connection closes with no answer
         voice_id = await voice.clone(
@@ -133,7 +143,7 @@ async def test_a_clone_whose_answer_is_lost_is_found_by_its_mark() -> None:
 
 async def test_a_refusal_is_no_lost_answer_and_an_answer_lost_before_a_voice_is_told() -> None:
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         eleven.voice_limit = 0
         with pytest.raises(FailedPrecondition) as full:
@@ -154,7 +164,7 @@ async def test_a_refusal_is_no_lost_answer_and_an_answer_lost_before_a_voice_is_
 
 async def test_a_clone_first_deletes_the_lost_clones_of_its_personality_and_nothing_else() -> None:
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         client = ElevenLabsClient(http, eleven.base_url)
         key = SecretStr(DEFAULT_ELEVENLABS_KEY)
@@ -196,7 +206,7 @@ async def test_what_the_vendor_bills_is_told_before_audio_that_fails_after(
     SpeechBilled comes first, with the model that was used, then the failure."""
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
     text = "Words to be spoken. " * 90
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         eleven.audio_fault = fault
         voice = service(http, eleven, provider, vault)
         events, failed = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), text)
@@ -211,7 +221,7 @@ async def test_the_billed_model_is_the_one_used_and_a_refusal_bills_nothing() ->
     async with (
         FakeElevenLabs() as eleven,
         FakeProvider(require_key=False) as provider,
-        httpx.AsyncClient() as http,
+        vendor_client() as http,
     ):
         voice = service(http, eleven, provider, vault)
         spoken = [e async for e in voice.synthesize("u1", VoiceSpec("kokoro", "af_bella"), "hi")]
@@ -264,7 +274,7 @@ async def test_every_elevenlabs_call_refused_for_the_users_key_says_it_was_hers(
     """Her stored key was revoked at ElevenLabs (401 `invalid_api_key`): speech, clone,
     delete and the wallet's check each say the refused key was the user's."""
     vault = Vault({("u1", "elevenlabs"): REVOKED})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         _, spoken = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
         refusals: list[Exception] = [] if spoken is None else [spoken]
@@ -289,7 +299,7 @@ async def test_an_openai_compatible_speech_refusal_names_whose_key_it_was() -> N
     """OpenAI refuses her stored key: "user". A local speech server (no key of hers, a
     placeholder) refusing is "none": nothing of her wallet to mark."""
     vault = Vault({("u1", "openai"): "sk-revoked"})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         _, hers = await until_failure(voice, VoiceSpec("openai", "nova"), "hello")
         _, local = await until_failure(voice, VoiceSpec("kokoro", "af_bella"), "hello")
@@ -304,7 +314,7 @@ async def test_refusals_that_are_not_about_the_key_name_no_key() -> None:
     """Out of characters (429 `quota_exceeded`), a full plan (400 `voice_limit_reached`):
     the key works, so no refusal of it is reported."""
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         eleven.character_quota, eleven.voice_limit = 0, 0
         _, quota = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), "hello")
@@ -420,7 +430,7 @@ async def test_a_key_restricted_to_text_to_speech_is_proven_restricted_and_speak
     `voices_read`) after authenticating it: the check says the key works, restricted without
     `voices_read`, for a new key and for the stored one; and it speaks."""
     vault = Vault({("u1", "elevenlabs"): TTS_ONLY})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         eleven.add_key(TTS_ONLY, permissions=["text_to_speech"])
         voice = service(http, eleven, provider, vault)
         new = await voice.check_key(SecretStr(TTS_ONLY))
@@ -440,7 +450,7 @@ async def test_a_key_restricted_to_text_to_speech_is_proven_restricted_and_speak
 async def test_a_key_elevenlabs_does_not_authenticate_is_refused() -> None:
     """401 `invalid_api_key`: INVALID_API_KEY for a new key, the user's for a stored one."""
     vault = Vault({("u1", "elevenlabs"): REVOKED})
-    async with FakeElevenLabs() as eleven, FakeProvider() as provider, httpx.AsyncClient() as http:
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)
         with pytest.raises(FailedPrecondition) as new:
             await voice.check_key(SecretStr(REVOKED))
