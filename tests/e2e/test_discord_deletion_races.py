@@ -117,6 +117,24 @@ async def test_a_key_she_saves_while_her_data_is_deleted_is_refused_and_not_kept
     assert kept == 0
 
 
+async def alices_personality(
+    world: World, name: str, error_message: str = "", *, public: bool
+) -> None:
+    """Alice's personality `name` (its slug the name in lower case, "You are <name>.")."""
+    await world.cli.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=member_actor(world.alice),
+            personality=common.Personality(
+                slug=name.lower(),
+                display_name=name,
+                system_prompt=f"You are {name}.",
+                error_message=error_message,
+                public=public,
+            ),
+        )
+    )
+
+
 async def job_of(world: World, key: str, until: Callable[[gw.Job], object]) -> gw.Job:
     for _ in range(600):
         try:
@@ -172,14 +190,7 @@ async def test_her_half_shown_answer_says_her_data_is_being_deleted_after_a_rest
     world = mesh.world.scene()
     await world.set_key(world.alice)
     if whose == "wren":
-        await world.cli.CreatePersonality(
-            gw.CreatePersonalityRequest(
-                actor=member_actor(world.alice),
-                personality=common.Personality(
-                    slug="wren", display_name="Wren", system_prompt="You are Wren.", public=False
-                ),
-            )
-        )
+        await alices_personality(world, "Wren", public=False)
     preview, half, paid = await half_shown_answer(world, world.alice, whose)
 
     async with running_bot(world):
@@ -207,18 +218,7 @@ async def test_his_half_shown_answer_says_its_personality_was_deleted_after_a_re
 ) -> None:
     world = mesh.world.scene()
     await world.set_key(world.bob)
-    await world.cli.CreatePersonality(
-        gw.CreatePersonalityRequest(
-            actor=member_actor(world.alice),
-            personality=common.Personality(
-                slug="finch",
-                display_name="Finch",
-                system_prompt="You are Finch.",
-                error_message="*Finch ruffles its feathers.*",
-                public=True,
-            ),
-        )
-    )
+    await alices_personality(world, "Finch", "*Finch ruffles its feathers.*", public=True)
     preview, half, paid = await half_shown_answer(world, world.bob, "finch")
 
     async with running_bot(world):
@@ -249,18 +249,7 @@ async def test_his_answer_streaming_when_its_personality_is_deleted_says_so_in_p
 ) -> None:
     world = mesh.world.scene()
     await world.set_key(world.bob)
-    await world.cli.CreatePersonality(
-        gw.CreatePersonalityRequest(
-            actor=member_actor(world.alice),
-            personality=common.Personality(
-                slug="plover",
-                display_name="Plover",
-                system_prompt="You are Plover.",
-                error_message="*Plover tilts its head.*",
-                public=True,
-            ),
-        )
-    )
+    await alices_personality(world, "Plover", "*Plover tilts its head.*", public=True)
     plover = await scalar(
         mesh.database, "SELECT id::text FROM core.personalities WHERE slug = 'plover'"
     )
@@ -313,18 +302,7 @@ async def test_her_answer_streaming_when_her_data_is_deleted_says_so_in_no_ones_
     refusal of a message and showed it in Robin's voice, which her deletion deletes)."""
     world = mesh.world.scene()
     await world.set_key(world.alice)
-    await world.cli.CreatePersonality(
-        gw.CreatePersonalityRequest(
-            actor=member_actor(world.alice),
-            personality=common.Personality(
-                slug="robin",
-                display_name="Robin",
-                system_prompt="You are Robin.",
-                error_message="*Robin puffs its chest.*",
-                public=False,
-            ),
-        )
-    )
+    await alices_personality(world, "Robin", "*Robin puffs its chest.*", public=False)
     world.provider.reply = STORY
     world.provider.chunk_delay = 0.2
     async with running_bot(world):

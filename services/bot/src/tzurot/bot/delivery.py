@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import discord
 
-from tzurot.bot.webhooks import webhook_channel
+from tzurot.bot.webhooks import UNKNOWN_MESSAGE, webhook_channel
 
 MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
-UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, INVALID_FORM = 10003, 10008, 10015, 50035
+UNKNOWN_CHANNEL, INVALID_FORM = 10003, 50035
 
 
 def channel_key(channel: object) -> int:

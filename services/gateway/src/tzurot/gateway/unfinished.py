@@ -66,9 +66,6 @@ from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_dele
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
 from tzurot.gateway.outbox_store import BotEventRow
 from tzurot.gateway.store.previews import (
-    CLIENT_CANCELLED,
-    GATEWAY_RESTARTING,
-    MAX_REGENERATIONS,
     PERSONALITY_DELETED,
     UNFINISHED_KIND,
     USER_DATA_DELETING,
@@ -136,13 +133,13 @@ class UnfinishedAnswers(GatewayState):
         return handed
 
     async def _finish_one(
-        self, job: Job, user_deleting: bool, gone: bool, regenerations: int
+        self, job: Job, user_deleting: bool, gone: bool, regenerable: bool
     ) -> int:
         """One abandoned answer: handed to the bot (1), or generated again first (0)."""
         if user_deleting or gone:
             why = USER_DATA_DELETING if user_deleting else PERSONALITY_DELETED
             return await self._hand_to_bot(job, withheld=why, gone=gone)
-        if _regenerable(job, regenerations):
+        if regenerable:  # store/previews.may_regenerate, which the claim checks again
             # Shielded: a claim the sweep's bound cut short after it committed would leave
             # the job claimed with no regeneration to run it.
             await asyncio.shield(self._start_regeneration(job))
@@ -269,34 +266,13 @@ def withheld_words(reason: str) -> str:
     return user_data_deleting().message
 
 
-def _regenerable(job: Job, regenerations: int) -> bool:
-    """Generated again fewer than MAX_REGENERATIONS times, and not being generated again now:
-    never claimed and failed only because its bot went away (CLIENT_CANCELLED); or claimed
-    already and cut short by its gateway (GATEWAY_RESTARTING): its claim released by the
-    stop, or its gateway killed (it ended after the claim). store/previews.may_regenerate,
-    which the claim checks again, in Python."""
-    if job.status is not JobStatus.FAILED or job.error is None:
-        return False
-    if regenerations >= MAX_REGENERATIONS:
-        return False
-    if job.error.reason == CLIENT_CANCELLED:
-        return job.preview_retried_at is None
-    return (
-        job.error.reason == GATEWAY_RESTARTING
-        and regenerations > 0
-        and (
-            job.preview_retried_at is None
-            or (job.finished_at is not None and job.finished_at > job.preview_retried_at)
-        )
-    )
-
-
 def _failed_for_good(job: Job) -> bool:
-    """A failed job with a preview (not `_regenerable`) whose regeneration (if any) has ended:
-    it failed after the regeneration began (for another reason than its gateway, or its last
-    one's gateway died too), its retry's lease ran out unclaimed (the gateway died before
-    the regeneration's claim), or it never needed one (it failed for another reason and its
-    bot could not say so; or it was released MAX_REGENERATIONS times)."""
+    """A failed job with a preview (not regenerable: store/previews.may_regenerate) whose
+    regeneration (if any) has ended: it failed after the regeneration began (for another
+    reason than its gateway, or its last one's gateway died too), its retry's lease ran out
+    unclaimed (the gateway died before the regeneration's claim), or it never needed one (it
+    failed for another reason and its bot could not say so; or it was released
+    MAX_REGENERATIONS times)."""
     if job.preview_retried_at is None:
         return True
     if job.finished_at is not None and job.finished_at >= job.preview_retried_at:

@@ -54,14 +54,13 @@ class UnfinishedJob(NamedTuple):
     """A job whose bot died before confirming it, whether its user's data is being deleted
     (then it is not generated again, and the bot shows why instead of it), whether its
     personality's row is gone (a deletion that did not hand its answers over, before
-    store/in_flight.py did: the bot shows why too, and no event may name it), and how many
-    times the sweep had it generated again already (`regenerations`, MAX_REGENERATIONS at
-    most)."""
+    store/in_flight.py did: the bot shows why too, and no event may name it), and whether
+    the sweep may have its answer generated again (`may_regenerate`, read with it)."""
 
     job: Job
     user_deleting: bool
     personality_gone: bool = False
-    regenerations: int = 0
+    regenerable: bool = False
 
 
 def job_user_deleting() -> sa.Exists:
@@ -250,6 +249,7 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
             t.jobs,
             job_user_deleting().label("user_deleting"),
             gone.label("personality_gone"),
+            may_regenerate().label("regenerable"),
         )
         .where(
             sa.func.cardinality(jobs.preview_message_ids) > 0,
@@ -297,7 +297,7 @@ class PreviewQueries(SqlBase):
                     job_from_row(row._mapping),
                     bool(row.user_deleting),
                     bool(row.personality_gone),
-                    int(row.preview_regenerations),
+                    bool(row.regenerable),
                 )
                 for row in await conn.execute(_unfinished_statement(), params)
             ]
