@@ -181,5 +181,8 @@ def _interrupted(_signum: int, _frame: object) -> None:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, _interrupted)  # a forked service handles its own (run_service)
-    main()
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        main()
+    except KeyboardInterrupt:  # a forked service (Python's handler given back at its fork)
+        sys.exit(130)  # interrupted while it starts, before run_service handles its own
