@@ -10,6 +10,12 @@ delivered into history. Here the gateway hands such an answer over 1 s after its
 A gateway generating such an answer again (its bot died mid-answer) is stopped by a release
 rollout (SIGTERM) mid-regeneration: the restarted gateway generates it again, and the bot
 finishes it whole.
+
+A rollout stopping the gateway while a live bot streams an answer: the bot asks for it again,
+and the restarted gateway's answer streams into the very message the first one began, with
+no "try again" (it used to end so). The other replica's sweep hands the failed job over as
+abandoned while the bot waits (its preview note cannot reach the stopped replica); that
+hand-over is left to the bot's stream, and deleted once the job is taken up again.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.splitting import split_message
 from tzurot.cli.localdb import create_database
+from tzurot.db.engine import create_engine
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
@@ -341,3 +349,74 @@ async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_wh
     assert "cut off" not in preview.content
     assert list(job.delivered_message_ids) == [str(preview.id)]
     assert asked() == 3  # the answer, the regeneration cut short, the one finished
+
+
+async def unfinished_events_of(world: World, job_id: str) -> list[dict[str, object]]:
+    """The `unfinished` bot events queued for the job, as gateway's Postgres holds them."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT delivered_at, dropped_reason, attempts FROM core.bot_events"
+                    " WHERE kind = 'unfinished' AND job_id = CAST(:j AS uuid)"
+                ),
+                {"j": job_id},
+            )
+            return [dict(r._mapping) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_message(
+    world: World, replica: ServiceProcess
+) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply, world.provider.chunk_delay = ROLLED_STORY, 0.5
+
+    def asked() -> int:
+        return sum(
+            "tell me a rollout story" in str(r.body["messages"][-1]["content"])
+            for r in world.provider.chat_requests()
+        )
+
+    async with (
+        client_of(world, replica) as client,
+        running_bot(world, gateway=client) as bot,
+    ):
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith tell me a rollout story"
+        )
+        key = f"{said.id}:lilith"
+        noted = await job_of(world, key, lambda job: len(job.preview_message_ids) >= 1)
+        (preview,) = world.discord.webhook_messages(world.general)
+        await replica.signal(signal.SIGTERM)  # the rollout, mid-answer
+        assert await replica.wait() == 0
+        half = preview.content
+        # The mesh's own replica sweeps the failed job while its bot waits for the rollout's
+        # new gateway: handed over as abandoned (the bot's note that clears its preview is
+        # waiting for that gateway too).
+        for _ in range(200):
+            if await unfinished_events_of(world, noted.id):
+                break
+            await asyncio.sleep(0.1)
+        assert await unfinished_events_of(world, noted.id), "the sweep never met the failed job"
+        world.provider.chunk_delay = 0.0
+        await replica.start(world.mesh.pki)  # the rollout's new gateway, on the same address
+        job = await world.delivered(key, within=60)
+        await settled(world, bot)
+
+    assert ROLLED_STORY not in half
+    assert world.discord.webhook_messages(world.general) == [preview]  # nothing posted anew
+    assert preview.content.startswith(REPLY_QUOTE_PREFIX)  # its reply header kept
+    assert preview.content.endswith(ROLLED_STORY)
+    assert preview.content.count(ROLLED_STORY) == 1
+    for told in ("try again", "cut off", "restarting"):
+        assert told not in preview.content
+    assert list(job.delivered_message_ids) == [str(preview.id)]
+    assert job.attempts == 2
+    assert asked() == 2  # the answer cut short, and the one asked for again
+    # The hand-over was never shown: deleted once the job was taken up again, or (claimed
+    # while the bot still waited) handed back by the bot for later, never acknowledged.
+    for event in await unfinished_events_of(world, noted.id):
+        assert event["delivered_at"] is None, event

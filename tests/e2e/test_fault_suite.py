@@ -3,10 +3,13 @@
 One `tzurot up` runs the mesh and the bot as real, supervised processes, against a fake
 Discord and a slow fake provider in this process. For each of keyvault, memory, inference,
 gateway and the bot: Alice asks Lilith for a story, the answer starts streaming into Discord,
-the service is SIGKILLed, `tzurot up` restarts it. Then every message is answered exactly once
-or failed with a clear message, and a last question shows the history: each delivered turn
-exactly once, no failed one. The bot's half-posted answer is finished by the restarted bot
-(the gateway's `unfinished` event): answered, whole, in the message the dead bot had begun.
+the service is SIGKILLed, `tzurot up` restarts it. Then every message is answered exactly once,
+whole, in the message that began showing it, and a last question shows the history: each turn
+exactly once. The bot's half-posted answer is finished by the restarted bot (the gateway's
+`unfinished` event). An answer cut short by the gateway's or inference's death is asked for
+again by the bot (the same request: the gateway takes the same job up again, once its lease
+ran out when the gateway itself died), and streams into the message that showed the first;
+these two used to end "try again" in Lilith's voice.
 
 Every wait is for an observable state (a log line, a job status, a message), never a fixed
 sleep; answers stream for a few seconds only, long enough for each kill to land mid-stream.
@@ -204,6 +207,7 @@ async def job_of(up: Up, said: Posted, within: float = 120.0, *, until: Any = No
     done = until or (
         lambda job: job.status in (common.JOB_STATUS_DELIVERED, common.JOB_STATUS_FAILED)
     )
+    job = None
     while True:
         try:
             job = (await up.gateway.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))).job
@@ -213,7 +217,8 @@ async def job_of(up: Up, said: Posted, within: float = 120.0, *, until: Any = No
             if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
                 raise
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {key} neither delivered nor failed within {within} s")
+            last = "never found" if job is None else f"{job.status} {job.error}"
+            raise TimeoutError(f"job {key} did not get there within {within} s: {last}")
         await asyncio.sleep(0.2)
 
 
@@ -221,6 +226,15 @@ def provider_asked(up: Up, question: str) -> bool:
     """Whether the fake provider has received the chat call that answers `question`."""
     calls = up.provider.chat_requests()
     return any(question in json.dumps(call.body.get("messages", [])) for call in calls)
+
+
+def asked_times(up: Up, question: str) -> int:
+    """How many chat calls the fake provider received that answer `question`."""
+    calls = 0
+    for call in up.provider.chat_requests():
+        users = [m for m in call.body.get("messages", []) if m.get("role") == "user"]
+        calls += bool(users) and question in str(users[-1].get("content", ""))
+    return calls
 
 
 def answers_to(up: Up, said: Posted) -> list[Posted]:
@@ -261,11 +275,13 @@ async def ask_and_kill(up: Up, question: str, service: str) -> Turn:
     assert old is not None, f"no {service} process"
     os.kill(old, signal.SIGKILL)
     await recovered(up, service, old)
-    job = await job_of(up, said)
+    # Delivered in the end: a failure met on the way (the orphan the gateway's death left,
+    # failed at its lease's end) is taken up again by the bot's retry.
+    job = await job_of(up, said, 120, until=lambda job: job.status == common.JOB_STATUS_DELIVERED)
     return Turn(question, said, service, job, answers_to(up, said))
 
 
-async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_or_failed_clearly(
+async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_whole(
     up: Up,
 ) -> None:
     warm = await up.discord.say(up.channel, up.alice, "@Lilith warm-up")
@@ -279,36 +295,23 @@ async def test_kill_each_service_mid_answer_then_every_message_is_answered_once_
     final = await up.discord.say(up.channel, up.alice, "@Lilith story-final")
     assert (await job_of(up, final)).status == common.JOB_STATUS_DELIVERED
 
-    outcomes = {}
     for turn in turns:
-        texts = [m.content for m in turn.answers]
-        if turn.job.status == common.JOB_STATUS_DELIVERED:
-            # Answered exactly once, whole.
-            (whole,) = [t for t in texts if f"On {turn.question}:" in t]
-            assert whole.rstrip().endswith(story_words(turn.question)[-1]), whole
-            outcomes[turn.killed] = "answered"
-        else:
-            assert turn.job.error.code in ("UNAVAILABLE", "CANCELLED"), turn.job.error
-            if turn.killed != "bot":  # the bot that would say it was the one killed
-                # Failed with a clear message, in Lilith's voice, saying what to do.
-                (shown,) = texts
-                # (after the reply header when the kill came before the preview was posted)
-                assert "*Lilith's candle gutters.*" in shown, shown
-                assert "try again" in shown, shown
-                assert "StatusCode" not in shown
-                assert "Traceback" not in shown
-            outcomes[turn.killed] = f"failed ({turn.job.error.reason})"
-    # Killing a service the stream no longer needs costs nothing; the bot's half-posted answer
-    # is finished by the restarted bot, in the very message the dead one had begun.
-    assert outcomes["keyvault"] == outcomes["memory"] == outcomes["bot"] == "answered", outcomes
-    bot_turn = turns[-1]
-    assert [str(m.id) for m in bot_turn.answers] == list(bot_turn.job.delivered_message_ids)
+        # Answered exactly once, whole, in the one message that began showing it.
+        (whole,) = [m.content for m in turn.answers]
+        assert f"On {turn.question}:" in whole, (turn.killed, whole)
+        assert whole.rstrip().endswith(story_words(turn.question)[-1]), (turn.killed, whole)
+        assert "try again" not in whole
+        assert [str(m.id) for m in turn.answers] == list(turn.job.delivered_message_ids)
+    bot_turn = turns[-1]  # finished by the restarted bot, in the message the dead one began
     assert list(bot_turn.job.delivered_message_ids) == list(bot_turn.job.preview_message_ids)
+    # The bot asked again for the answers the gateway's and inference's deaths cut short.
+    for killed in ("gateway", "inference"):
+        (turn,) = [t for t in turns if t.killed == killed]
+        assert turn.job.attempts >= 2, (killed, turn.job.attempts)
+        assert asked_times(up, turn.question) >= 2, killed
 
     # History, as the last prompt saw it: every delivered turn once, no failed one.
     last_prompt = json.dumps(up.provider.chat_requests()[-1].body["messages"])
     for turn in turns:
-        expected = 1 if turn.job.status == common.JOB_STATUS_DELIVERED else 0
-        assert last_prompt.count(f"On {turn.question}:") == expected, (turn.killed, outcomes)
-        assert last_prompt.count(turn.question) == 2 * expected, (turn.killed, outcomes)
-    print(f"fault suite outcomes: {outcomes}")
+        assert last_prompt.count(f"On {turn.question}:") == 1, turn.killed
+        assert last_prompt.count(turn.question) == 2, turn.killed

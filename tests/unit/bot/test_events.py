@@ -327,6 +327,10 @@ class FinishingFlow:
     """finish_unfinished as MessageFlow's: the previews it was asked to finish."""
 
     finished: list[gw.UnfinishedAnswer] = field(default_factory=list)
+    streaming: set[str] = field(default_factory=set)
+
+    def answering(self, job_id: str) -> bool:
+        return job_id in self.streaming
 
     async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
         self.finished.append(unfinished)
@@ -367,11 +371,50 @@ async def test_a_withheld_answer_without_its_personality_still_says_why_in_its_p
     assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == ("u1", ["700"], "")
 
 
+async def test_a_half_answer_this_bot_is_still_streaming_is_left_to_that_stream() -> None:
+    """A rollout cut its generation short and the bot is asking for it again; the gateway's
+    sweep met the failed job first and handed it over as abandoned. Finishing it would edit
+    "cut off" into the preview the new generation streams into: it is handed back for later
+    (ANSWERED_HERE; the gateway deletes it once it finds the job taken up again) and left."""
+    event = gw.BotEvent(
+        event_id="u1",
+        location=common.Location(guild_id="1", channel_id="42"),
+        unfinished=gw.UnfinishedAnswer(
+            job_id="j1",
+            preview_message_ids=["700"],
+            failed_reason="GATEWAY_RESTARTING",
+            personality=common.Personality(slug="lilith", display_name="Lilith"),
+        ),
+    )
+    stub = FakeStub([[gw.SubscribeBotEventsResponse(event=event), _notice("e2", 42)]])
+    flow = FinishingFlow(streaming={"j1"})
+    listener = EventListener(
+        FakeClient(FakeChannel(42)),  # type: ignore[arg-type]  # a fake client
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        flow,  # type: ignore[arg-type]  # only answering and finish_unfinished are used
+        backoff=(0.001, 0.004),
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: len(stub.acks) == 2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert flow.finished == []
+    assert [
+        (a.event_id, list(a.message_ids), a.dropped_reason, a.retry_later) for a in stub.acks
+    ] == [("u1", [], "ANSWERED_HERE", True), ("e2", ["1001"], "", False)]
+
+
 @dataclass
 class _LimitedFlow:
     """A message flow whose channel holds Discord's maximum of webhooks, none of them ours."""
 
     tried: list[str] = field(default_factory=list)
+
+    def answering(self, job_id: str) -> bool:
+        return False
 
     async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
         self.tried.append(unfinished.job_id)

@@ -1,11 +1,17 @@
 """Posting one answer: checks it can be delivered, generates it through the gateway, streams
 it into the channel through a webhook, tells the user what Discord or the gateway refused,
-and confirms what was delivered (then deletes the answer a 🔄's new one replaces)."""
+and confirms what was delivered (then deletes the answer a 🔄's new one replaces).
+
+A generation cut short by a restart in the mesh (a rollout stopping its gateway, a service
+that died mid-answer) is asked for again, the same request: the gateway takes the same job up
+again, and the new answer streams into the messages that showed the first. The user is told
+to try again only when the retries (`generate_restart_retries`) run out."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,7 +29,13 @@ from tzurot.bot.delivery import (
     delivery_problem,
     refusal_text,
 )
-from tzurot.bot.errors import answer_deleted, deleted_notice, error_reply, personality_gone
+from tzurot.bot.errors import (
+    answer_deleted,
+    deleted_notice,
+    error_reply,
+    personality_gone,
+    restarted,
+)
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
@@ -43,6 +55,20 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 log = structlog.get_logger(__name__)
+
+RESTART_BACKOFF_SECONDS = 1.0
+"""The wait before a generation cut short by a restart is asked for again, doubled each time
+(the gateway's replacement needs a moment to serve), at most `MAX_RESTART_BACKOFF_SECONDS`."""
+MAX_RESTART_BACKOFF_SECONDS = 8.0
+
+
+class _CutShort(Exception):
+    """The gateway ended the generation because a service of the mesh went away (`error`),
+    and nothing of it was refused by Discord: it may be asked for again."""
+
+    def __init__(self, error: TzurotError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,7 @@ class Poster:
         self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
         self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
         self._background: set[asyncio.Task[None]] = set()  # preview notes being sent
+        self._answering: set[str] = set()  # the jobs this bot is streaming
 
     async def post(  # one answer: streamed, refused, quiet or the webhook cap
         self,
@@ -112,7 +139,7 @@ class Poster:
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            answer.message_ids = await self._stream(channel, answer, stream, replacing)
+            answer.message_ids = await self._stream(channel, answer, stream, preview, replacing)
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
@@ -147,6 +174,16 @@ class Poster:
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, personality.slug, answer)
             await self._delivered(channel, answer, stream, replacing, told=quiet is None)
+
+    def answering(self, job_id: str) -> bool:
+        """Whether this bot is streaming that job's answer now (or waiting to ask for it
+        again after a restart cut it short)."""
+        return job_id in self._answering
+
+    async def notes_sent(self) -> None:
+        """Waits for the preview notes under way to be sent (or to fail)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _remove_replaced(self, replacing: Replacing) -> None:
         """Deletes the answer a 🔄's one replaces (its exchange left history at delivery)."""
@@ -265,52 +302,115 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
+        preview: PreviewNotes,
         replacing: Replacing | None = None,
     ) -> list[int]:
-        """Generates and streams the answer; returns the ids of the messages posted. A gateway
-        that does not replace the exchange a 🔄 replaces has it forgotten once accepted."""
+        """Generates and streams the answer; returns the ids of the messages posted. One cut
+        short by a restart in the mesh is asked for again, `generate_restart_retries` times
+        at most, into the same messages. Meanwhile they are not noted as its preview (the
+        gateway's sweep would hand a failed job showing one to the bot as abandoned); the new
+        generation notes them again once the gateway took it."""
+        try:
+            return await self._generate_again_after_restarts(
+                channel, answer, stream, preview, replacing
+            )
+        finally:
+            self._answering.discard(answer.job_id)
+
+    async def _generate_again_after_restarts(
+        self,
+        channel: discord.abc.Messageable,
+        answer: Answer,
+        stream: StreamedAnswer,
+        preview: PreviewNotes,
+        replacing: Replacing | None,
+    ) -> list[int]:
+        for retry in itertools.count(1):
+            try:
+                return await self._generate(channel, answer, stream, preview, replacing)
+            except _CutShort as cut:
+                if retry > self._settings.generate_restart_retries:
+                    raise cut.error from None
+                wait = min(RESTART_BACKOFF_SECONDS * 2 ** (retry - 1), MAX_RESTART_BACKOFF_SECONDS)
+                log.info(
+                    "bot.answer_restarting",
+                    job_id=answer.job_id,
+                    reason=cut.error.reason,
+                    retry=retry,
+                    wait_seconds=wait,
+                )
+                preview.closed(answer.job_id)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover - itertools.count is endless
+
+    async def _generate(
+        self,
+        channel: discord.abc.Messageable,
+        answer: Answer,
+        stream: StreamedAnswer,
+        preview: PreviewNotes,
+        replacing: Replacing | None,
+    ) -> list[int]:
+        """One generation of the answer, streamed; the ids of the messages posted. A gateway
+        that does not replace the exchange a 🔄 replaces has it forgotten once accepted.
+        Raises `_CutShort` when a restart in the mesh ended it and Discord refused nothing."""
         text = ""
         files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
         # Closed on every way out (a failed post, a cancelled task): the gateway's call is
         # cancelled at once, not when the garbage collector finds it.
         events = contextlib.aclosing(self._gateway.generate(answer.request))
-        async with contextlib.AsyncExitStack() as typing, events as generated:
-            async for event in generated:
-                kind = event.WhichOneof("event")
-                if kind == "accepted":
-                    if replacing is not None and not event.accepted.replacing:
-                        await replacing.forget()  # an older gateway: out of history now
-                    # Typing only once the gateway took the message: a refusal (a mute)
-                    # shows nothing at all.
-                    await typing.enter_async_context(channel.typing())
-                    answer.job_id = event.accepted.job_id
-                    if event.accepted.HasField("personality"):
-                        answer.shown = event.accepted.personality
-                elif kind == "chunk":
-                    text += event.chunk.text
-                    if refused is None:
+        try:
+            async with contextlib.AsyncExitStack() as typing, events as generated:
+                async for event in generated:
+                    kind = event.WhichOneof("event")
+                    if kind == "accepted":
+                        await self._accepted(event.accepted, answer, replacing)
+                        self._answering.add(answer.job_id)
+                        # Typing only once the gateway took the message: a refusal (a mute)
+                        # shows nothing at all.
+                        await typing.enter_async_context(channel.typing())
+                        # Asked again after a restart: what shows the first is its preview.
+                        preview.resumed(answer.job_id, stream.message_ids)
+                    elif kind == "chunk":
+                        text += event.chunk.text
+                        if refused is None:
+                            try:
+                                await stream.update(text)
+                            except discord.HTTPException as exc:
+                                # Stop posting, but let the (paid) generation finish, so what
+                                # was delivered can be confirmed and kept in history.
+                                refused = exc
+                    elif kind == "activity" and refused is None:
                         try:
-                            await stream.update(text)
+                            await self._working(channel, stream, answer.shown, event.activity, text)
                         except discord.HTTPException as exc:
-                            # Stop posting, but let the (paid) generation finish, so what
-                            # was delivered can be confirmed and kept in history.
-                            refused = exc
-                elif kind == "activity" and refused is None:
-                    try:
-                        await self._working(channel, stream, answer.shown, event.activity, text)
-                    except discord.HTTPException as exc:
-                        refused = exc  # as for a chunk: the paid generation finishes
-                elif kind == "finished":
-                    text = event.finished.content
-                    if event.finished.footer:  # shown under the answer, never in history
-                        text += f"\n-# {event.finished.footer}"
-                    files = list(event.finished.files)
-                    answer.speak = event.finished.speak
+                            refused = exc  # as for a chunk: the paid generation finishes
+                    elif kind == "finished":
+                        text = event.finished.content
+                        if event.finished.footer:  # shown under the answer, never in history
+                            text += f"\n-# {event.finished.footer}"
+                        files = list(event.finished.files)
+                        answer.speak = event.finished.speak
+        except TzurotError as err:
+            if refused is None and restarted(err):
+                raise _CutShort(err) from err
+            raise
         if refused is not None:
             raise refused
         ids = await stream.finish(text)
         return ids + await self._attach(channel, answer, ids, files)
+
+    @staticmethod
+    async def _accepted(
+        accepted: gw.JobAccepted, answer: Answer, replacing: Replacing | None
+    ) -> None:
+        """The gateway took the message: its job, and who answers it."""
+        if replacing is not None and not accepted.replacing:
+            await replacing.forget()  # an older gateway: out of history now
+        answer.job_id = accepted.job_id
+        if accepted.HasField("personality"):
+            answer.shown = accepted.personality
 
     async def _attach(
         self,

@@ -19,6 +19,10 @@ class BotSettings(ServiceSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     gateway_addr: str = "127.0.0.1:15051"
     generate_timeout_seconds: float = Field(default=600.0, gt=0)
+    # An answer cut short by a restart in the mesh (a rollout stopping the gateway, a service
+    # that died) is asked for again this many times, 1, 2, 4 s apart, before the user is told
+    # to try again; each generation that reached the model costs the user's key again.
+    generate_restart_retries: int = Field(default=2, ge=0, le=5)
 
     # Sharding, laid out like the StatefulSet: `shard_count` S shards in all, `shard_groups` N
     # bot processes (the replicas), and this one is group `shard_index` i (the pod ordinal;

@@ -48,6 +48,13 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
     return "Something went wrong on our side."
 
 
+def restarted(err: TzurotError) -> bool:
+    """A service of the mesh went away mid-answer (a rollout stopping the gateway, a service
+    that died) and is coming back: the same request, sent again, is answered (the gateway
+    takes its job up again: its failure is retryable)."""
+    return err.reason in RESTARTING
+
+
 def personality_gone(err: TzurotError) -> bool:
     """The gateway finds no such personality for this user (any more): deleted while the
     message was on its way, or not theirs to use. Nothing is posted under its name then: a

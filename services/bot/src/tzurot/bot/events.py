@@ -19,7 +19,10 @@ delivery:
   event (`enforce_nonce`), so a second delivery of one notice never posts it twice;
 - an unfinished answer (a bot died while streaming it) has its preview messages edited into
   the whole answer, or a failure notice, and is acknowledged with their ids (which delivers
-  the job: its turn reaches history);
+  the job: its turn reaches history). One this bot is still streaming (a restart in the mesh
+  cut its generation short and the bot is asking for it again, when the sweep met the
+  failed job first) is left to that stream and handed back for later, ANSWERED_HERE (the
+  gateway deletes it once it finds the job taken up again);
 - a greeting (a conversation with a character starts) is posted as the personality, as
   written, and acknowledged with its message ids (the gateway keeps it as the first turn);
 - a greeting, turn or unfinished answer that comes without its personality (the gateway
@@ -55,6 +58,10 @@ from tzurot.v1 import gateway_pb2 as gw
 
 log = structlog.get_logger(__name__)
 
+ANSWERED_HERE = "ANSWERED_HERE"
+"""An `unfinished` answer this bot is still streaming (asked for again after a restart):
+handed back for later (the gateway deletes it once it finds the job taken up again), and
+nothing of it is touched."""
 STREAM_SECONDS = 3600.0
 """Each stream is re-opened after this long (a deadline keeps a dead peer from hanging it)."""
 
@@ -134,6 +141,13 @@ class EventListener:
                 await self._ack(event.event_id, [sent.id], "")
             elif kind == "turn":
                 await self._turn(channel, event)
+            elif kind == "unfinished" and self._flow.answering(event.unfinished.job_id):
+                # Not abandoned: this bot is asking for it again (a restart in the mesh cut
+                # its generation short, and the gateway's sweep met the failed job first).
+                # Left to that stream, and handed back for later: by then the gateway finds
+                # the job taken up again (or delivered) and deletes the event.
+                log.info("events.unfinished_answered_here", job_id=event.unfinished.job_id)
+                await self._ack(event.event_id, [], ANSWERED_HERE, retry_later=True)
             elif kind == "unfinished":
                 # A dead bot's half-posted answer: finished (or a failure notice); the ids in
                 # the acknowledgement deliver the job.

@@ -223,6 +223,10 @@ class MessageFlow:
         with self._busy():
             return await self._poster.post_text(channel, personality, text)
 
+    def answering(self, job_id: str) -> bool:
+        """Whether this bot is streaming that job's answer now (`Poster.answering`)."""
+        return self._poster.answering(job_id)
+
     async def finish_unfinished(
         self, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
     ) -> list[int]:

@@ -36,6 +36,13 @@ class PreviewNotes:
             self._ids.remove(message_id)
             self._note(job_id)
 
+    def resumed(self, job_id: str, message_ids: list[int]) -> None:
+        """The answer is generated again (its first generation cut short by a restart)
+        into the messages that show it so far: they are its preview again."""
+        if message_ids != self._ids:
+            self._ids = list(message_ids)
+            self._note(job_id)
+
     def closed(self, job_id: str) -> None:
         """An error is shown instead of the answer: nothing for a restarted bot to finish."""
         if self._ids:

@@ -31,7 +31,12 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
 from tzurot.gateway.store.lorebooks import record_greeting
-from tzurot.gateway.store.previews import BLANK, UNFINISHED_KIND, reason_when_claimed
+from tzurot.gateway.store.previews import (
+    BLANK,
+    UNFINISHED_KIND,
+    no_longer_abandoned,
+    reason_when_claimed,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +142,9 @@ class OutboxQueries:
         MAX_EVENT_ATTEMPTS claims; past them it is dropped (TOO_MANY_ATTEMPTS), in the same
         transaction. One whose personality is being deleted is dropped (PERSONALITY_DELETING)
         by that same statement, never handed out; but an answer a dead bot left half shown
-        is handed out withheld (`reason_when_claimed`), without its personality.
+        is handed out withheld (`reason_when_claimed`), without its personality. An
+        `unfinished` event whose answer is not abandoned any more (`no_longer_abandoned`: its
+        live bot took it up again) is deleted, not handed out.
         """
         e, p = g.bot_events.c, t.personalities.c
         deleting = sa.and_(
@@ -187,7 +194,14 @@ class OutboxQueries:
             )
             .returning(*g.bot_events.c)
         )
+        stale = (
+            sa.delete(g.bot_events)
+            .where(e.id.in_(due.where(no_longer_abandoned()).scalar_subquery()))
+            .returning(e.id, e.job_id)
+        )
         async with self.engine.begin() as conn:
+            for event_id, job_id in (await conn.execute(stale)).all():
+                log.info("events.unfinished_taken_up", event_id=str(event_id), job_id=str(job_id))
             for row in (await conn.execute(spent)).all():
                 m = row._mapping
                 dropped = m["dropped_reason"]

@@ -95,6 +95,27 @@ def _unfinished(of: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     )
 
 
+def no_longer_abandoned() -> sa.ColumnElement[bool]:
+    """An `unfinished` event (in a statement on `bot_events`) whose job is not an abandoned
+    answer any more: its client took it up again (a live bot asking for it again after a
+    restart in the mesh cut it short, when the sweep met the failed job first: queued or
+    running), it was delivered, or its live bot cleared its preview (it shows its error
+    there). Finishing it would edit what that bot streams or showed, so it is deleted when
+    claimed, never handed out; deleted, not dropped, so that an answer abandoned after all
+    (its bot dying mid-retry) is handed over anew by the sweep."""
+    e, jobs = g.bot_events.c, t.jobs.c
+    live = [JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.DELIVERED.value]
+    return sa.and_(
+        e.kind == UNFINISHED_KIND,
+        sa.exists()
+        .where(
+            jobs.id == e.job_id,
+            sa.or_(jobs.status.in_(live), sa.func.cardinality(jobs.preview_message_ids) == 0),
+        )
+        .correlate(g.bot_events),
+    )
+
+
 def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[str]) -> sa.Insert:
     """Before the jobs `of` selects are deleted: each answer of theirs a dead bot left
     showing a preview is handed to the bot withheld (`why`, one of WITHHELD_REASONS or an
