@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings
 from tzurot.admin.connect import AdminSettings
 from tzurot.bot.config import BotSettings
 from tzurot.cli.settings import CliSettings
+from tzurot.db.upgrade import UpgradeSettings
 from tzurot.gateway.config import GatewaySettings
 from tzurot.inference.config import InferenceSettings
 from tzurot.keyvault.config import KeyVaultSettings
@@ -46,6 +47,8 @@ SETTINGS: dict[str, tuple[Settings, ...]] = {
     "bot": (BotSettings,),
     # `tzurot` on an operator's machine, and `tzurot admin` (also run inside service pods).
     "CLI": (CliSettings, AdminSettings),
+    # The migration Jobs' `python -m tzurot.db.upgrade`.
+    "migrate": (UpgradeSettings,),
 }
 GROUPS = {"all": ("gateway", "inference", "memory", "keyvault", "bot")}
 REQUIRED = {"TZUROT_TLS_DIR": "certs", "TZUROT_DATABASE_URL": "postgresql://localhost/tzurot"}
@@ -164,6 +167,8 @@ def _read(settings: Settings, env: dict[str, str], monkeypatch: pytest.MonkeyPat
             if key.upper().startswith(PREFIX):
                 patched.delenv(key)
         for key, value in {**REQUIRED, **env}.items():
+            if key == "TZUROT_TLS_DIR" and settings is UpgradeSettings:
+                continue  # a migration speaks to Postgres only: it refuses one
             patched.setenv(key, value)
         return settings()
 

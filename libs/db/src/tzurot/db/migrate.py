@@ -9,13 +9,22 @@ A service keeps `migrations/` (versions/ plus a three-line env.py) next to its t
 `upgrade`, `downgrade` and `current` build the Alembic Config in code (no alembic.ini)
 and hand the URL to env.py through `Config.attributes`, never through a global. They are
 synchronous; called inside a running event loop they do their work in a worker thread.
+
+A run takes the schema's advisory lock, then sets a short `lock_timeout` for the rest of its
+transaction: a DDL statement queued behind a live replica's long transaction for an ACCESS
+EXCLUSIVE lock would queue every later query on that table behind itself, stalling the
+service. Timed out (SQLSTATE 55P03), the whole run rolls back and `upgrade`/`downgrade` try
+it again after a pause (`LOCK_RETRY_PAUSES`), then raise MigrationLockTimeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import structlog
 from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -27,12 +36,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tzurot.db.blocking import run_blocking
-from tzurot.db.engine import async_url
+from tzurot.db.engine import async_url, describe_target
+from tzurot.runtime.errors import StartupError
 
 URL_ATTRIBUTE = "tzurot.database_url"
 SCHEMA_ATTRIBUTE = "tzurot.schema"
+LOCK_TIMEOUT_ATTRIBUTE = "tzurot.lock_timeout"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
+"""How long a migration's statement waits for a lock (the advisory lock aside): as long as
+the queries behind it on that table wait too."""
+LOCK_RETRY_PAUSES: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+"""The pauses before each new attempt of a run that timed out on a lock (5 attempts)."""
+LOCK_NOT_AVAILABLE = "55P03"
+"""Postgres' SQLSTATE for lock_timeout (and NOWAIT) failures: lock_not_available."""
 
 Metadata = MetaData | Sequence[MetaData] | None
+
+
+class MigrationLockTimeout(StartupError):
+    """Every attempt of a migration run timed out waiting for a lock; each was rolled back."""
 
 
 def migration_engine(url: str) -> AsyncEngine:
@@ -40,25 +62,118 @@ def migration_engine(url: str) -> AsyncEngine:
     return create_async_engine(async_url(url), poolclass=NullPool, hide_parameters=True)
 
 
-def alembic_config(script_location: str, url: str, schema: str) -> Config:
+def alembic_config(
+    script_location: str,
+    url: str,
+    schema: str,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+) -> Config:
     """An in-memory Alembic Config for one service's scripts, database and schema."""
     config = Config()
     # Config values go through ConfigParser interpolation, so a literal % must be doubled.
     config.set_main_option("script_location", script_location.replace("%", "%%"))
     config.attributes[URL_ATTRIBUTE] = url
     config.attributes[SCHEMA_ATTRIBUTE] = schema
+    config.attributes[LOCK_TIMEOUT_ATTRIBUTE] = _checked_lock_timeout(lock_timeout)
     return config
 
 
-def upgrade(script_location: str, url: str, schema: str, revision: str = "head") -> None:
-    """Creates `schema` if missing, then upgrades it to `revision`; a no-op when there."""
+def upgrade(
+    script_location: str,
+    url: str,
+    schema: str,
+    revision: str = "head",
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    lock_retry_pauses: Sequence[float] = LOCK_RETRY_PAUSES,
+) -> None:
+    """Creates `schema` if missing, then upgrades it to `revision`; a no-op when there.
+
+    A statement waits at most `lock_timeout` seconds for a lock; then the run, rolled back
+    whole, is tried again after each of `lock_retry_pauses`, and MigrationLockTimeout is
+    raised when the last attempt timed out too. Any other failure is raised at once."""
+    config = alembic_config(script_location, url, schema, lock_timeout=lock_timeout)
     ensure_schema(url, schema)
-    command.upgrade(alembic_config(script_location, url, schema), revision)
+    _retrying_on_lock_timeout(
+        lambda: command.upgrade(config, revision), url, schema, lock_timeout, lock_retry_pauses
+    )
 
 
-def downgrade(script_location: str, url: str, schema: str, revision: str) -> None:
-    """Downgrades `schema` to `revision` (`"-1"`, `"base"`, or a revision id)."""
-    command.downgrade(alembic_config(script_location, url, schema), revision)
+def downgrade(
+    script_location: str,
+    url: str,
+    schema: str,
+    revision: str,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    lock_retry_pauses: Sequence[float] = LOCK_RETRY_PAUSES,
+) -> None:
+    """Downgrades `schema` to `revision` (`"-1"`, `"base"`, or a revision id); lock
+    timeouts are retried as by `upgrade`."""
+    config = alembic_config(script_location, url, schema, lock_timeout=lock_timeout)
+    _retrying_on_lock_timeout(
+        lambda: command.downgrade(config, revision), url, schema, lock_timeout, lock_retry_pauses
+    )
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether `exc` is Postgres' lock_not_available (SQLSTATE 55P03), as raised by
+    SQLAlchemy (a DBAPIError whose `orig`, the asyncpg adapter's error, has the `sqlstate`)
+    or by the driver itself; the chain of `orig` and `__cause__` is followed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+def _retrying_on_lock_timeout(
+    run: Callable[[], None],
+    url: str,
+    schema: str,
+    lock_timeout: float,
+    pauses: Sequence[float],
+) -> None:
+    """`run()`, again after each of `pauses` while it fails on a lock timeout."""
+    attempts = len(pauses) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            run()
+            return
+        except Exception as exc:
+            if not is_lock_timeout(exc):
+                raise
+        if attempt == attempts:
+            break
+        pause = pauses[attempt - 1]
+        # Fetched here, not cached at import: the CLI's logging may be configured later.
+        structlog.get_logger("tzurot.migrate").warning(
+            "migrate.lock_timeout",
+            schema=schema,
+            attempt=attempt,
+            attempts=attempts,
+            lock_timeout_seconds=lock_timeout,
+            retry_in_seconds=pause,
+        )
+        time.sleep(pause)
+    # `from None`: the driver's error would make callers report a refusal (database_failure).
+    raise MigrationLockTimeout(
+        f"the migration of schema {schema} at {describe_target(url)} could not get a lock "
+        f"within {lock_timeout:g} s in {attempts} attempt(s): a long-running transaction holds "
+        "one of its tables (see pg_stat_activity); every attempt was rolled back, so the "
+        "schema is unchanged"
+    ) from None
+
+
+def _checked_lock_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"the migration lock timeout must be > 0 seconds, not {seconds!r}")
+    return seconds
 
 
 def current(script_location: str, url: str, schema: str) -> str | None:
@@ -115,7 +230,10 @@ def run_async_migrations(target_metadata: Metadata, schema: str) -> None:
     url = config.attributes.get(URL_ATTRIBUTE) or config.get_main_option("sqlalchemy.url")
     if not url:
         raise ValueError("no database URL: use tzurot.db.migrate, or set sqlalchemy.url")
-    run_blocking(lambda: _run_online(url, schema, options))
+    lock_timeout = _checked_lock_timeout(
+        config.attributes.get(LOCK_TIMEOUT_ATTRIBUTE, DEFAULT_LOCK_TIMEOUT_SECONDS)
+    )
+    run_blocking(lambda: _run_online(url, schema, options, lock_timeout))
 
 
 def _context_options(target_metadata: Metadata, schema: str) -> dict[str, Any]:
@@ -134,20 +252,28 @@ def _context_options(target_metadata: Metadata, schema: str) -> dict[str, Any]:
     }
 
 
-async def _run_online(url: str, schema: str, options: dict[str, Any]) -> None:
+async def _run_online(url: str, schema: str, options: dict[str, Any], lock_timeout: float) -> None:
     engine = migration_engine(url)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_do_run_migrations, schema, options)
+            await connection.run_sync(_do_run_migrations, schema, options, lock_timeout)
     finally:
         await engine.dispose()
 
 
-def _do_run_migrations(connection: Connection, schema: str, options: dict[str, Any]) -> None:
+def _do_run_migrations(
+    connection: Connection, schema: str, options: dict[str, Any], lock_timeout: float
+) -> None:
     context.configure(connection=connection, **options)
     with context.begin_transaction():
         connection.execute(
             text("select pg_advisory_xact_lock(hashtext(:key))"),
             {"key": f"tzurot.migrate.{schema}"},
+        )
+        # After the advisory lock, which a concurrent run holds as long as its migrations take;
+        # set_config(..., true) is SET LOCAL: it ends with this transaction.
+        connection.execute(
+            text("select set_config('lock_timeout', :timeout, true)"),
+            {"timeout": f"{max(1, round(lock_timeout * 1000))}ms"},
         )
         context.run_migrations()
