@@ -158,6 +158,20 @@ async def job_of(world: World, key: str, until: Callable[[gw.Job], object]) -> g
     raise TimeoutError(f"job {key!r} never got there")
 
 
+async def noted_header(world: World, key: str) -> str:
+    """The reply header gateway's Postgres keeps with the job's preview (migration 0025)."""
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                sa.text("SELECT preview_header FROM core.jobs WHERE idempotency_key = :k"),
+                {"k": key},
+            )
+            return str(found)
+    finally:
+        await engine.dispose()
+
+
 def kill_answers_in_flight() -> None:
     """What kill -9 does to the bot's answers: they stop where they are, saying nothing
     (discord.py runs each message's handler as a task of its own)."""
@@ -200,14 +214,17 @@ async def test_a_half_answer_whose_first_preview_a_moderator_deleted_is_finished
     assert "c7w" not in "".join(half)
     # As she sees the channel: the first preview gone (untouched since the moderator deleted
     # it), the second edited into the answer's first piece, the rest posted anew after it, in
-    # order. The header went with the first preview (unfinished.py: the event does not name
-    # the message it quoted).
-    expected = split_message(STORY)
+    # order. The reply header, gone with the first preview, is kept: the dead bot noted it
+    # with the preview (it used to be lost, the event not naming the message it quoted).
+    header = half[0].split("\n", 1)[0] + "\n"
+    expected = split_message(header + STORY)
     assert len(expected) == CHAPTERS // 2
     shown = world.discord.webhook_messages(world.general)
     finished, follow_up = shown[:-1], shown[-1]
     assert [m.content for m in finished] == expected
     assert finished[0] is second
+    assert second.content.startswith(header)
+    assert await noted_header(world, key) == header
     assert all(m.id > second.id for m in finished[1:])
     assert all(m.author_name == "Lilith" for m in shown)
     assert first.deleted

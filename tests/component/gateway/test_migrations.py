@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0024"
+HEAD = "0025"
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -5,6 +5,7 @@ as an `unfinished` event; a job cancelled by its dying bot is generated again fi
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -15,7 +16,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway.domain import JobAccepted, JobStatus, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.runtime.errors import TzurotError, Unavailable
+from tzurot.runtime.errors import InvalidArgument, TzurotError, Unavailable
 
 from .conftest import UNFINISHED_AFTER, FakeInference, command
 
@@ -89,6 +90,43 @@ async def test_a_streamed_answer_left_unconfirmed_is_handed_to_the_bot_once(
     # The bot finished it; its acknowledgement delivers the job like ConfirmDelivery.
     delivered = await gateway.confirm_delivery(job_id, ["900", "901"])
     assert delivered.status is JobStatus.DELIVERED
+
+
+HEADER = "-# ↪ **Alice** tell me a story · https://discord.com/channels/1/2/3\n"
+
+
+async def test_the_reply_header_noted_with_the_preview_is_handed_over_with_it(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """So the restarted bot keeps it even when the first preview, which carried it, was
+    deleted before it read it (it used to be lost: nothing named it)."""
+    job_id = await _answered(gateway)
+    await gateway.note_preview(job_id, ["900", "901"], HEADER)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.preview_header == HEADER
+    await _unconfirmed_for_long_enough()
+    assert await gateway.finish_unfinished_answers() == 1
+    (event,) = await gateway.group_store.claim_events(
+        gateway.clock.now(), timedelta(seconds=60), 0, 1
+    )
+    handed = await gateway.unfinished_answer(event)
+    assert handed is not None
+    assert (handed.reply_header, handed.preview_message_ids) == (HEADER, ("900", "901"))
+
+
+async def test_a_cleared_preview_clears_its_header_and_a_long_header_is_refused(
+    gateway: Gateway, store: GatewayStore, lilith: Personality
+) -> None:
+    job_id = await _answered(gateway)
+    await gateway.note_preview(job_id, ["900"], HEADER)
+    await gateway.note_preview(job_id, [], HEADER)  # an error is shown there instead
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert (job.preview_message_ids, job.preview_header) == ((), "")
+    with pytest.raises(InvalidArgument) as refused:
+        await gateway.note_preview(job_id, ["900"], "x" * 501)
+    assert refused.value.field == "reply_header"
 
 
 async def test_a_confirmed_or_closed_preview_is_left_alone(

@@ -157,6 +157,50 @@ async def test_one_abandoned_after_all_is_handed_over_anew(
     assert (event.id, event.job_id) == (event_id, job_id)
 
 
+async def test_taking_it_up_deletes_the_hand_over_at_once_so_a_bot_dying_then_is_rescued(
+    gateway: Gateway, inference: FakeInference, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """The bot handed the event back for later (it was asking again), then died in the very
+    answer it asked for (CLIENT_CANCELLED). The event, deleted when the job was taken up (not
+    at its next claim, a lease later), does not stop the sweep from generating the answer
+    again and handing it over whole, as for any answer whose bot died."""
+    job_id = await cut_short_by_a_restart(gateway, inference)
+    assert len(await handed_over(gateway, engine)) == 1
+    (event,) = await claimed(gateway)
+    await gateway.events.defer(event.id, "ANSWERED_HERE")  # the bot: not abandoned, later
+
+    inference.script = answer("Once upon", " a time.")
+    inference.gate = asyncio.Event()
+    stream = gateway.generate(command(key="msg-1"))  # the bot asks again
+    assert isinstance(await anext(stream), JobAccepted)
+    await anext(stream)
+    assert await pending_unfinished(engine) == []  # deleted at once
+    await stream.aclose()  # ...and dies mid-answer
+    inference.gate.set()
+    inference.gate = None
+
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    await gateway.finish_unfinished_answers()  # generated again in the background
+    for _ in range(100):
+        if await pending_unfinished(engine):
+            break
+        await asyncio.sleep(0.05)
+    (handed,) = await claimed(gateway)
+    whole = await gateway.unfinished_answer(handed)
+    assert whole is not None
+    assert (whole.job_id, whole.content) == (job_id, "Once upon a time.")
+    assert len(inference.requests) == 3  # cut short, asked again, generated again
+
+
+async def pending_unfinished(engine: AsyncEngine) -> list[str]:
+    e = g.bot_events.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(e.id).where(e.kind == "unfinished", e.delivered_at.is_(None))
+        )
+        return [str(i) for i in rows.scalars()]
+
+
 async def test_one_still_abandoned_is_handed_out(
     gateway: Gateway, inference: FakeInference, engine: AsyncEngine, lilith: Personality
 ) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from tzurot.bot import answering
 from tzurot.bot.answering import Poster
-from tzurot.bot.answers import AnswerBook
+from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError, Unavailable, to_status
@@ -162,6 +162,18 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(answering, "RESTART_BACKOFF_SECONDS", 0.0)
 
 
+def test_the_waits_double_less_a_random_part_of_up_to_half(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1, 2, 4, 8, 8 s at most: the answers a stopping gateway cut short together are not
+    all asked for again at the same moment."""
+    monkeypatch.setattr(answering, "RESTART_BACKOFF_SECONDS", 1.0)  # as shipped
+    for retry, base in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0)]:
+        waits = [answering.restart_backoff(retry) for _ in range(200)]
+        assert all(base / 2 <= wait <= base for wait in waits), (retry, min(waits), max(waits))
+        assert max(waits) - min(waits) > base / 4  # spread, not one value
+
+
 async def post(stub: Stub, webhooks: Webhooks | None = None, *, retries: int = 2) -> Webhooks:
     webhooks = webhooks or Webhooks()
     gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
@@ -188,8 +200,9 @@ async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_mess
     assert webhooks.sent == 1  # nothing posted anew
     assert stub.asked == [REQUEST, REQUEST]  # the same request: the gateway's same job
     assert stub.confirmed == [["500"]]
-    # Noted, not a preview while it waits (no sweep hands it over), noted again once taken.
-    assert stub.notes == [["500"], [], ["500"]]
+    # Noted once, and left noted while it waits: should the bot stop then, the gateway
+    # hands the half answer over as cut off.
+    assert stub.notes == [["500"]]
     # Its own in flight while it waits: a hand-over of it met meanwhile is left alone.
     assert stub.answering_when_asked == [False, True]
 
@@ -214,7 +227,7 @@ async def test_a_shorter_second_answer_takes_the_messages_the_first_needed_no_mo
     assert webhooks.shown == {500: "A short one."}
     assert webhooks.deleted == [501]
     assert stub.confirmed == [["500"]]
-    assert stub.notes[-1] == ["500"]
+    assert stub.notes[-1] == ["500"]  # the message the second no longer needed is no preview
 
 
 async def test_when_the_retries_run_out_the_user_is_told_to_try_again() -> None:
@@ -226,6 +239,19 @@ async def test_when_the_retries_run_out_the_user_is_told_to_try_again() -> None:
     assert "try again" in shown or "send the message again" in shown
     assert stub.confirmed == []
     assert stub.notes[-1] == []  # the error is shown there: nothing for the sweep to finish
+
+
+async def test_a_scheduled_turn_is_not_asked_again_here() -> None:
+    """Its event is sent again later by the gateway (a turn failed UNAVAILABLE is handed
+    back): asking here too would multiply what the payer's key pays."""
+    stub = Stub([Generation(["Once"], fails=rpc_error(STOPPED)), Generation(["Again."])])
+    gateway = GatewayClient(stub, generate_timeout=5)  # type: ignore[arg-type]  # a fake stub
+    settings = BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0)
+    poster = Poster(gateway, Webhooks(), settings, AnswerBook(10))  # type: ignore[arg-type]  # a fake pool
+    turn = Answer(FINCH, 0, Channel(42), REQUEST, shown=FINCH)
+    await poster.post(Channel(42), None, FINCH, REQUEST, 0, quiet=turn)
+    assert len(stub.asked) == 1
+    assert turn.error_code == "UNAVAILABLE"  # handed back for later (events.retry_later)
 
 
 async def test_no_retry_when_retries_are_off() -> None:

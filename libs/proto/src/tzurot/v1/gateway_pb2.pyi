@@ -490,7 +490,14 @@ class NoteAnswerPreviewRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    REPLY_HEADER_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    reply_header: _builtins.str
+    """The line the answer's first message starts with (webhooks cannot reply natively: a quote
+    of the message it answers, with a jump link), "" when none; kept so that a restarted bot
+    finishing the answer keeps it even when that first message was deleted meanwhile. At
+    most 500 characters.
+    """
     @_builtins.property
     def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Every message the answer is shown as so far, in order."""
@@ -500,10 +507,11 @@ class NoteAnswerPreviewRequest(_message.Message):
         *,
         job_id: _builtins.str = ...,
         message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reply_header: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "message_ids", b"message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "message_ids", b"message_ids", "reply_header", b"reply_header"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4746,6 +4754,7 @@ class UnfinishedAnswer(_message.Message):
     FAILED_REASON_FIELD_NUMBER: _builtins.int
     REPLACED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     FAILED_MESSAGE_FIELD_NUMBER: _builtins.int
+    REPLY_HEADER_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
     """The whole answer; empty when it could not be generated again, or is withheld."""
@@ -4756,6 +4765,10 @@ class UnfinishedAnswer(_message.Message):
     their data to be deleted, as the bot shows that refusal of a message; or
     "PERSONALITY_DELETED": its personality was deleted, the event then naming none): the
     words to show the user instead; the acknowledgement delivers nothing.
+    """
+    reply_header: _builtins.str
+    """The reply header the answer was shown with (NoteAnswerPreviewRequest.reply_header), ""
+    when none or not known: the answer's first message starts with it again.
     """
     @_builtins.property
     def personality(self) -> _common_pb2.Personality: ...
@@ -4778,10 +4791,11 @@ class UnfinishedAnswer(_message.Message):
         failed_reason: _builtins.str = ...,
         replaced_message_ids: _abc.Iterable[_builtins.str] | None = ...,
         failed_message: _builtins.str = ...,
+        reply_header: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_message", b"failed_message", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_message", b"failed_message", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids", "reply_header", b"reply_header"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -60,6 +61,13 @@ RESTART_BACKOFF_SECONDS = 1.0
 """The wait before a generation cut short by a restart is asked for again, doubled each time
 (the gateway's replacement needs a moment to serve), at most `MAX_RESTART_BACKOFF_SECONDS`."""
 MAX_RESTART_BACKOFF_SECONDS = 8.0
+
+
+def restart_backoff(retry: int) -> float:
+    """The wait before the `retry`th ask (1, 2, 4… s), less a random part of up to half:
+    the answers a stopping gateway cut short together are not all asked for at once."""
+    base = min(RESTART_BACKOFF_SECONDS * 2.0 ** (retry - 1), MAX_RESTART_BACKOFF_SECONDS)
+    return base * random.uniform(0.5, 1.0)  # noqa: S311 - spreading load, not a secret
 
 
 class _CutShort(Exception):
@@ -133,33 +141,59 @@ class Poster:
             return
         answer = quiet or Answer(personality, user_id, channel, request, shown=personality)
         # Not for a scheduled turn: its event comes back to this bot's successor by itself.
-        preview = PreviewNotes(self._gateway, self._background, enabled=quiet is None)
-        stream = self._streamed(channel, message, answer, user_id, preview)
+        prefix = reply_quote(message) if message is not None else ""
+        preview = PreviewNotes(
+            self._gateway, self._background, enabled=quiet is None, reply_header=prefix
+        )
+        stream = self._streamed(channel, answer, user_id, preview, prefix)
+        try:
+            await self._post_streamed(
+                channel, answer, stream, preview, replacing, told=quiet is None
+            )
+        finally:
+            self._answering.discard(answer.job_id)  # delivered, failed or given up
+
+    async def _post_streamed(
+        self,
+        channel: discord.abc.Messageable,
+        answer: Answer,
+        stream: StreamedAnswer,
+        preview: PreviewNotes,
+        replacing: Replacing | None,
+        *,
+        told: bool,
+    ) -> None:
+        """`post` once the answer can be delivered: generated, streamed, then confirmed; what
+        the gateway or Discord refused told (not `told`: a scheduled turn, logged only)."""
+        channel_id = channel_key(channel)
         self._cadence.start(channel_id)
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            answer.message_ids = await self._stream(channel, answer, stream, preview, replacing)
+            answer.message_ids = await self._stream(
+                channel, answer, stream, replacing, quiet=not told
+            )
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
+            self._answering.discard(answer.job_id)
             accepted = bool(answer.job_id)  # the gateway took the job: its answer was under way
             answer.job_id = ""
             answer.error_reason = err.reason or err.code.name
             answer.error_code = err.code.name
             answer.message_ids = await self._failed(
-                stream, answer, err, told=quiet is None, accepted=accepted
+                stream, answer, err, told=told, accepted=accepted
             )
             return
         except WebhookLimitReached as err:
             answer.error_reason = "WEBHOOK_LIMIT"
-            if quiet is None:
+            if told:
                 await self.notify(channel, str(err))
             return
         except discord.HTTPException as exc:
             answer.message_ids = stream.message_ids  # the part that was delivered
             answer.speak = False  # Discord refused the answer here: no voice paid for after
-            await self._refused(channel, exc, tell=quiet is None)  # a scheduled turn: logged
+            await self._refused(channel, exc, tell=told)  # a scheduled turn: logged
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Discord unreachable (a dropped connection, a timeout): nothing can be told there
             # now. As for a refusal, what was delivered is confirmed; and the handler goes on
@@ -172,8 +206,8 @@ class Poster:
             self._cadence.stop(channel_id)
         self._answers.trim()
         if answer.job_id and answer.message_ids:
-            self._answers.set_latest(channel_id, personality.slug, answer)
-            await self._delivered(channel, answer, stream, replacing, told=quiet is None)
+            self._answers.set_latest(channel_id, answer.personality.slug, answer)
+            await self._delivered(channel, answer, stream, replacing, told=told)
 
     def answering(self, job_id: str) -> bool:
         """Whether this bot is streaming that job's answer now (or waiting to ask for it
@@ -237,12 +271,13 @@ class Poster:
     def _streamed(
         self,
         channel: discord.abc.Messageable,
-        message: discord.Message | None,
         answer: Answer,
         user_id: int,
         preview: PreviewNotes,
+        prefix: str,
     ) -> StreamedAnswer:
-        """Posts, edits and deletes the answer's messages as it streams."""
+        """Posts, edits and deletes the answer's messages as it streams, the first starting
+        with `prefix` (the reply header)."""
         channel_id = channel_key(channel)
         mentions = self._mentions(user_id)
 
@@ -266,7 +301,6 @@ class Poster:
             if await self._webhooks.delete(channel, message_id):  # else it still shows
                 preview.gone(answer.job_id, message_id)
 
-        prefix = reply_quote(message) if message is not None else ""
         return StreamedAnswer(
             send,
             edit,
@@ -302,44 +336,31 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
-        preview: PreviewNotes,
         replacing: Replacing | None = None,
+        *,
+        quiet: bool = False,
     ) -> list[int]:
         """Generates and streams the answer; returns the ids of the messages posted. One cut
         short by a restart in the mesh is asked for again, `generate_restart_retries` times
-        at most, into the same messages. Meanwhile they are not noted as its preview (the
-        gateway's sweep would hand a failed job showing one to the bot as abandoned); the new
-        generation notes them again once the gateway took it."""
-        try:
-            return await self._generate_again_after_restarts(
-                channel, answer, stream, preview, replacing
-            )
-        finally:
-            self._answering.discard(answer.job_id)
-
-    async def _generate_again_after_restarts(
-        self,
-        channel: discord.abc.Messageable,
-        answer: Answer,
-        stream: StreamedAnswer,
-        preview: PreviewNotes,
-        replacing: Replacing | None,
-    ) -> list[int]:
+        at most (not a scheduled turn: its event is sent again later), into the same
+        messages. Meanwhile they stay noted as its preview: should this bot stop while it
+        waits, the gateway hands the half answer over as cut off by a restart. A hand-over
+        of it met while this bot is still at it is left alone (`answering`)."""
+        retries = 0 if quiet else self._settings.generate_restart_retries
         for retry in itertools.count(1):
             try:
-                return await self._generate(channel, answer, stream, preview, replacing)
+                return await self._generate(channel, answer, stream, replacing)
             except _CutShort as cut:
-                if retry > self._settings.generate_restart_retries:
+                if retry > retries:
                     raise cut.error from None
-                wait = min(RESTART_BACKOFF_SECONDS * 2 ** (retry - 1), MAX_RESTART_BACKOFF_SECONDS)
+                wait = restart_backoff(retry)
                 log.info(
                     "bot.answer_restarting",
                     job_id=answer.job_id,
                     reason=cut.error.reason,
                     retry=retry,
-                    wait_seconds=wait,
+                    wait_seconds=round(wait, 2),
                 )
-                preview.closed(answer.job_id)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - itertools.count is endless
 
@@ -348,7 +369,6 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
-        preview: PreviewNotes,
         replacing: Replacing | None,
     ) -> list[int]:
         """One generation of the answer, streamed; the ids of the messages posted. A gateway
@@ -370,8 +390,6 @@ class Poster:
                         # Typing only once the gateway took the message: a refusal (a mute)
                         # shows nothing at all.
                         await typing.enter_async_context(channel.typing())
-                        # Asked again after a restart: what shows the first is its preview.
-                        preview.resumed(answer.job_id, stream.message_ids)
                     elif kind == "chunk":
                         text += event.chunk.text
                         if refused is None:

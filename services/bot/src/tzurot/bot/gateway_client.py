@@ -207,12 +207,14 @@ class GatewayClient:
             raise
         return reply.job
 
-    async def note_preview(self, job_id: str, message_ids: list[int]) -> None:
-        """The answer is being shown as `message_ids` (none: an error is shown instead), so
-        a restarted bot can finish it if this one dies. Best effort, short deadline: the
-        answer is posted whatever becomes of this."""
+    async def note_preview(
+        self, job_id: str, message_ids: list[int], reply_header: str = ""
+    ) -> None:
+        """The answer is being shown as `message_ids` (none: an error is shown instead), the
+        first starting with `reply_header`, so a restarted bot can finish it if this one
+        dies. Best effort, short deadline: the answer is posted whatever becomes of this."""
         request = gw.NoteAnswerPreviewRequest(
-            job_id=job_id, message_ids=[str(i) for i in message_ids]
+            job_id=job_id, message_ids=[str(i) for i in message_ids], reply_header=reply_header
         )
         try:
             await self.call(

@@ -110,13 +110,16 @@ class MessageFlow:
                 self._idle.set()
 
     async def idle(self, grace: float) -> None:
-        """Waits (at most `grace` s) until no message is being answered and no delivered
-        answer is still being spoken: for a clean stop."""
+        """Waits (at most `grace` s) until no message is being answered, no delivered
+        answer is still being spoken and no preview note is still being sent: for a clean
+        stop."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
             await asyncio.wait_for(self.voice.drain(), max(0.0, deadline - loop.time()))
+            # The last preview notes: a successor finishes what this bot leaves by them.
+            await asyncio.wait_for(self._poster.notes_sent(), max(0.0, deadline - loop.time()))
 
     async def _on_message(self, message: discord.Message) -> None:
         actor = await self._actor(message)

@@ -17,13 +17,21 @@ class PreviewNotes:
     """The preview of one answer."""
 
     def __init__(
-        self, gateway: GatewayClient, pending: set[asyncio.Task[None]], *, enabled: bool = True
+        self,
+        gateway: GatewayClient,
+        pending: set[asyncio.Task[None]],
+        *,
+        enabled: bool = True,
+        reply_header: str = "",
     ) -> None:
         """`pending` holds the notes being sent (strong references, as asyncio wants);
-        `enabled` False sends none."""
+        `enabled` False sends none; `reply_header`: the line the answer's first message
+        starts with, noted with the messages (a restarted bot keeps it even when that
+        message was deleted meanwhile)."""
         self._gateway = gateway
         self._pending = pending
         self._enabled = enabled
+        self._header = reply_header
         self._ids: list[int] = []
         self._last: asyncio.Task[None] | None = None
 
@@ -34,13 +42,6 @@ class PreviewNotes:
     def gone(self, job_id: str, message_id: int) -> None:
         if message_id in self._ids:
             self._ids.remove(message_id)
-            self._note(job_id)
-
-    def resumed(self, job_id: str, message_ids: list[int]) -> None:
-        """The answer is generated again (its first generation cut short by a restart)
-        into the messages that show it so far: they are its preview again."""
-        if message_ids != self._ids:
-            self._ids = list(message_ids)
             self._note(job_id)
 
     def closed(self, job_id: str) -> None:
@@ -57,7 +58,7 @@ class PreviewNotes:
         async def note() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            await self._gateway.note_preview(job_id, ids)
+            await self._gateway.note_preview(job_id, ids, self._header)
 
         task = asyncio.create_task(note())
         self._pending.add(task)

@@ -19,9 +19,10 @@ Deleting it would need Manage Messages, which the bot may not have: it stays. On
 not read in the channel (no Read Message History) is read through the channel's webhook,
 which posted it and needs no permission for that; with no webhook of ours there, none is made
 to read it (it could read nothing), and the preview is passed over. Any other refusal (the
-channel gone) ends the hand-over. The reply header is the one the first preview read carries:
-when the preview that had it was deleted before the bot read it, it is lost, since the event
-does not name the message it quoted.
+channel gone) ends the hand-over. The reply header is the one the dead bot noted with the
+preview (`UnfinishedAnswer.reply_header`), so it is kept even when the preview that carried it
+was deleted before the bot read it; from an older gateway, which does not send it, it is the
+one the first preview read carries.
 
 A withheld answer may come without its personality: a deleted one (or one being deleted),
 among them the user's private personalities, deleted with her data. Its previews are edited
@@ -112,6 +113,10 @@ async def finish_unfinished(
     prefix, previews = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     )
+    if unfinished.reply_header.startswith(REPLY_QUOTE_PREFIX):
+        # The header it was shown with, noted with the preview: kept even when the first
+        # preview, which carried it, was deleted before it was read here.
+        prefix = unfinished.reply_header.split("\n", 1)[0] + "\n"
     mentions = discord.AllowedMentions.none()
     shown: dict[int, str] = {}  # what each message shows once edited or posted here
 

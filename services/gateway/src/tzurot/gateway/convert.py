@@ -262,6 +262,7 @@ def unfinished_answer(
         failed_reason=u.failed_reason,
         failed_message=u.failed_message,
         replaced_message_ids=list(u.replaced_message_ids),
+        reply_header=u.reply_header,
     )
 
 

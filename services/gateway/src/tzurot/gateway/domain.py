@@ -171,6 +171,8 @@ class Job:
     delivered_at: datetime | None
     delivered_message_ids: tuple[str, ...] = ()
     preview_message_ids: tuple[str, ...] = ()
+    preview_header: str = ""
+    """The reply header the preview's first message starts with ("" when none)."""
     # When the unfinished-answer sweep had the answer generated again (its bot died).
     preview_retried_at: datetime | None = None
     retry_until: datetime | None = None
@@ -207,6 +209,7 @@ class UnfinishedAnswer:
     failed_reason: str = ""
     failed_message: str = ""
     replaced_message_ids: tuple[str, ...] = ()
+    reply_header: str = ""
 
 
 @dataclass(frozen=True)

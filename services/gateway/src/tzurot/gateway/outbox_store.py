@@ -275,6 +275,21 @@ class OutboxQueries:
                 sa.update(g.bot_events).where(e.id == event_id).values(reason=reason)
             )
 
+    async def drop_pending_unfinished(self, job_id: str) -> int:
+        """Deletes the `unfinished` events of a job taken up again by its client (the same
+        request sent again: a live bot asking for an answer a restart cut short) that the bot
+        has not acknowledged: queued while it waited, they no longer apply, and left queued
+        they would stop the sweep from handing the answer over (or generating it again)
+        should that run be abandoned too. How many it deleted."""
+        e = g.bot_events.c
+        async with self._autocommit.connect() as conn:
+            result = await conn.execute(
+                sa.delete(g.bot_events).where(
+                    e.kind == UNFINISHED_KIND, e.job_id == job_id, e.delivered_at.is_(None)
+                )
+            )
+        return int(result.rowcount)
+
     async def forget_unfinished(self, event_id: str) -> None:
         """Blanks a handled `unfinished` event whose job is gone (with its user's data, or as
         a deleted personality's answer in flight): where it was and what it showed (`BLANK`).

@@ -56,7 +56,9 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
     async def NoteAnswerPreview(
         self, request: gw.NoteAnswerPreviewRequest, context: Context
     ) -> gw.NoteAnswerPreviewResponse:
-        await self._gateway.note_preview(request.job_id, list(request.message_ids))
+        await self._gateway.note_preview(
+            request.job_id, list(request.message_ids), request.reply_header
+        )
         return gw.NoteAnswerPreviewResponse()
 
     async def GetJobStatus(

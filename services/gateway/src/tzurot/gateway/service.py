@@ -231,6 +231,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             return
         if not prepared.new_job:
             prepared = await self._charge_claimed(job, user, prepared)
+            if await self.group_store.drop_pending_unfinished(job.id):
+                # Handed over as abandoned while its bot waited to ask for it again.
+                log.info("job.unfinished_taken_up", job_id=job.id)
         # aclosing: when our consumer closes this stream, the inner ones must close now (and
         # mark the job), not whenever the garbage collector finalizes them.
         async with contextlib.aclosing(

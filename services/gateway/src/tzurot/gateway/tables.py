@@ -149,6 +149,8 @@ jobs = sa.Table(
     # how many times it did (a regeneration its gateway's stop cut short is released, counted:
     # store/previews.MAX_REGENERATIONS at most, migration 0024).
     sa.Column("preview_message_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # The reply header its first message starts with, noted with it (migration 0025).
+    sa.Column("preview_header", sa.Text, nullable=False, server_default=""),
     sa.Column("preview_retried_at", sa.DateTime(timezone=True)),
     sa.Column("preview_regenerations", sa.Integer, nullable=False, server_default="0"),
     # A failed job the gateway is running again (an operator's retry, an answer its dying bot

@@ -71,9 +71,13 @@ from tzurot.gateway.store.previews import (
     USER_DATA_DELETING,
     WITHHELD_REASONS,
 )
+from tzurot.runtime.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
 
+MAX_REPLY_HEADER_CHARS = 500
+"""The longest reply header kept with a preview (the bot's is a quote of at most 60
+characters, its author's name and a jump link: under 300)."""
 MAX_PREVIEW_MESSAGES = 50
 FINISH_ONE_SECONDS = 5.0
 """How long one answer's hand-over may take before the sweep goes on to the next."""
@@ -92,14 +96,23 @@ class UnfinishedAnswers(GatewayState):
     async def retry_job(self, job_id: str) -> Job:  # the Gateway's (service.py)
         raise NotImplementedError
 
-    async def note_preview(self, job_id: str, message_ids: Sequence[str]) -> None:
+    async def note_preview(
+        self, job_id: str, message_ids: Sequence[str], reply_header: str = ""
+    ) -> None:
         """The answer of `job_id` is shown as `message_ids` so far (none: an error is shown
-        there instead, nothing to finish)."""
+        there instead, nothing to finish), its first message starting with `reply_header`
+        (kept for a restarted bot that finishes the answer)."""
+        if len(reply_header) > MAX_REPLY_HEADER_CHARS:
+            raise InvalidArgument(
+                "reply_header",
+                f"the reply header is {len(reply_header)} characters, at most "
+                f"{MAX_REPLY_HEADER_CHARS} are kept",
+            )
         job = await self._job(job_id)  # an id, and a job: INVALID_ARGUMENT / NOT_FOUND
         ids = [i for i in message_ids if i][:MAX_PREVIEW_MESSAGES]
         for message_id in ids:
             require_id("message_ids", message_id)
-        if not await self._store.note_preview(job.id, ids):
+        if not await self._store.note_preview(job.id, ids, reply_header if ids else ""):
             log.info("job.preview_after_delivery", job_id=job.id)  # nothing left to finish
 
     async def replaced_messages(self, job: Job) -> list[str]:
@@ -193,6 +206,7 @@ class UnfinishedAnswers(GatewayState):
             preview_message_ids=job.preview_message_ids,
             failed_reason="" if answered or job.error is None else job.error.reason,
             replaced_message_ids=tuple(await self.replaced_messages(job)) if answered else (),
+            reply_header=job.preview_header,
         )
 
     async def _regenerate(self, job: Job, regeneration: int) -> None:

@@ -287,14 +287,17 @@ def _unfinished_statement() -> sa.Select[tuple[object, ...]]:
 
 
 class PreviewQueries(SqlBase):
-    async def note_preview(self, job_id: str, message_ids: Sequence[str]) -> bool:
-        """Records the preview of a job not yet delivered; False when there is no such job
-        (or it was delivered already: nothing left to finish)."""
+    async def note_preview(
+        self, job_id: str, message_ids: Sequence[str], reply_header: str = ""
+    ) -> bool:
+        """Records the preview of a job not yet delivered, and the reply header its first
+        message starts with; False when there is no such job (or it was delivered already:
+        nothing left to finish)."""
         jobs = t.jobs.c
         stmt = (
             sa.update(t.jobs)
             .where(jobs.id == job_id, jobs.status != JobStatus.DELIVERED.value)
-            .values(preview_message_ids=list(message_ids))
+            .values(preview_message_ids=list(message_ids), preview_header=reply_header)
             .returning(jobs.id)
         )
         async with self._autocommit.connect() as conn:

@@ -170,6 +170,7 @@ def job_from_row(row: sa.RowMapping) -> Job:
         delivered_at=row["delivered_at"],
         delivered_message_ids=tuple(row["delivered_message_ids"]),
         preview_message_ids=tuple(row["preview_message_ids"]),
+        preview_header=row.get("preview_header") or "",
         preview_retried_at=row["preview_retried_at"],
         retry_until=row.get("retry_until"),
         parent_channel_id=row["parent_channel_id"],
