@@ -16,7 +16,7 @@ from tzurot.gateway import group_tables as g
 from tzurot.gateway.domain import JobAccepted, JobStatus, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.runtime.errors import InvalidArgument, TzurotError, Unavailable
+from tzurot.runtime.errors import TzurotError, Unavailable
 
 from .conftest import UNFINISHED_AFTER, FakeInference, command
 
@@ -115,7 +115,7 @@ async def test_the_reply_header_noted_with_the_preview_is_handed_over_with_it(
     assert (handed.reply_header, handed.preview_message_ids) == (HEADER, ("900", "901"))
 
 
-async def test_a_cleared_preview_clears_its_header_and_a_long_header_is_refused(
+async def test_a_cleared_preview_clears_its_header_and_a_long_header_is_not_kept(
     gateway: Gateway, store: GatewayStore, lilith: Personality
 ) -> None:
     job_id = await _answered(gateway)
@@ -124,9 +124,11 @@ async def test_a_cleared_preview_clears_its_header_and_a_long_header_is_refused(
     job = await store.get_job(job_id)
     assert job is not None
     assert (job.preview_message_ids, job.preview_header) == ((), "")
-    with pytest.raises(InvalidArgument) as refused:
-        await gateway.note_preview(job_id, ["900"], "x" * 501)
-    assert refused.value.field == "reply_header"
+    # Past 500 characters the header is dropped, not the note: the rescue matters more.
+    await gateway.note_preview(job_id, ["900"], "x" * 501)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert (job.preview_message_ids, job.preview_header) == (("900",), "")
 
 
 async def test_a_confirmed_or_closed_preview_is_left_alone(

@@ -15,6 +15,7 @@ deletion left. Real Postgres for `core`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import sqlalchemy as sa
@@ -266,3 +267,23 @@ async def test_a_half_answer_older_than_the_sweeps_reach_is_left_as_it_is(
     assert event.job_id == recent
     assert len(inference.requests) == 2  # neither generated again
     assert (await store.get_job(old)) is not None  # left as it is
+
+
+HEADER = "-# ↪ **Alice** hello Finch · https://discord.com/channels/1/2/3\n"
+
+
+async def test_an_answer_withheld_for_its_personalitys_deletion_keeps_its_reply_header(
+    gateway: Gateway, store: GatewayStore
+) -> None:
+    """The refusal goes where the answer was, under the quote of the message it answered
+    (kept with the preview, as for any hand-over)."""
+    finch = await bobs_finch(gateway, store)
+    job_id = await answered_unconfirmed(gateway, "msg-1", "finch")
+    await gateway.note_preview(job_id, list(PREVIEW), HEADER)
+    await asyncio.sleep(2 * UNFINISHED_AFTER)
+    assert await gateway.finish_unfinished_answers() == 1
+    await AdminStore(store.engine, store.catalog).mark_personality_deleting(finch.id, 60)
+    (event,) = await claimed(gateway)
+    assert await gateway.unfinished_answer(event) == dataclasses.replace(
+        deleted(job_id), reply_header=HEADER
+    )

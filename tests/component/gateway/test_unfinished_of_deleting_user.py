@@ -107,6 +107,8 @@ async def test_her_answer_left_unconfirmed_while_her_deletion_runs_is_withheld(
     lilith: Personality,
 ) -> None:
     job_id = await answered_unconfirmed(gateway)
+    quote = "-# ↪ **Alice** hello · https://discord.com/channels/1/2/3\n"
+    await gateway.note_preview(job_id, list(PREVIEW), quote)
     await her_deletion_begins(gateway, store)
     await asyncio.sleep(2 * UNFINISHED_AFTER)
 
@@ -115,7 +117,7 @@ async def test_her_answer_left_unconfirmed_while_her_deletion_runs_is_withheld(
     shown = await gateway.unfinished_answer(event)
     await gateway.acknowledge_event(event.id, list(PREVIEW), "")  # the bot showed why
 
-    assert shown == withheld(job_id)
+    assert shown == withheld(job_id)  # her message not quoted again (no reply_header)
     job = await store.get_job(job_id)
     assert job is not None
     assert job.status is JobStatus.STREAMED  # not delivered

@@ -103,6 +103,8 @@ class Stub:
 
     async def ConfirmDelivery(self, request: gw.ConfirmDeliveryRequest) -> Any:
         self.confirmed.append(list(request.message_ids))
+        if self.poster is not None:  # still its own until confirmed: a hand-over is left
+            self.answering_when_asked.append(self.poster.answering("job-1"))
         return gw.ConfirmDeliveryResponse()
 
     async def NoteAnswerPreview(self, request: gw.NoteAnswerPreviewRequest, **_: Any) -> Any:
@@ -203,8 +205,9 @@ async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_mess
     # Noted once, and left noted while it waits: should the bot stop then, the gateway
     # hands the half answer over as cut off.
     assert stub.notes == [["500"]]
-    # Its own in flight while it waits: a hand-over of it met meanwhile is left alone.
-    assert stub.answering_when_asked == [False, True]
+    # Its own in flight while it waits and until its delivery is confirmed: a hand-over of
+    # it met meanwhile is left alone.
+    assert stub.answering_when_asked == [False, True, True]
 
 
 async def test_a_gateway_killed_mid_answer_is_asked_again_too() -> None:

@@ -31,7 +31,7 @@ class UpgradeSettings(ServiceSettings):
     database_url: SecretStr
     tls_dir: None = None  # type: ignore[assignment]  # a migration speaks to Postgres only
     migration_lock_timeout_seconds: float = Field(
-        default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, allow_inf_nan=False
+        default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, le=3600, allow_inf_nan=False
     )
     """How long a migration's statement waits for a lock (the queries queued behind it on
     that table wait as long) before its run rolls back and is tried again."""

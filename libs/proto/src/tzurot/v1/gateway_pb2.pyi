@@ -495,8 +495,8 @@ class NoteAnswerPreviewRequest(_message.Message):
     reply_header: _builtins.str
     """The line the answer's first message starts with (webhooks cannot reply natively: a quote
     of the message it answers, with a jump link), "" when none; kept so that a restarted bot
-    finishing the answer keeps it even when that first message was deleted meanwhile. At
-    most 500 characters.
+    finishing the answer keeps it even when that first message was deleted meanwhile. One
+    over 500 characters is not kept (the message ids are).
     """
     @_builtins.property
     def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

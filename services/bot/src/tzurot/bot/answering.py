@@ -210,8 +210,8 @@ class Poster:
             await self._delivered(channel, answer, stream, replacing, told=told)
 
     def answering(self, job_id: str) -> bool:
-        """Whether this bot is streaming that job's answer now (or waiting to ask for it
-        again after a restart cut it short)."""
+        """Whether this bot is answering that job now: streaming it, waiting to ask for it
+        again after a restart cut it short, or confirming its delivery."""
         return job_id in self._answering
 
     async def notes_sent(self) -> None:

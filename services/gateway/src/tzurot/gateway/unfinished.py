@@ -71,7 +71,6 @@ from tzurot.gateway.store.previews import (
     USER_DATA_DELETING,
     WITHHELD_REASONS,
 )
-from tzurot.runtime.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
 
@@ -102,13 +101,11 @@ class UnfinishedAnswers(GatewayState):
         """The answer of `job_id` is shown as `message_ids` so far (none: an error is shown
         there instead, nothing to finish), its first message starting with `reply_header`
         (kept for a restarted bot that finishes the answer)."""
-        if len(reply_header) > MAX_REPLY_HEADER_CHARS:
-            raise InvalidArgument(
-                "reply_header",
-                f"the reply header is {len(reply_header)} characters, at most "
-                f"{MAX_REPLY_HEADER_CHARS} are kept",
-            )
         job = await self._job(job_id)  # an id, and a job: INVALID_ARGUMENT / NOT_FOUND
+        if len(reply_header) > MAX_REPLY_HEADER_CHARS:
+            # Not kept, but the note is: the preview's rescue matters more than its quote.
+            log.info("job.reply_header_too_long", job_id=job.id, chars=len(reply_header))
+            reply_header = ""
         ids = [i for i in message_ids if i][:MAX_PREVIEW_MESSAGES]
         for message_id in ids:
             require_id("message_ids", message_id)
@@ -198,6 +195,10 @@ class UnfinishedAnswers(GatewayState):
                 or (() if job is None else job.preview_message_ids),
                 failed_reason=withheld,
                 failed_message=withheld_words(withheld),
+                # Her data being deleted: her message is not quoted again.
+                reply_header=""
+                if job is None or withheld == USER_DATA_DELETING
+                else job.preview_header,
             )
         answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
         return UnfinishedAnswer(
