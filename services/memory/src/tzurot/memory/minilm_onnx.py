@@ -49,6 +49,12 @@ RECENT_VECTORS = 2048
 """Whole-text vectors of queries kept for formation (float32: ~3 MiB at most): at 50 turns
 a second, formation may lag ~40 s before the oldest is dropped and embedded again."""
 
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
+"""Graph fusions left out. ONNX Runtime's fused SkipLayerNormalization computes each row's
+mean and variance in a scalar loop with a division per element (Welford's); the residual
+Add and the plain LayerNormalization it would replace are vectorised: 10-18 % less CPU a
+call at every length measured (docs/PERFORMANCE.md, "Where the embedder's time is")."""
+
 Precision = Literal["int8", "fp32"]
 
 
@@ -161,7 +167,10 @@ class OnnxMiniLMEmbedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
+            str(model),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=DISABLED_OPTIMIZERS,
         )
         self._token_states = TOKEN_STATES_OUTPUT in {out.name for out in session.get_outputs()}
         if not self._token_states:
