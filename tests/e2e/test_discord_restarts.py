@@ -286,6 +286,13 @@ async def client_of(world: World, process: ServiceProcess) -> AsyncIterator[Gate
         yield GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=60)
 
 
+def asked(world: World, question: str) -> int:
+    """How many chat calls the fake provider received whose last message asks `question`."""
+    return sum(
+        question in str(r.body["messages"][-1]["content"]) for r in world.provider.chat_requests()
+    )
+
+
 def logged(process: ServiceProcess, job_id: str) -> list[dict[str, object]]:
     """The replica's log entries about the job."""
     entries = []
@@ -321,12 +328,6 @@ async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_wh
     await world.set_key(world.alice)
     world.provider.reply, world.provider.chunk_delay = ROLLED_STORY, 0.5
 
-    def asked() -> int:
-        return sum(
-            "tell me a story" in str(r.body["messages"][-1]["content"])
-            for r in world.provider.chat_requests()
-        )
-
     async with (
         client_of(world, replica) as client,
         running_bot(world, gateway=client, grace_seconds=0.0),
@@ -338,7 +339,7 @@ async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_wh
         kill_answers_in_flight()  # the bot dies mid-answer
     half = preview.content
     # The replica's sweep generates it again (as slowly: still streaming at the SIGTERM).
-    await world.discord.wait_until(lambda: asked() == 2)
+    await world.discord.wait_until(lambda: asked(world, "tell me a story") == 2)
     await job_of(world, key, lambda job: job.status == common.JOB_STATUS_RUNNING)
     await asyncio.sleep(1.0)
     await replica.signal(signal.SIGTERM)  # the rollout, mid-regeneration
@@ -365,7 +366,9 @@ async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_wh
     assert preview.content.count(ROLLED_STORY) == 1
     assert "cut off" not in preview.content
     assert list(job.delivered_message_ids) == [str(preview.id)]
-    assert asked() == 3  # the answer, the regeneration cut short, the one finished
+    assert (
+        asked(world, "tell me a story") == 3
+    )  # the answer, the regeneration cut short, the one finished
 
 
 async def unfinished_events_of(world: World, job_id: str) -> list[dict[str, object]]:
@@ -390,12 +393,6 @@ async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_mess
 ) -> None:
     await world.set_key(world.alice)
     world.provider.reply, world.provider.chunk_delay = ROLLED_STORY, 0.5
-
-    def asked() -> int:
-        return sum(
-            "tell me a rollout story" in str(r.body["messages"][-1]["content"])
-            for r in world.provider.chat_requests()
-        )
 
     async with (
         client_of(world, replica) as client,
@@ -432,7 +429,9 @@ async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_mess
         assert told not in preview.content
     assert list(job.delivered_message_ids) == [str(preview.id)]
     assert job.attempts == 2
-    assert asked() == 2  # the answer cut short, and the one asked for again
+    assert (
+        asked(world, "tell me a rollout story") == 2
+    )  # the answer cut short, and the one asked for again
     # The hand-over was never shown: deleted once the job was taken up again, or (claimed
     # while the bot still waited) handed back by the bot for later, never acknowledged.
     for event in await unfinished_events_of(world, noted.id):

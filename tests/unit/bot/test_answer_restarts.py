@@ -11,7 +11,6 @@ met an answer streaming.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,29 +21,20 @@ import discord
 import grpc
 import pytest
 
+from tests.unit.bot.test_answer_of_deleted_personality import FINCH, Channel, rpc_error
 from tzurot.bot import answering
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.runtime.errors import TzurotError, Unavailable, to_status
-from tzurot.v1 import common_pb2 as common
+from tzurot.runtime.errors import Unavailable
 from tzurot.v1 import gateway_pb2 as gw
 
-FINCH = common.Personality(
-    slug="finch", display_name="Finch", error_message="*Finch ruffles its feathers.*"
-)
 STOPPED = Unavailable(
     "the gateway is restarting; send the message again in a moment", reason="GATEWAY_RESTARTING"
 )
 PROVIDER_DOWN = Unavailable("the provider is not reachable", reason="PROVIDER_UNAVAILABLE")
 REQUEST = gw.GenerateRequest(idempotency_key="m1:finch", content="tell me a story")
-
-
-def rpc_error(err: TzurotError) -> grpc.aio.AioRpcError:
-    status = to_status(err)
-    trailing = grpc.aio.Metadata(*status.trailing_metadata)
-    return grpc.aio.AioRpcError(status.code, grpc.aio.Metadata(), trailing, status.details)
 
 
 def connection_lost() -> grpc.aio.AioRpcError:
@@ -143,20 +133,6 @@ class Webhooks:
 
     def forget(self, channel_id: int) -> None:
         pass
-
-
-class Channel(discord.TextChannel):
-    def __init__(self, channel_id: int) -> None:  # no connection state: nothing else is read
-        self.id = channel_id
-        self.guild = SimpleNamespace(me=None)  # type: ignore[assignment]  # only `me` is read
-        self.notices: list[str] = []
-
-    def typing(self) -> Any:
-        return contextlib.nullcontext()
-
-    async def send(self, content: str | None = None, **_: Any) -> Any:
-        self.notices.append(content or "")
-        return discord.Object(id=1)
 
 
 @pytest.fixture(autouse=True)

@@ -124,6 +124,17 @@ async def _until(predicate: Any) -> None:
     raise AssertionError("never happened")
 
 
+async def run_until(listener: EventListener, done: Any) -> None:
+    """Runs the listener until `done()` holds, then stops it (as the bot's shutdown does)."""
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(done)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_it_reconnects_after_breaks_and_acknowledges_what_it_posted() -> None:
     channel = FakeChannel(42)
     stub = FakeStub([[], [_notice("e1", 42)], [_notice("e2", 42), _notice("e3", 7)]])
@@ -134,13 +145,7 @@ async def test_it_reconnects_after_breaks_and_acknowledges_what_it_posted() -> N
         flow=None,  # type: ignore[arg-type]  # notices need no message flow
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: len(stub.acks) == 3)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: len(stub.acks) == 3)
     assert stub.calls >= 3  # two breaks survived
     assert channel.sent == ["**Tzurot 9.9.9**", "**Tzurot 9.9.9**"]
     assert [(a.event_id, list(a.message_ids), a.dropped_reason) for a in stub.acks] == [
@@ -220,13 +225,7 @@ async def _ack_of_failed_turn(reason: str, code: str) -> gw.AckBotEventRequest:
         flow,  # type: ignore[arg-type]  # only post_scheduled is used
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: stub.acks)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: stub.acks)
     assert [r.turn_id for r in flow.requests] == ["t1"]
     assert channel.sent == []  # nothing is posted for a failed turn
     [ack] = stub.acks
@@ -306,13 +305,7 @@ async def test_an_event_without_its_personality_posts_nothing(event: gw.BotEvent
         flow=None,  # type: ignore[arg-type]  # nothing reaches the message flow
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: stub.acks)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: stub.acks)
     assert channel.sent == []
     [ack] = stub.acks
     assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == (
@@ -359,13 +352,7 @@ async def test_a_withheld_answer_without_its_personality_still_says_why_in_its_p
         flow,  # type: ignore[arg-type]  # only finish_unfinished is used
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: stub.acks)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: stub.acks)
     assert flow.finished == [withheld]
     [ack] = stub.acks
     assert (ack.event_id, list(ack.message_ids), ack.dropped_reason) == ("u1", ["700"], "")
@@ -394,13 +381,7 @@ async def test_a_half_answer_this_bot_is_still_streaming_is_left_to_that_stream(
         flow,  # type: ignore[arg-type]  # only answering and finish_unfinished are used
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: len(stub.acks) == 2)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: len(stub.acks) == 2)
     assert flow.finished == []
     assert [
         (a.event_id, list(a.message_ids), a.dropped_reason, a.retry_later) for a in stub.acks
@@ -445,13 +426,7 @@ async def test_an_event_that_needs_a_webhook_where_none_can_be_made_is_dropped_w
         flow=flow,  # type: ignore[arg-type]  # finishes half answers only
         backoff=(0.001, 0.004),
     )
-    task = asyncio.create_task(listener.run())
-    try:
-        await _until(lambda: len(stub.acks) == 2)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(listener, lambda: len(stub.acks) == 2)
     assert flow.tried == ["j1"]
     assert [(a.event_id, list(a.message_ids), a.dropped_reason) for a in stub.acks] == [
         ("e1", [], "WEBHOOK_LIMIT"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -347,10 +346,12 @@ class Poster:
         waits, the gateway hands the half answer over as cut off by a restart. A hand-over
         of it met while this bot is still at it is left alone (`answering`)."""
         retries = 0 if quiet else self._settings.generate_restart_retries
-        for retry in itertools.count(1):
+        retry = 0
+        while True:
             try:
                 return await self._generate(channel, answer, stream, replacing)
             except _CutShort as cut:
+                retry += 1
                 if retry > retries:
                     raise cut.error from None
                 wait = restart_backoff(retry)
@@ -362,7 +363,6 @@ class Poster:
                     wait_seconds=round(wait, 2),
                 )
                 await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover - itertools.count is endless
 
     async def _generate(
         self,

@@ -19,9 +19,11 @@ again. Each costs the user's key, so an answer is generated again MAX_REGENERATI
 most (a gateway that keeps stopping mid-regeneration, a crash loop); then it is handed over as
 it is, cut off by a restart (the bot says so). A half answer that ended GATEWAY_RESTARTING
 without ever being generated again is handed over so too, not generated again: its bot may
-still be there (its gateway stopped, died, or was failed ORPHANED while it streamed on), and
-has told the user to try again, clearing its preview only later (a note that may be late or
-lost); a regeneration has no client, so no bot told anyone that.
+still be there (its gateway stopped, died, or was failed ORPHANED while it streamed on),
+asking for it again (bot/answering.py: such a hand-over is then left to it, and deleted when
+the job is taken up) or, its retries spent, having told the user to try again, clearing its
+preview only later (a note that may be late or lost); a regeneration has no client, so no
+bot told anyone that.
 
 A bot that shows an error in its preview clears the preview first, so only an abandoned one is
 finished. Events are once-only per job (dedup key), so replicas sweeping together hand it once.

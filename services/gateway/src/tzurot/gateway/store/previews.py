@@ -198,8 +198,8 @@ def reason_when_claimed() -> sa.ColumnElement[str]:
 
 
 def may_regenerate() -> sa.ColumnElement[bool]:
-    """What of the job's own row lets the sweep generate its answer again (unfinished.py's
-    `_regenerable` reads the same facts), fewer than MAX_REGENERATIONS times so far: it failed
+    """What of the job's own row lets the sweep generate its answer again (read as
+    `UnfinishedJob.regenerable`), fewer than MAX_REGENERATIONS times so far: it failed
     because its bot went away mid-answer (CLIENT_CANCELLED) and was never claimed; or a
     regeneration of it was claimed already (counted) and its gateway cut it short
     (GATEWAY_RESTARTING): released by its stop, or failed after its claim (its gateway killed,
@@ -208,9 +208,10 @@ def may_regenerate() -> sa.ColumnElement[bool]:
 
     A job that ended GATEWAY_RESTARTING never claimed for regeneration is not generated again:
     that is also how a job whose bot is still there ends (its gateway stopped or died, or
-    another replica failed it ORPHANED while it streamed on), and that bot told the user to
-    try again, clearing its preview only later (NoteAnswerPreview, which may be late or lost).
-    A regeneration runs with no client: no live bot shows it, none told anyone to retry."""
+    another replica failed it ORPHANED while it streamed on), and that bot is asking for it
+    again (bot/answering.py) or, its retries spent, told the user to try again, clearing its
+    preview only later (NoteAnswerPreview, which may be late or lost). A regeneration runs
+    with no client: no live bot shows it, none told anyone to retry."""
     jobs = t.jobs.c
     return sa.and_(
         jobs.status == JobStatus.FAILED.value,
