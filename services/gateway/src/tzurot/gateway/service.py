@@ -231,9 +231,6 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             return
         if not prepared.new_job:
             prepared = await self._charge_claimed(job, user, prepared)
-            if await self.group_store.drop_pending_unfinished(job.id):
-                # Handed over as abandoned while its bot waited to ask for it again.
-                log.info("job.unfinished_taken_up", job_id=job.id)
         # aclosing: when our consumer closes this stream, the inner ones must close now (and
         # mark the job), not whenever the garbage collector finalizes them.
         async with contextlib.aclosing(
@@ -308,10 +305,14 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
 
     async def _charge_claimed(self, job: Job, user: User, prepared: Prepared) -> Prepared:
         """A job claimed again (a retry, or one taken over after its lease) runs inference
-        again: it is charged and logged as the new job was (a guest's within their share).
-        Refused, it ends failed retryably, as a job that never started."""
+        again: it is charged and logged as the new job was (a guest's within their share),
+        and a hand-over of it as abandoned, queued while its bot waited to ask for it again,
+        is deleted (`drop_pending_unfinished`). Refused or cut short (this gateway stopping),
+        it ends failed retryably, as a job that never started."""
         try:
             request_type = await self._request_type(user, prepared.config.config)
+            if await self.group_store.drop_pending_unfinished(job.id):
+                log.info("job.unfinished_taken_up", job_id=job.id)
         except BaseException:
             await self._fail(job.id, _NOT_STARTED, job.attempts)
             raise
