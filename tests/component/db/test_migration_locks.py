@@ -20,7 +20,13 @@ from sqlalchemy.exc import DBAPIError
 from structlog.testing import capture_logs
 
 from tzurot.db.engine import create_engine
-from tzurot.db.migrate import MigrationLockTimeout, current, is_lock_timeout, upgrade
+from tzurot.db.migrate import (
+    MigrationLockTimeout,
+    current,
+    ensure_schema,
+    is_lock_timeout,
+    upgrade,
+)
 from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
@@ -241,3 +247,31 @@ def test_the_job_refuses_a_lock_timeout_that_is_not_positive() -> None:
         "tzurot-migrate: cannot start: TZUROT_MIGRATION_LOCK_TIMEOUT_SECONDS: "
         "Input should be greater than 0"
     )
+
+
+async def test_a_first_run_waits_for_another_first_run_creating_the_schema(
+    fresh_database: DatabaseFactory,
+) -> None:
+    """Two first runs at once: the one that finds the schema being created waits for the
+    other's migration lock, then finds it made, instead of failing on its own `create
+    schema`."""
+    url = fresh_database()
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as other:  # the other run, mid-transaction
+            await other.execute(
+                text("select pg_advisory_xact_lock(hashtext('tzurot.migrate.demo'))")
+            )
+            await other.execute(text("create schema demo"))
+            ensuring = asyncio.create_task(asyncio.to_thread(ensure_schema, url, "demo"))
+            await asyncio.sleep(0.5)
+            assert not ensuring.done(), "ensure_schema did not wait for the migration lock"
+            await other.commit()
+        await asyncio.wait_for(ensuring, 20)  # no DuplicateSchemaError
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("select count(*) from pg_namespace where nspname = 'demo'")
+            )
+        assert found == 1
+    finally:
+        await engine.dispose()

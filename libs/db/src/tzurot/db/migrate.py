@@ -192,14 +192,23 @@ def current(script_location: str, url: str, schema: str) -> str | None:
 
 
 def ensure_schema(url: str, schema: str) -> None:
-    """Creates `schema` unless it exists (checked first: a role may own it yet lack CREATE)."""
+    """Creates `schema` unless it exists (checked first: a role may own it yet lack CREATE).
+
+    Under the schema's migration lock (`_advisory_lock`): two first runs at once would both
+    find no schema, and the second `create schema` would fail on the first's."""
     run_blocking(lambda: _ensure_schema(url, schema))
+
+
+def _advisory_lock(schema: str) -> tuple[Any, dict[str, str]]:
+    """The statement that takes `schema`'s migration lock until the transaction ends."""
+    return text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": f"tzurot.migrate.{schema}"}
 
 
 async def _ensure_schema(url: str, schema: str) -> None:
     engine = migration_engine(url)
     try:
         async with engine.begin() as connection:
+            await connection.execute(*_advisory_lock(schema))
             exists = await connection.scalar(
                 text("select 1 from pg_namespace where nspname = :schema"), {"schema": schema}
             )
@@ -266,10 +275,7 @@ def _do_run_migrations(
 ) -> None:
     context.configure(connection=connection, **options)
     with context.begin_transaction():
-        connection.execute(
-            text("select pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"tzurot.migrate.{schema}"},
-        )
+        connection.execute(*_advisory_lock(schema))
         # After the advisory lock, which a concurrent run holds as long as its migrations take;
         # set_config(..., true) is SET LOCAL: it ends with this transaction.
         connection.execute(
