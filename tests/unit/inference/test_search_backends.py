@@ -85,3 +85,20 @@ async def test_searxngs_limiter_is_named_as_the_operator_setting_it_is(
             await SearxngSearch(http, searx.base_url).search("moon", 3, CTX)
     assert "server.limiter" in str(refused.value)
     assert "try again" not in str(refused.value)
+
+
+async def test_an_error_code_that_is_no_identifier_is_not_quoted() -> None:
+    """Only an identifier of Brave's `error.code` is quoted (to the model, in the step's
+    summary): a proxy's body can echo the key it was sent."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        echoed = f"bad token {request.headers['x-subscription-token']}"
+        return httpx.Response(422, json={"error": {"code": echoed, "status": 422}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(SkillError) as refused:
+            await BraveSearch(client, "http://brave.test/res/v1").search("moon", 3, CTX)
+    assert BRAVE_KEY not in str(refused.value)
+    assert str(refused.value) == (
+        "Brave Search refused the key (HTTP 422); update it with /wallet set brave"
+    )

@@ -497,3 +497,26 @@ async def test_any_other_401_is_no_restricted_key(body: dict[str, object]) -> No
     with pytest.raises(FailedPrecondition) as refused:
         await elevenlabs_refusing(401, body).check_stored_key("u1")
     assert refused.value.reason == "INVALID_API_KEY"
+
+
+@pytest.mark.parametrize("field", ["code", "status"])
+async def test_a_refusal_code_that_is_no_identifier_is_not_quoted(field: str) -> None:
+    """A proxy's (or the vendor's) refusal whose code echoes the key it was sent: only an
+    identifier is quoted; else the refusal is told by its HTTP status."""
+    key = "0123456789abcdef0123456789abcdef"  # a legacy ElevenLabs key's shape
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        echoed = f"invalid_header_value: {request.headers['xi-api-key']}"
+        return httpx.Response(400, json={"detail": {field: echoed, "message": "x"}})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    client = ElevenLabsClient(http, "http://elevenlabs.test")
+    calls = (
+        lambda: client.check_key(SecretStr(key)),
+        lambda: client.clone(SecretStr(key), "n", "d", []),
+    )
+    for call in calls:
+        with pytest.raises(InvalidArgument) as refused:
+            await call()
+        assert refused.value.message == "elevenlabs refused the request (HTTP 400)"
+        assert key not in str(refused.value.metadata)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -168,3 +169,39 @@ def test_structlog_and_stdlib_lines_share_one_stream_in_order(
         ("second", "sqlalchemy"),
         ("third", "tzurot.b"),
     ]
+
+
+OPENAI_LOG_SET = f"""
+import logging
+import os
+
+import openai  # with OPENAI_LOG set, adds a plain stderr handler to the root logger
+
+from tzurot.runtime.logging import configure_logging
+
+configure_logging("inference", level="INFO", fmt="json", secrets=["{DB_PASSWORD}"])
+try:
+    raise RuntimeError("provider said: bad key {KEY} / {DB_PASSWORD}")
+except RuntimeError:
+    logging.getLogger("asyncio").exception("Task exception was never retrieved")
+"""
+
+
+def test_a_console_handler_added_before_configuration_is_replaced() -> None:
+    """The openai SDK calls logging.basicConfig at import when OPENAI_LOG is set: its plain
+    stderr handler would write every stdlib record a second time, unredacted."""
+    env = {**os.environ, "OPENAI_LOG": "info"}
+    result = subprocess.run(
+        [sys.executable, "-c", OPENAI_LOG_SET],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    (event,) = json_lines(result.stderr)  # one line: no second, plain copy
+    assert event["event"] == "Task exception was never retrieved"
+    assert "RuntimeError: provider said: bad key [REDACTED] / [REDACTED]" in str(event["exception"])
+    assert KEY not in result.stderr
+    assert DB_PASSWORD not in result.stderr

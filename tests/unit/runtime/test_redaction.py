@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tzurot.runtime.redaction import REDACTED, redact
+from tzurot.runtime.redaction import _PATTERNS, REDACTED, _may_hold_credential, redact
 
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -21,6 +21,9 @@ DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz01234
         "sk-ant-api03-" + "x" * 40 + "-AA",
         "sk_" + "0123456789abcdef" * 3,
         "AIza" + "SyA-1234567890abcdefghijklmnopqrst_",
+        "BSA" + "q1w2e3r4t5y6u7i8o9p0AbCd",  # Brave Search
+        "gsk_" + "A1b2" * 13,  # Groq
+        "xai-" + "B3c4" * 20,  # xAI
         DISCORD_TOKEN,
     ],
 )
@@ -36,6 +39,50 @@ def test_credential_shapes_are_redacted(secret: str) -> None:
 def test_bearer_token_keeps_the_scheme() -> None:
     assert redact("Authorization: Bearer abc.DEF-123_xyz/+=") == f"Authorization: Bearer {REDACTED}"
     assert redact("authorization: bearer abcdefgh1234") == f"authorization: bearer {REDACTED}"
+
+
+def test_a_bearer_token_of_any_characters_is_redacted_whole() -> None:
+    assert redact("Bearer abcdefgh:ijklmnop!") == f"Bearer {REDACTED}"
+
+
+LEGACY_ELEVENLABS_KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"xi-api-key: {LEGACY_ELEVENLABS_KEY}", f"xi-api-key: {REDACTED}"),
+        (f"{{'xi-api-key': '{LEGACY_ELEVENLABS_KEY}'}}", f"{{'xi-api-key': '{REDACTED}'}}"),
+        ("X-Subscription-Token: tok3n-of-any-shape", f"X-Subscription-Token: {REDACTED}"),
+        (f'"x-api-key": "{LEGACY_ELEVENLABS_KEY}", next', f'"x-api-key": "{REDACTED}", next'),
+        (f"api_key={LEGACY_ELEVENLABS_KEY};", f"api_key={REDACTED};"),
+    ],
+)
+def test_a_key_after_its_header_or_name_is_redacted_whatever_its_shape(
+    text: str, expected: str
+) -> None:
+    """A key of no known shape (ElevenLabs' legacy hex keys) where a header or an assignment
+    names it."""
+    assert redact(text) == expected
+
+
+@given(st.text(alphabet="skSK-_aiAIzZbBeErRxXpPyY.:=' 0123456789MNOtTgGcCnN", max_size=120))
+def test_text_the_quick_check_passes_over_matches_no_pattern(text: str) -> None:
+    """`_may_hold_credential` only saves work: where it says no, no pattern matches."""
+    if not _may_hold_credential(text):
+        assert not any(pattern.search(text) for pattern, _ in _PATTERNS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sK-or-v1-" + "a" * 30,
+        "XI-API-KEY: abcdefgh1234",
+        "x.y.z" + "M" * 30 + ".abcdefg." + "z" * 30,
+    ],
+)
+def test_the_quick_check_passes_text_a_pattern_may_match(text: str) -> None:
+    assert _may_hold_credential(text)
 
 
 def test_vendor_prefixes_are_caught_even_glued_to_text() -> None:

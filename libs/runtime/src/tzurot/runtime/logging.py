@@ -137,7 +137,7 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
     handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+    for old in [h for h in root.handlers if _writes_to_console(h)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
@@ -155,6 +155,19 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
         logger_factory=_stderr_logger,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=False,
+    )
+
+
+def _writes_to_console(handler: logging.Handler) -> bool:
+    """Ours, or another handler that writes to stderr or stdout unredacted: one that
+    `logging.basicConfig` added before we were configured (the openai SDK calls it at import
+    when `OPENAI_LOG` is set; so does a module-level `logging.warning` on an unconfigured
+    root). A handler that writes elsewhere (a test's capture) is left alone."""
+    if isinstance(handler, _StderrHandler):
+        return True
+    consoles = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return isinstance(handler, logging.StreamHandler) and any(
+        handler.stream is console for console in consoles
     )
 
 

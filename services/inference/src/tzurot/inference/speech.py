@@ -191,6 +191,8 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
     return InvalidArgument("voice", f"elevenlabs refused the request ({what})", metadata=meta)
 
 
+_ERROR_CODE = re.compile(r"[a-z_]{1,48}")
+"""An ElevenLabs refusal's `code` as we may quote it (theirs are lower snake case)."""
 _PERMISSION = re.compile(r"\bpermission ([a-z][a-z0-9_]{0,39})\b")
 
 
@@ -202,7 +204,8 @@ def _error_code(detail: object) -> str:
         return ""
     for field in ("code", "status"):
         value = detail.get(field)
-        if isinstance(value, str) and value:
+        # Only a plain identifier is quoted: a refusal's text can echo the key (llm.py's rule).
+        if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
             return value
     return ""
 

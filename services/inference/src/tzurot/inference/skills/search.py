@@ -14,12 +14,16 @@ through the SSRF-safe fetcher that reads the results.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx2 as httpx
 
 from tzurot.inference.skills.base import SkillContext, SkillError
+
+_BRAVE_CODE = re.compile(r"[A-Z_]{1,48}")
+"""A Brave error's `code` as we may quote it (theirs are upper snake case)."""
 
 MAX_QUERY_CHARS = 400
 BRAVE_MAX_WORDS = 50
@@ -166,4 +170,6 @@ def _brave_error_code(response: httpx.Response) -> str:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else ""
+    # Only a plain identifier is quoted (to the model and in the step's summary): an error
+    # body's text can echo the key.
+    return code if isinstance(code, str) and _BRAVE_CODE.fullmatch(code) else ""
