@@ -585,6 +585,42 @@ async def test_consolidate_decays_prunes_merges(
     assert (again.decayed, again.pruned, again.merged) == (0, 0, 0)
 
 
+async def test_a_memory_decayed_past_what_exp_computes_breaks_no_consolidation(
+    stub: Stub, engine: AsyncEngine
+) -> None:
+    """Postgres' exp() raises "underflow" below about -745: an emotional memory last decayed
+    in 1970 reaches that in 2072 (and one older sooner). Its decay stops at ~1e-304 instead,
+    and Consolidate and DropWeakMemories go on for every memory."""
+    old = await stub.AddMemory(add("I feel so happy and grateful about it!!", salience=0.9))
+    kept = (await stub.AddMemory(add("yesterday I went hiking", salience=0.8))).memory
+    await _age(engine, old.memory.id, days=200 * 365)  # -0.02 * 73,000 = -1,460
+    done = await stub.Consolidate(mem.ConsolidateRequest())
+    assert done.decayed == 1
+    saliences = {memory_id: found for memory_id, (found, _) in (await _saliences(engine)).items()}
+    assert saliences == {old.memory.id: pytest.approx(0.0, abs=1e-300), kept.id: 0.8}
+    dropped = await stub.DropWeakMemories(
+        mem.DropWeakMemoriesRequest(personality_id=PERSONA, user_id=ALICE, threshold=0.5)
+    )
+    assert dropped.deleted == 1
+
+
+async def test_times_before_1970_are_refused(stub: Stub) -> None:
+    for request in (
+        add("alice sailed in 1969", created_at=stamp(datetime(1969, 12, 31, tzinfo=UTC))),
+        add("in the year one", created_at=stamp(datetime(1, 1, 1, tzinfo=UTC))),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.AddMemory(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details() == "memory.created_at must not be before 1970"
+    old = exchange("job-1969", "hello from 1969")
+    old.occurred_at.FromDatetime(datetime(1969, 7, 20, tzinfo=UTC))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.StoreExchange(old)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "occurred_at must not be before 1970"
+
+
 async def test_consolidate_reflects_on_episodic_clusters(
     longterm: LongTermMemory, memory_store: PostgresMemoryStore, engine: AsyncEngine
 ) -> None:

@@ -1,6 +1,6 @@
 """Page tokens and the token-budget cut of history pages."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -52,6 +52,15 @@ def test_a_cursor_survives_its_token_exactly() -> None:
         "e30",  # {}
         encode_cursor(HistoryCursor(WHEN, "j", 1)).replace("e", "f"),
         "eyJ2IjoxLCJ0IjoiMjAyNi0wMy0wMVQxMjozMDoxNSIsImoiOiJqIiwicCI6MX0",  # naive time
+        # What the database would refuse (INTERNAL, not INVALID_ARGUMENT, before):
+        encode_cursor(HistoryCursor(WHEN, "job", 32768)),  # past a smallint
+        encode_cursor(HistoryCursor(WHEN, "job", 10**30)),
+        encode_cursor(HistoryCursor(WHEN, "job", -1)),
+        encode_cursor(HistoryCursor(WHEN, "jo\x00b", 0)),  # NUL in text
+        encode_cursor(HistoryCursor(WHEN, "j" * 1000, 0)),
+        encode_cursor(  # the year 1 in UTC+1 is before the year 1 in UTC
+            HistoryCursor(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "job", 0)
+        ),
     ],
 )
 def test_foreign_tokens_are_refused_naming_the_field(token: str) -> None:

@@ -38,7 +38,7 @@ from tzurot.memory.embedding import Embedder, InContextEmbedder, Vector
 from tzurot.memory.memory_store import Candidate, FormedRow, OutboxClaim, PostgresMemoryStore
 from tzurot.memory.sectors import Sector, classify
 from tzurot.memory.tombstones import Forgotten
-from tzurot.memory.validation import check_id, check_not_future
+from tzurot.memory.validation import check_id, check_past_time
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
 
 log = structlog.get_logger("tzurot.memory")
@@ -391,7 +391,7 @@ class LongTermMemory:
         for index, turn_id in enumerate(source_turn_ids):
             check_id(f"memory.source_turn_ids[{index}]", turn_id)
         if created_at is not None:
-            check_not_future("memory.created_at", created_at)
+            check_past_time("memory.created_at", created_at)
         chosen = Sector(sector) if sector else classify(text)
         if any(
             [await self._incognito(personality_id, who) for who in {user_id, on_behalf_of} if who]

@@ -80,7 +80,13 @@ _RATE = sa.case(
     *((memories.c.sector == sector.value, rate) for sector, rate in DECAY_PER_DAY.items()),
     else_=0.0,
 )
-EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(-_RATE * _DAYS_SINCE_DECAY)
+MIN_EXPONENT = -700.0
+"""The lowest exponent decay passes to Postgres' exp(), which raises "value out of range:
+underflow" below about -745 (a memory of 1970 in the emotional sector reaches it in 2072):
+e^-700 is a salience of ~1e-304, as good as none."""
+EFFECTIVE_SALIENCE = memories.c.salience * sa.func.exp(
+    sa.func.greatest(-_RATE * _DAYS_SINCE_DECAY, MIN_EXPONENT)
+)
 """Salience now: decay since the last consolidation or access applied on read."""
 
 
@@ -188,11 +194,11 @@ def _flat(vectors: Sequence[Vector]) -> list[list[float]]:
 
 
 _EFFECTIVE_SALIENCE_SQL = (
-    "m.salience * exp(-(CASE m.sector "
+    "m.salience * exp(greatest(-(CASE m.sector "
     + " ".join(
         f"WHEN '{sector.value}' THEN {float(rate)!r}" for sector, rate in DECAY_PER_DAY.items()
     )
-    + " ELSE 0.0 END) * extract(epoch FROM now() - m.decayed_at) / 86400.0)"
+    + f" ELSE 0.0 END) * extract(epoch FROM now() - m.decayed_at) / 86400.0, {MIN_EXPONENT!r}))"
 )
 """EFFECTIVE_SALIENCE of the row `m`, as SQL text."""
 
@@ -1113,9 +1119,12 @@ class PostgresMemoryStore:
     async def prune_waypoints(self, rate_per_day: float, floor: float) -> int:
         """Edges fade by `rate_per_day` since last reinforced; those under `floor` go."""
         faded = waypoints.c.weight * sa.func.exp(
-            -rate_per_day
-            * sa.func.extract("epoch", sa.func.now() - waypoints.c.updated_at)
-            / 86400.0
+            sa.func.greatest(
+                -rate_per_day
+                * sa.func.extract("epoch", sa.func.now() - waypoints.c.updated_at)
+                / 86400.0,
+                MIN_EXPONENT,
+            )
         )
         async with self._engine.begin() as conn:
             pruned = await conn.execute(sa.delete(waypoints).where(faded < floor))

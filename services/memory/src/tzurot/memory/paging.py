@@ -13,12 +13,15 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tzurot.memory.domain import StoredTurn
+from tzurot.memory.validation import MAX_ID_CHARS
 from tzurot.runtime.errors import InvalidArgument
 
 _VERSION = 1
+MAX_POSITION = 32767
+"""A turn's position is a smallint (memory.turns.position)."""
 TURN_OVERHEAD_TOKENS = 4
 """Estimated tokens a chat message costs beyond its text (role, separators)."""
 
@@ -58,9 +61,21 @@ def decode_cursor(token: str) -> HistoryCursor:
         job_id, position = payload["j"], payload["p"]
         if created_at.tzinfo is None or not isinstance(job_id, str):
             raise ValueError("fields")
+        created_at = created_at.astimezone(UTC)  # a year-1 time with an offset: OverflowError
+        if "\x00" in job_id or len(job_id) > MAX_ID_CHARS:  # Postgres refuses NUL in text
+            raise ValueError("job id")
         if not isinstance(position, int) or isinstance(position, bool):
             raise ValueError("position")
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        if not 0 <= position <= MAX_POSITION:
+            raise ValueError("position")
+    except (
+        binascii.Error,
+        ValueError,
+        KeyError,
+        TypeError,
+        UnicodeDecodeError,
+        OverflowError,
+    ):
         raise InvalidArgument(
             "page_token", "page_token is not a token returned by GetHistory"
         ) from None

@@ -101,7 +101,7 @@ def check_exchange(exchange: Exchange) -> Exchange:
     for index, turn in enumerate(exchange.turns):
         check_turn(index, turn)
     if exchange.occurred_at is not None:
-        check_not_future("occurred_at", exchange.occurred_at)
+        check_past_time("occurred_at", exchange.occurred_at)
     if len(exchange.used_memory_ids) > MAX_USED_MEMORIES:
         raise InvalidArgument(
             "used_memory_ids", f"used_memory_ids holds at most {MAX_USED_MEMORIES} ids"
@@ -111,10 +111,18 @@ def check_exchange(exchange: Exchange) -> Exchange:
     return exchange
 
 
-def check_not_future(field: str, when: datetime) -> datetime:
-    """A time of the past (a few minutes of clock skew allowed)."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""No conversation or memory is older (shapes.inc's import clamps to it too). Older times
+would decay a memory's salience past what Postgres' exp() computes, and the year 1 is
+stored as -infinity."""
+
+
+def check_past_time(field: str, when: datetime) -> datetime:
+    """A time of the past (a few minutes of clock skew allowed), not before 1970."""
     if when > datetime.now(UTC) + CLOCK_SKEW:
         raise InvalidArgument(field, f"{field} must not be in the future")
+    if when < EARLIEST:
+        raise InvalidArgument(field, f"{field} must not be before 1970")
     return when
 
 
