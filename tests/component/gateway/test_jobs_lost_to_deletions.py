@@ -1,8 +1,9 @@
 """An answer whose job is deleted while it is being answered, with its personality (by its
 owner) or with its user's data: the run ends saying why, in the words its half answer reads
 with once a restarted bot shows it (PERSONALITY_DELETED, USER_DATA_DELETING), not as one
-whose job another run took over (JOB_TAKEN_OVER), and writes nothing: no answer, no usage,
-no history. A confirmation of an answer its personality's deletion dropped is told so too.
+whose job another run took over (JOB_TAKEN_OVER), and writes no answer and no history; what
+the provider billed for an answer it finished is recorded, as paid but not delivered. A
+confirmation of an answer its personality's deletion dropped is told so too.
 One carrying files is lost the same way (its files used to be written first: INTERNAL), and
 one whose loss cannot be read (Postgres failing over) ends as before that read was made.
 
@@ -28,6 +29,7 @@ from tzurot.gateway.domain import (
     GeneratedFile,
     GenerateEvent,
     JobAccepted,
+    JobStatus,
     ReplyChunk,
     ReplyFinished,
 )
@@ -117,6 +119,17 @@ async def written(engine: AsyncEngine, job_id: str) -> dict[str, int]:
 
 
 NOTHING = {"jobs": 0, "usage_log": 0, "bot_events": 0}
+BILLED_ONLY = {"jobs": 0, "usage_log": 1, "bot_events": 0}
+
+
+async def failed_usage(engine: AsyncEngine, job_id: str) -> list[tuple[bool, int]]:
+    """The job's usage rows: (paid but not delivered, input tokens)."""
+    u = t.usage_log.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(u.failed, u.input_tokens).where(u.job_id == job_id).order_by(u.id)
+        )
+        return [(bool(failed), int(tokens)) for failed, tokens in rows]
 
 
 async def ended_with(run: asyncio.Task[list[GenerateEvent]]) -> TzurotError:
@@ -154,7 +167,11 @@ async def test_a_run_whose_personality_is_deleted_ends_saying_so_and_writes_noth
     # Mid-answer it stops at the next event, before the rest is paid for and streamed.
     assert len(events) == (2 if heartbeat else 4)
     assert inference.streams_closed == 1
-    assert await written(engine, job_id) == NOTHING  # no answer, no usage, no hand-over
+    if heartbeat:
+        assert await written(engine, job_id) == NOTHING  # no answer, no usage, no hand-over
+    else:  # the provider answered in full: what it billed is recorded, as not delivered
+        assert await written(engine, job_id) == BILLED_ONLY
+        assert await failed_usage(engine, job_id) == [(True, USAGE.input_tokens)]
     assert memory.exchanges == []
 
 
@@ -188,7 +205,7 @@ async def test_a_run_with_files_whose_personality_is_deleted_at_its_finish_says_
     ended = await ended_with(run)
     assert isinstance(ended, FailedPrecondition)
     assert (ended.reason, ended.message) == ("PERSONALITY_DELETED", PERSONALITY_DELETED_WORDS)
-    assert await written(engine, job_id) == NOTHING
+    assert await written(engine, job_id) == BILLED_ONLY
     async with engine.connect() as conn:
         files = sa.select(sa.func.count()).where(t.job_files.c.job_id == job_id)
         assert await conn.scalar(files) == 0
@@ -248,6 +265,33 @@ async def test_a_run_whose_job_another_run_took_over_still_says_so(
 
     ended = await ended_with(run)
     assert (type(ended), ended.reason) == (FailedPrecondition, "JOB_TAKEN_OVER")
+
+
+async def test_a_run_that_finds_its_job_taken_over_at_its_finish_records_what_was_billed(
+    gateway: Gateway,
+    store: GatewayStore,
+    *,
+    inference: FakeInference,
+    engine: AsyncEngine,
+) -> None:
+    """The provider answered in full (and billed the user's key) before the run found another
+    run had its job: that usage is recorded once, as not delivered, and the job stays the
+    other run's."""
+    await bobs_finch(gateway, store)
+    events: list[GenerateEvent] = []
+    run, job_id = await answering(gateway, inference, events)
+    async with engine.begin() as conn:  # another run claimed it
+        await conn.execute(
+            sa.update(t.jobs).where(t.jobs.c.id == job_id).values(attempts=t.jobs.c.attempts + 1)
+        )
+    inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
+
+    ended = await ended_with(run)
+    assert (type(ended), ended.reason) == (FailedPrecondition, "JOB_TAKEN_OVER")
+    assert await failed_usage(engine, job_id) == [(True, USAGE.input_tokens)]
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.content) == (JobStatus.RUNNING, 2, "")
 
 
 async def failover(*_: object) -> object:

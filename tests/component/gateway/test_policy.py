@@ -367,7 +367,8 @@ async def test_a_guest_job_retried_past_the_spent_budget_is_refused_and_stays_re
     assert job is not None
     assert job.status is JobStatus.FAILED
     assert job.error is not None
-    assert (job.error.code, job.error.reason) == ("CANCELLED", "NOT_STARTED")  # retryable
+    # Refused for the spent budget, in its words, and retryable (UNAVAILABLE).
+    assert (job.error.code, job.error.reason) == ("UNAVAILABLE", "GUEST_BUDGET_EXHAUSTED")
 
 
 async def test_without_guest_mode_a_keyless_user_is_told_to_add_a_key(

@@ -4,8 +4,9 @@ persona)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 import structlog
@@ -35,6 +36,16 @@ from tzurot.runtime.errors import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Charges:
+    """What admitting a request took: rate tokens and a guest's share of the free models'
+    budget. Given back (`Admission._give_back`) when the request is not run after all: refused
+    after it was charged, or a duplicate of a request that runs (that one paid)."""
+
+    buckets: list[Bucket] = field(default_factory=list)
+    quota_keys: list[str] = field(default_factory=list)
 
 
 class Admission(GatewayState):
@@ -142,7 +153,7 @@ class Admission(GatewayState):
                 )
         return user
 
-    async def _take_rate_tokens(self, user: User, where: Location) -> None:
+    async def _take_rate_tokens(self, user: User, where: Location, charges: Charges) -> None:
         if user.superuser:
             return
         buckets = []
@@ -154,6 +165,22 @@ class Admission(GatewayState):
             )
         if buckets:
             await self._limiter.take(buckets)
+            charges.buckets.extend(buckets)
+
+    async def _give_back(self, charges: Charges) -> None:
+        """Returns what `charges` took; shielded, so a cancelled request gives it back too.
+        A failure to is logged, not raised: the request's own outcome is what its caller
+        must see."""
+        buckets, quota_keys = list(charges.buckets), list(charges.quota_keys)
+        charges.buckets.clear()
+        charges.quota_keys.clear()
+        try:
+            if buckets:
+                await asyncio.shield(self._limiter.give_back(buckets))
+            for key in quota_keys:
+                await asyncio.shield(self._quota.release(key))
+        except Exception:
+            log.warning("admission.charges_not_given_back", exc_info=True)
 
     async def _prepare(
         self,
@@ -163,6 +190,7 @@ class Admission(GatewayState):
         *,
         new: bool,
         context: TurnContext | None = None,
+        charges: Charges,
     ) -> Prepared:
         """The config, settings and persona of a job (from `context` when it was read)."""
         config = (
@@ -175,7 +203,7 @@ class Admission(GatewayState):
         )[0]
         if self._limits.demo_all_free and not config.config.free_use:
             config = replace(config, config=replace(config.config, free_use=True))
-        request_type = await self._request_type(user, config.config) if new else "chat"
+        request_type = await self._request_type(user, config.config, charges) if new else "chat"
         if context is None:
             persona = await self._admin_store.effective_persona(user.id, personality.id)
             settings = await self.resolved_settings(user, personality, where)
@@ -193,17 +221,17 @@ class Admission(GatewayState):
             new_job=new,
         )
 
-    async def _request_type(self, user: User, config: LlmConfig) -> str:
+    async def _request_type(self, user: User, config: LlmConfig, charges: Charges) -> str:
         """The job's kind: "guest" (admitted within the guests' share, or refused) for a user
         without a key for a free model's provider, else "chat"."""
         if config.free_use:
             keys = await self._keyvault.list_keys(user.id)
             if all(k.provider != config.provider for k in keys):
-                await self._admit_guest(user, config)
+                await self._admit_guest(user, config, charges)
                 return "guest"
         return "chat"
 
-    async def _admit_guest(self, user: User, config: LlmConfig) -> None:
+    async def _admit_guest(self, user: User, config: LlmConfig, charges: Charges) -> None:
         """A user without a key on a free model: within the guests' fair share, or refused."""
         limits = self._limits
         if not limits.guest_mode:
@@ -212,9 +240,13 @@ class Admission(GatewayState):
                 reason="NO_API_KEY",
             )
         if not user.superuser and limits.guest_user_bucket is not None:
-            await self._limiter.take([Bucket(f"guest:{user.id}", limits.guest_user_bucket, "you")])
-        day = datetime.now(UTC).date().isoformat()
-        if not await self._quota.use(f"guest:{day}", limits.guest_daily_budget):
+            bucket = Bucket(f"guest:{user.id}", limits.guest_user_bucket, "you")
+            await self._limiter.take([bucket])
+            charges.buckets.append(bucket)
+        today = f"guest:{datetime.now(UTC).date().isoformat()}"
+        if await self._quota.use(today, limits.guest_daily_budget):
+            charges.quota_keys.append(today)
+        else:
             raise ResourceExhausted(
                 "the free models' daily budget is spent; add your own key with /wallet set "
                 f"{config.provider}, or try again tomorrow",

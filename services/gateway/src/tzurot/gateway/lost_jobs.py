@@ -7,7 +7,8 @@ drops its answers in flight), or with its user's data (USER_DATA_DELETING, which
 does for the half answers a dead bot left: store/previews.why_withheld). A deleted one reads
 as those half answers do once a restarted bot shows them (unfinished.py): the same reason and
 the same words, so the bot streaming it says so in its preview, in the same way. None of them
-writes anything: the answer reaches no one's history, and its usage is not recorded.
+writes the answer: it reaches no one's history. What the provider billed for it is recorded,
+as paid but not delivered (`usage_log.failed`), unless its user's data is being deleted.
 """
 
 from __future__ import annotations

@@ -79,7 +79,9 @@ SELECT (SELECT array_agg(key) FROM taken) AS taken,
        (SELECT json_agg(json_build_array(n, available) ORDER BY n) FROM denied) AS denied
 """
 )
-# Gives back what a take that came out partial took (a bucket created concurrently ran out).
+# Gives back one token to each bucket of $3 (of $1's keys, with $2's capacities): what a take
+# that came out partial took (a bucket created concurrently ran out), or what a request took
+# that was not run after all (RateLimiter.give_back).
 _REFUND = direct.Statement(
     """
 UPDATE core.rate_buckets b SET tokens = least(w.capacity, b.tokens + 1)
@@ -114,6 +116,14 @@ class RateLimiter:
         short = next(b for b in buckets if b.key not in taken)
         raise _denied(short, 0.0)
 
+    async def give_back(self, buckets: Sequence[Bucket]) -> None:
+        """Returns the token a take took from each bucket (never past its capacity): the
+        request it admitted was not run after all."""
+        keys = [b.key for b in buckets]
+        await direct.fetch(
+            self._engine, _REFUND, (keys, [b.policy.capacity for b in buckets], keys)
+        )
+
 
 def _denied(bucket: Bucket, available: float) -> ResourceExhausted:
     retry_after = (1 - available) / bucket.policy.refill_per_second
@@ -145,3 +155,13 @@ class QuotaCounter:
             return False
         async with self._engine.begin() as conn:
             return (await conn.execute(upsert)).one_or_none() is not None
+
+    async def release(self, key: str) -> None:
+        """Gives back one use counted under `key` (the request it admitted was not run)."""
+        q = t.quota_counters.c
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.quota_counters)
+                .where(q.key == key, q.used > 0)
+                .values(used=q.used - 1, updated_at=sa.func.now())
+            )

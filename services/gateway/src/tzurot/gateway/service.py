@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from tzurot.gateway.admission import Admission, check_deny_modes
+from tzurot.gateway.admission import Admission, Charges, check_deny_modes
 from tzurot.gateway.attachment_reads import read_key, with_reads
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.delivery_flow import DeliveryFlow
@@ -44,7 +44,7 @@ from tzurot.gateway.event_acks import EventAcks
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.gateway_core import GatewayLimits, Prepared, refuse_deleting
 from tzurot.gateway.group_store import GroupStore
-from tzurot.gateway.groups import Groups
+from tzurot.gateway.groups import Groups, ScheduledTurn
 from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
@@ -174,29 +174,15 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             turn = await self.groups.resolve_turn(command.turn_id, self._store_personality)
             command = turn.command
         self._validate_generate(command, scheduled=turn is not None)
-        # A human message marks the channel not quiet (a scheduled turn or a retry is not one).
-        user, personality, prepared = await self._admit(
-            command, note=not retry and not command.turn_id
-        )
-        replaces = ""
-        if self._turns is not None:  # else the client removes the old exchange itself
-            replaces = await replaced_job(self._store, command, user, personality)
-        new = NewJob(
-            idempotency_key=command.idempotency_key,
-            user_id=user.id,
-            personality_id=personality.id,
-            guild_id=command.location.guild_id,
-            channel_id=command.location.conversation_id,
-            request_content=command.content,
-            request_message_ids=command.message_ids,
-            author_id=command.actor.platform_user_id,
-            author_name=command.actor.display_name,
-            parent_channel_id=command.location.channel_id if command.location.thread_id else "",
-            nsfw_channel=command.location.nsfw_channel,
-            replaces_job_id=replaces,
-        )
-        job, claimed = await self._claim(new)
-        if claimed:
+        charges = Charges()
+        try:
+            job, claimed, fresh, user, personality, prepared = await self._claim_charged(
+                command, turn, retry=retry, charges=charges
+            )
+        except BaseException:
+            await self._give_back(charges)  # refused, or a duplicate that waited in vain
+            raise
+        if fresh:
             try:
                 await self.groups.record_job(
                     job,
@@ -211,14 +197,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 await self._fail(job.id, _NOT_STARTED, job.attempts)
                 raise
         if not claimed:
-            if (job.user_id, job.personality_id) != (user.id, personality.id):
-                # Never replay someone else's answer: the key names another request.
-                raise AlreadyExists(
-                    "this idempotency key was already used for another request",
-                    reason="IDEMPOTENCY_KEY_REUSED",
-                )
-            job, claimed = await self._wait_for(job, new)
-        if not claimed:
+            await self._give_back(charges)  # a duplicate: the request that made the job paid
             if turn is not None and job.status is JobStatus.DELIVERED:
                 # A turn sent again after its answer was posted: acknowledged with the
                 # messages showing it (ConfirmDelivery did that already, unless the turn
@@ -241,8 +220,48 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             async for event in events:
                 yield event
 
+    async def _claim_charged(
+        self, command: GenerateCommand, turn: ScheduledTurn | None, *, retry: bool, charges: Charges
+    ) -> tuple[Job, bool, bool, User, Personality, Prepared]:
+        """Admits the request (charging it into `charges`) and claims its job: (the job,
+        whether this request runs it, whether it is a new claim to record, the user, the
+        personality, what the job uses). A duplicate of a job still running waits for it
+        (`_wait_for`)."""
+        # A human message marks the channel not quiet (a scheduled turn or a retry is not one).
+        user, personality, prepared = await self._admit(
+            command, note=not retry and not command.turn_id, charges=charges
+        )
+        replaces = ""
+        if self._turns is not None:  # else the client removes the old exchange itself
+            replaces = await replaced_job(self._store, command, user, personality)
+        new = NewJob(
+            idempotency_key=command.idempotency_key,
+            user_id=user.id,
+            personality_id=personality.id,
+            guild_id=command.location.guild_id,
+            channel_id=command.location.conversation_id,
+            request_content=command.content,
+            request_message_ids=command.message_ids,
+            author_id=command.actor.platform_user_id,
+            author_name=command.actor.display_name,
+            parent_channel_id=command.location.channel_id if command.location.thread_id else "",
+            nsfw_channel=command.location.nsfw_channel,
+            replaces_job_id=replaces,
+        )
+        job, claimed = await self._claim(new)
+        if claimed:
+            return job, True, True, user, personality, prepared
+        if (job.user_id, job.personality_id) != (user.id, personality.id):
+            # Never replay someone else's answer: the key names another request.
+            raise AlreadyExists(
+                "this idempotency key was already used for another request",
+                reason="IDEMPOTENCY_KEY_REUSED",
+            )
+        job, claimed = await self._wait_for(job, new)
+        return job, claimed, False, user, personality, prepared
+
     async def _admit(
-        self, command: GenerateCommand, *, note: bool
+        self, command: GenerateCommand, *, note: bool, charges: Charges
     ) -> tuple[User, Personality, Prepared]:
         """The checks before a job, in order (the personality, the denylist, NSFW, rate
         limits), and what it will use. The reads are one statement (`_turn_context`) when the
@@ -274,9 +293,14 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             job_exists = context.job_exists
         user = await self._check_nsfw(user, personality, command.location)
         if not job_exists:  # a duplicate or a retry is not a new message: no token taken
-            await self._take_rate_tokens(user, command.location)
+            await self._take_rate_tokens(user, command.location, charges)
         prepared = await self._prepare(
-            user, personality, command.location, new=not job_exists, context=context
+            user,
+            personality,
+            command.location,
+            new=not job_exists,
+            context=context,
+            charges=charges,
         )
         return user, personality, prepared
 
@@ -308,13 +332,17 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         again: it is charged and logged as the new job was (a guest's within their share),
         and a hand-over of it as abandoned, queued while its bot waited to ask for it again,
         is deleted (`drop_pending_unfinished`). Refused or cut short (this gateway stopping),
-        it ends failed retryably, as a job that never started."""
+        it ends failed retryably: refused, with the refusal's reason and words (a guest's spent
+        budget); cut short, as a job that never started. A refusal gives back what it took."""
+        charges = Charges()
         try:
-            request_type = await self._request_type(user, prepared.config.config)
+            request_type = await self._request_type(user, prepared.config.config, charges)
             if await self.group_store.drop_pending_unfinished(job.id):
                 log.info("job.unfinished_taken_up", job_id=job.id)
-        except BaseException:
-            await self._fail(job.id, _NOT_STARTED, job.attempts)
+        except BaseException as err:
+            await self._give_back(charges)
+            refusal = retry_refused(err) if isinstance(err, TzurotError) else _NOT_STARTED
+            await self._fail(job.id, refusal, job.attempts)
             raise
         return dataclasses.replace(prepared, request_type=request_type, new_job=True)
 
@@ -630,7 +658,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         request: ReplyRequest,
     ) -> None:
         """Records the run's answer and usage on its job (streamed), while the job is still
-        this run's; else nothing, and the run ends with why (`_lost`)."""
+        this run's; else only what the provider billed (as paid, not delivered), and the run
+        ends with why (`_lost`)."""
         try:
             await self._store.finish_job(
                 job.id,
@@ -644,7 +673,16 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         except FailedPrecondition as err:
             if err.reason != JOB_TAKEN_OVER:
                 raise
-            raise await self._lost(job) from err
+            lost = await self._lost(job)
+            try:
+                await asyncio.shield(
+                    self._store.record_lost_run_usage(
+                        job.id, job.user_id, finished.usage, request_type
+                    )
+                )
+            except Exception:
+                log.warning("job.lost_run_usage_not_recorded", job_id=job.id, exc_info=True)
+            raise lost from err
 
     async def _lost(self, job: Job) -> TzurotError:
         """Why the job is no longer this run's: another run's now, or deleted with its

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
+from tzurot.gateway.domain import Usage
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.previews import UNFINISHED_KIND, WITHHELD_REASONS
 
@@ -36,6 +37,41 @@ class LostJobQueries(SqlBase):
         async with self._autocommit.connect() as conn:
             gone, user_deleting, deleted = (await conn.execute(stmt)).one()
         return JobLoss(bool(gone), bool(user_deleting), bool(deleted))
+
+    async def record_lost_run_usage(
+        self, job_id: str, user_id: str, usage: Usage, request_type: str
+    ) -> bool:
+        """Records what a run that lost its job was billed, as paid but not delivered
+        (`failed`): the provider answered in full, but another run took the job over, or it
+        went with its personality. Not for a user whose data is being deleted (nothing more
+        is kept of them). True when recorded."""
+        u, log = t.users.c, t.usage_log
+        stmt = sa.insert(log).from_select(
+            [
+                "user_id",
+                "job_id",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "images",
+                "request_type",
+                "failed",
+            ],
+            sa.select(
+                sa.literal(user_id, u.id.type),
+                sa.literal(job_id, log.c.job_id.type),
+                sa.literal(usage.provider),
+                sa.literal(usage.model),
+                sa.literal(usage.input_tokens),
+                sa.literal(usage.output_tokens),
+                sa.literal(usage.images),
+                sa.literal(request_type),
+                sa.true(),
+            ).where(sa.exists().where(u.id == user_id, u.deletion_requested_at.is_(None))),
+        )
+        async with self._autocommit.connect() as conn:
+            return (await conn.execute(stmt)).rowcount > 0
 
     async def withheld_reason(self, job_id: str) -> str:
         """Why the answer of `job_id` (a job gone) was handed to the bot withheld when its
