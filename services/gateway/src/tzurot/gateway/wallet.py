@@ -16,10 +16,21 @@ write runs under `Users.key_write`, which re-reads the deletion's mark and keeps
 from being recorded until keyvault answered: a deletion recorded first refuses the write
 (USER_DATA_DELETING), one asked during the write waits for it and then removes that key with
 her others (store/deletions.py `KeyWriteFence`).
+
+A provider outside the known ones is refused before any call that would name it, with a
+message that never quotes it: the commonest slip is pasting the key into the `provider`
+option (`/wallet set <key>`, `/wallet remove <key>`), and the key must then reach no other
+service, reply or log (keyvault would audit it; inference would quote it back). Known are
+inference's built-in providers and the wallet's service keys (`KNOWN_PROVIDERS`, or the list
+given), and, for `test` and `remove`, the providers the user holds a key for (one the
+operator added to inference with `TZUROT_PROVIDERS` stays testable and removable).
+A new key with whitespace or control characters is refused before any call too (keyvault's
+rule: it could not be stored, and an HTTP client refusing it as a header logs it whole).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,6 +57,27 @@ MAX_API_KEY_CHARS = 4096
 INVALID_API_KEY = "INVALID_API_KEY"
 QUOTA_EXCEEDED = "PROVIDER_QUOTA_EXCEEDED"
 RATE_LIMITED = "PROVIDER_RATE_LIMITED"
+UNKNOWN_PROVIDER = "UNKNOWN_PROVIDER"
+
+KNOWN_PROVIDERS: frozenset[str] = frozenset(
+    {
+        # inference's built-in providers (tzurot.inference.providers.DEFAULT_PROVIDERS)
+        "openrouter",
+        "openai",
+        "anthropic",
+        "gemini",
+        "ollama",
+        "vllm",
+        "lmstudio",
+        "kokoro",
+        "openedai-speech",
+        # the wallet's service keys: voice (inference speech.py) and web search (skills)
+        "elevenlabs",
+        "brave",
+    }
+)
+"""The providers a key may be stored for. Gateway cannot see inference's `TZUROT_PROVIDERS`:
+an operator who adds one there passes the extended list to `Wallet(providers=...)`."""
 
 
 class Users(Protocol):
@@ -91,11 +123,13 @@ class Wallet:
         checker: KeyChecker,
         keyvault: KeyVault,
         key_uses: KeyUses | None = None,
+        providers: Iterable[str] = KNOWN_PROVIDERS,
     ) -> None:
         self._users = users
         self._checker = checker
         self._keyvault = keyvault
         self._key_uses = key_uses
+        self._providers = frozenset(providers)
 
     async def set(
         self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
@@ -103,13 +137,9 @@ class Wallet:
         """Checks the key with the provider, then stores it (replacing any earlier one); a
         key the provider restricts is stored too, its restriction returned."""
         _check_provider(provider)
-        key = api_key.get_secret_value()
-        if not key.strip():
-            raise InvalidArgument("api_key", "the API key is empty")
-        if len(key) > MAX_API_KEY_CHARS:
-            raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
-        if not key.isascii():  # every provider's key is ASCII; it travels in an HTTP header
-            raise InvalidArgument("api_key", "the API key must be ASCII")
+        if provider not in self._providers:
+            raise self._unknown()
+        _check_api_key(api_key)
         user = await self._users.user(actor)
         restriction: KeyRestriction | None = None
         if skip_validation:
@@ -139,6 +169,8 @@ class Wallet:
     async def remove(self, actor: Actor, provider: str) -> None:
         _check_provider(provider)
         user = await self._users.user(actor)
+        if provider not in self._providers and provider not in await self._stored(user.id):
+            raise self._unknown()  # keyvault never hears of it (nor audits it)
         if not await self._keyvault.delete_key(user.id, provider):
             raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
         log.info("wallet.key_removed", user_id=user.id, provider=provider)
@@ -150,7 +182,9 @@ class Wallet:
         """
         _check_provider(provider)
         user = await self._users.user(actor)
-        if all(key.provider != provider for key in await self._keyvault.list_keys(user.id)):
+        if provider not in await self._stored(user.id):
+            if provider not in self._providers:
+                raise self._unknown()
             raise NotFound(
                 f"no {provider} key stored for you; add one with /wallet set {provider}",
                 reason="NO_API_KEY",
@@ -178,6 +212,19 @@ class Wallet:
             )
         return KeyTest(True, f"the key works ({check.models} models visible)")
 
+    async def _stored(self, user_id: str) -> frozenset[str]:
+        """The providers the user holds a key for (keyvault's ListKeys names no provider)."""
+        return frozenset(key.provider for key in await self._keyvault.list_keys(user_id))
+
+    def _unknown(self) -> InvalidArgument:
+        """The refusal of a provider outside the known ones: it never quotes what was given,
+        which is often the key itself, pasted into the wrong field."""
+        return InvalidArgument(
+            "provider",
+            f"unknown provider; known: {', '.join(sorted(self._providers))}",
+            reason=UNKNOWN_PROVIDER,
+        )
+
 
 def _lacks(restriction: KeyRestriction) -> str:
     """What a restricted key lacks, by the provider's permission names (never the key)."""
@@ -201,6 +248,23 @@ def _rejected_key(exc: TzurotError, provider: str) -> TzurotError:
             metadata={"provider": provider},
         )
     return exc
+
+
+def _check_api_key(api_key: SecretStr) -> None:
+    """A new key's shape, before any call; never quoting it. The same rule as keyvault's
+    `check_api_key` (tzurot.keyvault.validation), mirrored here as gateway does not depend on
+    keyvault's package; ASCII too, as the key travels in an HTTP header."""
+    key = api_key.get_secret_value()
+    if not key.strip():
+        raise InvalidArgument("api_key", "the API key is empty")
+    if len(key) > MAX_API_KEY_CHARS:
+        raise InvalidArgument("api_key", f"the API key is longer than {MAX_API_KEY_CHARS}")
+    if not key.isascii():
+        raise InvalidArgument("api_key", "the API key must be ASCII")
+    if not all(char.isprintable() and not char.isspace() for char in key):
+        raise InvalidArgument(
+            "api_key", "the API key must not contain whitespace or control characters"
+        )
 
 
 def _check_provider(provider: str) -> None:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from tzurot.inference import convert
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
-from tzurot.inference.service import Inference, ModelName
+from tzurot.inference.service import Inference, ModelName, _check_api_key
 from tzurot.inference.speech import ELEVENLABS, Sample
 from tzurot.inference.voice import MAX_CLONE_SAMPLES, SpeechBilled, VoiceService
 from tzurot.runtime.errors import InvalidArgument, TzurotError
@@ -113,6 +113,11 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self, request: inf.ValidateKeyRequest, context: Context
     ) -> inf.ValidateKeyResponse:
         which = request.WhichOneof("key")
+        if which == "api_key":
+            # Every provider's new key, ElevenLabs' too: one with CR/LF or another control
+            # character would otherwise reach the HTTP client, whose refusal of the header
+            # value is logged with the value whole (httpcore at DEBUG).
+            _check_api_key(SecretStr(request.api_key))
         if request.provider == ELEVENLABS:
             voices = self._voices()
             check = (

@@ -3,14 +3,16 @@
 Every call writes one audit row (caller identity, method, user, provider, outcome) after
 it finishes, and fails if that row cannot be written: a key is never handed out unaudited.
 Decrypt writes its row with the read of the sealed key, in the same statement (one commit
-a turn fewer), and corrects it when the call then fails. Audit rows carry user and provider
-only when they passed validation, and never a key.
+a turn fewer), and corrects it when the call then fails. Audit rows carry the user only when
+it passed validation, the provider only when the call found or stored a key under it (see
+`_audited`), and never a key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,6 +55,9 @@ class _Note:
     written: tuple[int, Outcome, str] | None = None
     """An audit row the use-case already wrote (its id, outcome, detail): corrected, not
     written again, when the call ends otherwise."""
+    stored: bool = False
+    """The store found or stored a key under the call's provider: only then does the audit
+    row name the provider (see `_audited`)."""
 
 
 def _valid_or_blank(value: str, check: Callable[[str], str]) -> str:
@@ -60,6 +65,11 @@ def _valid_or_blank(value: str, check: Callable[[str], str]) -> str:
         return check(value)
     except TzurotError:
         return ""
+
+
+def _unquoted(detail: str, provider: str) -> str:
+    """`detail` with `provider` (as a whole word) replaced by an ellipsis."""
+    return re.sub(rf"(?<![\w.-]){re.escape(provider)}(?![\w.-])", "…", detail)
 
 
 def no_key(provider: str) -> NotFound:
@@ -121,6 +131,7 @@ class KeyVault:
             record = await self._store.put(
                 user_id, provider, sealed, key_hint(api_key.get_secret_value())
             )
+            note.stored = True
             note.detail = f"master key version {record.master_key_version}"
             log.info("key stored", user_id=user_id, provider=provider)
             return record
@@ -131,6 +142,7 @@ class KeyVault:
             check_user_id(user_id)
             check_provider(provider)
             deleted = await self._store.delete(user_id, provider)
+            note.stored = deleted
             if not deleted:
                 note.outcome = Outcome.NOT_FOUND
             return deleted
@@ -171,11 +183,12 @@ class KeyVault:
 
     async def mark_used(self, user_id: str, provider: str) -> None:
         """Records that the key was just used."""
-        async with self._audited("MarkUsed", user_id, provider):
+        async with self._audited("MarkUsed", user_id, provider) as note:
             check_user_id(user_id)
             check_provider(provider)
             if not await self._store.mark_used(user_id, provider):
                 raise no_key(provider)
+            note.stored = True
 
     async def record_uses(self, uses: Sequence[KeyUse]) -> int:
         """A batch of uses from gateway: last used times, and rejections that make a key
@@ -241,25 +254,43 @@ class KeyVault:
 
     @asynccontextmanager
     async def _audited(self, method: str, user_id: str, provider: str) -> AsyncIterator[_Note]:
+        """Audits the call when it ends, however it ends.
+
+        The row names the provider only when the call found or stored a key under it
+        (`note.stored`: PutKey stored it, DeleteKey deleted it, MarkUsed marked it); else the
+        provider is blank, and not quoted in the detail either. A name a key is stored under
+        is one gateway accepted for the user (its known providers); anything else is what a
+        caller sent, which can be a key pasted into the provider field (`/wallet remove
+        <key>`), and an ElevenLabs key (`sk_` and 48 hex) fits the provider pattern. Decrypt's
+        row is written by the store with its read, naming the provider asked: only inference
+        may call Decrypt, and it asks only for providers its registry (or a skill) names.
+        """
         note = _Note()
         user = _valid_or_blank(user_id, check_user_id)
         prov = _valid_or_blank(provider, check_provider)
+
+        async def audit(outcome: Outcome, detail: str) -> None:
+            named, said = prov, detail
+            if not note.stored and note.written is None:  # Decrypt's row is the store's
+                named = ""
+                if provider:
+                    said = _unquoted(detail, provider)
+            await self._audit(method, user, named, outcome, said, written=note.written)
+
         try:
             yield note
         except TzurotError as exc:
-            outcome = Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.ERROR
-            await self._audit(method, user, prov, outcome, exc.message, written=note.written)
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            detail = f"cancelled ({note.detail})"
-            await self._audit(method, user, prov, Outcome.ERROR, detail, written=note.written)
-            raise
-        except Exception as exc:
-            await self._audit(
-                method, user, prov, Outcome.ERROR, type(exc).__name__, written=note.written
+            await audit(
+                Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.ERROR, exc.message
             )
             raise
-        await self._audit(method, user, prov, note.outcome, note.detail, written=note.written)
+        except (asyncio.CancelledError, GeneratorExit):
+            await audit(Outcome.ERROR, f"cancelled ({note.detail})")
+            raise
+        except Exception as exc:
+            await audit(Outcome.ERROR, type(exc).__name__)
+            raise
+        await audit(note.outcome, note.detail)
 
     async def _audit(
         self,

@@ -3,6 +3,11 @@
 A key the provider authenticated but restricts (an ElevenLabs key made with "Restrict key")
 is stored like any other; `set` and `test` then say, in the bot's own words, what it lacks
 and what Tzurot cannot do with it (never the vendor's text, never the key).
+
+A common slip is pasting the key into the `provider` option (`/wallet set <key>`): a value
+that is not a known provider (for `remove` and `test`, nor one the user holds a key for) is
+refused before any form opens or any call names it, and is never repeated back. The form
+forgets the typed key once read, and is closed however its answer went.
 """
 
 from __future__ import annotations
@@ -10,13 +15,30 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import PROVIDERS, actor, choices, failure_text, reply, send
+from tzurot.bot.commands.common import PROVIDERS, actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.voice_notices import VENDOR_NAMES
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+WALLET_PROVIDERS = (*PROVIDERS, "brave", "vllm", "lmstudio", "kokoro", "openedai-speech")
+"""The providers a key may be stored for: gateway's `KNOWN_PROVIDERS` (inference's built-in
+providers, ElevenLabs and Brave). The first ones and Brave are offered as you type."""
+SUGGESTED_PROVIDERS = (*PROVIDERS, "brave")
+MODAL_TIMEOUT_SECONDS = 300
+"""How long an unanswered key form stays open (Discord keeps a modal up to 15 minutes)."""
+
+
+def unknown_provider_text() -> str:
+    """The refusal of a `provider` option that names no known provider: never the value,
+    which is often the key itself, pasted into the wrong option."""
+    return (
+        f"Unknown provider; known: {', '.join(sorted(WALLET_PROVIDERS))}. Give the provider's "
+        "name in `provider`; the key goes only in the private form `/wallet set` opens."
+    )
+
 
 PERMISSION_USES = {
     "elevenlabs": {
@@ -95,7 +117,8 @@ class WalletKeyModal(discord.ui.Modal):
     """A private form: what is typed here goes to the gateway (then keyvault) only."""
 
     def __init__(self, gateway: GatewayClient, provider: str) -> None:
-        super().__init__(title=f"Your {provider} API key"[:45], timeout=600)
+        named = provider if provider in WALLET_PROVIDERS else "provider's"
+        super().__init__(title=f"Your {named} API key"[:45], timeout=MODAL_TIMEOUT_SECONDS)
         self.gateway, self.provider = gateway, provider
         self.key: discord.ui.TextInput[WalletKeyModal] = discord.ui.TextInput(
             label="API key",
@@ -107,19 +130,33 @@ class WalletKeyModal(discord.ui.Modal):
         self.add_item(self.key)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        request = gw.SetWalletKeyRequest(
-            actor=actor(interaction), provider=self.provider, api_key=self.key.value.strip()
-        )
+        """Sends the key to the gateway and answers. However that ends, the form forgets
+        the key and stops: discord.py stops a modal only when on_submit returns, and one left
+        registered (a failed reply) would hold the key until its timeout."""
         try:
-            saved = await self.gateway.call(self.gateway.stub.SetWalletKey(request))
-        except TzurotError as err:
-            text = f"Your {self.provider} key was not saved: {failure_text(err)}"
-        else:
-            text = saved_text(self.provider, saved)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            request = gw.SetWalletKeyRequest(
+                actor=actor(interaction), provider=self.provider, api_key=self.key.value.strip()
+            )
+            self._forget_key()
+            try:
+                saved = await self.gateway.call(self.gateway.stub.SetWalletKey(request))
+            except TzurotError as err:
+                text = f"Your {self.provider} key was not saved: {failure_text(err)}"
+            else:
+                text = saved_text(self.provider, saved)
+            finally:
+                del request
+            await send(interaction, text)
         finally:
-            del request
-        await send(interaction, text)
+            self._forget_key()
+            self.stop()
+
+    def _forget_key(self) -> None:
+        """Drops the submitted value from the form's field. discord.py keeps it in the
+        TextInput's `_value` (its `value` property has no setter; `default` is what the form
+        shows when it opens, a different field)."""
+        self.key._value = None
 
 
 class WalletCommands(app_commands.Group):
@@ -130,7 +167,25 @@ class WalletCommands(app_commands.Group):
     async def _provider_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return choices(list(PROVIDERS), current)
+        return choices(list(SUGGESTED_PROVIDERS), current)
+
+    async def _known(self, interaction: discord.Interaction, provider: str) -> bool:
+        """Whether `provider` is a known one or one the user holds a key for; otherwise
+        says so (never quoting it) and asks the gateway nothing naming it. Deferred first:
+        the user's keys may have to be listed."""
+        if provider in WALLET_PROVIDERS:
+            return True
+        try:
+            listed = await self.gateway.call(
+                self.gateway.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor(interaction)))
+            )
+        except TzurotError as err:
+            await send(interaction, failure_text(err))
+            return False
+        if any(key.provider == provider for key in listed.keys):
+            return True
+        await send(interaction, unknown_provider_text())
+        return False
 
     async def _stored_choices(
         self, interaction: discord.Interaction, current: str
@@ -146,9 +201,11 @@ class WalletCommands(app_commands.Group):
     @app_commands.command(name="set", description="Add or replace your key (opens a private form)")
     @app_commands.describe(provider="The provider the key is for")
     async def set_key(self, interaction: discord.Interaction, provider: str) -> None:
-        await interaction.response.send_modal(
-            WalletKeyModal(self.gateway, provider.strip().lower())
-        )
+        provider = provider.strip().lower()
+        if provider not in WALLET_PROVIDERS:  # no form: the key may be in this very option
+            await send(interaction, unknown_provider_text())
+            return
+        await interaction.response.send_modal(WalletKeyModal(self.gateway, provider))
 
     @set_key.autocomplete("provider")
     async def _set_auto(
@@ -170,6 +227,10 @@ class WalletCommands(app_commands.Group):
     @app_commands.command(name="remove", description="Delete one of your keys")
     @app_commands.describe(provider="The provider whose key to remove (e.g. openrouter)")
     async def remove_key(self, interaction: discord.Interaction, provider: str) -> None:
+        provider = provider.strip().lower()
+        await defer(interaction)
+        if not await self._known(interaction, provider):
+            return
         await reply(
             interaction,
             self.gateway,
@@ -188,7 +249,10 @@ class WalletCommands(app_commands.Group):
     @app_commands.command(name="test", description="Check that a stored key still works")
     @app_commands.describe(provider="The provider whose stored key to check (e.g. openrouter)")
     async def test_key(self, interaction: discord.Interaction, provider: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        provider = provider.strip().lower()
+        await defer(interaction)
+        if not await self._known(interaction, provider):
+            return
         await reply(
             interaction,
             self.gateway,
@@ -206,6 +270,8 @@ class WalletCommands(app_commands.Group):
 
 
 __all__ = [
+    "MODAL_TIMEOUT_SECONDS",
+    "WALLET_PROVIDERS",
     "WalletCommands",
     "WalletKeyModal",
     "checked_text",
@@ -213,4 +279,5 @@ __all__ = [
     "restriction_text",
     "saved_text",
     "send",
+    "unknown_provider_text",
 ]

@@ -1,0 +1,197 @@
+"""/wallet: a key pasted into the `provider` option is never echoed nor sent on, and the key
+form forgets the key and closes however its answer went."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from discord.enums import InteractionResponseType
+
+from tzurot.bot.commands.wallet import (
+    MODAL_TIMEOUT_SECONDS,
+    WALLET_PROVIDERS,
+    WalletCommands,
+    WalletKeyModal,
+)
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.gateway.wallet import KNOWN_PROVIDERS
+from tzurot.v1 import gateway_pb2 as gw
+
+_ids = itertools.count(1)
+
+EL_KEY = "sk_" + "0123456789abcdef" * 3
+OR_KEY = "sk-or-v1-" + "ab12" * 16
+PLANTED = "plantedKEYzq7Wm3Xv9Rt2Lp8Ny4"
+
+
+class Stub:
+    """The gateway's wallet RPCs: records each call; the user holds keys for `stored`."""
+
+    def __init__(self, stored: tuple[str, ...] = ()) -> None:
+        self.stored = stored
+        self.calls: list[tuple[str, Any]] = []
+
+    async def ListWalletKeys(self, request: gw.ListWalletKeysRequest) -> Any:
+        self.calls.append(("ListWalletKeys", request))
+        return gw.ListWalletKeysResponse(keys=[gw.WalletKey(provider=p) for p in self.stored])
+
+    async def RemoveWalletKey(self, request: gw.RemoveWalletKeyRequest) -> Any:
+        self.calls.append(("RemoveWalletKey", request))
+        return gw.RemoveWalletKeyResponse()
+
+    async def TestWalletKey(self, request: gw.TestWalletKeyRequest) -> Any:
+        self.calls.append(("TestWalletKey", request))
+        return gw.TestWalletKeyResponse(valid=True)
+
+    async def SetWalletKey(self, request: gw.SetWalletKeyRequest) -> Any:
+        self.calls.append(("SetWalletKey", request))
+        return gw.SetWalletKeyResponse(key=gw.WalletKey(provider=request.provider, hint="wxyz"))
+
+
+class Response:
+    def __init__(self) -> None:
+        self.done = False
+        self.type: InteractionResponseType | None = None
+        self.messages: list[str] = []
+        self.modals: list[WalletKeyModal] = []
+
+    def is_done(self) -> bool:
+        return self.done
+
+    async def defer(self, **_: Any) -> None:
+        self.done, self.type = True, InteractionResponseType.deferred_channel_message
+
+    async def send_message(self, content: str, **_: Any) -> None:
+        self.done = True
+        self.messages.append(content)
+
+    async def send_modal(self, modal: WalletKeyModal) -> None:
+        self.done = True
+        self.modals.append(modal)
+
+
+class Interaction:
+    """What the commands read of a Discord interaction, recording what they answer."""
+
+    def __init__(self, *, failing_edit: bool = False) -> None:
+        self.id = next(_ids)
+        self.user = SimpleNamespace(id=42, display_name="Alice")
+        self.response = Response()
+        self.edits: list[str] = []
+        self.followups: list[str] = []
+        self.followup = SimpleNamespace(send=self._followup)
+        self.failing_edit = failing_edit
+
+    async def edit_original_response(self, **kwargs: Any) -> None:
+        if self.failing_edit:
+            raise RuntimeError("Unknown interaction")  # it expired, or Discord had a 5xx
+        self.edits.append(str(kwargs.get("content")))
+
+    async def _followup(self, content: str, **_: Any) -> None:
+        self.followups.append(content)
+
+    def texts(self) -> list[str]:
+        return [*self.response.messages, *self.edits, *self.followups]
+
+
+def wallet(stub: Stub) -> WalletCommands:
+    return WalletCommands(GatewayClient(cast(Any, stub), generate_timeout=5))
+
+
+async def run(group: WalletCommands, name: str, interaction: Interaction, provider: str) -> None:
+    command: Any = next(c for c in group.commands if c.name == name)
+    await command.callback(group, interaction, provider=provider)
+
+
+def test_the_bot_knows_the_providers_the_gateway_accepts() -> None:
+    assert set(WALLET_PROVIDERS) == KNOWN_PROVIDERS
+
+
+@pytest.mark.parametrize("typed", [EL_KEY, OR_KEY, OR_KEY.upper(), "groq"])
+async def test_set_with_an_unknown_provider_opens_no_form_and_never_repeats_it(
+    typed: str,
+) -> None:
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "set", interaction, typed)
+    assert interaction.response.modals == []
+    assert stub.calls == []
+    (text,) = interaction.texts()
+    assert text.startswith("Unknown provider; known: ")
+    assert "elevenlabs" in text
+    assert typed.lower() not in text.lower()
+    assert typed[3:15].lower() not in text.lower()
+
+
+async def test_set_with_a_known_provider_opens_the_form_named_for_it() -> None:
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "set", interaction, " Brave ")
+    (modal,) = interaction.response.modals
+    assert modal.title == "Your brave API key"
+    assert modal.provider == "brave"
+    assert modal.timeout == MODAL_TIMEOUT_SECONDS == 300
+
+
+@pytest.mark.parametrize("command", ["remove", "test"])
+@pytest.mark.parametrize("typed", [EL_KEY, OR_KEY])
+async def test_remove_and_test_with_an_unknown_provider_send_it_nowhere(
+    command: str, typed: str
+) -> None:
+    stub, interaction = Stub(stored=("openrouter",)), Interaction()
+    await run(wallet(stub), command, interaction, typed)
+    assert [name for name, _ in stub.calls] == ["ListWalletKeys"]  # no provider in it
+    (text,) = interaction.texts()
+    assert text.startswith("Unknown provider; known: ")
+    assert typed not in text
+    assert all(typed not in str(request) for _, request in stub.calls)
+
+
+@pytest.mark.parametrize(
+    ("command", "rpc", "answer"),
+    [
+        ("remove", "RemoveWalletKey", "Removed your groq key."),
+        ("test", "TestWalletKey", "Your groq key works."),
+    ],
+)
+async def test_a_provider_the_user_holds_a_key_for_is_known(
+    command: str, rpc: str, answer: str
+) -> None:
+    """One the operator added to inference (`TZUROT_PROVIDERS`): her key stays reachable."""
+    stub, interaction = Stub(stored=("groq",)), Interaction()
+    await run(wallet(stub), command, interaction, "groq")
+    assert [name for name, _ in stub.calls] == ["ListWalletKeys", rpc]
+    assert stub.calls[-1][1].provider == "groq"
+    assert answer in interaction.texts()[0]
+
+
+async def test_a_known_provider_needs_no_listing() -> None:
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "remove", interaction, "openrouter")
+    assert [name for name, _ in stub.calls] == ["RemoveWalletKey"]
+
+
+def submitted(key: str) -> list[dict[str, Any]]:
+    """The components of a modal submission, as Discord sends them."""
+    return [{"type": 1, "components": [{"type": 4, "custom_id": "api_key", "value": key}]}]
+
+
+@pytest.mark.parametrize("failing_edit", [False, True], ids=["answered", "answer-failed"])
+async def test_the_form_forgets_the_key_and_stops_however_its_answer_went(
+    failing_edit: bool,
+) -> None:
+    """discord.py stops a modal only when on_submit returns; one whose answer failed would
+    stay registered, the key in its field, until its timeout."""
+    stub = Stub()
+    modal = WalletKeyModal(GatewayClient(cast(Any, stub), generate_timeout=5), "openrouter")
+    interaction = Interaction(failing_edit=failing_edit)
+    # As discord.py dispatches a submission: fill the fields, then on_submit (errors to on_error).
+    await modal._scheduled_task(cast(Any, interaction), cast(Any, submitted(PLANTED)), {})
+    [(_, request)] = stub.calls
+    assert request.api_key == PLANTED
+    assert modal.key.value == ""
+    assert modal.is_finished()
+    assert interaction.edits == (
+        [] if failing_edit else ["Saved your openrouter key (…wxyz). It is stored encrypted."]
+    )
