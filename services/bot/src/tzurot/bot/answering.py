@@ -23,10 +23,14 @@ from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.cadence import ChannelCadence
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import (
+    CLOSED_THREAD_CODES,
     UNKNOWN_CHANNEL,
     ForbiddenChannels,
+    ThreadArchived,
+    archived_thread,
     channel_key,
     delivery_problem,
+    locked_thread,
     refusal_text,
 )
 from tzurot.bot.errors import (
@@ -124,10 +128,14 @@ class Poster:
         `quiet` (a scheduled turn): that answer is filled in, and failures are not told.
         `replacing` (a 🔄): the answer this one replaces is deleted once this one is posted
         and confirmed; a generation refused (its personality gone, no key...) or failing
-        leaves it."""
+        leaves it. In a thread locked to the bot nothing is generated and nothing said:
+        Discord would refuse the notice as it refuses the bot's other messages there, and
+        only a moderator can have written in it (logged; a scheduled turn is dropped as
+        FORBIDDEN, which stops free will there)."""
         channel_id = channel_key(channel)
-        if channel_id in self._forbidden:
-            log.info("bot.channel_forbidden", channel_id=channel_id)
+        locked = locked_thread(channel)
+        if channel_id in self._forbidden or locked:
+            log.info("bot.channel_forbidden", channel_id=channel_id, locked_thread=locked)
             if quiet is not None:
                 quiet.error_reason = "FORBIDDEN"
             return
@@ -281,6 +289,8 @@ class Poster:
         mentions = self._mentions(user_id)
 
         async def send(text: str) -> int:
+            if archived_thread(channel):  # closed by a moderator meanwhile: not reopened
+                raise ThreadArchived(channel_id)
             sent = await self._webhooks.send(
                 channel,
                 text,
@@ -527,8 +537,20 @@ class Poster:
     async def _refused(
         self, channel: discord.abc.Messageable, exc: discord.HTTPException, *, tell: bool
     ) -> None:
-        """Logs what Discord refused; `tell`: and tells the channel."""
-        log.info("bot.post_refused", status=exc.status, code=exc.code, told=tell)
+        """Logs what Discord refused; `tell`: and tells the channel.
+
+        A thread a moderator closed (archived: 50083) or locked (160005) while the answer
+        streamed is not told: Discord takes no edit there, and a notice would reopen the
+        thread (a message sent in an archived thread unarchives it) or be refused (locked).
+        The answer stops where it was, as for any refusal mid-stream: what was delivered is
+        confirmed, nothing more is posted (nor a new piece the bot holds back itself:
+        `ThreadArchived`). The channel is not remembered as forbidden: a user's next message
+        reopens the thread, and a locked one is turned away before generating (`post`)."""
+        closed = exc.code in CLOSED_THREAD_CODES
+        log.info("bot.post_refused", status=exc.status, code=exc.code, told=tell and not closed)
+        if closed:
+            log.info("bot.thread_closed", channel_id=channel_key(channel), code=exc.code)
+            return
         if exc.code == UNKNOWN_CHANNEL:
             # The channel (or thread) was deleted, not its webhook: no notice can land there,
             # and nothing more is generated for it, nor a webhook looked for (or made) there.

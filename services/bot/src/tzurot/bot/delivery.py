@@ -6,6 +6,14 @@ chats, threads and forum posts; not a forum itself, not a category or a DM), and
 View Channel, Manage Webhooks and Send Messages (Send Messages in Threads in a thread) there. A
 403 from Discord, or a channel Discord no longer knows (10003: deleted), is remembered per
 channel for a while, so no generation is started for a channel the bot cannot post in.
+
+Locked and archived threads (discord-api-docs topics/threads.mdx): in a locked thread, users and
+bot users without Manage Threads "won't be able to create or update messages"; the bot asks for
+no Manage Threads, so a locked thread is closed to it (`locked_thread`): nothing is generated
+there, and nothing can be told there either. In an archived thread nobody edits a message
+(50083), and a message sent there unarchives it: an answer whose thread a moderator closes while
+it streams stops where it was, and no notice reopens the thread (answering.py
+`Poster._refused`, `ThreadArchived`).
 """
 
 from __future__ import annotations
@@ -19,6 +27,43 @@ from tzurot.bot.webhooks import UNKNOWN_MESSAGE, webhook_channel
 
 MISSING_ACCESS, MISSING_PERMISSIONS = 50001, 50013
 UNKNOWN_CHANNEL, INVALID_FORM = 10003, 50035
+THREAD_ARCHIVED, THREAD_LOCKED = 50083, 160005
+CLOSED_THREAD_CODES = frozenset({THREAD_ARCHIVED, THREAD_LOCKED})
+"""Discord's refusals in a thread a moderator closed (archived) or locked."""
+LOCKED_THREAD = (
+    "This thread is locked: only moderators (**Manage Threads**) can post in it, so I can't "
+    "answer here."
+)
+
+
+class ThreadArchived(discord.HTTPException):
+    """The bot's own refusal (not Discord's) of a new message in a thread Discord's gateway
+    said is archived now (THREAD_UPDATE): Discord would take the message and unarchive the
+    thread a moderator just closed. It
+    carries Discord's code for an archived thread (50083), so it is handled as Discord's
+    refusal of an edit there is (no HTTP status: nothing was asked)."""
+
+    def __init__(self, thread_id: int) -> None:
+        discord.DiscordException.__init__(self, f"thread {thread_id} is archived")
+        self.response = None  # type: ignore[assignment]  # no request was made
+        self.status, self.code = 0, THREAD_ARCHIVED
+        self.text, self._errors = "Thread is archived", None
+
+
+def locked_thread(channel: object) -> bool:
+    """Whether `channel` is a thread locked to the bot: locked, and the bot lacks Manage
+    Threads there (its permissions not cached yet: taken as lacking). discord.py's
+    `Thread.locked` is set for a thread closed and locked too."""
+    if not isinstance(channel, discord.Thread) or not channel.locked:
+        return False
+    me = channel.guild.me
+    return me is None or not channel.permissions_for(me).manage_threads
+
+
+def archived_thread(channel: object) -> bool:
+    """Whether `channel` is a thread archived now (as Discord's THREAD_UPDATE left the object
+    the bot holds; discord.py updates it in place)."""
+    return isinstance(channel, discord.Thread) and channel.archived
 
 
 def channel_key(channel: object) -> int:
@@ -27,11 +72,15 @@ def channel_key(channel: object) -> int:
 
 
 def delivery_problem(channel: object) -> str | None:
-    """Why answers cannot be posted in `channel` (a short sentence for the user), or None."""
+    """Why answers cannot be posted in `channel` (a short sentence for the user), or None.
+    A locked thread's (`LOCKED_THREAD`) cannot be told there: Discord refuses the bot's own
+    message too."""
     try:
         parent, thread = webhook_channel(channel)
     except TypeError:
         return "Personalities cannot post in this kind of channel (no webhooks here)."
+    if locked_thread(channel):
+        return LOCKED_THREAD
     me = parent.guild.me
     if me is None:
         return None  # not cached yet: let Discord decide

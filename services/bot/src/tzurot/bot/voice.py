@@ -10,7 +10,8 @@ goes out through the personality's webhook as an ordinary attachment instead. di
 no voice-message API: the flag and the attachment fields are set on its own request helper.
 
 Speech is paid for when the gateway is asked (SpeakAnswer), so whether either way of posting
-it is open is checked before that (`voice_problem`), never after. An answer spoken by itself
+it is open is checked before that (`voice_problem`, which also turns away a thread locked to the
+bot: Discord refuses the bot's messages there), never after. An answer spoken by itself
 whose voice message cannot come (its key rejected or lacking a permission, no characters left,
 Discord refusing it) gets a short notice from the bot under the text, saying why and what to
 do (voice_notices.py).
@@ -31,7 +32,7 @@ import discord
 import structlog
 from discord.http import handle_message_parameters
 
-from tzurot.bot.delivery import delivery_problem
+from tzurot.bot.delivery import delivery_problem, locked_thread
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.voice_notices import no_voice_notice, notice
 from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
@@ -119,7 +120,13 @@ def _may_send_voice(channel: object, granted: discord.Permissions | None = None)
 
 def voice_problem(channel: object, granted: discord.Permissions | None = None) -> str | None:
     """Why no spoken answer can be posted in `channel` (a sentence for the user), or None:
-    neither the bot's voice message nor the audio file through the personality's webhook."""
+    neither the bot's voice message nor the audio file through the personality's webhook.
+    A thread locked to the bot takes neither (delivery.py `locked_thread`)."""
+    if locked_thread(channel):
+        return (
+            "This thread is locked: only moderators (**Manage Threads**) can post in it, so I "
+            "can't post a voice message here."
+        )
     if _may_send_voice(channel, granted) or delivery_problem(channel) is None:
         return None
     return (

@@ -5,7 +5,9 @@ thread) and is refused in a forum itself; files need Attach Files and a reply (a
 `message_reference`) Read Message History (50013); typing needs Send Messages. Uploads follow
 uploads.py (per-file and per-request size, 10 attachments). A send with a nonce and
 `enforce_nonce` that repeats one of the same author's recent nonces returns that message.
-Voice messages follow voice_messages.py."""
+Voice messages follow voice_messages.py. In a locked thread the bot posts only with Manage
+Threads (160005; 50083 when it is archived too), and a post in an archived thread unarchives it
+(rules.py `closed_thread_error`)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tzurot.testing.fake_discord.rules import (
     THREAD_TYPES,
     Permission,
     allowed_mentions_error,
+    closed_thread_error,
     error,
     nonce_error,
     pings,
@@ -61,6 +64,17 @@ class Channels(Interactions):
             return self.refuse(route, 403, MISSING_PERMISSIONS)
         return None
 
+    def _closed_thread(
+        self, route: str, channel: Json, *, editing: bool, webhook: bool = False
+    ) -> web.Response | None:
+        """403 where `channel` is a locked or archived thread the bot (`webhook`: a webhook)
+        may not post (`editing`: edit) in: rules.py `closed_thread_error`."""
+        manage = not webhook and bool(self.bot_permissions(channel) & Permission.MANAGE_THREADS)
+        problem = closed_thread_error(
+            channel, editing=editing, manage_threads=manage, webhook=webhook
+        )
+        return None if problem is None else self.refuse(route, 403, problem)
+
     def _send_permission(self, channel: Json) -> int:
         if channel.get("type") in THREAD_TYPES:
             return Permission.SEND_MESSAGES_IN_THREADS
@@ -93,7 +107,9 @@ class Channels(Interactions):
             return self.refuse(
                 route, 400, error(50008, "Cannot send messages in a non-text channel")
             )
-        refused = self._needs(route, channel, self._send_permission(channel))
+        refused = self._needs(route, channel, self._send_permission(channel)) or (
+            self._closed_thread(route, channel, editing=False)
+        )
         if refused is not None:
             return refused
         body, sent = await read_body_files(request, self.uploads)
@@ -141,6 +157,7 @@ class Channels(Interactions):
         if nonce is not None:
             data["nonce"] = nonce
         posted = self._store(data)
+        await self.unarchive_on_post(channel)
         if nonce is not None:
             self.sent_nonces[(int(self.bot_user["id"]), str(nonce))] = (posted.id, time.monotonic())
         self._record_pings(

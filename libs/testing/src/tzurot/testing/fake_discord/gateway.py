@@ -127,13 +127,16 @@ class Gateway(DiscordState):
         self._touch()
 
     def _guild_create(self, guild: Json) -> Json:
-        """The guild as GUILD_CREATE shows it to the bot: only the threads it can view (a
-        private one only if it is a member or has Manage Threads), each it joined with its own
-        thread member (without `id` and `user_id` there)."""
+        """The guild as GUILD_CREATE shows it to the bot: only the active threads it can view
+        (a private one only if it is a member or has Manage Threads; archived ones are not
+        synced up front: topics/threads.mdx), each it joined with its own thread member
+        (without `id` and `user_id` there)."""
         me = int(self.bot_user["id"])
         threads: list[Json] = []
         for thread in guild["threads"]:
             if not self.bot_permissions(thread) & Permission.VIEW_CHANNEL:
+                continue
+            if thread["thread_metadata"].get("archived"):
                 continue
             shown = dict(thread)
             joined = self.thread_members.get(int(thread["id"]), {}).get(me)

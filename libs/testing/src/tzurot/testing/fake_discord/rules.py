@@ -7,7 +7,7 @@ Mentions Object" (defaults and validation against the content), rate limits (429
 private thread only for its members and those with Manage Threads: topics/threads "Public &
 Private Threads"), "Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a
 second message by the same author with the same nonce within a few minutes returns the first
-and creates nothing).
+and creates nothing), locked and archived threads (`closed_thread_error`).
 """
 
 from __future__ import annotations
@@ -245,6 +245,51 @@ def permissions_in(guild: Json, channel: Json, member_id: int, member_roles: Ite
     if not perms & Permission.VIEW_CHANNEL:
         return 0
     return perms
+
+
+# ---- locked and archived threads ----
+
+THREAD_ARCHIVED, THREAD_LOCKED = 50083, 160005
+
+
+def closed_thread_error(
+    channel: Json, *, editing: bool, manage_threads: bool = False, webhook: bool = False
+) -> Json | None:
+    """Discord's answer body when a message may not be posted (`editing`: edited) in
+    `channel` because it is a locked or archived thread, else None. `manage_threads`: the
+    sender has Manage Threads; `webhook`: the sender is a webhook (it has no permissions).
+
+    discord-api-docs topics/threads.mdx, "Locked Threads": users, bot users included,
+    without Manage Threads "won't be able to create or update messages in locked threads";
+    "Active & Archived Threads": "Users cannot edit messages ... in archived threads",
+    "Sending a message will automatically unarchive the thread, unless the thread has been
+    locked by a moderator", and only Manage Threads unarchives a locked thread. Codes:
+    topics/opcodes-and-status-codes.mdx, 50083 (an operation on an archived thread, "such as
+    editing a message") and 160005 (Thread is locked).
+
+    - An edit in an archived thread: 50083, for anyone (webhooks too).
+    - A post in a thread both archived and locked, without Manage Threads (a webhook has
+      none): 50083, as Discord answers there (discord-api-docs issues #6884 and #7707: "Thread
+      is archived", 50083, for a thread a moderator locked).
+    - A post or an edit in a locked thread that is active, without Manage Threads: 160005.
+      Not for a webhook: the docs name users and bot users only, and whether Discord refuses
+      a webhook's message there is not documented (nor found in discord-api-docs' issues), so
+      the fake refuses only what the docs state and lets it through.
+    - A post in an archived thread that is not locked is taken and unarchives the thread
+      (the caller does that; Execute Webhook's `thread_id`: "The thread will automatically be
+      unarchived").
+
+    The HTTP status is not documented: 403, as Discord answered 50083 in those issues; 160005
+    gets 403 as well (an assumption)."""
+    if channel.get("type") not in THREAD_TYPES:
+        return None
+    meta = channel.get("thread_metadata") or {}
+    archived, locked = bool(meta.get("archived")), bool(meta.get("locked"))
+    if archived and (editing or (locked and not manage_threads)):
+        return error(THREAD_ARCHIVED, "Thread is archived")
+    if locked and not manage_threads and not webhook:
+        return error(THREAD_LOCKED, "Thread is locked")
+    return None
 
 
 # ---- rate limits ----

@@ -13,6 +13,7 @@ from tzurot.testing.fake_discord.rules import (
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     THREAD_TYPES,
     Permission,
+    closed_thread_error,
 )
 from tzurot.testing.fake_discord.wire import Json, iso
 
@@ -37,10 +38,16 @@ class Users(Gateway):
     ) -> Posted:
         """A user writes in `channel`; MESSAGE_CREATE goes to the shard owning the guild.
         `extra` adds message fields (`application_id`, `interaction_metadata`, `embeds`…).
-        Discord refuses a user's message where they may not view or send (PermissionError);
-        a webhook (`webhook_id`) posts anywhere its channel is."""
+        Discord refuses a user's message where they may not view or send, or in a locked
+        thread without Manage Threads (PermissionError); a webhook (`webhook_id`) posts
+        anywhere its channel is, but for a thread both archived and locked. A message in an
+        archived thread unarchives it (THREAD_UPDATE first, as `unarchive_on_post`)."""
         if webhook_id is None and channel.get("guild_id"):
             self._may_post(channel, author)
+        elif webhook_id is not None:
+            problem = closed_thread_error(channel, editing=False, webhook=True)
+            if problem is not None:
+                raise PermissionError(f"{problem['code']} {problem['message']}")
         data = self._message_json(channel, author, content, message_id=message_id)
         data.update(extra or {})
         data["attachments"] = [dict(a) for a in attachments]
@@ -62,6 +69,7 @@ class Users(Gateway):
             }
             data["referenced_message"] = reply_to.data
         posted = self._store(data)
+        await self.unarchive_on_post(channel)
         await self.dispatch_message(posted)
         return posted
 
@@ -73,6 +81,38 @@ class Users(Gateway):
             raise PermissionError(f"50001 Missing Access: {author['username']} in {channel['id']}")
         if not have & send:
             raise PermissionError(f"50013 Missing Permissions: {author['username']} may not send")
+        problem = closed_thread_error(
+            channel, editing=False, manage_threads=bool(have & Permission.MANAGE_THREADS)
+        )
+        if problem is not None:
+            raise PermissionError(f"{problem['code']} {problem['message']}: {author['username']}")
+
+    # ---- moderating threads ----
+
+    async def set_thread(
+        self, thread: Json, *, archived: bool | None = None, locked: bool | None = None
+    ) -> None:
+        """A moderator closes (archives) or locks `thread`, or opens it again: its
+        `thread_metadata` changes and THREAD_UPDATE goes to the bot (before the bot connects,
+        GUILD_CREATE carries it instead: an archived thread is not in it, as Discord syncs
+        only active threads there)."""
+        meta = thread["thread_metadata"]
+        if archived is not None and archived != meta["archived"]:
+            meta["archived"] = archived
+            meta["archive_timestamp"] = iso()
+        if locked is not None:
+            meta["locked"] = locked
+        event = {**thread, "thread_metadata": dict(meta)}  # as it is now, for a RESUME too
+        await self.dispatch("THREAD_UPDATE", event, guild_id=int(thread["guild_id"]))
+        self._touch()
+
+    async def unarchive_on_post(self, channel: Json) -> None:
+        """A message was posted in `channel`: an archived thread is active again ("Sending a
+        message will automatically unarchive the thread"; the post was refused where it is
+        locked and the sender lacks Manage Threads)."""
+        meta = channel.get("thread_metadata")
+        if channel.get("type") in THREAD_TYPES and meta and meta.get("archived"):
+            await self.set_thread(channel, archived=False)
 
     async def dispatch_message(self, posted: Posted) -> None:
         """Sends MESSAGE_CREATE for a stored message (again, to test deduplication)."""

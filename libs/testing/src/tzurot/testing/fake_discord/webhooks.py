@@ -7,9 +7,12 @@
   `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
   and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
   the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
+  Into an archived thread it unarchives the thread, unless the thread is locked too (50083);
+  a locked thread that is active takes it (rules.py `closed_thread_error`: what Discord does
+  there with a webhook is not documented).
 - Reading, editing or deleting a message through a webhook: only one that webhook posted
   (else 10008), needing no permission in the channel; one in a thread only with its
-  `thread_id` (else 10008).
+  `thread_id` (else 10008). No edit in an archived thread (50083); deleting is allowed there.
 - Files, sent or added by an edit, follow uploads.py: each within the guild's limit, the
   request within 25 MiB (413, 40005), at most 10 attachments a message (50035).
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
@@ -173,6 +176,9 @@ class Webhooks(Channels):
             if thread is None or thread.get("parent_id") != hook["channel_id"]:
                 return self.refuse(route, 400, error(10003, "Unknown Channel"))
             channel = thread
+            refused = self._closed_thread(route, thread, editing=False, webhook=True)
+            if refused is not None:
+                return refused
         elif channel.get("type") == FORUM:
             return self.refuse(
                 route,
@@ -234,6 +240,7 @@ class Webhooks(Channels):
         posted = self._store(data, avatar_url=body.get("avatar_url"))
         posted.allowed_mentions.append(body.get("allowed_mentions"))
         self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
+        await self.unarchive_on_post(channel)
         await self.dispatch_message(posted)
         headers = self._rate_headers(f"webhook:{hook['id']}")
         if request.query.get("wait") in {"true", "True", "1"}:
@@ -281,7 +288,9 @@ class Webhooks(Channels):
             return self.refuse(route, 404, error(10008, "Unknown Message"))
         body, files = await read_body_files(request, self.uploads)
         channel = self.channels[posted.channel_id]
-        refused = self._upload_refused(route, channel, request, files)
+        refused = self._closed_thread(
+            route, channel, editing=True, webhook=True
+        ) or self._upload_refused(route, channel, request, files)
         if refused is not None:
             return refused
         attachments = None
