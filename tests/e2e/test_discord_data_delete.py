@@ -82,6 +82,17 @@ async def rows_of(database: str, user_id: str) -> dict[str, int]:
     return counts
 
 
+async def said_by(database: str, user_id: str) -> list[str]:
+    """What the turns of her exchanges said (both sides)."""
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            query = sa.text("SELECT content FROM memory.turns WHERE user_id = :u")
+            return list((await conn.execute(query, {"u": user_id})).scalars())
+    finally:
+        await engine.dispose()
+
+
 async def memories_formed(database: str, user_id: str) -> None:
     for _ in range(600):
         if await scalar(
@@ -141,6 +152,8 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
         hers = await user_id_of(db, world.alice)
         bob = await user_id_of(db, world.bob)
         await memories_formed(db, hers)
+        await memories_formed(db, bob)  # after hers in the channel: her answer came before
+        her_words = await said_by(db, hers)
         before = await rows_of(db, hers)
         assert all(
             before[table]
@@ -190,6 +203,13 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
         "bob's jobs": await scalar(
             db, "SELECT count(*) FROM core.jobs WHERE user_id = CAST(:u AS uuid)", u=bob
         ),
+        # Not even in the context (searched with the memory) of Bob's memories.
+        "memories holding her words": await scalar(
+            db,
+            "SELECT count(*) FROM memory.memories m, unnest(CAST(:said AS text[])) AS s(said)"
+            " WHERE strpos(m.text || m.context, s.said) > 0",
+            said=her_words,
+        ),
     }
     assert after == {
         "her rows left": {},
@@ -200,6 +220,7 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
         "her public personality's owner": "nobody",
         "bob's turns": 2,
         "bob's jobs": 1,
+        "memories holding her words": 0,
     }
 
 

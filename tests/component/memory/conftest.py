@@ -4,7 +4,7 @@ service itself over mTLS gRPC with stubs to it; `lock_waiters` for tests of conc
 sessions."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,10 +144,11 @@ class ForgetsDuringReflection(PostgresMemoryStore):
         super().__init__(engine)
         self._forget = forget
 
-    async def insert(self, scope: MemoryScope, **fields: Any) -> StoredMemory:
-        if fields.get("sector") == "reflective":
-            await self._forget(scope)
-        return await super().insert(scope, **fields)
+    async def mark_reflected(
+        self, scope: MemoryScope, ids: Sequence[str], **fields: Any
+    ) -> StoredMemory | None:
+        await self._forget(scope)
+        return await super().mark_reflected(scope, ids, **fields)
 
 
 async def reflect_forgetting_meanwhile(

@@ -4,6 +4,7 @@ contradict (kept as history, never retrieved); incognito exchanges queue nothing
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,7 @@ async def test_a_new_fact_supersedes_the_one_it_contradicts(
     )
     assert [t.content for t in batch.turns] == ["I live in Paris now", "noted"]
     assert list(batch.known_facts) == []
+    assert uuid.UUID(batch.claim_token)  # StoreFacts stores while this claim holds the jobs
     # Leased: not handed out twice.
     assert not (await stub.ClaimFactJobs(mem.ClaimFactJobsRequest())).batches
     first = await stub.StoreFacts(
@@ -90,6 +92,7 @@ async def test_a_new_fact_supersedes_the_one_it_contradicts(
             user_id=ALICE,
             job_ids=["job-1"],
             facts=[mem.NewFact(text="Alice lives in Paris")],
+            claim_token=batch.claim_token,
         )
     )
     (paris,) = first.facts
@@ -106,6 +109,7 @@ async def test_a_new_fact_supersedes_the_one_it_contradicts(
             user_id=ALICE,
             job_ids=list(batch.job_ids),
             facts=[mem.NewFact(text="Alice lives in Berlin", supersedes=[paris.id])],
+            claim_token=batch.claim_token,
         )
     )
     assert second.superseded == 1
@@ -153,6 +157,9 @@ async def test_store_facts_refuses_bad_input(served: tuple[MemoryApp, Stub]) -> 
         ),
         mem.StoreFactsRequest(
             personality_id=PERSONA, user_id=ALICE, job_ids=["job-1"], facts=[mem.NewFact()]
+        ),
+        mem.StoreFactsRequest(
+            personality_id=PERSONA, user_id=ALICE, job_ids=["job-1"], claim_token="job-1"
         ),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -100,8 +100,12 @@ async def test_two_replicas_never_form_the_same_exchange(
 async def test_a_failing_job_is_tried_once_per_pass_then_dropped(
     engine: AsyncEngine, embedder: Embedder
 ) -> None:
+    """Here retried at once (`retry_seconds=0`); test_formation_failures.py has the waits
+    between attempts."""
     jobs = await store_exchanges(engine, 3)
-    worker, memory = replica(engine, embedder, fail_job=jobs[1])
+    store = PostgresMemoryStore(engine)
+    memory = RecordingMemory(store, embedder, fail_job=jobs[1])
+    worker = Formation(store, memory, batch=4, retry_seconds=0)
     assert await worker.drain() == 2
     assert memory.formed == [jobs[0], jobs[2]]
     attempts = sa.select(formation_outbox.c.job_id, formation_outbox.c.attempts)

@@ -18,7 +18,7 @@ from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.component
 
-HEAD = "0011"
+HEAD = "0013"
 TABLES = {
     "alembic_version",
     "turns",

@@ -52,9 +52,14 @@ def refusal(source: str, provider: str = "openrouter") -> FailedPrecondition:
     )
 
 
+TOKEN = "5f0c1c9e-8d1f-4a43-9a43-0c2a7f1e2b11"
+
+
 class Memory:
     def __init__(self) -> None:
-        self.batches = [mem.FactBatch(personality_id="p-1", user_id="u-1", job_ids=["j-1"])]
+        self.batches = [
+            mem.FactBatch(personality_id="p-1", user_id="u-1", job_ids=["j-1"], claim_token=TOKEN)
+        ]
         self.stored: list[mem.StoreFactsRequest] = []
 
     async def claim_fact_jobs(self, limit: int, lease_seconds: int) -> list[mem.FactBatch]:
@@ -112,6 +117,13 @@ async def test_a_refused_stored_key_turns_inactive_and_the_batch_is_finished() -
     memory, sink = await extraction_refused(refusal("user"))
     assert sink.uses == [KeyUse("u-1", "openrouter", T0, rejected=True)]
     assert [list(r.job_ids) for r in memory.stored] == [["j-1"]]
+
+
+async def test_the_batch_is_finished_under_its_claims_token() -> None:
+    """Memory finishes the jobs only while this claim still holds them: had its lease run
+    out and another replica claimed them again, that replica's facts are the ones kept."""
+    memory, _ = await extraction_refused(FailedPrecondition("no key", reason="NO_API_KEY"))
+    assert [r.claim_token for r in memory.stored] == [TOKEN]
 
 
 async def test_the_operators_refused_key_or_no_key_marks_nothing() -> None:

@@ -1285,8 +1285,13 @@ class FactBatch(_message.Message):
     JOB_IDS_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
     KNOWN_FACTS_FIELD_NUMBER: _builtins.int
+    CLAIM_TOKEN_FIELD_NUMBER: _builtins.int
     personality_id: _builtins.str
     user_id: _builtins.str
+    claim_token: _builtins.str
+    """The claim's token (a UUID; every batch of one ClaimFactJobs has the same): give it back
+    with StoreFacts, which stores only while the claim still holds every job.
+    """
     @_builtins.property
     def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1305,10 +1310,11 @@ class FactBatch(_message.Message):
         job_ids: _abc.Iterable[_builtins.str] | None = ...,
         turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
         known_facts: _abc.Iterable[_common_pb2.Memory] | None = ...,
+        claim_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_ids", b"job_ids", "known_facts", b"known_facts", "personality_id", b"personality_id", "turns", b"turns", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claim_token", b"claim_token", "job_ids", b"job_ids", "known_facts", b"known_facts", "personality_id", b"personality_id", "turns", b"turns", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1367,11 +1373,20 @@ class StoreFactsRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     JOB_IDS_FIELD_NUMBER: _builtins.int
     FACTS_FIELD_NUMBER: _builtins.int
+    CLAIM_TOKEN_FIELD_NUMBER: _builtins.int
     personality_id: _builtins.str
     user_id: _builtins.str
+    claim_token: _builtins.str
+    """FactBatch.claim_token of the claim these facts were extracted for. Empty (a caller from
+    before tokens): the jobs need only still wait, whoever holds them.
+    """
     @_builtins.property
     def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The claimed exchanges these facts come from; they are finished (even with no facts)."""
+        """The claimed exchanges these facts come from; they are finished (even with no facts).
+        All or nothing: nothing is stored, and none finished, unless every one still waits and,
+        with claim_token, is still that claim's (its lease ran out and another claim took it
+        again: that claim stores its facts). So no exchange's facts are stored twice.
+        """
 
     @_builtins.property
     def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___NewFact]: ...
@@ -1382,10 +1397,11 @@ class StoreFactsRequest(_message.Message):
         user_id: _builtins.str = ...,
         job_ids: _abc.Iterable[_builtins.str] | None = ...,
         facts: _abc.Iterable[Global___NewFact] | None = ...,
+        claim_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "job_ids", b"job_ids", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claim_token", b"claim_token", "facts", b"facts", "job_ids", b"job_ids", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,7 +9,9 @@ memory, which stores them and supersedes the known facts they contradict.
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
 lease runs out (memory drops a job after five claims). A key of the user's wallet that the
-provider refused is marked inactive (key_uses.py), as an answer's would be.
+provider refused is marked inactive (key_uses.py), as an answer's would be. A batch whose
+lease ran out while inference worked (another replica claimed its exchanges again) stores
+nothing: memory keeps only the facts of the claim that holds every job (its token).
 """
 
 from __future__ import annotations
@@ -122,6 +124,9 @@ class FactExtraction:
                 user_id=batch.user_id,
                 job_ids=batch.job_ids,
                 facts=[mem.NewFact(text=f.text, supersedes=f.supersedes) for f in facts],
+                # Stored only while this claim still holds the jobs: if the lease ran out
+                # and another replica claimed them again, that replica stores them.
+                claim_token=batch.claim_token,
             )
         )
         log.info(

@@ -133,6 +133,12 @@ class MiniLMEmbedder:
         return None
 
 
+REMOTE_TIMEOUT_SECONDS = 15.0
+"""The most one call to an embeddings endpoint may take, the SDK's retries included (its
+own default is 600 s a try): well under formation's 60 s lease, so a hung endpoint fails
+the batch (formation then checks whether the embedder is down) instead of holding it."""
+
+
 class OpenAIEmbedder:
     """Any OpenAI-compatible embeddings endpoint, asked for `dimensions` floats."""
 
@@ -143,11 +149,14 @@ class OpenAIEmbedder:
         *,
         dimensions: int = EMBEDDING_DIMENSIONS,
         batch_size: int = 64,
+        timeout: float | None = None,
     ) -> None:
         self._client = client
         self._model = model
         self._dimensions = dimensions
         self._batch_size = batch_size
+        self._timeout = timeout
+        """Seconds a call may take (None: REMOTE_TIMEOUT_SECONDS)."""
 
     @property
     def dimensions(self) -> int:
@@ -160,10 +169,12 @@ class OpenAIEmbedder:
         vectors: list[Vector] = []
         for start in range(0, len(texts), self._batch_size):
             batch = list(texts[start : start + self._batch_size])
+            timeout = self._timeout or REMOTE_TIMEOUT_SECONDS
             try:
-                reply = await self._client.embeddings.create(
-                    model=self._model, input=batch, dimensions=self._dimensions
-                )
+                async with asyncio.timeout(timeout):
+                    reply = await self._client.embeddings.create(
+                        model=self._model, input=batch, dimensions=self._dimensions, timeout=timeout
+                    )
             except Exception as error:  # the SDK's errors carry no key; name only the kind
                 raise EmbeddingError(
                     f"embeddings endpoint failed: {type(error).__name__}"

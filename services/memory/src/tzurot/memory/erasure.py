@@ -5,8 +5,12 @@ whose rows they are.
 In one transaction: first the turns and, from the same snapshot, the outbox rows and memory
 uses of their jobs and the fact outbox rows; then the memory modes; then the memories (their
 links cascade). A formation batch or a StoreFacts that claimed outbox rows before and writes
-later finds them gone and writes nothing (formation's lease is lost; StoreFacts stores facts
-only for jobs still waiting).
+later finds them gone and writes nothing of them (formation writes only the jobs still
+leased to it; StoreFacts stores facts only for jobs still waiting).
+
+Nothing of theirs is left in other rows: a memory's context (searched with it) is made only
+of its own user's turns or the channel's (`_CLAIM`'s preceding turn, memory_store.py), so the
+memories of the other users of a channel hold none of a forgotten user's words.
 """
 
 from __future__ import annotations

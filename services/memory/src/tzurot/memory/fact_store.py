@@ -3,6 +3,12 @@
 A fact is a memory (sector semantic, tag "fact"). A newer fact that contradicts one marks
 it `superseded_by` itself: the old one stays as history (exports show it) but no search
 returns it (`memory_store._scope_filter`).
+
+A claim leases its jobs under a token of its own (`claimed_by`), as formation's outbox does.
+Its lease can run out while gateway still waits for the LLM; another claim then takes the
+jobs again, with newer ones. Only the claim that holds every job of a StoreFacts stores it,
+and storing finishes the jobs (deletes their rows) in the same transaction: so the facts of
+an exchange are stored once, whichever replica gets there first.
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True)
+class FactClaim:
+    """Jobs leased by one claim (by job id), and the claim's token."""
+
+    token: uuid.UUID
+    jobs: list[ClaimedJob]
+
+
+@dataclass(frozen=True)
 class FactRow:
     """A fact ready to store: its text, embedding, the facts it supersedes, its sources."""
 
@@ -45,8 +59,10 @@ class PostgresFactStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def claim(self, limit: int, lease: timedelta, max_attempts: int) -> list[ClaimedJob]:
-        """Leases up to `limit` waiting jobs (oldest first); drops those out of attempts."""
+    async def claim(self, limit: int, lease: timedelta, max_attempts: int) -> FactClaim:
+        """Leases up to `limit` waiting jobs (oldest first) to a new token; drops those out
+        of attempts."""
+        token = uuid.uuid4()
         free = sa.or_(
             fact_outbox.c.claimed_until.is_(None), fact_outbox.c.claimed_until < sa.func.now()
         )
@@ -63,6 +79,7 @@ class PostgresFactStore:
             .where(fact_outbox.c.job_id.in_(chosen))
             .values(
                 claimed_until=sa.func.now() + lease,
+                claimed_by=token,
                 attempts=fact_outbox.c.attempts + 1,
             )
             .returning(fact_outbox.c.job_id, fact_outbox.c.personality_id, fact_outbox.c.user_id)
@@ -72,10 +89,11 @@ class PostgresFactStore:
                 sa.delete(fact_outbox).where(free, fact_outbox.c.attempts >= max_attempts)
             )
             rows = (await conn.execute(stmt)).all()
-        return sorted(
+        jobs = sorted(
             (ClaimedJob(row.job_id, MemoryScope(row.personality_id, row.user_id)) for row in rows),
             key=lambda job: job.job_id,
         )
+        return FactClaim(token, jobs)
 
     async def known_facts(self, scope: MemoryScope, limit: int) -> list[StoredMemory]:
         """The scope's current facts, newest first."""
@@ -99,29 +117,39 @@ class PostgresFactStore:
         job_ids: Sequence[str],
         facts: Sequence[FactRow],
         salience: float,
-    ) -> tuple[list[StoredMemory], int]:
+        claim: uuid.UUID | None,
+    ) -> tuple[list[StoredMemory], int] | None:
         """Finishes the jobs, inserts the facts, supersedes what they contradict: one
-        transaction. Only a current fact of the same scope can be superseded. Nothing is
-        stored when none of the jobs is waiting any more (their user was forgotten, or
-        another claim finished them): no fact outlives the exchange it came from. Nor when
-        the scope's user or personality was forgotten: the transaction's first statement
-        checks the tombstones (tombstones.py), so a forget waits for this transaction or
-        this one runs after it."""
+        transaction. Only a current fact of the same scope can be superseded.
+
+        All or nothing: None, nothing stored and no job finished, unless every job still
+        waits (in this scope) and, with `claim`, is still leased to it. A job that no
+        longer waits was finished by another claim (which stored its facts), dropped, or
+        its user was forgotten: no fact is stored twice, nor outlives its exchange. A job
+        another claim took again after this one's lease ran out is that claim's to store:
+        it extracted from the same turns and more. Without `claim` (a caller from before
+        tokens) whoever finishes the jobs first stores; as finishing deletes the rows, the
+        other finds them gone. Nothing either when the scope's user or personality was
+        forgotten: the transaction's first statement checks the tombstones
+        (tombstones.py), so a forget waits for this transaction or this one runs after it."""
         stored: list[StoredMemory] = []
         superseded = 0
-        async with self._engine.begin() as conn:
+        wanted = set(job_ids)
+        mine = [
+            fact_outbox.c.job_id.in_(sorted(wanted)),
+            fact_outbox.c.personality_id == scope.personality_id,
+            fact_outbox.c.user_id == scope.user_id,
+            ~forgotten_clause(scope.personality_id, scope.user_id),
+        ]
+        if claim is not None:
+            mine.append(fact_outbox.c.claimed_by == claim)
+        async with self._engine.connect() as conn, conn.begin() as transaction:
             finished = await conn.execute(
-                sa.delete(fact_outbox)
-                .where(
-                    fact_outbox.c.job_id.in_(list(job_ids)),
-                    fact_outbox.c.personality_id == scope.personality_id,
-                    fact_outbox.c.user_id == scope.user_id,
-                    ~forgotten_clause(scope.personality_id, scope.user_id),
-                )
-                .returning(fact_outbox.c.job_id)
+                sa.delete(fact_outbox).where(*mine).returning(fact_outbox.c.job_id)
             )
-            if not finished.all():
-                return stored, superseded
+            if len(finished.all()) < len(wanted):
+                await transaction.rollback()  # ours wait for the lease to run out, then retried
+                return None
             for fact in facts:
                 values = {
                     "personality_id": scope.personality_id,

@@ -5,10 +5,15 @@ Memory never calls an LLM and never sees a key. An exchange stored with `extract
 inference extract durable facts on the user's key (or a free-use config), and stores them
 here. A new fact names the known facts it contradicts: they are superseded (kept as
 history, never retrieved).
+
+A claim's batches carry its token; StoreFacts gives it back and stores only while that
+claim still holds every job (fact_store.py), so a claim whose lease ran out during a slow
+extraction cannot store facts that the claim which took its jobs again stores too.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +49,8 @@ class FactBatch:
     job_ids: list[str]
     turns: list[StoredTurn]
     known_facts: list[StoredMemory]
+    claim: str
+    """The claim's token (every batch of one claim has the same): StoreFacts' `claim`."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,8 @@ class Facts:
         lease = timedelta(seconds=lease_seconds) if lease_seconds else DEFAULT_LEASE
         if not timedelta(0) < lease <= MAX_LEASE:
             raise InvalidArgument("lease_seconds", "lease_seconds must be between 1 and 3600")
-        jobs = await self._store.claim(limit, lease, MAX_ATTEMPTS)
+        claim = await self._store.claim(limit, lease, MAX_ATTEMPTS)
+        jobs = claim.jobs
         if not jobs:
             return []
         by_job = await self._turns.jobs_turns([job.job_id for job in jobs])
@@ -83,7 +91,7 @@ class Facts:
                 key=lambda t: (t.created_at, t.job_id, t.position),
             )
             known = await self._store.known_facts(scope, KNOWN_FACTS)
-            batches.append(FactBatch(scope, job_ids, turns, known))
+            batches.append(FactBatch(scope, job_ids, turns, known, str(claim.token)))
         log.info("fact jobs claimed", jobs=len(jobs), batches=len(batches))
         return batches
 
@@ -93,12 +101,19 @@ class Facts:
         user_id: str,
         job_ids: Sequence[str],
         facts: Sequence[NewFact],
+        claim: str = "",
     ) -> tuple[list[StoredMemory], int]:
         """Stores the facts extracted from the claimed `job_ids` (finishing them, even with
         no facts); each supersedes the known facts it names. The facts' sources are the
-        exchanges' turns, their time the newest turn's."""
+        exchanges' turns, their time the newest turn's.
+
+        `claim`: the batch's token. Nothing is stored (and nothing returned) unless every
+        job still waits and is still this claim's: its lease ran out and another claim took
+        a job again, which stores the facts instead (fact_store.py). Empty, from a caller
+        that predates tokens: the jobs need only still wait."""
         check_id("personality_id", personality_id)
         check_id("user_id", user_id)
+        token = _claim_token(claim)
         if not job_ids:
             raise InvalidArgument("job_ids", "job_ids is required")
         for index, job_id in enumerate(job_ids):
@@ -122,6 +137,20 @@ class Facts:
             FactRow(fact.text.strip(), vector, tuple(fact.supersedes), sources, when)
             for fact, vector in zip(facts, vectors, strict=True)
         ]
-        stored, superseded = await self._store.store(scope, job_ids, rows, FACT_SALIENCE)
+        done = await self._store.store(scope, job_ids, rows, FACT_SALIENCE, token)
+        if done is None:
+            log.info("facts not stored: the jobs are no longer this claim's", jobs=len(job_ids))
+            return [], 0
+        stored, superseded = done
         log.info("facts stored", jobs=len(job_ids), facts=len(stored), superseded=superseded)
         return stored, superseded
+
+
+def _claim_token(claim: str) -> uuid.UUID | None:
+    """The claim's token; None for a caller that sends none (it predates tokens)."""
+    if not claim:
+        return None
+    try:
+        return uuid.UUID(claim)
+    except ValueError:
+        raise InvalidArgument("claim_token", "claim_token must be a FactBatch's token") from None

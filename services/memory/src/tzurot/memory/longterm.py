@@ -182,7 +182,8 @@ def memory_search(
 
 
 class LeaseLost(Exception):
-    """The formation outbox's lease ran out and another worker took the jobs."""
+    """None of a formation claim's jobs is its own any more: its lease ran out and another
+    worker took them, or they were forgotten."""
 
 
 class LongTermMemory:
@@ -455,6 +456,11 @@ class LongTermMemory:
         await self._store.link(related, t.link_weight)
         return AddedMemory(memory, merged=False)
 
+    async def probe_embedder(self) -> None:
+        """Embeds a word: raises unless the embedder answers now (formation's check, after
+        a failure, of whether the embedder is down rather than the batch at fault)."""
+        await self._embedder.embed(["ok"])
+
     async def form(self, turns: Sequence[StoredTurn]) -> int:
         """Memories from one delivered exchange (see `form_many`)."""
         return await self.form_many([turns])
@@ -476,8 +482,9 @@ class LongTermMemory:
         lose what was said before it.
 
         With the formation worker's `claim` (which read what is formed already), the writes
-        end the claim's jobs in the same statement; if its lease was lost, nothing is
-        written and LeaseLost is raised. With `after` (the formation worker's previous
+        end the claim's jobs in the same statement, only for the jobs still leased to it (a
+        forget, or another worker once the lease ran out, may have taken some); if none is,
+        nothing is written and LeaseLost is raised. With `after` (the formation worker's previous
         batch), the texts are embedded at once and the stored neighbours read only once
         `after` is done, however it ended.
         """
@@ -631,7 +638,9 @@ class LongTermMemory:
         return result
 
     async def reflect(self) -> int:
-        """Summarises clusters of related episodic memories into reflective ones."""
+        """Summarises clusters of related episodic memories into reflective ones. Safe to
+        run while another pass does: a summary and the marks on its sources are kept
+        together or not at all (`mark_reflected`), so no episode is summarised twice."""
         t = self.tuning
         made = 0
         for scope in await self._store.reflection_scopes(t.reflection_min_memories):
@@ -646,20 +655,20 @@ class LongTermMemory:
                 turn_ids = sorted({tid for m in members for tid in m.source_turn_ids})
                 salience = max(m.salience for m in members)
                 try:
-                    memory = await self._store.insert(
+                    memory = await self._store.mark_reflected(
                         scope,
+                        [m.id for m in members],
                         text=text,
                         embedding=vector,
-                        sector=Sector.REFLECTIVE.value,
                         salience=salience,
                         source_turn_ids=turn_ids,
                     )
                 except Forgotten:  # the scope's user or personality: nothing of it is kept
                     break
-                if await self._store.mark_reflected([m.id for m in members]) < len(members):
-                    # Sources deleted meanwhile (their user forgotten, say): no summary of
-                    # them outlives them.
-                    await self._store.discard([memory.id])
+                if memory is None:
+                    # Another pass at once reflected on these first (gateway's trigger and
+                    # the CronJob), or they were deleted meanwhile: no second summary, and
+                    # none that outlives its sources.
                     continue
                 await self._store.link([(memory.id, m.id) for m in members], t.link_weight)
                 made += 1
@@ -741,8 +750,9 @@ MAX_CONTEXT_CHARS = 1_000
 
 
 def _context(turns: Sequence[StoredTurn], index: int, preceding: StoredTurn | None) -> str:
-    """The turns around `turns[index]`: the one before (the previous exchange's last turn
-    for an exchange's first) and the one after in its exchange."""
+    """The turns around `turns[index]`: the one before (for an exchange's first, the
+    conversation's turn before it that is the same user's or the channel's own, as the
+    formation claim reads it: never another user's) and the one after in its exchange."""
     before = turns[index - 1] if index > 0 else preceding
     after = turns[index + 1] if index + 1 < len(turns) else None
     parts = [_memory_text(t, _memory_body(t)) for t in (before, after) if t is not None]

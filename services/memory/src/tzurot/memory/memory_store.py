@@ -47,7 +47,7 @@ from tzurot.memory.domain import (
 )
 from tzurot.memory.embedding import Vector
 from tzurot.memory.scope_size import LargeScope, ScopeKey, ScopeSizes
-from tzurot.memory.sectors import DECAY_PER_DAY
+from tzurot.memory.sectors import DECAY_PER_DAY, Sector
 from tzurot.memory.store import stored_turn
 from tzurot.memory.tables import (
     EMBEDDING_DIMENSIONS,
@@ -202,78 +202,125 @@ _EFFECTIVE_SALIENCE_SQL = (
 )
 """EFFECTIVE_SALIENCE of the row `m`, as SQL text."""
 
+PRECEDING_WINDOW = 8
+"""How many turns back formation looks for an exchange's preceding turn, its memories'
+context: the newest of them that is the same user's or the channel's own (user_id '').
+Another user's turn is never a memory's context: ForgetUser deletes that user's turns and
+memories, and their words must not stay behind in someone else's memory (and its
+search_text). Bounded so that a user new to a busy channel does not scan its history;
+migration 0013 remade the older memories' context with the same window."""
+
+_TURN_COLUMNS = [c.name for c in turns.c if c.name != "user_id"] + ["user_id"]
+"""The turns' columns as `_CLAIM` returns them (after its job and row kind)."""
+_ORDER_BACK = "ORDER BY p.created_at DESC, p.job_id DESC, p.position DESC"
+
 _CLAIM = sa.text(
-    # Lease the oldest free rows (never formed by anyone now, or their lease ran out).
-    "WITH claimed AS (UPDATE memory.formation_outbox o"  # noqa: S608 - our names; values bound
-    " SET claimed_until = now() + make_interval(secs => :lease), claimed_by = :token"
-    " WHERE o.job_id IN (SELECT job_id FROM memory.formation_outbox"
+    # The oldest free rows: never leased, or their lease (or the wait after a failure) ran
+    # out. Locked: two replicas never take one.
+    "WITH free AS (SELECT job_id, attempts FROM memory.formation_outbox"  # noqa: S608 - our names; values bound
     "  WHERE (claimed_until IS NULL OR claimed_until < now()) AND job_id <> ALL(:skip)"
-    "  ORDER BY created_at, job_id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    "  ORDER BY created_at, job_id LIMIT :n FOR UPDATE SKIP LOCKED"
+    # Each claim counts an attempt (formation.py gives it back when the embedder or
+    # Postgres was down): a job claimed `:max` times already, its leases lost (a worker
+    # dying on it, or slower than the lease) or failing alone, is dropped ...
+    "), dropped AS (DELETE FROM memory.formation_outbox o"
+    "  WHERE o.job_id IN (SELECT job_id FROM free WHERE attempts >= :max) RETURNING o.job_id"
+    # ... and the others are leased for `:lease` seconds.
+    "), claimed AS (UPDATE memory.formation_outbox o"
+    " SET claimed_until = now() + make_interval(secs => :lease), claimed_by = :token,"
+    "  attempts = o.attempts + 1"
+    " WHERE o.job_id IN (SELECT job_id FROM free WHERE attempts < :max)"
     " RETURNING o.job_id, o.created_at"
     # Each exchange's first turn, whose preceding turn is its memories' context.
     "), firsts AS (SELECT DISTINCT ON (t.job_id) t.job_id, t.channel_id, t.personality_id,"
-    "  t.created_at FROM memory.turns t JOIN claimed c ON c.job_id = t.job_id"
+    "  t.user_id, t.created_at FROM memory.turns t JOIN claimed c ON c.job_id = t.job_id"
     "  ORDER BY t.job_id, t.position"
     # The claimed jobs with their turns (none: deleted since) and whether the turn's
     # scope already holds a memory formed from it ...
-    ") SELECT c.job_id AS claimed_job, c.created_at AS claimed_at, false AS preceding,"
-    f" {', '.join('t.' + c.name for c in turns.c if c.name != 'user_id')}, t.user_id,"
+    ") SELECT c.job_id AS claimed_job, c.created_at AS claimed_at, 'turn' AS kind,"
+    f" {', '.join('t.' + name for name in _TURN_COLUMNS)},"
     " EXISTS (SELECT 1 FROM memory.memories m WHERE m.source_turn_ids @> ARRAY[t.id::text]"
     "  AND m.personality_id = t.personality_id AND m.user_id = t.user_id) AS formed"
     " FROM claimed c LEFT JOIN memory.turns t ON t.job_id = c.job_id"
-    # ... and the turn before each exchange in its conversation.
-    " UNION ALL SELECT f.job_id, NULL, true,"
-    f" {', '.join('p.' + c.name for c in turns.c if c.name != 'user_id')}, p.user_id, false"
-    " FROM firsts f CROSS JOIN LATERAL (SELECT * FROM memory.turns p"
+    # ... the turn before each exchange in its conversation that is the same user's or the
+    # channel's own, among the last PRECEDING_WINDOW ...
+    " UNION ALL SELECT f.job_id, NULL, 'preceding',"
+    f" {', '.join('p.' + name for name in _TURN_COLUMNS)}, false"
+    " FROM firsts f CROSS JOIN LATERAL (SELECT * FROM (SELECT * FROM memory.turns p"
     "  WHERE p.channel_id = f.channel_id AND p.personality_id = f.personality_id"
-    "  AND p.created_at < f.created_at"
-    "  ORDER BY p.created_at DESC, p.job_id DESC, p.position DESC LIMIT 1) p"
+    f"  AND p.created_at < f.created_at {_ORDER_BACK} LIMIT {PRECEDING_WINDOW}) p"
+    f"  WHERE p.user_id IN (f.user_id, '') {_ORDER_BACK} LIMIT 1) p"
+    # ... and the jobs dropped.
+    " UNION ALL SELECT d.job_id, NULL, 'dropped',"
+    f" {', '.join('NULL' for _name in _TURN_COLUMNS)}, false FROM dropped d"
 ).bindparams(
     sa.bindparam("token", type_=sa.Uuid),
     sa.bindparam("skip", type_=ARRAY(sa.Text)),
     sa.bindparam("lease", type_=sa.Float),
     sa.bindparam("n", type_=sa.Integer),
+    sa.bindparam("max", type_=sa.Integer),
 )
 """A batch of the formation outbox, leased, with all formation reads of it: one statement."""
 _CLAIM_DIRECT = direct.Statement(_CLAIM)  # run through tzurot.db.direct
 
+
+def _kept(job: str) -> str:
+    """SQL: whether a formation write keeps the batch's work for the job `job`: all of it
+    without a claim (no `:jobs`), else only while the job is still the claim's (`mine`)."""
+    return f"(cardinality(:jobs) = 0 OR {job} IN (SELECT job_id FROM mine))"  # noqa: S608
+
+
+def _kept_turns(turns_column: str, jobs_column: str) -> str:
+    """SQL: the turn ids of `turns_column` whose job (the same place of `jobs_column`) is
+    `_kept`, in order."""
+    return (
+        f"ARRAY(SELECT s.turn FROM unnest({turns_column}, {jobs_column})"  # noqa: S608 - ours
+        f" WITH ORDINALITY AS s(turn, job, k) WHERE {_kept('s.job')} ORDER BY s.k)"
+    )
+
+
 _WRITE_FORMED = sa.text(
-    # Still ours? (Another replica may have taken rows whose lease ran out.) Locked, so
-    # no one takes them before this statement commits.
+    # Which of the batch's jobs are still ours? (Another replica may have taken rows whose
+    # lease ran out; a forget deleted its user's.) Locked, so no one takes them before this
+    # statement commits.
     "WITH mine AS MATERIALIZED (SELECT job_id FROM memory.formation_outbox"  # noqa: S608
     "  WHERE job_id = ANY(:jobs) AND claimed_by = :token FOR UPDATE"
-    "), ok AS (SELECT count(*) = cardinality(:jobs) AS ok FROM mine"
-    # The batch's new memories, but none of a forgotten user or personality (tombstones.py;
-    # with a claim, their outbox rows went with the forget and `ok` is false already).
-    "), given AS MATERIALIZED (SELECT n.*,"
-    f" {forgotten_sql('n.personality_id', 'n.user_id')} AS forgotten"
+    # The batch's new memories, but none formed from a job no longer ours (its new worker
+    # forms it) nor of a forgotten user or personality (tombstones.py); a turn of a job no
+    # longer ours merged into one of them is left out of its sources.
+    "), given AS MATERIALIZED (SELECT n.i, n.id, n.personality_id, n.user_id, n.text,"
+    "  n.sector, n.salience, n.context, n.created_at, n.accessed_at,"
+    f"  {_kept_turns('n.source_turn_ids', 'n.jobs')} AS source_turn_ids,"
+    f"  NOT {_kept('n.jobs[1]')}"
+    f"  OR {forgotten_sql('n.personality_id', 'n.user_id')} AS left_out"
     " FROM jsonb_to_recordset(:rows) AS n(i int, id uuid, personality_id text, user_id text,"
-    "  text text, sector text, salience float8, source_turn_ids text[], context text,"
-    "  created_at timestamptz, accessed_at timestamptz)"
+    "  text text, sector text, salience float8, source_turn_ids text[], jobs text[],"
+    "  context text, created_at timestamptz, accessed_at timestamptz)"
     "), new AS (INSERT INTO memory.memories (id, personality_id, user_id, text, embedding,"
     "  sector, salience, source_turn_ids, context, created_at, last_accessed_at, decayed_at)"
     f" SELECT n.id, n.personality_id, n.user_id, n.text, {_nth_vector('n.i')}, n.sector,"
     "  n.salience, n.source_turn_ids, n.context, coalesce(n.created_at, now()),"
     "  coalesce(n.accessed_at, n.created_at, now()), coalesce(n.accessed_at, n.created_at, now())"
-    " FROM given n WHERE (SELECT ok FROM ok) AND NOT n.forgotten"
-    # A near-duplicate arrived: the target absorbs its turns, salience and access (merge()).
+    " FROM given n WHERE NOT n.left_out"
+    # A near-duplicate arrived: the target absorbs its turns (of jobs still ours), salience
+    # and access (merge()).
+    f"), merging AS (SELECT u.id, {_kept_turns('u.turns', 'u.jobs')} AS turns, u.salience"
+    " FROM jsonb_to_recordset(:merges) AS u(id uuid, turns text[], jobs text[], salience float8)"
     "), merged AS (UPDATE memory.memories m SET"
     "  source_turn_ids = ARRAY(SELECT DISTINCT unnest(m.source_turn_ids || u.turns)),"
     f"  salience = least(1.0, greatest({_EFFECTIVE_SALIENCE_SQL}, u.salience)),"
     "  last_accessed_at = now(), decayed_at = now()"
-    " FROM jsonb_to_recordset(:merges) AS u(id uuid, turns text[], salience float8)"
-    " WHERE m.id = u.id AND (SELECT ok FROM ok)"
+    " FROM merging u WHERE m.id = u.id AND cardinality(u.turns) > 0"
     # Edges in both directions, in a fixed order (concurrent upserts cannot deadlock); none
     # to a new memory left out above.
     "), linked AS (INSERT INTO memory.waypoints (src_id, dst_id, weight)"
     " SELECT CAST(l.src AS uuid), CAST(l.dst AS uuid), :weight"
     " FROM unnest(CAST(:srcs AS text[]), CAST(:dsts AS text[])) AS l(src, dst)"
-    " WHERE (SELECT ok FROM ok) AND NOT EXISTS (SELECT 1 FROM given n"
-    "  WHERE n.forgotten AND CAST(n.id AS text) IN (l.src, l.dst)) ORDER BY 1, 2"
+    " WHERE NOT EXISTS (SELECT 1 FROM given n"
+    "  WHERE n.left_out AND CAST(n.id AS text) IN (l.src, l.dst)) ORDER BY 1, 2"
     " ON CONFLICT (src_id, dst_id) DO NOTHING"
-    "), done AS (DELETE FROM memory.formation_outbox"
-    " WHERE job_id IN (SELECT job_id FROM mine) AND (SELECT ok FROM ok)"
-    ") SELECT ok FROM ok"
+    "), done AS (DELETE FROM memory.formation_outbox WHERE job_id IN (SELECT job_id FROM mine)"
+    ") SELECT cardinality(:jobs) = 0 OR EXISTS (SELECT 1 FROM mine)"
 ).bindparams(
     sa.bindparam("jobs", type_=ARRAY(sa.Text)),
     sa.bindparam("token", type_=sa.Uuid),
@@ -281,7 +328,50 @@ _WRITE_FORMED = sa.text(
     sa.bindparam("merges", type_=JSONB),
     sa.bindparam("weight", type_=sa.Float),
 )
-"""Formation's writes for a batch and the end of its claim: one statement, all or nothing."""
+"""Formation's writes for a batch and the end of its claim's jobs: one statement. Only the
+work of the jobs still the claim's is written (all of it without a claim); nothing if none
+is."""
+
+_RENEW_CLAIM = sa.text(
+    "UPDATE memory.formation_outbox"
+    " SET claimed_until = now() + make_interval(secs => :lease)"
+    " WHERE job_id = ANY(:jobs) AND claimed_by = :token"
+).bindparams(
+    sa.bindparam("jobs", type_=ARRAY(sa.Text)),
+    sa.bindparam("token", type_=sa.Uuid),
+    sa.bindparam("lease", type_=sa.Float),
+)
+"""A claim's lease extended (formation's heartbeat), on the jobs still its own."""
+
+_RELEASE_FAILED = sa.text(
+    # Claimed `:max` times (each claim counted one), the job goes; else it is free again
+    # after `:retry` seconds, twice as long after each attempt. Both only while the job is
+    # still this claim's (another replica's lease, or its new row, is not touched).
+    "WITH gone AS (DELETE FROM memory.formation_outbox"
+    "  WHERE job_id = :job AND claimed_by = :token AND attempts >= :max RETURNING job_id"
+    "), kept AS (UPDATE memory.formation_outbox SET claimed_by = NULL, claimed_until = now()"
+    "  + make_interval(secs => :retry * power(2, least(greatest(attempts, 1), 20) - 1))"
+    "  WHERE job_id = :job AND claimed_by = :token AND attempts < :max"
+    ") SELECT EXISTS (SELECT 1 FROM gone)"
+).bindparams(
+    sa.bindparam("job", type_=sa.Text),
+    sa.bindparam("token", type_=sa.Uuid),
+    sa.bindparam("max", type_=sa.Integer),
+    sa.bindparam("retry", type_=sa.Float),
+)
+"""A job that failed alone given back with its attempt counted, or dropped: one statement."""
+
+_RELEASE_UNFORMED = sa.text(
+    "UPDATE memory.formation_outbox SET attempts = greatest(attempts - 1, 0),"
+    " claimed_by = NULL, claimed_until = now() + make_interval(secs => :delay)"
+    " WHERE job_id = ANY(:jobs) AND claimed_by = :token"
+).bindparams(
+    sa.bindparam("jobs", type_=ARRAY(sa.Text)),
+    sa.bindparam("token", type_=sa.Uuid),
+    sa.bindparam("delay", type_=sa.Float),
+)
+"""Jobs given back untried (the embedder or Postgres was down): their claim's attempt
+uncounted, free again after `:delay` seconds."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -1196,16 +1286,67 @@ class PostgresMemoryStore:
         vectors = np.array([np.asarray(row.embedding) for row in rows], dtype=np.float32)
         return [_memory(row) for row in rows], vectors
 
-    async def mark_reflected(self, ids: Sequence[str]) -> int:
-        """Marks the memories summarised; how many of them still exist."""
-        stmt = sa.update(memories).where(memories.c.id.in_(_ids(ids))).values(reflected=True)
-        async with self._auto.begin() as conn:
-            return int((await conn.execute(stmt)).rowcount)
+    async def mark_reflected(
+        self,
+        scope: MemoryScope,
+        ids: Sequence[str],
+        *,
+        text: str,
+        embedding: Vector,
+        salience: float,
+        source_turn_ids: Sequence[str],
+    ) -> StoredMemory | None:
+        """Stores the reflective memory summarising the memories `ids` of `scope` and marks
+        them reflected: one transaction, all or nothing.
 
-    async def discard(self, ids: Sequence[str]) -> None:
-        """Deletes memories by id (their links cascade)."""
-        async with self._auto.begin() as conn:
-            await conn.execute(sa.delete(memories).where(memories.c.id.in_(_ids(ids))))
+        None, and nothing kept, unless every one of them still exists unreflected. Two
+        consolidation passes at once (gateway's trigger and the CronJob) read the same
+        episodes and summarise them both; the first to mark them keeps its summary, and the
+        other finds them reflected and keeps none, nor marks the rest of its group (a group
+        that overlaps only in part stays to be reflected on by the next pass). So do
+        sources deleted meanwhile (their user forgotten): no summary outlives them. The
+        rows are locked in id order, so two passes wait for each other and never
+        deadlock; READ COMMITTED reads a row again once its lock is free.
+
+        Forgotten (and nothing stored) when the scope's personality or user was forgotten:
+        the insert, the transaction's first statement, checks the tombstones
+        (tombstones.py)."""
+        wanted = set(_ids(ids))
+        values: dict[str, Any] = {
+            "personality_id": scope.personality_id,
+            "user_id": scope.user_id,
+            "text": text,
+            "embedding": embedding,
+            "sector": Sector.REFLECTIVE.value,
+            "salience": salience,
+            "source_turn_ids": list(source_turn_ids),
+        }
+        gone = forgotten_clause(scope.personality_id, scope.user_id)
+        summary = _insert_unless(memories, values, gone).returning(*_COLUMNS)
+        unreflected = (
+            sa.select(memories.c.id)
+            .where(
+                memories.c.id.in_(sorted(wanted)),
+                memories.c.personality_id == scope.personality_id,
+                memories.c.user_id == scope.user_id,
+                ~memories.c.reflected,
+            )
+            .order_by(memories.c.id)
+            .with_for_update()
+        )
+        mark = (
+            sa.update(memories)
+            .where(memories.c.id.in_(unreflected.scalar_subquery()))
+            .values(reflected=True)
+        )
+        async with self._engine.connect() as conn, conn.begin() as transaction:
+            row = (await conn.execute(summary)).one_or_none()
+            if row is None:
+                raise Forgotten
+            if (await conn.execute(mark)).rowcount < len(wanted):
+                await transaction.rollback()
+                return None
+        return _memory(row)
 
     # The formation outbox.
 
@@ -1219,7 +1360,12 @@ class PostgresMemoryStore:
             return list(await conn.scalars(stmt))
 
     async def claim_formation(
-        self, limit: int, *, skip: Sequence[str] = (), lease: float = 60.0
+        self,
+        limit: int,
+        *,
+        skip: Sequence[str] = (),
+        lease: float = 60.0,
+        max_attempts: int = 5,
     ) -> OutboxClaim | None:
         """Leases up to `limit` of the oldest free outbox jobs for `lease` seconds (None if
         none), with their turns, each exchange's preceding turn and which turns are formed
@@ -1227,23 +1373,33 @@ class PostgresMemoryStore:
 
         `FOR UPDATE SKIP LOCKED` picks the rows, so two replicas never lease one job; a
         job is free again when its lease runs out (its worker died) or its worker gives it
-        back (`release_failed`). `skip`: jobs this pass already failed.
+        back (`release_failed`, `release_unformed`). `skip`: jobs this pass already failed.
+        Each claim counts an attempt; a job claimed `max_attempts` times already is dropped
+        instead (`OutboxClaim.dropped`), so one whose lease keeps being lost cannot be
+        embedded again and again for ever.
         """
         token = uuid.uuid4()
-        params = {"token": token, "skip": list(skip), "lease": lease, "n": limit}
+        params = {
+            "token": token,
+            "skip": list(skip),
+            "lease": lease,
+            "n": limit,
+            "max": max_attempts,
+        }
         rows = await direct.fetch(self._auto, _CLAIM_DIRECT, params)  # its own transaction
         if not rows:
             return None
-        claimed_at = {r["claimed_job"]: r["claimed_at"] for r in rows if not r["preceding"]}
+        dropped = tuple(sorted(r["claimed_job"] for r in rows if r["kind"] == "dropped"))
+        claimed_at = {r["claimed_job"]: r["claimed_at"] for r in rows if r["kind"] == "turn"}
         job_ids = sorted(claimed_at, key=lambda job_id: (claimed_at[job_id], job_id))
         turns_of: dict[str, list[StoredTurn]] = {job_id: [] for job_id in job_ids}
         preceding: dict[str, StoredTurn] = {}
         formed: set[str] = set()
         for row in rows:
-            if row["id"] is None:  # a claimed job whose turns were deleted since
+            if row["id"] is None:  # a claimed job whose turns were deleted since, or dropped
                 continue
             turn = stored_turn(row)
-            if row["preceding"]:
+            if row["kind"] == "preceding":
                 preceding[row["claimed_job"]] = turn
                 continue
             turns_of[row["claimed_job"]].append(turn)
@@ -1251,7 +1407,7 @@ class PostgresMemoryStore:
                 formed.add(turn.id)
         for found in turns_of.values():
             found.sort(key=lambda turn: turn.position)
-        return OutboxClaim(token, tuple(job_ids), turns_of, preceding, formed)
+        return OutboxClaim(token, tuple(job_ids), turns_of, preceding, formed, dropped)
 
     async def write_formed(
         self,
@@ -1265,9 +1421,16 @@ class PostgresMemoryStore:
         ones ({target: (turn ids, salience)}), the links (both directions) and, with a
         claim, the end of its jobs (their outbox rows go).
 
-        All or nothing: False, and nothing written, if the claim's lease was lost (its
-        rows were leased again by another worker, which forms them).
+        With a claim, only the work of its jobs still leased to it is written (a forget may
+        have deleted one job's row, another worker may have leased some again once the
+        lease ran out: that worker forms them), and those jobs end; False, and nothing
+        written, if none of them is.
         """
+        job_of = (
+            {turn.id: job for job, turns in claim.turns.items() for turn in turns}
+            if claim is not None
+            else {}
+        )
         # Ids as text (lowercase hex orders as the uuids do): no uuid.UUID per edge.
         edges = sorted({(a, b) for x, y in links if x != y for a, b in ((x, y), (y, x))})
         params = {
@@ -1283,6 +1446,7 @@ class PostgresMemoryStore:
                     "sector": row.sector,
                     "salience": row.salience,
                     "source_turn_ids": list(row.source_turn_ids),
+                    "jobs": [job_of.get(turn_id, "") for turn_id in row.source_turn_ids],
                     "context": row.context,
                     "created_at": _iso(row.created_at),
                     "accessed_at": _iso(row.accessed_at),
@@ -1291,7 +1455,12 @@ class PostgresMemoryStore:
             ],
             "vecs": _flat([row.vector for row in new]),
             "merges": [
-                {"id": target, "turns": list(turn_ids), "salience": salience}
+                {
+                    "id": target,
+                    "turns": list(turn_ids),
+                    "jobs": [job_of.get(turn_id, "") for turn_id in turn_ids],
+                    "salience": salience,
+                }
                 for target, (turn_ids, salience) in merges.items()
             ],
             "srcs": [src for src, _dst in edges],
@@ -1301,25 +1470,40 @@ class PostgresMemoryStore:
         async with self._auto.connect() as conn:
             return bool(await conn.scalar(_WRITE_FORMED, params))
 
-    async def release_failed(self, claim: OutboxClaim, job_id: str, max_attempts: int) -> bool:
-        """Counts a failed attempt and gives the job back (retried on a later pass); True
-        (and the row deleted) once `max_attempts` is reached."""
-        bump = (
-            sa.update(formation_outbox)
-            .where(
-                formation_outbox.c.job_id == job_id, formation_outbox.c.claimed_by == claim.token
-            )
-            .values(attempts=formation_outbox.c.attempts + 1, claimed_until=None, claimed_by=None)
-            .returning(formation_outbox.c.attempts)
-        )
+    async def renew_claim(self, claim: OutboxClaim, lease: float) -> int:
+        """Extends the claim's lease by `lease` seconds from now; how many of its jobs are
+        still its own (0: all done, given back, forgotten or leased again elsewhere)."""
+        params = {"jobs": list(claim.job_ids), "token": claim.token, "lease": lease}
         async with self._auto.connect() as conn:
-            attempts = await conn.scalar(bump)
-            if attempts is None or attempts < max_attempts:
-                return False
-            await conn.execute(
-                sa.delete(formation_outbox).where(formation_outbox.c.job_id == job_id)
-            )
-        return True
+            return int((await conn.execute(_RENEW_CLAIM, params)).rowcount)
+
+    async def release_failed(
+        self, claim: OutboxClaim, job_id: str, max_attempts: int, retry: float = 60.0
+    ) -> bool:
+        """Gives back a job that failed alone, its attempt (counted by the claim) kept: it
+        is free again after `retry` seconds, doubled for each attempt, so its attempts are
+        spread over time (an embedder failing now and then does not use them all up at
+        once); True (and the row deleted) once `max_attempts` is reached. One statement,
+        and nothing done unless the job is still this claim's."""
+        params = {"job": job_id, "token": claim.token, "max": max_attempts, "retry": retry}
+        async with self._auto.connect() as conn:
+            return bool(await conn.scalar(_RELEASE_FAILED, params))
+
+    async def release_unformed(
+        self, claim: OutboxClaim, job_ids: Sequence[str], delay: float
+    ) -> None:
+        """Gives back the claim's jobs `job_ids` untried (the embedder or Postgres was
+        down: nothing wrong with them), the claim's attempt uncounted; free again after
+        `delay` seconds."""
+        params = {"jobs": list(job_ids), "token": claim.token, "delay": delay}
+        async with self._auto.connect() as conn:
+            await conn.execute(_RELEASE_UNFORMED, params)
+
+    async def ping(self) -> None:
+        """One trivial statement: raises unless Postgres answers (formation's check, after
+        a failure, of whether the database is down)."""
+        async with self._auto.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -1335,9 +1519,12 @@ class OutboxClaim:
     turns: Mapping[str, Sequence[StoredTurn]]
     """Each job's turns in order (none: deleted since it was stored)."""
     preceding: Mapping[str, StoredTurn]
-    """Each exchange's preceding turn in its conversation (its memories' context)."""
+    """Each exchange's preceding turn in its conversation (its memories' context): the
+    same user's or the channel's own (memory_store.PRECEDING_WINDOW)."""
     formed: frozenset[str] | set[str]
     """Turns whose scope already holds a memory formed from them."""
+    dropped: tuple[str, ...] = ()
+    """Jobs the claim deleted instead: claimed `max_attempts` times already."""
 
     def only(self, job_id: str) -> OutboxClaim:
         """The same lease, for one of its jobs (formed alone after a failed batch)."""

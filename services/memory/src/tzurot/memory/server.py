@@ -298,6 +298,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
                     job_ids=batch.job_ids,
                     turns=convert.turns(batch.turns),
                     known_facts=[convert.memory(m) for m in batch.known_facts],
+                    claim_token=batch.claim,
                 )
                 for batch in batches
             ]
@@ -314,6 +315,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             request.user_id,
             list(request.job_ids),
             [NewFact(fact.text, tuple(fact.supersedes)) for fact in request.facts],
+            request.claim_token,
         )
         return mem.StoreFactsResponse(
             facts=[convert.memory(m) for m in stored], superseded=superseded

@@ -202,7 +202,10 @@ fact_outbox = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
     ),
+    # The lease (fact_store.py): a claim's until claimed_until; StoreFacts stores the facts of
+    # a claim only while every job of it is still claimed_by its token.
     sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("claimed_by", UUID(as_uuid=True), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Index("fact_outbox_created_idx", "created_at"),
 )
