@@ -166,6 +166,25 @@ async def speech_usage(database: str, job_id: str) -> list[tuple[str, int, bool]
         await engine.dispose()
 
 
+async def speech_totals(database: str, platform_user_id: str) -> dict[str, tuple[int, int, int]]:
+    """model -> (requests, characters, failed) of the user's speech usage rows."""
+    engine = create_engine(database)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT u.model, count(*), sum(u.characters), count(*) FILTER (WHERE u.failed)"
+                    " FROM core.usage_log u JOIN core.users ON users.id = u.user_id"
+                    " WHERE u.request_type = 'speech' AND users.platform_user_id = :user"
+                    " GROUP BY u.model"
+                ),
+                {"user": platform_user_id},
+            )
+            return {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    finally:
+        await engine.dispose()
+
+
 async def last_used(world: World, user: Json, provider: str) -> bool:
     """Whether `/wallet list` will show the user's `provider` key as used (polls: the gateway
     sends uses to keyvault in batches)."""
@@ -421,7 +440,9 @@ async def test_speech_is_recorded_when_the_vendor_bills_it_even_if_its_audio_the
     vw: VoiceWorld, fault: Literal["garbage", "break"]
 ) -> None:
     """ElevenLabs accepted (and charged) the text, then its audio was not audio or broke off:
-    nothing is posted, and the usage row says what was paid, with the model used, as failed."""
+    nothing is posted, and the usage row says what was paid, with the model used, as failed.
+    `/usage` shows the speech in the characters it was billed for, and that it was paid but
+    not delivered."""
     world = vw.world
     await give_keys(world, world.alice)
     await lilith_speaks(world, common.VOICE_FREQUENCY_ALWAYS)
@@ -433,6 +454,7 @@ async def test_speech_is_recorded_when_the_vendor_bills_it_even_if_its_audio_the
             job = await world.delivered(f"{said.id}:lilith")
             await world.discord.wait_until(lambda: len(vw.eleven.tts_calls()) > before)
             await settle(bot)
+            shown = await slash_text(world, world.alice, "usage", period="day")
     finally:
         vw.eleven.audio_fault = None
     assert voice_messages(world, world.general) == []
@@ -441,6 +463,15 @@ async def test_speech_is_recorded_when_the_vendor_bills_it_even_if_its_audio_the
         ("eleven_multilingual_v2", len(job.content), True)
     ]
     assert await last_used(world, world.alice, "elevenlabs")  # her key was used
+    # Her day's speech so far (this one among them), as the database sums it.
+    totals = await speech_totals(vw.database, str(world.alice["id"]))
+    requests, characters, failed = totals["eleven_multilingual_v2"]
+    assert failed >= 1
+    assert characters >= len(job.content)
+    assert (
+        f"`elevenlabs/eleven_multilingual_v2` (speech): {requests} requests, "
+        f"{characters:,} characters, {failed} paid but not delivered"
+    ) in shown
 
 
 async def test_a_whole_speech_is_recorded_with_the_model_used_and_not_failed(

@@ -91,6 +91,36 @@ def test_usage_names_what_helper_models_were_paid_for() -> None:
     assert "`openrouter/m`: 3 requests" in text
 
 
+def test_usage_shows_speech_in_characters_and_what_was_paid_but_not_delivered() -> None:
+    """Speech is billed by the character, not by tokens; a speech whose audio broke off after
+    the provider billed it is counted as paid but not delivered."""
+    reply = gw.GetUsageResponse(
+        totals=[
+            gw.UsageTotal(
+                provider="elevenlabs",
+                model="eleven_multilingual_v2",
+                requests=3,
+                request_type="speech",
+                characters=5400,
+                failed_requests=1,
+            ),
+            gw.UsageTotal(provider="openai", model="tts-1", requests=1, request_type="speech"),
+            gw.UsageTotal(
+                provider="openrouter", model="m", requests=1, input_tokens=30, output_tokens=9
+            ),
+        ]
+    )
+    text = render.usage(reply, "day")
+    assert (
+        "- `elevenlabs/eleven_multilingual_v2` (speech): 3 requests, 5,400 characters, "
+        "1 paid but not delivered\n" in text
+    )
+    assert "- `openai/tts-1` (speech): 1 requests, 0 characters\n" in text
+    assert "`openrouter/m`: 1 requests, 30 in / 9 out tokens" in text
+    assert "(speech): 3 requests, 0 in" not in text
+    assert text.endswith("Total: 30 in / 9 out tokens, 5,400 characters of speech")
+
+
 def test_timezones_autocomplete_prefix_first_and_validate() -> None:
     names = render.timezone_names("new")
     assert names[0].startswith("America/New_York") or names[0].lower().startswith("new")

@@ -284,20 +284,33 @@ def denylist_remove(entry_id: Annotated[str, typer.Argument(help="The entry's id
 def usage(
     period: Annotated[Period, typer.Option(help="The period to sum.")] = Period.month,
 ) -> None:
-    """Requests and tokens per user, provider and model."""
+    """Requests per user, provider, model and kind of request, with what each is billed by:
+    tokens, or characters for speech."""
     value = gw.UsagePeriod.Value(f"USAGE_PERIOD_{period.value.upper()}")
 
     async def command(mesh: Mesh) -> int:
         reply = await gateway(mesh).GetUsage(gw.GetUsageRequest(period=value, all_users=True))
         print(f"since {_when(reply, 'since')}")
         for t in reply.totals:
-            print(
-                f"{t.user_id or '-':<28} {t.provider:<12} {t.model:<32} "
-                f"{t.requests:>6} requests {t.input_tokens:>9} in {t.output_tokens:>9} out"
-            )
+            print(usage_line(t))
         return 0
 
     run(command)
+
+
+def usage_line(t: gw.UsageTotal) -> str:
+    """One line of `usage`: speech in the characters it is billed by, the rest in tokens, and
+    the requests paid for but not delivered whole (a speech whose audio broke off), if any."""
+    billed = (
+        f"{t.characters:>9} characters"
+        if t.request_type == "speech"
+        else f"{t.input_tokens:>9} in {t.output_tokens:>9} out"
+    )
+    return (
+        f"{t.user_id or '-':<28} {t.provider:<12} {t.model:<32} {t.request_type or 'chat':<18} "
+        f"{t.requests:>6} requests {billed}"
+        + (f" ({t.failed_requests} paid, not delivered)" if t.failed_requests else "")
+    )
 
 
 def _print_job(job: gw.Job) -> None:

@@ -2251,6 +2251,8 @@ class UsageTotal(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     REQUEST_TYPE_FIELD_NUMBER: _builtins.int
     AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
+    CHARACTERS_FIELD_NUMBER: _builtins.int
+    FAILED_REQUESTS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     requests: _builtins.int
@@ -2266,6 +2268,12 @@ class UsageTotal(_message.Message):
     """
     audio_seconds: _builtins.float
     """Seconds of audio transcribed (providers that bill transcription by duration)."""
+    characters: _builtins.int
+    """Characters synthesised (request_type "speech"): what speech providers bill."""
+    failed_requests: _builtins.int
+    """Of `requests`, those paid for but not delivered whole: a speech the provider billed whose
+    audio then broke off, could not be decoded or was cancelled.
+    """
     def __init__(
         self,
         *,
@@ -2278,10 +2286,12 @@ class UsageTotal(_message.Message):
         images: _builtins.int = ...,
         request_type: _builtins.str = ...,
         audio_seconds: _builtins.float = ...,
+        characters: _builtins.int = ...,
+        failed_requests: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "characters", b"characters", "failed_requests", b"failed_requests", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

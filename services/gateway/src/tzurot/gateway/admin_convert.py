@@ -180,6 +180,8 @@ def usage_total(u: d.UsageTotal, *, with_user: bool) -> gw.UsageTotal:
         images=u.images,
         request_type=u.request_type,
         audio_seconds=u.audio_seconds,
+        characters=u.characters,
+        failed_requests=u.failed_requests,
     )
 
 

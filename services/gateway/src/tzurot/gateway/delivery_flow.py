@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 
 import grpc
 import structlog
@@ -61,6 +62,10 @@ class DeliveryFlow(GatewayState):
         A job deleted with its personality (or its user's data) since it was answered is
         not delivered: the client is told why (lost_jobs.gone_job_error), to show it where
         the answer was.
+
+        Confirming a delivered job again is idempotent: it returns the job, after running its
+        group follow-up again, which a gateway killed after the delivery may have left undone
+        (`_after_delivery_again`).
         """
         require_job_id(job_id)
         found = await self._store.get_job_with_context(job_id)
@@ -68,6 +73,7 @@ class DeliveryFlow(GatewayState):
             raise await self._gone(job_id)
         job, context = found
         if job.status is JobStatus.DELIVERED:
+            await self._after_delivery_again(job)
             return job
         if job.status is not JobStatus.STREAMED:
             raise FailedPrecondition(
@@ -171,15 +177,45 @@ class DeliveryFlow(GatewayState):
         delivered = await self._store.deliver(
             job.id, message_ids, bump_counter=ACTIVITY_COUNTER if every > 0 else ""
         )
-        if delivered is None:  # a concurrent confirmation delivered it (and did the rest)
+        if delivered is None:  # a concurrent confirmation delivered it (and does the rest)
             done = await self._store.get_job(job.id)
             if done is None:  # or a deletion dropped it meanwhile
                 raise await self._gone(job.id)
+            if done.status is JobStatus.DELIVERED:  # unless its gateway died first
+                await self._after_delivery_again(done)
             return done
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered.job, tuple(message_ids), delivered.group_job)
         self._count_activity(delivered.counter)
         return delivered.job
+
+    async def _after_delivery_again(self, job: Job) -> None:
+        """The group follow-up (`Groups.after_delivery`: the last speaker, the chain reply) of
+        a job found delivered already, by a confirmation repeated: the bot's retry when its
+        first ConfirmDelivery failed, an `unfinished` hand-over's acknowledgement.
+
+        The delivery (`deliver`, one statement) and its follow-up are separate statements: a
+        gateway killed between the two leaves the job delivered and its round's chain reply
+        never queued, and the bot's retry of its confirmation lands here. So every repeated
+        confirmation of a group job runs the follow-up again; it is idempotent (see
+        `Groups.after_delivery`'s `again`). The chain is not queued in the delivery's
+        statement instead: whether one is wanted and who says it is decided in Python (the
+        channel's settings cascade for the cap and cooldown, the members' talkativeness, the
+        seeded pick of speakers.py), which that statement cannot do, and deciding it before
+        the statement would queue a reply to an answer whose delivery may still be refused
+        (its job gone).
+
+        Only while the job was delivered less than `unfinished_max_age_seconds` ago: a
+        repeated confirmation comes within it (the bot's retries take seconds; the unfinished
+        sweep leaves older jobs alone), and an acknowledged chain event, whose dedup key makes
+        the repeat a no-op, is kept at least the outbox's retention after the delivery, which
+        is longer (config.py), so a repeat never queues a chain reply a second time.
+        """
+        limits = self._limits
+        within = timedelta(
+            seconds=min(limits.unfinished_max_age_seconds, limits.bot_events_retention_seconds)
+        )
+        await self.groups.after_delivery_again(job, within)
 
     def _count_activity(self, count: int | None) -> None:
         """Consolidation triggered by activity: every `consolidate_every` exchanges (`count`:

@@ -514,10 +514,13 @@ class KeyRestriction:
 @dataclass(frozen=True)
 class KeyCheck:
     """What the provider said of a key: the models (or voices) it sees, and its restriction
-    when it has one."""
+    when it has one. `unchecked`: the provider has no free check (Brave Search) and a new key
+    was only checked for its form; `billed_requests`: what proving a stored one spent."""
 
     models: int = 0
     restriction: KeyRestriction | None = None
+    unchecked: bool = False
+    billed_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -549,6 +552,11 @@ class UsageTotal:
     images: int = 0
     request_type: str = "chat"
     audio_seconds: float = 0.0
+    # Characters synthesised (request_type "speech"): what a speech provider bills.
+    characters: int = 0
+    # Of `requests`, those paid for but not delivered whole (usage_log.failed: a speech whose
+    # audio broke off, could not be decoded or was cancelled after the provider billed it).
+    failed_requests: int = 0
 
 
 class DenyTarget(enum.StrEnum):

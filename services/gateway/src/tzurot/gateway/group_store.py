@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -202,6 +202,27 @@ class GroupStore(OutboxQueries):
                 .where(c.conversation_id == conversation_id)
                 .values(last_speaker_id=personality_id)
             )
+
+    async def delivered_group_job(self, job_id: str, within: timedelta) -> GroupJob | None:
+        """The group round of job `job_id`, if it is delivered and was less than `within` ago
+        by the database's clock (the one that stamped `delivered_at`); else None (not in a
+        round, not delivered, or delivered longer ago)."""
+        gj, jobs = g.group_jobs.c, t.jobs.c
+        stmt = (
+            sa.select(gj.job_id, gj.conversation_id, gj.round_id, gj.depth, gj.last_in_round)
+            .join(t.jobs, jobs.id == gj.job_id)
+            .where(
+                gj.job_id == job_id,
+                jobs.delivered_at > sa.func.now() - sa.literal(within, sa.Interval),
+            )
+        )
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        return GroupJob(
+            str(row.job_id), row.conversation_id, row.round_id, row.depth, row.last_in_round
+        )
 
     async def record_group_job(self, job: GroupJob) -> None:
         stmt = (

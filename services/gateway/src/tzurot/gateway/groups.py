@@ -41,6 +41,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.group_store import (
     ActiveMember,
     BotEventRow,
+    ChannelState,
     GroupJob,
     GroupStore,
     location_values,
@@ -205,24 +206,66 @@ class Groups:
     # ---- after an answer was posted ----
 
     async def after_delivery(
-        self, job: Job, message_ids: tuple[str, ...], group_job: GroupJob | None
+        self,
+        job: Job,
+        message_ids: tuple[str, ...],
+        group_job: GroupJob | None,
+        *,
+        again: bool = False,
     ) -> None:
         """Remembers the last speaker; after a round's last answer, maybe queues a chain reply.
 
-        `group_job`: the job's group round, read with the delivery (None: not in one)."""
+        `group_job`: the job's group round, read with the delivery (None: not in one).
+
+        `again`: the job was delivered before, and this may be the follow-up its delivery
+        never finished (its gateway killed between the two: `after_delivery_again`). The chain
+        reply is picked as the first time (the same seeded pick) and queued once: its dedup key
+        `chain:<conversation>:<round>:<depth>` makes a second queuing a no-op, and a repeat
+        runs only while the first's event is surely kept (`after_delivery_again`). The last
+        speaker is set again only when nothing can have been said after this answer in the
+        conversation: still its round, its round's last answer, and no chain reply queued
+        after it before this call (one queued by this call is the first). Otherwise setting it
+        would put this older answer's speaker over the one that followed (a later speaker of
+        the round, a chain reply), so it is left alone: what followed set it, or will once it
+        is delivered.
+        """
         if group_job is None:
             return
         conversation = group_job.conversation_id
-        await self._store.set_last_speaker(conversation, job.personality_id)
+        if not again:
+            await self._store.set_last_speaker(conversation, job.personality_id)
         state = await self._store.state(conversation)
         if state is None or state.round_id != group_job.round_id or not group_job.last_in_round:
             return  # interrupted by a human, or more speakers of this round to come
+        queued = await self._queue_chain(job, message_ids, group_job, state)
+        if again and queued is not False:
+            await self._store.set_last_speaker(conversation, job.personality_id)
+
+    async def after_delivery_again(self, job: Job, within: timedelta) -> None:
+        """`after_delivery` of a job delivered before (a confirmation repeated), if it is in a
+        group round and was delivered less than `within` ago: see `after_delivery`'s `again`.
+        """
+        group_job = await self._store.delivered_group_job(job.id, within)
+        if group_job is not None:
+            await self.after_delivery(job, job.delivered_message_ids, group_job, again=True)
+
+    async def _queue_chain(
+        self,
+        job: Job,
+        message_ids: tuple[str, ...],
+        group_job: GroupJob,
+        state: ChannelState,
+    ) -> bool | None:
+        """Queues the chain reply to the round's last answer, if one is wanted: True when it
+        was queued now, False when it was queued before (its dedup key), None when none is
+        wanted (no payer, the chain's cap, nobody picked)."""
+        conversation = group_job.conversation_id
         if state.round_starter_user_id is None:
-            return
+            return None
         settings = await self._settings(state.location)
         if group_job.depth >= int(settings[cascade.GROUP_CHAIN_CAP].value):
             log.info("group.chain_capped", conversation=conversation, depth=group_job.depth)
-            return
+            return None
         active = await self._store.members(state.location.channel_id)
         speaker_of = {m.activation.personality.id: m.activation.personality for m in active}
         others = [m for m in active if m.activation.personality.id != job.personality_id]
@@ -235,7 +278,7 @@ class Groups:
             minimum=0,
         )
         if not picked:
-            return
+            return None
         speaker = speaker_of[picked[0].personality_id]
         previous = speaker_of.get(job.personality_id)
         cooldown = int(settings[cascade.GROUP_CHAIN_COOLDOWN_SECONDS].value)
@@ -258,11 +301,11 @@ class Groups:
                 "available_at": self._clock.now() + timedelta(seconds=cooldown),
             }
         )
-        if added:
-            log.info(
-                "group.chain_reply", conversation=conversation, depth=depth, speaker=speaker.slug
-            )
-            self._wake()
+        if not added:
+            return False
+        log.info("group.chain_reply", conversation=conversation, depth=depth, speaker=speaker.slug)
+        self._wake()
+        return True
 
     # ---- scheduled turns ----
 

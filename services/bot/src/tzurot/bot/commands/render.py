@@ -64,21 +64,33 @@ def model_levels(personality: str, reply: gw.GetEffectiveConfigResponse) -> str:
 
 
 def usage(reply: gw.GetUsageResponse, period: str) -> str:
+    """`/usage`: one line per provider, model and kind of request, in what it is billed by
+    (speech in characters, everything else in tokens), with the requests paid for but not
+    delivered whole (a speech whose audio broke off) when there were any."""
     if not reply.totals:
         return f"No usage in the last {period}."
     lines = [f"Your usage in the last {period}:"]
-    total_in = total_out = 0
+    total_in = total_out = total_characters = 0
     for t in reply.totals:
         total_in += t.input_tokens
         total_out += t.output_tokens
+        total_characters += t.characters
         kind = "" if t.request_type in ("", "chat") else f" ({t.request_type.replace('_', ' ')})"
+        billed = (
+            f"{t.characters:,} characters"
+            if t.request_type == "speech"
+            else f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
+        )
         lines.append(
-            f"- `{t.provider}/{t.model}`{kind}: {t.requests} requests, "
-            f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
+            f"- `{t.provider}/{t.model}`{kind}: {t.requests} requests, {billed}"
             + (f", {t.images} images" if t.images else "")
             + (f", {t.audio_seconds:,.0f} s of audio" if t.audio_seconds else "")
+            + (f", {t.failed_requests} paid but not delivered" if t.failed_requests else "")
         )
-    lines.append(f"Total: {total_in:,} in / {total_out:,} out tokens")
+    lines.append(
+        f"Total: {total_in:,} in / {total_out:,} out tokens"
+        + (f", {total_characters:,} characters of speech" if total_characters else "")
+    )
     return "\n".join(lines)
 
 

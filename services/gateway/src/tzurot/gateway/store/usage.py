@@ -1,5 +1,7 @@
 """Usage: requests and tokens per user, provider, model and request type since a point in
-time (answers, and what helper models were paid for: transcription, clean-up, description)."""
+time (answers, and what helper models were paid for: transcription, clean-up, description),
+with what speech is billed by (characters) and how many paid requests were not delivered whole
+(usage_log.failed)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class UsageQueries(AdminSqlBase):
                 sa.func.coalesce(sa.func.sum(u.images), 0).label("images"),
                 u.request_type,
                 sa.func.coalesce(sa.func.sum(u.audio_seconds), 0).label("audio_seconds"),
+                sa.func.coalesce(sa.func.sum(u.characters), 0).label("characters"),
+                sa.func.count().filter(u.failed).label("failed_requests"),
             )
             .join(t.users, t.users.c.id == u.user_id)
             .where(u.created_at >= since)
@@ -47,6 +51,8 @@ class UsageQueries(AdminSqlBase):
                 images=int(row.images),
                 request_type=row.request_type,
                 audio_seconds=float(row.audio_seconds),
+                characters=int(row.characters),
+                failed_requests=int(row.failed_requests),
             )
             for row in rows
         ]
