@@ -1,7 +1,19 @@
 """Interaction responses as Discord takes them: the initial callback within 3 s (else the
 token is invalid: 404 10062), acknowledged once (40060), follow-ups and edits of the original
 only after a response (else 10015 Unknown Webhook) and within the token's 15 minutes, and
-files no larger than the interaction's `attachment_size_limit` (413, 40005)."""
+files no larger than the interaction's `attachment_size_limit` (413, 40005).
+
+What a response holds is checked as Discord checks it (400, 50035 Invalid Form Body with an
+`errors` tree naming the field, `data.…` in a callback), from discord-api-docs
+interactions/receiving-and-responding ("Interaction Callback Data Structure": messages,
+autocomplete with "max of 25 choices", a modal's `custom_id` 1-100 characters, `title` at most
+45 and 1-5 `components`), interactions/application-commands (a choice's `name` 1-100
+characters, a string `value` at most 100) and resources/message "Create Message" (`content` up
+to 2000 characters, up to 10 embeds; at least one of `content`, `embeds`, `sticker_ids`,
+`components`, files or `poll`, else 400 50006 Cannot send an empty message). Follow-ups and
+edits of the original are Execute and Edit Webhook Message, so the same message rules, the
+fields at the top level; an edit of the original may not leave it empty.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +21,113 @@ import time
 
 from aiohttp import web
 
+from tzurot.testing.fake_discord.command_rules import CHOICE_LIMIT, MAX_CHOICES, FormErrors, Path
 from tzurot.testing.fake_discord.records import FakeInteraction
-from tzurot.testing.fake_discord.rules import INTERACTION_TOKEN_SECONDS, error
+from tzurot.testing.fake_discord.rules import (
+    CONTENT_LIMIT,
+    INTERACTION_TOKEN_SECONDS,
+    MAX_EMBEDS,
+    error,
+)
 from tzurot.testing.fake_discord.users import Users
 from tzurot.testing.fake_discord.wire import Json, json_response, read_body
+
+CHANNEL_MESSAGE, DEFERRED_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 4, 5, 7, 8, 9
+MODAL_TITLE_LIMIT = 45
+CUSTOM_ID_LIMIT = 100
+MODAL_COMPONENTS = (1, 5)
+EMPTY_MESSAGE = error(50006, "Cannot send an empty message")
+_NOT_A_DICT = ("MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
+# What makes a message not empty, besides its files (Create Message's starred fields).
+_MESSAGE_PARTS = ("content", "embeds", "components", "sticker_ids", "poll")
+
+
+def _length(errors: FormErrors, path: Path, value: object, low: int, high: int) -> None:
+    """A required string of `low` to `high` characters, in Discord's words."""
+    if value is None:
+        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+    elif not isinstance(value, str):
+        errors.add(path, "BASE_TYPE_STRING", "Could not interpret value as string.")
+    elif low == 0 and len(value) > high:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer in length.")
+    elif low > 0 and not low <= len(value) <= high:
+        errors.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
+
+
+def message_errors(errors: FormErrors, path: Path, message: Json) -> None:
+    """A message's `content` (at most 2000 characters) and `embeds` (at most 10)."""
+    if message.get("content") is not None:
+        _length(errors, (*path, "content"), message["content"], 0, CONTENT_LIMIT)
+    if len(message.get("embeds") or []) > MAX_EMBEDS:
+        errors.add(
+            (*path, "embeds"), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
+        )
+
+
+def is_empty(message: Json, attachments: int) -> bool:
+    """No content, embeds, components, stickers, poll nor attachments: Discord's 50006."""
+    return attachments == 0 and not any(message.get(part) for part in _MESSAGE_PARTS)
+
+
+def _choices_errors(errors: FormErrors, data: Json) -> None:
+    path: Path = ("data", "choices")
+    found = data.get("choices")
+    if not isinstance(found, list):
+        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+        return
+    if len(found) > MAX_CHOICES:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CHOICES} or fewer in length.")
+    for n, choice in enumerate(found):
+        if not isinstance(choice, dict):
+            errors.add((*path, n), *_NOT_A_DICT)
+            continue
+        _length(errors, (*path, n, "name"), choice.get("name"), 1, CHOICE_LIMIT)
+        value = choice.get("value")
+        if value is None:
+            errors.add((*path, n, "value"), "BASE_TYPE_REQUIRED", "This field is required")
+        elif isinstance(value, str):
+            _length(errors, (*path, n, "value"), value, 0, CHOICE_LIMIT)
+
+
+def _modal_errors(errors: FormErrors, data: Json) -> None:
+    _length(errors, ("data", "custom_id"), data.get("custom_id"), 1, CUSTOM_ID_LIMIT)
+    _length(errors, ("data", "title"), data.get("title"), 0, MODAL_TITLE_LIMIT)
+    components = data.get("components")
+    low, high = MODAL_COMPONENTS
+    if components is None:
+        errors.add(("data", "components"), "BASE_TYPE_REQUIRED", "This field is required")
+    elif not isinstance(components, list) or not low <= len(components) <= high:
+        errors.add(
+            ("data", "components"),
+            "BASE_TYPE_BAD_LENGTH",
+            f"Must be between {low} and {high} in length.",
+        )
+
+
+def callback_error(body: Json, attachments: int) -> Json | None:
+    """Discord's 400 body for an interaction response it refuses, else None."""
+    kind = body.get("type")
+    data = body.get("data") or {}
+    errors = FormErrors()
+    if kind in {CHANNEL_MESSAGE, UPDATE_MESSAGE}:
+        message_errors(errors, ("data",), data)
+    elif kind == AUTOCOMPLETE_RESULT:
+        _choices_errors(errors, data)
+    elif kind == MODAL:
+        _modal_errors(errors, data)
+    if errors:
+        return errors.body()
+    if kind == CHANNEL_MESSAGE and is_empty(data, attachments):
+        return EMPTY_MESSAGE
+    return None
+
+
+def _attachment_count(body: Json, files: list[bytes], before: int = 0) -> int:
+    """The message's attachments after this request: the `attachments` it lists (kept ones
+    and the new files) when it lists them, else those it had plus the new files."""
+    if "attachments" in body:
+        return max(len(body.get("attachments") or []), len(files))
+    return before + len(files)
 
 
 class Interactions(Users):
@@ -31,10 +146,16 @@ class Interactions(Users):
         refused = self._too_large(route, record, files)
         if refused is not None:
             return refused
+        attachments = _attachment_count(body.get("data") or {}, files)
+        problem = callback_error(body, attachments)
+        if problem is not None:
+            return self.refuse(route, 400, problem)
         record.files.extend(files)
         record.responses.append(body)
+        if body.get("type") == CHANNEL_MESSAGE:
+            record.original_attachments = attachments
         answer: Json = {"interaction": {"id": str(record.id), "type": record.data["type"]}}
-        if body.get("type") in {4, 5}:
+        if body.get("type") in {CHANNEL_MESSAGE, DEFERRED_MESSAGE}:
             message = self._interaction_message(record, body.get("data") or {})
             answer["resource"] = {"type": body["type"], "message": message}
         return json_response(answer)
@@ -62,8 +183,14 @@ class Interactions(Users):
         refused = self._too_large(route, record, files)
         if refused is not None:
             return refused
+        errors = FormErrors()
+        message_errors(errors, (), body)
+        if errors:
+            return self.refuse(route, 400, errors.body())
+        if is_empty(body, _attachment_count(body, files)):
+            return self.refuse(route, 400, EMPTY_MESSAGE)
         last = record.responses[-1]
-        if last.get("type") == 5 and not any(
+        if last.get("type") == DEFERRED_MESSAGE and not any(
             r.get("type") in {"edit", "followup"} for r in record.responses
         ):
             record.deprecated_followups += 1
@@ -80,8 +207,18 @@ class Interactions(Users):
         refused = self._too_large(route, record, files)
         if refused is not None:
             return refused
+        errors = FormErrors()
+        message_errors(errors, (), body)
+        if errors:
+            return self.refuse(route, 400, errors.body())
+        original = request.match_info.get("message") == "@original"
+        attachments = _attachment_count(body, files, record.original_attachments)
+        if original and is_empty({**(record.original() or {}), **body}, attachments):
+            return self.refuse(route, 400, EMPTY_MESSAGE)
         record.files.extend(files)
         record.responses.append({"type": "edit", "data": body})
+        if original:
+            record.original_attachments = attachments
         return json_response(self._interaction_message(record, body))
 
     def _interaction_message(self, record: FakeInteraction, body: Json) -> Json:

@@ -64,6 +64,8 @@ class FakeInteraction:
     # Follow-ups sent right after a defer: Discord turns them into an edit of the loading
     # message, a deprecated behaviour (its docs ask for "Edit Original Interaction Response").
     deprecated_followups: int = 0
+    # How many attachments the original response has now (an edit may not leave it empty).
+    original_attachments: int = 0
 
     @property
     def attachment_size_limit(self) -> int:

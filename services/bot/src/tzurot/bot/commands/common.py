@@ -42,7 +42,8 @@ def failure_text(err: TzurotError) -> str:
         grpc.StatusCode.ALREADY_EXISTS,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }:
-        return err.message
+        # Discord refuses an empty message (50006): a refusal without words still says one.
+        return err.message.strip() or f"That was refused ({err.code.name.lower()})."
     return "Something went wrong on our side; try again later."
 
 

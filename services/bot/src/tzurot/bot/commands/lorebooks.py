@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, failure_text, reply, send
+from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -130,6 +130,7 @@ class LorebookCommands(app_commands.Group):
     async def export(
         self, interaction: discord.Interaction, lorebook: str, format: str = "world_info"
     ) -> None:
+        await defer(interaction)  # acknowledge within Discord's 3 s, then edit the answer
         try:
             exported = await self.gateway.call(
                 self.gateway.stub.ExportLorebook(
@@ -141,11 +142,15 @@ class LorebookCommands(app_commands.Group):
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
-        await interaction.response.send_message(
-            f"`{exported.filename}`",
-            file=discord.File(io.BytesIO(exported.document), exported.filename),
-            ephemeral=True,
-        )
+        if not fits(interaction, len(exported.document)):
+            await send(
+                interaction,
+                f"That lorebook is {len(exported.document) / 1e6:.1f} MB, more than Discord "
+                "lets me attach here.",
+            )
+            return
+        file = discord.File(io.BytesIO(exported.document), exported.filename)
+        await send(interaction, f"`{exported.filename}`", file=file)
 
     @app_commands.command(name="list", description="Your lorebooks, or those attached somewhere")
     @app_commands.choices(attached_to=_SCOPE_CHOICES)

@@ -1,16 +1,21 @@
 """/skills list|show|enable|disable: what personalities can do besides answering.
 
 The operator decides which skills exist (inference's configuration); a personality's owner
-enables some of them for it (gateway checks ownership and the names).
+enables some of them for it (gateway checks ownership and the names). Each command
+acknowledges first (Discord's 3 s deadline; the gateway may take longer) and then edits its
+ephemeral answer; the skill autocomplete answers within the shared budget, from its cache
+when the gateway is slow (`lookups`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, choices, failure_text, send
-from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
+from tzurot.bot.commands.lookups import cached_values, personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -28,6 +33,10 @@ def render_available(skills: list[common.SkillInfo]) -> str:
         extra = f" _({', '.join(notes)})_" if notes else ""
         lines.append(f"- `{skill.name}`{extra}: {skill.description}")
     return "\n".join(lines)
+
+
+def _used(skills: Iterable[str]) -> str:
+    return ", ".join(f"`{s}`" for s in skills) or "none"
 
 
 class SkillCommands(app_commands.Group):
@@ -51,22 +60,24 @@ class SkillCommands(app_commands.Group):
 
     @app_commands.command(name="list", description="The skills personalities can use here")
     async def list_skills(self, interaction: discord.Interaction) -> None:
-        try:
-            text = render_available(await self._available())
-        except TzurotError as err:
-            text = failure_text(err)
-        await send(interaction, text)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.ListAvailableSkills(gw.ListAvailableSkillsRequest()),
+            lambda r: render_available(list(r.skills)),
+        )
 
     @app_commands.command(name="show", description="The skills a personality uses")
     @app_commands.describe(personality="The personality whose skills to show")
     async def show(self, interaction: discord.Interaction, personality: str) -> None:
-        try:
-            found = await self._personality(interaction, personality)
-            used = ", ".join(f"`{s}`" for s in found.skills) or "none"
-            text = f"**{found.display_name}** uses: {used}"
-        except TzurotError as err:
-            text = failure_text(err)
-        await send(interaction, text)
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.GetPersonality(
+                gw.GetPersonalityRequest(actor=actor(interaction), personality=personality)
+            ),
+            lambda r: f"**{r.personality.display_name}** uses: {_used(r.personality.skills)}",
+        )
 
     @app_commands.command(name="enable", description="Let a personality you own use a skill")
     @app_commands.describe(
@@ -93,29 +104,30 @@ class SkillCommands(app_commands.Group):
     async def _skill_names(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            return choices([s.name for s in await self._available()], current)
-        except TzurotError:
-            return []
+        async def fetch() -> list[str]:
+            return [s.name for s in await self._available()]
+
+        return choices(await cached_values("skills", interaction, fetch), current)
 
     async def _change(
         self, interaction: discord.Interaction, personality: str, skill: str, *, enable: bool
     ) -> None:
+        await defer(interaction)  # two gateway calls: acknowledge within Discord's 3 s first
         try:
             found = await self._personality(interaction, personality)
             skills = [s for s in found.skills if s != skill]
             if enable:
                 skills.append(skill)
             changed = common.Personality(id=found.id, skills=skills)
-            reply = await self.gateway.call(
+            updated = await self.gateway.call(
                 self.gateway.stub.UpdatePersonality(
                     gw.UpdatePersonalityRequest(
                         actor=actor(interaction), personality=changed, update_paths=["skills"]
                     )
                 )
             )
-            used = ", ".join(f"`{s}`" for s in reply.personality.skills) or "none"
-            text = f"**{reply.personality.display_name}** now uses: {used}"
+            now = updated.personality
+            text = f"**{now.display_name}** now uses: {_used(now.skills)}"
         except TzurotError as err:
             text = failure_text(err)
         await send(interaction, text)
