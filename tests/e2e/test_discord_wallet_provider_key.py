@@ -1,8 +1,11 @@
 """A key pasted into /wallet's `provider` option, through the fake Discord, the real bot and
 the whole mesh: it is echoed in no reply, sent to no other service, logged nowhere and kept
-in no table (keyvault's audit log included). The same for an older bot or a CLI that passes
-the option on unchecked (the gateway refuses it), and for a key with a line break typed into
-the key form (refused before any provider call, never quoted)."""
+in no table (keyvault's audit log included). One shaped like a provider's name may be the
+operator's own provider, which only the gateway knows: `set` opens an untitled form and the
+gateway refuses it (nor is the key typed into that form kept or logged); one no provider's
+name can be opens no form. The same for an older bot or a CLI that passes the option on
+unchecked (the gateway refuses it), and for a key with a line break typed into the key form
+(refused before any provider call, never quoted)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,10 @@ pytestmark = pytest.mark.e2e
 # key does; the first is shaped like no vendor key, so only its absence (not the log
 # redactor) passes.
 TYPED_KEYS = ("plantedwalletkey0q7f3e9c1a5b2d4e6f8", "sk_" + "0123456789abcdef" * 3)
+LONG_KEY = "sk-or-v1-planted" + "0a1b2c3d" * 8
+"""Longer than any provider's name (64 characters), as an OpenRouter key is."""
+FORM_KEY = "plantedFORMkey7Wm3Xv9Rt2Lp8Ny4"
+"""The key typed into the untitled form opened for a name the gateway then refuses."""
 BROKEN_KEY = "plantedLINEkey0q7f3e9c1\na5b2d4e6f8"
 
 
@@ -97,7 +104,18 @@ async def test_a_key_typed_as_the_provider_goes_nowhere(
     replies: list[str] = []
     async with running_bot(world):
         for typed in TYPED_KEYS:
-            for command in ("set", "remove", "test"):
+            # It could be the operator's own provider: an untitled form, the gateway decides.
+            opened = await world.discord.slash(
+                world.general, world.alice, "wallet", {"provider": typed}, subcommand=["set"]
+            )
+            await world.discord.wait_until(opened.modal)
+            assert (opened.modal() or {})["title"] == "Your API key"
+            submitted = await world.discord.submit_modal(opened, world.alice, {"api_key": FORM_KEY})
+            text = await answered(world, submitted)
+            assert text.startswith("Your key was not saved: unknown provider; known: "), text
+            assert submitted.is_ephemeral()
+            replies.append(text)
+            for command in ("remove", "test"):
                 asked = await world.discord.slash(
                     world.general, world.alice, "wallet", {"provider": typed}, subcommand=[command]
                 )
@@ -106,6 +124,14 @@ async def test_a_key_typed_as_the_provider_goes_nowhere(
                 assert asked.modal() is None
                 assert asked.is_ephemeral()
                 replies.append(text)
+        for command in ("set", "remove", "test"):  # no provider's name: no form at all
+            asked = await world.discord.slash(
+                world.general, world.alice, "wallet", {"provider": LONG_KEY}, subcommand=[command]
+            )
+            text = await answered(world, asked)
+            assert text.startswith("Unknown provider; known: "), (command, text)
+            assert asked.modal() is None
+            replies.append(text)
 
         # A key with a line break typed into the form (a modified client can send one).
         opened = await world.discord.slash(
@@ -149,7 +175,7 @@ async def test_a_key_typed_as_the_provider_goes_nowhere(
         *(f"{e.details()} {e.trailing_metadata()}" for e in errors),
         logs,
     ]
-    for typed in (*TYPED_KEYS, BROKEN_KEY):
+    for typed in (*TYPED_KEYS, LONG_KEY, FORM_KEY, BROKEN_KEY):
         fragment = typed.split("\n")[0][:16]
         assert not any(fragment in text for text in seen), fragment
         assert await rows_holding(world.mesh.database_url, fragment) == []

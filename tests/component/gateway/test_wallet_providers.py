@@ -3,21 +3,31 @@ characters, before any call that would carry them, and never quotes either.
 
 A common mistake is pasting the key into the `provider` option (`/wallet set <key>`,
 `/wallet remove <key>`): the key must then reach no other service, no message and no log.
+The providers it knows are inference's (ListProviders, cached a minute), the operator's own
+among them; without an answer from inference, the built-in ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import WalletKey
+from tzurot.gateway.domain import KeyCheck, WalletKey
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, UNKNOWN_PROVIDER, Wallet
+from tzurot.gateway.wallet import (
+    KNOWN_PROVIDERS,
+    PROVIDERS_TTL_SECONDS,
+    UNKNOWN_PROVIDER,
+    InferenceProviders,
+    Wallet,
+)
 from tzurot.inference.providers import DEFAULT_PROVIDERS
-from tzurot.runtime.errors import InvalidArgument, NotFound, TzurotError
+from tzurot.runtime.errors import InvalidArgument, NotFound, TzurotError, Unavailable
 
 from .conftest import ALICE, FakeInference, FakeKeyVault
 
@@ -163,3 +173,164 @@ async def test_a_printable_key_is_still_checked_and_stored(
     await guarded.set(ALICE, "brave", SecretStr("BSA" + PLANTED), skip_validation=False)
     assert inference.validated == [("brave", "BSA" + PLANTED)]
     assert vault.named == [("put_key", "brave")]
+
+
+# ---- the providers as inference lists them ----
+
+OPERATORS = KNOWN_PROVIDERS | {"groq"}
+"""Inference's list when its operator added `groq` with TZUROT_PROVIDERS."""
+
+
+@dataclass
+class Lister:
+    """Inference's ListProviders: `names`, or UNAVAILABLE while `names` is None (down,
+    restarting); with `gate`, each question waits on it."""
+
+    names: frozenset[str] | None = OPERATORS
+    asked: int = 0
+    gate: asyncio.Event | None = None
+    failure: TzurotError = field(default_factory=lambda: Unavailable("inference is restarting"))
+
+    async def list_providers(self) -> frozenset[str]:
+        self.asked += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.names is None:
+            raise self.failure
+        return self.names
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def asking(
+    gateway: Gateway, inference: FakeInference, vault: CountingKeyVault, lister: Lister
+) -> Wallet:
+    return Wallet(
+        users=gateway, checker=inference, keyvault=vault, providers=InferenceProviders(lister)
+    )
+
+
+async def test_a_provider_the_operator_added_to_inference_can_be_set_tested_and_removed(
+    gateway: Gateway, inference: FakeInference, vault: CountingKeyVault, store: GatewayStore
+) -> None:
+    wallet = asking(gateway, inference, vault, Lister())
+    await wallet.set(ALICE, "groq", SecretStr(PLANTED), skip_validation=False)
+    assert inference.validated == [("groq", PLANTED)]
+    assert (await wallet.test(ALICE, "groq")).valid
+    await wallet.remove(ALICE, "groq")
+    assert vault.named == [("put_key", "groq"), ("delete_key", "groq")]
+    with pytest.raises(NotFound):  # known, not held: not found by its name
+        await wallet.test(ALICE, "groq")
+
+
+@pytest.mark.parametrize("typed", [EL_KEY, "mistral"])
+async def test_what_inference_does_not_list_is_refused_with_its_list_unquoted(
+    gateway: Gateway, inference: FakeInference, vault: CountingKeyVault, typed: str
+) -> None:
+    wallet = asking(gateway, inference, vault, Lister())
+    for call in (
+        wallet.set(ALICE, typed, SecretStr(PLANTED), skip_validation=False),
+        wallet.remove(ALICE, typed),
+        wallet.test(ALICE, typed),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            await call
+        assert caught.value.reason == UNKNOWN_PROVIDER
+        assert caught.value.message == "unknown provider; known: " + ", ".join(sorted(OPERATORS))
+        assert typed not in f"{caught.value!r} {caught.value} {caught.value.metadata}"
+    assert (inference.validated, inference.checked, vault.named) == ([], [], [])
+
+
+async def test_inference_is_asked_once_a_minute() -> None:
+    lister, clock = Lister(), Clock()
+    providers = InferenceProviders(lister, clock=clock)
+    assert await providers.names() == OPERATORS
+    clock.now += PROVIDERS_TTL_SECONDS - 1
+    assert await providers.names() == OPERATORS
+    assert lister.asked == 1
+    lister.names = KNOWN_PROVIDERS | {"groq", "mistral"}  # the operator added another
+    clock.now += 1
+    assert "mistral" in await providers.names()
+    assert lister.asked == 2
+
+
+async def test_questions_at_once_share_one_answer() -> None:
+    gate = asyncio.Event()
+    lister = Lister(gate=gate)
+    providers = InferenceProviders(lister)
+    waiting = [asyncio.create_task(providers.names()) for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*waiting) == [OPERATORS] * 5
+    assert lister.asked == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Unavailable("inference is restarting"),
+        TzurotError("not yet", reason="NOT_IMPLEMENTED", code=grpc.StatusCode.UNIMPLEMENTED),
+    ],
+    ids=["down", "older-inference"],
+)
+async def test_without_an_answer_from_inference_the_built_in_providers_stand_in(
+    gateway: Gateway,
+    inference: FakeInference,
+    vault: CountingKeyVault,
+    store: GatewayStore,
+    failure: TzurotError,
+) -> None:
+    """Set, test and remove of a built-in provider keep working; an operator's own is refused
+    until inference answers (but a key the user holds for it stays testable and removable)."""
+    lister = Lister(names=None, failure=failure)
+    wallet = asking(gateway, inference, vault, lister)
+    await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
+    assert (await wallet.test(ALICE, "openrouter")).valid
+    with pytest.raises(InvalidArgument) as caught:
+        await wallet.set(ALICE, "groq", SecretStr(PLANTED), skip_validation=False)
+    assert caught.value.message == "unknown provider; known: " + ", ".join(sorted(KNOWN_PROVIDERS))
+    alice = await store.upsert_user(ALICE)
+    vault.keys[alice.id, "groq"] = SecretStr(PLANTED)  # stored while inference listed it
+    assert (await wallet.test(ALICE, "groq")).valid
+    await wallet.remove(ALICE, "groq")
+    await wallet.remove(ALICE, "openrouter")
+    assert vault.keys == {}
+
+    asked = lister.asked
+    lister.names = OPERATORS  # inference is back: the stand-in list was not kept
+    await wallet.set(ALICE, "groq", SecretStr(PLANTED), skip_validation=False)
+    assert lister.asked == asked + 1
+
+
+@dataclass
+class BraveInference(FakeInference):
+    """Inference's answers for Brave Search, which has no free check: a new key is only
+    checked for its form, a stored one with one billed search."""
+
+    async def validate_key(self, provider: str, api_key: SecretStr) -> KeyCheck:
+        await super().validate_key(provider, api_key)
+        return KeyCheck(unchecked=True)
+
+    async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
+        await super().check_stored_key(user_id, provider)
+        return KeyCheck(billed_requests=1)
+
+
+async def test_a_brave_key_is_stored_unchecked_and_its_test_says_it_spent_a_search(
+    gateway: Gateway, vault: CountingKeyVault
+) -> None:
+    brave = BraveInference()
+    wallet = Wallet(users=gateway, checker=brave, keyvault=vault)
+    stored = await wallet.set(ALICE, "brave", SecretStr("BSA" + PLANTED), skip_validation=False)
+    assert stored.key.provider == "brave"
+    tested = await wallet.test(ALICE, "brave")
+    assert (tested.valid, tested.detail) == (
+        True,
+        "the key works (brave has no free check: this test spent one billed request on it)",
+    )

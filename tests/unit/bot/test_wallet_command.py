@@ -1,5 +1,6 @@
 """/wallet: a key pasted into the `provider` option is never echoed nor sent on, and the key
-form forgets the key and closes however its answer went."""
+form forgets the key and closes however its answer went. A provider only the gateway knows
+(one the operator added to inference) gets an untitled form; the gateway decides."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from tzurot.bot.commands.wallet import (
     WalletKeyModal,
 )
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.gateway.wallet import KNOWN_PROVIDERS
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, UNKNOWN_PROVIDER
+from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import gateway_pb2 as gw
 
 _ids = itertools.count(1)
@@ -25,10 +27,14 @@ _ids = itertools.count(1)
 EL_KEY = "sk_" + "0123456789abcdef" * 3
 OR_KEY = "sk-or-v1-" + "ab12" * 16
 PLANTED = "plantedKEYzq7Wm3Xv9Rt2Lp8Ny4"
+GATEWAY_KNOWS = ("groq",)
+"""A provider the operator added to inference: the gateway knows it, the bot does not."""
 
 
 class Stub:
-    """The gateway's wallet RPCs: records each call; the user holds keys for `stored`."""
+    """The gateway's wallet RPCs: records each call; the user holds keys for `stored`; a
+    key is stored for a built-in provider or one of `GATEWAY_KNOWS`, else refused as the
+    gateway refuses it (never quoting the provider)."""
 
     def __init__(self, stored: tuple[str, ...] = ()) -> None:
         self.stored = stored
@@ -48,6 +54,11 @@ class Stub:
 
     async def SetWalletKey(self, request: gw.SetWalletKeyRequest) -> Any:
         self.calls.append(("SetWalletKey", request))
+        known = sorted({*KNOWN_PROVIDERS, *GATEWAY_KNOWS})
+        if request.provider not in known:
+            raise InvalidArgument(
+                "provider", f"unknown provider; known: {', '.join(known)}", reason=UNKNOWN_PROVIDER
+            )
         return gw.SetWalletKeyResponse(key=gw.WalletKey(provider=request.provider, hint="wxyz"))
 
 
@@ -110,10 +121,14 @@ def test_the_bot_knows_the_providers_the_gateway_accepts() -> None:
     assert set(WALLET_PROVIDERS) == KNOWN_PROVIDERS
 
 
-@pytest.mark.parametrize("typed", [EL_KEY, OR_KEY, OR_KEY.upper(), "groq"])
-async def test_set_with_an_unknown_provider_opens_no_form_and_never_repeats_it(
+LONG_KEYS = [OR_KEY, OR_KEY.upper(), "sk-proj-" + "Ab3" * 40, "AIza/" + "x" * 30]
+
+
+@pytest.mark.parametrize("typed", LONG_KEYS)
+async def test_set_with_what_cannot_be_a_provider_opens_no_form_and_never_repeats_it(
     typed: str,
 ) -> None:
+    """Longer than any provider's name (64), or with a character no name has: a key."""
     stub, interaction = Stub(), Interaction()
     await run(wallet(stub), "set", interaction, typed)
     assert interaction.response.modals == []
@@ -123,6 +138,44 @@ async def test_set_with_an_unknown_provider_opens_no_form_and_never_repeats_it(
     assert "elevenlabs" in text
     assert typed.lower() not in text.lower()
     assert typed[3:15].lower() not in text.lower()
+
+
+@pytest.mark.parametrize("typed", [EL_KEY, "groq", " Groq "])
+async def test_set_with_a_name_the_bot_does_not_know_opens_an_untitled_form(typed: str) -> None:
+    """It may be a provider the operator added to inference: the gateway decides. Nothing
+    names it before then, and nothing is sent before the form is submitted."""
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "set", interaction, typed)
+    (modal,) = interaction.response.modals
+    assert modal.title == "Your API key"
+    assert modal.provider == typed.strip().lower()
+    assert stub.calls == []
+    assert interaction.texts() == []
+
+
+async def test_an_untitled_form_for_a_key_typed_as_the_provider_is_refused_unquoted() -> None:
+    stub = Stub()
+    modal = WalletKeyModal(GatewayClient(cast(Any, stub), generate_timeout=5), EL_KEY)
+    interaction = Interaction()
+    await modal._scheduled_task(cast(Any, interaction), cast(Any, submitted(PLANTED)), {})
+    [(_, request)] = stub.calls
+    assert request.provider == EL_KEY  # the gateway refuses it, quoting nothing
+    (text,) = interaction.texts()
+    assert text.startswith("Your key was not saved: unknown provider; known: ")
+    assert "groq" in text  # the gateway's list, the operator's providers with it
+    assert EL_KEY[3:15] not in text
+    assert modal.is_finished()
+
+
+async def test_a_provider_only_the_gateway_knows_can_be_set_and_is_named_once_stored() -> None:
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "set", interaction, "groq")
+    (modal,) = interaction.response.modals
+    submission = Interaction()
+    await modal._scheduled_task(cast(Any, submission), cast(Any, submitted(PLANTED)), {})
+    [(_, request)] = stub.calls
+    assert (request.provider, request.api_key) == ("groq", PLANTED)
+    assert submission.texts() == ["Saved your groq key (…wxyz). It is stored encrypted."]
 
 
 async def test_set_with_a_known_provider_opens_the_form_named_for_it() -> None:
@@ -194,4 +247,27 @@ async def test_the_form_forgets_the_key_and_stops_however_its_answer_went(
     assert modal.is_finished()
     assert interaction.edits == (
         [] if failing_edit else ["Saved your openrouter key (…wxyz). It is stored encrypted."]
+    )
+
+
+async def test_a_brave_key_is_said_to_be_stored_unchecked() -> None:
+    """Brave Search has no free check: the gateway stores the key untried."""
+    stub = Stub()
+    modal = WalletKeyModal(GatewayClient(cast(Any, stub), generate_timeout=5), "brave")
+    assert modal.title == "Your brave API key"
+    interaction = Interaction()
+    await modal._scheduled_task(cast(Any, interaction), cast(Any, submitted(PLANTED)), {})
+    (text,) = interaction.texts()
+    assert text.startswith("Saved your brave key (…wxyz). It is stored encrypted. ")
+    assert "Brave Search has no free check, so it was not tried" in text
+    assert "checked at its first search" in text
+
+
+async def test_a_brave_test_says_it_spent_a_search() -> None:
+    stub, interaction = Stub(), Interaction()
+    await run(wallet(stub), "test", interaction, "brave")
+    assert [name for name, _ in stub.calls] == ["TestWalletKey"]
+    (text,) = interaction.texts()
+    assert text == (
+        "Your brave key works. Brave Search has no free check: this test was one search with it."
     )

@@ -501,8 +501,19 @@ class ValidateKeyResponse(_message.Message):
 
     MODEL_COUNT_FIELD_NUMBER: _builtins.int
     RESTRICTION_FIELD_NUMBER: _builtins.int
+    UNCHECKED_FIELD_NUMBER: _builtins.int
+    BILLED_REQUESTS_FIELD_NUMBER: _builtins.int
     model_count: _builtins.int
     """Models the key can see, when the provider lists them."""
+    unchecked: _builtins.bool
+    """Set when the provider has no free way to prove a key (Brave Search: every call is a billed
+    search) and a new key was given: only its form was checked, it was sent nowhere. It is
+    proven at its first use, or by a check of the stored key.
+    """
+    billed_requests: _builtins.int
+    """Billed requests the check itself made with the key (Brave Search: one search, count=1,
+    for a stored key); 0 when the check was free.
+    """
     @_builtins.property
     def restriction(self) -> _common_pb2.KeyRestriction:
         """Set when the provider authenticated the key but refused the check's call for a permission
@@ -514,14 +525,56 @@ class ValidateKeyResponse(_message.Message):
         *,
         model_count: _builtins.int = ...,
         restriction: _common_pb2.KeyRestriction | None = ...,
+        unchecked: _builtins.bool = ...,
+        billed_requests: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["restriction", b"restriction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_count", b"model_count", "restriction", b"restriction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billed_requests", b"billed_requests", "model_count", b"model_count", "restriction", b"restriction", "unchecked", b"unchecked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ValidateKeyResponse: _TypeAlias = ValidateKeyResponse  # noqa: Y015
+
+@_typing.final
+class ListProvidersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProvidersRequest: _TypeAlias = ListProvidersRequest  # noqa: Y015
+
+@_typing.final
+class ListProvidersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sorted: the provider registry's names (the built-in ones and the operator's
+        TZUROT_PROVIDERS), "elevenlabs" when voice is served, "brave" when the web search backend
+        is Brave Search.
+        """
+
+    def __init__(
+        self,
+        *,
+        providers: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["providers", b"providers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProvidersResponse: _TypeAlias = ListProvidersResponse  # noqa: Y015
 
 @_typing.final
 class DescribeImageRequest(_message.Message):

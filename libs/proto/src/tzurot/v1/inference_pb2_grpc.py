@@ -46,6 +46,11 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ValidateKeyRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.ValidateKeyResponse.FromString,
                 _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/tzurot.v1.InferenceService/ListProviders',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
         self.DescribeImage = channel.unary_unary(
                 '/tzurot.v1.InferenceService/DescribeImage',
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.DescribeImageRequest.SerializeToString,
@@ -97,6 +102,16 @@ class InferenceServiceServicer:
 
     def ValidateKey(self, request, context):
         """A cheap dry-run call (list models) to check a key before it is stored, or a stored key.
+        Brave Search has no free call: a new key is checked for its form only (`unchecked`), a
+        stored one with one search (`billed_requests`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviders(self, request, context):
+        """The providers a user may hold a key for, as this inference is configured: gateway's
+        wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,6 +182,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ValidateKey,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.ValidateKeyRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.ValidateKeyResponse.SerializeToString,
+            ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.SerializeToString,
             ),
             'DescribeImage': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeImage,
@@ -260,6 +280,33 @@ class InferenceService:
             '/tzurot.v1.InferenceService/ValidateKey',
             tzurot_dot_v1_dot_inference__pb2.ValidateKeyRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.ValidateKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/ListProviders',
+            tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,7 +38,14 @@ class InferenceServiceStub:
     GenerateReply: _grpc.UnaryStreamMultiCallable[_inference_pb2.GenerateReplyRequest, _inference_pb2.GenerateReplyResponse]
     """Streams TextChunk messages, then one ReplyFinished."""
     ValidateKey: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ValidateKeyRequest, _inference_pb2.ValidateKeyResponse]
-    """A cheap dry-run call (list models) to check a key before it is stored, or a stored key."""
+    """A cheap dry-run call (list models) to check a key before it is stored, or a stored key.
+    Brave Search has no free call: a new key is checked for its form only (`unchecked`), a
+    stored one with one search (`billed_requests`).
+    """
+    ListProviders: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListProvidersRequest, _inference_pb2.ListProvidersResponse]
+    """The providers a user may hold a key for, as this inference is configured: gateway's
+    wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
+    """
     DescribeImage: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]
     TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
     ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
@@ -72,7 +79,14 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     GenerateReply: _aio.UnaryStreamMultiCallable[_inference_pb2.GenerateReplyRequest, _inference_pb2.GenerateReplyResponse]  # type: ignore[assignment]
     """Streams TextChunk messages, then one ReplyFinished."""
     ValidateKey: _aio.UnaryUnaryMultiCallable[_inference_pb2.ValidateKeyRequest, _inference_pb2.ValidateKeyResponse]  # type: ignore[assignment]
-    """A cheap dry-run call (list models) to check a key before it is stored, or a stored key."""
+    """A cheap dry-run call (list models) to check a key before it is stored, or a stored key.
+    Brave Search has no free call: a new key is checked for its form only (`unchecked`), a
+    stored one with one search (`billed_requests`).
+    """
+    ListProviders: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListProvidersRequest, _inference_pb2.ListProvidersResponse]  # type: ignore[assignment]
+    """The providers a user may hold a key for, as this inference is configured: gateway's
+    wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
+    """
     DescribeImage: _aio.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]  # type: ignore[assignment]
     TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
     ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
@@ -115,7 +129,20 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inference_pb2.ValidateKeyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.ValidateKeyResponse, _abc.Awaitable[_inference_pb2.ValidateKeyResponse]]:
-        """A cheap dry-run call (list models) to check a key before it is stored, or a stored key."""
+        """A cheap dry-run call (list models) to check a key before it is stored, or a stored key.
+        Brave Search has no free call: a new key is checked for its form only (`unchecked`), a
+        stored one with one search (`billed_requests`).
+        """
+
+    @_abc_1.abstractmethod
+    def ListProviders(
+        self,
+        request: _inference_pb2.ListProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ListProvidersResponse, _abc.Awaitable[_inference_pb2.ListProvidersResponse]]:
+        """The providers a user may hold a key for, as this inference is configured: gateway's
+        wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
+        """
 
     @_abc_1.abstractmethod
     def DescribeImage(

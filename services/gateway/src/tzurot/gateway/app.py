@@ -32,7 +32,7 @@ from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
-from tzurot.gateway.wallet import Wallet
+from tzurot.gateway.wallet import InferenceProviders, Wallet
 from tzurot.gateway.warm import warm_up
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import NotFound
@@ -41,17 +41,17 @@ from tzurot.runtime.tls import load_tls
 from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
-# Inference's methods gRPC's retry policy re-sends on UNAVAILABLE: only ListSkills, which
-# costs nothing. Never a paid call (GenerateReply, DescribeImage, TranscribeAudio): inference
-# answers UNAVAILABLE after it paid (an empty answer, a provider timeout or 5xx, a later
-# attachment failing to download), and the policy sees status codes only, so it would buy
-# transcripts, descriptions and answers again, past inference's own retry budget. With
-# retries enabled on the channel, gRPC still retries those transparently when the request
-# never reached inference's code (gRFC A6: a stream refused, a GOAWAY, a connection lost
-# before the request was written); a connection refused is waited out before an answer
-# (clients.CONNECT_WAIT_SECONDS). Not ValidateKey: inference already retries the provider
-# once, and a dead network must fail fast, not after attempts x retries.
-INFERENCE_RETRIED = ("ListSkills",)
+# Inference's methods gRPC's retry policy re-sends on UNAVAILABLE: only ListSkills and
+# ListProviders, which cost nothing. Never a paid call (GenerateReply, DescribeImage,
+# TranscribeAudio): inference answers UNAVAILABLE after it paid (an empty answer, a provider
+# timeout or 5xx, a later attachment failing to download), and the policy sees status codes
+# only, so it would buy transcripts, descriptions and answers again, past inference's own
+# retry budget. With retries enabled on the channel, gRPC still retries those transparently
+# when the request never reached inference's code (gRFC A6: a stream refused, a GOAWAY, a
+# connection lost before the request was written); a connection refused is waited out before
+# an answer (clients.CONNECT_WAIT_SECONDS). Not ValidateKey: inference already retries the
+# provider once, and a dead network must fail fast, not after attempts x retries.
+INFERENCE_RETRIED = ("ListSkills", "ListProviders")
 log = structlog.get_logger(__name__)
 
 
@@ -167,7 +167,11 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         )
         features = _group_features(settings, gateway, keyvault, memory, store)
         wallet = Wallet(
-            users=gateway, checker=inference, keyvault=keyvault, key_uses=gateway.key_uses
+            users=gateway,
+            checker=inference,
+            keyvault=keyvault,
+            key_uses=gateway.key_uses,
+            providers=InferenceProviders(inference),  # inference knows the operator's own
         )
         admin = Admin(
             gateway=gateway,

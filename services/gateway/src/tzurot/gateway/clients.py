@@ -36,6 +36,10 @@ CONNECT_WAIT_SECONDS = 10.0
 "the inference is restarting": a restarted inference is serving seconds before the channel's
 reconnect backoff (up to 5 s) tries it again."""
 
+PROVIDERS_TIMEOUT_SECONDS = 5.0
+"""How long a wallet call waits for inference's list of providers before it goes on with the
+built-in list (wallet.py `InferenceProviders`)."""
+
 
 HISTORY_CONNECT_WAIT_SECONDS = 5.0
 """How long storing a delivered exchange waits for the channel to memory to (re)connect: a
@@ -82,6 +86,17 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
         return convert.key_check(reply)
+
+    async def list_providers(self) -> frozenset[str]:
+        """The providers inference says a user may hold a key for (wallet.py
+        `InferenceProviders` caches them); within PROVIDERS_TIMEOUT_SECONDS."""
+        try:
+            reply = await self._stub.ListProviders(
+                inf.ListProvidersRequest(), timeout=PROVIDERS_TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return frozenset(reply.providers)
 
     async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
         try:

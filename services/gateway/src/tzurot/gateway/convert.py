@@ -303,7 +303,12 @@ def key_check(reply: inf.ValidateKeyResponse) -> d.KeyCheck:
         if reply.HasField("restriction")
         else None
     )
-    return d.KeyCheck(models=reply.model_count, restriction=restriction)
+    return d.KeyCheck(
+        models=reply.model_count,
+        restriction=restriction,
+        unchecked=reply.unchecked,
+        billed_requests=reply.billed_requests,
+    )
 
 
 # ---- gateway -> inference ----

@@ -21,19 +21,26 @@ A provider outside the known ones is refused before any call that would name it,
 message that never quotes it: the commonest slip is pasting the key into the `provider`
 option (`/wallet set <key>`, `/wallet remove <key>`), and the key must then reach no other
 service, reply or log (keyvault would audit it; inference would quote it back). Known are
-inference's built-in providers and the wallet's service keys (`KNOWN_PROVIDERS`, or the list
-given), and, for `test` and `remove`, the providers the user holds a key for (one the
-operator added to inference with `TZUROT_PROVIDERS` stays testable and removable).
-A new key with whitespace or control characters is refused before any call too (keyvault's
-rule: it could not be stored, and an HTTP client refusing it as a header logs it whole).
+the providers inference lists (ListProviders: its registry's, the built-in ones and the
+operator's `TZUROT_PROVIDERS`, and its service keys, ElevenLabs and Brave, as configured;
+`InferenceProviders`), or the list given, and, for `test` and `remove`, the providers the
+user holds a key for. A new key with whitespace or control characters is refused before any
+call too (keyvault's rule: it could not be stored, and an HTTP client refusing it as a header
+logs it whole).
+
+Brave Search has no free call that proves a key (inference's wallet_keys.py): a new Brave key
+is stored unchecked (inference checked its form; `KeyCheck.unchecked`), and `test` spends one
+search on the stored key (`KeyCheck.billed_requests`), which its detail says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import time
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 from pydantic import SecretStr
@@ -76,8 +83,84 @@ KNOWN_PROVIDERS: frozenset[str] = frozenset(
         "brave",
     }
 )
-"""The providers a key may be stored for. Gateway cannot see inference's `TZUROT_PROVIDERS`:
-an operator who adds one there passes the extended list to `Wallet(providers=...)`."""
+"""The built-in providers a key may be stored for: inference's built-in LLM providers and the
+wallet's service keys. The wallet asks inference for its own list (`InferenceProviders`, which
+has the operator's `TZUROT_PROVIDERS` too); this one stands in when inference cannot say."""
+
+PROVIDERS_TTL_SECONDS = 60.0
+"""How long a process trusts inference's list of providers before asking again."""
+
+
+@runtime_checkable
+class ProviderNames(Protocol):
+    async def names(self) -> frozenset[str]:
+        """The providers a key may be stored for, now."""
+        ...
+
+
+class ProviderLister(Protocol):
+    async def list_providers(self) -> frozenset[str]:
+        """Inference's ListProviders; raises a TzurotError when inference cannot answer."""
+        ...
+
+
+class FixedProviders:
+    """A list of providers that does not change (tests, and an operator's fixed setup)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = frozenset(names)
+
+    async def names(self) -> frozenset[str]:
+        return self._names
+
+
+class InferenceProviders:
+    """The providers a key may be stored for, as inference lists them (ListProviders), asked
+    at most once every `ttl` seconds in this process (calls at once share one question).
+
+    Inference is the authority: gateway cannot see its configuration (each service has its
+    own), so a provider the operator adds there with `TZUROT_PROVIDERS` is known here within
+    `ttl`. When inference cannot answer (down, restarting, denied, or an older inference
+    without ListProviders), the built-in list `fallback` (`KNOWN_PROVIDERS`) stands in for
+    that call and is not kept: set, test and remove of the built-in providers keep working
+    (set still needs inference to check the key; remove needs no inference at all), an
+    operator's own provider is refused until inference answers again (but test and remove of
+    one the user already holds a key for still work)."""
+
+    def __init__(
+        self,
+        inference: ProviderLister,
+        *,
+        ttl: float = PROVIDERS_TTL_SECONDS,
+        fallback: Iterable[str] = KNOWN_PROVIDERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inference = inference
+        self._ttl = ttl
+        self._fallback = frozenset(fallback)
+        self._clock = clock
+        self._known: frozenset[str] | None = None
+        self._until = 0.0
+        self._asking = asyncio.Lock()
+
+    async def names(self) -> frozenset[str]:
+        if self._known is not None and self._clock() < self._until:
+            return self._known
+        async with self._asking:  # one question at a time; those waiting take its answer
+            if self._known is not None and self._clock() < self._until:
+                return self._known
+            try:
+                known = await self._inference.list_providers()
+            except TzurotError as exc:
+                log.warning(
+                    "wallet.providers_unavailable",
+                    code=exc.code.name,
+                    reason=exc.reason,
+                    using="built-in providers",
+                )
+                return self._fallback
+            self._known, self._until = known, self._clock() + self._ttl
+            return known
 
 
 class Users(Protocol):
@@ -123,13 +206,17 @@ class Wallet:
         checker: KeyChecker,
         keyvault: KeyVault,
         key_uses: KeyUses | None = None,
-        providers: Iterable[str] = KNOWN_PROVIDERS,
+        providers: ProviderNames | Iterable[str] = KNOWN_PROVIDERS,
     ) -> None:
+        """`providers`: those a key may be stored for; gateway passes `InferenceProviders`
+        (inference's list), a fixed list stays as given."""
         self._users = users
         self._checker = checker
         self._keyvault = keyvault
         self._key_uses = key_uses
-        self._providers = frozenset(providers)
+        self._providers = (
+            providers if isinstance(providers, ProviderNames) else FixedProviders(providers)
+        )
 
     async def set(
         self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
@@ -137,26 +224,29 @@ class Wallet:
         """Checks the key with the provider, then stores it (replacing any earlier one); a
         key the provider restricts is stored too, its restriction returned."""
         _check_provider(provider)
-        if provider not in self._providers:
-            raise self._unknown()
+        known = await self._providers.names()
+        if provider not in known:
+            raise _unknown(known)
         _check_api_key(api_key)
         user = await self._users.user(actor)
         restriction: KeyRestriction | None = None
+        unchecked = skip_validation
         if skip_validation:
             if not user.superuser:
                 raise PermissionDenied("only superusers may store a key without validation")
         else:
             try:
-                restriction = (await self._checker.validate_key(provider, api_key)).restriction
+                check = await self._checker.validate_key(provider, api_key)
             except TzurotError as exc:
                 raise _rejected_key(exc, provider) from None
+            restriction, unchecked = check.restriction, check.unchecked
         async with self._users.key_write(user.id):  # her deletion may have begun meanwhile
             record = await self._keyvault.put_key(user.id, provider, api_key)
         log.info(
             "wallet.key_set",
             user_id=user.id,
             provider=provider,
-            validated=not skip_validation,
+            validated=not unchecked,
             restricted=restriction is not None,
             missing_permissions=list(restriction.missing_permissions) if restriction else [],
         )
@@ -169,8 +259,9 @@ class Wallet:
     async def remove(self, actor: Actor, provider: str) -> None:
         _check_provider(provider)
         user = await self._users.user(actor)
-        if provider not in self._providers and provider not in await self._stored(user.id):
-            raise self._unknown()  # keyvault never hears of it (nor audits it)
+        known = await self._providers.names()
+        if provider not in known and provider not in await self._stored(user.id):
+            raise _unknown(known)  # keyvault never hears of it (nor audits it)
         if not await self._keyvault.delete_key(user.id, provider):
             raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
         log.info("wallet.key_removed", user_id=user.id, provider=provider)
@@ -183,8 +274,9 @@ class Wallet:
         _check_provider(provider)
         user = await self._users.user(actor)
         if provider not in await self._stored(user.id):
-            if provider not in self._providers:
-                raise self._unknown()
+            known = await self._providers.names()
+            if provider not in known:
+                raise _unknown(known)
             raise NotFound(
                 f"no {provider} key stored for you; add one with /wallet set {provider}",
                 reason="NO_API_KEY",
@@ -210,20 +302,28 @@ class Wallet:
                 f"the key works, but {provider} restricts it: {_lacks(check.restriction)}",
                 check.restriction,
             )
+        if check.billed_requests:
+            spent = check.billed_requests
+            return KeyTest(
+                True,
+                f"the key works ({provider} has no free check: this test spent "
+                f"{'one billed request' if spent == 1 else f'{spent} billed requests'} on it)",
+            )
         return KeyTest(True, f"the key works ({check.models} models visible)")
 
     async def _stored(self, user_id: str) -> frozenset[str]:
         """The providers the user holds a key for (keyvault's ListKeys names no provider)."""
         return frozenset(key.provider for key in await self._keyvault.list_keys(user_id))
 
-    def _unknown(self) -> InvalidArgument:
-        """The refusal of a provider outside the known ones: it never quotes what was given,
-        which is often the key itself, pasted into the wrong field."""
-        return InvalidArgument(
-            "provider",
-            f"unknown provider; known: {', '.join(sorted(self._providers))}",
-            reason=UNKNOWN_PROVIDER,
-        )
+
+def _unknown(known: frozenset[str]) -> InvalidArgument:
+    """The refusal of a provider outside the known ones: it never quotes what was given,
+    which is often the key itself, pasted into the wrong field."""
+    return InvalidArgument(
+        "provider",
+        f"unknown provider; known: {', '.join(sorted(known))}",
+        reason=UNKNOWN_PROVIDER,
+    )
 
 
 def _lacks(restriction: KeyRestriction) -> str:

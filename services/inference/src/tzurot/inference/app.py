@@ -31,6 +31,7 @@ from tzurot.inference.skills.search import BraveSearch, SearchBackend, SearxngSe
 from tzurot.inference.skills.web_research import WebResearchSkill
 from tzurot.inference.speech import ElevenLabsClient, OpenAISpeechClient
 from tzurot.inference.voice import VoiceService
+from tzurot.inference.wallet_keys import BraveKeys
 from tzurot.inference.warm import warm_up
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError
@@ -47,6 +48,7 @@ SERVICE_NAME = "tzurot.v1.InferenceService"
 METHODS = (
     "GenerateReply",
     "ValidateKey",
+    "ListProviders",
     "DescribeImage",
     "TranscribeAudio",
     "ListSkills",
@@ -233,7 +235,12 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             elevenlabs=ElevenLabsClient(downloads, settings.elevenlabs_url),
             speech=OpenAISpeechClient(downloads, max_retries=settings.provider_max_retries),
         )
-        servicer = InferenceServicer(inference, voice)
+        brave = BraveKeys(
+            BraveSearch(downloads, settings.brave_url),
+            keys,
+            offered=settings.search_backend == "brave",
+        )
+        servicer = InferenceServicer(inference, voice, brave)
         running = await create_server(
             service="inference",
             settings=settings,

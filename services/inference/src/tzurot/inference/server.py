@@ -17,8 +17,10 @@ from pydantic import SecretStr
 from tzurot.inference import convert
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName, _check_api_key
+from tzurot.inference.skills.search import BRAVE
 from tzurot.inference.speech import ELEVENLABS, Sample
 from tzurot.inference.voice import MAX_CLONE_SAMPLES, SpeechBilled, VoiceService
+from tzurot.inference.wallet_keys import BraveKeys, wallet_providers
 from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -36,9 +38,15 @@ def not_implemented(method: str) -> TzurotError:
 
 
 class InferenceServicer(inf_grpc.InferenceServiceServicer):
-    def __init__(self, inference: Inference, voice: VoiceService | None = None) -> None:
+    def __init__(
+        self,
+        inference: Inference,
+        voice: VoiceService | None = None,
+        brave: BraveKeys | None = None,
+    ) -> None:
         self._inference = inference
         self._voice = voice
+        self._brave = brave
 
     def _voices(self) -> VoiceService:
         if self._voice is None:
@@ -118,6 +126,15 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             # character would otherwise reach the HTTP client, whose refusal of the header
             # value is logged with the value whole (httpcore at DEBUG).
             _check_api_key(SecretStr(request.api_key))
+        if request.provider == BRAVE and self._brave is not None:
+            brave = (
+                await self._brave.check_key(SecretStr(request.api_key))
+                if which == "api_key"
+                else await self._brave.check_stored_key(request.user_id)
+            )
+            return inf.ValidateKeyResponse(
+                unchecked=brave.unchecked, billed_requests=brave.billed_requests
+            )
         if request.provider == ELEVENLABS:
             voices = self._voices()
             check = (
@@ -133,6 +150,17 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             time_limit=context.time_remaining(),
         )
         return inf.ValidateKeyResponse(model_count=count)
+
+    async def ListProviders(
+        self, request: inf.ListProvidersRequest, context: Context
+    ) -> inf.ListProvidersResponse:
+        return inf.ListProvidersResponse(
+            providers=wallet_providers(
+                self._inference.provider_names(),
+                voice=self._voice is not None,
+                brave=self._brave is not None and self._brave.offered,
+            )
+        )
 
     async def DescribeImage(
         self, request: inf.DescribeImageRequest, context: Context

@@ -382,6 +382,10 @@ class Inference:
         """ListSkills: what the operator offers (after the global switch)."""
         return self._skills.registry.available() if self._skills else []
 
+    def provider_names(self) -> list[str]:
+        """The LLM providers' names: the built-in ones and the operator's (sorted)."""
+        return self._providers.names
+
     async def _read_context(
         self, request: ReplyRequest
     ) -> tuple[list[HistoryTurn], list[MemoryItem], tuple[str, ...]]:

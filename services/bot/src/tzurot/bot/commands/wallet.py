@@ -4,13 +4,24 @@ A key the provider authenticated but restricts (an ElevenLabs key made with "Res
 is stored like any other; `set` and `test` then say, in the bot's own words, what it lacks
 and what Tzurot cannot do with it (never the vendor's text, never the key).
 
-A common slip is pasting the key into the `provider` option (`/wallet set <key>`): a value
-that is not a known provider (for `remove` and `test`, nor one the user holds a key for) is
-refused before any form opens or any call names it, and is never repeated back. The form
-forgets the typed key once read, and is closed however its answer went.
+A common slip is pasting the key into the `provider` option (`/wallet set <key>`): such a value
+is never repeated back, nor put in a form's title. The gateway knows the providers
+(inference's, the operator's own among them), the bot only its built-in ones
+(`WALLET_PROVIDERS`): `set` refuses at once a value that cannot be a provider's name (longer
+than 64 characters, as OpenAI's, Anthropic's and OpenRouter's keys are, or with a character no
+name has), opens the form named for a built-in provider, and for any other name opens it
+untitled ("Your API key") and lets the gateway decide; it names the provider only once the
+gateway stored the key. `remove` and `test` refuse a value that is neither a built-in provider
+nor one the user holds a key for before any call names it. The form forgets the typed key once
+read, and is closed however its answer went.
+
+Brave Search has no free check: a Brave key is stored unchecked (its first search proves it)
+and `test` spends one search on it; the bot says both.
 """
 
 from __future__ import annotations
+
+import re
 
 import discord
 from discord import app_commands
@@ -24,19 +35,33 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 WALLET_PROVIDERS = (*PROVIDERS, "brave", "vllm", "lmstudio", "kokoro", "openedai-speech")
-"""The providers a key may be stored for: gateway's `KNOWN_PROVIDERS` (inference's built-in
-providers, ElevenLabs and Brave). The first ones and Brave are offered as you type."""
+"""The built-in providers a key may be stored for: gateway's `KNOWN_PROVIDERS` (inference's
+built-in providers, ElevenLabs and Brave). The gateway knows the operator's own as well. The
+first ones and Brave are offered as you type."""
 SUGGESTED_PROVIDERS = (*PROVIDERS, "brave")
+PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+"""What any provider's name is (inference's `TZUROT_PROVIDERS` rule, keyvault's too): a value
+outside it is no provider, whoever configured what."""
 MODAL_TIMEOUT_SECONDS = 300
 """How long an unanswered key form stays open (Discord keeps a modal up to 15 minutes)."""
+UNCHECKED_ON_SET = {
+    "brave": (
+        "Brave Search has no free check, so it was not tried: it is checked at its first "
+        "search (`/wallet test brave` checks it now, with one search)."
+    )
+}
+"""Providers whose new key is stored unchecked (no free call proves it), and what to say."""
+BILLED_TESTS = {"brave": "Brave Search has no free check: this test was one search with it."}
+"""Providers whose key test spends a billed request, and what to say."""
 
 
 def unknown_provider_text() -> str:
     """The refusal of a `provider` option that names no known provider: never the value,
     which is often the key itself, pasted into the wrong option."""
     return (
-        f"Unknown provider; known: {', '.join(sorted(WALLET_PROVIDERS))}. Give the provider's "
-        "name in `provider`; the key goes only in the private form `/wallet set` opens."
+        f"Unknown provider; known: {', '.join(sorted(WALLET_PROVIDERS))}, and any the operator "
+        "added. Give the provider's name in `provider`; the key goes only in the private form "
+        "`/wallet set` opens."
     )
 
 
@@ -80,6 +105,8 @@ def restriction_text(provider: str, restriction: common.KeyRestriction) -> str:
 def saved_text(provider: str, saved: gw.SetWalletKeyResponse) -> str:
     hint = f" (…{saved.key.hint})" if saved.key.hint else ""
     text = f"Saved your {provider} key{hint}. It is stored encrypted."
+    if provider in UNCHECKED_ON_SET:
+        text += " " + UNCHECKED_ON_SET[provider]
     if saved.HasField("restriction"):
         text += "\n" + restriction_text(provider, saved.restriction)
     return text
@@ -90,6 +117,8 @@ def checked_text(provider: str, tested: gw.TestWalletKeyResponse) -> str:
         return f"Your {provider} key does not work: {tested.detail}"
     if tested.HasField("restriction"):
         return f"Your {provider} key works.\n" + restriction_text(provider, tested.restriction)
+    if provider in BILLED_TESTS:
+        return f"Your {provider} key works. {BILLED_TESTS[provider]}"
     return f"Your {provider} key works."
 
 
@@ -117,8 +146,11 @@ class WalletKeyModal(discord.ui.Modal):
     """A private form: what is typed here goes to the gateway (then keyvault) only."""
 
     def __init__(self, gateway: GatewayClient, provider: str) -> None:
-        named = provider if provider in WALLET_PROVIDERS else "provider's"
-        super().__init__(title=f"Your {named} API key"[:45], timeout=MODAL_TIMEOUT_SECONDS)
+        """Titled for a built-in provider; any other (one the operator added to inference, or
+        a key typed as the provider) is not named until the gateway stored a key for it."""
+        self.named = provider in WALLET_PROVIDERS
+        title = f"Your {provider} API key" if self.named else "Your API key"
+        super().__init__(title=title[:45], timeout=MODAL_TIMEOUT_SECONDS)
         self.gateway, self.provider = gateway, provider
         self.key: discord.ui.TextInput[WalletKeyModal] = discord.ui.TextInput(
             label="API key",
@@ -142,8 +174,9 @@ class WalletKeyModal(discord.ui.Modal):
             try:
                 saved = await self.gateway.call(self.gateway.stub.SetWalletKey(request))
             except TzurotError as err:
-                text = f"Your {self.provider} key was not saved: {failure_text(err)}"
-            else:
+                whose = f"{self.provider} key" if self.named else "key"
+                text = f"Your {whose} was not saved: {failure_text(err)}"
+            else:  # the gateway stored it: a provider it knows, which may be named
                 text = saved_text(self.provider, saved)
             finally:
                 del request
@@ -202,9 +235,11 @@ class WalletCommands(app_commands.Group):
     @app_commands.describe(provider="The provider the key is for")
     async def set_key(self, interaction: discord.Interaction, provider: str) -> None:
         provider = provider.strip().lower()
-        if provider not in WALLET_PROVIDERS:  # no form: the key may be in this very option
+        if not PROVIDER_NAME.fullmatch(provider):  # no provider's name: a key, most likely
             await send(interaction, unknown_provider_text())
             return
+        # A name outside the built-in ones may be the operator's own provider: the form opens
+        # untitled and the gateway decides (refusing an unknown one without quoting it).
         await interaction.response.send_modal(WalletKeyModal(self.gateway, provider))
 
     @set_key.autocomplete("provider")
@@ -270,7 +305,10 @@ class WalletCommands(app_commands.Group):
 
 
 __all__ = [
+    "BILLED_TESTS",
     "MODAL_TIMEOUT_SECONDS",
+    "PROVIDER_NAME",
+    "UNCHECKED_ON_SET",
     "WALLET_PROVIDERS",
     "WalletCommands",
     "WalletKeyModal",

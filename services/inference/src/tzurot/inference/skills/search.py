@@ -6,7 +6,9 @@
 - Brave Search's API (`GET {base}/web/search?q=…&count=…` with `X-Subscription-Token`), a
   paid backend: the key is the user's, from the wallet (`/wallet set brave`). A query is at
   most 400 characters and 50 words; a 422 is a refused key only with SUBSCRIPTION_TOKEN_INVALID
-  (Brave answers every other refusal, VALIDATION, with 422 too).
+  (Brave answers every other refusal, VALIDATION, with 422 too). Brave has no free call that
+  proves a key (every request is a billed search): `check_key`, the wallet's test of a stored
+  key, is one search with count=1.
 
 Backends are operator configuration (trusted addresses), so they are called directly, not
 through the SSRF-safe fetcher that reads the results.
@@ -19,14 +21,22 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx2 as httpx
+from pydantic import SecretStr
 
 from tzurot.inference.skills.base import SkillContext, SkillError
+from tzurot.runtime.errors import FailedPrecondition, ResourceExhausted, TzurotError, Unavailable
 
 _BRAVE_CODE = re.compile(r"[A-Z_]{1,48}")
 """A Brave error's `code` as we may quote it (theirs are upper snake case)."""
 
 MAX_QUERY_CHARS = 400
 BRAVE_MAX_WORDS = 50
+BRAVE = "brave"
+BRAVE_CHECK_QUERY = "brave search"
+"""The search a key check spends (count=1): any query proves the key; its results are unread."""
+BRAVE_CHECK_TIMEOUT_SECONDS = 15.0
+"""A key check's bound, as an LLM provider's (llm.py `quick`): on a dead network the user
+hears so soon."""
 
 
 @dataclass(frozen=True)
@@ -102,21 +112,58 @@ class BraveSearch:
         self._client = client
         self._base = base_url.rstrip("/")
 
-    async def search(self, query: str, count: int, ctx: SkillContext) -> list[SearchHit]:
-        key = await ctx.wallet_key("brave") if ctx.wallet_key is not None else None
-        if key is None or not key.get_secret_value():
-            raise SkillError("no Brave Search key: the user can add one with /wallet set brave")
+    async def _get(
+        self, key: SecretStr, query: str, count: int, *, quick: bool = False
+    ) -> httpx.Response | None:
+        """One search's answer; None when Brave Search could not be reached. `quick`: within
+        BRAVE_CHECK_TIMEOUT_SECONDS (a key check), else the client's own timeout."""
+        extra: dict[str, Any] = {"timeout": BRAVE_CHECK_TIMEOUT_SECONDS} if quick else {}
         try:
-            response = await self._client.get(
+            return await self._client.get(
                 f"{self._base}/web/search",
                 params={"q": _brave_query(query), "count": min(count, self.MAX_COUNT)},
                 headers={
                     "Accept": "application/json",
                     "X-Subscription-Token": key.get_secret_value(),
                 },
+                **extra,
             )
         except httpx.HTTPError:
-            raise SkillError("Brave Search could not be reached") from None
+            return None
+
+    async def check_key(self, key: SecretStr) -> None:
+        """Proves `key` with one search (count=1), billed to it: Brave has no free call.
+
+        A refused key (401, 403, 422 SUBSCRIPTION_TOKEN_INVALID) is FailedPrecondition
+        INVALID_API_KEY, as an LLM provider's; a 429 is RESOURCE_EXHAUSTED, the monthly quota
+        PROVIDER_QUOTA_EXCEEDED, the rate PROVIDER_RATE_LIMITED (the key works); unreachable or
+        any other answer UNAVAILABLE. Brave's error text is never quoted (it can echo the key),
+        only its code when it is a plain identifier.
+        """
+        response = await self._get(key, BRAVE_CHECK_QUERY, 1, quick=True)
+        if response is None:
+            raise Unavailable("Brave Search could not be reached", metadata={"provider": BRAVE})
+        status = response.status_code
+        if status == 200:
+            return
+        code = _brave_error_code(response) if status == 422 else ""
+        if status in (401, 403) or code == "SUBSCRIPTION_TOKEN_INVALID":
+            raise _refused_key(status)
+        if status == 429:
+            raise _brave_limited(response)
+        said = f" {code}" if code else ""
+        raise Unavailable(
+            f"Brave Search could not check the key (HTTP {status}{said})",
+            metadata={"provider": BRAVE},
+        )
+
+    async def search(self, query: str, count: int, ctx: SkillContext) -> list[SearchHit]:
+        key = await ctx.wallet_key("brave") if ctx.wallet_key is not None else None
+        if key is None or not key.get_secret_value():
+            raise SkillError("no Brave Search key: the user can add one with /wallet set brave")
+        response = await self._get(key, query, count)
+        if response is None:
+            raise SkillError("Brave Search could not be reached")
         status = response.status_code
         code = _brave_error_code(response) if status == 422 else ""
         if code and code != "SUBSCRIPTION_TOKEN_INVALID":
@@ -146,13 +193,36 @@ def _brave_query(query: str) -> str:
 def _brave_limit_message(response: httpx.Response) -> str:
     """What a 429 means: Brave's headers give each limit as "<per second>, <per month>"; a
     month's remaining 0 is the monthly quota, which no retry soon will help."""
-    remaining = response.headers.get("X-RateLimit-Remaining", "").split(",")
-    reset = response.headers.get("X-RateLimit-Reset", "").split(",")
-    if len(remaining) == 2 and remaining[1].strip() == "0":
+    if _monthly_quota_spent(response):
+        reset = response.headers.get("X-RateLimit-Reset", "").split(",")
         days = _whole_days(reset[1]) if len(reset) == 2 else None
         when = f"; it renews in {days} day{'s' * (days != 1)}" if days is not None else ""
         return f"Brave Search's monthly quota for this key is used up{when}"
     return "Brave Search is rate limiting this key; try again in a second"
+
+
+def _monthly_quota_spent(response: httpx.Response) -> bool:
+    remaining = response.headers.get("X-RateLimit-Remaining", "").split(",")
+    return len(remaining) == 2 and remaining[1].strip() == "0"
+
+
+def _brave_limited(response: httpx.Response) -> TzurotError:
+    """A key check's 429: the key works, its quota or rate is spent."""
+    quota = _monthly_quota_spent(response)
+    return ResourceExhausted(
+        _brave_limit_message(response),
+        reason="PROVIDER_QUOTA_EXCEEDED" if quota else "PROVIDER_RATE_LIMITED",
+        metadata={"provider": BRAVE},
+    )
+
+
+def _refused_key(status: int) -> FailedPrecondition:
+    # S608: "update … set" reads as SQL to the linter; this is a message for the user.
+    return FailedPrecondition(
+        f"brave rejected the API key (HTTP {status}); update it with /wallet set brave",  # noqa: S608
+        reason="INVALID_API_KEY",
+        metadata={"provider": BRAVE},
+    )
 
 
 def _whole_days(seconds: str) -> int | None:
