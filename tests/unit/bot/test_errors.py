@@ -2,7 +2,7 @@
 
 import grpc
 
-from tzurot.bot.errors import DEFAULT_ERROR_MESSAGE, error_reply, personality_gone
+from tzurot.bot.errors import DEFAULT_ERROR_MESSAGE, error_reply, personality_gone, reason_text
 from tzurot.runtime.errors import (
     FailedPrecondition,
     NotFound,
@@ -62,3 +62,14 @@ def test_a_personality_the_gateway_does_not_find_is_gone_nothing_else_is() -> No
     assert personality_gone(gone)
     assert not personality_gone(NotFound("no model 'x'", reason="MODEL_NOT_FOUND"))
     assert not personality_gone(FailedPrecondition("no key", reason="NO_API_KEY"))
+
+
+def test_a_refusal_the_user_can_act_on_is_told_in_its_words() -> None:
+    """A provider's content filter, an answer still under way: the gateway's and inference's
+    own words (never the provider's), not "something went wrong on our side"."""
+    err = FailedPrecondition(
+        "openrouter refused to answer: its content filter blocked this conversation",
+        reason="CONTENT_FILTERED",
+        metadata={"provider": "openrouter"},
+    )
+    assert reason_text(err) == err.message

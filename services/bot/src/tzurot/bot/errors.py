@@ -41,7 +41,11 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
         return "The model provider is not reachable right now; try again shortly."
     if err.code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return "The answer took too long; try again."
-    if err.code in {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}:
+    if err.code in {
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,  # a content filter, a context too long, ...
+    }:
         return err.message
     if err.code is grpc.StatusCode.PERMISSION_DENIED:
         return err.message
