@@ -133,6 +133,7 @@ async def test_a_research_question_is_answered_with_sources_then_from_memory(
     await world.set_key(world.alice)
     await world.set_key(world.bob)
     world.provider.reply = researching_model
+    elsewhere = world.discord.add_channel(world.guild, "elsewhere")
     async with running_bot(world):
         said = await world.discord.say(
             world.general, world.alice, "@Lilith what happened on the moon this year?"
@@ -154,16 +155,27 @@ async def test_a_research_question_is_answered_with_sources_then_from_memory(
         assert (step.skill, step.ok, step.step) == ("web_research", True, 1)
         assert "moon base" in step.arguments
         assert article in step.summary
-        # Later, someone else asks: the research is shared lore now, no search needed.
+        # Later, she asks again: the research is her memory now, no search needed.
         asked = await world.discord.say(
-            world.general, world.bob, "@Lilith what do you know about the moon base?"
+            world.general, world.alice, "@Lilith what do you know about the moon base?"
         )
         await world.delivered(f"{asked.id}:lilith")
         second = world.discord.webhook_messages(world.general)[-1]
+        last = world.provider.chat_requests()[-1]
+        # Someone else, in a channel that never saw it: her query and the pages it found
+        # are her memory, never in his prompt.
+        other = await world.discord.say(
+            elsewhere, world.bob, "@Lilith what do you remember about that base?"
+        )
+        await world.delivered(f"{other.id}:lilith")
+        third = world.discord.webhook_messages(elsewhere)[-1]
+        bobs = world.provider.chat_requests()[-1]
     assert f"I remember: it opened with a {FACT}." in second.content
     assert sw.searx.queries == ["moon base"]  # not searched again
-    last = world.provider.chat_requests()[-1]
     assert "tools" in last.body  # the skill was on offer; the model did not need it
+    assert third.content.endswith("I do not know.")
+    assert FACT not in _text(bobs.body)
+    assert "Researched on" not in _text(bobs.body)
 
 
 def researcher_of(topic: str) -> Any:
@@ -179,23 +191,23 @@ def researcher_of(topic: str) -> Any:
     return model
 
 
-async def lore_with(world: World, text: str) -> list[str]:
-    """Tags of the personality-wide memories whose text mentions `text`."""
+async def remembered(world: World, text: str) -> list[tuple[bool, list[str]]]:
+    """(in the shared lore, tags) of each memory whose text mentions `text`."""
     engine = create_engine(world.mesh.database_url)
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(
-                sa.text("SELECT tags FROM memory.memories WHERE user_id = '' AND text LIKE :t"),
+                sa.text("SELECT user_id, tags FROM memory.memories WHERE text LIKE :t"),
                 {"t": f"%{text}%"},
             )
-            return [tag for (tags,) in rows for tag in tags]
+            return [(str(user_id) == "", list(tags)) for user_id, tags in rows]
     finally:
         await engine.dispose()
 
 
 async def test_research_in_incognito_is_not_remembered(sw: SkillWorld) -> None:
-    """/memory incognito on: findings of the user's research stay out of the shared lore;
-    another user's research (not incognito) is remembered as usual."""
+    """/memory incognito on: findings of the user's research are not kept; another user's
+    research (not incognito) is remembered as usual, as that user's own memory."""
     world = sw.world
     secret, public = f"topic-{uuid.uuid4().hex[:8]}", f"topic-{uuid.uuid4().hex[:8]}"
     # Each topic has a page of its own: research on different things is not a near-repeat of
@@ -226,8 +238,10 @@ async def test_research_in_incognito_is_not_remembered(sw: SkillWorld) -> None:
         asked = await world.discord.say(world.general, world.bob, f"@Lilith look up {public}")
         await world.delivered(f"{asked.id}:lilith")
     assert secret in sw.searx.queries  # researched all the same ...
-    assert await lore_with(world, secret) == []  # ... and not remembered
-    assert await lore_with(world, public) == ["lore_research"]
+    assert await remembered(world, secret) == []  # ... and not remembered
+    kept = await remembered(world, public)  # with, once formed, Bob's exchange's own memories
+    assert [tags for _shared, tags in kept if tags] == [["lore_research"]]
+    assert not any(shared for shared, _tags in kept)  # Bob's, not shared
 
 
 async def test_a_stealth_skill_leaves_history_clean_and_a_visible_one_is_noted(
@@ -342,6 +356,11 @@ async def test_a_drawn_image_arrives_as_an_attachment_and_is_counted(sw: SkillWo
         )
     )
     assert sum(t.images for t in usage.totals) == 1
+    # Its own row, under the image model with the tokens it billed (the fake's 10 in / 1290
+    # out), not the chat model's.
+    (drawn,) = [t for t in usage.totals if t.images]
+    assert (drawn.request_type, drawn.model) == ("image_generation", draw[-1].body["model"])
+    assert (drawn.input_tokens, drawn.output_tokens) == (10, 1290)
 
 
 async def _lilith_id(world: World) -> str:

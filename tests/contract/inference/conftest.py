@@ -63,6 +63,16 @@ class FakeMemory(mem_grpc.MemoryServiceServicer):
     """False: GetReplyContext is UNIMPLEMENTED, as in a memory service before it (inference
     then reads with GetHistory and QueryMemories)."""
     reply_contexts: list[mem.GetReplyContextRequest] = field(default_factory=list)
+    added: list[mem.AddMemoryRequest] = field(default_factory=list)
+
+    async def AddMemory(
+        self, request: mem.AddMemoryRequest, context: Context
+    ) -> mem.AddMemoryResponse:
+        self.added.append(request)
+        stored = common.Memory()
+        stored.CopyFrom(request.memory)
+        stored.id = f"m-{len(self.added)}"
+        return mem.AddMemoryResponse(memory=stored)
 
     async def GetReplyContext(
         self, request: mem.GetReplyContextRequest, context: Context

@@ -25,6 +25,7 @@ from tzurot.inference.domain import (
     ModelChoice,
     ReplyFinished,
     ReplyRequest,
+    UsageSpent,
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
@@ -378,9 +379,11 @@ async def test_what_was_paid_is_announced_when_the_answer_fails(
     with pytest.raises(TzurotError) as caught:
         await answer()
     assert caught.value.reason == "EMPTY_ANSWER"
-    [read] = seen
+    read, spent = seen  # what the clean-up read, then the two empty answers paid for
     assert isinstance(read, AttachmentRead)
     assert read.attachment.description == "Hello there."
+    assert isinstance(spent, UsageSpent)
+    assert spent.failed
 
 
 async def test_an_attachment_read_before_is_not_read_again(

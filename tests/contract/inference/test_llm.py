@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from tzurot.inference.dialects import ProviderCall, build_call
@@ -25,6 +26,7 @@ from tzurot.runtime.errors import (
     Unavailable,
 )
 from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.fake_tools import ToolCallSpec
 
 pytestmark = pytest.mark.contract
 
@@ -116,11 +118,65 @@ async def test_401_names_the_provider_never_the_key(fake: FakeProvider, llm: Llm
     assert len(fake.chat_requests()) == 1  # a 401 is never retried
 
 
-async def test_403_is_an_invalid_key_too(fake: FakeProvider, llm: LlmClient) -> None:
-    fake.fail_next(403)
+async def test_a_403_whose_body_says_the_key_was_refused_is_an_invalid_key(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.fail_next(403, code="invalid_api_key")
     with pytest.raises(FailedPrecondition) as caught:
         await run(llm, provider(fake))
     assert (caught.value.reason, "HTTP 403" in caught.value.message) == ("INVALID_API_KEY", True)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        # OpenAI's documented 403: the request comes from an unsupported region.
+        ("unsupported_country_region_territory", "Country, region, or territory not supported"),
+        # Anthropic's: a working key without permission for this resource.
+        ("permission_error", "Your API key does not have permission to use this resource."),
+        (None, None),  # a bare 403
+    ],
+)
+async def test_any_other_403_is_a_refused_request_never_a_refused_key(
+    fake: FakeProvider, llm: LlmClient, code: str | None, message: str | None
+) -> None:
+    fake.fail_next(403, code=code, message=message)
+    with pytest.raises(InvalidArgument) as caught:
+        await run(llm, provider(fake))
+    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+    assert "HTTP 403" in caught.value.message
+    assert "key_source" not in caught.value.metadata
+    assert "not supported" not in caught.value.message  # never the vendor's text
+
+
+async def test_openrouters_moderation_403_is_content_filtered_not_a_refused_key(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """OpenRouter documents 403 as "Your chosen model requires moderation and your input was
+    flagged", with `metadata.reasons` and `flagged_input`."""
+    fake.flag_next(reasons=("harassment",), flagged_input="you are all idiots")
+    with pytest.raises(FailedPrecondition) as caught:
+        await run(llm, provider(fake, "openrouter"))
+    err = caught.value
+    assert err.reason == "CONTENT_FILTERED"
+    assert err.message.startswith("openrouter refused the request: its moderation flagged")
+    assert "idiots" not in f"{err} {err.metadata}"  # the flagged input is never repeated
+    assert len(fake.chat_requests()) == 1
+
+
+@pytest.mark.parametrize("shape", ["openai", "openrouter"])
+async def test_a_context_overflow_tells_to_lower_the_context_window(
+    fake: FakeProvider, llm: LlmClient, shape: str
+) -> None:
+    fake.context_limit, fake.context_error_shape = 4, shape
+    with pytest.raises(InvalidArgument) as caught:
+        await run(llm, provider(fake, "openrouter"))
+    err = caught.value
+    assert (err.reason, err.field) == ("CONTEXT_TOO_LONG", "config.context_window")
+    assert "lower context_window" in err.message
+    assert "maximum context length" not in err.message  # never the vendor's text
+    code = "context_length_exceeded" if shape == "openai" else ""
+    assert err.metadata.get("provider_code", "") == code
 
 
 async def test_a_5xx_is_unavailable_at_once(fake: FakeProvider, llm: LlmClient) -> None:
@@ -392,7 +448,9 @@ async def test_a_finish_reason_without_done_is_a_whole_answer(
         (402, ResourceExhausted, "PROVIDER_QUOTA_EXCEEDED"),
         ("429", ResourceExhausted, "PROVIDER_RATE_LIMITED"),
         ("content_filter", FailedPrecondition, "CONTENT_FILTERED"),
-        (401, FailedPrecondition, "INVALID_API_KEY"),
+        # The key was accepted before the 200: an upstream's 401/403 never refuses it.
+        (401, Unavailable, "PROVIDER_UNAVAILABLE"),
+        ("403", Unavailable, "PROVIDER_UNAVAILABLE"),
         (503, Unavailable, "PROVIDER_UNAVAILABLE"),
         ("server_error", Unavailable, "PROVIDER_UNAVAILABLE"),
     ],
@@ -472,7 +530,8 @@ async def test_other_errors_naming_tools_or_functions_are_not_tool_refusals(
     fake.fail_next(400, code=code, message=message)
     with pytest.raises(InvalidArgument) as caught:
         await run_with_tools(llm, fake)
-    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+    overflow = code == "context_length_exceeded"
+    assert caught.value.reason == ("CONTEXT_TOO_LONG" if overflow else "PROVIDER_REJECTED_REQUEST")
 
 
 async def test_a_refusal_under_the_users_own_routing_says_so(
@@ -484,3 +543,71 @@ async def test_a_refusal_under_the_users_own_routing_says_so(
     with pytest.raises(ToolsUnsupported) as caught:
         await run_with_tools(llm, fake, provider={"only": ["TinyHost"]})
     assert caught.value.routed
+
+
+async def test_one_json_body_to_a_stream_request_is_the_whole_answer(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    """Some OpenAI-compatible proxies and local servers ignore `stream: true` and answer
+    one `chat.completion`: a complete (and billed) answer, never a failure to resend."""
+    fake.ignore_stream = True
+    fake.enqueue("A whole answer.", reasoning="Thinking it over.")
+    events = await run(llm, provider(fake))
+    *deltas, done = events
+    assert isinstance(done, Completion)
+    assert (done.content, done.reasoning, done.finish_reason) == (
+        "A whole answer.",
+        "Thinking it over.",
+        "stop",
+    )
+    assert done.usage.input_tokens > 0  # the body's own usage, not an estimate
+    assert [e.text for e in deltas if isinstance(e, TextDelta)] == ["A whole answer."]
+    assert len(fake.chat_requests()) == 1
+    assert fake.chat_requests()[0].body["stream"] is True
+
+
+async def test_one_json_body_with_tool_calls_is_read_as_a_stream_s(
+    fake: FakeProvider, llm: LlmClient
+) -> None:
+    fake.ignore_stream = True
+    fake.enqueue_tool_calls(ToolCallSpec("clock", {}), ToolCallSpec("clock", {"tz": "UTC"}))
+    *_, done = await run_with_tools(llm, fake)
+    assert isinstance(done, Completion)
+    assert done.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments) for c in done.tool_calls] == [
+        ("clock", "{}"),
+        ("clock", '{"tz": "UTC"}'),
+    ]
+
+
+async def test_a_json_body_is_read_as_strictly_as_a_stream(llm: LlmClient) -> None:
+    """An `error` in a 200 body (OpenRouter: errors while producing the output come in the
+    body) is classified as an error event; an answer without a finish_reason is cut short."""
+    bodies: list[Any] = [
+        {"error": {"code": 402, "message": "Insufficient credits"}},
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": "half"}}]},
+        ["not", "an", "object"],
+    ]
+
+    async def chat(request: web.Request) -> web.Response:
+        return web.json_response(bodies.pop(0))
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    target = Provider("local", f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
+    try:
+        with pytest.raises(ResourceExhausted) as quota:
+            await run(llm, target)
+        assert quota.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+        with pytest.raises(Unavailable) as cut:
+            await run(llm, target)
+        assert cut.value.message == "local dropped the answer before finishing it; try again later"
+        with pytest.raises(Unavailable) as malformed:
+            await run(llm, target)
+        assert malformed.value.message == "local failed while answering; try again later"
+    finally:
+        await runner.cleanup()

@@ -1,18 +1,19 @@
 """Files made by skills (generated images) against the fake provider: an image is drawn (and
 paid for) only when the answer can carry it, every image drawn is delivered and counted, one
-that cannot be used is counted all the same, and an answer failing after a drawing still
-delivers it."""
+that cannot be used is counted all the same (each drawing a usage row of its own, UsageSpent,
+under the image model), and an answer failing after a drawing still delivers it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.domain import IMAGE_GENERATION, UsageSpent
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
@@ -37,6 +38,8 @@ class Drawing:
     fake: FakeProvider
     llm: LlmClient
     provider: Provider
+    spent: list[UsageSpent] = field(default_factory=list)
+    """What the loop reported paid (UsageSpent), in order."""
 
 
 @pytest.fixture
@@ -96,9 +99,17 @@ async def run_loop(
         settings=AnswerSettings(retry_backoff=0.0),
     )
     messages: list[ChatMessage] = [{"role": "user", "content": "Ann: draw me six moons"}]
-    *_, result = [event async for event in loop.run(target, messages)]
+    *events, result = [event async for event in loop.run(target, messages)]
     assert isinstance(result, LoopResult)
+    d.spent.extend(e for e in events if isinstance(e, UsageSpent))
     return result
+
+
+def images_paid(d: Drawing) -> int:
+    """Images reported paid, each under the image model (never in the answer's usage)."""
+    calls = [call for spent in d.spent for call in spent.paid]
+    assert all((c.request_type, c.model) == (IMAGE_GENERATION, "fake/draw") for c in calls)
+    return sum(c.usage.images for c in calls)
 
 
 def drawn(d: Drawing) -> int:
@@ -119,7 +130,8 @@ async def test_parallel_drawings_start_only_as_many_as_the_answer_can_carry(
     drawing.fake.enqueue_tool_calls(*(draw(n) for n in range(6)))
     drawing.fake.enqueue("Here are your moons.")
     result = await run_loop(drawing, [painter(drawing)], LoopSettings(max_files=4))
-    assert drawn(drawing) == len(result.files) == result.usage.images == 3
+    assert drawn(drawing) == len(result.files) == images_paid(drawing) == 3
+    assert result.usage.images == 0
     refused = [s for s in result.steps if not s.ok]
     assert len(refused) == 3
     assert all("cannot carry more files" in s.summary for s in refused)
@@ -132,7 +144,7 @@ async def test_the_file_count_limits_drawing_too(drawing: Drawing) -> None:
     drawing.fake.enqueue("Here are your moons.")
     small = painter(drawing, max_bytes=MIB)
     result = await run_loop(drawing, [small], LoopSettings(max_files=4))
-    assert drawn(drawing) == len(result.files) == result.usage.images == 4
+    assert drawn(drawing) == len(result.files) == images_paid(drawing) == 4
 
 
 async def test_a_full_answer_no_longer_offers_drawing(drawing: Drawing) -> None:
@@ -153,7 +165,7 @@ async def test_an_image_too_large_to_post_is_counted_and_not_called_attached(
     drawing.fake.enqueue("It did not work out.")
     result = await run_loop(drawing, [painter(drawing, max_bytes=MIB)])
     assert result.files == ()
-    assert result.usage.images == 1  # paid for all the same
+    assert images_paid(drawing) == 1  # paid for all the same
     (step,) = result.steps
     assert not step.ok
     assert "larger than 1 MiB; nothing to attach" in step.summary
@@ -168,7 +180,7 @@ async def test_an_answer_failing_after_a_drawing_still_delivers_it(drawing: Draw
     result = await run_loop(drawing, [painter(drawing)])
     (image,) = result.files
     assert image.data.startswith(b"\x89PNG")
-    assert result.usage.images == 1
+    assert images_paid(drawing) == 1
     assert result.answer.content.startswith("*The answer could not be finished (")
     assert result.answer.content.endswith("; here is what was made.*")
     assert result.answer.finish_reason == "error"

@@ -17,14 +17,19 @@ from pydantic import SecretStr
 
 from tzurot.inference.answering import AnswerSettings
 from tzurot.inference.domain import (
+    IMAGE_GENERATION,
+    WEB_SEARCH,
     Character,
     MemoryItem,
     ModelChoice,
+    PaidCall,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
     SkillActivity,
     TextDelta,
+    TokenUsage,
+    UsageSpent,
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
@@ -43,7 +48,7 @@ from tzurot.inference.skills.registry import REFUSAL_MEMORY_SECONDS, SkillRegist
 from tzurot.inference.skills.search import BraveSearch, SearxngSearch
 from tzurot.inference.skills.web_research import WebResearchSkill
 from tzurot.inference.tokens import TokenCounter
-from tzurot.runtime.errors import InvalidArgument, ResourceExhausted
+from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, TzurotError
 from tzurot.testing.fake_provider import FakeProvider, ScriptedReply
 from tzurot.testing.fake_tools import ToolCallSpec
 from tzurot.testing.fake_web import FakeBrave, FakeSearxng, LocalPages
@@ -141,6 +146,7 @@ def make(
     support: ToolSupport | None = None,
     brave: bool = False,
     extra: tuple[Any, ...] = (),
+    settings: ReplySettings | None = None,
 ) -> Inference:
     fetch = fetcher(web)
     backend = (
@@ -163,7 +169,7 @@ def make(
         keys=KeyResolver(web.vault),
         history=History(),
         llm=web.llm,
-        settings=ReplySettings(),
+        settings=settings or ReplySettings(),
         memories=web.memories,
         skills=SkillRuntime(
             registry=SkillRegistry(skills),
@@ -358,11 +364,24 @@ async def test_web_research_reads_the_top_results_cites_them_and_memorizes(web: 
     assert web.searx.queries == ["moon base"]
     ((personality, text, tags),) = web.memories.stored
     assert (personality, tags) == ("p-1", ("lore_research",))
-    assert web.memories.on_behalf_of == [USER]  # memory refuses it while USER is incognito
+    # USER's own memory (never the shared lore); memory refuses it while USER is incognito.
+    assert web.memories.on_behalf_of == [USER]
     assert "2026-12-02" in text
     assert "crew of six" in text
     assert "/article" in text
     assert finished.report.skill_steps[0].summary.startswith("3 sources")
+
+
+async def test_web_research_in_a_turn_without_a_user_remembers_nothing(web: Web) -> None:
+    """A scheduled turn reads only the shared memories (memory_user_id ''): its research,
+    drawn from the whole channel's words, would be shared lore for every user. Not kept."""
+    web.searx.add_result("Moon base opens", f"{web.pages.base_url}/article", "A base opened.")
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("A base opened [1].")
+    request = replace(REQUEST, content="", directive="Say something.", shared_context=True)
+    _, _, finished = await run(make(web), request)
+    assert finished.report.skill_steps[0].ok  # researched all the same ...
+    assert web.memories.stored == []  # ... and not remembered
 
 
 async def test_web_research_through_brave_pays_with_the_users_wallet_key(web: Web) -> None:
@@ -396,7 +415,7 @@ async def test_generate_image_through_chat_modalities_attaches_the_image(web: We
     assert file.content_type == "image/png"
     assert file.data.startswith(b"\x89PNG")
     assert file.description == "a red moon"
-    assert finished.usage.images == 1
+    assert finished.usage.images == 0  # a usage row of its own (UsageSpent), not the answer's
     draw = [r for r in web.fake.chat_requests() if r.body.get("modalities")]
     assert draw[0].body["modalities"] == ["image", "text"]
     assert draw[0].api_key == KEY
@@ -478,6 +497,39 @@ async def test_a_skill_s_retries_end_within_its_time_limit(web: Web) -> None:
     await run(make(web, extra=(probe,)), replace(REQUEST, skills=("time_left",)))
     [left] = probe.seen
     assert 6.0 < left <= TimeLeft.timeout
+
+
+class Slow:
+    """A skill that takes 1.5 s."""
+
+    name = "slow"
+    description = "Takes a while."
+    parameters: Mapping[str, Any] = {"type": "object", "properties": {}}
+    stealth = False
+    auto_memorize = False
+    timeout = 7.0
+    min_seconds = 0.0
+
+    async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
+        await asyncio.sleep(1.5)
+        return SkillOutput(text="done")
+
+
+async def test_a_tool_loop_s_rounds_share_one_deadline(web: Web) -> None:
+    """Each round once got a fresh total_timeout, so round 2 could start (and be cut off by
+    the caller) with the reply's time spent. One 3 s deadline for the whole reply: after a
+    1.5 s skill less than the 2 s floor is left, so the model must answer now."""
+    web.fake.enqueue_tool_calls(ToolCallSpec("slow"))
+    web.fake.enqueue("Done.")
+    settings = ReplySettings(
+        answer=AnswerSettings(total_timeout=3.0, first_event_timeout=10.0, min_attempt_seconds=2.0)
+    )
+    inference = make(web, extra=(Slow(),), settings=settings)
+    _, _, finished = await run(inference, replace(REQUEST, skills=("slow",)))
+    first, second = web.fake.chat_requests()
+    assert first.body["tool_choice"] == "auto"
+    assert second.body["tool_choice"] == "none"  # no time for more skills and one more round
+    assert finished.content == "Done."
 
 
 def _key_for(web: Web) -> Any:
@@ -579,7 +631,7 @@ async def test_a_context_overflow_naming_functions_is_no_tool_refusal(web: Web) 
     )
     with pytest.raises(InvalidArgument) as caught:
         await run(make(web, support=support))
-    assert caught.value.reason == "PROVIDER_REJECTED_REQUEST"
+    assert caught.value.reason == "CONTEXT_TOO_LONG"
     assert support.allows("fakeai", "fake/echo")
     assert len(web.fake.chat_requests()) == 1
 
@@ -633,3 +685,182 @@ async def test_a_paid_skill_is_not_started_when_too_little_time_is_left(web: Web
     (told,) = tool_messages(web.fake.chat_requests()[1].body)
     assert told["content"].endswith("answer with what you have")
     assert result.answer.content == "No time to draw, darling."
+
+
+async def test_an_image_key_the_provider_refuses_is_not_reported_used(web: Web) -> None:
+    # The image model runs on the user's OpenRouter key, which OpenRouter refuses (401): the
+    # refusal is the tool's text, and the key must not be reported used (keyvault would
+    # clear its rejection and make it active again).
+    web.vault.keys["openrouter"] = "sk-or-revoked-key"  # not among the fake's valid keys
+    web.fake.image_models.add("fake/draw")
+    draw = GenerateImageSkill(
+        web.llm, ImageSettings(provider="openrouter", model="fake/draw"), fetcher(web)
+    )
+    draw.name = "draw_on_openrouter"
+    web.fake.enqueue_tool_calls(ToolCallSpec("draw_on_openrouter", {"prompt": "a red moon"}))
+    web.fake.enqueue("I could not draw it.")
+    request = replace(REQUEST, skills=("draw_on_openrouter",))
+    _, _, finished = await run(make(web, extra=(draw,)), request)
+    assert finished.report.skill_steps[0].summary == "error: INVALID_API_KEY"
+    assert finished.report.user_key_providers == ("fakeai",)  # the answer's key only
+
+
+async def test_a_brave_key_brave_refuses_is_not_reported_used(web: Web) -> None:
+    web.brave.add_result("Moon base opens", f"{web.pages.base_url}/article", "A base.")
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    _, _, finished = await run(make(web, brave=True))
+    assert "brave" in finished.report.user_key_providers  # a key that worked is used
+    web.vault.keys["brave"] = "BSAwrong"
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    _, _, finished = await run(make(web, brave=True))
+    assert "refused the key (HTTP 422)" in finished.report.skill_steps[0].summary
+    assert "brave" not in finished.report.user_key_providers
+
+
+# ---- usage: what a reply paid for reaches the gateway whatever becomes of it ----
+
+
+async def events_then_error(
+    inference: Inference, request: ReplyRequest = REQUEST
+) -> tuple[list[ReplyEvent], TzurotError]:
+    events: list[ReplyEvent] = []
+    with pytest.raises(TzurotError) as caught:
+        await collect(inference.generate_reply(request), events)
+    return events, caught.value
+
+
+async def collect(
+    stream: AsyncIterator[ReplyEvent], events: list[ReplyEvent], *, then: Any = None
+) -> None:
+    """Every event into `events` (kept when the stream raises); `then(event)` after each."""
+    async for event in stream:
+        events.append(event)
+        if then is not None:
+            then(event)
+
+
+def spent_of(events: list[ReplyEvent]) -> list[UsageSpent]:
+    return [e for e in events if isinstance(e, UsageSpent)]
+
+
+def answer_spent(events: list[ReplyEvent]) -> UsageSpent:
+    """The one report of the answer's own calls (request_type "", failed)."""
+    (report,) = [s for s in spent_of(events) if any(p.request_type == "" for p in s.paid)]
+    return report
+
+
+async def test_rounds_paid_before_a_later_round_fails_are_reported(web: Web) -> None:
+    """Round 1 asks for memory_search (billed); round 2 gets a 402. The error still comes,
+    and before it what round 1 was billed, as paid and not delivered."""
+    web.fake.enqueue_tool_calls(ToolCallSpec("memory_search", {"query": "moon"}))
+    web.fake.enqueue("never sent")
+    inference = make(web)
+    events: list[ReplyEvent] = []
+
+    def refuse_round_two(_: ReplyEvent) -> None:  # no credit left once round 1 was paid
+        if len(web.fake.chat_requests()) == 1 and not web.fake._faults:
+            web.fake.fail_next(402)
+
+    with pytest.raises(TzurotError) as caught:
+        await collect(inference.generate_reply(REQUEST), events, then=refuse_round_two)
+    assert caught.value.reason == "PROVIDER_QUOTA_EXCEEDED"
+    assert not any(isinstance(e, ReplyFinished) for e in events)
+    report = answer_spent(events)
+    assert report.failed
+    (paid,) = report.paid
+    assert (paid.provider, paid.model) == ("fakeai", "fake/echo")
+    assert paid.usage.input_tokens > 0
+    assert paid.usage.output_tokens > 0
+    assert events[-1] is report  # the last word before the error
+
+
+async def test_two_empty_answers_report_both_calls(web: Web) -> None:
+    web.fake.enqueue("")
+    web.fake.enqueue("")
+    events, error = await events_then_error(make(web), replace(REQUEST, skills=()))
+    assert error.reason == "EMPTY_ANSWER"
+    (paid,) = answer_spent(events).paid
+    one_prompt = web.fake.chat_requests()[0]
+    assert len(web.fake.chat_requests()) == 2
+    assert paid.usage.input_tokens >= 2 * len(one_prompt.body["messages"])  # both prompts
+
+
+async def test_a_content_filtered_answer_is_reported_paid(web: Web) -> None:
+    web.fake.enqueue("Something the filter cut.", finish_reason="content_filter")
+    events, error = await events_then_error(make(web), replace(REQUEST, skills=()))
+    assert error.reason == "CONTENT_FILTERED"
+    (paid,) = answer_spent(events).paid
+    assert paid.usage.output_tokens > 0
+
+
+async def test_max_tokens_used_up_is_reported_paid(web: Web) -> None:
+    web.fake.enqueue("", reasoning="thinking it all through", finish_reason="length")
+    events, error = await events_then_error(make(web), replace(REQUEST, skills=()))
+    assert error.reason == "MAX_TOKENS_USED_UP"
+    assert answer_spent(events).failed
+
+
+async def test_a_reply_that_finishes_reports_its_answer_once(web: Web) -> None:
+    """No UsageSpent of the answer's own calls when ReplyFinished carries them."""
+    web.fake.enqueue_tool_calls(ToolCallSpec("memory_search", {"query": "moon"}))
+    web.fake.enqueue("The moon is fine.")
+    events = [e async for e in make(web).generate_reply(REQUEST)]
+    finished = events[-1]
+    assert isinstance(finished, ReplyFinished)
+    assert spent_of(events) == []
+    assert finished.usage.input_tokens > 0
+
+
+async def test_an_image_is_billed_to_the_image_model_with_its_tokens(web: Web) -> None:
+    """The fake image answer bills 10 in / 1290 out (OpenRouter bills image output per token):
+    a row of its own under fake/draw, not the chat model's images."""
+    web.fake.image_models.add("fake/draw")
+    web.fake.enqueue_tool_calls(ToolCallSpec("generate_image", {"prompt": "a red moon"}))
+    web.fake.enqueue("Here is the red moon I drew.")
+    events = [e async for e in make(web).generate_reply(REQUEST)]
+    finished = events[-1]
+    assert isinstance(finished, ReplyFinished)
+    (image,) = spent_of(events)
+    assert image == UsageSpent(
+        (PaidCall(IMAGE_GENERATION, "fakeai", "fake/draw", TokenUsage(10, 1290, images=1)),)
+    )
+    assert (finished.model, finished.usage.images) == ("fake/echo", 0)
+    assert finished.usage.output_tokens < 1290  # the image's tokens are not the answer's
+    assert events.index(image) < events.index(finished)
+
+
+async def test_an_answer_failing_after_a_drawing_reports_each_call_once(web: Web) -> None:
+    """The drawing is delivered with a note when the answer after it fails: its row is
+    reported as it was paid, the answer's calls (the failed round's too) in ReplyFinished,
+    none of them twice."""
+    web.fake.image_models.add("fake/draw")
+    web.fake.enqueue_tool_calls(ToolCallSpec("generate_image", {"prompt": "a red moon"}))
+    web.fake.enqueue("")
+    web.fake.enqueue("")
+    events = [e async for e in make(web).generate_reply(REQUEST)]
+    finished = events[-1]
+    assert isinstance(finished, ReplyFinished)
+    assert finished.content.startswith("*The answer could not be finished (")
+    (image,) = spent_of(events)
+    assert image.paid[0].request_type == IMAGE_GENERATION
+    rounds = [r for r in web.fake.chat_requests() if not r.body.get("modalities")]
+    assert len(rounds) == 3  # the tool call, then two empty answers: all in the usage
+    assert finished.usage.input_tokens >= 3 * len(rounds[0].body["messages"])
+
+
+async def test_each_brave_search_is_a_paid_request(web: Web) -> None:
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    events = [e async for e in make(web, brave=True).generate_reply(REQUEST)]
+    (search,) = spent_of(events)
+    assert search == UsageSpent((PaidCall(WEB_SEARCH, "brave", "", TokenUsage(0, 0)),))
+
+
+async def test_a_refused_brave_key_is_not_a_paid_request(web: Web) -> None:
+    web.vault.keys["brave"] = "BSAwrong"
+    web.fake.enqueue_tool_calls(ToolCallSpec("web_research", {"query": "moon base"}))
+    web.fake.enqueue("Answer.")
+    events = [e async for e in make(web, brave=True).generate_reply(REQUEST)]
+    assert spent_of(events) == []

@@ -11,6 +11,7 @@ import httpx2
 import openai
 import pytest
 
+from tzurot.inference import sse
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
@@ -119,8 +120,60 @@ async def test_data_that_is_not_a_json_object_fails(data: bytes) -> None:
 
 async def test_a_body_that_is_not_an_event_stream_fails() -> None:
     with pytest.raises(openai.APIError) as caught:
-        await read(Body([b'{"choices": []}']), content_type="application/json")
+        await read(Body([b"<html>captive portal</html>"]), content_type="text/html")
     assert caught.value.message == "not a readable event stream"
+
+
+WHOLE = {
+    "object": "chat.completion",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "All of it.",
+                "reasoning": "Thought.",
+                "tool_calls": [{"id": "c1", "function": {"name": "clock", "arguments": "{}"}}],
+            },
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 500, "completion_tokens": 50},
+}
+
+
+async def test_one_json_body_is_one_chunk_its_message_the_delta() -> None:
+    """A provider that ignored `stream: true`: its whole answer, in pieces on the wire."""
+    raw = json.dumps(WHOLE).encode()
+    body = Body([raw[:10], raw[10:]])
+    (chunk,) = await read(body, content_type="application/json; charset=utf-8")
+    (choice,) = chunk["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert "message" not in choice
+    assert choice["delta"]["content"] == "All of it."
+    assert choice["delta"]["tool_calls"][0]["index"] == 0  # numbered by its place
+    assert chunk["usage"] == {"prompt_tokens": 500, "completion_tokens": 50}
+    assert body.closed
+
+
+async def test_a_json_body_is_read_as_strictly_as_an_event() -> None:
+    with pytest.raises(StreamCutShort):  # no finish_reason: not a whole answer
+        await read(Body([b'{"choices": []}']), content_type="application/json")
+    with pytest.raises(ErrorEvent) as caught:  # OpenRouter's error in a 200 body
+        await read(Body([b'{"error": {"code": 502}}']), content_type="application/json")
+    assert caught.value.body == {"code": 502}
+    with pytest.raises(openai.APIError) as malformed:
+        await read(Body([b"[1, 2]"]), content_type="application/json")
+    assert malformed.value.message == "malformed stream event"
+
+
+async def test_a_json_body_over_the_limit_is_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_JSON_BODY_BYTES", 16)
+    body = Body([json.dumps(WHOLE).encode()])
+    with pytest.raises(openai.APIError) as caught:
+        await read(body, content_type="application/json")
+    assert caught.value.message == "answer body too large"
+    assert body.closed
 
 
 async def test_a_broken_connection_mid_stream_is_a_connection_error() -> None:

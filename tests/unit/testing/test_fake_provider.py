@@ -229,3 +229,78 @@ async def test_the_error_event_carries_the_chosen_code() -> None:
         lines = await stream_lines(fake)
     error = json.loads(lines[-1].removeprefix("data: "))["error"]
     assert error["code"] == 402
+
+
+async def test_flag_next_answers_openrouters_moderation_403() -> None:
+    """openrouter.ai/docs/errors: 403 "Your chosen model requires moderation and your input
+    was flagged"; `error.code` is the status as a number, `metadata` has `reasons` and
+    `flagged_input` (at most 100 characters, cut in the middle with "...")."""
+    async with FakeProvider(valid_keys={KEY}) as fake, client(fake) as api:
+        fake.flag_next(reasons=("harassment", "violence"), flagged_input="x" * 150)
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            await api.chat.completions.create(
+                model="fake/echo", messages=[{"role": "user", "content": "hi"}]
+            )
+        answer = await api.chat.completions.create(
+            model="fake/echo", messages=[{"role": "user", "content": "hi"}]
+        )
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["code"] == 403
+    assert body["message"] == "Your chosen model requires moderation and your input was flagged"
+    metadata = body["metadata"]
+    assert metadata["reasons"] == ["harassment", "violence"]
+    assert len(metadata["flagged_input"]) == 100
+    assert "..." in metadata["flagged_input"]
+    assert answer.choices[0].message.content == "You said: hi"  # only the next call
+
+
+async def test_ignore_stream_answers_one_json_body_to_a_stream_request() -> None:
+    async with FakeProvider(valid_keys={KEY}, reply="all at once") as fake:
+        fake.ignore_stream = True
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{fake.base_url}/chat/completions",
+                json={
+                    "model": "fake/echo",
+                    "messages": [{"role": "user", "content": "x"}],
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                },
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "all at once"
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("shape", ["openai", "openrouter"])
+async def test_a_prompt_over_the_context_limit_is_refused_as_the_vendor_does(
+    shape: str,
+) -> None:
+    async with FakeProvider(valid_keys={KEY}) as fake, client(fake) as api:
+        fake.context_limit, fake.context_error_shape = 10, shape
+        await api.chat.completions.create(  # within the window: answered
+            model="fake/echo", messages=[{"role": "user", "content": "hi"}]
+        )
+        with pytest.raises(openai.BadRequestError) as caught:
+            await api.chat.completions.create(
+                model="fake/echo",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=64,  # the window holds the prompt and the answer's room
+            )
+    err = caught.value
+    if shape == "openai":
+        assert (err.code, err.type, err.param) == (
+            "context_length_exceeded",
+            "invalid_request_error",
+            "messages",
+        )
+        assert "This model's maximum context length is 10 tokens." in err.message
+    else:
+        assert err.code == "400"  # OpenRouter's code is the status, a number
+        assert "This endpoint's maximum context length is 10 tokens." in err.message

@@ -299,10 +299,14 @@ class Usage(_message.Message):
     input_tokens: _builtins.int
     output_tokens: _builtins.int
     images: _builtins.int
-    """Images generated for this answer (generate_image)."""
+    """Images generated (request_type "image_generation", generate_image). A ReplyFinished.usage
+    from before UsageSpent counted them here, under the answer's model; now always 0 there.
+    """
     request_type: _builtins.str
     """A helper model's call made for a reply's attachments ("transcription",
-    "transcript_cleanup", "image_description"); empty for the answer itself.
+    "transcript_cleanup", "image_description"), a skill's paid call ("image_generation": the
+    image model's tokens and images; "web_search": one Brave search, model empty); empty for
+    the answer itself.
     """
     audio_seconds: _builtins.float
     """Seconds of audio transcribed, when the provider bills by duration (whisper-1)."""

@@ -48,6 +48,7 @@ class GenerateReplyRequest(_message.Message):
     MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     SHARED_CONTEXT_FIELD_NUMBER: _builtins.int
     REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
+    ACCEPTS_USAGE_SPENT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -70,6 +71,11 @@ class GenerateReplyRequest(_message.Message):
     replaces_job_id: _builtins.str
     """A 🔄: the job whose answer this one replaces. Its exchange is still in history (the
     gateway removes it once this answer is delivered) and is left out of the prompt.
+    """
+    accepts_usage_spent: _builtins.bool
+    """The caller reads GenerateReplyResponse.usage_spent. An older gateway read any event it
+    did not know as the finished answer, so without this inference sends none (their usage
+    goes unrecorded, as it did before them): a rollout may update inference first.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -130,10 +136,11 @@ class GenerateReplyRequest(_message.Message):
         message_ids: _abc.Iterable[_builtins.str] | None = ...,
         shared_context: _builtins.bool = ...,
         replaces_job_id: _builtins.str = ...,
+        accepts_usage_spent: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -392,6 +399,7 @@ class GenerateReplyResponse(_message.Message):
     FINISHED_FIELD_NUMBER: _builtins.int
     ACTIVITY_FIELD_NUMBER: _builtins.int
     ATTACHMENT_READ_FIELD_NUMBER: _builtins.int
+    USAGE_SPENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -407,6 +415,16 @@ class GenerateReplyResponse(_message.Message):
         and keeps its text on the job, so the job's next attempt does not buy it again.
         """
 
+    @_builtins.property
+    def usage_spent(self) -> Global___UsageSpent:
+        """Provider calls paid for that ReplyFinished.usage does not carry, each sent as soon as it
+        is paid for (gateway records it at once, never again with the answer): a skill's own paid
+        call (an image drawn, request_type "image_generation"; a Brave search, "web_search"), and,
+        sent just before the reply's error, the answer's own calls billed so far (request_type
+        empty: the job's own kind, as for ReplyFinished.usage; failed set). A reply that
+        finishes never sends the latter: its answer's usage is ReplyFinished.usage.
+        """
+
     def __init__(
         self,
         *,
@@ -414,16 +432,47 @@ class GenerateReplyResponse(_message.Message):
         finished: Global___ReplyFinished | None = ...,
         activity: _common_pb2.SkillActivity | None = ...,
         attachment_read: Global___AttachmentRead | None = ...,
+        usage_spent: Global___UsageSpent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "usage_spent", b"usage_spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "usage_spent", b"usage_spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class UsageSpent(_message.Message):
+    """What a reply paid for, outside ReplyFinished.usage: one usage_log row per Usage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    failed: _builtins.bool
+    """Paid but not delivered (usage_log.failed): the reply failed after these calls, or the call
+    was cut off once its request had gone out (the provider may have billed it).
+    """
+    @_builtins.property
+    def usage(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:
+        """Each paid call (or, request_type empty, the answer's calls together), request_type set."""
+
+    def __init__(
+        self,
+        *,
+        usage: _abc.Iterable[_common_pb2.Usage] | None = ...,
+        failed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed", b"failed", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageSpent: _TypeAlias = UsageSpent  # noqa: Y015
 
 @_typing.final
 class AttachmentRead(_message.Message):

@@ -643,9 +643,10 @@ class AddMemoryRequest(_message.Message):
     MEMORY_FIELD_NUMBER: _builtins.int
     ON_BEHALF_OF_USER_ID_FIELD_NUMBER: _builtins.int
     on_behalf_of_user_id: _builtins.str
-    """The user whose turn produced this memory, when it is stored elsewhere (a skill's
-    findings in the personality's shared lore, user_id ""): refused with INCOGNITO while that
-    user is in incognito mode with the personality, as a memory of their own would be.
+    """The user whose turn produced this memory, when it is stored elsewhere (the personality's
+    shared lore, user_id ""; inference's skills store their findings in the asking user's own
+    scope instead): refused with INCOGNITO while that user is in incognito mode with the
+    personality, as a memory of their own would be.
     """
     @_builtins.property
     def memory(self) -> _common_pb2.Memory:

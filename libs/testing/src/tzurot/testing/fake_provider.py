@@ -33,6 +33,12 @@ A fault's delay goes in `Retry-After` as whole seconds (all HTTP allows) and exa
 endpoint (`path`), so other calls (a background fact extraction) do not take it.
 `chunk_delay` paces thinking too, and `stall_next` keeps a stream silent before its first
 delta (a model thinking unseen).
+Vendor refusals as documented: `flag_next` answers OpenRouter's moderation 403 ("Your chosen
+model requires moderation and your input was flagged", numeric `code`, `metadata.reasons` and
+`flagged_input`); `context_limit` refuses a prompt (plus `max_tokens`) over the window with
+OpenAI's 400 `context_length_exceeded` or OpenRouter's "This endpoint's maximum context
+length is …" (`context_error_shape`); `ignore_stream` answers `stream: true` with one
+`chat.completion` JSON body, as some OpenAI-compatible proxies and local servers do.
 """
 
 from __future__ import annotations
@@ -103,9 +109,13 @@ class _Fault:
     message: str | None = None
     param: str | None = None
     path: str | None = None
+    body: dict[str, Any] | None = None
+    """The whole error body, as a vendor sends it (OpenRouter's moderation error)."""
 
     def response(self) -> web.Response:
         """The error as the vendor sends it; a 429 as OpenAI does, unless told otherwise."""
+        if self.body is not None:
+            return web.json_response(self.body, status=self.status)
         limited = self.status == 429
         default = _rate_limited(self.retry_after) if limited else f"injected fault {self.status}"
         response = _error_body(
@@ -129,6 +139,44 @@ def _rate_limited(retry_after: float | None) -> str:
         "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. "
         f"Please try again in {wait}. Visit https://example.invalid/rate-limits to learn more."
     )
+
+
+MODERATION_MESSAGE = "Your chosen model requires moderation and your input was flagged"
+"""OpenRouter's documented meaning of its 403 (openrouter.ai/docs/errors)."""
+
+
+def moderation_error(reasons: Iterable[str], flagged_input: str, model: str) -> dict[str, Any]:
+    """OpenRouter's 403 body when a moderated model's input was flagged: `code` the status
+    as a number, `metadata` its ModerationErrorMetadata (`reasons`, `flagged_input` of at
+    most 100 characters, cut in the middle with "..."), with `provider_name` and
+    `model_slug`."""
+    if len(flagged_input) > 100:
+        flagged_input = flagged_input[:48] + "..." + flagged_input[-49:]
+    metadata = {
+        "reasons": list(reasons),
+        "flagged_input": flagged_input,
+        "provider_name": "fake",
+        "model_slug": model,
+    }
+    return {"error": {"code": 403, "message": MODERATION_MESSAGE, "metadata": metadata}}
+
+
+def context_length_error(shape: str, limit: int, asked: int) -> web.Response:
+    """A prompt longer than the model's window: OpenAI's 400 (`context_length_exceeded`,
+    type `invalid_request_error`, param `messages`) or OpenRouter's (numeric `code` 400,
+    "This endpoint's maximum context length is …")."""
+    if shape == "openrouter":
+        message = (
+            f"This endpoint's maximum context length is {limit} tokens. However, you "
+            f"requested about {asked} tokens. Please reduce the length of either one, or "
+            'use the "middle-out" transform to compress your prompt automatically.'
+        )
+        return web.json_response({"error": {"code": 400, "message": message}}, status=400)
+    message = (
+        f"This model's maximum context length is {limit} tokens. However, your messages "
+        f"resulted in {asked} tokens. Please reduce the length of the messages."
+    )
+    return _error_body(400, message, "context_length_exceeded", "invalid_request_error", "messages")
 
 
 def echo_reply(body: dict[str, Any]) -> str:
@@ -178,7 +226,7 @@ class FakeProvider:
     """While an unset Event, a key's check (GET /models, GET /key) waits, `key_checking` set
     first: a provider slow to say whether a new key works (the test sets it when done)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915  # one documented attribute per vendor behaviour
         self,
         valid_keys: Iterable[str] = (DEFAULT_KEY,),
         *,
@@ -215,6 +263,13 @@ class FakeProvider:
         """Streams this many answer chunks, then ends the body cleanly: no finish, no [DONE]."""
         self.omit_done = False
         """Finish streams without `data: [DONE]` (the finish_reason still comes)."""
+        self.ignore_stream = False
+        """Answer `stream: true` with one `chat.completion` JSON body, as some
+        OpenAI-compatible proxies and local servers do."""
+        self.context_limit: int | None = None
+        """The models' window in (estimated) tokens: a longer prompt plus `max_tokens` is
+        refused with a 400 in `context_error_shape` ("openai" or "openrouter")."""
+        self.context_error_shape = "openai"
         self.gemini_tool_models: set[str] = set()
         """Models whose tool calls stream as Gemini's (no index, thought signatures), and
         which refuse a current turn that does not echo those signatures (Gemini 3)."""
@@ -308,6 +363,17 @@ class FakeProvider:
         `rate_limit_exceeded` for a 429; its message "injected fault <status>" unless given,
         e.g. a vendor's exact wording; `param` the request field it blames)."""
         self._faults.append(_Fault(status, times, retry_after, code, message, param, path))
+
+    def flag_next(
+        self,
+        reasons: Iterable[str] = ("harassment",),
+        flagged_input: str = "the flagged words",
+        times: int = 1,
+    ) -> None:
+        """The next `times` chat calls answer OpenRouter's moderation 403 (the model requires
+        moderation and the input was flagged; `moderation_error`)."""
+        body = moderation_error(reasons, flagged_input, "fake/echo")
+        self._faults.append(_Fault(403, times, path="/v1/chat/completions", body=body))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         """The next `times` chat streams send their headers and first (role) chunk, then
@@ -494,11 +560,14 @@ class FakeProvider:
                     "invalid_request_error",
                 )
             return web.json_response(image_reply(body, model, image_bytes=self.image_bytes))
-        scripted = self._next_reply(body)
-        text = scripted.text
         prompt_tokens = sum(
             estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
         )
+        asked = prompt_tokens + int(body.get("max_tokens") or 0)
+        if self.context_limit is not None and asked > self.context_limit:
+            return context_length_error(self.context_error_shape, self.context_limit, asked)
+        scripted = self._next_reply(body)
+        text = scripted.text
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": estimate_tokens(text),
@@ -509,7 +578,7 @@ class FakeProvider:
             "created": int(time.time()),
             "model": model,
         }
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             if scripted.tool_calls:
                 return web.json_response(
                     {

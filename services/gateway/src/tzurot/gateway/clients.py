@@ -67,7 +67,8 @@ class GrpcInference:
         )
         try:
             async for msg in call:
-                yield convert.reply_event(msg)
+                if convert.known_reply_event(msg):
+                    yield convert.reply_event(msg)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
         finally:

@@ -375,7 +375,14 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         message_ids=list(r.message_ids),
         shared_context=r.shared_context,
         replaces_job_id=r.replaces_job_id,
+        accepts_usage_spent=True,
     )
+
+
+def known_reply_event(msg: inf.GenerateReplyResponse) -> bool:
+    """Whether this gateway knows the event: one a newer inference added is skipped, never
+    read as the finished answer (`reply_event` reads anything else as `finished`)."""
+    return msg.WhichOneof("event") is not None
 
 
 def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
@@ -383,6 +390,22 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         return d.ReplyChunk(msg.chunk.text)
     if msg.HasField("activity"):
         return d.SkillActivity(skill=msg.activity.skill, step=msg.activity.step)
+    if msg.HasField("usage_spent"):
+        return d.UsageSpent(
+            paid=tuple(
+                d.Usage(
+                    provider=u.provider,
+                    model=u.model,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    images=u.images,
+                    request_type=u.request_type,
+                    audio_seconds=u.audio_seconds,
+                )
+                for u in msg.usage_spent.usage
+            ),
+            failed=msg.usage_spent.failed,
+        )
     if msg.HasField("attachment_read"):
         read = msg.attachment_read
         return d.AttachmentRead(

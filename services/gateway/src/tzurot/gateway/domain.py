@@ -137,7 +137,8 @@ class Usage:
     images: int = 0
     request_type: str = ""
     """A helper model's call for an attachment (transcription, transcript_cleanup,
-    image_description); "" for an answer (the job's own kind is its request type)."""
+    image_description), a skill's paid call (image_generation, web_search); "" for an answer
+    (the job's own kind is its request type)."""
     audio_seconds: float = 0.0
 
 
@@ -426,7 +427,20 @@ class AttachmentRead:
     transcript's clean-up): marked inactive, as any refused key is (key_uses.py)."""
 
 
-ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | ReplyFinished
+@dataclass(frozen=True)
+class UsageSpent:
+    """Calls a reply paid for outside ReplyFinished.usage, each recorded as a usage row as it
+    arrives (store/usage_rows.py), never again with the answer: a skill's paid call (an image
+    drawn: "image_generation"; a Brave search: "web_search"), or, just before the reply's
+    error, what its answer was billed so far (request_type "": the job's own kind)."""
+
+    paid: tuple[Usage, ...]
+    failed: bool = False
+    """Paid but not delivered (usage_log.failed): the reply failed, or the call was cut off
+    once sent."""
+
+
+ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | UsageSpent | ReplyFinished
 
 
 @dataclass(frozen=True)

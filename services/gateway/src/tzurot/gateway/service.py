@@ -38,6 +38,7 @@ from tzurot.gateway.domain import (
     ReplyFinished,
     ReplyRequest,
     SkillActivity,
+    UsageSpent,
     User,
 )
 from tzurot.gateway.event_acks import EventAcks
@@ -384,8 +385,10 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         next event and writes nothing, neither the answer nor its usage; so does one whose
         job was deleted with its personality or its user's data, and it ends saying so
         (lost_jobs.py), for the client to show why. Only what helper
-        models were paid to read (`AttachmentRead`) is recorded as it comes, whatever the
-        answer becomes (attachment_reads.py)."""
+        models were paid to read (`AttachmentRead`), and what else inference reports paid
+        (`UsageSpent`: a skill's paid calls; a failed reply's answer calls, as failed), is
+        recorded as it comes, whatever the answer becomes (attachment_reads.py,
+        store/usage_rows.py)."""
         keep_alive: asyncio.Task[None] | None = None
         attempt = job.attempts
         lost = asyncio.Event()
@@ -402,7 +405,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 job, user, personality, command, prepared, directive=directive
             )
             finished: ReplyFinished | None = None
-            async with contextlib.aclosing(self._replies(request, job, lost)) as replies:
+            replies_of = self._replies(request, job, lost, prepared.request_type)
+            async with contextlib.aclosing(replies_of) as replies:
                 async for event in replies:
                     if isinstance(event, ReplyChunk | SkillActivity):
                         yield event
@@ -596,19 +600,51 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         return await self._job(job.id)
 
     async def _replies(
-        self, request: ReplyRequest, job: Job, lost: asyncio.Event
+        self, request: ReplyRequest, job: Job, lost: asyncio.Event, request_type: str
     ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
         """Inference's events for the job, until the job is no longer this run's (`lost`:
         then why, `_lost`); an attachment read by a helper model is recorded here
-        (`_keep_read`)."""
+        (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
+        `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
+        paid it."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
+                if isinstance(event, UsageSpent):
+                    await self._keep_spent(request, event, request_type)
+                    continue
                 if lost.is_set():
                     raise await self._lost(job)
                 if isinstance(event, AttachmentRead):
                     await self._keep_read(request, event)
                 else:
                     yield event
+
+    async def _keep_spent(
+        self, request: ReplyRequest, spent: UsageSpent, request_type: str
+    ) -> None:
+        """Records calls the reply paid for outside its answer's usage, one usage row each
+        (store/usage_rows.py): a skill's (its own request_type), or a failed reply's answer
+        calls (the job's `request_type`, failed). Shielded; a refused write is logged, not
+        fatal, as a reading's."""
+        try:
+            await asyncio.shield(
+                self._store.record_spent_usage(
+                    request.job_id,
+                    request.user_id,
+                    spent.paid,
+                    job_request_type=request_type,
+                    failed=spent.failed,
+                )
+            )
+        except Exception:
+            log.exception("job.spent_usage_not_recorded", job_id=request.job_id)
+        for paid in spent.paid:
+            metrics.record_tokens(
+                paid.provider,
+                paid.model,
+                input_tokens=paid.input_tokens,
+                output_tokens=paid.output_tokens,
+            )
 
     async def _keep_read(self, request: ReplyRequest, read: AttachmentRead) -> None:
         """Records what a helper model read for the job: each call's usage now, whatever the

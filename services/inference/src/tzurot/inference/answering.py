@@ -12,7 +12,13 @@
 - Time is counted while the provider is silent, never while it answers: its first event
   (thinking counts) must come within `first_event_timeout`, each later one within
   `idle_timeout` of the one before; an answer that keeps coming is never cut off. No attempt
-  starts, nor waits for its first event, past `total_timeout`.
+  starts, nor waits for its first event, past the answer's deadline: `total_timeout` from its
+  start, or sooner the caller's (a reply passes one deadline to all its tool rounds, so a
+  round never gets a fresh `total_timeout`). Nothing is sent once the deadline passed.
+- A retry, and a round that may still call skills, start only while the time left holds the
+  wait and the attempt's floor (`min_attempt_seconds`, or `first_event_timeout` when
+  shorter); with less, the error is the outcome (a 429's with its Retry-After: the caller hears
+  when to try again instead of running into its own deadline) and the model must answer now.
 - A provider is asked again only while it has sent nothing on this attempt: after a silent
   attempt (twice; its prompt is estimated into the usage, as the provider may bill it), and
   as retries.py allows every provider call: a 5xx or an unreachable provider (with
@@ -48,6 +54,7 @@ from tzurot.inference.domain import (
     TokenUsage,
     ToolCall,
     ToolCallStarted,
+    UsageMeter,
 )
 from tzurot.inference.llm import content_filtered
 from tzurot.inference.params import FIELD_PREFIX, AdvancedParameters
@@ -79,6 +86,9 @@ class AnswerSettings:
     """Attempts again after a 5xx or an unreachable provider, before anything came."""
     retry_backoff: float = 0.5
     """The first wait before such a retry; doubled for each next one (at most 8 s)."""
+    min_attempt_seconds: float = 15.0
+    """A retry (after its wait), or a round that may call skills, starts only with this much
+    time left (or `first_event_timeout`, when shorter): less would be cut off unanswered."""
 
 
 @dataclass(frozen=True)
@@ -127,16 +137,30 @@ async def answer(
     settings: AnswerSettings,
     clock: Callable[[], float] = time.monotonic,
     tools: ToolOffer | None = None,
+    deadline: float | None = None,
+    meter: UsageMeter | None = None,
 ) -> AsyncGenerator[TextDelta | Answer, None]:
     """Yields visible text deltas, then one Answer.
 
     With `tools` the model may answer with tool calls instead: then the Answer carries them
     (and no text is shown once a call began). Only offered tools count: calls a model makes
-    under `choice: "none"` are ignored.
+    under `choice: "none"` are ignored; with less time left than the floor they are offered
+    so (the model answers now).
+
+    `deadline`: the `clock`'s time by which the answer must be done (a reply's: the caller's
+    deadline or `total_timeout` from the reply's start, whichever is sooner; one for all
+    its rounds). None: `total_timeout` from now.
+
+    `meter`: every call this answer pays for is added to it as it is paid (also those of an
+    answer that then fails: content filter, empty twice, max_tokens used up, a later error),
+    for the caller to report what a failed reply was billed (UsageSpent).
     """
-    budget = _Budget(settings, clock)
+    budget = _Budget(settings, clock, deadline)
+    budget.meter = meter
+    tools = budget.offer(tools)
     attempts = boost = 0
     while True:
+        budget.check_time(provider.name)
         attempts += 1
         call = _call(provider, model, params, messages, boost, tools)
         state = _Attempt()
@@ -148,11 +172,7 @@ async def answer(
                     yield delta
         except TimeoutError:
             if not budget.retry_after_silence(state, call):
-                raise Unavailable(
-                    f"{provider.name} did not answer in time; try again later",
-                    reason="PROVIDER_TIMEOUT",
-                    metadata={"provider": provider.name},
-                ) from None
+                raise _no_answer_in_time(provider.name) from None
             continue
         except (ResourceExhausted, Unavailable) as err:
             wait = budget.retry_wait(err, state)
@@ -181,12 +201,7 @@ async def answer(
         if not content:
             budget.retry_empty(completion.finish_reason, provider.name)
             continue
-        if (
-            not state.streamed
-            and budget.repeats > 0
-            and repeats(content, recent)
-            and budget.time_left() > 0
-        ):
+        if not state.streamed and budget.repeats > 0 and repeats(content, recent) and budget.fits():
             budget.repeats -= 1
             boost += 1
             continue
@@ -205,15 +220,22 @@ async def answer(
 class _Budget:
     """What one answer may still spend: time, and retries of each kind; and what it spent."""
 
-    def __init__(self, settings: AnswerSettings, clock: Callable[[], float]) -> None:
+    meter: UsageMeter | None = None
+    """Where what it spent is added too, as it is spent (answer's `meter`)."""
+
+    def __init__(
+        self, settings: AnswerSettings, clock: Callable[[], float], deadline: float | None
+    ) -> None:
         self._settings, self._clock = settings, clock
-        self._deadline = clock() + settings.total_timeout
+        self._deadline = clock() + settings.total_timeout if deadline is None else deadline
+        self._floor = min(settings.min_attempt_seconds, settings.first_event_timeout)
         self.repeats, self._empties = MAX_REPEAT_RETRIES, MAX_EMPTY_RETRIES
         self._timeouts = MAX_TIMEOUT_RETRIES
         self._retries = Retries(
             failures=settings.failure_retries,
             backoff=settings.retry_backoff,
-            time_left=self.time_left,
+            # A wait must leave the next attempt its floor: else the error is the outcome.
+            time_left=lambda: self.time_left() - self._floor,
         )
         self._input_tokens = self._output_tokens = 0
 
@@ -222,11 +244,31 @@ class _Budget:
         return TokenUsage(self._input_tokens, self._output_tokens)
 
     def spent(self, input_tokens: int, output_tokens: int) -> None:
+        """Every call paid for comes here (an answer, an estimated silent attempt), before
+        anything may raise: the meter then holds it also when the answer fails."""
         self._input_tokens += input_tokens
         self._output_tokens += output_tokens
+        if self.meter is not None:
+            self.meter.add(input_tokens, output_tokens)
 
     def time_left(self) -> float:
         return self._deadline - self._clock()
+
+    def fits(self) -> bool:
+        """Whether an attempt started now still has its floor of time."""
+        return self.time_left() >= self._floor
+
+    def offer(self, tools: ToolOffer | None) -> ToolOffer | None:
+        """The round's tools: uncallable (the model answers now) when less than the floor
+        is left, as there is no time for a round of skills and one more answer."""
+        if tools is None or not tools.callable or self.fits():
+            return tools
+        return ToolOffer(tools.tools, "none")
+
+    def check_time(self, provider: str) -> None:
+        """Raises when the deadline passed: no request is sent only to be abandoned."""
+        if self.time_left() <= 0:
+            raise _no_answer_in_time(provider)
 
     def limits(self) -> _Limits:
         left = max(self.time_left(), 0.0)
@@ -241,7 +283,7 @@ class _Budget:
         """Whether to ask again after an attempt timed out (only one the provider never
         began to answer). It read the prompt and may bill it: estimated into the usage as
         for an answer without usage (nothing of an answer came)."""
-        if state.started or self._timeouts == 0 or self.time_left() <= 0:
+        if state.started or self._timeouts == 0 or not self.fits():
             return False
         self._timeouts -= 1
         self.spent(estimate_prompt_tokens(call.messages), 0)
@@ -251,7 +293,7 @@ class _Budget:
         """An empty answer is asked once more; the error when it is not."""
         if finish_reason == "length":  # max_tokens ran out: asked again, it ends the same
             raise _max_tokens_used_up(provider)
-        if self._empties == 0 or self.time_left() <= 0:
+        if self._empties == 0 or not self.fits():
             raise Unavailable(
                 f"{provider} returned an empty answer twice; try again or choose another model",
                 reason="EMPTY_ANSWER",
@@ -262,7 +304,8 @@ class _Budget:
     def retry_wait(self, err: TzurotError, state: _Attempt) -> float | None:
         """Seconds to wait before asking again after `err` (retries.py's policy, the one of
         every provider call); None: not asked again (the provider began answering, no retry
-        of the kind is left, or the wait does not fit in the time left)."""
+        of the kind is left, or the wait and the next attempt's floor do not fit in the time
+        left: a 429 is then reported with its Retry-After)."""
         return self._retries.wait(err, began=state.started, resendable=True)
 
 
@@ -287,6 +330,14 @@ def _call(  # noqa: PLR0917  # one private call site
         call.body["tools"] = list(tools.tools)
         call.body["tool_choice"] = tools.choice
     return call
+
+
+def _no_answer_in_time(provider: str) -> Unavailable:
+    return Unavailable(
+        f"{provider} did not answer in time; try again later",
+        reason="PROVIDER_TIMEOUT",
+        metadata={"provider": provider},
+    )
 
 
 def _max_tokens_used_up(provider: str) -> InvalidArgument:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from tzurot.inference import convert
 from tzurot.inference.domain import HistoryTurn, MemoryItem, ReplyContext, ReplyContextQuery
 from tzurot.runtime.client import wait_connected
-from tzurot.runtime.errors import TzurotError, from_rpc_error
+from tzurot.runtime.errors import InvalidArgument, TzurotError, from_rpc_error
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
@@ -167,19 +167,26 @@ class GrpcMemories:
     async def remember(
         self, personality_id: str, text: str, *, tags: tuple[str, ...], on_behalf_of: str
     ) -> str:
-        """AddMemory in the personality's shared lore (user ''), e.g. web research findings,
-        found in `on_behalf_of`'s turn (refused INCOGNITO while that user is incognito)."""
+        """AddMemory in the scope of `on_behalf_of` (whose turn found it) with the
+        personality, e.g. their web research findings: never the shared lore (user ''),
+        which every user's prompt reads; one user's query, and the pages it found, reach
+        only their own prompts (and go with ForgetUser). Refused INCOGNITO while that user
+        is incognito; without a user (a scheduled turn's) nothing is stored."""
+        if not on_behalf_of:
+            raise InvalidArgument(
+                "user_id",
+                "a skill's memory belongs to the user whose turn found it; there is none",
+                reason="NO_MEMORY_SCOPE",
+            )
         memory = common.Memory(
             personality_id=personality_id,
-            user_id="",
+            user_id=on_behalf_of,
             text=text,
             sector=common.MEMORY_SECTOR_SEMANTIC,
             tags=list(tags),
         )
         try:
-            reply = await self._stub.AddMemory(
-                mem.AddMemoryRequest(memory=memory, on_behalf_of_user_id=on_behalf_of)
-            )
+            reply = await self._stub.AddMemory(mem.AddMemoryRequest(memory=memory))
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return reply.memory.id

@@ -211,6 +211,7 @@ def paid_call(paid: d.PaidCall) -> common.Usage:
         model=paid.model,
         input_tokens=paid.usage.input_tokens,
         output_tokens=paid.usage.output_tokens,
+        images=paid.usage.images,
         request_type=paid.request_type,
         audio_seconds=paid.audio_seconds,
     )
@@ -231,6 +232,12 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
     if isinstance(event, d.SkillActivity):
         return inf.GenerateReplyResponse(
             activity=common.SkillActivity(skill=event.skill, step=event.step)
+        )
+    if isinstance(event, d.UsageSpent):
+        return inf.GenerateReplyResponse(
+            usage_spent=inf.UsageSpent(
+                usage=[paid_call(p) for p in event.paid], failed=event.failed
+            )
         )
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(

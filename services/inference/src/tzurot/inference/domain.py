@@ -236,12 +236,17 @@ class TokenUsage:
 TRANSCRIPTION = "transcription"
 TRANSCRIPT_CLEANUP = "transcript_cleanup"
 IMAGE_DESCRIPTION = "image_description"
+IMAGE_GENERATION = "image_generation"
+"""generate_image's call: the image model's provider, model, tokens and images."""
+WEB_SEARCH = "web_search"
+"""One Brave search billed to the user's wallet key (provider "brave", no model, no tokens)."""
 
 
 @dataclass(frozen=True)
 class PaidCall:
-    """One helper model call made to read an attachment, paid as the answer is: what the
-    gateway records in its usage log (`request_type` is one of the three above)."""
+    """One paid call besides the answer's own: a helper model's to read an attachment, or a
+    skill's (an image drawn, a Brave search); what the gateway records in its usage log
+    (`request_type` is one of the above; "" for the answer's own calls, UsageSpent)."""
 
     request_type: str
     provider: str
@@ -259,6 +264,15 @@ class Transcript:
     text: str
     usage: TokenUsage = TokenUsage(0, 0)
     audio_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """An image model's answer: the images (data URLs or links) and what the provider says
+    it billed (OpenRouter bills image-output models per token; zero when it says nothing)."""
+
+    urls: tuple[str, ...]
+    usage: TokenUsage = TokenUsage(0, 0)
 
 
 @dataclass(frozen=True)
@@ -391,5 +405,43 @@ class AttachmentRead:
     (a clean-up): gateway marks each inactive."""
 
 
-ReplyEvent = TextDelta | SkillActivity | AttachmentRead | ReplyFinished
+@dataclass(frozen=True)
+class UsageSpent:
+    """Calls a reply paid for that ReplyFinished.usage does not carry, sent as soon as they
+    are paid for; the gateway records each as a usage row at once (never again with the
+    answer), so what was paid is in `/usage` whatever becomes of the reply:
+
+    - a skill's paid call (an image drawn, a Brave search), after its round;
+    - when the reply fails (no ReplyFinished comes), just before the error: what the answer's
+      own rounds were billed so far, one PaidCall with `request_type` "" (the job's kind, as
+      ReplyFinished.usage), `failed` (paid, not delivered).
+
+    `failed`: paid but not delivered (usage_log.failed): the reply failed, or the call was cut
+    off after its request went out (the provider may have billed it)."""
+
+    paid: tuple[PaidCall, ...]
+    failed: bool = False
+
+
+@dataclass
+class UsageMeter:
+    """The tokens a reply's answer calls were billed so far, added as each is paid for (the
+    answer's `_Budget.spent`): what a reply that fails reports (UsageSpent, failed)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, input_tokens: int, output_tokens: int) -> None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+
+    @property
+    def usage(self) -> TokenUsage:
+        return TokenUsage(self.input_tokens, self.output_tokens)
+
+    def __bool__(self) -> bool:
+        return bool(self.input_tokens or self.output_tokens)
+
+
+ReplyEvent = TextDelta | SkillActivity | AttachmentRead | UsageSpent | ReplyFinished
 StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion

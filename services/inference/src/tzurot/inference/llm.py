@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import StreamEvent, TokenUsage, Transcript
+from tzurot.inference.domain import ImageAnswer, StreamEvent, TokenUsage, Transcript
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
@@ -41,6 +41,18 @@ from tzurot.runtime.errors import (
 
 _PROVIDER_CODE = re.compile(r"[a-z_]{1,48}")
 _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+_KEY_REFUSAL_CODES = frozenset({"invalid_api_key", "authentication_error"})
+"""A 403 body's `code` or `type` that says the key itself was refused (a 401 always is)."""
+_CONTEXT_TOO_LONG_CODES = frozenset({"context_length_exceeded"})  # OpenAI
+_CONTEXT_TOO_LONG = re.compile(
+    r"maximum context length"  # OpenAI, OpenRouter, vLLM, Mistral
+    r"|prompt is too long"  # Anthropic
+    r"|exceeds the available context size"  # llama.cpp's server
+    r"|exceeds the maximum number of tokens allowed",  # Gemini
+    re.IGNORECASE,
+)
+"""A 400's wording for a prompt longer than the model's window (only looked at, never
+repeated)."""
 
 
 def content_filtered(provider: str) -> FailedPrecondition:
@@ -48,6 +60,35 @@ def content_filtered(provider: str) -> FailedPrecondition:
         f"{provider} refused to answer: its content filter blocked this conversation",
         reason="CONTENT_FILTERED",
         metadata={"provider": provider},
+    )
+
+
+def content_flagged(provider: str) -> FailedPrecondition:
+    """OpenRouter's 403: the model requires moderation and the input was flagged."""
+    return FailedPrecondition(
+        f"{provider} refused the request: its moderation flagged this conversation "
+        "(HTTP 403); rephrase it or choose another model",
+        reason="CONTENT_FILTERED",
+        metadata={"provider": provider, "status": "403"},
+    )
+
+
+def context_too_long(provider: str, model: str, code: str) -> InvalidArgument:
+    """A 400 for a prompt longer than the model's window: the config's context_window is
+    larger than the model's."""
+    detail = f", {code}" if code else ""
+    what = f"{provider}'s model {model!r}" if model else provider
+    return InvalidArgument(
+        "config.context_window",
+        f"the conversation is longer than {what} accepts (HTTP 400{detail}); "
+        "lower context_window in this personality's LLM config",
+        reason="CONTEXT_TOO_LONG",
+        metadata={
+            "provider": provider,
+            "status": "400",
+            **({"model": model} if model else {}),
+            **({"provider_code": code} if code else {}),
+        },
     )
 
 
@@ -219,9 +260,10 @@ class LlmClient:
 
     async def chat_images(
         self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
-    ) -> list[str]:
+    ) -> ImageAnswer:
         """Image URLs (usually data URLs) from an image-output model through chat
-        completions with `modalities: ["image", "text"]` (OpenRouter)."""
+        completions with `modalities: ["image", "text"]` (OpenRouter), with the tokens the
+        answer says it billed (the image model's own bill, reported under its name)."""
         client = self._client(provider)
         try:
             answer = await client.post(
@@ -237,7 +279,7 @@ class LlmClient:
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
-        return _image_urls(answer)
+        return ImageAnswer(tuple(_image_urls(answer)), _answer_usage(answer))
 
     async def generate_images(  # the endpoint's own parameters
         self,
@@ -248,8 +290,9 @@ class LlmClient:
         prompt: str,
         count: int,
         size: str,
-    ) -> list[str]:
-        """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`."""
+    ) -> ImageAnswer:
+        """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`, with the
+        tokens its `usage` says were billed (gpt-image-1; zero when it says nothing)."""
         client = self._client(provider)
         try:
             result = await client.images.generate(
@@ -263,7 +306,14 @@ class LlmClient:
                 images.append("data:image/png;base64," + image.b64_json)
             elif image.url:
                 images.append(image.url)
-        return images
+        usage = result.usage  # the SDK does not validate: a field may be missing
+        return ImageAnswer(
+            tuple(images),
+            TokenUsage(
+                _whole(getattr(usage, "input_tokens", 0)),
+                _whole(getattr(usage, "output_tokens", 0)),
+            ),
+        )
 
     async def transcribe(
         self,
@@ -328,6 +378,19 @@ class LlmClient:
             )
 
 
+def _whole(value: object) -> int:
+    """A count the provider reported, or 0 when it is not a non-negative number."""
+    return int(value) if isinstance(value, int | float) and value >= 0 else 0
+
+
+def _answer_usage(answer: object) -> TokenUsage:
+    """The `usage` of a non-streamed chat completion (zero when it has none)."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    if not isinstance(usage, dict):
+        return TokenUsage(0, 0)
+    return TokenUsage(_whole(usage.get("prompt_tokens")), _whole(usage.get("completion_tokens")))
+
+
 def _image_urls(answer: object) -> list[str]:
     """`choices[0].message.images[].image_url.url` of an OpenRouter image answer."""
     if not isinstance(answer, dict):
@@ -384,21 +447,44 @@ def _never_sent(exc: openai.APIConnectionError) -> bool:
 
 
 def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> TzurotError:
+    """A 401 is a refused key; a 403 only when its body says the key was refused (OpenAI's
+    403 is an unsupported region, Anthropic's a permission the key lacks, OpenRouter's its
+    moderation flagging the input: none makes the key invalid)."""
+    status, code = exc.status_code, exc.code
+    if status == 403 and _moderation_flagged(exc.body):
+        return content_flagged(provider)
+    if status == 403 and (code in _KEY_REFUSAL_CODES or exc.type in _KEY_REFUSAL_CODES):
+        return invalid_api_key(provider, status)
+    if status == 400 and (
+        code in _CONTEXT_TOO_LONG_CODES or _CONTEXT_TOO_LONG.search(str(exc.message))
+    ):
+        shown = code if isinstance(code, str) and _PROVIDER_CODE.fullmatch(code) else ""
+        return context_too_long(provider, model, shown)
     retry_after = retry_after_seconds(exc.response.headers)
-    return _classified(exc.status_code, exc.code, provider, model, retry_after=retry_after)
+    return _classified(status, code, provider, model, retry_after=retry_after)
+
+
+def _moderation_flagged(body: object) -> bool:
+    """OpenRouter's moderation error: `metadata` with `reasons` or `flagged_input`."""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    return isinstance(metadata, dict) and ("reasons" in metadata or "flagged_input" in metadata)
 
 
 def _event_error(exc: ErrorEvent, provider: str, model: str) -> TzurotError:
     """An error event inside a 200 stream, classified by its `code` as the same HTTP status
     would be (OpenRouter sends the upstream's status there: 402, 429…); a code that is no
     HTTP error status (or none), or one the table calls unavailable, is the provider
-    failing while answering."""
+    failing while answering. The key was accepted before the stream began: a 401/403 there
+    is the upstream's, never the user's key refused."""
+    if _moderation_flagged(exc.body):
+        return content_filtered(provider)
     code = exc.body.get("code") if isinstance(exc.body, dict) else None
     if isinstance(code, str) and code.isdigit():
         code = int(code)
+    upstream_refusal = code in (401, 403)  # the upstream's key or access: unavailable
     if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
         classified = _classified(code, None, provider, model, retry_after=None)
-        if not isinstance(classified, Unavailable):
+        if not (upstream_refusal or isinstance(classified, Unavailable)):
             return classified
     if isinstance(code, str) and code in _CONTENT_FILTER_CODES:
         return content_filtered(provider)
@@ -414,7 +500,7 @@ def _classified(
 ) -> TzurotError:
     """The typed error for an HTTP error status and the provider's error code."""
     meta = {"provider": provider}
-    if status in (401, 403):
+    if status == 401:
         return invalid_api_key(provider, status)
     if isinstance(code, str) and code in _CONTENT_FILTER_CODES:
         return content_filtered(provider)

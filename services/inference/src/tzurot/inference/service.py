@@ -170,10 +170,14 @@ class Inference:
     ) -> AsyncGenerator[ReplyEvent, None]:
         """Yields an AttachmentRead for each attachment a helper model read (as it is paid
         for), the answer's text deltas in order (merged to at most one per
-        `stream_interval_seconds`, the first at once), then one ReplyFinished.
+        `stream_interval_seconds`, the first at once), a UsageSpent for each skill call that
+        paid (an image drawn, a Brave search), then one ReplyFinished. A reply that fails
+        after its answer paid for calls sends them (UsageSpent, failed) just before the error.
 
         `time_limit`: seconds the caller waits (its gRPC deadline), which bound the helper
-        models' retries; the answer keeps its own limits (AnswerSettings)."""
+        models' retries and the answer: all its rounds end by that deadline or the answer's
+        total_timeout from now, whichever is sooner (AnswerSettings), and a wait that would
+        outlast it is not waited out (a 429 is the outcome, with its Retry-After)."""
         reply = self._reply(request, self._retry_policy(time_limit))
         return coalesced(reply, self._settings.stream_interval_seconds)
 
@@ -187,6 +191,9 @@ class Inference:
         self, request: ReplyRequest, retry: RetryPolicy
     ) -> AsyncGenerator[ReplyEvent, None]:
         _check_reply_request(request)
+        # One deadline for the whole answer, counted from here (before context and
+        # attachments are read), and never past the caller's: every tool round shares it.
+        answer_by = retry.within(self._settings.answer.total_timeout).deadline
         keys_used = track_user_key_uses()
         params = parse_advanced_parameters(request.model.advanced_parameters)
         rules = self._settings.cleanup_rules + _personality_rules(request)
@@ -302,6 +309,7 @@ class Inference:
                 recent=recent,
                 rules=rules,
                 settings=self._settings.answer,
+                deadline=answer_by,
             ),
             prompt.messages,
         )
@@ -325,7 +333,7 @@ class Inference:
             report=replace(
                 report,
                 skill_steps=final.steps,
-                user_key_providers=tuple(sorted(keys_used - refused)),
+                user_key_providers=tuple(sorted(keys_used - refused - loop.refused_keys)),
             ),
             reasoning=final.answer.reasoning,
             attachments=tuple(prepared.attachments),

@@ -17,7 +17,10 @@ at most 1 MiB) and each `data` is parsed with `json.loads`. What goes wrong rais
   provider dropped the answer) → `StreamCutShort`; a `finish_reason` without `[DONE]` is a
   whole answer (some providers never send `[DONE]`);
 - the body timing out or breaking mid-stream → `openai.APITimeoutError` /
-  `openai.APIConnectionError`.
+  `openai.APIConnectionError`;
+- an `application/json` body (a provider that ignored `stream: true`) is its whole
+  `chat.completion`, read as one chunk under the same rules (`_whole_answer`): a complete
+  answer, never a failure before the first event (which would be sent again, and billed).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import openai
 
 DONE = "[DONE]"
 DRAIN_SECONDS = 0.1
+MAX_JSON_BODY_BYTES = 8 * 1024 * 1024
+"""The largest whole answer read from a provider that ignored `stream: true`."""
 """After [DONE], how long to read the rest of an HTTP/1.1 body so its connection is reused."""
 
 
@@ -48,6 +53,10 @@ async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
 
     Closes the response when done, abandoned or failed; StreamCutShort when the body ends
     before `[DONE]` and before any `finish_reason`."""
+    if _is_json(response):
+        async for chunk in _whole_answer(response):
+            yield chunk
+        return
     events = cast(AsyncGenerator[httpx2.ServerSentEvent, None], aiter(httpx2.EventSource(response)))
     finished = False
     try:
@@ -75,6 +84,54 @@ async def chat_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
     finally:
         await events.aclose()
         await response.aclose()
+
+
+def _is_json(response: httpx2.Response) -> bool:
+    content_type, _, _ = response.headers.get("content-type", "").partition(";")
+    return content_type.strip().lower() == "application/json"
+
+
+async def _whole_answer(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """A provider that ignored `stream: true` (some OpenAI-compatible proxies and local
+    servers): its one `chat.completion` body, read as one chunk whose choices' `message`
+    is their `delta` (tool calls numbered by their place), with the same checks as an
+    event's: an `error` is ErrorEvent (OpenRouter's error in a 200 body), anything but a
+    JSON object or a body over the size limit is malformed, and an answer without a
+    `finish_reason` is StreamCutShort."""
+    body = bytearray()
+    try:
+        try:
+            async for piece in response.aiter_bytes():
+                body += piece
+                if len(body) > MAX_JSON_BODY_BYTES:
+                    raise openai.APIError("answer body too large", response.request, body=None)
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=response.request) from exc
+        except httpx2.RequestError as exc:
+            raise openai.APIConnectionError(request=response.request) from exc
+        chunk = _chunk(body.decode("utf-8", errors="replace"), response)
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            chunk["choices"] = [_as_delta(choice) for choice in choices]
+        if not _finishes(chunk):
+            raise StreamCutShort("the answer has no finish_reason", response.request, body=None)
+        yield chunk
+    finally:
+        await response.aclose()
+
+
+def _as_delta(choice: object) -> object:
+    """A whole answer's choice as a chunk's: its `message` becomes the `delta`."""
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return choice
+    delta = dict(choice["message"])
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        delta["tool_calls"] = [
+            {**call, "index": call.get("index", n)} if isinstance(call, dict) else call
+            for n, call in enumerate(calls)
+        ]
+    return {**{k: v for k, v in choice.items() if k != "message"}, "delta": delta}
 
 
 def _chunk(data: str, response: httpx2.Response) -> dict[str, Any]:

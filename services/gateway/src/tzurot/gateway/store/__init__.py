@@ -16,6 +16,7 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - lost_jobs.py: what is left of a job its run lost (taken over, or deleted with what it was of)
 - attachment_reads.py: what helper models read for a job's attachments, and their usage rows
 - usage.py: usage totals
+- usage_rows.py: a reply's paid calls reported apart from its answer (skills', a failed reply's)
 - privacy.py: a user's export and deletion
 - deletions.py: deletions under way (the mark on the row, the lease the sweep takes; the
   fence between a user's key writes and her deletion's mark)
@@ -57,6 +58,7 @@ from tzurot.gateway.store.rows import (
 )
 from tzurot.gateway.store.turn import ChannelRound, TurnContext, TurnReads
 from tzurot.gateway.store.usage import UsageQueries
+from tzurot.gateway.store.usage_rows import UsageRowQueries
 from tzurot.gateway.store.users import UserReads, UserWrites
 
 __all__ = [
@@ -85,6 +87,7 @@ class GatewayStore(
     AttachmentReadQueries,
     PreviewQueries,
     LostJobQueries,
+    UsageRowQueries,
     LoreReads,
     TurnReads,
     KeyWriteFence,

@@ -16,18 +16,34 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from tzurot.inference.domain import GeneratedFile, MemoryItem
+from tzurot.inference.domain import GeneratedFile, MemoryItem, PaidCall, UsageSpent
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy
 
 
 class SkillError(Exception):
     """A skill could not do what was asked; the message is for the model (no secrets).
-    `paid_images`: images the call paid for all the same (recorded in the usage)."""
+    What the call paid for before it failed is noted in `SkillContext.spending` as paid.
+    `refused_key`: the wallet key (its name, e.g. "brave") the service refused: not
+    reported as used (that would make it active again)."""
 
-    def __init__(self, message: str, *, paid_images: int = 0) -> None:
+    def __init__(self, message: str, *, refused_key: str = "") -> None:
         super().__init__(message)
-        self.paid_images = paid_images
+        self.refused_key = refused_key
+
+
+@dataclass
+class Spending:
+    """What one skill call paid for, noted by the skill as each provider call is paid (an
+    image drawn, a Brave search), before anything else may fail: the loop reports it as
+    usage rows (UsageSpent, attributed to that provider and model) whatever becomes of the
+    call, also when it is cut off by its time limit."""
+
+    spent: list[UsageSpent] = field(default_factory=list)
+
+    def paid(self, call: PaidCall, *, failed: bool = False) -> None:
+        """`failed`: paid (or maybe billed) but not delivered, e.g. cut off once sent."""
+        self.spent.append(UsageSpent((call,), failed=failed))
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,8 @@ class SkillContext:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """How a failed provider call is asked again (retries.py), within the call's time limit
     (the loop sets it for each call)."""
+    spending: Spending = field(default_factory=Spending, repr=False)
+    """Where the skill notes each call it paid for (the loop gives each call its own)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +78,6 @@ class SkillOutput:
     text: str
     summary: str = ""
     files: tuple[GeneratedFile, ...] = ()
-    paid_images: int = 0
-    """Images the call paid for, whether or not each became a file (recorded in the usage)."""
     memorize: str = ""
     """For an auto_memorize skill: what to keep as a long-term memory."""
     memorize_tags: tuple[str, ...] = ()
@@ -113,6 +129,7 @@ class MemoryWriter(Protocol):
     async def remember(
         self, personality_id: str, text: str, *, tags: tuple[str, ...], on_behalf_of: str
     ) -> str:
-        """Stores `text` in the personality's shared lore; the memory's id. Refused
-        (INCOGNITO) while `on_behalf_of`, whose turn found it, is incognito."""
+        """Stores `text` as a memory of `on_behalf_of` (whose turn found it) with the
+        personality, never in the shared lore: the memory's id. Refused (INCOGNITO) while
+        that user is incognito, and without a user."""
         ...

@@ -6,23 +6,35 @@ or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (
 magic bytes, size) and become files of the answer, which the bot posts as attachments.
 Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
 answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
-delivered. Every image the model returned is paid for, and counted (`paid_images`), also one
-that cannot be used (too large, not an image). A 429 is asked again as retries.py allows
+delivered. Every call the model answered is paid for, and noted as soon as it answered
+(`SkillContext.spending`, request_type "image_generation": the image model's provider, model,
+tokens and images), also when an image cannot be used (too large, not an image). A call cut
+off by the loop's time limit while its request was out is noted as paid, not delivered
+(failed): the images asked for, no tokens (unknown). The provider may have drawn and billed
+them: it bills a request it received, and with at least `min_seconds` left when it starts,
+a cut-off call has nearly always been received. A 429 is asked again as retries.py allows
 (once, within the call's time limit); a failure once the request went out never is (the
 image may have been drawn, and billed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 
-from tzurot.inference.domain import GeneratedFile
+from tzurot.inference.domain import (
+    IMAGE_GENERATION,
+    GeneratedFile,
+    ImageAnswer,
+    PaidCall,
+    TokenUsage,
+)
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import whole_answer
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
@@ -40,7 +52,7 @@ _MAGIC = (
 class ImageModel(Protocol):
     async def chat_images(
         self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
-    ) -> list[str]: ...
+    ) -> ImageAnswer: ...
 
     async def generate_images(
         self,
@@ -51,7 +63,7 @@ class ImageModel(Protocol):
         prompt: str,
         count: int,
         size: str,
-    ) -> list[str]: ...
+    ) -> ImageAnswer: ...
 
 
 @dataclass(frozen=True)
@@ -128,17 +140,27 @@ class GenerateImageSkill:
         settings = self._settings
         provider, key = await ctx.provider_key(settings.provider, settings.model)
         images, model, size = self._images, settings.model, str(args.get("size", SIZES[0]))
-        if settings.endpoint == "chat":
-            urls = await whole_answer(
-                lambda: images.chat_images(provider, key, model=model, prompt=prompt), ctx.retry
-            )
+        if settings.endpoint == "chat":  # one image per answer
+            asked = 1
+
+            def send() -> Awaitable[ImageAnswer]:
+                return images.chat_images(provider, key, model=model, prompt=prompt)
         else:
-            urls = await whole_answer(
-                lambda: images.generate_images(
+            asked = count
+
+            def send() -> Awaitable[ImageAnswer]:
+                return images.generate_images(
                     provider, key, model=model, prompt=prompt, count=count, size=size
-                ),
-                ctx.retry,
+                )
+
+        def paid(usage: TokenUsage, *, failed: bool = False) -> None:
+            ctx.spending.paid(
+                PaidCall(IMAGE_GENERATION, provider.name, model, usage), failed=failed
             )
+
+        answer = await whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
+        urls = answer.urls
+        paid(TokenUsage(answer.usage.input_tokens, answer.usage.output_tokens, images=len(urls)))
         if not urls:
             raise SkillError("the image model returned no image")
         files: list[GeneratedFile] = []
@@ -154,8 +176,8 @@ class GenerateImageSkill:
                 continue
             name = f"image-{len(files) + 1}.{ext}"
             files.append(GeneratedFile(name, mime, data, description=prompt[:500]))
-        if not files:  # paid for all the same
-            raise SkillError(f"{unusable[0]}; nothing to attach", paid_images=len(urls))
+        if not files:  # paid for all the same (noted above)
+            raise SkillError(f"{unusable[0]}; nothing to attach")
         drawn = "an image" if len(files) == 1 else f"{len(files)} images"
         text = f"Drew {drawn} of: {prompt}. {'It is' if len(files) == 1 else 'They are'} "
         text += "attached to your answer."
@@ -165,7 +187,6 @@ class GenerateImageSkill:
             text=text,
             summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
             files=tuple(files),
-            paid_images=len(urls),
         )
 
     async def _bytes(self, url: str) -> bytes:
@@ -187,3 +208,17 @@ class GenerateImageSkill:
         if len(fetched.data) > limit:
             raise SkillError(f"the image is larger than {_mib(limit)}")
         return fetched.data
+
+
+async def _noting_cutoff(
+    send: Callable[[], Awaitable[ImageAnswer]],
+    paid: Callable[..., None],
+    asked: int,
+) -> ImageAnswer:
+    """One request; cut off (cancelled by the loop's time limit) while it is out, it is
+    noted as paid, not delivered: `asked` images, no tokens (the answer never came)."""
+    try:
+        return await send()
+    except asyncio.CancelledError:
+        paid(TokenUsage(0, 0, images=asked), failed=True)
+        raise

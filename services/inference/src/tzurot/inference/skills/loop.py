@@ -8,11 +8,20 @@
   (the model reads why), so a paid call is never started only to be cancelled.
 - Files (generated images) are paid for only when the answer can carry them (files.py): a
   skill that makes them is offered while one more fits, and a call starts only when the most
-  it can make fits. Every image paid for is counted in the usage, also one not delivered.
+  it can make fits.
+- Usage: a skill's paid calls (an image drawn, on the image model; a Brave search) are each
+  reported after their round as a usage event of their own (UsageSpent, under that provider
+  and model), also a call that failed after paying, or one cut off by its time limit once its
+  request went out (failed: the provider may have billed it). The answer's own rounds are
+  metered as each is paid (answer's `meter`): a reply that ends in an error reports them just
+  before it raises (UsageSpent, failed), one that finishes in its LoopResult's usage.
 - When the final answer fails after skills made files or paid for images, the answer is a
   short note instead of the error: the files are delivered and the usage recorded.
 - After `max_steps` rounds, `max_calls` calls, or when the time budget is spent, one last
-  call offers the tools with `tool_choice: "none"`: the model must answer with text.
+  call offers the tools with `tool_choice: "none"`: the model must answer with text. All
+  rounds share one deadline (LoopTarget.deadline: the caller's, or the answer's total_timeout
+  from the reply's start); a round with less than its floor left is forced so too
+  (answering.py).
 - Only the final answer streams. Text of a round that may still turn into tool calls is
   held back (up to HOLD_TOOL_TEXT characters) until the round ends or clearly is the answer.
 - A provider that refuses tools for the model (ToolsUnsupported) is remembered for a while
@@ -36,18 +45,21 @@ from tzurot.inference.answering import Answer, AnswerSettings, ToolOffer, answer
 from tzurot.inference.cleanup import CompiledRule
 from tzurot.inference.domain import (
     GeneratedFile,
+    PaidCall,
     SkillActivity,
     SkillStep,
     TextDelta,
     TokenUsage,
     ToolCall,
+    UsageMeter,
+    UsageSpent,
 )
 from tzurot.inference.llm import ToolsUnsupported
 from tzurot.inference.params import AdvancedParameters
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
-from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext, SkillError
+from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext, SkillError, Spending
 from tzurot.inference.skills.files import ANSWER_FILE_BYTES, FileRoom
 from tzurot.inference.skills.registry import ToolSupport, parse_arguments, short, tool_definition
 from tzurot.inference.tokens import TokenCounter
@@ -92,6 +104,9 @@ class LoopTarget:
     recent: Sequence[str]
     rules: Sequence[CompiledRule]
     settings: AnswerSettings
+    deadline: float | None = None
+    """When every round must be done (time.monotonic; the caller's deadline or the answer's
+    total_timeout from the reply's start); None: total_timeout from the loop's start."""
 
 
 class ToolLoop:
@@ -116,18 +131,42 @@ class ToolLoop:
         self._memory = memory
         self._room = room_tokens if room_tokens is not None else settings.result_tokens * 4
         self._clock = clock
+        self.refused_keys: set[str] = set()
+        """Providers (and wallet services) whose key refused a skill's call: the reply does
+        not report them as used (that would make a refused key active again)."""
 
     async def run(
         self, target: LoopTarget, messages: Sequence[ChatMessage]
-    ) -> AsyncGenerator[TextDelta | SkillActivity | LoopResult, None]:
-        """Yields the final answer's text deltas, SkillActivity while skills run, then one
-        LoopResult."""
+    ) -> AsyncGenerator[TextDelta | SkillActivity | UsageSpent | LoopResult, None]:
+        """Yields the final answer's text deltas, SkillActivity while skills run, UsageSpent
+        for each skill call that paid, then one LoopResult.
+
+        When it fails instead, what the answer's rounds were billed so far goes out first, as
+        one UsageSpent (failed; request_type "": the reply's own kind, under its provider and
+        model): no ReplyFinished will carry it. A LoopResult's usage carries it otherwise,
+        so it is never counted twice."""
+        meter = UsageMeter()
+        try:
+            async with aclosing(self._rounds(target, messages, meter)) as rounds:
+                async for event in rounds:
+                    yield event
+        except TzurotError:
+            if meter:
+                spent = PaidCall("", target.provider.name, target.model, meter.usage)
+                yield UsageSpent((spent,), failed=True)
+            raise
+
+    async def _rounds(
+        self, target: LoopTarget, messages: Sequence[ChatMessage], meter: UsageMeter
+    ) -> AsyncGenerator[TextDelta | SkillActivity | UsageSpent | LoopResult, None]:
+        """run()'s rounds; every answer call adds what it was billed to `meter`."""
         conversation = list(messages)
+        target = _with_deadline(target)
         deadline = self._clock() + self._settings.time_budget
         offered = bool(self._tools) and self._support.allows(target.provider.name, target.model)
         steps: list[SkillStep] = []
         room = FileRoom(self._settings.max_files, self._settings.max_file_bytes)
-        input_tokens = output_tokens = calls = rounds = paid_images = 0
+        calls = rounds = paid_images = 0
         while True:
             forced = (
                 rounds >= self._settings.max_steps
@@ -137,7 +176,7 @@ class ToolLoop:
             offer = self._offer(room, forced=forced) if offered else None
             try:
                 final: Answer | None = None
-                async with aclosing(self._ask(target, conversation, offer)) as asked:
+                async with aclosing(self._ask(target, conversation, offer, meter)) as asked:
                     async for event in asked:
                         if isinstance(event, Answer):
                             final = event
@@ -163,11 +202,9 @@ class ToolLoop:
                 log.warning("skills.answer_failed_after_files", reason=err.reason)
                 final = _fallback(err, files=len(room.files))
             assert final is not None  # answer() ends with one or raises
-            input_tokens += final.usage.input_tokens
-            output_tokens += final.usage.output_tokens
             if not final.tool_calls:
-                usage = TokenUsage(input_tokens, output_tokens, images=paid_images)
-                yield LoopResult(final, usage, tuple(steps), tuple(room.files))
+                # Every round's calls (a failed last one's too); images are rows of their own.
+                yield LoopResult(final, meter.usage, tuple(steps), tuple(room.files))
                 return
             rounds += 1
             wanted = final.tool_calls
@@ -177,10 +214,10 @@ class ToolLoop:
                 self._refusal(call, room, deadline, over_limit=index >= allowed)
                 for index, call in enumerate(wanted)
             ]
-            for call, why in zip(wanted, refusals, strict=True):
-                if why is None:
-                    yield SkillActivity(skill=call.name, step=rounds)
-            paid_images += await self._run_round(
+            started = [c for c, why in zip(wanted, refusals, strict=True) if why is None]
+            for call in started:
+                yield SkillActivity(skill=call.name, step=rounds)
+            spent = await self._run_round(
                 wanted,
                 refusals,
                 step=rounds,
@@ -189,6 +226,9 @@ class ToolLoop:
                 conversation=conversation,
                 steps=steps,
             )
+            for paid in spent:  # reported now: a later round's failure does not lose them
+                paid_images += sum(call.usage.images for call in paid.paid)
+                yield paid
 
     async def _run_round(  # the round's state, kept by run()
         self,
@@ -200,9 +240,9 @@ class ToolLoop:
         room: FileRoom,
         conversation: list[ChatMessage],
         steps: list[SkillStep],
-    ) -> int:
+    ) -> list[UsageSpent]:
         """Runs (or refuses) the round's calls at once; their results join the conversation,
-        their files the answer. Returns the images they paid for."""
+        their files the answer. Returns what they paid for."""
         budget = self._result_budget(len(wanted))
         outcomes = await asyncio.gather(
             *(
@@ -218,7 +258,7 @@ class ToolLoop:
             steps.append(record)
             conversation.append({"role": "tool", "tool_call_id": call.id, "content": text})
             self._room -= self._counter.count(text)
-        return sum(paid for _, _, _, paid in outcomes)
+        return [spent for _, _, _, paid in outcomes for spent in paid]
 
     def _offer(self, room: FileRoom, *, forced: bool) -> ToolOffer:
         """The tools of a round: all of them uncallable when the answer is forced (or when
@@ -243,7 +283,11 @@ class ToolLoop:
         return None
 
     async def _ask(
-        self, target: LoopTarget, conversation: list[ChatMessage], offer: ToolOffer | None
+        self,
+        target: LoopTarget,
+        conversation: list[ChatMessage],
+        offer: ToolOffer | None,
+        meter: UsageMeter,
     ) -> AsyncGenerator[TextDelta | Answer, None]:
         """One round: the answer's deltas (held while it may become tool calls), then Answer."""
         events = answer(
@@ -258,6 +302,8 @@ class ToolLoop:
             rules=target.rules,
             settings=target.settings,
             tools=offer,
+            deadline=target.deadline,
+            meter=meter,
         )
         holding = offer is not None and offer.callable
         held: list[TextDelta] = []
@@ -290,12 +336,13 @@ class ToolLoop:
 
     async def _call(
         self, call: ToolCall, step: int, deadline: float, budget: int
-    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], int]:
-        """The call's record, its result for the model, its files and the images it paid."""
+    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], tuple[UsageSpent, ...]]:
+        """The call's record, its result for the model, its files and what it paid for
+        (noted by the skill as it paid: also when it failed or was cut off)."""
         started = self._clock()
         skill = self._skills.get(call.name)
         files: tuple[GeneratedFile, ...] = ()
-        paid = 0
+        spending = Spending()
         stealth = skill.stealth if skill is not None else False
         limit = 0.0
         try:
@@ -303,20 +350,23 @@ class ToolLoop:
                 raise SkillError(f"no skill named {call.name!r} is available")
             args = parse_arguments(skill, call.arguments)
             limit = max(min(skill.timeout, deadline - self._clock()), 1.0)
-            ctx = replace(self._ctx, retry=self._ctx.retry.within(limit))
+            ctx = replace(self._ctx, retry=self._ctx.retry.within(limit), spending=spending)
             async with asyncio.timeout(limit):
                 output = await skill.run(args, ctx)
             if skill.auto_memorize and output.memorize and self._memory is not None:
                 await self._remember(output.memorize, output.memorize_tags)
             ok, text, summary, files = True, output.text, output.summary, output.files
-            paid = output.paid_images
         except SkillError as exc:
-            ok, text, summary, paid = False, f"error: {exc}", f"error: {exc}", exc.paid_images
+            ok, text, summary = False, f"error: {exc}", f"error: {exc}"
+            if exc.refused_key:
+                self.refused_keys.add(exc.refused_key)
         except TimeoutError:
             message = f"error: {call.name} took longer than {limit:g} s"
             ok, text, summary = False, message, message
         except TzurotError as err:  # typed errors say nothing secret (no provider text)
             ok, text, summary = False, f"error: {err.message}", f"error: {err.reason}"
+            if err.reason == "INVALID_API_KEY" and err.metadata.get("provider"):
+                self.refused_keys.add(err.metadata["provider"])  # the image model's key
         except Exception:
             log.exception("skills.failed", skill=call.name)
             ok, text, summary = False, "error: the skill failed", "error: the skill failed"
@@ -329,11 +379,11 @@ class ToolLoop:
             ok=ok,
             stealth=stealth,
         )
-        return step_record, self._cut(text, budget), files, paid
+        return step_record, self._cut(text, budget), files, tuple(spending.spent)
 
     async def _refuse(
         self, call: ToolCall, step: int, why: str
-    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], int]:
+    ) -> tuple[SkillStep, str, tuple[GeneratedFile, ...], tuple[UsageSpent, ...]]:
         skill = self._skills.get(call.name)
         record = SkillStep(
             step=step,
@@ -344,7 +394,7 @@ class ToolLoop:
             ok=False,
             stealth=skill.stealth if skill is not None else False,
         )
-        return record, f"error: {why}; answer with what you have", (), 0
+        return record, f"error: {why}; answer with what you have", (), ()
 
     async def _remember(self, text: str, tags: tuple[str, ...]) -> None:
         assert self._memory is not None
@@ -369,6 +419,13 @@ class ToolLoop:
             else:
                 high = middle - 1
         return text[:low] + CUT_NOTE
+
+
+def _with_deadline(target: LoopTarget) -> LoopTarget:
+    """The target with one deadline for all its rounds, never a fresh one for each."""
+    if target.deadline is not None:
+        return target
+    return replace(target, deadline=time.monotonic() + target.settings.total_timeout)
 
 
 def _fallback(err: TzurotError, *, files: int) -> Answer:

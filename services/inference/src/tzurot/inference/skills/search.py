@@ -8,7 +8,9 @@
   most 400 characters and 50 words; a 422 is a refused key only with SUBSCRIPTION_TOKEN_INVALID
   (Brave answers every other refusal, VALIDATION, with 422 too). Brave has no free call that
   proves a key (every request is a billed search): `check_key`, the wallet's test of a stored
-  key, is one search with count=1.
+  key, is one search with count=1. Every search Brave answered (HTTP 200) is billed, and noted
+  as such (`SkillContext.spending`: a usage row of request_type "web_search", provider
+  "brave", no model or tokens; /usage counts them as requests).
 
 Backends are operator configuration (trusted addresses), so they are called directly, not
 through the SSRF-safe fetcher that reads the results.
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 import httpx2 as httpx
 from pydantic import SecretStr
 
+from tzurot.inference.domain import WEB_SEARCH, PaidCall, TokenUsage
 from tzurot.inference.skills.base import SkillContext, SkillError
 from tzurot.runtime.errors import FailedPrecondition, ResourceExhausted, TzurotError, Unavailable
 
@@ -165,13 +168,16 @@ class BraveSearch:
         if response is None:
             raise SkillError("Brave Search could not be reached")
         status = response.status_code
+        if status == 200:  # billed to the user's key, whatever its body holds
+            ctx.spending.paid(PaidCall(WEB_SEARCH, BRAVE, "", TokenUsage(0, 0)))
         code = _brave_error_code(response) if status == 422 else ""
         if code and code != "SUBSCRIPTION_TOKEN_INVALID":
             raise SkillError(f"Brave Search refused the query ({code})")
         if status in (401, 403, 422):
             # S608: "update … set" reads as SQL to the linter; this is a message for the user.
             raise SkillError(
-                f"Brave Search refused the key (HTTP {status}); update it with /wallet set brave"  # noqa: S608
+                f"Brave Search refused the key (HTTP {status}); update it with /wallet set brave",  # noqa: S608
+                refused_key=BRAVE,
             )
         if status == 429:
             raise SkillError(_brave_limit_message(response))

@@ -3,8 +3,11 @@
 The backend finds candidates; the top ones are read in parallel through read_url's
 SSRF-safe fetcher (a result that cannot be read keeps its search snippet). The model gets
 numbered sources to cite. With auto_memorize the findings are stored as one long-term
-memory in the personality's shared lore, tagged `lore_research`, so the next question on
-the subject is answered from memory without searching.
+memory of the asking user with the personality (their own scope, never the shared lore),
+tagged `lore_research`, so their next question on the subject is answered from memory
+without searching. Not shared: the query comes from one user's conversation, and the pages
+it found are anyone's text, so neither may reach another user's prompt. A turn without a
+user of its own (a scheduled one reads only the shared memories) remembers nothing.
 """
 
 from __future__ import annotations
@@ -86,10 +89,12 @@ class WebResearchSkill:
         findings = "; ".join(
             f"{hit.title}: {_sentence(excerpt)} ({hit.url})" for hit, excerpt in sources
         )
+        memorize = f"Researched on {day}, {query!r}: {findings}"[:MEMORY_CHARS]
         return SkillOutput(
             text="\n".join(lines).strip(),
             summary=f"{len(sources)} sources: " + ", ".join(hit.url for hit, _ in sources),
-            memorize=f"Researched on {day}, {query!r}: {findings}"[:MEMORY_CHARS],
+            # Only into the asking user's own memories: no user, nothing kept.
+            memorize=memorize if ctx.user_id else "",
             memorize_tags=(MEMORY_TAG,),
         )
 
