@@ -12,12 +12,19 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import Actor, GenerateEvent, Job, JobAccepted, JobStatus, Personality
+from tzurot.gateway.domain import (
+    Actor,
+    GenerateEvent,
+    Job,
+    JobAccepted,
+    JobStatus,
+    Personality,
+)
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore, NewJob
-from tzurot.runtime.errors import InvalidArgument, ResourceExhausted
+from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, Unavailable
 
 from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
 
@@ -172,3 +179,44 @@ async def test_a_retry_the_guest_budget_refuses_reads_refused_for_it(
     assert "daily budget is spent" in retried.error.message
     assert len(inference.requests) == 1
     await gateway.stop_background()
+
+
+async def test_a_job_taken_up_again_when_the_gateway_stops_stays_retryable_as_stopped(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> None:
+    """Cut short between its claim and its run by this gateway's stop (a rollout): it fails as
+    a stopped run does (GATEWAY_RESTARTING), which the unfinished sweep generates again for a
+    regeneration, not as one that never started (which it leaves alone)."""
+    await _free_personality(store)
+    gateway = _gateway(store, inference, memory, keyvault)
+    inference.script = []
+    inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
+    with pytest.raises(Unavailable):  # failed retryably: a resend takes the job up again
+        await _send(gateway, key="a")
+    inference.error = None
+    taken_up = asyncio.Event()
+    held = asyncio.Event()
+
+    async def hold(job_id: str) -> bool:
+        taken_up.set()
+        await held.wait()  # the stop comes here
+        return False
+
+    gateway.group_store.drop_pending_unfinished = hold  # type: ignore[method-assign]
+    resend = asyncio.create_task(_send(gateway, key="a"))
+    await asyncio.wait_for(taken_up.wait(), 10)
+    gateway.stopping()
+    resend.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await resend
+    job = await _job(store, "a")
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert (job.error.code, job.error.reason) == ("UNAVAILABLE", "GATEWAY_RESTARTING")
+    await gateway.stop_background()
+
+
+async def _job(store: GatewayStore, key: str) -> Job:
+    job = await store.get_job_by_key(key)
+    assert job is not None
+    return job

@@ -94,15 +94,20 @@ async def _job(store: GatewayStore, job_id: str) -> Job:
     return job
 
 
-async def _regenerating(gateway: Gateway, store: GatewayStore, job_id: str) -> None:
+async def _regenerating(
+    gateway: Gateway, store: GatewayStore, job_id: str, replicas: Replicas
+) -> None:
     """Once the answer ended long enough ago, `gateway` sweeps, and its regeneration is
-    running (its inference held back)."""
-    before = (await _job(store, job_id)).attempts
+    running: claimed, and its inference asked (and held back). Claimed alone, a stop could
+    still land before inference is asked: a run cut short there is generated again as well,
+    but asks inference once fewer."""
+    before, asked = (await _job(store, job_id)).attempts, replicas.paid()
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     await gateway.finish_unfinished_answers()
     for _ in range(250):
         job = await _job(store, job_id)
-        if job.status is JobStatus.RUNNING and job.attempts > before:
+        running = job.status is JobStatus.RUNNING and job.attempts > before
+        if running and replicas.paid() > asked:
             return
         await asyncio.sleep(0.02)
     pytest.fail(f"no regeneration started (the job is {job.status.value})")
@@ -141,7 +146,7 @@ async def test_a_regeneration_its_gateway_stopped_is_generated_again_by_the_next
     first, _ = replicas.start(held=True)
     job_id, bot = await _shown(first)
     await bot.aclose()  # the bot was killed mid-answer: CLIENT_CANCELLED
-    await _regenerating(first, store, job_id)
+    await _regenerating(first, store, job_id, replicas)
 
     await _stop(first)  # SIGTERM mid-regeneration (a rollout)
 
@@ -234,7 +239,7 @@ async def test_a_regeneration_whose_gateway_was_killed_is_generated_again(
     first, _ = replicas.start(held=True)
     job_id, bot = await _shown(first)
     await bot.aclose()
-    await _regenerating(first, store, job_id)
+    await _regenerating(first, store, job_id, replicas)
     # Killed: its regeneration writes nothing more (held back here, cancelled at the end,
     # when every write of its is fenced off); another replica fails the orphan.
     assert await store.fail_orphaned_jobs(0.0, ORPHANED) == [job_id]
@@ -264,7 +269,7 @@ async def test_a_stopped_regeneration_is_generated_again_whatever_its_writes_ord
     first, _ = replicas.start(held=True)
     job_id, bot = await _shown(first)
     await bot.aclose()
-    await _regenerating(first, store, job_id)
+    await _regenerating(first, store, job_id, replicas)
     if release == "before_its_failure":
         assert await store.release_preview_retry(job_id, 1, GATEWAY_STOPPED)
         assert (await _job(store, job_id)).status is JobStatus.RUNNING
@@ -337,7 +342,7 @@ async def test_an_answer_whose_gateways_keep_stopping_mid_regeneration_is_handed
     await bot.aclose()
     for _ in range(MAX_REGENERATIONS):  # a crash-looping rollout
         gateway, _ = replicas.start(held=True)
-        await _regenerating(gateway, store, job_id)
+        await _regenerating(gateway, store, job_id, replicas)
         await _stop(gateway)
     assert replicas.paid() == 1 + MAX_REGENERATIONS
     last, _ = replicas.start()

@@ -342,7 +342,11 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 log.info("job.unfinished_taken_up", job_id=job.id)
         except BaseException as err:
             await self._give_back(charges)
-            refusal = retry_refused(err) if isinstance(err, TzurotError) else _NOT_STARTED
+            if isinstance(err, TzurotError):
+                refusal = retry_refused(err)
+            else:  # cut short: by this gateway's stop, as a run is (a regeneration is then
+                # generated again by the next sweep: store/previews.may_regenerate)
+                refusal = GATEWAY_STOPPED if self._stopping else _NOT_STARTED
             await self._fail(job.id, refusal, job.attempts)
             raise
         return dataclasses.replace(prepared, request_type=request_type, new_job=True)
