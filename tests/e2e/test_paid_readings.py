@@ -175,8 +175,10 @@ async def test_readings_are_paid_once_recorded_and_kept_for_the_resend(
     # One transcription, one clean-up, one description, two answers: nothing bought twice.
     assert len(provider.transcription_requests()) == 1
     assert len(provider.chat_requests()) == 4
-    # Paid, so recorded, though no answer came of it.
+    # Paid, so recorded, though no answer came of it: the readings, and the two empty answers
+    # as one row paid but not delivered.
     assert await usage(harness) == {
+        "chat": ("openrouter/fake/echo", 1, 0.0),
         "image_description": ("openrouter/openai/gpt-4o-mini", 1, 0.0),
         "transcription": ("openrouter/whisper-1", 1, provider.transcript_seconds),
         "transcript_cleanup": ("openrouter/openai/gpt-4o-mini", 1, 0.0),
@@ -192,7 +194,7 @@ async def test_readings_are_paid_once_recorded_and_kept_for_the_resend(
     assert f"[Image cat.png: {DESCRIPTION}]" in prompt
     assert f"[Voice message: {TRANSCRIPT}]" in prompt
     totals = await usage(harness)
-    assert totals["chat"][:2] == ("openrouter/fake/echo", 1)
+    assert totals["chat"][:2] == ("openrouter/fake/echo", 2)  # the failed answers, the answer
     assert totals["transcription"][1] == totals["transcript_cleanup"][1] == 1
     assert totals["image_description"][1] == 1
 
