@@ -18,34 +18,19 @@ from tzurot.gateway.domain import (
     Job,
     JobAccepted,
     JobStatus,
-    Personality,
 )
-from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, Unavailable
 
 from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, command
+from .test_policy import NO_REFILL, free_personality
 
 pytestmark = pytest.mark.component
 
-NO_REFILL = 1 / 3600  # a bucket that does not refill within a test
 BOB = Actor(platform_user_id="2", display_name="Bob")
 CAROL = Actor(platform_user_id="3", display_name="Carol")
-
-
-async def _free_personality(store: GatewayStore) -> Personality:
-    found, _ = await store.import_personality(
-        PersonalitySeed.model_validate(
-            {
-                "name": "Freebie",
-                "llm": {"provider": "openrouter", "model": "free/model", "free_use": True},
-            }
-        ),
-        owner_user_id=None,
-    )
-    return found
 
 
 def _gateway(
@@ -80,7 +65,7 @@ async def test_two_sends_of_one_new_message_at_once_are_charged_once(
 ) -> None:
     """Both pass admission before either claims the job (a client's retry while the first is
     under way): the one that replays the other's answer gives its charge back."""
-    await _free_personality(store)
+    await free_personality(store)
     gateway = _gateway(store, inference, memory, keyvault, guest_daily_budget=2)
     arrived = 0
     both = asyncio.Event()
@@ -112,7 +97,7 @@ async def test_a_request_refused_after_its_charge_gives_it_back(
     store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
 ) -> None:
     """An answer to replace that does not exist is found only after admission charged."""
-    await _free_personality(store)
+    await free_personality(store)
     gateway = _gateway(
         store,
         inference,
@@ -135,7 +120,7 @@ async def test_guests_refused_for_the_spent_budget_leave_the_channel_its_tokens(
 ) -> None:
     """The channel's bucket is taken before the guest decision: refused guests used to drain
     it, and then a user with her own key was told the channel sent too many messages."""
-    await _free_personality(store)
+    await free_personality(store)
     gateway = _gateway(
         store,
         inference,
@@ -163,7 +148,7 @@ async def test_a_retry_the_guest_budget_refuses_reads_refused_for_it(
 ) -> None:
     """An operator's retry refused after its claim: the job says why, not "stopped before it
     started", and stays retryable."""
-    await _free_personality(store)
+    await free_personality(store)
     gateway = _gateway(store, inference, memory, keyvault, guest_daily_budget=1)
     inference.script = []
     inference.error = InvalidArgument("content", "the provider refused this request")
@@ -187,7 +172,7 @@ async def test_a_job_taken_up_again_when_the_gateway_stops_stays_retryable_as_st
     """Cut short between its claim and its run by this gateway's stop (a rollout): it fails as
     a stopped run does (GATEWAY_RESTARTING), which the unfinished sweep generates again for a
     regeneration, not as one that never started (which it leaves alone)."""
-    await _free_personality(store)
+    await free_personality(store)
     gateway = _gateway(store, inference, memory, keyvault)
     inference.script = []
     inference.error = Unavailable("openrouter is unreachable", reason="PROVIDER_UNAVAILABLE")
