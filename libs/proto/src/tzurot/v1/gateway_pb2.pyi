@@ -2086,6 +2086,11 @@ class SetWalletKeyResponse(_message.Message):
 
     KEY_FIELD_NUMBER: _builtins.int
     RESTRICTION_FIELD_NUMBER: _builtins.int
+    UNCHECKED_FIELD_NUMBER: _builtins.int
+    unchecked: _builtins.bool
+    """The provider has no free check (Brave Search): the key was stored without a call proving
+    it, and its first use checks it (`TestWalletKey` checks it now, at the cost of one call).
+    """
     @_builtins.property
     def key(self) -> Global___WalletKey: ...
     @_builtins.property
@@ -2099,10 +2104,11 @@ class SetWalletKeyResponse(_message.Message):
         *,
         key: Global___WalletKey | None = ...,
         restriction: _common_pb2.KeyRestriction | None = ...,
+        unchecked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "restriction", b"restriction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "restriction", b"restriction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "restriction", b"restriction", "unchecked", b"unchecked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

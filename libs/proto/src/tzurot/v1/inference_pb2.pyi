@@ -281,6 +281,7 @@ class PromptReport(_message.Message):
     LORE_FIELD_NUMBER: _builtins.int
     SKILL_STEPS_FIELD_NUMBER: _builtins.int
     USER_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
+    REFUSED_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
     prompt_tokens_estimate: _builtins.int
     history_turns: _builtins.int
     key_source: _builtins.str
@@ -311,6 +312,12 @@ class PromptReport(_message.Message):
         answer's provider, image description, transcription, skills): the gateway marks each used.
         """
 
+    @_builtins.property
+    def refused_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers or services whose key from the user's own wallet was refused (HTTP 401) during
+        this reply though the reply went on (a skill's service): the gateway marks each inactive.
+        """
+
     def __init__(
         self,
         *,
@@ -324,10 +331,11 @@ class PromptReport(_message.Message):
         lore: _abc.Iterable[_common_pb2.LoreActivation] | None = ...,
         skill_steps: _abc.Iterable[_common_pb2.SkillStep] | None = ...,
         user_key_providers: _abc.Iterable[_builtins.str] | None = ...,
+        refused_key_providers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids", "skill_steps", b"skill_steps", "user_key_providers", b"user_key_providers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["degraded", b"degraded", "history_turns", b"history_turns", "key_source", b"key_source", "lore", b"lore", "memories", b"memories", "memory_ids", b"memory_ids", "prompt_tokens_estimate", b"prompt_tokens_estimate", "referenced_message_ids", b"referenced_message_ids", "refused_key_providers", b"refused_key_providers", "skill_steps", b"skill_steps", "user_key_providers", b"user_key_providers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
