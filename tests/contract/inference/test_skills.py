@@ -703,6 +703,7 @@ async def test_an_image_key_the_provider_refuses_is_not_reported_used(web: Web) 
     _, _, finished = await run(make(web, extra=(draw,)), request)
     assert finished.report.skill_steps[0].summary == "error: INVALID_API_KEY"
     assert finished.report.user_key_providers == ("fakeai",)  # the answer's key only
+    assert finished.report.refused_key_providers == ("openrouter",)  # gateway: inactive
 
 
 async def test_a_brave_key_brave_refuses_is_not_reported_used(web: Web) -> None:
@@ -717,6 +718,7 @@ async def test_a_brave_key_brave_refuses_is_not_reported_used(web: Web) -> None:
     _, _, finished = await run(make(web, brave=True))
     assert "refused the key (HTTP 422)" in finished.report.skill_steps[0].summary
     assert "brave" not in finished.report.user_key_providers
+    assert finished.report.refused_key_providers == ("brave",)
 
 
 # ---- usage: what a reply paid for reaches the gateway whatever becomes of it ----

@@ -3,10 +3,14 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.app import reply_settings
 from tzurot.inference.config import InferenceSettings
 from tzurot.runtime.config import secret_values
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.main import describe_settings_error
 
 SYSTEM_KEY = "sk-or-systemKEYp8Ny4Lq"
 
@@ -69,3 +73,35 @@ def test_an_image_is_never_larger_than_discords_upload_limit(
     monkeypatch.setenv("TZUROT_IMAGE_MAX_BYTES", str(11 * 1024 * 1024))
     with pytest.raises(ValueError, match="image_max_bytes"):
         InferenceSettings.load()
+
+
+def test_the_attempt_floor_is_an_operator_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """TZUROT_MIN_ATTEMPT_SECONDS reaches the answers' settings, as the timeouts beside it."""
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    assert InferenceSettings.load().min_attempt_seconds == 15.0
+    assert reply_settings(InferenceSettings.load()).answer == AnswerSettings()  # the same default
+    monkeypatch.setenv("TZUROT_MIN_ATTEMPT_SECONDS", "7.5")
+    monkeypatch.setenv("TZUROT_FIRST_EVENT_TIMEOUT_SECONDS", "60")
+    answer = reply_settings(InferenceSettings.load()).answer
+    assert (answer.min_attempt_seconds, answer.first_event_timeout) == (7.5, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0", "Input should be greater than 0"),
+        ("-5", "Input should be greater than 0"),
+        ("soon", "Input should be a valid number, unable to parse string as a number"),
+    ],
+)
+def test_an_attempt_floor_that_is_not_a_positive_number_stops_startup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, said: str
+) -> None:
+    monkeypatch.setenv("TZUROT_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("TZUROT_MIN_ATTEMPT_SECONDS", value)
+    with pytest.raises(ValidationError) as caught:
+        InferenceSettings.load()
+    # What run_service prints (one line, the value never quoted) before it exits 2.
+    assert describe_settings_error(caught.value) == f"TZUROT_MIN_ATTEMPT_SECONDS: {said}"

@@ -71,9 +71,17 @@ def test_reply_events() -> None:
             model="m",
             usage=TokenUsage(3, 4),
             finish_reason="length",
-            report=PromptReport(prompt_tokens_estimate=9, history_turns=2, key_source="system"),
+            report=PromptReport(
+                prompt_tokens_estimate=9,
+                history_turns=2,
+                key_source="system",
+                user_key_providers=("openai",),
+                refused_key_providers=("brave",),
+            ),
         )
     ).finished
     assert (finished.content, finished.finish_reason) == ("abc", "length")
     assert (finished.usage.provider, finished.usage.input_tokens) == ("openai", 3)
     assert (finished.report.history_turns, finished.report.key_source) == (2, "system")
+    assert list(finished.report.user_key_providers) == ["openai"]
+    assert list(finished.report.refused_key_providers) == ["brave"]

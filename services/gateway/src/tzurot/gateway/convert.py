@@ -457,6 +457,7 @@ def prompt_report(msg: inf.PromptReport) -> d.PromptReport:
         memories=tuple(d.MemoryNote(id=m.id, text=m.text) for m in msg.memories),
         degraded=tuple(msg.degraded),
         user_key_providers=tuple(msg.user_key_providers),
+        refused_key_providers=tuple(msg.refused_key_providers),
         skill_steps=tuple(
             d.SkillStep(
                 step=s.step,

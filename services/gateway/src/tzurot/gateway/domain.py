@@ -356,6 +356,9 @@ class PromptReport:
     skill_steps: tuple[SkillStep, ...] = ()
     # Providers/services whose key from the user's wallet the reply used (marked used).
     user_key_providers: tuple[str, ...] = ()
+    # Providers/services whose key from the user's wallet refused a call (401) the reply went
+    # on without (a skill's): marked inactive, as any refused key is (key_uses.py).
+    refused_key_providers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -540,10 +543,12 @@ class KeyCheck:
 @dataclass(frozen=True)
 class StoredKey:
     """A key the wallet stored: keyvault's record and, when the provider restricts the key,
-    what it lacks (told to the user, not kept)."""
+    what it lacks (told to the user, not kept). `unchecked`: stored without a call proving
+    it (the provider has no free check, or a superuser skipped it)."""
 
     key: WalletKey
     restriction: KeyRestriction | None = None
+    unchecked: bool = False
 
 
 @dataclass(frozen=True)

@@ -446,6 +446,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
+        for provider in user_keys_refused(finished):  # a skill's service refused it: inactive
+            await self.key_uses.rejected(user.id, provider)
         for provider in user_keys_used(finished):
             self.key_uses.used(user.id, provider)
         metrics.record_job("streamed")
@@ -812,3 +814,12 @@ def user_keys_used(finished: ReplyFinished) -> list[str]:
     if finished.report.key_source == "user":
         used.add(finished.usage.provider)
     return sorted(used)
+
+
+def user_keys_refused(finished: ReplyFinished) -> list[str]:
+    """Every key of the user's wallet a call of the reply refused (401) though the reply went
+    on (a skill's service), to be marked inactive as a refused answer's key is. A key the
+    answer itself was then accepted with is not: it works (it is marked used)."""
+    if finished.report is None:
+        return []
+    return sorted(set(finished.report.refused_key_providers) - set(user_keys_used(finished)))

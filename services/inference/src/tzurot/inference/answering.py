@@ -88,7 +88,8 @@ class AnswerSettings:
     """The first wait before such a retry; doubled for each next one (at most 8 s)."""
     min_attempt_seconds: float = 15.0
     """A retry (after its wait), or a round that may call skills, starts only with this much
-    time left (or `first_event_timeout`, when shorter): less would be cut off unanswered."""
+    time left (or `first_event_timeout`, when shorter): less would be cut off unanswered.
+    The operator's `TZUROT_MIN_ATTEMPT_SECONDS`."""
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ def reply_settings(settings: InferenceSettings) -> ReplySettings:
             idle_timeout=settings.idle_timeout_seconds,
             total_timeout=settings.total_timeout_seconds,
             failure_retries=settings.provider_max_retries,
+            min_attempt_seconds=settings.min_attempt_seconds,
         ),
         cleanup_rules=rules,
         vision=ModelName(settings.vision_provider, settings.vision_model),

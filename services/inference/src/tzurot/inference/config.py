@@ -51,6 +51,9 @@ class InferenceSettings(ServiceSettings):
     """The longest silence between two events once the provider began (never asked again)."""
     total_timeout_seconds: float = Field(default=480.0, gt=0)
     """No attempt of one reply starts, nor waits for its first event, later than this."""
+    min_attempt_seconds: float = Field(default=15.0, gt=0)
+    """A retry (after its wait), or a round that may call skills, starts only with this much
+    of the reply's time left (or `first_event_timeout_seconds`, when shorter)."""
     default_context_window: int = Field(default=32_768, ge=1024, le=10_000_000)
     """Tokens, for a config that does not say."""
     reference_share: float = Field(default=0.5, gt=0, le=1)

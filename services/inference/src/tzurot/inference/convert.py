@@ -256,6 +256,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 history_turns=event.report.history_turns,
                 key_source=event.report.key_source,
                 user_key_providers=event.report.user_key_providers,
+                refused_key_providers=event.report.refused_key_providers,
                 memory_ids=event.report.memory_ids,
                 referenced_message_ids=event.report.referenced_message_ids,
                 lore=[

@@ -366,6 +366,9 @@ class PromptReport:
     degraded: tuple[str, ...] = ()
     # Providers/services whose key from the user's wallet this reply used.
     user_key_providers: tuple[str, ...] = ()
+    # Providers/services whose key from the user's wallet refused a call (401) the reply
+    # went on without (a skill's): gateway marks each inactive. Never the operator's key.
+    refused_key_providers: tuple[str, ...] = ()
 
 
 MEMORY_UNAVAILABLE = "memory_unavailable"

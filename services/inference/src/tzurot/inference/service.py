@@ -323,6 +323,9 @@ class Inference:
                     else:
                         yield event
         assert final is not None  # the loop ends with one or raises
+        # A wallet key a skill's service refused (401) while the reply went on: gateway marks
+        # it inactive. Only a key taken from the user's wallet: never the operator's.
+        refused_by_skills = loop.refused_keys & keys_used
         yield ReplyFinished(
             content=final.answer.content,
             provider=provider.name,
@@ -334,6 +337,7 @@ class Inference:
                 report,
                 skill_steps=final.steps,
                 user_key_providers=tuple(sorted(keys_used - refused - loop.refused_keys)),
+                refused_key_providers=tuple(sorted(refused_by_skills)),
             ),
             reasoning=final.answer.reasoning,
             attachments=tuple(prepared.attachments),
