@@ -73,3 +73,31 @@ async def test_a_provider_a_key_is_stored_under_is_named(
         ("DeleteKey", "elevenlabs", "ok"),
         ("DeleteKey", "", "not_found"),  # nothing stored under it for her any more
     ]
+
+
+@pytest.mark.parametrize("asked", [EL_KEY, "openai"])
+async def test_a_decrypt_that_finds_no_key_leaves_the_provider_out(
+    engine: AsyncEngine, ring_v1: MasterKeyRing, asked: str
+) -> None:
+    """Decrypt's row, written with its read, names the provider only when a key was there;
+    a miss is audited as the other methods audit one (blank provider, detail unquoted)."""
+    gateway = KeyVault(PostgresKeyStore(engine), ring_v1, caller=lambda: "gateway")
+    inference = KeyVault(PostgresKeyStore(engine), ring_v1, caller=lambda: "inference")
+    alice = str(uuid.uuid4())
+    await gateway.put_key(alice, "openrouter", SecretStr(PLANTED))
+    with pytest.raises(NotFound):
+        await inference.decrypt(alice, asked)
+    assert (await inference.decrypt(alice, "openrouter")).get_secret_value() == PLANTED
+
+    rows = await audit_rows(engine)
+    assert [
+        (r["method"], r["user_id"], r["provider"], r["outcome"], r["detail"]) for r in rows
+    ] == [
+        ("PutKey", alice, "openrouter", "ok", "master key version 1"),
+        ("Decrypt", alice, "", "not_found", "no … key stored for this user"),
+        ("Decrypt", alice, "openrouter", "ok", ""),
+    ]
+    for row in rows:
+        for value in row.values():
+            assert asked not in str(value)
+            assert PLANTED not in str(value)

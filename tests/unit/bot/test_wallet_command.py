@@ -34,10 +34,14 @@ GATEWAY_KNOWS = ("groq",)
 class Stub:
     """The gateway's wallet RPCs: records each call; the user holds keys for `stored`; a
     key is stored for a built-in provider or one of `GATEWAY_KNOWS`, else refused as the
-    gateway refuses it (never quoting the provider)."""
+    gateway refuses it (never quoting the provider); one for a provider of `unchecked` is
+    said to be stored unchecked (as the gateway says of Brave's)."""
 
-    def __init__(self, stored: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, stored: tuple[str, ...] = (), unchecked: frozenset[str] = frozenset({"brave"})
+    ) -> None:
         self.stored = stored
+        self.unchecked = unchecked
         self.calls: list[tuple[str, Any]] = []
 
     async def ListWalletKeys(self, request: gw.ListWalletKeysRequest) -> Any:
@@ -59,7 +63,10 @@ class Stub:
             raise InvalidArgument(
                 "provider", f"unknown provider; known: {', '.join(known)}", reason=UNKNOWN_PROVIDER
             )
-        return gw.SetWalletKeyResponse(key=gw.WalletKey(provider=request.provider, hint="wxyz"))
+        return gw.SetWalletKeyResponse(
+            key=gw.WalletKey(provider=request.provider, hint="wxyz"),
+            unchecked=request.provider in self.unchecked,
+        )
 
 
 class Response:
@@ -250,17 +257,41 @@ async def test_the_form_forgets_the_key_and_stops_however_its_answer_went(
     )
 
 
-async def test_a_brave_key_is_said_to_be_stored_unchecked() -> None:
-    """Brave Search has no free check: the gateway stores the key untried."""
-    stub = Stub()
-    modal = WalletKeyModal(GatewayClient(cast(Any, stub), generate_timeout=5), "brave")
-    assert modal.title == "Your brave API key"
+async def saved_reply(stub: Stub, provider: str) -> str:
+    """The answer to the key form of `/wallet set provider`, a key typed into it."""
+    modal = WalletKeyModal(GatewayClient(cast(Any, stub), generate_timeout=5), provider)
     interaction = Interaction()
     await modal._scheduled_task(cast(Any, interaction), cast(Any, submitted(PLANTED)), {})
     (text,) = interaction.texts()
-    assert text.startswith("Saved your brave key (…wxyz). It is stored encrypted. ")
-    assert "Brave Search has no free check, so it was not tried" in text
-    assert "checked at its first search" in text
+    assert PLANTED not in text
+    return text
+
+
+async def test_a_brave_key_is_said_to_be_stored_unchecked() -> None:
+    """Brave Search has no free check: the gateway stores the key untried, and says so."""
+    assert await saved_reply(Stub(), "brave") == (
+        "Saved your brave key (…wxyz). It is stored encrypted. Brave Search has no free check, "
+        "so it was not tried: its first use checks it (`/wallet test brave` checks it now, at "
+        "the cost of one call)."
+    )
+
+
+async def test_any_key_the_gateway_stored_unchecked_is_said_so_by_its_name() -> None:
+    """From the gateway's `unchecked`, not from the provider's name: the operator's own
+    provider (one the bot does not know) is told so too."""
+    assert await saved_reply(Stub(unchecked=frozenset({"groq"})), "groq") == (
+        "Saved your groq key (…wxyz). It is stored encrypted. groq has no free check, so it "
+        "was not tried: its first use checks it (`/wallet test groq` checks it now, at the "
+        "cost of one call)."
+    )
+
+
+async def test_a_gateway_without_the_field_reads_as_checked() -> None:
+    """An older gateway never sets `unchecked`: the bot says only that the key was saved,
+    Brave's too (nothing it could not know)."""
+    assert await saved_reply(Stub(unchecked=frozenset()), "brave") == (
+        "Saved your brave key (…wxyz). It is stored encrypted."
+    )
 
 
 async def test_a_brave_test_says_it_spent_a_search() -> None:

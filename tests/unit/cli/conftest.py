@@ -82,6 +82,7 @@ class FakeGateway(gw_grpc.GatewayServiceServicer):
         )
         if request.provider == "elevenlabs":  # as for a key restricted to text to speech
             reply.restriction.missing_permissions.append("voices_read")
+        reply.unchecked = request.provider == "brave"  # no free check: stored untried
         return reply
 
     async def TestWalletKey(

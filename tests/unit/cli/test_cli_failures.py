@@ -138,6 +138,24 @@ def test_wallet_set_says_what_a_restricted_key_lacks(fake_gateway: Gateway) -> N
     assert PLANTED_KEY not in result.stdout + result.stderr
 
 
+def test_wallet_set_says_a_key_stored_unchecked_and_how_to_test_it(fake_gateway: Gateway) -> None:
+    """The gateway's `unchecked` (Brave Search has no free check); one without it is silent."""
+    result = tzurot(
+        "wallet", "set", "brave", "--key-stdin", env=fake_gateway.env, stdin=PLANTED_KEY
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "Stored your brave key (…7f3a).\n"
+        "It was stored unchecked (brave has no free check): its first use checks it; "
+        "`tzurot wallet test brave` checks it now, at the cost of one call.\n"
+    )
+    assert PLANTED_KEY not in result.stdout + result.stderr
+    checked = tzurot(
+        "wallet", "set", "openai", "--key-stdin", env=fake_gateway.env, stdin=PLANTED_KEY
+    )
+    assert checked.stdout == "Stored your openai key (…7f3a).\n"
+
+
 def test_an_empty_key_is_refused_here(fake_gateway: Gateway) -> None:
     before = list(fake_gateway.recorded.keys)
     result = tzurot("wallet", "set", "openrouter", "--key-stdin", env=fake_gateway.env)

@@ -192,7 +192,8 @@ def wallet_set(
         ),
     ] = False,
 ) -> None:
-    """Store your API key for a provider (validated with the provider first)."""
+    """Store your API key for a provider (checked with the provider first, unless it has no
+    free check: then it is stored unchecked, and said so)."""
     who = _user(user)
 
     def _body() -> int:
@@ -217,6 +218,12 @@ def wallet_set(
                 gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
             )
         print(f"Stored your {reply.key.provider} key (…{reply.key.hint}).")
+        if reply.unchecked:  # no call proved it (an older gateway never says so)
+            print(
+                f"It was stored unchecked ({reply.key.provider} has no free check): its first "
+                f"use checks it; `tzurot wallet test {reply.key.provider}` checks it now, at the "
+                "cost of one call."
+            )
         if reply.HasField("restriction"):  # it works, but not for what needs these
             lacks = ", ".join(reply.restriction.missing_permissions) or "a permission"
             print(

@@ -112,6 +112,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         return gw.SetWalletKeyResponse(
             key=convert.wallet_key(stored.key),
             restriction=convert.key_restriction(stored.restriction),
+            unchecked=stored.unchecked,
         )
 
     async def ListWalletKeys(

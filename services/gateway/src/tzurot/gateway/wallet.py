@@ -29,8 +29,10 @@ call too (keyvault's rule: it could not be stored, and an HTTP client refusing i
 logs it whole).
 
 Brave Search has no free call that proves a key (inference's wallet_keys.py): a new Brave key
-is stored unchecked (inference checked its form; `KeyCheck.unchecked`), and `test` spends one
-search on the stored key (`KeyCheck.billed_requests`), which its detail says.
+is stored unchecked (inference checked its form; `KeyCheck.unchecked`), which `set` returns
+(`StoredKey.unchecked`, `SetWalletKeyResponse.unchecked`) for the client to say so, and
+`test` spends one search on the stored key (`KeyCheck.billed_requests`), which its detail
+says.
 """
 
 from __future__ import annotations
@@ -222,7 +224,9 @@ class Wallet:
         self, actor: Actor, provider: str, api_key: SecretStr, *, skip_validation: bool
     ) -> StoredKey:
         """Checks the key with the provider, then stores it (replacing any earlier one); a
-        key the provider restricts is stored too, its restriction returned."""
+        key the provider restricts is stored too, its restriction returned. One stored without
+        a check (the provider has none that is free, or `skip_validation`) says so
+        (`StoredKey.unchecked`), for the user to be told."""
         _check_provider(provider)
         known = await self._providers.names()
         if provider not in known:
@@ -250,7 +254,7 @@ class Wallet:
             restricted=restriction is not None,
             missing_permissions=list(restriction.missing_permissions) if restriction else [],
         )
-        return StoredKey(record, restriction)
+        return StoredKey(record, restriction, unchecked=unchecked)
 
     async def list(self, actor: Actor) -> list[WalletKey]:
         user = await self._users.user(actor)

@@ -27,7 +27,8 @@ class KeyStore(Protocol):
         self, found: AuditEntry, missing: AuditEntry
     ) -> tuple[int, SealedKey | None]:
         """The sealed key of (`found.user_id`, `found.provider`) and, in the same
-        transaction, an audit row: `found` when the key is there, else `missing`; the row's id."""
+        transaction, an audit row: `found` when the key is there, else `missing` (with its
+        own provider, outcome and detail); the row's id."""
         ...
 
     async def correct_audit(self, audit_id: int, outcome: Outcome, detail: str) -> None:

@@ -5,7 +5,7 @@ it finishes, and fails if that row cannot be written: a key is never handed out 
 Decrypt writes its row with the read of the sealed key, in the same statement (one commit
 a turn fewer), and corrects it when the call then fails. Audit rows carry the user only when
 it passed validation, the provider only when the call found or stored a key under it (see
-`_audited`), and never a key.
+`_audited`; Decrypt's miss too), and never a key.
 """
 
 from __future__ import annotations
@@ -161,16 +161,18 @@ class KeyVault:
             check_user_id(user_id)
             check_provider(provider)
             missing = no_key(provider)
+            said = _unquoted(missing.message, provider)  # a miss names no provider
             entry = AuditEntry(
                 self._caller() or UNKNOWN_CALLER, "Decrypt", user_id, provider, Outcome.OK
             )
             audit_id, sealed = await self._store.get_sealed_audited(
                 entry,
-                dataclasses.replace(entry, outcome=Outcome.NOT_FOUND, detail=missing.message),
+                dataclasses.replace(entry, provider="", outcome=Outcome.NOT_FOUND, detail=said),
             )
             if sealed is None:
-                note.written = (audit_id, Outcome.NOT_FOUND, missing.message)
+                note.written = (audit_id, Outcome.NOT_FOUND, said)
                 raise missing
+            note.stored = True  # found: its row names the provider
             note.written = (audit_id, Outcome.OK, "")
             if sealed.master_key_version not in self._ring.versions:
                 # Another replica rewrapped it under a version added after we started.
@@ -257,13 +259,14 @@ class KeyVault:
         """Audits the call when it ends, however it ends.
 
         The row names the provider only when the call found or stored a key under it
-        (`note.stored`: PutKey stored it, DeleteKey deleted it, MarkUsed marked it); else the
-        provider is blank, and not quoted in the detail either. A name a key is stored under
-        is one gateway accepted for the user (its known providers); anything else is what a
-        caller sent, which can be a key pasted into the provider field (`/wallet remove
-        <key>`), and an ElevenLabs key (`sk_` and 48 hex) fits the provider pattern. Decrypt's
-        row is written by the store with its read, naming the provider asked: only inference
-        may call Decrypt, and it asks only for providers its registry (or a skill) names.
+        (`note.stored`: PutKey stored it, DeleteKey deleted it, MarkUsed marked it, Decrypt
+        found it); else the provider is blank, and not quoted in the detail either. A name a
+        key is stored under is one gateway accepted for the user (its known providers);
+        anything else is what a caller sent, which can be a key pasted into the provider
+        field (`/wallet remove <key>`), and an ElevenLabs key (`sk_` and 48 hex) fits the
+        provider pattern. Decrypt's row is written by the store with its read (`note.written`),
+        under the same rule: the provider when the key was there, else blank with the detail
+        unquoted; a correction changes only its outcome and detail.
         """
         note = _Note()
         user = _valid_or_blank(user_id, check_user_id)
@@ -271,7 +274,7 @@ class KeyVault:
 
         async def audit(outcome: Outcome, detail: str) -> None:
             named, said = prov, detail
-            if not note.stored and note.written is None:  # Decrypt's row is the store's
+            if not note.stored:  # (a row the store wrote already holds its provider)
                 named = ""
                 if provider:
                     said = _unquoted(detail, provider)

@@ -36,14 +36,16 @@ _RECORD_COLUMNS = (
 
 # Decrypt's read and its audit row: one statement, its own transaction, through
 # tzurot.db.direct (no BEGIN/COMMIT round trips, no per-call execution machinery). The audit
-# row says `found` or `missing` by whether the key is there; the row is always written.
+# row says `found` or `missing` by whether the key is there (`missing` with its own provider:
+# blank, as a miss names none); the row is always written.
 _AUDITED_SEALED = direct.Statement(
     """WITH sealed AS (
     SELECT master_key_version, nonce, ciphertext FROM vault.api_keys
     WHERE user_id = $1 AND provider = $2
 ), audit AS (
     INSERT INTO vault.audit_log (caller, method, user_id, provider, outcome, detail)
-    SELECT $3, $4, $1, $2,
+    SELECT $3, $4, $1,
+        CASE WHEN EXISTS (SELECT FROM sealed) THEN $2 ELSE $9 END,
         CASE WHEN EXISTS (SELECT FROM sealed) THEN $5 ELSE $7 END,
         CASE WHEN EXISTS (SELECT FROM sealed) THEN $6 ELSE $8 END
     RETURNING id
@@ -127,7 +129,8 @@ class PostgresKeyStore:
         self, found: AuditEntry, missing: AuditEntry
     ) -> tuple[int, SealedKey | None]:
         """The sealed key of (`found.user_id`, `found.provider`), and the id of the audit row
-        written with it: `found` when the key is there, else `missing` (one statement)."""
+        written with it: `found` when the key is there, else `missing` (its outcome, detail
+        and provider; one statement)."""
         args = (
             found.user_id,
             found.provider,
@@ -137,6 +140,7 @@ class PostgresKeyStore:
             found.detail,
             missing.outcome.value,
             missing.detail,
+            missing.provider,
         )
         row = await direct.fetchrow(self._auto, _AUDITED_SEALED, args)
         assert row is not None  # the audit row is always written
@@ -147,7 +151,7 @@ class PostgresKeyStore:
 
     async def warm_decrypt(self, user_id: str, provider: str) -> None:
         """Decrypt's statement run and rolled back (warm-up: no audit row is kept)."""
-        args = (user_id, provider, "warm-up", "Decrypt", "ok", "", "not_found", "")
+        args = (user_id, provider, "warm-up", "Decrypt", "ok", "", "not_found", "", "")
         await rolled_back(self._engine, _AUDITED_SEALED, args)
 
     async def correct_audit(self, audit_id: int, outcome: Outcome, detail: str) -> None:

@@ -15,8 +15,12 @@ gateway stored the key. `remove` and `test` refuse a value that is neither a bui
 nor one the user holds a key for before any call names it. The form forgets the typed key once
 read, and is closed however its answer went.
 
-Brave Search has no free check: a Brave key is stored unchecked (its first search proves it)
-and `test` spends one search on it; the bot says both.
+A key the gateway stored without a call proving it says so (`SetWalletKeyResponse.unchecked`,
+Brave Search's: it has no free check), and the bot tells the user, whatever the provider, that
+its first use checks it and `/wallet test <provider>` checks it now at the cost of one call.
+The bot never asks the gateway to skip a check, so such a key is one whose provider has none
+that is free. An older gateway, without the field, reads as checked: the bot then only says
+the key was saved. `test` of a Brave key spends one search on it, which the bot says.
 """
 
 from __future__ import annotations
@@ -44,13 +48,8 @@ PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 outside it is no provider, whoever configured what."""
 MODAL_TIMEOUT_SECONDS = 300
 """How long an unanswered key form stays open (Discord keeps a modal up to 15 minutes)."""
-UNCHECKED_ON_SET = {
-    "brave": (
-        "Brave Search has no free check, so it was not tried: it is checked at its first "
-        "search (`/wallet test brave` checks it now, with one search)."
-    )
-}
-"""Providers whose new key is stored unchecked (no free call proves it), and what to say."""
+PROVIDER_NAMES = {**VENDOR_NAMES, "brave": "Brave Search"}
+"""How a provider is named to the user where it is not its option's value (else as given)."""
 BILLED_TESTS = {"brave": "Brave Search has no free check: this test was one search with it."}
 """Providers whose key test spends a billed request, and what to say."""
 
@@ -102,11 +101,20 @@ def restriction_text(provider: str, restriction: common.KeyRestriction) -> str:
     )
 
 
+def unchecked_text(provider: str) -> str:
+    """What to say of a key the gateway stored without a call proving it (any provider)."""
+    return (
+        f"{PROVIDER_NAMES.get(provider, provider)} has no free check, so it was not tried: "
+        f"its first use checks it (`/wallet test {provider}` checks it now, at the cost of "
+        "one call)."
+    )
+
+
 def saved_text(provider: str, saved: gw.SetWalletKeyResponse) -> str:
     hint = f" (…{saved.key.hint})" if saved.key.hint else ""
     text = f"Saved your {provider} key{hint}. It is stored encrypted."
-    if provider in UNCHECKED_ON_SET:
-        text += " " + UNCHECKED_ON_SET[provider]
+    if saved.unchecked:  # the gateway says so; an older one, without the field, never does
+        text += " " + unchecked_text(provider)
     if saved.HasField("restriction"):
         text += "\n" + restriction_text(provider, saved.restriction)
     return text
@@ -308,7 +316,7 @@ __all__ = [
     "BILLED_TESTS",
     "MODAL_TIMEOUT_SECONDS",
     "PROVIDER_NAME",
-    "UNCHECKED_ON_SET",
+    "PROVIDER_NAMES",
     "WALLET_PROVIDERS",
     "WalletCommands",
     "WalletKeyModal",
@@ -317,5 +325,6 @@ __all__ = [
     "restriction_text",
     "saved_text",
     "send",
+    "unchecked_text",
     "unknown_provider_text",
 ]
