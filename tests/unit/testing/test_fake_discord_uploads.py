@@ -1,6 +1,7 @@
 """The fake Discord refuses uploads Discord refuses: a file over the guild's limit (by boost
-tier), a request over 25 MiB, more than 10 attachments, the bot's files without Attach Files
-and its replies without Read Message History. One test per rule, over raw HTTP."""
+tier), a Create Message request over 25 MiB, more than 10 attachments, the bot's files
+without Attach Files and its replies without Read Message History. One test per rule, over raw
+HTTP."""
 
 from __future__ import annotations
 
@@ -97,9 +98,11 @@ async def test_the_limit_is_per_file_not_per_message(route: str) -> None:
 
 
 @pytest.mark.parametrize("route", ["create", "execute", "edit"])
-async def test_a_request_over_25_mib_is_refused(route: str) -> None:
+async def test_only_create_message_caps_a_request_at_25_mib(route: str) -> None:
     """Each file within a tier-3 server's 100 MiB, but three of 9 MiB make one request over
-    Discord's 25 MiB."""
+    25 MiB: Create Message refuses it ("The maximum request size when sending a message is
+    25 MiB"); Execute Webhook and Edit Webhook Message document no total per request, only
+    the per-file limit, and take it."""
     async with discord_http() as (http, guild, channel):
         http.fake.boost(guild, 3)
         hook = await webhook_path(http, channel)
@@ -109,8 +112,26 @@ async def test_a_request_over_25_mib_is_refused(route: str) -> None:
             "execute": ("POST", hook + "?wait=true"),
             "edit": ("PATCH", f"{hook}/messages/{sent['id']}"),
         }[route]
-        assert code(await http.send(method, path, {}, [9 * MIB] * 3)) == (413, 40005)
-        assert code(await http.send(method, path, {}, [9 * MIB] * 2)) == (200, 0)
+        over = code(await http.send(method, path, {}, [9 * MIB] * 3))
+        assert over == ((413, 40005) if route == "create" else (200, 0))
+        assert code(await http.send(method, path, {"attachments": []}, [9 * MIB] * 2)) == (200, 0)
+
+
+@pytest.mark.parametrize("route", ["execute", "edit"])
+async def test_a_webhook_sends_what_the_servers_tier_allows_per_file(route: str) -> None:
+    """A tier-3 server's 100 MiB per file: a webhook message with a 60 MiB and a 40 MiB file
+    is taken; a file over 100 MiB is not."""
+    async with discord_http() as (http, guild, channel):
+        http.fake.boost(guild, 3)
+        hook = await webhook_path(http, channel)
+        _, sent = await http.send("POST", hook + "?wait=true", {"content": "hi"})
+        method, path = {
+            "execute": ("POST", hook + "?wait=true"),
+            "edit": ("PATCH", f"{hook}/messages/{sent['id']}"),
+        }[route]
+        assert code(await http.send(method, path, {}, [60 * MIB, 40 * MIB])) == (200, 0)
+        too_big = await http.send(method, path, {"attachments": []}, [100 * MIB + 1])
+        assert code(too_big) == (413, 40005)
 
 
 async def test_a_message_holds_at_most_10_attachments() -> None:

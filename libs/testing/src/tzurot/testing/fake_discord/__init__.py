@@ -11,9 +11,10 @@ Discord does, so several bot processes can be tested against one fake.
 
 Modules: `state` (the world and the records), `gateway` (the websocket), `users` (a test playing
 Discord's users), `rest` (the REST routes), `rules` (Discord's limits and validation),
-`application_commands` and `command_rules` (registering commands, refused as Discord does),
-`uploads` (upload limits: per file by boost tier, per request, attachments per message),
-`pluralkit` (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
+`embeds` (embed limits), `replies` (a message's `message_reference`), `application_commands`
+and `command_rules` (registering commands, refused as Discord does), `uploads` (upload limits:
+per file by boost tier, per Create Message request, attachments per message), `pluralkit`
+(PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """
 
 from tzurot.testing.fake_discord.pluralkit import FakePluralKit
@@ -24,6 +25,7 @@ from tzurot.testing.fake_discord.rules import (
     DISCORD_EPOCH_MS,
     FORUM,
     MAX_WEBHOOKS_PER_CHANNEL,
+    MEDIA,
     TEXT,
     THREAD,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "DISCORD_EPOCH_MS",
     "FORUM",
     "MAX_WEBHOOKS_PER_CHANNEL",
+    "MEDIA",
     "TEXT",
     "THREAD",
     "FakeDiscord",

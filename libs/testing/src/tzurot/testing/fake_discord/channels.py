@@ -1,13 +1,17 @@
 """Channel routes with Discord's permission checks: reading a message needs View Channel and
 Read Message History (50001 / 50013; in a private thread the bot must also be a member or have
 Manage Threads, else 50001), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused in a forum itself; files need Attach Files and a reply (a
-`message_reference`) Read Message History (50013); typing needs Send Messages. Uploads follow
-uploads.py (per-file and per-request size, 10 attachments). A send with a nonce and
-`enforce_nonce` that repeats one of the same author's recent nonces returns that message.
-Voice messages follow voice_messages.py. In a locked thread the bot posts only with Manage
-Threads (160005; 50083 when it is archived too), and a post in an archived thread unarchives it
-(rules.py `closed_thread_error`)."""
+thread) and is refused (400 50008) in a forum, a media channel or a category itself (rules.py
+`NO_MESSAGE_TYPES`); files need Attach Files (403 50013) and a reply (a `message_reference`)
+Read Message History (50013) and a message to reply to (replies.py: unless
+`fail_if_not_exists` is false, 400 50035 for one deleted or elsewhere; never to a system
+message). The bot's embeds follow embeds.py's limits and are dropped without Embed Links (a
+message left with nothing: 403 50013). Typing needs Send Messages. Uploads follow uploads.py
+(per file by the boost tier, 25 MiB per Create Message request, 10 attachments). A send with
+a nonce and `enforce_nonce` that repeats one of the same author's recent nonces returns that
+message. Voice messages follow voice_messages.py. In a locked thread the bot posts only with
+Manage Threads (160005; 50083 when it is archived too), and a post in an archived thread
+unarchives it (rules.py `closed_thread_error`)."""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ import time
 
 from aiohttp import web
 
+from tzurot.testing.fake_discord.embeds import embeds_error
 from tzurot.testing.fake_discord.interactions import Interactions
 from tzurot.testing.fake_discord.records import Posted
+from tzurot.testing.fake_discord.replies import reply_fields, reply_to
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
-    FORUM,
+    NO_MESSAGE_TYPES,
     NONCE_WINDOW_SECONDS,
     SUPPRESS_EMBEDS,
     THREAD_TYPES,
@@ -49,6 +55,28 @@ from tzurot.testing.fake_discord.wire import (
 
 MISSING_ACCESS = error(50001, "Missing Access")
 MISSING_PERMISSIONS = error(50013, "Missing Permissions")
+NON_TEXT_CHANNEL = error(50008, "Cannot send messages in a non-text channel")
+
+
+def _create_body_error(body: Json, files: list[Upload]) -> Json | None:
+    """Discord's 400 body for what a Create Message holds, else None: `allowed_mentions`,
+    a voice message's rules, content up to 2000 characters, the embeds' limits (embeds.py),
+    the nonce."""
+    content = str(body.get("content") or "")
+    problem = allowed_mentions_error(body.get("allowed_mentions")) or voice_message_error(
+        body, files, webhook=False
+    )
+    if problem is None and len(content) > CONTENT_LIMIT:
+        problem = error(
+            50035,
+            "Invalid Form Body",
+            content={
+                "_errors": [
+                    {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                ]
+            },
+        )
+    return problem or embeds_error(body) or nonce_error(body.get("nonce"))
 
 
 class Channels(Interactions):
@@ -103,57 +131,47 @@ class Channels(Interactions):
         channel = self._channel(request)
         if channel is None:
             return not_found(10003, "Unknown Channel")
-        if channel.get("type") == FORUM:
-            return self.refuse(
-                route, 400, error(50008, "Cannot send messages in a non-text channel")
-            )
+        if channel.get("type") in NO_MESSAGE_TYPES:
+            return self.refuse(route, 400, NON_TEXT_CHANNEL)
         refused = self._needs(route, channel, self._send_permission(channel)) or (
             self._closed_thread(route, channel, editing=False)
         )
         if refused is not None:
             return refused
         body, sent = await read_body_files(request, self.uploads)
-        refused = self._upload_refused(route, channel, request, sent) or self._create_needs(
-            route, channel, body, sent
-        )
+        refused = self._upload_refused(
+            route, channel, request, sent, capped=True
+        ) or self._create_needs(route, channel, body, sent)
         if refused is not None:
             return refused
-        files = [f.data for f in sent]
+        problem = _create_body_error(body, sent)
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        refused = self._voice_refused(route, channel, body)
+        if refused is not None:
+            return refused
         content = str(body.get("content") or "")
-        problem = allowed_mentions_error(body.get("allowed_mentions"))
-        if problem is None:
-            problem = voice_message_error(body, sent, webhook=False)
-        if problem is not None:
-            return self.refuse(route, 400, problem)
-        flags = int(body.get("flags") or 0)
-        if flags & IS_VOICE_MESSAGE:
-            if not self.bot_permissions(channel) & SEND_VOICE_MESSAGES:
+        embeds = self._embeds_shown(channel, body)
+        if not content and not embeds and not sent:
+            if body.get("embeds"):  # all it had were embeds, dropped without Embed Links
                 return self.refuse(route, 403, MISSING_PERMISSIONS)
-            if int(channel["id"]) in self.no_voice_channels:
-                return self.refuse(route, 400, CANNOT_SEND_VOICE_HERE)
-        if len(content) > CONTENT_LIMIT:
-            return self.refuse(route, 400, error(50035, "Invalid Form Body"))
-        if not content and not body.get("embeds") and not files:
             return self.refuse(route, 400, error(50006, "Cannot send an empty message"))
+        reply = reply_to(body.get("message_reference"), channel, self.find)
+        if reply.problem is not None:
+            return self.refuse(route, 400, reply.problem)
         nonce = body.get("nonce")
-        problem = nonce_error(nonce)
-        if problem is not None:
-            return self.refuse(route, 400, problem)
         if nonce is not None and body.get("enforce_nonce"):
             seen = self._nonce_seen(str(nonce))
             if seen is not None:
                 self.nonce_dedupes.append(str(nonce))
                 return json_response(seen.data)
         data = self._message_json(channel, self.bot_user, content)
-        data["embeds"] = body.get("embeds") or []
+        data["embeds"] = embeds
         data["attachments"] = attachment_objects(self, channel, body, sent)
+        flags = int(body.get("flags") or 0)
         data["flags"] = flags & (SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_VOICE_MESSAGE)
-        reference = body.get("message_reference")
-        if isinstance(reference, dict) and reference.get("message_id"):
-            data["message_reference"] = {
-                "message_id": str(reference["message_id"]),
-                "channel_id": channel["id"],
-            }
+        if reply.target is not None:
+            data.update(reply_fields(reply.target, channel))
         if nonce is not None:
             data["nonce"] = nonce
         posted = self._store(data)
@@ -170,16 +188,44 @@ class Channels(Interactions):
         await self._stall(route, int(channel["id"]))
         return json_response(posted.data)
 
+    def _voice_refused(self, route: str, channel: Json, body: Json) -> web.Response | None:
+        """A voice message needs Send Voice Messages and a channel that takes them."""
+        if not int(body.get("flags") or 0) & IS_VOICE_MESSAGE:
+            return None
+        if not self.bot_permissions(channel) & SEND_VOICE_MESSAGES:
+            return self.refuse(route, 403, MISSING_PERMISSIONS)
+        if int(channel["id"]) in self.no_voice_channels:
+            return self.refuse(route, 400, CANNOT_SEND_VOICE_HERE)
+        return None
+
+    def _embeds_shown(self, channel: Json, body: Json) -> list[Json]:
+        """The bot's embeds as Discord keeps them: none without Embed Links.
+
+        Not in the docs (topics/permissions.mdx says only "Links sent by users with this
+        permission will be auto-embedded"); Discord's behaviour as reported in
+        discord-api-docs issues 2601 (2021: a bot without Embed Links gets 403 Missing
+        Permissions for a message that is only an embed; with content, the embed is not
+        shown) and 5648 (2022: an embed sent with content is ignored). Webhooks and
+        interaction responses are not the bot user and are not subject to it."""
+        if not self.bot_permissions(channel) & Permission.EMBED_LINKS:
+            return []
+        return list(body.get("embeds") or [])
+
     def _upload_refused(
-        self, route: str, channel: Json, request: web.Request, files: list[Upload]
+        self,
+        route: str,
+        channel: Json,
+        request: web.Request,
+        files: list[Upload],
+        *,
+        capped: bool = False,
     ) -> web.Response | None:
-        """413 for a request over 25 MiB or a file over the guild's limit; 50035 for more
-        than 10 files."""
+        """413 for a file over the guild's limit, or (`capped`: a Create Message) a request
+        over 25 MiB; 50035 for more than 10 files (uploads.py)."""
         data = [f.data for f in files]
         size = request.content_length  # None when chunked: then the files' bytes
-        if too_large(
-            sum(map(len, data)) if size is None else size, data, self.filesize_limit(channel)
-        ):
+        request_bytes = sum(map(len, data)) if size is None else size
+        if too_large(request_bytes, data, self.filesize_limit(channel), capped=capped):
             return self.refuse(route, 413, TOO_LARGE)
         problem = attachments_error([{} for _ in files])
         return self.refuse(route, 400, problem) if problem is not None else None

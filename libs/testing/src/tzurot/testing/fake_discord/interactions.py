@@ -9,10 +9,10 @@ interactions/receiving-and-responding ("Interaction Callback Data Structure": me
 autocomplete with "max of 25 choices", a modal's `custom_id` 1-100 characters, `title` at most
 45 and 1-5 `components`), interactions/application-commands (a choice's `name` 1-100
 characters, a string `value` at most 100) and resources/message "Create Message" (`content` up
-to 2000 characters, up to 10 embeds; at least one of `content`, `embeds`, `sticker_ids`,
-`components`, files or `poll`, else 400 50006 Cannot send an empty message). Follow-ups and
-edits of the original are Execute and Edit Webhook Message, so the same message rules, the
-fields at the top level; an edit of the original may not leave it empty.
+to 2000 characters, embeds within embeds.py's limits; at least one of `content`, `embeds`,
+`sticker_ids`, `components`, files or `poll`, else 400 50006 Cannot send an empty message).
+Follow-ups and edits of the original are Execute and Edit Webhook Message, so the same message
+rules, the fields at the top level; an edit of the original may not leave it empty.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import time
 from aiohttp import web
 
 from tzurot.testing.fake_discord.command_rules import CHOICE_LIMIT, MAX_CHOICES, FormErrors, Path
+from tzurot.testing.fake_discord.embeds import embeds_errors
 from tzurot.testing.fake_discord.records import FakeInteraction
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     INTERACTION_TOKEN_SECONDS,
-    MAX_EMBEDS,
     error,
 )
 from tzurot.testing.fake_discord.users import Users
@@ -55,13 +55,11 @@ def _length(errors: FormErrors, path: Path, value: object, low: int, high: int) 
 
 
 def message_errors(errors: FormErrors, path: Path, message: Json) -> None:
-    """A message's `content` (at most 2000 characters) and `embeds` (at most 10)."""
+    """A message's `content` (at most 2000 characters) and `embeds` (embeds.py: at most 10,
+    each field within its limit, 6000 characters in all)."""
     if message.get("content") is not None:
         _length(errors, (*path, "content"), message["content"], 0, CONTENT_LIMIT)
-    if len(message.get("embeds") or []) > MAX_EMBEDS:
-        errors.add(
-            (*path, "embeds"), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
-        )
+    embeds_errors(errors, (*path, "embeds"), message.get("embeds"))
 
 
 def is_empty(message: Json, attachments: int) -> bool:

@@ -25,12 +25,19 @@ API_PREFIX = "/api/v10"
 MAX_WEBHOOKS_PER_CHANNEL = 15
 MAX_WEBHOOKS_PER_GUILD = 1000
 ALL_PERMISSIONS = str((1 << 50) - 1)
-TEXT, VOICE, CATEGORY, NEWS, NEWS_THREAD, THREAD, PRIVATE_THREAD, STAGE, FORUM = (
-    0, 2, 4, 5, 10, 11, 12, 13, 15,
+TEXT, VOICE, CATEGORY, NEWS, NEWS_THREAD, THREAD, PRIVATE_THREAD, STAGE, FORUM, MEDIA = (
+    0, 2, 4, 5, 10, 11, 12, 13, 15, 16,
 )  # fmt: skip
 THREAD_TYPES = {NEWS_THREAD, THREAD, PRIVATE_THREAD}
-# Channels whose webhooks can post (a forum's only into its threads).
-WEBHOOK_CHANNEL_TYPES = {TEXT, VOICE, NEWS, STAGE, FORUM}
+# resources/channel.mdx "Channel Types": GUILD_FORUM and GUILD_MEDIA are channels "that can
+# only contain threads"; a category only holds channels. A message posted into one directly
+# is refused with 50008 "Cannot send messages in a non-text channel" (topics/opcodes-and-
+# status-codes.mdx; the status is 400, as Discord answers a post into a forum).
+THREAD_ONLY_TYPES = {FORUM, MEDIA}
+NO_MESSAGE_TYPES = {CATEGORY, *THREAD_ONLY_TYPES}
+# Channels whose webhooks can post (a forum's or a media channel's only into its threads:
+# resources/webhook.mdx "Execute Webhook").
+WEBHOOK_CHANNEL_TYPES = {TEXT, VOICE, NEWS, STAGE, FORUM, MEDIA}
 CONTENT_LIMIT = 2000
 USERNAME_LIMIT = 80
 AVATAR_URL_LIMIT = 2048
@@ -112,25 +119,38 @@ def _form_error(name: str, code: str, message: str) -> Json:
 
 
 def username_error(name: str, *, field_name: str = "username") -> Json | None:
-    """Discord's answer body if `name` is refused as a webhook (user)name, else None."""
+    """Discord's answer body if `name` is refused as a webhook's name, else None.
+
+    resources/webhook.mdx "Create Webhook": a webhook name is valid if it "does not contain
+    the substrings `clyde` or `discord` (case-insensitive)" and "follows the nickname
+    guidelines in the Usernames and Nicknames documentation, with an exception that webhook
+    names can be up to 80 characters". resources/user.mdx "Usernames and Nicknames": some
+    zero-width and non-rendering characters are limited, names are "sanitized and trimmed of
+    leading, trailing, and excessive internal whitespace", nicknames are 1-32 characters (so
+    1-80 here). What that page enforces "additionally ... for usernames" (no `@`, `#`, `:`,
+    three backticks or `discord`; not `everyone` or `here`) is not for nicknames, so not for
+    webhook names.
+
+    Execute Webhook's `username` ("override the default username of the webhook") has no
+    rules of its own in the docs: it is the webhook's name for one message, so the same rules
+    apply (Discord answers a `username` with "discord" in it so: USERNAME_INVALID_CONTAINS,
+    as quoted in Discord-MC-Chat issue 286 and raycast/extensions issue 27576)."""
     shown = " ".join(_NON_RENDERING.sub("", name).split())
     lowered = shown.casefold()
     if not 1 <= len(shown) <= USERNAME_LIMIT or len(name) > USERNAME_LIMIT:
         return _form_error(
             field_name, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length."
         )
-    for word in ("clyde", "discord", "```"):
+    for word in ("clyde", "discord"):
         if word in lowered:
             return _form_error(
                 field_name, "USERNAME_INVALID_CONTAINS", f'Username cannot contain "{word}"'
             )
-    if lowered in {"everyone", "here"}:
-        return _form_error(field_name, "USERNAME_INVALID", "Username cannot be this value")
     return None
 
 
 def valid_username(name: str) -> bool:
-    """Discord's rules for webhook usernames."""
+    """Discord's rules for webhook names (and a webhook message's `username`)."""
     return username_error(name) is None
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tzurot.testing.fake_discord.rest import Rest
 from tzurot.testing.fake_discord.rules import API_PREFIX
-from tzurot.testing.fake_discord.uploads import MAX_REQUEST_BYTES
+from tzurot.testing.fake_discord.uploads import MAX_BODY_BYTES
 
 
 class FakeDiscord(Rest):
@@ -18,11 +18,10 @@ class FakeDiscord(Rest):
     # ---- lifecycle ----
 
     async def __aenter__(self) -> FakeDiscord:
-        # Bodies up to twice Discord's request limit are read, so the fake answers a request
-        # too large as Discord does (413, 40005), not with aiohttp's own 413.
-        app = web.Application(
-            middlewares=[self._record_middleware], client_max_size=2 * MAX_REQUEST_BYTES
-        )
+        # Bodies up to what a message may carry (10 files of the largest tier's limit) are
+        # read, so the fake answers a request too large as Discord does (413, 40005), not
+        # with aiohttp's own 413.
+        app = web.Application(middlewares=[self._record_middleware], client_max_size=MAX_BODY_BYTES)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/attachments/{channel}/{attachment}/{filename}", self._cdn)
         r = API_PREFIX

@@ -18,6 +18,7 @@ from tzurot.testing.fake_discord.rules import (
     DISCORD_EPOCH_MS,
     FORUM,
     INTERACTION_DEADLINE_SECONDS,
+    MEDIA,
     PRIVATE_THREAD,
     STAGE,
     TEXT,
@@ -272,9 +273,10 @@ class DiscordState:
         thread["member_count"] = min(len(members), 50)  # Discord stops counting at 50
         return member
 
-    def add_forum(self, guild: Json, name: str) -> Json:
-        """A forum channel: messages go only into its posts (threads)."""
-        forum = self.add_channel(guild, name, kind=FORUM)
+    def add_forum(self, guild: Json, name: str, *, media: bool = False) -> Json:
+        """A forum channel (`media`: a media channel, GUILD_MEDIA): messages go only into its
+        posts (threads)."""
+        forum = self.add_channel(guild, name, kind=MEDIA if media else FORUM)
         forum.update({"available_tags": [], "default_reaction_emoji": None, "flags": 0})
         return forum
 

@@ -1,11 +1,16 @@
 """Discord's upload limits, as the fake enforces them on messages the bot or its webhooks send
-or edit (discord-api-docs: reference "Uploading Files", resources/message "Create Message").
+or edit (discord-api-docs: reference.mdx "Uploading Files", resources/message.mdx "Create
+Message").
 
-- The limit applies to each file: 10 MiB by default, more in a boosted server. By premium
-  tier: 10, 10, 50, 100 MiB (the docs name no numbers; these are discord.py's
-  `Guild.filesize_limit` since Discord's default went to 10 MiB in January 2025, tier 1
-  keeping the default). A test may set any guild's limit (`DiscordState.filesize_limits`).
-- A request is at most 25 MiB, files and JSON together.
+- The limit applies to each file ("The file upload size limit applies to each file in a
+  request"): 10 MiB by default, more in a boosted server. By premium tier: 10, 10, 50, 100
+  MiB (the docs name no numbers; these are discord.py's `Guild.filesize_limit` since
+  Discord's default went to 10 MiB in January 2025, tier 1 keeping the default). A test may
+  set any guild's limit (`DiscordState.filesize_limits`).
+- Create Message only: "The maximum request size when sending a message is **25 MiB**",
+  files and JSON together. No other route the fake serves documents a total per request
+  (Execute Webhook, Edit Webhook Message, Edit Message name only the per-file limit), so
+  there a request may hold up to 10 files each within the guild's limit.
 - Too large, either way: 413 with code 40005 "Request entity too large".
 - A message has at most 10 attachments: more is an invalid form body (50035).
 """
@@ -21,7 +26,10 @@ MIB = 1024 * 1024
 FILESIZE_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 """Bytes per file, by the guild's premium (boost) tier."""
 MAX_REQUEST_BYTES = 25 * MIB
+"""A Create Message request, files and JSON together."""
 MAX_ATTACHMENTS = 10
+MAX_BODY_BYTES = MAX_ATTACHMENTS * max(FILESIZE_LIMITS.values()) + MIB
+"""The largest body the fake reads: a message's 10 files at the top tier's limit, and JSON."""
 TOO_LARGE = error(40005, "Request entity too large")
 TOO_MANY_ATTACHMENTS = error(
     50035,
@@ -32,9 +40,13 @@ TOO_MANY_ATTACHMENTS = error(
 )
 
 
-def too_large(request_bytes: int, files: Sequence[bytes], filesize_limit: int) -> bool:
-    """Whether Discord answers 413: the request over 25 MiB, or a file over the limit."""
-    return request_bytes > MAX_REQUEST_BYTES or any(len(f) > filesize_limit for f in files)
+def too_large(
+    request_bytes: int, files: Sequence[bytes], filesize_limit: int, *, capped: bool
+) -> bool:
+    """Whether Discord answers 413: a file over the limit, or (`capped`: a Create Message)
+    the request over 25 MiB."""
+    over_cap = capped and request_bytes > MAX_REQUEST_BYTES
+    return over_cap or any(len(f) > filesize_limit for f in files)
 
 
 def attachments_error(attachments: Sequence[Json]) -> Json | None:

@@ -1,20 +1,23 @@
 """Webhook routes as strict as Discord's.
 
-- Listing and creating need Manage Webhooks (403 50013); only text, voice, stage, news and
-  forum channels hold webhooks (50024); 15 per channel (30007) and 1000 per guild (30058);
-  names follow the username rules.
-- Executing validates `username` (non-rendering characters are dropped before the checks),
-  `avatar_url` (a well formed http(s) URL), content (1..2000 characters), `allowed_mentions`,
-  and needs `thread_id` in a forum (220001). The pings Discord would send are recorded, and
-  the link previews it would add (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
+- Listing and creating need Manage Webhooks (403 50013); only text, voice, stage, news, forum
+  and media channels hold webhooks (50024); 15 per channel (30007) and 1000 per guild
+  (30058); names follow Create Webhook's rules (rules.py `username_error`: 1-80 characters,
+  no "clyde" or "discord").
+- Executing validates `username` by the same rules (non-rendering characters are dropped
+  before the checks), `avatar_url` (a well formed http(s) URL), content (1..2000 characters),
+  embeds (embeds.py), `allowed_mentions`, and needs `thread_id` in a forum or a media channel
+  (220001). The pings Discord would send are recorded, and the link previews it would add
+  (none with the SUPPRESS_EMBEDS flag, none for `<url>`).
   Into an archived thread it unarchives the thread, unless the thread is locked too (50083);
   a locked thread that is active takes it (rules.py `closed_thread_error`: what Discord does
   there with a webhook is not documented).
 - Reading, editing or deleting a message through a webhook: only one that webhook posted
   (else 10008), needing no permission in the channel; one in a thread only with its
   `thread_id` (else 10008). No edit in an archived thread (50083); deleting is allowed there.
-- Files, sent or added by an edit, follow uploads.py: each within the guild's limit, the
-  request within 25 MiB (413, 40005), at most 10 attachments a message (50035).
+- Files, sent or added by an edit, follow uploads.py: each within the guild's limit (413,
+  40005; no total per request is documented for these routes), at most 10 attachments a
+  message (50035). An edit's embeds follow embeds.py.
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
   minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
   Discord's edge sends it; discord.py retries only then).
@@ -27,13 +30,14 @@ import time
 from aiohttp import web
 
 from tzurot.testing.fake_discord.channels import Channels
+from tzurot.testing.fake_discord.embeds import embeds_error
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
-    FORUM,
     MAX_WEBHOOKS_PER_CHANNEL,
     MAX_WEBHOOKS_PER_GUILD,
     SUPPRESS_EMBEDS,
+    THREAD_ONLY_TYPES,
     THREAD_TYPES,
     WEBHOOK_CHANNEL_TYPES,
     Bucket,
@@ -179,7 +183,7 @@ class Webhooks(Channels):
             refused = self._closed_thread(route, thread, editing=False, webhook=True)
             if refused is not None:
                 return refused
-        elif channel.get("type") == FORUM:
+        elif channel.get("type") in THREAD_ONLY_TYPES:
             return self.refuse(
                 route,
                 400,
@@ -210,6 +214,8 @@ class Webhooks(Channels):
                     ]
                 },
             )
+        if problem is None:
+            problem = embeds_error(body)
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
         if problem is None:
@@ -299,6 +305,8 @@ class Webhooks(Channels):
         problem = allowed_mentions_error(body.get("allowed_mentions"))
         if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
             problem = error(50035, "Invalid Form Body")
+        if problem is None:
+            problem = embeds_error(body)
         if problem is None and attachments is not None:
             problem = attachments_error(attachments)
         if problem is not None:
