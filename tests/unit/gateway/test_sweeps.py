@@ -13,6 +13,7 @@ async def _sweeps_until(broken: str, working: str) -> int:
     calls = {
         "fail_orphaned_jobs": 0,
         "store_pending_history": 0,
+        "run_owed_follow_ups": 0,
         "store_pending_greetings": 0,
         "finish_unfinished_answers": 0,
         "drop_old_bot_events": 0,
@@ -52,6 +53,14 @@ async def test_a_failing_orphan_sweep_does_not_stop_late_history() -> None:
 
 async def test_a_failing_history_sweep_does_not_stop_unfinished_answers() -> None:
     assert await _sweeps_until("store_pending_history", "finish_unfinished_answers") >= 3
+
+
+async def test_a_failing_history_sweep_does_not_stop_owed_group_follow_ups() -> None:
+    assert await _sweeps_until("store_pending_history", "run_owed_follow_ups") >= 3
+
+
+async def test_a_failing_follow_up_sweep_does_not_stop_late_greetings() -> None:
+    assert await _sweeps_until("run_owed_follow_ups", "store_pending_greetings") >= 3
 
 
 async def test_a_failing_history_sweep_does_not_stop_late_greetings() -> None:

@@ -49,6 +49,8 @@ never will be stored: the sweep marks it and tries it no more. An outage (RETRYA
 swept again; anything else (an INTERNAL that may pass) is passed over this time."""
 ACTIVITY_COUNTER = "exchanges"
 """Delivered exchanges, counted for consolidation by activity (core.activity_counters)."""
+FOLLOW_UPS_PER_SWEEP = 20
+"""Owed group follow-ups one sweep claims and runs at most (`run_owed_follow_ups`)."""
 
 
 class DeliveryFlow(GatewayState):
@@ -172,10 +174,15 @@ class DeliveryFlow(GatewayState):
         )
         if self._limits.extract_facts and len(turns) > 1:
             self.facts_waiting()
-        # Delivered, its group round read and the activity counted: one statement.
+        # Delivered, its group round read, its group follow-up owed and the activity counted:
+        # one statement. The follow-up is this gateway's for a job lease; killed before it
+        # ran, it is left to the sweep (`run_owed_follow_ups`).
         every = self._limits.consolidate_every
         delivered = await self._store.deliver(
-            job.id, message_ids, bump_counter=ACTIVITY_COUNTER if every > 0 else ""
+            job.id,
+            message_ids,
+            bump_counter=ACTIVITY_COUNTER if every > 0 else "",
+            follow_up_seconds=self._limits.job_lease_seconds,
         )
         if delivered is None:  # a concurrent confirmation delivered it (and does the rest)
             done = await self._store.get_job(job.id)
@@ -186,6 +193,8 @@ class DeliveryFlow(GatewayState):
             return done
         metrics.record_job("delivered")
         await self.groups.after_delivery(delivered.job, tuple(message_ids), delivered.group_job)
+        if delivered.follow_up_owed:
+            await self.group_store.follow_up_done(job.id)
         self._count_activity(delivered.counter)
         return delivered.job
 
@@ -198,12 +207,14 @@ class DeliveryFlow(GatewayState):
         gateway killed between the two leaves the job delivered and its round's chain reply
         never queued, and the bot's retry of its confirmation lands here. So every repeated
         confirmation of a group job runs the follow-up again; it is idempotent (see
-        `Groups.after_delivery`'s `again`). The chain is not queued in the delivery's
-        statement instead: whether one is wanted and who says it is decided in Python (the
-        channel's settings cascade for the cap and cooldown, the members' talkativeness, the
-        seeded pick of speakers.py), which that statement cannot do, and deciding it before
-        the statement would queue a reply to an answer whose delivery may still be refused
-        (its job gone).
+        `Groups.after_delivery`'s `again`), and then owed no more. A delivery no confirmation
+        repeats (one the pending-history sweep stored) has it run by `run_owed_follow_ups`.
+        The chain is not queued in the delivery's statement instead: whether one is wanted
+        and who says it is decided in Python (the channel's settings cascade for the cap and
+        cooldown, the members' talkativeness, the seeded pick of speakers.py), which that
+        statement cannot do, and deciding it before the statement would queue a reply to an
+        answer whose delivery may still be refused (its job gone); the statement only notes
+        that the follow-up is owed.
 
         Only while the job was delivered less than `unfinished_max_age_seconds` ago: a
         repeated confirmation comes within it (the bot's retries take seconds; the unfinished
@@ -211,11 +222,51 @@ class DeliveryFlow(GatewayState):
         the repeat a no-op, is kept at least the outbox's retention after the delivery, which
         is longer (config.py), so a repeat never queues a chain reply a second time.
         """
+        await self.groups.after_delivery_again(job, self._follow_up_window())
+        await self.group_store.follow_up_done(job.id)
+
+    async def run_owed_follow_ups(self) -> int:
+        """Runs the group follow-ups a gateway killed after a delivery left owed (whichever
+        path delivered: a confirmation, the pending-history sweep, an `unfinished`
+        acknowledgement); how many it ran.
+
+        The delivery's own statement marks a round's last answer as owing its follow-up
+        (`group_follow_ups`), held by the delivering gateway for a job lease; the follow-up
+        clears it once it ran. One still owed after that is claimed here by one replica (FOR
+        UPDATE SKIP LOCKED, for a job lease: one whose sweep dies is taken again after it)
+        and run as a repeated confirmation runs it (`_after_delivery_again`: the chain reply
+        queued once by its dedup key, even when a confirmation or another sweep ran it too).
+        One delivered longer ago than that allows is dropped, not run (log
+        `group.follow_up_dropped`). Every sweep, and at start.
+        """
+        within = self._follow_up_window()
+        owed = await self.group_store.claim_owed_follow_ups(
+            within, self._limits.job_lease_seconds, FOLLOW_UPS_PER_SWEEP
+        )
+        for job_id in owed.dropped:
+            log.warning("group.follow_up_dropped", job_id=job_id)
+        ran = 0
+        for job_id in owed.claimed:
+            try:
+                job = await self._store.get_job(job_id)
+                if job is not None:  # else deleted since (its row with it)
+                    await self.groups.after_delivery_again(job, within)
+                await self.group_store.follow_up_done(job_id)
+            except Exception:  # kept owed: run again once its lease ran out
+                log.warning("group.follow_up_failed", job_id=job_id, exc_info=True)
+                continue
+            ran += 1
+            log.info("group.follow_up_run_late", job_id=job_id)
+        return ran
+
+    def _follow_up_window(self) -> timedelta:
+        """How long after its delivery a group follow-up may run again (`_after_delivery_again`):
+        less than the unfinished sweep's reach and the outbox's retention, so the first run's
+        chain event, if any, is still there to make a repeat a no-op."""
         limits = self._limits
-        within = timedelta(
+        return timedelta(
             seconds=min(limits.unfinished_max_age_seconds, limits.bot_events_retention_seconds)
         )
-        await self.groups.after_delivery_again(job, within)
 
     def _count_activity(self, count: int | None) -> None:
         """Consolidation triggered by activity: every `consolidate_every` exchanges (`count`:

@@ -3,6 +3,7 @@ outbox's: outbox_store.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,14 @@ from tzurot.gateway.store import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personal
 
 DEFAULT_TALKATIVENESS = 0.5
 
-__all__ = ["ActiveMember", "BotEventRow", "ChannelState", "GroupJob", "GroupStore"]
+__all__ = [
+    "ActiveMember",
+    "BotEventRow",
+    "ChannelState",
+    "GroupJob",
+    "GroupStore",
+    "OwedFollowUps",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,49 @@ class ChannelState:
     round_starter_user_id: str | None
     round_speakers: tuple[str, ...]
     last_speaker_id: str
+
+
+@dataclass(frozen=True)
+class OwedFollowUps:
+    """What a sweep of owed group follow-ups found: the jobs it claimed (to run), and those
+    it dropped (delivered too long ago to run again)."""
+
+    claimed: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+@functools.cache
+def _claim_follow_ups_statement() -> sa.CompoundSelect[Any]:
+    """claim_owed_follow_ups' statement, built once (every replica runs it every sweep)."""
+    f, jobs = g.group_follow_ups.c, t.jobs.c
+    since = sa.func.now() - sa.bindparam("within", type_=sa.Interval)
+    stale = (
+        sa.delete(g.group_follow_ups)
+        .where(jobs.id == f.job_id, jobs.delivered_at <= since)
+        .returning(f.job_id)
+        .cte("stale")
+    )
+    due = (
+        sa.select(f.job_id)
+        .join(t.jobs, jobs.id == f.job_id)
+        .where(f.due_at <= sa.func.now(), jobs.delivered_at > since)
+        .order_by(f.due_at, f.job_id)
+        .limit(sa.bindparam("row_limit", type_=sa.Integer))
+        .with_for_update(of=g.group_follow_ups, skip_locked=True)
+    )
+    lease = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float))
+    claimed = (
+        sa.update(g.group_follow_ups)
+        .where(f.job_id.in_(due.scalar_subquery()))
+        .values(due_at=sa.func.now() + lease)
+        .returning(f.job_id)
+        .cte("claimed")
+    )
+    # Disjoint: a row is stale or may be claimed, by the one now() of the statement.
+    return sa.union_all(
+        sa.select(claimed.c.job_id, sa.false().label("stale")),
+        sa.select(stale.c.job_id, sa.true().label("stale")),
+    )
 
 
 def location_values(where: Location) -> dict[str, Any]:
@@ -223,6 +274,30 @@ class GroupStore(OutboxQueries):
         return GroupJob(
             str(row.job_id), row.conversation_id, row.round_id, row.depth, row.last_in_round
         )
+
+    async def claim_owed_follow_ups(
+        self, within: timedelta, lease_seconds: float, limit: int
+    ) -> OwedFollowUps:
+        """Group follow-ups owed (`group_follow_ups`) and due: their delivering gateway's
+        hold, or another sweep's lease, has run out. Those whose job was delivered less than
+        `within` ago (the database's clock, as `delivered_group_job`) are claimed, at most
+        `limit`, for `lease_seconds`: FOR UPDATE SKIP LOCKED, and the lease re-checked once a
+        row lock is had, so two replicas sweeping at once never claim one. Those delivered
+        longer ago are deleted, not run: a repeat that late may find its chain event gone
+        (the outbox's retention) and queue the reply a second time. One statement."""
+        params = {"within": within, "lease_seconds": lease_seconds, "row_limit": limit}
+        async with self._autocommit.connect() as conn:  # one statement: its own transaction
+            rows = (await conn.execute(_claim_follow_ups_statement(), params)).all()
+        return OwedFollowUps(
+            tuple(str(r.job_id) for r in rows if not r.stale),
+            tuple(str(r.job_id) for r in rows if r.stale),
+        )
+
+    async def follow_up_done(self, job_id: str) -> None:
+        """The job's group follow-up ran (or was found not wanted): it is owed no more."""
+        f = g.group_follow_ups.c
+        async with self._autocommit.connect() as conn:
+            await conn.execute(sa.delete(g.group_follow_ups).where(f.job_id == job_id))
 
     async def record_group_job(self, job: GroupJob) -> None:
         stmt = (

@@ -68,6 +68,25 @@ group_jobs = sa.Table(
     sa.Column("last_in_round", sa.Boolean, nullable=False),
 )
 
+# A round's last answer (or a chain reply) delivered whose group follow-up
+# (groups.after_delivery: the last speaker, the chain reply) has not finished yet: added by
+# the delivery's own statement (store/jobs.py `deliver`), deleted once the follow-up ran. A
+# gateway killed between the two leaves it to every replica's sweep
+# (delivery_flow.run_owed_follow_ups), which takes it once `due_at` has passed (the delivering
+# gateway's hold, then a sweep's lease) and drops it once its job was delivered longer ago
+# than a repeated follow-up may run (migration 0026).
+group_follow_ups = sa.Table(
+    "group_follow_ups",
+    metadata,
+    sa.Column(
+        "job_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("due_at", _TS, nullable=False),
+)
+
 # What the bot must post unprompted; claimed by a subscriber for a lease, acknowledged once.
 bot_events = sa.Table(
     "bot_events",

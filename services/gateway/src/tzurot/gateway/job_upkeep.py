@@ -7,7 +7,8 @@ answer left in a preview is handed to the bot as cut off, not generated again (i
 alive and have said to try again), unless it was the unfinished-answer sweep's regeneration,
 which that sweep generates again (unfinished.py). The sweeps also store the history
 `confirm_delivery` (and a greeting's acknowledgement, event_acks.py) had to leave pending,
-hand abandoned answers to the bot, and delete bot events acknowledged long ago.
+run the group follow-ups (a chain reply) a gateway killed after a delivery left owed, hand
+abandoned answers to the bot, and delete bot events acknowledged long ago.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class JobUpkeep(GatewayState):
         raise NotImplementedError
 
     async def store_pending_greetings(self) -> int:  # event_acks.py's
+        raise NotImplementedError
+
+    async def run_owed_follow_ups(self) -> int:  # delivery_flow.py's
         raise NotImplementedError
 
     async def finish_unfinished_answers(self) -> int:  # unfinished.py's
@@ -108,12 +112,14 @@ class JobUpkeep(GatewayState):
     async def run_sweeps(self, every: float) -> None:
         """Every `every` seconds: stores the answers and greetings whose history had to be
         left pending (and, at start, what a previous process left), fails jobs orphaned by a
-        killed gateway, hands answers abandoned by a killed bot to the bot (unfinished.py),
-        and deletes bot events acknowledged long ago (outbox_retention.py: a pass an hour,
-        a few batches a sweep)."""
+        killed gateway, runs the group follow-ups a killed gateway left owed (any replica's:
+        delivery_flow.py), hands answers abandoned by a killed bot to the bot
+        (unfinished.py), and deletes bot events acknowledged long ago (outbox_retention.py: a
+        pass an hour, a few batches a sweep)."""
         sweeps = (
             self.fail_orphaned_jobs,
             self.store_pending_history,
+            self.run_owed_follow_ups,
             self.store_pending_greetings,
             self.finish_unfinished_answers,
             self.event_retention.drop_old_bot_events,

@@ -39,6 +39,9 @@ RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
 TURN_KEY_PREFIX = "turn:"
 """A scheduled turn's job key (free will, a chain reply): `turn:<event id>`."""
 _TURN_KEY_PATTERN = f"^{TURN_KEY_PREFIX}[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
+FOLLOW_UP_HOLD_SECONDS = 20.0
+"""How long a delivery's group follow-up is its delivering gateway's before a sweep may run
+it (the gateway passes its job lease)."""
 
 
 def _claim_statement(*, start: bool) -> sa.Insert:
@@ -233,7 +236,11 @@ def _deliver_statement() -> sa.Select[Any]:
     """Marks the streamed job delivered, bumps the activity counter when asked, and reads the
     job's group round (if any), in one statement: what ConfirmDelivery writes and needs after
     the exchange is stored. A scheduled turn's bot event is delivered with it (its message
-    ids), so the turn is never sent to the bot again once its answer is posted.
+    ids), so the turn is never sent to the bot again once its answer is posted. A round's
+    last answer (or a chain reply) owes its group follow-up from this statement on
+    (`group_follow_ups`, held by the delivering gateway for `follow_up_seconds`): a gateway
+    killed before the follow-up ran leaves it to the sweep (delivery_flow.py
+    `run_owed_follow_ups`), whichever path delivered it.
 
     Only a job still streamed is delivered, and the counter is bumped only when it was: of
     concurrent confirmations of one job (each waits for the other's row lock, then sees the
@@ -289,6 +296,23 @@ def _deliver_statement() -> sa.Select[Any]:
         .cte("turn_event")
     )
     gj = g.group_jobs.c
+    # Only a round's last answer has a follow-up a repeat does anything with (the chain
+    # reply, and the last speaker with it: groups.after_delivery's `again`).
+    hold = sa.func.make_interval(
+        0, 0, 0, 0, 0, 0, sa.bindparam("follow_up_seconds", type_=sa.Float)
+    )
+    owed = (
+        insert(g.group_follow_ups)
+        .from_select(
+            ["job_id", "due_at"],
+            sa.select(done.c.id, sa.func.now() + hold)
+            .select_from(done.join(g.group_jobs, gj.job_id == done.c.id))
+            .where(gj.last_in_round),
+        )
+        .on_conflict_do_nothing(index_elements=[g.group_follow_ups.c.job_id])
+        .returning(g.group_follow_ups.c.job_id)
+        .cte("owed")
+    )
     return sa.select(
         done,
         gj.job_id.label("group_job_id"),
@@ -298,6 +322,7 @@ def _deliver_statement() -> sa.Select[Any]:
         gj.last_in_round.label("group_last_in_round"),
         sa.select(bumped.c.value).scalar_subquery().label("counter"),
         sa.select(turn_event.c.id).scalar_subquery().label("turn_event_id"),
+        sa.exists(sa.select(owed.c.job_id)).label("follow_up_owed"),
     ).select_from(done.outerjoin(g.group_jobs, gj.job_id == done.c.id))
 
 
@@ -306,12 +331,14 @@ _DELIVER = direct.Statement(_deliver_statement())
 
 @dataclass(frozen=True)
 class Delivered:
-    """A job marked delivered, its group round (None outside one), and the activity
-    counter's new value (None when it was not bumped)."""
+    """A job marked delivered, its group round (None outside one), the activity counter's
+    new value (None when it was not bumped), and whether its group follow-up is owed (a
+    `group_follow_ups` row, for `GroupStore.follow_up_done` once it ran)."""
 
     job: Job
     group_job: GroupJob | None
     counter: int | None
+    follow_up_owed: bool = False
 
 
 @dataclass(frozen=True)
@@ -546,16 +573,24 @@ class JobQueries(SqlBase):
         )
 
     async def deliver(
-        self, job_id: str, message_ids: Sequence[str], *, bump_counter: str = ""
+        self,
+        job_id: str,
+        message_ids: Sequence[str],
+        *,
+        bump_counter: str = "",
+        follow_up_seconds: float = FOLLOW_UP_HOLD_SECONDS,
     ) -> Delivered | None:
-        """mark_delivered of a streamed job, plus the job's group round and (with
-        `bump_counter`, a counter's name) one more count on that counter: one statement.
-        None when the job is not streamed (another confirmation delivered it first)."""
+        """mark_delivered of a streamed job, plus the job's group round, (with
+        `bump_counter`, a counter's name) one more count on that counter, and (a round's last
+        answer) its group follow-up owed, held by the caller for `follow_up_seconds` before a
+        sweep may run it: one statement. None when the job is not streamed (another
+        confirmation delivered it first)."""
         params = {
             "job_id": job_id,
             "message_ids": list(message_ids),
             "counter": bump_counter,
             "bump": bool(bump_counter),
+            "follow_up_seconds": follow_up_seconds,
         }
         m = await direct.fetchrow(self._autocommit, _DELIVER, params)  # its own transaction
         if m is None:
@@ -570,7 +605,7 @@ class JobQueries(SqlBase):
                 m["group_last_in_round"],
             )
         counter = None if m["counter"] is None else int(m["counter"])
-        return Delivered(_job(m), group, counter)
+        return Delivered(_job(m), group, counter, bool(m["follow_up_owed"]))
 
     async def _one_job(self, where: sa.ColumnElement[bool]) -> Job | None:
         async with self._autocommit.connect() as conn:
