@@ -294,6 +294,7 @@ class Usage(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     REQUEST_TYPE_FIELD_NUMBER: _builtins.int
     AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
@@ -310,6 +311,10 @@ class Usage(_message.Message):
     """
     audio_seconds: _builtins.float
     """Seconds of audio transcribed, when the provider bills by duration (whisper-1)."""
+    estimated: _builtins.bool
+    """The tokens are Tzurot's estimate, not the provider's count, which never came: the stream
+    broke off, or the reply was cancelled, after the request had gone out.
+    """
     def __init__(
         self,
         *,
@@ -320,10 +325,11 @@ class Usage(_message.Message):
         images: _builtins.int = ...,
         request_type: _builtins.str = ...,
         audio_seconds: _builtins.float = ...,
+        estimated: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "estimated", b"estimated", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
