@@ -84,10 +84,11 @@ log = structlog.get_logger(__name__)
 
 
 def _user_name(request: ReplyRequest) -> str:
-    """What {{user}} becomes: the persona's preferred name, else the display name."""
+    """What {{user}} becomes: the persona's preferred name, else the display name, on one
+    line (it lands in the system message: a line break in it could start a section there)."""
     if request.persona is not None and request.persona.preferred_name.strip():
-        return request.persona.preferred_name.strip()
-    return request.author_name
+        return " ".join(request.persona.preferred_name.split())
+    return " ".join(request.author_name.split())
 
 
 def _utc_now() -> datetime:

@@ -79,8 +79,10 @@ def expand(text: str, ctx: MacroContext) -> str:
         return match.group(0)
 
     expanded = _MACRO.sub(one, text)
-    expanded = _LEGACY_CHAR.sub(ctx.char, expanded)
-    return _LEGACY_USER.sub(ctx.user, expanded)
+    # Functions, not strings: a name is text, never a replacement template (a backslash in
+    # it, "\\o/" or a typed "\\n", would be read as an escape, or refused as a bad one).
+    expanded = _LEGACY_CHAR.sub(lambda _match: ctx.char, expanded)
+    return _LEGACY_USER.sub(lambda _match: ctx.user, expanded)
 
 
 def expand_character(character: Character, ctx: MacroContext) -> Character:
