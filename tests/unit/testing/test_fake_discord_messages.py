@@ -114,6 +114,33 @@ async def test_a_reply_names_the_message_it_replies_to() -> None:
         assert sent["referenced_message"]["content"] == "hi"
 
 
+async def test_a_replys_referenced_message_is_null_once_its_target_is_deleted() -> None:
+    """Message Object: "If the field exists but is null, the referenced message was
+    deleted"; and a reply to a reply carries its target without that target's own
+    `referenced_message` (not the whole chain)."""
+    async with discord_http() as (http, _guild, channel):
+        said = await http.fake.say(channel, http.fake.make_user("alice"), "secret words")
+        _, reply = await http.call(
+            "POST",
+            create(channel),
+            {"content": "re", "message_reference": {"message_id": str(said.id)}},
+        )
+        _, reply2 = await http.call(
+            "POST",
+            create(channel),
+            {"content": "re2", "message_reference": {"message_id": reply["id"]}},
+        )
+        assert reply2["referenced_message"]["content"] == "re"
+        assert "referenced_message" not in reply2["referenced_message"]
+        await http.fake.delete_message(said)
+        status, fetched = await http.call("GET", f"{create(channel)}/{reply['id']}")
+        assert status == 200
+        assert "referenced_message" in fetched
+        assert fetched["referenced_message"] is None
+        _, still = await http.call("GET", f"{create(channel)}/{reply2['id']}")
+        assert still["referenced_message"]["content"] == "re"
+
+
 @pytest.mark.parametrize("where", ["unknown id", "another channel"])
 async def test_a_reply_to_a_message_not_in_the_channel_is_unknown(where: str) -> None:
     async with discord_http() as (http, guild, channel):
@@ -296,6 +323,32 @@ async def test_no_message_goes_into_a_channel_that_holds_only_threads(kind: str)
         assert status == 204
         status, _ = await http.call("POST", create(post), {"content": "in the post"})
         assert status == 200
+
+
+@pytest.mark.parametrize("media", [False, True])
+async def test_a_forum_webhook_starts_a_post_with_thread_name(media: bool) -> None:
+    """resources/webhook Execute Webhook: in a forum or media channel, `thread_name` creates a
+    thread of that name holding the message; both `thread_name` and `thread_id` is 220002,
+    `thread_name` in any other channel 220003, and a name over 100 characters is refused."""
+    async with discord_http() as (http, guild, channel):
+        forum = http.fake.add_forum(guild, "gallery", media=media)
+        hook = await http.hook(forum)
+        status, sent = await http.call(
+            "POST", hook, {"content": "a", "thread_name": "New post"}, wait="true"
+        )
+        assert status == 200
+        thread = http.fake.channels[int(sent["channel_id"])]
+        assert (thread["name"], thread["parent_id"]) == ("New post", forum["id"])
+        other = http.fake.add_thread(guild, forum, "older post")
+        status, body = await http.call(
+            "POST", hook, {"content": "a", "thread_name": "x"}, thread_id=other["id"]
+        )
+        assert (status, body["code"]) == (400, 220002)
+        status, body = await http.call("POST", hook, {"content": "a", "thread_name": "x" * 101})
+        assert (status, body["code"]) == (400, 50035)
+        plain = await http.hook(channel)
+        status, body = await http.call("POST", plain, {"content": "a", "thread_name": "x"})
+        assert (status, body["code"]) == (400, 220003)
 
 
 # ---- webhook names ----

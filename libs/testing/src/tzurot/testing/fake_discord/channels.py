@@ -22,7 +22,7 @@ from aiohttp import web
 from tzurot.testing.fake_discord.embeds import embeds_error
 from tzurot.testing.fake_discord.interactions import Interactions
 from tzurot.testing.fake_discord.records import Posted
-from tzurot.testing.fake_discord.replies import reply_fields, reply_to
+from tzurot.testing.fake_discord.replies import as_served, reply_fields, reply_to
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     NO_MESSAGE_TYPES,
@@ -124,7 +124,7 @@ class Channels(Interactions):
         posted = self.find(int(request.match_info["message"]))
         if posted is None or posted.deleted:
             return not_found(10008, "Unknown Message")
-        return json_response(posted.data)
+        return json_response(as_served(posted, self.find))
 
     async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
         route = "create_message"

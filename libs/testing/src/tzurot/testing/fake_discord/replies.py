@@ -79,7 +79,9 @@ def reply_to(reference: object, channel: Json, find: Callable[[int], Posted | No
 
 
 def reply_fields(target: Posted, channel: Json) -> Json:
-    """The fields Discord sets on a reply to `target`."""
+    """The fields Discord sets on a reply to `target`: `referenced_message` is the target as
+    it was (a copy, without its own `referenced_message`: Discord does not nest them)."""
+    referenced = {key: value for key, value in target.data.items() if key != "referenced_message"}
     return {
         "type": REPLY,
         "message_reference": {
@@ -88,5 +90,18 @@ def reply_fields(target: Posted, channel: Json) -> Json:
             "channel_id": channel["id"],
             "guild_id": channel.get("guild_id"),
         },
-        "referenced_message": target.data,
+        "referenced_message": referenced,
     }
+
+
+def as_served(posted: Posted, find: Callable[[int], Posted | None]) -> Json:
+    """`posted` as Discord serves it later: a reply whose target was deleted since has
+    `referenced_message` null (Message Object: "If the field exists but is null, the
+    referenced message was deleted")."""
+    referenced = posted.data.get("referenced_message")
+    if not referenced:
+        return posted.data
+    target = find(int(referenced["id"]))
+    if target is None or target.deleted:
+        return {**posted.data, "referenced_message": None}
+    return posted.data

@@ -59,6 +59,9 @@ from tzurot.testing.fake_discord.wire import (
     read_body_files,
 )
 
+THREAD_NAME_LIMIT = 100
+"""A thread's name, as any channel's, is 1-100 characters (Channel Object: `name`)."""
+
 
 class Webhooks(Channels):
     # ---- managing webhooks ----
@@ -173,24 +176,10 @@ class Webhooks(Channels):
         if hook is None:
             return self._hook_refused(request)
         body, files = await read_body_files(request, self.uploads)
-        channel = self.channels[int(hook["channel_id"])]
-        thread_id = request.query.get("thread_id")
-        if thread_id:
-            thread = self.channels.get(int(thread_id))
-            if thread is None or thread.get("parent_id") != hook["channel_id"]:
-                return self.refuse(route, 400, error(10003, "Unknown Channel"))
-            channel = thread
-            refused = self._closed_thread(route, thread, editing=False, webhook=True)
-            if refused is not None:
-                return refused
-        elif channel.get("type") in THREAD_ONLY_TYPES:
-            return self.refuse(
-                route,
-                400,
-                error(
-                    220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
-                ),
-            )
+        place = self._place(route, hook, request.query.get("thread_id"), body)
+        if isinstance(place, web.Response):
+            return place
+        channel, thread_name = place
         refused = self._upload_refused(route, channel, request, files)
         if refused is not None:
             return refused
@@ -229,6 +218,10 @@ class Webhooks(Channels):
         )
         if limited is not None:
             return limited
+        if thread_name:  # the forum's new post, started by the webhook's message
+            guild = self.guilds[int(channel["guild_id"])]
+            channel = self.add_thread(guild, channel, thread_name)
+            channel["owner_id"] = hook["id"]
         author = {
             "id": hook["id"],
             "username": username,
@@ -252,6 +245,52 @@ class Webhooks(Channels):
         if request.query.get("wait") in {"true", "True", "1"}:
             return json_response(posted.data, headers=headers)
         return web.Response(status=204, headers=headers)
+
+    def _place(
+        self, route: str, hook: Json, thread_id: str | None, body: Json
+    ) -> tuple[Json, str] | web.Response:
+        """Where an Execute Webhook posts (the webhook's channel, or the thread `thread_id`
+        names) and the name of the forum post it creates (`thread_name`), or its refusal.
+        resources/webhook: a forum or media channel's webhook names its post (`thread_id`)
+        or creates one (`thread_name`), not both (220002, none: 220001); `thread_name`
+        elsewhere is 220003."""
+        channel = self.channels[int(hook["channel_id"])]
+        thread_name = str(body.get("thread_name") or "")
+        forum = channel.get("type") in THREAD_ONLY_TYPES
+        problem: Json | None = None
+        if thread_name and thread_id and forum:
+            problem = error(
+                220002,
+                "Webhooks posted to forum channels cannot have both a thread_name and thread_id",
+            )
+        elif thread_name and not forum:
+            problem = error(220003, "Webhooks can only create threads in forum channels")
+        elif forum and not thread_name and not thread_id:
+            problem = error(
+                220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
+            )
+        elif len(thread_name) > THREAD_NAME_LIMIT:
+            problem = error(
+                50035,
+                "Invalid Form Body",
+                thread_name={
+                    "_errors": [
+                        {
+                            "code": "BASE_TYPE_BAD_LENGTH",
+                            "message": f"Must be between 1 and {THREAD_NAME_LIMIT} in length.",
+                        }
+                    ]
+                },
+            )
+        if problem is not None:
+            return self.refuse(route, 400, problem)
+        if thread_id:
+            thread = self.channels.get(int(thread_id))
+            if thread is None or thread.get("parent_id") != hook["channel_id"]:
+                return self.refuse(route, 400, error(10003, "Unknown Channel"))
+            refused = self._closed_thread(route, thread, editing=False, webhook=True)
+            return (thread, "") if refused is None else refused
+        return channel, thread_name
 
     def _webhook_message(self, request: web.Request) -> Posted | None:
         """The hook's message, found only with the `thread_id` of the thread it is in."""
