@@ -1,4 +1,4 @@
-"""The bot's own rules for Discord's limits: the channel cadence, remembered 403s, command
+"""The bot's own rules for Discord's limits: the webhook cadence, remembered 403s, command
 hashes, IDENTIFY slots, code-fence splitting, PluralKit reply embeds."""
 
 from __future__ import annotations
@@ -8,22 +8,23 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-from tzurot.bot.cadence import ChannelCadence
+from tests.unit.bot.test_closed_threads import Thread
+from tzurot.bot.cadence import WebhookCadence, webhook_key
 from tzurot.bot.delivery import ForbiddenChannels
 from tzurot.bot.proxied import reply_embed_target
 from tzurot.bot.sharding import IdentifySchedule, command_hash
 from tzurot.bot.splitting import split_message
 
 
-def test_answers_streaming_in_one_channel_share_its_webhook_budget() -> None:
+def test_answers_streaming_through_one_webhook_share_its_budget() -> None:
     now = [0.0]
-    cadence = ChannelCadence(0.2, clock=lambda: now[0])
+    cadence = WebhookCadence(0.2, clock=lambda: now[0])
     assert cadence.interval(1) == 0.2
     for _ in range(4):
         cadence.start(1)
     # 4 answers share 4 of the 5 requests per 2 s: each edits every 2 s at most.
     assert cadence.interval(1) == pytest.approx(2.0)
-    assert cadence.interval(2) == 0.2  # another channel is not slowed down
+    assert cadence.interval(2) == 0.2  # another webhook is not slowed down
     cadence.limited(1, 1.0)
     assert cadence.interval(1) == pytest.approx(4.0)  # after a 429: slower for a while
     now[0] = 100.0
@@ -31,6 +32,35 @@ def test_answers_streaming_in_one_channel_share_its_webhook_budget() -> None:
     for _ in range(4):
         cadence.stop(1)
     assert cadence.interval(1) == 0.2
+
+
+def test_a_lone_answer_keeps_the_configured_pace() -> None:
+    cadence = WebhookCadence(1.5)
+    cadence.start(1)
+    assert cadence.interval(1) == 1.5  # the floor, as before any sharing
+    fast = WebhookCadence(0.0)
+    fast.start(1)
+    assert fast.interval(1) == pytest.approx(0.5)  # never faster than the webhook's budget
+    fast.stop(1)
+    assert fast.interval(1) == 0.0  # nothing streaming: nothing to share
+
+
+def test_the_threads_of_a_channel_stream_through_its_one_webhook() -> None:
+    """A thread posts through its parent's webhook (`thread_id`), and Discord counts a
+    webhook's requests per webhook: answers in three threads of one channel share one budget,
+    as three answers in the channel itself would."""
+    threads = [Thread() for _ in range(3)]
+    for n, thread in enumerate(threads):
+        thread.id = 100 + n
+    assert {webhook_key(t) for t in threads} == {41}  # Parent's id
+    assert webhook_key(threads[0].parent) == 41
+    assert webhook_key(SimpleNamespace(id=7)) == 7  # no webhook can post there: its own id
+    cadence = WebhookCadence(0.5)
+    for thread in threads:
+        cadence.start(webhook_key(thread))
+    assert cadence.interval(webhook_key(threads[0])) == pytest.approx(1.5)  # a third each
+    cadence.limited(webhook_key(threads[1]), 1.0)  # a 429 in one thread slows them all
+    assert cadence.interval(webhook_key(threads[2])) == pytest.approx(3.0)
 
 
 def test_a_403_is_remembered_for_a_while() -> None:

@@ -4,12 +4,13 @@ message (Send Messages, Attach Files, Send Voice Messages) or else the personali
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
 import discord
 
-from tzurot.bot.voice import VoicePoster, voice_problem
+from tzurot.bot.voice import Spoken, VoicePoster, voice_problem
 from tzurot.v1 import common_pb2 as common
 
 EVERYTHING = discord.Permissions(
@@ -76,3 +77,34 @@ async def test_auto_speak_asks_for_nothing_where_no_voice_can_be_posted() -> Non
     poster.speak_later(closed, common.Actor(), "job-1", 1, common.Personality())
     await poster.drain()
     assert gateway.asked == 0  # nothing asked of the gateway, so nothing paid
+
+
+class Http:
+    """discord.py's HTTP client as the poster uses it: the voice message's payload kept."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_message(self, channel_id: int, *, params: Any) -> dict[str, Any]:
+        self.sent.append(params.multipart[0]["value"])  # payload_json
+        return {"id": "7"}
+
+
+async def test_the_voice_message_replies_to_the_answer_only_where_it_may() -> None:
+    """A reply needs Read Message History (Discord refuses it with 403 otherwise): without
+    it the voice message goes under the answer with no reference, never refused."""
+    spoken = Spoken(b"OggS", common.SpeechFinished(duration_secs=1.5, waveform="AAA="))
+    for perms, reference in [
+        (EVERYTHING | discord.Permissions(read_message_history=True), True),
+        (EVERYTHING, False),  # no Read Message History
+    ]:
+        http = Http()
+        poster = VoicePoster(None, webhooks=None, http=http)  # type: ignore[arg-type]  # fakes
+        posted = await poster.post(Channel(perms), spoken, reply_to=5, shown=common.Personality())
+        assert posted.voice_message
+        (payload,) = [json.loads(p) for p in http.sent]
+        assert payload["flags"] == discord.MessageFlags(voice=True).value
+        if reference:
+            assert payload["message_reference"]["message_id"] == 5
+        else:
+            assert "message_reference" not in payload

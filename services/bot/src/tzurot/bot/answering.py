@@ -20,7 +20,7 @@ import discord
 import structlog
 
 from tzurot.bot.answers import Answer, AnswerBook
-from tzurot.bot.cadence import ChannelCadence
+from tzurot.bot.cadence import WebhookCadence, webhook_key
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import (
     CLOSED_THREAD_CODES,
@@ -107,7 +107,7 @@ class Poster:
         self._voice = voice
         self._answers = answers
         self._forbidden = ForbiddenChannels(settings.forbidden_channel_seconds)
-        self._cadence = ChannelCadence(settings.stream_edit_interval_seconds)
+        self._cadence = WebhookCadence(settings.stream_edit_interval_seconds)
         self._notices = DenyNotices(settings.deny_notice_cooldown_seconds)
         self._background: set[asyncio.Task[None]] = set()  # preview notes being sent
         self._answering: set[str] = set()  # the jobs this bot is streaming
@@ -173,7 +173,8 @@ class Poster:
         """`post` once the answer can be delivered: generated, streamed, then confirmed; what
         the gateway or Discord refused told (not `told`: a scheduled turn, logged only)."""
         channel_id = channel_key(channel)
-        self._cadence.start(channel_id)
+        webhook = webhook_key(channel)  # a thread's answers share its parent's webhook
+        self._cadence.start(webhook)
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
@@ -210,7 +211,7 @@ class Poster:
             answer.error_reason = "DISCORD_UNREACHABLE"
             answer.speak = False  # no voice would get through either
         finally:
-            self._cadence.stop(channel_id)
+            self._cadence.stop(webhook)
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, answer.personality.slug, answer)
@@ -285,7 +286,7 @@ class Poster:
     ) -> StreamedAnswer:
         """Posts, edits and deletes the answer's messages as it streams, the first starting
         with `prefix` (the reply header)."""
-        channel_id = channel_key(channel)
+        channel_id, webhook = channel_key(channel), webhook_key(channel)
         mentions = self._mentions(user_id)
 
         async def send(text: str) -> int:
@@ -314,9 +315,9 @@ class Poster:
             send,
             edit,
             delete,
-            interval=lambda: self._cadence.interval(channel_id),
+            interval=lambda: self._cadence.interval(webhook),
             prefix=prefix,
-            on_limited=lambda wait: self._cadence.limited(channel_id, wait),
+            on_limited=lambda wait: self._cadence.limited(webhook, wait),
         )
 
     async def post_text(

@@ -1,7 +1,7 @@
 """Showing an answer as it streams: post, edit at a rate Discord allows, then finalise.
 
 The posted messages always mirror `split_message(text)`: piece i is message i. While chunks
-arrive the pieces are synced at most every `interval()` seconds (the channel's cadence); an
+arrive the pieces are synced at most every `interval()` seconds (the webhook's cadence); an
 intermediate sync Discord rate limits (429) is skipped and reported to `on_limited`, and the
 final sync waits out `retry_after` and tries again, so the final text always lands. `finish`
 returns the message ids, in order, for `ConfirmDelivery`; `message_ids` is what was posted so

@@ -4,9 +4,11 @@ message, or as a plain audio file where a voice message is not allowed.
 Discord's rules (discord-api-docs, resources/message "Voice Messages", resources/webhook
 "Execute Webhook"): a voice message has the IS_VOICE_MESSAGE flag, no content, and exactly
 one audio attachment carrying `duration_secs` and `waveform`. Webhooks cannot set that flag,
-so the bot itself posts the voice bubble, as a reply to the personality's answer; where it may
-not (no Send Voice Messages, or a channel refusing voice messages: 50013 / 50173) the audio
-goes out through the personality's webhook as an ordinary attachment instead. discord.py has
+so the bot itself posts the voice bubble, as a reply to the personality's answer (only where
+it has Read Message History, which Discord requires of a reply, resources/message "Create
+Message": elsewhere it goes without the reference, as the notices do); where it may not post
+it (no Send Voice Messages, or a channel refusing voice messages: 50013 / 50173) the audio goes
+out through the personality's webhook as an ordinary attachment instead. discord.py has
 no voice-message API: the flag and the attachment fields are set on its own request helper.
 
 Speech is paid for when the gateway is asked (SpeakAnswer), so whether either way of posting
@@ -106,6 +108,19 @@ def _own_permissions(channel: object) -> discord.Permissions | None:
         return None
     perms: discord.Permissions = permissions_for(me)
     return perms
+
+
+def _reply_to(channel: object, message_id: int) -> discord.MessageReference | None:
+    """A reference making the bot's message a reply to `message_id`, or None where the bot
+    lacks Read Message History in `channel`: Discord refuses a reply then (403 50013), so the
+    message goes without it. Permissions unknown (a DM, a channel not cached): a reply, and
+    Discord decides."""
+    perms = _own_permissions(channel)
+    if perms is not None and not perms.read_message_history:
+        return None
+    return discord.MessageReference(
+        message_id=message_id, channel_id=int(getattr(channel, "id", 0)), fail_if_not_exists=False
+    )
 
 
 def _may_send_voice(channel: object, granted: discord.Permissions | None = None) -> bool:
@@ -222,14 +237,8 @@ class VoicePoster:
         """A notice from the bot replying to the answer (no reply where it may not read the
         history a reply needs). Mentions are shown, never pinged; a refusal is logged. The
         bot's Send Messages is known: `voice_problem` asked for it (the webhook needs it too)."""
-        perms = _own_permissions(channel)
-        reply: dict[str, Any] = {}
-        if perms is None or perms.read_message_history:
-            reply["reference"] = discord.MessageReference(
-                message_id=reply_to,
-                channel_id=int(getattr(channel, "id", 0)),
-                fail_if_not_exists=False,
-            )
+        reference = _reply_to(channel, reply_to)
+        reply: dict[str, Any] = {} if reference is None else {"reference": reference}
         try:
             await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), **reply)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
@@ -243,7 +252,8 @@ class VoicePoster:
         reply_to: int,
         shown: common.Personality,
     ) -> Posted:
-        """A voice message from the bot replying to `reply_to`, else the audio as a plain
+        """A voice message from the bot replying to `reply_to` (under it, without the reply,
+        where the bot may not read the history a reply needs), else the audio as a plain
         attachment through the personality's webhook (`voice_problem` says whether either can
         be posted: ask it before paying for the speech)."""
         if _may_send_voice(channel):
@@ -259,13 +269,16 @@ class VoicePoster:
         self, channel: discord.abc.Messageable, spoken: Spoken, reply_to: int
     ) -> Posted:
         target_id = int(getattr(channel, "id", 0))
+        reference = _reply_to(channel, reply_to)
         params = handle_message_parameters(
             file=VoiceFile(spoken.audio, spoken.finished.duration_secs, spoken.finished.waveform),
             flags=discord.MessageFlags(voice=True),
             allowed_mentions=discord.AllowedMentions.none(),
-            message_reference=discord.MessageReference(
-                message_id=reply_to, channel_id=target_id, fail_if_not_exists=False
-            ).to_message_reference_dict(),
+            message_reference=(
+                reference.to_message_reference_dict()
+                if reference is not None
+                else discord.utils.MISSING
+            ),
         )
         with params:
             data = await self._http.send_message(target_id, params=params)

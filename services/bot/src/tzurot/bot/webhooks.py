@@ -11,7 +11,8 @@
   reach none of the messages the deleted one posted; with none there, the 10015 stands).
 - Discord's caps of 15 webhooks per channel (30007) and 1000 per guild (30058) become
   `WebhookLimitReached`, whose message tells an admin what to do.
-- Names are made acceptable the way Discord checks them (`sanitize_username`).
+- Names are made acceptable by Create Webhook's documented rules, and a few defensive ones
+  (`sanitize_username`).
 - Threads, forum posts and stage chats: the parent channel's webhook with `thread=`.
 - Every send and edit sets `allowed_mentions` explicitly.
 - Its own messages are read through it (`fetch`), which needs no permission in the channel:
@@ -43,6 +44,7 @@ _NON_RENDERING = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
 )
+# clyde/discord: Create Webhook's documented rule; ```: defensive (sanitize_username).
 _FORBIDDEN = re.compile(r"(c)(lyde)|(d)(iscord)|(`)(``)", re.IGNORECASE)
 
 WebhookChannel = (
@@ -75,10 +77,18 @@ class WebhookLimitReached(Exception):
 def sanitize_username(name: str) -> str:
     """A webhook username Discord accepts, as close to `name` as possible.
 
-    Discord strips zero-width and non-rendering characters, trims whitespace, then refuses
-    names containing "clyde", "discord" or "```", equal to "everyone"/"here", or outside 1 to 80
-    characters. So: strip those characters ourselves and break forbidden words with a hair
-    space (U+200A, which renders), as PluralKit does."""
+    Documented (discord-api-docs resources/webhook "Create Webhook", for a webhook's name;
+    the docs give Execute Webhook's `username` no rules of their own, so it is held to
+    these): no "clyde" or "discord" in it (case-insensitive), 1 to 80 characters, and the
+    nickname rules of resources/user "Usernames and Nicknames" (some zero-width and
+    non-rendering characters are limited; leading, trailing and repeated whitespace is
+    trimmed). So those characters are dropped, whitespace collapsed, and "clyde"/"discord"
+    broken with a hair space (U+200A, which renders), as PluralKit does.
+
+    Defensive, not documented for webhooks: "```" in a name and a name equal to "everyone" or
+    "here" are forbidden for *usernames* (the same docs page), not for nicknames or webhook
+    names; but reports show Discord refusing "here" as an Execute Webhook `username`, and
+    breaking them with a hair space costs nothing, so they are broken the same way."""
     clean = " ".join(_NON_RENDERING.sub("", name).split())
     clean = _FORBIDDEN.sub(lambda m: HAIR_SPACE.join(g for g in m.groups() if g is not None), clean)
     if clean.casefold() in {"everyone", "here"}:
