@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0026"
+HEAD = "0027"
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -60,3 +60,19 @@ def test_answers_are_shown_in_tokens_and_their_kind() -> None:
     )
     assert "transcript_cleanup" in cleanup.split()
     assert "characters" not in cleanup
+
+
+def test_estimated_requests_are_counted_on_the_line() -> None:
+    line = usage_line(
+        gw.UsageTotal(
+            provider="openrouter",
+            model="m",
+            requests=2,
+            input_tokens=10,
+            output_tokens=40,
+            failed_requests=1,
+            estimated_requests=1,
+        )
+    )
+    assert line.endswith("(1 paid, not delivered) (1 estimated)")
+    assert "estimated" not in usage_line(gw.UsageTotal(provider="p", model="m", requests=1))

@@ -121,6 +121,31 @@ def test_usage_shows_speech_in_characters_and_what_was_paid_but_not_delivered() 
     assert text.endswith("Total: 30 in / 9 out tokens, 5,400 characters of speech")
 
 
+def test_usage_says_how_many_requests_were_estimated() -> None:
+    """A broken-off or cancelled answer's tokens are Tzurot's estimate: `/usage` says how
+    many of a line's requests are, and nothing where none is."""
+    reply = gw.GetUsageResponse(
+        totals=[
+            gw.UsageTotal(
+                provider="openrouter",
+                model="m",
+                requests=3,
+                input_tokens=900,
+                output_tokens=80,
+                failed_requests=2,
+                estimated_requests=1,
+            ),
+            gw.UsageTotal(provider="openai", model="n", requests=1, input_tokens=5),
+        ]
+    )
+    text = render.usage(reply, "day")
+    assert (
+        "- `openrouter/m`: 3 requests, 900 in / 80 out tokens, 2 paid but not delivered "
+        "(1 estimated)\n" in text
+    )
+    assert "- `openai/n`: 1 requests, 5 in / 0 out tokens\n" in text
+
+
 def test_timezones_autocomplete_prefix_first_and_validate() -> None:
     names = render.timezone_names("new")
     assert names[0].startswith("America/New_York") or names[0].lower().startswith("new")

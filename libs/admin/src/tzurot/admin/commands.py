@@ -310,6 +310,7 @@ def usage_line(t: gw.UsageTotal) -> str:
         f"{t.user_id or '-':<28} {t.provider:<12} {t.model:<32} {t.request_type or 'chat':<18} "
         f"{t.requests:>6} requests {billed}"
         + (f" ({t.failed_requests} paid, not delivered)" if t.failed_requests else "")
+        + (f" ({t.estimated_requests} estimated)" if t.estimated_requests else "")
     )
 
 

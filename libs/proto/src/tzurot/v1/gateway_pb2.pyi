@@ -2259,6 +2259,7 @@ class UsageTotal(_message.Message):
     AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
     CHARACTERS_FIELD_NUMBER: _builtins.int
     FAILED_REQUESTS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_REQUESTS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     requests: _builtins.int
@@ -2280,6 +2281,10 @@ class UsageTotal(_message.Message):
     """Of `requests`, those paid for but not delivered whole: a speech the provider billed whose
     audio then broke off, could not be decoded or was cancelled.
     """
+    estimated_requests: _builtins.int
+    """Of `requests`, those whose tokens are Tzurot's estimate (Usage.estimated): the provider's
+    own count never came (an answer broken off mid-way, or cancelled once it began).
+    """
     def __init__(
         self,
         *,
@@ -2294,10 +2299,11 @@ class UsageTotal(_message.Message):
         audio_seconds: _builtins.float = ...,
         characters: _builtins.int = ...,
         failed_requests: _builtins.int = ...,
+        estimated_requests: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "characters", b"characters", "failed_requests", b"failed_requests", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "characters", b"characters", "estimated_requests", b"estimated_requests", "failed_requests", b"failed_requests", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type", "requests", b"requests", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -182,6 +182,7 @@ def usage_total(u: d.UsageTotal, *, with_user: bool) -> gw.UsageTotal:
         audio_seconds=u.audio_seconds,
         characters=u.characters,
         failed_requests=u.failed_requests,
+        estimated_requests=u.estimated_requests,
     )
 
 

@@ -401,6 +401,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
                     images=u.images,
                     request_type=u.request_type,
                     audio_seconds=u.audio_seconds,
+                    estimated=u.estimated,  # never set by an older inference
                 )
                 for u in msg.usage_spent.usage
             ),

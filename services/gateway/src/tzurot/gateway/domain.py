@@ -140,6 +140,9 @@ class Usage:
     image_description), a skill's paid call (image_generation, web_search); "" for an answer
     (the job's own kind is its request type)."""
     audio_seconds: float = 0.0
+    estimated: bool = False
+    """The tokens are Tzurot's estimate, not the provider's count, which never came (a stream
+    broken off, a reply cancelled mid-answer): usage_log.estimated."""
 
 
 @dataclass(frozen=True)
@@ -576,6 +579,9 @@ class UsageTotal:
     # Of `requests`, those paid for but not delivered whole (usage_log.failed: a speech whose
     # audio broke off, could not be decoded or was cancelled after the provider billed it).
     failed_requests: int = 0
+    # Of `requests`, those whose tokens are Tzurot's estimate (usage_log.estimated: an answer
+    # broken off or cancelled mid-answer, whose provider's count never came).
+    estimated_requests: int = 0
 
 
 class DenyTarget(enum.StrEnum):

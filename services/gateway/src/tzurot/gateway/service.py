@@ -19,6 +19,7 @@ import structlog
 
 from tzurot.gateway.admission import Admission, Charges, check_deny_modes
 from tzurot.gateway.attachment_reads import read_key, with_reads
+from tzurot.gateway.cancelled_usage import RelayedAnswer
 from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.delivery_flow import DeliveryFlow
 from tzurot.gateway.domain import (
@@ -392,10 +393,13 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         models were paid to read (`AttachmentRead`), and what else inference reports paid
         (`UsageSpent`: a skill's paid calls; a failed reply's answer calls, as failed), is
         recorded as it comes, whatever the answer becomes (attachment_reads.py,
-        store/usage_rows.py)."""
+        store/usage_rows.py); and what a reply cancelled mid-answer was generating, as the
+        gateway estimates it from the text it relayed (cancelled_usage.py)."""
         keep_alive: asyncio.Task[None] | None = None
         attempt = job.attempts
         lost = asyncio.Event()
+        relayed = RelayedAnswer()
+        finished: ReplyFinished | None = None
         self._running.add(job.id)
         try:
             yield JobAccepted(
@@ -408,8 +412,7 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             request = await self._reply_request(
                 job, user, personality, command, prepared, directive=directive
             )
-            finished: ReplyFinished | None = None
-            replies_of = self._replies(request, job, lost, prepared.request_type)
+            replies_of = self._replies(request, job, lost, prepared.request_type, relayed)
             async with contextlib.aclosing(replies_of) as replies:
                 async for event in replies:
                     if isinstance(event, ReplyChunk | SkillActivity):
@@ -432,9 +435,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no
-            # turn is stored, and the job may be tried again.
-            await self._fail(
-                job.id, GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED, attempt
+            # turn is stored, and the job may be tried again. What the provider had begun
+            # generating was billed: estimated, at once with the failure (both shielded).
+            error = GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED
+            await asyncio.gather(
+                self._keep_cancelled(job, prepared, relayed if finished is None else None),
+                self._fail(job.id, error, attempt),
             )
             raise
         except Exception:
@@ -606,24 +612,32 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         return await self._job(job.id)
 
     async def _replies(
-        self, request: ReplyRequest, job: Job, lost: asyncio.Event, request_type: str
+        self,
+        request: ReplyRequest,
+        job: Job,
+        lost: asyncio.Event,
+        request_type: str,
+        relayed: RelayedAnswer,
     ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
         """Inference's events for the job, until the job is no longer this run's (`lost`:
         then why, `_lost`); an attachment read by a helper model is recorded here
         (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
-        paid it."""
+        paid it. The answer's text is counted into `relayed` as it passes, for a cancel."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if isinstance(event, UsageSpent):
+                    relayed.reported(event)
                     await self._keep_spent(request, event, request_type)
                     continue
                 if lost.is_set():
                     raise await self._lost(job)
                 if isinstance(event, AttachmentRead):
                     await self._keep_read(request, event)
-                else:
-                    yield event
+                    continue
+                if isinstance(event, ReplyChunk):
+                    relayed.relayed(event.text)
+                yield event
 
     async def _keep_spent(
         self, request: ReplyRequest, spent: UsageSpent, request_type: str
@@ -651,6 +665,37 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 input_tokens=paid.input_tokens,
                 output_tokens=paid.output_tokens,
             )
+
+    async def _keep_cancelled(
+        self, job: Job, prepared: Prepared, relayed: RelayedAnswer | None
+    ) -> None:
+        """A reply cancelled once the provider began answering: the part of its answer that
+        no report carries, estimated from the text relayed (input 0, ~4 characters a token:
+        cancelled_usage.py), one failed, estimated usage row under the job's model and kind.
+        One short insert, shielded; a refused write is logged, not raised (the cancel goes
+        on). Nothing when nothing was relayed, or the answer had finished (its usage is the
+        job's)."""
+        config = prepared.config.config
+        usage = None if relayed is None else relayed.estimate(config.provider, config.model)
+        if usage is None:
+            return
+        try:
+            await asyncio.shield(
+                self._store.record_spent_usage(
+                    job.id,
+                    job.user_id,
+                    (usage,),
+                    job_request_type=prepared.request_type,
+                    failed=True,
+                )
+            )
+        except Exception:
+            log.exception("job.cancelled_usage_not_recorded", job_id=job.id)
+            return
+        log.info("job.cancelled_usage_estimated", job_id=job.id, output_tokens=usage.output_tokens)
+        metrics.record_tokens(
+            usage.provider, usage.model, input_tokens=0, output_tokens=usage.output_tokens
+        )
 
     async def _keep_read(self, request: ReplyRequest, read: AttachmentRead) -> None:
         """Records what a helper model read for the job: each call's usage now, whatever the

@@ -209,6 +209,9 @@ usage_log = sa.Table(
     # Paid but not delivered whole: a speech row is written as the provider accepts the text,
     # failed until its audio is complete (it broke off, could not be decoded, was cancelled).
     sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The tokens are Tzurot's estimate, the provider's count never came: an answer's round
+    # broken off mid-stream (inference's estimate), a reply cancelled mid-answer (gateway's).
+    sa.Column("estimated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("usage_log_user_created_idx", "user_id", "created_at"),
 )
 

@@ -25,6 +25,11 @@
   backoff), or once after a 429 whose Retry-After fits in the time left and is shorter than
   MAX_RATE_LIMIT_WAIT_SECONDS (else the 429 is reported with it, so the user hears when to
   try again). The SDK's own retries are off, so no wait hides inside a time limit.
+- An attempt that broke off once the provider began answering (the stream dropped or went
+  idle, an error event, a body that ended unfinished) was billed, but its usage chunk never
+  came: its prompt and what it received are estimated (broken_off.py) and yielded at once as
+  a UsageSpent (failed, estimated), before its error (or before what follows, were it ever
+  asked again); never counted in the answer's usage nor in the meter.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
 
+from tzurot.inference.broken_off import broken_off_usage
 from tzurot.inference.cleanup import (
     CompiledRule,
     clean_answer,
@@ -55,6 +61,7 @@ from tzurot.inference.domain import (
     ToolCall,
     ToolCallStarted,
     UsageMeter,
+    UsageSpent,
 )
 from tzurot.inference.llm import content_filtered
 from tzurot.inference.params import FIELD_PREFIX, AdvancedParameters
@@ -122,6 +129,8 @@ class _Attempt:
     streamed: bool = False
     calling: bool = False
     completion: Completion | None = None
+    received: list[str] = field(default_factory=list)
+    """The text and reasoning the provider sent (what it bills when the stream breaks)."""
 
 
 async def answer(
@@ -140,8 +149,9 @@ async def answer(
     tools: ToolOffer | None = None,
     deadline: float | None = None,
     meter: UsageMeter | None = None,
-) -> AsyncGenerator[TextDelta | Answer, None]:
-    """Yields visible text deltas, then one Answer.
+) -> AsyncGenerator[TextDelta | UsageSpent | Answer, None]:
+    """Yields visible text deltas, then one Answer; and a UsageSpent (failed, estimated) for
+    each attempt the provider broke off once it began answering, as soon as it broke.
 
     With `tools` the model may answer with tool calls instead: then the Answer carries them
     (and no text is shown once a call began). Only offered tools count: calls a model makes
@@ -171,13 +181,13 @@ async def answer(
             async with aclosing(stream):
                 async for delta in stream:
                     yield delta
-        except TimeoutError:
-            if not budget.retry_after_silence(state, call):
-                raise _no_answer_in_time(provider.name) from None
-            continue
-        except (ResourceExhausted, Unavailable) as err:
-            wait = budget.retry_wait(err, state)
+        except (TimeoutError, TzurotError) as err:
+            if state.started:  # billed, and its usage never came: estimated, reported now
+                yield broken_off_usage(provider.name, model, call.messages, state.received)
+            wait = budget.retry(err, state, call)
             if wait is None:
+                if isinstance(err, TimeoutError):
+                    raise _no_answer_in_time(provider.name) from None
                 raise
             await asyncio.sleep(wait)
             continue
@@ -279,6 +289,17 @@ class _Budget:
             request=left,
             clock=self._clock,
         )
+
+    def retry(
+        self, err: TimeoutError | TzurotError, state: _Attempt, call: ProviderCall
+    ) -> float | None:
+        """Seconds to wait before asking again after an attempt failed with `err` (a time
+        limit, or the provider's error); None: `err` is the outcome."""
+        if isinstance(err, TimeoutError):
+            return 0.0 if self.retry_after_silence(state, call) else None
+        if isinstance(err, ResourceExhausted | Unavailable):
+            return self.retry_wait(err, state)
+        return None
 
     def retry_after_silence(self, state: _Attempt, call: ProviderCall) -> bool:
         """Whether to ask again after an attempt timed out (only one the provider never
@@ -411,6 +432,7 @@ async def _attempt(  # noqa: PLR0917  # one private call site
     async with aclosing(stream):
         async for event in stream:
             if isinstance(event, ReasoningDelta):
+                state.received.append(event.text)
                 continue
             if isinstance(event, ToolCallStarted):
                 state.calling = True  # the rest of this response is a skill call, not the answer
@@ -418,6 +440,7 @@ async def _attempt(  # noqa: PLR0917  # one private call site
             if isinstance(event, Completion):
                 state.completion = event
                 break
+            state.received.append(event.text)
             if state.calling:
                 continue
             visible = thinking.feed(event.text)

@@ -214,6 +214,7 @@ def paid_call(paid: d.PaidCall) -> common.Usage:
         images=paid.usage.images,
         request_type=paid.request_type,
         audio_seconds=paid.audio_seconds,
+        estimated=paid.estimated,
     )
 
 

@@ -254,6 +254,9 @@ class PaidCall:
     usage: TokenUsage
     audio_seconds: float = 0.0
     """Audio transcribed, when the provider bills by duration (whisper-1)."""
+    estimated: bool = False
+    """The tokens are Tzurot's estimate, not the provider's count, which never came: the
+    stream broke off after the request went out (Usage.estimated)."""
 
 
 @dataclass(frozen=True)
@@ -417,7 +420,11 @@ class UsageSpent:
     - a skill's paid call (an image drawn, a Brave search), after its round;
     - when the reply fails (no ReplyFinished comes), just before the error: what the answer's
       own rounds were billed so far, one PaidCall with `request_type` "" (the job's kind, as
-      ReplyFinished.usage), `failed` (paid, not delivered).
+      ReplyFinished.usage), `failed` (paid, not delivered);
+    - an answer's round the provider broke off once it began answering (a dropped or idle
+      stream, an error event mid-answer), as soon as it broke: its tokens estimated
+      (`PaidCall.estimated`: the prompt sent, the text and reasoning received), `failed`, with
+      `request_type` ""; never counted in the meter above nor in ReplyFinished.usage.
 
     `failed`: paid but not delivered (usage_log.failed): the reply failed, or the call was cut
     off after its request went out (the provider may have billed it)."""

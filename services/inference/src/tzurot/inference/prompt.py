@@ -148,7 +148,7 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
 
     fixed = (
         _count(counter, system)
-        + _count(counter, _text_of(user_message))
+        + _count(counter, message_text(user_message))
         + len(data.images) * IMAGE_TOKENS
         + _count(counter, post)
         + _count(counter, note)
@@ -231,12 +231,13 @@ def build_prompt(data: PromptInput, budget: Budget, counter: TokenCounter) -> Pr
         "mentions": _count(counter, mention_text),
         "time": _count(counter, time_text),
         "author_note": _count(counter, note),
-        "message": _count(counter, _text_of(user_message)) + len(data.images) * IMAGE_TOKENS,
+        "message": _count(counter, message_text(user_message)) + len(data.images) * IMAGE_TOKENS,
         "post_history": _count(counter, post),
         "lore": lore_tokens,
     }
     total = (
-        sum(counter.count_message(_text_of(m)) for m in messages) + len(data.images) * IMAGE_TOKENS
+        sum(counter.count_message(message_text(m)) for m in messages)
+        + len(data.images) * IMAGE_TOKENS
     )
     return Prompt(
         messages=messages,
@@ -601,7 +602,8 @@ def _count(counter: TokenCounter, text: str) -> int:
     return counter.count_message(text) if text else 0
 
 
-def _text_of(message: ChatMessage) -> str:
+def message_text(message: ChatMessage) -> str:
+    """A message's text (the text parts of a multi-part one; nothing of a tool call)."""
     content = message["content"]
     if content is None:
         return ""
@@ -616,4 +618,4 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
-    return sum(estimate_tokens(_text_of(message)) for message in messages)
+    return sum(estimate_tokens(message_text(message)) for message in messages)

@@ -86,6 +86,7 @@ def usage(reply: gw.GetUsageResponse, period: str) -> str:
             + (f", {t.images} images" if t.images else "")
             + (f", {t.audio_seconds:,.0f} s of audio" if t.audio_seconds else "")
             + (f", {t.failed_requests} paid but not delivered" if t.failed_requests else "")
+            + (f" ({t.estimated_requests} estimated)" if t.estimated_requests else "")
         )
     lines.append(
         f"Total: {total_in:,} in / {total_out:,} out tokens"

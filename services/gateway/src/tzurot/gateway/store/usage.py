@@ -1,7 +1,8 @@
 """Usage: requests and tokens per user, provider, model and request type since a point in
 time (answers, and what helper models were paid for: transcription, clean-up, description),
-with what speech is billed by (characters) and how many paid requests were not delivered whole
-(usage_log.failed)."""
+with what speech is billed by (characters), how many paid requests were not delivered whole
+(usage_log.failed) and how many of them count Tzurot's estimate, not the provider's tokens
+(usage_log.estimated)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class UsageQueries(AdminSqlBase):
                 sa.func.coalesce(sa.func.sum(u.audio_seconds), 0).label("audio_seconds"),
                 sa.func.coalesce(sa.func.sum(u.characters), 0).label("characters"),
                 sa.func.count().filter(u.failed).label("failed_requests"),
+                sa.func.count().filter(u.estimated).label("estimated_requests"),
             )
             .join(t.users, t.users.c.id == u.user_id)
             .where(u.created_at >= since)
@@ -53,6 +55,7 @@ class UsageQueries(AdminSqlBase):
                 audio_seconds=float(row.audio_seconds),
                 characters=int(row.characters),
                 failed_requests=int(row.failed_requests),
+                estimated_requests=int(row.estimated_requests),
             )
             for row in rows
         ]

@@ -7,6 +7,9 @@
 - A reply that failed after its answer paid for calls: what it was billed, under the answer's
   provider and model and the job's own kind (chat, guest), `failed` (paid, not delivered).
   Only a failed reply sends it, so it is never counted again with a ReplyFinished.
+- An answer's round the provider broke off mid-stream (inference's estimate), or a reply its
+  client cancelled mid-answer (gateway's, service.py): failed, and `estimated` (the tokens
+  are Tzurot's estimate: the provider's count never came).
 
 Unfenced by the job's attempt, as attachment reads are: what was paid is recorded, whichever
 run paid it. Not for a user whose data is being deleted (nothing more is kept of them), as
@@ -46,6 +49,7 @@ class UsageRowQueries(SqlBase):
             sa.column("images", sa.Integer),
             sa.column("request_type", sa.Text),
             sa.column("audio_seconds", sa.Float),
+            sa.column("estimated", sa.Boolean),
             name="paid",
         ).data(
             [
@@ -57,6 +61,7 @@ class UsageRowQueries(SqlBase):
                     p.images,
                     p.request_type or job_request_type,
                     p.audio_seconds,
+                    p.estimated,
                 )
                 for p in paid
             ]
@@ -69,6 +74,7 @@ class UsageRowQueries(SqlBase):
             "images",
             "request_type",
             "audio_seconds",
+            "estimated",
         ]
         stmt = sa.insert(log).from_select(
             ["user_id", "job_id", *columns, "failed"],

@@ -14,7 +14,9 @@
   and model), also a call that failed after paying, or one cut off by its time limit once its
   request went out (failed: the provider may have billed it). The answer's own rounds are
   metered as each is paid (answer's `meter`): a reply that ends in an error reports them just
-  before it raises (UsageSpent, failed), one that finishes in its LoopResult's usage.
+  before it raises (UsageSpent, failed), one that finishes in its LoopResult's usage. A round
+  the provider broke off mid-answer is reported by answer() as it broke, estimated (UsageSpent,
+  failed, estimated), never metered: so also when the reply then finishes (the note below).
 - When the final answer fails after skills made files or paid for images, the answer is a
   short note instead of the error: the files are delivered and the usage recorded.
 - After `max_steps` rounds, `max_calls` calls, or when the time budget is spent, one last
@@ -288,8 +290,9 @@ class ToolLoop:
         conversation: list[ChatMessage],
         offer: ToolOffer | None,
         meter: UsageMeter,
-    ) -> AsyncGenerator[TextDelta | Answer, None]:
-        """One round: the answer's deltas (held while it may become tool calls), then Answer."""
+    ) -> AsyncGenerator[TextDelta | UsageSpent | Answer, None]:
+        """One round: the answer's deltas (held while it may become tool calls), then Answer;
+        a broken-off attempt's estimate (UsageSpent) goes out at once, never held."""
         events = answer(
             target.llm,
             target.provider,
@@ -315,7 +318,7 @@ class ToolLoop:
                             yield delta
                     yield event
                     return
-                if not holding:
+                if not holding or isinstance(event, UsageSpent):
                     yield event
                     continue
                 held.append(event)

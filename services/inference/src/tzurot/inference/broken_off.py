@@ -1,0 +1,42 @@
+"""What an answer's round the provider broke off was billed: Tzurot's estimate.
+
+A provider bills the prompt it read and what it generated, also when its stream then breaks
+(the connection dropped or went idle, an error event mid-answer, a body that ended before
+the finish); its usage chunk comes last, so its own count never came. Such a round is
+estimated with the model's tokenizer (tokens.py, as the prompt's budget is): the prompt's
+messages as sent (their text, IMAGE_TOKENS per image, each skill call's name and arguments;
+not the tool schemas, nor what the provider adds), and the text and reasoning received.
+The estimate is reported paid and not delivered (UsageSpent, failed) with `estimated` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tzurot.inference.domain import PaidCall, TokenUsage, UsageSpent
+from tzurot.inference.prompt import IMAGE_TOKENS, ChatMessage, message_text
+from tzurot.inference.tokens import TokenCounter
+
+
+def prompt_tokens(messages: Sequence[ChatMessage], counter: TokenCounter) -> int:
+    """The tokens of a request's messages, counted as the prompt's budget counts them."""
+    total = 0
+    for message in messages:
+        total += counter.count_message(message_text(message))
+        content = message["content"]
+        if isinstance(content, list):
+            total += IMAGE_TOKENS * sum(1 for part in content if part.get("type") == "image_url")
+        for call in message.get("tool_calls", ()):
+            function = call.get("function") or {}
+            total += counter.count(f"{function.get('name', '')}{function.get('arguments', '')}")
+    return total
+
+
+def broken_off_usage(
+    provider: str, model: str, messages: Sequence[ChatMessage], received: Sequence[str]
+) -> UsageSpent:
+    """The round's estimated usage, as the answer's own calls (request_type ""): the prompt
+    of `messages`, and the text and reasoning `received` before the stream broke."""
+    counter = TokenCounter(model)
+    usage = TokenUsage(prompt_tokens(messages, counter), counter.count("".join(received)))
+    return UsageSpent((PaidCall("", provider, model, usage, estimated=True),), failed=True)

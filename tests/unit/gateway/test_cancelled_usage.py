@@ -1,0 +1,73 @@
+"""Estimated usage: inference's estimate of a broken-off round reaches the gateway as
+estimated (an older inference's never is), and what the gateway estimates for a reply
+cancelled mid-answer is the text it relayed since inference last reported the answer's
+usage, about four characters a token, with no input."""
+
+from __future__ import annotations
+
+from tzurot.gateway import convert as gateway_convert
+from tzurot.gateway import domain as g
+from tzurot.gateway.cancelled_usage import RelayedAnswer
+from tzurot.inference import convert as inference_convert
+from tzurot.inference.domain import PaidCall, TokenUsage, UsageSpent
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import inference_pb2 as inf
+
+BROKEN = g.Usage("openrouter", "x/chat", 1800, 37, estimated=True)
+
+
+def test_an_estimated_round_reaches_the_gateway_as_estimated() -> None:
+    paid = PaidCall("", "openrouter", "x/chat", TokenUsage(1800, 37), estimated=True)
+    wire = inference_convert.reply_event(UsageSpent((paid,), failed=True))
+    assert wire.usage_spent.usage[0].estimated
+    assert gateway_convert.reply_event(wire) == g.UsageSpent((BROKEN,), failed=True)
+
+
+def test_an_older_inference_s_usage_is_the_provider_s_count() -> None:
+    old = inf.GenerateReplyResponse(
+        usage_spent=inf.UsageSpent(
+            usage=[common.Usage(provider="openrouter", model="x/chat", input_tokens=9)],
+            failed=True,
+        )
+    )
+    (usage,) = gateway_convert.reply_event(old).paid  # type: ignore[union-attr]  # a UsageSpent
+    assert not usage.estimated
+
+
+def test_nothing_relayed_is_no_estimate() -> None:
+    assert RelayedAnswer().estimate("openrouter", "x/chat") is None
+
+
+def test_the_estimate_is_the_text_relayed_four_characters_a_token() -> None:
+    relayed = RelayedAnswer()
+    relayed.relayed("The moon is ")
+    relayed.relayed("full")
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 0, 4, estimated=True
+    )
+    relayed.relayed("!")
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 0, 5, estimated=True
+    )
+
+
+def test_inference_s_report_of_the_answer_s_calls_counts_what_came_before() -> None:
+    relayed = RelayedAnswer()
+    relayed.relayed("counted by inference")
+    relayed.reported(g.UsageSpent((BROKEN,), failed=True))
+    assert relayed.estimate("openrouter", "x/chat") is None
+    relayed.relayed("then more")
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 0, 3, estimated=True
+    )
+
+
+def test_a_skill_s_paid_call_does_not_count_the_answer_s_text() -> None:
+    relayed = RelayedAnswer()
+    relayed.relayed("half an answer")
+    image = g.Usage("openrouter", "x/draw", 10, 1290, images=1, request_type="image_generation")
+    relayed.reported(g.UsageSpent((image,)))
+    relayed.reported(g.UsageSpent((image,), failed=True))
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 0, 4, estimated=True
+    )
