@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 
 from tzurot.gateway.domain import KeyUse
-from tzurot.gateway.key_uses import KeyUses, refused_stored_key
+from tzurot.gateway.key_uses import KeyUses, refused_before_failing, refused_stored_key
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
     TzurotError,
     Unavailable,
+    from_rpc_error,
+    to_status,
 )
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -151,3 +154,84 @@ async def test_a_helper_models_refusal_marks_its_own_providers_key_not_the_answe
     uses = KeyUses(sink, clock=Clock())
     await uses.refused("u1", refusal("user", "openai"), provider="openrouter")
     assert sink.batches == [[KeyUse("u1", "openai", T0 + timedelta(seconds=1), rejected=True)]]
+
+
+def failed_after_skills(named: str | None, **meta: str) -> Unavailable:
+    """Inference's error for a reply that failed (a 5xx) after a skill's service refused
+    wallet keys (`named`, as inference writes them; None: an older inference)."""
+    metadata = {"provider": "openrouter", **meta}
+    if named is not None:
+        metadata["refused_key_providers"] = named
+    return Unavailable(
+        "openrouter is failing (HTTP 502)", reason="PROVIDER_UNAVAILABLE", metadata=metadata
+    )
+
+
+@pytest.mark.parametrize(
+    ("named", "providers"),
+    [
+        ("brave,openai", ["brave", "openai"]),
+        ("brave", ["brave"]),
+        (" openai , ,brave,openai", ["brave", "openai"]),  # tolerant of stray separators
+        ("", []),
+        (None, []),  # an older inference: nothing changes
+    ],
+)
+def test_the_keys_refused_before_a_reply_failed_are_read_from_its_error(
+    named: str | None, providers: list[str]
+) -> None:
+    assert refused_before_failing(failed_after_skills(named)) == providers
+
+
+def test_the_names_cross_the_wire_with_the_error() -> None:
+    """As inference's server sends the error and gateway's client reads it back."""
+    status = to_status(failed_after_skills("brave,openai"))
+    sent = grpc.aio.AioRpcError(
+        status.code,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*status.trailing_metadata),
+        details=status.details,
+    )
+    read = from_rpc_error(sent, service="inference")
+    assert read.reason == "PROVIDER_UNAVAILABLE"
+    assert refused_before_failing(read) == ["brave", "openai"]
+
+
+async def test_keys_a_skill_refused_before_the_reply_failed_are_marked_at_once() -> None:
+    sink = Sink()
+    uses = KeyUses(sink, clock=Clock())
+    await uses.refused("u1", failed_after_skills("brave,openai"), provider="openrouter")
+    at = T0 + timedelta(seconds=1)
+    assert sink.batches == [
+        [KeyUse("u1", "brave", at, rejected=True), KeyUse("u1", "openai", at, rejected=True)]
+    ]
+
+
+async def test_the_answers_own_refusal_and_a_skills_are_both_marked() -> None:
+    """Her Brave key refused by a search, then her OpenRouter key by the next round."""
+    sink = Sink()
+    uses = KeyUses(sink, clock=Clock())
+    err = FailedPrecondition(
+        "openrouter rejected the API key",
+        reason="INVALID_API_KEY",
+        metadata={"provider": "openrouter", "key_source": "user"},
+    )
+    err.metadata["refused_key_providers"] = "brave"
+    await uses.refused("u1", err, provider="openrouter")
+    assert [(u.provider, u.rejected) for u in sink.batches[0]] == [
+        ("brave", True),
+        ("openrouter", True),
+    ]
+
+
+async def test_an_error_naming_no_refused_key_marks_nothing_and_never_raises() -> None:
+    sink = Sink()
+    uses = KeyUses(sink, clock=Clock())
+    await uses.refused("u1", failed_after_skills(None), provider="openrouter")
+    await uses.refused("u1", failed_after_skills(""), provider="openrouter")
+    assert sink.batches == []
+    sink.down = True
+    await uses.refused("u1", failed_after_skills("brave"))  # keyvault down: kept, not raised
+    sink.down = False
+    await uses.flush()
+    assert [(u.provider, u.rejected) for u in sink.batches[0]] == [("brave", True)]

@@ -5,8 +5,9 @@ An answer only notes its use in memory; a background loop sends what gathered ev
 `flush_seconds` in one call, so keyvault is never on the hot path. A rejection is sent at
 once: the answer failed anyway, and the user's next `/wallet list` must already say so.
 Which failures are such a rejection is decided here (`refused_stored_key`) for every paid
-call: an answer, a speech, a voice clone. A batch that keyvault could not take is kept for
-the next flush.
+call: an answer, a speech, a voice clone; a failed answer's error also names the wallet keys
+a skill's service refused before it failed (`refused_before_failing`). A batch that keyvault
+could not take is kept for the next flush.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = structlog.get_logger(__name__)
 MAX_PENDING = 1000
 """Keys remembered between flushes (keyvault's batch limit); beyond it uses are dropped."""
 INVALID_API_KEY = "INVALID_API_KEY"
+REFUSED_KEY_PROVIDERS = "refused_key_providers"
 
 
 def refused_stored_key(err: TzurotError, provider: str = "") -> str | None:
@@ -36,6 +38,14 @@ def refused_stored_key(err: TzurotError, provider: str = "") -> str | None:
     if err.reason != INVALID_API_KEY or err.metadata.get("key_source") != "user":
         return None
     return err.metadata.get("provider") or provider or None
+
+
+def refused_before_failing(err: TzurotError) -> list[str]:
+    """The providers whose key, stored in the user's wallet, a skill's service refused (401)
+    before the reply failed with `err` (inference's metadata `refused_key_providers`,
+    comma-separated); none from any other error, or from an inference that predates it."""
+    named = err.metadata.get(REFUSED_KEY_PROVIDERS, "")
+    return sorted({name.strip() for name in named.split(",") if name.strip()})
 
 
 class KeyUseSink(Protocol):
@@ -75,10 +85,18 @@ class KeyUses:
 
     async def refused(self, user_id: str, err: TzurotError, provider: str = "") -> None:
         """Marks the key inactive when `err` is its provider refusing the user's stored key
-        (`refused_stored_key`); any other error changes nothing (never raises)."""
-        refused = refused_stored_key(err, provider)
-        if refused is not None:
-            await self.rejected(user_id, refused)
+        (`refused_stored_key`), and so every key a skill's service refused before the reply
+        failed (`refused_before_failing`); any other error changes nothing (never raises)."""
+        refused = set(refused_before_failing(err))
+        stored = refused_stored_key(err, provider)
+        if stored is not None:
+            refused.add(stored)
+        if not refused:
+            return
+        now = self._clock()
+        for name in sorted(refused):
+            self._note(KeyUse(user_id, name, now, rejected=True))
+        await self.flush()
 
     async def flush(self) -> None:
         """Sends what gathered; on failure it stays for the next flush (never raises)."""

@@ -430,7 +430,8 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 )
         except TzurotError as err:
             await self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt)
-            # The user's own key refused: `/wallet list` says it is inactive now.
+            # The user's own key refused, by the answer's provider or by a skill's service
+            # before the answer failed: `/wallet list` says it is inactive now.
             await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):

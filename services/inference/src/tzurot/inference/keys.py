@@ -7,12 +7,13 @@ personality any user can import thus cannot spend the operator's money on a paid
 
 The key stays a SecretStr until the moment the provider client needs it; it never goes into
 a log, an error message or a repr. A provider's refusal of a key says whose it was
-(`refusal_names_key`), so gateway can mark a key of the user's wallet inactive.
+(`refusal_names_key`), so gateway can mark a key of the user's wallet inactive; so does a
+failed reply's error for the wallet keys a skill's service refused before (`refusals_named`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from fnmatch import fnmatchcase
@@ -43,6 +44,27 @@ def refusal_names_key(provider: str, source: KeySource) -> Iterator[None]:
     except TzurotError as err:
         if err.reason == "INVALID_API_KEY" and err.metadata.get("provider") == provider:
             err.metadata["key_source"] = source
+        raise
+
+
+REFUSED_KEY_PROVIDERS = "refused_key_providers"
+"""The error metadata naming (comma-separated) the wallet keys a failed reply saw refused."""
+
+
+@contextmanager
+def refusals_named(refused: Callable[[], Iterable[str]]) -> Iterator[None]:
+    """A TzurotError raised inside names the keys `refused()` gives then (metadata
+    `refused_key_providers`, sorted, comma-separated): wallet keys a skill's service refused
+    (401) before the reply failed, which no ReplyFinished will carry now. Gateway marks them
+    inactive all the same. Provider names only, never a key; any other exception is left
+    as it is."""
+    try:
+        yield
+    except TzurotError as err:
+        named = {n for n in err.metadata.get(REFUSED_KEY_PROVIDERS, "").split(",") if n}
+        named.update(refused())
+        if named:
+            err.metadata[REFUSED_KEY_PROVIDERS] = ",".join(sorted(named))
         raise
 
 

@@ -41,11 +41,17 @@ from tzurot.inference.domain import (
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
+    ResolvedKey,
     TokenUsage,
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
-from tzurot.inference.keys import KeyResolver, refusal_names_key, track_user_key_uses
+from tzurot.inference.keys import (
+    KeyResolver,
+    refusal_names_key,
+    refusals_named,
+    track_user_key_uses,
+)
 from tzurot.inference.lore.macros import MacroContext, expand, expand_character
 from tzurot.inference.lore.matching import LORE_REGEX_BUDGET_SPENT, RegexBudget
 from tzurot.inference.lore.prompting import run_lore
@@ -89,6 +95,16 @@ def _user_name(request: ReplyRequest) -> str:
     if request.persona is not None and request.persona.preferred_name.strip():
         return " ".join(request.persona.preferred_name.split())
     return " ".join(request.author_name.split())
+
+
+def _refused_before_failing(
+    loop: ToolLoop, keys_used: set[str], answer: Provider, key: ResolvedKey
+) -> set[str]:
+    """The wallet keys a skill's service refused (401) before the reply failed: only keys
+    taken from the user's wallet, and never the answer's own, which answered the round that
+    called the skills (it works; gateway treats a finished reply's alike)."""
+    answer_key = {answer.name} if key.source == "user" else set()
+    return (loop.refused_keys & keys_used) - answer_key
 
 
 def _utc_now() -> datetime:
@@ -316,8 +332,12 @@ class Inference:
         )
         final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now
-            # Whose key was refused: gateway marks a user's stored key inactive.
-            with refusal_names_key(provider.name, key.source):
+            # Whose key was refused: gateway marks a user's stored key inactive. A reply that
+            # fails after a skill's service refused a wallet key says so in its error.
+            with (
+                refusal_names_key(provider.name, key.source),
+                refusals_named(lambda: _refused_before_failing(loop, keys_used, provider, key)),
+            ):
                 async for event in events:
                     if isinstance(event, LoopResult):
                         final = event
