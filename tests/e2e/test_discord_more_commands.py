@@ -76,9 +76,12 @@ async def test_timezone_set_then_get(world: World) -> None:
 
 async def test_usage_after_a_conversation(world: World) -> None:
     await world.set_key(world.alice)
-    async with running_bot(world):
+    async with running_bot(world) as bot:
         await world.discord.say(world.general, world.alice, "@Lilith count my tokens")
         await world.discord.wait_until(lambda: world.discord.webhook_messages(world.general))
+        # The answer's first words are posted while it streams; its usage is recorded when
+        # it finishes. Asked before that, /usage rightly says nothing yet.
+        await settled(world, bot)
         shown = await world.discord.slash(world.general, world.alice, "usage", {"period": "day"})
         text = await answered(world, shown)
     assert "openrouter/fake/lilith" in text
