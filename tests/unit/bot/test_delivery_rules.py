@@ -120,3 +120,21 @@ def test_a_pluralkit_reply_embed_points_at_the_replied_message() -> None:
     assert reply_embed_target(message(embed)) == (22, 333)
     plain = discord.Embed(description="https://discord.com/channels/1/22/333")
     assert reply_embed_target(message(plain)) is None  # an ordinary link is not a reply
+
+
+def test_a_429_after_the_slow_down_ran_out_starts_it_again_at_twice() -> None:
+    """A webhook that stays busy (answers coming and going in its threads) keeps its entry;
+    429s hours apart must not compound: each starts the slow-down at 2x again, and only one
+    while it lasts doubles it."""
+    now = [0.0]
+    cadence = WebhookCadence(1.5, clock=lambda: now[0])
+    cadence.start(41)
+    for hour in range(3):
+        now[0] = hour * 3600.0
+        cadence.limited(41, 0.5)
+        now[0] += 60
+    assert cadence.interval(41) == 1.5
+    cadence.limited(41, 0.5)
+    assert cadence.interval(41) == 1.5 * 2
+    cadence.limited(41, 0.5)  # again while it lasts
+    assert cadence.interval(41) == 1.5 * 4

@@ -76,7 +76,11 @@ class WebhookCadence:
         return max(self._floor, shared) * factor
 
     def limited(self, webhook: int, retry_after: float) -> None:
-        """Discord answered 429: slow every answer streaming through the webhook for a while."""
+        """Discord answered 429: slow every answer streaming through the webhook for a while.
+        A 429 while that slow-down lasts doubles it (at most 8x); one after it has run out
+        starts again at 2x, however long the webhook has stayed busy."""
         state = self._webhooks.setdefault(webhook, _Webhook())
+        if self._clock() >= state.backoff_until:
+            state.backoff = 1.0
         state.backoff = min(state.backoff * 2, 8.0)
         state.backoff_until = self._clock() + max(retry_after, WEBHOOK_WINDOW) * 5
