@@ -168,7 +168,9 @@ async def test_a_run_whose_personality_is_deleted_ends_saying_so_and_writes_noth
     assert len(events) == (2 if heartbeat else 4)
     assert inference.streams_closed == 1
     if heartbeat:
-        assert await written(engine, job_id) == NOTHING  # no answer, no usage, no hand-over
+        # No answer, no hand-over; the text relayed before was billed: estimated, not delivered.
+        assert await written(engine, job_id) == BILLED_ONLY
+        assert await failed_usage(engine, job_id) == [(True, 0)]
     else:  # the provider answered in full: what it billed is recorded, as not delivered
         assert await written(engine, job_id) == BILLED_ONLY
         assert await failed_usage(engine, job_id) == [(True, USAGE.input_tokens)]

@@ -605,7 +605,8 @@ async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
 ) -> None:
     """Mid-answer, another run takes the job over (this one's lease ran out in a long
     Postgres failover): this run's next heartbeat finds it, the stream ends JOB_TAKEN_OVER
-    at its next event, and neither its answer nor its usage nor a failure is written."""
+    at its next event, and neither its answer nor a failure is written: only the text it
+    relayed, which the provider billed, as an estimate paid but not delivered."""
     limits = dataclasses.replace(LIMITS, job_lease_seconds=0.4)  # a heartbeat every 0.1 s
     gateway = Gateway(
         store=store, inference=inference, memory=memory, keyvault=keyvault, limits=limits
@@ -631,8 +632,10 @@ async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
     job = await store.get_job(accepted.job_id)
     assert job is not None
     assert (job.status, job.attempts, job.error, job.content) == (JobStatus.RUNNING, 2, None, "")
+    u = t.usage_log.c
     async with engine.connect() as conn:
-        assert await conn.scalar(sa.select(sa.func.count()).select_from(t.usage_log)) == 0
+        rows = (await conn.execute(sa.select(u.input_tokens, u.failed, u.estimated))).all()
+    assert [tuple(row) for row in rows] == [(0, True, True)]
 
 
 async def test_a_job_that_stops_before_it_runs_is_failed_retryably_not_left_running(
@@ -798,8 +801,11 @@ async def test_inference_unavailable_fails_the_job(
     )
     assert job.finished_at is not None
     assert memory.exchanges == []
+    # No report of the answer's usage came before the error: the text relayed is estimated.
+    u = t.usage_log.c
     async with engine.connect() as conn:
-        assert (await conn.execute(sa.select(t.usage_log))).all() == []
+        rows = (await conn.execute(sa.select(u.output_tokens, u.failed, u.estimated))).all()
+    assert [tuple(row) for row in rows] == [(1, True, True)]
 
 
 async def test_inference_without_a_final_answer_fails_the_job(

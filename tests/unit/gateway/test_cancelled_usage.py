@@ -5,11 +5,19 @@ usage, about four characters a token, with no input."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tzurot.gateway import convert as gateway_convert
 from tzurot.gateway import domain as g
 from tzurot.gateway.cancelled_usage import RelayedAnswer
 from tzurot.inference import convert as inference_convert
-from tzurot.inference.domain import PaidCall, TokenUsage, UsageSpent
+from tzurot.inference.domain import (
+    PaidCall,
+    PromptReport,
+    ReplyFinished,
+    TokenUsage,
+    UsageSpent,
+)
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 
@@ -21,6 +29,24 @@ def test_an_estimated_round_reaches_the_gateway_as_estimated() -> None:
     wire = inference_convert.reply_event(UsageSpent((paid,), failed=True))
     assert wire.usage_spent.usage[0].estimated
     assert gateway_convert.reply_event(wire) == g.UsageSpent((BROKEN,), failed=True)
+
+
+def test_a_finished_answer_s_estimated_usage_reaches_the_gateway_as_estimated() -> None:
+    """An answer whose stream had no usage chunk: ReplyFinished.usage says it is estimated."""
+    finished = ReplyFinished(
+        content="Hi",
+        provider="openrouter",
+        model="x/chat",
+        usage=TokenUsage(1800, 2, estimated=True),
+        finish_reason="stop",
+        report=PromptReport(prompt_tokens_estimate=1800, history_turns=0, key_source="user"),
+    )
+    wire = inference_convert.reply_event(finished)
+    assert wire.finished.usage.estimated
+    usage = gateway_convert.reply_event(wire).usage  # type: ignore[union-attr]  # ReplyFinished
+    assert usage == g.Usage("openrouter", "x/chat", 1800, 2, estimated=True)
+    counted = replace(finished, usage=TokenUsage(1800, 2))
+    assert not gateway_convert.reply_event(inference_convert.reply_event(counted)).usage.estimated  # type: ignore[union-attr]  # ReplyFinished
 
 
 def test_an_older_inference_s_usage_is_the_provider_s_count() -> None:

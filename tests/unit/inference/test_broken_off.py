@@ -227,6 +227,8 @@ async def test_a_silent_attempt_is_asked_again_without_a_broken_off_estimate() -
     final = events[-1]
     assert isinstance(final, Answer)
     assert final.usage.input_tokens > 120  # the silent prompt estimated in, as before
+    assert final.usage.estimated  # and marked so
+    assert meter.usage.estimated
     assert len(llm.calls) == 2
 
 
@@ -312,6 +314,24 @@ async def test_a_later_round_broken_off_is_reported_apart_from_the_rounds_paid_b
         expected_estimate(llm.calls[1]),
         UsageSpent((PaidCall("", "openrouter", MODEL, TokenUsage(300, 12)),), failed=True),
     ]
+
+
+async def test_a_failed_reply_s_rounds_are_marked_estimated_when_one_was() -> None:
+    """Round 1's provider sent no usage chunk (its tokens estimated); round 2 broke off: the
+    failed report of the rounds paid says it holds an estimate."""
+    call = ToolCall(id="call_1", name="sketch", arguments="{}")
+    guessed = TokenUsage(300, 12, estimated=True)
+    round_1: Script = [
+        ToolCallStarted(),
+        Completion("", guessed, "tool_calls", tool_calls=(call,)),
+    ]
+    llm = ScriptedModel(round_1, broke_after_answering(DROPPED))
+    events, raised = await run_loop(llm, Ask())
+    assert isinstance(raised, Unavailable)
+    *_, rounds = [e for e in events if isinstance(e, UsageSpent)]
+    assert rounds == UsageSpent(
+        (PaidCall("", "openrouter", MODEL, guessed, estimated=True),), failed=True
+    )
 
 
 async def test_a_reply_that_still_finishes_reports_the_broken_round_and_its_own_usage() -> None:

@@ -60,7 +60,17 @@ def test_usage_is_estimated_when_the_provider_sends_none() -> None:
     assembly = AnswerAssembly()
     take_all(assembly, [chunk({"content": "12345678"}), chunk({}, "stop")])
     # ceil(len/4): "Ann: hello there" is 16 characters, the answer 8.
-    assert assembly.completion(MESSAGES).usage == TokenUsage(input_tokens=4, output_tokens=2)
+    # Marked Tzurot's estimate, as far as the usage row (Usage.estimated).
+    assert assembly.completion(MESSAGES).usage == TokenUsage(
+        input_tokens=4, output_tokens=2, estimated=True
+    )
+
+
+def test_the_provider_s_own_usage_is_not_an_estimate() -> None:
+    assembly = AnswerAssembly()
+    usage = {"prompt_tokens": 12, "completion_tokens": 3}
+    take_all(assembly, [chunk({"content": "hi"}, "stop"), {"choices": [], "usage": usage}])
+    assert not assembly.completion(MESSAGES).usage.estimated
 
 
 def test_tool_calls_assembled_by_index_with_one_start_each() -> None:

@@ -8,6 +8,9 @@ the characters relayed since inference last reported the answer's usage (about f
 token), input 0 (the prompt's count comes only with ReplyFinished's report, which never
 came; the gateway holds no estimate of it). A failed, estimated usage row (Usage.estimated),
 so `/usage` shows what was paid; a floor, as reasoning and skill rounds are never relayed.
+So too when inference's stream ends in an error it could not report first (inference
+restarting, the gateway's deadline, a run that lost its job): its own failures report their
+usage before the error, which resets the count.
 """
 
 from __future__ import annotations

@@ -434,6 +434,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
             input_tokens=fin.usage.input_tokens,
             output_tokens=fin.usage.output_tokens,
             images=fin.usage.images,
+            estimated=fin.usage.estimated,  # never set by an older inference
         ),
         finish_reason=fin.finish_reason,
         reasoning=fin.reasoning,

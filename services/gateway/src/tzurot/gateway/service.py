@@ -39,6 +39,7 @@ from tzurot.gateway.domain import (
     ReplyFinished,
     ReplyRequest,
     SkillActivity,
+    Usage,
     UsageSpent,
     User,
 )
@@ -393,13 +394,17 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         models were paid to read (`AttachmentRead`), and what else inference reports paid
         (`UsageSpent`: a skill's paid calls; a failed reply's answer calls, as failed), is
         recorded as it comes, whatever the answer becomes (attachment_reads.py,
-        store/usage_rows.py); and what a reply cancelled mid-answer was generating, as the
-        gateway estimates it from the text it relayed (cancelled_usage.py)."""
+        store/usage_rows.py); and what a reply cut off mid-answer (cancelled, or inference
+        dying) was generating, as the gateway estimates it from the text it relayed
+        (cancelled_usage.py). A whole answer is stored even when the client goes away while
+        it is (`_end_cancelled`)."""
         keep_alive: asyncio.Task[None] | None = None
         attempt = job.attempts
         lost = asyncio.Event()
         relayed = RelayedAnswer()
         finished: ReplyFinished | None = None
+        finishing: asyncio.Task[None] | None = None
+        request: ReplyRequest | None = None
         self._running.add(job.id)
         try:
             yield JobAccepted(
@@ -423,13 +428,24 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 raise FailedPrecondition(
                     "inference ended without a final answer", reason="NO_ANSWER"
                 )
-            await self._finish(job, attempt, finished, prepared.request_type, request)
+            # Shielded: a cancel now lands after the answer and its usage are stored, never
+            # between (the cancel branch waits for the write: `_end_cancelled`).
+            finishing = asyncio.ensure_future(
+                self._finish(job, attempt, finished, prepared.request_type, request)
+            )
+            await asyncio.shield(finishing)
             if request.lore is not None and finished.lore_state is not None:
                 await self._save_lore_state(
                     command.location.conversation_id, personality.id, finished.lore_state
                 )
         except TzurotError as err:
-            await self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt)
+            # Inference reports what its answer was billed before its own errors (resetting
+            # `relayed`); text relayed since then is what it could not report: it died (a
+            # restart, SERVICE_RESTARTING), or the gateway cut it off (its deadline, a lost run).
+            await asyncio.gather(
+                self._keep_relayed(job, prepared, relayed if finished is None else None),
+                self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt),
+            )
             # The user's own key refused, by the answer's provider or by a skill's service
             # before the answer failed: `/wallet list` says it is inactive now.
             await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
@@ -437,11 +453,16 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no
             # turn is stored, and the job may be tried again. What the provider had begun
-            # generating was billed: estimated, at once with the failure (both shielded).
-            error = GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED
-            await asyncio.gather(
-                self._keep_cancelled(job, prepared, relayed if finished is None else None),
-                self._fail(job.id, error, attempt),
+            # generating was billed: estimated, at once with the failure (both shielded). A
+            # whole answer is stored all the same (`_end_cancelled`).
+            await self._end_cancelled(
+                job,
+                attempt,
+                prepared,
+                relayed=relayed,
+                finished=finished,
+                finishing=finishing,
+                request=request,
             )
             raise
         except Exception:
@@ -667,19 +688,25 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 output_tokens=paid.output_tokens,
             )
 
-    async def _keep_cancelled(
+    async def _keep_relayed(
         self, job: Job, prepared: Prepared, relayed: RelayedAnswer | None
     ) -> None:
-        """A reply cancelled once the provider began answering: the part of its answer that
-        no report carries, estimated from the text relayed (input 0, ~4 characters a token:
+        """A reply cut off once the provider began answering, with no report of it from
+        inference (cancelled, or inference died): the part of its answer that no report
+        carries, estimated from the text relayed (input 0, ~4 characters a token:
         cancelled_usage.py), one failed, estimated usage row under the job's model and kind.
-        One short insert, shielded; a refused write is logged, not raised (the cancel goes
-        on). Nothing when nothing was relayed, or the answer had finished (its usage is the
+        Nothing when nothing was relayed, or the answer had finished (its usage is the
         job's)."""
         config = prepared.config.config
         usage = None if relayed is None else relayed.estimate(config.provider, config.model)
-        if usage is None:
-            return
+        if usage is not None and await self._keep_unfinished(job, prepared, usage):
+            log.info(
+                "job.relayed_usage_estimated", job_id=job.id, output_tokens=usage.output_tokens
+            )
+
+    async def _keep_unfinished(self, job: Job, prepared: Prepared, usage: Usage) -> bool:
+        """One failed usage row (paid, not delivered) under the job's kind: one short insert,
+        shielded; a refused write is logged, not raised (the failure goes on). Whether kept."""
         try:
             await asyncio.shield(
                 self._store.record_spent_usage(
@@ -691,12 +718,56 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                 )
             )
         except Exception:
-            log.exception("job.cancelled_usage_not_recorded", job_id=job.id)
-            return
-        log.info("job.cancelled_usage_estimated", job_id=job.id, output_tokens=usage.output_tokens)
+            log.exception("job.unfinished_usage_not_recorded", job_id=job.id)
+            return False
         metrics.record_tokens(
-            usage.provider, usage.model, input_tokens=0, output_tokens=usage.output_tokens
+            usage.provider,
+            usage.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
         )
+        return True
+
+    async def _end_cancelled(
+        self,
+        job: Job,
+        attempt: int,
+        prepared: Prepared,
+        *,
+        relayed: RelayedAnswer,
+        finished: ReplyFinished | None,
+        finishing: asyncio.Task[None] | None,
+        request: ReplyRequest | None,
+    ) -> None:
+        """The client went away (or this gateway stops) during the run.
+
+        Before the whole answer came: the job fails (CLIENT_CANCELLED, GATEWAY_STOPPED), and
+        the text relayed is estimated (`_keep_relayed`), at once.
+
+        Once it came (`finished`): it is stored all the same (`finishing`: its write, begun
+        before the cancel, or now), as it would have been a moment later, and the cancel
+        goes on once the write ended. The job reads streamed, as one whose client goes away
+        just after: a resend replays it, and a dead bot's preview is finished by the
+        unfinished-answer sweep; never paid twice. A write that did not commit (refused, or
+        itself cancelled) leaves the job this run's: it fails, and the provider's own count
+        of the answer is kept as paid, not delivered (a run that lost its job kept it in
+        `_finish` already)."""
+        error = GATEWAY_STOPPED if self._stopping else _CLIENT_CANCELLED
+        if finished is None or request is None:
+            await asyncio.gather(
+                self._keep_relayed(job, prepared, relayed), self._fail(job.id, error, attempt)
+            )
+            return
+        if finishing is None:  # inference's stream had not ended yet: the write begins now
+            finishing = asyncio.ensure_future(
+                self._finish(job, attempt, finished, prepared.request_type, request)
+            )
+        await _settled(finishing)
+        if not finishing.cancelled() and finishing.exception() is None:
+            log.info("job.finished_despite_cancel", job_id=job.id, reason=error.reason)
+            return
+        if await self._fail(job.id, error, attempt):
+            await self._keep_unfinished(job, prepared, finished.usage)
 
     async def _keep_read(self, request: ReplyRequest, read: AttachmentRead) -> None:
         """Records what a helper model read for the job: each call's usage now, whatever the
@@ -784,15 +855,16 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         log.info("job.lost", job_id=job.id, gone=loss.job_gone)
         return lost_job_error(job.id, loss)
 
-    async def _fail(self, job_id: str, error: JobError, attempt: int) -> None:
+    async def _fail(self, job_id: str, error: JobError, attempt: int) -> bool:
         """Marks the job failed unless it finished already (or another run took it over);
-        shielded, so a cancelled stream still records why."""
+        shielded, so a cancelled stream still records why. Whether it did."""
         if not await asyncio.shield(self._store.fail_job(job_id, error, attempt)):
             # Finished already, or another run's now: either way not this failure's to mark.
             log.info("job.not_marked_failed", job_id=job_id, reason=error.reason)
-            return
+            return False
         metrics.record_job("failed", error.reason)
         log.info("job.failed", job_id=job_id, code=error.code, reason=error.reason)
+        return True
 
     async def _replay(
         self, job: Job, personality: Personality
@@ -830,6 +902,18 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
                     return
             except Exception:  # a missed beat is not fatal; the next one may succeed
                 log.warning("job.heartbeat_failed", job_id=job_id, exc_info=True)
+
+
+async def _settled(task: asyncio.Task[None]) -> None:
+    """Waits until `task` ended (its outcome is its own to read), whatever cancels this wait
+    meanwhile: a write in flight ends before the cancel that interrupted it goes on."""
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            continue  # the caller re-raises the cancel it is handling
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("job.finish_not_stored", error=repr(task.exception()))
 
 
 def _job_error(job: Job) -> TzurotError:

@@ -193,7 +193,8 @@ async def answer(
             continue
         completion = state.completion
         assert completion is not None  # _attempt sets it or raises
-        budget.spent(completion.usage.input_tokens, completion.usage.output_tokens)
+        usage = completion.usage
+        budget.spent(usage.input_tokens, usage.output_tokens, estimated=usage.estimated)
         if completion.finish_reason == "content_filter":
             raise content_filtered(provider.name)
         if completion.tool_calls and tools is not None and tools.callable:
@@ -249,18 +250,21 @@ class _Budget:
             time_left=lambda: self.time_left() - self._floor,
         )
         self._input_tokens = self._output_tokens = 0
+        self._estimated = False
 
     @property
     def usage(self) -> TokenUsage:
-        return TokenUsage(self._input_tokens, self._output_tokens)
+        return TokenUsage(self._input_tokens, self._output_tokens, estimated=self._estimated)
 
-    def spent(self, input_tokens: int, output_tokens: int) -> None:
+    def spent(self, input_tokens: int, output_tokens: int, *, estimated: bool = False) -> None:
         """Every call paid for comes here (an answer, an estimated silent attempt), before
-        anything may raise: the meter then holds it also when the answer fails."""
+        anything may raise: the meter then holds it also when the answer fails. `estimated`:
+        Tzurot's estimate, not the provider's count (the usage says so from then on)."""
         self._input_tokens += input_tokens
         self._output_tokens += output_tokens
+        self._estimated = self._estimated or estimated
         if self.meter is not None:
-            self.meter.add(input_tokens, output_tokens)
+            self.meter.add(input_tokens, output_tokens, estimated=estimated)
 
     def time_left(self) -> float:
         return self._deadline - self._clock()
@@ -308,7 +312,7 @@ class _Budget:
         if state.started or self._timeouts == 0 or not self.fits():
             return False
         self._timeouts -= 1
-        self.spent(estimate_prompt_tokens(call.messages), 0)
+        self.spent(estimate_prompt_tokens(call.messages), 0, estimated=True)
         return True
 
     def retry_empty(self, finish_reason: str, provider: str) -> None:

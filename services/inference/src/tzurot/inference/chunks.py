@@ -141,7 +141,7 @@ class AnswerAssembly:
         """The whole answer; usage estimated when the provider sent none."""
         content = "".join(self._pieces)
         usage = self._usage or TokenUsage(
-            estimate_prompt_tokens(messages), estimate_tokens(content)
+            estimate_prompt_tokens(messages), estimate_tokens(content), estimated=True
         )
         return Completion(
             content=content,

@@ -249,6 +249,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 input_tokens=event.usage.input_tokens,
                 output_tokens=event.usage.output_tokens,
                 images=event.usage.images,
+                estimated=event.usage.estimated,
             ),
             finish_reason=event.finish_reason,
             reasoning=event.reasoning,
@@ -300,6 +301,7 @@ def speech_finished(result: SpeechResult) -> common.SpeechFinished:
         duration_secs=result.duration_secs,
         waveform=result.waveform,
         characters=result.characters,
+        stand_in_voice=result.stand_in_voice,
     )
 
 

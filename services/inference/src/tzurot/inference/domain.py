@@ -231,6 +231,10 @@ class TokenUsage:
     input_tokens: int
     output_tokens: int
     images: int = 0
+    estimated: bool = False
+    """Some of these tokens are Tzurot's estimate, not the provider's count: a stream that
+    ended without its usage chunk (chunks.py), a silent attempt's prompt (answering.py).
+    Carried to ReplyFinished.usage and the failed UsageSpent (Usage.estimated)."""
 
 
 TRANSCRIPTION = "transcription"
@@ -440,14 +444,17 @@ class UsageMeter:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    estimated: bool = False
+    """Any call added was estimated (TokenUsage.estimated)."""
 
-    def add(self, input_tokens: int, output_tokens: int) -> None:
+    def add(self, input_tokens: int, output_tokens: int, *, estimated: bool = False) -> None:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self.estimated = self.estimated or estimated
 
     @property
     def usage(self) -> TokenUsage:
-        return TokenUsage(self.input_tokens, self.output_tokens)
+        return TokenUsage(self.input_tokens, self.output_tokens, estimated=self.estimated)
 
     def __bool__(self) -> bool:
         return bool(self.input_tokens or self.output_tokens)

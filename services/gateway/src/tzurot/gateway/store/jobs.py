@@ -208,6 +208,7 @@ def _finish_job_statement() -> sa.Select[Any]:
                 "output_tokens",
                 "images",
                 "request_type",
+                "estimated",
             ],
             sa.select(
                 done.c.user_id,
@@ -218,6 +219,8 @@ def _finish_job_statement() -> sa.Select[Any]:
                 done.c.output_tokens,
                 sa.bindparam("v_images", type_=sa.Integer),
                 sa.bindparam("v_request_type", type_=sa.Text),
+                # Some of the answer's tokens are Tzurot's estimate (Usage.estimated).
+                sa.bindparam("v_estimated", type_=sa.Boolean),
             ),
         )
         .cte("logged")
@@ -461,6 +464,7 @@ class JobQueries(SqlBase):
             "v_output_tokens": usage.output_tokens,
             "v_images": usage.images,
             "v_request_type": request_type,
+            "v_estimated": usage.estimated,
             **{f"v_{name}": None for name in CONTEXT_COLUMNS},
             **{f"v_{name}": value for name, value in (context or {}).items()},
         }

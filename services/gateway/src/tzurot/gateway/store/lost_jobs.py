@@ -56,6 +56,7 @@ class LostJobQueries(SqlBase):
                 "output_tokens",
                 "images",
                 "request_type",
+                "estimated",
                 "failed",
             ],
             sa.select(
@@ -67,6 +68,7 @@ class LostJobQueries(SqlBase):
                 sa.literal(usage.output_tokens),
                 sa.literal(usage.images),
                 sa.literal(request_type),
+                sa.literal(usage.estimated),
                 sa.true(),
             ).where(sa.exists().where(u.id == user_id, u.deletion_requested_at.is_(None))),
         )

@@ -154,7 +154,10 @@ class ToolLoop:
                     yield event
         except TzurotError:
             if meter:
-                spent = PaidCall("", target.provider.name, target.model, meter.usage)
+                usage = meter.usage
+                spent = PaidCall(
+                    "", target.provider.name, target.model, usage, estimated=usage.estimated
+                )
                 yield UsageSpent((spent,), failed=True)
             raise
 
