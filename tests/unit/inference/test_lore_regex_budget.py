@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 from tests.unit.inference.test_service import REQUEST, collect, make
 from tzurot.inference import service as service_module
 from tzurot.inference.domain import ReplyFinished
-from tzurot.inference.lore import matching
+from tzurot.inference.lore import matching, regex_guard
 from tzurot.inference.lore.engine import Scan, activate
 from tzurot.inference.lore.matching import (
     LORE_REGEX_BUDGET_SPENT,
@@ -100,13 +100,13 @@ def test_once_spent_regex_keys_match_nothing_and_text_keys_still_do() -> None:
     ]
     text_entry = Entry(uid="text", keys=("dragon",), content="text key", order=1)
     book = Book(id="b", name="B", entries=(*regex_entries, text_entry))
-    compiled = matching._compile.cache_info().misses
+    compiled = regex_guard._cache.misses
     fired = scan(book, budget, "A DRAGON!")
     # 1.0 s at 0.15 s a key: seven keys fit (the seventh spends it), the rest match
     # nothing without being run.
     assert budget.searches == 7
     assert (budget.spent, budget.skipped) == (True, 3)
-    assert matching._compile.cache_info().misses - compiled == 7  # the rest not even compiled
+    assert regex_guard._cache.misses - compiled == 7  # the rest not even compiled
     assert sorted(fired) == sorted([*(f"re-{n}" for n in range(7)), "text"])
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import cast
 
@@ -65,3 +66,42 @@ def test_the_users_name_reaches_the_card_on_one_line() -> None:
     )
     display = cast(ReplyRequest, SimpleNamespace(persona=None, author_name="Bo\nb"))
     assert _user_name(display) == "Bo b"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{roll:²}}",  # str.isdigit() says yes, int() says no
+        "{{roll:d٣}}",  # an Arabic-Indic digit: int() reads it, a roll does not
+        "{{roll:1" + "0" * 5000 + "}}",  # past int()'s 4,300 digits
+        "{{roll:1000000000}}",  # ten digits
+    ],
+)
+def test_a_roll_of_other_digits_or_too_many_is_left_as_written(text: str) -> None:
+    assert expand(text, CTX) == text
+
+
+def test_a_roll_of_nine_digits_rolls() -> None:
+    assert 1 <= int(expand("{{roll:d999999999}}", CTX)) <= 999_999_999
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{" * 100_000,  # 200 KB of unclosed macros: quadratic took 43 s at 80 KB
+        "{{a" * 70_000,
+        "{{" + "a" * 200_000,
+        "{{a}" * 50_000,
+        "{{{" * 70_000 + "}}",
+    ],
+)
+def test_expansion_reads_the_text_about_once(text: str) -> None:
+    started = time.process_time()
+    expand(text, CTX)
+    assert time.process_time() - started < 1  # coarse: linear is milliseconds
+
+
+def test_a_macro_body_holds_no_opening_braces() -> None:
+    assert expand("{{a {{char}} and {{user}}", CTX) == "{{a Grigori and Ann"
+    assert expand("{{{char}}}", CTX) == "{{{char}}}"
+    assert expand("{{reverse:a}b}}", CTX) == "b}a"

@@ -3,9 +3,9 @@
 From the V3 spec: `{{char}}` (the nickname, else the name; also the legacy `<BOT>`,
 `<bot>`, `<char>`), `{{user}}` (the user's persona or display name; also `<USER>`,
 `<user>`), `{{random:A,B}}` (`\\,` escapes a comma; SillyTavern's `{{random::A::B}}` too),
-`{{pick:A,B}}` (the same choice for the same prompt), `{{roll:N}}`/`{{roll:dN}}`,
-`{{// A}}`, `{{hidden_key:A}}` and `{{comment: A}}` (removed from the prompt),
-`{{reverse:A}}`; and V2's `{{original}}` (the system prompt the character replaces: there
+`{{pick:A,B}}` (the same choice for the same prompt), `{{roll:N}}`/`{{roll:dN}}` (N of at
+most nine digits 0-9), `{{// A}}`, `{{hidden_key:A}}` and `{{comment: A}}` (removed from the
+prompt), `{{reverse:A}}`; and V2's `{{original}}` (the system prompt the character replaces: there
 is no global one here, so it is empty). Names are matched case-insensitively; an unknown
 macro is left as written.
 """
@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tzurot.inference.domain import Character
 
-_MACRO = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_MACRO = re.compile(r"\{\{((?:(?!\}\}|\{\{).)*+)\}\}", re.DOTALL)
+"""A macro's body runs to the first `}}` and holds no `{{`: the scan from one `{{` stops at
+the next, and the possessive `*+` never backtracks, so a text is read about once whatever
+it holds (`.*?` read to the end of the text from every unclosed `{{`: quadratic). In
+`{{a {{char}}` the first `{{` is text and `{{char}}` a macro."""
+MAX_ROLL_DIGITS = 9
+"""`{{roll:N}}` rolls at most 999,999,999 sides; more, or digits other than 0-9, and it is
+left as written."""
 _LEGACY_CHAR = re.compile(r"<(?:BOT|bot|char)>")
 _LEGACY_USER = re.compile(r"<(?:USER|user)>")
 _SPLIT = re.compile(r"(?<!\\),")
@@ -67,11 +74,8 @@ def expand(text: str, ctx: MacroContext) -> str:
             return rng.choice(options) if options else ""
         if key == "roll":
             sides = body.strip().lower().removeprefix("d")
-            return (
-                str(rng.randint(1, int(sides)))
-                if sides.isdigit() and int(sides) > 0
-                else match.group(0)
-            )
+            whole = sides.isascii() and sides.isdigit() and len(sides) <= MAX_ROLL_DIGITS
+            return str(rng.randint(1, int(sides))) if whole and int(sides) > 0 else match.group(0)
         if key in ("hidden_key", "comment"):
             return ""
         if key == "reverse":

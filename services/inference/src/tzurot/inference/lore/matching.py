@@ -4,7 +4,8 @@ A key written `/pattern/flags` is a regular expression (JavaScript flags i, m, s
 the last three change nothing here); so is every key of an entry with `use_regex`. Other
 keys match as text: case-insensitively unless the entry says otherwise, and with
 `match_whole_words` a one-word key must stand between non-word characters while a key of
-several words matches as a substring. A regex that does not compile, or runs longer than
+several words matches as a substring. A regex that does not compile, that `regex_guard`
+refuses before compiling (one that would expand too far), or that runs longer than
 `REGEX_TIMEOUT_SECONDS`, matches nothing; and one activation (every key of every entry, every
 recursion step) spends at most `REGEX_BUDGET_SECONDS` compiling and searching regex keys
 (`RegexBudget`): after that its keys written as regexes match nothing, while text keys
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import regex
 
 from tzurot.inference.lore.model import Entry, LoreRole, Position
+from tzurot.inference.lore.regex_guard import compile_key
 
 REGEX_TIMEOUT_SECONDS = 0.05
 """One regex search: longer, and it matches nothing."""
@@ -34,12 +36,10 @@ _DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
 _FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
 
 
-@functools.lru_cache(maxsize=2048)
 def _compile(pattern: str, flags: int) -> regex.Pattern[str] | None:
-    try:
-        return regex.compile(pattern, flags | regex.V0)
-    except (regex.error, ValueError, OverflowError):
-        return None
+    """Compiled and cached within `regex_guard`'s bounds (a key that would expand past them
+    is refused before compiling: matches nothing)."""
+    return compile_key(pattern, flags)
 
 
 def key_regex(key: str, *, force: bool = False) -> regex.Pattern[str] | None:
