@@ -103,8 +103,9 @@ async def test_a_large_icon_card_gets_a_served_avatar_and_exports(
 async def test_a_card_whose_export_would_not_fit_a_message_is_refused(
     admin: Admin, gateway: Gateway
 ) -> None:
-    # 7 MB of description: the PNG export carries it twice in base64 (over 18 MB).
-    card = card_v3("Breen", description="x" * 7_000_000)
+    # 7 MB of greeting (character fields stop at 64,000 characters): the PNG export carries
+    # it twice in base64 (over 18 MB).
+    card = card_v3("Breen", first_mes="x" * 7_000_000)
     alice = Principal(await gateway.user(ALICE))
     with pytest.raises(InvalidArgument) as caught:
         await admin.import_card(alice, json.dumps(card).encode())

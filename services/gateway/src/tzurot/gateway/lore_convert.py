@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tzurot.gateway.cards.lore_numbers import INT32_MAX, clamp, int32, timed
 from tzurot.gateway.cards.lorebooks import LoreEntry
 from tzurot.gateway.lore import (
     LoreActivation,
@@ -39,6 +40,7 @@ SCOPE_PROTO: dict[Scope, common.LoreScope.ValueType] = {
     "global": common.LORE_SCOPE_GLOBAL,
 }
 SCOPE_NAME: dict[int, Scope] = {number: name for name, number in SCOPE_PROTO.items()}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def struct(data: Mapping[str, Any]) -> Struct:
@@ -79,8 +81,9 @@ def character_card(card: Mapping[str, Any]) -> common.CharacterCard:
             for a in card.get("assets") or ()
         ],
         source=[str(s) for s in card.get("source") or ()],
-        creation_date=int(card.get("creation_date") or 0),
-        modification_date=int(card.get("modification_date") or 0),
+        # clamped: a card stored before import bounded its dates still converts
+        creation_date=clamp(int(card.get("creation_date") or 0), _INT64_MIN, _INT64_MAX),
+        modification_date=clamp(int(card.get("modification_date") or 0), _INT64_MIN, _INT64_MAX),
         unknown_fields=struct(card.get("unknown_fields") or {}),
         unknown_card_fields=struct(card.get("card_unknown_fields") or {}),
     )
@@ -90,6 +93,8 @@ def character_card(card: Mapping[str, Any]) -> common.CharacterCard:
 
 
 def lore_entry(entry: LoreEntry) -> common.LoreEntry:
+    """The entry as a proto; its numbers clamped into their fields (import bounds them, see
+    `lore_numbers`, but a book stored before that may hold larger ones)."""
     message = common.LoreEntry(
         uid=entry.uid,
         keys=entry.keys,
@@ -100,22 +105,22 @@ def lore_entry(entry: LoreEntry) -> common.LoreEntry:
         name=entry.name,
         constant=entry.constant,
         disabled=not entry.enabled,
-        order=entry.order,
+        order=int32(entry.order),
         position=_POSITION[entry.position],
-        depth=entry.depth,
+        depth=int32(entry.depth),
         role=_ROLE[entry.role],
         skip_probability=not entry.use_probability,
         use_regex=entry.use_regex,
-        sticky=entry.sticky,
-        cooldown=entry.cooldown,
-        delay=entry.delay,
+        sticky=timed(entry.sticky),
+        cooldown=timed(entry.cooldown),
+        delay=timed(entry.delay),
         exclude_recursion=entry.exclude_recursion,
         prevent_recursion=entry.prevent_recursion,
-        delay_until_recursion=entry.delay_until_recursion,
+        delay_until_recursion=timed(entry.delay_until_recursion),
         extensions=struct(entry.extensions),
     )
     if entry.priority is not None:
-        message.priority = entry.priority
+        message.priority = int32(entry.priority)
     if entry.probability != 100:
         message.probability = entry.probability
     if entry.case_sensitive is not None:
@@ -123,7 +128,7 @@ def lore_entry(entry: LoreEntry) -> common.LoreEntry:
     if entry.match_whole_words is not None:
         message.match_whole_words = entry.match_whole_words
     if entry.scan_depth is not None:
-        message.scan_depth = entry.scan_depth
+        message.scan_depth = int32(entry.scan_depth)
     return message
 
 
@@ -146,7 +151,7 @@ def lorebook(stored: StoredLorebook, *, with_entries: bool = True) -> common.Lor
     if book.scan_depth is not None:
         message.scan_depth = book.scan_depth
     if book.token_budget is not None:
-        message.token_budget = book.token_budget
+        message.token_budget = min(book.token_budget, INT32_MAX)
     for name in ("created_at", "updated_at"):
         when = getattr(stored, name)
         if when is not None:

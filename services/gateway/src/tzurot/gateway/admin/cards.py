@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway.admin.avatars import AvatarAdmin
-from tzurot.gateway.admin.base import Principal
+from tzurot.gateway.admin.base import MAX_TEXT, Principal, limit_text
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.mapping import (
     CHARX_ICON_PATH,
@@ -39,12 +39,25 @@ from tzurot.runtime.grpc_options import MAX_MESSAGE_BYTES
 
 CardFormatName = Literal["png", "json", "charx"]
 AVATAR_ASSET = "avatar"
-"""The path under which the card picture is kept among a personality's assets."""
+"""The key under which the card picture is kept among a personality's assets."""
+ASSET_PREFIX = "asset:"
+"""What a CHARX asset's key starts with (then its path): no asset takes the picture's key,
+whatever its path (`embeded://avatar` too). A key without it is an asset stored before the
+prefix, at its bare path."""
 _CONTENT_TYPES = {"png": "image/png", "json": "application/json", "charx": "application/zip"}
 MAX_EXPORT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 """A card's largest export: a gRPC message, less room for the reply's other fields and for
 what export adds to the card (its slug, aliases and dates)."""
 _ZIP_ENTRY_BYTES = 128  # a zip entry's headers beyond its name
+_CARD_FIELD_OF = {
+    "description": "data.description",
+    "personality": "data.personality",
+    "scenario": "data.scenario",
+    "example_dialogues": "data.mes_example",
+    "post_history_instructions": "data.post_history_instructions",
+    "author_note": "data.extensions.depth_prompt.prompt (or tzurot.author_note)",
+}
+"""The card field each character field comes from."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,10 @@ class CardAdmin(AvatarAdmin):
         superuser): decided in the import's transaction, so two imports of one new slug by
         two users cannot both pass."""
         draft, warnings = await asyncio.to_thread(_read_card, document)
-        assets = {path: ("application/octet-stream", data) for path, data in draft.assets.items()}
+        assets = {
+            asset_key(path): ("application/octet-stream", data)
+            for path, data in draft.assets.items()
+        }
         if draft.avatar:
             assets[AVATAR_ASSET] = (draft.avatar_type or "image/png", draft.avatar)
         kept_owner: list[str | None] = []  # the owner of the personality replaced, if any
@@ -156,11 +172,37 @@ class CardAdmin(AvatarAdmin):
             )
         )
         picture = assets.pop(AVATAR_ASSET, None)
-        files = {path: data for path, (_, data) in assets.items()}
+        files = {asset_path(key): data for key, (_, data) in assets.items()}
         return CardContents(personality.slug, card, picture[1] if picture else None, files)
 
 
+def asset_key(path: str) -> str:
+    """The key a CHARX asset at `path` is stored under."""
+    return ASSET_PREFIX + path
+
+
+def asset_path(key: str) -> str:
+    """The path of the asset stored under `key` (one stored before the prefix: its key)."""
+    return key.removeprefix(ASSET_PREFIX)
+
+
 def _encode(
+    card: Card, fmt: CardFormatName, picture: bytes | None, files: dict[str, bytes]
+) -> bytes:
+    """The card as `fmt`; a picture that cannot be read is left out (one stored before
+    assets had their own keys may be an asset's bytes), so the card is still exported."""
+    try:
+        return _encode_with(card, fmt, picture, files)
+    except InvalidArgument:
+        if picture is None:
+            raise
+    named = {asset.uri for asset in card.data.assets or ()}
+    if codec.EMBEDDED_PREFIX + AVATAR_ASSET in named and AVATAR_ASSET not in files:
+        files = {**files, AVATAR_ASSET: picture}  # that asset, stored as the picture
+    return _encode_with(card, fmt, None, files)
+
+
+def _encode_with(
     card: Card, fmt: CardFormatName, picture: bytes | None, files: dict[str, bytes]
 ) -> bytes:
     if fmt == "png":
@@ -178,6 +220,7 @@ def _read_card(document: bytes) -> tuple[CharacterDraft, list[str]]:
     not fit in a reply. CPU-bound: run on a worker thread."""
     decoded = codec.decode(document)
     draft = draft_from_card(decoded)
+    _check_character_lengths(draft)
     fmt, size = _largest_export(draft)
     if size > MAX_EXPORT_BYTES:
         raise InvalidArgument(
@@ -188,6 +231,14 @@ def _read_card(document: bytes) -> tuple[CharacterDraft, list[str]]:
             reason="CARD_TOO_LARGE",
         )
     return draft, list(decoded.warnings)
+
+
+def _check_character_lengths(draft: CharacterDraft) -> None:
+    """The limit UpdatePersonality puts on each character field (`MAX_TEXT`), naming the
+    card's field: every prompt of the personality carries them."""
+    ours = draft.seed.character
+    for name, card_field in _CARD_FIELD_OF.items():
+        limit_text(card_field, getattr(ours, name), MAX_TEXT)
 
 
 def _largest_export(draft: CharacterDraft) -> tuple[CardFormatName, int]:

@@ -15,6 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tzurot.gateway.cards.lore_numbers import (
+    INT32_MAX,
+    checked_int32,
+    numeric_uid,
+    timed,
+    unique_uids,
+)
 from tzurot.gateway.cards.spec import Book, BookEntry, parse_book, parse_card
 from tzurot.gateway.uploaded_json import load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
@@ -111,12 +118,12 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _whole(value: float, field: str) -> int:
-    """A card book's number as an entry's integer; NaN and infinities have none."""
+    """A card book's number as an entry's int32; NaN and infinities have none."""
     if not math.isfinite(value):
         raise InvalidArgument(
             field, f"lorebook: {field}: {value} is not a finite number", reason="INVALID_NUMBER"
         )
-    return int(value)
+    return checked_int32(int(value), field)
 
 
 def _opt_bool(value: Any) -> bool | None:
@@ -206,7 +213,8 @@ _ST_EXTENSION_KEYS = (
 
 
 def from_card_book(book: Book) -> Lorebook:
-    """A card's `character_book` as SillyTavern reads it (its `convertCharacterBook`)."""
+    """A card's `character_book` as SillyTavern reads it (its `convertCharacterBook`);
+    numbers kept within the protos' range and uids made unique (`lore_numbers`)."""
     entries = []
     for index, entry in enumerate(book.entries):
         ext = dict(entry.extensions)
@@ -241,12 +249,12 @@ def from_card_book(book: Book) -> Lorebook:
                 match_whole_words=_opt_bool(ext.get("match_whole_words")),
                 use_regex=entry.use_regex,
                 scan_depth=_opt_int(ext.get("scan_depth")),
-                sticky=max(0, _int(ext.get("sticky"), 0)),
-                cooldown=max(0, _int(ext.get("cooldown"), 0)),
-                delay=max(0, _int(ext.get("delay"), 0)),
+                sticky=timed(_int(ext.get("sticky"), 0)),
+                cooldown=timed(_int(ext.get("cooldown"), 0)),
+                delay=timed(_int(ext.get("delay"), 0)),
                 exclude_recursion=bool(ext.get("exclude_recursion", False)),
                 prevent_recursion=bool(ext.get("prevent_recursion", False)),
-                delay_until_recursion=_delay_level(ext.get("delay_until_recursion")),
+                delay_until_recursion=timed(_delay_level(ext.get("delay_until_recursion"))),
                 extensions={
                     **{k: v for k, v in ext.items() if k not in _ST_EXTENSION_KEYS},
                     **_entry_extras(entry),
@@ -254,12 +262,12 @@ def from_card_book(book: Book) -> Lorebook:
                 },
             )
         )
-    return check_key_limits(
+    return _with_unique_uids(
         Lorebook(
             name=(book.name or "Character book")[:100],
             description=book.description or "",
             scan_depth=book.scan_depth,
-            token_budget=book.token_budget,
+            token_budget=None if book.token_budget is None else min(book.token_budget, INT32_MAX),
             recursive_scanning=bool(book.recursive_scanning),
             extensions={**book.extensions, **_extras(book)},
             entries=entries,
@@ -313,7 +321,7 @@ def to_card_book(book: Lorebook) -> Book:
         }
         selective = bool(entry.secondary_keys) or inactive is None
         fields: dict[str, Any] = {
-            "id": int(entry.uid) if entry.uid.isdigit() else entry.uid,
+            "id": entry.uid if numeric_uid(entry.uid) is None else numeric_uid(entry.uid),
             "keys": entry.keys,
             "secondary_keys": entry.secondary_keys or inactive or [],
             "selective": selective,
@@ -380,18 +388,20 @@ _WI_KNOWN = {
 
 
 def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
-    """SillyTavern's world info file: `{"entries": {"<uid>": {...}}}`."""
+    """SillyTavern's world info file: `{"entries": {"<uid>": {...}}}`; numbers kept within
+    the protos' range and uids made unique (`lore_numbers`)."""
     raw_entries = document.get("entries")
     if not isinstance(raw_entries, dict):
         raise InvalidArgument(
             "entries", "world info needs an 'entries' object", reason="BAD_LOREBOOK"
         )
-    entries = []
     for key, raw in raw_entries.items():
         if not isinstance(raw, dict):
             raise InvalidArgument(
                 f"entries.{key}", "each entry must be an object", reason="BAD_LOREBOOK"
             )
+    entries = []
+    for key, raw in raw_entries.items():
         st_position = _int(raw.get("position"), 0)
         role_number = raw.get("role")
         selective = raw.get("selective", True)
@@ -411,7 +421,7 @@ def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
                 comment=str(raw.get("comment") or ""),
                 constant=bool(raw.get("constant", False)),
                 enabled=not bool(raw.get("disable", False)),
-                order=_int(raw.get("order"), 100),
+                order=checked_int32(_int(raw.get("order"), 100), f"entries.{key}.order"),
                 position=_POSITION_BY_NUMBER.get(st_position, "before_char"),
                 depth=max(0, _int(raw.get("depth"), DEFAULT_DEPTH)),
                 role=ROLE_BY_NUMBER.get(_int(role_number, 0), "system"),
@@ -420,30 +430,42 @@ def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
                 case_sensitive=_opt_bool(raw.get("caseSensitive")),
                 match_whole_words=_opt_bool(raw.get("matchWholeWords")),
                 scan_depth=_opt_int(raw.get("scanDepth")),
-                sticky=max(0, _int(raw.get("sticky"), 0)),
-                cooldown=max(0, _int(raw.get("cooldown"), 0)),
-                delay=max(0, _int(raw.get("delay"), 0)),
+                sticky=timed(_int(raw.get("sticky"), 0)),
+                cooldown=timed(_int(raw.get("cooldown"), 0)),
+                delay=timed(_int(raw.get("delay"), 0)),
                 exclude_recursion=bool(raw.get("excludeRecursion", False)),
                 prevent_recursion=bool(raw.get("preventRecursion", False)),
-                delay_until_recursion=_delay_level(raw.get("delayUntilRecursion")),
+                delay_until_recursion=timed(_delay_level(raw.get("delayUntilRecursion"))),
                 extensions=extensions,
             )
         )
     title = str(document.get("name") or name or "World info")[:100]
-    return check_key_limits(Lorebook(name=title, entries=entries))
+    return _with_unique_uids(Lorebook(name=title, entries=entries))
+
+
+def _with_unique_uids(book: Lorebook) -> Lorebook:
+    """The book checked (`check_key_limits`, its errors naming uids as the file has them),
+    then each entry's uid a distinct number (`lore_numbers.unique_uids`)."""
+    check_key_limits(book)
+    uids = unique_uids(entry.uid for entry in book.entries)
+    for entry, uid in zip(book.entries, uids, strict=True):
+        entry.uid = uid
+    return book
 
 
 def to_world_info(book: Lorebook) -> dict[str, Any]:
     """The lorebook as a SillyTavern world info file."""
     entries: dict[str, Any] = {}
-    for index, entry in enumerate(book.entries):
+    # A book stored before import made uids unique still exports every entry.
+    uids = unique_uids(entry.uid for entry in book.entries)
+    for entry, unique in zip(book.entries, uids, strict=True):
         ext = dict(entry.extensions)
         inactive = ext.pop("tzurot/inactive_secondary_keys", None)
         st_position = ext.pop("position", None)
         number = {"before_char": 0, "after_char": 1, "at_depth": 4}[entry.position]
         if st_position in (2, 3, 5, 6):
             number = st_position
-        uid = int(entry.uid) if entry.uid.isdigit() else index
+        uid = int(unique)
         entries[str(uid)] = {
             **ext,
             "uid": uid,

@@ -87,8 +87,9 @@ class CardData(_Open):
     creator_notes_multilingual: dict[str, str] | None = None
     source: list[str] | None = None
     group_only_greetings: list[str] = Field(default_factory=list)
-    creation_date: int | None = None
-    modification_date: int | None = None
+    # int64 seconds, as CharacterCard carries them
+    creation_date: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    modification_date: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
 
 
 class Card(_Open):
