@@ -1,5 +1,6 @@
 """A lorebook of slow regex keys: one activation spends at most `REGEX_BUDGET_SECONDS` on
-them (then they match nothing, text keys still do), regex searches release the GIL, and
+them (then they match nothing, text keys still do, within a budget of their own), regex
+searches release the GIL, and
 the service runs the activation off the event loop and says so in the report.
 
 Costs are asserted as search counts and thread CPU time, never wall-clock milliseconds."""
@@ -108,6 +109,47 @@ def test_once_spent_regex_keys_match_nothing_and_text_keys_still_do() -> None:
     assert (budget.spent, budget.skipped) == (True, 3)
     assert regex_guard._cache.misses - compiled == 7  # the rest not even compiled
     assert sorted(fired) == sorted([*(f"re-{n}" for n in range(7)), "text"])
+
+
+def test_text_keys_have_a_budget_of_their_own() -> None:
+    """Text keys are cheap one by one, not by the hundred thousand: once their own budget is
+    spent they match nothing either, and the scan says so (`spent`)."""
+    ticks = iter(range(10_000))
+    budget = RegexBudget(text_seconds=1.0, clock=lambda: float(next(ticks)) * 0.3)
+    entries = [
+        Entry(uid=f"t-{n}", keys=("dragon",), content=f"text {n}", order=100 - n) for n in range(8)
+    ]
+    fired = scan(Book(id="b", name="B", entries=tuple(entries)), budget, "A DRAGON!")
+    # 1.0 s at 0.3 s a key: four keys fit (the fourth spends it), four are never searched.
+    assert sorted(fired) == [f"t-{n}" for n in range(4)]
+    assert (budget.spent, budget.skipped, budget.searches) == (True, 4, 0)
+
+
+def test_a_hostile_book_of_text_keys_is_cut_at_its_budget() -> None:
+    """The review's book, smaller: 300 entries of 100 random words over 50 messages of 400
+    words is ~8 s of substring searches holding the GIL without a budget."""
+    rng = random.Random(1)
+
+    def word() -> str:
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+
+    entries = tuple(
+        Entry(uid=str(n), keys=tuple(word() for _ in range(100)), content="x") for n in range(300)
+    )
+    messages = [" ".join(word() for _ in range(400)) for _ in range(50)]
+    budget = RegexBudget()
+    cpu = time.thread_time()
+    activate(
+        [Book(id="b", name="B", entries=entries, scan_depth=50)],
+        Scan(messages=messages, chat_length=100),
+        LoreState(),
+        budget=10**6,
+        count=len,
+        regex_budget=budget,
+    )
+    assert budget.spent
+    assert budget.skipped > 0
+    assert time.thread_time() - cpu < 3.0  # ~1 s: the text budget, not ~8 s
 
 
 def test_without_a_budget_object_each_activation_gets_a_fresh_one() -> None:

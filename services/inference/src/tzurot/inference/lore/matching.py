@@ -8,9 +8,12 @@ several words matches as a substring. A regex that does not compile, that `regex
 refuses before compiling (one that would expand too far), or that runs longer than
 `REGEX_TIMEOUT_SECONDS`, matches nothing; and one activation (every key of every entry, every
 recursion step) spends at most `REGEX_BUDGET_SECONDS` compiling and searching regex keys
-(`RegexBudget`): after that its keys written as regexes match nothing, while text keys
-(cheap) still match. Searches release the GIL (`concurrent=True`), so a scan run in a worker
-thread leaves the event loop free.
+(`RegexBudget`): after that its keys written as regexes match nothing. Text keys are cheap
+one by one, but a book of 2,000 entries with 100 keys each over 100 long messages is a minute
+of substring searches holding the GIL: they share a budget of their own
+(`TEXT_BUDGET_SECONDS`, far above what any real book needs), after which they match nothing
+either. Regex searches release the GIL (`concurrent=True`), so a scan run in a worker thread
+leaves the event loop free.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ REGEX_TIMEOUT_SECONDS = 0.05
 REGEX_BUDGET_SECONDS = 0.2
 """All regex searches of one activation together (a book of 2,000 slow patterns would
 otherwise cost 2,000 x `REGEX_TIMEOUT_SECONDS` a message)."""
+TEXT_BUDGET_SECONDS = 1.0
+"""All text-key searches of one activation together (substring and whole-word): a real
+book's take milliseconds; a hostile one's would hold the GIL for a minute a message."""
 LORE_REGEX_BUDGET_SPENT = "lore_regex_budget_spent"
-"""A degraded answer's reason: regex keys went unmatched once the budget was spent."""
+"""A degraded answer's reason: keys went unmatched once a budget (regex or text) was spent."""
 _DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
 _FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
 
@@ -78,16 +84,18 @@ def _regex_found(key: str, text: str, *, force: bool, timeout: float) -> bool | 
 
 
 class RegexBudget:
-    """The regex time (compiling and searching) one activation has left, on `clock`. One
-    per scan, used by one thread: nothing in it is shared."""
+    """The time one activation has left for regex keys (compiling and searching) and, apart,
+    for text keys, on `clock`. One per scan, used by one thread: nothing in it is shared."""
 
     def __init__(
         self,
         seconds: float = REGEX_BUDGET_SECONDS,
         *,
+        text_seconds: float = TEXT_BUDGET_SECONDS,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._left = seconds
+        self._text_left = text_seconds
         self._clock = clock
         self.searches = 0
         """Regex keys compiled (when not cached) and searched."""
@@ -98,7 +106,19 @@ class RegexBudget:
 
     @property
     def spent(self) -> bool:
-        return self._left <= 0
+        """Either budget ran out: some keys went unmatched."""
+        return self._left <= 0 or self._text_left <= 0
+
+    def text_found(self, search: Callable[[], bool]) -> bool:
+        """A text key's `search` within the text budget: False once it is spent."""
+        if self._text_left <= 0:
+            self.skipped += 1
+            return False
+        start = self._clock()
+        try:
+            return search()
+        finally:
+            self._text_left -= self._clock() - start
 
     def regex_found(self, key: str, text: str, *, force: bool) -> bool | None:
         """`_regex_found` within the budget: False once it is spent, and for a search cut
@@ -138,6 +158,14 @@ def matches(
         )
         if found is not None:
             return found
+    if budget is None:
+        return _text_found(text, key, case_sensitive=case_sensitive, whole_words=whole_words)
+    return budget.text_found(
+        lambda: _text_found(text, key, case_sensitive=case_sensitive, whole_words=whole_words)
+    )
+
+
+def _text_found(text: str, key: str, *, case_sensitive: bool, whole_words: bool) -> bool:
     haystack = text if case_sensitive else _lower(text)
     needle = key if case_sensitive else key.lower()
     if not whole_words or len(needle.split()) > 1:
