@@ -1,13 +1,21 @@
 """Avatars kept by the project: `/character avatar` uploads go here instead of Discord's
 signed attachment URLs (which expire), and the edge serves them publicly at
-`{public_url}/avatars/{slug}.{ext}`."""
+`{public_url}/avatars/{slug}.{ext}`.
+
+What is served publicly carries no metadata (`clean_avatar`): a PNG without its text and eXIf
+chunks, a JPEG or WebP re-encoded without its Exif (GPS position, camera serial), XMP and
+comments, as a card's picture is (cards/pictures.py); a GIF as it came (it holds no Exif).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import re
 
 from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.gateway.cards import pictures
 from tzurot.gateway.domain import Personality
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -27,6 +35,35 @@ def image_kind(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+MAX_AVATAR_PIXELS = 4096 * 4096
+"""A picture past this is refused before its pixels are decoded (as a card's picture is)."""
+
+
+def clean_avatar(data: bytes, kind: str) -> bytes:
+    """The picture `data` (of `image_kind` `kind`) without metadata, in its own format;
+    InvalidArgument when it cannot be read. CPU: run on a worker thread."""
+    if kind == "png":
+        kept = pictures.without_text_chunks(data)
+        if kept is None:
+            raise InvalidArgument("image", "the avatar image cannot be read: a damaged PNG")
+        return kept
+    if kind not in ("jpg", "webp"):
+        return data
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 - Pillow on first use
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > MAX_AVATAR_PIXELS:
+                raise InvalidArgument(
+                    "image",
+                    f"the avatar is {opened.width}x{opened.height}; at most "
+                    f"{MAX_AVATAR_PIXELS} pixels",
+                )
+            return pictures.without_metadata(data, opened)
+    except (pictures.UnusablePicture, UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidArgument("image", f"the avatar image cannot be read: {exc}") from None
 
 
 class AvatarAdmin(AdminBase):
@@ -52,6 +89,7 @@ class AvatarAdmin(AdminBase):
         kind = image_kind(image)
         if not self._public_url or kind is None or len(image) > MAX_AVATAR_BYTES:
             return None
+        image = await asyncio.to_thread(clean_avatar, image, kind)
         digest = hashlib.sha256(image).hexdigest()
         await self._db.put_avatar(target.id, target.slug, CONTENT_TYPES[kind], image, digest)
         # The version parameter changes with the image: Discord caches avatars by URL.

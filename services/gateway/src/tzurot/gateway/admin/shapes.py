@@ -18,6 +18,7 @@ Nothing is formed into long-term memories from it: the summaries are that.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import settings as cascade
-from tzurot.gateway.admin.avatars import AvatarAdmin
+from tzurot.gateway.admin.avatars import AvatarAdmin, clean_avatar, image_kind
 from tzurot.gateway.admin.base import Principal, require
 from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import (
@@ -137,6 +138,9 @@ class ShapesAdmin(AvatarAdmin):
         if dry_run:
             return ShapesImport(existing, existing is None, tuple(plan.warnings), settings)
         owner_id = await self._owner(owner)
+        kind = image_kind(avatar) if avatar else None
+        if avatar and kind is not None:  # kept and served without its metadata (Exif, GPS)
+            avatar = await asyncio.to_thread(clean_avatar, avatar, kind)
 
         async def parts(conn: AsyncConnection, personality_id: str) -> None:
             if avatar:

@@ -3,17 +3,24 @@
 Discord does not document what a webhook's `avatar_url` may point at; what bots found
 (discord-api-docs#1303) is that a picture over about 1 MB, or with both sides over 1024 px, is
 refused silently (the default avatar shows). So a PNG, JPEG or WebP picture within 1024 px and
-1 MiB is kept as it came (a PNG without its text chunks: a card's `chara`/`ccv3` must not be
-served publicly with the avatar); any other is scaled down to 1024 px, then less until its PNG
-fits 1 MiB. Either way the avatar is far under what the edge serves (8 MiB) and a card's
-export stays small. Pillow does the work, on a worker thread (the callers' concern).
+1 MiB is kept in its format, without what must not be served publicly with the avatar: a PNG
+byte for byte without its text and eXIf chunks (a card's `chara`/`ccv3`, XMP, Exif); a JPEG or
+WebP re-encoded by Pillow without its Exif (GPS position, camera serial, times), XMP and
+comments (`without_metadata`). The ICC profile is kept (the colours stay right) and the Exif
+orientation applied first; a JPEG keeps its quantization tables and subsampling (as
+`quality="keep"`), a lossless WebP stays lossless, a lossy one is encoded at quality 95, and
+an animated WebP keeps its frames, their durations and its loop count. Any other picture, or
+one whose re-encoding is over 1 MiB, is scaled down to 1024 px (orientation applied, no
+metadata), then less until its PNG fits 1 MiB. Either way the avatar is far under what the
+edge serves (8 MiB) and a card's export stays small. Pillow does the work, on a worker thread
+(the callers' concern).
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -23,6 +30,7 @@ MAX_BYTES = 1024 * 1024
 _STEPS = (1024, 768, 512, 384, 256)  # 256² RGBA is at most 256 KiB: the last step always fits
 _KEPT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _DROPPED_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+WEBP_LOSSY_QUALITY = 95
 
 
 class UnusablePicture(Exception):
@@ -39,11 +47,102 @@ def avatar_from(data: bytes, image: Image.Image) -> Avatar:
     """The avatar of the picture `data`, which `image` is opened (loaded or not)."""
     content_type = _KEPT.get(image.format or "")
     if content_type is not None and max(image.size) <= MAX_SIDE:
-        kept = without_text_chunks(data) if image.format == "PNG" else data
-        if kept is not None and len(kept) <= MAX_BYTES:
+        if image.format == "PNG":
+            kept = without_text_chunks(data)
             _load(image)  # a picture that cannot be decoded is not kept
+        else:
+            kept = without_metadata(data, image)
+        if kept is not None and len(kept) <= MAX_BYTES:
             return Avatar(kept, content_type)
     return _scaled_down(image)
+
+
+def without_metadata(data: bytes, image: Image.Image) -> bytes:
+    """The JPEG or WebP picture `data` (opened as `image`) re-encoded in its format, upright
+    and without Exif, XMP or comments; its ICC profile kept (see the module's docstring)."""
+    _load(image)
+    icc = image.info.get("icc_profile") or None
+    out = io.BytesIO()
+    try:
+        if image.format == "JPEG":
+            _jpeg_without_metadata(image, icc, out)
+        elif getattr(image, "n_frames", 1) > 1:
+            _animation_without_metadata(data, image, icc, out)
+        else:
+            _upright(image).save(out, "WEBP", icc_profile=icc, **_webp_quality(data))
+    except (OSError, ValueError) as exc:
+        raise UnusablePicture(f"it cannot be re-encoded: {exc}") from None
+    return out.getvalue()
+
+
+def _jpeg_without_metadata(image: Image.Image, icc: bytes | None, out: io.BytesIO) -> None:
+    # The source's own tables and subsampling (what quality="keep" does, which Pillow only
+    # allows on the unrotated source): the re-encoding looks as the original did.
+    from PIL import JpegImagePlugin  # noqa: PLC0415 - Pillow on first use (codec's docstring)
+
+    tables: Any = getattr(image, "quantization", None) or None
+    subsampling = JpegImagePlugin.get_sampling(image)
+    upright = _upright(image)
+    if upright.mode not in ("L", "RGB", "CMYK"):
+        upright = upright.convert("RGB")
+    extra: dict[str, Any] = {"qtables": tables} if tables else {"quality": 95}
+    # comment=b"": Pillow otherwise writes the source's COM segment again.
+    upright.save(out, "JPEG", icc_profile=icc, comment=b"", subsampling=subsampling, **extra)
+
+
+def _animation_without_metadata(
+    data: bytes, image: Image.Image, icc: bytes | None, out: io.BytesIO
+) -> None:
+    from PIL import ImageSequence  # noqa: PLC0415 - Pillow on first use (codec's docstring)
+
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for frame in ImageSequence.Iterator(image):
+        converted = frame.convert("RGBA")  # loads the frame (its duration); keeps the Exif
+        durations.append(int(frame.info.get("duration", 0)))
+        frames.append(_upright(converted))
+    frames[0].save(
+        out,
+        "WEBP",
+        save_all=True,
+        append_images=frames[1:],
+        duration=durations,
+        loop=int(image.info.get("loop", 0)),
+        icc_profile=icc,
+        **_webp_quality(data),
+    )
+
+
+def _upright(picture: Image.Image) -> Image.Image:
+    """`picture` turned as its Exif (or XMP) orientation says (a copy of it when upright)."""
+    from PIL import ImageOps  # noqa: PLC0415 - Pillow on first use (codec's docstring)
+
+    return ImageOps.exif_transpose(picture)
+
+
+def _webp_quality(webp: bytes) -> dict[str, Any]:
+    """Lossless for a lossless WebP (every frame VP8L), else quality 95."""
+    if webp_is_lossless(webp):
+        return {"lossless": True}
+    return {"quality": WEBP_LOSSY_QUALITY}
+
+
+def webp_is_lossless(webp: bytes) -> bool:
+    """Whether every image in the WebP's RIFF chunks (an animation's frames in ANMF) is
+    lossless (VP8L), none lossy (VP8); False when there is none."""
+    kinds: set[bytes] = set()
+    _chunk_kinds(webp, 12, len(webp), kinds)
+    return kinds == {b"VP8L"}
+
+
+def _chunk_kinds(data: bytes, pos: int, end: int, kinds: set[bytes]) -> None:
+    while pos + 8 <= end:
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if kind in (b"VP8 ", b"VP8L"):
+            kinds.add(kind)
+        elif kind == b"ANMF":  # a 16-byte frame header, then the frame's own chunks
+            _chunk_kinds(data, pos + 24, min(pos + 8 + size, end), kinds)
+        pos += 8 + size + (size & 1)
 
 
 def without_text_chunks(png: bytes) -> bytes | None:
@@ -69,7 +168,7 @@ def _scaled_down(image: Image.Image) -> Avatar:
         image.draft("RGB", (MAX_SIDE, MAX_SIDE))
     _load(image)
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    picture = image.convert("RGBA" if transparent else "RGB")
+    picture = _upright(image.convert("RGBA" if transparent else "RGB"))
     for side in _STEPS:
         picture.thumbnail((side, side))  # in place, from the previous step's
         out = io.BytesIO()

@@ -15,9 +15,11 @@
 - id, favorite_reacts, keywords, search_description, wack_message, sleep_message and any
   unknown field: custom fields.
 
-A value Tzurot would refuse (a sampling parameter out of range, a birthday not MM-DD) is
-not imported where it would break the personality: it is kept in custom fields and listed
-as a warning.
+A value Tzurot would refuse (a sampling parameter out of range, a birthday not MM-DD, a
+text longer than UpdatePersonality takes, a voice id over 200 characters, an avatar that is
+not a well formed http(s) URL, aliases past the 50th) is not imported where it would break
+the personality: it is kept in custom fields under `not_imported` and listed as a warning;
+the rest of the configuration is imported.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tzurot.gateway.personalities import (
     BIRTHDAY_PATTERN,
     SLUG_PATTERN,
     PersonalitySeed,
+    avatar_url_problem,
     normalize_alias,
     slugify,
 )
@@ -89,7 +92,15 @@ _MAPPED = {
 }
 MAX_HISTORY_MESSAGES = 100
 MAX_ALIAS_CHARS = 80
+MAX_ALIASES = 50
+"""PersonalitySeed's limit on aliases."""
 MAX_MEMORY_LIMIT = 100
+MAX_TEXT_CHARS = 64_000
+"""PersonalitySeed's limit on the system prompt, UpdatePersonality's on each text."""
+MAX_VOICE_ID_CHARS = 200
+"""UpdatePersonality's limit on voice_id."""
+MAX_MODEL_CHARS = 200
+"""PersonalitySeed's limit on the LLM model's name."""
 
 
 @dataclass
@@ -106,6 +117,33 @@ class ShapePlan:
 
 def _text(value: str | None) -> str:
     return (value or "").strip()
+
+
+def _within(
+    name: str, value: str | None, limit: int, warnings: list[str], dropped: dict[str, Any]
+) -> str:
+    """`value` stripped when it is at most `limit` characters; else "", the value kept aside."""
+    text = _text(value)
+    if len(text) <= limit:
+        return text
+    dropped[name] = text
+    warnings.append(
+        f"{name} is {len(text)} characters, over Tzurot's {limit}; kept in custom fields"
+    )
+    return ""
+
+
+def _avatar_url(avatar: str, warnings: list[str], dropped: dict[str, Any]) -> str:
+    """The avatar URL when Discord would take it; else "", the value kept aside."""
+    problem = avatar_url_problem(avatar)
+    if problem is None:
+        return avatar
+    dropped["avatar"] = avatar
+    warnings.append(
+        f"the avatar is not a URL Discord takes ({problem}); imported without one, kept in "
+        "custom fields"
+    )
+    return ""
 
 
 def _slug(config: ShapeConfig, warnings: list[str]) -> str:
@@ -136,7 +174,9 @@ def _sampling(config: ShapeConfig, warnings: list[str], dropped: dict[str, Any])
     return params
 
 
-def _aliases(config: ShapeConfig, slug: str, extra: list[str]) -> list[str]:
+def _aliases(
+    config: ShapeConfig, slug: str, extra: list[str], warnings: list[str], dropped: dict[str, Any]
+) -> list[str]:
     aliases: list[str] = []
     seen = {normalize_alias(config.name), slug}
     for alias in [*(config.aliases or []), *extra]:
@@ -144,7 +184,13 @@ def _aliases(config: ShapeConfig, slug: str, extra: list[str]) -> list[str]:
         if key and key not in seen and len(alias) <= MAX_ALIAS_CHARS:
             seen.add(key)
             aliases.append(alias.strip())
-    return aliases
+    if len(aliases) > MAX_ALIASES:
+        dropped["aliases"] = aliases[MAX_ALIASES:]
+        warnings.append(
+            f"{len(aliases) - MAX_ALIASES} aliases past the {MAX_ALIASES}th are kept in "
+            "custom fields"
+        )
+    return aliases[:MAX_ALIASES]
 
 
 def _settings(config: ShapeConfig, warnings: list[str]) -> dict[str, Any]:
@@ -197,6 +243,15 @@ def plan_personality(config: ShapeConfig, *, extra_aliases: Sequence[str] = ()) 
         for name, label in _TRAITS
         if _text(getattr(config, name))
     )
+    if len(traits) > MAX_TEXT_CHARS:  # the traits are kept aside together
+        for name, _ in _TRAITS:
+            if _text(getattr(config, name)):
+                dropped[name] = _text(getattr(config, name))
+        warnings.append(
+            f"the personality traits are {len(traits)} characters together, over Tzurot's "
+            f"{MAX_TEXT_CHARS}; kept in custom fields"
+        )
+        traits = ""
     params = _sampling(config, warnings, dropped)
     birthday = _text(config.birthday)
     if birthday and not BIRTHDAY_PATTERN.match(birthday):
@@ -204,21 +259,31 @@ def plan_personality(config: ShapeConfig, *, extra_aliases: Sequence[str] = ()) 
         dropped["birthday"] = birthday
         birthday = ""
     avatar = _text(config.avatar)
+    examples = config.personality_conversational_examples
     seed_fields: dict[str, Any] = {
         "name": config.name.strip()[:80],
         "slug": slug,
-        "aliases": _aliases(config, slug, list(extra_aliases)),
-        "avatar_url": avatar if avatar.startswith(("https://", "http://")) else "",
-        "system_prompt": _text(config.jailbreak),
+        "aliases": _aliases(config, slug, list(extra_aliases), warnings, dropped),
+        "avatar_url": _avatar_url(avatar, warnings, dropped),
+        "system_prompt": _within("jailbreak", config.jailbreak, MAX_TEXT_CHARS, warnings, dropped),
         "character": {
-            "description": _text(config.user_prompt),
+            "description": _within(
+                "user_prompt", config.user_prompt, MAX_TEXT_CHARS, warnings, dropped
+            ),
             "personality": traits,
-            "example_dialogues": _text(config.personality_conversational_examples),
+            "example_dialogues": _within(
+                "personality_conversational_examples",
+                examples,
+                MAX_TEXT_CHARS,
+                warnings,
+                dropped,
+            ),
         },
         "error_message": _text(config.error_message)[:2000],
         "birthday": birthday,
     }
-    model = _text(config.engine_model)
+    model = _within("engine_model", config.engine_model, MAX_MODEL_CHARS, warnings, dropped)
+    voice_id = _within("voice_id", config.voice_id, MAX_VOICE_ID_CHARS, warnings, dropped)
     if model:
         seed_fields["llm"] = {
             "provider": SHAPES_PROVIDER,
@@ -234,7 +299,7 @@ def plan_personality(config: ShapeConfig, *, extra_aliases: Sequence[str] = ()) 
     return ShapePlan(
         seed=seed,
         settings=_settings(config, warnings),
-        voice_id=_text(config.voice_id),
+        voice_id=voice_id,
         custom_fields=_custom(config, dropped),
         avatar_source=avatar,
         warnings=warnings,
