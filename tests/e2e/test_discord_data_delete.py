@@ -60,6 +60,7 @@ HERS = {
     "core.lorebooks": "owner_user_id = CAST(:u AS uuid)",
     "core.voice_samples": "uploaded_by = CAST(:u AS uuid)",
     "core.personality_voices": "cloned_by = CAST(:u AS uuid)",
+    "core.voice_clones": "cloner_id = CAST(:u AS uuid)",
     "core.settings": "scope_id = :u OR scope_id LIKE :u || ':%'",
     "core.rate_buckets": "key IN ('user:' || :u, 'guest:' || :u)",
     "core.bot_events": "payer_user_id = CAST(:u AS uuid)",

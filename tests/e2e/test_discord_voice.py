@@ -837,6 +837,53 @@ async def test_deleting_a_personality_deletes_its_clone_from_her_elevenlabs_acco
     assert "avocet" not in [p.slug for p in gone.personalities]
 
 
+async def test_a_clone_reused_by_hand_survives_and_one_removed_by_hand_goes_with_its_personality(
+    vw: VoiceWorld,
+) -> None:
+    """Review 143, findings 2 and 4: Kestrel's clone reused by hand for Harrier stays in her
+    ElevenLabs account when Kestrel is cloned again and when Kestrel is deleted; Kestrel's
+    newer clone, removed by hand (`/personality voice remove`), is still Tzurot's to delete:
+    deleting Kestrel deletes it, with her key."""
+    world = vw.world
+    await own_elevenlabs_key(vw, world.alice)
+    async with running_bot(world):
+        await new_personality_with_a_sample(world, "kestrel")
+        await new_personality_with_a_sample(world, "harrier")
+        await slash_text(world, world.alice, "personality", "voice", "clone", personality="kestrel")
+        (first,) = our_clones(vw, "Kestrel")
+        await world.cli.SetPersonalityVoice(
+            gw.SetPersonalityVoiceRequest(
+                personality="harrier",
+                voice=common.VoiceConfig(provider="elevenlabs", voice_id=first.voice_id),
+            )
+        )
+        deletes = len(vw.eleven.delete_calls())
+        cloned = await slash_text(
+            world, world.alice, "personality", "voice", "clone", personality="kestrel"
+        )
+        assert "Cloned from 1 samples" in cloned
+        assert len(vw.eleven.delete_calls()) == deletes  # Harrier's voice: kept
+        (second,) = [v for v in our_clones(vw, "Kestrel") if v.voice_id != first.voice_id]
+        await slash_text(
+            world, world.alice, "personality", "voice", "remove", personality="kestrel"
+        )
+        deleted = await slash_text(
+            world, world.alice, "personality", "delete", personality="kestrel", confirm="DELETE"
+        )
+    assert "Deleted **Kestrel** (`kestrel`) for good" in deleted
+    assert [(c.path, c.key_valid) for c in vw.eleven.delete_calls()[deletes:]] == [
+        (f"/v1/voices/{second.voice_id}", True)
+    ]
+    assert [v.voice_id for v in our_clones(vw, "Kestrel")] == [first.voice_id]
+    harrier = await world.cli.GetPersonalityVoice(
+        gw.GetPersonalityVoiceRequest(personality="harrier")
+    )
+    assert harrier.voice.voice_id == first.voice_id
+    # The world is shared: leave no clone in her account, nor Harrier, for the next tests.
+    await world.cli.DeletePersonality(gw.DeletePersonalityRequest(personality="harrier"))
+    vw.eleven.voices.pop(first.voice_id)
+
+
 async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWorld) -> None:
     """The clone is made with her own ElevenLabs key: `/wallet list` then shows it used, as
     it does after a speech (her OpenRouter key, not used, shows no "last used")."""

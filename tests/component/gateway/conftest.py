@@ -412,8 +412,9 @@ class FakeSpeech:
     """Inference's voice RPCs over ElevenLabs accounts by user id (the voice ids each holds).
 
     A clone makes a voice in its cloner's account (`cloned`: each one's user and personality
-    id), then waits for `clone_gate` when set (`clone_made` is set first: the voice is in her
-    account, ElevenLabs has not answered yet). A delete with a user's key finds the voice in
+    id; `keeps`: the voice id its sweep keeps), then waits for `clone_gate` when set
+    (`clone_made` is set first: the voice is in her account, ElevenLabs has not answered
+    yet). A delete with a user's key finds the voice in
     that user's account only; the first one waits for `delete_gate` when set (`delete_started`
     is set first); each raises `error` when set."""
 
@@ -421,6 +422,7 @@ class FakeSpeech:
     error: TzurotError | None = None
     deletes: list[tuple[str, str]] = field(default_factory=list)
     cloned: list[tuple[str, str]] = field(default_factory=list)
+    keeps: list[str] = field(default_factory=list)
     clone_gate: asyncio.Event | None = None
     clone_made: asyncio.Event = field(default_factory=asyncio.Event)
     delete_gate: asyncio.Event | None = None
@@ -456,6 +458,7 @@ class FakeSpeech:
     ) -> str:
         voice_id = f"clone-{len(self.cloned) + 1}"
         self.cloned.append((user_id, personality_id))
+        self.keeps.append(keep_voice_id)
         self.accounts.setdefault(user_id, set()).add(voice_id)
         self.clone_made.set()
         if self.clone_gate is not None:

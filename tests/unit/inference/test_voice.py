@@ -13,6 +13,7 @@ from tzurot.inference.config import InferenceSettings
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
+    DEFAULT_ELEVENLABS_VOICE,
     ElevenLabsClient,
     KeyCheck,
     OpenAISpeechClient,
@@ -227,11 +228,37 @@ async def test_the_billed_model_is_the_one_used_and_a_refusal_bills_nothing() ->
         spoken = [e async for e in voice.synthesize("u1", VoiceSpec("kokoro", "af_bella"), "hi")]
         assert spoken[0] == SpeechBilled("kokoro", "tts-1", 2)  # the default model, named
         assert isinstance(spoken[-1], SpeechResult)
-        # An unknown voice: refused, and not charged.
-        refused, error = await until_failure(voice, VoiceSpec("elevenlabs", "nope"), "hi")
-    assert isinstance(error, FailedPrecondition)
+        # A model ElevenLabs does not have: refused, and not charged.
+        spec = VoiceSpec("elevenlabs", RACHEL, model="eleven_imaginary_v9")
+        refused, error = await until_failure(voice, spec, "hi")
+    assert isinstance(error, InvalidArgument)
     assert refused == []
     assert eleven.characters_used == 0
+
+
+async def test_a_voice_the_keys_account_lacks_is_spoken_by_the_default_voice() -> None:
+    """Another account's clone (ElevenLabs: 404 `voice_not_found`, nothing billed) is spoken
+    in ElevenLabs' default voice with the same key and model, and the result says so."""
+    vault = Vault({("u1", "elevenlabs"): "sk_bob", ("u2", "elevenlabs"): "sk_alice"})
+    async with (
+        FakeElevenLabs(valid_keys=("sk_bob", "sk_alice")) as eleven,
+        FakeProvider() as provider,
+        vendor_client() as http,
+    ):
+        voice = service(http, eleven, provider, vault)
+        hers = await voice.clone("u2", "Ivy", "", [Sample("a.mp3", encode_tone(1.0))])
+        spec = VoiceSpec("elevenlabs", hers, model="eleven_flash_v2", stability=0.3)
+        bobs = [e async for e in voice.synthesize("u1", spec, "hello")]
+        alices = [e async for e in voice.synthesize("u2", spec, "hello")]
+    assert bobs[0] == SpeechBilled("elevenlabs", "eleven_flash_v2", 5)
+    assert isinstance(bobs[-1], SpeechResult)
+    assert bobs[-1].stand_in_voice
+    assert isinstance(alices[-1], SpeechResult)
+    assert not alices[-1].stand_in_voice
+    spoken = [(c.path.split("/")[3], c.body) for c in eleven.tts_calls()]
+    body = {"text": "hello", "model_id": "eleven_flash_v2", "voice_settings": {"stability": 0.3}}
+    assert spoken == [(hers, body), (DEFAULT_ELEVENLABS_VOICE, body), (hers, body)]
+    assert eleven.characters_used == 10  # the refusal billed nothing
 
 
 def elevenlabs_answering(status: int, content: bytes) -> ElevenLabsClient:

@@ -1,15 +1,17 @@
 """Audio for voice: decoding what a user or a provider sent, and Discord voice messages.
 
 PyAV (FFmpeg's libraries, libopus and LAME bundled in its wheels) does every codec; nothing
-here parses a container by hand. `probe` decodes a file whole to learn its real container and
-duration (the name and declared type are never trusted); `voice_message` turns any decodable
-audio into what Discord's voice bubble wants: one channel, 48 kHz Opus in an OGG container,
-with its duration and a waveform of at most 256 one-byte samples.
+here parses a container by hand. `probe` decodes a file frame by frame, counting samples, to
+learn its real container and duration (the name and declared type are never trusted), and stops
+at a `max_seconds` (AudioTooLong): a few MB of low-bitrate audio may hold hours. `voice_message`
+turns any decodable audio into what Discord's voice bubble wants: one channel, 48 kHz Opus in
+an OGG container, with its duration and a waveform of at most 256 one-byte samples.
 """
 
 from tzurot.audio._codec import (
     AudioError,
     AudioInfo,
+    AudioTooLong,
     VoiceMessage,
     encode_tone,
     probe,
@@ -21,6 +23,7 @@ __all__ = [
     "MAX_WAVEFORM_SAMPLES",
     "AudioError",
     "AudioInfo",
+    "AudioTooLong",
     "VoiceMessage",
     "encode_tone",
     "probe",

@@ -11,6 +11,7 @@ import io
 import math
 from array import array
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from tzurot.audio._waveform import waveform
@@ -69,8 +70,28 @@ def _open(data: bytes, pcm_rate: int | None) -> av.container.InputContainer:
         raise AudioError("not a readable audio file") from exc
 
 
-def _mono_s16(data: bytes, rate: int, pcm_rate: int | None) -> tuple[array[int], AudioInfo]:
-    """Every sample of the first audio stream, as signed 16-bit mono at `rate`."""
+class AudioTooLong(AudioError):
+    """Decoding stopped as soon as the audio passed `max_seconds`, so a short file holding
+    hours of sound costs neither the memory nor the CPU of decoding it all. `info` is what was
+    read up to there: its container and codec, its duration just past the limit."""
+
+    def __init__(self, info: AudioInfo, max_seconds: float) -> None:
+        super().__init__(f"longer than {max_seconds:g} seconds")
+        self.info = info
+        self.max_seconds = max_seconds
+
+
+def _mono_s16(
+    data: bytes,
+    rate: int,
+    pcm_rate: int | None,
+    *,
+    max_seconds: float | None = None,
+    keep: bool = True,
+) -> tuple[array[int], AudioInfo]:
+    """The first audio stream decoded frame by frame as signed 16-bit mono at `rate`: every
+    sample when `keep`, else none (only counted). AudioTooLong the moment the count passes
+    `max_seconds`, before that frame is kept: never more than the limit is held."""
     import av  # noqa: PLC0415 - see the module's docstring
     import av.error  # noqa: PLC0415
 
@@ -79,40 +100,53 @@ def _mono_s16(data: bytes, rate: int, pcm_rate: int | None) -> tuple[array[int],
         if not container.streams.audio:
             raise AudioError("the file has no audio stream")
         stream = container.streams.audio[0]
+
+        def info(count: int) -> AudioInfo:
+            return AudioInfo(
+                container=_RAW_PCM if pcm_rate is not None else container.format.name,
+                codec=stream.codec_context.name,
+                duration_secs=count / rate,
+                sample_rate=stream.codec_context.sample_rate or rate,
+                channels=stream.codec_context.channels or 1,
+            )
+
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         samples: array[int] = array("h")
+        count = 0
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    samples.frombytes(bytes(out.planes[0])[: out.samples * 2])
-            for out in resampler.resample(None):
-                samples.frombytes(bytes(out.planes[0])[: out.samples * 2])
+            for frame in chain(container.decode(stream), [None]):
+                for out in resampler.resample(frame):  # None flushes the resampler
+                    count += out.samples
+                    if max_seconds is not None and count / rate > max_seconds:
+                        raise AudioTooLong(info(count), max_seconds)
+                    if keep:
+                        samples.frombytes(bytes(out.planes[0])[: out.samples * 2])
+        except AudioTooLong:  # a ValueError too: not to be taken for a decoding error
+            raise
         except (av.error.FFmpegError, ValueError) as exc:
             raise AudioError("the audio could not be decoded") from exc
-        info = AudioInfo(
-            container=_RAW_PCM if pcm_rate is not None else container.format.name,
-            codec=stream.codec_context.name,
-            duration_secs=len(samples) / rate,
-            sample_rate=stream.codec_context.sample_rate or rate,
-            channels=stream.codec_context.channels or 1,
-        )
-    if not samples:
+        found = info(count)
+    if not count:
         raise AudioError("the file holds no sound")
-    return samples, info
+    return samples, found
 
 
-def probe(data: bytes) -> AudioInfo:
-    """Decodes the whole file: its real container, codec and duration. AudioError if it is
-    not audio, or holds none."""
-    return _mono_s16(data, _VOICE_RATE, None)[1]
+def probe(data: bytes, *, max_seconds: float | None = None) -> AudioInfo:
+    """Decodes the file frame by frame, keeping no samples: its real container, codec and
+    duration. AudioError if it is not audio, or holds none; AudioTooLong as soon as it passes
+    `max_seconds` (memory stays flat whatever the length; CPU stops at the limit)."""
+    return _mono_s16(data, _VOICE_RATE, None, max_seconds=max_seconds, keep=False)[1]
 
 
-def voice_message(data: bytes, *, pcm_rate: int | None = None) -> VoiceMessage:
+def voice_message(
+    data: bytes, *, pcm_rate: int | None = None, max_seconds: float | None = None
+) -> VoiceMessage:
     """Any decodable audio (or raw s16le mono at `pcm_rate`) as a Discord voice message:
-    1-channel 48 kHz Opus (32 kbps) in OGG, its duration and its waveform."""
+    1-channel 48 kHz Opus (32 kbps) in OGG, its duration and its waveform. The samples are
+    held while converting (96 KB a second): AudioTooLong as soon as they pass `max_seconds`."""
     import av  # noqa: PLC0415 - see the module's docstring
 
-    samples, _ = _mono_s16(data, _VOICE_RATE, pcm_rate)
+    samples, _ = _mono_s16(data, _VOICE_RATE, pcm_rate, max_seconds=max_seconds)
     out = io.BytesIO()
     with av.open(out, mode="w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=_VOICE_RATE, layout="mono")

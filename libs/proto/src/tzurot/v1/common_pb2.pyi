@@ -1525,6 +1525,7 @@ class SpeechFinished(_message.Message):
     DURATION_SECS_FIELD_NUMBER: _builtins.int
     WAVEFORM_FIELD_NUMBER: _builtins.int
     CHARACTERS_FIELD_NUMBER: _builtins.int
+    STAND_IN_VOICE_FIELD_NUMBER: _builtins.int
     content_type: _builtins.str
     """The whole file: 1 channel, 48 kHz Opus in OGG ("audio/ogg")."""
     size_bytes: _builtins.int
@@ -1533,6 +1534,11 @@ class SpeechFinished(_message.Message):
     """Base64, one byte per point, at most 256 points (Discord's voice message waveform)."""
     characters: _builtins.int
     """Characters synthesised (what the provider bills)."""
+    stand_in_voice: _builtins.bool
+    """Spoken in a stand-in: the provider's default voice, because the personality's voice is not
+    one the listener's key may use (an ElevenLabs clone belongs to the account that cloned it,
+    and ElevenLabs answers any other account voice_not_found).
+    """
     def __init__(
         self,
         *,
@@ -1541,10 +1547,11 @@ class SpeechFinished(_message.Message):
         duration_secs: _builtins.float = ...,
         waveform: _builtins.str = ...,
         characters: _builtins.int = ...,
+        stand_in_voice: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "content_type", b"content_type", "duration_secs", b"duration_secs", "size_bytes", b"size_bytes", "waveform", b"waveform"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "content_type", b"content_type", "duration_secs", b"duration_secs", "size_bytes", b"size_bytes", "stand_in_voice", b"stand_in_voice", "waveform", b"waveform"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

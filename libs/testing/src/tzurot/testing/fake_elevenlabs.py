@@ -7,19 +7,29 @@ MP3 for `mp3_*` output formats, raw signed 16-bit mono PCM for `pcm_*`), `GET /v
 `next_page_token`), `POST /v1/voices/add` (Instant Voice Cloning, multipart: `name`, `files`,
 `description`, `labels` as a serialized JSON object of strings) and
 `DELETE /v1/voices/{voice_id}` (200 `{"status": "ok"}`, the voice gone from every list and its
-slot free). Voices are listed in the vendor's VoiceResponseModel shape (the voices, their
-shape and the search's rules: tzurot.testing.fake_elevenlabs_voices). As strict as the
-vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a key restricted
-to some permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict key" makes
-one) is refused an endpoint needing another with 401 `missing_permissions`, its message naming
-the permission (text-to-speech needs `text_to_speech`, listing voices `voices_read`, cloning
-or deleting one `voices_write`); errors carry `{"detail": {"code", "status", "message",
-"request_id"}}` (`status` the legacy twin of `code`, as the vendor still sends it), request
-bodies and the search's query (its documented values only) are validated (422 with
-FastAPI's `detail` list), a character quota answers 429 `quota_exceeded`, a full voice slot
-list answers 400 `voice_limit_reached`, an unknown voice (to speak with; to delete, also a
-default one) 404 `voice_not_found`, and cloning refuses samples that are too many, too large
-or not audio.
+slot free).
+
+Each key is an account of its own (`add_key(key, account=...)` gives several keys one account),
+as at ElevenLabs, where an Instant Voice Clone belongs to the account that made it: only that
+account lists it, speaks with it and deletes it; every other account is answered 404
+`voice_not_found`, as for a voice that does not exist. The default (premade) voices are every
+account's. `voice_limit` is each account's own slot count (its plan's). Voices are listed
+in the vendor's VoiceResponseModel shape (the voices, their shape and the search's rules:
+tzurot.testing.fake_elevenlabs_voices).
+
+As strict as the vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a
+key restricted to some permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict
+key" makes one) is refused an endpoint needing another with 401 `missing_permissions`, its
+message naming the permission (text-to-speech needs `text_to_speech`, listing voices
+`voices_read`, cloning or deleting one `voices_write`); errors carry `{"detail": {"code",
+"status", "message", "request_id"}}` (`status` the legacy twin of `code`, as the vendor still
+sends it), request bodies and the search's query (its documented values only) are validated
+(422 with FastAPI's `detail` list), a model ElevenLabs does not document is 400
+`model_not_found` and a text longer than its model takes 400 `max_character_limit_exceeded`,
+a character quota answers 429 `quota_exceeded`, a full voice slot list (the calling
+account's) answers 400 `voice_limit_reached`, an unknown voice or another account's (to speak
+with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses samples that
+are too many, too large or not audio.
 Every request is recorded (never the key itself: whether it was valid, a short digest of it
 so a test can tell which key a call used, and the permission a restricted one lacked).
 
@@ -58,11 +68,15 @@ DEFAULT_ELEVENLABS_KEY = "sk_elevenlabs_test_valid"
 MAX_CLONE_FILES = 25
 MAX_CLONE_FILE_BYTES = 10 * 1024 * 1024
 MODEL_TEXT_LIMITS = {
-    "eleven_multilingual_v2": 10_000,
-    "eleven_turbo_v2_5": 40_000,
-    "eleven_flash_v2_5": 40_000,
     "eleven_v3": 5_000,
+    "eleven_multilingual_v2": 10_000,
+    "eleven_flash_v2_5": 40_000,
+    "eleven_turbo_v2_5": 40_000,
+    "eleven_flash_v2": 30_000,
+    "eleven_turbo_v2": 30_000,
 }
+"""The text-to-speech models ElevenLabs documents (elevenlabs.io/docs/overview/models), with
+the characters one request may carry; any other model id is 400 `model_not_found`."""
 PREMADE_VOICES = {"21m00Tcm4TlvDq8ikWAM": "Rachel", "EXAVITQu4vr4xnSDxMaL": "Sarah"}
 _OUTPUT_FORMAT = re.compile(
     r"^(mp3_(22050_32|44100_(32|64|96|128|192))|pcm_(16000|22050|24000|44100))$"
@@ -122,9 +136,9 @@ def _invalid(loc: list[str], msg: str) -> web.Response:
 class FakeElevenLabs:
     """Run with `async with FakeElevenLabs() as fake:`; `base_url` is the API root (no /v1).
 
-    `character_quota` is what the account may still synthesise (None: no limit); `voice_limit`
-    is how many custom voices it may hold; `latency` delays the first audio byte, like the
-    vendor's time to first byte.
+    `character_quota` is what may still be synthesised (None: no limit; one pool for every
+    key); `voice_limit` is how many custom voices each account may hold; `latency` delays the
+    first audio byte, like the vendor's time to first byte.
     """
 
     def __init__(
@@ -135,6 +149,8 @@ class FakeElevenLabs:
         port: int = 0,
     ) -> None:
         self.valid_keys = set(valid_keys)
+        self.key_accounts: dict[str, str] = {}
+        """Keys sharing an account (`add_key(account=...)`); any other key is its own."""
         self.key_permissions: dict[str, frozenset[str]] = {}
         """The restricted keys' permissions (a valid key not here has every one)."""
         self.host, self.port = host, port
@@ -188,10 +204,15 @@ class FakeElevenLabs:
     ) -> None:
         await self.stop()
 
-    def add_key(self, key: str, *, permissions: Iterable[str] | None = None) -> None:
+    def add_key(
+        self, key: str, *, permissions: Iterable[str] | None = None, account: str = ""
+    ) -> None:
         """Makes `key` valid: with every permission, or restricted to `permissions` (an
-        endpoint needing another answers 401 `missing_permissions`). ValueError for a
-        permission ElevenLabs does not have."""
+        endpoint needing another answers 401 `missing_permissions`); of its own account, or
+        of `account` (the keys given one account share its voices and slots). ValueError for
+        a permission ElevenLabs does not have."""
+        if account:
+            self.key_accounts[key] = account
         if permissions is None:
             self.key_permissions.pop(key, None)
         else:
@@ -220,9 +241,30 @@ class FakeElevenLabs:
     def search_calls(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.path == "/v2/voices"]
 
-    def cloned_voices(self) -> list[FakeVoice]:
-        """The account's custom voices (each one holds a slot of `voice_limit`)."""
-        return [v for v in self.voices.values() if v.category == "cloned"]
+    def account_of(self, key: str) -> str:
+        """The account `key` belongs to: the one `add_key` named, else its own."""
+        return self.key_accounts.get(key) or key_digest(key)
+
+    def cloned_voices(self, key: str | None = None) -> list[FakeVoice]:
+        """The custom voices of the account of `key` (each one holds a slot of its
+        `voice_limit`); without a key, every account's."""
+        account = None if key is None else self.account_of(key)
+        return [
+            v
+            for v in self.voices.values()
+            if v.category == "cloned" and (account is None or v.account == account)
+        ]
+
+    def _visible(self, request: web.Request) -> list[FakeVoice]:
+        """The voices the calling key's account has: the default ones and its own."""
+        account = self.account_of(request.headers.get("xi-api-key", ""))
+        return [v for v in self.voices.values() if v.visible_to(account)]
+
+    def _voice_of(self, request: web.Request, voice_id: str) -> FakeVoice | None:
+        """The voice, if the calling key's account has it (another account's is unknown)."""
+        voice = self.voices.get(voice_id)
+        account = self.account_of(request.headers.get("xi-api-key", ""))
+        return voice if voice is not None and voice.visible_to(account) else None
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -260,13 +302,13 @@ class FakeElevenLabs:
         _, refused = self._record(request, {}, VOICES_READ)
         if refused:
             return refused
-        return web.json_response({"voices": [v.listed() for v in self.voices.values()]})
+        return web.json_response({"voices": [v.listed() for v in self._visible(request)]})
 
     async def _search_voices(self, request: web.Request) -> web.StreamResponse:
         _, refused = self._record(request, {}, VOICES_READ)
         if refused:
             return refused
-        page = search_voices(self.voices.values(), request.query)
+        page = search_voices(self._visible(request), request.query)
         if isinstance(page, QueryError):
             return _invalid(page.loc, page.msg)
         return web.json_response(page)
@@ -302,7 +344,7 @@ class FakeElevenLabs:
         if not _OUTPUT_FORMAT.match(output_format):
             return _invalid(["query", "output_format"], f"unknown output format {output_format}")
         voice_id = request.match_info["voice_id"]
-        if voice_id not in self.voices:
+        if self._voice_of(request, voice_id) is None:
             return _detail(
                 404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."
             )
@@ -391,7 +433,8 @@ class FakeElevenLabs:
                 return _detail(400, "invalid_audio", f"{name} is not a valid audio file.")
         if self.clone_gate is not None:
             await self.clone_gate.wait()
-        custom = len(self.cloned_voices())
+        key = request.headers.get("xi-api-key", "")
+        custom = len(self.cloned_voices(key))
         if custom >= self.voice_limit:
             return _detail(
                 400,
@@ -409,6 +452,7 @@ class FakeElevenLabs:
             description=fields.get("description", ""),
             labels=labels,
             created_at_unix=int(time.time()),
+            account=self.account_of(key),
         )
         if self.clone_fault == "drop" and request.transport is not None:
             request.transport.close()  # made, but the answer never leaves
@@ -420,7 +464,7 @@ class FakeElevenLabs:
         if refused:
             return refused
         voice_id = request.match_info["voice_id"]
-        voice = self.voices.get(voice_id)
+        voice = self._voice_of(request, voice_id)
         if voice is None or voice.category == "premade":  # the default voices are no one's
             return _detail(
                 404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."

@@ -29,6 +29,13 @@ class FakeVoice:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     created_at_unix: int = 0
+    account: str = ""
+    """The account that made it (a custom voice: only that account's keys list, speak with or
+    delete it); empty for a default (premade) voice, which every account has."""
+
+    def visible_to(self, account: str) -> bool:
+        """Whether `account` has this voice: a default voice, or one of its own."""
+        return self.category == "premade" or self.account == account
 
     def listed(self) -> dict[str, Any]:
         """As the vendor lists it (VoiceResponseModel: its required fields and ours)."""

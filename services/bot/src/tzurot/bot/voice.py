@@ -36,7 +36,7 @@ from discord.http import handle_message_parameters
 
 from tzurot.bot.delivery import delivery_problem, locked_thread
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.bot.voice_notices import no_voice_notice, notice
+from tzurot.bot.voice_notices import no_voice_notice, notice, stand_in_notice
 from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -169,6 +169,7 @@ class VoicePoster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._clock = clock
         self._told: dict[tuple[str, str], float] = {}  # (user, notice) → when it was posted
+        self._stand_in_told: set[tuple[str, str]] = set()  # (user, personality) told once
 
     def speak_later(
         self,
@@ -220,7 +221,14 @@ class VoicePoster:
             job_id=job_id,
             voice_message=posted.voice_message,
             seconds=round(posted.posted_at - started, 3),
+            stand_in_voice=spoken.finished.stand_in_voice,
         )
+        whose = (actor.user_id, shown.id or shown.display_name)
+        if spoken.finished.stand_in_voice and whose not in self._stand_in_told:
+            # Once per user and personality: every answer after it sounds the same.
+            self._stand_in_told.add(whose)
+            text = stand_in_notice(shown.display_name, actor.user_id)
+            await self._tell(channel, text, reply_to=reply_to)
 
     def _tell_now(self, user_id: str, text: str) -> bool:
         """Whether `text` is news to the user: not told them in NOTICE_AGAIN_AFTER_SECONDS."""

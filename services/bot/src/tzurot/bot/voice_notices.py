@@ -5,6 +5,10 @@ An answer spoken by itself (the personality speaks always or sometimes, or the u
 the user would wait for a voice message that never comes, so the reason is told in the bot's
 own words, from the error's reason and metadata (the provider, the permission a restricted key
 lacks): never the vendor's text, never the key.
+
+An answer spoken in a stand-in voice (the personality's is a clone in its cloner's ElevenLabs
+account, which no other account's key may use) is told once why it does not sound like the
+personality (`stand_in_notice`), without asking anyone to clone it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,20 @@ def no_voice_notice(err: TzurotError, user_id: str = "") -> str | None:
     if why is None:
         return None
     return notice(why, user_id)
+
+
+def stand_in_notice(personality: str, user_id: str = "") -> str:
+    """Why an answer was spoken in a stock ElevenLabs voice, for the user whose key paid."""
+    who = f" for <@{user_id}>" if user_id.isdigit() else ""
+    name = discord.utils.escape_mentions(personality.strip()) or "this personality"
+    return f"-# Spoken{who} in a stock ElevenLabs voice: {STAND_IN_WHY.format(name=name)}"
+
+
+STAND_IN_WHY = (
+    "{name}'s voice is a clone in the ElevenLabs account of whoever cloned it, and ElevenLabs "
+    "lets only that account's keys speak with it."
+)
+"""Why the stand-in spoke, for any listener but the cloner; nothing for them to do."""
 
 
 def notice(why: str, user_id: str = "") -> str:

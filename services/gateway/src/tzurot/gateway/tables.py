@@ -506,6 +506,29 @@ personality_voices = sa.Table(
         "frequency in ('always', 'sometimes', 'on_request')",
         name="personality_voices_frequency_check",
     ),
+    sa.Index("personality_voices_voice_idx", "voice_id"),
+)
+
+# Every voice Tzurot cloned (migration 0028): whose ElevenLabs account holds it (the cloner's
+# key deletes it) and the personality it was made for, whichever voice that personality uses
+# now; a row goes once its voice is deleted at ElevenLabs (voice_store.py).
+voice_clones = sa.Table(
+    "voice_clones",
+    metadata,
+    sa.Column(
+        "cloner_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("voice_id", sa.Text, primary_key=True),
+    sa.Column(
+        "personality_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("personalities.id", ondelete="SET NULL"),
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("voice_clones_personality_idx", "personality_id"),
 )
 
 # Recordings an owner uploaded to clone a personality's voice; kept so a clone can be made

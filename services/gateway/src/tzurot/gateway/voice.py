@@ -91,6 +91,9 @@ class SpeechDone:
     duration_secs: float
     waveform: str
     characters: int
+    stand_in_voice: bool = False
+    """Spoken in the provider's default voice: the personality's (a clone in its cloner's
+    ElevenLabs account) is not the listener's key's to use."""
 
 
 def _check_range(field: str, value: float | None, low: float, high: float) -> None:

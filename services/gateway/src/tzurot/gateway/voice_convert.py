@@ -65,6 +65,7 @@ def speech_done(msg: common.SpeechFinished) -> SpeechDone:
         duration_secs=msg.duration_secs,
         waveform=msg.waveform,
         characters=msg.characters,
+        stand_in_voice=msg.stand_in_voice,
     )
 
 
@@ -75,6 +76,7 @@ def speech_finished(done: SpeechDone) -> common.SpeechFinished:
         duration_secs=done.duration_secs,
         waveform=done.waveform,
         characters=done.characters,
+        stand_in_voice=done.stand_in_voice,
     )
 
 

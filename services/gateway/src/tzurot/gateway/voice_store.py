@@ -1,8 +1,20 @@
-"""Voice tables (core.personality_voices, core.voice_samples) and speech usage rows."""
+"""Voice tables (core.personality_voices, core.voice_clones, core.voice_samples) and speech
+usage rows.
+
+`voice_clones` records every voice Tzurot cloned, apart from the voice a personality uses
+now: a clone replaced or removed by hand stays recorded until it is deleted from its cloner's
+ElevenLabs account (a newer clone, the personality's deletion, the cloner's data deletion).
+A voice id some personality still stores is never deleted (a voice set by hand, e.g. a clone
+reused for a second personality): `deleting_clone` decides under a lock on the voice id that
+`put_voice` takes too, and holds it while the caller deletes the voice at ElevenLabs, so a
+voice set by hand meanwhile is either seen (and kept) or stored after the deletion.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -11,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import autocommit
 from tzurot.gateway import tables as t
-from tzurot.gateway.voice import Frequency, Voice, VoiceSample
+from tzurot.gateway.store.deletions import Clone
+from tzurot.gateway.voice import ELEVENLABS, Frequency, Voice, VoiceSample
+
+_VOICE_LOCKS = 0x766F6963  # "voic": a voice id, between storing it and deleting its clone
 
 _VOICE_FIELDS = (
     "provider",
@@ -64,6 +79,20 @@ def _sample(row: Any) -> VoiceSample:
     )
 
 
+def _voice_lock(voice_id: str) -> sa.Select[Any]:
+    """Waits for the voice id's lock, held until the transaction ends."""
+    return sa.select(sa.func.pg_advisory_xact_lock(_VOICE_LOCKS, sa.func.hashtext(voice_id)))
+
+
+@dataclass
+class CloneDeletion:
+    """`VoiceStore.deleting_clone`'s decision: `go`, delete it; `gone`, set by the caller once
+    ElevenLabs no longer has it."""
+
+    go: bool
+    gone: bool = False
+
+
 class VoiceStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -83,8 +112,11 @@ class VoiceStore:
     async def put_voice(
         self, personality_id: str, voice: Voice, *, cloned_by: str | None = None
     ) -> None:
-        """Stores the voice; `cloned_by`: the user whose clone it is. Re-tuning the same voice
-        id keeps who cloned it; another voice id by hand clears it."""
+        """Stores the voice; `cloned_by`: the user whose clone it is (recorded in
+        voice_clones too, in the same transaction). Re-tuning the same voice id keeps who
+        cloned it; another voice id by hand clears it (the clone stays recorded). Under the
+        voice id's lock: a deletion of that voice deciding meanwhile sees it, or has
+        finished."""
         values = {name: getattr(voice, name) for name in _VOICE_FIELDS}
         statement = insert(t.personality_voices).values(
             personality_id=personality_id, cloned_by=cloned_by, **values
@@ -104,18 +136,93 @@ class VoiceStore:
                 "updated_at": sa.func.now(),
             },
         )
-        async with self._autocommit.connect() as conn:
+        async with self._engine.begin() as conn:
+            await conn.execute(_voice_lock(voice.voice_id))
             await conn.execute(statement)
-
-    async def cloned_by(self, personality_id: str) -> str | None:
-        """The user who cloned the personality's current voice; None for one set by hand."""
-        async with self._autocommit.connect() as conn:
-            found = await conn.scalar(
-                sa.select(t.personality_voices.c.cloned_by).where(
-                    t.personality_voices.c.personality_id == personality_id
+            if cloned_by is not None:
+                await conn.execute(
+                    insert(t.voice_clones)
+                    .values(
+                        cloner_id=cloned_by, voice_id=voice.voice_id, personality_id=personality_id
+                    )
+                    .on_conflict_do_nothing()
                 )
-            )
-        return None if found is None else str(found)
+
+    async def clones_for(self, personality_id: str, *, cloner_id: str | None = None) -> list[Clone]:
+        """The clones recorded for the personality (only `cloner_id`'s, when given), whichever
+        voice it uses now."""
+        c = t.voice_clones.c
+        which = c.personality_id == personality_id
+        if cloner_id is not None:
+            which = sa.and_(which, c.cloner_id == cloner_id)
+        return await self._clones(which)
+
+    async def clones_in_use(self, personality_id: str, cloner_id: str) -> set[str]:
+        """The voice ids of `cloner_id`'s clones for the personality that a personality (it,
+        or another, set by hand) still stores: what inference's sweep of the clones marked
+        for it must keep."""
+        c, v = t.voice_clones.c, t.personality_voices.c
+        stmt = sa.select(c.voice_id).where(
+            c.personality_id == personality_id,
+            c.cloner_id == cloner_id,
+            sa.exists().where(v.voice_id == c.voice_id, v.provider == ELEVENLABS),
+        )
+        async with self._autocommit.connect() as conn:
+            return set((await conn.scalars(stmt)).all())
+
+    async def clones_of_user(self, user_id: str) -> list[Clone]:
+        """What a user's data deletion deletes: every clone she made (in her ElevenLabs
+        account), and every clone made for one of her private personalities (which the
+        deletion takes), in its cloner's account."""
+        p = t.personalities.c
+        private = sa.select(p.id).where(p.owner_user_id == user_id, sa.not_(p.public))
+        c = t.voice_clones.c
+        return await self._clones(sa.or_(c.cloner_id == user_id, c.personality_id.in_(private)))
+
+    async def _clones(self, which: sa.ColumnElement[bool]) -> list[Clone]:
+        c = t.voice_clones.c
+        stmt = (
+            sa.select(c.cloner_id, c.personality_id, c.voice_id)
+            .where(which)
+            .order_by(c.personality_id, c.created_at, c.voice_id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [
+                Clone(str(row.cloner_id), str(row.personality_id or ""), row.voice_id)
+                for row in await conn.execute(stmt)
+            ]
+
+    @asynccontextmanager
+    async def deleting_clone(
+        self, clone: Clone, *, leaving: Collection[str] = (), even_if_used: bool = False
+    ) -> AsyncIterator[CloneDeletion]:
+        """Decides whether the clone is deleted, and holds the decision while the caller
+        deletes it at ElevenLabs: `go` is False when it is no longer recorded (deleted
+        meanwhile) or some personality other than `leaving` (being deleted) stores its voice
+        id (unless `even_if_used`). The caller sets `gone` once ElevenLabs deleted it (or had
+        not got it); the record goes then, else it stays for the next deletion. Under the
+        voice id's lock, which `put_voice` waits for: a voice set by hand meanwhile is seen
+        here, or stored once the deletion is over, never in between."""
+        c, v = t.voice_clones.c, t.personality_voices.c
+        recorded = sa.exists().where(c.cloner_id == clone.cloner_id, c.voice_id == clone.voice_id)
+        used = sa.exists().where(
+            v.voice_id == clone.voice_id,
+            v.provider == ELEVENLABS,
+            v.personality_id.not_in(list(leaving)),
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(_voice_lock(clone.voice_id))
+            # Its own statement, after the lock: READ COMMITTED sees what was stored while
+            # this one waited for it.
+            found, in_use = (await conn.execute(sa.select(recorded, used))).one()
+            decision = CloneDeletion(go=bool(found) and (even_if_used or not in_use))
+            yield decision
+            if decision.gone:
+                await conn.execute(
+                    sa.delete(t.voice_clones).where(
+                        c.cloner_id == clone.cloner_id, c.voice_id == clone.voice_id
+                    )
+                )
 
     async def delete_voice(self, personality_id: str) -> bool:
         async with self._autocommit.connect() as conn:

@@ -58,6 +58,11 @@ from tzurot.runtime.errors import (
 ELEVENLABS = "elevenlabs"
 DEFAULT_ELEVENLABS_URL = "https://api.elevenlabs.io"
 DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
+DEFAULT_ELEVENLABS_VOICE = "EXAVITQu4vr4xnSDxMaL"
+"""Sarah, one of ElevenLabs' default voices: every account has them (its "Default Voices"
+page: "made available to all ElevenLabs users by default"), unlike a clone, which only the
+account that cloned it may use. It speaks when the personality's voice is not the key's."""
+VOICE_NOT_FOUND = "VOICE_NOT_FOUND"
 DEFAULT_SPEECH_MODEL = "tts-1"
 ELEVENLABS_OUTPUT = "mp3_44100_128"
 """MP3 is open to every plan (PCM 44.1 kHz needs Pro); it is transcoded to Opus anyway."""
@@ -181,8 +186,9 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
         )
     if code == "voice_not_found" or status == 404:
         return FailedPrecondition(
-            "elevenlabs does not know this voice for this key (clone it again with this key)",
-            reason="VOICE_NOT_FOUND",
+            "elevenlabs has no such voice in this key's account (a cloned voice can be used "
+            "only with a key of the ElevenLabs account that cloned it)",
+            reason=VOICE_NOT_FOUND,
             metadata=meta,
         )
     if status >= 500:
@@ -337,7 +343,7 @@ class ElevenLabsClient:
         try:
             await self._send("DELETE", f"/v1/voices/{quote(voice_id, safe='')}", api_key)
         except FailedPrecondition as exc:
-            if exc.reason == "VOICE_NOT_FOUND":
+            if exc.reason == VOICE_NOT_FOUND:
                 return False
             raise
         return True

@@ -7,6 +7,12 @@ transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mo
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 
+An ElevenLabs clone belongs to the account that cloned it: ElevenLabs answers any other
+account's key `voice_not_found` (before billing anything). Speech is always paid with the
+listener's own key, so a personality's cloned voice speaks only for its cloner; anyone else is
+answered in a stand-in, ElevenLabs' default voice (DEFAULT_ELEVENLABS_VOICE, every account's),
+and the SpeechResult says so (`stand_in_voice`) for the bot to tell them once.
+
 A clone whose answer is lost would stay in the user's account, unknown, holding a slot of
 their plan; each clone is marked (tzurot.inference.clone_marks) so it is found again. A call
 that got no answer (as opposed to a refusal) looks its own attempt up and answers with the voice
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from pydantic import SecretStr
@@ -39,7 +45,9 @@ from tzurot.inference.clone_marks import (
 from tzurot.inference.keys import KeyResolver, no_api_key, refusal_names_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
+    DEFAULT_ELEVENLABS_VOICE,
     ELEVENLABS,
+    VOICE_NOT_FOUND,
     Accepted,
     ElevenLabsClient,
     KeyCheck,
@@ -47,7 +55,7 @@ from tzurot.inference.speech import (
     Sample,
     VoiceSpec,
 )
-from tzurot.runtime.errors import InvalidArgument, TzurotError, Unavailable
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +83,15 @@ class SpeechResult:
     duration_secs: float
     waveform: str
     characters: int
+    stand_in_voice: bool = False
+    """Spoken in the provider's default voice: the personality's is not the key's to use."""
+
+
+@dataclass(frozen=True)
+class _StandIn:
+    """The personality's voice is not the key's: the provider's default voice speaks instead."""
+
+    voice_id: str
 
 
 class VoiceService:
@@ -104,7 +121,11 @@ class VoiceService:
         message's bytes in chunks, then one SpeechResult."""
         _check_speech(user_id, voice, text)
         audio = bytearray()
+        stand_in = False
         async for piece in self._provider_audio(user_id, voice, text):
+            if isinstance(piece, _StandIn):
+                stand_in = True
+                continue
             if isinstance(piece, Accepted):
                 yield SpeechBilled(voice.provider, piece.model, len(text))
                 continue
@@ -121,22 +142,41 @@ class VoiceService:
         for start in range(0, len(message.ogg), CHUNK_BYTES):
             yield message.ogg[start : start + CHUNK_BYTES]
         yield SpeechResult(
-            OGG, len(message.ogg), message.duration_secs, message.waveform, len(text)
+            OGG, len(message.ogg), message.duration_secs, message.waveform, len(text), stand_in
         )
 
     def _provider_audio(
         self, user_id: str, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[Accepted | bytes]:
+    ) -> AsyncIterator[Accepted | bytes | _StandIn]:
         if voice.provider == ELEVENLABS:
             return self._elevenlabs_audio(user_id, voice, text)
         return self._openai_audio(user_id, voice, text)
 
     async def _elevenlabs_audio(
         self, user_id: str, voice: VoiceSpec, text: str
-    ) -> AsyncIterator[Accepted | bytes]:
+    ) -> AsyncIterator[Accepted | bytes | _StandIn]:
+        """The voice's audio; where the key's account has no such voice (another account's
+        clone: ElevenLabs refuses it before billing), ElevenLabs' default voice's, after a
+        _StandIn."""
         key = await self._elevenlabs_key(user_id)
         with refusal_names_key(ELEVENLABS, "user"):
-            async for piece in self._elevenlabs.synthesize(key, voice, text):
+            started = False
+            try:
+                async for piece in self._elevenlabs.synthesize(key, voice, text):
+                    started = True
+                    yield piece
+                return
+            except FailedPrecondition as exc:
+                if (
+                    started
+                    or exc.reason != VOICE_NOT_FOUND
+                    or voice.voice_id == DEFAULT_ELEVENLABS_VOICE
+                ):
+                    raise
+            log.info("voice.stand_in", user_id=user_id, voice_id=voice.voice_id)
+            yield _StandIn(DEFAULT_ELEVENLABS_VOICE)
+            stand_in = replace(voice, voice_id=DEFAULT_ELEVENLABS_VOICE)
+            async for piece in self._elevenlabs.synthesize(key, stand_in, text):
                 yield piece
 
     async def _openai_audio(

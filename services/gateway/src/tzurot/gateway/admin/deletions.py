@@ -10,9 +10,12 @@ exchange delivered and silently not kept.
 How:
 - First the request deletes the voices cloned for what it deletes from the ElevenLabs
   accounts they were cloned into, each with its cloner's key (`_delete_clones`; a user's
-  keys go with her deletion, so no sweep could). ElevenLabs unreachable fails the request
-  with nothing recorded yet: asking again does it. A key ElevenLabs rejects turns inactive in
-  its owner's wallet, as in any other use (`KeyUses.refused`); its clone stays in the account.
+  keys go with her deletion, so no sweep could): every clone Tzurot recorded
+  (voice_clones), also one replaced or removed by hand since, but none whose voice id a
+  personality not being deleted still stores (voice_store.py). ElevenLabs unreachable fails
+  the request with nothing recorded yet: asking again does it. A key ElevenLabs rejects
+  turns inactive in its owner's wallet, as in any other use (`KeyUses.refused`); its clone
+  stays in the account (and recorded).
 - The request then marks the row it deletes last (`deletion_requested_at`; a user's private
   personalities with theirs) and holds the deletion for `deletion_lease_seconds`. From then
   on the user is refused (USER_DATA_DELETING, gateway_core.refuse_deleting) and the
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import structlog
 
@@ -52,6 +55,7 @@ from tzurot.gateway.clone_locks import (
 )
 from tzurot.gateway.store.deletions import Clone, Kind
 from tzurot.gateway.voice import ELEVENLABS
+from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
 from tzurot.runtime.retry import RETRYABLE
@@ -68,31 +72,50 @@ KINDS: tuple[Kind, ...] = ("personality", "user")
 
 
 class DeletionAdmin(AdminBase):
-    async def _delete_clones(self, clones: Sequence[Clone]) -> int:
-        """Deletes each clone from the ElevenLabs account it was cloned into, with its
-        cloner's key; how many were still there. Before a deletion is recorded: ElevenLabs
-        unreachable (RETRYABLE) fails the request, nothing else touched yet, so asking again
-        finishes it; a clone the key cannot delete (no key, a rejected key) is left in that
-        account, which its owner controls, and logged, and the deletion goes on."""
+    async def _delete_clones(
+        self, clones: Sequence[Clone], *, leaving: Collection[str], user_id: str | None = None
+    ) -> int:
+        """Deletes each clone Tzurot recorded (voice_clones: also one replaced or removed by
+        hand since) from the ElevenLabs account it was cloned into, with its cloner's key;
+        how many were still there. One whose voice id a personality other than `leaving`
+        (those being deleted) still stores is kept (a voice set by hand is never deleted),
+        except one of `user_id`'s own, whose data deletion deletes every voice she cloned:
+        her key goes with it, so nothing could delete it later, and a clone speaks only for
+        the account holding it. Before a deletion is recorded: ElevenLabs unreachable
+        (RETRYABLE) fails the request, nothing else touched yet, so asking again finishes it;
+        a clone the key cannot delete (no key, a rejected key) is left in that account, which
+        its owner controls, and logged (still recorded), and the deletion goes on."""
         if not clones or self._speech is None:
             return 0
+        voices = VoiceStore(self._store.engine)
         deleted = 0
         for clone in clones:
-            try:
-                deleted += int(await self._speech.delete_voice(clone.cloner_id, clone.voice_id))
-            except TzurotError as err:
-                if err.code in RETRYABLE:
-                    raise Unavailable(
-                        "ElevenLabs could not be reached to delete a voice cloned there, so "
-                        "nothing was deleted; ask again in a moment",
-                        reason=CLONE_DELETION_UNAVAILABLE,
-                    ) from err
-                # A key ElevenLabs rejected: inactive in `/wallet list` (a missing permission,
-                # a quota: still a working key, left active).
-                await self._gateway.key_uses.refused(clone.cloner_id, err, ELEVENLABS)
-                log.warning(
-                    "deletion.clone_kept", personality_id=clone.personality_id, reason=err.reason
-                )
+            async with voices.deleting_clone(
+                clone, leaving=leaving, even_if_used=clone.cloner_id == user_id
+            ) as decision:
+                if not decision.go:
+                    log.info("deletion.clone_in_use", personality_id=clone.personality_id)
+                    continue
+                try:
+                    found = await self._speech.delete_voice(clone.cloner_id, clone.voice_id)
+                except TzurotError as err:
+                    if err.code in RETRYABLE:
+                        raise Unavailable(
+                            "ElevenLabs could not be reached to delete a voice cloned there, "
+                            "so nothing was deleted; ask again in a moment",
+                            reason=CLONE_DELETION_UNAVAILABLE,
+                        ) from err
+                    # A key ElevenLabs rejected: inactive in `/wallet list` (a missing
+                    # permission, a quota: still a working key, left active).
+                    await self._gateway.key_uses.refused(clone.cloner_id, err, ELEVENLABS)
+                    log.warning(
+                        "deletion.clone_kept",
+                        personality_id=clone.personality_id,
+                        reason=err.reason,
+                    )
+                    continue
+                decision.gone = True
+                deleted += int(found)
         return deleted
 
     async def _delete_for_good(
@@ -115,11 +138,18 @@ class DeletionAdmin(AdminBase):
                 raise FailedPrecondition(cloning, reason=CLONE_IN_PROGRESS)
             if start is DeletionStart.DELETING:
                 raise FailedPrecondition(deleting, reason=DELETION_IN_PROGRESS)
+            voices = VoiceStore(self._store.engine)
             if kind == "user":
-                deleted = await self._delete_clones(await self._db.user_clones(target_id))
+                deleted = await self._delete_clones(
+                    await voices.clones_of_user(target_id),
+                    leaving=personality_ids,
+                    user_id=target_id,
+                )
                 await self._db.mark_user_deleting(target_id, self._deletion_lease)
             else:
-                deleted = await self._delete_clones(await self._db.personality_clones(target_id))
+                deleted = await self._delete_clones(
+                    await voices.clones_for(target_id), leaving=personality_ids
+                )
                 await self._db.mark_personality_deleting(target_id, self._deletion_lease)
         log.info("deletion.started", kind=kind, target_id=target_id)
         try:

@@ -3,9 +3,11 @@ answer, and cloning a voice from uploaded samples (rules in tzurot.gateway.voice
 
 Speech is recorded in usage_log the moment the provider accepts the text (inference's
 SpeechBilled), as failed until the audio is whole: what breaks off after that was paid for.
-One clone at a time per personality; a newer clone by the same user deletes the one it
-replaces from their ElevenLabs account (a plan holds few voices), and inference first deletes
-the clones made for the personality whose answer was lost (all but the voice it has now).
+One clone at a time per personality; a newer clone by the same user deletes her earlier ones
+for it from her ElevenLabs account (a plan holds few voices; voice_clones remembers them,
+also one replaced or removed by hand), never a voice id a personality still stores; inference
+first deletes the clones made for the personality whose answer was lost (all but the voices
+gateway still stores).
 A speech or a clone paid by the user's key marks it used; one the provider refused the key
 for marks it inactive at once (`KeyUses.refused`), as an answer does.
 """
@@ -17,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import structlog
 
-from tzurot.audio import AudioError, probe
+from tzurot.audio import AudioError, AudioTooLong, probe
 from tzurot.gateway.admin.base import AdminBase, Principal
 from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks, CloneStart
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
@@ -215,8 +217,10 @@ class VoiceAdmin(AdminBase):
         filename = (filename.strip() or "sample")[-200:]
         if len(data) > MAX_SAMPLE_BYTES:
             raise InvalidArgument("data", f"{quoted(filename)} is larger than 10 MB")
-        try:
-            info = await asyncio.to_thread(probe, data)
+        try:  # decoding stops past the limit: a few MB of 6 kbps Opus holds hours
+            info = await asyncio.to_thread(probe, data, max_seconds=MAX_SAMPLE_SECONDS)
+        except AudioTooLong as exc:
+            info = exc.info  # its duration is past the limit: refused below, as before
         except AudioError as exc:
             raise InvalidArgument(
                 "data", f"{quoted(filename)} is not an MP3, WAV or OGG recording ({exc})"
@@ -257,8 +261,9 @@ class VoiceAdmin(AdminBase):
         voice becomes the personality's (its tuning and frequency kept). One at a time per
         personality (CLONE_IN_PROGRESS otherwise: a double click clones once), never while
         the personality or the actor's data is being deleted (clone_locks.py: the deletion
-        would miss the voice, left in their ElevenLabs account); the clone it replaces, when
-        the same user made it, is deleted from their ElevenLabs account."""
+        would miss the voice, left in their ElevenLabs account); the user's earlier clones
+        of it are deleted from their ElevenLabs account, unless a personality still uses
+        one."""
         user = who.require_user()
         target = await self._owned(name, who)
         async with CloneLocks(self._store.engine).cloning(target.id, user.id) as start:
@@ -283,14 +288,21 @@ class VoiceAdmin(AdminBase):
                 reason="NO_SAMPLES",
             )
         before = await self._voices.voice(target.id)
+        # Inference's sweep of the clones marked for the personality keeps one voice id only:
+        # with more of them in use (a clone of it reused by hand elsewhere), no sweep (and no
+        # mark) this time.
+        kept = await self._voices.clones_in_use(target.id, user_id)
+        if before is not None and before.provider == ELEVENLABS:
+            kept.add(before.voice_id)
+        sweep = len(kept) <= 1
         try:
             voice_id = await self._speech_port().clone_voice(
                 user_id,
                 target.display_name,
                 _description(target),
                 samples,
-                personality_id=target.id,
-                keep_voice_id=before.voice_id if before and before.provider == ELEVENLABS else "",
+                personality_id=target.id if sweep else "",
+                keep_voice_id=next(iter(kept)) if len(kept) == 1 else "",
             )
         except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
             await self._gateway.key_uses.refused(user_id, err)
@@ -299,7 +311,6 @@ class VoiceAdmin(AdminBase):
         # `/wallet list` shows it used, like a speech it paid for.
         self._gateway.key_uses.used(user_id, ELEVENLABS)
         current = await self._voices.voice(target.id)
-        previous_cloner = await self._voices.cloned_by(target.id)
         voice = Voice(provider=ELEVENLABS, voice_id=voice_id)
         if current is not None and current.provider == ELEVENLABS:
             voice = Voice(
@@ -322,29 +333,36 @@ class VoiceAdmin(AdminBase):
             )
         await self._voices.put_voice(target.id, voice, cloned_by=user_id)
         log.info("voice.cloned", personality_id=target.id, samples=len(samples))
-        if (
-            current is not None
-            and current.provider == ELEVENLABS
-            and current.voice_id != voice_id
-            and previous_cloner == user_id  # in this user's account: their key can delete it
-        ):
-            await self._delete_replaced_clone(user_id, target.id, current.voice_id)
+        await self._delete_replaced_clones(user_id, target.id, voice_id)
         return voice, len(samples)
 
-    async def _delete_replaced_clone(
-        self, user_id: str, personality_id: str, voice_id: str
-    ) -> None:
-        """The clone a newer one replaced, deleted from the user's ElevenLabs account; a
-        failure leaves it there (logged), the new voice stays."""
-        try:
-            deleted = await self._speech_port().delete_voice(user_id, voice_id)
-        except TzurotError as err:
-            await self._gateway.key_uses.refused(user_id, err)
-            log.warning(
-                "voice.replaced_clone_kept", personality_id=personality_id, reason=err.reason
-            )
-            return
-        log.info("voice.replaced_clone_deleted", personality_id=personality_id, found=deleted)
+    async def _delete_replaced_clones(self, user_id: str, personality_id: str, new: str) -> None:
+        """The user's earlier clones for the personality (recorded in voice_clones: the one
+        this clone replaced, and any replaced or removed by hand since), deleted from her
+        ElevenLabs account with her key; one whose voice id a personality still stores (set
+        by hand, e.g. for a second personality) is kept, and so is a clone someone else made
+        (their account: it goes with the personality's deletion or theirs). A failure leaves
+        the clone there and recorded (logged); the new voice stays."""
+        voices = self._voices
+        for clone in await voices.clones_for(personality_id, cloner_id=user_id):
+            if clone.voice_id == new:
+                continue
+            async with voices.deleting_clone(clone) as decision:
+                if not decision.go:
+                    log.info("voice.replaced_clone_in_use", personality_id=personality_id)
+                    continue
+                try:
+                    found = await self._speech_port().delete_voice(user_id, clone.voice_id)
+                except TzurotError as err:
+                    await self._gateway.key_uses.refused(user_id, err)
+                    log.warning(
+                        "voice.replaced_clone_kept",
+                        personality_id=personality_id,
+                        reason=err.reason,
+                    )
+                    continue
+                decision.gone = True
+            log.info("voice.replaced_clone_deleted", personality_id=personality_id, found=found)
 
 
 def _description(personality: Personality) -> str:
