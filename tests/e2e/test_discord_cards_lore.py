@@ -226,7 +226,7 @@ async def test_a_channel_lorebook_fires_with_sticky_state_kept_between_messages(
             {"file": newer, "replace": "haunts"},
             subcommand=["import"],
         )
-        assert "is not yours" in await answered(world, not_hers)
+        assert "no lorebook 'haunts'" in await answered(world, not_hers)  # not told it exists
     assert "LORE-BRIDGE" in first  # bridge AND night (AND_ALL)
     assert "LORE-BRIDGE" in second  # sticky: still in play without its keys
     assert "LORE-SECRET" in second  # a regex key, case-insensitive

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from tzurot.runtime.errors import InvalidArgument
@@ -31,6 +32,11 @@ shapes.inc backups fewer than 5. The bound is protobuf's: a decoder refuses a me
 more than 100 levels, and each JSON object in a `Struct` costs three of them (`Struct`, map
 entry, `Value`), so 33 objects is the most a bare `Struct` holds; 24 leaves some 28 levels for the
 messages around it (a reply, a Personality, its card) and for a document's outer levels."""
+MAX_JSON_VALUES = 500_000
+"""How many values (arrays, objects and scalars) a card or a lorebook may hold, given as
+`max_values`. A lorebook at its limits (2,000 entries of 100 keys) holds about 300,000; every
+value costs the later steps (validation, the copies export makes) tens of bytes or more, so a
+document of millions of tiny values (`[{},{},…]`) is refused here, before them."""
 MAX_INT_DIGITS = 300
 """An integer with more digits does not fit a double (the largest is about 1.8e308)."""
 _PATH_LEVELS = 8
@@ -64,10 +70,13 @@ def _double_sized_int(literal: str) -> int:
     return int(literal)
 
 
-def load_uploaded_json(data: bytes, *, what: str, reason: str, root: str = "") -> Any:
+def load_uploaded_json(
+    data: bytes, *, what: str, reason: str, root: str = "", max_values: int | None = None
+) -> Any:
     """The decoded document, or InvalidArgument: `what` names it in messages ("the
     lorebook"), `reason` is given when it is not JSON at all, `root` starts every path
-    ("memories"; none for a card, whose paths start at its keys)."""
+    ("memories"; none for a card, whose paths start at its keys), `max_values` bounds how
+    many values it may hold (see `check_uploaded_value`)."""
     field = root or "document"
     try:
         text = data.decode("utf-8-sig")
@@ -94,37 +103,72 @@ def load_uploaded_json(data: bytes, *, what: str, reason: str, root: str = "") -
             f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
             reason="NESTED_TOO_DEEP",
         ) from None
-    check_uploaded_value(document, what=what, root=root)
+    check_uploaded_value(document, what=what, root=root, max_values=max_values)
     return document
 
 
-def check_uploaded_value(document: Any, *, what: str, root: str = "") -> None:
-    """Walks decoded JSON once, in document order (a stack, no recursion): InvalidArgument
-    naming the path of the first string or key Postgres cannot store, or of the first array
-    or object nested deeper than `MAX_JSON_DEPTH`."""
-    stack: list[tuple[Any, str, int]] = [(document, root, 0)]
+def check_uploaded_value(
+    document: Any, *, what: str, root: str = "", max_values: int | None = None
+) -> None:
+    """Walks decoded JSON once, in document order (a stack of iterators, no recursion):
+    InvalidArgument naming the path of the first string or key Postgres cannot store, of the
+    first array or object nested deeper than `MAX_JSON_DEPTH`, or (reason TOO_LARGE) of the
+    value past `max_values` values (arrays, objects and scalars counted alike; None: any
+    number). The walk holds one iterator per level, however wide the document."""
+    counted = 1  # the document itself
+    stack: list[Iterator[tuple[Any, str, int]]] = []
+    _visit(document, root, 0, what, stack)
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            _check_text(value, path, what)
-        elif isinstance(value, list | dict) and depth >= MAX_JSON_DEPTH:
-            raise InvalidArgument(
-                path or "document",
-                f"{_subject(what, path)} is nested more than {MAX_JSON_DEPTH} levels deep",
-                reason="NESTED_TOO_DEEP",
-            )
-        elif isinstance(value, list):
-            stack.extend(
-                (item, _child(path, depth, f"[{index}]"), depth + 1)
-                for index, item in reversed(list(enumerate(value)))
-            )
-        elif isinstance(value, dict):
-            children = []
-            for key, item in value.items():
-                child = _child(path, depth, _key_step(key))
-                _check_text(key, child, what, key=True)
-                children.append((item, child, depth + 1))
-            stack.extend(reversed(children))
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        counted += 1
+        value, path, depth = step
+        if max_values is not None and counted > max_values:
+            raise _too_many(what, path, max_values)
+        _visit(value, path, depth, what, stack)
+
+
+def _visit(
+    value: Any, path: str, depth: int, what: str, stack: list[Iterator[tuple[Any, str, int]]]
+) -> None:
+    """Checks one value; an array or object puts the iterator of its items on `stack`."""
+    if isinstance(value, str):
+        _check_text(value, path, what)
+    elif isinstance(value, list | dict) and depth >= MAX_JSON_DEPTH:
+        raise InvalidArgument(
+            path or "document",
+            f"{_subject(what, path)} is nested more than {MAX_JSON_DEPTH} levels deep",
+            reason="NESTED_TOO_DEEP",
+        )
+    elif isinstance(value, list):
+        stack.append(_items(value, path, depth))
+    elif isinstance(value, dict):
+        stack.append(_members(value, path, depth, what))
+
+
+def _items(value: list[Any], path: str, depth: int) -> Iterator[tuple[Any, str, int]]:
+    for index, item in enumerate(value):
+        yield item, _child(path, depth, f"[{index}]"), depth + 1
+
+
+def _members(
+    value: dict[str, Any], path: str, depth: int, what: str
+) -> Iterator[tuple[Any, str, int]]:
+    for key, item in value.items():
+        child = _child(path, depth, _key_step(key))
+        _check_text(key, child, what, key=True)
+        yield item, child, depth + 1
+
+
+def _too_many(what: str, path: str, max_values: int) -> InvalidArgument:
+    return InvalidArgument(
+        path or "document",
+        f"{what} holds more than {max_values} JSON values (arrays, objects, strings, numbers "
+        "and literals counted alike)",
+        reason="TOO_LARGE",
+    )
 
 
 def _check_text(text: str, path: str, what: str, *, key: bool = False) -> None:

@@ -2,7 +2,8 @@
 delete, attach to a personality, a channel or globally, and detach.
 
 Who may: a lorebook belongs to whoever imported it; its owner or a superuser edits,
-exports, deletes, attaches and detaches it. Attaching to a personality needs that
+exports, deletes, attaches and detaches it (to anyone else it is not found, as one that does
+not exist). Attaching to a personality needs that
 personality's owner (or a superuser); globally, a superuser; to a channel (or detaching from
 one), Manage Channels there as the bot saw it on the interaction (`manage_channels`, as for
 channel activation), or a superuser.
@@ -50,9 +51,7 @@ class LorebookAdmin(AdminBase):
         )
         if replace_ref.strip():
             existing = await self._lorebook(who, replace_ref)
-            await self._db.replace_lorebook(existing.id, book)
-            if target is not None:
-                await self._db.attach_lorebook(existing.id, *target)
+            await self._db.replace_lorebook(existing.id, book, attach=target)  # one transaction
             return await self._shown(await self._get(existing.id))
         book_id = await self._db.create_lorebook(book, who.user_id, target)
         return await self._shown(await self._get(book_id))
@@ -136,7 +135,8 @@ class LorebookAdmin(AdminBase):
         return stored
 
     async def _lorebook(self, who: Principal, ref: str) -> StoredLorebook:
-        """A lorebook the principal may change, by id or by name."""
+        """A lorebook the principal may change, by id or by name; another user's is not found,
+        as one that does not exist (its name is not told to exist)."""
         ref = require("lorebook", ref)
         if is_uuid(ref):
             found = [s for s in [await self._db.get_lorebook(ref)] if s is not None]
@@ -144,8 +144,6 @@ class LorebookAdmin(AdminBase):
             found = await self._db.lorebooks_named(ref)
         mine = [s for s in found if who.superuser or s.owner_user_id == who.user_id]
         if not mine:
-            if found:
-                raise PermissionDenied(f"lorebook {ref!r} is not yours", reason="NOT_OWNER")
             raise NotFound(f"no lorebook {ref!r}", reason="LOREBOOK_NOT_FOUND")
         if len(mine) > 1:
             raise InvalidArgument("lorebook", f"several lorebooks are named {ref!r}; use its id")

@@ -21,13 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from tzurot.gateway.cards import pictures
 from tzurot.gateway.cards.spec import Card, backfill_v2, card_json, parse_card
-from tzurot.gateway.uploaded_json import load_uploaded_json
+from tzurot.gateway.uploaded_json import MAX_JSON_VALUES, load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from PIL import Image
 
 MAX_CARD_BYTES = 16 * 1024 * 1024
+MAX_CARD_JSON_BYTES = 10 * 1024 * 1024
+"""The card's JSON itself (a JSON file, a PNG chunk once decoded, a CHARX's card.json), checked
+before it is parsed: parsing and validating cost many times a document's size (a 16 MB one of
+`{},` took 2 GB). Real cards are tens of KB; the bound is set by our own JSON export of the
+largest card import accepts: a lorebook at its 4 MB cap, written indented with every entry's
+fields, makes a card.json of about 8 MB, which must import again."""
 MAX_CHARX_ENTRIES = 256
 MAX_ASSET_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -72,7 +78,12 @@ def decode(data: bytes, *, filename: str = "") -> DecodedCard:
 
 
 def _json(raw: bytes, what: str) -> Any:
-    return load_uploaded_json(raw, what=what, reason="BAD_CARD")
+    if len(raw) > MAX_CARD_JSON_BYTES:
+        raise bad(
+            f"{what} is {len(raw)} bytes; a card's JSON may be at most {MAX_CARD_JSON_BYTES} bytes",
+            "CARD_TOO_LARGE",
+        )
+    return load_uploaded_json(raw, what=what, reason="BAD_CARD", max_values=MAX_JSON_VALUES)
 
 
 def _open_image(data: bytes, *, load: bool = True) -> Image.Image:
@@ -101,8 +112,10 @@ def _open_image(data: bytes, *, load: bool = True) -> Image.Image:
 
 
 def _decode_png(data: bytes) -> DecodedCard:
-    image = _open_image(data)
-    chunks: dict[str, Any] = getattr(image, "text", {}) or {}
+    # The header is read (a picture too large is refused), the pixels are not: the card is in
+    # the text chunks, and a picture that cannot be decoded leaves a warning (`_take_avatar`).
+    image = _open_image(data, load=False)
+    chunks = card_chunks(data)
     raw = chunks.get("ccv3") or chunks.get("chara")
     chunk = "ccv3" if chunks.get("ccv3") else "chara"
     if not raw:
@@ -110,13 +123,67 @@ def _decode_png(data: bytes) -> DecodedCard:
             "the PNG has no character card in it (no 'chara' or 'ccv3' text chunk)", "NO_CARD"
         )
     try:
-        decoded = base64.b64decode(str(raw).strip(), validate=True)
+        decoded = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise bad(f"the PNG's '{chunk}' chunk is not valid base64") from None
     card = parse_card(_json(decoded, f"the PNG's '{chunk}' chunk"), source=f"'{chunk}' chunk")
     found = DecodedCard(card, "png")
     _take_avatar(found, data, "the PNG's picture", image)
     return found
+
+
+_CARD_KEYWORDS = (b"chara", b"ccv3")
+_MAX_CHUNK_TEXT = MAX_CARD_JSON_BYTES * 4 // 3 + 1024
+"""A card chunk's text at most: the card's JSON in base64, and room for line breaks."""
+
+
+def card_chunks(png: bytes) -> dict[str, str]:
+    """The PNG's `chara` and `ccv3` text (tEXt, zTXt or iTXt chunks, before or after the
+    pixels; the last of a keyword wins, as Pillow reads them), walked without decoding a
+    pixel; the walk stops at IEND or where the file ends."""
+    found: dict[str, str] = {}
+    pos = len(PNG_MAGIC)
+    while pos + 12 <= len(png):
+        size = int.from_bytes(png[pos : pos + 4], "big")
+        kind = png[pos + 4 : pos + 8]
+        body = png[pos + 8 : pos + 8 + size]
+        if kind == b"IEND" or len(body) < size:
+            break
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            keyword, _, rest = body.partition(b"\0")
+            if keyword in _CARD_KEYWORDS:
+                found[keyword.decode("ascii")] = _chunk_text(kind, keyword, rest)
+        pos += 12 + size
+    return found
+
+
+def _chunk_text(kind: bytes, keyword: bytes, rest: bytes) -> str:
+    name = keyword.decode("ascii")
+    if kind == b"tEXt":
+        return rest.decode("latin-1")
+    if kind == b"zTXt":  # a compression method byte (0: zlib), then the text
+        return _inflate(rest[1:], name).decode("latin-1")
+    # iTXt: a compressed flag, a method, a language tag, a translated keyword, the text
+    compressed = rest[:1] == b"\1"
+    _, _, after_language = rest[2:].partition(b"\0")
+    _, _, text = after_language.partition(b"\0")
+    raw = _inflate(text, name) if compressed else text
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad(f"the PNG's '{name}' chunk is not UTF-8 text") from None
+
+
+def _inflate(data: bytes, name: str) -> bytes:
+    """A compressed chunk's text, inflating no more than a card chunk may hold."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(data, _MAX_CHUNK_TEXT)
+    except zlib.error:
+        raise bad(f"the PNG's '{name}' chunk cannot be decompressed") from None
+    if inflater.unconsumed_tail:
+        raise bad(f"the PNG's '{name}' chunk is too large", "CARD_TOO_LARGE")
+    return text
 
 
 def _take_avatar(
@@ -159,7 +226,14 @@ def _decode_charx(data: bytes) -> DecodedCard:
         names = {info.filename for info in infos}
         if "card.json" not in names:
             raise bad("the CHARX has no card.json at its root", "NO_CARD")
-        card = parse_card(_json(_read(archive, "card.json"), "card.json"), source="card.json")
+        if archive.getinfo("card.json").file_size > MAX_CARD_JSON_BYTES:
+            raise bad(
+                f"the CHARX's card.json is larger than {MAX_CARD_JSON_BYTES} bytes",
+                "CARD_TOO_LARGE",
+            )
+        # read no further than one byte past the cap, whatever size the entry declares
+        raw = _read(archive, "card.json", limit=MAX_CARD_JSON_BYTES + 1)
+        card = parse_card(_json(raw, "card.json"), source="card.json")
         assets: dict[str, bytes] = {}
         for asset in card.data.assets or []:
             if not asset.uri.startswith(EMBEDDED_PREFIX):
@@ -180,10 +254,12 @@ def _decode_charx(data: bytes) -> DecodedCard:
     return decoded
 
 
-def _read(archive: zipfile.ZipFile, path: str) -> bytes:
-    """One file of a CHARX; a damaged or oddly packed one is the uploader's problem."""
+def _read(archive: zipfile.ZipFile, path: str, *, limit: int = -1) -> bytes:
+    """One file of a CHARX (at most `limit` bytes of it when given); a damaged or oddly packed
+    one is the uploader's problem."""
     try:
-        return archive.read(path)
+        with archive.open(path) as member:
+            return member.read(limit)
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
         raise bad(f"the CHARX file {path!r} is damaged ({exc})") from None
     except NotImplementedError:

@@ -23,7 +23,7 @@ from tzurot.gateway.cards.lore_numbers import (
     unique_uids,
 )
 from tzurot.gateway.cards.spec import Book, BookEntry, parse_book, parse_card
-from tzurot.gateway.uploaded_json import load_uploaded_json
+from tzurot.gateway.uploaded_json import MAX_JSON_VALUES, load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 Logic = Literal["AND_ANY", "NOT_ALL", "NOT_ANY", "AND_ALL"]
@@ -33,9 +33,12 @@ LOGIC_BY_NUMBER: dict[int, Logic] = {0: "AND_ANY", 1: "NOT_ALL", 2: "NOT_ANY", 3
 NUMBER_BY_LOGIC = {name: number for number, name in LOGIC_BY_NUMBER.items()}
 ROLE_BY_NUMBER: dict[int, LoreRole] = {0: "system", 1: "user", 2: "assistant"}
 NUMBER_BY_ROLE = {name: number for number, name in ROLE_BY_NUMBER.items()}
-# SillyTavern's positions: before, after, AN top, AN bottom, at depth, EM top, EM bottom.
-# The author's-note and example-message anchors have no twin here; they map to the nearest
-# placement and the original number is kept in `extensions.position` for export.
+# SillyTavern's positions: before, after, AN top, AN bottom, at depth, EM top, EM bottom,
+# outlet. The author's-note and example-message anchors have no twin here; they map to the
+# nearest placement and the original number is kept in `extensions.position` for export.
+# An outlet entry (7) is never placed by SillyTavern itself, only where a `{{outlet::name}}`
+# macro names it; Tzurot has no such macro, so the entry is kept (7 in its extensions, as
+# `before_char`) and exported again, but a generation leaves it out (`is_outlet`).
 _POSITION_BY_NUMBER: dict[int, Position] = {
     0: "before_char",
     1: "after_char",
@@ -44,7 +47,12 @@ _POSITION_BY_NUMBER: dict[int, Position] = {
     4: "at_depth",
     5: "before_char",
     6: "after_char",
+    7: "before_char",
 }
+OUTLET_POSITION = 7
+_KEPT_POSITIONS = (2, 3, 5, 6, OUTLET_POSITION)
+"""SillyTavern positions kept in an entry's `extensions.position` (the others follow from its
+placement)."""
 DEFAULT_DEPTH = 4
 MAX_ENTRIES = 2000
 MAX_LOREBOOK_BYTES = 4 * 1024 * 1024
@@ -99,6 +107,21 @@ class Lorebook(BaseModel):
     recursive_scanning: bool = False
     extensions: dict[str, Any] = Field(default_factory=dict)
     entries: list[LoreEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+
+
+def is_outlet(entry: LoreEntry) -> bool:
+    """Whether the entry is a SillyTavern outlet entry (position 7, still `before_char`):
+    kept and exported, never placed in a prompt (see `OUTLET_POSITION`)."""
+    return entry.position == "before_char" and entry.extensions.get("position") == OUTLET_POSITION
+
+
+def without_outlets(book: Lorebook) -> Lorebook:
+    """The book as a generation reads it: its outlet entries left out."""
+    if not any(is_outlet(entry) for entry in book.entries):
+        return book
+    return book.model_copy(
+        update={"entries": [entry for entry in book.entries if not is_outlet(entry)]}
+    )
 
 
 def _int(value: Any, default: int) -> int:
@@ -258,7 +281,7 @@ def from_card_book(book: Book) -> Lorebook:
                 extensions={
                     **{k: v for k, v in ext.items() if k not in _ST_EXTENSION_KEYS},
                     **_entry_extras(entry),
-                    **({"position": st_position} if st_position in (2, 3, 5, 6) else {}),
+                    **({"position": st_position} if st_position in _KEPT_POSITIONS else {}),
                 },
             )
         )
@@ -298,7 +321,7 @@ def to_card_book(book: Lorebook) -> Book:
         st_position = ext.pop("position", None)
         if entry.position == "at_depth" and st_position not in (2, 3):
             st_position = 4
-        elif entry.position == "before_char" and st_position != 5:
+        elif entry.position == "before_char" and st_position not in (5, OUTLET_POSITION):
             st_position = 0
         elif entry.position == "after_char" and st_position != 6:
             st_position = 1
@@ -407,7 +430,7 @@ def from_world_info(document: dict[str, Any], *, name: str = "") -> Lorebook:
         selective = raw.get("selective", True)
         secondary = _strings(raw.get("keysecondary"))
         extensions = {k: v for k, v in raw.items() if k not in _WI_KNOWN}
-        if st_position in (2, 3, 5, 6):
+        if st_position in _KEPT_POSITIONS:
             extensions["position"] = st_position
         if not selective and secondary:
             extensions["tzurot/inactive_secondary_keys"] = secondary
@@ -463,7 +486,7 @@ def to_world_info(book: Lorebook) -> dict[str, Any]:
         inactive = ext.pop("tzurot/inactive_secondary_keys", None)
         st_position = ext.pop("position", None)
         number = {"before_char": 0, "after_char": 1, "at_depth": 4}[entry.position]
-        if st_position in (2, 3, 5, 6):
+        if st_position in (2, 3, 5, 6) or is_outlet(entry):
             number = st_position
         uid = int(unique)
         entries[str(uid)] = {
@@ -506,7 +529,9 @@ def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
         raise InvalidArgument(
             "document", f"a lorebook may be at most {MAX_LOREBOOK_BYTES} bytes", reason="TOO_LARGE"
         )
-    document = load_uploaded_json(data, what="the lorebook", reason="BAD_LOREBOOK")
+    document = load_uploaded_json(
+        data, what="the lorebook", reason="BAD_LOREBOOK", max_values=MAX_JSON_VALUES
+    )
     if not isinstance(document, dict):
         raise InvalidArgument("document", "a lorebook is a JSON object", reason="BAD_LOREBOOK")
     try:

@@ -27,7 +27,7 @@ from tzurot.gateway.cards.lorebooks import (
     from_card_book,
     to_card_book,
 )
-from tzurot.gateway.cards.spec import SPEC_V3, Book, Card, CardData
+from tzurot.gateway.cards.spec import SPEC_V3, V1_FIELDS, Book, Card, CardData
 from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
 from tzurot.runtime.errors import InvalidArgument
 
@@ -106,8 +106,9 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     }
     if data.model_extra:
         card["unknown_fields"] = dict(data.model_extra)
-    if decoded.card.model_extra:
-        card["card_unknown_fields"] = dict(decoded.card.model_extra)
+    top_level = _without_v1_fields(decoded.card.model_extra or {})
+    if top_level:
+        card["card_unknown_fields"] = top_level
     lorebook = _card_lorebook(data.character_book) if data.character_book else None
     if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
         lorebook.name = f"{name} (card)"[:100]
@@ -127,6 +128,13 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
         avatar_type=decoded.image_type,
         assets=assets,
     )
+
+
+def _without_v1_fields(top_level: dict[str, Any]) -> dict[str, Any]:
+    """A card's unknown top-level fields without the V1 ones a V2 card repeats there
+    (SillyTavern writes them): they are `data`'s, and written back unchanged they would go
+    stale once the personality is edited (readers that fall back to V1 show them)."""
+    return {key: value for key, value in top_level.items() if key not in V1_FIELDS}
 
 
 _JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
@@ -232,7 +240,8 @@ def card_from_view(view: CharacterView) -> Card:
     """A V3 card (spec_version 3.0) of the personality."""
     card = dict(view.card)
     unknown = dict(card.pop("unknown_fields", {}) or {})
-    top_unknown = dict(card.pop("card_unknown_fields", {}) or {})
+    # a card stored before V1 fields were dropped at import: not written back either
+    top_unknown = _without_v1_fields(card.pop("card_unknown_fields", {}) or {})
     extensions = dict(card.pop("extensions", {}) or {})
     extensions[TZUROT_EXTENSION] = {
         "slug": view.slug,

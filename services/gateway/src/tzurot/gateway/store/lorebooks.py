@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.cards.lorebooks import Lorebook
+from tzurot.gateway.cards.lorebooks import Lorebook, without_outlets
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import SCOPES, LoreContext, LoreState, Scope, StoredLorebook, TimedEffect
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
@@ -102,6 +103,7 @@ class LoreReads(SqlBase):
         for row in rows:
             scope: Scope = row["scope"]
             stored = lorebook_from_row(row)
+            stored = replace(stored, book=without_outlets(stored.book))  # never placed
             previous = found.get(stored.id)
             if previous is None or SCOPES.index(scope) < SCOPES.index(previous[0]):
                 found[stored.id] = (scope, stored)
@@ -150,14 +152,19 @@ class LorebookWrites(AdminSqlBase):
                 await _attach(conn, book_id, *attach)
         return book_id
 
-    async def replace_lorebook(self, lorebook_id: str, book: Lorebook) -> None:
-        """New entries and settings for a lorebook; its id, owner and attachments stay."""
+    async def replace_lorebook(
+        self, lorebook_id: str, book: Lorebook, attach: tuple[Scope, str] | None = None
+    ) -> None:
+        """New entries and settings for a lorebook; its id, owner and attachments stay, and
+        `attach` is added in the same transaction (both happen, or neither)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.update(t.lorebooks)
                 .where(t.lorebooks.c.id == lorebook_id)
                 .values(**book_values(book), updated_at=sa.func.now())
             )
+            if attach is not None:
+                await _attach(conn, lorebook_id, *attach)
 
     async def get_lorebook(self, lorebook_id: str) -> StoredLorebook | None:
         if not is_uuid(lorebook_id):
