@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from tzurot.audio import encode_tone, probe
+from tzurot.inference import voice as voice_module
 from tzurot.inference.clone_marks import read_mark
 from tzurot.inference.config import InferenceSettings
 from tzurot.inference.keys import KeyResolver
@@ -215,6 +216,23 @@ async def test_what_the_vendor_bills_is_told_before_audio_that_fails_after(
     assert message in failed.message
     assert events == [SpeechBilled("elevenlabs", "eleven_multilingual_v2", 1800)]
     assert eleven.characters_used == 1800  # what the vendor charged
+
+
+async def test_a_speech_longer_than_a_voice_message_can_be_is_refused_after_its_bill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past `MAX_VOICE_MESSAGE_SECONDS` (Discord's 10 MiB at 32 kbps) the conversion stops
+    at the limit, holding no more samples than that, and says why; the bill came first."""
+    monkeypatch.setattr(voice_module, "MAX_VOICE_MESSAGE_SECONDS", 0.5)
+    vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
+    text = "Words to be spoken. " * 90
+    async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
+        voice = service(http, eleven, provider, vault)
+        events, failed = await until_failure(voice, VoiceSpec("elevenlabs", RACHEL), text)
+    assert isinstance(failed, FailedPrecondition)
+    assert failed.reason == "SPEECH_TOO_LONG"
+    assert "longer than a voice message can be" in failed.message
+    assert events == [SpeechBilled("elevenlabs", "eleven_multilingual_v2", 1800)]
 
 
 async def test_the_billed_model_is_the_one_used_and_a_refusal_bills_nothing() -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import structlog
 from pydantic import SecretStr
 
-from tzurot.audio import AudioError, voice_message
+from tzurot.audio import AudioError, AudioTooLong, voice_message
 from tzurot.inference.clone_marks import (
     CloneMark,
     marked_description,
@@ -61,6 +61,10 @@ log = structlog.get_logger(__name__)
 
 MAX_SPEECH_CHARS = 10_000
 MAX_SPEECH_AUDIO_BYTES = 50 * 1024 * 1024
+MAX_VOICE_MESSAGE_SECONDS = 2400.0
+"""The longest speech made a voice message: 40 minutes of 32 kbps Opus is ~9.2 MiB, under
+Discord's 10 MiB upload limit (a longer one would be refused there), and its samples, held
+while converting, ~230 MB."""
 MAX_CLONE_SAMPLES = 25
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
@@ -133,7 +137,16 @@ class VoiceService:
             if len(audio) > MAX_SPEECH_AUDIO_BYTES:
                 raise Unavailable(f"{voice.provider} sent more audio than expected")
         try:
-            message = await asyncio.to_thread(voice_message, bytes(audio))
+            message = await asyncio.to_thread(
+                voice_message, bytes(audio), max_seconds=MAX_VOICE_MESSAGE_SECONDS
+            )
+        except AudioTooLong:
+            raise FailedPrecondition(
+                f"the speech is longer than a voice message can be "
+                f"({MAX_VOICE_MESSAGE_SECONDS / 60:g} minutes): shorten the text or speed the "
+                "voice up",
+                reason="SPEECH_TOO_LONG",
+            ) from None
         except AudioError:
             raise Unavailable(
                 f"{voice.provider} sent audio that could not be decoded",
