@@ -119,29 +119,6 @@ class DeletionQueries(AdminSqlBase):
             claimed = await conn.scalar(stmt)
         return None if claimed is None else str(claimed)
 
-    async def user_clones(self, user_id: str) -> list[Clone]:
-        """What a user's data deletion deletes from ElevenLabs: each voice the user cloned (in
-        their ElevenLabs account, made with their key), and each cloned for one of their
-        private personalities (which the deletion takes), in its cloner's account."""
-        p = t.personalities.c
-        private = sa.select(p.id).where(p.owner_user_id == user_id, sa.not_(p.public))
-        v = t.personality_voices.c
-        return await self._clones(sa.or_(v.cloned_by == user_id, v.personality_id.in_(private)))
-
-    async def personality_clones(self, personality_id: str) -> list[Clone]:
-        """The personality's voice when it was cloned (none for one set by hand)."""
-        return await self._clones(t.personality_voices.c.personality_id == personality_id)
-
-    async def _clones(self, which: sa.ColumnElement[bool]) -> list[Clone]:
-        v = t.personality_voices.c
-        stmt = (
-            sa.select(v.cloned_by, v.personality_id, v.voice_id)
-            .where(which, v.cloned_by.is_not(None))
-            .order_by(v.personality_id)
-        )
-        async with self._autocommit.connect() as conn:
-            return [Clone(*map(str, row)) for row in await conn.execute(stmt)]
-
     async def pending_deletions(self, kind: Kind) -> tuple[int, float]:
         """How many deletions of that kind are under way (held or not), and the seconds since
         the oldest was asked for (0 when none); from the partial index of the marks."""
