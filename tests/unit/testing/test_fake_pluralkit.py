@@ -136,8 +136,10 @@ async def test_the_message_object_has_every_documented_key(pk: FakePluralKit) ->
 async def test_a_repost_is_recorded_after_it_is_posted_and_the_original_deleted_after_that() -> (
     None
 ):
-    async with FakeDiscord() as discord, FakePluralKit(record_delay=0.2) as pk:
-        pk.delete_delay = 0.1  # shorter than the save: the deletion waits for it
+    # Delays a loaded machine cannot overrun between the repost and the first read (0.2 s
+    # could, once).
+    async with FakeDiscord() as discord, FakePluralKit(record_delay=1.5) as pk:
+        pk.delete_delay = 0.75  # shorter than the save: the deletion waits for it
         guild = discord.add_guild()
         channel = discord.add_channel(guild, "general")
         alice = discord.make_user("alice")
