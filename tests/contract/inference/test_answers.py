@@ -22,7 +22,6 @@ from tzurot.inference.domain import (
     HistoryTurn,
     MemoryItem,
     ModelChoice,
-    PromptSent,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
@@ -121,8 +120,7 @@ def make(
 
 async def run(inference: Inference, request: ReplyRequest = REQUEST) -> tuple[str, ReplyFinished]:
     events: list[ReplyEvent] = [e async for e in inference.generate_reply(request)]
-    assert isinstance(events[0], PromptSent)  # each request announced as it goes out
-    *deltas, finished = [e for e in events if not isinstance(e, PromptSent)]
+    *deltas, finished = events
     assert isinstance(finished, ReplyFinished)
     assert all(isinstance(d, TextDelta) for d in deltas)
     return "".join(d.text for d in deltas if isinstance(d, TextDelta)), finished

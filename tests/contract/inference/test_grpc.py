@@ -714,30 +714,3 @@ async def test_the_usage_of_a_failed_reply_travels_only_to_a_gateway_that_reads_
     [usage] = reported.usage
     assert (usage.provider, usage.model, usage.request_type) == ("fakeai", "fake/echo", "")
     assert usage.input_tokens > 0
-
-
-@pytest.mark.parametrize("accepts", [True, False], ids=["new-gateway", "older-gateway"])
-async def test_a_request_sent_is_announced_only_to_a_gateway_that_reads_it(
-    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, *, accepts: bool
-) -> None:
-    """The answer's request, as it goes out: a gateway that reads new events gets its
-    prompt's tokens (for a cancel's estimate) before the text; an older one none."""
-    seed(backends)
-    app = await start()
-    fake.enqueue("The moon is full tonight over the old harbour, silver and still.")
-    request = reply_request()
-    request.accepts_usage_spent = accepts
-    kinds: list[str | None] = []
-    sent: list[inf.PromptSent] = []
-    async for response in connect(app, "gateway").GenerateReply(request):
-        kinds.append(response.WhichOneof("event"))
-        if response.HasField("prompt_sent"):
-            sent.append(response.prompt_sent)
-    assert kinds[-1] == "finished"
-    if not accepts:
-        assert set(kinds) == {"chunk", "finished"}
-        return
-    assert kinds[0] == "prompt_sent"
-    [prompt] = sent
-    assert (prompt.provider, prompt.model) == ("fakeai", "fake/echo")
-    assert prompt.input_tokens > 0

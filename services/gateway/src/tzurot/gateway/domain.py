@@ -444,41 +444,9 @@ class UsageSpent:
     failed: bool = False
     """Paid but not delivered (usage_log.failed): the reply failed, or the call was cut off
     once sent."""
-    all_rounds: bool = False
-    """The answer's own calls, all its rounds billed so far (a failed reply's report): they
-    include every round PromptSent and RoundsBilled announced. Unset on a broken-off round's
-    estimate (that round only), and always from an older inference."""
 
 
-@dataclass(frozen=True)
-class PromptSent:
-    """Inference sent one of the answer's requests to the provider, which bills its prompt
-    from then on: its tokens, estimated. Never recorded as such; counted in the estimate of a
-    reply cut off before any report of it came (cancelled_usage.py)."""
-
-    provider: str
-    model: str
-    input_tokens: int
-
-
-@dataclass(frozen=True)
-class RoundsBilled:
-    """What the answer's rounds were billed so far, after a skill round (the provider's
-    counts): provisional, never recorded as such (ReplyFinished.usage or the failed report
-    carries it later); counted in the estimate of a reply cut off before then."""
-
-    usage: Usage
-
-
-ReplyEvent = (
-    ReplyChunk
-    | SkillActivity
-    | AttachmentRead
-    | UsageSpent
-    | PromptSent
-    | RoundsBilled
-    | ReplyFinished
-)
+ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | UsageSpent | ReplyFinished
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,9 @@ from tzurot.gateway.domain import (
     JobStatus,
     Location,
     Personality,
-    PromptSent,
     ReplyChunk,
     ReplyFinished,
     ReplyRequest,
-    RoundsBilled,
     SkillActivity,
     Usage,
     UsageSpent,
@@ -397,9 +395,9 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         (`UsageSpent`: a skill's paid calls; a failed reply's answer calls, as failed), is
         recorded as it comes, whatever the answer becomes (attachment_reads.py,
         store/usage_rows.py); and what a reply cut off mid-answer (cancelled, or inference
-        dying) was billed, as the gateway estimates it from the prompts inference sent, the
-        rounds it reported billed and the text it relayed (cancelled_usage.py). A whole
-        answer is stored even when the client goes away while it is (`_end_cancelled`)."""
+        dying) was generating, as the gateway estimates it from the text it relayed
+        (cancelled_usage.py). A whole answer is stored even when the client goes away while
+        it is (`_end_cancelled`)."""
         keep_alive: asyncio.Task[None] | None = None
         attempt = job.attempts
         lost = asyncio.Event()
@@ -647,19 +645,12 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
         then why, `_lost`); an attachment read by a helper model is recorded here
         (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
-        paid it. The answer's prompts sent, rounds billed and text are kept in `relayed` as
-        they pass, for a cancel (cancelled_usage.py)."""
+        paid it. The answer's text is counted into `relayed` as it passes, for a cancel."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if isinstance(event, UsageSpent):
                     relayed.reported(event)
                     await self._keep_spent(request, event, request_type)
-                    continue
-                if isinstance(event, PromptSent):
-                    relayed.prompt_sent(event)
-                    continue
-                if isinstance(event, RoundsBilled):
-                    relayed.rounds_billed(event)
                     continue
                 if lost.is_set():
                     raise await self._lost(job)
@@ -700,20 +691,17 @@ class Gateway(Admission, PersonalityAccess, DeliveryFlow, UnfinishedAnswers, Eve
     async def _keep_relayed(
         self, job: Job, prepared: Prepared, relayed: RelayedAnswer | None
     ) -> None:
-        """A reply cut off once its request went out, with no report of it from inference
-        (cancelled, or inference died): the part of its answer that no report carries,
-        estimated (cancelled_usage.py: the prompts sent, the rounds billed, ~4 characters a
-        token of the text relayed), one failed usage row under the job's model and kind.
-        Nothing when nothing is unreported, or the answer had finished (its usage is the
+        """A reply cut off once the provider began answering, with no report of it from
+        inference (cancelled, or inference died): the part of its answer that no report
+        carries, estimated from the text relayed (input 0, ~4 characters a token:
+        cancelled_usage.py), one failed, estimated usage row under the job's model and kind.
+        Nothing when nothing was relayed, or the answer had finished (its usage is the
         job's)."""
         config = prepared.config.config
         usage = None if relayed is None else relayed.estimate(config.provider, config.model)
         if usage is not None and await self._keep_unfinished(job, prepared, usage):
             log.info(
-                "job.relayed_usage_estimated",
-                job_id=job.id,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
+                "job.relayed_usage_estimated", job_id=job.id, output_tokens=usage.output_tokens
             )
 
     async def _keep_unfinished(self, job: Job, prepared: Prepared, usage: Usage) -> bool:

@@ -30,10 +30,6 @@
   came: its prompt and what it received are estimated (broken_off.py) and yielded at once as
   a UsageSpent (failed, estimated), before its error (or before what follows, were it ever
   asked again); never counted in the answer's usage nor in the meter.
-- Each request is announced as it goes out (PromptSent: its prompt's tokens, estimated as
-  broken_off.py counts them), so a reply cancelled before any report of it is estimated with
-  its prompt by the gateway. An attempt the provider refused unanswered (a 5xx, a 429) is
-  not billed: the request sent again after it is not announced a second time.
 """
 
 from __future__ import annotations
@@ -47,7 +43,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tzurot.inference.broken_off import broken_off_usage, prompt_sent
+from tzurot.inference.broken_off import broken_off_usage
 from tzurot.inference.cleanup import (
     CompiledRule,
     clean_answer,
@@ -58,7 +54,6 @@ from tzurot.inference.cleanup import (
 from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import (
     Completion,
-    PromptSent,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -154,11 +149,9 @@ async def answer(
     tools: ToolOffer | None = None,
     deadline: float | None = None,
     meter: UsageMeter | None = None,
-) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | Answer, None]:
-    """Yields visible text deltas, then one Answer; a PromptSent as each request goes out
-    (not again for one sent again after the provider refused it unanswered); and a UsageSpent
-    (failed, estimated) for each attempt the provider broke off once it began answering, as
-    soon as it broke.
+) -> AsyncGenerator[TextDelta | UsageSpent | Answer, None]:
+    """Yields visible text deltas, then one Answer; and a UsageSpent (failed, estimated) for
+    each attempt the provider broke off once it began answering, as soon as it broke.
 
     With `tools` the model may answer with tool calls instead: then the Answer carries them
     (and no text is shown once a call began). Only offered tools count: calls a model makes
@@ -181,9 +174,6 @@ async def answer(
         budget.check_time(provider.name)
         attempts += 1
         call = _call(provider, model, params, messages, boost, tools)
-        sent = budget.announce(provider.name, model, call)
-        if sent is not None:
-            yield sent
         state = _Attempt()
         target = _Target(provider, api_key, model)
         stream = _attempt(llm, target, call, name, recent, state, budget.limits())
@@ -261,9 +251,6 @@ class _Budget:
         )
         self._input_tokens = self._output_tokens = 0
         self._estimated = False
-        self._refused = False
-        """The last attempt was refused unanswered (not billed): the next one is the same
-        request, and its PromptSent stands for both."""
 
     @property
     def usage(self) -> TokenUsage:
@@ -278,12 +265,6 @@ class _Budget:
         self._estimated = self._estimated or estimated
         if self.meter is not None:
             self.meter.add(input_tokens, output_tokens, estimated=estimated)
-
-    def announce(self, provider: str, model: str, call: ProviderCall) -> PromptSent | None:
-        """The request going out now (PromptSent); None when it is the one the provider just
-        refused unanswered, sent again (that one was not billed, and was announced)."""
-        refused, self._refused = self._refused, False
-        return None if refused else prompt_sent(provider, model, call.messages)
 
     def time_left(self) -> float:
         return self._deadline - self._clock()
@@ -318,7 +299,6 @@ class _Budget:
     ) -> float | None:
         """Seconds to wait before asking again after an attempt failed with `err` (a time
         limit, or the provider's error); None: `err` is the outcome."""
-        self._refused = isinstance(err, TzurotError) and not state.started
         if isinstance(err, TimeoutError):
             return 0.0 if self.retry_after_silence(state, call) else None
         if isinstance(err, ResourceExhausted | Unavailable):

@@ -15,7 +15,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import PromptSent, RoundsBilled, UsageSpent
+from tzurot.inference.domain import UsageSpent
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName, _check_api_key
 from tzurot.inference.skills.search import BRAVE
@@ -109,10 +109,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         )
         async with aclosing(events):
             async for event in events:
-                if (
-                    isinstance(event, UsageSpent | PromptSent | RoundsBilled)
-                    and not request.accepts_usage_spent
-                ):
+                if isinstance(event, UsageSpent) and not request.accepts_usage_spent:
                     continue  # an older gateway would read it as the finished answer
                 yield convert.reply_event(event)
 
