@@ -408,6 +408,8 @@ class GenerateReplyResponse(_message.Message):
     ACTIVITY_FIELD_NUMBER: _builtins.int
     ATTACHMENT_READ_FIELD_NUMBER: _builtins.int
     USAGE_SPENT_FIELD_NUMBER: _builtins.int
+    PROMPT_SENT_FIELD_NUMBER: _builtins.int
+    ROUNDS_BILLED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -433,6 +435,17 @@ class GenerateReplyResponse(_message.Message):
         finishes never sends the latter: its answer's usage is ReplyFinished.usage.
         """
 
+    @_builtins.property
+    def prompt_sent(self) -> Global___PromptSent:
+        """Not sent (a cancelled answer's prompt as input of its estimate: 80c27e3, reverted in
+        4d2277f because a request the provider refused unanswered was then counted as billed).
+        Kept so the contract does not lose fields it had; a gateway skips it (known_reply_event).
+        """
+
+    @_builtins.property
+    def rounds_billed(self) -> Global___RoundsBilled:
+        """Not sent (as prompt_sent): the answer's rounds billed so far, for a cancel's estimate."""
+
     def __init__(
         self,
         *,
@@ -441,16 +454,68 @@ class GenerateReplyResponse(_message.Message):
         activity: _common_pb2.SkillActivity | None = ...,
         attachment_read: Global___AttachmentRead | None = ...,
         usage_spent: Global___UsageSpent | None = ...,
+        prompt_sent: Global___PromptSent | None = ...,
+        rounds_billed: Global___RoundsBilled | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class PromptSent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    model: _builtins.str
+    input_tokens: _builtins.int
+    """Estimated tokens of the request's prompt as it went out (its messages with the model's
+    tokenizer, as a broken-off round's estimate counts them; not the tool schemas).
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        model: _builtins.str = ...,
+        input_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "model", b"model", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptSent: _TypeAlias = PromptSent  # noqa: Y015
+
+@_typing.final
+class RoundsBilled(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """The answer's own calls so far, together (request_type empty)."""
+
+    def __init__(
+        self,
+        *,
+        usage: _common_pb2.Usage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoundsBilled: _TypeAlias = RoundsBilled  # noqa: Y015
 
 @_typing.final
 class UsageSpent(_message.Message):
@@ -460,9 +525,14 @@ class UsageSpent(_message.Message):
 
     USAGE_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    ALL_ROUNDS_FIELD_NUMBER: _builtins.int
     failed: _builtins.bool
     """Paid but not delivered (usage_log.failed): the reply failed after these calls, or the call
     was cut off once its request had gone out (the provider may have billed it).
+    """
+    all_rounds: _builtins.bool
+    """Not set (as GenerateReplyResponse.prompt_sent): would mark the report of all of a failed
+    reply's rounds, apart from one broken round's estimate.
     """
     @_builtins.property
     def usage(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:
@@ -473,10 +543,11 @@ class UsageSpent(_message.Message):
         *,
         usage: _abc.Iterable[_common_pb2.Usage] | None = ...,
         failed: _builtins.bool = ...,
+        all_rounds: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed", b"failed", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_rounds", b"all_rounds", "failed", b"failed", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
