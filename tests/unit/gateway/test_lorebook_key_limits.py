@@ -119,3 +119,73 @@ def test_a_card_book_over_the_limits_fails_the_card_import() -> None:
         draft_from_card(codec.decode(json.dumps(card).encode()))
     assert (caught.value.reason, caught.value.field) == ("TOO_MANY_KEYS", "entries.0.keys")
     assert "entry '3' has 101 keys" in caught.value.message
+
+
+BOMB = "(((a{100}){100}){100}){100}"
+"""A regex key `regex_guard` refuses (10^8 nodes expanded): inference would never match it."""
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        world_info(
+            {"uid": 1, "key": ["ok", "/fine+/i"]},
+            {"uid": 7, "comment": "the mine", "key": ["mine", f"/{BOMB}/i"]},
+        ),
+        # a use_regex entry's plain key is a pattern too
+        lorebook_v3(
+            {"id": 1, "keys": ["ok"]},
+            {"id": 7, "comment": "the mine", "keys": ["mine", BOMB], "use_regex": True},
+        ),
+        # secondary keys and the V3 decorators' keys are checked too
+        world_info(
+            {"uid": 1, "key": ["ok"]},
+            {"uid": 7, "comment": "the mine", "key": ["mine"], "keysecondary": [f"/{BOMB}/"]},
+        ),
+        world_info(
+            {"uid": 1, "key": ["ok"]},
+            {
+                "uid": 7,
+                "comment": "the mine",
+                "key": ["mine"],
+                "content": f"@@additional_keys deep, /{BOMB}/\nThe mine is deep.",
+            },
+        ),
+    ],
+)
+def test_a_regex_key_inference_would_refuse_is_refused_naming_the_entry(document: bytes) -> None:
+    err = refused(document)
+    assert (err.reason, err.field) == ("REGEX_KEY_TOO_COSTLY", "entries.1.keys")
+    assert "entry '7' (the mine) has a regex key that would never match, '" in err.message
+    assert "(((a{100}){100}" in err.message  # the key, to find it by
+    assert "(expands past 10000 nodes)" in err.message
+
+
+def test_a_regex_key_over_the_length_or_count_limits_is_refused() -> None:
+    long_key = "/" + "x" * 2001 + "/"
+    err = refused(world_info({"uid": 3, "key": [long_key]}))
+    assert "longer than 2000 characters" in err.message
+    assert "'/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'" in err.message  # the key, cut short
+    err = refused(world_info({"uid": 3, "key": ["/a{0,5000}/"]}))
+    assert "a repeat count is over 1000" in err.message
+
+
+def test_ordinary_invalid_and_text_keys_are_kept() -> None:
+    book = parse_lorebook_document(
+        world_info(
+            {"uid": 1, "key": [r"/\bwyrm(s|lings){1,2}\b/i", "/(a{100}){50}/"]},
+            {"uid": 2, "key": ["/(unclosed/"]},  # matches nothing, as in SillyTavern
+            {"uid": 3, "key": [BOMB]},  # a text key: never compiled
+        )
+    )
+    assert len(book.entries) == 3
+
+
+def test_a_card_whose_book_has_a_bomb_key_fails_the_card_import() -> None:
+    card = v2_card(
+        character_book={"entries": [{"id": 3, "comment": "trap", "keys": [f"/{BOMB}/"]}]}
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        draft_from_card(codec.decode(json.dumps(card).encode()))
+    assert (caught.value.reason, caught.value.field) == ("REGEX_KEY_TOO_COSTLY", "entries.0.keys")
+    assert "entry '3' (trap) has a regex key that would never match" in caught.value.message

@@ -183,3 +183,38 @@ def test_the_cli_reads_a_folder_with_a_file_it_cannot_parse(tmp_path: Path) -> N
     (backup.folder / "deep.json").write_text("[" + "7" * 5_000 + "]")
     with pytest.raises(BackupError, match="number too large"):
         read_backup(backup.folder)
+
+
+def test_a_document_of_too_many_json_values_is_refused_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real limit is 4 million (6 s to walk); without a limit this document is read.
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_VALUES", 1000, raising=False)
+    data = b"[" + b"0," * 1000 + b"0]"
+    with pytest.raises(InvalidArgument) as caught:
+        load_json(data, source="the chat history", root="history")
+    assert caught.value.reason == "TOO_LARGE"
+    assert "the chat history" in caught.value.message
+    assert "more than 1000 JSON values" in caught.value.message
+    history = [{"id": f"m{n}", "role": "user", "content": "hi"} for n in range(100)]
+    assert len(parse_history(load_json(json.dumps(history).encode(), source="h", root="h"))) == 100
+
+
+def test_a_real_backup_at_the_size_limit_is_within_the_value_limit() -> None:
+    """The densest real document, a chat history of the shortest messages, filling the whole
+    `MAX_DOCUMENT_BYTES`, holds fewer values than `MAX_DOCUMENT_VALUES`; the backup of
+    SHAPES_BACKUP.md (625 messages, 107 summaries of ~11 KB) holds a few thousand."""
+    message = {
+        "id": "0c9d7e2a-1111-4a4a-9e9e-00000000000a",
+        "shape_id": "5b0f3a52-8d1c-4a8e-9a4e-2f1d6c0e7b11",
+        "user_id": "0c9d7e2a-1111-4a4a-9e9e-000000000001",
+        "role": "user",
+        "content": "ok",
+        "timestamp": 1690000000,
+    }
+    size = len(json.dumps(message, separators=(",", ":"))) + 1  # and its comma
+    values = 1 + len(message)  # the object and its fields
+    assert documents.MAX_DOCUMENT_BYTES // size * values < documents.MAX_DOCUMENT_VALUES
+    assert documents.MAX_DOCUMENT_VALUES <= documents.MAX_DOCUMENT_BYTES // 16
+    backup = json.dumps(shape_memories(107)).encode()
+    assert parse_memories(load_json(backup, source="the memories", root="memories"))

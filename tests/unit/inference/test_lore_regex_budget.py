@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from tests.unit.inference.test_service import REQUEST, collect, make
 from tzurot.inference import service as service_module
 from tzurot.inference.domain import ReplyFinished
-from tzurot.inference.lore import matching, regex_guard
+from tzurot.inference.lore import matching
 from tzurot.inference.lore.engine import Scan, activate
 from tzurot.inference.lore.matching import (
     LORE_REGEX_BUDGET_SPENT,
@@ -33,6 +33,7 @@ from tzurot.inference.lore.matching import (
 )
 from tzurot.inference.lore.model import Book, Entry, LoreInput, LoreResult, LoreState
 from tzurot.inference.lore.prompting import run_lore
+from tzurot.runtime import regex_guard
 
 TEXT = "a" * 3000 + "!"
 """Catastrophic backtracking for `(x|a+)+$`: no search of it ends before its timeout."""

@@ -19,7 +19,9 @@ from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
-MAX_LOREBOOK_BYTES = 4 * 1024 * 1024
+MAX_LOREBOOK_FILE_BYTES = 12 * 1024 * 1024
+"""The gateway's limit for a lorebook file (its `MAX_LOREBOOK_DOCUMENT_BYTES`): larger than a
+book (4 MB of text) so that a book's own export, indented, imports again."""
 SCOPES = {
     "personality": common.LORE_SCOPE_PERSONALITY,
     "channel": common.LORE_SCOPE_CHANNEL,
@@ -79,7 +81,7 @@ class LorebookCommands(app_commands.Group):
     )
     @app_commands.choices(attach_to=_SCOPE_CHOICES)
     @app_commands.describe(
-        file="The lorebook file: SillyTavern world info JSON, 4 MB at most",
+        file="The lorebook file: SillyTavern world info JSON, 12 MB at most",
         name="Used when the file names none (default: the file's name)",
         attach_to="Put it in play at once: for a personality, this channel, or global",
         personality="With attach_to personality: which one",
@@ -94,8 +96,8 @@ class LorebookCommands(app_commands.Group):
         personality: str = "",
         replace: str = "",
     ) -> None:
-        if file.size > MAX_LOREBOOK_BYTES:
-            await send(interaction, "That file is too large for a lorebook (4 MB at most).")
+        if file.size > MAX_LOREBOOK_FILE_BYTES:
+            await send(interaction, "That file is too large for a lorebook (12 MB at most).")
             return
         if attach_to and not await self._checked(interaction, attach_to, personality):
             return

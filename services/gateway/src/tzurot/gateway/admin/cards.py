@@ -230,7 +230,7 @@ def _read_card(document: bytes) -> tuple[CharacterDraft, list[str]]:
             "smaller",
             reason="CARD_TOO_LARGE",
         )
-    return draft, list(decoded.warnings)
+    return draft, [*decoded.warnings, *draft.warnings]
 
 
 def _check_character_lengths(draft: CharacterDraft) -> None:

@@ -11,7 +11,7 @@ channel activation), or a superuser.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from dataclasses import replace
 
 from tzurot.gateway.admin.base import (
@@ -20,11 +20,7 @@ from tzurot.gateway.admin.base import (
     require,
     require_manage_channels,
 )
-from tzurot.gateway.cards.lorebooks import (
-    lorebook_v3_document,
-    parse_lorebook_document,
-    to_world_info,
-)
+from tzurot.gateway.cards.lorebooks import export_document, read_lorebook_document
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import Scope, StoredLorebook
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -43,7 +39,11 @@ class LorebookAdmin(AdminBase):
         *,
         manage_channels: bool = False,
     ) -> StoredLorebook:
-        book = parse_lorebook_document(document, name=name.strip())
+        # The warnings (uids renumbered) reach card imports; ImportLorebookResponse has no
+        # field for them yet, so a lorebook file's are not told.
+        book, _warnings = await asyncio.to_thread(
+            read_lorebook_document, document, name=name.strip()
+        )
         target = (
             None
             if attach is None
@@ -60,14 +60,11 @@ class LorebookAdmin(AdminBase):
         self, who: Principal, ref: str, fmt: LorebookFormatName
     ) -> tuple[bytes, str]:
         stored = await self._lorebook(who, ref)
-        document = (
-            to_world_info(stored.book) if fmt == "world_info" else lorebook_v3_document(stored.book)
+        document = await asyncio.to_thread(
+            export_document, stored.book, "world_info" if fmt == "world_info" else "lorebook_v3"
         )
         slug = "".join(ch if ch.isalnum() else "-" for ch in stored.book.name.lower()).strip("-")
-        return (
-            json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
-            f"{slug or 'lorebook'}.json",
-        )
+        return document, f"{slug or 'lorebook'}.json"
 
     async def get_lorebook(self, who: Principal, ref: str) -> StoredLorebook:
         return await self._shown(await self._lorebook(who, ref))

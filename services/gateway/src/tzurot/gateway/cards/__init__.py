@@ -2,6 +2,8 @@
 
 `spec` holds the published schemas (malfoy's V2, kwaroran's V3) as pydantic models that keep
 every unknown field; `codec` reads and writes the containers (JSON, PNG tEXt chunks `chara`
-and `ccv3`, the CHARX zip); `lorebooks` converts SillyTavern world info and card books to one
-normalised entry shape; `mapping` turns a card into a personality and back.
+and `ccv3`, the CHARX zip); `lorebooks` reads and exports lorebook files: SillyTavern world
+info (`lore_world_info`) and card books (`lore_card_book`) in one normalised entry shape
+(`lore_model`), checked alike (`lore_checks`); `mapping` turns a card into a personality and
+back.
 """

@@ -282,7 +282,14 @@ def main_icon(card: Card) -> Any:
 
 
 def encode_json(card: Card) -> bytes:
-    return json.dumps(card_json(card), ensure_ascii=False, indent=2).encode("utf-8")
+    """The card as JSON (a `.json` export, a CHARX's `card.json`): indented, unless that is
+    over `MAX_CARD_JSON_BYTES` (a lorebook whose extensions nest many small values deeply
+    gains tens of bytes of indentation per value), then compact, so it imports again."""
+    document = card_json(card)
+    indented = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    if len(indented) <= MAX_CARD_JSON_BYTES:
+        return indented
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _b64(document: dict[str, Any]) -> str:

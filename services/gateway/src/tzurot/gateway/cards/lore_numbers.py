@@ -22,7 +22,9 @@ repeated one, or one that is not such a number, to the lowest numbers not taken.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any
 
 from tzurot.runtime.errors import InvalidArgument
 
@@ -56,6 +58,43 @@ def checked_int32(value: int, field: str) -> int:
             reason="NUMBER_OUT_OF_RANGE",
         )
     return value
+
+
+def int_or(value: Any, default: int) -> int:
+    """A loosely written number (SillyTavern writes some as strings) as an int, else `default`."""
+    try:
+        return int(value) if value is not None and value != "" else default
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinity
+        return default
+
+
+def opt_int(value: Any) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def whole(value: float, field: str) -> int:
+    """A card book's number as an entry's int32; NaN and infinities have none."""
+    if not math.isfinite(value):
+        raise InvalidArgument(
+            field, f"lorebook: {field}: {value} is not a finite number", reason="INVALID_NUMBER"
+        )
+    return checked_int32(int(value), field)
+
+
+def delay_level(value: Any) -> int:
+    """`delay_until_recursion`: true is level 1, a number its level, anything else 0."""
+    if value is True:
+        return 1
+    return max(0, int_or(value, 0)) if not isinstance(value, bool) else 0
 
 
 def numeric_uid(uid: str) -> int | None:

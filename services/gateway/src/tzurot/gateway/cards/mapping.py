@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from tzurot.gateway.cards.codec import EMBEDDED_PREFIX, DecodedCard, main_icon
+from tzurot.gateway.cards.lore_checks import check_size
 from tzurot.gateway.cards.lorebooks import (
     MAX_ENTRIES,
-    MAX_LOREBOOK_BYTES,
     Lorebook,
     LoreEntry,
     from_card_book,
@@ -63,6 +63,8 @@ class CharacterDraft:
     avatar: bytes | None = None
     avatar_type: str = ""
     assets: dict[str, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the importer is told (its lorebook's uids renumbered)."""
 
 
 def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
@@ -109,7 +111,8 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     top_level = _without_v1_fields(decoded.card.model_extra or {})
     if top_level:
         card["card_unknown_fields"] = top_level
-    lorebook = _card_lorebook(data.character_book) if data.character_book else None
+    warnings: list[str] = []
+    lorebook = _card_lorebook(data.character_book, warnings) if data.character_book else None
     if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
         lorebook.name = f"{name} (card)"[:100]
     assets = dict(decoded.assets)
@@ -127,6 +130,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
         avatar=decoded.image,
         avatar_type=decoded.image_type,
         assets=assets,
+        warnings=warnings,
     )
 
 
@@ -153,9 +157,10 @@ def _list_of(ours: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _card_lorebook(book: Book) -> Lorebook:
+def _card_lorebook(book: Book, warnings: list[str]) -> Lorebook:
     """The card's character_book as a lorebook, within a lorebook file's limits (it is read
-    on every turn of the personality)."""
+    on every turn of the personality), its size measured by its text (`lore_checks`), as a
+    lorebook file's is, so the card's own export imports again."""
     field = "data.character_book"
     if len(book.entries) > MAX_ENTRIES:
         raise InvalidArgument(
@@ -164,22 +169,15 @@ def _card_lorebook(book: Book) -> Lorebook:
             f"a lorebook may have at most {MAX_ENTRIES}",
             reason="TOO_LARGE",
         )
-    size = len(book.model_dump_json(exclude_none=True).encode("utf-8"))
-    if size > MAX_LOREBOOK_BYTES:
-        raise InvalidArgument(
-            field,
-            f"the card's character_book is {size} bytes; "
-            f"a lorebook may be at most {MAX_LOREBOOK_BYTES} bytes",
-            reason="TOO_LARGE",
-        )
     try:
-        return from_card_book(book)
+        lore = from_card_book(book, warnings)
     except ValidationError as exc:
         first = exc.errors()[0]
         if exc.title == LoreEntry.__name__:
             field += f".entries.{_first_bad_entry(book)}"
         where = ".".join([field, *(str(part) for part in first["loc"])])
         raise InvalidArgument(where, f"card: {where}: {first['msg']}", reason="BAD_CARD") from None
+    return check_size(lore, field, "the card's character_book")
 
 
 def _first_bad_entry(book: Book) -> int:

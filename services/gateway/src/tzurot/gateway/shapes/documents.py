@@ -27,6 +27,13 @@ from tzurot.gateway.uploaded_json import load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_DOCUMENT_VALUES = 4_000_000
+"""How many JSON values (arrays, objects and scalars) one document may hold: about one per
+16 bytes of `MAX_DOCUMENT_BYTES`, the proportion a card has (500,000 in 10 MB). A real backup
+holds far fewer for its size: a chat message of the shortest text is 7 values in some 160
+bytes (its three UUIDs alone are 108), a summary some 15 values in kilobytes, a 30 KB
+configuration a few hundred; so a history of 64 MB holds under 3 million. A document of
+millions of tiny values (`[0,0,…]`) is refused before validation copies each into models."""
 MILLISECONDS_FROM = 1e11
 MAX_MESSAGE_CHARS = 32_000
 """Memory's limit on one turn's content (MAX_CONTENT_CHARS of the memory service)."""
@@ -161,7 +168,9 @@ def load_json(data: bytes, *, source: str, root: str) -> Any:
     """The document `source` ("the memories"), checked; `root` names it in paths ("memories")."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidArgument(root, f"{source} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    return load_uploaded_json(data, what=source, reason="BAD_BACKUP", root=root)
+    return load_uploaded_json(
+        data, what=source, reason="BAD_BACKUP", root=root, max_values=MAX_DOCUMENT_VALUES
+    )
 
 
 def _validate(model: type[BaseModel], item: Any, where: str, source: str) -> Any:

@@ -4,8 +4,9 @@ A key written `/pattern/flags` is a regular expression (JavaScript flags i, m, s
 the last three change nothing here); so is every key of an entry with `use_regex`. Other
 keys match as text: case-insensitively unless the entry says otherwise, and with
 `match_whole_words` a one-word key must stand between non-word characters while a key of
-several words matches as a substring. A regex that does not compile, that `regex_guard`
-refuses before compiling (one that would expand too far), or that runs longer than
+several words matches as a substring. A regex that does not compile, that
+`tzurot.runtime.regex_guard` refuses before compiling (one that would expand too far; the
+gateway refuses a book with such a key at import), or that runs longer than
 `REGEX_TIMEOUT_SECONDS`, matches nothing; and one activation (every key of every entry, every
 recursion step) spends at most `REGEX_BUDGET_SECONDS` compiling and searching regex keys
 (`RegexBudget`): after that its keys written as regexes match nothing. Text keys are cheap
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import regex
 
 from tzurot.inference.lore.model import Entry, LoreRole, Position
-from tzurot.inference.lore.regex_guard import compile_key
+from tzurot.runtime.regex_guard import compile_key, key_pattern
 
 REGEX_TIMEOUT_SECONDS = 0.05
 """One regex search: longer, and it matches nothing."""
@@ -38,28 +39,15 @@ TEXT_BUDGET_SECONDS = 1.0
 book's take milliseconds; a hostile one's would hold the GIL for a minute a message."""
 LORE_REGEX_BUDGET_SPENT = "lore_regex_budget_spent"
 """A degraded answer's reason: keys went unmatched once a budget (regex or text) was spent."""
-_DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
-_FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
-
-
-def _compile(pattern: str, flags: int) -> regex.Pattern[str] | None:
-    """Compiled and cached within `regex_guard`'s bounds (a key that would expand past them
-    is refused before compiling: matches nothing)."""
-    return compile_key(pattern, flags)
 
 
 def key_regex(key: str, *, force: bool = False) -> regex.Pattern[str] | None:
-    """The compiled regex of a `/pattern/flags` key (any key when `force`); else None."""
-    match = _DELIMITED.match(key)
-    if match:
-        pattern, flag_text = match.group(1), match.group(2)
-        if regex.search(r"(^|[^\\])/", pattern):  # an unescaped delimiter: not a regex
-            return None if not force else _compile(key, 0)
-        flags = 0
-        for letter in flag_text:
-            flags |= _FLAGS.get(letter, 0)
-        return _compile(pattern.replace("\\/", "/"), flags)
-    return _compile(key, 0) if force else None
+    """The compiled regex of a `/pattern/flags` key (any key when `force`); else None.
+    Read (`key_pattern`), compiled and cached within `regex_guard`'s bounds (shared with the
+    gateway, which refuses at import a key they would refuse): a key that would expand past
+    them is refused before compiling and matches nothing."""
+    found = key_pattern(key, force=force)
+    return None if found is None else compile_key(*found)
 
 
 @functools.lru_cache(maxsize=64)
@@ -150,7 +138,7 @@ def matches(
     key = key.strip()
     if not key:
         return False
-    if entry.use_regex or _DELIMITED.match(key):
+    if entry.use_regex or key_pattern(key) is not None:
         found = (
             _regex_found(key, text, force=entry.use_regex, timeout=REGEX_TIMEOUT_SECONDS)
             if budget is None
@@ -170,7 +158,7 @@ def _text_found(text: str, key: str, *, case_sensitive: bool, whole_words: bool)
     needle = key if case_sensitive else key.lower()
     if not whole_words or len(needle.split()) > 1:
         return needle in haystack
-    bounded = _compile(rf"(?:^|\W)({regex.escape(needle)})(?:$|\W)", 0)
+    bounded = compile_key(rf"(?:^|\W)({regex.escape(needle)})(?:$|\W)", 0)
     return bounded is not None and _search(bounded, haystack)
 
 

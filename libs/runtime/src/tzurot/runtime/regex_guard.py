@@ -1,5 +1,10 @@
 """Compiling a lorebook's regex keys without letting one key use up inference's memory.
 
+Shared by inference, which compiles keys (`compile_key`), and the gateway, which refuses at
+import a key this guard would refuse (`key_refusal`), so a book is never stored with a key
+that silently matches nothing. `key_pattern` is the one reading of a key as a regex
+(SillyTavern's `/pattern/flags`, or any key of a `use_regex` entry) both use.
+
 The `regex` package expands counted repeats when it compiles: `(((a{100}){100}){100}){100}`,
 30 characters, is 10^8 nodes (about 27 GB), and compiling happens before any search, so
 no search timeout or time budget can stop it. So a pattern is first parsed by the package's
@@ -35,10 +40,12 @@ MAX_PATTERN_NODES = 10_000
 MAX_CACHED_NODES = 250_000
 """The expanded size of all cached patterns together (about 70 MB at most)."""
 MAX_CACHED_PATTERNS = 2048
+INVALID = "invalid"
+"""`refusal`'s reason for a pattern that does not parse (SillyTavern ignores such a key too)."""
 
 _regex_core: Any = _typed_core
 """The package's parser: private and missing from its type stubs, but the grammar the compiler
-reads (pinned by the lock file; `test_lore_regex_guard` fails if it changes shape)."""
+reads (pinned by the lock file; `test_regex_guard` fails if it changes shape)."""
 _REPEATS = (_regex_core.GreedyRepeat,)  # LazyRepeat and PossessiveRepeat derive from it
 
 
@@ -98,7 +105,7 @@ def _measure(pattern: str, flags: int) -> tuple[int, str | None]:
     except _TooCostly as exc:
         return 0, str(exc)
     except (regex.error, ValueError, OverflowError, RecursionError, MemoryError):
-        return 0, "invalid"  # the parser's message may quote the pattern
+        return 0, INVALID  # the parser's message may quote the pattern
     except (AttributeError, TypeError):  # the private parser changed shape: fail closed
         return 0, "the regex package's parser is not the one this guard reads"
     if size > MAX_PATTERN_NODES:
@@ -109,6 +116,40 @@ def _measure(pattern: str, flags: int) -> tuple[int, str | None]:
 def refusal(pattern: str, flags: int = 0) -> str | None:
     """Why `pattern` may not be compiled (a short reason, never the pattern), or None."""
     return _measure(pattern, flags)[1]
+
+
+_DELIMITED = regex.compile(r"^/([\w\W]+?)/([gimsuy]*)$")
+_UNESCAPED_SLASH = regex.compile(r"(^|[^\\])/")
+_FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}
+
+
+def key_pattern(key: str, *, force: bool = False) -> tuple[str, int] | None:
+    """The pattern and flags a lorebook key is compiled with: a `/pattern/flags` key's
+    (JavaScript flags i, m, s; g, u and y change nothing), or with `force` (a `use_regex`
+    entry) the whole key when it is not one; None for a key that matches as text. A
+    `/.../` key with an unescaped slash inside is text, or with `force` a pattern whole."""
+    match = _DELIMITED.match(key)
+    if match:
+        pattern, flag_text = match.group(1), match.group(2)
+        if _UNESCAPED_SLASH.search(pattern):  # an unescaped delimiter: not a regex
+            return (key, 0) if force else None
+        flags = 0
+        for letter in flag_text:
+            flags |= _FLAGS.get(letter, 0)
+        return pattern.replace("\\/", "/"), flags
+    return (key, 0) if force else None
+
+
+def key_refusal(key: str, *, force: bool = False) -> str | None:
+    """Why the lorebook key would be refused before compiling (too long, a repeat count too
+    large, expanding too far): a short reason, never the key. None for a key that may be
+    compiled, for a text key, and for one that does not parse (`INVALID`: it matches
+    nothing, as in SillyTavern, and costs nothing)."""
+    found = key_pattern(key, force=force)
+    if found is None:
+        return None
+    why = refusal(*found)
+    return None if why in (None, INVALID) else why
 
 
 class _Cache:
@@ -166,7 +207,7 @@ def compile_key(pattern: str, flags: int = 0) -> regex.Pattern[str] | None:
         try:
             compiled = regex.compile(pattern, flags | regex.V0)
         except (regex.error, ValueError, OverflowError, RecursionError, MemoryError):
-            why = "invalid"
+            why = INVALID
     if why is not None:
         log.warning(
             "lore.regex_key_refused",
