@@ -2,7 +2,9 @@
 off mid-way (its usage chunk never came) and an answer its client cancelled mid-way (nothing
 more can be sent on the closed stream) are each a usage row paid and not delivered, with
 tokens Tzurot estimated (`usage_log.estimated`): inference's estimate of the broken round,
-the gateway's of the text it relayed before the cancel. The user's `/usage` counts them.
+the gateway's of the prompt the provider began answering and the text it relayed before the
+cancel. The user's `/usage` counts them. A request the provider refused before answering
+(a 401, a 503) was billed to nobody: no row counts it, even when a cancel follows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tzurot.db.engine import create_engine
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.testing.e2e import Harness, actor, echo_mesh, request, set_key
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
@@ -104,9 +107,20 @@ async def test_an_answer_broken_off_mid_stream_is_recorded_estimated(mesh: Mesh)
     assert await chat_usage(mesh.h) == (2, 1, 1)
 
 
+async def failed_job(h: Harness, job_id: str) -> gw.Job:
+    """The job once it reads failed (the gateway notices a cancel asynchronously)."""
+    for _ in range(200):
+        job = (await h.cli.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))).job
+        if job.status == common.JOB_STATUS_FAILED:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} never failed")
+
+
 async def test_an_answer_cancelled_mid_stream_is_recorded_estimated(mesh: Mesh) -> None:
-    """The bot's Generate is cancelled once text came: the gateway records what it relayed,
-    estimated (no input: the prompt's count never came), paid and not delivered."""
+    """The bot's Generate is cancelled once text came: the gateway records the prompt
+    inference said the provider began answering (PromptSent) and the text it relayed,
+    estimated, paid and not delivered."""
     provider = mesh.h.provider
     provider.reply = STORY
     provider.chunk_delay = 0.05
@@ -126,6 +140,43 @@ async def test_an_answer_cancelled_mid_stream_is_recorded_estimated(mesh: Mesh) 
         await asyncio.sleep(0.05)
     (cancelled,) = rows
     assert (cancelled.request_type, cancelled.failed, cancelled.estimated) == ("chat", True, True)
-    assert cancelled.input_tokens == 0
+    assert cancelled.input_tokens > 0  # the prompt answered: most of what a reply costs
     assert cancelled.output_tokens >= len(relayed) // 4
     assert await chat_usage(mesh.h) == (1, 1, 1)
+
+
+async def test_a_request_refused_then_cancelled_counts_nothing(mesh: Mesh) -> None:
+    """The provider refuses the first request (a 503: asked again) and leaves the second
+    silent (it sends only its role chunk); the bot cancels meanwhile. Nobody billed the
+    refused request and the provider had begun answering nothing: no usage row (80c27e3,
+    which announced each request as it went out, wrote one with the refused prompt)."""
+    provider = mesh.h.provider
+    provider.reply = STORY
+    provider.fail_next(503, retry_after=0)
+    provider.stall_next(30.0)
+    call = mesh.h.bot.Generate(request("tell me a long story", key="msg-refused"))
+    accepted = await call.read()
+    assert isinstance(accepted, gw.GenerateResponse)
+    assert accepted.HasField("accepted")
+    for _ in range(200):
+        if len(provider.chat_requests()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(provider.chat_requests()) == 2  # refused, then sent again (and silent)
+    await asyncio.sleep(0.3)  # the refusal's events, had there been any, reached the gateway
+    call.cancel()
+    job = await failed_job(mesh.h, accepted.accepted.job_id)
+    assert job.error.reason == "CLIENT_CANCELLED"
+    await asyncio.sleep(0.3)  # the cancel's usage write runs beside its failure's
+    assert await usage_rows(mesh.database) == []
+
+
+async def test_a_request_the_provider_refused_with_401_counts_nothing(mesh: Mesh) -> None:
+    """The key refused (401) before any answer: the reply fails, and no usage row is
+    written for a request nobody billed."""
+    mesh.h.provider.fail_next(401)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        _ = [e async for e in mesh.h.bot.Generate(request("hello?", key="msg-401"))]
+    assert from_rpc_error(caught.value).reason == "INVALID_API_KEY"
+    await asyncio.sleep(0.3)  # any write of the failure's usage has ended
+    assert await usage_rows(mesh.database) == []

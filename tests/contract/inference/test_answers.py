@@ -22,6 +22,7 @@ from tzurot.inference.domain import (
     HistoryTurn,
     MemoryItem,
     ModelChoice,
+    PromptSent,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
@@ -120,7 +121,8 @@ def make(
 
 async def run(inference: Inference, request: ReplyRequest = REQUEST) -> tuple[str, ReplyFinished]:
     events: list[ReplyEvent] = [e async for e in inference.generate_reply(request)]
-    *deltas, finished = events
+    assert isinstance(events[0], PromptSent)  # each request announced as it goes out
+    *deltas, finished = [e for e in events if not isinstance(e, PromptSent)]
     assert isinstance(finished, ReplyFinished)
     assert all(isinstance(d, TextDelta) for d in deltas)
     return "".join(d.text for d in deltas if isinstance(d, TextDelta)), finished

@@ -23,6 +23,7 @@ from tzurot.inference.domain import (
     AttachmentRef,
     Character,
     ModelChoice,
+    PromptSent,
     ReplyFinished,
     ReplyRequest,
     UsageSpent,
@@ -379,7 +380,9 @@ async def test_what_was_paid_is_announced_when_the_answer_fails(
     with pytest.raises(TzurotError) as caught:
         await answer()
     assert caught.value.reason == "EMPTY_ANSWER"
-    read, spent = seen  # what the clean-up read, then the two empty answers paid for
+    # What the clean-up read, then the two empty answers (each request announced) paid for.
+    read, *announced, spent = seen
+    assert [type(e) for e in announced] == [PromptSent, PromptSent]
     assert isinstance(read, AttachmentRead)
     assert read.attachment.description == "Hello there."
     assert isinstance(spent, UsageSpent)

@@ -714,3 +714,55 @@ async def test_the_usage_of_a_failed_reply_travels_only_to_a_gateway_that_reads_
     [usage] = reported.usage
     assert (usage.provider, usage.model, usage.request_type) == ("fakeai", "fake/echo", "")
     assert usage.input_tokens > 0
+
+
+@pytest.mark.parametrize("accepts", [True, False], ids=["new-gateway", "older-gateway"])
+async def test_a_request_answered_is_announced_only_to_a_gateway_that_reads_it(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, *, accepts: bool
+) -> None:
+    """The answer's request, once the provider began answering it: a gateway that reads new
+    events gets its prompt's tokens (for a cancel's estimate) before the text; an older one
+    none."""
+    seed(backends)
+    app = await start()
+    fake.enqueue("The moon is full tonight over the old harbour, silver and still.")
+    request = reply_request()
+    request.accepts_usage_spent = accepts
+    kinds: list[str | None] = []
+    sent: list[inf.PromptSent] = []
+    async for response in connect(app, "gateway").GenerateReply(request):
+        kinds.append(response.WhichOneof("event"))
+        if response.HasField("prompt_sent"):
+            sent.append(response.prompt_sent)
+    assert kinds[-1] == "finished"
+    if not accepts:
+        assert set(kinds) == {"chunk", "finished"}
+        return
+    assert kinds[0] == "prompt_sent"
+    [prompt] = sent
+    assert (prompt.provider, prompt.model) == ("fakeai", "fake/echo")
+    assert prompt.input_tokens > 0
+
+
+@pytest.mark.parametrize("status", [401, 403, 400, 429, 503])
+async def test_a_request_the_provider_refused_is_never_announced(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, status: int
+) -> None:
+    """Refused before any event (each time it is asked: a 429 and a 503 are asked again):
+    nobody billed it, so a gateway that reads new events gets no prompt_sent, only the
+    error, and has nothing to count should a cancel follow."""
+    seed(backends)
+    app = await start()
+    fake.fail_next(status, times=5, retry_after=0)
+    request = reply_request()
+    request.accepts_usage_spent = True
+    kinds: list[str | None] = []
+
+    async def receive() -> None:
+        async for response in connect(app, "gateway").GenerateReply(request):
+            kinds.append(response.WhichOneof("event"))
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await receive()
+    assert len(fake.chat_requests()) >= 1  # sent, and refused
+    assert "prompt_sent" not in kinds

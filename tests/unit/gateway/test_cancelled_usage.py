@@ -1,7 +1,8 @@
 """Estimated usage: inference's estimate of a broken-off round reaches the gateway as
 estimated (an older inference's never is), and what the gateway estimates for a reply
-cancelled mid-answer is the text it relayed since inference last reported the answer's
-usage, about four characters a token, with no input."""
+cancelled mid-answer is what no report of inference carries yet: the prompts of the requests
+it sent (PromptSent) as input, the rounds it reported billed (RoundsBilled), and the text
+relayed, about four characters a token."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tzurot.inference.domain import (
     TokenUsage,
     UsageSpent,
 )
+from tzurot.inference.domain import PromptSent as PromptSentIn
+from tzurot.inference.domain import RoundsBilled as RoundsBilledIn
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 
@@ -97,3 +100,95 @@ def test_a_skill_s_paid_call_does_not_count_the_answer_s_text() -> None:
     assert relayed.estimate("openrouter", "x/chat") == g.Usage(
         "openrouter", "x/chat", 0, 4, estimated=True
     )
+
+
+PROMPT = g.PromptSent("openrouter", "x/chat", 1800)
+
+
+def test_a_prompt_sent_is_the_estimate_s_input() -> None:
+    """Cancelled while the provider answered: the prompt sent is input, the text relayed
+    output; the row says it is an estimate."""
+    relayed = RelayedAnswer()
+    relayed.prompt_sent(PROMPT)
+    relayed.relayed("The moon is full")
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 1800, 4, estimated=True
+    )
+
+
+def test_a_prompt_sent_counts_before_any_text_came() -> None:
+    relayed = RelayedAnswer()
+    relayed.prompt_sent(PROMPT)
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 1800, 0, estimated=True
+    )
+
+
+def test_each_round_s_prompt_counts_until_a_report_carries_it() -> None:
+    relayed = RelayedAnswer()
+    relayed.prompt_sent(PROMPT)
+    relayed.prompt_sent(g.PromptSent("openrouter", "x/chat", 1900))  # sent again after silence
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 3700, 0, estimated=True
+    )
+    relayed.reported(g.UsageSpent((BROKEN,), failed=True))  # inference's estimate of the round
+    assert relayed.estimate("openrouter", "x/chat") is None
+
+
+def test_the_rounds_billed_replace_their_prompts_and_count_with_the_next_round() -> None:
+    """Round 1 billed (the provider's count) while its skill runs: a cancel now records that
+    count as it came; round 2's prompt and text add to it, estimated."""
+    relayed = RelayedAnswer()
+    relayed.prompt_sent(PROMPT)
+    relayed.relayed("held text that came out")
+    relayed.rounds_billed(g.RoundsBilled(g.Usage("openrouter", "x/chat", 1750, 12)))
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage("openrouter", "x/chat", 1750, 12)
+    relayed.prompt_sent(g.PromptSent("openrouter", "x/chat", 2100))
+    relayed.relayed("The moon")
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 3850, 14, estimated=True
+    )
+
+
+def test_a_broken_round_s_report_keeps_the_rounds_billed_the_failed_reply_s_does_not() -> None:
+    relayed = RelayedAnswer()
+    relayed.rounds_billed(g.RoundsBilled(g.Usage("openrouter", "x/chat", 1750, 12)))
+    relayed.prompt_sent(g.PromptSent("openrouter", "x/chat", 2100))
+    relayed.relayed("The moon")
+    relayed.reported(g.UsageSpent((BROKEN,), failed=True))  # round 2's estimate only
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage("openrouter", "x/chat", 1750, 12)
+    rounds = g.Usage("openrouter", "x/chat", 1750, 12)
+    relayed.reported(g.UsageSpent((rounds,), failed=True, all_rounds=True))
+    assert relayed.estimate("openrouter", "x/chat") is None
+
+
+def test_an_estimated_round_billed_keeps_the_row_estimated() -> None:
+    relayed = RelayedAnswer()
+    relayed.rounds_billed(g.RoundsBilled(g.Usage("openrouter", "x/chat", 1750, 0, estimated=True)))
+    assert relayed.estimate("openrouter", "x/chat") == g.Usage(
+        "openrouter", "x/chat", 1750, 0, estimated=True
+    )
+
+
+def test_the_answer_s_progress_crosses_both_converters() -> None:
+    sent = inference_convert.reply_event(PromptSentIn("openrouter", "x/chat", 1800))
+    assert gateway_convert.known_reply_event(sent)
+    assert gateway_convert.reply_event(sent) == PROMPT
+    billed = inference_convert.reply_event(
+        RoundsBilledIn("openrouter", "x/chat", TokenUsage(1750, 12, estimated=True))
+    )
+    assert gateway_convert.reply_event(billed) == g.RoundsBilled(
+        g.Usage("openrouter", "x/chat", 1750, 12, estimated=True)
+    )
+    paid = PaidCall("", "openrouter", "x/chat", TokenUsage(1750, 12))
+    wire = inference_convert.reply_event(UsageSpent((paid,), failed=True, all_rounds=True))
+    assert gateway_convert.reply_event(wire) == g.UsageSpent(
+        (g.Usage("openrouter", "x/chat", 1750, 12),), failed=True, all_rounds=True
+    )
+
+
+def test_an_event_this_gateway_does_not_know_is_skipped() -> None:
+    """What a newer inference adds reaches an older gateway as an empty oneof: skipped."""
+    unknown = inf.GenerateReplyResponse()
+    unknown.ParseFromString(b"\x62\x00")  # field 12, an event added later
+    assert not gateway_convert.known_reply_event(unknown)

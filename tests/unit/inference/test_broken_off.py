@@ -20,6 +20,7 @@ from tzurot.inference.domain import (
     Completion,
     GeneratedFile,
     PaidCall,
+    PromptSent,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -117,8 +118,8 @@ def expected_estimate(messages: Sequence[ChatMessage] = MESSAGES) -> UsageSpent:
 
 async def run_answer(
     llm: ScriptedModel, meter: UsageMeter
-) -> tuple[list[TextDelta | UsageSpent | Answer], BaseException | None]:
-    events: list[TextDelta | UsageSpent | Answer] = []
+) -> tuple[list[TextDelta | UsageSpent | PromptSent | Answer], BaseException | None]:
+    events: list[TextDelta | UsageSpent | PromptSent | Answer] = []
     stream = answer(
         llm,
         PROVIDER,
@@ -312,7 +313,9 @@ async def test_a_later_round_broken_off_is_reported_apart_from_the_rounds_paid_b
     spent = [e for e in events if isinstance(e, UsageSpent)]
     assert spent == [
         expected_estimate(llm.calls[1]),
-        UsageSpent((PaidCall("", "openrouter", MODEL, TokenUsage(300, 12)),), failed=True),
+        UsageSpent(
+            (PaidCall("", "openrouter", MODEL, TokenUsage(300, 12)),), failed=True, all_rounds=True
+        ),
     ]
 
 
@@ -330,7 +333,7 @@ async def test_a_failed_reply_s_rounds_are_marked_estimated_when_one_was() -> No
     assert isinstance(raised, Unavailable)
     *_, rounds = [e for e in events if isinstance(e, UsageSpent)]
     assert rounds == UsageSpent(
-        (PaidCall("", "openrouter", MODEL, guessed, estimated=True),), failed=True
+        (PaidCall("", "openrouter", MODEL, guessed, estimated=True),), failed=True, all_rounds=True
     )
 
 

@@ -15,6 +15,7 @@ from tzurot.inference.domain import (
     Completion,
     HistoryTurn,
     ModelChoice,
+    PromptSent,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
@@ -154,7 +155,12 @@ async def test_reply_streams_then_finishes_with_a_report() -> None:
     turns = [HistoryTurn("user", "Bob", "yo"), HistoryTurn("assistant", "Lilith", "Greetings.")]
     inference, history, model = make(history=FakeHistory(turns))
     events = await collect(inference.generate_reply(REQUEST))
-    # A short answer is held back whole (it could still be an echo or a repeat).
+    # The request announced as it goes out; a short answer is held back whole (it could still
+    # be an echo or a repeat).
+    sent, *events = events
+    assert isinstance(sent, PromptSent)
+    assert (sent.provider, sent.model) == ("openrouter", "m/one")
+    assert sent.input_tokens > 0
     assert events[:1] == [TextDelta("Hi Ann")]
     finished = events[1]
     assert isinstance(finished, ReplyFinished)
@@ -185,6 +191,7 @@ async def test_a_caller_that_goes_away_ends_the_provider_call() -> None:
     first = "A long enough opening that streaming starts at once, "
     inference, _, model = make(model=FakeModel([first, "then more"], stall_after=1))
     events = inference.generate_reply(REQUEST)
+    assert isinstance(await anext(events), PromptSent)
     assert await anext(events) == TextDelta(first)
     await asyncio.sleep(0.01)  # the provider is still answering
     assert not model.closed

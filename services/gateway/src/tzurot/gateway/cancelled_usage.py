@@ -1,16 +1,27 @@
 """What a reply cancelled mid-answer was billed, as the gateway estimates it.
 
 When the client cancels its Generate (or this gateway stops), the gateway cancels its stream
-from inference, and the provider's call with it: the provider bills what it had generated,
-but inference can send nothing more on a closed stream (no ReplyFinished, no UsageSpent).
-The gateway relayed the answer's text, so it estimates the part it saw: output tokens from
-the characters relayed since inference last reported the answer's usage (about four a
-token), input 0 (the prompt's count comes only with ReplyFinished's report, which never
-came; the gateway holds no estimate of it). A failed, estimated usage row (Usage.estimated),
-so `/usage` shows what was paid; a floor, as reasoning and skill rounds are never relayed.
-So too when inference's stream ends in an error it could not report first (inference
-restarting, the gateway's deadline, a run that lost its job): its own failures report their
-usage before the error, which resets the count.
+from inference, and the provider's call with it: the provider bills what it had read and
+generated, but inference can send nothing more on a closed stream (no ReplyFinished, no
+UsageSpent). So the gateway keeps, as the reply goes, what no report carries yet:
+
+- the prompts of the requests the provider began answering (PromptSent, sent by inference
+  at an attempt's first streamed event: each prompt's tokens, estimated with the model's
+  tokenizer), usually most of the cost. A request the provider refused or never answered
+  (a 401, a 429, a 5xx, silence) is never announced: nobody billed it;
+- what the answer's finished rounds were billed (RoundsBilled, after each skill round: the
+  provider's own counts), so a cancel while skills run loses no round;
+- the answer's text it relayed: output tokens at about four characters a token.
+
+A cancel writes their sum as one failed, estimated usage row (Usage.estimated), so `/usage`
+shows what was paid: still a floor for the output, as reasoning and a round's held-back text
+are never relayed. So too when inference's stream ends in an error it could not report first
+(inference restarting, the gateway's deadline, a run that lost its job): its own failures
+report their usage before the error, which resets what is kept. A finished round's report
+(RoundsBilled) resets the prompts and text before it; a broken-off round's estimate (UsageSpent,
+failed) resets those of its round; the failed reply's report of all its rounds
+(`UsageSpent.all_rounds`) resets everything. An older inference sends neither PromptSent nor
+RoundsBilled: the estimate is then the relayed text's output only.
 """
 
 from __future__ import annotations
@@ -18,30 +29,52 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tzurot.gateway.domain import Usage, UsageSpent
+from tzurot.gateway.domain import PromptSent, RoundsBilled, Usage, UsageSpent
 
 CHARACTERS_PER_TOKEN = 4
 
 
 @dataclass
 class RelayedAnswer:
-    """The answer's characters relayed whose usage no report carries yet."""
+    """The answer's prompts sent, rounds billed and characters relayed whose usage no report
+    carries yet."""
 
     characters: int = 0
+    prompt_tokens: int = 0
+    """Estimated tokens of the prompts the provider began answering since the last report
+    (PromptSent)."""
+    billed: Usage | None = None
+    """The latest RoundsBilled: the finished rounds' usage, until a report carries it."""
 
     def relayed(self, text: str) -> None:
         self.characters += len(text)
 
+    def prompt_sent(self, sent: PromptSent) -> None:
+        self.prompt_tokens += max(sent.input_tokens, 0)
+
+    def rounds_billed(self, billed: RoundsBilled) -> None:
+        """The rounds so far, billed: the prompts sent and text relayed before are in it."""
+        self.billed = billed.usage
+        self.prompt_tokens = self.characters = 0
+
     def reported(self, spent: UsageSpent) -> None:
         """Inference reported the answer's own calls (a round broken off, estimated; a failed
-        reply's rounds): what was relayed before is counted there."""
+        reply's rounds): what was sent and relayed before is counted there; the rounds billed
+        before too, when the report is of all of them."""
         if spent.failed and any(not paid.request_type for paid in spent.paid):
-            self.characters = 0
+            self.prompt_tokens = self.characters = 0
+            if spent.all_rounds:
+                self.billed = None
 
     def estimate(self, provider: str, model: str) -> Usage | None:
-        """The cancelled answer's usage; None when nothing of it was relayed (the provider
-        had not begun answering, or every part of it is reported already)."""
-        if not self.characters:
+        """The cut-off answer's usage; None when no report is missing (the provider began
+        answering nothing, or everything it answered is reported already)."""
+        billed = self.billed
+        input_tokens = self.prompt_tokens + (billed.input_tokens if billed else 0)
+        output_tokens = math.ceil(self.characters / CHARACTERS_PER_TOKEN)
+        output_tokens += billed.output_tokens if billed else 0
+        if not input_tokens and not output_tokens:
             return None
-        output = math.ceil(self.characters / CHARACTERS_PER_TOKEN)
-        return Usage(provider, model, 0, output, estimated=True)
+        # Only the finished rounds' own counts: as exact as they came.
+        estimated = bool(self.prompt_tokens or self.characters) or bool(billed and billed.estimated)
+        return Usage(provider, model, input_tokens, output_tokens, estimated=estimated)

@@ -406,7 +406,10 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
                 for u in msg.usage_spent.usage
             ),
             failed=msg.usage_spent.failed,
+            all_rounds=msg.usage_spent.all_rounds,
         )
+    if msg.HasField("prompt_sent") or msg.HasField("rounds_billed"):
+        return _answer_progress(msg)
     if msg.HasField("attachment_read"):
         read = msg.attachment_read
         return d.AttachmentRead(
@@ -445,6 +448,23 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         files=tuple(
             d.GeneratedFile(f.filename, f.content_type, f.data, f.description) for f in fin.files
         ),
+    )
+
+
+def _answer_progress(msg: inf.GenerateReplyResponse) -> d.PromptSent | d.RoundsBilled:
+    """A request inference sent, or its rounds billed so far: kept for a cancel."""
+    if msg.HasField("prompt_sent"):
+        sent = msg.prompt_sent
+        return d.PromptSent(sent.provider, sent.model, sent.input_tokens)
+    billed = msg.rounds_billed.usage
+    return d.RoundsBilled(
+        d.Usage(
+            provider=billed.provider,
+            model=billed.model,
+            input_tokens=billed.input_tokens,
+            output_tokens=billed.output_tokens,
+            estimated=billed.estimated,
+        )
     )
 
 

@@ -444,9 +444,42 @@ class UsageSpent:
     failed: bool = False
     """Paid but not delivered (usage_log.failed): the reply failed, or the call was cut off
     once sent."""
+    all_rounds: bool = False
+    """The answer's own calls, all its rounds billed so far (a failed reply's report): they
+    include every round PromptSent and RoundsBilled announced. Unset on a broken-off round's
+    estimate (that round only), and always from an older inference."""
 
 
-ReplyEvent = ReplyChunk | SkillActivity | AttachmentRead | UsageSpent | ReplyFinished
+@dataclass(frozen=True)
+class PromptSent:
+    """The provider began answering one of the answer's requests (its first streamed event),
+    so it bills that prompt: its tokens, estimated. A request it refused or never answered is
+    never announced. Never recorded as such; counted in the estimate of a reply cut off before
+    any report of it came (cancelled_usage.py)."""
+
+    provider: str
+    model: str
+    input_tokens: int
+
+
+@dataclass(frozen=True)
+class RoundsBilled:
+    """What the answer's rounds were billed so far, after a skill round (the provider's
+    counts): provisional, never recorded as such (ReplyFinished.usage or the failed report
+    carries it later); counted in the estimate of a reply cut off before then."""
+
+    usage: Usage
+
+
+ReplyEvent = (
+    ReplyChunk
+    | SkillActivity
+    | AttachmentRead
+    | UsageSpent
+    | PromptSent
+    | RoundsBilled
+    | ReplyFinished
+)
 
 
 @dataclass(frozen=True)

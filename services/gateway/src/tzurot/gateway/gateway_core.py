@@ -3,8 +3,10 @@ lookups every part needs (the actor's user, a job by id).
 
 `Gateway` (service.py) is assembled from one mixin per capability over this state:
 admission.py (the checks before a job), personality_access.py (which personality a name
-means for a user), delivery_flow.py (delivery, job status, Inspect), event_acks.py (the bot's
-acknowledgements, a greeting's history); service.py runs jobs.
+means for a user), job_claims.py (a message's job claimed and charged), reply_requests.py
+(what inference is asked), usage_keeping.py (a run's usage rows), job_outcomes.py (a run's
+writes on its job), delivery_flow.py (delivery, job status, Inspect), event_acks.py (the
+bot's acknowledgements, a greeting's history); service.py runs jobs.
 """
 
 from __future__ import annotations

@@ -30,6 +30,12 @@
   came: its prompt and what it received are estimated (broken_off.py) and yielded at once as
   a UsageSpent (failed, estimated), before its error (or before what follows, were it ever
   asked again); never counted in the answer's usage nor in the meter.
+- Each attempt is announced once the provider began answering it, at its first streamed
+  event (PromptSent: its prompt's tokens, estimated as broken_off.py counts them), so a reply
+  cancelled before any report of it is estimated with its prompt by the gateway. Never as it
+  goes out: an attempt the provider refused before any event (a 401, 403, 400, 429, 5xx) was
+  not billed, and one it never answered (silence) is estimated into the answer's own usage
+  instead; neither is announced.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tzurot.inference.broken_off import broken_off_usage
+from tzurot.inference.broken_off import broken_off_usage, prompt_sent
 from tzurot.inference.cleanup import (
     CompiledRule,
     clean_answer,
@@ -54,6 +60,7 @@ from tzurot.inference.cleanup import (
 from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import (
     Completion,
+    PromptSent,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -149,9 +156,11 @@ async def answer(
     tools: ToolOffer | None = None,
     deadline: float | None = None,
     meter: UsageMeter | None = None,
-) -> AsyncGenerator[TextDelta | UsageSpent | Answer, None]:
-    """Yields visible text deltas, then one Answer; and a UsageSpent (failed, estimated) for
-    each attempt the provider broke off once it began answering, as soon as it broke.
+) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | Answer, None]:
+    """Yields visible text deltas, then one Answer; a PromptSent as the provider begins
+    answering each attempt (its first event: never for one it refused or left silent); and a
+    UsageSpent (failed, estimated) for each attempt the provider broke off once it began
+    answering, as soon as it broke.
 
     With `tools` the model may answer with tool calls instead: then the Answer carries them
     (and no text is shown once a call began). Only offered tools count: calls a model makes
@@ -420,11 +429,15 @@ async def _attempt(  # noqa: PLR0917  # one private call site
     recent: Sequence[str],
     state: _Attempt,
     limits: _Limits,
-) -> AsyncGenerator[TextDelta, None]:
-    """One provider call; streams visible text once the held-back start is safe to show."""
+) -> AsyncGenerator[TextDelta | PromptSent, None]:
+    """One provider call; streams visible text once the held-back start is safe to show.
+    Its PromptSent goes out first, at the provider's first event (of any kind: thinking,
+    text, a skill call, a whole answer), when it began answering and so bills the prompt: a
+    call refused, or never answered, yields nothing before its error."""
     provider = target.provider
     thinking = ThinkingFilter()
     held = ""
+    began = False
     request = llm.stream_chat(
         provider,
         target.api_key,
@@ -435,6 +448,9 @@ async def _attempt(  # noqa: PLR0917  # one private call site
     stream = _paced(request, limits, state)
     async with aclosing(stream):
         async for event in stream:
+            if not began:  # answering now: the prompt is billed
+                began = True
+                yield prompt_sent(provider.name, target.model, call.messages)
             if isinstance(event, ReasoningDelta):
                 state.received.append(event.text)
                 continue

@@ -7,13 +7,16 @@ estimated with the model's tokenizer (tokens.py, as the prompt's budget is): the
 messages as sent (their text, IMAGE_TOKENS per image, each skill call's name and arguments;
 not the tool schemas, nor what the provider adds), and the text and reasoning received.
 The estimate is reported paid and not delivered (UsageSpent, failed) with `estimated` set.
+The same count of each request's prompt goes out once the provider began answering it (its
+first event: PromptSent), for the gateway to estimate a reply cancelled before any report
+came.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tzurot.inference.domain import PaidCall, TokenUsage, UsageSpent
+from tzurot.inference.domain import PaidCall, PromptSent, TokenUsage, UsageSpent
 from tzurot.inference.prompt import IMAGE_TOKENS, ChatMessage, message_text
 from tzurot.inference.tokens import TokenCounter
 
@@ -40,3 +43,8 @@ def broken_off_usage(
     counter = TokenCounter(model)
     usage = TokenUsage(prompt_tokens(messages, counter), counter.count("".join(received)))
     return UsageSpent((PaidCall("", provider, model, usage, estimated=True),), failed=True)
+
+
+def prompt_sent(provider: str, model: str, messages: Sequence[ChatMessage]) -> PromptSent:
+    """A request going out to the provider, with its prompt's estimated tokens."""
+    return PromptSent(provider, model, prompt_tokens(messages, TokenCounter(model)))

@@ -237,9 +237,13 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
     if isinstance(event, d.UsageSpent):
         return inf.GenerateReplyResponse(
             usage_spent=inf.UsageSpent(
-                usage=[paid_call(p) for p in event.paid], failed=event.failed
+                usage=[paid_call(p) for p in event.paid],
+                failed=event.failed,
+                all_rounds=event.all_rounds,
             )
         )
+    if isinstance(event, d.PromptSent | d.RoundsBilled):
+        return _answer_progress(event)
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(
             content=event.content,
@@ -278,6 +282,28 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
             if event.lore is None
             else lore_convert.state_proto(event.lore.message_count, event.lore.state),
             files=[generated_file(f) for f in event.files],
+        )
+    )
+
+
+def _answer_progress(event: d.PromptSent | d.RoundsBilled) -> inf.GenerateReplyResponse:
+    """A request the provider began answering, or the rounds billed so far: what the
+    gateway counts on a cancel."""
+    if isinstance(event, d.PromptSent):
+        return inf.GenerateReplyResponse(
+            prompt_sent=inf.PromptSent(
+                provider=event.provider, model=event.model, input_tokens=event.input_tokens
+            )
+        )
+    return inf.GenerateReplyResponse(
+        rounds_billed=inf.RoundsBilled(
+            usage=common.Usage(
+                provider=event.provider,
+                model=event.model,
+                input_tokens=event.usage.input_tokens,
+                output_tokens=event.usage.output_tokens,
+                estimated=event.usage.estimated,
+            )
         )
     )
 

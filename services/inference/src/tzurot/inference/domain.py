@@ -435,6 +435,35 @@ class UsageSpent:
 
     paid: tuple[PaidCall, ...]
     failed: bool = False
+    all_rounds: bool = False
+    """The answer's own calls, all its rounds billed so far (the failed reply's report): they
+    include every round PromptSent and RoundsBilled announced (the gateway's estimate of a
+    cancelled reply then counts none of them again). Unset on a broken-off round's estimate."""
+
+
+@dataclass(frozen=True)
+class PromptSent:
+    """The provider began answering one of an answer's requests (each round, each attempt;
+    sent at its first streamed event): it bills the prompt. Never for a request it refused
+    before any event (a 401, a 429, a 5xx: not billed) or never answered (silence). The
+    gateway counts it in what a reply cancelled before any report of that round was billed
+    (its prompt, estimated), as no report can come then."""
+
+    provider: str
+    model: str
+    input_tokens: int
+    """The prompt's messages as sent, with the model's tokenizer (broken_off.prompt_tokens)."""
+
+
+@dataclass(frozen=True)
+class RoundsBilled:
+    """What the answer's rounds were billed so far (the meter), sent after each skill round:
+    provisional, for the gateway to count should the reply be cancelled before ReplyFinished
+    (or the failed UsageSpent, `all_rounds`) carries them."""
+
+    provider: str
+    model: str
+    usage: TokenUsage
 
 
 @dataclass
@@ -460,5 +489,13 @@ class UsageMeter:
         return bool(self.input_tokens or self.output_tokens)
 
 
-ReplyEvent = TextDelta | SkillActivity | AttachmentRead | UsageSpent | ReplyFinished
+ReplyEvent = (
+    TextDelta
+    | SkillActivity
+    | AttachmentRead
+    | UsageSpent
+    | PromptSent
+    | RoundsBilled
+    | ReplyFinished
+)
 StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion

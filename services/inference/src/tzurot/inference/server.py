@@ -15,7 +15,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import UsageSpent
+from tzurot.inference.domain import PromptSent, RoundsBilled, UsageSpent
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName, _check_api_key
 from tzurot.inference.skills.search import BRAVE
@@ -92,6 +92,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             samples,
             personality_id=header.personality_id,
             keep_voice_id=header.keep_voice_id,
+            keep_voice_ids=tuple(header.keep_voice_ids),
         )
         return inf.CloneVoiceResponse(voice_id=voice_id)
 
@@ -101,6 +102,12 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         deleted = await self._voices().delete_voice(request.user_id, request.voice_id)
         return inf.DeleteVoiceResponse(deleted=deleted)
 
+    async def ListMarkedClones(
+        self, request: inf.ListMarkedClonesRequest, context: Context
+    ) -> inf.ListMarkedClonesResponse:
+        found = await self._voices().marked_clones(request.user_id, request.personality_id)
+        return inf.ListMarkedClonesResponse(voice_ids=found)
+
     async def GenerateReply(
         self, request: inf.GenerateReplyRequest, context: Context
     ) -> AsyncIterator[inf.GenerateReplyResponse]:
@@ -109,7 +116,10 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         )
         async with aclosing(events):
             async for event in events:
-                if isinstance(event, UsageSpent) and not request.accepts_usage_spent:
+                if (
+                    isinstance(event, UsageSpent | PromptSent | RoundsBilled)
+                    and not request.accepts_usage_spent
+                ):
                     continue  # an older gateway would read it as the finished answer
                 yield convert.reply_event(event)
 

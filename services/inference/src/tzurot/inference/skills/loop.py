@@ -17,6 +17,11 @@
   before it raises (UsageSpent, failed), one that finishes in its LoopResult's usage. A round
   the provider broke off mid-answer is reported by answer() as it broke, estimated (UsageSpent,
   failed, estimated), never metered: so also when the reply then finishes (the note below).
+  Each request is announced once the provider began answering it, at its first event
+  (PromptSent, from answer(); never one refused or unanswered), and after each skill round
+  what the rounds were billed so far (RoundsBilled, the meter: provisional, superseded by
+  the LoopResult's usage or the failed report, `all_rounds`): a reply cancelled meanwhile can
+  report nothing, and the gateway estimates it from these.
 - When the final answer fails after skills made files or paid for images, the answer is a
   short note instead of the error: the files are delivered and the usage recorded.
 - After `max_steps` rounds, `max_calls` calls, or when the time budget is spent, one last
@@ -48,6 +53,8 @@ from tzurot.inference.cleanup import CompiledRule
 from tzurot.inference.domain import (
     GeneratedFile,
     PaidCall,
+    PromptSent,
+    RoundsBilled,
     SkillActivity,
     SkillStep,
     TextDelta,
@@ -91,6 +98,9 @@ class LoopResult:
     usage: TokenUsage
     steps: tuple[SkillStep, ...] = ()
     files: tuple[GeneratedFile, ...] = ()
+
+
+LoopEvent = TextDelta | SkillActivity | UsageSpent | PromptSent | RoundsBilled | LoopResult
 
 
 @dataclass(frozen=True)
@@ -139,9 +149,11 @@ class ToolLoop:
 
     async def run(
         self, target: LoopTarget, messages: Sequence[ChatMessage]
-    ) -> AsyncGenerator[TextDelta | SkillActivity | UsageSpent | LoopResult, None]:
+    ) -> AsyncGenerator[LoopEvent, None]:
         """Yields the final answer's text deltas, SkillActivity while skills run, UsageSpent
-        for each skill call that paid, then one LoopResult.
+        for each skill call that paid, PromptSent as the provider begins answering each
+        request (its first event), RoundsBilled after each skill round (what the rounds were
+        billed so far), then one LoopResult.
 
         When it fails instead, what the answer's rounds were billed so far goes out first, as
         one UsageSpent (failed; request_type "": the reply's own kind, under its provider and
@@ -158,12 +170,12 @@ class ToolLoop:
                 spent = PaidCall(
                     "", target.provider.name, target.model, usage, estimated=usage.estimated
                 )
-                yield UsageSpent((spent,), failed=True)
+                yield UsageSpent((spent,), failed=True, all_rounds=True)
             raise
 
     async def _rounds(
         self, target: LoopTarget, messages: Sequence[ChatMessage], meter: UsageMeter
-    ) -> AsyncGenerator[TextDelta | SkillActivity | UsageSpent | LoopResult, None]:
+    ) -> AsyncGenerator[LoopEvent, None]:
         """run()'s rounds; every answer call adds what it was billed to `meter`."""
         conversation = list(messages)
         target = _with_deadline(target)
@@ -211,6 +223,8 @@ class ToolLoop:
                 # Every round's calls (a failed last one's too); images are rows of their own.
                 yield LoopResult(final, meter.usage, tuple(steps), tuple(room.files))
                 return
+            # Billed now: a reply cancelled while its skills run still counts this round.
+            yield RoundsBilled(target.provider.name, target.model, meter.usage)
             rounds += 1
             wanted = final.tool_calls
             allowed = max(self._settings.max_calls - calls, 0)
@@ -293,9 +307,10 @@ class ToolLoop:
         conversation: list[ChatMessage],
         offer: ToolOffer | None,
         meter: UsageMeter,
-    ) -> AsyncGenerator[TextDelta | UsageSpent | Answer, None]:
+    ) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | Answer, None]:
         """One round: the answer's deltas (held while it may become tool calls), then Answer;
-        a broken-off attempt's estimate (UsageSpent) goes out at once, never held."""
+        a broken-off attempt's estimate (UsageSpent) and each request's PromptSent go out at
+        once, never held."""
         events = answer(
             target.llm,
             target.provider,
@@ -321,7 +336,7 @@ class ToolLoop:
                             yield delta
                     yield event
                     return
-                if not holding or isinstance(event, UsageSpent):
+                if not holding or isinstance(event, UsageSpent | PromptSent):
                     yield event
                     continue
                 held.append(event)

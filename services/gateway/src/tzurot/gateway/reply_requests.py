@@ -1,0 +1,122 @@
+"""What inference is asked for a job, and what the user's settings add to its answer: the
+request (lore and group from the turn's reads, attachments within the settings' limits),
+reasoning kept for Inspect, the model footer, whether the answer is spoken."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tzurot.gateway.attachment_reads import with_reads
+from tzurot.gateway.domain import (
+    ConfigSource,
+    GenerateCommand,
+    Job,
+    Location,
+    Personality,
+    ReplyFinished,
+    ReplyRequest,
+    User,
+)
+from tzurot.gateway.gateway_core import GatewayState, Prepared
+from tzurot.gateway.settings import (
+    KEEP_REASONING,
+    MAX_AUDIO,
+    MAX_HISTORY_MESSAGES,
+    MAX_IMAGES,
+    MEMORY_LIMIT,
+    MEMORY_THRESHOLD,
+    MODEL_FOOTER,
+    channel_ids,
+    limit_attachments,
+)
+from tzurot.gateway.voice import decide as decide_voice
+
+
+class ReplyRequests(GatewayState):
+    """What a job asks of inference, and whether its answer is spoken."""
+
+    async def _reply_request(
+        self,
+        job: Job,
+        user: User,
+        personality: Personality,
+        command: GenerateCommand,
+        prepared: Prepared,
+        *,
+        directive: str,
+    ) -> ReplyRequest:
+        """What inference is asked for this job (lore and group from the turn's reads).
+
+        A scheduled turn (free will, a chain reply) is said in public to nobody: its payer
+        only pays (`shared_context`), their persona and own memories stay out of it."""
+        settings = prepared.settings
+        scheduled = bool(command.turn_id)
+        conversation = command.location.conversation_id
+        context = prepared.context
+        if context is not None:
+            lore, group = context.lore, context.group
+        else:
+            lore = await self._store.lore_context(personality.id, conversation)
+            group = await self.groups.members(command.location)
+        return ReplyRequest(
+            job_id=job.id,
+            user_id=user.id,
+            actor=command.actor,
+            location=command.location,
+            personality=personality,
+            config=prepared.config,
+            content=command.content,
+            references=command.references,
+            # Those read by a helper model on an earlier attempt go with that text: not paid twice.
+            attachments=with_reads(
+                limit_attachments(
+                    command.attachments,
+                    max_images=int(settings[MAX_IMAGES].value),
+                    max_audio=int(settings[MAX_AUDIO].value),
+                ),
+                dict(job.attachment_reads),
+            ),
+            timezone=user.timezone,
+            max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
+            include_reasoning=keep_reasoning(command, prepared),
+            persona=None if scheduled else prepared.persona,
+            memory_threshold=float(settings[MEMORY_THRESHOLD].value),
+            memory_limit=int(settings[MEMORY_LIMIT].value),
+            mentions=command.mentions,
+            lore=lore if lore.books else None,
+            group=group,
+            directive=directive,
+            message_ids=command.message_ids,
+            shared_context=scheduled,
+            replaces_job_id=job.replaces_job_id,
+        )
+
+    async def _should_speak(
+        self, personality: Personality, where: Location, prepared: Prepared
+    ) -> bool:
+        """Whether the answer will be spoken once delivered (tzurot.gateway.voice)."""
+        context = prepared.context
+        voice = await self._voices.voice(personality.id) if context is None else context.voice
+        if voice is None:
+            return False
+        levels: Mapping[ConfigSource, dict[str, Any]]
+        if context is None:
+            levels = await self._admin_store.setting_levels(**channel_ids(where))
+        else:
+            levels = context.setting_levels
+        return decide_voice(
+            voice, prepared.settings, levels.get(ConfigSource.CHANNEL, {}), self._voice_rng
+        )
+
+
+def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
+    """Reasoning is kept for Inspect when the client asks or the user's setting says so."""
+    return command.include_reasoning or bool(prepared.settings[KEEP_REASONING].value)
+
+
+def footer(finished: ReplyFinished, prepared: Prepared) -> str:
+    """The answering model, when the model_footer setting is on."""
+    if not prepared.settings[MODEL_FOOTER].value:
+        return ""
+    return f"{finished.usage.provider}/{finished.usage.model}"
