@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from tzurot.gateway.domain import (
     Personality,
 )
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, ORPHANED
+from tzurot.gateway.run_limit import JOB_RUN_LIMIT, run_limit_message
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.store.previews import MAX_REGENERATIONS
@@ -336,7 +338,9 @@ async def test_an_answer_whose_gateways_keep_stopping_mid_regeneration_is_handed
 ) -> None:
     """Each regeneration costs the user's key: after MAX_REGENERATIONS cut short, the next
     sweep hands the answer over as it is (the bot says it was cut off by a restart), and
-    GetJobStatus reads it failed, for its pollers to stop."""
+    GetJobStatus reads it failed, for its pollers to stop. (The job's run limit, 3 runs by
+    default, would end it first: raised here, `test_..._at_its_run_limit` below.)"""
+    replicas.store = GatewayStore(engine, max_runs=2 + MAX_REGENERATIONS)
     first, _ = replicas.start(held=True)
     job_id, bot = await _shown(first)
     await bot.aclose()
@@ -354,3 +358,30 @@ async def test_an_answer_whose_gateways_keep_stopping_mid_regeneration_is_handed
     assert (cut.status, cut.error.reason) == (JobStatus.FAILED, "GATEWAY_RESTARTING")
     assert replicas.paid() == 1 + MAX_REGENERATIONS  # not generated again
     assert await last.finish_unfinished_answers() == 0
+
+
+async def test_an_answer_whose_gateways_keep_stopping_mid_regeneration_ends_at_its_run_limit(
+    replicas: Replicas, store: GatewayStore, engine: AsyncEngine, lilith: Personality
+) -> None:
+    """A regeneration is a run of the job: its first run and two regenerations cut short are
+    its three runs (run_limit.py), and it is handed over failed for good, in those words."""
+    first, _ = replicas.start(held=True)
+    job_id, bot = await _shown(first)
+    await bot.aclose()
+    for _ in range(2):
+        gateway, _ = replicas.start(held=True)
+        await _regenerating(gateway, store, job_id, replicas)
+        await _stop(gateway)
+    assert replicas.paid() == 3
+    last, _ = replicas.start()
+    assert (await last.job_status(job_id=job_id)).status is JobStatus.FAILED
+
+    assert await _sweep_until_handed(last, engine) == [job_id]
+    cut = await _job(store, job_id)
+    assert cut.error is not None
+    assert (cut.status, cut.attempts, cut.error.reason) == (JobStatus.FAILED, 3, JOB_RUN_LIMIT)
+    assert replicas.paid() == 3  # not generated a fourth time
+    (event,) = await last.group_store.claim_events(last.clock.now(), timedelta(seconds=60), 0, 1)
+    handed = await last.unfinished_answer(event)
+    assert handed is not None
+    assert (handed.failed_reason, handed.failed_message) == (JOB_RUN_LIMIT, run_limit_message(3))

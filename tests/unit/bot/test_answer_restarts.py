@@ -23,10 +23,12 @@ import pytest
 
 from tests.unit.bot.test_answer_of_deleted_personality import FINCH, Channel, rpc_error
 from tzurot.bot import answering
-from tzurot.bot.answering import Poster
+from tzurot.bot.answering import RECOVERING_LINE, Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.splitting import DISCORD_LIMIT
 from tzurot.runtime.errors import Unavailable
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -109,6 +111,7 @@ class Webhooks:
         self.shown: dict[int, str] = {}
         self.sent = 0
         self.deleted: list[int] = []
+        self.edits: list[str] = []
         self.refuse_after = refuse_after
 
     async def for_channel_of(self, channel: object) -> object:
@@ -125,6 +128,7 @@ class Webhooks:
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:
         self.shown[message_id] = content
+        self.edits.append(content)
 
     async def delete(self, channel: object, message_id: int) -> bool:
         self.deleted.append(message_id)
@@ -184,6 +188,52 @@ async def test_a_rollout_mid_answer_is_asked_again_and_finished_in_the_same_mess
     # Its own in flight while it waits and until its delivery is confirmed: a hand-over of
     # it met meanwhile is left alone.
     assert stub.answering_when_asked == [False, True, True]
+
+
+async def test_while_it_is_asked_again_the_half_answer_says_so_and_the_answer_drops_it() -> None:
+    """A gateway killed mid-answer holds the ask until its run's lease ends (up to 25 s): the
+    half answer used to stay frozen, with no sign of anything going on."""
+    stub = Stub(
+        [
+            Generation(["Once upon", " a time"], fails=rpc_error(STOPPED)),
+            Generation(["Once upon", " a time", " it ended."], fails=rpc_error(STOPPED)),
+            Generation(["Once upon a time,", " the end."]),
+        ]
+    )
+    webhooks = await post(stub)
+    # Under what the message showed (the cadence let the first chunk through), once: the
+    # second ask's chunks came within the edit interval, and the line still showed.
+    recovering = [e for e in webhooks.edits if RECOVERING_LINE in e]
+    assert recovering == [f"Once upon\n{RECOVERING_LINE}"]
+    assert webhooks.shown == {500: "Once upon a time, the end."}  # never kept
+
+
+async def test_a_status_line_is_shown_under_the_last_message_only_and_fits() -> None:
+    shown: dict[int, str] = {}
+
+    async def send(text: str) -> int:
+        shown[len(shown) + 1] = text
+        return len(shown)
+
+    async def edit(message_id: int, text: str) -> None:
+        shown[message_id] = text
+
+    async def delete(message_id: int) -> None:
+        del shown[message_id]
+
+    stream = StreamedAnswer(send, edit, delete, interval=0)
+    assert not await stream.show_status(RECOVERING_LINE)  # nothing shown: nothing to say it under
+    await stream.update("x" * 3000)
+    assert await stream.show_status(RECOVERING_LINE)
+    assert await stream.show_status(RECOVERING_LINE)  # once, however often asked
+    assert shown[2].endswith(f"\n{RECOVERING_LINE}")
+    assert shown[2].count(RECOVERING_LINE) == 1
+    assert RECOVERING_LINE not in shown[1]
+    await stream.update("x" * (2 * DISCORD_LIMIT))  # two full messages: the line cuts in
+    assert await stream.show_status(RECOVERING_LINE)
+    assert len(shown[2]) <= DISCORD_LIMIT
+    assert await stream.finish("x" * 3000) == [1, 2]
+    assert RECOVERING_LINE not in shown[2]
 
 
 async def test_a_gateway_killed_mid_answer_is_asked_again_too() -> None:

@@ -5,7 +5,9 @@ and confirms what was delivered (then deletes the answer a 🔄's new one replac
 A generation cut short by a restart in the mesh (a rollout stopping its gateway, a service
 that died mid-answer) is asked for again, the same request: the gateway takes the same job up
 again, and the new answer streams into the messages that showed the first. The user is told
-to try again only when the retries (`generate_restart_retries`) run out."""
+to try again only when the retries (`generate_restart_retries`) run out. Meanwhile the half
+answer shown says it is being taken up again (`RECOVERING_LINE`), a line the answer's next
+edit (taken up again, replayed, or the error) replaces."""
 
 from __future__ import annotations
 
@@ -64,6 +66,9 @@ RESTART_BACKOFF_SECONDS = 1.0
 """The wait before a generation cut short by a restart is asked for again, doubled each time
 (the gateway's replacement needs a moment to serve), at most `MAX_RESTART_BACKOFF_SECONDS`."""
 MAX_RESTART_BACKOFF_SECONDS = 8.0
+RECOVERING_LINE = "-# ⏳ Interrupted by a restart; picking the answer up again…"
+"""Shown under a half answer while it is asked for again (`StreamedAnswer.show_status`):
+gone with the next edit of the answer, never in the final message."""
 
 
 def restart_backoff(retry: int) -> float:
@@ -71,6 +76,17 @@ def restart_backoff(retry: int) -> float:
     the answers a stopping gateway cut short together are not all asked for at once."""
     base = min(RESTART_BACKOFF_SECONDS * 2.0 ** (retry - 1), MAX_RESTART_BACKOFF_SECONDS)
     return base * random.uniform(0.5, 1.0)  # noqa: S311 - spreading load, not a secret
+
+
+async def _show_recovering(stream: StreamedAnswer) -> None:
+    """`RECOVERING_LINE` under the half answer shown, if any. What Discord refuses, or
+    Discord out of reach, is logged: the ask goes on, and its sync or its error says more."""
+    try:
+        await stream.show_status(RECOVERING_LINE)
+    except discord.HTTPException as exc:
+        log.info("bot.recovering_not_shown", status=exc.status, code=exc.code)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("bot.discord_unreachable", error=type(exc).__name__)
 
 
 class _CutShort(Exception):
@@ -373,7 +389,10 @@ class Poster:
                     retry=retry,
                     wait_seconds=round(wait, 2),
                 )
-                await asyncio.sleep(wait)
+                # The gateway may hold the ask until the cut run's lease ends (its gateway
+                # killed: up to its duplicate wait, 25 s): the half answer says meanwhile
+                # that it is being taken up again, until the next sync replaces the line.
+                await asyncio.gather(asyncio.sleep(wait), _show_recovering(stream))
 
     async def _generate(
         self,

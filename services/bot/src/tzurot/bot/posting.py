@@ -6,6 +6,11 @@ intermediate sync Discord rate limits (429) is skipped and reported to `on_limit
 final sync waits out `retry_after` and tries again, so the final text always lands. `finish`
 returns the message ids, in order, for `ConfirmDelivery`; `message_ids` is what was posted so
 far (what was delivered, when Discord refuses a later request).
+
+`show_status` adds a short line under what the last message shows (the answer cut short by a
+restart, being asked for again): it is no piece of the text, so the next sync, whatever text
+it brings (the answer taken up again, a replayed one, an error), edits it away, and `finish`
+never leaves it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from tzurot.bot.splitting import split_message
+from tzurot.bot.splitting import DISCORD_LIMIT, split_message
 
 Send = Callable[[str], Awaitable[int]]
 Edit = Callable[[int, str], Awaitable[None]]
@@ -76,6 +81,33 @@ class StreamedAnswer:
                 self._last_sync = now + wait  # skip this one; the next sync carries the text
                 if self._on_limited is not None:
                     self._on_limited(wait)
+
+    async def show_status(self, line: str) -> bool:
+        """Shows `line` under the last message posted (its text cut to make room), once the
+        edit interval since the last sync has passed; whether it shows. Nothing posted yet:
+        nothing to say it under. A rate limit (429) skips it, as an intermediate sync is
+        skipped; another refusal is raised."""
+        if not self._posted:
+            return False
+        if self._last_sync is not None:
+            await asyncio.sleep(max(0.0, self._last_sync + self._interval() - self._clock()))
+        message_id, shown = self._posted[-1]
+        bare = shown.removesuffix(f"\n{line}")  # shown already (a cut before this one)
+        text = f"{bare[: DISCORD_LIMIT - len(line) - 1]}\n{line}"
+        if text == shown:
+            return True
+        self._last_sync = self._clock()
+        try:
+            await self._edit(message_id, text)
+        except discord.HTTPException as exc:
+            if exc.status != 429:
+                raise
+            if self._on_limited is not None:
+                self._on_limited(retry_after(exc))
+            return False
+        self.edits += 1
+        self._posted[-1] = (message_id, text)
+        return True
 
     async def finish(self, text: str) -> list[int]:
         for attempt in range(1, FINAL_ATTEMPTS + 1):

@@ -117,7 +117,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
 
     try:
         await check_database(engine, SCHEMA, script_location=SCRIPT_LOCATION)
-        store = GatewayStore(engine)
+        store = GatewayStore(engine, max_runs=settings.job_max_runs)
         # Inference's and memory's calls fail fast after their own bounded connect waits
         # (clients.CONNECT_WAIT_SECONDS, HISTORY_CONNECT_WAIT_SECONDS). Keyvault's wait for
         # ready within the deadline: a keyvault still starting (its first connection refused,

@@ -53,6 +53,11 @@ class GatewaySettings(ServiceSettings):
     # (its gateway was killed); the heartbeat is renewed every quarter of it. On SIGTERM a
     # gateway releases its jobs at once (failed UNAVAILABLE, retryable).
     job_lease_seconds: float = Field(default=20.0, gt=0)
+    # The runs of one job at most, whatever runs it again (the bot's retries after a restart,
+    # a resend taking it over, the unfinished-answer sweep, an operator's retry): each costs
+    # the user's key again, and a message that kills inference kills a replica a run. Then it
+    # fails for good, FAILED_PRECONDITION JOB_RUN_LIMIT (run_limit.py).
+    job_max_runs: int = Field(default=3, ge=1, le=20)
     # An answer still shown as a preview (never confirmed) this long after its job ended lost
     # its bot: the restarted bot finishes it (tzurot.gateway.unfinished).
     unfinished_after_seconds: float = Field(default=30.0, gt=0)

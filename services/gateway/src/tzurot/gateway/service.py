@@ -53,6 +53,7 @@ from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
 from tzurot.gateway.reply_requests import ReplyRequests, footer
+from tzurot.gateway.run_limit import past_run_limit
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.unfinished import UnfinishedAnswers
@@ -192,6 +193,31 @@ class Gateway(
             async for event in events:
                 yield event
 
+    async def _end_failed(
+        self,
+        job: Job,
+        attempt: int,
+        err: TzurotError,
+        *,
+        user: User,
+        prepared: Prepared,
+        relayed: RelayedAnswer | None,
+    ) -> None:
+        """A run that failed with `err`: the job fails, what it relayed unreported is kept
+        estimated, and the user's own key its provider refused reads inactive (`/wallet list`),
+        whether the answer's provider or a skill's service refused it. Raises JOB_RUN_LIMIT
+        instead of `err` when this was the job's last run allowed and `err` would have let
+        it run again: the store wrote so on the job, and the client reads it now
+        (run_limit.py)."""
+        await asyncio.gather(
+            self._keep_relayed(job, prepared, relayed),
+            self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt),
+        )
+        await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
+        final = past_run_limit(err, attempt, self._store.max_runs)
+        if final is not None:
+            raise final from err
+
     async def _run_job(
         self,
         job: Job,
@@ -261,13 +287,14 @@ class Gateway(
             # Inference reports what its answer was billed before its own errors (resetting
             # `relayed`); text relayed since then is what it could not report: it died (a
             # restart, SERVICE_RESTARTING), or the gateway cut it off (its deadline, a lost run).
-            await asyncio.gather(
-                self._keep_relayed(job, prepared, relayed if finished is None else None),
-                self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt),
+            await self._end_failed(
+                job,
+                attempt,
+                err,
+                user=user,
+                prepared=prepared,
+                relayed=relayed if finished is None else None,
             )
-            # The user's own key refused, by the answer's provider or by a skill's service
-            # before the answer failed: `/wallet list` says it is inactive now.
-            await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (or this gateway is stopping): nothing was delivered, so no

@@ -17,7 +17,10 @@ gateway's stop is released (its job failed GATEWAY_RESTARTING), and one whose ga
 killed ends GATEWAY_RESTARTING when its orphan is failed: the next sweep generates either
 again. Each costs the user's key, so an answer is generated again MAX_REGENERATIONS times at
 most (a gateway that keeps stopping mid-regeneration, a crash loop); then it is handed over as
-it is, cut off by a restart (the bot says so). A half answer that ended GATEWAY_RESTARTING
+it is, cut off by a restart (the bot says so). Every run counts against the job's run limit
+too (run_limit.py, 3 runs by default, the first one's included): a regeneration that was the
+job's last run ends it failed JOB_RUN_LIMIT, handed over with those words (`failed_message`),
+which the bot shows in the preview. A half answer that ended GATEWAY_RESTARTING
 without ever being generated again is handed over so too, not generated again: its bot may
 still be there (its gateway stopped, died, or was failed ORPHANED while it streamed on),
 asking for it again (bot/answering.py: such a hand-over is then left to it, and deleted when
@@ -67,6 +70,7 @@ from tzurot.gateway.domain import Job, JobStatus, UnfinishedAnswer
 from tzurot.gateway.gateway_core import GatewayState, require_id, user_data_deleting
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
 from tzurot.gateway.outbox_store import BotEventRow
+from tzurot.gateway.run_limit import JOB_RUN_LIMIT
 from tzurot.gateway.store.previews import (
     PERSONALITY_DELETED,
     UNFINISHED_KIND,
@@ -203,11 +207,15 @@ class UnfinishedAnswers(GatewayState):
                 else job.preview_header,
             )
         answered = job.status in (JobStatus.STREAMED, JobStatus.DELIVERED)
+        error = None if answered else job.error
         return UnfinishedAnswer(
             job_id=job.id,
             content=job.content if answered else "",
             preview_message_ids=job.preview_message_ids,
-            failed_reason="" if answered or job.error is None else job.error.reason,
+            failed_reason="" if error is None else error.reason,
+            # Run as often as a job may (run_limit.py): the preview says so, in its words,
+            # not "cut off by a restart; try again".
+            failed_message=error.message if error and error.reason == JOB_RUN_LIMIT else "",
             replaced_message_ids=tuple(await self.replaced_messages(job)) if answered else (),
             reply_header=job.preview_header,
         )

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.gateway.cache import CATALOG_TTL_SECONDS, TtlCache
 from tzurot.gateway.domain import LlmConfig, Personality
+from tzurot.gateway.run_limit import DEFAULT_MAX_RUNS
 from tzurot.gateway.store.attachment_reads import AttachmentReadQueries
 from tzurot.gateway.store.avatars import AvatarQueries
 from tzurot.gateway.store.channels import ChannelQueries, ModerationQueries
@@ -94,9 +95,17 @@ class GatewayStore(
 ):
     """The conversation path's SQL. Methods are small transactions; none holds a connection."""
 
-    def __init__(self, engine: AsyncEngine, *, catalog_ttl: float = CATALOG_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        catalog_ttl: float = CATALOG_TTL_SECONDS,
+        max_runs: int = DEFAULT_MAX_RUNS,
+    ) -> None:
+        """`max_runs`: the runs of one job at most, whatever runs it again (run_limit.py)."""
         self._engine = engine
         self._autocommit = autocommit(engine)  # single statements: no BEGIN/COMMIT round trips
+        self._max_runs = max_runs
         # Personalities (by name and id) and LLM configs (by id). Every write to them in this
         # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
         self.catalog: TtlCache[Personality | LlmConfig] = TtlCache(catalog_ttl)
@@ -104,6 +113,11 @@ class GatewayStore(
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    @property
+    def max_runs(self) -> int:
+        """The runs of one job at most (run_limit.py)."""
+        return self._max_runs
 
 
 class AdminStore(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,9 +29,17 @@ from tzurot.gateway.domain import (
     Usage,
 )
 from tzurot.gateway.job_context import context_from_row
+from tzurot.gateway.run_limit import (
+    DEFAULT_MAX_RUNS,
+    JOB_RUN_LIMIT,
+    RUN_LIMIT_CODE,
+    run_limit_message,
+)
 from tzurot.gateway.store.base import SqlBase
 from tzurot.gateway.store.rows import job_from_row as _job
 from tzurot.runtime.errors import FailedPrecondition
+
+log = structlog.get_logger(__name__)
 
 # A job that failed with one of these may be tried again under the same idempotency key.
 RETRYABLE_CODES = ("UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED")
@@ -44,14 +53,44 @@ FOLLOW_UP_HOLD_SECONDS = 20.0
 it (the gateway passes its job lease)."""
 
 
-def _claim_statement(*, start: bool) -> sa.Insert:
-    """claim_job's statement, built once per `start` (bind parameters named as NewJob's)."""
+def _at_run_limit() -> sa.ColumnElement[bool]:
+    """The job ran as often as it may (run_limit.py; `max_runs`, bound by the caller)."""
+    return t.jobs.c.attempts >= sa.bindparam("max_runs", type_=sa.Integer)
+
+
+def _run_limit_values(
+    code: sa.ColumnElement[Any], reason: sa.ColumnElement[Any], message: sa.ColumnElement[Any]
+) -> dict[str, sa.ColumnElement[Any]]:
+    """The error columns of a failure written `code`/`reason`/`message`: the run limit's
+    instead when the job ran as often as it may and the failure would let it run again
+    (bound: `max_runs`, `limit_message`)."""
     jobs = t.jobs.c
+    capped = sa.and_(_at_run_limit(), code.in_(RETRYABLE_CODES))
+    message_param = sa.bindparam("limit_message", type_=jobs.error_message.type)
+    return {
+        "error_code": sa.case((capped, sa.literal(RUN_LIMIT_CODE)), else_=code),
+        "error_reason": sa.case((capped, sa.literal(JOB_RUN_LIMIT)), else_=reason),
+        "error_message": sa.case((capped, message_param), else_=message),
+    }
+
+
+def _limit_params(max_runs: int) -> dict[str, Any]:
+    return {"max_runs": max_runs, "limit_message": run_limit_message(max_runs)}
+
+
+def _claim_statement(*, start: bool) -> sa.Insert:
+    """claim_job's statement, built once per `start` (bind parameters named as NewJob's).
+
+    A re-claimable job that ran `max_runs` times already is not run again: the same update
+    fails it for good (run_limit.py), and returns it failed (not claimed)."""
+    jobs = t.jobs.c
+    capped = _at_run_limit()
+    limit_message = sa.bindparam("limit_message", type_=jobs.error_message.type)
     started: dict[str, Any] = {}
     if start:
         started = {
-            "status": JobStatus.RUNNING.value,
-            "attempts": jobs.attempts + 1,
+            "status": sa.case((capped, JobStatus.FAILED.value), else_=JobStatus.RUNNING.value),
+            "attempts": sa.case((capped, jobs.attempts), else_=jobs.attempts + 1),
             "started_at": sa.func.coalesce(jobs.started_at, sa.func.now()),
         }
     lease = sa.bindparam("lease_seconds", type_=sa.Float)
@@ -95,12 +134,12 @@ def _claim_statement(*, start: bool) -> sa.Insert:
     return insert_stmt.on_conflict_do_update(
         index_elements=[jobs.idempotency_key],
         set_={
-            "status": JobStatus.QUEUED.value,
-            "error_code": None,
-            "error_reason": None,
-            "error_message": None,
-            "content": "",
-            "finished_at": None,
+            "status": sa.case((capped, JobStatus.FAILED.value), else_=JobStatus.QUEUED.value),
+            "error_code": sa.case((capped, RUN_LIMIT_CODE), else_=sa.null()),
+            "error_reason": sa.case((capped, JOB_RUN_LIMIT), else_=sa.null()),
+            "error_message": sa.case((capped, limit_message), else_=sa.null()),
+            "content": sa.case((capped, jobs.content), else_=""),
+            "finished_at": sa.case((capped, sa.func.now()), else_=sa.null()),
             "heartbeat_at": sa.func.clock_timestamp(),
             "retry_until": None,  # a retry's lease ends with its claim (retries.py)
             **started,
@@ -125,12 +164,14 @@ def _orphans_statement() -> sa.Update:
         )
         .values(
             status=JobStatus.FAILED.value,
-            error_code=sa.bindparam("orphan_code", type_=jobs.error_code.type),
-            error_reason=sa.bindparam("orphan_reason", type_=jobs.error_reason.type),
-            error_message=sa.bindparam("orphan_message", type_=jobs.error_message.type),
             finished_at=sa.func.now(),
+            **_run_limit_values(
+                sa.bindparam("orphan_code", type_=jobs.error_code.type),
+                sa.bindparam("orphan_reason", type_=jobs.error_reason.type),
+                sa.bindparam("orphan_message", type_=jobs.error_message.type),
+            ),
         )
-        .returning(jobs.id)
+        .returning(jobs.id, jobs.attempts, jobs.error_reason)
     )
 
 
@@ -361,6 +402,12 @@ class NewJob:
 
 
 class JobQueries(SqlBase):
+    _max_runs: int = DEFAULT_MAX_RUNS
+    """The runs of one job at most (run_limit.py; GatewayStore's `max_runs`)."""
+
+    def _limit_params(self) -> dict[str, Any]:
+        return _limit_params(self._max_runs)
+
     async def claim_job(
         self, new: NewJob, *, lease_seconds: float = 90.0, start: bool = False
     ) -> tuple[Job, bool]:
@@ -386,11 +433,16 @@ class JobQueries(SqlBase):
             "nsfw_channel": new.nsfw_channel,
             "replaces_job_id": new.replaces_job_id or None,
             "lease_seconds": lease_seconds,
+            **_limit_params(self._max_runs),
         }
         # One statement: its own transaction.
         row = await direct.fetchrow(self._autocommit, _CLAIM_AND_START if start else _CLAIM, params)
         if row is not None:
-            return _job(row), True
+            job = _job(row)
+            if job.status is not JobStatus.FAILED:
+                return job, True
+            _log_run_limit(job.id, job.attempts, "CLAIMED_AT_LIMIT")  # failed for good now
+            return job, False
         return _job(_one(await direct.fetchrow(self._autocommit, _JOB_BY_KEY, params))), False
 
     async def heartbeat(self, job_id: str, attempt: int | None = None) -> bool:
@@ -515,15 +567,19 @@ class JobQueries(SqlBase):
         if attempt is not None:
             where.append(jobs.attempts == attempt)
         async with self._autocommit.connect() as conn:
-            return (await conn.execute(_failing(error, *where))).rowcount > 0
+            rows = list(await conn.execute(_failing(error, *where), self._limit_params()))
+        _log_run_limits(rows, error)
+        return bool(rows)
 
     async def release_jobs(self, job_ids: Sequence[str], error: JobError) -> list[str]:
         """Fails those of `job_ids` still queued or running with `error` (a retryable one:
         the stopping gateway's); returns the ids it changed."""
         jobs = t.jobs.c
-        stmt = _failing(error, jobs.id.in_(list(job_ids))).returning(jobs.id)
+        stmt = _failing(error, jobs.id.in_(list(job_ids)))
         async with self._autocommit.connect() as conn:
-            return [str(row.id) for row in await conn.execute(stmt)]
+            rows = list(await conn.execute(stmt, self._limit_params()))
+        _log_run_limits(rows, error)
+        return [str(row.id) for row in rows]
 
     async def fail_orphaned_jobs(self, lease_seconds: float, error: JobError) -> list[str]:
         """Fails (with `error`) the queued or running jobs whose heartbeat is older than the
@@ -533,9 +589,12 @@ class JobQueries(SqlBase):
             "orphan_code": error.code,
             "orphan_reason": error.reason,
             "orphan_message": error.message,
+            **self._limit_params(),
         }
         async with self._autocommit.connect() as conn:
-            return [str(row.id) for row in await conn.execute(_orphans_statement(), params)]
+            rows = list(await conn.execute(_orphans_statement(), params))
+        _log_run_limits(rows, error)
+        return [str(row.id) for row in rows]
 
     async def note_delivery(self, job_id: str, message_ids: Sequence[str]) -> Job:
         """The answer was posted but its history is not stored yet: keeps the message ids on
@@ -627,19 +686,36 @@ class JobQueries(SqlBase):
 
 
 def _failing(error: JobError, *where: sa.ColumnElement[bool]) -> sa.Update:
-    """Fails the jobs `where` selects that are still queued or running, with `error`."""
+    """Fails the jobs `where` selects that are still queued or running, with `error` (the
+    run limit's instead on a job that ran as often as it may, when `error` is retryable:
+    bound `max_runs` and `limit_message`); returns their id, attempts and error reason."""
     jobs = t.jobs.c
     return (
         sa.update(t.jobs)
         .where(*where, jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
         .values(
             status=JobStatus.FAILED.value,
-            error_code=error.code,
-            error_reason=error.reason,
-            error_message=error.message,
             finished_at=sa.func.now(),
+            **_run_limit_values(
+                sa.literal(error.code, jobs.error_code.type),
+                sa.literal(error.reason, jobs.error_reason.type),
+                sa.literal(error.message, jobs.error_message.type),
+            ),
         )
+        .returning(jobs.id, jobs.attempts, jobs.error_reason)
     )
+
+
+def _log_run_limits(rows: Sequence[Any], error: JobError) -> None:
+    """Tells the operator of each job just failed for good at its run limit (its id, its
+    runs and the failure that was its last: never a secret)."""
+    for row in rows:
+        if row.error_reason == JOB_RUN_LIMIT and error.reason != JOB_RUN_LIMIT:
+            _log_run_limit(str(row.id), int(row.attempts), error.reason)
+
+
+def _log_run_limit(job_id: str, runs: int, last: str) -> None:
+    log.warning("job.run_limit_reached", job_id=job_id, runs=runs, last_failure=last)
 
 
 JOB_TAKEN_OVER = "JOB_TAKEN_OVER"

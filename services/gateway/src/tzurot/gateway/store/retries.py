@@ -30,9 +30,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Job, JobError, JobStatus
+from tzurot.gateway.run_limit import DEFAULT_MAX_RUNS, JOB_RUN_LIMIT, run_limit_message
 from tzurot.gateway.store.base import SqlBase, lease_from_now
 from tzurot.gateway.store.previews import regenerates
 from tzurot.gateway.store.rows import job_from_row
+from tzurot.runtime.errors import FailedPrecondition
 
 
 def runs_again(max_age_seconds: float) -> sa.ColumnElement[bool]:
@@ -46,23 +48,36 @@ def runs_again(max_age_seconds: float) -> sa.ColumnElement[bool]:
 
 
 class RetryQueries(SqlBase):
+    _max_runs: int = DEFAULT_MAX_RUNS
+    """The runs of one job at most (run_limit.py; GatewayStore's `max_runs`)."""
+
     async def release_failed_job(
         self, job_id: str, error: JobError, *, lease_seconds: float
     ) -> None:
         """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim,
-        its retry leased for `lease_seconds` (until the claim or `end_retry`)."""
+        its retry leased for `lease_seconds` (until the claim or `end_retry`). Not one that
+        ran as often as a job may (run_limit.py): FAILED_PRECONDITION `JOB_RUN_LIMIT`, the
+        job left as it is."""
         jobs = t.jobs.c
+        at_limit = jobs.attempts >= self._max_runs
+
+        def unless_at_limit(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
+            return sa.case((at_limit, column), else_=value)  # at its limit: left as it is
+
         async with self._autocommit.connect() as conn:
-            await conn.execute(
+            capped = await conn.scalar(
                 sa.update(t.jobs)
                 .where(jobs.id == job_id, jobs.status == JobStatus.FAILED.value)
                 .values(
-                    error_code=error.code,
-                    error_reason=error.reason,
-                    error_message=error.message,
-                    retry_until=lease_from_now(lease_seconds),
+                    error_code=unless_at_limit(jobs.error_code, error.code),
+                    error_reason=unless_at_limit(jobs.error_reason, error.reason),
+                    error_message=unless_at_limit(jobs.error_message, error.message),
+                    retry_until=unless_at_limit(jobs.retry_until, lease_from_now(lease_seconds)),
                 )
+                .returning(at_limit)
             )
+        if capped:
+            raise FailedPrecondition(run_limit_message(self._max_runs), reason=JOB_RUN_LIMIT)
 
     async def end_retry(self, job_id: str, refusal: JobError | None = None) -> None:
         """The retry is over without its claim (a claim ended the lease already, and then
