@@ -10,7 +10,15 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,7 +420,7 @@ class FakeSpeech:
     """Inference's voice RPCs over ElevenLabs accounts by user id (the voice ids each holds).
 
     A clone makes a voice in its cloner's account (`cloned`: each one's user and personality
-    id; `keeps`: the voice id its sweep keeps), then waits for `clone_gate` when set
+    id; `keeps`: the voice ids its sweep keeps), then waits for `clone_gate` when set
     (`clone_made` is set first: the voice is in her account, ElevenLabs has not answered
     yet). A delete with a user's key finds the voice in
     that user's account only; the first one waits for `delete_gate` when set (`delete_started`
@@ -422,11 +430,20 @@ class FakeSpeech:
     error: TzurotError | None = None
     deletes: list[tuple[str, str]] = field(default_factory=list)
     cloned: list[tuple[str, str]] = field(default_factory=list)
-    keeps: list[str] = field(default_factory=list)
+    keeps: list[Collection[str]] = field(default_factory=list)
+    marks: dict[str, str] = field(default_factory=dict)
+    """Each clone's mark: the personality id it was made for."""
     clone_gate: asyncio.Event | None = None
     clone_made: asyncio.Event = field(default_factory=asyncio.Event)
     delete_gate: asyncio.Event | None = None
     delete_started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
+        if self.error is not None:
+            raise self.error
+        return sorted(
+            v for v in self.accounts.get(user_id, set()) if self.marks.get(v) == personality_id
+        )
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
         self.deletes.append((user_id, voice_id))
@@ -454,11 +471,12 @@ class FakeSpeech:
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_id: str = "",
+        keep_voice_ids: Collection[str] = (),
     ) -> str:
         voice_id = f"clone-{len(self.cloned) + 1}"
         self.cloned.append((user_id, personality_id))
-        self.keeps.append(keep_voice_id)
+        self.keeps.append(set(keep_voice_ids))
+        self.marks[voice_id] = personality_id
         self.accounts.setdefault(user_id, set()).add(voice_id)
         self.clone_made.set()
         if self.clone_gate is not None:

@@ -1526,6 +1526,7 @@ class SpeechFinished(_message.Message):
     WAVEFORM_FIELD_NUMBER: _builtins.int
     CHARACTERS_FIELD_NUMBER: _builtins.int
     STAND_IN_VOICE_FIELD_NUMBER: _builtins.int
+    OWN_CLONE_MISSING_FIELD_NUMBER: _builtins.int
     content_type: _builtins.str
     """The whole file: 1 channel, 48 kHz Opus in OGG ("audio/ogg")."""
     size_bytes: _builtins.int
@@ -1539,6 +1540,11 @@ class SpeechFinished(_message.Message):
     one the listener's key may use (an ElevenLabs clone belongs to the account that cloned it,
     and ElevenLabs answers any other account voice_not_found).
     """
+    own_clone_missing: _builtins.bool
+    """With stand_in_voice: the personality's voice is a clone the listener made (gateway's record
+    of clones), now gone from their own ElevenLabs account (deleted there): cloning it again
+    brings it back, which a stand-in for another account's clone cannot.
+    """
     def __init__(
         self,
         *,
@@ -1548,10 +1554,11 @@ class SpeechFinished(_message.Message):
         waveform: _builtins.str = ...,
         characters: _builtins.int = ...,
         stand_in_voice: _builtins.bool = ...,
+        own_clone_missing: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "content_type", b"content_type", "duration_secs", b"duration_secs", "size_bytes", b"size_bytes", "stand_in_voice", b"stand_in_voice", "waveform", b"waveform"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["characters", b"characters", "content_type", b"content_type", "duration_secs", b"duration_secs", "own_clone_missing", b"own_clone_missing", "size_bytes", b"size_bytes", "stand_in_voice", b"stand_in_voice", "waveform", b"waveform"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

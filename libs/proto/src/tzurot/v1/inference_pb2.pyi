@@ -960,6 +960,7 @@ class CloneVoiceHeader(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PERSONALITY_ID_FIELD_NUMBER: _builtins.int
     KEEP_VOICE_ID_FIELD_NUMBER: _builtins.int
+    KEEP_VOICE_IDS_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     name: _builtins.str
     """Shown in the user's ElevenLabs voice list."""
@@ -972,8 +973,17 @@ class CloneVoiceHeader(_message.Message):
     """
     keep_voice_id: _builtins.str
     """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
-    clone replaces it, and gateway deletes it once the new one is stored).
+    clone replaces it, and gateway deletes it once the new one is stored). Also in
+    keep_voice_ids; set alone only by an older gateway, and kept for an older inference (which
+    reads no other), so gateway sets it when exactly one voice is to be kept.
     """
+    @_builtins.property
+    def keep_voice_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every voice id the clean-up must keep: the personality's voice now and each earlier clone
+        of this user for it that a personality still stores (reused by hand for another). Inference
+        keeps all of them and keep_voice_id.
+        """
+
     def __init__(
         self,
         *,
@@ -982,10 +992,11 @@ class CloneVoiceHeader(_message.Message):
         description: _builtins.str = ...,
         personality_id: _builtins.str = ...,
         keep_voice_id: _builtins.str = ...,
+        keep_voice_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keep_voice_id", b"keep_voice_id", "name", b"name", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keep_voice_id", b"keep_voice_id", "keep_voice_ids", b"keep_voice_ids", "name", b"name", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1100,6 +1111,50 @@ class DeleteVoiceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteVoiceResponse: _TypeAlias = DeleteVoiceResponse  # noqa: Y015
+
+@_typing.final
+class ListMarkedClonesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PERSONALITY_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Whose ElevenLabs key (gateway's internal user id): the account listed."""
+    personality_id: _builtins.str
+    """The personality (gateway's id) the clones were marked for."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        personality_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarkedClonesRequest: _TypeAlias = ListMarkedClonesRequest  # noqa: Y015
+
+@_typing.final
+class ListMarkedClonesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOICE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def voice_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        voice_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["voice_ids", b"voice_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarkedClonesResponse: _TypeAlias = ListMarkedClonesResponse  # noqa: Y015
 
 @_typing.final
 class ExtractFactsRequest(_message.Message):

@@ -81,6 +81,11 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.FromString,
                 _registered_method=True)
+        self.ListMarkedClones = channel.unary_unary(
+                '/tzurot.v1.InferenceService/ListMarkedClones',
+                request_serializer=tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesRequest.SerializeToString,
+                response_deserializer=tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesResponse.FromString,
+                _registered_method=True)
         self.ExtractFacts = channel.unary_unary(
                 '/tzurot.v1.InferenceService/ExtractFacts',
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ExtractFactsRequest.SerializeToString,
@@ -162,6 +167,15 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMarkedClones(self, request, context):
+        """The clones in the user's ElevenLabs account marked for a personality (CloneVoiceHeader's
+        mark): those whose answer was lost among them, which gateway never recorded. A personality's
+        deletion deletes them (with DeleteVoice), as the next clone's clean-up would have.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExtractFacts(self, request, context):
         """Durable facts about the user from delivered exchanges, with the known facts each one
         supersedes (memory formation; gateway calls it off the request path).
@@ -217,6 +231,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.DeleteVoice,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.SerializeToString,
+            ),
+            'ListMarkedClones': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMarkedClones,
+                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesRequest.FromString,
+                    response_serializer=tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesResponse.SerializeToString,
             ),
             'ExtractFacts': grpc.unary_unary_rpc_method_handler(
                     servicer.ExtractFacts,
@@ -469,6 +488,33 @@ class InferenceService:
             '/tzurot.v1.InferenceService/DeleteVoice',
             tzurot_dot_v1_dot_inference__pb2.DeleteVoiceRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.DeleteVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMarkedClones(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tzurot.v1.InferenceService/ListMarkedClones',
+            tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesRequest.SerializeToString,
+            tzurot_dot_v1_dot_inference__pb2.ListMarkedClonesResponse.FromString,
             options,
             channel_credentials,
             insecure,

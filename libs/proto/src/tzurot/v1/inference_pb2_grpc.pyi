@@ -64,6 +64,11 @@ class InferenceServiceStub:
     """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
     its slot in the user's plan.
     """
+    ListMarkedClones: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListMarkedClonesRequest, _inference_pb2.ListMarkedClonesResponse]
+    """The clones in the user's ElevenLabs account marked for a personality (CloneVoiceHeader's
+    mark): those whose answer was lost among them, which gateway never recorded. A personality's
+    deletion deletes them (with DeleteVoice), as the next clone's clean-up would have.
+    """
     ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
     """Durable facts about the user from delivered exchanges, with the known facts each one
     supersedes (memory formation; gateway calls it off the request path).
@@ -104,6 +109,11 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     DeleteVoice: _aio.UnaryUnaryMultiCallable[_inference_pb2.DeleteVoiceRequest, _inference_pb2.DeleteVoiceResponse]  # type: ignore[assignment]
     """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
     its slot in the user's plan.
+    """
+    ListMarkedClones: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListMarkedClonesRequest, _inference_pb2.ListMarkedClonesResponse]  # type: ignore[assignment]
+    """The clones in the user's ElevenLabs account marked for a personality (CloneVoiceHeader's
+    mark): those whose answer was lost among them, which gateway never recorded. A personality's
+    deletion deletes them (with DeleteVoice), as the next clone's clean-up would have.
     """
     ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
     """Durable facts about the user from delivered exchanges, with the known facts each one
@@ -196,6 +206,17 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inference_pb2.DeleteVoiceResponse, _abc.Awaitable[_inference_pb2.DeleteVoiceResponse]]:
         """Deletes an ElevenLabs voice with the user's key (a clone replaced by a newer one), freeing
         its slot in the user's plan.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMarkedClones(
+        self,
+        request: _inference_pb2.ListMarkedClonesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ListMarkedClonesResponse, _abc.Awaitable[_inference_pb2.ListMarkedClonesResponse]]:
+        """The clones in the user's ElevenLabs account marked for a personality (CloneVoiceHeader's
+        mark): those whose answer was lost among them, which gateway never recorded. A personality's
+        deletion deletes them (with DeleteVoice), as the next clone's clean-up would have.
         """
 
     @_abc_1.abstractmethod

@@ -17,19 +17,18 @@ account's. `voice_limit` is each account's own slot count (its plan's). Voices a
 in the vendor's VoiceResponseModel shape (the voices, their shape and the search's rules:
 tzurot.testing.fake_elevenlabs_voices).
 
-As strict as the vendor: the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a
-key restricted to some permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict
-key" makes one) is refused an endpoint needing another with 401 `missing_permissions`, its
-message naming the permission (text-to-speech needs `text_to_speech`, listing voices
-`voices_read`, cloning or deleting one `voices_write`); errors carry `{"detail": {"code",
-"status", "message", "request_id"}}` (`status` the legacy twin of `code`, as the vendor still
-sends it), request bodies and the search's query (its documented values only) are validated
-(422 with FastAPI's `detail` list), a model ElevenLabs does not document is 400
-`model_not_found` and a text longer than its model takes 400 `max_character_limit_exceeded`,
-a character quota answers 429 `quota_exceeded`, a full voice slot list (the calling
-account's) answers 400 `voice_limit_reached`, an unknown voice or another account's (to speak
-with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses samples that
-are too many, too large or not audio.
+As strict as the vendor (its rules and refusals' shape: tzurot.testing.fake_elevenlabs_rules):
+the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a key restricted to some
+permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict key" makes one) is
+refused an endpoint needing another with 401 `missing_permissions` naming it (text-to-speech
+needs `text_to_speech`, listing voices `voices_read`, cloning or deleting one `voices_write`);
+a free plan's account (`add_key(key, plan="free")`) is refused Instant Voice Cloning with 402
+`paid_plan_required`; bodies and the search's query are validated (422), an undocumented model
+is 400 `model_not_found`, a text longer than its model takes 400
+`max_character_limit_exceeded`, a character quota 429 `quota_exceeded`, a full slot list (the
+calling account's) 400 `voice_limit_reached`, an unknown voice or another account's (to speak
+with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses samples that are
+too many, too large or not audio.
 Every request is recorded (never the key itself: whether it was valid, a short digest of it
 so a test can tell which key a call used, and the permission a restricted one lacked).
 
@@ -46,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -57,6 +55,25 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 
 from tzurot.audio import AudioError, encode_tone, probe
+from tzurot.testing.fake_elevenlabs_rules import (
+    FREE,
+    MAX_CLONE_FILE_BYTES,
+    MAX_CLONE_FILES,
+    MODEL_TEXT_LIMITS,
+    OUTPUT_FORMAT,
+    PAID,
+    PERMISSIONS,
+    PLANS,
+    TEXT_TO_SPEECH,
+    VOICES_READ,
+    VOICES_WRITE,
+    check_voice_settings,
+    invalid,
+    missing_permission,
+    paid_plan_required,
+    refusal,
+    voice_not_found,
+)
 from tzurot.testing.fake_elevenlabs_voices import (
     FakeVoice,
     QueryError,
@@ -64,40 +81,22 @@ from tzurot.testing.fake_elevenlabs_voices import (
     search_voices,
 )
 
+__all__ = [
+    "DEFAULT_ELEVENLABS_KEY",
+    "MAX_CLONE_FILES",
+    "MAX_CLONE_FILE_BYTES",
+    "MODEL_TEXT_LIMITS",
+    "PERMISSIONS",
+    "PREMADE_VOICES",
+    "FakeElevenLabs",
+    "RecordedCall",
+    "key_digest",
+]
+
 DEFAULT_ELEVENLABS_KEY = "sk_elevenlabs_test_valid"
-MAX_CLONE_FILES = 25
-MAX_CLONE_FILE_BYTES = 10 * 1024 * 1024
-MODEL_TEXT_LIMITS = {
-    "eleven_v3": 5_000,
-    "eleven_multilingual_v2": 10_000,
-    "eleven_flash_v2_5": 40_000,
-    "eleven_turbo_v2_5": 40_000,
-    "eleven_flash_v2": 30_000,
-    "eleven_turbo_v2": 30_000,
-}
-"""The text-to-speech models ElevenLabs documents (elevenlabs.io/docs/overview/models), with
-the characters one request may carry; any other model id is 400 `model_not_found`."""
 PREMADE_VOICES = {"21m00Tcm4TlvDq8ikWAM": "Rachel", "EXAVITQu4vr4xnSDxMaL": "Sarah"}
-_OUTPUT_FORMAT = re.compile(
-    r"^(mp3_(22050_32|44100_(32|64|96|128|192))|pcm_(16000|22050|24000|44100))$"
-)
 _CHARS_PER_SECOND = 15.0
 _STREAM_CHUNK = 4096
-
-PERMISSIONS = frozenset(
-    {
-        "text_to_speech", "speech_to_speech", "speech_to_text", "models_read", "models_write",
-        "voices_read", "voices_write", "speech_history_read", "speech_history_write",
-        "sound_generation", "audio_isolation", "voice_generation", "dubbing_read",
-        "dubbing_write", "pronunciation_dictionaries_read", "pronunciation_dictionaries_write",
-        "user_read", "user_write", "projects_read", "projects_write", "audio_native_read",
-        "audio_native_write", "workspace_read", "workspace_write", "forced_alignment",
-        "convai_read", "convai_write", "music_generation",
-    }
-)  # fmt: skip
-"""Permissions an ElevenLabs API key can be restricted to (the `permissions` its API key
-endpoints take); a key restricted to another is refused, as the vendor refuses to make it."""
-TEXT_TO_SPEECH, VOICES_READ, VOICES_WRITE = "text_to_speech", "voices_read", "voices_write"
 
 
 @dataclass(frozen=True)
@@ -117,20 +116,6 @@ def key_digest(key: str) -> str:
     """A short digest of a key (SHA-256, 12 hex digits): which key a recorded call used,
     without the key itself being kept."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _detail(status: int, code: str, message: str) -> web.Response:
-    """A refusal as ElevenLabs' Errors page shows one: `code` (what clients should read),
-    the legacy `status` alike, the message and a request id."""
-    body = {"code": code, "status": code, "message": message, "request_id": uuid.uuid4().hex}
-    return web.json_response({"detail": body}, status=status)
-
-
-def _invalid(loc: list[str], msg: str) -> web.Response:
-    """FastAPI's 422 body, which ElevenLabs returns for a malformed request."""
-    return web.json_response(
-        {"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}, status=422
-    )
 
 
 class FakeElevenLabs:
@@ -153,6 +138,8 @@ class FakeElevenLabs:
         """Keys sharing an account (`add_key(account=...)`); any other key is its own."""
         self.key_permissions: dict[str, frozenset[str]] = {}
         """The restricted keys' permissions (a valid key not here has every one)."""
+        self.account_plans: dict[str, str] = {}
+        """Each account's plan (`add_key(plan=...)`); an account not here has a paid one."""
         self.host, self.port = host, port
         self.character_quota: int | None = None
         self.characters_used = 0
@@ -205,14 +192,24 @@ class FakeElevenLabs:
         await self.stop()
 
     def add_key(
-        self, key: str, *, permissions: Iterable[str] | None = None, account: str = ""
+        self,
+        key: str,
+        *,
+        permissions: Iterable[str] | None = None,
+        account: str = "",
+        plan: str = "",
     ) -> None:
         """Makes `key` valid: with every permission, or restricted to `permissions` (an
         endpoint needing another answers 401 `missing_permissions`); of its own account, or
-        of `account` (the keys given one account share its voices and slots). ValueError for
-        a permission ElevenLabs does not have."""
+        of `account` (the keys given one account share its voices and slots); `plan` sets the
+        account's ("free": no Instant Voice Cloning; unset, a paid one). ValueError for a
+        permission or plan ElevenLabs does not have."""
+        if plan and plan not in PLANS:
+            raise ValueError(f"no plan {plan}: {', '.join(PLANS)}")
         if account:
             self.key_accounts[key] = account
+        if plan:
+            self.account_plans[self.account_of(key)] = plan
         if permissions is None:
             self.key_permissions.pop(key, None)
         else:
@@ -244,6 +241,10 @@ class FakeElevenLabs:
     def account_of(self, key: str) -> str:
         """The account `key` belongs to: the one `add_key` named, else its own."""
         return self.key_accounts.get(key) or key_digest(key)
+
+    def plan_of(self, key: str) -> str:
+        """The plan of `key`'s account: "free", or "paid" (any paid plan)."""
+        return self.account_plans.get(self.account_of(key), PAID)
 
     def cloned_voices(self, key: str | None = None) -> list[FakeVoice]:
         """The custom voices of the account of `key` (each one holds a slot of its
@@ -288,14 +289,9 @@ class FakeElevenLabs:
         )
         self.calls.append(call)
         if not valid:
-            return call, _detail(401, "invalid_api_key", "Invalid API key")
+            return call, refusal(401, "invalid_api_key", "Invalid API key")
         if missing:
-            return call, _detail(
-                401,
-                "missing_permissions",
-                f"The API key you used is missing the permission {missing} to execute this "
-                "operation.",
-            )
+            return call, missing_permission(missing)
         return call, None
 
     async def _list_voices(self, request: web.Request) -> web.StreamResponse:
@@ -310,7 +306,7 @@ class FakeElevenLabs:
             return refused
         page = search_voices(self._visible(request), request.query)
         if isinstance(page, QueryError):
-            return _invalid(page.loc, page.msg)
+            return invalid(page.loc, page.msg)
         return web.json_response(page)
 
     async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
@@ -323,37 +319,35 @@ class FakeElevenLabs:
         if refused:
             return refused
         if not isinstance(body, dict):
-            return _invalid(["body"], "a JSON object is required")
+            return invalid(["body"], "a JSON object is required")
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
-            return _invalid(["body", "text"], "field required")
+            return invalid(["body", "text"], "field required")
         model = str(body.get("model_id") or "eleven_multilingual_v2")
         if model not in MODEL_TEXT_LIMITS:
-            return _detail(400, "model_not_found", f"A model with model ID {model} does not exist")
+            return refusal(400, "model_not_found", f"A model with model ID {model} does not exist")
         if len(text) > MODEL_TEXT_LIMITS[model]:
-            return _detail(
+            return refusal(
                 400,
                 "max_character_limit_exceeded",
                 f"Text is {len(text)} characters; {model} takes at most "
                 f"{MODEL_TEXT_LIMITS[model]}.",
             )
-        settings_error = _check_voice_settings(body.get("voice_settings"))
+        settings_error = check_voice_settings(body.get("voice_settings"))
         if settings_error is not None:
             return settings_error
         output_format = request.query.get("output_format", "mp3_44100_128")
-        if not _OUTPUT_FORMAT.match(output_format):
-            return _invalid(["query", "output_format"], f"unknown output format {output_format}")
+        if not OUTPUT_FORMAT.match(output_format):
+            return invalid(["query", "output_format"], f"unknown output format {output_format}")
         voice_id = request.match_info["voice_id"]
         if self._voice_of(request, voice_id) is None:
-            return _detail(
-                404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."
-            )
+            return voice_not_found(voice_id)
         if (
             self.character_quota is not None
             and len(text) > self.character_quota - self.characters_used
         ):
             left = max(0, self.character_quota - self.characters_used)
-            return _detail(
+            return refusal(
                 429,
                 "quota_exceeded",
                 f"This request exceeds your quota. You have {left} credits remaining, "
@@ -395,7 +389,7 @@ class FakeElevenLabs:
     async def _add_voice(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule
         if not request.content_type.startswith("multipart/"):
             self._record(request, {}, VOICES_WRITE)
-            return _invalid(["body"], "multipart/form-data is required")
+            return invalid(["body"], "multipart/form-data is required")
         fields: dict[str, str] = {}
         files: list[tuple[str, bytes]] = []
         reader = await request.multipart()
@@ -412,37 +406,39 @@ class FakeElevenLabs:
         if refused:
             return refused
         if not fields.get("name", "").strip():
-            return _invalid(["body", "name"], "field required")
+            return invalid(["body", "name"], "field required")
         labels = parse_labels(fields.get("labels"))
         if labels is None:
-            return _invalid(["body", "labels"], "a serialized JSON object of strings")
+            return invalid(["body", "labels"], "a serialized JSON object of strings")
         if not files:
-            return _invalid(["body", "files"], "field required")
+            return invalid(["body", "files"], "field required")
         if len(files) > MAX_CLONE_FILES:
-            return _detail(
+            return refusal(
                 400, "too_many_files", f"At most {MAX_CLONE_FILES} samples can be uploaded."
             )
         for name, data in files:
             if len(data) > MAX_CLONE_FILE_BYTES:
-                return _detail(
+                return refusal(
                     400, "file_too_large", f"{name} is larger than {MAX_CLONE_FILE_BYTES} bytes."
                 )
             try:
                 await asyncio.to_thread(probe, data)
             except AudioError:
-                return _detail(400, "invalid_audio", f"{name} is not a valid audio file.")
+                return refusal(400, "invalid_audio", f"{name} is not a valid audio file.")
+        key = request.headers.get("xi-api-key", "")
+        if self.plan_of(key) == FREE:
+            return paid_plan_required("instant voice cloning")
         if self.clone_gate is not None:
             await self.clone_gate.wait()
-        key = request.headers.get("xi-api-key", "")
         custom = len(self.cloned_voices(key))
         if custom >= self.voice_limit:
-            return _detail(
+            return refusal(
                 400,
                 "voice_limit_reached",
                 f"You have reached your maximum amount of custom voices ({self.voice_limit}).",
             )
         if self.character_quota is not None and self.characters_used >= self.character_quota:
-            return _detail(429, "quota_exceeded", "This request exceeds your quota.")
+            return refusal(429, "quota_exceeded", "This request exceeds your quota.")
         voice_id = uuid.uuid4().hex[:20]
         self.voices[voice_id] = FakeVoice(
             voice_id,
@@ -466,34 +462,6 @@ class FakeElevenLabs:
         voice_id = request.match_info["voice_id"]
         voice = self._voice_of(request, voice_id)
         if voice is None or voice.category == "premade":  # the default voices are no one's
-            return _detail(
-                404, "voice_not_found", f"A voice with voice_id {voice_id} was not found."
-            )
+            return voice_not_found(voice_id)
         del self.voices[voice_id]
         return web.json_response({"status": "ok"})
-
-
-def _check_voice_settings(settings: Any) -> web.Response | None:
-    if settings is None:
-        return None
-    if not isinstance(settings, dict):
-        return _invalid(["body", "voice_settings"], "an object is required")
-    ranges = {
-        "stability": (0.0, 1.0),
-        "similarity_boost": (0.0, 1.0),
-        "style": (0.0, 1.0),
-        "speed": (0.7, 1.2),
-    }
-    for name, (low, high) in ranges.items():
-        value = settings.get(name)
-        if value is None:
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not low <= value <= high
-        ):
-            return _invalid(
-                ["body", "voice_settings", name], f"must be a number from {low} to {high}"
-            )
-    return None

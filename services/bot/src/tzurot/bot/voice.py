@@ -36,7 +36,12 @@ from discord.http import handle_message_parameters
 
 from tzurot.bot.delivery import delivery_problem, locked_thread
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.bot.voice_notices import no_voice_notice, notice, stand_in_notice
+from tzurot.bot.voice_notices import (
+    no_voice_notice,
+    notice,
+    own_clone_missing_notice,
+    stand_in_notice,
+)
 from tzurot.bot.webhooks import WebhookPool, sanitize_username, webhook_channel
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -227,7 +232,10 @@ class VoicePoster:
         if spoken.finished.stand_in_voice and whose not in self._stand_in_told:
             # Once per user and personality: every answer after it sounds the same.
             self._stand_in_told.add(whose)
-            text = stand_in_notice(shown.display_name, actor.user_id)
+            if spoken.finished.own_clone_missing:  # hers, deleted at ElevenLabs: she can fix it
+                text = own_clone_missing_notice(shown.display_name, shown.slug, actor.user_id)
+            else:
+                text = stand_in_notice(shown.display_name, actor.user_id)
             await self._tell(channel, text, reply_to=reply_to)
 
     def _tell_now(self, user_id: str, text: str) -> bool:

@@ -8,7 +8,9 @@ lacks): never the vendor's text, never the key.
 
 An answer spoken in a stand-in voice (the personality's is a clone in its cloner's ElevenLabs
 account, which no other account's key may use) is told once why it does not sound like the
-personality (`stand_in_notice`), without asking anyone to clone it.
+personality (`stand_in_notice`), without asking anyone to clone it; but the user who cloned it,
+whose own clone is gone from her ElevenLabs account (deleted there), is told so and how to
+clone it again (`own_clone_missing_notice`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,24 @@ STAND_IN_WHY = (
     "lets only that account's keys speak with it."
 )
 """Why the stand-in spoke, for any listener but the cloner; nothing for them to do."""
+
+
+def own_clone_missing_notice(personality: str, slug: str = "", user_id: str = "") -> str:
+    """Why an answer was spoken in a stock ElevenLabs voice, for the user who cloned the
+    personality's voice: her clone is no longer in her ElevenLabs account."""
+    who = f" for <@{user_id}>" if user_id.isdigit() else ""
+    name = discord.utils.escape_mentions(personality.strip()) or "this personality"
+    return f"-# Spoken{who} in a stock ElevenLabs voice: {own_clone_missing_why(name, slug)}"
+
+
+def own_clone_missing_why(name: str, slug: str = "") -> str:
+    """The sentence of `own_clone_missing_notice` (also Speak's), `name` already escaped."""
+    target = f" personality:{slug}" if slug and slug.replace("-", "").isalnum() else ""
+    return (
+        f"{name}'s voice is a clone you made, and it is no longer in your ElevenLabs account "
+        f"(deleted there). Clone it again with `/personality voice clone{target}`: its "
+        "samples are kept."
+    )
 
 
 def notice(why: str, user_id: str = "") -> str:

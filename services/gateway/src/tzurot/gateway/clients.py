@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Collection, Sequence
 from typing import TypeVar
 
 import grpc
@@ -147,14 +147,17 @@ class GrpcInference:
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_id: str = "",
+        keep_voice_ids: Collection[str] = (),
     ) -> str:
+        kept = sorted(set(keep_voice_ids))
         header = inf.CloneVoiceHeader(
             user_id=user_id,
             name=name,
             description=description,
             personality_id=personality_id,
-            keep_voice_id=keep_voice_id,
+            # An older inference reads keep_voice_id alone: set when it names them all.
+            keep_voice_id=kept[0] if len(kept) == 1 else "",
+            keep_voice_ids=kept,
         )
 
         async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
@@ -179,6 +182,16 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
         return reply.deleted
+
+    async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
+        try:
+            reply = await self._stub.ListMarkedClones(
+                inf.ListMarkedClonesRequest(user_id=user_id, personality_id=personality_id),
+                timeout=self._generate_timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, service="inference") from None
+        return list(reply.voice_ids)
 
     async def check_stored_key(self, user_id: str, provider: str) -> KeyCheck:
         try:

@@ -1,6 +1,6 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -158,13 +158,18 @@ class Speech(Protocol):
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_id: str = "",
+        keep_voice_ids: Collection[str] = (),
     ) -> str:
         """An ElevenLabs Instant Voice Clone with the user's key; its voice id. Clones made
-        earlier for the personality whose answer was lost are deleted first, never
-        `keep_voice_id` (the personality's voice now)."""
+        earlier for the personality whose answer was lost are deleted first, never one of
+        `keep_voice_ids` (the personality's voice now, and any clone of it still in use)."""
         ...
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
         """Deletes an ElevenLabs voice with the user's key; False when it was gone already."""
+        ...
+
+    async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
+        """The voice ids of the clones in the user's ElevenLabs account marked for the
+        personality (also those whose answer was lost, which voice_clones never recorded)."""
         ...

@@ -94,6 +94,10 @@ class SpeechDone:
     stand_in_voice: bool = False
     """Spoken in the provider's default voice: the personality's (a clone in its cloner's
     ElevenLabs account) is not the listener's key's to use."""
+    own_clone_missing: bool = False
+    """With `stand_in_voice`: the listener cloned that voice (voice_clones records it), and
+    it is gone from their own ElevenLabs account (deleted there); cloning it again brings it
+    back."""
 
 
 def _check_range(field: str, value: float | None, low: float, high: float) -> None:

@@ -66,6 +66,7 @@ def speech_done(msg: common.SpeechFinished) -> SpeechDone:
         waveform=msg.waveform,
         characters=msg.characters,
         stand_in_voice=msg.stand_in_voice,
+        own_clone_missing=msg.own_clone_missing,
     )
 
 
@@ -77,6 +78,7 @@ def speech_finished(done: SpeechDone) -> common.SpeechFinished:
         waveform=done.waveform,
         characters=done.characters,
         stand_in_voice=done.stand_in_voice,
+        own_clone_missing=done.own_clone_missing,
     )
 
 

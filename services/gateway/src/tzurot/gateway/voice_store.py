@@ -170,6 +170,18 @@ class VoiceStore:
         async with self._autocommit.connect() as conn:
             return set((await conn.scalars(stmt)).all())
 
+    async def is_cloner(self, user_id: str, voice_id: str) -> bool:
+        """Whether `user_id` cloned `voice_id` (its clone, in her ElevenLabs account)."""
+        c, v = t.voice_clones.c, t.personality_voices.c
+        stmt = sa.select(
+            sa.or_(
+                sa.exists().where(c.cloner_id == user_id, c.voice_id == voice_id),
+                sa.exists().where(v.cloned_by == user_id, v.voice_id == voice_id),
+            )
+        )
+        async with self._autocommit.connect() as conn:
+            return bool(await conn.scalar(stmt))
+
     async def clones_of_user(self, user_id: str) -> list[Clone]:
         """What a user's data deletion deletes: every clone she made (in her ElevenLabs
         account), and every clone made for one of her private personalities (which the
@@ -223,6 +235,26 @@ class VoiceStore:
                         c.cloner_id == clone.cloner_id, c.voice_id == clone.voice_id
                     )
                 )
+
+    @asynccontextmanager
+    async def deleting_unrecorded(
+        self, voice_id: str, *, leaving: Collection[str] = ()
+    ) -> AsyncIterator[bool]:
+        """Whether a clone voice_clones never recorded (its answer lost) is deleted, held
+        while the caller deletes it at ElevenLabs: not when some personality other than
+        `leaving` stores its voice id (set by hand), nor when it is recorded after all
+        (`deleting_clone` decides those). Under the voice id's lock, as `deleting_clone`."""
+        c, v = t.voice_clones.c, t.personality_voices.c
+        recorded = sa.exists().where(c.voice_id == voice_id)
+        used = sa.exists().where(
+            v.voice_id == voice_id,
+            v.provider == ELEVENLABS,
+            v.personality_id.not_in(list(leaving)),
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(_voice_lock(voice_id))
+            found, in_use = (await conn.execute(sa.select(recorded, used))).one()
+            yield not found and not in_use
 
     async def delete_voice(self, personality_id: str) -> bool:
         async with self._autocommit.connect() as conn:

@@ -55,6 +55,7 @@ METHODS = (
     "SynthesizeSpeech",
     "CloneVoice",
     "DeleteVoice",
+    "ListMarkedClones",
     "ExtractFacts",
 )
 

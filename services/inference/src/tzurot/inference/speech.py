@@ -10,7 +10,9 @@ the provider and never quote a key: 401 → FailedPrecondition INVALID_API_KEY (
 `missing_permissions`, a key scoped without what this call needs, is KEY_MISSING_PERMISSION:
 the key works for the rest; its metadata's `permission` names what it lacks; and a 401
 `detected_unusual_activity`, ElevenLabs turning off a free account's use from servers and
-VPNs, is PROVIDER_FREE_TIER_BLOCKED: the key is good, the account needs a paid plan), quota →
+VPNs, is PROVIDER_FREE_TIER_BLOCKED: the key is good, the account needs a paid plan), a free
+account asking for a paid plan's feature (402 `paid_plan_required`: Instant Voice Cloning, a
+Voice Library voice) → FailedPrecondition PROVIDER_PAID_PLAN_REQUIRED, quota →
 RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
 VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or
 5xx → UNAVAILABLE. A body that is not the JSON object
@@ -68,6 +70,13 @@ ELEVENLABS_OUTPUT = "mp3_44100_128"
 """MP3 is open to every plan (PCM 44.1 kHz needs Pro); it is transcoded to Opus anyway."""
 KEY_MISSING_PERMISSION = "KEY_MISSING_PERMISSION"
 """A key restricted without the permission a call needs: it works for the rest."""
+PAID_PLAN_REQUIRED = "PROVIDER_PAID_PLAN_REQUIRED"
+"""A free account asked for what needs a paid plan: the key works for the rest."""
+PAID_PLAN_CODES = frozenset({"paid_plan_required", "can_not_use_instant_voice_cloning"})
+"""ElevenLabs' codes for it: 402 `paid_plan_required` (type and legacy status
+`payment_required`; "Free users cannot use library voices via the API"), and the code older
+accounts were refused Instant Voice Cloning with ("Your subscription has no access to use
+instant voice cloning, please upgrade.")."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,17 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
             "(it reports unusual activity, as it does for servers and VPNs); any paid "
             "ElevenLabs plan lifts it",
             reason="PROVIDER_FREE_TIER_BLOCKED",
+            metadata=meta,
+        )
+    if code in PAID_PLAN_CODES or (status == 402 and code != "quota_exceeded"):
+        # A free account asking for a paid plan's feature (Instant Voice Cloning, a Voice
+        # Library voice): the key is good, the account's plan is not enough.
+        return FailedPrecondition(
+            "elevenlabs needs a paid plan for this: a free ElevenLabs account may not clone "
+            "voices (Instant Voice Cloning) nor speak in the Voice Library's voices; upgrade "
+            "the account in ElevenLabs, or store a key of a paid account with "
+            "/wallet set elevenlabs",
+            reason=PAID_PLAN_REQUIRED,
             metadata=meta,
         )
     if status == 401 and code != "quota_exceeded":

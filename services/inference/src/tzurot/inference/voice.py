@@ -6,6 +6,10 @@ The provider's audio is collected whole (the waveform and the duration need all 
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
+So a text whose speech would clearly last longer than a voice message can be (its duration
+estimated from the text and the voice's speed: tzurot.inference.speech_length) is refused
+before the provider is asked (SPEECH_TOO_LONG); the audio's own length, checked once it is
+whole, stays the backstop for one the estimate let through.
 
 An ElevenLabs clone belongs to the account that cloned it: ElevenLabs answers any other
 account's key `voice_not_found` (before billing anything). Speech is always paid with the
@@ -28,7 +32,7 @@ operator's, and a keyless local server's is "none".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -55,6 +59,7 @@ from tzurot.inference.speech import (
     Sample,
     VoiceSpec,
 )
+from tzurot.inference.speech_length import clearly_longer_than
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -65,6 +70,7 @@ MAX_VOICE_MESSAGE_SECONDS = 2400.0
 """The longest speech made a voice message: 40 minutes of 32 kbps Opus is ~9.2 MiB, under
 Discord's 10 MiB upload limit (a longer one would be refused there), and its samples, held
 while converting, ~230 MB."""
+SPEECH_TOO_LONG = "SPEECH_TOO_LONG"
 MAX_CLONE_SAMPLES = 25
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
@@ -124,6 +130,7 @@ class VoiceService:
         """Yields one SpeechBilled as soon as the provider accepted the text, then the voice
         message's bytes in chunks, then one SpeechResult."""
         _check_speech(user_id, voice, text)
+        _check_length(voice, text)
         audio = bytearray()
         stand_in = False
         async for piece in self._provider_audio(user_id, voice, text):
@@ -140,12 +147,12 @@ class VoiceService:
             message = await asyncio.to_thread(
                 voice_message, bytes(audio), max_seconds=MAX_VOICE_MESSAGE_SECONDS
             )
-        except AudioTooLong:
+        except AudioTooLong:  # the backstop: the estimate let it through, the audio is longer
             raise FailedPrecondition(
                 f"the speech is longer than a voice message can be "
                 f"({MAX_VOICE_MESSAGE_SECONDS / 60:g} minutes): shorten the text or speed the "
                 "voice up",
-                reason="SPEECH_TOO_LONG",
+                reason=SPEECH_TOO_LONG,
             ) from None
         except AudioError:
             raise Unavailable(
@@ -210,16 +217,19 @@ class VoiceService:
         *,
         personality_id: str = "",
         keep_voice_id: str = "",
+        keep_voice_ids: Collection[str] = (),
     ) -> str:
         """An ElevenLabs Instant Voice Clone; its voice id. With `personality_id`, the clones
-        marked for that personality whose answer was lost (all but `keep_voice_id`) are
-        deleted first."""
+        marked for that personality whose answer was lost (all but `keep_voice_id` and every
+        one of `keep_voice_ids`: the voices gateway says are still in use) are deleted
+        first."""
         _check_clone(user_id, name, samples)
         if personality_id and not valid_personality_id(personality_id):
             raise InvalidArgument("header.personality_id", "not a personality id")
         key = await self._elevenlabs_key(user_id)
         if personality_id:
-            await self._delete_lost_clones(key, personality_id, keep_voice_id.strip())
+            keep = {v.strip() for v in (keep_voice_id, *keep_voice_ids)} - {""}
+            await self._delete_lost_clones(key, personality_id, frozenset(keep))
         mark = new_mark(personality_id)
         try:
             with refusal_names_key(ELEVENLABS, "user"):
@@ -246,9 +256,12 @@ class VoiceService:
             return None
         return made[0] if made else None
 
-    async def _delete_lost_clones(self, key: SecretStr, personality_id: str, keep: str) -> None:
-        """Deletes the clones marked for the personality that are not its voice now. Best
-        effort: what cannot be listed or deleted now stays for the next clone."""
+    async def _delete_lost_clones(
+        self, key: SecretStr, personality_id: str, keep: frozenset[str]
+    ) -> None:
+        """Deletes the clones marked for the personality but those in `keep` (its voice now,
+        and any other still in use). Best effort: what cannot be listed or deleted now stays
+        for the next clone."""
         try:
             voices = await self._elevenlabs.cloned_voices(key)
         except TzurotError as err:
@@ -258,7 +271,7 @@ class VoiceService:
             return
         for voice in voices:
             mark = read_mark(voice.description)
-            if mark is None or mark.personality_id != personality_id or voice.voice_id == keep:
+            if mark is None or mark.personality_id != personality_id or voice.voice_id in keep:
                 continue
             try:
                 deleted = await self._elevenlabs.delete_voice(key, voice.voice_id)
@@ -273,6 +286,23 @@ class VoiceService:
                 voice_id=voice.voice_id,
                 found=deleted,
             )
+
+    async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
+        """The voice ids of the clones in the user's ElevenLabs account marked for the
+        personality (the lost ones among them: a personality's deletion deletes them)."""
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not valid_personality_id(personality_id):
+            raise InvalidArgument("personality_id", "not a personality id")
+        key = await self._elevenlabs_key(user_id)
+        with refusal_names_key(ELEVENLABS, "user"):
+            voices = await self._elevenlabs.cloned_voices(key)
+        return [
+            voice.voice_id
+            for voice in voices
+            if (mark := read_mark(voice.description)) is not None
+            and mark.personality_id == personality_id
+        ]
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
         """Deletes an ElevenLabs voice of the user's account; False when it was gone."""
@@ -308,6 +338,22 @@ def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:
     for sample in samples:
         if len(sample.data) > MAX_SAMPLE_BYTES:
             raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
+
+
+def _check_length(voice: VoiceSpec, text: str) -> None:
+    """Refuses, before the provider bills it, a speech estimated clearly longer than a voice
+    message can be (tzurot.inference.speech_length says how it is estimated)."""
+    seconds = clearly_longer_than(text, voice.speed, MAX_VOICE_MESSAGE_SECONDS)
+    if seconds is None:
+        return
+    raise FailedPrecondition(
+        f"the speech would last about {seconds / 60:.0f} minutes, longer than a voice message "
+        f"can be ({MAX_VOICE_MESSAGE_SECONDS / 60:g} minutes); nothing was sent to "
+        f"{voice.provider}, nothing paid. Lower how much of an answer is spoken with "
+        "`/voice limit`, or speed the voice up",
+        reason=SPEECH_TOO_LONG,
+        metadata={"provider": voice.provider},
+    )
 
 
 def _check_speech(user_id: str, voice: VoiceSpec, text: str) -> None:

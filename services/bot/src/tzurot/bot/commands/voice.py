@@ -13,7 +13,7 @@ from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.voice import fetch_speech, voice_problem
-from tzurot.bot.voice_notices import STAND_IN_WHY
+from tzurot.bot.voice_notices import STAND_IN_WHY, own_clone_missing_why
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -141,8 +141,11 @@ def speak_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.Contex
             return
         done = f"Spoken ({spoken.finished.duration_secs:.0f} s)"
         if spoken.finished.stand_in_voice:
-            why = STAND_IN_WHY.format(
-                name=discord.utils.escape_mentions(message.author.display_name)
+            name = discord.utils.escape_mentions(message.author.display_name)
+            why = (
+                own_clone_missing_why(name)
+                if spoken.finished.own_clone_missing
+                else STAND_IN_WHY.format(name=name)
             )
             done += f" in a stock ElevenLabs voice: {why}"
         await send(interaction, done if done.endswith(".") else f"{done}.")

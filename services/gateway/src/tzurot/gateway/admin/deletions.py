@@ -12,7 +12,9 @@ How:
   accounts they were cloned into, each with its cloner's key (`_delete_clones`; a user's
   keys go with her deletion, so no sweep could): every clone Tzurot recorded
   (voice_clones), also one replaced or removed by hand since, but none whose voice id a
-  personality not being deleted still stores (voice_store.py). ElevenLabs unreachable fails
+  personality not being deleted still stores (voice_store.py); for a personality, also the
+  clones marked for it that were never recorded (their answer lost: `_delete_lost_clones`,
+  best effort, in its owner's and its cloners' accounts). ElevenLabs unreachable fails
   the request with nothing recorded yet: asking again does it. A key ElevenLabs rejects
   turns inactive in its owner's wallet, as in any other use (`KeyUses.refused`); its clone
   stays in the account (and recorded).
@@ -118,6 +120,40 @@ class DeletionAdmin(AdminBase):
                 deleted += int(found)
         return deleted
 
+    async def _delete_lost_clones(
+        self, personality_id: str, cloners: Collection[str], *, leaving: Collection[str]
+    ) -> int:
+        """Deletes the clones marked for the personality that voice_clones never recorded
+        (their answer lost, after ElevenLabs made them) from the accounts of those who may
+        have made them: its owner and whoever cloned it before; how many ElevenLabs still
+        had. Best effort: an account that cannot be listed (no key, a rejected key, one
+        restricted without `voices_read`, ElevenLabs away) or a voice that cannot be deleted
+        stays as it was, logged; a voice id a personality other than `leaving` stores is
+        kept, as for a recorded clone."""
+        if self._speech is None:
+            return 0
+        personality = await self._store.get_personality(personality_id)
+        owner = personality.owner_user_id if personality is not None else None
+        voices = VoiceStore(self._store.engine)
+        deleted = 0
+        for user_id in sorted({*cloners, *([owner] if owner else [])}):
+            try:
+                marked = await self._speech.marked_clones(user_id, personality_id)
+            except TzurotError as err:  # a rejected key: told by the recorded clones' delete
+                log.info("deletion.lost_clones_not_listed", reason=err.reason)
+                continue
+            for voice_id in marked:
+                async with voices.deleting_unrecorded(voice_id, leaving=leaving) as go:
+                    if not go:
+                        continue
+                    try:
+                        deleted += int(await self._speech.delete_voice(user_id, voice_id))
+                    except TzurotError as err:
+                        log.warning("deletion.lost_clone_kept", reason=err.reason)
+                        continue
+                log.info("deletion.lost_clone_deleted", personality_id=personality_id)
+        return deleted
+
     async def _delete_for_good(
         self, kind: Kind, target_id: str, *, cloning: str, deleting: str, interrupted: str
     ) -> int:
@@ -147,8 +183,10 @@ class DeletionAdmin(AdminBase):
                 )
                 await self._db.mark_user_deleting(target_id, self._deletion_lease)
             else:
-                deleted = await self._delete_clones(
-                    await voices.clones_for(target_id), leaving=personality_ids
+                recorded = await voices.clones_for(target_id)
+                deleted = await self._delete_clones(recorded, leaving=personality_ids)
+                deleted += await self._delete_lost_clones(
+                    target_id, {c.cloner_id for c in recorded}, leaving=personality_ids
                 )
                 await self._db.mark_personality_deleting(target_id, self._deletion_lease)
         log.info("deletion.started", kind=kind, target_id=target_id)

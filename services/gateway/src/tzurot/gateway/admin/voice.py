@@ -8,6 +8,8 @@ for it from her ElevenLabs account (a plan holds few voices; voice_clones rememb
 also one replaced or removed by hand), never a voice id a personality still stores; inference
 first deletes the clones made for the personality whose answer was lost (all but the voices
 gateway still stores).
+A speech spoken in a stand-in voice for the user who cloned the personality's voice says so
+(`own_clone_missing`): her clone is gone from her ElevenLabs account, and she can clone it again.
 A speech or a clone paid by the user's key marks it used; one the provider refused the key
 for marks it inactive at once (`KeyUses.refused`), as an answer does.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 
 import structlog
 
@@ -191,10 +194,23 @@ class VoiceAdmin(AdminBase):
                         characters=event.characters,
                         duration_secs=event.duration_secs,
                     )
+                    yield await self._own_clone_noted(user_id, voice, event)
+                    continue
                 yield event
         finally:
             if usage_id is not None and not done:
                 log.warning("voice.paid_not_spoken", job_id=job_id, provider=voice.provider)
+
+    async def _own_clone_noted(self, user_id: str, voice: Voice, done: SpeechDone) -> SpeechDone:
+        """`done`, saying so when the stand-in spoke for the user who cloned the voice: her
+        own clone is gone from her ElevenLabs account (deleted there), which she can clone
+        again, unlike another listener, whose key may never use it."""
+        if not done.stand_in_voice or voice.provider != ELEVENLABS:
+            return done
+        if not await self._voices.is_cloner(user_id, voice.voice_id):
+            return done
+        log.info("voice.own_clone_missing", user_id=user_id)
+        return replace(done, own_clone_missing=True)
 
     async def _refusals_noted(
         self, user_id: str, events: AsyncIterator[bytes | SpeechBilled | SpeechDone]
@@ -288,21 +304,20 @@ class VoiceAdmin(AdminBase):
                 reason="NO_SAMPLES",
             )
         before = await self._voices.voice(target.id)
-        # Inference's sweep of the clones marked for the personality keeps one voice id only:
-        # with more of them in use (a clone of it reused by hand elsewhere), no sweep (and no
-        # mark) this time.
+        # Inference's sweep of the clones marked for the personality keeps every voice id
+        # still in use: its voice now, and her earlier clones of it a personality still
+        # stores (reused by hand elsewhere).
         kept = await self._voices.clones_in_use(target.id, user_id)
         if before is not None and before.provider == ELEVENLABS:
             kept.add(before.voice_id)
-        sweep = len(kept) <= 1
         try:
             voice_id = await self._speech_port().clone_voice(
                 user_id,
                 target.display_name,
                 _description(target),
                 samples,
-                personality_id=target.id if sweep else "",
-                keep_voice_id=next(iter(kept)) if len(kept) == 1 else "",
+                personality_id=target.id,
+                keep_voice_ids=kept,
             )
         except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
             await self._gateway.key_uses.refused(user_id, err)
