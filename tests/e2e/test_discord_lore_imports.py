@@ -1,7 +1,7 @@
 """Lorebook imports through the fake Discord, the real bot and the whole mesh: what the importer
 is told. A regex key inference would refuse to compile is refused at import, naming the
-entry; a book near the size limit comes back from its own export; a card whose book's uids
-were renumbered says so."""
+entry; a book near the size limit comes back from its own export; a card or lorebook whose
+book's uids were renumbered says so."""
 
 from __future__ import annotations
 
@@ -98,3 +98,16 @@ async def test_a_card_import_says_which_lore_uids_were_renumbered(world: World) 
         text = await answered(world, done)
     assert "Imported **Vortigaunt**" in text
     assert "⚠️ lorebook: entry '5' (the second) repeats an earlier entry's uid; renumbered" in text
+
+
+async def test_a_lorebook_import_says_which_uids_were_renumbered(world: World) -> None:
+    book = {
+        "entries": {
+            "a": {"uid": 7, "key": ["cave"], "content": "LORE-CAVE", "comment": "Cave"},
+            "b": {"uid": 7, "key": ["tunnel"], "content": "LORE-TUNNEL", "comment": "Tunnel"},
+        }
+    }
+    async with running_bot(world):
+        text = await import_book(world, "caves.json", book)
+    assert "Imported **caves** (2 entries)" in text
+    assert "⚠️ lorebook: entry '7' (Tunnel) repeats an earlier entry's uid; renumbered" in text

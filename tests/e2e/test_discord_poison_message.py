@@ -66,7 +66,9 @@ async def test_a_message_that_kills_inference_is_run_three_times_then_refused_fo
     asked_before = len(world.provider.chat_requests())
     world.provider.reply = "This answer never gets far."
 
-    retries = {} if bot_retries is None else {"generate_restart_retries": bot_retries}
+    retries: dict[str, Any] = (
+        {} if bot_retries is None else {"generate_restart_retries": bot_retries}
+    )
     async with running_bot(world, **retries):
         said = await world.discord.say(world.general, world.alice, f"@Lilith {POISON}")
         (shown,) = await world.discord.wait_until(

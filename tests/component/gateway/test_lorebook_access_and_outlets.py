@@ -45,7 +45,7 @@ def _world_info(content: str) -> bytes:
 async def test_another_users_lorebook_is_not_found(admin: Admin, gateway: Gateway) -> None:
     alice = Principal(await gateway.user(ALICE))
     bob = Principal(await gateway.user(BOB))
-    mine = await admin.import_lorebook(alice, _world_info("Ravens."), "Secret Plans", None)
+    mine, _ = await admin.import_lorebook(alice, _world_info("Ravens."), "Secret Plans", None)
     for ref in ("Secret Plans", mine.id):
         with pytest.raises(NotFound) as caught:
             await admin.get_lorebook(bob, ref)
@@ -65,7 +65,7 @@ async def test_a_replace_whose_attach_fails_leaves_the_book_as_it_was(
     admin: Admin, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = Principal(await gateway.user(ALICE))
-    first = await admin.import_lorebook(alice, _world_info("Before."), "Tavern", None)
+    first, _ = await admin.import_lorebook(alice, _world_info("Before."), "Tavern", None)
 
     async def failing_attach(*args: object) -> None:
         raise RuntimeError("the attachment fails")
@@ -85,7 +85,7 @@ async def test_a_replace_whose_attach_fails_leaves_the_book_as_it_was(
     assert [entry.content for entry in kept.book.entries] == ["Before."]
     assert kept.attachments == ()
 
-    replaced = await admin.import_lorebook(
+    replaced, _ = await admin.import_lorebook(
         alice,
         _world_info("After."),
         "Tavern",

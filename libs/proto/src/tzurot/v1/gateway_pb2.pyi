@@ -3780,16 +3780,24 @@ class ImportLorebookResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LOREBOOK_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def lorebook(self) -> _common_pb2.Lorebook: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the importer is told of and the book keeps as imported: each entry whose uid was
+        renumbered (it repeated an earlier entry's, or was no whole number), old -> new.
+        """
+
     def __init__(
         self,
         *,
         lorebook: _common_pb2.Lorebook | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -437,14 +437,20 @@ class GenerateReplyResponse(_message.Message):
 
     @_builtins.property
     def prompt_sent(self) -> Global___PromptSent:
-        """Not sent (a cancelled answer's prompt as input of its estimate: 80c27e3, reverted in
-        4d2277f because a request the provider refused unanswered was then counted as billed).
-        Kept so the contract does not lose fields it had; a gateway skips it (known_reply_event).
+        """The provider began answering one of the answer's requests (each round, each attempt:
+        its first streamed event), sent only to a caller that set accepts_usage_spent: it bills
+        that prompt. Never for a request it refused before any event (a 401, 429, 5xx) or left
+        silent. Gateway keeps it for a reply it cancels (or inference's stream dies) before any
+        report carries that round: its estimate of what was billed then counts these prompts.
         """
 
     @_builtins.property
     def rounds_billed(self) -> Global___RoundsBilled:
-        """Not sent (as prompt_sent): the answer's rounds billed so far, for a cancel's estimate."""
+        """The answer's rounds billed so far (the provider's counts; a silent attempt's estimate),
+        sent after each skill round, only to a caller that set accepts_usage_spent: provisional,
+        never recorded from this. ReplyFinished.usage, or the failed UsageSpent with all_rounds
+        set, carries them later; gateway uses the latest only for a reply it cancels before then.
+        """
 
     def __init__(
         self,
@@ -477,7 +483,7 @@ class PromptSent(_message.Message):
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
-    """Estimated tokens of the request's prompt as it went out (its messages with the model's
+    """Estimated tokens of the request's prompt, once the provider began answering (its messages with the model's
     tokenizer, as a broken-off round's estimate counts them; not the tool schemas).
     """
     def __init__(
@@ -531,8 +537,9 @@ class UsageSpent(_message.Message):
     was cut off once its request had gone out (the provider may have billed it).
     """
     all_rounds: _builtins.bool
-    """Not set (as GenerateReplyResponse.prompt_sent): would mark the report of all of a failed
-    reply's rounds, apart from one broken round's estimate.
+    """The answer's own calls, all its rounds billed so far (the report just before a failed
+    reply's error): they include every round PromptSent and RoundsBilled announced before.
+    Unset on a round broken off (its estimate covers that round only) and on a skill's call.
     """
     @_builtins.property
     def usage(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:

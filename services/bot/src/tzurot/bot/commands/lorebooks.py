@@ -37,6 +37,15 @@ _FORMATS = {
 }
 
 
+def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: bool) -> str:
+    """What a lorebook import did, and what it changed of the file (uids renumbered)."""
+    verb = "Replaced" if replaced else "Imported"
+    text = f"{verb} **{r.lorebook.name}** ({r.lorebook.entry_count} entries)."
+    if not (attached or replaced):
+        text += " Attach it with `/lorebook attach`."
+    return "\n".join([text, *(f"⚠️ {warning}" for warning in r.warnings)])
+
+
 def _channel_id(interaction: discord.Interaction) -> str:
     channel = interaction.channel
     parent = getattr(channel, "parent_id", None)  # a thread's lore is its channel's
@@ -116,11 +125,7 @@ class LorebookCommands(app_commands.Group):
             interaction,
             self.gateway,
             lambda: self.gateway.stub.ImportLorebook(request),
-            lambda r: (
-                f"{'Replaced' if replace else 'Imported'} **{r.lorebook.name}** "
-                f"({r.lorebook.entry_count} entries)."
-                + ("" if attach_to or replace else " Attach it with `/lorebook attach`.")
-            ),
+            lambda r: imported_text(r, attached=bool(attach_to), replaced=bool(replace)),
         )
 
     @app_commands.command(name="export", description="Download a lorebook")

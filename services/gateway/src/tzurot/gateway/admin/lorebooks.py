@@ -38,10 +38,9 @@ class LorebookAdmin(AdminBase):
         replace_ref: str = "",
         *,
         manage_channels: bool = False,
-    ) -> StoredLorebook:
-        # The warnings (uids renumbered) reach card imports; ImportLorebookResponse has no
-        # field for them yet, so a lorebook file's are not told.
-        book, _warnings = await asyncio.to_thread(
+    ) -> tuple[StoredLorebook, list[str]]:
+        """The book stored, and what its importer is told of (uids renumbered)."""
+        book, warnings = await asyncio.to_thread(
             read_lorebook_document, document, name=name.strip()
         )
         target = (
@@ -52,9 +51,9 @@ class LorebookAdmin(AdminBase):
         if replace_ref.strip():
             existing = await self._lorebook(who, replace_ref)
             await self._db.replace_lorebook(existing.id, book, attach=target)  # one transaction
-            return await self._shown(await self._get(existing.id))
+            return await self._shown(await self._get(existing.id)), warnings
         book_id = await self._db.create_lorebook(book, who.user_id, target)
-        return await self._shown(await self._get(book_id))
+        return await self._shown(await self._get(book_id)), warnings
 
     async def export_lorebook(
         self, who: Principal, ref: str, fmt: LorebookFormatName

@@ -66,7 +66,7 @@ class LorebookRpcs(AdminRpcs):
         self, request: gw.ImportLorebookRequest, context: Context
     ) -> gw.ImportLorebookResponse:
         attach = _attachment(request.attach, "attach") if request.HasField("attach") else None
-        stored = await self._admin.import_lorebook(
+        stored, warnings = await self._admin.import_lorebook(
             await self._who(request),
             request.document,
             request.name,
@@ -74,7 +74,7 @@ class LorebookRpcs(AdminRpcs):
             request.replace,
             manage_channels=request.manage_channels,
         )
-        return gw.ImportLorebookResponse(lorebook=lorebook(stored))
+        return gw.ImportLorebookResponse(lorebook=lorebook(stored), warnings=warnings)
 
     async def ExportLorebook(
         self, request: gw.ExportLorebookRequest, context: Context
