@@ -13,66 +13,29 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tzurot.testing.e2e import USER_KEY, Harness, actor, echo_mesh, request, set_key
-from tzurot.testing.fake_provider import FakeProvider
-from tzurot.testing.fake_tools import ToolCallSpec
-from tzurot.testing.fake_web import FakeBrave
+from tests.e2e.refused_skill_keys import (
+    ANSWER,
+    BRAVE_KEY,
+    DRAW,
+    OPENAI_KEY,
+    SEARCH,
+    refused_skill_keys,
+    wallet,
+)
+from tzurot.testing.e2e import USER_KEY, Harness, request
 from tzurot.testing.postgres import DatabaseFactory
-from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
-OPENAI_KEY = "sk-openai-user-key-0123456789abcdef"
-BRAVE_KEY = "BSAaliceBraveKey0q7f3e9c1x"
-DRAW = ToolCallSpec("generate_image", {"prompt": "a red moon over a dark sea"})
-SEARCH = ToolCallSpec("web_research", {"query": "moon base"})
-ANSWER = "I could neither draw nor search, darling."
-
 
 @pytest.fixture
 async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
-    """Echo with skills, answering on Alice's OpenRouter key, drawing on her OpenAI key and
-    searching on her Brave key (each still valid when she stored it, revoked since). A
-    failed round is not tried again: the reply fails at once."""
-    async with (
-        FakeProvider(valid_keys={USER_KEY, OPENAI_KEY}, any_model=True) as provider,
-        FakeBrave({BRAVE_KEY}) as brave,
-        echo_mesh(
-            fresh_database(),
-            tmp_path,
-            provider=provider,
-            inference={
-                "image_provider": "openai",
-                "image_model": "fake/draw",
-                "search_backend": "brave",
-                "brave_url": brave.base_url,
-                "provider_max_retries": 0,
-            },
-        ) as h,
-    ):
-        provider.image_models.add("fake/draw")
-        await h.cli.UpdatePersonality(
-            gw.UpdatePersonalityRequest(
-                personality=common.Personality(
-                    slug="echo", skills=["generate_image", "web_research"]
-                ),
-                update_paths=["skills"],
-            )
-        )
-        await set_key(h)
-        for provider_name, key in (("openai", OPENAI_KEY), ("brave", BRAVE_KEY)):
-            await h.bot.SetWalletKey(
-                gw.SetWalletKeyRequest(actor=actor(), provider=provider_name, api_key=key)
-            )
-        provider.valid_keys.discard(OPENAI_KEY)
-        brave.tokens.discard(BRAVE_KEY)
+    """The shared mesh (refused_skill_keys.py); a failed round is not tried again: the reply
+    fails at once."""
+    no_retry = {"provider_max_retries": 0}
+    async with refused_skill_keys(fresh_database(), tmp_path, inference=no_retry) as h:
         yield h
-
-
-async def wallet(h: Harness) -> dict[str, bool]:
-    listed = await h.bot.ListWalletKeys(gw.ListWalletKeysRequest(actor=actor()))
-    return {key.provider: key.active for key in listed.keys}
 
 
 async def collect(

@@ -5,9 +5,11 @@ replica's long transaction queues every later query on that table behind itself.
 """
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -209,6 +211,27 @@ async def test_a_lock_released_during_the_retries_lets_the_migration_through(
         "lock_timeout_seconds": LOCK_TIMEOUT,
         "retry_in_seconds": 0.1,
     }
+
+
+async def test_a_caller_giving_up_ends_the_pause_before_the_next_attempt(
+    migrated: tuple[str, str],
+) -> None:
+    """`tzurot up` migrates in a worker thread and sets `stopping` on Ctrl-C: the pause before
+    the next attempt (a minute here) ends at once, and no attempt follows."""
+    scripts, url = migrated
+    migrate = functools.partial(upgrade, scripts, url, "demo", lock_timeout=LOCK_TIMEOUT)
+    stopping = threading.Event()
+    async with reader_of_notes(url):
+        asyncio.get_running_loop().call_later(1.0, stopping.set)
+        started = time.monotonic()
+        with pytest.raises(MigrationLockTimeout) as raised:
+            await asyncio.to_thread(migrate, lock_retry_pauses=[60.0], stopping=stopping)
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 30, "the pause was slept in full"
+    assert _attempts(scripts) == ["200ms"]
+    assert "in 1 attempt(s)" in str(raised.value)
+    assert current(scripts, url, "demo") == "0001"
 
 
 async def test_a_failure_other_than_a_lock_is_not_retried(

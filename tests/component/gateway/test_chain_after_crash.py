@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -55,6 +55,14 @@ def replica(
         keyvault=keyvault,
         limits=dataclasses.replace(LIMITS, group_seed="fixed"),
     )
+
+
+@pytest.fixture
+def restart(
+    store: GatewayStore, inference: FakeInference, memory: FakeMemory, keyvault: FakeKeyVault
+) -> Callable[[], Gateway]:
+    """Starts another gateway process over the shared database (a restart, a second replica)."""
+    return lambda: replica(store, inference, memory, keyvault)
 
 
 @pytest.fixture
@@ -108,6 +116,15 @@ async def hold_runs_out(engine: AsyncEngine) -> None:
             sa.update(g.group_follow_ups).values(
                 due_at=sa.func.now() - sa.text("interval '1 second'")
             )
+        )
+
+
+async def delivered_long_ago(engine: AsyncEngine, job_id: str) -> None:
+    """The job's delivery moves back past the chain's window (`unfinished_max_age_seconds`)."""
+    age = sa.text(f"interval '{LIMITS.unfinished_max_age_seconds + 60} seconds'")
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t.jobs).where(t.jobs.c.id == job_id).values(delivered_at=sa.func.now() - age)
         )
 
 
@@ -184,18 +201,16 @@ async def test_a_repeated_confirmation_of_an_old_delivery_queues_no_chain(
     await gw.confirm_delivery(first, ["post-0"])
     await gw.confirm_delivery(last, ["post-1"])
     assert len(await chain_events(engine)) == 1
-    age = sa.text(f"interval '{LIMITS.unfinished_max_age_seconds + 60} seconds'")
     async with engine.begin() as conn:
         await conn.execute(sa.delete(g.bot_events))  # as the retention sweep does, later
-        await conn.execute(
-            sa.update(t.jobs).where(t.jobs.c.id == last).values(delivered_at=sa.func.now() - age)
-        )
+    await delivered_long_ago(engine, last)
     await gw.confirm_delivery(last, ["post-1"])
     assert await chain_events(engine) == []
 
 
-async def delivered_by_the_history_sweep_then_killed(
-    gw: Gateway,
+@pytest.fixture
+async def swept_then_killed(
+    group_gateway: Gateway,
     inference: FakeInference,
     memory: FakeMemory,
     engine: AsyncEngine,
@@ -205,6 +220,7 @@ async def delivered_by_the_history_sweep_then_killed(
     pending-history sweep of a gateway killed before its follow-up: (the round's last job,
     the first speaker, the last speaker). The bot's confirmation had succeeded: none comes
     again."""
+    gw = group_gateway
     (first, first_speaker), (last, last_speaker_id) = await answered_round(gw, inference)
     await gw.confirm_delivery(first, ["post-0"])
     assert await owed_follow_ups(engine) == []  # not the round's last: nothing a repeat does
@@ -229,19 +245,10 @@ async def delivered_by_the_history_sweep_then_killed(
 
 
 async def test_a_chain_reply_lost_to_a_kill_in_the_history_sweep_is_queued_by_a_restart(
-    group_gateway: Gateway,
-    store: GatewayStore,
-    *,
-    inference: FakeInference,
-    memory: FakeMemory,
-    keyvault: FakeKeyVault,
-    engine: AsyncEngine,
-    monkeypatch: pytest.MonkeyPatch,
+    swept_then_killed: tuple[str, str, str], restart: Callable[[], Gateway], engine: AsyncEngine
 ) -> None:
-    last, first_speaker, last_speaker_id = await delivered_by_the_history_sweep_then_killed(
-        group_gateway, inference, memory, engine, monkeypatch
-    )
-    restarted = replica(store, inference, memory, keyvault)
+    last, first_speaker, last_speaker_id = swept_then_killed
+    restarted = restart()
     # Within the killed gateway's hold (a job lease) the follow-up is still its own.
     assert await restarted.run_owed_follow_ups() == 0
     assert await chain_events(engine) == []
@@ -271,27 +278,14 @@ async def test_a_chain_reply_lost_to_a_kill_in_the_history_sweep_is_queued_by_a_
 
 
 async def test_an_owed_follow_up_older_than_the_window_is_dropped_without_a_chain_reply(
-    group_gateway: Gateway,
-    store: GatewayStore,
-    *,
-    inference: FakeInference,
-    memory: FakeMemory,
-    keyvault: FakeKeyVault,
-    engine: AsyncEngine,
-    monkeypatch: pytest.MonkeyPatch,
+    swept_then_killed: tuple[str, str, str], restart: Callable[[], Gateway], engine: AsyncEngine
 ) -> None:
     """Past the window a repeat may find the chain's event deleted by the outbox's retention,
     and queue the reply a second time: the owed follow-up goes, unrun."""
-    last, first_speaker, _ = await delivered_by_the_history_sweep_then_killed(
-        group_gateway, inference, memory, engine, monkeypatch
-    )
-    age = sa.text(f"interval '{LIMITS.unfinished_max_age_seconds + 60} seconds'")
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(t.jobs).where(t.jobs.c.id == last).values(delivered_at=sa.func.now() - age)
-        )
+    last, first_speaker, _ = swept_then_killed
+    await delivered_long_ago(engine, last)
     await hold_runs_out(engine)
-    restarted = replica(store, inference, memory, keyvault)
+    restarted = restart()
     assert await restarted.run_owed_follow_ups() == 0
     assert await owed_follow_ups(engine) == []
     assert await chain_events(engine) == []
@@ -299,23 +293,14 @@ async def test_an_owed_follow_up_older_than_the_window_is_dropped_without_a_chai
 
 
 async def test_two_replicas_sweeping_at_once_run_an_owed_follow_up_once(
-    group_gateway: Gateway,
-    store: GatewayStore,
-    *,
-    inference: FakeInference,
-    memory: FakeMemory,
-    keyvault: FakeKeyVault,
-    engine: AsyncEngine,
-    monkeypatch: pytest.MonkeyPatch,
+    swept_then_killed: tuple[str, str, str], restart: Callable[[], Gateway], engine: AsyncEngine
 ) -> None:
     """One replica claims it (FOR UPDATE SKIP LOCKED, for a lease): not only one chain reply
     (its dedup key would see to that) but one run. A sweep that dies after its claim leaves
     it to another once the lease ran out."""
-    last, first_speaker, _ = await delivered_by_the_history_sweep_then_killed(
-        group_gateway, inference, memory, engine, monkeypatch
-    )
+    last, first_speaker, _ = swept_then_killed
     await hold_runs_out(engine)
-    a, b = (replica(store, inference, memory, keyvault) for _ in range(2))
+    a, b = restart(), restart()
     assert sorted(await asyncio.gather(a.run_owed_follow_ups(), b.run_owed_follow_ups())) == [
         0,
         1,

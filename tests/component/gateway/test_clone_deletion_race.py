@@ -19,7 +19,8 @@ a fake holding each user's ElevenLabs account, whose clones and deletes can be h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -68,12 +69,34 @@ async def voice_rows(engine: AsyncEngine) -> list[tuple[str, str]]:
     return [(str(p), str(voice)) for p, voice in rows]
 
 
+async def assert_no_clone_made(speech: FakeSpeech, engine: AsyncEngine, alice: User) -> None:
+    """ElevenLabs was never asked for a clone: nothing in her account, no voice row."""
+    assert speech.cloned == []
+    assert speech.accounts.get(alice.id, set()) == set()
+    assert await voice_rows(engine) == []
+
+
 async def personality_row(engine: AsyncEngine, personality_id: str) -> bool:
     async with engine.connect() as conn:
         found = await conn.scalar(
             sa.select(sa.func.count()).where(t.personalities.c.id == personality_id)
         )
     return bool(found)
+
+
+@asynccontextmanager
+async def clone_under_way(
+    admin: Admin, speech: FakeSpeech, cloner: Principal
+) -> AsyncIterator[asyncio.Task[tuple[Voice, int]]]:
+    """`cloner`'s clone of Wren, held for the block once the voice is in the account and
+    before ElevenLabs answered (its locks held); let go after it. The clone's task."""
+    speech.clone_gate = asyncio.Event()
+    cloning = asyncio.create_task(admin.clone_voice(cloner, "wren"))
+    try:
+        await speech.clone_made.wait()
+        yield cloning
+    finally:
+        speech.clone_gate.set()
 
 
 async def test_a_deletion_while_her_clone_is_under_way_waits_for_it_then_takes_it(
@@ -86,18 +109,12 @@ async def test_a_deletion_while_her_clone_is_under_way_waits_for_it_then_takes_i
 ) -> None:
     alice, wren = await wren_with_a_sample(gateway, store, engine)
     owner = Principal(alice)
-    speech.clone_gate = asyncio.Event()
-    cloning = asyncio.create_task(voiced_admin.clone_voice(owner, "wren"))
-    try:
-        await speech.clone_made.wait()  # the voice is in her account; ElevenLabs not answered
-
+    async with clone_under_way(voiced_admin, speech, owner) as cloning:
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_personality(owner, "wren")
         assert refused.value.reason == "CLONE_IN_PROGRESS"
         assert "being cloned" in refused.value.message
         assert await store.get_personality(wren.id) is not None  # nothing deleted
-    finally:
-        speech.clone_gate.set()
     voice, _ = await cloning
     assert await voice_rows(engine) == [(wren.id, voice.voice_id)]
 
@@ -109,16 +126,17 @@ async def test_a_deletion_while_her_clone_is_under_way_waits_for_it_then_takes_i
     assert not await personality_row(engine, wren.id)
 
 
+@asynccontextmanager
 async def held_deleting_the_old_clone(
     engine: AsyncEngine,
     speech: FakeSpeech,
     alice: User,
     wren: Personality,
     deletion: Coroutine[Any, Any, object],
-) -> tuple[asyncio.Task[object], asyncio.Event]:
+) -> AsyncIterator[None]:
     """Wren's former clone, made by Alice, is in her ElevenLabs account; `deletion` starts
-    and is held while it deletes that clone there (its locks held, nothing recorded yet)
-    until the gate returned is set. The deletion's task, and that gate."""
+    and is held for the block while it deletes that clone there (its locks held, nothing
+    recorded yet); let go after it, and finished."""
     await VoiceStore(engine).put_voice(
         wren.id, Voice(provider="elevenlabs", voice_id=OLD_CLONE), cloned_by=alice.id
     )
@@ -126,7 +144,11 @@ async def held_deleting_the_old_clone(
     gate = speech.delete_gate = asyncio.Event()
     deleting = asyncio.create_task(deletion)
     await speech.delete_started.wait()
-    return deleting, gate
+    try:
+        yield
+    finally:
+        gate.set()
+    await deleting
 
 
 async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_made(
@@ -141,21 +163,14 @@ async def test_a_clone_while_the_deletion_is_under_way_is_refused_before_it_is_m
     clone asked meanwhile must not make a voice the deletion will never see."""
     alice, wren = await wren_with_a_sample(gateway, store, engine)
     owner = Principal(alice)
-    deleting, gate = await held_deleting_the_old_clone(
-        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
-    )
-    try:
+    deletion = voiced_admin.delete_personality(owner, "wren")
+    async with held_deleting_the_old_clone(engine, speech, alice, wren, deletion):
         # Told it is gone (it is being deleted), not to wait for "a clone" and try again.
         with pytest.raises(NotFound) as refused:
             await voiced_admin.clone_voice(owner, "wren")
         assert refused.value.reason == "PERSONALITY_NOT_FOUND"
-    finally:
-        gate.set()
-    await deleting
 
-    assert speech.cloned == []  # ElevenLabs was never asked
-    assert speech.accounts[alice.id] == set()
-    assert await voice_rows(engine) == []
+    await assert_no_clone_made(speech, engine, alice)
     assert not await personality_row(engine, wren.id)
 
 
@@ -171,18 +186,13 @@ async def test_a_second_deletion_while_the_first_is_under_way_is_told_so_not_a_c
     (its locks held); the second is refused as a deletion under way, and the first finishes."""
     alice, wren = await wren_with_a_sample(gateway, store, engine)
     owner = Principal(alice)
-    deleting, gate = await held_deleting_the_old_clone(
-        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
-    )
-    try:
+    deletion = voiced_admin.delete_personality(owner, "wren")
+    async with held_deleting_the_old_clone(engine, speech, alice, wren, deletion):
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_personality(owner, "wren")
         assert refused.value.reason == "DELETION_IN_PROGRESS"
         assert "being deleted by another request" in refused.value.message
         assert "cloned" not in refused.value.message
-    finally:
-        gate.set()
-    await deleting
 
     assert speech.deletes == [(alice.id, OLD_CLONE)]  # once
     assert not await personality_row(engine, wren.id)
@@ -201,10 +211,8 @@ async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_
     asked again afterwards, it runs."""
     alice, wren = await wren_with_a_sample(gateway, store, engine, public=False)
     owner = Principal(alice)
-    deleting, gate = await held_deleting_the_old_clone(
-        engine, speech, alice, wren, voiced_admin.delete_personality(owner, "wren")
-    )
-    try:
+    deletion = voiced_admin.delete_personality(owner, "wren")
+    async with held_deleting_the_old_clone(engine, speech, alice, wren, deletion):
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_user_data(owner)
         assert refused.value.reason == "DELETION_IN_PROGRESS"
@@ -214,9 +222,6 @@ async def test_her_data_deletion_while_her_personality_is_being_deleted_is_told_
                 sa.select(t.users.c.deletion_requested_at).where(t.users.c.id == alice.id)
             )
         assert marked is None  # her deletion was not recorded
-    finally:
-        gate.set()
-    await deleting
 
     await voiced_admin.delete_user_data(owner)
     assert speech.deletes == [(alice.id, OLD_CLONE)]
@@ -284,9 +289,7 @@ async def test_a_clone_that_found_the_personality_before_its_deletion_asks_eleve
     finally:
         await finish()
 
-    assert speech.cloned == []
-    assert speech.accounts.get(alice.id, set()) == set()
-    assert await voice_rows(engine) == []
+    await assert_no_clone_made(speech, engine, alice)
     assert not await personality_row(engine, wren.id)
 
 
@@ -299,16 +302,10 @@ async def test_her_data_deletion_while_her_clone_is_under_way_waits_for_it_then_
     speech: FakeSpeech,
 ) -> None:
     alice, _ = await wren_with_a_sample(gateway, store, engine)
-    speech.clone_gate = asyncio.Event()
-    cloning = asyncio.create_task(voiced_admin.clone_voice(Principal(alice), "wren"))
-    try:
-        await speech.clone_made.wait()
-
+    async with clone_under_way(voiced_admin, speech, Principal(alice)) as cloning:
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_user_data(Principal(alice))
         assert refused.value.reason == "CLONE_IN_PROGRESS"
-    finally:
-        speech.clone_gate.set()
     voice, _ = await cloning
 
     await voiced_admin.delete_user_data(Principal(alice))  # asked again: the clone goes too
@@ -339,9 +336,7 @@ async def test_a_clone_that_found_her_before_her_data_deletion_asks_elevenlabs_n
     finally:
         await finish()
 
-    assert speech.cloned == []
-    assert speech.accounts.get(alice.id, set()) == set()
-    assert await voice_rows(engine) == []
+    await assert_no_clone_made(speech, engine, alice)
 
 
 async def test_her_data_deletion_takes_a_voice_a_superuser_is_cloning_for_her_private_one(
@@ -357,15 +352,10 @@ async def test_her_data_deletion_takes_a_voice_a_superuser_is_cloning_for_her_pr
     account, as deleting the personality itself would."""
     alice, wren = await wren_with_a_sample(gateway, store, engine, public=False)
     root = await store.upsert_user(ROOT, superuser=True)
-    speech.clone_gate = asyncio.Event()
-    cloning = asyncio.create_task(voiced_admin.clone_voice(Principal(root), "wren"))
-    try:
-        await speech.clone_made.wait()
+    async with clone_under_way(voiced_admin, speech, Principal(root)) as cloning:
         with pytest.raises(FailedPrecondition) as refused:
             await voiced_admin.delete_user_data(Principal(alice))
         assert refused.value.reason == "CLONE_IN_PROGRESS"
-    finally:
-        speech.clone_gate.set()
     voice, _ = await cloning
 
     await voiced_admin.delete_user_data(Principal(alice))

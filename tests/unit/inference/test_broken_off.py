@@ -117,7 +117,7 @@ def expected_estimate(messages: Sequence[ChatMessage] = MESSAGES) -> UsageSpent:
 
 
 async def run_answer(
-    llm: ScriptedModel, meter: UsageMeter
+    llm: ScriptedModel, meter: UsageMeter, settings: AnswerSettings = SETTINGS
 ) -> tuple[list[TextDelta | UsageSpent | PromptSent | Answer], BaseException | None]:
     events: list[TextDelta | UsageSpent | PromptSent | Answer] = []
     stream = answer(
@@ -130,7 +130,7 @@ async def run_answer(
         name="Lilith",
         recent=(),
         rules=(),
-        settings=SETTINGS,
+        settings=settings,
         meter=meter,
     )
     try:
@@ -210,20 +210,8 @@ async def test_a_silent_attempt_is_asked_again_without_a_broken_off_estimate() -
     quiet = AnswerSettings(first_event_timeout=0.05, retry_backoff=0.0, min_attempt_seconds=0.0)
     llm = ScriptedModel([5.0], whole("The moon is full tonight, and very bright indeed."))
     meter = UsageMeter()
-    stream = answer(
-        llm,
-        PROVIDER,
-        SecretStr("sk-or-test"),
-        model=MODEL,
-        params=parse_advanced_parameters(None),
-        messages=MESSAGES,
-        name="Lilith",
-        recent=(),
-        rules=(),
-        settings=quiet,
-        meter=meter,
-    )
-    events = [event async for event in stream]
+    events, raised = await run_answer(llm, meter, quiet)
+    assert raised is None
     assert not [e for e in events if isinstance(e, UsageSpent)]
     final = events[-1]
     assert isinstance(final, Answer)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from tzurot.runtime.startgate import sigint_held
 
-def run(body: str, **env: str) -> subprocess.CompletedProcess[str]:
+
+def service_script(body: str) -> list[str]:
+    """Our own interpreter running a service whose main is `body`."""
     script = textwrap.dedent(
         """
         from tzurot.runtime.config import ServiceSettings
@@ -23,10 +27,17 @@ def run(body: str, **env: str) -> subprocess.CompletedProcess[str]:
         run_service("gateway", main)
         """
     ).format(body=textwrap.indent(textwrap.dedent(body), "    "))
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
+    return [sys.executable, "-c", script]
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}, **env}
+
+
+def run(body: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # our own interpreter running our own script
-        [sys.executable, "-c", script],
-        env={**clean, **env},
+        service_script(body),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,6 +78,23 @@ await asyncio.Event().wait()
 def test_interrupt_exits_quietly_with_130(how: str) -> None:
     done = run(how)
     assert (done.returncode, done.stderr) == (130, "")
+
+
+def test_a_ctrl_c_held_since_the_spawn_is_taken_quietly_before_main() -> None:
+    """`tzurot up` spawns its services with SIGINT held (`sigint_held`): the terminal's
+    Ctrl-C, sent as the child's interpreter starts (no handler of ours could take it yet),
+    waits until run_service takes it, and the service ends with 130, its main never run."""
+    with sigint_held():
+        child = subprocess.Popen(  # our own interpreter running our own script
+            service_script('print("main ran")'),
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    child.send_signal(signal.SIGINT)  # its interpreter is only starting
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (130, "", "")
 
 
 def test_an_unparsable_complex_setting_is_one_line() -> None:

@@ -89,6 +89,15 @@ def up(
     """Start the whole mesh on an embedded Postgres; Ctrl-C stops it.
 
     Exits 0 when stopped (Ctrl-C, SIGTERM), 1 when a service failed, 2 for a setup problem."""
+    try:
+        _up(data_dir, seeds, demo=demo, base_port=base_port)
+    except KeyboardInterrupt:
+        # Ctrl-C before asyncio.run took SIGINT over (typer would exit 130): nothing started.
+        raise typer.Exit(0) from None
+
+
+def _up(data_dir: Path, seeds: Path | None, *, demo: bool, base_port: int) -> None:
+    """`up`'s body: it loads what it needs here, so a Ctrl-C may come in an import."""
     import asyncio
     import time
     from contextlib import AsyncExitStack

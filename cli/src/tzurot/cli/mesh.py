@@ -16,6 +16,7 @@ import secrets
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -219,17 +220,18 @@ async def run_mesh(
         loop.add_signal_handler(sig, stop.set)
     watchers: list[asyncio.Future[Any]] = []
     try:
+        # A Ctrl-C that came before these handlers (asyncio.run's own cancels this task, at
+        # its next await) ends the start here, not after Postgres and the migrations.
+        await asyncio.sleep(0)
         generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
         ensure_master_key(layout.master_key_file)
         with local_postgres(layout.data_dir / "pg") as database_url:
             try:
-                migrate_all(database_url)
+                if not await _migrated_unless_stopped(database_url, stop):
+                    return 0
                 for service in services + (["bot"] if with_bot else []):
                     env = service_env(layout, service, database_url, extra_env)
-                    if gated is not None:
-                        mesh.open(service, env)
-                    else:
-                        await mesh.spawn(service, env)
+                    await _start(mesh, service, env, gated=gated is not None)
                 died = asyncio.ensure_future(mesh.wait_any_exit())
                 stopper = asyncio.ensure_future(stop.wait())
                 watchers += [died, stopper]
@@ -256,6 +258,39 @@ async def run_mesh(
         raise
     finally:
         await mesh.stop()  # the gates of services never opened (no-op once stopped)
+
+
+async def _start(mesh: Mesh, service: str, env: Mapping[str, str], *, gated: bool) -> None:
+    """Opens `service`'s start gate with `env` (`gated`: it waits behind one), else spawns it."""
+    if gated:
+        mesh.open(service, env)
+    else:
+        await mesh.spawn(service, env)
+
+
+async def _migrated_unless_stopped(database_url: str, stop: asyncio.Event) -> bool:
+    """`migrate_all` in a worker thread, so that a Ctrl-C is seen while it runs (its lock
+    retries may wait minutes); False when the stop came first. The thread is told (a pause
+    between retries ends at once) and not waited for here: the statement it runs ends, rolled
+    back, when Postgres stops next (asyncio.run joins the thread on the way out)."""
+    stopping = threading.Event()
+    migrated = asyncio.ensure_future(
+        asyncio.to_thread(migrate_all, database_url, stopping=stopping)
+    )
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({migrated, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        # A stop, or this task cancelled (a Ctrl-C that came before run_mesh's handler).
+        if stop.is_set() or not migrated.done():
+            stopping.set()
+            if not migrated.cancel():  # done already: its outcome is the stop's doing
+                migrated.exception()
+    if stop.is_set():
+        return False
+    migrated.result()
+    return True
 
 
 async def _seeds_unless_stopped(

@@ -13,21 +13,31 @@ password, before Alembic loads.
 
 from __future__ import annotations
 
+import threading
+
 from tzurot.db.blocking import run_blocking
 from tzurot.db.heads import InstalledMigrations, behind_head, installed_migrations
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-def migrate_all(database_url: str, services: set[str] | None = None) -> list[InstalledMigrations]:
-    """Upgrades every (or the named) service's schema to head; returns them (all at head)."""
+def migrate_all(
+    database_url: str,
+    services: set[str] | None = None,
+    *,
+    stopping: threading.Event | None = None,
+) -> list[InstalledMigrations]:
+    """Upgrades every (or the named) service's schema to head; returns them (all at head).
+
+    `stopping`: set by a caller that runs this in a worker thread and gives up (`tzurot up`
+    on Ctrl-C); a pause between lock retries then ends at once (tzurot.db.migrate)."""
     wanted = [m for m in installed_migrations() if services is None or m.service in services]
     behind = run_blocking(lambda: behind_head(database_url, wanted))
     if behind:
         from tzurot.db.migrate import upgrade  # noqa: PLC0415 - Alembic only when needed
 
         for migration in behind:
-            upgrade(migration.script_location, database_url, migration.schema)
+            upgrade(migration.script_location, database_url, migration.schema, stopping=stopping)
     return wanted
 
 

@@ -11,6 +11,9 @@ so once the fork server exits they are `up`'s own children, waited for through a
 (`AdoptedChild`). `TZUROT_FORK_SERVER=0`, or a system without subreapers or pidfds (not
 Linux), spawns each service as its own interpreter instead. A respawn is always its own
 interpreter.
+
+Every child starts with SIGINT held (`startgate.sigint_held`): the terminal's Ctrl-C reaches
+it as it reaches `up`, and waits until the child can end quietly on it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from tzurot.runtime.forkserver import REPORT_FD_ENV, SERVICES_ENV
-from tzurot.runtime.startgate import StartGate
+from tzurot.runtime.startgate import StartGate, sigint_held
 
 SERVICES = ("keyvault", "memory", "inference", "gateway")
 """The mesh's services in start order (the bot joins them when it has a Discord token)."""
@@ -148,9 +151,10 @@ class Mesh:
     async def spawn(self, service: str, env: Mapping[str, str]) -> None:
         """Starts `service` now with `env`."""
         self.envs[service] = dict(env)
-        self.processes[service] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"tzurot.{service}", env=self.envs[service]
-        )
+        with sigint_held():
+            self.processes[service] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"tzurot.{service}", env=self.envs[service]
+            )
 
     async def spawn_gated(self, services: Sequence[str]) -> None:
         """Starts each service behind a start gate: it imports, then waits for `open`."""
@@ -161,13 +165,14 @@ class Mesh:
             gate = StartGate()
             self._gates[service] = gate
             try:
-                self.processes[service] = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    f"tzurot.{service}",
-                    env={**os.environ, **gate.child_env()},
-                    pass_fds=(gate.child_fd,),
-                )
+                with sigint_held():
+                    self.processes[service] = await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        f"tzurot.{service}",
+                        env={**os.environ, **gate.child_env()},
+                        pass_fds=(gate.child_fd,),
+                    )
             finally:
                 gate.spawned()
 
@@ -177,17 +182,18 @@ class Mesh:
         self._gates.update(gates)
         report, report_w = os.pipe()
         try:
-            self._fork_server = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tzurot.runtime.forkserver",
-                env={
-                    **os.environ,
-                    SERVICES_ENV: ",".join(f"{s}={g.child_fd}" for s, g in gates.items()),
-                    REPORT_FD_ENV: str(report_w),
-                },
-                pass_fds=(report_w, *(gate.child_fd for gate in gates.values())),
-            )
+            with sigint_held():
+                self._fork_server = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "tzurot.runtime.forkserver",
+                    env={
+                        **os.environ,
+                        SERVICES_ENV: ",".join(f"{s}={g.child_fd}" for s, g in gates.items()),
+                        REPORT_FD_ENV: str(report_w),
+                    },
+                    pass_fds=(report_w, *(gate.child_fd for gate in gates.values())),
+                )
         except BaseException:
             os.close(report)
             raise
@@ -228,9 +234,12 @@ class Mesh:
         await self.spawn(service, self.envs[service])
 
     async def made(self) -> None:
-        """Waits until every gated service has its process (the fork server made them all)."""
+        """Waits until every gated service has its process (the fork server made them all).
+
+        A wait cancelled (`up` stopping while the fork server still works) leaves the
+        adoption going, for `stop` to finish: cancelled with it, `stop` met a CancelledError."""
         if self._adopting is not None:
-            await self._adopting
+            await asyncio.shield(self._adopting)
 
     async def wait_any_exit(self) -> str:
         await self.made()

@@ -14,13 +14,14 @@ A run takes the schema's advisory lock, then sets a short `lock_timeout` for the
 transaction: a DDL statement queued behind a live replica's long transaction for an ACCESS
 EXCLUSIVE lock would queue every later query on that table behind itself, stalling the
 service. Timed out (SQLSTATE 55P03), the whole run rolls back and `upgrade`/`downgrade` try
-it again after a pause (`LOCK_RETRY_PAUSES`), then raise MigrationLockTimeout.
+it again after a pause (`LOCK_RETRY_PAUSES`), then raise MigrationLockTimeout. A caller that
+runs them in a worker thread can cut the pauses short (`stopping`: `tzurot up` on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import math
-import time
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -87,16 +88,23 @@ def upgrade(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
     lock_retry_pauses: Sequence[float] = LOCK_RETRY_PAUSES,
+    stopping: threading.Event | None = None,
 ) -> None:
     """Creates `schema` if missing, then upgrades it to `revision`; a no-op when there.
 
     A statement waits at most `lock_timeout` seconds for a lock; then the run, rolled back
     whole, is tried again after each of `lock_retry_pauses`, and MigrationLockTimeout is
-    raised when the last attempt timed out too. Any other failure is raised at once."""
+    raised when the last attempt timed out too. Any other failure is raised at once.
+    `stopping`, once set, ends a pause at once with MigrationLockTimeout (no further attempt)."""
     config = alembic_config(script_location, url, schema, lock_timeout=lock_timeout)
     ensure_schema(url, schema)
     _retrying_on_lock_timeout(
-        lambda: command.upgrade(config, revision), url, schema, lock_timeout, lock_retry_pauses
+        lambda: command.upgrade(config, revision),
+        url,
+        schema,
+        lock_timeout,
+        lock_retry_pauses,
+        stopping=stopping,
     )
 
 
@@ -138,9 +146,13 @@ def _retrying_on_lock_timeout(
     schema: str,
     lock_timeout: float,
     pauses: Sequence[float],
+    *,
+    stopping: threading.Event | None = None,
 ) -> None:
-    """`run()`, again after each of `pauses` while it fails on a lock timeout."""
+    """`run()`, again after each of `pauses` while it fails on a lock timeout (and
+    `stopping` is not set)."""
     attempts = len(pauses) + 1
+    stop = stopping or threading.Event()  # none given: never set, each pause is slept in full
     for attempt in range(1, attempts + 1):
         try:
             run()
@@ -160,11 +172,12 @@ def _retrying_on_lock_timeout(
             lock_timeout_seconds=lock_timeout,
             retry_in_seconds=pause,
         )
-        time.sleep(pause)
+        if stop.wait(pause):
+            break  # the caller gave up: no further attempt
     # `from None`: the driver's error would make callers report a refusal (database_failure).
     raise MigrationLockTimeout(
         f"the migration of schema {schema} at {describe_target(url)} could not get a lock "
-        f"within {lock_timeout:g} s in {attempts} attempt(s): a long-running transaction holds "
+        f"within {lock_timeout:g} s in {attempt} attempt(s): a long-running transaction holds "
         "one of its tables (see pg_stat_activity); every attempt was rolled back, so the "
         "schema is unchanged"
     ) from None

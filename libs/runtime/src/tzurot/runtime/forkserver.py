@@ -29,7 +29,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tzurot.runtime.startgate import GATE_FD_ENV
+from tzurot.runtime.startgate import GATE_FD_ENV, take_sigint
 
 SERVICES_ENV = "TZUROT_FORK_SERVICES"
 REPORT_FD_ENV = "TZUROT_FORK_REPORT_FD"
@@ -121,7 +121,9 @@ def _fork_all(
         else:
             pid = os.fork()
             if pid == 0:
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # the service's own
+                # `_interrupted` stays through the service's imports: Python's handler, given
+                # back here, let a Ctrl-C land in them as a KeyboardInterrupt, or in a weakref
+                # callback ("Exception ignored in ..."); run_service takes SIGINT over.
                 os.close(report)
                 for other, fd in every:
                     if other != name:
@@ -137,7 +139,13 @@ def _fork_all(
 def _spawn(service: str, gate_fd: int) -> int:
     env = {**os.environ, GATE_FD_ENV: str(gate_fd)}
     os.set_inheritable(gate_fd, True)
-    return os.posix_spawn(sys.executable, [sys.executable, "-m", f"tzurot.{service}"], env)
+    # SIGINT held until its run_service takes it (startgate.py), as `up` spawns this server.
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", f"tzurot.{service}"],
+        env,
+        setsigmask={signal.SIGINT},
+    )
 
 
 def _run(service: str) -> None:
@@ -173,16 +181,19 @@ def main() -> None:
 
 
 def _interrupted(_signum: int, _frame: object) -> None:
-    """Ctrl-C in `tzurot up`'s terminal while importing: `up` stops the rest and says so.
-    The server ends at once, unwinding nothing: an import cut by KeyboardInterrupt, or the
-    interpreter's finalization after one, ended it by the signal itself now and then (-2),
-    never with a traceback but not with the 130 `up` reads as an interrupt either."""
+    """Ctrl-C in `tzurot up`'s terminal while importing (this server, or a service forked
+    here until its run_service): `up` stops the rest and says so. The process ends at once,
+    unwinding nothing: an import cut by KeyboardInterrupt, or the interpreter's finalization
+    after one, ended it by the signal itself now and then (-2), and a KeyboardInterrupt
+    raised inside a weakref callback is printed ("Exception ignored in ...") and lost."""
     os._exit(130)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, _interrupted)
+    # `up` spawned this server with SIGINT held (startgate.py): a Ctrl-C while the interpreter
+    # started and imported the modules above reaches `_interrupted` only now.
+    take_sigint(_interrupted)
     try:
         main()
-    except KeyboardInterrupt:  # a forked service (Python's handler given back at its fork)
-        sys.exit(130)  # interrupted while it starts, before run_service handles its own
+    except KeyboardInterrupt:  # a forked service, once run_service gave it Python's handler
+        sys.exit(130)

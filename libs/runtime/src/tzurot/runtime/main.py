@@ -1,13 +1,15 @@
 """Process entry point for a service: run its async main, fail at start in one clear line.
 
 A service spawned behind a start gate (`startgate.py`, e.g. by `tzurot up`) waits there
-first, its modules already imported.
+first, its modules already imported; it takes SIGINT (held or quietly handled until then)
+as it enters `run_service`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from tzurot.runtime.errors import StartupError
-from tzurot.runtime.startgate import wait_at_gate
+from tzurot.runtime.startgate import take_sigint, wait_at_gate
 
 EXIT_STARTUP = 2
 EXIT_INTERRUPTED = 130
@@ -26,6 +28,9 @@ def run_service(name: str, main: Callable[[], Awaitable[None]]) -> NoReturn:
     """Runs `main()`; a StartupError or invalid settings print one line and exit 2."""
     prog = name if name.startswith("tzurot-") else f"tzurot-{name}"
     try:
+        # Python's own handler from here (asyncio.run builds on it); a Ctrl-C held since a
+        # launcher spawned this process (startgate.py) is a KeyboardInterrupt here: exit 130.
+        take_sigint(signal.default_int_handler)
         if not wait_at_gate():
             sys.exit(0)  # the launcher gave up before this service was needed
         asyncio.run(_run(main))

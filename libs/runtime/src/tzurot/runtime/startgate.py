@@ -12,13 +12,25 @@ a pipe inherited as the fd named in `TZUROT_START_GATE_FD`:
 
 A service started without `TZUROT_START_GATE_FD` (Kubernetes, tests, a respawn) does not
 wait. Only the standard library is imported here: the launcher uses it before anything else.
+
+The launcher spawns its children with SIGINT held (`sigint_held`): the terminal's Ctrl-C
+reaches them too, and one that came while a child's interpreter starts and imports (before
+any code of ours could handle it) would print a KeyboardInterrupt traceback, or land in a
+weakref callback ("Exception ignored in ..."). Held, it waits until the child takes it
+(`take_sigint`) with a handler that ends it quietly.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, MutableMapping
+import signal
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+SigintHandler = Callable[[int, FrameType | None], Any]
 
 GATE_FD_ENV = "TZUROT_START_GATE_FD"
 
@@ -74,3 +86,24 @@ class StartGate:
         if self._open:
             os.close(self._write_fd)
             self._open = False
+
+
+@contextmanager
+def sigint_held() -> Iterator[None]:
+    """Blocks SIGINT in this thread for the block. A child spawned inside it starts with
+    SIGINT blocked (the signal mask is inherited through fork and exec), so a Ctrl-C stays
+    pending in it until it calls `take_sigint`. This process's own SIGINT is not lost: it is
+    delivered when the block ends (or to another thread at once, where one does not block it).
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def take_sigint(handler: SigintHandler | int) -> None:
+    """Installs `handler` for SIGINT, then lets SIGINT in: one held since the spawn
+    (`sigint_held`) reaches `handler` now. A no-op mask change where it was never blocked."""
+    signal.signal(signal.SIGINT, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
