@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tzurot.cli.localdb import create_database
-from tzurot.cli.shapes_import import import_shapes, read_backup
+from tzurot.cli.shapes_import import download_avatar, import_shapes, read_backup
 from tzurot.testing.cards import card_v3, charx_card, picture, png_card
 from tzurot.testing.discord_e2e import World, discord_world, running_bot
 from tzurot.testing.edge import EdgePorts, new_edge_ports, running_envoy
@@ -171,7 +172,12 @@ async def test_imported_characters_post_under_their_own_served_avatars(
     shapes_avatar = world.discord.upload(world.general, "mira.png", picture("blue"), "image/png")
     backup = write_backup(tmp_path / "mira", config=shape_config(avatar=shapes_avatar["url"]))
     shapes = await import_shapes(
-        world.cli, read_backup(backup.folder), user_map={}, owner=str(world.alice["id"])
+        world.cli,
+        read_backup(backup.folder),
+        user_map={},
+        owner=str(world.alice["id"]),
+        # The fake CDN is on loopback, standing in for a public host (review 158 L3).
+        fetch=lambda url: download_avatar(url, allow=frozenset({urlsplit(url).netloc})),
     )
     assert shapes.avatar == "downloaded"
     async with running_bot(world):

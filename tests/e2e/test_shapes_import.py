@@ -10,6 +10,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from google.protobuf import json_format
 from PIL import Image
 
-from tzurot.cli.shapes_import import BackupError, import_shapes, read_backup
+from tzurot.cli.shapes_import import BackupError, download_avatar, import_shapes, read_backup
 from tzurot.db.engine import create_engine
 from tzurot.gateway.shapes.summaries import PART_CHARS, summary_parts
 from tzurot.gateway.uploaded_json import MAX_JSON_DEPTH
@@ -36,6 +37,13 @@ from tzurot.testing.shapes_backup import (
 )
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+
+def fake_cdn_fetch(url: str) -> tuple[bytes, str]:
+    """The CLI's download, with the fake Discord CDN (loopback, standing in for a public
+    host) allowed: the download refuses private addresses (review 158 L3)."""
+    return download_avatar(url, allow=frozenset({urlsplit(url).netloc}))
+
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +86,7 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
         user_map=user_map,
         owner=owner,
         aliases=["keeper of greyhaven"],
+        fetch=fake_cdn_fetch,
         batch=4,
         progress=lambda n, total: progress.append((n, total)),
         history_channel=lighthouse_id,
@@ -96,6 +105,7 @@ async def test_a_backup_imports_idempotently_and_then_talks_with_its_memories(
         read,
         user_map=user_map,
         owner=owner,
+        fetch=fake_cdn_fetch,
         aliases=["keeper of greyhaven"],
         history_channel=lighthouse_id,
     )

@@ -16,6 +16,7 @@ from tzurot.cli.shapes_import import read_backup
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
+from tzurot.runtime.errors import InvalidArgument, NotFound
 from tzurot.testing.cards import card_v3, charx_card
 from tzurot.testing.shapes_backup import shape_config, write_backup
 
@@ -148,3 +149,19 @@ async def test_a_shapes_avatar_is_served_without_its_exif(
     assert done.personality is not None
     _, avatar = await served_admin.get_avatar("orla-finch.jpg")
     assert_served_clean(avatar)
+
+
+async def test_an_animated_avatar_too_large_to_re_encode_is_refused(
+    served_admin: Admin, gateway: Gateway
+) -> None:
+    """A few KB of animated WebP on a 2100x2100 canvas (review 158 H1): refused before its
+    frames are decoded, the avatar unchanged."""
+    frames = [Image.new("RGB", (2100, 2100), (200, 30, 30 + index)) for index in range(2)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    alice = Principal(await gateway.user(ALICE))
+    imported = await served_admin.import_card(alice, json.dumps(card_v3("Flicker")).encode())
+    with pytest.raises(InvalidArgument, match="2100x2100"):
+        await served_admin.set_avatar(alice, imported.personality.slug, out.getvalue())
+    with pytest.raises(NotFound):
+        await served_admin.get_avatar(f"{imported.personality.slug}.webp")

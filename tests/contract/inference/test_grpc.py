@@ -766,3 +766,24 @@ async def test_a_request_the_provider_refused_is_never_announced(
         await receive()
     assert len(fake.chat_requests()) >= 1  # sent, and refused
     assert "prompt_sent" not in kinds
+
+
+async def test_the_operator_key_sends_no_paid_fallbacks(
+    start: Start, connect: Connect, fake: FakeProvider
+) -> None:
+    """Review 158 L6: a free-use config's `models`/`route` would let OpenRouter fall back to
+    paid models on the operator's key; they are not sent with it."""
+    app = await start(
+        providers={"openrouter": fake.base_url},
+        system_keys={"openrouter": SecretStr(SYSTEM_KEY)},
+    )
+    request = reply_request(user_id=GUEST, provider="openrouter", free_use=True)
+    request.config.config.advanced_parameters.update(
+        {"models": ["anthropic/claude-opus-4"], "route": "fallback"}
+    )
+    responses = await generate(connect(app, "gateway"), request)
+    assert responses[-1].finished.report.key_source == "system"
+    body = fake.chat_requests()[0].body
+    assert "models" not in body
+    assert "route" not in body
+    assert body["temperature"] == 0.5

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from tzurot.cli import avatar_download
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
@@ -120,17 +120,19 @@ def read_user_map(path: Path | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if v is not None}
 
 
-def download_avatar(url: str, *, timeout: float = 15.0) -> tuple[bytes, str]:
-    """The image at `url`, or (b"", "") when it cannot be fetched (the URL is kept then)."""
-    if not url.startswith(("https://", "http://")):
-        return b"", ""
+def download_avatar(
+    url: str, *, timeout: float = 15.0, allow: frozenset[str] = frozenset()
+) -> tuple[bytes, str]:
+    """The image at `url`, or (b"", "") when it cannot be fetched (the URL is kept then):
+    under inference's rules for user-chosen URLs (avatar_download.py: public addresses only,
+    redirects checked again, one deadline for the whole download)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # http(s) only, checked above
-            kind = response.headers.get_content_type()
-            data = response.read(MAX_AVATAR_BYTES + 1)
-    except (OSError, ValueError):
+        data, kind = avatar_download.download(
+            url, timeout=timeout, max_bytes=MAX_AVATAR_BYTES, allow=allow
+        )
+    except avatar_download.Refused:
         return b"", ""
-    if len(data) > MAX_AVATAR_BYTES or not kind.startswith("image/"):
+    if not kind.startswith("image/"):
         return b"", ""
     return data, kind
 

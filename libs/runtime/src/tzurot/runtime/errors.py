@@ -26,6 +26,12 @@ MAX_QUOTE_CHARS = 60
 """How much of a caller's input an error message quotes."""
 MAX_MESSAGE_CHARS = 1000
 MAX_METADATA_CHARS = 200
+"""A metadata key, and a value that does not fit whole in the budget, is cut to this."""
+MAX_METADATA_BYTES = 2048
+"""All of an error's metadata together (keys and values, UTF-8): no count of entries is
+capped, so an entry added last (inference's `refused_key_providers`, a comma-separated list
+kept whole) is never dropped for being the seventeenth; an entry past the budget is cut to
+MAX_METADATA_CHARS, or left out and logged (its key, never its value)."""
 # Status message and details travel in trailers, and gRPC refuses trailers over 8 KiB (the
 # call then fails with a transport error instead of our status): everything is cut short.
 
@@ -191,10 +197,7 @@ def _pack(message: Message) -> any_pb2.Any:
 
 def to_status(err: TzurotError) -> grpc.Status:
     """The rich gRPC status for `err`, ready for `context.abort_with_status`."""
-    metadata = {
-        _cut(key, MAX_METADATA_CHARS): _cut(value, MAX_METADATA_CHARS)
-        for key, value in list(err.metadata.items())[:16]
-    }
+    metadata = _bounded_metadata(err.metadata)
     info = error_details_pb2.ErrorInfo(
         reason=_cut(err.reason, MAX_METADATA_CHARS), domain=ERROR_DOMAIN, metadata=metadata
     )
@@ -205,6 +208,32 @@ def to_status(err: TzurotError) -> grpc.Status:
     )
     status: grpc.Status = rpc_status.to_status(proto)
     return status
+
+
+def _bounded_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """`metadata` within MAX_METADATA_BYTES, in its order: each entry whole while it fits,
+    else its value cut to MAX_METADATA_CHARS while that fits, else left out (logged)."""
+    kept: dict[str, str] = {}
+    left = MAX_METADATA_BYTES
+    dropped: list[str] = []
+    for raw_key, raw_value in metadata.items():
+        key = _cut(raw_key, MAX_METADATA_CHARS)
+        for value in (raw_value, _cut(raw_value, MAX_METADATA_CHARS)):
+            size = len(key.encode()) + len(value.encode())
+            if size <= left:
+                kept[key], left = value, left - size
+                break
+        else:
+            dropped.append(key)
+    if dropped:
+        _log_metadata_dropped(dropped)
+    return kept
+
+
+def _log_metadata_dropped(keys: list[str]) -> None:
+    import structlog  # noqa: PLC0415 - the CLI imports this module and rarely needs a log
+
+    structlog.get_logger("tzurot.rpc").warning("rpc.error_metadata_dropped", keys=keys)
 
 
 def error_from_code(

@@ -100,6 +100,30 @@ class SpeechDone:
     back."""
 
 
+ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""An ElevenLabs voice id: theirs are 20 letters and digits ("21m00Tcm4TlvDq8ikWAM"); the id
+goes into the URL's path, so nothing that could leave its segment ("/", ".", "?", "#", "%")."""
+SPEECH_VOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:-]{0,99}")
+"""An OpenAI-compatible voice name ("alloy", Kokoro's "af_bella" or "af_sky+af_bella"): sent
+in the request's body, never its URL."""
+
+
+def _check_voice_id(voice: Voice) -> None:
+    if voice.provider == ELEVENLABS:
+        if not ELEVENLABS_VOICE_ID.fullmatch(voice.voice_id):
+            raise InvalidArgument(
+                "voice.voice_id",
+                "an ElevenLabs voice_id is letters and digits (like 21m00Tcm4TlvDq8ikWAM, "
+                "from the voice's page or /v1/voices), at most 64 characters",
+            )
+    elif not SPEECH_VOICE_NAME.fullmatch(voice.voice_id):
+        raise InvalidArgument(
+            "voice.voice_id",
+            "voice_id is the provider's voice name (like alloy): letters, digits and _ . + : -, "
+            "at most 100 characters",
+        )
+
+
 def _check_range(field: str, value: float | None, low: float, high: float) -> None:
     if value is not None and not low <= value <= high:
         raise InvalidArgument(f"voice.{field}", f"{field} must be from {low} to {high}")
@@ -111,6 +135,7 @@ def validate_voice(voice: Voice) -> Voice:
         raise InvalidArgument("voice.provider", "name the voice's provider")
     if not voice.voice_id.strip() or len(voice.voice_id) > 200:
         raise InvalidArgument("voice.voice_id", "voice_id is required (at most 200 characters)")
+    _check_voice_id(voice)
     if len(voice.model) > 200:
         raise InvalidArgument("voice.model", "model is longer than 200 characters")
     for name in ("stability", "similarity_boost", "style"):

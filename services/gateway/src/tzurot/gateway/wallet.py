@@ -15,7 +15,9 @@ deleted, then asks the provider (seconds), and a deletion can run meanwhile. So 
 write runs under `Users.key_write`, which re-reads the deletion's mark and keeps a deletion
 from being recorded until keyvault answered: a deletion recorded first refuses the write
 (USER_DATA_DELETING), one asked during the write waits for it and then removes that key with
-her others (store/deletions.py `KeyWriteFence`).
+her others (store/deletions.py `KeyWriteFence`). A write keyvault did not confirm (no answer
+in time, a broken connection) may have landed: the user's records, read before and after it,
+say whether it did, and `set` answers with that truth (key_landing.py).
 
 A provider outside the known ones is refused before any call that would name it, with a
 message that never quotes it: the commonest slip is pasting the key into the `provider`
@@ -48,6 +50,7 @@ import structlog
 from pydantic import SecretStr
 
 from tzurot.gateway.domain import Actor, KeyCheck, KeyRestriction, StoredKey, User, WalletKey
+from tzurot.gateway.key_landing import may_have_landed, read_back
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
 from tzurot.runtime.errors import (
@@ -244,8 +247,16 @@ class Wallet:
             except TzurotError as exc:
                 raise _rejected_key(exc, provider) from None
             restriction, unchecked = check.restriction, check.unchecked
-        async with self._users.key_write(user.id):  # her deletion may have begun meanwhile
-            record = await self._keyvault.put_key(user.id, provider, api_key)
+        before = await self._stored_record(user.id, provider)  # for an unconfirmed write
+        try:
+            async with self._users.key_write(user.id):  # her deletion may have begun meanwhile
+                record = await self._keyvault.put_key(user.id, provider, api_key)
+        except TzurotError as exc:
+            if not may_have_landed(exc):
+                raise
+            record = await read_back(
+                lambda: self._stored_record(user.id, provider), provider, api_key, before, exc
+            )
         log.info(
             "wallet.key_set",
             user_id=user.id,
@@ -314,6 +325,10 @@ class Wallet:
                 f"{'one billed request' if spent == 1 else f'{spent} billed requests'} on it)",
             )
         return KeyTest(True, f"the key works ({check.models} models visible)")
+
+    async def _stored_record(self, user_id: str, provider: str) -> WalletKey | None:
+        keys = await self._keyvault.list_keys(user_id)
+        return next((key for key in keys if key.provider == provider), None)
 
     async def _stored(self, user_id: str) -> frozenset[str]:
         """The providers the user holds a key for (keyvault's ListKeys names no provider)."""

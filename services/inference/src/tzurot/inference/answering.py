@@ -11,10 +11,12 @@
   same way: the user is told to raise max_tokens or think less. A content filter is a refusal.
 - Time is counted while the provider is silent, never while it answers: its first event
   (thinking counts) must come within `first_event_timeout`, each later one within
-  `idle_timeout` of the one before; an answer that keeps coming is never cut off. No attempt
-  starts, nor waits for its first event, past the answer's deadline: `total_timeout` from its
-  start, or sooner the caller's (a reply passes one deadline to all its tool rounds, so a
-  round never gets a fresh `total_timeout`). Nothing is sent once the deadline passed.
+  `idle_timeout` of the one before. No attempt starts, nor waits for any event, past the
+  answer's deadline: `total_timeout` from its start, or sooner the caller's (a reply passes
+  one deadline to all its tool rounds, so a round never gets a fresh `total_timeout`; the
+  reply's ends a grace before its caller's, service.py). Nothing is sent once the deadline
+  passed; an answer still streaming then is cut off (DEADLINE_EXCEEDED, after its estimate),
+  so its error, with what the reply must report, reaches the caller before its own cut.
 - A retry, and a round that may still call skills, start only while the time left holds the
   wait and the attempt's floor (`min_attempt_seconds`, or `first_event_timeout` when
   shorter); with less, the error is the outcome (a 429's with its Retry-After: the caller hears
@@ -77,13 +79,20 @@ from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import Retries
 from tzurot.inference.thinking import ThinkingFilter, split_thinking
-from tzurot.runtime.errors import InvalidArgument, ResourceExhausted, TzurotError, Unavailable
+from tzurot.runtime.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    ResourceExhausted,
+    TzurotError,
+    Unavailable,
+)
 
 MAX_REPEAT_RETRIES = 2
 MAX_EMPTY_RETRIES = 1
 MAX_TIMEOUT_RETRIES = 2
 TEMPERATURE_STEP = 0.3
 FREQUENCY_STEP = 0.5
+TIMER_SLACK_SECONDS = 0.01
 HOLD_CHARS = 48
 """Held back at the start: enough to see a "Name: [2025-06-03 14:05] " echo whole."""
 
@@ -195,6 +204,8 @@ async def answer(
                 yield broken_off_usage(provider.name, model, call.messages, state.received)
             wait = budget.retry(err, state, call)
             if wait is None:
+                if isinstance(err, TimeoutError) and state.started and budget.ran_out():
+                    raise _out_of_time(provider.name) from None
                 if isinstance(err, TimeoutError):
                     raise _no_answer_in_time(provider.name) from None
                 raise
@@ -278,6 +289,10 @@ class _Budget:
     def time_left(self) -> float:
         return self._deadline - self._clock()
 
+    def ran_out(self) -> bool:
+        """Whether the deadline passed (a timer may fire a hair before the clock reads it)."""
+        return self.time_left() < TIMER_SLACK_SECONDS
+
     def fits(self) -> bool:
         """Whether an attempt started now still has its floor of time."""
         return self.time_left() >= self._floor
@@ -301,6 +316,7 @@ class _Budget:
             idle=self._settings.idle_timeout,
             request=left,
             clock=self._clock,
+            end=self._deadline,
         )
 
     def retry(
@@ -375,6 +391,16 @@ def _no_answer_in_time(provider: str) -> Unavailable:
     )
 
 
+def _out_of_time(provider: str) -> DeadlineExceeded:
+    """An answer still coming when the reply's time ran out: cut off, as the caller would cut
+    it a moment later, but with the reply's report sent first."""
+    return DeadlineExceeded(
+        f"the answer from {provider} took too long; try again",
+        reason="ANSWER_TIME_LIMIT",
+        metadata={"provider": provider},
+    )
+
+
 def _max_tokens_used_up(provider: str) -> InvalidArgument:
     return InvalidArgument(
         f"{FIELD_PREFIX}.max_tokens",
@@ -389,12 +415,14 @@ async def _paced(
     stream: AsyncGenerator[StreamEvent, None], limits: _Limits, state: _Attempt
 ) -> AsyncGenerator[StreamEvent, None]:
     """The provider's events; TimeoutError when the first is not there by `limits.first_by`,
-    or a later one not within `limits.idle` seconds of the one before. Only the wait for the
-    provider is timed, never the caller's time between events (a timeout around a yield
-    would cancel the caller's own await)."""
+    or a later one not within `limits.idle` seconds of the one before, or any past
+    `limits.end` (the answer's deadline: a model still answering then is cut off). Only the
+    wait for the provider is timed, never the caller's time between events (a timeout around
+    a yield would cancel the caller's own await)."""
     async with aclosing(stream):
         while True:
             wait = limits.idle if state.started else limits.first_by - limits.clock()
+            wait = min(wait, limits.end - limits.clock())
             try:
                 async with asyncio.timeout(max(wait, 0.0)):
                     event = await anext(stream)
@@ -412,6 +440,8 @@ class _Limits:
     request: float
     """Each step of the HTTP request (the SDK's timeout): the time left."""
     clock: Callable[[], float]
+    end: float = float("inf")
+    """The clock's time by which the answer must be done: no event is waited for past it."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tzurot.inference.server import InferenceServicer
 from tzurot.inference.service import Inference, ModelName, ReplySettings, SkillRuntime
 from tzurot.inference.skills.base import Skill
 from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
+from tzurot.inference.skills.extract import Extractor, ProcessExtractor, WorkerLimits
 from tzurot.inference.skills.generate_image import GenerateImageSkill, ImageSettings
 from tzurot.inference.skills.loop import LoopSettings
 from tzurot.inference.skills.memory_search import MemorySearchSkill
@@ -72,6 +73,8 @@ class InferenceApp:
     llm: LlmClient
     grace: float
     downloads: httpx.AsyncClient
+    pages: ProcessExtractor
+    """The page-text worker (read_url, web_research), started once the server is."""
     warm_up: asyncio.Future[tiktoken.Encoding] | None = field(default=None, repr=False)
     """Building the o200k encoding (~1 s) in a thread (`warm.py`), so the first reply does
     not wait for it."""
@@ -85,16 +88,20 @@ class InferenceApp:
         try:
             await self.running.stop(self.grace)
         finally:
-            await _close(self.channels, self.llm, self.downloads)
+            await _close(self.channels, self.llm, self.downloads, self.pages)
 
 
 async def _close(
-    channels: tuple[grpc.aio.Channel, ...], llm: LlmClient, downloads: httpx.AsyncClient
+    channels: tuple[grpc.aio.Channel, ...],
+    llm: LlmClient,
+    downloads: httpx.AsyncClient,
+    pages: ProcessExtractor,
 ) -> None:
     for channel in channels:
         await channel.close()
     await llm.aclose()
     await downloads.aclose()
+    await pages.aclose()
 
 
 def reply_settings(settings: InferenceSettings) -> ReplySettings:
@@ -117,6 +124,7 @@ def reply_settings(settings: InferenceSettings) -> ReplySettings:
             min_attempt_seconds=settings.min_attempt_seconds,
         ),
         cleanup_rules=rules,
+        report_grace_seconds=settings.report_grace_seconds,
         vision=ModelName(settings.vision_provider, settings.vision_model),
         transcription=ModelName(settings.transcription_provider, settings.transcription_model),
         transcript_cleanup=ModelName(
@@ -131,8 +139,10 @@ def skill_runtime(
     llm: LlmClient,
     memories: GrpcMemories,
     http: httpx.AsyncClient,
+    pages: Extractor,
 ) -> SkillRuntime:
-    """The built-in skills as the operator configured them."""
+    """The built-in skills as the operator configured them; `pages` parses what read_url
+    and web_research fetch."""
     fetcher = SafeFetcher(
         EgressPolicy(
             max_bytes=settings.skill_fetch_max_bytes,
@@ -145,7 +155,7 @@ def skill_runtime(
         endpoint = "chat" if settings.image_provider == "openrouter" else "images"
     skills: list[Skill] = [
         MemorySearchSkill(memories),
-        ReadUrlSkill(fetcher),
+        ReadUrlSkill(fetcher, pages),
         GenerateImageSkill(
             llm,
             ImageSettings(
@@ -166,7 +176,7 @@ def skill_runtime(
     elif settings.search_backend == "brave":
         backend = BraveSearch(http, settings.brave_url)
     if backend is not None:
-        skills.append(WebResearchSkill(backend, fetcher))
+        skills.append(WebResearchSkill(backend, fetcher, pages=pages))
     return SkillRuntime(
         registry=SkillRegistry(
             skills, disabled=settings.skills_disabled, enabled=settings.skills_enabled
@@ -209,6 +219,12 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
     channels = (memory, keyvault)
     llm = LlmClient(timeout_seconds=settings.provider_timeout_seconds)
     downloads = httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
+    pages = ProcessExtractor(
+        WorkerLimits(
+            memory_bytes=settings.skill_extract_memory_mb * 1024 * 1024,
+            seconds=settings.skill_extract_seconds,
+        )
+    )
     memories = GrpcMemories(memory)
     keys = KeyResolver(GrpcKeyVault(keyvault), settings.system_keys, settings.free_models)
     try:
@@ -220,7 +236,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             settings=options,
             memories=memories,
             context=GrpcReplyContext(memory),
-            skills=skill_runtime(settings, llm=llm, memories=memories, http=downloads),
+            skills=skill_runtime(settings, llm=llm, memories=memories, http=downloads, pages=pages),
             attachments=AttachmentReader(
                 HttpDownloader(downloads, settings.attachment_hosts),
                 llm,
@@ -259,8 +275,10 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         )
         encoding = warm_up(channels)
         await running.start()
+        # The page worker starts at the first page read (~0.3 s of CPU, 55-100 MB), not here:
+        # most replicas, and every mesh a test starts, never read a page.
     except BaseException:
-        await _close(channels, llm, downloads)
+        await _close(channels, llm, downloads, pages)
         raise
     return InferenceApp(
         running=running,
@@ -268,5 +286,6 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
         llm=llm,
         grace=settings.grace_seconds,
         downloads=downloads,
+        pages=pages,
         warm_up=encoding,
     )

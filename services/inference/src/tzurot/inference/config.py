@@ -50,7 +50,13 @@ class InferenceSettings(ServiceSettings):
     idle_timeout_seconds: float = Field(default=120.0, gt=0)
     """The longest silence between two events once the provider began (never asked again)."""
     total_timeout_seconds: float = Field(default=480.0, gt=0)
-    """No attempt of one reply starts, nor waits for its first event, later than this."""
+    """No attempt of one reply starts, nor waits for its first event, later than this; a
+    reply still going then (an answer streaming, a skill running) is cut off."""
+    report_grace_seconds: float = Field(default=2.0, ge=0, le=30)
+    """A reply ends this long (at most a quarter of the caller's time) before its caller's
+    gRPC deadline (the gateway's), so that what it must report arrives first: its failed
+    usage and the wallet keys refused on the way (error metadata `refused_key_providers`),
+    which the caller's own cut would lose."""
     min_attempt_seconds: float = Field(default=15.0, gt=0)
     """A retry (after its wait), or a round that may call skills, starts only with this much
     of the reply's time left (or `first_event_timeout_seconds`, when shorter)."""
@@ -95,6 +101,10 @@ class InferenceSettings(ServiceSettings):
     """"host:port" origins read_url may reach although private: for tests only; empty."""
     skill_fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     skill_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    skill_extract_memory_mb: int = Field(default=256, ge=128, le=4096)
+    """The page-text worker's address space (RLIMIT_AS): a page past it is not read."""
+    skill_extract_seconds: float = Field(default=10.0, gt=0, le=120)
+    """A page's parsing at most (CPU and wall): the worker is killed and replaced past it."""
     search_backend: Literal["", "searxng", "brave"] = ""
     """web_research's engine; empty leaves web_research off."""
     searxng_url: str = ""

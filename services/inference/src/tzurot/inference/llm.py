@@ -19,6 +19,7 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from typing import Any
 
 import httpx2
 import openai
@@ -292,11 +293,18 @@ class LlmClient:
         size: str,
     ) -> ImageAnswer:
         """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`, with the
-        tokens its `usage` says were billed (gpt-image-1; zero when it says nothing)."""
+        tokens its `usage` says were billed (gpt-image-1; zero when it says nothing). DALL-E
+        answers with a URL unless asked for `b64_json` (`_b64_format`); the GPT image models
+        always answer in base64 and refuse the parameter."""
         client = self._client(provider)
         try:
             result = await client.images.generate(
-                model=model, prompt=prompt, n=count, size=size, extra_headers=_auth(api_key)
+                model=model,
+                prompt=prompt,
+                n=count,
+                size=size,
+                extra_headers=_auth(api_key),
+                **_b64_format(model),
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
@@ -551,3 +559,12 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         if math.isfinite(value) and value >= 0:
             return value
     return None
+
+
+def _b64_format(model: str) -> dict[str, Any]:
+    """`response_format="b64_json"` for DALL-E 2 and 3 (whose default is a URL valid for an
+    hour, fetched again and paid for in vain when it cannot be); nothing for other models:
+    the GPT image models always answer in base64 and refuse the parameter."""
+    if model.rsplit("/", 1)[-1].lower().startswith("dall-e"):
+        return {"response_format": "b64_json"}
+    return {}

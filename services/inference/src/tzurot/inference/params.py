@@ -127,6 +127,14 @@ class AdvancedParameters(_Strict):
             name: getattr(self, name) for name in SAMPLING_NAMES if getattr(self, name) is not None
         }
 
+    def for_operator_key(self) -> AdvancedParameters:
+        """These parameters as the operator's key may be used with (a free model only, see
+        keys.py): without `models` and `route`, which let OpenRouter fall back to other,
+        paid, models on any error of the free one."""
+        if self.models is None and self.route is None:
+            return self
+        return self.model_copy(update={"models": None, "route": None})
+
     def routing(self) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
         if self.provider is not None:

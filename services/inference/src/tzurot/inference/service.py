@@ -131,6 +131,10 @@ class ReplySettings:
     transcript_cleanup: ModelName | None = None
     stream_interval_seconds: float = 0.1
     """Text deltas are merged so at most one goes out per interval (coalesce.py); 0: each."""
+    report_grace_seconds: float = 2.0
+    """A reply ends this long before its caller's deadline (never more than a quarter of the
+    caller's time), so its error (the failed usage, the wallet keys refused on the way)
+    reaches the caller before the caller's own cut."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,13 @@ class Inference:
         `time_limit`: seconds the caller waits (its gRPC deadline), which bound the helper
         models' retries and the answer: all its rounds end by that deadline or the answer's
         total_timeout from now, whichever is sooner (AnswerSettings), and a wait that would
-        outlast it is not waited out (a 429 is the outcome, with its Retry-After)."""
+        outlast it is not waited out (a 429 is the outcome, with its Retry-After). The reply
+        ends `report_grace_seconds` (at most a quarter of `time_limit`) before that deadline:
+        an answer still streaming, or a skill still running, is cut off then, and its error
+        goes out with what it must say (the failed usage, `refused_key_providers`) while the
+        caller still listens."""
+        if time_limit is not None:
+            time_limit -= min(self._settings.report_grace_seconds, max(time_limit, 0.0) / 4)
         reply = self._reply(request, self._retry_policy(time_limit))
         return coalesced(reply, self._settings.stream_interval_seconds)
 
@@ -321,7 +331,8 @@ class Inference:
                 provider=provider,
                 api_key=key.api_key,
                 model=request.model.model,
-                params=params,
+                # The operator's key (a free model only): no fallback to paid models.
+                params=params.for_operator_key() if key.source == "system" else params,
                 name=request.character.name,
                 recent=recent,
                 rules=rules,

@@ -289,7 +289,9 @@ class ElevenLabsClient:
             body["voice_settings"] = settings
         request = self._http.build_request(
             "POST",
-            f"{self._base}/v1/text-to-speech/{voice.voice_id}/stream",
+            # Quoted whole: an id like "../../v1/sound-generation#" must stay one path
+            # segment, not aim the listener's key at another endpoint (review 158 M1).
+            f"{self._base}/v1/text-to-speech/{_segment(voice.voice_id)}/stream",
             params={"output_format": ELEVENLABS_OUTPUT},
             json=body,
             headers={"xi-api-key": api_key.get_secret_value()},
@@ -432,3 +434,10 @@ class OpenAISpeechClient:
             if wait is None:
                 raise err from None
             await asyncio.sleep(wait)
+
+
+def _segment(voice_id: str) -> str:
+    """`voice_id` as one URL path segment: every reserved character quoted, and "." or ".."
+    (which quoting keeps, and a client resolves as a relative path) quoted too."""
+    quoted = quote(voice_id, safe="")
+    return quoted.replace(".", "%2E") if quoted.strip(".") == "" else quoted

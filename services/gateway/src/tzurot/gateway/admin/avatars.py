@@ -4,7 +4,9 @@ signed attachment URLs (which expire), and the edge serves them publicly at
 
 What is served publicly carries no metadata (`clean_avatar`): a PNG without its text and eXIf
 chunks, a JPEG or WebP re-encoded without its Exif (GPS position, camera serial), XMP and
-comments, as a card's picture is (cards/pictures.py); a GIF as it came (it holds no Exif).
+comments, as a card's picture is (cards/pictures.py); a GIF as it came (it holds no Exif). An
+animated WebP too large to re-encode (`pictures.animation_refusal`: frames x pixels, canvas)
+is refused before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def clean_avatar(data: bytes, kind: str) -> bytes:
                     f"the avatar is {opened.width}x{opened.height}; at most "
                     f"{MAX_AVATAR_PIXELS} pixels",
                 )
+            refusal = pictures.animation_refusal(opened)  # from the header, nothing decoded
+            if refusal is not None:
+                raise InvalidArgument("image", f"the avatar cannot be kept: {refusal}")
             return pictures.without_metadata(data, opened)
     except (pictures.UnusablePicture, UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidArgument("image", f"the avatar image cannot be read: {exc}") from None

@@ -9,7 +9,13 @@ WebP re-encoded by Pillow without its Exif (GPS position, camera serial, times),
 comments (`without_metadata`). The ICC profile is kept (the colours stay right) and the Exif
 orientation applied first; a JPEG keeps its quantization tables and subsampling (as
 `quality="keep"`), a lossless WebP stays lossless, a lossy one is encoded at quality 95, and
-an animated WebP keeps its frames, their durations and its loop count. Any other picture, or
+an animated WebP keeps its frames, their durations and its loop count. An animation is
+re-encoded one frame at a time (never all its frames decoded at once), and only when its
+frames together hold at most `MAX_ANIMATION_PIXELS` and its canvas at most
+`MAX_ANIMATION_FRAME_PIXELS`, counted from the header before any decoding (identical frames
+compress to a few bytes each: a 66 KB file can hold 12 frames of 4096x4096). A larger one is
+`UnusablePicture` for `without_metadata`; a card's picture becomes a still of its first
+frame. Any other picture, or
 one whose re-encoding is over 1 MiB, is scaled down to 1024 px (orientation applied, no
 metadata), then less until its PNG fits 1 MiB. Either way the avatar is far under what the
 edge serves (8 MiB) and a card's export stays small. Pillow does the work, on a worker thread
@@ -31,6 +37,12 @@ _STEPS = (1024, 768, 512, 384, 256)  # 256² RGBA is at most 256 KiB: the last s
 _KEPT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _DROPPED_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
 WEBP_LOSSY_QUALITY = 95
+MAX_ANIMATION_PIXELS = 32 * 1024 * 1024
+"""An animation's frames x width x height at most: about 1 s of CPU to re-encode, while one
+frame at a time is held (1024x1024 x 32 frames, 256x256 x 512)."""
+MAX_ANIMATION_FRAME_PIXELS = 2048 * 2048
+"""An animation's canvas at most: libwebp's animation encoder keeps several canvases (a
+2048x2048 animation peaks near 250 MB, a 4096x4096 one past 700 MB)."""
 
 
 class UnusablePicture(Exception):
@@ -50,6 +62,8 @@ def avatar_from(data: bytes, image: Image.Image) -> Avatar:
         if image.format == "PNG":
             kept = without_text_chunks(data)
             _load(image)  # a picture that cannot be decoded is not kept
+        elif animation_refusal(image) is not None:
+            return _scaled_down(image)  # a still of its first frame
         else:
             kept = without_metadata(data, image)
         if kept is not None and len(kept) <= MAX_BYTES:
@@ -60,6 +74,9 @@ def avatar_from(data: bytes, image: Image.Image) -> Avatar:
 def without_metadata(data: bytes, image: Image.Image) -> bytes:
     """The JPEG or WebP picture `data` (opened as `image`) re-encoded in its format, upright
     and without Exif, XMP or comments; its ICC profile kept (see the module's docstring)."""
+    refusal = animation_refusal(image)
+    if refusal is not None:
+        raise UnusablePicture(refusal)
     _load(image)
     icc = image.info.get("icc_profile") or None
     out = io.BytesIO()
@@ -90,27 +107,75 @@ def _jpeg_without_metadata(image: Image.Image, icc: bytes | None, out: io.BytesI
     upright.save(out, "JPEG", icc_profile=icc, comment=b"", subsampling=subsampling, **extra)
 
 
+def animation_refusal(image: Image.Image) -> str | None:
+    """Why the animation `image` is too large to re-encode (its canvas past
+    `MAX_ANIMATION_FRAME_PIXELS`, or its frames together past `MAX_ANIMATION_PIXELS`); None
+    for a still picture or one within both. The frame count comes from the header: nothing is
+    decoded."""
+    frames = int(getattr(image, "n_frames", 1))
+    canvas = image.width * image.height
+    if frames <= 1:
+        return None
+    if canvas > MAX_ANIMATION_FRAME_PIXELS:
+        return (
+            f"the animation is {image.width}x{image.height}; an animation may hold at most "
+            f"{MAX_ANIMATION_FRAME_PIXELS} pixels a frame"
+        )
+    if frames * canvas > MAX_ANIMATION_PIXELS:
+        return (
+            f"the animation has {frames} frames of {image.width}x{image.height}; at most "
+            f"{MAX_ANIMATION_PIXELS} pixels in all its frames together"
+        )
+    return None
+
+
 def _animation_without_metadata(
     data: bytes, image: Image.Image, icc: bytes | None, out: io.BytesIO
 ) -> None:
-    from PIL import ImageSequence  # noqa: PLC0415 - Pillow on first use (codec's docstring)
-
-    frames: list[Image.Image] = []
-    durations: list[int] = []
-    for frame in ImageSequence.Iterator(image):
-        converted = frame.convert("RGBA")  # loads the frame (its duration); keeps the Exif
-        durations.append(int(frame.info.get("duration", 0)))
-        frames.append(_upright(converted))
-    frames[0].save(
+    # Pillow's encoder reads a frame, adds it, then reads `duration[i]`: `_UprightFrames`
+    # decodes frame i only when asked and appends its duration as it does, so one frame is
+    # held at a time and no Exif or XMP is passed on (the encoder writes only what it is given).
+    first = _upright(_frame(image, 0))
+    durations = [int(image.info.get("duration", 0))]
+    rest = _UprightFrames(image, durations)
+    first.save(
         out,
         "WEBP",
         save_all=True,
-        append_images=frames[1:],
+        append_images=[rest],
         duration=durations,
         loop=int(image.info.get("loop", 0)),
         icc_profile=icc,
         **_webp_quality(data),
     )
+
+
+def _frame(image: Image.Image, index: int) -> Image.Image:
+    image.seek(index)
+    return image.convert("RGBA")  # loads the frame (and its duration); keeps the Exif
+
+
+class _UprightFrames:
+    """Frames 1.. of an animation, decoded one at a time as Pillow's WebP encoder seeks them
+    (it needs `n_frames`, `seek`, `mode` and `getim`), each upright."""
+
+    mode = "RGBA"
+
+    def __init__(self, image: Image.Image, durations: list[int]) -> None:
+        self._image = image
+        self._durations = durations
+        self.n_frames = int(getattr(image, "n_frames", 1)) - 1
+        self._current: Image.Image | None = None
+
+    def seek(self, index: int) -> None:
+        self._current = None  # the previous frame goes before the next is decoded
+        converted = _frame(self._image, index + 1)
+        self._durations.append(int(self._image.info.get("duration", 0)))
+        self._current = _upright(converted)
+
+    def getim(self) -> Any:
+        assert self._current is not None
+        return self._current.getim()
 
 
 def _upright(picture: Image.Image) -> Image.Image:

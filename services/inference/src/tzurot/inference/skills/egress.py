@@ -8,6 +8,9 @@ Every hop of a fetch:
   that checked address (the URL is rewritten to the IP, `Host` and TLS SNI keep the name,
   so the certificate is still verified for the name): no DNS rebinding between check and
   connect;
+- only ports 80 and 443 (inference's NetworkPolicy lets no other out), refused at once;
+- every checked address is tried in turn, IPv4 first, each connection within 5 s (a cluster
+  without IPv6 egress does not wait out the deadline on a name's AAAA record);
 - redirects are followed by hand (at most `max_redirects`), each one checked again;
 - the declared type must be one the caller reads, the size is capped while streaming, and
   the whole fetch has one deadline.
@@ -20,6 +23,7 @@ used (they would connect somewhere else than the checked address).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
@@ -74,10 +78,23 @@ async def system_resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+WEB_PORTS = frozenset({80, 443})
+CONNECT_SECONDS = 5.0
+"""One address's connection at most, so the next one resolved is still tried in time."""
+
+
 def is_public(address: IpAddress) -> bool:
-    """Whether connecting to `address` stays out of private networks and metadata services."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether connecting to `address` stays out of private networks and metadata services.
+    IPv6 that carries an IPv4 address (mapped, 6to4, Teredo's client) is judged by it too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.is_site_local:
+            return False
+        else:
+            carried = [address.sixtofour, address.teredo[1] if address.teredo else None]
+            if any(inner is not None and not is_public(inner) for inner in carried):
+                return False
     return (
         address.is_global
         and not address.is_multicast
@@ -102,6 +119,15 @@ class SafeFetcher:
         self._resolve = resolve
         self._transport = transport
 
+    def with_max_bytes(self, max_bytes: int) -> SafeFetcher:
+        """The same fetcher (rules, resolver, transport) with another size limit (an image
+        is allowed more than a page)."""
+        return SafeFetcher(
+            dataclasses.replace(self._policy, max_bytes=max_bytes),
+            resolve=self._resolve,
+            transport=self._transport,
+        )
+
     async def fetch(self, url: str, *, accept: frozenset[str]) -> Fetched:
         """The body at `url`, of one of the `accept`ed types; FetchRefused saying why not."""
         try:
@@ -111,21 +137,16 @@ class SafeFetcher:
             raise FetchRefused(f"the page did not load within {self._policy.timeout:g} s") from None
 
     async def _follow(self, url: str, accept: frozenset[str]) -> Fetched:
+        timeout = self._policy.timeout
         async with httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
-            timeout=self._policy.timeout,
+            timeout=httpx.Timeout(timeout, connect=min(CONNECT_SECONDS, timeout)),
             transport=self._transport,
         ) as client:
             for _ in range(self._policy.max_redirects + 1):
-                target, headers, extensions = await self._checked(url)
-                request = client.build_request(
-                    "GET", target, headers=headers, extensions=extensions
-                )
-                try:
-                    response = await client.send(request, stream=True)
-                except httpx.HTTPError:
-                    raise FetchRefused("the site could not be reached") from None
+                targets, headers, extensions = await self._checked(url)
+                response = await self._connect(client, targets, headers, extensions)
                 try:
                     if response.status_code in REDIRECTS:
                         location = response.headers.get("location")
@@ -138,8 +159,28 @@ class SafeFetcher:
                     await response.aclose()
         raise FetchRefused(f"more than {self._policy.max_redirects} redirects")
 
-    async def _checked(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
-        """The URL rewritten to a checked address, with the Host header and SNI for it."""
+    async def _connect(
+        self,
+        client: httpx.AsyncClient,
+        targets: list[str],
+        headers: dict[str, str],
+        extensions: dict[str, str],
+    ) -> httpx.Response:
+        """The response from the first of `targets` that takes the connection: an address
+        that cannot be reached (an AAAA where IPv6 egress is closed) gives way to the next."""
+        for target in targets:
+            request = client.build_request("GET", target, headers=headers, extensions=extensions)
+            try:
+                return await client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue  # nothing was sent: the next address
+            except httpx.HTTPError:
+                raise FetchRefused("the site could not be reached") from None
+        raise FetchRefused("the site could not be reached")
+
+    async def _checked(self, url: str) -> tuple[list[str], dict[str, str], dict[str, str]]:
+        """The URL rewritten to each checked address (IPv4 first), with the Host header and
+        SNI for them."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchRefused("only http and https links can be read")
@@ -152,17 +193,21 @@ class SafeFetcher:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise FetchRefused("the link has an invalid port") from None
-        address = self._address(host, port, await self._addresses(host, port))
-        shown = f"[{address}]" if address.version == 6 else str(address)
+        addresses = self._checked_addresses(host, port, await self._addresses(host, port))
+        targets = []
+        for address in sorted(addresses, key=lambda a: a.version):  # IPv4 egress is the open one
+            shown = f"[{address}]" if address.version == 6 else str(address)
+            path = parts.path or "/"
+            targets.append(urlunsplit((parts.scheme, f"{shown}:{port}", path, parts.query, "")))
         default = port == (443 if parts.scheme == "https" else 80)
-        target = urlunsplit((parts.scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
+        named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
         headers = {
-            "Host": host if default else f"{host}:{port}",
+            "Host": named if default else f"{named}:{port}",
             "User-Agent": self._policy.user_agent,
             "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.1",
         }
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return target, headers, extensions
+        return targets, headers, extensions
 
     async def _addresses(self, host: str, port: int) -> list[IpAddress]:
         try:
@@ -180,16 +225,22 @@ class SafeFetcher:
             raise FetchRefused(f"the host {host} does not resolve")
         return addresses
 
-    def _address(self, host: str, port: int, addresses: list[IpAddress]) -> IpAddress:
-        """The address to connect to: every one must be public, unless the origin is allowed."""
+    def _checked_addresses(
+        self, host: str, port: int, addresses: list[IpAddress]
+    ) -> list[IpAddress]:
+        """The addresses to connect to: every one must be public, on port 80 or 443 (the only
+        ones inference's NetworkPolicy lets out: another would wait out the whole deadline),
+        unless the origin is allowed."""
         if f"{host}:{port}" in self._policy.allow:
-            return addresses[0]
+            return addresses
         for address in addresses:
             if not is_public(address):
                 raise FetchRefused(
                     "refused: the link points to a private, local or metadata address"
                 )
-        return addresses[0]
+        if port not in WEB_PORTS:
+            raise FetchRefused(f"refused: only ports 80 and 443 can be reached, not {port}")
+        return addresses
 
     async def _body(self, url: str, response: httpx.Response, accept: frozenset[str]) -> Fetched:
         if response.status_code >= 400:  # HTTP's error range

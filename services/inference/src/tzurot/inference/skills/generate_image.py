@@ -6,9 +6,12 @@ or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (
 magic bytes, size) and become files of the answer, which the bot posts as attachments.
 Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
 answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
-delivered. Every call the model answered is paid for, and noted as soon as it answered
+delivered. Every call the model answered is paid for, and noted once its images are read
 (`SkillContext.spending`, request_type "image_generation": the image model's provider, model,
-tokens and images), also when an image cannot be used (too large, not an image). A call cut
+tokens and images), also when an image cannot be used (too large, not an image): noted
+failed (paid, not delivered) when not one image could be attached. An image answered as a
+URL is fetched by the SSRF-safe fetcher with the image's own limit (`max_bytes`), and DALL-E
+is asked for base64 (`response_format`, llm.py) so there is nothing to fetch. A call cut
 off by the loop's time limit while its request was out is noted as paid, not delivered
 (failed): the images asked for, no tokens (unknown). The provider may have drawn and billed
 them: it bills a request it received, and with at least `min_seconds` left when it starts,
@@ -102,7 +105,9 @@ class GenerateImageSkill:
     def __init__(self, images: ImageModel, settings: ImageSettings, fetcher: SafeFetcher) -> None:
         self._images = images
         self._settings = settings
-        self._fetcher = fetcher
+        # An image answered as a URL is fetched with the image's own limit, not a page's:
+        # a 3 MiB image refused by read_url's 2 MiB was paid for and never shown.
+        self._fetcher = fetcher.with_max_bytes(settings.max_bytes)
         self.file_bytes = settings.max_bytes
         self.parameters: Mapping[str, Any] = {
             "type": "object",
@@ -160,9 +165,34 @@ class GenerateImageSkill:
 
         answer = await whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
         urls = answer.urls
-        paid(TokenUsage(answer.usage.input_tokens, answer.usage.output_tokens, images=len(urls)))
+        usage = TokenUsage(answer.usage.input_tokens, answer.usage.output_tokens, images=len(urls))
         if not urls:
+            paid(usage, failed=True)
             raise SkillError("the image model returned no image")
+        try:
+            files, unusable = await self._files(urls, count, prompt)
+        except BaseException:  # cut off while fetching: paid, not delivered
+            paid(usage, failed=True)
+            raise
+        # Paid either way; `failed` (not delivered) when not one image can be attached.
+        paid(usage, failed=not files)
+        if not files:
+            raise SkillError(f"{unusable[0]}; nothing to attach")
+        drawn = "an image" if len(files) == 1 else f"{len(files)} images"
+        text = f"Drew {drawn} of: {prompt}. {'It is' if len(files) == 1 else 'They are'} "
+        text += "attached to your answer."
+        if unusable:
+            text += f" {len(unusable)} more could not be used ({unusable[0]})."
+        return SkillOutput(
+            text=text,
+            summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
+            files=tuple(files),
+        )
+
+    async def _files(
+        self, urls: tuple[str, ...], count: int, prompt: str
+    ) -> tuple[list[GeneratedFile], list[str]]:
+        """Up to `count` attachable images, and why each one that is not could not be used."""
         files: list[GeneratedFile] = []
         unusable: list[str] = []
         for url in urls:  # a spare image stands in for one that cannot be used
@@ -176,18 +206,7 @@ class GenerateImageSkill:
                 continue
             name = f"image-{len(files) + 1}.{ext}"
             files.append(GeneratedFile(name, mime, data, description=prompt[:500]))
-        if not files:  # paid for all the same (noted above)
-            raise SkillError(f"{unusable[0]}; nothing to attach")
-        drawn = "an image" if len(files) == 1 else f"{len(files)} images"
-        text = f"Drew {drawn} of: {prompt}. {'It is' if len(files) == 1 else 'They are'} "
-        text += "attached to your answer."
-        if unusable:
-            text += f" {len(unusable)} more could not be used ({unusable[0]})."
-        return SkillOutput(
-            text=text,
-            summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
-            files=tuple(files),
-        )
+        return files, unusable
 
     async def _bytes(self, url: str) -> bytes:
         limit = self._settings.max_bytes

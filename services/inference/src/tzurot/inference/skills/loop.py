@@ -2,7 +2,9 @@
 
 - Skills are offered as OpenAI tools. When an answer carries `tool_calls`, every call of that
   round runs at once (they are independent by construction: the model asked for them
-  together), each within its own time limit and the loop's remaining time; the results,
+  together), each within its own time limit and the loop's remaining time (never past the
+  reply's deadline, LoopTarget.deadline: a skill still running then would be cut off by the
+  caller with the reply's report, its refused keys, unsent); the results,
   cut to a token budget, are appended as `tool` messages and the model is asked again.
   A call with less of the budget left than its skill's `min_seconds` is refused unstarted
   (the model reads why), so a paid call is never started only to be cancelled.
@@ -179,7 +181,10 @@ class ToolLoop:
         """run()'s rounds; every answer call adds what it was billed to `meter`."""
         conversation = list(messages)
         target = _with_deadline(target)
-        deadline = self._clock() + self._settings.time_budget
+        # The skills' budget, never past the reply's deadline: a skill still running then
+        # would be cut by the caller with the reply's report (refused keys) unsent.
+        assert target.deadline is not None  # _with_deadline sets it
+        deadline = min(self._clock() + self._settings.time_budget, target.deadline)
         offered = bool(self._tools) and self._support.allows(target.provider.name, target.model)
         steps: list[SkillStep] = []
         room = FileRoom(self._settings.max_files, self._settings.max_file_bytes)

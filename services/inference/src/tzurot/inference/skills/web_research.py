@@ -1,7 +1,8 @@
 """web_research: search the web, read the top results, answer with sources, remember.
 
 The backend finds candidates; the top ones are read in parallel through read_url's
-SSRF-safe fetcher (a result that cannot be read keeps its search snippet). The model gets
+SSRF-safe fetcher (a result that cannot be read, for whatever reason, keeps its search
+snippet with a note: one bad page never fails a search that may have been paid for). The model gets
 numbered sources to cite. With auto_memorize the findings are stored as one long-term
 memory of the asking user with the personality (their own scope, never the shared lore),
 tagged `lore_research`, so their next question on the subject is answered from memory
@@ -17,8 +18,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
 from tzurot.inference.skills.egress import SafeFetcher
+from tzurot.inference.skills.extract import Extractor, InlineExtractor
 from tzurot.inference.skills.read_url import read_page
 from tzurot.inference.skills.search import SearchBackend, SearchHit
 
@@ -27,6 +31,8 @@ MEMORY_EXCERPT_CHARS = 300
 MEMORY_TAG = "lore_research"
 MEMORY_CHARS = 3900
 """Memory keeps at most 4000 characters a memory."""
+
+log = structlog.get_logger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -69,9 +75,11 @@ class WebResearchSkill:
         backend: SearchBackend,
         fetcher: SafeFetcher,
         clock: Callable[[], datetime] = _utc_now,
+        pages: Extractor | None = None,
     ) -> None:
         self._backend = backend
         self._fetcher = fetcher
+        self._pages = pages or InlineExtractor()
         self._clock = clock
 
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
@@ -100,9 +108,13 @@ class WebResearchSkill:
 
     async def _excerpt(self, hit: SearchHit) -> str:
         try:
-            page = await read_page(self._fetcher, hit.url)
-        except SkillError:
-            return hit.snippet or "(could not be read)"
+            page = await read_page(self._fetcher, hit.url, self._pages)
+        except Exception as exc:  # one bad page must not fail a search that may be paid
+            if not isinstance(exc, SkillError):
+                log.warning("web_research_page_failed", url=hit.url, error=type(exc).__name__)
+            why = str(exc) if isinstance(exc, SkillError) else "it could not be read"
+            note = f"(the page was not read: {why})"
+            return f"{hit.snippet} {note}" if hit.snippet else note
         return page.text[:EXCERPT_CHARS]
 
 
