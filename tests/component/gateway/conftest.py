@@ -15,7 +15,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Collection,
     Iterator,
     Sequence,
 )
@@ -419,8 +418,8 @@ class FakeKeyVault:
 class FakeSpeech:
     """Inference's voice RPCs over ElevenLabs accounts by user id (the voice ids each holds).
 
-    A clone makes a voice in its cloner's account (`cloned`: each one's user and personality
-    id; `keeps`: the voice ids its sweep keeps), then waits for `clone_gate` when set
+    A clone makes a voice in its cloner's account, marked for its personality (`cloned`: each
+    one's user and personality id; it deletes nothing else), then waits for `clone_gate` when set
     (`clone_made` is set first: the voice is in her account, ElevenLabs has not answered
     yet). A delete with a user's key finds the voice in
     that user's account only; the first one waits for `delete_gate` when set (`delete_started`
@@ -430,7 +429,8 @@ class FakeSpeech:
     error: TzurotError | None = None
     deletes: list[tuple[str, str]] = field(default_factory=list)
     cloned: list[tuple[str, str]] = field(default_factory=list)
-    keeps: list[Collection[str]] = field(default_factory=list)
+    listed: list[tuple[str, str]] = field(default_factory=list)
+    """Each `marked_clones` call: whose account, for which personality."""
     marks: dict[str, str] = field(default_factory=dict)
     """Each clone's mark: the personality id it was made for."""
     clone_gate: asyncio.Event | None = None
@@ -439,6 +439,7 @@ class FakeSpeech:
     delete_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
+        self.listed.append((user_id, personality_id))
         if self.error is not None:
             raise self.error
         return sorted(
@@ -471,11 +472,9 @@ class FakeSpeech:
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_ids: Collection[str] = (),
     ) -> str:
         voice_id = f"clone-{len(self.cloned) + 1}"
         self.cloned.append((user_id, personality_id))
-        self.keeps.append(set(keep_voice_ids))
         self.marks[voice_id] = personality_id
         self.accounts.setdefault(user_id, set()).add(voice_id)
         self.clone_made.set()

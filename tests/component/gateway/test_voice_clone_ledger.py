@@ -58,28 +58,45 @@ def by_hand(voice_id: str) -> Voice:
     return Voice(provider="elevenlabs", voice_id=voice_id)
 
 
+async def voice_id_of(engine: AsyncEngine, personality: Personality) -> str | None:
+    """The voice id the personality stores now (None without a voice)."""
+    voice = await VoiceStore(engine).voice(personality.id)
+    return None if voice is None else voice.voice_id
+
+
+async def heron_given_wrens_clone(
+    admin: Admin, store: GatewayStore, engine: AsyncEngine, alice: User
+) -> tuple[Voice, Personality]:
+    """Alice's Wren (with a sample) cloned, and the clone set by hand as her Heron's voice
+    (the same character as another persona): (the clone, Heron)."""
+    owner = Principal(alice)
+    await with_a_sample(store, engine, "Wren", alice)
+    heron, _ = await store.import_personality(PersonalitySeed(name="Heron"), owner_user_id=alice.id)
+    made, _ = await admin.clone_voice(owner, "wren")
+    await admin.set_personality_voice(owner, "heron", by_hand(made.voice_id))
+    return made, heron
+
+
+@pytest.fixture
+async def alice(gateway: Gateway) -> User:
+    return await gateway.user(ALICE)
+
+
 # ---- finding 2: a voice another personality stores is never deleted ----
 
 
 async def test_a_reclone_keeps_the_old_clone_another_personality_uses(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
-    await with_a_sample(store, engine, "Wren", alice)
-    heron, _ = await store.import_personality(PersonalitySeed(name="Heron"), owner_user_id=alice.id)
-    first, _ = await voiced_admin.clone_voice(owner, "wren")
-    # The same character as another persona: Heron gets Wren's clone, set by hand.
-    await voiced_admin.set_personality_voice(owner, "heron", by_hand(first.voice_id))
+    first, heron = await heron_given_wrens_clone(voiced_admin, store, engine, alice)
 
     second, _ = await voiced_admin.clone_voice(owner, "wren")
 
     assert speech.deletes == []
     assert speech.accounts[alice.id] == {first.voice_id, second.voice_id}
-    heron_voice = await VoiceStore(engine).voice(heron.id)
-    assert heron_voice is not None
-    assert heron_voice.voice_id == first.voice_id
+    assert await voice_id_of(engine, heron) == first.voice_id
     # Still recorded: once Heron lets it go, the next clone of Wren deletes it.
     assert await recorded(engine) == {(alice.id, first.voice_id), (alice.id, second.voice_id)}
     await voiced_admin.set_personality_voice(owner, "heron", None)
@@ -91,14 +108,13 @@ async def test_a_reclone_keeps_the_old_clone_another_personality_uses(
     assert await recorded(engine) == {(alice.id, third.voice_id)}
 
 
-async def test_inference_sweeps_no_clone_marked_for_it_that_a_personality_uses(
+async def test_the_sweep_deletes_no_clone_marked_for_it_that_a_personality_uses(
     voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
-    """Inference deletes the clones marked for the personality but the one voice id it is
-    told to keep: with two of them possibly marked for it in use (its voice now, and an
-    earlier clone of it reused by hand for Heron), it is asked for no sweep; with one, that
-    one is kept."""
+    """Gateway's sweep before each clone (admin/lost_clones.py) deletes no clone marked for
+    the personality that a personality uses (its voice now, an earlier clone of it reused by
+    hand for Heron) or voice_clones records; inference only marks each clone for Wren."""
     alice = await gateway.user(ALICE)
     owner = Principal(alice)
     wren = await with_a_sample(store, engine, "Wren", alice)
@@ -110,29 +126,23 @@ async def test_inference_sweeps_no_clone_marked_for_it_that_a_personality_uses(
     await voiced_admin.set_personality_voice(owner, "wren", by_hand(RACHEL))
     await voiced_admin.clone_voice(owner, "wren")  # clone-4; clone-3 deleted
 
-    assert speech.cloned == [(alice.id, wren.id)] * 3 + [(alice.id, "")]
-    assert speech.keeps == ["", "clone-1", "clone-2", ""]
+    assert speech.cloned == [(alice.id, wren.id)] * 4
+    assert speech.listed == [(alice.id, wren.id)] * 4
     assert speech.accounts[alice.id] == {"clone-2", "clone-4"}
 
 
 async def test_deleting_a_personality_keeps_its_clone_another_personality_uses(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
-    await with_a_sample(store, engine, "Wren", alice)
-    heron, _ = await store.import_personality(PersonalitySeed(name="Heron"), owner_user_id=alice.id)
-    made, _ = await voiced_admin.clone_voice(owner, "wren")
-    await voiced_admin.set_personality_voice(owner, "heron", by_hand(made.voice_id))
+    made, heron = await heron_given_wrens_clone(voiced_admin, store, engine, alice)
 
     await voiced_admin.delete_personality(owner, "wren")
 
     assert speech.deletes == []
     assert speech.accounts[alice.id] == {made.voice_id}
-    heron_voice = await VoiceStore(engine).voice(heron.id)
-    assert heron_voice is not None
-    assert heron_voice.voice_id == made.voice_id
+    assert await voice_id_of(engine, heron) == made.voice_id
     # Her data deletion still deletes the voice she cloned (Heron goes with it).
     await voiced_admin.delete_user_data(owner)
     assert speech.deletes == [(alice.id, made.voice_id)]
@@ -140,12 +150,11 @@ async def test_deleting_a_personality_keeps_its_clone_another_personality_uses(
 
 
 async def test_a_voice_stored_while_its_clone_is_being_deleted_waits_for_the_deletion(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """The decision and the delete at ElevenLabs hold the voice id's lock: a voice set by hand
     meanwhile is stored after the deletion, never slipped in between the check and it."""
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
     await with_a_sample(store, engine, "Wren", alice)
     await store.import_personality(PersonalitySeed(name="Heron"), owner_user_id=alice.id)
@@ -168,10 +177,9 @@ async def test_a_voice_stored_while_its_clone_is_being_deleted_waits_for_the_del
 
 
 async def test_a_clone_removed_by_hand_is_deleted_with_the_personality(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
     await with_a_sample(store, engine, "Wren", alice, public=True)
     made, _ = await voiced_admin.clone_voice(owner, "wren")
@@ -185,12 +193,11 @@ async def test_a_clone_removed_by_hand_is_deleted_with_the_personality(
 
 
 async def test_a_clone_replaced_by_hand_is_deleted_by_the_cloners_data_deletion(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """Wren is public (her data deletion keeps it): the clone she replaced by hand goes from
     her account all the same, with her key."""
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
     await with_a_sample(store, engine, "Wren", alice, public=True)
     made, _ = await voiced_admin.clone_voice(owner, "wren")
@@ -203,13 +210,12 @@ async def test_a_clone_replaced_by_hand_is_deleted_by_the_cloners_data_deletion(
 
 
 async def test_a_superuser_reclone_leaves_the_owners_clone_recorded_for_the_deletion(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """A clone by someone else is in their account: a superuser's clone does not delete the
     owner's, which stays recorded, and the personality's deletion deletes both, each with its
     cloner's key."""
-    alice = await gateway.user(ALICE)
     root = await store.upsert_user(ROOT, superuser=True)
     await with_a_sample(store, engine, "Wren", alice, public=True)
     hers, _ = await voiced_admin.clone_voice(Principal(alice), "wren")
@@ -225,13 +231,12 @@ async def test_a_superuser_reclone_leaves_the_owners_clone_recorded_for_the_dele
 
 
 async def test_a_clone_the_key_cannot_delete_stays_recorded_for_the_next_deletion(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """A rejected key: the personality is deleted all the same and the clone stays in her
     account, still recorded, so her data deletion tries again (with a key that works by
     then)."""
-    alice = await gateway.user(ALICE)
     owner = Principal(alice)
     await with_a_sample(store, engine, "Wren", alice, public=True)
     made, _ = await voiced_admin.clone_voice(owner, "wren")
@@ -251,13 +256,12 @@ async def test_a_clone_the_key_cannot_delete_stays_recorded_for_the_next_deletio
 
 
 async def test_her_data_deletion_deletes_her_clone_another_users_personality_stores(
-    voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
+    voiced_admin: Admin, alice: User, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """Her own clones go with her data whatever stores them: her key goes too, so nothing could
     delete them later, and a clone speaks only for the account holding it. One made for her
     private personality in another user's account, which he uses elsewhere, stays."""
-    alice = await gateway.user(ALICE)
     bob = await store.upsert_user(BOB, superuser=True)
     await with_a_sample(store, engine, "Wren", alice)
     await with_a_sample(store, engine, "Lark", alice)

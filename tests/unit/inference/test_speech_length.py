@@ -1,6 +1,8 @@
 """A speech too long for a voice message is refused before the vendor is asked (and bills it):
 its duration estimated from the text and the voice's speed (tzurot.inference.speech_length)."""
 
+import unicodedata
+
 import httpx2 as httpx
 import pytest
 from pydantic import SecretStr
@@ -42,6 +44,40 @@ def test_syllabic_scripts_weigh_what_they_take_to_say_and_white_space_runs_count
     assert spoken_characters("안녕") == 6.0  # Hangul: 3 each
     assert spoken_characters("かな") == 4.0  # kana: 2 each
     assert spoken_characters("  a \n\n\t b  ") == 3.0
+
+
+def test_decomposed_korean_weighs_what_composed_korean_does() -> None:
+    """Hangul typed or pasted decomposed (NFD: two or three jamo a syllable) is read composed;
+    before, each jamo weighed a syllable: a 4,096-character NFD text at OpenAI's slowest speed
+    was refused (~49 minutes estimated), though it lasts ~18."""
+    composed = "안녕하세요 " * 100
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert len(decomposed) > 2 * len(composed)
+    assert spoken_characters(decomposed) == spoken_characters(composed)
+    nfd = unicodedata.normalize("NFD", "한국어" * 2000)[:4096]
+    assert clearly_longer_than(nfd, 0.25, MAX_VOICE_MESSAGE_SECONDS) is None
+
+
+def test_a_digit_weighs_a_number_word() -> None:
+    """Numbers are read as words ("9999999" is "nine million nine hundred…", some 60 letters
+    for 7 digits): 10,000 characters of them at speed 0.7 last well over 40 minutes, and are
+    refused now; before, each digit weighed one letter (~14 minutes estimated)."""
+    assert spoken_characters("1234") == 16.0
+    assert spoken_characters("٣") == 4.0  # a digit of another script too
+    numbers = ("9999999 " * 1250)[:10_000]
+    assert clearly_longer_than(numbers, 0.7, MAX_VOICE_MESSAGE_SECONDS) is not None
+    # Prose with a few numbers in it is still far from the cap.
+    prose = "In 1999 she walked 12 miles and met 3 friends. " * 200  # 9,400 characters
+    assert clearly_longer_than(prose[:2000], 1.0, MAX_VOICE_MESSAGE_SECONDS) is None
+
+
+def test_at_the_default_cap_of_2000_characters_nothing_is_refused() -> None:
+    """gateway's default voice_max_characters: even the heaviest 2,000 characters at the
+    slowest speed a provider takes (OpenAI's 0.25) stay under 40 minutes; only a raised cap
+    with a slow voice can make the check fire."""
+    for text in (HAN[:2000], "9" * 2000):
+        assert clearly_longer_than(text, 0.7, MAX_VOICE_MESSAGE_SECONDS) is None
+        assert estimated_seconds(text, 0.25) < 40 * 60 * 1.15
 
 
 def test_only_a_speech_clearly_over_the_cap_is_refused() -> None:

@@ -968,15 +968,19 @@ class CloneVoiceHeader(_message.Message):
     PERSONALITY_ID_FIELD_NUMBER: _builtins.int
     KEEP_VOICE_ID_FIELD_NUMBER: _builtins.int
     KEEP_VOICE_IDS_FIELD_NUMBER: _builtins.int
+    MARK_PERSONALITY_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     name: _builtins.str
     """Shown in the user's ElevenLabs voice list."""
     description: _builtins.str
     personality_id: _builtins.str
-    """The personality the clone is for (gateway's id). Inference marks each clone with it and
-    with an id of its own attempt, in the voice's description, so a clone whose answer was lost
-    is found again: before cloning, the user's voices marked for this personality (other than
-    keep_voice_id) are deleted. Empty: no such clean-up.
+    """The personality the clone is for (gateway's id), with inference's clean-up: inference marks
+    each clone with it and with an id of its own attempt, in the voice's description, so a
+    clone whose answer was lost is found again, and before cloning deletes the user's voices
+    marked for this personality (other than keep_voice_id and keep_voice_ids). Empty: no such
+    clean-up. Sent only by an older gateway; a newer one sends mark_personality_id instead and
+    does the clean-up itself, because an inference older than keep_voice_ids reads
+    keep_voice_id alone and would delete every other voice still in use.
     """
     keep_voice_id: _builtins.str
     """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
@@ -984,11 +988,20 @@ class CloneVoiceHeader(_message.Message):
     keep_voice_ids; set alone only by an older gateway, and kept for an older inference (which
     reads no other), so gateway sets it when exactly one voice is to be kept.
     """
+    mark_personality_id: _builtins.str
+    """The personality the clone is for (gateway's id), marked on it as personality_id is, with no
+    clean-up: gateway deletes the clones marked for the personality whose answer was lost
+    itself (ListMarkedClones, DeleteVoice), each under its voice id's lock and never one a
+    personality stores or voice_clones records. A gateway sends this and leaves personality_id
+    empty, so an older inference (which does not know this field) cleans nothing up; the clone
+    it makes then carries no personality in its mark. Both set: they must name the same one.
+    """
     @_builtins.property
     def keep_voice_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Every voice id the clean-up must keep: the personality's voice now and each earlier clone
         of this user for it that a personality still stores (reused by hand for another). Inference
-        keeps all of them and keep_voice_id.
+        keeps all of them and keep_voice_id. Sent only with personality_id (a gateway of the
+        release that added it).
         """
 
     def __init__(
@@ -1000,10 +1013,11 @@ class CloneVoiceHeader(_message.Message):
         personality_id: _builtins.str = ...,
         keep_voice_id: _builtins.str = ...,
         keep_voice_ids: _abc.Iterable[_builtins.str] | None = ...,
+        mark_personality_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keep_voice_id", b"keep_voice_id", "keep_voice_ids", b"keep_voice_ids", "name", b"name", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keep_voice_id", b"keep_voice_id", "keep_voice_ids", b"keep_voice_ids", "mark_personality_id", b"mark_personality_id", "name", b"name", "personality_id", b"personality_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
 import grpc
@@ -18,6 +18,7 @@ from tzurot.gateway.domain import (
     SkillInfo,
     WalletKey,
 )
+from tzurot.gateway.ports import MARKED_CLONES_WAIT_SECONDS
 from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
 from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import from_rpc_error
@@ -147,17 +148,14 @@ class GrpcInference:
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_ids: Collection[str] = (),
     ) -> str:
-        kept = sorted(set(keep_voice_ids))
         header = inf.CloneVoiceHeader(
             user_id=user_id,
             name=name,
             description=description,
-            personality_id=personality_id,
-            # An older inference reads keep_voice_id alone: set when it names them all.
-            keep_voice_id=kept[0] if len(kept) == 1 else "",
-            keep_voice_ids=kept,
+            # The mark alone, never `personality_id`: an older inference would delete every
+            # clone marked for it but keep_voice_id, voices in use too (the proto says why).
+            mark_personality_id=personality_id,
         )
 
         async def parts() -> AsyncIterator[inf.CloneVoiceRequest]:
@@ -187,7 +185,7 @@ class GrpcInference:
         try:
             reply = await self._stub.ListMarkedClones(
                 inf.ListMarkedClonesRequest(user_id=user_id, personality_id=personality_id),
-                timeout=self._generate_timeout,
+                timeout=MARKED_CLONES_WAIT_SECONDS,
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None

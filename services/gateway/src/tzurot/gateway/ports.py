@@ -1,6 +1,6 @@
 """What gateway's use-cases need from the other services (gRPC adapters in clients.py)."""
 
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -140,6 +140,12 @@ class KeyVault(Protocol):
         ...
 
 
+MARKED_CLONES_WAIT_SECONDS = 10.0
+"""How long listing an ElevenLabs account for the clones marked for a personality may take
+(`Speech.marked_clones`): a sweep of lost clones that best does without, never the 480 s a
+clone may take; one that gives up is tried again (admin/lost_clones.py)."""
+
+
 class Speech(Protocol):
     """Inference's voice RPCs (issue 17)."""
 
@@ -158,11 +164,10 @@ class Speech(Protocol):
         samples: Sequence[tuple[str, bytes]],
         *,
         personality_id: str,
-        keep_voice_ids: Collection[str] = (),
     ) -> str:
-        """An ElevenLabs Instant Voice Clone with the user's key; its voice id. Clones made
-        earlier for the personality whose answer was lost are deleted first, never one of
-        `keep_voice_ids` (the personality's voice now, and any clone of it still in use)."""
+        """An ElevenLabs Instant Voice Clone with the user's key; its voice id. The clone is
+        marked for the personality (found again by `marked_clones` if its answer is lost);
+        nothing else is deleted (gateway sweeps the lost clones itself, under its locks)."""
         ...
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
@@ -171,5 +176,6 @@ class Speech(Protocol):
 
     async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
         """The voice ids of the clones in the user's ElevenLabs account marked for the
-        personality (also those whose answer was lost, which voice_clones never recorded)."""
+        personality (also those whose answer was lost, which voice_clones never recorded).
+        Gives up after MARKED_CLONES_WAIT_SECONDS (DEADLINE_EXCEEDED)."""
         ...

@@ -157,18 +157,55 @@ class VoiceStore:
             which = sa.and_(which, c.cloner_id == cloner_id)
         return await self._clones(which)
 
-    async def clones_in_use(self, personality_id: str, cloner_id: str) -> set[str]:
-        """The voice ids of `cloner_id`'s clones for the personality that a personality (it,
-        or another, set by hand) still stores: what inference's sweep of the clones marked
-        for it must keep."""
-        c, v = t.voice_clones.c, t.personality_voices.c
-        stmt = sa.select(c.voice_id).where(
-            c.personality_id == personality_id,
-            c.cloner_id == cloner_id,
-            sa.exists().where(v.voice_id == c.voice_id, v.provider == ELEVENLABS),
+    async def lost_clone_accounts(
+        self, personality_id: str, cloners: Collection[str] = ()
+    ) -> tuple[set[str], float]:
+        """Whose ElevenLabs accounts a personality's deletion lists for the clones marked for
+        it that voice_clones never recorded, and for how many seconds its deletion has been
+        under way (0 when not marked). No account when it could have no marked clone: no voice
+        sample, no clone recorded or stored for it, and no `cloners` (those whose recorded
+        clones the deletion has deleted already). Else its owner, `cloners` and whoever it
+        records as a cloner of it (voice_clones, personality_voices.cloned_by)."""
+        p, c, v, s = (
+            t.personalities.c,
+            t.voice_clones.c,
+            t.personality_voices.c,
+            t.voice_samples.c,
+        )
+        pending = sa.func.coalesce(
+            sa.func.extract("epoch", sa.func.now() - p.deletion_requested_at), 0
         )
         async with self._autocommit.connect() as conn:
-            return set((await conn.scalars(stmt)).all())
+            row = (
+                await conn.execute(
+                    sa.select(
+                        p.owner_user_id,
+                        pending,
+                        sa.exists().where(s.personality_id == personality_id),
+                    ).where(p.id == personality_id)
+                )
+            ).first()
+            if row is None:
+                return set(), 0.0
+            recorded = set(
+                (
+                    await conn.scalars(
+                        sa.union(
+                            sa.select(c.cloner_id).where(c.personality_id == personality_id),
+                            sa.select(v.cloned_by).where(
+                                v.personality_id == personality_id, v.cloned_by.is_not(None)
+                            ),
+                        )
+                    )
+                ).all()
+            )
+        accounts = {str(u) for u in (*recorded, *cloners)}
+        owner, seconds, has_samples = row
+        if not accounts and not has_samples:
+            return set(), float(seconds)
+        if owner is not None:
+            accounts.add(str(owner))
+        return accounts, float(seconds)
 
     async def is_cloner(self, user_id: str, voice_id: str) -> bool:
         """Whether `user_id` cloned `voice_id` (its clone, in her ElevenLabs account)."""

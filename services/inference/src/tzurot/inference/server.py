@@ -93,6 +93,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             personality_id=header.personality_id,
             keep_voice_id=header.keep_voice_id,
             keep_voice_ids=tuple(header.keep_voice_ids),
+            mark_personality_id=header.mark_personality_id,
         )
         return inf.CloneVoiceResponse(voice_id=voice_id)
 

@@ -9,14 +9,27 @@ spoken syllable, about four or five a second; a Hangul block one syllable too; a
 of which Japanese speaks seven or eight a second. Those characters weigh what they take to say,
 measured in alphabetic characters. The voice's speed divides it (0.7 lasts 1/0.7 as long).
 
-It is an estimate: voices differ, and numbers or symbols may be spoken longer than they are
-written. So only a speech estimated clearly over the cap (`CLEARLY_OVER`) is refused; one near
-it is made, and the check of the audio itself (voice.py) stays the backstop.
+The text is read in its composed form (NFC) first: Korean typed or pasted decomposed (NFD)
+spells each syllable as two or three jamo, which would otherwise weigh three times a syllable.
+A digit weighs what it takes to say: numbers are read as words ("1,234,567" is "one million two
+hundred thirty-four thousand…"), about four letters a digit.
+
+It is an estimate: voices differ, and symbols may be spoken longer than they are written. So
+only a speech estimated clearly over the cap (`CLEARLY_OVER`) is refused; one near it is made,
+and the check of the audio itself (voice.py) stays the backstop.
+
+When it can fire: a voice message lasts at most 40 minutes, about 40,000 alphabetic characters
+at speed 1, so with gateway's default `voice_max_characters` (2,000 characters spoken at most)
+even 2,000 Han characters or digits (7,000 or 8,000 weighted) stay under the refusal at the
+slowest speed a provider takes (OpenAI's 0.25: ~32 minutes). The check can refuse something
+only with an operator's cap raised towards MAX_SPEECH_CHARS (10,000) and a slow voice, mostly
+for text in a syllabic script or numbers.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 CHARACTERS_PER_SECOND = 1000 / 60
 """Alphabetic characters (spaces and punctuation included) spoken a second at speed 1."""
@@ -26,13 +39,15 @@ _WEIGHTS = (
     (re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"), 3.5),  # Han
     (re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"), 3.0),  # Hangul
     (re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9d]"), 2.0),  # Hiragana, Katakana
+    (re.compile(r"\d"), 4.0),  # a digit of any script: read as a number word
 )
 _SPACES = re.compile(r"\s+")
 
 
 def spoken_characters(text: str) -> float:
-    """The text's length as alphabetic characters spoken (a run of white space is one)."""
-    text = _SPACES.sub(" ", text.strip())
+    """The text's length as alphabetic characters spoken (a run of white space is one), in
+    its composed form (NFC)."""
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", text).strip())
     weighted = float(len(text))
     for script, weight in _WEIGHTS:
         weighted += (weight - 1.0) * len(script.findall(text))

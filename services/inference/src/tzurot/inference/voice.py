@@ -22,7 +22,10 @@ their plan; each clone is marked (tzurot.inference.clone_marks) so it is found a
 that got no answer (as opposed to a refusal) looks its own attempt up and answers with the voice
 when ElevenLabs made it; every clone first deletes the earlier ones marked for its personality
 that are not the personality's voice now (an answer lost on the way to gateway, a gateway
-that died before storing it, a clone ElevenLabs finished after the lookup).
+that died before storing it, a clone ElevenLabs finished after the lookup). That clean-up is
+an older gateway's (CloneVoiceHeader.personality_id); a newer one asks for the mark alone
+(`mark_personality_id`) and deletes the lost clones itself (ListMarkedClones, DeleteVoice),
+each under its lock on the voice id, keeping every voice id a personality stores.
 
 A refusal of the key (INVALID_API_KEY) says whose key it was (`key_source`, as an answer's
 does): "user" for a key of the user's wallet, which gateway then marks inactive; never the
@@ -218,19 +221,30 @@ class VoiceService:
         personality_id: str = "",
         keep_voice_id: str = "",
         keep_voice_ids: Collection[str] = (),
+        mark_personality_id: str = "",
     ) -> str:
-        """An ElevenLabs Instant Voice Clone; its voice id. With `personality_id`, the clones
-        marked for that personality whose answer was lost (all but `keep_voice_id` and every
-        one of `keep_voice_ids`: the voices gateway says are still in use) are deleted
-        first."""
+        """An ElevenLabs Instant Voice Clone; its voice id, marked for the personality
+        (`mark_personality_id` or `personality_id`). With `personality_id` (an older
+        gateway's), the clones marked for that personality whose answer was lost (all but
+        `keep_voice_id` and every one of `keep_voice_ids`: the voices gateway says are still
+        in use) are deleted first; with `mark_personality_id` alone none is (gateway does
+        that itself, under its voice locks)."""
         _check_clone(user_id, name, samples)
-        if personality_id and not valid_personality_id(personality_id):
-            raise InvalidArgument("header.personality_id", "not a personality id")
+        for field, value in (
+            ("personality_id", personality_id),
+            ("mark_personality_id", mark_personality_id),
+        ):
+            if value and not valid_personality_id(value):
+                raise InvalidArgument(f"header.{field}", "not a personality id")
+        if personality_id and mark_personality_id and personality_id != mark_personality_id:
+            raise InvalidArgument(
+                "header.mark_personality_id", "names another personality than personality_id"
+            )
         key = await self._elevenlabs_key(user_id)
         if personality_id:
             keep = {v.strip() for v in (keep_voice_id, *keep_voice_ids)} - {""}
             await self._delete_lost_clones(key, personality_id, frozenset(keep))
-        mark = new_mark(personality_id)
+        mark = new_mark(personality_id or mark_personality_id)
         try:
             with refusal_names_key(ELEVENLABS, "user"):
                 return await self._elevenlabs.clone(
@@ -240,7 +254,7 @@ class VoiceService:
             found = await self._lost_clone(key, mark)
             if found is None:
                 raise
-            log.info("voice.clone_answer_lost_found", personality_id=personality_id)
+            log.info("voice.clone_answer_lost_found", personality_id=mark.personality_id)
             return found
 
     async def _lost_clone(self, key: SecretStr, mark: CloneMark) -> str | None:

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
 from tzurot.gateway.ids import is_uuid
-from tzurot.gateway.ports import KeyVault, Memory, SkillCatalog, Speech
+from tzurot.gateway.ports import (
+    MARKED_CLONES_WAIT_SECONDS,
+    KeyVault,
+    Memory,
+    SkillCatalog,
+    Speech,
+)
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
@@ -108,7 +114,10 @@ class AdminBase:
         speech: Speech | None = None,
         voice_max_characters: int = 2000,
         deletion_lease_seconds: float = 120.0,
+        marked_clones_wait_seconds: float = MARKED_CLONES_WAIT_SECONDS,
     ) -> None:
+        # How long a sweep of lost clones waits for an ElevenLabs account's list (lost_clones.py).
+        self._marked_clones_wait = marked_clones_wait_seconds
         # How long a deletion's request (then a sweep) holds it (deletions.py).
         self._deletion_lease = deletion_lease_seconds
         self._speech = speech  # inference's voice RPCs

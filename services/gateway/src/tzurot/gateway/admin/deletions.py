@@ -12,9 +12,7 @@ How:
   accounts they were cloned into, each with its cloner's key (`_delete_clones`; a user's
   keys go with her deletion, so no sweep could): every clone Tzurot recorded
   (voice_clones), also one replaced or removed by hand since, but none whose voice id a
-  personality not being deleted still stores (voice_store.py); for a personality, also the
-  clones marked for it that were never recorded (their answer lost: `_delete_lost_clones`,
-  best effort, in its owner's and its cloners' accounts). ElevenLabs unreachable fails
+  personality not being deleted still stores (voice_store.py). ElevenLabs unreachable fails
   the request with nothing recorded yet: asking again does it. A key ElevenLabs rejects
   turns inactive in its owner's wallet, as in any other use (`KeyUses.refused`); its clone
   stays in the account (and recorded).
@@ -27,7 +25,12 @@ How:
   the deletion (CLONE_IN_PROGRESS, nothing done; asked again once the clone is over, it
   deletes that clone too), and no clone starts until the deletion is recorded, after which
   none does. Else a clone saved after the lookup would stay in its cloner's account.
-- Then the steps, each of which can run again; the row last, and its mark with it.
+- Then the steps, each of which can run again; the row last, and its mark with it. For a
+  personality, one step deletes the clones marked for it that were never recorded (their
+  answer lost: `_delete_lost_clones`, in its owner's and its cloners' accounts, only for a
+  personality that ever had a sample or a clone), after the mark and memory's forget, with a
+  short wait for ElevenLabs: a slow or unreachable ElevenLabs hands the deletion to the sweeps,
+  which try again, rather than holding the request or dropping those clones.
 - A step that fails hands the deletion to the sweeps at once and the request answers
   FAILED_PRECONDITION `DELETION_PENDING` (nothing to ask again); a request that dies (its
   gateway killed) holds it until the lease runs out.
@@ -49,6 +52,7 @@ from collections.abc import Collection, Sequence
 import structlog
 
 from tzurot.gateway.admin.base import AdminBase
+from tzurot.gateway.admin.lost_clones import delete_lost_clones
 from tzurot.gateway.clone_locks import (
     CLONE_IN_PROGRESS,
     DELETION_IN_PROGRESS,
@@ -68,6 +72,9 @@ CLONE_DELETION_UNAVAILABLE = "CLONE_DELETION_UNAVAILABLE"
 """A deletion refused before anything was deleted: a cloned voice could not be deleted from
 ElevenLabs for now (unreachable, timed out); asking again does it."""
 
+LOST_CLONES_RETRY_SECONDS = 24 * 3600.0
+"""How long a personality's deletion waits for ElevenLabs to list its lost clones (slow or
+away) before it finishes without them, logged: the personality stays hidden meanwhile."""
 RETRY_SECONDS = 15.0
 """How long a deletion the sweep could not finish waits before the next try."""
 KINDS: tuple[Kind, ...] = ("personality", "user")
@@ -120,38 +127,32 @@ class DeletionAdmin(AdminBase):
                 deleted += int(found)
         return deleted
 
-    async def _delete_lost_clones(
-        self, personality_id: str, cloners: Collection[str], *, leaving: Collection[str]
-    ) -> int:
-        """Deletes the clones marked for the personality that voice_clones never recorded
-        (their answer lost, after ElevenLabs made them) from the accounts of those who may
-        have made them: its owner and whoever cloned it before; how many ElevenLabs still
-        had. Best effort: an account that cannot be listed (no key, a rejected key, one
-        restricted without `voices_read`, ElevenLabs away) or a voice that cannot be deleted
-        stays as it was, logged; a voice id a personality other than `leaving` stores is
-        kept, as for a recorded clone."""
+    async def _delete_lost_clones(self, personality_id: str, cloners: Collection[str]) -> int:
+        """A step of a personality's deletion, after its mark: deletes the clones marked for
+        it that voice_clones never recorded (their answer lost, after ElevenLabs made them)
+        from the accounts of those who may have made them (`VoiceStore.lost_clone_accounts`:
+        none for a personality that never had a sample or a clone, so nothing asks
+        ElevenLabs; else its owner, `cloners` and its recorded cloners); how many ElevenLabs
+        still had. Never a voice id another personality stores (lost_clones.py). ElevenLabs
+        slow or away (RETRYABLE, DEADLINE_EXCEEDED past `marked_clones_wait_seconds`) fails
+        the step, so the deletion sweep tries again, for LOST_CLONES_RETRY_SECONDS at most;
+        an account that cannot be listed for good (no key, a rejected key, one restricted
+        without `voices_read`, an inference without ListMarkedClones) is skipped, logged."""
         if self._speech is None:
             return 0
-        personality = await self._store.get_personality(personality_id)
-        owner = personality.owner_user_id if personality is not None else None
         voices = VoiceStore(self._store.engine)
+        accounts, pending = await voices.lost_clone_accounts(personality_id, cloners)
         deleted = 0
-        for user_id in sorted({*cloners, *([owner] if owner else [])}):
+        for user_id in sorted(accounts):
             try:
-                marked = await self._speech.marked_clones(user_id, personality_id)
-            except TzurotError as err:  # a rejected key: told by the recorded clones' delete
-                log.info("deletion.lost_clones_not_listed", reason=err.reason)
-                continue
-            for voice_id in marked:
-                async with voices.deleting_unrecorded(voice_id, leaving=leaving) as go:
-                    if not go:
-                        continue
-                    try:
-                        deleted += int(await self._speech.delete_voice(user_id, voice_id))
-                    except TzurotError as err:
-                        log.warning("deletion.lost_clone_kept", reason=err.reason)
-                        continue
-                log.info("deletion.lost_clone_deleted", personality_id=personality_id)
+                deleted += await delete_lost_clones(
+                    self._speech, voices, user_id, personality_id,
+                    wait=self._marked_clones_wait, leaving=(personality_id,),
+                )  # fmt: skip
+            except TzurotError as err:
+                if err.code in RETRYABLE and pending < LOST_CLONES_RETRY_SECONDS:
+                    raise
+                log.info("deletion.lost_clones_skipped", reason=err.reason)
         return deleted
 
     async def _delete_for_good(
@@ -182,16 +183,15 @@ class DeletionAdmin(AdminBase):
                     user_id=target_id,
                 )
                 await self._db.mark_user_deleting(target_id, self._deletion_lease)
+                cloners: set[str] = set()
             else:
                 recorded = await voices.clones_for(target_id)
                 deleted = await self._delete_clones(recorded, leaving=personality_ids)
-                deleted += await self._delete_lost_clones(
-                    target_id, {c.cloner_id for c in recorded}, leaving=personality_ids
-                )
+                cloners = {c.cloner_id for c in recorded}
                 await self._db.mark_personality_deleting(target_id, self._deletion_lease)
         log.info("deletion.started", kind=kind, target_id=target_id)
         try:
-            deleted += await self._finish_deletion(kind, target_id)
+            deleted += await self._finish_deletion(kind, target_id, cloners=cloners)
         except Exception as err:
             log.warning("deletion.interrupted", kind=kind, target_id=target_id, exc_info=True)
             # Postgres away too: the lease runs out instead.
@@ -201,9 +201,14 @@ class DeletionAdmin(AdminBase):
         log.info("deletion.finished", kind=kind, target_id=target_id, deleted=deleted)
         return deleted
 
-    async def _finish_deletion(self, kind: Kind, target_id: str) -> int:
+    async def _finish_deletion(
+        self, kind: Kind, target_id: str, *, cloners: Collection[str] = ()
+    ) -> int:
+        """The steps after the mark (each can run again): for a personality, memory's forget,
+        its lost clones (`cloners`: whose recorded clones the request deleted), its row."""
         if kind == "personality":
             deleted = await self._forget_personality(target_id)
+            deleted += await self._delete_lost_clones(target_id, cloners)
             await self._db.delete_personality(target_id)
             return deleted
         return await self._finish_user_deletion(target_id)

@@ -5,9 +5,9 @@ Speech is recorded in usage_log the moment the provider accepts the text (infere
 SpeechBilled), as failed until the audio is whole: what breaks off after that was paid for.
 One clone at a time per personality; a newer clone by the same user deletes her earlier ones
 for it from her ElevenLabs account (a plan holds few voices; voice_clones remembers them,
-also one replaced or removed by hand), never a voice id a personality still stores; inference
-first deletes the clones made for the personality whose answer was lost (all but the voices
-gateway still stores).
+also one replaced or removed by hand), never a voice id a personality still stores; before
+it, the clones marked for the personality whose answer was lost go too (lost_clones.py: never a
+voice id a personality stores, decided under the voice id's lock; inference only marks them).
 A speech spoken in a stand-in voice for the user who cloned the personality's voice says so
 (`own_clone_missing`): her clone is gone from her ElevenLabs account, and she can clone it again.
 A speech or a clone paid by the user's key marks it used; one the provider refused the key
@@ -24,6 +24,7 @@ import structlog
 
 from tzurot.audio import AudioError, AudioTooLong, probe
 from tzurot.gateway.admin.base import AdminBase, Principal
+from tzurot.gateway.admin.lost_clones import delete_lost_clones
 from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks, CloneStart
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
 from tzurot.gateway.gateway_core import user_data_deleting
@@ -303,22 +304,12 @@ class VoiceAdmin(AdminBase):
                 f"{quoted(target.slug)} has no voice samples; upload some first",
                 reason="NO_SAMPLES",
             )
-        before = await self._voices.voice(target.id)
-        # Inference's sweep of the clones marked for the personality keeps every voice id
-        # still in use: its voice now, and her earlier clones of it a personality still
-        # stores (reused by hand elsewhere).
-        kept = await self._voices.clones_in_use(target.id, user_id)
-        if before is not None and before.provider == ELEVENLABS:
-            kept.add(before.voice_id)
+        await self._sweep_lost_clones(user_id, target.id)
         try:
             voice_id = await self._speech_port().clone_voice(
-                user_id,
-                target.display_name,
-                _description(target),
-                samples,
+                user_id, target.display_name, _description(target), samples,
                 personality_id=target.id,
-                keep_voice_ids=kept,
-            )
+            )  # fmt: skip
         except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
             await self._gateway.key_uses.refused(user_id, err)
             raise
@@ -350,6 +341,22 @@ class VoiceAdmin(AdminBase):
         log.info("voice.cloned", personality_id=target.id, samples=len(samples))
         await self._delete_replaced_clones(user_id, target.id, voice_id)
         return voice, len(samples)
+
+    async def _sweep_lost_clones(self, user_id: str, personality_id: str) -> None:
+        """Before a clone: the user's clones marked for the personality whose answer was lost
+        go from her ElevenLabs account (lost_clones.py: never a voice id a personality stores
+        or voice_clones records, decided under its lock). Best effort: what cannot be listed
+        or deleted now (no key, ElevenLabs slow or away, an older inference) stays for the
+        next clone or the personality's deletion, and the clone goes on."""
+        try:
+            await delete_lost_clones(
+                self._speech_port(), self._voices, user_id, personality_id,
+                wait=self._marked_clones_wait,
+            )  # fmt: skip
+        except TzurotError as err:
+            log.info(
+                "voice.lost_clones_not_swept", personality_id=personality_id, reason=err.reason
+            )
 
     async def _delete_replaced_clones(self, user_id: str, personality_id: str, new: str) -> None:
         """The user's earlier clones for the personality (recorded in voice_clones: the one
