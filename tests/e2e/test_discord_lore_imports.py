@@ -1,7 +1,7 @@
 """Lorebook imports through the fake Discord, the real bot and the whole mesh: what the importer
-is told. A regex key inference would refuse to compile is refused at import, naming the
-entry; a book near the size limit comes back from its own export; a card or lorebook whose
-book's uids were renumbered says so."""
+is told. A regex key inference would refuse to compile is dropped at import, naming the
+entry, and the rest of the book imported; a book near the size limit comes back from its own
+export; a card or lorebook whose book's uids were renumbered says so, within one message."""
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ async def import_book(world: World, filename: str, document: dict[str, Any], **o
     return await answered(world, done)
 
 
-async def test_a_bomb_regex_key_is_refused_at_import_naming_the_entry(world: World) -> None:
+async def test_a_bomb_regex_key_is_dropped_at_import_naming_the_entry(world: World) -> None:
     book = world_info(
         cave={"key": ["cave"], "content": "LORE-CAVE: the cave is dark."},
-        trap={"key": ["trap", f"/{BOMB}/i"], "content": "LORE-TRAP: never reached."},
+        trap={"key": ["trap", f"/{BOMB}/i", r"/^.{0,2000}$/"], "content": "LORE-TRAP."},
     )
     async with running_bot(world):
         text = await import_book(world, "trap.json", book)
@@ -45,11 +45,26 @@ async def test_a_bomb_regex_key_is_refused_at_import_naming_the_entry(world: Wor
             world.general, world.alice, "lorebook", {}, subcommand=["list"]
         )
         shown = await answered(world, listed)
-    assert "entry '1' (trap) has a regex key that would never match" in text
+    assert "Imported **trap** (2 entries)" in text
+    assert "⚠️ lorebook: entry '1' (trap): dropped the regex key '" in text
     assert "(((a{100}){100}" in text  # the key, to find it by
     assert "expands past 10000 nodes" in text
-    assert "Imported" not in text
-    assert "trap" not in shown  # nothing stored
+    assert ".{0,2000}" not in text  # a wide repeat of one character is cheap: kept
+    assert "trap" in shown
+
+
+async def test_many_renumbered_uids_fit_one_message(world: World) -> None:
+    title = "A fairly descriptive entry title that is long enough"
+    entries = {
+        str(n): {"uid": "x" * 40 + str(n), "key": [f"k{n}"], "content": "c", "comment": title}
+        for n in range(50)
+    }
+    async with running_bot(world):
+        text = await import_book(world, "many.json", {"entries": entries})
+    assert "Imported **many** (50 entries)" in text
+    assert len(text) <= 1900
+    assert text.splitlines()[-1].startswith("…and ")
+    assert all(line.endswith(tuple("0123456789")) for line in text.splitlines()[1:-1])
 
 
 async def test_a_near_limit_lorebook_comes_back_from_its_own_export(world: World) -> None:

@@ -53,12 +53,27 @@ def test_a_16_mb_json_card_is_refused_before_it_is_parsed() -> None:
     assert str(codec.MAX_CARD_JSON_BYTES) in error.message
 
 
-def test_a_small_card_of_too_many_values_is_refused_before_validation() -> None:
-    document = _wide_card(b"0", MAX_JSON_VALUES)  # about 1 MB, within the byte cap
-    error = _refused_within(lambda: _read_card(document), peak_bytes=64 << 20, seconds=10)
+@pytest.mark.parametrize("item", [b"0", b"{}", b'{"a,[{":[]}', b"[ ]"])
+def test_a_small_card_of_too_many_values_is_refused_before_it_is_parsed(item: bytes) -> None:
+    """Counted in its bytes (commas and brackets outside strings, empty ones aside) before
+    `json.loads` builds them: half a million `{}` parsed took some 40 MB (review 160, 11)."""
+    document = _wide_card(item, MAX_JSON_VALUES)  # 1 to 6 MB, within the byte cap
+    error = _refused_within(lambda: _read_card(document), peak_bytes=3 * len(document), seconds=10)
     assert error.reason == "TOO_LARGE"
     assert f"more than {MAX_JSON_VALUES} JSON values" in error.message
-    assert error.field.startswith("data.extensions.x[")
+    assert error.field == "document"
+
+
+@pytest.mark.parametrize("item", [b"0", b"{}", b'{"a,[{":[ ]}', b'"x,y"'])
+def test_a_card_of_exactly_the_values_allowed_is_read(item: bytes) -> None:
+    """The count before parsing is exact: the extensions list, its items, and the rest of the
+    card (its object, `spec`, `spec_version`, `data`, `name`, `extensions`, `x`) make the
+    limit."""
+    values_in_item = 2 if item.startswith(b'{"') else 1
+    document = _wide_card(item, (MAX_JSON_VALUES - 7) // values_in_item)
+    assert codec.decode(document).card.data.name == "Zed"
+    with pytest.raises(InvalidArgument):
+        codec.decode(_wide_card(item, (MAX_JSON_VALUES - 7) // values_in_item + 1))
 
 
 def test_a_charx_card_json_over_the_cap_is_refused_before_it_is_read() -> None:

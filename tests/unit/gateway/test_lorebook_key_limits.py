@@ -1,5 +1,6 @@
 """Key limits at import: keys per entry and regex keys per lorebook, in every format a book
-comes in (world info, lorebook_v3, a card's character_book), refused with the entry named."""
+comes in (world info, lorebook_v3, a card's character_book), refused with the entry named; a
+regex key inference would refuse to compile is dropped, the importer told."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import pytest
 
 from tests.unit.gateway.test_cards import v2_card
 from tzurot.gateway.cards import codec
+from tzurot.gateway.cards.lore_checks import MAX_KEY_WARNINGS
 from tzurot.gateway.cards.lorebooks import (
     MAX_KEYS_PER_ENTRY,
     MAX_REGEX_KEYS,
+    Lorebook,
     parse_lorebook_document,
+    read_lorebook_document,
 )
 from tzurot.gateway.cards.mapping import draft_from_card
 from tzurot.runtime.errors import InvalidArgument
@@ -125,67 +129,124 @@ BOMB = "(((a{100}){100}){100}){100}"
 """A regex key `regex_guard` refuses (10^8 nodes expanded): inference would never match it."""
 
 
+def read(document: bytes) -> tuple[Lorebook, list[str]]:
+    return read_lorebook_document(document)
+
+
 @pytest.mark.parametrize(
-    "document",
+    ("document", "left"),
     [
-        world_info(
-            {"uid": 1, "key": ["ok", "/fine+/i"]},
-            {"uid": 7, "comment": "the mine", "key": ["mine", f"/{BOMB}/i"]},
+        (
+            world_info(
+                {"uid": 1, "key": ["ok", "/fine+/i"]},
+                {"uid": 7, "comment": "the mine", "key": ["mine", f"/{BOMB}/i"]},
+            ),
+            {"keys": ["mine"]},
         ),
         # a use_regex entry's plain key is a pattern too
-        lorebook_v3(
-            {"id": 1, "keys": ["ok"]},
-            {"id": 7, "comment": "the mine", "keys": ["mine", BOMB], "use_regex": True},
+        (
+            lorebook_v3(
+                {"id": 1, "keys": ["ok"]},
+                {"id": 7, "comment": "the mine", "keys": ["mine", BOMB], "use_regex": True},
+            ),
+            {"keys": ["mine"]},
         ),
         # secondary keys and the V3 decorators' keys are checked too
-        world_info(
-            {"uid": 1, "key": ["ok"]},
-            {"uid": 7, "comment": "the mine", "key": ["mine"], "keysecondary": [f"/{BOMB}/"]},
+        (
+            world_info(
+                {"uid": 1, "key": ["ok"]},
+                {
+                    "uid": 7,
+                    "comment": "the mine",
+                    "key": ["mine"],
+                    "keysecondary": [f"/{BOMB}/", "x"],
+                },
+            ),
+            {"keys": ["mine"], "secondary_keys": ["x"]},
         ),
-        world_info(
-            {"uid": 1, "key": ["ok"]},
-            {
-                "uid": 7,
-                "comment": "the mine",
-                "key": ["mine"],
-                "content": f"@@additional_keys deep, /{BOMB}/\nThe mine is deep.",
-            },
+        (
+            world_info(
+                {"uid": 1, "key": ["ok"]},
+                {
+                    "uid": 7,
+                    "comment": "the mine",
+                    "key": ["mine"],
+                    "content": (
+                        f"@@additional_keys deep, /{BOMB}/\n@@@exclude_keys /{BOMB}/\nThe mine."
+                    ),
+                },
+            ),
+            {"keys": ["mine"], "content": "@@additional_keys deep\nThe mine."},
         ),
     ],
 )
-def test_a_regex_key_inference_would_refuse_is_refused_naming_the_entry(document: bytes) -> None:
-    err = refused(document)
-    assert (err.reason, err.field) == ("REGEX_KEY_TOO_COSTLY", "entries.1.keys")
-    assert "entry '7' (the mine) has a regex key that would never match, '" in err.message
-    assert "(((a{100}){100}" in err.message  # the key, to find it by
-    assert "(expands past 10000 nodes)" in err.message
+def test_a_regex_key_inference_would_refuse_is_dropped_naming_the_entry(
+    document: bytes, left: dict[str, Any]
+) -> None:
+    """The rest of the book is imported; the importer is told which key of which entry went."""
+    book, warnings = read(document)
+    assert [e.uid for e in book.entries] == ["1", "7"]
+    mine = book.entries[1].model_dump()
+    assert {name: mine[name] for name in left} == left
+    assert warnings
+    assert all(
+        w.startswith("lorebook: entry '7' (the mine): dropped the regex key '") for w in warnings
+    )
+    assert "(((a{100}){100}" in warnings[0]  # the key, to find it by
+    assert "would never match (expands past 10000 nodes;" in warnings[0]
+    assert book.entries[0].keys in (["ok", "/fine+/i"], ["ok"])
 
 
-def test_a_regex_key_over_the_length_or_count_limits_is_refused() -> None:
+def test_a_regex_key_over_the_length_or_a_groups_count_limit_is_dropped() -> None:
     long_key = "/" + "x" * 2001 + "/"
-    err = refused(world_info({"uid": 3, "key": [long_key]}))
-    assert "longer than 2000 characters" in err.message
-    assert "'/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'" in err.message  # the key, cut short
-    err = refused(world_info({"uid": 3, "key": ["/a{0,5000}/"]}))
-    assert "a repeat count is over 1000" in err.message
+    book, warnings = read(world_info({"uid": 3, "key": [long_key, "/(?:ab){0,5000}/", "k"]}))
+    assert book.entries[0].keys == ["k"]
+    assert "longer than 2000 characters" in warnings[0]
+    assert "'/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'" in warnings[0]  # the key, cut short
+    assert "a group's repeat count is over 1000" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    "key", [r"/foo[\s\S]{0,1500}bar/s", r"/^.{0,2000}$/", r"/(?:\w{3,30}\s+){2,400}/"]
+)
+def test_a_wide_repeat_of_one_character_is_kept(key: str) -> None:
+    """The review's keys from the wild: they compile in about a millisecond."""
+    book, warnings = read(world_info({"uid": 3, "key": [key]}))
+    assert (book.entries[0].keys, warnings) == ([key], [])
+
+
+def test_many_dropped_keys_tell_the_first_few_and_how_many_more() -> None:
+    entries = [{"uid": n, "key": [f"k{n}", f"/{BOMB}/"]} for n in range(MAX_KEY_WARNINGS + 5)]
+    book, warnings = read(world_info(*entries))
+    assert all(e.keys == [f"k{n}"] for n, e in enumerate(book.entries))
+    assert len(warnings) == MAX_KEY_WARNINGS + 1
+    assert warnings[-1] == "lorebook: 5 more regex keys dropped (they would never match)"
+
+
+def test_dropped_keys_do_not_count_towards_the_books_regex_keys() -> None:
+    entries = [{"uid": 0, "key": [f"/{BOMB}{n}/" for n in range(50)]}]
+    entries += [{"uid": n, "key": [f"/r{n}-{k}/" for k in range(50)]} for n in range(1, 21)]
+    book, _ = read(world_info(*entries))
+    assert book.entries[0].keys == []  # 1,000 regex keys left: within the limit
 
 
 def test_ordinary_invalid_and_text_keys_are_kept() -> None:
-    book = parse_lorebook_document(
+    book, warnings = read(
         world_info(
             {"uid": 1, "key": [r"/\bwyrm(s|lings){1,2}\b/i", "/(a{100}){50}/"]},
             {"uid": 2, "key": ["/(unclosed/"]},  # matches nothing, as in SillyTavern
             {"uid": 3, "key": [BOMB]},  # a text key: never compiled
         )
     )
-    assert len(book.entries) == 3
+    assert [len(e.keys) for e in book.entries] == [2, 1, 1]
+    assert warnings == []
 
 
-def test_a_card_whose_book_has_a_bomb_key_fails_the_card_import() -> None:
+def test_a_card_whose_book_has_a_bomb_key_is_imported_without_it() -> None:
     card = v2_card(
-        character_book={"entries": [{"id": 3, "comment": "trap", "keys": [f"/{BOMB}/"]}]}
+        character_book={"entries": [{"id": 3, "comment": "trap", "keys": ["t", f"/{BOMB}/"]}]}
     )
-    with pytest.raises(InvalidArgument) as caught:
-        draft_from_card(codec.decode(json.dumps(card).encode()))
-    assert (caught.value.reason, caught.value.field) == ("REGEX_KEY_TOO_COSTLY", "entries.0.keys")
-    assert "entry '3' (trap) has a regex key that would never match" in caught.value.message
+    draft = draft_from_card(codec.decode(json.dumps(card).encode()))
+    assert draft.lorebook is not None
+    assert draft.lorebook.entries[0].keys == ["t"]
+    assert draft.warnings[0].startswith("lorebook: entry '3' (trap): dropped the regex key")

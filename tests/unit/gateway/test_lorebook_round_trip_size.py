@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.unit.gateway.test_cards import v2_card, view_of
+from tzurot.gateway.admin.cards import _read_card
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.lorebooks import (
     MAX_LOREBOOK_BYTES,
@@ -92,3 +93,27 @@ def test_a_card_whose_indented_json_would_pass_the_card_limit_is_exported_compac
     assert len(exported) <= codec.MAX_CARD_JSON_BYTES
     again = draft_from_card(codec.decode(exported))
     assert again.lorebook == draft.lorebook
+
+
+def test_a_card_whose_compact_export_would_not_import_again_is_refused() -> None:
+    """Within `MAX_CARD_JSON_BYTES` as imported (review 160, 6: 10.4 MB), but each entry's
+    fields spelled out make its JSON export 11.3 MB even compact (content of control
+    characters, written `\\u0001` either way): refused at import, as a lorebook file whose
+    exports would not fit, instead of exported once and never imported again."""
+    entries = [{"id": n, "keys": [f"k{n}"], "content": "\x01" * 860} for n in range(2000)]
+    data = json.dumps(v2_card(character_book={"entries": entries}), separators=(",", ":"))
+    assert len(data) <= codec.MAX_CARD_JSON_BYTES
+    draft = draft_from_card(codec.decode(data.encode()))
+    assert len(codec.encode_json(card_from_view(view_of(draft)))) > codec.MAX_CARD_JSON_BYTES
+    with pytest.raises(InvalidArgument) as caught:
+        _read_card(data.encode())
+    assert caught.value.reason == "CARD_TOO_LARGE"
+    assert "even without indentation" in caught.value.message
+
+
+def test_the_card_json_counted_at_import_is_the_exports() -> None:
+    entries = [{"id": n, "keys": [f"k{n}"], "content": "\x01é" * 50} for n in range(50)]
+    card = v2_card(character_book={"entries": entries})
+    draft = draft_from_card(codec.decode(json.dumps(card).encode()))
+    exported = card_from_view(view_of(draft))
+    assert codec.json_export_size(exported) == len(codec.encode_json(exported))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,22 @@ def test_a_real_backup_at_the_size_limit_is_within_the_value_limit() -> None:
     assert documents.MAX_DOCUMENT_VALUES <= documents.MAX_DOCUMENT_BYTES // 16
     backup = json.dumps(shape_memories(107)).encode()
     assert parse_memories(load_json(backup, source="the memories", root="memories"))
+
+
+def test_a_document_over_the_value_limit_is_refused_before_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counted in its bytes: `[{},{},…]` up to 64 MB was parsed (some 70 bytes a value,
+    hundreds of MB) before the count refused it (review 160, 11)."""
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_VALUES", 100_000, raising=False)
+    data = b"[" + b",".join([b"{}"] * 100_000) + b"]"  # 100,001 values with the list
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArgument) as caught:
+            load_json(data, source="the chat history", root="history")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (caught.value.reason, caught.value.field) == ("TOO_LARGE", "history")
+    assert peak < 2 * len(data), f"peak {peak} bytes"
+    assert load_json(data[: -len(b",{}]")] + b"]", source="h", root="h")  # 100,000: read

@@ -24,8 +24,10 @@ BOMBS = [
     "((((((((a{4}){4}){4}){4}){4}){4}){4}){4})",
     "(?x)((a{100} # ) a comment cannot hide the nesting\n){100}){100}",
     "(a{0,100}b{100,}){100}",
-    "a{1001}",
-    "a{0,5000}",
+    "a{20000}",  # a single character's minimum is written out: 5 MB
+    "[a-z]{10001,}",
+    "(?:ab){0,5000}",  # a group's count is capped
+    "(a){1001}",
     "x" * (regex_guard.MAX_PATTERN_CHARS + 1),
 ]
 ORDINARY = {
@@ -36,6 +38,16 @@ ORDINARY = {
     r"(a{100}){50}": "a" * 5000,
     "a(?i)B": "ab",
 }
+CHEAP = {
+    r"foo[\s\S]{0,1500}bar": "foo and then bar",
+    r"^.{0,2000}$": "any line",
+    r"(?:\w{3,30}\s+){2,400}": "three words here",
+    r"\p{Lu}{2,60000}": "AB",
+    "a{0,5000}": "a",
+    "a{1001}": "a" * 1001,
+}
+"""Keys the guard once refused over their counts that compile in about a millisecond: a
+repeat of one character or class is a loop past its minimum, not copies."""
 
 
 @pytest.mark.parametrize("pattern", BOMBS)
@@ -106,3 +118,35 @@ def test_key_refusal_tells_a_bomb_key(pattern: str) -> None:
 )
 def test_key_refusal_lets_other_keys_through(key: str, force: bool) -> None:
     assert regex_guard.key_refusal(key, force=force) is None
+
+
+@pytest.mark.parametrize(("pattern", "text"), CHEAP.items())
+def test_a_wide_repeat_of_one_character_is_let_through_and_compiles_cheaply(
+    pattern: str, text: str
+) -> None:
+    assert regex_guard.refusal(pattern) is None
+    assert regex_guard.key_refusal(f"/{pattern}/s") is None
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        compiled = regex.compile(pattern, regex.V0 | regex.DOTALL)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert compiled.search(text)
+    assert peak < 1024 * 1024
+    assert time.process_time() - started < 0.5  # coarse: it takes about a millisecond
+
+
+@pytest.mark.parametrize("pattern", ["a{9000}", "[ab]{3000}", "(?:[a-z]{0,9}x){900}"])
+def test_what_the_guard_lets_through_compiles_within_its_node_bound(pattern: str) -> None:
+    """The bound inference relies on: an accepted pattern near `MAX_PATTERN_NODES` compiles
+    in a few MB (about 300 bytes a node), however its counts are spelled."""
+    assert regex_guard.refusal(pattern) is None
+    tracemalloc.start()
+    try:
+        regex.compile(pattern, regex.V0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < regex_guard.MAX_PATTERN_NODES * 500

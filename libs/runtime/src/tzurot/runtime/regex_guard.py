@@ -10,8 +10,12 @@ The `regex` package expands counted repeats when it compiles: `(((a{100}){100}){
 no search timeout or time budget can stop it. So a pattern is first parsed by the package's
 own parser (pure Python, linear in the pattern, nothing expanded; the same grammar the
 compiler then reads, so verbose mode, comments and classes cannot hide a repeat), and its
-expanded size is counted: every parsed node is one, a counted repeat multiplies what it
-repeats by its largest count. A pattern longer than `MAX_PATTERN_CHARS`, with a count over
+expanded size is counted: every parsed node is one. The compiler writes out a repeat's
+minimum count as copies and loops over the rest, so a repeat of a single character or class
+(`a{3,30}`, `.{0,2000}`, `[\\s\\S]{0,1500}`) costs its minimum count (and one copy for the
+loop): `.{0,2000}` is a node or two, `a{5000}` 5,000. A repeat of anything larger (a group, a
+sequence, a backreference) is charged its largest count, and that count may be at most
+`MAX_REPEAT_COUNT`. A pattern longer than `MAX_PATTERN_CHARS`, with a group's count over
 `MAX_REPEAT_COUNT`, or larger than `MAX_PATTERN_NODES`, is refused, like a pattern that does
 not compile: the key matches nothing. Compiled patterns are cached by that size too
 (`MAX_CACHED_NODES` in all), so a book of many large keys cannot pile them up either.
@@ -33,7 +37,8 @@ log = structlog.get_logger(__name__)
 MAX_PATTERN_CHARS = 2000
 """A regex key longer than this matches nothing (SillyTavern keys are a few dozen)."""
 MAX_REPEAT_COUNT = 1000
-"""The largest count a `{m}`, `{m,}` or `{m,n}` of a regex key may have."""
+"""The largest count a `{m}`, `{m,}` or `{m,n}` of a group (anything but a single character
+or class) may have; a single character's or class's repeat is bounded by its expanded size."""
 MAX_PATTERN_NODES = 10_000
 """A regex key's expanded size (about 300 bytes compiled per node): `(a{100}){100}` is
 10,100, refused; `\\d{3}-\\d{4}` is about ten."""
@@ -47,6 +52,14 @@ _regex_core: Any = _typed_core
 """The package's parser: private and missing from its type stubs, but the grammar the compiler
 reads (pinned by the lock file; `test_regex_guard` fails if it changes shape)."""
 _REPEATS = (_regex_core.GreedyRepeat,)  # LazyRepeat and PossessiveRepeat derive from it
+_SINGLE_CHARACTERS = (
+    _regex_core.Any,  # `.` (AnyAll, AnyU derive from it)
+    _regex_core.Character,
+    _regex_core.Property,  # `\\w`, `\\p{Lu}`
+    _regex_core.Range,
+    _regex_core.SetBase,  # `[...]` (its members are counted as its nodes)
+)
+"""What matches one character: its repeat compiles to one node per copy of its minimum count."""
 
 
 class _TooCostly(Exception):
@@ -79,15 +92,18 @@ def _children(node: Any) -> list[Any]:
 
 def _size(node: Any, depth: int = 0) -> int:
     """The node's expanded size; above `MAX_PATTERN_NODES` the count stops being exact.
-    `_TooCostly` for a count over `MAX_REPEAT_COUNT`."""
+    `_TooCostly` for a group's count over `MAX_REPEAT_COUNT`."""
     if depth > MAX_PATTERN_CHARS:  # a tree deeper than the pattern is long: not a tree
         raise _TooCostly("the parse tree is too deep")
     times = 1
-    if isinstance(node, _REPEATS):
+    if isinstance(node, _REPEATS) and isinstance(node.subpattern, _SINGLE_CHARACTERS):
+        # the minimum written out, the rest one loop: `a{5,}` 6 copies, `.{0,2000}` 1
+        times = max(1, node.min_count + (node.max_count != node.min_count))
+    elif isinstance(node, _REPEATS):
         counts = [c for c in (node.min_count, node.max_count) if c is not None]
         times = max(counts, default=1)
         if times > MAX_REPEAT_COUNT:
-            raise _TooCostly(f"a repeat count is over {MAX_REPEAT_COUNT}")
+            raise _TooCostly(f"a group's repeat count is over {MAX_REPEAT_COUNT}")
     inner = 0
     for child in _children(node):
         inner += _size(child, depth + 1)

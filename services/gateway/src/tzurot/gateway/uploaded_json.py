@@ -7,7 +7,8 @@ a shape's custom fields end in a protobuf `Struct`, whose numbers are doubles), 
 exhausts the stack (RecursionError) or that protobuf will not decode (see `MAX_JSON_DEPTH`),
 and strings Postgres cannot store in `text` or `jsonb` (NUL, a lone surrogate from a
 `\\ud800` escape), which failed deep inside a statement as INTERNAL. `load_uploaded_json`
-refuses all of them with an InvalidArgument naming the place; it quotes no text, only a
+refuses all of them with an InvalidArgument naming the place, and a document of more values
+than its caller takes before parsing it (each costs tens of bytes parsed); it quotes no text, only a
 number it refuses (up to 40 characters).
 
 A place is a path from `root` (`memories[3].result`, `data.extensions.tzurot.aliases[0]`).
@@ -78,6 +79,8 @@ def load_uploaded_json(
     ("memories"; none for a card, whose paths start at its keys), `max_values` bounds how
     many values it may hold (see `check_uploaded_value`)."""
     field = root or "document"
+    if max_values is not None and _raw_value_count(data, max_values) > max_values:
+        raise _too_many(what, root, max_values)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -105,6 +108,25 @@ def load_uploaded_json(
         ) from None
     check_uploaded_value(document, what=what, root=root, max_values=max_values)
     return document
+
+
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|\[\s*\]|\{\s*\}|([,\[{])', re.DOTALL)
+"""A string, an empty array or object (each counted whole, as nothing), or a comma or an
+opening bracket (captured: each one more value)."""
+
+
+def _raw_value_count(data: bytes, max_values: int) -> int:
+    """How many values `json.loads` would make of the document, counted in its bytes before
+    it is parsed (parsing `[{},{},…]` takes some 70 bytes a value, hundreds of MB for a
+    document within its size limit): 1, and one more for each comma and each non-empty array
+    or object outside strings. Exact for valid JSON (a duplicate key counts: the parser makes
+    its value too). First an upper bound at C speed (every comma and bracket, strings
+    included); only past `max_values` is the document walked token by token, holding one
+    token at a time."""
+    bound = 1 + data.count(b",") + data.count(b"[") + data.count(b"{")
+    if bound <= max_values:
+        return bound
+    return 1 + sum(1 for token in _TOKEN.finditer(data) if token.lastindex)
 
 
 def check_uploaded_value(

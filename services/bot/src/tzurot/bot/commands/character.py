@@ -10,7 +10,15 @@ from discord import app_commands
 
 from tzurot.bot.commands import render
 from tzurot.bot.commands.character_fields import EDITABLE, BadValue, edit_request
-from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
+from tzurot.bot.commands.common import (
+    actor,
+    defer,
+    failure_text,
+    fits,
+    reply,
+    send,
+    with_warnings,
+)
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -29,11 +37,11 @@ MAX_AVATAR_BYTES = 8 * 1024 * 1024
 
 def imported_text(r: gw.ImportPersonalityResponse) -> str:
     """What a card import did, with its slug (a name in another script gets `char-…`) and
-    what it could not keep (e.g. a picture that cannot be the avatar)."""
+    what it could not keep (e.g. a picture that cannot be the avatar, its lorebook's uids
+    renumbered), within one Discord message (`with_warnings`)."""
     verb = "Imported" if r.created else "Updated"
-    lines = [f"{verb} **{r.personality.display_name}** (`{r.personality.slug}`)."]
-    lines += [f"⚠️ {warning}" for warning in r.warnings]
-    return "\n".join(lines)
+    head = f"{verb} **{r.personality.display_name}** (`{r.personality.slug}`)."
+    return with_warnings(head, r.warnings)
 
 
 class CharacterCommands(app_commands.Group):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import discord
@@ -45,6 +45,26 @@ def failure_text(err: TzurotError) -> str:
         # Discord refuses an empty message (50006): a refusal without words still says one.
         return err.message.strip() or f"That was refused ({err.code.name.lower()})."
     return "Something went wrong on our side; try again later."
+
+
+MAX_TEXT_WITH_WARNINGS = 1900
+"""How long a reply with warnings may grow: under Discord's 2,000 characters (`send` cuts
+there), with room for the line saying how many more were left out."""
+
+
+def with_warnings(text: str, warnings: Sequence[str], limit: int = MAX_TEXT_WITH_WARNINGS) -> str:
+    """`text`, then a "⚠️" line for each warning while the whole stays within `limit`
+    characters, then "…and N more" for those left out: never a line cut short."""
+    lines = [text]
+    size = len(text)
+    for index, warning in enumerate(warnings):
+        line = f"⚠️ {warning}"
+        if size + 1 + len(line) > limit:
+            lines.append(f"…and {len(warnings) - index} more")
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    return "\n".join(lines)
 
 
 async def reply(

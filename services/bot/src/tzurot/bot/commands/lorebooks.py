@@ -13,7 +13,15 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import actor, defer, failure_text, fits, reply, send
+from tzurot.bot.commands.common import (
+    actor,
+    defer,
+    failure_text,
+    fits,
+    reply,
+    send,
+    with_warnings,
+)
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -38,12 +46,13 @@ _FORMATS = {
 
 
 def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: bool) -> str:
-    """What a lorebook import did, and what it changed of the file (uids renumbered)."""
+    """What a lorebook import did, and what it changed of the file (uids renumbered, regex
+    keys dropped), within one Discord message (`with_warnings`)."""
     verb = "Replaced" if replaced else "Imported"
     text = f"{verb} **{r.lorebook.name}** ({r.lorebook.entry_count} entries)."
     if not (attached or replaced):
         text += " Attach it with `/lorebook attach`."
-    return "\n".join([text, *(f"⚠️ {warning}" for warning in r.warnings)])
+    return with_warnings(text, r.warnings)
 
 
 def _channel_id(interaction: discord.Interaction) -> str:

@@ -6,14 +6,14 @@ card image (exported again inside the PNG) and, when the edge is reachable
 (TZUROT_PUBLIC_URL), becomes its avatar served at `/avatars/{slug}.{ext}`; its CHARX assets
 are kept by path, its character_book as the personality's card lorebook (attached to it).
 
-Reading a card (Pillow, JSON, zip) and writing one run on a worker thread: a large picture
-takes seconds, which the event loop serves other calls meanwhile. A card whose export would
+Reading a card (Pillow, JSON, zip) and writing one run on a worker thread, one document at a
+time in the process (`document_work`: each costs many times its size): a large picture takes
+seconds, which the event loop serves other calls meanwhile. A card whose export would
 not fit in a gRPC message is refused at import, so every imported card can be exported.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +31,7 @@ from tzurot.gateway.cards.mapping import (
     with_charx_icon,
 )
 from tzurot.gateway.cards.spec import Card
+from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.lorebooks import save_card_parts
@@ -48,6 +49,9 @@ _CONTENT_TYPES = {"png": "image/png", "json": "application/json", "charx": "appl
 MAX_EXPORT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 """A card's largest export: a gRPC message, less room for the reply's other fields and for
 what export adds to the card (its slug, aliases and dates)."""
+MAX_IMPORTED_CARD_JSON_BYTES = codec.MAX_CARD_JSON_BYTES - 64 * 1024
+"""A card's JSON export at import at most: what a card's JSON may be (`codec`), less room for
+what export adds (its slug, aliases and dates), so the export imports again."""
 _ZIP_ENTRY_BYTES = 128  # a zip entry's headers beyond its name
 _CARD_FIELD_OF = {
     "description": "data.description",
@@ -71,8 +75,9 @@ class CardContents:
     assets: dict[str, bytes]
 
     async def encode(self, fmt: CardFormatName) -> bytes:
-        """The card as `fmt`, whatever its size (on a worker thread)."""
-        return await asyncio.to_thread(_encode, self.card, fmt, self.picture, self.assets)
+        """The card as `fmt`, whatever its size (on a worker thread, one document at a time
+        in the process: `document_work`)."""
+        return await run_document_work(_encode, self.card, fmt, self.picture, self.assets)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class CardAdmin(AvatarAdmin):
         """The card as a personality, created, or updated when the importer may (its owner, a
         superuser): decided in the import's transaction, so two imports of one new slug by
         two users cannot both pass."""
-        draft, warnings = await asyncio.to_thread(_read_card, document)
+        draft, warnings = await run_document_work(_read_card, document)
         assets = {
             asset_key(path): ("application/octet-stream", data)
             for path, data in draft.assets.items()
@@ -217,11 +222,22 @@ def _encode_with(
 
 def _read_card(document: bytes) -> tuple[CharacterDraft, list[str]]:
     """The card's draft and what the importer is warned of; refuses one whose export would
-    not fit in a reply. CPU-bound: run on a worker thread."""
+    not fit in a reply, or whose JSON export (compact if need be) would be over the card JSON
+    import takes. CPU-bound: run on a worker thread."""
     decoded = codec.decode(document)
     draft = draft_from_card(decoded)
     _check_character_lengths(draft)
-    fmt, size = _largest_export(draft)
+    fmt, size, card_json = _largest_export(draft)
+    if card_json > MAX_IMPORTED_CARD_JSON_BYTES:
+        raise InvalidArgument(
+            "document",
+            f"exported (a JSON card, a CHARX's card.json), this card's JSON would be "
+            f"{card_json} bytes even without indentation, over the "
+            f"{MAX_IMPORTED_CARD_JSON_BYTES} an imported card's may be, so it could not be "
+            "imported again (text JSON writes as escapes, such as control characters, counts "
+            "several times); make its lorebook or texts smaller",
+            reason="CARD_TOO_LARGE",
+        )
     if size > MAX_EXPORT_BYTES:
         raise InvalidArgument(
             "document",
@@ -241,9 +257,11 @@ def _check_character_lengths(draft: CharacterDraft) -> None:
         limit_text(card_field, getattr(ours, name), MAX_TEXT)
 
 
-def _largest_export(draft: CharacterDraft) -> tuple[CardFormatName, int]:
-    """The format whose export of this card is largest, and its size (a CHARX's counted
-    without compression): a PNG carries the card twice in base64, a CHARX every asset."""
+def _largest_export(draft: CharacterDraft) -> tuple[CardFormatName, int, int]:
+    """The format whose export of this card is largest, its size (a CHARX's counted without
+    compression: a PNG carries the card twice in base64, a CHARX every asset), and the size
+    of the card's exported JSON (a `.json` card's, or a CHARX's card.json with its icon),
+    as `codec.encode_json` writes it (counted, not written)."""
     seed = draft.seed
     view = CharacterView(
         name=seed.name,
@@ -276,13 +294,14 @@ def _largest_export(draft: CharacterDraft) -> tuple[CardFormatName, int]:
         files[CHARX_ICON_PATH] = codec.encode_png_plain(draft.avatar)
     else:
         card_with_icon = card
-    charx = len(codec.encode_json(card_with_icon)) + sum(
+    charx_json = codec.json_export_size(card_with_icon)
+    charx = charx_json + sum(
         len(path) + len(data) + _ZIP_ENTRY_BYTES for path, data in files.items()
     )
     sizes: dict[CardFormatName, int] = {
         "png": len(codec.encode_png(card, draft.avatar)),
-        "json": len(codec.encode_json(card)),
+        "json": codec.json_export_size(card),
         "charx": charx,
     }
     largest = max(sizes, key=lambda fmt: sizes[fmt])
-    return largest, sizes[largest]
+    return largest, sizes[largest], max(sizes["json"], charx_json)

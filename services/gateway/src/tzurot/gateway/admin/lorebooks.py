@@ -11,7 +11,6 @@ channel activation), or a superuser.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from tzurot.gateway.admin.base import (
@@ -21,6 +20,7 @@ from tzurot.gateway.admin.base import (
     require_manage_channels,
 )
 from tzurot.gateway.cards.lorebooks import export_document, read_lorebook_document
+from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import Scope, StoredLorebook
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -39,8 +39,9 @@ class LorebookAdmin(AdminBase):
         *,
         manage_channels: bool = False,
     ) -> tuple[StoredLorebook, list[str]]:
-        """The book stored, and what its importer is told of (uids renumbered)."""
-        book, warnings = await asyncio.to_thread(
+        """The book stored, and what its importer is told of (uids renumbered, regex keys
+        dropped). Read on a worker thread, one document at a time in the process."""
+        book, warnings = await run_document_work(
             read_lorebook_document, document, name=name.strip()
         )
         target = (
@@ -59,7 +60,7 @@ class LorebookAdmin(AdminBase):
         self, who: Principal, ref: str, fmt: LorebookFormatName
     ) -> tuple[bytes, str]:
         stored = await self._lorebook(who, ref)
-        document = await asyncio.to_thread(
+        document = await run_document_work(
             export_document, stored.book, "world_info" if fmt == "world_info" else "lorebook_v3"
         )
         slug = "".join(ch if ch.isalnum() else "-" for ch in stored.book.name.lower()).strip("-")

@@ -10,7 +10,8 @@ imports nothing twice; so is each history exchange's job id (from its first mess
 A summary longer than a memory may hold is stored as several (`shapes.summaries`), each
 with the summary's time and scope and an id derived from the summary's and its part's
 number. A dry run parses, checks and cuts exactly as the import does (every refusal of the
-data comes from parsing), then only counts.
+data comes from parsing), then only counts. Documents are parsed on a worker thread, one
+document at a time in the process (`document_work`, shared with cards and lorebooks).
 The history goes to the conversation of the Discord channel given (it continues there), else
 to the personality's legacy conversation `shapes:<slug>`, kept but in no channel's prompt.
 Nothing is formed into long-term memories from it: the summaries are that.
@@ -28,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import settings as cascade
 from tzurot.gateway.admin.avatars import AvatarAdmin, clean_avatar, image_kind
 from tzurot.gateway.admin.base import Principal, require
+from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import (
     ShapeMemory,
-    load_json,
-    parse_config,
-    parse_history,
-    parse_memories,
+    read_config,
+    read_history,
+    read_memories,
 )
 from tzurot.gateway.shapes.history import HistoryExchange, exchanges
 from tzurot.gateway.shapes.mapping import plan_personality
@@ -122,8 +123,7 @@ class ShapesAdmin(AvatarAdmin):
     ) -> ShapesImport:
         self._operator(who)
         plan = plan_personality(
-            parse_config(load_json(config, source="the configuration", root="config")),
-            extra_aliases=list(aliases),
+            await run_document_work(read_config, config), extra_aliases=list(aliases)
         )
         slug = plan.seed.effective_slug
         existing = await self._store.find_personality(slug)
@@ -179,7 +179,7 @@ class ShapesAdmin(AvatarAdmin):
         dry_run: bool,
     ) -> MemoryBatch:
         self._operator(who)
-        memories = parse_memories(load_json(document, source="the memories", root="memories"))
+        memories = await run_document_work(read_memories, document)
         if len(memories) > MAX_BATCH:
             raise InvalidArgument("memories", f"send at most {MAX_BATCH} memories a call")
         require("personality", slug)
@@ -254,7 +254,7 @@ class ShapesAdmin(AvatarAdmin):
         dry_run: bool,
     ) -> HistoryBatch:
         self._operator(who)
-        history = parse_history(load_json(document, source="the chat history", root="history"))
+        history = await run_document_work(read_history, document)
         if len(history) > MAX_HISTORY_BATCH:
             raise InvalidArgument("history", f"send at most {MAX_HISTORY_BATCH} messages a call")
         require("personality", slug)

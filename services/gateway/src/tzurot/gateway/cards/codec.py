@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tzurot.gateway.cards import pictures
+from tzurot.gateway.cards.json_size import json_bytes
 from tzurot.gateway.cards.spec import Card, backfill_v2, card_json, parse_card
 from tzurot.gateway.uploaded_json import MAX_JSON_VALUES, load_uploaded_json
 from tzurot.runtime.errors import InvalidArgument
@@ -279,6 +280,13 @@ def main_icon(card: Card) -> Any:
 
 
 # -- writing ----------------------------------------------------------------------------
+
+
+def json_export_size(card: Card) -> int:
+    """`len(encode_json(card))`, counted without writing it (`json_size`)."""
+    document = card_json(card)
+    indented = json_bytes(document, indent=2)
+    return indented if indented <= MAX_CARD_JSON_BYTES else json_bytes(document)
 
 
 def encode_json(card: Card) -> bytes:

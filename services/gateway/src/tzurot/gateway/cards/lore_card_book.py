@@ -137,57 +137,64 @@ def _entry_extras(entry: BookEntry) -> dict[str, Any]:
 
 def to_card_book(book: Lorebook) -> Book:
     """The lorebook as a card `character_book`, SillyTavern's fields in entry extensions."""
-    entries = []
-    for entry in book.entries:
-        ext = dict(entry.extensions)
-        unknown = ext.pop("tzurot/unknown_fields", {})
-        inactive = ext.pop("tzurot/inactive_secondary_keys", None)
-        st_position = ext.pop("position", None)
-        if entry.position == "at_depth" and st_position not in (2, 3):
-            st_position = 4
-        elif entry.position == "before_char" and st_position not in (5, OUTLET_POSITION):
-            st_position = 0
-        elif entry.position == "after_char" and st_position != 6:
-            st_position = 1
-        ext |= {
-            "position": st_position,
-            "exclude_recursion": entry.exclude_recursion,
-            "prevent_recursion": entry.prevent_recursion,
-            "delay_until_recursion": entry.delay_until_recursion,
-            "probability": entry.probability,
-            "useProbability": entry.use_probability,
-            "depth": entry.depth,
-            "selectiveLogic": NUMBER_BY_LOGIC[entry.logic],
-            "scan_depth": entry.scan_depth,
-            "case_sensitive": entry.case_sensitive,
-            "match_whole_words": entry.match_whole_words,
-            "role": NUMBER_BY_ROLE[entry.role],
-            "sticky": entry.sticky,
-            "cooldown": entry.cooldown,
-            "delay": entry.delay,
-        }
-        selective = bool(entry.secondary_keys) or inactive is None
-        fields: dict[str, Any] = {
-            "id": entry.uid if numeric_uid(entry.uid) is None else numeric_uid(entry.uid),
-            "keys": entry.keys,
-            "secondary_keys": entry.secondary_keys or inactive or [],
-            "selective": selective,
-            "content": entry.content,
-            "comment": entry.comment,
-            "constant": entry.constant,
-            "enabled": entry.enabled,
-            "insertion_order": entry.order,
-            "position": "before_char" if st_position in (0, 5) else "after_char",
-            "case_sensitive": entry.case_sensitive,
-            "use_regex": entry.use_regex,
-            "extensions": ext,
-            **unknown,
-        }
-        if entry.name:
-            fields["name"] = entry.name
-        if entry.priority is not None:
-            fields["priority"] = entry.priority
-        entries.append(BookEntry.model_validate(fields))
+    return card_book_frame(book, [card_book_entry(entry) for entry in book.entries])
+
+
+def card_book_entry(entry: LoreEntry) -> dict[str, Any]:
+    """One entry as a card book writes it (JSON-ready), SillyTavern's fields in extensions."""
+    ext = dict(entry.extensions)
+    unknown = ext.pop("tzurot/unknown_fields", {})
+    inactive = ext.pop("tzurot/inactive_secondary_keys", None)
+    st_position = ext.pop("position", None)
+    if entry.position == "at_depth" and st_position not in (2, 3):
+        st_position = 4
+    elif entry.position == "before_char" and st_position not in (5, OUTLET_POSITION):
+        st_position = 0
+    elif entry.position == "after_char" and st_position != 6:
+        st_position = 1
+    ext |= {
+        "position": st_position,
+        "exclude_recursion": entry.exclude_recursion,
+        "prevent_recursion": entry.prevent_recursion,
+        "delay_until_recursion": entry.delay_until_recursion,
+        "probability": entry.probability,
+        "useProbability": entry.use_probability,
+        "depth": entry.depth,
+        "selectiveLogic": NUMBER_BY_LOGIC[entry.logic],
+        "scan_depth": entry.scan_depth,
+        "case_sensitive": entry.case_sensitive,
+        "match_whole_words": entry.match_whole_words,
+        "role": NUMBER_BY_ROLE[entry.role],
+        "sticky": entry.sticky,
+        "cooldown": entry.cooldown,
+        "delay": entry.delay,
+    }
+    selective = bool(entry.secondary_keys) or inactive is None
+    fields: dict[str, Any] = {
+        "id": entry.uid if numeric_uid(entry.uid) is None else numeric_uid(entry.uid),
+        "keys": entry.keys,
+        "secondary_keys": entry.secondary_keys or inactive or [],
+        "selective": selective,
+        "content": entry.content,
+        "comment": entry.comment,
+        "constant": entry.constant,
+        "enabled": entry.enabled,
+        "insertion_order": entry.order,
+        "position": "before_char" if st_position in (0, 5) else "after_char",
+        "case_sensitive": entry.case_sensitive,
+        "use_regex": entry.use_regex,
+        "extensions": ext,
+        **unknown,
+    }
+    if entry.name:
+        fields["name"] = entry.name
+    if entry.priority is not None:
+        fields["priority"] = entry.priority
+    return BookEntry.model_validate(fields).model_dump(mode="json", exclude_none=True)
+
+
+def card_book_frame(book: Lorebook, entries: list[Any]) -> Book:
+    """The book's card `character_book` around `entries` (`card_book_entry`'s)."""
     extensions = dict(book.extensions)
     unknown = extensions.pop("tzurot/unknown_fields", {})
     return Book.model_validate(
@@ -198,7 +205,7 @@ def to_card_book(book: Lorebook) -> Book:
             "token_budget": book.token_budget,
             "recursive_scanning": book.recursive_scanning,
             "extensions": extensions,
-            "entries": [e.model_dump(mode="json", exclude_none=True) for e in entries],
+            "entries": entries,
             **unknown,
         }
     )

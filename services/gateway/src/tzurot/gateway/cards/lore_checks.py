@@ -4,10 +4,12 @@
 importer told of every uid renumbered.
 
 A regex key is read as inference reads it (`tzurot.runtime.regex_guard.key_pattern`) and
-measured by the same guard inference compiles with: a key it would refuse (too long, a repeat
-count too large, expanding too far) would match nothing, silently, on every message, so the
-import is refused instead, naming the entry and the key. A regex that does not parse is let
-through: it matches nothing in SillyTavern either, and costs nothing.
+measured by the same guard inference compiles with: a key it would refuse (too long, a group's
+repeat count too large, expanding too far) would match nothing, silently, on every message,
+so it is dropped from its entry (a primary or secondary key, or one of a leading
+`@@additional_keys`/`@@exclude_keys` line) and the importer is told, naming the entry and the
+key; the rest of the book is imported. A regex that does not parse is let through: it matches
+nothing in SillyTavern either, and costs nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ MAX_REGEX_KEYS = 1000
 searched on every message. Inference also bounds their time per message."""
 MAX_UID_WARNINGS = 10
 """Renumbered uids told one by one; past these, only how many more."""
+MAX_KEY_WARNINGS = 10
+"""Regex keys dropped told one by one; past these, only how many more."""
 _KEY_DECORATORS = ("additional_keys", "exclude_keys")
 
 
@@ -59,30 +63,65 @@ def _decorator_keys(content: str) -> list[str]:
     return keys
 
 
-def _check_regex_keys(entry: LoreEntry, index: int, label: str, keys: list[str]) -> None:
-    """InvalidArgument for the first key of the entry that `regex_guard` would refuse."""
+def _costly_keys(entry: LoreEntry, keys: list[str]) -> dict[str, str]:
+    """The entry's keys `regex_guard` would refuse to compile (stripped), each with why."""
+    costly: dict[str, str] = {}
     for key in keys:
         why = regex_guard.key_refusal(key.strip(), force=entry.use_regex)
-        if why is None:
+        if why is not None:
+            costly[key.strip()] = why
+    return costly
+
+
+def _without_decorator_keys(content: str, dropped: set[str]) -> str:
+    """The content with `dropped` taken out of its leading `@@additional_keys` /
+    `@@exclude_keys` lines (a line left with no key goes too)."""
+    lines = content.split("\n")
+    kept_lines: list[str] = []
+    for index, line in enumerate(lines):
+        if not line.startswith("@@"):
+            return "\n".join(kept_lines + lines[index:])
+        name, _, value = line.lstrip("@").partition(" ")
+        keys = [key.strip() for key in value.split(",") if key.strip()]
+        if name.strip() not in _KEY_DECORATORS or not any(key in dropped for key in keys):
+            kept_lines.append(line)
             continue
-        shown = key.strip()
-        shown = shown if len(shown) <= 40 else shown[:40] + "…"
-        raise InvalidArgument(
-            f"entries.{index}.keys",
-            f"lorebook: {label} has a regex key that would never match, {shown!r} ({why}). "
-            f"A regex key may be at most {regex_guard.MAX_PATTERN_CHARS} "
-            f"characters, repeat at most {regex_guard.MAX_REPEAT_COUNT} times, and expand to "
-            f"at most {regex_guard.MAX_PATTERN_NODES} nodes (nested counted repeats multiply); "
-            "simplify it or write it as plain text keys",
-            reason="REGEX_KEY_TOO_COSTLY",
+        kept = [key for key in keys if key not in dropped]
+        if kept:
+            kept_lines.append(
+                f"{line[: len(line) - len(line.lstrip('@'))]}{name} {', '.join(kept)}"
+            )
+    return "\n".join(kept_lines)
+
+
+def _drop_costly_keys(entry: LoreEntry, keys: list[str], label: str) -> list[str]:
+    """Takes out of the entry every key `regex_guard` would refuse (inference would never
+    match it); what the importer is told of each."""
+    costly = _costly_keys(entry, keys)
+    if not costly:
+        return []
+    entry.keys = [key for key in entry.keys if key.strip() not in costly]
+    entry.secondary_keys = [key for key in entry.secondary_keys if key.strip() not in costly]
+    entry.content = _without_decorator_keys(entry.content, set(costly))
+    told = []
+    for key, why in costly.items():
+        shown = key if len(key) <= 40 else key[:40] + "…"
+        told.append(
+            f"lorebook: {label}: dropped the regex key {shown!r}, which would never match "
+            f"({why}; a regex key may be at most {regex_guard.MAX_PATTERN_CHARS} characters, "
+            f"a group repeat at most {regex_guard.MAX_REPEAT_COUNT} times, and expand to at "
+            f"most {regex_guard.MAX_PATTERN_NODES} nodes); simplify it or use plain text keys"
         )
+    return told
 
 
-def check_key_limits(book: Lorebook) -> Lorebook:
-    """The book, or InvalidArgument naming the first entry over `MAX_KEYS_PER_ENTRY`, the one
-    whose regex keys take the book past `MAX_REGEX_KEYS`, or one with a regex key inference
-    would refuse to compile."""
+def check_key_limits(book: Lorebook, warnings: list[str] | None = None) -> Lorebook:
+    """The book without the regex keys inference would refuse to compile (each dropped told
+    in `warnings`: the first `MAX_KEY_WARNINGS`, then how many more), or InvalidArgument
+    naming the first entry over `MAX_KEYS_PER_ENTRY`, or the one whose regex keys take the
+    book past `MAX_REGEX_KEYS`."""
     regex_keys = 0
+    dropped: list[str] = []
     for index, entry in enumerate(book.entries):
         keys = [*entry.keys, *entry.secondary_keys, *_decorator_keys(entry.content)]
         label = entry_label(entry)
@@ -93,6 +132,10 @@ def check_key_limits(book: Lorebook) -> Lorebook:
                 f"{MAX_KEYS_PER_ENTRY} (primary, secondary and decorator keys together)",
                 reason="TOO_MANY_KEYS",
             )
+        told = _drop_costly_keys(entry, keys, label)
+        if told:
+            dropped += told
+            keys = [*entry.keys, *entry.secondary_keys, *_decorator_keys(entry.content)]
         regex_keys += sum(1 for key in keys if entry.use_regex or _is_regex_key(key))
         if regex_keys > MAX_REGEX_KEYS:
             raise InvalidArgument(
@@ -102,7 +145,13 @@ def check_key_limits(book: Lorebook) -> Lorebook:
                 f"at most {MAX_REGEX_KEYS}",
                 reason="TOO_MANY_REGEX_KEYS",
             )
-        _check_regex_keys(entry, index, label, keys)
+    if warnings is not None:
+        warnings += dropped[:MAX_KEY_WARNINGS]
+        if len(dropped) > MAX_KEY_WARNINGS:
+            warnings.append(
+                f"lorebook: {len(dropped) - MAX_KEY_WARNINGS} more regex keys dropped (they "
+                "would never match)"
+            )
     return book
 
 
@@ -140,10 +189,11 @@ def check_size(book: Lorebook, field: str = "document", what: str = "the loreboo
 
 
 def with_unique_uids(book: Lorebook, warnings: list[str] | None = None) -> Lorebook:
-    """The book checked (`check_key_limits`, its errors naming uids as the file has them),
-    then each entry's uid a distinct number (`lore_numbers.unique_uids`); every uid renumbered
-    (repeated, or not a number) is told in `warnings`: the entry, the old uid, the new one."""
-    check_key_limits(book)
+    """The book checked (`check_key_limits`, its errors and the keys it drops naming uids
+    as the file has them), then each entry's uid a distinct number
+    (`lore_numbers.unique_uids`); every uid renumbered (repeated, or not a number) is told in
+    `warnings`: the entry, the old uid, the new one."""
+    check_key_limits(book, warnings)
     uids = unique_uids(entry.uid for entry in book.entries)
     told: list[str] = []
     for entry, uid in zip(book.entries, uids, strict=True):

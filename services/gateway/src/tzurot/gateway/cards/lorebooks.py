@@ -9,7 +9,9 @@ Sizes: a book is measured by its text (`lore_checks.book_bytes`, at most
 `MAX_LOREBOOK_BYTES`), the same on import and on re-import of its export, whose own size
 (SillyTavern's fields spelled out, indented) is not the book's. A document may be larger
 (`MAX_LOREBOOK_DOCUMENT_BYTES`), and a book is accepted only when both of its exports fit
-there, so whatever was imported can be exported and imported again.
+there, so whatever was imported can be exported and imported again. The exports are counted
+(`export_size`, `json_size`), not written: writing both cost some 80 times a file of many tiny
+values, for every import at once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from tzurot.gateway.cards.lore_card_book import from_card_book, to_card_book
+from tzurot.gateway.cards.json_size import json_bytes, measure
+from tzurot.gateway.cards.lore_card_book import (
+    card_book_entry,
+    card_book_frame,
+    from_card_book,
+    to_card_book,
+)
 from tzurot.gateway.cards.lore_checks import (
     MAX_KEYS_PER_ENTRY,
     MAX_LOREBOOK_BYTES,
@@ -62,6 +70,7 @@ __all__ = [
     "book_bytes",
     "check_key_limits",
     "export_document",
+    "export_size",
     "from_card_book",
     "from_world_info",
     "is_outlet",
@@ -134,8 +143,9 @@ def _read(document: dict[str, Any], name: str, warnings: list[str]) -> Lorebook:
 def _check_exports_fit(book: Lorebook) -> None:
     """InvalidArgument when an export of the book would be too large a file to import again
     (only a book of many tiny, deeply nested extension values comes near)."""
-    for fmt in ("lorebook_v3", "world_info"):
-        size = len(export_document(book, fmt))
+    formats: tuple[LorebookFormatName, ...] = ("lorebook_v3", "world_info")
+    for fmt in formats:
+        size = export_size(book, fmt)
         if size > MAX_LOREBOOK_DOCUMENT_BYTES:
             raise InvalidArgument(
                 "document",
@@ -157,3 +167,16 @@ def export_document(book: Lorebook, fmt: LorebookFormatName) -> bytes:
     """The book as an exported file: `lorebook_v3` or SillyTavern world info, indented."""
     document = to_world_info(book) if fmt == "world_info" else lorebook_v3_document(book)
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def export_size(book: Lorebook, fmt: LorebookFormatName) -> int:
+    """`len(export_document(book, fmt))`, counted without writing it: world info is counted
+    from its dicts (they share the book's values), `lorebook_v3` an entry at a time (each
+    goes through the card book's model, as its export does, and is dropped once counted)."""
+    if fmt == "world_info":
+        return json_bytes(to_world_info(book), indent=2)
+    entries = [measure(card_book_entry(entry), indent=2) for entry in book.entries]
+    frame = card_book_frame(book.model_copy(update={"entries": []}), [])
+    data = frame.model_dump(mode="json", exclude_none=True)
+    data["entries"] = entries  # in its place, each entry standing in for itself
+    return json_bytes({"spec": "lorebook_v3", "data": data}, indent=2)

@@ -33,7 +33,8 @@ MAX_DOCUMENT_VALUES = 4_000_000
 holds far fewer for its size: a chat message of the shortest text is 7 values in some 160
 bytes (its three UUIDs alone are 108), a summary some 15 values in kilobytes, a 30 KB
 configuration a few hundred; so a history of 64 MB holds under 3 million. A document of
-millions of tiny values (`[0,0,…]`) is refused before validation copies each into models."""
+millions of tiny values (`[0,0,…]`) is refused before it is parsed (`load_uploaded_json`
+counts them in its bytes), so neither parsing nor validation builds them."""
 MILLISECONDS_FROM = 1e11
 MAX_MESSAGE_CHARS = 32_000
 """Memory's limit on one turn's content (MAX_CONTENT_CHARS of the memory service)."""
@@ -181,6 +182,21 @@ def _validate(model: type[BaseModel], item: Any, where: str, source: str) -> Any
         field = ".".join(str(part) for part in first["loc"])
         path = f"{where}.{field}" if field else where
         raise InvalidArgument(path, f"{source}: {path}: {first['msg']}") from None
+
+
+def read_config(data: bytes) -> ShapeConfig:
+    """The configuration document, read and checked (CPU-bound: on a worker thread)."""
+    return parse_config(load_json(data, source="the configuration", root="config"))
+
+
+def read_memories(data: bytes) -> list[ShapeMemory]:
+    """The memories document, read and checked (CPU-bound: on a worker thread)."""
+    return parse_memories(load_json(data, source="the memories", root="memories"))
+
+
+def read_history(data: bytes) -> list[ShapeMessage]:
+    """The chat history document, read and checked (CPU-bound: on a worker thread)."""
+    return parse_history(load_json(data, source="the chat history", root="history"))
 
 
 def parse_config(document: Any) -> ShapeConfig:

@@ -1,0 +1,39 @@
+"""Reading an uploaded document (a card, a lorebook, a shapes.inc backup) and writing a
+lorebook export, one at a time in the process, on a worker thread.
+
+Each costs many times the document's size while it runs (a 2 MB lorebook of tiny extension
+values some 60 MB, a 64 MB shapes.inc history hundreds), and the gateway's memory limit is
+512 MiB: two or three at once, from any users, could get it killed, and every reply in flight
+with it. So they queue for one slot (`MAX_AT_ONCE`); each waits only for the ones before it,
+seconds at most, and the event loop serves everything else meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+MAX_AT_ONCE = 1
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+"""The slot of each event loop (one in the gateway; a test's own loop gets its own)."""
+
+
+def _slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(MAX_AT_ONCE)
+    return slot
+
+
+async def run_document_work(work: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """`work(*args, **kwargs)` on a worker thread once the process's slot is free."""
+    async with _slot():
+        return await asyncio.to_thread(work, *args, **kwargs)
