@@ -162,15 +162,15 @@ async def test_a_lasting_failure_keeps_its_own_words(
     assert failed.error == lasting
 
 
-async def test_a_dying_bot_s_last_run_is_not_generated_again(
+async def test_a_dying_bot_s_cut_does_not_count(
     sweeping: Gateway,
     store: GatewayStore,
     inference: FakeInference,
-    engine: AsyncEngine,
     lilith: Personality,
 ) -> None:
-    """The unfinished-answer sweep's regeneration is a run too: a job cancelled by its dying
-    bot on its last run is handed over as it is, not generated a fourth time."""
+    """A run its dying bot cut off (CLIENT_CANCELLED) is not one a service died in: past the
+    cap its answer is still generated again by the unfinished-answer sweep, which its own
+    MAX_REGENERATIONS bounds (review 159: the cap had left two regenerations of three)."""
     inference.script, inference.error = [], DIED
     for _ in range(2):  # two runs died, asked again by the bot
         await _ask(sweeping)
@@ -186,11 +186,44 @@ async def test_a_dying_bot_s_last_run_is_not_generated_again(
     job = await store.get_job(accepted.job_id)
     assert job is not None
     assert job.error is not None
-    assert job.error.reason == JOB_RUN_LIMIT
+    assert job.error.reason == "CLIENT_CANCELLED"
+    inference.script = answer("Hello again.")
     await asyncio.sleep(0.2)
     await sweeping.finish_unfinished_answers()
     await asyncio.sleep(0.2)
-    assert len(inference.requests) == 3
-    handed = await store.get_job(accepted.job_id)
-    assert handed is not None
-    assert handed.attempts == 3
+    assert len(inference.requests) == 4  # regenerated
+
+
+FLAKY = Unavailable("openrouter is unavailable; try again later", reason="PROVIDER_UNAVAILABLE")
+
+
+async def test_a_providers_outage_does_not_count_toward_the_cap(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    """A 🔄 pressed again on an answer reuses its key (the bot's `#regen1` from the answer
+    shown): three provider hiccups on it (review 159) must not refuse the fourth press once
+    the provider is back. Only a run cut by a service's death or its gateway's counts."""
+    inference.script, inference.error = [], FLAKY
+    failed = [await _ask(gateway) for _ in range(4)]
+    assert [e.reason for e in failed] == ["PROVIDER_UNAVAILABLE"] * 4
+    inference.script, inference.error = answer("Better", " now."), None
+    async for _ in gateway.generate(command()):
+        pass
+    job = await store.get_job_by_key("msg-1")
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.STREAMED, 5)
+    assert job.content == "Better now."
+
+
+async def test_a_cut_last_run_after_provider_hiccups_ends_it(
+    gateway: Gateway, store: GatewayStore, inference: FakeInference, lilith: Personality
+) -> None:
+    """Past the cap, the run that a service's death cuts is the last."""
+    inference.script, inference.error = [], FLAKY
+    await _ask(gateway), await _ask(gateway), await _ask(gateway)
+    inference.error = DIED
+    final = await _ask(gateway)
+    assert (final.reason, len(inference.requests)) == (JOB_RUN_LIMIT, 4)
+    refused = await _ask(gateway)
+    assert refused.reason == JOB_RUN_LIMIT
+    assert len(inference.requests) == 4

@@ -716,18 +716,30 @@ async def test_the_usage_of_a_failed_reply_travels_only_to_a_gateway_that_reads_
     assert usage.input_tokens > 0
 
 
-@pytest.mark.parametrize("accepts", [True, False], ids=["new-gateway", "older-gateway"])
+@pytest.mark.parametrize(
+    ("usage_spent", "accepts"),
+    [(True, True), (True, False), (False, False)],
+    ids=["new-gateway", "usage-spent-only-gateway", "older-gateway"],
+)
 async def test_a_request_answered_is_announced_only_to_a_gateway_that_reads_it(
-    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, *, accepts: bool
+    start: Start,
+    connect: Connect,
+    backends: Backends,
+    fake: FakeProvider,
+    *,
+    usage_spent: bool,
+    accepts: bool,
 ) -> None:
-    """The answer's request, once the provider began answering it: a gateway that reads new
-    events gets its prompt's tokens (for a cancel's estimate) before the text; an older one
-    none."""
+    """The answer's request, once the provider began answering it: a gateway that reads
+    answer progress gets its prompt's tokens (for a cancel's estimate) before the text; an
+    older one none, even one that reads usage_spent (review 159: gateways of 3c3cebc..3ba29af
+    read prompt_sent as the finished answer)."""
     seed(backends)
     app = await start()
     fake.enqueue("The moon is full tonight over the old harbour, silver and still.")
     request = reply_request()
-    request.accepts_usage_spent = accepts
+    request.accepts_usage_spent = usage_spent
+    request.accepts_answer_progress = accepts
     kinds: list[str | None] = []
     sent: list[inf.PromptSent] = []
     async for response in connect(app, "gateway").GenerateReply(request):
@@ -755,7 +767,7 @@ async def test_a_request_the_provider_refused_is_never_announced(
     app = await start()
     fake.fail_next(status, times=5, retry_after=0)
     request = reply_request()
-    request.accepts_usage_spent = True
+    request.accepts_usage_spent = request.accepts_answer_progress = True
     kinds: list[str | None] = []
 
     async def receive() -> None:

@@ -236,6 +236,29 @@ async def test_a_status_line_is_shown_under_the_last_message_only_and_fits() -> 
     assert RECOVERING_LINE not in shown[2]
 
 
+async def test_a_status_line_under_a_half_open_code_block_is_not_code() -> None:
+    """Review 159: a half answer cut inside a code block showed the line as code."""
+    shown: dict[int, str] = {}
+
+    async def send(text: str) -> int:
+        shown[len(shown) + 1] = text
+        return len(shown)
+
+    async def edit(message_id: int, text: str) -> None:
+        shown[message_id] = text
+
+    async def delete(message_id: int) -> None:
+        del shown[message_id]
+
+    stream = StreamedAnswer(send, edit, delete, interval=0)
+    await stream.update("Here:\n```py\nprint('hi')")
+    assert await stream.show_status(RECOVERING_LINE)
+    assert await stream.show_status(RECOVERING_LINE)  # once, however often asked
+    assert shown[1] == f"Here:\n```py\nprint('hi')\n```\n{RECOVERING_LINE}"
+    assert await stream.finish("Here:\n```py\nprint('hi')\n```") == [1]
+    assert shown[1] == "Here:\n```py\nprint('hi')\n```"
+
+
 async def test_a_gateway_killed_mid_answer_is_asked_again_too() -> None:
     """Its connection lost (SERVICE_RESTARTING, read by the bot's client)."""
     stub = Stub([Generation(["Once"], fails=connection_lost()), Generation(["Once more."])])

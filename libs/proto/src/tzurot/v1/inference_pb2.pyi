@@ -49,6 +49,7 @@ class GenerateReplyRequest(_message.Message):
     SHARED_CONTEXT_FIELD_NUMBER: _builtins.int
     REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
     ACCEPTS_USAGE_SPENT_FIELD_NUMBER: _builtins.int
+    ACCEPTS_ANSWER_PROGRESS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -76,6 +77,10 @@ class GenerateReplyRequest(_message.Message):
     """The caller reads GenerateReplyResponse.usage_spent. An older gateway read any event it
     did not know as the finished answer, so without this inference sends none (their usage
     goes unrecorded, as it did before them): a rollout may update inference first.
+    """
+    accepts_answer_progress: _builtins.bool
+    """The caller reads GenerateReplyResponse.prompt_sent and rounds_billed. Gateways that
+    set only accepts_usage_spent (some read those two as the finished answer) get neither.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -137,10 +142,11 @@ class GenerateReplyRequest(_message.Message):
         shared_context: _builtins.bool = ...,
         replaces_job_id: _builtins.str = ...,
         accepts_usage_spent: _builtins.bool = ...,
+        accepts_answer_progress: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -438,18 +444,19 @@ class GenerateReplyResponse(_message.Message):
     @_builtins.property
     def prompt_sent(self) -> Global___PromptSent:
         """The provider began answering one of the answer's requests (each round, each attempt:
-        its first streamed event), sent only to a caller that set accepts_usage_spent: it bills
-        that prompt. Never for a request it refused before any event (a 401, 429, 5xx) or left
-        silent. Gateway keeps it for a reply it cancels (or inference's stream dies) before any
-        report carries that round: its estimate of what was billed then counts these prompts.
+        its first streamed event), sent only to a caller that set accepts_answer_progress: it
+        bills that prompt. Never for a request it refused before any event (a 401, 429, 5xx) or
+        left silent. Gateway keeps it for a reply it cancels (or inference's stream dies) before
+        any report carries that round: its estimate of what was billed then counts these.
         """
 
     @_builtins.property
     def rounds_billed(self) -> Global___RoundsBilled:
         """The answer's rounds billed so far (the provider's counts; a silent attempt's estimate),
-        sent after each skill round, only to a caller that set accepts_usage_spent: provisional,
-        never recorded from this. ReplyFinished.usage, or the failed UsageSpent with all_rounds
-        set, carries them later; gateway uses the latest only for a reply it cancels before then.
+        sent after each skill round, only to a caller that set accepts_answer_progress:
+        provisional, never recorded from this. ReplyFinished.usage, or the failed UsageSpent
+        with all_rounds set, carries them later; gateway uses the latest only for a reply it
+        cancels before then.
         """
 
     def __init__(
@@ -483,8 +490,9 @@ class PromptSent(_message.Message):
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
-    """Estimated tokens of the request's prompt, once the provider began answering (its messages with the model's
-    tokenizer, as a broken-off round's estimate counts them; not the tool schemas).
+    """Estimated tokens of the request's prompt, once the provider began answering (its
+    messages with the model's tokenizer, as a broken-off round's estimate counts them; not
+    the tool schemas).
     """
     def __init__(
         self,

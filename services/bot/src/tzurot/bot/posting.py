@@ -23,6 +23,8 @@ import discord
 
 from tzurot.bot.splitting import DISCORD_LIMIT, split_message
 
+_FENCE_CLOSE = "\n```"
+"""Closes a code block a half answer ends inside, before a status line under it."""
 Send = Callable[[str], Awaitable[int]]
 Edit = Callable[[int, str], Awaitable[None]]
 Delete = Callable[[int], Awaitable[None]]
@@ -92,8 +94,11 @@ class StreamedAnswer:
         if self._last_sync is not None:
             await asyncio.sleep(max(0.0, self._last_sync + self._interval() - self._clock()))
         message_id, shown = self._posted[-1]
-        bare = shown.removesuffix(f"\n{line}")  # shown already (a cut before this one)
-        text = f"{bare[: DISCORD_LIMIT - len(line) - 1]}\n{line}"
+        bare = shown.removesuffix(f"\n{line}").removesuffix(_FENCE_CLOSE)  # shown already
+        kept = bare[: DISCORD_LIMIT - len(line) - len(_FENCE_CLOSE) - 1]
+        if kept.count("```") % 2:  # inside a code block: closed, or the line shows as code
+            kept += _FENCE_CLOSE
+        text = f"{kept}\n{line}"
         if text == shown:
             return True
         self._last_sync = self._clock()

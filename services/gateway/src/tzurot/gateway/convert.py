@@ -376,6 +376,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         shared_context=r.shared_context,
         replaces_job_id=r.replaces_job_id,
         accepts_usage_spent=True,
+        accepts_answer_progress=True,
     )
 
 

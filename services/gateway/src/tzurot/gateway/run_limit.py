@@ -8,9 +8,10 @@ resend taking it over once its lease ran out, by the claim of one the sweep fail
 `ORPHANED`, by the unfinished-answer sweep's regeneration and by an operator's RetryJob: each
 claims it under its idempotency key, and each claim counts one more `jobs.attempts`. So the
 cap is kept where every path passes (store/jobs.py, store/retries.py): a job that ran
-`max_runs` times and failed retryably is failed for good instead (FAILED_PRECONDITION
-`JOB_RUN_LIMIT`, in words the user reads in Discord), and no claim, sweep or retry runs it
-again. A failure that is not retryable is kept as it is: it says better what went wrong.
+`max_runs` times and whose last run was cut (a service died, its gateway stopped:
+`CUT_REASONS`) is failed for good instead (FAILED_PRECONDITION `JOB_RUN_LIMIT`, in words the
+user reads in Discord), and no claim, sweep or retry runs it again. Any other failure is kept
+as it is (it says better what went wrong), and the job may run again.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ DEFAULT_MAX_RUNS = 3
 retries after a restart (`TZUROT_GENERATE_RESTART_RETRIES`, 2)."""
 JOB_RUN_LIMIT = "JOB_RUN_LIMIT"
 RUN_LIMIT_CODE = "FAILED_PRECONDITION"
-# Mirrors store/jobs.RETRYABLE_CODES (the store imports this module, not the other way).
-_RETRYABLE_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"})
+CUT_REASONS = ("SERVICE_RESTARTING", "GATEWAY_RESTARTING")
+"""The failures a run counts toward the cap for: a service of the mesh died under it, or its
+gateway stopped or was killed (an orphan). Not a provider's hiccup (PROVIDER_UNAVAILABLE, a
+timeout), a client gone (CLIENT_CANCELLED: the bot's own retries and the unfinished-answer
+sweep's MAX_REGENERATIONS bound those) nor a run that never started: a 🔄 pressed again on
+an answer whose regenerations met a provider's outage is run again."""
 
 
 def run_limit_message(max_runs: int) -> str:
@@ -40,8 +45,8 @@ def run_limit_error(max_runs: int) -> JobError:
 
 def past_run_limit(err: TzurotError, attempt: int, max_runs: int) -> TzurotError | None:
     """What the run `attempt` that failed with `err` ends with instead, when it was the job's
-    last allowed run and `err` would have let it run again (the store writes the same on the
-    job: `store/jobs.py`); None otherwise."""
-    if attempt < max_runs or err.code.name not in _RETRYABLE_CODES:
+    last allowed run and `err` cut it (`CUT_REASONS`; the store writes the same on the job:
+    `store/jobs.py`); None otherwise."""
+    if attempt < max_runs or err.reason not in CUT_REASONS:
         return None
     return FailedPrecondition(run_limit_message(max_runs), reason=JOB_RUN_LIMIT)

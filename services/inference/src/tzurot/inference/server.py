@@ -117,10 +117,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         )
         async with aclosing(events):
             async for event in events:
-                if (
-                    isinstance(event, UsageSpent | PromptSent | RoundsBilled)
-                    and not request.accepts_usage_spent
-                ):
+                if not _accepts(request, event):
                     continue  # an older gateway would read it as the finished answer
                 yield convert.reply_event(event)
 
@@ -245,3 +242,14 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 output_tokens=usage.output_tokens,
             ),
         )
+
+
+def _accepts(request: inf.GenerateReplyRequest, event: object) -> bool:
+    """Whether the caller reads `event`: an older gateway read any event it did not know as
+    the finished answer (and gateways of 3c3cebc..3ba29af knew PromptSent and RoundsBilled
+    only as fields, reading them so too: review 159)."""
+    if isinstance(event, PromptSent | RoundsBilled):
+        return request.accepts_answer_progress
+    if isinstance(event, UsageSpent):
+        return request.accepts_usage_spent
+    return True

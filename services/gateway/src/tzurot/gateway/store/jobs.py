@@ -30,6 +30,7 @@ from tzurot.gateway.domain import (
 )
 from tzurot.gateway.job_context import context_from_row
 from tzurot.gateway.run_limit import (
+    CUT_REASONS,
     DEFAULT_MAX_RUNS,
     JOB_RUN_LIMIT,
     RUN_LIMIT_CODE,
@@ -62,10 +63,10 @@ def _run_limit_values(
     code: sa.ColumnElement[Any], reason: sa.ColumnElement[Any], message: sa.ColumnElement[Any]
 ) -> dict[str, sa.ColumnElement[Any]]:
     """The error columns of a failure written `code`/`reason`/`message`: the run limit's
-    instead when the job ran as often as it may and the failure would let it run again
+    instead when the job ran as often as it may and this failure cut its run (`CUT_REASONS`)
     (bound: `max_runs`, `limit_message`)."""
     jobs = t.jobs.c
-    capped = sa.and_(_at_run_limit(), code.in_(RETRYABLE_CODES))
+    capped = sa.and_(_at_run_limit(), code.in_(RETRYABLE_CODES), reason.in_(CUT_REASONS))
     message_param = sa.bindparam("limit_message", type_=jobs.error_message.type)
     return {
         "error_code": sa.case((capped, sa.literal(RUN_LIMIT_CODE)), else_=code),
@@ -81,10 +82,17 @@ def _limit_params(max_runs: int) -> dict[str, Any]:
 def _claim_statement(*, start: bool) -> sa.Insert:
     """claim_job's statement, built once per `start` (bind parameters named as NewJob's).
 
-    A re-claimable job that ran `max_runs` times already is not run again: the same update
-    fails it for good (run_limit.py), and returns it failed (not claimed)."""
+    A re-claimable job that ran `max_runs` times already, its last run cut (failed with one
+    of `CUT_REASONS`, or its lease run out: its gateway killed), is not run again: the same
+    update fails it for good (run_limit.py), and returns it failed (not claimed)."""
     jobs = t.jobs.c
-    capped = _at_run_limit()
+    capped = sa.and_(
+        _at_run_limit(),
+        sa.or_(
+            jobs.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            jobs.error_reason.in_(CUT_REASONS),
+        ),
+    )
     limit_message = sa.bindparam("limit_message", type_=jobs.error_message.type)
     started: dict[str, Any] = {}
     if start:

@@ -30,7 +30,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Job, JobError, JobStatus
-from tzurot.gateway.run_limit import DEFAULT_MAX_RUNS, JOB_RUN_LIMIT, run_limit_message
+from tzurot.gateway.run_limit import (
+    CUT_REASONS,
+    DEFAULT_MAX_RUNS,
+    JOB_RUN_LIMIT,
+    run_limit_message,
+)
 from tzurot.gateway.store.base import SqlBase, lease_from_now
 from tzurot.gateway.store.previews import regenerates
 from tzurot.gateway.store.rows import job_from_row
@@ -56,10 +61,13 @@ class RetryQueries(SqlBase):
     ) -> None:
         """A failed job becomes retryable (`error`, one of RETRYABLE_CODES) for the claim,
         its retry leased for `lease_seconds` (until the claim or `end_retry`). Not one that
-        ran as often as a job may (run_limit.py): FAILED_PRECONDITION `JOB_RUN_LIMIT`, the
-        job left as it is."""
+        ran as often as a job may, its last run cut (run_limit.py): FAILED_PRECONDITION
+        `JOB_RUN_LIMIT`, the job left as it is."""
         jobs = t.jobs.c
-        at_limit = jobs.attempts >= self._max_runs
+        at_limit = sa.or_(
+            jobs.error_reason == JOB_RUN_LIMIT,
+            sa.and_(jobs.attempts >= self._max_runs, jobs.error_reason.in_(CUT_REASONS)),
+        )
 
         def unless_at_limit(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
             return sa.case((at_limit, column), else_=value)  # at its limit: left as it is
