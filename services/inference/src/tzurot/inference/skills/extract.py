@@ -4,10 +4,11 @@ down with it.
 A thread cannot be stopped: a page that makes a parser spend minutes kept running (and
 growing) after the skill's deadline (review 158 H2). `ProcessExtractor` parses in a child
 process (extract_worker.py) started at the first page read (not with inference: most
-replicas never read one), then kept: its address space is limited (RLIMIT_AS), its CPU a page (RLIMIT_CPU), and it is killed at the
-page's time limit or the skill's deadline (a cancelled call), then replaced in the
-background. One page is parsed at a time. `InlineExtractor` parses in a worker thread, one
-page at a time even past a cancellation (tests, and the skills' default when built alone).
+replicas never read one), then kept: its address space is limited (RLIMIT_AS), its CPU a
+page (RLIMIT_CPU), and it is killed at the page's time limit or the skill's deadline (a
+cancelled call), then replaced in the background. One page is parsed at a time.
+`InlineExtractor` parses in a worker thread, one page at a time even past a cancellation
+(tests, and the skills' default when built alone).
 """
 
 from __future__ import annotations
