@@ -199,7 +199,10 @@ class LlmClient:
         timeout_seconds: float,
         http_client: openai.DefaultAsyncHttpxClient | None = None,
     ) -> None:
-        self._http = http_client or openai.DefaultAsyncHttpxClient()
+        # Redirects are not followed (the SDK's default client does): a provider's API does
+        # not redirect its calls, and a redirect would carry the user's extra headers to
+        # another host and let its answer (a model list) pass for the key's (review 158 L5).
+        self._http = http_client or openai.DefaultAsyncHttpxClient(follow_redirects=False)
         self._timeout = timeout_seconds
         self._clients = SdkClients(self._http, timeout=timeout_seconds)
 
