@@ -212,9 +212,15 @@ def ensure_schema(url: str, schema: str) -> None:
     run_blocking(lambda: _ensure_schema(url, schema))
 
 
+def migration_lock_key(schema: str) -> str:
+    """The key of `schema`'s migration lock (`pg_advisory_xact_lock(hashtext(key))`): a
+    migration that commits as it goes (autocommit_block) holds it for its session meanwhile."""
+    return f"tzurot.migrate.{schema}"
+
+
 def _advisory_lock(schema: str) -> tuple[Any, dict[str, str]]:
     """The statement that takes `schema`'s migration lock until the transaction ends."""
-    return text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": f"tzurot.migrate.{schema}"}
+    return text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": migration_lock_key(schema)}
 
 
 async def _ensure_schema(url: str, schema: str) -> None:
