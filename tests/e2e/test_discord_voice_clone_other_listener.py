@@ -10,37 +10,24 @@ he is never asked to clone it. Alice's own answers still come in her cloned voic
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.voice_posts import bot_texts, spoken_count, voice_messages
 from tzurot.audio import encode_tone
 from tzurot.bot.bot import TzurotBot
 from tzurot.inference.speech import DEFAULT_ELEVENLABS_VOICE
 from tzurot.testing.discord_e2e import (
     VoiceWorld,
-    World,
     member_actor,
     running_bot,
     slash_text,
-    voice_world,
 )
 from tzurot.testing.fake_discord import Json
-from tzurot.testing.fake_discord.records import Posted
-from tzurot.testing.fake_discord.voice_messages import IS_VOICE_MESSAGE
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def voice_mesh(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[VoiceWorld]:
-    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("voice-accounts"))) as world:
-        yield world
 
 
 async def drain(bot: TzurotBot) -> None:
@@ -57,32 +44,6 @@ async def own_elevenlabs_key(vw: VoiceWorld, user: Json) -> str:
         gw.SetWalletKeyRequest(actor=member_actor(user), provider="elevenlabs", api_key=key)
     )
     return key
-
-
-def voice_messages(world: World, channel: Json) -> list[Posted]:
-    return [
-        m
-        for m in world.discord.messages.get(int(channel["id"]), [])
-        if int(m.data.get("flags") or 0) & IS_VOICE_MESSAGE
-    ]
-
-
-def spoken_count(world: World, n: int) -> Callable[[], bool]:
-    """Whether `n` voice messages were posted in the general channel."""
-    return lambda: len(voice_messages(world, world.general)) == n
-
-
-def bot_texts(world: World, channel: Json) -> list[Posted]:
-    """What the bot posted with words (its notices), not its voice messages."""
-    bot = str(world.discord.bot_user["id"])
-    return [
-        m
-        for m in world.discord.messages.get(int(channel["id"]), [])
-        if not m.webhook_id
-        and not m.deleted
-        and m.data["author"]["id"] == bot
-        and not int(m.data.get("flags") or 0) & IS_VOICE_MESSAGE
-    ]
 
 
 async def test_another_listener_hears_a_stock_voice_and_is_told_once_the_owner_her_clone(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,6 @@ from tzurot.testing.discord_e2e import (
     member_actor,
     running_bot,
     slash_text,
-    voice_world,
 )
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -31,14 +29,6 @@ from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def voice_mesh(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[VoiceWorld]:
-    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("lost-clone"))) as world:
-        yield world
 
 
 async def personality_with_a_sample(world: World, slug: str) -> str:

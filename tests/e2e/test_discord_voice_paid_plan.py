@@ -9,8 +9,6 @@ rest: speech, the voice list), and no voice is made.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,20 +18,11 @@ from tzurot.testing.discord_e2e import (
     member_actor,
     running_bot,
     slash_text,
-    voice_world,
 )
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def voice_mesh(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[VoiceWorld]:
-    async with voice_world(postgres_url, Path(tmp_path_factory.mktemp("paid-plan"))) as world:
-        yield world
 
 
 async def test_a_clone_with_a_free_accounts_key_tells_her_a_paid_plan_is_needed(

@@ -16,18 +16,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.e2e.voice_posts import bot_texts
 from tzurot.db.engine import create_engine
 from tzurot.testing.discord_e2e import (
     VoiceWorld,
-    World,
     member_actor,
     running_bot,
     slash_text,
     voice_world,
 )
-from tzurot.testing.fake_discord import Json
-from tzurot.testing.fake_discord.records import Posted
-from tzurot.testing.fake_discord.voice_messages import IS_VOICE_MESSAGE
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -48,19 +45,6 @@ async def voice_mesh(
         gateway={"voice_max_characters": 10_000},
     ) as world:
         yield world
-
-
-def bot_texts(world: World, channel: Json) -> list[Posted]:
-    """What the bot itself posted with words (its notices), oldest first."""
-    bot = str(world.discord.bot_user["id"])
-    return [
-        m
-        for m in world.discord.messages.get(int(channel["id"]), [])
-        if not m.webhook_id
-        and not m.deleted
-        and m.data["author"]["id"] == bot
-        and not int(m.data.get("flags") or 0) & IS_VOICE_MESSAGE
-    ]
 
 
 async def speech_rows(database: str) -> int:
