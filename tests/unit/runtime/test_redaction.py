@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tzurot.runtime.redaction import _PATTERNS, REDACTED, _may_hold_credential, redact
+from tzurot.runtime.redaction import _PATTERNS, REDACTED, _patterns_for, redact
 
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -67,22 +67,31 @@ def test_a_key_after_its_header_or_name_is_redacted_whatever_its_shape(
 
 
 @given(st.text(alphabet="skSK-_aiAIzZbBeErRxXpPyY.:=' 0123456789MNOtTgGcCnN", max_size=120))
-def test_text_the_quick_check_passes_over_matches_no_pattern(text: str) -> None:
-    """`_may_hold_credential` only saves work: where it says no, no pattern matches."""
-    if not _may_hold_credential(text):
-        assert not any(pattern.search(text) for pattern, _ in _PATTERNS)
+def test_text_the_quick_check_passes_over_matches_no_pattern_it_left_out(text: str) -> None:
+    """`_patterns_for` only saves work: no pattern it leaves out matches."""
+    chosen = _patterns_for(text)
+    assert not any(pattern.search(text) for pattern, _ in _PATTERNS if (pattern, _) not in chosen)
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "patterns"),
     [
-        "sK-or-v1-" + "a" * 30,
-        "XI-API-KEY: abcdefgh1234",
-        "x.y.z" + "M" * 30 + ".abcdefg." + "z" * 30,
+        ("sK-or-v1-" + "a" * 30, len(_PATTERNS)),
+        ("XI-API-KEY: abcdefgh1234", len(_PATTERNS)),
+        ("x.y.z" + "M" * 30 + ".abcdefg." + "z" * 30, 1),
+        (DISCORD_TOKEN, 1),
+        ("/tzurot.v1.MemoryService/GetReplyContext", 0),
+        ("an ordinary sentence. With dots. And more.", 0),
     ],
 )
-def test_the_quick_check_passes_text_a_pattern_may_match(text: str) -> None:
-    assert _may_hold_credential(text)
+def test_the_quick_check_runs_the_patterns_text_may_match(text: str, patterns: int) -> None:
+    """A gRPC method's name (two dots, in every access line) runs no pattern; text long
+    enough for a Discord token with two dots runs that one only."""
+    assert len(_patterns_for(text)) == patterns
+
+
+def test_a_discord_token_in_an_access_line_is_redacted() -> None:
+    assert redact(f"/tzurot.v1.X/Y {DISCORD_TOKEN}") == f"/tzurot.v1.X/Y {REDACTED}"
 
 
 def test_vendor_prefixes_are_caught_even_glued_to_text() -> None:

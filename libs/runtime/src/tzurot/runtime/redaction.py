@@ -7,7 +7,7 @@ bot tokens.
 Exact known values (the service's own secrets) are replaced first, longest first.
 
 Every log line passes through here (each string value), so the common case is made cheap:
-a few substring tests (`_may_hold_credential`) decide whether the patterns run at all.
+a few substring tests (`_patterns_for`) decide which patterns run, usually none.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b((?i:bearer))\s+[^\s'\",;}]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"(?<![\w\-])[MNO][\w\-]{23,}\.[\w\-]{6,7}\.[\w\-]{27,}"), REDACTED),
 )
+_DISCORD_TOKEN = _PATTERNS[-1:]
+_DISCORD_TOKEN_CHARS = 1 + 23 + 1 + 6 + 1 + 27
+"""The shortest text the Discord token's pattern can match."""
 
 
 _MARKERS = (
@@ -64,14 +67,18 @@ _MARKERS = (
 none of them, and fewer than two dots, matches no pattern."""
 
 
-def _may_hold_credential(text: str) -> bool:
-    """False only when no pattern can match: substring tests, far cheaper than the patterns
-    (a combined search cost ~10-20 us a string, most of a log line's redaction)."""
+def _patterns_for(text: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The patterns that could match `text`, decided by substring tests far cheaper than the
+    patterns (the eleven cost ~15 us a string, most of a log line's redaction): none for
+    most text; only the Discord token's for long text with two dots and no marker (a gRPC
+    method's name, `/tzurot.v1.MemoryService/…`, has two dots and is in every access line)."""
     lowered = text.lower()
     for marker in _MARKERS:
         if marker in lowered:
-            return True
-    return text.count(".") >= 2  # a Discord token's three parts
+            return _PATTERNS
+    if len(text) >= _DISCORD_TOKEN_CHARS and text.count(".") >= 2:  # a token's three parts
+        return _DISCORD_TOKEN
+    return ()
 
 
 def _known(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -83,9 +90,7 @@ def _redact(text: str, known: tuple[str, ...]) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if not _may_hold_credential(text):
-        return text
-    for pattern, replacement in _PATTERNS:
+    for pattern, replacement in _patterns_for(text):
         text = pattern.sub(replacement, text)
     return text
 
