@@ -85,6 +85,35 @@ async def test_a_key_committed_before_keyvault_stalled_reads_saved(
     assert await wallet(h) == {"openrouter": OTHER_KEY[-4:]}
 
 
+async def test_the_same_key_stored_again_before_keyvault_stalled_reads_saved(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key stored again with the same last four characters, never used: only the record's
+    store time tells the write that landed from the record before it (it read "unconfirmed"
+    before KeyRecord.stored_at)."""
+    h = harness
+    await set_key(h, USER_KEY)  # keyvault answers: stored, never used since
+    committed = stalling(monkeypatch, after_commit=True)
+    saved = await set_key(h, USER_KEY)
+    assert committed
+    assert saved.key.hint == USER_KEY[-4:]
+    assert await wallet(h) == {"openrouter": USER_KEY[-4:]}
+
+
+async def test_the_same_key_keyvault_never_stored_again_reads_not_stored(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    await set_key(h, USER_KEY)
+    committed = stalling(monkeypatch, after_commit=False)
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await set_key(h, USER_KEY)
+    assert not committed
+    assert failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "was not stored" in (failed.value.details() or "")
+    assert await wallet(h) == {"openrouter": USER_KEY[-4:]}  # the first write stands
+
+
 async def test_a_key_keyvault_never_committed_reads_not_stored(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

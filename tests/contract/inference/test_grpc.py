@@ -32,6 +32,7 @@ from tzurot.runtime.errors import (
 from tzurot.runtime.logging import configure_logging
 from tzurot.testing.channels import channels_to
 from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.fake_tools import ToolCallSpec
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
@@ -799,3 +800,49 @@ async def test_the_operator_key_sends_no_paid_fallbacks(
     assert "models" not in body
     assert "route" not in body
     assert body["temperature"] == 0.5
+
+
+DRAW_KEY = "plantedDRAWrevoked4Tn8Yc2"
+
+
+@pytest.mark.parametrize("accepts", [True, False], ids=["new-gateway", "older-gateway"])
+async def test_a_wallet_key_refused_is_said_at_once_only_to_a_gateway_that_reads_it(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider, *, accepts: bool
+) -> None:
+    """The image model refuses the user's own key (401) and the next round then stalls (a
+    reply that may never end): a gateway that reads `key_refused` hears of it at once, the
+    provider's name only; an older one (even one reading answer progress) never, and still
+    reads the refusal in the report."""
+    seed(backends)
+    backends.vault.keys[(USER, "drawai")] = DRAW_KEY  # revoked at the provider
+    app = await start(
+        providers={"fakeai": fake.base_url, "drawai": fake.base_url},
+        image_provider="drawai",
+        image_model="fake/draw",
+    )
+    fake.image_models.add("fake/draw")
+    fake.enqueue_tool_calls(ToolCallSpec("generate_image", {"prompt": "a red moon"}))
+    fake.enqueue("No drawing, darling.")
+    request = reply_request()
+    request.personality.skills.append("generate_image")
+    request.accepts_usage_spent = request.accepts_answer_progress = True
+    request.accepts_key_refused = accepts
+    stub = connect(app, "gateway")
+    if accepts:
+        fake.stall_next(0.0)  # the tool round answers at once
+        fake.stall_next(100.0)  # the answer's round: silent, long past this test
+        call = stub.GenerateReply(request, timeout=120)  # room to start the skill
+        async with asyncio.timeout(10):
+            async for response in call:
+                assert response.WhichOneof("event") != "finished"
+                if response.HasField("key_refused"):
+                    break
+        call.cancel()
+        assert response.key_refused == inf.KeyRefused(provider="drawai")
+        assert DRAW_KEY not in str(response)
+        [drawing] = fake.image_requests()
+        assert drawing.api_key == DRAW_KEY  # asked on her key, and refused
+        return
+    responses = await generate(stub, request)
+    assert not any(r.HasField("key_refused") for r in responses)
+    assert responses[-1].finished.report.refused_key_providers == ["drawai"]

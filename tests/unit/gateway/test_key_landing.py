@@ -43,6 +43,38 @@ def test_landing(before: WalletKey | None, after: WalletKey | None, expected: La
     assert landing(before, after, NEW) is expected
 
 
+S0 = datetime(2026, 12, 3, 10, 0, 0, 1, tzinfo=UTC)
+S1 = datetime(2026, 12, 3, 10, 0, 0, 2, tzinfo=UTC)
+
+
+def stored_key(hint: str, stored_at: datetime, *, used: datetime | None = None) -> WalletKey:
+    return WalletKey("openrouter", T0, used, hint, None, stored_at)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        # The same key (or one with the same last four) stored again, never used: the store
+        # time moved, so it landed (an unconfirmed answer before store times).
+        (stored_key(NEW, S0), stored_key(NEW, S1), Landing.STORED),
+        (stored_key(NEW, S0), stored_key(NEW, S0), Landing.NOT_STORED),
+        # A use meanwhile is no write.
+        (stored_key(NEW, S0), stored_key(NEW, S0, used=T1), Landing.NOT_STORED),
+        (stored_key("abcd", S0), stored_key("abcd", S0, used=T1), Landing.NOT_STORED),
+        (stored_key("abcd", S0), stored_key(NEW, S1), Landing.STORED),
+        (stored_key("abcd", S0), stored_key("efgh", S1), Landing.UNCONFIRMED),  # another write
+        (None, stored_key(NEW, S1), Landing.STORED),
+        # An older keyvault's record on one side: as without store times.
+        (key(NEW), stored_key(NEW, S1), Landing.STORED),
+        (stored_key(NEW, S0), key(NEW), Landing.STORED),
+    ],
+)
+def test_landing_by_store_time(
+    before: WalletKey | None, after: WalletKey | None, expected: Landing
+) -> None:
+    assert landing(before, after, NEW) is expected
+
+
 def test_the_hint_is_keyvaults() -> None:
     assert stored_hint("sk-or-v1-0123456789abWXYZ") == NEW
     assert stored_hint("abcdefg") == "g"  # never more than a quarter of the key

@@ -50,6 +50,7 @@ class GenerateReplyRequest(_message.Message):
     REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
     ACCEPTS_USAGE_SPENT_FIELD_NUMBER: _builtins.int
     ACCEPTS_ANSWER_PROGRESS_FIELD_NUMBER: _builtins.int
+    ACCEPTS_KEY_REFUSED_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -81,6 +82,12 @@ class GenerateReplyRequest(_message.Message):
     accepts_answer_progress: _builtins.bool
     """The caller reads GenerateReplyResponse.prompt_sent and rounds_billed. Gateways that
     set only accepts_usage_spent (some read those two as the finished answer) get neither.
+    """
+    accepts_key_refused: _builtins.bool
+    """The caller reads GenerateReplyResponse.key_refused (and marks the key inactive at once).
+    Its own flag, not accepts_answer_progress: a gateway built with stubs that know the field
+    but not the event would read it as the finished answer, so inference sends it only to a
+    caller that says it reads it; any other still hears of the refusal in the reply's report.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -143,10 +150,11 @@ class GenerateReplyRequest(_message.Message):
         replaces_job_id: _builtins.str = ...,
         accepts_usage_spent: _builtins.bool = ...,
         accepts_answer_progress: _builtins.bool = ...,
+        accepts_key_refused: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_key_refused", b"accepts_key_refused", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -416,6 +424,7 @@ class GenerateReplyResponse(_message.Message):
     USAGE_SPENT_FIELD_NUMBER: _builtins.int
     PROMPT_SENT_FIELD_NUMBER: _builtins.int
     ROUNDS_BILLED_FIELD_NUMBER: _builtins.int
+    KEY_REFUSED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -459,6 +468,17 @@ class GenerateReplyResponse(_message.Message):
         cancels before then.
         """
 
+    @_builtins.property
+    def key_refused(self) -> Global___KeyRefused:
+        """A provider refused (HTTP 401) a key from the user's own wallet while the reply went on
+        (a skill's service: the image model, Brave), sent the moment it did and once per
+        provider a reply, only to a caller that set accepts_key_refused: gateway marks the key
+        inactive then, so a reply that never ends (inference killed, its loop stalled) does not
+        leave it active. The reply's report (PromptReport.refused_key_providers, the error's
+        refused_key_providers) names it again; gateway does not mark it twice. Never the
+        operator's key, never the key the answer itself was accepted with.
+        """
+
     def __init__(
         self,
         *,
@@ -469,16 +489,39 @@ class GenerateReplyResponse(_message.Message):
         usage_spent: Global___UsageSpent | None = ...,
         prompt_sent: Global___PromptSent | None = ...,
         rounds_billed: Global___RoundsBilled | None = ...,
+        key_refused: Global___KeyRefused | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed", "key_refused"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class KeyRefused(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The provider or service whose key from the user's wallet was refused, e.g. "openai",
+    "brave": a name only, never the key or its hint.
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyRefused: _TypeAlias = KeyRefused  # noqa: Y015
 
 @_typing.final
 class PromptSent(_message.Message):

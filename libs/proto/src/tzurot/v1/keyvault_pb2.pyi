@@ -32,6 +32,7 @@ class KeyRecord(_message.Message):
     LAST_USED_AT_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
     REJECTED_AT_FIELD_NUMBER: _builtins.int
+    STORED_AT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     provider: _builtins.str
     master_key_version: _builtins.int
@@ -46,6 +47,14 @@ class KeyRecord(_message.Message):
     def rejected_at(self) -> _timestamp_pb2.Timestamp:
         """When the provider last rejected it (401); unset when it has worked since, or never failed."""
 
+    @_builtins.property
+    def stored_at(self) -> _timestamp_pb2.Timestamp:
+        """When this key was stored: set by every PutKey (a new key or a replacement, so it changes
+        on every write, also for a key with the same hint), never by a use, a rejection or a
+        rewrap. A read-back after an unconfirmed PutKey compares it with the record before the
+        write. Unset from a keyvault older than the field.
+        """
+
     def __init__(
         self,
         *,
@@ -56,10 +65,11 @@ class KeyRecord(_message.Message):
         last_used_at: _timestamp_pb2.Timestamp | None = ...,
         hint: _builtins.str = ...,
         rejected_at: _timestamp_pb2.Timestamp | None = ...,
+        stored_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at", "rejected_at", b"rejected_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at", "rejected_at", b"rejected_at", "stored_at", b"stored_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "master_key_version", b"master_key_version", "provider", b"provider", "rejected_at", b"rejected_at", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "master_key_version", b"master_key_version", "provider", b"provider", "rejected_at", b"rejected_at", "stored_at", b"stored_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

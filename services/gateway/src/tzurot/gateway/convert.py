@@ -377,6 +377,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         replaces_job_id=r.replaces_job_id,
         accepts_usage_spent=True,
         accepts_answer_progress=True,
+        accepts_key_refused=True,
     )
 
 
@@ -409,8 +410,8 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
             failed=msg.usage_spent.failed,
             all_rounds=msg.usage_spent.all_rounds,
         )
-    if msg.HasField("prompt_sent") or msg.HasField("rounds_billed"):
-        return _answer_progress(msg)
+    if msg.WhichOneof("event") in ("prompt_sent", "rounds_billed", "key_refused"):
+        return _said_on_the_way(msg)
     if msg.HasField("attachment_read"):
         read = msg.attachment_read
         return d.AttachmentRead(
@@ -450,6 +451,16 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
             d.GeneratedFile(f.filename, f.content_type, f.data, f.description) for f in fin.files
         ),
     )
+
+
+def _said_on_the_way(
+    msg: inf.GenerateReplyResponse,
+) -> d.PromptSent | d.RoundsBilled | d.KeyRefused:
+    """What inference says before the reply ends: its progress (kept for a cancel), a
+    wallet key refused (marked inactive at once)."""
+    if msg.HasField("key_refused"):
+        return d.KeyRefused(provider=msg.key_refused.provider)
+    return _answer_progress(msg)
 
 
 def _answer_progress(msg: inf.GenerateReplyResponse) -> d.PromptSent | d.RoundsBilled:
@@ -539,6 +550,7 @@ def key_record(rec: kv.KeyRecord) -> d.WalletKey:
         else None,
         hint=rec.hint,
         rejected_at=rec.rejected_at.ToDatetime(tzinfo=UTC) if rec.HasField("rejected_at") else None,
+        stored_at=rec.stored_at.ToDatetime(tzinfo=UTC) if rec.HasField("stored_at") else None,
     )
 
 

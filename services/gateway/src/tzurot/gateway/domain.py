@@ -471,6 +471,15 @@ class RoundsBilled:
     usage: Usage
 
 
+@dataclass(frozen=True)
+class KeyRefused:
+    """A provider refused (401) a key from the user's own wallet while the reply went on (a
+    skill's service), said by inference the moment it did: marked inactive at once, once a
+    reply (key_uses.py), not only with the reply's report, which may never come."""
+
+    provider: str
+
+
 ReplyEvent = (
     ReplyChunk
     | SkillActivity
@@ -478,6 +487,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
+    | KeyRefused
     | ReplyFinished
 )
 
@@ -549,6 +559,9 @@ class WalletKey:
     hint: str
     # When the provider last rejected it in use (None: active).
     rejected_at: datetime | None = None
+    # When keyvault stored it: changes on every write, also of a key with the same hint (None
+    # from a keyvault older than KeyRecord.stored_at). Read back after an unconfirmed write.
+    stored_at: datetime | None = None
 
     @property
     def active(self) -> bool:

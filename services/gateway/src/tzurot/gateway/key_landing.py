@@ -6,10 +6,12 @@ the key is stored (and may be used, and billed), and "it failed" would be a lie.
 The wallet reads the user's keys before the write and again after it (ListKeys: what is
 known about a key, never the key): a write that landed leaves the provider's record with the
 new key's hint (keyvault's `key_hint`: at most its last four characters) and, replacing a
-key, a changed record (a replaced key's last use and rejection are cleared). An unchanged
-record, or none, means it was not stored. A record the write could have left as it was (the
-same hint, never used nor rejected: most likely the very key, stored already), one another
-write changed meanwhile, or a read that failed, is not claimed either way: the user is told
+key, a changed record: its store time (`stored_at`, which every write moves) differs, so a
+key re-stored with the same hint and never used reads stored too. An unchanged record, or
+none, means it was not stored. Only from a keyvault without store times: a record the write
+could have left as it was (the same hint, never used nor rejected: most likely the very key,
+stored already). That, one another write changed meanwhile, or a read that failed, is not
+claimed either way: the user is told
 that it is unconfirmed and that `/wallet list` shows what is stored. PutKey replaces whatever
 is stored, so the same `/wallet set` again converges. Neither the key nor its hint is logged.
 """
@@ -69,6 +71,8 @@ def landing(before: WalletKey | None, after: WalletKey | None, hint: str) -> Lan
     """What the provider's records before and after an unconfirmed write say of it."""
     if after is None:
         return Landing.NOT_STORED
+    if before is not None and before.stored_at is not None and after.stored_at is not None:
+        return _by_store_time(before, after, hint)
     if after.hint != hint:
         return Landing.NOT_STORED if after == before else Landing.UNCONFIRMED
     if before is None or after != before:
@@ -76,6 +80,14 @@ def landing(before: WalletKey | None, after: WalletKey | None, hint: str) -> Lan
     if before.last_used_at is None and before.rejected_at is None:
         return Landing.UNCONFIRMED  # the write would have left it as it was
     return Landing.NOT_STORED
+
+
+def _by_store_time(before: WalletKey, after: WalletKey, hint: str) -> Landing:
+    """Store times say whether anything was written since the first read (a use or a
+    rejection meanwhile moves neither); one written with another hint is another write."""
+    if after.stored_at == before.stored_at:
+        return Landing.NOT_STORED
+    return Landing.STORED if after.hint == hint else Landing.UNCONFIRMED
 
 
 def not_stored(provider: str) -> FailedPrecondition:

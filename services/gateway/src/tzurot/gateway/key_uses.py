@@ -6,14 +6,16 @@ An answer only notes its use in memory; a background loop sends what gathered ev
 once: the answer failed anyway, and the user's next `/wallet list` must already say so.
 Which failures are such a rejection is decided here (`refused_stored_key`) for every paid
 call: an answer, a speech, a voice clone; a failed answer's error also names the wallet keys
-a skill's service refused before it failed (`refused_before_failing`). A batch that keyvault
-could not take is kept for the next flush.
+a skill's service refused before it failed (`refused_before_failing`). Inference says such a
+refusal as it happens too (KeyRefused): marked then, and not again by the reply's report (its
+run passes them as `already`), so a key stored anew meanwhile is not marked by an old
+refusal. A batch that keyvault could not take is kept for the next flush.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -83,14 +85,23 @@ class KeyUses:
         self._note(KeyUse(user_id, provider, self._clock(), rejected=True))
         await self.flush()
 
-    async def refused(self, user_id: str, err: TzurotError, provider: str = "") -> None:
+    async def refused(
+        self,
+        user_id: str,
+        err: TzurotError,
+        provider: str = "",
+        *,
+        already: Collection[str] = (),
+    ) -> None:
         """Marks the key inactive when `err` is its provider refusing the user's stored key
         (`refused_stored_key`), and so every key a skill's service refused before the reply
-        failed (`refused_before_failing`); any other error changes nothing (never raises)."""
+        failed (`refused_before_failing`), but those `already` marked for this reply (its
+        KeyRefused); any other error changes nothing (never raises)."""
         refused = set(refused_before_failing(err))
         stored = refused_stored_key(err, provider)
         if stored is not None:
             refused.add(stored)
+        refused -= set(already)
         if not refused:
             return
         now = self._clock()

@@ -31,6 +31,7 @@ from tzurot.gateway.domain import (
     JobAccepted,
     JobError,
     JobStatus,
+    KeyRefused,
     Personality,
     PromptSent,
     ReplyChunk,
@@ -202,10 +203,12 @@ class Gateway(
         user: User,
         prepared: Prepared,
         relayed: RelayedAnswer | None,
+        marked: frozenset[str] = frozenset(),
     ) -> None:
         """A run that failed with `err`: the job fails, what it relayed unreported is kept
         estimated, and the user's own key its provider refused reads inactive (`/wallet list`),
-        whether the answer's provider or a skill's service refused it. Raises JOB_RUN_LIMIT
+        whether the answer's provider or a skill's service refused it (not again those
+        `marked` already as inference said so, KeyRefused). Raises JOB_RUN_LIMIT
         instead of `err` when this was the job's last run allowed and `err` would have let
         it run again: the store wrote so on the job, and the client reads it now
         (run_limit.py)."""
@@ -213,7 +216,9 @@ class Gateway(
             self._keep_relayed(job, prepared, relayed),
             self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt),
         )
-        await self.key_uses.refused(user.id, err, provider=prepared.config.config.provider)
+        await self.key_uses.refused(
+            user.id, err, provider=prepared.config.config.provider, already=marked
+        )
         final = past_run_limit(err, attempt, self._store.max_runs)
         if final is not None:
             raise final from err
@@ -247,6 +252,7 @@ class Gateway(
         attempt = job.attempts
         lost = asyncio.Event()
         relayed = RelayedAnswer()
+        marked: set[str] = set()  # wallet keys marked inactive as inference said (KeyRefused)
         finished: ReplyFinished | None = None
         finishing: asyncio.Task[None] | None = None
         request: ReplyRequest | None = None
@@ -262,7 +268,9 @@ class Gateway(
             request = await self._reply_request(
                 job, user, personality, command, prepared, directive=directive
             )
-            replies_of = self._replies(request, job, lost, prepared.request_type, relayed)
+            replies_of = self._replies(
+                request, job, lost, prepared.request_type, relayed, marked=marked
+            )
             async with contextlib.aclosing(replies_of) as replies:
                 async for event in replies:
                     if isinstance(event, ReplyChunk | SkillActivity):
@@ -294,6 +302,7 @@ class Gateway(
                 user=user,
                 prepared=prepared,
                 relayed=relayed if finished is None else None,
+                marked=frozenset(marked),
             )
             raise
         except (asyncio.CancelledError, GeneratorExit):
@@ -320,7 +329,8 @@ class Gateway(
             self._running.discard(job.id)
             if keep_alive is not None:
                 keep_alive.cancel()
-        for provider in user_keys_refused(finished):  # a skill's service refused it: inactive
+        # A skill's service refused it: inactive; once (those marked as inference said so).
+        for provider in sorted(set(user_keys_refused(finished)) - marked):
             await self.key_uses.rejected(user.id, provider)
         for provider in user_keys_used(finished):
             self.key_uses.used(user.id, provider)
@@ -413,13 +423,17 @@ class Gateway(
         lost: asyncio.Event,
         request_type: str,
         relayed: RelayedAnswer,
+        *,
+        marked: set[str],
     ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
         """Inference's events for the job, until the job is no longer this run's (`lost`:
         then why, `_lost`); an attachment read by a helper model is recorded here
         (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
         paid it. The answer's prompts answered, rounds billed and text are kept in `relayed`
-        as they pass, for a cancel (cancelled_usage.py)."""
+        as they pass, for a cancel (cancelled_usage.py). A wallet key inference says was
+        refused (KeyRefused) is marked inactive at once, once (noted in `marked`), whatever
+        becomes of the reply: a reply that never ends would otherwise leave it active."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if isinstance(event, UsageSpent):
@@ -431,6 +445,11 @@ class Gateway(
                     continue
                 if isinstance(event, RoundsBilled):
                     relayed.rounds_billed(event)
+                    continue
+                if isinstance(event, KeyRefused):
+                    if event.provider not in marked:
+                        marked.add(event.provider)
+                        await self.key_uses.rejected(request.user_id, event.provider)
                     continue
                 if lost.is_set():
                     raise await self._lost(job)

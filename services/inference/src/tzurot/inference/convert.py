@@ -242,8 +242,8 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 all_rounds=event.all_rounds,
             )
         )
-    if isinstance(event, d.PromptSent | d.RoundsBilled):
-        return _answer_progress(event)
+    if isinstance(event, d.PromptSent | d.RoundsBilled | d.KeyRefused):
+        return _said_on_the_way(event)
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(
             content=event.content,
@@ -284,6 +284,16 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
             files=[generated_file(f) for f in event.files],
         )
     )
+
+
+def _said_on_the_way(
+    event: d.PromptSent | d.RoundsBilled | d.KeyRefused,
+) -> inf.GenerateReplyResponse:
+    """What the reply says before its end for a caller that asked (server._accepts): the
+    answer's progress, a wallet key refused."""
+    if isinstance(event, d.KeyRefused):
+        return inf.GenerateReplyResponse(key_refused=inf.KeyRefused(provider=event.provider))
+    return _answer_progress(event)
 
 
 def _answer_progress(event: d.PromptSent | d.RoundsBilled) -> inf.GenerateReplyResponse:

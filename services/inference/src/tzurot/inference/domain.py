@@ -466,6 +466,16 @@ class RoundsBilled:
     usage: TokenUsage
 
 
+@dataclass(frozen=True)
+class KeyRefused:
+    """A provider refused (401) a key from the user's own wallet while the reply went on (a
+    skill's service), sent the moment it did, once per provider a reply: the gateway marks
+    that key inactive then, not only when the reply ends (which a killed or stalled
+    inference never does). Never the operator's key, nor the answer's own."""
+
+    provider: str
+
+
 @dataclass
 class UsageMeter:
     """The tokens a reply's answer calls were billed so far, added as each is paid for (the
@@ -496,6 +506,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
+    | KeyRefused
     | ReplyFinished
 )
 StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion

@@ -15,7 +15,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import PromptSent, RoundsBilled, UsageSpent
+from tzurot.inference.domain import KeyRefused, PromptSent, RoundsBilled, UsageSpent
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName, _check_api_key
 from tzurot.inference.skills.search import BRAVE
@@ -247,7 +247,10 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
 def _accepts(request: inf.GenerateReplyRequest, event: object) -> bool:
     """Whether the caller reads `event`: an older gateway read any event it did not know as
     the finished answer (and gateways of 3c3cebc..3ba29af knew PromptSent and RoundsBilled
-    only as fields, reading them so too: review 159)."""
+    only as fields, reading them so too: review 159). KeyRefused has its own flag: a gateway
+    that knows the field only (its stubs regenerated, its code not) would read it so too."""
+    if isinstance(event, KeyRefused):
+        return request.accepts_key_refused
     if isinstance(event, PromptSent | RoundsBilled):
         return request.accepts_answer_progress
     if isinstance(event, UsageSpent):

@@ -35,6 +35,7 @@ from tzurot.inference.domain import (
     AttachmentRead,
     AttachmentRef,
     HistoryTurn,
+    KeyRefused,
     MemoryItem,
     PromptReport,
     ReplyContextQuery,
@@ -67,7 +68,13 @@ from tzurot.inference.prompt import Budget, ChatMessage, PromptInput, build_prom
 from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.retries import RetryPolicy, helper_completion, whole_answer
 from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext
-from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
+from tzurot.inference.skills.loop import (
+    LoopEvent,
+    LoopResult,
+    LoopSettings,
+    LoopTarget,
+    ToolLoop,
+)
 from tzurot.inference.skills.registry import SkillRegistry, ToolSupport
 from tzurot.inference.thinking import split_thinking
 from tzurot.inference.tokens import TokenCounter
@@ -105,6 +112,25 @@ def _refused_before_failing(
     called the skills (it works; gateway treats a finished reply's alike)."""
     answer_key = {answer.name} if key.source == "user" else set()
     return (loop.refused_keys & keys_used) - answer_key
+
+
+async def _refusals_said(
+    events: AsyncGenerator[LoopEvent, None],
+    from_wallet: Callable[[str], bool],
+    answer: Provider,
+    key: ResolvedKey,
+) -> AsyncGenerator[LoopEvent, None]:
+    """The loop's `events`, its KeyRefused only for a key taken from the user's wallet
+    (`from_wallet`) and never the answer's own (it answered the round that called the
+    skill: it works), as `_refused_before_failing` names them."""
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, KeyRefused) and (
+                not from_wallet(event.provider)
+                or (key.source == "user" and event.provider == answer.name)
+            ):
+                continue
+            yield event
 
 
 def _utc_now() -> datetime:
@@ -325,21 +351,28 @@ class Inference:
         reserve = params.max_tokens or window // 20
         room = window - prompt.tokens - reserve
         loop = self._tool_loop(request, history, counter, room=room, retry=retry)
-        events = loop.run(
-            LoopTarget(
-                llm=self._llm,
-                provider=provider,
-                api_key=key.api_key,
-                model=request.model.model,
-                # The operator's key (a free model only): no fallback to paid models.
-                params=params.for_operator_key() if key.source == "system" else params,
-                name=request.character.name,
-                recent=recent,
-                rules=rules,
-                settings=self._settings.answer,
-                deadline=answer_by,
+        # A wallet key refused is said now (KeyRefused), for gateway to mark it inactive even
+        # if this reply never ends; the report below names it again.
+        events = _refusals_said(
+            loop.run(
+                LoopTarget(
+                    llm=self._llm,
+                    provider=provider,
+                    api_key=key.api_key,
+                    model=request.model.model,
+                    # The operator's key (a free model only): no fallback to paid models.
+                    params=params.for_operator_key() if key.source == "system" else params,
+                    name=request.character.name,
+                    recent=recent,
+                    rules=rules,
+                    settings=self._settings.answer,
+                    deadline=answer_by,
+                ),
+                prompt.messages,
             ),
-            prompt.messages,
+            lambda refused: refused in keys_used,
+            provider,
+            key,
         )
         final: LoopResult | None = None
         async with aclosing(events):  # a caller that goes away ends the provider call now

@@ -23,6 +23,8 @@ def key_record(record: KeyRecord) -> kv.KeyRecord:
         master_key_version=record.master_key_version,
         hint=record.hint,
         created_at=timestamp(record.created_at),
+        # Each PutKey sets updated_at (store.put); nothing else writes it: the store time.
+        stored_at=timestamp(record.updated_at),
     )
     if record.last_used_at is not None:
         message.last_used_at.CopyFrom(timestamp(record.last_used_at))

@@ -102,7 +102,11 @@ class PostgresKeyStore:
             index_elements=[api_keys.c.user_id, api_keys.c.provider],
             set_={
                 **sealed_values,
-                "updated_at": sa.func.now(),
+                # Later than the record replaced, even were the clock to step back or two
+                # writes share a microsecond: a read-back tells them apart (stored_at).
+                "updated_at": sa.func.greatest(
+                    sa.func.now(), api_keys.c.updated_at + sa.text("interval '1 microsecond'")
+                ),
                 "last_used_at": None,
                 "rejected_at": None,
             },

@@ -18,6 +18,9 @@ api_keys = sa.Table(
     sa.Column("ciphertext", BYTEA, nullable=False),
     sa.Column("hint", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # When the key was stored: set by every write of the key (PutKey) and by nothing else (not
+    # a use, a rejection, a rewrap), so a read-back tells a re-stored key from the one before
+    # (KeyRecord.stored_at).
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
     # The provider's last rejection (401) of this key; cleared by a later use that worked

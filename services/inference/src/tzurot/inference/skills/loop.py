@@ -37,15 +37,20 @@
   (not when the request carried the user's own routing, which may be the cause), and the
   same question is asked again without tools.
 - While a skill runs, a SkillActivity event tells the client the personality is working.
+- A skill's service that refuses the key it was given (401: the image model's, Brave's) is
+  said at once (KeyRefused, once per provider), while the round's other calls still run:
+  the reply's later report may never come (inference killed, its loop stalled).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import structlog
 from pydantic import SecretStr
@@ -54,6 +59,7 @@ from tzurot.inference.answering import Answer, AnswerSettings, ToolOffer, answer
 from tzurot.inference.cleanup import CompiledRule
 from tzurot.inference.domain import (
     GeneratedFile,
+    KeyRefused,
     PaidCall,
     PromptSent,
     RoundsBilled,
@@ -102,7 +108,9 @@ class LoopResult:
     files: tuple[GeneratedFile, ...] = ()
 
 
-LoopEvent = TextDelta | SkillActivity | UsageSpent | PromptSent | RoundsBilled | LoopResult
+LoopEvent = (
+    TextDelta | SkillActivity | UsageSpent | PromptSent | RoundsBilled | KeyRefused | LoopResult
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ class ToolLoop:
         self.refused_keys: set[str] = set()
         """Providers (and wallet services) whose key refused a skill's call: the reply does
         not report them as used (that would make a refused key active again)."""
+        self._refused_now: asyncio.Queue[str] = asyncio.Queue()
+        """Those refused since run() last said so (KeyRefused)."""
 
     async def run(
         self, target: LoopTarget, messages: Sequence[ChatMessage]
@@ -155,7 +165,8 @@ class ToolLoop:
         """Yields the final answer's text deltas, SkillActivity while skills run, UsageSpent
         for each skill call that paid, PromptSent as the provider begins answering each
         request (its first event), RoundsBilled after each skill round (what the rounds were
-        billed so far), then one LoopResult.
+        billed so far), KeyRefused as a skill's service refuses its key, then one
+        LoopResult.
 
         When it fails instead, what the answer's rounds were billed so far goes out first, as
         one UsageSpent (failed; request_type "": the reply's own kind, under its provider and
@@ -239,20 +250,70 @@ class ToolLoop:
                 for index, call in enumerate(wanted)
             ]
             started = [c for c, why in zip(wanted, refusals, strict=True) if why is None]
-            for call in started:
-                yield SkillActivity(skill=call.name, step=rounds)
-            spent = await self._run_round(
-                wanted,
-                refusals,
-                step=rounds,
-                deadline=deadline,
-                room=room,
-                conversation=conversation,
-                steps=steps,
+            round_events = self._round(
+                [SkillActivity(skill=call.name, step=rounds) for call in started],
+                partial(
+                    self._run_round,
+                    wanted,
+                    refusals,
+                    step=rounds,
+                    deadline=deadline,
+                    room=room,
+                    conversation=conversation,
+                    steps=steps,
+                ),
             )
-            for paid in spent:  # reported now: a later round's failure does not lose them
-                paid_images += sum(call.usage.images for call in paid.paid)
-                yield paid
+            async with aclosing(round_events):
+                async for said in round_events:
+                    if isinstance(said, UsageSpent):
+                        paid_images += sum(call.usage.images for call in said.paid)
+                    yield said
+
+    async def _round(
+        self,
+        activity: Sequence[SkillActivity],
+        calls: Callable[[], Coroutine[object, object, list[UsageSpent]]],
+    ) -> AsyncGenerator[SkillActivity | KeyRefused | UsageSpent, None]:
+        """A round's `calls` run (started once `activity` was said: a caller gone by then
+        starts none): each key a skill's service refuses, as it does (the round's other calls
+        may run for long), then what they paid for, reported now (a later round's failure does
+        not lose them)."""
+        for started in activity:
+            yield started
+        running = asyncio.ensure_future(calls())
+        try:
+            async for refused in self._refusals_during(running):
+                yield refused
+            spent = running.result()
+        finally:
+            if not running.done():  # the reply was cancelled (or closed) meanwhile
+                running.cancel()
+                await asyncio.wait({running})
+        for paid in spent:
+            yield paid
+
+    async def _refusals_during(
+        self, running: asyncio.Future[list[UsageSpent]]
+    ) -> AsyncGenerator[KeyRefused, None]:
+        """Each key refused while `running` (a round's calls) runs, as it is refused, then
+        those refused as it ended."""
+        while not running.done():
+            refused = asyncio.ensure_future(self._refused_now.get())
+            either: tuple[asyncio.Future[Any], ...] = (running, refused)
+            try:
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                refused.cancel()  # none taken: the key stays queued
+            if refused.done() and not refused.cancelled():
+                yield KeyRefused(refused.result())
+        while not self._refused_now.empty():
+            yield KeyRefused(self._refused_now.get_nowait())
+
+    def _key_refused(self, name: str) -> None:
+        """`name`'s key refused a skill's call: said once (KeyRefused), kept for the report."""
+        if name not in self.refused_keys:
+            self.refused_keys.add(name)
+            self._refused_now.put_nowait(name)
 
     async def _run_round(  # the round's state, kept by run()
         self,
@@ -385,14 +446,14 @@ class ToolLoop:
         except SkillError as exc:
             ok, text, summary = False, f"error: {exc}", f"error: {exc}"
             if exc.refused_key:
-                self.refused_keys.add(exc.refused_key)
+                self._key_refused(exc.refused_key)
         except TimeoutError:
             message = f"error: {call.name} took longer than {limit:g} s"
             ok, text, summary = False, message, message
         except TzurotError as err:  # typed errors say nothing secret (no provider text)
             ok, text, summary = False, f"error: {err.message}", f"error: {err.reason}"
             if err.reason == "INVALID_API_KEY" and err.metadata.get("provider"):
-                self.refused_keys.add(err.metadata["provider"])  # the image model's key
+                self._key_refused(err.metadata["provider"])  # the image model's key
         except Exception:
             log.exception("skills.failed", skill=call.name)
             ok, text, summary = False, "error: the skill failed", "error: the skill failed"
