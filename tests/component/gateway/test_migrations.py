@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0028"
+HEAD = "0029"
 
 
 def _diff(connection: Connection) -> list[Any]:

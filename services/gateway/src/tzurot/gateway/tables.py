@@ -96,6 +96,9 @@ personalities = sa.Table(
     sa.Column("cleanup_rules", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Index("personalities_display_name_idx", sa.text("lower(display_name)")),
     *_pending_deletion("personalities"),
+    # Whose ElevenLabs accounts its deletion lists for lost clones (migration 0029): the
+    # cloners whose recorded clones it deleted before its mark, so a retry still knows them.
+    sa.Column("deletion_cloners", ARRAY(UUID(as_uuid=False)), nullable=False, server_default="{}"),
 )
 
 personality_aliases = sa.Table(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db.engine import autocommit
@@ -157,15 +157,14 @@ class VoiceStore:
             which = sa.and_(which, c.cloner_id == cloner_id)
         return await self._clones(which)
 
-    async def lost_clone_accounts(
-        self, personality_id: str, cloners: Collection[str] = ()
-    ) -> tuple[set[str], float]:
+    async def lost_clone_accounts(self, personality_id: str) -> tuple[set[str], float]:
         """Whose ElevenLabs accounts a personality's deletion lists for the clones marked for
         it that voice_clones never recorded, and for how many seconds its deletion has been
         under way (0 when not marked). No account when it could have no marked clone: no voice
-        sample, no clone recorded or stored for it, and no `cloners` (those whose recorded
-        clones the deletion has deleted already). Else its owner, `cloners` and whoever it
-        records as a cloner of it (voice_clones, personality_voices.cloned_by)."""
+        sample, no clone recorded or stored for it, and no cloner kept by its deletion
+        (`deletion_cloners`: whose recorded clones it deleted before its mark, their rows
+        gone with them). Else its owner, those and whoever it records as a cloner of it
+        (voice_clones, personality_voices.cloned_by)."""
         p, c, v, s = (
             t.personalities.c,
             t.voice_clones.c,
@@ -182,6 +181,7 @@ class VoiceStore:
                         p.owner_user_id,
                         pending,
                         sa.exists().where(s.personality_id == personality_id),
+                        p.deletion_cloners,
                     ).where(p.id == personality_id)
                 )
             ).first()
@@ -199,13 +199,31 @@ class VoiceStore:
                     )
                 ).all()
             )
-        accounts = {str(u) for u in (*recorded, *cloners)}
-        owner, seconds, has_samples = row
+        owner, seconds, has_samples, kept = row
+        accounts = {str(u) for u in (*recorded, *kept)}
         if not accounts and not has_samples:
             return set(), float(seconds)
         if owner is not None:
             accounts.add(str(owner))
         return accounts, float(seconds)
+
+    async def deletions_listing(self, user_id: str) -> list[str]:
+        """The personalities under deletion whose lost-clone step lists `user_id`'s account
+        for a clone she made (`deletion_cloners`), other than her private ones (her own
+        data deletion deletes those): her data deletion lists her account for them while
+        her key is there, since their deletion, finishing later, could not."""
+        p = t.personalities.c
+        stmt = (
+            sa.select(p.id)
+            .where(
+                p.deletion_requested_at.is_not(None),
+                sa.literal(user_id, UUID(as_uuid=False)) == sa.any_(p.deletion_cloners),
+                sa.or_(p.public, p.owner_user_id.is_distinct_from(user_id)),
+            )
+            .order_by(p.deletion_requested_at, p.id)
+        )
+        async with self._autocommit.connect() as conn:
+            return [str(found) for found in await conn.scalars(stmt)]
 
     async def is_cloner(self, user_id: str, voice_id: str) -> bool:
         """Whether `user_id` cloned `voice_id` (its clone, in her ElevenLabs account)."""

@@ -30,7 +30,19 @@ How:
   answer lost: `_delete_lost_clones`, in its owner's and its cloners' accounts, only for a
   personality that ever had a sample or a clone), after the mark and memory's forget, with a
   short wait for ElevenLabs: a slow or unreachable ElevenLabs hands the deletion to the sweeps,
-  which try again, rather than holding the request or dropping those clones.
+  which try again, rather than holding the request or dropping those clones. The cloners whose
+  recorded clones the request deleted (their voice_clones rows gone with them) are kept with
+  the mark (`deletion_cloners`), so a retry lists their accounts too.
+- A user's data deletion runs the same step for each of her private personalities, after
+  memory forgot them and before her `core` rows and her keys go (`_delete_her_lost_clones`),
+  and lists her account for the personalities under deletion that kept her as a cloner
+  (their own step, finishing after her key is gone, could not). Why before her keys, and
+  retried rather than best effort: her key is the only way into her account, so once it is
+  gone a clone left there holds a slot of her plan for good, and nothing of Tzurot's can
+  delete it. ElevenLabs unreachable leaves her marked (refused, her key unused) and the
+  sweep tries again every RETRY_SECONDS; after LOST_CLONES_RETRY_SECONDS it gives up on those
+  clones (logged, `deletion.lost_clones_skipped`) and deletes the rest, her key included: an
+  unreachable ElevenLabs never keeps her key more than a day after she asked.
 - A step that fails hands the deletion to the sweeps at once and the request answers
   FAILED_PRECONDITION `DELETION_PENDING` (nothing to ask again); a request that dies (its
   gateway killed) holds it until the lease runs out.
@@ -127,27 +139,33 @@ class DeletionAdmin(AdminBase):
                 deleted += int(found)
         return deleted
 
-    async def _delete_lost_clones(self, personality_id: str, cloners: Collection[str]) -> int:
+    async def _delete_lost_clones(
+        self, personality_id: str, *, leaving: Collection[str] = (), only: str | None = None
+    ) -> int:
         """A step of a personality's deletion, after its mark: deletes the clones marked for
         it that voice_clones never recorded (their answer lost, after ElevenLabs made them)
         from the accounts of those who may have made them (`VoiceStore.lost_clone_accounts`:
         none for a personality that never had a sample or a clone, so nothing asks
-        ElevenLabs; else its owner, `cloners` and its recorded cloners); how many ElevenLabs
-        still had. Never a voice id another personality stores (lost_clones.py). ElevenLabs
-        slow or away (RETRYABLE, DEADLINE_EXCEEDED past `marked_clones_wait_seconds`) fails
-        the step, so the deletion sweep tries again, for LOST_CLONES_RETRY_SECONDS at most;
-        an account that cannot be listed for good (no key, a rejected key, one restricted
-        without `voices_read`, an inference without ListMarkedClones) is skipped, logged."""
+        ElevenLabs; else its owner, the cloners its deletion kept and its recorded cloners;
+        `only`: that account alone, if among them); how many ElevenLabs still had. Never a
+        voice id a personality stores other than this one and `leaving` (being deleted with
+        it; lost_clones.py). ElevenLabs slow or away (RETRYABLE, DEADLINE_EXCEEDED past
+        `marked_clones_wait_seconds`) fails the step, so the deletion sweep tries again, for
+        LOST_CLONES_RETRY_SECONDS at most; an account that cannot be listed for good (no
+        key, a rejected key, one restricted without `voices_read`, an inference without
+        ListMarkedClones) is skipped, logged."""
         if self._speech is None:
             return 0
         voices = VoiceStore(self._store.engine)
-        accounts, pending = await voices.lost_clone_accounts(personality_id, cloners)
+        accounts, pending = await voices.lost_clone_accounts(personality_id)
+        if only is not None:
+            accounts &= {only}
         deleted = 0
         for user_id in sorted(accounts):
             try:
                 deleted += await delete_lost_clones(
                     self._speech, voices, user_id, personality_id,
-                    wait=self._marked_clones_wait, leaving=(personality_id,),
+                    wait=self._marked_clones_wait, leaving={personality_id, *leaving},
                 )  # fmt: skip
             except TzurotError as err:
                 if err.code in RETRYABLE and pending < LOST_CLONES_RETRY_SECONDS:
@@ -176,22 +194,27 @@ class DeletionAdmin(AdminBase):
             if start is DeletionStart.DELETING:
                 raise FailedPrecondition(deleting, reason=DELETION_IN_PROGRESS)
             voices = VoiceStore(self._store.engine)
+            # Whose recorded clones go now (their rows with them) is kept with the mark: the
+            # lost-clone step, perhaps retried by a sweep, lists their accounts too.
             if kind == "user":
+                recorded = await voices.clones_of_user(target_id)
                 deleted = await self._delete_clones(
-                    await voices.clones_of_user(target_id),
-                    leaving=personality_ids,
-                    user_id=target_id,
+                    recorded, leaving=personality_ids, user_id=target_id
                 )
-                await self._db.mark_user_deleting(target_id, self._deletion_lease)
-                cloners: set[str] = set()
+                cloners: dict[str, set[str]] = {}
+                for clone in recorded:
+                    if clone.personality_id in personality_ids:
+                        cloners.setdefault(clone.personality_id, set()).add(clone.cloner_id)
+                await self._db.mark_user_deleting(target_id, self._deletion_lease, cloners)
             else:
                 recorded = await voices.clones_for(target_id)
                 deleted = await self._delete_clones(recorded, leaving=personality_ids)
-                cloners = {c.cloner_id for c in recorded}
-                await self._db.mark_personality_deleting(target_id, self._deletion_lease)
+                await self._db.mark_personality_deleting(
+                    target_id, self._deletion_lease, {c.cloner_id for c in recorded}
+                )
         log.info("deletion.started", kind=kind, target_id=target_id)
         try:
-            deleted += await self._finish_deletion(kind, target_id, cloners=cloners)
+            deleted += await self._finish_deletion(kind, target_id)
         except Exception as err:
             log.warning("deletion.interrupted", kind=kind, target_id=target_id, exc_info=True)
             # Postgres away too: the lease runs out instead.
@@ -201,34 +224,50 @@ class DeletionAdmin(AdminBase):
         log.info("deletion.finished", kind=kind, target_id=target_id, deleted=deleted)
         return deleted
 
-    async def _finish_deletion(
-        self, kind: Kind, target_id: str, *, cloners: Collection[str] = ()
-    ) -> int:
+    async def _finish_deletion(self, kind: Kind, target_id: str) -> int:
         """The steps after the mark (each can run again): for a personality, memory's forget,
-        its lost clones (`cloners`: whose recorded clones the request deleted), its row."""
+        its lost clones, its row."""
         if kind == "personality":
             deleted = await self._forget_personality(target_id)
-            deleted += await self._delete_lost_clones(target_id, cloners)
+            deleted += await self._delete_lost_clones(target_id)
             await self._db.delete_personality(target_id)
             return deleted
         return await self._finish_user_deletion(target_id)
 
     async def _finish_user_deletion(self, user_id: str) -> int:
-        """A user's deletion once their clones are gone (privacy.py): everything memory keeps
-        of their private personalities, while their rows still name them; their `core` rows
-        but the `users` row, jobs first (no answer of theirs in flight is stored afterwards;
-        one a dead bot left half shown is handed to the bot withheld, unfinished.py);
-        their keys; memory's turns, memories and what waits to be formed from them; the
-        `users` row last."""
+        """A user's deletion once their recorded clones are gone (privacy.py): everything
+        memory keeps of their private personalities, while their rows still name them; the
+        lost clones (`_delete_her_lost_clones`), with her key, before it goes; their `core`
+        rows but the `users` row, jobs first (no answer of theirs in flight is stored
+        afterwards; one a dead bot left half shown is handed to the bot withheld,
+        unfinished.py); their keys; memory's turns, memories and what waits to be formed
+        from them; the `users` row last."""
         deleted = 0
-        for personality_id in await self._db.private_personality_ids(user_id):
+        private = await self._db.private_personality_ids(user_id)
+        for personality_id in private:
             deleted += await self._forget_personality(personality_id)
+        deleted += await self._delete_her_lost_clones(user_id, private)
         deleted += await self._db.delete_user_content(user_id)
         self._gateway.events.wake()  # her answers a dead bot left half shown: say why
         for key in await self._keyvault.list_keys(user_id):
             deleted += int(await self._keyvault.delete_key(user_id, key.provider))
         deleted += await self._memory.forget_user(user_id)
         return deleted + await self._db.delete_user(user_id)
+
+    async def _delete_her_lost_clones(self, user_id: str, private: Sequence[str]) -> int:
+        """A step of a user's data deletion, while her key is there: the lost clones of her
+        private personalities, from her account and their cloners' (`_delete_lost_clones`,
+        as a personality's deletion; a voice id one of them stores goes too), and those of
+        the personalities under deletion that kept her as a cloner, from her account (their
+        own step, later, finds no key of hers). The same waits and retries as a
+        personality's: ElevenLabs slow or away fails the step, her key kept, and the sweep
+        tries again, for LOST_CLONES_RETRY_SECONDS at most (the module says why)."""
+        deleted = 0
+        for personality_id in private:
+            deleted += await self._delete_lost_clones(personality_id, leaving=private)
+        for personality_id in await VoiceStore(self._store.engine).deletions_listing(user_id):
+            deleted += await self._delete_lost_clones(personality_id, only=user_id)
+        return deleted
 
     async def finish_pending_deletions(self) -> int:
         """Finishes the deletions nobody runs any more (their request failed or died), the

@@ -277,9 +277,12 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         by them or of those personalities under way refuses it, FAILED_PRECONDITION
         `CLONE_IN_PROGRESS`). Then the deletion is recorded on their `users` row and cannot
         be undone: they are refused from now on, and the rest (deletions.py: their private
-        personalities, their `core` rows, keys, memory's data, the `users` row last) is
-        finished by a sweep if this request fails or dies on the way (FAILED_PRECONDITION
-        `DELETION_PENDING`).
+        personalities, the clones of those whose answer was lost, their `core` rows, keys,
+        memory's data, the `users` row last) is finished by a sweep if this request fails or
+        dies on the way (FAILED_PRECONDITION `DELETION_PENDING`). The lost clones go before
+        her keys, which alone reach her ElevenLabs account: ElevenLabs away keeps her key
+        (unused, she is refused) for the sweep's retries, a day at most, then her key goes
+        and those clones stay, logged.
         """
         user = who.require_user()
         deleted = await self._delete_for_good(

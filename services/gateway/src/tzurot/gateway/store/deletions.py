@@ -24,11 +24,12 @@ would compare every user id keyvault holds with gateway's users.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
@@ -53,29 +54,37 @@ def _until(seconds: float) -> sa.ColumnElement[Any]:
 
 
 class DeletionQueries(AdminSqlBase):
-    async def mark_user_deleting(self, user_id: str, lease_seconds: float) -> None:
+    async def mark_user_deleting(
+        self,
+        user_id: str,
+        lease_seconds: float,
+        cloners: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
         """Marks the user, and their private personalities (the deletion forgets them too), as
-        being deleted (kept from a first mark), held by the caller for `lease_seconds`."""
+        being deleted (kept from a first mark), held by the caller for `lease_seconds`;
+        `cloners`, by private personality: whose recorded clones of it the deletion deleted
+        (kept in `deletion_cloners`, for its lost clones)."""
         p = t.personalities.c
         async with self._catalog_write() as conn:
             # Waits for her key writes under way (KeyWriteFence): each either saw no mark and
             # its key is in keyvault by now, for the deletion to remove; later ones see it.
             await conn.execute(_key_write_lock(user_id, shared=False))
             await conn.execute(_mark(t.users, t.users.c.id == user_id, lease_seconds))
-            await conn.execute(
-                _mark(
-                    t.personalities,
-                    sa.and_(p.owner_user_id == user_id, sa.not_(p.public)),
-                    lease_seconds,
-                )
-            )
+            private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
+            await conn.execute(_mark(t.personalities, private, lease_seconds))
+            for personality_id, ids in sorted((cloners or {}).items()):
+                await conn.execute(_cloners_kept(sa.and_(private, p.id == personality_id), ids))
 
-    async def mark_personality_deleting(self, personality_id: str, lease_seconds: float) -> None:
-        """Marks the personality as being deleted, held by the caller for `lease_seconds`."""
+    async def mark_personality_deleting(
+        self, personality_id: str, lease_seconds: float, cloners: Collection[str] = ()
+    ) -> None:
+        """Marks the personality as being deleted, held by the caller for `lease_seconds`;
+        `cloners`: whose recorded clones of it the deletion deleted (kept in
+        `deletion_cloners`: a retry of its lost-clone step still lists their accounts)."""
+        this = t.personalities.c.id == personality_id
         async with self._catalog_write() as conn:
-            await conn.execute(
-                _mark(t.personalities, t.personalities.c.id == personality_id, lease_seconds)
-            )
+            await conn.execute(_mark(t.personalities, this, lease_seconds))
+            await conn.execute(_cloners_kept(this, cloners))
 
     async def release_deletion(self, kind: Kind, target_id: str, after: float = 0.0) -> None:
         """Hands the deletion to the sweeps `after` seconds from now (a user's, with the
@@ -154,6 +163,18 @@ def _key_write_lock(user_id: str, *, shared: bool) -> sa.Select[Any]:
     """Waits for the user's key-write lock, held until the transaction ends."""
     lock = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
     return sa.select(lock(_KEY_WRITE_LOCKS, sa.func.hashtext(user_id)))
+
+
+def _cloners_kept(which: sa.ColumnElement[bool], cloners: Collection[str]) -> sa.Update:
+    """Adds `cloners` to the personalities' `deletion_cloners` (those there stay: a second
+    mark keeps the first's)."""
+    c = t.personalities.c
+    new = sa.cast(sa.literal(sorted(set(cloners)), ARRAY(sa.Text)), ARRAY(UUID(as_uuid=False)))
+    return (
+        sa.update(t.personalities)
+        .where(which, sa.not_(c.deletion_cloners.contains(new)))
+        .values(deletion_cloners=c.deletion_cloners.concat(new))
+    )
 
 
 def _mark(table: sa.Table, which: sa.ColumnElement[bool], lease_seconds: float) -> sa.Update:
