@@ -105,3 +105,39 @@ async def test_a_half_answer_says_it_is_being_recovered_while_its_gateway_is_awa
     assert preview.content.count(STORY) == 1
     assert list(job.delivered_message_ids) == [str(preview.id)]
     assert job.attempts == 2
+
+
+async def test_a_half_answer_whose_final_edit_is_lost_ends_whole_without_the_line(
+    world: World, replica: ServiceProcess
+) -> None:
+    """Discord refuses the edits after the line (a 429 discord.py hands over, without `Via`)
+    and the final one never gets an answer (the connection dropped): the message used to keep
+    the half answer and "picking the answer up again…" for good, the answer delivered so. The
+    final edit is made again, after the 429's wait: the whole answer shows, without the line."""
+    await world.set_key(world.alice)
+    world.provider.reply, world.provider.chunk_delay = STORY, 0.5
+
+    async with (
+        client_of(world, replica) as client,
+        running_bot(world, gateway=client) as bot,
+    ):
+        said = await world.discord.say(world.general, world.alice, "@Lilith tell me a story")
+        key = f"{said.id}:lilith"
+        await preview_noted(world, key)
+        (preview,) = world.discord.webhook_messages(world.general)
+        await replica.signal(signal.SIGKILL)
+        await replica.wait()
+        await world.discord.wait_until(lambda: preview.content.endswith(RECOVERING_LINE))
+        limited = {"message": "You are being rate limited.", "retry_after": 1.0, "global": False}
+        world.discord.fail_next("edit_webhook_message", 429, limited)
+        world.discord.drop_next("edit_webhook_message")
+        world.provider.chunk_delay = 0.0
+        await replica.start(world.mesh.pki)
+        job = await world.delivered(key, within=60)
+        await settled(world, bot)
+
+    assert world.discord.faults["edit_webhook_message"] == []  # both met
+    assert world.discord.webhook_messages(world.general) == [preview]
+    assert preview.content.endswith(STORY)
+    assert RECOVERING_LINE not in preview.content
+    assert list(job.delivered_message_ids) == [str(preview.id)]

@@ -25,7 +25,8 @@ from tzurot.v1 import gateway_pb2 as gw
 
 class Client(discord.Client):
     def __init__(self) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+        # Only the guilds: the bot's half answers are read through REST, not gateway events.
+        super().__init__(intents=discord.Intents(guilds=True), guild_ready_timeout=0.05)
 
     async def setup_hook(self) -> None:
         _, url, _ = await self.http.get_bot_gateway()

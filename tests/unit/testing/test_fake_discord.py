@@ -12,7 +12,8 @@ from tzurot.testing.fake_discord import FakeDiscord
 class Client(discord.Client):
     def __init__(self, shard_id: int | None = None, shard_count: int | None = None) -> None:
         super().__init__(
-            intents=discord.Intents.default(),
+            # What the test needs: guilds, their messages, and their content (privileged).
+            intents=discord.Intents(guilds=True, guild_messages=True, message_content=True),
             guild_ready_timeout=0.05,
             shard_id=shard_id,
             shard_count=shard_count,

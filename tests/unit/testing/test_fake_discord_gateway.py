@@ -1,5 +1,7 @@
 """The fake gateway refuses what Discord's refuses: a hasty IDENTIFY (op 9), the message-content
-intent without approval (4014); and a RESUME replays what was missed."""
+intent without approval (4014); a RESUME replays what was missed; a session gets only the events
+of the intents it identified with, and message content only with MESSAGE_CONTENT (or where the
+bot is mentioned or the author)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import aiohttp
 
 from tzurot.testing.fake_discord import FakeDiscord, Json
 
-INTENTS = (1 << 0) | (1 << 9) | (1 << 15)  # guilds, guild messages, message content
+GUILDS, GUILD_MESSAGES, GUILD_MESSAGE_REACTIONS, MESSAGE_CONTENT = 1, 1 << 9, 1 << 10, 1 << 15
+INTENTS = GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> Json:
@@ -118,3 +121,102 @@ async def test_guild_create_has_only_the_threads_the_bot_can_view() -> None:
         assert "member" not in threads[public["id"]]
         assert threads[joined["id"]]["member"].keys() == {"join_timestamp", "flags"}
         await ws.close()
+
+
+async def events_until(ws: aiohttp.ClientWebSocketResponse, event: str) -> list[Json]:
+    """Every dispatch up to and including the first `event`."""
+    seen: list[Json] = []
+    while not seen or seen[-1].get("t") != event:
+        frame = await receive(ws)
+        assert "closed" not in frame, frame
+        seen.append(frame)
+    return seen
+
+
+async def test_no_events_of_an_intent_the_session_did_not_ask_for() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        thread = fake.add_thread(guild, channel, "story")
+        alice = fake.make_user("alice")
+        ws, _ = await identify(session, fake, [0, 1], intents=GUILDS)
+        await until(ws, "GUILD_CREATE")
+        said = await fake.say(channel, alice, "hello")
+        await fake.edit_message(said, "hello again")
+        await fake.react(said, alice, "👍")
+        await fake.delete_message(said)
+        await fake.set_thread(thread, locked=True)  # GUILDS: this one arrives
+        seen = [f.get("t") for f in await events_until(ws, "THREAD_UPDATE")]
+        assert seen == ["THREAD_UPDATE"]
+        await ws.close()
+
+
+async def test_without_the_guilds_intent_no_guild_create_but_messages_arrive() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        alice = fake.make_user("alice")
+        ws, _ = await identify(session, fake, [0, 1], intents=GUILD_MESSAGES | MESSAGE_CONTENT)
+        said = await fake.say(channel, alice, "hello")
+        await fake.react(said, alice, "👍")  # no GUILD_MESSAGE_REACTIONS: not sent
+        await fake.say(channel, alice, "bye")
+        seen = [(f["t"], f["d"].get("content")) for f in await events_until(ws, "MESSAGE_CREATE")]
+        assert seen == [("MESSAGE_CREATE", "hello")]
+        assert (await receive(ws))["d"]["content"] == "bye"
+        await ws.close()
+
+
+async def test_without_message_content_a_message_is_empty_unless_it_mentions_the_bot() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        alice = fake.make_user("alice")
+        picture = fake.upload(channel, "a.png", b"png", "image/png")
+        ws, _ = await identify(session, fake, [0, 1], intents=GUILDS | GUILD_MESSAGES)
+        await until(ws, "GUILD_CREATE")
+        await fake.say(
+            channel,
+            alice,
+            "secret words",
+            attachments=[picture],
+            extra={"embeds": [{"title": "t"}]},
+        )
+        plain = (await until(ws, "MESSAGE_CREATE"))["d"]
+        assert (plain["content"], plain["attachments"], plain["embeds"]) == ("", [], [])
+        assert plain["components"] == []
+        assert plain["author"]["id"] == alice["id"]  # only the content is hidden
+        mention = f"<@{fake.bot_user['id']}> are you there?"
+        await fake.say(channel, alice, mention)
+        assert (await until(ws, "MESSAGE_CREATE"))["d"]["content"] == mention
+        mine = await fake.say(channel, fake.bot_user, "the bot's own words")
+        assert (await until(ws, "MESSAGE_CREATE"))["d"]["content"] == "the bot's own words"
+        await fake.say(channel, alice, "a reply", reply_to=mine)
+        reply = (await until(ws, "MESSAGE_CREATE"))["d"]
+        assert reply["content"] == ""
+        assert reply["referenced_message"]["content"] == "the bot's own words"
+        await fake.edit_message(mine, "edited")
+        assert (await until(ws, "MESSAGE_UPDATE"))["d"]["content"] == "edited"
+        await ws.close()
+
+
+async def test_a_resumed_session_keeps_its_intents() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        guild = fake.add_guild()
+        channel = fake.add_channel(guild, "general")
+        alice = fake.make_user("alice")
+        ws, ready = await identify(session, fake, [0, 1], intents=GUILDS | GUILD_MESSAGES)
+        seq = (await until(ws, "GUILD_CREATE"))["s"]
+        await ws.close()
+        await fake.wait_until(lambda: not fake.sessions)
+        again = await session.ws_connect(fake.gateway_url)
+        assert (await receive(again))["op"] == 10
+        resume = {"token": fake.token, "session_id": ready["d"]["session_id"], "seq": seq}
+        await again.send_str(json.dumps({"op": 6, "d": resume}))
+        assert (await receive(again))["t"] == "RESUMED"
+        said = await fake.say(channel, alice, "after the resume")
+        await fake.react(said, alice, "👍")
+        await fake.say(channel, alice, "and again")
+        seen = [(f["t"], f["d"]["content"]) for f in await events_until(again, "MESSAGE_CREATE")]
+        assert seen == [("MESSAGE_CREATE", "")]
+        assert (await receive(again))["t"] == "MESSAGE_CREATE"  # the reaction was not sent
+        await again.close()

@@ -1,17 +1,19 @@
-"""Channel routes with Discord's permission checks: reading a message needs View Channel and
-Read Message History (50001 / 50013; in a private thread the bot must also be a member or have
-Manage Threads, else 50001), posting needs Send Messages (Send Messages in Threads in a
-thread) and is refused (400 50008) in a forum, a media channel or a category itself (rules.py
+"""Channel routes with Discord's permission checks: reading a message needs View Channel and Read
+Message History (50001 / 50013; in a private thread the bot must also be a member or have Manage
+Threads, else 50001; in a voice channel Connect too) and finds only a message of that channel
+(else 404 10008); posting needs Send Messages (Send Messages in Threads in a thread) and is
+refused (400 50008) in a forum, a media channel or a category itself (rules.py
 `NO_MESSAGE_TYPES`); files need Attach Files (403 50013) and a reply (a `message_reference`)
-Read Message History (50013) and a message to reply to (replies.py: unless
-`fail_if_not_exists` is false, 400 50035 for one deleted or elsewhere; never to a system
-message). The bot's embeds follow embeds.py's limits and are dropped without Embed Links (a
-message left with nothing: 403 50013). Typing needs Send Messages. Uploads follow uploads.py
-(per file by the boost tier, 25 MiB per Create Message request, 10 attachments). A send with
-a nonce and `enforce_nonce` that repeats one of the same author's recent nonces returns that
-message. Voice messages follow voice_messages.py. In a locked thread the bot posts only with
-Manage Threads (160005; 50083 when it is archived too), and a post in an archived thread
-unarchives it (rules.py `closed_thread_error`)."""
+Read Message History (50013) and a message to reply to (replies.py: unless `fail_if_not_exists`
+is false, 400 50035 for one deleted or elsewhere; never to a system message). The bot's embeds
+follow embeds.py's limits and are dropped without Embed Links (a message left with nothing: 403
+50013). Typing needs Send Messages. Uploads follow uploads.py (per file by the boost tier, 25
+MiB per Create Message request, 10 attachments). A send with a nonce and `enforce_nonce` that
+repeats one of the same author's recent nonces returns that message. Voice messages follow
+voice_messages.py. In a locked thread the bot posts only with Manage Threads (160005; 50083 when
+it is archived too), and a post in an archived thread unarchives it (rules.py
+`closed_thread_error`). Get Guild Member: 404 10004 for an unknown guild, 10007 for a user not
+in it."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from tzurot.testing.fake_discord.rules import (
     NONCE_WINDOW_SECONDS,
     SUPPRESS_EMBEDS,
     THREAD_TYPES,
+    VOICE,
     Permission,
     allowed_mentions_error,
     closed_thread_error,
@@ -118,12 +121,14 @@ class Channels(Interactions):
         channel = self._channel(request)
         if channel is None:
             return not_found(10003, "Unknown Channel")
-        refused = self._needs("get_message", channel, Permission.READ_MESSAGE_HISTORY)
+        # "If the channel is a voice channel, they must _also_ have the CONNECT permission."
+        voice = (Permission.CONNECT,) if channel.get("type") == VOICE else ()
+        refused = self._needs("get_message", channel, Permission.READ_MESSAGE_HISTORY, *voice)
         if refused is not None:
             return refused
         posted = self.find(int(request.match_info["message"]))
-        if posted is None or posted.deleted:
-            return not_found(10008, "Unknown Message")
+        if posted is None or posted.deleted or posted.channel_id != int(channel["id"]):
+            return not_found(10008, "Unknown Message")  # "a specific message in the channel"
         return json_response(as_served(posted, self.find))
 
     async def _create_message(self, request: web.Request) -> web.Response:  # noqa: PLR0911, PLR0912  # one refusal per Discord rule
@@ -303,7 +308,11 @@ class Channels(Interactions):
         return json_response(found)
 
     async def _get_member(self, request: web.Request) -> web.Response:
-        user = self.users.get(int(request.match_info["user"]))
-        if user is None:
+        """Get Guild Member: 404 10004 for an unknown guild, 10007 for a user not in it."""
+        guild_id = int(request.match_info["guild"])
+        if guild_id not in self.guilds:
+            return not_found(10004, "Unknown Guild")
+        user_id = int(request.match_info["user"])
+        if not self.is_member(guild_id, user_id):
             return not_found(10007, "Unknown Member")
-        return json_response(self._member(user))
+        return json_response(self._member(self.users[user_id]))

@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tzurot.testing.fake_discord.intents import GUILDS, MESSAGE_CONTENT, as_received
 from tzurot.testing.fake_discord.records import Session
 from tzurot.testing.fake_discord.rules import Permission
 from tzurot.testing.fake_discord.state import DiscordState
 from tzurot.testing.fake_discord.wire import Json
 
-MESSAGE_CONTENT_INTENT = 1 << 15
 IDENTIFY_WINDOW_SECONDS = 5.0
 
 
@@ -23,21 +23,27 @@ class Gateway(DiscordState):
     Discord's rules: IDENTIFY at most once per `identify_window` s per bucket
     (`shard_id % max_concurrency`), else op 9 Invalid Session; the message-content intent
     without approval closes with 4014; RESUME with a known session id replays the events
-    sent after the given sequence, then RESUMED (an unknown one gets op 9)."""
+    sent after the given sequence, then RESUMED (an unknown one gets op 9). A session receives
+    only the events of the intents it identified with, and message content only by the
+    MESSAGE_CONTENT intent's rule (intents.py)."""
 
     # ---- gateway ----
 
     async def dispatch(self, event: str, data: Json, *, guild_id: int | None = None) -> None:
-        """Sends a DISPATCH to the session owning `guild_id`'s shard (all if None); a session
-        that is disconnected keeps it for its RESUME."""
+        """Sends a DISPATCH to the session owning `guild_id`'s shard (all if None), as its
+        intents let it see it (none of an intent it did not ask for); a session that is
+        disconnected keeps it for its RESUME."""
         for state in list(self.resumable.values()):
             shard_id, count = state.shard
             if guild_id is not None and (guild_id >> 22) % count != shard_id:
                 continue
+            shown = as_received(event, data, state.intents, str(self.bot_user["id"]))
+            if shown is None:
+                continue
             live = next((s for s in self.sessions if s.session_id == state.session_id), None)
             if live is not None and (not live.identified or live.ws.closed):
                 live = None
-            frame = self._frame(state, data, event)
+            frame = self._frame(state, shown, event)
             if live is not None:
                 await live.ws.send_str(json.dumps(frame))
 
@@ -94,7 +100,7 @@ class Gateway(DiscordState):
         shard = data.get("shard") or [0, 1]
         session.shard = (int(shard[0]), int(shard[1]))
         session.intents = int(data.get("intents", 0))
-        if session.intents & MESSAGE_CONTENT_INTENT and not self.message_content_approved:
+        if session.intents & MESSAGE_CONTENT and not self.message_content_approved:
             await session.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         if not self._identify_allowed(session.shard[0]):
@@ -122,7 +128,7 @@ class Gateway(DiscordState):
         }
         await self._send(session, 0, ready, "READY")
         session.identified = True
-        for guild in mine:
+        for guild in mine if session.intents & GUILDS else []:
             await self._send(session, 0, self._guild_create(guild), "GUILD_CREATE")
         self._touch()
 
@@ -160,6 +166,7 @@ class Gateway(DiscordState):
             return
         session.session_id, session.shard = state.session_id, state.shard
         session.identified, session.seq, session.sent = True, state.seq, state.sent
+        session.intents = state.intents
         self.resumable[state.session_id] = session
         for frame in missed:
             await session.ws.send_str(json.dumps(frame))

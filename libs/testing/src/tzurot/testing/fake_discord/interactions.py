@@ -1,7 +1,10 @@
 """Interaction responses as Discord takes them: the initial callback within 3 s (else the
 token is invalid: 404 10062), acknowledged once (40060), follow-ups and edits of the original
-only after a response (else 10015 Unknown Webhook) and within the token's 15 minutes, and
-files no larger than the interaction's `attachment_size_limit` (413, 40005).
+only after a response (else 10015 Unknown Webhook) and within the token's 15 minutes, rate
+limited as a webhook is (rate_limits.py: 5 per 2 s per interaction token) and addressed to
+`/webhooks/{application.id}/{token}`, and files no larger than the interaction's
+`attachment_size_limit` (413, 40005). The callback's type must suit the interaction
+(`callback_types`; 400 50035 at `type`), and a deferral may carry no flag but EPHEMERAL.
 
 What a response holds is checked as Discord checks it (400, 50035 Invalid Form Body with an
 `errors` tree naming the field, `data.…` in a callback), from discord-api-docs
@@ -12,7 +15,8 @@ characters, a string `value` at most 100) and resources/message "Create Message"
 to 2000 characters, embeds within embeds.py's limits; at least one of `content`, `embeds`,
 `sticker_ids`, `components`, files or `poll`, else 400 50006 Cannot send an empty message).
 Follow-ups and edits of the original are Execute and Edit Webhook Message, so the same message
-rules, the fields at the top level; an edit of the original may not leave it empty.
+rules, the fields at the top level; an edit of the original may not leave it empty
+(`edit_empties`, as for any webhook message).
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ from aiohttp import web
 
 from tzurot.testing.fake_discord.command_rules import CHOICE_LIMIT, MAX_CHOICES, FormErrors, Path
 from tzurot.testing.fake_discord.embeds import embeds_errors
+from tzurot.testing.fake_discord.rate_limits import RateLimits
 from tzurot.testing.fake_discord.records import FakeInteraction
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
     INTERACTION_TOKEN_SECONDS,
     error,
 )
-from tzurot.testing.fake_discord.users import Users
 from tzurot.testing.fake_discord.wire import Json, json_response, read_body
 
 CHANNEL_MESSAGE, DEFERRED_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 4, 5, 7, 8, 9
+PONG, DEFERRED_UPDATE = 1, 6
+EPHEMERAL = 1 << 6
+PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5  # interaction types
 MODAL_TITLE_LIMIT = 45
 CUSTOM_ID_LIMIT = 100
 MODAL_COMPONENTS = (1, 5)
@@ -65,6 +72,15 @@ def message_errors(errors: FormErrors, path: Path, message: Json) -> None:
 def is_empty(message: Json, attachments: int) -> bool:
     """No content, embeds, components, stickers, poll nor attachments: Discord's 50006."""
     return attachments == 0 and not any(message.get(part) for part in _MESSAGE_PARTS)
+
+
+def edit_empties(before: Json, body: Json, attachments: int) -> bool:
+    """Whether an edit (Edit Webhook Message, and so Edit Original Interaction Response) leaves
+    the message empty, Discord's 50006: the parts the edit sets replace the message's; the
+    link previews Discord added go with the content that made them; `attachments` is how
+    many the message has after the edit."""
+    kept = [e for e in before.get("embeds") or [] if e.get("type") != "link"]
+    return is_empty({**before, "embeds": kept, **body}, attachments)
 
 
 def _choices_errors(errors: FormErrors, data: Json) -> None:
@@ -102,17 +118,46 @@ def _modal_errors(errors: FormErrors, data: Json) -> None:
         )
 
 
-def callback_error(body: Json, attachments: int) -> Json | None:
+def callback_types(interaction: Json) -> set[int]:
+    """The callback types Discord takes for `interaction` (receiving-and-responding,
+    "Interaction Callback Type"): PONG only to a PING; DEFERRED_UPDATE_MESSAGE and
+    UPDATE_MESSAGE "Only valid for component-based interactions" (a component, or a modal
+    submit from one: it carries that `message`); autocomplete results only to an autocomplete
+    interaction, which takes nothing else (Discord's answer to a message there: 50035 "In
+    type: Value must be one of {8}.", Cog-Creators/Red-DiscordBot#6374); MODAL "Not
+    available for MODAL_SUBMIT and PING interactions". PREMIUM_REQUIRED (deprecated) and
+    LAUNCH_ACTIVITY need monetization or Activities, which the fake's app has not."""
+    kind = interaction.get("type")
+    if kind == PING:
+        return {PONG}
+    if kind == AUTOCOMPLETE:
+        return {AUTOCOMPLETE_RESULT}
+    allowed = {CHANNEL_MESSAGE, DEFERRED_MESSAGE}
+    if kind == COMPONENT or (kind == MODAL_SUBMIT and interaction.get("message")):
+        allowed |= {DEFERRED_UPDATE, UPDATE_MESSAGE}
+    if kind != MODAL_SUBMIT:
+        allowed.add(MODAL)
+    return allowed
+
+
+def callback_error(body: Json, attachments: int, interaction: Json) -> Json | None:
     """Discord's 400 body for an interaction response it refuses, else None."""
     kind = body.get("type")
     data = body.get("data") or {}
     errors = FormErrors()
-    if kind in {CHANNEL_MESSAGE, UPDATE_MESSAGE}:
+    allowed = callback_types(interaction)
+    if kind not in allowed:
+        errors.add(("type",), "BASE_TYPE_CHOICES", f"Value must be one of {allowed}.")
+    elif kind in {CHANNEL_MESSAGE, UPDATE_MESSAGE}:
         message_errors(errors, ("data",), data)
     elif kind == AUTOCOMPLETE_RESULT:
         _choices_errors(errors, data)
     elif kind == MODAL:
         _modal_errors(errors, data)
+    elif kind == DEFERRED_MESSAGE and int(data.get("flags") or 0) & ~EPHEMERAL:
+        # "the only valid message flag you may use is EPHEMERAL" (receiving-and-responding);
+        # the docs give no error body: this is the fake's, at the field.
+        errors.add(("data", "flags"), "BASE_TYPE_INVALID", "Only EPHEMERAL may be set.")
     if errors:
         return errors.body()
     if kind == CHANNEL_MESSAGE and is_empty(data, attachments):
@@ -128,7 +173,13 @@ def _attachment_count(body: Json, files: list[bytes], before: int = 0) -> int:
     return before + len(files)
 
 
-class Interactions(Users):
+def webhook_bucket(record: FakeInteraction) -> str:
+    """The rate limit bucket of an interaction's webhook (its token): follow-ups and edits
+    "share the same rate limit properties as normal webhooks"."""
+    return f"interaction-webhook:{record.token}"
+
+
+class Interactions(RateLimits):
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         record = self.interactions.get(request.match_info["token"])
         route = "interaction_callback"
@@ -145,7 +196,7 @@ class Interactions(Users):
         if refused is not None:
             return refused
         attachments = _attachment_count(body.get("data") or {}, files)
-        problem = callback_error(body, attachments)
+        problem = callback_error(body, attachments, record.data)
         if problem is not None:
             return self.refuse(route, 400, problem)
         record.files.extend(files)
@@ -158,10 +209,14 @@ class Interactions(Users):
             answer["resource"] = {"type": body["type"], "message": message}
         return json_response(answer)
 
-    def _usable(self, route: str, record: FakeInteraction) -> web.Response | None:
-        """Follow-ups and edits need an initial response and a token younger than 15 min."""
+    def _usable(
+        self, route: str, request: web.Request, record: FakeInteraction
+    ) -> web.Response | None:
+        """Follow-ups and edits need an initial response, a token younger than 15 min, and
+        the application's id as the webhook's ("/webhooks/{application.id}/{token}")."""
         expired = time.monotonic() - record.created > INTERACTION_TOKEN_SECONDS
-        if expired or not record.acknowledged:
+        wrong_app = request.match_info.get("hook") != str(self.application_id)
+        if expired or wrong_app or not record.acknowledged:
             return self.refuse(route, 404, error(10015, "Unknown Webhook"))
         return None
 
@@ -174,7 +229,7 @@ class Interactions(Users):
 
     async def _followup(self, request: web.Request, record: FakeInteraction) -> web.Response:
         route = "interaction_followup"
-        refused = self._usable(route, record)
+        refused = self._usable(route, request, record)
         if refused is not None:
             return refused
         body, files = await read_body(request, self.uploads)
@@ -187,6 +242,9 @@ class Interactions(Users):
             return self.refuse(route, 400, errors.body())
         if is_empty(body, _attachment_count(body, files)):
             return self.refuse(route, 400, EMPTY_MESSAGE)
+        limited = self._limited(route, (webhook_bucket(record), self.webhook_rate))
+        if limited is not None:
+            return limited
         last = record.responses[-1]
         if last.get("type") == DEFERRED_MESSAGE and not any(
             r.get("type") in {"edit", "followup"} for r in record.responses
@@ -194,11 +252,12 @@ class Interactions(Users):
             record.deprecated_followups += 1
         record.files.extend(files)
         record.responses.append({"type": "followup", "data": body})
-        return json_response(self._interaction_message(record, body))
+        headers = self._rate_headers(webhook_bucket(record))
+        return json_response(self._interaction_message(record, body), headers=headers)
 
     async def _edit_original(self, request: web.Request, record: FakeInteraction) -> web.Response:
         route = "interaction_edit"
-        refused = self._usable(route, record)
+        refused = self._usable(route, request, record)
         if refused is not None:
             return refused
         body, files = await read_body(request, self.uploads)
@@ -211,13 +270,17 @@ class Interactions(Users):
             return self.refuse(route, 400, errors.body())
         original = request.match_info.get("message") == "@original"
         attachments = _attachment_count(body, files, record.original_attachments)
-        if original and is_empty({**(record.original() or {}), **body}, attachments):
+        if original and edit_empties(record.original() or {}, body, attachments):
             return self.refuse(route, 400, EMPTY_MESSAGE)
+        limited = self._limited(route, (webhook_bucket(record), self.webhook_rate))
+        if limited is not None:
+            return limited
         record.files.extend(files)
         record.responses.append({"type": "edit", "data": body})
         if original:
             record.original_attachments = attachments
-        return json_response(self._interaction_message(record, body))
+        headers = self._rate_headers(webhook_bucket(record))
+        return json_response(self._interaction_message(record, body), headers=headers)
 
     def _interaction_message(self, record: FakeInteraction, body: Json) -> Json:
         channel = self.channels[int(record.data["channel_id"])]

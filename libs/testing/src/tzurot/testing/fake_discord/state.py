@@ -53,6 +53,9 @@ class DiscordState:
         self.messages: dict[int, list[Posted]] = {}
         # Thread member objects by thread id, then user id (who joined or was added).
         self.thread_members: dict[int, dict[int, Json]] = {}
+        # Users not in a guild, by guild id (a test's users are in every guild until they
+        # leave: `Users.leave_guild`).
+        self.not_members: dict[int, set[int]] = {}
         self.webhooks: dict[int, Json] = {}
         self.interactions: dict[str, FakeInteraction] = {}
         self.synced_commands: dict[str, list[Json]] = {}
@@ -306,6 +309,10 @@ class DiscordState:
         channel["permission_overwrites"].append(
             {"id": self.bot_user["id"], "type": 1, "allow": "0", "deny": str(permissions)}
         )
+
+    def is_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether the user `user_id` is in the guild `guild_id`."""
+        return user_id in self.users and user_id not in self.not_members.get(guild_id, set())
 
     def bot_permissions(self, channel: Json) -> int:
         """What the bot may do in `channel`, computed as Discord does."""

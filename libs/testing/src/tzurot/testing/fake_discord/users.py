@@ -74,6 +74,8 @@ class Users(Gateway):
         return posted
 
     def _may_post(self, channel: Json, author: Json) -> None:
+        if not self.is_member(int(channel["guild_id"]), int(author["id"])):
+            raise PermissionError(f"50001 Missing Access: {author['username']} is not a member")
         have = self.member_permissions(channel, author)
         thread = channel.get("type") in THREAD_TYPES
         send = Permission.SEND_MESSAGES_IN_THREADS if thread else Permission.SEND_MESSAGES
@@ -86,6 +88,15 @@ class Users(Gateway):
         )
         if problem is not None:
             raise PermissionError(f"{problem['code']} {problem['message']}: {author['username']}")
+
+    async def leave_guild(self, guild: Json, user: Json) -> None:
+        """`user` leaves `guild` (or was never in it, or was kicked): Get Guild Member answers
+        404 10007 for them and they can no longer post there; GUILD_MEMBER_REMOVE goes to
+        sessions with the GUILD_MEMBERS intent."""
+        self.not_members.setdefault(int(guild["id"]), set()).add(int(user["id"]))
+        event = {"guild_id": guild["id"], "user": dict(user)}
+        await self.dispatch("GUILD_MEMBER_REMOVE", event, guild_id=int(guild["id"]))
+        self._touch()
 
     # ---- moderating threads ----
 

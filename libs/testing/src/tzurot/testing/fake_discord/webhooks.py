@@ -15,6 +15,7 @@
 - Reading, editing or deleting a message through a webhook: only one that webhook posted
   (else 10008), needing no permission in the channel; one in a thread only with its
   `thread_id` (else 10008). No edit in an archived thread (50083); deleting is allowed there.
+  An edit may not leave the message empty (50006, interactions.py `edit_empties`).
 - Files, sent or added by an edit, follow uploads.py: each within the guild's limit (413,
   40005; no total per request is documented for these routes), at most 10 attachments a
   message (50035). An edit's embeds follow embeds.py.
@@ -25,12 +26,11 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from tzurot.testing.fake_discord.channels import Channels
 from tzurot.testing.fake_discord.embeds import embeds_error
+from tzurot.testing.fake_discord.interactions import EMPTY_MESSAGE, edit_empties
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
@@ -40,7 +40,6 @@ from tzurot.testing.fake_discord.rules import (
     THREAD_ONLY_TYPES,
     THREAD_TYPES,
     WEBHOOK_CHANNEL_TYPES,
-    Bucket,
     Permission,
     allowed_mentions_error,
     avatar_url_error,
@@ -127,40 +126,6 @@ class Webhooks(Channels):
         if int(request.match_info["hook"]) in self.webhooks:
             return json_response({"code": 50027, "message": "Invalid Webhook Token"}, status=401)
         return not_found(10015, "Unknown Webhook")
-
-    # ---- rate limits ----
-
-    def _limited(self, route: str, *buckets: tuple[str, tuple[int, float]]) -> web.Response | None:
-        """429 if any bucket is empty; else counts the request in each."""
-        now = time.monotonic()
-        live = [
-            self.buckets.setdefault(key, Bucket(limit, per, key)) for key, (limit, per) in buckets
-        ]
-        for bucket in live:
-            bucket.hits = [t for t in bucket.hits if now - t < bucket.per]
-            if len(bucket.hits) >= bucket.limit:
-                wait = bucket.per - (now - bucket.hits[0])
-                self.refusals.append((route, 429, 0))
-                self.rate_limited.append((route, bucket.name))
-                headers = {
-                    **bucket.headers(now, time.time()),
-                    "Retry-After": f"{wait:.3f}",
-                    "X-RateLimit-Scope": "user",
-                    "Via": "1.1 google",
-                }
-                body = {
-                    "message": "You are being rate limited.",
-                    "retry_after": round(wait, 3),
-                    "global": False,
-                }
-                return json_response(body, status=429, headers=headers)
-        for bucket in live:
-            bucket.take(now)
-        return None
-
-    def _rate_headers(self, key: str) -> dict[str, str]:
-        bucket = self.buckets.get(key)
-        return bucket.headers(time.monotonic(), time.time()) if bucket else {}
 
     # ---- executing ----
 
@@ -325,6 +290,9 @@ class Webhooks(Channels):
         token = request.match_info["token"]
         if token in self.interactions:
             return await self._edit_original(request, self.interactions[token])
+        fault = self._fault(route, request)
+        if fault is not None:
+            return fault
         hook = self._hook(request)
         if hook is None:
             return self._hook_refused(request)
@@ -348,6 +316,9 @@ class Webhooks(Channels):
             problem = embeds_error(body)
         if problem is None and attachments is not None:
             problem = attachments_error(attachments)
+        after = posted.data["attachments"] if attachments is None else attachments
+        if problem is None and edit_empties(posted.data, body, len(after)):
+            problem = EMPTY_MESSAGE
         if problem is not None:
             return self.refuse(route, 400, problem)
         limited = self._limited(route, (f"webhook:{hook['id']}", self.webhook_rate))
