@@ -21,14 +21,17 @@ As strict as the vendor (its rules and refusals' shape: tzurot.testing.fake_elev
 the key travels in `xi-api-key` (401 `invalid_api_key` otherwise); a key restricted to some
 permissions (`add_key(key, permissions=...)`, as ElevenLabs' "Restrict key" makes one) is
 refused an endpoint needing another with 401 `missing_permissions` naming it (text-to-speech
-needs `text_to_speech`, listing voices `voices_read`, cloning or deleting one `voices_write`);
-a free plan's account (`add_key(key, plan="free")`) is refused Instant Voice Cloning with 402
-`paid_plan_required`; bodies and the search's query are validated (422), an undocumented model
-is 400 `model_not_found`, a text longer than its model takes 400
-`max_character_limit_exceeded`, a character quota 429 `quota_exceeded`, a full slot list (the
-calling account's) 400 `voice_limit_reached`, an unknown voice or another account's (to speak
-with; to delete, also a default one) 404 `voice_not_found`, and cloning refuses samples that are
-too many, too large or not audio.
+needs `text_to_speech`, listing voices `voices_read`, cloning or deleting one `voices_write`); a
+free plan's account (`add_key(key, plan="free")`) is refused Instant Voice Cloning with 402
+`paid_plan_required`; text-to-speech requests beyond the plan's in flight at once (Free 2,
+Starter 3, Creator 5, Pro 10, Scale and Business 15; "paid", the default, as Starter) are 429
+`too_many_concurrent_requests`, counted per account from the request's acceptance to the audio's
+last byte; `system_busy_next(n)` answers the next n 429 `system_busy`; bodies and the search's
+query are validated (422), an undocumented model is 400 `model_not_found`, a text longer than
+its model takes 400 `max_character_limit_exceeded`, a character quota 429 `quota_exceeded`, a
+full slot list (the calling account's) 400 `voice_limit_reached`, an unknown voice or another
+account's (to speak with; to delete, also a default one) 404 `voice_not_found`, and cloning
+refuses samples that are too many, too large or not audio.
 Every request is recorded (never the key itself: whether it was valid, a short digest of it
 so a test can tell which key a call used, and the permission a restricted one lacked).
 
@@ -63,6 +66,7 @@ from tzurot.testing.fake_elevenlabs_rules import (
     OUTPUT_FORMAT,
     PAID,
     PERMISSIONS,
+    PLAN_CONCURRENCY,
     PLANS,
     TEXT_TO_SPEECH,
     VOICES_READ,
@@ -72,6 +76,8 @@ from tzurot.testing.fake_elevenlabs_rules import (
     missing_permission,
     paid_plan_required,
     refusal,
+    system_busy,
+    too_many_concurrent_requests,
     voice_not_found,
 )
 from tzurot.testing.fake_elevenlabs_voices import (
@@ -153,6 +159,11 @@ class FakeElevenLabs:
             vid: FakeVoice(vid, name, "premade") for vid, name in PREMADE_VOICES.items()
         }
         self.calls: list[RecordedCall] = []
+        self.in_flight: dict[str, int] = {}
+        """Text-to-speech requests each account has in flight now."""
+        self.peak_in_flight = 0
+        """The most any account had in flight at once."""
+        self._busy = 0
         self.tts_seconds: list[float] = []
         """How long each answered text-to-speech request took here (its own latency)."""
         self._runner: web.AppRunner | None = None
@@ -219,6 +230,10 @@ class FakeElevenLabs:
                 raise ValueError(f"ElevenLabs has no permission {', '.join(unknown)}")
             self.key_permissions[key] = scoped
         self.valid_keys.add(key)
+
+    def system_busy_next(self, times: int = 1) -> None:
+        """The next `times` text-to-speech requests (of valid keys) answer 429 `system_busy`."""
+        self._busy += times
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -309,7 +324,7 @@ class FakeElevenLabs:
             return invalid(page.loc, page.msg)
         return web.json_response(page)
 
-    async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
+    async def _tts(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911, PLR0912  # one answer per vendor rule
         started = time.perf_counter()
         try:
             body = await request.json()
@@ -342,6 +357,27 @@ class FakeElevenLabs:
         voice_id = request.match_info["voice_id"]
         if self._voice_of(request, voice_id) is None:
             return voice_not_found(voice_id)
+        if self._busy > 0:
+            self._busy -= 1
+            return system_busy()
+        account = self.account_of(request.headers.get("xi-api-key", ""))
+        allowed = PLAN_CONCURRENCY[self.plan_of(request.headers.get("xi-api-key", ""))]
+        if self.in_flight.get(account, 0) >= allowed:
+            return too_many_concurrent_requests(allowed)
+        self.in_flight[account] = self.in_flight.get(account, 0) + 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight[account])
+        try:
+            response = await self._speak(request, text, output_format)
+        finally:
+            self.in_flight[account] -= 1
+        if response.status == 200:
+            self.tts_seconds.append(time.perf_counter() - started)
+        return response
+
+    async def _speak(
+        self, request: web.Request, text: str, output_format: str
+    ) -> web.StreamResponse:
+        """An accepted request's answer: the quota's refusal, or the audio streamed."""
         if (
             self.character_quota is not None
             and len(text) > self.character_quota - self.characters_used
@@ -367,7 +403,6 @@ class FakeElevenLabs:
         if self.latency:
             await asyncio.sleep(self.latency)
         await self._stream(request, response, audio)
-        self.tts_seconds.append(time.perf_counter() - started)
         return response
 
     async def _stream(

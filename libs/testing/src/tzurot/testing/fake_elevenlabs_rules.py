@@ -15,6 +15,11 @@ voices via the API"); Instant Voice Cloning is such a feature (its pricing: from
 plan). Older accounts saw a code of its own for that, `can_not_use_instant_voice_cloning`
 ("Your subscription has no access to use instant voice cloning, please upgrade."): the status
 code of either is not documented; 402 is what the paid-plan refusal is seen with.
+
+Each plan has its own limit on requests in flight at once (help.elevenlabs.io article
+19571824571921, "API - Error Code 429": Free 2, Starter 3, Creator 5, Pro 10, Scale 15,
+Business 15); one more is refused 429 `too_many_concurrent_requests`, and ElevenLabs under
+load refuses with 429 `system_busy` (the article's two 429 answers besides the quota's).
 """
 
 from __future__ import annotations
@@ -55,8 +60,19 @@ PERMISSIONS = frozenset(
 endpoints take); a key restricted to another is refused, as the vendor refuses to make it."""
 TEXT_TO_SPEECH, VOICES_READ, VOICES_WRITE = "text_to_speech", "voices_read", "voices_write"
 FREE, PAID = "free", "paid"
-PLANS = (FREE, PAID)
-"""An account's plan, as far as the fake tells them apart: free, or any paid one."""
+PLAN_CONCURRENCY = {
+    FREE: 2,
+    "starter": 3,
+    "creator": 5,
+    "pro": 10,
+    "scale": 15,
+    "business": 15,
+    PAID: 3,
+}
+"""The requests each plan may have in flight at once; "paid" (a paid plan, unnamed) is held
+to the least a paid plan allows, Starter's."""
+PLANS = tuple(PLAN_CONCURRENCY)
+"""An account's plan: free, a paid one by name, or "paid" (any paid one)."""
 
 
 def refusal(
@@ -96,6 +112,26 @@ def paid_plan_required(feature: str) -> web.Response:
         f"Free users cannot use {feature} via the API. Please upgrade your subscription to use it.",
         kind="payment_required",
         legacy="payment_required",
+    )
+
+
+def too_many_concurrent_requests(limit: int) -> web.Response:
+    """One request more in flight than the account's plan allows."""
+    return refusal(
+        429,
+        "too_many_concurrent_requests",
+        f"Too many concurrent requests. Your subscription allows {limit} concurrent requests; "
+        "wait for one to finish, or upgrade your subscription.",
+    )
+
+
+def system_busy() -> web.Response:
+    """ElevenLabs refusing for its own load, not the account's."""
+    return refusal(
+        429,
+        "system_busy",
+        "Our services are experiencing high levels of traffic and your request could not be "
+        "processed. Please try again shortly.",
     )
 
 

@@ -37,8 +37,18 @@ Vendor refusals as documented: `flag_next` answers OpenRouter's moderation 403 (
 model requires moderation and your input was flagged", numeric `code`, `metadata.reasons` and
 `flagged_input`); `context_limit` refuses a prompt (plus `max_tokens`) over the window with
 OpenAI's 400 `context_length_exceeded` or OpenRouter's "This endpoint's maximum context
-length is …" (`context_error_shape`); `ignore_stream` answers `stream: true` with one
+length is …" (`context_error_shape`), counting `max_completion_tokens` as `max_tokens` (the
+reasoning models' name for it); `ignore_stream` answers `stream: true` with one
 `chat.completion` JSON body, as some OpenAI-compatible proxies and local servers do.
+A key in `spent_keys` has no credit left, refused as the vendor `quota_shape` names refuses it:
+"openrouter" (the default) 402 "Insufficient credits" on every call that needs the key;
+"openai" 429 `insufficient_quota` (type `insufficient_quota`, "You exceeded your current quota,
+please check your plan and billing details", help.openai.com article 6891831) on every billed
+call, the free model list answering as ever. `fail_next(429, code="insufficient_quota")` sends
+that body once. Transcriptions are refused as OpenAI refuses them (`fake_speech.py`): a request
+over 25 MiB (413) or a file name without an audio extension (400). Bodies up to
+`MAX_BODY_BYTES` are read (aiohttp's own default, 1 MiB, would answer a plain-text 413 no
+vendor sends).
 """
 
 from __future__ import annotations
@@ -57,7 +67,14 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tzurot.testing.fake_speech import check_speech_request, speech_response
+from tzurot.testing.fake_model_params import check_model_parameters
+from tzurot.testing.fake_speech import (
+    TRANSCRIPTION_MAX_REQUEST_BYTES,
+    check_speech_request,
+    check_transcription_file,
+    speech_response,
+    transcription_too_large,
+)
 from tzurot.testing.fake_tools import (
     ToolCallSpec,
     check_thought_signatures,
@@ -74,6 +91,16 @@ from tzurot.testing.fake_tools import (
 ReplyFn = Callable[[dict[str, Any]], "str | ScriptedReply"]
 
 DEFAULT_KEY = "sk-test-valid"
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest request body the fake reads: above every limit a vendor rule here enforces (a
+transcription's 25 MiB), so the vendor's own refusal is what a test sees."""
+INSUFFICIENT_QUOTA = "insufficient_quota"
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+"""OpenAI's words for a key whose account has no credit or budget left (HTTP 429)."""
 
 
 @dataclass(frozen=True)
@@ -117,14 +144,19 @@ class _Fault:
         if self.body is not None:
             return web.json_response(self.body, status=self.status)
         limited = self.status == 429
-        default = _rate_limited(self.retry_after) if limited else f"injected fault {self.status}"
-        response = _error_body(
-            self.status,
-            self.message or default,
-            self.code or ("rate_limit_exceeded" if limited else f"http_{self.status}"),
-            "requests" if limited else "server_error",
-            self.param,
-        )
+        if limited and self.code == INSUFFICIENT_QUOTA:
+            response = quota_exceeded("openai")
+        else:
+            default = (
+                _rate_limited(self.retry_after) if limited else f"injected fault {self.status}"
+            )
+            response = _error_body(
+                self.status,
+                self.message or default,
+                self.code or ("rate_limit_exceeded" if limited else f"http_{self.status}"),
+                "requests" if limited else "server_error",
+                self.param,
+            )
         if self.retry_after is not None:  # HTTP's Retry-After is whole seconds; the exact
             # delay goes in retry-after-ms, as OpenAI and Azure send it
             response.headers["Retry-After"] = str(math.ceil(self.retry_after))
@@ -138,6 +170,19 @@ def _rate_limited(retry_after: float | None) -> str:
     return (
         "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. "
         f"Please try again in {wait}. Visit https://example.invalid/rate-limits to learn more."
+    )
+
+
+def quota_exceeded(shape: str) -> web.Response:
+    """A key with no credit left, as `shape`'s vendor refuses it: OpenAI's 429
+    `insufficient_quota`, or OpenRouter's 402."""
+    if shape == "openai":
+        return _error_body(429, QUOTA_MESSAGE, INSUFFICIENT_QUOTA, INSUFFICIENT_QUOTA)
+    return _error_body(
+        402,
+        "Insufficient credits. Add more using https://example.invalid/credits",
+        "402",
+        "invalid_request_error",
     )
 
 
@@ -298,8 +343,11 @@ class FakeProvider:
         # thinking for as long as a test needs (the test sets it when done).
         self.hold: asyncio.Event | None = None
         self.hold_key_checks, self.key_checking = None, asyncio.Event()
-        # Valid keys with no credit left: their calls answer 402, as OpenRouter's do.
         self.spent_keys: set[str] = set()
+        """Valid keys with no credit left: refused as `quota_shape` says."""
+        self.quota_shape = "openrouter"
+        """Whose refusal a spent key gets: "openrouter" (402, every call) or "openai" (429
+        `insufficient_quota`, every billed call: the model list still answers)."""
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -309,7 +357,7 @@ class FakeProvider:
         return f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/key", self._key)
@@ -421,7 +469,7 @@ class FakeProvider:
     # -- handlers --------------------------------------------------------------------------
 
     async def _admit(
-        self, request: web.Request, *, public: bool = False
+        self, request: web.Request, *, public: bool = False, billed: bool = True
     ) -> tuple[dict[str, Any], web.Response | None]:
         header = request.headers.get("Authorization", "")
         api_key = header.removeprefix("Bearer ").strip() or None
@@ -450,13 +498,9 @@ class FakeProvider:
                 "invalid_api_key",
                 "invalid_request_error",
             )
-        if api_key in self.spent_keys and not public:
-            return body, _error_body(
-                402,
-                "Insufficient credits. Add more using https://example.invalid/credits",
-                "402",
-                "invalid_request_error",
-            )
+        spent = api_key in self.spent_keys and not public
+        if spent and (billed or self.quota_shape != "openai"):
+            return body, quota_exceeded(self.quota_shape)
         fault = next((f for f in self._faults if f.path in (None, request.path)), None)
         if fault is not None:
             fault.remaining -= 1
@@ -466,7 +510,7 @@ class FakeProvider:
         return body, None
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        _, refused = await self._admit(request, public=self.public_models)
+        _, refused = await self._admit(request, public=self.public_models, billed=False)
         if refused:
             return refused
         await self._key_check_held()
@@ -475,7 +519,7 @@ class FakeProvider:
 
     async def _key(self, request: web.Request) -> web.StreamResponse:
         """OpenRouter's GET /key: the key's own limits; 401 for a key it does not know."""
-        _, refused = await self._admit(request)
+        _, refused = await self._admit(request, billed=False)
         if refused:
             return refused
         await self._key_check_held()
@@ -528,6 +572,7 @@ class FakeProvider:
         tool_error = check_tools(body)
         if tool_error is not None:
             return _error_body(400, tool_error, "invalid_request_error", "invalid_request_error")
+        check_model_parameters(body, model)  # raises the vendor's 400
         if model in self.gemini_tool_models:
             unsigned = check_thought_signatures(
                 body.get("messages") or [], self._thought_signatures
@@ -563,7 +608,8 @@ class FakeProvider:
         prompt_tokens = sum(
             estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
         )
-        asked = prompt_tokens + int(body.get("max_tokens") or 0)
+        output = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        asked = prompt_tokens + int(output)
         if self.context_limit is not None and asked > self.context_limit:
             return context_length_error(self.context_error_shape, self.context_limit, asked)
         scripted = self._next_reply(body)
@@ -664,8 +710,14 @@ class FakeProvider:
         body, refused = await self._admit(request)
         if refused:
             return refused
+        size = request.content_length or int(body.get("request_bytes") or 0)
+        if size > TRANSCRIPTION_MAX_REQUEST_BYTES:
+            return transcription_too_large(size)
         if not body.get("file_size"):
             return _error_body(400, "no audio file", "invalid_file", "invalid_request_error")
+        bad_name = check_transcription_file(str(body.get("file_name") or ""))
+        if bad_name is not None:
+            return bad_name
         if body.get("response_format") in ("text",):
             return web.Response(text=self.transcript)
         # OpenAI's usage: seconds of audio for whisper-1, tokens for gpt-4o-transcribe.
@@ -771,13 +823,17 @@ class FakeProvider:
 
 
 async def _read_multipart(request: web.Request) -> dict[str, Any]:
-    """Form fields as strings; the file as its name, content type, size and SHA-256."""
+    """Form fields as strings; the file as its name, content type, size and SHA-256; the
+    parts' bytes as `request_bytes` (what a chunked body, without Content-Length, held)."""
     fields: dict[str, Any] = {}
+    read = 0
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.name is None:
             continue
         data = await part.read()
+        read += len(data)
+        fields["request_bytes"] = read
         if part.filename is not None:
             fields["file_name"] = part.filename
             fields["file_content_type"] = part.headers.get("Content-Type", "")

@@ -1,10 +1,17 @@
-"""OpenAI's `POST /v1/audio/speech` for the fake provider, from the API reference.
+"""OpenAI's audio endpoints for the fake provider, from the API reference.
 
-`model`, `input` (at most 4096 characters) and `voice` are required; `response_format` is one
-of mp3 (default), opus (Ogg), aac, flac, wav or pcm (raw 24 kHz signed 16-bit little-endian
-mono); `speed` is 0.25-4. The answer is real audio, its length growing with the input, sent
-chunked as the vendor streams it. Local servers (Kokoro-FastAPI, openedai-speech) speak the
-same protocol.
+`POST /v1/audio/speech`: `model`, `input` (at most 4096 characters) and `voice` are required;
+`response_format` is one of mp3 (default), opus (Ogg), aac, flac, wav or pcm (raw 24 kHz
+signed 16-bit little-endian mono); `speed` is 0.25-4. The answer is real audio, its length
+growing with the input, sent chunked as the vendor streams it. Local servers (Kokoro-FastAPI,
+openedai-speech) speak the same protocol.
+
+`POST /v1/audio/transcriptions`'s refusals: a request (the whole multipart body, not only the
+file) over 25 MiB is 413 "Maximum content size limit (26214400) exceeded (N bytes read)",
+type `server_error` (help.openai.com article 7031512 gives the limit; the body is as
+clients quote it); the audio's format is read from the file name's extension, and any other
+is 400 "Invalid file format. Supported formats: [...]" (type `invalid_request_error`, no
+code): a file named `voice.bin` or `recording` is refused whatever its content.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ _FORMATS = {
     "wav": ("wav", "audio/wav"),
     "pcm": ("pcm", "audio/pcm"),
 }
+TRANSCRIPTION_MAX_REQUEST_BYTES = 26_214_400
+"""OpenAI's limit on a whole `/audio/transcriptions` request (25 MiB)."""
+TRANSCRIPTION_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+"""The file name extensions OpenAI transcribes, in its refusal's order."""
 _PCM_RATE = 24_000
 _CHARS_PER_SECOND = 15.0
 
@@ -69,3 +80,25 @@ async def speech_response(request: web.Request, body: dict[str, Any]) -> web.Str
         await response.write(audio[start : start + 4096])
     await response.write_eof()
     return response
+
+
+def transcription_too_large(size: int) -> web.Response:
+    """OpenAI's 413 for a transcription request of `size` bytes over its limit."""
+    message = (
+        f"Maximum content size limit ({TRANSCRIPTION_MAX_REQUEST_BYTES}) exceeded "
+        f"({size} bytes read)"
+    )
+    error = {"message": message, "type": "server_error", "param": None, "code": None}
+    return web.json_response({"error": error}, status=413)
+
+
+def check_transcription_file(file_name: str) -> web.Response | None:
+    """OpenAI's 400 for a file name whose extension is no format it transcribes; None when
+    the name is fine (the format is read from the name, not from the Content-Type)."""
+    _, dot, extension = file_name.rpartition(".")
+    if dot and extension.lower() in TRANSCRIPTION_FORMATS:
+        return None
+    listed = ", ".join(f"'{name}'" for name in TRANSCRIPTION_FORMATS)
+    message = f"Invalid file format. Supported formats: [{listed}]"
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    return web.json_response({"error": error}, status=400)

@@ -17,7 +17,15 @@ body) a request whose current turn (after the last user message) has a tool-call
 first call lacks that signature, or carries one it never issued
 (`check_thought_signatures`).
 Images: chat completions with `modalities` containing "image" answer `message.images`
-(data URLs, as OpenRouter does); `/v1/images/generations` answers `data[].b64_json`.
+(data URLs, as OpenRouter does). `/v1/images/generations` keeps OpenAI's per-model rules
+(`image_rules`): sizes (gpt-image-1: 1024x1024, 1536x1024, 1024x1536, auto; dall-e-2: 256x256,
+512x512, 1024x1024; dall-e-3: 1024x1024, 1792x1024, 1024x1792), `n` (dall-e-3 only 1, else up
+to 10) and `response_format` (url or b64_json, for DALL-E only: the GPT image models refuse it
+as an unknown parameter and always answer base64; DALL-E answers a URL unless asked for
+b64_json). Refusals are OpenAI's 400 bodies ("The size is not supported by this model.",
+code `invalid_size`; "You must provide n=1 for this model.", code null; "Unknown parameter:
+'response_format'.", code `unknown_parameter`). Another image model (`fake/draw`) keeps
+gpt-image-1's rules. A URL answer points at an `.invalid` host: nothing serves it.
 """
 
 from __future__ import annotations
@@ -34,8 +42,32 @@ from typing import Any
 
 MAX_TOOLS = 128
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-IMAGE_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1024x1536", "1536x1024", "auto"})
 MAX_IMAGES_PER_REQUEST = 10
+
+
+@dataclass(frozen=True)
+class ImageModelRules:
+    """What OpenAI's `/images/generations` accepts from one model."""
+
+    sizes: tuple[str, ...]
+    max_n: int = MAX_IMAGES_PER_REQUEST
+    dall_e: bool = False
+    """Takes `response_format` (url, the default, or b64_json); the GPT image models refuse
+    it and always answer base64."""
+
+
+GPT_IMAGE_RULES = ImageModelRules(("1024x1024", "1536x1024", "1024x1536", "auto"))
+DALL_E_2_RULES = ImageModelRules(("256x256", "512x512", "1024x1024"), dall_e=True)
+DALL_E_3_RULES = ImageModelRules(("1024x1024", "1792x1024", "1024x1792"), max_n=1, dall_e=True)
+
+
+def image_rules(model: str) -> ImageModelRules:
+    """The model's rules; any model not DALL-E's keeps gpt-image-1's."""
+    if model.startswith("dall-e-3"):
+        return DALL_E_3_RULES
+    if model.startswith("dall-e-2"):
+        return DALL_E_2_RULES
+    return GPT_IMAGE_RULES
 
 
 @dataclass(frozen=True)
@@ -297,7 +329,7 @@ def image_reply(body: dict[str, Any], model: str, *, image_bytes: int = 0) -> di
 def images_generations(
     body: dict[str, Any], models: set[str], *, image_bytes: int = 0
 ) -> tuple[int, dict[str, Any]]:
-    """OpenAI's `/v1/images/generations`: (status, body or {message, code})."""
+    """OpenAI's `/v1/images/generations`: (status, body or {message, code, param})."""
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return 400, {
@@ -312,21 +344,51 @@ def images_generations(
     model = str(body.get("model", ""))
     if model not in models:
         return 404, {"message": f"The model `{model}` does not exist", "code": "model_not_found"}
+    rules = image_rules(model)
+    refusal = _image_refusal(body, rules)
+    if refusal is not None:
+        return 400, refusal
+    n = int(body.get("n", 1))
+    images = [tiny_png(f"{prompt}#{i}", pad_to=image_bytes) for i in range(n)]
+    if rules.dall_e and body.get("response_format", "url") == "url":
+        data = [
+            {"url": f"https://images.fake-openai.invalid/img-{uuid.uuid4().hex}.png"}
+            for _ in images
+        ]
+    else:
+        data = [{"b64_json": base64.b64encode(image).decode()} for image in images]
+    return 200, {"created": int(time.time()), "data": data, "usage": {"total_tokens": 100 * n}}
+
+
+def _image_refusal(body: dict[str, Any], rules: ImageModelRules) -> dict[str, Any] | None:
+    """OpenAI's 400 for a parameter the model does not take; None when all are fine."""
     n = body.get("n", 1)
     if not isinstance(n, int) or not 1 <= n <= MAX_IMAGES_PER_REQUEST:
-        return 400, {
+        return {
             "message": "Invalid 'n': expected an integer between 1 and 10.",
             "code": "integer_out_of_range",
+            "param": "n",
         }
-    size = body.get("size", "auto")
-    if size not in IMAGE_SIZES:
-        return 400, {
-            "message": f"Invalid value: '{size}'. Supported values are: "
-            f"{', '.join(sorted(IMAGE_SIZES))}.",
-            "code": "invalid_value",
+    if n > rules.max_n:  # OpenAI sends this one with code and param null
+        return {"message": "You must provide n=1 for this model.", "code": None, "param": None}
+    if body.get("size", rules.sizes[0]) not in rules.sizes:  # the default is always allowed
+        return {
+            "message": "The size is not supported by this model.",
+            "code": "invalid_size",
+            "param": None,
         }
-    data = [
-        {"b64_json": base64.b64encode(tiny_png(f"{prompt}#{i}", pad_to=image_bytes)).decode()}
-        for i in range(n)
-    ]
-    return 200, {"created": int(time.time()), "data": data, "usage": {"total_tokens": 100 * n}}
+    if "response_format" in body:
+        if not rules.dall_e:
+            return {
+                "message": "Unknown parameter: 'response_format'.",
+                "code": "unknown_parameter",
+                "param": "response_format",
+            }
+        if body["response_format"] not in ("url", "b64_json"):
+            return {
+                "message": f"Invalid value: '{body['response_format']}'. Supported values "
+                "are: 'url' and 'b64_json'.",
+                "code": "invalid_value",
+                "param": "response_format",
+            }
+    return None

@@ -376,6 +376,7 @@ def _call(  # noqa: PLR0917  # one private call site
         messages,
         temperature_boost=TEMPERATURE_STEP * boost,
         frequency_boost=FREQUENCY_STEP * boost,
+        base_url=provider.base_url,
     )
     if tools is not None and tools.tools:
         call.body["tools"] = list(tools.tools)

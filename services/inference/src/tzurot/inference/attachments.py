@@ -16,6 +16,13 @@ again only as retries.py allows (a 429 once, within the caller's time): a rate-l
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
 gateway marks the user's stored key for the helper's provider inactive.
+
+Audio goes to the provider named `voice.<extension>`, the extension its MIME type's: OpenAI
+reads the format from the file name alone (any other name is 400 "Invalid file format"), and
+Discord's names are the uploader's (`.opus`, none at all). OpenAI's 25 MiB limit counts the
+whole multipart request, so for `openai` an audio file is taken only while it and its form
+(TRANSCRIPTION_FORM_MARGIN) fit under it; `max_audio_bytes` bounds the file for every
+provider.
 """
 
 from __future__ import annotations
@@ -66,6 +73,26 @@ AUDIO_TYPES = frozenset(
         "audio/flac",
     }
 )
+AUDIO_EXTENSIONS = {
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/m4a": "m4a",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/webm": "webm",
+    "audio/flac": "flac",
+}
+"""The file name extension each AUDIO_TYPES type is sent with (all in OpenAI's list: flac,
+m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm)."""
+TRANSCRIPTION_REQUEST_LIMITS = {"openai": 26_214_400}
+"""The largest `/audio/transcriptions` request, whole, a provider takes (OpenAI: 25 MiB,
+refused with 413 "Maximum content size limit (26214400) exceeded")."""
+TRANSCRIPTION_FORM_MARGIN = 16 * 1024
+"""Bytes left for the form around the file: boundaries, part headers, the model's name (a
+few hundred bytes in all)."""
 DESCRIBE_PROMPT = (
     "Describe this image for someone who cannot see it: what it shows, any text in it, "
     "and its mood. Be factual and concise."
@@ -323,7 +350,7 @@ class AttachmentReader:
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
-            max_bytes=self._limits.max_audio_bytes,
+            max_bytes=audio_file_limit(self._limits.max_audio_bytes, target.provider.name),
             allowed_types=AUDIO_TYPES,
         )
         with target.names_refusal():
@@ -333,7 +360,7 @@ class AttachmentReader:
                     target.api_key,
                     model=target.model,
                     audio=got.data,
-                    filename=attachment.filename or "voice.ogg",
+                    filename=audio_file_name(got.content_type),
                     content_type=got.content_type,
                 ),
                 retry,
@@ -379,6 +406,21 @@ class AttachmentReader:
             )
         # A reasoning model used as describer may think in tags: the user never sees that.
         return split_thinking(completion.content)[0], completion.usage
+
+
+def audio_file_name(content_type: str) -> str:
+    """The name audio of `content_type` is sent to transcription with: its extension is the
+    format the provider reads it as."""
+    return f"voice.{AUDIO_EXTENSIONS.get(content_type, 'ogg')}"
+
+
+def audio_file_limit(max_audio_bytes: int, provider: str) -> int:
+    """The largest audio file to transcribe with `provider`: `max_audio_bytes`, and no more
+    than its request limit leaves for the file once the form is around it."""
+    limit = TRANSCRIPTION_REQUEST_LIMITS.get(provider)
+    if limit is None:
+        return max_audio_bytes
+    return min(max_audio_bytes, limit - TRANSCRIPTION_FORM_MARGIN)
 
 
 def _paid(

@@ -1,14 +1,17 @@
 """What one provider call looks like for a provider and a model family. Pure functions.
 
 Two axes decide the request:
-- the **provider's dialect** (by provider name): which parameters its endpoint understands,
+- the **provider's dialect** (by the host of its base URL when it is a known vendor's, else by
+  provider name, so an operator's provider pointing at api.openai.com speaks OpenAI's): which
+  parameters its endpoint understands,
   and how it spells reasoning (`openrouter`: everything plus routing and a `reasoning` object;
   `openai`: `reasoning_effort`, `max_completion_tokens`; `anthropic`: `thinking.budget_tokens`;
   `gemini`: `google.thinking_config`; anything else: the plain OpenAI parameters plus the
   sampling extras local servers such as vLLM, Ollama and LM Studio accept);
 - the **model family** (from the model id): OpenAI reasoning models (o1/o3/o4, gpt-5) take no
   system role and no sampling parameters; Claude with thinking needs temperature 1 and a
-  thinking budget below max tokens; Gemini thinks by budget (2.5) or by level (3).
+  thinking budget below max tokens; Gemini thinks by budget (2.5, within each model's range:
+  `GEMINI_BUDGETS`) or by level (3).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from tzurot.inference.params import SAMPLING_NAMES, AdvancedParameters, ThinkingLevel
 from tzurot.inference.prompt import ChatMessage
@@ -31,6 +35,32 @@ THINKING_BUDGETS: dict[ThinkingLevel, int] = {
     "medium": 8192,
     "high": 16384,
     "max": 32768,
+}
+
+
+@dataclass(frozen=True)
+class GeminiBudgets:
+    """The thinking budgets a Gemini 2.5 model accepts (Google's "thinking" docs): `least` to
+    `most`, or 0 (thinking off) where it can be turned off. (-1, dynamic, is never sent: a
+    level or budget is.)"""
+
+    least: int
+    most: int
+    can_turn_off: bool
+
+    def fit(self, budget: int, *, on: bool) -> int:
+        """The budget the model accepts nearest to `budget`: "off" is 0, or the least where
+        thinking cannot be turned off (2.5 Pro); "max" and any budget above is the most."""
+        if not on:
+            return 0 if self.can_turn_off else self.least
+        return min(max(budget, self.least), self.most)
+
+
+GEMINI_BUDGETS: dict[str, GeminiBudgets] = {
+    # Longest prefix first: flash-lite before flash.
+    "gemini-2.5-flash-lite": GeminiBudgets(512, 24576, can_turn_off=True),
+    "gemini-2.5-flash": GeminiBudgets(1, 24576, can_turn_off=True),
+    "gemini-2.5-pro": GeminiBudgets(128, 32768, can_turn_off=False),
 }
 CLAUDE_MIN_BUDGET = 1024
 CLAUDE_ANSWER_TOKENS = 4096
@@ -69,7 +99,22 @@ _SAMPLING_BY_DIALECT: dict[Dialect, frozenset[str]] = {
 }
 
 
-def dialect_of(provider: str) -> Dialect:
+_DIALECT_OF_HOST: tuple[tuple[str, Dialect], ...] = (
+    ("openrouter.ai", "openrouter"),
+    ("api.openai.com", "openai"),
+    (".openai.azure.com", "openai"),  # Azure OpenAI takes OpenAI's parameters
+    ("api.anthropic.com", "anthropic"),
+    ("generativelanguage.googleapis.com", "gemini"),
+)
+
+
+def dialect_of(provider: str, base_url: str = "") -> Dialect:
+    """The vendor answering at `base_url`'s host when it is a known one (an operator's
+    provider named anything); else the built-in provider's name; else "generic"."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    for suffix, dialect in _DIALECT_OF_HOST:
+        if host == suffix.lstrip(".") or (suffix.startswith(".") and host.endswith(suffix)):
+            return dialect
     if provider in ("openrouter", "openai", "anthropic", "gemini"):
         return provider  # type: ignore[return-value]  # narrowed by the membership test
     return "generic"
@@ -146,9 +191,15 @@ def build_call(
     *,
     temperature_boost: float = 0.0,
     frequency_boost: float = 0.0,
+    base_url: str = "",
 ) -> ProviderCall:
-    """The request for `model` on `provider`; the boosts are the repeat-retry's nudges."""
-    dialect, family, thinking = dialect_of(provider), family_of(model), thinking_of(params)
+    """The request for `model` on `provider` (at `base_url`, which may decide the dialect);
+    the boosts are the repeat-retry's nudges."""
+    dialect, family, thinking = (
+        dialect_of(provider, base_url),
+        family_of(model),
+        thinking_of(params),
+    )
     sampling = {
         name: value
         for name, value in params.sampling().items()
@@ -222,14 +273,23 @@ def _reasoning(  # noqa: PLR0917  # private; every argument is needed
 
 
 def _gemini_config(thinking: Thinking, model: str) -> dict[str, Any]:
-    """Gemini 3 takes a level (low/high); 2.5 a budget (0 turns thinking off on Flash)."""
+    """Gemini 3 takes a level (low/high); 2.5 a budget within the model's range (a budget out
+    of it is a 400: `GeminiBudgets.fit`)."""
     config: dict[str, Any] = {"include_thoughts": thinking.on and not thinking.exclude}
     if "gemini-3" in model.lower():
         high = thinking.on and thinking.budget_tokens() > THINKING_BUDGETS["low"]
         config["thinking_level"] = "high" if high else "low"
-    else:
-        config["thinking_budget"] = thinking.budget_tokens()
+        return config
+    budget = thinking.budget_tokens()
+    budgets = gemini_budgets(model)
+    config["thinking_budget"] = budget if budgets is None else budgets.fit(budget, on=thinking.on)
     return config
+
+
+def gemini_budgets(model: str) -> GeminiBudgets | None:
+    """The budgets of a Gemini 2.5 model (preview names too); None for another model."""
+    bare = model.rsplit("/", 1)[-1].lower()
+    return next((b for prefix, b in GEMINI_BUDGETS.items() if bare.startswith(prefix)), None)
 
 
 def _claude_thinking(

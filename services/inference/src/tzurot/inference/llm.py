@@ -45,6 +45,10 @@ _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"}
 _KEY_REFUSAL_CODES = frozenset({"invalid_api_key", "authentication_error"})
 """A 403 body's `code` or `type` that says the key itself was refused (a 401 always is)."""
 _CONTEXT_TOO_LONG_CODES = frozenset({"context_length_exceeded"})  # OpenAI
+_QUOTA_CODES = frozenset({"insufficient_quota"})
+"""A 429's `code` (or `type`) that says the key's account has no credit or budget left
+(OpenAI: "You exceeded your current quota, please check your plan and billing details"):
+a quota refusal as a 402 is, never a rate limit to wait out."""
 _CONTEXT_TOO_LONG = re.compile(
     r"maximum context length"  # OpenAI, OpenRouter, vLLM, Mistral
     r"|prompt is too long"  # Anthropic
@@ -296,9 +300,12 @@ class LlmClient:
         size: str,
     ) -> ImageAnswer:
         """Base64 images (or URLs) from an OpenAI-compatible `/images/generations`, with the
-        tokens its `usage` says were billed (gpt-image-1; zero when it says nothing). DALL-E
-        answers with a URL unless asked for `b64_json` (`_b64_format`); the GPT image models
-        always answer in base64 and refuse the parameter."""
+        tokens its `usage` says were billed (gpt-image-1; zero when it says nothing). `count`
+        and `size` must be ones the model takes (the caller keeps `image_model_rules`: dall-e-3
+        draws one image per request, each model has its own sizes); OpenAI refuses others with
+        a 400. DALL-E answers with a URL unless asked for `b64_json` (`_b64_format`); the GPT
+        image models always answer in base64 and refuse the parameter (400 "Unknown parameter:
+        'response_format'.", code `unknown_parameter`)."""
         client = self._client(provider)
         try:
             result = await client.images.generate(
@@ -471,6 +478,8 @@ def _status_error(exc: openai.APIStatusError, provider: str, model: str) -> Tzur
     ):
         shown = code if isinstance(code, str) and _PROVIDER_CODE.fullmatch(code) else ""
         return context_too_long(provider, model, shown)
+    if code is None and isinstance(exc.type, str) and exc.type in _QUOTA_CODES:
+        code = exc.type  # the type alone says so
     retry_after = retry_after_seconds(exc.response.headers)
     return _classified(status, code, provider, model, retry_after=retry_after)
 
@@ -506,7 +515,7 @@ def _event_error(exc: ErrorEvent, provider: str, model: str) -> TzurotError:
     )
 
 
-def _classified(
+def _classified(  # noqa: PLR0911  # one outcome per kind of refusal
     status: int, code: object, provider: str, model: str, *, retry_after: float | None
 ) -> TzurotError:
     """The typed error for an HTTP error status and the provider's error code."""
@@ -515,14 +524,20 @@ def _classified(
         return invalid_api_key(provider, status)
     if isinstance(code, str) and code in _CONTENT_FILTER_CODES:
         return content_filtered(provider)
-    if status in (402, 429):
-        quota = status == 402
+    if status == 402 or (status == 429 and isinstance(code, str) and code in _QUOTA_CODES):
+        # No credit left: waiting does not help, adding credit does (no Retry-After kept).
+        detail = f"HTTP {status}" if status == 402 else f"HTTP {status}, {code}"
         return ResourceExhausted(
-            f"{provider} refused the request: no credits or quota left on this key (HTTP 402)"
-            if quota
-            else f"{provider} is rate limiting requests (HTTP 429); try again later",
+            f"{provider} refused the request: no credits or quota left on this key ({detail}); "
+            f"add credit to the {provider} account",
+            reason="PROVIDER_QUOTA_EXCEEDED",
+            metadata=meta,
+        )
+    if status == 429:
+        return ResourceExhausted(
+            f"{provider} is rate limiting requests (HTTP 429); try again later",
             retry_after_seconds=retry_after,
-            reason="PROVIDER_QUOTA_EXCEEDED" if quota else "PROVIDER_RATE_LIMITED",
+            reason="PROVIDER_RATE_LIMITED",
             metadata=meta,
         )
     if status == 404 and model:

@@ -15,8 +15,9 @@ while the provider cannot have done the work:
 
 Never a timeout once the request went out (`NoAnswerInTime`: the provider may be at work,
 and billing), anything after a stream's first event, a failure of a call answered in one body
-(its 5xx may come after the work: a transcript, an image), a 402 or any other refusal. An
-answer adds its own rule for silent attempts (answering.py).
+(its 5xx may come after the work: a transcript, an image), a quota refusal (a 402, or OpenAI's
+429 `insufficient_quota`: llm.py makes both PROVIDER_QUOTA_EXCEEDED, which no wait cures) or
+any other refusal. An answer adds its own rule for silent attempts (answering.py).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 20.0
 MAX_BACKOFF_SECONDS = 8.0
 RATE_LIMITED = "PROVIDER_RATE_LIMITED"
 UNREACHED = "PROVIDER_UNAVAILABLE"
-"""A 5xx, an unreachable provider, a stream that failed (a 402 quota, an empty answer or any
-other failure is never asked again here)."""
+"""A 5xx, an unreachable provider, a stream that failed (a quota refusal, an empty answer or
+any other failure is never asked again here)."""
 
 T = TypeVar("T")
 

@@ -15,7 +15,13 @@ account asking for a paid plan's feature (402 `paid_plan_required`: Instant Voic
 Voice Library voice) → FailedPrecondition PROVIDER_PAID_PLAN_REQUIRED, quota →
 RESOURCE_EXHAUSTED PROVIDER_QUOTA_EXCEEDED, a full voice list → FailedPrecondition
 VOICE_LIMIT_REACHED, an unknown voice → FailedPrecondition VOICE_NOT_FOUND, unreachable or
-5xx → UNAVAILABLE. A body that is not the JSON object
+5xx → UNAVAILABLE. ElevenLabs' two 429s that are neither quota nor the key's fault,
+`too_many_concurrent_requests` (the account's plan allows 2 to 15 requests in flight: two
+personalities speaking at once on a Free or Starter key reach it) and `system_busy` (its own
+load), come before it took the text, so nothing is billed: speaking asks again after a short
+backoff (BUSY_RETRIES times, BUSY_BACKOFF_SECONDS doubling) before the last one is told as
+RESOURCE_EXHAUSTED PROVIDER_RATE_LIMITED; a quota is never asked again. A body that is not the
+JSON object
 ElevenLabs sends (a proxy's page, a list) is a malformed answer: an error is classified by its
 status alone, a success → UNAVAILABLE.
 
@@ -72,6 +78,13 @@ KEY_MISSING_PERMISSION = "KEY_MISSING_PERMISSION"
 """A key restricted without the permission a call needs: it works for the rest."""
 PAID_PLAN_REQUIRED = "PROVIDER_PAID_PLAN_REQUIRED"
 """A free account asked for what needs a paid plan: the key works for the rest."""
+BUSY_CODES = frozenset({"too_many_concurrent_requests", "system_busy"})
+"""ElevenLabs' 429s for requests in flight beyond the plan's, and for its own load: nothing
+was taken, so speaking again shortly may succeed."""
+BUSY_RETRIES = 3
+BUSY_BACKOFF_SECONDS = 1.0
+"""The first wait before speaking again after a busy 429 (then doubled: 1, 2, 4 s); a long
+text's speech takes seconds, so a slot comes free within them."""
 PAID_PLAN_CODES = frozenset({"paid_plan_required", "can_not_use_instant_voice_cloning"})
 """ElevenLabs' codes for it: 402 `paid_plan_required` (type and legacy status
 `payment_required`; "Free users cannot use library voices via the API"), and the code older
@@ -190,6 +203,14 @@ def _elevenlabs_error(response: httpx.Response) -> TzurotError:  # noqa: PLR0911
             reason="PROVIDER_QUOTA_EXCEEDED",
             metadata=meta,
         )
+    if code == "too_many_concurrent_requests":
+        return ResourceExhausted(
+            "the elevenlabs account is already making as many voice messages at once as its "
+            "plan allows; try again shortly",
+            retry_after_seconds=5.0,
+            reason="PROVIDER_RATE_LIMITED",
+            metadata=meta,
+        )
     if status == 429:
         return ResourceExhausted(
             "elevenlabs is rate limiting this key; try again shortly",
@@ -244,10 +265,24 @@ def _missing_permission(detail: object) -> str:
     return found.group(1) if found else ""
 
 
+def _busy(response: httpx.Response) -> bool:
+    """A 429 of ElevenLabs' load or of the plan's requests in flight (never a quota)."""
+    detail = (_json_object(response) or {}).get("detail")
+    return response.status_code == 429 and _error_code(detail) in BUSY_CODES
+
+
 class ElevenLabsClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str = DEFAULT_ELEVENLABS_URL) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str = DEFAULT_ELEVENLABS_URL,
+        *,
+        busy_retries: int = BUSY_RETRIES,
+        busy_backoff: float = BUSY_BACKOFF_SECONDS,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
+        self._busy_retries, self._busy_backoff = busy_retries, busy_backoff
 
     async def count_voices(self, api_key: SecretStr) -> int:
         """How many voices the key sees: a free call that proves the key."""
@@ -287,25 +322,8 @@ class ElevenLabsClient:
         body: dict[str, Any] = {"text": text, "model_id": model}
         if settings:
             body["voice_settings"] = settings
-        request = self._http.build_request(
-            "POST",
-            # Quoted whole: an id like "../../v1/sound-generation#" must stay one path
-            # segment, not aim the listener's key at another endpoint (review 158 M1).
-            f"{self._base}/v1/text-to-speech/{_segment(voice.voice_id)}/stream",
-            params={"output_format": ELEVENLABS_OUTPUT},
-            json=body,
-            headers={"xi-api-key": api_key.get_secret_value()},
-        )
+        response = await self._speech_response(api_key, voice.voice_id, body)
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.HTTPError:
-            raise Unavailable(
-                "elevenlabs could not be reached", metadata={"provider": ELEVENLABS}
-            ) from None
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _elevenlabs_error(response)
             yield Accepted(model)
             async for chunk in response.aiter_bytes():
                 yield chunk
@@ -315,6 +333,43 @@ class ElevenLabsClient:
             ) from None
         finally:
             await response.aclose()
+
+    async def _speech_response(
+        self, api_key: SecretStr, voice_id: str, body: dict[str, Any]
+    ) -> httpx.Response:
+        """The accepted (2xx) streaming response, asked again after a busy 429 as the
+        module's docstring says; any other refusal raised."""
+        attempt = 0
+        while True:
+            request = self._http.build_request(
+                "POST",
+                # Quoted whole: an id like "../../v1/sound-generation#" must stay one path
+                # segment, not aim the listener's key at another endpoint (review 158 M1).
+                f"{self._base}/v1/text-to-speech/{_segment(voice_id)}/stream",
+                params={"output_format": ELEVENLABS_OUTPUT},
+                json=body,
+                headers={"xi-api-key": api_key.get_secret_value()},
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError:
+                raise Unavailable(
+                    "elevenlabs could not be reached", metadata={"provider": ELEVENLABS}
+                ) from None
+            if response.status_code < 400:
+                return response
+            try:
+                await response.aread()
+            except httpx.HTTPError:
+                raise Unavailable(
+                    "elevenlabs broke off its answer", metadata={"provider": ELEVENLABS}
+                ) from None
+            finally:
+                await response.aclose()
+            if attempt >= self._busy_retries or not _busy(response):
+                raise _elevenlabs_error(response)
+            await asyncio.sleep(self._busy_backoff * 2.0**attempt)
+            attempt += 1
 
     async def clone(
         self, api_key: SecretStr, name: str, description: str, samples: Sequence[Sample]

@@ -51,8 +51,30 @@ class InContextEmbedder(Protocol):
 class EmbeddingError(Unavailable):
     """The embedder failed or answered with vectors of the wrong shape."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="EMBEDDING_FAILED")
+    def __init__(self, message: str, *, reason: str = "EMBEDDING_FAILED") -> None:
+        super().__init__(message, reason=reason)
+
+
+EMBEDDING_QUOTA_EXCEEDED = "EMBEDDING_QUOTA_EXCEEDED"
+_QUOTA_CODES = frozenset({"insufficient_quota"})
+"""OpenAI's 429 `code`/`type` for an account with no credit left (not a rate limit)."""
+
+
+def _endpoint_error(error: Exception) -> EmbeddingError:
+    """The endpoint's failure named by its kind only (the SDK's errors carry no key, but
+    their messages may echo the input): a key with no credit left (a 402, or OpenAI's 429
+    `insufficient_quota`) says so, for the operator to add credit rather than wait out a
+    rate limit that is none; any other failure by the SDK's error type."""
+    status = getattr(error, "status_code", None)
+    code = getattr(error, "code", None) or getattr(error, "type", None)
+    quota = status == 402 or (status == 429 and isinstance(code, str) and code in _QUOTA_CODES)
+    if quota:
+        shown = f"HTTP {status}" if status == 402 else f"HTTP {status}, {code}"
+        return EmbeddingError(
+            f"embeddings endpoint refused: its key has no credit or quota left ({shown})",
+            reason=EMBEDDING_QUOTA_EXCEEDED,
+        )
+    return EmbeddingError(f"embeddings endpoint failed: {type(error).__name__}")
 
 
 def unit(vector: Sequence[float]) -> Vector:
@@ -176,9 +198,7 @@ class OpenAIEmbedder:
                         model=self._model, input=batch, dimensions=self._dimensions, timeout=timeout
                     )
             except Exception as error:  # the SDK's errors carry no key; name only the kind
-                raise EmbeddingError(
-                    f"embeddings endpoint failed: {type(error).__name__}"
-                ) from error
+                raise _endpoint_error(error) from error
             ordered = sorted(reply.data, key=lambda item: item.index)
             vectors.extend([float(x) for x in item.embedding] for item in ordered)
         return checked(vectors, len(texts), self._dimensions)

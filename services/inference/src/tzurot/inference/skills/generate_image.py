@@ -4,6 +4,11 @@ Two endpoints: OpenRouter's image-output models through chat completions with
 `modalities: ["image", "text"]` (the images come back as data URLs in `message.images`),
 or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (type by
 magic bytes, size) and become files of the answer, which the bot posts as attachments.
+On `/images/generations` the model is offered the shapes the image model draws and each is
+asked in its size (`image_model_rules`: gpt-image-1 1024x1024, 1024x1536, 1536x1024; dall-e-3
+1024x1024, 1024x1792, 1792x1024; dall-e-2 square only), and `count` images that one request
+may not ask for (dall-e-3 draws one per request) are asked in several requests at once, each
+paid for and noted as its own call; those that answered are delivered when another fails.
 Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
 answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
 delivered. Every call the model answered is paid for, and noted once its images are read
@@ -44,7 +49,7 @@ from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
 from tzurot.inference.skills.egress import SafeFetcher
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-SIZES = ("1024x1024", "1024x1536", "1536x1024")
+SQUARE = "square"
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
@@ -78,6 +83,34 @@ class ImageSettings:
     max_bytes: int = 5 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class ImageModelRules:
+    """What OpenAI's `/images/generations` takes from one model: the size of each shape it
+    draws, and how many images one request may ask for."""
+
+    sizes: Mapping[str, str]
+    per_request: int = 10
+
+
+GPT_IMAGE = ImageModelRules(
+    {SQUARE: "1024x1024", "portrait": "1024x1536", "landscape": "1536x1024"}
+)
+DALL_E_3 = ImageModelRules(
+    {SQUARE: "1024x1024", "portrait": "1024x1792", "landscape": "1792x1024"}, per_request=1
+)
+DALL_E_2 = ImageModelRules({SQUARE: "1024x1024"})
+
+
+def image_model_rules(model: str) -> ImageModelRules:
+    """DALL-E's own rules; any other model gpt-image-1's (OpenAI's current sizes)."""
+    bare = model.rsplit("/", 1)[-1].lower()
+    if bare.startswith("dall-e-3"):
+        return DALL_E_3
+    if bare.startswith("dall-e-2"):
+        return DALL_E_2
+    return GPT_IMAGE
+
+
 def _kind(data: bytes) -> tuple[str, str]:
     for magic, mime, ext in _MAGIC:
         if data.startswith(magic):
@@ -109,33 +142,46 @@ class GenerateImageSkill:
         # a 3 MiB image refused by read_url's 2 MiB was paid for and never shown.
         self._fetcher = fetcher.with_max_bytes(settings.max_bytes)
         self.file_bytes = settings.max_bytes
+        self._rules = image_model_rules(settings.model)
+        properties: dict[str, Any] = {
+            "prompt": {
+                "type": "string",
+                "minLength": 3,
+                "maxLength": 4000,
+                "description": "What to draw, in detail.",
+            },
+            "count": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": settings.max_count,
+                "description": "How many images (default 1).",
+            },
+        }
+        shapes = list(self._rules.sizes)
+        if len(shapes) > 1:
+            properties["size"] = {
+                "type": "string",
+                "enum": shapes,
+                "description": f"{', '.join(shapes).capitalize()} (default square).",
+            }
+        else:  # dall-e-2 draws squares only
+            self.description = f"{self.description} Images are square."
         self.parameters: Mapping[str, Any] = {
             "type": "object",
-            "properties": {
-                "prompt": {
-                    "type": "string",
-                    "minLength": 3,
-                    "maxLength": 4000,
-                    "description": "What to draw, in detail.",
-                },
-                "count": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": settings.max_count,
-                    "description": "How many images (default 1).",
-                },
-                "size": {
-                    "type": "string",
-                    "enum": list(SIZES),
-                    "description": "Square, portrait or landscape (default square).",
-                },
-            },
+            "properties": properties,
             "required": ["prompt"],
             "additionalProperties": False,
         }
 
     def most_files(self, args: Mapping[str, Any]) -> int:
         return int(args.get("count", 1))
+
+    def _size(self, args: Mapping[str, Any]) -> str:
+        """The size of the shape asked for (a size the model draws is taken as is); square
+        when the model draws no other."""
+        asked = str(args.get("size", SQUARE))
+        sizes = self._rules.sizes
+        return sizes.get(asked) or (asked if asked in sizes.values() else sizes[SQUARE])
 
     async def run(self, args: Mapping[str, Any], ctx: SkillContext) -> SkillOutput:
         if ctx.provider_key is None:
@@ -144,45 +190,67 @@ class GenerateImageSkill:
         count = int(args.get("count", 1))
         settings = self._settings
         provider, key = await ctx.provider_key(settings.provider, settings.model)
-        images, model, size = self._images, settings.model, str(args.get("size", SIZES[0]))
-        if settings.endpoint == "chat":  # one image per answer
-            asked = 1
-
-            def send() -> Awaitable[ImageAnswer]:
-                return images.chat_images(provider, key, model=model, prompt=prompt)
-        else:
-            asked = count
-
-            def send() -> Awaitable[ImageAnswer]:
-                return images.generate_images(
-                    provider, key, model=model, prompt=prompt, count=count, size=size
-                )
+        images, model, size = self._images, settings.model, self._size(args)
+        chat = settings.endpoint == "chat"
 
         def paid(usage: TokenUsage, *, failed: bool = False) -> None:
             ctx.spending.paid(
                 PaidCall(IMAGE_GENERATION, provider.name, model, usage), failed=failed
             )
 
-        answer = await whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
-        urls = answer.urls
-        usage = TokenUsage(answer.usage.input_tokens, answer.usage.output_tokens, images=len(urls))
-        if not urls:
-            paid(usage, failed=True)
-            raise SkillError("the image model returned no image")
+        def request(asked: int) -> Callable[[], Awaitable[ImageAnswer]]:
+            def send() -> Awaitable[ImageAnswer]:
+                if chat:  # one image per answer
+                    return images.chat_images(provider, key, model=model, prompt=prompt)
+                return images.generate_images(
+                    provider, key, model=model, prompt=prompt, count=asked, size=size
+                )
+
+            return lambda: whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
+
+        batches = [1] if chat else _batches(count, self._rules.per_request)
+        outcomes = await _all_answers([request(n) for n in batches], paid)
+        answers = [o for o in outcomes if isinstance(o, ImageAnswer)]
+        errors = [o for o in outcomes if not isinstance(o, ImageAnswer)]
+        if not answers:
+            raise errors[0]
+        return await self._deliver(answers, len(errors), count, prompt, paid)
+
+    async def _deliver(
+        self,
+        answers: list[ImageAnswer],
+        not_drawn: int,
+        count: int,
+        prompt: str,
+        paid: Callable[..., None],
+    ) -> SkillOutput:
+        """The answers' images as files (up to `count`); each answer noted paid, `failed`
+        (paid, not delivered) when not one of its images could be attached."""
+        usages = [
+            TokenUsage(a.usage.input_tokens, a.usage.output_tokens, images=len(a.urls))
+            for a in answers
+        ]
         try:
-            files, unusable = await self._files(urls, count, prompt)
+            files, unusable, sources = await self._files(answers, count, prompt)
         except BaseException:  # cut off while fetching: paid, not delivered
-            paid(usage, failed=True)
+            for usage in usages:
+                paid(usage, failed=True)
             raise
-        # Paid either way; `failed` (not delivered) when not one image can be attached.
-        paid(usage, failed=not files)
+        for n, usage in enumerate(usages):
+            paid(usage, failed=n not in sources)
         if not files:
-            raise SkillError(f"{unusable[0]}; nothing to attach")
+            raise SkillError(
+                f"{unusable[0]}; nothing to attach"
+                if unusable
+                else "the image model returned no image"
+            )
         drawn = "an image" if len(files) == 1 else f"{len(files)} images"
         text = f"Drew {drawn} of: {prompt}. {'It is' if len(files) == 1 else 'They are'} "
         text += "attached to your answer."
         if unusable:
             text += f" {len(unusable)} more could not be used ({unusable[0]})."
+        if not_drawn:
+            text += f" {not_drawn} more could not be drawn (the image model refused or failed)."
         return SkillOutput(
             text=text,
             summary=f"{drawn} ({', '.join(f'{len(f.data) // 1024} KiB' for f in files)})",
@@ -190,12 +258,15 @@ class GenerateImageSkill:
         )
 
     async def _files(
-        self, urls: tuple[str, ...], count: int, prompt: str
-    ) -> tuple[list[GeneratedFile], list[str]]:
-        """Up to `count` attachable images, and why each one that is not could not be used."""
+        self, answers: list[ImageAnswer], count: int, prompt: str
+    ) -> tuple[list[GeneratedFile], list[str], set[int]]:
+        """Up to `count` attachable images, why each one that is not could not be used, and
+        which answers (by index) gave a file."""
         files: list[GeneratedFile] = []
         unusable: list[str] = []
-        for url in urls:  # a spare image stands in for one that cannot be used
+        sources: set[int] = set()
+        urls = [(n, url) for n, answer in enumerate(answers) for url in answer.urls]
+        for n, url in urls:  # a spare image stands in for one that cannot be used
             if len(files) == count:
                 break
             try:
@@ -206,7 +277,8 @@ class GenerateImageSkill:
                 continue
             name = f"image-{len(files) + 1}.{ext}"
             files.append(GeneratedFile(name, mime, data, description=prompt[:500]))
-        return files, unusable
+            sources.add(n)
+        return files, unusable, sources
 
     async def _bytes(self, url: str) -> bytes:
         limit = self._settings.max_bytes
@@ -240,4 +312,31 @@ async def _noting_cutoff(
         return await send()
     except asyncio.CancelledError:
         paid(TokenUsage(0, 0, images=asked), failed=True)
+        raise
+
+
+def _batches(count: int, per_request: int) -> list[int]:
+    """`count` images as requests of at most `per_request` each."""
+    full, rest = divmod(count, per_request)
+    return [per_request] * full + ([rest] if rest else [])
+
+
+async def _all_answers(
+    requests: list[Callable[[], Awaitable[ImageAnswer]]], paid: Callable[..., None]
+) -> list[ImageAnswer | BaseException]:
+    """Every request at once; each one's answer, or the error it failed with. Cut off (the
+    loop's time limit), the requests still out note themselves (`_noting_cutoff`) and an
+    answer already in hand is noted paid, not delivered."""
+    tasks = [asyncio.ensure_future(send()) for send in requests]
+    try:
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException:
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                answer = task.result()
+                usage = answer.usage
+                paid(
+                    TokenUsage(usage.input_tokens, usage.output_tokens, images=len(answer.urls)),
+                    failed=True,
+                )
         raise
