@@ -16,7 +16,7 @@ import aiohttp
 import discord
 import pytest
 
-from tzurot.bot.posting import FINAL_ATTEMPTS, StreamedAnswer
+from tzurot.bot.posting import FINAL_ATTEMPTS, LONGEST_WAIT, StreamedAnswer
 
 LINE = "-# ⏳ picking it up again…"
 
@@ -211,3 +211,15 @@ async def test_a_status_line_waits_out_a_rate_limit_first() -> None:
     await stream.update("Once upon")  # refused at 0.0
     assert await stream.show_status(LINE)
     assert [when for when, _ in discord_.requests] == [0.0, 4.0]
+
+
+async def test_a_long_retry_after_is_refused_not_slept_on() -> None:
+    """A 429 asking for an hour (a Cloudflare ban discord.py hands over at once) ends the
+    final edit at once, and the line's removal after it waits no hour either: the stream
+    never sleeps past `LONGEST_WAIT` at a time, nor `FINAL_ATTEMPTS` times that in all."""
+    discord_, stream = await shown_with_line("hello")
+    discord_.failures = [(refusal(429, retry_after=3600), False)] * 10
+    with pytest.raises(discord.HTTPException):
+        await stream.finish("hello world!")
+    assert all(seconds <= LONGEST_WAIT for seconds in discord_.sleeps)
+    assert sum(discord_.sleeps) <= FINAL_ATTEMPTS * LONGEST_WAIT

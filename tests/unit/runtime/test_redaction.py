@@ -66,7 +66,12 @@ def test_a_key_after_its_header_or_name_is_redacted_whatever_its_shape(
     assert redact(text) == expected
 
 
-@given(st.text(alphabet="skSK-_aiAIzZbBeErRxXpPyY.:=' 0123456789MNOtTgGcCnN", max_size=120))
+_QUICK_CHECK_ALPHABET = "skSK-_aiAIzZbBeErRxXpPyY.:=' 0123456789MNOtTgGcCnN\u0131\u017f\u212a"
+"""Marker letters, and the three `re`'s (?i) folds that `str.lower()` may not (dotless i,
+long s, the Kelvin sign)."""
+
+
+@given(st.text(alphabet=_QUICK_CHECK_ALPHABET, max_size=120))
 def test_text_the_quick_check_passes_over_matches_no_pattern_it_left_out(text: str) -> None:
     """`_patterns_for` only saves work: no pattern it leaves out matches."""
     chosen = _patterns_for(text)
@@ -88,6 +93,15 @@ def test_the_quick_check_runs_the_patterns_text_may_match(text: str, patterns: i
     """A gRPC method's name (two dots, in every access line) runs no pattern; text long
     enough for a Discord token with two dots runs that one only."""
     assert len(_patterns_for(text)) == patterns
+
+
+@pytest.mark.parametrize(
+    "text", ["ap\u0131_key=0123456789abcdef", "x-\u017fubscription-token: 0123456789abcdef"]
+)
+def test_a_key_name_spelled_with_letters_the_patterns_fold_is_redacted(text: str) -> None:
+    """The header pattern's (?i) reads dotless i (U+0131) as i and long s (U+017F) as s;
+    str.lower() does not."""
+    assert "0123456789abcdef" not in redact(text)
 
 
 def test_a_discord_token_in_an_access_line_is_redacted() -> None:

@@ -46,6 +46,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b((?i:bearer))\s+[^\s'\",;}]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"(?<![\w\-])[MNO][\w\-]{23,}\.[\w\-]{6,7}\.[\w\-]{27,}"), REDACTED),
 )
+_DOTLESS_I, _LONG_S = "\u0131", "\u017f"
+"""The two letters `str.lower()` leaves as they are and the patterns' (?i) matches as i and
+s (`ap\u0131_key=...`): the marker test reads them as those letters too."""
 _DISCORD_TOKEN = _PATTERNS[-1:]
 _DISCORD_TOKEN_CHARS = 1 + 23 + 1 + 6 + 1 + 27
 """The shortest text the Discord token's pattern can match."""
@@ -73,6 +76,8 @@ def _patterns_for(text: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     most text; only the Discord token's for long text with two dots and no marker (a gRPC
     method's name, `/tzurot.v1.MemoryService/…`, has two dots and is in every access line)."""
     lowered = text.lower()
+    if _DOTLESS_I in lowered or _LONG_S in lowered:  # the patterns' (?i) reads i and s
+        lowered = lowered.replace(_DOTLESS_I, "i").replace(_LONG_S, "s")
     for marker in _MARKERS:
         if marker in lowered:
             return _PATTERNS

@@ -41,6 +41,10 @@ Send = Callable[[str], Awaitable[int]]
 Edit = Callable[[int, str], Awaitable[None]]
 Delete = Callable[[int], Awaitable[None]]
 FINAL_ATTEMPTS = 5
+LONGEST_WAIT = 60.0
+"""Seconds a 429's `retry_after` may hold the stream. Longer (a Cloudflare ban, which
+discord.py hands over at once) and the request is refused now, not slept on for an hour:
+the refusal path tells the user, as for any refused final edit."""
 
 
 def retry_after(exc: discord.HTTPException) -> float:
@@ -157,7 +161,7 @@ class StreamedAnswer:
 
     def _hold(self, exc: discord.HTTPException) -> None:
         """A 429: no request of this stream until its `retry_after`, counted from now."""
-        wait = retry_after(exc)
+        wait = min(retry_after(exc), LONGEST_WAIT)
         self._held_until = max(self._held_until, self._clock() + wait)
         if self._on_limited is not None:
             self._on_limited(wait)
@@ -178,6 +182,8 @@ class StreamedAnswer:
                 if exc.status == 429:
                     self._hold(exc)  # the last too: what comes next waits it out
                 if exc.status != 429 or attempt == FINAL_ATTEMPTS:
+                    raise
+                if retry_after(exc) > LONGEST_WAIT:
                     raise
 
     async def _take_status_away(self, text: str) -> None:
