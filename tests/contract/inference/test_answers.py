@@ -26,6 +26,7 @@ from tzurot.inference.domain import (
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
+    RoundsBilled,
     TextDelta,
 )
 from tzurot.inference.keys import KeyResolver
@@ -121,8 +122,10 @@ def make(
 
 async def run(inference: Inference, request: ReplyRequest = REQUEST) -> tuple[str, ReplyFinished]:
     events: list[ReplyEvent] = [e async for e in inference.generate_reply(request)]
-    assert isinstance(events[0], PromptSent)  # each request announced as it goes out
-    *deltas, finished = [e for e in events if not isinstance(e, PromptSent)]
+    # Each request announced as the provider begins answering it; a silent one, abandoned,
+    # said billed (RoundsBilled) before the next goes out.
+    assert isinstance(events[0], PromptSent | RoundsBilled)
+    *deltas, finished = [e for e in events if not isinstance(e, PromptSent | RoundsBilled)]
     assert isinstance(finished, ReplyFinished)
     assert all(isinstance(d, TextDelta) for d in deltas)
     return "".join(d.text for d in deltas if isinstance(d, TextDelta)), finished

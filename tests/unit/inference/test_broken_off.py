@@ -22,6 +22,7 @@ from tzurot.inference.domain import (
     PaidCall,
     PromptSent,
     ReasoningDelta,
+    RoundsBilled,
     StreamEvent,
     TextDelta,
     TokenUsage,
@@ -118,8 +119,8 @@ def expected_estimate(messages: Sequence[ChatMessage] = MESSAGES) -> UsageSpent:
 
 async def run_answer(
     llm: ScriptedModel, meter: UsageMeter, settings: AnswerSettings = SETTINGS
-) -> tuple[list[TextDelta | UsageSpent | PromptSent | Answer], BaseException | None]:
-    events: list[TextDelta | UsageSpent | PromptSent | Answer] = []
+) -> tuple[list[TextDelta | UsageSpent | PromptSent | RoundsBilled | Answer], BaseException | None]:
+    events: list[TextDelta | UsageSpent | PromptSent | RoundsBilled | Answer] = []
     stream = answer(
         llm,
         PROVIDER,

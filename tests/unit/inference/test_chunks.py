@@ -13,6 +13,7 @@ from tzurot.inference.domain import (
     TokenUsage,
     ToolCall,
     ToolCallStarted,
+    ToolCallText,
 )
 from tzurot.inference.prompt import ChatMessage
 
@@ -66,6 +67,25 @@ def test_usage_is_estimated_when_the_provider_sends_none() -> None:
     )
 
 
+def test_an_estimate_counts_reasoning_and_tool_calls_as_output() -> None:
+    """No usage chunk: the output estimated is all the provider generated (and bills): the
+    text, the reasoning, each tool call's name and arguments."""
+    assembly = AnswerAssembly()
+    call = {"index": 0, "id": "c", "function": {"name": "clock", "arguments": '{"tz":"UTC"}'}}
+    take_all(
+        assembly,
+        [
+            chunk({"reasoning": "what time is it"}),
+            chunk({"content": "Let me see."}),
+            chunk({"tool_calls": [call]}),
+            chunk({}, "tool_calls"),
+        ],
+    )
+    said = "Let me see." + "what time is it" + 'clock{"tz":"UTC"}'
+    usage = assembly.completion(MESSAGES).usage
+    assert usage == TokenUsage(input_tokens=4, output_tokens=-(-len(said) // 4), estimated=True)
+
+
 def test_the_provider_s_own_usage_is_not_an_estimate() -> None:
     assembly = AnswerAssembly()
     usage = {"prompt_tokens": 12, "completion_tokens": 3}
@@ -88,7 +108,16 @@ def test_tool_calls_assembled_by_index_with_one_start_each() -> None:
             chunk({}, "tool_calls"),
         ],
     )
-    assert events == [TextDelta("Let me look."), ToolCallStarted(), ToolCallStarted()]
+    # Each call's start, and its text as it streams (never shown; billed output).
+    assert events == [
+        TextDelta("Let me look."),
+        ToolCallStarted(),
+        ToolCallText("read_url"),
+        ToolCallText('{"url": '),
+        ToolCallText('"https://x"}'),
+        ToolCallStarted(),
+        ToolCallText("clock{}"),
+    ]
     done = assembly.completion(MESSAGES)
     assert done.finish_reason == "tool_calls"
     assert done.tool_calls == (
@@ -162,7 +191,13 @@ def test_calls_without_an_index_are_told_apart_by_their_ids() -> None:
             chunk({}, "stop"),
         ],
     )
-    assert events == [ToolCallStarted(), ToolCallStarted()]
+    assert events == [
+        ToolCallStarted(),
+        ToolCallText('web_research{"q":"Paris"}'),
+        ToolCallStarted(),
+        ToolCallText('web_research{"q":'),
+        ToolCallText('"Rome"}'),
+    ]
     assert assembly.completion(MESSAGES).tool_calls == (
         ToolCall("function-call-1", "web_research", '{"q":"Paris"}', extra_content=signature),
         ToolCall(

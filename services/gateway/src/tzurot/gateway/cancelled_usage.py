@@ -7,10 +7,13 @@ UsageSpent). So the gateway keeps, as the reply goes, what no report carries yet
 
 - the prompts of the requests the provider began answering (PromptSent, sent by inference
   at an attempt's first streamed event: each prompt's tokens, estimated with the model's
-  tokenizer), usually most of the cost. A request the provider refused or never answered
-  (a 401, a 429, a 5xx, silence) is never announced: nobody billed it;
+  tokenizer), usually most of the cost. A request the provider refused (a 401, a 429, a
+  5xx) is never announced: nobody billed it; nor one it left silent;
 - what the answer's finished rounds were billed (RoundsBilled, after each skill round: the
-  provider's own counts), so a cancel while skills run loses no round;
+  provider's own counts), so a cancel while skills run loses no round; inference sends it
+  too as it abandons an attempt the provider left silent (timed out before any event: it
+  may bill the prompt), with that prompt's estimate in it, so a cancel during the retry
+  counts the silent attempt;
 - the answer's text it relayed: output tokens at about four characters a token.
 
 A cancel writes their sum as one failed, estimated usage row (Usage.estimated), so `/usage`

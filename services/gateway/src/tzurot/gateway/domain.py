@@ -465,8 +465,10 @@ class PromptSent:
 @dataclass(frozen=True)
 class RoundsBilled:
     """What the answer's rounds were billed so far, after a skill round (the provider's
-    counts): provisional, never recorded as such (ReplyFinished.usage or the failed report
-    carries it later); counted in the estimate of a reply cut off before then."""
+    counts) or an attempt the provider left silent and inference abandoned (its prompt
+    estimated in, `usage.estimated`): provisional, never recorded as such
+    (ReplyFinished.usage or the failed report carries it later); counted in the estimate of
+    a reply cut off before then."""
 
     usage: Usage
 

@@ -22,14 +22,17 @@
   shorter); with less, the error is the outcome (a 429's with its Retry-After: the caller hears
   when to try again instead of running into its own deadline) and the model must answer now.
 - A provider is asked again only while it has sent nothing on this attempt: after a silent
-  attempt (twice; its prompt is estimated into the usage, as the provider may bill it), and
+  attempt (twice; its prompt is estimated into the usage, as the provider may bill it, also
+  when it is not asked again; and the meter is said at once, RoundsBilled, so a reply
+  cancelled from then on counts it: no report of it came yet), and
   as retries.py allows every provider call: a 5xx or an unreachable provider (with
   backoff), or once after a 429 whose Retry-After fits in the time left and is shorter than
   MAX_RATE_LIMIT_WAIT_SECONDS (else the 429 is reported with it, so the user hears when to
   try again). The SDK's own retries are off, so no wait hides inside a time limit.
 - An attempt that broke off once the provider began answering (the stream dropped or went
   idle, an error event, a body that ended unfinished) was billed, but its usage chunk never
-  came: its prompt and what it received are estimated (broken_off.py) and yielded at once as
+  came: its prompt and what it received (text, reasoning, and the tool calls' names and
+  arguments so far) are estimated (broken_off.py) and yielded at once as
   a UsageSpent (failed, estimated), before its error (or before what follows, were it ever
   asked again); never counted in the answer's usage nor in the meter.
 - Each attempt is announced once the provider began answering it, at its first streamed
@@ -37,14 +40,15 @@
   cancelled before any report of it is estimated with its prompt by the gateway. Never as it
   goes out: an attempt the provider refused before any event (a 401, 403, 400, 429, 5xx) was
   not billed, and one it never answered (silence) is estimated into the answer's own usage
-  instead; neither is announced.
+  instead (said with the rounds billed, RoundsBilled, once it is abandoned); neither is
+  announced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,11 +68,13 @@ from tzurot.inference.domain import (
     Completion,
     PromptSent,
     ReasoningDelta,
+    RoundsBilled,
     StreamEvent,
     TextDelta,
     TokenUsage,
     ToolCall,
     ToolCallStarted,
+    ToolCallText,
     UsageMeter,
     UsageSpent,
 )
@@ -146,7 +152,8 @@ class _Attempt:
     calling: bool = False
     completion: Completion | None = None
     received: list[str] = field(default_factory=list)
-    """The text and reasoning the provider sent (what it bills when the stream breaks)."""
+    """The text, reasoning and tool calls' text (names, arguments) the provider sent (what it
+    bills when the stream breaks)."""
 
 
 async def answer(
@@ -165,11 +172,12 @@ async def answer(
     tools: ToolOffer | None = None,
     deadline: float | None = None,
     meter: UsageMeter | None = None,
-) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | Answer, None]:
+) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | RoundsBilled | Answer, None]:
     """Yields visible text deltas, then one Answer; a PromptSent as the provider begins
-    answering each attempt (its first event: never for one it refused or left silent); and a
+    answering each attempt (its first event: never for one it refused or left silent); a
     UsageSpent (failed, estimated) for each attempt the provider broke off once it began
-    answering, as soon as it broke.
+    answering, as soon as it broke; and, with a `meter`, a RoundsBilled (the meter) as soon as
+    an attempt the provider left silent is abandoned, its prompt's estimate now in it.
 
     With `tools` the model may answer with tool calls instead: then the Answer carries them
     (and no text is shown once a call began). Only offered tools count: calls a model makes
@@ -200,9 +208,9 @@ async def answer(
                 async for delta in stream:
                     yield delta
         except (TimeoutError, TzurotError) as err:
-            if state.started:  # billed, and its usage never came: estimated, reported now
-                yield broken_off_usage(provider.name, model, call.messages, state.received)
-            wait = budget.retry(err, state, call)
+            for said in budget.cost_of(err, state, call, target):
+                yield said
+            wait = budget.retry(err, state)
             if wait is None:
                 if isinstance(err, TimeoutError) and state.started and budget.ran_out():
                     raise _out_of_time(provider.name) from None
@@ -319,25 +327,38 @@ class _Budget:
             end=self._deadline,
         )
 
-    def retry(
-        self, err: TimeoutError | TzurotError, state: _Attempt, call: ProviderCall
-    ) -> float | None:
+    def retry(self, err: TimeoutError | TzurotError, state: _Attempt) -> float | None:
         """Seconds to wait before asking again after an attempt failed with `err` (a time
         limit, or the provider's error); None: `err` is the outcome."""
         if isinstance(err, TimeoutError):
-            return 0.0 if self.retry_after_silence(state, call) else None
+            return 0.0 if self.retry_after_silence(state) else None
         if isinstance(err, ResourceExhausted | Unavailable):
             return self.retry_wait(err, state)
         return None
 
-    def retry_after_silence(self, state: _Attempt, call: ProviderCall) -> bool:
+    def cost_of(
+        self, err: TimeoutError | TzurotError, state: _Attempt, call: ProviderCall, target: _Target
+    ) -> Iterator[UsageSpent | RoundsBilled]:
+        """What an attempt that failed with `err` was billed, said at once. One the provider
+        began answering: billed, its usage never came: estimated apart (UsageSpent). One it
+        left silent, timed out before its first event: it read the prompt and may bill it,
+        so the prompt is estimated into the usage as for an answer without usage (nothing
+        of an answer came), asked again or not, and the meter said (RoundsBilled): a reply
+        cancelled from here on counts it too. One refused: billed to nobody."""
+        provider = target.provider.name
+        if state.started:
+            yield broken_off_usage(provider, target.model, call.messages, state.received)
+        elif isinstance(err, TimeoutError):
+            self.spent(estimate_prompt_tokens(call.messages), 0, estimated=True)
+            if self.meter is not None:
+                yield RoundsBilled(provider, target.model, self.meter.usage)
+
+    def retry_after_silence(self, state: _Attempt) -> bool:
         """Whether to ask again after an attempt timed out (only one the provider never
-        began to answer). It read the prompt and may bill it: estimated into the usage as
-        for an answer without usage (nothing of an answer came)."""
+        began to answer)."""
         if state.started or self._timeouts == 0 or not self.fits():
             return False
         self._timeouts -= 1
-        self.spent(estimate_prompt_tokens(call.messages), 0, estimated=True)
         return True
 
     def retry_empty(self, finish_reason: str, provider: str) -> None:
@@ -487,6 +508,9 @@ async def _attempt(  # noqa: PLR0917  # one private call site
                 continue
             if isinstance(event, ToolCallStarted):
                 state.calling = True  # the rest of this response is a skill call, not the answer
+                continue
+            if isinstance(event, ToolCallText):  # never shown; billed, should the stream break
+                state.received.append(event.text)
                 continue
             if isinstance(event, Completion):
                 state.completion = event

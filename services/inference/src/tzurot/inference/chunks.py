@@ -5,7 +5,9 @@ choice's `delta` carries text (`content`), thinking (`reasoning` / `reasoning_co
 tool-call pieces; `finish_reason` and `usage` arrive near the end. Fields of the wrong type
 are ignored, as the SDK's lenient models did.
 
-Tool-call deltas are joined by `index` (OpenAI). Gemini's OpenAI-compatible endpoint sends
+Tool-call deltas are joined by `index` (OpenAI); their text (names, pieces of arguments) is
+streamed too (ToolCallText), never shown: output billed, which a broken round's estimate
+counts. Gemini's OpenAI-compatible endpoint sends
 none: each call arrives whole, with its own id, so a delta without an index continues the
 last call unless it brings a new id, which starts the next one. A call's `extra_content`
 (Gemini's thought signature, possibly in a delta of its own) is kept to be echoed back.
@@ -24,6 +26,7 @@ from tzurot.inference.domain import (
     TokenUsage,
     ToolCall,
     ToolCallStarted,
+    ToolCallText,
 )
 from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens, estimate_tokens
 
@@ -40,9 +43,11 @@ class ToolCalls:
         self._last: int | None = None
         """The slot the latest delta went to: where an index-less delta continues."""
 
-    def feed(self, deltas: Sequence[object]) -> bool:
-        """Adds a chunk's tool-call deltas; True when a new call began."""
+    def feed(self, deltas: Sequence[object]) -> tuple[bool, str]:
+        """Adds a chunk's tool-call deltas: whether a new call began, and the text they
+        brought (names and pieces of arguments, output the provider bills)."""
         began = False
+        text: list[str] = []
         for delta in deltas:
             if not isinstance(delta, dict):
                 continue
@@ -62,11 +67,13 @@ class ToolCalls:
                 _merge(slot["extra"], extra)
             function = delta.get("function")
             if isinstance(function, dict):
-                slot["name"] += _text(function.get("name"))
+                name = _text(function.get("name"))
+                slot["name"] += name
                 arguments = _text(function.get("arguments"))
                 if arguments:
                     slot["arguments"].append(arguments)
-        return began
+                text += (name, arguments)
+        return began, "".join(text)
 
     def _slot_without_index(self, call_id: str) -> int:
         """The last call's slot, or a new one when `call_id` is new (another call began)."""
@@ -130,25 +137,32 @@ class AnswerAssembly:
                 self._pieces.append(text)
                 events.append(TextDelta(text))
             calls = delta.get("tool_calls")
-            if isinstance(calls, list) and self._tool_calls.feed(calls):
-                events.append(ToolCallStarted())
+            if isinstance(calls, list):
+                began, said = self._tool_calls.feed(calls)
+                if began:
+                    events.append(ToolCallStarted())
+                if said:
+                    events.append(ToolCallText(said))
         finish_reason = _text(choice.get("finish_reason"))
         if finish_reason:
             self._finish_reason = finish_reason
         return events
 
     def completion(self, messages: Sequence[ChatMessage]) -> Completion:
-        """The whole answer; usage estimated when the provider sent none."""
-        content = "".join(self._pieces)
+        """The whole answer; usage estimated when the provider sent none (the output: the
+        text, the reasoning and the tool calls' names and arguments, all billed)."""
+        content, reasoning = "".join(self._pieces), "".join(self._thoughts)
+        calls = self._tool_calls.calls()
+        output = content + reasoning + "".join(f"{c.name}{c.arguments}" for c in calls)
         usage = self._usage or TokenUsage(
-            estimate_prompt_tokens(messages), estimate_tokens(content), estimated=True
+            estimate_prompt_tokens(messages), estimate_tokens(output), estimated=True
         )
         return Completion(
             content=content,
             usage=usage,
             finish_reason=self._finish_reason,
-            reasoning="".join(self._thoughts),
-            tool_calls=self._tool_calls.calls(),
+            reasoning=reasoning,
+            tool_calls=calls,
         )
 
 

@@ -314,6 +314,14 @@ class ToolCallStarted:
 
 
 @dataclass(frozen=True)
+class ToolCallText:
+    """A piece of the tool calls the model streams (a call's name, part of its arguments):
+    never shown, but output the provider bills, so a round broken off mid-call counts it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Completion:
     """The end of one provider call: the whole answer and what it cost."""
 
@@ -457,9 +465,10 @@ class PromptSent:
 
 @dataclass(frozen=True)
 class RoundsBilled:
-    """What the answer's rounds were billed so far (the meter), sent after each skill round:
-    provisional, for the gateway to count should the reply be cancelled before ReplyFinished
-    (or the failed UsageSpent, `all_rounds`) carries them."""
+    """What the answer's rounds were billed so far (the meter), sent after each skill round
+    and as soon as an attempt the provider left silent is abandoned (its prompt's estimate is
+    then in it): provisional, for the gateway to count should the reply be cancelled before
+    ReplyFinished (or the failed UsageSpent, `all_rounds`) carries them."""
 
     provider: str
     model: str
@@ -509,4 +518,4 @@ ReplyEvent = (
     | KeyRefused
     | ReplyFinished
 )
-StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | Completion
+StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | ToolCallText | Completion

@@ -21,6 +21,7 @@
   failed, estimated), never metered: so also when the reply then finishes (the note below).
   Each request is announced once the provider began answering it, at its first event
   (PromptSent, from answer(); never one refused or unanswered), and after each skill round
+  (and as answer() abandons a silent attempt, its prompt estimated into the meter)
   what the rounds were billed so far (RoundsBilled, the meter: provisional, superseded by
   the LoopResult's usage or the failed report, `all_rounds`): a reply cancelled meanwhile can
   report nothing, and the gateway estimates it from these.
@@ -373,10 +374,10 @@ class ToolLoop:
         conversation: list[ChatMessage],
         offer: ToolOffer | None,
         meter: UsageMeter,
-    ) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | Answer, None]:
+    ) -> AsyncGenerator[TextDelta | UsageSpent | PromptSent | RoundsBilled | Answer, None]:
         """One round: the answer's deltas (held while it may become tool calls), then Answer;
-        a broken-off attempt's estimate (UsageSpent) and each request's PromptSent go out at
-        once, never held."""
+        a broken-off attempt's estimate (UsageSpent), each request's PromptSent and the rounds
+        billed once a silent attempt is abandoned (RoundsBilled) go out at once, never held."""
         events = answer(
             target.llm,
             target.provider,
@@ -402,7 +403,7 @@ class ToolLoop:
                             yield delta
                     yield event
                     return
-                if not holding or isinstance(event, UsageSpent | PromptSent):
+                if not holding or isinstance(event, UsageSpent | PromptSent | RoundsBilled):
                     yield event
                     continue
                 held.append(event)
