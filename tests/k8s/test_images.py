@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -106,3 +106,42 @@ def test_image_installs_only_its_own_package(service: str) -> None:
     assert names & WORKSPACE == {f"tzurot-{service}"}
     for package, allowed in FOREIGN.items():
         assert (package in names) == (service in allowed), package
+
+
+def _final_stage(dockerfile: str) -> str:
+    return re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)[-1]
+
+
+def test_gateway_image_carries_the_changelog_where_the_gateway_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Release notes and /changelog read CHANGELOG.md (tzurot.gateway.app._releases); the
+    manifests set no TZUROT_CHANGELOG_PATH, so the image must put it where the gateway looks
+    when that is unset: the working directory, or beside the installed package. The image's
+    layout is rebuilt under tmp_path and the gateway's own lookup is run on it."""
+    from tzurot.gateway import app, changelog
+
+    dockerfile = _dockerfile("gateway")
+    final = _final_stage(dockerfile)
+    base = final.split(maxsplit=1)[0]  # python:3.11-slim-bookworm
+    python = re.fullmatch(r"python:(\d+\.\d+)-\S+", base)
+    assert python, base
+    venv = re.search(r"^COPY --from=build (\S+) \1$", final, re.MULTILINE)
+    assert venv, "the final stage copies the build stage's virtualenv"
+    copies = re.findall(r"^COPY (?!--from)(\S+) (\S+)$", final, re.MULTILINE)
+    assert ("CHANGELOG.md", f"{venv.group(1)}/CHANGELOG.md") in copies, copies
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not any(Path("CHANGELOG.md").match(pattern) for pattern in ignored)
+
+    image = tmp_path / "image"
+    installed = PurePosixPath(venv.group(1), "lib", f"python{python.group(1)}", "site-packages")
+    app_file = image / installed.relative_to("/") / "tzurot" / "gateway" / "app.py"
+    for source, target in copies:
+        destination = image / PurePosixPath(target).relative_to("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / source, destination)
+    monkeypatch.setattr(app, "__file__", str(app_file))
+    monkeypatch.chdir(image)  # the image sets no WORKDIR: cwd is /, which holds no CHANGELOG.md
+    releases = app._releases(None)
+    assert releases
+    assert releases == changelog.load(ROOT / "CHANGELOG.md")

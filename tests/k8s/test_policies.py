@@ -9,6 +9,7 @@ import inspect
 import re
 from importlib.metadata import version
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -368,6 +369,30 @@ def test_migrations_and_scheduled_jobs(objects: tuple[Obj, ...]) -> None:
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"
 
 
+def test_the_shipped_manifests_keep_conversation_history(objects: tuple[Obj, ...]) -> None:
+    """The consolidation CronJob deletes turns older than TZUROT_HISTORY_RETENTION_DAYS (after
+    each pass, irreversibly): only an operator who sets it prunes; as shipped, 0 keeps it all."""
+    module, name = SETTINGS["tzurot.memory.consolidate"].split(":")
+    field = getattr(importlib.import_module(module), name).model_fields["history_retention_days"]
+    runs = 0
+    for workload in workloads(objects):
+        for container in workload.containers:
+            if _entry_module(container) != "tzurot.memory.consolidate":
+                continue
+            runs += 1
+            days = _settings_env(objects, workload, container).get("TZUROT_HISTORY_RETENTION_DAYS")
+            assert (field.default if days is None else int(days)) == 0, (workload.name, days)
+    assert runs == 1
+
+
+def test_memory_migration_deadline_fits_a_big_schema(objects: tuple[Obj, ...]) -> None:
+    """Migration 0013 takes about 1.5 h for 1,000,000 memories (docs/PERFORMANCE.md): the
+    migrate-memory Job's deadline leaves room for it (the batches done stay done, so a Job
+    cut at its deadline resumes when applied again)."""
+    jobs = {j["metadata"]["name"]: j for j in of_kind(objects, "Job")}
+    assert jobs["migrate-memory"]["spec"]["activeDeadlineSeconds"] >= 2 * 90 * 60
+
+
 # ---- secrets: each mounted by its owner alone ----
 
 
@@ -518,6 +543,60 @@ def test_the_openai_embedder_component_lets_memory_out_on_https_only(overlay_nam
         "openai",
         "https://api.openai.com/v1",
     )
+
+
+BACKEND_PORTS = {"searxng": 8080, "ollama": 11434, "vllm": 8000, "lmstudio": 1234, "kokoro": 8880}
+"""Self-hosted back ends inference may be pointed at, on their usual ports (README, Skills and
+Voice; TZUROT_PROVIDERS)."""
+
+
+def test_inference_leaves_local_providers_off_until_given_an_address(
+    objects: tuple[Obj, ...],
+) -> None:
+    """Nothing listens on the inference pod's loopback: its config turns the built-in local
+    providers' loopback defaults off (picking one then says what to set, see
+    tests/unit/inference/test_providers.py), and no TZUROT_PROVIDERS entry points there."""
+    (deployment,) = [w for w in workloads(objects) if w.name == "inference"]
+    (container,) = deployment.containers
+    env = _settings_env(objects, deployment, container)
+    assert env["TZUROT_LOOPBACK_PROVIDERS"] == "false"
+    for url in yaml.safe_load(env.get("TZUROT_PROVIDERS", "{}")).values():
+        assert urlsplit(url).hostname not in {"127.0.0.1", "localhost", "::1"}, url
+
+
+def test_self_hosted_back_ends_need_the_component(objects: tuple[Obj, ...]) -> None:
+    """As shipped, inference reaches no in-cluster SearXNG, LLM or speech server: the operator
+    adds deploy/k8s/components/self-hosted-backends (or a policy of their own)."""
+    model = network(objects)
+    backend = Peer({"app": "ollama"}, namespace="tzurot-backends")
+    for port in BACKEND_PORTS.values():
+        assert not model.allows(Peer.pod("inference"), backend, port)
+
+
+@pytest.mark.parametrize("overlay_name", OVERLAYS)
+def test_the_self_hosted_backends_component_opens_their_ports_to_inference_only(
+    overlay_name: str,
+) -> None:
+    """deploy/k8s/components/self-hosted-backends: inference reaches pods in namespace
+    tzurot-backends on the back ends' ports, nothing else there, no other namespace, no
+    private or public address on those ports; no other pod gains anything."""
+    objects = render(overlay_name, components=("self-hosted-backends",))
+    model = network(objects)
+    inference = Peer.pod("inference")
+    backend = Peer({"app": "searxng"}, namespace="tzurot-backends")
+    for name, port in BACKEND_PORTS.items():
+        assert model.allows(inference, backend, port), name
+        assert not model.allows(inference, Peer({"app": "x"}, namespace="default"), port), name
+        for address in ("10.0.0.7", "192.168.1.20", "169.254.169.254", "93.184.216.34"):
+            assert not model.allows(inference, Peer(namespace=None, ip=address), port), address
+        others = {
+            p.labels[NAME]
+            for p in _pods(objects).values()
+            if p.labels[NAME] != "inference" and model.allows(p, backend, port)
+        }
+        assert not others, (name, others)
+    for port in (5432, 22, 6379):
+        assert not model.allows(inference, backend, port)
 
 
 def test_keyvault_talks_to_postgres_only(objects: tuple[Obj, ...]) -> None:

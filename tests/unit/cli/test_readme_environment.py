@@ -33,6 +33,7 @@ from tzurot.gateway.config import GatewaySettings
 from tzurot.inference.config import InferenceSettings
 from tzurot.keyvault.config import KeyVaultSettings
 from tzurot.memory.config import MemorySettings
+from tzurot.memory.consolidate import ConsolidateSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
@@ -49,6 +50,8 @@ SETTINGS: dict[str, tuple[Settings, ...]] = {
     "CLI": (CliSettings, AdminSettings),
     # The migration Jobs' `python -m tzurot.db.upgrade`.
     "migrate": (UpgradeSettings,),
+    # The memory-consolidation CronJob's `python -m tzurot.memory.consolidate`.
+    "consolidation": (ConsolidateSettings,),
 }
 GROUPS = {"all": ("gateway", "inference", "memory", "keyvault", "bot")}
 REQUIRED = {"TZUROT_TLS_DIR": "certs", "TZUROT_DATABASE_URL": "postgresql://localhost/tzurot"}

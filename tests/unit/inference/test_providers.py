@@ -1,9 +1,12 @@
 """The provider registry: defaults, operator overrides, unknown names."""
 
+from pathlib import Path
+
 import pytest
 
-from tzurot.inference.providers import DEFAULT_PROVIDERS, ProviderRegistry
-from tzurot.runtime.errors import InvalidArgument, StartupError
+from tzurot.inference.config import InferenceSettings
+from tzurot.inference.providers import DEFAULT_PROVIDERS, LOCAL_PROVIDERS, ProviderRegistry
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, StartupError
 
 
 def test_defaults() -> None:
@@ -70,3 +73,47 @@ def test_bad_operator_providers_fail_at_start(name: str, url: str, expected: str
         ProviderRegistry({name: url})
     assert expected in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_PROVIDERS))
+def test_in_a_pod_a_local_provider_left_at_loopback_says_what_to_set(name: str) -> None:
+    """TZUROT_LOOPBACK_PROVIDERS=false (the Kubernetes manifests): nothing listens on the
+    pod's loopback, so the built-in local providers are not offered, and picking one is
+    refused at once with what the operator must set, not left to a connection timeout."""
+    registry = ProviderRegistry(loopback_defaults=False)
+    assert registry.names == ["anthropic", "gemini", "openai", "openrouter"]
+    with pytest.raises(FailedPrecondition) as caught:
+        registry.get(name)
+    assert caught.value.reason == "PROVIDER_NOT_CONFIGURED"
+    assert caught.value.metadata == {"provider": name}
+    assert caught.value.message == (
+        f"provider {name!r} is not set up on this server: its default address "
+        f"{DEFAULT_PROVIDERS[name]} is the answering service's own loopback, where nothing "
+        "runs in this deployment; the operator must give it its server's address "
+        "(TZUROT_PROVIDERS)"
+    )
+    with pytest.raises(InvalidArgument, match="unknown provider 'nope'; known: anthropic, "):
+        registry.get("nope")
+
+
+def test_in_a_pod_a_local_provider_given_an_address_is_offered() -> None:
+    """An address from TZUROT_PROVIDERS makes it usable, a loopback one too (a sidecar)."""
+    registry = ProviderRegistry(
+        {"ollama": "http://ollama.ai.svc:11434/v1", "kokoro": "http://127.0.0.1:8880/v1"},
+        loopback_defaults=False,
+    )
+    assert registry.names == ["anthropic", "gemini", "kokoro", "ollama", "openai", "openrouter"]
+    assert registry.get("ollama").base_url == "http://ollama.ai.svc:11434/v1"
+    assert not registry.get("ollama").needs_key
+    assert registry.get("kokoro").base_url == "http://127.0.0.1:8880/v1"
+    with pytest.raises(FailedPrecondition):
+        registry.get("vllm")
+
+
+def test_the_loopback_defaults_are_on_unless_the_deployment_turns_them_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`tzurot up` on one machine keeps them; a pod's config sets TZUROT_LOOPBACK_PROVIDERS."""
+    assert InferenceSettings.model_fields["loopback_providers"].default is True
+    monkeypatch.setenv("TZUROT_LOOPBACK_PROVIDERS", "false")
+    assert InferenceSettings(tls_dir=Path("/nowhere")).loopback_providers is False

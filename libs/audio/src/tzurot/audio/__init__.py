@@ -9,6 +9,7 @@ an OGG container, with its duration and a waveform of at most 256 one-byte sampl
 """
 
 from tzurot.audio._codec import (
+    VOICE_MESSAGE_BITRATE,
     AudioError,
     AudioInfo,
     AudioTooLong,
@@ -21,6 +22,7 @@ from tzurot.audio._waveform import MAX_WAVEFORM_SAMPLES, waveform
 
 __all__ = [
     "MAX_WAVEFORM_SAMPLES",
+    "VOICE_MESSAGE_BITRATE",
     "AudioError",
     "AudioInfo",
     "AudioTooLong",

@@ -1,5 +1,6 @@
 """Reading an uploaded document (a card, a lorebook, a shapes.inc backup) and writing a
-lorebook export, one at a time in the process, on a worker thread.
+lorebook export, one at a time in the process, on a worker thread; a voice clone, whose
+samples (up to 25 of 10 MiB) are read and sent on, takes the same slot (`document_slot`).
 
 Each costs many times the document's size while it runs (a 2 MB lorebook of tiny extension
 values some 60 MB, a 64 MB shapes.inc history hundreds), and the gateway's memory limit is
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import ParamSpec, TypeVar
 
 MAX_AT_ONCE = 1
@@ -37,3 +39,12 @@ async def run_document_work(work: Callable[_P, _T], /, *args: _P.args, **kwargs:
     """`work(*args, **kwargs)` on a worker thread once the process's slot is free."""
     async with _slot():
         return await asyncio.to_thread(work, *args, **kwargs)
+
+
+@asynccontextmanager
+async def document_slot() -> AsyncIterator[None]:
+    """The process's slot, held over async work as large as a document's (a voice clone's
+    samples, from reading them to the clone's answer). Not reentrant: never call
+    run_document_work inside it."""
+    async with _slot():
+        yield

@@ -196,7 +196,7 @@ def skill_runtime(
 async def start_inference(settings: InferenceSettings) -> InferenceApp:
     """Starts inference with its mTLS server and channels to memory and keyvault."""
     # Local configuration fails first, before anything is opened.
-    providers = ProviderRegistry(settings.providers)
+    providers = ProviderRegistry(settings.providers, loopback_defaults=settings.loopback_providers)
     options = reply_settings(settings)
     tls = load_tls(settings.tls_dir)
     # Memory's calls fail fast (a reply goes ahead without it, degraded) after a bounded
@@ -252,6 +252,7 @@ async def start_inference(settings: InferenceSettings) -> InferenceApp:
             keys=keys,
             elevenlabs=ElevenLabsClient(downloads, settings.elevenlabs_url),
             speech=OpenAISpeechClient(downloads, max_retries=settings.provider_max_retries),
+            work_at_once=settings.voice_work_at_once,
         )
         brave = BraveKeys(
             BraveSearch(downloads, settings.brave_url),

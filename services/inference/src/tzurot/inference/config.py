@@ -32,6 +32,11 @@ class InferenceSettings(ServiceSettings):
     keyvault_addr: str = "127.0.0.1:15054"
     providers: dict[str, str] = Field(default_factory=dict)
     """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL."""
+    loopback_providers: bool = True
+    """`TZUROT_LOOPBACK_PROVIDERS=false` where nothing serves on inference's loopback (a pod):
+    the built-in local providers (ollama, vllm, lmstudio, kokoro, openedai-speech) are then
+    offered only when `TZUROT_PROVIDERS` gives them an address; asking for one before is
+    refused with what to set (`FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED`)."""
     system_keys: dict[str, SecretStr] = Field(default_factory=dict)
     """`TZUROT_SYSTEM_KEYS`: the operator's keys by provider, only for free_use configs."""
     free_models: list[str] = Field(default_factory=lambda: list(DEFAULT_FREE_MODELS))
@@ -111,6 +116,12 @@ class InferenceSettings(ServiceSettings):
     brave_url: str = "https://api.search.brave.com/res/v1"
     elevenlabs_url: str = "https://api.elevenlabs.io"
     """ElevenLabs' API root (voice: text to speech and cloning with the user's key)."""
+    voice_work_at_once: int = Field(default=1, ge=1, le=8)
+    """Voice conversions (speech into a voice message) and clone uploads holding their audio
+    at a time in the process; the others wait, within their call's deadline. Each may hold
+    ~230-300 MiB at its largest (a 40-minute speech, a clone's 25 samples of 10 MiB): one fits
+    the pod's 512Mi beside inference's own ~175 MiB; raise it only with the memory limit.
+    Conversions use CPU, which the pod's one core would share anyway."""
     image_provider: str = "openrouter"
     image_model: str = "google/gemini-2.5-flash-image"
     image_endpoint: Literal["auto", "chat", "images"] = "auto"

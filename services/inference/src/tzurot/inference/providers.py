@@ -5,6 +5,11 @@ OpenRouter, OpenAI, Anthropic and Gemini (their OpenAI-compatible endpoints) and
 servers Ollama, vLLM and LM Studio (no key); the operator adds or overrides names with
 `TZUROT_PROVIDERS` (a JSON object, name -> base URL). How each is spoken to (which
 parameters, how reasoning is asked for) is dialects.py's job.
+
+The local servers' defaults are this host's loopback, right for `tzurot up` on one machine.
+In a pod nothing listens there: with `TZUROT_LOOPBACK_PROVIDERS=false` (the Kubernetes
+manifests) a local provider is offered only once `TZUROT_PROVIDERS` gives it an address, and
+asking for it before says so instead of timing out on a connection.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tzurot.runtime.errors import InvalidArgument, StartupError
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, StartupError
 
 OLLAMA = "ollama"
 OLLAMA_PLACEHOLDER_KEY = "ollama"
@@ -33,6 +38,8 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
     "kokoro": "http://127.0.0.1:8880/v1",
     "openedai-speech": "http://127.0.0.1:8000/v1",
 }
+
+PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
 
@@ -57,21 +64,45 @@ class Provider:
 
 
 class ProviderRegistry:
-    """The known providers: the defaults, then the operator's additions and overrides."""
+    """The known providers: the defaults, then the operator's additions and overrides.
 
-    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+    `loopback_defaults=False` (inference runs where its loopback serves no model: a pod)
+    leaves out the local providers the operator did not give an address: they are not listed,
+    and `get` tells the caller what the operator must set."""
+
+    def __init__(
+        self, overrides: Mapping[str, str] | None = None, *, loopback_defaults: bool = True
+    ) -> None:
         merged = dict(DEFAULT_PROVIDERS)
         for name, base_url in (overrides or {}).items():
             merged[_check_name(name)] = _check_base_url(name, base_url)
-        self._providers = {name: Provider(name, url) for name, url in merged.items()}
+        given = set(overrides or {})  # a loopback address given on purpose (a sidecar) stays
+        self._unconfigured = (
+            {} if loopback_defaults else {n: DEFAULT_PROVIDERS[n] for n in LOCAL_PROVIDERS - given}
+        )
+        self._providers = {
+            name: Provider(name, url)
+            for name, url in merged.items()
+            if name not in self._unconfigured
+        }
 
     @property
     def names(self) -> list[str]:
         return sorted(self._providers)
 
     def get(self, name: str) -> Provider:
-        """The provider called `name`; InvalidArgument naming the known ones otherwise."""
+        """The provider called `name`; FailedPrecondition for a local one left at this pod's
+        loopback, InvalidArgument naming the known ones for any other."""
         provider = self._providers.get(name)
+        if provider is None and name in self._unconfigured:
+            raise FailedPrecondition(
+                f"provider {name!r} is not set up on this server: its default address "
+                f"{self._unconfigured[name]} is the answering service's own loopback, where "
+                f"nothing runs in this deployment; the operator must give it its server's "
+                f"address (TZUROT_PROVIDERS)",
+                reason=PROVIDER_NOT_CONFIGURED,
+                metadata={"provider": name},
+            )
         if provider is None:
             known = ", ".join(self.names)
             raise InvalidArgument(

@@ -72,29 +72,36 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
     async def CloneVoice(
         self, request_iterator: AsyncIterator[inf.CloneVoiceRequest], context: Context
     ) -> inf.CloneVoiceResponse:
-        header: inf.CloneVoiceHeader | None = None
-        samples: list[Sample] = []
-        async for part in request_iterator:
-            if not isinstance(part, inf.CloneVoiceRequest):  # one that did not parse
-                raise InvalidArgument("request", "the request is not a valid protobuf message")
-            if part.WhichOneof("part") == "header":
-                header = part.header
-            elif part.WhichOneof("part") == "sample":
-                samples.append(Sample(part.sample.filename, part.sample.data))
-                if len(samples) > MAX_CLONE_SAMPLES:
-                    raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
-        if header is None:
-            raise InvalidArgument("header", "the first message must be the header")
-        voice_id = await self._voices().clone(
-            header.user_id,
-            header.name,
-            header.description,
-            samples,
-            personality_id=header.personality_id,
-            keep_voice_id=header.keep_voice_id,
-            keep_voice_ids=tuple(header.keep_voice_ids),
-            mark_personality_id=header.mark_personality_id,
-        )
+        voices = self._voices()
+        # Up to 250 MiB of samples: read (gRPC's flow control holds the sender meanwhile) and
+        # sent only in one of the voice work slots, as a conversion is.
+        async with voices.audio_slot("clone"):
+            header: inf.CloneVoiceHeader | None = None
+            samples: list[Sample] = []
+            async for part in request_iterator:
+                if not isinstance(part, inf.CloneVoiceRequest):  # one that did not parse
+                    raise InvalidArgument("request", "the request is not a valid protobuf message")
+                if part.WhichOneof("part") == "header":
+                    header = part.header
+                elif part.WhichOneof("part") == "sample":
+                    samples.append(Sample(part.sample.filename, part.sample.data))
+                    if len(samples) > MAX_CLONE_SAMPLES:
+                        raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
+            if header is None:
+                raise InvalidArgument("header", "the first message must be the header")
+            try:
+                voice_id = await voices.clone(
+                    header.user_id,
+                    header.name,
+                    header.description,
+                    samples,
+                    personality_id=header.personality_id,
+                    keep_voice_id=header.keep_voice_id,
+                    keep_voice_ids=tuple(header.keep_voice_ids),
+                    mark_personality_id=header.mark_personality_id,
+                )
+            finally:
+                samples.clear()  # freed before the next one in the slot reads its own
         return inf.CloneVoiceResponse(voice_id=voice_id)
 
     async def DeleteVoice(

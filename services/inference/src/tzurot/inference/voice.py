@@ -4,6 +4,9 @@ The user's key comes from keyvault per call (ElevenLabs: the wallet's `elevenlab
 OpenAI-compatible: the provider's key, none for local servers) and lives only for the call.
 The provider's audio is collected whole (the waveform and the duration need all of it), then
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
+A conversion holds its samples (up to ~230 MB at 40 minutes) and a clone its samples (up to
+250 MiB): at most `work_at_once` of them run at a time in the process (the others wait, within
+their call's deadline), so two long ones cannot take the pod past its memory limit.
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 So a text whose speech would clearly last longer than a voice message can be (its duration
@@ -35,13 +38,16 @@ operator's, and a keyless local server's is "none".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import SecretStr
 
-from tzurot.audio import AudioError, AudioTooLong, voice_message
+from tzurot.audio import AudioError, AudioTooLong, VoiceMessage, voice_message
 from tzurot.inference.clone_marks import (
     CloneMark,
     marked_description,
@@ -67,12 +73,19 @@ from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotErr
 
 log = structlog.get_logger(__name__)
 
+_T = TypeVar("_T")
+
 MAX_SPEECH_CHARS = 10_000
 MAX_SPEECH_AUDIO_BYTES = 50 * 1024 * 1024
 MAX_VOICE_MESSAGE_SECONDS = 2400.0
-"""The longest speech made a voice message: 40 minutes of 32 kbps Opus is ~9.2 MiB, under
-Discord's 10 MiB upload limit (a longer one would be refused there), and its samples, held
-while converting, ~230 MB."""
+"""The longest speech made a voice message: 40 minutes of Opus at most 32 kbps (constrained:
+33.1 kbps with the OGG pages, measured at worst) is at most ~9.5 MiB, under
+VOICE_MESSAGE_MAX_BYTES, and its samples, held while converting, ~230 MB."""
+VOICE_MESSAGE_MAX_BYTES = 10 * 1024 * 1024
+"""Discord's upload limit per file in a server without boosts (the bot's default; inference
+cannot know the server's tier). The voice message's real size is checked against it once
+encoded: a larger one is refused here (SPEECH_TOO_LONG) rather than carried to the bot for
+Discord to refuse."""
 SPEECH_TOO_LONG = "SPEECH_TOO_LONG"
 MAX_CLONE_SAMPLES = 25
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024
@@ -115,11 +128,43 @@ class VoiceService:
         keys: KeyResolver,
         elevenlabs: ElevenLabsClient,
         speech: OpenAISpeechClient,
+        work_at_once: int = 1,
     ) -> None:
         self._providers = providers
         self._keys = keys
         self._elevenlabs = elevenlabs
         self._speech = speech
+        self._work_slots = asyncio.Semaphore(work_at_once)
+        """Conversions and clones holding their audio (`audio_slot`, `_convert`)."""
+
+    @asynccontextmanager
+    async def audio_slot(self, what: str) -> AsyncIterator[None]:
+        """Held while a clone's samples are read and sent: one of the `work_at_once` slots
+        (waiting, not failing, while they are all taken)."""
+        if self._work_slots.locked():
+            log.info("voice.waiting_for_slot", work=what)
+        async with self._work_slots:
+            yield
+
+    async def _convert(self, work: Callable[[], _T]) -> _T:
+        """`work` on a worker thread in one of the slots. A thread cannot be stopped: a caller
+        cancelled meanwhile (its deadline passed) leaves, but the slot stays taken until the
+        thread has finished, so the bound holds for the memory, not only for the callers."""
+        if self._work_slots.locked():
+            log.info("voice.waiting_for_slot", work="conversion")
+        await self._work_slots.acquire()
+        try:
+            running = asyncio.ensure_future(asyncio.to_thread(work))
+        except BaseException:
+            self._work_slots.release()
+            raise
+        running.add_done_callback(self._conversion_done)
+        return await asyncio.shield(running)
+
+    def _conversion_done(self, running: asyncio.Future[Any]) -> None:
+        self._work_slots.release()
+        if not running.cancelled():
+            running.exception()  # retrieved: its caller may have left (then nobody reads it)
 
     async def _elevenlabs_key(self, user_id: str) -> SecretStr:
         key = await self._keys.service_key(user_id, ELEVENLABS)
@@ -146,9 +191,11 @@ class VoiceService:
             audio += piece
             if len(audio) > MAX_SPEECH_AUDIO_BYTES:
                 raise Unavailable(f"{voice.provider} sent more audio than expected")
+        data = bytes(audio)
+        audio.clear()  # one copy held while converting, not two
         try:
-            message = await asyncio.to_thread(
-                voice_message, bytes(audio), max_seconds=MAX_VOICE_MESSAGE_SECONDS
+            message = await self._convert(
+                functools.partial(voice_message, data, max_seconds=MAX_VOICE_MESSAGE_SECONDS)
             )
         except AudioTooLong:  # the backstop: the estimate let it through, the audio is longer
             raise FailedPrecondition(
@@ -162,6 +209,8 @@ class VoiceService:
                 f"{voice.provider} sent audio that could not be decoded",
                 metadata={"provider": voice.provider},
             ) from None
+        del data
+        _check_size(message)
         for start in range(0, len(message.ogg), CHUNK_BYTES):
             yield message.ogg[start : start + CHUNK_BYTES]
         yield SpeechResult(
@@ -352,6 +401,20 @@ def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:
     for sample in samples:
         if len(sample.data) > MAX_SAMPLE_BYTES:
             raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
+
+
+def _check_size(message: VoiceMessage) -> None:
+    """The voice message's real size against Discord's upload limit: the bitrate bounds it by
+    the duration (MAX_VOICE_MESSAGE_SECONDS fits), this is the backstop should that change."""
+    if len(message.ogg) <= VOICE_MESSAGE_MAX_BYTES:
+        return
+    log.warning("voice.message_too_large", size=len(message.ogg), duration=message.duration_secs)
+    raise FailedPrecondition(
+        f"the voice message would be {len(message.ogg) / 2**20:.1f} MiB, more than Discord "
+        f"takes ({VOICE_MESSAGE_MAX_BYTES / 2**20:g} MiB): shorten the text or speed the "
+        "voice up",
+        reason=SPEECH_TOO_LONG,
+    )
 
 
 def _check_length(voice: VoiceSpec, text: str) -> None:

@@ -26,6 +26,7 @@ from tzurot.audio import AudioError, AudioTooLong, probe
 from tzurot.gateway.admin.base import AdminBase, Principal
 from tzurot.gateway.admin.lost_clones import delete_lost_clones
 from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks, CloneStart
+from tzurot.gateway.document_work import document_slot
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
 from tzurot.gateway.gateway_core import user_data_deleting
 from tzurot.gateway.ids import is_uuid
@@ -295,7 +296,10 @@ class VoiceAdmin(AdminBase):
                 )
             if start is CloneStart.CLONER_DELETING:
                 raise user_data_deleting()
-            return await self._clone_locked(user.id, target)
+            # Up to 250 MiB of samples held until the clone answers: one such at a time in
+            # the process, with the documents (document_work.py says why).
+            async with document_slot():
+                return await self._clone_locked(user.id, target)
 
     async def _clone_locked(self, user_id: str, target: Personality) -> tuple[Voice, int]:
         samples = await self._voices.sample_data(target.id)
