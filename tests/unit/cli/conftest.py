@@ -58,10 +58,13 @@ class FakeGateway(gw_grpc.GatewayServiceServicer):
             )
         )
         if request.content == SLOW:
-            yield gw.GenerateResponse(chunk=gw.TextChunk(text="let me think"))
+            # Counted wherever the cancel finds the handler: in the sleep (CancelledError) or,
+            # on a loaded machine, still at the yield while its chunk is written (grpc then
+            # closes the generator there: GeneratorExit, which the sleep alone never saw).
             try:
+                yield gw.GenerateResponse(chunk=gw.TextChunk(text="let me think"))
                 await asyncio.sleep(3600)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, GeneratorExit):
                 self.recorded.cancelled += 1
                 raise
         yield gw.GenerateResponse(chunk=gw.TextChunk(text=f"echo: {request.content}"))
