@@ -2,7 +2,8 @@
 gateway's worker has inference extract facts on the user's key (the fake provider answers
 the extraction call with JSON, as a model would) and memory stores them; a later fact that
 contradicts one supersedes it (the row stays, superseded_by set) and only the new one reaches
-the next prompt."""
+the next prompt. The extraction's call is paid on the user's key: it is a usage_log row of its
+own (`fact_extraction`), which `/usage` shows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tzurot.bot.commands import render
 from tzurot.db.engine import create_engine
+from tzurot.gateway import tables as t
 from tzurot.memory.tables import memories
 from tzurot.testing.e2e import (
     ECHO_SEED,
@@ -128,3 +131,39 @@ async def test_a_new_fact_supersedes_the_old_one_and_only_it_reaches_the_prompt(
     prompt = json.dumps(harness.provider.chat_requests()[-1].body["messages"])
     assert "Alice lives in Berlin" in prompt
     assert "Alice lives in Paris" not in prompt
+
+
+async def usage_rows(harness: Harness, request_type: str) -> list[Any]:
+    engine = create_engine(harness.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(t.usage_log).where(t.usage_log.c.request_type == request_type)
+            )
+            return list(rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_extractions_paid_call_is_in_usage(harness: Harness) -> None:
+    await set_key(harness)
+    events, _ = await converse(harness, request("I live in Paris now, near the canal."))
+    job_id = events[0].accepted.job_id
+    await until_fact(harness, "Alice lives in Paris")
+    (row,) = await usage_rows(harness, "fact_extraction")
+    assert (row.job_id, row.provider, row.model) == (job_id, "openrouter", "fake/echo")
+    assert row.input_tokens > 0
+    assert row.output_tokens > 0
+    assert not row.failed
+    reply = await harness.bot.GetUsage(
+        gw.GetUsageRequest(actor=actor(), period=gw.USAGE_PERIOD_DAY)
+    )
+    totals = {u.request_type: u for u in reply.totals}
+    assert set(totals) == {"chat", "fact_extraction"}
+    extraction = totals["fact_extraction"]
+    assert (extraction.requests, extraction.input_tokens) == (1, row.input_tokens)
+    text = render.usage(reply, "day")  # the bot's /usage
+    assert (
+        f"`openrouter/fake/echo` (fact extraction): 1 requests, {row.input_tokens:,} in / "
+        f"{row.output_tokens:,} out tokens"
+    ) in text

@@ -16,7 +16,7 @@ from tzurot.gateway.domain import (
     User,
 )
 from tzurot.gateway.facts import FactExtraction
-from tzurot.gateway.key_uses import KeyUses
+from tzurot.gateway.key_uses import KeyUses, TakenKeyUse
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import memory_pb2 as mem
@@ -79,6 +79,13 @@ class Refusing:
         raise self.error
 
 
+class NoUsage:
+    """A refused extraction was paid by nobody: nothing is written."""
+
+    async def record_spent_usage(self, *args: object, **kwargs: object) -> int:
+        raise AssertionError("a refused extraction records no usage")
+
+
 class Sink:
     def __init__(self) -> None:
         self.uses: list[KeyUse] = []
@@ -108,6 +115,7 @@ async def extraction_refused(error: TzurotError) -> tuple[Memory, Sink]:
         personality_of=_personality_of,
         config_of=_config_of,
         key_uses=KeyUses(sink, clock=lambda: T0),
+        usage_log=NoUsage(),
     )
     assert await extraction.drain() == 0
     return memory, sink
@@ -115,7 +123,8 @@ async def extraction_refused(error: TzurotError) -> tuple[Memory, Sink]:
 
 async def test_a_refused_stored_key_turns_inactive_and_the_batch_is_finished() -> None:
     memory, sink = await extraction_refused(refusal("user"))
-    assert sink.uses == [KeyUse("u-1", "openrouter", T0, rejected=True)]
+    # Of the key read for the extraction only (after its start), not one stored since.
+    assert sink.uses == [TakenKeyUse("u-1", "openrouter", T0, rejected=True, taken_after=T0)]
     assert [list(r.job_ids) for r in memory.stored] == [["j-1"]]
 
 

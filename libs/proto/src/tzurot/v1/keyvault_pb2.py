@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tzurot/v1/keyvault.proto\x12\ttzurot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n\tKeyRecord\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x1a\n\x12master_key_version\x18\x03 \x01(\x05\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hint\x18\x06 \x01(\t\x12/\n\x0brejected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\rPutKeyRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x03 \x01(\t\"6\n\x0ePutKeyResponse\x12$\n\x06record\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.KeyRecord\"5\n\x10\x44\x65leteKeyRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"$\n\x11\x44\x65leteKeyResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\"\n\x0fListKeysRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"9\n\x10ListKeysResponse\x12%\n\x07records\x18\x01 \x03(\x0b\x32\x14.tzurot.v1.KeyRecord\"3\n\x0e\x44\x65\x63ryptRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"\"\n\x0f\x44\x65\x63ryptResponse\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"U\n\x0fMarkUsedRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x1f\n\x04uses\x18\x03 \x03(\x0b\x32\x11.tzurot.v1.KeyUse\"j\n\x06KeyUse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12+\n\x07used_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rejected\x18\x04 \x01(\x08\"\x12\n\x10MarkUsedResponse\"\'\n\x11RewrapKeysRequest\x12\x12\n\nbatch_size\x18\x01 \x01(\x05\"R\n\x12RewrapKeysResponse\x12\x1a\n\x12master_key_version\x18\x01 \x01(\x05\x12\x11\n\trewrapped\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x1a\n\x18GetRewrapProgressRequest\"U\n\x19GetRewrapProgressResponse\x12\x1a\n\x12master_key_version\x18\x01 \x01(\x05\x12\r\n\x05stale\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x32\x91\x04\n\x0fKeyVaultService\x12=\n\x06PutKey\x12\x18.tzurot.v1.PutKeyRequest\x1a\x19.tzurot.v1.PutKeyResponse\x12\x46\n\tDeleteKey\x12\x1b.tzurot.v1.DeleteKeyRequest\x1a\x1c.tzurot.v1.DeleteKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.tzurot.v1.ListKeysRequest\x1a\x1b.tzurot.v1.ListKeysResponse\x12@\n\x07\x44\x65\x63rypt\x12\x19.tzurot.v1.DecryptRequest\x1a\x1a.tzurot.v1.DecryptResponse\x12\x43\n\x08MarkUsed\x12\x1a.tzurot.v1.MarkUsedRequest\x1a\x1b.tzurot.v1.MarkUsedResponse\x12K\n\nRewrapKeys\x12\x1c.tzurot.v1.RewrapKeysRequest\x1a\x1d.tzurot.v1.RewrapKeysResponse0\x01\x12^\n\x11GetRewrapProgress\x12#.tzurot.v1.GetRewrapProgressRequest\x1a$.tzurot.v1.GetRewrapProgressResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tzurot/v1/keyvault.proto\x12\ttzurot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n\tKeyRecord\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x1a\n\x12master_key_version\x18\x03 \x01(\x05\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hint\x18\x06 \x01(\t\x12/\n\x0brejected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\rPutKeyRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x03 \x01(\t\"6\n\x0ePutKeyResponse\x12$\n\x06record\x18\x01 \x01(\x0b\x32\x14.tzurot.v1.KeyRecord\"5\n\x10\x44\x65leteKeyRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"$\n\x11\x44\x65leteKeyResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\"\n\x0fListKeysRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"9\n\x10ListKeysResponse\x12%\n\x07records\x18\x01 \x03(\x0b\x32\x14.tzurot.v1.KeyRecord\"3\n\x0e\x44\x65\x63ryptRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"\"\n\x0f\x44\x65\x63ryptResponse\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"U\n\x0fMarkUsedRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x1f\n\x04uses\x18\x03 \x03(\x0b\x32\x11.tzurot.v1.KeyUse\"\x9b\x01\n\x06KeyUse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12+\n\x07used_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rejected\x18\x04 \x01(\x08\x12/\n\x0btaken_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10MarkUsedResponse\"\'\n\x11RewrapKeysRequest\x12\x12\n\nbatch_size\x18\x01 \x01(\x05\"R\n\x12RewrapKeysResponse\x12\x1a\n\x12master_key_version\x18\x01 \x01(\x05\x12\x11\n\trewrapped\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x1a\n\x18GetRewrapProgressRequest\"U\n\x19GetRewrapProgressResponse\x12\x1a\n\x12master_key_version\x18\x01 \x01(\x05\x12\r\n\x05stale\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x32\x91\x04\n\x0fKeyVaultService\x12=\n\x06PutKey\x12\x18.tzurot.v1.PutKeyRequest\x1a\x19.tzurot.v1.PutKeyResponse\x12\x46\n\tDeleteKey\x12\x1b.tzurot.v1.DeleteKeyRequest\x1a\x1c.tzurot.v1.DeleteKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.tzurot.v1.ListKeysRequest\x1a\x1b.tzurot.v1.ListKeysResponse\x12@\n\x07\x44\x65\x63rypt\x12\x19.tzurot.v1.DecryptRequest\x1a\x1a.tzurot.v1.DecryptResponse\x12\x43\n\x08MarkUsed\x12\x1a.tzurot.v1.MarkUsedRequest\x1a\x1b.tzurot.v1.MarkUsedResponse\x12K\n\nRewrapKeys\x12\x1c.tzurot.v1.RewrapKeysRequest\x1a\x1d.tzurot.v1.RewrapKeysResponse0\x01\x12^\n\x11GetRewrapProgress\x12#.tzurot.v1.GetRewrapProgressRequest\x1a$.tzurot.v1.GetRewrapProgressResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,18 +52,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECRYPTRESPONSE']._serialized_end=757
   _globals['_MARKUSEDREQUEST']._serialized_start=759
   _globals['_MARKUSEDREQUEST']._serialized_end=844
-  _globals['_KEYUSE']._serialized_start=846
-  _globals['_KEYUSE']._serialized_end=952
-  _globals['_MARKUSEDRESPONSE']._serialized_start=954
-  _globals['_MARKUSEDRESPONSE']._serialized_end=972
-  _globals['_REWRAPKEYSREQUEST']._serialized_start=974
-  _globals['_REWRAPKEYSREQUEST']._serialized_end=1013
-  _globals['_REWRAPKEYSRESPONSE']._serialized_start=1015
-  _globals['_REWRAPKEYSRESPONSE']._serialized_end=1097
-  _globals['_GETREWRAPPROGRESSREQUEST']._serialized_start=1099
-  _globals['_GETREWRAPPROGRESSREQUEST']._serialized_end=1125
-  _globals['_GETREWRAPPROGRESSRESPONSE']._serialized_start=1127
-  _globals['_GETREWRAPPROGRESSRESPONSE']._serialized_end=1212
-  _globals['_KEYVAULTSERVICE']._serialized_start=1215
-  _globals['_KEYVAULTSERVICE']._serialized_end=1744
+  _globals['_KEYUSE']._serialized_start=847
+  _globals['_KEYUSE']._serialized_end=1002
+  _globals['_MARKUSEDRESPONSE']._serialized_start=1004
+  _globals['_MARKUSEDRESPONSE']._serialized_end=1022
+  _globals['_REWRAPKEYSREQUEST']._serialized_start=1024
+  _globals['_REWRAPKEYSREQUEST']._serialized_end=1063
+  _globals['_REWRAPKEYSRESPONSE']._serialized_start=1065
+  _globals['_REWRAPKEYSRESPONSE']._serialized_end=1147
+  _globals['_GETREWRAPPROGRESSREQUEST']._serialized_start=1149
+  _globals['_GETREWRAPPROGRESSREQUEST']._serialized_end=1175
+  _globals['_GETREWRAPPROGRESSRESPONSE']._serialized_start=1177
+  _globals['_GETREWRAPPROGRESSRESPONSE']._serialized_end=1262
+  _globals['_KEYVAULTSERVICE']._serialized_start=1265
+  _globals['_KEYVAULTSERVICE']._serialized_end=1794
 # @@protoc_insertion_point(module_scope)

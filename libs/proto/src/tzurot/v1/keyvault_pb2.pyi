@@ -281,12 +281,22 @@ class KeyUse(_message.Message):
     PROVIDER_FIELD_NUMBER: _builtins.int
     USED_AT_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
+    TAKEN_AFTER_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     provider: _builtins.str
     rejected: _builtins.bool
     """The provider refused the key (401): it is marked inactive until it works again."""
     @_builtins.property
     def used_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def taken_after(self) -> _timestamp_pb2.Timestamp:
+        """The key this use was of was read (Decrypt) at or after this time (gateway: when it began
+        the call that read it). Keyvault applies the use only to a key stored by then
+        (KeyRecord.stored_at <= taken_after): a key stored anew after the used one was read is
+        neither marked by its refusal nor counted used. Unset (a gateway older than the field):
+        applied to whatever key is stored, as before.
+        """
+
     def __init__(
         self,
         *,
@@ -294,10 +304,11 @@ class KeyUse(_message.Message):
         provider: _builtins.str = ...,
         used_at: _timestamp_pb2.Timestamp | None = ...,
         rejected: _builtins.bool = ...,
+        taken_after: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["used_at", b"used_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["taken_after", b"taken_after", "used_at", b"used_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "rejected", b"rejected", "used_at", b"used_at", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "rejected", b"rejected", "taken_after", b"taken_after", "used_at", b"used_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

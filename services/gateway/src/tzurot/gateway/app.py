@@ -224,6 +224,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             personality_of=gateway.personality_by_id,
             config_of=gateway.effective_config,
             key_uses=gateway.key_uses,
+            usage_log=store,
             batch=settings.facts_batch,
         )
         gateway.facts_waiting = extraction.kick

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tzurot.gateway import domain as d
 from tzurot.gateway import lore_convert
 from tzurot.gateway.imports import ImportFormat
+from tzurot.gateway.key_uses import taken_after
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -538,6 +539,8 @@ def key_use(use: d.KeyUse) -> kv.KeyUse:
         provider=use.provider,
         used_at=timestamp(use.used_at),
         rejected=use.rejected,
+        # Only the key read at or after it, never one the user stored since (unset: any).
+        taken_after=timestamp(taken_after(use)),
     )
 
 

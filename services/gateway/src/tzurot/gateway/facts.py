@@ -6,6 +6,12 @@ user and personality, have inference extract durable facts with the user's effec
 config (their key, or a free-use config the operator pays for), and hand the facts back to
 memory, which stores them and supersedes the known facts they contradict.
 
+The extraction's call is paid (by the user's key, or the operator's for a free-use config
+when the user has none for its provider: recorded all the same, as a guest's helper
+readings are): its usage is a `usage_log` row of its own at once (request_type
+`fact_extraction`, under the batch's newest job, which `/usage` shows), whether or not its
+facts are then stored. A write refused is logged, not raised: the facts go on.
+
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
 lease runs out (memory drops a job after five claims). A key of the user's wallet that the
@@ -24,8 +30,9 @@ from typing import Protocol
 import structlog
 
 from tzurot.gateway import convert
-from tzurot.gateway.domain import Personality, ResolvedConfig, User
+from tzurot.gateway.domain import Personality, ResolvedConfig, Usage, User
 from tzurot.gateway.key_uses import KeyUses
+from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -34,6 +41,8 @@ from tzurot.v1 import memory_pb2 as mem
 log = structlog.get_logger("tzurot.gateway.facts")
 
 LEASE_SECONDS = 300
+FACT_EXTRACTION = "fact_extraction"
+"""The usage_log request_type of a fact extraction's call."""
 
 
 class FactMemory(Protocol):
@@ -46,6 +55,20 @@ class FactExtractor(Protocol):
     async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse: ...
 
 
+class UsageLog(Protocol):
+    """store/usage_rows.py's writer of paid calls."""
+
+    async def record_spent_usage(
+        self,
+        job_id: str,
+        user_id: str,
+        paid: Sequence[Usage],
+        *,
+        job_request_type: str,
+        failed: bool,
+    ) -> int: ...
+
+
 class FactExtraction:
     def __init__(
         self,
@@ -56,6 +79,7 @@ class FactExtraction:
         personality_of: Callable[[str], Awaitable[Personality | None]],
         config_of: Callable[[Personality, User], Awaitable[ResolvedConfig]],
         key_uses: KeyUses,
+        usage_log: UsageLog,
         batch: int = 32,
     ) -> None:
         self._memory = memory
@@ -64,6 +88,7 @@ class FactExtraction:
         self._personality_of = personality_of
         self._config_of = config_of
         self._key_uses = key_uses
+        self._usage_log = usage_log
         self._batch = batch
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -98,6 +123,7 @@ class FactExtraction:
         facts: Sequence[inf.ExtractedFact] = ()
         if user is not None and personality is not None:
             config = await self._config_of(personality, user)
+            taken_after = self._key_uses.now()  # the key refused is read after it
             try:
                 reply = await self._inference.extract_facts(
                     inf.ExtractFactsRequest(
@@ -113,11 +139,15 @@ class FactExtraction:
                     )
                 )
                 facts = reply.facts
+                if reply.HasField("usage"):
+                    await self._keep_usage(batch, user.id, reply.usage)
             except FailedPrecondition as refused:
                 # No key for this config (or the model is not free, or the provider refused
                 # the key): nothing to extract with. A refused stored key turns inactive.
                 log.info("facts not extracted", user_id=user.id, reason=refused.reason)
-                await self._key_uses.refused(user.id, refused, provider=config.config.provider)
+                await self._key_uses.refused(
+                    user.id, refused, provider=config.config.provider, taken_after=taken_after
+                )
         done = await self._memory.store_facts(
             mem.StoreFactsRequest(
                 personality_id=batch.personality_id,
@@ -133,6 +163,36 @@ class FactExtraction:
             "facts stored", user_id=batch.user_id, facts=len(done.facts), superseded=done.superseded
         )
         return len(done.facts)
+
+    async def _keep_usage(self, batch: mem.FactBatch, user_id: str, paid: common.Usage) -> None:
+        """The extraction's call, paid: one usage_log row (FACT_EXTRACTION) under the batch's
+        newest job. Shielded; a refused write is logged, not raised."""
+        usage = Usage(
+            provider=paid.provider,
+            model=paid.model,
+            input_tokens=paid.input_tokens,
+            output_tokens=paid.output_tokens,
+            request_type=FACT_EXTRACTION,
+            estimated=paid.estimated,  # a stream without a usage chunk (a newer inference)
+        )
+        try:
+            await asyncio.shield(
+                self._usage_log.record_spent_usage(
+                    batch.job_ids[-1] if batch.job_ids else "",
+                    user_id,
+                    (usage,),
+                    job_request_type=FACT_EXTRACTION,
+                    failed=False,
+                )
+            )
+        except Exception:
+            log.exception("facts.usage_not_recorded", user_id=user_id)
+        metrics.record_tokens(
+            usage.provider,
+            usage.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
 
     async def run(self, poll_seconds: float) -> None:
         """Drains on every kick, and every `poll_seconds` (a missed kick, a restart)."""

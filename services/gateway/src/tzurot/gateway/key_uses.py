@@ -8,14 +8,21 @@ Which failures are such a rejection is decided here (`refused_stored_key`) for e
 call: an answer, a speech, a voice clone; a failed answer's error also names the wallet keys
 a skill's service refused before it failed (`refused_before_failing`). Inference says such a
 refusal as it happens too (KeyRefused): marked then, and not again by the reply's report (its
-run passes them as `already`), so a key stored anew meanwhile is not marked by an old
-refusal. A batch that keyvault could not take is kept for the next flush.
+run passes them as `already`).
+
+A refusal is of the key that was read for the call, not of whatever the user stores since:
+the caller passes `taken_after`, a time no later than the key was read (`now()` before the
+call began), and keyvault marks the stored key only when it was stored by then
+(KeyUse.taken_after against KeyRecord.stored_at), so a key stored anew while a reply ran
+stays active when the provider refuses the old one. A batch that keyvault did not take (it
+failed, or the flush was cancelled) is kept for the next flush.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -50,6 +57,46 @@ def refused_before_failing(err: TzurotError) -> list[str]:
     return sorted({name.strip() for name in named.split(",") if name.strip()})
 
 
+@dataclass(frozen=True)
+class TakenKeyUse(KeyUse):
+    """A use of the key read at or after `taken_after`: keyvault applies it only to a key
+    stored by then (KeyUse.taken_after), never to one the user stored since."""
+
+    taken_after: datetime | None = None
+
+
+def _use(
+    user_id: str,
+    provider: str,
+    used_at: datetime,
+    *,
+    rejected: bool = False,
+    taken_after: datetime | None = None,
+) -> KeyUse:
+    if taken_after is None:
+        return KeyUse(user_id, provider, used_at, rejected=rejected)
+    return TakenKeyUse(user_id, provider, used_at, rejected=rejected, taken_after=taken_after)
+
+
+def taken_after(use: KeyUse) -> datetime | None:
+    """When the key `use` was of was read at the earliest; None: not known (any key)."""
+    return use.taken_after if isinstance(use, TakenKeyUse) else None
+
+
+def _merged(known: KeyUse, use: KeyUse) -> KeyUse:
+    """One use standing for two of the same (user, provider, rejected): the later time, and
+    of any key either was of (the later `taken_after`; none known: any key)."""
+    bounds = (taken_after(known), taken_after(use))
+    bound = None if None in bounds else max(b for b in bounds if b is not None)
+    return _use(
+        use.user_id,
+        use.provider,
+        max(known.used_at, use.used_at),
+        rejected=use.rejected,
+        taken_after=bound,
+    )
+
+
 class KeyUseSink(Protocol):
     async def record_uses(self, uses: Sequence[KeyUse]) -> None: ...
 
@@ -76,13 +123,21 @@ class KeyUses:
         self._pending: dict[tuple[str, str, bool], KeyUse] = {}
         self._lock = asyncio.Lock()
 
-    def used(self, user_id: str, provider: str) -> None:
-        """A stored key answered; no I/O here."""
-        self._note(KeyUse(user_id, provider, self._clock()))
+    def now(self) -> datetime:
+        """The time to pass as `taken_after` for a key read from now on: taken before the
+        call that reads it begins."""
+        return self._clock()
 
-    async def rejected(self, user_id: str, provider: str) -> None:
-        """The provider refused a stored key (401): marked inactive now (never raises)."""
-        self._note(KeyUse(user_id, provider, self._clock(), rejected=True))
+    def used(self, user_id: str, provider: str, *, taken_after: datetime | None = None) -> None:
+        """A stored key answered (the one read at or after `taken_after`); no I/O here."""
+        self._note(_use(user_id, provider, self._clock(), taken_after=taken_after))
+
+    async def rejected(
+        self, user_id: str, provider: str, *, taken_after: datetime | None = None
+    ) -> None:
+        """The provider refused a stored key (401): marked inactive now, when it is the key
+        read at or after `taken_after` (None: whatever key is stored); never raises."""
+        self._note(_use(user_id, provider, self._clock(), rejected=True, taken_after=taken_after))
         await self.flush()
 
     async def refused(
@@ -92,11 +147,13 @@ class KeyUses:
         provider: str = "",
         *,
         already: Collection[str] = (),
+        taken_after: datetime | None = None,
     ) -> None:
         """Marks the key inactive when `err` is its provider refusing the user's stored key
         (`refused_stored_key`), and so every key a skill's service refused before the reply
         failed (`refused_before_failing`), but those `already` marked for this reply (its
-        KeyRefused); any other error changes nothing (never raises)."""
+        KeyRefused); only a key stored by `taken_after`, when given (the call's start). Any
+        other error changes nothing (never raises)."""
         refused = set(refused_before_failing(err))
         stored = refused_stored_key(err, provider)
         if stored is not None:
@@ -106,21 +163,27 @@ class KeyUses:
             return
         now = self._clock()
         for name in sorted(refused):
-            self._note(KeyUse(user_id, name, now, rejected=True))
+            self._note(_use(user_id, name, now, rejected=True, taken_after=taken_after))
         await self.flush()
 
     async def flush(self) -> None:
-        """Sends what gathered; on failure it stays for the next flush (never raises)."""
+        """Sends what gathered; on failure it stays for the next flush (raises nothing but a
+        cancel). A cancel while keyvault is asked (a reply stopped as it marks a refused key)
+        puts the batch back too, every user's uses in it: a mark its caller counts as done
+        (KeyRefused's `marked`) is then sent by the next flush, never lost."""
         async with self._lock:
             batch, self._pending = self._pending, {}
             if not batch:
                 return
+            sent = False
             try:
                 await self._sink.record_uses(list(batch.values()))
+                sent = True
             except Exception:
                 log.warning("wallet.key_uses_not_recorded", uses=len(batch), exc_info=True)
-                for use in batch.values():
-                    self._note(use)
+            finally:
+                if not sent:  # failed or cancelled: kept, before any noted meanwhile is dropped
+                    self._put_back(batch)
 
     async def run(self) -> None:
         """Flushes every `flush_seconds` until cancelled."""
@@ -128,11 +191,19 @@ class KeyUses:
             await asyncio.sleep(self._flush_seconds)
             await self.flush()
 
+    def _put_back(self, batch: dict[tuple[str, str, bool], KeyUse]) -> None:
+        """`batch` pending again, merged with what was noted since; past MAX_PENDING, uses
+        noted since are dropped before the batch's (its rejections first of all)."""
+        noted, self._pending = self._pending, {}
+        for use in sorted(batch.values(), key=lambda u: not u.rejected):
+            self._note(use)
+        for use in sorted(noted.values(), key=lambda u: not u.rejected):
+            self._note(use)
+
     def _note(self, use: KeyUse) -> None:
         key = (use.user_id, use.provider, use.rejected)
         known = self._pending.get(key)
         if known is None and len(self._pending) >= MAX_PENDING:
             log.warning("wallet.key_uses_dropped", user_id=use.user_id, provider=use.provider)
             return
-        if known is None or known.used_at < use.used_at:
-            self._pending[key] = use
+        self._pending[key] = use if known is None else _merged(known, use)

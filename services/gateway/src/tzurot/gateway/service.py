@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
 
 import structlog
 
@@ -204,11 +205,13 @@ class Gateway(
         prepared: Prepared,
         relayed: RelayedAnswer | None,
         marked: frozenset[str] = frozenset(),
+        taken_after: datetime | None = None,
     ) -> None:
         """A run that failed with `err`: the job fails, what it relayed unreported is kept
         estimated, and the user's own key its provider refused reads inactive (`/wallet list`),
         whether the answer's provider or a skill's service refused it (not again those
-        `marked` already as inference said so, KeyRefused). Raises JOB_RUN_LIMIT
+        `marked` already as inference said so, KeyRefused; not a key stored after the run
+        began, `taken_after`: not the one refused). Raises JOB_RUN_LIMIT
         instead of `err` when this was the job's last run allowed and `err` would have let
         it run again: the store wrote so on the job, and the client reads it now
         (run_limit.py)."""
@@ -217,7 +220,11 @@ class Gateway(
             self._fail(job.id, JobError(err.code.name, err.reason, err.message), attempt),
         )
         await self.key_uses.refused(
-            user.id, err, provider=prepared.config.config.provider, already=marked
+            user.id,
+            err,
+            provider=prepared.config.config.provider,
+            already=marked,
+            taken_after=taken_after,
         )
         final = past_run_limit(err, attempt, self._store.max_runs)
         if final is not None:
@@ -253,6 +260,9 @@ class Gateway(
         lost = asyncio.Event()
         relayed = RelayedAnswer()
         marked: set[str] = set()  # wallet keys marked inactive as inference said (KeyRefused)
+        # Before inference is asked: every wallet key this run uses is read after it, so a
+        # key the user stores meanwhile is not the one its uses and refusals are of.
+        taken_after = self.key_uses.now()
         finished: ReplyFinished | None = None
         finishing: asyncio.Task[None] | None = None
         request: ReplyRequest | None = None
@@ -269,7 +279,13 @@ class Gateway(
                 job, user, personality, command, prepared, directive=directive
             )
             replies_of = self._replies(
-                request, job, lost, prepared.request_type, relayed, marked=marked
+                request,
+                job,
+                lost,
+                prepared.request_type,
+                relayed,
+                marked=marked,
+                taken_after=taken_after,
             )
             async with contextlib.aclosing(replies_of) as replies:
                 async for event in replies:
@@ -303,6 +319,7 @@ class Gateway(
                 prepared=prepared,
                 relayed=relayed if finished is None else None,
                 marked=frozenset(marked),
+                taken_after=taken_after,
             )
             raise
         except (asyncio.CancelledError, GeneratorExit):
@@ -331,9 +348,9 @@ class Gateway(
                 keep_alive.cancel()
         # A skill's service refused it: inactive; once (those marked as inference said so).
         for provider in sorted(set(user_keys_refused(finished)) - marked):
-            await self.key_uses.rejected(user.id, provider)
+            await self.key_uses.rejected(user.id, provider, taken_after=taken_after)
         for provider in user_keys_used(finished):
-            self.key_uses.used(user.id, provider)
+            self.key_uses.used(user.id, provider, taken_after=taken_after)
         metrics.record_job("streamed")
         metrics.record_tokens(
             finished.usage.provider,
@@ -425,6 +442,7 @@ class Gateway(
         relayed: RelayedAnswer,
         *,
         marked: set[str],
+        taken_after: datetime,
     ) -> AsyncGenerator[ReplyChunk | SkillActivity | ReplyFinished, None]:
         """Inference's events for the job, until the job is no longer this run's (`lost`:
         then why, `_lost`); an attachment read by a helper model is recorded here
@@ -432,8 +450,10 @@ class Gateway(
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
         paid it. The answer's prompts answered, rounds billed and text are kept in `relayed`
         as they pass, for a cancel (cancelled_usage.py). A wallet key inference says was
-        refused (KeyRefused) is marked inactive at once, once (noted in `marked`), whatever
-        becomes of the reply: a reply that never ends would otherwise leave it active."""
+        refused (KeyRefused) is marked inactive at once, once (noted in `marked`: sent, or
+        kept for the next flush should keyvault not take it), whatever becomes of the reply:
+        a reply that never ends would otherwise leave it active. Only the key read after
+        `taken_after` (the run's start), never one the user stored since."""
         async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
             async for event in replies:
                 if isinstance(event, UsageSpent):
@@ -449,12 +469,14 @@ class Gateway(
                 if isinstance(event, KeyRefused):
                     if event.provider not in marked:
                         marked.add(event.provider)
-                        await self.key_uses.rejected(request.user_id, event.provider)
+                        await self.key_uses.rejected(
+                            request.user_id, event.provider, taken_after=taken_after
+                        )
                     continue
                 if lost.is_set():
                     raise await self._lost(job)
                 if isinstance(event, AttachmentRead):
-                    await self._keep_read(request, event)
+                    await self._keep_read(request, event, taken_after)
                     continue
                 if isinstance(event, ReplyChunk):
                     relayed.relayed(event.text)

@@ -10,6 +10,7 @@ the run's own outcome goes on.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import structlog
 
@@ -151,12 +152,15 @@ class UsageKeeping(JobOutcomes):
         if await self._fail(job.id, error, attempt):
             await self._keep_unfinished(job, prepared, finished.usage)
 
-    async def _keep_read(self, request: ReplyRequest, read: AttachmentRead) -> None:
+    async def _keep_read(
+        self, request: ReplyRequest, read: AttachmentRead, taken_after: datetime
+    ) -> None:
         """Records what a helper model read for the job: each call's usage now, whatever the
         answer becomes, and the text for the job's next attempt (attachment_reads.py).
         Shielded, as a failure's record is. A refused write is logged, not fatal: the answer
         it was paid for still goes on. A key of the user's that refused a call the reading
-        did without (a transcript's clean-up) turns inactive, as a refused answer's does."""
+        did without (a transcript's clean-up) turns inactive, as a refused answer's does (the
+        key read after `taken_after`, the run's start: not one stored since)."""
         try:
             await asyncio.shield(
                 self._store.record_attachment_read(
@@ -170,7 +174,7 @@ class UsageKeeping(JobOutcomes):
         except Exception:
             log.exception("job.attachment_read_not_recorded", job_id=request.job_id)
         for provider in read.refused_key_providers:  # her key refused: inactive now
-            await self.key_uses.rejected(request.user_id, provider)
+            await self.key_uses.rejected(request.user_id, provider, taken_after=taken_after)
         for paid in read.paid:
             metrics.record_tokens(
                 paid.provider,

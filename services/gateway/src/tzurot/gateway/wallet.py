@@ -296,12 +296,14 @@ class Wallet:
                 f"no {provider} key stored for you; add one with /wallet set {provider}",
                 reason="NO_API_KEY",
             )
+        # The key tested is read after this: a key stored meanwhile is not the one it marks.
+        taken_after = self._key_uses.now() if self._key_uses is not None else None
         try:
             check = await self._checker.check_stored_key(user.id, provider)
         except TzurotError as exc:
             if exc.reason == INVALID_API_KEY:
                 if self._key_uses is not None:
-                    await self._key_uses.rejected(user.id, provider)
+                    await self._key_uses.rejected(user.id, provider, taken_after=taken_after)
                 return KeyTest(False, f"the key was rejected by {provider}")
             if exc.reason == QUOTA_EXCEEDED:
                 return KeyTest(False, f"no credits or quota left on this key at {provider}")
@@ -309,7 +311,7 @@ class Wallet:
                 return KeyTest(True, f"the key works, but {provider} is rate limiting it now")
             raise
         if self._key_uses is not None:  # it works: active again, and used just now
-            self._key_uses.used(user.id, provider)
+            self._key_uses.used(user.id, provider, taken_after=taken_after)
             await self._key_uses.flush()
         if check.restriction is not None:
             return KeyTest(

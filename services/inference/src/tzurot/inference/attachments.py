@@ -11,7 +11,11 @@ with every call's usage): the gateway records the usage and keeps the text, and 
 back as the attachment's description when the job runs again, which is then not paid twice.
 A failed clean-up leaves the raw transcript (paid already), not an error; when it failed
 because the provider refused the user's own key, the reading names that provider
-(`refused_keys`), so gateway marks the key inactive all the same. Each call is asked
+(`refused_keys`), so gateway marks the key inactive all the same. A helper model's call that
+failed once its request went out (begun, or unanswered in time) may have been billed: its
+estimate (broken_off.helper_cut_off) is reported as paid, not delivered (UsageSpent, failed,
+estimated): a clean-up's right after the reading that did without it, a description's just
+before the reply's error. Each call is asked
 again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
@@ -49,6 +53,7 @@ from tzurot.inference.domain import (
     KeySource,
     PaidCall,
     TokenUsage,
+    UsageSpent,
 )
 from tzurot.inference.keys import refusal_names_key, refused_user_key
 from tzurot.inference.ports import Downloader, LanguageModel
@@ -213,6 +218,9 @@ class Prepared:
     images: list[ImagePart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     attachments: list[AttachmentRef] = field(default_factory=list)
+    refused_keys: set[str] = field(default_factory=set)
+    """Providers whose key from the user's wallet refused a call the readings did without
+    (a clean-up): never reported used."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,9 @@ class Reading:
     refused_keys: tuple[str, ...] = ()
     """Providers whose key from the user's wallet refused a call this reading did without
     (the clean-up): no error reaches gateway for it, so it is reported here."""
+    cut_off: tuple[PaidCall, ...] = ()
+    """A call this reading did without (the clean-up) that failed once its request went out,
+    estimated (broken_off.helper_cut_off): paid, not delivered."""
 
 
 class AttachmentReader:
@@ -265,9 +276,11 @@ class AttachmentReader:
         transcriber: ModelTarget | None,
         cleaner: ModelTarget | None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
-    ) -> AsyncGenerator[AttachmentRead, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
         """Fills `prepared` attachment by attachment; yields each one a helper model read,
-        as soon as it is paid for (an attachment with a description is not read again)."""
+        as soon as it is paid for (an attachment with a description is not read again), and
+        a helper call that failed once its request went out, estimated (UsageSpent, failed):
+        a clean-up's after its reading, a description's before its error."""
         self.check(attachments)
         for index, attachment in enumerate(attachments):
             where = f"attachments[{index}]"
@@ -284,7 +297,13 @@ class AttachmentReader:
                     continue
                 if describer is None:
                     raise _no_model("image description")
-                described = await self.describe(image, describer, retry=retry)
+                cut_off: list[PaidCall] = []
+                try:
+                    described = await self.describe(image, describer, retry=retry, cut_off=cut_off)
+                except TzurotError:
+                    if cut_off:  # billed, maybe: said before the reply's error
+                        yield UsageSpent(tuple(cut_off), failed=True)
+                    raise
                 read = replace(attachment, description=described.text)
                 yield AttachmentRead(index, read, described.paid)
                 prepared.notes.append(f"[Image {label}: {described.text}]")
@@ -304,6 +323,9 @@ class AttachmentReader:
                         heard.paid,
                         heard.refused_keys,
                     )
+                    prepared.refused_keys.update(heard.refused_keys)
+                    if heard.cut_off:  # the clean-up, failed once sent: paid, not delivered
+                        yield UsageSpent(heard.cut_off, failed=True)
                 prepared.notes.append(f"[Voice message: {transcript}]")
                 prepared.attachments.append(replace(attachment, description=transcript))
 
@@ -323,7 +345,10 @@ class AttachmentReader:
         target: ModelTarget,
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
+        cut_off: list[PaidCall] | None = None,
     ) -> Reading:
+        """The image's description. A call that failed once its request went out adds its
+        estimate to `cut_off` before the error goes on (retries.helper_completion)."""
         messages: list[ChatMessage] = [
             {
                 "role": "user",
@@ -333,7 +358,7 @@ class AttachmentReader:
                 ],
             }
         ]
-        text, usage = await self._complete(target, messages, retry)
+        text, usage = await self._complete(target, messages, retry, IMAGE_DESCRIPTION, cut_off)
         return Reading(text, (_paid(IMAGE_DESCRIPTION, target, usage),))
 
     async def transcribe(
@@ -346,7 +371,8 @@ class AttachmentReader:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
     ) -> Reading:
         """The transcript, cleaned when a cleaner is set and its call succeeds; otherwise
-        the raw transcript, which is paid for already."""
+        the raw transcript, which is paid for already (with the clean-up's estimate when it
+        failed once its request went out: `Reading.cut_off`)."""
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
@@ -373,8 +399,11 @@ class AttachmentReader:
             {"role": "system", "content": CLEANUP_PROMPT},
             {"role": "user", "content": raw},
         ]
+        cut_off: list[PaidCall] = []
         try:
-            cleaned, usage = await self._complete(cleaner, messages, retry, temperature=0.0)
+            cleaned, usage = await self._complete(
+                cleaner, messages, retry, TRANSCRIPT_CLEANUP, cut_off, temperature=0.0
+            )
         except TzurotError as err:
             log.warning(
                 "attachment.cleanup_failed",
@@ -386,7 +415,7 @@ class AttachmentReader:
             # Her own key refused: said so, for gateway to mark it inactive (the raw
             # transcript goes on, so no error would tell it).
             refused = refused_user_key(err)
-            return Reading(raw, paid, () if refused is None else (refused,))
+            return Reading(raw, paid, () if refused is None else (refused,), tuple(cut_off))
         return Reading(cleaned or raw, (*paid, _paid(TRANSCRIPT_CLEANUP, cleaner, usage)))
 
     async def _complete(
@@ -394,15 +423,25 @@ class AttachmentReader:
         target: ModelTarget,
         messages: list[ChatMessage],
         retry: RetryPolicy,
+        request_type: str,
+        cut_off: list[PaidCall] | None,
         *,
         temperature: float | None = None,
     ) -> tuple[str, TokenUsage]:
-        """The answer's text (thinking left out) and its usage."""
+        """The answer's text (thinking left out) and its usage; a call that failed once sent
+        is estimated into `cut_off` (as `request_type`) before its error goes on."""
         body = {} if temperature is None else {"temperature": temperature}
         call = ProviderCall(messages=messages, body=body)
         with target.names_refusal():
             completion = await helper_completion(
-                self._llm, target.provider, target.api_key, target.model, call, retry
+                self._llm,
+                target.provider,
+                target.api_key,
+                target.model,
+                call,
+                retry,
+                request_type=request_type,
+                cut_off=cut_off,
             )
         # A reasoning model used as describer may think in tags: the user never sees that.
         return split_thinking(completion.content)[0], completion.usage

@@ -18,6 +18,11 @@ and billing), anything after a stream's first event, a failure of a call answere
 (its 5xx may come after the work: a transcript, an image), a quota refusal (a 402, or OpenAI's
 429 `insufficient_quota`: llm.py makes both PROVIDER_QUOTA_EXCEEDED, which no wait cures) or
 any other refusal. An answer adds its own rule for silent attempts (answering.py).
+
+A helper model's call that failed once its request went out (the provider began answering,
+or left it unanswered past the time limit) may have been billed: `helper_completion` gives
+its estimate (broken_off.helper_cut_off, under the call's request_type) to the caller, who
+reports it as paid and not delivered; never one refused or never sent.
 """
 
 from __future__ import annotations
@@ -32,8 +37,15 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
+from tzurot.inference.broken_off import helper_cut_off
 from tzurot.inference.dialects import ProviderCall
-from tzurot.inference.domain import Completion
+from tzurot.inference.domain import (
+    Completion,
+    PaidCall,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallText,
+)
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.providers import Provider
 from tzurot.runtime.errors import ResourceExhausted, TzurotError, Unavailable
@@ -153,13 +165,23 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     model: str,
     call: ProviderCall,
     policy: RetryPolicy,
+    *,
+    request_type: str = "",
+    cut_off: list[PaidCall] | None = None,
 ) -> Completion:
     """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
     again as the policy allows: only while nothing of it came. Each request may take the
-    time left."""
+    time left.
+
+    A call that fails once its request went out (the provider began answering: the stream
+    broke, an error event, an unfinished end; or no answer came in time, NoAnswerInTime)
+    may have been billed: its estimate (broken_off.helper_cut_off, as `request_type`) is
+    added to `cut_off` before the error is raised, for the caller to report (paid, not
+    delivered). Such a call is never asked again, so it is the last one."""
     retries = policy.retries()
     while True:
         began = False
+        received: list[str] = []
         left = retries.time_left()
         events = llm.stream_chat(
             provider,
@@ -174,14 +196,57 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
                     began = True
                     if isinstance(event, Completion):
                         return event
-        except (ResourceExhausted, Unavailable) as err:
-            wait = retries.wait(err, began=began, resendable=True)
-            if wait is None:
-                raise
-            await asyncio.sleep(wait)
-            continue
+                    if isinstance(event, TextDelta | ReasoningDelta | ToolCallText):
+                        received.append(event.text)  # billed, should the stream break
+        except TzurotError as err:
+            if isinstance(err, ResourceExhausted | Unavailable):
+                wait = retries.wait(err, began=began, resendable=True)
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
+            _note_cut_off(
+                cut_off,
+                request_type,
+                provider,
+                model,
+                call,
+                received,
+                began=began,
+                unanswered=isinstance(err, NoAnswerInTime),
+            )
+            raise
+        _note_cut_off(
+            cut_off, request_type, provider, model, call, received, began=began, unanswered=False
+        )
         raise Unavailable(
             f"{provider.name} ended the answer without finishing it",
             reason=UNREACHED,
             metadata={"provider": provider.name},
         )
+
+
+def _note_cut_off(  # noqa: PLR0917  # the call's own parts, as helper_completion has them
+    cut_off: list[PaidCall] | None,
+    request_type: str,
+    provider: Provider,
+    model: str,
+    call: ProviderCall,
+    received: list[str],
+    *,
+    began: bool,
+    unanswered: bool,
+) -> None:
+    """Adds the failed call's estimate to `cut_off`, when it may have been billed."""
+    if cut_off is None:
+        return
+    paid = helper_cut_off(
+        request_type,
+        provider.name,
+        model,
+        call.messages,
+        received,
+        began=began,
+        unanswered=unanswered,
+    )
+    if paid is not None:
+        cut_off.append(paid)

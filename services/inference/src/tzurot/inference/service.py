@@ -44,6 +44,7 @@ from tzurot.inference.domain import (
     ReplyRequest,
     ResolvedKey,
     TokenUsage,
+    UsageSpent,
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
 from tzurot.inference.group_view import answered_already, group_history, others
@@ -269,12 +270,11 @@ class Inference:
             )
         prepared = Prepared()
         # Each attachment a helper model reads goes out as soon as it is paid for (the
-        # gateway records it and gives it back on the job's next attempt).
+        # gateway records it and gives it back on the job's next attempt), and so does a
+        # helper call that failed once sent, estimated (UsageSpent, failed).
         reading = self._prepare_attachments(request, params, prepared, retry)
-        refused: set[str] = set()  # keys that refused a call the readings did without
         async with aclosing(reading):
             async for read in reading:
-                refused.update(read.refused_key_providers)
                 yield read
         content = "\n".join(part for part in (request.content, *prepared.notes) if part)
         references = request.references
@@ -401,7 +401,9 @@ class Inference:
             report=replace(
                 report,
                 skill_steps=final.steps,
-                user_key_providers=tuple(sorted(keys_used - refused - loop.refused_keys)),
+                user_key_providers=tuple(
+                    sorted(keys_used - prepared.refused_keys - loop.refused_keys)
+                ),
                 refused_key_providers=tuple(sorted(refused_by_skills)),
             ),
             reasoning=final.answer.reasoning,
@@ -581,8 +583,9 @@ class Inference:
         params: AdvancedParameters,
         prepared: Prepared,
         retry: RetryPolicy,
-    ) -> AsyncGenerator[AttachmentRead, None]:
-        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead)."""
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
+        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), and
+        each helper call that failed once its request went out, estimated (UsageSpent)."""
         if not request.attachments:
             return
         if self._attachments is None:

@@ -34,13 +34,17 @@ def key_record(record: KeyRecord) -> kv.KeyRecord:
 
 
 def key_uses(request: kv.MarkUsedRequest, now: datetime) -> list[KeyUse]:
-    """The batch in `request.uses`; a use without a time happened `now`."""
+    """The batch in `request.uses`; a use without a time happened `now`; one without
+    `taken_after` (an older gateway) is of whatever key is stored."""
     return [
         KeyUse(
             user_id=use.user_id,
             provider=use.provider,
             used_at=use.used_at.ToDatetime(tzinfo=UTC) if use.HasField("used_at") else now,
             rejected=use.rejected,
+            taken_after=use.taken_after.ToDatetime(tzinfo=UTC)
+            if use.HasField("taken_after")
+            else None,
         )
         for use in request.uses
     ]

@@ -38,12 +38,14 @@ class KeyRecord:
 @dataclass(frozen=True)
 class KeyUse:
     """One use of a stored key, reported by gateway in a batch: when, and whether the
-    provider rejected the key."""
+    provider rejected the key. `taken_after`: the key used was read at or after it, so the
+    use is only of a key stored by then (None: of whatever key is stored)."""
 
     user_id: str
     provider: str
     used_at: datetime
     rejected: bool = False
+    taken_after: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,9 @@ class PostgresKeyStore:
 
         `last_used_at` only moves forward; a rejection sets `rejected_at` (inactive), and a
         use that worked after the last rejection clears it. Uses of keys that are gone
-        (removed since) change nothing.
+        (removed since) change nothing, and so do those of a key replaced since it was read
+        (`taken_after` earlier than the stored key's `updated_at`): a late refusal of the old
+        key leaves the new one active.
         """
         touched = 0
         async with self._engine.begin() as conn:
@@ -194,11 +196,11 @@ class PostgresKeyStore:
                         (api_keys.c.rejected_at < use.used_at, None),
                         else_=api_keys.c.rejected_at,
                     )
+                where = _row_key(use.user_id, use.provider)
+                if use.taken_after is not None:  # only the key that was read, not a newer one
+                    where = sa.and_(where, api_keys.c.updated_at <= use.taken_after)
                 stmt = (
-                    sa.update(api_keys)
-                    .where(_row_key(use.user_id, use.provider))
-                    .values(**values)
-                    .returning(api_keys.c.user_id)
+                    sa.update(api_keys).where(where).values(**values).returning(api_keys.c.user_id)
                 )
                 touched += (await conn.execute(stmt)).first() is not None
         return touched

@@ -1,0 +1,269 @@
+"""A helper model's call during a reply that failed once its request went out, on the fake
+provider through the real client: the provider may have billed it (the prompt it read, what
+it streamed), and its usage never came. The reply reports it estimated (UsageSpent, failed,
+estimated, under the helper's request_type): an image description's just before the reply's
+error, a transcript clean-up's right after the reading that did without it (the reply goes
+on with the raw transcript). A call refused, or one that failed before anything was sent,
+reports nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from tzurot.inference.answering import AnswerSettings
+from tzurot.inference.attachments import (
+    CLEANUP_PROMPT,
+    AttachmentLimits,
+    AttachmentReader,
+    HttpDownloader,
+)
+from tzurot.inference.broken_off import prompt_tokens
+from tzurot.inference.domain import (
+    AttachmentRead,
+    AttachmentRef,
+    Character,
+    ModelChoice,
+    PaidCall,
+    ReplyEvent,
+    ReplyFinished,
+    ReplyRequest,
+    UsageSpent,
+)
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.llm import LlmClient
+from tzurot.inference.prompt import IMAGE_TOKENS
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.tokens import TokenCounter
+from tzurot.runtime.errors import TzurotError
+from tzurot.testing.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.contract
+
+KEY = "plantedHELPERzq7Wm3Xv9Rt2"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+OGG = b"OggS" + bytes(300)
+DESCRIPTION = "A grey cat asleep on a red sofa by the window"
+CLEANED = "Hello there, Lilith. How are you this evening?"
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[str]:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.match_info["name"] == "voice.ogg":
+            return web.Response(body=OGG, content_type="audio/ogg")
+        return web.Response(body=PNG, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/att/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={KEY}, any_model=True) as provider:
+        yield provider
+
+
+class Vault:
+    async def decrypt(self, user_id: str, provider: str) -> SecretStr | None:
+        return SecretStr(KEY)
+
+
+class NoHistory:
+    async def recent_turns(
+        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
+    ) -> list[object]:
+        return []
+
+
+@pytest.fixture
+def timeout_seconds() -> float:
+    return 10.0
+
+
+@pytest.fixture
+async def inference(fake: FakeProvider, timeout_seconds: float) -> AsyncIterator[Inference]:
+    llm = LlmClient(timeout_seconds=timeout_seconds)
+    client = httpx2.AsyncClient()
+    try:
+        yield Inference(
+            providers=ProviderRegistry({"fakeai": fake.base_url}),
+            keys=KeyResolver(Vault()),
+            history=NoHistory(),  # type: ignore[arg-type]  # returns no turns at all
+            llm=llm,
+            settings=ReplySettings(
+                answer=AnswerSettings(failure_retries=2, retry_backoff=0.01),
+                vision=ModelName("fakeai", "fake/vision"),
+                transcription=ModelName("fakeai", "whisper-1"),
+                transcript_cleanup=ModelName("fakeai", "fake/cheap"),
+            ),
+            attachments=AttachmentReader(
+                HttpDownloader(client, ["127.0.0.1"]), llm, AttachmentLimits()
+            ),
+        )
+    finally:
+        await llm.aclose()
+        await client.aclose()
+
+
+def request(*attachments: AttachmentRef) -> ReplyRequest:
+    return ReplyRequest(
+        job_id="j",
+        user_id="u-1",
+        author_name="Ann",
+        channel_id="c",
+        character=Character(id="p", name="Lilith"),
+        model=ModelChoice(provider="fakeai", model="fake/echo"),  # no vision: described
+        content="look",
+        attachments=attachments,
+    )
+
+
+def image(cdn: str) -> AttachmentRef:
+    return AttachmentRef(
+        url=f"{cdn}/cat.png", content_type="image/png", filename="cat.png", size_bytes=len(PNG)
+    )
+
+
+def voice(cdn: str) -> AttachmentRef:
+    return AttachmentRef(url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg")
+
+
+async def collect(inference: Inference, req: ReplyRequest, events: list[ReplyEvent]) -> None:
+    async for event in inference.generate_reply(req):
+        events.append(event)
+
+
+async def failed_reply(inference: Inference, req: ReplyRequest) -> tuple[list[ReplyEvent], str]:
+    events: list[ReplyEvent] = []
+    with pytest.raises(TzurotError) as caught:
+        await collect(inference, req, events)
+    return events, caught.value.reason
+
+
+def words(text: str, n: int) -> str:
+    """The first `n` chunks the fake streamed of `text`."""
+    return " ".join(text.split(" ")[:n])
+
+
+def only_estimate(spent: ReplyEvent) -> PaidCall:
+    assert isinstance(spent, UsageSpent)
+    assert spent.failed
+    assert not spent.all_rounds
+    (paid,) = spent.paid
+    assert paid.estimated
+    return paid
+
+
+@pytest.mark.parametrize("fault", ["drop_after_chunks", "cut_after_chunks", "error_after_chunks"])
+async def test_a_description_broken_mid_stream_is_reported_before_the_replys_error(
+    inference: Inference, fake: FakeProvider, cdn: str, fault: str
+) -> None:
+    fake.enqueue(DESCRIPTION)
+    setattr(fake, fault, 4)
+    events, reason = await failed_reply(inference, request(image(cdn)))
+    assert reason == "PROVIDER_UNAVAILABLE"
+    (describe,) = fake.chat_requests()  # begun: never asked again, and no answer asked
+    assert describe.body["model"] == "fake/vision"
+    assert not [e for e in events if isinstance(e, AttachmentRead | ReplyFinished)]
+    paid = only_estimate(events[-1])  # the last word before the error
+    assert (paid.request_type, paid.provider, paid.model) == (
+        "image_description",
+        "fakeai",
+        "fake/vision",
+    )
+    assert paid.usage.input_tokens > IMAGE_TOKENS  # the prompt, its image counted
+    assert paid.usage.output_tokens == TokenCounter("fake/vision").count(words(DESCRIPTION, 4))
+
+
+@pytest.mark.parametrize("timeout_seconds", [0.5])
+async def test_a_description_unanswered_in_time_is_reported_as_its_prompt(
+    inference: Inference, fake: FakeProvider, cdn: str
+) -> None:
+    """The request went out and nothing of an answer came before the time limit: the
+    provider may be at work on it, and billing it (NoAnswerInTime)."""
+    fake.stall_next(3.0)
+    events, reason = await failed_reply(inference, request(image(cdn)))
+    assert reason == "PROVIDER_UNAVAILABLE"
+    assert len(fake.chat_requests()) == 1  # never asked again once sent
+    paid = only_estimate(events[-1])
+    assert paid.request_type == "image_description"
+    assert paid.usage.input_tokens > IMAGE_TOKENS
+    assert paid.usage.output_tokens == 0
+
+
+async def test_a_refused_or_unbegun_description_reports_nothing(
+    inference: Inference, fake: FakeProvider, cdn: str
+) -> None:
+    fake.valid_keys.clear()  # a 401: nobody billed it
+    events, reason = await failed_reply(inference, request(image(cdn)))
+    assert reason == "INVALID_API_KEY"
+    assert events == []
+    fake.valid_keys.add(KEY)
+    fake.cut_after_chunks = 0  # the body ends before any answer: asked again, then given up
+    events, reason = await failed_reply(inference, request(image(cdn)))
+    assert reason == "PROVIDER_UNAVAILABLE"
+    assert events == []
+
+
+async def test_a_cleanup_broken_mid_stream_is_reported_next_to_its_reading(
+    inference: Inference, fake: FakeProvider, cdn: str
+) -> None:
+    """The clean-up broke after two chunks: the reply goes on with the raw transcript, and
+    the clean-up's estimate comes right after the reading (paid, not delivered)."""
+    fake.transcript = "um hello there lilith how are you"
+    fake.enqueue(CLEANED)  # the clean-up, dropped after two chunks
+    fake.enqueue("I am well, child.")
+    fake.drop_after_chunks = 2
+    events: list[ReplyEvent] = []
+    async for event in inference.generate_reply(request(voice(cdn))):
+        events.append(event)
+        if isinstance(event, AttachmentRead):
+            fake.drop_after_chunks = None  # the answer streams whole
+    read, spent, *_, finished = events
+    assert isinstance(read, AttachmentRead)
+    assert read.attachment.description == fake.transcript  # raw: not cleaned
+    assert [p.request_type for p in read.paid] == ["transcription"]
+    paid = only_estimate(spent)
+    assert (paid.request_type, paid.provider, paid.model) == (
+        "transcript_cleanup",
+        "fakeai",
+        "fake/cheap",
+    )
+    counter = TokenCounter("fake/cheap")
+    messages = [
+        {"role": "system", "content": CLEANUP_PROMPT},
+        {"role": "user", "content": fake.transcript},
+    ]
+    assert paid.usage.input_tokens == prompt_tokens(messages, counter)  # type: ignore[arg-type]  # plain dicts as ChatMessage
+    assert paid.usage.output_tokens == counter.count(words(CLEANED, 2))
+    assert isinstance(finished, ReplyFinished)
+    assert finished.content == "I am well, child."
+    assert len(fake.chat_requests()) == 2  # the clean-up never asked again
+
+
+async def test_a_refused_cleanup_reports_no_estimate(
+    inference: Inference, fake: FakeProvider, cdn: str
+) -> None:
+    fake.transcript = "um hello there"
+    fake.cut_after_chunks = 0  # the clean-up's body ends before any answer: nothing billed
+    events: list[ReplyEvent] = []
+    async for event in inference.generate_reply(request(voice(cdn))):
+        events.append(event)
+        if isinstance(event, AttachmentRead):
+            fake.cut_after_chunks = None
+    assert isinstance(events[-1], ReplyFinished)
+    assert not [e for e in events if isinstance(e, UsageSpent)]
