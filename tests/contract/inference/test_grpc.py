@@ -846,3 +846,21 @@ async def test_a_wallet_key_refused_is_said_at_once_only_to_a_gateway_that_reads
     responses = await generate(stub, request)
     assert not any(r.HasField("key_refused") for r in responses)
     assert responses[-1].finished.report.refused_key_providers == ["drawai"]
+
+
+async def test_extract_facts_on_a_reasoning_model_sends_what_it_takes(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    """OpenAI's reasoning models refuse a temperature other than 1 (the fake as OpenAI): the
+    helper call leaves fact extraction's 0 out for them, and its instructions go as
+    `developer`."""
+    seed(backends)
+    fake.models.append("o3-mini")
+    fake.enqueue('{"facts": [{"text": "Ann lives in Oslo."}]}')
+    request = facts_request()
+    request.config.config.model = "o3-mini"
+    reply = await connect(await start(), "gateway").ExtractFacts(request, timeout=10.0)
+    assert [fact.text for fact in reply.facts] == ["Ann lives in Oslo."]
+    (sent,) = fake.chat_requests()
+    assert "temperature" not in sent.body
+    assert "system" not in {message["role"] for message in sent.body["messages"]}

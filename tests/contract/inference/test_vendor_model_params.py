@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tzurot.inference.dialects import build_call
+from tzurot.inference.dialects import build_call, helper_call
 from tzurot.inference.domain import Completion, StreamEvent
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
@@ -82,3 +82,21 @@ async def test_a_reasoning_model_on_an_operators_provider_is_sent_what_it_takes(
     assert request.body["max_completion_tokens"] == 400
     assert not {"max_tokens", "temperature", "top_p", "stop"} & set(request.body)
     assert request.body["messages"][0]["role"] == "developer"
+
+
+@pytest.mark.parametrize("model", REASONING)
+async def test_a_helper_call_on_a_reasoning_model_leaves_its_temperature_out(
+    fake: FakeProvider, llm: LlmClient, model: str
+) -> None:
+    call = helper_call(MESSAGES, model, temperature=0.0)
+    target = Provider("openai", fake.base_url)
+    events = [e async for e in llm.stream_chat(target, SecretStr(KEY), model=model, call=call)]
+    assert isinstance(events[-1], Completion)
+    (request,) = fake.chat_requests()
+    assert "temperature" not in request.body
+    assert request.body["messages"][0]["role"] == "developer"
+
+
+def test_a_helper_call_on_another_model_keeps_its_temperature() -> None:
+    assert helper_call(MESSAGES, "gpt-4o-mini", temperature=0.0).body == {"temperature": 0.0}
+    assert helper_call(MESSAGES, "gpt-4o-mini").body == {}

@@ -41,7 +41,7 @@ import httpx2 as httpx
 import structlog
 from pydantic import SecretStr
 
-from tzurot.inference.dialects import ProviderCall
+from tzurot.inference.dialects import helper_call
 from tzurot.inference.domain import (
     IMAGE_DESCRIPTION,
     TRANSCRIPT_CLEANUP,
@@ -430,8 +430,7 @@ class AttachmentReader:
     ) -> tuple[str, TokenUsage]:
         """The answer's text (thinking left out) and its usage; a call that failed once sent
         is estimated into `cut_off` (as `request_type`) before its error goes on."""
-        body = {} if temperature is None else {"temperature": temperature}
-        call = ProviderCall(messages=messages, body=body)
+        call = helper_call(messages, target.model, temperature=temperature)
         with target.names_refusal():
             completion = await helper_completion(
                 self._llm,

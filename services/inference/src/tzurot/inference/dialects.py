@@ -222,6 +222,18 @@ def build_call(
     )
 
 
+def helper_call(
+    messages: Sequence[ChatMessage], model: str, *, temperature: float | None = None
+) -> ProviderCall:
+    """A helper model's request (fact extraction, a transcript's clean-up): the roles `model`
+    accepts and `temperature`, which OpenAI's reasoning models refuse unless it is 1 (400
+    `unsupported_value`): left out for them."""
+    body: dict[str, Any] = {}
+    if temperature is not None and family_of(model) != "openai_reasoning":
+        body["temperature"] = temperature
+    return ProviderCall(messages=shape_messages(messages, model), body=body)
+
+
 def _boost(
     sampling: dict[str, Any], dialect: Dialect, temperature: float, frequency: float
 ) -> None:

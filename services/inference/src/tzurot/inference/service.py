@@ -28,7 +28,7 @@ from tzurot.inference.attachments import (
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
 from tzurot.inference.coalesce import coalesced
 from tzurot.inference.concurrent import both
-from tzurot.inference.dialects import ProviderCall, supports_vision
+from tzurot.inference.dialects import helper_call, supports_vision
 from tzurot.inference.domain import (
     HISTORY_UNAVAILABLE,
     MEMORY_UNAVAILABLE,
@@ -708,7 +708,7 @@ class Inference:
                 target.provider,
                 target.api_key,
                 target.model,
-                ProviderCall(messages=messages, body={"temperature": 0}),
+                helper_call(messages, target.model, temperature=0.0),
                 self._retry_policy(time_limit),
             )
         facts = parse_facts(split_thinking(completion.content)[0], known_ids)
