@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 
 import structlog
 
@@ -167,9 +168,10 @@ class VoiceAdmin(AdminBase):
         charge stays recorded as paid and not delivered)."""
         usage_id: int | None = None
         done = False
+        taken = self._gateway.key_uses.now()  # before inference reads her key
         try:
             async for event in self._refusals_noted(
-                user_id, self._speech_port().synthesize_speech(user_id, voice, text)
+                user_id, self._speech_port().synthesize_speech(user_id, voice, text), taken
             ):
                 if isinstance(event, SpeechBilled):
                     usage_id = await self._voices.record_speech(
@@ -178,14 +180,14 @@ class VoiceAdmin(AdminBase):
                     )  # fmt: skip
                     # Paid by the user's own key (ElevenLabs, OpenAI); keyvault skips a
                     # provider with no stored key (a keyless local speech server).
-                    self._gateway.key_uses.used(user_id, voice.provider)
+                    self._gateway.key_uses.used(user_id, voice.provider, taken_after=taken)
                     continue
                 if isinstance(event, SpeechDone):
                     if usage_id is None:  # an inference that sends no SpeechBilled (older)
                         await self._voices.record_speech(
                             user_id, job_id, voice.provider, voice.model, event.characters
                         )
-                        self._gateway.key_uses.used(user_id, voice.provider)
+                        self._gateway.key_uses.used(user_id, voice.provider, taken_after=taken)
                     else:
                         await self._voices.speech_completed(usage_id)
                     done = True
@@ -215,15 +217,19 @@ class VoiceAdmin(AdminBase):
         return replace(done, own_clone_missing=True)
 
     async def _refusals_noted(
-        self, user_id: str, events: AsyncIterator[bytes | SpeechBilled | SpeechDone]
+        self,
+        user_id: str,
+        events: AsyncIterator[bytes | SpeechBilled | SpeechDone],
+        taken: datetime,
     ) -> AsyncGenerator[bytes | SpeechBilled | SpeechDone, None]:
-        """The speech's events; a refusal of the user's stored key marks it inactive before
-        it is raised (so `/wallet list` says so by the time the user reads the error)."""
+        """The speech's events; a refusal of the user's stored key (one stored by `taken`)
+        marks it inactive before it is raised (so `/wallet list` says so by the time the user
+        reads the error)."""
         try:
             async for event in events:
                 yield event
         except TzurotError as err:
-            await self._gateway.key_uses.refused(user_id, err)
+            await self._gateway.key_uses.refused(user_id, err, taken_after=taken)
             raise
 
     # ---- samples and cloning ----
@@ -309,17 +315,18 @@ class VoiceAdmin(AdminBase):
                 reason="NO_SAMPLES",
             )
         await self._sweep_lost_clones(user_id, target.id)
+        taken = self._gateway.key_uses.now()  # before inference reads her key
         try:
             voice_id = await self._speech_port().clone_voice(
                 user_id, target.display_name, _description(target), samples,
                 personality_id=target.id,
             )  # fmt: skip
         except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
-            await self._gateway.key_uses.refused(user_id, err)
+            await self._gateway.key_uses.refused(user_id, err, taken_after=taken)
             raise
         # Made with the user's own ElevenLabs key (inference takes no other for a clone):
         # `/wallet list` shows it used, like a speech it paid for.
-        self._gateway.key_uses.used(user_id, ELEVENLABS)
+        self._gateway.key_uses.used(user_id, ELEVENLABS, taken_after=taken)
         current = await self._voices.voice(target.id)
         voice = Voice(provider=ELEVENLABS, voice_id=voice_id)
         if current is not None and current.provider == ELEVENLABS:
@@ -377,10 +384,11 @@ class VoiceAdmin(AdminBase):
                 if not decision.go:
                     log.info("voice.replaced_clone_in_use", personality_id=personality_id)
                     continue
+                taken = self._gateway.key_uses.now()  # before inference reads her key
                 try:
                     found = await self._speech_port().delete_voice(user_id, clone.voice_id)
                 except TzurotError as err:
-                    await self._gateway.key_uses.refused(user_id, err)
+                    await self._gateway.key_uses.refused(user_id, err, taken_after=taken)
                     log.warning(
                         "voice.replaced_clone_kept",
                         personality_id=personality_id,
