@@ -864,3 +864,16 @@ async def test_extract_facts_on_a_reasoning_model_sends_what_it_takes(
     (sent,) = fake.chat_requests()
     assert "temperature" not in sent.body
     assert "system" not in {message["role"] for message in sent.body["messages"]}
+
+
+async def test_extract_facts_says_when_its_usage_is_an_estimate(
+    start: Start, connect: Connect, backends: Backends, fake: FakeProvider
+) -> None:
+    """A provider that streamed no usage chunk: the tokens are counted by Tzurot, and the
+    response says so (gateway's fact_extraction row is then marked estimated)."""
+    seed(backends)
+    fake.sends_usage = False
+    fake.enqueue('{"facts": [{"text": "Ann lives in Oslo."}]}')
+    reply = await connect(await start(), "gateway").ExtractFacts(facts_request(), timeout=10.0)
+    assert reply.usage.estimated
+    assert reply.usage.input_tokens > 0

@@ -322,6 +322,9 @@ class FakeProvider:
         self.keepalive_comments = 0
         """SSE comment lines (`: OPENROUTER PROCESSING`) sent before the first chunk."""
         self.transcript = "hello from a voice message"
+        self.sends_usage = True
+        """False: a server that streams no usage chunk though `stream_options.include_usage`
+        asks for one (some OpenAI-compatible servers do)."""
         self.transcript_seconds = 3.0
         """What a `whisper*` model bills (usage `duration`); other models bill tokens."""
         self.script: list[ScriptedReply] = []
@@ -665,7 +668,8 @@ class FakeProvider:
                 }
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await self._stream(request, head, scripted, usage if include_usage else None)
+        streams_usage = include_usage and self.sends_usage
+        return await self._stream(request, head, scripted, usage if streams_usage else None)
 
     def _next_reply(self, body: dict[str, Any]) -> ScriptedReply:
         """The scripted answer, `keep_calling`'s call, or `reply`; tool calls only where the

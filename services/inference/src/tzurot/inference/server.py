@@ -247,6 +247,7 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 model=config.model,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
+                estimated=usage.estimated,  # a stream without a usage chunk
             ),
         )
 
