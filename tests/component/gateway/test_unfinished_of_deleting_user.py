@@ -94,8 +94,9 @@ def withheld(job_id: str) -> UnfinishedAnswer:
         content="",
         preview_message_ids=PREVIEW,
         failed_reason="USER_DATA_DELETING",
-        failed_message="your data is being deleted, as you asked; until that has finished (a "
-        "few minutes at most) nothing you send is answered or kept",
+        failed_message="your data is being deleted, as you asked; until that has finished "
+        "(usually within minutes, up to a day while ElevenLabs cannot be reached to delete "
+        "cloned voices) nothing you send is answered or kept",
     )
 
 

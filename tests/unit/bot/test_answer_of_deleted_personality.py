@@ -259,8 +259,9 @@ async def test_a_scheduled_turn_deleted_before_its_delivery_was_confirmed_goes_q
 # personality's voice: posted anew as that personality when nothing was shown yet, and an
 # answer refused at its confirmation stayed whole.
 HER_WORDS = (
-    "your data is being deleted, as you asked; until that has finished (a few minutes at "
-    "most) nothing you send is answered or kept"
+    "your data is being deleted, as you asked; until that has finished (usually within "
+    "minutes, up to a day while ElevenLabs cannot be reached to delete cloned voices) nothing "
+    "you send is answered or kept"
 )
 HERS = PermissionDenied(HER_WORDS, reason="USER_DATA_DELETING")
 HER_NOTICE = f"I couldn't answer that.\n-# {HER_WORDS}"

@@ -103,12 +103,14 @@ def test_a_failure_half_way_says_to_ask_again_to_finish(err: TzurotError, why: s
 
 def test_a_deletion_the_gateway_finishes_by_itself_says_so_in_its_words() -> None:
     err = FailedPrecondition(
-        "the deletion of 'wren' was interrupted; it finishes by itself within a few minutes",
+        "the deletion of 'wren' was interrupted; it finishes by itself, usually within "
+        "minutes (up to a day while ElevenLabs cannot be reached)",
         reason="DELETION_PENDING",
     )
     assert deletion_failed_text(err, WREN) == (
         "**Wren** (`wren`) is being deleted. The deletion of 'wren' was interrupted; it "
-        "finishes by itself within a few minutes."
+        "finishes by itself, usually within minutes (up to a day while ElevenLabs cannot be "
+        "reached)."
     )
 
 

@@ -180,8 +180,9 @@ def refuse_deleting(user: User) -> None:
 def user_data_deleting() -> PermissionDenied:
     """The refusal of a user whose data deletion is under way (`refuse_deleting`)."""
     return PermissionDenied(
-        "your data is being deleted, as you asked; until that has finished (a few minutes "
-        "at most) nothing you send is answered or kept",
+        "your data is being deleted, as you asked; until that has finished (usually within "
+        "minutes, up to a day while ElevenLabs cannot be reached to delete cloned voices) "
+        "nothing you send is answered or kept",
         reason=USER_DATA_DELETING,
     )
 

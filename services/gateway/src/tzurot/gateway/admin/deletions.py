@@ -34,15 +34,20 @@ How:
   recorded clones the request deleted (their voice_clones rows gone with them) are kept with
   the mark (`deletion_cloners`), so a retry lists their accounts too.
 - A user's data deletion runs the same step for each of her private personalities, after
-  memory forgot them and before her `core` rows and her keys go (`_delete_her_lost_clones`),
-  and lists her account for the personalities under deletion that kept her as a cloner
-  (their own step, finishing after her key is gone, could not). Why before her keys, and
-  retried rather than best effort: her key is the only way into her account, so once it is
-  gone a clone left there holds a slot of her plan for good, and nothing of Tzurot's can
-  delete it. ElevenLabs unreachable leaves her marked (refused, her key unused) and the
-  sweep tries again every RETRY_SECONDS; after LOST_CLONES_RETRY_SECONDS it gives up on those
+  memory forgot them and before her `core` rows and her keys go, and lists her account for
+  the personalities under deletion that kept her as a cloner (their own step, finishing
+  after her key is gone, could not; `_delete_her_keys`). Why before her keys, and retried
+  rather than best effort: her key is the only way into her account, so once it is gone a
+  clone left there holds a slot of her plan for good, and nothing of Tzurot's can delete it.
+  ElevenLabs unreachable leaves her marked (refused, her key unused) and the sweep tries
+  again every RETRY_SECONDS; LOST_CLONES_RETRY_SECONDS after she asked it gives up on those
   clones (logged, `deletion.lost_clones_skipped`) and deletes the rest, her key included: an
   unreachable ElevenLabs never keeps her key more than a day after she asked.
+- A personality's deletion marked between her data deletion's look at those deletions and
+  her keys' going would find no key of hers: her key-write lock keeps them apart. A deletion
+  holds its cloners' locks from its lookup of their clones to its mark, and her keys go
+  under hers, after a last look (store/deletions.py says how, and in which order the locks
+  are taken).
 - A step that fails hands the deletion to the sweeps at once and the request answers
   FAILED_PRECONDITION `DELETION_PENDING` (nothing to ask again); a request that dies (its
   gateway killed) holds it until the lease runs out.
@@ -86,7 +91,9 @@ ElevenLabs for now (unreachable, timed out); asking again does it."""
 
 LOST_CLONES_RETRY_SECONDS = 24 * 3600.0
 """How long a personality's deletion waits for ElevenLabs to list its lost clones (slow or
-away) before it finishes without them, logged: the personality stays hidden meanwhile."""
+away) before it finishes without them, logged: the personality stays hidden meanwhile. A
+user's data deletion counts from her own mark (a personality of hers left unmarked counts
+from nothing)."""
 RETRY_SECONDS = 15.0
 """How long a deletion the sweep could not finish waits before the next try."""
 KINDS: tuple[Kind, ...] = ("personality", "user")
@@ -117,6 +124,7 @@ class DeletionAdmin(AdminBase):
                 if not decision.go:
                     log.info("deletion.clone_in_use", personality_id=clone.personality_id)
                     continue
+                taken_after = self._gateway.key_uses.now()  # the key refused is read after it
                 try:
                     found = await self._speech.delete_voice(clone.cloner_id, clone.voice_id)
                 except TzurotError as err:
@@ -128,7 +136,9 @@ class DeletionAdmin(AdminBase):
                         ) from err
                     # A key ElevenLabs rejected: inactive in `/wallet list` (a missing
                     # permission, a quota: still a working key, left active).
-                    await self._gateway.key_uses.refused(clone.cloner_id, err, ELEVENLABS)
+                    await self._gateway.key_uses.refused(
+                        clone.cloner_id, err, ELEVENLABS, taken_after=taken_after
+                    )
                     log.warning(
                         "deletion.clone_kept",
                         personality_id=clone.personality_id,
@@ -140,7 +150,12 @@ class DeletionAdmin(AdminBase):
         return deleted
 
     async def _delete_lost_clones(
-        self, personality_id: str, *, leaving: Collection[str] = (), only: str | None = None
+        self,
+        personality_id: str,
+        *,
+        leaving: Collection[str] = (),
+        only: str | None = None,
+        waited: float = 0.0,
     ) -> int:
         """A step of a personality's deletion, after its mark: deletes the clones marked for
         it that voice_clones never recorded (their answer lost, after ElevenLabs made them)
@@ -151,13 +166,15 @@ class DeletionAdmin(AdminBase):
         voice id a personality stores other than this one and `leaving` (being deleted with
         it; lost_clones.py). ElevenLabs slow or away (RETRYABLE, DEADLINE_EXCEEDED past
         `marked_clones_wait_seconds`) fails the step, so the deletion sweep tries again, for
-        LOST_CLONES_RETRY_SECONDS at most; an account that cannot be listed for good (no
-        key, a rejected key, one restricted without `voices_read`, an inference without
-        ListMarkedClones) is skipped, logged."""
+        LOST_CLONES_RETRY_SECONDS at most since its mark or `waited` seconds ago (a user's
+        data deletion's own start: a personality of hers not marked would never give up);
+        an account that cannot be listed for good (no key, a rejected key, one restricted
+        without `voices_read`, an inference without ListMarkedClones) is skipped, logged."""
         if self._speech is None:
             return 0
         voices = VoiceStore(self._store.engine)
-        accounts, pending = await voices.lost_clone_accounts(personality_id)
+        accounts, marked = await voices.lost_clone_accounts(personality_id)
+        pending = max(marked, waited)
         if only is not None:
             accounts &= {only}
         deleted = 0
@@ -193,25 +210,7 @@ class DeletionAdmin(AdminBase):
                 raise FailedPrecondition(cloning, reason=CLONE_IN_PROGRESS)
             if start is DeletionStart.DELETING:
                 raise FailedPrecondition(deleting, reason=DELETION_IN_PROGRESS)
-            voices = VoiceStore(self._store.engine)
-            # Whose recorded clones go now (their rows with them) is kept with the mark: the
-            # lost-clone step, perhaps retried by a sweep, lists their accounts too.
-            if kind == "user":
-                recorded = await voices.clones_of_user(target_id)
-                deleted = await self._delete_clones(
-                    recorded, leaving=personality_ids, user_id=target_id
-                )
-                cloners: dict[str, set[str]] = {}
-                for clone in recorded:
-                    if clone.personality_id in personality_ids:
-                        cloners.setdefault(clone.personality_id, set()).add(clone.cloner_id)
-                await self._db.mark_user_deleting(target_id, self._deletion_lease, cloners)
-            else:
-                recorded = await voices.clones_for(target_id)
-                deleted = await self._delete_clones(recorded, leaving=personality_ids)
-                await self._db.mark_personality_deleting(
-                    target_id, self._deletion_lease, {c.cloner_id for c in recorded}
-                )
+            deleted = await self._delete_clones_and_mark(kind, target_id, personality_ids)
         log.info("deletion.started", kind=kind, target_id=target_id)
         try:
             deleted += await self._finish_deletion(kind, target_id)
@@ -223,6 +222,51 @@ class DeletionAdmin(AdminBase):
             raise FailedPrecondition(interrupted, reason="DELETION_PENDING") from err
         log.info("deletion.finished", kind=kind, target_id=target_id, deleted=deleted)
         return deleted
+
+    async def _delete_clones_and_mark(
+        self, kind: Kind, target_id: str, personality_ids: Sequence[str]
+    ) -> int:
+        """`_delete_for_good`'s locked part: the recorded clones of what it deletes looked up,
+        deleted (`_delete_clones`) and the deletion marked, holding the key-write locks of
+        their cloners (and hers, for her data deletion) from the lookup to the mark
+        (`DeletionQueries.marking`), so the data deletion of a cloner it keeps with the mark
+        (`deletion_cloners`, for the lost clones in her account) lists her account for it
+        before her key goes (`_delete_her_keys`). The lookup is made again under the locks:
+        a cloner found only then (none should be: its clone locks keep new clones out) has
+        the locks taken again with hers."""
+        voices = VoiceStore(self._store.engine)
+        user_id = target_id if kind == "user" else None
+
+        async def recorded_clones() -> list[Clone]:
+            if user_id is not None:
+                return await voices.clones_of_user(user_id)
+            return await voices.clones_for(target_id)
+
+        cloners = {c.cloner_id for c in await recorded_clones()}
+        while True:
+            async with self._db.marking(cloners, deleting_user=user_id) as marking:
+                recorded = await recorded_clones()
+                if not (found := {c.cloner_id for c in recorded} - marking.held):
+                    deleted = await self._delete_clones(
+                        recorded, leaving=personality_ids, user_id=user_id
+                    )
+                    # Whose recorded clones went (their rows with them) is kept with the
+                    # mark: the lost-clone step, perhaps retried by a sweep, lists their
+                    # accounts too.
+                    if user_id is None:
+                        await marking.mark_personality(
+                            target_id, self._deletion_lease, {c.cloner_id for c in recorded}
+                        )
+                        return deleted
+                    by_personality: dict[str, set[str]] = {}
+                    for clone in recorded:
+                        if clone.personality_id in personality_ids:
+                            by_personality.setdefault(clone.personality_id, set()).add(
+                                clone.cloner_id
+                            )
+                    await marking.mark_user(user_id, self._deletion_lease, by_personality)
+                    return deleted
+            cloners |= found
 
     async def _finish_deletion(self, kind: Kind, target_id: str) -> int:
         """The steps after the mark (each can run again): for a personality, memory's forget,
@@ -237,37 +281,54 @@ class DeletionAdmin(AdminBase):
     async def _finish_user_deletion(self, user_id: str) -> int:
         """A user's deletion once their recorded clones are gone (privacy.py): everything
         memory keeps of their private personalities, while their rows still name them; the
-        lost clones (`_delete_her_lost_clones`), with her key, before it goes; their `core`
-        rows but the `users` row, jobs first (no answer of theirs in flight is stored
-        afterwards; one a dead bot left half shown is handed to the bot withheld,
-        unfinished.py); their keys; memory's turns, memories and what waits to be formed
-        from them; the `users` row last."""
+        lost clones, with her key, before it goes; their `core` rows but the `users` row,
+        jobs first (no answer of theirs in flight is stored afterwards; one a dead bot left
+        half shown is handed to the bot withheld, unfinished.py); their keys, after the lost
+        clones in her account of others' deletions (`_delete_her_keys`); memory's turns,
+        memories and what waits to be formed from them; the `users` row last."""
         deleted = 0
+        waited = await self._db.deletion_age("user", user_id)
         private = await self._db.private_personality_ids(user_id)
         for personality_id in private:
             deleted += await self._forget_personality(personality_id)
-        deleted += await self._delete_her_lost_clones(user_id, private)
+        for personality_id in private:  # the lost clones of her private personalities
+            deleted += await self._delete_lost_clones(
+                personality_id, leaving=private, waited=waited
+            )
         deleted += await self._db.delete_user_content(user_id)
         self._gateway.events.wake()  # her answers a dead bot left half shown: say why
-        for key in await self._keyvault.list_keys(user_id):
-            deleted += int(await self._keyvault.delete_key(user_id, key.provider))
+        deleted += await self._delete_her_keys(user_id, waited=waited)
         deleted += await self._memory.forget_user(user_id)
         return deleted + await self._db.delete_user(user_id)
 
-    async def _delete_her_lost_clones(self, user_id: str, private: Sequence[str]) -> int:
-        """A step of a user's data deletion, while her key is there: the lost clones of her
-        private personalities, from her account and their cloners' (`_delete_lost_clones`,
-        as a personality's deletion; a voice id one of them stores goes too), and those of
-        the personalities under deletion that kept her as a cloner, from her account (their
-        own step, later, finds no key of hers). The same waits and retries as a
-        personality's: ElevenLabs slow or away fails the step, her key kept, and the sweep
-        tries again, for LOST_CLONES_RETRY_SECONDS at most (the module says why)."""
+    async def _delete_her_keys(self, user_id: str, *, waited: float) -> int:
+        """A step of a user's data deletion: her keys, once the lost clones in her account
+        of the personalities under deletion that kept her as a cloner are gone
+        (`_delete_lost_clones` for her account alone: their own step, finishing after her
+        key went, could not). The last look at those deletions and the deletes in keyvault
+        hold her key-write lock (`DeletionQueries.keys_going`), which a deletion keeping her
+        holds from its lookup to its mark (`_delete_clones_and_mark`): one marked after that
+        look waited, and looked her clones up after her keys went (her deletion had deleted
+        them). One seen there first is listed outside the lock (ElevenLabs can be slow), and
+        the look made again. The same waits and retries as a personality's: ElevenLabs slow
+        or away fails the step, her key kept, and the sweep tries again, for
+        LOST_CLONES_RETRY_SECONDS at most since her deletion began (`waited` seconds ago;
+        the module says why)."""
+        voices = VoiceStore(self._store.engine)
+        listed: set[str] = set()
         deleted = 0
-        for personality_id in private:
-            deleted += await self._delete_lost_clones(personality_id, leaving=private)
-        for personality_id in await VoiceStore(self._store.engine).deletions_listing(user_id):
-            deleted += await self._delete_lost_clones(personality_id, only=user_id)
-        return deleted
+        while True:
+            async with self._db.keys_going(user_id):
+                late = [p for p in await voices.deletions_listing(user_id) if p not in listed]
+                if not late:
+                    for key in await self._keyvault.list_keys(user_id):
+                        deleted += int(await self._keyvault.delete_key(user_id, key.provider))
+                    return deleted
+            for personality_id in late:
+                deleted += await self._delete_lost_clones(
+                    personality_id, only=user_id, waited=waited
+                )
+            listed.update(late)
 
     async def finish_pending_deletions(self) -> int:
         """Finishes the deletions nobody runs any more (their request failed or died), the

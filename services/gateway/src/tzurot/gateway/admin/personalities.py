@@ -136,7 +136,8 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
             deleting=f"{quoted(target.slug)} is being deleted by another request right now, "
             "so this one did nothing; if it is still there in a minute, ask again",
             interrupted=f"the deletion of {quoted(target.slug)} was interrupted by a failure "
-            "on our side; it is recorded and finishes by itself within a few minutes, so "
+            "on our side; it is recorded and finishes by itself, usually within minutes (up "
+            "to a day while ElevenLabs cannot be reached to delete its cloned voices), so "
             "there is nothing to ask again (it answers nobody meanwhile)",
         )
 

@@ -281,8 +281,8 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
         memory's data, the `users` row last) is finished by a sweep if this request fails or
         dies on the way (FAILED_PRECONDITION `DELETION_PENDING`). The lost clones go before
         her keys, which alone reach her ElevenLabs account: ElevenLabs away keeps her key
-        (unused, she is refused) for the sweep's retries, a day at most, then her key goes
-        and those clones stay, logged.
+        (unused, she is refused) for the sweep's retries, up to a day after she asked, then
+        her key goes and those clones stay, logged.
         """
         user = who.require_user()
         deleted = await self._delete_for_good(
@@ -295,7 +295,8 @@ class PrivacyAdmin(CardAdmin, DeletionAdmin):
             "right now, so this one did nothing; if your data is not gone in a minute, ask "
             "again",
             interrupted="your data deletion was interrupted by a failure on our side; it is "
-            "recorded and finishes by itself within a few minutes, so there is nothing to ask "
+            "recorded and finishes by itself, usually within minutes (up to a day while "
+            "ElevenLabs cannot be reached to delete cloned voices), so there is nothing to ask "
             "again (until then nothing you send is answered or kept)",
         )
         log.info("privacy.user_deleted", user_id=user.id, deleted=deleted)

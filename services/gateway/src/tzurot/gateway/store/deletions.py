@@ -20,6 +20,19 @@ keyvault's call only (its deadline bounds how long a deletion waits), never for 
 check of the key. Why here and not elsewhere: keyvault re-checking the mark would make the
 holder of the master key read gateway's tables, and a sweep for keys written after a deletion
 would compare every user id keyvault holds with gateway's users.
+
+The same lock keeps a deletion that records a cloner (`deletion_cloners`: her lost clones are
+deleted from her account, with her key) apart from that cloner's data deletion deleting her
+keys (admin/deletions.py). A deletion holds its cloners' locks, shared, from its lookup of the
+clones recorded for what it deletes to its mark (`DeletionQueries.marking`); her data deletion
+deletes her keys holding hers, exclusive, after a last look at the deletions that kept her
+(`DeletionQueries.keys_going`). So a deletion that found her a cloner is marked before that
+look, which sees it, or it looked her clones up after her keys went, when her own deletion had
+deleted those already. Lock order: a transaction takes every key-write lock it needs at its
+start, by user id, and no other after (so none waits for another's while holding one it
+wants); the deletion of her keys takes hers alone and waits on nothing of Postgres' while it
+holds it; a deletion's deletes at ElevenLabs, under its locks, wait for voice locks
+(voice_store.py), whose holders never wait for a key-write lock.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase
@@ -53,38 +67,108 @@ def _until(seconds: float) -> sa.ColumnElement[Any]:
     return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
+class DeletionMarking:
+    """A deletion's mark to record, in a transaction holding the key-write locks of `held`
+    (the cloners it may record; the deleting user's too, exclusive), committed at the end of
+    `DeletionQueries.marking`'s block."""
+
+    def __init__(self, conn: AsyncConnection, held: frozenset[str], deleting: str | None) -> None:
+        self._conn = conn
+        self._deleting = deleting
+        self.held = held
+        """The users whose key-write locks the transaction holds: the only cloners a mark
+        may record."""
+
+    async def mark_user(
+        self, user_id: str, lease_seconds: float, cloners: Mapping[str, Collection[str]]
+    ) -> None:
+        """Marks the user, and their private personalities (the deletion forgets them too), as
+        being deleted (kept from a first mark), held by the caller for `lease_seconds`;
+        `cloners`, by private personality: whose recorded clones of it the deletion deleted
+        (kept in `deletion_cloners`, for its lost clones). Her lock must be held (`marking`
+        with `deleting_user`): her key writes under way wait for it (KeyWriteFence), each
+        either saw no mark and its key is in keyvault by now, for the deletion to remove,
+        or sees it."""
+        if user_id != self._deleting:
+            raise ValueError("her key-write lock is not held exclusive")
+        self._holds(*(c for ids in cloners.values() for c in ids))
+        p = t.personalities.c
+        await self._conn.execute(_mark(t.users, t.users.c.id == user_id, lease_seconds))
+        private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
+        await self._conn.execute(_mark(t.personalities, private, lease_seconds))
+        for personality_id, ids in sorted(cloners.items()):
+            await self._conn.execute(_cloners_kept(sa.and_(private, p.id == personality_id), ids))
+
+    async def mark_personality(
+        self, personality_id: str, lease_seconds: float, cloners: Collection[str]
+    ) -> None:
+        """Marks the personality as being deleted, held by the caller for `lease_seconds`;
+        `cloners`: whose recorded clones of it the deletion deleted (kept in
+        `deletion_cloners`: a retry of its lost-clone step still lists their accounts)."""
+        self._holds(*cloners)
+        this = t.personalities.c.id == personality_id
+        await self._conn.execute(_mark(t.personalities, this, lease_seconds))
+        await self._conn.execute(_cloners_kept(this, cloners))
+
+    def _holds(self, *user_ids: str) -> None:
+        if missing := set(user_ids) - self.held:
+            raise ValueError(f"key-write locks not held for {sorted(missing)}")
+
+
 class DeletionQueries(AdminSqlBase):
+    @asynccontextmanager
+    async def marking(
+        self, cloners: Collection[str], *, deleting_user: str | None = None
+    ) -> AsyncIterator[DeletionMarking]:
+        """A transaction for a deletion's lookup, its deletes at ElevenLabs and its mark
+        (committed at the block's end), holding the key-write locks of `cloners` (shared) and
+        of `deleting_user` (exclusive: her data deletion), all taken first, by user id (the
+        module says why). Meanwhile a data deletion of one of them deletes no key; one that
+        is at it already is waited for (a lookup after it no longer finds her clones)."""
+        held = frozenset({*cloners, *(() if deleting_user is None else (deleting_user,))})
+        async with self._catalog_write() as conn:
+            for user_id in sorted(held):
+                await conn.execute(_key_write_lock(user_id, shared=user_id != deleting_user))
+            yield DeletionMarking(conn, held, deleting_user)
+
+    @asynccontextmanager
+    async def keys_going(self, user_id: str) -> AsyncIterator[None]:
+        """Held while a user's data deletion deletes her keys, after its last look at the
+        deletions that kept her as a cloner: her key-write lock, exclusive, in a transaction
+        of its own. A deletion marked after that look waited for the block to end (`marking`);
+        hold nothing else of Postgres' meanwhile (nothing waits with it held)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(_key_write_lock(user_id, shared=False))
+            yield
+
     async def mark_user_deleting(
         self,
         user_id: str,
         lease_seconds: float,
         cloners: Mapping[str, Collection[str]] | None = None,
     ) -> None:
-        """Marks the user, and their private personalities (the deletion forgets them too), as
-        being deleted (kept from a first mark), held by the caller for `lease_seconds`;
-        `cloners`, by private personality: whose recorded clones of it the deletion deleted
-        (kept in `deletion_cloners`, for its lost clones)."""
-        p = t.personalities.c
-        async with self._catalog_write() as conn:
-            # Waits for her key writes under way (KeyWriteFence): each either saw no mark and
-            # its key is in keyvault by now, for the deletion to remove; later ones see it.
-            await conn.execute(_key_write_lock(user_id, shared=False))
-            await conn.execute(_mark(t.users, t.users.c.id == user_id, lease_seconds))
-            private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
-            await conn.execute(_mark(t.personalities, private, lease_seconds))
-            for personality_id, ids in sorted((cloners or {}).items()):
-                await conn.execute(_cloners_kept(sa.and_(private, p.id == personality_id), ids))
+        """`DeletionMarking.mark_user` in a transaction of its own."""
+        cloners = cloners or {}
+        ids = {c for found in cloners.values() for c in found}
+        async with self.marking(ids, deleting_user=user_id) as marking:
+            await marking.mark_user(user_id, lease_seconds, cloners)
 
     async def mark_personality_deleting(
         self, personality_id: str, lease_seconds: float, cloners: Collection[str] = ()
     ) -> None:
-        """Marks the personality as being deleted, held by the caller for `lease_seconds`;
-        `cloners`: whose recorded clones of it the deletion deleted (kept in
-        `deletion_cloners`: a retry of its lost-clone step still lists their accounts)."""
-        this = t.personalities.c.id == personality_id
-        async with self._catalog_write() as conn:
-            await conn.execute(_mark(t.personalities, this, lease_seconds))
-            await conn.execute(_cloners_kept(this, cloners))
+        """`DeletionMarking.mark_personality` in a transaction of its own."""
+        async with self.marking(cloners) as marking:
+            await marking.mark_personality(personality_id, lease_seconds, cloners)
+
+    async def deletion_age(self, kind: Kind, target_id: str) -> float:
+        """Seconds since the deletion of that user or personality was first marked; 0 when
+        it is not marked (or gone)."""
+        c = _TABLES[kind].c
+        age = sa.func.extract("epoch", sa.func.now() - c.deletion_requested_at)
+        stmt = sa.select(sa.func.coalesce(age, 0)).where(c.id == target_id)
+        async with self._autocommit.connect() as conn:
+            found = await conn.scalar(stmt)
+        return float(found or 0)
 
     async def release_deletion(self, kind: Kind, target_id: str, after: float = 0.0) -> None:
         """Hands the deletion to the sweeps `after` seconds from now (a user's, with the

@@ -76,7 +76,8 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
     )
     if await conn.scalar(stmt) is not None:
         raise FailedPrecondition(
-            f"personality {quoted(slug)} is being deleted; import it again in a few minutes",
+            f"personality {quoted(slug)} is being deleted; import it again once that has "
+            "finished (usually within minutes, up to a day while ElevenLabs cannot be reached)",
             reason="PERSONALITY_DELETING",
         )
 
