@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from tzurot.cli.localdb import create_database
-from tzurot.testing.discord_e2e import World, discord_world, running_bot
+from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled, slash_text
 from tzurot.testing.fake_tools import ToolCallSpec
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -161,3 +161,30 @@ async def test_an_answer_that_fails_after_drawing_still_posts_the_image(world: W
     (image,) = answer.data["attachments"]
     assert image["filename"].endswith(".png")
     assert await images_used(world) == 1
+
+
+async def test_two_images_asked_in_one_call_are_two_requests_both_posted_and_counted(
+    world: World,
+) -> None:
+    """`count: 2` on the chat endpoint (OpenRouter's image models answer one image per
+    request): two requests, both images posted, the model told it drew two, and `/usage`
+    shows two image_generation requests with their two images."""
+    before = image_calls(world)
+    two = ToolCallSpec("generate_image", {"prompt": "two moons over the sea", "count": 2})
+    world.provider.enqueue_tool_calls(two)
+    world.provider.enqueue("Two moons for you.")
+    async with running_bot(world) as bot:
+        said = await world.discord.say(world.general, world.alice, "@Lilith draw me two moons")
+        await world.delivered(f"{said.id}:lilith")
+        await settled(world, bot)
+        shown = await slash_text(world, world.alice, "usage", period="day")
+    assert drawn(world, before) == 2
+    (answer,) = world.discord.webhook_messages(world.general)
+    assert answer.content.endswith("Two moons for you.")
+    assert [a["filename"] for a in answer.data["attachments"]] == ["image-1.png", "image-2.png"]
+    told = [m for m in world.provider.chat_requests()[-1].body["messages"] if m["role"] == "tool"]
+    assert told[-1]["content"].startswith("Drew 2 images of: two moons over the sea.")
+    assert (
+        "`openrouter/fake/draw` (image generation): 2 requests, 20 in / 2,580 out tokens, 2 images"
+    ) in shown
+    assert await images_used(world) == 2

@@ -70,26 +70,29 @@ def painter(images: SlowImages, endpoint: str = "chat") -> GenerateImageSkill:
     return GenerateImageSkill(images, settings, fetcher)
 
 
-@pytest.mark.parametrize(("endpoint", "asked"), [("chat", 1), ("images", 2)])
+@pytest.mark.parametrize(("endpoint", "asked"), [("chat", [1, 1]), ("images", [2])])
 async def test_an_image_call_cut_off_once_sent_is_noted_paid_not_delivered(
-    endpoint: str, asked: int
+    endpoint: str, asked: list[int]
 ) -> None:
-    """The loop's time limit cancels a drawing whose request is out: the provider may have
-    drawn and billed it, so it is noted (failed) with the images asked for, no tokens."""
+    """The loop's time limit cancels a drawing whose requests are out: the provider may have
+    drawn and billed them, so each is noted (failed) with the images it asked for, no tokens
+    (a chat request asks for one image, so two images are two requests)."""
     images = SlowImages()
     ctx = SkillContext(user_id="u-1", personality_id="p-1", provider_key=key_for)
     run = asyncio.create_task(painter(images, endpoint).run({"prompt": "a moon", "count": 2}, ctx))
     await images.sent.wait()
+    await asyncio.sleep(0)  # every request is out
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    paid = PaidCall(
-        IMAGE_GENERATION,
-        "openrouter",
-        "google/gemini-2.5-flash-image",
-        TokenUsage(0, 0, images=asked),
-    )
-    assert ctx.spending.spent == [UsageSpent((paid,), failed=True)]
+    model = "google/gemini-2.5-flash-image"
+    assert ctx.spending.spent == [
+        UsageSpent(
+            (PaidCall(IMAGE_GENERATION, "openrouter", model, TokenUsage(0, 0, images=n)),),
+            failed=True,
+        )
+        for n in asked
+    ]
 
 
 async def test_an_image_call_cancelled_before_it_was_sent_is_not_noted() -> None:

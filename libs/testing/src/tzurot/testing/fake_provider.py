@@ -12,9 +12,10 @@ OpenRouter's 404, as does any model when the request's `provider.only` (OpenRout
 names only upstreams in `no_tool_hosts`; `keep_calling` makes a model that calls a tool
 whenever it may.
 Image-output models (`image_models`) answer `modalities: ["image", "text"]` with
-`message.images` as OpenRouter does. Answers can be scripted per call (`enqueue`): text,
-a separate reasoning field in the deltas (`reasoning` as OpenRouter sends it,
-`reasoning_content` as DeepSeek and vLLM do) and the finish reason (`content_filter`).
+`message.images` as OpenRouter does, one image per answer (no `n`). Answers can be scripted per
+call (`enqueue`): text, a separate reasoning field in the deltas (`reasoning` as OpenRouter
+sends it, `reasoning_content` as DeepSeek and vLLM do) and the finish reason
+(`content_filter`).
 A key outside `valid_keys` gets the 401 a real vendor sends, including the masked key echo
 that real error bodies carry. Every request is recorded (with the client's port, so tests
 can see a connection reused), and faults can be injected: HTTP errors for the next N

@@ -16,16 +16,17 @@ each call whole in one delta, without `index`, and the first call of a step carr
 body) a request whose current turn (after the last user message) has a tool-call step whose
 first call lacks that signature, or carries one it never issued
 (`check_thought_signatures`).
-Images: chat completions with `modalities` containing "image" answer `message.images`
-(data URLs, as OpenRouter does). `/v1/images/generations` keeps OpenAI's per-model rules
-(`image_rules`): sizes (gpt-image-1: 1024x1024, 1536x1024, 1024x1536, auto; dall-e-2: 256x256,
-512x512, 1024x1024; dall-e-3: 1024x1024, 1792x1024, 1024x1792), `n` (dall-e-3 only 1, else up
-to 10) and `response_format` (url or b64_json, for DALL-E only: the GPT image models refuse it
-as an unknown parameter and always answer base64; DALL-E answers a URL unless asked for
-b64_json). Refusals are OpenAI's 400 bodies ("The size is not supported by this model.",
-code `invalid_size`; "You must provide n=1 for this model.", code null; "Unknown parameter:
-'response_format'.", code `unknown_parameter`). Another image model (`fake/draw`) keeps
-gpt-image-1's rules. A URL answer points at an `.invalid` host: nothing serves it.
+Images: chat completions with `modalities` containing "image" answer `message.images` (data
+URLs, as OpenRouter does): one image per answer, each request its own (OpenRouter documents no
+`n` for image output; an `n` sent is not honoured). `/v1/images/generations` keeps OpenAI's
+per-model rules (`image_rules`): sizes (gpt-image-1: 1024x1024, 1536x1024, 1024x1536, auto;
+dall-e-2: 256x256, 512x512, 1024x1024; dall-e-3: 1024x1024, 1792x1024, 1024x1792), `n`
+(dall-e-3 only 1, else up to 10) and `response_format` (url or b64_json, for DALL-E only: the
+GPT image models refuse it as an unknown parameter and always answer base64; DALL-E answers a
+URL unless asked for b64_json). Refusals are OpenAI's 400 bodies ("The size is not supported by
+this model.", code `invalid_size`; "You must provide n=1 for this model.", code null; "Unknown
+parameter: 'response_format'.", code `unknown_parameter`). Another image model (`fake/draw`)
+keeps gpt-image-1's rules. A URL answer points at an `.invalid` host: nothing serves it.
 """
 
 from __future__ import annotations
@@ -301,10 +302,10 @@ def _prompt_of(body: dict[str, Any]) -> str:
 
 
 def image_reply(body: dict[str, Any], model: str, *, image_bytes: int = 0) -> dict[str, Any]:
-    """OpenRouter's non-streamed answer of an image-output model: text plus `images` (of
-    `image_bytes` each when set)."""
-    prompt = _prompt_of(body)
-    image = tiny_png(prompt, pad_to=image_bytes)
+    """OpenRouter's non-streamed answer of an image-output model: text plus the one image it
+    drew (`image_bytes` long when set), a new one each request; `n` is not read (OpenRouter
+    documents none for image output)."""
+    image = tiny_png(f"{_prompt_of(body)}#{uuid.uuid4().hex}", pad_to=image_bytes)
     url = "data:image/png;base64," + base64.b64encode(image).decode()
     return {
         "id": f"gen-{uuid.uuid4().hex[:24]}",

@@ -7,8 +7,10 @@ magic bytes, size) and become files of the answer, which the bot posts as attach
 On `/images/generations` the model is offered the shapes the image model draws and each is
 asked in its size (`image_model_rules`: gpt-image-1 1024x1024, 1024x1536, 1536x1024; dall-e-3
 1024x1024, 1024x1792, 1792x1024; dall-e-2 square only), and `count` images that one request
-may not ask for (dall-e-3 draws one per request) are asked in several requests at once, each
-paid for and noted as its own call; those that answered are delivered when another fails.
+may not ask for (dall-e-3 draws one per request, as does a chat request: OpenRouter documents
+no `n` for image output) are asked in several requests at once (`REQUESTS_AT_ONCE` out
+together), each paid for and noted as its own call; those that answered are delivered when
+another fails or answers without an image, and the model is told how many were not drawn.
 Limits: `max_count` images per call, `max_bytes` each. The loop starts a call only when the
 answer has room for `count` images of `max_bytes` (MakesFiles), so every image drawn is
 delivered. Every call the model answered is paid for, and noted once its images are read
@@ -50,6 +52,11 @@ from tzurot.inference.skills.egress import SafeFetcher
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 SQUARE = "square"
+CHAT_PER_REQUEST = 1
+"""Images one chat request is asked for: OpenRouter documents no `n` for image output, and
+its image models answer the image they drew."""
+REQUESTS_AT_ONCE = 4
+"""Image requests of one call out together at most (the others wait their turn)."""
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
@@ -200,7 +207,7 @@ class GenerateImageSkill:
 
         def request(asked: int) -> Callable[[], Awaitable[ImageAnswer]]:
             def send() -> Awaitable[ImageAnswer]:
-                if chat:  # one image per answer
+                if chat:
                     return images.chat_images(provider, key, model=model, prompt=prompt)
                 return images.generate_images(
                     provider, key, model=model, prompt=prompt, count=asked, size=size
@@ -208,13 +215,16 @@ class GenerateImageSkill:
 
             return lambda: whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
 
-        batches = [1] if chat else _batches(count, self._rules.per_request)
-        outcomes = await _all_answers([request(n) for n in batches], paid)
+        per_request = CHAT_PER_REQUEST if chat else self._rules.per_request
+        outcomes = await _all_answers([request(n) for n in _batches(count, per_request)], paid)
         answers = [o for o in outcomes if isinstance(o, ImageAnswer)]
         errors = [o for o in outcomes if not isinstance(o, ImageAnswer)]
         if not answers:
             raise errors[0]
-        return await self._deliver(answers, len(errors), count, prompt, paid)
+        # A request refused, or answered without its images (a chat model that wrote
+        # instead of drawing): the images asked for and not drawn.
+        not_drawn = max(0, count - sum(len(a.urls) for a in answers))
+        return await self._deliver(answers, not_drawn, count, prompt, paid)
 
     async def _deliver(
         self,
@@ -324,10 +334,17 @@ def _batches(count: int, per_request: int) -> list[int]:
 async def _all_answers(
     requests: list[Callable[[], Awaitable[ImageAnswer]]], paid: Callable[..., None]
 ) -> list[ImageAnswer | BaseException]:
-    """Every request at once; each one's answer, or the error it failed with. Cut off (the
-    loop's time limit), the requests still out note themselves (`_noting_cutoff`) and an
-    answer already in hand is noted paid, not delivered."""
-    tasks = [asyncio.ensure_future(send()) for send in requests]
+    """Every request, `REQUESTS_AT_ONCE` at a time; each one's answer, or the error it failed
+    with. Cut off (the loop's time limit), the requests still out note themselves
+    (`_noting_cutoff`), those still waiting their turn were never sent (nothing to note), and
+    an answer already in hand is noted paid, not delivered."""
+    turns = asyncio.Semaphore(REQUESTS_AT_ONCE)
+
+    async def in_turn(send: Callable[[], Awaitable[ImageAnswer]]) -> ImageAnswer:
+        async with turns:
+            return await send()
+
+    tasks = [asyncio.ensure_future(in_turn(send)) for send in requests]
     try:
         return await asyncio.gather(*tasks, return_exceptions=True)
     except BaseException:
