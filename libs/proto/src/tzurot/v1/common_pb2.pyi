@@ -295,6 +295,7 @@ class Usage(_message.Message):
     REQUEST_TYPE_FIELD_NUMBER: _builtins.int
     AUDIO_SECONDS_FIELD_NUMBER: _builtins.int
     ESTIMATED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     model: _builtins.str
     input_tokens: _builtins.int
@@ -306,14 +307,20 @@ class Usage(_message.Message):
     request_type: _builtins.str
     """A helper model's call made for a reply's attachments ("transcription",
     "transcript_cleanup", "image_description"), a skill's paid call ("image_generation": the
-    image model's tokens and images; "web_search": one Brave search, model empty); empty for
-    the answer itself.
+    image model's tokens and images; "web_search": one Brave search, model empty), a fact
+    extraction's call ("fact_extraction", ExtractFacts); empty for the answer itself.
     """
     audio_seconds: _builtins.float
     """Seconds of audio transcribed, when the provider bills by duration (whisper-1)."""
     estimated: _builtins.bool
     """The tokens are Tzurot's estimate, not the provider's count, which never came: the stream
     broke off, or the reply was cancelled, after the request had gone out.
+    """
+    failed: _builtins.bool
+    """Paid but not delivered (usage_log.failed): the call failed once its request had gone out
+    (the provider may have billed it), so a response that succeeded can carry a helper call
+    that failed beside the ones it delivered (TranscribeAudioResponse.cleanup_usage). An older
+    reader takes it as delivered; inside a UsageSpent, UsageSpent.failed says it for all.
     """
     def __init__(
         self,
@@ -326,10 +333,11 @@ class Usage(_message.Message):
         request_type: _builtins.str = ...,
         audio_seconds: _builtins.float = ...,
         estimated: _builtins.bool = ...,
+        failed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "estimated", b"estimated", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio_seconds", b"audio_seconds", "estimated", b"estimated", "failed", b"failed", "images", b"images", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_type", b"request_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2271,7 +2271,8 @@ class UsageTotal(_message.Message):
     """Images generated (generate_image)."""
     request_type: _builtins.str
     """What was paid for: "chat" (answers), "guest" (answers on the operator's free models),
-    "transcription", "transcript_cleanup", "image_description", "speech".
+    "transcription", "transcript_cleanup", "image_description", "image_generation",
+    "web_search", "fact_extraction" (gateway's fact extraction), "speech".
     """
     audio_seconds: _builtins.float
     """Seconds of audio transcribed (providers that bill transcription by duration)."""
@@ -2279,7 +2280,8 @@ class UsageTotal(_message.Message):
     """Characters synthesised (request_type "speech"): what speech providers bill."""
     failed_requests: _builtins.int
     """Of `requests`, those paid for but not delivered whole: a speech the provider billed whose
-    audio then broke off, could not be decoded or was cancelled.
+    audio then broke off, could not be decoded or was cancelled; a reply that failed; a helper
+    call (a fact extraction, a description, a clean-up) that failed once its request went out.
     """
     estimated_requests: _builtins.int
     """Of `requests`, those whose tokens are Tzurot's estimate (Usage.estimated): the provider's

@@ -576,7 +576,13 @@ Global___RoundsBilled: _TypeAlias = RoundsBilled  # noqa: Y015
 
 @_typing.final
 class UsageSpent(_message.Message):
-    """What a reply paid for, outside ReplyFinished.usage: one usage_log row per Usage."""
+    """What a reply paid for, outside ReplyFinished.usage: one usage_log row per Usage.
+    Also packed (google.protobuf.Any) among the status details of a helper RPC's error
+    (ExtractFacts, DescribeImage), beside ErrorInfo, with failed set: the call that failed once
+    its request went out, estimated (the provider may have billed it; the error has no body).
+    The caller records it before handling the error; a caller that knows no such detail
+    ignores it, and an older inference sends none.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -855,7 +861,10 @@ class TranscribeAudioResponse(_message.Message):
 
     @_builtins.property
     def cleanup_usage(self) -> _common_pb2.Usage:
-        """The clean-up's call (request_type "transcript_cleanup"); unset when none was paid."""
+        """The clean-up's call (request_type "transcript_cleanup"); unset when none was paid. With
+        Usage.failed (and estimated) set: the clean-up failed once its request went out (the
+        transcript is then the raw one), paid, not delivered.
+        """
 
     @_builtins.property
     def refused_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1307,7 +1316,12 @@ class ExtractFactsResponse(_message.Message):
     @_builtins.property
     def facts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExtractedFact]: ...
     @_builtins.property
-    def usage(self) -> _common_pb2.Usage: ...
+    def usage(self) -> _common_pb2.Usage:
+        """The extraction's call (gateway records it as request_type "fact_extraction"). A failure
+        once the request went out carries the call's estimate in the error's status details
+        (UsageSpent, failed).
+        """
+
     def __init__(
         self,
         *,

@@ -123,7 +123,9 @@ class InferenceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DescribeImage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A failure once the description's request went out (its stream broke, no answer in time)
+        carries the call's estimate in the error's status details (UsageSpent, failed).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

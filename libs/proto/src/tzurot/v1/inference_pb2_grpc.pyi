@@ -47,6 +47,9 @@ class InferenceServiceStub:
     wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
     """
     DescribeImage: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]
+    """A failure once the description's request went out (its stream broke, no answer in time)
+    carries the call's estimate in the error's status details (UsageSpent, failed).
+    """
     TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
     ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
     """The skills this inference offers (after the operator's global switch), for owners."""
@@ -93,6 +96,9 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
     """
     DescribeImage: _aio.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]  # type: ignore[assignment]
+    """A failure once the description's request went out (its stream broke, no answer in time)
+    carries the call's estimate in the error's status details (UsageSpent, failed).
+    """
     TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
     ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
     """The skills this inference offers (after the operator's global switch), for owners."""
@@ -159,7 +165,10 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _inference_pb2.DescribeImageRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_inference_pb2.DescribeImageResponse, _abc.Awaitable[_inference_pb2.DescribeImageResponse]]: ...
+    ) -> _typing.Union[_inference_pb2.DescribeImageResponse, _abc.Awaitable[_inference_pb2.DescribeImageResponse]]:
+        """A failure once the description's request went out (its stream broke, no answer in time)
+        carries the call's estimate in the error's status details (UsageSpent, failed).
+        """
 
     @_abc_1.abstractmethod
     def TranscribeAudio(

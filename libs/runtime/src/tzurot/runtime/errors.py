@@ -4,12 +4,18 @@ A servicer raises a `TzurotError`; the server interceptor turns it into a status
 `ErrorInfo` (domain "tzurot", the reason, the metadata) plus `BadRequest` or `RetryInfo`
 where they apply; a client turns the `AioRpcError` back into the same typed error with
 `from_rpc_error`. Messages reach other services and users: never put a secret in one.
+
+A service may attach a message of its own to an error (`TzurotError.attach`: inference's
+`UsageSpent`, the estimate of a provider call billed before a helper RPC failed, since an
+error has no body); it travels as one more detail, which a caller that does not know it
+ignores, and a caller that does reads with `TzurotError.detail` (`from_rpc_error` keeps
+every detail it does not decode itself). Details received are never sent on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -24,6 +30,9 @@ ERROR_DOMAIN = "tzurot"
 _DETAILS_KEY = "grpc-status-details-bin"
 MAX_QUOTE_CHARS = 60
 """How much of a caller's input an error message quotes."""
+MAX_ATTACHED_BYTES = 2048
+"""All of an error's attached details together (`TzurotError.attach`), packed: one past the
+budget is left out (logged), so the status stays well within gRPC's trailer limit."""
 MAX_MESSAGE_CHARS = 1000
 MAX_METADATA_CHARS = 200
 """A metadata key, and a value that does not fit whole in the budget, is cut to this."""
@@ -34,6 +43,9 @@ kept whole) is never dropped for being the seventeenth; an entry past the budget
 MAX_METADATA_CHARS, or left out and logged (its key, never its value)."""
 # Status message and details travel in trailers, and gRPC refuses trailers over 8 KiB (the
 # call then fails with a transport error instead of our status): everything is cut short.
+
+
+_M = TypeVar("_M", bound=Message)
 
 
 def quoted(value: str, limit: int = MAX_QUOTE_CHARS) -> str:
@@ -69,6 +81,9 @@ class TzurotError(Exception):
         self.metadata: dict[str, str] = dict(metadata or {})
         if code is not None:
             self.code = code
+        self._attached: list[any_pb2.Any] = []
+        self.received_details: tuple[any_pb2.Any, ...] = ()
+        """The status details `from_rpc_error` did not decode itself (a service's own)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code.name}, {self.reason}, {self.message!r})"
@@ -76,6 +91,30 @@ class TzurotError(Exception):
     def extra_details(self) -> list[any_pb2.Any]:
         """Details beyond ErrorInfo that this kind of error carries."""
         return []
+
+    def attach(self, detail: Message) -> Self:
+        """Sends `detail` with this error's status (a service's own message, packed as one
+        more detail); `self`, to raise. One past MAX_ATTACHED_BYTES in all is left out."""
+        packed = _pack(detail)
+        used = sum(d.ByteSize() for d in self._attached)
+        if used + packed.ByteSize() > MAX_ATTACHED_BYTES:
+            _log_detail_dropped(packed.type_url)
+        else:
+            self._attached.append(packed)
+        return self
+
+    def attached_details(self) -> list[any_pb2.Any]:
+        """What `attach` added, as to_status sends it."""
+        return list(self._attached)
+
+    def detail(self, message_type: type[_M]) -> _M | None:
+        """The first received detail of `message_type` (a service's own, attached by the
+        callee: see `attach`), or None: a callee that sends none (an older one)."""
+        for packed in self.received_details:
+            message = message_type()
+            if packed.Unpack(message):  # False: a detail of another type
+                return message
+        return None
 
 
 class InvalidArgument(TzurotError):
@@ -204,7 +243,7 @@ def to_status(err: TzurotError) -> grpc.Status:
     proto = status_pb2.Status(
         code=err.code.value[0],
         message=_cut(err.message, MAX_MESSAGE_CHARS),
-        details=[_pack(info), *err.extra_details()],
+        details=[_pack(info), *err.extra_details(), *err.attached_details()],
     )
     status: grpc.Status = rpc_status.to_status(proto)
     return status
@@ -228,6 +267,12 @@ def _bounded_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     if dropped:
         _log_metadata_dropped(dropped)
     return kept
+
+
+def _log_detail_dropped(type_url: str) -> None:
+    import structlog  # noqa: PLC0415 - the CLI imports this module and rarely needs a log
+
+    structlog.get_logger("tzurot.rpc").warning("rpc.error_detail_dropped", type_url=type_url)
 
 
 def _log_metadata_dropped(keys: list[str]) -> None:
@@ -295,6 +340,7 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str | None = None) -> TzurotE
     metadata: dict[str, str] = {}
     field = ""
     retry_after: float | None = None
+    received: list[any_pb2.Any] = []
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -308,7 +354,9 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str | None = None) -> TzurotE
             retry = error_details_pb2.RetryInfo()
             detail.Unpack(retry)
             retry_after = retry.retry_delay.ToNanoseconds() / 1e9
-    return error_from_code(
+        else:
+            received.append(detail)  # a service's own (TzurotError.attach)
+    err = error_from_code(
         code,
         status.message or details,
         reason=reason,
@@ -316,6 +364,8 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str | None = None) -> TzurotE
         field=field,
         retry_after_seconds=retry_after,
     )
+    err.received_details = tuple(received)
+    return err
 
 
 def is_unreachable(exc: grpc.RpcError) -> bool:

@@ -12,7 +12,7 @@ from tzurot.gateway import domain as d
 from tzurot.gateway import lore_convert
 from tzurot.gateway.imports import ImportFormat
 from tzurot.gateway.key_uses import taken_after
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -388,29 +388,41 @@ def known_reply_event(msg: inf.GenerateReplyResponse) -> bool:
     return msg.WhichOneof("event") is not None
 
 
+def usage_spent(spent: inf.UsageSpent) -> d.UsageSpent:
+    return d.UsageSpent(
+        paid=tuple(
+            d.Usage(
+                provider=u.provider,
+                model=u.model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                images=u.images,
+                request_type=u.request_type,
+                audio_seconds=u.audio_seconds,
+                estimated=u.estimated,  # never set by an older inference
+            )
+            for u in spent.usage
+        ),
+        failed=spent.failed,
+        all_rounds=spent.all_rounds,
+    )
+
+
+def cut_off_usage(err: TzurotError) -> d.UsageSpent | None:
+    """What a helper RPC (ExtractFacts) that failed was billed before it did, from its
+    status details (inference's UsageSpent, failed, estimated); None from an older inference
+    or a call never sent."""
+    spent = err.detail(inf.UsageSpent)
+    return None if spent is None else usage_spent(spent)
+
+
 def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
     if msg.HasField("chunk"):
         return d.ReplyChunk(msg.chunk.text)
     if msg.HasField("activity"):
         return d.SkillActivity(skill=msg.activity.skill, step=msg.activity.step)
     if msg.HasField("usage_spent"):
-        return d.UsageSpent(
-            paid=tuple(
-                d.Usage(
-                    provider=u.provider,
-                    model=u.model,
-                    input_tokens=u.input_tokens,
-                    output_tokens=u.output_tokens,
-                    images=u.images,
-                    request_type=u.request_type,
-                    audio_seconds=u.audio_seconds,
-                    estimated=u.estimated,  # never set by an older inference
-                )
-                for u in msg.usage_spent.usage
-            ),
-            failed=msg.usage_spent.failed,
-            all_rounds=msg.usage_spent.all_rounds,
-        )
+        return usage_spent(msg.usage_spent)
     if msg.WhichOneof("event") in ("prompt_sent", "rounds_billed", "key_refused"):
         return _said_on_the_way(msg)
     if msg.HasField("attachment_read"):

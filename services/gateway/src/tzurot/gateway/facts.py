@@ -10,7 +10,10 @@ The extraction's call is paid (by the user's key, or the operator's for a free-u
 when the user has none for its provider: recorded all the same, as a guest's helper
 readings are): its usage is a `usage_log` row of its own at once (request_type
 `fact_extraction`, under the batch's newest job, which `/usage` shows), whether or not its
-facts are then stored. A write refused is logged, not raised: the facts go on.
+facts are then stored. A call that failed once its request went out (its stream broke, no
+answer in time) may have been billed too: inference's error carries its estimate in its
+status details (UsageSpent), recorded failed and estimated before the error is handled (an
+older inference sends none). A write refused is logged, not raised: the facts go on.
 
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
@@ -138,16 +142,22 @@ class FactExtraction:
                         known_facts=batch.known_facts,
                     )
                 )
-                facts = reply.facts
-                if reply.HasField("usage"):
-                    await self._keep_usage(batch, user.id, reply.usage)
-            except FailedPrecondition as refused:
+            except TzurotError as failed:
+                cut_off = convert.cut_off_usage(failed)  # billed once sent, maybe
+                if cut_off is not None:
+                    await self._keep_usage(batch, user.id, cut_off.paid, failed=True)
+                if not isinstance(failed, FailedPrecondition):
+                    raise
                 # No key for this config (or the model is not free, or the provider refused
                 # the key): nothing to extract with. A refused stored key turns inactive.
-                log.info("facts not extracted", user_id=user.id, reason=refused.reason)
+                log.info("facts not extracted", user_id=user.id, reason=failed.reason)
                 await self._key_uses.refused(
-                    user.id, refused, provider=config.config.provider, taken_after=taken_after
+                    user.id, failed, provider=config.config.provider, taken_after=taken_after
                 )
+            else:
+                facts = reply.facts
+                if reply.HasField("usage"):
+                    await self._keep_usage(batch, user.id, (_usage(reply.usage),), failed=False)
         done = await self._memory.store_facts(
             mem.StoreFactsRequest(
                 personality_id=batch.personality_id,
@@ -164,35 +174,32 @@ class FactExtraction:
         )
         return len(done.facts)
 
-    async def _keep_usage(self, batch: mem.FactBatch, user_id: str, paid: common.Usage) -> None:
-        """The extraction's call, paid: one usage_log row (FACT_EXTRACTION) under the batch's
-        newest job. Shielded; a refused write is logged, not raised."""
-        usage = Usage(
-            provider=paid.provider,
-            model=paid.model,
-            input_tokens=paid.input_tokens,
-            output_tokens=paid.output_tokens,
-            request_type=FACT_EXTRACTION,
-            estimated=paid.estimated,  # a stream without a usage chunk (a newer inference)
-        )
+    async def _keep_usage(
+        self, batch: mem.FactBatch, user_id: str, paid: Sequence[Usage], *, failed: bool
+    ) -> None:
+        """The extraction's call, paid (`failed`: not delivered, it failed once sent): one
+        usage_log row each (FACT_EXTRACTION) under the batch's newest job. Shielded; a
+        refused write is logged, not raised."""
+        usage = tuple(replace(u, request_type=FACT_EXTRACTION) for u in paid)
         try:
             await asyncio.shield(
                 self._usage_log.record_spent_usage(
                     batch.job_ids[-1] if batch.job_ids else "",
                     user_id,
-                    (usage,),
+                    usage,
                     job_request_type=FACT_EXTRACTION,
-                    failed=False,
+                    failed=failed,
                 )
             )
         except Exception:
             log.exception("facts.usage_not_recorded", user_id=user_id)
-        metrics.record_tokens(
-            usage.provider,
-            usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
+        for call in usage:
+            metrics.record_tokens(
+                call.provider,
+                call.model,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+            )
 
     async def run(self, poll_seconds: float) -> None:
         """Drains on every kick, and every `poll_seconds` (a missed kick, a restart)."""
@@ -204,6 +211,17 @@ class FactExtraction:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_seconds)
             self._wake.clear()
+
+
+def _usage(paid: common.Usage) -> Usage:
+    return Usage(
+        provider=paid.provider,
+        model=paid.model,
+        input_tokens=paid.input_tokens,
+        output_tokens=paid.output_tokens,
+        request_type=FACT_EXTRACTION,
+        estimated=paid.estimated,  # a stream without a usage chunk (a newer inference)
+    )
 
 
 def _user_name(batch: mem.FactBatch, user: User) -> str:

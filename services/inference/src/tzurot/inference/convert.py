@@ -218,6 +218,20 @@ def paid_call(paid: d.PaidCall) -> common.Usage:
     )
 
 
+def failed_call(paid: d.PaidCall) -> common.Usage:
+    """A call paid, not delivered (Usage.failed): a helper RPC's clean-up cut off once sent."""
+    usage = paid_call(paid)
+    usage.failed = True
+    return usage
+
+
+def cut_off_detail(cut_off: Iterable[d.PaidCall]) -> inf.UsageSpent | None:
+    """The status detail a helper RPC's error carries (TzurotError.attach): its calls that
+    failed once their request went out, estimated; None when there were none."""
+    usage = [failed_call(p) for p in cut_off]
+    return inf.UsageSpent(usage=usage, failed=True) if usage else None
+
+
 def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
     if isinstance(event, d.TextDelta):
         return inf.GenerateReplyResponse(chunk=gw.TextChunk(text=event.text))

@@ -244,6 +244,8 @@ IMAGE_GENERATION = "image_generation"
 """generate_image's call: the image model's provider, model, tokens and images."""
 WEB_SEARCH = "web_search"
 """One Brave search billed to the user's wallet key (provider "brave", no model, no tokens)."""
+FACT_EXTRACTION = "fact_extraction"
+"""ExtractFacts' call (gateway's usage_log request_type for it too)."""
 
 
 @dataclass(frozen=True)

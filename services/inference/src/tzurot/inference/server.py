@@ -15,7 +15,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import KeyRefused, PromptSent, RoundsBilled, UsageSpent
+from tzurot.inference.domain import KeyRefused, PaidCall, PromptSent, RoundsBilled, UsageSpent
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.service import Inference, ModelName, _check_api_key
 from tzurot.inference.skills.search import BRAVE
@@ -184,14 +184,20 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
         self, request: inf.DescribeImageRequest, context: Context
     ) -> inf.DescribeImageResponse:
         config = request.vision_config.config
-        described = await self._inference.describe_image(
-            request.user_id,
-            request.image.url,
-            request.image.content_type,
-            config.provider,
-            config.model,
-            time_limit=context.time_remaining(),
-        )
+        cut_off: list[PaidCall] = []
+        try:
+            described = await self._inference.describe_image(
+                request.user_id,
+                request.image.url,
+                request.image.content_type,
+                config.provider,
+                config.model,
+                time_limit=context.time_remaining(),
+                cut_off=cut_off,
+            )
+        except TzurotError as err:
+            _attach_cut_off(err, cut_off)
+            raise
         [paid] = described.paid
         return inf.DescribeImageResponse(description=described.text, usage=convert.paid_call(paid))
 
@@ -207,10 +213,14 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             time_limit=context.time_remaining(),
         )
         transcription, *cleanup = heard.paid
+        # A clean-up that failed once sent: paid, not delivered (Usage.failed, estimated).
+        failed_cleanup = [convert.failed_call(paid) for paid in heard.cut_off]
         return inf.TranscribeAudioResponse(
             transcript=heard.text,
             usage=convert.paid_call(transcription),
-            cleanup_usage=convert.paid_call(cleanup[0]) if cleanup else None,
+            cleanup_usage=convert.paid_call(cleanup[0])
+            if cleanup
+            else next(iter(failed_cleanup), None),
             refused_key_providers=list(heard.refused_keys),
         )
 
@@ -232,14 +242,20 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             ],
             known,
         )
-        facts, usage = await self._inference.extract_facts(
-            request.user_id,
-            ModelName(config.provider, config.model),
-            config.free_use,
-            messages,
-            {fact.id for fact in known},
-            time_limit=context.time_remaining(),
-        )
+        cut_off: list[PaidCall] = []
+        try:
+            facts, usage = await self._inference.extract_facts(
+                request.user_id,
+                ModelName(config.provider, config.model),
+                config.free_use,
+                messages,
+                {fact.id for fact in known},
+                time_limit=context.time_remaining(),
+                cut_off=cut_off,
+            )
+        except TzurotError as err:
+            _attach_cut_off(err, cut_off)
+            raise
         return inf.ExtractFactsResponse(
             facts=[inf.ExtractedFact(text=f.text, supersedes=f.supersedes) for f in facts],
             usage=common.Usage(
@@ -250,6 +266,15 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 estimated=usage.estimated,  # a stream without a usage chunk
             ),
         )
+
+
+def _attach_cut_off(err: TzurotError, cut_off: list[PaidCall]) -> None:
+    """Puts in `err`'s status details the calls that failed once their request went out
+    (UsageSpent, failed, estimated): an error has no body, and the provider may have billed
+    them. The caller records them; an older caller ignores the detail."""
+    detail = convert.cut_off_detail(cut_off)
+    if detail is not None:
+        err.attach(detail)
 
 
 def _accepts(request: inf.GenerateReplyRequest, event: object) -> bool:

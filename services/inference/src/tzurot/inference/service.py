@@ -30,6 +30,7 @@ from tzurot.inference.coalesce import coalesced
 from tzurot.inference.concurrent import both
 from tzurot.inference.dialects import helper_call, supports_vision
 from tzurot.inference.domain import (
+    FACT_EXTRACTION,
     HISTORY_UNAVAILABLE,
     MEMORY_UNAVAILABLE,
     AttachmentRead,
@@ -37,6 +38,7 @@ from tzurot.inference.domain import (
     HistoryTurn,
     KeyRefused,
     MemoryItem,
+    PaidCall,
     PromptReport,
     ReplyContextQuery,
     ReplyEvent,
@@ -636,9 +638,11 @@ class Inference:
         model: str,
         *,
         time_limit: float | None = None,
+        cut_off: list[PaidCall] | None = None,
     ) -> Reading:
         """DescribeImage: a vision model's description of one image, and its usage
-        (`time_limit`: seconds the caller waits, which bound the retries)."""
+        (`time_limit`: seconds the caller waits, which bound the retries). A call that failed
+        once its request went out adds its estimate to `cut_off` before the error goes on."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
@@ -651,7 +655,9 @@ class Inference:
         attachment = AttachmentRef(url=url, content_type=content_type)
         reader.check([attachment])
         image = await reader.image_part(attachment, "image")
-        return await reader.describe(image, target, retry=self._retry_policy(time_limit))
+        return await reader.describe(
+            image, target, retry=self._retry_policy(time_limit), cut_off=cut_off
+        )
 
     async def transcribe_audio(
         self,
@@ -664,7 +670,8 @@ class Inference:
         time_limit: float | None = None,
     ) -> Reading:
         """TranscribeAudio: the cleaned transcript of one audio file (raw when the clean-up
-        fails), and the usage of each call (`time_limit`: seconds the caller waits)."""
+        fails, with the clean-up's estimate when it failed once sent: `Reading.cut_off`), and
+        the usage of each call (`time_limit`: seconds the caller waits)."""
         reader = self._reader()
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
@@ -691,10 +698,13 @@ class Inference:
         known_ids: set[str],
         *,
         time_limit: float | None = None,
+        cut_off: list[PaidCall] | None = None,
     ) -> tuple[list[ExtractedFact], TokenUsage]:
         """ExtractFacts: durable facts from exchanges (fact_extraction.py), on the user's key
         or, for a free_use config on a free model, the operator's (`time_limit`: seconds the
-        caller waits, which bound the retries)."""
+        caller waits, which bound the retries). A call that failed once its request went out
+        (its stream broke, no answer in time) adds its estimate (FACT_EXTRACTION) to
+        `cut_off` before the error goes on: the provider may have billed it."""
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
         if not model.provider or not model.model:
@@ -710,6 +720,8 @@ class Inference:
                 target.model,
                 helper_call(messages, target.model, temperature=0.0),
                 self._retry_policy(time_limit),
+                request_type=FACT_EXTRACTION,
+                cut_off=cut_off,
             )
         facts = parse_facts(split_thinking(completion.content)[0], known_ids)
         log.info("facts extracted", user_id=user_id, facts=len(facts))

@@ -1,0 +1,251 @@
+"""Helper RPCs whose provider call failed once its request went out, over real mTLS gRPC with
+the fake provider: the call may have been billed, and an error has no body, so its estimate
+rides in the status details (inference's UsageSpent, failed, each Usage estimated) beside
+ErrorInfo, for the caller to record. A call refused, or never sent, carries none. A
+TranscribeAudio whose clean-up broke off still succeeds (the raw transcript): its
+`cleanup_usage` is the clean-up's estimate with Usage.failed set."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from tzurot.inference.app import InferenceApp, start_inference
+from tzurot.inference.config import InferenceSettings
+from tzurot.inference.tokens import TokenCounter
+from tzurot.runtime.errors import TzurotError, from_rpc_error
+from tzurot.testing.channels import channels_to
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import inference_pb2 as inf
+from tzurot.v1 import inference_pb2_grpc as inf_grpc
+
+from .conftest import Backends
+
+pytestmark = pytest.mark.contract
+
+KEY = "plantedRPCCUTzq7Wm3Xv9Rt2Lp8"
+USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+OGG = b"OggS" + bytes(300)
+FACTS = '{"facts": [{"text": "Ann lives in Oslo."}, {"text": "Ann has a cat."}]}'
+CLEANED = "Hello there, Lilith. How are you this evening?"
+
+if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
+    Stub = inf_grpc.InferenceServiceAsyncStub
+
+Connect = Callable[..., Awaitable["Stub"]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(valid_keys={KEY}, any_model=True) as provider:
+        yield provider
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[str]:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.match_info["name"] == "voice.ogg":
+            return web.Response(body=OGG, content_type="audio/ogg")
+        return web.Response(body=PNG, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/att/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def inference(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncIterator[Connect]:
+    """Starts inference (gateway's stub to it): the fake provider as every helper model's."""
+    backends.vault.keys[(USER, "fakeai")] = KEY
+    apps: list[InferenceApp] = []
+    async with channels_to("inference", pki) as open_channel:
+
+        async def connect(**overrides: object) -> Stub:
+            fields: dict[str, object] = {
+                "listen": "127.0.0.1:0",
+                "tls_dir": pki / "inference",
+                "memory_addr": f"127.0.0.1:{backends.memory_port}",
+                "keyvault_addr": f"127.0.0.1:{backends.vault_port}",
+                "providers": {"fakeai": fake.base_url},
+                "system_keys": {"fakeai": SecretStr("plantedSYSTEMunused")},
+                "provider_max_retries": 1,
+                "provider_timeout_seconds": 10.0,
+                "grace_seconds": 0.5,
+                "attachment_hosts": ["127.0.0.1"],
+                "vision_provider": "fakeai",
+                "vision_model": "fake/vision",
+                "transcription_provider": "fakeai",
+                "transcription_model": "whisper-1",
+                "transcript_cleanup_provider": "fakeai",
+                "transcript_cleanup_model": "fake/cheap",
+                **overrides,
+            }
+            app = await start_inference(InferenceSettings.model_validate(fields))
+            apps.append(app)
+            return inf_grpc.InferenceServiceStub(open_channel(app.port, "gateway"))
+
+        try:
+            yield connect
+        finally:
+            for app in apps:
+                await app.stop()
+
+
+def facts_request() -> inf.ExtractFactsRequest:
+    return inf.ExtractFactsRequest(
+        user_id=USER,
+        config=common.ResolvedLlmConfig(
+            config=common.LlmConfig(provider="fakeai", model="fake/echo"),
+            source=common.CONFIG_SOURCE_GLOBAL,
+        ),
+        user_name="Ann",
+        personality_name="Lilith",
+        turns=[
+            common.Turn(role=common.ROLE_USER, author_name="Ann", content="I moved to Oslo."),
+            common.Turn(role=common.ROLE_ASSISTANT, author_name="Lilith", content="Cold."),
+        ],
+    )
+
+
+async def failed(call: Awaitable[object]) -> TzurotError:
+    """The call's status as the gateway's client decodes it."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return from_rpc_error(caught.value, service="inference")
+
+
+def the_estimate(err: TzurotError) -> common.Usage:
+    spent = err.detail(inf.UsageSpent)
+    assert spent is not None, "no usage in the error's details"
+    assert spent.failed
+    (usage,) = spent.usage
+    assert usage.estimated
+    assert usage.failed
+    return usage
+
+
+def words(text: str, n: int) -> str:
+    """The first `n` chunks the fake streamed of `text`."""
+    return " ".join(text.split(" ")[:n])
+
+
+@pytest.mark.parametrize("fault", ["drop_after_chunks", "cut_after_chunks", "error_after_chunks"])
+async def test_extract_facts_broken_mid_stream_carries_its_estimate_in_the_error(
+    inference: Connect, fake: FakeProvider, fault: str
+) -> None:
+    fake.enqueue(FACTS)
+    setattr(fake, fault, 3)
+    err = await failed((await inference()).ExtractFacts(facts_request(), timeout=10.0))
+    assert err.reason == "PROVIDER_UNAVAILABLE"
+    assert len(fake.chat_requests()) == 1  # begun: never asked again
+    usage = the_estimate(err)
+    assert (usage.request_type, usage.provider, usage.model) == (
+        "fact_extraction",
+        "fakeai",
+        "fake/echo",
+    )
+    assert usage.input_tokens > 20  # the extraction's instructions and the turns
+    assert usage.output_tokens == TokenCounter("fake/echo").count(words(FACTS, 3))
+
+
+async def test_extract_facts_unanswered_in_time_carries_its_prompt(
+    inference: Connect, fake: FakeProvider
+) -> None:
+    """The request went out and no answer came within the provider's timeout: the
+    provider may be at work, and billing (NoAnswerInTime)."""
+    fake.stall_next(3.0)
+    stub = await inference(provider_timeout_seconds=0.5)
+    err = await failed(stub.ExtractFacts(facts_request(), timeout=10.0))
+    assert err.reason == "PROVIDER_UNAVAILABLE"
+    usage = the_estimate(err)
+    assert usage.request_type == "fact_extraction"
+    assert usage.input_tokens > 20
+    assert usage.output_tokens == 0
+
+
+async def test_extract_facts_refused_or_never_begun_carries_no_usage(
+    inference: Connect, fake: FakeProvider
+) -> None:
+    stub = await inference()
+    fake.valid_keys.clear()  # a 401: nobody billed it
+    err = await failed(stub.ExtractFacts(facts_request(), timeout=10.0))
+    assert err.reason == "INVALID_API_KEY"
+    assert err.detail(inf.UsageSpent) is None
+    fake.valid_keys.add(KEY)
+    fake.cut_after_chunks = 0  # the body ends before any answer: asked again, then given up
+    err = await failed(stub.ExtractFacts(facts_request(), timeout=10.0))
+    assert err.reason == "PROVIDER_UNAVAILABLE"
+    assert err.detail(inf.UsageSpent) is None
+
+
+async def test_describe_image_broken_mid_stream_carries_its_estimate_in_the_error(
+    inference: Connect, fake: FakeProvider, cdn: str
+) -> None:
+    fake.enqueue("A grey cat asleep on a red sofa by the window")
+    fake.drop_after_chunks = 4
+    request = inf.DescribeImageRequest(
+        user_id=USER, image=common.Attachment(url=f"{cdn}/cat.png", content_type="image/png")
+    )
+    err = await failed((await inference()).DescribeImage(request, timeout=10.0))
+    assert err.reason == "PROVIDER_UNAVAILABLE"
+    usage = the_estimate(err)
+    assert (usage.request_type, usage.model) == ("image_description", "fake/vision")
+    assert usage.input_tokens > 0
+    assert usage.output_tokens > 0
+
+
+async def test_transcribe_audio_with_its_cleanup_broken_says_the_cleanup_failed(
+    inference: Connect, fake: FakeProvider, cdn: str
+) -> None:
+    """The transcript goes back raw; the clean-up's estimate is its cleanup_usage, failed."""
+    fake.transcript = "um hello there lilith how are you"
+    fake.enqueue(CLEANED)
+    fake.drop_after_chunks = 2
+    request = inf.TranscribeAudioRequest(
+        user_id=USER,
+        audio=common.Attachment(
+            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+        ),
+    )
+    reply = await (await inference()).TranscribeAudio(request, timeout=10.0)
+    assert reply.transcript == fake.transcript  # raw: not cleaned
+    assert reply.usage.request_type == "transcription"
+    assert not reply.usage.failed
+    cleanup = reply.cleanup_usage
+    assert (cleanup.request_type, cleanup.model) == ("transcript_cleanup", "fake/cheap")
+    assert cleanup.failed
+    assert cleanup.estimated
+    assert cleanup.output_tokens == TokenCounter("fake/cheap").count(words(CLEANED, 2))
+
+
+async def test_transcribe_audio_cleaned_says_nothing_failed(
+    inference: Connect, fake: FakeProvider, cdn: str
+) -> None:
+    fake.transcript = "um hello there lilith how are you"
+    fake.enqueue(CLEANED)
+    request = inf.TranscribeAudioRequest(
+        user_id=USER,
+        audio=common.Attachment(
+            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+        ),
+    )
+    reply = await (await inference()).TranscribeAudio(request, timeout=10.0)
+    assert reply.transcript == CLEANED
+    assert reply.HasField("cleanup_usage")
+    assert not reply.cleanup_usage.failed
+    assert not reply.cleanup_usage.estimated
