@@ -1,6 +1,7 @@
 """Reading an uploaded document (a card, a lorebook, a shapes.inc backup) and writing a
 lorebook export, one at a time in the process, on a worker thread; a voice clone, whose
-samples (up to 25 of 10 MiB) are read and sent on, takes the same slot (`document_slot`).
+samples (up to 25 of 10 MiB) are read and sent on, takes the same slot (`document_slot`), and
+gives it back as soon as they are sent.
 
 Each costs many times the document's size while it runs (a 2 MB lorebook of tiny extension
 values some 60 MB, a 64 MB shapes.inc history hundreds), and the gateway's memory limit is
@@ -41,10 +42,29 @@ async def run_document_work(work: Callable[_P, _T], /, *args: _P.args, **kwargs:
         return await asyncio.to_thread(work, *args, **kwargs)
 
 
+class HeldSlot:
+    """The slot, held by a `document_slot` block until it ends or `release` gives it back."""
+
+    def __init__(self, slot: asyncio.Semaphore) -> None:
+        self._slot: asyncio.Semaphore | None = slot
+
+    def release(self) -> None:
+        """Gives the slot back before the block ends (the large thing held is freed); once."""
+        if self._slot is not None:
+            slot, self._slot = self._slot, None
+            slot.release()
+
+
 @asynccontextmanager
-async def document_slot() -> AsyncIterator[None]:
+async def document_slot() -> AsyncIterator[HeldSlot]:
     """The process's slot, held over async work as large as a document's (a voice clone's
-    samples, from reading them to the clone's answer). Not reentrant: never call
+    samples, from reading them to the clone's answer). Wait for it holding nothing scarce (a
+    pool connection: the queue would starve the pool). Not reentrant: never call
     run_document_work inside it."""
-    async with _slot():
-        yield
+    slot = _slot()
+    await slot.acquire()
+    held = HeldSlot(slot)
+    try:
+        yield held
+    finally:
+        held.release()

@@ -6,7 +6,10 @@ The provider's audio is collected whole (the waveform and the duration need all 
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
 A conversion holds its samples (up to ~230 MB at 40 minutes) and a clone its samples (up to
 250 MiB): at most `work_at_once` of them run at a time in the process (the others wait, within
-their call's deadline), so two long ones cannot take the pod past its memory limit.
+their call's deadline), so two long ones cannot take the pod past its memory limit. A speech
+takes its slot before the provider is asked and keeps it through the provider's audio and the
+conversion (`_SlotHold`): a wait for it comes before anything is paid, never between the
+payment and the voice message (a deadline passing there would leave a paid speech unsent).
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 So a text whose speech would clearly last longer than a voice message can be (its duration
@@ -120,6 +123,40 @@ class _StandIn:
     voice_id: str
 
 
+class _SlotHold:
+    """One of the voice work slots, for one piece of work: taken once (`take` waits while they
+    are all busy), given back by `release`, or handed to a conversion's thread, which gives it
+    back when it ends (its caller may have left before: a thread cannot be stopped)."""
+
+    def __init__(self, slots: asyncio.Semaphore, work: str) -> None:
+        self._slots = slots
+        self._work = work
+        self._held = False
+
+    async def take(self) -> None:
+        if self._held:
+            return
+        if self._slots.locked():
+            log.info("voice.waiting_for_slot", work=self._work)
+        await self._slots.acquire()  # cancelled while waiting: nothing taken
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    def hand_to(self, running: asyncio.Future[Any]) -> None:
+        """The slot is `running`'s from now: released once it is done, not before."""
+        self._held = False
+        running.add_done_callback(self._done)
+
+    def _done(self, running: asyncio.Future[Any]) -> None:
+        self._slots.release()
+        if not running.cancelled():
+            running.exception()  # retrieved: its caller may have left (then nobody reads it)
+
+
 class VoiceService:
     def __init__(
         self,
@@ -135,7 +172,8 @@ class VoiceService:
         self._elevenlabs = elevenlabs
         self._speech = speech
         self._work_slots = asyncio.Semaphore(work_at_once)
-        """Conversions and clones holding their audio (`audio_slot`, `_convert`)."""
+        """Clones holding their samples (`audio_slot`), speeches from their provider request
+        to their conversion's end (`_SlotHold`, `_convert`)."""
 
     @asynccontextmanager
     async def audio_slot(self, what: str) -> AsyncIterator[None]:
@@ -146,25 +184,21 @@ class VoiceService:
         async with self._work_slots:
             yield
 
-    async def _convert(self, work: Callable[[], _T]) -> _T:
-        """`work` on a worker thread in one of the slots. A thread cannot be stopped: a caller
-        cancelled meanwhile (its deadline passed) leaves, but the slot stays taken until the
-        thread has finished, so the bound holds for the memory, not only for the callers."""
-        if self._work_slots.locked():
-            log.info("voice.waiting_for_slot", work="conversion")
-        await self._work_slots.acquire()
+    async def _convert(self, work: Callable[[], _T], hold: _SlotHold | None = None) -> _T:
+        """`work` on a worker thread in one of the slots: `hold`'s, taken already (a speech's,
+        before its provider was asked), else one waited for now. A thread cannot be stopped: a
+        caller cancelled meanwhile (its deadline passed) leaves, but the slot stays taken until
+        the thread has finished, so the bound holds for the memory, not only for the callers."""
+        if hold is None:
+            hold = _SlotHold(self._work_slots, "conversion")
+        await hold.take()
         try:
             running = asyncio.ensure_future(asyncio.to_thread(work))
         except BaseException:
-            self._work_slots.release()
+            hold.release()
             raise
-        running.add_done_callback(self._conversion_done)
+        hold.hand_to(running)
         return await asyncio.shield(running)
-
-    def _conversion_done(self, running: asyncio.Future[Any]) -> None:
-        self._work_slots.release()
-        if not running.cancelled():
-            running.exception()  # retrieved: its caller may have left (then nobody reads it)
 
     async def _elevenlabs_key(self, user_id: str) -> SecretStr:
         key = await self._keys.service_key(user_id, ELEVENLABS)
@@ -179,23 +213,26 @@ class VoiceService:
         message's bytes in chunks, then one SpeechResult."""
         _check_speech(user_id, voice, text)
         _check_length(voice, text)
+        # Taken (waited for) just before the provider is asked, kept to the conversion's end.
+        hold = _SlotHold(self._work_slots, "speech")
         audio = bytearray()
         stand_in = False
-        async for piece in self._provider_audio(user_id, voice, text):
-            if isinstance(piece, _StandIn):
-                stand_in = True
-                continue
-            if isinstance(piece, Accepted):
-                yield SpeechBilled(voice.provider, piece.model, len(text))
-                continue
-            audio += piece
-            if len(audio) > MAX_SPEECH_AUDIO_BYTES:
-                raise Unavailable(f"{voice.provider} sent more audio than expected")
-        data = bytes(audio)
-        audio.clear()  # one copy held while converting, not two
         try:
+            async for piece in self._provider_audio(user_id, voice, text, hold):
+                if isinstance(piece, _StandIn):
+                    stand_in = True
+                    continue
+                if isinstance(piece, Accepted):
+                    yield SpeechBilled(voice.provider, piece.model, len(text))
+                    continue
+                audio += piece
+                if len(audio) > MAX_SPEECH_AUDIO_BYTES:
+                    raise Unavailable(f"{voice.provider} sent more audio than expected")
+            data = bytes(audio)
+            audio.clear()  # one copy held while converting, not two
             message = await self._convert(
-                functools.partial(voice_message, data, max_seconds=MAX_VOICE_MESSAGE_SECONDS)
+                functools.partial(voice_message, data, max_seconds=MAX_VOICE_MESSAGE_SECONDS),
+                hold,
             )
         except AudioTooLong:  # the backstop: the estimate let it through, the audio is longer
             raise FailedPrecondition(
@@ -209,6 +246,8 @@ class VoiceService:
                 f"{voice.provider} sent audio that could not be decoded",
                 metadata={"provider": voice.provider},
             ) from None
+        finally:
+            hold.release()  # a no-op once the conversion's thread has it
         del data
         _check_size(message)
         for start in range(0, len(message.ogg), CHUNK_BYTES):
@@ -218,19 +257,21 @@ class VoiceService:
         )
 
     def _provider_audio(
-        self, user_id: str, voice: VoiceSpec, text: str
+        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
     ) -> AsyncIterator[Accepted | bytes | _StandIn]:
+        """The provider's audio, asked once the user's key is known and `hold` taken."""
         if voice.provider == ELEVENLABS:
-            return self._elevenlabs_audio(user_id, voice, text)
-        return self._openai_audio(user_id, voice, text)
+            return self._elevenlabs_audio(user_id, voice, text, hold)
+        return self._openai_audio(user_id, voice, text, hold)
 
     async def _elevenlabs_audio(
-        self, user_id: str, voice: VoiceSpec, text: str
+        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
     ) -> AsyncIterator[Accepted | bytes | _StandIn]:
         """The voice's audio; where the key's account has no such voice (another account's
         clone: ElevenLabs refuses it before billing), ElevenLabs' default voice's, after a
         _StandIn."""
         key = await self._elevenlabs_key(user_id)
+        await hold.take()
         with refusal_names_key(ELEVENLABS, "user"):
             started = False
             try:
@@ -252,10 +293,11 @@ class VoiceService:
                 yield piece
 
     async def _openai_audio(
-        self, user_id: str, voice: VoiceSpec, text: str
+        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
     ) -> AsyncIterator[Accepted | bytes]:
         provider = self._providers.get(voice.provider)
         key = await self._keys.resolve(user_id, provider, free_use=False)
+        await hold.take()
         with refusal_names_key(provider.name, key.source):
             async for piece in self._speech.synthesize(provider, key.api_key, voice, text):
                 yield piece

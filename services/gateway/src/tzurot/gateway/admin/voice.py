@@ -17,6 +17,7 @@ for marks it inactive at once (`KeyUses.refused`), as an answer does.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -27,7 +28,7 @@ from tzurot.audio import AudioError, AudioTooLong, probe
 from tzurot.gateway.admin.base import AdminBase, Principal
 from tzurot.gateway.admin.lost_clones import delete_lost_clones
 from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS, CloneLocks, CloneStart
-from tzurot.gateway.document_work import document_slot
+from tzurot.gateway.document_work import HeldSlot, document_slot
 from tzurot.gateway.domain import ConfigSource, Job, JobStatus, Personality, User
 from tzurot.gateway.gateway_core import user_data_deleting
 from tzurot.gateway.ids import is_uuid
@@ -290,24 +291,41 @@ class VoiceAdmin(AdminBase):
         one."""
         user = who.require_user()
         target = await self._owned(name, who)
-        async with CloneLocks(self._store.engine).cloning(target.id, user.id) as start:
-            if start is CloneStart.BUSY:
-                raise FailedPrecondition(
-                    f"{quoted(target.slug)}'s voice is being cloned already; wait for it",
-                    reason=CLONE_IN_PROGRESS,
-                )
-            if start is CloneStart.PERSONALITY_DELETED:
-                raise NotFound(
-                    f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND"
-                )
-            if start is CloneStart.CLONER_DELETING:
-                raise user_data_deleting()
+        here = self._clones_here
+        if target.id in here:  # a double click while the first waits for the slot: told now
+            raise _clone_in_progress(target)
+        here.add(target.id)
+        try:
             # Up to 250 MiB of samples held until the clone answers: one such at a time in
-            # the process, with the documents (document_work.py says why).
-            async with document_slot():
-                return await self._clone_locked(user.id, target)
+            # the process, with the documents (document_work.py says why). The slot first,
+            # the locks' pool connection only then: clones queued for the slot hold none
+            # (15 a pod; a queue holding them would stall every reply).
+            async with (
+                document_slot() as slot,
+                CloneLocks(self._store.engine).cloning(target.id, user.id) as start,
+            ):
+                if start is CloneStart.BUSY:
+                    raise _clone_in_progress(target)
+                if start is CloneStart.PERSONALITY_DELETED:
+                    raise NotFound(
+                        f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND"
+                    )
+                if start is CloneStart.CLONER_DELETING:
+                    raise user_data_deleting()
+                return await self._clone_locked(user.id, target, slot)
+        finally:
+            here.discard(target.id)
 
-    async def _clone_locked(self, user_id: str, target: Personality) -> tuple[Voice, int]:
+    @functools.cached_property
+    def _clones_here(self) -> set[str]:
+        """The personalities with a clone waiting for the slot or under way in this process
+        (another replica's is told apart by the lock, once this one has the slot)."""
+        return set()
+
+    async def _clone_locked(
+        self, user_id: str, target: Personality, slot: HeldSlot
+    ) -> tuple[Voice, int]:
+        """The clone, under its locks; `slot` is given back once the samples are sent."""
         samples = await self._voices.sample_data(target.id)
         if not samples:
             raise FailedPrecondition(
@@ -324,6 +342,9 @@ class VoiceAdmin(AdminBase):
         except TzurotError as err:  # her key refused: `/wallet list` shows it inactive
             await self._gateway.key_uses.refused(user_id, err, taken_after=taken)
             raise
+        sent = len(samples)
+        del samples
+        slot.release()  # the rest (storing the voice, deleting replaced clones) holds no samples
         # Made with the user's own ElevenLabs key (inference takes no other for a clone):
         # `/wallet list` shows it used, like a speech it paid for.
         self._gateway.key_uses.used(user_id, ELEVENLABS, taken_after=taken)
@@ -349,9 +370,9 @@ class VoiceAdmin(AdminBase):
                 probability=current.probability,
             )
         await self._voices.put_voice(target.id, voice, cloned_by=user_id)
-        log.info("voice.cloned", personality_id=target.id, samples=len(samples))
+        log.info("voice.cloned", personality_id=target.id, samples=sent)
         await self._delete_replaced_clones(user_id, target.id, voice_id)
-        return voice, len(samples)
+        return voice, sent
 
     async def _sweep_lost_clones(self, user_id: str, personality_id: str) -> None:
         """Before a clone: the user's clones marked for the personality whose answer was lost
@@ -397,6 +418,13 @@ class VoiceAdmin(AdminBase):
                     continue
                 decision.gone = True
             log.info("voice.replaced_clone_deleted", personality_id=personality_id, found=found)
+
+
+def _clone_in_progress(target: Personality) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{quoted(target.slug)}'s voice is being cloned already; wait for it",
+        reason=CLONE_IN_PROGRESS,
+    )
 
 
 def _description(personality: Personality) -> str:
