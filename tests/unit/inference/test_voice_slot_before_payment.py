@@ -15,8 +15,9 @@ import asyncio
 import pytest
 
 from tests.unit.inference.test_voice import RACHEL, Vault, service, until_failure, vendor_client
+from tzurot.inference import voice as voice_module
 from tzurot.inference.speech import VoiceSpec
-from tzurot.inference.voice import SpeechBilled, SpeechResult, VoiceService
+from tzurot.inference.voice import WORK_UNIT, SpeechBilled, SpeechResult, VoiceService
 from tzurot.testing.fake_elevenlabs import DEFAULT_ELEVENLABS_KEY, FakeElevenLabs
 from tzurot.testing.fake_provider import FakeProvider
 
@@ -56,10 +57,13 @@ async def test_a_deadline_passing_while_the_slot_is_busy_bills_nothing() -> None
     assert isinstance(after[-1], SpeechResult)
 
 
-async def test_a_speech_holds_its_slot_from_its_request_and_a_cancel_frees_it() -> None:
-    """While one speech's audio is still streaming, a second one sends no request (it waits,
-    unbilled); the first cancelled mid-stream (paid: its SpeechBilled was sent) gives the slot
-    back, and the second is made."""
+async def test_a_speech_holds_its_slot_from_its_request_and_a_cancel_frees_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While one of the largest speeches (estimated at a whole unit) is still streaming, a
+    second one sends no request (it waits, unbilled); the first cancelled mid-stream (paid:
+    its SpeechBilled was sent) gives its weight back, and the second is made."""
+    monkeypatch.setattr(voice_module, "estimated_seconds", lambda *_: float(WORK_UNIT))
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
     async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         eleven.audio_gate = asyncio.Event()  # the first speech's audio stalls mid-stream

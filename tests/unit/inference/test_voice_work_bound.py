@@ -26,6 +26,7 @@ from tzurot.inference.speech import VoiceSpec
 from tzurot.inference.voice import (
     MAX_VOICE_MESSAGE_SECONDS,
     VOICE_MESSAGE_MAX_BYTES,
+    WORK_UNIT,
     SpeechBilled,
     SpeechResult,
     VoiceService,
@@ -92,10 +93,12 @@ def test_forty_minutes_fit_discords_upload_limit() -> None:
 async def test_conversions_wait_for_a_slot_and_none_fails(
     monkeypatch: pytest.MonkeyPatch, at_once: int | None
 ) -> None:
-    """Five speeches at once: never more conversions than slots (one by default), and every
-    one of them is posted, the waiting ones later."""
+    """Five of the largest speeches at once (each estimated at a whole unit, 40 minutes):
+    never more conversions than the setting (one by default), and every one of them is
+    posted, the waiting ones later."""
     gauge = Gauge()
     monkeypatch.setattr(voice_module, "voice_message", slow_conversions(gauge, 0.2))
+    monkeypatch.setattr(voice_module, "estimated_seconds", lambda *_: float(WORK_UNIT))
     vault = Vault({("u1", "elevenlabs"): DEFAULT_ELEVENLABS_KEY})
     async with FakeElevenLabs() as eleven, FakeProvider() as provider, vendor_client() as http:
         voice = service(http, eleven, provider, vault)

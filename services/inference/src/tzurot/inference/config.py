@@ -117,11 +117,12 @@ class InferenceSettings(ServiceSettings):
     elevenlabs_url: str = "https://api.elevenlabs.io"
     """ElevenLabs' API root (voice: text to speech and cloning with the user's key)."""
     voice_work_at_once: int = Field(default=1, ge=1, le=8)
-    """Voice conversions (speech into a voice message) and clone uploads holding their audio
-    at a time in the process; the others wait, within their call's deadline. Each may hold
-    ~230-300 MiB at its largest (a 40-minute speech, a clone's 25 samples of 10 MiB): one fits
-    the pod's 512Mi beside inference's own ~175 MiB; raise it only with the memory limit.
-    Conversions use CPU, which the pod's one core would share anyway."""
+    """How many of the largest voice works (a 40-minute speech, a clone's samples: ~230-300 MiB
+    each) the process holds at once: a budget each work reserves from before it starts (a clone
+    a whole one; a speech its estimated length, at least 1/16 of one, before its provider is
+    asked), waiting first come first served within its call's deadline. One fits the pod's
+    512Mi beside inference's own ~175 MiB and still runs ~16 default-length speeches at once;
+    raise it only with the memory limit. Conversions use CPU, which the pod's one core shares."""
     image_provider: str = "openrouter"
     image_model: str = "google/gemini-2.5-flash-image"
     image_endpoint: Literal["auto", "chat", "images"] = "auto"

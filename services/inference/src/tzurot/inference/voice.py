@@ -5,11 +5,17 @@ OpenAI-compatible: the provider's key, none for local servers) and lives only fo
 The provider's audio is collected whole (the waveform and the duration need all of it), then
 transcoded off the event loop to what Discord's voice bubble plays: OGG/Opus, mono, 48 kHz.
 A conversion holds its samples (up to ~230 MB at 40 minutes) and a clone its samples (up to
-250 MiB): at most `work_at_once` of them run at a time in the process (the others wait, within
-their call's deadline), so two long ones cannot take the pod past its memory limit. A speech
-takes its slot before the provider is asked and keeps it through the provider's audio and the
-conversion (`_SlotHold`): a wait for it comes before anything is paid, never between the
-payment and the voice message (a deadline passing there would leave a paid speech unsent).
+250 MiB): the process has a budget of `work_at_once` such largest works (WORK_UNIT each), from
+which each reserves what it may hold (tzurot.inference.voice_budget; the others wait, first come
+first served, within their call's deadline), so two long ones cannot take the pod past its
+memory limit while many short speeches run at once. A clone reserves a whole unit; a speech
+its estimated length in seconds (speech_length), at least MIN_SPEECH_WEIGHT and at most a unit.
+A speech reserves before the provider is asked and keeps it through the provider's audio and
+the conversion: a wait comes before anything is paid, never between the payment and the voice
+message (a deadline passing there would leave a paid speech unsent). So audio longer than its
+estimate (a slow voice) is not topped up (that would wait after paying): it is converted within
+its reservation, logged `voice.longer_than_reserved`; the bound is approximate by that error,
+which the 40-minute cap on the audio bounds.
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 So a text whose speech would clearly last longer than a voice message can be (its duration
@@ -42,10 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 from pydantic import SecretStr
@@ -71,7 +78,8 @@ from tzurot.inference.speech import (
     Sample,
     VoiceSpec,
 )
-from tzurot.inference.speech_length import clearly_longer_than
+from tzurot.inference.speech_length import clearly_longer_than, estimated_seconds
+from tzurot.inference.voice_budget import Reservation, WeightedBudget
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -84,6 +92,14 @@ MAX_VOICE_MESSAGE_SECONDS = 2400.0
 """The longest speech made a voice message: 40 minutes of Opus at most 32 kbps (constrained:
 33.1 kbps with the OGG pages, measured at worst) is at most ~9.5 MiB, under
 VOICE_MESSAGE_MAX_BYTES, and its samples, held while converting, ~230 MB."""
+WORK_UNIT = int(MAX_VOICE_MESSAGE_SECONDS)
+"""The weight of the largest voice work (a 40-minute speech's seconds; a clone weighs as
+much): `work_at_once` of them make the process's budget."""
+MIN_SPEECH_WEIGHT = WORK_UNIT // 16
+"""The least a speech reserves (150 seconds' worth, above the default 2,000 characters' ~2
+minutes): at most 16 speeches per unit at once, however short, each holding a provider stream."""
+LONGER_THAN_RESERVED = 1.5
+"""Audio this many times its reservation's seconds is logged (`voice.longer_than_reserved`)."""
 VOICE_MESSAGE_MAX_BYTES = 10 * 1024 * 1024
 """Discord's upload limit per file in a server without boosts (the bot's default; inference
 cannot know the server's tier). The voice message's real size is checked against it once
@@ -123,40 +139,6 @@ class _StandIn:
     voice_id: str
 
 
-class _SlotHold:
-    """One of the voice work slots, for one piece of work: taken once (`take` waits while they
-    are all busy), given back by `release`, or handed to a conversion's thread, which gives it
-    back when it ends (its caller may have left before: a thread cannot be stopped)."""
-
-    def __init__(self, slots: asyncio.Semaphore, work: str) -> None:
-        self._slots = slots
-        self._work = work
-        self._held = False
-
-    async def take(self) -> None:
-        if self._held:
-            return
-        if self._slots.locked():
-            log.info("voice.waiting_for_slot", work=self._work)
-        await self._slots.acquire()  # cancelled while waiting: nothing taken
-        self._held = True
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()
-
-    def hand_to(self, running: asyncio.Future[Any]) -> None:
-        """The slot is `running`'s from now: released once it is done, not before."""
-        self._held = False
-        running.add_done_callback(self._done)
-
-    def _done(self, running: asyncio.Future[Any]) -> None:
-        self._slots.release()
-        if not running.cancelled():
-            running.exception()  # retrieved: its caller may have left (then nobody reads it)
-
-
 class VoiceService:
     def __init__(
         self,
@@ -171,26 +153,29 @@ class VoiceService:
         self._keys = keys
         self._elevenlabs = elevenlabs
         self._speech = speech
-        self._work_slots = asyncio.Semaphore(work_at_once)
-        """Clones holding their samples (`audio_slot`), speeches from their provider request
-        to their conversion's end (`_SlotHold`, `_convert`)."""
+        self._work_slots = WeightedBudget(work_at_once * WORK_UNIT)
+        """Clones holding their samples (`audio_slot`, a whole unit), speeches from their
+        provider request to their conversion's end (`Reservation`, `_convert`)."""
 
     @asynccontextmanager
     async def audio_slot(self, what: str) -> AsyncIterator[None]:
-        """Held while a clone's samples are read and sent: one of the `work_at_once` slots
-        (waiting, not failing, while they are all taken)."""
-        if self._work_slots.locked():
-            log.info("voice.waiting_for_slot", work=what)
-        async with self._work_slots:
+        """Held while a clone's samples are read and sent: a whole unit of the budget (waiting,
+        not failing, while it is taken)."""
+        hold = Reservation(self._work_slots, WORK_UNIT, what)
+        await hold.take()
+        try:
             yield
+        finally:
+            hold.release()
 
-    async def _convert(self, work: Callable[[], _T], hold: _SlotHold | None = None) -> _T:
-        """`work` on a worker thread in one of the slots: `hold`'s, taken already (a speech's,
-        before its provider was asked), else one waited for now. A thread cannot be stopped: a
-        caller cancelled meanwhile (its deadline passed) leaves, but the slot stays taken until
-        the thread has finished, so the bound holds for the memory, not only for the callers."""
+    async def _convert(self, work: Callable[[], _T], hold: Reservation | None = None) -> _T:
+        """`work` on a worker thread within `hold`, taken already (a speech's, before its
+        provider was asked), else a whole unit waited for now. A thread cannot be stopped: a
+        caller cancelled meanwhile (its deadline passed) leaves, but the weight stays taken
+        until the thread has finished, so the bound holds for the memory, not only for the
+        callers."""
         if hold is None:
-            hold = _SlotHold(self._work_slots, "conversion")
+            hold = Reservation(self._work_slots, WORK_UNIT, "conversion")
         await hold.take()
         try:
             running = asyncio.ensure_future(asyncio.to_thread(work))
@@ -214,7 +199,7 @@ class VoiceService:
         _check_speech(user_id, voice, text)
         _check_length(voice, text)
         # Taken (waited for) just before the provider is asked, kept to the conversion's end.
-        hold = _SlotHold(self._work_slots, "speech")
+        hold = Reservation(self._work_slots, _speech_weight(voice, text), "speech")
         audio = bytearray()
         stand_in = False
         try:
@@ -249,6 +234,12 @@ class VoiceService:
         finally:
             hold.release()  # a no-op once the conversion's thread has it
         del data
+        if message.duration_secs > hold.weight * LONGER_THAN_RESERVED:
+            log.info(
+                "voice.longer_than_reserved",
+                reserved_secs=hold.weight,
+                duration_secs=round(message.duration_secs),
+            )
         _check_size(message)
         for start in range(0, len(message.ogg), CHUNK_BYTES):
             yield message.ogg[start : start + CHUNK_BYTES]
@@ -257,7 +248,7 @@ class VoiceService:
         )
 
     def _provider_audio(
-        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
+        self, user_id: str, voice: VoiceSpec, text: str, hold: Reservation
     ) -> AsyncIterator[Accepted | bytes | _StandIn]:
         """The provider's audio, asked once the user's key is known and `hold` taken."""
         if voice.provider == ELEVENLABS:
@@ -265,7 +256,7 @@ class VoiceService:
         return self._openai_audio(user_id, voice, text, hold)
 
     async def _elevenlabs_audio(
-        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
+        self, user_id: str, voice: VoiceSpec, text: str, hold: Reservation
     ) -> AsyncIterator[Accepted | bytes | _StandIn]:
         """The voice's audio; where the key's account has no such voice (another account's
         clone: ElevenLabs refuses it before billing), ElevenLabs' default voice's, after a
@@ -293,7 +284,7 @@ class VoiceService:
                 yield piece
 
     async def _openai_audio(
-        self, user_id: str, voice: VoiceSpec, text: str, hold: _SlotHold
+        self, user_id: str, voice: VoiceSpec, text: str, hold: Reservation
     ) -> AsyncIterator[Accepted | bytes]:
         provider = self._providers.get(voice.provider)
         key = await self._keys.resolve(user_id, provider, free_use=False)
@@ -457,6 +448,13 @@ def _check_size(message: VoiceMessage) -> None:
         "voice up",
         reason=SPEECH_TOO_LONG,
     )
+
+
+def _speech_weight(voice: VoiceSpec, text: str) -> int:
+    """What a speech reserves of the budget: its estimated seconds, at least MIN_SPEECH_WEIGHT,
+    at most a unit (longer audio is refused: AudioTooLong)."""
+    seconds = math.ceil(estimated_seconds(text, voice.speed))
+    return min(max(seconds, MIN_SPEECH_WEIGHT), WORK_UNIT)
 
 
 def _check_length(voice: VoiceSpec, text: str) -> None:
