@@ -24,7 +24,8 @@ gateway marks the user's stored key for the helper's provider inactive.
 Audio goes to the provider named `voice.<extension>`, the extension its MIME type's: OpenAI
 reads the format from the file name alone (any other name is 400 "Invalid file format"), and
 Discord's names are the uploader's (`.opus`, none at all). OpenAI's 25 MiB limit counts the
-whole multipart request, so for `openai` an audio file is taken only while it and its form
+whole multipart request, so for OpenAI (by the base URL's host, as for dialects, or the
+built-in `openai`) an audio file is taken only while it and its form
 (TRANSCRIPTION_FORM_MARGIN) fit under it; `max_audio_bytes` bounds the file for every
 provider.
 """
@@ -41,7 +42,7 @@ import httpx2 as httpx
 import structlog
 from pydantic import SecretStr
 
-from tzurot.inference.dialects import helper_call
+from tzurot.inference.dialects import dialect_of, helper_call
 from tzurot.inference.domain import (
     IMAGE_DESCRIPTION,
     TRANSCRIPT_CLEANUP,
@@ -93,8 +94,9 @@ AUDIO_EXTENSIONS = {
 """The file name extension each AUDIO_TYPES type is sent with (all in OpenAI's list: flac,
 m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm)."""
 TRANSCRIPTION_REQUEST_LIMITS = {"openai": 26_214_400}
-"""The largest `/audio/transcriptions` request, whole, a provider takes (OpenAI: 25 MiB,
-refused with 413 "Maximum content size limit (26214400) exceeded")."""
+"""The largest `/audio/transcriptions` request, whole, a provider takes, by dialect (the
+vendor at the base URL's host, whatever the provider is named: dialects.dialect_of). OpenAI:
+25 MiB, refused with 413 "Maximum content size limit (26214400) exceeded")."""
 TRANSCRIPTION_FORM_MARGIN = 16 * 1024
 """Bytes left for the form around the file: boundaries, part headers, the model's name (a
 few hundred bytes in all)."""
@@ -376,7 +378,9 @@ class AttachmentReader:
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
-            max_bytes=audio_file_limit(self._limits.max_audio_bytes, target.provider.name),
+            max_bytes=audio_file_limit(
+                self._limits.max_audio_bytes, target.provider.name, target.provider.base_url
+            ),
             allowed_types=AUDIO_TYPES,
         )
         with target.names_refusal():
@@ -452,10 +456,11 @@ def audio_file_name(content_type: str) -> str:
     return f"voice.{AUDIO_EXTENSIONS.get(content_type, 'ogg')}"
 
 
-def audio_file_limit(max_audio_bytes: int, provider: str) -> int:
-    """The largest audio file to transcribe with `provider`: `max_audio_bytes`, and no more
-    than its request limit leaves for the file once the form is around it."""
-    limit = TRANSCRIPTION_REQUEST_LIMITS.get(provider)
+def audio_file_limit(max_audio_bytes: int, provider: str, base_url: str = "") -> int:
+    """The largest audio file to transcribe with `provider` at `base_url`: `max_audio_bytes`,
+    and no more than the request limit of the vendor answering there (by host, as the
+    dialects decide) leaves for the file once the form is around it."""
+    limit = TRANSCRIPTION_REQUEST_LIMITS.get(dialect_of(provider, base_url))
     if limit is None:
         return max_audio_bytes
     return min(max_audio_bytes, limit - TRANSCRIPTION_FORM_MARGIN)

@@ -46,7 +46,7 @@ from tzurot.inference.domain import (
     TokenUsage,
 )
 from tzurot.inference.providers import Provider
-from tzurot.inference.retries import whole_answer
+from tzurot.inference.retries import NoAnswerInTime, whole_answer
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
 from tzurot.inference.skills.egress import SafeFetcher
 
@@ -316,11 +316,12 @@ async def _noting_cutoff(
     paid: Callable[..., None],
     asked: int,
 ) -> ImageAnswer:
-    """One request; cut off (cancelled by the loop's time limit) while it is out, it is
-    noted as paid, not delivered: `asked` images, no tokens (the answer never came)."""
+    """One request; cut off while it is out (cancelled by the loop's time limit, or no
+    answer in time: NoAnswerInTime, the provider may be drawing and billing), it is noted
+    as paid, not delivered: `asked` images, no tokens (the answer never came)."""
     try:
         return await send()
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, NoAnswerInTime):
         paid(TokenUsage(0, 0, images=asked), failed=True)
         raise
 
