@@ -1,5 +1,6 @@
 """Fact extraction refused for the user's stored key marks that key inactive (key_uses.py),
-as an answer's refusal does; the batch is finished with no facts, as for no key at all."""
+as an answer's refusal does; the batch is finished with no facts, as for no key at all. A
+local provider the operator has not configured yet leaves the batch leased, retried later."""
 
 from __future__ import annotations
 
@@ -141,3 +142,13 @@ async def test_the_operators_refused_key_or_no_key_marks_nothing() -> None:
         FailedPrecondition("no API key for openrouter", reason="NO_API_KEY")
     )
     assert refused_system.uses == no_key.uses == []
+
+
+async def test_an_unconfigured_local_provider_leaves_the_batch_to_be_retried() -> None:
+    """Inference refuses a built-in local provider with no address (the operator's to set):
+    the batch is not finished, so its lease runs out and it is claimed again later."""
+    memory, sink = await extraction_refused(
+        FailedPrecondition("ollama has no address here", reason="PROVIDER_NOT_CONFIGURED")
+    )
+    assert memory.stored == []
+    assert sink.uses == []

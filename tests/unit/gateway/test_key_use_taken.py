@@ -1,8 +1,9 @@
 """A refusal is of the key that was read, not of whatever the user stored since: each use
 says when the key was read at the earliest (`taken_after`, sent as KeyUse.taken_after), and
-uses merged while pending keep the later bound (none known: any key). A flush cancelled
-while keyvault is asked (a reply stopped as it marks a refused key) keeps its batch, every
-user's uses in it, for the next flush: the mark the reply counts as done is never lost."""
+a pending use merges only into one as late and of a bound no earlier (none known: any key).
+A flush cancelled while keyvault is asked (a reply stopped as it marks a refused key) keeps
+its batch, every user's uses in it, for the next flush: the mark the reply counts as done is
+never lost."""
 
 from __future__ import annotations
 
@@ -133,18 +134,25 @@ async def test_a_use_without_it_is_sent_without_it() -> None:
     assert not convert.key_use(use).HasField("taken_after")  # keyvault: whatever is stored
 
 
-async def test_merged_uses_keep_the_later_bound_and_none_means_any_key() -> None:
+async def test_merged_uses_never_pair_one_keys_time_with_anothers_bound() -> None:
+    """Alice's new key (read an hour in) answered, then her old key's call (read at T0)
+    answered late: sent apart, so keyvault never counts the late answer, nor would it clear a
+    refusal, for the new key. A use whose time and bound are both later stands for both."""
     sink = Sink()
     uses = KeyUses(sink, clock=Clock())
-    uses.used("alice", "openai", taken_after=T0 + timedelta(hours=1))
-    uses.used("alice", "openai", taken_after=T0)
+    new_key = T0 + timedelta(hours=1)
+    uses.used("alice", "openai", taken_after=new_key)  # at T0 + 1 s
+    uses.used("alice", "openai", taken_after=T0)  # at T0 + 2 s: the old key, late
     uses.used("bob", "openai", taken_after=T0)
-    uses.used("bob", "openai")
+    uses.used("bob", "openai")  # later, and of any key: covers the one before
+    uses.used("carol", "openai", taken_after=T0)
+    uses.used("carol", "openai", taken_after=new_key)  # later, of a later key: covers it
     await uses.flush()
     [batch] = sink.batches
-    bounds = {u.user_id: taken_after(u) for u in batch}
-    assert bounds == {"alice": T0 + timedelta(hours=1), "bob": None}
-    assert {u.user_id: u.used_at for u in batch} == {
-        "alice": T0 + timedelta(seconds=2),
-        "bob": T0 + timedelta(seconds=4),
+    assert len(batch) == 4
+    assert {(u.user_id, u.used_at, taken_after(u)) for u in batch} == {
+        ("alice", T0 + timedelta(seconds=1), new_key),
+        ("alice", T0 + timedelta(seconds=2), T0),
+        ("bob", T0 + timedelta(seconds=4), None),
+        ("carol", T0 + timedelta(seconds=6), new_key),
     }

@@ -17,7 +17,9 @@ older inference sends none). A write refused is logged, not raised: the facts go
 
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
-lease runs out (memory drops a job after five claims). A key of the user's wallet that the
+lease runs out (memory drops a job after five claims). So is a built-in local provider the
+operator has not given an address yet (PROVIDER_NOT_CONFIGURED): the operator's to fix, not
+the user's, and the exchanges get their facts once it is. A key of the user's wallet that the
 provider refused is marked inactive (key_uses.py), as an answer's would be. A batch whose
 lease ran out while inference worked (another replica claimed its exchanges again) stores
 nothing: memory keeps only the facts of the claim that holds every job (its token).
@@ -47,6 +49,8 @@ log = structlog.get_logger("tzurot.gateway.facts")
 LEASE_SECONDS = 300
 FACT_EXTRACTION = "fact_extraction"
 """The usage_log request_type of a fact extraction's call."""
+PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
+"""Inference's FAILED_PRECONDITION reason for a local provider with no address (providers.py)."""
 
 
 class FactMemory(Protocol):
@@ -146,7 +150,10 @@ class FactExtraction:
                 cut_off = convert.cut_off_usage(failed)  # billed once sent, maybe
                 if cut_off is not None:
                     await self._keep_usage(batch, user.id, cut_off.paid, failed=True)
-                if not isinstance(failed, FailedPrecondition):
+                if (
+                    not isinstance(failed, FailedPrecondition)
+                    or failed.reason == PROVIDER_NOT_CONFIGURED  # the operator's: retried
+                ):
                     raise
                 # No key for this config (or the model is not free, or the provider refused
                 # the key): nothing to extract with. A refused stored key turns inactive.

@@ -14,8 +14,10 @@ A refusal is of the key that was read for the call, not of whatever the user sto
 the caller passes `taken_after`, a time no later than the key was read (`now()` before the
 call began), and keyvault marks the stored key only when it was stored by then
 (KeyUse.taken_after against KeyRecord.stored_at), so a key stored anew while a reply ran
-stays active when the provider refuses the old one. A batch that keyvault did not take (it
-failed, or the flush was cancelled) is kept for the next flush.
+stays active when the provider refuses the old one; pending uses merge only into one that
+covers them (`_covers`), never pairing one key's use time with another's bound. A batch
+that keyvault did not take (it failed, or the flush was cancelled) is kept for the next
+flush.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tzurot.runtime.errors import TzurotError
 log = structlog.get_logger(__name__)
 
 MAX_PENDING = 1000
-"""Keys remembered between flushes (keyvault's batch limit); beyond it uses are dropped."""
+"""Uses remembered between flushes (keyvault's batch limit); beyond it uses are dropped."""
 INVALID_API_KEY = "INVALID_API_KEY"
 REFUSED_KEY_PROVIDERS = "refused_key_providers"
 
@@ -83,18 +85,15 @@ def taken_after(use: KeyUse) -> datetime | None:
     return use.taken_after if isinstance(use, TakenKeyUse) else None
 
 
-def _merged(known: KeyUse, use: KeyUse) -> KeyUse:
-    """One use standing for two of the same (user, provider, rejected): the later time, and
-    of any key either was of (the later `taken_after`; none known: any key)."""
-    bounds = (taken_after(known), taken_after(use))
-    bound = None if None in bounds else max(b for b in bounds if b is not None)
-    return _use(
-        use.user_id,
-        use.provider,
-        max(known.used_at, use.used_at),
-        rejected=use.rejected,
-        taken_after=bound,
-    )
+def _covers(kept: KeyUse, use: KeyUse) -> bool:
+    """`kept` says all `use` says to keyvault: as late, and of every key `use` may be of (a
+    bound no earlier; none: any key). A use is merged away only into one that covers it, so a
+    time is never paired with another use's bound: a late answer of the old key never clears
+    the refusal of a key stored since (pending uses that cover nothing of each other are sent
+    apart; sequential calls, the usual case, leave one)."""
+    bound, other = taken_after(kept), taken_after(use)
+    later_bound = bound is None or (other is not None and bound >= other)
+    return later_bound and kept.used_at >= use.used_at
 
 
 class KeyUseSink(Protocol):
@@ -118,9 +117,10 @@ class KeyUses:
         self._sink = sink
         self._flush_seconds = flush_seconds
         self._clock = clock
-        # The latest use per (user, provider, rejected): keyvault applies them in time order,
-        # so a key that failed and then worked (or the reverse) ends in the right state.
-        self._pending: dict[tuple[str, str, bool], KeyUse] = {}
+        # The latest uses per (user, provider, rejected), none covering another (`_covers`):
+        # keyvault applies them in time order, so a key that failed and then worked (or the
+        # reverse) ends in the right state.
+        self._pending: dict[tuple[str, str, bool], list[KeyUse]] = {}
         self._lock = asyncio.Lock()
 
     def now(self) -> datetime:
@@ -175,12 +175,12 @@ class KeyUses:
             batch, self._pending = self._pending, {}
             if not batch:
                 return
-            sent = False
+            sent, uses = False, [use for kept in batch.values() for use in kept]
             try:
-                await self._sink.record_uses(list(batch.values()))
+                await self._sink.record_uses(uses)
                 sent = True
             except Exception:
-                log.warning("wallet.key_uses_not_recorded", uses=len(batch), exc_info=True)
+                log.warning("wallet.key_uses_not_recorded", uses=len(uses), exc_info=True)
             finally:
                 if not sent:  # failed or cancelled: kept, before any noted meanwhile is dropped
                     self._put_back(batch)
@@ -191,19 +191,26 @@ class KeyUses:
             await asyncio.sleep(self._flush_seconds)
             await self.flush()
 
-    def _put_back(self, batch: dict[tuple[str, str, bool], KeyUse]) -> None:
+    def _put_back(self, batch: dict[tuple[str, str, bool], list[KeyUse]]) -> None:
         """`batch` pending again, merged with what was noted since; past MAX_PENDING, uses
         noted since are dropped before the batch's (its rejections first of all)."""
         noted, self._pending = self._pending, {}
-        for use in sorted(batch.values(), key=lambda u: not u.rejected):
-            self._note(use)
-        for use in sorted(noted.values(), key=lambda u: not u.rejected):
-            self._note(use)
+        for uses in (batch, noted):
+            for use in sorted(
+                (u for us in uses.values() for u in us), key=lambda u: not u.rejected
+            ):
+                self._note(use)
 
     def _note(self, use: KeyUse) -> None:
         key = (use.user_id, use.provider, use.rejected)
-        known = self._pending.get(key)
-        if known is None and len(self._pending) >= MAX_PENDING:
+        known = self._pending.get(key, [])
+        if any(_covers(kept, use) for kept in known):
+            return
+        kept = [k for k in known if not _covers(use, k)]
+        if len(kept) == len(known) and self._count() >= MAX_PENDING:
             log.warning("wallet.key_uses_dropped", user_id=use.user_id, provider=use.provider)
             return
-        self._pending[key] = use if known is None else _merged(known, use)
+        self._pending[key] = [*kept, use]
+
+    def _count(self) -> int:
+        return sum(len(uses) for uses in self._pending.values())
