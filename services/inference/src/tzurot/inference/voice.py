@@ -47,9 +47,11 @@ operator's, and a keyless local server's is "none".
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -156,6 +158,16 @@ class VoiceService:
         self._work_slots = WeightedBudget(work_at_once * WORK_UNIT)
         """Clones holding their samples (`audio_slot`, a whole unit), speeches from their
         provider request to their conversion's end (`Reservation`, `_convert`)."""
+        self._conversions = ThreadPoolExecutor(
+            max_workers=self._work_slots.capacity // MIN_SPEECH_WEIGHT,
+            thread_name_prefix="voice-conversion",
+        )
+        """The conversions' own threads, as many as the budget lets run at once (a thread
+        keeps its weight until it ends): a paid speech never waits for a thread behind the
+        default pool's other work (lorebook matching, page extraction). Threads are made on
+        demand and stay idle between conversions; the service lives as long as the process
+        and has no close: concurrent.futures ends idle ones at exit (a running one finishes
+        first, as in the default pool)."""
 
     @asynccontextmanager
     async def audio_slot(self, what: str) -> AsyncIterator[None]:
@@ -169,16 +181,19 @@ class VoiceService:
             hold.release()
 
     async def _convert(self, work: Callable[[], _T], hold: Reservation | None = None) -> _T:
-        """`work` on a worker thread within `hold`, taken already (a speech's, before its
-        provider was asked), else a whole unit waited for now. A thread cannot be stopped: a
-        caller cancelled meanwhile (its deadline passed) leaves, but the weight stays taken
-        until the thread has finished, so the bound holds for the memory, not only for the
-        callers."""
+        """`work` on a conversion thread (`_conversions`) within `hold`, taken already (a
+        speech's, before its provider was asked), else a whole unit waited for now. A thread
+        cannot be stopped: a caller cancelled meanwhile (its deadline passed) leaves, but the
+        weight stays taken until the thread has finished, so the bound holds for the memory,
+        not only for the callers."""
         if hold is None:
             hold = Reservation(self._work_slots, WORK_UNIT, "conversion")
         await hold.take()
         try:
-            running = asyncio.ensure_future(asyncio.to_thread(work))
+            context = contextvars.copy_context()  # the log context, as asyncio.to_thread
+            running = asyncio.get_running_loop().run_in_executor(
+                self._conversions, functools.partial(context.run, work)
+            )
         except BaseException:
             hold.release()
             raise
