@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
+from tests.e2e.fact_mesh import fact_mesh, usage_rows
 from tzurot.bot.commands import render
-from tzurot.db.engine import create_engine
-from tzurot.gateway import tables as t
-from tzurot.testing.e2e import ECHO_SEED, USER_KEY, Harness, actor, converse, request, set_key
-from tzurot.testing.fake_provider import FakeProvider
-from tzurot.testing.mesh import in_process_mesh
+from tzurot.testing.e2e import Harness, actor, converse, request, set_key
 from tzurot.testing.postgres import DatabaseFactory
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -39,37 +35,13 @@ def model(body: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with (
-        FakeProvider(valid_keys={USER_KEY}, reply=model) as provider,
-        in_process_mesh(
-            fresh_database(),
-            tmp_path,
-            provider,
-            gateway={"facts_enabled": True, "facts_poll_seconds": 0.5},
-        ) as mesh,
-    ):
-        cli = await mesh.gateway_stub("cli")
-        await cli.ImportPersonality(
-            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
-        )
-        yield Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
-
-
-async def extraction_rows(harness: Harness) -> list[Any]:
-    engine = create_engine(harness.mesh.database_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(t.usage_log).where(t.usage_log.c.request_type == "fact_extraction")
-            )
-            return list(rows)
-    finally:
-        await engine.dispose()
+    async with fact_mesh(fresh_database(), tmp_path, model) as harness:
+        yield harness
 
 
 async def until_extraction_row(harness: Harness) -> Any:
     for _ in range(200):
-        rows = await extraction_rows(harness)
+        rows = await usage_rows(harness, "fact_extraction")
         if rows:
             (row,) = rows
             return row

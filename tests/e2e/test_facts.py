@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.e2e.fact_mesh import fact_mesh, usage_rows
 from tzurot.bot.commands import render
 from tzurot.db.engine import create_engine
-from tzurot.gateway import tables as t
 from tzurot.memory.tables import memories
 from tzurot.testing.e2e import (
-    ECHO_SEED,
     USER_KEY,
     Harness,
     actor,
@@ -30,8 +29,7 @@ from tzurot.testing.e2e import (
     request,
     set_key,
 )
-from tzurot.testing.fake_provider import FakeProvider, echo_reply
-from tzurot.testing.mesh import in_process_mesh
+from tzurot.testing.fake_provider import echo_reply
 from tzurot.testing.postgres import DatabaseFactory
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -58,20 +56,8 @@ def extractor(body: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def harness(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with (
-        FakeProvider(valid_keys={USER_KEY}, reply=extractor) as provider,
-        in_process_mesh(
-            fresh_database(),
-            tmp_path,
-            provider,
-            gateway={"facts_enabled": True, "facts_poll_seconds": 0.5},
-        ) as mesh,
-    ):
-        cli = await mesh.gateway_stub("cli")
-        await cli.ImportPersonality(
-            gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=ECHO_SEED)
-        )
-        yield Harness(mesh, provider, await mesh.gateway_stub("bot"), cli)
+    async with fact_mesh(fresh_database(), tmp_path, extractor) as harness:
+        yield harness
 
 
 async def fact_rows(harness: Harness) -> dict[str, dict[str, Any]]:
@@ -131,18 +117,6 @@ async def test_a_new_fact_supersedes_the_old_one_and_only_it_reaches_the_prompt(
     prompt = json.dumps(harness.provider.chat_requests()[-1].body["messages"])
     assert "Alice lives in Berlin" in prompt
     assert "Alice lives in Paris" not in prompt
-
-
-async def usage_rows(harness: Harness, request_type: str) -> list[Any]:
-    engine = create_engine(harness.mesh.database_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(t.usage_log).where(t.usage_log.c.request_type == request_type)
-            )
-            return list(rows)
-    finally:
-        await engine.dispose()
 
 
 async def test_the_extractions_paid_call_is_in_usage(harness: Harness) -> None:

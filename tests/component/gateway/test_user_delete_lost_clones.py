@@ -71,6 +71,21 @@ def listings_with_her_key(speech: FakeSpeech, keyvault: FakeKeyVault) -> list[bo
     return seen
 
 
+async def her_lost_clone_with_elevenlabs_away(
+    gateway: Gateway, store: GatewayStore, engine: AsyncEngine, speech: FakeSpeech,
+    keyvault: FakeKeyVault,
+) -> tuple[User, Personality]:  # fmt: skip
+    """Alice with her ElevenLabs key and her private Wren, a lost clone of hers marked for it
+    (lost-1), and ElevenLabs unreachable."""
+    alice = await gateway.user(ALICE)
+    await elevenlabs_key(keyvault, alice)
+    wren = await with_a_sample(store, engine, "Wren", alice)
+    speech.accounts[alice.id] = {"lost-1"}
+    speech.marks["lost-1"] = wren.id
+    speech.error = Unavailable("elevenlabs could not be reached")
+    return alice, wren
+
+
 async def row_count(engine: AsyncEngine, table: sa.Table, row_id: str) -> int:
     async with engine.connect() as conn:
         count = await conn.scalar(
@@ -121,12 +136,9 @@ async def test_elevenlabs_away_keeps_her_key_until_the_sweep_deleted_her_lost_cl
     voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech, keyvault: FakeKeyVault,
 ) -> None:  # fmt: skip
-    alice = await gateway.user(ALICE)
-    await elevenlabs_key(keyvault, alice)
-    wren = await with_a_sample(store, engine, "Wren", alice)
-    speech.accounts[alice.id] = {"lost-1"}
-    speech.marks["lost-1"] = wren.id
-    speech.error = Unavailable("elevenlabs could not be reached")
+    alice, wren = await her_lost_clone_with_elevenlabs_away(
+        gateway, store, engine, speech, keyvault
+    )
 
     with pytest.raises(FailedPrecondition) as pending:
         await voiced_admin.delete_user_data(Principal(alice))
@@ -147,12 +159,7 @@ async def test_after_a_day_her_deletion_gives_up_on_them_and_her_key_goes(
     voiced_admin: Admin, gateway: Gateway, *, store: GatewayStore, engine: AsyncEngine,
     speech: FakeSpeech, keyvault: FakeKeyVault,
 ) -> None:  # fmt: skip
-    alice = await gateway.user(ALICE)
-    await elevenlabs_key(keyvault, alice)
-    wren = await with_a_sample(store, engine, "Wren", alice)
-    speech.accounts[alice.id] = {"lost-1"}
-    speech.marks["lost-1"] = wren.id
-    speech.error = Unavailable("elevenlabs could not be reached")
+    alice, _ = await her_lost_clone_with_elevenlabs_away(gateway, store, engine, speech, keyvault)
     with pytest.raises(FailedPrecondition):
         await voiced_admin.delete_user_data(Principal(alice))
     async with engine.begin() as conn:

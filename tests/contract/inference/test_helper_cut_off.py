@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from tzurot.inference.answering import AnswerSettings
@@ -41,34 +40,21 @@ from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.service import Inference, ModelName, ReplySettings
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError
+from tzurot.testing.cdn import local_cdn
 from tzurot.testing.fake_provider import FakeProvider
+
+from .cut_off_support import ATTACHMENTS, CLEANED, PNG, words
 
 pytestmark = pytest.mark.contract
 
 KEY = "plantedHELPERzq7Wm3Xv9Rt2"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
-OGG = b"OggS" + bytes(300)
 DESCRIPTION = "A grey cat asleep on a red sofa by the window"
-CLEANED = "Hello there, Lilith. How are you this evening?"
 
 
 @pytest.fixture
 async def cdn() -> AsyncIterator[str]:
-    async def serve(request: web.Request) -> web.StreamResponse:
-        if request.match_info["name"] == "voice.ogg":
-            return web.Response(body=OGG, content_type="audio/ogg")
-        return web.Response(body=PNG, content_type="image/png")
-
-    app = web.Application()
-    app.router.add_get("/att/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
-    finally:
-        await runner.cleanup()
+    async with local_cdn(ATTACHMENTS) as base_url:
+        yield base_url
 
 
 @pytest.fixture
@@ -152,11 +138,6 @@ async def failed_reply(inference: Inference, req: ReplyRequest) -> tuple[list[Re
     with pytest.raises(TzurotError) as caught:
         await collect(inference, req, events)
     return events, caught.value.reason
-
-
-def words(text: str, n: int) -> str:
-    """The first `n` chunks the fake streamed of `text`."""
-    return " ".join(text.split(" ")[:n])
 
 
 def only_estimate(spent: ReplyEvent) -> PaidCall:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from tzurot.inference.app import InferenceApp, start_inference
 from tzurot.inference.config import InferenceSettings
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError, from_rpc_error
+from tzurot.testing.cdn import local_cdn
 from tzurot.testing.channels import channels_to
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import common_pb2 as common
@@ -27,15 +27,13 @@ from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
 from .conftest import Backends
+from .cut_off_support import ATTACHMENTS, CLEANED, words
 
 pytestmark = pytest.mark.contract
 
 KEY = "plantedRPCCUTzq7Wm3Xv9Rt2Lp8"
 USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
-OGG = b"OggS" + bytes(300)
 FACTS = '{"facts": [{"text": "Ann lives in Oslo."}, {"text": "Ann has a cat."}]}'
-CLEANED = "Hello there, Lilith. How are you this evening?"
 
 if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
     Stub = inf_grpc.InferenceServiceAsyncStub
@@ -51,21 +49,8 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def cdn() -> AsyncIterator[str]:
-    async def serve(request: web.Request) -> web.StreamResponse:
-        if request.match_info["name"] == "voice.ogg":
-            return web.Response(body=OGG, content_type="audio/ogg")
-        return web.Response(body=PNG, content_type="image/png")
-
-    app = web.Application()
-    app.router.add_get("/att/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/att"
-    finally:
-        await runner.cleanup()
+    async with local_cdn(ATTACHMENTS) as base_url:
+        yield base_url
 
 
 @pytest.fixture
@@ -122,6 +107,15 @@ def facts_request() -> inf.ExtractFactsRequest:
     )
 
 
+def voice_request(cdn: str) -> inf.TranscribeAudioRequest:
+    return inf.TranscribeAudioRequest(
+        user_id=USER,
+        audio=common.Attachment(
+            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
+        ),
+    )
+
+
 async def failed(call: Awaitable[object]) -> TzurotError:
     """The call's status as the gateway's client decodes it."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -137,11 +131,6 @@ def the_estimate(err: TzurotError) -> common.Usage:
     assert usage.estimated
     assert usage.failed
     return usage
-
-
-def words(text: str, n: int) -> str:
-    """The first `n` chunks the fake streamed of `text`."""
-    return " ".join(text.split(" ")[:n])
 
 
 @pytest.mark.parametrize("fault", ["drop_after_chunks", "cut_after_chunks", "error_after_chunks"])
@@ -216,13 +205,7 @@ async def test_transcribe_audio_with_its_cleanup_broken_says_the_cleanup_failed(
     fake.transcript = "um hello there lilith how are you"
     fake.enqueue(CLEANED)
     fake.drop_after_chunks = 2
-    request = inf.TranscribeAudioRequest(
-        user_id=USER,
-        audio=common.Attachment(
-            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
-        ),
-    )
-    reply = await (await inference()).TranscribeAudio(request, timeout=10.0)
+    reply = await (await inference()).TranscribeAudio(voice_request(cdn), timeout=10.0)
     assert reply.transcript == fake.transcript  # raw: not cleaned
     assert reply.usage.request_type == "transcription"
     assert not reply.usage.failed
@@ -238,13 +221,7 @@ async def test_transcribe_audio_cleaned_says_nothing_failed(
 ) -> None:
     fake.transcript = "um hello there lilith how are you"
     fake.enqueue(CLEANED)
-    request = inf.TranscribeAudioRequest(
-        user_id=USER,
-        audio=common.Attachment(
-            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
-        ),
-    )
-    reply = await (await inference()).TranscribeAudio(request, timeout=10.0)
+    reply = await (await inference()).TranscribeAudio(voice_request(cdn), timeout=10.0)
     assert reply.transcript == CLEANED
     assert reply.HasField("cleanup_usage")
     assert not reply.cleanup_usage.failed

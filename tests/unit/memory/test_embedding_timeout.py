@@ -9,10 +9,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from openai import AsyncOpenAI
 
 from tzurot.memory import embedding
-from tzurot.memory.embedding import EmbeddingError, OpenAIEmbedder
+from tzurot.memory.embedding import EmbeddingError, OpenAIEmbedder, openai_client
 
 
 @pytest.fixture
@@ -35,8 +34,7 @@ async def test_a_hung_endpoint_fails_within_the_timeout_retries_included(
     hung_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embedding, "REMOTE_TIMEOUT_SECONDS", 0.5, raising=False)
-    client = AsyncOpenAI(base_url=hung_endpoint, api_key="none", max_retries=2)  # as app.py
-    embedder = OpenAIEmbedder(client, "m")
+    embedder = OpenAIEmbedder(openai_client(hung_endpoint, "none"), "m")  # SDK_RETRIES
     started = time.monotonic()
     try:
         with pytest.raises(EmbeddingError, match="Timeout"):

@@ -44,6 +44,11 @@ MAX_METADATA_CHARS, or left out and logged (its key, never its value)."""
 # Status message and details travel in trailers, and gRPC refuses trailers over 8 KiB (the
 # call then fails with a transport error instead of our status): everything is cut short.
 
+PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
+"""Inference's FAILED_PRECONDITION reason for a built-in local provider the operator has not
+given an address yet (its default is the pod's own loopback): the operator's to fix, so
+gateway's fact extraction leaves the batch for a retry instead of finishing it."""
+
 
 _M = TypeVar("_M", bound=Message)
 

@@ -388,21 +388,24 @@ def known_reply_event(msg: inf.GenerateReplyResponse) -> bool:
     return msg.WhichOneof("event") is not None
 
 
+def _usage_of(u: common.Usage) -> d.Usage:
+    """The domain usage of a call inference reports (its answer's, a paid call's, a round's);
+    `failed` is said by the event carrying it (UsageSpent.failed)."""
+    return d.Usage(
+        provider=u.provider,
+        model=u.model,
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        images=u.images,
+        request_type=u.request_type,
+        audio_seconds=u.audio_seconds,
+        estimated=u.estimated,  # never set by an older inference
+    )
+
+
 def usage_spent(spent: inf.UsageSpent) -> d.UsageSpent:
     return d.UsageSpent(
-        paid=tuple(
-            d.Usage(
-                provider=u.provider,
-                model=u.model,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                images=u.images,
-                request_type=u.request_type,
-                audio_seconds=u.audio_seconds,
-                estimated=u.estimated,  # never set by an older inference
-            )
-            for u in spent.usage
-        ),
+        paid=tuple(_usage_of(u) for u in spent.usage),
         failed=spent.failed,
         all_rounds=spent.all_rounds,
     )
@@ -430,30 +433,13 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         return d.AttachmentRead(
             index=read.index,
             attachment=attachment(read.attachment),
-            paid=tuple(
-                d.Usage(
-                    provider=u.provider,
-                    model=u.model,
-                    input_tokens=u.input_tokens,
-                    output_tokens=u.output_tokens,
-                    request_type=u.request_type,
-                    audio_seconds=u.audio_seconds,
-                )
-                for u in read.usage
-            ),
+            paid=tuple(_usage_of(u) for u in read.usage),
             refused_key_providers=tuple(read.refused_key_providers),
         )
     fin = msg.finished
     return d.ReplyFinished(
         content=fin.content,
-        usage=d.Usage(
-            provider=fin.usage.provider,
-            model=fin.usage.model,
-            input_tokens=fin.usage.input_tokens,
-            output_tokens=fin.usage.output_tokens,
-            images=fin.usage.images,
-            estimated=fin.usage.estimated,  # never set by an older inference
-        ),
+        usage=_usage_of(fin.usage),
         finish_reason=fin.finish_reason,
         reasoning=fin.reasoning,
         report=prompt_report(fin.report) if fin.HasField("report") else None,
@@ -481,16 +467,7 @@ def _answer_progress(msg: inf.GenerateReplyResponse) -> d.PromptSent | d.RoundsB
     if msg.HasField("prompt_sent"):
         sent = msg.prompt_sent
         return d.PromptSent(sent.provider, sent.model, sent.input_tokens)
-    billed = msg.rounds_billed.usage
-    return d.RoundsBilled(
-        d.Usage(
-            provider=billed.provider,
-            model=billed.model,
-            input_tokens=billed.input_tokens,
-            output_tokens=billed.output_tokens,
-            estimated=billed.estimated,
-        )
-    )
+    return d.RoundsBilled(_usage_of(msg.rounds_billed.usage))
 
 
 def prompt_report(msg: inf.PromptReport) -> d.PromptReport:

@@ -39,7 +39,7 @@ from tzurot.gateway import convert
 from tzurot.gateway.domain import Personality, ResolvedConfig, Usage, User
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.runtime import metrics
-from tzurot.runtime.errors import FailedPrecondition, TzurotError
+from tzurot.runtime.errors import PROVIDER_NOT_CONFIGURED, FailedPrecondition, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import memory_pb2 as mem
@@ -49,8 +49,6 @@ log = structlog.get_logger("tzurot.gateway.facts")
 LEASE_SECONDS = 300
 FACT_EXTRACTION = "fact_extraction"
 """The usage_log request_type of a fact extraction's call."""
-PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
-"""Inference's FAILED_PRECONDITION reason for a local provider with no address (providers.py)."""
 
 
 class FactMemory(Protocol):

@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, StartupError
+from tzurot.runtime.errors import (
+    PROVIDER_NOT_CONFIGURED,
+    FailedPrecondition,
+    InvalidArgument,
+    StartupError,
+)
 
 OLLAMA = "ollama"
 OLLAMA_PLACEHOLDER_KEY = "ollama"
@@ -38,8 +43,6 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
     "kokoro": "http://127.0.0.1:8880/v1",
     "openedai-speech": "http://127.0.0.1:8000/v1",
 }
-
-PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
 

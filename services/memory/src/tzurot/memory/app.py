@@ -12,7 +12,7 @@ from tzurot.db.engine import check_database, create_engine, dispose
 from tzurot.memory import scoring
 from tzurot.memory.browse import MemoryBrowser
 from tzurot.memory.config import MemorySettings
-from tzurot.memory.embedding import Embedder, OpenAIEmbedder
+from tzurot.memory.embedding import Embedder, OpenAIEmbedder, openai_client
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts
 from tzurot.memory.forget_personality import PersonalityForgetter
@@ -110,12 +110,9 @@ class MemoryApp:
 def make_embedder(settings: MemorySettings) -> Embedder:
     """The configured embedder; the local model starts loading (once per process) now."""
     if settings.embedder == "openai":
-        from openai import AsyncOpenAI  # noqa: PLC0415 - only this embedder needs the SDK
-
-        client = AsyncOpenAI(
-            base_url=settings.embedding_base_url or None,
-            api_key=settings.embedding_api_key.get_secret_value() or "none",
-            max_retries=2,
+        client = openai_client(
+            settings.embedding_base_url or None,
+            settings.embedding_api_key.get_secret_value() or "none",
         )
         return OpenAIEmbedder(client, settings.embedding_model)
     local = OnnxMiniLMEmbedder(

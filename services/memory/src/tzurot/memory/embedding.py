@@ -4,6 +4,11 @@ Implementations of one protocol: the local all-MiniLM-L6-v2 under ONNX Runtime
 (`minilm_onnx.py`, the default), any OpenAI-compatible `/v1/embeddings` endpoint, and the
 same MiniLM on torch (`MiniLMEmbedder`, the `export` extra: the reference the benches
 compare with; the running service never imports torch).
+
+The endpoint's client (`openai_client`) keeps the SDK's retries of a rate limit, a 5xx or a
+dropped connection, but never asks again for a key with no credit left (OpenAI's 429
+`insufficient_quota`): no wait cures it, and the SDK, reading any 429 as a rate limit, would
+send the same refused request twice more.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from tzurot.memory.tables import EMBEDDING_DIMENSIONS
 from tzurot.runtime.errors import Unavailable
 
 if TYPE_CHECKING:
+    import httpx2
     from openai import AsyncOpenAI
 
 Vector = list[float]
@@ -60,6 +66,12 @@ _QUOTA_CODES = frozenset({"insufficient_quota"})
 """OpenAI's 429 `code`/`type` for an account with no credit left (not a rate limit)."""
 
 
+def _no_credit(status: object, code: object) -> bool:
+    """Whether an error answer refuses a key with no credit left: a 402, or OpenAI's 429
+    `insufficient_quota` (its `code`, else its `type`)."""
+    return status == 402 or (status == 429 and isinstance(code, str) and code in _QUOTA_CODES)
+
+
 def _endpoint_error(error: Exception) -> EmbeddingError:
     """The endpoint's failure named by its kind only (the SDK's errors carry no key, but
     their messages may echo the input): a key with no credit left (a 402, or OpenAI's 429
@@ -67,8 +79,7 @@ def _endpoint_error(error: Exception) -> EmbeddingError:
     rate limit that is none; any other failure by the SDK's error type."""
     status = getattr(error, "status_code", None)
     code = getattr(error, "code", None) or getattr(error, "type", None)
-    quota = status == 402 or (status == 429 and isinstance(code, str) and code in _QUOTA_CODES)
-    if quota:
+    if _no_credit(status, code):
         shown = f"HTTP {status}" if status == 402 else f"HTTP {status}, {code}"
         return EmbeddingError(
             f"embeddings endpoint refused: its key has no credit or quota left ({shown})",
@@ -161,8 +172,38 @@ own default is 600 s a try): well under formation's 60 s lease, so a hung endpoi
 the batch (formation then checks whether the embedder is down) instead of holding it."""
 
 
+SDK_RETRIES = 2
+"""How often the SDK asks again after a failed call (its own backoff, or the endpoint's
+Retry-After), all within REMOTE_TIMEOUT_SECONDS; never after a key refused for no credit."""
+
+
+def openai_client(base_url: str | None, api_key: str) -> AsyncOpenAI:
+    """The client for `OpenAIEmbedder`: the SDK's retries, none for a key with no credit."""
+    import openai  # noqa: PLC0415 - only this embedder needs the SDK
+
+    http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [_no_retry_without_credit]})
+    return openai.AsyncOpenAI(
+        base_url=base_url, api_key=api_key, max_retries=SDK_RETRIES, http_client=http
+    )
+
+
+async def _no_retry_without_credit(response: httpx2.Response) -> None:
+    """Marks OpenAI's 429 `insufficient_quota` not to be retried (`x-should-retry: false`,
+    which the SDK obeys before its rule that any 429 is retried); a 402 is never retried."""
+    if response.status_code != 429:
+        return
+    await response.aread()  # a small JSON error; the SDK reads it from the cache after
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        return
+    if isinstance(error, dict) and _no_credit(429, error.get("code") or error.get("type")):
+        response.headers["x-should-retry"] = "false"
+
+
 class OpenAIEmbedder:
-    """Any OpenAI-compatible embeddings endpoint, asked for `dimensions` floats."""
+    """Any OpenAI-compatible embeddings endpoint, asked for `dimensions` floats, through
+    `client` (`openai_client`'s, which never retries a key with no credit)."""
 
     def __init__(
         self,
