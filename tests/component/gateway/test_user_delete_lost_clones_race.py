@@ -38,7 +38,13 @@ from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import FailedPrecondition, PermissionDenied, Unavailable
 
 from .conftest import ALICE, FakeKeyVault, FakeMemory, FakeSpeech
-from .test_user_delete_lost_clones import BOB, elevenlabs_key, row_count, with_a_sample
+from .test_user_delete_lost_clones import (
+    BOB,
+    elevenlabs_key,
+    her_lost_clone_with_elevenlabs_away,
+    row_count,
+    with_a_sample,
+)
 
 pytestmark = pytest.mark.component
 
@@ -217,12 +223,9 @@ async def test_her_deletion_gives_up_a_day_after_she_asked_even_on_a_personality
     """Wren, private, is not marked (made private after her mark, say): its own deletion
     age is 0. Her deletion asked more than a day ago gives up on its lost clones all the same,
     and her key goes."""
-    alice = await gateway.user(ALICE)
-    await elevenlabs_key(keyvault, alice)
-    wren = await with_a_sample(store, engine, "Wren", alice)
-    speech.accounts[alice.id] = {"lost-1"}
-    speech.marks["lost-1"] = wren.id
-    speech.error = Unavailable("elevenlabs could not be reached")
+    alice, wren = await her_lost_clone_with_elevenlabs_away(
+        gateway, store, engine, speech, keyvault
+    )
     with pytest.raises(FailedPrecondition):
         await voiced_admin.delete_user_data(Principal(alice))
     async with engine.begin() as conn:
