@@ -13,9 +13,9 @@ its estimated length in seconds (speech_length), at least MIN_SPEECH_WEIGHT and 
 A speech reserves before the provider is asked and keeps it through the provider's audio and
 the conversion: a wait comes before anything is paid, never between the payment and the voice
 message (a deadline passing there would leave a paid speech unsent). So audio longer than its
-estimate (a slow voice) is not topped up (that would wait after paying): it is converted within
-its reservation, logged `voice.longer_than_reserved`; the bound is approximate by that error,
-which the 40-minute cap on the audio bounds.
+estimate (a slow voice) is topped up without waiting as its bytes arrive
+(tzurot.inference.voice_audio); when the budget cannot give it, the paid audio is kept and the
+shortfall logged `voice.over_budget`.
 The moment the provider accepts the text a SpeechBilled goes out first: what fails after it
 (audio that breaks off, cannot be decoded or is too large, a cancelled call) was still paid.
 So a text whose speech would clearly last longer than a voice message can be (its duration
@@ -27,17 +27,9 @@ An ElevenLabs clone belongs to the account that cloned it: ElevenLabs answers an
 account's key `voice_not_found` (before billing anything). Speech is always paid with the
 listener's own key, so a personality's cloned voice speaks only for its cloner; anyone else is
 answered in a stand-in, ElevenLabs' default voice (DEFAULT_ELEVENLABS_VOICE, every account's),
-and the SpeechResult says so (`stand_in_voice`) for the bot to tell them once.
-
-A clone whose answer is lost would stay in the user's account, unknown, holding a slot of
-their plan; each clone is marked (tzurot.inference.clone_marks) so it is found again. A call
-that got no answer (as opposed to a refusal) looks its own attempt up and answers with the voice
-when ElevenLabs made it; every clone first deletes the earlier ones marked for its personality
-that are not the personality's voice now (an answer lost on the way to gateway, a gateway
-that died before storing it, a clone ElevenLabs finished after the lookup). That clean-up is
-an older gateway's (CloneVoiceHeader.personality_id); a newer one asks for the mark alone
-(`mark_personality_id`) and deletes the lost clones itself (ListMarkedClones, DeleteVoice),
-each under its lock on the voice id, keeping every voice id a personality stores.
+and the SpeechResult says so (`stand_in_voice`) for the bot to tell them once. Cloning, and
+finding and deleting clones, is tzurot.inference.voice_clones' (a clone holds a whole unit of
+the budget while its samples are read and sent: `audio_slot`).
 
 A refusal of the key (INVALID_API_KEY) says whose key it was (`key_source`, as an answer's
 does): "user" for a key of the user's wallet, which gateway then marks inactive; never the
@@ -60,13 +52,6 @@ import structlog
 from pydantic import SecretStr
 
 from tzurot.audio import AudioError, AudioTooLong, VoiceMessage, voice_message
-from tzurot.inference.clone_marks import (
-    CloneMark,
-    marked_description,
-    new_mark,
-    read_mark,
-    valid_personality_id,
-)
 from tzurot.inference.keys import KeyResolver, no_api_key, refusal_names_key
 from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.speech import (
@@ -81,8 +66,27 @@ from tzurot.inference.speech import (
     VoiceSpec,
 )
 from tzurot.inference.speech_length import clearly_longer_than, estimated_seconds
+from tzurot.inference.voice_audio import ReservedAudio
 from tzurot.inference.voice_budget import Reservation, WeightedBudget
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
+from tzurot.inference.voice_clones import MAX_CLONE_SAMPLES, VoiceClones
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+
+__all__ = [
+    "CHUNK_BYTES",
+    "LONGER_THAN_RESERVED",
+    "MAX_CLONE_SAMPLES",
+    "MAX_SPEECH_AUDIO_BYTES",
+    "MAX_SPEECH_CHARS",
+    "MAX_VOICE_MESSAGE_SECONDS",
+    "MIN_SPEECH_WEIGHT",
+    "OGG",
+    "SPEECH_TOO_LONG",
+    "VOICE_MESSAGE_MAX_BYTES",
+    "WORK_UNIT",
+    "SpeechBilled",
+    "SpeechResult",
+    "VoiceService",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -101,15 +105,14 @@ MIN_SPEECH_WEIGHT = WORK_UNIT // 16
 """The least a speech reserves (150 seconds' worth, above the default 2,000 characters' ~2
 minutes): at most 16 speeches per unit at once, however short, each holding a provider stream."""
 LONGER_THAN_RESERVED = 1.5
-"""Audio this many times its reservation's seconds is logged (`voice.longer_than_reserved`)."""
+"""Audio this many times its estimate is logged (`voice.longer_than_reserved`, with what its
+reservation grew to: less than the duration where its bytes under-counted it, voice_audio)."""
 VOICE_MESSAGE_MAX_BYTES = 10 * 1024 * 1024
 """Discord's upload limit per file in a server without boosts (the bot's default; inference
 cannot know the server's tier). The voice message's real size is checked against it once
 encoded: a larger one is refused here (SPEECH_TOO_LONG) rather than carried to the bot for
 Discord to refuse."""
 SPEECH_TOO_LONG = "SPEECH_TOO_LONG"
-MAX_CLONE_SAMPLES = 25
-MAX_SAMPLE_BYTES = 10 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
 OGG = "audio/ogg"
 
@@ -155,6 +158,7 @@ class VoiceService:
         self._keys = keys
         self._elevenlabs = elevenlabs
         self._speech = speech
+        self._clones = VoiceClones(elevenlabs, self._elevenlabs_key)
         self._work_slots = WeightedBudget(work_at_once * WORK_UNIT)
         """Clones holding their samples (`audio_slot`, a whole unit), speeches from their
         provider request to their conversion's end (`Reservation`, `_convert`)."""
@@ -215,7 +219,14 @@ class VoiceService:
         _check_length(voice, text)
         # Taken (waited for) just before the provider is asked, kept to the conversion's end.
         hold = Reservation(self._work_slots, _speech_weight(voice, text), "speech")
-        audio = bytearray()
+        estimated = hold.weight
+        audio = ReservedAudio(
+            hold,
+            provider=voice.provider,
+            max_bytes=MAX_SPEECH_AUDIO_BYTES,
+            step=MIN_SPEECH_WEIGHT,
+            most=WORK_UNIT,
+        )
         stand_in = False
         try:
             async for piece in self._provider_audio(user_id, voice, text, hold):
@@ -225,11 +236,8 @@ class VoiceService:
                 if isinstance(piece, Accepted):
                     yield SpeechBilled(voice.provider, piece.model, len(text))
                     continue
-                audio += piece
-                if len(audio) > MAX_SPEECH_AUDIO_BYTES:
-                    raise Unavailable(f"{voice.provider} sent more audio than expected")
-            data = bytes(audio)
-            audio.clear()  # one copy held while converting, not two
+                audio.add(piece)  # tops `hold` up as the audio passes what it covers
+            data = audio.take()
             message = await self._convert(
                 functools.partial(voice_message, data, max_seconds=MAX_VOICE_MESSAGE_SECONDS),
                 hold,
@@ -249,9 +257,10 @@ class VoiceService:
         finally:
             hold.release()  # a no-op once the conversion's thread has it
         del data
-        if message.duration_secs > hold.weight * LONGER_THAN_RESERVED:
+        if message.duration_secs > estimated * LONGER_THAN_RESERVED:
             log.info(
                 "voice.longer_than_reserved",
+                estimated_secs=estimated,
                 reserved_secs=hold.weight,
                 duration_secs=round(message.duration_secs),
             )
@@ -320,110 +329,25 @@ class VoiceService:
         keep_voice_ids: Collection[str] = (),
         mark_personality_id: str = "",
     ) -> str:
-        """An ElevenLabs Instant Voice Clone; its voice id, marked for the personality
-        (`mark_personality_id` or `personality_id`). With `personality_id` (an older
-        gateway's), the clones marked for that personality whose answer was lost (all but
-        `keep_voice_id` and every one of `keep_voice_ids`: the voices gateway says are still
-        in use) are deleted first; with `mark_personality_id` alone none is (gateway does
-        that itself, under its voice locks)."""
-        _check_clone(user_id, name, samples)
-        for field, value in (
-            ("personality_id", personality_id),
-            ("mark_personality_id", mark_personality_id),
-        ):
-            if value and not valid_personality_id(value):
-                raise InvalidArgument(f"header.{field}", "not a personality id")
-        if personality_id and mark_personality_id and personality_id != mark_personality_id:
-            raise InvalidArgument(
-                "header.mark_personality_id", "names another personality than personality_id"
-            )
-        key = await self._elevenlabs_key(user_id)
-        if personality_id:
-            keep = {v.strip() for v in (keep_voice_id, *keep_voice_ids)} - {""}
-            await self._delete_lost_clones(key, personality_id, frozenset(keep))
-        mark = new_mark(personality_id or mark_personality_id)
-        try:
-            with refusal_names_key(ELEVENLABS, "user"):
-                return await self._elevenlabs.clone(
-                    key, name.strip()[:100], marked_description(description, mark), samples
-                )
-        except Unavailable:  # no answer, not a refusal: ElevenLabs may have made it
-            found = await self._lost_clone(key, mark)
-            if found is None:
-                raise
-            log.info("voice.clone_answer_lost_found", personality_id=mark.personality_id)
-            return found
-
-    async def _lost_clone(self, key: SecretStr, mark: CloneMark) -> str | None:
-        """The clone this attempt made though its answer was lost; None when there is none
-        (yet: ElevenLabs may still finish it; the next clone deletes it then)."""
-        try:
-            made = [
-                voice.voice_id
-                for voice in await self._elevenlabs.cloned_voices(key)
-                if read_mark(voice.description) == mark
-            ]
-        except TzurotError:
-            return None
-        return made[0] if made else None
-
-    async def _delete_lost_clones(
-        self, key: SecretStr, personality_id: str, keep: frozenset[str]
-    ) -> None:
-        """Deletes the clones marked for the personality but those in `keep` (its voice now,
-        and any other still in use). Best effort: what cannot be listed or deleted now stays
-        for the next clone."""
-        try:
-            voices = await self._elevenlabs.cloned_voices(key)
-        except TzurotError as err:
-            log.warning(
-                "voice.lost_clones_not_listed", personality_id=personality_id, reason=err.reason
-            )
-            return
-        for voice in voices:
-            mark = read_mark(voice.description)
-            if mark is None or mark.personality_id != personality_id or voice.voice_id in keep:
-                continue
-            try:
-                deleted = await self._elevenlabs.delete_voice(key, voice.voice_id)
-            except TzurotError as err:
-                log.warning(
-                    "voice.lost_clone_kept", personality_id=personality_id, reason=err.reason
-                )
-                continue
-            log.info(
-                "voice.lost_clone_deleted",
-                personality_id=personality_id,
-                voice_id=voice.voice_id,
-                found=deleted,
-            )
+        """An ElevenLabs Instant Voice Clone's voice id (VoiceClones.clone says the rest)."""
+        return await self._clones.clone(
+            user_id,
+            name,
+            description,
+            samples,
+            personality_id=personality_id,
+            keep_voice_id=keep_voice_id,
+            keep_voice_ids=keep_voice_ids,
+            mark_personality_id=mark_personality_id,
+        )
 
     async def marked_clones(self, user_id: str, personality_id: str) -> list[str]:
-        """The voice ids of the clones in the user's ElevenLabs account marked for the
-        personality (the lost ones among them: a personality's deletion deletes them)."""
-        if not user_id:
-            raise InvalidArgument("user_id", "user_id is required")
-        if not valid_personality_id(personality_id):
-            raise InvalidArgument("personality_id", "not a personality id")
-        key = await self._elevenlabs_key(user_id)
-        with refusal_names_key(ELEVENLABS, "user"):
-            voices = await self._elevenlabs.cloned_voices(key)
-        return [
-            voice.voice_id
-            for voice in voices
-            if (mark := read_mark(voice.description)) is not None
-            and mark.personality_id == personality_id
-        ]
+        """The voice ids of the user's clones marked for the personality."""
+        return await self._clones.marked_clones(user_id, personality_id)
 
     async def delete_voice(self, user_id: str, voice_id: str) -> bool:
         """Deletes an ElevenLabs voice of the user's account; False when it was gone."""
-        if not user_id:
-            raise InvalidArgument("user_id", "user_id is required")
-        if not voice_id.strip():
-            raise InvalidArgument("voice_id", "name the voice to delete")
-        key = await self._elevenlabs_key(user_id)
-        with refusal_names_key(ELEVENLABS, "user"):
-            return await self._elevenlabs.delete_voice(key, voice_id.strip())
+        return await self._clones.delete_voice(user_id, voice_id)
 
     async def check_key(self, api_key: SecretStr) -> KeyCheck:
         """A new ElevenLabs key proven by listing its voices (wallet set); one ElevenLabs
@@ -435,20 +359,6 @@ class VoiceService:
         key = await self._elevenlabs_key(user_id)
         with refusal_names_key(ELEVENLABS, "user"):
             return await self._elevenlabs.check_key(key)
-
-
-def _check_clone(user_id: str, name: str, samples: Sequence[Sample]) -> None:
-    if not user_id:
-        raise InvalidArgument("header.user_id", "user_id is required")
-    if not name.strip():
-        raise InvalidArgument("header.name", "the voice needs a name")
-    if not samples:
-        raise InvalidArgument("sample", "at least one sample is required")
-    if len(samples) > MAX_CLONE_SAMPLES:
-        raise InvalidArgument("sample", f"at most {MAX_CLONE_SAMPLES} samples")
-    for sample in samples:
-        if len(sample.data) > MAX_SAMPLE_BYTES:
-            raise InvalidArgument("sample", f"{sample.filename} is larger than 10 MB")
 
 
 def _check_size(message: VoiceMessage) -> None:

@@ -4,13 +4,16 @@ Each piece of voice work reserves a weight (what it may hold at its largest) fro
 per process, and waits while the budget cannot take it. Waiting is strictly in arrival order:
 a reservation is granted only once every earlier one has been, so a large one (a clone, a
 40-minute speech) is never overtaken forever by a stream of small ones; the price is that a
-small one arriving behind a waiting large one waits for it too. No package we depend on
-offers a weighted semaphore (anyio's CapacityLimiter counts tokens of one), hence this class.
+small one arriving behind a waiting large one waits for it too. A reservation may grow
+(`Reservation.top_up`) only without waiting, and never ahead of a queued one. No package we
+depend on offers a weighted semaphore (anyio's CapacityLimiter counts tokens of one), hence
+this class.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from typing import Any
 
@@ -38,16 +41,24 @@ class WeightedBudget:
 
     def would_wait(self, weight: int) -> bool:
         """Whether `acquire(weight)` would wait now (someone is queued, or too little free)."""
-        return bool(self._waiters) or self._bounded(weight) > self._free
+        return bool(self._waiters) or self.bounded(weight) > self._free
 
     def locked(self) -> bool:
         """Nothing at all could be taken now without waiting (asyncio.Semaphore's sense)."""
         return self.would_wait(1)
 
+    def try_acquire(self, weight: int) -> bool:
+        """Takes `weight` if that needs no wait (the same rule as `acquire`: never ahead of a
+        queued waiter, however much is free); False, and nothing taken, otherwise."""
+        weight = self.bounded(weight)
+        if self.would_wait(weight):
+            return False
+        self._free -= weight
+        return True
+
     async def acquire(self, weight: int) -> None:
-        weight = self._bounded(weight)
-        if not self.would_wait(weight):
-            self._free -= weight
+        weight = self.bounded(weight)
+        if self.try_acquire(weight):
             return
         entry = (weight, asyncio.get_running_loop().create_future())
         self._waiters.append(entry)
@@ -63,7 +74,7 @@ class WeightedBudget:
             raise
 
     def release(self, weight: int) -> None:
-        self._free = min(self.capacity, self._free + self._bounded(weight))
+        self._free = min(self.capacity, self._free + self.bounded(weight))
         self._grant()
 
     def _grant(self) -> None:
@@ -78,19 +89,20 @@ class WeightedBudget:
             self._free -= weight
             waiter.set_result(None)
 
-    def _bounded(self, weight: int) -> int:
+    def bounded(self, weight: int) -> int:
+        """`weight` as taken: at least one unit, at most the whole budget."""
         return min(max(weight, 1), self.capacity)
 
 
 class Reservation:
     """One piece of work's `weight` of a budget: taken once (`take` waits while the budget
-    cannot give it, logged `voice.waiting_for_slot`), given back by `release`, or handed to a
-    conversion's thread, which gives it back when it ends (its caller may have left before: a
-    thread cannot be stopped)."""
+    cannot give it, logged `voice.waiting_for_slot`), grown by `top_up` while held, given back
+    whole by `release`, or handed to a conversion's thread, which gives it back when it ends
+    (its caller may have left before: a thread cannot be stopped)."""
 
     def __init__(self, budget: WeightedBudget, weight: int, work: str) -> None:
         self._budget = budget
-        self.weight = weight
+        self.weight = budget.bounded(weight)  # what `acquire` takes and `release` gives back
         self._work = work
         self._held = False
 
@@ -102,6 +114,17 @@ class Reservation:
         await self._budget.acquire(self.weight)  # cancelled while waiting: nothing taken
         self._held = True
 
+    def top_up(self, weight: int) -> bool:
+        """`weight` more, held from now on, if the budget gives it without waiting (nor
+        overtaking a queued reservation); False, nothing taken, otherwise (or when not held, or
+        when it would pass the whole budget)."""
+        if not self._held or weight < 1 or self.weight + weight > self._budget.capacity:
+            return False
+        if not self._budget.try_acquire(weight):
+            return False
+        self.weight += weight
+        return True
+
     def release(self) -> None:
         if self._held:
             self._held = False
@@ -110,9 +133,9 @@ class Reservation:
     def hand_to(self, running: asyncio.Future[Any]) -> None:
         """The weight is `running`'s from now: given back once it is done, not before."""
         self._held = False
-        running.add_done_callback(self._done)
+        running.add_done_callback(functools.partial(self._done, self.weight))
 
-    def _done(self, running: asyncio.Future[Any]) -> None:
-        self._budget.release(self.weight)
+    def _done(self, weight: int, running: asyncio.Future[Any]) -> None:
+        self._budget.release(weight)
         if not running.cancelled():
             running.exception()  # retrieved: its caller may have left (then nobody reads it)
