@@ -219,7 +219,7 @@ async def test_resolve_mentions_longest_first(connect: Connect) -> None:
 # ---- users, personas ----
 
 
-async def test_user_timezone_and_nsfw(connect: Connect) -> None:
+async def test_user_timezone(connect: Connect) -> None:
     bot = connect("bot")
     user = (await bot.GetUser(gw.GetUserRequest(actor=ALICE))).user
     assert (user.timezone, user.superuser, user.nsfw_verified) == ("UTC", False, False)
@@ -230,13 +230,6 @@ async def test_user_timezone_and_nsfw(connect: Connect) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         "timezone",
     )
-    await fails(
-        bot.VerifyNsfw(gw.VerifyNsfwRequest(actor=ALICE, location=WHERE)),
-        grpc.StatusCode.FAILED_PRECONDITION,
-    )
-    nsfw = common.Location(guild_id="guild-1", channel_id="nsfw", nsfw_channel=True)
-    verified = await bot.VerifyNsfw(gw.VerifyNsfwRequest(actor=ALICE, location=nsfw))
-    assert verified.user.nsfw_verified
 
 
 async def test_personas_default_and_override(connect: Connect) -> None:

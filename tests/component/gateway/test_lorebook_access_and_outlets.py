@@ -48,17 +48,18 @@ async def test_another_users_lorebook_is_not_found(admin: Admin, gateway: Gatewa
     mine, _ = await admin.import_lorebook(alice, _world_info("Ravens."), "Secret Plans", None)
     for ref in ("Secret Plans", mine.id):
         with pytest.raises(NotFound) as caught:
-            await admin.get_lorebook(bob, ref)
+            await admin.export_lorebook(bob, ref, "lorebook_v3")
         assert caught.value.reason == "LOREBOOK_NOT_FOUND"
         with pytest.raises(NotFound) as caught:
             await admin.delete_lorebook(bob, ref)
         assert caught.value.reason == "LOREBOOK_NOT_FOUND"
     with pytest.raises(NotFound) as absent:
-        await admin.get_lorebook(bob, "No Such Book")
+        await admin.export_lorebook(bob, "No Such Book", "lorebook_v3")
     assert absent.value.reason == "LOREBOOK_NOT_FOUND"
     superuser = Principal(None)
-    assert (await admin.get_lorebook(superuser, "Secret Plans")).id == mine.id
-    assert (await admin.get_lorebook(alice, "Secret Plans")).id == mine.id
+    for who in (superuser, alice):
+        _, filename = await admin.export_lorebook(who, "Secret Plans", "lorebook_v3")
+        assert filename == "secret-plans.json"
 
 
 async def test_a_replace_whose_attach_fails_leaves_the_book_as_it_was(
@@ -81,7 +82,8 @@ async def test_a_replace_whose_attach_fails_leaves_the_book_as_it_was(
             manage_channels=True,
         )
     monkeypatch.undo()
-    kept = await admin.get_lorebook(alice, first.id)
+    kept = await admin._db.get_lorebook(first.id)
+    assert kept is not None
     assert [entry.content for entry in kept.book.entries] == ["Before."]
     assert kept.attachments == ()
 

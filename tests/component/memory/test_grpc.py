@@ -256,7 +256,6 @@ GATEWAY_ONLY = {
     "DeleteTurns",
     "ClearTurns",
     "RemoveLastExchange",
-    "SetTurnMessageIds",
     "ForgetUser",
     "ForgetPersonality",
     "ExportUser",
@@ -288,9 +287,6 @@ def calls() -> dict[str, Callable[[Stub], Awaitable[Any]]]:
             mem.RemoveLastExchangeRequest(
                 channel_id=CHANNEL, personality_id=PERSONA, user_id="nobody"
             )
-        ),
-        "SetTurnMessageIds": lambda s: s.SetTurnMessageIds(
-            mem.SetTurnMessageIdsRequest(job_id="job-authz", assistant_message_ids=["a0-1"])
         ),
         "PruneHistory": lambda s: s.PruneHistory(
             mem.PruneHistoryRequest(older_than=Timestamp(seconds=1))

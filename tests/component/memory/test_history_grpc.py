@@ -128,42 +128,6 @@ async def test_bad_page_tokens_are_invalid_arguments(connect: Connect) -> None:
         assert error.field in {"page_token", "max_tokens"}
 
 
-async def test_set_turn_message_ids_after_delivery(connect: Connect) -> None:
-    gateway = connect("gateway")
-    await gateway.StoreExchange(exchange(1))
-    updated = await gateway.SetTurnMessageIds(
-        mem.SetTurnMessageIdsRequest(
-            job_id="job-001", user_message_ids=["m-user"], assistant_message_ids=["m-1", "m-2"]
-        )
-    )
-    assert [list(t.message_ids) for t in updated.turns] == [["m-user"], ["m-1", "m-2"]]
-    found = await gateway.FindTurnsByMessageId(
-        mem.FindTurnsByMessageIdRequest(message_ids=["m-2", "a1"])
-    )
-    assert [(t.role, list(t.message_ids)) for t in found.turns] == [(A, ["m-1", "m-2"])]
-
-    only_answer = await gateway.SetTurnMessageIds(
-        mem.SetTurnMessageIdsRequest(job_id="job-001", assistant_message_ids=["m-3"])
-    )
-    assert [list(t.message_ids) for t in only_answer.turns] == [["m-user"], ["m-3"]]
-
-    with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await gateway.SetTurnMessageIds(
-            mem.SetTurnMessageIdsRequest(job_id="job-404", user_message_ids=["x"])
-        )
-    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.aio.AioRpcError) as empty:
-        await gateway.SetTurnMessageIds(mem.SetTurnMessageIdsRequest(job_id="job-001"))
-    error = from_rpc_error(empty.value)
-    assert isinstance(error, InvalidArgument)
-    assert error.field == "user_message_ids"
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await connect("inference").SetTurnMessageIds(
-            mem.SetTurnMessageIdsRequest(job_id="job-001", user_message_ids=["x"])
-        )
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-
 async def age(memory_url: str, job_ids: list[str], days: int) -> None:
     engine = create_engine(memory_url)
     try:

@@ -295,42 +295,29 @@ async def test_too_many_attachments(inference: Inference, cdn: Cdn) -> None:
     assert cdn.hits == []
 
 
-async def test_describe_and_transcribe_use_cases(
-    inference: Inference, fake: FakeProvider, cdn: Cdn
-) -> None:
-    fake.enqueue("A cat.")
-    described = await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
-    assert described.text == "A cat."
-    [paid] = described.paid
-    assert (paid.request_type, paid.model) == ("image_description", "fake/vision")
-    assert paid.usage.input_tokens > 0
-    assert fake.chat_requests()[-1].body["model"] == "fake/vision"
-    fake.transcript = "hi there"
-    fake.enqueue("Hi there.")
-    heard = await inference.transcribe_audio(
-        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
-    )
-    assert heard.text == "Hi there."
-    assert [(p.request_type, p.model) for p in heard.paid] == [
-        ("transcription", "whisper-1"),
-        ("transcript_cleanup", "fake/cheap"),
-    ]
-
-
 async def test_a_failed_cleanup_keeps_the_raw_transcript(
     inference: Inference, fake: FakeProvider, cdn: Cdn
 ) -> None:
-    """The transcription is paid for already: a clean-up that fails leaves it raw."""
+    """The transcription is paid for already: a clean-up that fails leaves it raw, and, as it
+    failed otherwise than by refusing the user's key, the reading names no key."""
     fake.transcript = "um hello there"
     fake.cut_after_chunks = 0  # the clean-up's stream ends before any answer: UNAVAILABLE
-    heard = await inference.transcribe_audio(
-        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
-    )
-    assert heard.text == "um hello there"
-    assert [p.request_type for p in heard.paid] == ["transcription"]
+    events: list[object] = []
+    asked = 0
+    async for event in inference.generate_reply(request("fake/echo", voice_note(cdn))):
+        events.append(event)
+        if isinstance(event, AttachmentRead):
+            asked = len(fake.chat_requests())
+            fake.cut_after_chunks = None  # the answer streams whole
+    read, finished = events[0], events[-1]
+    assert isinstance(read, AttachmentRead)
+    assert isinstance(finished, ReplyFinished)
+    assert read.attachment.description == "um hello there"
+    assert [p.request_type for p in read.paid] == ["transcription"]
+    assert read.refused_key_providers == ()
     # The clean-up was asked, and failed; as nothing of it came, it was asked again as an
     # answer would be (retries.py), then given up.
-    assert len(fake.chat_requests()) == 1 + RETRIES.failure_retries
+    assert asked == 1 + RETRIES.failure_retries
 
 
 async def test_each_paid_reading_is_announced_before_the_answer(
@@ -500,9 +487,6 @@ async def test_a_cleanup_refusing_the_users_key_is_reported_not_used(
         fake.transcript = "um hello there"
         fake.enqueue("Hi.")  # the answer (the refused clean-up takes none)
         events = [e async for e in inference.generate_reply(request("fake/echo", voice_note(cdn)))]
-        heard = await inference.transcribe_audio(
-            "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
-        )
     finally:
         await llm.aclose()
         await client.aclose()
@@ -513,18 +497,6 @@ async def test_a_cleanup_refusing_the_users_key_is_reported_not_used(
     assert [p.request_type for p in read.paid] == ["transcription"]
     assert read.refused_key_providers == ("cleanai",)
     assert finished.report.user_key_providers == ("fakeai",)
-    assert (heard.text, heard.refused_keys) == ("um hello there", ("cleanai",))
-
-
-async def test_a_cleanup_failing_otherwise_names_no_key(
-    inference: Inference, fake: FakeProvider, cdn: Cdn
-) -> None:
-    fake.transcript = "um hello there"
-    fake.cut_after_chunks = 0  # the clean-up's stream ends before any answer: UNAVAILABLE
-    heard = await inference.transcribe_audio(
-        "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", ""
-    )
-    assert (heard.text, heard.refused_keys) == ("um hello there", ())
 
 
 # -- rate limits and failures of the helper models: retries.py, as for an answer ------------
@@ -581,25 +553,30 @@ async def test_a_rate_limited_description_is_reported_with_its_retry_after(
     inference: Inference, fake: FakeProvider, cdn: Cdn
 ) -> None:
     fake.fail_next(429, times=3, retry_after=MAX_RATE_LIMIT_WAIT_SECONDS + 10, path=CHAT)
-    with pytest.raises(ResourceExhausted) as caught:
-        async with asyncio.timeout(GUARD_SECONDS):
-            await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
-    assert caught.value.reason == "PROVIDER_RATE_LIMITED"
-    assert caught.value.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
-    assert len(fake.chat_requests()) == 1
+    async with asyncio.timeout(GUARD_SECONDS):
+        err = await failure(inference, request("fake/echo", image(cdn)))
+    assert isinstance(err, ResourceExhausted)
+    assert err.reason == "PROVIDER_RATE_LIMITED"
+    assert err.retry_after_seconds == pytest.approx(MAX_RATE_LIMIT_WAIT_SECONDS + 10)
+    assert len(fake.chat_requests()) == 1  # the description's: no answer asked for
 
 
 async def test_a_short_rate_limit_on_a_description_is_waited_out_once(
     inference: Inference, fake: FakeProvider, cdn: Cdn
 ) -> None:
     fake.fail_next(429, times=2, retry_after=0.05, path=CHAT)  # the SDK asked a third time
-    with pytest.raises(ResourceExhausted):
-        await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
+    err = await failure(inference, request("fake/echo", image(cdn)))
+    assert isinstance(err, ResourceExhausted)
     assert len(fake.chat_requests()) == 2  # asked once more after the wait, then told
     fake.fail_next(429, retry_after=0.05, path=CHAT)
-    fake.enqueue("A cat.")
-    described = await inference.describe_image("u-1", f"{cdn.base}/cat.png", "image/png", "", "")
-    assert (described.text, len(fake.chat_requests())) == ("A cat.", 4)
+    fake.enqueue("A cat.")  # the description
+    fake.enqueue("Nice cat.")
+    events = [e async for e in inference.generate_reply(request("fake/echo", image(cdn)))]
+    read, finished = events[0], events[-1]
+    assert isinstance(read, AttachmentRead)
+    assert isinstance(finished, ReplyFinished)
+    assert (read.attachment.description, finished.content) == ("A cat.", "Nice cat.")
+    assert len(fake.chat_requests()) == 5  # the description twice more, then the answer
 
 
 async def test_a_rate_limit_longer_than_the_callers_deadline_is_reported_at_once(
@@ -607,10 +584,15 @@ async def test_a_rate_limit_longer_than_the_callers_deadline_is_reported_at_once
 ) -> None:
     """5 s is under the cap, but the caller (its gRPC deadline) waits only 2 s more."""
     fake.fail_next(429, times=3, retry_after=5.0, path=TRANSCRIPTIONS)
+
+    async def reply() -> None:
+        async for _ in inference.generate_reply(
+            request("fake/echo", voice_note(cdn)), time_limit=2.0
+        ):
+            pass
+
     with pytest.raises(ResourceExhausted) as caught:
         async with asyncio.timeout(2.0):
-            await inference.transcribe_audio(
-                "u-1", f"{cdn.base}/voice.ogg", "audio/ogg", "v.ogg", "", time_limit=2.0
-            )
+            await reply()
     assert caught.value.retry_after_seconds == pytest.approx(5.0)
     assert len(fake.transcription_requests()) == 1

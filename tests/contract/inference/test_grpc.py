@@ -477,19 +477,6 @@ async def test_bad_global_cleanup_rule_fails_at_start(start: Start) -> None:
         await start(cleanup_rules=[{"pattern": "(", "replacement": ""}])
 
 
-async def test_describe_image_needs_a_user(start: Start, connect: Connect) -> None:
-    app = await start()
-    stub = connect(app, "gateway")
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.DescribeImage(inf.DescribeImageRequest())
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.TranscribeAudio(inf.TranscribeAudioRequest(user_id=USER))
-    err = from_rpc_error(caught.value)
-    assert isinstance(err, InvalidArgument)
-    assert err.field == "audio.url"
-
-
 async def test_unknown_advanced_parameter_is_refused_before_any_call(
     start: Start, connect: Connect, backends: Backends, fake: FakeProvider
 ) -> None:

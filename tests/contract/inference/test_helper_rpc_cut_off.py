@@ -1,9 +1,8 @@
-"""Helper RPCs whose provider call failed once its request went out, over real mTLS gRPC with
-the fake provider: the call may have been billed, and an error has no body, so its estimate
-rides in the status details (inference's UsageSpent, failed, each Usage estimated) beside
-ErrorInfo, for the caller to record. A call refused, or never sent, carries none. A
-TranscribeAudio whose clean-up broke off still succeeds (the raw transcript): its
-`cleanup_usage` is the clean-up's estimate with Usage.failed set."""
+"""A helper RPC (ExtractFacts) whose provider call failed once its request went out, over real
+mTLS gRPC with the fake provider: the call may have been billed, and an error has no body, so
+its estimate rides in the status details (inference's UsageSpent, failed, each Usage
+estimated) beside ErrorInfo, for the caller to record. A call refused, or never sent, carries
+none."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from tzurot.inference.app import InferenceApp, start_inference
 from tzurot.inference.config import InferenceSettings
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError, from_rpc_error
-from tzurot.testing.cdn import local_cdn
 from tzurot.testing.channels import channels_to
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import common_pb2 as common
@@ -27,7 +25,7 @@ from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
 from .conftest import Backends
-from .cut_off_support import ATTACHMENTS, CLEANED, words
+from .cut_off_support import words
 
 pytestmark = pytest.mark.contract
 
@@ -48,14 +46,8 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 
 @pytest.fixture
-async def cdn() -> AsyncIterator[str]:
-    async with local_cdn(ATTACHMENTS) as base_url:
-        yield base_url
-
-
-@pytest.fixture
 async def inference(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncIterator[Connect]:
-    """Starts inference (gateway's stub to it): the fake provider as every helper model's."""
+    """Starts inference (gateway's stub to it) on the fake provider."""
     backends.vault.keys[(USER, "fakeai")] = KEY
     apps: list[InferenceApp] = []
     async with channels_to("inference", pki) as open_channel:
@@ -71,13 +63,6 @@ async def inference(pki: Path, backends: Backends, fake: FakeProvider) -> AsyncI
                 "provider_max_retries": 1,
                 "provider_timeout_seconds": 10.0,
                 "grace_seconds": 0.5,
-                "attachment_hosts": ["127.0.0.1"],
-                "vision_provider": "fakeai",
-                "vision_model": "fake/vision",
-                "transcription_provider": "fakeai",
-                "transcription_model": "whisper-1",
-                "transcript_cleanup_provider": "fakeai",
-                "transcript_cleanup_model": "fake/cheap",
                 **overrides,
             }
             app = await start_inference(InferenceSettings.model_validate(fields))
@@ -104,15 +89,6 @@ def facts_request() -> inf.ExtractFactsRequest:
             common.Turn(role=common.ROLE_USER, author_name="Ann", content="I moved to Oslo."),
             common.Turn(role=common.ROLE_ASSISTANT, author_name="Lilith", content="Cold."),
         ],
-    )
-
-
-def voice_request(cdn: str) -> inf.TranscribeAudioRequest:
-    return inf.TranscribeAudioRequest(
-        user_id=USER,
-        audio=common.Attachment(
-            url=f"{cdn}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
-        ),
     )
 
 
@@ -180,49 +156,3 @@ async def test_extract_facts_refused_or_never_begun_carries_no_usage(
     err = await failed(stub.ExtractFacts(facts_request(), timeout=10.0))
     assert err.reason == "PROVIDER_UNAVAILABLE"
     assert err.detail(inf.UsageSpent) is None
-
-
-async def test_describe_image_broken_mid_stream_carries_its_estimate_in_the_error(
-    inference: Connect, fake: FakeProvider, cdn: str
-) -> None:
-    fake.enqueue("A grey cat asleep on a red sofa by the window")
-    fake.drop_after_chunks = 4
-    request = inf.DescribeImageRequest(
-        user_id=USER, image=common.Attachment(url=f"{cdn}/cat.png", content_type="image/png")
-    )
-    err = await failed((await inference()).DescribeImage(request, timeout=10.0))
-    assert err.reason == "PROVIDER_UNAVAILABLE"
-    usage = the_estimate(err)
-    assert (usage.request_type, usage.model) == ("image_description", "fake/vision")
-    assert usage.input_tokens > 0
-    assert usage.output_tokens > 0
-
-
-async def test_transcribe_audio_with_its_cleanup_broken_says_the_cleanup_failed(
-    inference: Connect, fake: FakeProvider, cdn: str
-) -> None:
-    """The transcript goes back raw; the clean-up's estimate is its cleanup_usage, failed."""
-    fake.transcript = "um hello there lilith how are you"
-    fake.enqueue(CLEANED)
-    fake.drop_after_chunks = 2
-    reply = await (await inference()).TranscribeAudio(voice_request(cdn), timeout=10.0)
-    assert reply.transcript == fake.transcript  # raw: not cleaned
-    assert reply.usage.request_type == "transcription"
-    assert not reply.usage.failed
-    cleanup = reply.cleanup_usage
-    assert (cleanup.request_type, cleanup.model) == ("transcript_cleanup", "fake/cheap")
-    assert cleanup.failed
-    assert cleanup.estimated
-    assert cleanup.output_tokens == TokenCounter("fake/cheap").count(words(CLEANED, 2))
-
-
-async def test_transcribe_audio_cleaned_says_nothing_failed(
-    inference: Connect, fake: FakeProvider, cdn: str
-) -> None:
-    fake.transcript = "um hello there lilith how are you"
-    fake.enqueue(CLEANED)
-    reply = await (await inference()).TranscribeAudio(voice_request(cdn), timeout=10.0)
-    assert reply.transcript == CLEANED
-    assert reply.HasField("cleanup_usage")
-    assert not reply.cleanup_usage.failed
-    assert not reply.cleanup_usage.estimated

@@ -36,6 +36,9 @@ VISION = ModelName("openai", "gpt-4o-mini")
 VOICE = AttachmentRef(
     url="https://cdn.test/voice.ogg", content_type="audio/ogg", filename="voice.ogg", size_bytes=34
 )
+IMAGE = AttachmentRef(
+    url="https://cdn.test/cat.png", content_type="image/png", filename="cat.png", size_bytes=28
+)
 
 
 class Vault:
@@ -123,8 +126,9 @@ class NoHistory:
         return []
 
 
-def voice_message(*, free_use: bool = False) -> ReplyRequest:
-    """A voice note for an answer on OpenRouter; transcription is on OpenAI."""
+def voice_message(*, free_use: bool = False, attachment: AttachmentRef = VOICE) -> ReplyRequest:
+    """A voice note (or another attachment) for an answer on OpenRouter, by a model without
+    vision; transcription and image description are on OpenAI."""
     return ReplyRequest(
         job_id="job-1",
         user_id=USER,
@@ -133,7 +137,7 @@ def voice_message(*, free_use: bool = False) -> ReplyRequest:
         character=Character(id="p-1", name="Lilith", system_prompt="You are Lilith."),
         model=ModelChoice(provider="openrouter", model="m/one", free_use=free_use),
         content="",
-        attachments=(VOICE,),
+        attachments=(attachment,),
     )
 
 
@@ -168,23 +172,11 @@ async def test_a_refused_operator_key_says_system() -> None:
     }
 
 
-async def test_transcribe_audio_names_the_refused_key() -> None:
-    inference, _ = make(user_keys={"openai"})
-    with pytest.raises(FailedPrecondition) as caught:
-        await inference.transcribe_audio(USER, VOICE.url, "audio/ogg", "voice.ogg", "")
-    assert whose(caught.value) == {
-        "provider": "openai",
-        "key_source": "user",
-        "reason": "INVALID_API_KEY",
-    }
-
-
 async def test_a_refused_description_key_of_the_user_names_it() -> None:
-    inference, llm = make(user_keys={"openai"})
-    with pytest.raises(FailedPrecondition) as caught:
-        await inference.describe_image(USER, "https://cdn.test/cat.png", "image/png", "", "")
-    assert llm.asked == [("chat", "openai")]
-    assert whose(caught.value) == {
+    inference, llm = make(user_keys={"openrouter", "openai"})
+    err = await refusal_of_reply(inference, voice_message(attachment=IMAGE))
+    assert llm.asked == [("chat", "openai")]  # refused before the answer was asked
+    assert whose(err) == {
         "provider": "openai",
         "key_source": "user",
         "reason": "INVALID_API_KEY",
@@ -211,8 +203,7 @@ async def test_another_providers_refusal_is_not_claimed_for_this_key() -> None:
         async def transcribe(self, provider: Provider, *args: Any, **kwargs: Any) -> Transcript:
             raise _refused(Provider("elsewhere", "https://elsewhere.test/v1"))
 
-    inference, _ = make(user_keys={"openai"})
+    inference, _ = make(user_keys={"openrouter", "openai"})
     inference._attachments = AttachmentReader(Cdn(), OtherRefuses(), AttachmentLimits())
-    with pytest.raises(FailedPrecondition) as caught:
-        await inference.transcribe_audio(USER, VOICE.url, "audio/ogg", "voice.ogg", "")
-    assert "key_source" not in caught.value.metadata
+    err = await refusal_of_reply(inference, voice_message())
+    assert "key_source" not in err.metadata

@@ -318,9 +318,8 @@ class Usage(_message.Message):
     """
     failed: _builtins.bool
     """Paid but not delivered (usage_log.failed): the call failed once its request had gone out
-    (the provider may have billed it), so a response that succeeded can carry a helper call
-    that failed beside the ones it delivered (TranscribeAudioResponse.cleanup_usage). An older
-    reader takes it as delivered; inside a UsageSpent, UsageSpent.failed says it for all.
+    (the provider may have billed it). An older reader takes it as delivered; inside a
+    UsageSpent, UsageSpent.failed says it for all.
     """
     def __init__(
         self,

@@ -1545,50 +1545,6 @@ class SetTimezoneResponse(_message.Message):
 Global___SetTimezoneResponse: _TypeAlias = SetTimezoneResponse  # noqa: Y015
 
 @_typing.final
-class VerifyNsfwRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACTOR_FIELD_NUMBER: _builtins.int
-    LOCATION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def actor(self) -> _common_pb2.Actor: ...
-    @_builtins.property
-    def location(self) -> _common_pb2.Location: ...
-    def __init__(
-        self,
-        *,
-        actor: _common_pb2.Actor | None = ...,
-        location: _common_pb2.Location | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___VerifyNsfwRequest: _TypeAlias = VerifyNsfwRequest  # noqa: Y015
-
-@_typing.final
-class VerifyNsfwResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    USER_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def user(self) -> Global___User: ...
-    def __init__(
-        self,
-        *,
-        user: Global___User | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___VerifyNsfwResponse: _TypeAlias = VerifyNsfwResponse  # noqa: Y015
-
-@_typing.final
 class Persona(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -3899,49 +3855,6 @@ class ListLorebooksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListLorebooksResponse: _TypeAlias = ListLorebooksResponse  # noqa: Y015
-
-@_typing.final
-class GetLorebookRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACTOR_FIELD_NUMBER: _builtins.int
-    LOREBOOK_FIELD_NUMBER: _builtins.int
-    lorebook: _builtins.str
-    @_builtins.property
-    def actor(self) -> _common_pb2.Actor: ...
-    def __init__(
-        self,
-        *,
-        actor: _common_pb2.Actor | None = ...,
-        lorebook: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "lorebook", b"lorebook"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetLorebookRequest: _TypeAlias = GetLorebookRequest  # noqa: Y015
-
-@_typing.final
-class GetLorebookResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    LOREBOOK_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def lorebook(self) -> _common_pb2.Lorebook: ...
-    def __init__(
-        self,
-        *,
-        lorebook: _common_pb2.Lorebook | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lorebook", b"lorebook"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetLorebookResponse: _TypeAlias = GetLorebookResponse  # noqa: Y015
 
 @_typing.final
 class DeleteLorebookRequest(_message.Message):

@@ -136,11 +136,6 @@ class GatewayServiceStub:
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetTimezoneRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetTimezoneResponse.FromString,
                 _registered_method=True)
-        self.VerifyNsfw = channel.unary_unary(
-                '/tzurot.v1.GatewayService/VerifyNsfw',
-                request_serializer=tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwResponse.FromString,
-                _registered_method=True)
         self.SetPersona = channel.unary_unary(
                 '/tzurot.v1.GatewayService/SetPersona',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonaRequest.SerializeToString,
@@ -345,11 +340,6 @@ class GatewayServiceStub:
                 '/tzurot.v1.GatewayService/ListLorebooks',
                 request_serializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.FromString,
-                _registered_method=True)
-        self.GetLorebook = channel.unary_unary(
-                '/tzurot.v1.GatewayService/GetLorebook',
-                request_serializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.FromString,
                 _registered_method=True)
         self.DeleteLorebook = channel.unary_unary(
                 '/tzurot.v1.GatewayService/DeleteLorebook',
@@ -619,12 +609,6 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetTimezone(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def VerifyNsfw(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -904,12 +888,6 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetLorebook(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def DeleteLorebook(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -1184,11 +1162,6 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetTimezoneRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.SetTimezoneResponse.SerializeToString,
             ),
-            'VerifyNsfw': grpc.unary_unary_rpc_method_handler(
-                    servicer.VerifyNsfw,
-                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwResponse.SerializeToString,
-            ),
             'SetPersona': grpc.unary_unary_rpc_method_handler(
                     servicer.SetPersona,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.SetPersonaRequest.FromString,
@@ -1393,11 +1366,6 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListLorebooks,
                     request_deserializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.SerializeToString,
-            ),
-            'GetLorebook': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetLorebook,
-                    request_deserializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.SerializeToString,
             ),
             'DeleteLorebook': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteLorebook,
@@ -2044,33 +2012,6 @@ class GatewayService:
             '/tzurot.v1.GatewayService/SetTimezone',
             tzurot_dot_v1_dot_gateway__pb2.SetTimezoneRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.SetTimezoneResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def VerifyNsfw(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tzurot.v1.GatewayService/VerifyNsfw',
-            tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwRequest.SerializeToString,
-            tzurot_dot_v1_dot_gateway__pb2.VerifyNsfwResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -3178,33 +3119,6 @@ class GatewayService:
             '/tzurot.v1.GatewayService/ListLorebooks',
             tzurot_dot_v1_dot_gateway__pb2.ListLorebooksRequest.SerializeToString,
             tzurot_dot_v1_dot_gateway__pb2.ListLorebooksResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetLorebook(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tzurot.v1.GatewayService/GetLorebook',
-            tzurot_dot_v1_dot_gateway__pb2.GetLorebookRequest.SerializeToString,
-            tzurot_dot_v1_dot_gateway__pb2.GetLorebookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,7 +87,6 @@ class GatewayServiceStub:
     GetUser: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]
     """Users and personas."""
     SetTimezone: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]
-    VerifyNsfw: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.VerifyNsfwRequest, _gateway_pb2.VerifyNsfwResponse]
     SetPersona: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SetPersonaRequest, _gateway_pb2.SetPersonaResponse]
     GetPersona: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonaRequest, _gateway_pb2.GetPersonaResponse]
     CreateLlmConfig: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CreateLlmConfigRequest, _gateway_pb2.CreateLlmConfigResponse]
@@ -165,7 +164,6 @@ class GatewayServiceStub:
     """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book."""
     ExportLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportLorebookRequest, _gateway_pb2.ExportLorebookResponse]
     ListLorebooks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListLorebooksRequest, _gateway_pb2.ListLorebooksResponse]
-    GetLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetLorebookRequest, _gateway_pb2.GetLorebookResponse]
     DeleteLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DeleteLorebookRequest, _gateway_pb2.DeleteLorebookResponse]
     AttachLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.AttachLorebookRequest, _gateway_pb2.AttachLorebookResponse]
     DetachLorebook: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]
@@ -284,7 +282,6 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     GetUser: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetUserRequest, _gateway_pb2.GetUserResponse]  # type: ignore[assignment]
     """Users and personas."""
     SetTimezone: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetTimezoneRequest, _gateway_pb2.SetTimezoneResponse]  # type: ignore[assignment]
-    VerifyNsfw: _aio.UnaryUnaryMultiCallable[_gateway_pb2.VerifyNsfwRequest, _gateway_pb2.VerifyNsfwResponse]  # type: ignore[assignment]
     SetPersona: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SetPersonaRequest, _gateway_pb2.SetPersonaResponse]  # type: ignore[assignment]
     GetPersona: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetPersonaRequest, _gateway_pb2.GetPersonaResponse]  # type: ignore[assignment]
     CreateLlmConfig: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CreateLlmConfigRequest, _gateway_pb2.CreateLlmConfigResponse]  # type: ignore[assignment]
@@ -362,7 +359,6 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Lorebooks (World Info): SillyTavern world info JSON, `lorebook_v3`, or a card's book."""
     ExportLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportLorebookRequest, _gateway_pb2.ExportLorebookResponse]  # type: ignore[assignment]
     ListLorebooks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListLorebooksRequest, _gateway_pb2.ListLorebooksResponse]  # type: ignore[assignment]
-    GetLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetLorebookRequest, _gateway_pb2.GetLorebookResponse]  # type: ignore[assignment]
     DeleteLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DeleteLorebookRequest, _gateway_pb2.DeleteLorebookResponse]  # type: ignore[assignment]
     AttachLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.AttachLorebookRequest, _gateway_pb2.AttachLorebookResponse]  # type: ignore[assignment]
     DetachLorebook: _aio.UnaryUnaryMultiCallable[_gateway_pb2.DetachLorebookRequest, _gateway_pb2.DetachLorebookResponse]  # type: ignore[assignment]
@@ -592,13 +588,6 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.SetTimezoneRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.SetTimezoneResponse, _abc.Awaitable[_gateway_pb2.SetTimezoneResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def VerifyNsfw(
-        self,
-        request: _gateway_pb2.VerifyNsfwRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_gateway_pb2.VerifyNsfwResponse, _abc.Awaitable[_gateway_pb2.VerifyNsfwResponse]]: ...
 
     @_abc_1.abstractmethod
     def SetPersona(
@@ -922,13 +911,6 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.ListLorebooksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListLorebooksResponse, _abc.Awaitable[_gateway_pb2.ListLorebooksResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def GetLorebook(
-        self,
-        request: _gateway_pb2.GetLorebookRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_gateway_pb2.GetLorebookResponse, _abc.Awaitable[_gateway_pb2.GetLorebookResponse]]: ...
 
     @_abc_1.abstractmethod
     def DeleteLorebook(

@@ -578,7 +578,7 @@ Global___RoundsBilled: _TypeAlias = RoundsBilled  # noqa: Y015
 class UsageSpent(_message.Message):
     """What a reply paid for, outside ReplyFinished.usage: one usage_log row per Usage.
     Also packed (google.protobuf.Any) among the status details of a helper RPC's error
-    (ExtractFacts, DescribeImage), beside ErrorInfo, with failed set: the call that failed once
+    (ExtractFacts), beside ErrorInfo, with failed set: the call that failed once
     its request went out, estimated (the provider may have billed it; the error has no body).
     The caller records it before handling the error; a caller that knows no such detail
     ignores it, and an older inference sends none.
@@ -767,126 +767,6 @@ class ListProvidersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProvidersResponse: _TypeAlias = ListProvidersResponse  # noqa: Y015
-
-@_typing.final
-class DescribeImageRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    USER_ID_FIELD_NUMBER: _builtins.int
-    IMAGE_FIELD_NUMBER: _builtins.int
-    VISION_CONFIG_FIELD_NUMBER: _builtins.int
-    user_id: _builtins.str
-    @_builtins.property
-    def image(self) -> _common_pb2.Attachment: ...
-    @_builtins.property
-    def vision_config(self) -> _common_pb2.ResolvedLlmConfig: ...
-    def __init__(
-        self,
-        *,
-        user_id: _builtins.str = ...,
-        image: _common_pb2.Attachment | None = ...,
-        vision_config: _common_pb2.ResolvedLlmConfig | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["image", b"image", "vision_config", b"vision_config"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["image", b"image", "user_id", b"user_id", "vision_config", b"vision_config"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___DescribeImageRequest: _TypeAlias = DescribeImageRequest  # noqa: Y015
-
-@_typing.final
-class DescribeImageResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    USAGE_FIELD_NUMBER: _builtins.int
-    description: _builtins.str
-    @_builtins.property
-    def usage(self) -> _common_pb2.Usage:
-        """The description's call (request_type "image_description")."""
-
-    def __init__(
-        self,
-        *,
-        description: _builtins.str = ...,
-        usage: _common_pb2.Usage | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "usage", b"usage"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___DescribeImageResponse: _TypeAlias = DescribeImageResponse  # noqa: Y015
-
-@_typing.final
-class TranscribeAudioRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    USER_ID_FIELD_NUMBER: _builtins.int
-    AUDIO_FIELD_NUMBER: _builtins.int
-    PROVIDER_FIELD_NUMBER: _builtins.int
-    user_id: _builtins.str
-    provider: _builtins.str
-    @_builtins.property
-    def audio(self) -> _common_pb2.Attachment: ...
-    def __init__(
-        self,
-        *,
-        user_id: _builtins.str = ...,
-        audio: _common_pb2.Attachment | None = ...,
-        provider: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "provider", b"provider", "user_id", b"user_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___TranscribeAudioRequest: _TypeAlias = TranscribeAudioRequest  # noqa: Y015
-
-@_typing.final
-class TranscribeAudioResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TRANSCRIPT_FIELD_NUMBER: _builtins.int
-    USAGE_FIELD_NUMBER: _builtins.int
-    CLEANUP_USAGE_FIELD_NUMBER: _builtins.int
-    REFUSED_KEY_PROVIDERS_FIELD_NUMBER: _builtins.int
-    transcript: _builtins.str
-    @_builtins.property
-    def usage(self) -> _common_pb2.Usage:
-        """The transcription's call (request_type "transcription")."""
-
-    @_builtins.property
-    def cleanup_usage(self) -> _common_pb2.Usage:
-        """The clean-up's call (request_type "transcript_cleanup"); unset when none was paid. With
-        Usage.failed (and estimated) set: the clean-up failed once its request went out (the
-        transcript is then the raw one), paid, not delivered.
-        """
-
-    @_builtins.property
-    def refused_key_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """As AttachmentRead.refused_key_providers: the clean-up's provider when it refused the
-        user's own key (the transcript is then the raw one).
-        """
-
-    def __init__(
-        self,
-        *,
-        transcript: _builtins.str = ...,
-        usage: _common_pb2.Usage | None = ...,
-        cleanup_usage: _common_pb2.Usage | None = ...,
-        refused_key_providers: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "usage", b"usage"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleanup_usage", b"cleanup_usage", "refused_key_providers", b"refused_key_providers", "transcript", b"transcript", "usage", b"usage"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___TranscribeAudioResponse: _TypeAlias = TranscribeAudioResponse  # noqa: Y015
 
 @_typing.final
 class ListSkillsRequest(_message.Message):

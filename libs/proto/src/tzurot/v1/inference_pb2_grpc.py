@@ -51,16 +51,6 @@ class InferenceServiceStub:
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.FromString,
                 _registered_method=True)
-        self.DescribeImage = channel.unary_unary(
-                '/tzurot.v1.InferenceService/DescribeImage',
-                request_serializer=tzurot_dot_v1_dot_inference__pb2.DescribeImageRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_inference__pb2.DescribeImageResponse.FromString,
-                _registered_method=True)
-        self.TranscribeAudio = channel.unary_unary(
-                '/tzurot.v1.InferenceService/TranscribeAudio',
-                request_serializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.FromString,
-                _registered_method=True)
         self.ListSkills = channel.unary_unary(
                 '/tzurot.v1.InferenceService/ListSkills',
                 request_serializer=tzurot_dot_v1_dot_inference__pb2.ListSkillsRequest.SerializeToString,
@@ -118,20 +108,6 @@ class InferenceServiceServicer:
         """The providers a user may hold a key for, as this inference is configured: gateway's
         wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def DescribeImage(self, request, context):
-        """A failure once the description's request went out (its stream broke, no answer in time)
-        carries the call's estimate in the error's status details (UsageSpent, failed).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def TranscribeAudio(self, request, context):
-        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -203,16 +179,6 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ListProviders,
                     request_deserializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.SerializeToString,
-            ),
-            'DescribeImage': grpc.unary_unary_rpc_method_handler(
-                    servicer.DescribeImage,
-                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.DescribeImageRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_inference__pb2.DescribeImageResponse.SerializeToString,
-            ),
-            'TranscribeAudio': grpc.unary_unary_rpc_method_handler(
-                    servicer.TranscribeAudio,
-                    request_deserializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.SerializeToString,
             ),
             'ListSkills': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSkills,
@@ -328,60 +294,6 @@ class InferenceService:
             '/tzurot.v1.InferenceService/ListProviders',
             tzurot_dot_v1_dot_inference__pb2.ListProvidersRequest.SerializeToString,
             tzurot_dot_v1_dot_inference__pb2.ListProvidersResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def DescribeImage(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tzurot.v1.InferenceService/DescribeImage',
-            tzurot_dot_v1_dot_inference__pb2.DescribeImageRequest.SerializeToString,
-            tzurot_dot_v1_dot_inference__pb2.DescribeImageResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def TranscribeAudio(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tzurot.v1.InferenceService/TranscribeAudio',
-            tzurot_dot_v1_dot_inference__pb2.TranscribeAudioRequest.SerializeToString,
-            tzurot_dot_v1_dot_inference__pb2.TranscribeAudioResponse.FromString,
             options,
             channel_credentials,
             insecure,

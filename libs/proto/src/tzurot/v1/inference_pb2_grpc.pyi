@@ -46,11 +46,6 @@ class InferenceServiceStub:
     """The providers a user may hold a key for, as this inference is configured: gateway's
     wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
     """
-    DescribeImage: _grpc.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]
-    """A failure once the description's request went out (its stream broke, no answer in time)
-    carries the call's estimate in the error's status details (UsageSpent, failed).
-    """
-    TranscribeAudio: _grpc.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]
     ListSkills: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]
     """The skills this inference offers (after the operator's global switch), for owners."""
     SynthesizeSpeech: _grpc.UnaryStreamMultiCallable[_inference_pb2.SynthesizeSpeechRequest, _inference_pb2.SynthesizeSpeechResponse]
@@ -95,11 +90,6 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """The providers a user may hold a key for, as this inference is configured: gateway's
     wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
     """
-    DescribeImage: _aio.UnaryUnaryMultiCallable[_inference_pb2.DescribeImageRequest, _inference_pb2.DescribeImageResponse]  # type: ignore[assignment]
-    """A failure once the description's request went out (its stream broke, no answer in time)
-    carries the call's estimate in the error's status details (UsageSpent, failed).
-    """
-    TranscribeAudio: _aio.UnaryUnaryMultiCallable[_inference_pb2.TranscribeAudioRequest, _inference_pb2.TranscribeAudioResponse]  # type: ignore[assignment]
     ListSkills: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListSkillsRequest, _inference_pb2.ListSkillsResponse]  # type: ignore[assignment]
     """The skills this inference offers (after the operator's global switch), for owners."""
     SynthesizeSpeech: _aio.UnaryStreamMultiCallable[_inference_pb2.SynthesizeSpeechRequest, _inference_pb2.SynthesizeSpeechResponse]  # type: ignore[assignment]
@@ -159,23 +149,6 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         """The providers a user may hold a key for, as this inference is configured: gateway's
         wallet stores a key for no other (it cannot see inference's TZUROT_PROVIDERS).
         """
-
-    @_abc_1.abstractmethod
-    def DescribeImage(
-        self,
-        request: _inference_pb2.DescribeImageRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_inference_pb2.DescribeImageResponse, _abc.Awaitable[_inference_pb2.DescribeImageResponse]]:
-        """A failure once the description's request went out (its stream broke, no answer in time)
-        carries the call's estimate in the error's status details (UsageSpent, failed).
-        """
-
-    @_abc_1.abstractmethod
-    def TranscribeAudio(
-        self,
-        request: _inference_pb2.TranscribeAudioRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_inference_pb2.TranscribeAudioResponse, _abc.Awaitable[_inference_pb2.TranscribeAudioResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListSkills(

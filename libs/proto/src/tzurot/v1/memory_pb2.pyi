@@ -398,59 +398,6 @@ class RemoveLastExchangeResponse(_message.Message):
 Global___RemoveLastExchangeResponse: _TypeAlias = RemoveLastExchangeResponse  # noqa: Y015
 
 @_typing.final
-class SetTurnMessageIdsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    JOB_ID_FIELD_NUMBER: _builtins.int
-    USER_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
-    ASSISTANT_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
-    job_id: _builtins.str
-    @_builtins.property
-    def user_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Replace the message ids of the job's last user turn; empty leaves them as they are."""
-
-    @_builtins.property
-    def assistant_message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Replace the message ids of the job's last assistant turn; empty leaves them as they are."""
-
-    def __init__(
-        self,
-        *,
-        job_id: _builtins.str = ...,
-        user_message_ids: _abc.Iterable[_builtins.str] | None = ...,
-        assistant_message_ids: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_message_ids", b"assistant_message_ids", "job_id", b"job_id", "user_message_ids", b"user_message_ids"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SetTurnMessageIdsRequest: _TypeAlias = SetTurnMessageIdsRequest  # noqa: Y015
-
-@_typing.final
-class SetTurnMessageIdsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TURNS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]:
-        """Every turn of the job, after the update."""
-
-    def __init__(
-        self,
-        *,
-        turns: _abc.Iterable[_common_pb2.Turn] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["turns", b"turns"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SetTurnMessageIdsResponse: _TypeAlias = SetTurnMessageIdsResponse  # noqa: Y015
-
-@_typing.final
 class PruneHistoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -71,11 +71,6 @@ class MemoryServiceStub:
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeRequest.SerializeToString,
                 response_deserializer=tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeResponse.FromString,
                 _registered_method=True)
-        self.SetTurnMessageIds = channel.unary_unary(
-                '/tzurot.v1.MemoryService/SetTurnMessageIds',
-                request_serializer=tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsRequest.SerializeToString,
-                response_deserializer=tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsResponse.FromString,
-                _registered_method=True)
         self.PruneHistory = channel.unary_unary(
                 '/tzurot.v1.MemoryService/PruneHistory',
                 request_serializer=tzurot_dot_v1_dot_memory__pb2.PruneHistoryRequest.SerializeToString,
@@ -205,13 +200,6 @@ class MemoryServiceServicer:
 
     def RemoveLastExchange(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SetTurnMessageIds(self, request, context):
-        """After delivery: the Discord message ids of the job's last user and last assistant turn.
-        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -371,11 +359,6 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.RemoveLastExchange,
                     request_deserializer=tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeRequest.FromString,
                     response_serializer=tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeResponse.SerializeToString,
-            ),
-            'SetTurnMessageIds': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetTurnMessageIds,
-                    request_deserializer=tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsRequest.FromString,
-                    response_serializer=tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsResponse.SerializeToString,
             ),
             'PruneHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.PruneHistory,
@@ -649,33 +632,6 @@ class MemoryService:
             '/tzurot.v1.MemoryService/RemoveLastExchange',
             tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeRequest.SerializeToString,
             tzurot_dot_v1_dot_memory__pb2.RemoveLastExchangeResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def SetTurnMessageIds(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tzurot.v1.MemoryService/SetTurnMessageIds',
-            tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsRequest.SerializeToString,
-            tzurot_dot_v1_dot_memory__pb2.SetTurnMessageIdsResponse.FromString,
             options,
             channel_credentials,
             insecure,

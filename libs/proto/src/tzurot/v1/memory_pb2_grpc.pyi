@@ -47,8 +47,6 @@ class MemoryServiceStub:
     DeleteTurns: _grpc.UnaryUnaryMultiCallable[_memory_pb2.DeleteTurnsRequest, _memory_pb2.DeleteTurnsResponse]
     ClearTurns: _grpc.UnaryUnaryMultiCallable[_memory_pb2.ClearTurnsRequest, _memory_pb2.ClearTurnsResponse]
     RemoveLastExchange: _grpc.UnaryUnaryMultiCallable[_memory_pb2.RemoveLastExchangeRequest, _memory_pb2.RemoveLastExchangeResponse]
-    SetTurnMessageIds: _grpc.UnaryUnaryMultiCallable[_memory_pb2.SetTurnMessageIdsRequest, _memory_pb2.SetTurnMessageIdsResponse]
-    """After delivery: the Discord message ids of the job's last user and last assistant turn."""
     PruneHistory: _grpc.UnaryUnaryMultiCallable[_memory_pb2.PruneHistoryRequest, _memory_pb2.PruneHistoryResponse]
     """Retention: deletes every turn created before a time (the consolidation job calls it)."""
     QueryMemories: _grpc.UnaryUnaryMultiCallable[_memory_pb2.QueryMemoriesRequest, _memory_pb2.QueryMemoriesResponse]
@@ -112,8 +110,6 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     DeleteTurns: _aio.UnaryUnaryMultiCallable[_memory_pb2.DeleteTurnsRequest, _memory_pb2.DeleteTurnsResponse]  # type: ignore[assignment]
     ClearTurns: _aio.UnaryUnaryMultiCallable[_memory_pb2.ClearTurnsRequest, _memory_pb2.ClearTurnsResponse]  # type: ignore[assignment]
     RemoveLastExchange: _aio.UnaryUnaryMultiCallable[_memory_pb2.RemoveLastExchangeRequest, _memory_pb2.RemoveLastExchangeResponse]  # type: ignore[assignment]
-    SetTurnMessageIds: _aio.UnaryUnaryMultiCallable[_memory_pb2.SetTurnMessageIdsRequest, _memory_pb2.SetTurnMessageIdsResponse]  # type: ignore[assignment]
-    """After delivery: the Discord message ids of the job's last user and last assistant turn."""
     PruneHistory: _aio.UnaryUnaryMultiCallable[_memory_pb2.PruneHistoryRequest, _memory_pb2.PruneHistoryResponse]  # type: ignore[assignment]
     """Retention: deletes every turn created before a time (the consolidation job calls it)."""
     QueryMemories: _aio.UnaryUnaryMultiCallable[_memory_pb2.QueryMemoriesRequest, _memory_pb2.QueryMemoriesResponse]  # type: ignore[assignment]
@@ -216,14 +212,6 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _memory_pb2.RemoveLastExchangeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_memory_pb2.RemoveLastExchangeResponse, _abc.Awaitable[_memory_pb2.RemoveLastExchangeResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def SetTurnMessageIds(
-        self,
-        request: _memory_pb2.SetTurnMessageIdsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_memory_pb2.SetTurnMessageIdsResponse, _abc.Awaitable[_memory_pb2.SetTurnMessageIdsResponse]]:
-        """After delivery: the Discord message ids of the job's last user and last assistant turn."""
 
     @_abc_1.abstractmethod
     def PruneHistory(

@@ -42,15 +42,15 @@ from tzurot.v1 import gateway_pb2_grpc
 
 SERVICE_NAME = "tzurot.v1.GatewayService"
 # Inference's methods gRPC's retry policy re-sends on UNAVAILABLE: only ListSkills and
-# ListProviders, which cost nothing. Never a paid call (GenerateReply, DescribeImage,
-# TranscribeAudio): inference answers UNAVAILABLE after it paid (an empty answer, a provider
-# timeout or 5xx, a later attachment failing to download), and the policy sees status codes
-# only, so it would buy transcripts, descriptions and answers again, past inference's own
-# retry budget. With retries enabled on the channel, gRPC still retries those transparently
-# when the request never reached inference's code (gRFC A6: a stream refused, a GOAWAY, a
-# connection lost before the request was written); a connection refused is waited out before
-# an answer (clients.CONNECT_WAIT_SECONDS). Not ValidateKey: inference already retries the
-# provider once, and a dead network must fail fast, not after attempts x retries.
+# ListProviders, which cost nothing. Never a paid call (GenerateReply, ExtractFacts): inference
+# answers UNAVAILABLE after it paid (an empty answer, a provider timeout or 5xx, a later
+# attachment failing to download), and the policy sees status codes only, so it would buy
+# transcripts, descriptions and answers again, past inference's own retry budget. With
+# retries enabled on the channel, gRPC still retries those transparently when the request
+# never reached inference's code (gRFC A6: a stream refused, a GOAWAY, a connection lost
+# before the request was written); a connection refused is waited out before an answer
+# (clients.CONNECT_WAIT_SECONDS). Not ValidateKey: inference already retries the provider
+# once, and a dead network must fail fast, not after attempts x retries.
 INFERENCE_RETRIED = ("ListSkills", "ListProviders")
 log = structlog.get_logger(__name__)
 

@@ -50,8 +50,6 @@ METHODS = (
     "GenerateReply",
     "ValidateKey",
     "ListProviders",
-    "DescribeImage",
-    "TranscribeAudio",
     "ListSkills",
     "SynthesizeSpeech",
     "CloneVoice",

@@ -219,7 +219,7 @@ def paid_call(paid: d.PaidCall) -> common.Usage:
 
 
 def failed_call(paid: d.PaidCall) -> common.Usage:
-    """A call paid, not delivered (Usage.failed): a helper RPC's clean-up cut off once sent."""
+    """A call paid, not delivered (Usage.failed): a helper RPC's call cut off once sent."""
     usage = paid_call(paid)
     usage.failed = True
     return usage

@@ -180,50 +180,6 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             )
         )
 
-    async def DescribeImage(
-        self, request: inf.DescribeImageRequest, context: Context
-    ) -> inf.DescribeImageResponse:
-        config = request.vision_config.config
-        cut_off: list[PaidCall] = []
-        try:
-            described = await self._inference.describe_image(
-                request.user_id,
-                request.image.url,
-                request.image.content_type,
-                config.provider,
-                config.model,
-                time_limit=context.time_remaining(),
-                cut_off=cut_off,
-            )
-        except TzurotError as err:
-            _attach_cut_off(err, cut_off)
-            raise
-        [paid] = described.paid
-        return inf.DescribeImageResponse(description=described.text, usage=convert.paid_call(paid))
-
-    async def TranscribeAudio(
-        self, request: inf.TranscribeAudioRequest, context: Context
-    ) -> inf.TranscribeAudioResponse:
-        heard = await self._inference.transcribe_audio(
-            request.user_id,
-            request.audio.url,
-            request.audio.content_type,
-            request.audio.filename,
-            request.provider,
-            time_limit=context.time_remaining(),
-        )
-        transcription, *cleanup = heard.paid
-        # A clean-up that failed once sent: paid, not delivered (Usage.failed, estimated).
-        failed_cleanup = [convert.failed_call(paid) for paid in heard.cut_off]
-        return inf.TranscribeAudioResponse(
-            transcript=heard.text,
-            usage=convert.paid_call(transcription),
-            cleanup_usage=convert.paid_call(cleanup[0])
-            if cleanup
-            else next(iter(failed_cleanup), None),
-            refused_key_providers=list(heard.refused_keys),
-        )
-
     async def ExtractFacts(
         self, request: inf.ExtractFactsRequest, context: Context
     ) -> inf.ExtractFactsResponse:

@@ -22,7 +22,6 @@ from tzurot.inference.attachments import (
     AttachmentReader,
     ModelTarget,
     Prepared,
-    Reading,
     kind_of,
 )
 from tzurot.inference.cleanup import BadRule, CompiledRule, compile_rules
@@ -34,7 +33,6 @@ from tzurot.inference.domain import (
     HISTORY_UNAVAILABLE,
     MEMORY_UNAVAILABLE,
     AttachmentRead,
-    AttachmentRef,
     HistoryTurn,
     KeyRefused,
     MemoryItem,
@@ -629,66 +627,6 @@ class Inference:
         key = await self._keys.resolve(user_id, provider, free_use=free_use, model=name.model)
         return ModelTarget(provider, key.api_key, name.model, key.source)
 
-    async def describe_image(
-        self,
-        user_id: str,
-        url: str,
-        content_type: str,
-        provider: str,
-        model: str,
-        *,
-        time_limit: float | None = None,
-        cut_off: list[PaidCall] | None = None,
-    ) -> Reading:
-        """DescribeImage: a vision model's description of one image, and its usage
-        (`time_limit`: seconds the caller waits, which bound the retries). A call that failed
-        once its request went out adds its estimate to `cut_off` before the error goes on."""
-        reader = self._reader()
-        if not user_id:
-            raise InvalidArgument("user_id", "user_id is required")
-        if not url:
-            raise InvalidArgument("image.url", "image.url is required")
-        chosen = ModelName(provider, model) if provider and model else self._settings.vision
-        target = await self._target(user_id, chosen, free_use=False)
-        if target is None:
-            raise InvalidArgument("vision_config", "no vision model given or configured")
-        attachment = AttachmentRef(url=url, content_type=content_type)
-        reader.check([attachment])
-        image = await reader.image_part(attachment, "image")
-        return await reader.describe(
-            image, target, retry=self._retry_policy(time_limit), cut_off=cut_off
-        )
-
-    async def transcribe_audio(
-        self,
-        user_id: str,
-        url: str,
-        content_type: str,
-        filename: str,
-        provider: str,
-        *,
-        time_limit: float | None = None,
-    ) -> Reading:
-        """TranscribeAudio: the cleaned transcript of one audio file (raw when the clean-up
-        fails, with the clean-up's estimate when it failed once sent: `Reading.cut_off`), and
-        the usage of each call (`time_limit`: seconds the caller waits)."""
-        reader = self._reader()
-        if not user_id:
-            raise InvalidArgument("user_id", "user_id is required")
-        if not url:
-            raise InvalidArgument("audio.url", "audio.url is required")
-        chosen = self._settings.transcription
-        if provider and chosen is not None:
-            chosen = ModelName(provider, chosen.model)
-        target = await self._target(user_id, chosen, free_use=False)
-        if target is None:
-            raise InvalidArgument("provider", "no transcription model configured")
-        cleaner = await self._target(user_id, self._settings.transcript_cleanup, free_use=False)
-        attachment = AttachmentRef(url=url, content_type=content_type, filename=filename)
-        reader.check([attachment])
-        retry = self._retry_policy(time_limit)
-        return await reader.transcribe(attachment, "audio", target, cleaner, retry=retry)
-
     async def extract_facts(
         self,
         user_id: str,
@@ -726,11 +664,6 @@ class Inference:
         facts = parse_facts(split_thinking(completion.content)[0], known_ids)
         log.info("facts extracted", user_id=user_id, facts=len(facts))
         return facts, completion.usage
-
-    def _reader(self) -> AttachmentReader:
-        if self._attachments is None:
-            raise InvalidArgument("attachments", "attachments are not supported here")
-        return self._attachments
 
     async def validate_key(
         self,

@@ -56,7 +56,6 @@ AUTHORIZATION: AuthorizationPolicy = {
         "DeleteTurns",
         "ClearTurns",
         "RemoveLastExchange",
-        "SetTurnMessageIds",
         "ForgetUser",
         "ForgetPersonality",
         "ExportUser",

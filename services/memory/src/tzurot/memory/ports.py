@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from tzurot.memory.domain import Exchange, Role, StoredExchange, StoredTurn
+from tzurot.memory.domain import Exchange, StoredExchange, StoredTurn
 from tzurot.memory.paging import HistoryCursor
 
 
@@ -28,15 +28,6 @@ class TurnStore(Protocol):
     ) -> list[StoredTurn]:
         """The newest `limit` turns older than `before` and sorting before `cursor`,
         oldest first."""
-        ...
-
-    async def set_message_ids(
-        self, job_id: str, by_role: Mapping[Role, Sequence[str]]
-    ) -> list[StoredTurn]:
-        """Replaces the message ids of the job's last turn of each role; the job's turns.
-
-        NotFound when the job or a turn of a given role is missing (nothing is changed).
-        """
         ...
 
     async def prune(self, older_than: datetime) -> int:

@@ -104,14 +104,6 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
             turns=convert.turns(page.turns), next_page_token=page.next_page_token
         )
 
-    async def SetTurnMessageIds(
-        self, request: mem.SetTurnMessageIdsRequest, context: Context
-    ) -> mem.SetTurnMessageIdsResponse:
-        turns = await self._history.set_turn_message_ids(
-            request.job_id, list(request.user_message_ids), list(request.assistant_message_ids)
-        )
-        return mem.SetTurnMessageIdsResponse(turns=convert.turns(turns))
-
     async def PruneHistory(
         self, request: mem.PruneHistoryRequest, context: Context
     ) -> mem.PruneHistoryResponse:

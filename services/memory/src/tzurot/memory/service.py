@@ -14,7 +14,6 @@ import structlog
 from tzurot.memory.domain import (
     Exchange,
     NewTurn,
-    Role,
     StoredExchange,
     StoredTurn,
 )
@@ -22,14 +21,12 @@ from tzurot.memory.paging import HistoryCursor, decode_cursor, encode_cursor, ne
 from tzurot.memory.ports import TurnStore
 from tzurot.memory.validation import (
     DEFAULT_HISTORY_LIMIT,
-    MAX_MESSAGE_IDS_PER_TURN,
     check_content,
     check_exchange,
     check_history_limit,
     check_id,
     check_lookup_ids,
     check_max_tokens,
-    check_message_ids,
 )
 from tzurot.runtime.errors import InvalidArgument, NotFound
 
@@ -138,32 +135,6 @@ class History:
         more = len(page) < len(fetched) and bool(page)
         token = encode_cursor(HistoryCursor.after(page[0])) if more else ""
         return HistoryPage(turns=page, next_page_token=token)
-
-    async def set_turn_message_ids(
-        self,
-        job_id: str,
-        user_message_ids: Sequence[str],
-        assistant_message_ids: Sequence[str],
-    ) -> list[StoredTurn]:
-        """After delivery: the message ids of the job's last user and last assistant turn.
-
-        An empty list leaves that turn's ids alone; at least one must be given.
-        """
-        check_id("job_id", job_id)
-        by_role: dict[Role, tuple[str, ...]] = {}
-        for role, field, ids in (
-            (Role.USER, "user_message_ids", user_message_ids),
-            (Role.ASSISTANT, "assistant_message_ids", assistant_message_ids),
-        ):
-            if ids:
-                by_role[role] = check_message_ids(field, ids, limit=MAX_MESSAGE_IDS_PER_TURN)
-        if not by_role:
-            raise InvalidArgument(
-                "user_message_ids", "give user_message_ids or assistant_message_ids"
-            )
-        turns = await self._store.set_message_ids(job_id, by_role)
-        log.info("turn message ids set", job_id=job_id, roles=[r.value for r in by_role])
-        return turns
 
     async def prune_history(self, older_than: datetime | None) -> int:
         """Retention: deletes every turn created before `older_than` (not in the future)."""

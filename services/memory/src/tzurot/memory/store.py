@@ -27,7 +27,6 @@ from tzurot.memory.domain import Attachment, Exchange, Role, StoredExchange, Sto
 from tzurot.memory.paging import HistoryCursor
 from tzurot.memory.tables import turns
 from tzurot.memory.tombstones import forgotten_sql
-from tzurot.runtime.errors import NotFound
 
 _COLUMNS = (
     turns.c.id,
@@ -253,33 +252,6 @@ class PostgresTurnStore:
             }
         newest_first = [stored_turn(row) for row in await direct.fetch(self._auto, stmt, params)]
         return newest_first[::-1]
-
-    async def set_message_ids(
-        self, job_id: str, by_role: Mapping[Role, Sequence[str]]
-    ) -> list[StoredTurn]:
-        """Replaces the message ids of the job's last turn of each given role; its turns.
-
-        NotFound when the job has no turns, or no turn of a role given.
-        """
-        job = turns.c.job_id == job_id
-        async with self._engine.begin() as conn:
-            locked = sa.select(turns.c.id, turns.c.role).where(job).order_by(turns.c.position)
-            rows = (await conn.execute(locked.with_for_update())).all()
-            if not rows:
-                raise NotFound(f"no turns are stored for job {job_id}", reason="JOB_NOT_FOUND")
-            last = {Role(row.role): row.id for row in rows}  # later positions win
-            for role, message_ids in by_role.items():
-                if role not in last:
-                    raise NotFound(
-                        f"job {job_id} has no {role.value} turn", reason="TURN_NOT_FOUND"
-                    )
-                await conn.execute(
-                    sa.update(turns)
-                    .where(turns.c.id == last[role])
-                    .values(message_ids=list(message_ids))
-                )
-            read_back = sa.select(*_COLUMNS).where(job).order_by(turns.c.position)
-            return [stored_turn(row) for row in (await conn.execute(read_back)).mappings()]
 
     async def prune(self, older_than: datetime) -> int:
         """Deletes every turn created before `older_than`, in batches; the count deleted."""

@@ -30,8 +30,8 @@ statement), so the two never deadlock. Writers wait only for the tombstone's tra
 between the two leaves the tombstone and the data: nothing more is stored for the id, and
 asking again deletes the rest.
 
-Updates of rows that exist (EditTurn, SetTurnMessageIds, consolidation's merges, decay and
-reinforcement) need no check: they create nothing, and the forget's delete of the same row
+Updates of rows that exist (EditTurn, consolidation's merges, decay and reinforcement)
+need no check: they create nothing, and the forget's delete of the same row
 waits for them or they find it gone.
 """
 

@@ -66,9 +66,6 @@ class LorebookAdmin(AdminBase):
         slug = "".join(ch if ch.isalnum() else "-" for ch in stored.book.name.lower()).strip("-")
         return document, f"{slug or 'lorebook'}.json"
 
-    async def get_lorebook(self, who: Principal, ref: str) -> StoredLorebook:
-        return await self._shown(await self._lorebook(who, ref))
-
     async def list_lorebooks(
         self, who: Principal, attached: tuple[Scope, str] | None
     ) -> list[StoredLorebook]:

@@ -1,12 +1,12 @@
-"""Users and personas: time zone, NSFW verification, personas (default and per personality)."""
+"""Users and personas: time zone, personas (default and per personality)."""
 
 from __future__ import annotations
 
 import zoneinfo
 
 from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, require
-from tzurot.gateway.domain import Location, Persona, User
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, quoted
+from tzurot.gateway.domain import Persona, User
+from tzurot.runtime.errors import InvalidArgument, quoted
 
 MAX_PERSONA_FIELD = 2000
 
@@ -22,16 +22,6 @@ class UserAdmin(AdminBase):
                 "timezone", f"{quoted(tz)} is not an IANA time zone (e.g. Europe/Berlin)"
             ) from None
         return await self._db.update_user(user.id, timezone=tz)
-
-    async def verify_nsfw(self, who: Principal, where: Location) -> User:
-        user = who.require_user()
-        if user.nsfw_verified:
-            return user
-        if not where.nsfw_channel:
-            raise FailedPrecondition(
-                "verify in an age-restricted channel", reason="NSFW_CHANNEL_REQUIRED"
-            )
-        return await self._db.update_user(user.id, nsfw_verified=True)
 
     async def set_persona(self, who: Principal, name: str, persona: Persona) -> Persona:
         user = who.require_user()

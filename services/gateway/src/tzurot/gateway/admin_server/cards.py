@@ -96,12 +96,6 @@ class LorebookRpcs(AdminRpcs):
             lorebooks=[lorebook(stored, with_entries=False) for stored in found]
         )
 
-    async def GetLorebook(
-        self, request: gw.GetLorebookRequest, context: Context
-    ) -> gw.GetLorebookResponse:
-        stored = await self._admin.get_lorebook(await self._who(request), request.lorebook)
-        return gw.GetLorebookResponse(lorebook=lorebook(stored))
-
     async def DeleteLorebook(
         self, request: gw.DeleteLorebookRequest, context: Context
     ) -> gw.DeleteLorebookResponse:

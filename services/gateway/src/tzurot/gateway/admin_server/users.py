@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tzurot.gateway import admin_convert as ac
-from tzurot.gateway import convert
 from tzurot.gateway.admin_server.base import AdminRpcs
 from tzurot.gateway.server import Context
 from tzurot.v1 import gateway_pb2 as gw
@@ -19,14 +18,6 @@ class UserRpcs(AdminRpcs):
     ) -> gw.SetTimezoneResponse:
         user = await self._admin.set_timezone(await self._who(request), request.timezone)
         return gw.SetTimezoneResponse(user=ac.user(user))
-
-    async def VerifyNsfw(
-        self, request: gw.VerifyNsfwRequest, context: Context
-    ) -> gw.VerifyNsfwResponse:
-        user = await self._admin.verify_nsfw(
-            await self._who(request), convert.location(request.location)
-        )
-        return gw.VerifyNsfwResponse(user=ac.user(user))
 
     async def SetPersona(
         self, request: gw.SetPersonaRequest, context: Context
