@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tzurot.cli.paths import DEFAULT_DATA_DIR
+from tzurot.cli.paths import DEFAULT_DATA_DIR, DEFAULT_FILES_DIR
 
 # Everything else loads inside the command that needs it: `tzurot --help` and `tzurot chat -m`
 # must start in well under a second (gRPC, protobuf, pydantic and structlog cost more).
@@ -163,24 +163,37 @@ def chat(
         typer.Option(
             "--message",
             "-m",
-            help="Send one message and exit: the answer alone on standard output, an error "
-            "as one line on standard error (exit 1; 3 when the gateway cannot be reached).",
+            help="Send one message and exit: the answer on standard output (then its footer "
+            "and a `file: <path>` line per file it carries), an error as one line on standard "
+            "error (exit 1; 2 when its files cannot be saved; 3 when the gateway cannot be "
+            "reached).",
         ),
     ] = None,
+    files_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where the files an answer carries (generated images) are saved, made when "
+            "missing; an existing file is never replaced (a numbered name is used). "
+            "[default: the current folder]",
+            show_default=False,
+        ),
+    ] = DEFAULT_FILES_DIR,
 ) -> None:
-    """Talk to a personality through the gateway (history is kept, as in Discord)."""
+    """Talk to a personality through the gateway (history is kept, as in Discord).
+
+    An answer is confirmed delivered (kept in history) only once its files are saved."""
     who = _user(user)
     if message is None:
         from tzurot.cli.chat import repl
 
-        raise typer.Exit(_guarded(lambda: repl(_settings(), who, personality)))
+        raise typer.Exit(_guarded(lambda: repl(_settings(), who, personality, files_dir=files_dir)))
 
     from tzurot.cli.chat import stream_answer
     from tzurot.cli.gateway_client import GatewayClient
 
     async def _main() -> int:
         async with GatewayClient(_settings()) as client:
-            await stream_answer(client, who, personality, message, sys.stdout)
+            await stream_answer(client, who, personality, message, sys.stdout, files_dir=files_dir)
         return 0
 
     raise typer.Exit(_run(_main()))
@@ -200,9 +213,18 @@ def wallet_set(
             "prompted for, without echo. The key is never an argument: others see those in ps."
         ),
     ] = False,
+    skip_validation: Annotated[
+        bool,
+        typer.Option(
+            "--skip-validation",
+            help="Operators (superusers) only, for offline setups: store the key without "
+            "asking the provider whether it works (its first use checks it). The gateway "
+            "refuses it for anyone else.",
+        ),
+    ] = False,
 ) -> None:
     """Store your API key for a provider (checked with the provider first, unless it has no
-    free check: then it is stored unchecked, and said so)."""
+    free check or --skip-validation is given: then it is stored unchecked, and said so)."""
     who = _user(user)
 
     def _body() -> int:
@@ -224,10 +246,20 @@ def wallet_set(
         gw, GatewayClient, _ = _gateway()
         async with GatewayClient(settings) as client:
             reply = await client.stub.SetWalletKey(
-                gw.SetWalletKeyRequest(actor=who.actor, provider=provider, api_key=key)
+                gw.SetWalletKeyRequest(
+                    actor=who.actor,
+                    provider=provider,
+                    api_key=key,
+                    skip_validation=skip_validation,
+                )
             )
         print(f"Stored your {reply.key.provider} key (…{reply.key.hint}).")
-        if reply.unchecked:  # no call proved it (an older gateway never says so)
+        if reply.unchecked and skip_validation:
+            print(
+                "It was stored unchecked (--skip-validation): its first use checks it; "
+                f"`tzurot wallet test {reply.key.provider}` checks it now."
+            )
+        elif reply.unchecked:  # no call proved it (an older gateway never says so)
             print(
                 f"It was stored unchecked ({reply.key.provider} has no free check): its first "
                 f"use checks it; `tzurot wallet test {reply.key.provider}` checks it now, at the "
@@ -537,11 +569,15 @@ def _reported(exc: Exception, target: str) -> int:
 
     gRPC and the error types load here, only on failure: `tzurot up` spawns its services
     first thing, before anything heavy is imported."""
+    from tzurot.cli.answer_files import FilesNotSaved
     from tzurot.cli.seeds import SeedError
     from tzurot.cli.settings import SettingsError
 
     if isinstance(exc, SettingsError | SeedError):
         print(f"tzurot: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, FilesNotSaved):  # local: the folder given, the disk
+        print(f"tzurot: {exc.explained()}", file=sys.stderr)
         return 2
 
     import grpc

@@ -3,54 +3,109 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import grpc
 
+from tzurot.cli.answer_files import FilesNotSaved, save_files
 from tzurot.cli.gateway_client import CliUser, GatewayClient
+from tzurot.cli.paths import DEFAULT_FILES_DIR
 from tzurot.cli.prompt import TerminalPrompt
 from tzurot.cli.settings import CliSettings
 from tzurot.cli.speech import rpc_failure
+from tzurot.v1 import gateway_pb2 as gw
 
 
 async def stream_answer(
-    client: GatewayClient, user: CliUser, personality: str, content: str, out: TextIO
+    client: GatewayClient,
+    user: CliUser,
+    personality: str,
+    content: str,
+    out: TextIO,
+    *,
+    files_dir: Path = DEFAULT_FILES_DIR,
 ) -> None:
-    """Streams one answer to `out`. A failed (or cancelled) call ends the line it began and
-    raises: its reason is the caller's to tell (on stderr, for `chat -m`)."""
+    """Streams one answer to `out`, then what it carries: its footer (a line of its own) and
+    its files, saved into `files_dir` (one `file: <path>` line each). A failed (or cancelled)
+    call ends the line it began and raises: its reason is the caller's to tell (on stderr,
+    for `chat -m`).
+
+    The turn is confirmed delivered (kept in history) only once the files are saved: files
+    that cannot be raise FilesNotSaved (its `job_id` set) and the turn is not confirmed."""
     began = False
     try:
-        async for event in client.chat_turn(user, personality, content):
-            if event.HasField("accepted"):
-                out.write(f"{event.accepted.personality.display_name}> ")
-                began = True
-            elif event.HasField("chunk"):
-                out.write(event.chunk.text)
-                began = True
-            out.flush()
+        # aclosing: a failure while the answer's files are saved closes the turn at once,
+        # unconfirmed (chat_turn confirms only when asked for the event after `finished`).
+        async with contextlib.aclosing(client.chat_turn(user, personality, content)) as turn:
+            async for event in turn:
+                if event.HasField("accepted"):
+                    out.write(f"{event.accepted.personality.display_name}> ")
+                    began = True
+                elif event.HasField("chunk"):
+                    out.write(event.chunk.text)
+                    began = True
+                elif event.HasField("finished"):
+                    out.write("\n")
+                    began = False
+                    _show_carried(event.finished, out, files_dir)
+                out.flush()
     except BaseException:
         if began:
             out.write("\n")
             out.flush()
         raise
-    out.write("\n")
+    if began:  # a stream without `finished` (an older gateway's)
+        out.write("\n")
+
+
+def _show_carried(finished: gw.GenerationFinished, out: TextIO, files_dir: Path) -> None:
+    """The footer under the answer, then each file saved and its path."""
+    if finished.footer:
+        out.write(f"{finished.footer}\n")
+
+    def shown(path: Path) -> None:
+        out.write(f"file: {path}\n")
+        out.flush()
+
+    try:
+        save_files(finished.files, files_dir, shown)
+    except FilesNotSaved as exc:
+        exc.job_id = finished.job_id
+        raise
 
 
 async def send_message(
-    client: GatewayClient, user: CliUser, personality: str, content: str, out: TextIO
+    client: GatewayClient,
+    user: CliUser,
+    personality: str,
+    content: str,
+    out: TextIO,
+    *,
+    files_dir: Path = DEFAULT_FILES_DIR,
 ) -> bool:
     """Streams one answer to `out`; returns False (after printing why there) when it failed."""
     try:
-        await stream_answer(client, user, personality, content, out)
+        await stream_answer(client, user, personality, content, out, files_dir=files_dir)
     except grpc.aio.AioRpcError as exc:
         line, _ = rpc_failure(exc, client.settings.gateway_named)
         out.write(f"{line}\n")
         return False
+    except FilesNotSaved as exc:
+        out.write(f"{exc.explained()}\n")
+        return False
     return True
 
 
-def repl(settings: CliSettings, user: CliUser, personality: str) -> int:
+def repl(
+    settings: CliSettings,
+    user: CliUser,
+    personality: str,
+    *,
+    files_dir: Path = DEFAULT_FILES_DIR,
+) -> int:
     """Reads lines until EOF, /quit or Ctrl-C at the prompt; Ctrl-C during an answer cancels
     only that answer. Returns the exit code.
 
@@ -74,7 +129,11 @@ def repl(settings: CliSettings, user: CliUser, personality: str) -> int:
                 if not line.strip():
                     continue
                 try:
-                    runner.run(send_message(client, user, personality, line, sys.stdout))
+                    runner.run(
+                        send_message(
+                            client, user, personality, line, sys.stdout, files_dir=files_dir
+                        )
+                    )
                 except KeyboardInterrupt:
                     print("(cancelled: this turn was not kept)", flush=True)
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -76,8 +76,12 @@ class GatewayClient:
 
     async def chat_turn(
         self, user: CliUser, personality: str, content: str
-    ) -> AsyncIterator[gw.GenerateResponse]:
-        """One turn: stream the answer, then confirm delivery so the turn enters history."""
+    ) -> AsyncGenerator[gw.GenerateResponse, None]:
+        """One turn: stream the answer, then confirm delivery so the turn enters history.
+
+        The confirmation is sent only when the consumer asks for the event after `finished`,
+        that is once it has shown all the answer carries (its files saved): a consumer that
+        stops there (raises, or closes this generator) leaves the turn unconfirmed."""
         call = self.generate(user, personality, content)
         job_id = ""
         async for event in call:

@@ -1,8 +1,8 @@
 """Inference settings (env `TZUROT_*`).
 
 Mappings are JSON in one variable (`TZUROT_PROVIDERS='{"local": "http://…/v1"}'`) or one
-variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); both also work as files in
-`TZUROT_SECRETS_DIR`.
+variable per entry (`TZUROT_SYSTEM_KEYS__OPENROUTER=…`); only the JSON form also works as a
+file in `TZUROT_SECRETS_DIR`.
 """
 
 import re
