@@ -14,9 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.domain import Location
 from tzurot.gateway.events import BotEvents
 from tzurot.gateway.group_store import BotEventRow, GroupStore
+from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.outbox_store import MAX_EVENT_ATTEMPTS
+from tzurot.gateway.store import GatewayStore
+
+from .conftest import ALICE
 
 pytestmark = pytest.mark.component
 
@@ -253,3 +258,23 @@ async def test_an_event_claimed_max_attempts_times_is_dropped_and_logged(
     assert [(e["event"], e["event_id"]) for e in logs if e["event"] == "events.given_up"] == [
         ("events.given_up", event_id)
     ]
+
+
+async def test_an_announcement_is_due_by_the_gateways_clock_not_the_databases(
+    engine: AsyncEngine, store: GatewayStore
+) -> None:
+    """The gateway's clock behind the database's (a test's ManualClock, or skew): a notice
+    queued now is claimed at once, not when the gateway's clock catches up with Postgres's."""
+    behind = ManualClock(datetime(2020, 1, 1, tzinfo=UTC))
+    groups = GroupStore(engine, behind)
+    notifications = Notifications(groups, [], changelog_url="https://example.org/c")
+    await notifications.subscribe(
+        await store.upsert_user(ALICE), Location(guild_id="g1", channel_id="c-announce")
+    )
+    assert await notifications.announce(True, "the gateway speaks") == 1
+    events = BotEvents(groups, behind, poll_seconds=0.05, lease_seconds=60)
+    stream = events.stream(0, 1)
+    try:
+        assert await take(stream, 1) == ["the gateway speaks"]
+    finally:
+        await stream.aclose()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import autocommit
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
+from tzurot.gateway.clock import Clock, SystemClock
 from tzurot.gateway.domain import ChannelActivation, GroupJob, Location, User
 from tzurot.gateway.outbox_store import BotEventRow, OutboxQueries
 from tzurot.gateway.store import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
@@ -104,8 +105,9 @@ def location_values(where: Location) -> dict[str, Any]:
 class GroupStore(OutboxQueries):
     """Group channels' SQL, and the bot event outbox's (outbox_store.py)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or SystemClock()
         self._autocommit = autocommit(engine)
 
     # ---- activations ----

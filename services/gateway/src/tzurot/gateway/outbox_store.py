@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
+from tzurot.gateway.clock import Clock
 from tzurot.gateway.domain import Location
 from tzurot.gateway.freewill_drops import turn_dropped
 from tzurot.gateway.store.lorebooks import record_greeting
@@ -114,14 +115,19 @@ class OutboxQueries:
 
     engine: AsyncEngine
     _autocommit: AsyncEngine
+    clock: Clock
+    """The gateway's clock: an event is due (`available_at`, unless the caller sets it) by the
+    clock `claim_events` is asked with, not by the database's, so a database clock ahead of
+    the gateway's cannot hold events back (nor a test's ManualClock leave them unclaimed)."""
 
     async def add_event(
         self, values: dict[str, Any], conn: AsyncConnection | None = None
     ) -> str | None:
-        """Queues an event; None when its dedup_key was queued already (once-only)."""
+        """Queues an event, due now by `clock` unless `values` say when; None when its
+        dedup_key was queued already (once-only)."""
         stmt = (
             insert(g.bot_events)
-            .values(**values)
+            .values(**{"available_at": self.clock.now(), **values})
             .on_conflict_do_nothing(index_elements=[g.bot_events.c.dedup_key])
             .returning(g.bot_events.c.id)
         )

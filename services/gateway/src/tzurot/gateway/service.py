@@ -92,7 +92,7 @@ class Gateway(
         `replaces_job_id` is ignored, and the client told so (JobAccepted.replacing false)."""
         self._store = store
         self.clock: Clock = clock or SystemClock()
-        self.group_store = GroupStore(store.engine)
+        self.group_store = GroupStore(store.engine, self.clock)
         self.events = BotEvents(
             self.group_store,
             self.clock,
