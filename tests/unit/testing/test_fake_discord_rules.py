@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import aiohttp
 import pytest
 
 from tzurot.testing.fake_discord import FakeDiscord, FakeInteraction, Json
-from tzurot.testing.fake_discord.rules import Permission, pings
+from tzurot.testing.fake_discord.mentions import pings
+from tzurot.testing.fake_discord.rules import Permission
 
 BOT = "Bot "
 
@@ -513,7 +515,9 @@ async def test_a_webhook_is_limited_to_5_requests_per_2_seconds() -> None:
         assert body["global"] is False
         assert headers["X-RateLimit-Limit"] == "5"
         assert headers["X-RateLimit-Remaining"] == "0"
-        assert float(headers["Retry-After"]) == pytest.approx(body["retry_after"], abs=0.01)
+        # Whole seconds, rounded up, as rate-limits.mdx's examples (65 for 64.57)
+        assert headers["Retry-After"] == str(math.ceil(body["retry_after"]))
+        assert headers["X-RateLimit-Scope"] == "user"
         assert answers[3][2]["X-RateLimit-Remaining"] == "1"
 
 

@@ -9,11 +9,15 @@ did from the records (`messages`, `interactions`, `synced_commands`, `typing`).
 Events are routed to the shard that owns the guild (`(guild_id >> 22) % shard_count`), as
 Discord does, so several bot processes can be tested against one fake.
 
-Modules: `state` (the world and the records), `gateway` (the websocket), `users` (a test playing
-Discord's users), `rest` (the REST routes), `rules` (Discord's limits and validation),
-`embeds` (embed limits), `replies` (a message's `message_reference`), `application_commands`
-and `command_rules` (registering commands, refused as Discord does), `uploads` (upload limits:
-per file by boost tier, per Create Message request, attachments per message), `pluralkit`
+Modules: `state` (the world and the records), `gateway` (the websocket; a late heartbeat
+closes the connection), `users` (a test playing Discord's users), `rest` (the REST routes,
+authentication and the global rate limit), `rules` (Discord's limits and validation),
+`mentions` (`allowed_mentions` and pings), `buckets` and `rate_limits` (the global limit, per
+route buckets, Discord's 429s), `embeds` (embed limits), `replies` (a message's
+`message_reference`), `modals` (a modal and its text inputs), `application_commands` and
+`command_rules` (registering commands, refused as Discord does), `uploads` (upload limits: per
+file by boost tier, per Create Message request, attachments per message, alt text),
+`webhook_admin` and `webhooks` (managing webhooks, and posting through them), `pluralkit`
 (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """
 

@@ -12,8 +12,10 @@ MiB per Create Message request, 10 attachments). A send with a nonce and `enforc
 repeats one of the same author's recent nonces returns that message. Voice messages follow
 voice_messages.py. In a locked thread the bot posts only with Manage Threads (160005; 50083 when
 it is archived too), and a post in an archived thread unarchives it (rules.py
-`closed_thread_error`). Get Guild Member: 404 10004 for an unknown guild, 10007 for a user not
-in it."""
+`closed_thread_error`). Create Message is rate limited per channel (rate_limits.py: 5 per 5 s,
+the fake's choice), its answers carrying `X-RateLimit-*` headers. A reply pings the replied-to
+author only with `allowed_mentions.replied_user` true (mentions.py). Get Guild Member: 404
+10004 for an unknown guild, 10007 for a user not in it."""
 
 from __future__ import annotations
 
@@ -23,23 +25,28 @@ from aiohttp import web
 
 from tzurot.testing.fake_discord.embeds import embeds_error
 from tzurot.testing.fake_discord.interactions import Interactions
+from tzurot.testing.fake_discord.mentions import allowed_mentions_error, pings
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.replies import as_served, reply_fields, reply_to
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
+    CONTENT_TOO_LONG,
     NO_MESSAGE_TYPES,
     NONCE_WINDOW_SECONDS,
     SUPPRESS_EMBEDS,
     THREAD_TYPES,
     VOICE,
     Permission,
-    allowed_mentions_error,
     closed_thread_error,
     error,
     nonce_error,
-    pings,
 )
-from tzurot.testing.fake_discord.uploads import TOO_LARGE, attachments_error, too_large
+from tzurot.testing.fake_discord.uploads import (
+    TOO_LARGE,
+    attachments_error,
+    description_error,
+    too_large,
+)
 from tzurot.testing.fake_discord.voice_messages import (
     CANNOT_SEND_VOICE_HERE,
     IS_VOICE_MESSAGE,
@@ -64,22 +71,24 @@ NON_TEXT_CHANNEL = error(50008, "Cannot send messages in a non-text channel")
 def _create_body_error(body: Json, files: list[Upload]) -> Json | None:
     """Discord's 400 body for what a Create Message holds, else None: `allowed_mentions`,
     a voice message's rules, content up to 2000 characters, the embeds' limits (embeds.py),
-    the nonce."""
+    the nonce, the attachments' descriptions (uploads.py)."""
     content = str(body.get("content") or "")
     problem = allowed_mentions_error(body.get("allowed_mentions")) or voice_message_error(
         body, files, webhook=False
     )
     if problem is None and len(content) > CONTENT_LIMIT:
-        problem = error(
-            50035,
-            "Invalid Form Body",
-            content={
-                "_errors": [
-                    {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
-                ]
-            },
-        )
-    return problem or embeds_error(body) or nonce_error(body.get("nonce"))
+        problem = CONTENT_TOO_LONG
+    return (
+        problem or embeds_error(body) or nonce_error(body.get("nonce")) or description_error(body)
+    )
+
+
+def _replied_author(target: Posted | None) -> int | None:
+    """The user a reply to `target` may ping (`replied_user`): its author, unless a webhook
+    posted it (a webhook is no user to notify)."""
+    if target is None or target.webhook_id:
+        return None
+    return int(target.data["author"]["id"])
 
 
 class Channels(Interactions):
@@ -164,12 +173,16 @@ class Channels(Interactions):
         reply = reply_to(body.get("message_reference"), channel, self.find)
         if reply.problem is not None:
             return self.refuse(route, 400, reply.problem)
+        bucket = f"create-message:{channel['id']}"
+        limited = self._limited(route, (bucket, self.create_message_rate))
+        if limited is not None:
+            return limited
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
             seen = self._nonce_seen(str(nonce))
             if seen is not None:
                 self.nonce_dedupes.append(str(nonce))
-                return json_response(seen.data)
+                return json_response(seen.data, headers=self._rate_headers(bucket))
         data = self._message_json(channel, self.bot_user, content)
         data["embeds"] = embeds
         data["attachments"] = attachment_objects(self, channel, body, sent)
@@ -189,9 +202,10 @@ class Channels(Interactions):
             content,
             body.get("allowed_mentions"),
             default=("users", "roles", "everyone"),
+            replied_to=_replied_author(reply.target),
         )
         await self._stall(route, int(channel["id"]))
-        return json_response(posted.data)
+        return json_response(posted.data, headers=self._rate_headers(bucket))
 
     def _voice_refused(self, route: str, channel: Json, body: Json) -> web.Response | None:
         """A voice message needs Send Voice Messages and a channel that takes them."""
@@ -263,6 +277,7 @@ class Channels(Interactions):
         *,
         default: tuple[str, ...] = ("users",),
         webhook: bool = False,
+        replied_to: int | None = None,
     ) -> None:
         guild = self.guilds[int(channel["guild_id"])]
         mentionable = [int(r["id"]) for r in guild["roles"] if r.get("mentionable")]
@@ -274,6 +289,7 @@ class Channels(Interactions):
             default_parse=default,
             mentionable_roles=mentionable,
             can_mention_everyone=can_everyone,
+            replied_to=replied_to,
         )
         self.pings.setdefault(message_id, []).append(found)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -15,6 +16,17 @@ from tzurot.testing.fake_discord.state import DiscordState
 from tzurot.testing.fake_discord.wire import Json
 
 IDENTIFY_WINDOW_SECONDS = 5.0
+HEARTBEAT_GRACE = 1.5
+"""A heartbeat is due within `heartbeat_interval` of the last (or of HELLO: the first comes
+after `heartbeat_interval * jitter`, jitter below 1); "There is already tolerance in the
+heartbeat_interval" (events/gateway.mdx L154), how much is not documented: the fake waits half
+an interval more."""
+HEARTBEAT_MISSED = 4000
+"""The close code for a missed heartbeat. events/gateway.mdx L146: "If your app fails to send
+a heartbeat event in time, your connection will be closed and you will be forced to Resume";
+it names no code, so the fake uses 4000 Unknown error, which opcodes-and-status-codes.mdx
+(L38) marks as one to reconnect after. The session stays resumable."""
+_CLOSING = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 class Gateway(DiscordState):
@@ -25,7 +37,9 @@ class Gateway(DiscordState):
     without approval closes with 4014; RESUME with a known session id replays the events
     sent after the given sequence, then RESUMED (an unknown one gets op 9). A session receives
     only the events of the intents it identified with, and message content only by the
-    MESSAGE_CONTENT intent's rule (intents.py)."""
+    MESSAGE_CONTENT intent's rule (intents.py). A connection whose heartbeat is late (more
+    than `HEARTBEAT_GRACE` intervals after the last, or after HELLO) is closed with 4000 and
+    may RESUME."""
 
     # ---- gateway ----
 
@@ -67,13 +81,25 @@ class Gateway(DiscordState):
         await ws.prepare(request)
         session = Session(ws)
         self.sessions.append(session)
+        loop = asyncio.get_running_loop()
         try:
             await self._send(session, 10, {"heartbeat_interval": self.heartbeat_interval_ms})
-            async for msg in ws:
+            beat = loop.time()
+            while not ws.closed:
+                wait = beat + self.heartbeat_interval_ms * HEARTBEAT_GRACE / 1000 - loop.time()
+                try:
+                    msg = await ws.receive(timeout=max(wait, 0.001))  # 0 would mean no timeout
+                except TimeoutError:
+                    self.heartbeat_timeouts.append(session.session_id)
+                    await ws.close(code=HEARTBEAT_MISSED, message=b"Heartbeat not received.")
+                    break
+                if msg.type in _CLOSING:
+                    break
                 if msg.type != WSMsgType.TEXT:
                     continue
                 frame = json.loads(msg.data)
                 if frame["op"] == 1:
+                    beat = loop.time()
                     await self._send(session, 11, None)
                 elif frame["op"] == 2:
                     await self._identify(session, frame["d"])

@@ -1,22 +1,24 @@
 """Interaction responses as Discord takes them: the initial callback within 3 s (else the
 token is invalid: 404 10062), acknowledged once (40060), follow-ups and edits of the original
 only after a response (else 10015 Unknown Webhook) and within the token's 15 minutes, rate
-limited as a webhook is (rate_limits.py: 5 per 2 s per interaction token) and addressed to
-`/webhooks/{application.id}/{token}`, and files no larger than the interaction's
-`attachment_size_limit` (413, 40005). The callback's type must suit the interaction
-(`callback_types`; 400 50035 at `type`), and a deferral may carry no flag but EPHEMERAL.
+limited as a webhook is (rate_limits.py: 5 per 2 s per interaction token, and not bound by
+the global limit) and addressed to `/webhooks/{application.id}/{token}`, and files no larger
+than the interaction's `attachment_size_limit` (413, 40005). The callback's type must suit
+the interaction (`callback_types`; 400 50035 at `type`), and a deferral may carry no flag but
+EPHEMERAL.
 
 What a response holds is checked as Discord checks it (400, 50035 Invalid Form Body with an
 `errors` tree naming the field, `data.…` in a callback), from discord-api-docs
 interactions/receiving-and-responding ("Interaction Callback Data Structure": messages,
-autocomplete with "max of 25 choices", a modal's `custom_id` 1-100 characters, `title` at most
-45 and 1-5 `components`), interactions/application-commands (a choice's `name` 1-100
-characters, a string `value` at most 100) and resources/message "Create Message" (`content` up
-to 2000 characters, embeds within embeds.py's limits; at least one of `content`, `embeds`,
+autocomplete with "max of 25 choices", a modal as modals.py checks it, its text inputs
+included), interactions/application-commands (a choice's `name` 1-100 characters, a string
+`value` at most 100) and resources/message "Create Message" (`content` up to 2000
+characters, embeds within embeds.py's limits; at least one of `content`, `embeds`,
 `sticker_ids`, `components`, files or `poll`, else 400 50006 Cannot send an empty message).
 Follow-ups and edits of the original are Execute and Edit Webhook Message, so the same message
 rules, the fields at the top level; an edit of the original may not leave it empty
-(`edit_empties`, as for any webhook message).
+(`edit_empties`, as for any webhook message), and Edit Followup Message finds only a follow-up
+that token sent (else 404 10008 Unknown Message, as Edit Webhook Message answers).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from aiohttp import web
 
 from tzurot.testing.fake_discord.command_rules import CHOICE_LIMIT, MAX_CHOICES, FormErrors, Path
 from tzurot.testing.fake_discord.embeds import embeds_errors
+from tzurot.testing.fake_discord.mentions import allowed_mentions_problems
+from tzurot.testing.fake_discord.modals import length_error, modal_errors
 from tzurot.testing.fake_discord.rate_limits import RateLimits
 from tzurot.testing.fake_discord.records import FakeInteraction
 from tzurot.testing.fake_discord.rules import (
@@ -34,39 +38,30 @@ from tzurot.testing.fake_discord.rules import (
     INTERACTION_TOKEN_SECONDS,
     error,
 )
+from tzurot.testing.fake_discord.uploads import description_problems
 from tzurot.testing.fake_discord.wire import Json, json_response, read_body
 
 CHANNEL_MESSAGE, DEFERRED_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 4, 5, 7, 8, 9
 PONG, DEFERRED_UPDATE = 1, 6
 EPHEMERAL = 1 << 6
 PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5  # interaction types
-MODAL_TITLE_LIMIT = 45
-CUSTOM_ID_LIMIT = 100
-MODAL_COMPONENTS = (1, 5)
 EMPTY_MESSAGE = error(50006, "Cannot send an empty message")
 _NOT_A_DICT = ("MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
 # What makes a message not empty, besides its files (Create Message's starred fields).
 _MESSAGE_PARTS = ("content", "embeds", "components", "sticker_ids", "poll")
 
 
-def _length(errors: FormErrors, path: Path, value: object, low: int, high: int) -> None:
-    """A required string of `low` to `high` characters, in Discord's words."""
-    if value is None:
-        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
-    elif not isinstance(value, str):
-        errors.add(path, "BASE_TYPE_STRING", "Could not interpret value as string.")
-    elif low == 0 and len(value) > high:
-        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer in length.")
-    elif low > 0 and not low <= len(value) <= high:
-        errors.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
-
-
 def message_errors(errors: FormErrors, path: Path, message: Json) -> None:
-    """A message's `content` (at most 2000 characters) and `embeds` (embeds.py: at most 10,
-    each field within its limit, 6000 characters in all)."""
+    """A message's `content` (at most 2000 characters), `embeds` (embeds.py: at most 10,
+    each field within its limit, 6000 characters in all), `allowed_mentions` (mentions.py) and
+    the attachments' descriptions (uploads.py)."""
     if message.get("content") is not None:
-        _length(errors, (*path, "content"), message["content"], 0, CONTENT_LIMIT)
+        length_error(errors, (*path, "content"), message["content"], 0, CONTENT_LIMIT)
     embeds_errors(errors, (*path, "embeds"), message.get("embeds"))
+    for where, code, text in allowed_mentions_problems(message.get("allowed_mentions")):
+        errors.add((*path, "allowed_mentions", *where), code, text)
+    for where, code, text in description_problems(message):
+        errors.add((*path, *where), code, text)
 
 
 def is_empty(message: Json, attachments: int) -> bool:
@@ -95,27 +90,12 @@ def _choices_errors(errors: FormErrors, data: Json) -> None:
         if not isinstance(choice, dict):
             errors.add((*path, n), *_NOT_A_DICT)
             continue
-        _length(errors, (*path, n, "name"), choice.get("name"), 1, CHOICE_LIMIT)
+        length_error(errors, (*path, n, "name"), choice.get("name"), 1, CHOICE_LIMIT)
         value = choice.get("value")
         if value is None:
             errors.add((*path, n, "value"), "BASE_TYPE_REQUIRED", "This field is required")
         elif isinstance(value, str):
-            _length(errors, (*path, n, "value"), value, 0, CHOICE_LIMIT)
-
-
-def _modal_errors(errors: FormErrors, data: Json) -> None:
-    _length(errors, ("data", "custom_id"), data.get("custom_id"), 1, CUSTOM_ID_LIMIT)
-    _length(errors, ("data", "title"), data.get("title"), 0, MODAL_TITLE_LIMIT)
-    components = data.get("components")
-    low, high = MODAL_COMPONENTS
-    if components is None:
-        errors.add(("data", "components"), "BASE_TYPE_REQUIRED", "This field is required")
-    elif not isinstance(components, list) or not low <= len(components) <= high:
-        errors.add(
-            ("data", "components"),
-            "BASE_TYPE_BAD_LENGTH",
-            f"Must be between {low} and {high} in length.",
-        )
+            length_error(errors, (*path, n, "value"), value, 0, CHOICE_LIMIT)
 
 
 def callback_types(interaction: Json) -> set[int]:
@@ -153,7 +133,7 @@ def callback_error(body: Json, attachments: int, interaction: Json) -> Json | No
     elif kind == AUTOCOMPLETE_RESULT:
         _choices_errors(errors, data)
     elif kind == MODAL:
-        _modal_errors(errors, data)
+        modal_errors(errors, data)
     elif kind == DEFERRED_MESSAGE and int(data.get("flags") or 0) & ~EPHEMERAL:
         # "the only valid message flag you may use is EPHEMERAL" (receiving-and-responding);
         # the docs give no error body: this is the fake's, at the field.
@@ -220,6 +200,17 @@ class Interactions(RateLimits):
             return self.refuse(route, 404, error(10015, "Unknown Webhook"))
         return None
 
+    def _unknown_followup(
+        self, route: str, request: web.Request, record: FakeInteraction
+    ) -> web.Response | None:
+        """Edit Followup Message "Functions the same as Edit Webhook Message"
+        (receiving-and-responding.mdx L489): a message this token did not send is 404 10008
+        Unknown Message there, as for a webhook's."""
+        named = request.match_info.get("message", "")
+        if named == "@original" or (named.isdigit() and int(named) in record.followup_ids):
+            return None
+        return self.refuse(route, 404, error(10008, "Unknown Message"))
+
     def _too_large(
         self, route: str, record: FakeInteraction, files: list[bytes]
     ) -> web.Response | None:
@@ -253,11 +244,15 @@ class Interactions(RateLimits):
         record.files.extend(files)
         record.responses.append({"type": "followup", "data": body})
         headers = self._rate_headers(webhook_bucket(record))
-        return json_response(self._interaction_message(record, body), headers=headers)
+        message = self._interaction_message(record, body)
+        record.followup_ids.append(int(message["id"]))
+        return json_response(message, headers=headers)
 
     async def _edit_original(self, request: web.Request, record: FakeInteraction) -> web.Response:
         route = "interaction_edit"
-        refused = self._usable(route, request, record)
+        refused = self._usable(route, request, record) or self._unknown_followup(
+            route, request, record
+        )
         if refused is not None:
             return refused
         body, files = await read_body(request, self.uploads)
@@ -268,7 +263,8 @@ class Interactions(RateLimits):
         message_errors(errors, (), body)
         if errors:
             return self.refuse(route, 400, errors.body())
-        original = request.match_info.get("message") == "@original"
+        named = request.match_info.get("message", "")
+        original = named == "@original"
         attachments = _attachment_count(body, files, record.original_attachments)
         if original and edit_empties(record.original() or {}, body, attachments):
             return self.refuse(route, 400, EMPTY_MESSAGE)
@@ -280,11 +276,16 @@ class Interactions(RateLimits):
         if original:
             record.original_attachments = attachments
         headers = self._rate_headers(webhook_bucket(record))
-        return json_response(self._interaction_message(record, body), headers=headers)
+        message_id = None if original else int(named)
+        edited = self._interaction_message(record, body, message_id=message_id)
+        return json_response(edited, headers=headers)
 
-    def _interaction_message(self, record: FakeInteraction, body: Json) -> Json:
+    def _interaction_message(
+        self, record: FakeInteraction, body: Json, *, message_id: int | None = None
+    ) -> Json:
         channel = self.channels[int(record.data["channel_id"])]
-        data = self._message_json(channel, self.bot_user, str(body.get("content") or ""))
+        content = str(body.get("content") or "")
+        data = self._message_json(channel, self.bot_user, content, message_id=message_id)
         data["embeds"] = body.get("embeds") or []
         data["flags"] = body.get("flags", 0)
         data["webhook_id"] = str(self.application_id)

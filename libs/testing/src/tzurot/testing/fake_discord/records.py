@@ -66,6 +66,8 @@ class FakeInteraction:
     deprecated_followups: int = 0
     # How many attachments the original response has now (an edit may not leave it empty).
     original_attachments: int = 0
+    # The ids of the follow-up messages sent with this token (the ones an edit may name).
+    followup_ids: list[int] = field(default_factory=list)
 
     @property
     def attachment_size_limit(self) -> int:

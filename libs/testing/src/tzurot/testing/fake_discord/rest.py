@@ -12,6 +12,13 @@ from tzurot.testing.fake_discord.rules import API_PREFIX
 from tzurot.testing.fake_discord.wire import json_response, not_found
 
 
+def _token_route(path: str) -> bool:
+    """A webhook route addressed by its token (`/webhooks/{id}/{token}...`): it takes no
+    `Authorization` (resources/webhook.mdx); `/webhooks/{id}` alone needs the bot's."""
+    parts = path.removeprefix(f"{API_PREFIX}/").split("/")
+    return len(parts) >= 3 and parts[0] == "webhooks"  # webhooks/{id}/{token}
+
+
 class Rest(ApplicationCommands):
     """The REST handlers, each answering as Discord does."""
 
@@ -21,15 +28,20 @@ class Rest(ApplicationCommands):
     async def _record_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
+        """Authentication (the bot's token, except on the webhook-token and interaction
+        routes), the record of every request, and the global rate limit (rate_limits.py)."""
         if request.path.startswith(API_PREFIX) and not request.path.startswith(
             f"{API_PREFIX}/interactions/"
         ):
             auth = request.headers.get("Authorization", "")
-            webhook_call = request.path.startswith(f"{API_PREFIX}/webhooks/")
-            if not webhook_call and auth != f"Bot {self.token}":
+            if not _token_route(request.path) and auth != f"Bot {self.token}":
                 return json_response({"message": "401: Unauthorized", "code": 0}, status=401)
         self.requests.append((request.method, request.path))
         try:
+            route = getattr(request.match_info.handler, "__name__", "").lstrip("_")
+            limited = self._globally_limited(route, request)
+            if limited is not None:
+                return limited
             response: web.StreamResponse = await handler(request)
             return response
         finally:

@@ -2,19 +2,18 @@
 
 Written from discord-api-docs: interactions "receiving-and-responding" (3 s initial response,
 15 min token), webhook names ("Create Webhook" and "Usernames and Nicknames"), "Allowed
-Mentions Object" (defaults and validation against the content), rate limits (429 with
-`retry_after` and `X-RateLimit-*` headers), permissions (overwrites in Discord's order; a
-private thread only for its members and those with Manage Threads: topics/threads "Public &
-Private Threads"), "Create Message" (`nonce` up to 25 characters; with `enforce_nonce`, a
-second message by the same author with the same nonce within a few minutes returns the first
-and creates nothing), locked and archived threads (`closed_thread_error`).
+Mentions Object" (mentions.py), permissions (overwrites in
+Discord's order; a private thread only for its members and those with Manage Threads:
+topics/threads "Public & Private Threads"), "Create Message" (`nonce` up to 25 characters;
+with `enforce_nonce`, a second message by the same author with the same nonce within a few
+minutes returns the first and creates nothing), locked and archived threads
+(`closed_thread_error`). Rate limits are buckets.py's and rate_limits.py's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -119,6 +118,13 @@ def _form_error(name: str, code: str, message: str) -> Json:
     )
 
 
+CONTENT_TOO_LONG = _form_error(
+    "content", "BASE_TYPE_MAX_LENGTH", f"Must be {CONTENT_LIMIT} or fewer in length."
+)
+"""A message's `content` over 2000 characters: 50035 with the `errors` tree naming the key that
+failed, as reference.mdx "Error Messages" (L38-100) shows Discord's answers."""
+
+
 def username_error(name: str, *, field_name: str = "username") -> Json | None:
     """Discord's answer body if `name` is refused as a webhook's name, else None.
 
@@ -169,65 +175,6 @@ def avatar_url_error(url: object) -> Json | None:
     ):
         return _form_error("avatar_url", "URL_TYPE_INVALID_URL", "Not a well formed URL.")
     return None
-
-
-# ---- mentions ----
-
-_USER_MENTION = re.compile(r"<@!?(\d+)>")
-_ROLE_MENTION = re.compile(r"<@&(\d+)>")
-_EVERYONE = re.compile(r"@(everyone|here)\b")
-
-
-@dataclass(frozen=True)
-class Pings:
-    """Who Discord would notify for a message: users, roles, and @everyone/@here."""
-
-    users: frozenset[int] = frozenset()
-    roles: frozenset[int] = frozenset()
-    everyone: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.users or self.roles or self.everyone)
-
-
-def allowed_mentions_error(allowed: Mapping[str, Any] | None) -> Json | None:
-    """`parse` is mutually exclusive with the lists of the same kind."""
-    if not allowed:
-        return None
-    parse = set(allowed.get("parse") or [])
-    for kind in ("users", "roles"):
-        if kind in parse and allowed.get(kind):
-            return _form_error(
-                "allowed_mentions",
-                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
-                f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.',
-            )
-    return None
-
-
-def pings(
-    content: str,
-    allowed: Mapping[str, Any] | None,
-    *,
-    default_parse: Iterable[str] = ("users",),
-    mentionable_roles: Iterable[int] = (),
-    can_mention_everyone: bool = False,
-) -> Pings:
-    """Who gets notified. `allowed` None means Discord's default for the route (webhooks and
-    interactions parse users only); mentions count only when they are in the content."""
-    if allowed is None:
-        allowed = {"parse": list(default_parse)}
-    parse = set(allowed.get("parse") or [])
-    named_users = {int(u) for u in allowed.get("users") or []}
-    named_roles = {int(r) for r in allowed.get("roles") or []}
-    in_users = {int(m) for m in _USER_MENTION.findall(content)}
-    in_roles = {int(m) for m in _ROLE_MENTION.findall(content)}
-    users = in_users if "users" in parse else in_users & named_users
-    roles = in_roles if "roles" in parse else in_roles & named_roles
-    if not can_mention_everyone:
-        roles &= set(mentionable_roles)
-    everyone = "everyone" in parse and bool(_EVERYONE.search(content)) and can_mention_everyone
-    return Pings(frozenset(users), frozenset(roles), everyone)
 
 
 # ---- permissions ----
@@ -311,38 +258,6 @@ def closed_thread_error(
     if locked and not manage_threads and not webhook:
         return error(THREAD_LOCKED, "Thread is locked")
     return None
-
-
-# ---- rate limits ----
-
-
-@dataclass
-class Bucket:
-    """A fixed window of `limit` requests per `per` seconds, as Discord's buckets behave."""
-
-    limit: int
-    per: float
-    name: str
-    hits: list[float] = field(default_factory=list)
-
-    def take(self, now: float) -> float:
-        """0.0 if a request may go now (and counts it), else the seconds to wait."""
-        self.hits = [t for t in self.hits if now - t < self.per]
-        if len(self.hits) >= self.limit:
-            return self.per - (now - self.hits[0])
-        self.hits.append(now)
-        return 0.0
-
-    def headers(self, now: float, wall: float) -> dict[str, str]:
-        live = [t for t in self.hits if now - t < self.per]
-        reset_after = self.per - (now - live[0]) if live else self.per
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(0, self.limit - len(live))),
-            "X-RateLimit-Reset": f"{wall + reset_after:.3f}",
-            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": self.name,
-        }
 
 
 def nonce_error(nonce: object) -> Json | None:

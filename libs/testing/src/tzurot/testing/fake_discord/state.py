@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tzurot.testing.fake_discord.buckets import CREATE_MESSAGE_RATE, GLOBAL_RATE, Bucket
+from tzurot.testing.fake_discord.mentions import Pings
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted, Session
 from tzurot.testing.fake_discord.rules import (
     API_PREFIX,
@@ -23,9 +25,7 @@ from tzurot.testing.fake_discord.rules import (
     STAGE,
     TEXT,
     THREAD,
-    Bucket,
     Permission,
-    Pings,
     permissions_in,
 )
 from tzurot.testing.fake_discord.uploads import FILESIZE_LIMITS
@@ -87,8 +87,7 @@ class DiscordState:
         self.rate_limited: list[tuple[str, str]] = []  # (route, bucket) of every 429
         # The gateway: IDENTIFY buckets (`max_concurrency`, one per `identify_window` s each),
         # the privileged intent, sessions a RESUME can continue.
-        self.max_concurrency = 1
-        self.identify_window = 5.0
+        self.max_concurrency, self.identify_window = 1, 5.0
         self.identified_at: dict[int, float] = {}
         self.identifies: list[tuple[int, float]] = []  # (shard id, when) of accepted IDENTIFYs
         self.invalid_sessions: list[int] = []  # shard ids answered op 9 for a hasty IDENTIFY
@@ -96,10 +95,15 @@ class DiscordState:
         self.resumable: dict[str, Session] = {}
         self.resumes: list[tuple[str, int]] = []  # (session id, events replayed)
         self.resume_buffer = 1000
+        # Sessions closed for a missed heartbeat (gateway.py), by session id ("" before READY).
+        self.heartbeat_timeouts: list[str] = []
         # Discord's documented webhook limits: 5 requests per 2 s per webhook, about 30 webhook
         # messages a minute per channel.
         self.webhook_rate = (5, 2.0)
         self.channel_webhook_rate = (30, 60.0)
+        # buckets.py: 50 a second per bot token (per IP without one), documented; Create
+        # Message per channel, the fake's choice.
+        self.global_rate, self.create_message_rate = GLOBAL_RATE, CREATE_MESSAGE_RATE
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 

@@ -13,6 +13,8 @@ Message").
   there a request may hold up to 10 files each within the guild's limit.
 - Too large, either way: 413 with code 40005 "Request entity too large".
 - A message has at most 10 attachments: more is an invalid form body (50035).
+- An attachment's `description` (alt text) is at most 1024 characters (resources/message.mdx
+  "Attachment Request Structure", L682): more is 50035 at `attachments.n.description`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ FILESIZE_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 MAX_REQUEST_BYTES = 25 * MIB
 """A Create Message request, files and JSON together."""
 MAX_ATTACHMENTS = 10
+DESCRIPTION_LIMIT = 1024
 MAX_BODY_BYTES = MAX_ATTACHMENTS * max(FILESIZE_LIMITS.values()) + MIB
 """The largest body the fake reads: a message's 10 files at the top tier's limit, and JSON."""
 TOO_LARGE = error(40005, "Request entity too large")
@@ -52,3 +55,27 @@ def too_large(
 def attachments_error(attachments: Sequence[Json]) -> Json | None:
     """A message's attachments after a send or an edit: at most 10."""
     return TOO_MANY_ATTACHMENTS if len(attachments) > MAX_ATTACHMENTS else None
+
+
+def description_problems(body: Json) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """The `attachments` entries of a send or an edit whose `description` is too long: each
+    as (path, Discord's code, message)."""
+    found: list[tuple[tuple[str | int, ...], str, str]] = []
+    attachments = body.get("attachments")
+    for n, meta in enumerate(attachments if isinstance(attachments, list) else []):
+        described = meta.get("description") if isinstance(meta, dict) else None
+        if isinstance(described, str) and len(described) > DESCRIPTION_LIMIT:
+            too_long = f"Must be {DESCRIPTION_LIMIT} or fewer in length."
+            found.append((("attachments", n, "description"), "BASE_TYPE_MAX_LENGTH", too_long))
+    return found
+
+
+def description_error(body: Json) -> Json | None:
+    """Discord's 400 body (50035) for an attachment `description` over 1024, else None."""
+    tree: Json = {}
+    for path, code, message in description_problems(body):
+        node = tree
+        for key in path:
+            node = node.setdefault(str(key), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+    return error(50035, "Invalid Form Body", **tree) if tree else None

@@ -1,10 +1,6 @@
-"""Webhook routes as strict as Discord's.
+"""Webhook routes as strict as Discord's (managing them: webhook_admin.py).
 
-- Listing and creating need Manage Webhooks (403 50013); only text, voice, stage, news, forum
-  and media channels hold webhooks (50024); 15 per channel (30007) and 1000 per guild
-  (30058); names follow Create Webhook's rules (rules.py `username_error`: 1-80 characters,
-  no "clyde" or "discord").
-- Executing validates `username` by the same rules (non-rendering characters are dropped
+- Executing validates `username` by Create Webhook's rules (non-rendering characters are dropped
   before the checks), `avatar_url` (a well formed http(s) URL), content (1..2000 characters),
   embeds (embeds.py), `allowed_mentions`, and needs `thread_id` in a forum or a media channel
   (220001). The pings Discord would send are recorded, and the link previews it would add
@@ -18,7 +14,8 @@
   An edit may not leave the message empty (50006, interactions.py `edit_empties`).
 - Files, sent or added by an edit, follow uploads.py: each within the guild's limit (413,
   40005; no total per request is documented for these routes), at most 10 attachments a
-  message (50035). An edit's embeds follow embeds.py.
+  message (50035), each `description` at most 1024 characters (50035). An edit's embeds
+  follow embeds.py.
 - Rate limits: per webhook (5 per 2 s, every route) and per channel for new messages (30 a
   minute), answered with 429, `retry_after` and `X-RateLimit-*` headers (and `Via`, as
   Discord's edge sends it; discord.py retries only then).
@@ -28,27 +25,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tzurot.testing.fake_discord.channels import Channels
 from tzurot.testing.fake_discord.embeds import embeds_error
 from tzurot.testing.fake_discord.interactions import EMPTY_MESSAGE, edit_empties
+from tzurot.testing.fake_discord.mentions import allowed_mentions_error
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_discord.rules import (
     CONTENT_LIMIT,
-    MAX_WEBHOOKS_PER_CHANNEL,
-    MAX_WEBHOOKS_PER_GUILD,
+    CONTENT_TOO_LONG,
     SUPPRESS_EMBEDS,
     THREAD_ONLY_TYPES,
     THREAD_TYPES,
-    WEBHOOK_CHANNEL_TYPES,
-    Permission,
-    allowed_mentions_error,
     avatar_url_error,
     error,
     link_previews,
     username_error,
 )
-from tzurot.testing.fake_discord.uploads import attachments_error
+from tzurot.testing.fake_discord.uploads import attachments_error, description_error
 from tzurot.testing.fake_discord.voice_messages import content_type_of, voice_message_error
+from tzurot.testing.fake_discord.webhook_admin import WebhookAdmin
 from tzurot.testing.fake_discord.wire import (
     Json,
     Upload,
@@ -62,58 +56,7 @@ THREAD_NAME_LIMIT = 100
 """A thread's name, as any channel's, is 1-100 characters (Channel Object: `name`)."""
 
 
-class Webhooks(Channels):
-    # ---- managing webhooks ----
-
-    async def _list_webhooks(self, request: web.Request) -> web.Response:
-        channel = self._channel(request)
-        if channel is None:
-            return not_found(10003, "Unknown Channel")
-        refused = self._needs("list_webhooks", channel, Permission.MANAGE_WEBHOOKS)
-        if refused is not None:
-            return refused
-        hooks = [h for h in self.webhooks.values() if h["channel_id"] == channel["id"]]
-        return json_response(hooks)
-
-    async def _create_webhook(self, request: web.Request) -> web.Response:  # noqa: PLR0911  # one refusal per Discord rule
-        route = "create_webhook"
-        fault = self._fault(route, request)
-        if fault is not None:
-            return fault
-        channel = self._channel(request)
-        if channel is None:
-            return not_found(10003, "Unknown Channel")
-        if channel.get("type") not in WEBHOOK_CHANNEL_TYPES:
-            return self.refuse(
-                route, 400, error(50024, "Cannot execute action on this channel type")
-            )
-        refused = self._needs(route, channel, Permission.MANAGE_WEBHOOKS)
-        if refused is not None:
-            return refused
-        here = [h for h in self.webhooks.values() if h["channel_id"] == channel["id"]]
-        if len(here) >= MAX_WEBHOOKS_PER_CHANNEL:
-            return self.refuse(route, 400, error(30007, "Maximum number of webhooks reached (15)"))
-        in_guild = [h for h in self.webhooks.values() if h["guild_id"] == channel["guild_id"]]
-        if len(in_guild) >= MAX_WEBHOOKS_PER_GUILD:
-            return self.refuse(
-                route, 400, error(30058, "Maximum number of webhooks per guild reached (1000)")
-            )
-        body = await request.json()
-        problem = username_error(str(body.get("name") or ""), field_name="name")
-        if problem is not None:
-            return self.refuse(route, 400, problem)
-        return json_response(
-            self._new_webhook(int(channel["id"]), str(body["name"]), creator=self.bot_user)
-        )
-
-    async def _get_webhook(self, request: web.Request) -> web.Response:
-        hook = self.webhooks.get(int(request.match_info["hook"]))
-        return json_response(hook) if hook else not_found(10015, "Unknown Webhook")
-
-    async def _delete_webhook(self, request: web.Request) -> web.Response:
-        self.webhooks.pop(int(request.match_info["hook"]), None)
-        return web.Response(status=204)
-
+class Webhooks(WebhookAdmin):
     def _hook(self, request: web.Request) -> Json | None:
         hook = self.webhooks.get(int(request.match_info["hook"]))
         if hook is None or hook["token"] != request.match_info["token"]:
@@ -156,20 +99,9 @@ class Webhooks(Channels):
             or allowed_mentions_error(body.get("allowed_mentions"))
         )
         if problem is None and len(content) > CONTENT_LIMIT:
-            problem = error(
-                50035,
-                "Invalid Form Body",
-                content={
-                    "_errors": [
-                        {
-                            "code": "BASE_TYPE_MAX_LENGTH",
-                            "message": "Must be 2000 or fewer in length.",
-                        }
-                    ]
-                },
-            )
+            problem = CONTENT_TOO_LONG
         if problem is None:
-            problem = embeds_error(body)
+            problem = embeds_error(body) or description_error(body)
         if problem is None and not content and not body.get("embeds") and not files:
             problem = error(50006, "Cannot send an empty message")
         if problem is None:
@@ -311,9 +243,9 @@ class Webhooks(Channels):
             attachments = self._attachments_after(channel, posted.data["attachments"], body, files)
         problem = allowed_mentions_error(body.get("allowed_mentions"))
         if problem is None and len(body.get("content") or "") > CONTENT_LIMIT:
-            problem = error(50035, "Invalid Form Body")
+            problem = CONTENT_TOO_LONG  # with `errors`, as Execute Webhook's (rules.py)
         if problem is None:
-            problem = embeds_error(body)
+            problem = embeds_error(body) or description_error(body)
         if problem is None and attachments is not None:
             problem = attachments_error(attachments)
         after = posted.data["attachments"] if attachments is None else attachments
