@@ -5,6 +5,11 @@ A command the gateway answers UNIMPLEMENTED fails its test (the bot shows NOT_YE
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from tzurot.bot.commands.common import NOT_YET
@@ -72,6 +77,34 @@ async def test_timezone_set_then_get(world: World) -> None:
             world.general, world.alice, "timezone", subcommand=["get"]
         )
         assert "Asia/Tokyo" in await answered(world, shown)
+
+
+DATE_LINE = re.compile(r"Current date and time: (\w+, \d+ \w+ \d{4}, \d\d:\d\d) \(([^)]+)\)")
+
+
+async def date_line_for(world: World, text: str) -> tuple[datetime, str]:
+    """The date line of the prompt for Alice's `@Lilith {text}`: (its local time, its zone)."""
+    said = await world.discord.say(world.general, world.alice, f"@Lilith {text}")
+    await world.delivered(f"{said.id}:lilith")
+    prompt = json.dumps(world.provider.chat_requests()[-1].body["messages"])
+    (found,) = DATE_LINE.findall(prompt)
+    return datetime.strptime(found[0], "%A, %d %B %Y, %H:%M"), found[1]
+
+
+async def test_timezone_set_reaches_the_date_line_of_the_prompt(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        before = await date_line_for(world, "what time is it?")
+        done = await world.discord.slash(
+            world.general, world.alice, "timezone", {"zone": "Asia/Kathmandu"}, subcommand=["set"]
+        )
+        assert "Asia/Kathmandu" in await answered(world, done)
+        after = await date_line_for(world, "and now?")
+    assert before[1] == "UTC"
+    assert after[1] == "Asia/Kathmandu"
+    local = datetime.now(ZoneInfo("Asia/Kathmandu")).replace(tzinfo=None)
+    assert abs(after[0] - local) < timedelta(minutes=5)  # UTC+5:45, not UTC
+    assert after[0] - before[0] > timedelta(hours=5)
 
 
 async def test_usage_after_a_conversation(world: World) -> None:
@@ -262,6 +295,69 @@ async def test_llm_config_create_list_and_model_set_for_a_personality(world: Wor
         await world.discord.say(world.general, world.alice, "@Lilith which model?")
         await world.discord.wait_until(lambda: world.discord.webhook_messages(world.general))
     assert world.provider.chat_requests()[-1].body["model"] == "fake/fast"
+
+
+async def test_llm_config_delete_takes_the_config_out_of_list_model_set_and_answers(
+    world: World,
+) -> None:
+    """A config Lilith uses for Alice, deleted: gone from the list, refused by `/model set`,
+    and Lilith answers her with its own model again."""
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        created = await world.discord.slash(
+            world.general,
+            world.alice,
+            "llm-config",
+            {"name": "Doomed", "provider": "openrouter", "model": "fake/doomed"},
+            subcommand=["create"],
+        )
+        assert "Created **Doomed**" in await answered(world, created)
+        offered = await world.discord.slash(
+            world.general,
+            world.alice,
+            "llm-config",
+            {"config": "doo"},
+            subcommand=["delete"],
+            focused="config",
+        )
+        await world.discord.wait_until(offered.choices)
+        (config_id,) = [c["value"] for c in offered.choices() if c["name"].startswith("Doomed")]
+        chosen = await world.discord.slash(
+            world.general,
+            world.alice,
+            "model",
+            {"personality": "Lilith", "config": config_id},
+            subcommand=["set"],
+        )
+        assert "**Lilith** now uses **Doomed**" in await answered(world, chosen)
+        said = await world.discord.say(world.general, world.alice, "@Lilith which model?")
+        await world.delivered(f"{said.id}:lilith")
+        model_before = world.provider.chat_requests()[-1].body["model"]
+
+        deleted = await world.discord.slash(
+            world.general, world.alice, "llm-config", {"config": config_id}, subcommand=["delete"]
+        )
+        deleted_text = await answered(world, deleted)
+        listed = await world.discord.slash(
+            world.general, world.alice, "llm-config", subcommand=["list"]
+        )
+        listing = await answered(world, listed)
+        again = await world.discord.slash(
+            world.general,
+            world.alice,
+            "model",
+            {"personality": "Lilith", "config": config_id},
+            subcommand=["set"],
+        )
+        refused = await answered(world, again)
+        said = await world.discord.say(world.general, world.alice, "@Lilith and now?")
+        await world.delivered(f"{said.id}:lilith")
+        model_after = world.provider.chat_requests()[-1].body["model"]
+    assert model_before == "fake/doomed"
+    assert deleted_text == "Deleted."
+    assert "Doomed" not in listing
+    assert f"no LLM config {config_id}" in refused
+    assert model_after == "fake/lilith"
 
 
 async def test_persona_set_and_view(world: World) -> None:

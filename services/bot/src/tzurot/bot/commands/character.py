@@ -1,5 +1,6 @@
-"""/character create|edit|view|browse|import|export|avatar (the gateway lets owners and
-superusers edit; character cards V2/V3 as PNG, JSON or CHARX in and out)."""
+"""/character create|edit|view|browse|import|export|avatar|link_previews and /character alias
+add|remove (the gateway lets owners and superusers edit; character cards V2/V3 as PNG, JSON or
+CHARX in and out)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
+from tzurot.bot.commands.character_aliases import CharacterAliasCommands
 from tzurot.bot.commands.character_fields import EDITABLE, BadValue, edit_request
 from tzurot.bot.commands.common import (
     actor,
@@ -48,6 +50,7 @@ class CharacterCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="character", description="Personalities: create, edit, share")
         self.gateway = gateway
+        self.add_command(CharacterAliasCommands(gateway))
 
     @app_commands.command(name="create", description="Create a personality")
     @app_commands.describe(

@@ -30,7 +30,7 @@ personality, your default, or this channel; `show` says which level won)
 bring the rest, as each reply says)
 **Personalities** `/character create|edit|view|browse|import|export|avatar|link_previews`
 (character cards V2/V3: PNG, JSON, CHARX; edit sets the author's note, its depth and cleanup
-rules too), `/alias add|remove|list` (your own names for them, used by you only),
+rules too; alias add|remove: names everyone uses), `/alias add|remove|list` (your own),
 `/memory search|browse|delete|prune|stats|incognito|fresh`,
 `/skills list|show|enable|disable` (research, links, drawing),
 `/personality delete` (one of yours, with all it remembers; asks you to type DELETE)

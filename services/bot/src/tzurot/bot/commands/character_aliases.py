@@ -1,0 +1,126 @@
+"""/character alias add|remove: a personality's global aliases, the other names everyone
+@mentions it by (its owner's or a superuser's to change; the gateway decides who may).
+
+A user's own names for personalities are `/alias` (aliases.py). RemoveAlias names only the
+alias, so `remove` first checks that the alias is the named personality's: an owner of two
+personalities never removes the other one's alias by a slip.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
+from tzurot.bot.commands.lookups import cached_values, owned_personality_choices
+from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+
+def alias_key(alias: str) -> str:
+    """How the gateway matches an alias: case-insensitively, whitespace collapsed, without a
+    leading '@' (the gateway's `normalize_alias`)."""
+    return " ".join(alias.strip().lstrip("@").casefold().split())
+
+
+def held_alias(personality: common.Personality, alias: str) -> str | None:
+    """The alias of `personality` that `alias` names (as it is stored), or None."""
+    key = alias_key(alias)
+    return next((a for a in personality.aliases if alias_key(a) == key), None)
+
+
+def added_text(personality: common.Personality, alias: str) -> str:
+    return (
+        f"`@{alias.strip().lstrip('@')}` now means **{personality.display_name}** for everyone. "
+        f"Its aliases: {aliases_text(personality)}."
+    )
+
+
+def aliases_text(personality: common.Personality) -> str:
+    return ", ".join(f"`@{a}`" for a in personality.aliases) or "none"
+
+
+def not_held_text(personality: common.Personality, alias: str) -> str:
+    return (
+        f"`@{alias.strip().lstrip('@')}` is not an alias of **{personality.display_name}** "
+        f"(its aliases: {aliases_text(personality)})."
+    )
+
+
+class CharacterAliasCommands(app_commands.Group):
+    """/character alias add|remove."""
+
+    def __init__(self, gateway: GatewayClient) -> None:
+        super().__init__(name="alias", description="Other names everyone @mentions it by")
+        self.gateway = gateway
+
+    @app_commands.command(name="add", description="Owners: another name everyone calls it by")
+    @app_commands.describe(
+        personality="A personality you own",
+        alias="The name to @mention it by, e.g. lili (no @ needed)",
+    )
+    async def add(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
+        await reply(
+            interaction,
+            self.gateway,
+            lambda: self.gateway.stub.AddAlias(
+                gw.AddAliasRequest(actor=actor(interaction), personality=personality, alias=alias)
+            ),
+            lambda r: added_text(r.personality, alias),
+        )
+
+    @app_commands.command(name="remove", description="Owners: it is no longer called by a name")
+    @app_commands.describe(
+        personality="A personality you own",
+        alias="One of its aliases (they autocomplete)",
+    )
+    async def remove(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
+        await defer(interaction)
+        who = actor(interaction)
+        try:
+            found = await self.gateway.call(
+                self.gateway.stub.GetPersonality(
+                    gw.GetPersonalityRequest(actor=who, personality=personality)
+                )
+            )
+            held = held_alias(found.personality, alias)
+            if held is None:
+                await send(interaction, not_held_text(found.personality, alias))
+                return
+            await self.gateway.call(
+                self.gateway.stub.RemoveAlias(gw.RemoveAliasRequest(actor=who, alias=held))
+            )
+        except TzurotError as err:
+            await send(interaction, failure_text(err))
+            return
+        await send(
+            interaction,
+            f"`@{held}` no longer means **{found.personality.display_name}**.",
+        )
+
+    @add.autocomplete("personality")
+    @remove.autocomplete("personality")
+    async def _owned(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await owned_personality_choices(self.gateway, interaction, current)
+
+    @remove.autocomplete("alias")
+    async def _aliases(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        name = str(getattr(interaction.namespace, "personality", "") or "")
+        if not name:
+            return []
+
+        async def fetch() -> list[str]:
+            found = await self.gateway.call(
+                self.gateway.stub.GetPersonality(
+                    gw.GetPersonalityRequest(actor=actor(interaction), personality=name)
+                )
+            )
+            return list(found.personality.aliases)
+
+        return choices(await cached_values(f"aliases of {name}", interaction, fetch), current)

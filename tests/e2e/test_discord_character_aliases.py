@@ -1,0 +1,122 @@
+"""`/character alias add|remove` through the fake Discord and the whole mesh: a personality's
+global aliases, changed by its owner after creation, decide who an `@alias` reaches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from tzurot.bot.commands.common import NOT_YET
+from tzurot.testing.discord_e2e import World, running_bot, settled
+from tzurot.testing.fake_discord import FakeInteraction
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+
+async def answered(world: World, interaction: FakeInteraction) -> str:
+    await world.discord.wait_until(lambda: any(interaction.texts()))
+    text = "\n".join(t for t in interaction.texts() if t)
+    assert NOT_YET not in text, "the gateway answered UNIMPLEMENTED"
+    return text
+
+
+async def character(world: World, user: dict[str, Any], *sub: str, **options: object) -> str:
+    done = await world.discord.slash(world.general, user, "character", options, subcommand=sub)
+    return await answered(world, done)
+
+
+async def job_started(world: World, key: str) -> bool:
+    try:
+        await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=key))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is not grpc.StatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+async def test_an_alias_added_reaches_the_personality_and_a_removed_one_does_not(
+    world: World,
+) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world) as bot:
+        created = await character(
+            world,
+            world.alice,
+            "create",
+            name="Quill",
+            system_prompt="You are Quill, a scribe.",
+            public=True,
+        )
+        assert "Created **Quill**" in created
+        added = await character(
+            world, world.alice, "alias", "add", personality="quill", alias="@The Scribe"
+        )
+        said = await world.discord.say(world.general, world.alice, "@the scribe hello")
+        await world.delivered(f"{said.id}:quill")
+        answer = world.discord.webhook_messages(world.general)[-1]
+
+        offered = await world.discord.slash(
+            world.general,
+            world.alice,
+            "character",
+            {"personality": "quill", "alias": "scr"},
+            subcommand=["alias", "remove"],
+            focused="alias",
+        )
+        await world.discord.wait_until(offered.choices)
+        bobs_add = await character(
+            world, world.bob, "alias", "add", personality="quill", alias="bob's quill"
+        )
+        bobs_remove = await character(
+            world, world.bob, "alias", "remove", personality="quill", alias="the scribe"
+        )
+        not_its = await character(
+            world, world.alice, "alias", "remove", personality="quill", alias="lil"
+        )
+        removed = await character(
+            world, world.alice, "alias", "remove", personality="quill", alias="THE SCRIBE"
+        )
+        again = await character(
+            world, world.alice, "alias", "remove", personality="quill", alias="the scribe"
+        )
+        before = len(world.discord.webhook_messages(world.general))
+        unheard = await world.discord.say(world.general, world.alice, "@the scribe hello?")
+        await settled(world, bot)
+        after = len(world.discord.webhook_messages(world.general))
+        unheard_started = await job_started(world, f"{unheard.id}:quill")
+    assert "`@The Scribe` now means **Quill** for everyone" in added
+    assert answer.author_name == "Quill"
+    assert [c["value"] for c in offered.choices()] == ["The Scribe"]
+    assert "only the owner of 'quill' or a superuser may change it" in bobs_add
+    assert "only the owner of 'quill' or a superuser may change it" in bobs_remove
+    assert "`@lil` is not an alias of **Quill** (its aliases: `@The Scribe`)" in not_its
+    assert "`@The Scribe` no longer means **Quill**" in removed
+    assert "`@the scribe` is not an alias of **Quill** (its aliases: none)" in again
+    assert (after, unheard_started) == (before, False)
+
+
+async def test_an_alias_taken_or_a_name_or_empty_is_refused(world: World) -> None:
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        created = await character(
+            world, world.alice, "create", name="Ink", system_prompt="You are Ink.", public=True
+        )
+        assert "Created **Ink**" in created
+        taken = await character(world, world.alice, "alias", "add", personality="ink", alias="LIL")
+        a_name = await character(
+            world, world.alice, "alias", "add", personality="ink", alias="@Lilith"
+        )
+        empty = await character(world, world.alice, "alias", "add", personality="ink", alias="@ ")
+        nobody = await character(
+            world, world.alice, "alias", "add", personality="nobody-here", alias="x"
+        )
+        said = await world.discord.say(world.general, world.alice, "@lilith hi")
+        await world.delivered(f"{said.id}:lilith")
+    assert "alias 'lil' already belongs to personality 'lilith'" in taken
+    assert "@Lilith is the name of Lilith; an alias cannot take a personality's own name" in a_name
+    assert "the alias is empty" in empty
+    assert "no personality named 'nobody-here'" in nobody
