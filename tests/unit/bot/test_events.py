@@ -207,7 +207,11 @@ class FailingFlow:
     requests: list[gw.GenerateRequest] = field(default_factory=list)
 
     async def post_scheduled(
-        self, channel: Any, personality: common.Personality, request: gw.GenerateRequest
+        self,
+        channel: Any,
+        personality: common.Personality,
+        request: gw.GenerateRequest,
+        reply_to_message_id: str = "",
     ) -> Answer:
         self.requests.append(request)
         answer = Answer(personality, 0, channel, request, shown=personality)

@@ -21,6 +21,7 @@ import aiohttp
 import discord
 import structlog
 
+from tzurot.bot.answer_notes import with_notes
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.cadence import WebhookCadence, webhook_key
 from tzurot.bot.config import BotSettings
@@ -46,6 +47,7 @@ from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.previews import PreviewNotes
+from tzurot.bot.reasoning import post_reasoning
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import (
     DEFAULT_FILESIZE_LIMIT,
@@ -96,6 +98,23 @@ class _CutShort(Exception):
     def __init__(self, error: TzurotError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+@dataclass(frozen=True)
+class _Posted:
+    """The messages an answer was posted as, in order: its text and files, then its
+    reasoning's message, if any (`message_ids`); the voice goes under the answer's last."""
+
+    answer_ids: list[int]
+    reasoning_ids: list[int]
+
+    @property
+    def message_ids(self) -> list[int]:
+        return [*self.answer_ids, *self.reasoning_ids]
+
+    @property
+    def spoken_under(self) -> int:
+        return self.answer_ids[-1]
 
 
 @dataclass(frozen=True)
@@ -191,12 +210,12 @@ class Poster:
         channel_id = channel_key(channel)
         webhook = webhook_key(channel)  # a thread's answers share its parent's webhook
         self._cadence.start(webhook)
+        posted: _Posted | None = None
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            answer.message_ids = await self._stream(
-                channel, answer, stream, replacing, quiet=not told
-            )
+            posted = await self._stream(channel, answer, stream, replacing, quiet=not told)
+            answer.message_ids = posted.message_ids
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
             preview.closed(answer.job_id)  # the error is shown there: nothing to finish
@@ -231,7 +250,7 @@ class Poster:
         self._answers.trim()
         if answer.job_id and answer.message_ids:
             self._answers.set_latest(channel_id, answer.personality.slug, answer)
-            await self._delivered(channel, answer, stream, replacing, told=told)
+            await self._delivered(channel, answer, stream, replacing, told=told, posted=posted)
 
     def answering(self, job_id: str) -> bool:
         """Whether this bot is answering that job now: streaming it, waiting to ask for it
@@ -258,6 +277,7 @@ class Poster:
         replacing: Replacing | None = None,
         *,
         told: bool = True,
+        posted: _Posted | None = None,
     ) -> None:
         """The answer is posted: confirmed to the gateway (a 🔄's: then the answer it
         replaces deleted, its exchange gone from history with the delivery), then spoken if
@@ -288,7 +308,7 @@ class Poster:
                 channel,
                 answer.request.actor,
                 answer.job_id,
-                answer.message_ids[-1],
+                posted.spoken_under if posted is not None else answer.message_ids[-1],
                 answer.shown,
             )
 
@@ -365,8 +385,8 @@ class Poster:
         replacing: Replacing | None = None,
         *,
         quiet: bool = False,
-    ) -> list[int]:
-        """Generates and streams the answer; returns the ids of the messages posted. One cut
+    ) -> _Posted:
+        """Generates and streams the answer; returns the messages posted. One cut
         short by a restart in the mesh is asked for again, `generate_restart_retries` times
         at most (not a scheduled turn: its event is sent again later), into the same
         messages. Meanwhile they stay noted as its preview: should this bot stop while it
@@ -400,11 +420,12 @@ class Poster:
         answer: Answer,
         stream: StreamedAnswer,
         replacing: Replacing | None,
-    ) -> list[int]:
-        """One generation of the answer, streamed; the ids of the messages posted. A gateway
-        that does not replace the exchange a 🔄 replaces has it forgotten once accepted.
-        Raises `_CutShort` when a restart in the mesh ended it and Discord refused nothing."""
-        text = ""
+    ) -> _Posted:
+        """One generation of the answer, streamed, then its reasoning when the gateway sent
+        it (the user asked to see it): the messages posted. A gateway that does not replace
+        the exchange a 🔄 replaces has it forgotten once accepted. Raises `_CutShort` when
+        a restart in the mesh ended it and Discord refused nothing."""
+        text = reasoning = ""
         files: list[common.GeneratedFile] = []
         refused: discord.HTTPException | None = None
         # Closed on every way out (a failed post, a cancelled task): the gateway's call is
@@ -435,19 +456,30 @@ class Poster:
                         except discord.HTTPException as exc:
                             refused = exc  # as for a chunk: the paid generation finishes
                     elif kind == "finished":
-                        text = event.finished.content
-                        if event.finished.footer:  # shown under the answer, never in history
-                            text += f"\n-# {event.finished.footer}"
-                        files = list(event.finished.files)
-                        answer.speak = event.finished.speak
+                        finished = event.finished
+                        # Shown with the answer, never in history (it keeps `content`).
+                        text = with_notes(
+                            finished.content,
+                            finish_reason=finished.finish_reason,
+                            footer=finished.footer,
+                        )
+                        reasoning = finished.reasoning
+                        files = list(finished.files)
+                        answer.speak = finished.speak
         except TzurotError as err:
             if refused is None and restarted(err):
                 raise _CutShort(err) from err
             raise
         if refused is not None:
             raise refused
-        ids = await stream.finish(text)
-        return ids + await self._attach(channel, answer, ids, files)
+        shown = await stream.finish(text)
+        ids = shown + await self._attach(channel, answer, shown, files)
+        if not ids:  # nothing shown: no reasoning under it
+            return _Posted(ids, [])
+        reasoning_ids = await post_reasoning(
+            self._webhooks, self._answers, channel, answer, reasoning
+        )
+        return _Posted(ids, reasoning_ids)
 
     @staticmethod
     async def _accepted(

@@ -179,7 +179,9 @@ class EventListener:
             idempotency_key=f"{SCHEDULED_KEY_PREFIX}{turn.turn_id}",
             turn_id=turn.turn_id,
         )
-        answer = await self._flow.post_scheduled(channel, turn.personality, request)
+        answer = await self._flow.post_scheduled(
+            channel, turn.personality, request, turn.reply_to_message_id
+        )
         if answer.error_reason and not answer.message_ids and retry_later(answer):
             log.info("events.turn_retry_later", reason=answer.error_reason)
             await self._ack(event.event_id, [], answer.error_reason, retry_later=True)

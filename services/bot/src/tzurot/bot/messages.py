@@ -18,6 +18,7 @@ import structlog
 from tzurot.bot.addressees import Addressees
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.chain_quote import answered_message
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.gateway_client import GatewayClient, actor_of
@@ -242,10 +243,14 @@ class MessageFlow:
         channel: discord.abc.Messageable,
         personality: common.Personality,
         request: gw.GenerateRequest,
+        reply_to_message_id: str = "",
     ) -> Answer:
         """A turn the gateway scheduled (free will, a chain reply): posted like any answer,
-        but a failure posts nothing (nobody asked; `error_reason` says why)."""
+        but a failure posts nothing (nobody asked; `error_reason` says why). A chain reply
+        quotes the answer it replies to (`reply_to_message_id`), as a reply quotes the
+        message it answers; that answer gone, it is posted without the quote."""
         answer = Answer(personality, 0, channel, request, shown=personality)
         with self._busy():
-            await self._poster.post(channel, None, personality, request, 0, quiet=answer)
+            answered = await answered_message(channel, reply_to_message_id)
+            await self._poster.post(channel, answered, personality, request, 0, quiet=answer)
         return answer

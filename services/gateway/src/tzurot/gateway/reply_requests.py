@@ -1,6 +1,7 @@
 """What inference is asked for a job, and what the user's settings add to its answer: the
 request (lore and group from the turn's reads, attachments within the settings' limits),
-reasoning kept for Inspect, the model footer, whether the answer is spoken."""
+reasoning kept for Inspect or shown with the answer, the model footer, whether the answer is
+spoken."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tzurot.gateway.settings import (
     MEMORY_LIMIT,
     MEMORY_THRESHOLD,
     MODEL_FOOTER,
+    SHOW_REASONING,
     channel_ids,
     limit_attachments,
 )
@@ -113,6 +115,16 @@ class ReplyRequests(GatewayState):
 def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
     """Reasoning is kept for Inspect when the client asks or the user's setting says so."""
     return command.include_reasoning or bool(prepared.settings[KEEP_REASONING].value)
+
+
+def shown_reasoning(finished: ReplyFinished, command: GenerateCommand, prepared: Prepared) -> str:
+    """The reasoning the client shows with the answer (as a spoiler, never in history): when
+    it asks (include_reasoning) or its user's show_reasoning setting is on. A scheduled turn
+    (free will, a chain reply) is said to nobody: its payer's setting does not apply."""
+    asked = command.include_reasoning or (
+        not command.turn_id and bool(prepared.settings[SHOW_REASONING].value)
+    )
+    return finished.reasoning if asked else ""
 
 
 def footer(finished: ReplyFinished, prepared: Prepared) -> str:

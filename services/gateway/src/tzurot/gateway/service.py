@@ -54,7 +54,7 @@ from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
-from tzurot.gateway.reply_requests import ReplyRequests, footer
+from tzurot.gateway.reply_requests import ReplyRequests, footer, shown_reasoning
 from tzurot.gateway.run_limit import past_run_limit
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
@@ -371,7 +371,7 @@ class Gateway(
             content=finished.content,
             usage=finished.usage,
             finish_reason=finished.finish_reason,
-            reasoning=finished.reasoning if command.include_reasoning else "",
+            reasoning=shown_reasoning(finished, command, prepared),
             footer=footer(finished, prepared),
             files=finished.files,
             speak=bool(finished.content.strip())

@@ -89,6 +89,7 @@ MEMORY_THRESHOLD = "memory_threshold"
 MEMORY_LIMIT = "memory_limit"
 MODEL_FOOTER = "model_footer"
 KEEP_REASONING = "keep_reasoning"
+SHOW_REASONING = "show_reasoning"
 VOICE_MODE = "voice_mode"
 VOICE_MAX_CHARACTERS = "voice_max_characters"
 GROUP_MAX_SPEAKERS = "group_max_speakers"
@@ -103,6 +104,9 @@ SPECS: Mapping[str, SettingSpec] = {
     MEMORY_LIMIT: _whole(20, 0, 100, "most memories recalled per message"),
     MODEL_FOOTER: _flag(False, "show the answering model under each answer"),
     KEEP_REASONING: _flag(False, "keep the model's reasoning for Inspect"),
+    SHOW_REASONING: _flag(
+        False, "show the model's reasoning as a spoiler under answers to you (never in history)"
+    ),
     VOICE_MODE: _one_of(
         "auto",
         ("off", "auto", "always"),

@@ -1,0 +1,86 @@
+"""The model's reasoning shown with an answer (the user's show_reasoning setting): a spoiler
+in a message of its own under the answer. It comes with the end of the answer
+(GenerationFinished.reasoning), after the answer streamed, so it cannot come first. It is part
+of the answer's messages (a 🔄 or a delete takes it too), never of its text: history keeps the
+gateway's content.
+
+A spoiler is `||text||`: Discord ends it at the first `||` after its start, whatever lies
+between (code blocks included). So every `|` of the reasoning is followed by a zero-width space
+(as discord.py's escape_mentions breaks a mention): no two of its pipes meet, nor does its
+last one meet the closing `||`. A message holds 2000 characters: a longer reasoning is cut,
+with a code block it cuts open closed, and says so.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import discord
+import structlog
+
+from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.splitting import DISCORD_LIMIT
+from tzurot.bot.webhooks import WebhookPool
+
+log = structlog.get_logger(__name__)
+
+REASONING_HEADER = "-# 💭 Reasoning"
+CUT_MARK = " (cut)"
+"""After the spoiler of a reasoning too long for one message (which ends in "…")."""
+_ZWSP = "\u200b"
+_FENCE = "```"
+_FENCE_CLOSE = "\n```"
+
+
+def reasoning_message(reasoning: str, limit: int = DISCORD_LIMIT) -> str:
+    """The reasoning as one message: a small header, then the reasoning as a spoiler ("" for
+    none). One too long for `limit` is cut: it ends in "…", and `CUT_MARK` follows."""
+    body = _spoiler_safe(reasoning.strip())
+    if not body:
+        return ""
+    whole = f"{REASONING_HEADER}\n||{body}||"
+    if len(whole) <= limit:
+        return whole
+    room = limit - len(f"{REASONING_HEADER}\n||…{_FENCE_CLOSE}||{CUT_MARK}")
+    kept = body[:room].rstrip() + "…"
+    if kept.count(_FENCE) % 2:
+        kept += _FENCE_CLOSE
+    return f"{REASONING_HEADER}\n||{kept}||{CUT_MARK}"
+
+
+def _spoiler_safe(text: str) -> str:
+    """`text` with nothing in it that could end (or open) a spoiler: a zero-width space after
+    every `|`, and after a trailing backslash (it must not escape the closing pipe)."""
+    safe = text.replace("|", f"|{_ZWSP}")
+    return safe + _ZWSP if safe.endswith("\\") else safe
+
+
+async def post_reasoning(
+    webhooks: WebhookPool,
+    answers: AnswerBook,
+    channel: discord.abc.Messageable,
+    answer: Answer,
+    reasoning: str,
+) -> list[int]:
+    """Posts the reasoning under the answer, as its personality; the id posted, none without
+    reasoning. What Discord refuses, or Discord out of reach, is logged: the answer is
+    delivered already."""
+    text = reasoning_message(reasoning)
+    if not text:
+        return []
+    try:
+        sent = await webhooks.send(
+            channel,
+            text,
+            username=answer.shown.display_name,
+            avatar_url=answer.shown.avatar_url or None,
+            mentions=discord.AllowedMentions.none(),  # what it names pings nobody
+            suppress_embeds=True,  # a preview would show a link the spoiler hides
+        )
+    except discord.HTTPException as exc:
+        log.info("bot.reasoning_refused", status=exc.status, code=exc.code)
+        return []
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("bot.discord_unreachable", error=type(exc).__name__)
+        return []
+    answers.remember(sent.id, answer)  # part of the answer, for replies and reactions
+    return [sent.id]
