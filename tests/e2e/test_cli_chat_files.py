@@ -278,3 +278,31 @@ async def test_skip_validation_is_refused_to_anyone_else(drawing_mesh: World) ->
     assert asked_with(world, OFFLINE_KEY) == []
     keys = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=cli_actor(name)))
     assert list(keys.keys) == []
+
+
+async def test_chat_shows_the_reasoning_only_when_asked_and_says_when_an_answer_was_cut(
+    drawing_mesh: World, tmp_path: Path
+) -> None:
+    world = drawing_mesh
+    name = await drawing_user(world)
+    world.provider.enqueue("Plainly, yes.", reasoning="I weighed it\nand then said yes")
+    code, out, err = await tzurot(
+        world, "chat", "lilith", "--user", name, "-m", "is it so?", "--show-reasoning",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert out == (
+        "Lilith> Plainly, yes.\nreasoning:\n  I weighed it\n  and then said yes\n"
+        "openrouter/fake/lilith\n"
+    ), out + err
+
+    world.provider.enqueue("Quietly, no.", reasoning="a thought not asked for")
+    world.provider.enqueue("Once upon a time, a tale too long for", finish_reason="length")
+    _, unasked, _ = await tzurot(world, "chat", "lilith", "--user", name, "-m", "is it?")
+    code, cut, err = await tzurot(world, "chat", "lilith", "--user", name, "-m", "a tale")
+    assert unasked == "Lilith> Quietly, no.\nopenrouter/fake/lilith\n"
+    assert code == 0, cut + err
+    assert cut == (
+        "Lilith> Once upon a time, a tale too long for\n"
+        "(cut off: the model reached its length limit)\nopenrouter/fake/lilith\n"
+    )

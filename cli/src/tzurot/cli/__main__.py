@@ -178,6 +178,14 @@ def chat(
             show_default=False,
         ),
     ] = DEFAULT_FILES_DIR,
+    show_reasoning: Annotated[
+        bool,
+        typer.Option(
+            "--show-reasoning",
+            help="Print the model's reasoning under each answer (when the model gives any); "
+            "it is never kept in history.",
+        ),
+    ] = False,
 ) -> None:
     """Talk to a personality through the gateway (history is kept, as in Discord).
 
@@ -186,14 +194,32 @@ def chat(
     if message is None:
         from tzurot.cli.chat import repl
 
-        raise typer.Exit(_guarded(lambda: repl(_settings(), who, personality, files_dir=files_dir)))
+        raise typer.Exit(
+            _guarded(
+                lambda: repl(
+                    _settings(),
+                    who,
+                    personality,
+                    files_dir=files_dir,
+                    show_reasoning=show_reasoning,
+                )
+            )
+        )
 
     from tzurot.cli.chat import stream_answer
     from tzurot.cli.gateway_client import GatewayClient
 
     async def _main() -> int:
         async with GatewayClient(_settings()) as client:
-            await stream_answer(client, who, personality, message, sys.stdout, files_dir=files_dir)
+            await stream_answer(
+                client,
+                who,
+                personality,
+                message,
+                sys.stdout,
+                files_dir=files_dir,
+                show_reasoning=show_reasoning,
+            )
         return 0
 
     raise typer.Exit(_run(_main()))

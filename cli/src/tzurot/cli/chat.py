@@ -27,9 +27,12 @@ async def stream_answer(
     out: TextIO,
     *,
     files_dir: Path = DEFAULT_FILES_DIR,
+    show_reasoning: bool = False,
 ) -> None:
-    """Streams one answer to `out`, then what it carries: its footer (a line of its own) and
-    its files, saved into `files_dir` (one `file: <path>` line each). A failed (or cancelled)
+    """Streams one answer to `out`, then what it carries: a line saying it was cut at the
+    model's length limit, if it was; the model's reasoning when `show_reasoning` asks for it
+    (and the model gave any); its footer (a line of its own) and its files, saved into
+    `files_dir` (one `file: <path>` line each). A failed (or cancelled)
     call ends the line it began and raises: its reason is the caller's to tell (on stderr,
     for `chat -m`).
 
@@ -39,7 +42,8 @@ async def stream_answer(
     try:
         # aclosing: a failure while the answer's files are saved closes the turn at once,
         # unconfirmed (chat_turn confirms only when asked for the event after `finished`).
-        async with contextlib.aclosing(client.chat_turn(user, personality, content)) as turn:
+        turn_events = client.chat_turn(user, personality, content, include_reasoning=show_reasoning)
+        async with contextlib.aclosing(turn_events) as turn:
             async for event in turn:
                 if event.HasField("accepted"):
                     out.write(f"{event.accepted.personality.display_name}> ")
@@ -61,8 +65,18 @@ async def stream_answer(
         out.write("\n")
 
 
+CUT_OFF_LINE = "(cut off: the model reached its length limit)"
+REASONING_HEADER = "reasoning:"
+
+
 def _show_carried(finished: gw.GenerationFinished, out: TextIO, files_dir: Path) -> None:
-    """The footer under the answer, then each file saved and its path."""
+    """Under the answer: whether it was cut off, its reasoning (indented under a header),
+    its footer, then each file saved and its path."""
+    if finished.finish_reason == "length":
+        out.write(f"{CUT_OFF_LINE}\n")
+    if finished.reasoning.strip():
+        indented = "\n".join(f"  {line}" for line in finished.reasoning.strip().splitlines())
+        out.write(f"{REASONING_HEADER}\n{indented}\n")
     if finished.footer:
         out.write(f"{finished.footer}\n")
 
@@ -85,10 +99,19 @@ async def send_message(
     out: TextIO,
     *,
     files_dir: Path = DEFAULT_FILES_DIR,
+    show_reasoning: bool = False,
 ) -> bool:
     """Streams one answer to `out`; returns False (after printing why there) when it failed."""
     try:
-        await stream_answer(client, user, personality, content, out, files_dir=files_dir)
+        await stream_answer(
+            client,
+            user,
+            personality,
+            content,
+            out,
+            files_dir=files_dir,
+            show_reasoning=show_reasoning,
+        )
     except grpc.aio.AioRpcError as exc:
         line, _ = rpc_failure(exc, client.settings.gateway_named)
         out.write(f"{line}\n")
@@ -105,6 +128,7 @@ def repl(
     personality: str,
     *,
     files_dir: Path = DEFAULT_FILES_DIR,
+    show_reasoning: bool = False,
 ) -> int:
     """Reads lines until EOF, /quit or Ctrl-C at the prompt; Ctrl-C during an answer cancels
     only that answer. Returns the exit code.
@@ -131,7 +155,13 @@ def repl(
                 try:
                     runner.run(
                         send_message(
-                            client, user, personality, line, sys.stdout, files_dir=files_dir
+                            client,
+                            user,
+                            personality,
+                            line,
+                            sys.stdout,
+                            files_dir=files_dir,
+                            show_reasoning=show_reasoning,
                         )
                     )
                 except KeyboardInterrupt:
