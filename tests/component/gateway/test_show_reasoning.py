@@ -10,6 +10,7 @@ import pytest
 from tzurot.gateway.admin import Admin, Principal, SettingTarget
 from tzurot.gateway.domain import ConfigSource, GenerationFinished, JobAccepted
 from tzurot.gateway.service import Gateway
+from tzurot.runtime.errors import InvalidArgument
 
 from .conftest import ALICE, FakeInference, FakeMemory, answer, command
 from .test_service import BOB, collect
@@ -52,3 +53,20 @@ async def test_reasoning_is_sent_to_a_user_who_set_show_reasoning_only(
     await gateway.confirm_delivery(job_id, ["answer-1"])
     [exchange] = memory.exchanges
     assert [turn.content for turn in exchange.turns] == ["Hello Lilith", "Yes."]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        SettingTarget(ConfigSource.PERSONALITY, "lilith"),
+        SettingTarget(ConfigSource.GLOBAL),
+    ],
+)
+@pytest.mark.usefixtures("lilith")
+async def test_no_owner_nor_superuser_may_show_everyones_reasoning(
+    admin: Admin, target: SettingTarget
+) -> None:
+    """The reasoning may restate a user's memories and the personality's prompt: only each
+    user turns it on, for themselves."""
+    with pytest.raises(InvalidArgument, match="set by each user for themselves"):
+        await admin.set_setting(Principal(None), target, "show_reasoning", True)  # the operator

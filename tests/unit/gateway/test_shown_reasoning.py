@@ -38,8 +38,8 @@ def _command(*, turn_id: str = "", include_reasoning: bool = False) -> GenerateC
     )
 
 
-def _prepared(**user: Any) -> Prepared:
-    settings = resolve({ConfigSource.USER: user})
+def _prepared(level: ConfigSource = ConfigSource.USER, **values: Any) -> Prepared:
+    settings = resolve({level: values})
     return Prepared(config=cast(Any, None), settings=settings, persona=None, request_type="text")
 
 
@@ -53,6 +53,10 @@ def _prepared(**user: Any) -> Prepared:
         (_command(), _prepared(keep_reasoning=True), ""),
         # A scheduled turn is said to nobody: its payer's setting does not show it.
         (_command(turn_id="t-1"), _prepared(show_reasoning=True), ""),
+        (_command(), _prepared(ConfigSource.USER_PERSONALITY, show_reasoning=True), "Because."),
+        # Stored at a level no one may set it at now: not the user's, not applied.
+        (_command(), _prepared(ConfigSource.PERSONALITY, show_reasoning=True), ""),
+        (_command(), _prepared(ConfigSource.CHANNEL, show_reasoning=True), ""),
     ],
 )
 def test_reasoning_is_sent_when_asked_or_set_not_for_scheduled_turns(

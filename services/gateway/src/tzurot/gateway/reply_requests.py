@@ -31,6 +31,7 @@ from tzurot.gateway.settings import (
     SHOW_REASONING,
     channel_ids,
     limit_attachments,
+    set_at,
 )
 from tzurot.gateway.voice import decide as decide_voice
 
@@ -119,10 +120,12 @@ def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
 
 def shown_reasoning(finished: ReplyFinished, command: GenerateCommand, prepared: Prepared) -> str:
     """The reasoning the client shows with the answer (as a spoiler, never in history): when
-    it asks (include_reasoning) or its user's show_reasoning setting is on. A scheduled turn
+    it asks (include_reasoning) or its user's own show_reasoning setting is on (set for
+    themselves: a value at another level is not theirs, settings.YOURS_ALONE). A scheduled turn
     (free will, a chain reply) is said to nobody: its payer's setting does not apply."""
+    setting = prepared.settings[SHOW_REASONING]
     asked = command.include_reasoning or (
-        not command.turn_id and bool(prepared.settings[SHOW_REASONING].value)
+        not command.turn_id and set_at(setting) and bool(setting.value)
     )
     return finished.reasoning if asked else ""
 

@@ -11,7 +11,7 @@ channel's: a key the thread does not set comes from the parent, so a moderator's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tzurot.gateway.domain import Attachment, ConfigSource, Location
@@ -27,6 +27,12 @@ class SettingSpec:
     help: str
     allowed: str = ""  # the values it takes, in words
     choices: tuple[str, ...] = ()  # every value, when there are few (autocomplete)
+    scopes: frozenset[ConfigSource] | None = None
+    """The levels it may be set at (None: every one). A setting about what a user is shown
+    of their own answers is theirs alone: no owner or channel may turn it on for them."""
+
+
+YOURS_ALONE = frozenset({ConfigSource.USER, ConfigSource.USER_PERSONALITY})
 
 
 def _whole(default: int, low: int, high: int, help_: str) -> SettingSpec:
@@ -104,8 +110,14 @@ SPECS: Mapping[str, SettingSpec] = {
     MEMORY_LIMIT: _whole(20, 0, 100, "most memories recalled per message"),
     MODEL_FOOTER: _flag(False, "show the answering model under each answer"),
     KEEP_REASONING: _flag(False, "keep the model's reasoning for Inspect"),
-    SHOW_REASONING: _flag(
-        False, "show the model's reasoning as a spoiler under answers to you (never in history)"
+    # Yours alone: the reasoning may restate your memories and the personality's prompt, so
+    # no owner, channel or superuser may post it under everyone's answers.
+    SHOW_REASONING: replace(
+        _flag(
+            False,
+            "show the model's reasoning as a spoiler under answers to you (never in history)",
+        ),
+        scopes=YOURS_ALONE,
     ),
     VOICE_MODE: _one_of(
         "auto",
@@ -142,6 +154,24 @@ class ResolvedSetting:
     key: str
     value: Json
     source: ConfigSource
+
+
+def check_scope(key: str, scope: ConfigSource) -> None:
+    """InvalidArgument when `key` may not be set (or reset) at `scope`."""
+    spec = SPECS.get(key)
+    if spec is not None and spec.scopes is not None and scope not in spec.scopes:
+        raise InvalidArgument(
+            "scope",
+            f"{quoted(key)} is set by each user for themselves (for you, or for you toward "
+            "a personality), not for a personality, a channel or everyone",
+        )
+
+
+def set_at(setting: ResolvedSetting) -> bool:
+    """Whether a resolved setting's value comes from a level it may be set at (a value stored
+    at another level before its spec said so is not applied: its default is)."""
+    spec = SPECS.get(setting.key)
+    return spec is None or spec.scopes is None or setting.source in spec.scopes
 
 
 def validate(key: str, value: Any) -> Json:

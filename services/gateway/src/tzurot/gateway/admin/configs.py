@@ -89,6 +89,7 @@ class ConfigAdmin(AdminBase):
         self, who: Principal, target: SettingTarget, key: str, value: Any
     ) -> cascade.ResolvedSetting:
         checked = cascade.validate(key, value)
+        cascade.check_scope(key, target.scope)
         ids = await self._setting_ids(who, target)
         await self._db.set_setting(target.scope, ids, key, checked)
         return cascade.ResolvedSetting(key, checked, target.scope)
