@@ -372,13 +372,24 @@ def certs(
         Path, typer.Option(help="Where to write the CA and certificates.")
     ] = DEFAULT_DATA_DIR / "certs",
 ) -> None:
-    """Make a development CA and one certificate per service identity."""
+    """Make a development CA and one certificate per service identity.
+
+    Run again, it keeps the CA and every certificate still valid, and makes only what is
+    missing or about to expire."""
+    from tzurot.runtime.errors import StartupError
     from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 
     try:
         generate_dev_pki(out, SERVICE_IDENTITIES)
     except OSError as exc:
         print(f"tzurot: cannot write certificates to {out}: {exc.strerror or exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except (ValueError, StartupError):  # a CA already there that cannot be read or used
+        print(
+            f"tzurot: the CA in {out / 'ca'} cannot be used (ca.crt and ca.key unreadable or "
+            "not a development CA); move that folder away to make a new CA",
+            file=sys.stderr,
+        )
         raise typer.Exit(2) from None
     print(f"Certificates for {', '.join(SERVICE_IDENTITIES)} are in {out}/")
 
