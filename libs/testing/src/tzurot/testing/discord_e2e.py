@@ -62,6 +62,10 @@ class World:
     def scene(self) -> World:
         """A new channel and new users in the same server, so tests sharing a mesh stay apart."""
         fake = self.discord
+        # What Discord refused or rate limited is this scene's own: a module's earlier test
+        # (sharing the fake, its global bucket included) does not show in it.
+        fake.refusals.clear()
+        fake.rate_limited.clear()
         self.provider.reply = echo_reply
         self.provider.chunk_delay = 0.0
         self.provider.hold = None
