@@ -114,9 +114,16 @@ async def test_an_alias_taken_or_a_name_or_empty_is_refused(world: World) -> Non
         nobody = await character(
             world, world.alice, "alias", "add", personality="nobody-here", alias="x"
         )
+        # The other way round: a new personality may not be named as another's alias.
+        named_as_alias = await character(
+            world, world.alice, "create", name="LIL", system_prompt="You are Lil.", public=True
+        )
         said = await world.discord.say(world.general, world.alice, "@lilith hi")
         await world.delivered(f"{said.id}:lilith")
+        by_alias = await world.discord.say(world.general, world.alice, "@lil hi")
+        await world.delivered(f"{by_alias.id}:lilith")
     assert "alias 'lil' already belongs to personality 'lilith'" in taken
+    assert "@lil is already an alias of Lilith" in named_as_alias
     assert "@Lilith is the name of Lilith; an alias cannot take a personality's own name" in a_name
     assert "the alias is empty" in empty
     assert "no personality named 'nobody-here'" in nobody

@@ -3,6 +3,7 @@ real Postgres.
 
 - A name is ranked only among the personalities the actor may use: Bob's private "Lil" does
   not hide Lilith's global alias `lil` from Alice (nor from Generate or the admin commands).
+  (The gateway now refuses a name that is another's alias; the tie is data from before.)
 - GetPersonality, ListPersonalities, ResolveMentions and personal aliases give someone who is
   neither its owner nor a superuser no prompt material: no system prompt, no card fields,
   no custom fields, none of the character's personality, scenario, example dialogues or
@@ -66,12 +67,40 @@ async def make_superuser(bot: Any, core_url: str, actor: common.Actor) -> None:
         await engine.dispose()
 
 
-async def test_a_private_personality_hides_no_name_from_others(connect: Connect) -> None:
+async def set_alias(core_url: str, slug: str, alias: str, *, present: bool) -> None:
+    """Adds or removes a global alias behind the gateway's back: a name and an alias tied
+    before the gateway refused such a name."""
+    engine = create_async_engine(async_url(core_url), poolclass=NullPool)
+    a, p = t.personality_aliases.c, t.personalities.c
+    try:
+        async with engine.begin() as conn:
+            owner = sa.select(p.id).where(p.slug == slug).scalar_subquery()
+            if present:
+                await conn.execute(
+                    sa.insert(t.personality_aliases).values(
+                        alias=alias, display=alias, personality_id=owner
+                    )
+                )
+            else:
+                await conn.execute(
+                    sa.delete(t.personality_aliases).where(
+                        a.alias == alias, a.personality_id == owner
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_private_personality_hides_no_name_from_others(
+    connect: Connect, core_url: str
+) -> None:
     bot, cli = connect("bot"), connect("cli")
     await g.import_seed(cli, "lilith")  # aliases: lil, the night queen
+    await set_alias(core_url, "lilith", "lil", present=False)
     bobs = await bot.CreatePersonality(
         gw.CreatePersonalityRequest(actor=BOB, personality=common.Personality(display_name="Lil"))
     )
+    await set_alias(core_url, "lilith", "lil", present=True)
     assert (bobs.personality.slug, bobs.personality.public) == ("lil", False)
 
     for name in ("lil", "LIL", "@lil"):

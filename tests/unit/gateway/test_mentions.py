@@ -1,6 +1,7 @@
 """@mentions: longest match first, word boundaries, one result per personality, limits."""
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
@@ -71,3 +72,24 @@ def test_a_letter_that_lowers_to_two_leaves_the_mention_where_it_was_written() -
     assert [(text, offset) for _p, text, offset in mentioned] == [("@İstanbul", 3)]
     # "i" is half of what "İ" lowers to: not a mention of "i".
     assert find_mentions("@İ hi", [personality("i", "i")], 5) == []
+
+
+def test_a_name_wins_over_another_personalitys_alias_of_the_same_text() -> None:
+    """Rows from before the gateway refused such names: `@zed` is Zed's own name and an
+    alias of Abel (sorted first by slug); the name wins, in whatever order they come."""
+    abel = personality("abel", "Abel", "zed", "nova")
+    zed = personality("zed", "Zed")
+    nova = personality("nova-star", "Nova")  # a display name against Abel's alias
+    for order in ([abel, zed, nova], [nova, zed, abel]):
+        mentioned = find_mentions("@zed and @Nova", order, 5)
+        assert [(p.slug, text) for p, text, _ in mentioned] == [
+            ("zed", "@zed"),
+            ("nova-star", "@Nova"),
+        ]
+
+
+def test_equal_names_go_to_the_oldest_personality_whatever_the_order() -> None:
+    older = replace(personality("b-twin", "Twin"), created_at=NOW - timedelta(days=1))
+    newer = personality("a-twin", "Twin")
+    for order in ([newer, older], [older, newer]):
+        assert [p.slug for p, _, _ in find_mentions("@twin", order, 5)] == ["b-twin"]

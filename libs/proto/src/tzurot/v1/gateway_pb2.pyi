@@ -210,7 +210,10 @@ class GenerateRequest(_message.Message):
     idempotency_key: _builtins.str
     """The Discord message id (or a client-made unique id): one job per key."""
     include_reasoning: _builtins.bool
-    """Show the model's reasoning (as a spoiler) when the user asked for it."""
+    """Send the model's reasoning with the answer (GenerationFinished.reasoning), to show apart
+    from it (the bot: as a spoiler; the CLI: --show-reasoning); the user's own show_reasoning
+    setting does the same. It is also kept for Inspect (as the keep_reasoning setting does).
+    """
     turn_id: _builtins.str
     """A turn the gateway scheduled (BotEvent.turn.turn_id): actor, location, personality and
     content come from the gateway's record, not from this request.
@@ -368,7 +371,9 @@ class GenerationFinished(_message.Message):
     """The whole cleaned answer: the concatenation of every chunk."""
     finish_reason: _builtins.str
     reasoning: _builtins.str
-    """Kept apart from content; present only when include_reasoning was set."""
+    """Kept apart from content, never in history; present only when include_reasoning was set
+    or the user's own show_reasoning setting is on (never for a scheduled turn).
+    """
     footer: _builtins.str
     """A line to show under the answer (the answering model, when the model_footer setting is
     on); empty for none. Not part of content, nor of history.

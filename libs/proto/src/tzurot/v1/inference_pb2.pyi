@@ -18,6 +18,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
@@ -913,21 +918,58 @@ class CloneVoiceHeader(_message.Message):
     name: _builtins.str
     """Shown in the user's ElevenLabs voice list."""
     description: _builtins.str
-    personality_id: _builtins.str
-    """The personality the clone is for (gateway's id), with inference's clean-up: inference marks
-    each clone with it and with an id of its own attempt, in the voice's description, so a
-    clone whose answer was lost is found again, and before cloning deletes the user's voices
-    marked for this personality (other than keep_voice_id and keep_voice_ids). Empty: no such
-    clean-up. Sent only by an older gateway; a newer one sends mark_personality_id instead and
-    does the clean-up itself, because an inference older than keep_voice_ids reads
-    keep_voice_id alone and would delete every other voice still in use.
-    """
-    keep_voice_id: _builtins.str
-    """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
-    clone replaces it, and gateway deletes it once the new one is stored). Also in
-    keep_voice_ids; set alone only by an older gateway, and kept for an older inference (which
-    reads no other), so gateway sets it when exactly one voice is to be kept.
-    """
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def personality_id(self) -> _builtins.str:
+        """The personality the clone is for (gateway's id), with inference's clean-up: inference marks
+        each clone with it and with an id of its own attempt, in the voice's description, so a
+        clone whose answer was lost is found again, and before cloning deletes the user's voices
+        marked for this personality (other than keep_voice_id and keep_voice_ids). Empty: no such
+        clean-up. Sent only by an older gateway; a newer one sends mark_personality_id instead and
+        does the clean-up itself, because an inference older than keep_voice_ids reads
+        keep_voice_id alone and would delete every other voice still in use.
+        Deprecated, with keep_voice_id and keep_voice_ids: no gateway sets them now (it sets
+        mark_personality_id since 9f91d85); inference still honours them for an older gateway
+        during a rollout. Delete the three (reserved 4, 5, 6 and their names), and inference's
+        clean-up before cloning, in the next release after every gateway deployed sets
+        mark_personality_id.
+        """
+
+    @personality_id.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def personality_id(self, value: _builtins.str) -> None:
+        """The personality the clone is for (gateway's id), with inference's clean-up: inference marks
+        each clone with it and with an id of its own attempt, in the voice's description, so a
+        clone whose answer was lost is found again, and before cloning deletes the user's voices
+        marked for this personality (other than keep_voice_id and keep_voice_ids). Empty: no such
+        clean-up. Sent only by an older gateway; a newer one sends mark_personality_id instead and
+        does the clean-up itself, because an inference older than keep_voice_ids reads
+        keep_voice_id alone and would delete every other voice still in use.
+        Deprecated, with keep_voice_id and keep_voice_ids: no gateway sets them now (it sets
+        mark_personality_id since 9f91d85); inference still honours them for an older gateway
+        during a rollout. Delete the three (reserved 4, 5, 6 and their names), and inference's
+        clean-up before cloning, in the next release after every gateway deployed sets
+        mark_personality_id.
+        """
+
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def keep_voice_id(self) -> _builtins.str:
+        """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
+        clone replaces it, and gateway deletes it once the new one is stored). Also in
+        keep_voice_ids; set alone only by an older gateway, and read alone by an older inference.
+        Deprecated: see personality_id.
+        """
+
+    @keep_voice_id.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def keep_voice_id(self, value: _builtins.str) -> None:
+        """The personality's ElevenLabs voice now, if any: never deleted by that clean-up (a newer
+        clone replaces it, and gateway deletes it once the new one is stored). Also in
+        keep_voice_ids; set alone only by an older gateway, and read alone by an older inference.
+        Deprecated: see personality_id.
+        """
+
     mark_personality_id: _builtins.str
     """The personality the clone is for (gateway's id), marked on it as personality_id is, with no
     clean-up: gateway deletes the clones marked for the personality whose answer was lost
@@ -937,11 +979,12 @@ class CloneVoiceHeader(_message.Message):
     it makes then carries no personality in its mark. Both set: they must name the same one.
     """
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def keep_voice_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Every voice id the clean-up must keep: the personality's voice now and each earlier clone
         of this user for it that a personality still stores (reused by hand for another). Inference
         keeps all of them and keep_voice_id. Sent only with personality_id (a gateway of the
-        release that added it).
+        release that added it). Deprecated: see personality_id.
         """
 
     def __init__(

@@ -18,6 +18,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
@@ -589,12 +594,32 @@ class AddMemoryRequest(_message.Message):
 
     MEMORY_FIELD_NUMBER: _builtins.int
     ON_BEHALF_OF_USER_ID_FIELD_NUMBER: _builtins.int
-    on_behalf_of_user_id: _builtins.str
-    """The user whose turn produced this memory, when it is stored elsewhere (the personality's
-    shared lore, user_id ""; inference's skills store their findings in the asking user's own
-    scope instead): refused with INCOGNITO while that user is in incognito mode with the
-    personality, as a memory of their own would be.
-    """
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def on_behalf_of_user_id(self) -> _builtins.str:
+        """The user whose turn produced this memory, when it is stored elsewhere (the personality's
+        shared lore, user_id ""): refused with INCOGNITO while that user is in incognito mode with
+        the personality, as a memory of their own would be.
+        Deprecated: set by nobody now. Inference's skills (web_research) store their findings in
+        the asking user's own scope instead, which incognito covers; only an inference from before
+        that change (2c68cfb) sets it, and memory still honours it for one during a rollout. Delete
+        it (reserved 2 and "on_behalf_of_user_id") in the next release after every inference
+        deployed is of a release that no longer sets it.
+        """
+
+    @on_behalf_of_user_id.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def on_behalf_of_user_id(self, value: _builtins.str) -> None:
+        """The user whose turn produced this memory, when it is stored elsewhere (the personality's
+        shared lore, user_id ""): refused with INCOGNITO while that user is in incognito mode with
+        the personality, as a memory of their own would be.
+        Deprecated: set by nobody now. Inference's skills (web_research) store their findings in
+        the asking user's own scope instead, which incognito covers; only an inference from before
+        that change (2c68cfb) sets it, and memory still honours it for one during a rollout. Delete
+        it (reserved 2 and "on_behalf_of_user_id") in the next release after every inference
+        deployed is of a release that no longer sets it.
+        """
+
     @_builtins.property
     def memory(self) -> _common_pb2.Memory:
         """memory.id (a UUID), when set, makes the call idempotent: a memory with that id is

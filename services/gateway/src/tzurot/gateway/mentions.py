@@ -8,10 +8,23 @@ from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import normalize_alias
 from tzurot.runtime.folding import fold
 
+_MINE, _SLUG, _DISPLAY_NAME, _ALIAS = range(4)
+"""How strongly a name means its personality, strongest first (`find_mentions`)."""
 
-def _names(personality: Personality) -> set[str]:
-    names = {personality.slug, personality.display_name, *personality.aliases}
-    return {normalize_alias(n) for n in names if normalize_alias(n)}
+
+def _names(personality: Personality) -> dict[str, int]:
+    """The personality's names (normalized), each with its rank: slug, display name, alias."""
+    ranked: dict[str, int] = {}
+    kinds = [
+        (personality.slug, _SLUG),
+        (personality.display_name, _DISPLAY_NAME),
+        *((alias, _ALIAS) for alias in personality.aliases),
+    ]
+    for name, rank in kinds:
+        key = normalize_alias(name)
+        if key:
+            ranked[key] = min(rank, ranked.get(key, rank))
+    return ranked
 
 
 def find_mentions(
@@ -26,14 +39,24 @@ def find_mentions(
     ending at a non-word character) wins, so "@the oracle" beats "@the". A personality is
     reported once, at its first mention. `personal` are the speaker's own aliases (normalized
     alias, personality): the same name means their personality, not anyone else's.
+
+    Names of equal length are ranked: the speaker's own alias, then a slug, then a display
+    name, then a global alias (as `find_personality` ranks them), then the oldest
+    personality, then the smallest id. So a personality's own name wins over another's
+    global alias of the same text, whatever order `personalities` come in: the gateway
+    refuses such a name (store/personalities.py) or alias (admin/personalities.py) now,
+    but rows from before may still tie, and `@name` must not go to whichever sorts first.
     """
     mine = {normalize_alias(alias): p for alias, p in personal if normalize_alias(alias)}
-    everyone = [(name, p) for p in personalities for name in _names(p) if name not in mine]
-    candidates = sorted(
-        [*mine.items(), *everyone],
-        key=lambda item: len(item[0]),
-        reverse=True,
-    )
+    everyone = [
+        (name, rank, p)
+        for p in personalities
+        for name, rank in _names(p).items()
+        if name not in mine
+    ]
+    ranked = [*((name, _MINE, p) for name, p in mine.items()), *everyone]
+    ranked.sort(key=lambda item: (-len(item[0]), item[1], item[2].created_at, item[2].id))
+    candidates = [(name, p) for name, _rank, p in ranked]
     folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
     lowered = folded.text
     found: list[tuple[Personality, str, int]] = []

@@ -3,6 +3,7 @@ they may see or change, and input checks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tzurot.gateway.domain import Actor, ConfigSource, LlmConfig, Location, Personality, User
@@ -98,6 +99,12 @@ def require_manage_guild(who: Principal, manage_guild: bool) -> None:
 
 def may_see(personality: Personality, who: Principal) -> bool:
     return personality.public or who.superuser or personality.owner_user_id == who.user_id
+
+
+def named_for(who: Principal) -> Callable[[Personality], str]:
+    """How an error names a personality to `who`: its display name, or "another
+    personality" for someone else's private one (never revealed)."""
+    return lambda p: p.display_name if may_see(p, who) else "another personality"
 
 
 class AdminBase:

@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway.admin.avatars import AvatarAdmin
-from tzurot.gateway.admin.base import MAX_TEXT, Principal, limit_text
+from tzurot.gateway.admin.base import MAX_TEXT, Principal, limit_text, named_for
 from tzurot.gateway.cards import codec
 from tzurot.gateway.cards.mapping import (
     CHARX_ICON_PATH,
@@ -122,6 +122,7 @@ class CardAdmin(AvatarAdmin):
             extra_values={"card": draft.card},
             then=parts,
             may_replace=may_replace,
+            named=named_for(who),
         )
         if draft.avatar:
             served = await self._serve_avatar(personality, draft.avatar)

@@ -12,6 +12,7 @@ from tzurot.gateway.admin.base import (
     Principal,
     limit_text,
     may_see,
+    named_for,
     require,
 )
 from tzurot.gateway.admin.deletions import DeletionAdmin
@@ -70,7 +71,9 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
                 "only the operator and superusers import seed files; import a character card",
                 reason="NOT_SUPERUSER",
             )
-        return await self._store.import_personality(seed, owner_user_id=who.user_id)
+        return await self._store.import_personality(
+            seed, owner_user_id=who.user_id, named=named_for(who)
+        )
 
     async def create_personality(self, who: Principal, p: Personality) -> Personality:
         display = require("personality.display_name", p.display_name, MAX_NAME)
@@ -82,7 +85,7 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         values = await self._personality_values(who, p, set(PERSONALITY_PATHS) - {"aliases"})
         values.update(slug=slug, display_name=display, owner_user_id=who.user_id)
         aliases = self._aliases(p.aliases)
-        personality_id = await self._db.create_personality(values, aliases)
+        personality_id = await self._db.create_personality(values, aliases, named=named_for(who))
         created = await self._store.get_personality(personality_id)
         assert created is not None
         return created
@@ -118,7 +121,7 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         if "display_name" in values:
             values["display_name"] = require("personality.display_name", p.display_name, MAX_NAME)
         aliases = self._aliases(p.aliases) if "aliases" in paths else None
-        await self._db.update_personality(target.id, values, aliases)
+        await self._db.update_personality(target.id, values, aliases, named=named_for(who))
         updated = await self._store.get_personality(target.id)
         assert updated is not None
         return updated

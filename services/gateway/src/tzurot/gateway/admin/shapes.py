@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import settings as cascade
 from tzurot.gateway.admin.avatars import AvatarAdmin, clean_avatar, image_kind
-from tzurot.gateway.admin.base import Principal, require
+from tzurot.gateway.admin.base import Principal, named_for, require
 from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.domain import ConfigSource, Personality
 from tzurot.gateway.shapes.documents import (
@@ -135,7 +135,8 @@ class ShapesAdmin(AvatarAdmin):
             raise InvalidArgument("avatar", f"the avatar is larger than {MAX_AVATAR_BYTES} bytes")
         if avatar and not avatar_type.startswith("image/"):
             raise InvalidArgument("avatar_content_type", "the avatar must be an image")
-        if dry_run:
+        if dry_run:  # the import refuses it too, checked again in its transaction
+            await self._store.refuse_alias_as_name(slug, plan.seed.name, named=named_for(who))
             return ShapesImport(existing, existing is None, tuple(plan.warnings), settings)
         owner_id = await self._owner(owner)
         kind = image_kind(avatar) if avatar else None
@@ -151,6 +152,7 @@ class ShapesAdmin(AvatarAdmin):
             owner_user_id=owner_id,
             extra_values={"custom_fields": plan.custom_fields, "voice_id": plan.voice_id},
             then=parts,
+            named=named_for(who),
         )
         if avatar:  # served from the project's own URL when the edge is reachable
             personality = await self._serve_avatar(personality, avatar) or personality

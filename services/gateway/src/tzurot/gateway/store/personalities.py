@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,6 +82,63 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
         )
 
 
+HolderNamed = Callable[[Personality], str]
+"""How an error names a personality to the caller ("another personality" for one they may not
+see: admin/base.py `named_for`)."""
+
+
+def _another(_holder: Personality) -> str:
+    return "another personality"
+
+
+async def _refuse_alias_as_name(
+    conn: AsyncConnection,
+    names: Iterable[str],
+    personality_id: str | None,
+    named: HolderNamed,
+) -> None:
+    """ALREADY_EXISTS `NAME_IS_AN_ALIAS` when one of `names` (a personality's slug or display
+    name, new to it) is a global alias of another live personality: `@name` would then mean
+    either one, and a newcomer would take the alias over. Run under the alias lock (which
+    every alias write takes), so an alias added meanwhile is seen."""
+    keys = sorted({normalize_alias(name) for name in names} - {""})
+    if not keys:
+        return
+    a = t.personality_aliases.c
+    stmt = (
+        sa.select(a.alias, a.display, a.personality_id)
+        .join(t.personalities, t.personalities.c.id == a.personality_id)
+        .where(a.alias.in_(keys), LIVE_PERSONALITY)
+        .order_by(a.alias)
+        .limit(1)
+    )
+    if personality_id is not None:
+        stmt = stmt.where(a.personality_id != personality_id)
+    row = (await conn.execute(stmt)).one_or_none()
+    if row is None:
+        return
+    holder_row = (
+        await conn.execute(
+            sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == row.personality_id)
+        )
+    ).one()
+    holder = personality_from_row(holder_row._mapping)
+    raise AlreadyExists(
+        f"@{row.display} is already an alias of {named(holder)}, so a personality cannot "
+        f"take {quoted(row.alias)} as its name (@{row.display} would mean either one); "
+        "choose another name",
+        reason="NAME_IS_AN_ALIAS",
+    )
+
+
+def _new_names(existing: Personality | None, *names: str) -> list[str]:
+    """Those of `names` the personality (None: a new one) does not go by already: a name it
+    had before the rule (tied with another's alias) is kept, not refused at each update."""
+    had = set() if existing is None else {existing.slug, existing.display_name}
+    kept = {normalize_alias(name) for name in had}
+    return [name for name in names if normalize_alias(name) not in kept]
+
+
 class PersonalityReads(SqlBase):
     # Personalities (by name and id) and LLM configs (by id). Every write to them in this
     # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
@@ -119,6 +176,25 @@ class PersonalityReads(SqlBase):
             row = (await conn.execute(_named(key).where(visible))).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
 
+    async def refuse_alias_as_name(
+        self, slug: str, name: str, *, named: HolderNamed = _another
+    ) -> None:
+        """What `import_personality` of `slug` named `name` would refuse as another's global
+        alias (`NAME_IS_AN_ALIAS`), checked now (a dry run's)."""
+        async with self._autocommit.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.slug == slug)
+                )
+            ).one_or_none()
+            existing = None if found is None else personality_from_row(found._mapping)
+            await _refuse_alias_as_name(
+                conn,
+                _new_names(existing, slug, name),
+                None if existing is None else existing.id,
+                named,
+            )
+
     async def get_personality(self, personality_id: str) -> Personality | None:
         cached = self.catalog.get(("personality", personality_id))
         if isinstance(cached, Personality):
@@ -154,13 +230,17 @@ class PersonalityReads(SqlBase):
         extra_values: Mapping[str, Any] | None = None,
         then: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
         may_replace: Callable[[Personality], None] | None = None,
+        named: HolderNamed = _another,
     ) -> tuple[Personality, bool]:
         """Creates or updates a personality (by slug) with its aliases and default config.
 
         `extra_values` are more personality columns (card, custom_fields, voice_id); `then`
         runs in the same transaction with the personality's id (its card assets, lorebook).
         `may_replace` is shown the personality already at the slug, read in the transaction
-        (locked): it raises to refuse the import (someone else's personality).
+        (locked): it raises to refuse the import (someone else's personality). A slug or
+        name that another personality's global alias already is, and that the personality at
+        the slug does not have yet, is refused (`NAME_IS_AN_ALIAS`, the holder worded by
+        `named`): `@name` would otherwise move from the alias's personality to this one.
         """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
@@ -169,16 +249,22 @@ class PersonalityReads(SqlBase):
             # both pass the checks.
             await conn.execute(alias_lock())
             await _refuse_slug_being_deleted(conn, slug)
-            if may_replace is not None:
-                existing = (
-                    await conn.execute(
-                        sa.select(*PERSONALITY_COLUMNS)
-                        .where(t.personalities.c.slug == slug)
-                        .with_for_update(of=t.personalities)
-                    )
-                ).one_or_none()
-                if existing is not None:
-                    may_replace(personality_from_row(existing._mapping))
+            found = (
+                await conn.execute(
+                    sa.select(*PERSONALITY_COLUMNS)
+                    .where(t.personalities.c.slug == slug)
+                    .with_for_update(of=t.personalities)
+                )
+            ).one_or_none()
+            existing = None if found is None else personality_from_row(found._mapping)
+            if may_replace is not None and existing is not None:
+                may_replace(existing)
+            await _refuse_alias_as_name(
+                conn,
+                _new_names(existing, slug, seed.name),
+                None if existing is None else existing.id,
+                named,
+            )
             config_id = await self._upsert_default_config(conn, slug, seed)
             values: dict[str, Any] = {
                 "slug": slug,
@@ -286,7 +372,11 @@ class PersonalityReads(SqlBase):
 
 
 class PersonalityWrites(AdminSqlBase):
-    async def create_personality(self, values: Mapping[str, Any], aliases: Sequence[str]) -> str:
+    async def create_personality(
+        self, values: Mapping[str, Any], aliases: Sequence[str], *, named: HolderNamed = _another
+    ) -> str:
+        """A new personality (its slug taken: `PERSONALITY_EXISTS`; its slug or display name
+        another's global alias: `NAME_IS_AN_ALIAS`, the holder worded by `named`)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             exists = await conn.scalar(
@@ -297,6 +387,7 @@ class PersonalityWrites(AdminSqlBase):
                     f"a personality with slug {quoted(values['slug'])} already exists",
                     reason="PERSONALITY_EXISTS",
                 )
+            await _refuse_alias_as_name(conn, (values["slug"], values["display_name"]), None, named)
             personality_id = str(
                 await conn.scalar(
                     sa.insert(t.personalities).values(**values).returning(t.personalities.c.id)
@@ -307,10 +398,32 @@ class PersonalityWrites(AdminSqlBase):
         return personality_id
 
     async def update_personality(
-        self, personality_id: str, values: Mapping[str, Any], aliases: Sequence[str] | None
+        self,
+        personality_id: str,
+        values: Mapping[str, Any],
+        aliases: Sequence[str] | None,
+        *,
+        named: HolderNamed = _another,
     ) -> None:
+        """A new display name that is another personality's global alias (and was not this
+        one's name already) is refused: `NAME_IS_AN_ALIAS`, the holder worded by `named`."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
+            if "display_name" in values:
+                found = (
+                    await conn.execute(
+                        sa.select(*PERSONALITY_COLUMNS).where(
+                            t.personalities.c.id == personality_id
+                        )
+                    )
+                ).one_or_none()
+                current = None if found is None else personality_from_row(found._mapping)
+                await _refuse_alias_as_name(
+                    conn,
+                    _new_names(current, values["display_name"]),
+                    personality_id,
+                    named,
+                )
             if values:
                 await conn.execute(
                     sa.update(t.personalities)
