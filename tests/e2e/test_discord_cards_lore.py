@@ -346,7 +346,7 @@ async def test_a_character_greets_when_a_conversation_starts_and_the_greeting_is
         # Posted is not yet history: the bot's acknowledgement stores it, and a message sent
         # in between would race it.
         await greeting_in_history(world, tavern, greeting.content)
-        assert "now answers every message" in await activate()  # already active
+        assert "already answers every message" in await activate()  # nothing changed
         said = await world.discord.say(tavern, world.alice, "hello, doctor")
         await world.delivered(f"{said.id}:kleiner")
         await asyncio.sleep(1.0)  # room for a second greeting to show up, were one queued

@@ -64,10 +64,10 @@ async def test_voice_set_from_discord_is_the_voice_elevenlabs_speaks_with(
         said = await world.discord.say(world.general, world.alice, "@Echo say something")
         job = await world.delivered(f"{said.id}:echo")
         await world.discord.wait_until(lambda: len(eleven.tts_calls()) > before)
-    assert unset == "echo has no voice."
+    assert unset == "Echo has no voice."  # its display name, not what was typed
     assert "only the owner" in bobs
     expected = (
-        f"echo speaks with elevenlabs voice `{RACHEL}`; stability 0.25, speed 1.1; speaks: always."
+        f"Echo speaks with elevenlabs voice `{RACHEL}`; stability 0.25, speed 1.1; speaks: always."
     )
     assert chosen == expected
     assert shown == expected  # as anyone sees it

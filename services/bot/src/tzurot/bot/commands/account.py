@@ -20,6 +20,7 @@ from tzurot.bot.commands.common import (
     send,
 )
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.names import named_reply
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
@@ -155,9 +156,10 @@ class HistoryCommands(app_commands.Group):
     ) -> None:
         location = location_of(interaction.channel, interaction.guild)
         whose = "everyone's" if everyone else "your"
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.ClearHistory(
                 gw.ClearHistoryRequest(
                     actor=actor(interaction),
@@ -167,7 +169,7 @@ class HistoryCommands(app_commands.Group):
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
-            lambda r: f"Cleared {r.deleted_turns} messages of {whose} history with {personality}.",
+            lambda r, name: f"Cleared {r.deleted_turns} messages of {whose} history with {name}.",
         )
 
     @app_commands.command(name="undo", description="Forget your last exchange here")

@@ -8,7 +8,9 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.names import named_reply
 from tzurot.bot.gateway_client import GatewayClient, location_of
+from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -24,6 +26,17 @@ def render_activations(reply_: gw.ListChannelActivationsResponse) -> str:
     return f"Answering every message in this {kind}:\n" + "\n".join(lines)
 
 
+def activated_text(a: gw.ChannelActivation, *, already: bool) -> str:
+    """What `/channel activate` did (`already`: it answered every message here before)."""
+    name, stop = a.personality.display_name, f"`/channel deactivate {a.personality.slug}`"
+    if already:
+        return f"**{name}** already answers every message here; nothing changed. {stop} stops it."
+    return (
+        f"**{name}** now answers every message here. With several personalities, they take "
+        f"turns in natural order. {stop} stops it."
+    )
+
+
 @app_commands.default_permissions(manage_channels=True)
 @app_commands.guild_only()
 class ChannelCommands(app_commands.Group):
@@ -36,22 +49,33 @@ class ChannelCommands(app_commands.Group):
     @app_commands.checks.has_permissions(manage_channels=True)
     async def activate(self, interaction: discord.Interaction, personality: str) -> None:
         location = location_of(interaction.channel, interaction.guild)
-        await reply(
-            interaction,
-            self.gateway,
-            lambda: self.gateway.stub.ActivateChannel(
+
+        async def activated() -> tuple[bool, gw.ChannelActivation]:
+            # ActivateChannelResponse is the same whether it was active here already or not.
+            try:
+                listed = await self.gateway.call(
+                    self.gateway.stub.ListChannelActivations(
+                        gw.ListChannelActivationsRequest(location=location)
+                    )
+                )
+            except TzurotError:
+                listed = gw.ListChannelActivationsResponse()  # unknown: told as a change
+            done = await self.gateway.stub.ActivateChannel(
                 gw.ActivateChannelRequest(
                     actor=actor(interaction),
                     location=location,
                     personality=personality,
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
-            ),
-            lambda r: (
-                f"**{r.activation.personality.display_name}** now answers every message "
-                "here. With several personalities, they take turns in natural order. "
-                f"`/channel deactivate {r.activation.personality.slug}` stops it."
-            ),
+            )
+            ids = {a.personality.id for a in listed.activations}
+            return done.activation.personality.id in ids, done.activation
+
+        await reply(
+            interaction,
+            self.gateway,
+            activated,
+            lambda r: activated_text(r[1], already=r[0]),
             ephemeral=False,
         )
 
@@ -64,9 +88,10 @@ class ChannelCommands(app_commands.Group):
         self, interaction: discord.Interaction, personality: str | None = None
     ) -> None:
         location = location_of(interaction.channel, interaction.guild)
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality or "",
             lambda: self.gateway.stub.DeactivateChannel(
                 gw.DeactivateChannelRequest(
                     actor=actor(interaction),
@@ -75,8 +100,8 @@ class ChannelCommands(app_commands.Group):
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
-            lambda _: (
-                f"**{personality}** no longer answers every message here."
+            lambda _, name: (
+                f"**{name}** no longer answers every message here."
                 if personality
                 else "No personality answers every message here any more."
             ),

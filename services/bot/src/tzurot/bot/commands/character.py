@@ -46,6 +46,14 @@ def imported_text(r: gw.ImportPersonalityResponse) -> str:
     return with_warnings(head, r.warnings)
 
 
+def link_previews_text(suppressed_before: bool, p: common.Personality) -> str:
+    """What `/character link_previews` did: shown or hidden now, or already so before."""
+    state = "hidden" if p.suppress_embeds else "shown"
+    if suppressed_before == p.suppress_embeds:
+        return f"Link previews in **{p.display_name}**'s answers were already {state}."
+    return f"Link previews in **{p.display_name}**'s answers are now {state}."
+
+
 class CharacterCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="character", description="Personalities: create, edit, share")
@@ -242,21 +250,21 @@ class CharacterCommands(app_commands.Group):
         self, interaction: discord.Interaction, personality: str, show: bool
     ) -> None:
         # Hidden: answers post with Discord's SUPPRESS_EMBEDS flag (links stay clickable).
-        await reply(
-            interaction,
-            self.gateway,
-            lambda: self.gateway.stub.UpdatePersonality(
+
+        async def changed() -> tuple[bool, common.Personality]:
+            before = await self.gateway.stub.GetPersonality(
+                gw.GetPersonalityRequest(actor=actor(interaction), personality=personality)
+            )
+            after = await self.gateway.stub.UpdatePersonality(
                 gw.UpdatePersonalityRequest(
                     actor=actor(interaction),
                     personality=common.Personality(slug=personality, suppress_embeds=not show),
                     update_paths=["suppress_embeds"],
                 )
-            ),
-            lambda r: (
-                f"Link previews in **{r.personality.display_name}**'s answers are now "
-                f"{'hidden' if r.personality.suppress_embeds else 'shown'}."
-            ),
-        )
+            )
+            return before.personality.suppress_embeds, after.personality
+
+        await reply(interaction, self.gateway, changed, lambda r: link_previews_text(*r))
 
     @edit.autocomplete("personality")
     @link_previews.autocomplete("personality")

@@ -19,6 +19,7 @@ from discord import app_commands
 from tzurot.bot.commands.common import actor, choices
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 AUTOCOMPLETE_BUDGET = 1.5
@@ -107,6 +108,32 @@ async def owned_personality_choices(
         for name, slug in values
         if typed in name.casefold() or typed in slug
     ][:25]
+
+
+async def lorebook_choices(
+    gateway: GatewayClient, interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The user's own lorebooks (a superuser's: every one), by name and size, each chosen by
+    its id (exactly that one, whatever else shares its name)."""
+
+    async def fetch() -> list[tuple[str, str]]:
+        listed = await gateway.call(
+            gateway.stub.ListLorebooks(gw.ListLorebooksRequest(actor=actor(interaction)))
+        )
+        return [(_lorebook_label(book), book.id) for book in listed.lorebooks]
+
+    values = await _cache.get(("lorebooks", interaction.user.id), fetch)
+    typed = current.strip().casefold()
+    return [
+        app_commands.Choice(name=label, value=book_id)
+        for label, book_id in values
+        if typed in label.casefold() or book_id == typed
+    ][:25]
+
+
+def _lorebook_label(book: common.Lorebook) -> str:
+    entries = "1 entry" if book.entry_count == 1 else f"{book.entry_count} entries"
+    return f"{book.name[:80]} ({entries})"
 
 
 async def memory_choices(

@@ -22,6 +22,11 @@ from tzurot.bot.commands.common import (
     send,
     with_warnings,
 )
+from tzurot.bot.commands.lookups import (
+    lorebook_choices,
+    owned_personality_choices,
+    personality_choices,
+)
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -53,6 +58,13 @@ def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: boo
     if not (attached or replaced):
         text += " Attach it with `/lorebook attach`."
     return with_warnings(text, r.warnings)
+
+
+def attached_text(book: common.Lorebook, scope: str, *, already: bool) -> str:
+    """What `/lorebook attach` did (`already`: it was in play there before)."""
+    if already:
+        return f"**{book.name}** was already in play there ({scope}); nothing changed."
+    return f"**{book.name}** is now in play ({scope})."
 
 
 def _channel_id(interaction: discord.Interaction) -> str:
@@ -195,18 +207,33 @@ class LorebookCommands(app_commands.Group):
     ) -> None:
         if not await self._checked(interaction, scope, personality):
             return
-        await reply(
-            interaction,
-            self.gateway,
-            lambda: self.gateway.stub.AttachLorebook(
+        target = _target(interaction, scope, personality)
+
+        async def attached() -> tuple[bool, common.Lorebook]:
+            # AttachLorebookResponse is the same whether it was in play there already or not.
+            try:
+                there = await self.gateway.call(
+                    self.gateway.stub.ListLorebooks(
+                        gw.ListLorebooksRequest(actor=actor(interaction), attached_to=target)
+                    )
+                )
+            except TzurotError:
+                there = gw.ListLorebooksResponse()  # unknown: told as a change
+            done = await self.gateway.stub.AttachLorebook(
                 gw.AttachLorebookRequest(
                     actor=actor(interaction),
                     lorebook=lorebook,
-                    attachment=_target(interaction, scope, personality),
+                    attachment=target,
                     manage_channels=_may_manage_channel(interaction),
                 )
-            ),
-            lambda r: f"**{r.lorebook.name}** is now in play ({scope}).",
+            )
+            return done.lorebook.id in {b.id for b in there.lorebooks}, done.lorebook
+
+        await reply(
+            interaction,
+            self.gateway,
+            attached,
+            lambda r: attached_text(r[1], scope, already=r[0]),
         )
 
     @app_commands.command(name="detach", description="Take a lorebook out of play")
@@ -242,3 +269,28 @@ class LorebookCommands(app_commands.Group):
             ),
             lambda _: "Deleted.",
         )
+
+    @export.autocomplete("lorebook")
+    @attach.autocomplete("lorebook")
+    @detach.autocomplete("lorebook")
+    @delete.autocomplete("lorebook")
+    @import_book.autocomplete("replace")
+    async def _lorebooks(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await lorebook_choices(self.gateway, interaction, current)
+
+    @import_book.autocomplete("personality")
+    @attach.autocomplete("personality")
+    @detach.autocomplete("personality")
+    async def _owned(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Attaching to a personality (or detaching from one) is for its owner."""
+        return await owned_personality_choices(self.gateway, interaction, current)
+
+    @list_books.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)

@@ -3,14 +3,55 @@ about you."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import memory_choices, personality_choices
+from tzurot.bot.commands.names import named_reply
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
+
+
+def incognito_text(
+    r: gw.SetIncognitoResponse, name: str, *, before: gw.GetMemoryStatsResponse | None = None
+) -> str:
+    """What `/memory incognito` did; switched off, against the modes `before` (if read):
+    off already is said so, not as if it had just been switched off."""
+    if r.HasField("incognito_until"):
+        return (
+            f"Incognito with {name} until {render.discord_time(r.incognito_until)}: "
+            "nothing you say is remembered long-term."
+        )
+    if before is not None and not _incognito_on(before):
+        return f"Incognito was not on with {name}; it remembers as before."
+    return f"Incognito is off: {name} remembers again."
+
+
+def fresh_text(
+    r: gw.StartFreshResponse, name: str, *, before: gw.GetMemoryStatsResponse | None = None
+) -> str:
+    """What `/memory fresh` did; undone, against the modes `before` (if read)."""
+    if r.HasField("fresh_since"):
+        return (
+            f"A fresh start with {name}: memories from before "
+            f"{render.discord_time(r.fresh_since)} are not used."
+        )
+    if before is not None and not before.HasField("fresh_since"):
+        return f"There was no fresh start with {name}; it already uses all its memories of you."
+    return f"{name} uses all its memories of you again."
+
+
+def _incognito_on(stats: gw.GetMemoryStatsResponse) -> bool:
+    """Incognito with an end still to come (one past is kept until changed, but no longer
+    holds)."""
+    return stats.HasField("incognito_until") and (
+        stats.incognito_until.ToDatetime(UTC) > datetime.now(UTC)
+    )
 
 
 class MemoryCommands(app_commands.Group):
@@ -48,15 +89,16 @@ class MemoryCommands(app_commands.Group):
         personality: str,
         page: app_commands.Range[int, 1, 10_000] = 1,
     ) -> None:
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.BrowseMemories(
                 gw.BrowseMemoriesRequest(
                     actor=actor(interaction), personality=personality, page=page
                 )
             ),
-            lambda r: render.memory_page(r, personality),
+            render.memory_page,
         )
 
     @app_commands.command(name="delete", description="Delete one memory")
@@ -111,13 +153,14 @@ class MemoryCommands(app_commands.Group):
     @app_commands.command(name="stats", description="How many memories, of which kind")
     @app_commands.describe(personality="The personality whose memories of you to count")
     async def stats(self, interaction: discord.Interaction, personality: str) -> None:
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.GetMemoryStats(
                 gw.GetMemoryStatsRequest(actor=actor(interaction), personality=personality)
             ),
-            lambda r: render.memory_stats(r, personality),
+            render.memory_stats,
         )
 
     @app_commands.command(
@@ -137,20 +180,22 @@ class MemoryCommands(app_commands.Group):
         hours: app_commands.Range[int, 1, 720] = 24,
     ) -> None:
         on = state == "on"
-        await reply(
-            interaction,
-            self.gateway,
-            lambda: self.gateway.stub.SetIncognito(
+
+        async def switched() -> tuple[gw.GetMemoryStatsResponse | None, gw.SetIncognitoResponse]:
+            # Switching off: was it on? (SetIncognitoResponse is the same either way.)
+            before = None if on else await self._modes(interaction, personality)
+            return before, await self.gateway.stub.SetIncognito(
                 gw.SetIncognitoRequest(
                     actor=actor(interaction), personality=personality, on=on, hours=hours
                 )
-            ),
-            lambda r: (
-                f"Incognito with {personality} until {render.discord_time(r.incognito_until)}: "
-                "nothing you say is remembered long-term."
-                if r.HasField("incognito_until")
-                else f"Incognito is off: {personality} remembers again."
-            ),
+            )
+
+        await named_reply(
+            interaction,
+            self.gateway,
+            personality,
+            switched,
+            lambda r, name: incognito_text(r[1], name, before=r[0]),
         )
 
     @app_commands.command(name="fresh", description="Older memories are no longer used")
@@ -161,19 +206,34 @@ class MemoryCommands(app_commands.Group):
     async def fresh(
         self, interaction: discord.Interaction, personality: str, undo: bool = False
     ) -> None:
-        await reply(
+
+        async def started() -> tuple[gw.GetMemoryStatsResponse | None, gw.StartFreshResponse]:
+            # Undoing: was there a fresh start? (StartFreshResponse is the same either way.)
+            before = await self._modes(interaction, personality) if undo else None
+            return before, await self.gateway.stub.StartFresh(
+                gw.StartFreshRequest(actor=actor(interaction), personality=personality, undo=undo)
+            )
+
+        await named_reply(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.StartFresh(
-                gw.StartFreshRequest(actor=actor(interaction), personality=personality, undo=undo)
-            ),
-            lambda r: (
-                f"A fresh start with {personality}: memories from before "
-                f"{render.discord_time(r.fresh_since)} are not used."
-                if r.HasField("fresh_since")
-                else f"{personality} uses all its memories of you again."
-            ),
+            personality,
+            started,
+            lambda r, name: fresh_text(r[1], name, before=r[0]),
         )
+
+    async def _modes(
+        self, interaction: discord.Interaction, personality: str
+    ) -> gw.GetMemoryStatsResponse | None:
+        """The memory modes in force (GetMemoryStats), or None when they cannot be read."""
+        try:
+            return await self.gateway.call(
+                self.gateway.stub.GetMemoryStats(
+                    gw.GetMemoryStatsRequest(actor=actor(interaction), personality=personality)
+                )
+            )
+        except TzurotError:
+            return None
 
     @search.autocomplete("personality")
     @browse.autocomplete("personality")

@@ -8,6 +8,7 @@ from discord import app_commands
 from tzurot.bot.commands import render
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, reply
 from tzurot.bot.commands.lookups import config_choices, personality_choices
+from tzurot.bot.commands.names import named_reply
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -127,11 +128,12 @@ class ModelCommands(app_commands.Group):
             location=location_of(interaction.channel, interaction.guild),
             manage_channels=bool(interaction.permissions.manage_channels),
         )
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.SetModelOverride(request),
-            lambda r: render.effective(personality, r.effective),
+            lambda r, name: render.effective(name, r.effective),
         )
 
     @app_commands.command(name="reset", description="Forget a model choice at one level")
@@ -150,11 +152,12 @@ class ModelCommands(app_commands.Group):
             location=location_of(interaction.channel, interaction.guild),
             manage_channels=bool(interaction.permissions.manage_channels),
         )
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.ResetModelOverride(request),
-            lambda r: render.effective(personality, r.effective),
+            lambda r, name: render.effective(name, r.effective),
         )
 
     @app_commands.command(
@@ -162,9 +165,10 @@ class ModelCommands(app_commands.Group):
     )
     @app_commands.describe(personality="The personality whose model to show")
     async def show(self, interaction: discord.Interaction, personality: str) -> None:
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.GetEffectiveConfig(
                 gw.GetEffectiveConfigRequest(
                     actor=actor(interaction),
@@ -172,7 +176,7 @@ class ModelCommands(app_commands.Group):
                     location=location_of(interaction.channel, interaction.guild),
                 )
             ),
-            lambda r: render.model_levels(personality, r),
+            lambda r, name: render.model_levels(name, r),
         )
 
     @set_model.autocomplete("personality")

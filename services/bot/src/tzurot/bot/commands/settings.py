@@ -16,6 +16,7 @@ from google.protobuf import struct_pb2
 from tzurot.bot.commands.account import DataCommands
 from tzurot.bot.commands.common import actor, choices, reply
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.names import named_reply
 from tzurot.bot.commands.render import SOURCES
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -59,7 +60,7 @@ def shown(value: struct_pb2.Value) -> str:
 
 
 def render_settings(settings: list[gw.ResolvedSetting], personality: str) -> str:
-    toward = f" toward **{personality}**" if personality else ""
+    toward = f" toward {personality}" if personality else ""  # within the bold heading
     lines = [f"**Your settings here{toward}**"]
     for s in settings:
         lines.append(
@@ -87,15 +88,16 @@ class SettingsCommands(app_commands.Group):
     @app_commands.describe(personality="As they apply toward this personality (optional)")
     async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
         location = location_of(interaction.channel, interaction.guild)
-        await reply(
+        await named_reply(
             interaction,
             self.gateway,
+            personality,
             lambda: self.gateway.stub.GetSettings(
                 gw.GetSettingsRequest(
                     actor=actor(interaction), personality=personality, location=location
                 )
             ),
-            lambda r: render_settings(list(r.settings), personality),
+            lambda r, name: render_settings(list(r.settings), name),
         )
 
     @app_commands.command(name="set", description="Change a setting at one level")

@@ -39,6 +39,12 @@ def _used(skills: Iterable[str]) -> str:
     return ", ".join(f"`{s}`" for s in skills) or "none"
 
 
+def unchanged_text(p: common.Personality, skill: str, *, enable: bool) -> str:
+    """`/skills enable` of a skill it uses already, or `disable` of one it does not use."""
+    state = "already uses" if enable else "does not use"
+    return f"**{p.display_name}** {state} `{skill}`; nothing changed. It uses: {_used(p.skills)}"
+
+
 class SkillCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="skills", description="Skills: what personalities can do")
@@ -115,6 +121,9 @@ class SkillCommands(app_commands.Group):
         await defer(interaction)  # two gateway calls: acknowledge within Discord's 3 s first
         try:
             found = await self._personality(interaction, personality)
+            if (skill in found.skills) == enable:  # nothing to change: said so, not "now"
+                await send(interaction, unchanged_text(found, skill, enable=enable))
+                return
             skills = [s for s in found.skills if s != skill]
             if enable:
                 skills.append(skill)

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.names import display_name, named_reply
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.voice import fetch_speech, voice_problem
@@ -177,13 +178,14 @@ class PersonalityVoiceCommands(app_commands.Group):
         @self.voice.command(name="show", description="Its voice and how often it speaks")
         @app_commands.describe(personality="The personality whose voice to show")
         async def show(interaction: discord.Interaction, personality: str) -> None:
-            await reply(
+            await named_reply(
                 interaction,
                 gateway,
+                personality,
                 lambda: gateway.stub.GetPersonalityVoice(
                     gw.GetPersonalityVoiceRequest(actor=actor(interaction), personality=personality)
                 ),
-                lambda r: render_voice(personality, r.voice if r.HasField("voice") else None),
+                lambda r, name: render_voice(name, r.voice if r.HasField("voice") else None),
             )
 
         @self.voice.command(name="set", description="Owners: its voice (provider and voice id)")
@@ -232,27 +234,29 @@ class PersonalityVoiceCommands(app_commands.Group):
             ):
                 if value is not None:
                     setattr(voice, field, value)
-            await reply(
+            await named_reply(
                 interaction,
                 gateway,
+                personality,
                 lambda: gateway.stub.SetPersonalityVoice(
                     gw.SetPersonalityVoiceRequest(
                         actor=actor(interaction), personality=personality, voice=voice
                     )
                 ),
-                lambda r: render_voice(personality, r.voice if r.HasField("voice") else None),
+                lambda r, name: render_voice(name, r.voice if r.HasField("voice") else None),
             )
 
         @self.voice.command(name="remove", description="Owners: it speaks no more")
         @app_commands.describe(personality="A personality you own")
         async def remove_voice(interaction: discord.Interaction, personality: str) -> None:
-            await reply(
+            await named_reply(
                 interaction,
                 gateway,
+                personality,
                 lambda: gateway.stub.SetPersonalityVoice(
                     gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=personality)
                 ),
-                lambda _: f"{personality} has no voice now.",
+                lambda _, name: f"{name} has no voice now.",
             )
 
         @self.voice.command(
@@ -260,16 +264,17 @@ class PersonalityVoiceCommands(app_commands.Group):
         )
         @app_commands.describe(personality="A personality you own, with voice samples uploaded")
         async def clone(interaction: discord.Interaction, personality: str) -> None:
-            await reply(
+            await named_reply(
                 interaction,
                 gateway,
+                personality,
                 lambda: gateway.stub.CloneVoiceFromSamples(
                     gw.CloneVoiceFromSamplesRequest(
                         actor=actor(interaction), personality=personality
                     )
                 ),
-                lambda r: (
-                    f"Cloned from {r.samples_used} samples. " + render_voice(personality, r.voice)
+                lambda r, name: (
+                    f"Cloned from {r.samples_used} samples. " + render_voice(name, r.voice)
                 ),
             )
 
@@ -312,22 +317,24 @@ class PersonalityVoiceCommands(app_commands.Group):
                 await send(interaction, "The file could not be read from Discord.")
                 return
             sample = added.sample
+            name = await display_name(gateway, interaction, personality)
             await send(
                 interaction,
                 f"Added {sample.filename} ({sample.format}, {sample.duration_secs:.1f} s) "
-                f"to {personality}'s voice samples.",
+                f"to {name}'s voice samples.",
             )
 
         @self.sample.command(name="list", description="Owners: the recordings kept")
         @app_commands.describe(personality="A personality you own")
         async def list_samples(interaction: discord.Interaction, personality: str) -> None:
-            await reply(
+            await named_reply(
                 interaction,
                 gateway,
+                personality,
                 lambda: gateway.stub.ListVoiceSamples(
                     gw.ListVoiceSamplesRequest(actor=actor(interaction), personality=personality)
                 ),
-                lambda r: render_samples(personality, list(r.samples)),
+                lambda r, name: render_samples(name, list(r.samples)),
             )
 
         @self.sample.command(name="remove", description="Owners: delete one recording")
