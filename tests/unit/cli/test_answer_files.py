@@ -21,10 +21,25 @@ def image(name: str, data: bytes = PNG, content_type: str = "image/png") -> comm
 @pytest.mark.parametrize(
     ("given", "saved"),
     [
+        ("notes.txt", "notes.txt"),  # a type not known here keeps a short extension
+        ("x." + "e" * 150, "x"),  # not a long one: no hidden, no overlong name
+        ("a" * 300 + "." + "b" * 200, "a" * 100),
+    ],
+)
+def test_an_unknown_types_name_keeps_only_a_short_extension(given: str, saved: str) -> None:
+    assert safe_filename(given, "application/octet-stream", 3) == saved
+
+
+@pytest.mark.parametrize(
+    ("given", "saved"),
+    [
         ("image-1.png", "image-1.png"),
         ("../../etc/passwd", "passwd.png"),
         ("/etc/cron.d/evil", "evil.png"),
-        ("..\\..\\windows\\boot.ini", "boot.ini"),
+        ("..\\..\\windows\\boot.ini", "boot.png"),  # a PNG is saved as one
+        ("evil.sh", "evil.png"),
+        ("a" * 300 + "." + "b" * 200, "a" * 96 + ".png"),
+        ("x." + "e" * 150, "x.png"),
         ("..", "image-3.png"),
         ("", "image-3.png"),
         (".bashrc", "bashrc.png"),

@@ -16,6 +16,8 @@ from typing import Protocol
 
 MAX_NAME_CHARS = 100
 """A saved name's length at most (well under every file system's 255 bytes)."""
+MAX_EXTENSION_CHARS = 10
+"""The longest extension of a name kept (without its dot) for a type not known here."""
 MAX_NUMBERED = 1000
 """How many numbered names are tried before the folder counts as full of this name."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -63,8 +65,9 @@ class FilesNotSaved(Exception):
 def safe_filename(name: str, content_type: str, number: int) -> str:
     """`name` as a plain file name: its last path part only (either slash), characters other
     than letters, digits, `.`, `_` and `-` made `_`, no leading dot (no hidden file, no `..`),
-    at most MAX_NAME_CHARS; `image-<number>` with the content type's extension when nothing
-    is left."""
+    at most MAX_NAME_CHARS; `image-<number>` when nothing is left. The extension is the
+    content type's when it is a known image type (a `.sh` name on a PNG is saved as `.png`),
+    else the name's own when short (MAX_EXTENSION_CHARS), else none."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("_", base).lstrip("._-")
     stem, dot, ext = cleaned.rpartition(".")
@@ -72,8 +75,14 @@ def safe_filename(name: str, content_type: str, number: int) -> str:
         stem, ext = cleaned, ""
     if not stem.strip("._-"):
         stem = f"image-{number}"
-    ext = f".{ext}" if ext else _EXTENSIONS.get(content_type.lower(), "")
-    return stem[: MAX_NAME_CHARS - len(ext)] + ext[:MAX_NAME_CHARS]
+    known = _EXTENSIONS.get(content_type.lower())
+    if known is not None:
+        suffix = known
+    elif ext and len(ext) <= MAX_EXTENSION_CHARS:
+        suffix = f".{ext}"
+    else:
+        suffix = ""
+    return stem[: MAX_NAME_CHARS - len(suffix)] + suffix
 
 
 def _candidates(name: str) -> list[str]:
