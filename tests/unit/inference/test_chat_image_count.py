@@ -39,7 +39,13 @@ class ChatImages:
         self.sent_enough = asyncio.Event()
 
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer:
         self.sent += 1
         self.out += 1

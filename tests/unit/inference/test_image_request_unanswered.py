@@ -30,7 +30,13 @@ class Unanswered:
         self.sent = 0
 
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer:
         raise AssertionError("the images endpoint is configured")
 

@@ -27,7 +27,13 @@ class OneQuickOneSlow:
         self.both_sent = asyncio.Event()
 
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer:
         raise AssertionError("the images endpoint is configured")
 

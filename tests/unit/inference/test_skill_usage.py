@@ -41,7 +41,13 @@ class SlowImages:
         self.sent = asyncio.Event()
 
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer:
         self.sent.set()
         await asyncio.sleep(60)
@@ -57,7 +63,9 @@ class SlowImages:
         count: int,
         size: str,
     ) -> ImageAnswer:
-        return await self.chat_images(provider, api_key, model=model, prompt=prompt)
+        return await self.chat_images(
+            provider, api_key, model=model, prompt=prompt, aspect_ratio=None
+        )
 
 
 async def key_for(name: str, model: str) -> tuple[Provider, SecretStr]:

@@ -12,7 +12,11 @@ OpenRouter's 404, as does any model when the request's `provider.only` (OpenRout
 names only upstreams in `no_tool_hosts`; `keep_calling` makes a model that calls a tool
 whenever it may.
 Image-output models (`image_models`) answer `modalities: ["image", "text"]` with
-`message.images` as OpenRouter does, one image per answer (no `n`). Answers can be scripted per
+`message.images` as OpenRouter does, one image per answer (no `n`); image-only models
+(`image_only_models`) answer `modalities: ["image"]` and refuse text with OpenRouter's 404;
+`image_config.aspect_ratio` takes only OpenRouter's documented ratios, and GET /v1/models
+lists each model's `architecture.output_modalities`, filtered by `?output_modalities=` as
+OpenRouter's is (`fake_provider_images.py`). Answers can be scripted per
 call (`enqueue`): text, a separate reasoning field in the deltas (`reasoning` as OpenRouter
 sends it, `reasoning_content` as DeepSeek and vLLM do) and the finish reason
 (`content_filter`).
@@ -50,6 +54,10 @@ that body once. Transcriptions are refused as OpenAI refuses them (`fake_speech.
 over 25 MiB (413) or a file name without an audio extension (400). Bodies up to
 `MAX_BODY_BYTES` are read (aiohttp's own default, 1 MiB, would answer a plain-text 413 no
 vendor sends).
+This module serves, admits and records; chat completions are `fake_provider_chat.py`, the
+other endpoints `fake_provider_endpoints.py`, the vendors' error bodies and injected faults
+`fake_provider_errors.py`, the answers' text, tokens and embeddings `fake_provider_replies.py`,
+the image models `fake_provider_images.py`.
 """
 
 from __future__ import annotations
@@ -57,51 +65,64 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import socket
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tzurot.testing.fake_model_params import check_model_parameters
-from tzurot.testing.fake_speech import (
-    TRANSCRIPTION_MAX_REQUEST_BYTES,
-    check_speech_request,
-    check_transcription_file,
-    speech_response,
-    transcription_too_large,
+from tzurot.testing.fake_provider_chat import chat_completion
+from tzurot.testing.fake_provider_endpoints import (
+    embeddings,
+    images_generation,
+    key_info,
+    list_models,
+    speech,
+    transcription,
 )
-from tzurot.testing.fake_tools import (
-    ToolCallSpec,
-    check_thought_signatures,
-    check_tools,
-    gemini_tool_call_chunks,
-    image_reply,
-    images_generations,
-    new_thought_signature,
-    tool_call_chunks,
-    tool_call_message,
-    tools_allowed,
+from tzurot.testing.fake_provider_errors import (
+    INSUFFICIENT_QUOTA,
+    MODERATION_MESSAGE,
+    QUOTA_MESSAGE,
+    Fault,
+    context_length_error,
+    error_body,
+    moderation_error,
+    quota_exceeded,
 )
+from tzurot.testing.fake_provider_replies import (
+    ReplyFn,
+    ScriptedReply,
+    echo_reply,
+    estimate_tokens,
+)
+from tzurot.testing.fake_tools import ToolCallSpec
 
-ReplyFn = Callable[[dict[str, Any]], "str | ScriptedReply"]
+__all__ = [
+    "DEFAULT_KEY",
+    "INSUFFICIENT_QUOTA",
+    "MAX_BODY_BYTES",
+    "MODERATION_MESSAGE",
+    "QUOTA_MESSAGE",
+    "FakeProvider",
+    "RecordedRequest",
+    "ReplyFn",
+    "ScriptedReply",
+    "context_length_error",
+    "echo_reply",
+    "estimate_tokens",
+    "moderation_error",
+    "quota_exceeded",
+]
 
 DEFAULT_KEY = "sk-test-valid"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest request body the fake reads: above every limit a vendor rule here enforces (a
 transcription's 25 MiB), so the vendor's own refusal is what a test sees."""
-INSUFFICIENT_QUOTA = "insufficient_quota"
-QUOTA_MESSAGE = (
-    "You exceeded your current quota, please check your plan and billing details. For more "
-    "information on this error, read the docs: "
-    "https://platform.openai.com/docs/guides/error-codes/api-errors."
-)
-"""OpenAI's words for a key whose account has no credit or budget left (HTTP 429)."""
 
 
 @dataclass(frozen=True)
@@ -114,151 +135,6 @@ class RecordedRequest:
     """Lowercase names; never the Authorization header (its key is `api_key`)."""
     client_port: int = 0
     """The client's side of the TCP connection: equal ports, one connection reused."""
-
-
-@dataclass(frozen=True)
-class ScriptedReply:
-    """One scripted answer: its text, a reasoning field streamed before it, the finish reason."""
-
-    text: str
-    reasoning: str = ""
-    reasoning_field: str = "reasoning"
-    finish_reason: str = "stop"
-    tool_calls: tuple[ToolCallSpec, ...] = ()
-    """Calls the model makes instead of answering (finish_reason becomes "tool_calls")."""
-
-
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    retry_after: float | None = None
-    code: str | None = None
-    message: str | None = None
-    param: str | None = None
-    path: str | None = None
-    body: dict[str, Any] | None = None
-    """The whole error body, as a vendor sends it (OpenRouter's moderation error)."""
-
-    def response(self) -> web.Response:
-        """The error as the vendor sends it; a 429 as OpenAI does, unless told otherwise."""
-        if self.body is not None:
-            return web.json_response(self.body, status=self.status)
-        limited = self.status == 429
-        if limited and self.code == INSUFFICIENT_QUOTA:
-            response = quota_exceeded("openai")
-        else:
-            default = (
-                _rate_limited(self.retry_after) if limited else f"injected fault {self.status}"
-            )
-            response = _error_body(
-                self.status,
-                self.message or default,
-                self.code or ("rate_limit_exceeded" if limited else f"http_{self.status}"),
-                "requests" if limited else "server_error",
-                self.param,
-            )
-        if self.retry_after is not None:  # HTTP's Retry-After is whole seconds; the exact
-            # delay goes in retry-after-ms, as OpenAI and Azure send it
-            response.headers["Retry-After"] = str(math.ceil(self.retry_after))
-            response.headers["retry-after-ms"] = str(round(self.retry_after * 1000))
-        return response
-
-
-def _rate_limited(retry_after: float | None) -> str:
-    """OpenAI's wording of a 429 (its numbers made up)."""
-    wait = "a moment" if retry_after is None else f"{retry_after:g}s"
-    return (
-        "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. "
-        f"Please try again in {wait}. Visit https://example.invalid/rate-limits to learn more."
-    )
-
-
-def quota_exceeded(shape: str) -> web.Response:
-    """A key with no credit left, as `shape`'s vendor refuses it: OpenAI's 429
-    `insufficient_quota`, or OpenRouter's 402."""
-    if shape == "openai":
-        return _error_body(429, QUOTA_MESSAGE, INSUFFICIENT_QUOTA, INSUFFICIENT_QUOTA)
-    return _error_body(
-        402,
-        "Insufficient credits. Add more using https://example.invalid/credits",
-        "402",
-        "invalid_request_error",
-    )
-
-
-MODERATION_MESSAGE = "Your chosen model requires moderation and your input was flagged"
-"""OpenRouter's documented meaning of its 403 (openrouter.ai/docs/errors)."""
-
-
-def moderation_error(reasons: Iterable[str], flagged_input: str, model: str) -> dict[str, Any]:
-    """OpenRouter's 403 body when a moderated model's input was flagged: `code` the status
-    as a number, `metadata` its ModerationErrorMetadata (`reasons`, `flagged_input` of at
-    most 100 characters, cut in the middle with "..."), with `provider_name` and
-    `model_slug`."""
-    if len(flagged_input) > 100:
-        flagged_input = flagged_input[:48] + "..." + flagged_input[-49:]
-    metadata = {
-        "reasons": list(reasons),
-        "flagged_input": flagged_input,
-        "provider_name": "fake",
-        "model_slug": model,
-    }
-    return {"error": {"code": 403, "message": MODERATION_MESSAGE, "metadata": metadata}}
-
-
-def context_length_error(shape: str, limit: int, asked: int) -> web.Response:
-    """A prompt longer than the model's window: OpenAI's 400 (`context_length_exceeded`,
-    type `invalid_request_error`, param `messages`) or OpenRouter's (numeric `code` 400,
-    "This endpoint's maximum context length is …")."""
-    if shape == "openrouter":
-        message = (
-            f"This endpoint's maximum context length is {limit} tokens. However, you "
-            f"requested about {asked} tokens. Please reduce the length of either one, or "
-            'use the "middle-out" transform to compress your prompt automatically.'
-        )
-        return web.json_response({"error": {"code": 400, "message": message}}, status=400)
-    message = (
-        f"This model's maximum context length is {limit} tokens. However, your messages "
-        f"resulted in {asked} tokens. Please reduce the length of the messages."
-    )
-    return _error_body(400, message, "context_length_exceeded", "invalid_request_error", "messages")
-
-
-def echo_reply(body: dict[str, Any]) -> str:
-    """The default answer: repeats the last user message."""
-    for message in reversed(body.get("messages", [])):
-        if message.get("role") == "user":
-            return f"You said: {_text(message.get('content'))}"
-    return "You said nothing."
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
-
-def _words(text: str) -> list[str]:
-    """Splits keeping the spaces, so the chunks join back to the exact text."""
-    chunks: list[str] = []
-    for word in text.split(" "):
-        chunks.append(word if not chunks else " " + word)
-    return [c for c in chunks if c]
-
-
-def _error_body(
-    status: int, message: str, code: str, kind: str, param: str | None = None
-) -> web.Response:
-    return web.json_response(
-        {"error": {"message": message, "type": kind, "param": param, "code": code}}, status=status
-    )
 
 
 class FakeProvider:
@@ -329,6 +205,7 @@ class FakeProvider:
         self.transcript_seconds = 3.0
         """What a `whisper*` model bills (usage `duration`); other models bill tokens."""
         self.script: list[ScriptedReply] = []
+        """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self.no_tool_models: set[str] = set()
         """Models that refuse any request carrying `tools` (OpenRouter's 404)."""
         self.no_tool_hosts: set[str] = set()
@@ -340,8 +217,10 @@ class FakeProvider:
         """When set, every image drawn is a PNG this many bytes long."""
         self.image_models: set[str] = set()
         """Models that can answer `modalities: ["image", "text"]` and /images/generations."""
-        """Answers for the next chat calls, first in first out; `reply` when it is empty."""
-        self._faults: list[_Fault] = []
+        self.image_only_models: set[str] = set()
+        """Models whose only output is images: they answer `modalities: ["image"]` and refuse
+        any request asking for text (`fake_provider_images.py`)."""
+        self._faults: list[Fault] = []
         self._stalls: list[float] = []
         # While an unset Event, chat streams wait after their first (role) chunk: a model
         # thinking for as long as a test needs (the test sets it when done).
@@ -362,13 +241,16 @@ class FakeProvider:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/v1/key", self._key)
-        app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
-        app.router.add_post("/v1/images/generations", self._images)
-        app.router.add_post("/v1/audio/speech", self._speech)
+        for method, path, handler in (
+            ("POST", "/v1/chat/completions", chat_completion),
+            ("GET", "/v1/models", list_models),
+            ("GET", "/v1/key", key_info),
+            ("POST", "/v1/embeddings", embeddings),
+            ("POST", "/v1/audio/transcriptions", transcription),
+            ("POST", "/v1/images/generations", images_generation),
+            ("POST", "/v1/audio/speech", speech),
+        ):
+            app.router.add_route(method, path, partial(handler, self))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site: web.BaseSite = (
@@ -414,7 +296,7 @@ class FakeProvider:
         `http_<status>` unless given, e.g. "content_filter", and OpenAI's
         `rate_limit_exceeded` for a 429; its message "injected fault <status>" unless given,
         e.g. a vendor's exact wording; `param` the request field it blames)."""
-        self._faults.append(_Fault(status, times, retry_after, code, message, param, path))
+        self._faults.append(Fault(status, times, retry_after, code, message, param, path))
 
     def flag_next(
         self,
@@ -425,7 +307,7 @@ class FakeProvider:
         """The next `times` chat calls answer OpenRouter's moderation 403 (the model requires
         moderation and the input was flagged; `moderation_error`)."""
         body = moderation_error(reasons, flagged_input, "fake/echo")
-        self._faults.append(_Fault(403, times, path="/v1/chat/completions", body=body))
+        self._faults.append(Fault(403, times, path="/v1/chat/completions", body=body))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         """The next `times` chat streams send their headers and first (role) chunk, then
@@ -467,10 +349,20 @@ class FakeProvider:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
 
+    def chat_image_requests(self) -> list[RecordedRequest]:
+        """Chat calls that asked for images (`modalities` naming "image"), as received."""
+        return [r for r in self.chat_requests() if "image" in (r.body.get("modalities") or [])]
+
     def transcription_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/audio/transcriptions"]
 
-    # -- handlers --------------------------------------------------------------------------
+    def speech_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/audio/speech"]
+
+    def image_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/images/generations"]
+
+    # -- admission (every endpoint: `fake_provider_chat.py`, `fake_provider_endpoints.py`) -----
 
     async def _admit(
         self, request: web.Request, *, public: bool = False, billed: bool = True
@@ -484,7 +376,7 @@ class FakeProvider:
             try:
                 body = await request.json()
             except json.JSONDecodeError:
-                return body, _error_body(
+                return body, error_body(
                     400, "invalid JSON body", "invalid_json", "invalid_request_error"
                 )
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
@@ -496,7 +388,7 @@ class FakeProvider:
         )
         if self.require_key and not public and api_key not in self.valid_keys:
             shown = f"{api_key[:5]}***" if api_key else "none"
-            return body, _error_body(
+            return body, error_body(
                 401,
                 f"Incorrect API key provided: {shown}. You can find your API key at https://example.invalid.",
                 "invalid_api_key",
@@ -512,319 +404,6 @@ class FakeProvider:
                 self._faults.remove(fault)
             return body, fault.response()
         return body, None
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        _, refused = await self._admit(request, public=self.public_models, billed=False)
-        if refused:
-            return refused
-        await self._key_check_held()
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
-        return web.json_response({"object": "list", "data": data})
-
-    async def _key(self, request: web.Request) -> web.StreamResponse:
-        """OpenRouter's GET /key: the key's own limits; 401 for a key it does not know."""
-        _, refused = await self._admit(request, billed=False)
-        if refused:
-            return refused
-        await self._key_check_held()
-        limit = None if self.credit_remaining is None else max(self.credit_remaining, 0) + 1
-        return web.json_response(
-            {
-                "data": {
-                    "label": "fake key",
-                    "usage": 0,
-                    "limit": limit,
-                    "limit_remaining": self.credit_remaining,
-                    "is_free_tier": False,
-                }
-            }
-        )
-
-    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._admit(request)
-        if refused:
-            return refused
-        inputs = body.get("input", [])
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        dims = int(body.get("dimensions") or self.embedding_dimensions)
-        data = [
-            {"object": "embedding", "index": i, "embedding": _embed(text, dims)}
-            for i, text in enumerate(texts)
-        ]
-        tokens = sum(estimate_tokens(t) for t in texts)
-        return web.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "model": body.get("model", ""),
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
-
-    async def _chat(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911  # one answer per vendor rule
-        body, refused = await self._admit(request)
-        if refused:
-            return refused
-        model = str(body.get("model", ""))
-        if model not in self.models and not self.any_model:
-            return _error_body(
-                404,
-                f"The model `{model}` does not exist",
-                "model_not_found",
-                "invalid_request_error",
-            )
-        tool_error = check_tools(body)
-        if tool_error is not None:
-            return _error_body(400, tool_error, "invalid_request_error", "invalid_request_error")
-        check_model_parameters(body, model)  # raises the vendor's 400
-        if model in self.gemini_tool_models:
-            unsigned = check_thought_signatures(
-                body.get("messages") or [], self._thought_signatures
-            )
-            if unsigned is not None:  # Gemini's error body is a list of one error
-                error = {"code": 400, "message": unsigned, "status": "INVALID_ARGUMENT"}
-                return web.json_response([{"error": error}], status=400)
-        routing = body.get("provider")
-        only = routing.get("only") if isinstance(routing, dict) else None
-        routed_away = (
-            isinstance(only, list)
-            and bool(only)
-            and all(isinstance(host, str) and host in self.no_tool_hosts for host in only)
-        )
-        if body.get("tools") and (model in self.no_tool_models or routed_away):
-            # OpenRouter's answer when no endpoint of the model supports tool use.
-            return _error_body(
-                404,
-                "No endpoints found that support tool use. To learn more about provider "
-                "routing, visit: https://openrouter.ai/docs/provider-routing",
-                "404",
-                "invalid_request_error",
-            )
-        if "image" in (body.get("modalities") or []):
-            if model not in self.image_models:
-                return _error_body(
-                    404,
-                    "No endpoints found that support the requested output modalities: image, text",
-                    "404",
-                    "invalid_request_error",
-                )
-            return web.json_response(image_reply(body, model, image_bytes=self.image_bytes))
-        prompt_tokens = sum(
-            estimate_tokens(_text(m.get("content"))) for m in body.get("messages", [])
-        )
-        output = body.get("max_completion_tokens") or body.get("max_tokens") or 0
-        asked = prompt_tokens + int(output)
-        if self.context_limit is not None and asked > self.context_limit:
-            return context_length_error(self.context_error_shape, self.context_limit, asked)
-        scripted = self._next_reply(body)
-        text = scripted.text
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": estimate_tokens(text),
-            "total_tokens": prompt_tokens + estimate_tokens(text),
-        }
-        head = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "created": int(time.time()),
-            "model": model,
-        }
-        if not body.get("stream") or self.ignore_stream:
-            if scripted.tool_calls:
-                return web.json_response(
-                    {
-                        **head,
-                        "object": "chat.completion",
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": tool_call_message(
-                                    text, scripted.tool_calls, self._signature_for(model)
-                                ),
-                                "finish_reason": "tool_calls",
-                            }
-                        ],
-                        "usage": usage,
-                    }
-                )
-            return web.json_response(
-                {
-                    **head,
-                    "object": "chat.completion",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": text,
-                                **(
-                                    {scripted.reasoning_field: scripted.reasoning}
-                                    if scripted.reasoning
-                                    else {}
-                                ),
-                            },
-                            "finish_reason": scripted.finish_reason,
-                        }
-                    ],
-                    "usage": usage,
-                }
-            )
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        streams_usage = include_usage and self.sends_usage
-        return await self._stream(request, head, scripted, usage if streams_usage else None)
-
-    def _next_reply(self, body: dict[str, Any]) -> ScriptedReply:
-        """The scripted answer, `keep_calling`'s call, or `reply`; tool calls only where the
-        request allows them (tool_choice "none" gets text, as from the vendor)."""
-        allowed = tools_allowed(body)
-        if self.keep_calling is not None and allowed:
-            return ScriptedReply("", finish_reason="tool_calls", tool_calls=(self.keep_calling,))
-        if self.script and (allowed or not self.script[0].tool_calls):
-            return self.script.pop(0)
-        produced = self.reply(body) if callable(self.reply) else self.reply
-        if isinstance(produced, ScriptedReply):
-            if produced.tool_calls and not allowed:
-                return ScriptedReply(produced.text or "I cannot use tools now.")
-            return produced
-        return ScriptedReply(produced)
-
-    async def _images(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._admit(request)
-        if refused:
-            return refused
-        status, answer = images_generations(body, self.image_models, image_bytes=self.image_bytes)
-        if status != 200:
-            return _error_body(status, answer["message"], answer["code"], "invalid_request_error")
-        return web.json_response(answer)
-
-    async def _speech(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._admit(request)
-        if refused:
-            return refused
-        error = check_speech_request(body)
-        if error is not None:
-            return _error_body(400, error, "invalid_value", "invalid_request_error")
-        return await speech_response(request, body)
-
-    def speech_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == "/v1/audio/speech"]
-
-    def image_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == "/v1/images/generations"]
-
-    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._admit(request)
-        if refused:
-            return refused
-        size = request.content_length or int(body.get("request_bytes") or 0)
-        if size > TRANSCRIPTION_MAX_REQUEST_BYTES:
-            return transcription_too_large(size)
-        if not body.get("file_size"):
-            return _error_body(400, "no audio file", "invalid_file", "invalid_request_error")
-        bad_name = check_transcription_file(str(body.get("file_name") or ""))
-        if bad_name is not None:
-            return bad_name
-        if body.get("response_format") in ("text",):
-            return web.Response(text=self.transcript)
-        # OpenAI's usage: seconds of audio for whisper-1, tokens for gpt-4o-transcribe.
-        usage: dict[str, Any] = {"type": "duration", "seconds": self.transcript_seconds}
-        if not str(body.get("model", "")).startswith("whisper"):
-            output = estimate_tokens(self.transcript)
-            audio = int(body["file_size"]) // 100 + 1
-            usage = {
-                "type": "tokens",
-                "input_tokens": audio,
-                "output_tokens": output,
-                "total_tokens": audio + output,
-            }
-        return web.json_response({"text": self.transcript, "usage": usage})
-
-    async def _stream(
-        self,
-        request: web.Request,
-        head: dict[str, Any],
-        scripted: ScriptedReply,
-        usage: dict[str, int] | None,
-    ) -> web.StreamResponse:
-        text = scripted.text
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-
-        async def send(choices: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
-            chunk = {
-                **head,
-                "object": "chat.completion.chunk",
-                "choices": choices,
-                **(extra or {}),
-            }
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-
-        for _ in range(self.keepalive_comments):
-            await response.write(b": OPENROUTER PROCESSING\n\n")
-        await send(
-            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-        )
-        await self._stall(request)
-        for piece in _words(scripted.reasoning):
-            await asyncio.sleep(self.chunk_delay)  # thinking streams at the answer's pace
-            delta = {"content": None, scripted.reasoning_field: piece}
-            await send([{"index": 0, "delta": delta, "finish_reason": None}])
-        if scripted.tool_calls:
-            for piece in _words(text):
-                await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-            signature = self._signature_for(head["model"])
-            deltas = (
-                tool_call_chunks(scripted.tool_calls)
-                if signature is None
-                else gemini_tool_call_chunks(scripted.tool_calls, signature)
-            )
-            for delta in deltas:
-                await send([{"index": 0, "delta": delta, "finish_reason": None}])
-            # Gemini 3 often ends a tool-call step with "stop".
-            finish = "tool_calls" if signature is None else "stop"
-            await send([{"index": 0, "delta": {}, "finish_reason": finish}])
-            if usage is not None:
-                await send([], {"usage": usage})
-            return await self._end(response)
-        for n, piece in enumerate(_words(text)):
-            if self.drop_after_chunks is not None and n >= self.drop_after_chunks:
-                assert request.transport is not None
-                request.transport.close()
-                return response
-            if self.cut_after_chunks is not None and n >= self.cut_after_chunks:
-                await response.write_eof()  # a clean end of body, mid-answer
-                return response
-            if self.error_after_chunks is not None and n >= self.error_after_chunks:
-                error = {
-                    "code": self.stream_error_code,
-                    "message": "Provider returned error: upstream disconnected",
-                }
-                await send(
-                    [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
-                    {"provider": "fake", "error": error},
-                )
-                await response.write_eof()
-                return response
-            if self.chunk_delay:
-                await asyncio.sleep(self.chunk_delay)
-            await send([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-        await send([{"index": 0, "delta": {}, "finish_reason": scripted.finish_reason}])
-        if usage is not None:
-            await send([], {"usage": usage})
-        return await self._end(response)
-
-    def _signature_for(self, model: str) -> str | None:
-        """A new thought signature (remembered as issued) for a Gemini model; else None."""
-        if model not in self.gemini_tool_models:
-            return None
-        signature = new_thought_signature()
-        self._thought_signatures.add(signature)
-        return signature
-
-    async def _end(self, response: web.StreamResponse) -> web.StreamResponse:
-        if not self.omit_done:
-            await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
 
 
 async def _read_multipart(request: web.Request) -> dict[str, Any]:
@@ -847,14 +426,3 @@ async def _read_multipart(request: web.Request) -> dict[str, Any]:
         else:
             fields[part.name] = data.decode()
     return fields
-
-
-def _embed(text: str, dims: int) -> list[float]:
-    """A deterministic unit vector from the text's words: equal texts embed equally."""
-    vector = [0.0] * dims
-    for word in text.lower().split():
-        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-        index = int.from_bytes(digest[:4], "big") % dims
-        vector[index] += 1.0 if digest[4] & 1 else -1.0
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [v / norm for v in vector]

@@ -18,15 +18,17 @@ first call lacks that signature, or carries one it never issued
 (`check_thought_signatures`).
 Images: chat completions with `modalities` containing "image" answer `message.images` (data
 URLs, as OpenRouter does): one image per answer, each request its own (OpenRouter documents no
-`n` for image output; an `n` sent is not honoured). `/v1/images/generations` keeps OpenAI's
-per-model rules (`image_rules`): sizes (gpt-image-1: 1024x1024, 1536x1024, 1024x1536, auto;
-dall-e-2: 256x256, 512x512, 1024x1024; dall-e-3: 1024x1024, 1792x1024, 1024x1792), `n`
-(dall-e-3 only 1, else up to 10) and `response_format` (url or b64_json, for DALL-E only: the
-GPT image models refuse it as an unknown parameter and always answer base64; DALL-E answers a
-URL unless asked for b64_json). Refusals are OpenAI's 400 bodies ("The size is not supported by
-this model.", code `invalid_size`; "You must provide n=1 for this model.", code null; "Unknown
-parameter: 'response_format'.", code `unknown_parameter`). Another image model (`fake/draw`)
-keeps gpt-image-1's rules. A URL answer points at an `.invalid` host: nothing serves it.
+`n` for image output; an `n` sent is not honoured), without text when only the image is asked
+(which models may be asked what, and `image_config`: `fake_provider_images.py`).
+`/v1/images/generations` keeps OpenAI's per-model rules (`image_rules`): sizes (gpt-image-1:
+1024x1024, 1536x1024, 1024x1536, auto; dall-e-2: 256x256, 512x512, 1024x1024; dall-e-3:
+1024x1024, 1792x1024, 1024x1792), `n` (dall-e-3 only 1, else up to 10) and `response_format`
+(url or b64_json, for DALL-E only: the GPT image models refuse it as an unknown parameter and
+always answer base64; DALL-E answers a URL unless asked for b64_json). Refusals are OpenAI's
+400 bodies ("The size is not supported by this model.", code `invalid_size`; "You must provide
+n=1 for this model.", code null; "Unknown parameter: 'response_format'.", code
+`unknown_parameter`). Another image model (`fake/draw`) keeps gpt-image-1's rules. A URL answer
+points at an `.invalid` host: nothing serves it.
 """
 
 from __future__ import annotations
@@ -304,7 +306,8 @@ def _prompt_of(body: dict[str, Any]) -> str:
 def image_reply(body: dict[str, Any], model: str, *, image_bytes: int = 0) -> dict[str, Any]:
     """OpenRouter's non-streamed answer of an image-output model: text plus the one image it
     drew (`image_bytes` long when set), a new one each request; `n` is not read (OpenRouter
-    documents none for image output)."""
+    documents none for image output). Asked for the image alone, it writes no text."""
+    modalities = body.get("modalities") or []
     image = tiny_png(f"{_prompt_of(body)}#{uuid.uuid4().hex}", pad_to=image_bytes)
     url = "data:image/png;base64," + base64.b64encode(image).decode()
     return {
@@ -317,7 +320,7 @@ def image_reply(body: dict[str, Any], model: str, *, image_bytes: int = 0) -> di
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": "Here is your image.",
+                    "content": "Here is your image." if "text" in modalities else "",
                     "images": [{"type": "image_url", "image_url": {"url": url}}],
                 },
                 "finish_reason": "stop",

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import ImageAnswer, StreamEvent, TokenUsage, Transcript
+from tzurot.inference.image_modalities import ChatModalities
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
@@ -209,6 +210,7 @@ class LlmClient:
         self._http = http_client or openai.DefaultAsyncHttpxClient(follow_redirects=False)
         self._timeout = timeout_seconds
         self._clients = SdkClients(self._http, timeout=timeout_seconds)
+        self._image_modalities = ChatModalities()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -267,27 +269,64 @@ class LlmClient:
         yield assembly.completion(call.messages)
 
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer:
         """Image URLs (usually data URLs) from an image-output model through chat
-        completions with `modalities: ["image", "text"]` (OpenRouter), with the tokens the
-        answer says it billed (the image model's own bill, reported under its name)."""
+        completions (OpenRouter's image generation, openrouter.ai/docs/guides/overview/
+        multimodal/image-generation), `image_config.aspect_ratio` when one is given, with the
+        tokens the answer says it billed (the image model's own bill, reported under its name).
+        `modalities` as the provider's model list says the model outputs (`["image"]` for an
+        image-only model, which refuses `["image", "text"]`; read once an hour,
+        `image_modalities.py`), as `_b64_format` asks each DALL-E model its own way."""
+        modalities = await self._image_modalities.for_model(
+            provider.name,
+            provider.base_url,
+            model,
+            lambda: self._listed_image_outputs(provider, api_key, model),
+        )
         client = self._client(provider)
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "modalities": list(modalities),
+            "stream": False,
+        }
+        if aspect_ratio is not None:
+            body["image_config"] = {"aspect_ratio": aspect_ratio}
         try:
             answer = await client.post(
                 "/chat/completions",
                 cast_to=object,
-                body={
-                    "model": model,
-                    "messages": [{"role": "user", "content": prompt}],
-                    "modalities": ["image", "text"],
-                    "stream": False,
-                },
+                body=body,
                 options={"headers": _auth(api_key)},
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
         return ImageAnswer(tuple(_image_urls(answer)), _answer_usage(answer))
+
+    async def _listed_image_outputs(
+        self, provider: Provider, api_key: SecretStr, model: str
+    ) -> frozenset[str] | None:
+        """The model's `architecture.output_modalities` from the provider's image model list
+        (OpenRouter's `GET /models?output_modalities=image`, openrouter.ai/docs/models):
+        empty when the list does not describe it, None when the list could not be read
+        (within 15 s; the drawing goes ahead without it)."""
+        client = self._client(provider, quick=True)
+        try:
+            answer = await client.get(
+                "/models",
+                cast_to=object,
+                options={"headers": _auth(api_key), "params": {"output_modalities": "image"}},
+            )
+        except openai.OpenAIError:
+            return None
+        return _listed_outputs(answer, model)
 
     async def generate_images(  # the endpoint's own parameters
         self,
@@ -407,6 +446,19 @@ def _answer_usage(answer: object) -> TokenUsage:
     if not isinstance(usage, dict):
         return TokenUsage(0, 0)
     return TokenUsage(_whole(usage.get("prompt_tokens")), _whole(usage.get("completion_tokens")))
+
+
+def _listed_outputs(answer: object, model: str) -> frozenset[str]:
+    """`architecture.output_modalities` of `model` in a model list; empty when not there."""
+    listed = answer.get("data") if isinstance(answer, dict) else None
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict) or entry.get("id") != model:
+            continue
+        architecture = entry.get("architecture")
+        outputs = architecture.get("output_modalities") if isinstance(architecture, dict) else None
+        if isinstance(outputs, list):
+            return frozenset(o for o in outputs if isinstance(o, str))
+    return frozenset()
 
 
 def _image_urls(answer: object) -> list[str]:

@@ -1,9 +1,13 @@
 """generate_image: the personality draws, with the user's key.
 
-Two endpoints: OpenRouter's image-output models through chat completions with
-`modalities: ["image", "text"]` (the images come back as data URLs in `message.images`),
-or an OpenAI-compatible `/images/generations` (`b64_json`). Images are checked (type by
-magic bytes, size) and become files of the answer, which the bot posts as attachments.
+Two endpoints: OpenRouter's image-output models through chat completions
+(openrouter.ai/docs/guides/overview/multimodal/image-generation) with `modalities` as the model
+outputs them (`["image"]` for an image-only model, else `["image", "text"]`: what its provider's
+model list says, llm.py) and the shape asked as `image_config.aspect_ratio` (`CHAT_SHAPES`:
+landscape 16:9, portrait 9:16; a square is the default and sends none), the images coming
+back as data URLs in `message.images`; or an OpenAI-compatible `/images/generations`
+(`b64_json`). Images are checked (type by magic bytes, size) and become files of the answer,
+which the bot posts as attachments.
 On `/images/generations` the model is offered the shapes the image model draws and each is
 asked in its size (`image_model_rules`: gpt-image-1 1024x1024, 1024x1536, 1536x1024; dall-e-3
 1024x1024, 1024x1792, 1792x1024; dall-e-2 square only), and `count` images that one request
@@ -66,7 +70,13 @@ _MAGIC = (
 
 class ImageModel(Protocol):
     async def chat_images(
-        self, provider: Provider, api_key: SecretStr, *, model: str, prompt: str
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        prompt: str,
+        aspect_ratio: str | None,
     ) -> ImageAnswer: ...
 
     async def generate_images(
@@ -106,6 +116,11 @@ DALL_E_3 = ImageModelRules(
     {SQUARE: "1024x1024", "portrait": "1024x1792", "landscape": "1792x1024"}, per_request=1
 )
 DALL_E_2 = ImageModelRules({SQUARE: "1024x1024"})
+CHAT_SHAPES = ImageModelRules(
+    {SQUARE: "1:1", "portrait": "9:16", "landscape": "16:9"}, per_request=CHAT_PER_REQUEST
+)
+"""The chat endpoint's shapes as OpenRouter's `image_config.aspect_ratio` values (from its
+documented list: 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9)."""
 
 
 def image_model_rules(model: str) -> ImageModelRules:
@@ -149,7 +164,8 @@ class GenerateImageSkill:
         # a 3 MiB image refused by read_url's 2 MiB was paid for and never shown.
         self._fetcher = fetcher.with_max_bytes(settings.max_bytes)
         self.file_bytes = settings.max_bytes
-        self._rules = image_model_rules(settings.model)
+        chat = settings.endpoint == "chat"
+        self._rules = CHAT_SHAPES if chat else image_model_rules(settings.model)
         properties: dict[str, Any] = {
             "prompt": {
                 "type": "string",
@@ -199,6 +215,8 @@ class GenerateImageSkill:
         provider, key = await ctx.provider_key(settings.provider, settings.model)
         images, model, size = self._images, settings.model, self._size(args)
         chat = settings.endpoint == "chat"
+        # A square is the chat models' default: only another shape is asked for.
+        aspect_ratio = size if chat and size != self._rules.sizes[SQUARE] else None
 
         def paid(usage: TokenUsage, *, failed: bool = False) -> None:
             ctx.spending.paid(
@@ -208,14 +226,20 @@ class GenerateImageSkill:
         def request(asked: int) -> Callable[[], Awaitable[ImageAnswer]]:
             def send() -> Awaitable[ImageAnswer]:
                 if chat:
-                    return images.chat_images(provider, key, model=model, prompt=prompt)
+                    return images.chat_images(
+                        provider,
+                        key,
+                        model=model,
+                        prompt=prompt,
+                        aspect_ratio=aspect_ratio,
+                    )
                 return images.generate_images(
                     provider, key, model=model, prompt=prompt, count=asked, size=size
                 )
 
             return lambda: whole_answer(lambda: _noting_cutoff(send, paid, asked), ctx.retry)
 
-        per_request = CHAT_PER_REQUEST if chat else self._rules.per_request
+        per_request = self._rules.per_request
         outcomes = await _all_answers([request(n) for n in _batches(count, per_request)], paid)
         answers = [o for o in outcomes if isinstance(o, ImageAnswer)]
         errors = [o for o in outcomes if not isinstance(o, ImageAnswer)]
