@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import Provider
-from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.contract
@@ -77,20 +76,21 @@ async def test_the_model_list_is_read_once_per_model(fake: FakeProvider, llm: Ll
     assert [r.body["modalities"] for r in fake.chat_image_requests()] == [["image"]] * 3
 
 
-async def test_a_list_that_cannot_be_read_asks_for_both_and_is_read_again(
+async def test_a_list_that_cannot_be_read_asks_for_both_then_the_image_alone(
     fake: FakeProvider, llm: LlmClient
 ) -> None:
     """The list failing leaves the documented default; the image-only model refuses it (a 404,
-    nothing drawn), and the next drawing reads the list again and is asked rightly."""
+    nothing drawn), so the drawing is asked again for the image alone, which is kept: the next
+    drawing neither reads the list nor asks for text."""
     fake.fail_next(502, path="/v1/models")
-    with pytest.raises(InvalidArgument):
-        await llm.chat_images(openrouter(fake), KEY, model=FLUX, prompt="a moon", aspect_ratio=None)
     answer = await llm.chat_images(
         openrouter(fake), KEY, model=FLUX, prompt="a moon", aspect_ratio=None
     )
     assert len(answer.urls) == 1
-    assert listings(fake) == 2
+    await llm.chat_images(openrouter(fake), KEY, model=FLUX, prompt="a sun", aspect_ratio=None)
+    assert listings(fake) == 1
     assert [r.body["modalities"] for r in fake.chat_image_requests()] == [
         ["image", "text"],
+        ["image"],
         ["image"],
     ]

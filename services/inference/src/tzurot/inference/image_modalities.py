@@ -8,7 +8,9 @@ endpoints found that support the requested output modalities: image, text"). Its
 (https://openrouter.ai/docs/models, `GET /models?output_modalities=image`) gives each image
 model's `architecture.output_modalities`. An answer is kept an hour per provider and model; a
 model the list says nothing of is asked for both (the guide's first case, and what was always
-sent), and a failed look-up is not kept: the next drawing asks again.
+sent), and a failed look-up is not kept: the next drawing asks again. An image-only model
+asked for both all the same (its list unread) refuses with a 404 before drawing anything
+(nothing billed): the drawing is asked again once for the image alone, and that is kept.
 """
 
 from __future__ import annotations
@@ -58,3 +60,16 @@ class ChatModalities:
         modalities = chat_modalities(outputs)
         self._kept[key] = (self._clock() + self._kept_seconds, modalities)
         return modalities
+
+    def remember(
+        self, provider: str, base_url: str, model: str, modalities: tuple[str, ...]
+    ) -> None:
+        """What the model itself said it takes (its refusal of the others), kept as a look-up is."""
+        self._kept[(provider, base_url, model)] = (self._clock() + self._kept_seconds, modalities)
+
+
+def refuses_text_output(message: str) -> bool:
+    """Whether a provider's 404 says the model cannot output what was asked with the image
+    (OpenRouter's "No endpoints found that support the requested output modalities: image,
+    text", for an image-only model)."""
+    return "output modalities" in message.lower()

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import ImageAnswer, StreamEvent, TokenUsage, Transcript
-from tzurot.inference.image_modalities import ChatModalities
+from tzurot.inference.image_modalities import IMAGE_ONLY, ChatModalities, refuses_text_output
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
@@ -300,12 +300,25 @@ class LlmClient:
         if aspect_ratio is not None:
             body["image_config"] = {"aspect_ratio": aspect_ratio}
         try:
-            answer = await client.post(
-                "/chat/completions",
-                cast_to=object,
-                body=body,
-                options={"headers": _auth(api_key)},
-            )
+            try:
+                answer = await client.post(
+                    "/chat/completions",
+                    cast_to=object,
+                    body=body,
+                    options={"headers": _auth(api_key)},
+                )
+            except openai.NotFoundError as exc:
+                # An image-only model asked for text too (its list unread): refused before
+                # drawing, nothing billed; asked once more for the image alone, and kept.
+                if modalities == IMAGE_ONLY or not refuses_text_output(str(exc)):
+                    raise
+                self._image_modalities.remember(provider.name, provider.base_url, model, IMAGE_ONLY)
+                answer = await client.post(
+                    "/chat/completions",
+                    cast_to=object,
+                    body={**body, "modalities": list(IMAGE_ONLY)},
+                    options={"headers": _auth(api_key)},
+                )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
         return ImageAnswer(tuple(_image_urls(answer)), _answer_usage(answer))
