@@ -1,5 +1,6 @@
 """`/character alias add|remove` through the fake Discord and the whole mesh: a personality's
-global aliases, changed by its owner after creation, decide who an `@alias` reaches."""
+global aliases, changed by its owner after creation, decide who an `@alias` reaches; one that
+would take another personality's @mentions is refused."""
 
 from __future__ import annotations
 
@@ -118,12 +119,22 @@ async def test_an_alias_taken_or_a_name_or_empty_is_refused(world: World) -> Non
         named_as_alias = await character(
             world, world.alice, "create", name="LIL", system_prompt="You are Lil.", public=True
         )
-        said = await world.discord.say(world.general, world.alice, "@lilith hi")
+        # An alias extending another's name, or ending in punctuation, would take its
+        # @mentions ("@Lilith please, hi"): refused (review s4 M1).
+        extends = await character(
+            world, world.alice, "alias", "add", personality="ink", alias="Lilith please"
+        )
+        punctuated = await character(
+            world, world.alice, "alias", "add", personality="ink", alias="lilith!"
+        )
+        said = await world.discord.say(world.general, world.alice, "@Lilith please, hi")
         await world.delivered(f"{said.id}:lilith")
         by_alias = await world.discord.say(world.general, world.alice, "@lil hi")
         await world.delivered(f"{by_alias.id}:lilith")
     assert "alias 'lil' already belongs to personality 'lilith'" in taken
     assert "@lil is already an alias of Lilith" in named_as_alias
     assert "@Lilith is the name of Lilith; an alias cannot take a personality's own name" in a_name
+    assert "@Lilith please begins with @lilith, the name of Lilith" in extends
+    assert "must begin and end with a letter or digit" in punctuated
     assert "the alias is empty" in empty
     assert "no personality named 'nobody-here'" in nobody

@@ -181,13 +181,13 @@ async def test_find_personality_by_display_name_differing_from_slug(store: Gatew
 async def test_slug_match_wins_over_another_personality_alias(store: GatewayStore) -> None:
     sage, _ = await store.import_personality(seed("sage"), owner_user_id=None)
     other, _ = await store.import_personality(
-        PersonalitySeed(name="Sage Impostor", slug="impostor", aliases=["sage 2"]),
+        PersonalitySeed(name="Sage Impostor", slug="impostor", aliases=["sage2"]),
         owner_user_id=None,
     )
     found = await store.find_personality("sage")
     assert found is not None
     assert found.id == sage.id
-    found = await store.find_personality("Sage 2")
+    found = await store.find_personality("Sage2")
     assert found is not None
     assert found.id == other.id
 

@@ -1,10 +1,12 @@
-"""@mentions: longest match first, word boundaries, one result per personality, limits."""
+"""@mentions: names before global aliases, then the longest match; word boundaries; one result
+per personality; limits."""
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
+from tzurot.gateway.personalities import edges_problem, word_prefixes
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -30,7 +32,7 @@ def personality(slug: str, name: str, *aliases: str) -> Personality:
 
 
 THE = personality("the", "The")
-ORACLE = personality("oracle", "Oracle", "the oracle")
+ORACLE = personality("oracle", "The Oracle")
 LILITH = personality("lilith", "Lilith", "lil")
 ALL = [THE, ORACLE, LILITH]
 
@@ -93,3 +95,56 @@ def test_equal_names_go_to_the_oldest_personality_whatever_the_order() -> None:
     newer = personality("a-twin", "Twin")
     for order in ([newer, older], [older, newer]):
         assert [p.slug for p, _, _ in find_mentions("@twin", order, 5)] == ["b-twin"]
+
+
+SAGE = personality("sage", "Sage")
+EVIL = personality("evil", "Evil", "sage!", "sage,", "sage's", "sage please")
+
+
+def test_a_global_alias_extending_a_name_never_takes_its_mentions() -> None:
+    """Review s4 M1: Evil's aliases (from before the gateway refused them) extend Sage's name
+    with punctuation or a word; the longest match gave Evil every such mention of Sage (and
+    the speaker's key paid for Evil's answer)."""
+    texts = ["thanks @Sage!", "hi @Sage, how", "@sage's idea", "@Sage please help", "hi @Sage how"]
+    for order in ([EVIL, SAGE], [SAGE, EVIL]):
+        for text in texts:
+            assert [p.slug for p, _, _ in find_mentions(text, order, 5)] == ["sage"], text
+
+
+def test_a_name_wins_over_a_longer_alias_the_longest_alias_among_aliases() -> None:
+    delphi = personality("delphi", "Delphi", "the oracle")
+    bit = personality("bit", "Bit", "lil bit")
+    for order in ([delphi, THE], [THE, delphi]):
+        assert [(p.slug, t) for p, t, _ in find_mentions("@the oracle hi", order, 5)] == [
+            ("the", "@the")
+        ]
+    # No name matches: the longest alias wins (Lilith's "lil" is the shorter one).
+    for order in ([LILITH, bit], [bit, LILITH]):
+        assert [p.slug for p, _, _ in find_mentions("@lil bit hi", order, 5)] == ["bit"]
+        assert [p.slug for p, _, _ in find_mentions("@lil, bit", order, 5)] == ["lilith"]
+
+
+def test_the_speakers_own_alias_counts_as_a_name() -> None:
+    """The speaker's own alias "sage" (Lilith, for them) is not taken by Evil's longer global
+    alias "sage please" either."""
+    mentioned = find_mentions("@sage please", [EVIL], 5, [("sage", LILITH)])
+    assert [(p.slug, text) for p, text, _ in mentioned] == [("lilith", "@sage")]
+
+
+def test_a_combining_mark_carries_on_the_word() -> None:
+    """A Devanagari vowel sign is a mark, not a letter: "@सीता" is no mention of "सीत"."""
+    sit, sita = personality("char-1", "सीत"), personality("char-2", "सीता")
+    assert find_mentions("@सीता नमस्ते", [sit], 5) == []
+    assert [p.slug for p, _, _ in find_mentions("@सीता नमस्ते", [sit, sita], 5)] == ["char-2"]
+
+
+def test_what_a_name_begins_with_and_its_edges() -> None:
+    """The store's rules read names as `find_mentions` does (personalities.py)."""
+    assert word_prefixes("sage please") == ["sage"]
+    assert word_prefixes("sage's idea") == ["sage", "sage's"]
+    assert word_prefixes("sage, hi") == ["sage", "sage,"]
+    assert word_prefixes("sagebrush") == word_prefixes("sage-bot") == word_prefixes("सीता") == []
+    for fine in ("Dr. Who", "D'Artagnan", "सीता", "R2-D2", "7 seas", "élan"):
+        assert edges_problem(fine) is None, fine
+    for refused in ("sage!", "sage,", "!sage", "sage 🌿", "(sage)", "sage_", "sage-"):
+        assert edges_problem(refused) is not None, refused

@@ -1,11 +1,12 @@
-"""Finds the personalities a message addresses: `@name`, `@alias`, longest match first."""
+"""Finds the personalities a message addresses: `@name`, `@alias` (names before global
+aliases, then the longest match: `find_mentions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
-from tzurot.gateway.personalities import normalize_alias
+from tzurot.gateway.personalities import continues_word, normalize_alias
 from tzurot.runtime.folding import fold
 
 _MINE, _SLUG, _DISPLAY_NAME, _ALIAS = range(4)
@@ -35,17 +36,24 @@ def find_mentions(
 ) -> list[tuple[Personality, str, int]]:
     """(personality, matched text, offset) for each `@name` in order of appearance.
 
-    At each `@`, the longest name that matches (case-insensitively, whitespace-collapsed,
-    ending at a non-word character) wins, so "@the oracle" beats "@the". A personality is
-    reported once, at its first mention. `personal` are the speaker's own aliases (normalized
-    alias, personality): the same name means their personality, not anyone else's.
+    A name matches case-insensitively, whitespace-collapsed, and only where a word ends after
+    it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
+    "@lil's" mention `lil`, "@lily" and "@lil-y" do not. A personality is reported once, at
+    its first mention. `personal` are the speaker's own aliases (normalized alias,
+    personality): the same name means their personality, not anyone else's.
 
-    Names of equal length are ranked: the speaker's own alias, then a slug, then a display
-    name, then a global alias (as `find_personality` ranks them), then the oldest
-    personality, then the smallest id. So a personality's own name wins over another's
-    global alias of the same text, whatever order `personalities` come in: the gateway
-    refuses such a name (store/personalities.py) or alias (admin/personalities.py) now,
-    but rows from before may still tie, and `@name` must not go to whichever sorts first.
+    At each `@`, the names that match are ranked, and the first wins:
+
+    1. A name before a global alias, whatever their lengths: the speaker's own aliases and
+       the personalities' own names (slugs, display names) first, global aliases only where
+       none of those matches. So a global alias that merely extends someone's name with more
+       words or punctuation ("sage please", "sage's", from before the gateway refused them:
+       store/personalities.py) never takes "@Sage please help" from Sage, and an alias
+       matching a name of the same text never takes it either.
+    2. Then the longest, so "@the oracle" beats "@the" among names (and among aliases).
+    3. Then, at equal length: the speaker's own alias, a slug, a display name, a global
+       alias (as `find_personality` ranks them); then the oldest personality, then the
+       smallest id. So the result never depends on the order of `personalities`.
     """
     mine = {normalize_alias(alias): p for alias, p in personal if normalize_alias(alias)}
     everyone = [
@@ -55,7 +63,15 @@ def find_mentions(
         if name not in mine
     ]
     ranked = [*((name, _MINE, p) for name, p in mine.items()), *everyone]
-    ranked.sort(key=lambda item: (-len(item[0]), item[1], item[2].created_at, item[2].id))
+    ranked.sort(
+        key=lambda item: (
+            item[1] == _ALIAS,
+            -len(item[0]),
+            item[1],
+            item[2].created_at,
+            item[2].id,
+        )
+    )
     candidates = [(name, p) for name, _rank, p in ranked]
     folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
     lowered = folded.text
@@ -90,6 +106,6 @@ def _match(text: str, start: int, name: str) -> int | None:
         if not text.startswith(word, pos):
             return None
         pos += len(word)
-    if pos < len(text) and (text[pos].isalnum() or text[pos] in "_-"):
+    if pos < len(text) and continues_word(text[pos]):
         return None
     return pos

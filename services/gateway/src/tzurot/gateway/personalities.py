@@ -78,6 +78,44 @@ def normalize_alias(alias: str) -> str:
     return " ".join(alias.strip().lstrip("@").lower().split())
 
 
+def continues_word(char: str) -> bool:
+    """Whether `char` carries on the word before it, so that a name just before it is not
+    mentioned there (`@lil-y`, `@lilx`): a letter, a combining mark (the vowel signs ending
+    many Indic names), a digit, '_' or '-'."""
+    return char in "_-" or unicodedata.category(char)[0] in "LMN"
+
+
+def word_prefixes(key: str) -> list[str]:
+    """The shorter names a normalized name or alias begins with, as an @mention reads them:
+    each part of it that ends where a word does ('sage please' and "sage's" begin with
+    'sage'; 'sagebrush' and 'sage-bot' do not)."""
+    found: list[str] = []
+    for index in range(1, len(key)):
+        if not continues_word(key[index]):
+            prefix = key[:index].rstrip()
+            if prefix and prefix not in found:
+                found.append(prefix)
+    return found
+
+
+def edges_problem(name: str) -> str | None:
+    """Why `name` cannot be a personality's name or a global alias: it must begin with a
+    letter or digit and end with one (or a letter's combining mark), in any script; spaces
+    and punctuation inside are fine ('Dr. Who', "D'Artagnan"). A name ending in punctuation
+    would take @mentions from the name it extends: '@Sage!' is a mention of 'Sage' followed
+    by '!', which an alias 'sage!' would win. None when it may."""
+    key = normalize_alias(name)
+    if not key:
+        return None
+    first, last = unicodedata.category(key[0])[0], unicodedata.category(key[-1])[0]
+    if first in "LN" and last in "LMN":
+        return None
+    return (
+        "a name or alias must begin and end with a letter or digit (spaces and punctuation "
+        "inside are fine, as in 'Dr. Who')"
+    )
+
+
 class CharacterSeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

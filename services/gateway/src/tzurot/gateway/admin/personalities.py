@@ -31,7 +31,6 @@ from tzurot.gateway.personalities import (
 from tzurot.gateway.personality_access import as_seen_by
 from tzurot.gateway.rules import check_author_note_depth, check_cleanup_rules, rules_to_json
 from tzurot.runtime.errors import (
-    AlreadyExists,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -198,30 +197,17 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
     # ---- aliases ----
 
     async def add_alias(self, who: Principal, name: str, alias: str) -> Personality:
-        """A global alias of a personality its owner (or a superuser) names. Never another
-        personality's own name (slug or display name): `@name` would then reach either one,
-        whichever `find_mentions` met first. A name or alias of someone else's private
-        personality is refused without naming it."""
+        """A global alias of a personality its owner (or a superuser) names. The store refuses
+        what would take another personality's @mentions (its name or alias, exactly or
+        followed by more words or punctuation) or that does not begin and end with a letter
+        or digit, in the write's transaction under the alias lock (store/personalities.py
+        `_refuse_alias`); someone else's private personality is never named, and its name
+        refuses nothing."""
         display = require("alias", alias, MAX_NAME).lstrip("@").strip()
-        key = normalize_alias(display)
-        if not key:
+        if not normalize_alias(display):
             raise InvalidArgument("alias", "the alias is empty")
         target = await self._owned(name, who)
-        holder = await self._store.find_personality(key)
-        if holder is not None and holder.id != target.id:
-            if key in {normalize_alias(holder.slug), normalize_alias(holder.display_name)}:
-                named = holder.display_name if may_see(holder, who) else "another personality"
-                raise AlreadyExists(
-                    f"@{display} is the name of {named}; an alias cannot take a "
-                    "personality's own name",
-                    reason="ALIAS_IS_A_NAME",
-                )
-            if not may_see(holder, who):
-                raise AlreadyExists(
-                    f"alias {quoted(key)} already belongs to another personality",
-                    reason="ALIAS_TAKEN",
-                )
-        await self._db.add_alias(target.id, alias)
+        await self._db.add_alias(target.id, display, named=named_for(who))
         updated = await self._store.get_personality(target.id)
         assert updated is not None
         return updated

@@ -136,7 +136,9 @@ class ShapesAdmin(AvatarAdmin):
         if avatar and not avatar_type.startswith("image/"):
             raise InvalidArgument("avatar_content_type", "the avatar must be an image")
         if dry_run:  # the import refuses it too, checked again in its transaction
-            await self._store.refuse_alias_as_name(slug, plan.seed.name, named=named_for(who))
+            await self._store.refuse_alias_as_name(
+                slug, plan.seed.name, named=named_for(who), aliases=plan.seed.aliases
+            )
             return ShapesImport(existing, existing is None, tuple(plan.warnings), settings)
         owner_id = await self._owner(owner)
         kind = image_kind(avatar) if avatar else None

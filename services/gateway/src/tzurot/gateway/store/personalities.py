@@ -12,13 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personality
-from tzurot.gateway.personalities import PersonalitySeed, normalize_alias
+from tzurot.gateway.personalities import (
+    PersonalitySeed,
+    edges_problem,
+    normalize_alias,
+    word_prefixes,
+)
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.in_flight import drop_personality_answers
 from tzurot.gateway.store.previews import keep_withheld
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
-from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
+from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, quoted
 
 
 def _named(key: str) -> sa.Select[Any]:
@@ -83,12 +88,48 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
 
 
 HolderNamed = Callable[[Personality], str]
-"""How an error names a personality to the caller ("another personality" for one they may not
-see: admin/base.py `named_for`)."""
+"""How an error names a personality to the caller: its display name, or exactly `HIDDEN` for
+one they may not see (admin/base.py `named_for`). The checks below also read it as whether
+the caller may see it: a name of a personality they may not see is never the reason for a
+refusal (that would tell them it exists), an alias is (aliases are one global namespace, so
+adding the alias itself would tell them anyway), worded `HIDDEN`."""
+
+HIDDEN = "another personality"
 
 
-def _another(_holder: Personality) -> str:
-    return "another personality"
+def _everyone_named(holder: Personality) -> str:
+    """The default: the operator's view (seed files, tests), every personality named."""
+    return holder.display_name
+
+
+def _shown(named: HolderNamed, holder: Personality) -> bool:
+    return named(holder) != HIDDEN
+
+
+def _name_key() -> sa.ColumnElement[str]:
+    """A display name as `normalize_alias` has it (lower-cased, whitespace collapsed)."""
+    display = sa.func.lower(sa.func.btrim(t.personalities.c.display_name))
+    return sa.func.regexp_replace(display, r"\s+", " ", "g")
+
+
+async def _personalities(conn: AsyncConnection, ids: Iterable[Any]) -> dict[str, Personality]:
+    rows = (
+        await conn.execute(
+            sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id.in_(list(set(ids))))
+        )
+    ).all()
+    found = [personality_from_row(row._mapping) for row in rows]
+    return {p.id: p for p in found}
+
+
+def _refuse_edges(field: str, kind: str, name: str) -> None:
+    problem = edges_problem(name)
+    if problem is not None:
+        raise InvalidArgument(
+            field,
+            f"{quoted(name.strip())} cannot be {kind}: {problem}",
+            reason="NAME_NOT_A_WORD",
+        )
 
 
 async def _refuse_alias_as_name(
@@ -97,38 +138,172 @@ async def _refuse_alias_as_name(
     personality_id: str | None,
     named: HolderNamed,
 ) -> None:
-    """ALREADY_EXISTS `NAME_IS_AN_ALIAS` when one of `names` (a personality's slug or display
-    name, new to it) is a global alias of another live personality: `@name` would then mean
-    either one, and a newcomer would take the alias over. Run under the alias lock (which
-    every alias write takes), so an alias added meanwhile is seen."""
+    """What refuses `names` (a personality's slug or display name, new to it):
+
+    - INVALID_ARGUMENT `NAME_NOT_A_WORD`: one not beginning and ending with a letter or digit
+      (`edges_problem`);
+    - ALREADY_EXISTS `NAME_IS_AN_ALIAS`: one that is a global alias of another live
+      personality (`@name` would mean either one, and a newcomer would take the alias over);
+    - ALREADY_EXISTS `NAME_BEGINS_AN_ALIAS`: one another's global alias begins with, then
+      more words or punctuation (a new "The" against "the oracle": `find_mentions` puts
+      names first, so "@the oracle" would go to the newcomer).
+
+    Run under the alias lock (which every alias write takes), so an alias added meanwhile is
+    seen. The alias's personality is worded by `named`."""
+    for name in names:
+        _refuse_edges("name", "a name", name)
     keys = sorted({normalize_alias(name) for name in names} - {""})
     if not keys:
         return
     a = t.personality_aliases.c
+    others: list[sa.ColumnElement[bool]] = [LIVE_PERSONALITY]
+    if personality_id is not None:
+        others.append(a.personality_id != personality_id)
     stmt = (
         sa.select(a.alias, a.display, a.personality_id)
         .join(t.personalities, t.personalities.c.id == a.personality_id)
-        .where(a.alias.in_(keys), LIVE_PERSONALITY)
+        .where(a.alias.in_(keys), *others)
         .order_by(a.alias)
         .limit(1)
     )
-    if personality_id is not None:
-        stmt = stmt.where(a.personality_id != personality_id)
     row = (await conn.execute(stmt)).one_or_none()
-    if row is None:
-        return
-    holder_row = (
-        await conn.execute(
-            sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == row.personality_id)
+    if row is not None:
+        holder = (await _personalities(conn, [row.personality_id]))[str(row.personality_id)]
+        raise AlreadyExists(
+            f"@{row.display} is already an alias of {named(holder)}, so a personality cannot "
+            f"take {quoted(row.alias)} as its name (@{row.display} would mean either one); "
+            "choose another name",
+            reason="NAME_IS_AN_ALIAS",
         )
-    ).one()
-    holder = personality_from_row(holder_row._mapping)
-    raise AlreadyExists(
-        f"@{row.display} is already an alias of {named(holder)}, so a personality cannot "
-        f"take {quoted(row.alias)} as its name (@{row.display} would mean either one); "
-        "choose another name",
-        reason="NAME_IS_AN_ALIAS",
+    starting = sa.or_(*(a.alias.startswith(key, autoescape=True) for key in keys))
+    rows = (
+        await conn.execute(
+            sa.select(a.alias, a.display, a.personality_id)
+            .join(t.personalities, t.personalities.c.id == a.personality_id)
+            .where(starting, *others)
+            .order_by(a.alias)
+        )
+    ).all()
+    for row in rows:
+        begun = next((key for key in keys if key in word_prefixes(row.alias)), None)
+        if begun is None:
+            continue
+        holder = (await _personalities(conn, [row.personality_id]))[str(row.personality_id)]
+        raise AlreadyExists(
+            f"@{row.display} is an alias of {named(holder)}, so a personality cannot take "
+            f"{quoted(begun)} as its name: @mentions such as '@{row.display} …' would go to "
+            "it instead; choose another name",
+            reason="NAME_BEGINS_AN_ALIAS",
+        )
+
+
+async def _refuse_alias(
+    conn: AsyncConnection,
+    personality_id: str | None,
+    alias: str,
+    named: HolderNamed,
+    *,
+    field: str,
+    held: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether `alias` may become a global alias of the personality (False: it has it
+    already), or what refuses it, in this order:
+
+    - INVALID_ARGUMENT `NAME_NOT_A_WORD`: not beginning and ending with a letter or digit;
+    - ALREADY_EXISTS `ALIAS_TAKEN`: another personality's alias;
+    - ALREADY_EXISTS `ALIAS_IS_A_NAME`: another personality's own name (slug or display
+      name): `@name` would reach either one;
+    - ALREADY_EXISTS `ALIAS_EXTENDS_A_NAME`: another personality's name or alias followed by
+      more words or punctuation ("sage please", "sage's" against Sage): it would take
+      "@Sage please …" from Sage wherever the longest match wins.
+
+    A name of a personality the caller may not see (`named`) refuses nothing (`find_mentions`
+    puts that personality's names before any global alias for whoever sees it); an alias
+    does, worded `HIDDEN`. `held` are the aliases the personality had before this write
+    (normalized): kept whatever the rules say now, as names are (`_new_names`). Run under the
+    alias lock, in the write's transaction."""
+    key = normalize_alias(alias)
+    display = alias.strip().lstrip("@").strip()
+    p, a = t.personalities.c, t.personality_aliases.c
+    owner = await conn.scalar(sa.select(a.personality_id).where(a.alias == key))
+    if owner is not None and str(owner) == personality_id:
+        return False
+    if key in held:
+        return True
+    _refuse_edges(field, "an alias", display)
+    if owner is not None:
+        holder = (await _personalities(conn, [owner]))[str(owner)]
+        shown = _shown(named, holder)
+        raise AlreadyExists(
+            f"alias {quoted(key)} already belongs to "
+            + (f"personality {quoted(holder.slug)}" if shown else HIDDEN),
+            reason="ALIAS_TAKEN",
+            metadata={"personality": holder.slug} if shown else None,
+        )
+    prefixes = word_prefixes(key)
+    candidates = [key, *prefixes]
+    names = (
+        await conn.execute(
+            sa.select(p.id, p.slug, _name_key().label("name"))
+            .where(
+                sa.or_(p.slug.in_(candidates), _name_key().in_(candidates)),
+                LIVE_PERSONALITY,
+                *([] if personality_id is None else [p.id != personality_id]),
+            )
+            .order_by(p.created_at, p.id)
+        )
+    ).all()
+    aliases = (
+        (
+            await conn.execute(
+                sa.select(a.alias, a.display, a.personality_id)
+                .join(t.personalities, p.id == a.personality_id)
+                .where(
+                    a.alias.in_(prefixes),
+                    LIVE_PERSONALITY,
+                    *([] if personality_id is None else [a.personality_id != personality_id]),
+                )
+                .order_by(a.alias)
+            )
+        ).all()
+        if prefixes
+        else []
     )
+    holders = await _personalities(
+        conn, [*(row.id for row in names), *(row.personality_id for row in aliases)]
+    )
+    for row in names:
+        holder = holders[str(row.id)]
+        if not _shown(named, holder):
+            continue
+        if key in (row.slug, row.name):
+            raise AlreadyExists(
+                f"@{display} is the name of {named(holder)}; an alias cannot take a "
+                "personality's own name",
+                reason="ALIAS_IS_A_NAME",
+            )
+        begun = row.slug if row.slug in prefixes else row.name
+        raise AlreadyExists(
+            f"@{display} begins with @{begun}, the name of {named(holder)}: it would take "
+            f"@mentions such as '@{display} …' meant for {named(holder)}; an alias cannot be "
+            "another personality's name followed by more words or punctuation",
+            reason="ALIAS_EXTENDS_A_NAME",
+        )
+    for row in aliases:
+        holder = holders[str(row.personality_id)]
+        raise AlreadyExists(
+            f"@{display} begins with @{row.display}, an alias of {named(holder)}: it would "
+            f"take @mentions such as '@{display} …' meant for {named(holder)}; an alias "
+            "cannot be another personality's alias followed by more words or punctuation",
+            reason="ALIAS_EXTENDS_A_NAME",
+        )
+    return True
+
+
+async def _aliases_of(conn: AsyncConnection, personality_id: str) -> frozenset[str]:
+    a = t.personality_aliases.c
+    stmt = sa.select(a.alias).where(a.personality_id == personality_id)
+    return frozenset((await conn.execute(stmt)).scalars())
 
 
 def _new_names(existing: Personality | None, *names: str) -> list[str]:
@@ -177,10 +352,16 @@ class PersonalityReads(SqlBase):
         return None if row is None else personality_from_row(row._mapping)
 
     async def refuse_alias_as_name(
-        self, slug: str, name: str, *, named: HolderNamed = _another
+        self,
+        slug: str,
+        name: str,
+        *,
+        named: HolderNamed = _everyone_named,
+        aliases: Sequence[str] = (),
     ) -> None:
-        """What `import_personality` of `slug` named `name` would refuse as another's global
-        alias (`NAME_IS_AN_ALIAS`), checked now (a dry run's)."""
+        """What `import_personality` of `slug` named `name` with `aliases` would refuse in its
+        names and aliases (`_refuse_alias_as_name`, `_refuse_alias`), checked now (a dry
+        run's)."""
         async with self._autocommit.connect() as conn:
             found = (
                 await conn.execute(
@@ -194,6 +375,16 @@ class PersonalityReads(SqlBase):
                 None if existing is None else existing.id,
                 named,
             )
+            held = frozenset() if existing is None else await _aliases_of(conn, existing.id)
+            for alias in aliases:
+                await _refuse_alias(
+                    conn,
+                    None if existing is None else existing.id,
+                    alias,
+                    named,
+                    field="aliases",
+                    held=held,
+                )
 
     async def get_personality(self, personality_id: str) -> Personality | None:
         cached = self.catalog.get(("personality", personality_id))
@@ -230,7 +421,7 @@ class PersonalityReads(SqlBase):
         extra_values: Mapping[str, Any] | None = None,
         then: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
         may_replace: Callable[[Personality], None] | None = None,
-        named: HolderNamed = _another,
+        named: HolderNamed = _everyone_named,
     ) -> tuple[Personality, bool]:
         """Creates or updates a personality (by slug) with its aliases and default config.
 
@@ -241,6 +432,8 @@ class PersonalityReads(SqlBase):
         name that another personality's global alias already is, and that the personality at
         the slug does not have yet, is refused (`NAME_IS_AN_ALIAS`, the holder worded by
         `named`): `@name` would otherwise move from the alias's personality to this one.
+        Names and aliases are refused as `_refuse_alias_as_name` and `_refuse_alias` say
+        (those the personality had already are kept).
         """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
@@ -289,7 +482,7 @@ class PersonalityReads(SqlBase):
                 set_={**update, "updated_at": sa.func.now()},
             ).returning(t.personalities.c.id, sa.literal_column("xmax = 0").label("created"))
             row = (await conn.execute(stmt)).one()
-            await self._replace_aliases(conn, row.id, seed.aliases)
+            await self._replace_aliases(conn, str(row.id), seed.aliases, named)
             if then is not None:
                 await then(conn, str(row.id))
             personality = await self._personality_by_id(conn, row.id)
@@ -330,24 +523,18 @@ class PersonalityReads(SqlBase):
         )
 
     async def _replace_aliases(
-        self, conn: AsyncConnection, personality_id: str, aliases: Sequence[str]
+        self,
+        conn: AsyncConnection,
+        personality_id: str,
+        aliases: Sequence[str],
+        named: HolderNamed,
     ) -> None:
-        wanted = {normalize_alias(a): a.strip().lstrip("@") for a in aliases}
-        clashes = (
-            await conn.execute(
-                sa.select(t.personality_aliases.c.alias, t.personalities.c.slug)
-                .join(t.personalities)
-                .where(
-                    t.personality_aliases.c.alias.in_(list(wanted)),
-                    t.personality_aliases.c.personality_id != personality_id,
-                )
-            )
-        ).all()
-        if clashes:
-            alias, owner = clashes[0]
-            raise AlreadyExists(
-                f"alias {quoted(alias)} already belongs to personality {quoted(owner)}"
-            )
+        """The personality's global aliases become `aliases`, each checked by `_refuse_alias`
+        (those it had already kept as they are)."""
+        wanted = {normalize_alias(a): a.strip().lstrip("@").strip() for a in aliases}
+        held = await _aliases_of(conn, personality_id)
+        for alias in wanted.values():
+            await _refuse_alias(conn, personality_id, alias, named, field="aliases", held=held)
         await conn.execute(
             sa.delete(t.personality_aliases).where(
                 t.personality_aliases.c.personality_id == personality_id
@@ -373,10 +560,15 @@ class PersonalityReads(SqlBase):
 
 class PersonalityWrites(AdminSqlBase):
     async def create_personality(
-        self, values: Mapping[str, Any], aliases: Sequence[str], *, named: HolderNamed = _another
+        self,
+        values: Mapping[str, Any],
+        aliases: Sequence[str],
+        *,
+        named: HolderNamed = _everyone_named,
     ) -> str:
-        """A new personality (its slug taken: `PERSONALITY_EXISTS`; its slug or display name
-        another's global alias: `NAME_IS_AN_ALIAS`, the holder worded by `named`)."""
+        """A new personality (its slug taken: `PERSONALITY_EXISTS`; its names and aliases
+        refused as `_refuse_alias_as_name` and `_refuse_alias` say, the other personality
+        worded by `named`)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             exists = await conn.scalar(
@@ -394,7 +586,7 @@ class PersonalityWrites(AdminSqlBase):
                 )
             )
             for alias in aliases:
-                await self._add_alias(conn, personality_id, alias)
+                await self._add_alias(conn, personality_id, alias, named)
         return personality_id
 
     async def update_personality(
@@ -403,10 +595,11 @@ class PersonalityWrites(AdminSqlBase):
         values: Mapping[str, Any],
         aliases: Sequence[str] | None,
         *,
-        named: HolderNamed = _another,
+        named: HolderNamed = _everyone_named,
     ) -> None:
-        """A new display name that is another personality's global alias (and was not this
-        one's name already) is refused: `NAME_IS_AN_ALIAS`, the holder worded by `named`."""
+        """A new display name (one this personality did not have already) and the `aliases`
+        (those it had are kept) are refused as `_refuse_alias_as_name` and `_refuse_alias`
+        say, the other personality worded by `named`."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             if "display_name" in values:
@@ -431,13 +624,14 @@ class PersonalityWrites(AdminSqlBase):
                     .values(**values, updated_at=sa.func.now())
                 )
             if aliases is not None:
+                held = await _aliases_of(conn, personality_id)
                 await conn.execute(
                     sa.delete(t.personality_aliases).where(
                         t.personality_aliases.c.personality_id == personality_id
                     )
                 )
                 for alias in aliases:
-                    await self._add_alias(conn, personality_id, alias)
+                    await self._add_alias(conn, personality_id, alias, named, held=held)
 
     async def drop_answers_in_flight(self, personality_id: str) -> int:
         """Deletes the personality's jobs not delivered yet, the first step of deleting it;
@@ -462,32 +656,31 @@ class PersonalityWrites(AdminSqlBase):
 
     # ---- aliases ----
 
-    async def add_alias(self, personality_id: str, alias: str) -> None:
+    async def add_alias(
+        self, personality_id: str, alias: str, *, named: HolderNamed = _everyone_named
+    ) -> None:
+        """A global alias of the personality, refused as `_refuse_alias` says (the holder
+        worded by `named`); one it has already is left as it is."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
-            await self._add_alias(conn, personality_id, alias)
+            await self._add_alias(conn, personality_id, alias, named)
 
     @staticmethod
-    async def _add_alias(conn: Any, personality_id: str, alias: str) -> None:
-        key = normalize_alias(alias)
-        owner = (
-            await conn.execute(
-                sa.select(t.personalities.c.id, t.personalities.c.slug)
-                .join(t.personality_aliases)
-                .where(t.personality_aliases.c.alias == key)
-            )
-        ).one_or_none()
-        if owner is not None:
-            if str(owner.id) == personality_id:
-                return
-            raise AlreadyExists(
-                f"alias {quoted(key)} already belongs to personality {quoted(owner.slug)}",
-                reason="ALIAS_TAKEN",
-                metadata={"personality": owner.slug},
-            )
+    async def _add_alias(
+        conn: AsyncConnection,
+        personality_id: str,
+        alias: str,
+        named: HolderNamed,
+        *,
+        held: frozenset[str] = frozenset(),
+    ) -> None:
+        if not await _refuse_alias(conn, personality_id, alias, named, field="alias", held=held):
+            return
         await conn.execute(
             sa.insert(t.personality_aliases).values(
-                alias=key, display=alias.strip().lstrip("@"), personality_id=personality_id
+                alias=normalize_alias(alias),
+                display=alias.strip().lstrip("@").strip(),
+                personality_id=personality_id,
             )
         )
 
