@@ -143,7 +143,7 @@ async def test_data_delete_erases_all_of_hers_and_keeps_what_she_published(
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="wren"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         said = await world.discord.say(
             world.general, world.alice, "@Lilith my cat is called Pixel and she is grey"
         )

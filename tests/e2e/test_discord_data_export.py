@@ -96,7 +96,7 @@ async def test_data_export_holds_all_of_hers_and_nothing_of_bobs(voice_scene: Vo
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="wren"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         said = await world.discord.say(world.general, world.alice, "@Lilith my cat is Pixel")
         await world.delivered(f"{said.id}:lilith")
         bobs = await world.discord.say(world.general, world.bob, "@Lilith I grow tomatoes")

@@ -55,7 +55,7 @@ async def test_lore_is_in_the_prompt_only_while_its_book_is_attached(world: Worl
         done = await world.discord.slash(
             world.general, world.alice, "lorebook", {"file": file}, subcommand=["import"]
         )
-        assert "Imported **moor** (1 entries)" in await answered(world, done)
+        assert "Imported **moor** (1 entry)" in await answered(world, done)
         unattached = await prompt_for(world, "what of the moor?")
         attached = await lorebook(world, world.alice, "attach", lorebook="moor", scope="channel")
         in_play = await prompt_for(world, "and the moor at night?")

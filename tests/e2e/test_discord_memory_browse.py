@@ -233,7 +233,7 @@ async def test_prune_deletes_only_weak_memories(world: World) -> None:
             world.general, world.alice, "memory", {"personality": "Lilith"}, subcommand=["browse"]
         )
         shown = await answered(world, left)
-    assert done == "Deleted 1 memories."
+    assert done == "Deleted 1 memory."
     assert "marine biologist" in shown
     assert "weather" not in shown
 

@@ -40,6 +40,7 @@ from google.protobuf import struct_pb2
 
 from tzurot.audio import encode_tone, probe
 from tzurot.bot.bot import TzurotBot
+from tzurot.bot.commands.words import plural
 from tzurot.db.engine import create_engine
 from tzurot.testing.discord_e2e import (
     USER_KEY,
@@ -469,7 +470,7 @@ async def test_speech_is_recorded_when_the_vendor_bills_it_even_if_its_audio_the
     assert failed >= 1
     assert characters >= len(job.content)
     assert (
-        f"`elevenlabs/eleven_multilingual_v2` (speech): {requests} requests, "
+        f"`elevenlabs/eleven_multilingual_v2` (speech): {plural(requests, 'request')}, "
         f"{characters:,} characters, {failed} paid but not delivered"
     ) in shown
 
@@ -685,7 +686,7 @@ async def test_cloning_again_deletes_the_clone_it_replaces_and_no_other_voice(
             cloned = await slash_text(
                 world, world.alice, "personality", "voice", "clone", personality="wren"
             )
-            assert "Cloned from 1 samples" in cloned
+            assert "Cloned from 1 sample" in cloned
             if n == 0:  # re-tuned by hand, the clone is still known as hers
                 shown = await world.cli.GetPersonalityVoice(
                     gw.GetPersonalityVoiceRequest(personality="wren")
@@ -728,12 +729,12 @@ async def test_a_clone_whose_answer_was_lost_leaves_one_voice_after_the_next_clo
         again = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="finch"
         )
-    assert "Cloned from 1 samples" in again
+    assert "Cloned from 1 sample" in again
     made = our_clones(vw, "Finch")
     assert len(made) == 1  # one slot of her plan, not one per attempt
     voice = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="finch"))
     assert voice.voice.voice_id == made[0].voice_id
-    assert "Cloned from 1 samples" in first  # found by its mark, though its answer was lost
+    assert "Cloned from 1 sample" in first  # found by its mark, though its answer was lost
 
 
 async def test_a_clone_gateway_never_stored_is_deleted_by_the_next_clone(vw: VoiceWorld) -> None:
@@ -767,7 +768,7 @@ async def test_a_clone_gateway_never_stored_is_deleted_by_the_next_clone(vw: Voi
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="heron"
         )
-    assert "Cloned from 1 samples" in cloned
+    assert "Cloned from 1 sample" in cloned
     made = our_clones(vw, "Heron")
     assert len(made) == 1
     assert orphan not in vw.eleven.voices
@@ -797,7 +798,7 @@ async def test_a_double_click_on_clone_clones_once(vw: VoiceWorld) -> None:
         vw.eleven.clone_gate = None
         gate.set()
     assert "being cloned already" in again
-    assert "Cloned from 1 samples" in "".join(first.texts())
+    assert "Cloned from 1 sample" in "".join(first.texts())
     assert len(vw.eleven.clone_calls()) == clones + 1
     assert len([v for v in vw.eleven.cloned_voices() if v.name == "Lark"]) == 1
 
@@ -815,7 +816,7 @@ async def test_deleting_a_personality_deletes_its_clone_from_her_elevenlabs_acco
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="avocet"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         (clone,) = our_clones(vw, "Avocet")
         deletes = len(vw.eleven.delete_calls())
         warned = await slash_text(
@@ -861,7 +862,7 @@ async def test_a_clone_reused_by_hand_survives_and_one_removed_by_hand_goes_with
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="kestrel"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         assert len(vw.eleven.delete_calls()) == deletes  # Harrier's voice: kept
         (second,) = [v for v in our_clones(vw, "Kestrel") if v.voice_id != first.voice_id]
         await slash_text(
@@ -899,7 +900,7 @@ async def test_a_clone_marks_her_elevenlabs_key_used_in_wallet_list(vw: VoiceWor
         )
         used = await last_used(world, world.alice, "elevenlabs")
         listed = await slash_text(world, world.alice, "wallet", "list")
-    assert "Cloned from 1 samples" in cloned
+    assert "Cloned from 1 sample" in cloned
     assert not any(k.HasField("last_used_at") for k in before.keys)  # nothing used it yet
     assert used
     lines = {line.split("**")[1]: line for line in listed.splitlines() if "**" in line}

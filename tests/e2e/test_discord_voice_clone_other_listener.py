@@ -71,7 +71,7 @@ async def test_another_listener_hears_a_stock_voice_and_is_told_once_the_owner_h
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="ivy"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         (clone,) = vw.eleven.cloned_voices(alice_key)
         assert vw.eleven.cloned_voices(bob_key) == []  # her clone is in her account only
         for user in (world.alice, world.bob):

@@ -126,6 +126,6 @@ async def test_a_removed_voice_sample_is_not_sent_in_the_next_clone(
     assert removed == "Removed the sample."
     assert "(1/25" in listed
     assert "drop.wav" not in listed
-    assert "Cloned from 1 samples" in cloned
+    assert "Cloned from 1 sample" in cloned
     (call,) = [c for c in eleven.clone_calls() if c.body.get("name") == "Wisp"]
     assert [filename for filename, _ in call.body["files"]] == ["keep.mp3"]

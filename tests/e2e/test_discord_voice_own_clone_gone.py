@@ -58,7 +58,7 @@ async def test_the_owner_whose_clone_was_deleted_at_elevenlabs_is_told_to_clone_
         cloned = await slash_text(
             world, world.alice, "personality", "voice", "clone", personality="ivy"
         )
-        assert "Cloned from 1 samples" in cloned
+        assert "Cloned from 1 sample" in cloned
         (clone,) = vw.eleven.cloned_voices(key)
         del vw.eleven.voices[clone.voice_id]  # she deleted it in ElevenLabs
         assert "on:" in await slash_text(world, world.alice, "voice", "enable")

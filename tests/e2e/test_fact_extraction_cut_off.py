@@ -80,4 +80,4 @@ async def test_an_extraction_broken_mid_stream_is_in_usage_failed_and_estimated(
         extraction.estimated_requests,
         extraction.input_tokens,
     ) == (1, 1, 1, row.input_tokens)
-    assert "(fact extraction): 1 requests" in render.usage(reply, "day")
+    assert "(fact extraction): 1 request" in render.usage(reply, "day")

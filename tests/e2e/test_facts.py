@@ -138,6 +138,6 @@ async def test_the_extractions_paid_call_is_in_usage(harness: Harness) -> None:
     assert (extraction.requests, extraction.input_tokens) == (1, row.input_tokens)
     text = render.usage(reply, "day")  # the bot's /usage
     assert (
-        f"`openrouter/fake/echo` (fact extraction): 1 requests, {row.input_tokens:,} in / "
+        f"`openrouter/fake/echo` (fact extraction): 1 request, {row.input_tokens:,} in / "
         f"{row.output_tokens:,} out tokens"
     ) in text

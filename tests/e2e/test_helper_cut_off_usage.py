@@ -97,7 +97,7 @@ async def test_a_description_broken_mid_stream_is_in_usage_failed_and_estimated(
     )
     assert described.input_tokens > 0
     assert described.output_tokens > 0
-    assert "(image description): 1 requests" in render.usage(reply, "day")
+    assert "(image description): 1 request" in render.usage(reply, "day")
 
 
 async def test_a_cleanup_broken_mid_stream_is_in_usage_and_the_reply_answered(

@@ -22,6 +22,7 @@ inference does.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -159,9 +160,9 @@ async def test_deletions_marked_after_his_look_are_listed_before_his_keys_go(
     db = voiced_admin._db  # the step between his look and his keys, held
     content = db.delete_user_content
 
-    async def wren_deleted_meanwhile(user_id: str) -> int:
+    async def wren_deleted_meanwhile(user_id: str, now: datetime | None = None) -> int:
         await deleted_meanwhile("wren")
-        return await content(user_id)
+        return await content(user_id, now)
 
     db.delete_user_content = wren_deleted_meanwhile  # type: ignore[method-assign]  # held
 
@@ -200,12 +201,12 @@ async def test_a_personality_deletion_under_way_when_his_keys_go_is_waited_for(
     gate = asyncio.Event()
     wrens: list[asyncio.Task[None]] = []
 
-    async def wren_held_meanwhile(user_id: str) -> int:
+    async def wren_held_meanwhile(user_id: str, now: datetime | None = None) -> int:
         speech.delete_started, speech.delete_gate = asyncio.Event(), gate
         wrens.append(asyncio.create_task(voiced_admin.delete_personality(Principal(alice), "wren")))
         await asyncio.wait_for(speech.delete_started.wait(), 10)  # it holds v2-bob's delete
         asyncio.get_running_loop().call_later(RACE_SECONDS, gate.set)
-        return await content(user_id)
+        return await content(user_id, now)
 
     db.delete_user_content = wren_held_meanwhile  # type: ignore[method-assign]  # held
 

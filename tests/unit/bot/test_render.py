@@ -87,7 +87,7 @@ def test_usage_names_what_helper_models_were_paid_for() -> None:
     assert (
         "`openai/whisper-1` (transcription): 2 requests, 0 in / 0 out tokens, 61 s of audio" in text
     )
-    assert "`openrouter/m` (transcript cleanup): 1 requests, 30 in / 9 out tokens" in text
+    assert "`openrouter/m` (transcript cleanup): 1 request, 30 in / 9 out tokens" in text
     assert "`openrouter/m`: 3 requests" in text
 
 
@@ -115,8 +115,8 @@ def test_usage_shows_speech_in_characters_and_what_was_paid_but_not_delivered() 
         "- `elevenlabs/eleven_multilingual_v2` (speech): 3 requests, 5,400 characters, "
         "1 paid but not delivered\n" in text
     )
-    assert "- `openai/tts-1` (speech): 1 requests, 0 characters\n" in text
-    assert "`openrouter/m`: 1 requests, 30 in / 9 out tokens" in text
+    assert "- `openai/tts-1` (speech): 1 request, 0 characters\n" in text
+    assert "`openrouter/m`: 1 request, 30 in / 9 out tokens" in text
     assert "(speech): 3 requests, 0 in" not in text
     assert text.endswith("Total: 30 in / 9 out tokens, 5,400 characters of speech")
 
@@ -143,7 +143,7 @@ def test_usage_says_how_many_requests_were_estimated() -> None:
         "- `openrouter/m`: 3 requests, 900 in / 80 out tokens, 2 paid but not delivered "
         "(1 estimated)\n" in text
     )
-    assert "- `openai/n`: 1 requests, 5 in / 0 out tokens\n" in text
+    assert "- `openai/n`: 1 request, 5 in / 0 out tokens\n" in text
 
 
 def test_timezones_autocomplete_prefix_first_and_validate() -> None:

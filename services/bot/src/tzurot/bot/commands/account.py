@@ -21,6 +21,7 @@ from tzurot.bot.commands.common import (
 )
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
@@ -169,7 +170,9 @@ class HistoryCommands(app_commands.Group):
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
-            lambda r, name: f"Cleared {r.deleted_turns} messages of {whose} history with {name}.",
+            lambda r, name: (
+                f"Cleared {plural(r.deleted_turns, 'message')} of {whose} history with {name}."
+            ),
         )
 
     @app_commands.command(name="undo", description="Forget your last exchange here")
@@ -186,7 +189,7 @@ class HistoryCommands(app_commands.Group):
                     actor=actor(interaction), location=location, personality=personality
                 )
             ),
-            lambda r: f"Removed {len(r.removed)} messages from history.",
+            lambda r: f"Removed {plural(len(r.removed), 'message')} from history.",
         )
 
     @clear.autocomplete("personality")
@@ -241,7 +244,7 @@ class DataCommands(app_commands.Group):
             lambda: self.gateway.stub.DeleteUserData(
                 gw.DeleteUserDataRequest(actor=actor(interaction))
             ),
-            lambda r: f"Erased ({r.deleted_rows} records).",
+            lambda r: f"Erased ({plural(r.deleted_rows, 'record')}).",
         )
 
 

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
@@ -31,7 +32,8 @@ def switched_on_text(was: gw.FreeWillStatus | None, now: gw.FreeWillStatus) -> s
     """What `/freewill on` did: switched it on, or found it on already (`was`: the status
     before, None when it had none here); either way the settings now in force."""
     limits = (
-        f"at most {now.daily_budget} times a day, never during {now.quiet_hours} ({now.timezone})"
+        f"at most {plural(now.daily_budget, 'time')} a day, "
+        f"never during {now.quiet_hours} ({now.timezone})"
     )
     name = now.personality.display_name
     if was is not None and was.enabled:

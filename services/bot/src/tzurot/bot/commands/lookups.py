@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands.common import actor, choices
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -132,8 +133,7 @@ async def lorebook_choices(
 
 
 def _lorebook_label(book: common.Lorebook) -> str:
-    entries = "1 entry" if book.entry_count == 1 else f"{book.entry_count} entries"
-    return f"{book.name[:80]} ({entries})"
+    return f"{book.name[:80]} ({plural(book.entry_count, 'entry', 'entries')})"
 
 
 async def memory_choices(

@@ -27,6 +27,7 @@ from tzurot.bot.commands.lookups import (
     owned_personality_choices,
     personality_choices,
 )
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -54,7 +55,7 @@ def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: boo
     """What a lorebook import did, and what it changed of the file (uids renumbered, regex
     keys dropped), within one Discord message (`with_warnings`)."""
     verb = "Replaced" if replaced else "Imported"
-    text = f"{verb} **{r.lorebook.name}** ({r.lorebook.entry_count} entries)."
+    text = f"{verb} **{r.lorebook.name}** ({plural(r.lorebook.entry_count, 'entry', 'entries')})."
     if not (attached or replaced):
         text += " Attach it with `/lorebook attach`."
     return with_warnings(text, r.warnings)

@@ -12,6 +12,7 @@ from tzurot.bot.commands import render
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import memory_choices, personality_choices
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
@@ -147,7 +148,7 @@ class MemoryCommands(app_commands.Group):
                     actor=actor(interaction), personality=personality, threshold=threshold
                 )
             ),
-            lambda r: f"Deleted {r.deleted} memories.",
+            lambda r: f"Deleted {plural(r.deleted, 'memory', 'memories')}.",
         )
 
     @app_commands.command(name="stats", description="How many memories, of which kind")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tzurot.bot.commands.words import plural
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -77,20 +78,24 @@ def usage(reply: gw.GetUsageResponse, period: str) -> str:
         total_characters += t.characters
         kind = "" if t.request_type in ("", "chat") else f" ({t.request_type.replace('_', ' ')})"
         billed = (
-            f"{t.characters:,} characters"
+            plural(t.characters, "character", sep=",")
             if t.request_type == "speech"
             else f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens"
         )
         lines.append(
-            f"- `{t.provider}/{t.model}`{kind}: {t.requests} requests, {billed}"
-            + (f", {t.images} images" if t.images else "")
+            f"- `{t.provider}/{t.model}`{kind}: {plural(t.requests, 'request')}, {billed}"
+            + (f", {plural(t.images, 'image')}" if t.images else "")
             + (f", {t.audio_seconds:,.0f} s of audio" if t.audio_seconds else "")
             + (f", {t.failed_requests} paid but not delivered" if t.failed_requests else "")
             + (f" ({t.estimated_requests} estimated)" if t.estimated_requests else "")
         )
     lines.append(
         f"Total: {total_in:,} in / {total_out:,} out tokens"
-        + (f", {total_characters:,} characters of speech" if total_characters else "")
+        + (
+            f", {plural(total_characters, 'character', sep=',')} of speech"
+            if total_characters
+            else ""
+        )
     )
     return "\n".join(lines)
 
@@ -160,7 +165,7 @@ def memory_stats(reply: gw.GetMemoryStatsResponse, personality: str) -> str:
             f"{s.count}"
             for s in reply.sectors
         )
-        text = f"{personality} has {reply.total} memories of you ({sectors})."
+        text = f"{personality} has {plural(reply.total, 'memory', 'memories')} of you ({sectors})."
     if reply.HasField("incognito_until"):
         text += f"\nIncognito until {discord_time(reply.incognito_until)}: nothing is remembered."
     if reply.HasField("fresh_since"):
@@ -279,8 +284,8 @@ def inspection(info: gw.JobInspection, references: Sequence[common.ReferencedMes
     """What informed an answer: history, memories, the references the prompt kept, reasoning."""
     key = {"user": "your key", "system": "the operator's key"}.get(info.key_source)
     lines = [
-        f"Prompt: ~{info.prompt_tokens_estimate} tokens, {info.history_turns} history turns"
-        + (f", paid with {key}" if key else "")
+        f"Prompt: ~{plural(info.prompt_tokens_estimate, 'token')}, "
+        f"{plural(info.history_turns, 'history turn')}" + (f", paid with {key}" if key else "")
     ]
     if "memory_unavailable" in info.degraded:
         lines.append("⚠️ Long-term memory was unavailable: this answer was made without it.")
@@ -341,7 +346,7 @@ def lorebooks(books: Sequence[common.Lorebook]) -> str:
     for book in books[:20]:
         where = ", ".join(f"{scope.get(a.scope, '?')} {a.target}".strip() for a in book.attachments)
         lines.append(
-            f"**{book.name}** ({book.entry_count} entries) `{book.id}`"
+            f"**{book.name}** ({plural(book.entry_count, 'entry', 'entries')}) `{book.id}`"
             + (f": attached to {where}" if where else ": not attached")
         )
     return "\n".join(lines)

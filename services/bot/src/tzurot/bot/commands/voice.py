@@ -11,6 +11,7 @@ from discord import app_commands
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
+from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.voice import fetch_speech, voice_problem
@@ -36,7 +37,7 @@ _FREQUENCY_NAMES = {v: k for k, v in _FREQUENCIES.items()}
 def render_preference(r: gw.SetVoicePreferenceResponse) -> str:
     return (
         f"Voice: {_CHOICE_TEXT.get(r.choice, 'default')}. "
-        f"Answers are spoken up to {r.character_limit} characters."
+        f"Answers are spoken up to {plural(r.character_limit, 'character')}."
     )
 
 
@@ -274,7 +275,8 @@ class PersonalityVoiceCommands(app_commands.Group):
                     )
                 ),
                 lambda r, name: (
-                    f"Cloned from {r.samples_used} samples. " + render_voice(name, r.voice)
+                    f"Cloned from {plural(r.samples_used, 'sample')}. "
+                    + render_voice(name, r.voice)
                 ),
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -116,7 +117,9 @@ def no_longer_abandoned() -> sa.ColumnElement[bool]:
     )
 
 
-def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[str]) -> sa.Insert:
+def withhold_unfinished(
+    of: sa.ColumnElement[bool], why: str | sa.ColumnElement[str], now: datetime | None = None
+) -> sa.Insert:
     """Before the jobs `of` selects are deleted: each answer of theirs a dead bot left
     showing a preview is handed to the bot withheld (`why`, one of WITHHELD_REASONS or an
     expression choosing one per job; the preview's ids on the event, which needs no job
@@ -124,9 +127,14 @@ def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[
     messages instead of leaving half an answer unexplained. Run in the transaction that
     deletes the jobs: a user's data deletion (all her jobs, USER_DATA_DELETING), and a
     personality's answers in flight (`why_withheld`: its deletion, or her data's when its
-    user is being deleted too)."""
+    user is being deleted too).
+
+    `now`: the gateway's clock, when the event is due (claim_events is asked by that clock, as
+    OutboxQueries.add_event queues by it); without it, the database's now(), which a database
+    clock ahead of the gateway's makes late by the skew (and a test's ManualClock behind real
+    time, never due)."""
     jobs, e = t.jobs.c, g.bot_events.c
-    columns = (
+    columns: tuple[str, ...] = (
         "kind",
         "dedup_key",
         "guild_id",
@@ -146,6 +154,9 @@ def withhold_unfinished(of: sa.ColumnElement[bool], why: str | sa.ColumnElement[
         jobs.preview_message_ids,
         sa.literal(why) if isinstance(why, str) else why,
     ).where(_unfinished(of))
+    if now is not None:
+        columns += ("available_at",)
+        rows = rows.add_columns(sa.literal(now, g.bot_events.c.available_at.type))
     stmt = insert(g.bot_events).from_select(columns, rows)
     return stmt.on_conflict_do_update(
         index_elements=[e.dedup_key],

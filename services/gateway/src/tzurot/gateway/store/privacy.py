@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -274,7 +275,7 @@ class PrivacyQueries(AdminSqlBase):
         async with self._autocommit.connect() as conn:
             return [str(found) for found in await conn.scalars(stmt)]
 
-    async def delete_user_content(self, user_id: str) -> int:
+    async def delete_user_content(self, user_id: str, now: datetime | None = None) -> int:
         """Everything of the user in `core` but their `users` row, in one transaction; rows
         deleted. Their jobs go first: an answer of theirs still in flight is not delivered
         (nor stored into history) afterwards, and nothing they pay for is scheduled. What they
@@ -287,7 +288,8 @@ class PrivacyQueries(AdminSqlBase):
         cloned and their rate-limit buckets are deleted. The answers of theirs a dead bot left
         showing a preview are handed to the bot first, withheld (store/previews.py), and stay
         when their personality is one of those deleted here: they no longer name it; so do
-        anyone's from those, handed over when each was forgotten (store/in_flight.py)."""
+        anyone's from those, handed over when each was forgotten (store/in_flight.py); due by
+        `now`, the gateway's clock (store/previews.withhold_unfinished)."""
         p, lb, a = t.personalities.c, t.lorebooks.c, t.lorebook_attachments.c
         private = sa.and_(p.owner_user_id == user_id, sa.not_(p.public))
         kept_by_others = sa.exists().where(
@@ -336,7 +338,8 @@ class PrivacyQueries(AdminSqlBase):
             # Before her jobs go: the answers a dead bot left half shown, handed to the bot
             # to say why they stop there (unfinished.py), and kept when their personality is
             # a private one of hers, deleted below; not counted as deleted.
-            await conn.execute(withhold_unfinished(t.jobs.c.user_id == user_id, USER_DATA_DELETING))
+            her_jobs = t.jobs.c.user_id == user_id
+            await conn.execute(withhold_unfinished(her_jobs, USER_DATA_DELETING, now))
             await conn.execute(keep_withheld(private))
             for stmt in statements:
                 total += int((await conn.execute(stmt)).rowcount)
