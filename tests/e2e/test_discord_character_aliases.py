@@ -127,6 +127,10 @@ async def test_an_alias_taken_or_a_name_or_empty_is_refused(world: World) -> Non
         punctuated = await character(
             world, world.alice, "alias", "add", personality="ink", alias="lilith!"
         )
+        # Nor may a name: names go before aliases, then the longest (review s5 H1).
+        extends_name = await character(
+            world, world.alice, "create", name="Lilith Please", system_prompt="x", public=True
+        )
         said = await world.discord.say(world.general, world.alice, "@Lilith please, hi")
         await world.delivered(f"{said.id}:lilith")
         by_alias = await world.discord.say(world.general, world.alice, "@lil hi")
@@ -136,5 +140,27 @@ async def test_an_alias_taken_or_a_name_or_empty_is_refused(world: World) -> Non
     assert "@Lilith is the name of Lilith; an alias cannot take a personality's own name" in a_name
     assert "@Lilith please begins with @lilith, the name of Lilith" in extends
     assert "must begin and end with a letter or digit" in punctuated
+    assert "@lilith is the name of Lilith, so a personality cannot take a name" in extends_name
     assert "the alias is empty" in empty
     assert "no personality named 'nobody-here'" in nobody
+
+
+async def test_a_name_with_emoji_or_punctuation_at_its_edges_is_mentioned_by_its_key(
+    world: World,
+) -> None:
+    """Display names may begin and end with anything (review s5 M2): "✨Sparrow✨" is created
+    and mentioned as "@Sparrow", "Dr. Quack?" as "@Dr. Quack"."""
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        sparrow = await character(
+            world, world.alice, "create", name="✨Sparrow✨", system_prompt="x", public=True
+        )
+        quack = await character(
+            world, world.alice, "create", name="Dr. Quack?", system_prompt="x", public=True
+        )
+        said = await world.discord.say(world.general, world.alice, "@Sparrow hi")
+        await world.delivered(f"{said.id}:sparrow")
+        asked = await world.discord.say(world.general, world.alice, "@dr. quack? are you there")
+        await world.delivered(f"{asked.id}:dr-quack")
+    assert "Created **✨Sparrow✨**" in sparrow
+    assert "Created **Dr. Quack?**" in quack

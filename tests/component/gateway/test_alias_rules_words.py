@@ -2,8 +2,10 @@
 are refused (review s4 M1). `@Sage!`, `@Sage, hi`, `@Sage's idea` and `@Sage please help`
 all mention Sage, so:
 
-- a new name or alias must begin and end with a letter or digit (INVALID_ARGUMENT
-  `NAME_NOT_A_WORD`; punctuation and spaces inside stay fine: "Dr. Who");
+- a new alias must begin and end with a letter or digit (INVALID_ARGUMENT `NAME_NOT_A_WORD`;
+  punctuation and spaces inside stay fine: "Dr. Who"); a name may begin and end with
+  anything and is mentioned by its key, its edges trimmed ("Dr. Who?" as "@Dr. Who"), and is
+  refused only when nothing is left (`NAME_NOT_MENTIONABLE`, review s5 M2);
 - a global alias may not be another personality's name or alias followed by more words or
   punctuation (`ALIAS_EXTENDS_A_NAME`; "sagebrush" and "sage-bot" are other words);
 - a new name may not be what another's global alias begins with (`NAME_BEGINS_AN_ALIAS`):
@@ -18,15 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.cli.shapes_import import read_backup
-from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.domain import Actor, CharacterFields, Personality
 from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import AlreadyExists, InvalidArgument
 from tzurot.testing.cards import card_v3
 from tzurot.testing.shapes_backup import shape_config, write_backup
@@ -104,52 +102,75 @@ async def test_an_alias_not_beginning_and_ending_with_a_word_is_refused(
         await admin.add_alias(alice, "evil", alias)
 
 
-async def test_a_name_not_beginning_and_ending_with_a_word_is_refused(
-    admin: Admin,
-    store: GatewayStore,
-    engine: AsyncEngine,
-    people: tuple[Principal, Principal],
-    tmp_path: Path,
+ODD_NAMES = ("Sage 🌙", "✨Luna✨", "Sage (beta)", "Mr. T.", "Dr. Who?")
+"""Display names taken verbatim, emoji and punctuation at their edges (review s5 M2)."""
+
+
+async def test_a_name_may_begin_and_end_with_anything_mentioned_by_its_key(
+    admin: Admin, people: tuple[Principal, Principal]
 ) -> None:
-    alice, _bob = people
-    await not_a_word(admin.create_personality(alice, draft("Wise One!")))
-    await not_a_word(admin.import_card(alice, json.dumps(card_v3("Kirby ★")).encode()))
+    """Only aliases must begin and end with a letter or digit: a name is mentioned by its key,
+    its edges trimmed ("@Dr. Who", "@Luna"), and refused only when nothing is left of it."""
+    alice, bob = people
+    for index, name in enumerate(ODD_NAMES):  # Bob's, as Sage is ("Sage (beta)" extends it)
+        created = await admin.create_personality(bob, replace(draft(name), slug=f"odd-{index}"))
+        assert created.display_name == name
+    text = "@Luna hi, @dr. who? and @Sage (beta) with @Mr. T."
+    mentioned = await admin.resolve_mentions(alice, text, 5)
+    assert [(p.display_name, said) for p, said, _ in mentioned] == [
+        ("✨Luna✨", "@Luna"),
+        ("Dr. Who?", "@dr. who"),
+        ("Sage (beta)", "@Sage (beta"),
+        ("Mr. T.", "@Mr. T"),
+    ]
+    ((sage, _, _),) = await admin.resolve_mentions(alice, "@Sage hi", 5)
+    assert sage.slug == "sage"  # "Sage 🌙" is mentioned as @Sage too: the oldest goes first
+    # The keys are what the alias rules compare too.
+    await refused(admin.add_alias(alice, "evil", "luna"), "ALIAS_IS_A_NAME")
+    await refused(admin.add_alias(alice, "evil", "dr. who please"), "ALIAS_EXTENDS_A_NAME")
+    await refused(
+        admin.create_personality(alice, replace(draft("✨Sg✨"), slug="sparkly")),
+        "NAME_IS_AN_ALIAS",
+    )
     evil = await admin._store.find_personality("evil")
     assert evil is not None
-    await not_a_word(
-        admin.update_personality(alice, replace(evil, display_name="Evil…"), ["display_name"])
+    renamed = await admin.update_personality(
+        alice, replace(evil, display_name="Evil…"), ["display_name"]
     )
+    assert renamed.display_name == "Evil…"
+    with pytest.raises(InvalidArgument) as caught:
+        await admin.create_personality(alice, replace(draft("🌙 ✨"), slug="moon"))
+    assert caught.value.reason == "NAME_NOT_MENTIONABLE", caught.value
+    assert "no letter or digit" in caught.value.message, caught.value.message
+
+
+async def test_a_card_or_shape_named_with_emoji_or_punctuation_is_imported(
+    admin: Admin, gateway: Gateway, tmp_path: Path
+) -> None:
+    alice = Principal(await gateway.user(ALICE))
+    for name in ODD_NAMES:
+        imported = await admin.import_card(alice, json.dumps(card_v3(name)).encode())
+        assert imported.created
+        assert imported.personality.display_name == name
+    mentioned = await admin.resolve_mentions(alice, "@luna, @Dr. Who? and @sage (beta)", 5)
+    assert [p.display_name for p, _, _ in mentioned] == ["✨Luna✨", "Dr. Who?", "Sage (beta)"]
     backup = read_backup(
         write_backup(
             tmp_path / "x", config=shape_config(name="Mira!", username="mira", aliases=[])
         ).folder
     )
     for dry_run in (True, False):
-        await not_a_word(
-            admin.import_shapes(
-                OPERATOR,
-                backup.config,
-                aliases=[],
-                avatar=b"",
-                avatar_type="",
-                owner="",
-                dry_run=dry_run,
-            )
+        await admin.import_shapes(
+            OPERATOR,
+            backup.config,
+            aliases=[],
+            avatar=b"",
+            avatar_type="",
+            owner="",
+            dry_run=dry_run,
         )
-    for name in ("Dr. Who", "D'Artagnan", "सीता"):
-        await admin.create_personality(alice, draft(name))
-    # A name it had before the rule is kept.
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(t.personalities)
-            .where(t.personalities.c.id == evil.id)
-            .values(display_name="Evil!")
-        )
-    store.catalog.clear()
-    kept = await admin.update_personality(
-        alice, replace(evil, display_name="EVIL!", system_prompt="x"), ["display_name"]
-    )
-    assert kept.display_name == "EVIL!"
+    ((mira, text, _),) = await admin.resolve_mentions(alice, "@Mira! hello", 5)
+    assert (mira.display_name, text) == ("Mira!", "@Mira")
 
 
 async def test_an_alias_extending_anothers_name_or_alias_is_refused(

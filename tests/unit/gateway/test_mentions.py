@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
-from tzurot.gateway.personalities import edges_problem, word_prefixes
+from tzurot.gateway.personalities import edges_problem, mention_key, word_prefixes
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -148,3 +148,33 @@ def test_what_a_name_begins_with_and_its_edges() -> None:
         assert edges_problem(fine) is None, fine
     for refused in ("sage!", "sage,", "!sage", "sage 🌿", "(sage)", "sage_", "sage-"):
         assert edges_problem(refused) is not None, refused
+
+
+def test_a_name_is_mentioned_by_its_key_its_edges_trimmed() -> None:
+    """A display name may begin or end with anything (review s5 M2): it is mentioned by its
+    key, the name with what cannot begin or end a word trimmed from its edges."""
+    keys = {
+        "Sage 🌙": "sage",
+        "✨Luna✨": "luna",
+        "Sage (beta)": "sage (beta",
+        "Mr. T.": "mr. t",
+        "Dr. Who?": "dr. who",
+        "  सीता ": "सीता",
+        "🌙": "",
+        "!!!": "",
+    }
+    assert {name: mention_key(name) for name in keys} == keys
+    people = [
+        personality("luna", "✨Luna✨"),
+        personality("who", "Dr. Who?"),
+        personality("beta", "Sage (beta)"),
+        personality("mrt", "Mr. T."),
+    ]
+    text = "@Luna hi, @dr. who? and @Sage (beta) with @Mr. T."
+    assert [(p.slug, t) for p, t, _ in find_mentions(text, people, 5)] == [
+        ("luna", "@Luna"),
+        ("who", "@dr. who"),
+        ("beta", "@Sage (beta"),
+        ("mrt", "@Mr. T"),
+    ]
+    assert [p.slug for p, _, _ in find_mentions("@✨Luna✨", people, 5)] == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
-from tzurot.gateway.personalities import continues_word, normalize_alias
+from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias
 from tzurot.runtime.folding import fold
 
 _MINE, _SLUG, _DISPLAY_NAME, _ALIAS = range(4)
@@ -14,15 +14,15 @@ _MINE, _SLUG, _DISPLAY_NAME, _ALIAS = range(4)
 
 
 def _names(personality: Personality) -> dict[str, int]:
-    """The personality's names (normalized), each with its rank: slug, display name, alias."""
+    """The personality's names (normalized), each with its rank: slug, display name (by its
+    `mention_key`: "Dr. Who?" is mentioned as "@Dr. Who"), alias."""
     ranked: dict[str, int] = {}
     kinds = [
-        (personality.slug, _SLUG),
-        (personality.display_name, _DISPLAY_NAME),
-        *((alias, _ALIAS) for alias in personality.aliases),
+        (normalize_alias(personality.slug), _SLUG),
+        (mention_key(personality.display_name), _DISPLAY_NAME),
+        *((normalize_alias(alias), _ALIAS) for alias in personality.aliases),
     ]
-    for name, rank in kinds:
-        key = normalize_alias(name)
+    for key, rank in kinds:
         if key:
             ranked[key] = min(rank, ranked.get(key, rank))
     return ranked

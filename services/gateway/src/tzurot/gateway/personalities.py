@@ -98,21 +98,42 @@ def word_prefixes(key: str) -> list[str]:
     return found
 
 
-def edges_problem(name: str) -> str | None:
-    """Why `name` cannot be a personality's name or a global alias: it must begin with a
-    letter or digit and end with one (or a letter's combining mark), in any script; spaces
-    and punctuation inside are fine ('Dr. Who', "D'Artagnan"). A name ending in punctuation
-    would take @mentions from the name it extends: '@Sage!' is a mention of 'Sage' followed
-    by '!', which an alias 'sage!' would win. None when it may."""
+def _begins_word(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LN"
+
+
+def _ends_word(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LMN"
+
+
+def mention_key(name: str) -> str:
+    """What a display name is @mentioned by, and compared as in the alias rules: the name
+    normalized (`normalize_alias`), what cannot begin a word trimmed from its start and what
+    cannot end one from its end ('Dr. Who?' -> 'dr. who', '✨Luna✨' -> 'luna', 'Sage 🌙' ->
+    'sage', 'Sage (beta)' -> 'sage (beta'). A name may be anything; '' when nothing in it is
+    a letter or digit (nothing to mention it by)."""
     key = normalize_alias(name)
-    if not key:
-        return None
-    first, last = unicodedata.category(key[0])[0], unicodedata.category(key[-1])[0]
-    if first in "LN" and last in "LMN":
+    start, end = 0, len(key)
+    while start < end and not _begins_word(key[start]):
+        start += 1
+    while end > start and not _ends_word(key[end - 1]):
+        end -= 1
+    return key[start:end]
+
+
+def edges_problem(alias: str) -> str | None:
+    """Why `alias` cannot be a global alias: it must begin with a letter or digit and end
+    with one (or a letter's combining mark), in any script; spaces and punctuation inside are
+    fine ('Dr. Who', "D'Artagnan"). An alias ending in punctuation would take @mentions from
+    the name it extends: '@Sage!' is a mention of 'Sage' followed by '!', which an alias
+    'sage!' would win. A display name has no such rule: it is mentioned by its `mention_key`.
+    None when it may."""
+    key = normalize_alias(alias)
+    if not key or (_begins_word(key[0]) and _ends_word(key[-1])):
         return None
     return (
-        "a name or alias must begin and end with a letter or digit (spaces and punctuation "
-        "inside are fine, as in 'Dr. Who')"
+        "an alias must begin and end with a letter or digit (spaces and punctuation inside "
+        "are fine, as in 'Dr. Who')"
     )
 
 

@@ -174,7 +174,7 @@ class AdminBase:
         history afterwards (one a dead bot left half shown is handed to the bot to say why,
         store/in_flight.py), then memory forgets everything of it. Both can run again; rows
         deleted."""
-        dropped = await self._db.drop_answers_in_flight(personality_id)
+        dropped = await self._db.drop_answers_in_flight(personality_id, self._gateway.clock.now())
         self._gateway.events.wake()  # its answers a dead bot left half shown: say why
         return dropped + await self._memory.forget_personality(personality_id)
 

@@ -274,7 +274,7 @@ class DeletionAdmin(AdminBase):
         if kind == "personality":
             deleted = await self._forget_personality(target_id)
             deleted += await self._delete_lost_clones(target_id)
-            await self._db.delete_personality(target_id)
+            await self._db.delete_personality(target_id, self._gateway.clock.now())
             return deleted
         return await self._finish_user_deletion(target_id)
 
@@ -295,7 +295,7 @@ class DeletionAdmin(AdminBase):
             deleted += await self._delete_lost_clones(
                 personality_id, leaving=private, waited=waited
             )
-        deleted += await self._db.delete_user_content(user_id)
+        deleted += await self._db.delete_user_content(user_id, self._gateway.clock.now())
         self._gateway.events.wake()  # her answers a dead bot left half shown: say why
         deleted += await self._delete_her_keys(user_id, waited=waited)
         deleted += await self._memory.forget_user(user_id)

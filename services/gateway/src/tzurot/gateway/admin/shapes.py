@@ -137,7 +137,12 @@ class ShapesAdmin(AvatarAdmin):
             raise InvalidArgument("avatar_content_type", "the avatar must be an image")
         if dry_run:  # the import refuses it too, checked again in its transaction
             await self._store.refuse_alias_as_name(
-                slug, plan.seed.name, named=named_for(who), aliases=plan.seed.aliases
+                slug,
+                plan.seed.name,
+                named=named_for(who),
+                aliases=plan.seed.aliases,
+                public=plan.seed.public,
+                owner_platform_id=self._owner_platform_id(owner),
             )
             return ShapesImport(existing, existing is None, tuple(plan.warnings), settings)
         owner_id = await self._owner(owner)
@@ -334,8 +339,12 @@ class ShapesAdmin(AvatarAdmin):
             request.occurred_at.FromDatetime(when)
         return request
 
+    def _owner_platform_id(self, owner: str) -> str:
+        """The platform id of the user an import is owned by ("": the operator)."""
+        return owner.strip() or self.bot_owner_id or min(self.superuser_ids, default="")
+
     async def _owner(self, owner: str) -> str | None:
-        platform_id = owner.strip() or self.bot_owner_id or min(self.superuser_ids, default="")
+        platform_id = self._owner_platform_id(owner)
         if not platform_id:
             return None
         return await self._db.user_id_for(platform_id)

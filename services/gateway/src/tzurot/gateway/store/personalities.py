@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personalit
 from tzurot.gateway.personalities import (
     PersonalitySeed,
     edges_problem,
+    mention_key,
     normalize_alias,
     word_prefixes,
 )
@@ -106,10 +108,36 @@ def _shown(named: HolderNamed, holder: Personality) -> bool:
     return named(holder) != HIDDEN
 
 
-def _name_key() -> sa.ColumnElement[str]:
-    """A display name as `normalize_alias` has it (lower-cased, whitespace collapsed)."""
-    display = sa.func.lower(sa.func.btrim(t.personalities.c.display_name))
-    return sa.func.regexp_replace(display, r"\s+", " ", "g")
+async def _names_among(
+    conn: AsyncConnection, keys: Sequence[str], personality_id: str | None
+) -> list[tuple[Personality, str]]:
+    """The live personalities (but `personality_id`) whose slug or display name's
+    `mention_key` is one of `keys`, each with that key, the oldest first. The keys are
+    computed here, as `find_mentions` computes them: the display names are read by a
+    substring of their first word (`mention_key` only trims and lower-cases)."""
+    if not keys:
+        return []
+    p = t.personalities.c
+    lowered = sa.func.lower(p.display_name)
+    firsts = {key.split(" ")[0] for key in keys}
+    rows = (
+        await conn.execute(
+            sa.select(p.id, p.slug, p.display_name)  # the few matching read whole below
+            .where(
+                sa.or_(p.slug.in_(keys), *(lowered.contains(w, autoescape=True) for w in firsts)),
+                LIVE_PERSONALITY,
+                *([] if personality_id is None else [p.id != personality_id]),
+            )
+            .order_by(p.created_at, p.id)
+        )
+    ).all()
+    matched: list[tuple[str, str]] = []
+    for row in rows:
+        key = next((k for k in (row.slug, mention_key(row.display_name)) if k in keys), None)
+        if key is not None:
+            matched.append((str(row.id), key))
+    whole = await _personalities(conn, [found_id for found_id, _ in matched])
+    return [(whole[found_id], key) for found_id, key in matched]
 
 
 async def _personalities(conn: AsyncConnection, ids: Iterable[Any]) -> dict[str, Personality]:
@@ -122,14 +150,36 @@ async def _personalities(conn: AsyncConnection, ids: Iterable[Any]) -> dict[str,
     return {p.id: p for p in found}
 
 
-def _refuse_edges(field: str, kind: str, name: str) -> None:
+def _refuse_edges(field: str, name: str) -> None:
     problem = edges_problem(name)
     if problem is not None:
         raise InvalidArgument(
             field,
-            f"{quoted(name.strip())} cannot be {kind}: {problem}",
+            f"{quoted(name.strip())} cannot be an alias: {problem}",
             reason="NAME_NOT_A_WORD",
         )
+
+
+def _keys_of(names: Iterable[str]) -> list[str]:
+    """The `mention_key`s of names new to a personality; INVALID_ARGUMENT
+    `NAME_NOT_MENTIONABLE` for a name without one (no letter or digit: '🌙', '!!!')."""
+    keys: set[str] = set()
+    for name in names:
+        key = mention_key(name)
+        if not key:
+            raise InvalidArgument(
+                "name",
+                f"{quoted(name.strip())} cannot be a name: it has no letter or digit, so "
+                "nothing to @mention it by; give it a name with at least one",
+                reason="NAME_NOT_MENTIONABLE",
+            )
+        keys.add(key)
+    return sorted(keys)
+
+
+_BEGUN_ALIASES_READ = 20
+"""How many of the aliases that begin with a new name's key (and a non-ASCII-word character)
+are read to find one it begins as a word (`_refuse_alias_as_name`): the alias lock is held."""
 
 
 async def _refuse_alias_as_name(
@@ -138,21 +188,20 @@ async def _refuse_alias_as_name(
     personality_id: str | None,
     named: HolderNamed,
 ) -> None:
-    """What refuses `names` (a personality's slug or display name, new to it):
+    """What refuses `names` (a personality's slug or display name, new to it), each by its
+    `mention_key` (how @mentions read it: "Dr. Who?" as "dr. who"):
 
-    - INVALID_ARGUMENT `NAME_NOT_A_WORD`: one not beginning and ending with a letter or digit
-      (`edges_problem`);
+    - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`: one without a key (no letter or digit);
     - ALREADY_EXISTS `NAME_IS_AN_ALIAS`: one that is a global alias of another live
       personality (`@name` would mean either one, and a newcomer would take the alias over);
     - ALREADY_EXISTS `NAME_BEGINS_AN_ALIAS`: one another's global alias begins with, then
       more words or punctuation (a new "The" against "the oracle": `find_mentions` puts
-      names first, so "@the oracle" would go to the newcomer).
+      names first, so "@the oracle" would go to the newcomer). The alias is quoted only when
+      its personality is shown (`named`): the caller typed the name, not the alias's rest.
 
     Run under the alias lock (which every alias write takes), so an alias added meanwhile is
     seen. The alias's personality is worded by `named`."""
-    for name in names:
-        _refuse_edges("name", "a name", name)
-    keys = sorted({normalize_alias(name) for name in names} - {""})
+    keys = _keys_of(names)
     if not keys:
         return
     a = t.personality_aliases.c
@@ -175,13 +224,24 @@ async def _refuse_alias_as_name(
             "choose another name",
             reason="NAME_IS_AN_ALIAS",
         )
-    starting = sa.or_(*(a.alias.startswith(key, autoescape=True) for key in keys))
+    # The alias goes on after the key with a character that ends a word: not an ASCII letter,
+    # digit, '_' or '-' (a non-ASCII letter is left to `word_prefixes`).
+    starting = sa.or_(
+        *(
+            sa.and_(
+                a.alias.startswith(key, autoescape=True),
+                sa.not_(sa.func.substr(a.alias, len(key) + 1, 1).op("~")("^[a-z0-9_-]$")),
+            )
+            for key in keys
+        )
+    )
     rows = (
         await conn.execute(
             sa.select(a.alias, a.display, a.personality_id)
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .where(starting, *others)
             .order_by(a.alias)
+            .limit(_BEGUN_ALIASES_READ)
         )
     ).all()
     for row in rows:
@@ -189,11 +249,73 @@ async def _refuse_alias_as_name(
         if begun is None:
             continue
         holder = (await _personalities(conn, [row.personality_id]))[str(row.personality_id)]
+        if not _shown(named, holder):
+            raise AlreadyExists(
+                f"a global alias of {HIDDEN} begins with @{begun}, so a personality cannot "
+                f"take {quoted(begun)} as its name: @mentions of that alias would go to it "
+                "instead; choose another name",
+                reason="NAME_BEGINS_AN_ALIAS",
+            )
         raise AlreadyExists(
             f"@{row.display} is an alias of {named(holder)}, so a personality cannot take "
             f"{quoted(begun)} as its name: @mentions such as '@{row.display} …' would go to "
             "it instead; choose another name",
             reason="NAME_BEGINS_AN_ALIAS",
+        )
+
+
+async def _refuse_extending(
+    conn: AsyncConnection,
+    names: Iterable[str],
+    personality_id: str | None,
+    owner_user_id: str | None,
+    named: HolderNamed,
+) -> None:
+    """ALREADY_EXISTS `NAME_EXTENDS_A_NAME` for one of `names` (a personality's names, by
+    their `mention_key`) that is another live personality's name or global alias followed by
+    more words or punctuation ("Sage Please", "Sage's" against Sage): among names the longest
+    wins in `find_mentions`, so it would take "@Sage please help" from Sage (review s5 H1).
+
+    Personalities of one owner (`owner_user_id`; None: the operator's) may extend each
+    other's names ("The" and "The Oracle"). A name of a personality the caller may not see
+    (`named`) refuses nothing, as in `_refuse_alias`; an alias does, worded `HIDDEN`. Run
+    under the alias lock for a new name and when a personality is made public."""
+    keys = {key for key in map(mention_key, names) if key}
+    prefixes = sorted({prefix for key in keys for prefix in word_prefixes(key)})
+    if not prefixes:
+        return
+    for holder, begun in await _names_among(conn, prefixes, personality_id):
+        if holder.owner_user_id == owner_user_id or not _shown(named, holder):
+            continue
+        raise AlreadyExists(
+            f"@{begun} is the name of {named(holder)}, so a personality cannot take a name "
+            f"that begins with it and goes on (@mentions such as '@{begun} …' would go to it "
+            "instead); choose another name",
+            reason="NAME_EXTENDS_A_NAME",
+        )
+    a = t.personality_aliases.c
+    rows = (
+        await conn.execute(
+            sa.select(a.alias, a.personality_id)
+            .join(t.personalities, t.personalities.c.id == a.personality_id)
+            .where(
+                a.alias.in_(prefixes),
+                LIVE_PERSONALITY,
+                *([] if personality_id is None else [a.personality_id != personality_id]),
+            )
+            .order_by(a.alias)
+        )
+    ).all()
+    holders = await _personalities(conn, [row.personality_id for row in rows])
+    for row in rows:
+        holder = holders[str(row.personality_id)]
+        if holder.owner_user_id == owner_user_id:
+            continue
+        raise AlreadyExists(
+            f"@{row.alias} is an alias of {named(holder)}, so a personality cannot take a name "
+            f"that begins with it and goes on (@mentions such as '@{row.alias} …' would go to "
+            "it instead); choose another name",
+            reason="NAME_EXTENDS_A_NAME",
         )
 
 
@@ -230,7 +352,7 @@ async def _refuse_alias(
         return False
     if key in held:
         return True
-    _refuse_edges(field, "an alias", display)
+    _refuse_edges(field, display)
     if owner is not None:
         holder = (await _personalities(conn, [owner]))[str(owner)]
         shown = _shown(named, holder)
@@ -242,17 +364,7 @@ async def _refuse_alias(
         )
     prefixes = word_prefixes(key)
     candidates = [key, *prefixes]
-    names = (
-        await conn.execute(
-            sa.select(p.id, p.slug, _name_key().label("name"))
-            .where(
-                sa.or_(p.slug.in_(candidates), _name_key().in_(candidates)),
-                LIVE_PERSONALITY,
-                *([] if personality_id is None else [p.id != personality_id]),
-            )
-            .order_by(p.created_at, p.id)
-        )
-    ).all()
+    names = await _names_among(conn, candidates, personality_id)
     aliases = (
         (
             await conn.execute(
@@ -269,20 +381,16 @@ async def _refuse_alias(
         if prefixes
         else []
     )
-    holders = await _personalities(
-        conn, [*(row.id for row in names), *(row.personality_id for row in aliases)]
-    )
-    for row in names:
-        holder = holders[str(row.id)]
+    holders = await _personalities(conn, [row.personality_id for row in aliases])
+    for holder, begun in names:
         if not _shown(named, holder):
             continue
-        if key in (row.slug, row.name):
+        if key in (holder.slug, mention_key(holder.display_name)):
             raise AlreadyExists(
                 f"@{display} is the name of {named(holder)}; an alias cannot take a "
                 "personality's own name",
                 reason="ALIAS_IS_A_NAME",
             )
-        begun = row.slug if row.slug in prefixes else row.name
         raise AlreadyExists(
             f"@{display} begins with @{begun}, the name of {named(holder)}: it would take "
             f"@mentions such as '@{display} …' meant for {named(holder)}; an alias cannot be "
@@ -310,8 +418,8 @@ def _new_names(existing: Personality | None, *names: str) -> list[str]:
     """Those of `names` the personality (None: a new one) does not go by already: a name it
     had before the rule (tied with another's alias) is kept, not refused at each update."""
     had = set() if existing is None else {existing.slug, existing.display_name}
-    kept = {normalize_alias(name) for name in had}
-    return [name for name in names if normalize_alias(name) not in kept]
+    kept = {mention_key(name) for name in had}
+    return [name for name in names if mention_key(name) not in kept]
 
 
 class PersonalityReads(SqlBase):
@@ -358,10 +466,13 @@ class PersonalityReads(SqlBase):
         *,
         named: HolderNamed = _everyone_named,
         aliases: Sequence[str] = (),
+        public: bool = True,
+        owner_platform_id: str = "",
     ) -> None:
-        """What `import_personality` of `slug` named `name` with `aliases` would refuse in its
-        names and aliases (`_refuse_alias_as_name`, `_refuse_alias`), checked now (a dry
-        run's)."""
+        """What `import_personality` of `slug` named `name` with `aliases` (`public`, a new
+        one owned by the user of `owner_platform_id`, "": the operator) would refuse in its
+        names and aliases (`_refuse_alias_as_name`, `_refuse_extending`, `_refuse_alias`),
+        checked now (a dry run's)."""
         async with self._autocommit.connect() as conn:
             found = (
                 await conn.execute(
@@ -369,11 +480,22 @@ class PersonalityReads(SqlBase):
                 )
             ).one_or_none()
             existing = None if found is None else personality_from_row(found._mapping)
+            fresh = _new_names(existing, slug, name)
             await _refuse_alias_as_name(
-                conn,
-                _new_names(existing, slug, name),
-                None if existing is None else existing.id,
-                named,
+                conn, fresh, None if existing is None else existing.id, named
+            )
+            if existing is not None and public and not existing.public:
+                fresh = [slug, name]
+            owner: str | None = None
+            if existing is not None:
+                owner = existing.owner_user_id
+            elif owner_platform_id:
+                found_owner = await conn.scalar(
+                    sa.select(t.users.c.id).where(t.users.c.platform_user_id == owner_platform_id)
+                )
+                owner = "" if found_owner is None else str(found_owner)  # "": owns nothing
+            await _refuse_extending(
+                conn, fresh, None if existing is None else existing.id, owner, named
             )
             held = frozenset() if existing is None else await _aliases_of(conn, existing.id)
             for alias in aliases:
@@ -432,8 +554,9 @@ class PersonalityReads(SqlBase):
         name that another personality's global alias already is, and that the personality at
         the slug does not have yet, is refused (`NAME_IS_AN_ALIAS`, the holder worded by
         `named`): `@name` would otherwise move from the alias's personality to this one.
-        Names and aliases are refused as `_refuse_alias_as_name` and `_refuse_alias` say
-        (those the personality had already are kept).
+        Names and aliases are refused as `_refuse_alias_as_name`, `_refuse_extending` and
+        `_refuse_alias` say (those the personality had already are kept; all of its names
+        are checked by `_refuse_extending` when the import makes it public).
         """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
@@ -452,10 +575,17 @@ class PersonalityReads(SqlBase):
             existing = None if found is None else personality_from_row(found._mapping)
             if may_replace is not None and existing is not None:
                 may_replace(existing)
+            fresh = _new_names(existing, slug, seed.name)
             await _refuse_alias_as_name(
+                conn, fresh, None if existing is None else existing.id, named
+            )
+            if existing is not None and seed.public and not existing.public:
+                fresh = [slug, seed.name]  # made public: its names reach everyone now
+            await _refuse_extending(
                 conn,
-                _new_names(existing, slug, seed.name),
+                fresh,
                 None if existing is None else existing.id,
+                owner_user_id if existing is None else existing.owner_user_id,
                 named,
             )
             config_id = await self._upsert_default_config(conn, slug, seed)
@@ -567,8 +697,8 @@ class PersonalityWrites(AdminSqlBase):
         named: HolderNamed = _everyone_named,
     ) -> str:
         """A new personality (its slug taken: `PERSONALITY_EXISTS`; its names and aliases
-        refused as `_refuse_alias_as_name` and `_refuse_alias` say, the other personality
-        worded by `named`)."""
+        refused as `_refuse_alias_as_name`, `_refuse_extending` and `_refuse_alias` say, the
+        other personality worded by `named`)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             exists = await conn.scalar(
@@ -579,7 +709,9 @@ class PersonalityWrites(AdminSqlBase):
                     f"a personality with slug {quoted(values['slug'])} already exists",
                     reason="PERSONALITY_EXISTS",
                 )
-            await _refuse_alias_as_name(conn, (values["slug"], values["display_name"]), None, named)
+            names = (values["slug"], values["display_name"])
+            await _refuse_alias_as_name(conn, names, None, named)
+            await _refuse_extending(conn, names, None, values.get("owner_user_id"), named)
             personality_id = str(
                 await conn.scalar(
                     sa.insert(t.personalities).values(**values).returning(t.personalities.c.id)
@@ -598,25 +730,26 @@ class PersonalityWrites(AdminSqlBase):
         named: HolderNamed = _everyone_named,
     ) -> None:
         """A new display name (one this personality did not have already) and the `aliases`
-        (those it had are kept) are refused as `_refuse_alias_as_name` and `_refuse_alias`
-        say, the other personality worded by `named`."""
+        (those it had are kept) are refused as `_refuse_alias_as_name`, `_refuse_extending`
+        and `_refuse_alias` say, the other personality worded by `named`; `public` turned on
+        checks all of its names by `_refuse_extending` (they reach everyone from then on)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
-            if "display_name" in values:
-                found = (
-                    await conn.execute(
-                        sa.select(*PERSONALITY_COLUMNS).where(
-                            t.personalities.c.id == personality_id
-                        )
-                    )
-                ).one_or_none()
-                current = None if found is None else personality_from_row(found._mapping)
-                await _refuse_alias_as_name(
-                    conn,
-                    _new_names(current, values["display_name"]),
-                    personality_id,
-                    named,
+            found = (
+                await conn.execute(
+                    sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id == personality_id)
                 )
+            ).one_or_none()
+            current = None if found is None else personality_from_row(found._mapping)
+            fresh: list[str] = []
+            if "display_name" in values:
+                fresh = _new_names(current, values["display_name"])
+                await _refuse_alias_as_name(conn, fresh, personality_id, named)
+            if current is not None and values.get("public") is True and not current.public:
+                # made public: its names reach everyone now
+                fresh = [current.slug, values.get("display_name", current.display_name)]
+            if current is not None and fresh:
+                await _refuse_extending(conn, fresh, personality_id, current.owner_user_id, named)
             if values:
                 await conn.execute(
                     sa.update(t.personalities)
@@ -633,14 +766,14 @@ class PersonalityWrites(AdminSqlBase):
                 for alias in aliases:
                     await self._add_alias(conn, personality_id, alias, named, held=held)
 
-    async def drop_answers_in_flight(self, personality_id: str) -> int:
+    async def drop_answers_in_flight(self, personality_id: str, now: datetime | None = None) -> int:
         """Deletes the personality's jobs not delivered yet, the first step of deleting it;
         how many. Each one a dead bot left half shown is handed to the bot withheld first,
-        for it to say why (store/in_flight.py)."""
+        for it to say why (store/in_flight.py), due by `now` (the gateway's clock)."""
         async with self._engine.begin() as conn:
-            return await drop_personality_answers(conn, personality_id)
+            return await drop_personality_answers(conn, personality_id, now)
 
-    async def delete_personality(self, personality_id: str) -> None:
+    async def delete_personality(self, personality_id: str, now: datetime | None = None) -> None:
         """The personality's row (its aliases, avatar, voices, scheduled turns and other bot
         events cascade), with its answers that started since the deletion began (handed over
         as `drop_answers_in_flight` does) and what names it without a foreign key
@@ -648,7 +781,7 @@ class PersonalityWrites(AdminSqlBase):
         stay, naming no personality (`keep_withheld`)."""
         this = t.personalities.c.id == personality_id
         async with self._catalog_write() as conn:
-            await drop_personality_answers(conn, personality_id)
+            await drop_personality_answers(conn, personality_id, now)
             for stmt in delete_references(this):
                 await conn.execute(stmt)
             await conn.execute(keep_withheld(this))
