@@ -173,8 +173,24 @@ def test_a_name_is_mentioned_by_its_key_its_edges_trimmed() -> None:
     text = "@Luna hi, @dr. who? and @Sage (beta) with @Mr. T."
     assert [(p.slug, t) for p, t, _ in find_mentions(text, people, 5)] == [
         ("luna", "@Luna"),
-        ("who", "@dr. who"),
-        ("beta", "@Sage (beta"),
-        ("mrt", "@Mr. T"),
+        ("who", "@dr. who?"),  # the name as written, the longer match
+        ("beta", "@Sage (beta)"),
+        ("mrt", "@Mr. T."),
     ]
-    assert [p.slug for p, _, _ in find_mentions("@✨Luna✨", people, 5)] == []
+    assert [p.slug for p, _, _ in find_mentions("@✨Luna✨", people, 5)] == ["luna"]
+    assert [t for _, t, _ in find_mentions("@Dr. Who, hi", people, 5)] == ["@Dr. Who"]
+
+
+def test_a_name_as_written_wins_over_another_names_key() -> None:
+    """ "Sage 🌙" is mentioned as written ("@Sage 🌙") and by its key ("@Sage"); an older
+    "Sage" of someone else keeps "@Sage", and "@✨Luna✨" written as Discord shows it works."""
+    moon = replace(personality("sage-moon", "Sage 🌙"), created_at=NOW - timedelta(days=1))
+    sage = personality("sage-two", "Sage")
+    luna = personality("luna-star", "✨Luna✨")
+    people = [moon, sage, luna]
+    text = "@Sage 🌙 hi, @Sage there, @✨Luna✨ too"
+    assert [(p.slug, t) for p, t, _ in find_mentions(text, people, 5)] == [
+        ("sage-moon", "@Sage 🌙"),
+        ("sage-two", "@Sage"),
+        ("luna-star", "@✨Luna✨"),
+    ]

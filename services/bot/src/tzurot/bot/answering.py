@@ -214,9 +214,7 @@ class Poster:
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            posted = await self._stream(
-                channel, answer, stream, replacing, quiet=not told, preview=preview
-            )
+            posted = await self._stream(channel, answer, stream, replacing, quiet=not told)
             answer.message_ids = posted.message_ids
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
@@ -387,7 +385,6 @@ class Poster:
         replacing: Replacing | None = None,
         *,
         quiet: bool = False,
-        preview: PreviewNotes | None = None,
     ) -> _Posted:
         """Generates and streams the answer; returns the messages posted. One cut
         short by a restart in the mesh is asked for again, `generate_restart_retries` times
@@ -399,7 +396,7 @@ class Poster:
         retry = 0
         while True:
             try:
-                return await self._generate(channel, answer, stream, replacing, preview)
+                return await self._generate(channel, answer, stream, replacing)
             except _CutShort as cut:
                 retry += 1
                 if retry > retries:
@@ -423,7 +420,6 @@ class Poster:
         answer: Answer,
         stream: StreamedAnswer,
         replacing: Replacing | None,
-        preview: PreviewNotes | None = None,
     ) -> _Posted:
         """One generation of the answer, streamed, then its reasoning when the gateway sent
         it (the user asked to see it): the messages posted. A gateway that does not replace
@@ -481,7 +477,7 @@ class Poster:
         if not ids:  # nothing shown: no reasoning under it
             return _Posted(ids, [])
         reasoning_ids = await post_reasoning(
-            self._webhooks, self._answers, channel, answer, reasoning, preview=preview
+            self._webhooks, self._answers, channel, answer, reasoning
         )
         return _Posted(ids, reasoning_ids)
 

@@ -9,13 +9,6 @@ between (code blocks included). So every `|` of the reasoning is followed by a z
 (as discord.py's escape_mentions breaks a mention): no two of its pipes meet, nor does its
 last one meet the closing `||`. A message holds 2000 characters: a longer reasoning is cut,
 with a code block it cuts open closed, and says so.
-
-Its message is noted with the answer's preview (`post_reasoning`'s `preview`): a bot that dies
-before confirming the answer leaves it to its successor with the rest, which finishes the
-preview into the answer again (tzurot.bot.unfinished) and deletes what the answer no longer
-needs, this message among them, or edits it into a piece of a longer answer generated again;
-a withheld answer's reasoning goes too. Not noted, it would stay under the answer unconfirmed,
-part of no delivered answer (a 🔄 or a delete would leave it), whatever the answer became.
 """
 
 from __future__ import annotations
@@ -25,7 +18,6 @@ import discord
 import structlog
 
 from tzurot.bot.answers import Answer, AnswerBook
-from tzurot.bot.previews import PreviewNotes
 from tzurot.bot.splitting import DISCORD_LIMIT
 from tzurot.bot.webhooks import WebhookPool
 
@@ -68,13 +60,10 @@ async def post_reasoning(
     channel: discord.abc.Messageable,
     answer: Answer,
     reasoning: str,
-    *,
-    preview: PreviewNotes | None = None,
 ) -> list[int]:
     """Posts the reasoning under the answer, as its personality; the id posted, none without
     reasoning. What Discord refuses, or Discord out of reach, is logged: the answer is
-    delivered already. `preview`: the answer's preview notes, the message noted with them
-    (a restarted bot finishes it with the answer's, tzurot.bot.unfinished)."""
+    delivered already."""
     text = reasoning_message(reasoning)
     if not text:
         return []
@@ -94,6 +83,4 @@ async def post_reasoning(
         log.warning("bot.discord_unreachable", error=type(exc).__name__)
         return []
     answers.remember(sent.id, answer)  # part of the answer, for replies and reactions
-    if preview is not None:
-        preview.shown(answer.job_id, sent.id)  # a restarted bot cleans it up with the rest
     return [sent.id]

@@ -9,17 +9,21 @@ from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias
 from tzurot.runtime.folding import fold
 
-_MINE, _SLUG, _DISPLAY_NAME, _ALIAS = range(4)
+_MINE, _SLUG, _DISPLAY_NAME, _DISPLAY_KEY, _ALIAS = range(5)
 """How strongly a name means its personality, strongest first (`find_mentions`)."""
 
 
 def _names(personality: Personality) -> dict[str, int]:
-    """The personality's names (normalized), each with its rank: slug, display name (by its
-    `mention_key`: "Dr. Who?" is mentioned as "@Dr. Who"), alias."""
+    """The personality's names (normalized), each with its rank: slug, display name as
+    written ("@✨Luna✨", "@Sage 🌙"), display name by its `mention_key` ("Dr. Who?" is
+    mentioned as "@Dr. Who" too), alias. The name as written ranks before its key, so
+    "@Sage" means a personality named Sage before one named "Sage 🌙", whose own mention is
+    the longer "@Sage 🌙"."""
     ranked: dict[str, int] = {}
     kinds = [
         (normalize_alias(personality.slug), _SLUG),
-        (mention_key(personality.display_name), _DISPLAY_NAME),
+        (normalize_alias(personality.display_name), _DISPLAY_NAME),
+        (mention_key(personality.display_name), _DISPLAY_KEY),
         *((normalize_alias(alias), _ALIAS) for alias in personality.aliases),
     ]
     for key, rank in kinds:
@@ -51,9 +55,10 @@ def find_mentions(
        store/personalities.py) never takes "@Sage please help" from Sage, and an alias
        matching a name of the same text never takes it either.
     2. Then the longest, so "@the oracle" beats "@the" among names (and among aliases).
-    3. Then, at equal length: the speaker's own alias, a slug, a display name, a global
-       alias (as `find_personality` ranks them); then the oldest personality, then the
-       smallest id. So the result never depends on the order of `personalities`.
+    3. Then, at equal length: the speaker's own alias, a slug, a display name as written, a
+       display name by its key, a global alias (as `find_personality` ranks them); then the
+       oldest personality, then the smallest id. So the result never depends on the order
+       of `personalities`.
     """
     mine = {normalize_alias(alias): p for alias, p in personal if normalize_alias(alias)}
     everyone = [
