@@ -119,9 +119,9 @@ async def test_a_name_may_begin_and_end_with_anything_mentioned_by_its_key(
     mentioned = await admin.resolve_mentions(alice, text, 5)
     assert [(p.display_name, said) for p, said, _ in mentioned] == [
         ("✨Luna✨", "@Luna"),
-        ("Dr. Who?", "@dr. who"),
-        ("Sage (beta)", "@Sage (beta"),
-        ("Mr. T.", "@Mr. T"),
+        ("Dr. Who?", "@dr. who?"),  # the name as written, the longer match
+        ("Sage (beta)", "@Sage (beta)"),
+        ("Mr. T.", "@Mr. T."),
     ]
     ((sage, _, _),) = await admin.resolve_mentions(alice, "@Sage hi", 5)
     assert sage.slug == "sage"  # "Sage 🌙" is mentioned as @Sage too: the oldest goes first
@@ -170,7 +170,9 @@ async def test_a_card_or_shape_named_with_emoji_or_punctuation_is_imported(
             dry_run=dry_run,
         )
     ((mira, text, _),) = await admin.resolve_mentions(alice, "@Mira! hello", 5)
-    assert (mira.display_name, text) == ("Mira!", "@Mira")
+    assert (mira.display_name, text) == ("Mira!", "@Mira!")  # the name as written
+    ((mira, text, _),) = await admin.resolve_mentions(alice, "@Mira, hello", 5)
+    assert (mira.display_name, text) == ("Mira!", "@Mira")  # and by its key
 
 
 async def test_an_alias_extending_anothers_name_or_alias_is_refused(
