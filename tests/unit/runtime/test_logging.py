@@ -205,3 +205,17 @@ def test_a_console_handler_added_before_configuration_is_replaced() -> None:
     assert "RuntimeError: provider said: bad key [REDACTED] / [REDACTED]" in str(event["exception"])
     assert KEY not in result.stderr
     assert DB_PASSWORD not in result.stderr
+
+
+def test_httpx_request_lines_are_left_out_at_info_and_kept_when_debugging(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("svc", level="INFO", fmt="json")
+    logging.getLogger("httpx2").info('HTTP Request: POST http://provider/v1 "HTTP/1.1 200 OK"')
+    logging.getLogger("httpx").warning("connection reset")
+    assert [event["event"] for event in json_lines(capsys.readouterr().err)] == ["connection reset"]
+    configure_logging("svc", level="DEBUG", fmt="json")
+    logging.getLogger("httpx2").info("HTTP Request: POST http://provider/v1")
+    assert (
+        json_lines(capsys.readouterr().err)[0]["event"] == "HTTP Request: POST http://provider/v1"
+    )

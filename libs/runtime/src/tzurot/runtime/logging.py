@@ -101,6 +101,10 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     )
 
 
+_CHATTY_AT_INFO = ("httpx", "httpx2")
+"""Libraries that log every request at INFO."""
+
+
 def _use_json(fmt: str) -> bool:
     if fmt == "json":
         return True
@@ -141,6 +145,11 @@ def configure_logging(service: str, *, level: str, fmt: str, secrets: Iterable[s
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # httpx's "HTTP Request: POST …" line for every provider call repeats what our own events
+    # say (a line a turn of nine, issue 16); it is kept when debugging.
+    for chatty in _CHATTY_AT_INFO:
+        quiet = numeric_level if numeric_level <= logging.DEBUG else logging.WARNING
+        logging.getLogger(chatty).setLevel(max(numeric_level, quiet))
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     structlog.configure(

@@ -13,6 +13,7 @@ from tzurot.gateway import lore_convert
 from tzurot.gateway.imports import ImportFormat
 from tzurot.gateway.key_uses import taken_after
 from tzurot.runtime.errors import InvalidArgument, TzurotError
+from tzurot.runtime.timestamps import to_timestamp
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -38,9 +39,7 @@ CONFIG_SOURCE = {
 def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    return to_timestamp(value)
 
 
 # ---- requests into gateway ----

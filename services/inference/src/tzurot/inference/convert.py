@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC
 from typing import Any
 
 from google.protobuf import json_format
@@ -15,6 +14,7 @@ from tzurot.inference.lore.model import LoreInput
 from tzurot.inference.skills.base import Skill
 from tzurot.inference.speech import KeyCheck, VoiceSpec
 from tzurot.inference.voice import SpeechBilled, SpeechResult
+from tzurot.runtime.timestamps import to_datetime
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
@@ -77,7 +77,7 @@ def reply_request(msg: inf.GenerateReplyRequest) -> d.ReplyRequest:
                 content=_with_descriptions(ref.content, ref.attachments),
                 depth=ref.depth,
                 author_id=ref.author_id,
-                created_at=ref.created_at.ToDatetime(UTC) if ref.HasField("created_at") else None,
+                created_at=to_datetime(ref.created_at) if ref.HasField("created_at") else None,
             )
             for ref in msg.references
         ),
@@ -150,7 +150,7 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
         content=_with_descriptions(turn.content, turn.attachments),
         author_id=turn.author_id,
         message_ids=tuple(turn.message_ids),
-        created_at=turn.created_at.ToDatetime(UTC) if turn.HasField("created_at") else None,
+        created_at=to_datetime(turn.created_at) if turn.HasField("created_at") else None,
         personality_id=turn.personality_id,
         job_id=turn.job_id,
     )
@@ -170,7 +170,7 @@ def memory_item(memory: common.Memory) -> d.MemoryItem:
         id=memory.id,
         text=memory.text,
         score=memory.score,
-        created_at=memory.created_at.ToDatetime(UTC) if memory.HasField("created_at") else None,
+        created_at=to_datetime(memory.created_at) if memory.HasField("created_at") else None,
     )
 
 

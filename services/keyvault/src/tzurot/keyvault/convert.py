@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.keyvault.domain import KeyRecord, KeyUse, RewrapProgress
+from tzurot.runtime.timestamps import to_timestamp
 from tzurot.v1 import keyvault_pb2 as kv
 
 
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return to_timestamp(value)
 
 
 def key_record(record: KeyRecord) -> kv.KeyRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +17,7 @@ from tzurot.memory.domain import (
     StoredMemory,
     StoredTurn,
 )
+from tzurot.runtime.timestamps import to_datetime, to_timestamp
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 
@@ -29,9 +30,7 @@ _ROLE_FROM_PROTO = {value: role.value for role, value in _ROLE_TO_PROTO.items()}
 
 
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return to_timestamp(value)
 
 
 def optional_datetime(message: Message, field: str) -> datetime | None:
@@ -39,7 +38,7 @@ def optional_datetime(message: Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return to_datetime(stamp)
 
 
 def role_name(role: common.Role.ValueType) -> str:
