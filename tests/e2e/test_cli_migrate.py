@@ -1,6 +1,7 @@
 """`tzurot migrate` through the real console script, against a fresh database: every
-installed service's schema (core, memory, vault) is brought to its head revision, and a
-second run changes nothing and says every schema is at head.
+installed service's schema (core, memory, vault) is brought to its head revision, and it says
+which migrations it applied; a second run changes nothing and says every schema is at head and
+the database up to date. A schema one migration behind is given that one, and said so.
 
 Both ways of naming the database are used: `--database-url`, `TZUROT_DATABASE_URL`, and
 none (the embedded Postgres under `--data-dir`, as `tzurot up` keeps it).
@@ -18,6 +19,7 @@ import pytest
 
 from tzurot.cli.localdb import local_postgres
 from tzurot.db.heads import installed_migrations, libpq_url, script_heads
+from tzurot.db.migrate import downgrade
 from tzurot.testing.postgres import DatabaseFactory
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +92,28 @@ async def catalogue(url: str) -> list[tuple[str, ...]]:
 
 
 AT_HEAD = [f"{service}: schema {schema} is at head" for service, schema in sorted(SCHEMAS.items())]
+UP_TO_DATE = [*AT_HEAD, "The database is up to date: no migration to apply."]
+
+
+def scripts(service: str) -> list[str]:
+    """The migration scripts of an installed service, by file name, oldest first (their
+    names begin with their number)."""
+    location = next(m.script_location for m in installed_migrations() if m.service == service)
+    return sorted(p.stem for p in (Path(location) / "versions").glob("*.py"))
+
+
+def all_applied() -> list[str]:
+    """What a run on a fresh database says: every script of every schema."""
+    lines, count = [], 0
+    for service, schema in sorted(SCHEMAS.items()):
+        names = scripts(service)
+        count += len(names)
+        listed = ", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"
+        many = "migration" if len(names) == 1 else "migrations"
+        lines.append(
+            f"{service}: schema {schema} is at head: applied {len(names)} {many} ({listed})"
+        )
+    return [*lines, f"Applied {count} migrations."]
 
 
 async def test_migrate_brings_a_fresh_database_to_head_and_a_second_run_is_a_no_op(
@@ -101,7 +125,7 @@ async def test_migrate_brings_a_fresh_database_to_head_and_a_second_run_is_a_no_
 
     code, out, err = await tzurot("migrate", "--database-url", url)
     assert code == 0, err
-    assert out.splitlines() == AT_HEAD
+    assert out.splitlines() == all_applied()
     assert await revisions(url) == heads()
     before = await catalogue(url)
     assert any(row[:2] == ("memory", "turns") for row in before)  # the tables are there
@@ -111,22 +135,36 @@ async def test_migrate_brings_a_fresh_database_to_head_and_a_second_run_is_a_no_
     # Again, the URL from the environment: nothing to do, and it says every schema is at head.
     code, out, err = await tzurot("migrate", env={"TZUROT_DATABASE_URL": url})
     assert code == 0, err
-    assert out.splitlines() == AT_HEAD
+    assert out.splitlines() == UP_TO_DATE
     assert err == ""
     assert await revisions(url) == heads()
     assert await catalogue(url) == before
+
+    # One schema one migration behind: that one is applied, and named.
+    vault = next(m for m in installed_migrations() if m.service == "keyvault")
+    downgrade(vault.script_location, url, vault.schema, "-1")
+    code, out, err = await tzurot("migrate", "--database-url", url)
+    assert code == 0, err
+    last = scripts("keyvault")[-1]
+    assert out.splitlines() == [
+        "gateway: schema core is at head",
+        f"keyvault: schema vault is at head: applied 1 migration ({last})",
+        "memory: schema memory is at head",
+        "Applied 1 migration.",
+    ]
+    assert await revisions(url) == heads()
 
 
 async def test_migrate_without_a_url_migrates_the_embedded_postgres(tmp_path: Path) -> None:
     data_dir = tmp_path / ".data"
     code, out, err = await tzurot("migrate", "--data-dir", str(data_dir))
     assert code == 0, err
-    assert out.splitlines() == AT_HEAD
+    assert out.splitlines() == all_applied()
     with local_postgres(data_dir / "pg") as url:
         assert await revisions(url) == heads()
         before = await catalogue(url)
     code, out, err = await tzurot("migrate", "--data-dir", str(data_dir))
     assert code == 0, err
-    assert out.splitlines() == AT_HEAD
+    assert out.splitlines() == UP_TO_DATE
     with local_postgres(data_dir / "pg", delete_on_exit=True) as url:
         assert await catalogue(url) == before

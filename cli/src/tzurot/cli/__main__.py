@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tzurot.cli.gateway_client import CliUser
+    from tzurot.cli.keys import Progress as RewrapProgress
     from tzurot.cli.settings import CliSettings
 
 # Plain help (no rich): loading rich to format help costs more than the rest of the start.
@@ -182,8 +183,9 @@ def chat(
         bool,
         typer.Option(
             "--show-reasoning",
-            help="Print the model's reasoning under each answer (when the model gives any); "
-            "it is never kept in history.",
+            help="Print the model's reasoning under each answer (when the model gives any). "
+            "It is never kept in history, but the request's include_reasoning also keeps it "
+            "with the answer for Inspect, as the keep_reasoning setting does.",
         ),
     ] = False,
 ) -> None:
@@ -269,6 +271,8 @@ def wallet_set(
         return asyncio.run(_store(settings, key))
 
     async def _store(settings: CliSettings, key: str) -> int:
+        from tzurot.cli.terminal_text import one_line
+
         gw, GatewayClient, _ = _gateway()
         async with GatewayClient(settings) as client:
             reply = await client.stub.SetWalletKey(
@@ -279,22 +283,23 @@ def wallet_set(
                     skip_validation=skip_validation,
                 )
             )
-        print(f"Stored your {reply.key.provider} key (…{reply.key.hint}).")
+        named = one_line(reply.key.provider)  # what the mesh says is printed without controls
+        print(f"Stored your {named} key (…{one_line(reply.key.hint)}).")
         if reply.unchecked and skip_validation:
             print(
                 "It was stored unchecked (--skip-validation): its first use checks it; "
-                f"`tzurot wallet test {reply.key.provider}` checks it now."
+                f"`tzurot wallet test {named}` checks it now."
             )
         elif reply.unchecked:  # no call proved it (an older gateway never says so)
             print(
-                f"It was stored unchecked ({reply.key.provider} has no free check): its first "
-                f"use checks it; `tzurot wallet test {reply.key.provider}` checks it now, at the "
+                f"It was stored unchecked ({named} has no free check): its first "
+                f"use checks it; `tzurot wallet test {named}` checks it now, at the "
                 "cost of one call."
             )
         if reply.HasField("restriction"):  # it works, but not for what needs these
-            lacks = ", ".join(reply.restriction.missing_permissions) or "a permission"
+            lacks = ", ".join(map(one_line, reply.restriction.missing_permissions))
             print(
-                f"{reply.key.provider} restricts this key: it lacks {lacks}; what needs it "
+                f"{named} restricts this key: it lacks {lacks or 'a permission'}; what needs it "
                 "will be refused (allow it for the key there, or store another key)."
             )
         return 0
@@ -313,13 +318,15 @@ def wallet_test(
 
     async def _main() -> int:
         from tzurot.cli.speech import cli_text
+        from tzurot.cli.terminal_text import one_line
 
         async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.TestWalletKey(
                 gw.TestWalletKeyRequest(actor=who.actor, provider=provider)
             )
         verdict = "works" if reply.valid else "does not work"
-        print(f"{provider}: {cli_text(reply.detail) or f'your key {verdict}'}")
+        said = one_line(cli_text(reply.detail)) or f"your key {verdict}"
+        print(f"{one_line(provider)}: {said}")
         return 0 if reply.valid else 1
 
     raise typer.Exit(_run(_main()))
@@ -332,6 +339,8 @@ def wallet_list(user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
+        from tzurot.cli.terminal_text import one_line
+
         async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=who.actor))
         if not reply.keys:
@@ -343,7 +352,8 @@ def wallet_list(user: UserOption = "") -> None:
                 else "never"
             )
             created = f"{key.created_at.ToDatetime():%Y-%m-%d}"
-            print(f"{key.provider:<12} …{key.hint:<4}  created {created}  last used {used}")
+            provider, hint = one_line(key.provider), one_line(key.hint)
+            print(f"{provider:<12} …{hint:<4}  created {created}  last used {used}")
         return 0
 
     raise typer.Exit(_run(_main()))
@@ -375,11 +385,16 @@ def certs(
     """Make a development CA and one certificate per service identity.
 
     Run again, it keeps the CA and every certificate still valid, and makes only what is
-    missing or about to expire."""
+    missing or about to expire. A private key file kept that others may read is made 0600
+    (owner only), and said so."""
+    from tzurot.cli.private_files import private_key_files, tighten
     from tzurot.runtime.errors import StartupError
     from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 
     try:
+        # First: a key is closed even when the CA then turns out unusable.
+        for tightened in tighten(private_key_files(out, SERVICE_IDENTITIES)):
+            print(f"tzurot: {tightened.notice()}", file=sys.stderr)
         generate_dev_pki(out, SERVICE_IDENTITIES)
     except OSError as exc:
         print(f"tzurot: cannot write certificates to {out}: {exc.strerror or exc}", file=sys.stderr)
@@ -404,13 +419,15 @@ def migrate(
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded Postgres location.")] = DEFAULT_DATA_DIR,
 ) -> None:
-    """Run every service's migrations (schemas core, memory, vault).
+    """Run every service's migrations (schemas core, memory, vault), and say which ran:
+    a line per schema (what it was given), then "Applied N migrations." or "The database is
+    up to date: no migration to apply."
 
     Exits 2 for a malformed URL, 3 when its server cannot be reached, 1 when it refuses
     (password, database, privileges); the one line never shows the password."""
 
     def _body() -> int:
-        from tzurot.cli.migrate import migrate_all, migrate_database
+        from tzurot.cli.migrate import migrate_database, migrate_schemas, migration_report
 
         if database_url:
             ran = migrate_database(database_url)
@@ -418,9 +435,8 @@ def migrate(
             from tzurot.cli.localdb import local_postgres
 
             with local_postgres(data_dir / "pg") as url:
-                ran = migrate_all(url)
-        for migration in ran:
-            print(f"{migration.service}: schema {migration.schema} is at head")
+                ran = migrate_schemas(url)
+        print("\n".join(migration_report(ran)))
         return 0
 
     raise typer.Exit(_guarded(_body))
@@ -453,8 +469,9 @@ def keys_rotate(
     add_version: Annotated[
         bool,
         typer.Option(
-            help="Append a new version to <data-dir>/master.key first (local dev). In "
-            "production add it to the Secret, roll keyvault, then use --no-add-version."
+            help="Append a new version to <data-dir>/master.key first (local dev), once "
+            "keyvault answered. In production add it to the Secret, roll keyvault, then use "
+            "--no-add-version."
         ),
     ] = True,
     keyvault_addr: Annotated[
@@ -470,16 +487,40 @@ def keys_rotate(
         int, typer.Option(help="Keys per transaction (0: keyvault's default).")
     ] = 0,
 ) -> None:
-    """Re-wrap every stored key under the newest master key version, online and resumably."""
+    """Re-wrap every stored key under the newest master key version, online and resumably.
+
+    keyvault is asked first: when it cannot be reached no version is added. A version added
+    stays when the rewrap then fails (keyvault may already seal keys with it): run again
+    with --no-add-version to finish."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from tzurot.cli.keys import add_master_key_version, rewrap_keys
+    from tzurot.cli.keys import add_master_key_version, rewrap_keys, rewrap_status
+
+    certs = tls_dir or data_dir / "certs" / "cli"
+    key_file = data_dir / "master.key"
 
     async def _main() -> int:
+        added = None
         if add_version:
-            version = add_master_key_version(data_dir / "master.key")
-            print(f"Added master key version {version} to {data_dir / 'master.key'}")
-        certs = tls_dir or data_dir / "certs" / "cli"
+            await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate
+            added = add_master_key_version(key_file)
+            print(f"Added master key version {added} to {key_file}")
+        try:
+            last = await _rewrapped()
+        except BaseException:
+            if added is not None:
+                print(
+                    f"tzurot: master key version {added} stays in {key_file} (keyvault may "
+                    "already use it); `tzurot keys rotate --no-add-version` finishes the "
+                    "rotation",
+                    file=sys.stderr,
+                )
+            raise
+        if last is not None:
+            print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
+        return 0
+
+    async def _rewrapped() -> RewrapProgress | None:
         with Progress(
             TextColumn("re-wrapping to version {task.fields[version]}"),
             BarColumn(),
@@ -490,9 +531,7 @@ def keys_rotate(
             async for step in rewrap_keys(keyvault_addr, certs, batch_size=batch_size):
                 bar.update(task, completed=step.rewrapped, total=step.total, version=step.version)
                 last = step
-        if last is not None:
-            print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
-        return 0
+        return last
 
     raise typer.Exit(_run(_main(), f"keyvault at {keyvault_addr} (--keyvault-addr)"))
 
@@ -529,6 +568,7 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
     from tzurot.cli.settings import CliSettings
     from tzurot.cli.shapes_import import BackupError, read_backup, read_user_map
     from tzurot.cli.shapes_import import import_shapes as run_import
+    from tzurot.cli.terminal_text import one_line
 
     try:
         backup = read_backup(folder, config=config, memories=memories, history=history)
@@ -556,11 +596,12 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
                     ),
                 )
         verb = "Would import" if dry_run else ("Created" if summary.created else "Updated")
-        print(f"{verb} personality {summary.slug!r} (avatar: {summary.avatar}).")
+        # What the gateway says (the slug, settings, warnings) is printed without controls.
+        print(f"{verb} personality {one_line(summary.slug)!r} (avatar: {summary.avatar}).")
         for line in summary.settings:
-            print(f"  setting {line}")
+            print(f"  setting {one_line(line)}")
         for warning in summary.warnings:
-            print(f"  warning: {warning}")
+            print(f"  warning: {one_line(warning)}")
         print(
             f"Memories: {summary.imported} {'to import' if dry_run else 'imported'}, "
             f"{summary.skipped} already there; {summary.mapped} for mapped users, "
@@ -574,7 +615,7 @@ def import_shapes(  # noqa: PLR0917  # typer: one parameter per option
         print(
             f"Chat history: {summary.history_messages} messages, {summary.history_exchanges} "
             f"exchanges {'to import' if dry_run else 'imported'}, {summary.history_skipped} "
-            f"already there (conversation {summary.history_channel or '-'})."
+            f"already there (conversation {one_line(summary.history_channel) or '-'})."
         )
         return 0
 

@@ -16,6 +16,7 @@ from tzurot.cli.paths import DEFAULT_FILES_DIR
 from tzurot.cli.prompt import TerminalPrompt
 from tzurot.cli.settings import CliSettings
 from tzurot.cli.speech import rpc_failure
+from tzurot.cli.terminal_text import StreamFilter, one_line, printable
 from tzurot.v1 import gateway_pb2 as gw
 
 
@@ -34,11 +35,12 @@ async def stream_answer(
     (and the model gave any); its footer (a line of its own) and its files, saved into
     `files_dir` (one `file: <path>` line each). A failed (or cancelled)
     call ends the line it began and raises: its reason is the caller's to tell (on stderr,
-    for `chat -m`).
+    for `chat -m`). What the mesh sends is printed without terminal controls (terminal_text).
 
     The turn is confirmed delivered (kept in history) only once the files are saved: files
     that cannot be raise FilesNotSaved (its `job_id` set) and the turn is not confirmed."""
     began = False
+    text = StreamFilter()  # the answer's chunks: a sequence may be cut between two
     try:
         # aclosing: a failure while the answer's files are saved closes the turn at once,
         # unconfirmed (chat_turn confirms only when asked for the event after `finished`).
@@ -46,13 +48,13 @@ async def stream_answer(
         async with contextlib.aclosing(turn_events) as turn:
             async for event in turn:
                 if event.HasField("accepted"):
-                    out.write(f"{event.accepted.personality.display_name}> ")
+                    out.write(f"{one_line(event.accepted.personality.display_name)}> ")
                     began = True
                 elif event.HasField("chunk"):
-                    out.write(event.chunk.text)
+                    out.write(text.feed(event.chunk.text))
                     began = True
                 elif event.HasField("finished"):
-                    out.write("\n")
+                    out.write(f"{text.finish()}\n")
                     began = False
                     _show_carried(event.finished, out, files_dir)
                 out.flush()
@@ -62,7 +64,7 @@ async def stream_answer(
             out.flush()
         raise
     if began:  # a stream without `finished` (an older gateway's)
-        out.write("\n")
+        out.write(f"{text.finish()}\n")
 
 
 CUT_OFF_LINE = "(cut off: the model reached its length limit)"
@@ -74,11 +76,13 @@ def _show_carried(finished: gw.GenerationFinished, out: TextIO, files_dir: Path)
     its footer, then each file saved and its path."""
     if finished.finish_reason == "length":
         out.write(f"{CUT_OFF_LINE}\n")
-    if finished.reasoning.strip():
-        indented = "\n".join(f"  {line}" for line in finished.reasoning.strip().splitlines())
+    reasoning = printable(finished.reasoning).strip()
+    if reasoning:
+        indented = "\n".join(f"  {line}" for line in reasoning.splitlines())
         out.write(f"{REASONING_HEADER}\n{indented}\n")
-    if finished.footer:
-        out.write(f"{finished.footer}\n")
+    footer = one_line(finished.footer).strip()
+    if footer:
+        out.write(f"{footer}\n")
 
     def shown(path: Path) -> None:
         out.write(f"file: {path}\n")

@@ -3,7 +3,12 @@
 The operator flow (see docs/KEYVAULT.md): append `<version>:<key>` to the master key file
 (the Kubernetes Secret), let keyvault see it (it re-reads the file when a rewrap starts),
 then run RewrapKeys as identity `cli`. Locally (`.data/master.key`) `tzurot keys rotate`
-does all of it.
+does all of it: it asks keyvault where the rotation stands first (GetRewrapProgress), and
+adds the version only once keyvault answered, so an unreachable keyvault (or a certificate it
+refuses) leaves the file as it was. The version is not taken back when the rewrap then fails:
+keyvault reads the file as the rewrap starts and seals new keys with its newest version at
+once, and it refuses a file that drops a version it knows (docs/KEYVAULT.md). The rotation is
+finished by `tzurot keys rotate --no-add-version`.
 """
 
 from __future__ import annotations
@@ -70,6 +75,26 @@ class Progress:
     version: int
     rewrapped: int
     total: int
+
+
+async def rewrap_status(
+    keyvault_addr: str, tls_dir: Path, *, deadline_seconds: float = 30.0
+) -> Progress:
+    """Where a rotation stands (GetRewrapProgress, read-only): keyvault's newest version,
+    the keys already on it, all keys. Raises the call's error when keyvault cannot be
+    reached or refuses the certificate in `tls_dir` (identity `cli`)."""
+    channel = secure_channel(
+        keyvault_addr,
+        load_tls(tls_dir),
+        server_identity="keyvault",
+        default_timeout=deadline_seconds,
+    )
+    try:
+        stub = kv_grpc.KeyVaultServiceStub(channel)
+        reply = await stub.GetRewrapProgress(kv.GetRewrapProgressRequest())
+        return Progress(reply.master_key_version, reply.total - reply.stale, reply.total)
+    finally:
+        await channel.close()
 
 
 async def rewrap_keys(

@@ -29,9 +29,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tzurot.cli.localdb import local_postgres
 from tzurot.cli.migrate import migrate_all
 from tzurot.cli.paths import DEFAULT_DATA_DIR
+from tzurot.cli.private_files import private_key_files, tighten
 from tzurot.cli.processes import SERVICES, Mesh
 from tzurot.cli.seeds import Seed, refused_seed
 from tzurot.cli.supervise import CrashHistory, RestartPolicy
+from tzurot.cli.terminal_text import one_line
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError, TzurotError
 from tzurot.runtime.tls import SERVICE_IDENTITIES, TlsFiles, generate_dev_pki, load_tls
@@ -225,6 +227,9 @@ async def run_mesh(
         await asyncio.sleep(0)
         generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
         ensure_master_key(layout.master_key_file)
+        keys = [*private_key_files(layout.certs_dir, SERVICE_IDENTITIES), layout.master_key_file]
+        for tightened in tighten(keys):  # kept from an earlier start, opened since
+            print(f"tzurot up: {tightened.notice()}", file=sys.stderr)
         with local_postgres(layout.data_dir / "pg") as database_url:
             try:
                 if not await _migrated_unless_stopped(database_url, stop):
@@ -380,7 +385,8 @@ def _print_ready(
         print(f"  {service:<10} {layout.addr(service)}  (mTLS, certs in {layout.certs_dir})")
     print(f"  {'bot':<10} {'connected to Discord' if bot else 'off (set TZUROT_DISCORD_TOKEN)'}")
     print(f"  postgres   {layout.data_dir / 'pg'} (embedded)")
-    print(f"Personalities: {', '.join(names) or 'none (add personalities/*.yaml)'}")
+    shown = ", ".join(one_line(name) for name in names)  # as the gateway stored them
+    print(f"Personalities: {shown or 'none (add personalities/*.yaml)'}")
     env = client_env(layout)
     if env:  # not at the defaults: the other commands must be told where it is
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())

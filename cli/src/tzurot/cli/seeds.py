@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tzurot.cli.terminal_text import printable
+
 DEFAULT_SEEDS = Path("personalities")
 """Loaded when `--seeds` is not given, if it is there (`make run` runs from the checkout)."""
 
@@ -64,7 +66,7 @@ def read_seeds(paths: Sequence[Path]) -> list[Seed]:
 
 def refused_seed(path: Path, detail: str) -> SeedError:
     """The gateway's refusal of the seed at `path` (INVALID_ARGUMENT), in one line."""
-    return SeedError(f"seed file {path} was refused: {' '.join(detail.split())}")
+    return SeedError(f"seed file {path} was refused: {' '.join(printable(detail).split())}")
 
 
 def _yaml_problem(exc: Exception) -> str:

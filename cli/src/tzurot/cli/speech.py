@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from tzurot.cli.terminal_text import one_line
+
 if TYPE_CHECKING:
     import grpc
 
@@ -35,11 +37,12 @@ def rpc_failure(exc: grpc.RpcError, target: str) -> tuple[str, int]:
     """One line (without the `tzurot: ` prefix) and the exit code for a failed call.
 
     `target` names what was called ("the gateway at 127.0.0.1:15051 (TZUROT_GATEWAY_ADDR)"):
-    a call that never reached it says so, with gRPC's last error cut to its cause."""
+    a call that never reached it says so, with gRPC's last error cut to its cause. What the
+    mesh said is printed without terminal controls, on one line (terminal_text)."""
     from tzurot.runtime.errors import from_rpc_error, is_unreachable  # noqa: PLC0415 - on failure
 
     if is_unreachable(exc):
-        cause = exc.details() or ""
+        cause = one_line(exc.details() or "")
         if "last error: UNKNOWN: " in cause:  # "...; last error: UNKNOWN: ipv4:host:port: why"
             cause = cause.rsplit("last error: UNKNOWN: ", 1)[1].split(": ", 1)[-1]
         hint = (
@@ -50,4 +53,4 @@ def rpc_failure(exc: grpc.RpcError, target: str) -> tuple[str, int]:
         line = f"[unavailable] cannot reach {target}; {hint}"
         return (f"{line} ({cause})" if cause else line), EXIT_UNREACHABLE
     err = from_rpc_error(exc)
-    return f"[{err.code.name.lower()}] {cli_text(err.message)}", EXIT_REFUSED
+    return f"[{err.code.name.lower()}] {one_line(cli_text(err.message))}", EXIT_REFUSED
