@@ -154,6 +154,7 @@ class Channel:
             id=message_id,
             content=self.shown[message_id],
             webhook_id=self.posted_by.get(message_id, OUR_WEBHOOK),
+            attachments=[],
         )
         if message_id in self.vanishing:
             del self.shown[message_id]
@@ -233,7 +234,10 @@ class DiscordLikePool(Pool):
         if message_id not in self.channel.shown:
             raise not_found()
         return SimpleNamespace(
-            id=message_id, content=self.channel.shown[message_id], webhook_id=OUR_WEBHOOK
+            id=message_id,
+            content=self.channel.shown[message_id],
+            webhook_id=OUR_WEBHOOK,
+            attachments=[],
         )
 
     async def edit(self, channel: object, message_id: int, content: str, **_: Any) -> None:

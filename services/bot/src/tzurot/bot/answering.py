@@ -21,6 +21,7 @@ import aiohttp
 import discord
 import structlog
 
+from tzurot.bot.answer_extras import take_away
 from tzurot.bot.answer_notes import with_notes
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.cadence import WebhookCadence, webhook_key
@@ -103,10 +104,12 @@ class _CutShort(Exception):
 @dataclass(frozen=True)
 class _Posted:
     """The messages an answer was posted as, in order: its text and files, then its
-    reasoning's message, if any (`message_ids`); the voice goes under the answer's last."""
+    reasoning's message, if any (`message_ids`); the voice goes under the answer's last.
+    `files_on`: the message of its text its first files were attached to, if any."""
 
     answer_ids: list[int]
     reasoning_ids: list[int]
+    files_on: int | None = None
 
     @property
     def message_ids(self) -> list[int]:
@@ -214,7 +217,7 @@ class Poster:
         try:
             # The webhook first: a channel at Discord's cap or refusing us costs no generation.
             await self._webhooks.for_channel_of(channel)
-            posted = await self._stream(channel, answer, stream, replacing, quiet=not told)
+            posted = await self._stream(channel, answer, stream, preview, replacing, quiet=not told)
             answer.message_ids = posted.message_ids
         except TzurotError as err:
             log.info("bot.answer_failed", reason=err.reason, code=err.code.name)
@@ -283,15 +286,24 @@ class Poster:
         replaces deleted, its exchange gone from history with the delivery), then spoken if
         asked. Its personality (or its user's data) deleted meanwhile, it is not delivered:
         it says so instead, or (not `told`: a scheduled turn) it goes, as when that happens
-        while it streams."""
+        while it streams; what it showed beyond its text goes with it (answer_extras)."""
         try:
             await self._gateway.confirm_delivery(answer.job_id, answer.message_ids)
         except TzurotError as err:
             if answer_deleted(err, accepted=True):  # kept nowhere; the one it replaces stays
                 log.info("bot.answer_withdrawn", job_id=answer.job_id, reason=err.reason)
                 answer.error_reason, answer.error_code = err.reason, err.code.name
+                text_ids = stream.message_ids
+                extras = [i for i in answer.message_ids if i not in text_ids]
                 answer.message_ids = await self._failed(
                     stream, answer, err, told=told, accepted=True
+                )
+                files_on = posted.files_on if posted is not None else None
+                await take_away(
+                    self._webhooks,
+                    channel,
+                    extras,
+                    files_on=files_on if files_on in answer.message_ids else None,
                 )
                 return
             # The gateway stayed away past the client's retries: the answer is posted, and
@@ -382,6 +394,7 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
+        preview: PreviewNotes,
         replacing: Replacing | None = None,
         *,
         quiet: bool = False,
@@ -396,7 +409,7 @@ class Poster:
         retry = 0
         while True:
             try:
-                return await self._generate(channel, answer, stream, replacing)
+                return await self._generate(channel, answer, stream, preview, replacing)
             except _CutShort as cut:
                 retry += 1
                 if retry > retries:
@@ -419,10 +432,13 @@ class Poster:
         channel: discord.abc.Messageable,
         answer: Answer,
         stream: StreamedAnswer,
+        preview: PreviewNotes,
         replacing: Replacing | None,
     ) -> _Posted:
-        """One generation of the answer, streamed, then its reasoning when the gateway sent
-        it (the user asked to see it): the messages posted. A gateway that does not replace
+        """One generation of the answer, streamed, then its files and its reasoning when the
+        gateway sent them (the user asked to see it): the messages posted, each noted with the
+        answer's preview (a restarted bot keeps them with the answer handed over whole, or
+        deletes them with one withheld: tzurot.bot.unfinished). A gateway that does not replace
         the exchange a 🔄 replaces has it forgotten once accepted. Raises `_CutShort` when
         a restart in the mesh ended it and Discord refused nothing."""
         text = reasoning = ""
@@ -473,13 +489,14 @@ class Poster:
         if refused is not None:
             raise refused
         shown = await stream.finish(text)
-        ids = shown + await self._attach(channel, answer, shown, files)
+        files_on, more = await self._attach(channel, answer, shown, files, preview)
+        ids = shown + more
         if not ids:  # nothing shown: no reasoning under it
             return _Posted(ids, [])
         reasoning_ids = await post_reasoning(
-            self._webhooks, self._answers, channel, answer, reasoning
+            self._webhooks, self._answers, channel, answer, reasoning, preview=preview
         )
-        return _Posted(ids, reasoning_ids)
+        return _Posted(ids, reasoning_ids, files_on)
 
     @staticmethod
     async def _accepted(
@@ -498,15 +515,17 @@ class Poster:
         answer: Answer,
         message_ids: list[int],
         files: list[common.GeneratedFile],
-    ) -> list[int]:
+        preview: PreviewNotes,
+    ) -> tuple[int | None, list[int]]:
         """The answer's files (generated images) become attachments: as many as one message
         takes on its last message, the others in messages after it (every file drawn was
-        paid for); the ids of those messages."""
+        paid for, each noted with the preview); that last message (None: no file), and the
+        ids of the messages after it."""
         guild = getattr(channel, "guild", None)
         limit = getattr(guild, "filesize_limit", DEFAULT_FILESIZE_LIMIT)
         batches = upload_batches(files, filesize_limit=limit) if message_ids else []
         if not batches:
-            return []
+            return None, []
         await self._webhooks.attach(channel, message_ids[-1], discord_files(batches[0]))
         more: list[int] = []
         for batch in batches[1:]:
@@ -519,8 +538,9 @@ class Poster:
                 files=discord_files(batch),
             )
             self._answers.remember(sent.id, answer)  # part of the answer, for replies
+            preview.shown(answer.job_id, sent.id)  # a restarted bot keeps it, or deletes it
             more.append(sent.id)
-        return more
+        return message_ids[-1], more
 
     async def _working(
         self,

@@ -7,6 +7,7 @@ import math
 import discord
 import grpc
 
+from tzurot.bot.commands.words import plural
 from tzurot.bot.unfinished import failure_notice
 from tzurot.runtime.errors import ResourceExhausted, TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -33,7 +34,7 @@ def reason_text(err: TzurotError) -> str:  # noqa: PLR0911  # one early return p
     if isinstance(err, ResourceExhausted) or err.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         wait = getattr(err, "retry_after_seconds", None)
         if wait:
-            return f"Rate limited: try again in {max(1, math.ceil(wait))} seconds."
+            return f"Rate limited: try again in {plural(max(1, math.ceil(wait)), 'second')}."
         return "Rate limited: try again in a minute."
     if err.reason in RESTARTING:  # "the gateway is restarting; try again in a moment"
         return err.message[:1].upper() + err.message[1:] + "."

@@ -9,6 +9,13 @@ between (code blocks included). So every `|` of the reasoning is followed by a z
 (as discord.py's escape_mentions breaks a mention): no two of its pipes meet, nor does its
 last one meet the closing `||`. A message holds 2000 characters: a longer reasoning is cut,
 with a code block it cuts open closed, and says so.
+
+Its message is noted with the answer's preview (`post_reasoning`'s `preview`): a bot that dies
+before confirming the answer leaves it to its successor, which tells it from the answer's
+text by its layout (`shows_reasoning`): kept with an answer handed over whole, deleted with
+one withheld or cut off (tzurot.bot.unfinished). Nor is its text ever context: a reply to it
+addresses the answer's personality, but the reasoning stays out of the prompt
+(tzurot.bot.references).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import discord
 import structlog
 
 from tzurot.bot.answers import Answer, AnswerBook
+from tzurot.bot.previews import PreviewNotes
 from tzurot.bot.splitting import DISCORD_LIMIT
 from tzurot.bot.webhooks import WebhookPool
 
@@ -47,6 +55,15 @@ def reasoning_message(reasoning: str, limit: int = DISCORD_LIMIT) -> str:
     return f"{REASONING_HEADER}\n||{kept}||{CUT_MARK}"
 
 
+def shows_reasoning(content: str) -> bool:
+    """Whether a message's `content` is laid out as `reasoning_message` lays a reasoning out:
+    the header line, then one spoiler (and `CUT_MARK` after a cut one)."""
+    head = f"{REASONING_HEADER}\n||"
+    return content.startswith(head) and (
+        content.endswith("||") or content.endswith(f"||{CUT_MARK}")
+    )
+
+
 def _spoiler_safe(text: str) -> str:
     """`text` with nothing in it that could end (or open) a spoiler: a zero-width space after
     every `|`, and after a trailing backslash (it must not escape the closing pipe)."""
@@ -60,10 +77,12 @@ async def post_reasoning(
     channel: discord.abc.Messageable,
     answer: Answer,
     reasoning: str,
+    *,
+    preview: PreviewNotes | None = None,
 ) -> list[int]:
     """Posts the reasoning under the answer, as its personality; the id posted, none without
     reasoning. What Discord refuses, or Discord out of reach, is logged: the answer is
-    delivered already."""
+    delivered already. `preview`: the answer's preview notes, the message noted with them."""
     text = reasoning_message(reasoning)
     if not text:
         return []
@@ -83,4 +102,6 @@ async def post_reasoning(
         log.warning("bot.discord_unreachable", error=type(exc).__name__)
         return []
     answers.remember(sent.id, answer)  # part of the answer, for replies and reactions
+    if preview is not None:  # a restarted bot keeps it with the answer, or deletes it
+        preview.shown(answer.job_id, sent.id)
     return [sent.id]

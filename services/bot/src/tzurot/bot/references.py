@@ -3,6 +3,11 @@
 Walked breadth-first from the user's message: depth 1 is the message it replies to and the
 messages it links; each of those adds its own at depth 2, up to `max_depth`, at most
 `max_count` in all, each message once. A link to a channel the user cannot read is skipped.
+
+The reasoning message under an answer (tzurot.bot.reasoning: posted by a webhook, laid out as
+a spoiler under its header) is no context: a reply to it addresses the answer's personality
+as a reply to the answer does (tzurot.bot.addressees), but its text never reaches the prompt,
+nor are the links in it followed. The answer itself is the conversation's history.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import discord
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.bot.attachments import to_attachment
+from tzurot.bot.reasoning import shows_reasoning
 from tzurot.v1 import common_pb2 as common
 
 MESSAGE_LINK = re.compile(
@@ -47,6 +53,12 @@ def strip_reply_quote(content: str) -> str:
     if lines and lines[0].startswith(REPLY_QUOTE_PREFIX):
         lines = lines[1:]
     return "\n".join(lines)
+
+
+def is_reasoning(message: discord.Message) -> bool:
+    """Whether `message` is the reasoning shown under an answer: posted by a webhook (a
+    user's own message never is one) and laid out as the bot lays a reasoning out."""
+    return message.webhook_id is not None and shows_reasoning(message.content)
 
 
 def linked_ids(content: str) -> list[tuple[int, int]]:
@@ -86,6 +98,8 @@ async def collect_references(
             if target.id in seen or len(out) >= max_count:
                 continue
             seen.add(target.id)
+            if is_reasoning(target):  # its personality is addressed, its text kept out
+                continue
             out.append(as_reference(target, depth + 1))
             queue.append((target, depth + 1))
     return out

@@ -30,14 +30,27 @@ all the same (through the channel's webhook, which needs no name), into why in n
 personality's voice; nothing is posted anew, since nothing may speak as a deleted
 personality: the refusal is cut to the previews left (its voice shortened, the reason kept),
 and no webhook is made for it (none is needed to post nothing).
+
+The previews noted may end with what the answer showed beyond its text: the messages of its
+files that did not fit on its last message (no text, attachments only), then its reasoning's
+message (tzurot.bot.reasoning.shows_reasoning), in that order, after its text's. They are no
+piece of the text: an answer handed over whole (`content`) keeps them as they are, and they
+go back with the acknowledgement after its text's messages (they are part of the delivered
+answer: a 🔄 or a delete takes them too); one withheld, or cut off, has them deleted. A status
+line a preview shows (the dead bot's "picking the answer up again", or a skill's) is no part
+of what the answer becomes: every preview is edited, whatever it shows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import discord
 import structlog
 
 from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.reasoning import shows_reasoning
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.splitting import DISCORD_LIMIT, split_message
 from tzurot.bot.webhooks import UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, WebhookPool, delete_messages
@@ -108,11 +121,14 @@ async def finish_unfinished(
     its way out (a replica's catalog can still name it for seconds), and a preview deleted
     meanwhile leaves no half answer to explain. Nor is a webhook made for it: edits go
     through the channel's webhook found, and with none the previews are passed over (a
-    webhook made then could edit none of them), so WebhookLimitReached cannot arise."""
+    webhook made then could edit none of them), so WebhookLimitReached cannot arise. What
+    the answer showed beyond its text (its files' messages, its reasoning) is kept with an
+    answer, its ids last, and deleted otherwise."""
     personality = unfinished.personality
-    prefix, previews = await _previews_shown(
+    found = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
     )
+    prefix, previews = found.prefix, found.text
     if unfinished.reply_header.startswith(REPLY_QUOTE_PREFIX):
         # The header it was shown with, noted with the preview: kept even when the first
         # preview, which carried it, was deleted before it was read here.
@@ -157,6 +173,8 @@ async def finish_unfinished(
                 raise
 
     refused = withheld(unfinished)
+    if not unfinished.content:  # nothing of it is kept: nor its files, nor its reasoning
+        await _drop_beyond_text(webhooks, channel, found, delete)
     text = unfinished.content or failure_notice(
         personality, unfinished.failed_reason, unfinished.failed_message
     )
@@ -189,7 +207,7 @@ async def finish_unfinished(
         answered=bool(unfinished.content),
         messages=len(ids),
     )
-    return ids
+    return [*ids, *found.beyond] if unfinished.content else ids
 
 
 class _PassedOver(Exception):
@@ -201,22 +219,71 @@ class _PassedOver(Exception):
         self.message_id = message_id
 
 
+@dataclass(frozen=True)
+class _Previews:
+    """The previews still there and ours to edit, as read: the reply header the first of its
+    text's carries (empty if none); those of its text, in order; those of what it showed
+    beyond its text (`_text_previews`); and those of its text that carry files."""
+
+    prefix: str
+    text: list[int]
+    beyond: list[int]
+    with_files: list[int]
+
+
 async def _previews_shown(
     webhooks: WebhookPool, channel: discord.abc.Messageable, message_ids: list[int]
-) -> tuple[str, list[int]]:
-    """The reply header the first preview still there carries (empty if none), and the
-    previews still there and ours to edit, in order (one deleted meanwhile, a moderator's, is
-    passed over, and so is one no webhook of ours can edit)."""
-    prefix = ""
-    kept: list[int] = []
+) -> _Previews:
+    """The previews still there and ours to edit, in order (one deleted meanwhile, a
+    moderator's, is passed over, and so is one no webhook of ours can edit)."""
+    read: list[discord.Message] = []
     for message_id in message_ids:
         shown = await _read_preview(webhooks, channel, message_id)
-        if shown is None:
-            continue
-        if not kept and shown.content.startswith(REPLY_QUOTE_PREFIX):
-            prefix = shown.content.split("\n", 1)[0] + "\n"
-        kept.append(message_id)
-    return prefix, kept
+        if shown is not None:
+            read.append(shown)
+    text = _text_previews(read)
+    first = read[0].content if text else ""
+    return _Previews(
+        prefix=first.split("\n", 1)[0] + "\n" if first.startswith(REPLY_QUOTE_PREFIX) else "",
+        text=[m.id for m in read[:text]],
+        beyond=[m.id for m in read[text:]],
+        with_files=[m.id for m in read[:text] if m.attachments],
+    )
+
+
+async def _drop_beyond_text(
+    webhooks: WebhookPool,
+    channel: discord.abc.Messageable,
+    previews: _Previews,
+    delete: Callable[[int], Awaitable[None]],
+) -> None:
+    """An answer not handed over whole (withheld, or cut off) keeps nothing it showed beyond
+    its text: its files' messages and its reasoning are deleted (`delete`), and the files
+    attached to a message of its text are taken off it (only through the channel's webhook
+    found: never one made now)."""
+    for message_id in previews.beyond:
+        await delete(message_id)
+    if not previews.with_files or await webhooks.find(channel) is None:
+        return
+    for message_id in previews.with_files:
+        try:
+            await webhooks.attach(channel, message_id, [])  # no attachments left
+        except discord.NotFound as exc:
+            if not _passed_over(exc, message_id):  # gone meanwhile: nothing left to take
+                raise
+
+
+def _text_previews(read: list[discord.Message]) -> int:
+    """How many of the previews `read` show the answer's text: all but those at their end
+    that show what the answer showed beyond it, posted after its text in this order: the
+    messages of its files (attachments, no text: a piece of text is never empty), then its
+    reasoning's message."""
+    end = len(read)
+    if end and shows_reasoning(read[end - 1].content):
+        end -= 1
+    while end and not read[end - 1].content.strip() and read[end - 1].attachments:
+        end -= 1
+    return end
 
 
 async def _read_preview(
