@@ -84,10 +84,8 @@ async def test_a_name_extending_anothers_name_or_alias_is_refused(
     for name in ("Sage Please", "Sage's", "SAGE, the second", "Sage 2.0"):
         error = await refused(admin.create_personality(alice, draft(name)), "NAME_EXTENDS_A_NAME")
         assert "@sage is the name of Sage" in error.message, error.message
-    await refused(
-        admin.import_card(alice, json.dumps(card_v3("Sage Please")).encode()),
-        "NAME_EXTENDS_A_NAME",
-    )
+    public_card = card_v3("Sage Please", extensions={"tzurot": {"public": True}})
+    await refused(admin.import_card(alice, json.dumps(public_card).encode()), "NAME_EXTENDS_A_NAME")
     backup = read_backup(
         write_backup(
             tmp_path / "x", config=shape_config(name="Sage Please", username="sp", aliases=[])

@@ -210,7 +210,7 @@ async def test_aliases_from_before_the_rules_are_kept(
     admin: Admin, store: GatewayStore, engine: AsyncEngine, people: tuple[Principal, Principal]
 ) -> None:
     """An alias the personality already has is kept when its aliases are written again (an
-    update, a card imported again), as a name it had is (`_new_names`)."""
+    update, a card imported again), as a name it had is (`name_rules.new_names`)."""
     alice, _bob = people
     evil = await admin.create_personality(alice, draft("Evil"))
     async with engine.begin() as conn:

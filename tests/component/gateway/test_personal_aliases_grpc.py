@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 from . import test_admin_grpc as a
@@ -71,3 +72,28 @@ async def test_aliases_reach_only_what_their_user_may_see(connect: g.Connect) ->
         bot.RemovePersonalAlias(gw.RemovePersonalAliasRequest(actor=BOB, alias="lil")),
         grpc.StatusCode.NOT_FOUND,
     )
+
+
+async def test_a_personalitys_name_by_its_key_beats_a_users_own_alias(connect: g.Connect) -> None:
+    """The public "✨Luna Moon✨" is named "luna moon" (its mention key), as "@luna moon"
+    mentions it: Alice's own alias "luna moon" for Lilith, made before that personality was,
+    does not take the name from it (a new alias could not: it is refused)."""
+    bot, cli = connect("bot"), connect("cli")
+    await g.import_seed(cli, "lilith")
+    await bot.AddPersonalAlias(
+        gw.AddPersonalAliasRequest(actor=ALICE, personality="lilith", alias="luna moon")
+    )
+    before = await bot.GetPersonality(
+        gw.GetPersonalityRequest(actor=ALICE, personality="luna moon")
+    )
+    assert before.personality.slug == "lilith"
+    luna = await bot.CreatePersonality(
+        gw.CreatePersonalityRequest(
+            actor=BOB,
+            personality=common.Personality(
+                display_name="✨Luna Moon✨", system_prompt="You glow.", public=True
+            ),
+        )
+    )
+    shown = await bot.GetPersonality(gw.GetPersonalityRequest(actor=ALICE, personality="luna moon"))
+    assert shown.personality.id == luna.personality.id

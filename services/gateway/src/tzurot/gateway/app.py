@@ -187,6 +187,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers
+        admin.count_operator_as_one_owner(store)
         servicer = GatewayGroupServicer(gateway, wallet, admin, features)
         running = await create_server(
             service="gateway",

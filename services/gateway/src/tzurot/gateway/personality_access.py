@@ -9,7 +9,7 @@ from dataclasses import replace
 from tzurot.gateway.domain import Actor, CharacterFields, Personality, User
 from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
-from tzurot.gateway.personalities import normalize_alias
+from tzurot.gateway.personalities import mention_key, normalize_alias
 from tzurot.runtime.errors import NotFound, quoted
 
 
@@ -74,9 +74,14 @@ class PersonalityAccess(GatewayState):
 
 
 def names_itself(personality: Personality, name: str) -> bool:
-    """`name` is the personality's slug or display name (no user's alias can mean another)."""
+    """`name` is the personality's slug or display name, as written or by its mention key
+    ("luna" names "✨Luna✨", as `find_personality` finds it): no user's alias can mean
+    another."""
     key = normalize_alias(name)
-    return key in (personality.slug, normalize_alias(personality.display_name))
+    display = personality.display_name
+    return key in (personality.slug, normalize_alias(display)) or (
+        key != "" and key == mention_key(display)
+    )
 
 
 def may_use(personality: Personality, user: User | None) -> bool:

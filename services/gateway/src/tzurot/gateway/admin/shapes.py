@@ -41,6 +41,7 @@ from tzurot.gateway.shapes.history import HistoryExchange, exchanges
 from tzurot.gateway.shapes.mapping import plan_personality
 from tzurot.gateway.shapes.summaries import summary_parts
 from tzurot.gateway.store.lorebooks import save_avatar
+from tzurot.gateway.store.personalities import PersonalityReads
 from tzurot.gateway.voice import imported_voice
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
@@ -338,6 +339,15 @@ class ShapesAdmin(AvatarAdmin):
         if when is not None:
             request.occurred_at.FromDatetime(when)
         return request
+
+    def count_operator_as_one_owner(self, reads: PersonalityReads) -> None:
+        """The name rules treat the operator's personalities as one owner's: the ownerless
+        ones (seed files, cards the operator imports) and those of the user imports go to by
+        default (`_owner_platform_id("")`), in `reads` (the gateway's lookups) and in the
+        admin's own store."""
+        operator = self._owner_platform_id("")
+        reads.operator_platform_id = operator
+        self._db.operator_platform_id = operator
 
     def _owner_platform_id(self, owner: str) -> str:
         """The platform id of the user an import is owned by ("": the operator)."""

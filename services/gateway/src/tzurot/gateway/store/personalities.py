@@ -1,8 +1,9 @@
-"""Personalities and aliases: lookups (cached in the catalog), imports, admin writes."""
+"""Personalities and aliases: lookups (cached in the catalog), imports, admin writes. What
+refuses a name or an alias is in name_rules.py."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,38 +14,61 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personality
-from tzurot.gateway.personalities import (
-    PersonalitySeed,
-    edges_problem,
-    mention_key,
-    normalize_alias,
-    word_prefixes,
-)
+from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.in_flight import drop_personality_answers
+from tzurot.gateway.store.name_rules import (
+    HolderNamed,
+    aliases_of,
+    display_name_like,
+    everyone_named,
+    new_names,
+    personalities_by_id,
+    refuse_alias,
+    refuse_names,
+)
 from tzurot.gateway.store.previews import keep_withheld
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
-from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, quoted
+from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
 
 
-def _named(key: str) -> sa.Select[Any]:
-    """The live personality `key` (normalized) names best: slug, display name, then alias (the
-    oldest first among equals)."""
-    p = t.personalities.c
-    alias_match = sa.exists().where(
-        t.personality_aliases.c.personality_id == p.id, t.personality_aliases.c.alias == key
-    )
-    rank = sa.case((p.slug == key, 0), (sa.func.lower(p.display_name) == key, 1), else_=2)
-    return (
-        sa.select(*PERSONALITY_COLUMNS)
-        .where(
-            sa.or_(p.slug == key, sa.func.lower(p.display_name) == key, alias_match),
-            LIVE_PERSONALITY,
+async def _named(
+    conn: AsyncConnection, key: str, *where: sa.ColumnElement[bool]
+) -> Personality | None:
+    """The live personality `key` (normalized) names best: slug, display name as written
+    (normalized), display name by its `mention_key` ("luna" for "✨Luna✨"), then global
+    alias, as `find_mentions` ranks them; the oldest first among equals. The display names
+    are compared here, in Python (name_rules.py says why)."""
+    p, a = t.personalities.c, t.personality_aliases.c
+    by_alias = sa.exists().where(a.personality_id == p.id, a.alias == key)
+    rows = (
+        await conn.execute(
+            sa.select(p.id, p.slug, p.display_name, by_alias.label("by_alias"))
+            .where(sa.or_(p.slug == key, display_name_like([key]), by_alias), LIVE_PERSONALITY)
+            .where(*where)
+            .order_by(p.created_at, p.id)
         )
-        .order_by(rank, p.created_at)
-        .limit(1)
-    )
+    ).all()
+    ranked = [
+        (rank, index, str(row.id))
+        for index, row in enumerate(rows)
+        if (rank := _rank(key, row.slug, row.display_name, row.by_alias)) is not None
+    ]
+    if not ranked:
+        return None
+    _, _, best = min(ranked)
+    return (await personalities_by_id(conn, [best])).get(best)
+
+
+def _rank(key: str, slug: str, display_name: str, by_alias: bool) -> int | None:
+    if slug == key:
+        return 0
+    if normalize_alias(display_name) == key:
+        return 1
+    if mention_key(display_name) == key:
+        return 2
+    return 3 if by_alias else None
 
 
 def delete_references(which: sa.ColumnElement[bool]) -> list[sa.Delete]:
@@ -89,348 +113,20 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
         )
 
 
-HolderNamed = Callable[[Personality], str]
-"""How an error names a personality to the caller: its display name, or exactly `HIDDEN` for
-one they may not see (admin/base.py `named_for`). The checks below also read it as whether
-the caller may see it: a name of a personality they may not see is never the reason for a
-refusal (that would tell them it exists), an alias is (aliases are one global namespace, so
-adding the alias itself would tell them anyway), worded `HIDDEN`."""
-
-HIDDEN = "another personality"
-
-
-def _everyone_named(holder: Personality) -> str:
-    """The default: the operator's view (seed files, tests), every personality named."""
-    return holder.display_name
-
-
-def _shown(named: HolderNamed, holder: Personality) -> bool:
-    return named(holder) != HIDDEN
-
-
-async def _names_among(
-    conn: AsyncConnection, keys: Sequence[str], personality_id: str | None
-) -> list[tuple[Personality, str]]:
-    """The live personalities (but `personality_id`) whose slug or display name's
-    `mention_key` is one of `keys`, each with that key, the oldest first. The keys are
-    computed here, as `find_mentions` computes them: the display names are read by a
-    substring of their first word (`mention_key` only trims and lower-cases)."""
-    if not keys:
-        return []
-    p = t.personalities.c
-    lowered = sa.func.lower(p.display_name)
-    firsts = {key.split(" ")[0] for key in keys}
-    rows = (
-        await conn.execute(
-            sa.select(p.id, p.slug, p.display_name)  # the few matching read whole below
-            .where(
-                sa.or_(p.slug.in_(keys), *(lowered.contains(w, autoescape=True) for w in firsts)),
-                LIVE_PERSONALITY,
-                *([] if personality_id is None else [p.id != personality_id]),
-            )
-            .order_by(p.created_at, p.id)
-        )
-    ).all()
-    matched: list[tuple[str, str]] = []
-    for row in rows:
-        key = next((k for k in (row.slug, mention_key(row.display_name)) if k in keys), None)
-        if key is not None:
-            matched.append((str(row.id), key))
-    whole = await _personalities(conn, [found_id for found_id, _ in matched])
-    return [(whole[found_id], key) for found_id, key in matched]
-
-
-async def _personalities(conn: AsyncConnection, ids: Iterable[Any]) -> dict[str, Personality]:
-    rows = (
-        await conn.execute(
-            sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id.in_(list(set(ids))))
-        )
-    ).all()
-    found = [personality_from_row(row._mapping) for row in rows]
-    return {p.id: p for p in found}
-
-
-def _refuse_edges(field: str, name: str) -> None:
-    problem = edges_problem(name)
-    if problem is not None:
-        raise InvalidArgument(
-            field,
-            f"{quoted(name.strip())} cannot be an alias: {problem}",
-            reason="NAME_NOT_A_WORD",
-        )
-
-
-def _keys_of(names: Iterable[str]) -> list[str]:
-    """The `mention_key`s of names new to a personality; INVALID_ARGUMENT
-    `NAME_NOT_MENTIONABLE` for a name without one (no letter or digit: '🌙', '!!!')."""
-    keys: set[str] = set()
-    for name in names:
-        key = mention_key(name)
-        if not key:
-            raise InvalidArgument(
-                "name",
-                f"{quoted(name.strip())} cannot be a name: it has no letter or digit, so "
-                "nothing to @mention it by; give it a name with at least one",
-                reason="NAME_NOT_MENTIONABLE",
-            )
-        keys.add(key)
-    return sorted(keys)
-
-
-_BEGUN_ALIASES_READ = 20
-"""How many of the aliases that begin with a new name's key (and a non-ASCII-word character)
-are read to find one it begins as a word (`_refuse_alias_as_name`): the alias lock is held."""
-
-
-async def _refuse_alias_as_name(
-    conn: AsyncConnection,
-    names: Iterable[str],
-    personality_id: str | None,
-    named: HolderNamed,
-) -> None:
-    """What refuses `names` (a personality's slug or display name, new to it), each by its
-    `mention_key` (how @mentions read it: "Dr. Who?" as "dr. who"):
-
-    - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`: one without a key (no letter or digit);
-    - ALREADY_EXISTS `NAME_IS_AN_ALIAS`: one that is a global alias of another live
-      personality (`@name` would mean either one, and a newcomer would take the alias over);
-    - ALREADY_EXISTS `NAME_BEGINS_AN_ALIAS`: one another's global alias begins with, then
-      more words or punctuation (a new "The" against "the oracle": `find_mentions` puts
-      names first, so "@the oracle" would go to the newcomer). The alias is quoted only when
-      its personality is shown (`named`): the caller typed the name, not the alias's rest.
-
-    Run under the alias lock (which every alias write takes), so an alias added meanwhile is
-    seen. The alias's personality is worded by `named`."""
-    keys = _keys_of(names)
-    if not keys:
-        return
-    a = t.personality_aliases.c
-    others: list[sa.ColumnElement[bool]] = [LIVE_PERSONALITY]
-    if personality_id is not None:
-        others.append(a.personality_id != personality_id)
-    stmt = (
-        sa.select(a.alias, a.display, a.personality_id)
-        .join(t.personalities, t.personalities.c.id == a.personality_id)
-        .where(a.alias.in_(keys), *others)
-        .order_by(a.alias)
-        .limit(1)
-    )
-    row = (await conn.execute(stmt)).one_or_none()
-    if row is not None:
-        holder = (await _personalities(conn, [row.personality_id]))[str(row.personality_id)]
-        raise AlreadyExists(
-            f"@{row.display} is already an alias of {named(holder)}, so a personality cannot "
-            f"take {quoted(row.alias)} as its name (@{row.display} would mean either one); "
-            "choose another name",
-            reason="NAME_IS_AN_ALIAS",
-        )
-    # The alias goes on after the key with a character that ends a word: not an ASCII letter,
-    # digit, '_' or '-' (a non-ASCII letter is left to `word_prefixes`).
-    starting = sa.or_(
-        *(
-            sa.and_(
-                a.alias.startswith(key, autoescape=True),
-                sa.not_(sa.func.substr(a.alias, len(key) + 1, 1).op("~")("^[a-z0-9_-]$")),
-            )
-            for key in keys
-        )
-    )
-    rows = (
-        await conn.execute(
-            sa.select(a.alias, a.display, a.personality_id)
-            .join(t.personalities, t.personalities.c.id == a.personality_id)
-            .where(starting, *others)
-            .order_by(a.alias)
-            .limit(_BEGUN_ALIASES_READ)
-        )
-    ).all()
-    for row in rows:
-        begun = next((key for key in keys if key in word_prefixes(row.alias)), None)
-        if begun is None:
-            continue
-        holder = (await _personalities(conn, [row.personality_id]))[str(row.personality_id)]
-        if not _shown(named, holder):
-            raise AlreadyExists(
-                f"a global alias of {HIDDEN} begins with @{begun}, so a personality cannot "
-                f"take {quoted(begun)} as its name: @mentions of that alias would go to it "
-                "instead; choose another name",
-                reason="NAME_BEGINS_AN_ALIAS",
-            )
-        raise AlreadyExists(
-            f"@{row.display} is an alias of {named(holder)}, so a personality cannot take "
-            f"{quoted(begun)} as its name: @mentions such as '@{row.display} …' would go to "
-            "it instead; choose another name",
-            reason="NAME_BEGINS_AN_ALIAS",
-        )
-
-
-async def _refuse_extending(
-    conn: AsyncConnection,
-    names: Iterable[str],
-    personality_id: str | None,
-    owner_user_id: str | None,
-    named: HolderNamed,
-) -> None:
-    """ALREADY_EXISTS `NAME_EXTENDS_A_NAME` for one of `names` (a personality's names, by
-    their `mention_key`) that is another live personality's name or global alias followed by
-    more words or punctuation ("Sage Please", "Sage's" against Sage): among names the longest
-    wins in `find_mentions`, so it would take "@Sage please help" from Sage (review s5 H1).
-
-    Personalities of one owner (`owner_user_id`; None: the operator's) may extend each
-    other's names ("The" and "The Oracle"). A name of a personality the caller may not see
-    (`named`) refuses nothing, as in `_refuse_alias`; an alias does, worded `HIDDEN`. Run
-    under the alias lock for a new name and when a personality is made public."""
-    keys = {key for key in map(mention_key, names) if key}
-    prefixes = sorted({prefix for key in keys for prefix in word_prefixes(key)})
-    if not prefixes:
-        return
-    for holder, begun in await _names_among(conn, prefixes, personality_id):
-        if holder.owner_user_id == owner_user_id or not _shown(named, holder):
-            continue
-        raise AlreadyExists(
-            f"@{begun} is the name of {named(holder)}, so a personality cannot take a name "
-            f"that begins with it and goes on (@mentions such as '@{begun} …' would go to it "
-            "instead); choose another name",
-            reason="NAME_EXTENDS_A_NAME",
-        )
-    a = t.personality_aliases.c
-    rows = (
-        await conn.execute(
-            sa.select(a.alias, a.personality_id)
-            .join(t.personalities, t.personalities.c.id == a.personality_id)
-            .where(
-                a.alias.in_(prefixes),
-                LIVE_PERSONALITY,
-                *([] if personality_id is None else [a.personality_id != personality_id]),
-            )
-            .order_by(a.alias)
-        )
-    ).all()
-    holders = await _personalities(conn, [row.personality_id for row in rows])
-    for row in rows:
-        holder = holders[str(row.personality_id)]
-        if holder.owner_user_id == owner_user_id:
-            continue
-        raise AlreadyExists(
-            f"@{row.alias} is an alias of {named(holder)}, so a personality cannot take a name "
-            f"that begins with it and goes on (@mentions such as '@{row.alias} …' would go to "
-            "it instead); choose another name",
-            reason="NAME_EXTENDS_A_NAME",
-        )
-
-
-async def _refuse_alias(
-    conn: AsyncConnection,
-    personality_id: str | None,
-    alias: str,
-    named: HolderNamed,
-    *,
-    field: str,
-    held: frozenset[str] = frozenset(),
-) -> bool:
-    """Whether `alias` may become a global alias of the personality (False: it has it
-    already), or what refuses it, in this order:
-
-    - INVALID_ARGUMENT `NAME_NOT_A_WORD`: not beginning and ending with a letter or digit;
-    - ALREADY_EXISTS `ALIAS_TAKEN`: another personality's alias;
-    - ALREADY_EXISTS `ALIAS_IS_A_NAME`: another personality's own name (slug or display
-      name): `@name` would reach either one;
-    - ALREADY_EXISTS `ALIAS_EXTENDS_A_NAME`: another personality's name or alias followed by
-      more words or punctuation ("sage please", "sage's" against Sage): it would take
-      "@Sage please …" from Sage wherever the longest match wins.
-
-    A name of a personality the caller may not see (`named`) refuses nothing (`find_mentions`
-    puts that personality's names before any global alias for whoever sees it); an alias
-    does, worded `HIDDEN`. `held` are the aliases the personality had before this write
-    (normalized): kept whatever the rules say now, as names are (`_new_names`). Run under the
-    alias lock, in the write's transaction."""
-    key = normalize_alias(alias)
-    display = alias.strip().lstrip("@").strip()
-    p, a = t.personalities.c, t.personality_aliases.c
-    owner = await conn.scalar(sa.select(a.personality_id).where(a.alias == key))
-    if owner is not None and str(owner) == personality_id:
-        return False
-    if key in held:
-        return True
-    _refuse_edges(field, display)
-    if owner is not None:
-        holder = (await _personalities(conn, [owner]))[str(owner)]
-        shown = _shown(named, holder)
-        raise AlreadyExists(
-            f"alias {quoted(key)} already belongs to "
-            + (f"personality {quoted(holder.slug)}" if shown else HIDDEN),
-            reason="ALIAS_TAKEN",
-            metadata={"personality": holder.slug} if shown else None,
-        )
-    prefixes = word_prefixes(key)
-    candidates = [key, *prefixes]
-    names = await _names_among(conn, candidates, personality_id)
-    aliases = (
-        (
-            await conn.execute(
-                sa.select(a.alias, a.display, a.personality_id)
-                .join(t.personalities, p.id == a.personality_id)
-                .where(
-                    a.alias.in_(prefixes),
-                    LIVE_PERSONALITY,
-                    *([] if personality_id is None else [a.personality_id != personality_id]),
-                )
-                .order_by(a.alias)
-            )
-        ).all()
-        if prefixes
-        else []
-    )
-    holders = await _personalities(conn, [row.personality_id for row in aliases])
-    for holder, begun in names:
-        if not _shown(named, holder):
-            continue
-        if key in (holder.slug, mention_key(holder.display_name)):
-            raise AlreadyExists(
-                f"@{display} is the name of {named(holder)}; an alias cannot take a "
-                "personality's own name",
-                reason="ALIAS_IS_A_NAME",
-            )
-        raise AlreadyExists(
-            f"@{display} begins with @{begun}, the name of {named(holder)}: it would take "
-            f"@mentions such as '@{display} …' meant for {named(holder)}; an alias cannot be "
-            "another personality's name followed by more words or punctuation",
-            reason="ALIAS_EXTENDS_A_NAME",
-        )
-    for row in aliases:
-        holder = holders[str(row.personality_id)]
-        raise AlreadyExists(
-            f"@{display} begins with @{row.display}, an alias of {named(holder)}: it would "
-            f"take @mentions such as '@{display} …' meant for {named(holder)}; an alias "
-            "cannot be another personality's alias followed by more words or punctuation",
-            reason="ALIAS_EXTENDS_A_NAME",
-        )
-    return True
-
-
-async def _aliases_of(conn: AsyncConnection, personality_id: str) -> frozenset[str]:
-    a = t.personality_aliases.c
-    stmt = sa.select(a.alias).where(a.personality_id == personality_id)
-    return frozenset((await conn.execute(stmt)).scalars())
-
-
-def _new_names(existing: Personality | None, *names: str) -> list[str]:
-    """Those of `names` the personality (None: a new one) does not go by already: a name it
-    had before the rule (tied with another's alias) is kept, not refused at each update."""
-    had = set() if existing is None else {existing.slug, existing.display_name}
-    kept = {mention_key(name) for name in had}
-    return [name for name in names if mention_key(name) not in kept]
-
-
 class PersonalityReads(SqlBase):
     # Personalities (by name and id) and LLM configs (by id). Every write to them in this
     # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
     catalog: TtlCache[Personality | LlmConfig]
+    # The platform id of the user the operator's shapes.inc imports belong to (their default
+    # owner, `ShapesAdmin._owner_platform_id("")`): with the ownerless personalities (seed
+    # files), one owner for the name rules (name_rules.Owners). Set by the wiring; "": none.
+    operator_platform_id: str = ""
 
     async def find_personality(
         self, name: str, *, visible_to: str | None = None
     ) -> Personality | None:
-        """By slug, display name or alias, case-insensitively, in that order of preference.
+        """By slug, display name (as written, then by its `mention_key`: "luna" finds
+        "✨Luna✨") or alias, case-insensitively, in that order of preference.
 
         `visible_to`: rank only among the public personalities and that user's own ("" for
         public ones only), so someone else's private personality never hides one the user
@@ -444,10 +140,9 @@ class PersonalityReads(SqlBase):
             return cached
         generation = self.catalog.generation
         async with self._autocommit.connect() as conn:
-            row = (await conn.execute(_named(key))).one_or_none()
-        if row is None:
+            personality = await _named(conn, key)
+        if personality is None:
             return None
-        personality = personality_from_row(row._mapping)
         self.catalog.put(("name", key), personality, generation)
         self.catalog.put(("personality", personality.id), personality, generation)
         return personality
@@ -456,23 +151,21 @@ class PersonalityReads(SqlBase):
         p = t.personalities.c
         visible = p.public if not user_id else sa.or_(p.public, p.owner_user_id == user_id)
         async with self._autocommit.connect() as conn:
-            row = (await conn.execute(_named(key).where(visible))).one_or_none()
-        return None if row is None else personality_from_row(row._mapping)
+            return await _named(conn, key, visible)
 
     async def refuse_alias_as_name(
         self,
         slug: str,
         name: str,
         *,
-        named: HolderNamed = _everyone_named,
+        named: HolderNamed = everyone_named,
         aliases: Sequence[str] = (),
         public: bool = True,
         owner_platform_id: str = "",
     ) -> None:
         """What `import_personality` of `slug` named `name` with `aliases` (`public`, a new
         one owned by the user of `owner_platform_id`, "": the operator) would refuse in its
-        names and aliases (`_refuse_alias_as_name`, `_refuse_extending`, `_refuse_alias`),
-        checked now (a dry run's)."""
+        names and aliases (`refuse_names`, `refuse_alias`), checked now (a dry run's)."""
         async with self._autocommit.connect() as conn:
             found = (
                 await conn.execute(
@@ -480,26 +173,28 @@ class PersonalityReads(SqlBase):
                 )
             ).one_or_none()
             existing = None if found is None else personality_from_row(found._mapping)
-            fresh = _new_names(existing, slug, name)
-            await _refuse_alias_as_name(
-                conn, fresh, None if existing is None else existing.id, named
-            )
-            if existing is not None and public and not existing.public:
-                fresh = [slug, name]
             owner: str | None = None
             if existing is not None:
                 owner = existing.owner_user_id
-            elif owner_platform_id:
+            elif owner_platform_id and owner_platform_id != self.operator_platform_id:
                 found_owner = await conn.scalar(
                     sa.select(t.users.c.id).where(t.users.c.platform_user_id == owner_platform_id)
                 )
                 owner = "" if found_owner is None else str(found_owner)  # "": owns nothing
-            await _refuse_extending(
-                conn, fresh, None if existing is None else existing.id, owner, named
+            made_public = existing is not None and public and not existing.public
+            await refuse_names(
+                conn,
+                [slug, name] if made_public else new_names(existing, slug, name),
+                None if existing is None else existing.id,
+                owner_user_id=owner,
+                public=public,
+                named=named,
+                made_public=made_public,
+                operator_platform_id=self.operator_platform_id,
             )
-            held = frozenset() if existing is None else await _aliases_of(conn, existing.id)
+            held = frozenset() if existing is None else await aliases_of(conn, existing.id)
             for alias in aliases:
-                await _refuse_alias(
+                await refuse_alias(
                     conn,
                     None if existing is None else existing.id,
                     alias,
@@ -543,7 +238,7 @@ class PersonalityReads(SqlBase):
         extra_values: Mapping[str, Any] | None = None,
         then: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
         may_replace: Callable[[Personality], None] | None = None,
-        named: HolderNamed = _everyone_named,
+        named: HolderNamed = everyone_named,
     ) -> tuple[Personality, bool]:
         """Creates or updates a personality (by slug) with its aliases and default config.
 
@@ -554,9 +249,9 @@ class PersonalityReads(SqlBase):
         name that another personality's global alias already is, and that the personality at
         the slug does not have yet, is refused (`NAME_IS_AN_ALIAS`, the holder worded by
         `named`): `@name` would otherwise move from the alias's personality to this one.
-        Names and aliases are refused as `_refuse_alias_as_name`, `_refuse_extending` and
-        `_refuse_alias` say (those the personality had already are kept; all of its names
-        are checked by `_refuse_extending` when the import makes it public).
+        Names and aliases are refused as `refuse_names` and `refuse_alias` say (those the
+        personality had already are kept; all of its names are checked again when the
+        import makes it public).
         """
         slug = seed.effective_slug
         async with self._engine.begin() as conn:
@@ -575,18 +270,17 @@ class PersonalityReads(SqlBase):
             existing = None if found is None else personality_from_row(found._mapping)
             if may_replace is not None and existing is not None:
                 may_replace(existing)
-            fresh = _new_names(existing, slug, seed.name)
-            await _refuse_alias_as_name(
-                conn, fresh, None if existing is None else existing.id, named
-            )
-            if existing is not None and seed.public and not existing.public:
-                fresh = [slug, seed.name]  # made public: its names reach everyone now
-            await _refuse_extending(
+            made_public = existing is not None and seed.public and not existing.public
+            await refuse_names(
                 conn,
-                fresh,
+                # made public: its names reach everyone now
+                [slug, seed.name] if made_public else new_names(existing, slug, seed.name),
                 None if existing is None else existing.id,
-                owner_user_id if existing is None else existing.owner_user_id,
-                named,
+                owner_user_id=owner_user_id if existing is None else existing.owner_user_id,
+                public=seed.public,
+                named=named,
+                made_public=made_public,
+                operator_platform_id=self.operator_platform_id,
             )
             config_id = await self._upsert_default_config(conn, slug, seed)
             values: dict[str, Any] = {
@@ -659,12 +353,12 @@ class PersonalityReads(SqlBase):
         aliases: Sequence[str],
         named: HolderNamed,
     ) -> None:
-        """The personality's global aliases become `aliases`, each checked by `_refuse_alias`
+        """The personality's global aliases become `aliases`, each checked by `refuse_alias`
         (those it had already kept as they are)."""
         wanted = {normalize_alias(a): a.strip().lstrip("@").strip() for a in aliases}
-        held = await _aliases_of(conn, personality_id)
+        held = await aliases_of(conn, personality_id)
         for alias in wanted.values():
-            await _refuse_alias(conn, personality_id, alias, named, field="aliases", held=held)
+            await refuse_alias(conn, personality_id, alias, named, field="aliases", held=held)
         await conn.execute(
             sa.delete(t.personality_aliases).where(
                 t.personality_aliases.c.personality_id == personality_id
@@ -689,16 +383,18 @@ class PersonalityReads(SqlBase):
 
 
 class PersonalityWrites(AdminSqlBase):
+    operator_platform_id: str = ""  # as PersonalityReads'
+
     async def create_personality(
         self,
         values: Mapping[str, Any],
         aliases: Sequence[str],
         *,
-        named: HolderNamed = _everyone_named,
+        named: HolderNamed = everyone_named,
     ) -> str:
         """A new personality (its slug taken: `PERSONALITY_EXISTS`; its names and aliases
-        refused as `_refuse_alias_as_name`, `_refuse_extending` and `_refuse_alias` say, the
-        other personality worded by `named`)."""
+        refused as `refuse_names` and `refuse_alias` say, the other personality worded by
+        `named`)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             exists = await conn.scalar(
@@ -709,9 +405,15 @@ class PersonalityWrites(AdminSqlBase):
                     f"a personality with slug {quoted(values['slug'])} already exists",
                     reason="PERSONALITY_EXISTS",
                 )
-            names = (values["slug"], values["display_name"])
-            await _refuse_alias_as_name(conn, names, None, named)
-            await _refuse_extending(conn, names, None, values.get("owner_user_id"), named)
+            await refuse_names(
+                conn,
+                [values["slug"], values["display_name"]],
+                None,
+                owner_user_id=values.get("owner_user_id"),
+                public=bool(values.get("public", True)),
+                named=named,
+                operator_platform_id=self.operator_platform_id,
+            )
             personality_id = str(
                 await conn.scalar(
                     sa.insert(t.personalities).values(**values).returning(t.personalities.c.id)
@@ -727,12 +429,12 @@ class PersonalityWrites(AdminSqlBase):
         values: Mapping[str, Any],
         aliases: Sequence[str] | None,
         *,
-        named: HolderNamed = _everyone_named,
+        named: HolderNamed = everyone_named,
     ) -> None:
         """A new display name (one this personality did not have already) and the `aliases`
-        (those it had are kept) are refused as `_refuse_alias_as_name`, `_refuse_extending`
-        and `_refuse_alias` say, the other personality worded by `named`; `public` turned on
-        checks all of its names by `_refuse_extending` (they reach everyone from then on)."""
+        (those it had are kept) are refused as `refuse_names` and `refuse_alias` say, the
+        other personality worded by `named`; `public` turned on checks all of its names by
+        every rule of `refuse_names` (they reach everyone from then on)."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             found = (
@@ -741,15 +443,28 @@ class PersonalityWrites(AdminSqlBase):
                 )
             ).one_or_none()
             current = None if found is None else personality_from_row(found._mapping)
-            fresh: list[str] = []
-            if "display_name" in values:
-                fresh = _new_names(current, values["display_name"])
-                await _refuse_alias_as_name(conn, fresh, personality_id, named)
-            if current is not None and values.get("public") is True and not current.public:
-                # made public: its names reach everyone now
-                fresh = [current.slug, values.get("display_name", current.display_name)]
-            if current is not None and fresh:
-                await _refuse_extending(conn, fresh, personality_id, current.owner_user_id, named)
+            if current is not None:
+                public = bool(values.get("public", current.public))
+                made_public = public and not current.public
+                names = (
+                    # made public: its names reach everyone now
+                    [current.slug, values.get("display_name", current.display_name)]
+                    if made_public
+                    else new_names(current, values["display_name"])
+                    if "display_name" in values
+                    else []
+                )
+                if names:
+                    await refuse_names(
+                        conn,
+                        names,
+                        personality_id,
+                        owner_user_id=current.owner_user_id,
+                        public=public,
+                        named=named,
+                        made_public=made_public,
+                        operator_platform_id=self.operator_platform_id,
+                    )
             if values:
                 await conn.execute(
                     sa.update(t.personalities)
@@ -757,7 +472,7 @@ class PersonalityWrites(AdminSqlBase):
                     .values(**values, updated_at=sa.func.now())
                 )
             if aliases is not None:
-                held = await _aliases_of(conn, personality_id)
+                held = await aliases_of(conn, personality_id)
                 await conn.execute(
                     sa.delete(t.personality_aliases).where(
                         t.personality_aliases.c.personality_id == personality_id
@@ -790,9 +505,9 @@ class PersonalityWrites(AdminSqlBase):
     # ---- aliases ----
 
     async def add_alias(
-        self, personality_id: str, alias: str, *, named: HolderNamed = _everyone_named
+        self, personality_id: str, alias: str, *, named: HolderNamed = everyone_named
     ) -> None:
-        """A global alias of the personality, refused as `_refuse_alias` says (the holder
+        """A global alias of the personality, refused as `refuse_alias` says (the holder
         worded by `named`); one it has already is left as it is."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
@@ -807,7 +522,7 @@ class PersonalityWrites(AdminSqlBase):
         *,
         held: frozenset[str] = frozenset(),
     ) -> None:
-        if not await _refuse_alias(conn, personality_id, alias, named, field="alias", held=held):
+        if not await refuse_alias(conn, personality_id, alias, named, field="alias", held=held):
             return
         await conn.execute(
             sa.insert(t.personality_aliases).values(

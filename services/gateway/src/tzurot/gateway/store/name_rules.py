@@ -1,0 +1,487 @@
+"""One namespace for personalities' names (slug, display name) and global aliases: what
+refuses a name or an alias that would take another personality's @mentions (`find_mentions`
+puts names before global aliases, then the longest match). Run under the alias lock, in the
+write's transaction.
+
+A name is compared by its `mention_key` ("Dr. Who?" as "dr. who"), computed here in Python:
+Postgres' `lower()` follows the database's collation, and under the C collation (the
+default of the production cluster) it leaves Cyrillic or Greek capitals as they are, so the
+rules would not find "Мира" for "мира". The names are read by `display_name_like`, a filter
+that no collation changes, and compared here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tzurot.gateway import tables as t
+from tzurot.gateway.domain import Personality
+from tzurot.gateway.personalities import (
+    edges_problem,
+    mention_key,
+    normalize_alias,
+    word_prefixes,
+)
+from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
+from tzurot.runtime.errors import AlreadyExists, InvalidArgument, quoted
+
+HolderNamed = Callable[[Personality], str]
+"""How an error names a personality to the caller: its display name, or exactly `HIDDEN` for
+one they may not see (admin/base.py `named_for`). The checks below also read it as whether
+the caller may see it: a name of a personality they may not see is never the reason for a
+refusal (that would tell them it exists), an alias is (aliases are one global namespace, so
+adding the alias itself would tell them anyway), worded `HIDDEN`."""
+
+HIDDEN = "another personality"
+
+
+def everyone_named(holder: Personality) -> str:
+    """The default: the operator's view (seed files, tests), every personality named."""
+    return holder.display_name
+
+
+def _shown(named: HolderNamed, holder: Personality) -> bool:
+    return named(holder) != HIDDEN
+
+
+# ---- reading display names whatever the collation ----
+
+LOWERED_FROM = {
+    "k": "\u212a",  # KELVIN SIGN
+    "å": "\u212b",  # ANGSTROM SIGN
+    "θ": "\u03f4",  # GREEK CAPITAL THETA SYMBOL
+    "ω": "\u2126",  # OHM SIGN
+    "ß": "\u1e9e",  # LATIN CAPITAL LETTER SHARP S
+    "i": "\u0130",  # LATIN CAPITAL LETTER I WITH DOT ABOVE: lowered to 'i' + U+0307
+}
+"""The characters `str.lower()` turns into a character whose `upper()` and `title()` are not
+them (tests/unit/gateway/test_name_rules.py checks the list against the Unicode database)."""
+
+_DOT_ABOVE = "\u0307"
+"""What 'İ' lowers to after its 'i': in a key it may stand for nothing in the name."""
+
+_BRACKET_SPECIAL = frozenset("\\]^-[")
+
+
+def _char_class(char: str) -> str:
+    """A Postgres regular-expression item matching each character `str.lower()` turns into
+    `char` (and `char` itself): explicit characters, so no collation changes it."""
+    chars = {char, *LOWERED_FROM.get(char, "")}
+    chars.update(other for other in (char.upper(), char.title()) if len(other) == 1)
+    body = "".join(f"\\{c}" if c in _BRACKET_SPECIAL else c for c in sorted(chars))
+    return f"[{body}]" + ("?" if char == _DOT_ABOVE else "")
+
+
+def key_pattern(key: str) -> str:
+    """A Postgres regular expression (`~`) found in every text whose `mention_key` or
+    `normalize_alias` contains `key` (a normalized key), and in few others: its words in
+    order, each in any case, with anything between them (the text's whitespace may be any)."""
+    return ".+".join("".join(map(_char_class, word)) for word in key.split(" ") if word)
+
+
+def display_name_like(keys: Iterable[str]) -> sa.ColumnElement[bool]:
+    """The personalities whose display name may have one of `keys` as its key (or as its
+    text normalized): read them and compare in Python, as `mention_key` does."""
+    patterns = sorted({key_pattern(key) for key in keys if key})
+    if not patterns:
+        return sa.false()
+    return t.personalities.c.display_name.op("~")("|".join(f"(?:{p})" for p in patterns))
+
+
+async def personalities_by_id(conn: AsyncConnection, ids: Iterable[Any]) -> dict[str, Personality]:
+    rows = (
+        await conn.execute(
+            sa.select(*PERSONALITY_COLUMNS).where(t.personalities.c.id.in_(list(set(ids))))
+        )
+    ).all()
+    found = [personality_from_row(row._mapping) for row in rows]
+    return {p.id: p for p in found}
+
+
+async def names_among(
+    conn: AsyncConnection, keys: Sequence[str], personality_id: str | None
+) -> list[tuple[Personality, str]]:
+    """The live personalities (but `personality_id`) whose slug or display name's
+    `mention_key` is one of `keys`, each with that key, the oldest first. The keys are
+    computed here, as `find_mentions` computes them (`display_name_like` reads the few
+    display names that may match)."""
+    if not keys:
+        return []
+    p = t.personalities.c
+    rows = (
+        await conn.execute(
+            sa.select(p.id, p.slug, p.display_name)  # the few matching read whole below
+            .where(
+                sa.or_(p.slug.in_(keys), display_name_like(keys)),
+                LIVE_PERSONALITY,
+                *([] if personality_id is None else [p.id != personality_id]),
+            )
+            .order_by(p.created_at, p.id)
+        )
+    ).all()
+    matched: list[tuple[str, str]] = []
+    for row in rows:
+        key = next((k for k in (row.slug, mention_key(row.display_name)) if k in keys), None)
+        if key is not None:
+            matched.append((str(row.id), key))
+    whole = await personalities_by_id(conn, [found_id for found_id, _ in matched])
+    return [(whole[found_id], key) for found_id, key in matched]
+
+
+# ---- owners ----
+
+
+class Owners:
+    """Who owns what, for "personalities of one owner may share or extend their names": a
+    user, or the operator, whose personalities are the ownerless ones (seed files, cards the
+    operator imports) and those of `operator_user_id` (the user shapes.inc imports belong to
+    when no owner is given: `ShapesAdmin._owner_platform_id("")`), one owner."""
+
+    def __init__(self, operator_user_id: str | None) -> None:
+        self._operator = {None, operator_user_id} if operator_user_id else {None}
+
+    def same(self, one: str | None, other: str | None) -> bool:
+        return one == other or (one in self._operator and other in self._operator)
+
+
+async def owners(conn: AsyncConnection, operator_platform_id: str) -> Owners:
+    """The `Owners` of a deployment whose operator's imports go to `operator_platform_id`
+    ("": none, the ownerless personalities alone are the operator's)."""
+    if not operator_platform_id:
+        return Owners(None)
+    found = await conn.scalar(
+        sa.select(t.users.c.id).where(t.users.c.platform_user_id == operator_platform_id)
+    )
+    return Owners(None if found is None else str(found))
+
+
+# ---- names ----
+
+
+def _keys_of(names: Iterable[str]) -> dict[str, str]:
+    """The `mention_key` of each of `names` (new to a personality), with the name;
+    INVALID_ARGUMENT `NAME_NOT_MENTIONABLE` for a name without one (no letter or digit:
+    '🌙', '!!!')."""
+    keys: dict[str, str] = {}
+    for name in names:
+        key = mention_key(name)
+        if not key:
+            raise InvalidArgument(
+                "name",
+                f"{quoted(name.strip())} cannot be a name: it has no letter or digit, so "
+                "nothing to @mention it by; give it a name with at least one",
+                reason="NAME_NOT_MENTIONABLE",
+            )
+        keys.setdefault(key, name.strip())
+    return dict(sorted(keys.items()))
+
+
+async def refuse_names(
+    conn: AsyncConnection,
+    names: Sequence[str],
+    personality_id: str | None,
+    *,
+    owner_user_id: str | None,
+    public: bool,
+    named: HolderNamed,
+    made_public: bool = False,
+    operator_platform_id: str = "",
+) -> None:
+    """What refuses `names` (a personality's slug and display name: those new to it, or all
+    of them when it is `made_public`), each by its `mention_key`:
+
+    - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`, ALREADY_EXISTS `NAME_IS_AN_ALIAS` and
+      `NAME_BEGINS_AN_ALIAS`: `_refuse_alias_as_name`, whatever the visibility (aliases are
+      one global namespace);
+    - only for a `public` personality (whose names reach everyone; a private one's reach
+      its owner alone, so they take nobody's mentions): ALREADY_EXISTS `NAME_TAKEN` and
+      `NAME_EXTENDS_A_NAME` (`_refuse_visible_names`).
+
+    Made public (`names` are then its slug and display name, the display name last), a
+    refusal says so ("'Luna Lovegood' cannot be made public: …"), keeping its reason.
+    Personalities of one owner (`owner_user_id`, the operator's as `Owners` says) are
+    exempt from the second kind. Other personalities are worded by `named`."""
+    try:
+        await _refuse_alias_as_name(conn, names, personality_id, named)
+        if public:
+            who = await owners(conn, operator_platform_id)
+            await _refuse_visible_names(
+                conn, names, personality_id, owner_user_id=owner_user_id, who=who, named=named
+            )
+    except AlreadyExists as exc:
+        if not made_public:
+            raise
+        raise AlreadyExists(
+            f"{quoted(names[-1].strip())} cannot be made public: {exc.message}",
+            reason=exc.reason,
+            metadata=exc.metadata,
+        ) from None
+
+
+_BEGUN_ALIASES_READ = 20
+"""How many of the aliases that begin with a new name's key (and a non-ASCII-word character)
+are read to find one it begins as a word (`_refuse_alias_as_name`): the alias lock is held."""
+
+
+async def _refuse_alias_as_name(
+    conn: AsyncConnection,
+    names: Iterable[str],
+    personality_id: str | None,
+    named: HolderNamed,
+) -> None:
+    """What refuses `names` (a personality's slug or display name), each by its
+    `mention_key` (how @mentions read it: "Dr. Who?" as "dr. who"):
+
+    - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`: one without a key (no letter or digit);
+    - ALREADY_EXISTS `NAME_IS_AN_ALIAS`: one that is a global alias of another live
+      personality (`@name` would mean either one, and a newcomer would take the alias over);
+    - ALREADY_EXISTS `NAME_BEGINS_AN_ALIAS`: one another's global alias begins with, then
+      more words or punctuation (a new "The" against "the oracle": `find_mentions` puts
+      names first, so "@the oracle" would go to the newcomer). The alias is quoted only when
+      its personality is shown (`named`): the caller typed the name, not the alias's rest."""
+    keys = list(_keys_of(names))
+    if not keys:
+        return
+    a = t.personality_aliases.c
+    others: list[sa.ColumnElement[bool]] = [LIVE_PERSONALITY]
+    if personality_id is not None:
+        others.append(a.personality_id != personality_id)
+    stmt = (
+        sa.select(a.alias, a.display, a.personality_id)
+        .join(t.personalities, t.personalities.c.id == a.personality_id)
+        .where(a.alias.in_(keys), *others)
+        .order_by(a.alias)
+        .limit(1)
+    )
+    row = (await conn.execute(stmt)).one_or_none()
+    if row is not None:
+        holder = (await personalities_by_id(conn, [row.personality_id]))[str(row.personality_id)]
+        raise AlreadyExists(
+            f"@{row.display} is already an alias of {named(holder)}, so a personality cannot "
+            f"take {quoted(row.alias)} as its name (@{row.display} would mean either one); "
+            "choose another name",
+            reason="NAME_IS_AN_ALIAS",
+        )
+    # The alias goes on after the key with a character that ends a word: not an ASCII letter,
+    # digit, '_' or '-' (a non-ASCII letter is left to `word_prefixes`).
+    starting = sa.or_(
+        *(
+            sa.and_(
+                a.alias.startswith(key, autoescape=True),
+                sa.not_(sa.func.substr(a.alias, len(key) + 1, 1).op("~")("^[a-z0-9_-]$")),
+            )
+            for key in keys
+        )
+    )
+    rows = (
+        await conn.execute(
+            sa.select(a.alias, a.display, a.personality_id)
+            .join(t.personalities, t.personalities.c.id == a.personality_id)
+            .where(starting, *others)
+            .order_by(a.alias)
+            .limit(_BEGUN_ALIASES_READ)
+        )
+    ).all()
+    for row in rows:
+        begun = next((key for key in keys if key in word_prefixes(row.alias)), None)
+        if begun is None:
+            continue
+        holder = (await personalities_by_id(conn, [row.personality_id]))[str(row.personality_id)]
+        if not _shown(named, holder):
+            raise AlreadyExists(
+                f"a global alias of {HIDDEN} begins with @{begun}, so a personality cannot "
+                f"take {quoted(begun)} as its name: @mentions of that alias would go to it "
+                "instead; choose another name",
+                reason="NAME_BEGINS_AN_ALIAS",
+            )
+        raise AlreadyExists(
+            f"@{row.display} is an alias of {named(holder)}, so a personality cannot take "
+            f"{quoted(begun)} as its name: @mentions such as '@{row.display} …' would go to "
+            "it instead; choose another name",
+            reason="NAME_BEGINS_AN_ALIAS",
+        )
+
+
+async def _refuse_visible_names(
+    conn: AsyncConnection,
+    names: Iterable[str],
+    personality_id: str | None,
+    *,
+    owner_user_id: str | None,
+    who: Owners,
+    named: HolderNamed,
+) -> None:
+    """For the names of a public personality (by their `mention_key`), against another live
+    personality of another owner (`who`):
+
+    - ALREADY_EXISTS `NAME_TAKEN`: one whose key is that personality's name's key ("Sage 🌙"
+      against Sage): two personalities would answer to one @mention;
+    - ALREADY_EXISTS `NAME_EXTENDS_A_NAME`: one that is that personality's name or global
+      alias followed by more words or punctuation ("Sage Please", "Sage's" against Sage):
+      among names the longest wins in `find_mentions`, so it would take "@Sage please help"
+      from Sage (review s5 H1).
+
+    A name of a personality the caller may not see (`named`) refuses nothing, as in
+    `refuse_alias`; an alias does, worded `HIDDEN`."""
+    keys = _keys_of(names)
+    prefixes = sorted({prefix for key in keys for prefix in word_prefixes(key)} - set(keys))
+    for holder, begun in await names_among(conn, [*keys, *prefixes], personality_id):
+        if who.same(holder.owner_user_id, owner_user_id) or not _shown(named, holder):
+            continue
+        if begun in keys:
+            raise AlreadyExists(
+                f"@{begun} is already the name of {named(holder)}, so another personality "
+                f"cannot be named {quoted(keys[begun])} (@{begun} would mean either one); "
+                "choose another name",
+                reason="NAME_TAKEN",
+            )
+        raise AlreadyExists(
+            f"@{begun} is the name of {named(holder)}, so a personality cannot take a name "
+            f"that begins with it and goes on (@mentions such as '@{begun} …' would go to it "
+            "instead); choose another name",
+            reason="NAME_EXTENDS_A_NAME",
+        )
+    if not prefixes:
+        return
+    a = t.personality_aliases.c
+    rows = (
+        await conn.execute(
+            sa.select(a.alias, a.personality_id)
+            .join(t.personalities, t.personalities.c.id == a.personality_id)
+            .where(
+                a.alias.in_(prefixes),
+                LIVE_PERSONALITY,
+                *([] if personality_id is None else [a.personality_id != personality_id]),
+            )
+            .order_by(a.alias)
+        )
+    ).all()
+    holders = await personalities_by_id(conn, [row.personality_id for row in rows])
+    for row in rows:
+        holder = holders[str(row.personality_id)]
+        if who.same(holder.owner_user_id, owner_user_id):
+            continue
+        raise AlreadyExists(
+            f"@{row.alias} is an alias of {named(holder)}, so a personality cannot take a name "
+            f"that begins with it and goes on (@mentions such as '@{row.alias} …' would go to "
+            "it instead); choose another name",
+            reason="NAME_EXTENDS_A_NAME",
+        )
+
+
+def new_names(existing: Personality | None, *names: str) -> list[str]:
+    """Those of `names` the personality (None: a new one) does not go by already: a name it
+    had before the rule (tied with another's alias) is kept, not refused at each update."""
+    had = set() if existing is None else {existing.slug, existing.display_name}
+    kept = {mention_key(name) for name in had}
+    return [name for name in names if mention_key(name) not in kept]
+
+
+# ---- aliases ----
+
+
+def _refuse_edges(field: str, name: str) -> None:
+    problem = edges_problem(name)
+    if problem is not None:
+        raise InvalidArgument(
+            field,
+            f"{quoted(name.strip())} cannot be an alias: {problem}",
+            reason="NAME_NOT_A_WORD",
+        )
+
+
+async def aliases_of(conn: AsyncConnection, personality_id: str) -> frozenset[str]:
+    a = t.personality_aliases.c
+    stmt = sa.select(a.alias).where(a.personality_id == personality_id)
+    return frozenset((await conn.execute(stmt)).scalars())
+
+
+async def refuse_alias(
+    conn: AsyncConnection,
+    personality_id: str | None,
+    alias: str,
+    named: HolderNamed,
+    *,
+    field: str,
+    held: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether `alias` may become a global alias of the personality (False: it has it
+    already), or what refuses it, in this order:
+
+    - INVALID_ARGUMENT `NAME_NOT_A_WORD`: not beginning and ending with a letter or digit;
+    - ALREADY_EXISTS `ALIAS_TAKEN`: another personality's alias;
+    - ALREADY_EXISTS `ALIAS_IS_A_NAME`: another personality's own name (slug or display
+      name): `@name` would reach either one;
+    - ALREADY_EXISTS `ALIAS_EXTENDS_A_NAME`: another personality's name or alias followed by
+      more words or punctuation ("sage please", "sage's" against Sage): it would take
+      "@Sage please …" from Sage wherever the longest match wins.
+
+    A name of a personality the caller may not see (`named`) refuses nothing (`find_mentions`
+    puts that personality's names before any global alias for whoever sees it); an alias
+    does, worded `HIDDEN`. `held` are the aliases the personality had before this write
+    (normalized): kept whatever the rules say now, as names are (`new_names`)."""
+    key = normalize_alias(alias)
+    display = alias.strip().lstrip("@").strip()
+    p, a = t.personalities.c, t.personality_aliases.c
+    owner = await conn.scalar(sa.select(a.personality_id).where(a.alias == key))
+    if owner is not None and str(owner) == personality_id:
+        return False
+    if key in held:
+        return True
+    _refuse_edges(field, display)
+    if owner is not None:
+        holder = (await personalities_by_id(conn, [owner]))[str(owner)]
+        shown = _shown(named, holder)
+        raise AlreadyExists(
+            f"alias {quoted(key)} already belongs to "
+            + (f"personality {quoted(holder.slug)}" if shown else HIDDEN),
+            reason="ALIAS_TAKEN",
+            metadata={"personality": holder.slug} if shown else None,
+        )
+    prefixes = word_prefixes(key)
+    candidates = [key, *prefixes]
+    names = await names_among(conn, candidates, personality_id)
+    aliases = (
+        (
+            await conn.execute(
+                sa.select(a.alias, a.display, a.personality_id)
+                .join(t.personalities, p.id == a.personality_id)
+                .where(
+                    a.alias.in_(prefixes),
+                    LIVE_PERSONALITY,
+                    *([] if personality_id is None else [a.personality_id != personality_id]),
+                )
+                .order_by(a.alias)
+            )
+        ).all()
+        if prefixes
+        else []
+    )
+    holders = await personalities_by_id(conn, [row.personality_id for row in aliases])
+    for holder, begun in names:
+        if not _shown(named, holder):
+            continue
+        if key in (holder.slug, mention_key(holder.display_name)):
+            raise AlreadyExists(
+                f"@{display} is the name of {named(holder)}; an alias cannot take a "
+                "personality's own name",
+                reason="ALIAS_IS_A_NAME",
+            )
+        raise AlreadyExists(
+            f"@{display} begins with @{begun}, the name of {named(holder)}: it would take "
+            f"@mentions such as '@{display} …' meant for {named(holder)}; an alias cannot be "
+            "another personality's name followed by more words or punctuation",
+            reason="ALIAS_EXTENDS_A_NAME",
+        )
+    for row in aliases:
+        holder = holders[str(row.personality_id)]
+        raise AlreadyExists(
+            f"@{display} begins with @{row.display}, an alias of {named(holder)}: it would "
+            f"take @mentions such as '@{display} …' meant for {named(holder)}; an alias "
+            "cannot be another personality's alias followed by more words or punctuation",
+            reason="ALIAS_EXTENDS_A_NAME",
+        )
+    return True
