@@ -1,8 +1,8 @@
 """generate_image on the chat endpoint asks for the shape the user asked, as OpenRouter's
 `image_config.aspect_ratio` (landscape 16:9, portrait 9:16; a square, the default, sends none).
 The `modalities` an image model is asked for follow what its provider's model list says it
-outputs (`["image"]` for an image-only model), read once per provider and model and kept an
-hour; a list that could not be read is not kept."""
+outputs (`["image"]` for an image-only model), read once per provider and kept an hour; a list
+that could not be read is kept a minute (test_image_modalities_kept.py)."""
 
 from __future__ import annotations
 
@@ -91,14 +91,16 @@ def test_the_chat_endpoint_offers_the_three_shapes() -> None:
     assert schema["size"]["enum"] == ["square", "portrait", "landscape"]
 
 
-async def test_a_list_that_could_not_be_read_is_read_again_next_time() -> None:
-    kept = ChatModalities()
-    answers: list[frozenset[str] | None] = [None, frozenset({"image"})]
+async def test_a_list_that_could_not_be_read_is_read_again_after_a_minute() -> None:
+    now = [0.0]
+    kept = ChatModalities(clock=lambda: now[0])
+    answers: list[dict[str, frozenset[str]] | None] = [None, {MODEL: frozenset({"image"})}]
 
-    async def look_up() -> frozenset[str] | None:
+    async def look_up() -> dict[str, frozenset[str]] | None:
         return answers.pop(0)
 
     assert await kept.for_model("openrouter", "u", MODEL, look_up) == ("image", "text")
+    now[0] = 61.0
     assert await kept.for_model("openrouter", "u", MODEL, look_up) == ("image",)
     assert await kept.for_model("openrouter", "u", MODEL, look_up) == ("image",)  # kept
     assert answers == []
@@ -107,9 +109,9 @@ async def test_a_list_that_could_not_be_read_is_read_again_next_time() -> None:
 async def test_what_was_kept_is_read_again_after_an_hour() -> None:
     now = [0.0]
     kept = ChatModalities(clock=lambda: now[0])
-    answers = [frozenset({"image", "text"}), frozenset({"image"})]
+    answers = [{MODEL: frozenset({"image", "text"})}, {MODEL: frozenset({"image"})}]
 
-    async def look_up() -> frozenset[str] | None:
+    async def look_up() -> dict[str, frozenset[str]] | None:
         return answers.pop(0)
 
     assert await kept.for_model("openrouter", "u", MODEL, look_up) == ("image", "text")

@@ -29,7 +29,12 @@ from pydantic import SecretStr
 from tzurot.inference.chunks import AnswerAssembly
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import ImageAnswer, StreamEvent, TokenUsage, Transcript
-from tzurot.inference.image_modalities import IMAGE_ONLY, ChatModalities, refuses_text_output
+from tzurot.inference.image_modalities import (
+    IMAGE_ONLY,
+    ChatModalities,
+    refuses_text_output,
+    says_text_output_refused,
+)
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort, chat_chunks
@@ -282,13 +287,14 @@ class LlmClient:
         multimodal/image-generation), `image_config.aspect_ratio` when one is given, with the
         tokens the answer says it billed (the image model's own bill, reported under its name).
         `modalities` as the provider's model list says the model outputs (`["image"]` for an
-        image-only model, which refuses `["image", "text"]`; read once an hour,
-        `image_modalities.py`), as `_b64_format` asks each DALL-E model its own way."""
+        image-only model, which refuses `["image", "text"]`; read once an hour and once at a
+        time per provider, `image_modalities.py`), as `_b64_format` asks each DALL-E model its
+        own way."""
         modalities = await self._image_modalities.for_model(
             provider.name,
             provider.base_url,
             model,
-            lambda: self._listed_image_outputs(provider, api_key, model),
+            lambda: self._listed_image_outputs(provider, api_key),
         )
         client = self._client(provider)
         body: dict[str, Any] = {
@@ -309,27 +315,31 @@ class LlmClient:
                 )
             except openai.NotFoundError as exc:
                 # An image-only model asked for text too (its list unread): refused before
-                # drawing, nothing billed; asked once more for the image alone, and kept.
+                # drawing, nothing billed; asked once more for the image alone. Kept for every
+                # user only when the refusal was of the text and the image alone was drawn.
                 if modalities == IMAGE_ONLY or not refuses_text_output(str(exc)):
                     raise
-                self._image_modalities.remember(provider.name, provider.base_url, model, IMAGE_ONLY)
                 answer = await client.post(
                     "/chat/completions",
                     cast_to=object,
                     body={**body, "modalities": list(IMAGE_ONLY)},
                     options={"headers": _auth(api_key)},
                 )
+                if says_text_output_refused(exc.body):
+                    self._image_modalities.remember(
+                        provider.name, provider.base_url, model, IMAGE_ONLY
+                    )
         except openai.OpenAIError as exc:
             raise provider_error(exc, provider.name, model=model) from None
         return ImageAnswer(tuple(_image_urls(answer)), _answer_usage(answer))
 
     async def _listed_image_outputs(
-        self, provider: Provider, api_key: SecretStr, model: str
-    ) -> frozenset[str] | None:
-        """The model's `architecture.output_modalities` from the provider's image model list
-        (OpenRouter's `GET /models?output_modalities=image`, openrouter.ai/docs/models):
-        empty when the list does not describe it, None when the list could not be read
-        (within 15 s; the drawing goes ahead without it)."""
+        self, provider: Provider, api_key: SecretStr
+    ) -> dict[str, frozenset[str]] | None:
+        """Each listed model's `architecture.output_modalities` from the provider's image model
+        list (OpenRouter's `GET /models?output_modalities=image`, openrouter.ai/docs/models),
+        by model id; None when the list could not be read (within 15 s; the drawing goes
+        ahead without it)."""
         client = self._client(provider, quick=True)
         try:
             answer = await client.get(
@@ -339,7 +349,7 @@ class LlmClient:
             )
         except openai.OpenAIError:
             return None
-        return _listed_outputs(answer, model)
+        return _listed_outputs(answer)
 
     async def generate_images(  # the endpoint's own parameters
         self,
@@ -461,17 +471,20 @@ def _answer_usage(answer: object) -> TokenUsage:
     return TokenUsage(_whole(usage.get("prompt_tokens")), _whole(usage.get("completion_tokens")))
 
 
-def _listed_outputs(answer: object, model: str) -> frozenset[str]:
-    """`architecture.output_modalities` of `model` in a model list; empty when not there."""
+def _listed_outputs(answer: object) -> dict[str, frozenset[str]]:
+    """`architecture.output_modalities` of each model in a model list, by id (the first entry
+    of an id that gives them)."""
     listed = answer.get("data") if isinstance(answer, dict) else None
+    found: dict[str, frozenset[str]] = {}
     for entry in listed if isinstance(listed, list) else []:
-        if not isinstance(entry, dict) or entry.get("id") != model:
+        model = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(model, str) or model in found:
             continue
         architecture = entry.get("architecture")
         outputs = architecture.get("output_modalities") if isinstance(architecture, dict) else None
         if isinstance(outputs, list):
-            return frozenset(o for o in outputs if isinstance(o, str))
-    return frozenset()
+            found[model] = frozenset(o for o in outputs if isinstance(o, str))
+    return found
 
 
 def _image_urls(answer: object) -> list[str]:
