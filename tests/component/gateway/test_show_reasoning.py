@@ -62,11 +62,12 @@ async def test_reasoning_is_sent_to_a_user_who_set_show_reasoning_only(
         SettingTarget(ConfigSource.GLOBAL),
     ],
 )
+@pytest.mark.parametrize("key", ["show_reasoning", "keep_reasoning"])
 @pytest.mark.usefixtures("lilith")
-async def test_no_owner_nor_superuser_may_show_everyones_reasoning(
-    admin: Admin, target: SettingTarget
+async def test_no_owner_nor_superuser_may_show_or_keep_everyones_reasoning(
+    admin: Admin, target: SettingTarget, key: str
 ) -> None:
     """The reasoning may restate a user's memories and the personality's prompt: only each
-    user turns it on, for themselves."""
+    user turns on showing it, or keeping it for Inspect, for themselves."""
     with pytest.raises(InvalidArgument, match="set by each user for themselves"):
-        await admin.set_setting(Principal(None), target, "show_reasoning", True)  # the operator
+        await admin.set_setting(Principal(None), target, key, True)  # the operator

@@ -109,9 +109,13 @@ SPECS: Mapping[str, SettingSpec] = {
     MEMORY_THRESHOLD: _fraction(0.5, 0.0, 1.0, "least relevance of a recalled memory"),
     MEMORY_LIMIT: _whole(20, 0, 100, "most memories recalled per message"),
     MODEL_FOOTER: _flag(False, "show the answering model under each answer"),
-    KEEP_REASONING: _flag(False, "keep the model's reasoning for Inspect"),
-    # Yours alone: the reasoning may restate your memories and the personality's prompt, so
-    # no owner, channel or superuser may post it under everyone's answers.
+    # Yours alone, both: the reasoning may restate your memories and the personality's
+    # prompt, so no owner, channel or superuser may keep it (readable by superusers in
+    # Inspect) nor post it under everyone's answers.
+    KEEP_REASONING: replace(
+        _flag(False, "keep the model's reasoning for Inspect (yours and superusers' to read)"),
+        scopes=YOURS_ALONE,
+    ),
     SHOW_REASONING: replace(
         _flag(
             False,
