@@ -21,12 +21,18 @@ def image(name: str, data: bytes = PNG, content_type: str = "image/png") -> comm
 @pytest.mark.parametrize(
     ("given", "saved"),
     [
-        ("notes.txt", "notes.txt"),  # a type not known here keeps a short extension
-        ("x." + "e" * 150, "x"),  # not a long one: no hidden, no overlong name
-        ("a" * 300 + "." + "b" * 200, "a" * 100),
+        ("notes.txt", "notes.txt"),  # a type not known here keeps a data extension
+        ("song.MP3", "song.mp3"),
+        ("x." + "e" * 150, "x.bin"),  # not a long one: no hidden, no overlong name
+        ("a" * 300 + "." + "b" * 200, "a" * 96 + ".bin"),
+        ("conftest.py", "conftest.bin"),  # nothing a tool in the folder would run
+        ("run.sh", "run.bin"),
+        ("Makefile", "Makefile.bin"),
+        ("evil.desktop", "evil.bin"),
+        ("drawing.svg", "drawing.bin"),  # scripts run when a browser opens it
     ],
 )
-def test_an_unknown_types_name_keeps_only_a_short_extension(given: str, saved: str) -> None:
+def test_an_unknown_types_name_keeps_only_a_data_extension(given: str, saved: str) -> None:
     assert safe_filename(given, "application/octet-stream", 3) == saved
 
 
@@ -50,6 +56,11 @@ def test_an_unknown_types_name_keeps_only_a_short_extension(given: str, saved: s
 )
 def test_a_name_from_the_mesh_becomes_a_plain_file_name(given: str, saved: str) -> None:
     assert safe_filename(given, "image/png", 3) == saved
+
+
+def test_a_known_types_extension_wins_over_the_names() -> None:
+    assert safe_filename("notes.py", "text/plain", 1) == "notes.txt"
+    assert safe_filename("voice", "audio/mpeg", 1) == "voice.mp3"
 
 
 def test_files_are_written_in_order_into_a_folder_made_for_them(tmp_path: Path) -> None:

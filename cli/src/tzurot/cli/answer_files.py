@@ -16,8 +16,6 @@ from typing import Protocol
 
 MAX_NAME_CHARS = 100
 """A saved name's length at most (well under every file system's 255 bytes)."""
-MAX_EXTENSION_CHARS = 10
-"""The longest extension of a name kept (without its dot) for a type not known here."""
 MAX_NUMBERED = 1000
 """How many numbered names are tried before the folder counts as full of this name."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -26,7 +24,21 @@ _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/webp": ".webp",
     "image/gif": ".gif",
+    "text/plain": ".txt",
+    "application/json": ".json",
+    "application/pdf": ".pdf",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
 }
+"""The extension a file of these types is saved with, whatever its name says."""
+DATA_EXTENSIONS = frozenset(
+    {"png", "jpg", "jpeg", "webp", "gif", "avif", "txt", "md", "json", "csv", "pdf"}
+    | {"mp3", "ogg", "opus", "wav", "m4a", "mp4", "webm"}
+)
+"""Extensions a name of another type keeps: data that opens in a viewer. Any other (`.sh`,
+`.py`, `.desktop`, `.svg`, none: `Makefile`) becomes `.bin`, so nothing saved into the current
+folder is a script or a build file that a tool there would run."""
+UNKNOWN_EXTENSION = ".bin"
 
 
 class AnswerFile(Protocol):
@@ -66,8 +78,8 @@ def safe_filename(name: str, content_type: str, number: int) -> str:
     """`name` as a plain file name: its last path part only (either slash), characters other
     than letters, digits, `.`, `_` and `-` made `_`, no leading dot (no hidden file, no `..`),
     at most MAX_NAME_CHARS; `image-<number>` when nothing is left. The extension is the
-    content type's when it is a known image type (a `.sh` name on a PNG is saved as `.png`),
-    else the name's own when short (MAX_EXTENSION_CHARS), else none."""
+    content type's when it is a known type (a `.sh` name on a PNG is saved as `.png`), else
+    the name's own when it is one of DATA_EXTENSIONS, else `.bin`."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("_", base).lstrip("._-")
     stem, dot, ext = cleaned.rpartition(".")
@@ -78,10 +90,10 @@ def safe_filename(name: str, content_type: str, number: int) -> str:
     known = _EXTENSIONS.get(content_type.lower())
     if known is not None:
         suffix = known
-    elif ext and len(ext) <= MAX_EXTENSION_CHARS:
-        suffix = f".{ext}"
+    elif ext.lower() in DATA_EXTENSIONS:
+        suffix = f".{ext.lower()}"
     else:
-        suffix = ""
+        suffix = UNKNOWN_EXTENSION
     return stem[: MAX_NAME_CHARS - len(suffix)] + suffix
 
 
