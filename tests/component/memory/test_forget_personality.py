@@ -37,8 +37,10 @@ from tzurot.memory.embedding import Embedder
 from tzurot.memory.fact_store import PostgresFactStore
 from tzurot.memory.facts import Facts, NewFact
 from tzurot.memory.forget_personality import PersonalityForgetter
-from tzurot.memory.longterm import LeaseLost, LongTermMemory
-from tzurot.memory.memory_store import FormedRow, PostgresMemoryStore
+from tzurot.memory.forming import LeaseLost
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.outbox import FormedRow
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import (
     fact_outbox,

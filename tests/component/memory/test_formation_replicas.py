@@ -20,8 +20,10 @@ from tzurot.db.engine import create_engine
 from tzurot.memory.domain import Exchange, NewTurn, StoredTurn
 from tzurot.memory.embedding import Embedder, Vector
 from tzurot.memory.formation import Formation
-from tzurot.memory.longterm import LeaseLost, LongTermMemory
-from tzurot.memory.memory_store import OutboxClaim, PostgresMemoryStore
+from tzurot.memory.forming import LeaseLost
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.outbox import OutboxClaim
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import formation_outbox, memories
 

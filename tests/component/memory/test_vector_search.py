@@ -18,15 +18,13 @@ import sqlalchemy as sa
 from tzurot.db import direct
 from tzurot.db.engine import create_engine
 from tzurot.memory.domain import MemoryScope
-from tzurot.memory.memory_store import (
-    _NEAREST_MANY,
-    _NEAREST_MANY_HNSW,
-    PostgresMemoryStore,
-    _candidates_sql,
-    _nearest_sql,
-    nearest_select,
-)
+from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.scope_size import LargeScope
+from tzurot.memory.search_sql import NEAREST_MANY as _NEAREST_MANY
+from tzurot.memory.search_sql import NEAREST_MANY_HNSW as _NEAREST_MANY_HNSW
+from tzurot.memory.search_sql import candidates_sql as _candidates_sql
+from tzurot.memory.search_sql import nearest_select
+from tzurot.memory.search_sql import nearest_sql as _nearest_sql
 from tzurot.memory.tables import memories
 
 pytestmark = pytest.mark.component

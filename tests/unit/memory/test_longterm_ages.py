@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tzurot.memory.longterm import _ages_in_days
+from tzurot.memory.recall import _ages_in_days
 
 
 def test_ages_are_days_to_now_whatever_the_time_zone() -> None:

@@ -18,7 +18,7 @@ from tzurot.memory.facts import Facts
 from tzurot.memory.forget_personality import PersonalityForgetter
 from tzurot.memory.forget_user import UserForgetter
 from tzurot.memory.formation import Formation
-from tzurot.memory.longterm import LongTermMemory, Tuning
+from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.migrations import SCRIPT_LOCATION
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
@@ -27,6 +27,7 @@ from tzurot.memory.server import MemoryServicer
 from tzurot.memory.service import History
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import SCHEMA
+from tzurot.memory.tuning import Tuning
 from tzurot.memory.warm import warm_up
 from tzurot.runtime.server import (
     AuthorizationPolicy,

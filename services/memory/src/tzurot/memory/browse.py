@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import StoredMemory
-from tzurot.memory.memory_store import memory_columns, stored_memory
+from tzurot.memory.memory_rows import memory_columns, stored_memory
 from tzurot.memory.tables import memories
 from tzurot.memory.validation import check_id
 from tzurot.runtime.errors import InvalidArgument

@@ -9,7 +9,7 @@ later finds them gone and writes nothing of them (formation writes only the jobs
 leased to it; StoreFacts stores facts only for jobs still waiting).
 
 Nothing of theirs is left in other rows: a memory's context (searched with it) is made only
-of its own user's turns or the channel's (`_CLAIM`'s preceding turn, memory_store.py), so the
+of its own user's turns or the channel's (`CLAIM`'s preceding turn, outbox_sql.py), so the
 memories of the other users of a channel hold none of a forgotten user's words.
 """
 

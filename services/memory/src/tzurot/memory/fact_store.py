@@ -2,7 +2,7 @@
 
 A fact is a memory (sector semantic, tag "fact"). A newer fact that contradicts one marks
 it `superseded_by` itself: the old one stays as history (exports show it) but no search
-returns it (`memory_store._scope_filter`).
+returns it (`search_queries._scope_filter`).
 
 A claim leases its jobs under a token of its own (`claimed_by`), as formation's outbox does.
 Its lease can run out while gateway still waits for the LLM; another claim then takes the
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.memory.domain import MemoryScope, StoredMemory
 from tzurot.memory.embedding import Vector
-from tzurot.memory.memory_store import memory_columns, stored_memory
+from tzurot.memory.memory_rows import memory_columns, stored_memory
 from tzurot.memory.tables import fact_outbox, memories
 from tzurot.memory.tombstones import forgotten_clause
 

@@ -42,8 +42,10 @@ from collections.abc import Sequence
 
 import structlog
 
-from tzurot.memory.longterm import LeaseLost, LongTermMemory
-from tzurot.memory.memory_store import OutboxClaim, PostgresMemoryStore
+from tzurot.memory.forming import LeaseLost
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_store import PostgresMemoryStore
+from tzurot.memory.outbox import OutboxClaim
 
 log = structlog.get_logger("tzurot.memory.formation")
 

@@ -16,7 +16,8 @@ import asyncio
 import structlog
 
 from tzurot.memory.domain import ReplyContext, ReplyContextQuery, StoredTurn
-from tzurot.memory.longterm import LongTermMemory, MemorySearch, memory_search
+from tzurot.memory.longterm import LongTermMemory
+from tzurot.memory.memory_checks import MemorySearch, memory_search
 from tzurot.memory.service import History
 from tzurot.memory.validation import MAX_ID_CHARS
 from tzurot.runtime.errors import InvalidArgument, TzurotError

@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.warm import warm_pool
 from tzurot.memory.domain import Exchange, MemoryScope
 from tzurot.memory.embedding import Embedder, MiniLMEmbedder
-from tzurot.memory.longterm import LongTermMemory, Window
+from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.minilm_onnx import OnnxMiniLMEmbedder
+from tzurot.memory.recall import Window
 from tzurot.memory.store import PostgresTurnStore
 
 log = structlog.get_logger(__name__)

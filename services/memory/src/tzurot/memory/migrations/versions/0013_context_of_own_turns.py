@@ -5,7 +5,7 @@ Formation took a memory's context (searched with it: `search_text` is generated 
 turn it was. ForgetUser deletes a user's turns and memories, not their words kept in
 another user's memory, so those survived it. Formation now takes the turn before only if
 it is the same user's or the channel's own (user_id ''), among the conversation's last 8
-turns (`memory_store.PRECEDING_WINDOW`); this migration brings the memories formed before
+turns (`outbox_sql.PRECEDING_WINDOW`); this migration brings the memories formed before
 to the same rule.
 
 Whose turn a context came from was not recorded, and that turn may be gone since (deleted
@@ -56,12 +56,12 @@ _SPACE = "".join(c for c in map(chr, range(1, 0x3001)) if c.isspace())
 """What Python's str.strip() strips (formation strips each part of a turn)."""
 _UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _WINDOW = 8
-"""memory_store.PRECEDING_WINDOW at this revision."""
+"""memory_store.PRECEDING_WINDOW at this revision (outbox_sql.PRECEDING_WINDOW since)."""
 _BACK = "ORDER BY p.created_at DESC, p.job_id DESC, p.position DESC"
 
 
 def _said(turn: str) -> str:
-    """SQL: the turn `turn` as formation writes it (longterm._memory_text of its
+    """SQL: the turn `turn` as formation writes it (forming._memory_text of its
     _memory_body); NULL if there is no such turn."""
     descriptions = (
         "(SELECT string_agg(btrim(a.value ->> 'description', :space), ' ' ORDER BY a.k)"  # noqa: S608
@@ -101,7 +101,7 @@ _REMAKE = (
     "  min(job_id) OVER mine = max(job_id) OVER mine AS one_exchange"
     "  FROM sources WINDOW mine AS (PARTITION BY memory_id)) AS s WHERE one_exchange"
     "  ORDER BY memory_id, position"
-    # Its neighbours, as formation (longterm._context) takes them now. Materialized: made once,
+    # Its neighbours, as formation (forming._context) takes them now. Materialized: made once,
     # not again for each memory of the batch (the planner guesses one row here too).
     "), remade AS MATERIALIZED (SELECT o.memory_id,"
     f"  left(concat_ws(E'\\n', {_said('inside')}, {_said('before_it')}, {_said('after_it')}),"
