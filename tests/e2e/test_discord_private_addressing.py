@@ -2,22 +2,18 @@
 personalities a user may use (the public ones and their own private ones) are listed for that
 user, not shared between users. Through the fake Discord and the whole mesh: a reply to an
 answer the bot no longer remembers reaches the author's own private personality even when
-another shares its name, and while the gateway does not resolve mentions (ResolveMentions
-UNIMPLEMENTED, the bot matching names itself) a private personality's `@name` reaches its owner
-and no one else."""
+another shares its name, and a private personality's `@name` reaches its owner and no one
+else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import grpc
 import pytest
 
 from tzurot.testing.discord_e2e import (
-    RecordingGateway,
     World,
     member_actor,
-    recording_gateway,
     running_bot,
     settled,
 )
@@ -67,41 +63,30 @@ async def test_a_reply_reaches_her_private_personality_sharing_a_name_after_a_re
     assert [a.author_name for a in world.discord.webhook_messages(world.general)] == ["Moth"] * 4
 
 
-class MatchingNames(RecordingGateway):
-    """A gateway without ResolveMentions: the bot matches `@names` over the personalities the
-    gateway lists for the sender."""
-
-    async def ResolveMentions(self, request: gw.ResolveMentionsRequest, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ResolveMentions")
-
-
-async def test_matched_by_the_bot_a_private_name_reaches_its_owner_and_no_one_else(
-    world: World,
-) -> None:
-    """Whoever the bot listed personalities for first: her `@Sora` reaches her private Sora;
-    his `@Sora` is a mention of nothing (the channel's activated Lilith answers him, as for a
-    name nobody has) and tells him nothing of Sora."""
+async def test_a_private_name_reaches_its_owner_and_no_one_else(world: World) -> None:
+    """Whoever asked first: her `@Sora` reaches her private Sora; his `@Sora` is a mention of
+    nothing (the channel's activated Lilith answers him, as for a name nobody has) and tells
+    him nothing of Sora."""
     await world.set_key(world.alice)
     await world.set_key(world.bob)
     await create(world, world.alice, "Sora", public=False)
-    async with recording_gateway(world, MatchingNames) as (_, client):
-        async with running_bot(world, gateway=client):
-            await answered(world, world.alice, "@Sora hello", "sora")  # her list first
-            await world.cli.ActivateChannel(
-                gw.ActivateChannelRequest(
-                    actor=member_actor(world.alice),
-                    location=common.Location(
-                        guild_id=world.guild["id"], channel_id=world.general["id"]
-                    ),
-                    personality="lilith",
-                    manage_channels=True,
-                )
+    async with running_bot(world):
+        await answered(world, world.alice, "@Sora hello", "sora")  # she asks first
+        await world.cli.ActivateChannel(
+            gw.ActivateChannelRequest(
+                actor=member_actor(world.alice),
+                location=common.Location(
+                    guild_id=world.guild["id"], channel_id=world.general["id"]
+                ),
+                personality="lilith",
+                manage_channels=True,
             )
-            await answered(world, world.bob, "@Sora hi", "lilith")
-        async with running_bot(world, gateway=client) as bot:
-            await answered(world, world.bob, "@Sora hi again", "lilith")  # his list first
-            await answered(world, world.alice, "@Sora hello again", "sora")
-            await settled(world, bot)
+        )
+        await answered(world, world.bob, "@Sora hi", "lilith")
+    async with running_bot(world) as bot:
+        await answered(world, world.bob, "@Sora hi again", "lilith")  # he asks first
+        await answered(world, world.alice, "@Sora hello again", "sora")
+        await settled(world, bot)
 
     answers = world.discord.webhook_messages(world.general)
     assert [a.author_name for a in answers] == ["Sora", "Lilith", "Lilith", "Sora"]

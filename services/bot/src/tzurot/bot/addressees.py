@@ -13,7 +13,6 @@ import structlog
 from tzurot.bot.addressing import (
     Addressed,
     PostedAs,
-    match_mentions,
     reply_addressee,
     strip_mentions,
 )
@@ -76,13 +75,7 @@ class Addressees:
         content = message.content
         limit = self._settings.max_personalities_per_message
         mentions = await self._gateway.resolve_mentions(actor, content, limit)
-        if mentions is not None:
-            spans = [(m.personality, m.matched_text, m.offset) for m in mentions]
-        elif "@" in content:  # no `@`, no mention: the list is not needed
-            found = match_mentions(content, await self._known.usable_by(actor), limit)
-            spans = [(a.personality, a.matched_text, a.offset) for a in found]
-        else:
-            spans = []
+        spans = [(m.personality, m.matched_text, m.offset) for m in mentions]
         if spans:
             stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
             return [(p, stripped) for p, _, _ in spans]

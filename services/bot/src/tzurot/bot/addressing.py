@@ -1,8 +1,6 @@
-"""Which personalities a message addresses by `@Name` or `@alias`, and by a reply.
-
-Names may have several words and are matched case-insensitively; at each `@` the longest
-known name wins, so `@the night queen hi` picks "the night queen" over "the night". A name
-must end at a word boundary. Each personality answers once, in order of first mention.
+"""What the bot does with whom a message addresses: the mentions the gateway found
+(ResolveMentions, which alone knows the names, aliases and their rules) taken out of the text
+the model reads, and whom a reply addresses.
 
 A reply to one of our answers addresses the personality the answer was posted as, only while
 the gateway still finds it for the replying user (`reply_addressee`).
@@ -11,10 +9,9 @@ the gateway still finds it for the replying user (`reply_addressee`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tzurot.runtime.folding import fold
 from tzurot.v1 import common_pb2 as common
 
 
@@ -33,49 +30,6 @@ class PostedAs:
 
     personality_id: str
     name: str
-
-
-def names_of(personality: common.Personality) -> list[str]:
-    names = [personality.display_name, personality.slug, *personality.aliases]
-    return [n for n in dict.fromkeys(n.strip() for n in names) if n]
-
-
-def match_mentions(
-    content: str, personalities: Iterable[common.Personality], limit: int = 5
-) -> list[Addressed]:
-    """The personalities `content` mentions with `@`, in order, each once, at most `limit`."""
-    table = sorted(
-        ((name.casefold(), p) for p in personalities for name in names_of(p)),
-        key=lambda item: len(item[0]),
-        reverse=True,
-    )
-    mapped = fold(content)
-    folded = mapped.text
-    found: list[Addressed] = []
-    seen: set[str] = set()
-    index = folded.find("@")
-    while index != -1 and len(found) < limit:
-        if index == 0 or not (folded[index - 1].isalnum() or folded[index - 1] == "@"):
-            for name, personality in table:
-                end = index + 1 + len(name)
-                if (
-                    folded.startswith(name, index + 1)
-                    and _boundary(folded, end)
-                    and mapped.aligned(end)
-                ):
-                    key = personality.id or personality.slug
-                    if key not in seen:
-                        seen.add(key)
-                        start, stop = mapped.original(index), mapped.original(end)
-                        found.append(Addressed(personality, content[start:stop], start))
-                    index = end - 1
-                    break
-        index = folded.find("@", index + 1)
-    return found
-
-
-def _boundary(text: str, end: int) -> bool:
-    return end >= len(text) or not (text[end].isalnum() or text[end] in "_-'")
 
 
 def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:

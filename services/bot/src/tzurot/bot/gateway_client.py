@@ -145,18 +145,14 @@ class GatewayClient:
 
     async def resolve_mentions(
         self, actor: common.Actor, content: str, limit: int
-    ) -> list[gw.Mention] | None:
-        """The gateway's answer, or None when it does not offer ResolveMentions yet."""
-        try:
-            reply = await self.call(
-                self.stub.ResolveMentions(
-                    gw.ResolveMentionsRequest(actor=actor, content=content, limit=limit)
-                )
+    ) -> list[gw.Mention]:
+        """The personalities `content` @mentions for `actor`, in order (the gateway alone
+        matches names and aliases, by its rules)."""
+        reply = await self.call(
+            self.stub.ResolveMentions(
+                gw.ResolveMentionsRequest(actor=actor, content=content, limit=limit)
             )
-        except TzurotError as err:
-            if unimplemented(err):
-                return None
-            raise
+        )
         return list(reply.mentions)
 
     async def plan_reply(

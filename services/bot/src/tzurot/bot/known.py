@@ -1,6 +1,5 @@
 """The personalities each user may use, as the gateway last listed them for that user: for
-matching `@names` while the gateway does not resolve them (ResolveMentions UNIMPLEMENTED) and
-for naming the personality of a job that posted one of our messages.
+naming the personality of a job that posted one of our messages.
 
 The list depends on who asks: a private personality is its owner's (and superusers') alone.
 One list for everyone let a user's `@name` reach someone else's private personality, or miss
