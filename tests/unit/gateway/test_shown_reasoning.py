@@ -15,7 +15,7 @@ from tzurot.gateway.domain import (
     Usage,
 )
 from tzurot.gateway.gateway_core import Prepared
-from tzurot.gateway.reply_requests import shown_reasoning
+from tzurot.gateway.reply_requests import keep_reasoning, shown_reasoning
 from tzurot.gateway.settings import resolve
 
 FINISHED = ReplyFinished(
@@ -63,3 +63,27 @@ def test_reasoning_is_sent_when_asked_or_set_not_for_scheduled_turns(
     command: GenerateCommand, prepared: Prepared, shown: str
 ) -> None:
     assert shown_reasoning(FINISHED, command, prepared) == shown
+
+
+@pytest.mark.parametrize(
+    ("command", "prepared", "kept"),
+    [
+        (_command(), _prepared(), False),
+        (_command(), _prepared(keep_reasoning=True), True),
+        (_command(), _prepared(ConfigSource.USER_PERSONALITY, keep_reasoning=True), True),
+        (_command(include_reasoning=True), _prepared(), True),
+        # show_reasoning shows it: it does not keep it.
+        (_command(), _prepared(show_reasoning=True), False),
+        # Stored at a level no one may set it at now (before it was each user's own): the
+        # owner's, a channel's or everyone's value keeps nobody's reasoning.
+        (_command(), _prepared(ConfigSource.PERSONALITY, keep_reasoning=True), False),
+        (_command(), _prepared(ConfigSource.CHANNEL, keep_reasoning=True), False),
+        (_command(), _prepared(ConfigSource.GLOBAL, keep_reasoning=True), False),
+        # A scheduled turn is said to nobody: its payer's setting does not keep it.
+        (_command(turn_id="t-1"), _prepared(keep_reasoning=True), False),
+    ],
+)
+def test_reasoning_is_kept_for_inspect_by_the_users_own_setting_only(
+    command: GenerateCommand, prepared: Prepared, kept: bool
+) -> None:
+    assert keep_reasoning(command, prepared) is kept

@@ -114,8 +114,14 @@ class ReplyRequests(GatewayState):
 
 
 def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
-    """Reasoning is kept for Inspect when the client asks or the user's setting says so."""
-    return command.include_reasoning or bool(prepared.settings[KEEP_REASONING].value)
+    """Reasoning is kept for Inspect when the client asks or its user's own keep_reasoning
+    setting is on (set for themselves: a value stored at another level before it became
+    theirs alone is not applied, settings.YOURS_ALONE). A scheduled turn (free will, a chain
+    reply) is said to nobody: its payer's setting does not apply."""
+    setting = prepared.settings[KEEP_REASONING]
+    return command.include_reasoning or (
+        not command.turn_id and set_at(setting) and bool(setting.value)
+    )
 
 
 def shown_reasoning(finished: ReplyFinished, command: GenerateCommand, prepared: Prepared) -> str:
