@@ -54,6 +54,7 @@ class OpenRouter:
     def __init__(self) -> None:
         self.listed = {FLUX: ["image"], GEMINI: ["image", "text"]}
         self.list_status = 200
+        self.list_body: bytes | None = None
         self.opened: asyncio.Event | None = None
         self.answers: list[httpx2.Response] = []
         self.list_reads = 0
@@ -66,6 +67,10 @@ class OpenRouter:
                 await self.opened.wait()
             if self.list_status != 200:
                 return httpx2.Response(self.list_status, json={"error": {"message": "down"}})
+            if self.list_body is not None:  # not JSON (a proxy's page)
+                return httpx2.Response(
+                    200, content=self.list_body, headers={"content-type": "application/json"}
+                )
             data = [
                 {"id": model, "architecture": {"output_modalities": outputs}}
                 for model, outputs in self.listed.items()
@@ -119,6 +124,16 @@ async def test_a_failed_list_is_not_read_again_by_the_next_drawings(
     assert await draw(llm, GEMINI) == 1
     assert openrouter.list_reads == 1
     assert openrouter.asked == [["image", "text"]] * 3
+
+
+async def test_a_list_that_is_not_json_is_a_failed_read_kept_as_one(
+    openrouter: OpenRouter, llm: LlmClient
+) -> None:
+    openrouter.list_body = b"<html>Bad gateway</html>"
+    assert await draw(llm, GEMINI) == 1
+    assert await draw(llm, GEMINI) == 1
+    assert openrouter.list_reads == 1
+    assert openrouter.asked == [["image", "text"]] * 2
 
 
 async def test_the_refusal_of_text_is_kept_once_the_image_alone_was_drawn(

@@ -338,8 +338,8 @@ class LlmClient:
     ) -> dict[str, frozenset[str]] | None:
         """Each listed model's `architecture.output_modalities` from the provider's image model
         list (OpenRouter's `GET /models?output_modalities=image`, openrouter.ai/docs/models),
-        by model id; None when the list could not be read (within 15 s; the drawing goes
-        ahead without it)."""
+        by model id; None when the list could not be read (within 15 s, or not JSON: the drawing
+        goes ahead without it)."""
         client = self._client(provider, quick=True)
         try:
             answer = await client.get(
@@ -347,7 +347,7 @@ class LlmClient:
                 cast_to=object,
                 options={"headers": _auth(api_key), "params": {"output_modalities": "image"}},
             )
-        except openai.OpenAIError:
+        except (openai.OpenAIError, ValueError):  # ValueError: a body that is not JSON
             return None
         return _listed_outputs(answer)
 
