@@ -386,15 +386,16 @@ def certs(
 
     Run again, it keeps the CA and every certificate still valid, and makes only what is
     missing or about to expire. A private key file kept that others may read is made 0600
-    (owner only), and said so."""
+    (owner only), and said so; a symlink to one, or one whose mode cannot be changed, is
+    left as it is, and said so."""
     from tzurot.cli.private_files import private_key_files, tighten
     from tzurot.runtime.errors import StartupError
     from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 
     try:
         # First: a key is closed even when the CA then turns out unusable.
-        for tightened in tighten(private_key_files(out, SERVICE_IDENTITIES)):
-            print(f"tzurot: {tightened.notice()}", file=sys.stderr)
+        for found in tighten(private_key_files(out, SERVICE_IDENTITIES)):
+            print(f"tzurot: {found.notice()}", file=sys.stderr)
         generate_dev_pki(out, SERVICE_IDENTITIES)
     except OSError as exc:
         print(f"tzurot: cannot write certificates to {out}: {exc.strerror or exc}", file=sys.stderr)
@@ -489,12 +490,18 @@ def keys_rotate(
 ) -> None:
     """Re-wrap every stored key under the newest master key version, online and resumably.
 
-    keyvault is asked first: when it cannot be reached no version is added. A version added
-    stays when the rewrap then fails (keyvault may already seal keys with it): run again
-    with --no-add-version to finish."""
+    keyvault is asked first: when it cannot be reached, or its newest master key version is
+    not the newest in <data-dir>/master.key (it reads another file), no version is added. A
+    version added stays when the rewrap then fails (keyvault may already seal keys with
+    it): run again with --no-add-version to finish."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from tzurot.cli.keys import add_master_key_version, rewrap_keys, rewrap_status
+    from tzurot.cli.keys import (
+        add_master_key_version,
+        newest_master_key_version,
+        rewrap_keys,
+        rewrap_status,
+    )
 
     certs = tls_dir or data_dir / "certs" / "cli"
     key_file = data_dir / "master.key"
@@ -502,7 +509,17 @@ def keys_rotate(
     async def _main() -> int:
         added = None
         if add_version:
-            await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate
+            status = await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate
+            newest = newest_master_key_version(key_file)
+            if status.version != newest:  # it re-read its key file: this one, or another
+                print(
+                    f"tzurot: keyvault at {keyvault_addr} has master key version "
+                    f"{status.version} as its newest, {key_file} has {newest}: keyvault does "
+                    "not read that file (check --data-dir and --keyvault-addr); no version "
+                    "was added",
+                    file=sys.stderr,
+                )
+                return 2
             added = add_master_key_version(key_file)
             print(f"Added master key version {added} to {key_file}")
         try:
@@ -518,6 +535,13 @@ def keys_rotate(
             raise
         if last is not None:
             print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
+        if last is not None and added is not None and last.version != added:
+            print(
+                f"tzurot: keyvault re-wrapped to version {last.version}, not to the version "
+                f"{added} added to {key_file}: check that keyvault reads that file",
+                file=sys.stderr,
+            )
+            return 1
         return 0
 
     async def _rewrapped() -> RewrapProgress | None:

@@ -35,11 +35,8 @@ def new_key_line(version: int) -> str:
     return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
-def add_master_key_version(path: Path) -> int:
-    """Appends a new, higher version to the key file (rewritten atomically, mode 0600).
-
-    A file holding one unversioned key becomes `1:<key>` first. Returns the new version.
-    """
+def _versioned_lines(path: Path) -> tuple[list[str], list[int]]:
+    """The key file's lines (an unversioned single key as `1:<key>`) and its versions."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -49,20 +46,36 @@ def add_master_key_version(path: Path) -> int:
     if not keys:
         raise StartupError(f"master key file {path} holds no key")
     if len(keys) == 1 and ":" not in keys[0]:
-        lines = [f"1:{line}" if line == keys[0] else line for line in lines]
-        versions = [1]
-    else:
-        versions = []
-        for line in keys:
-            found = _VERSIONED.match(line)
-            if found is None:
-                raise StartupError(f"master key file {path}: a line is not <version>:<key>")
-            versions.append(int(found.group(1)))
+        return [f"1:{line}" if line == keys[0] else line for line in lines], [1]
+    versions = []
+    for line in keys:
+        found = _VERSIONED.match(line)
+        if found is None:
+            raise StartupError(f"master key file {path}: a line is not <version>:<key>")
+        versions.append(int(found.group(1)))
+    return lines, versions
+
+
+def newest_master_key_version(path: Path) -> int:
+    """The newest version in the key file (1 for a single unversioned key)."""
+    return max(_versioned_lines(path)[1])
+
+
+def add_master_key_version(path: Path) -> int:
+    """Appends a new, higher version to the key file (rewritten atomically, mode 0600).
+
+    A file holding one unversioned key becomes `1:<key>` first. Returns the new version.
+    """
+    lines, versions = _versioned_lines(path)
     version = max(versions) + 1
     lines = [line for line in lines if line] + [new_key_line(version)]
     temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Made anew (a leftover, or a symlink there, is removed first) and 0600 whatever the
+    # umask: it becomes the key file.
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
         handle.write("\n".join(lines) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

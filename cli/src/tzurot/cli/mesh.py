@@ -228,8 +228,8 @@ async def run_mesh(
         generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
         ensure_master_key(layout.master_key_file)
         keys = [*private_key_files(layout.certs_dir, SERVICE_IDENTITIES), layout.master_key_file]
-        for tightened in tighten(keys):  # kept from an earlier start, opened since
-            print(f"tzurot up: {tightened.notice()}", file=sys.stderr)
+        for found in tighten(keys):  # kept from an earlier start, opened since
+            print(f"tzurot up: {found.notice()}", file=sys.stderr)
         with local_postgres(layout.data_dir / "pg") as database_url:
             try:
                 if not await _migrated_unless_stopped(database_url, stop):

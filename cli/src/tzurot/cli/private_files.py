@@ -4,10 +4,17 @@
 key file whose mode was opened since (a copy, `chmod 644`, an archive unpacked with another
 umask) would be kept as open as it is. The files are made 0600 (tzurot.runtime.pki); here
 one found more open is tightened back to 0600, and the caller says so.
+
+A symlink is not followed: the file it points to may be shared on purpose (a key readable by
+the ssl-cert group, a Kubernetes secret volume), so its mode is told, not changed. A file whose
+mode cannot be changed (another owner's, a read-only mount) is told too, and the command goes
+on as it did before the check.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,16 +24,52 @@ PRIVATE_MODE = 0o600
 
 
 @dataclass(frozen=True)
-class Tightened:
+class Notice:
+    """What `tighten` found, and did, about one key file more open than 0600."""
+
     path: Path
     was: int
     """Its permission bits before."""
 
     def notice(self) -> str:
         """The line that tells the user (without the `tzurot: ` prefix)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Tightened(Notice):
+    """A key file made 0600."""
+
+    def notice(self) -> str:
         return (
             f"private key {self.path} had mode {self.was:04o}; "
             f"made it {PRIVATE_MODE:04o} (its owner only)"
+        )
+
+
+@dataclass(frozen=True)
+class SymlinkLeft(Notice):
+    """A symlink to a key more open than 0600: the file it points to is left as it is."""
+
+    target: Path
+
+    def notice(self) -> str:
+        return (
+            f"private key {self.path} is a symlink to {self.target} with mode "
+            f"{self.was:04o}; not changed (a symlink is not followed)"
+        )
+
+
+@dataclass(frozen=True)
+class NotTightened(Notice):
+    """A key more open than 0600 whose mode could not be changed."""
+
+    why: str
+
+    def notice(self) -> str:
+        return (
+            f"could not make private key {self.path} {PRIVATE_MODE:04o} (it has mode "
+            f"{self.was:04o}): {self.why}"
         )
 
 
@@ -35,17 +78,34 @@ def private_key_files(certs_dir: Path, identities: Sequence[str]) -> list[Path]:
     return [certs_dir / "ca" / "ca.key", *(certs_dir / name / "tls.key" for name in identities)]
 
 
-def tighten(paths: Iterable[Path]) -> list[Tightened]:
+def tighten(paths: Iterable[Path]) -> list[Notice]:
     """Makes each existing file of `paths` whose mode has a bit beyond 0600 (the group's,
-    others', execute) mode 0600; returns those changed. A missing one is skipped; one that
-    cannot be changed raises OSError."""
-    changed = []
+    others', execute) mode 0600; returns what there is to tell: each file changed, each
+    symlink to such a file (not followed, not changed) and each file whose mode could not be
+    changed (no permission, a read-only file system). A missing one is skipped."""
+    found: list[Notice] = []
     for path in paths:
         try:
-            was = stat.S_IMODE(path.stat().st_mode)
+            info = path.lstat()
         except FileNotFoundError:
             continue
-        if was & ~PRIVATE_MODE:
-            path.chmod(PRIVATE_MODE)
-            changed.append(Tightened(path, was))
-    return changed
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                was = stat.S_IMODE(path.stat().st_mode)
+            except OSError:  # a dangling link: no key there to protect
+                continue
+            if was & ~PRIVATE_MODE:
+                found.append(SymlinkLeft(path, was, Path(os.path.realpath(path))))
+            continue
+        was = stat.S_IMODE(info.st_mode)
+        if not was & ~PRIVATE_MODE:
+            continue
+        try:
+            os.chmod(path, PRIVATE_MODE)  # not a symlink (lstat above)
+        except OSError as exc:
+            if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
+                raise
+            found.append(NotTightened(path, was, exc.strerror or str(exc)))
+        else:
+            found.append(Tightened(path, was))
+    return found

@@ -5,7 +5,9 @@ pod identity) as the superuser's. Every command prints plain lines (or YAML/JSON
 and exits non-zero with one `tzurot: ...` line when it fails: 1 when a call fails, 2 for bad
 usage or local setup (certificates not found), 3 when a service cannot be reached, 130 on
 Ctrl-C. No traceback: this also runs as `python -m tzurot.admin` (kubectl tzurot, the
-gateway pod), where typer would print a long one.
+gateway pod), where typer would print a long one. What the mesh sends (names any user chose,
+reasons, error messages) is printed without terminal controls, one line each (terminal_text);
+an export is YAML, whose emitter escapes every control character.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tzurot.admin.connect import SERVICES, AdminSettings, Mesh
 from tzurot.admin.doctor import certificate_report
+from tzurot.admin.terminal_text import one_line
 from tzurot.runtime.errors import StartupError, from_rpc_error, is_unreachable
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -72,11 +75,12 @@ def run(command: Command) -> None:
         code = asyncio.run(_main())
     except grpc.aio.AioRpcError as exc:
         if is_unreachable(exc):
-            print(f"tzurot: [unavailable] cannot reach the mesh: {exc.details()}", file=sys.stderr)
+            cause = one_line(exc.details() or "")
+            print(f"tzurot: [unavailable] cannot reach the mesh: {cause}", file=sys.stderr)
             code = 3
         else:
             err = from_rpc_error(exc)
-            print(f"tzurot: [{err.code.name.lower()}] {err.message}", file=sys.stderr)
+            print(f"tzurot: [{err.code.name.lower()}] {one_line(err.message)}", file=sys.stderr)
             code = 1
     except (OSError, StartupError) as exc:  # certificates not found, and the like
         print(f"tzurot: {exc}", file=sys.stderr)
@@ -110,8 +114,9 @@ def personalities_list() -> None:
                 gw.ListPersonalitiesRequest(page=common.PageRequest(page_token=token))
             )
             for p in reply.personalities:
-                aliases = ", ".join(p.aliases) or "-"
-                print(f"{p.slug:<20} {p.display_name:<24} aliases: {aliases}")
+                aliases = ", ".join(map(one_line, p.aliases)) or "-"
+                slug, name = one_line(p.slug), one_line(p.display_name)
+                print(f"{slug:<20} {name:<24} aliases: {aliases}")
             token = reply.page.next_page_token
             if not token:
                 return 0
@@ -144,7 +149,8 @@ def personalities_import(
             gw.ImportPersonalityRequest(format=kind, document=document)
         )
         verb = "Created" if reply.created else "Updated"
-        print(f"{verb} {reply.personality.display_name} ({reply.personality.slug})")
+        named = reply.personality
+        print(f"{verb} {one_line(named.display_name)} ({one_line(named.slug)})")
         return 0
 
     run(command)
@@ -180,7 +186,7 @@ def personalities_export(
             sys.stdout.write(text)
         else:
             output.write_text(text, encoding="utf-8")
-            print(f"Exported {reply.personality.display_name} to {output}")
+            print(f"Exported {one_line(reply.personality.display_name)} to {output}")
         return 0
 
     run(command)
@@ -230,8 +236,9 @@ def denylist_list() -> None:
             target = _enum_name(gw.DenyTarget, e.target, "DENY_TARGET_")
             scope = _enum_name(gw.DenyScope, e.scope, "DENY_SCOPE_")
             mode = _enum_name(gw.DenyMode, e.mode, "DENY_MODE_")
-            where = f"{scope}:{e.scope_id}" if e.scope_id else scope
-            print(f"{e.id}  {target}:{e.target_id}  {where}  {mode}  {e.reason or '-'}")
+            where = f"{scope}:{one_line(e.scope_id)}" if e.scope_id else scope
+            said = one_line(e.reason) or "-"
+            print(f"{one_line(e.id)}  {target}:{one_line(e.target_id)}  {where}  {mode}  {said}")
         return 0
 
     run(command)
@@ -259,7 +266,7 @@ def denylist_add(
 
     async def command(mesh: Mesh) -> int:
         reply = await gateway(mesh).AddDenylistEntry(gw.AddDenylistEntryRequest(entry=entry))
-        print(f"Added {reply.entry.id}")
+        print(f"Added {one_line(reply.entry.id)}")
         return 0
 
     run(command)
@@ -306,8 +313,9 @@ def usage_line(t: gw.UsageTotal) -> str:
         if t.request_type == "speech"
         else f"{t.input_tokens:>9} in {t.output_tokens:>9} out"
     )
+    user, provider, model = one_line(t.user_id) or "-", one_line(t.provider), one_line(t.model)
     return (
-        f"{t.user_id or '-':<28} {t.provider:<12} {t.model:<32} {t.request_type or 'chat':<18} "
+        f"{user:<28} {provider:<12} {model:<32} {one_line(t.request_type) or 'chat':<18} "
         f"{t.requests:>6} requests {billed}"
         + (f" ({t.failed_requests} paid, not delivered)" if t.failed_requests else "")
         + (f" ({t.estimated_requests} estimated)" if t.estimated_requests else "")
@@ -316,13 +324,14 @@ def usage_line(t: gw.UsageTotal) -> str:
 
 def _print_job(job: gw.Job) -> None:
     status = common.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
-    print(f"job {job.id}: {status} (attempts {job.attempts})")
+    print(f"job {one_line(job.id)}: {status} (attempts {job.attempts})")
     print(f"created {_when(job, 'created_at')}  finished {_when(job, 'finished_at')}")
     print(f"delivered {_when(job, 'delivered_at')}")
     if job.content:
         print(f"answer: {len(job.content)} characters")
     if job.HasField("error"):
-        print(f"error [{job.error.code}] {job.error.reason}: {job.error.message}")
+        error = job.error
+        print(f"error [{one_line(error.code)}] {one_line(error.reason)}: {one_line(error.message)}")
 
 
 @jobs_app.command("status")
@@ -429,7 +438,7 @@ async def _health(mesh: Mesh, service: str) -> str:
     try:
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5.0)
     except grpc.aio.AioRpcError as exc:
-        return f"{exc.code().name} {exc.details() or ''}".strip()
+        return f"{exc.code().name} {one_line(exc.details() or '')}".strip()
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
@@ -463,7 +472,7 @@ def doctor(
         else:
             for c in certs:
                 mark = "ok  " if c["ok"] else "FAIL"
-                print(f"{mark} certificate {c['name']}: {c['detail']}")
+                print(f"{mark} certificate {c['name']}: {one_line(c['detail'])}")
             for service, state in healthy.items():
                 print(f"{'ok  ' if state == 'SERVING' else 'FAIL'} health {service}: {state}")
         return 0 if ok else 1
