@@ -46,7 +46,7 @@ async def test_reasoning_shows_as_a_spoiler_only_to_whoever_set_show_reasoning(
     assert answer.content.endswith("Yes, plainly.")
     assert reasoning.author_name == answer.author_name
     assert reasoning.content == (
-        "-# 💭 Reasoning\n||She asks twice |\u200b|\u200b so answer |\u200b plainly||"
+        "-# 💭 Reasoning\u2060\n||She asks twice |\u200b|\u200b so answer |\u200b plainly||"
     )
     assert bobs.content.endswith("And to you.")
     assert "Reasoning" not in bobs.content

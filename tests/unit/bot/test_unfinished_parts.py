@@ -78,8 +78,8 @@ async def test_an_answer_handed_over_whole_keeps_its_files_and_reasoning() -> No
         pool, answer_with_files_and_reasoning(), unfinished(content="Once upon a time.")
     )
     assert ids == [11, 12, 13]  # all of it acknowledged, delivered as one answer
-    assert pool.edited == [(11, "Once upon a time.")]  # only its text is finished
-    assert (pool.sent, pool.deleted, pool.files_taken) == ([], [], [])
+    # Its files and reasoning prove its text was finished: nothing is edited either.
+    assert (pool.edited, pool.sent, pool.deleted, pool.files_taken) == ([], [], [], [])
 
 
 async def test_a_withheld_answer_keeps_nothing_beyond_why() -> None:

@@ -48,7 +48,7 @@ from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.moderation import DenyNotices
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.previews import PreviewNotes
-from tzurot.bot.reasoning import post_reasoning
+from tzurot.bot.reasoning import post_reasoning, unmarked
 from tzurot.bot.references import reply_quote
 from tzurot.bot.skill_output import (
     DEFAULT_FILESIZE_LIMIT,
@@ -377,7 +377,7 @@ class Poster:
         if channel_key(channel) in self._forbidden or delivery_problem(channel) is not None:
             return []
         ids: list[int] = []
-        for piece in split_message(text):
+        for piece in split_message(unmarked(text)):  # never taken for a reasoning
             sent = await self._webhooks.send(
                 channel,
                 piece,

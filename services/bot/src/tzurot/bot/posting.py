@@ -1,11 +1,13 @@
 """Showing an answer as it streams: post, edit at a rate Discord allows, then finalise.
 
-The posted messages always mirror `split_message(text)`: piece i is message i. While chunks
-arrive the pieces are synced at most every `interval()` seconds (the webhook's cadence); an
-intermediate sync Discord rate limits (429) is skipped and reported to `on_limited`, and the
-final sync waits out `retry_after` and tries again, so the final text always lands. `finish`
-returns the message ids, in order, for `ConfirmDelivery`; `message_ids` is what was posted so
-far (what was delivered, when Discord refuses a later request).
+The posted messages always mirror `split_message(text)`, any reasoning's mark taken out
+(tzurot.bot.reasoning.unmarked: no answer is taken for a reasoning): piece i is message i.
+While chunks arrive the pieces are synced at most every `interval()` seconds (the webhook's
+cadence); an intermediate sync Discord rate limits (429) is skipped and reported to
+`on_limited`, and the final sync waits out `retry_after` and tries again, so the final text
+always lands. `finish` returns the message ids, in order, for `ConfirmDelivery`;
+`message_ids` is what was posted so far (what was delivered, when Discord refuses a later
+request).
 
 `show_status` adds a short line under what the last message shows (the answer cut short by a
 restart, being asked for again): it is no piece of the text, so the next sync, whatever text
@@ -31,6 +33,7 @@ import aiohttp
 import discord
 import structlog
 
+from tzurot.bot.reasoning import unmarked
 from tzurot.bot.splitting import DISCORD_LIMIT, split_message
 
 log = structlog.get_logger(__name__)
@@ -215,7 +218,8 @@ class StreamedAnswer:
         self._status.pop(message_id, None)
 
     def _pieces(self, text: str) -> list[str]:
-        return split_message(self._prefix + text) if text.strip() else []
+        # Never a reasoning's mark: no message of an answer is taken for its reasoning.
+        return split_message(unmarked(self._prefix + text)) if text.strip() else []
 
     async def _sync(self, text: str) -> None:
         pieces = self._pieces(text)

@@ -12,13 +12,20 @@ with a code block it cuts open closed, and says so.
 
 Its message is noted with the answer's preview (`post_reasoning`'s `preview`): a bot that dies
 before confirming the answer leaves it to its successor, which tells it from the answer's
-text by its layout (`shows_reasoning`): kept with an answer handed over whole, deleted with
-one withheld or cut off (tzurot.bot.unfinished). Nor is its text ever context: a reply to it
-addresses the answer's personality, but the reasoning stays out of the prompt
-(tzurot.bot.references).
+text (`shows_reasoning`): kept with an answer handed over whole, deleted with one withheld or
+cut off (tzurot.bot.unfinished). Nor is its text ever context: a reply to it addresses the
+answer's personality, but the reasoning stays out of the prompt (tzurot.bot.references).
+
+It is told apart by its header's `REASONING_MARK`, an invisible word joiner right after
+"Reasoning", not by its layout alone: a model may write the same layout into its answer. No
+answer's message carries the mark: every text the bot streams as an answer has it taken out
+first (`unmarked`, in tzurot.bot.posting). A reasoning posted before the mark (a bot of
+before) is not recognised: it counts as the answer's text.
 """
 
 from __future__ import annotations
+
+import re
 
 import aiohttp
 import discord
@@ -31,7 +38,10 @@ from tzurot.bot.webhooks import WebhookPool
 
 log = structlog.get_logger(__name__)
 
-REASONING_HEADER = "-# 💭 Reasoning"
+REASONING_MARK = "\u2060"
+"""WORD JOINER, invisible: after "Reasoning" in `REASONING_HEADER`, never in an answer's text."""
+REASONING_HEADER = f"-# 💭 Reasoning{REASONING_MARK}"
+_MARKED = re.compile(f"Reasoning{REASONING_MARK}+")
 CUT_MARK = " (cut)"
 """After the spoiler of a reasoning too long for one message (which ends in "…")."""
 _ZWSP = "\u200b"
@@ -57,11 +67,18 @@ def reasoning_message(reasoning: str, limit: int = DISCORD_LIMIT) -> str:
 
 def shows_reasoning(content: str) -> bool:
     """Whether a message's `content` is laid out as `reasoning_message` lays a reasoning out:
-    the header line, then one spoiler (and `CUT_MARK` after a cut one)."""
+    the header line, its `REASONING_MARK` included, then one spoiler (and `CUT_MARK` after a
+    cut one)."""
     head = f"{REASONING_HEADER}\n||"
     return content.startswith(head) and (
         content.endswith("||") or content.endswith(f"||{CUT_MARK}")
     )
+
+
+def unmarked(text: str) -> str:
+    """`text` with `REASONING_MARK` taken out wherever it follows "Reasoning" (every one of
+    a run of them): it can show no reasoning's header, so no message of it is taken for one."""
+    return _MARKED.sub("Reasoning", text)
 
 
 def _spoiler_safe(text: str) -> str:

@@ -5,7 +5,7 @@ messages it links; each of those adds its own at depth 2, up to `max_depth`, at 
 `max_count` in all, each message once. A link to a channel the user cannot read is skipped.
 
 The reasoning message under an answer (tzurot.bot.reasoning: posted by a webhook, laid out as
-a spoiler under its header) is no context: a reply to it addresses the answer's personality
+a spoiler under its marked header) is no context: a reply to it addresses the answer's personality
 as a reply to the answer does (tzurot.bot.addressees), but its text never reaches the prompt,
 nor are the links in it followed. The answer itself is the conversation's history.
 """
@@ -57,7 +57,8 @@ def strip_reply_quote(content: str) -> str:
 
 def is_reasoning(message: discord.Message) -> bool:
     """Whether `message` is the reasoning shown under an answer: posted by a webhook (a
-    user's own message never is one) and laid out as the bot lays a reasoning out."""
+    user's own message never is one) and laid out as the bot lays a reasoning out, its
+    header's mark included (which no answer's text carries: tzurot.bot.reasoning)."""
     return message.webhook_id is not None and shows_reasoning(message.content)
 
 

@@ -33,12 +33,20 @@ and no webhook is made for it (none is needed to post nothing).
 
 The previews noted may end with what the answer showed beyond its text: the messages of its
 files that did not fit on its last message (no text, attachments only), then its reasoning's
-message (tzurot.bot.reasoning.shows_reasoning), in that order, after its text's. They are no
-piece of the text: an answer handed over whole (`content`) keeps them as they are, and they
-go back with the acknowledgement after its text's messages (they are part of the delivered
-answer: a 🔄 or a delete takes them too); one withheld, or cut off, has them deleted. A status
-line a preview shows (the dead bot's "picking the answer up again", or a skill's) is no part
-of what the answer becomes: every preview is edited, whatever it shows.
+message (tzurot.bot.reasoning.shows_reasoning, by its header's mark), in that order, after
+its text's. They are no piece of the text. The dead bot posted them, and attached files to a
+message of its text, only once its text was finished: an answer handed over whole
+(`content`) that shows any of them keeps its messages exactly as they are, its text's
+included (they show the content with the notes under it, the model's footer or the "cut off"
+line, which the content handed over lacks: edited into the bare content, the text could need
+a message fewer, the one carrying the first files). Nothing is edited, posted or deleted
+then (a text's message deleted meanwhile is not posted again, under the files and the
+reasoning); all go back with the acknowledgement, the text's messages first (they are the
+delivered answer: a 🔄 or a delete takes them all). One withheld, or cut off, has them
+deleted, and the files taken off its text's messages, once its notice shows: what Discord
+refuses there is logged, and never keeps the notice from showing. A status line a preview
+shows (the dead bot's "picking the answer up again", or a skill's) is no part of what the
+answer becomes: every preview is edited, whatever it shows.
 """
 
 from __future__ import annotations
@@ -46,20 +54,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 import structlog
 
-from tzurot.bot.posting import StreamedAnswer
+from tzurot.bot.posting import Delete, Edit, Send, StreamedAnswer
 from tzurot.bot.reasoning import shows_reasoning
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.splitting import DISCORD_LIMIT, split_message
-from tzurot.bot.webhooks import UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, WebhookPool, delete_messages
+from tzurot.bot.webhooks import (
+    UNKNOWN_MESSAGE,
+    UNKNOWN_WEBHOOK,
+    WebhookLimitReached,
+    WebhookPool,
+    delete_messages,
+)
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
+_DISCORD_FAILURES = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 _CUT_STEP = 100  # characters of the voice cut at a time once it is within a message's length
 
 
@@ -123,7 +139,7 @@ async def finish_unfinished(
     through the channel's webhook found, and with none the previews are passed over (a
     webhook made then could edit none of them), so WebhookLimitReached cannot arise. What
     the answer showed beyond its text (its files' messages, its reasoning) is kept with an
-    answer, its ids last, and deleted otherwise."""
+    answer, its ids last, its text's messages then kept as they are; and deleted otherwise."""
     personality = unfinished.personality
     found = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
@@ -172,9 +188,47 @@ async def finish_unfinished(
             if not _passed_over(exc, message_id):  # gone meanwhile: gone all the same
                 raise
 
-    refused = withheld(unfinished)
+    if unfinished.content and (found.beyond or found.with_files):
+        # Its files and its reasoning were posted only once its text was finished (the
+        # stream finished, then the files attached, then the reasoning posted): its text's
+        # messages show the whole answer already, with the notes under it (the model's
+        # footer, the "cut off" line) that the content handed over lacks. Kept as they are:
+        # edited into the bare content, the text could need a message fewer, the one
+        # carrying the first files; and nothing is posted under its files or reasoning.
+        ids = found.text
+    else:
+        ids = await _show_text(unfinished, previews, prefix, (send, edit, delete), shown)
     if not unfinished.content:  # nothing of it is kept: nor its files, nor its reasoning
-        await _drop_beyond_text(webhooks, channel, found, delete)
+        # Once the notice shows: failing to take them away never leaves the half answer
+        # without it.
+        await _drop_beyond_text(webhooks, channel, found, delete, showing=ids)
+        if withheld(unfinished) and not ids:
+            return []
+    answer = [*ids, *found.beyond] if unfinished.content else ids
+    if unfinished.content and answer:
+        # The answer it replaces, left by the dead bot until this one was posted.
+        replaced = [int(m) for m in unfinished.replaced_message_ids if m.isdigit()]
+        await delete_messages(webhooks, channel, replaced)
+    log.info(
+        "bot.unfinished_finished",
+        job_id=unfinished.job_id,
+        answered=bool(unfinished.content),
+        messages=len(answer),
+    )
+    return answer
+
+
+async def _show_text(
+    unfinished: gw.UnfinishedAnswer,
+    previews: list[int],
+    prefix: str,
+    requests: tuple[Send, Edit, Delete],
+    shown: dict[int, str],
+) -> list[int]:
+    """Edits the text's `previews` (and posts what they cannot hold, unless withheld) into the
+    answer handed over, or its notice; the ids showing it (none: a withheld answer whose
+    previews are all gone). `shown`: what each message shows once edited or posted."""
+    personality, refused = unfinished.personality, withheld(unfinished)
     text = unfinished.content or failure_notice(
         personality, unfinished.failed_reason, unfinished.failed_message
     )
@@ -188,26 +242,14 @@ async def finish_unfinished(
                 personality, unfinished.failed_message, prefix=prefix, messages=len(previews)
             )
         posted = [(i, shown.get(i, "")) for i in previews]
-        stream = StreamedAnswer(send, edit, delete, interval=0.0, prefix=prefix, posted=posted)
+        stream = StreamedAnswer(*requests, interval=0.0, prefix=prefix, posted=posted)
         try:
-            ids = await stream.finish(text)
-            break
+            return await stream.finish(text)
         except _PassedOver as gone:
             # Deleted since the bot read it (or no longer ours to edit): passed over as if
             # gone then (the pieces after it move up; the header, read already, goes on the
             # first message still there).
             previews = [i for i in stream.message_ids if i != gone.message_id]
-    if unfinished.content and ids:
-        # The answer it replaces, left by the dead bot until this one was posted.
-        replaced = [int(m) for m in unfinished.replaced_message_ids if m.isdigit()]
-        await delete_messages(webhooks, channel, replaced)
-    log.info(
-        "bot.unfinished_finished",
-        job_id=unfinished.job_id,
-        answered=bool(unfinished.content),
-        messages=len(ids),
-    )
-    return [*ids, *found.beyond] if unfinished.content else ids
 
 
 class _PassedOver(Exception):
@@ -256,21 +298,30 @@ async def _drop_beyond_text(
     channel: discord.abc.Messageable,
     previews: _Previews,
     delete: Callable[[int], Awaitable[None]],
+    *,
+    showing: list[int],
 ) -> None:
     """An answer not handed over whole (withheld, or cut off) keeps nothing it showed beyond
     its text: its files' messages and its reasoning are deleted (`delete`), and the files
-    attached to a message of its text are taken off it (only through the channel's webhook
-    found: never one made now)."""
+    attached to a message of its text still `showing` its notice are taken off (only through
+    the channel's webhook found: never one made now). What Discord refuses, or Discord out
+    of reach, is logged (the part stays): the notice shows already."""
     for message_id in previews.beyond:
-        await delete(message_id)
-    if not previews.with_files or await webhooks.find(channel) is None:
-        return
-    for message_id in previews.with_files:
         try:
+            await delete(message_id)
+        except _DISCORD_FAILURES as exc:
+            log.info("bot.unfinished_part_left", message_id=message_id, error=type(exc).__name__)
+    carrying = [m for m in previews.with_files if m in showing]
+    for message_id in carrying:
+        try:
+            if await webhooks.find(channel) is None:
+                return
             await webhooks.attach(channel, message_id, [])  # no attachments left
         except discord.NotFound as exc:
             if not _passed_over(exc, message_id):  # gone meanwhile: nothing left to take
-                raise
+                log.info("bot.unfinished_files_left", message_id=message_id, code=exc.code)
+        except (*_DISCORD_FAILURES, WebhookLimitReached) as exc:
+            log.info("bot.unfinished_files_left", message_id=message_id, error=type(exc).__name__)
 
 
 def _text_previews(read: list[discord.Message]) -> int:
