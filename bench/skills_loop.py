@@ -28,7 +28,8 @@ from tzurot.inference.domain import Character, ModelChoice, ReplyFinished, Reply
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
+from tzurot.inference.reply_settings import ReplySettings, SkillRuntime
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import SkillContext, SkillOutput
 from tzurot.inference.skills.loop import LoopSettings
 from tzurot.inference.skills.registry import SkillRegistry

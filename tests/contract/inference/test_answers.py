@@ -33,8 +33,9 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.prompt import estimate_prompt_tokens, estimate_tokens
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.reply_settings import ReplySettings
 from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
-from tzurot.inference.service import Inference, ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,

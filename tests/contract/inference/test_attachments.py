@@ -31,8 +31,9 @@ from tzurot.inference.domain import (
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.reply_settings import ModelName, ReplySettings
 from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
-from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,

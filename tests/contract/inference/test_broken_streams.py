@@ -24,7 +24,8 @@ from tzurot.inference.domain import (
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.inference.service import Inference, ReplySettings
+from tzurot.inference.reply_settings import ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError
 from tzurot.testing.fake_provider import FakeProvider

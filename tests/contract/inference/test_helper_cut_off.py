@@ -37,7 +37,8 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.prompt import IMAGE_TOKENS
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.reply_settings import ModelName, ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import TzurotError
 from tzurot.testing.cdn import local_cdn

@@ -13,11 +13,12 @@ from pydantic import SecretStr
 
 from tzurot.inference.dialects import ProviderCall, build_call
 from tzurot.inference.domain import Completion, StreamEvent, TextDelta, TokenUsage
-from tzurot.inference.llm import LlmClient, ToolsUnsupported
+from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotSent
+from tzurot.inference.tool_refusal import ToolsUnsupported
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,

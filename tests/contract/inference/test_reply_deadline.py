@@ -26,7 +26,8 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.providers import ProviderRegistry
-from tzurot.inference.service import Inference, ReplySettings
+from tzurot.inference.reply_settings import ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import SkillContext, SkillOutput
 from tzurot.inference.skills.loop import LoopResult, LoopSettings, LoopTarget, ToolLoop
 from tzurot.inference.skills.registry import ToolSupport

@@ -36,8 +36,9 @@ from tzurot.inference.llm import LlmClient
 from tzurot.inference.params import parse_advanced_parameters
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.reply_settings import ReplySettings, SkillRuntime
 from tzurot.inference.retries import MAX_RATE_LIMIT_WAIT_SECONDS
-from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import SkillContext, SkillOutput
 from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
 from tzurot.inference.skills.generate_image import GenerateImageSkill, ImageSettings

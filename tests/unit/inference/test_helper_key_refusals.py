@@ -25,7 +25,8 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import Provider, ProviderRegistry
-from tzurot.inference.service import Inference, ModelName, ReplySettings
+from tzurot.inference.reply_settings import ModelName, ReplySettings
+from tzurot.inference.service import Inference
 from tzurot.runtime.errors import FailedPrecondition
 
 USER = "3f1f9a8e-8c1e-4d5b-9a57-0f3c2b1a9d10"
@@ -59,7 +60,7 @@ class Cdn:
 
 
 def _refused(provider: Provider) -> FailedPrecondition:
-    """What llm.py raises for a 401: the provider, never whose key it was."""
+    """What provider_errors.py raises for a 401: the provider, never whose key it was."""
     return FailedPrecondition(
         f"{provider.name} rejected the API key",
         reason="INVALID_API_KEY",

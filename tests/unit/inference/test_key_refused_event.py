@@ -34,8 +34,9 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import Provider, ProviderRegistry
+from tzurot.inference.reply_settings import ReplySettings, SkillRuntime
 from tzurot.inference.server import _accepts
-from tzurot.inference.service import Inference, ReplySettings, SkillRuntime
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
 from tzurot.inference.skills.registry import SkillRegistry
 from tzurot.runtime.errors import FailedPrecondition

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tzurot.inference.llm import retry_after_seconds
+from tzurot.inference.provider_errors import retry_after_seconds
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,11 @@ from tzurot.inference.prompt import (
     Budget,
     ChatMessage,
     PromptInput,
-    build_prompt,
-    current_date_line,
     estimate_prompt_tokens,
     estimate_tokens,
 )
+from tzurot.inference.prompt_build import build_prompt
+from tzurot.inference.prompt_context import current_date_line
 from tzurot.inference.tokens import TokenCounter
 from tzurot.runtime.errors import InvalidArgument
 

@@ -10,7 +10,7 @@ import httpx2
 import openai
 import pytest
 
-from tzurot.inference.llm import provider_error
+from tzurot.inference.provider_errors import provider_error
 from tzurot.inference.retries import Retries
 from tzurot.runtime.errors import ResourceExhausted
 

@@ -8,7 +8,7 @@ from tests.unit.inference.test_reply_context import FakeContext, finish, make
 from tests.unit.inference.test_service import REQUEST, FakeHistory
 from tzurot.inference import convert
 from tzurot.inference.domain import HistoryTurn, ReplyContext
-from tzurot.inference.service import MAX_HISTORY_MESSAGES, REPLACED_TURNS, without_replaced
+from tzurot.inference.reply_context import MAX_HISTORY_MESSAGES, REPLACED_TURNS, without_replaced
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from tzurot.inference.llm import KEY_CHECK_TIMEOUT_SECONDS, NO_SHARED_KEY, SdkClients
+from tzurot.inference.sdk_clients import KEY_CHECK_TIMEOUT_SECONDS, NO_SHARED_KEY, SdkClients
 
 
 @pytest.fixture

@@ -78,10 +78,10 @@ from tzurot.inference.domain import (
     UsageMeter,
     UsageSpent,
 )
-from tzurot.inference.llm import content_filtered
 from tzurot.inference.params import FIELD_PREFIX, AdvancedParameters
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage, estimate_prompt_tokens
+from tzurot.inference.provider_errors import content_filtered
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import Retries
 from tzurot.inference.thinking import ThinkingFilter, split_thinking

@@ -18,8 +18,9 @@ from tzurot.inference.domain import CleanupRule
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.reply_settings import ModelName, ReplySettings, SkillRuntime
 from tzurot.inference.server import InferenceServicer
-from tzurot.inference.service import Inference, ModelName, ReplySettings, SkillRuntime
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import Skill
 from tzurot.inference.skills.egress import EgressPolicy, SafeFetcher
 from tzurot.inference.skills.extract import Extractor, ProcessExtractor, WorkerLimits

@@ -157,7 +157,8 @@ def _error_code(detail: object) -> str:
         return ""
     for field in ("code", "status"):
         value = detail.get(field)
-        # Only a plain identifier is quoted: a refusal's text can echo the key (llm.py's rule).
+        # Only a plain identifier is quoted: a refusal's text can echo the key
+        # (provider_errors.py's rule).
         if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
             return value
     return ""

@@ -1,6 +1,6 @@
 """When a failed provider call is asked again: one policy for every call inference makes.
 
-The openai SDK's own retries are off on every client (llm.py): they slept through a 429's
+The openai SDK's own retries are off on every client (sdk_clients.py): they slept through a 429's
 Retry-After (up to 60 s) unseen, past the caller's deadline, and sent again requests the
 provider may already have carried out and billed. A failed attempt is asked again here only
 while the provider cannot have done the work:
@@ -16,8 +16,8 @@ while the provider cannot have done the work:
 Never a timeout once the request went out (`NoAnswerInTime`: the provider may be at work,
 and billing), anything after a stream's first event, a failure of a call answered in one body
 (its 5xx may come after the work: a transcript, an image), a quota refusal (a 402, or OpenAI's
-429 `insufficient_quota`: llm.py makes both PROVIDER_QUOTA_EXCEEDED, which no wait cures) or
-any other refusal. An answer adds its own rule for silent attempts (answering.py).
+429 `insufficient_quota`: provider_errors.py makes both PROVIDER_QUOTA_EXCEEDED, which no wait
+cures) or any other refusal. An answer adds its own rule for silent attempts (answering.py).
 
 A helper model's call that failed once its request went out (the provider began answering,
 or left it unanswered past the time limit) may have been billed: `helper_completion` gives

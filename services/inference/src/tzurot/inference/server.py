@@ -17,7 +17,9 @@ from pydantic import SecretStr
 from tzurot.inference import convert
 from tzurot.inference.domain import KeyRefused, PaidCall, PromptSent, RoundsBilled, UsageSpent
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
-from tzurot.inference.service import Inference, ModelName, _check_api_key
+from tzurot.inference.key_checks import _check_api_key
+from tzurot.inference.reply_settings import ModelName
+from tzurot.inference.service import Inference
 from tzurot.inference.skills.search import BRAVE
 from tzurot.inference.speech import ELEVENLABS, Sample
 from tzurot.inference.voice import MAX_CLONE_SAMPLES, SpeechBilled, VoiceService

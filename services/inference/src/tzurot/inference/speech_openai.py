@@ -3,7 +3,7 @@ openedai-speech) through the `openai` client.
 
 It answers `Accepted` the moment the provider took the text (it bills the characters from then
 on, whatever becomes of the audio), then its audio (MP3) as it streams. Refusals are the LLM
-calls' typed errors (llm.provider_error), naming the provider and never quoting a key.
+calls' typed errors (provider_errors.provider_error), naming the provider and never quoting a key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx2 as httpx
 import openai
 from pydantic import SecretStr
 
-from tzurot.inference.llm import provider_error
+from tzurot.inference.provider_errors import provider_error
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy
 from tzurot.inference.speech_types import Accepted, VoiceSpec

@@ -6,7 +6,7 @@ five fields of each. `LlmClient` still sends the request through the SDK (auth, 
 HTTP status → exception) and takes the raw `httpx2.Response`; `httpx2.EventSource` frames
 its body (WHATWG rules: LF/CRLF/CR, `:` comments such as OpenRouter's keep-alive, events of
 at most 1 MiB) and each `data` is parsed with `json.loads`. What goes wrong raises what
-`AsyncStream` raised, so `llm.provider_error` classifies it as before:
+`AsyncStream` raised, so `provider_errors.provider_error` classifies it as before:
 
 - an event whose JSON has a truthy `error` (OpenAI's shape, and OpenRouter's mid-generation
   error with `finish_reason: "error"`) → `ErrorEvent` (an `openai.APIError` whose `body` is

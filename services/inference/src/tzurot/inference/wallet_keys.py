@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from tzurot.inference.key_checks import _check_api_key
 from tzurot.inference.keys import KeyResolver, no_api_key, refusal_names_key
-from tzurot.inference.service import _check_api_key
 from tzurot.inference.skills.search import BRAVE, BraveSearch
 from tzurot.inference.speech import ELEVENLABS
 from tzurot.runtime.errors import InvalidArgument

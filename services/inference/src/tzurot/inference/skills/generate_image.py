@@ -3,7 +3,7 @@
 Two endpoints: OpenRouter's image-output models through chat completions
 (openrouter.ai/docs/guides/overview/multimodal/image-generation) with `modalities` as the model
 outputs them (`["image"]` for an image-only model, else `["image", "text"]`: what its provider's
-model list says, llm.py) and the shape asked as `image_config.aspect_ratio` (`CHAT_SHAPES`:
+model list says, image_calls.py) and the shape asked as `image_config.aspect_ratio` (`CHAT_SHAPES`:
 landscape 16:9, portrait 9:16; a square is the default and sends none), the images coming
 back as data URLs in `message.images`; or an OpenAI-compatible `/images/generations`
 (`b64_json`). Images are checked (type by magic bytes, size) and become files of the answer,
@@ -22,7 +22,7 @@ delivered. Every call the model answered is paid for, and noted once its images 
 tokens and images), also when an image cannot be used (too large, not an image): noted
 failed (paid, not delivered) when not one image could be attached. An image answered as a
 URL is fetched by the SSRF-safe fetcher with the image's own limit (`max_bytes`), and DALL-E
-is asked for base64 (`response_format`, llm.py) so there is nothing to fetch. A call cut
+is asked for base64 (`response_format`, image_calls.py) so there is nothing to fetch. A call cut
 off by the loop's time limit while its request was out is noted as paid, not delivered
 (failed): the images asked for, no tokens (unknown). The provider may have drawn and billed
 them: it bills a request it received, and with at least `min_seconds` left when it starts,

@@ -72,7 +72,6 @@ from tzurot.inference.domain import (
     UsageMeter,
     UsageSpent,
 )
-from tzurot.inference.llm import ToolsUnsupported
 from tzurot.inference.params import AdvancedParameters
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage
@@ -81,6 +80,7 @@ from tzurot.inference.skills.base import MemoryWriter, Skill, SkillContext, Skil
 from tzurot.inference.skills.files import ANSWER_FILE_BYTES, FileRoom
 from tzurot.inference.skills.registry import ToolSupport, parse_arguments, short, tool_definition
 from tzurot.inference.tokens import TokenCounter
+from tzurot.inference.tool_refusal import ToolsUnsupported
 from tzurot.runtime.errors import TzurotError
 
 log = structlog.get_logger(__name__)

@@ -38,7 +38,7 @@ BRAVE = "brave"
 BRAVE_CHECK_QUERY = "brave search"
 """The search a key check spends (count=1): any query proves the key; its results are unread."""
 BRAVE_CHECK_TIMEOUT_SECONDS = 15.0
-"""A key check's bound, as an LLM provider's (llm.py `quick`): on a dead network the user
+"""A key check's bound, as an LLM provider's (sdk_clients.py `quick`): on a dead network the user
 hears so soon."""
 
 

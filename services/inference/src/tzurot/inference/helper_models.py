@@ -1,0 +1,130 @@
+"""The helper models a reply or a job calls besides the answer: those that read its
+attachments (describe an image, transcribe audio and clean the transcript) and the one that
+extracts facts, each on the key that pays for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import structlog
+
+from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
+from tzurot.inference.dialects import helper_call, supports_vision
+from tzurot.inference.domain import (
+    FACT_EXTRACTION,
+    AttachmentRead,
+    PaidCall,
+    ReplyRequest,
+    TokenUsage,
+    UsageSpent,
+)
+from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
+from tzurot.inference.keys import KeyResolver
+from tzurot.inference.params import AdvancedParameters
+from tzurot.inference.ports import LanguageModel
+from tzurot.inference.prompt import ChatMessage
+from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.reply_settings import ModelName, OperatorRetries
+from tzurot.inference.retries import RetryPolicy, helper_completion
+from tzurot.inference.thinking import split_thinking
+from tzurot.runtime.errors import InvalidArgument
+
+log = structlog.get_logger("tzurot.inference.service")  # the name its events always had
+
+
+class HelperModels(OperatorRetries):
+    """The helper-model methods of `Inference`."""
+
+    _providers: ProviderRegistry
+    _keys: KeyResolver
+    _llm: LanguageModel
+    _attachments: AttachmentReader | None
+
+    async def _prepare_attachments(
+        self,
+        request: ReplyRequest,
+        params: AdvancedParameters,
+        prepared: Prepared,
+        retry: RetryPolicy,
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
+        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), and
+        each helper call that failed once its request went out, estimated (UsageSpent)."""
+        if not request.attachments:
+            return
+        if self._attachments is None:
+            raise InvalidArgument("attachments", "attachments are not supported here")
+        self._attachments.check(request.attachments)
+        free = request.model.free_use
+        vision = supports_vision(request.model.model, params)
+        # Keys are looked up only for the helper models this message needs: an image for a
+        # vision model or an already described file needs none.
+        pending = {kind_of(a) for a in request.attachments if not a.description}
+        describe = "image" in pending and not vision
+        transcribe = "audio" in pending
+        settings = self._settings
+        reading = self._attachments.prepare(
+            request.attachments,
+            prepared,
+            vision=vision,
+            describer=await self._target(request.user_id, settings.vision, free)
+            if describe
+            else None,
+            transcriber=await self._target(request.user_id, settings.transcription, free)
+            if transcribe
+            else None,
+            cleaner=await self._target(request.user_id, settings.transcript_cleanup, free)
+            if transcribe
+            else None,
+            retry=retry,
+        )
+        async with aclosing(reading):
+            async for read in reading:
+                yield read
+
+    async def _target(
+        self, user_id: str, name: ModelName | None, free_use: bool
+    ) -> ModelTarget | None:
+        if name is None or not name.model:
+            return None
+        provider = self._providers.get(name.provider)
+        key = await self._keys.resolve(user_id, provider, free_use=free_use, model=name.model)
+        return ModelTarget(provider, key.api_key, name.model, key.source)
+
+    async def extract_facts(
+        self,
+        user_id: str,
+        model: ModelName,
+        free_use: bool,
+        messages: list[ChatMessage],
+        known_ids: set[str],
+        *,
+        time_limit: float | None = None,
+        cut_off: list[PaidCall] | None = None,
+    ) -> tuple[list[ExtractedFact], TokenUsage]:
+        """ExtractFacts: durable facts from exchanges (fact_extraction.py), on the user's key
+        or, for a free_use config on a free model, the operator's (`time_limit`: seconds the
+        caller waits, which bound the retries). A call that failed once its request went out
+        (its stream broke, no answer in time) adds its estimate (FACT_EXTRACTION) to
+        `cut_off` before the error goes on: the provider may have billed it."""
+        if not user_id:
+            raise InvalidArgument("user_id", "user_id is required")
+        if not model.provider or not model.model:
+            raise InvalidArgument("config", "config.provider and config.model are required")
+        target = await self._target(user_id, model, free_use=free_use)
+        if target is None:
+            raise InvalidArgument("config", "config.model is required")
+        with target.names_refusal():
+            completion = await helper_completion(
+                self._llm,
+                target.provider,
+                target.api_key,
+                target.model,
+                helper_call(messages, target.model, temperature=0.0),
+                self._retry_policy(time_limit),
+                request_type=FACT_EXTRACTION,
+                cut_off=cut_off,
+            )
+        facts = parse_facts(split_thinking(completion.content)[0], known_ids)
+        log.info("facts extracted", user_id=user_id, facts=len(facts))
+        return facts, completion.usage
