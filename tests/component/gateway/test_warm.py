@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
-from tzurot.gateway.store import GatewayStore, jobs
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.store.job_finish_sql import DELIVER, FINISH_JOB_ALONE, JOB_BY_ID
 from tzurot.gateway.warm import NO_JOB, NO_MATCH, warm_statements
 
 pytestmark = pytest.mark.component
@@ -28,7 +29,7 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
     warmed = _compiled(engine)
     assert warmed >= before + 3  # personality, job by key, config
     # The job by id, finish and deliver run through tzurot.db.direct: compiled there.
-    for statement in (jobs._JOB_BY_ID, jobs._FINISH_JOB_ALONE, jobs._DELIVER):
+    for statement in (JOB_BY_ID, FINISH_JOB_ALONE, DELIVER):
         assert statement.compiled_for(engine.dialect)
 
     # The first turn's statements now come from the cache: running them again compiles nothing.

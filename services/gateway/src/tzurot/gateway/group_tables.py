@@ -70,8 +70,8 @@ group_jobs = sa.Table(
 
 # A round's last answer (or a chain reply) delivered whose group follow-up
 # (groups.after_delivery: the last speaker, the chain reply) has not finished yet: added by
-# the delivery's own statement (store/jobs.py `deliver`), deleted once the follow-up ran. A
-# gateway killed between the two leaves it to every replica's sweep
+# the delivery's own statement (store/job_deliveries.py `deliver`), deleted once the follow-up
+# ran. A gateway killed between the two leaves it to every replica's sweep
 # (delivery_flow.run_owed_follow_ups), which takes it once `due_at` has passed (the delivering
 # gateway's hold, then a sweep's lease) and drops it once its job was delivered longer ago
 # than a repeated follow-up may run (migration 0026).

@@ -7,7 +7,7 @@ the bot's own retries after a restart (`GATEWAY_RESTARTING`, `SERVICE_RESTARTING
 resend taking it over once its lease ran out, by the claim of one the sweep failed
 `ORPHANED`, by the unfinished-answer sweep's regeneration and by an operator's RetryJob: each
 claims it under its idempotency key, and each claim counts one more `jobs.attempts`. So the
-cap is kept where every path passes (store/jobs.py, store/retries.py): a job that ran
+cap is kept where every path passes (store/job_claim_sql.py, store/retries.py): a job that ran
 `max_runs` times and whose last run was cut (a service died, its gateway stopped:
 `CUT_REASONS`) is failed for good instead (FAILED_PRECONDITION `JOB_RUN_LIMIT`, in words the
 user reads in Discord), and no claim, sweep or retry runs it again. Any other failure is kept
@@ -46,7 +46,7 @@ def run_limit_error(max_runs: int) -> JobError:
 def past_run_limit(err: TzurotError, attempt: int, max_runs: int) -> TzurotError | None:
     """What the run `attempt` that failed with `err` ends with instead, when it was the job's
     last allowed run and `err` cut it (`CUT_REASONS`; the store writes the same on the job:
-    `store/jobs.py`); None otherwise."""
+    `store/job_claim_sql.py`); None otherwise."""
     if attempt < max_runs or err.reason not in CUT_REASONS:
         return None
     return FailedPrecondition(run_limit_message(max_runs), reason=JOB_RUN_LIMIT)

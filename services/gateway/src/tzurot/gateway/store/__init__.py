@@ -9,7 +9,8 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 - models.py: the chosen levels of the LLM config cascade (user toward a personality, user, channel)
 - personal_aliases.py: aliases only their user uses
 - channels.py: channel activations and the denylist (moderation)
-- jobs.py: jobs and their usage rows
+- jobs.py: jobs and their usage rows (JobQueries of job_claims, job_outcomes, job_deliveries,
+  job_reads; their SQL in job_claim_sql and job_finish_sql)
 - retries.py: failed jobs the gateway runs again by itself, and what GetJobStatus says of them
 - previews.py: the messages an answer is streamed as, and the answers whose bot died
 - in_flight.py: a deleted personality's answers in flight
