@@ -74,19 +74,19 @@ async def test_aliases_reach_only_what_their_user_may_see(connect: g.Connect) ->
     )
 
 
-async def test_a_personalitys_name_by_its_key_beats_a_users_own_alias(connect: g.Connect) -> None:
-    """The public "✨Luna Moon✨" is named "luna moon" (its mention key), as "@luna moon"
-    mentions it: Alice's own alias "luna moon" for Lilith, made before that personality was,
-    does not take the name from it (a new alias could not: it is refused)."""
+async def test_a_users_own_alias_beats_a_name_made_after_it_in_lookups_and_mentions(
+    connect: g.Connect,
+) -> None:
+    """Alice's own alias "luna moon" for Lilith, made before Bob's public "✨Luna Moon✨"
+    was (named "luna moon" by its mention key; a new alias of that name would be refused):
+    for Alice it still means Lilith, in a slash command's lookup (GetPersonality) as in her
+    @mentions (ResolveMentions), so Bob cannot redirect her by naming a personality after
+    her alias. For everyone else the name means Bob's, and its slug is Bob's for her too."""
     bot, cli = connect("bot"), connect("cli")
     await g.import_seed(cli, "lilith")
     await bot.AddPersonalAlias(
         gw.AddPersonalAliasRequest(actor=ALICE, personality="lilith", alias="luna moon")
     )
-    before = await bot.GetPersonality(
-        gw.GetPersonalityRequest(actor=ALICE, personality="luna moon")
-    )
-    assert before.personality.slug == "lilith"
     luna = await bot.CreatePersonality(
         gw.CreatePersonalityRequest(
             actor=BOB,
@@ -95,5 +95,15 @@ async def test_a_personalitys_name_by_its_key_beats_a_users_own_alias(connect: g
             ),
         )
     )
-    shown = await bot.GetPersonality(gw.GetPersonalityRequest(actor=ALICE, personality="luna moon"))
-    assert shown.personality.id == luna.personality.id
+    hers = await bot.GetPersonality(gw.GetPersonalityRequest(actor=ALICE, personality="luna moon"))
+    assert hers.personality.slug == "lilith"
+    mentioned = await bot.ResolveMentions(
+        gw.ResolveMentionsRequest(actor=ALICE, content="@luna moon hi")
+    )
+    assert [m.personality.slug for m in mentioned.mentions] == ["lilith"]
+    his = await bot.GetPersonality(gw.GetPersonalityRequest(actor=BOB, personality="luna moon"))
+    assert his.personality.id == luna.personality.id
+    by_slug = await bot.GetPersonality(
+        gw.GetPersonalityRequest(actor=ALICE, personality=luna.personality.slug)
+    )
+    assert by_slug.personality.id == luna.personality.id

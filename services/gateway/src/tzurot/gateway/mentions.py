@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
-from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias
+from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
 from tzurot.runtime.folding import fold
 
 _MINE, _SLUG, _DISPLAY_NAME, _DISPLAY_KEY, _ALIAS = range(5)
@@ -18,13 +18,13 @@ def _names(personality: Personality) -> dict[str, int]:
     written ("@✨Luna✨", "@Sage 🌙"), display name by its `mention_key` ("Dr. Who?" is
     mentioned as "@Dr. Who" too), alias. The name as written ranks before its key, so
     "@Sage" means a personality named Sage before one named "Sage 🌙", whose own mention is
-    the longer "@Sage 🌙"."""
+    the longer "@Sage 🌙". Each as keys are compared (`same_key`)."""
     ranked: dict[str, int] = {}
     kinds = [
-        (normalize_alias(personality.slug), _SLUG),
-        (normalize_alias(personality.display_name), _DISPLAY_NAME),
+        (same_key(normalize_alias(personality.slug)), _SLUG),
+        (same_key(normalize_alias(personality.display_name)), _DISPLAY_NAME),
         (mention_key(personality.display_name), _DISPLAY_KEY),
-        *((normalize_alias(alias), _ALIAS) for alias in personality.aliases),
+        *((same_key(normalize_alias(alias)), _ALIAS) for alias in personality.aliases),
     ]
     for key, rank in kinds:
         if key:
@@ -60,7 +60,7 @@ def find_mentions(
        oldest personality, then the smallest id. So the result never depends on the order
        of `personalities`.
     """
-    mine = {normalize_alias(alias): p for alias, p in personal if normalize_alias(alias)}
+    mine = {same_key(normalize_alias(a)): p for a, p in personal if normalize_alias(a)}
     everyone = [
         (name, rank, p)
         for p in personalities
@@ -79,7 +79,7 @@ def find_mentions(
     )
     candidates = [(name, p) for name, _rank, p in ranked]
     folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
-    lowered = folded.text
+    lowered = same_key(folded.text)  # as the names are (`same_key`), offsets kept
     found: list[tuple[Personality, str, int]] = []
     seen: set[str] = set()
     index = lowered.find("@")

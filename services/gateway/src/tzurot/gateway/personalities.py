@@ -74,8 +74,24 @@ def slugify(name: str) -> str:
 
 
 def normalize_alias(alias: str) -> str:
-    """Aliases match case-insensitively and ignore surrounding whitespace and a leading '@'."""
+    """Aliases match case-insensitively and ignore surrounding whitespace and a leading '@'.
+    This is the form stored (`personality_aliases.alias`, `personal_aliases.alias`): compare
+    two of them by `same_key`."""
     return " ".join(alias.strip().lstrip("@").lower().split())
+
+
+FINAL_SIGMA, SIGMA = "\u03c2", "\u03c3"
+
+
+def same_key(key: str) -> str:
+    """`key` (lowered) as two keys are compared: the Greek final sigma (U+03C2) as a sigma
+    (U+03C3). How `str.lower()` lowers a capital sigma depends on what is around it (the
+    last one of "ΣΟΦΟΣ" lowers to a final sigma, that of "ΣΟΦΟΣ's" does not, and `fold`
+    lowers a character at a time), so the two are one letter in a key. Stored aliases keep
+    their final sigma (a change to `normalize_alias` would need their rows rewritten), so
+    each side is mapped where they are compared (in SQL by `translate`, store/name_rules.py);
+    one character for one, so offsets are kept."""
+    return key.replace(FINAL_SIGMA, SIGMA)
 
 
 def continues_word(char: str) -> bool:
@@ -110,9 +126,10 @@ def mention_key(name: str) -> str:
     """What a display name is @mentioned by, and compared as in the alias rules: the name
     normalized (`normalize_alias`), what cannot begin a word trimmed from its start and what
     cannot end one from its end ('Dr. Who?' -> 'dr. who', '✨Luna✨' -> 'luna', 'Sage 🌙' ->
-    'sage', 'Sage (beta)' -> 'sage (beta'). A name may be anything; '' when nothing in it is
-    a letter or digit (nothing to mention it by)."""
-    key = normalize_alias(name)
+    'sage', 'Sage (beta)' -> 'sage (beta'), as keys are compared (`same_key`: 'Σοφος' ->
+    'σοφοσ'). A name may be anything; '' when nothing in it is a letter or digit (nothing to
+    mention it by)."""
+    key = same_key(normalize_alias(name))
     start, end = 0, len(key)
     while start < end and not _begins_word(key[start]):
         start += 1

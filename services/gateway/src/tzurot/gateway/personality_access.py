@@ -1,6 +1,7 @@
-"""Which personality a name means for a user (slug, display name, their own alias, then a
-global alias) and whether they may use it; personality lookups. (Imports are admin
-use-cases, which check who may replace what: admin/personalities.py, admin/cards.py.)"""
+"""Which personality a name means for a user (their own alias, then slug, display name, then
+a global alias, as @mentions rank them) and whether they may use it; personality lookups.
+(Imports are admin use-cases, which check who may replace what: admin/personalities.py,
+admin/cards.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import replace
 from tzurot.gateway.domain import Actor, CharacterFields, Personality, User
 from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
-from tzurot.gateway.personalities import mention_key, normalize_alias
+from tzurot.gateway.personalities import mention_key, normalize_alias, same_key
 from tzurot.runtime.errors import NotFound, quoted
 
 
@@ -52,19 +53,22 @@ class PersonalityAccess(GatewayState):
     async def find_personality_for(
         self, name: str, user: User | None, *, operator: bool = False
     ) -> Personality | None:
-        """By slug, display name, the user's own alias, then a global alias, among the
+        """By the user's own alias, then slug, display name, then a global alias, among the
         personalities the user may use (every one for the `operator`): someone else's private
-        personality never hides one the user may use. A user's alias wins over a global one,
-        never over a personality's own name."""
+        personality never hides one the user may use. The user's own alias comes first, as
+        in their @mentions (`find_mentions`): a name another personality took after the user
+        chose the alias (an alias is refused once a personality has the name) does not take
+        their lookups from it; for everyone else the name means that personality."""
+        if user is not None:
+            mine = await self._admin_store.personal_alias(user.id, normalize_alias(name))
+            if mine is not None and (operator or may_use(mine, user)):
+                return mine
         found = await self._store.find_personality(name)
         if found is not None and not operator and not may_use(found, user):
             found = await self._store.find_personality(
                 name, visible_to="" if user is None else user.id
             )
-        if user is None or (found is not None and names_itself(found, name)):
-            return found
-        mine = await self._admin_store.personal_alias(user.id, normalize_alias(name))
-        return mine if mine is not None and (operator or may_use(mine, user)) else found
+        return found
 
     async def _usable_personality(self, name: str, user: User | None) -> Personality:
         personality = await self.find_personality_for(name, user)
@@ -75,11 +79,12 @@ class PersonalityAccess(GatewayState):
 
 def names_itself(personality: Personality, name: str) -> bool:
     """`name` is the personality's slug or display name, as written or by its mention key
-    ("luna" names "✨Luna✨", as `find_personality` finds it): no user's alias can mean
-    another."""
-    key = normalize_alias(name)
+    ("luna" names "✨Luna✨", as `find_personality` finds it), as keys are compared
+    (`same_key`). Only a user's own alias of that text can mean another for them
+    (`find_personality_for`)."""
+    key = same_key(normalize_alias(name))
     display = personality.display_name
-    return key in (personality.slug, normalize_alias(display)) or (
+    return key in (personality.slug, same_key(normalize_alias(display))) or (
         key != "" and key == mention_key(display)
     )
 

@@ -12,7 +12,8 @@ that no collation changes, and compared here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,20 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import (
+    FINAL_SIGMA,
+    SIGMA,
+    continues_word,
     edges_problem,
     mention_key,
     normalize_alias,
+    same_key,
     word_prefixes,
 )
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, InvalidArgument, quoted
 
 HolderNamed = Callable[[Personality], str]
-"""How an error names a personality to the caller: its display name, or exactly `HIDDEN` for
-one they may not see (admin/base.py `named_for`). The checks below also read it as whether
-the caller may see it: a name of a personality they may not see is never the reason for a
-refusal (that would tell them it exists), an alias is (aliases are one global namespace, so
-adding the alias itself would tell them anyway), worded `HIDDEN`."""
+"""How an error names a personality to the caller: its display name when they may see it,
+else words that do not depend on its name (`HIDDEN`: admin/base.py `named_for`). `_shown`
+reads from it whether the caller may see a personality: a name of a personality they may not
+see is never the reason for a refusal of an alias (that would tell them it exists), an alias
+is (aliases are one global namespace, so adding the alias itself would tell them anyway),
+worded `HIDDEN`."""
 
 HIDDEN = "another personality"
 
@@ -43,8 +49,21 @@ def everyone_named(holder: Personality) -> str:
     return holder.display_name
 
 
+_UNNAMED = "\x00"
+"""A display name no personality has (a name needs a letter or digit): `_shown` asks `named`
+for a copy of the holder named so."""
+
+
 def _shown(named: HolderNamed, holder: Personality) -> bool:
-    return named(holder) != HIDDEN
+    """Whether the caller may see `holder`: `named` gives its display name, whatever that is,
+    not words of its own. Never decided by the words (a personality really named "another
+    personality" is shown)."""
+    return named(replace(holder, display_name=_UNNAMED)) == _UNNAMED
+
+
+def alias_key(alias: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """A stored alias (`normalize_alias`) as keys are compared (`same_key`), in SQL."""
+    return sa.func.translate(alias, FINAL_SIGMA, SIGMA, type_=sa.Text)
 
 
 # ---- reading display names whatever the collation ----
@@ -70,6 +89,8 @@ def _char_class(char: str) -> str:
     """A Postgres regular-expression item matching each character `str.lower()` turns into
     `char` (and `char` itself): explicit characters, so no collation changes it."""
     chars = {char, *LOWERED_FROM.get(char, "")}
+    if char == SIGMA:  # a name's final sigma too (`same_key`)
+        chars.add(FINAL_SIGMA)
     chars.update(other for other in (char.upper(), char.title()) if len(other) == 1)
     body = "".join(f"\\{c}" if c in _BRACKET_SPECIAL else c for c in sorted(chars))
     return f"[{body}]" + ("?" if char == _DOT_ABOVE else "")
@@ -104,10 +125,11 @@ async def personalities_by_id(conn: AsyncConnection, ids: Iterable[Any]) -> dict
 async def names_among(
     conn: AsyncConnection, keys: Sequence[str], personality_id: str | None
 ) -> list[tuple[Personality, str]]:
-    """The live personalities (but `personality_id`) whose slug or display name's
-    `mention_key` is one of `keys`, each with that key, the oldest first. The keys are
-    computed here, as `find_mentions` computes them (`display_name_like` reads the few
-    display names that may match)."""
+    """The live personalities (but `personality_id`) whose slug, display name as written
+    (normalized) or display name's `mention_key` is one of `keys` (as keys are compared:
+    `same_key`), each with that key, the oldest first. The keys are computed here, as
+    `find_mentions` computes them (`display_name_like` reads the few display names that may
+    match)."""
     if not keys:
         return []
     p = t.personalities.c
@@ -124,7 +146,9 @@ async def names_among(
     ).all()
     matched: list[tuple[str, str]] = []
     for row in rows:
-        key = next((k for k in (row.slug, mention_key(row.display_name)) if k in keys), None)
+        display = row.display_name
+        names = (row.slug, same_key(normalize_alias(display)), mention_key(display))
+        key = next((k for k in names if k in keys), None)
         if key is not None:
             matched.append((str(row.id), key))
     whole = await personalities_by_id(conn, [found_id for found_id, _ in matched])
@@ -161,12 +185,22 @@ async def owners(conn: AsyncConnection, operator_platform_id: str) -> Owners:
 # ---- names ----
 
 
-def _keys_of(names: Iterable[str]) -> dict[str, str]:
-    """The `mention_key` of each of `names` (new to a personality), with the name;
-    INVALID_ARGUMENT `NAME_NOT_MENTIONABLE` for a name without one (no letter or digit:
-    '🌙', '!!!')."""
+class Names(NamedTuple):
+    """A personality's names that the rules check (None: not this one)."""
+
+    slug: str | None = None
+    display_name: str | None = None
+
+
+def _keys_of(names: Names) -> dict[str, str]:
+    """The keys of `names` (new to a personality), each with its name: a slug as written, as
+    it is @mentioned ("sage-" is not "@sage"), a display name by its `mention_key`;
+    INVALID_ARGUMENT `NAME_NOT_MENTIONABLE` for a display name without one (no letter or
+    digit: '🌙', '!!!')."""
     keys: dict[str, str] = {}
-    for name in names:
+    if names.slug:
+        keys[same_key(normalize_alias(names.slug))] = names.slug
+    for name in [] if names.display_name is None else [names.display_name]:
         key = mention_key(name)
         if not key:
             raise InvalidArgument(
@@ -181,7 +215,7 @@ def _keys_of(names: Iterable[str]) -> dict[str, str]:
 
 async def refuse_names(
     conn: AsyncConnection,
-    names: Sequence[str],
+    names: Names,
     personality_id: str | None,
     *,
     owner_user_id: str | None,
@@ -191,7 +225,7 @@ async def refuse_names(
     operator_platform_id: str = "",
 ) -> None:
     """What refuses `names` (a personality's slug and display name: those new to it, or all
-    of them when it is `made_public`), each by its `mention_key`:
+    of them when it is `made_public`), each by its key (`_keys_of`):
 
     - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`, ALREADY_EXISTS `NAME_IS_AN_ALIAS` and
       `NAME_BEGINS_AN_ALIAS`: `_refuse_alias_as_name`, whatever the visibility (aliases are
@@ -200,51 +234,48 @@ async def refuse_names(
       its owner alone, so they take nobody's mentions): ALREADY_EXISTS `NAME_TAKEN` and
       `NAME_EXTENDS_A_NAME` (`_refuse_visible_names`).
 
-    Made public (`names` are then its slug and display name, the display name last), a
-    refusal says so ("'Luna Lovegood' cannot be made public: …"), keeping its reason.
-    Personalities of one owner (`owner_user_id`, the operator's as `Owners` says) are
-    exempt from the second kind. Other personalities are worded by `named`."""
+    Made public (`names` are then its slug and display name), a refusal says so ("'Luna
+    Lovegood' cannot be made public: …"), keeping its reason. The second kind counts only
+    other owners' public personalities, whoever asks (a private name reaches its owner alone,
+    so a name beside it takes nobody's mentions: a superuser, who sees it, is not refused by
+    it either); personalities of one owner (`owner_user_id`, the operator's as `Owners`
+    says) are exempt. Other personalities are worded by `named`."""
+    keys = _keys_of(names)
+    if not keys:
+        return
     try:
-        await _refuse_alias_as_name(conn, names, personality_id, named)
+        await _refuse_alias_as_name(conn, keys, personality_id, named)
         if public:
             who = await owners(conn, operator_platform_id)
             await _refuse_visible_names(
-                conn, names, personality_id, owner_user_id=owner_user_id, who=who, named=named
+                conn, keys, personality_id, owner_user_id=owner_user_id, who=who, named=named
             )
     except AlreadyExists as exc:
         if not made_public:
             raise
+        shown = names.display_name if names.display_name is not None else names.slug or ""
         raise AlreadyExists(
-            f"{quoted(names[-1].strip())} cannot be made public: {exc.message}",
+            f"{quoted(shown.strip())} cannot be made public: {exc.message}",
             reason=exc.reason,
             metadata=exc.metadata,
         ) from None
 
 
-_BEGUN_ALIASES_READ = 20
-"""How many of the aliases that begin with a new name's key (and a non-ASCII-word character)
-are read to find one it begins as a word (`_refuse_alias_as_name`): the alias lock is held."""
-
-
 async def _refuse_alias_as_name(
     conn: AsyncConnection,
-    names: Iterable[str],
+    keys: dict[str, str],
     personality_id: str | None,
     named: HolderNamed,
 ) -> None:
-    """What refuses `names` (a personality's slug or display name), each by its
-    `mention_key` (how @mentions read it: "Dr. Who?" as "dr. who"):
+    """What refuses a personality's names, each by its key (`_keys_of`: how @mentions read
+    it, "Dr. Who?" as "dr. who"):
 
-    - INVALID_ARGUMENT `NAME_NOT_MENTIONABLE`: one without a key (no letter or digit);
     - ALREADY_EXISTS `NAME_IS_AN_ALIAS`: one that is a global alias of another live
       personality (`@name` would mean either one, and a newcomer would take the alias over);
     - ALREADY_EXISTS `NAME_BEGINS_AN_ALIAS`: one another's global alias begins with, then
       more words or punctuation (a new "The" against "the oracle": `find_mentions` puts
       names first, so "@the oracle" would go to the newcomer). The alias is quoted only when
       its personality is shown (`named`): the caller typed the name, not the alias's rest."""
-    keys = list(_keys_of(names))
-    if not keys:
-        return
     a = t.personality_aliases.c
     others: list[sa.ColumnElement[bool]] = [LIVE_PERSONALITY]
     if personality_id is not None:
@@ -252,7 +283,7 @@ async def _refuse_alias_as_name(
     stmt = (
         sa.select(a.alias, a.display, a.personality_id)
         .join(t.personalities, t.personalities.c.id == a.personality_id)
-        .where(a.alias.in_(keys), *others)
+        .where(alias_key(a.alias).in_(list(keys)), *others)
         .order_by(a.alias)
         .limit(1)
     )
@@ -265,29 +296,9 @@ async def _refuse_alias_as_name(
             "choose another name",
             reason="NAME_IS_AN_ALIAS",
         )
-    # The alias goes on after the key with a character that ends a word: not an ASCII letter,
-    # digit, '_' or '-' (a non-ASCII letter is left to `word_prefixes`).
-    starting = sa.or_(
-        *(
-            sa.and_(
-                a.alias.startswith(key, autoescape=True),
-                sa.not_(sa.func.substr(a.alias, len(key) + 1, 1).op("~")("^[a-z0-9_-]$")),
-            )
-            for key in keys
-        )
-    )
-    rows = (
-        await conn.execute(
-            sa.select(a.alias, a.display, a.personality_id)
-            .join(t.personalities, t.personalities.c.id == a.personality_id)
-            .where(starting, *others)
-            .order_by(a.alias)
-            .limit(_BEGUN_ALIASES_READ)
-        )
-    ).all()
-    for row in rows:
-        begun = next((key for key in keys if key in word_prefixes(row.alias)), None)
-        if begun is None:
+    for begun in keys:
+        row = await _alias_begun_by(conn, begun, others)
+        if row is None:
             continue
         holder = (await personalities_by_id(conn, [row.personality_id]))[str(row.personality_id)]
         if not _shown(named, holder):
@@ -305,17 +316,46 @@ async def _refuse_alias_as_name(
         )
 
 
+async def _alias_begun_by(
+    conn: AsyncConnection, key: str, others: Sequence[sa.ColumnElement[bool]]
+) -> sa.Row[Any, Any, Any] | None:
+    """The first (by alias) of the aliases that begin with `key` as a word: the character
+    after it ends a word (`continues_word`, which Postgres cannot tell under every collation).
+    Exact whatever the aliases: the characters that follow the key are read first (distinct,
+    so few), then an alias with one of those that end a word; no number of aliases that go on
+    with the word ("アリスア…" before "アリス・マーガトロイド") can hide it."""
+    a = t.personality_aliases.c
+    alias = alias_key(a.alias)
+    after = sa.func.substr(alias, len(key) + 1, 1)
+    begins = [alias.startswith(key, autoescape=True), sa.func.length(alias) > len(key), *others]
+    joined = sa.select(after).join(t.personalities, t.personalities.c.id == a.personality_id)
+    following = (await conn.execute(joined.where(*begins).distinct())).scalars().all()
+    ending = sorted(char for char in following if not continues_word(char))
+    if not ending:
+        return None
+    return (
+        await conn.execute(
+            sa.select(a.alias, a.display, a.personality_id)
+            .join(t.personalities, t.personalities.c.id == a.personality_id)
+            .where(*begins, after.in_(ending))
+            .order_by(a.alias)
+            .limit(1)
+        )
+    ).one_or_none()
+
+
 async def _refuse_visible_names(
     conn: AsyncConnection,
-    names: Iterable[str],
+    keys: dict[str, str],
     personality_id: str | None,
     *,
     owner_user_id: str | None,
     who: Owners,
     named: HolderNamed,
 ) -> None:
-    """For the names of a public personality (by their `mention_key`), against another live
-    personality of another owner (`who`):
+    """For the names of a public personality (by their keys, `_keys_of`), against another
+    live personality of another owner (`who`), public (a private one's names reach its owner
+    alone, and nobody else's mentions: whoever asks, even a superuser who sees it):
 
     - ALREADY_EXISTS `NAME_TAKEN`: one whose key is that personality's name's key ("Sage 🌙"
       against Sage): two personalities would answer to one @mention;
@@ -324,12 +364,11 @@ async def _refuse_visible_names(
       among names the longest wins in `find_mentions`, so it would take "@Sage please help"
       from Sage (review s5 H1).
 
-    A name of a personality the caller may not see (`named`) refuses nothing, as in
-    `refuse_alias`; an alias does, worded `HIDDEN`."""
-    keys = _keys_of(names)
+    An alias of any personality refuses (aliases are one global namespace), worded `HIDDEN`
+    when the caller may not see it (`named`)."""
     prefixes = sorted({prefix for key in keys for prefix in word_prefixes(key)} - set(keys))
     for holder, begun in await names_among(conn, [*keys, *prefixes], personality_id):
-        if who.same(holder.owner_user_id, owner_user_id) or not _shown(named, holder):
+        if not holder.public or who.same(holder.owner_user_id, owner_user_id):
             continue
         if begun in keys:
             raise AlreadyExists(
@@ -352,7 +391,7 @@ async def _refuse_visible_names(
             sa.select(a.alias, a.personality_id)
             .join(t.personalities, t.personalities.c.id == a.personality_id)
             .where(
-                a.alias.in_(prefixes),
+                alias_key(a.alias).in_(prefixes),
                 LIVE_PERSONALITY,
                 *([] if personality_id is None else [a.personality_id != personality_id]),
             )
@@ -372,12 +411,22 @@ async def _refuse_visible_names(
         )
 
 
-def new_names(existing: Personality | None, *names: str) -> list[str]:
-    """Those of `names` the personality (None: a new one) does not go by already: a name it
-    had before the rule (tied with another's alias) is kept, not refused at each update."""
-    had = set() if existing is None else {existing.slug, existing.display_name}
-    kept = {mention_key(name) for name in had}
-    return [name for name in names if mention_key(name) not in kept]
+def new_names(
+    existing: Personality | None, *, slug: str | None = None, display_name: str | None = None
+) -> Names:
+    """Those of the names the personality (None: a new one) does not go by already, as
+    written (normalized: "sage" to "Sage" is not new): a name it had before the rule (tied
+    with another's alias or name) is kept, not refused at each update. Compared as written,
+    not by key: "Sage!" renamed "Sage" keeps the key but ranks above its key in
+    `find_mentions` (a name as written), so it is checked as new."""
+    if existing is None:
+        return Names(slug, display_name)
+    had = {same_key(normalize_alias(name)) for name in (existing.slug, existing.display_name)}
+
+    def new(name: str | None) -> str | None:
+        return None if name is None or same_key(normalize_alias(name)) in had else name
+
+    return Names(new(slug), new(display_name))
 
 
 # ---- aliases ----
@@ -423,13 +472,14 @@ async def refuse_alias(
     puts that personality's names before any global alias for whoever sees it); an alias
     does, worded `HIDDEN`. `held` are the aliases the personality had before this write
     (normalized): kept whatever the rules say now, as names are (`new_names`)."""
-    key = normalize_alias(alias)
+    key = same_key(normalize_alias(alias))
     display = alias.strip().lstrip("@").strip()
     p, a = t.personalities.c, t.personality_aliases.c
-    owner = await conn.scalar(sa.select(a.personality_id).where(a.alias == key))
+    owners_of = sa.select(a.personality_id).where(alias_key(a.alias) == key)
+    owner = await conn.scalar(owners_of.order_by(a.personality_id != personality_id).limit(1))
     if owner is not None and str(owner) == personality_id:
         return False
-    if key in held:
+    if key in {same_key(kept) for kept in held}:
         return True
     _refuse_edges(field, display)
     if owner is not None:
@@ -450,7 +500,7 @@ async def refuse_alias(
                 sa.select(a.alias, a.display, a.personality_id)
                 .join(t.personalities, p.id == a.personality_id)
                 .where(
-                    a.alias.in_(prefixes),
+                    alias_key(a.alias).in_(prefixes),
                     LIVE_PERSONALITY,
                     *([] if personality_id is None else [a.personality_id != personality_id]),
                 )
@@ -464,7 +514,8 @@ async def refuse_alias(
     for holder, begun in names:
         if not _shown(named, holder):
             continue
-        if key in (holder.slug, mention_key(holder.display_name)):
+        display_name = holder.display_name
+        if key in (holder.slug, same_key(normalize_alias(display_name)), mention_key(display_name)):
             raise AlreadyExists(
                 f"@{display} is the name of {named(holder)}; an alias cannot take a "
                 "personality's own name",

@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personality
-from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias
+from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias, same_key
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.in_flight import drop_personality_answers
 from tzurot.gateway.store.name_rules import (
     HolderNamed,
+    Names,
+    alias_key,
     aliases_of,
     display_name_like,
     everyone_named,
@@ -39,9 +41,10 @@ async def _named(
     """The live personality `key` (normalized) names best: slug, display name as written
     (normalized), display name by its `mention_key` ("luna" for "✨Luna✨"), then global
     alias, as `find_mentions` ranks them; the oldest first among equals. The display names
-    are compared here, in Python (name_rules.py says why)."""
+    are compared here, in Python (name_rules.py says why), as keys are (`same_key`)."""
+    key = same_key(key)
     p, a = t.personalities.c, t.personality_aliases.c
-    by_alias = sa.exists().where(a.personality_id == p.id, a.alias == key)
+    by_alias = sa.exists().where(a.personality_id == p.id, alias_key(a.alias) == key)
     rows = (
         await conn.execute(
             sa.select(p.id, p.slug, p.display_name, by_alias.label("by_alias"))
@@ -64,7 +67,7 @@ async def _named(
 def _rank(key: str, slug: str, display_name: str, by_alias: bool) -> int | None:
     if slug == key:
         return 0
-    if normalize_alias(display_name) == key:
+    if same_key(normalize_alias(display_name)) == key:
         return 1
     if mention_key(display_name) == key:
         return 2
@@ -132,7 +135,7 @@ class PersonalityReads(SqlBase):
         public ones only), so someone else's private personality never hides one the user
         may use (not cached: asked only when the first match is someone else's private one).
         """
-        key = normalize_alias(name)
+        key = same_key(normalize_alias(name))
         if visible_to is not None:
             return await self._find_visible_personality(key, visible_to)
         cached = self.catalog.get(("name", key))
@@ -184,7 +187,9 @@ class PersonalityReads(SqlBase):
             made_public = existing is not None and public and not existing.public
             await refuse_names(
                 conn,
-                [slug, name] if made_public else new_names(existing, slug, name),
+                Names(slug, name)
+                if made_public
+                else new_names(existing, slug=slug, display_name=name),
                 None if existing is None else existing.id,
                 owner_user_id=owner,
                 public=public,
@@ -274,7 +279,9 @@ class PersonalityReads(SqlBase):
             await refuse_names(
                 conn,
                 # made public: its names reach everyone now
-                [slug, seed.name] if made_public else new_names(existing, slug, seed.name),
+                Names(slug, seed.name)
+                if made_public
+                else new_names(existing, slug=slug, display_name=seed.name),
                 None if existing is None else existing.id,
                 owner_user_id=owner_user_id if existing is None else existing.owner_user_id,
                 public=seed.public,
@@ -407,7 +414,7 @@ class PersonalityWrites(AdminSqlBase):
                 )
             await refuse_names(
                 conn,
-                [values["slug"], values["display_name"]],
+                Names(values["slug"], values["display_name"]),
                 None,
                 owner_user_id=values.get("owner_user_id"),
                 public=bool(values.get("public", True)),
@@ -448,13 +455,13 @@ class PersonalityWrites(AdminSqlBase):
                 made_public = public and not current.public
                 names = (
                     # made public: its names reach everyone now
-                    [current.slug, values.get("display_name", current.display_name)]
+                    Names(current.slug, values.get("display_name", current.display_name))
                     if made_public
-                    else new_names(current, values["display_name"])
+                    else new_names(current, display_name=values["display_name"])
                     if "display_name" in values
-                    else []
+                    else Names()
                 )
-                if names:
+                if names != Names():
                     await refuse_names(
                         conn,
                         names,
@@ -539,7 +546,12 @@ class PersonalityWrites(AdminSqlBase):
                     sa.select(*PERSONALITY_COLUMNS).where(
                         t.personalities.c.id
                         == sa.select(t.personality_aliases.c.personality_id)
-                        .where(t.personality_aliases.c.alias == normalize_alias(alias))
+                        .where(
+                            alias_key(t.personality_aliases.c.alias)
+                            == same_key(normalize_alias(alias))
+                        )
+                        .order_by(t.personality_aliases.c.alias)
+                        .limit(1)
                         .scalar_subquery()
                     )
                 )
@@ -550,6 +562,6 @@ class PersonalityWrites(AdminSqlBase):
         async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personality_aliases).where(
-                    t.personality_aliases.c.alias == normalize_alias(alias)
+                    alias_key(t.personality_aliases.c.alias) == same_key(normalize_alias(alias))
                 )
             )
