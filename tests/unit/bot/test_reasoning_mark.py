@@ -5,8 +5,13 @@ the mark (it is taken out of what the bot streams)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import discord
+
 from tzurot.bot.posting import StreamedAnswer
 from tzurot.bot.reasoning import (
+    MARK_RELEASED,
     REASONING_HEADER,
     REASONING_MARK,
     reasoning_message,
@@ -20,6 +25,8 @@ from .test_unfinished_parts import FilesChannel, FilesPool, finish, unfinished
 
 LOOKALIKE = "-# 💭 Reasoning\n||x||"
 """An answer's own text, laid out as a reasoning is (no mark)."""
+SINCE = discord.utils.time_snowflake(MARK_RELEASED + timedelta(days=1))
+"""A message id of a message posted since the mark."""
 MARKED = f"{REASONING_HEADER}\n||x||"
 """What a model may write to pass its answer off as a reasoning."""
 
@@ -40,21 +47,23 @@ async def test_an_answer_laid_out_as_a_reasoning_is_context() -> None:
 
 async def test_an_answer_laid_out_as_a_reasoning_is_finished_as_text() -> None:
     """Its half shown, handed over whole: the half is its text, edited into the whole (not
-    kept as a reasoning, the rest of the answer never shown)."""
+    kept as a reasoning, the rest of the answer never shown). Posted since the mark (one
+    posted before could be a bot of before's reasoning: test_reasoning_before_the_mark)."""
     whole = f"{LOOKALIKE}\n\n||y||"
     pool = FilesPool()
-    ids = await finish(pool, FilesChannel({11: LOOKALIKE}, {}), unfinished(("11",), content=whole))
-    assert ids == [11]
-    assert pool.edited == [(11, whole)]
+    channel = FilesChannel({SINCE: LOOKALIKE}, {})
+    ids = await finish(pool, channel, unfinished((str(SINCE),), content=whole))
+    assert ids == [SINCE]
+    assert pool.edited == [(SINCE, whole)]
     assert (pool.sent, pool.deleted) == ([], [])
 
 
 async def test_a_withheld_answer_laid_out_as_a_reasoning_says_why() -> None:
     pool = FilesPool()
-    handed = unfinished(("11",), failed_reason="USER_DATA_DELETING", failed_message="gone")
-    assert await finish(pool, FilesChannel({11: LOOKALIKE}, {}), handed) == [11]
+    handed = unfinished((str(SINCE),), failed_reason="USER_DATA_DELETING", failed_message="gone")
+    assert await finish(pool, FilesChannel({SINCE: LOOKALIKE}, {}), handed) == [SINCE]
     assert pool.deleted == []
-    assert pool.edited == [(11, "I couldn't answer that.\n-# gone")]
+    assert pool.edited == [(SINCE, "I couldn't answer that.\n-# gone")]
 
 
 def test_unmarked_takes_out_every_mark_after_reasoning() -> None:

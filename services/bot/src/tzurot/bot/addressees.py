@@ -74,7 +74,11 @@ class Addressees:
     async def _explicit(self, message: discord.Message, actor: common.Actor) -> Targets:
         content = message.content
         limit = self._settings.max_personalities_per_message
-        mentions = await self._gateway.resolve_mentions(actor, content, limit)
+        # The gateway's own first test (no "@", no mention): a plain message costs no call,
+        # and does not wait on the gateway to be found unaddressed by name.
+        mentions = (
+            await self._gateway.resolve_mentions(actor, content, limit) if "@" in content else []
+        )
         spans = [(m.personality, m.matched_text, m.offset) for m in mentions]
         if spans:
             stripped = strip_mentions(content, [Addressed(p, t, o) for p, t, o in spans])
@@ -132,6 +136,21 @@ class Addressees:
             return PostedAs("", shown_as)
         slugs = {p.id: p.slug for p in await self._known.usable_by(actor)}
         return PostedAs(job.personality_id, slugs.get(job.personality_id) or shown_as)
+
+    def may_address(self, message: discord.Message) -> bool:
+        """Whether the message could address a personality, told without the gateway: it
+        has an "@" (a mention, maybe), or it replies to one of our messages (Discord's
+        reply, or a PluralKit repost's reply embed to an answer this bot remembers)."""
+        if "@" in message.content:
+            return True
+        ref = message.reference
+        if ref is not None and ref.message_id is not None:
+            target = ref.resolved
+            return self._answers.get(ref.message_id) is not None or (
+                isinstance(target, discord.Message) and self.is_ours(target)
+            )
+        found = reply_embed_target(message) if message.webhook_id is not None else None
+        return found is not None and self._answers.get(found[1]) is not None
 
     def is_ours(self, message: discord.Message) -> bool:
         """Posted by this bot's application (its webhooks carry its application id) or one of

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 CUT_OFF_LINE = "-# (cut off: the model reached its length limit)"
 """Under an answer the provider ended at max_tokens (finish_reason "length")."""
+_NOTE = "-# "
 _FENCE = "```"
 _FENCE_CLOSE = "\n```"
 
@@ -21,3 +22,23 @@ def with_notes(content: str, *, finish_reason: str, footer: str) -> str:
     if content.count(_FENCE) % 2:
         content += _FENCE_CLOSE
     return "\n".join([content, *notes])
+
+
+def as_shown(content: str, last_line: str) -> list[str]:
+    """Every way `with_notes` may have shown `content`, given the last line its last message
+    shows: bare, with the cut-off line, with a footer (that last line's, when it reads as
+    one), or both. A status line (a restart's, a skill's: they end in "…") is no footer: a
+    footer names the model ("provider/model")."""
+    footers = [""]
+    if (
+        last_line.startswith(_NOTE)
+        and last_line != CUT_OFF_LINE
+        and len(last_line) > len(_NOTE)
+        and not last_line.endswith("…")
+    ):
+        footers.append(last_line[len(_NOTE) :])
+    return [
+        with_notes(content, finish_reason=reason, footer=footer)
+        for reason in ("stop", "length")
+        for footer in footers
+    ]

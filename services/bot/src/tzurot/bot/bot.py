@@ -123,14 +123,22 @@ class TzurotBot(discord.AutoShardedClient):
         return await self.tree.sync(guild=guild)
 
     async def close(self) -> None:
-        """Lets answers in flight finish (within the grace period), then disconnects."""
+        """Lets answers in flight finish (within the grace period), then disconnects. The
+        events being handled (a dead bot's answer being finished) finish within it too, and
+        are acknowledged before their streams end: cut short, a hand-over would be handed
+        to the next bot while this one still posts it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.grace_seconds
+        await asyncio.gather(
+            *(listener.stop_taking(self.settings.grace_seconds) for listener in self.listeners)
+        )
         for task in self._listening:
             task.cancel()
         for task in self._listening:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.flow is not None:
-            await self.flow.idle(self.settings.grace_seconds)
+            await self.flow.idle(max(0.0, deadline - loop.time()))
         await super().close()
         if self._pk_session is not None:
             await self._pk_session.close()

@@ -91,9 +91,12 @@ class EventListener:
         self._backoff = backoff
         self.connections = 0
         self.handled = 0
+        self._stopping = False
+        self._handling: asyncio.Task[None] | None = None  # the event being handled
 
     async def run(self) -> None:
-        """Holds the stream open until cancelled, reconnecting after every break."""
+        """Holds the stream open until cancelled, reconnecting after every break; stopped
+        (`stop_taking`), it returns at the next event or break."""
         await self._client.wait_until_ready()
         delay = self._backoff[0]
         while True:
@@ -102,8 +105,16 @@ class EventListener:
                 self.connections += 1
                 log.info("events.connected", shard_id=self._request.shard_id)
                 async for reply in stream:
+                    if self._stopping:
+                        return  # the stream is cancelled below: the gateway releases it
                     delay = self._backoff[0]
-                    await self._handle(reply.event)
+                    # A task of its own, so a stop can wait for it (`stop_taking`); awaited
+                    # here, it is cancelled with the listener.
+                    self._handling = asyncio.ensure_future(self._handle(reply.event))
+                    try:
+                        await self._handling
+                    finally:
+                        self._handling = None
             except grpc.aio.AioRpcError as exc:
                 log.info("events.disconnected", code=exc.code().name)
             except asyncio.CancelledError:
@@ -114,8 +125,20 @@ class EventListener:
                 # Stopped while handling an event (shutdown), the call would stay open and
                 # keep claiming; cancelled, the gateway releases what it had not acknowledged.
                 stream.cancel()
+            if self._stopping:
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])
+
+    async def stop_taking(self, grace: float) -> None:
+        """Takes no more events; the one being handled (a dead bot's answer being finished,
+        a greeting being posted) finishes within `grace` s and is acknowledged, while the
+        stream stays open: the gateway keeps renewing its claim, and hands it to no other
+        bot meanwhile. Cancelling `run` afterwards ends the stream (and what is still being
+        handled, past the grace)."""
+        self._stopping = True
+        if self._handling is not None:
+            await asyncio.wait([self._handling], timeout=grace)
 
     async def _handle(self, event: gw.BotEvent) -> None:
         channel = await self._channel(event.location)

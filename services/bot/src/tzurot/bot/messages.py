@@ -21,7 +21,9 @@ from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.chain_quote import answered_message
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
+from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, actor_of
+from tzurot.bot.moderation import Cooldowns
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
 from tzurot.bot.reactions import Reactions
@@ -29,13 +31,18 @@ from tzurot.bot.request_build import RequestBuilder
 from tzurot.bot.unfinished import finish_unfinished
 from tzurot.bot.voice import VoicePoster
 from tzurot.bot.webhooks import WebhookPool
-from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.errors import TzurotError, restarting_message
+from tzurot.runtime.retry import RETRYABLE
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 SPOKEN = frozenset({discord.MessageType.default, discord.MessageType.reply})
 """Messages someone wrote. The others are Discord's notices (a pin, a new thread, a member
 joining, a boost): a pin's notice even carries a reference to the pinned message."""
+
+_AWAY = restarting_message("gateway")
+GATEWAY_AWAY = f"{_AWAY[:1].upper()}{_AWAY[1:]}."
+"""What a message the gateway could not take is told (as a failed Generate's reply says)."""
 
 log = structlog.get_logger(__name__)
 
@@ -62,9 +69,10 @@ class MessageFlow:
             )
         )
         self._seen = SeenMessages(settings.seen_messages_capacity)
+        self._gateway_notices = Cooldowns(settings.deny_notice_cooldown_seconds)
         self._deleted = SeenMessages(settings.seen_messages_capacity)
         self._answers = AnswerBook(settings.seen_messages_capacity)
-        self._builder = RequestBuilder(client, settings)
+        self._builder = RequestBuilder(client, settings, ours=self._is_ours)
         self._addressees = Addressees(
             client,
             gateway,
@@ -93,10 +101,35 @@ class MessageFlow:
         with self._busy():
             try:
                 await self._on_message(message)
-            except (discord.HTTPException, TzurotError) as exc:
+            except discord.HTTPException as exc:
                 # Whatever Discord or the gateway refused is told where it happens; the rest is
                 # logged here, never raised into discord.py's event loop.
-                log.warning("bot.message_failed", error=type(exc).__name__)
+                log.warning(
+                    "bot.message_failed",
+                    error=type(exc).__name__,
+                    status=exc.status,
+                    code=exc.code,
+                )
+            except TzurotError as err:
+                log.warning(
+                    "bot.message_failed",
+                    error=type(err).__name__,
+                    reason=err.reason,
+                    code=err.code.name,
+                )
+                await self._tell_gateway_away(message, err)
+
+    async def _tell_gateway_away(self, message: discord.Message, err: TzurotError) -> None:
+        """The gateway away (or refusing for now) before the message was answered (who it
+        addresses could not be found, or its request built): the channel is told to try
+        again, as a failed Generate tells it (`GATEWAY_AWAY`), when the message could
+        address a personality (`Addressees.may_address`), once per channel and cooldown (an
+        outage meets every message). Any other message: logged only."""
+        if err.code not in RETRYABLE or not self._addressees.may_address(message):
+            return
+        if not self._gateway_notices.due(channel_key(message.channel)):
+            return
+        await self._poster.notify(message.channel, GATEWAY_AWAY)
 
     @contextlib.contextmanager
     def _busy(self) -> Iterator[None]:
@@ -169,13 +202,22 @@ class MessageFlow:
             return actor_of(message.author, user_id=sender) if sender else None
         return actor_of(message.author)
 
+    def _is_ours(self, message: discord.Message) -> bool:
+        # Addressees, which knows our messages, is made after the builder (it reads through it).
+        return self._addressees.is_ours(message)
+
     def answer_for(self, message_id: int) -> Answer | None:
         """What the bot posted as `message_id` (for Inspect), if it still remembers."""
         return self._answers.get(message_id)
 
     async def on_edit(self, message: discord.Message) -> None:
         with self._busy():
-            await self._on_edit(message)
+            try:
+                await self._on_edit(message)
+            except TzurotError as err:
+                # Who the edit addresses could not be found (the gateway away): history keeps
+                # the text it had. Logged, never raised into discord.py's event loop.
+                log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
 
     async def _on_edit(self, message: discord.Message) -> None:
         """A user edited a message a personality answered: its turn in history follows."""
@@ -236,7 +278,9 @@ class MessageFlow:
     ) -> list[int]:
         """An answer whose bot died mid-stream: its preview becomes the whole answer."""
         with self._busy():
-            return await finish_unfinished(self._webhooks, channel, unfinished)
+            return await finish_unfinished(
+                self._webhooks, channel, unfinished, gateway=self._gateway
+            )
 
     async def post_scheduled(
         self,

@@ -19,13 +19,17 @@ answer's personality, but the reasoning stays out of the prompt (tzurot.bot.refe
 It is told apart by its header's `REASONING_MARK`, an invisible word joiner right after
 "Reasoning", not by its layout alone: a model may write the same layout into its answer. No
 answer's message carries the mark: every text the bot streams as an answer has it taken out
-first (`unmarked`, in tzurot.bot.posting). A reasoning posted before the mark (a bot of
-before) is not recognised: it counts as the answer's text.
+first (`unmarked`, in tzurot.bot.posting). A reasoning posted before the mark (by a bot of
+before) is told by its layout, its header without the mark, only when one of our webhooks
+posted it before the mark was released (`shows_our_reasoning`, by its snowflake's time): a
+reply to it keeps it out of the prompt, and a hand-over keeps it as the answer's reasoning
+(taken for the answer's text, it would be deleted as a surplus piece, or edited into one).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import aiohttp
 import discord
@@ -40,7 +44,12 @@ log = structlog.get_logger(__name__)
 
 REASONING_MARK = "\u2060"
 """WORD JOINER, invisible: after "Reasoning" in `REASONING_HEADER`, never in an answer's text."""
-REASONING_HEADER = f"-# 💭 Reasoning{REASONING_MARK}"
+LEGACY_HEADER = "-# 💭 Reasoning"
+"""The header of a reasoning a bot of before posted, without the mark."""
+REASONING_HEADER = f"{LEGACY_HEADER}{REASONING_MARK}"
+MARK_RELEASED = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+"""When the bots posting the mark were released: one of our messages laid out as a
+reasoning without it, posted before, is a reasoning of a bot of before (`shows_our_reasoning`)."""
 _MARKED = re.compile(f"Reasoning{REASONING_MARK}+")
 CUT_MARK = " (cut)"
 """After the spoiler of a reasoning too long for one message (which ends in "…")."""
@@ -72,6 +81,22 @@ def shows_reasoning(content: str) -> bool:
     head = f"{REASONING_HEADER}\n||"
     return content.startswith(head) and (
         content.endswith("||") or content.endswith(f"||{CUT_MARK}")
+    )
+
+
+def shows_our_reasoning(content: str, message_id: int) -> bool:
+    """Whether a message one of our webhooks posted (`message_id`; the caller knows it is
+    ours) shows a reasoning: laid out as `shows_reasoning` says, or, posted before the mark
+    was (`MARK_RELEASED`, by its snowflake's time), as a bot of before laid one out, the
+    same header without the mark. So a reply to such a reasoning keeps it out of the prompt,
+    and a hand-over keeps it as the answer's reasoning, not as a piece of its text."""
+    if shows_reasoning(content):
+        return True
+    head = f"{LEGACY_HEADER}\n||"
+    return (
+        content.startswith(head)
+        and (content.endswith("||") or content.endswith(f"||{CUT_MARK}"))
+        and discord.utils.snowflake_time(message_id) < MARK_RELEASED
     )
 
 

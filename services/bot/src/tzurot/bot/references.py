@@ -5,7 +5,8 @@ messages it links; each of those adds its own at depth 2, up to `max_depth`, at 
 `max_count` in all, each message once. A link to a channel the user cannot read is skipped.
 
 The reasoning message under an answer (tzurot.bot.reasoning: posted by a webhook, laid out as
-a spoiler under its marked header) is no context: a reply to it addresses the answer's personality
+a spoiler under its marked header; or by one of ours before the mark, under the header of
+before) is no context: a reply to it addresses the answer's personality
 as a reply to the answer does (tzurot.bot.addressees), but its text never reaches the prompt,
 nor are the links in it followed. The answer itself is the conversation's history.
 """
@@ -20,7 +21,7 @@ import discord
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.bot.attachments import to_attachment
-from tzurot.bot.reasoning import shows_reasoning
+from tzurot.bot.reasoning import shows_our_reasoning, shows_reasoning
 from tzurot.v1 import common_pb2 as common
 
 MESSAGE_LINK = re.compile(
@@ -29,6 +30,8 @@ MESSAGE_LINK = re.compile(
 REPLY_QUOTE_PREFIX = "-# ↪"
 
 Resolver = Callable[[int, int], Awaitable[discord.Message | None]]
+Ours = Callable[[discord.Message], bool]
+"""Whether one of our webhooks (or our application) posted a message."""
 
 
 def reply_quote(message: discord.Message) -> str:
@@ -55,11 +58,17 @@ def strip_reply_quote(content: str) -> str:
     return "\n".join(lines)
 
 
-def is_reasoning(message: discord.Message) -> bool:
+def is_reasoning(message: discord.Message, ours: Ours | None = None) -> bool:
     """Whether `message` is the reasoning shown under an answer: posted by a webhook (a
     user's own message never is one) and laid out as the bot lays a reasoning out, its
-    header's mark included (which no answer's text carries: tzurot.bot.reasoning)."""
-    return message.webhook_id is not None and shows_reasoning(message.content)
+    header's mark included (which no answer's text carries: tzurot.bot.reasoning); or, when
+    `ours` says one of our webhooks posted it, laid out as a bot of before laid one out,
+    before the mark was (`shows_our_reasoning`)."""
+    if message.webhook_id is None:
+        return False
+    if shows_reasoning(message.content):
+        return True
+    return ours is not None and ours(message) and shows_our_reasoning(message.content, message.id)
 
 
 def linked_ids(content: str) -> list[tuple[int, int]]:
@@ -82,11 +91,18 @@ def as_reference(message: discord.Message, depth: int) -> common.ReferencedMessa
 
 
 async def collect_references(
-    message: discord.Message, *, max_depth: int, max_count: int, resolve: Resolver
+    message: discord.Message,
+    *,
+    max_depth: int,
+    max_count: int,
+    resolve: Resolver,
+    ours: Ours | None = None,
 ) -> list[common.ReferencedMessage]:
     """The reply chain and linked messages of `message`, breadth first, deduplicated.
 
     `resolve(channel_id, message_id)` returns the message if the user may read it, else None.
+    `ours`: whether one of our webhooks posted a message (a reasoning of a bot of before is
+    told by it: `is_reasoning`).
     """
     out: list[common.ReferencedMessage] = []
     seen = {message.id}
@@ -99,7 +115,7 @@ async def collect_references(
             if target.id in seen or len(out) >= max_count:
                 continue
             seen.add(target.id)
-            if is_reasoning(target):  # its personality is addressed, its text kept out
+            if is_reasoning(target, ours):  # its personality is addressed, its text kept out
                 continue
             out.append(as_reference(target, depth + 1))
             queue.append((target, depth + 1))

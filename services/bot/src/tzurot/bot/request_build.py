@@ -22,7 +22,7 @@ from tzurot.bot.attachments import AttachmentLimits, to_attachment, triage
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import location_of
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
-from tzurot.bot.references import collect_references
+from tzurot.bot.references import Ours, collect_references
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -35,8 +35,11 @@ many private-thread memberships, by (message, thread)."""
 
 
 class RequestBuilder:
-    def __init__(self, client: discord.Client, settings: BotSettings) -> None:
-        self._client, self._settings = client, settings
+    def __init__(
+        self, client: discord.Client, settings: BotSettings, *, ours: Ours | None = None
+    ) -> None:
+        """`ours`: whether one of our webhooks posted a message (references.is_reasoning)."""
+        self._client, self._settings, self._ours = client, settings, ours
         self._limits = AttachmentLimits(settings.max_image_bytes, settings.max_audio_bytes)
         self._readers: OrderedDict[int, discord.Member | None] = OrderedDict()
         self._memberships: OrderedDict[tuple[int, int], bool] = OrderedDict()
@@ -57,6 +60,7 @@ class RequestBuilder:
             max_depth=self._settings.max_reference_depth,
             max_count=self._settings.max_referenced_messages,
             resolve=lambda cid, mid: self._fetch_readable(reader, message, cid, mid),
+            ours=self._ours,
         )
         request = gw.GenerateRequest(
             actor=actor,

@@ -33,20 +33,30 @@ and no webhook is made for it (none is needed to post nothing).
 
 The previews noted may end with what the answer showed beyond its text: the messages of its
 files that did not fit on its last message (no text, attachments only), then its reasoning's
-message (tzurot.bot.reasoning.shows_reasoning, by its header's mark), in that order, after
-its text's. They are no piece of the text. The dead bot posted them, and attached files to a
-message of its text, only once its text was finished: an answer handed over whole
-(`content`) that shows any of them keeps its messages exactly as they are, its text's
-included (they show the content with the notes under it, the model's footer or the "cut off"
-line, which the content handed over lacks: edited into the bare content, the text could need
-a message fewer, the one carrying the first files). Nothing is edited, posted or deleted
-then (a text's message deleted meanwhile is not posted again, under the files and the
-reasoning); all go back with the acknowledgement, the text's messages first (they are the
-delivered answer: a 🔄 or a delete takes them all). One withheld, or cut off, has them
-deleted, and the files taken off its text's messages, once its notice shows: what Discord
-refuses there is logged, and never keeps the notice from showing. A status line a preview
-shows (the dead bot's "picking the answer up again", or a skill's) is no part of what the
-answer becomes: every preview is edited, whatever it shows.
+message (tzurot.bot.reasoning.shows_our_reasoning: by its header's mark, or one of a bot of
+before the mark, by its layout and its time), in that order, after its text's. They are no
+piece of the text. The dead bot posted them, and attached files to a message of its text,
+only once its text was finished: an answer handed over whole (`content`) that shows any of
+them keeps its messages exactly as they are, its text's included (they show the content with
+the notes under it, the model's footer or the "cut off" line, which the content handed over
+lacks: edited into the bare content, the text could need a message fewer, the one carrying
+the first files). So does one without them whose text's messages show the whole content,
+with no line under it but those notes (`_shown_finished`; one of its messages deleted meanwhile
+passed over, never its last: a half answer whose last message is gone looks the same, and is
+finished as one). Nothing is edited, posted or deleted then (a text's message deleted
+meanwhile is not posted again); all go back with the acknowledgement, the text's messages
+first (they are the delivered answer: a 🔄 or a delete takes them all). One withheld, or cut
+off, has them deleted, and the files taken off its text's messages, once its notice shows:
+what Discord refuses there is logged, and never keeps the notice from showing. A status line
+a preview shows (the dead bot's "picking the answer up again", or a skill's) is no part of
+what the answer becomes: it is edited away with the rest of a half answer (an answer kept as
+shown shows none: its notes are the only lines under it).
+
+Every message posted here is noted with the answer's preview (NoteAnswerPreview, as the live
+bot notes its own), awaited before the acknowledgement: a hand-over cut short (this bot
+stopped, its acknowledgement lost) comes back with it, and is edited, not posted again. A
+bot stopping lets the hand-over it is at finish within its grace period (events.EventListener
+`stop_taking`).
 """
 
 from __future__ import annotations
@@ -58,8 +68,10 @@ import aiohttp
 import discord
 import structlog
 
+from tzurot.bot.answer_notes import as_shown
+from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.posting import Delete, Edit, Send, StreamedAnswer
-from tzurot.bot.reasoning import shows_reasoning
+from tzurot.bot.reasoning import shows_our_reasoning, unmarked
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.splitting import DISCORD_LIMIT, split_message
 from tzurot.bot.webhooks import (
@@ -129,7 +141,11 @@ def withheld(unfinished: gw.UnfinishedAnswer) -> bool:
 
 
 async def finish_unfinished(
-    webhooks: WebhookPool, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
+    webhooks: WebhookPool,
+    channel: discord.abc.Messageable,
+    unfinished: gw.UnfinishedAnswer,
+    *,
+    gateway: GatewayClient | None = None,
 ) -> list[int]:
     """Edits the preview into the answer (or a failure notice); the message ids it shows.
     A withheld answer (its user's data or its personality being deleted) only has the
@@ -139,7 +155,11 @@ async def finish_unfinished(
     through the channel's webhook found, and with none the previews are passed over (a
     webhook made then could edit none of them), so WebhookLimitReached cannot arise. What
     the answer showed beyond its text (its files' messages, its reasoning) is kept with an
-    answer, its ids last, its text's messages then kept as they are; and deleted otherwise."""
+    answer, its ids last, its text's messages then kept as they are; and deleted otherwise.
+    Each message posted here is noted with the answer's preview through `gateway`, awaited,
+    before the next step (and so before the acknowledgement): a hand-over cut short (the bot
+    stopped, the acknowledgement lost) comes back with it, and the next bot edits it instead
+    of posting it again."""
     personality = unfinished.personality
     found = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
@@ -188,7 +208,23 @@ async def finish_unfinished(
             if not _passed_over(exc, message_id):  # gone meanwhile: gone all the same
                 raise
 
-    if unfinished.content and (found.beyond or found.with_files):
+    async def noted(text_ids: list[int]) -> None:
+        # As the live bot notes what it posts (PreviewNotes), but awaited: the event the
+        # gateway sends again is built from this list. Its text first, what it showed beyond
+        # its text last, as the dead bot noted them.
+        if gateway is not None and unfinished.job_id:
+            await gateway.note_preview(unfinished.job_id, [*text_ids, *found.beyond], prefix)
+
+    if unfinished.content and (
+        found.beyond
+        or found.with_files
+        or _shown_finished(
+            unfinished.content,
+            prefix,
+            found.texts,
+            messages=len(unfinished.preview_message_ids) - len(found.beyond),
+        )
+    ):
         # Its files and its reasoning were posted only once its text was finished (the
         # stream finished, then the files attached, then the reasoning posted): its text's
         # messages show the whole answer already, with the notes under it (the model's
@@ -197,7 +233,9 @@ async def finish_unfinished(
         # carrying the first files; and nothing is posted under its files or reasoning.
         ids = found.text
     else:
-        ids = await _show_text(unfinished, previews, prefix, (send, edit, delete), shown)
+        ids = await _show_text(
+            unfinished, previews, prefix, (send, edit, delete), shown, noted=noted
+        )
     if not unfinished.content:  # nothing of it is kept: nor its files, nor its reasoning
         # Once the notice shows: failing to take them away never leaves the half answer
         # without it.
@@ -224,11 +262,22 @@ async def _show_text(
     prefix: str,
     requests: tuple[Send, Edit, Delete],
     shown: dict[int, str],
+    *,
+    noted: Callable[[list[int]], Awaitable[None]],
 ) -> list[int]:
     """Edits the text's `previews` (and posts what they cannot hold, unless withheld) into the
     answer handed over, or its notice; the ids showing it (none: a withheld answer whose
-    previews are all gone). `shown`: what each message shows once edited or posted."""
+    previews are all gone). `shown`: what each message shows once edited or posted; `noted`
+    has the text's messages noted, each time one is posted (awaited)."""
     personality, refused = unfinished.personality, withheld(unfinished)
+    send, edit, delete = requests
+    streams: list[StreamedAnswer] = []  # the one finishing now, last
+
+    async def send_noted(piece: str) -> int:
+        message_id = await send(piece)
+        await noted([*streams[-1].message_ids, message_id])
+        return message_id
+
     text = unfinished.content or failure_notice(
         personality, unfinished.failed_reason, unfinished.failed_message
     )
@@ -242,7 +291,10 @@ async def _show_text(
                 personality, unfinished.failed_message, prefix=prefix, messages=len(previews)
             )
         posted = [(i, shown.get(i, "")) for i in previews]
-        stream = StreamedAnswer(*requests, interval=0.0, prefix=prefix, posted=posted)
+        stream = StreamedAnswer(
+            send_noted, edit, delete, interval=0.0, prefix=prefix, posted=posted
+        )
+        streams.append(stream)
         try:
             return await stream.finish(text)
         except _PassedOver as gone:
@@ -271,6 +323,7 @@ class _Previews:
     text: list[int]
     beyond: list[int]
     with_files: list[int]
+    texts: list[str]  # what those of its text show, in order
 
 
 async def _previews_shown(
@@ -290,7 +343,28 @@ async def _previews_shown(
         text=[m.id for m in read[:text]],
         beyond=[m.id for m in read[text:]],
         with_files=[m.id for m in read[:text] if m.attachments],
+        texts=[m.content for m in read[:text]],
     )
+
+
+def _shown_finished(content: str, prefix: str, texts: list[str], *, messages: int) -> bool:
+    """Whether the text's previews still there (`texts`, in order) show the whole `content`
+    as the dead bot finished it: the pieces of the content after the reply header `prefix`,
+    with the notes `with_notes` puts under it (the cut-off line, the model's footer; no other
+    line), each in a message of its own; one a moderator deleted passed over, but never the
+    last (a half answer whose last message was deleted shows the same). `messages`: how many
+    messages of its text were noted (it cannot show more pieces)."""
+    if not texts:
+        return False
+    last_line = texts[-1].rsplit("\n", 1)[-1]
+    for shown in as_shown(content, last_line):
+        pieces = split_message(unmarked(prefix + shown))
+        if len(pieces) > messages or pieces[-1] != texts[-1]:
+            continue
+        rest = iter(pieces)
+        if all(any(text == piece for piece in rest) for text in texts):  # in order
+            return True
+    return False
 
 
 async def _drop_beyond_text(
@@ -330,7 +404,7 @@ def _text_previews(read: list[discord.Message]) -> int:
     messages of its files (attachments, no text: a piece of text is never empty), then its
     reasoning's message."""
     end = len(read)
-    if end and shows_reasoning(read[end - 1].content):
+    if end and shows_our_reasoning(read[end - 1].content, read[end - 1].id):
         end -= 1
     while end and not read[end - 1].content.strip() and read[end - 1].attachments:
         end -= 1
