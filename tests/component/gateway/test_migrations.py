@@ -16,7 +16,7 @@ from tzurot.gateway.tables import metadata
 
 pytestmark = pytest.mark.component
 
-HEAD = "0029"
+HEAD = "0030"
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -47,14 +47,15 @@ def test_a_schema_whose_revision_could_not_be_read_is_said_migrated() -> None:
 def test_the_scripts_applied_are_those_between_the_revisions_before_and_after() -> None:
     core = next(m for m in installed_migrations() if m.schema == "core")
     location = core.script_location
-    before, after = {"core": frozenset({"0026"})}, {"core": frozenset({"0029"})}
+    before, after = {"core": frozenset({"0026"})}, {"core": frozenset({"0030"})}
     assert _applied(location, before, after, "core") == (
         "0027_usage_estimated",
         "0028_voice_clones",
         "0029_deletion_cloners",
+        "0030_alias_keys",
     )
     fresh = _applied(location, {"core": frozenset()}, after, "core")
     assert fresh is not None
-    assert (fresh[0], fresh[-1], len(fresh)) == ("0001_core", "0029_deletion_cloners", 29)
+    assert (fresh[0], fresh[-1], len(fresh)) == ("0001_core", "0030_alias_keys", 30)
     assert _applied(location, after, after, "core") == ()
     assert _applied(location, None, after, "core") is None  # not read before: not known

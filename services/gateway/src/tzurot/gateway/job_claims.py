@@ -15,7 +15,7 @@ from tzurot.gateway.gateway_core import Prepared, refuse_deleting
 from tzurot.gateway.groups import ScheduledTurn
 from tzurot.gateway.job_outcomes import JobOutcomes
 from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
-from tzurot.gateway.personality_access import PersonalityAccess, may_use, names_itself
+from tzurot.gateway.personality_access import PersonalityAccess, is_slug_of, may_use
 from tzurot.gateway.replacement import replaced_job
 from tzurot.gateway.store import NewJob, TurnContext
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, TzurotError
@@ -85,10 +85,12 @@ class JobClaims(Admission, PersonalityAccess, JobOutcomes):
     ) -> tuple[User, Personality, Prepared]:
         """The checks before a job, in order (the personality, the denylist, NSFW, rate
         limits), and what it will use. The reads are one statement (`_turn_context`) when the
-        name is the personality's own (the catalog cache knows it)."""
+        name is the personality's slug (what the bot sends; the catalog cache knows it): a
+        slug means its personality for everyone (`find_personality_for`)."""
         personality = await self._store.find_personality(command.personality)  # cached
-        if personality is None or not names_itself(personality, command.personality):
-            # Maybe the user's own alias: their user first (the slower path, as it always was).
+        if personality is None or not is_slug_of(personality, command.personality):
+            # Any other name may be the user's own alias, which comes before display names
+            # (as in slash commands): their user first (the slower path, as it always was).
             if note:
                 await self.groups.note_message(command)
                 note = False

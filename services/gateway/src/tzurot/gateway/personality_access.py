@@ -1,5 +1,5 @@
-"""Which personality a name means for a user (their own alias, then slug, display name, then
-a global alias, as @mentions rank them) and whether they may use it; personality lookups.
+"""Which personality a name means for a user (its exact slug, then their own alias, then
+display name, then a global alias) and whether they may use it; personality lookups.
 (Imports are admin use-cases, which check who may replace what: admin/personalities.py,
 admin/cards.py.)"""
 
@@ -53,18 +53,23 @@ class PersonalityAccess(GatewayState):
     async def find_personality_for(
         self, name: str, user: User | None, *, operator: bool = False
     ) -> Personality | None:
-        """By the user's own alias, then slug, display name, then a global alias, among the
-        personalities the user may use (every one for the `operator`): someone else's private
-        personality never hides one the user may use. The user's own alias comes first, as
-        in their @mentions (`find_mentions`): a name another personality took after the user
-        chose the alias (an alias is refused once a personality has the name) does not take
-        their lookups from it; for everyone else the name means that personality."""
+        """By exact slug, then the user's own alias, then display name (as written, then by
+        its key), then a global alias, among the personalities the user may use (every one for
+        the `operator`): someone else's private personality never hides one the user may use.
+        A slug is an identifier, not a name: it always means its own personality (autocomplete
+        and every admin path send slugs, and a use-case that checks or changes a personality
+        found by its slug must land on that one). The user's own alias comes next, before
+        the names, as in their @mentions (`find_mentions`): a display name another
+        personality took after the user chose the alias does not take their lookups from it."""
+        found = await self._store.find_personality(name)  # cached; a slug ranks first
+        usable = found is not None and (operator or may_use(found, user))
+        if found is not None and usable and is_slug_of(found, name):
+            return found
         if user is not None:
             mine = await self._admin_store.personal_alias(user.id, normalize_alias(name))
             if mine is not None and (operator or may_use(mine, user)):
                 return mine
-        found = await self._store.find_personality(name)
-        if found is not None and not operator and not may_use(found, user):
+        if found is not None and not usable:
             found = await self._store.find_personality(
                 name, visible_to="" if user is None else user.id
             )
@@ -77,11 +82,16 @@ class PersonalityAccess(GatewayState):
         return personality
 
 
+def is_slug_of(personality: Personality, name: str) -> bool:
+    """`name` is the personality's slug: it means that personality for everyone, before any
+    alias (`find_personality_for`)."""
+    return same_key(normalize_alias(name)) == personality.slug
+
+
 def names_itself(personality: Personality, name: str) -> bool:
     """`name` is the personality's slug or display name, as written or by its mention key
     ("luna" names "✨Luna✨", as `find_personality` finds it), as keys are compared
-    (`same_key`). Only a user's own alias of that text can mean another for them
-    (`find_personality_for`)."""
+    (`same_key`)."""
     key = same_key(normalize_alias(name))
     display = personality.display_name
     return key in (personality.slug, same_key(normalize_alias(display))) or (

@@ -114,6 +114,15 @@ personality_aliases = sa.Table(
     ),
     sa.Column("display", sa.Text, nullable=False),
 )
+# Aliases compared by key, a final sigma read as a sigma (store/name_rules.alias_key): one
+# index for equality and for the prefix check (text_pattern_ops, whatever the collation).
+sa.Index(
+    "personality_aliases_key_idx",
+    sa.func.translate(
+        personality_aliases.c.alias, sa.literal_column("'\u03c2'"), sa.literal_column("'\u03c3'")
+    ).label("alias_key"),
+    postgresql_ops={"alias_key": "text_pattern_ops"},
+)
 
 jobs = sa.Table(
     "jobs",

@@ -1,6 +1,7 @@
 """A user's own aliases (`/alias add|remove|list`): only they use them, and for them they win
 over a global alias of the same name. A personality's own name (slug or display name) is never
-an alias; every refusal says why."""
+an alias; every refusal says why. Aliases are compared by key, as global aliases and names are
+(`same_key`: "σοφος" and "σοφοσ" are one alias)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from tzurot.gateway.admin.base import MAX_NAME, AdminBase, Principal, may_see, require
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import normalize_alias
-from tzurot.gateway.personality_access import as_seen_by
+from tzurot.gateway.personality_access import as_seen_by, names_itself
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 MAX_PERSONAL_ALIASES = 100
@@ -23,10 +24,6 @@ class PersonalAlias:
     """The personality the same name means for everyone else, hidden for this user."""
 
 
-def _own_names(p: Personality) -> set[str]:
-    return {normalize_alias(p.slug), normalize_alias(p.display_name)}
-
-
 class PersonalAliasAdmin(AdminBase):
     async def add_personal_alias(self, who: Principal, name: str, alias: str) -> PersonalAlias:
         user = who.require_user()
@@ -36,7 +33,7 @@ class PersonalAliasAdmin(AdminBase):
             raise InvalidArgument("alias", "the alias is empty")
         personality = await self._personality(name, who)
         shadowed = await self._global_meaning(key, who)
-        if shadowed is not None and key in _own_names(shadowed):
+        if shadowed is not None and names_itself(shadowed, key):
             raise AlreadyExists(
                 f"@{display} is the name of {shadowed.display_name}; an alias cannot take a "
                 "personality's own name",

@@ -100,7 +100,7 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         ) or await self._store.find_personality(p.slug or p.id)
         if target is None or not may_see(target, who):
             raise NotFound(f"no personality {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
-        target = await self._owned(target.slug, who)
+        _require_owner(target, who)  # the one found, never looked up again by a name
         unknown = sorted(set(paths) - PERSONALITY_PATHS - CHARACTER_FIELDS)
         if unknown:
             raise InvalidArgument("update_paths", f"cannot update {', '.join(unknown)}")
@@ -217,8 +217,8 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         owner = await self._db.alias_owner(alias)
         if owner is None or not may_see(owner, who):
             raise NotFound(f"no alias {quoted(alias)}", reason="ALIAS_NOT_FOUND")
-        await self._owned(owner.slug, who)
-        await self._db.remove_alias(alias)
+        _require_owner(owner, who)  # the alias's own personality, not one its slug names
+        await self._db.remove_alias(alias, owner.id)
 
     # ---- mentions ----
 
@@ -242,6 +242,16 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
             (as_seen_by(p, who.user), text, offset)
             for p, text, offset in find_mentions(content, personalities, limit or 5, personal)
         ]
+
+
+def _require_owner(target: Personality, who: Principal) -> None:
+    """PERMISSION_DENIED `NOT_OWNER` unless `who` owns `target` or is a superuser (as
+    `_owned` says, for a personality already found)."""
+    if not (who.superuser or target.owner_user_id == who.user_id):
+        raise PermissionDenied(
+            f"only the owner of {quoted(target.slug)} or a superuser may change it",
+            reason="NOT_OWNER",
+        )
 
 
 def _checked_character(character: CharacterFields) -> dict[str, Any]:

@@ -62,8 +62,13 @@ def _shown(named: HolderNamed, holder: Personality) -> bool:
 
 
 def alias_key(alias: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """A stored alias (`normalize_alias`) as keys are compared (`same_key`), in SQL."""
-    return sa.func.translate(alias, FINAL_SIGMA, SIGMA, type_=sa.Text)
+    """A stored alias (`normalize_alias`) as keys are compared (`same_key`), in SQL. The
+    characters are written into the statement, not bound, so it is the expression of the
+    index on global aliases' keys (migration 0030, `text_pattern_ops`: equality and
+    `LIKE 'key%'`) whatever plan a prepared statement gets."""
+    return sa.func.translate(
+        alias, sa.literal_column(f"'{FINAL_SIGMA}'"), sa.literal_column(f"'{SIGMA}'"), type_=sa.Text
+    )
 
 
 # ---- reading display names whatever the collation ----
@@ -190,6 +195,9 @@ class Names(NamedTuple):
 
     slug: str | None = None
     display_name: str | None = None
+    written_only: bool = False
+    """The display name's key is the personality's already (a rename kept from before the
+    rules, "Sage 🌙" to "Sage 🌟"): only the name as written is new (`new_names`)."""
 
 
 def _keys_of(names: Names) -> dict[str, str]:
@@ -240,16 +248,23 @@ async def refuse_names(
     so a name beside it takes nobody's mentions: a superuser, who sees it, is not refused by
     it either); personalities of one owner (`owner_user_id`, the operator's as `Owners`
     says) are exempt. Other personalities are worded by `named`."""
-    keys = _keys_of(names)
-    if not keys:
+    written = names.display_name if names.written_only else None
+    keys = _keys_of(names._replace(display_name=None) if written is not None else names)
+    if not keys and not (written and public):
         return
     try:
-        await _refuse_alias_as_name(conn, keys, personality_id, named)
+        if keys:
+            await _refuse_alias_as_name(conn, keys, personality_id, named)
         if public:
             who = await owners(conn, operator_platform_id)
-            await _refuse_visible_names(
-                conn, keys, personality_id, owner_user_id=owner_user_id, who=who, named=named
-            )
+            if keys:
+                await _refuse_visible_names(
+                    conn, keys, personality_id, owner_user_id=owner_user_id, who=who, named=named
+                )
+            if written:
+                await _refuse_written_name(
+                    conn, written, personality_id, owner_user_id=owner_user_id, who=who, named=named
+                )
     except AlreadyExists as exc:
         if not made_public:
             raise
@@ -411,25 +426,80 @@ async def _refuse_visible_names(
         )
 
 
+async def _refuse_written_name(
+    conn: AsyncConnection,
+    written: str,
+    personality_id: str | None,
+    *,
+    owner_user_id: str | None,
+    who: Owners,
+    named: HolderNamed,
+) -> None:
+    """ALREADY_EXISTS `NAME_TAKEN` for a display name whose key the personality has already
+    (`Names.written_only`) when, as written, it is another owner's public personality's name
+    (its slug, display name or that name's key): the one @mention it adds would mean either
+    one. Its key was the personality's before, so nothing else is new."""
+    key = same_key(normalize_alias(written))
+    for holder, _ in await names_among(conn, [key], personality_id):
+        if not holder.public or who.same(holder.owner_user_id, owner_user_id):
+            continue
+        raise AlreadyExists(
+            f"@{key} is already the name of {named(holder)}, so another personality cannot "
+            f"be named {quoted(written.strip())} (@{key} would mean either one); choose "
+            "another name",
+            reason="NAME_TAKEN",
+        )
+
+
 def new_names(
     existing: Personality | None, *, slug: str | None = None, display_name: str | None = None
 ) -> Names:
     """Those of the names the personality (None: a new one) does not go by already, as
     written (normalized: "sage" to "Sage" is not new): a name it had before the rule (tied
-    with another's alias or name) is kept, not refused at each update. Compared as written,
-    not by key: "Sage!" renamed "Sage" keeps the key but ranks above its key in
-    `find_mentions` (a name as written), so it is checked as new."""
+    with another's alias or name) is kept, not refused at each update. A display name is new
+    by what it adds to the personality's @mentions (`find_mentions` ranks a slug, then a
+    display name as written, then its key):
+
+    - as written it is the slug or the old display name: nothing new;
+    - its key is one the personality had (its slug, its display name as written or by key)
+      and it is not itself that key ("Sage 🌙" to "Sage 🌟"): only the name as written is
+      new (`Names.written_only`), checked against the others' names alone;
+    - otherwise all of it, so "Sage!" renamed "Sage" (the key, which ranks above it as a
+      name as written) is checked as new."""
     if existing is None:
         return Names(slug, display_name)
-    had = {same_key(normalize_alias(name)) for name in (existing.slug, existing.display_name)}
+    old_written = same_key(normalize_alias(existing.display_name))
+    had = {existing.slug, old_written}
+    keys = {*had, mention_key(existing.display_name)}
 
     def new(name: str | None) -> str | None:
         return None if name is None or same_key(normalize_alias(name)) in had else name
 
-    return Names(new(slug), new(display_name))
+    display = new(display_name)
+    written_only = False
+    if display is not None:
+        written, key = same_key(normalize_alias(display)), mention_key(display)
+        written_only = key in keys and written != key
+    return Names(new(slug), display, written_only)
 
 
 # ---- aliases ----
+
+
+async def _owner_of(
+    conn: AsyncConnection,
+    personality_id: str | None,
+    owner_user_id: str | None,
+    operator_platform_id: str,
+) -> Callable[[Personality], bool]:
+    """Whether a personality is of the same owner (`Owners`) as the personality
+    `personality_id` (None: one of `owner_user_id` not written yet)."""
+    if personality_id is not None:
+        p = t.personalities.c
+        found = await conn.scalar(sa.select(p.owner_user_id).where(p.id == personality_id))
+        owner_user_id = None if found is None else str(found)
+    who = await owners(conn, operator_platform_id)
+    return lambda holder: who.same(holder.owner_user_id, owner_user_id)
 
 
 def _refuse_edges(field: str, name: str) -> None:
@@ -456,6 +526,8 @@ async def refuse_alias(
     *,
     field: str,
     held: frozenset[str] = frozenset(),
+    owner_user_id: str | None = None,
+    operator_platform_id: str = "",
 ) -> bool:
     """Whether `alias` may become a global alias of the personality (False: it has it
     already), or what refuses it, in this order:
@@ -468,10 +540,15 @@ async def refuse_alias(
       more words or punctuation ("sage please", "sage's" against Sage): it would take
       "@Sage please …" from Sage wherever the longest match wins.
 
-    A name of a personality the caller may not see (`named`) refuses nothing (`find_mentions`
-    puts that personality's names before any global alias for whoever sees it); an alias
-    does, worded `HIDDEN`. `held` are the aliases the personality had before this write
-    (normalized): kept whatever the rules say now, as names are (`new_names`)."""
+    A name counts when its personality is public, or private and of the owner of the
+    personality the alias is for (its `owner_user_id` when it is not written yet, None: the
+    operator's; the operator's personalities are one owner, `Owners`), whoever asks: another
+    owner's private name reaches that owner alone, who (with whoever sees it: a superuser,
+    the operator) reads it before any global alias (`find_mentions`), so the alias takes
+    nothing from it, and it refuses the operator's seed no more than a user's alias. An
+    alias refuses whatever its personality, worded `HIDDEN` when the caller may not see it
+    (`named`). `held` are the aliases the personality had before this write (normalized):
+    kept whatever the rules say now, as names are (`new_names`)."""
     key = same_key(normalize_alias(alias))
     display = alias.strip().lstrip("@").strip()
     p, a = t.personalities.c, t.personality_aliases.c
@@ -511,9 +588,15 @@ async def refuse_alias(
         else []
     )
     holders = await personalities_by_id(conn, [row.personality_id for row in aliases])
+    same_owner: Callable[[Personality], bool] | None = None
     for holder, begun in names:
-        if not _shown(named, holder):
-            continue
+        if not holder.public:
+            if same_owner is None:
+                same_owner = await _owner_of(
+                    conn, personality_id, owner_user_id, operator_platform_id
+                )
+            if not same_owner(holder):
+                continue
         display_name = holder.display_name
         if key in (holder.slug, same_key(normalize_alias(display_name)), mention_key(display_name)):
             raise AlreadyExists(

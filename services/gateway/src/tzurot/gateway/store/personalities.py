@@ -206,6 +206,8 @@ class PersonalityReads(SqlBase):
                     named,
                     field="aliases",
                     held=held,
+                    owner_user_id=owner,
+                    operator_platform_id=self.operator_platform_id,
                 )
 
     async def get_personality(self, personality_id: str) -> Personality | None:
@@ -365,7 +367,15 @@ class PersonalityReads(SqlBase):
         wanted = {normalize_alias(a): a.strip().lstrip("@").strip() for a in aliases}
         held = await aliases_of(conn, personality_id)
         for alias in wanted.values():
-            await refuse_alias(conn, personality_id, alias, named, field="aliases", held=held)
+            await refuse_alias(
+                conn,
+                personality_id,
+                alias,
+                named,
+                field="aliases",
+                held=held,
+                operator_platform_id=self.operator_platform_id,
+            )
         await conn.execute(
             sa.delete(t.personality_aliases).where(
                 t.personality_aliases.c.personality_id == personality_id
@@ -520,8 +530,8 @@ class PersonalityWrites(AdminSqlBase):
             await conn.execute(alias_lock())
             await self._add_alias(conn, personality_id, alias, named)
 
-    @staticmethod
     async def _add_alias(
+        self,
         conn: AsyncConnection,
         personality_id: str,
         alias: str,
@@ -529,7 +539,15 @@ class PersonalityWrites(AdminSqlBase):
         *,
         held: frozenset[str] = frozenset(),
     ) -> None:
-        if not await refuse_alias(conn, personality_id, alias, named, field="alias", held=held):
+        if not await refuse_alias(
+            conn,
+            personality_id,
+            alias,
+            named,
+            field="alias",
+            held=held,
+            operator_platform_id=self.operator_platform_id,
+        ):
             return
         await conn.execute(
             sa.insert(t.personality_aliases).values(
@@ -540,28 +558,32 @@ class PersonalityWrites(AdminSqlBase):
         )
 
     async def alias_owner(self, alias: str) -> Personality | None:
+        """The personality with the global alias `alias` (by key, `same_key`): the one whose
+        alias is written so first. Two aliases that differ only by a final sigma could both
+        be stored before keys were compared so (one of each owner); each names its own."""
+        a = t.personality_aliases.c
+        written = normalize_alias(alias)
+        stmt = sa.select(*PERSONALITY_COLUMNS).where(
+            t.personalities.c.id
+            == sa.select(a.personality_id)
+            .where(alias_key(a.alias) == same_key(written))
+            .order_by(a.alias != written, a.alias)
+            .limit(1)
+            .scalar_subquery()
+        )
         async with self._autocommit.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(*PERSONALITY_COLUMNS).where(
-                        t.personalities.c.id
-                        == sa.select(t.personality_aliases.c.personality_id)
-                        .where(
-                            alias_key(t.personality_aliases.c.alias)
-                            == same_key(normalize_alias(alias))
-                        )
-                        .order_by(t.personality_aliases.c.alias)
-                        .limit(1)
-                        .scalar_subquery()
-                    )
-                )
-            ).one_or_none()
+            row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
 
-    async def remove_alias(self, alias: str) -> None:
+    async def remove_alias(self, alias: str, personality_id: str | None = None) -> None:
+        """Removes the personality's global alias `alias` (by key): only its own, whatever
+        another personality stored of the same key before keys were compared so (None: every
+        personality's of that key)."""
+        a = t.personality_aliases.c
+        which = [] if personality_id is None else [a.personality_id == personality_id]
         async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personality_aliases).where(
-                    alias_key(t.personality_aliases.c.alias) == same_key(normalize_alias(alias))
+                    alias_key(a.alias) == same_key(normalize_alias(alias)), *which
                 )
             )
