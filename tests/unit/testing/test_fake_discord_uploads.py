@@ -168,3 +168,16 @@ async def test_a_reply_needs_read_message_history() -> None:
         reply = {"content": "re", "message_reference": {"message_id": first["id"]}}
         assert code(await http.send("POST", create, reply)) == (403, 50013)
         assert code(await http.send("POST", create, {"content": "plain"})) == (200, 0)
+
+
+async def test_only_uploads_discord_took_are_recorded() -> None:
+    """A refused upload (too many files, a rate limit that discord.py then sends again) was
+    never uploaded: `uploads` holds the accepted ones only, once each (a test joining an
+    export's pieces from it read a 429's piece twice)."""
+    async with discord_http() as (http, _, channel):
+        hook = await webhook_path(http, channel)
+        assert code(await http.send("POST", hook + "?wait=true", {}, [1] * 11)) == (400, 50035)
+        assert http.fake.uploads == []
+        statuses = [(await http.send("POST", hook + "?wait=true", {}, [3]))[0] for _ in range(8)]
+        assert 429 in statuses  # the webhook's bucket ran out
+        assert len(http.fake.uploads) == statuses.count(200)

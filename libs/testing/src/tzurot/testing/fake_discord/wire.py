@@ -42,9 +42,24 @@ class Upload:
     content_type: str
 
 
+_UPLOADS = web.RequestKey("tzurot_uploads", tuple)
+"""The request's files and the list they go to once it is accepted (`record_accepted_uploads`)."""
+
+
+def record_accepted_uploads(request: web.Request, status: int) -> None:
+    """Adds the files `read_body_files` read from `request` to their list when Discord would
+    have kept them: the request was answered without an error."""
+    found = request.get(_UPLOADS)
+    if found is not None and status < 400:
+        uploads, files = found
+        uploads.extend(files)
+
+
 async def read_body_files(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[Upload]]:
     """The JSON body and the files, also when discord.py sends multipart (`payload_json` +
-    files; the files are appended to `uploads` too)."""
+    files; the files are appended to `uploads` once the request is answered without an error,
+    `record_accepted_uploads`: a refused upload, a 429 that discord.py sends again included,
+    was never uploaded)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw: object = form.get("payload_json")
@@ -56,7 +71,7 @@ async def read_body_files(request: web.Request, uploads: list[bytes]) -> tuple[J
         for name, value in form.items():
             if isinstance(value, web.FileField) and name != "payload_json":
                 files.append(Upload(name, value.filename, value.file.read(), value.content_type))
-        uploads.extend(f.data for f in files)
+        request[_UPLOADS] = (uploads, [f.data for f in files])
         return (json.loads(str(raw)) if raw is not None else {}), files
     if not request.can_read_body:
         return {}, []
