@@ -102,7 +102,12 @@ def ours(message_id: int) -> Any:
 
 
 def reply_to(target: Any) -> Any:
-    return SimpleNamespace(message_id=target.id, channel_id=42, resolved=target)
+    return SimpleNamespace(
+        message_id=target.id,
+        channel_id=42,
+        resolved=target,
+        type=discord.MessageReferenceType.default,
+    )
 
 
 NOBODY = {"PlanChannelReply": gw.PlanChannelReplyResponse()}  # no activated personality
@@ -158,7 +163,9 @@ async def test_a_reply_to_an_answer_this_bot_remembers_is_told() -> None:
     answer = Answer(common.Personality(slug="lilith"), 77, Channel(), gw.GenerateRequest())  # type: ignore[arg-type]  # a fake channel
     flow._answers.remember(31, answer)
     channel = Channel()
-    reference = SimpleNamespace(message_id=31, channel_id=42, resolved=None)
+    reference = SimpleNamespace(
+        message_id=31, channel_id=42, resolved=None, type=discord.MessageReferenceType.default
+    )
     await flow.on_message(message("and then?", channel=channel, reference=reference))
     assert channel.sent == [GATEWAY_AWAY]
 

@@ -24,7 +24,9 @@ class Gateway:
         self.notes: list[tuple[str, list[int], str]] = []
         self.posted_when_noted: list[int] = []
 
-    async def note_preview(self, job_id: str, message_ids: list[int], reply_header: str) -> None:
+    async def note_preview(
+        self, job_id: str, message_ids: list[int], reply_header: str, *, budget: float
+    ) -> None:
         self.notes.append((job_id, list(message_ids), reply_header))
         self.posted_when_noted.append(len(self.pool.sent))
 

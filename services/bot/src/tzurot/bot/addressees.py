@@ -13,6 +13,8 @@ import structlog
 from tzurot.bot.addressing import (
     Addressed,
     PostedAs,
+    is_forward,
+    may_mention,
     reply_addressee,
     strip_mentions,
 )
@@ -110,9 +112,12 @@ class Addressees:
         return reply_addressee(posted, await self._gateway.personality(actor, posted.name))
 
     async def _replied_to(self, message: discord.Message, actor: common.Actor) -> PostedAs | None:
-        """Whom the message replies to, when that is one of our webhook messages."""
+        """Whom the message replies to, when that is one of our webhook messages (a forward
+        of one replies to nobody)."""
         ref = message.reference
         target: discord.Message | None = None
+        if ref is not None and is_forward(ref):
+            return None
         if ref is not None and ref.message_id is not None:
             target_id = ref.message_id
             target = ref.resolved if isinstance(ref.resolved, discord.Message) else None
@@ -138,19 +143,35 @@ class Addressees:
         return PostedAs(job.personality_id, slugs.get(job.personality_id) or shown_as)
 
     def may_address(self, message: discord.Message) -> bool:
-        """Whether the message could address a personality, told without the gateway: it
-        has an "@" (a mention, maybe), or it replies to one of our messages (Discord's
-        reply, or a PluralKit repost's reply embed to an answer this bot remembers)."""
-        if "@" in message.content:
+        """Whether the message may have meant a personality, told without the gateway (for
+        the gateway-away notice): an '@' that may start a personality's mention (`may_mention`:
+        not a Discord ping of a user or role, @everyone/@here, an e-mail address), or a reply
+        (never a forward) to a message one of our webhooks posted as a personality, or to an
+        answer this bot remembers (Discord's reply, or a PluralKit repost's reply embed). Not a
+        reply to the bot's own notices or slash-command replies: such a reply addresses
+        nobody."""
+        if may_mention(message.content):
             return True
         ref = message.reference
+        if ref is not None and is_forward(ref):
+            return False
         if ref is not None and ref.message_id is not None:
             target = ref.resolved
             return self._answers.get(ref.message_id) is not None or (
-                isinstance(target, discord.Message) and self.is_ours(target)
+                isinstance(target, discord.Message) and self._posted_as_personality(target)
             )
         found = reply_embed_target(message) if message.webhook_id is not None else None
         return found is not None and self._answers.get(found[1]) is not None
+
+    def _posted_as_personality(self, message: discord.Message) -> bool:
+        """Posted by one of our channel webhooks (as a personality): not the bot's own
+        notices (no webhook) nor its slash-command replies (the interaction's webhook, which
+        is the application's id)."""
+        return (
+            message.webhook_id is not None
+            and message.webhook_id != self._client.application_id
+            and self.is_ours(message)
+        )
 
     def is_ours(self, message: discord.Message) -> bool:
         """Posted by this bot's application (its webhooks carry its application id) or one of

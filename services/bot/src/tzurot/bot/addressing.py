@@ -3,16 +3,24 @@
 the model reads, and whom a reply addresses.
 
 A reply to one of our answers addresses the personality the answer was posted as, only while
-the gateway still finds it for the replying user (`reply_addressee`).
+the gateway still finds it for the replying user (`reply_addressee`). A forward is no reply:
+it shows a message somewhere else, addressing nobody (`is_forward`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import discord
+
 from tzurot.v1 import common_pb2 as common
+
+_DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
+"""How Discord writes a mention of a user (`<@id>`, `<@!id>`) or a role (`<@&id>`)."""
+_EVERYBODY = ("everyone", "here")
 
 
 @dataclass(frozen=True)
@@ -56,3 +64,44 @@ def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.
     if posted.personality_id and now.id != posted.personality_id:
         return None
     return now
+
+
+def is_forward(reference: discord.MessageReference) -> bool:
+    """Whether a message's reference is a forward's (Discord's "Forward", which shows the
+    message in another channel or DM), not a reply's: forwarding an answer addresses nobody."""
+    return reference.type is discord.MessageReferenceType.forward
+
+
+def may_mention(content: str) -> bool:
+    """Whether `content` has an '@' that may start a personality's mention, told without the
+    names: where the gateway starts reading a name (tzurot.gateway.mentions), a word may
+    follow the '@' (not a space, nor the end). Not an '@' of Discord's own mentions (a user
+    `<@id>`, `<@!id>`, a role `<@&id>`), of `@everyone` or `@here`, nor one after a word
+    character (an e-mail address: ada@example.com). Only for the gateway-away notice: a
+    message is told the gateway is restarting only when it may have meant a personality,
+    never for a human pinging another."""
+    text = _DISCORD_MENTION.sub(" ", content)
+    start = text.find("@")
+    while start != -1:
+        rest = text[start + 1 :]
+        if (
+            rest[:1].strip()
+            and not (start and _continues_word(text[start - 1]))
+            and not any(_is_word(rest, word) for word in _EVERYBODY)
+        ):
+            return True
+        start = text.find("@", start + 1)
+    return False
+
+
+def _is_word(text: str, word: str) -> bool:
+    """Whether `text` begins with `word`, case aside, as a whole word."""
+    return text[: len(word)].lower() == word and not (
+        len(text) > len(word) and _continues_word(text[len(word)])
+    )
+
+
+def _continues_word(char: str) -> bool:
+    """As the gateway tells where a name ends (tzurot.gateway.personalities.continues_word):
+    a letter, a combining mark, a digit, '_' or '-'."""
+    return char in "_-" or unicodedata.category(char)[0] in "LMN"

@@ -55,6 +55,9 @@ class BotSettings(ServiceSettings):
     seen_messages_capacity: int = Field(default=10_000, ge=1)
     # A blocked user is told so at most once per this many seconds (a muted one never).
     deny_notice_cooldown_seconds: float = Field(default=600.0, ge=0)
+    # While the gateway is away, a channel is told "The gateway is restarting" at most once
+    # per this many seconds (an outage meets every message: at least a minute apart).
+    gateway_away_notice_seconds: float = Field(default=600.0, ge=60)
 
     pluralkit_enabled: bool = True
     pluralkit_api_base: str = "https://api.pluralkit.me/v2"

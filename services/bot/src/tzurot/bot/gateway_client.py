@@ -7,6 +7,7 @@ yet (issue #5's admin API) from a real failure.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable
 from typing import TypeVar
 
@@ -67,6 +68,8 @@ def location_of(channel: object, guild: discord.Guild | None) -> common.Location
 NOTE_PREVIEW_SECONDS = 10.0
 NOTE_PREVIEW_BUDGET_SECONDS = 60.0
 """A note is retried this long (a gateway restarting, a loaded machine), in the background."""
+_LAST_ATTEMPT_SECONDS = 0.1
+"""The shortest deadline of an attempt, started when the budget is all but spent."""
 MAX_LIST_PAGES = 50
 """How many pages of a list the bot reads at most (5,000 personalities)."""
 
@@ -204,20 +207,33 @@ class GatewayClient:
         return reply.job
 
     async def note_preview(
-        self, job_id: str, message_ids: list[int], reply_header: str = ""
+        self,
+        job_id: str,
+        message_ids: list[int],
+        reply_header: str = "",
+        *,
+        budget: float | None = None,
     ) -> None:
         """The answer is being shown as `message_ids` (none: an error is shown instead), the
         first starting with `reply_header`, so a restarted bot can finish it if this one
-        dies. Best effort, short deadline: the answer is posted whatever becomes of this."""
+        dies. Best effort, short deadline: the answer is posted whatever becomes of this.
+        Tried for `budget` seconds in all (`NOTE_PREVIEW_BUDGET_SECONDS` unless given): each
+        attempt's deadline is what is left of it."""
+        budget = NOTE_PREVIEW_BUDGET_SECONDS if budget is None else budget
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
         request = gw.NoteAnswerPreviewRequest(
             job_id=job_id, message_ids=[str(i) for i in message_ids], reply_header=reply_header
         )
+
+        def attempt() -> Awaitable[gw.NoteAnswerPreviewResponse]:
+            left = max(deadline - loop.time(), _LAST_ATTEMPT_SECONDS)
+            return self.stub.NoteAnswerPreview(request, timeout=min(NOTE_PREVIEW_SECONDS, left))
+
         try:
             await self.call(
                 retry_idempotent(  # idempotent: it sets the list; a lost note loses the rescue
-                    lambda: self.stub.NoteAnswerPreview(request, timeout=NOTE_PREVIEW_SECONDS),
-                    what="NoteAnswerPreview",
-                    budget_seconds=NOTE_PREVIEW_BUDGET_SECONDS,
+                    attempt, what="NoteAnswerPreview", budget_seconds=budget
                 )
             )
         except TzurotError as err:

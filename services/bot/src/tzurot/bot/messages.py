@@ -69,7 +69,7 @@ class MessageFlow:
             )
         )
         self._seen = SeenMessages(settings.seen_messages_capacity)
-        self._gateway_notices = Cooldowns(settings.deny_notice_cooldown_seconds)
+        self._gateway_notices = Cooldowns(settings.gateway_away_notice_seconds)
         self._deleted = SeenMessages(settings.seen_messages_capacity)
         self._answers = AnswerBook(settings.seen_messages_capacity)
         self._builder = RequestBuilder(client, settings, ours=self._is_ours)
@@ -122,9 +122,10 @@ class MessageFlow:
     async def _tell_gateway_away(self, message: discord.Message, err: TzurotError) -> None:
         """The gateway away (or refusing for now) before the message was answered (who it
         addresses could not be found, or its request built): the channel is told to try
-        again, as a failed Generate tells it (`GATEWAY_AWAY`), when the message could
-        address a personality (`Addressees.may_address`), once per channel and cooldown (an
-        outage meets every message). Any other message: logged only."""
+        again, as a failed Generate tells it (`GATEWAY_AWAY`), when the message may have meant
+        a personality (`Addressees.may_address`), once per channel and
+        `gateway_away_notice_seconds` (an outage meets every message). Any other message:
+        logged only."""
         if err.code not in RETRYABLE or not self._addressees.may_address(message):
             return
         if not self._gateway_notices.due(channel_key(message.channel)):

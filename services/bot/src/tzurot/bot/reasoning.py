@@ -49,7 +49,22 @@ LEGACY_HEADER = "-# 💭 Reasoning"
 REASONING_HEADER = f"{LEGACY_HEADER}{REASONING_MARK}"
 MARK_RELEASED = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 """When the bots posting the mark were released: one of our messages laid out as a
-reasoning without it, posted before, is a reasoning of a bot of before (`shows_our_reasoning`)."""
+reasoning without it, posted before, is a reasoning of a bot of before (`shows_our_reasoning`).
+
+A fixed moment, not each deployment's, and chosen to err on the mild side. Only a message one
+of our own webhooks posted is ever read by it (`references.is_reasoning` asks `ours`; a
+hand-over reads only previews the channel's webhook of ours serves), and only one whose whole
+content is the unmarked header line and one spoiler. Bots without the mark posted that layout
+from 714e1a2 (2026-12-06 23:49 UTC) to 5b0fb54 (2026-12-07 03:08 UTC), the first to post the
+mark. So the harmful error, an answer's own text taken for a reasoning (left out of the
+prompt, or of a hand-over, which then leaves the rest unposted), needs a model writing that
+exact layout as a whole message, posted by a marking bot in the 52 minutes between 03:08 and
+this moment; from it on, that layout is always text, so no answer's text can be lost so. The
+other error is the mild one: a bot without the mark still running after it (a deployment
+updated late, a self-hosted one) posts reasoning read as text (a reply quotes it into the
+prompt; a hand-over edits or deletes it as a piece of the answer). It is a constant, not a
+setting: the functions using it take no settings, and its window closed hours after the
+release."""
 _MARKED = re.compile(f"Reasoning{REASONING_MARK}+")
 CUT_MARK = " (cut)"
 """After the spoiler of a reasoning too long for one message (which ends in "…")."""

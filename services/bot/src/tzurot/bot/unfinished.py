@@ -89,6 +89,11 @@ log = structlog.get_logger(__name__)
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 _DISCORD_FAILURES = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 _CUT_STEP = 100  # characters of the voice cut at a time once it is within a message's length
+HANDOVER_NOTE_BUDGET_SECONDS = 5.0
+"""How long a hand-over tries to note each piece it posts (NoteAnswerPreview), every attempt
+included: awaited between pieces, so a failing gateway cannot stall the hand-over (nor eat a
+stop's grace) for the live bot's minute. A note lost costs only the idempotency of that piece
+on a later redelivery (logged: bot.preview_not_noted)."""
 
 
 def failure_notice(personality: common.Personality, reason: str, message: str = "") -> str:
@@ -213,7 +218,12 @@ async def finish_unfinished(
         # gateway sends again is built from this list. Its text first, what it showed beyond
         # its text last, as the dead bot noted them.
         if gateway is not None and unfinished.job_id:
-            await gateway.note_preview(unfinished.job_id, [*text_ids, *found.beyond], prefix)
+            await gateway.note_preview(
+                unfinished.job_id,
+                [*text_ids, *found.beyond],
+                prefix,
+                budget=HANDOVER_NOTE_BUDGET_SECONDS,
+            )
 
     if unfinished.content and (
         found.beyond
