@@ -329,7 +329,9 @@ class FinishingFlow:
     def answering(self, job_id: str) -> bool:
         return job_id in self.streaming
 
-    async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
+    async def finish_unfinished(
+        self, channel: Any, unfinished: gw.UnfinishedAnswer, *, notes: Any = None
+    ) -> list[int]:
         self.finished.append(unfinished)
         return [int(unfinished.preview_message_ids[0])]
 
@@ -401,7 +403,9 @@ class _LimitedFlow:
     def answering(self, job_id: str) -> bool:
         return False
 
-    async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
+    async def finish_unfinished(
+        self, channel: Any, unfinished: gw.UnfinishedAnswer, *, notes: Any = None
+    ) -> list[int]:
         self.tried.append(unfinished.job_id)
         raise WebhookLimitReached("general")
 

@@ -83,7 +83,9 @@ class HeldFlow:
     def answering(self, job_id: str) -> bool:
         return False
 
-    async def finish_unfinished(self, channel: Any, unfinished: gw.UnfinishedAnswer) -> list[int]:
+    async def finish_unfinished(
+        self, channel: Any, unfinished: gw.UnfinishedAnswer, *, notes: Any = None
+    ) -> list[int]:
         self.started.append(unfinished.job_id)
         await self.release.wait()
         return [700, 901]

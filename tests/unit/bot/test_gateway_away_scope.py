@@ -33,7 +33,6 @@ NOT_FOR_US = [
     "<@&987654321> ping role",
     "@everyone meeting now",
     "@here quick one",
-    "@Everyone, meeting now",
     "mail me at ada@example.com",
     "write to first.last@example.org",
     "an @ alone",
@@ -47,6 +46,7 @@ MAYBE_FOR_US = [
     "@everyones favourite",  # a name that only begins like @everyone
     "@heresy",
     "@✨Luna✨ hi",
+    "@Everyone, meeting now",  # Discord pings only the lowercase word: a name may be meant
 ]
 
 

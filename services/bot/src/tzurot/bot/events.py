@@ -47,10 +47,10 @@ import grpc
 import structlog
 
 from tzurot.bot.answers import Answer
-from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.gateway_client import GatewayClient, NoteBudget
 from tzurot.bot.messages import MessageFlow
 from tzurot.bot.reactions import SCHEDULED_KEY_PREFIX
-from tzurot.bot.unfinished import withheld
+from tzurot.bot.unfinished import HANDOVER_NOTE_BUDGET_SECONDS, withheld
 from tzurot.bot.webhooks import WebhookLimitReached
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -93,6 +93,7 @@ class EventListener:
         self.handled = 0
         self._stopping = False
         self._handling: asyncio.Task[None] | None = None  # the event being handled
+        self._notes: NoteBudget | None = None  # the notes of the hand-over being handled
 
     async def run(self) -> None:
         """Holds the stream open until cancelled, reconnecting after every break; stopped
@@ -137,6 +138,10 @@ class EventListener:
         bot meanwhile. Cancelling `run` afterwards ends the stream (and what is still being
         handled, past the grace)."""
         self._stopping = True
+        if self._notes is not None:
+            # Half the grace for the hand-over's notes at most, the rest for its pieces and
+            # its acknowledgement.
+            self._notes.end_by(asyncio.get_running_loop().time() + grace / 2)
         if self._handling is not None:
             await asyncio.wait([self._handling], timeout=grace)
 
@@ -174,7 +179,13 @@ class EventListener:
             elif kind == "unfinished":
                 # A dead bot's half-posted answer: finished (or a failure notice); the ids in
                 # the acknowledgement deliver the job.
-                ids = await self._flow.finish_unfinished(channel, event.unfinished)
+                self._notes = NoteBudget(HANDOVER_NOTE_BUDGET_SECONDS)
+                try:
+                    ids = await self._flow.finish_unfinished(
+                        channel, event.unfinished, notes=self._notes
+                    )
+                finally:
+                    self._notes = None
                 await self._ack(event.event_id, ids, "" if ids else "NOTHING_SHOWN")
             elif kind == "greeting":
                 greeting = event.greeting

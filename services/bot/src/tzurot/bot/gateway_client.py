@@ -28,6 +28,35 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
+class NoteBudget:
+    """Seconds several notes share (a hand-over's, NoteAnswerPreview awaited between its
+    pieces), counted from the first note: once they are spent, or one note failed (the
+    gateway plainly away), the rest are not tried. `end_by` brings the end forward (a bot
+    stopping: what is left of its grace)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline: float | None = None
+        self._end_by: float | None = None
+        self._given_up = False
+
+    def left(self, now: float) -> float:
+        """The seconds left at loop time `now` (0: none), the clock started if not yet."""
+        if self._deadline is None:
+            self._deadline = now + self.seconds
+        if self._given_up:
+            return 0.0
+        end = self._deadline if self._end_by is None else min(self._deadline, self._end_by)
+        return max(end - now, 0.0)
+
+    def give_up(self) -> None:
+        self._given_up = True
+
+    def end_by(self, deadline: float) -> None:
+        """No note goes on past loop time `deadline`."""
+        self._end_by = deadline if self._end_by is None else min(self._end_by, deadline)
+
+
 def gateway_channel(settings: BotSettings) -> grpc.aio.Channel:
     """The bot's channel to the gateway. Every call on it waits for the connection (within
     its deadline) rather than failing UNAVAILABLE while the channel is still connecting or in
@@ -212,15 +241,23 @@ class GatewayClient:
         message_ids: list[int],
         reply_header: str = "",
         *,
-        budget: float | None = None,
+        budget: float | NoteBudget | None = None,
     ) -> None:
         """The answer is being shown as `message_ids` (none: an error is shown instead), the
         first starting with `reply_header`, so a restarted bot can finish it if this one
         dies. Best effort, short deadline: the answer is posted whatever becomes of this.
-        Tried for `budget` seconds in all (`NOTE_PREVIEW_BUDGET_SECONDS` unless given): each
-        attempt's deadline is what is left of it."""
-        budget = NOTE_PREVIEW_BUDGET_SECONDS if budget is None else budget
+        Tried for `budget` seconds in all (`NOTE_PREVIEW_BUDGET_SECONDS` unless given), or
+        for what is left of a `NoteBudget` shared with other notes (not at all once it is
+        spent, or one of them failed): each attempt's deadline is what is left of it."""
         loop = asyncio.get_running_loop()
+        shared = budget if isinstance(budget, NoteBudget) else None
+        if shared is not None:
+            budget = shared.left(loop.time())
+            if budget <= 0:
+                log.info("bot.preview_not_noted", job_id=job_id, reason="skipped")
+                return
+        budget = NOTE_PREVIEW_BUDGET_SECONDS if budget is None else budget
+        assert not isinstance(budget, NoteBudget)
         deadline = loop.time() + budget
         request = gw.NoteAnswerPreviewRequest(
             job_id=job_id, message_ids=[str(i) for i in message_ids], reply_header=reply_header
@@ -238,6 +275,8 @@ class GatewayClient:
             )
         except TzurotError as err:
             log.info("bot.preview_not_noted", job_id=job_id, reason=err.reason or err.code.name)
+            if shared is not None:
+                shared.give_up()
 
     async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
         """Idempotent, so retried across a gateway restart: an answer the user saw must

@@ -22,7 +22,7 @@ from tzurot.bot.chain_quote import answered_message
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.delivery import channel_key
-from tzurot.bot.gateway_client import GatewayClient, actor_of
+from tzurot.bot.gateway_client import GatewayClient, NoteBudget, actor_of
 from tzurot.bot.moderation import Cooldowns
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
@@ -275,12 +275,17 @@ class MessageFlow:
         return self._poster.answering(job_id)
 
     async def finish_unfinished(
-        self, channel: discord.abc.Messageable, unfinished: gw.UnfinishedAnswer
+        self,
+        channel: discord.abc.Messageable,
+        unfinished: gw.UnfinishedAnswer,
+        *,
+        notes: NoteBudget | None = None,
     ) -> list[int]:
-        """An answer whose bot died mid-stream: its preview becomes the whole answer."""
+        """An answer whose bot died mid-stream: its preview becomes the whole answer (its
+        notes drawing on `notes`, tzurot.bot.unfinished)."""
         with self._busy():
             return await finish_unfinished(
-                self._webhooks, channel, unfinished, gateway=self._gateway
+                self._webhooks, channel, unfinished, gateway=self._gateway, notes=notes
             )
 
     async def post_scheduled(

@@ -69,7 +69,7 @@ import discord
 import structlog
 
 from tzurot.bot.answer_notes import as_shown
-from tzurot.bot.gateway_client import GatewayClient
+from tzurot.bot.gateway_client import GatewayClient, NoteBudget
 from tzurot.bot.posting import Delete, Edit, Send, StreamedAnswer
 from tzurot.bot.reasoning import shows_our_reasoning, unmarked
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
@@ -89,11 +89,13 @@ log = structlog.get_logger(__name__)
 DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 _DISCORD_FAILURES = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 _CUT_STEP = 100  # characters of the voice cut at a time once it is within a message's length
-HANDOVER_NOTE_BUDGET_SECONDS = 5.0
-"""How long a hand-over tries to note each piece it posts (NoteAnswerPreview), every attempt
-included: awaited between pieces, so a failing gateway cannot stall the hand-over (nor eat a
-stop's grace) for the live bot's minute. A note lost costs only the idempotency of that piece
-on a later redelivery (logged: bot.preview_not_noted)."""
+HANDOVER_NOTE_BUDGET_SECONDS = 3.0
+"""How long a hand-over tries to note the pieces it posts (NoteAnswerPreview), all its notes
+and every attempt included, counted from its first note; after a note fails, the rest are not
+tried (the gateway is plainly away). Awaited between pieces, so a failing gateway cannot stall
+the hand-over for the live bot's minute, nor take all of a stop's grace (5 s by default; a
+stop also ends the notes when the grace does, `NoteBudget.end_by`). A note lost costs only the
+idempotency of that piece on a later redelivery (logged: bot.preview_not_noted)."""
 
 
 def failure_notice(personality: common.Personality, reason: str, message: str = "") -> str:
@@ -151,6 +153,7 @@ async def finish_unfinished(
     unfinished: gw.UnfinishedAnswer,
     *,
     gateway: GatewayClient | None = None,
+    notes: NoteBudget | None = None,
 ) -> list[int]:
     """Edits the preview into the answer (or a failure notice); the message ids it shows.
     A withheld answer (its user's data or its personality being deleted) only has the
@@ -164,7 +167,9 @@ async def finish_unfinished(
     Each message posted here is noted with the answer's preview through `gateway`, awaited,
     before the next step (and so before the acknowledgement): a hand-over cut short (the bot
     stopped, the acknowledgement lost) comes back with it, and the next bot edits it instead
-    of posting it again."""
+    of posting it again. The notes share one budget (`notes`, HANDOVER_NOTE_BUDGET_SECONDS
+    unless given), and stop at the first that fails."""
+    notes = NoteBudget(HANDOVER_NOTE_BUDGET_SECONDS) if notes is None else notes
     personality = unfinished.personality
     found = await _previews_shown(
         webhooks, channel, [int(i) for i in unfinished.preview_message_ids if i.isdigit()]
@@ -222,7 +227,7 @@ async def finish_unfinished(
                 unfinished.job_id,
                 [*text_ids, *found.beyond],
                 prefix,
-                budget=HANDOVER_NOTE_BUDGET_SECONDS,
+                budget=notes,
             )
 
     if unfinished.content and (

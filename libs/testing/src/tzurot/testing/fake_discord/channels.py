@@ -61,6 +61,7 @@ from tzurot.testing.fake_discord.wire import (
     json_response,
     not_found,
     read_body_files,
+    record_uploads,
 )
 
 MISSING_ACCESS = error(50001, "Missing Access")
@@ -193,6 +194,7 @@ class Channels(Interactions):
         if nonce is not None:
             data["nonce"] = nonce
         posted = self._store(data)
+        record_uploads(request)
         await self.unarchive_on_post(channel)
         if nonce is not None:
             self.sent_nonces[(int(self.bot_user["id"]), str(nonce))] = (posted.id, time.monotonic())

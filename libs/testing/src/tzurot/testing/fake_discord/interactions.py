@@ -39,7 +39,7 @@ from tzurot.testing.fake_discord.rules import (
     error,
 )
 from tzurot.testing.fake_discord.uploads import description_problems
-from tzurot.testing.fake_discord.wire import Json, json_response, read_body
+from tzurot.testing.fake_discord.wire import Json, json_response, read_body, record_uploads
 
 CHANNEL_MESSAGE, DEFERRED_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 4, 5, 7, 8, 9
 PONG, DEFERRED_UPDATE = 1, 6
@@ -180,6 +180,7 @@ class Interactions(RateLimits):
         if problem is not None:
             return self.refuse(route, 400, problem)
         record.files.extend(files)
+        record_uploads(request)
         record.responses.append(body)
         if body.get("type") == CHANNEL_MESSAGE:
             record.original_attachments = attachments
@@ -242,6 +243,7 @@ class Interactions(RateLimits):
         ):
             record.deprecated_followups += 1
         record.files.extend(files)
+        record_uploads(request)
         record.responses.append({"type": "followup", "data": body})
         headers = self._rate_headers(webhook_bucket(record))
         message = self._interaction_message(record, body)
@@ -272,6 +274,7 @@ class Interactions(RateLimits):
         if limited is not None:
             return limited
         record.files.extend(files)
+        record_uploads(request)
         record.responses.append({"type": "edit", "data": body})
         if original:
             record.original_attachments = attachments

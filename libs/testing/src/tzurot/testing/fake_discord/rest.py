@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tzurot.testing.fake_discord.application_commands import ApplicationCommands
 from tzurot.testing.fake_discord.rules import API_PREFIX
-from tzurot.testing.fake_discord.wire import json_response, not_found, record_accepted_uploads
+from tzurot.testing.fake_discord.wire import json_response, not_found
 
 
 def _token_route(path: str) -> bool:
@@ -43,7 +43,6 @@ class Rest(ApplicationCommands):
             if limited is not None:
                 return limited
             response: web.StreamResponse = await handler(request)
-            record_accepted_uploads(request, response.status)
             return response
         finally:
             self._touch()

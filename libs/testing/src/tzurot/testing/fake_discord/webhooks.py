@@ -50,6 +50,7 @@ from tzurot.testing.fake_discord.wire import (
     json_response,
     not_found,
     read_body_files,
+    record_uploads,
 )
 
 THREAD_NAME_LIMIT = 100
@@ -134,6 +135,7 @@ class Webhooks(WebhookAdmin):
         data["embeds"] = (body.get("embeds") or []) + link_previews(content, data["flags"])
         data["attachments"] = self._attachments_after(channel, [], body, files)
         posted = self._store(data, avatar_url=body.get("avatar_url"))
+        record_uploads(request)
         posted.allowed_mentions.append(body.get("allowed_mentions"))
         self._record_pings(posted.id, channel, content, body.get("allowed_mentions"), webhook=True)
         await self.unarchive_on_post(channel)
@@ -273,6 +275,7 @@ class Webhooks(WebhookAdmin):
         if attachments is not None:
             posted.data["attachments"] = attachments
             posted.data["edited_timestamp"] = iso()
+        record_uploads(request)
         return json_response(posted.data, headers=self._rate_headers(f"webhook:{hook['id']}"))
 
     def _attachments_after(

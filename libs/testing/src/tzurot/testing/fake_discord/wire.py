@@ -43,23 +43,24 @@ class Upload:
 
 
 _UPLOADS = web.RequestKey("tzurot_uploads", tuple)
-"""The request's files and the list they go to once it is accepted (`record_accepted_uploads`)."""
+"""The request's files and the list they go to once they are kept (`record_uploads`)."""
 
 
-def record_accepted_uploads(request: web.Request, status: int) -> None:
-    """Adds the files `read_body_files` read from `request` to their list when Discord would
-    have kept them: the request was answered without an error."""
-    found = request.get(_UPLOADS)
-    if found is not None and status < 400:
+def record_uploads(request: web.Request) -> None:
+    """Adds the files `read_body_files` read from `request` to their list, once: called where
+    a handler keeps them (the message stored or edited, the interaction's response taken),
+    before anything is dispatched. A refused request (a 429 that discord.py sends again
+    included) and a send deduplicated by its nonce (no message made) never get here."""
+    found = request.pop(_UPLOADS, None)
+    if found is not None:
         uploads, files = found
         uploads.extend(files)
 
 
 async def read_body_files(request: web.Request, uploads: list[bytes]) -> tuple[Json, list[Upload]]:
     """The JSON body and the files, also when discord.py sends multipart (`payload_json` +
-    files; the files are appended to `uploads` once the request is answered without an error,
-    `record_accepted_uploads`: a refused upload, a 429 that discord.py sends again included,
-    was never uploaded)."""
+    files; the files are appended to `uploads` where the handler keeps them, `record_uploads`:
+    a refused upload, a 429 that discord.py sends again included, was never uploaded)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw: object = form.get("payload_json")
