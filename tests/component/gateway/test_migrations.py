@@ -6,13 +6,14 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from tzurot.db.engine import create_engine
 from tzurot.db.migrate import current, downgrade, upgrade
 from tzurot.gateway import group_tables  # noqa: F401  # its tables join `metadata`
 from tzurot.gateway.migrations import SCHEMA, SCRIPT_LOCATION
-from tzurot.gateway.tables import metadata
+from tzurot.gateway.tables import metadata, personality_aliases
 
 pytestmark = pytest.mark.component
 
@@ -77,6 +78,32 @@ async def test_downgrade_and_upgrade_again(migrated_url: str) -> None:
         async with engine.connect() as conn:
             assert set(await conn.run_sync(_columns)) == {t.name for t in metadata.tables.values()}
             assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+ALIAS_KEY_INDEX = (
+    "CREATE INDEX personality_aliases_key_idx ON core.personality_aliases USING btree "
+    "(translate(alias, '\u03c2'::text, '\u03c3'::text) text_pattern_ops)"
+)
+"""Aliases by key (store/name_rules.alias_key); the operator class is what lets the prefix
+check (`LIKE key || '%'`) use it under any collation. Autogenerate compares the expression
+but not the operator class, so both are checked here."""
+
+
+async def test_the_alias_key_index_keeps_its_operator_class(migrated_url: str) -> None:
+    (index,) = (i for i in personality_aliases.indexes if i.name == "personality_aliases_key_idx")
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    ddl = str(sa.schema.CreateIndex(index).compile(dialect=dialect))
+    assert ddl.endswith("(translate(alias, '\u03c2', '\u03c3') text_pattern_ops)")
+    engine = create_engine(migrated_url)
+    try:
+        async with engine.connect() as conn:
+            indexdef = await conn.scalar(
+                sa.text("select indexdef from pg_indexes where schemaname = :s and indexname = :i"),
+                {"s": SCHEMA, "i": "personality_aliases_key_idx"},
+            )
+        assert indexdef == ALIAS_KEY_INDEX
     finally:
         await engine.dispose()
 

@@ -371,7 +371,7 @@ async def test_cached_personalities_and_configs_follow_writes_in_this_process(
     assert (renamed.display_name, renamed.aliases) == ("Lady Lilith", ("lili",))
     assert await store.get_personality(lilith.id) == renamed
     assert await store.find_personality("lili") == renamed
-    await admin.remove_alias("lili")
+    await admin.remove_alias("lili", lilith.id)
     assert await store.find_personality("lili") is None
 
     original = seed("lilith")

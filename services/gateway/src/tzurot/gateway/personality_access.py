@@ -53,14 +53,18 @@ class PersonalityAccess(GatewayState):
     async def find_personality_for(
         self, name: str, user: User | None, *, operator: bool = False
     ) -> Personality | None:
-        """By exact slug, then the user's own alias, then display name (as written, then by
-        its key), then a global alias, among the personalities the user may use (every one for
-        the `operator`): someone else's private personality never hides one the user may use.
-        A slug is an identifier, not a name: it always means its own personality (autocomplete
-        and every admin path send slugs, and a use-case that checks or changes a personality
-        found by its slug must land on that one). The user's own alias comes next, before
-        the names, as in their @mentions (`find_mentions`): a display name another
-        personality took after the user chose the alias does not take their lookups from it."""
+        """What a typed name means in slash commands and every other lookup (GetPersonality,
+        Generate, UpdatePersonality, DeletePersonality and every admin path): by exact slug,
+        then the user's own alias, then display name (as written, then by its key), then a
+        global alias, among the personalities the user may use (every one for the
+        `operator`): someone else's private personality never hides one the user may use.
+        A slug is an identifier, not a name: here it always means its own personality
+        (autocomplete and every admin path send slugs, and a use-case that checks or changes
+        a personality found by its slug must land on that one). The user's own alias comes
+        next, before the names: a display name another personality took after the user chose
+        the alias does not take their lookups from it. @mentions rank otherwise
+        (`find_mentions`, ResolveMentions): there the user's own alias comes before every
+        name of equal text, a slug included."""
         found = await self._store.find_personality(name)  # cached; a slug ranks first
         usable = found is not None and (operator or may_use(found, user))
         if found is not None and usable and is_slug_of(found, name):

@@ -198,7 +198,7 @@ class ShapesAdmin(AvatarAdmin):
         split = sum(1 for parts in texts if len(parts) > 1)
         split_parts = sum(len(parts) for parts in texts if len(parts) > 1)
         personality = await self._store.find_personality(slug)
-        if personality is None:
+        if personality is None or personality.slug != slug:  # a slug, not a name or alias
             if dry_run:
                 mapped = sum(1 for m in memories if any(user_map.get(s) for s in m.sender_ids))
                 return MemoryBatch(

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
-from tzurot.gateway.domain import ConfigSource, DenyScope, LlmConfig, Personality
+from tzurot.gateway.domain import (
+    CharacterFields,
+    ConfigSource,
+    DenyScope,
+    LlmConfig,
+    Personality,
+)
 from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias, same_key
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
@@ -116,6 +122,27 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
         )
 
 
+_NAMES_NONE = Personality(
+    id="",
+    slug="",
+    display_name="",
+    aliases=(),
+    avatar_url="",
+    system_prompt="",
+    character=CharacterFields(),
+    default_llm_config_id=None,
+    error_message="",
+    birthday="",
+    owner_user_id=None,
+    public=False,
+    nsfw=False,
+    created_at=datetime.min,
+    updated_at=datetime.min,
+)
+"""What the catalog holds for a name that names no personality (`find_personality`); never
+returned."""
+
+
 class PersonalityReads(SqlBase):
     # Personalities (by name and id) and LLM configs (by id). Every write to them in this
     # process clears it (AdminStore shares it); other replicas' writes show within the TTL.
@@ -139,12 +166,18 @@ class PersonalityReads(SqlBase):
         if visible_to is not None:
             return await self._find_visible_personality(key, visible_to)
         cached = self.catalog.get(("name", key))
+        if cached is _NAMES_NONE:
+            return None
         if isinstance(cached, Personality):
             return cached
         generation = self.catalog.generation
         async with self._autocommit.connect() as conn:
             personality = await _named(conn, key)
         if personality is None:
+            # A miss is cached as a hit is (cleared by every write to personalities or
+            # aliases, and by the TTL for other replicas'), so a name only a personal alias
+            # knows does not scan the display names at each use.
+            self.catalog.put(("name", key), _NAMES_NONE, generation)
             return None
         self.catalog.put(("name", key), personality, generation)
         self.catalog.put(("personality", personality.id), personality, generation)
@@ -575,15 +608,14 @@ class PersonalityWrites(AdminSqlBase):
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
 
-    async def remove_alias(self, alias: str, personality_id: str | None = None) -> None:
+    async def remove_alias(self, alias: str, personality_id: str) -> None:
         """Removes the personality's global alias `alias` (by key): only its own, whatever
-        another personality stored of the same key before keys were compared so (None: every
-        personality's of that key)."""
+        another personality stored of the same key before keys were compared so."""
         a = t.personality_aliases.c
-        which = [] if personality_id is None else [a.personality_id == personality_id]
         async with self._catalog_write() as conn:
             await conn.execute(
                 sa.delete(t.personality_aliases).where(
-                    alias_key(a.alias) == same_key(normalize_alias(alias)), *which
+                    alias_key(a.alias) == same_key(normalize_alias(alias)),
+                    a.personality_id == personality_id,
                 )
             )
