@@ -35,7 +35,7 @@ async def test_a_stop_ends_the_handovers_notes_by_half_its_grace() -> None:
     await _until(lambda: flow.notes)
     (notes,) = flow.notes
     loop = asyncio.get_running_loop()
-    assert notes.left(loop.time()) > 1.0  # a budget of its own, counted from now
+    assert notes.left(loop.time()) > 1.0  # a budget of its own
     stopping = asyncio.create_task(listener.stop_taking(2.0))
     await asyncio.sleep(0)
     assert notes.left(loop.time()) <= 1.0 < HANDOVER_NOTE_BUDGET_SECONDS

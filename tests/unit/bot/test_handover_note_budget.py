@@ -1,6 +1,6 @@
 """A hand-over notes each piece it posts (NoteAnswerPreview), awaited between pieces: against
-a gateway that fails them, each note gives up within `HANDOVER_NOTE_BUDGET_SECONDS` (about
-5 s, every attempt included), not the live bot's minute of background retries; so a failing
+a gateway that fails them, each note gives up within `HANDOVER_NOTE_BUDGET_SECONDS` (3 s,
+every attempt included), not the live bot's minute of background retries; so a failing
 note can neither stall the hand-over nor eat a stop's grace. Time is a virtual clock: each
 attempt of a hung gateway takes its whole deadline, each pause its length, and nothing
 sleeps."""

@@ -1,6 +1,6 @@
 """A hand-over's notes share one budget (HANDOVER_NOTE_BUDGET_SECONDS), not one each: against
-a hung gateway, a hand-over of many pieces spends at most that on its notes in all, and stops
-noting after the first note fails; a stop brings the end forward to half its grace. Time is a
+a hung gateway, a hand-over of many pieces spends at most that on its notes in all (the first
+spends it, the rest are not tried); a stop brings the end forward to half its grace. Time is a
 virtual clock (test_handover_note_budget's): each attempt of a hung gateway takes its whole
 deadline, and nothing sleeps."""
 
@@ -54,13 +54,13 @@ async def test_all_the_notes_of_a_hand_over_share_one_budget(clock: Clock) -> No
     assert clock.now <= HANDOVER_NOTE_BUDGET_SECONDS
 
 
-async def test_after_a_note_fails_the_rest_are_not_tried(clock: Clock) -> None:
+async def test_a_hung_first_note_spends_the_budget_and_the_rest_are_not_tried(clock: Clock) -> None:
     hung = HungGateway(clock)
     gateway = TimedClient(hung)
     await _hand_over(gateway, 3000)
     first = len(hung.timeouts)
     assert first >= 1
-    assert gateway.took[1:] == [0.0] * 6  # no attempt after the first note gave up
+    assert gateway.took[1:] == [0.0] * 6  # no attempt after the first note spent the budget
     assert len(hung.timeouts) == first
 
 

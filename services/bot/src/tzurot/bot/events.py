@@ -94,6 +94,7 @@ class EventListener:
         self._stopping = False
         self._handling: asyncio.Task[None] | None = None  # the event being handled
         self._notes: NoteBudget | None = None  # the notes of the hand-over being handled
+        self._notes_end: float | None = None  # stopping: loop time the notes end by
 
     async def run(self) -> None:
         """Holds the stream open until cancelled, reconnecting after every break; stopped
@@ -136,12 +137,14 @@ class EventListener:
         a greeting being posted) finishes within `grace` s and is acknowledged, while the
         stream stays open: the gateway keeps renewing its claim, and hands it to no other
         bot meanwhile. Cancelling `run` afterwards ends the stream (and what is still being
-        handled, past the grace)."""
+        handled, past the grace). The hand-over's notes (NoteAnswerPreview) end by half the
+        grace, the note in flight included, the rest left for its pieces and its
+        acknowledgement; a hand-over whose notes have not begun yet (its channel still being
+        fetched) gets that end with them."""
         self._stopping = True
+        self._notes_end = asyncio.get_running_loop().time() + grace / 2
         if self._notes is not None:
-            # Half the grace for the hand-over's notes at most, the rest for its pieces and
-            # its acknowledgement.
-            self._notes.end_by(asyncio.get_running_loop().time() + grace / 2)
+            self._notes.end_by(self._notes_end)
         if self._handling is not None:
             await asyncio.wait([self._handling], timeout=grace)
 
@@ -179,7 +182,7 @@ class EventListener:
             elif kind == "unfinished":
                 # A dead bot's half-posted answer: finished (or a failure notice); the ids in
                 # the acknowledgement deliver the job.
-                self._notes = NoteBudget(HANDOVER_NOTE_BUDGET_SECONDS)
+                self._notes = NoteBudget(HANDOVER_NOTE_BUDGET_SECONDS, end_by=self._notes_end)
                 try:
                     ids = await self._flow.finish_unfinished(
                         channel, event.unfinished, notes=self._notes

@@ -8,7 +8,8 @@ yet (issue #5's admin API) from a real failure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable
+from asyncio import timeout as _timeout  # not `asyncio.`: tests swap that for a virtual clock
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 import discord
@@ -30,31 +31,42 @@ log = structlog.get_logger(__name__)
 
 class NoteBudget:
     """Seconds several notes share (a hand-over's, NoteAnswerPreview awaited between its
-    pieces), counted from the first note: once they are spent, or one note failed (the
-    gateway plainly away), the rest are not tried. `end_by` brings the end forward (a bot
-    stopping: what is left of its grace)."""
+    pieces): only the time spent inside the notes counts, not what is done between them (the
+    pieces posted, however slowly Discord takes them). Once they are spent, the rest are not
+    tried. After a note failed, each later one is tried once (it carries every id, so it
+    repairs the one lost if the gateway is back). `end_by` caps each note's own deadline,
+    the one in flight included (a bot stopping: part of its grace)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, end_by: float | None = None) -> None:
         self.seconds = seconds
-        self._deadline: float | None = None
-        self._end_by: float | None = None
-        self._given_up = False
+        self.failed = False
+        self._spent = 0.0
+        self._began: float | None = None  # loop time the note in flight began
+        self._end_by = end_by
+        self._running: asyncio.Timeout | None = None  # the note in flight's
 
     def left(self, now: float) -> float:
-        """The seconds left at loop time `now` (0: none), the clock started if not yet."""
-        if self._deadline is None:
-            self._deadline = now + self.seconds
-        if self._given_up:
-            return 0.0
-        end = self._deadline if self._end_by is None else min(self._deadline, self._end_by)
-        return max(end - now, 0.0)
+        """The seconds left at loop time `now` (0: none), the note in flight's time spent."""
+        spent = self._spent + (0.0 if self._began is None else now - self._began)
+        left = self.seconds - spent
+        if self._end_by is not None:
+            left = min(left, self._end_by - now)
+        return max(left, 0.0)
 
-    def give_up(self) -> None:
-        self._given_up = True
+    def begin(self, now: float, running: asyncio.Timeout) -> None:
+        # An end set already caps each attempt's deadline (`left`); one set meanwhile cuts it.
+        self._began, self._running = now, running
+
+    def end(self, now: float) -> None:
+        if self._began is not None:
+            self._spent += now - self._began
+        self._began = self._running = None
 
     def end_by(self, deadline: float) -> None:
-        """No note goes on past loop time `deadline`."""
+        """No note goes on past loop time `deadline` (the one in flight is cut there)."""
         self._end_by = deadline if self._end_by is None else min(self._end_by, deadline)
+        if self._running is not None:
+            self._running.reschedule(self._end_by)
 
 
 def gateway_channel(settings: BotSettings) -> grpc.aio.Channel:
@@ -248,35 +260,80 @@ class GatewayClient:
         dies. Best effort, short deadline: the answer is posted whatever becomes of this.
         Tried for `budget` seconds in all (`NOTE_PREVIEW_BUDGET_SECONDS` unless given), or
         for what is left of a `NoteBudget` shared with other notes (not at all once it is
-        spent, or one of them failed): each attempt's deadline is what is left of it."""
+        spent; a single attempt once one of them failed): each attempt's deadline is what
+        is left of it."""
         loop = asyncio.get_running_loop()
-        shared = budget if isinstance(budget, NoteBudget) else None
-        if shared is not None:
-            budget = shared.left(loop.time())
-            if budget <= 0:
-                log.info("bot.preview_not_noted", job_id=job_id, reason="skipped")
-                return
+        if isinstance(budget, NoteBudget):
+            await self._note_shared(job_id, message_ids, reply_header, budget)
+            return
         budget = NOTE_PREVIEW_BUDGET_SECONDS if budget is None else budget
-        assert not isinstance(budget, NoteBudget)
         deadline = loop.time() + budget
+
+        def left() -> float:
+            return max(deadline - loop.time(), _LAST_ATTEMPT_SECONDS)
+
+        try:
+            await self._note(job_id, message_ids, reply_header, budget, left)
+        except TzurotError as err:
+            log.info("bot.preview_not_noted", job_id=job_id, reason=err.reason or err.code.name)
+
+    async def _note_shared(
+        self, job_id: str, message_ids: list[int], reply_header: str, shared: NoteBudget
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        budget = shared.left(loop.time())
+        if budget <= 0:
+            log.info("bot.preview_not_noted", job_id=job_id, reason="skipped")
+            return
+
+        def left() -> float:
+            left = shared.left(loop.time())
+            if left <= 0:  # spent meanwhile, or a stop cut it short
+                raise TzurotError(
+                    "note budget spent",
+                    reason="NOTE_BUDGET_SPENT",
+                    code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                )
+            return left
+
+        # The real loop's timeout: a stop's `end_by` cuts the note in flight (its loop time).
+        try:
+            async with _timeout(None) as running:
+                shared.begin(loop.time(), running)
+                try:
+                    await self._note(
+                        job_id, message_ids, reply_header, 0.0 if shared.failed else budget, left
+                    )
+                finally:
+                    shared.end(loop.time())
+            return
+        except TzurotError as err:
+            reason = err.reason or err.code.name
+        except TimeoutError:
+            reason = "STOPPING"
+        log.info("bot.preview_not_noted", job_id=job_id, reason=reason)
+        shared.failed = True
+
+    async def _note(
+        self,
+        job_id: str,
+        message_ids: list[int],
+        reply_header: str,
+        budget: float,
+        left: Callable[[], float],
+    ) -> None:
         request = gw.NoteAnswerPreviewRequest(
             job_id=job_id, message_ids=[str(i) for i in message_ids], reply_header=reply_header
         )
 
         def attempt() -> Awaitable[gw.NoteAnswerPreviewResponse]:
-            left = max(deadline - loop.time(), _LAST_ATTEMPT_SECONDS)
-            return self.stub.NoteAnswerPreview(request, timeout=min(NOTE_PREVIEW_SECONDS, left))
+            return self.stub.NoteAnswerPreview(request, timeout=min(NOTE_PREVIEW_SECONDS, left()))
 
-        try:
-            await self.call(
-                retry_idempotent(  # idempotent: it sets the list; a lost note loses the rescue
-                    attempt, what="NoteAnswerPreview", budget_seconds=budget
-                )
+        await self.call(
+            retry_idempotent(  # idempotent: it sets the list; a lost note loses the rescue
+                attempt, what="NoteAnswerPreview", budget_seconds=budget
             )
-        except TzurotError as err:
-            log.info("bot.preview_not_noted", job_id=job_id, reason=err.reason or err.code.name)
-            if shared is not None:
-                shared.give_up()
+        )
 
     async def confirm_delivery(self, job_id: str, message_ids: list[int]) -> None:
         """Idempotent, so retried across a gateway restart: an answer the user saw must

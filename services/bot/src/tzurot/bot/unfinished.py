@@ -90,12 +90,14 @@ DEFAULT_ERROR_MESSAGE = "I couldn't answer that."
 _DISCORD_FAILURES = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 _CUT_STEP = 100  # characters of the voice cut at a time once it is within a message's length
 HANDOVER_NOTE_BUDGET_SECONDS = 3.0
-"""How long a hand-over tries to note the pieces it posts (NoteAnswerPreview), all its notes
-and every attempt included, counted from its first note; after a note fails, the rest are not
-tried (the gateway is plainly away). Awaited between pieces, so a failing gateway cannot stall
-the hand-over for the live bot's minute, nor take all of a stop's grace (5 s by default; a
-stop also ends the notes when the grace does, `NoteBudget.end_by`). A note lost costs only the
-idempotency of that piece on a later redelivery (logged: bot.preview_not_noted)."""
+"""How long a hand-over spends noting the pieces it posts (NoteAnswerPreview): the time inside
+its notes, all of them and every attempt included (not the posting between them, however slowly
+Discord takes the pieces). Awaited between pieces, so a failing gateway cannot stall the
+hand-over for the live bot's minute, nor take all of a stop's grace (5 s by default; a stopping
+bot caps each note, the one in flight included, at half its grace, `NoteBudget.end_by`). After a
+note fails, each later one is tried once while the budget lasts: a note carries every id, so the
+next that lands repairs the one lost. Pieces posted after the last note that landed lose their
+idempotency: a later hand-over may post them again (logged: bot.preview_not_noted)."""
 
 
 def failure_notice(personality: common.Personality, reason: str, message: str = "") -> str:
@@ -168,7 +170,7 @@ async def finish_unfinished(
     before the next step (and so before the acknowledgement): a hand-over cut short (the bot
     stopped, the acknowledgement lost) comes back with it, and the next bot edits it instead
     of posting it again. The notes share one budget (`notes`, HANDOVER_NOTE_BUDGET_SECONDS
-    unless given), and stop at the first that fails."""
+    unless given), a single attempt each after one failed."""
     notes = NoteBudget(HANDOVER_NOTE_BUDGET_SECONDS) if notes is None else notes
     personality = unfinished.personality
     found = await _previews_shown(
