@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
+from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 
@@ -136,6 +137,9 @@ async def test_generate_by_a_personal_alias_scans_the_names_once(
     witch = await admin.create_personality(alice, draft("Morgana", slug="morgana"))
     await admin.add_personal_alias(alice, witch.slug, "my witch")
     store.catalog.clear()  # as another replica, or once the cache's entries expired
+    # The catalog's clock held still: a cached miss lives 1 s, and a loaded machine may take
+    # longer than that over two turns.
+    store.catalog = TtlCache(clock=lambda: 0.0)
 
     scans = []
     for key in ("witch-1", "witch-2"):

@@ -97,15 +97,14 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
             raise InvalidArgument("personality.id", "name the personality by id or slug")
         target = await self._store.get_personality(p.id) if is_uuid(p.id) else None
         if target is None:
-            # A name means what it means to every other command (`find_personality_for`: the
-            # exact slug, the user's own alias, ...), so /character edit changes the
-            # personality /personality delete of the same text would delete.
-            target = await self._gateway.find_personality_for(
-                p.slug or p.id, who.user, operator=who.user is None
-            )
-        if target is None or not may_see(target, who):
-            raise NotFound(f"no personality {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
-        _require_owner(target, who)  # the one found, never looked up again by a name
+            # A name means what it means to every other command (`_owned`: the exact slug,
+            # the user's own alias, ..., its limits and errors), so /character edit changes
+            # the personality /personality delete of the same text would delete.
+            target = await self._owned(p.slug or p.id, who, "personality.slug")
+        elif not may_see(target, who):
+            raise NotFound(f"no personality named {quoted(key)}", reason="PERSONALITY_NOT_FOUND")
+        else:
+            _require_owner(target, who)  # the one found, never looked up again by a name
         unknown = sorted(set(paths) - PERSONALITY_PATHS - CHARACTER_FIELDS)
         if unknown:
             raise InvalidArgument("update_paths", f"cannot update {', '.join(unknown)}")

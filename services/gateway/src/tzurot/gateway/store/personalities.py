@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import (
-    CharacterFields,
     ConfigSource,
     DenyScope,
     LlmConfig,
@@ -122,25 +121,12 @@ async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
         )
 
 
-_NAMES_NONE = Personality(
-    id="",
-    slug="",
-    display_name="",
-    aliases=(),
-    avatar_url="",
-    system_prompt="",
-    character=CharacterFields(),
-    default_llm_config_id=None,
-    error_message="",
-    birthday="",
-    owner_user_id=None,
-    public=False,
-    nsfw=False,
-    created_at=datetime.min,
-    updated_at=datetime.min,
-)
-"""What the catalog holds for a name that names no personality (`find_personality`); never
-returned."""
+LONGEST_NAME = 80
+"""The most characters a personality's display name or alias has (admin `MAX_NAME`, a seed's
+`name` and `aliases`, a card's or shapes.inc import's name cut to 80); a slug has 63 at most."""
+LONGEST_KEY = 2 * LONGEST_NAME
+"""The longest key (`same_key(normalize_alias(...))`) a name of a personality has: lowering
+makes one character two at most ("İ" -> "i̇"). A longer one names nothing (`find_personality`)."""
 
 
 class PersonalityReads(SqlBase):
@@ -158,26 +144,34 @@ class PersonalityReads(SqlBase):
         """By slug, display name (as written, then by its `mention_key`: "luna" finds
         "✨Luna✨") or alias, case-insensitively, in that order of preference.
 
+        Cached (`catalog`): a hit for its TTL (5 s), a miss for 1 s at most (a personality
+        another replica creates is found within a second), both until this process writes to
+        personalities or aliases. A name longer than any a personality can have
+        (`LONGEST_KEY`) is a miss, neither asked nor kept.
+
         `visible_to`: rank only among the public personalities and that user's own ("" for
         public ones only), so someone else's private personality never hides one the user
         may use (not cached: asked only when the first match is someone else's private one).
         """
         key = same_key(normalize_alias(name))
+        if len(key) > LONGEST_KEY:
+            return None  # no personality has so long a name: nothing to ask or to keep
         if visible_to is not None:
             return await self._find_visible_personality(key, visible_to)
-        cached = self.catalog.get(("name", key))
-        if cached is _NAMES_NONE:
+        if self.catalog.missed(("name", key)):
             return None
+        cached = self.catalog.get(("name", key))
         if isinstance(cached, Personality):
             return cached
         generation = self.catalog.generation
         async with self._autocommit.connect() as conn:
             personality = await _named(conn, key)
         if personality is None:
-            # A miss is cached as a hit is (cleared by every write to personalities or
-            # aliases, and by the TTL for other replicas'), so a name only a personal alias
-            # knows does not scan the display names at each use.
-            self.catalog.put(("name", key), _NAMES_NONE, generation)
+            # A miss is kept too (apart from the hits, which misses never evict; cleared by
+            # every write to personalities or aliases), so a name only a personal alias
+            # knows does not scan the display names at each use. For 1 s at most: a
+            # personality another replica creates is found within a second.
+            self.catalog.put_miss(("name", key), generation)
             return None
         self.catalog.put(("name", key), personality, generation)
         self.catalog.put(("personality", personality.id), personality, generation)
